@@ -1,0 +1,125 @@
+/**
+ * The ports through which the pure core talks to the world. Adapters live in
+ * functions/adapters (AWS), local/ (embedded) and agent/. Nothing here imports AWS, HTTP or TON.
+ */
+
+// ---------------------------------------------------------------- store
+/**
+ * A key-value store with DynamoDB's data model: items addressed by (pk, sk) inside a
+ * table, queries by pk with an optional sk prefix, and atomic multi-item writes with
+ * conditions (TransactWriteItems on AWS, one LMDB write transaction locally).
+ * Values are plain JSON-able objects; bigints are allowed (DynamoDB numbers / msgpack).
+ */
+export type TableName =
+  | "jobs" // pk=jobId sk="job"
+  | "quotes" // pk=jobId sk="quote": prepared, not yet submitted
+  | "workers" // pk=workerId sk="worker"
+  | "offers" // pk=model sk=workerId: who serves what, at what price, how loaded
+  | "accounts" // pk=accountId sk="balance"
+  | "ledger" // pk=movementId sk="tx": one item per money movement (idempotency of money)
+  | "idempotency" // pk=requester#key sk="submit"
+  | "nonces" // pk=keyId#nonce sk="n": replay protection, with ttl
+  | "chain"; // pk=cursor/tx ids for the chain watcher
+
+export interface Key {
+  pk: string;
+  sk: string;
+}
+
+export type Item = Key & { [attr: string]: unknown; ttl?: number };
+
+/** Conditions are data, not closures, so the DynamoDB adapter can translate them. */
+export type Condition =
+  | { kind: "exists" }
+  | { kind: "notExists" }
+  | { kind: "cmp"; attr: string; op: "=" | "<>" | "<" | "<=" | ">" | ">="; value: string | number | bigint | boolean }
+  | { kind: "in"; attr: string; values: Array<string | number> }
+  | { kind: "and"; all: Condition[] };
+
+export type WriteOp =
+  | { op: "put"; table: TableName; item: Item; when?: Condition }
+  | {
+      op: "update";
+      table: TableName;
+      key: Key;
+      /** Attributes to set (undefined values are removed). */
+      set?: Record<string, unknown>;
+      /** Numeric deltas (number or bigint); a missing attribute counts as 0. Upserts like DynamoDB's ADD. */
+      add?: Record<string, number | bigint>;
+      when?: Condition;
+    }
+  | { op: "delete"; table: TableName; key: Key; when?: Condition }
+  | { op: "check"; table: TableName; key: Key; when: Condition };
+
+/** Thrown when any condition of a transaction fails; nothing was written. */
+export class ConditionFailedError extends Error {
+  override readonly name = "ConditionFailedError";
+  constructor(
+    /** index into the ops array of the first failing condition (when known) */
+    readonly index: number | undefined,
+    message = "condition failed",
+  ) {
+    super(message);
+  }
+}
+
+export interface Store {
+  get<T extends Item = Item>(table: TableName, key: Key): Promise<T | undefined>;
+  /** Items with this pk, sk ascending, optionally only those whose sk starts with skPrefix. */
+  query<T extends Item = Item>(table: TableName, pk: string, opts?: { skPrefix?: string; limit?: number }): Promise<T[]>;
+  /** All-or-nothing; throws ConditionFailedError if any `when` fails. At most 100 ops (DynamoDB's limit). */
+  transact(ops: WriteOp[]): Promise<void>;
+}
+
+// ---------------------------------------------------------------- queues
+export type QueueName = "matching" | `worker-${string}`;
+
+export interface QueueMessage {
+  id: string;
+  body: string;
+  receiptHandle: string;
+  receiveCount: number;
+}
+
+export interface Queues {
+  send(queue: QueueName, body: unknown, opts?: { delaySeconds?: number }): Promise<void>;
+  /** Long-poll: waits up to waitSeconds for at least one message. */
+  receive(queue: QueueName, opts: { max: number; waitSeconds: number; visibilitySeconds: number }): Promise<QueueMessage[]>;
+  delete(queue: QueueName, receiptHandle: string): Promise<void>;
+  /** Make sure a per-worker queue exists (CreateQueue on AWS, no-op locally). */
+  ensure(queue: QueueName): Promise<void>;
+}
+
+// ---------------------------------------------------------------- change notification
+/**
+ * Lets GET /v1/jobs/{id}?wait=N return as soon as the job changes. Locally an in-process
+ * emitter; on AWS the adapter resolves after a short sleep so the handler re-reads.
+ */
+export interface Notifier {
+  notify(topic: string): void;
+  wait(topic: string, ms: number): Promise<void>;
+}
+
+// ---------------------------------------------------------------- time, ids, logs
+export interface Clock {
+  now(): number; // ms since epoch
+}
+
+export interface Log {
+  info(msg: string, data?: Record<string, unknown>): void;
+  warn(msg: string, data?: Record<string, unknown>): void;
+  error(msg: string, data?: Record<string, unknown>): void;
+}
+
+// ---------------------------------------------------------------- alerts
+export interface Alert {
+  /** Alerts with the same key inside the dedup window are sent once. */
+  key: string;
+  severity: "info" | "warning" | "critical";
+  title: string;
+  details: Record<string, unknown>;
+}
+
+export interface Alerts {
+  raise(alert: Alert): Promise<void>;
+}

@@ -1,0 +1,138 @@
+import { z } from "zod";
+import { AccountId, JobId, Key32, ModelName, NanoTon, Usage, WorkerId } from "./common";
+import { AttestationDoc, AttestationTier } from "./attestation";
+import { Receipt, ReplyEnvelope, RequestEnvelope } from "./envelope";
+
+const nano = z.string().regex(/^\d+$/);
+
+// ---------- requester ----------
+
+export const PrepareRequest = z.object({
+  model: ModelName,
+  maxTokens: z.number().int().positive().max(32_768),
+  maxPromptTokens: z.number().int().positive().max(262_144),
+  /** Most the requester pays per token (nanoTON, before multipliers); omit for no cap. */
+  maxPricePerToken: NanoTon.optional(),
+  /** Tiers the requester accepts; "none" (not confidential) is never chosen unless listed. */
+  tiers: z.array(AttestationTier).min(1).default(["tdx"]),
+  candidates: z.number().int().min(1).max(8).default(3),
+});
+export type PrepareRequest = z.infer<typeof PrepareRequest>;
+
+export const Candidate = z.object({
+  workerId: WorkerId,
+  hpkePublicKey: Key32,
+  attestation: AttestationDoc,
+  pricePerToken: nano, // nanoTON per weighted token, this worker's coefficient applied
+  tier: AttestationTier,
+});
+export type Candidate = z.infer<typeof Candidate>;
+
+export const PrepareResponse = z.object({
+  jobId: JobId,
+  model: ModelName,
+  maxTokens: z.number().int(),
+  maxPromptTokens: z.number().int(),
+  maxCost: nano, // held on submit
+  candidates: z.array(Candidate).min(1),
+  quoteExpiresAt: z.number().int(),
+});
+export type PrepareResponse = z.infer<typeof PrepareResponse>;
+
+export const SubmitRequest = z.object({ envelope: RequestEnvelope });
+export type SubmitRequest = z.infer<typeof SubmitRequest>;
+
+export const SubmitResponse = z.object({ jobId: JobId, status: z.string() });
+
+export const JobStatus = z.enum(["submitted", "assigned", "completed", "refunded"]);
+export type JobStatus = z.infer<typeof JobStatus>;
+
+export const JobView = z.object({
+  jobId: JobId,
+  status: JobStatus,
+  model: ModelName,
+  workerId: WorkerId.optional(),
+  tier: AttestationTier.optional(),
+  attempt: z.number().int(),
+  maxCost: nano,
+  cost: nano.optional(),
+  /** Why the money went back: failed | expired | no_candidates. */
+  outcome: z.string().optional(),
+  reply: ReplyEnvelope.optional(),
+  receipt: Receipt.optional(),
+  createdAt: z.number().int(),
+  updatedAt: z.number().int(),
+});
+export type JobView = z.infer<typeof JobView>;
+
+export const BalanceView = z.object({
+  account: AccountId,
+  available: nano,
+  held: nano,
+});
+
+export const FaucetRequest = z.object({ amount: NanoTon });
+
+export const ModelsResponse = z.object({
+  models: z.array(
+    z.object({
+      model: ModelName,
+      workers: z.number().int(),
+      tiers: z.record(z.string(), z.number().int()),
+      price: z.object({ min: nano, median: nano, max: nano }),
+    }),
+  ),
+});
+
+// ---------- agent ----------
+
+export const RegisterWorkerRequest = z.object({
+  attestation: AttestationDoc,
+  models: z
+    .array(
+      z.object({
+        model: ModelName,
+        /** Worker's price coefficient in basis points of the model's base price (10000 = 1.0). */
+        priceBps: z.number().int().min(1).max(1_000_000).default(10_000),
+      }),
+    )
+    .min(1)
+    .max(64),
+  capacity: z.number().int().min(1).max(1024).default(1),
+});
+export type RegisterWorkerRequest = z.infer<typeof RegisterWorkerRequest>;
+
+export const NonceResponse = z.object({ nonce: z.string(), expiresAt: z.number().int() });
+
+export const HeartbeatRequest = z.object({ load: z.number().int().nonnegative().default(0) });
+
+export const AgentJob = z.object({
+  jobId: JobId,
+  attempt: z.number().int(),
+  envelope: RequestEnvelope,
+  deadline: z.number().int(),
+});
+export type AgentJob = z.infer<typeof AgentJob>;
+
+export const AgentPollResponse = z.object({ jobs: z.array(AgentJob) });
+
+export const ResultRequest = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("completed"), jobId: JobId, attempt: z.number().int(), reply: ReplyEnvelope, receipt: Receipt }),
+  z.object({ kind: z.literal("failed"), jobId: JobId, attempt: z.number().int(), reason: z.string().max(500) }),
+]);
+export type ResultRequest = z.infer<typeof ResultRequest>;
+
+export const WorkerStatusView = z.object({
+  workerId: WorkerId,
+  tier: AttestationTier,
+  models: z.array(ModelName),
+  jobs: z.number().int(),
+  promptTokens: z.number().int(),
+  completionTokens: z.number().int(),
+  earned: nano,
+  redeemed: nano,
+  lastHeartbeat: z.number().int(),
+  attestationExpiresAt: z.number().int(),
+});
+
+export { AccountId, JobId, Usage };

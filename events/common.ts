@@ -1,0 +1,43 @@
+import { z } from "zod";
+
+/** base64url without padding: how every binary value travels in JSON. */
+export const B64u = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]*$/, "must be base64url without padding");
+
+/** A 32-byte key (Ed25519 or X25519 public key) as base64url. Also the account / worker id. */
+export const Key32 = z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a 32-byte key in base64url (43 chars)");
+
+/** Account and worker ids are their Ed25519 public keys in base64url: self-certifying, no registry lookup. */
+export const AccountId = Key32;
+export const WorkerId = Key32;
+
+export const JobId = z.string().regex(/^job_[0-9a-z]{26}$/, "must look like job_<26 lowercase base32 chars>");
+
+export const ModelName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._:/-]+$/, "letters, digits and . _ : / - only");
+
+/** Integer nanoTON as a decimal string on the wire (1 TON = 1e9 nanoTON); bigint in code. */
+export const NanoTon = z
+  .union([z.string().regex(/^\d{1,30}$/, "must be a non-negative integer number of nanoTON"), z.bigint().nonnegative()])
+  .transform((v) => BigInt(v));
+export const nanoTonString = (v: bigint) => v.toString();
+
+export const Usage = z.object({
+  promptTokens: z.number().int().nonnegative(),
+  completionTokens: z.number().int().nonnegative(),
+});
+export type Usage = z.infer<typeof Usage>;
+
+/** Every 4xx/5xx body. `code` is machine-readable; `message` says what to fix. */
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: z.unknown().optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;

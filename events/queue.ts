@@ -1,0 +1,22 @@
+import { z } from "zod";
+import { JobId } from "./common";
+import { AgentJob } from "./api";
+
+/** Intake queue: a submitted job to be dispatched (retries and reassignments also travel here). */
+export const IntakeMessage = z.object({ type: z.literal("dispatch"), jobId: JobId, attempt: z.number().int().nonnegative() });
+export type IntakeMessage = z.infer<typeof IntakeMessage>;
+
+/** Delayed message: fires when a lease runs out; stale ones (attempt moved on) are dropped. */
+export const LeaseCheckMessage = z.object({ type: z.literal("lease"), jobId: JobId, attempt: z.number().int().nonnegative() });
+export type LeaseCheckMessage = z.infer<typeof LeaseCheckMessage>;
+
+export const MatchingMessage = z.discriminatedUnion("type", [IntakeMessage, LeaseCheckMessage]);
+export type MatchingMessage = z.infer<typeof MatchingMessage>;
+
+/**
+ * Per-worker dispatch queue: carries the job with its (ciphertext-only) envelope so an agent
+ * polling SQS directly needs no API call to start work. Stays under SQS's 256 KiB message limit
+ * for prompts up to ~180 KiB; larger envelopes are refused at submit.
+ */
+export const DispatchMessage = AgentJob;
+export type DispatchMessage = z.infer<typeof DispatchMessage>;
