@@ -1,0 +1,255 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { fakeCompletion, type FakeOpenAiServer, startFakeOpenAiServer } from "../../test/fixtures/openai-server";
+import { EngineError, type EngineRequest } from "./engine";
+import { createOpenAiEngine } from "./openai-http";
+
+const aRequest = (over: Partial<EngineRequest> = {}): EngineRequest => ({
+  model: "fake-model",
+  messages: [
+    { role: "system", content: "Be brief." },
+    { role: "user", content: "Tell me about the moon" },
+  ],
+  maxTokens: 64,
+  ...over,
+});
+
+async function errorOf(p: Promise<unknown>): Promise<EngineError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(EngineError);
+    return err as EngineError;
+  }
+  throw new Error("expected an EngineError, got a result");
+}
+
+describe("createOpenAiEngine against a fake OpenAI server", () => {
+  let server: FakeOpenAiServer;
+  beforeEach(async () => {
+    server = await startFakeOpenAiServer({ models: ["fake-model", "other-model"] });
+  });
+  afterEach(async () => {
+    await server.close();
+  });
+
+  it("generates with the server's exact usage and sends the OpenAI request shape", async () => {
+    // Prepare
+    const engine = createOpenAiEngine({ baseUrl: server.url, apiKey: "sk-local" });
+    // Act
+    const result = await engine.generate(aRequest({ temperature: 0.2 }));
+    // Assess: prompt = (2+1) + (5+1) words, answer = "Fake answer to: Tell me about the moon"
+    expect(result).toEqual({
+      text: "Fake answer to: Tell me about the moon",
+      usage: { promptTokens: 9, completionTokens: 8 },
+      finishReason: "stop",
+      engine: `openai-compatible:${server.url}`,
+    });
+    expect(server.requests).toHaveLength(1);
+    expect(server.requests[0]).toMatchObject({
+      method: "POST",
+      path: "/v1/chat/completions",
+      headers: { authorization: "Bearer sk-local", "content-type": "application/json" },
+      body: { model: "fake-model", messages: aRequest().messages, max_tokens: 64, temperature: 0.2, stream: false },
+    });
+  });
+
+  it("maps finish_reason length when the server cuts the answer", async () => {
+    // Prepare
+    const engine = createOpenAiEngine({ baseUrl: server.url });
+    const expected = fakeCompletion(aRequest().messages, 3);
+    // Act
+    const result = await engine.generate(aRequest({ maxTokens: 3 }));
+    // Assess
+    expect(result.text).toBe("Fake answer to:");
+    expect(result.usage).toEqual({ promptTokens: expected.promptTokens, completionTokens: 3 });
+    expect(result.finishReason).toBe("length");
+  });
+
+  it("lists the server's models", async () => {
+    // Prepare
+    const engine = createOpenAiEngine({ baseUrl: `${server.url}/` });
+    // Act
+    const models = await engine.models();
+    // Assess
+    expect(models).toEqual(["fake-model", "other-model"]);
+    expect(server.requests[0]).toMatchObject({ method: "GET", path: "/v1/models" });
+    expect(engine.name).toBe(`openai-compatible:${server.url}`);
+  });
+
+  it("fails with engine_bad_response naming usage when the server omits it", async () => {
+    // Prepare
+    server.setBehaviour("omit-usage");
+    // Act
+    const err = await errorOf(createOpenAiEngine({ baseUrl: server.url }).generate(aRequest()));
+    // Assess
+    expect(err.code).toBe("engine_bad_response");
+    expect(err.message).toMatch(/without a "usage" object/);
+    expect(err.message).toMatch(/usage\.prompt_tokens/);
+  });
+
+  it("fails with engine_unavailable and the server's message on HTTP 500", async () => {
+    // Prepare
+    server.setBehaviour("error-500");
+    // Act
+    const err = await errorOf(createOpenAiEngine({ baseUrl: server.url }).generate(aRequest()));
+    // Assess
+    expect(err.code).toBe("engine_unavailable");
+    expect(err.details?.status).toBe(500);
+    expect(err.message).toContain("The fake server had an internal error.");
+  });
+
+  it("fails with engine_timeout when the server hangs", async () => {
+    // Prepare
+    server.setBehaviour("hang");
+    // Act
+    const err = await errorOf(createOpenAiEngine({ baseUrl: server.url, timeoutMs: 50 }).generate(aRequest()));
+    // Assess
+    expect(err.code).toBe("engine_timeout");
+    expect(err.message).toMatch(/within 50 ms/);
+  });
+
+  it("fails with engine_aborted when the caller aborts a hanging request", async () => {
+    // Prepare
+    server.setBehaviour("hang");
+    const ctl = new AbortController();
+    // Act
+    const pending = errorOf(createOpenAiEngine({ baseUrl: server.url }).generate(aRequest({ signal: ctl.signal })));
+    while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    ctl.abort();
+    // Assess
+    expect((await pending).code).toBe("engine_aborted");
+  });
+
+  it("fails with engine_bad_response on a non-JSON body", async () => {
+    // Prepare
+    server.setBehaviour("garbage");
+    // Act
+    const err = await errorOf(createOpenAiEngine({ baseUrl: server.url }).generate(aRequest()));
+    const listErr = await errorOf(createOpenAiEngine({ baseUrl: server.url }).models());
+    // Assess
+    expect(err.code).toBe("engine_bad_response");
+    expect(err.message).toMatch(/did not answer JSON/);
+    expect(listErr.code).toBe("engine_bad_response");
+  });
+
+  it("fails with engine_bad_response when choices are missing", async () => {
+    // Prepare
+    server.setBehaviour("no-choices");
+    // Act
+    const err = await errorOf(createOpenAiEngine({ baseUrl: server.url }).generate(aRequest()));
+    // Assess
+    expect(err.code).toBe("engine_bad_response");
+    expect(err.message).toMatch(/choices/);
+  });
+
+  it("fails with model_not_served when the server does not know the model", async () => {
+    // Act
+    const err = await errorOf(createOpenAiEngine({ baseUrl: server.url }).generate(aRequest({ model: "gpt-unknown" })));
+    // Assess
+    expect(err.code).toBe("model_not_served");
+    expect(err.details?.status).toBe(404);
+  });
+
+  it("fails with engine_unavailable on a wrong api key", async () => {
+    // Prepare
+    const locked = await startFakeOpenAiServer({ apiKey: "right" });
+    // Act
+    const err = await errorOf(createOpenAiEngine({ baseUrl: locked.url, apiKey: "wrong" }).generate(aRequest()));
+    await locked.close();
+    // Assess
+    expect(err.code).toBe("engine_unavailable");
+    expect(err.details?.status).toBe(401);
+    expect(err.message).toMatch(/apiKey/);
+  });
+
+  it("fixture: streams SSE chunks that join to the non-streaming answer, with usage on request", async () => {
+    // Act
+    const res = await fetch(`${server.url}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ...aRequest(), max_tokens: 64, stream: true, stream_options: { include_usage: true } }),
+    });
+    const events = (await res.text()).split("\n\n").filter((b) => b.length > 0).map((b) => b.replace(/^data: /, ""));
+    // Assess
+    expect(res.headers.get("content-type")).toBe("text/event-stream");
+    expect(events.at(-1)).toBe("[DONE]");
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
+    expect(chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("")).toBe("Fake answer to: Tell me about the moon");
+    expect(chunks.at(-1).usage).toEqual({ prompt_tokens: 9, completion_tokens: 8, total_tokens: 17 });
+  });
+
+  it("fails with engine_unavailable when nothing listens", async () => {
+    // Prepare
+    const gone = await startFakeOpenAiServer();
+    await gone.close();
+    // Act
+    const err = await errorOf(createOpenAiEngine({ baseUrl: gone.url }).models());
+    // Assess
+    expect(err.code).toBe("engine_unavailable");
+    expect(err.message).toMatch(/ECONNREFUSED/);
+  });
+});
+
+describe("createOpenAiEngine response checks (injected fetch)", () => {
+  const answering = (body: unknown, status = 200): typeof fetch =>
+    (async () => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } })) as typeof fetch;
+  const completion = (over: Record<string, unknown> = {}) => ({
+    choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }],
+    usage: { prompt_tokens: 4, completion_tokens: 1 },
+    ...over,
+  });
+
+  it("names the missing usage field", async () => {
+    // Act
+    const err = await errorOf(
+      createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl: answering(completion({ usage: { prompt_tokens: 4 } })) }).generate(aRequest()),
+    );
+    // Assess
+    expect(err.code).toBe("engine_bad_response");
+    expect(err.message).toMatch(/usage\.completion_tokens/);
+  });
+
+  it("refuses completion_tokens above max_tokens", async () => {
+    // Act
+    const err = await errorOf(
+      createOpenAiEngine({
+        baseUrl: "http://127.0.0.1:9/v1",
+        fetchImpl: answering(completion({ usage: { prompt_tokens: 4, completion_tokens: 65 } })),
+      }).generate(aRequest()),
+    );
+    // Assess
+    expect(err.code).toBe("engine_bad_response");
+    expect(err.message).toMatch(/65, more than max_tokens = 64/);
+  });
+
+  it("refuses an unknown finish_reason", async () => {
+    // Act
+    const err = await errorOf(
+      createOpenAiEngine({
+        baseUrl: "http://127.0.0.1:9/v1",
+        fetchImpl: answering(completion({ choices: [{ message: { content: "x" }, finish_reason: "exploded" }] })),
+      }).generate(aRequest()),
+    );
+    // Assess
+    expect(err.code).toBe("engine_bad_response");
+    expect(err.message).toMatch(/exploded/);
+  });
+
+  it("maps a 400 from the server to engine_rejected", async () => {
+    // Act
+    const err = await errorOf(
+      createOpenAiEngine({
+        baseUrl: "http://127.0.0.1:9/v1",
+        fetchImpl: answering({ error: { message: "prompt is too long", type: "BadRequestError" } }, 400),
+      }).generate(aRequest()),
+    );
+    // Assess
+    expect(err.code).toBe("engine_rejected");
+    expect(err.message).toContain("prompt is too long");
+  });
+
+  it("refuses an invalid baseUrl at construction", () => {
+    expect(() => createOpenAiEngine({ baseUrl: "not a url" })).toThrow(EngineError);
+    expect(() => createOpenAiEngine({ baseUrl: "ftp://127.0.0.1/v1" })).toThrow(/http\(s\)/);
+  });
+});

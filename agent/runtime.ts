@@ -1,0 +1,169 @@
+import type { AttestationDoc } from "../events/attestation";
+import { RequestPlaintext, type ReplyPlaintext } from "../events/envelope";
+import type { AgentJob } from "../events/api";
+import { b64u } from "../core/crypto/encoding";
+import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
+import { openRequest, replyHash, requestHash, sealReply } from "../core/crypto/envelope";
+import { signReceipt } from "../core/crypto/receipt";
+import { ApiClient, ApiError } from "../client/api";
+import type { Engine } from "./engines/engine";
+import type { JobSource } from "./sources/job-source";
+import { createHttpJobSource } from "./sources/http";
+
+export interface AgentLog {
+  info(msg: string, data?: Record<string, unknown>): void;
+  warn(msg: string, data?: Record<string, unknown>): void;
+}
+
+export interface AgentOptions {
+  apiUrl: string;
+  signingKey: SigningKeyPair;
+  kemKey: KemKeyPair;
+  engine: Engine;
+  models: Array<{ model: string; priceBps?: number }>;
+  capacity?: number;
+  /** Builds evidence binding our keys to a coordinator nonce (TDX quote, dev simulation, or none). */
+  attest: (nonce: Uint8Array) => Promise<AttestationDoc>;
+  jobSource?: JobSource;
+  heartbeatMs?: number;
+  log?: AgentLog;
+  fetchImpl?: typeof fetch;
+  now?: () => number;
+}
+
+export interface AgentStats {
+  jobs: number;
+  failed: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface RunningAgent {
+  workerId: string;
+  tier: string;
+  measurement: string;
+  stats: AgentStats;
+  api: ApiClient;
+  stop(): Promise<void>;
+}
+
+const silent: AgentLog = { info() {}, warn() {} };
+
+/**
+ * The worker agent: registers with fresh evidence, heartbeats, long-polls its jobs, opens
+ * each envelope (plaintext exists only here, inside the TEE), runs the engine, seals the
+ * answer to the requester's one-time key and posts it with a signed receipt.
+ */
+export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
+  const log = o.log ?? silent;
+  const now = o.now ?? Date.now;
+  const api = new ApiClient(o.apiUrl, o.signingKey, o.fetchImpl);
+  const workerId = o.signingKey.id;
+  const capacity = o.capacity ?? 1;
+  const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0 };
+
+  const register = async () => {
+    const { nonce } = await api.post<{ nonce: string }>("/v1/agents/nonce");
+    const attestation = await o.attest(b64u.decode(nonce));
+    return api.post<{ tier: string; measurement: string; attestationExpiresAt: number }>("/v1/agents", {
+      attestation,
+      models: o.models.map((m) => ({ model: m.model, priceBps: m.priceBps ?? 10_000 })),
+      capacity,
+    });
+  };
+  let reg = await register();
+  log.info("registered", { workerId, tier: reg.tier, models: o.models.map((m) => m.model) });
+
+  let stopped = false;
+  let inFlight = 0;
+  const running = new Set<Promise<void>>();
+
+  const beat = async () => {
+    try {
+      // Re-attest before the evidence expires, so we never drop out of candidate lists.
+      if (reg.attestationExpiresAt - now() < 2 * (o.heartbeatMs ?? 5000) + 60_000) reg = await register();
+      await api.post("/v1/agents/heartbeat", { load: inFlight });
+    } catch (e) {
+      log.warn("heartbeat failed", { error: (e as Error).message });
+    }
+  };
+  const timer = setInterval(beat, o.heartbeatMs ?? 5000);
+  timer.unref();
+
+  const process1 = async (job: AgentJob) => {
+    const header = job.envelope.header;
+    try {
+      const plain = RequestPlaintext.parse(JSON.parse(new TextDecoder().decode(openRequest(job.envelope, { workerId, kem: o.kemKey }))));
+      const r = await o.engine.generate({ model: header.model, messages: plain.messages, maxTokens: header.maxTokens, ...(plain.temperature !== undefined ? { temperature: plain.temperature } : {}) });
+      if (r.usage.promptTokens > header.maxPromptTokens || r.usage.completionTokens > header.maxTokens) {
+        throw new Error(`engine usage ${r.usage.promptTokens}+${r.usage.completionTokens} exceeds the job's limits`);
+      }
+      const answer: ReplyPlaintext = { text: r.text, usage: r.usage, engine: r.engine, finishReason: r.finishReason };
+      const reply = sealReply(header, workerId, new TextEncoder().encode(JSON.stringify(answer)));
+      const receipt = signReceipt(
+        {
+          v: 1,
+          jobId: job.jobId,
+          workerId,
+          model: header.model,
+          requestHash: requestHash(job.envelope),
+          replyHash: replyHash(reply),
+          usage: r.usage,
+          measurement: reg.measurement,
+          finishedAt: now(),
+        },
+        o.signingKey,
+      );
+      await api.post("/v1/agent/results", { kind: "completed", jobId: job.jobId, attempt: job.attempt, reply, receipt });
+      stats.jobs++;
+      stats.promptTokens += r.usage.promptTokens;
+      stats.completionTokens += r.usage.completionTokens;
+    } catch (e) {
+      stats.failed++;
+      const reason = e instanceof ApiError ? `${e.code}: ${e.message}` : (e as Error).message;
+      log.warn("job failed", { jobId: job.jobId, reason });
+      if (e instanceof ApiError && e.code === "stale_attempt") return;
+      await api.post("/v1/agent/results", { kind: "failed", jobId: job.jobId, attempt: job.attempt, reason: reason.slice(0, 500) }).catch(() => {});
+    }
+  };
+
+  const source = o.jobSource ?? createHttpJobSource(api);
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        const jobs = await source.next(stopped ? 0 : 20);
+        for (const job of jobs) {
+          inFlight++;
+          const p = process1(job).finally(() => {
+            inFlight--;
+            running.delete(p);
+          });
+          running.add(p);
+          while (inFlight >= capacity && !stopped) await Promise.race(running);
+        }
+      } catch (e) {
+        if (stopped) break;
+        log.warn("poll failed; retrying", { error: (e as Error).message });
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  })();
+
+  return {
+    workerId,
+    get tier() {
+      return reg.tier;
+    },
+    get measurement() {
+      return reg.measurement;
+    },
+    stats,
+    api,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await Promise.race([loop, new Promise((r) => setTimeout(r, 100))]);
+      await Promise.allSettled([...running]);
+    },
+  };
+}

@@ -1,0 +1,163 @@
+/**
+ * The agent's SQS job source: long-polls the worker's own queue directly with short-lived
+ * credentials from POST /v1/agents/session (scoped by a session policy to that one queue).
+ * An idle agent costs one SQS request per 20 s wait: 4,320 requests a day.
+ *
+ * Each message body is a DispatchMessage (= AgentJob), validated with zod. Messages are
+ * deleted right after receipt (one DeleteMessageBatch): from then on the coordinator's
+ * lease check, not SQS redelivery, decides what happens when the agent dies mid-job.
+ * A malformed message is deleted too (it would only come back) and reported to onInvalid.
+ */
+import {
+  SQSClient,
+  ReceiveMessageCommand,
+  DeleteMessageBatchCommand,
+  ChangeMessageVisibilityCommand,
+  type Message,
+} from "@aws-sdk/client-sqs";
+import { DispatchMessage } from "../../events/queue";
+import type { AgentJob } from "../../events/api";
+import type { JobSource } from "./job-source";
+
+export interface AgentCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  /** When they stop working: ms since epoch or a Date. */
+  expiration: number | Date;
+}
+
+export interface SqsJobSourceOptions {
+  queueUrl: string;
+  region: string;
+  /** Fetches fresh credentials (POST /v1/agents/session); called again shortly before expiry. */
+  credentials: () => Promise<AgentCredentials>;
+  /** Most jobs taken per receive (1–10): the agent's free capacity. */
+  maxJobs?: number;
+  /** Refresh this long before the credentials expire (default 5 minutes). */
+  refreshBeforeMs?: number;
+  now?: () => number;
+  /** Called with each message that is not a valid DispatchMessage (it was deleted). */
+  onInvalid?: (info: { messageId: string | undefined; reason: string }) => void;
+  /** Ends a long-poll early (agent shutdown). */
+  signal?: AbortSignal;
+  /** Injected for tests; built from region + credentials otherwise. */
+  client?: SQSClient;
+}
+
+export class SqsSourceError extends Error {
+  override readonly name = "SqsSourceError";
+  constructor(
+    readonly code: "SQS_CREDENTIALS_REJECTED",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const AUTH_ERRORS = new Set(["ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException", "InvalidSecurity", "AccessDenied", "AccessDeniedException"]);
+const errName = (e: unknown) => (e && typeof e === "object" && "name" in e ? String((e as { name: unknown }).name) : "");
+
+/**
+ * Caches the credentials and fetches new ones `refreshBeforeMs` before they expire, so a
+ * receive never starts with credentials that could die during its 20 s wait.
+ */
+export function refreshingCredentials(fetch: () => Promise<AgentCredentials>, opts: { refreshBeforeMs?: number; now?: () => number } = {}) {
+  const early = opts.refreshBeforeMs ?? 5 * 60_000;
+  const now = opts.now ?? Date.now;
+  let current: { creds: AgentCredentials; expiresAt: number } | undefined;
+  let pending: Promise<AgentCredentials> | undefined;
+  const provider = async () => {
+    if (current && now() < current.expiresAt - early) return current.creds;
+    pending ??= fetch()
+      .then((creds) => {
+        current = { creds, expiresAt: creds.expiration instanceof Date ? creds.expiration.getTime() : creds.expiration };
+        return creds;
+      })
+      .finally(() => {
+        pending = undefined;
+      });
+    return pending;
+  };
+  return {
+    /** An AWS SDK credential provider. */
+    provider: async () => {
+      const c = await provider();
+      return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: new Date(current!.expiresAt) };
+    },
+    /** Forget the cached credentials (after the service rejected them). */
+    invalidate: () => {
+      current = undefined;
+    },
+  };
+}
+
+export interface SqsJobSource extends JobSource {
+  /** For jobs that outlive the queue's visibility timeout before they are deleted (not needed with delete-on-receipt). */
+  extendVisibility(receiptHandle: string, seconds: number): Promise<void>;
+}
+
+export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
+  const creds = refreshingCredentials(o.credentials, { refreshBeforeMs: o.refreshBeforeMs, now: o.now });
+  // The SDK caches the provider's identity until shortly before `expiration`; after a rejection
+  // a new client is built so that it asks the provider again.
+  const make = () => o.client ?? new SQSClient({ region: o.region, credentials: creds.provider, maxAttempts: 3 });
+  let client = make();
+  const max = Math.min(10, Math.max(1, Math.floor(o.maxJobs ?? 1)));
+  const send = <T>(fn: () => Promise<T>): Promise<T> =>
+    fn().catch(async (e) => {
+      if (!AUTH_ERRORS.has(errName(e))) throw e;
+      // Credentials revoked or expired early: fetch new ones once, then give up loudly.
+      creds.invalidate();
+      await creds.provider();
+      client = make();
+      return fn().catch((e2) => {
+        if (AUTH_ERRORS.has(errName(e2))) {
+          throw new SqsSourceError("SQS_CREDENTIALS_REJECTED", `SQS refused the agent session credentials (${errName(e2)}); fall back to the HTTP job source and check the worker's registration`);
+        }
+        throw e2;
+      });
+    });
+
+  return {
+    async next(waitSeconds: number): Promise<AgentJob[]> {
+      const wait = Math.min(20, Math.max(0, Math.floor(waitSeconds)));
+      const out = await send(() =>
+        client.send(
+          new ReceiveMessageCommand({ QueueUrl: o.queueUrl, MaxNumberOfMessages: max, WaitTimeSeconds: wait, MessageSystemAttributeNames: ["ApproximateReceiveCount"] }),
+          o.signal ? { abortSignal: o.signal } : undefined,
+        ),
+      );
+      const messages: Message[] = out.Messages ?? [];
+      if (messages.length === 0) return [];
+      const jobs: AgentJob[] = [];
+      for (const m of messages) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(m.Body ?? "");
+        } catch {
+          o.onInvalid?.({ messageId: m.MessageId, reason: "body is not JSON" });
+          continue;
+        }
+        const r = DispatchMessage.safeParse(parsed);
+        if (!r.success) {
+          o.onInvalid?.({ messageId: m.MessageId, reason: r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
+          continue;
+        }
+        jobs.push(r.data);
+      }
+      const entries = messages.filter((m) => m.ReceiptHandle).map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! }));
+      if (entries.length > 0) {
+        // A failed delete only means SQS may deliver the job again; the coordinator drops stale attempts.
+        await send(() => client.send(new DeleteMessageBatchCommand({ QueueUrl: o.queueUrl, Entries: entries }))).catch(() => undefined);
+      }
+      return jobs;
+    },
+
+    async extendVisibility(receiptHandle: string, seconds: number) {
+      await send(() =>
+        client.send(new ChangeMessageVisibilityCommand({ QueueUrl: o.queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: Math.min(43_200, Math.max(0, Math.floor(seconds))) })),
+      );
+    },
+  };
+}

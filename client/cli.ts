@@ -1,0 +1,123 @@
+/**
+ * cocoon — the requester CLI.
+ *   cocoon ask "prompt" [--model M] [--max-tokens N] [--allow-dev] [--tier tdx,dev,none] [--json]
+ *   cocoon balance | faucet <TON> | models | whoami
+ *   cocoon serve [--port 8788]            OpenAI-compatible proxy on 127.0.0.1
+ *   cocoon attest verify QUOTE_FILE [--collateral FILE] [--at ISO] [--json]
+ * Settings: --api URL (or COCOON_API_URL), --key FILE (or COCOON_KEY_FILE); defaults come from
+ * the local network's .cocoon/local.json (written by `npm start`) and .cocoon/requester.key.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { AttestationTier } from "../events/attestation";
+import { ApiError } from "./api";
+import { formatAnswer, formatTon } from "./format";
+import { loadOrCreateKey } from "./keys";
+import { CocoonClient, VerificationError } from "./sdk";
+
+interface LocalSettings {
+  apiUrl?: string;
+  allowDevAttestation?: boolean;
+}
+
+export async function main(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === "attest") {
+    const { attestVerifyCommand } = await import("./commands/attest");
+    if (rest[0] !== "verify") return usage(err, "usage: cocoon attest verify QUOTE_FILE [--collateral FILE] [--at ISO_TIME] [--json]");
+    return attestVerifyCommand(rest.slice(1), { out, err });
+  }
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      api: { type: "string" },
+      key: { type: "string" },
+      model: { type: "string" },
+      "max-tokens": { type: "string" },
+      "allow-dev": { type: "boolean" },
+      tier: { type: "string" },
+      json: { type: "boolean" },
+      port: { type: "string" },
+    },
+  });
+  const home = resolve(process.env.COCOON_HOME ?? ".cocoon");
+  const localFile = join(home, "local.json");
+  const local: LocalSettings = existsSync(localFile) ? JSON.parse(readFileSync(localFile, "utf8")) : {};
+  const apiUrl = values.api ?? process.env.COCOON_API_URL ?? local.apiUrl ?? "http://127.0.0.1:8787";
+  // Dev (simulated) attestations only with an explicit opt-in: the flag, or the local network's own settings file.
+  const allowDev = values["allow-dev"] === true || process.env.COCOON_ALLOW_DEV === "1" || (local.allowDevAttestation === true && apiUrl === local.apiUrl);
+  const key = loadOrCreateKey(values.key ?? process.env.COCOON_KEY_FILE ?? join(home, "requester.key"));
+  const client = new CocoonClient({ apiUrl, key, allowDev });
+  const print = (v: unknown, text: string) => out.write((values.json ? JSON.stringify(v, null, 2) : text) + "\n");
+
+  try {
+    switch (cmd) {
+      case "ask": {
+        const prompt = positionals.join(" ");
+        if (!prompt) return usage(err, 'usage: cocoon ask "prompt" [--model M] [--max-tokens N]');
+        let model = values.model;
+        if (!model) {
+          const { models } = await client.models();
+          model = models.find((m) => m.workers > 0)?.model;
+          if (!model) throw new ApiError(409, "no_workers", "no model has a live worker right now; see cocoon models");
+        }
+        const tiers = (values.tier?.split(",") as AttestationTier[] | undefined) ?? (allowDev ? ["tdx", "dev"] : ["tdx"]);
+        const r = await client.ask({ model, messages: [{ role: "user", content: prompt }], maxTokens: Number(values["max-tokens"] ?? 256), tiers });
+        print(r, formatAnswer(r));
+        return 0;
+      }
+      case "balance": {
+        const b = await client.balance();
+        print(b, `${b.account}\n  available ${formatTon(b.available)} (${b.available} nanoTON)\n  held      ${formatTon(b.held)}`);
+        return 0;
+      }
+      case "faucet": {
+        const ton = Number(positionals[0] ?? "10");
+        const b = await client.faucet(BigInt(Math.round(ton * 1e9)));
+        print(b, `dev faucet: now ${formatTon(b.available)} available (play money, local network only)`);
+        return 0;
+      }
+      case "models": {
+        const m = await client.models();
+        print(m, m.models.map((x) => `${x.model}  workers=${x.workers} ${JSON.stringify(x.tiers)}  price/token min=${x.price.min} median=${x.price.median} max=${x.price.max} nanoTON`).join("\n") || "no models");
+        return 0;
+      }
+      case "whoami":
+        print({ account: key.id, apiUrl, allowDev }, `account ${key.id}\napi ${apiUrl}${allowDev ? "\ndev (simulated) attestations accepted" : ""}`);
+        return 0;
+      case "serve": {
+        const { startServeProxy } = await import("./serve");
+        const p = await startServeProxy({
+          port: Number(values.port ?? 8788),
+          ask: async (req) => {
+            const r = await client.ask({ model: req.model, messages: req.messages, maxTokens: req.maxTokens, ...(req.temperature !== undefined ? { temperature: req.temperature } : {}) });
+            return { ...r, tier: r.tier };
+          },
+          listModels: async () => (await client.models()).models.filter((m) => m.workers > 0).map((m) => m.model),
+        });
+        out.write(`OpenAI-compatible proxy on ${p.url}/v1 (key stays here; account ${key.id})\n`);
+        await new Promise(() => {});
+        return 0;
+      }
+      default:
+        return usage(err, "usage: cocoon <ask|balance|faucet|models|whoami|serve|attest verify> …");
+    }
+  } catch (e) {
+    if (e instanceof ApiError || e instanceof VerificationError) {
+      err.write(`error [${e.code}]: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+function usage(err: NodeJS.WritableStream, text: string) {
+  err.write(text + "\n");
+  return 64;
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("client/cli.ts")) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,21 @@
+import type { AskResult } from "./sdk";
+
+const TON = 1_000_000_000n;
+export function formatTon(nano: string | bigint): string {
+  const n = BigInt(nano);
+  const whole = n / TON;
+  const frac = (n % TON).toString().padStart(9, "0").replace(/0+$/, "");
+  return `${whole}${frac ? "." + frac : ""} TON`;
+}
+
+export function formatAnswer(r: AskResult): string {
+  const tierNote = r.tier === "dev" ? "dev (SIMULATED TEE: not confidential hardware)" : r.tier === "none" ? "none (NOT confidential)" : "tdx (attested Intel TDX)";
+  return [
+    r.text,
+    "",
+    `  verified: attestation ✓ receipt signature ✓ request/reply hashes ✓ usage ✓`,
+    `  job ${r.jobId} · model ${r.model} · engine ${r.engine}`,
+    `  worker ${r.workerId} · tier ${tierNote}${r.attempt > 0 ? ` · answered by candidate #${r.attempt + 1}` : ""}`,
+    `  usage ${r.usage.promptTokens} prompt + ${r.usage.completionTokens} completion tokens · cost ${r.cost} nanoTON (${formatTon(r.cost)}), held ${r.maxCost}`,
+  ].join("\n");
+}

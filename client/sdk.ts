@@ -1,0 +1,182 @@
+import { randomBytes } from "node:crypto";
+import type { AttestationTier } from "../events/attestation";
+import type { Candidate, JobView, PrepareResponse } from "../events/api";
+import { ReplyPlaintext, type EnvelopeHeader, type RequestPlaintext } from "../events/envelope";
+import { verifyAttestation } from "../core/attestation/verify";
+import { loadPolicy } from "../core/attestation/policy";
+import type { Policy } from "../core/attestation/policy";
+import { b64u } from "../core/crypto/encoding";
+import { generateKemKey, type SigningKeyPair } from "../core/crypto/keys";
+import { openReply, replyHash, requestHash, sealRequest } from "../core/crypto/envelope";
+import { verifyReceipt } from "../core/crypto/receipt";
+import { ApiClient } from "./api";
+
+/** The SDK refused something the network sent: it never encrypts to or trusts what it cannot verify. */
+export class VerificationError extends Error {
+  override readonly name = "VerificationError";
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface AskOptions {
+  model: string;
+  messages: RequestPlaintext["messages"];
+  maxTokens?: number;
+  temperature?: number;
+  /** Tiers accepted. Default ["tdx"]; "dev" needs allowDev, "none" means NOT confidential. */
+  tiers?: AttestationTier[];
+  maxPricePerToken?: bigint;
+  candidates?: number;
+  /** Give up waiting after this long (the job is refunded by the network if nobody answers). */
+  timeoutMs?: number;
+}
+
+export interface AskResult {
+  jobId: string;
+  text: string;
+  usage: { promptTokens: number; completionTokens: number };
+  finishReason: "stop" | "length";
+  engine: string;
+  model: string;
+  workerId: string;
+  tier: AttestationTier;
+  cost: string; // nanoTON actually charged
+  maxCost: string; // nanoTON that was held
+  attempt: number;
+}
+
+export interface CocoonClientOptions {
+  apiUrl: string;
+  key: SigningKeyPair;
+  /** Accept simulated (dev) attestations. Only for the local default and tests. */
+  allowDev?: boolean;
+  policy?: Policy;
+  now?: () => number;
+  fetchImpl?: typeof fetch;
+}
+
+/** Upper bound on tokens in a prompt: a byte-level tokenizer never makes more than one token per byte. */
+export const promptTokenBound = (messages: RequestPlaintext["messages"]) =>
+  messages.reduce((n, m) => n + Buffer.byteLength(m.content) + 8, 16);
+
+export class CocoonClient {
+  readonly api: ApiClient;
+  private readonly policy: Policy;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: CocoonClientOptions) {
+    this.api = new ApiClient(opts.apiUrl, opts.key, opts.fetchImpl);
+    this.policy = opts.policy ?? loadPolicy();
+    this.now = opts.now ?? Date.now;
+  }
+
+  get account() {
+    return this.opts.key.id;
+  }
+
+  balance() {
+    return this.api.get<{ account: string; available: string; held: string }>("/v1/account");
+  }
+
+  faucet(amount: bigint) {
+    return this.api.post<{ account: string; available: string; held: string }>("/v1/account/faucet", { amount: amount.toString() }, { "idempotency-key": b64u.encode(randomBytes(12)) });
+  }
+
+  models() {
+    return this.api.get<{ models: Array<{ model: string; workers: number; tiers: Record<string, number>; price: { min: string; median: string; max: string } }> }>("/v1/models");
+  }
+
+  /** Verify each candidate's attestation ourselves; keep only those that pass. */
+  async verifyCandidates(cands: Candidate[], tiers: AttestationTier[]): Promise<Candidate[]> {
+    const ok: Candidate[] = [];
+    const refusals: string[] = [];
+    for (const c of cands) {
+      if (c.attestation.signingPublicKey !== c.workerId || c.attestation.hpkePublicKey !== c.hpkePublicKey) {
+        refusals.push(`${c.workerId.slice(0, 8)}: keys differ from its attestation`);
+        continue;
+      }
+      const v = await verifyAttestation(c.attestation, {
+        policy: this.policy,
+        now: this.now(),
+        allowDev: this.opts.allowDev === true && tiers.includes("dev"),
+        allowNone: tiers.includes("none"),
+      });
+      if (v.ok && v.tier === c.tier) ok.push(c);
+      else refusals.push(`${c.workerId.slice(0, 8)}: ${v.ok ? "tier mismatch" : v.reason}`);
+    }
+    if (ok.length === 0) throw new VerificationError("no_verified_candidates", `no candidate passed attestation checks: ${refusals.join("; ")}`);
+    return ok;
+  }
+
+  async ask(o: AskOptions): Promise<AskResult> {
+    const tiers = o.tiers ?? (this.opts.allowDev ? ["tdx", "dev"] : ["tdx"]);
+    const maxTokens = o.maxTokens ?? 256;
+    const plaintext: RequestPlaintext = { messages: o.messages, ...(o.temperature !== undefined ? { temperature: o.temperature } : {}) };
+    const prep = await this.api.post<PrepareResponse>("/v1/jobs/prepare", {
+      model: o.model,
+      maxTokens,
+      maxPromptTokens: promptTokenBound(o.messages),
+      tiers,
+      ...(o.candidates ? { candidates: o.candidates } : {}),
+      ...(o.maxPricePerToken !== undefined ? { maxPricePerToken: o.maxPricePerToken.toString() } : {}),
+    });
+    const verified = await this.verifyCandidates(prep.candidates, tiers);
+    const replyKey = generateKemKey();
+    const header: EnvelopeHeader = {
+      v: 1,
+      jobId: prep.jobId,
+      requester: this.account,
+      model: prep.model,
+      maxTokens: prep.maxTokens,
+      maxPromptTokens: prep.maxPromptTokens,
+      maxCost: prep.maxCost,
+      replyKey: b64u.encode(replyKey.publicKey),
+    };
+    const envelope = sealRequest({
+      header,
+      plaintext: new TextEncoder().encode(JSON.stringify(plaintext)),
+      recipients: verified.map((c) => ({ workerId: c.workerId, hpkePublicKey: b64u.decode(c.hpkePublicKey) })),
+    });
+    await this.api.post("/v1/jobs", { envelope }, { "idempotency-key": `submit-${prep.jobId}` });
+
+    const deadline = this.now() + (o.timeoutMs ?? 120_000);
+    let job: JobView;
+    for (;;) {
+      job = await this.api.get<JobView>(`/v1/jobs/${prep.jobId}?wait=20`);
+      if (job.status === "completed" || job.status === "refunded" || this.now() > deadline) break;
+    }
+    if (job.status === "refunded") throw new VerificationError(`job_${job.outcome ?? "refunded"}`, `job ${job.jobId} was not answered (${job.outcome}); the held ${job.maxCost} nanoTON were refunded`);
+    if (job.status !== "completed") throw new VerificationError("timeout", `job ${job.jobId} still ${job.status} after ${o.timeoutMs ?? 120_000} ms`);
+
+    // Check the receipt and the reply ourselves before believing any number in them.
+    const { receipt, reply } = job;
+    const worker = verified.find((c) => c.workerId === job.workerId);
+    if (!receipt || !reply || !worker) throw new VerificationError("bad_job", "completed job lacks a receipt, a reply, or came from a worker we did not encrypt to");
+    if (!verifyReceipt(receipt, b64u.decode(worker.workerId))) throw new VerificationError("bad_receipt", "receipt signature does not verify with the worker's attested key");
+    if (receipt.body.jobId !== prep.jobId || receipt.body.requestHash !== requestHash(envelope) || receipt.body.replyHash !== replyHash(reply)) {
+      throw new VerificationError("bad_receipt", "receipt does not cover this request and reply");
+    }
+    const answer = ReplyPlaintext.parse(JSON.parse(new TextDecoder().decode(openReply(reply, header, worker.workerId, replyKey))));
+    if (answer.usage.promptTokens !== receipt.body.usage.promptTokens || answer.usage.completionTokens !== receipt.body.usage.completionTokens) {
+      throw new VerificationError("usage_mismatch", "the usage billed differs from the usage inside the sealed reply");
+    }
+    if (BigInt(job.cost ?? "0") > BigInt(prep.maxCost)) throw new VerificationError("overcharged", "charged more than the held maximum");
+    return {
+      jobId: job.jobId,
+      text: answer.text,
+      usage: answer.usage,
+      finishReason: answer.finishReason,
+      engine: answer.engine,
+      model: prep.model,
+      workerId: worker.workerId,
+      tier: worker.tier,
+      cost: job.cost ?? "0",
+      maxCost: prep.maxCost,
+      attempt: job.attempt,
+    };
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Compiles contracts/vault.tact with the Tact compiler API into contracts/build/
+ * (`npm run contracts:build`). The generated wrapper (build/Vault_Vault.ts), the code BOC
+ * and build/manifest.json are committed, so tests and the local chain never compile:
+ * build/manifest.json records the sha256 of the source it was built from and
+ * contracts/vault.test.ts fails when the source changed without a rebuild.
+ */
+import { createHash } from "node:crypto";
+import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build, createVirtualFileSystem, stdLibFiles } from "@tact-lang/compiler";
+import { createNodeFileSystem } from "@tact-lang/compiler/dist/vfs/createNodeFileSystem";
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export const SOURCES = ["vault.tact"] as const;
+
+export function sourceHash(): string {
+  const h = createHash("sha256");
+  for (const s of SOURCES) h.update(readFileSync(join(here, s)));
+  return h.digest("hex");
+}
+
+export async function buildContracts(): Promise<void> {
+  const outDir = join(here, "build");
+  mkdirSync(outDir, { recursive: true });
+  const project = createNodeFileSystem(here, false);
+  const stdlib = createVirtualFileSystem("@stdlib", stdLibFiles);
+  const started = Date.now();
+  const res = await build({
+    config: {
+      name: "Vault",
+      path: "vault.tact",
+      output: "build",
+      options: { debug: false, external: false, ipfsAbiGetter: false, interfacesGetter: false },
+      mode: "full",
+    },
+    project,
+    stdlib,
+  });
+  if (!res.ok) {
+    throw new Error(`tact build failed: ${res.error.map((e) => e.message).join("\n")}`);
+  }
+  const code = readFileSync(join(outDir, "Vault_Vault.code.boc"));
+  const manifest = {
+    compiler: "@tact-lang/compiler@1.6.13",
+    sourceSha256: sourceHash(),
+    codeSha256: createHash("sha256").update(code).digest("hex"),
+  };
+  writeFileSync(join(outDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+  console.log(`built Vault in ${Date.now() - started} ms → contracts/build/`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  buildContracts().catch((e: unknown) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,22 @@
+/**
+ * The vault's exit codes by name. Mirrors the constants in contracts/vault.tact (the Tact
+ * wrapper exports them too; contracts/vault.test.ts checks that both agree).
+ */
+export const VaultExit = {
+  ERR_BAD_SIGNATURE: 1001, // signature does not verify under the current coordinator key
+  ERR_EXPIRED: 1002, // now() > expiry
+  ERR_NOTHING_TO_PAY: 1003, // voucher cumulative <= already paid (replayed or older voucher)
+  ERR_OVER_BALANCE: 1004, // withdrawal above the account's deposited - withdrawn
+  ERR_NOT_OWNER: 1005, // owner-only operation from someone else
+  ERR_UNATTRIBUTED: 1006, // value that names no account (bounced)
+  ERR_BAD_SEQNO: 1007, // withdrawal seqno is not the account's next one (replay)
+  ERR_DEPOSIT_TOO_SMALL: 1008, // deposit below MIN_DEPOSIT
+  ERR_VAULT_INSOLVENT: 1009, // payout would exceed total deposits or the vault balance
+  ERR_BAD_AMOUNT: 1010, // zero withdrawal
+} as const;
+
+export type VaultExitName = keyof typeof VaultExit;
+
+export function vaultExitName(code: number): VaultExitName | undefined {
+  return (Object.keys(VaultExit) as VaultExitName[]).find((k) => VaultExit[k] === code);
+}

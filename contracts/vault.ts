@@ -1,0 +1,249 @@
+/**
+ * Blueprint-style wrapper over the Tact-generated Vault binding (contracts/build/Vault_Vault.ts),
+ * plus the signing helpers the coordinator uses for withdrawals and worker vouchers.
+ *
+ * Signed payloads (hash = representation hash of the cell, Ed25519 over those 32 bytes):
+ *   withdrawal: uint32 "cow1" | vault address | account uint256 | to address | amount coins | seqno uint32 | expiry uint32
+ *   voucher:    uint32 "cov1" | vault address | worker address | cumulative coins | expiry uint32
+ */
+import {
+  Address,
+  beginCell,
+  Cell,
+  type Contract,
+  type ContractProvider,
+  type Sender,
+  SendMode,
+  toNano,
+} from "@ton/core";
+import { sign, signVerify } from "@ton/crypto";
+import {
+  Vault as TactVault,
+  storeDeposit,
+  storeRedeem,
+  storeSetCoordinatorKey,
+  storeWithdraw,
+  type Totals,
+} from "./build/Vault_Vault";
+import { VaultExit } from "./errors";
+
+export { VaultExit, vaultExitName, type VaultExitName } from "./errors";
+export type { Totals } from "./build/Vault_Vault";
+
+export const TAG_WITHDRAW = 0x636f7731;
+export const TAG_VOUCHER = 0x636f7631;
+export const MIN_DEPOSIT = toNano("0.01");
+export const OPCODES = {
+  deposit: 0x6b1f0c01,
+  withdraw: 0x6b1f0c02,
+  redeem: 0x6b1f0c03,
+  setCoordinatorKey: 0x6b1f0c04,
+} as const;
+
+export interface VaultConfig {
+  owner: Address;
+  /** 32-byte Ed25519 public key of the coordinator. */
+  coordinatorKey: Buffer;
+  /** Lets one owner/key pair deploy several vaults (default 0). */
+  nonce?: bigint;
+}
+
+export interface WithdrawalRequest {
+  /** Requester's Ed25519 public key as uint256. */
+  account: bigint;
+  to: Address;
+  amount: bigint;
+  /** Must equal the vault's withdrawSeqno(account). */
+  seqno: number;
+  /** Unix seconds; the vault refuses after this instant. */
+  expiry: number;
+}
+
+export interface SignedWithdrawal extends WithdrawalRequest {
+  signature: Buffer;
+}
+
+export interface VoucherRequest {
+  worker: Address;
+  /** Everything the worker earned so far, nanoTON. */
+  cumulative: bigint;
+  expiry: number;
+}
+
+export interface SignedVoucher extends VoucherRequest {
+  signature: Buffer;
+}
+
+export function keyToUint(key: Buffer): bigint {
+  if (key.length !== 32) throw new Error(`an Ed25519 public key is 32 bytes, got ${key.length}`);
+  return BigInt("0x" + key.toString("hex"));
+}
+
+export function uintToKey(n: bigint): Buffer {
+  return Buffer.from(n.toString(16).padStart(64, "0"), "hex");
+}
+
+export function withdrawalHash(vault: Address, w: WithdrawalRequest): Buffer {
+  return beginCell()
+    .storeUint(TAG_WITHDRAW, 32)
+    .storeAddress(vault)
+    .storeUint(w.account, 256)
+    .storeAddress(w.to)
+    .storeCoins(w.amount)
+    .storeUint(w.seqno, 32)
+    .storeUint(w.expiry, 32)
+    .endCell()
+    .hash();
+}
+
+export function voucherHash(vault: Address, v: VoucherRequest): Buffer {
+  return beginCell()
+    .storeUint(TAG_VOUCHER, 32)
+    .storeAddress(vault)
+    .storeAddress(v.worker)
+    .storeCoins(v.cumulative)
+    .storeUint(v.expiry, 32)
+    .endCell()
+    .hash();
+}
+
+/** secretKey: the 64-byte NaCl secret key (@ton/crypto keyPairFromSeed / mnemonicToPrivateKey). */
+export function signWithdrawal(secretKey: Buffer, vault: Address, w: WithdrawalRequest): SignedWithdrawal {
+  return { ...w, signature: sign(withdrawalHash(vault, w), secretKey) };
+}
+
+export function signVoucher(secretKey: Buffer, vault: Address, v: VoucherRequest): SignedVoucher {
+  return { ...v, signature: sign(voucherHash(vault, v), secretKey) };
+}
+
+export function verifyVoucher(publicKey: Buffer, vault: Address, v: SignedVoucher): boolean {
+  return signVerify(voucherHash(vault, v), v.signature, publicKey);
+}
+
+// ---------------------------------------------------------------- message bodies
+export function depositBody(account: bigint): Cell {
+  return beginCell().store(storeDeposit({ $$type: "Deposit", account })).endCell();
+}
+
+export function depositComment(account: bigint): string {
+  return `deposit:${account.toString(16).padStart(64, "0")}`;
+}
+
+export function withdrawBody(w: SignedWithdrawal): Cell {
+  return beginCell()
+    .store(
+      storeWithdraw({
+        $$type: "Withdraw",
+        account: w.account,
+        amount: w.amount,
+        to: w.to,
+        seqno: BigInt(w.seqno),
+        expiry: BigInt(w.expiry),
+        signature: w.signature,
+      }),
+    )
+    .endCell();
+}
+
+export function redeemBody(v: SignedVoucher): Cell {
+  return beginCell()
+    .store(
+      storeRedeem({
+        $$type: "Redeem",
+        worker: v.worker,
+        cumulative: v.cumulative,
+        expiry: BigInt(v.expiry),
+        signature: v.signature,
+      }),
+    )
+    .endCell();
+}
+
+export function setCoordinatorKeyBody(key: Buffer): Cell {
+  return beginCell().store(storeSetCoordinatorKey({ $$type: "SetCoordinatorKey", key: keyToUint(key) })).endCell();
+}
+
+function commentBody(text: string): Cell {
+  return beginCell().storeUint(0, 32).storeStringTail(text).endCell();
+}
+
+// ---------------------------------------------------------------- the contract
+export class Vault implements Contract {
+  constructor(
+    readonly address: Address,
+    readonly init?: { code: Cell; data: Cell },
+  ) {}
+
+  static createFromAddress(address: Address): Vault {
+    return new Vault(address);
+  }
+
+  static async createFromConfig(config: VaultConfig): Promise<Vault> {
+    const t = await TactVault.fromInit(config.owner, keyToUint(config.coordinatorKey), config.nonce ?? 0n);
+    return new Vault(t.address, t.init);
+  }
+
+  /** Deploys with the owner's first top-up (value stays in the vault as gas/storage reserve). */
+  async sendDeploy(provider: ContractProvider, via: Sender, value: bigint): Promise<void> {
+    await provider.internal(via, { value, sendMode: SendMode.PAY_GAS_SEPARATELY, body: new Cell() });
+  }
+
+  /** Owner top-up (plain transfer). From anyone else it bounces with ERR_UNATTRIBUTED. */
+  async sendTopUp(provider: ContractProvider, via: Sender, value: bigint, opts: { bounce?: boolean } = {}): Promise<void> {
+    await provider.internal(via, { value, bounce: opts.bounce ?? true, sendMode: SendMode.PAY_GAS_SEPARATELY, body: new Cell() });
+  }
+
+  async sendDeposit(provider: ContractProvider, via: Sender, value: bigint, account: bigint): Promise<void> {
+    await provider.internal(via, { value, sendMode: SendMode.PAY_GAS_SEPARATELY, body: depositBody(account) });
+  }
+
+  /** A deposit as a wallet comment "deposit:<64 hex>" (what a human wallet app can send). */
+  async sendDepositComment(provider: ContractProvider, via: Sender, value: bigint, account: bigint): Promise<void> {
+    await provider.internal(via, { value, sendMode: SendMode.PAY_GAS_SEPARATELY, body: commentBody(depositComment(account)) });
+  }
+
+  async sendComment(provider: ContractProvider, via: Sender, value: bigint, text: string, opts: { bounce?: boolean } = {}): Promise<void> {
+    await provider.internal(via, { value, bounce: opts.bounce ?? true, sendMode: SendMode.PAY_GAS_SEPARATELY, body: commentBody(text) });
+  }
+
+  async sendWithdraw(provider: ContractProvider, via: Sender, value: bigint, w: SignedWithdrawal): Promise<void> {
+    await provider.internal(via, { value, sendMode: SendMode.PAY_GAS_SEPARATELY, body: withdrawBody(w) });
+  }
+
+  async sendRedeem(provider: ContractProvider, via: Sender, value: bigint, v: SignedVoucher): Promise<void> {
+    await provider.internal(via, { value, sendMode: SendMode.PAY_GAS_SEPARATELY, body: redeemBody(v) });
+  }
+
+  async sendSetCoordinatorKey(provider: ContractProvider, via: Sender, value: bigint, key: Buffer): Promise<void> {
+    await provider.internal(via, { value, sendMode: SendMode.PAY_GAS_SEPARATELY, body: setCoordinatorKeyBody(key) });
+  }
+
+  async getTotals(provider: ContractProvider): Promise<Omit<Totals, "$$type">> {
+    const { $$type: _t, ...rest } = await TactVault.fromAddress(this.address).getTotals(provider);
+    return rest;
+  }
+
+  async getPaid(provider: ContractProvider, worker: Address): Promise<bigint> {
+    return TactVault.fromAddress(this.address).getPaid(provider, worker);
+  }
+
+  async getCoordinatorKey(provider: ContractProvider): Promise<Buffer> {
+    return uintToKey(await TactVault.fromAddress(this.address).getCoordinatorKey(provider));
+  }
+
+  async getOwner(provider: ContractProvider): Promise<Address> {
+    return TactVault.fromAddress(this.address).getOwner(provider);
+  }
+
+  async getAccountBalance(provider: ContractProvider, account: bigint): Promise<bigint> {
+    return TactVault.fromAddress(this.address).getAccountBalance(provider, account);
+  }
+
+  async getWithdrawSeqno(provider: ContractProvider, account: bigint): Promise<number> {
+    return Number(await TactVault.fromAddress(this.address).getWithdrawSeqno(provider, account));
+  }
+
+  async getBalance(provider: ContractProvider): Promise<bigint> {
+    return (await provider.getState()).balance;
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * SIMULATED attestation tier ("dev") and the opt-in "not confidential" tier ("none").
+ *
+ * The dev attestation key below is derived from a PUBLISHED string: anyone can sign with it.
+ * A dev attestation therefore PROVES NOTHING about where a key lives; it only exercises the
+ * same code paths as real evidence (report data binding, nonce, age, policy). Verifiers
+ * accept it only with explicit opt-in (`allowDev`), which the local default network sets.
+ */
+import { createHash } from "node:crypto";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import type { AttestationDoc } from "../../events/attestation";
+import { reportData } from "./report-data";
+
+/** Seed = sha256 of a public sentence. NOT SECRET: this key proves nothing. */
+export const DEV_ATTESTATION_SEED: Uint8Array = new Uint8Array(
+  createHash("sha256").update("cocoon dev attestation key - NOT SECRET - simulated TEE").digest(),
+);
+export const DEV_ATTESTATION_PUBLIC_KEY: Uint8Array = ed25519.getPublicKey(DEV_ATTESTATION_SEED);
+
+export const DEV_MEASUREMENT = "dev-simulated";
+/** Domain separation for dev signatures. */
+const DEV_SIG_DOMAIN = new TextEncoder().encode("cocoon-dev-attestation-v1\u0000");
+
+/** The simulated report that travels (base64url JSON) in `AttestationDoc.quote` for tier "dev". */
+export interface DevReport {
+  v: 1;
+  kind: "cocoon-dev-attestation";
+  warning: string;
+  /** hex SHA-512(hpke || signing || nonce) */
+  reportData: string;
+  measurement: typeof DEV_MEASUREMENT;
+  issuedAt: number;
+  modelDigests?: Record<string, string>;
+}
+
+export interface AttestationInput {
+  hpkePublicKey: Uint8Array;
+  signingPublicKey: Uint8Array;
+  nonce: Uint8Array;
+  /** ms since epoch */
+  now: number;
+  modelDigests?: Record<string, string>;
+}
+
+export const b64u = {
+  encode: (b: Uint8Array) => Buffer.from(b).toString("base64url"),
+  decode: (s: string) => new Uint8Array(Buffer.from(s, "base64url")),
+};
+
+export function devSignedMessage(quote: Uint8Array): Uint8Array {
+  const m = new Uint8Array(DEV_SIG_DOMAIN.length + quote.length);
+  m.set(DEV_SIG_DOMAIN);
+  m.set(quote, DEV_SIG_DOMAIN.length);
+  return m;
+}
+
+/** Builds a SIMULATED attestation (tier "dev"). It proves nothing; see the module comment. */
+export function createDevAttestation(input: AttestationInput): AttestationDoc {
+  const rd = reportData(input.hpkePublicKey, input.signingPublicKey, input.nonce);
+  const report: DevReport = {
+    v: 1,
+    kind: "cocoon-dev-attestation",
+    warning: "SIMULATED TEE: signed with a published key, proves nothing",
+    reportData: Buffer.from(rd).toString("hex"),
+    measurement: DEV_MEASUREMENT,
+    issuedAt: input.now,
+    ...(input.modelDigests ? { modelDigests: input.modelDigests } : {}),
+  };
+  const quote = new TextEncoder().encode(JSON.stringify(report));
+  const sig = ed25519.sign(devSignedMessage(quote), DEV_ATTESTATION_SEED);
+  return {
+    tier: "dev",
+    hpkePublicKey: b64u.encode(input.hpkePublicKey),
+    signingPublicKey: b64u.encode(input.signingPublicKey),
+    nonce: b64u.encode(input.nonce),
+    quote: b64u.encode(quote),
+    devSignature: b64u.encode(sig),
+    ...(input.modelDigests ? { modelDigests: input.modelDigests } : {}),
+    issuedAt: input.now,
+  };
+}
+
+/**
+ * The opt-in "not confidential" tier for non-TEE consumer GPUs: no evidence at all. The GPU
+ * owner can read every prompt. Listed as such and chosen only when a requester asks for it.
+ */
+export function createNoneAttestation(input: AttestationInput): AttestationDoc {
+  return {
+    tier: "none",
+    hpkePublicKey: b64u.encode(input.hpkePublicKey),
+    signingPublicKey: b64u.encode(input.signingPublicKey),
+    nonce: b64u.encode(input.nonce),
+    ...(input.modelDigests ? { modelDigests: input.modelDigests } : {}),
+    issuedAt: input.now,
+  };
+}

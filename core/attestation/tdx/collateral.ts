@@ -1,0 +1,108 @@
+/**
+ * Collateral for TDX quote verification, in the JSON layout Intel PCS serves (and that
+ * dcap-qvl's `sample/tdx_quote_collateral.json` uses): CRLs as hex DER, issuer chains as PEM,
+ * TCB info and QE identity as the exact signed JSON text, signatures as hex r||s.
+ */
+import { z } from "zod";
+
+const Hex = z.string().regex(/^([0-9a-fA-F]{2})*$/, "must be hex");
+
+export const TdxCollateral = z.object({
+  pck_crl_issuer_chain: z.string().min(1),
+  root_ca_crl: Hex,
+  pck_crl: Hex,
+  tcb_info_issuer_chain: z.string().min(1),
+  /** The exact JSON text Intel signed (the "tcbInfo" member of the PCS response). */
+  tcb_info: z.string().min(2),
+  tcb_info_signature: Hex,
+  qe_identity_issuer_chain: z.string().min(1),
+  /** The exact JSON text Intel signed (the "enclaveIdentity" member). */
+  qe_identity: z.string().min(2),
+  qe_identity_signature: Hex,
+});
+export type TdxCollateral = z.infer<typeof TdxCollateral>;
+
+export const TcbStatus = z.enum([
+  "UpToDate",
+  "SWHardeningNeeded",
+  "ConfigurationNeeded",
+  "ConfigurationAndSWHardeningNeeded",
+  "OutOfDate",
+  "OutOfDateConfigurationNeeded",
+  "Revoked",
+]);
+export type TcbStatus = z.infer<typeof TcbStatus>;
+
+const HexN = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`), `must be ${bytes} bytes of hex`);
+const Svn = z.object({ svn: z.number().int().min(0).max(255) });
+const IsoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), "must be an ISO date");
+
+const ModuleIdentity = z.object({
+  id: z.string().optional(),
+  mrsigner: HexN(48),
+  attributes: HexN(8),
+  attributesMask: HexN(8),
+  tcbLevels: z
+    .array(
+      z.object({
+        tcb: z.object({ isvsvn: z.number().int().min(0) }),
+        tcbDate: IsoDate.optional(),
+        tcbStatus: TcbStatus,
+        advisoryIDs: z.array(z.string()).optional(),
+      }),
+    )
+    .optional(),
+});
+
+export const TcbInfoJson = z.object({
+  id: z.string(),
+  version: z.number().int(),
+  issueDate: IsoDate,
+  nextUpdate: IsoDate,
+  fmspc: HexN(6),
+  pceId: HexN(2),
+  tcbType: z.number().int(),
+  tcbEvaluationDataNumber: z.number().int(),
+  tdxModule: ModuleIdentity.omit({ tcbLevels: true }).optional(),
+  tdxModuleIdentities: z.array(ModuleIdentity.extend({ id: z.string() })).optional(),
+  tcbLevels: z
+    .array(
+      z.object({
+        tcb: z.object({
+          sgxtcbcomponents: z.array(Svn).length(16),
+          pcesvn: z.number().int().min(0),
+          tdxtcbcomponents: z.array(Svn).length(16),
+        }),
+        tcbDate: IsoDate.optional(),
+        tcbStatus: TcbStatus,
+        advisoryIDs: z.array(z.string()).optional(),
+      }),
+    )
+    .min(1),
+});
+export type TcbInfoJson = z.infer<typeof TcbInfoJson>;
+
+export const QeIdentityJson = z.object({
+  id: z.string(),
+  version: z.number().int(),
+  issueDate: IsoDate,
+  nextUpdate: IsoDate,
+  tcbEvaluationDataNumber: z.number().int().optional(),
+  miscselect: HexN(4),
+  miscselectMask: HexN(4),
+  attributes: HexN(16),
+  attributesMask: HexN(16),
+  mrsigner: HexN(32),
+  isvprodid: z.number().int().min(0),
+  tcbLevels: z
+    .array(
+      z.object({
+        tcb: z.object({ isvsvn: z.number().int().min(0) }),
+        tcbDate: IsoDate.optional(),
+        tcbStatus: TcbStatus,
+        advisoryIDs: z.array(z.string()).optional(),
+      }),
+    )
+    .min(1),
+});
+export type QeIdentityJson = z.infer<typeof QeIdentityJson>;

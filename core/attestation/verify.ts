@@ -1,0 +1,176 @@
+/**
+ * Verifies a worker's AttestationDoc against the policy: used by the coordinator at
+ * registration / re-attestation and by the requester SDK before it encrypts to a worker.
+ * Pure: no I/O (the policy JSON is loaded by import in policy.ts).
+ *
+ * Order of checks (each failure has its own code):
+ *   schema → tier allowed → nonce → evidence age → evidence (tdx: genuine quote, TCB status,
+ *   measurement allow-list; dev: dev signature) → report data binds both keys + nonce →
+ *   model digests → GPU evidence.
+ */
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { AttestationDoc, type AttestationTier } from "../../events/attestation";
+import { DEV_ATTESTATION_PUBLIC_KEY, DEV_MEASUREMENT, b64u, devSignedMessage } from "./dev";
+import { findAllowedMeasurement, type Policy } from "./policy";
+import { reportData } from "./report-data";
+import type { TdxCollateral } from "./tdx/collateral";
+import { TdxVerifierCache, verifyTdxQuote, type TdxVerdict } from "./tdx/verify";
+
+export type AttestationResult =
+  | { ok: true; tier: AttestationTier; measurement: string; expiresAt: number; tcbStatus?: string; imageName?: string }
+  | { ok: false; code: string; reason: string };
+
+/** Result of a GPU evidence verifier (e.g. NVIDIA CC). */
+export type GpuVerdict = { ok: true } | { ok: false; code: string; reason: string };
+/** Verifies one GPU evidence document; must bind `reportData` (the worker's keys + nonce). */
+export type GpuVerifier = (document: Uint8Array, ctx: { reportData: Uint8Array; now: number }) => Promise<GpuVerdict>;
+
+/** Pluggable GPU evidence formats, by `GpuEvidence.format`. Empty by default: register real verifiers here. */
+export const gpuVerifiers: Record<string, GpuVerifier> = {};
+
+export interface AttestationContext {
+  policy: Policy;
+  /** ms since epoch */
+  now: number;
+  expectedNonce?: Uint8Array;
+  allowDev: boolean;
+  allowNone: boolean;
+  /** Collateral to use for tdx quotes; falls back to the doc's own `collateral` (Intel-signed either way). */
+  collateral?: TdxCollateral;
+  /** Overrides the global GPU verifier registry. */
+  gpuVerifiers?: Record<string, GpuVerifier>;
+  /** Shared cache of verified collateral and chains (speeds up repeated verification). */
+  tdxCache?: TdxVerifierCache;
+  /** Injection point for tests; defaults to verifyTdxQuote. */
+  verifyTdx?: typeof verifyTdxQuote;
+}
+
+/** Clock skew tolerated for evidence issued "in the future". */
+const MAX_SKEW_MS = 5 * 60_000;
+const sharedCache = new TdxVerifierCache();
+
+const no = (code: string, reason: string): AttestationResult => ({ ok: false, code, reason });
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
+  return d === 0;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+function checkModels(policy: Policy, digests: Record<string, string> | undefined): AttestationResult | undefined {
+  for (const [model, digest] of Object.entries(digests ?? {})) {
+    const allowed = policy.models[model];
+    if (allowed && !allowed.includes(digest.toLowerCase())) {
+      return no("model_not_allowed", `model ${model} digest ${digest} is not in policy v${policy.version}'s allow-list`);
+    }
+  }
+  return undefined;
+}
+
+export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationContext): Promise<AttestationResult> {
+  const parsed = AttestationDoc.safeParse(docIn);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    return no("malformed", `attestation document is invalid at ${i?.path.join(".")}: ${i?.message}`);
+  }
+  const doc = parsed.data;
+  const { policy, now } = ctx;
+
+  if (doc.tier === "dev" && !ctx.allowDev) {
+    return no("dev_not_allowed", "this is a SIMULATED (dev) attestation; accept it only with explicit opt-in (allowDev / --allow-dev-attestation)");
+  }
+  if (doc.tier === "none" && !ctx.allowNone) {
+    return no("not_confidential_not_allowed", "this worker runs outside any TEE (tier none); ask for not-confidential workers explicitly to use it");
+  }
+
+  const nonce = b64u.decode(doc.nonce);
+  if (ctx.expectedNonce && !equal(nonce, ctx.expectedNonce)) {
+    return no("nonce_mismatch", "the attestation binds another nonce than the one issued: re-attest with the fresh nonce");
+  }
+  const maxAgeMs = policy.maxEvidenceAgeSeconds * 1000;
+  if (now - doc.issuedAt > maxAgeMs) {
+    return no("evidence_expired", `evidence issued at ${new Date(doc.issuedAt).toISOString()} is older than ${policy.maxEvidenceAgeSeconds} s: re-attest`);
+  }
+  if (doc.issuedAt - now > MAX_SKEW_MS) {
+    return no("evidence_from_future", `evidence issued at ${new Date(doc.issuedAt).toISOString()} is in the future: check the worker's clock`);
+  }
+  const expiresAt = doc.issuedAt + maxAgeMs;
+  const expectedRd = reportData(b64u.decode(doc.hpkePublicKey), b64u.decode(doc.signingPublicKey), nonce);
+
+  if (doc.tier === "none") {
+    const m = checkModels(policy, doc.modelDigests);
+    if (m) return m;
+    return { ok: true, tier: "none", measurement: "none", expiresAt };
+  }
+
+  if (!doc.quote) return no("quote_missing", `a ${doc.tier} attestation must carry a quote`);
+  const quote = b64u.decode(doc.quote);
+
+  if (doc.tier === "dev") {
+    const sig = doc.devSignature ? b64u.decode(doc.devSignature) : undefined;
+    let sigOk = false;
+    try {
+      sigOk = !!sig && ed25519.verify(sig, devSignedMessage(quote), DEV_ATTESTATION_PUBLIC_KEY);
+    } catch {
+      sigOk = false;
+    }
+    if (!sigOk) return no("dev_signature_invalid", "the dev report is not signed by the (published) dev attestation key");
+    let report: { reportData?: unknown; measurement?: unknown; issuedAt?: unknown; modelDigests?: Record<string, string> };
+    try {
+      report = JSON.parse(new TextDecoder().decode(quote));
+    } catch {
+      return no("malformed", "the dev report is not JSON");
+    }
+    if (report.measurement !== DEV_MEASUREMENT || report.issuedAt !== doc.issuedAt) {
+      return no("malformed", "the dev report's measurement/issuedAt do not match the document");
+    }
+    if (report.reportData !== hex(expectedRd)) {
+      return no("report_data_mismatch", "report data is not SHA-512(hpkePublicKey || signingPublicKey || nonce)");
+    }
+    const m = checkModels(policy, report.modelDigests ?? doc.modelDigests);
+    if (m) return m;
+    return { ok: true, tier: "dev", measurement: DEV_MEASUREMENT, expiresAt };
+  }
+
+  // tdx
+  const verify = ctx.verifyTdx ?? verifyTdxQuote;
+  const verdict: TdxVerdict = await verify(quote, {
+    now: new Date(now),
+    collateral: ctx.collateral ?? doc.collateral,
+    cache: ctx.tdxCache ?? sharedCache,
+  });
+  if (!verdict.genuine || !verdict.measurements) return no(verdict.code, `TDX quote refused: ${verdict.reason}`);
+  if (verdict.status === "CollateralExpired") return no("collateral_expired", verdict.reason);
+  if (!(policy.minTcbStatus as string[]).includes(verdict.status)) {
+    return no(
+      "tcb_status_not_accepted",
+      `TCB status ${verdict.status} is not accepted by policy v${policy.version} (${policy.minTcbStatus.join(", ")})${verdict.status === "Unknown" ? ": attach Intel PCS collateral" : ""}`,
+    );
+  }
+  const allowed = findAllowedMeasurement(policy, verdict.measurements);
+  if (!allowed) {
+    return no("measurement_not_allowed", `MRTD ${verdict.measurements.mrtd} (with its RTMRs) is not on policy v${policy.version}'s allow-list`);
+  }
+  if (verdict.measurements.reportData !== hex(expectedRd)) {
+    return no("report_data_mismatch", "the quote's report data is not SHA-512(hpkePublicKey || signingPublicKey || nonce): the keys are not bound to this TD");
+  }
+  const m = checkModels(policy, doc.modelDigests);
+  if (m) return m;
+
+  const registry = ctx.gpuVerifiers ?? gpuVerifiers;
+  if (doc.gpu) {
+    const v = registry[doc.gpu.format];
+    if (v) {
+      const g = await v(b64u.decode(doc.gpu.document), { reportData: expectedRd, now });
+      if (!g.ok) return no(g.code, g.reason);
+    } else if (policy.requireGpuEvidence) {
+      return no("gpu_format_unsupported", `no verifier is registered for GPU evidence format ${doc.gpu.format}`);
+    }
+  } else if (policy.requireGpuEvidence) {
+    return no("gpu_evidence_missing", `policy v${policy.version} requires GPU evidence (e.g. NVIDIA CC) next to the TDX quote`);
+  }
+  return { ok: true, tier: "tdx", measurement: verdict.measurements.mrtd, expiresAt, tcbStatus: verdict.status, imageName: allowed.name };
+}

@@ -1,0 +1,34 @@
+import { DEFAULT_PRICING, type PricingConfig } from "./pricing";
+
+/** Knobs of the coordinator's domain logic; adapters read them from env and validate once. */
+export interface CoreConfig {
+  pricing: PricingConfig;
+  /** Base lease per attempt, plus a budget per requested token: a worker must answer within it. */
+  leaseBaseSeconds: number;
+  leaseMsPerToken: number;
+  quoteTtlSeconds: number;
+  /** Signed requests older or newer than this are refused. */
+  authWindowMs: number;
+  /** A worker whose last heartbeat is older than this leaves the candidate lists. */
+  livenessMs: number;
+  /** Accept simulated (dev) attestations at registration: local default only. */
+  allowDevAttestation: boolean;
+  /** Dev faucet endpoint enabled: local default only. */
+  faucet: boolean;
+  defaultCandidates: number;
+  /** Longest a GET /v1/jobs/{id}?wait=… or agent poll may hold the connection. */
+  maxWaitSeconds: number;
+}
+
+export const DEFAULT_CORE_CONFIG: CoreConfig = {
+  pricing: DEFAULT_PRICING,
+  leaseBaseSeconds: 30,
+  leaseMsPerToken: 50,
+  quoteTtlSeconds: 300,
+  authWindowMs: 60_000,
+  livenessMs: 30_000,
+  allowDevAttestation: false,
+  faucet: false,
+  defaultCandidates: 3,
+  maxWaitSeconds: 20,
+};

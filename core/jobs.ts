@@ -1,0 +1,432 @@
+import type { AttestationTier } from "../events/attestation";
+import type { AgentJob, JobStatus, JobView, PrepareRequest, PrepareResponse, ResultRequest } from "../events/api";
+import type { EnvelopeHeader, Receipt, ReplyEnvelope, RequestEnvelope } from "../events/envelope";
+import type { MatchingMessage } from "../events/queue";
+import { replyHash, requestHash } from "./crypto/envelope";
+import { verifyReceipt } from "./crypto/receipt";
+import { b64u, canonicalJson, sha256Hex } from "./crypto/encoding";
+import type { CoreDeps } from "./deps";
+import {
+  CocoonError,
+  ConflictError,
+  ForbiddenError,
+  GoneError,
+  InsufficientFundsError,
+  NotFoundError,
+  UnknownModelError,
+  ValidationError,
+} from "./errors";
+import { newJobId } from "./ids";
+import {
+  applyMovement,
+  getBalance,
+  holdMovement,
+  OverdraftError,
+  refundMovement,
+  requesterAccount,
+  settleMovement,
+  toBig,
+} from "./ledger";
+import { jobCost, maxJobCost } from "./pricing";
+import { ConditionFailedError, type Item, type WriteOp } from "./ports";
+import { candidatesFor, isLive, matchCandidates, requireWorker, type OfferItem, type WorkerItem } from "./workers";
+
+/**
+ * Job lifecycle (see DESIGN.md):
+ *   submitted → assigned(attempt i) → completed            (charged + credited in the same transaction)
+ *                    │  └─ lease runs out / worker fails → assigned(attempt i+1)
+ *                    └─ no candidate left → refunded (outcome expired | failed | no_candidates)
+ * "failed" and "expired" are outcomes written together with the refund, in one
+ * transaction, so no job ever rests with money held and nobody working on it.
+ */
+export interface JobCandidate {
+  workerId: string;
+  pricePerToken: string;
+  tier: AttestationTier;
+}
+
+export interface QuoteItem extends Item {
+  jobId: string;
+  requester: string;
+  model: string;
+  maxTokens: number;
+  maxPromptTokens: number;
+  maxCost: string;
+  candidates: JobCandidate[];
+  expiresAt: number;
+}
+
+export interface JobItem extends Item {
+  jobId: string;
+  requester: string;
+  model: string;
+  status: JobStatus;
+  attempt: number;
+  candidates: JobCandidate[];
+  envelope: RequestEnvelope;
+  maxCost: string;
+  leaseUntil: number;
+  cost?: string;
+  outcome?: string;
+  reply?: ReplyEnvelope;
+  receipt?: Receipt;
+  createdAt: number;
+  updatedAt: number;
+}
+
+const TERMINAL: JobStatus[] = ["completed", "refunded"];
+const jobKey = (jobId: string) => ({ pk: jobId, sk: "job" });
+/** Open jobs are also listed under pk "#open", so a restart can find them without a scan. */
+export const OPEN_JOBS_PK = "#open";
+const openMarker = (jobId: string) => ({ pk: OPEN_JOBS_PK, sk: jobId });
+export const jobTopic = (jobId: string) => `job:${jobId}`;
+
+// ---------------------------------------------------------------- prepare
+
+export async function prepareJob(deps: CoreDeps, requester: string, req: PrepareRequest): Promise<PrepareResponse> {
+  const k = req.candidates ?? deps.config.defaultCandidates;
+  const { offers, why } = await matchCandidates(deps, {
+    model: req.model,
+    tiers: req.tiers,
+    ...(req.maxPricePerToken !== undefined ? { maxPricePerToken: req.maxPricePerToken } : {}),
+    k,
+  });
+  if (why === "unknown_model") throw new UnknownModelError(req.model);
+  if (offers.length === 0) throw new CocoonError(409, "no_workers", `no worker can take this job now: ${why}; see GET /v1/models`);
+  const candidates = await candidatesFor(deps, offers);
+  const prices = candidates.map((c) => BigInt(c.pricePerToken));
+  const maxCost = maxJobCost(deps.config.pricing, prices, req.maxPromptTokens, req.maxTokens);
+  const now = deps.clock.now();
+  const jobId = newJobId(now);
+  const expiresAt = now + deps.config.quoteTtlSeconds * 1000;
+  const quote: QuoteItem = {
+    pk: jobId,
+    sk: "quote",
+    jobId,
+    requester,
+    model: req.model,
+    maxTokens: req.maxTokens,
+    maxPromptTokens: req.maxPromptTokens,
+    maxCost: maxCost.toString(),
+    candidates: candidates.map((c) => ({ workerId: c.workerId, pricePerToken: c.pricePerToken, tier: c.tier })),
+    expiresAt,
+    ttl: Math.ceil(expiresAt / 1000) + 3600,
+  };
+  await deps.store.transact([{ op: "put", table: "quotes", item: quote, when: { kind: "notExists" } }]);
+  return { jobId, model: req.model, maxTokens: req.maxTokens, maxPromptTokens: req.maxPromptTokens, maxCost: maxCost.toString(), candidates, quoteExpiresAt: expiresAt };
+}
+
+// ---------------------------------------------------------------- submit
+
+export function leaseMs(deps: CoreDeps, maxTokens: number) {
+  return deps.config.leaseBaseSeconds * 1000 + maxTokens * deps.config.leaseMsPerToken;
+}
+
+/** Envelopes ride inside SQS messages (256 KiB): leave room for the rest of the message. */
+const MAX_ENVELOPE_BYTES = 200 * 1024;
+
+export async function submitJob(
+  deps: CoreDeps,
+  requester: string,
+  envelope: RequestEnvelope,
+  idempotencyKey: string,
+): Promise<{ jobId: string; status: JobStatus; replayed: boolean }> {
+  const h = envelope.header;
+  const bodyHash = sha256Hex(canonicalJson(envelope));
+  const idemKey = { pk: `${requester}#${idempotencyKey}`, sk: "submit" };
+
+  const prior = await deps.store.get("idempotency", idemKey);
+  if (prior) return replayIdempotent(deps, prior, bodyHash);
+
+  if (h.requester !== requester) throw new ForbiddenError("requester_mismatch", "envelope.header.requester must be the key that signs this request");
+  if (canonicalJson(envelope).length > MAX_ENVELOPE_BYTES) {
+    throw new CocoonError(413, "envelope_too_large", `the envelope exceeds ${MAX_ENVELOPE_BYTES} bytes; shorten the prompt`);
+  }
+  const quote = await deps.store.get<QuoteItem>("quotes", { pk: h.jobId, sk: "quote" });
+  if (!quote) throw new NotFoundError("unknown_quote", `no prepared job ${h.jobId}: call POST /v1/jobs/prepare first and use its jobId`);
+  if (quote.requester !== requester) throw new ForbiddenError("not_your_quote", "this jobId was prepared by another account");
+  const now = deps.clock.now();
+  if (quote.expiresAt < now) throw new GoneError("quote_expired", "the price quote for this job expired: prepare the job again");
+  assertHeaderMatchesQuote(h, quote);
+  const wrapped = new Set(envelope.keys.map((k) => k.workerId));
+  const candidates = quote.candidates.filter((c) => wrapped.has(c.workerId));
+  if (candidates.length === 0 || wrapped.size !== envelope.keys.length || candidates.length !== wrapped.size) {
+    throw new ValidationError("envelope.keys must wrap the data key for distinct candidates of the prepared job only", {
+      candidates: quote.candidates.map((c) => c.workerId),
+    });
+  }
+
+  const maxCost = BigInt(quote.maxCost);
+  const job: JobItem = {
+    ...jobKey(h.jobId),
+    jobId: h.jobId,
+    requester,
+    model: h.model,
+    status: "assigned",
+    attempt: 0,
+    candidates,
+    envelope,
+    maxCost: quote.maxCost,
+    leaseUntil: now + leaseMs(deps, h.maxTokens),
+    createdAt: now,
+    updatedAt: now,
+  };
+  // The lease check goes out before the job exists: if we crash after the commit, it
+  // still fires and moves the job on; if the commit fails, it finds nothing and drops.
+  await sendLeaseCheck(deps, job);
+  try {
+    const r = await applyMovement(deps.store, holdMovement(h.jobId, requester, maxCost, now), [
+      { op: "put", table: "jobs", item: job, when: { kind: "notExists" } },
+      { op: "put", table: "jobs", item: openMarker(h.jobId) },
+      { op: "put", table: "idempotency", item: { ...idemKey, jobId: h.jobId, bodyHash, ttl: Math.ceil(now / 1000) + 86_400 }, when: { kind: "notExists" } },
+    ]);
+    if (r === "duplicate") throw new ConflictError("job_exists", `job ${h.jobId} was already submitted (with another Idempotency-Key)`);
+  } catch (e) {
+    if (e instanceof OverdraftError) {
+      const bal = await getBalance(deps.store, requesterAccount(requester));
+      throw new InsufficientFundsError(maxCost, bal.available);
+    }
+    if (e instanceof ConditionFailedError) {
+      // A concurrent duplicate won the race; answer as it did.
+      const again = await deps.store.get("idempotency", idemKey);
+      if (again) return replayIdempotent(deps, again, bodyHash);
+      throw new ConflictError("job_exists", `job ${h.jobId} was already submitted (with another Idempotency-Key)`);
+    }
+    throw e;
+  }
+  await dispatch(deps, job);
+  deps.log.info("job submitted", { jobId: job.jobId, model: job.model, candidates: candidates.length, maxCost: job.maxCost });
+  return { jobId: h.jobId, status: "assigned", replayed: false };
+}
+
+async function replayIdempotent(deps: CoreDeps, prior: Item, bodyHash: string) {
+  if (prior.bodyHash !== bodyHash) {
+    throw new CocoonError(422, "idempotency_key_reused", "this Idempotency-Key was used for a different request body: use a new key for a new job");
+  }
+  const job = await deps.store.get<JobItem>("jobs", jobKey(String(prior.jobId)));
+  return { jobId: String(prior.jobId), status: job?.status ?? "submitted", replayed: true };
+}
+
+function assertHeaderMatchesQuote(h: EnvelopeHeader, q: QuoteItem) {
+  const diffs: string[] = [];
+  if (h.model !== q.model) diffs.push("model");
+  if (h.maxTokens !== q.maxTokens) diffs.push("maxTokens");
+  if (h.maxPromptTokens !== q.maxPromptTokens) diffs.push("maxPromptTokens");
+  if (h.maxCost !== q.maxCost) diffs.push("maxCost");
+  if (diffs.length) throw new ValidationError(`envelope.header must match the prepared job; differs in: ${diffs.join(", ")}`, { fields: diffs });
+}
+
+// ---------------------------------------------------------------- dispatch & leases
+
+export async function sendLeaseCheck(deps: CoreDeps, job: Pick<JobItem, "jobId" | "attempt" | "leaseUntil">) {
+  const delaySeconds = Math.min(900, Math.max(0, Math.ceil((job.leaseUntil - deps.clock.now()) / 1000)));
+  const msg: MatchingMessage = { type: "lease", jobId: job.jobId, attempt: job.attempt };
+  await deps.queues.send("matching", msg, { delaySeconds });
+}
+
+/** Put the job on its current candidate's queue. A failed send is covered by the lease check. */
+async function dispatch(deps: CoreDeps, job: JobItem) {
+  const c = job.candidates[job.attempt]!;
+  const msg: AgentJob = { jobId: job.jobId, attempt: job.attempt, envelope: job.envelope, deadline: job.leaseUntil };
+  try {
+    await deps.queues.send(`worker-${c.workerId}`, msg);
+  } catch (e) {
+    deps.log.warn("dispatch failed; the lease check will move the job on", { jobId: job.jobId, attempt: job.attempt, error: String(e) });
+  }
+  deps.notifier.notify(`worker:${c.workerId}`);
+  deps.notifier.notify(jobTopic(job.jobId));
+}
+
+/**
+ * Move the job to the next live candidate after `fromAttempt`, or refund it when none is
+ * left. Conditional on the job still being at `fromAttempt`, so duplicates are no-ops.
+ */
+async function advance(deps: CoreDeps, job: JobItem, fromAttempt: number, outcome: "expired" | "failed") {
+  const now = deps.clock.now();
+  let next = fromAttempt + 1;
+  for (; next < job.candidates.length; next++) {
+    const c = job.candidates[next]!;
+    const offer = await deps.store.get<OfferItem>("offers", { pk: job.model, sk: c.workerId });
+    if (offer && isLive(offer, now, deps.config.livenessMs)) break;
+  }
+  const stillAt: WriteOp["when"] = {
+    kind: "and",
+    all: [
+      { kind: "cmp", attr: "status", op: "=", value: "assigned" },
+      { kind: "cmp", attr: "attempt", op: "=", value: fromAttempt },
+    ],
+  };
+  if (next < job.candidates.length) {
+    const moved: JobItem = { ...job, attempt: next, leaseUntil: now + leaseMs(deps, job.envelope.header.maxTokens), updatedAt: now };
+    await sendLeaseCheck(deps, moved);
+    try {
+      await deps.store.transact([
+        { op: "update", table: "jobs", key: jobKey(job.jobId), set: { attempt: next, leaseUntil: moved.leaseUntil, updatedAt: now }, when: stillAt },
+      ]);
+    } catch (e) {
+      if (e instanceof ConditionFailedError) return; // someone else moved it
+      throw e;
+    }
+    deps.log.info("job reassigned", { jobId: job.jobId, from: fromAttempt, to: next, reason: outcome });
+    await dispatch(deps, moved);
+    return;
+  }
+  try {
+    await applyMovement(deps.store, refundMovement(job.jobId, job.requester, BigInt(job.maxCost), now), [
+      { op: "update", table: "jobs", key: jobKey(job.jobId), set: { status: "refunded", outcome, updatedAt: now }, when: stillAt },
+      { op: "delete", table: "jobs", key: openMarker(job.jobId) },
+    ]);
+  } catch (e) {
+    if (e instanceof ConditionFailedError) return;
+    throw e;
+  }
+  deps.log.info("job refunded", { jobId: job.jobId, outcome });
+  deps.notifier.notify(jobTopic(job.jobId));
+}
+
+/** Matching queue consumer: dispatch requests and lease checks. Idempotent per message. */
+export async function handleMatchingMessage(deps: CoreDeps, msg: MatchingMessage) {
+  const job = await deps.store.get<JobItem>("jobs", jobKey(msg.jobId));
+  if (!job || job.status !== "assigned" || job.attempt !== msg.attempt) return "stale";
+  if (msg.type === "dispatch") {
+    await dispatch(deps, job);
+    return "dispatched";
+  }
+  const now = deps.clock.now();
+  if (now < job.leaseUntil) {
+    await sendLeaseCheck(deps, job); // delivered early (clock skew or a lease extension): check again later
+    return "rescheduled";
+  }
+  await advance(deps, job, job.attempt, "expired");
+  return "advanced";
+}
+
+// ---------------------------------------------------------------- agent side
+
+/** Long-poll this worker's queue; hand out only jobs still assigned to it at that attempt. */
+export async function pollJobs(deps: CoreDeps, workerId: string, waitSeconds: number, max = 4): Promise<AgentJob[]> {
+  await requireWorker(deps, workerId);
+  const queue = `worker-${workerId}` as const;
+  const msgs = await deps.queues.receive(queue, { max, waitSeconds: Math.min(waitSeconds, deps.config.maxWaitSeconds), visibilitySeconds: 30 });
+  const jobs: AgentJob[] = [];
+  for (const m of msgs) {
+    await deps.queues.delete(queue, m.receiptHandle);
+    const j = JSON.parse(m.body) as AgentJob;
+    const job = await deps.store.get<JobItem>("jobs", jobKey(j.jobId));
+    if (job && job.status === "assigned" && job.attempt === j.attempt && job.candidates[j.attempt]?.workerId === workerId) jobs.push(j);
+  }
+  return jobs;
+}
+
+export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequest): Promise<{ status: JobStatus; cost?: string; duplicate: boolean }> {
+  const worker = await requireWorker(deps, workerId);
+  const job = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
+  if (!job) throw new NotFoundError("unknown_job", `no job ${r.jobId}`);
+  if (job.candidates[r.attempt]?.workerId !== workerId) throw new ForbiddenError("not_your_job", "this job was not dispatched to you at that attempt");
+
+  if (job.status === "completed" && r.kind === "completed" && job.receipt?.signature === r.receipt.signature) {
+    return { status: "completed", cost: job.cost!, duplicate: true };
+  }
+  if (job.status !== "assigned" || job.attempt !== r.attempt) {
+    throw new ConflictError("stale_attempt", `job ${r.jobId} is no longer assigned to you (status ${job.status}, attempt ${job.attempt}); the result is discarded`);
+  }
+  if (r.kind === "failed") {
+    deps.log.warn("worker reported failure", { jobId: job.jobId, workerId, reason: r.reason });
+    await advance(deps, job, r.attempt, "failed");
+    const after = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
+    return { status: after!.status, duplicate: false };
+  }
+
+  const body = r.receipt.body;
+  const h = job.envelope.header;
+  const problems: string[] = [];
+  if (body.jobId !== job.jobId) problems.push("jobId");
+  if (body.workerId !== workerId) problems.push("workerId");
+  if (body.model !== job.model) problems.push("model");
+  if (body.requestHash !== requestHash(job.envelope)) problems.push("requestHash");
+  if (body.replyHash !== replyHash(r.reply)) problems.push("replyHash");
+  if (body.usage.completionTokens > h.maxTokens) problems.push("usage.completionTokens exceeds maxTokens");
+  if (body.usage.promptTokens > h.maxPromptTokens) problems.push("usage.promptTokens exceeds maxPromptTokens");
+  if (body.measurement !== worker.measurement) problems.push("measurement");
+  if (problems.length) throw new ValidationError(`receipt does not match the job: ${problems.join(", ")}`, { fields: problems });
+  if (!verifyReceipt(r.receipt, b64u.decode(workerId))) throw new ForbiddenError("bad_receipt_signature", "receipt signature does not verify with your registered key");
+
+  const price = BigInt(job.candidates[r.attempt]!.pricePerToken);
+  const held = BigInt(job.maxCost);
+  const raw = jobCost(deps.config.pricing, price, body.usage);
+  const cost = raw > held ? held : raw;
+  const now = deps.clock.now();
+  try {
+    await applyMovement(deps.store, settleMovement(job.jobId, job.requester, workerId, held, cost, now), [
+      {
+        op: "update",
+        table: "jobs",
+        key: jobKey(job.jobId),
+        set: { status: "completed", cost: cost.toString(), reply: r.reply, receipt: r.receipt, updatedAt: now },
+        when: {
+          kind: "and",
+          all: [
+            { kind: "cmp", attr: "status", op: "=", value: "assigned" },
+            { kind: "cmp", attr: "attempt", op: "=", value: r.attempt },
+          ],
+        },
+      },
+      { op: "delete", table: "jobs", key: openMarker(job.jobId) },
+      {
+        op: "update",
+        table: "workers",
+        key: { pk: workerId, sk: "worker" },
+        add: { jobs: 1, promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens },
+      },
+    ]);
+  } catch (e) {
+    if (e instanceof ConditionFailedError) {
+      throw new ConflictError("stale_attempt", `job ${r.jobId} changed while the result was recorded; the result is discarded`);
+    }
+    throw e;
+  }
+  deps.notifier.notify(jobTopic(job.jobId));
+  deps.log.info("job completed", { jobId: job.jobId, workerId, cost: cost.toString(), ...body.usage });
+  return { status: "completed", cost: cost.toString(), duplicate: false };
+}
+
+// ---------------------------------------------------------------- requester reads
+
+export function toView(job: JobItem): JobView {
+  const c = job.candidates[job.attempt];
+  return {
+    jobId: job.jobId,
+    status: job.status,
+    model: job.model,
+    ...(c ? { workerId: c.workerId, tier: c.tier } : {}),
+    attempt: job.attempt,
+    maxCost: job.maxCost,
+    ...(job.cost !== undefined ? { cost: job.cost } : {}),
+    ...(job.outcome !== undefined ? { outcome: job.outcome } : {}),
+    ...(job.reply ? { reply: job.reply } : {}),
+    ...(job.receipt ? { receipt: job.receipt } : {}),
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+  };
+}
+
+/** GET /v1/jobs/{id}[?wait=s]: returns at once when finished, else waits for a change. */
+export async function getJob(deps: CoreDeps, requester: string, jobId: string, waitSeconds = 0): Promise<JobView> {
+  const deadline = deps.clock.now() + Math.min(waitSeconds, deps.config.maxWaitSeconds) * 1000;
+  for (;;) {
+    const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+    if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
+    if (job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
+    const left = deadline - deps.clock.now();
+    if (TERMINAL.includes(job.status) || left <= 0) return toView(job);
+    await deps.notifier.wait(jobTopic(jobId), left);
+  }
+}
+
+export async function getAccount(deps: CoreDeps, account: string) {
+  const b = await getBalance(deps.store, requesterAccount(account));
+  return { account, available: b.available.toString(), held: b.held.toString() };
+}
+
+export { toBig };
+export type { WorkerItem };

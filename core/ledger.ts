@@ -1,0 +1,203 @@
+import { ConditionFailedError, type Condition, type Store, type WriteOp } from "./ports";
+
+/**
+ * Double-entry ledger in integer nanoTON.
+ *
+ * Accounts are items in table "accounts" (pk = account id, sk = "balance") with two bigint
+ * fields, `available` and `held`. Internal accounts (`req:<id>` requesters, `wrk:<id>`
+ * workers) can never go negative: every debit carries a condition. External accounts
+ * (`ext:*`: the chain, the dev faucet) mirror the outside world and go negative by design,
+ * so the sum over ALL accounts is always zero and internal balances always equal
+ * deposits minus withdrawals.
+ *
+ * Every movement is one item in table "ledger" keyed by a deterministic id (job id,
+ * transaction hash, ...) written with `notExists`, in the same transaction as the balance
+ * updates: a movement applies exactly once, however often it is retried.
+ */
+export type BalanceField = "available" | "held";
+
+export interface Posting {
+  account: string;
+  field: BalanceField;
+  delta: bigint;
+}
+
+export interface Movement {
+  id: string;
+  kind: "hold" | "settle" | "refund" | "faucet" | "deposit" | "withdrawal" | "voucher" | "redemption";
+  postings: Posting[];
+  at: number;
+  meta?: Record<string, string>;
+}
+
+export interface AccountBalance {
+  account: string;
+  available: bigint;
+  held: bigint;
+}
+
+export class UnbalancedMovementError extends Error {
+  override readonly name = "UnbalancedMovementError";
+}
+
+export const requesterAccount = (id: string) => `req:${id}`;
+export const workerAccount = (id: string) => `wrk:${id}`;
+export const isExternal = (account: string) => account.startsWith("ext:");
+
+/** Build the write operations of a movement: one ledger item + one update per touched account. */
+export function movementOps(m: Movement): WriteOp[] {
+  let sum = 0n;
+  for (const p of m.postings) sum += p.delta;
+  if (sum !== 0n) throw new UnbalancedMovementError(`movement ${m.id} does not balance: sum of postings = ${sum}`);
+
+  // One update per account: DynamoDB refuses two operations on one item in a transaction.
+  const byAccount = new Map<string, Record<BalanceField, bigint>>();
+  for (const p of m.postings) {
+    const d = byAccount.get(p.account) ?? { available: 0n, held: 0n };
+    d[p.field] += p.delta;
+    byAccount.set(p.account, d);
+  }
+
+  const ops: WriteOp[] = [
+    {
+      op: "put",
+      table: "ledger",
+      item: {
+        pk: m.id,
+        sk: "tx",
+        kind: m.kind,
+        at: m.at,
+        postings: m.postings.map((p) => ({ account: p.account, field: p.field, delta: p.delta.toString() })),
+        ...(m.meta ? { meta: m.meta } : {}),
+      },
+      when: { kind: "notExists" },
+    },
+  ];
+  for (const [account, d] of byAccount) {
+    const add: Record<string, bigint> = {};
+    const guards: Condition[] = [];
+    for (const field of ["available", "held"] as const) {
+      if (d[field] === 0n) continue;
+      add[field] = d[field];
+      if (d[field] < 0n && !isExternal(account)) guards.push({ kind: "cmp", attr: field, op: ">=", value: -d[field] });
+    }
+    if (Object.keys(add).length === 0) continue;
+    ops.push({
+      op: "update",
+      table: "accounts",
+      key: { pk: account, sk: "balance" },
+      add,
+      ...(guards.length ? { when: guards.length === 1 ? guards[0]! : { kind: "and", all: guards } } : {}),
+    });
+  }
+  return ops;
+}
+
+export type ApplyResult = "applied" | "duplicate";
+
+/** Thrown when an internal account would go negative; nothing was written. */
+export class OverdraftError extends Error {
+  override readonly name = "OverdraftError";
+  constructor(readonly account: string) {
+    super(`account ${account} has too little balance for this movement`);
+  }
+}
+
+/**
+ * Apply a movement atomically together with `extra` operations (a job transition, say).
+ * Returns "duplicate" when the movement id was already applied (nothing written).
+ * A failing condition among `extra` is rethrown as ConditionFailedError with the index
+ * shifted to `extra`'s own numbering.
+ */
+export async function applyMovement(store: Store, m: Movement, extra: WriteOp[] = []): Promise<ApplyResult> {
+  const ops = movementOps(m);
+  try {
+    await store.transact([...ops, ...extra]);
+    return "applied";
+  } catch (e) {
+    if (!(e instanceof ConditionFailedError)) throw e;
+    const i = e.index ?? (await locateFailure(store, m, ops.length));
+    if (i === 0) return "duplicate";
+    if (i < ops.length) {
+      const op = ops[i]!;
+      throw new OverdraftError(op.op === "update" ? op.key.pk : "?");
+    }
+    throw new ConditionFailedError(i - ops.length, e.message);
+  }
+}
+
+/** When an adapter cannot say which condition failed, find out by reading. */
+async function locateFailure(store: Store, m: Movement, movementOpCount: number): Promise<number> {
+  if (await store.get("ledger", { pk: m.id, sk: "tx" })) return 0;
+  const ops = movementOps(m);
+  for (let i = 1; i < ops.length; i++) {
+    const op = ops[i]!;
+    if (op.op !== "update" || !op.add) continue;
+    const bal = await getBalance(store, op.key.pk);
+    for (const [field, delta] of Object.entries(op.add)) {
+      if (BigInt(delta) < 0n && bal[field as BalanceField] < -BigInt(delta) && !isExternal(op.key.pk)) return i;
+    }
+  }
+  return movementOpCount; // first extra op, best guess
+}
+
+export async function getBalance(store: Store, account: string): Promise<AccountBalance> {
+  const item = await store.get("accounts", { pk: account, sk: "balance" });
+  return {
+    account,
+    available: toBig(item?.available),
+    held: toBig(item?.held),
+  };
+}
+
+export const toBig = (v: unknown): bigint => (v === undefined || v === null ? 0n : BigInt(v as bigint | number | string));
+
+// ---------------------------------------------------------------- job money
+
+export const holdMovement = (jobId: string, requester: string, amount: bigint, at: number): Movement => ({
+  id: `hold:${jobId}`,
+  kind: "hold",
+  at,
+  postings: [
+    { account: requesterAccount(requester), field: "available", delta: -amount },
+    { account: requesterAccount(requester), field: "held", delta: amount },
+  ],
+});
+
+/** Charge `cost` (≤ held) to the requester, credit it to the worker, release the rest of the hold. */
+export const settleMovement = (jobId: string, requester: string, worker: string, held: bigint, cost: bigint, at: number): Movement => {
+  if (cost < 0n || cost > held) throw new UnbalancedMovementError(`cost ${cost} outside [0, ${held}]`);
+  return {
+    id: `settle:${jobId}`,
+    kind: "settle",
+    at,
+    meta: { jobId, worker },
+    postings: [
+      { account: requesterAccount(requester), field: "held", delta: -held },
+      { account: requesterAccount(requester), field: "available", delta: held - cost },
+      { account: workerAccount(worker), field: "available", delta: cost },
+    ],
+  };
+};
+
+export const refundMovement = (jobId: string, requester: string, held: bigint, at: number): Movement => ({
+  id: `refund:${jobId}`,
+  kind: "refund",
+  at,
+  meta: { jobId },
+  postings: [
+    { account: requesterAccount(requester), field: "held", delta: -held },
+    { account: requesterAccount(requester), field: "available", delta: held },
+  ],
+});
+
+/** Dev faucet (local default only, until deposits come from the TON sandbox). */
+export const faucetMovement = (id: string, requester: string, amount: bigint, at: number): Movement => ({
+  id: `faucet:${id}`,
+  kind: "faucet",
+  at,
+  postings: [
+    { account: "ext:faucet", field: "available", delta: -amount },
+    { account: requesterAccount(requester), field: "available", delta: amount },
+  ],
+});

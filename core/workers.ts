@@ -1,0 +1,228 @@
+import type { AttestationDoc, AttestationTier } from "../events/attestation";
+import type { Candidate, RegisterWorkerRequest } from "../events/api";
+import { verifyAttestation } from "./attestation/verify";
+import { b64u } from "./crypto/encoding";
+import { randomBytes } from "node:crypto";
+import type { CoreDeps } from "./deps";
+import { ConflictError, ForbiddenError, NotFoundError, UnauthenticatedError } from "./errors";
+import { getBalance, toBig, workerAccount } from "./ledger";
+import { pricePerToken } from "./pricing";
+import type { Item } from "./ports";
+
+/** One per (model, worker): what the matcher reads, kept small. */
+export interface OfferItem extends Item {
+  workerId: string;
+  model: string;
+  priceBps: number;
+  pricePerToken: bigint;
+  tier: AttestationTier;
+  hpkePublicKey: string;
+  capacity: number;
+  load: number;
+  lastHeartbeat: number;
+  attestationExpiresAt: number;
+}
+
+export interface WorkerItem extends Item {
+  workerId: string;
+  tier: AttestationTier;
+  measurement: string;
+  attestation: AttestationDoc;
+  models: string[];
+  capacity: number;
+  hpkePublicKey: string;
+  lastHeartbeat: number;
+  attestationExpiresAt: number;
+  registeredAt: number;
+  jobs?: number;
+  promptTokens?: number;
+  completionTokens?: number;
+}
+
+const MODELS_PK = "*"; // offers: pk="*", sk=model lists every model ever offered
+
+export async function issueRegistrationNonce(deps: CoreDeps, workerId: string) {
+  const nonce = b64u.encode(randomBytes(32));
+  const expiresAt = deps.clock.now() + 5 * 60_000;
+  await deps.store.transact([
+    { op: "put", table: "nonces", item: { pk: `reg#${workerId}`, sk: "n", nonce, ttl: Math.ceil(expiresAt / 1000) } },
+  ]);
+  return { nonce, expiresAt };
+}
+
+/**
+ * Registration (and re-attestation): the attestation must bind this worker's signing key
+ * (its id) and HPKE key to the nonce we issued, and pass the policy.
+ */
+export async function registerWorker(deps: CoreDeps, workerId: string, req: RegisterWorkerRequest) {
+  const doc = req.attestation;
+  if (doc.signingPublicKey !== workerId) {
+    throw new ForbiddenError("key_mismatch", "attestation.signingPublicKey must be the key that signs this request");
+  }
+  const stored = await deps.store.get("nonces", { pk: `reg#${workerId}`, sk: "n" });
+  if (!stored || stored.nonce !== doc.nonce) {
+    throw new UnauthenticatedError("bad_registration_nonce", "attestation.nonce must be a fresh nonce from POST /v1/agents/nonce (valid 5 minutes, single use)");
+  }
+  const now = deps.clock.now();
+  const verdict = await verifyAttestation(doc, {
+    policy: deps.policy,
+    now,
+    expectedNonce: b64u.decode(doc.nonce),
+    allowDev: deps.config.allowDevAttestation,
+    allowNone: true, // accepted, labelled "not confidential", chosen only by requesters who ask for it
+  });
+  if (!verdict.ok) throw new ForbiddenError(`attestation_${verdict.code}`, `attestation refused: ${verdict.reason}`);
+
+  const prev = await deps.store.get<WorkerItem>("workers", { pk: workerId, sk: "worker" });
+  const models = req.models.map((m) => m.model);
+  const worker: WorkerItem = {
+    pk: workerId,
+    sk: "worker",
+    workerId,
+    tier: verdict.tier,
+    measurement: verdict.measurement,
+    attestation: doc,
+    models,
+    capacity: req.capacity,
+    hpkePublicKey: doc.hpkePublicKey,
+    lastHeartbeat: now,
+    attestationExpiresAt: verdict.expiresAt,
+    registeredAt: prev?.registeredAt ?? now,
+    jobs: prev?.jobs ?? 0,
+    promptTokens: prev?.promptTokens ?? 0,
+    completionTokens: prev?.completionTokens ?? 0,
+  };
+  const offers: OfferItem[] = req.models.map((m) => ({
+    pk: m.model,
+    sk: workerId,
+    workerId,
+    model: m.model,
+    priceBps: m.priceBps,
+    pricePerToken: pricePerToken(deps.config.pricing, m.model, m.priceBps),
+    tier: verdict.tier,
+    hpkePublicKey: doc.hpkePublicKey,
+    capacity: req.capacity,
+    load: 0,
+    lastHeartbeat: now,
+    attestationExpiresAt: verdict.expiresAt,
+  }));
+  const dropped = (prev?.models ?? []).filter((m) => !models.includes(m));
+  await deps.store.transact([
+    { op: "delete", table: "nonces", key: { pk: `reg#${workerId}`, sk: "n" } },
+    { op: "put", table: "workers", item: worker },
+    ...offers.map((item) => ({ op: "put" as const, table: "offers" as const, item })),
+    ...offers.map((o) => ({ op: "put" as const, table: "offers" as const, item: { pk: MODELS_PK, sk: o.model } })),
+    ...dropped.map((model) => ({ op: "delete" as const, table: "offers" as const, key: { pk: model, sk: workerId } })),
+  ]);
+  await deps.queues.ensure(`worker-${workerId}`);
+  return { workerId, tier: verdict.tier, measurement: verdict.measurement, attestationExpiresAt: verdict.expiresAt, models };
+}
+
+export async function requireWorker(deps: CoreDeps, workerId: string): Promise<WorkerItem> {
+  const w = await deps.store.get<WorkerItem>("workers", { pk: workerId, sk: "worker" });
+  if (!w) throw new ForbiddenError("not_a_worker", "this key is not a registered worker: register with POST /v1/agents first");
+  return w;
+}
+
+export async function heartbeat(deps: CoreDeps, workerId: string, load: number) {
+  const w = await requireWorker(deps, workerId);
+  const now = deps.clock.now();
+  await deps.store.transact([
+    { op: "update", table: "workers", key: { pk: workerId, sk: "worker" }, set: { lastHeartbeat: now }, when: { kind: "exists" } },
+    ...w.models.map((model) => ({
+      op: "update" as const,
+      table: "offers" as const,
+      key: { pk: model, sk: workerId },
+      set: { lastHeartbeat: now, load },
+      when: { kind: "exists" as const },
+    })),
+  ]);
+  return { ok: true, attestationExpiresAt: w.attestationExpiresAt, reattestBy: w.attestationExpiresAt - deps.config.livenessMs };
+}
+
+export function isLive(o: Pick<OfferItem, "lastHeartbeat" | "attestationExpiresAt">, now: number, livenessMs: number) {
+  return now - o.lastHeartbeat <= livenessMs && o.attestationExpiresAt > now;
+}
+
+export interface MatchRequest {
+  model: string;
+  tiers: AttestationTier[];
+  maxPricePerToken?: bigint;
+  k: number;
+}
+
+/**
+ * Matching: live offers for the model, in an accepted tier, under the price cap, with spare
+ * capacity; least loaded first, then cheapest; at most k.
+ */
+export async function matchCandidates(deps: CoreDeps, req: MatchRequest): Promise<{ offers: OfferItem[]; why?: string }> {
+  const all = await deps.store.query<OfferItem>("offers", req.model);
+  if (all.length === 0) return { offers: [], why: "unknown_model" };
+  const now = deps.clock.now();
+  const live = all.filter((o) => isLive(o, now, deps.config.livenessMs));
+  if (live.length === 0) return { offers: [], why: "no live worker (all missed heartbeats or attestation expired)" };
+  const tiered = live.filter((o) => req.tiers.includes(o.tier));
+  if (tiered.length === 0) return { offers: [], why: `no live worker in tiers [${req.tiers.join(", ")}]` };
+  const cap = req.maxPricePerToken;
+  const affordable = cap === undefined ? tiered : tiered.filter((o) => toBig(o.pricePerToken) <= cap);
+  if (affordable.length === 0) return { offers: [], why: `no live worker at or below ${cap} nanoTON per token` };
+  const free = affordable.filter((o) => o.load < o.capacity);
+  const pool = free.length > 0 ? free : affordable; // all busy: queue behind the least loaded
+  pool.sort((a, b) => a.load / a.capacity - b.load / b.capacity || Number(toBig(a.pricePerToken) - toBig(b.pricePerToken)) || (a.workerId < b.workerId ? -1 : 1));
+  return { offers: pool.slice(0, req.k) };
+}
+
+export async function candidatesFor(deps: CoreDeps, offers: OfferItem[]): Promise<Candidate[]> {
+  const workers = await Promise.all(offers.map((o) => deps.store.get<WorkerItem>("workers", { pk: o.workerId, sk: "worker" })));
+  return offers.flatMap((o, i) => {
+    const w = workers[i];
+    if (!w) return [];
+    return [{ workerId: o.workerId, hpkePublicKey: w.hpkePublicKey, attestation: w.attestation, pricePerToken: toBig(o.pricePerToken).toString(), tier: w.tier }];
+  });
+}
+
+export async function listModels(deps: CoreDeps) {
+  const now = deps.clock.now();
+  const names = (await deps.store.query("offers", MODELS_PK)).map((i) => i.sk);
+  const models = [];
+  for (const model of names) {
+    const live = (await deps.store.query<OfferItem>("offers", model)).filter((o) => isLive(o, now, deps.config.livenessMs));
+    const prices = live.map((o) => toBig(o.pricePerToken)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const tiers: Record<string, number> = {};
+    for (const o of live) tiers[o.tier] = (tiers[o.tier] ?? 0) + 1;
+    const median = prices.length ? (prices.length % 2 ? prices[(prices.length - 1) / 2]! : (prices[prices.length / 2 - 1]! + prices[prices.length / 2]!) / 2n) : 0n;
+    models.push({
+      model,
+      workers: live.length,
+      tiers,
+      price: { min: (prices[0] ?? 0n).toString(), median: median.toString(), max: (prices.at(-1) ?? 0n).toString() },
+    });
+  }
+  return { models };
+}
+
+export async function workerStatus(deps: CoreDeps, workerId: string) {
+  const w = await requireWorker(deps, workerId);
+  const bal = await getBalance(deps.store, workerAccount(workerId));
+  const redeemedItem = await deps.store.get("accounts", { pk: `vch:${workerId}`, sk: "balance" });
+  const redeemed = toBig(redeemedItem?.redeemed);
+  return {
+    workerId,
+    tier: w.tier,
+    models: w.models,
+    jobs: w.jobs ?? 0,
+    promptTokens: w.promptTokens ?? 0,
+    completionTokens: w.completionTokens ?? 0,
+    earned: (bal.available + toBig(redeemedItem?.available) + redeemed).toString(),
+    redeemed: redeemed.toString(),
+    lastHeartbeat: w.lastHeartbeat,
+    attestationExpiresAt: w.attestationExpiresAt,
+  };
+}
+
+export function assertFound<T>(v: T | undefined, code: string, message: string): T {
+  if (v === undefined) throw new NotFoundError(code, message);
+  return v;
+}
+
+export { ConflictError };

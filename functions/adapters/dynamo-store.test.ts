@@ -1,0 +1,349 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { mockClient } from "aws-sdk-client-mock";
+import { DynamoDBClient, ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  PutCommand,
+  UpdateCommand,
+  DeleteCommand,
+  TransactWriteCommand,
+  NumberValue,
+} from "@aws-sdk/lib-dynamodb";
+import { ConditionFailedError, type WriteOp } from "../../core/ports";
+import { applyMovement, holdMovement, movementOps } from "../../core/ledger";
+import { DynamoStore, StoreError, documentClient } from "./dynamo-store";
+
+const TABLE = "cocoon-test-Data";
+const NOW = Date.UTC(2026, 10, 25, 12, 0, 0); // ms
+const NOW_S = NOW / 1000;
+const ACCOUNT = "req:8Jk3n6vB0cQ1yZ2xW4tR5sP7oN9mL0kJ3hG5fD1sA2q";
+const JOB = "job_01jdqv6x7s9k2m4n8p0r3t5w7y";
+
+const ddb = mockClient(DynamoDBDocumentClient);
+
+function makeStore(opts: { retries?: number } = {}) {
+  return new DynamoStore({
+    table: TABLE,
+    client: new DynamoDBClient({ region: "us-east-1", credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" } }),
+    now: () => NOW,
+    conflictRetries: opts.retries ?? 2,
+    sleep: async () => {},
+  });
+}
+
+const conditionFailed = () => new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} });
+const cancelled = (codes: string[]) =>
+  new TransactionCanceledException({
+    message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${codes.join(", ")}]`,
+    $metadata: {},
+    CancellationReasons: codes.map((Code) => ({ Code, ...(Code === "ConditionalCheckFailed" ? { Message: "The conditional request failed" } : {}) })),
+  });
+
+beforeEach(() => {
+  ddb.reset();
+});
+
+describe("DynamoStore reads", () => {
+  it("get reads the prefixed key consistently and returns bigint only where the marker says so", async () => {
+    // Prepare
+    ddb.on(GetCommand).resolves({
+      Item: {
+        pk: `accounts#${ACCOUNT}`,
+        sk: "balance",
+        available: new NumberValue("123456789012345678901234567"),
+        "_bi:available": true,
+        held: new NumberValue("0"),
+        "_bi:held": true,
+        version: new NumberValue("7"),
+        meta: { fee: { $bigint: "42" }, count: new NumberValue("3") },
+      },
+    });
+    const store = makeStore();
+
+    // Act
+    const item = await store.get("accounts", { pk: ACCOUNT, sk: "balance" });
+
+    // Assess
+    expect(ddb.commandCalls(GetCommand)[0]!.args[0].input).toEqual({ TableName: TABLE, Key: { pk: `accounts#${ACCOUNT}`, sk: "balance" }, ConsistentRead: true });
+    expect(item).toEqual({ pk: ACCOUNT, sk: "balance", available: 123456789012345678901234567n, held: 0n, version: 7, meta: { fee: 42n, count: 3 } });
+  });
+
+  it("get hides an item whose TTL has passed but which DynamoDB has not swept yet", async () => {
+    ddb.on(GetCommand).resolves({ Item: { pk: "nonces#k#n1", sk: "n", ttl: new NumberValue(String(NOW_S - 1)), _exp: new NumberValue(String(NOW_S - 1)) } });
+    expect(await makeStore().get("nonces", { pk: "k#n1", sk: "n" })).toBeUndefined();
+  });
+
+  it("get returns an item whose TTL is still ahead, without the reserved attributes", async () => {
+    ddb.on(GetCommand).resolves({ Item: { pk: "nonces#k#n1", sk: "n", ttl: new NumberValue(String(NOW_S + 60)), _exp: new NumberValue(String(NOW_S + 60)) } });
+    expect(await makeStore().get("nonces", { pk: "k#n1", sk: "n" })).toEqual({ pk: "k#n1", sk: "n", ttl: NOW_S + 60 });
+  });
+
+  it("get of a missing item is undefined", async () => {
+    ddb.on(GetCommand).resolves({});
+    expect(await makeStore().get("jobs", { pk: JOB, sk: "job" })).toBeUndefined();
+  });
+
+  it("query pages on, skips expired items and stops at the limit", async () => {
+    // Prepare
+    ddb
+      .on(QueryCommand)
+      .resolvesOnce({
+        Items: [
+          { pk: "offers#llama-3.1-8b", sk: "w1", load: new NumberValue("0") },
+          { pk: "offers#llama-3.1-8b", sk: "w2", _exp: new NumberValue(String(NOW_S - 5)) },
+        ],
+        LastEvaluatedKey: { pk: "offers#llama-3.1-8b", sk: "w2" },
+      })
+      .resolvesOnce({ Items: [{ pk: "offers#llama-3.1-8b", sk: "w3" }, { pk: "offers#llama-3.1-8b", sk: "w4" }] });
+
+    // Act
+    const items = await makeStore().query("offers", "llama-3.1-8b", { skPrefix: "w", limit: 2 });
+
+    // Assess
+    const calls = ddb.commandCalls(QueryCommand).map((c) => c.args[0].input);
+    expect(calls[0]).toEqual({
+      TableName: TABLE,
+      KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :sk)",
+      ExpressionAttributeNames: { "#pk": "pk", "#sk": "sk" },
+      ExpressionAttributeValues: { ":pk": "offers#llama-3.1-8b", ":sk": "w" },
+      ConsistentRead: true,
+      Limit: 2,
+    });
+    expect(calls[1]).toMatchObject({ Limit: 1, ExclusiveStartKey: { pk: "offers#llama-3.1-8b", sk: "w2" } });
+    expect(items).toEqual([
+      { pk: "llama-3.1-8b", sk: "w1", load: 0 },
+      { pk: "llama-3.1-8b", sk: "w3" },
+    ]);
+  });
+});
+
+describe("DynamoStore single writes", () => {
+  it("put with notExists sends one PutItem whose condition treats an expired item as absent", async () => {
+    // Prepare
+    ddb.on(PutCommand).resolves({});
+    const store = makeStore();
+
+    // Act
+    await store.transact([{ op: "put", table: "nonces", item: { pk: "key1#nonce1", sk: "n", ttl: NOW_S + 120 }, when: { kind: "notExists" } }]);
+
+    // Assess
+    expect(ddb.commandCalls(PutCommand)[0]!.args[0].input).toEqual({
+      TableName: TABLE,
+      Item: { pk: "nonces#key1#nonce1", sk: "n", ttl: NOW_S + 120, _exp: NOW_S + 120 },
+      ConditionExpression: "attribute_not_exists(#n0) OR #n1 <= :v0",
+      ExpressionAttributeNames: { "#n0": "pk", "#n1": "_exp" },
+      ExpressionAttributeValues: { ":v0": NOW_S },
+    });
+    expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(0);
+  });
+
+  it("a duplicate put (ConditionalCheckFailed) becomes ConditionFailedError(0), which the core reads as a replay", async () => {
+    // Prepare
+    ddb.on(PutCommand).rejects(conditionFailed());
+
+    // Act
+    const err = await makeStore()
+      .transact([{ op: "put", table: "nonces", item: { pk: "key1#nonce1", sk: "n" }, when: { kind: "notExists" } }])
+      .catch((e: unknown) => e);
+
+    // Assess
+    expect(err).toBeInstanceOf(ConditionFailedError);
+    expect((err as ConditionFailedError).index).toBe(0);
+  });
+
+  it("put writes a bigint as a number with its marker and a nested bigint as a tagged map", async () => {
+    ddb.on(PutCommand).resolves({});
+    await makeStore().transact([{ op: "put", table: "jobs", item: { pk: JOB, sk: "job", maxCost: 5_000_000_000n, attempt: 0, quote: { price: 12n } } }]);
+    expect(ddb.commandCalls(PutCommand)[0]!.args[0].input).toEqual({
+      TableName: TABLE,
+      Item: { pk: `jobs#${JOB}`, sk: "job", maxCost: 5_000_000_000n, "_bi:maxCost": true, attempt: 0, quote: { price: { $bigint: "12" } } },
+    });
+  });
+
+  it("update sends SET / REMOVE / ADD with placeholders and an exists condition", async () => {
+    // Prepare
+    ddb.on(UpdateCommand).resolves({});
+
+    // Act
+    await makeStore().transact([
+      {
+        op: "update",
+        table: "jobs",
+        key: { pk: JOB, sk: "job" },
+        set: { status: "assigned", workerId: undefined },
+        add: { attempt: 1 },
+        when: { kind: "and", all: [{ kind: "exists" }, { kind: "cmp", attr: "status", op: "=", value: "submitted" }] },
+      },
+    ]);
+
+    // Assess
+    expect(ddb.commandCalls(UpdateCommand)[0]!.args[0].input).toEqual({
+      TableName: TABLE,
+      Key: { pk: `jobs#${JOB}`, sk: "job" },
+      UpdateExpression: "SET #n0 = :v0 REMOVE #n1, #n2, #n3 ADD #n4 :v1",
+      ConditionExpression: "(attribute_exists(#n5) AND (attribute_not_exists(#n6) OR #n6 > :v2)) AND (#n0 = :v3)",
+      ExpressionAttributeNames: { "#n0": "status", "#n1": "_bi:status", "#n2": "workerId", "#n3": "_bi:workerId", "#n4": "attempt", "#n5": "pk", "#n6": "_exp" },
+      ExpressionAttributeValues: { ":v0": "assigned", ":v1": 1, ":v2": NOW_S, ":v3": "submitted" },
+    });
+  });
+
+  it("delete with an `in` condition", async () => {
+    ddb.on(DeleteCommand).resolves({});
+    await makeStore().transact([{ op: "delete", table: "quotes", key: { pk: JOB, sk: "quote" }, when: { kind: "in", attr: "state", values: ["open", "expired"] } }]);
+    expect(ddb.commandCalls(DeleteCommand)[0]!.args[0].input).toEqual({
+      TableName: TABLE,
+      Key: { pk: `quotes#${JOB}`, sk: "quote" },
+      ConditionExpression: "#n0 IN (:v0, :v1)",
+      ExpressionAttributeNames: { "#n0": "state" },
+      ExpressionAttributeValues: { ":v0": "open", ":v1": "expired" },
+    });
+  });
+
+  it("a lone check is a one-item TransactWriteItems with a ConditionCheck", async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    await makeStore().transact([{ op: "check", table: "workers", key: { pk: "w1", sk: "worker" }, when: { kind: "cmp", attr: "capacity", op: ">", value: 0 } }]);
+    expect(ddb.commandCalls(TransactWriteCommand)[0]!.args[0].input).toEqual({
+      TransactItems: [
+        {
+          ConditionCheck: {
+            TableName: TABLE,
+            Key: { pk: "workers#w1", sk: "worker" },
+            ConditionExpression: "#n0 > :v0",
+            ExpressionAttributeNames: { "#n0": "capacity" },
+            ExpressionAttributeValues: { ":v0": 0 },
+          },
+        },
+      ],
+    });
+  });
+
+  it("other DynamoDB errors pass through unchanged", async () => {
+    const throttled = Object.assign(new Error("Rate exceeded"), { name: "ProvisionedThroughputExceededException" });
+    ddb.on(PutCommand).rejects(throttled);
+    await expect(makeStore().transact([{ op: "put", table: "jobs", item: { pk: JOB, sk: "job" } }])).rejects.toMatchObject({ name: "ProvisionedThroughputExceededException" });
+  });
+});
+
+describe("DynamoStore transactions (money)", () => {
+  const hold = () => holdMovement(JOB, "8Jk3n6vB0cQ1yZ2xW4tR5sP7oN9mL0kJ3hG5fD1sA2q", 1_500_000n, NOW);
+
+  it("a ledger hold is one TransactWriteItems: movement put (notExists) + guarded balance update", async () => {
+    // Prepare
+    ddb.on(TransactWriteCommand).resolves({});
+    const jobOp: WriteOp = { op: "update", table: "jobs", key: { pk: JOB, sk: "job" }, set: { status: "submitted" }, when: { kind: "notExists" } };
+
+    // Act
+    const result = await applyMovement(makeStore(), hold(), [jobOp]);
+
+    // Assess
+    expect(result).toBe("applied");
+    expect(ddb.commandCalls(TransactWriteCommand)[0]!.args[0].input).toEqual({
+      TransactItems: [
+        {
+          Put: {
+            TableName: TABLE,
+            Item: {
+              pk: `ledger#hold:${JOB}`,
+              sk: "tx",
+              kind: "hold",
+              at: NOW,
+              postings: [
+                { account: ACCOUNT, field: "available", delta: "-1500000" },
+                { account: ACCOUNT, field: "held", delta: "1500000" },
+              ],
+            },
+            ConditionExpression: "attribute_not_exists(#n0) OR #n1 <= :v0",
+            ExpressionAttributeNames: { "#n0": "pk", "#n1": "_exp" },
+            ExpressionAttributeValues: { ":v0": NOW_S },
+          },
+        },
+        {
+          Update: {
+            TableName: TABLE,
+            Key: { pk: `accounts#${ACCOUNT}`, sk: "balance" },
+            UpdateExpression: "SET #n1 = :v1, #n3 = :v3 ADD #n0 :v0, #n2 :v2",
+            ConditionExpression: "#n0 >= :v4",
+            ExpressionAttributeNames: { "#n0": "available", "#n1": "_bi:available", "#n2": "held", "#n3": "_bi:held" },
+            ExpressionAttributeValues: { ":v0": -1_500_000n, ":v1": true, ":v2": 1_500_000n, ":v3": true, ":v4": 1_500_000n },
+          },
+        },
+        {
+          Update: {
+            TableName: TABLE,
+            Key: { pk: `jobs#${JOB}`, sk: "job" },
+            UpdateExpression: "SET #n0 = :v0 REMOVE #n1",
+            ConditionExpression: "attribute_not_exists(#n2) OR #n3 <= :v1",
+            ExpressionAttributeNames: { "#n0": "status", "#n1": "_bi:status", "#n2": "pk", "#n3": "_exp" },
+            ExpressionAttributeValues: { ":v0": "submitted", ":v1": NOW_S },
+          },
+        },
+      ],
+    });
+  });
+
+  it("a retried movement (ConditionalCheckFailed on the ledger put) is 'duplicate': already done, not an error", async () => {
+    // Prepare
+    ddb.on(TransactWriteCommand).rejects(cancelled(["ConditionalCheckFailed", "None"]));
+
+    // Act
+    const result = await applyMovement(makeStore(), hold());
+
+    // Assess
+    expect(result).toBe("duplicate");
+  });
+
+  it("a failing balance guard maps to ConditionFailedError with that op's index (the core turns it into an overdraft)", async () => {
+    ddb.on(TransactWriteCommand).rejects(cancelled(["None", "ConditionalCheckFailed"]));
+    const err = await makeStore().transact(movementOps(hold())).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConditionFailedError);
+    expect((err as ConditionFailedError).index).toBe(1);
+    await expect(applyMovement(makeStore(), hold())).rejects.toMatchObject({ name: "OverdraftError", account: ACCOUNT });
+  });
+
+  it("a transaction cancelled only by conflicts is retried, then succeeds", async () => {
+    ddb.on(TransactWriteCommand).rejectsOnce(cancelled(["TransactionConflict", "None"])).resolves({});
+    await makeStore().transact(movementOps(hold()));
+    expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(2);
+  });
+
+  it("a transaction that keeps conflicting fails with STORE_CONFLICT after the retries", async () => {
+    ddb.on(TransactWriteCommand).rejects(cancelled(["TransactionConflict", "None"]));
+    const err = await makeStore({ retries: 2 }).transact(movementOps(hold())).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as StoreError).code).toBe("STORE_CONFLICT");
+    expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(3);
+  });
+
+  it("two ops on one item are refused before any request with STORE_DUPLICATE_ITEM", async () => {
+    const err = await makeStore()
+      .transact([
+        { op: "update", table: "jobs", key: { pk: JOB, sk: "job" }, set: { a: 1 } },
+        { op: "check", table: "jobs", key: { pk: JOB, sk: "job" }, when: { kind: "exists" } },
+      ])
+      .catch((e: unknown) => e);
+    expect((err as StoreError).code).toBe("STORE_DUPLICATE_ITEM");
+    expect(ddb.calls()).toHaveLength(0);
+  });
+
+  it("more than 100 ops are refused with STORE_TOO_MANY_OPS", async () => {
+    const ops: WriteOp[] = Array.from({ length: 101 }, (_, i) => ({ op: "put", table: "chain", item: { pk: `tx${i}`, sk: "tx" } }));
+    await expect(makeStore().transact(ops)).rejects.toMatchObject({ code: "STORE_TOO_MANY_OPS" });
+  });
+
+  it("an attribute named like a reserved one is refused with STORE_RESERVED_ATTRIBUTE", async () => {
+    await expect(makeStore().transact([{ op: "put", table: "jobs", item: { pk: JOB, sk: "job", _exp: 1 } }])).rejects.toMatchObject({ code: "STORE_RESERVED_ATTRIBUTE" });
+  });
+
+  it("an update with neither set nor add becomes a ConditionCheck inside a transaction", async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    await makeStore().transact([
+      { op: "update", table: "workers", key: { pk: "w1", sk: "worker" }, when: { kind: "exists" } },
+      { op: "put", table: "chain", item: { pk: "cursor", sk: "c", lt: "123" } },
+    ]);
+    const items = ddb.commandCalls(TransactWriteCommand)[0]!.args[0].input.TransactItems!;
+    expect(Object.keys(items[0]!)).toEqual(["ConditionCheck"]);
+    expect(Object.keys(items[1]!)).toEqual(["Put"]);
+  });
+});

@@ -1,0 +1,399 @@
+/**
+ * Store port over ONE DynamoDB table (single-table design, the cheapest: one table, one
+ * set of capacity, one PITR bill).
+ *
+ * Layout: every logical table of the port lives in the same physical table:
+ *   pk = `<logical table>#<pk>` (string), sk = sk (string)
+ * so `query(table, pk)` is one Query on the primary key. No GSI is needed by the port.
+ *
+ * Reserved attributes (never returned to callers):
+ *   _exp          DynamoDB TTL attribute (epoch SECONDS), copied from the port's `ttl`
+ *                 (which is epoch seconds too; a value above 1e11 is taken for milliseconds).
+ *                 TTL deletion is lazy on AWS (up to days), so get/query drop expired items
+ *                 and the exists / notExists conditions treat an expired item as absent.
+ *   _bi:<attr>    marker (BOOL true) saying top-level attribute <attr> holds a bigint.
+ *
+ * Numbers and bigints: bigints are written as DynamoDB numbers (N, 38 significant digits,
+ * enough for any nanoTON amount), so conditions (`available >= :v`) and ADD work on them.
+ * Reads use wrapNumbers and return a bigint exactly where the marker says the value was
+ * written as a bigint (by put, set or add), a JS number everywhere else. Bigints nested
+ * inside maps or lists are stored as the map {"$bigint": "<decimal>"} and come back as bigint.
+ *
+ * Writes: one op → PutItem / UpdateItem / DeleteItem with a ConditionExpression (a lone
+ * `check` becomes a one-item TransactWriteItems); several ops → TransactWriteItems with
+ * ConditionCheck for `check`. ConditionalCheckFailedException and TransactionCanceled with a
+ * ConditionalCheckFailed reason become ConditionFailedError(index of the failing op); the
+ * core reads that as "already done" for idempotent writes. Reads are strongly consistent.
+ */
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  PutCommand,
+  UpdateCommand,
+  DeleteCommand,
+  TransactWriteCommand,
+  NumberValue,
+  type TransactWriteCommandInput,
+} from "@aws-sdk/lib-dynamodb";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { ConditionFailedError, type Condition, type Item, type Key, type Store, type TableName, type WriteOp } from "../../core/ports";
+
+export const TTL_ATTR = "_exp";
+export const BIGINT_MARKER = "_bi:";
+const MAX_TRANSACT_OPS = 100;
+
+/** Named errors with a machine-readable code (the same codes as local/store-semantics.ts where both exist). */
+export class StoreError extends Error {
+  override readonly name = "StoreError";
+  constructor(
+    readonly code: "STORE_TOO_MANY_OPS" | "STORE_DUPLICATE_ITEM" | "STORE_CONFLICT" | "STORE_RESERVED_ATTRIBUTE",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface DynamoStoreOptions {
+  /** Physical table name (COCOON_TABLE). */
+  table: string;
+  /** A DynamoDBClient (wrapped here) or an already built DocumentClient. */
+  client: DynamoDBClient | DynamoDBDocumentClient;
+  /** ms since epoch; used to hide items whose TTL has passed. */
+  now?: () => number;
+  /** Retries of a transaction cancelled only by conflicts with concurrent transactions. */
+  conflictRetries?: number;
+  /** Sleep between conflict retries (tests pass a no-op). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(client, {
+    marshallOptions: { removeUndefinedValues: true, convertEmptyValues: false },
+    unmarshallOptions: { wrapNumbers: true },
+  });
+}
+
+// ---------------------------------------------------------------- encoding
+
+const physicalPk = (table: TableName, pk: string) => `${table}#${pk}`;
+const physicalKey = (table: TableName, key: Key) => ({ pk: physicalPk(table, key.pk), sk: key.sk });
+
+/** ttl of the port (epoch seconds) → DynamoDB TTL seconds; tolerate milliseconds. */
+export const ttlSeconds = (ttl: number) => (ttl > 1e11 ? Math.ceil(ttl / 1000) : Math.ceil(ttl));
+
+function checkAttrName(attr: string) {
+  if (attr === TTL_ATTR || attr.startsWith(BIGINT_MARKER)) {
+    throw new StoreError("STORE_RESERVED_ATTRIBUTE", `attribute name "${attr}" is reserved by the DynamoDB store adapter; rename it`);
+  }
+}
+
+/** Nested values: bigint → {"$bigint": "…"}; everything else unchanged. */
+function encodeNested(v: unknown): unknown {
+  if (typeof v === "bigint") return { $bigint: v.toString() };
+  if (Array.isArray(v)) return v.map(encodeNested);
+  if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = encodeNested(x);
+    return out;
+  }
+  return v;
+}
+
+/** A top-level attribute value: bigints stay bigints (marshalled to N by the DocumentClient). */
+const encodeTop = (v: unknown) => (typeof v === "bigint" ? v : encodeNested(v));
+
+function decodeNested(v: unknown): unknown {
+  if (v instanceof NumberValue) return Number(v.value);
+  if (Array.isArray(v)) return v.map(decodeNested);
+  if (v instanceof Set) return new Set([...v].map((x) => (x instanceof NumberValue ? Number(x.value) : x)));
+  if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o);
+    if (keys.length === 1 && keys[0] === "$bigint" && typeof o.$bigint === "string") return BigInt(o.$bigint);
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(o)) out[k] = decodeNested(x);
+    return out;
+  }
+  return v;
+}
+
+export function encodeItem(table: TableName, item: Item): Record<string, unknown> {
+  const out: Record<string, unknown> = { pk: physicalPk(table, item.pk), sk: item.sk };
+  for (const [k, v] of Object.entries(item)) {
+    if (k === "pk" || k === "sk" || v === undefined) continue;
+    checkAttrName(k);
+    out[k] = encodeTop(v);
+    if (typeof v === "bigint") out[BIGINT_MARKER + k] = true;
+  }
+  if (typeof item.ttl === "number") out[TTL_ATTR] = ttlSeconds(item.ttl);
+  return out;
+}
+
+export function decodeItem<T extends Item>(table: TableName, raw: Record<string, unknown>): T {
+  const prefix = `${table}#`;
+  const pk = String(raw.pk);
+  const out: Record<string, unknown> = { pk: pk.startsWith(prefix) ? pk.slice(prefix.length) : pk, sk: raw.sk };
+  for (const [k, v] of Object.entries(raw)) {
+    if (k === "pk" || k === "sk" || k === TTL_ATTR || k.startsWith(BIGINT_MARKER)) continue;
+    if (v instanceof NumberValue) out[k] = raw[BIGINT_MARKER + k] === true ? BigInt(v.value) : Number(v.value);
+    else out[k] = decodeNested(v);
+  }
+  return out as T;
+}
+
+function isExpired(raw: Record<string, unknown>, nowMs: number): boolean {
+  const exp = raw[TTL_ATTR];
+  if (exp === undefined || exp === null) return false;
+  const s = exp instanceof NumberValue ? Number(exp.value) : Number(exp);
+  return s <= Math.floor(nowMs / 1000);
+}
+
+// ---------------------------------------------------------------- expressions
+
+/** Collects #n / :v placeholders for one expression set (one command or one transaction item). */
+export class ExpressionBuilder {
+  readonly names: Record<string, string> = {};
+  readonly values: Record<string, unknown> = {};
+  private byName = new Map<string, string>();
+  private nv = 0;
+
+  constructor(private readonly nowSeconds: number) {}
+
+  name(attr: string): string {
+    let p = this.byName.get(attr);
+    if (!p) {
+      p = `#n${this.byName.size}`;
+      this.byName.set(attr, p);
+      this.names[p] = attr;
+    }
+    return p;
+  }
+
+  value(v: unknown): string {
+    const p = `:v${this.nv++}`;
+    this.values[p] = v;
+    return p;
+  }
+
+  condition(c: Condition): string {
+    switch (c.kind) {
+      case "exists":
+        // An item past its TTL but not yet swept by DynamoDB counts as absent.
+        return `attribute_exists(${this.name("pk")}) AND (attribute_not_exists(${this.name(TTL_ATTR)}) OR ${this.name(TTL_ATTR)} > ${this.value(this.nowSeconds)})`;
+      case "notExists":
+        return `attribute_not_exists(${this.name("pk")}) OR ${this.name(TTL_ATTR)} <= ${this.value(this.nowSeconds)}`;
+      case "cmp":
+        checkAttrName(c.attr);
+        return `${this.name(c.attr)} ${c.op} ${this.value(c.value)}`;
+      case "in":
+        checkAttrName(c.attr);
+        if (c.values.length === 0) return `attribute_exists(${this.name("pk")}) AND attribute_not_exists(${this.name("pk")})`; // IN () is false
+        return `${this.name(c.attr)} IN (${c.values.map((v) => this.value(v)).join(", ")})`;
+      case "and":
+        if (c.all.length === 0) return `attribute_exists(${this.name("sk")}) OR attribute_not_exists(${this.name("sk")})`; // empty AND is true
+        if (c.all.length === 1) return this.condition(c.all[0]!);
+        return c.all.map((x) => `(${this.condition(x)})`).join(" AND ");
+    }
+  }
+
+  /** The ExpressionAttributeNames / Values fields, omitted when empty (DynamoDB refuses empty maps). */
+  fields(): { ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: Record<string, unknown> } {
+    return {
+      ...(Object.keys(this.names).length ? { ExpressionAttributeNames: this.names } : {}),
+      ...(Object.keys(this.values).length ? { ExpressionAttributeValues: this.values } : {}),
+    };
+  }
+}
+
+type UpdateOp = Extract<WriteOp, { op: "update" }>;
+
+function updateExpression(op: UpdateOp, b: ExpressionBuilder): string | undefined {
+  const sets: string[] = [];
+  const removes: string[] = [];
+  const adds: string[] = [];
+  for (const [k, v] of Object.entries(op.set ?? {})) {
+    if (k === "pk" || k === "sk") continue;
+    checkAttrName(k);
+    const marker = b.name(BIGINT_MARKER + k);
+    if (v === undefined) {
+      removes.push(b.name(k), marker);
+      if (k === "ttl") removes.push(b.name(TTL_ATTR));
+      continue;
+    }
+    sets.push(`${b.name(k)} = ${b.value(encodeTop(v))}`);
+    if (typeof v === "bigint") sets.push(`${marker} = ${b.value(true)}`);
+    else removes.push(marker);
+    if (k === "ttl" && typeof v === "number") sets.push(`${b.name(TTL_ATTR)} = ${b.value(ttlSeconds(v))}`);
+  }
+  for (const [k, v] of Object.entries(op.add ?? {})) {
+    checkAttrName(k);
+    adds.push(`${b.name(k)} ${b.value(v)}`);
+    if (typeof v === "bigint") sets.push(`${b.name(BIGINT_MARKER + k)} = ${b.value(true)}`);
+  }
+  const parts: string[] = [];
+  if (sets.length) parts.push(`SET ${sets.join(", ")}`);
+  if (removes.length) parts.push(`REMOVE ${removes.join(", ")}`);
+  if (adds.length) parts.push(`ADD ${adds.join(", ")}`);
+  return parts.length ? parts.join(" ") : undefined;
+}
+
+type TransactItem = NonNullable<TransactWriteCommandInput["TransactItems"]>[number];
+
+/** One port op → one TransactWriteItems entry (also the shape of the single-op commands). */
+export function toTransactItem(tableName: string, op: WriteOp, nowSeconds: number): TransactItem | undefined {
+  const b = new ExpressionBuilder(nowSeconds);
+  switch (op.op) {
+    case "put": {
+      const cond = op.when ? b.condition(op.when) : undefined;
+      return { Put: { TableName: tableName, Item: encodeItem(op.table, op.item), ...(cond ? { ConditionExpression: cond } : {}), ...b.fields() } };
+    }
+    case "update": {
+      const upd = updateExpression(op, b);
+      if (!upd) {
+        // Nothing to write: only the condition matters.
+        if (!op.when) return undefined;
+        return toTransactItem(tableName, { op: "check", table: op.table, key: op.key, when: op.when }, nowSeconds);
+      }
+      const cond = op.when ? b.condition(op.when) : undefined;
+      return {
+        Update: {
+          TableName: tableName,
+          Key: physicalKey(op.table, op.key),
+          UpdateExpression: upd,
+          ...(cond ? { ConditionExpression: cond } : {}),
+          ...b.fields(),
+        },
+      };
+    }
+    case "delete": {
+      const cond = op.when ? b.condition(op.when) : undefined;
+      return { Delete: { TableName: tableName, Key: physicalKey(op.table, op.key), ...(cond ? { ConditionExpression: cond } : {}), ...b.fields() } };
+    }
+    case "check":
+      return { ConditionCheck: { TableName: tableName, Key: physicalKey(op.table, op.key), ConditionExpression: b.condition(op.when), ...b.fields() } };
+  }
+}
+
+// ---------------------------------------------------------------- the store
+
+const errName = (e: unknown) => (e && typeof e === "object" && "name" in e ? String((e as { name: unknown }).name) : "");
+
+export class DynamoStore implements Store {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly now: () => number;
+  private readonly retries: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly opts: DynamoStoreOptions) {
+    this.doc = opts.client instanceof DynamoDBDocumentClient ? opts.client : documentClient(opts.client);
+    this.now = opts.now ?? Date.now;
+    this.retries = opts.conflictRetries ?? 3;
+    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  async get<T extends Item = Item>(table: TableName, key: Key): Promise<T | undefined> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.opts.table, Key: physicalKey(table, key), ConsistentRead: true }));
+    if (!out.Item || isExpired(out.Item, this.now())) return undefined;
+    return decodeItem<T>(table, out.Item);
+  }
+
+  async query<T extends Item = Item>(table: TableName, pk: string, opts: { skPrefix?: string; limit?: number } = {}): Promise<T[]> {
+    const items: T[] = [];
+    let start: Record<string, unknown> | undefined;
+    const now = this.now();
+    do {
+      const want = opts.limit === undefined ? undefined : opts.limit - items.length;
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.opts.table,
+          KeyConditionExpression: opts.skPrefix !== undefined ? "#pk = :pk AND begins_with(#sk, :sk)" : "#pk = :pk",
+          ExpressionAttributeNames: opts.skPrefix !== undefined ? { "#pk": "pk", "#sk": "sk" } : { "#pk": "pk" },
+          ExpressionAttributeValues: opts.skPrefix !== undefined ? { ":pk": physicalPk(table, pk), ":sk": opts.skPrefix } : { ":pk": physicalPk(table, pk) },
+          ConsistentRead: true,
+          ...(want !== undefined ? { Limit: want } : {}),
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const raw of out.Items ?? []) {
+        if (isExpired(raw, now)) continue; // TTL sweeps lazily; expired items may still be there
+        items.push(decodeItem<T>(table, raw));
+        if (opts.limit !== undefined && items.length >= opts.limit) return items;
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  async transact(ops: WriteOp[]): Promise<void> {
+    if (ops.length > MAX_TRANSACT_OPS) {
+      throw new StoreError("STORE_TOO_MANY_OPS", `a transaction holds ${ops.length} operations; DynamoDB allows at most ${MAX_TRANSACT_OPS}: split it`);
+    }
+    const seen = new Map<string, number>();
+    ops.forEach((op, i) => {
+      const key = op.op === "put" ? op.item : op.key;
+      const id = `${op.table}\u0000${key.pk}\u0000${key.sk}`;
+      const j = seen.get(id);
+      if (j !== undefined) {
+        throw new StoreError(
+          "STORE_DUPLICATE_ITEM",
+          `operations ${j} and ${i} of one transaction touch the same item (${op.table} ${key.pk} / ${key.sk}); DynamoDB refuses that: merge them into one operation`,
+        );
+      }
+      seen.set(id, i);
+    });
+
+    const nowS = Math.floor(this.now() / 1000);
+    // Keep the port index of each DynamoDB item (an update with nothing to write and no condition is dropped).
+    const items: TransactItem[] = [];
+    const portIndex: number[] = [];
+    ops.forEach((op, i) => {
+      const item = toTransactItem(this.opts.table, op, nowS);
+      if (item) {
+        items.push(item);
+        portIndex.push(i);
+      }
+    });
+    if (items.length === 0) return;
+
+    if (items.length === 1 && !items[0]!.ConditionCheck) {
+      const it = items[0]!;
+      try {
+        if (it.Put) await this.doc.send(new PutCommand(it.Put));
+        else if (it.Update) await this.doc.send(new UpdateCommand(it.Update));
+        else if (it.Delete) await this.doc.send(new DeleteCommand(it.Delete));
+      } catch (e) {
+        if (errName(e) === "ConditionalCheckFailedException") throw new ConditionFailedError(portIndex[0], `condition of ${describe(ops[portIndex[0]!]!)} failed`);
+        throw e;
+      }
+      return;
+    }
+
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
+        return;
+      } catch (e) {
+        if (errName(e) !== "TransactionCanceledException") throw e;
+        const reasons = ((e as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? []).map((r) => r?.Code ?? "None");
+        const failed = reasons.indexOf("ConditionalCheckFailed");
+        if (failed >= 0) {
+          const i = portIndex[failed];
+          throw new ConditionFailedError(i, `condition of ${i === undefined ? "a transaction item" : describe(ops[i]!)} failed`);
+        }
+        if (reasons.length === 0) throw new ConditionFailedError(undefined, "transaction cancelled without reasons");
+        const onlyConflicts = reasons.every((r) => r === "None" || r === "TransactionConflict");
+        if (!onlyConflicts) throw e;
+        if (attempt >= this.retries) {
+          throw new StoreError("STORE_CONFLICT", `transaction kept conflicting with concurrent writes after ${attempt + 1} attempts; retry the request`);
+        }
+        await this.sleep(20 * 2 ** attempt + Math.floor(Math.random() * 20));
+      }
+    }
+  }
+}
+
+function describe(op: WriteOp): string {
+  const key = op.op === "put" ? op.item : op.key;
+  return `${op.op} ${op.table} ${key.pk}/${key.sk}`;
+}

@@ -1,0 +1,127 @@
+import { z } from "zod";
+
+/**
+ * Stage-aware configuration of the AWS runtime, read from the Lambda environment that
+ * stacks/Cocoon.ts sets, validated once at cold start. A missing or malformed variable
+ * fails the cold start with a ConfigError that names the variable and says what to set.
+ *
+ * | variable                          | example                                                            |
+ * |-----------------------------------|--------------------------------------------------------------------|
+ * | COCOON_STAGE                      | `prod` (falls back to SST_STAGE)                                   |
+ * | AWS_REGION                        | `us-east-1` (set by Lambda itself)                                 |
+ * | COCOON_TABLE                      | the single DynamoDB table (pk = `<logical table>#<pk>`, sk)       |
+ * | COCOON_MATCHING_QUEUE_URL         | `https://sqs.us-east-1.amazonaws.com/123456789012/…-Matching…`     |
+ * | COCOON_WORKER_QUEUE_NAME_PREFIX   | `cocoon-prod-` (the queue of worker W is `cocoon-prod-worker-W`)   |
+ * | COCOON_WORKER_QUEUE_URL_PREFIX    | `https://sqs.us-east-1.amazonaws.com/123456789012/cocoon-prod-`    |
+ * | COCOON_WORKER_QUEUE_ARN_PREFIX    | `arn:aws:sqs:us-east-1:123456789012:cocoon-prod-`                  |
+ * | COCOON_WORKER_DLQ_ARN             | dead-letter queue every worker queue redrives to                  |
+ * | COCOON_ALERT_TOPIC_ARN            | SNS topic for operator alerts (optional for functions that never alert) |
+ * | COCOON_AGENT_ROLE_ARN             | role agents assume through POST /v1/agents/session (optional elsewhere) |
+ * | COCOON_AGENT_SESSION_SECONDS      | 900–3600, default 3600                                             |
+ * | COCOON_WORKER_QUEUE_MAX_RECEIVES  | receives before a worker-queue message goes to the DLQ, default 5 |
+ *
+ * The three worker-queue prefixes are computed by CloudFormation (Aws.ACCOUNT_ID, Aws.REGION,
+ * Aws.PARTITION, Aws.URL_SUFFIX), so no adapter has to guess the account or partition.
+ */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  readonly code = "config_invalid";
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** SQS queue names: alphanumerics, hyphen and underscore, at most 80 characters. */
+export const WORKER_ID_MAX = 43;
+const SQS_NAME_MAX = 80;
+const nonEmpty = z.string().trim().min(1, "is empty");
+
+const Env = z.object({
+  COCOON_STAGE: z.string().regex(/^[A-Za-z][A-Za-z0-9-]*$/, "must start with a letter and hold only letters, digits and '-'"),
+  AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be an AWS region such as us-east-1"),
+  COCOON_TABLE: nonEmpty,
+  COCOON_MATCHING_QUEUE_URL: z.url({ protocol: /^https$/, error: "must be an https SQS queue URL" }),
+  COCOON_WORKER_QUEUE_NAME_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, "may hold only letters, digits, '-' and '_' (SQS queue name rules)")
+    .refine(
+      (p) => p.length + "worker-".length + WORKER_ID_MAX <= SQS_NAME_MAX,
+      `is too long: prefix + "worker-" + a 43-character worker id must fit SQS's 80-character queue name limit (shorten the app or stage name)`,
+    ),
+  COCOON_WORKER_QUEUE_URL_PREFIX: z.string().regex(/^https:\/\/\S+\/\d{12}\/[A-Za-z0-9_-]+$/, "must look like https://sqs.<region>.amazonaws.com/<account>/<name prefix>"),
+  COCOON_WORKER_QUEUE_ARN_PREFIX: z.string().regex(/^arn:[a-z-]+:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/, "must look like arn:aws:sqs:<region>:<account>:<name prefix>"),
+  COCOON_WORKER_DLQ_ARN: z.string().regex(/^arn:[a-z-]+:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/, "must be an SQS queue ARN"),
+  COCOON_ALERT_TOPIC_ARN: z.string().regex(/^arn:[a-z-]+:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/, "must be an SNS topic ARN").optional(),
+  COCOON_AGENT_ROLE_ARN: z.string().regex(/^arn:[a-z-]+:iam::\d{12}:role\/[\w+=,.@\/-]+$/, "must be an IAM role ARN").optional(),
+  COCOON_AGENT_SESSION_SECONDS: z.coerce.number().int().min(900, "must be at least 900 (STS minimum)").max(3600, "must be at most 3600 (role chaining caps sessions at 1 hour)").default(3600),
+  COCOON_WORKER_QUEUE_MAX_RECEIVES: z.coerce.number().int().min(1).max(1000).default(5),
+});
+
+export interface AwsConfig {
+  stage: string;
+  region: string;
+  /** The single DynamoDB table that holds every logical table of the Store port. */
+  table: string;
+  queues: {
+    matchingUrl: string;
+    /** Prefix of every worker queue name; queue "worker-<id>" is `${namePrefix}worker-<id>`. */
+    namePrefix: string;
+    urlPrefix: string;
+    arnPrefix: string;
+    workerDlqArn: string;
+    maxReceives: number;
+  };
+  alertTopicArn: string | undefined;
+  agentRoleArn: string | undefined;
+  agentSessionSeconds: number;
+}
+
+/** Parse and validate; throws ConfigError naming the first bad variable. */
+export function loadAwsConfig(env: Record<string, string | undefined> = process.env): AwsConfig {
+  const input = { ...env, COCOON_STAGE: env.COCOON_STAGE ?? env.SST_STAGE };
+  for (const k of Object.keys(input)) if (input[k] === "") input[k] = undefined;
+  const parsed = Env.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? "?");
+    const what = input[variable] === undefined ? "is not set" : issue.message;
+    throw new ConfigError(
+      variable,
+      `environment variable ${variable} ${what}; the stacks (stacks/Cocoon.ts) set it on every function: redeploy, or set it by hand when running a handler outside Lambda`,
+    );
+  }
+  const e = parsed.data;
+  return {
+    stage: e.COCOON_STAGE,
+    region: e.AWS_REGION,
+    table: e.COCOON_TABLE,
+    queues: {
+      matchingUrl: e.COCOON_MATCHING_QUEUE_URL,
+      namePrefix: e.COCOON_WORKER_QUEUE_NAME_PREFIX,
+      urlPrefix: e.COCOON_WORKER_QUEUE_URL_PREFIX,
+      arnPrefix: e.COCOON_WORKER_QUEUE_ARN_PREFIX,
+      workerDlqArn: e.COCOON_WORKER_DLQ_ARN,
+      maxReceives: e.COCOON_WORKER_QUEUE_MAX_RECEIVES,
+    },
+    alertTopicArn: e.COCOON_ALERT_TOPIC_ARN,
+    agentRoleArn: e.COCOON_AGENT_ROLE_ARN,
+    agentSessionSeconds: e.COCOON_AGENT_SESSION_SECONDS,
+  };
+}
+
+let cached: AwsConfig | undefined;
+/** The config of this Lambda container: parsed on first use (cold start), then reused. */
+export function awsConfig(): AwsConfig {
+  return (cached ??= loadAwsConfig());
+}
+
+/** A value that must be present for this function (e.g. the alert topic for the chain watcher). */
+export function required<T>(value: T | undefined, variable: string): T {
+  if (value === undefined) {
+    throw new ConfigError(variable, `environment variable ${variable} is not set, but this function needs it: bind it in stacks/Cocoon.ts`);
+  }
+  return value;
+}

@@ -1,0 +1,9 @@
+import { HeartbeatRequest } from "../../events/api";
+import { heartbeat } from "../../core/workers";
+import { defineRoute, lambdaHandler } from "./middleware";
+
+export const route = defineRoute(
+  { method: "POST", path: "/v1/agents/heartbeat", summary: "Liveness and current load of a worker", auth: "signed", body: HeartbeatRequest },
+  ({ deps, caller, body }) => heartbeat(deps, caller, body.load),
+);
+export const handler = lambdaHandler(route);

@@ -1,0 +1,9 @@
+import { PrepareRequest, PrepareResponse } from "../../events/api";
+import { prepareJob } from "../../core/jobs";
+import { defineRoute, lambdaHandler } from "./middleware";
+
+export const route = defineRoute(
+  { method: "POST", path: "/v1/jobs/prepare", summary: "Pick candidate workers and quote a price for a job", auth: "signed", body: PrepareRequest, response: PrepareResponse },
+  ({ deps, caller, body }) => prepareJob(deps, caller, body),
+);
+export const handler = lambdaHandler(route);

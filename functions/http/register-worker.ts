@@ -1,0 +1,9 @@
+import { RegisterWorkerRequest } from "../../events/api";
+import { registerWorker } from "../../core/workers";
+import { defineRoute, lambdaHandler } from "./middleware";
+
+export const route = defineRoute(
+  { method: "POST", path: "/v1/agents", summary: "Register or re-attest a worker with evidence binding its keys to a fresh nonce", auth: "signed", body: RegisterWorkerRequest },
+  ({ deps, caller, body }) => registerWorker(deps, caller, body),
+);
+export const handler = lambdaHandler(route);

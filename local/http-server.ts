@@ -1,0 +1,99 @@
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { APIGatewayProxyEventV2 } from "aws-lambda";
+import type { CoreDeps } from "../core/deps";
+import { errorBody, invokeRoute, json, type Route } from "../functions/http/middleware";
+
+interface CompiledRoute {
+  route: Route;
+  method: string;
+  pattern: RegExp;
+  names: string[];
+}
+
+function compile(route: Route): CompiledRoute {
+  const names: string[] = [];
+  const src = route.spec.path.replace(/\{(\w+)\}/g, (_m, n: string) => {
+    names.push(n);
+    return "([^/]+)";
+  });
+  return { route, method: route.spec.method, pattern: new RegExp(`^${src}$`), names };
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > limit) throw new Error("body too large");
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * Serves routes over HTTP on 127.0.0.1 by turning each request into the API Gateway HTTP
+ * API (payload v2) event the Lambda handler would get, and running the same route code.
+ */
+export function startHttpServer(opts: { routes: Route[]; deps: CoreDeps; port: number; host?: string }): Promise<{ server: Server; url: string }> {
+  const compiled = opts.routes.map(compile);
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const method = (req.method ?? "GET").toUpperCase();
+    let result;
+    try {
+      const body = await readBody(req, 1024 * 1024);
+      const hit = compiled.find((c) => c.method === method && c.pattern.test(url.pathname));
+      if (!hit) {
+        const known = compiled.some((c) => c.pattern.test(url.pathname));
+        result = known
+          ? json(405, errorBody("method_not_allowed", `${method} is not allowed on ${url.pathname}`))
+          : json(404, errorBody("no_such_route", `no route ${method} ${url.pathname}; see GET /openapi.json`));
+      } else {
+        const m = hit.pattern.exec(url.pathname)!;
+        const pathParameters: Record<string, string> = {};
+        hit.names.forEach((n, i) => (pathParameters[n] = decodeURIComponent(m[i + 1]!)));
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers[k] = v;
+        const query: Record<string, string> = {};
+        url.searchParams.forEach((v, k) => (query[k] = v));
+        const event: APIGatewayProxyEventV2 = {
+          version: "2.0",
+          routeKey: `${hit.method} ${hit.route.spec.path}`,
+          rawPath: url.pathname,
+          rawQueryString: url.search.slice(1),
+          headers,
+          queryStringParameters: Object.keys(query).length ? query : undefined,
+          pathParameters,
+          body: body || undefined,
+          isBase64Encoded: false,
+          requestContext: {
+            accountId: "local",
+            apiId: "local",
+            domainName: "127.0.0.1",
+            domainPrefix: "local",
+            http: { method, path: url.pathname, protocol: "HTTP/1.1", sourceIp: req.socket.remoteAddress ?? "", userAgent: headers["user-agent"] ?? "" },
+            requestId: `${Date.now()}`,
+            routeKey: `${hit.method} ${hit.route.spec.path}`,
+            stage: "$default",
+            time: new Date().toISOString(),
+            timeEpoch: Date.now(),
+          },
+        };
+        result = await invokeRoute(hit.route, event, opts.deps);
+      }
+    } catch (e) {
+      result = json(413, errorBody("body_too_large", "request body exceeds 1 MiB"));
+    }
+    res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
+    res.end(result.body ?? "");
+  });
+  server.keepAliveTimeout = 65_000;
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host ?? "127.0.0.1", () => {
+      const addr = server.address();
+      const port = typeof addr === "object" && addr ? addr.port : opts.port;
+      resolve({ server, url: `http://${opts.host ?? "127.0.0.1"}:${port}` });
+    });
+  });
+}

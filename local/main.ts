@@ -1,0 +1,60 @@
+/**
+ * `npm start`: the whole Cocoon network on this machine, then a demo job end to end.
+ *   coordinator (real handlers over HTTP on 127.0.0.1:$PORT, LMDB store, in-process queues)
+ *   + local agents (SIMULATED dev attestation, built-in deterministic engine: not a real model)
+ *   + a requester funded by the dev faucet, asking one question.
+ * COCOON_EXIT_AFTER_DEMO=1 stops after the demo (used by tests and CI smoke runs).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { startNetwork } from "./network";
+import { startLocalAgents } from "./agents";
+import { loadOrCreateKey } from "../client/keys";
+import { CocoonClient } from "../client/sdk";
+import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
+import { formatAnswer } from "../client/format";
+
+const home = resolve(process.env.COCOON_HOME ?? ".cocoon");
+const port = Number(process.env.PORT ?? 8787);
+mkdirSync(home, { recursive: true });
+
+const net = await startNetwork({ dataDir: join(home, "data"), port, logSink: (l) => process.env.COCOON_LOG === "1" && console.log(l) });
+writeFileSync(join(home, "local.json"), JSON.stringify({ apiUrl: net.url, allowDevAttestation: true, startedAt: new Date().toISOString() }, null, 2));
+const agents = await startLocalAgents(net.url, home, [
+  { name: "agent-1", priceBps: 10_000 },
+  { name: "agent-2", priceBps: 12_000 },
+]);
+
+console.log(`Cocoon local network up at ${net.url}  (data: ${net.dataDir})`);
+console.log(`  store: LMDB (durable, transactional) · queues: in-process, SQS-shaped`);
+for (const a of agents) console.log(`  worker ${a.workerId.slice(0, 12)}… tier=${a.tier} (SIMULATED TEE) engine=builtin-deterministic (not a real model)`);
+
+const requester = loadOrCreateKey(join(home, "requester.key"));
+const client = new CocoonClient({ apiUrl: net.url, key: requester, allowDev: true });
+const bal = await client.balance();
+if (BigInt(bal.available) < 1_000_000_000n) await client.faucet(10_000_000_000n); // 10 TON of dev play money
+
+const prompt = process.env.COCOON_DEMO_PROMPT ?? "Hello Cocoon! What is private inference?";
+console.log(`\nDemo job: "${prompt}"`);
+try {
+  const r = await client.ask({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: prompt }], maxTokens: 64, tiers: ["tdx", "dev"] });
+  console.log(formatAnswer(r));
+  const after = await client.balance();
+  console.log(`requester ${requester.id.slice(0, 12)}… balance: ${after.available} nanoTON available, ${after.held} held`);
+} catch (e) {
+  console.error(`demo job failed: ${(e as Error).message}`);
+  process.exitCode = 1;
+}
+
+const stop = async () => {
+  await Promise.all(agents.map((a) => a.stop()));
+  await net.stop();
+};
+if (process.env.COCOON_EXIT_AFTER_DEMO === "1") {
+  await stop();
+  process.exit(process.exitCode ?? 0);
+} else {
+  console.log(`\nNetwork running. In another shell:  npx cocoon ask "hello"   (Ctrl-C to stop)`);
+  process.once("SIGINT", () => void stop().then(() => process.exit(0)));
+  process.once("SIGTERM", () => void stop().then(() => process.exit(0)));
+}

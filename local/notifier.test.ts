@@ -1,0 +1,39 @@
+import { describe, expect, it } from "vitest";
+import { createLocalNotifier } from "./notifier";
+
+describe("local notifier", () => {
+  it("resolves every wait on a topic when it is notified and leaves no listener", async () => {
+    // Prepare
+    const notifier = createLocalNotifier();
+    let resolved = 0;
+    const waits = [1, 2, 3].map(() => notifier.wait("job:1", 60_000).then(() => resolved++));
+    const other = notifier.wait("job:2", 60_000);
+    // Act
+    notifier.notify("job:1");
+    await Promise.all(waits);
+    // Assess
+    expect(resolved).toBe(3);
+    expect(notifier.pending("job:1")).toBe(0);
+    expect(notifier.pending("job:2")).toBe(1);
+    notifier.notify("job:2");
+    await other;
+  });
+
+  it("resolves after ms without a notify", async () => {
+    const notifier = createLocalNotifier();
+    await notifier.wait("job:quiet", 5);
+    expect(notifier.pending()).toBe(0);
+  });
+
+  it("leaves no listeners after 10,000 waits that time out", async () => {
+    const notifier = createLocalNotifier();
+    const waits = Array.from({ length: 10_000 }, (_, i) => notifier.wait(`job:${i % 7}`, 1));
+    expect(notifier.pending()).toBe(10_000);
+    await Promise.all(waits);
+    expect(notifier.pending()).toBe(0);
+  });
+
+  it("a notify with no waiters is harmless", () => {
+    expect(() => createLocalNotifier().notify("job:none")).not.toThrow();
+  });
+});

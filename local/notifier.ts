@@ -1,0 +1,39 @@
+/**
+ * The local Notifier: an in-process EventEmitter. `wait(topic, ms)` resolves on the next
+ * `notify(topic)` or after `ms`, whichever is first, and always removes its listener and
+ * timer, so any number of timed-out waits leaves nothing behind.
+ */
+import { EventEmitter } from "node:events";
+import type { Notifier } from "../core/ports";
+
+export interface LocalNotifier extends Notifier {
+  /** Waits currently pending on a topic (all topics when omitted). */
+  pending(topic?: string): number;
+}
+
+export function createLocalNotifier(): LocalNotifier {
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0); // many GET ?wait= requests may wait on one job
+  return {
+    notify(topic: string): void {
+      emitter.emit(topic);
+    },
+
+    wait(topic: string, ms: number): Promise<void> {
+      return new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          emitter.removeListener(topic, done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.max(0, ms));
+        emitter.on(topic, done);
+      });
+    },
+
+    pending(topic?: string): number {
+      if (topic !== undefined) return emitter.listenerCount(topic);
+      return emitter.eventNames().reduce((n, t) => n + emitter.listenerCount(t), 0);
+    },
+  };
+}

@@ -1,0 +1,486 @@
+/**
+ * In-process queues with SQS standard-queue semantics, plus a consumer that drives a
+ * Lambda-style SQS handler (the same handler code the AWS deployment runs).
+ *
+ * Semantics kept from SQS:
+ * - bodies are JSON (`JSON.stringify(body)`), at most 256 KiB;
+ * - `delaySeconds` 0..900 hides a new message that long;
+ * - `receive` long-polls: it resolves as soon as a message is visible (synchronously with
+ *   the send that makes one visible), or with [] after `waitSeconds` (0..20); `max` 1..10;
+ * - a received message is invisible for `visibilitySeconds` (0..43200); undeleted, it comes
+ *   back and its receiveCount grows by one; each receive issues a new receipt handle;
+ * - `delete` with a stale receipt handle (the message was redelivered since) is a no-op
+ *   that leaves the message in place, as on SQS; an unknown handle is a no-op too;
+ * - queues spring into existence on first use; `ensure` is a no-op.
+ *
+ * Not persisted: local queues live in memory. The store is the source of truth, and the
+ * in-flight work (jobs to dispatch, leases to check) is re-derived from it at start by the
+ * recovery code, so a restart loses nothing that matters.
+ *
+ * Time: message timings (delay, visibility) follow the injected clock; long-poll waits are
+ * real time. After advancing a fake clock call `wake()` so pending long-polls see messages
+ * that became visible.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { Clock, QueueMessage, QueueName, Queues } from "../core/ports";
+
+export const MAX_MESSAGE_BYTES = 256 * 1024;
+export const MAX_DELAY_SECONDS = 900;
+export const MAX_WAIT_SECONDS = 20;
+export const MAX_VISIBILITY_SECONDS = 43_200;
+export const MAX_BATCH = 10;
+export const LOCAL_ACCOUNT = "000000000000";
+export const LOCAL_REGION = "local";
+
+export type QueueErrorCode = "QUEUE_BAD_BODY" | "QUEUE_MESSAGE_TOO_LARGE" | "QUEUE_BAD_ARGUMENT" | "QUEUE_CLOSED";
+
+export class QueueError extends Error {
+  override readonly name = "QueueError";
+  constructor(
+    readonly code: QueueErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A received message, with the timestamps an SQS record carries. */
+export interface LocalQueueMessage extends QueueMessage {
+  sentTimestamp: number;
+  firstReceiveTimestamp: number;
+}
+
+export interface ReceiveOptions {
+  max: number;
+  waitSeconds: number;
+  visibilitySeconds: number;
+  /** Ends the long-poll early with []. */
+  signal?: AbortSignal;
+}
+
+export interface QueueStats {
+  /** receivable now */
+  visible: number;
+  /** received, not deleted, not yet visible again */
+  inFlight: number;
+  /** sent with a delay that has not passed */
+  delayed: number;
+  /** long-polls waiting */
+  waiting: number;
+}
+
+export interface LocalQueues extends Queues {
+  receive(queue: QueueName, opts: ReceiveOptions): Promise<LocalQueueMessage[]>;
+  stats(queue: QueueName): QueueStats;
+  /** Removes every message of the queue (SQS PurgeQueue). */
+  purge(queue: QueueName): void;
+  /** Re-checks visibility for pending long-polls (after advancing a fake clock). */
+  wake(): void;
+  /** Ends every pending long-poll with [] and refuses further calls. */
+  close(): void;
+}
+
+interface StoredMessage {
+  id: string;
+  body: string;
+  sentAt: number;
+  visibleAt: number;
+  receiveCount: number;
+  firstReceiveAt: number;
+  /** the receipt handle of the latest receive; only it can delete the message */
+  handle: string | undefined;
+  /** false until the first receive (distinguishes delayed from in flight) */
+  received: boolean;
+}
+
+interface Waiter {
+  max: number;
+  visibilitySeconds: number;
+  resolve(messages: LocalQueueMessage[]): void;
+  done: boolean;
+}
+
+interface QueueState {
+  name: QueueName;
+  messages: Map<string, StoredMessage>;
+  waiters: Waiter[];
+  wakeTimer: NodeJS.Timeout | undefined;
+  wakeAt: number;
+}
+
+function checkInt(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new QueueError("QUEUE_BAD_ARGUMENT", `${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
+  const clock = opts.clock ?? { now: () => Date.now() };
+  const queues = new Map<QueueName, QueueState>();
+  let closed = false;
+
+  const assertOpen = () => {
+    if (closed) throw new QueueError("QUEUE_CLOSED", "local queues are closed; create new ones");
+  };
+
+  const stateOf = (name: QueueName): QueueState => {
+    let q = queues.get(name);
+    if (!q) queues.set(name, (q = { name, messages: new Map(), waiters: [], wakeTimer: undefined, wakeAt: Infinity }));
+    return q;
+  };
+
+  /** Takes up to max visible messages, making them invisible and issuing new handles. */
+  const take = (q: QueueState, max: number, visibilitySeconds: number): LocalQueueMessage[] => {
+    const now = clock.now();
+    const out: LocalQueueMessage[] = [];
+    for (const m of q.messages.values()) {
+      if (out.length >= max) break;
+      if (m.visibleAt > now) continue;
+      m.receiveCount++;
+      if (!m.received) m.firstReceiveAt = now;
+      m.received = true;
+      m.visibleAt = now + visibilitySeconds * 1000;
+      m.handle = `${q.name}:${m.id}:${m.receiveCount}:${randomUUID()}`;
+      out.push({
+        id: m.id,
+        body: m.body,
+        receiptHandle: m.handle,
+        receiveCount: m.receiveCount,
+        sentTimestamp: m.sentAt,
+        firstReceiveTimestamp: m.firstReceiveAt,
+      });
+    }
+    return out;
+  };
+
+  /** Hands visible messages to waiting long-polls, oldest waiter first; re-arms the wake timer. */
+  const drain = (q: QueueState) => {
+    while (q.waiters.length > 0) {
+      const w = q.waiters[0]!;
+      const got = take(q, w.max, w.visibilitySeconds);
+      if (got.length === 0) break;
+      q.waiters.shift();
+      w.done = true;
+      w.resolve(got);
+    }
+    schedule(q);
+  };
+
+  /** While long-polls wait, keeps one timer for the next message to become visible. */
+  const schedule = (q: QueueState) => {
+    if (q.waiters.length === 0) {
+      if (q.wakeTimer) clearTimeout(q.wakeTimer);
+      q.wakeTimer = undefined;
+      q.wakeAt = Infinity;
+      return;
+    }
+    const now = clock.now();
+    let next = Infinity;
+    for (const m of q.messages.values()) if (m.visibleAt > now && m.visibleAt < next) next = m.visibleAt;
+    if (next === q.wakeAt && q.wakeTimer) return;
+    if (q.wakeTimer) clearTimeout(q.wakeTimer);
+    q.wakeTimer = undefined;
+    q.wakeAt = next;
+    if (next === Infinity) return;
+    q.wakeTimer = setTimeout(() => {
+      q.wakeTimer = undefined;
+      q.wakeAt = Infinity;
+      drain(q);
+    }, Math.max(1, next - now));
+    q.wakeTimer.unref();
+  };
+
+  const queues_: LocalQueues = {
+    async send(queue, body, sendOpts = {}) {
+      assertOpen();
+      const delay = checkInt("delaySeconds", sendOpts.delaySeconds ?? 0, 0, MAX_DELAY_SECONDS);
+      let text: string | undefined;
+      try {
+        text = JSON.stringify(body);
+      } catch (error) {
+        throw new QueueError("QUEUE_BAD_BODY", `message body is not JSON-serialisable (${(error as Error).message}); encode bigints as strings`);
+      }
+      if (text === undefined) throw new QueueError("QUEUE_BAD_BODY", "message body is undefined or a function; send a JSON value");
+      if (Buffer.byteLength(text) > MAX_MESSAGE_BYTES) {
+        throw new QueueError("QUEUE_MESSAGE_TOO_LARGE", `message body is ${Buffer.byteLength(text)} bytes; SQS allows ${MAX_MESSAGE_BYTES}`);
+      }
+      const q = stateOf(queue);
+      const now = clock.now();
+      const id = randomUUID();
+      q.messages.set(id, {
+        id,
+        body: text,
+        sentAt: now,
+        visibleAt: now + delay * 1000,
+        receiveCount: 0,
+        firstReceiveAt: 0,
+        handle: undefined,
+        received: false,
+      });
+      drain(q);
+    },
+
+    receive(queue, r) {
+      try {
+        assertOpen();
+        checkInt("max", r.max, 1, MAX_BATCH);
+        checkInt("waitSeconds", r.waitSeconds, 0, MAX_WAIT_SECONDS);
+        checkInt("visibilitySeconds", r.visibilitySeconds, 0, MAX_VISIBILITY_SECONDS);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      const q = stateOf(queue);
+      // earlier waiters go first
+      const got = q.waiters.length === 0 ? take(q, r.max, r.visibilitySeconds) : [];
+      if (got.length > 0 || r.waitSeconds === 0 || r.signal?.aborted) {
+        schedule(q);
+        return Promise.resolve(got);
+      }
+      return new Promise<LocalQueueMessage[]>((resolve) => {
+        const finish = (messages: LocalQueueMessage[]) => {
+          clearTimeout(timer);
+          r.signal?.removeEventListener("abort", onAbort);
+          resolve(messages);
+        };
+        const waiter: Waiter = { max: r.max, visibilitySeconds: r.visibilitySeconds, resolve: finish, done: false };
+        const giveUp = () => {
+          if (waiter.done) return;
+          waiter.done = true;
+          const i = q.waiters.indexOf(waiter);
+          if (i >= 0) q.waiters.splice(i, 1);
+          schedule(q);
+          finish([]);
+        };
+        const onAbort = () => giveUp();
+        const timer = setTimeout(giveUp, r.waitSeconds * 1000);
+        r.signal?.addEventListener("abort", onAbort, { once: true });
+        q.waiters.push(waiter);
+        drain(q);
+      });
+    },
+
+    async delete(queue, receiptHandle) {
+      assertOpen();
+      if (typeof receiptHandle !== "string" || receiptHandle.length === 0) {
+        throw new QueueError("QUEUE_BAD_ARGUMENT", "receiptHandle must be the non-empty string a receive returned");
+      }
+      const q = queues.get(queue);
+      const id = receiptHandle.slice(queue.length + 1).split(":")[0] ?? "";
+      const m = q?.messages.get(id);
+      if (m && m.handle === receiptHandle) q!.messages.delete(id);
+    },
+
+    async ensure(queue) {
+      assertOpen();
+      stateOf(queue);
+    },
+
+    stats(queue) {
+      const q = queues.get(queue);
+      const now = clock.now();
+      const s: QueueStats = { visible: 0, inFlight: 0, delayed: 0, waiting: q?.waiters.length ?? 0 };
+      for (const m of q?.messages.values() ?? []) {
+        if (m.visibleAt <= now) s.visible++;
+        else if (m.received) s.inFlight++;
+        else s.delayed++;
+      }
+      return s;
+    },
+
+    purge(queue) {
+      const q = queues.get(queue);
+      q?.messages.clear();
+      if (q) schedule(q);
+    },
+
+    wake() {
+      for (const q of queues.values()) drain(q);
+    },
+
+    close() {
+      closed = true;
+      for (const q of queues.values()) {
+        for (const w of q.waiters.splice(0)) {
+          w.done = true;
+          w.resolve([]);
+        }
+        schedule(q);
+      }
+    },
+  };
+  return queues_;
+}
+
+// ---------------------------------------------------------------- consumer
+
+export interface ConsumerOptions {
+  /** Records per handler call, 1..10 (the event source mapping's BatchSize). */
+  batchSize: number;
+  /** How long a batch stays invisible; failed records come back after it. */
+  visibilitySeconds: number;
+  /** A message received more often than this goes to `deadLetter` instead of the handler (SQS redrive). */
+  maxReceiveCount?: number;
+  deadLetter?: (msg: QueueMessage) => void | Promise<void>;
+  /** Long-poll length per receive, default 20. */
+  waitSeconds?: number;
+  /** Batches handled at the same time, default 1. */
+  concurrency?: number;
+  /** The Lambda timeout the handler sees in context.getRemainingTimeInMillis(); default visibilitySeconds (30 when 0). */
+  timeoutSeconds?: number;
+  /** context.functionName, default `local-<queue>`. */
+  functionName?: string;
+  /** Called when the handler throws or returns a malformed response (the whole batch is retried). */
+  onError?: (error: unknown, event: SQSEvent) => void;
+}
+
+export interface Consumer {
+  /** Stops polling, waits for the batches in the handler to finish. */
+  stop(): Promise<void>;
+}
+
+export class ConsumerResponseError extends Error {
+  override readonly name = "ConsumerResponseError";
+  readonly code = "CONSUMER_BAD_RESPONSE";
+}
+
+export function queueArn(queue: string): string {
+  return `arn:aws:sqs:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${queue}`;
+}
+
+/** The record Lambda's SQS event source would build for this message. */
+export function toSqsRecord(queue: string, msg: QueueMessage & Partial<LocalQueueMessage>, now = Date.now()): SQSRecord {
+  return {
+    messageId: msg.id,
+    receiptHandle: msg.receiptHandle,
+    body: msg.body,
+    attributes: {
+      ApproximateReceiveCount: String(msg.receiveCount),
+      SentTimestamp: String(msg.sentTimestamp ?? now),
+      SenderId: LOCAL_ACCOUNT,
+      ApproximateFirstReceiveTimestamp: String(msg.firstReceiveTimestamp ?? now),
+    },
+    messageAttributes: {},
+    md5OfBody: createHash("md5").update(msg.body).digest("hex"),
+    eventSource: "aws:sqs",
+    eventSourceARN: queueArn(queue),
+    awsRegion: LOCAL_REGION,
+  };
+}
+
+/** A Lambda context for one local invocation. */
+export function localLambdaContext(functionName: string, timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  const unsupported = () => {
+    throw new Error("context.done/fail/succeed are not supported locally; return or throw from the async handler");
+  };
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: "$LATEST",
+    invokedFunctionArn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${functionName}`,
+    memoryLimitInMB: "1024",
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: `local/${process.pid}`,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: unsupported,
+    fail: unsupported,
+    succeed: unsupported,
+  };
+}
+
+/**
+ * Polls `queue` and calls `handler` like Lambda's SQS event source mapping with
+ * ReportBatchItemFailures: records reported in `batchItemFailures` (and every record when
+ * the handler throws or names a record that is not in the batch) stay for redelivery after
+ * `visibilitySeconds`; the others are deleted.
+ */
+export function startConsumer(
+  queues: Queues,
+  queue: QueueName,
+  handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | void>,
+  opts: ConsumerOptions,
+): Consumer {
+  checkInt("batchSize", opts.batchSize, 1, MAX_BATCH);
+  checkInt("visibilitySeconds", opts.visibilitySeconds, 0, MAX_VISIBILITY_SECONDS);
+  const waitSeconds = checkInt("waitSeconds", opts.waitSeconds ?? MAX_WAIT_SECONDS, 0, MAX_WAIT_SECONDS);
+  const concurrency = checkInt("concurrency", opts.concurrency ?? 1, 1, 1000);
+  if (opts.maxReceiveCount !== undefined) checkInt("maxReceiveCount", opts.maxReceiveCount, 1, 1000);
+  const timeoutMs = checkInt("timeoutSeconds", opts.timeoutSeconds ?? (opts.visibilitySeconds || 30), 1, 900) * 1000;
+  const functionName = opts.functionName ?? `local-${queue}`;
+  const abort = new AbortController();
+  const report = (error: unknown, event: SQSEvent) => {
+    if (opts.onError) opts.onError(error, event);
+    else console.error(`consumer ${queue}:`, error);
+  };
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      abort.signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+    });
+
+  async function handleBatch(messages: QueueMessage[]): Promise<void> {
+    let live = messages;
+    if (opts.maxReceiveCount !== undefined) {
+      const max = opts.maxReceiveCount;
+      const dead = messages.filter((m) => m.receiveCount > max);
+      live = messages.filter((m) => m.receiveCount <= max);
+      for (const m of dead) {
+        try {
+          await opts.deadLetter?.(m);
+          await queues.delete(queue, m.receiptHandle);
+        } catch (error) {
+          report(error, { Records: [toSqsRecord(queue, m)] });
+        }
+      }
+    }
+    if (live.length === 0) return;
+    const now = Date.now();
+    const event: SQSEvent = { Records: live.map((m) => toSqsRecord(queue, m, now)) };
+    let failed: Set<string>;
+    try {
+      const response = await handler(event, localLambdaContext(functionName, timeoutMs));
+      failed = new Set((response?.batchItemFailures ?? []).map((f) => f?.itemIdentifier));
+      const ids = new Set(live.map((m) => m.id));
+      for (const id of failed) {
+        if (typeof id !== "string" || !ids.has(id)) {
+          throw new ConsumerResponseError(`batchItemFailures names ${String(id)}, which is not a messageId of the batch; the whole batch is retried`);
+        }
+      }
+    } catch (error) {
+      report(error, event);
+      return; // nothing deleted: the whole batch comes back
+    }
+    await Promise.all(live.filter((m) => !failed.has(m.id)).map((m) => queues.delete(queue, m.receiptHandle)));
+  }
+
+  async function loop(): Promise<void> {
+    while (!abort.signal.aborted) {
+      let messages: QueueMessage[];
+      try {
+        messages = await queues.receive(queue, {
+          max: opts.batchSize,
+          waitSeconds,
+          visibilitySeconds: opts.visibilitySeconds,
+          signal: abort.signal,
+        } as ReceiveOptions);
+      } catch (error) {
+        if (abort.signal.aborted) break;
+        report(error, { Records: [] });
+        await sleep(1000);
+        continue;
+      }
+      if (messages.length > 0) await handleBatch(messages);
+    }
+  }
+
+  const loops = Array.from({ length: concurrency }, () => loop());
+  return {
+    async stop() {
+      abort.abort();
+      await Promise.all(loops);
+    },
+  };
+}

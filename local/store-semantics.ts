@@ -1,0 +1,269 @@
+/**
+ * The store semantics shared by every local Store adapter (memory and LMDB): validation
+ * of a transaction, evaluation of a Condition against the current item, the result of a
+ * WriteOp, and TTL expiry. The adapters only differ in where items live and how a
+ * transaction is isolated; everything observable is decided here, once.
+ *
+ * Semantics follow DynamoDB where they are defined:
+ * - a comparison on a missing item or attribute is false (for every operator, `<>` included);
+ * - numbers and bigints are the same type (DynamoDB N) and compare numerically;
+ * - strings compare by UTF-8 bytes (DynamoDB's order, also LMDB's key order);
+ * - booleans only support `=` and `<>` (ordering comparisons are false);
+ * - `update` is an upsert: `set` with undefined removes the attribute, `add` adds to a
+ *   missing attribute as 0 and keeps bigint as bigint;
+ * - a transaction touches each item at most once and has at most 100 ops.
+ * TTL differs on purpose: an item whose `ttl` (unix seconds) is at or before now is
+ * absent for reads and conditions at once, not "within 48 hours".
+ */
+import type { Clock, Condition, Item, Key, TableName, WriteOp } from "../core/ports";
+
+/** DynamoDB's TransactWriteItems limit. */
+export const MAX_TRANSACT_OPS = 100;
+/** Keeps (table, pk, sk) well inside LMDB's 1978-byte key limit (DynamoDB allows pk 2048 / sk 1024 bytes). */
+export const MAX_KEY_BYTES = 1800;
+
+export type StoreValidationCode =
+  | "STORE_TOO_MANY_OPS"
+  | "STORE_DUPLICATE_ITEM"
+  | "STORE_BAD_KEY"
+  | "STORE_BAD_UPDATE"
+  | "STORE_NOT_A_NUMBER";
+
+/** A transaction or key that no store would accept; nothing was written. */
+export class StoreValidationError extends Error {
+  override readonly name = "StoreValidationError";
+  constructor(
+    readonly code: StoreValidationCode,
+    message: string,
+    /** index into the ops array of the offending op, when there is one */
+    readonly index?: number,
+  ) {
+    super(message);
+  }
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+// ---------------------------------------------------------------- keys
+
+export function keyOf(op: WriteOp): Key {
+  return op.op === "put" ? { pk: op.item.pk, sk: op.item.sk } : op.key;
+}
+
+export function validateKey(key: Key, index?: number): void {
+  if (typeof key?.pk !== "string" || key.pk.length === 0 || typeof key.sk !== "string" || key.sk.length === 0) {
+    throw new StoreValidationError("STORE_BAD_KEY", "pk and sk must be non-empty strings", index);
+  }
+  if (Buffer.byteLength(key.pk) + Buffer.byteLength(key.sk) > MAX_KEY_BYTES) {
+    throw new StoreValidationError("STORE_BAD_KEY", `pk + sk must be at most ${MAX_KEY_BYTES} UTF-8 bytes`, index);
+  }
+}
+
+/**
+ * Checks everything about a transaction that does not depend on stored data, so that an
+ * adapter can reject it before it opens a write transaction.
+ */
+export function validateOps(ops: readonly WriteOp[]): void {
+  if (ops.length > MAX_TRANSACT_OPS) {
+    throw new StoreValidationError("STORE_TOO_MANY_OPS", `a transaction has at most ${MAX_TRANSACT_OPS} ops, got ${ops.length}; split it`);
+  }
+  const seen = new Set<string>();
+  ops.forEach((op, i) => {
+    const key = keyOf(op);
+    validateKey(key, i);
+    const id = `${op.table}\u0000${key.pk}\u0000${key.sk}`;
+    if (seen.has(id)) {
+      throw new StoreValidationError(
+        "STORE_DUPLICATE_ITEM",
+        `op ${i} touches ${op.table}/${key.pk}/${key.sk} a second time; a transaction may touch each item once (merge the ops)`,
+        i,
+      );
+    }
+    seen.add(id);
+    if (op.op === "update") {
+      const set = op.set ?? {};
+      const add = op.add ?? {};
+      for (const attr of [...Object.keys(set), ...Object.keys(add)]) {
+        if (attr === "pk" || attr === "sk") {
+          throw new StoreValidationError("STORE_BAD_UPDATE", `op ${i} updates key attribute ${attr}; delete and put instead`, i);
+        }
+        if (attr in set && attr in add) {
+          throw new StoreValidationError("STORE_BAD_UPDATE", `op ${i} both sets and adds ${attr}; use one of them`, i);
+        }
+      }
+      for (const [attr, delta] of Object.entries(add)) {
+        if (typeof delta !== "bigint" && !(typeof delta === "number" && Number.isFinite(delta))) {
+          throw new StoreValidationError("STORE_NOT_A_NUMBER", `op ${i} adds a non-number to ${attr}`, i);
+        }
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------- ttl
+
+/** True when the item has a ttl (unix seconds) at or before `nowMs`. */
+export function isExpired(item: Item, nowMs: number): boolean {
+  return typeof item.ttl === "number" && item.ttl * 1000 <= nowMs;
+}
+
+/** The item as readers see it: undefined when missing or expired. */
+export function live<T extends Item>(item: T | undefined, nowMs: number): T | undefined {
+  return item === undefined || isExpired(item, nowMs) ? undefined : item;
+}
+
+// ---------------------------------------------------------------- conditions
+
+const utf8 = (s: string) => Buffer.from(s, "utf8");
+
+/** -1 / 0 / 1, or undefined when the two values are not comparable (different types). */
+export function compareValues(a: unknown, b: unknown): -1 | 0 | 1 | undefined {
+  const an = typeof a === "number" || typeof a === "bigint";
+  const bn = typeof b === "number" || typeof b === "bigint";
+  if (an && bn) {
+    // JS compares number and bigint exactly (no precision loss)
+    return (a as number) < (b as number) ? -1 : (a as number) > (b as number) ? 1 : 0;
+  }
+  if (typeof a === "string" && typeof b === "string") {
+    if (a === b) return 0;
+    const c = Buffer.compare(utf8(a), utf8(b));
+    return c < 0 ? -1 : 1;
+  }
+  return undefined;
+}
+
+/** Evaluates a condition against the current (live) item, undefined when absent. */
+export function evalCondition(cond: Condition, item: Item | undefined): boolean {
+  switch (cond.kind) {
+    case "exists":
+      return item !== undefined;
+    case "notExists":
+      return item === undefined;
+    case "and":
+      return cond.all.every((c) => evalCondition(c, item));
+    case "in": {
+      if (item === undefined || !(cond.attr in item)) return false;
+      const v = item[cond.attr];
+      return cond.values.some((x) => compareValues(v, x) === 0);
+    }
+    case "cmp": {
+      if (item === undefined || !(cond.attr in item)) return false;
+      const v = item[cond.attr];
+      if (v === undefined) return false;
+      if (typeof v === "boolean" || typeof cond.value === "boolean") {
+        if (typeof v !== typeof cond.value) return false;
+        if (cond.op === "=") return v === cond.value;
+        if (cond.op === "<>") return v !== cond.value;
+        return false;
+      }
+      const c = compareValues(v, cond.value);
+      if (c === undefined) return false;
+      switch (cond.op) {
+        case "=":
+          return c === 0;
+        case "<>":
+          return c !== 0;
+        case "<":
+          return c < 0;
+        case "<=":
+          return c <= 0;
+        case ">":
+          return c > 0;
+        case ">=":
+          return c >= 0;
+      }
+    }
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------- writes
+
+/** A copy of the item without undefined attributes (DynamoDB's removeUndefinedValues). */
+export function cleanItem<T extends Item>(item: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(item)) if (v !== undefined) out[k] = v;
+  return out as T;
+}
+
+function addNumbers(current: unknown, delta: number | bigint, attr: string, index: number): number | bigint {
+  if (current === undefined) return delta;
+  if (typeof current !== "number" && typeof current !== "bigint") {
+    throw new StoreValidationError("STORE_NOT_A_NUMBER", `op ${index} adds to ${attr}, which holds a ${typeof current}`, index);
+  }
+  if (typeof current === "number" && typeof delta === "number") return current + delta;
+  const toBig = (x: number | bigint) => {
+    if (typeof x === "bigint") return x;
+    if (!Number.isInteger(x)) {
+      throw new StoreValidationError("STORE_NOT_A_NUMBER", `op ${index} mixes a fractional number with a bigint in ${attr}`, index);
+    }
+    return BigInt(x);
+  };
+  return toBig(current) + toBig(delta);
+}
+
+/**
+ * The item an update produces from the current (live) item, undefined when absent: an
+ * upsert. Throws StoreValidationError when `add` meets a non-number; call it before any write.
+ */
+export function applyUpdate(
+  current: Item | undefined,
+  op: { key: Key; set?: Record<string, unknown>; add?: Record<string, number | bigint> },
+  index = 0,
+): Item {
+  const next: Record<string, unknown> = { ...(current ?? {}), pk: op.key.pk, sk: op.key.sk };
+  for (const [attr, value] of Object.entries(op.set ?? {})) {
+    if (value === undefined) delete next[attr];
+    else next[attr] = value;
+  }
+  for (const [attr, delta] of Object.entries(op.add ?? {})) {
+    next[attr] = addNumbers(next[attr], delta, attr, index);
+  }
+  return next as Item;
+}
+
+/**
+ * What one op does to the item it addresses, given the current (live) item: the new item,
+ * `null` for a removal, or `undefined` for no change (check). Conditions are NOT evaluated here.
+ */
+export function nextItem(op: WriteOp, current: Item | undefined, index: number): Item | null | undefined {
+  switch (op.op) {
+    case "put":
+      return cleanItem(op.item);
+    case "update":
+      return applyUpdate(current, op, index);
+    case "delete":
+      return null;
+    case "check":
+      return undefined;
+  }
+}
+
+/**
+ * The whole decision of a transaction against a snapshot read inside the adapter's isolation:
+ * either the index of the first failing condition, or the list of writes to apply.
+ * Throws StoreValidationError only for data-dependent invalid updates; never after a write.
+ */
+export type TransactPlan =
+  | { failed: number }
+  | { failed?: undefined; writes: Array<{ table: TableName; key: Key; item: Item | null }> };
+
+export function planTransaction(ops: readonly WriteOp[], read: (table: TableName, key: Key) => Item | undefined): TransactPlan {
+  const current = ops.map((op) => read(op.table, keyOf(op)));
+  for (let i = 0; i < ops.length; i++) {
+    const when = ops[i]!.when;
+    if (when && !evalCondition(when, current[i])) return { failed: i };
+  }
+  const writes: Array<{ table: TableName; key: Key; item: Item | null }> = [];
+  ops.forEach((op, i) => {
+    const item = nextItem(op, current[i], i);
+    if (item !== undefined) writes.push({ table: op.table, key: keyOf(op), item });
+  });
+  return { writes };
+}
+
+export function conditionFailedMessage(ops: readonly WriteOp[], index: number): string {
+  const op = ops[index]!;
+  const key = keyOf(op);
+  return `condition of op ${index} (${op.op} ${op.table}/${key.pk}/${key.sk}) failed; nothing was written`;
+}
