@@ -19,6 +19,9 @@ import { z } from "zod";
  * | COCOON_AGENT_ROLE_ARN             | role agents assume through POST /v1/agents/session (optional elsewhere) |
  * | COCOON_AGENT_SESSION_SECONDS      | 900–3600, default 3600                                             |
  * | COCOON_WORKER_QUEUE_MAX_RECEIVES  | receives before a worker-queue message goes to the DLQ, default 5 |
+ * | COCOON_ALLOW_DEV_ATTESTATION      | `true` accepts simulated TEEs: refused on the prod stage           |
+ * | COCOON_FAUCET                     | `true` turns the play-money faucet on: refused on the prod stage   |
+ * | COCOON_POLICY_JSON                | optional attestation policy (JSON) replacing core/attestation/policy.json |
  *
  * The three worker-queue prefixes are computed by CloudFormation (Aws.ACCOUNT_ID, Aws.REGION,
  * Aws.PARTITION, Aws.URL_SUFFIX), so no adapter has to guess the account or partition.
@@ -58,7 +61,23 @@ const Env = z.object({
   COCOON_AGENT_ROLE_ARN: z.string().regex(/^arn:[a-z-]+:iam::\d{12}:role\/[\w+=,.@\/-]+$/, "must be an IAM role ARN").optional(),
   COCOON_AGENT_SESSION_SECONDS: z.coerce.number().int().min(900, "must be at least 900 (STS minimum)").max(3600, "must be at most 3600 (role chaining caps sessions at 1 hour)").default(3600),
   COCOON_WORKER_QUEUE_MAX_RECEIVES: z.coerce.number().int().min(1).max(1000).default(5),
+  COCOON_ALLOW_DEV_ATTESTATION: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
+  COCOON_FAUCET: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
+  COCOON_POLICY_JSON: z
+    .string()
+    .refine((v) => {
+      try {
+        JSON.parse(v);
+        return true;
+      } catch {
+        return false;
+      }
+    }, "is not valid JSON")
+    .optional(),
 });
+
+/** Stages where play money and simulated TEEs can never be switched on. */
+export const PRODUCTION_STAGES = ["prod"];
 
 export interface AwsConfig {
   stage: string;
@@ -77,11 +96,15 @@ export interface AwsConfig {
   alertTopicArn: string | undefined;
   agentRoleArn: string | undefined;
   agentSessionSeconds: number;
+  /** Overrides of the core's DEFAULT_CORE_CONFIG for this stage. */
+  core: { allowDevAttestation: boolean; faucet: boolean };
+  /** Parsed COCOON_POLICY_JSON (validated by core's loadPolicy), or undefined for the repository policy. */
+  policy: unknown;
 }
 
 /** Parse and validate; throws ConfigError naming the first bad variable. */
 export function loadAwsConfig(env: Record<string, string | undefined> = process.env): AwsConfig {
-  const input = { ...env, COCOON_STAGE: env.COCOON_STAGE ?? env.SST_STAGE };
+  const input: Record<string, string | undefined> = { ...env, COCOON_STAGE: env.COCOON_STAGE ?? env.SST_STAGE };
   for (const k of Object.keys(input)) if (input[k] === "") input[k] = undefined;
   const parsed = Env.safeParse(input);
   if (!parsed.success) {
@@ -94,6 +117,10 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
     );
   }
   const e = parsed.data;
+  const prod = PRODUCTION_STAGES.includes(e.COCOON_STAGE);
+  for (const v of ["COCOON_ALLOW_DEV_ATTESTATION", "COCOON_FAUCET"] as const) {
+    if (prod && e[v] === "true") throw new ConfigError(v, `environment variable ${v} is "true" on the ${e.COCOON_STAGE} stage; it may only be on for dev stages`);
+  }
   return {
     stage: e.COCOON_STAGE,
     region: e.AWS_REGION,
@@ -109,6 +136,8 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
     alertTopicArn: e.COCOON_ALERT_TOPIC_ARN,
     agentRoleArn: e.COCOON_AGENT_ROLE_ARN,
     agentSessionSeconds: e.COCOON_AGENT_SESSION_SECONDS,
+    core: { allowDevAttestation: e.COCOON_ALLOW_DEV_ATTESTATION === "true", faucet: e.COCOON_FAUCET === "true" },
+    policy: e.COCOON_POLICY_JSON === undefined ? undefined : JSON.parse(e.COCOON_POLICY_JSON),
   };
 }
 

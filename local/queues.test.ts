@@ -1,3 +1,4 @@
+import type { Context } from "aws-lambda";
 import { describe, expect, it } from "vitest";
 import type { QueueName } from "../core/ports";
 import { describeConsumerContract, describeQueuesContract, dispatchBody, type QueuesUnderTest } from "../test/contracts/queues-contract";
@@ -124,6 +125,26 @@ describe("local queues", () => {
     expect(() => startConsumer(createLocalQueues(), Q, async () => {}, { batchSize: 11, visibilitySeconds: 30 })).toThrow(
       expect.objectContaining({ code: "QUEUE_BAD_ARGUMENT" }),
     );
+  });
+
+  it("passes a Lambda context with the remaining time of the invocation", async () => {
+    const queues = createLocalQueues();
+    await queues.send(Q, dispatchBody());
+    const context = await new Promise<Context>((resolve) => {
+      const consumer = startConsumer(
+        queues,
+        Q,
+        async (_event, ctx) => {
+          resolve(ctx);
+          void consumer.stop();
+        },
+        { batchSize: 1, visibilitySeconds: 60, functionName: "matching" },
+      );
+    });
+    expect(context.functionName).toBe("matching");
+    expect(context.invokedFunctionArn).toBe("arn:aws:lambda:local:000000000000:function:matching");
+    expect(context.getRemainingTimeInMillis()).toBeGreaterThan(0);
+    expect(context.getRemainingTimeInMillis()).toBeLessThanOrEqual(60_000);
   });
 
   it("builds the md5 of the body like SQS", () => {

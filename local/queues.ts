@@ -408,7 +408,7 @@ export function startConsumer(
   const waitSeconds = checkInt("waitSeconds", opts.waitSeconds ?? MAX_WAIT_SECONDS, 0, MAX_WAIT_SECONDS);
   const concurrency = checkInt("concurrency", opts.concurrency ?? 1, 1, 1000);
   if (opts.maxReceiveCount !== undefined) checkInt("maxReceiveCount", opts.maxReceiveCount, 1, 1000);
-  const timeoutMs = checkInt("timeoutSeconds", opts.timeoutSeconds ?? (opts.visibilitySeconds || 30), 1, 900) * 1000;
+  const timeoutMs = checkInt("timeoutSeconds", opts.timeoutSeconds ?? (Math.min(opts.visibilitySeconds, 900) || 30), 1, 900) * 1000;
   const functionName = opts.functionName ?? `local-${queue}`;
   const abort = new AbortController();
   const report = (error: unknown, event: SQSEvent) => {

@@ -1,33 +1,43 @@
 /**
- * The AWS adapters of the core ports, built once per Lambda container (module scope keeps
- * the SDK clients and their keep-alive connections warm across invocations).
- * functions/deps.ts calls this when COCOON_RUNTIME=aws and adds clock, log and core config.
+ * The AWS adapters of the core ports, built once per Lambda container (functions/deps.ts
+ * caches the result, so the SDK clients and their keep-alive connections stay warm across
+ * invocations). Returns CoreDeps plus the AWS-only extras (alerts, agent sessions).
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { STSClient } from "@aws-sdk/client-sts";
-import type { Alerts, Notifier, Queues, Store } from "../../core/ports";
+import type { CoreDeps } from "../../core/deps";
+import { DEFAULT_CORE_CONFIG } from "../../core/config";
+import { loadPolicy } from "../../core/attestation/policy";
+import type { Alerts, Log } from "../../core/ports";
 import { awsConfig, required, type AwsConfig } from "../config";
 import { DynamoStore } from "./dynamo-store";
 import { SqsQueues } from "./sqs-queues";
 import { LambdaNotifier, SnsAlerts } from "./aws-notifier";
 import { StsSessionVendor } from "./sts-session";
 
-export interface AwsDeps {
-  config: AwsConfig;
-  store: Store;
-  queues: Queues & Pick<SqsQueues, "sendBatch" | "extendVisibility">;
-  notifier: Notifier;
+export interface AwsDeps extends CoreDeps {
+  aws: AwsConfig;
+  queues: SqsQueues;
   /** Throws ConfigError on first use when COCOON_ALERT_TOPIC_ARN is not bound to this function. */
   alerts: Alerts;
   /** Throws ConfigError on first use when COCOON_AGENT_ROLE_ARN is not bound to this function. */
   sessions: Pick<StsSessionVendor, "vend">;
 }
 
+/** JSON lines on stdout/stderr: CloudWatch Logs keeps them, Logs Insights queries them. */
+export function lambdaLog(service = "cocoon-coordinator"): Log {
+  const write = (level: string, message: string, data?: Record<string, unknown>) => {
+    const line = JSON.stringify({ level, message, service, timestamp: new Date().toISOString(), ...data }, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
+    if (level === "ERROR") console.error(line);
+    else console.log(line);
+  };
+  return { info: (m, d) => write("INFO", m, d), warn: (m, d) => write("WARN", m, d), error: (m, d) => write("ERROR", m, d) };
+}
+
 export function createAwsDeps(config: AwsConfig = awsConfig()): AwsDeps {
   const region = config.region;
-  // Lambda retries nothing on our behalf inside an invocation: let the SDK retry throttles.
   const dynamo = new DynamoDBClient({ region, maxAttempts: 4 });
   const sqs = new SQSClient({ region, maxAttempts: 4 });
   const store = new DynamoStore({ table: config.table, client: dynamo });
@@ -43,12 +53,16 @@ export function createAwsDeps(config: AwsConfig = awsConfig()): AwsDeps {
   let alerts: SnsAlerts | undefined;
   let sessions: StsSessionVendor | undefined;
   return {
-    config,
+    aws: config,
     store,
     queues,
     notifier: new LambdaNotifier(),
+    clock: { now: () => Date.now() },
+    log: lambdaLog(),
+    config: { ...DEFAULT_CORE_CONFIG, ...config.core },
+    policy: loadPolicy(config.policy),
     alerts: {
-      raise: (a) =>
+      raise: async (a) =>
         (alerts ??= new SnsAlerts({
           client: new SNSClient({ region }),
           topicArn: required(config.alertTopicArn, "COCOON_ALERT_TOPIC_ARN"),
@@ -57,7 +71,7 @@ export function createAwsDeps(config: AwsConfig = awsConfig()): AwsDeps {
         })).raise(a),
     },
     sessions: {
-      vend: (workerId) =>
+      vend: async (workerId) =>
         (sessions ??= new StsSessionVendor({
           client: new STSClient({ region }),
           roleArn: required(config.agentRoleArn, "COCOON_AGENT_ROLE_ARN"),

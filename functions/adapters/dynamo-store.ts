@@ -215,13 +215,14 @@ function updateExpression(op: UpdateOp, b: ExpressionBuilder): string | undefine
   for (const [k, v] of Object.entries(op.set ?? {})) {
     if (k === "pk" || k === "sk") continue;
     checkAttrName(k);
+    const name = b.name(k);
     const marker = b.name(BIGINT_MARKER + k);
     if (v === undefined) {
-      removes.push(b.name(k), marker);
+      removes.push(name, marker);
       if (k === "ttl") removes.push(b.name(TTL_ATTR));
       continue;
     }
-    sets.push(`${b.name(k)} = ${b.value(encodeTop(v))}`);
+    sets.push(`${name} = ${b.value(encodeTop(v))}`);
     if (typeof v === "bigint") sets.push(`${marker} = ${b.value(true)}`);
     else removes.push(marker);
     if (k === "ttl" && typeof v === "number") sets.push(`${b.name(TTL_ATTR)} = ${b.value(ttlSeconds(v))}`);

@@ -22,12 +22,12 @@ describe("DynamoDB wire format", () => {
     });
     const store = new DynamoStore({ table: TABLE, client: documentClient(client), now: () => NOW });
 
-      // Act
-      await store.transact([{ op: "put", table: "accounts", item: { pk: "a", sk: "balance", available: 98765432109876543210n } }]);
-      const item = await store.get("accounts", { pk: "a", sk: "balance" });
+    // Act
+    await store.transact([{ op: "put", table: "accounts", item: { pk: "a", sk: "balance", available: 98765432109876543210n } }]);
+    const item = await store.get("accounts", { pk: "a", sk: "balance" });
 
-      // Assess
-      expect(JSON.parse(bodies[0]!).Item.available).toEqual({ N: "98765432109876543210" });
-      expect(item?.available).toBe(98765432109876543210n);
+    // Assess
+    expect(JSON.parse(bodies[0]!).Item.available).toEqual({ N: "98765432109876543210" });
+    expect(item?.available).toBe(98765432109876543210n);
   });
 });

@@ -1,0 +1,184 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { mockClient } from "aws-sdk-client-mock";
+import { SQSClient, ReceiveMessageCommand, DeleteMessageBatchCommand, ChangeMessageVisibilityCommand } from "@aws-sdk/client-sqs";
+import type { AgentJob } from "../../events/api";
+import { createSqsJobSource, refreshingCredentials, type AgentCredentials } from "./sqs";
+
+const WORKER = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo";
+const QUEUE_URL = `https://sqs.us-east-1.amazonaws.com/123456789012/cocoon-prod-worker-${WORKER}`;
+const NOW = Date.UTC(2026, 10, 25, 12, 0, 0);
+
+const sqs = mockClient(SQSClient);
+
+function agentJob(n: number): AgentJob {
+  const jobId = `job_01jdqv6x7s9k2m4n8p0r3t5w${String(n).padStart(2, "0")}`;
+  return {
+    jobId,
+    attempt: 0,
+    deadline: NOW + 60_000,
+    envelope: {
+      header: {
+        v: 1,
+        jobId,
+        requester: "8Jk3n6vB0cQ1yZ2xW4tR5sP7oN9mL0kJ3hG5fD1sA2q",
+        model: "llama-3.1-8b-instruct",
+        maxTokens: 256,
+        maxPromptTokens: 1024,
+        maxCost: "1500000",
+        replyKey: "q2Aw4Bs6Cd8Ef0Gh2Ij4Kl6Mn8Op0Qr2St4Uv6Wx8Yz",
+      },
+      nonce: "AAECAwQFBgcICQoL",
+      payload: "c2VhbGVkIHBheWxvYWQ",
+      keys: [{ workerId: WORKER, enc: "ZW5jYXBzdWxhdGVkLWtleQ", ct: "c2VhbGVkLWRhdGEta2V5" }],
+    },
+  };
+}
+
+function credsFactory(start = NOW) {
+  const issued: AgentCredentials[] = [];
+  let n = 0;
+  const fetch = async () => {
+    n++;
+    const c = { accessKeyId: `ASIAEXAMPLE0000000${n}`, secretAccessKey: `secret-${n}`, sessionToken: `token-${n}`, expiration: start + 3_600_000 };
+    issued.push(c);
+    return c;
+  };
+  return { fetch, issued };
+}
+
+beforeEach(() => {
+  sqs.reset();
+});
+
+describe("SQS job source", () => {
+  it("long-polls its queue, validates each job and deletes the batch right after receipt", async () => {
+    // Prepare
+    sqs.on(ReceiveMessageCommand).resolves({
+      Messages: [
+        { MessageId: "m1", ReceiptHandle: "rh-1", Body: JSON.stringify(agentJob(1)) },
+        { MessageId: "m2", ReceiptHandle: "rh-2", Body: JSON.stringify(agentJob(2)) },
+      ],
+    });
+    sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [{ Id: "0" }, { Id: "1" }], Failed: [] });
+    const source = createSqsJobSource({ queueUrl: QUEUE_URL, region: "us-east-1", credentials: credsFactory().fetch, maxJobs: 4, client: new SQSClient({ region: "us-east-1" }) });
+
+    // Act
+    const jobs = await source.next(30);
+
+    // Assess
+    expect(sqs.commandCalls(ReceiveMessageCommand)[0]!.args[0].input).toEqual({
+      QueueUrl: QUEUE_URL,
+      MaxNumberOfMessages: 4,
+      WaitTimeSeconds: 20,
+      MessageSystemAttributeNames: ["ApproximateReceiveCount"],
+    });
+    expect(jobs).toEqual([agentJob(1), agentJob(2)]);
+    expect(sqs.commandCalls(DeleteMessageBatchCommand)[0]!.args[0].input).toEqual({
+      QueueUrl: QUEUE_URL,
+      Entries: [
+        { Id: "0", ReceiptHandle: "rh-1" },
+        { Id: "1", ReceiptHandle: "rh-2" },
+      ],
+    });
+  });
+
+  it("an empty long-poll costs exactly one request: no delete", async () => {
+    sqs.on(ReceiveMessageCommand).resolves({});
+    const source = createSqsJobSource({ queueUrl: QUEUE_URL, region: "us-east-1", credentials: credsFactory().fetch, client: new SQSClient({ region: "us-east-1" }) });
+    expect(await source.next(20)).toEqual([]);
+    expect(sqs.calls()).toHaveLength(1);
+  });
+
+  it("malformed messages are deleted, reported and not returned", async () => {
+    // Prepare
+    const bad = { ...agentJob(3), jobId: "not-a-job-id" };
+    sqs.on(ReceiveMessageCommand).resolves({
+      Messages: [
+        { MessageId: "m1", ReceiptHandle: "rh-1", Body: "{truncated" },
+        { MessageId: "m2", ReceiptHandle: "rh-2", Body: JSON.stringify(bad) },
+        { MessageId: "m3", ReceiptHandle: "rh-3", Body: JSON.stringify(agentJob(4)) },
+      ],
+    });
+    sqs.on(DeleteMessageBatchCommand).resolves({});
+    const invalid: Array<{ messageId: string | undefined; reason: string }> = [];
+    const source = createSqsJobSource({
+      queueUrl: QUEUE_URL,
+      region: "us-east-1",
+      credentials: credsFactory().fetch,
+      maxJobs: 10,
+      onInvalid: (i) => invalid.push(i),
+      client: new SQSClient({ region: "us-east-1" }),
+    });
+
+    // Act
+    const jobs = await source.next(20);
+
+    // Assess
+    expect(jobs).toEqual([agentJob(4)]);
+    expect(invalid.map((i) => i.messageId)).toEqual(["m1", "m2"]);
+    expect(invalid[0]!.reason).toBe("body is not JSON");
+    expect(invalid[1]!.reason).toContain("jobId");
+    expect(sqs.commandCalls(DeleteMessageBatchCommand)[0]!.args[0].input.Entries).toHaveLength(3);
+  });
+
+  it("expired credentials are refetched once and the receive retried", async () => {
+    // Prepare
+    sqs
+      .on(ReceiveMessageCommand)
+      .rejectsOnce(Object.assign(new Error("The security token included in the request is expired"), { name: "ExpiredToken" }))
+      .resolves({});
+    const creds = credsFactory();
+    const source = createSqsJobSource({ queueUrl: QUEUE_URL, region: "us-east-1", credentials: creds.fetch, client: new SQSClient({ region: "us-east-1" }) });
+
+    // Act
+    await source.next(20);
+
+    // Assess
+    expect(sqs.commandCalls(ReceiveMessageCommand)).toHaveLength(2);
+    expect(creds.issued).toHaveLength(1);
+  });
+
+  it("credentials rejected twice fail with SQS_CREDENTIALS_REJECTED", async () => {
+    sqs.on(ReceiveMessageCommand).rejects(Object.assign(new Error("Access to the resource is denied"), { name: "AccessDenied" }));
+    const source = createSqsJobSource({ queueUrl: QUEUE_URL, region: "us-east-1", credentials: credsFactory().fetch, client: new SQSClient({ region: "us-east-1" }) });
+    await expect(source.next(20)).rejects.toMatchObject({ code: "SQS_CREDENTIALS_REJECTED" });
+  });
+
+  it("extendVisibility → ChangeMessageVisibility on its own queue", async () => {
+    sqs.on(ChangeMessageVisibilityCommand).resolves({});
+    const source = createSqsJobSource({ queueUrl: QUEUE_URL, region: "us-east-1", credentials: credsFactory().fetch, client: new SQSClient({ region: "us-east-1" }) });
+    await source.extendVisibility("rh-9", 900);
+    expect(sqs.commandCalls(ChangeMessageVisibilityCommand)[0]!.args[0].input).toEqual({ QueueUrl: QUEUE_URL, ReceiptHandle: "rh-9", VisibilityTimeout: 900 });
+  });
+
+  it("the default client signs with the session credentials it fetched", async () => {
+    sqs.on(ReceiveMessageCommand).resolves({});
+    const creds = credsFactory();
+    const source = createSqsJobSource({ queueUrl: QUEUE_URL, region: "us-east-1", credentials: creds.fetch, now: () => NOW });
+    await source.next(1);
+    const client = sqs.commandCalls(ReceiveMessageCommand)[0]!.thisValue as SQSClient;
+    const identity = await client.config.credentials();
+    expect(identity.accessKeyId).toBe("ASIAEXAMPLE00000001");
+    expect(identity.sessionToken).toBe("token-1");
+  });
+});
+
+describe("refreshingCredentials", () => {
+  it("reuses credentials until 5 minutes before expiry, then fetches new ones (one fetch for concurrent callers)", async () => {
+    // Prepare
+    let now = NOW;
+    const creds = credsFactory();
+    const r = refreshingCredentials(creds.fetch, { now: () => now });
+
+    // Act + Assess
+    expect((await r.provider()).accessKeyId).toBe("ASIAEXAMPLE00000001");
+    now = NOW + 54 * 60_000;
+    expect((await r.provider()).accessKeyId).toBe("ASIAEXAMPLE00000001");
+    now = NOW + 56 * 60_000;
+    const [a, b] = await Promise.all([r.provider(), r.provider()]);
+    expect(a.accessKeyId).toBe("ASIAEXAMPLE00000002");
+    expect(b.accessKeyId).toBe("ASIAEXAMPLE00000002");
+    expect(creds.issued).toHaveLength(2);
+    expect(a.expiration).toEqual(new Date(NOW + 3_600_000));
+  });
+});

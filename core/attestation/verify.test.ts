@@ -1,0 +1,221 @@
+import { createHash, randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import type { AttestationDoc } from "../../events/attestation";
+import { IN_WINDOW, SAMPLE_QUOTE, sampleCollateral } from "../../test/fixtures/attestation/helpers";
+import { DEV_ATTESTATION_PUBLIC_KEY, DEV_ATTESTATION_SEED, b64u, createDevAttestation, createNoneAttestation } from "./dev";
+import { defaultPolicy, loadPolicy, parsePolicy, type Policy } from "./policy";
+import { reportData } from "./report-data";
+import type { TdxVerdict } from "./tdx/verify";
+import { verifyAttestation, type AttestationContext } from "./verify";
+
+// ---------------------------------------------------------------- factories
+const NOW = Date.parse("2025-06-25T00:00:00Z");
+function keys() {
+  return { hpkePublicKey: new Uint8Array(randomBytes(32)), signingPublicKey: new Uint8Array(randomBytes(32)), nonce: new Uint8Array(randomBytes(32)) };
+}
+function ctx(over: Partial<AttestationContext> = {}): AttestationContext {
+  return { policy: defaultPolicy, now: NOW, allowDev: false, allowNone: false, ...over };
+}
+function tdxDoc(k = keys(), over: Partial<AttestationDoc> = {}): AttestationDoc {
+  return {
+    tier: "tdx",
+    hpkePublicKey: b64u.encode(k.hpkePublicKey),
+    signingPublicKey: b64u.encode(k.signingPublicKey),
+    nonce: b64u.encode(k.nonce),
+    quote: b64u.encode(SAMPLE_QUOTE),
+    issuedAt: NOW - 1000,
+    ...over,
+  };
+}
+const SAMPLE = defaultPolicy.measurements.find((m) => m.name === "sample-dcap-qvl-tdx")!;
+/** A stub TDX verdict for a quote whose report data binds `k` (no real quote can). */
+function stubVerdict(k: ReturnType<typeof keys>, over: Partial<TdxVerdict> = {}) {
+  return async (): Promise<TdxVerdict> => ({
+    genuine: true,
+    status: "UpToDate",
+    code: "ok",
+    reason: "stub",
+    measurements: {
+      mrtd: SAMPLE.mrtd,
+      rtmr0: SAMPLE.rtmr0!,
+      rtmr1: SAMPLE.rtmr1!,
+      rtmr2: SAMPLE.rtmr2!,
+      rtmr3: "0".repeat(96),
+      reportData: Buffer.from(reportData(k.hpkePublicKey, k.signingPublicKey, k.nonce)).toString("hex"),
+      mrSeam: "",
+      mrSignerSeam: "",
+      seamAttributes: "",
+      tdAttributes: "",
+      xfam: "",
+      teeTcbSvn: "",
+      mrConfigId: "",
+      mrOwner: "",
+      mrOwnerConfig: "",
+    },
+    ...over,
+  });
+}
+
+describe("reportData", () => {
+  it("is SHA-512(hpke || signing || nonce), 64 bytes", () => {
+    const k = keys();
+    const want = createHash("sha512").update(Buffer.concat([k.hpkePublicKey, k.signingPublicKey, k.nonce])).digest();
+    expect(Buffer.from(reportData(k.hpkePublicKey, k.signingPublicKey, k.nonce)).equals(want)).toBe(true);
+    expect(reportData(k.hpkePublicKey, k.signingPublicKey, k.nonce)).toHaveLength(64);
+  });
+  it("refuses keys that are not 32 bytes", () => {
+    expect(() => reportData(new Uint8Array(31), new Uint8Array(32), new Uint8Array(0))).toThrow(RangeError);
+  });
+});
+
+describe("policy", () => {
+  it("the repository policy validates and lists the sample as a TEST image", () => {
+    expect(loadPolicy()).toBe(defaultPolicy);
+    expect(SAMPLE).toMatchObject({ testOnly: true, mrtd: expect.stringMatching(/^91eb2b44/) });
+    expect(defaultPolicy.minTcbStatus).toContain("UpToDate");
+  });
+  it.each([
+    [{ ...defaultPolicy, version: 0 }, "version"],
+    [{ ...defaultPolicy, minTcbStatus: ["Whatever"] }, "minTcbStatus.0"],
+    [{ ...defaultPolicy, measurements: [{ name: "x", mrtd: "ABC" }] }, "measurements.0.mrtd"],
+    [{ ...defaultPolicy, models: { m: ["not-hex"] } }, "models.m.0"],
+  ])("an invalid policy fails with policy_invalid naming the field (%#)", (p, field) => {
+    expect(() => parsePolicy(p)).toThrow(expect.objectContaining({ code: "policy_invalid", message: expect.stringContaining(field) }));
+  });
+});
+
+describe("dev tier (SIMULATED)", () => {
+  it("the dev key is derived from the published sentence", () => {
+    const seed = createHash("sha256").update("cocoon dev attestation key - NOT SECRET - simulated TEE").digest();
+    expect(Buffer.from(DEV_ATTESTATION_SEED).equals(seed)).toBe(true);
+    expect(Buffer.from(ed25519.getPublicKey(seed)).equals(DEV_ATTESTATION_PUBLIC_KEY)).toBe(true);
+  });
+
+  it("is rejected by default (dev_not_allowed) and accepted with opt-in", async () => {
+    const k = keys();
+    const doc = createDevAttestation({ ...k, now: NOW });
+    expect(await verifyAttestation(doc, ctx({ expectedNonce: k.nonce }))).toMatchObject({ ok: false, code: "dev_not_allowed" });
+    expect(await verifyAttestation(doc, ctx({ expectedNonce: k.nonce, allowDev: true }))).toEqual({
+      ok: true,
+      tier: "dev",
+      measurement: "dev-simulated",
+      expiresAt: NOW + defaultPolicy.maxEvidenceAgeSeconds * 1000,
+    });
+  });
+
+  it("a report bound to other keys fails with report_data_mismatch", async () => {
+    const k = keys();
+    const doc = createDevAttestation({ ...k, now: NOW });
+    const other = { ...doc, hpkePublicKey: b64u.encode(new Uint8Array(randomBytes(32))) };
+    expect(await verifyAttestation(other, ctx({ allowDev: true }))).toMatchObject({ ok: false, code: "report_data_mismatch" });
+  });
+
+  it("a forged dev report fails with dev_signature_invalid", async () => {
+    const k = keys();
+    const doc = createDevAttestation({ ...k, now: NOW });
+    const report = JSON.parse(Buffer.from(doc.quote!, "base64url").toString());
+    report.measurement = "dev-simulated ";
+    const forged = { ...doc, quote: Buffer.from(JSON.stringify(report)).toString("base64url") };
+    expect(await verifyAttestation(forged, ctx({ allowDev: true }))).toMatchObject({ ok: false, code: "dev_signature_invalid" });
+  });
+
+  it("nonce, age and model digests are checked", async () => {
+    const k = keys();
+    const doc = createDevAttestation({ ...k, now: NOW, modelDigests: { "llama-3": "ab".repeat(32) } });
+    const c = ctx({ allowDev: true });
+    expect(await verifyAttestation(doc, { ...c, expectedNonce: new Uint8Array(32) })).toMatchObject({ code: "nonce_mismatch" });
+    expect(await verifyAttestation(doc, { ...c, now: NOW + 86_401_000 })).toMatchObject({ code: "evidence_expired" });
+    expect(await verifyAttestation(doc, { ...c, now: NOW - 3_600_000 })).toMatchObject({ code: "evidence_from_future" });
+    const strict: Policy = { ...defaultPolicy, models: { "llama-3": ["cd".repeat(32)] } };
+    expect(await verifyAttestation(doc, { ...c, policy: strict })).toMatchObject({ code: "model_not_allowed" });
+    const listed: Policy = { ...defaultPolicy, models: { "llama-3": ["ab".repeat(32)] } };
+    expect(await verifyAttestation(doc, { ...c, policy: listed })).toMatchObject({ ok: true });
+  });
+});
+
+describe("none tier (not confidential)", () => {
+  it("is rejected unless asked for, then labelled 'none'", async () => {
+    const doc = createNoneAttestation({ ...keys(), now: NOW });
+    expect(doc.quote).toBeUndefined();
+    expect(await verifyAttestation(doc, ctx())).toMatchObject({ ok: false, code: "not_confidential_not_allowed" });
+    expect(await verifyAttestation(doc, ctx({ allowNone: true }))).toMatchObject({ ok: true, tier: "none", measurement: "none" });
+  });
+});
+
+describe("tdx tier", () => {
+  it("the genuine sample quote passes TCB and allow-list, then fails the key binding (report_data_mismatch)", async () => {
+    // The sample's report data binds someone else's keys: exactly what a replayed quote looks like.
+    const r = await verifyAttestation(tdxDoc(), ctx({ collateral: sampleCollateral() }));
+    expect(r).toMatchObject({ ok: false, code: "report_data_mismatch" });
+  });
+
+  it("the doc's own collateral is used when the context has none", async () => {
+    const r = await verifyAttestation(tdxDoc(keys(), { collateral: sampleCollateral() }), ctx());
+    expect(r).toMatchObject({ ok: false, code: "report_data_mismatch" });
+  });
+
+  it("without collateral the TCB status is Unknown and refused", async () => {
+    expect(await verifyAttestation(tdxDoc(), ctx())).toMatchObject({ ok: false, code: "tcb_status_not_accepted" });
+  });
+
+  it("expired collateral → collateral_expired", async () => {
+    const later = Date.parse("2026-01-01T00:00:00Z");
+    const doc = tdxDoc(keys(), { issuedAt: later - 1000 });
+    expect(await verifyAttestation(doc, ctx({ now: later, collateral: sampleCollateral() }))).toMatchObject({ ok: false, code: "collateral_expired" });
+  });
+
+  it("a measurement not on the allow-list → measurement_not_allowed", async () => {
+    const policy: Policy = { ...defaultPolicy, measurements: [] };
+    expect(await verifyAttestation(tdxDoc(), ctx({ policy, collateral: sampleCollateral() }))).toMatchObject({ ok: false, code: "measurement_not_allowed" });
+  });
+
+  it("a tampered quote → the verifier's precise code", async () => {
+    const q = SAMPLE_QUOTE.slice();
+    q[200] = q[200]! ^ 1;
+    const r = await verifyAttestation(tdxDoc(keys(), { quote: b64u.encode(q) }), ctx({ collateral: sampleCollateral() }));
+    expect(r).toMatchObject({ ok: false, code: "quote_signature_invalid" });
+  });
+
+  it("a quote whose report data binds the keys and nonce is accepted (stubbed verdict)", async () => {
+    const k = keys();
+    const r = await verifyAttestation(tdxDoc(k), ctx({ expectedNonce: k.nonce, verifyTdx: stubVerdict(k) }));
+    expect(r).toEqual({ ok: true, tier: "tdx", measurement: SAMPLE.mrtd, expiresAt: NOW - 1000 + 86_400_000, tcbStatus: "UpToDate", imageName: "sample-dcap-qvl-tdx" });
+  });
+
+  it("a TCB status outside the policy → tcb_status_not_accepted", async () => {
+    const k = keys();
+    const r = await verifyAttestation(tdxDoc(k), ctx({ verifyTdx: stubVerdict(k, { status: "OutOfDate" }) }));
+    expect(r).toMatchObject({ ok: false, code: "tcb_status_not_accepted" });
+  });
+
+  it("GPU evidence: missing when required → gpu_evidence_missing; pluggable verifiers decide", async () => {
+    const k = keys();
+    const policy: Policy = { ...defaultPolicy, requireGpuEvidence: true };
+    const base = ctx({ policy, verifyTdx: stubVerdict(k) });
+    expect(await verifyAttestation(tdxDoc(k), base)).toMatchObject({ ok: false, code: "gpu_evidence_missing" });
+    const withGpu = tdxDoc(k, { gpu: { format: "nvidia-cc-v1", document: b64u.encode(new Uint8Array([1, 2, 3])) } });
+    expect(await verifyAttestation(withGpu, base)).toMatchObject({ ok: false, code: "gpu_format_unsupported" });
+    const seen: Uint8Array[] = [];
+    const gpuVerifiers = {
+      "nvidia-cc-v1": async (d: Uint8Array, c: { reportData: Uint8Array }) => {
+        seen.push(c.reportData);
+        return d[0] === 1 ? ({ ok: true } as const) : ({ ok: false, code: "gpu_evidence_invalid", reason: "bad" } as const);
+      },
+    };
+    expect(await verifyAttestation(withGpu, { ...base, gpuVerifiers })).toMatchObject({ ok: true, tier: "tdx" });
+    expect(Buffer.from(seen[0]!).equals(Buffer.from(reportData(k.hpkePublicKey, k.signingPublicKey, k.nonce)))).toBe(true);
+    const badGpu = tdxDoc(k, { gpu: { format: "nvidia-cc-v1", document: b64u.encode(new Uint8Array([9])) } });
+    expect(await verifyAttestation(badGpu, { ...base, gpuVerifiers })).toMatchObject({ ok: false, code: "gpu_evidence_invalid" });
+  });
+
+  it("a tdx doc without a quote → quote_missing; a malformed doc → malformed", async () => {
+    const { quote: _q, ...noQuote } = tdxDoc();
+    expect(await verifyAttestation(noQuote as AttestationDoc, ctx())).toMatchObject({ code: "quote_missing" });
+    expect(await verifyAttestation({ ...tdxDoc(), tier: "sgx" } as unknown as AttestationDoc, ctx())).toMatchObject({ code: "malformed" });
+  });
+
+  it("IN_WINDOW is the NOW these tests use", () => {
+    expect(IN_WINDOW.getTime()).toBe(NOW);
+  });
+});

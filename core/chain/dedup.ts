@@ -1,0 +1,64 @@
+import { ConditionFailedError, type Alert, type Alerts, type Clock, type Condition, type Store } from "../ports";
+
+/**
+ * Sends an alert at most once per key within `windowMs`. A failed send is not remembered, so
+ * the next raise retries it.
+ */
+export function dedupAlerts(inner: Alerts, windowMs: number, clock: Clock): Alerts & { forget(key: string): void } {
+  const sent = new Map<string, number>();
+  return {
+    async raise(alert: Alert) {
+      const now = clock.now();
+      const last = sent.get(alert.key);
+      if (last !== undefined && now - last < windowMs) return;
+      await inner.raise(alert);
+      sent.set(alert.key, now);
+      if (sent.size > 10_000) for (const [k, t] of sent) if (now - t >= windowMs) sent.delete(k);
+    },
+    forget(key: string) {
+      sent.delete(key);
+    },
+  };
+}
+
+/** Keeps every alert in memory (tests, local default). */
+export function collectingAlerts(): Alerts & { raised: Alert[] } {
+  const raised: Alert[] = [];
+  return {
+    raised,
+    async raise(a: Alert) {
+      raised.push(a);
+    },
+  };
+}
+
+/**
+ * Dedup that survives restarts (each Lambda invocation may be a fresh process): one item per
+ * alert key in table "chain" (pk=`alert:<key>`), claimed with a conditional write.
+ */
+export function storeDedupAlerts(inner: Alerts, store: Store, windowMs: number, clock: Clock): Alerts {
+  return {
+    async raise(alert: Alert) {
+      const now = clock.now();
+      const item = { pk: `alert:${alert.key}`, sk: "sent", sentAt: now, ttl: Math.ceil((now + windowMs) / 1000) + 86_400 };
+      const claim = async (when: Condition) => {
+        try {
+          await store.transact([{ op: "put", table: "chain", item, when }]);
+          return true;
+        } catch (e) {
+          if (e instanceof ConditionFailedError) return false;
+          throw e;
+        }
+      };
+      const claimed = (await claim({ kind: "notExists" })) || (await claim({ kind: "cmp", attr: "sentAt", op: "<=", value: now - windowMs }));
+      if (!claimed) return;
+      try {
+        await inner.raise(alert);
+      } catch (e) {
+        // release the claim so the next raise retries
+        await store.transact([{ op: "delete", table: "chain", key: { pk: item.pk, sk: item.sk }, when: { kind: "cmp", attr: "sentAt", op: "=", value: now } }]).catch(() => undefined);
+        throw e;
+      }
+    },
+  };
+}

@@ -1,0 +1,36 @@
+import type { ApplyResult, Cursor, IssuedVoucher, IssuedWithdrawal, VaultTx } from "./types";
+
+export type { ApplyResult, Cursor, IssuedVoucher, IssuedWithdrawal, VaultTx, VaultTxKind } from "./types";
+
+/** Read side of the chain: the vault's transactions in ascending (lt) order, and its balance. */
+export interface ChainReader {
+  /**
+   * Up to `limit` transactions strictly after `after` (from the first one when null), oldest first.
+   * `cursor` is the last transaction returned, or `after` when there is nothing new.
+   */
+  getVaultTransactions(after: Cursor | null, limit: number): Promise<{ txs: VaultTx[]; cursor: Cursor | null }>;
+  getVaultBalance(): Promise<bigint>;
+}
+
+/** What the watcher needs from the ledger. Every method is idempotent per transaction hash. */
+export interface ChainLedger {
+  getCursor(): Promise<Cursor | null>;
+  setCursor(cursor: Cursor, at: number): Promise<void>;
+  /** When the last successful pass finished (ms), for the lag alert; null before the first. */
+  lastPassAt(): Promise<number | null>;
+  markPass(at: number): Promise<void>;
+  /** Credit `amount` to req:<account> from ext:chain, once per txHash. */
+  creditDeposit(txHash: string, account: string, amount: bigint, at: number): Promise<ApplyResult>;
+  /** Debit req:<account> to ext:chain, once per txHash. */
+  recordWithdrawal(txHash: string, w: { account: string; amount: bigint; seqno?: number; to?: string }, at: number): Promise<ApplyResult>;
+  /**
+   * Record a voucher redemption: pays `cumulative - already redeemed` out of the worker's
+   * earnings (wrk:<workerId> of the matching issued voucher, ext:unmatched when none).
+   */
+  recordRedemption(txHash: string, r: { worker: string; cumulative: bigint }, at: number): Promise<{ result: ApplyResult; paid: bigint; workerId: string | null }>;
+  findIssuedWithdrawal(account: string, seqno: number): Promise<IssuedWithdrawal | undefined>;
+  /** The highest-cumulative voucher issued for this payout address. */
+  findIssuedVoucher(worker: string): Promise<IssuedVoucher | undefined>;
+  /** Requester balances (available + held) plus unredeemed worker earnings, nanoTON. */
+  liabilities(): Promise<bigint>;
+}

@@ -1,0 +1,244 @@
+/**
+ * ChainLedger over the Store port, with the conventions of core/ledger.ts:
+ *   - one item per money movement in table "ledger", pk=`chain:<txHash>` sk="tx", written with
+ *     `notExists` in the same transaction as the balance updates: a chain transaction moves
+ *     money exactly once however often the watcher re-reads it;
+ *   - balances in table "accounts", pk=`req:<accountId>` / `wrk:<workerId>` / `ext:chain`,
+ *     sk="balance", bigint attributes `available` (and `held`, written by job code);
+ *   - the postings of every movement sum to zero (double entry): ext:chain mirrors the vault.
+ *
+ * Chain-driven debits carry no overdraft guard: the chain already moved the money, the ledger
+ * must follow (a negative balance is then visible, and the watcher raises an alert).
+ *
+ * Liabilities: the Store has no scan, so the sum of internal accounts (req:* available+held,
+ * wrk:* available) is read as minus the sum of the external accounts, which equals it by the
+ * double-entry invariant. Configure every ext: account that job/faucet code uses.
+ *
+ * Table "chain" holds: pk="cursor" (watcher position), pk=`wd:<account>:<seqno>` (withdrawals
+ * the coordinator signed), pk=`voucher:<address>` (highest voucher signed for a payout address),
+ * pk=`redeemed:<address>` (cumulative amount already redeemed on chain).
+ */
+import { ConditionFailedError, type Condition, type Item, type Store, type WriteOp } from "../ports";
+import type { ChainLedger } from "./ports";
+import type { ApplyResult, Cursor, IssuedVoucher, IssuedWithdrawal } from "./types";
+
+export const CHAIN_ACCOUNT = "ext:chain";
+export const UNMATCHED_ACCOUNT = "ext:unmatched";
+export const DEFAULT_EXTERNAL_ACCOUNTS = [CHAIN_ACCOUNT, "ext:faucet", UNMATCHED_ACCOUNT] as const;
+
+export const chainMovementId = (txHash: string) => `chain:${txHash}`;
+const req = (id: string) => `req:${id}`;
+const wrk = (id: string) => `wrk:${id}`;
+
+interface Posting {
+  account: string;
+  field: "available" | "held";
+  delta: bigint;
+}
+
+export class UnbalancedChainMovementError extends Error {
+  override readonly name = "UnbalancedChainMovementError";
+  readonly code = "unbalanced_movement";
+}
+
+const big = (v: unknown): bigint => (v === undefined || v === null ? 0n : BigInt(v as bigint | number | string));
+
+function movementOps(id: string, kind: string, at: number, postings: Posting[], meta: Record<string, string>): WriteOp[] {
+  const sum = postings.reduce((s, p) => s + p.delta, 0n);
+  if (sum !== 0n) throw new UnbalancedChainMovementError(`movement ${id} does not balance: sum of postings = ${sum}`);
+  const ops: WriteOp[] = [
+    {
+      op: "put",
+      table: "ledger",
+      item: { pk: id, sk: "tx", kind, at, postings: postings.map((p) => ({ ...p, delta: p.delta.toString() })), meta },
+      when: { kind: "notExists" },
+    },
+  ];
+  const byAccount = new Map<string, Record<string, bigint>>();
+  for (const p of postings) {
+    if (p.delta === 0n) continue;
+    const d = byAccount.get(p.account) ?? {};
+    d[p.field] = (d[p.field] ?? 0n) + p.delta;
+    byAccount.set(p.account, d);
+  }
+  for (const [account, add] of byAccount) ops.push({ op: "update", table: "accounts", key: { pk: account, sk: "balance" }, add });
+  return ops;
+}
+
+export interface StoreChainLedgerOptions {
+  /** external accounts whose negated sum is the liabilities (default ext:chain, ext:faucet, ext:unmatched) */
+  externalAccounts?: readonly string[];
+}
+
+export class StoreChainLedger implements ChainLedger {
+  private readonly externals: readonly string[];
+  constructor(
+    private readonly store: Store,
+    opts: StoreChainLedgerOptions = {},
+  ) {
+    this.externals = opts.externalAccounts ?? DEFAULT_EXTERNAL_ACCOUNTS;
+  }
+
+  // ------------------------------------------------------------ cursor
+  async getCursor(): Promise<Cursor | null> {
+    const it = await this.store.get("chain", { pk: "cursor", sk: "cursor" });
+    return it && typeof it.lt === "string" && typeof it.hash === "string" ? { lt: it.lt, hash: it.hash } : null;
+  }
+
+  async setCursor(cursor: Cursor, at: number): Promise<void> {
+    await this.store.transact([{ op: "put", table: "chain", item: { pk: "cursor", sk: "cursor", lt: cursor.lt, hash: cursor.hash, updatedAt: at } }]);
+  }
+
+  async lastPassAt(): Promise<number | null> {
+    const it = await this.store.get("chain", { pk: "pass", sk: "pass" });
+    return typeof it?.at === "number" ? it.at : null;
+  }
+
+  async markPass(at: number): Promise<void> {
+    await this.store.transact([{ op: "put", table: "chain", item: { pk: "pass", sk: "pass", at } }]);
+  }
+
+  // ------------------------------------------------------------ movements
+  private async apply(ops: WriteOp[]): Promise<ApplyResult> {
+    try {
+      await this.store.transact(ops);
+      return "applied";
+    } catch (e) {
+      if (e instanceof ConditionFailedError && (e.index === 0 || (await this.store.get("ledger", { pk: (ops[0] as { item: Item }).item.pk, sk: "tx" })))) {
+        return "duplicate";
+      }
+      throw e;
+    }
+  }
+
+  creditDeposit(txHash: string, account: string, amount: bigint, at: number): Promise<ApplyResult> {
+    return this.apply(
+      movementOps(
+        chainMovementId(txHash),
+        "deposit",
+        at,
+        [
+          { account: CHAIN_ACCOUNT, field: "available", delta: -amount },
+          { account: req(account), field: "available", delta: amount },
+        ],
+        { txHash, account },
+      ),
+    );
+  }
+
+  recordWithdrawal(txHash: string, w: { account: string; amount: bigint; seqno?: number; to?: string }, at: number): Promise<ApplyResult> {
+    const meta: Record<string, string> = { txHash, account: w.account };
+    if (w.seqno !== undefined) meta.seqno = String(w.seqno);
+    if (w.to !== undefined) meta.to = w.to;
+    return this.apply(
+      movementOps(
+        chainMovementId(txHash),
+        "withdrawal",
+        at,
+        [
+          { account: req(w.account), field: "available", delta: -w.amount },
+          { account: CHAIN_ACCOUNT, field: "available", delta: w.amount },
+        ],
+        meta,
+      ),
+    );
+  }
+
+  async recordRedemption(txHash: string, r: { worker: string; cumulative: bigint }, at: number): Promise<{ result: ApplyResult; paid: bigint; workerId: string | null }> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const done = await this.store.get("ledger", { pk: chainMovementId(txHash), sk: "tx" });
+      if (done) {
+        const meta = done.meta as Record<string, string> | undefined;
+        return { result: "duplicate", paid: big(meta?.paid), workerId: meta?.workerId ?? null };
+      }
+      const progress = await this.store.get("chain", { pk: `redeemed:${r.worker}`, sk: "w" });
+      const prev = big(progress?.cumulative);
+      const paid = r.cumulative > prev ? r.cumulative - prev : 0n;
+      const issued = await this.findIssuedVoucher(r.worker);
+      const workerId = issued?.workerId ?? null;
+      const from = workerId ? wrk(workerId) : UNMATCHED_ACCOUNT;
+      const ops = movementOps(
+        chainMovementId(txHash),
+        "redemption",
+        at,
+        [
+          { account: from, field: "available", delta: -paid },
+          { account: CHAIN_ACCOUNT, field: "available", delta: paid },
+        ],
+        { txHash, worker: r.worker, workerId: workerId ?? "", cumulative: r.cumulative.toString(), paid: paid.toString() },
+      );
+      const guard: Condition = progress ? { kind: "cmp", attr: "cumulative", op: "=", value: prev } : { kind: "notExists" };
+      ops.push({
+        op: "put",
+        table: "chain",
+        item: { pk: `redeemed:${r.worker}`, sk: "w", cumulative: paid > 0n ? r.cumulative : prev, at },
+        when: guard,
+      });
+      try {
+        await this.store.transact(ops);
+        return { result: "applied", paid, workerId };
+      } catch (e) {
+        if (!(e instanceof ConditionFailedError)) throw e;
+        // a concurrent pass got there first: re-read and decide again
+      }
+    }
+    throw new Error(`could not record redemption ${txHash}: concurrent updates kept conflicting; run the watcher again`);
+  }
+
+  // ------------------------------------------------------------ what the coordinator signed
+  /** Call when the coordinator signs a withdrawal (so the watcher can match the outflow). */
+  async recordIssuedWithdrawal(w: IssuedWithdrawal, at: number): Promise<void> {
+    await this.store.transact([
+      {
+        op: "put",
+        table: "chain",
+        item: { pk: `wd:${w.account}:${w.seqno}`, sk: "issued", account: w.account, seqno: w.seqno, amount: w.amount, to: w.to, expiry: w.expiry, at },
+      },
+    ]);
+  }
+
+  /** Call when the coordinator signs a voucher; keeps the highest cumulative per address. */
+  async recordIssuedVoucher(v: IssuedVoucher, at: number): Promise<void> {
+    const prev = await this.findIssuedVoucher(v.worker);
+    if (prev && prev.cumulative >= v.cumulative) return;
+    await this.store.transact([
+      {
+        op: "put",
+        table: "chain",
+        item: { pk: `voucher:${v.worker}`, sk: "issued", workerId: v.workerId, worker: v.worker, cumulative: v.cumulative, expiry: v.expiry, at },
+        when: prev ? { kind: "cmp", attr: "cumulative", op: "=", value: prev.cumulative } : { kind: "notExists" },
+      },
+    ]);
+  }
+
+  async findIssuedWithdrawal(account: string, seqno: number): Promise<IssuedWithdrawal | undefined> {
+    const it = await this.store.get("chain", { pk: `wd:${account}:${seqno}`, sk: "issued" });
+    if (!it) return undefined;
+    return { account, seqno, amount: big(it.amount), to: String(it.to), expiry: Number(it.expiry) };
+  }
+
+  async findIssuedVoucher(worker: string): Promise<IssuedVoucher | undefined> {
+    const it = await this.store.get("chain", { pk: `voucher:${worker}`, sk: "issued" });
+    if (!it) return undefined;
+    return { workerId: String(it.workerId), worker, cumulative: big(it.cumulative), expiry: Number(it.expiry) };
+  }
+
+  /** Cumulative amount already redeemed on chain by this payout address. */
+  async redeemed(worker: string): Promise<bigint> {
+    return big((await this.store.get("chain", { pk: `redeemed:${worker}`, sk: "w" }))?.cumulative);
+  }
+
+  async balance(account: string): Promise<{ available: bigint; held: bigint }> {
+    const it = await this.store.get("accounts", { pk: account, sk: "balance" });
+    return { available: big(it?.available), held: big(it?.held) };
+  }
+
+  async liabilities(): Promise<bigint> {
+    let sum = 0n;
+    for (const a of this.externals) {
+      const b = await this.balance(a);
+      sum += b.available + b.held;
+    }
+    return -sum;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Chain-side types of the money flow: what the watcher reads from the vault and what it
+ * hands to the ledger. Pure data, no TON imports (the adapter in functions/adapters/ton-chain.ts
+ * turns @ton/core transactions into VaultTx).
+ */
+
+/** Position in the vault's transaction history: the last transaction processed. */
+export interface Cursor {
+  lt: string;
+  /** transaction hash, lowercase hex */
+  hash: string;
+}
+
+export type VaultTxKind =
+  | "deposit" // Deposit{account} or comment "deposit:<hex64>"
+  | "withdraw" // Withdraw signed by the coordinator
+  | "redeem" // Redeem of a worker voucher
+  | "bounce" // inbound message was a bounce, or an unattributable transfer sent back/bounced
+  | "topup" // owner's plain transfer
+  | "admin" // owner's SetCoordinatorKey
+  | "unknown";
+
+export interface VaultTx {
+  hash: string;
+  lt: string;
+  /** unix seconds */
+  utime: number;
+  kind: VaultTxKind;
+  /** requester account id (base64url of the Ed25519 public key) for deposit/withdraw */
+  account?: string;
+  /** worker payout address (raw form "0:<hex>") for redeem */
+  worker?: string;
+  /** deposit: value credited; withdraw: amount requested; redeem: voucher's cumulative amount */
+  amount: bigint;
+  /** value of the inbound message */
+  inValue: bigint;
+  /** total value of outbound internal messages */
+  outValue: bigint;
+  /** compute or action phase failed: no state change, inbound value bounced (minus fees) */
+  aborted: boolean;
+  /** the inbound message was itself a bounce */
+  bounced: boolean;
+  exitCode?: number;
+  /** withdraw: the account's seqno it consumed; destination */
+  seqno?: number;
+  to?: string;
+  /** sender address (raw form) */
+  from?: string;
+}
+
+/** What the coordinator signed, recorded when it signed it (so outflows can be matched). */
+export interface IssuedWithdrawal {
+  account: string;
+  seqno: number;
+  amount: bigint;
+  to: string;
+  expiry: number;
+}
+
+export interface IssuedVoucher {
+  workerId: string;
+  /** payout address, raw form "0:<hex>" */
+  worker: string;
+  cumulative: bigint;
+  expiry: number;
+}
+
+export type ApplyResult = "applied" | "duplicate";

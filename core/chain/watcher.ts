@@ -1,0 +1,219 @@
+/**
+ * The chain watcher: one pass pages the vault's transactions from the stored cursor, moves
+ * money in the ledger exactly once per transaction hash, saves the cursor after every page
+ * (so a crash at any point only makes the next pass re-read, never double-credit), and raises
+ * alerts through the Alerts port:
+ *   chain.bounce            an inbound bounce, or a rejected/refunded inbound message
+ *   chain.unmatched-outflow  value left the vault with no matching signed withdrawal/voucher
+ *   chain.undercollateral    vault balance < liabilities (requester balances + unredeemed earnings)
+ *   chain.lag               transactions older than the threshold still unprocessed, or no
+ *                           successful pass for longer than the threshold
+ *   chain.key-rotated       the owner changed the coordinator key
+ *   chain.reader-error      the chain could not be read this pass
+ */
+import type { Alert, Alerts } from "../ports";
+import type { ChainLedger, ChainReader } from "./ports";
+import type { Cursor, VaultTx } from "./types";
+
+export interface WatcherOptions {
+  reader: ChainReader;
+  ledger: ChainLedger;
+  alerts: Alerts;
+  /** ms since epoch */
+  now: () => number;
+  lagThresholdSeconds: number;
+  /** transactions per page (default 50) */
+  pageSize?: number;
+  /** pages per pass (default 20); the rest is left for the next pass and counts toward lag */
+  maxPages?: number;
+}
+
+export interface WatcherReport {
+  processed: number;
+  deposits: number;
+  duplicates: number;
+  withdrawals: number;
+  redemptions: number;
+  bounces: number;
+  /** keys of the alerts raised during this pass */
+  alerts: string[];
+  cursor: Cursor | null;
+  /** the pass stopped at maxPages with transactions left */
+  hasMore: boolean;
+  vaultBalance: bigint | null;
+  liabilities: bigint | null;
+  lagSeconds: number;
+}
+
+export async function runWatcher(o: WatcherOptions): Promise<WatcherReport> {
+  const pageSize = o.pageSize ?? 50;
+  const maxPages = o.maxPages ?? 20;
+  const report: WatcherReport = {
+    processed: 0,
+    deposits: 0,
+    duplicates: 0,
+    withdrawals: 0,
+    redemptions: 0,
+    bounces: 0,
+    alerts: [],
+    cursor: null,
+    hasMore: false,
+    vaultBalance: null,
+    liabilities: null,
+    lagSeconds: 0,
+  };
+  const raise = async (a: Alert) => {
+    report.alerts.push(a.key);
+    await o.alerts.raise(a);
+  };
+
+  let cursor = await o.ledger.getCursor();
+  report.cursor = cursor;
+  let oldestPendingUtime: number | null = null;
+  try {
+    for (let page = 0; ; page++) {
+      const { txs, cursor: next } = await o.reader.getVaultTransactions(cursor, pageSize);
+      if (txs.length === 0) break;
+      if (page >= maxPages) {
+        report.hasMore = true;
+        oldestPendingUtime = txs[0]!.utime;
+        break;
+      }
+      for (const tx of txs) await processTx(o, tx, report, raise);
+      if (next) {
+        await o.ledger.setCursor(next, o.now());
+        cursor = next;
+        report.cursor = next;
+      }
+      if (txs.length < pageSize) break;
+    }
+  } catch (e) {
+    const lastPass = await o.ledger.lastPassAt();
+    await raise({
+      key: "chain.reader-error",
+      severity: "warning",
+      title: "chain watcher pass failed; it resumes from the saved cursor",
+      details: { error: e instanceof Error ? e.message : String(e), cursor },
+    });
+    if (lastPass !== null && (o.now() - lastPass) / 1000 > o.lagThresholdSeconds) {
+      report.lagSeconds = Math.floor((o.now() - lastPass) / 1000);
+      await raise({ key: "chain.lag", severity: "critical", title: "no successful chain watcher pass within the lag threshold", details: { lagSeconds: report.lagSeconds } });
+    }
+    throw e;
+  }
+
+  // Collateral: the vault must hold at least what the ledger owes.
+  report.vaultBalance = await o.reader.getVaultBalance();
+  report.liabilities = await o.ledger.liabilities();
+  if (report.vaultBalance < report.liabilities) {
+    await raise({
+      key: "chain.undercollateral",
+      severity: "critical",
+      title: "vault balance is below liabilities",
+      details: {
+        vaultBalance: report.vaultBalance.toString(),
+        liabilities: report.liabilities.toString(),
+        shortfall: (report.liabilities - report.vaultBalance).toString(),
+      },
+    });
+  }
+
+  if (oldestPendingUtime !== null) {
+    report.lagSeconds = Math.max(0, Math.floor(o.now() / 1000) - oldestPendingUtime);
+    if (report.lagSeconds > o.lagThresholdSeconds) {
+      await raise({
+        key: "chain.lag",
+        severity: "warning",
+        title: "chain watcher is behind the vault's transactions",
+        details: { lagSeconds: report.lagSeconds, thresholdSeconds: o.lagThresholdSeconds, cursor: report.cursor },
+      });
+    }
+  }
+  await o.ledger.markPass(o.now());
+  return report;
+}
+
+type Raise = (a: Alert) => Promise<void>;
+
+async function processTx(o: WatcherOptions, tx: VaultTx, report: WatcherReport, raise: Raise): Promise<void> {
+  report.processed++;
+  const at = tx.utime * 1000;
+  const base = { txHash: tx.hash, lt: tx.lt, kind: tx.kind };
+
+  if (tx.bounced || tx.aborted || tx.kind === "bounce") {
+    report.bounces++;
+    await raise({
+      key: `chain.bounce:${tx.bounced ? "inbound" : tx.kind}`,
+      severity: tx.bounced ? "warning" : "info",
+      title: tx.bounced ? "a message from the vault bounced back" : "the vault rejected or refunded an inbound message",
+      details: { ...base, exitCode: tx.exitCode, from: tx.from, inValue: tx.inValue.toString() },
+    });
+    // A rejection sends back at most what came in.
+    await checkOutflow(tx, tx.inValue, raise);
+    return;
+  }
+
+  switch (tx.kind) {
+    case "deposit": {
+      if (!tx.account) throw new Error(`deposit ${tx.hash} has no account; the chain adapter must set it`);
+      const r = await o.ledger.creditDeposit(tx.hash, tx.account, tx.amount, at);
+      if (r === "applied") report.deposits++;
+      else report.duplicates++;
+      await checkOutflow(tx, 0n, raise);
+      return;
+    }
+    case "withdraw": {
+      if (!tx.account) throw new Error(`withdrawal ${tx.hash} has no account; the chain adapter must set it`);
+      const r = await o.ledger.recordWithdrawal(tx.hash, { account: tx.account, amount: tx.amount, seqno: tx.seqno, to: tx.to }, at);
+      if (r === "applied") report.withdrawals++;
+      else report.duplicates++;
+      const issued = tx.seqno === undefined ? undefined : await o.ledger.findIssuedWithdrawal(tx.account, tx.seqno);
+      if (!issued || issued.amount !== tx.amount || (tx.to !== undefined && issued.to !== tx.to)) {
+        await raise({
+          key: `chain.unmatched-outflow:withdraw:${tx.hash}`,
+          severity: "critical",
+          title: "a withdrawal was paid that the coordinator did not sign (coordinator key compromised?)",
+          details: { ...base, account: tx.account, amount: tx.amount.toString(), seqno: tx.seqno, to: tx.to, issued: issued ? { amount: issued.amount.toString(), to: issued.to } : null },
+        });
+      }
+      await checkOutflow(tx, tx.amount + tx.inValue, raise);
+      return;
+    }
+    case "redeem": {
+      if (!tx.worker) throw new Error(`redemption ${tx.hash} has no worker; the chain adapter must set it`);
+      const r = await o.ledger.recordRedemption(tx.hash, { worker: tx.worker, cumulative: tx.amount }, at);
+      if (r.result === "applied") report.redemptions++;
+      else report.duplicates++;
+      const issued = await o.ledger.findIssuedVoucher(tx.worker);
+      if (!issued || issued.cumulative < tx.amount) {
+        await raise({
+          key: `chain.unmatched-outflow:redeem:${tx.hash}`,
+          severity: "critical",
+          title: "a voucher was redeemed above what the coordinator signed (coordinator key compromised?)",
+          details: { ...base, worker: tx.worker, cumulative: tx.amount.toString(), issued: issued ? issued.cumulative.toString() : null },
+        });
+      }
+      await checkOutflow(tx, r.paid + tx.inValue, raise);
+      return;
+    }
+    case "admin":
+      await raise({ key: "chain.key-rotated", severity: "warning", title: "the vault owner changed the coordinator key", details: base });
+      await checkOutflow(tx, 0n, raise);
+      return;
+    case "topup":
+    case "unknown":
+      await checkOutflow(tx, 0n, raise);
+      return;
+  }
+
+  async function checkOutflow(t: VaultTx, allowed: bigint, r: Raise) {
+    if (t.outValue > allowed) {
+      await r({
+        key: `chain.unmatched-outflow:${t.hash}`,
+        severity: "critical",
+        title: "value left the vault that no withdrawal or voucher explains",
+        details: { txHash: t.hash, lt: t.lt, kind: t.kind, outValue: t.outValue.toString(), allowed: allowed.toString() },
+      });
+    }
+  }
+}

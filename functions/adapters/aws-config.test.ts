@@ -1,0 +1,94 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadAwsConfig, required } from "../config";
+import { createAwsDeps } from "./aws-deps";
+
+const ACCOUNT = "123456789012";
+
+/** The environment stacks/Cocoon.ts gives a function on the prod stage. */
+const prodEnv = (over: Record<string, string | undefined> = {}): Record<string, string | undefined> => ({
+  COCOON_STAGE: "prod",
+  AWS_REGION: "us-east-1",
+  COCOON_TABLE: "prod-cocoon-Cocoon-DataTable-1X2Y3Z",
+  COCOON_MATCHING_QUEUE_URL: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/prod-cocoon-Cocoon-MatchingQueue-AbC123`,
+  COCOON_WORKER_QUEUE_NAME_PREFIX: "cocoon-prod-",
+  COCOON_WORKER_QUEUE_URL_PREFIX: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/cocoon-prod-`,
+  COCOON_WORKER_QUEUE_ARN_PREFIX: `arn:aws:sqs:us-east-1:${ACCOUNT}:cocoon-prod-`,
+  COCOON_WORKER_DLQ_ARN: `arn:aws:sqs:us-east-1:${ACCOUNT}:prod-cocoon-Cocoon-WorkerDlq-XyZ789`,
+  COCOON_ALERT_TOPIC_ARN: `arn:aws:sns:us-east-1:${ACCOUNT}:prod-cocoon-Cocoon-Alerts-9F8E7D`,
+  COCOON_AGENT_ROLE_ARN: `arn:aws:iam::${ACCOUNT}:role/prod-cocoon-Cocoon-AgentRole-1A2B3C`,
+  ...over,
+});
+
+function configError(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadAwsConfig(env);
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("loadAwsConfig", () => {
+  it("parses the environment the stacks set, with defaults", () => {
+    const c = loadAwsConfig(prodEnv());
+    expect(c).toMatchObject({
+      stage: "prod",
+      region: "us-east-1",
+      table: "prod-cocoon-Cocoon-DataTable-1X2Y3Z",
+      queues: { namePrefix: "cocoon-prod-", maxReceives: 5 },
+      agentSessionSeconds: 3600,
+      core: { allowDevAttestation: false, faucet: false },
+      policy: undefined,
+    });
+  });
+
+  it("falls back to SST_STAGE for the stage", () => {
+    expect(loadAwsConfig(prodEnv({ COCOON_STAGE: undefined, SST_STAGE: "dev" })).stage).toBe("dev");
+  });
+
+  it.each([
+    ["COCOON_TABLE", undefined, "is not set"],
+    ["COCOON_TABLE", "", "is not set"],
+    ["AWS_REGION", "Virginia", "must be an AWS region"],
+    ["COCOON_MATCHING_QUEUE_URL", "sqs://queue", "https SQS queue URL"],
+    ["COCOON_WORKER_QUEUE_ARN_PREFIX", "arn:aws:sns:us-east-1:123456789012:x", "arn:aws:sqs"],
+    ["COCOON_AGENT_SESSION_SECONDS", "7200", "at most 3600"],
+    ["COCOON_FAUCET", "yes", '"true" or "false"'],
+    ["COCOON_POLICY_JSON", "{not json", "not valid JSON"],
+    ["COCOON_WORKER_QUEUE_NAME_PREFIX", `cocoon-${"a".repeat(30)}-`, "80-character"],
+  ])("a bad %s (%s) fails fast naming the variable", (variable, value, fragment) => {
+    const e = configError(prodEnv({ [variable]: value }));
+    expect(e.code).toBe("config_invalid");
+    expect(e.variable).toBe(variable);
+    expect(e.message).toContain(variable);
+    expect(e.message).toContain(fragment);
+  });
+
+  it("refuses the faucet and dev attestation on the prod stage, allows them on dev", () => {
+    expect(configError(prodEnv({ COCOON_FAUCET: "true" })).variable).toBe("COCOON_FAUCET");
+    expect(configError(prodEnv({ COCOON_ALLOW_DEV_ATTESTATION: "true" })).variable).toBe("COCOON_ALLOW_DEV_ATTESTATION");
+    const dev = loadAwsConfig(prodEnv({ COCOON_STAGE: "dev", COCOON_FAUCET: "true", COCOON_ALLOW_DEV_ATTESTATION: "true" }));
+    expect(dev.core).toEqual({ allowDevAttestation: true, faucet: true });
+  });
+
+  it("required() names a variable a function needs but was not given", () => {
+    expect(() => required(undefined, "COCOON_ALERT_TOPIC_ARN")).toThrow(expect.objectContaining({ code: "config_invalid", variable: "COCOON_ALERT_TOPIC_ARN" }));
+  });
+});
+
+describe("createAwsDeps", () => {
+  it("builds CoreDeps over the AWS adapters with the stage's core overrides", () => {
+    const deps = createAwsDeps(loadAwsConfig(prodEnv({ COCOON_STAGE: "dev", COCOON_FAUCET: "true" })));
+    expect(deps.config.faucet).toBe(true);
+    expect(deps.config.allowDevAttestation).toBe(false);
+    expect(deps.queues.urlOf("matching")).toBe(prodEnv().COCOON_MATCHING_QUEUE_URL);
+    expect(typeof deps.store.transact).toBe("function");
+    expect(deps.policy).toBeDefined();
+  });
+
+  it("a function without an alert topic fails on first alert with config_invalid", async () => {
+    const deps = createAwsDeps(loadAwsConfig(prodEnv({ COCOON_ALERT_TOPIC_ARN: undefined })));
+    await expect(deps.alerts.raise({ key: "k", severity: "info", title: "t", details: {} })).rejects.toMatchObject({ code: "config_invalid", variable: "COCOON_ALERT_TOPIC_ARN" });
+  });
+});

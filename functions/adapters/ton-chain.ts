@@ -1,0 +1,253 @@
+/**
+ * TON adapter for the chain watcher and the coordinator's payouts.
+ *   - normalizeVaultTx: @ton/core Transaction -> VaultTx (decodes the vault's message bodies)
+ *   - TonClientChainReader: ChainReader over @ton/ton's TonClient (toncenter), paging the
+ *     vault's history newest-first with (lt, hash) and returning it oldest-first after a cursor
+ *   - SandboxChainReader: ChainReader over a @ton/sandbox Blockchain (local default, tests, bench)
+ *   - sendWithdrawal / sendVoucher, voucher JSON (the agent receives vouchers over HTTP)
+ */
+import { Address, type Cell, type Sender, type Transaction, toNano } from "@ton/core";
+import { loadDeposit, loadRedeem, loadWithdraw } from "../../contracts/build/Vault_Vault";
+import { OPCODES, signVoucher, signWithdrawal, type SignedVoucher, type SignedWithdrawal } from "../../contracts/vault";
+import { accountIdFromUint } from "../../core/chain/account";
+import type { ChainReader } from "../../core/chain/ports";
+import type { Cursor, VaultTx, VaultTxKind } from "../../core/chain/types";
+
+export const WITHDRAW_GAS = toNano("0.05");
+export const REDEEM_GAS = toNano("0.05");
+
+// ---------------------------------------------------------------- decoding
+const DEPOSIT_COMMENT = /^deposit:([0-9a-f]{64})$/;
+
+function readComment(body: Cell): string | null {
+  try {
+    const s = body.beginParse();
+    if (s.remainingBits < 32 || s.loadUint(32) !== 0) return null;
+    return s.loadStringTail();
+  } catch {
+    return null;
+  }
+}
+
+/** Turns one of the vault's transactions into the watcher's shape. */
+export function normalizeVaultTx(tx: Transaction): VaultTx {
+  const d = tx.description;
+  const aborted = d.type === "generic" ? d.aborted : false;
+  const exitCode = d.type === "generic" && d.computePhase.type === "vm" ? d.computePhase.exitCode : undefined;
+  let outValue = 0n;
+  for (const m of tx.outMessages.values()) if (m.info.type === "internal") outValue += m.info.value.coins;
+  const base = { hash: tx.hash().toString("hex"), lt: tx.lt.toString(), utime: tx.now, aborted, outValue, exitCode };
+
+  const inMsg = tx.inMessage;
+  if (!inMsg || inMsg.info.type !== "internal") {
+    return { ...base, kind: "unknown", amount: 0n, inValue: 0n, bounced: false };
+  }
+  const info = inMsg.info;
+  const inValue = info.value.coins;
+  const from = info.src.toRawString();
+  const common = { ...base, inValue, from, bounced: info.bounced };
+  if (info.bounced) return { ...common, kind: "bounce", amount: inValue };
+
+  const body = inMsg.body;
+  const s = body.beginParse();
+  const empty = s.remainingBits === 0 && s.remainingRefs === 0;
+  // Empty body or a comment that is not a deposit tag: the owner's top-up when accepted and
+  // nothing went out; otherwise a rejected/refunded transfer.
+  const topupOrBounce = (): VaultTx => ({ ...common, kind: !aborted && outValue === 0n ? "topup" : "bounce", amount: inValue });
+  if (empty) return topupOrBounce();
+  if (s.remainingBits < 32) return { ...common, kind: "unknown", amount: inValue };
+  const op = s.preloadUint(32);
+  try {
+    switch (op) {
+      case 0: {
+        const m = DEPOSIT_COMMENT.exec(readComment(body) ?? "");
+        if (!m) return topupOrBounce();
+        return { ...common, kind: "deposit", account: accountIdFromUint(BigInt("0x" + m[1]!)), amount: inValue };
+      }
+      case OPCODES.deposit: {
+        const msg = loadDeposit(body.beginParse());
+        return { ...common, kind: "deposit", account: accountIdFromUint(msg.account), amount: inValue };
+      }
+      case OPCODES.withdraw: {
+        const msg = loadWithdraw(body.beginParse());
+        return {
+          ...common,
+          kind: "withdraw",
+          account: accountIdFromUint(msg.account),
+          amount: msg.amount,
+          seqno: Number(msg.seqno),
+          to: msg.to.toRawString(),
+        };
+      }
+      case OPCODES.redeem: {
+        const msg = loadRedeem(body.beginParse());
+        return { ...common, kind: "redeem", worker: msg.worker.toRawString(), amount: msg.cumulative };
+      }
+      case OPCODES.setCoordinatorKey:
+        return { ...common, kind: "admin", amount: 0n };
+    }
+  } catch {
+    // malformed body for a known opcode: the vault rejected it too
+  }
+  return { ...common, kind: "unknown" as VaultTxKind, amount: inValue };
+}
+
+function ascendingAfter(all: Transaction[], after: Cursor | null, limit: number) {
+  const txs = all.map(normalizeVaultTx);
+  const page = txs.slice(0, limit);
+  const last = page[page.length - 1];
+  return { txs: page, cursor: last ? { lt: last.lt, hash: last.hash } : after };
+}
+
+// ---------------------------------------------------------------- TonClient (toncenter)
+/** The part of @ton/ton's TonClient the reader uses (so tests can fake it). */
+export interface TonClientLike {
+  getTransactions(
+    address: Address,
+    opts: { limit: number; lt?: string; hash?: string; to_lt?: string; inclusive?: boolean; archival?: boolean },
+  ): Promise<Transaction[]>;
+  getBalance(address: Address): Promise<bigint>;
+}
+
+export class TonClientChainReader implements ChainReader {
+  constructor(
+    private readonly client: TonClientLike,
+    private readonly vault: Address,
+    private readonly opts: { pageSize?: number; archival?: boolean } = {},
+  ) {}
+
+  /**
+   * toncenter pages newest-first; we walk back from the newest transaction to the cursor
+   * (to_lt bounds the walk), then return the oldest `limit` of them.
+   */
+  async getVaultTransactions(after: Cursor | null, limit: number) {
+    const pageSize = this.opts.pageSize ?? 100;
+    const newer: Transaction[] = [];
+    let from: { lt: string; hash: string } | undefined;
+    for (;;) {
+      const page = await this.client.getTransactions(this.vault, {
+        limit: pageSize,
+        ...(from ? { lt: from.lt, hash: from.hash, inclusive: false } : {}),
+        ...(after ? { to_lt: after.lt } : {}),
+        archival: this.opts.archival ?? true,
+      });
+      const fresh = after ? page.filter((t) => t.lt > BigInt(after.lt)) : page;
+      newer.push(...fresh);
+      if (page.length < pageSize || fresh.length < page.length) break;
+      const last = page[page.length - 1]!;
+      from = { lt: last.lt.toString(), hash: last.hash().toString("base64") };
+    }
+    newer.sort((a, b) => (a.lt < b.lt ? -1 : a.lt > b.lt ? 1 : 0));
+    return ascendingAfter(newer, after, limit);
+  }
+
+  getVaultBalance(): Promise<bigint> {
+    return this.client.getBalance(this.vault);
+  }
+}
+
+// ---------------------------------------------------------------- sandbox
+/** The part of @ton/sandbox's Blockchain the reader uses. */
+export interface SandboxLike {
+  getContract(address: Address): Promise<{ balance: bigint }>;
+}
+
+/**
+ * ChainReader over a sandbox Blockchain. The sandbox keeps every transaction it executed in
+ * an internal array (its own getTransactions reverses that array in place and compares hashes
+ * by identity, so it is not used); transactions are read from there, or from `record()` when
+ * a caller prefers to feed them explicitly.
+ */
+export class SandboxChainReader implements ChainReader {
+  private readonly recorded: Transaction[] = [];
+  private readonly vaultHash: bigint;
+
+  constructor(
+    private readonly blockchain: SandboxLike,
+    private readonly vault: Address,
+    private readonly opts: { source?: "sandbox" | "recorded" } = {},
+  ) {
+    this.vaultHash = BigInt("0x" + vault.hash.toString("hex"));
+  }
+
+  /** Feed transactions (e.g. SendMessageResult.transactions) when source is "recorded". */
+  record(txs: Transaction[]): void {
+    for (const t of txs) if (t.address === this.vaultHash) this.recorded.push(t);
+  }
+
+  private history(): Transaction[] {
+    const all =
+      this.opts.source === "recorded" ? this.recorded : ((this.blockchain as unknown as { transactions?: Transaction[] }).transactions ?? []);
+    return all.filter((t) => t.address === this.vaultHash).sort((a, b) => (a.lt < b.lt ? -1 : a.lt > b.lt ? 1 : 0));
+  }
+
+  async getVaultTransactions(after: Cursor | null, limit: number) {
+    const h = this.history();
+    let start = 0;
+    if (after) {
+      const lt = BigInt(after.lt);
+      start = h.findIndex((t) => t.lt > lt);
+      if (start < 0) start = h.length;
+    }
+    return ascendingAfter(h.slice(start, start + limit), after, limit);
+  }
+
+  async getVaultBalance(): Promise<bigint> {
+    return (await this.blockchain.getContract(this.vault)).balance;
+  }
+}
+
+// ---------------------------------------------------------------- payouts
+/** Anything with the wrapper's send methods: client.open(vault) or blockchain.openContract(vault). */
+export interface VaultSender {
+  sendWithdraw(via: Sender, value: bigint, w: SignedWithdrawal): Promise<unknown>;
+  sendRedeem(via: Sender, value: bigint, v: SignedVoucher): Promise<unknown>;
+}
+
+export function sendWithdrawal<R>(vault: VaultSender & { sendWithdraw(via: Sender, value: bigint, w: SignedWithdrawal): Promise<R> }, via: Sender, w: SignedWithdrawal, value = WITHDRAW_GAS): Promise<R> {
+  return vault.sendWithdraw(via, value, w);
+}
+
+export function sendVoucher<R>(vault: VaultSender & { sendRedeem(via: Sender, value: bigint, v: SignedVoucher): Promise<R> }, via: Sender, v: SignedVoucher, value = REDEEM_GAS): Promise<R> {
+  return vault.sendRedeem(via, value, v);
+}
+
+export { signVoucher, signWithdrawal };
+
+/** A voucher as JSON (what the coordinator hands to the agent). */
+export interface VoucherJson {
+  vault: string;
+  worker: string;
+  cumulative: string;
+  expiry: number;
+  signature: string;
+}
+
+export function voucherToJson(vault: Address, v: SignedVoucher): VoucherJson {
+  return {
+    vault: vault.toRawString(),
+    worker: v.worker.toRawString(),
+    cumulative: v.cumulative.toString(),
+    expiry: v.expiry,
+    signature: v.signature.toString("base64"),
+  };
+}
+
+export class InvalidVoucherError extends Error {
+  override readonly name = "InvalidVoucherError";
+  readonly code = "invalid_voucher";
+}
+
+export function voucherFromJson(j: VoucherJson): { vault: Address; voucher: SignedVoucher } {
+  try {
+    const signature = Buffer.from(j.signature, "base64");
+    if (signature.length !== 64) throw new Error("signature must be 64 bytes");
+    if (!/^\d+$/.test(j.cumulative)) throw new Error("cumulative must be a decimal nanoTON string");
+    return {
+      vault: Address.parse(j.vault),
+      voucher: { worker: Address.parse(j.worker), cumulative: BigInt(j.cumulative), expiry: j.expiry, signature },
+    };
+  } catch (e) {
+    throw new InvalidVoucherError(`voucher JSON is malformed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
