@@ -62,3 +62,14 @@ export function storeDedupAlerts(inner: Alerts, store: Store, windowMs: number, 
     },
   };
 }
+
+/** Sends to every channel; one failing channel does not stop the others (throws afterwards). */
+export function fanoutAlerts(channels: Alerts[]): Alerts {
+  return {
+    async raise(alert: Alert) {
+      const results = await Promise.allSettled(channels.map((c) => c.raise(alert)));
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason as unknown);
+      if (failed.length > 0) throw new AggregateError(failed, `${failed.length} of ${channels.length} alert channels failed for ${alert.key}`);
+    },
+  };
+}

@@ -204,12 +204,12 @@ export interface VaultSender {
   sendRedeem(via: Sender, value: bigint, v: SignedVoucher): Promise<unknown>;
 }
 
-export function sendWithdrawal<R>(vault: VaultSender & { sendWithdraw(via: Sender, value: bigint, w: SignedWithdrawal): Promise<R> }, via: Sender, w: SignedWithdrawal, value = WITHDRAW_GAS): Promise<R> {
-  return vault.sendWithdraw(via, value, w);
+export function sendWithdrawal<V extends Pick<VaultSender, "sendWithdraw">>(vault: V, via: Sender, w: SignedWithdrawal, value = WITHDRAW_GAS): ReturnType<V["sendWithdraw"]> {
+  return vault.sendWithdraw(via, value, w) as ReturnType<V["sendWithdraw"]>;
 }
 
-export function sendVoucher<R>(vault: VaultSender & { sendRedeem(via: Sender, value: bigint, v: SignedVoucher): Promise<R> }, via: Sender, v: SignedVoucher, value = REDEEM_GAS): Promise<R> {
-  return vault.sendRedeem(via, value, v);
+export function sendVoucher<V extends Pick<VaultSender, "sendRedeem">>(vault: V, via: Sender, v: SignedVoucher, value = REDEEM_GAS): ReturnType<V["sendRedeem"]> {
+  return vault.sendRedeem(via, value, v) as ReturnType<V["sendRedeem"]>;
 }
 
 export { signVoucher, signWithdrawal };

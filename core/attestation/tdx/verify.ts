@@ -27,6 +27,7 @@ import {
 import { INTEL_SGX_ROOT_CA_PEM } from "./intel-root";
 import { INTEL_QE_VENDOR_ID, QuoteParseError, parseTdxQuote, pemCertificates, type TdxQuote } from "./quote";
 import {
+  CertMemo,
   TdxCheckError,
   bytesEqual,
   hex,
@@ -113,7 +114,9 @@ export class TdxVerifierCache {
   readonly chains = new Map<string, Promise<VerifiedChain>>();
   readonly collateral = new Map<string, Promise<PreparedCollateral>>();
   readonly keys = new Map<string, Promise<CryptoKey>>();
+  readonly certs = new CertMemo();
   clear() {
+    this.certs.clear();
     this.roots.clear();
     this.chains.clear();
     this.collateral.clear();
@@ -149,13 +152,13 @@ function loadRoot(pem: string, cache: TdxVerifierCache): Root {
     throw new TdxCheckError("root_ca_invalid", `the pinned root PEM must hold exactly one certificate, found ${ders.length}`);
   }
   const der = ders[0]!;
-  const root = { cert: parseCertificate(der, "root_ca_invalid", "pinned root CA"), der, key: sha256Hex(der) };
+  const root = { cert: parseCertificate(der, "root_ca_invalid", "pinned root CA"), der, key: CertMemo.id(der) };
   cache.roots.set(pem, root);
   return root;
 }
 
 function chain(cache: TdxVerifierCache, ders: Uint8Array[], root: Root, code: string, what: string, leafIsCa = false) {
-  return memo(cache.chains, sha256Hex(root.key, code, ...ders), () => verifyChainToRoot(ders, root, code, what, leafIsCa));
+  return memo(cache.chains, sha256Hex(root.key, code, ...ders), () => verifyChainToRoot(ders, root, code, what, leafIsCa, cache.certs));
 }
 
 function leafKey(cache: TdxVerifierCache, cert: pkijs.Certificate, code: string, what: string) {

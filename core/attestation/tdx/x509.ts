@@ -3,6 +3,7 @@
  * No hand-written ASN.1 or curve math: pkijs parses and verifies, asn1js decodes the
  * Intel extension, WebCrypto verifies raw r||s ECDSA signatures.
  */
+import { createHash } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 
@@ -94,6 +95,41 @@ function selfIssued(cert: pkijs.Certificate): boolean {
   return cert.issuer.isEqual(cert.subject);
 }
 
+/**
+ * Parsed certificates and signature results by content hash: certificates recur across the
+ * PCK chain and the collateral chains (root, platform CA, TCB signing cert), and pkijs
+ * parsing costs milliseconds each. Pure memoisation of deterministic results.
+ */
+export class CertMemo {
+  private readonly parsed = new Map<string, pkijs.Certificate>();
+  private readonly sigs = new Map<string, Promise<boolean>>();
+  static id(der: Uint8Array): string {
+    return createHash("sha256").update(der).digest("base64");
+  }
+  parse(der: Uint8Array, code: string, what: string): pkijs.Certificate {
+    const k = CertMemo.id(der);
+    let c = this.parsed.get(k);
+    if (!c) {
+      c = parseCertificate(der, code, what);
+      this.parsed.set(k, c);
+    }
+    return c;
+  }
+  verify(childDer: Uint8Array, child: pkijs.Certificate, issuerId: string, issuer: pkijs.Certificate): Promise<boolean> {
+    const k = `${CertMemo.id(childDer)}<${issuerId}`;
+    let p = this.sigs.get(k);
+    if (!p) {
+      p = child.verify(issuer).catch(() => false);
+      this.sigs.set(k, p);
+    }
+    return p;
+  }
+  clear() {
+    this.parsed.clear();
+    this.sigs.clear();
+  }
+}
+
 export interface VerifiedChain {
   /** Certificates below the pinned root, leaf first (the evidence's copy of the root removed). */
   certs: pkijs.Certificate[];
@@ -115,23 +151,24 @@ export function commonName(cert: pkijs.Certificate): string {
  */
 export async function verifyChainToRoot(
   ders: Uint8Array[],
-  root: { cert: pkijs.Certificate; der: Uint8Array },
+  root: { cert: pkijs.Certificate; der: Uint8Array; key: string },
   chainCode: string,
   what: string,
   /** true when the first certificate is itself a CA (a CRL issuer chain). */
   leafIsCa = false,
+  memo: CertMemo = new CertMemo(),
 ): Promise<VerifiedChain> {
   if (ders.length === 0) throw new TdxCheckError(chainCode, `${what}: empty certificate chain`);
-  const certs = ders.map((d, i) => parseCertificate(d, chainCode, `${what} certificate #${i}`));
-  const top = certs[certs.length - 1]!;
-  if (selfIssued(top)) {
-    if (!bytesEqual(ders[ders.length - 1]!, root.der)) {
-      throw new TdxCheckError(
-        "untrusted_root",
-        `${what}: the chain ends at "${commonName(top)}", which is not the pinned Intel SGX Root CA`,
-      );
-    }
-    certs.pop();
+  ders = [...ders];
+  // The evidence may carry a copy of the root: it must be the pinned one, byte for byte.
+  if (bytesEqual(ders[ders.length - 1]!, root.der)) ders.pop();
+  const certs = ders.map((d, i) => memo.parse(d, chainCode, `${what} certificate #${i}`));
+  const top = certs[certs.length - 1];
+  if (top && selfIssued(top)) {
+    throw new TdxCheckError(
+      "untrusted_root",
+      `${what}: the chain ends at "${commonName(top)}", which is not the pinned Intel SGX Root CA`,
+    );
   }
   if (certs.length === 0) throw new TdxCheckError(chainCode, `${what}: the chain holds only the root certificate`);
   for (let i = 0; i < certs.length; i++) {
@@ -145,12 +182,7 @@ export async function verifyChainToRoot(
         `${what}: "${commonName(cert)}" names an issuer that is not ${isTop ? "the pinned Intel SGX Root CA" : `"${commonName(issuer)}"`}`,
       );
     }
-    let ok = false;
-    try {
-      ok = await cert.verify(issuer);
-    } catch {
-      ok = false;
-    }
+    const ok = await memo.verify(ders[i]!, cert, isTop ? root.key : CertMemo.id(ders[i + 1]!), issuer);
     if (!ok) {
       throw new TdxCheckError(
         code,

@@ -1,0 +1,219 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { collectingAlerts } from "./dedup";
+import { accountId, deposit, redeem, ScriptedReader, vaultTx, withdraw, workerAddress } from "./fixtures";
+import { StoreChainLedger } from "./store-ledger";
+import { TestStore } from "./test-store";
+import { runWatcher, type WatcherOptions } from "./watcher";
+
+const TON = 1_000_000_000n;
+const NOW_MS = 1_750_000_100_000;
+
+function setup(txs = [] as ReturnType<typeof deposit>[]) {
+  const store = new TestStore();
+  const ledger = new StoreChainLedger(store);
+  const reader = new ScriptedReader(txs);
+  const alerts = collectingAlerts();
+  const opts = (o: Partial<WatcherOptions> = {}): WatcherOptions => ({ reader, ledger, alerts, now: () => NOW_MS, lagThresholdSeconds: 600, ...o });
+  return { store, ledger, reader, alerts, opts };
+}
+
+/** Sum over every account item: double entry means it is always zero. */
+function sumOfAccounts(store: TestStore): bigint {
+  let s = 0n;
+  for (const [k, v] of store.tables.get("all") ?? []) {
+    if (!k.startsWith("accounts\u0000")) continue;
+    s += BigInt((v.available as bigint | undefined) ?? 0n) + BigInt((v.held as bigint | undefined) ?? 0n);
+  }
+  return s;
+}
+
+const A = accountId(1);
+const B = accountId(2);
+const W = workerAddress(1);
+
+describe("runWatcher: deposits", () => {
+  it("credits each deposit once and moves the cursor to the last transaction", async () => {
+    const txs = [deposit(A, 5n * TON), deposit(B, 2n * TON), deposit(A, 1n * TON)];
+    const { ledger, reader, store, opts } = setup(txs);
+    reader.balance = 9n * TON;
+
+    const r = await runWatcher(opts());
+
+    expect({ processed: r.processed, deposits: r.deposits, duplicates: r.duplicates }).toEqual({ processed: 3, deposits: 3, duplicates: 0 });
+    expect(await ledger.balance(`req:${A}`)).toEqual({ available: 6n * TON, held: 0n });
+    expect(await ledger.balance(`req:${B}`)).toEqual({ available: 2n * TON, held: 0n });
+    expect(await ledger.getCursor()).toEqual({ lt: txs[2]!.lt, hash: txs[2]!.hash });
+    expect(await ledger.liabilities()).toBe(8n * TON);
+    expect(sumOfAccounts(store)).toBe(0n);
+    expect(r.alerts).toEqual([]);
+  });
+
+  it("credits once when the watcher restarts after every transaction (page size 1)", async () => {
+    const txs = [deposit(A, 5n * TON), deposit(A, 3n * TON), deposit(B, 1n * TON)];
+    const { ledger, opts } = setup(txs);
+    for (let i = 0; i < 5; i++) await runWatcher(opts({ pageSize: 1, maxPages: 1 }));
+    expect(await ledger.balance(`req:${A}`)).toEqual({ available: 8n * TON, held: 0n });
+    expect(await ledger.balance(`req:${B}`)).toEqual({ available: 1n * TON, held: 0n });
+  });
+
+  it("credits once when a pass crashes after crediting but before saving the cursor", async () => {
+    const txs = [deposit(A, 5n * TON), deposit(A, 3n * TON)];
+    const { store, ledger, opts } = setup(txs);
+    // transact #1, #2 = the two credits; #3 = setCursor -> fails
+    store.failNextTransacts = 0;
+    const orig = store.transact.bind(store);
+    let n = 0;
+    store.transact = async (ops) => {
+      n++;
+      if (n === 3) throw new Error("crash before the cursor is saved");
+      return orig(ops);
+    };
+    await expect(runWatcher(opts())).rejects.toThrow("crash before the cursor is saved");
+    expect(await ledger.getCursor()).toBeNull();
+
+    const r = await runWatcher(opts());
+
+    expect({ deposits: r.deposits, duplicates: r.duplicates }).toEqual({ deposits: 0, duplicates: 2 });
+    expect(await ledger.balance(`req:${A}`)).toEqual({ available: 8n * TON, held: 0n });
+  });
+
+  it("credits once when the reader serves the same page twice", async () => {
+    const txs = [deposit(A, 5n * TON), deposit(B, 1n * TON)];
+    const { ledger, reader, opts } = setup(txs);
+    await runWatcher(opts());
+    reader.repeatFirstPageOnce = true;
+
+    const r = await runWatcher(opts());
+
+    expect(r.duplicates).toBe(2);
+    expect(await ledger.balance(`req:${A}`)).toEqual({ available: 5n * TON, held: 0n });
+  });
+
+  it("ignores an aborted deposit (value bounced) and raises a bounce alert", async () => {
+    const { ledger, alerts, opts } = setup([deposit(A, 1n, { aborted: true, exitCode: 1008, outValue: 0n })]);
+    const r = await runWatcher(opts());
+    expect(r.bounces).toBe(1);
+    expect(await ledger.balance(`req:${A}`)).toEqual({ available: 0n, held: 0n });
+    expect(alerts.raised.map((a) => [a.key, a.severity])).toEqual([["chain.bounce:deposit", "info"]]);
+  });
+});
+
+describe("runWatcher: withdrawals and redemptions", () => {
+  let s: ReturnType<typeof setup>;
+  beforeEach(async () => {
+    s = setup();
+    s.reader.balance = 100n * TON;
+  });
+
+  it("records a withdrawal the coordinator signed: debits the requester, no alert", async () => {
+    await s.ledger.recordIssuedWithdrawal({ account: A, seqno: 0, amount: 2n * TON, to: "0:" + "11".repeat(32), expiry: 0 }, 0);
+    s.reader.txs = [deposit(A, 5n * TON), withdraw(A, 2n * TON, 0, "0:" + "11".repeat(32))];
+
+    const r = await runWatcher(s.opts());
+
+    expect(r.withdrawals).toBe(1);
+    expect(await s.ledger.balance(`req:${A}`)).toEqual({ available: 3n * TON, held: 0n });
+    expect(r.alerts).toEqual([]);
+    expect(sumOfAccounts(s.store)).toBe(0n);
+  });
+
+  it("raises a critical alert for a withdrawal nobody signed (still recorded: the chain is the truth)", async () => {
+    const tx = withdraw(A, 2n * TON, 0, "0:" + "22".repeat(32));
+    s.reader.txs = [deposit(A, 5n * TON), tx];
+
+    const r = await runWatcher(s.opts());
+
+    expect(await s.ledger.balance(`req:${A}`)).toEqual({ available: 3n * TON, held: 0n });
+    const alert = s.alerts.raised.find((a) => a.key === `chain.unmatched-outflow:withdraw:${tx.hash}`);
+    expect(alert?.severity).toBe("critical");
+    expect(r.alerts).toContain(`chain.unmatched-outflow:withdraw:${tx.hash}`);
+  });
+
+  it("records redemptions as the difference to what was already redeemed, from the worker's earnings", async () => {
+    await s.store.transact([{ op: "update", table: "accounts", key: { pk: "wrk:worker-1", sk: "balance" }, add: { available: 3n * TON } }]);
+    await s.store.transact([{ op: "update", table: "accounts", key: { pk: "ext:faucet", sk: "balance" }, add: { available: -3n * TON } }]);
+    await s.ledger.recordIssuedVoucher({ workerId: "worker-1", worker: W, cumulative: 1n * TON, expiry: 0 }, 0);
+    await s.ledger.recordIssuedVoucher({ workerId: "worker-1", worker: W, cumulative: 2n * TON, expiry: 0 }, 0);
+    s.reader.txs = [redeem(W, 1n * TON, 1n * TON), redeem(W, 2n * TON, 1n * TON)];
+
+    const r = await runWatcher(s.opts());
+
+    expect(r.redemptions).toBe(2);
+    expect(await s.ledger.balance("wrk:worker-1")).toEqual({ available: 1n * TON, held: 0n });
+    expect(await s.ledger.redeemed(W)).toBe(2n * TON);
+    expect(r.alerts).toEqual([]);
+    expect(sumOfAccounts(s.store)).toBe(0n);
+  });
+
+  it("raises a critical alert for a voucher redeemed above what was signed", async () => {
+    await s.ledger.recordIssuedVoucher({ workerId: "worker-1", worker: W, cumulative: 1n * TON, expiry: 0 }, 0);
+    const tx = redeem(W, 5n * TON, 5n * TON);
+    s.reader.txs = [tx];
+    await runWatcher(s.opts());
+    expect(s.alerts.raised.map((a) => a.key)).toContain(`chain.unmatched-outflow:redeem:${tx.hash}`);
+  });
+
+  it("raises a critical alert when value leaves the vault on a transaction that explains none", async () => {
+    const tx = vaultTx({ kind: "topup", inValue: TON, outValue: 7n * TON });
+    s.reader.txs = [tx];
+    await runWatcher(s.opts());
+    expect(s.alerts.raised.find((a) => a.key === `chain.unmatched-outflow:${tx.hash}`)?.severity).toBe("critical");
+  });
+
+  it("a withdrawal that pays out more than amount + the gas it brought is an unmatched outflow", async () => {
+    await s.ledger.recordIssuedWithdrawal({ account: A, seqno: 0, amount: TON, to: "0:" + "11".repeat(32), expiry: 0 }, 0);
+    const tx = withdraw(A, TON, 0, "0:" + "11".repeat(32), { inValue: 50_000_000n, outValue: TON + 60_000_000n });
+    s.reader.txs = [deposit(A, 5n * TON), tx];
+    await runWatcher(s.opts());
+    expect(s.alerts.raised.map((a) => a.key)).toEqual([`chain.unmatched-outflow:${tx.hash}`]);
+  });
+});
+
+describe("runWatcher: alerts", () => {
+  it("under-collateral: vault balance below requester balances + unredeemed earnings", async () => {
+    const { reader, alerts, opts } = setup([deposit(A, 5n * TON)]);
+    reader.balance = 4n * TON;
+    const r = await runWatcher(opts());
+    const a = alerts.raised.find((x) => x.key === "chain.undercollateral");
+    expect(a?.severity).toBe("critical");
+    expect(a?.details).toEqual({ vaultBalance: String(4n * TON), liabilities: String(5n * TON), shortfall: String(TON) });
+    expect({ vaultBalance: r.vaultBalance, liabilities: r.liabilities }).toEqual({ vaultBalance: 4n * TON, liabilities: 5n * TON });
+  });
+
+  it("an inbound bounce raises a warning", async () => {
+    const { alerts, opts } = setup([vaultTx({ kind: "bounce", bounced: true, inValue: TON })]);
+    await runWatcher(opts());
+    expect(alerts.raised.map((a) => [a.key, a.severity])).toEqual([["chain.bounce:inbound", "warning"]]);
+  });
+
+  it("lag: transactions older than the threshold left for the next pass", async () => {
+    const old = Math.floor(NOW_MS / 1000) - 3600;
+    const txs = [deposit(A, TON, { utime: old }), deposit(A, TON, { utime: old + 1 }), deposit(A, TON, { utime: old + 2 })];
+    const { alerts, opts } = setup(txs);
+    const r = await runWatcher(opts({ pageSize: 1, maxPages: 1 }));
+    expect({ hasMore: r.hasMore, lagSeconds: r.lagSeconds }).toEqual({ hasMore: true, lagSeconds: 3599 });
+    expect(alerts.raised.map((a) => a.key)).toContain("chain.lag");
+  });
+
+  it("no lag alert when the backlog is recent", async () => {
+    const fresh = Math.floor(NOW_MS / 1000) - 5;
+    const { alerts, opts } = setup([deposit(A, TON, { utime: fresh }), deposit(A, TON, { utime: fresh })]);
+    const r = await runWatcher(opts({ pageSize: 1, maxPages: 1 }));
+    expect(r.hasMore).toBe(true);
+    expect(alerts.raised.map((a) => a.key)).not.toContain("chain.lag");
+  });
+
+  it("reader failure: raises chain.reader-error, and chain.lag when the last good pass is too old; rethrows", async () => {
+    const { reader, ledger, alerts, opts } = setup([]);
+    await ledger.markPass(NOW_MS - 3_600_000);
+    reader.failNext = new Error("toncenter 503");
+    await expect(runWatcher(opts())).rejects.toThrow("toncenter 503");
+    expect(alerts.raised.map((a) => a.key)).toEqual(["chain.reader-error", "chain.lag"]);
+  });
+
+  it("key rotation raises a warning", async () => {
+    const { alerts, opts } = setup([vaultTx({ kind: "admin", inValue: 50_000_000n })]);
+    await runWatcher(opts());
+    expect(alerts.raised.map((a) => [a.key, a.severity])).toEqual([["chain.key-rotated", "warning"]]);
+  });
+});

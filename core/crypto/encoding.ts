@@ -1,0 +1,148 @@
+import { createHash, randomBytes as nodeRandomBytes } from "node:crypto";
+import { CryptoInputError } from "./errors";
+
+/** A Buffer view over the same memory (no copy). */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** UTF-8 bytes of a string, or the bytes themselves (no copy). */
+export function toBytes(data: Uint8Array | string): Buffer {
+  return typeof data === "string" ? Buffer.from(data, "utf8") : asBuffer(data);
+}
+
+// Strict base64url alphabet check, without a regex over large strings (a char loop is
+// cheaper than a regex for megabyte payloads and lets us report the offending position).
+const B64U_OK = new Uint8Array(128);
+for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") B64U_OK[ch.charCodeAt(0)] = 1;
+
+function firstInvalidB64uChar(s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || B64U_OK[c] === 0) return i;
+  }
+  return -1;
+}
+
+/** base64url without padding: how every binary value travels in JSON. */
+export const b64u = {
+  encode(bytes: Uint8Array): string {
+    return asBuffer(bytes).toString("base64url");
+  },
+  /** Throws CryptoInputError('invalid_base64url') on anything but unpadded base64url. */
+  decode(s: string): Uint8Array {
+    if (typeof s !== "string") {
+      throw new CryptoInputError("invalid_base64url", `expected a base64url string, got ${typeof s}`);
+    }
+    if (s.length % 4 === 1) {
+      throw new CryptoInputError("invalid_base64url", `base64url length ${s.length} is impossible (length mod 4 must not be 1); the value is truncated`);
+    }
+    const bad = firstInvalidB64uChar(s);
+    if (bad >= 0) {
+      throw new CryptoInputError(
+        "invalid_base64url",
+        `invalid base64url character ${JSON.stringify(s[bad])} at position ${bad}; use A-Z a-z 0-9 - _ and no '=' padding`,
+      );
+    }
+    const out = Buffer.from(s, "base64url");
+    // Non-canonical trailing bits (e.g. "AB" vs "AA") would let two strings mean the same bytes.
+    const rem = s.length % 4;
+    if (rem !== 0) {
+      const last = s.charCodeAt(s.length - 1);
+      const v = b64uValue(last);
+      const mask = rem === 2 ? 0x0f : 0x03;
+      if ((v & mask) !== 0) {
+        throw new CryptoInputError("invalid_base64url", "base64url has non-zero trailing bits (not canonical); re-encode the bytes");
+      }
+    }
+    return out;
+  },
+};
+
+function b64uValue(c: number): number {
+  if (c >= 65 && c <= 90) return c - 65;
+  if (c >= 97 && c <= 122) return c - 71;
+  if (c >= 48 && c <= 57) return c + 4;
+  return c === 45 ? 62 : 63;
+}
+
+export function sha256(data: Uint8Array | string): Uint8Array {
+  return createHash("sha256").update(toBytes(data)).digest();
+}
+
+/** SHA-256 as lower-case hex; strings are hashed as UTF-8. */
+export function sha256Hex(data: Uint8Array | string): string {
+  return createHash("sha256").update(toBytes(data)).digest("hex");
+}
+
+export function sha512(data: Uint8Array): Uint8Array {
+  return createHash("sha512").update(asBuffer(data)).digest();
+}
+
+export function randomBytes(n: number): Uint8Array {
+  return nodeRandomBytes(n);
+}
+
+/**
+ * Deterministic JSON: object keys sorted (by UTF-16 code units) at every depth, no
+ * whitespace, bigint as a decimal string, undefined object properties dropped (undefined
+ * array items become null, as in JSON). Objects with toJSON (e.g. Date) are serialised via
+ * it. Throws CryptoInputError for non-finite numbers, functions, symbols and cycles: a
+ * value that is signed or used as AAD must have exactly one meaning.
+ */
+export function canonicalJson(value: unknown): string {
+  return write(value, new Set<object>(), "$");
+}
+
+function write(value: unknown, stack: Set<object>, path: string): string {
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value);
+    case "number":
+      if (!Number.isFinite(value)) {
+        throw new CryptoInputError("unsupported_value", `${path} is ${value}; canonical JSON only holds finite numbers`);
+      }
+      return JSON.stringify(value);
+    case "boolean":
+      return value ? "true" : "false";
+    case "bigint":
+      return `"${value.toString()}"`;
+    case "undefined":
+      return "null";
+    case "object": {
+      if (value === null) return "null";
+      if (stack.has(value)) throw new CryptoInputError("unsupported_value", `${path} is a circular reference`);
+      const toJSON = (value as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === "function") return write(toJSON.call(value), stack, path);
+      if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Map || value instanceof Set) {
+        throw new CryptoInputError("unsupported_value", `${path} is a ${value.constructor.name}; convert it first (bytes → b64u string, Map → plain object)`);
+      }
+      stack.add(value);
+      let out: string;
+      if (Array.isArray(value)) {
+        const parts: string[] = [];
+        for (let i = 0; i < value.length; i++) parts.push(write(value[i], stack, `${path}[${i}]`));
+        out = `[${parts.join(",")}]`;
+      } else {
+        const obj = value as Record<string, unknown>;
+        const keys = Object.keys(obj).sort();
+        const parts: string[] = [];
+        for (const k of keys) {
+          const v = obj[k];
+          if (v === undefined) continue;
+          parts.push(`${JSON.stringify(k)}:${write(v, stack, `${path}.${k}`)}`);
+        }
+        out = `{${parts.join(",")}}`;
+      }
+      stack.delete(value);
+      return out;
+    }
+    default:
+      throw new CryptoInputError("unsupported_value", `${path} is a ${typeof value}; canonical JSON cannot hold it`);
+  }
+}
+
+/** Byte equality (not constant-time: for public values only). */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && asBuffer(a).equals(asBuffer(b));
+}

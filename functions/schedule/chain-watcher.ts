@@ -1,0 +1,118 @@
+/**
+ * Scheduled function (EventBridge rate): one pass of the chain watcher. The logic lives in
+ * core/chain/watcher.ts; this file only builds it from deps/config.
+ *
+ * Environment (besides the store's, via functions/deps.ts):
+ *   COCOON_TON_ENDPOINT        toncenter JSON-RPC, e.g. https://toncenter.com/api/v2/jsonRPC
+ *   COCOON_TON_API_KEY         optional toncenter key
+ *   COCOON_VAULT_ADDRESS       the vault's address
+ *   COCOON_ALERT_TOPIC_ARN     SNS topic (optional if Telegram is set)
+ *   COCOON_TELEGRAM_BOT_TOKEN, COCOON_TELEGRAM_CHAT_ID   optional Telegram channel
+ *   COCOON_CHAIN_LAG_SECONDS   lag alert threshold, default 600
+ */
+import { z } from "zod";
+import type { Alerts, Clock, Log, Store } from "../../core/ports";
+import { fanoutAlerts, storeDedupAlerts } from "../../core/chain/dedup";
+import type { ChainReader } from "../../core/chain/ports";
+import { StoreChainLedger } from "../../core/chain/store-ledger";
+import { runWatcher, type WatcherReport } from "../../core/chain/watcher";
+
+export interface ChainWatcherDeps {
+  store: Store;
+  clock: Clock;
+  log: Log;
+  reader: ChainReader;
+  /** raw channels; the handler deduplicates them through the store */
+  alerts: Alerts;
+  lagThresholdSeconds?: number;
+  dedupWindowMs?: number;
+  pageSize?: number;
+  maxPages?: number;
+}
+
+export interface ChainWatcherSummary {
+  processed: number;
+  deposits: number;
+  duplicates: number;
+  withdrawals: number;
+  redemptions: number;
+  bounces: number;
+  alerts: string[];
+  hasMore: boolean;
+  lagSeconds: number;
+  vaultBalance: string | null;
+  liabilities: string | null;
+}
+
+export function summarize(r: WatcherReport): ChainWatcherSummary {
+  return {
+    processed: r.processed,
+    deposits: r.deposits,
+    duplicates: r.duplicates,
+    withdrawals: r.withdrawals,
+    redemptions: r.redemptions,
+    bounces: r.bounces,
+    alerts: r.alerts,
+    hasMore: r.hasMore,
+    lagSeconds: r.lagSeconds,
+    vaultBalance: r.vaultBalance?.toString() ?? null,
+    liabilities: r.liabilities?.toString() ?? null,
+  };
+}
+
+export function makeChainWatcherHandler(deps: ChainWatcherDeps | (() => Promise<ChainWatcherDeps>)) {
+  return async (): Promise<ChainWatcherSummary> => {
+    const d = typeof deps === "function" ? await deps() : deps;
+    const report = await runWatcher({
+      reader: d.reader,
+      ledger: new StoreChainLedger(d.store),
+      alerts: storeDedupAlerts(d.alerts, d.store, d.dedupWindowMs ?? 30 * 60_000, d.clock),
+      now: () => d.clock.now(),
+      lagThresholdSeconds: d.lagThresholdSeconds ?? 600,
+      pageSize: d.pageSize,
+      maxPages: d.maxPages,
+    });
+    const summary = summarize(report);
+    d.log.info("chain watcher pass", { ...summary });
+    return summary;
+  };
+}
+
+const ChainEnv = z.object({
+  COCOON_TON_ENDPOINT: z.string().url("must be the toncenter JSON-RPC URL"),
+  COCOON_TON_API_KEY: z.string().optional(),
+  COCOON_VAULT_ADDRESS: z.string().min(48, "must be the vault's TON address"),
+  COCOON_ALERT_TOPIC_ARN: z.string().optional(),
+  COCOON_TELEGRAM_BOT_TOKEN: z.string().optional(),
+  COCOON_TELEGRAM_CHAT_ID: z.string().optional(),
+  COCOON_CHAIN_LAG_SECONDS: z.coerce.number().int().positive().default(600),
+});
+
+/** Lambda entry: AWS deps + toncenter + SNS/Telegram, built once per cold start. */
+export const handler = makeChainWatcherHandler(async () => {
+  const env = ChainEnv.parse(process.env);
+  const [{ lambdaDeps }, { TonClient }, { Address }, { SNSClient }, ton, { SnsAlerts }, { TelegramAlerts }] = await Promise.all([
+    import("../deps"),
+    import("@ton/ton"),
+    import("@ton/core"),
+    import("@aws-sdk/client-sns"),
+    import("../adapters/ton-chain"),
+    import("../adapters/sns-alerts"),
+    import("../adapters/telegram-alerts"),
+  ]);
+  const core = await lambdaDeps();
+  const channels: Alerts[] = [];
+  if (env.COCOON_ALERT_TOPIC_ARN) channels.push(new SnsAlerts(new SNSClient({}), env.COCOON_ALERT_TOPIC_ARN));
+  if (env.COCOON_TELEGRAM_BOT_TOKEN && env.COCOON_TELEGRAM_CHAT_ID) {
+    channels.push(new TelegramAlerts({ token: env.COCOON_TELEGRAM_BOT_TOKEN, chatId: env.COCOON_TELEGRAM_CHAT_ID }));
+  }
+  const client = new TonClient({ endpoint: env.COCOON_TON_ENDPOINT, apiKey: env.COCOON_TON_API_KEY });
+  return {
+    store: core.store,
+    clock: core.clock,
+    log: core.log,
+    reader: new ton.TonClientChainReader(client, Address.parse(env.COCOON_VAULT_ADDRESS)),
+    alerts: fanoutAlerts(channels),
+    lagThresholdSeconds: env.COCOON_CHAIN_LAG_SECONDS,
+  };
+});

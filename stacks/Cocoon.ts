@@ -1,0 +1,208 @@
+import { Api, Cron, Queue, Table, Topic, type FunctionProps, type StackContext } from "sst/constructs";
+import { Aws, Duration, RemovalPolicy } from "aws-cdk-lib";
+import { ArnPrincipal, Effect, PolicyStatement, Role } from "aws-cdk-lib/aws-iam";
+import * as sqs from "aws-cdk-lib/aws-sqs";
+import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
+import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
+import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
+
+/** Stages whose data outlives `sst remove` (and where dev conveniences are refused at cold start). */
+export const RETAINED_STAGES = ["prod"];
+
+/** What an agent may do with its own queue; the session policy names one queue ARN. */
+export const AGENT_QUEUE_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"];
+
+const WORKER_ID_CHARS = 43;
+const SQS_NAME_MAX = 80;
+
+/** Table actions of the Store adapter (TransactWriteItems needs the per-item actions, nothing else). */
+const TABLE_READ = ["dynamodb:GetItem", "dynamodb:Query"];
+const TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"];
+
+/**
+ * The whole coordinator in one stack: one DynamoDB table (single-table design, see
+ * functions/adapters/dynamo-store.ts), the matching queue and its DLQ, a shared DLQ for the
+ * per-worker queues (created at registration, outside CloudFormation), the HTTP API, the
+ * chain watcher on a one-minute schedule, the alert topic with DLQ-depth alarms, and the
+ * role agents assume to long-poll their own queue.
+ */
+export function Cocoon({ stack, app }: StackContext) {
+  const retained = RETAINED_STAGES.includes(app.stage);
+  /** Worker "W" gets the SQS queue `${queuePrefix}worker-W`; IAM for CreateQueue is limited to that prefix. */
+  const queuePrefix = `${app.name}-${app.stage}-`;
+  if (queuePrefix.length + "worker-".length + WORKER_ID_CHARS > SQS_NAME_MAX) {
+    throw new Error(`stage name "${app.stage}" is too long: "${queuePrefix}worker-<43-char id>" must fit SQS's ${SQS_NAME_MAX}-character queue names`);
+  }
+  const workerQueueArnPrefix = `arn:${Aws.PARTITION}:sqs:${Aws.REGION}:${Aws.ACCOUNT_ID}:${queuePrefix}`;
+  const workerQueueUrlPrefix = `https://sqs.${Aws.REGION}.${Aws.URL_SUFFIX}/${Aws.ACCOUNT_ID}/${queuePrefix}`;
+  const workerQueues = `${workerQueueArnPrefix}worker-*`;
+
+  // ------------------------------------------------------------------ data
+  const table = new Table(stack, "Data", {
+    fields: { pk: "string", sk: "string" },
+    primaryIndex: { partitionKey: "pk", sortKey: "sk" },
+    timeToLiveAttribute: "_exp",
+    cdk: {
+      table: {
+        pointInTimeRecovery: true, // SST's default too; the synth test checks it
+        removalPolicy: retained ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+        deletionProtection: retained,
+      },
+    },
+  });
+
+  // ------------------------------------------------------------------ alerts
+  const alerts = new Topic(stack, "Alerts");
+  const alertEmail = process.env.COCOON_ALERT_EMAIL;
+  if (alertEmail) alerts.cdk.topic.addSubscription(new EmailSubscription(alertEmail));
+  const alarmAction = new SnsAction(alerts.cdk.topic);
+
+  // ------------------------------------------------------------------ queues
+  const matchingDlq = new sqs.Queue(stack, "MatchingDlq", { retentionPeriod: Duration.days(14), enforceSSL: true });
+  const workerDlq = new sqs.Queue(stack, "WorkerDlq", { retentionPeriod: Duration.days(14), enforceSSL: true });
+  const matching = new Queue(stack, "Matching", {
+    cdk: {
+      queue: {
+        // AWS's advice for Lambda consumers: visibility ≥ 6 × the function timeout.
+        visibilityTimeout: Duration.seconds(180),
+        retentionPeriod: Duration.days(4),
+        enforceSSL: true,
+        deadLetterQueue: { queue: matchingDlq, maxReceiveCount: 5 },
+      },
+    },
+  });
+  for (const [id, q, what] of [
+    ["MatchingDlqAlarm", matchingDlq, "matching"],
+    ["WorkerDlqAlarm", workerDlq, "worker"],
+  ] as const) {
+    new Alarm(stack, id, {
+      alarmDescription: `Messages in the ${what} dead-letter queue: jobs that could not be dispatched or checked; inspect and redrive`,
+      metric: q.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: "Maximum" }),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(alarmAction);
+  }
+
+  // ------------------------------------------------------------------ functions
+  const statement = (actions: string[], resources: string[]) => new PolicyStatement({ effect: Effect.ALLOW, actions, resources });
+  const can = {
+    readTable: statement(TABLE_READ, [table.tableArn]),
+    writeTable: statement([...TABLE_READ, ...TABLE_WRITE], [table.tableArn]),
+    sendMatching: statement(["sqs:SendMessage"], [matching.queueArn]),
+    sendWorker: statement(["sqs:SendMessage"], [workerQueues]),
+    pollWorker: statement(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"], [workerQueues]),
+    createWorkerQueue: statement(["sqs:CreateQueue", "sqs:TagQueue", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"], [workerQueues]),
+    publishAlerts: statement(["sns:Publish"], [alerts.topicArn]),
+  };
+
+  stack.setDefaultFunctionProps({
+    runtime: "nodejs20.x",
+    architecture: "arm_64",
+    memorySize: "256 MB",
+    timeout: "29 seconds", // API Gateway's integration limit is 30 s; long-polls wait ≤ 20 s
+    nodejs: {
+      format: "esm",
+      minify: true,
+      sourcemap: false,
+      // ESM bundles get a createRequire banner from SST for CommonJS dependencies.
+      esbuild: { target: "node20", legalComments: "none" },
+    },
+    environment: {
+      COCOON_RUNTIME: "aws",
+      COCOON_STAGE: app.stage,
+      COCOON_TABLE: table.tableName,
+      COCOON_MATCHING_QUEUE_URL: matching.queueUrl,
+      COCOON_WORKER_QUEUE_NAME_PREFIX: queuePrefix,
+      COCOON_WORKER_QUEUE_URL_PREFIX: workerQueueUrlPrefix,
+      COCOON_WORKER_QUEUE_ARN_PREFIX: workerQueueArnPrefix,
+      COCOON_WORKER_DLQ_ARN: workerDlq.queueArn,
+      ...(!retained && process.env.COCOON_FAUCET === "true" ? { COCOON_FAUCET: "true" } : {}),
+      ...(!retained && process.env.COCOON_ALLOW_DEV_ATTESTATION === "true" ? { COCOON_ALLOW_DEV_ATTESTATION: "true" } : {}),
+      ...(process.env.COCOON_POLICY_JSON ? { COCOON_POLICY_JSON: process.env.COCOON_POLICY_JSON } : {}),
+    },
+  });
+
+  const route = (handler: string, permissions: PolicyStatement[], extra: Partial<FunctionProps> = {}) => ({
+    function: { handler: `functions/${handler}.handler`, permissions, ...extra },
+  });
+  const routes: Record<string, ReturnType<typeof route>> = {
+    // requesters
+    "POST /v1/jobs/prepare": route("http/prepare-job", [can.writeTable]),
+    "POST /v1/jobs": route("http/submit-job", [can.writeTable, can.sendMatching, can.sendWorker]),
+    "GET /v1/jobs/{id}": route("http/get-job", [can.writeTable]),
+    "GET /v1/account": route("http/get-account", [can.writeTable]),
+    "GET /v1/models": route("http/list-models", [can.readTable]),
+    "GET /openapi.json": route("http/openapi", [], { memorySize: "128 MB", timeout: "10 seconds" }),
+    // workers
+    "POST /v1/agents/nonce": route("http/worker-nonce", [can.writeTable]),
+    "POST /v1/agents": route("http/register-worker", [can.writeTable, can.createWorkerQueue]),
+    "POST /v1/agents/heartbeat": route("http/heartbeat", [can.writeTable]),
+    "POST /v1/agents/session": route("http/agent-session", [can.writeTable, can.createWorkerQueue]),
+    "GET /v1/agents/me": route("http/worker-status", [can.writeTable]),
+    "GET /v1/agent/jobs": route("http/poll-jobs", [can.writeTable, can.pollWorker]),
+    "POST /v1/agent/results": route("http/post-result", [can.writeTable]),
+  };
+  // Play money exists on dev stages only (and only when COCOON_FAUCET=true at deploy).
+  if (!retained) routes["POST /v1/account/faucet"] = route("http/faucet", [can.writeTable]);
+
+  const api = new Api(stack, "Api", {
+    cors: false,
+    accessLog: { retention: retained ? "one_month" : "one_week" },
+    routes,
+  });
+
+  matching.addConsumer(stack, {
+    function: { handler: "functions/queue/matching.handler", timeout: "30 seconds", permissions: [can.writeTable, can.sendMatching, can.sendWorker] },
+    cdk: { eventSource: { batchSize: 10, reportBatchItemFailures: true, maxBatchingWindow: Duration.seconds(0) } },
+  });
+
+  const watcher = new Cron(stack, "ChainWatcher", {
+    schedule: "rate(1 minute)",
+    job: {
+      function: {
+        handler: "functions/schedule/chain-watcher.handler",
+        timeout: "55 seconds",
+        permissions: [can.writeTable, can.publishAlerts],
+        environment: {
+          COCOON_ALERT_TOPIC_ARN: alerts.topicArn,
+          ...(process.env.COCOON_TON_ENDPOINT ? { COCOON_TON_ENDPOINT: process.env.COCOON_TON_ENDPOINT } : {}),
+          ...(process.env.COCOON_TON_API_KEY ? { COCOON_TON_API_KEY: process.env.COCOON_TON_API_KEY } : {}),
+          ...(process.env.COCOON_VAULT_ADDRESS ? { COCOON_VAULT_ADDRESS: process.env.COCOON_VAULT_ADDRESS } : {}),
+        },
+      },
+    },
+  });
+  new Alarm(stack, "ChainWatcherErrorsAlarm", {
+    alarmDescription: "The chain watcher failed 3 runs in 5 minutes: deposits are not being credited",
+    metric: watcher.jobFunction.metricErrors({ period: Duration.minutes(5), statistic: "Sum" }),
+    threshold: 3,
+    comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluationPeriods: 1,
+    treatMissingData: TreatMissingData.NOT_BREACHING,
+  }).addAlarmAction(alarmAction);
+
+  // ------------------------------------------------------------------ agent role
+  const sessionFn = api.getFunction("POST /v1/agents/session")!;
+  const agentRole = new Role(stack, "AgentRole", {
+    description: "Assumed through POST /v1/agents/session; each session policy narrows it to one worker queue",
+    assumedBy: new ArnPrincipal(sessionFn.role!.roleArn),
+    maxSessionDuration: Duration.hours(1),
+  });
+  agentRole.addToPolicy(statement(AGENT_QUEUE_ACTIONS, [workerQueues]));
+  sessionFn.attachPermissions([statement(["sts:AssumeRole"], [agentRole.roleArn])]);
+  sessionFn.addEnvironment("COCOON_AGENT_ROLE_ARN", agentRole.roleArn);
+  sessionFn.addEnvironment("COCOON_AGENT_SESSION_SECONDS", "3600");
+
+  stack.addOutputs({
+    ApiUrl: api.url,
+    Region: Aws.REGION,
+    AlertTopicArn: alerts.topicArn,
+    TableName: table.tableName,
+    MatchingQueueUrl: matching.queueUrl,
+    WorkerQueuePrefix: `${queuePrefix}worker-`,
+    AgentRoleArn: agentRole.roleArn,
+  });
+  return { api, table, matching, alerts, agentRole };
+}

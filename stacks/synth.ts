@@ -1,0 +1,98 @@
+/**
+ * Offline synthesis of the SST v2 app: no AWS credentials, no network.
+ *
+ * `sst build` cannot run offline (it asks STS who we are, then looks up the bootstrap stack,
+ * forever). With NODE_ENV=test SST skips the bootstrap, so we do what `sst build` does by
+ * hand: load the project config (sst/project.js, an internal path of sst 2.49.8: keep it
+ * pinned), run the stacks function on an `App` from sst/constructs with a fixed account and
+ * region, `await app.finish()` (this bundles every function with esbuild), and synthesize.
+ *
+ *   npm run synth                 # stages prod and dev, summary on stdout, assembly in .sst/synth/<stage>
+ *   npm run synth -- --stage prod
+ */
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { App } from "sst/constructs";
+import type { Stack } from "aws-cdk-lib";
+
+export const SYNTH_ACCOUNT = "123456789012";
+export const SYNTH_REGION = "us-east-1";
+
+export interface SynthOptions {
+  stage?: string;
+  account?: string;
+  region?: string;
+  /** Where the cloud assembly goes; default .sst/synth/<stage>. */
+  outdir?: string;
+}
+
+export interface SynthResult {
+  app: App;
+  stacks: Stack[];
+  outdir: string;
+}
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Make SST's per-function `npm install` (run even when nothing is to be installed) offline and quiet. */
+function offlineNpm() {
+  process.env.npm_config_offline = "true";
+  process.env.npm_config_audit = "false";
+  process.env.npm_config_fund = "false";
+  process.env.npm_config_update_notifier = "false";
+  process.env.npm_config_loglevel = "error";
+}
+
+export async function synthesize(o: SynthOptions = {}): Promise<SynthResult> {
+  const stage = o.stage ?? "prod";
+  const region = o.region ?? SYNTH_REGION;
+  const account = o.account ?? SYNTH_ACCOUNT;
+  const outdir = o.outdir ?? path.join(root, ".sst", "synth", stage);
+  process.env.NODE_ENV = "test"; // SST: no bootstrap lookups, no live-lambda permissions
+  offlineNpm();
+
+  const { initProject, useProject } = await import("sst/project.js");
+  const { App } = await import("sst/constructs");
+  const { Stack } = await import("aws-cdk-lib");
+  const config = (await import("../sst.config")).default;
+
+  const cwd = process.cwd();
+  process.chdir(root); // SST resolves handler paths against the working directory
+  try {
+    await initProject({ stage, region, root });
+    const project = useProject();
+    const app = new App({ mode: "deploy", stage, name: project.config.name, region, account }, { outdir });
+    await config.stacks(app);
+    await app.finish();
+    app.synth();
+    const stacks = app.node.children.filter((c): c is Stack => c instanceof Stack);
+    return { app, stacks, outdir };
+  } finally {
+    process.chdir(cwd);
+  }
+}
+
+async function main() {
+  const { Template } = await import("aws-cdk-lib/assertions");
+  const i = process.argv.indexOf("--stage");
+  const stages = i > 0 && process.argv[i + 1] ? [process.argv[i + 1]!] : ["prod", "dev"];
+  for (const stage of stages) {
+    const t0 = performance.now();
+    const { stacks, outdir } = await synthesize({ stage });
+    for (const stack of stacks) {
+      const resources = Template.fromStack(stack).toJSON().Resources as Record<string, { Type: string }>;
+      const byType = new Map<string, number>();
+      for (const r of Object.values(resources)) byType.set(r.Type, (byType.get(r.Type) ?? 0) + 1);
+      console.log(`${stack.stackName}: ${Object.keys(resources).length} resources (${stage}, ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      for (const [type, n] of [...byType].sort()) console.log(`  ${String(n).padStart(3)}  ${type}`);
+    }
+    console.log(`  cloud assembly: ${path.relative(process.cwd(), outdir)}`);
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((e) => {
+    console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+    process.exit(1);
+  });
+}
