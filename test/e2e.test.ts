@@ -165,10 +165,10 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
   });
 
   it("serves GET /openapi.json generated from the schemas, and GET /v1/models with live counts and prices", async () => {
-    const doc = await (await fetch(`${t.net.url}/openapi.json`)).json();
+    const doc = (await (await fetch(`${t.net.url}/openapi.json`)).json()) as any;
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/jobs/prepare", "/v1/jobs", "/v1/jobs/{id}", "/v1/agents", "/v1/agent/results", "/v1/models"]));
-    const models = await (await fetch(`${t.net.url}/v1/models`)).json();
+    const models = (await (await fetch(`${t.net.url}/v1/models`)).json()) as any;
     const m = models.models.find((x: { model: string }) => x.model === MODEL);
     expect(m.workers).toBe(2);
     expect(m.tiers).toEqual({ dev: 2 });

@@ -89,9 +89,9 @@ describe("HTTP handlers (API Gateway v2 events)", () => {
         const base = fixture<APIGatewayProxyEventV2>("apigw-prepare.json");
         const event: APIGatewayProxyEventV2 = { ...base, rawPath: r.spec.path, requestContext: { ...base.requestContext, http: { ...base.requestContext.http, path: r.spec.path } } };
         const res = await lambdaHandler(r, async () => deps)(signed(event, key, JSON.stringify(value)), context);
-        expect(res.statusCode).toBeGreaterThanOrEqual(200);
-        expect(res.statusCode).toBeLessThan(500);
-        if (res.statusCode >= 400) expect(JSON.parse(res.body!).error.code).toMatch(/^[a-z_]+$/);
+        expect(res.statusCode ?? 0).toBeGreaterThanOrEqual(200);
+        expect(res.statusCode ?? 0).toBeLessThan(500);
+        if ((res.statusCode ?? 0) >= 400) expect(JSON.parse(res.body!).error.code).toMatch(/^[a-z_]+$/);
       }),
       { numRuns: 200 },
     );

@@ -91,7 +91,7 @@ export async function invokeRoute(route: Route, event: APIGatewayProxyEventV2, d
     }
     const body = parsePart(route.spec.body, parsedJson, "body");
     const query = parsePart(route.spec.query, event.queryStringParameters ?? {}, "query");
-    const result = await route.run({ deps, caller, body, query, params: event.pathParameters ?? {}, headers });
+    const result = await route.run({ deps, caller, body, query, params: (event.pathParameters ?? {}) as Record<string, string>, headers });
     return json(route.spec.status ?? 200, result);
   } catch (e) {
     if (e instanceof CocoonError && e.status < 500) return json(e.status, errorBody(e.code, e.message, e.details));

@@ -1,0 +1,46 @@
+/**
+ * Chain bench: watcher throughput (vault transactions per second, read from the sandbox,
+ * normalized, and moved through the ledger over an in-memory store) and the vault's gas per
+ * operation from contracts/gas.json (the table the contract tests keep exact).
+ */
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { keyPairFromSeed } from "@ton/crypto";
+import { collectingAlerts } from "../core/chain/dedup";
+import { StoreChainLedger } from "../core/chain/store-ledger";
+import { TestStore } from "../core/chain/test-store";
+import { runWatcher } from "../core/chain/watcher";
+import { startLocalChain } from "../local/chain";
+import type { BenchResult } from "./types";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const WATCHER_TARGET_TPS = 200;
+
+export async function benchChain(opts: { deposits?: number } = {}): Promise<BenchResult[]> {
+  const n = opts.deposits ?? 400;
+  const now = 1_750_000_000;
+  const chain = await startLocalChain({ now });
+  const accounts = Array.from({ length: 20 }, (_, i) => keyPairFromSeed(Buffer.alloc(32, i + 1)).publicKey.toString("base64url"));
+
+  const sendStart = performance.now();
+  for (let i = 0; i < n; i++) await chain.depositNano(accounts[i % accounts.length]!, 1_000_000_000n + BigInt(i), { comment: i % 2 === 1 });
+  const sendMs = performance.now() - sendStart;
+
+  const ledger = new StoreChainLedger(new TestStore());
+  const t0 = performance.now();
+  const r = await runWatcher({ reader: chain.reader, ledger, alerts: collectingAlerts(), now: () => now * 1000, lagThresholdSeconds: 600, pageSize: 100, maxPages: 1000 });
+  const watchMs = performance.now() - t0;
+  const tps = (r.processed / watchMs) * 1000;
+
+  const gas = JSON.parse(readFileSync(join(here, "../contracts/gas.json"), "utf8")) as { ops: Record<string, number> };
+  return [
+    { name: "chain watcher throughput (sandbox → ledger)", value: Math.round(tps), unit: "tx/s", target: `>= ${WATCHER_TARGET_TPS} tx/s`, ok: tps >= WATCHER_TARGET_TPS },
+    { name: "sandbox deposit send rate (wallet tx + vault tx)", value: Math.round((n / sendMs) * 1000), unit: "deposits/s", target: null, ok: null },
+    ...Object.entries(gas.ops).map(([op, v]): BenchResult => ({ name: `vault gas: ${op}`, value: v, unit: "gas", target: null, ok: null })),
+  ];
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  benchChain().then((rs) => console.table(rs));
+}
