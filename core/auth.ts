@@ -1,4 +1,5 @@
-import { AuthError, verifyRequestAuth } from "./crypto/request-auth";
+import { AuthError } from "./crypto/errors";
+import { verifyRequestAuth } from "./crypto/request-auth";
 import { ConditionFailedError, type Clock, type Store } from "./ports";
 import { UnauthenticatedError } from "./errors";
 

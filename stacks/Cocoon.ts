@@ -102,6 +102,7 @@ export function Cocoon({ stack, app }: StackContext) {
     architecture: "arm_64",
     memorySize: "256 MB",
     timeout: "29 seconds", // API Gateway's integration limit is 30 s; long-polls wait ≤ 20 s
+    tracing: "disabled", // X-Ray would cost more per job than the rest of the request (and needs xray:* on "*")
     nodejs: {
       format: "esm",
       minify: true,

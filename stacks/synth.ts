@@ -24,6 +24,11 @@ export interface SynthOptions {
   region?: string;
   /** Where the cloud assembly goes; default .sst/synth/<stage>. */
   outdir?: string;
+  /**
+   * false: skip esbuild and give every function a placeholder bundle (structure-only checks of
+   * a second stage in tests; bundling is the slow part). Default true.
+   */
+  bundle?: boolean;
 }
 
 export interface SynthResult {
@@ -58,6 +63,7 @@ export async function synthesize(o: SynthOptions = {}): Promise<SynthResult> {
 
   const cwd = process.cwd();
   process.chdir(root); // SST resolves handler paths against the working directory
+  const restore = o.bundle === false ? await placeholderBundles() : () => {};
   try {
     await initProject({ stage, region, root });
     const project = useProject();
@@ -68,8 +74,24 @@ export async function synthesize(o: SynthOptions = {}): Promise<SynthResult> {
     const stacks = app.node.children.filter((c): c is Stack => c instanceof Stack);
     return { app, stacks, outdir };
   } finally {
+    restore();
     process.chdir(cwd);
   }
+}
+
+/** Swap SST's Node.js build (esbuild) for a one-line placeholder bundle; returns the undo. */
+async function placeholderBundles(): Promise<() => void> {
+  const fs = await import("node:fs/promises");
+  const { useRuntimeHandlers } = await import("sst/runtime/handlers.js");
+  const node = useRuntimeHandlers().for("nodejs20.x");
+  const build = node.build;
+  node.build = async (input) => {
+    await fs.writeFile(path.join(input.out, "index.mjs"), "export const handler = async () => {};\n");
+    return { type: "success", handler: "index.handler" };
+  };
+  return () => {
+    node.build = build;
+  };
 }
 
 async function main() {

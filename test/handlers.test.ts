@@ -69,7 +69,7 @@ describe("HTTP handlers (API Gateway v2 events)", () => {
 
   it("an unexpected failure is a 500 with a reference and no internal message; the log has the detail", async () => {
     const { deps, logs } = makeDeps();
-    deps.store.get = async () => {
+    deps.store.get = deps.store.query = async () => {
       throw new Error("disk on fire: /secret/path");
     };
     const handler = lambdaHandler(route("/v1/jobs/prepare"), async () => deps);

@@ -1,46 +1,56 @@
-import { OpenAPIRegistry, OpenApiGeneratorV31 } from "@asteasolutions/zod-to-openapi";
+import { z } from "zod";
 import { ErrorBody } from "../../events/common";
 import { defineRoute, lambdaHandler, type Route } from "./middleware";
 import { routes } from "./routes";
 
-/** OpenAPI 3.1 generated from the same zod schemas the handlers parse with. */
+/** JSON Schema of what a client sends (io: input) or receives (io: output). */
+const schemaOf = (s: z.ZodType, io: "input" | "output") => z.toJSONSchema(s, { io, unrepresentable: "any", target: "draft-2020-12" });
+
+/** OpenAPI 3.1 generated from the same zod schemas the handlers parse with (zod 4's JSON Schema output). */
 export function buildOpenApi(all: Route[] = routes) {
-  const registry = new OpenAPIRegistry();
-  registry.registerComponent("securitySchemes", "cocoonSignature", {
-    type: "apiKey",
-    in: "header",
-    name: "x-cocoon-auth",
-    description: "v1 key=<ed25519 pub b64url>,ts=<unix ms>,nonce=<b64url>,sig=<b64url> over method, path+query, sha256(body), ts, nonce",
-  });
+  const paths: Record<string, Record<string, unknown>> = {};
   for (const r of all) {
     const s = r.spec;
-    registry.registerPath({
-      method: s.method.toLowerCase() as "get" | "post",
-      path: s.path,
+    const parameters = [
+      ...[...s.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } })),
+      ...(s.query instanceof z.ZodObject
+        ? Object.entries(s.query.shape as Record<string, z.ZodType>).map(([name, q]) => ({ name, in: "query", required: false, schema: schemaOf(q, "input") }))
+        : []),
+    ];
+    (paths[s.path] ??= {})[s.method.toLowerCase()] = {
       summary: s.summary,
       ...(s.auth === "signed" ? { security: [{ cocoonSignature: [] }] } : {}),
-      request: {
-        ...(s.body ? { body: { content: { "application/json": { schema: s.body } } } } : {}),
-        ...(s.query ? { query: s.query as never } : {}),
-      },
+      ...(parameters.length ? { parameters } : {}),
+      ...(s.body ? { requestBody: { required: true, content: { "application/json": { schema: schemaOf(s.body, "input") } } } } : {}),
       responses: {
-        [s.status ?? 200]: {
+        [String(s.status ?? 200)]: {
           description: "success",
-          ...(s.response ? { content: { "application/json": { schema: s.response } } } : {}),
+          ...(s.response ? { content: { "application/json": { schema: schemaOf(s.response, "output") } } } : {}),
         },
-        "4XX": { description: "client error with a machine-readable code", content: { "application/json": { schema: ErrorBody } } },
+        "4XX": { description: "client error with a machine-readable code", content: { "application/json": { schema: schemaOf(ErrorBody, "output") } } },
       },
-    });
+    };
   }
-  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+  return {
     openapi: "3.1.0",
     info: { title: "Cocoon coordinator API", version: "1.0.0", description: "Confidential AI inference paid in TON" },
-  });
+    components: {
+      securitySchemes: {
+        cocoonSignature: {
+          type: "apiKey",
+          in: "header",
+          name: "x-cocoon-auth",
+          description: "v1 key=<ed25519 pub b64url>,ts=<unix ms>,nonce=<b64url>,sig=<b64url> over method, path+query, sha256(body), ts, nonce",
+        },
+      },
+    },
+    paths,
+  };
 }
 
 let doc: unknown;
 export const route = defineRoute(
   { method: "GET", path: "/openapi.json", summary: "This API's OpenAPI 3.1 document", auth: "none" },
-  async () => (doc ??= buildOpenApi()),
+  async () => (doc ??= buildOpenApi([...routes, route])),
 );
 export const handler = lambdaHandler(route);

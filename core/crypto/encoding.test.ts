@@ -1,0 +1,117 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { b64u, canonicalJson, sha256Hex, sha512 } from "./encoding";
+import { CryptoInputError } from "./errors";
+
+function inputError(f: () => unknown): CryptoInputError {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof CryptoInputError) return e;
+    throw e;
+  }
+  throw new Error("expected CryptoInputError");
+}
+
+describe("b64u", () => {
+  it("round trips any bytes without padding", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        // Act
+        const s = b64u.encode(bytes);
+        // Assess
+        expect(s).toMatch(/^[A-Za-z0-9_-]*$/);
+        expect(Buffer.from(b64u.decode(s)).equals(Buffer.from(bytes))).toBe(true);
+      }),
+    );
+  });
+
+  it("encodes the RFC 4648 examples (url alphabet, no padding)", () => {
+    // Act / Assess
+    expect(b64u.encode(Buffer.from("foobar"))).toBe("Zm9vYmFy");
+    expect(b64u.encode(Buffer.from("fo"))).toBe("Zm8");
+    expect(b64u.encode(Uint8Array.of(0xfb, 0xff))).toBe("-_8");
+  });
+
+  it.each([
+    ["padding", "Zm8="],
+    ["standard alphabet +", "+/8"],
+    ["whitespace", "Zm9v YmFy"],
+    ["impossible length", "Zm9vY"],
+    ["non-canonical trailing bits", "Zm9"],
+    ["non-ascii", "Zm9vé"],
+  ])("decode refuses %s with invalid_base64url", (_what, s) => {
+    // Act
+    const err = inputError(() => b64u.decode(s));
+    // Assess
+    expect(err.code).toBe("invalid_base64url");
+  });
+});
+
+describe("hashes", () => {
+  it("sha256Hex hashes strings as UTF-8 and matches the FIPS 180 'abc' vector", () => {
+    // Act / Assess
+    expect(sha256Hex("abc")).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    expect(sha256Hex(new TextEncoder().encode("abc"))).toBe(sha256Hex("abc"));
+    expect(sha256Hex("")).toBe("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  });
+
+  it("sha512 matches the FIPS 180 'abc' vector", () => {
+    // Act / Assess
+    expect(Buffer.from(sha512(Buffer.from("abc"))).toString("hex")).toBe(
+      "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+    );
+  });
+});
+
+describe("canonicalJson", () => {
+  it("sorts keys at every depth, drops undefined properties, writes bigint as a string", () => {
+    // Prepare
+    const value = { b: 1, a: { d: [3, { z: 1, y: undefined, x: 2n }], c: "s" }, u: undefined };
+    // Act
+    const out = canonicalJson(value);
+    // Assess
+    expect(out).toBe('{"a":{"c":"s","d":[3,{"x":"2","z":1}]},"b":1}');
+  });
+
+  it("does not depend on insertion order", () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.jsonValue()), (obj) => {
+        // Prepare
+        const reversed = Object.fromEntries(Object.entries(obj).reverse());
+        // Act / Assess
+        expect(canonicalJson(reversed)).toBe(canonicalJson(obj));
+        expect(JSON.parse(canonicalJson(obj))).toEqual(JSON.parse(JSON.stringify(obj)));
+      }),
+    );
+  });
+
+  it("serialises Dates through toJSON and undefined array items as null", () => {
+    // Act / Assess
+    expect(canonicalJson({ t: new Date(0), a: [undefined] })).toBe('{"a":[null],"t":"1970-01-01T00:00:00.000Z"}');
+  });
+
+  it.each([
+    ["NaN", { n: Number.NaN }],
+    ["Infinity", [Number.POSITIVE_INFINITY]],
+    ["a function", { f: () => 1 }],
+    ["bytes", { b: new Uint8Array(2) }],
+    ["a Map", new Map()],
+  ])("refuses %s with unsupported_value", (_what, value) => {
+    // Act
+    const err = inputError(() => canonicalJson(value));
+    // Assess
+    expect(err.code).toBe("unsupported_value");
+  });
+
+  it("refuses cycles", () => {
+    // Prepare
+    const a: Record<string, unknown> = {};
+    a.self = a;
+    // Act
+    const err = inputError(() => canonicalJson(a));
+    // Assess
+    expect(err.code).toBe("unsupported_value");
+    expect(err.message).toContain("$.self");
+  });
+});

@@ -1,0 +1,324 @@
+/**
+ * Offline synthesis of the SST v2 app (no AWS credentials, no network) and checks of the
+ * CloudFormation it produces. The prod stage is bundled for real (esbuild, every function);
+ * the dev stage is synthesized with placeholder bundles, to check what differs by stage.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { Template } from "aws-cdk-lib/assertions";
+import { SYNTH_ACCOUNT, SYNTH_REGION, synthesize } from "../stacks/synth";
+import { AGENT_QUEUE_ACTIONS as STACK_AGENT_ACTIONS } from "../stacks/Cocoon";
+import { AGENT_QUEUE_ACTIONS } from "../functions/adapters/sts-session";
+import { loadAwsConfig } from "../functions/config";
+
+type Json = Record<string, unknown>;
+interface Resource {
+  Type: string;
+  Properties?: Json;
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
+}
+interface Statement {
+  Effect: string;
+  Action?: string | string[];
+  NotAction?: unknown;
+  Resource?: unknown;
+  Principal?: unknown;
+}
+
+const ROUTES: Record<string, string> = {
+  "POST /v1/jobs/prepare": "functions/http/prepare-job.handler",
+  "POST /v1/jobs": "functions/http/submit-job.handler",
+  "GET /v1/jobs/{id}": "functions/http/get-job.handler",
+  "GET /v1/account": "functions/http/get-account.handler",
+  "GET /v1/models": "functions/http/list-models.handler",
+  "GET /openapi.json": "functions/http/openapi.handler",
+  "POST /v1/agents/nonce": "functions/http/worker-nonce.handler",
+  "POST /v1/agents": "functions/http/register-worker.handler",
+  "POST /v1/agents/heartbeat": "functions/http/heartbeat.handler",
+  "POST /v1/agents/session": "functions/http/agent-session.handler",
+  "GET /v1/agents/me": "functions/http/worker-status.handler",
+  "GET /v1/agent/jobs": "functions/http/poll-jobs.handler",
+  "POST /v1/agent/results": "functions/http/post-result.handler",
+};
+
+const TABLE_RW = ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"];
+const CREATE_QUEUE = ["sqs:CreateQueue", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:TagQueue"];
+/** Least privilege, per function: exactly these actions and no others. */
+const ACTIONS: Record<string, string[]> = {
+  "functions/http/prepare-job.handler": TABLE_RW,
+  "functions/http/submit-job.handler": [...TABLE_RW, "sqs:SendMessage"],
+  "functions/http/get-job.handler": TABLE_RW,
+  "functions/http/get-account.handler": TABLE_RW,
+  "functions/http/list-models.handler": ["dynamodb:GetItem", "dynamodb:Query"],
+  "functions/http/openapi.handler": [],
+  "functions/http/worker-nonce.handler": TABLE_RW,
+  "functions/http/register-worker.handler": [...TABLE_RW, ...CREATE_QUEUE],
+  "functions/http/heartbeat.handler": TABLE_RW,
+  "functions/http/agent-session.handler": [...TABLE_RW, ...CREATE_QUEUE, "sts:AssumeRole"],
+  "functions/http/worker-status.handler": TABLE_RW,
+  "functions/http/poll-jobs.handler": [...TABLE_RW, "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"],
+  "functions/http/post-result.handler": TABLE_RW,
+  "functions/queue/matching.handler": [
+    ...TABLE_RW,
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+    "sqs:ReceiveMessage",
+    "sqs:SendMessage",
+  ],
+  "functions/schedule/chain-watcher.handler": [...TABLE_RW, "sns:Publish"],
+};
+
+let prod: Template;
+let dev: Template;
+let prodJson: { Resources: Record<string, Resource>; Outputs?: Json };
+let devJson: { Resources: Record<string, Resource> };
+
+beforeAll(async () => {
+  const p = await synthesize({ stage: "prod" });
+  prod = Template.fromStack(p.stacks[0]!);
+  const d = await synthesize({ stage: "dev", bundle: false });
+  dev = Template.fromStack(d.stacks[0]!);
+  prodJson = prod.toJSON() as typeof prodJson;
+  devJson = dev.toJSON() as typeof devJson;
+}, 300_000);
+
+// ---------------------------------------------------------------- helpers
+
+const arr = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+const ofType = (t: { Resources: Record<string, Resource> }, type: string) => Object.entries(t.Resources).filter(([, r]) => r.Type === type);
+
+/** Evaluates the intrinsics our templates use, with the synth account and region (what CloudFormation would do). */
+function resolve(v: unknown, resources: Record<string, Resource>): string {
+  if (typeof v === "string") return v;
+  const o = v as Json;
+  if (typeof o.Ref === "string") {
+    const pseudo: Record<string, string> = { "AWS::Region": SYNTH_REGION, "AWS::AccountId": SYNTH_ACCOUNT, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com" };
+    if (pseudo[o.Ref]) return pseudo[o.Ref]!;
+    const r = resources[o.Ref];
+    if (r?.Type === "AWS::SQS::Queue") return `https://sqs.${SYNTH_REGION}.amazonaws.com/${SYNTH_ACCOUNT}/${o.Ref}`;
+    if (r?.Type === "AWS::SNS::Topic") return `arn:aws:sns:${SYNTH_REGION}:${SYNTH_ACCOUNT}:${o.Ref}`;
+    if (r) return o.Ref;
+  }
+  if (Array.isArray(o["Fn::GetAtt"])) {
+    const [id, attr] = o["Fn::GetAtt"] as [string, string];
+    const type = resources[id]?.Type;
+    if (type === "AWS::SQS::Queue" && attr === "Arn") return `arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:${id}`;
+    if (type === "AWS::SQS::Queue" && attr === "QueueUrl") return `https://sqs.${SYNTH_REGION}.amazonaws.com/${SYNTH_ACCOUNT}/${id}`;
+    if (type === "AWS::IAM::Role" && attr === "Arn") return `arn:aws:iam::${SYNTH_ACCOUNT}:role/${id}`;
+    if (type === "AWS::DynamoDB::Table" && attr === "Arn") return `arn:aws:dynamodb:${SYNTH_REGION}:${SYNTH_ACCOUNT}:table/${id}`;
+    if (type === "AWS::SNS::Topic" && attr === "TopicArn") return `arn:aws:sns:${SYNTH_REGION}:${SYNTH_ACCOUNT}:${id}`;
+  }
+  if (Array.isArray(o["Fn::Join"])) {
+    const [sep, parts] = o["Fn::Join"] as [string, unknown[]];
+    return parts.map((p) => resolve(p, resources)).join(sep);
+  }
+  throw new Error(`cannot resolve ${JSON.stringify(v)}`);
+}
+
+/** Our functions (SST's own custom-resource helper has no COCOON_RUNTIME) by handler. */
+function functionsByHandler(t: { Resources: Record<string, Resource> }) {
+  const out = new Map<string, { id: string; props: Json }>();
+  for (const [id, r] of ofType(t, "AWS::Lambda::Function")) {
+    const env = ((r.Properties!.Environment as Json | undefined)?.Variables ?? {}) as Json;
+    if (env.COCOON_RUNTIME !== "aws") continue;
+    out.set(String(r.Properties!.Handler), { id, props: r.Properties! });
+  }
+  return out;
+}
+
+/** Every Allow statement attached to a role: inline policies, AWS::IAM::Policy resources. */
+function statementsOfRole(t: { Resources: Record<string, Resource> }, roleId: string): Statement[] {
+  const out: Statement[] = [];
+  const role = t.Resources[roleId]!;
+  for (const p of arr(role.Properties?.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>)) out.push(...p.PolicyDocument.Statement);
+  for (const [, p] of ofType(t, "AWS::IAM::Policy")) {
+    const roles = arr(p.Properties!.Roles as Array<{ Ref?: string }>);
+    if (roles.some((r) => r.Ref === roleId)) out.push(...(p.Properties!.PolicyDocument as { Statement: Statement[] }).Statement);
+  }
+  return out;
+}
+
+const roleOf = (fn: { props: Json }) => ((fn.props.Role as Json)["Fn::GetAtt"] as [string, string])[0];
+
+// ---------------------------------------------------------------- tests
+
+describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => {
+  it("HTTP API routes: every route exists and reaches its handler", () => {
+    const fns = ofType(prodJson, "AWS::Lambda::Function");
+    const integrations = Object.fromEntries(ofType(prodJson, "AWS::ApiGatewayV2::Integration"));
+    const routes = ofType(prodJson, "AWS::ApiGatewayV2::Route").map(([, r]) => r.Properties!);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(Object.keys(ROUTES).sort());
+    for (const r of routes) {
+      const integrationId = (((r.Target as Json)["Fn::Join"] as [string, unknown[]])[1][1] as { Ref: string }).Ref;
+      const fnId = ((integrations[integrationId]!.Properties!.IntegrationUri as Json)["Fn::GetAtt"] as string[])[0]!;
+      const fn = fns.find(([id]) => id === fnId)![1];
+      expect(fn.Properties!.Handler, String(r.RouteKey)).toBe(ROUTES[String(r.RouteKey)]);
+    }
+    prod.hasResourceProperties("AWS::ApiGatewayV2::Api", { ProtocolType: "HTTP" });
+  });
+
+  it("functions: Node 20 on arm64, esbuild ESM bundles, no X-Ray, and an environment that passes the cold-start config check", () => {
+    const fns = functionsByHandler(prodJson);
+    expect([...fns.keys()].sort()).toEqual(Object.keys(ACTIONS).sort());
+    for (const [handler, fn] of fns) {
+      expect(fn.props.Runtime, handler).toBe("nodejs20.x");
+      expect(fn.props.Architectures, handler).toEqual(["arm64"]);
+      expect(fn.props.TracingConfig, handler).toBeUndefined();
+      expect((fn.props.Code as Json).S3Key, handler).toMatch(/\.zip$/);
+      const env = Object.fromEntries(Object.entries((fn.props.Environment as { Variables: Json }).Variables).map(([k, v]) => [k, resolve(v, prodJson.Resources)]));
+      const config = loadAwsConfig({ ...env, AWS_REGION: SYNTH_REGION });
+      expect(config.stage).toBe("prod");
+      expect(config.queues.namePrefix).toBe("cocoon-prod-");
+      expect(config.queues.arnPrefix).toBe(`arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:cocoon-prod-`);
+      expect(config.core).toEqual({ allowDevAttestation: false, faucet: false });
+      if (handler.includes("agent-session")) expect(config.agentRoleArn).toMatch(/^arn:aws:iam::123456789012:role\/AgentRole/);
+      if (handler.includes("chain-watcher")) expect(config.alertTopicArn).toMatch(/^arn:aws:sns:/);
+    }
+    // The bundle really is ESM with SST's createRequire banner (CommonJS deps inside ESM).
+    const artifacts = path.resolve(".sst", "artifacts");
+    const bundle = readdirSync(artifacts)
+      .map((d) => path.join(artifacts, d, "functions", "http", "agent-session.mjs"))
+      .find((f) => existsSync(f));
+    expect(bundle).toBeDefined();
+    expect(readFileSync(bundle!, "utf8").slice(0, 400)).toContain("createRequire");
+  });
+
+  it("matching queue: DLQ after 5 receives, Lambda consumer with partial batch failures", () => {
+    const queues = ofType(prodJson, "AWS::SQS::Queue");
+    const withRedrive = queues.filter(([, q]) => q.Properties?.RedrivePolicy);
+    expect(withRedrive).toHaveLength(1);
+    const [matchingId, matching] = withRedrive[0]!;
+    const redrive = matching.Properties!.RedrivePolicy as { deadLetterTargetArn: Json; maxReceiveCount: number };
+    expect(redrive.maxReceiveCount).toBe(5);
+    const dlqId = (redrive.deadLetterTargetArn["Fn::GetAtt"] as string[])[0]!;
+    expect(prodJson.Resources[dlqId]!.Type).toBe("AWS::SQS::Queue");
+    expect(matching.Properties!.VisibilityTimeout).toBeGreaterThanOrEqual(6 * 30);
+    prod.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
+      EventSourceArn: { "Fn::GetAtt": [matchingId, "Arn"] },
+      BatchSize: 10,
+      FunctionResponseTypes: ["ReportBatchItemFailures"],
+    });
+  });
+
+  it("every queue either redrives to a DLQ or is a DLQ (worker queues redrive to WorkerDlq at CreateQueue), and every DLQ alarms to the topic", () => {
+    const queues = ofType(prodJson, "AWS::SQS::Queue");
+    const dlqs = new Set<string>();
+    for (const [, q] of queues) {
+      const r = q.Properties?.RedrivePolicy as { deadLetterTargetArn: Json } | undefined;
+      if (r) dlqs.add((r.deadLetterTargetArn["Fn::GetAtt"] as string[])[0]!);
+    }
+    const anyFn = [...functionsByHandler(prodJson).values()][0]!;
+    const workerDlq = (((anyFn.props.Environment as { Variables: Json }).Variables.COCOON_WORKER_DLQ_ARN as Json)["Fn::GetAtt"] as string[])[0]!;
+    dlqs.add(workerDlq);
+    for (const [id, q] of queues) expect(Boolean(q.Properties?.RedrivePolicy) || dlqs.has(id), id).toBe(true);
+    expect(dlqs.size).toBe(2);
+
+    const topicId = ofType(prodJson, "AWS::SNS::Topic")[0]![0];
+    const alarms = ofType(prodJson, "AWS::CloudWatch::Alarm").map(([, a]) => a.Properties!);
+    for (const dlq of dlqs) {
+      const alarm = alarms.find((a) => JSON.stringify(a.Dimensions ?? []).includes(dlq));
+      expect(alarm, `alarm on ${dlq}`).toMatchObject({
+        MetricName: "ApproximateNumberOfMessagesVisible",
+        Threshold: 0,
+        ComparisonOperator: "GreaterThanThreshold",
+        AlarmActions: [{ Ref: topicId }],
+      });
+    }
+  });
+
+  it("table: pk/sk, on-demand, point-in-time recovery and TTL on _exp; retained on prod, destroyed on dev", () => {
+    const expected = {
+      KeySchema: [
+        { AttributeName: "pk", KeyType: "HASH" },
+        { AttributeName: "sk", KeyType: "RANGE" },
+      ],
+      BillingMode: "PAY_PER_REQUEST",
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      TimeToLiveSpecification: { AttributeName: "_exp", Enabled: true },
+    };
+    prod.hasResourceProperties("AWS::DynamoDB::Table", { ...expected, DeletionProtectionEnabled: true });
+    prod.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Retain", UpdateReplacePolicy: "Retain" });
+    dev.hasResourceProperties("AWS::DynamoDB::Table", { ...expected, DeletionProtectionEnabled: false });
+    dev.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Delete" });
+  });
+
+  it("chain watcher runs every minute and alarms on repeated failures", () => {
+    const watcher = functionsByHandler(prodJson).get("functions/schedule/chain-watcher.handler")!;
+    prod.hasResourceProperties("AWS::Events::Rule", {
+      ScheduleExpression: "rate(1 minute)",
+      State: "ENABLED",
+      Targets: [{ Arn: { "Fn::GetAtt": [watcher.id, "Arn"] } }],
+    });
+    prod.hasResourceProperties("AWS::CloudWatch::Alarm", { MetricName: "Errors", Dimensions: [{ Name: "FunctionName", Value: { Ref: watcher.id } }] });
+  });
+
+  it("alert topic and the outputs agents and requesters need", () => {
+    prod.resourceCountIs("AWS::SNS::Topic", 1);
+    expect(Object.keys(prodJson.Outputs ?? {})).toEqual(
+      expect.arrayContaining(["ApiUrl", "Region", "AlertTopicArn", "TableName", "MatchingQueueUrl", "WorkerQueuePrefix", "AgentRoleArn"]),
+    );
+  });
+
+  it("IAM: no statement anywhere allows '*' actions, or 'service:*' on '*' resources", () => {
+    for (const t of [prodJson, devJson]) {
+      const docs: Array<[string, Statement[]]> = [];
+      for (const [id, r] of Object.entries(t.Resources)) {
+        if (r.Type === "AWS::IAM::Policy" || r.Type === "AWS::IAM::ManagedPolicy") docs.push([id, (r.Properties!.PolicyDocument as { Statement: Statement[] }).Statement]);
+        if (r.Type === "AWS::IAM::Role") {
+          for (const p of arr(r.Properties!.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>)) docs.push([id, p.PolicyDocument.Statement]);
+          expect(JSON.stringify(r.Properties!.ManagedPolicyArns ?? []), id).not.toMatch(/AdministratorAccess|PowerUser|FullAccess/);
+        }
+      }
+      expect(docs.length).toBeGreaterThan(10);
+      for (const [id, statements] of docs) {
+        for (const s of statements) {
+          expect(s.NotAction, id).toBeUndefined();
+          const actions = arr(s.Action);
+          const resources = arr(s.Resource);
+          expect(actions, id).not.toContain("*");
+          if (resources.includes("*")) for (const a of actions) expect(a, `${id}: ${a} on *`).not.toMatch(/:\*$/);
+        }
+      }
+    }
+  });
+
+  it("IAM: each function has exactly the actions it uses, none on '*'", () => {
+    for (const [handler, fn] of functionsByHandler(prodJson)) {
+      const statements = statementsOfRole(prodJson, roleOf(fn));
+      const actions = [...new Set(statements.flatMap((s) => arr(s.Action)))].sort();
+      expect(actions, handler).toEqual([...new Set(ACTIONS[handler])].sort());
+      for (const s of statements) expect(arr(s.Resource), handler).not.toContain("*");
+    }
+  });
+
+  it("IAM: worker queues are created only under the stage prefix; agents assume a role narrowed to worker queues", () => {
+    const fns = functionsByHandler(prodJson);
+    const session = fns.get("functions/http/agent-session.handler")!;
+    const sessionStatements = statementsOfRole(prodJson, roleOf(session));
+    const createQueue = sessionStatements.find((s) => arr(s.Action).includes("sqs:CreateQueue"))!;
+    expect(arr(createQueue.Resource).map((r) => resolve(r, prodJson.Resources))).toEqual([`arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:cocoon-prod-worker-*`]);
+
+    const [agentRoleId, agentRole] = ofType(prodJson, "AWS::IAM::Role").find(([, r]) => JSON.stringify(r.Properties!.AssumeRolePolicyDocument).includes(roleOf(session)))!;
+    expect((agentRole.Properties!.AssumeRolePolicyDocument as { Statement: Statement[] }).Statement).toEqual([
+      { Action: "sts:AssumeRole", Effect: "Allow", Principal: { AWS: { "Fn::GetAtt": [roleOf(session), "Arn"] } } },
+    ]);
+    expect(agentRole.Properties!.MaxSessionDuration).toBe(3600);
+    const assume = sessionStatements.find((s) => arr(s.Action).includes("sts:AssumeRole"))!;
+    expect(assume.Resource).toEqual({ "Fn::GetAtt": [agentRoleId, "Arn"] });
+
+    const agentStatements = statementsOfRole(prodJson, agentRoleId);
+    expect(agentStatements).toHaveLength(1);
+    expect(arr(agentStatements[0]!.Action)).toEqual([...AGENT_QUEUE_ACTIONS]);
+    expect(STACK_AGENT_ACTIONS).toEqual([...AGENT_QUEUE_ACTIONS]);
+    expect(resolve(agentStatements[0]!.Resource, prodJson.Resources)).toBe(`arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:cocoon-prod-worker-*`);
+  });
+
+  it("dev stage: the play-money faucet route exists, every other route too; prod has no faucet", () => {
+    const devRoutes = ofType(devJson, "AWS::ApiGatewayV2::Route").map(([, r]) => String(r.Properties!.RouteKey));
+    expect(devRoutes.sort()).toEqual([...Object.keys(ROUTES), "POST /v1/account/faucet"].sort());
+  });
+});
