@@ -27,7 +27,6 @@ export interface AgentOptions {
   jobSource?: JobSource;
   heartbeatMs?: number;
   log?: AgentLog;
-  fetchImpl?: typeof fetch;
   now?: () => number;
 }
 
@@ -57,7 +56,7 @@ const silent: AgentLog = { info() {}, warn() {} };
 export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const log = o.log ?? silent;
   const now = o.now ?? Date.now;
-  const api = new ApiClient(o.apiUrl, o.signingKey, o.fetchImpl);
+  const api = new ApiClient(o.apiUrl, o.signingKey);
   const workerId = o.signingKey.id;
   const capacity = o.capacity ?? 1;
   const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0 };

@@ -1,8 +1,9 @@
+import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
+import { createInterface } from "node:readline";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateSigningKey } from "../core/crypto/keys";
-import { startNetwork } from "../local/network";
 import { startLocalAgents } from "../local/agents";
 import { createNullEngine, NULL_DEFAULT_MODEL } from "../agent/engines/builtin";
 import { CocoonClient } from "../client/sdk";
@@ -13,15 +14,28 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 };
 
+/** Start the coordinator (local default: real handlers, LMDB, in-process queues) in its own process. */
+async function startCoordinatorProcess(): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", new URL("./coordinator-process.ts", import.meta.url).pathname], { stdio: ["ignore", "pipe", "inherit"] });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once("line", resolve);
+    child.once("exit", (code) => reject(new Error(`coordinator exited with ${code}`)));
+  });
+  return {
+    url: (JSON.parse(line) as { url: string }).url,
+    stop: () => new Promise((r) => (child.once("exit", () => r()), child.kill("SIGTERM"))),
+  };
+}
+
 /**
- * Whole-network numbers on this machine, everything in ONE process on loopback: requester
- * SDK (attestation checks, sealing, receipt checks), coordinator (real handlers, LMDB with
- * fsync'd batched commits, in-process queues) and agents, with a null engine that answers
- * instantly. "Added latency" is the full ask() round trip: prepare → seal → submit →
+ * Whole-network numbers on this 2-core machine over loopback: the coordinator in one
+ * process (real handlers, LMDB, in-process queues), and in this process the requester SDK
+ * (attestation checks, sealing, receipt checks) and two agents with a null engine that
+ * answers instantly. "Added latency" is the full ask() round trip: prepare → seal → submit →
  * dispatch → agent opens, seals, signs → result → long-poll wakes → verify → open.
  */
 export async function benchNetwork(o: { latencyJobs?: number; throughputSeconds?: number; concurrency?: number } = {}): Promise<BenchResult[]> {
-  const net = await startNetwork({});
+  const net = await startCoordinatorProcess();
   const home = mkdtempSync(join(tmpdir(), "cocoon-bench-"));
   const agents = await startLocalAgents(net.url, home, [
     { name: "a1", priceBps: 10_000, engine: createNullEngine(), models: [NULL_DEFAULT_MODEL], capacity: 64 },

@@ -1,5 +1,6 @@
 /**
- * LMDB store throughput, in a temp dir, durable (each transaction resolves once flushed):
+ * LMDB store throughput, in a temp dir, for both durability modes of openLmdbStore
+ * ("interval": the default, fsync every 100 ms; "commit": every transaction fsync'd):
  * - sequential: 3-op conditional transactions (debit if available >= amount, ledger entry
  *   if absent, job state if queued) awaited one by one: the latency-bound rate;
  * - concurrent: the same with 100 in flight: lmdb batches their callbacks into shared commits;
@@ -45,10 +46,11 @@ async function seed(store: LmdbStore): Promise<void> {
   for (let k = 0; k < ops.length; k += 100) await store.transact(ops.slice(k, k + 100));
 }
 
-export async function benchStore(opts: { sliceMs?: number } = {}): Promise<BenchResult[]> {
-  const sliceMs = opts.sliceMs ?? 1500;
+type Durability = "interval" | "commit";
+
+async function benchMode(durability: Durability, sliceMs: number, withGets: boolean): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), "cocoon-bench-store-"));
-  const store = await openLmdbStore(dir);
+  const store = await openLmdbStore(dir, { durability });
   let movement = 0;
   try {
     await seed(store);
@@ -76,32 +78,35 @@ export async function benchStore(opts: { sliceMs?: number } = {}): Promise<Bench
     );
     const concRate = conc / ((performance.now() - start) / 1000);
 
-    // point gets
-    let gets = 0;
-    start = performance.now();
-    while (performance.now() - start < sliceMs / 2) {
-      for (let k = 0; k < 1000; k++) {
-        const item = await store.get("jobs", { pk: `job-${(gets + k) % JOBS}`, sk: "job" });
-        if (!item) throw new Error("bench: seeded job missing");
-      }
-      gets += 1000;
-    }
-    const getRate = gets / ((performance.now() - start) / 1000);
-
-    const result = (name: string, value: number, unit: string, target: number): BenchResult => ({
-      name,
-      value: Math.round(value),
-      unit,
-      target: `>= ${target}`,
-      ok: value >= target,
-    });
-    return [
-      result("store.lmdb.transact.sequential", seqRate, "tx/s", 300),
-      result("store.lmdb.transact.concurrent100", concRate, "tx/s", 3000),
-      result("store.lmdb.get", getRate, "gets/s", 100_000),
+    const tag = durability === "commit" ? ".fsync-each" : "";
+    const results = [
+      result(`store.lmdb.transact.sequential${tag}`, seqRate, "tx/s", durability === "commit" ? 300 : 3000),
+      result(`store.lmdb.transact.concurrent100${tag}`, concRate, "tx/s", 3000),
     ];
+    if (withGets) {
+      let gets = 0;
+      start = performance.now();
+      while (performance.now() - start < sliceMs / 2) {
+        for (let k = 0; k < 1000; k++) {
+          const item = await store.get("jobs", { pk: `job-${(gets + k) % JOBS}`, sk: "job" });
+          if (!item) throw new Error("bench: seeded job missing");
+        }
+        gets += 1000;
+      }
+      results.push(result("store.lmdb.get", gets / ((performance.now() - start) / 1000), "gets/s", 100_000));
+    }
+    return results;
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function result(name: string, value: number, unit: string, target: number): BenchResult {
+  return { name, value: Math.round(value), unit, target: `>= ${target}`, ok: value >= target };
+}
+
+export async function benchStore(opts: { sliceMs?: number } = {}): Promise<BenchResult[]> {
+  const sliceMs = opts.sliceMs ?? 900;
+  return [...(await benchMode("interval", sliceMs, true)), ...(await benchMode("commit", sliceMs, false))];
 }

@@ -1,3 +1,5 @@
+import http from "node:http";
+import https from "node:https";
 import { signRequest } from "../core/crypto/request-auth";
 import type { SigningKeyPair } from "../core/crypto/keys";
 
@@ -14,35 +16,59 @@ export class ApiError extends Error {
   }
 }
 
+// Keep-alive agents shared by every client: a job is several short calls, and a fresh TCP
+// connection (or undici fetch's stream machinery, ~2 ms per POST here) would dominate them.
+const agents = {
+  "http:": new http.Agent({ keepAlive: true, maxSockets: 256 }),
+  "https:": new https.Agent({ keepAlive: true, maxSockets: 256 }),
+};
+
+interface RawResponse {
+  status: number;
+  text: string;
+}
+
+function send(url: URL, method: string, headers: Record<string, string>, body: string): Promise<RawResponse> {
+  const mod = url.protocol === "https:" ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = mod.request(url, { method, headers, agent: agents[url.protocol as "http:" | "https:"] }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(body || undefined);
+  });
+}
+
 /** Signs every call with the caller's Ed25519 key (DESIGN.md: no bearer secrets on the wire). */
 export class ApiClient {
   constructor(
     readonly baseUrl: string,
     readonly key: SigningKeyPair,
-    private readonly fetchImpl: typeof fetch = fetch,
   ) {}
 
   async call<T>(method: "GET" | "POST", path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     const text = body === undefined ? "" : JSON.stringify(body, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
     const auth = signRequest(this.key, { method, path, body: text });
-    let res: Response;
+    let res: RawResponse;
     try {
-      res = await this.fetchImpl(this.baseUrl + path, {
-        method,
-        headers: { "x-cocoon-auth": auth, ...(text ? { "content-type": "application/json" } : {}), ...headers },
-        ...(text ? { body: text } : {}),
-      });
+      res = await send(new URL(this.baseUrl + path), method, {
+        "x-cocoon-auth": auth,
+        ...(text ? { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) } : {}),
+        ...headers,
+      }, text);
     } catch (e) {
       throw new ApiError(0, "unreachable", `cannot reach the Cocoon API at ${this.baseUrl} (${(e as Error).message}); is the network running (npm start)?`);
     }
-    const raw = await res.text();
     let parsed: unknown;
     try {
-      parsed = raw ? JSON.parse(raw) : undefined;
+      parsed = res.text ? JSON.parse(res.text) : undefined;
     } catch {
       throw new ApiError(res.status, "bad_response", `the API answered ${res.status} with non-JSON`);
     }
-    if (!res.ok) {
+    if (res.status < 200 || res.status >= 300) {
       const err = (parsed as { error?: { code?: string; message?: string; details?: unknown } } | undefined)?.error;
       throw new ApiError(res.status, err?.code ?? "http_error", err?.message ?? `HTTP ${res.status}`, err?.details);
     }

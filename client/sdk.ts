@@ -5,7 +5,7 @@ import { ReplyPlaintext, type EnvelopeHeader, type RequestPlaintext } from "../e
 import { verifyAttestation } from "../core/attestation/verify";
 import { loadPolicy } from "../core/attestation/policy";
 import type { Policy } from "../core/attestation/policy";
-import { b64u } from "../core/crypto/encoding";
+import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
 import { generateKemKey, type SigningKeyPair } from "../core/crypto/keys";
 import { openReply, replyHash, requestHash, sealRequest } from "../core/crypto/envelope";
 import { verifyReceipt } from "../core/crypto/receipt";
@@ -56,7 +56,6 @@ export interface CocoonClientOptions {
   allowDev?: boolean;
   policy?: Policy;
   now?: () => number;
-  fetchImpl?: typeof fetch;
 }
 
 /** Upper bound on tokens in a prompt: a byte-level tokenizer never makes more than one token per byte. */
@@ -67,9 +66,11 @@ export class CocoonClient {
   readonly api: ApiClient;
   private readonly policy: Policy;
   private readonly now: () => number;
+  /** Verdicts on evidence we already checked, until that evidence expires: same document, same answer. */
+  private readonly verdicts = new Map<string, { tier: AttestationTier; expiresAt: number }>();
 
   constructor(private readonly opts: CocoonClientOptions) {
-    this.api = new ApiClient(opts.apiUrl, opts.key, opts.fetchImpl);
+    this.api = new ApiClient(opts.apiUrl, opts.key);
     this.policy = opts.policy ?? loadPolicy();
     this.now = opts.now ?? Date.now;
   }
@@ -99,12 +100,23 @@ export class CocoonClient {
         refusals.push(`${c.workerId.slice(0, 8)}: keys differ from its attestation`);
         continue;
       }
+      if (!tiers.includes(c.attestation.tier)) {
+        refusals.push(`${c.workerId.slice(0, 8)}: tier ${c.attestation.tier} not requested`);
+        continue;
+      }
+      const id = sha256Hex(canonicalJson(c.attestation));
+      const known = this.verdicts.get(id);
+      if (known && known.expiresAt > this.now() && known.tier === c.tier) {
+        ok.push(c);
+        continue;
+      }
       const v = await verifyAttestation(c.attestation, {
         policy: this.policy,
         now: this.now(),
         allowDev: this.opts.allowDev === true && tiers.includes("dev"),
         allowNone: tiers.includes("none"),
       });
+      if (v.ok) this.verdicts.set(id, { tier: v.tier, expiresAt: v.expiresAt });
       if (v.ok && v.tier === c.tier) ok.push(c);
       else refusals.push(`${c.workerId.slice(0, 8)}: ${v.ok ? "tier mismatch" : v.reason}`);
     }

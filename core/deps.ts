@@ -1,5 +1,5 @@
 import type { CoreConfig } from "./config";
-import type { Clock, Log, Notifier, Queues, Store } from "./ports";
+import type { Clock, Log, Notifier, Queues, ReplayGuard, Store } from "./ports";
 import type { Policy } from "./attestation/policy";
 
 /** Everything a core use case needs from the world, passed explicitly. */
@@ -11,4 +11,6 @@ export interface CoreDeps {
   log: Log;
   config: CoreConfig;
   policy: Policy;
+  /** Where request nonces are remembered; default: the store (one conditional write per request). */
+  replay?: ReplayGuard;
 }

@@ -111,6 +111,16 @@ export interface Log {
   error(msg: string, data?: Record<string, unknown>): void;
 }
 
+// ---------------------------------------------------------------- replay protection
+/**
+ * Remembers request nonces for the signature window. `claim` returns false when the nonce
+ * was seen (a replay) or cannot be vouched for. Default: a conditional write to the store
+ * (DynamoDB on AWS); the local default keeps them in memory (see local/replay-guard.ts).
+ */
+export interface ReplayGuard {
+  claim(id: string, signedAtMs: number, expiresAtMs: number): Promise<boolean>;
+}
+
 // ---------------------------------------------------------------- alerts
 export interface Alert {
   /** Alerts with the same key inside the dedup window are sent once. */

@@ -12,6 +12,7 @@ import { matchingHandler } from "../functions/queue/matching";
 import { startHttpServer } from "./http-server";
 import { createJsonLog } from "./log";
 import { createLocalNotifier } from "./notifier";
+import { createMemoryReplayGuard } from "./replay-guard";
 import { createLocalQueues, startConsumer, type LocalQueues } from "./queues";
 import { openLmdbStore, type LmdbStore } from "./store-lmdb";
 
@@ -64,6 +65,7 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
     log,
     config: { ...DEFAULT_CORE_CONFIG, ...LOCAL_CONFIG, ...o.config },
     policy: defaultPolicy,
+    replay: createMemoryReplayGuard(),
   };
   const consumer = startConsumer(queues, "matching", matchingHandler(async () => deps), {
     batchSize: 10,

@@ -12,6 +12,17 @@ export const RETAINED_STAGES = ["prod"];
 /** What an agent may do with its own queue; the session policy names one queue ARN. */
 export const AGENT_QUEUE_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"];
 
+/** Read from the deploying shell and handed to the chain watcher (see functions/schedule/chain-watcher.ts). */
+export const CHAIN_WATCHER_ENV = [
+  "COCOON_TON_ENDPOINT",
+  "COCOON_TON_API_KEY",
+  "COCOON_VAULT_ADDRESS",
+  "COCOON_TELEGRAM_BOT_TOKEN",
+  "COCOON_TELEGRAM_CHAT_ID",
+  "COCOON_CHAIN_LAG_SECONDS",
+];
+const passThrough = (names: string[]) => Object.fromEntries(names.filter((n) => process.env[n]).map((n) => [n, process.env[n]!]));
+
 const WORKER_ID_CHARS = 43;
 const SQS_NAME_MAX = 80;
 
@@ -159,6 +170,9 @@ export function Cocoon({ stack, app }: StackContext) {
     cdk: { eventSource: { batchSize: 10, reportBatchItemFailures: true, maxBatchingWindow: Duration.seconds(0) } },
   });
 
+  if (!process.env.COCOON_TON_ENDPOINT || !process.env.COCOON_VAULT_ADDRESS) {
+    console.warn(`[cocoon ${app.stage}] COCOON_TON_ENDPOINT / COCOON_VAULT_ADDRESS are not set: the chain watcher will fail (and alarm) until you redeploy with them`);
+  }
   const watcher = new Cron(stack, "ChainWatcher", {
     schedule: "rate(1 minute)",
     job: {
@@ -168,9 +182,7 @@ export function Cocoon({ stack, app }: StackContext) {
         permissions: [can.writeTable, can.publishAlerts],
         environment: {
           COCOON_ALERT_TOPIC_ARN: alerts.topicArn,
-          ...(process.env.COCOON_TON_ENDPOINT ? { COCOON_TON_ENDPOINT: process.env.COCOON_TON_ENDPOINT } : {}),
-          ...(process.env.COCOON_TON_API_KEY ? { COCOON_TON_API_KEY: process.env.COCOON_TON_API_KEY } : {}),
-          ...(process.env.COCOON_VAULT_ADDRESS ? { COCOON_VAULT_ADDRESS: process.env.COCOON_VAULT_ADDRESS } : {}),
+          ...passThrough(CHAIN_WATCHER_ENV),
         },
       },
     },

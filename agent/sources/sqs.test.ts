@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { mockClient } from "aws-sdk-client-mock";
 import { SQSClient, ReceiveMessageCommand, DeleteMessageBatchCommand, ChangeMessageVisibilityCommand } from "@aws-sdk/client-sqs";
 import type { AgentJob } from "../../events/api";
-import { createSqsJobSource, refreshingCredentials, type AgentCredentials } from "./sqs";
+import { createSqsJobSource, refreshingCredentials, sqsJobSourceFromApi, type AgentCredentials } from "./sqs";
 
 const WORKER = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo";
 const QUEUE_URL = `https://sqs.us-east-1.amazonaws.com/123456789012/cocoon-prod-worker-${WORKER}`;
@@ -180,5 +180,47 @@ describe("refreshingCredentials", () => {
     expect(b.accessKeyId).toBe("ASIAEXAMPLE00000002");
     expect(creds.issued).toHaveLength(2);
     expect(a.expiration).toEqual(new Date(NOW + 3_600_000));
+  });
+});
+
+describe("sqsJobSourceFromApi", () => {
+  const session = (n: number) => ({
+    workerId: WORKER,
+    region: "us-east-1",
+    queueUrl: QUEUE_URL,
+    credentials: { accessKeyId: `ASIAEXAMPLE0000000${n}`, secretAccessKey: `s${n}`, sessionToken: `t${n}`, expiration: NOW + 3_600_000 },
+  });
+
+  it("asks the API for a session once up front and uses its queue", async () => {
+    // Prepare
+    sqs.on(ReceiveMessageCommand).resolves({});
+    const calls: string[] = [];
+    const api = { post: async <T>(path: string) => (calls.push(path), session(calls.length) as T) };
+
+    // Act
+    const source = await sqsJobSourceFromApi(api, { now: () => NOW });
+    await source!.next(20);
+
+    // Assess
+    expect(calls).toEqual(["/v1/agents/session"]);
+    expect(sqs.commandCalls(ReceiveMessageCommand)[0]!.args[0].input.QueueUrl).toBe(QUEUE_URL);
+  });
+
+  it("is undefined on a network without SQS (404 sessions_unavailable): the agent keeps HTTP", async () => {
+    const api = {
+      post: async <T>(): Promise<T> => {
+        throw Object.assign(new Error("this network has no SQS transport"), { status: 404, code: "sessions_unavailable" });
+      },
+    };
+    expect(await sqsJobSourceFromApi(api)).toBeUndefined();
+  });
+
+  it("other API failures are not hidden", async () => {
+    const api = {
+      post: async <T>(): Promise<T> => {
+        throw Object.assign(new Error("this key is not a registered worker"), { status: 403, code: "not_a_worker" });
+      },
+    };
+    await expect(sqsJobSourceFromApi(api)).rejects.toMatchObject({ code: "not_a_worker" });
   });
 });

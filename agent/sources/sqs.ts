@@ -161,3 +161,41 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
     },
   };
 }
+
+/** What POST /v1/agents/session answers (functions/adapters/sts-session.ts AgentSessionResponse). */
+export interface AgentSessionView {
+  workerId: string;
+  region: string;
+  queueUrl: string;
+  credentials: AgentCredentials & { expiration: number };
+}
+
+/**
+ * The cloud job source from the coordinator's API: asks POST /v1/agents/session for
+ * credentials (again before each expiry) and long-polls the queue it names. Resolves to
+ * undefined when the network has no SQS transport (404 sessions_unavailable, e.g. the local
+ * default), so the agent keeps the HTTP long-poll.
+ */
+export async function sqsJobSourceFromApi(
+  api: { post: <T>(path: string, body?: unknown) => Promise<T> },
+  o: Pick<SqsJobSourceOptions, "maxJobs" | "onInvalid" | "signal" | "now"> = {},
+): Promise<SqsJobSource | undefined> {
+  let first: AgentSessionView;
+  try {
+    first = await api.post<AgentSessionView>("/v1/agents/session", {});
+  } catch (e) {
+    if ((e as { code?: string }).code === "sessions_unavailable") return undefined;
+    throw e;
+  }
+  let pending: AgentSessionView | undefined = first;
+  return createSqsJobSource({
+    ...o,
+    queueUrl: first.queueUrl,
+    region: first.region,
+    credentials: async () => {
+      const s = pending ?? (await api.post<AgentSessionView>("/v1/agents/session", {}));
+      pending = undefined;
+      return s.credentials;
+    },
+  });
+}

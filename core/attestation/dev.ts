@@ -7,7 +7,7 @@
  * accept it only with explicit opt-in (`allowDev`), which the local default network sets.
  */
 import { createHash } from "node:crypto";
-import { ed25519 } from "@noble/curves/ed25519.js";
+import { sign, signingKeyFromSeed } from "../crypto/keys";
 import type { AttestationDoc } from "../../events/attestation";
 import { reportData } from "./report-data";
 
@@ -15,7 +15,8 @@ import { reportData } from "./report-data";
 export const DEV_ATTESTATION_SEED: Uint8Array = new Uint8Array(
   createHash("sha256").update("cocoon dev attestation key - NOT SECRET - simulated TEE").digest(),
 );
-export const DEV_ATTESTATION_PUBLIC_KEY: Uint8Array = ed25519.getPublicKey(DEV_ATTESTATION_SEED);
+const DEV_KEY = signingKeyFromSeed(DEV_ATTESTATION_SEED);
+export const DEV_ATTESTATION_PUBLIC_KEY: Uint8Array = DEV_KEY.publicKey;
 
 export const DEV_MEASUREMENT = "dev-simulated";
 /** Domain separation for dev signatures. */
@@ -67,7 +68,7 @@ export function createDevAttestation(input: AttestationInput): AttestationDoc {
     ...(input.modelDigests ? { modelDigests: input.modelDigests } : {}),
   };
   const quote = new TextEncoder().encode(JSON.stringify(report));
-  const sig = ed25519.sign(devSignedMessage(quote), DEV_ATTESTATION_SEED);
+  const sig = sign(DEV_KEY, devSignedMessage(quote));
   return {
     tier: "dev",
     hpkePublicKey: b64u.encode(input.hpkePublicKey),

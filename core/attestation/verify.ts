@@ -8,7 +8,7 @@
  *   measurement allow-list; dev: dev signature) → report data binds both keys + nonce →
  *   model digests → GPU evidence.
  */
-import { ed25519 } from "@noble/curves/ed25519.js";
+import { verifySignature } from "../crypto/keys";
 import { AttestationDoc, type AttestationTier } from "../../events/attestation";
 import { DEV_ATTESTATION_PUBLIC_KEY, DEV_MEASUREMENT, b64u, devSignedMessage } from "./dev";
 import { findAllowedMeasurement, type Policy } from "./policy";
@@ -113,7 +113,7 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
     const sig = doc.devSignature ? b64u.decode(doc.devSignature) : undefined;
     let sigOk = false;
     try {
-      sigOk = !!sig && ed25519.verify(sig, devSignedMessage(quote), DEV_ATTESTATION_PUBLIC_KEY);
+      sigOk = !!sig && verifySignature(DEV_ATTESTATION_PUBLIC_KEY, devSignedMessage(quote), sig);
     } catch {
       sigOk = false;
     }

@@ -1,4 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { mockClient } from "aws-sdk-client-mock";
+import { SNSClient, PublishCommand } from "@aws-sdk/client-sns";
+import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { ConfigError, loadAwsConfig, required } from "../config";
 import { createAwsDeps } from "./aws-deps";
 
@@ -90,5 +94,33 @@ describe("createAwsDeps", () => {
   it("a function without an alert topic fails on first alert with config_invalid", async () => {
     const deps = createAwsDeps(loadAwsConfig(prodEnv({ COCOON_ALERT_TOPIC_ARN: undefined })));
     await expect(deps.alerts.raise({ key: "k", severity: "info", title: "t", details: {} })).rejects.toMatchObject({ code: "config_invalid", variable: "COCOON_ALERT_TOPIC_ARN" });
+  });
+
+  it("alerts go to SNS once per key: the second raise loses the conditional claim in the table and publishes nothing", async () => {
+    // Prepare
+    const ddb = mockClient(DynamoDBDocumentClient);
+    const sns = mockClient(SNSClient);
+    const claimed = new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} });
+    ddb.on(PutCommand).resolvesOnce({}).rejects(claimed);
+    sns.on(PublishCommand).resolves({ MessageId: "m-1" });
+    const deps = createAwsDeps(loadAwsConfig(prodEnv()));
+    const alert = { key: "vault-below-liabilities", severity: "critical" as const, title: "vault balance below liabilities", details: { shortfall: 5n } };
+
+    // Act
+    await deps.alerts.raise(alert);
+    await deps.alerts.raise(alert);
+
+    // Assess
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(1);
+    expect(sns.commandCalls(PublishCommand)[0]!.args[0].input).toMatchObject({
+      TopicArn: prodEnv().COCOON_ALERT_TOPIC_ARN,
+      Subject: "[cocoon prod critical] vault balance below liabilities",
+    });
+    expect(ddb.commandCalls(PutCommand)[0]!.args[0].input).toMatchObject({
+      Item: { pk: "chain#alert:vault-below-liabilities", sk: "sent" },
+      ConditionExpression: "attribute_not_exists(#n0) OR #n1 <= :v0",
+    });
+    ddb.restore();
+    sns.restore();
   });
 });

@@ -14,13 +14,15 @@ import type { Alerts, Log } from "../../core/ports";
 import { awsConfig, required, type AwsConfig } from "../config";
 import { DynamoStore } from "./dynamo-store";
 import { SqsQueues } from "./sqs-queues";
-import { LambdaNotifier, SnsAlerts } from "./aws-notifier";
+import { LambdaNotifier } from "./aws-notifier";
+import { SnsAlerts } from "./sns-alerts";
+import { storeDedupAlerts } from "../../core/chain/dedup";
 import { StsSessionVendor } from "./sts-session";
 
 export interface AwsDeps extends CoreDeps {
   aws: AwsConfig;
   queues: SqsQueues;
-  /** Throws ConfigError on first use when COCOON_ALERT_TOPIC_ARN is not bound to this function. */
+  /** SNS, each key once per 30 minutes; throws ConfigError on first use when COCOON_ALERT_TOPIC_ARN is not bound to this function. */
   alerts: Alerts;
   /** Throws ConfigError on first use when COCOON_AGENT_ROLE_ARN is not bound to this function. */
   sessions: Pick<StsSessionVendor, "vend">;
@@ -50,7 +52,7 @@ export function createAwsDeps(config: AwsConfig = awsConfig()): AwsDeps {
     maxReceives: config.queues.maxReceives,
   });
 
-  let alerts: SnsAlerts | undefined;
+  let alerts: Alerts | undefined;
   let sessions: StsSessionVendor | undefined;
   return {
     aws: config,
@@ -63,12 +65,12 @@ export function createAwsDeps(config: AwsConfig = awsConfig()): AwsDeps {
     policy: loadPolicy(config.policy),
     alerts: {
       raise: async (a) =>
-        (alerts ??= new SnsAlerts({
-          client: new SNSClient({ region }),
-          topicArn: required(config.alertTopicArn, "COCOON_ALERT_TOPIC_ARN"),
+        (alerts ??= storeDedupAlerts(
+          new SnsAlerts(new SNSClient({ region }), required(config.alertTopicArn, "COCOON_ALERT_TOPIC_ARN"), { subjectPrefix: `cocoon ${config.stage}` }),
           store,
-          stage: config.stage,
-        })).raise(a),
+          30 * 60_000,
+          { now: () => Date.now() },
+        )).raise(a),
     },
     sessions: {
       vend: async (workerId) =>

@@ -49,7 +49,7 @@ export function buildOpenApi(all: Route[] = routes) {
 }
 
 let doc: unknown;
-export const route = defineRoute(
+export const route: Route = defineRoute(
   { method: "GET", path: "/openapi.json", summary: "This API's OpenAPI 3.1 document", auth: "none" },
   async () => (doc ??= buildOpenApi([...routes, route])),
 );

@@ -1,0 +1,148 @@
+/**
+ * Envelope crypto cost per job, warm (KeyObjects cached, JIT warmed up):
+ * - envelope seal+open with k=3 recipients (the requester seals to 3 candidates, one worker
+ *   opens, as in a real job), 1 KB and 1 MB payloads; seal and open also separately;
+ * - HPKE single-shot seal+open (one KEM encap + decap + AEAD);
+ * - raw node:crypto ChaCha20-Poly1305 seal+open of the same sizes (the floor);
+ * - @hpke/core seal+open of 1 KB for comparison, when that dev dependency is installed.
+ * Each value is the median of single-operation timings. About 5 s in all.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import type { EnvelopeHeader } from "../events/envelope";
+import { b64u } from "../core/crypto/encoding";
+import { openRequest, sealRequest } from "../core/crypto/envelope";
+import { hpkeOpen, hpkeSeal } from "../core/crypto/hpke";
+import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
+import type { BenchResult } from "./types";
+
+const KB = 1024;
+const MB = 1024 * 1024;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Median µs of `f`, after warm-up, sampling until `samples` runs or `budgetMs` is spent. */
+async function measure(f: () => unknown | Promise<unknown>, o: { warmup: number; samples: number; budgetMs: number }): Promise<number> {
+  for (let i = 0; i < o.warmup; i++) await f();
+  const times: number[] = [];
+  const deadline = performance.now() + o.budgetMs;
+  while (times.length < o.samples && (times.length < 5 || performance.now() < deadline)) {
+    const t0 = process.hrtime.bigint();
+    await f();
+    times.push(Number(process.hrtime.bigint() - t0) / 1000);
+  }
+  return median(times);
+}
+
+function result(name: string, us: number, targetUs: number | null): BenchResult {
+  const value = us >= 100 ? Math.round(us) : Math.round(us * 10) / 10;
+  if (targetUs === null) return { name, value, unit: "µs", target: null, ok: null };
+  const target = targetUs >= 1000 ? `≤ ${targetUs / 1000} ms (${targetUs} µs)` : `≤ ${targetUs} µs`;
+  return { name, value, unit: "µs", target, ok: us <= targetUs };
+}
+
+function rawChaCha(size: number): () => void {
+  const key = randomBytes(32);
+  const aad = randomBytes(200);
+  const pt = randomBytes(size);
+  return () => {
+    const nonce = randomBytes(12);
+    const c = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
+    c.setAAD(aad, { plaintextLength: pt.length });
+    const ct = c.update(pt);
+    c.final();
+    const tag = c.getAuthTag();
+    const d = createDecipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
+    d.setAAD(aad, { plaintextLength: ct.length });
+    d.setAuthTag(tag);
+    d.update(ct);
+    d.final();
+  };
+}
+
+export interface EnvelopeBenchOptions {
+  /** Scale sample counts (tests use a small value). */
+  scale?: number;
+}
+
+export async function benchEnvelope(opts: EnvelopeBenchOptions = {}): Promise<BenchResult[]> {
+  const scale = opts.scale ?? 1;
+  const small = { warmup: Math.ceil(200 * scale), samples: Math.ceil(1000 * scale), budgetMs: 600 * scale };
+  const large = { warmup: Math.ceil(5 * scale), samples: Math.ceil(40 * scale), budgetMs: 600 * scale };
+
+  const workers = Array.from({ length: 3 }, () => ({ signing: generateSigningKey(), kem: generateKemKey() }));
+  const recipients = workers.map((w) => ({ workerId: w.signing.id, hpkePublicKey: w.kem.publicKey }));
+  const me = { workerId: workers[1]!.signing.id, kem: workers[1]!.kem };
+  const header: EnvelopeHeader = {
+    v: 1,
+    jobId: "job_0123456789abcdefghijklmnop",
+    requester: generateSigningKey().id,
+    model: "qwen/qwen2-7b",
+    maxTokens: 512,
+    maxPromptTokens: 4096,
+    maxCost: "25000000",
+    replyKey: b64u.encode(generateKemKey().publicKey),
+  };
+
+  const out: BenchResult[] = [];
+  for (const [label, size, o, envTarget, rawTarget] of [
+    ["1KB", KB, small, 500, 50],
+    ["1MB", MB, large, 15_000, 6_000],
+  ] as const) {
+    const plaintext = randomBytes(size);
+    const sealed = sealRequest({ header, plaintext, recipients });
+    out.push(
+      result(
+        `envelope seal+open ${label} (k=3, one opens)`,
+        await measure(() => openRequest(sealRequest({ header, plaintext, recipients }), me), o),
+        envTarget,
+      ),
+    );
+    out.push(result(`envelope seal ${label} (k=3)`, await measure(() => sealRequest({ header, plaintext, recipients }), o), null));
+    out.push(result(`envelope open ${label}`, await measure(() => openRequest(sealed, me), o), null));
+    out.push(result(`raw chacha20-poly1305 seal+open ${label} (node:crypto)`, await measure(rawChaCha(size), o), rawTarget));
+  }
+
+  const recipient = generateKemKey();
+  const info = Buffer.from("cocoon/v1/reply");
+  const aad = randomBytes(250);
+  for (const [label, size, o, target] of [
+    ["1KB", KB, small, 200],
+    ["1MB", MB, large, 6_000],
+  ] as const) {
+    const pt = randomBytes(size);
+    out.push(
+      result(
+        `hpke single-shot seal+open ${label}`,
+        await measure(() => {
+          const { enc, ct } = hpkeSeal(recipient.publicKey, info, aad, pt);
+          hpkeOpen(recipient, enc, info, aad, ct);
+        }, o),
+        target,
+      ),
+    );
+  }
+
+  // For comparison: the library TOOLCHAIN.md measured (WebCrypto X25519, pure-JS ChaCha20).
+  try {
+    const { CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } = await import("@hpke/core");
+    const { Chacha20Poly1305 } = await import("@hpke/chacha20poly1305");
+    const suite = new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Chacha20Poly1305() });
+    const kp = await suite.kem.generateKeyPair();
+    const pt = randomBytes(KB);
+    const us = await measure(
+      async () => {
+        const s = await suite.seal({ recipientPublicKey: kp.publicKey, info }, pt, aad);
+        await suite.open({ recipientKey: kp.privateKey, enc: s.enc, info }, s.ct, aad);
+      },
+      { warmup: Math.ceil(20 * scale), samples: Math.ceil(150 * scale), budgetMs: 500 * scale },
+    );
+    out.push(result("@hpke/core seal+open 1KB (comparison)", us, null));
+  } catch {
+    // dev dependency absent: skip the comparison
+  }
+  return out;
+}
