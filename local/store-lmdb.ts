@@ -5,18 +5,21 @@
  *   `query(table, pk, { skPrefix, limit })` is one range scan.
  * - Values are msgpack (lmdb's encoder) with msgpackr's bigint extension, so every bigint
  *   (not only 64-bit ones) round-trips as a bigint and numbers stay numbers.
- * - `transact` is one synchronous LMDB write transaction (`transactionSync`): single writer,
- *   so read-check-write is isolated, also against other processes. All conditions are read
- *   and evaluated first, then every new value is computed and encoded, then written; a
- *   failed condition is returned from the callback and nothing is written.
- * - Durability (see LmdbStoreOptions): by default commits are visible at once and survive a
- *   crash of the process; the data file is fsync'd every 100 ms (group commit), so only a
- *   power loss can lose the last window. `durability: "commit"` fsyncs every transaction.
+ * - `transact` is one callback of lmdb's batched async transaction: lmdb runs the callbacks
+ *   of many concurrent transactions one after another inside a single write transaction
+ *   (single writer, so read-check-write is isolated, also against other processes) and
+ *   commits them with one fsync. Inside a callback all conditions are read and evaluated
+ *   first, then every new value is computed and encoded, and only then written, so nothing
+ *   can throw after the first write (lmdb's async transaction keeps writes made before a
+ *   throw). A failed condition is returned from the callback, not thrown.
+ * - Durability: a transaction resolves once its commit is flushed to disk (fdatasync). With
+ *   `durable: false` it resolves once committed and visible (other processes see it), and a
+ *   power loss may lose the last commits (a process crash loses nothing).
  * - Items whose `ttl` (unix seconds) is at or before now are absent for get/query/conditions;
  *   `purgeExpired()` removes them from disk.
  * - A second process may open the same directory (LMDB's lock file coordinates writers).
  */
-import { closeSync, fsync, fsyncSync, mkdirSync, openSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { asBinary, open, type RootDatabase } from "lmdb";
 import { ConditionFailedError, type Clock, type Item, type Key, type Store, type TableName, type WriteOp } from "../core/ports";
@@ -42,15 +45,8 @@ export interface LmdbStore extends Store {
 
 export interface LmdbStoreOptions {
   clock?: Clock;
-  /**
-   * "commit": every transaction is fsync'd before it resolves (~0.5-3 ms each here).
-   * "interval" (default): commits are synchronous and immediately visible and survive a
-   * crash of this process (they are in the OS page cache); the file is fsync'd every
-   * `syncIntervalMs`, so a power loss can lose at most that window (like PostgreSQL's
-   * synchronous_commit=off). LMDB keeps the database consistent either way.
-   */
-  durability?: "commit" | "interval";
-  syncIntervalMs?: number;
+  /** Resolve transactions only once flushed to disk (default true). */
+  durable?: boolean;
 }
 
 type LmdbKey = [string, string, string];
@@ -60,27 +56,13 @@ export const LMDB_FILE = "data.mdb";
 
 export async function openLmdbStore(dir: string, opts: LmdbStoreOptions = {}): Promise<LmdbStore> {
   const clock = opts.clock ?? systemClock;
-  const durable = (opts.durability ?? "interval") === "commit";
+  const durable = opts.durable ?? true;
   mkdirSync(dir, { recursive: true });
   const db: RootDatabase<Item, LmdbKey> = open<Item, LmdbKey>({
     path: join(dir, LMDB_FILE),
     compression: false,
     encoder: { useBigIntExtension: true },
-    noSync: !durable,
   });
-  // Group commit: fsync the data file on a timer when something was written since the last one.
-  const fd = durable ? -1 : openSync(join(dir, LMDB_FILE), "r+");
-  let dirty = false;
-  let syncing: Promise<void> | undefined;
-  // fsync runs on libuv's thread pool: a slow disk (~4 ms here) never blocks request handling.
-  const syncNow = (): Promise<void> => {
-    if (syncing || !dirty || fd < 0) return syncing ?? Promise.resolve();
-    dirty = false;
-    syncing = new Promise<void>((resolve) => fsync(fd, () => resolve())).finally(() => (syncing = undefined));
-    return syncing;
-  };
-  const timer = durable ? undefined : setInterval(() => void syncNow(), opts.syncIntervalMs ?? 100);
-  timer?.unref();
   // lmdb's own msgpackr instance, used to encode values before the write phase
   const encoder = (db as unknown as { encoder: { encode(v: unknown): Uint8Array } }).encoder;
   let closed = false;
@@ -95,7 +77,7 @@ export async function openLmdbStore(dir: string, opts: LmdbStoreOptions = {}): P
     assertOpen();
     validateOps(ops);
     if (ops.length === 0) return;
-    const outcome = db.transactionSync((): { failed: number } | { error: unknown } | undefined => {
+    const outcome = await db.transaction((): { failed: number } | { error: unknown } | undefined => {
       let writes: Array<{ key: LmdbKey; value: ReturnType<typeof encode> | null }>;
       try {
         const plan = planTransaction(ops, read);
@@ -115,7 +97,6 @@ export async function openLmdbStore(dir: string, opts: LmdbStoreOptions = {}): P
     });
     if (outcome && "failed" in outcome) throw new ConditionFailedError(outcome.failed, conditionFailedMessage(ops, outcome.failed));
     if (outcome && "error" in outcome) throw outcome.error;
-    dirty = true;
     if (durable) await db.flushed;
   }
 
@@ -169,7 +150,6 @@ export async function openLmdbStore(dir: string, opts: LmdbStoreOptions = {}): P
           return n;
         });
       }
-      dirty = true;
       if (durable) await db.flushed;
       return removed;
     },
@@ -177,13 +157,6 @@ export async function openLmdbStore(dir: string, opts: LmdbStoreOptions = {}): P
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      if (timer) clearInterval(timer);
-      await db.flushed;
-      await syncing;
-      if (fd >= 0) {
-        fsyncSync(fd);
-        closeSync(fd);
-      }
       await db.close();
     },
   };

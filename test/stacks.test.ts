@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Template } from "aws-cdk-lib/assertions";
 import { SYNTH_ACCOUNT, SYNTH_REGION, synthesize } from "../stacks/synth";
@@ -142,6 +143,17 @@ function statementsOfRole(t: { Resources: Record<string, Resource> }, roleId: st
   return out;
 }
 
+/** The esbuild output SST made for a handler (newest artifact holding that file). */
+function bundleOf(handler: string): string {
+  const rel = handler.replace(/\.handler$/, ".mjs");
+  const artifacts = path.resolve(".sst", "artifacts");
+  const found = readdirSync(artifacts)
+    .map((d) => path.join(artifacts, d, rel))
+    .filter((f) => existsSync(f));
+  expect(found.length, rel).toBeGreaterThan(0);
+  return found[0]!;
+}
+
 const roleOf = (fn: { props: Json }) => ((fn.props.Role as Json)["Fn::GetAtt"] as [string, string])[0];
 
 // ---------------------------------------------------------------- tests
@@ -179,12 +191,39 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
       if (handler.includes("chain-watcher")) expect(config.alertTopicArn).toMatch(/^arn:aws:sns:/);
     }
     // The bundle really is ESM with SST's createRequire banner (CommonJS deps inside ESM).
-    const artifacts = path.resolve(".sst", "artifacts");
-    const bundle = readdirSync(artifacts)
-      .map((d) => path.join(artifacts, d, "functions", "http", "agent-session.mjs"))
-      .find((f) => existsSync(f));
-    expect(bundle).toBeDefined();
-    expect(readFileSync(bundle!, "utf8").slice(0, 400)).toContain("createRequire");
+    expect(readFileSync(bundleOf("functions/http/agent-session.handler"), "utf8").slice(0, 400)).toContain("createRequire");
+  });
+
+  it("the built bundles load and answer: cold start with the template's environment, no AWS call needed", async () => {
+    // Prepare: the environment CloudFormation would give the agent-session function.
+    const fn = functionsByHandler(prodJson).get("functions/http/agent-session.handler")!;
+    const env = Object.fromEntries(Object.entries((fn.props.Environment as { Variables: Json }).Variables).map(([k, v]) => [k, resolve(v, prodJson.Resources)]));
+    const saved = { ...process.env };
+    Object.assign(process.env, env, { AWS_REGION: SYNTH_REGION, AWS_ACCESS_KEY_ID: "AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY: "unused" });
+    const event = (method: string, p: string) => ({
+      version: "2.0",
+      routeKey: `${method} ${p}`,
+      rawPath: p,
+      rawQueryString: "",
+      headers: {},
+      isBase64Encoded: false,
+      requestContext: { http: { method, path: p, protocol: "HTTP/1.1", sourceIp: "203.0.113.7", userAgent: "test" }, requestId: "r1", routeKey: `${method} ${p}`, stage: "$default" },
+    });
+    try {
+      // Act
+      const openapi = await import(pathToFileURL(bundleOf("functions/http/openapi.handler")).href);
+      const session = await import(pathToFileURL(bundleOf("functions/http/agent-session.handler")).href);
+      const doc = await openapi.handler(event("GET", "/openapi.json"), {});
+      const unsigned = await session.handler(event("POST", "/v1/agents/session"), {});
+
+      // Assess
+      expect(doc.statusCode).toBe(200);
+      expect(JSON.parse(doc.body).paths).toBeDefined();
+      expect(unsigned.statusCode).toBe(401);
+      expect(JSON.parse(unsigned.body).error.code).toMatch(/auth/);
+    } finally {
+      process.env = saved;
+    }
   });
 
   it("matching queue: DLQ after 5 receives, Lambda consumer with partial batch failures", () => {
