@@ -25,6 +25,7 @@ export interface AgentOptions {
   /** Builds evidence binding our keys to a coordinator nonce (TDX quote, dev simulation, or none). */
   attest: (nonce: Uint8Array) => Promise<AttestationDoc>;
   jobSource?: JobSource;
+  /** Override of the interval the coordinator asks for at registration. */
   heartbeatMs?: number;
   log?: AgentLog;
   now?: () => number;
@@ -64,7 +65,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const register = async () => {
     const { nonce } = await api.post<{ nonce: string }>("/v1/agents/nonce");
     const attestation = await o.attest(b64u.decode(nonce));
-    return api.post<{ tier: string; measurement: string; attestationExpiresAt: number }>("/v1/agents", {
+    return api.post<{ tier: string; measurement: string; attestationExpiresAt: number; heartbeatSeconds: number }>("/v1/agents", {
       attestation,
       models: o.models.map((m) => ({ model: m.model, priceBps: m.priceBps ?? 10_000 })),
       capacity,
@@ -73,6 +74,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   let reg = await register();
   log.info("registered", { workerId, tier: reg.tier, models: o.models.map((m) => m.model) });
 
+  const heartbeatMs = o.heartbeatMs ?? reg.heartbeatSeconds * 1000;
   let stopped = false;
   let inFlight = 0;
   const running = new Set<Promise<void>>();
@@ -80,13 +82,13 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const beat = async () => {
     try {
       // Re-attest before the evidence expires, so we never drop out of candidate lists.
-      if (reg.attestationExpiresAt - now() < 2 * (o.heartbeatMs ?? 5000) + 60_000) reg = await register();
+      if (reg.attestationExpiresAt - now() < 2 * heartbeatMs + 60_000) reg = await register();
       await api.post("/v1/agents/heartbeat", { load: inFlight });
     } catch (e) {
       log.warn("heartbeat failed", { error: (e as Error).message });
     }
   };
-  const timer = setInterval(beat, o.heartbeatMs ?? 5000);
+  const timer = setInterval(beat, heartbeatMs);
   timer.unref();
 
   const process1 = async (job: AgentJob) => {

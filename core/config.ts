@@ -9,7 +9,8 @@ export interface CoreConfig {
   quoteTtlSeconds: number;
   /** Signed requests older or newer than this are refused. */
   authWindowMs: number;
-  /** A worker whose last heartbeat is older than this leaves the candidate lists. */
+  /** How often agents heartbeat (told at registration), and when a silent one leaves the lists. */
+  heartbeatSeconds: number;
   livenessMs: number;
   /** Accept simulated (dev) attestations at registration: local default only. */
   allowDevAttestation: boolean;
@@ -26,7 +27,10 @@ export const DEFAULT_CORE_CONFIG: CoreConfig = {
   leaseMsPerToken: 50,
   quoteTtlSeconds: 300,
   authWindowMs: 60_000,
-  livenessMs: 30_000,
+  // Cloud: dead workers are caught by their leases running out (markSuspect), so heartbeats
+  // can be rare; each one is a paid write, and they dominate an idle agent's cost.
+  heartbeatSeconds: 600,
+  livenessMs: 1_500_000,
   allowDevAttestation: false,
   faucet: false,
   defaultCandidates: 3,

@@ -29,7 +29,7 @@ import {
 } from "./ledger";
 import { jobCost, maxJobCost } from "./pricing";
 import { ConditionFailedError, type Item, type WriteOp } from "./ports";
-import { candidatesFor, isLive, matchCandidates, requireWorker, type OfferItem, type WorkerItem } from "./workers";
+import { candidatesFor, isLive, markSuspect, matchCandidates, requireWorker, type OfferItem, type WorkerItem } from "./workers";
 
 /**
  * Job lifecycle (see DESIGN.md):
@@ -56,6 +56,11 @@ export interface QuoteItem extends Item {
   expiresAt: number;
 }
 
+/**
+ * The job's state, kept small on purpose: it is rewritten at every transition, and on
+ * DynamoDB each write (twice inside a transaction) is billed per KB of the whole item. The
+ * envelope and the reply are written once each, in their own items.
+ */
 export interface JobItem extends Item {
   jobId: string;
   requester: string;
@@ -63,22 +68,37 @@ export interface JobItem extends Item {
   status: JobStatus;
   attempt: number;
   candidates: JobCandidate[];
-  envelope: RequestEnvelope;
+  header: EnvelopeHeader;
+  /** requestHash(envelope): what every receipt must cover. */
+  requestHash: string;
   maxCost: string;
   leaseUntil: number;
   cost?: string;
   outcome?: string;
-  reply?: ReplyEnvelope;
-  receipt?: Receipt;
+  /** Signature of the accepted receipt: tells a retried result from a different one. */
+  receiptSignature?: string;
   createdAt: number;
   updatedAt: number;
 }
 
+/** pk=jobId sk="envelope": the sealed request, written once at submit. */
+interface EnvelopeItem extends Item {
+  envelope: RequestEnvelope;
+  requestHash: string;
+}
+
+/** pk=jobId sk="reply#<attempt>": a worker's sealed answer and signed receipt. */
+interface ReplyItem extends Item {
+  reply: ReplyEnvelope;
+  receipt: Receipt;
+}
+
 const TERMINAL: JobStatus[] = ["completed", "refunded"];
 const jobKey = (jobId: string) => ({ pk: jobId, sk: "job" });
-/** Open jobs are also listed under pk "#open", so a restart can find them without a scan. */
-export const OPEN_JOBS_PK = "#open";
-const openMarker = (jobId: string) => ({ pk: OPEN_JOBS_PK, sk: jobId });
+const envelopeKey = (jobId: string) => ({ pk: jobId, sk: "envelope" });
+const replyKey = (jobId: string, attempt: number) => ({ pk: jobId, sk: `reply#${attempt}` });
+/** Envelopes and replies are kept this long after submit, then expire (TTL). */
+const RETAIN_SECONDS = 7 * 86_400;
 export const jobTopic = (jobId: string) => `job:${jobId}`;
 
 // ---------------------------------------------------------------- prepare
@@ -157,6 +177,7 @@ export async function submitJob(
   }
 
   const maxCost = BigInt(quote.maxCost);
+  const reqHash = requestHash(envelope);
   const job: JobItem = {
     ...jobKey(h.jobId),
     jobId: h.jobId,
@@ -165,19 +186,24 @@ export async function submitJob(
     status: "assigned",
     attempt: 0,
     candidates,
-    envelope,
+    header: h,
+    requestHash: reqHash,
     maxCost: quote.maxCost,
     leaseUntil: now + leaseMs(deps, h.maxTokens),
     createdAt: now,
     updatedAt: now,
   };
+  // The sealed request goes in its own item, once, outside the transaction (cheaper); the
+  // job item pins its hash, so a different envelope under this job id can never be served.
+  await putOnce<EnvelopeItem>(deps, { ...envelopeKey(h.jobId), envelope, requestHash: reqHash, ttl: Math.ceil(now / 1000) + RETAIN_SECONDS }, (prior) => {
+    if (prior.requestHash !== reqHash) throw new ConflictError("job_exists", `job ${h.jobId} was already submitted with another envelope`);
+  });
   // The lease check goes out before the job exists: if we crash after the commit, it
   // still fires and moves the job on; if the commit fails, it finds nothing and drops.
   await sendLeaseCheck(deps, job);
   try {
     const r = await applyMovement(deps.store, holdMovement(h.jobId, requester, maxCost, now), [
       { op: "put", table: "jobs", item: job, when: { kind: "notExists" } },
-      { op: "put", table: "jobs", item: openMarker(h.jobId) },
       { op: "put", table: "idempotency", item: { ...idemKey, jobId: h.jobId, bodyHash, ttl: Math.ceil(now / 1000) + 86_400 }, when: { kind: "notExists" } },
     ]);
     if (r === "duplicate") throw new ConflictError("job_exists", `job ${h.jobId} was already submitted (with another Idempotency-Key)`);
@@ -194,7 +220,7 @@ export async function submitJob(
     }
     throw e;
   }
-  await dispatch(deps, job);
+  await dispatch(deps, job, envelope);
   deps.log.info("job submitted", { jobId: job.jobId, model: job.model, candidates: candidates.length, maxCost: job.maxCost });
   return { jobId: h.jobId, status: "assigned", replayed: false };
 }
@@ -224,10 +250,27 @@ export async function sendLeaseCheck(deps: CoreDeps, job: Pick<JobItem, "jobId" 
   await deps.queues.send("matching", msg, { delaySeconds });
 }
 
+/** Write an item that must exist once; a second writer gets `same(prior)` to decide if that is fine. */
+async function putOnce<T extends Item>(deps: CoreDeps, item: T, same: (prior: T) => void) {
+  try {
+    await deps.store.transact([{ op: "put", table: "jobs", item, when: { kind: "notExists" } }]);
+  } catch (e) {
+    if (!(e instanceof ConditionFailedError)) throw e;
+    const prior = await deps.store.get<T>("jobs", { pk: item.pk, sk: item.sk });
+    if (prior) same(prior);
+  }
+}
+
+async function loadEnvelope(deps: CoreDeps, jobId: string): Promise<RequestEnvelope> {
+  const e = await deps.store.get<EnvelopeItem>("jobs", envelopeKey(jobId));
+  if (!e) throw new Error(`envelope of ${jobId} is missing`);
+  return e.envelope;
+}
+
 /** Put the job on its current candidate's queue. A failed send is covered by the lease check. */
-async function dispatch(deps: CoreDeps, job: JobItem) {
+async function dispatch(deps: CoreDeps, job: JobItem, envelope?: RequestEnvelope) {
   const c = job.candidates[job.attempt]!;
-  const msg: AgentJob = { jobId: job.jobId, attempt: job.attempt, envelope: job.envelope, deadline: job.leaseUntil };
+  const msg: AgentJob = { jobId: job.jobId, attempt: job.attempt, envelope: envelope ?? (await loadEnvelope(deps, job.jobId)), deadline: job.leaseUntil };
   try {
     await deps.queues.send(`worker-${c.workerId}`, msg);
   } catch (e) {
@@ -257,7 +300,7 @@ async function advance(deps: CoreDeps, job: JobItem, fromAttempt: number, outcom
     ],
   };
   if (next < job.candidates.length) {
-    const moved: JobItem = { ...job, attempt: next, leaseUntil: now + leaseMs(deps, job.envelope.header.maxTokens), updatedAt: now };
+    const moved: JobItem = { ...job, attempt: next, leaseUntil: now + leaseMs(deps, job.header.maxTokens), updatedAt: now };
     await sendLeaseCheck(deps, moved);
     try {
       await deps.store.transact([
@@ -274,7 +317,6 @@ async function advance(deps: CoreDeps, job: JobItem, fromAttempt: number, outcom
   try {
     await applyMovement(deps.store, refundMovement(job.jobId, job.requester, BigInt(job.maxCost), now), [
       { op: "update", table: "jobs", key: jobKey(job.jobId), set: { status: "refunded", outcome, updatedAt: now }, when: stillAt },
-      { op: "delete", table: "jobs", key: openMarker(job.jobId) },
     ]);
   } catch (e) {
     if (e instanceof ConditionFailedError) return;
@@ -297,6 +339,7 @@ export async function handleMatchingMessage(deps: CoreDeps, msg: MatchingMessage
     await sendLeaseCheck(deps, job); // delivered early (clock skew or a lease extension): check again later
     return "rescheduled";
   }
+  await markSuspect(deps, job.model, job.candidates[job.attempt]!.workerId);
   await advance(deps, job, job.attempt, "expired");
   return "advanced";
 }
@@ -324,7 +367,7 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
   if (!job) throw new NotFoundError("unknown_job", `no job ${r.jobId}`);
   if (job.candidates[r.attempt]?.workerId !== workerId) throw new ForbiddenError("not_your_job", "this job was not dispatched to you at that attempt");
 
-  if (job.status === "completed" && r.kind === "completed" && job.receipt?.signature === r.receipt.signature) {
+  if (job.status === "completed" && r.kind === "completed" && job.receiptSignature === r.receipt.signature) {
     return { status: "completed", cost: job.cost!, duplicate: true };
   }
   if (job.status !== "assigned" || job.attempt !== r.attempt) {
@@ -338,12 +381,12 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
   }
 
   const body = r.receipt.body;
-  const h = job.envelope.header;
+  const h = job.header;
   const problems: string[] = [];
   if (body.jobId !== job.jobId) problems.push("jobId");
   if (body.workerId !== workerId) problems.push("workerId");
   if (body.model !== job.model) problems.push("model");
-  if (body.requestHash !== requestHash(job.envelope)) problems.push("requestHash");
+  if (body.requestHash !== job.requestHash) problems.push("requestHash");
   if (body.replyHash !== replyHash(r.reply)) problems.push("replyHash");
   if (body.usage.completionTokens > h.maxTokens) problems.push("usage.completionTokens exceeds maxTokens");
   if (body.usage.promptTokens > h.maxPromptTokens) problems.push("usage.promptTokens exceeds maxPromptTokens");
@@ -356,13 +399,16 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
   const raw = jobCost(deps.config.pricing, price, body.usage);
   const cost = raw > held ? held : raw;
   const now = deps.clock.now();
+  // The answer goes in its own item, keyed by attempt, outside the transaction: only the
+  // attempt the job records as completed is ever served.
+  await deps.store.transact([{ op: "put", table: "jobs", item: { ...replyKey(job.jobId, r.attempt), reply: r.reply, receipt: r.receipt, ttl: Math.ceil(now / 1000) + RETAIN_SECONDS } }]);
   try {
     await applyMovement(deps.store, settleMovement(job.jobId, job.requester, workerId, held, cost, now), [
       {
         op: "update",
         table: "jobs",
         key: jobKey(job.jobId),
-        set: { status: "completed", cost: cost.toString(), reply: r.reply, receipt: r.receipt, updatedAt: now },
+        set: { status: "completed", cost: cost.toString(), receiptSignature: r.receipt.signature, updatedAt: now },
         when: {
           kind: "and",
           all: [
@@ -371,11 +417,10 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
           ],
         },
       },
-      { op: "delete", table: "jobs", key: openMarker(job.jobId) },
       {
         op: "update",
         table: "workers",
-        key: { pk: workerId, sk: "worker" },
+        key: { pk: workerId, sk: "stats" },
         add: { jobs: 1, promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens },
       },
     ]);
@@ -392,7 +437,7 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
 
 // ---------------------------------------------------------------- requester reads
 
-export function toView(job: JobItem): JobView {
+export function toView(job: JobItem, answer?: ReplyItem): JobView {
   const c = job.candidates[job.attempt];
   return {
     jobId: job.jobId,
@@ -403,8 +448,7 @@ export function toView(job: JobItem): JobView {
     maxCost: job.maxCost,
     ...(job.cost !== undefined ? { cost: job.cost } : {}),
     ...(job.outcome !== undefined ? { outcome: job.outcome } : {}),
-    ...(job.reply ? { reply: job.reply } : {}),
-    ...(job.receipt ? { receipt: job.receipt } : {}),
+    ...(answer ? { reply: answer.reply, receipt: answer.receipt } : {}),
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
   };
@@ -418,6 +462,7 @@ export async function getJob(deps: CoreDeps, requester: string, jobId: string, w
     if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
     if (job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
     const left = deadline - deps.clock.now();
+    if (job.status === "completed") return toView(job, await deps.store.get<ReplyItem>("jobs", replyKey(jobId, job.attempt)));
     if (TERMINAL.includes(job.status) || left <= 0) return toView(job);
     await deps.notifier.wait(jobTopic(jobId), left);
   }

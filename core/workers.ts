@@ -5,7 +5,8 @@ import { b64u } from "./crypto/encoding";
 import { randomBytes } from "node:crypto";
 import type { CoreDeps } from "./deps";
 import { ConflictError, ForbiddenError, NotFoundError, UnauthenticatedError } from "./errors";
-import { getBalance, toBig, workerAccount } from "./ledger";
+import { toBig } from "./ledger";
+import { payoutTotals } from "./payouts";
 import { pricePerToken } from "./pricing";
 import type { Item } from "./ports";
 
@@ -34,6 +35,10 @@ export interface WorkerItem extends Item {
   lastHeartbeat: number;
   attestationExpiresAt: number;
   registeredAt: number;
+}
+
+/** pk=workerId sk="stats": counters bumped with each settled job, apart from the (large) worker item. */
+export interface WorkerStatsItem extends Item {
   jobs?: number;
   promptTokens?: number;
   completionTokens?: number;
@@ -88,9 +93,6 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     lastHeartbeat: now,
     attestationExpiresAt: verdict.expiresAt,
     registeredAt: prev?.registeredAt ?? now,
-    jobs: prev?.jobs ?? 0,
-    promptTokens: prev?.promptTokens ?? 0,
-    completionTokens: prev?.completionTokens ?? 0,
   };
   const offers: OfferItem[] = req.models.map((m) => ({
     pk: m.model,
@@ -115,7 +117,7 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     ...dropped.map((model) => ({ op: "delete" as const, table: "offers" as const, key: { pk: model, sk: workerId } })),
   ]);
   await deps.queues.ensure(`worker-${workerId}`);
-  return { workerId, tier: verdict.tier, measurement: verdict.measurement, attestationExpiresAt: verdict.expiresAt, models };
+  return { workerId, tier: verdict.tier, measurement: verdict.measurement, attestationExpiresAt: verdict.expiresAt, models, heartbeatSeconds: deps.config.heartbeatSeconds };
 }
 
 export async function requireWorker(deps: CoreDeps, workerId: string): Promise<WorkerItem> {
@@ -124,20 +126,28 @@ export async function requireWorker(deps: CoreDeps, workerId: string): Promise<W
   return w;
 }
 
+/**
+ * Liveness lives on the small offer items only, one plain write each (no transaction): on
+ * DynamoDB an idle agent's heartbeats are most of what it costs.
+ */
 export async function heartbeat(deps: CoreDeps, workerId: string, load: number) {
   const w = await requireWorker(deps, workerId);
   const now = deps.clock.now();
-  await deps.store.transact([
-    { op: "update", table: "workers", key: { pk: workerId, sk: "worker" }, set: { lastHeartbeat: now }, when: { kind: "exists" } },
-    ...w.models.map((model) => ({
-      op: "update" as const,
-      table: "offers" as const,
-      key: { pk: model, sk: workerId },
-      set: { lastHeartbeat: now, load },
-      when: { kind: "exists" as const },
-    })),
-  ]);
-  return { ok: true, attestationExpiresAt: w.attestationExpiresAt, reattestBy: w.attestationExpiresAt - deps.config.livenessMs };
+  for (const model of w.models) {
+    await deps.store.transact([
+      { op: "update", table: "offers", key: { pk: model, sk: workerId }, set: { lastHeartbeat: now, load }, when: { kind: "exists" } },
+    ]);
+  }
+  return { ok: true, attestationExpiresAt: w.attestationExpiresAt, heartbeatSeconds: deps.config.heartbeatSeconds };
+}
+
+/** A worker that let a lease run out leaves the candidate lists until its next heartbeat. */
+export async function markSuspect(deps: CoreDeps, model: string, workerId: string) {
+  try {
+    await deps.store.transact([{ op: "update", table: "offers", key: { pk: model, sk: workerId }, set: { lastHeartbeat: 0 }, when: { kind: "exists" } }]);
+  } catch {
+    // gone already: nothing to mark
+  }
 }
 
 export function isLive(o: Pick<OfferItem, "lastHeartbeat" | "attestationExpiresAt">, now: number, livenessMs: number) {
@@ -203,9 +213,7 @@ export async function listModels(deps: CoreDeps) {
 
 export async function workerStatus(deps: CoreDeps, workerId: string) {
   const w = await requireWorker(deps, workerId);
-  const bal = await getBalance(deps.store, workerAccount(workerId));
-  const redeemedItem = await deps.store.get("accounts", { pk: `vch:${workerId}`, sk: "balance" });
-  const redeemed = toBig(redeemedItem?.redeemed);
+  const t = await payoutTotals(deps.store, workerId);
   return {
     workerId,
     tier: w.tier,
@@ -213,8 +221,10 @@ export async function workerStatus(deps: CoreDeps, workerId: string) {
     jobs: w.jobs ?? 0,
     promptTokens: w.promptTokens ?? 0,
     completionTokens: w.completionTokens ?? 0,
-    earned: (bal.available + toBig(redeemedItem?.available) + redeemed).toString(),
-    redeemed: redeemed.toString(),
+    /** everything ever credited for jobs: not yet vouchered + vouchered */
+    earned: t.earned.toString(),
+    /** paid out by the vault, as the chain watcher recorded it */
+    redeemed: t.redeemed.toString(),
     lastHeartbeat: w.lastHeartbeat,
     attestationExpiresAt: w.attestationExpiresAt,
   };

@@ -33,7 +33,6 @@ export async function startLocalAgents(apiUrl: string, home: string, specs: Loca
         models: (s.models ?? [BUILTIN_DEFAULT_MODEL]).map((model) => ({ model, priceBps: s.priceBps })),
         capacity: s.capacity ?? 4,
         attest: makeAttester({ tier: "dev", signingKey, kemKey }),
-        heartbeatMs: 5000,
       });
     }),
   );

@@ -4,15 +4,22 @@
  * redemptions and withdrawals. The chain watcher reads it through `reader`.
  *
  * Time: the sandbox follows the wall clock unless `now` is given (tests pin it).
+ *
+ * Persistence: with `stateFile`, the whole sandbox (accounts, lt, the vault's unprocessed
+ * transactions) and the coordinator seed are written there by `save()` and loaded back by the
+ * next start, so a restarted `npm start` keeps the same vault, balances and wallets.
  */
-import { Blockchain, type SandboxContract, type SendMessageResult, type TreasuryContract } from "@ton/sandbox";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { Blockchain, snapshotFromSerializable, snapshotToSerializable, type SandboxContract, type SendMessageResult, type TreasuryContract } from "@ton/sandbox";
 import { type Address, type Transaction, toNano } from "@ton/core";
 import { keyPairFromSeed, type KeyPair } from "@ton/crypto";
 import { getSecureRandomBytes } from "@ton/crypto";
 import { signVoucher as sign, signWithdrawal as signW, Vault, vaultExitName, type SignedVoucher, type SignedWithdrawal } from "../contracts/vault";
 import { accountIdToUint } from "../core/chain/account";
 import type { ChainReader } from "../core/chain/ports";
+import type { VoucherSigner } from "../core/payouts";
 import { REDEEM_GAS, SandboxChainReader, WITHDRAW_GAS } from "../functions/adapters/ton-chain";
+import { tonVoucherSigner } from "../functions/adapters/ton-voucher-signer";
 
 export interface ChainSendResult {
   /** the vault's transaction hash (hex) */
@@ -52,6 +59,19 @@ export interface LocalChain {
   paid(worker: Address): Promise<bigint>;
   /** unix seconds as the sandbox sees it */
   nowSeconds(): number;
+  /** the coordinator's voucher signer for this vault (core/payouts port) */
+  voucherSigner: VoucherSigner;
+  /** the dev faucet's wallet, refilled with sandbox TON whenever it runs below `needed` */
+  faucetWallet(needed: bigint): Promise<SandboxContract<TreasuryContract>>;
+  /** transactions executed so far (cheap change detection for the watcher timer) */
+  txCount(): number;
+  /** true when this chain was loaded from `stateFile` */
+  restored: boolean;
+  /**
+   * Write the sandbox to `stateFile` (no-op without one), keeping only the vault's
+   * transactions after `keepVaultTxsAfterLt` (those the watcher has not processed yet).
+   */
+  save(keepVaultTxsAfterLt?: bigint): void;
 }
 
 export interface LocalChainOptions {
@@ -61,16 +81,29 @@ export interface LocalChainOptions {
   coordinatorSeed?: Buffer;
   /** the owner's initial top-up (gas/storage reserve), default 10 TON */
   reserve?: bigint;
+  /** where `save()` writes the sandbox, and where a start loads it from when present */
+  stateFile?: string;
+}
+
+interface StateFile {
+  v: 1;
+  coordinatorSeed: string;
+  vault: string;
+  snapshot: ReturnType<typeof snapshotToSerializable>;
 }
 
 export async function startLocalChain(opts: LocalChainOptions = {}): Promise<LocalChain> {
   const blockchain = await Blockchain.create();
+  const saved: StateFile | undefined = opts.stateFile && existsSync(opts.stateFile) ? (JSON.parse(readFileSync(opts.stateFile, "utf8")) as StateFile) : undefined;
+  if (saved) await blockchain.loadFrom(snapshotFromSerializable(saved.snapshot));
   if (opts.now !== undefined) blockchain.now = opts.now;
   const owner = await blockchain.treasury("owner");
   const requesterWallet = await blockchain.treasury("requester");
-  const coordinator = keyPairFromSeed(opts.coordinatorSeed ?? (await getSecureRandomBytes(32)));
+  const coordinatorSeed = saved ? Buffer.from(saved.coordinatorSeed, "hex") : (opts.coordinatorSeed ?? (await getSecureRandomBytes(32)));
+  const coordinator = keyPairFromSeed(coordinatorSeed);
   const vault = blockchain.openContract(await Vault.createFromConfig({ owner: owner.address, coordinatorKey: coordinator.publicKey }));
-  await vault.sendDeploy(owner.getSender(), opts.reserve ?? toNano("10"));
+  if (saved && saved.vault !== vault.address.toRawString()) throw new Error(`${opts.stateFile} holds vault ${saved.vault} but its key derives ${vault.address.toRawString()}: delete the file to start a fresh chain`);
+  if (!saved) await vault.sendDeploy(owner.getSender(), opts.reserve ?? toNano("10"));
   const reader = new SandboxChainReader(blockchain, vault.address);
   const nowSeconds = () => blockchain.now ?? Math.floor(Date.now() / 1000);
 
@@ -118,6 +151,30 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
     accountBalance: (accountId) => vault.getAccountBalance(accountIdToUint(accountId)),
     paid: (w) => vault.getPaid(w),
     nowSeconds,
+    voucherSigner: tonVoucherSigner(coordinator.secretKey, vault.address),
+    async faucetWallet(needed) {
+      const w = await blockchain.treasury("faucet");
+      const c = await blockchain.getContract(w.address);
+      if (c.balance < needed + toNano("10")) c.balance = needed + toNano("1000000"); // sandbox play TON, minted on demand
+      return w;
+    },
+    txCount: () => sandboxTransactions(blockchain).length,
+    restored: saved !== undefined,
+    save(keepAfter) {
+      if (!opts.stateFile) return;
+      const snap = blockchain.snapshot();
+      const vaultHash = BigInt("0x" + vault.address.hash.toString("hex"));
+      snap.transactions = snap.transactions.filter((t) => t.address === vaultHash && (keepAfter === undefined || t.lt > keepAfter));
+      const file: StateFile = { v: 1, coordinatorSeed: coordinatorSeed.toString("hex"), vault: vault.address.toRawString(), snapshot: snapshotToSerializable(snap) };
+      const tmp = `${opts.stateFile}.tmp`;
+      writeFileSync(tmp, JSON.stringify(file));
+      renameSync(tmp, opts.stateFile);
+    },
   };
   return chain;
+}
+
+/** The sandbox's executed transactions (the array SandboxChainReader reads). */
+function sandboxTransactions(b: Blockchain): Transaction[] {
+  return (b as unknown as { transactions?: Transaction[] }).transactions ?? [];
 }

@@ -9,6 +9,7 @@ import type { Log, Store } from "../core/ports";
 import { routes } from "../functions/http/routes";
 import { route as openapiRoute } from "../functions/http/openapi";
 import { matchingHandler } from "../functions/queue/matching";
+import { recoverAssignedJobs } from "../core/recovery";
 import { startHttpServer } from "./http-server";
 import { createJsonLog } from "./log";
 import { createLocalNotifier } from "./notifier";
@@ -43,6 +44,7 @@ export const LOCAL_CONFIG: Partial<CoreConfig> = {
   faucet: true,
   leaseBaseSeconds: 10,
   leaseMsPerToken: 20,
+  heartbeatSeconds: 5,
   livenessMs: 15_000,
 };
 
@@ -76,7 +78,9 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
     onError: (e) => log.error("matching consumer error", { error: String(e) }),
   });
   const { server, url } = await startHttpServer({ routes: [...routes, openapiRoute], deps, port: o.port ?? 0 });
-  await recoverInFlight(deps);
+  // Local queues live in memory and the store is the truth: after a restart every job still
+  // assigned gets a fresh lease check, so it finishes or is refunded instead of hanging.
+  await recoverAssignedJobs(deps, lmdb?.scan("jobs") ?? []);
   return {
     url,
     deps,
@@ -92,13 +96,4 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
       await lmdb?.close();
     },
   };
-}
-
-/**
- * Local queues live in memory; the store is the truth. After a restart, every job still
- * assigned gets a lease check, so it finishes or is refunded instead of hanging forever.
- */
-async function recoverInFlight(deps: CoreDeps) {
-  const { recoverAssignedJobs } = await import("../core/recovery");
-  await recoverAssignedJobs(deps);
 }

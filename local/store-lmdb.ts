@@ -39,6 +39,8 @@ export interface LmdbStore extends Store {
   readonly dir: string;
   /** Removes expired items from disk; returns how many. Reads already ignore them. */
   purgeExpired(): Promise<number>;
+  /** Every live item of a table (local recovery after a restart; DynamoDB needs no such scan). */
+  scan<T extends Item = Item>(table: TableName): T[];
   /** Waits for pending writes and closes the environment. */
   close(): Promise<void>;
 }
@@ -126,6 +128,17 @@ export async function openLmdbStore(dir: string, opts: LmdbStoreOptions = {}): P
     },
 
     transact,
+
+    scan<T extends Item = Item>(table: TableName): T[] {
+      assertOpen();
+      const now = clock.now();
+      const out: T[] = [];
+      for (const { key, value } of db.getRange({ start: [table] })) {
+        if (key[0] !== table) break;
+        if (!isExpired(value, now)) out.push(value as T);
+      }
+      return out;
+    },
 
     async purgeExpired(): Promise<number> {
       assertOpen();

@@ -68,15 +68,23 @@ function movementOps(id: string, kind: string, at: number, postings: Posting[], 
 export interface StoreChainLedgerOptions {
   /** external accounts whose negated sum is the liabilities (default ext:chain, ext:faucet, ext:unmatched) */
   externalAccounts?: readonly string[];
+  /**
+   * The account a voucher redemption is paid from (default `wrk:<workerId>`). The coordinator's
+   * payouts (core/payouts.ts) move earnings into `vch:<workerId>` when they sign a voucher, and
+   * pass `(id) => "vch:" + id` here.
+   */
+  redemptionAccount?: (workerId: string) => string;
 }
 
 export class StoreChainLedger implements ChainLedger {
   private readonly externals: readonly string[];
+  private readonly redemptionAccount: (workerId: string) => string;
   constructor(
     private readonly store: Store,
     opts: StoreChainLedgerOptions = {},
   ) {
     this.externals = opts.externalAccounts ?? DEFAULT_EXTERNAL_ACCOUNTS;
+    this.redemptionAccount = opts.redemptionAccount ?? wrk;
   }
 
   // ------------------------------------------------------------ cursor
@@ -156,7 +164,7 @@ export class StoreChainLedger implements ChainLedger {
       const paid = r.cumulative > prev ? r.cumulative - prev : 0n;
       const issued = await this.findIssuedVoucher(r.worker);
       const workerId = issued?.workerId ?? null;
-      const from = workerId ? wrk(workerId) : UNMATCHED_ACCOUNT;
+      const from = workerId ? this.redemptionAccount(workerId) : UNMATCHED_ACCOUNT;
       const ops = movementOps(
         chainMovementId(txHash),
         "redemption",

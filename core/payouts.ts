@@ -1,0 +1,157 @@
+/**
+ * Worker payouts: a worker's earnings (`wrk:<id>.available`, credited by job settlement) become
+ * a coordinator-signed voucher the worker cashes at the vault.
+ *
+ *   issueVoucher: moves everything the worker has earned since its last voucher into its
+ *   "issued vouchers" account `vch:<id>` (one idempotent ledger movement per new cumulative
+ *   amount, `voucher:<id>:<cumulative>`), records the voucher for the chain watcher
+ *   (StoreChainLedger.recordIssuedVoucher) and signs it through the VoucherSigner port.
+ *
+ *   Redemption: the chain watcher sees the vault pay `cumulative - already paid` and moves
+ *   that much from `vch:<id>` to `ext:chain` (StoreChainLedger with `redemptionAccount: voucherAccount`).
+ *
+ * So, per worker: earned = wrk.available + issued cumulative; redeemed = issued − vch.available.
+ *
+ * One payout address per worker: the vault pays `cumulative − paid[address]`, so a cumulative
+ * amount only means something for the address it was first issued to. The first voucher binds
+ * the address (table "chain", pk=`payout:<workerId>`); another address is refused.
+ */
+import { StoreChainLedger } from "./chain/store-ledger";
+import type { CoreDeps } from "./deps";
+import { CocoonError, ConflictError, ForbiddenError } from "./errors";
+import { applyMovement, getBalance, OverdraftError, toBig, workerAccount, type Movement } from "./ledger";
+import { ConditionFailedError, type Store } from "./ports";
+
+/** The coordinator's voucher signer: the local sandbox's key, or a key from config on AWS. */
+export interface VoucherSigner {
+  /** the vault the vouchers are for (raw form "0:<hex>") */
+  readonly vault: string;
+  /** Canonical raw form ("0:<hex>") of a payout address; throws InvalidPayoutAddressError. */
+  payoutAddress(address: string): string;
+  sign(v: { worker: string; cumulative: bigint; expiry: number }): Promise<{ signature: string }>;
+}
+
+/** What the payout routes need beyond CoreDeps (optional: absent where payouts are off). */
+export interface PayoutDeps {
+  voucherSigner?: VoucherSigner;
+}
+
+/** A signed voucher as the worker receives it (same shape as functions/adapters/ton-chain VoucherJson). */
+export interface VoucherView {
+  vault: string;
+  worker: string;
+  /** nanoTON, decimal: everything ever vouchered to this worker */
+  cumulative: string;
+  /** unix seconds */
+  expiry: number;
+  /** base64 Ed25519 signature of the coordinator */
+  signature: string;
+}
+
+export class InvalidPayoutAddressError extends CocoonError {
+  constructor(message: string) {
+    super(400, "invalid_payout_address", message);
+  }
+}
+
+export const voucherAccount = (workerId: string) => `vch:${workerId}`;
+export const voucherMovementId = (workerId: string, cumulative: bigint) => `voucher:${workerId}:${cumulative}`;
+const payoutKey = (workerId: string) => ({ pk: `payout:${workerId}`, sk: "w" });
+
+/** The StoreChainLedger the watcher must use alongside these payouts. */
+export const payoutChainLedger = (store: Store) => new StoreChainLedger(store, { redemptionAccount: voucherAccount });
+
+export interface PayoutRecord {
+  address: string;
+  cumulative: bigint;
+}
+
+export async function getPayoutRecord(store: Store, workerId: string): Promise<PayoutRecord | undefined> {
+  const it = await store.get("chain", payoutKey(workerId));
+  return it ? { address: String(it.address), cumulative: toBig(it.cumulative) } : undefined;
+}
+
+export const DEFAULT_VOUCHER_TTL_SECONDS = 86_400;
+
+/**
+ * Issue (or re-issue, with a fresh expiry) the worker's voucher for everything it has earned.
+ * Safe to retry and to call concurrently: the cumulative amount only grows, and each growth
+ * is one ledger movement keyed by the new cumulative.
+ */
+export async function issueVoucher(deps: CoreDeps & PayoutDeps, workerId: string, payoutAddress: string, o: { ttlSeconds?: number } = {}): Promise<VoucherView> {
+  const signer = deps.voucherSigner;
+  if (!signer) throw new CocoonError(503, "payouts_unavailable", "this coordinator has no voucher signing key configured; payouts are off");
+  if (!(await deps.store.get("workers", { pk: workerId, sk: "worker" }))) {
+    throw new ForbiddenError("not_a_worker", "this key is not a registered worker: register with POST /v1/agents first");
+  }
+  const address = signer.payoutAddress(payoutAddress);
+  const chainLedger = new StoreChainLedger(deps.store);
+
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const rec = await getPayoutRecord(deps.store, workerId);
+    if (rec && rec.address !== address) {
+      throw new ConflictError("payout_address_mismatch", `this worker's vouchers are paid to ${rec.address}; ask with that payoutAddress (the vault tracks what it paid per address)`, {
+        payoutAddress: rec.address,
+      });
+    }
+    const owner = await chainLedger.findIssuedVoucher(address);
+    if (owner && owner.workerId !== workerId) {
+      throw new ConflictError("payout_address_taken", `payout address ${address} already receives another worker's vouchers; use an address of your own`);
+    }
+    const earned = (await getBalance(deps.store, workerAccount(workerId))).available;
+    const prev = rec?.cumulative ?? 0n;
+    const cumulative = prev + (earned > 0n ? earned : 0n);
+    if (cumulative === 0n) throw new ConflictError("nothing_earned", "this worker has earned nothing yet: run jobs first, then ask for a voucher");
+
+    if (cumulative > prev) {
+      const now = deps.clock.now();
+      const m: Movement = {
+        id: voucherMovementId(workerId, cumulative),
+        kind: "voucher",
+        at: now,
+        meta: { workerId, address, cumulative: cumulative.toString() },
+        postings: [
+          { account: workerAccount(workerId), field: "available", delta: -earned },
+          { account: voucherAccount(workerId), field: "available", delta: earned },
+        ],
+      };
+      const record = {
+        op: "put" as const,
+        table: "chain" as const,
+        item: { ...payoutKey(workerId), workerId, address, cumulative, at: now },
+        when: rec ? { kind: "cmp" as const, attr: "cumulative", op: "=" as const, value: prev } : { kind: "notExists" as const },
+      };
+      try {
+        const r = await applyMovement(deps.store, m, [record]);
+        if (r === "duplicate") continue; // someone else issued this very amount: re-read and sign it
+      } catch (e) {
+        if (e instanceof ConditionFailedError || e instanceof OverdraftError) continue; // raced: re-read
+        throw e;
+      }
+    }
+
+    const expiry = Math.floor(deps.clock.now() / 1000) + (o.ttlSeconds ?? DEFAULT_VOUCHER_TTL_SECONDS);
+    // Record before handing it out, so the watcher can always match the redemption.
+    await chainLedger.recordIssuedVoucher({ workerId, worker: address, cumulative, expiry }, deps.clock.now());
+    const { signature } = await signer.sign({ worker: address, cumulative, expiry });
+    deps.log.info("voucher issued", { workerId, address, cumulative: cumulative.toString(), expiry });
+    return { vault: signer.vault, worker: address, cumulative: cumulative.toString(), expiry, signature };
+  }
+  throw new CocoonError(503, "voucher_contention", "could not issue the voucher: concurrent updates kept conflicting; try again");
+}
+
+/** Earned and redeemed nanoTON of a worker, from the ledger (see the header). */
+export async function payoutTotals(store: Store, workerId: string) {
+  const [wrk, vch, rec] = await Promise.all([getBalance(store, workerAccount(workerId)), getBalance(store, voucherAccount(workerId)), getPayoutRecord(store, workerId)]);
+  const issued = rec?.cumulative ?? 0n;
+  return {
+    /** not yet vouchered */
+    available: wrk.available,
+    /** vouchered, not yet redeemed on chain */
+    unredeemed: vch.available,
+    issued,
+    earned: wrk.available + issued,
+    redeemed: issued - vch.available,
+    payoutAddress: rec?.address,
+  };
+}
