@@ -26,6 +26,7 @@ import { join } from "node:path";
 import type { Item, Key, QueueName, Queues, Store, TableName, WriteOp } from "../core/ports";
 import { encodeItem } from "../functions/adapters/dynamo-store";
 import type { BenchResult } from "./types";
+import { DEFAULT_CORE_CONFIG } from "../core/config";
 
 // ---------------------------------------------------------------- prices
 /**
@@ -331,6 +332,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
     console.error(`heartbeat: $${hbDollars.toExponential(3)} each; matching pollers (fixed): $${r6(matchingPollersDay)}/day`);
   }
   const t = perJob.total;
+  const cloudHeartbeat = DEFAULT_CORE_CONFIG.heartbeatSeconds;
   return [
     { name: "AWS cost per 1M jobs (on-demand, real handlers, SQS agent path)", value: r2(perMillion), unit: "$", target: "≤ $3", ok: perMillion <= 3 },
     { name: "  of which DynamoDB (per 1M jobs)", value: r2(t.dynamo * 1e6), unit: "$", target: null, ok: null },
@@ -339,8 +341,14 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
     { name: "  of which SQS (per 1M jobs)", value: r2(t.sqs * 1e6), unit: "$", target: null, ok: null },
     { name: "  of which CloudWatch Logs (per 1M jobs)", value: r2(t.logs * 1e6), unit: "$", target: null, ok: null },
     { name: "idle agent-day, SQS long-poll (20 s) + hourly session", value: r6(idleSqs), unit: "$", target: "≤ $0.002", ok: idleSqs <= 0.002 },
-    { name: "idle agent-day incl. heartbeats every 5 s (agent default)", value: r6(idleSqs + hbPerDayAt(5)), unit: "$", target: "≤ $0.002", ok: idleSqs + hbPerDayAt(5) <= 0.002 },
-    { name: "idle agent-day incl. heartbeats every 300 s", value: r6(idleSqs + hbPerDayAt(300)), unit: "$", target: null, ok: null },
+    {
+      name: `idle agent-day incl. heartbeats every ${cloudHeartbeat} s (cloud default)`,
+      value: r6(idleSqs + hbPerDayAt(cloudHeartbeat)),
+      unit: "$",
+      target: "≤ $0.002",
+      ok: idleSqs + hbPerDayAt(cloudHeartbeat) <= 0.002,
+    },
+    { name: "idle agent-day incl. heartbeats every 5 s (local default's interval)", value: r6(idleSqs + hbPerDayAt(5)), unit: "$", target: null, ok: null },
     { name: "idle agent-day, HTTP long-poll fallback through Lambda", value: r6(httpPollIdle), unit: "$", target: null, ok: null },
   ];
 }

@@ -11,8 +11,7 @@ export function toBytes(data: Uint8Array | string): Buffer {
   return typeof data === "string" ? Buffer.from(data, "utf8") : asBuffer(data);
 }
 
-// Strict base64url alphabet check, without a regex over large strings (a char loop is
-// cheaper than a regex for megabyte payloads and lets us report the offending position).
+// Only for error messages: finds the first character outside the base64url alphabet.
 const B64U_OK = new Uint8Array(128);
 for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") B64U_OK[ch.charCodeAt(0)] = 1;
 

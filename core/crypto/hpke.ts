@@ -37,10 +37,12 @@ interface AeadParams {
   readonly id: number;
   readonly nk: number;
   readonly cipher: "aes-128-gcm" | "chacha20-poly1305";
+  /** suite_id = "HPKE" || kem_id || kdf_id || aead_id */
+  readonly suiteId: Buffer;
 }
 const AEADS: Record<HpkeAead, AeadParams> = {
-  "aes-128-gcm": { id: 0x0001, nk: 16, cipher: "aes-128-gcm" },
-  "chacha20-poly1305": { id: 0x0003, nk: 32, cipher: "chacha20-poly1305" },
+  "aes-128-gcm": { id: 0x0001, nk: 16, cipher: "aes-128-gcm", suiteId: hpkeSuiteId(0x0001) },
+  "chacha20-poly1305": { id: 0x0003, nk: 32, cipher: "chacha20-poly1305", suiteId: hpkeSuiteId(0x0003) },
 };
 function aeadParams(aead: HpkeAead | undefined): AeadParams {
   const p = AEADS[aead ?? DEFAULT_AEAD];
@@ -60,11 +62,10 @@ const MODE_BASE = 0x00;
 
 const HPKE_V1 = Buffer.from("HPKE-v1", "latin1");
 const EMPTY = Buffer.alloc(0);
+const ONE = Buffer.of(1);
 
 function i2osp2(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
+  return Buffer.of(n >> 8, n & 0xff);
 }
 
 const KEM_SUITE_ID = Buffer.concat([Buffer.from("KEM", "latin1"), i2osp2(KEM_ID)]);
@@ -82,11 +83,13 @@ function labelBytes(label: string): Buffer {
   return b;
 }
 
-/** HKDF-Extract(salt, ikm) = HMAC-SHA256(salt, ikm), with ikm given in parts (no concat). */
-function extract(salt: Uint8Array, ...ikm: Uint8Array[]): Buffer {
-  const h = createHmac("sha256", salt.length === 0 ? Buffer.alloc(NH) : salt);
-  for (const part of ikm) h.update(part);
-  return h.digest();
+const ZERO_SALT = Buffer.alloc(NH);
+
+/** HKDF-Extract(salt, ikm) = HMAC-SHA256(salt, ikm); ikm given in parts (one native update). */
+function extract(salt: Uint8Array, ikm: Uint8Array[]): Buffer {
+  return createHmac("sha256", salt.length === 0 ? ZERO_SALT : salt)
+    .update(Buffer.concat(ikm))
+    .digest();
 }
 
 /** HKDF-Expand(prk, info, L) with info given in parts. */
@@ -94,24 +97,24 @@ function expand(prk: Uint8Array, info: Uint8Array[], length: number): Buffer {
   if (length > 255 * NH) throw new CryptoInputError("invalid_length", `HKDF-Expand length ${length} exceeds ${255 * NH}`);
   const n = Math.ceil(length / NH);
   if (n === 1) {
-    const h = createHmac("sha256", prk);
-    for (const part of info) h.update(part);
-    const out = h.update(Buffer.of(1)).digest();
+    const out = createHmac("sha256", prk)
+      .update(Buffer.concat([...info, ONE]))
+      .digest();
     return length === NH ? out : out.subarray(0, length);
   }
   const out = Buffer.alloc(n * NH);
   let prev: Buffer = EMPTY;
   for (let i = 1; i <= n; i++) {
-    const h = createHmac("sha256", prk).update(prev);
-    for (const part of info) h.update(part);
-    prev = h.update(Buffer.of(i)).digest();
+    prev = createHmac("sha256", prk)
+      .update(Buffer.concat([prev, ...info, Buffer.of(i)]))
+      .digest();
     prev.copy(out, (i - 1) * NH);
   }
   return out.subarray(0, length);
 }
 
 function labeledExtract(suiteId: Buffer, salt: Uint8Array, label: string, ikm: Uint8Array): Buffer {
-  return extract(salt, HPKE_V1, suiteId, labelBytes(label), ikm);
+  return extract(salt, [HPKE_V1, suiteId, labelBytes(label), ikm]);
 }
 
 function labeledExpand(suiteId: Buffer, prk: Uint8Array, label: string, info: Uint8Array, length: number): Buffer {
@@ -218,7 +221,7 @@ function infoHash(suiteId: Buffer, aeadId: number, info: Uint8Array): Buffer {
 }
 
 function contextBytes(p: AeadParams, info: Uint8Array): { suiteId: Buffer; ksc: Buffer } {
-  const suiteId = hpkeSuiteId(p.id);
+  const suiteId = p.suiteId;
   let pskIdHash = pskIdHashCache.get(p.id);
   if (!pskIdHash) {
     pskIdHash = labeledExtract(suiteId, EMPTY, "psk_id_hash", EMPTY);

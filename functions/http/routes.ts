@@ -11,6 +11,8 @@ import { route as heartbeat } from "./heartbeat";
 import { route as pollJobs } from "./poll-jobs";
 import { route as postResult } from "./post-result";
 import { route as workerStatus } from "./worker-status";
+import { route as issueVoucher } from "./issue-voucher";
+import { chainFaucetRoute, depositRoute, redeemRoute, walletRoute } from "./dev-wallet";
 
 /** Every REST route except GET /openapi.json (which is generated from these). */
 export const routes: Route[] = [
@@ -26,4 +28,12 @@ export const routes: Route[] = [
   pollJobs,
   postResult,
   workerStatus,
+  issueVoucher,
 ] as Route[];
+
+/**
+ * DEV ONLY routes of the local default's TON sandbox (they refuse with 403 dev_chain_disabled
+ * without one). The local network mounts them and swaps the ledger faucet for `chainFaucet`.
+ */
+export const devChainRoutes: Route[] = [walletRoute, depositRoute, redeemRoute] as Route[];
+export const chainFaucet = chainFaucetRoute as Route;

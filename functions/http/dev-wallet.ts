@@ -1,0 +1,163 @@
+/**
+ * DEV ONLY: the local default's TON sandbox lives inside the coordinator process (npm start),
+ * so CLIs reach its test wallets through these routes. They answer 403 `dev_chain_disabled`
+ * on any network without a local sandbox chain (every deployment).
+ *
+ *   GET  /v1/dev/wallet           the caller's sandbox wallet (payout address for workers)
+ *   POST /v1/dev/wallet/deposit   pay {amount} nanoTON from the local test requester wallet
+ *                                 into the vault, tagged with the caller's account; the chain
+ *                                 watcher credits it (poll GET /v1/account)
+ *   POST /v1/dev/wallet/redeem    send {voucher}'s Redeem from the caller's sandbox wallet; the
+ *                                 watcher records the payout (poll GET /v1/agents/me)
+ *   POST /v1/account/faucet       (local replacement of the ledger faucet) a deposit from the
+ *                                 sandbox faucet wallet, credited by the watcher before answering,
+ *                                 so the ledger never holds money the vault does not
+ */
+import { z } from "zod";
+import { BalanceView, FaucetRequest } from "../../events/api";
+import type { CoreDeps } from "../../core/deps";
+import { CocoonError } from "../../core/errors";
+import { getAccount } from "../../core/jobs";
+import { ConditionFailedError } from "../../core/ports";
+import { defineRoute } from "./middleware";
+
+export interface DevChainSend {
+  /** the vault's transaction hash (hex) */
+  txHash: string;
+  success: boolean;
+  /** the vault's exit code by name (ERR_...) when it refused */
+  error?: string;
+}
+
+/** The local sandbox chain as the dev routes see it (local/network.ts implements it). */
+export interface DevChain {
+  vault: string;
+  /** minimum deposit the vault accepts, nanoTON */
+  minDeposit: bigint;
+  /** the sandbox wallet that belongs to this key id (created and funded on first use) */
+  walletOf(owner: string): Promise<{ address: string; balance: bigint }>;
+  /** pay from the local test requester wallet ("requester") or the faucet wallet ("faucet") */
+  deposit(accountId: string, amount: bigint, from: "requester" | "faucet"): Promise<DevChainSend>;
+  /** send a Redeem for `voucher` from `owner`'s sandbox wallet */
+  redeem(owner: string, voucher: { vault: string; worker: string; cumulative: string; expiry: number; signature: string }): Promise<DevChainSend & { paid: bigint }>;
+  vaultBalance(): Promise<bigint>;
+  /** run one chain watcher pass now (after any pass in progress) */
+  sync(): Promise<void>;
+}
+
+export interface DevChainDeps {
+  devChain?: DevChain;
+}
+
+const MAX_DEPOSIT = 1_000_000_000_000n; // 1,000 sandbox TON per call
+
+function devChainOf(deps: CoreDeps): DevChain {
+  const chain = (deps as CoreDeps & DevChainDeps).devChain;
+  if (!chain) throw new CocoonError(403, "dev_chain_disabled", "this network has no local TON sandbox: dev wallet routes exist only in the local default (npm start); deposit real TON to the vault instead");
+  return chain;
+}
+
+function checkAmount(chain: DevChain, amount: bigint) {
+  if (amount < chain.minDeposit || amount > MAX_DEPOSIT) {
+    throw new CocoonError(400, "invalid_amount", `amount must be between ${chain.minDeposit} (the vault's minimum deposit) and ${MAX_DEPOSIT} nanoTON`);
+  }
+}
+
+const nano = z.string().regex(/^\d+$/);
+
+export const DevWalletView = z.object({ address: z.string(), balance: nano, vault: z.string() });
+export const DevDepositView = z.object({ txHash: z.string(), vault: z.string(), amount: nano, account: z.string() });
+export const VoucherBody = z.object({
+  vault: z.string(),
+  worker: z.string(),
+  cumulative: nano,
+  expiry: z.number().int(),
+  signature: z.string().min(1).max(200),
+});
+export const DevRedeemRequest = z.object({ voucher: VoucherBody });
+export const DevRedeemView = z.object({ txHash: z.string(), paid: nano, worker: z.string(), cumulative: nano });
+
+export const walletRoute = defineRoute(
+  { method: "GET", path: "/v1/dev/wallet", summary: "DEV ONLY: the caller's wallet on the local TON sandbox", auth: "signed", response: DevWalletView },
+  async ({ deps, caller }) => {
+    const chain = devChainOf(deps);
+    const w = await chain.walletOf(caller);
+    return { address: w.address, balance: w.balance.toString(), vault: chain.vault };
+  },
+);
+
+export const depositRoute = defineRoute(
+  {
+    method: "POST",
+    path: "/v1/dev/wallet/deposit",
+    summary: "DEV ONLY: pay nanoTON from the local test requester wallet into the vault for the caller; the chain watcher credits it",
+    auth: "signed",
+    body: FaucetRequest,
+    response: DevDepositView,
+    status: 202,
+  },
+  async ({ deps, caller, body }) => {
+    const chain = devChainOf(deps);
+    checkAmount(chain, body.amount);
+    const r = await chain.deposit(caller, body.amount, "requester");
+    if (!r.success) throw new CocoonError(409, "deposit_rejected", `the vault refused the deposit (${r.error}); transaction ${r.txHash}`, { txHash: r.txHash, exit: r.error });
+    deps.log.info("dev deposit sent", { account: caller, amount: body.amount.toString(), txHash: r.txHash });
+    return { txHash: r.txHash, vault: chain.vault, amount: body.amount.toString(), account: caller };
+  },
+);
+
+export const redeemRoute = defineRoute(
+  {
+    method: "POST",
+    path: "/v1/dev/wallet/redeem",
+    summary: "DEV ONLY: send a voucher's Redeem to the vault from the caller's sandbox wallet",
+    auth: "signed",
+    body: DevRedeemRequest,
+    response: DevRedeemView,
+  },
+  async ({ deps, caller, body }) => {
+    const chain = devChainOf(deps);
+    if (body.voucher.vault !== chain.vault) throw new CocoonError(400, "wrong_vault", `this voucher is for vault ${body.voucher.vault}, the local vault is ${chain.vault}`);
+    const r = await chain.redeem(caller, body.voucher);
+    if (!r.success) {
+      throw new CocoonError(409, "redeem_rejected", `the vault refused the voucher (${r.error}): nothing was paid; transaction ${r.txHash}`, { txHash: r.txHash, exit: r.error });
+    }
+    deps.log.info("dev redeem sent", { workerId: caller, txHash: r.txHash, paid: r.paid.toString() });
+    return { txHash: r.txHash, paid: r.paid.toString(), worker: body.voucher.worker, cumulative: body.voucher.cumulative };
+  },
+);
+
+/**
+ * The local default's faucet: a real sandbox deposit from the faucet wallet, credited by the
+ * chain watcher before it answers (so callers can spend right away, as with the ledger faucet).
+ * Idempotency-Key: the same key for the same caller deposits once.
+ */
+export const chainFaucetRoute = defineRoute(
+  { method: "POST", path: "/v1/account/faucet", summary: "DEV ONLY: deposit sandbox TON into the vault for the caller (local default)", auth: "signed", body: FaucetRequest, response: BalanceView },
+  async ({ deps, caller, body, headers }) => {
+    const chain = devChainOf(deps);
+    checkAmount(chain, body.amount);
+    const key = headers["idempotency-key"];
+    let fresh = true;
+    if (key) {
+      try {
+        await deps.store.transact([{ op: "put", table: "chain", item: { pk: `faucet:${caller}:${key}`, sk: "claim", at: deps.clock.now() }, when: { kind: "notExists" } }]);
+      } catch (e) {
+        if (!(e instanceof ConditionFailedError)) throw e;
+        fresh = false;
+      }
+    }
+    if (fresh) {
+      try {
+        const r = await chain.deposit(caller, body.amount, "faucet");
+        if (!r.success) throw new CocoonError(409, "deposit_rejected", `the vault refused the faucet deposit (${r.error})`, { txHash: r.txHash, exit: r.error });
+      } catch (e) {
+        // nothing reached the vault: free the key so a retry deposits
+        if (key) await deps.store.transact([{ op: "delete", table: "chain", key: { pk: `faucet:${caller}:${key}`, sk: "claim" } }]).catch(() => undefined);
+        throw e;
+      }
+    }
+    await chain.sync();
+    return getAccount(deps, caller);
+  },
+);
