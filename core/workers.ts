@@ -213,19 +213,25 @@ export async function listModels(deps: CoreDeps) {
 
 export async function workerStatus(deps: CoreDeps, workerId: string) {
   const w = await requireWorker(deps, workerId);
-  const t = await payoutTotals(deps.store, workerId);
+  const [stats, t, offers] = await Promise.all([
+    deps.store.get<WorkerStatsItem>("workers", { pk: workerId, sk: "stats" }),
+    payoutTotals(deps.store, workerId),
+    Promise.all(w.models.map((model) => deps.store.get<OfferItem>("offers", { pk: model, sk: workerId }))),
+  ]);
+  // Heartbeats write the offer items only; the worker item has the registration's.
+  const lastHeartbeat = Math.max(w.lastHeartbeat, ...offers.map((o) => (typeof o?.lastHeartbeat === "number" ? o.lastHeartbeat : 0)));
   return {
     workerId,
     tier: w.tier,
     models: w.models,
-    jobs: w.jobs ?? 0,
-    promptTokens: w.promptTokens ?? 0,
-    completionTokens: w.completionTokens ?? 0,
-    /** everything ever credited for jobs: not yet vouchered + vouchered */
+    jobs: Number(stats?.jobs ?? 0),
+    promptTokens: Number(stats?.promptTokens ?? 0),
+    completionTokens: Number(stats?.completionTokens ?? 0),
+    /** everything ever credited for jobs (core/payouts: not yet vouchered + vouchered) */
     earned: t.earned.toString(),
     /** paid out by the vault, as the chain watcher recorded it */
     redeemed: t.redeemed.toString(),
-    lastHeartbeat: w.lastHeartbeat,
+    lastHeartbeat,
     attestationExpiresAt: w.attestationExpiresAt,
   };
 }

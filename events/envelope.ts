@@ -42,7 +42,7 @@ export const RequestPlaintext = z.object({
 });
 export type RequestPlaintext = z.infer<typeof RequestPlaintext>;
 
-/** HPKE-sealed to header.replyKey; AAD = canonical receipt body without the signature. */
+/** HPKE-sealed to header.replyKey; AAD = canonical(header) + "\n" + workerId. */
 export const ReplyEnvelope = z.object({
   enc: B64u,
   ct: B64u,
@@ -63,8 +63,8 @@ export const ReceiptBody = z.object({
   jobId: JobId,
   workerId: WorkerId,
   model: ModelName,
-  requestHash: z.string().regex(/^[0-9a-f]{64}$/), // sha256 over the request envelope's payload ciphertext
-  replyHash: z.string().regex(/^[0-9a-f]{64}$/), // sha256 over the reply ciphertext
+  requestHash: z.string().regex(/^[0-9a-f]{64}$/), // sha256 over canonical(request envelope): header, payload and every wrapped key
+  replyHash: z.string().regex(/^[0-9a-f]{64}$/), // sha256 over canonical(reply envelope)
   usage: Usage,
   measurement: z.string(), // worker's attested measurement (hex) or "dev"/"none"
   finishedAt: z.number().int(),

@@ -5,8 +5,17 @@ import type { Server } from "node:http";
 import { DEFAULT_CORE_CONFIG, type CoreConfig } from "../core/config";
 import type { CoreDeps } from "../core/deps";
 import { defaultPolicy } from "../core/attestation/policy";
-import type { Log, Store } from "../core/ports";
-import { routes } from "../functions/http/routes";
+import type { Alert, Log, Store } from "../core/ports";
+import { dedupAlerts } from "../core/chain/dedup";
+import type { StoreChainLedger } from "../core/chain/store-ledger";
+import { runWatcher, type WatcherReport } from "../core/chain/watcher";
+import { CocoonError } from "../core/errors";
+import { payoutChainLedger, type PayoutDeps } from "../core/payouts";
+import { MIN_DEPOSIT } from "../contracts/vault";
+import { InvalidVoucherError, voucherFromJson } from "../functions/adapters/ton-chain";
+import type { DevChain, DevChainDeps } from "../functions/http/dev-wallet";
+import { chainFaucet, devChainRoutes, routes } from "../functions/http/routes";
+import { startLocalChain, type LocalChain, type LocalChainOptions } from "./chain";
 import { route as openapiRoute } from "../functions/http/openapi";
 import { matchingHandler } from "../functions/queue/matching";
 import { recoverAssignedJobs } from "../core/recovery";
@@ -26,11 +35,27 @@ export interface NetworkOptions {
   logSink?: (line: string) => void;
   /** Swap the store (tests of other adapters). */
   store?: Store;
+  /**
+   * The TON sandbox with the vault (default on). `false` skips it (about 0.5 s of startup):
+   * then the dev faucet is the ledger-only one and payouts/dev wallet routes are off.
+   * The sandbox is saved to `<dataDir>/chain.json` and loaded back on the next start.
+   */
+  chain?: boolean | Omit<LocalChainOptions, "stateFile">;
+  /** How often the chain watcher looks for new vault transactions (ms, default 500; 0: only runWatcherOnce). */
+  watcherIntervalMs?: number;
 }
 
 export interface LocalNetwork {
   url: string;
-  deps: CoreDeps;
+  deps: CoreDeps & PayoutDeps & DevChainDeps;
+  /** the TON sandbox with the vault (undefined with `chain: false`) */
+  chain: LocalChain | undefined;
+  /** the ledger side of the chain watcher */
+  chainLedger: StoreChainLedger;
+  /** one chain watcher pass now, after any pass in progress (throws without a chain) */
+  runWatcherOnce(): Promise<WatcherReport>;
+  /** every alert the watcher raised (after dedup), oldest first */
+  chainAlerts: Alert[];
   queues: LocalQueues;
   store: Store;
   server: Server;
@@ -59,7 +84,9 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
   const store = o.store ?? lmdb!;
   const queues = createLocalQueues();
   const log: Log = createJsonLog(o.logSink ?? (() => {}));
-  const deps: CoreDeps = {
+  const chain = o.chain === false ? undefined : await startLocalChain({ ...(typeof o.chain === "object" ? o.chain : {}), stateFile: join(dataDir, "chain.json") });
+  const chainLedger = payoutChainLedger(store);
+  const deps: CoreDeps & PayoutDeps & DevChainDeps = {
     store,
     queues,
     notifier: createLocalNotifier(),
@@ -69,6 +96,13 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
     policy: defaultPolicy,
     replay: createMemoryReplayGuard(),
   };
+  const watcher = chain ? startChainWatcher(chain, chainLedger, log, o.watcherIntervalMs ?? 500) : undefined;
+  if (chain && watcher) {
+    deps.voucherSigner = chain.voucherSigner;
+    deps.devChain = devChainFor(chain, watcher.runOnce);
+    log.info("local TON sandbox up", { vault: chain.vaultAddress.toRawString(), restored: chain.restored });
+  }
+  const httpRoutes = chain ? [...routes.map((r) => (r.spec.path === chainFaucet.spec.path ? chainFaucet : r)), ...devChainRoutes] : [...routes, ...devChainRoutes];
   const consumer = startConsumer(queues, "matching", matchingHandler(async () => deps), {
     batchSize: 10,
     visibilitySeconds: 30,
@@ -77,23 +111,129 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
     deadLetter: (m) => log.error("matching message dead-lettered", { messageId: m.id }),
     onError: (e) => log.error("matching consumer error", { error: String(e) }),
   });
-  const { server, url } = await startHttpServer({ routes: [...routes, openapiRoute], deps, port: o.port ?? 0 });
+  const { server, url } = await startHttpServer({ routes: [...httpRoutes, openapiRoute], deps, port: o.port ?? 0 });
   // Local queues live in memory and the store is the truth: after a restart every job still
   // assigned gets a fresh lease check, so it finishes or is refunded instead of hanging.
   await recoverAssignedJobs(deps, lmdb?.scan("jobs") ?? []);
   return {
     url,
     deps,
+    chain,
+    chainLedger,
+    chainAlerts: watcher?.alerts ?? [],
+    runWatcherOnce() {
+      if (!watcher) throw new Error("this network runs without the TON sandbox (chain: false)");
+      return watcher.runOnce();
+    },
     queues,
     store,
     server,
     dataDir,
     async stop() {
+      await watcher?.stop();
       await consumer.stop();
       queues.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await lmdb?.close();
     },
+  };
+}
+
+/**
+ * The chain watcher of the local default: a pass whenever the sandbox executed new
+ * transactions (checked every `intervalMs`), and at least every 30 s for the collateral and
+ * lag checks. Passes never overlap. Before each pass the sandbox is saved with the vault's
+ * unprocessed transactions, so a crash leaves the chain ahead of the ledger (the next start
+ * re-reads them), never behind it.
+ */
+function startChainWatcher(chain: LocalChain, ledger: StoreChainLedger, log: Log, intervalMs: number) {
+  const alerts: Alert[] = [];
+  const sink = dedupAlerts(
+    {
+      async raise(a) {
+        alerts.push(a);
+        if (alerts.length > 1000) alerts.shift();
+        (a.severity === "critical" ? log.error : a.severity === "warning" ? log.warn : log.info)(`chain alert: ${a.title}`, { alert: a.key, severity: a.severity, ...a.details });
+      },
+    },
+    10 * 60_000,
+    { now: () => Date.now() },
+  );
+  let seen = -1;
+  let lastPass = 0;
+  let stopped = false;
+  let tail: Promise<unknown> = Promise.resolve();
+  const pass = async (): Promise<WatcherReport> => {
+    const count = chain.txCount();
+    const before = await ledger.getCursor();
+    if (count !== seen) chain.save(before ? BigInt(before.lt) : undefined);
+    const report = await runWatcher({ reader: chain.reader, ledger, alerts: sink, now: () => Date.now(), lagThresholdSeconds: 120 });
+    if (report.processed > 0 && report.cursor) chain.save(BigInt(report.cursor.lt));
+    seen = count;
+    lastPass = Date.now();
+    return report;
+  };
+  const runOnce = (): Promise<WatcherReport> => {
+    const p = tail.then(pass);
+    tail = p.catch(() => undefined);
+    return p;
+  };
+  let busy = false;
+  const timer =
+    intervalMs > 0
+      ? setInterval(() => {
+          if (busy || stopped || (chain.txCount() === seen && Date.now() - lastPass < 30_000)) return;
+          busy = true;
+          runOnce()
+            .catch((e) => log.error("chain watcher pass failed", { error: e instanceof Error ? e.message : String(e) }))
+            .finally(() => (busy = false));
+        }, intervalMs)
+      : undefined;
+  timer?.unref();
+  return {
+    alerts,
+    runOnce,
+    async stop() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      await tail;
+      const c = await ledger.getCursor().catch(() => null);
+      chain.save(c ? BigInt(c.lt) : undefined);
+    },
+  };
+}
+
+/** The dev wallet routes' view of the sandbox. */
+function devChainFor(chain: LocalChain, sync: () => Promise<unknown>): DevChain {
+  const walletName = (owner: string) => `wallet:${owner}`;
+  return {
+    vault: chain.vaultAddress.toRawString(),
+    minDeposit: MIN_DEPOSIT,
+    async walletOf(owner) {
+      const w = await chain.wallet(walletName(owner));
+      return { address: w.address.toRawString(), balance: await chain.walletBalance(w.address) };
+    },
+    async deposit(accountId, amount, from) {
+      const wallet = from === "faucet" ? await chain.faucetWallet(amount) : chain.requesterWallet;
+      const r = await chain.depositNano(accountId, amount, { from: wallet });
+      return { txHash: r.txHash, success: r.success, ...(r.error ? { error: r.error } : {}) };
+    },
+    async redeem(owner, json) {
+      let parsed;
+      try {
+        parsed = voucherFromJson(json);
+      } catch (e) {
+        if (e instanceof InvalidVoucherError) throw new CocoonError(400, e.code, e.message);
+        throw e;
+      }
+      const w = await chain.wallet(walletName(owner));
+      const before = await chain.paid(parsed.voucher.worker);
+      const r = await chain.redeem(w, parsed.voucher);
+      const paid = (await chain.paid(parsed.voucher.worker)) - before;
+      return { txHash: r.txHash, success: r.success, paid, ...(r.error ? { error: r.error } : {}) };
+    },
+    vaultBalance: () => chain.vaultBalance(),
+    sync: async () => void (await sync()),
   };
 }
