@@ -3,9 +3,14 @@
  *   cocoon-agent start --api URL [--engine builtin|openai] [--engine-url URL] [--model M ...]
  *                      [--price-bps N] [--capacity N] [--dev-attestation | --not-confidential] [--key FILE]
  *   cocoon-agent status [--api URL] [--key FILE]
+ *   cocoon-agent redeem [--payout-address ADDR] [--api URL] [--key FILE]
+ *                      asks the coordinator for a voucher of everything earned; in the local
+ *                      default it then sends the Redeem from this worker's sandbox wallet and
+ *                      waits until the chain watcher records the payout
  * Attestation: real Intel TDX evidence through configfs-tsm when the VM has it; otherwise the
  * agent refuses to start unless --dev-attestation (SIMULATED) or --not-confidential is given.
  */
+import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { AttestationTier } from "../events/attestation";
@@ -18,6 +23,74 @@ import { detectQuoteProvider } from "./quote-provider";
 import { startAgent } from "./runtime";
 import { createBuiltinEngine } from "./engines/builtin";
 import { createOpenAiEngine } from "./engines/openai-http";
+
+interface WorkerStatus {
+  workerId: string;
+  tier: string;
+  jobs: number;
+  promptTokens: number;
+  completionTokens: number;
+  earned: string;
+  redeemed: string;
+}
+
+export interface Voucher {
+  vault: string;
+  worker: string;
+  cumulative: string;
+  expiry: number;
+  signature: string;
+}
+
+export interface RedeemOutcome {
+  voucher: Voucher;
+  /** the Redeem transaction on the local sandbox (absent when only the voucher was fetched) */
+  txHash?: string;
+  /** nanoTON the vault paid this time */
+  paid: string;
+  /** no local sandbox: send `voucher` to the vault yourself (Redeem message, contracts/README.md) */
+  sendYourself?: boolean;
+  status: WorkerStatus;
+}
+
+/**
+ * Voucher for everything earned (POST /v1/agents/voucher); with `send` (local default) the
+ * Redeem goes from this worker's sandbox wallet (POST /v1/dev/wallet/redeem) and we wait until
+ * the chain watcher recorded it (GET /v1/agents/me shows it redeemed).
+ */
+export async function redeemEarnings(api: ApiClient, o: { payoutAddress?: string; send?: boolean; timeoutMs?: number; pollMs?: number } = {}): Promise<RedeemOutcome> {
+  let payoutAddress = o.payoutAddress;
+  if (!payoutAddress) {
+    try {
+      payoutAddress = (await api.get<{ address: string }>("/v1/dev/wallet")).address;
+    } catch (e) {
+      if (e instanceof ApiError && e.code === "dev_chain_disabled") {
+        throw new ApiError(400, "payout_address_required", "this network has no local sandbox wallet for you: pass --payout-address with your TON wallet address");
+      }
+      throw e;
+    }
+  }
+  const voucher = await api.post<Voucher>("/v1/agents/voucher", { payoutAddress });
+  const status0 = await api.get<WorkerStatus>("/v1/agents/me");
+  if (o.send === false) return { voucher, paid: "0", status: status0 };
+  if (BigInt(status0.redeemed) >= BigInt(voucher.cumulative)) return { voucher, paid: "0", status: status0 }; // all paid already
+  let sent: { txHash: string; paid: string };
+  try {
+    sent = await api.post<{ txHash: string; paid: string }>("/v1/dev/wallet/redeem", { voucher });
+  } catch (e) {
+    if (e instanceof ApiError && e.code === "dev_chain_disabled") return { voucher, paid: "0", status: status0, sendYourself: true };
+    throw e;
+  }
+  const deadline = Date.now() + (o.timeoutMs ?? 30_000);
+  for (;;) {
+    const status = await api.get<WorkerStatus>("/v1/agents/me");
+    if (BigInt(status.redeemed) >= BigInt(voucher.cumulative)) return { voucher, txHash: sent.txHash, paid: sent.paid, status };
+    if (Date.now() > deadline) {
+      throw new ApiError(0, "redeem_not_recorded", `redeem ${sent.txHash} paid ${sent.paid} nanoTON on chain but the chain watcher has not recorded it within ${Math.round((o.timeoutMs ?? 30_000) / 1000)} s`);
+    }
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 200));
+  }
+}
 
 export async function main(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -35,20 +108,34 @@ export async function main(argv: string[], out = process.stdout, err = process.s
       "dev-attestation": { type: "boolean" },
       "not-confidential": { type: "boolean" },
       json: { type: "boolean" },
+      "payout-address": { type: "string" },
     },
   });
   const home = resolve(process.env.COCOON_HOME ?? ".cocoon");
-  const apiUrl = values.api ?? process.env.COCOON_API_URL ?? "http://127.0.0.1:8787";
+  const localFile = join(home, "local.json");
+  const local: { apiUrl?: string } = existsSync(localFile) ? JSON.parse(readFileSync(localFile, "utf8")) : {};
+  const apiUrl = values.api ?? process.env.COCOON_API_URL ?? local.apiUrl ?? "http://127.0.0.1:8787";
   const signingKey = loadOrCreateKey(values.key ?? join(home, "worker.key"));
   try {
     if (cmd === "status") {
       const api = new ApiClient(apiUrl, signingKey);
-      const s = await api.get<{ workerId: string; tier: string; jobs: number; promptTokens: number; completionTokens: number; earned: string; redeemed: string }>("/v1/agents/me");
+      const s = await api.get<WorkerStatus>("/v1/agents/me");
       out.write(values.json ? JSON.stringify(s, null, 2) + "\n" : `worker ${s.workerId} (tier ${s.tier})\n  jobs ${s.jobs} · tokens ${s.promptTokens} prompt + ${s.completionTokens} completion\n  earned ${formatTon(s.earned)} · redeemed ${formatTon(s.redeemed)}\n`);
       return 0;
     }
+    if (cmd === "redeem") {
+      const api = new ApiClient(apiUrl, signingKey);
+      const r = await redeemEarnings(api, values["payout-address"] ? { payoutAddress: values["payout-address"] } : {});
+      const text = r.sendYourself
+        ? `voucher for ${formatTon(r.voucher.cumulative)} (cumulative) to ${r.voucher.worker}, valid until ${new Date(r.voucher.expiry * 1000).toISOString()}:\n${JSON.stringify(r.voucher)}\nsend it to vault ${r.voucher.vault} in a Redeem message (see contracts/README.md); the vault pays the difference to what it already paid`
+        : r.txHash
+        ? `redeemed on the local TON sandbox (not mainnet): paid ${formatTon(r.paid)} to ${r.voucher.worker}\n  tx ${r.txHash}\n  earned ${formatTon(r.status.earned)} · redeemed ${formatTon(r.status.redeemed)}`
+        : `nothing new to redeem: voucher for ${formatTon(r.voucher.cumulative)} to ${r.voucher.worker}, already paid\n  earned ${formatTon(r.status.earned)} · redeemed ${formatTon(r.status.redeemed)}`;
+      out.write(values.json ? JSON.stringify(r, null, 2) + "\n" : text + "\n");
+      return 0;
+    }
     if (cmd !== "start") {
-      err.write("usage: cocoon-agent <start|status> [options]\n");
+      err.write("usage: cocoon-agent <start|status|redeem> [options]\n");
       return 64;
     }
     const tier: AttestationTier = values["dev-attestation"] ? "dev" : values["not-confidential"] ? "none" : "tdx";

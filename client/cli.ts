@@ -2,6 +2,8 @@
  * cocoon — the requester CLI.
  *   cocoon ask "prompt" [--model M] [--max-tokens N] [--allow-dev] [--tier tdx,dev,none] [--json]
  *   cocoon balance | faucet <TON> | models | whoami
+ *   cocoon deposit <TON>                 local default: pay from the sandbox test wallet into the
+ *                                        vault; waits until the chain watcher credits it
  *   cocoon serve [--port 8788]            OpenAI-compatible proxy on 127.0.0.1
  *   cocoon attest verify QUOTE_FILE [--collateral FILE] [--at ISO] [--json]
  * Settings: --api URL (or COCOON_API_URL), --key FILE (or COCOON_KEY_FILE); defaults come from
@@ -14,7 +16,43 @@ import type { AttestationTier } from "../events/attestation";
 import { ApiError } from "./api";
 import { formatAnswer, formatTon } from "./format";
 import { loadOrCreateKey } from "./keys";
+import { ApiClient } from "./api";
 import { CocoonClient, VerificationError } from "./sdk";
+
+/** "5", "0.25", "12.000000001" TON → nanoTON, exactly (no floating point). */
+export function parseTon(text: string): bigint {
+  const m = /^(\d+)(?:\.(\d{1,9}))?$/.exec(text.trim());
+  if (!m) throw new ApiError(0, "invalid_amount", `"${text}" is not an amount of TON (e.g. 5 or 0.25, at most 9 decimals)`);
+  return BigInt(m[1]!) * 1_000_000_000n + BigInt((m[2] ?? "").padEnd(9, "0"));
+}
+
+export interface DepositOutcome {
+  txHash: string;
+  vault: string;
+  amount: string;
+  before: string;
+  available: string;
+  held: string;
+}
+
+/**
+ * Local default: pay `amount` nanoTON from the sandbox test requester wallet into the vault
+ * (POST /v1/dev/wallet/deposit), then poll GET /v1/account until the chain watcher credited it.
+ */
+export async function depositAndWait(api: ApiClient, amount: bigint, o: { timeoutMs?: number; pollMs?: number } = {}): Promise<DepositOutcome> {
+  const b0 = await api.get<{ available: string; held: string }>("/v1/account");
+  const before = BigInt(b0.available) + BigInt(b0.held);
+  const sent = await api.post<{ txHash: string; vault: string; amount: string }>("/v1/dev/wallet/deposit", { amount: amount.toString() });
+  const deadline = Date.now() + (o.timeoutMs ?? 30_000);
+  for (;;) {
+    const b = await api.get<{ available: string; held: string }>("/v1/account");
+    if (BigInt(b.available) + BigInt(b.held) >= before + amount) return { ...sent, before: before.toString(), available: b.available, held: b.held };
+    if (Date.now() > deadline) {
+      throw new ApiError(0, "deposit_not_credited", `deposit ${sent.txHash} is on chain but the chain watcher has not credited it within ${Math.round((o.timeoutMs ?? 30_000) / 1000)} s; check the coordinator's log (COCOON_LOG=1)`);
+    }
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 200));
+  }
+}
 
 interface LocalSettings {
   apiUrl?: string;
@@ -76,7 +114,16 @@ export async function main(argv: string[], out = process.stdout, err = process.s
       case "faucet": {
         const ton = Number(positionals[0] ?? "10");
         const b = await client.faucet(BigInt(Math.round(ton * 1e9)));
-        print(b, `dev faucet: now ${formatTon(b.available)} available (play money, local network only)`);
+        print(b, `dev faucet: now ${formatTon(b.available)} available (sandbox TON deposited into the local vault; local network only)`);
+        return 0;
+      }
+      case "deposit": {
+        if (!positionals[0]) return usage(err, "usage: cocoon deposit <TON>   (local default: from the sandbox test wallet into the vault)");
+        const d = await depositAndWait(client.api, parseTon(positionals[0]));
+        print(
+          d,
+          `deposited ${formatTon(d.amount)} into the vault ${d.vault} (local TON sandbox, not mainnet)\n  tx ${d.txHash}\n  credited by the chain watcher: ${formatTon(d.available)} available (was ${formatTon(d.before)})`,
+        );
         return 0;
       }
       case "models": {
@@ -102,7 +149,7 @@ export async function main(argv: string[], out = process.stdout, err = process.s
         return 0;
       }
       default:
-        return usage(err, "usage: cocoon <ask|balance|faucet|models|whoami|serve|attest verify> …");
+        return usage(err, "usage: cocoon <ask|balance|deposit|faucet|models|whoami|serve|attest verify> …");
     }
   } catch (e) {
     if (e instanceof ApiError || e instanceof VerificationError) {

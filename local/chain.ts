@@ -63,6 +63,8 @@ export interface LocalChain {
   voucherSigner: VoucherSigner;
   /** the dev faucet's wallet, refilled with sandbox TON whenever it runs below `needed` */
   faucetWallet(needed: bigint): Promise<SandboxContract<TreasuryContract>>;
+  /** mint sandbox TON into a wallet that holds less than `needed` + 10 TON (play money only) */
+  ensureFunds(address: Address, needed: bigint): Promise<void>;
   /** transactions executed so far (cheap change detection for the watcher timer) */
   txCount(): number;
   /** true when this chain was loaded from `stateFile` */
@@ -154,9 +156,12 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
     voucherSigner: tonVoucherSigner(coordinator.secretKey, vault.address),
     async faucetWallet(needed) {
       const w = await blockchain.treasury("faucet");
-      const c = await blockchain.getContract(w.address);
-      if (c.balance < needed + toNano("10")) c.balance = needed + toNano("1000000"); // sandbox play TON, minted on demand
+      await chain.ensureFunds(w.address, needed);
       return w;
+    },
+    async ensureFunds(address, needed) {
+      const c = await blockchain.getContract(address);
+      if (c.balance < needed + toNano("10")) c.balance = needed + toNano("1000000"); // sandbox play TON, minted on demand
     },
     txCount: () => sandboxTransactions(blockchain).length,
     restored: saved !== undefined,
@@ -164,7 +169,10 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
       if (!opts.stateFile) return;
       const snap = blockchain.snapshot();
       const vaultHash = BigInt("0x" + vault.address.hash.toString("hex"));
-      snap.transactions = snap.transactions.filter((t) => t.address === vaultHash && (keepAfter === undefined || t.lt > keepAfter));
+      // only what the watcher still has to read, cut loose from the wallets' transactions
+      snap.transactions = snap.transactions
+        .filter((t) => t.address === vaultHash && (keepAfter === undefined || t.lt > keepAfter))
+        .map((t) => ({ ...t, parent: undefined, children: [] }));
       const file: StateFile = { v: 1, coordinatorSeed: coordinatorSeed.toString("hex"), vault: vault.address.toRawString(), snapshot: snapshotToSerializable(snap) };
       const tmp = `${opts.stateFile}.tmp`;
       writeFileSync(tmp, JSON.stringify(file));

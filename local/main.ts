@@ -2,7 +2,10 @@
  * `npm start`: the whole Cocoon network on this machine, then a demo job end to end.
  *   coordinator (real handlers over HTTP on 127.0.0.1:$PORT, LMDB store, in-process queues)
  *   + local agents (SIMULATED dev attestation, built-in deterministic engine: not a real model)
- *   + a requester funded by the dev faucet, asking one question.
+ *   + a TON sandbox (@ton/sandbox, in this process: NOT mainnet) with the Cocoon vault deployed,
+ *     and the chain watcher crediting deposits / recording payouts in the ledger
+ *   + a requester who deposits sandbox TON into the vault, asks one question, and the worker
+ *     that answered redeems its earnings at the vault.
  * COCOON_EXIT_AFTER_DEMO=1 stops after the demo (used by tests and CI smoke runs).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -12,7 +15,9 @@ import { startLocalAgents } from "./agents";
 import { loadOrCreateKey } from "../client/keys";
 import { CocoonClient } from "../client/sdk";
 import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
-import { formatAnswer } from "../client/format";
+import { formatAnswer, formatTon } from "../client/format";
+import { depositAndWait } from "../client/cli";
+import { redeemEarnings } from "../agent/cli";
 
 const home = resolve(process.env.COCOON_HOME ?? ".cocoon");
 const port = Number(process.env.PORT ?? 8787);
@@ -31,8 +36,14 @@ for (const a of agents) console.log(`  worker ${a.workerId.slice(0, 12)}… tier
 
 const requester = loadOrCreateKey(join(home, "requester.key"));
 const client = new CocoonClient({ apiUrl: net.url, key: requester, allowDev: true });
+if (net.chain) console.log(`  TON: local sandbox (NOT mainnet), vault ${net.chain.vaultAddress.toRawString()}${net.chain.restored ? " (restored)" : ""} · chain watcher every 500 ms`);
 const bal = await client.balance();
-if (BigInt(bal.available) < 1_000_000_000n) await client.faucet(10_000_000_000n); // 10 TON of dev play money
+if (BigInt(bal.available) < 1_000_000_000n) {
+  if (net.chain) {
+    const d = await depositAndWait(client.api, 10_000_000_000n); // `cocoon deposit 10`
+    console.log(`deposit: ${formatTon(d.amount)} from the sandbox test wallet into the vault, tx ${d.txHash.slice(0, 16)}…, credited by the chain watcher`);
+  } else await client.faucet(10_000_000_000n); // 10 TON of dev play money (ledger only)
+}
 
 const prompt = process.env.COCOON_DEMO_PROMPT ?? "Hello Cocoon! What is private inference?";
 console.log(`\nDemo job: "${prompt}"`);
@@ -41,6 +52,16 @@ try {
   console.log(formatAnswer(r));
   const after = await client.balance();
   console.log(`requester ${requester.id.slice(0, 12)}… balance: ${after.available} nanoTON available, ${after.held} held`);
+  const worker = agents.find((a) => a.workerId === r.workerId);
+  if (net.chain && worker) {
+    const red = await redeemEarnings(worker.api);
+    console.log(`worker ${r.workerId.slice(0, 12)}… redeemed its voucher at the vault: paid ${red.paid} nanoTON (earned ${red.status.earned}, redeemed ${red.status.redeemed})`);
+  }
+  if (net.chain) {
+    const vault = await net.chain.vaultBalance();
+    const owed = await net.chainLedger.liabilities();
+    console.log(`vault balance ${formatTon(vault)} ≥ ledger liabilities ${formatTon(owed)} (requester balances + unredeemed earnings; the rest is the owner's gas reserve)`);
+  }
 } catch (e) {
   console.error(`demo job failed: ${(e as Error).message}`);
   process.exitCode = 1;

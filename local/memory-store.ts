@@ -20,6 +20,8 @@ export interface MemoryStore extends Store {
   purgeExpired(): Promise<number>;
   /** Number of stored items (expired ones included until purged). */
   size(): number;
+  /** Every live item of a table, like LmdbStore.scan. */
+  scan<T extends Item = Item>(table: TableName): T[];
   close(): Promise<void>;
 }
 
@@ -103,6 +105,14 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): MemoryStore {
       let n = 0;
       for (const byPk of tables.values()) for (const bySk of byPk.values()) n += bySk.size;
       return n;
+    },
+
+    scan<T extends Item = Item>(table: TableName): T[] {
+      assertOpen();
+      const now = clock.now();
+      const out: T[] = [];
+      for (const bySk of tables.get(table)?.values() ?? []) for (const item of bySk.values()) if (!isExpired(item, now)) out.push(structuredClone(item) as T);
+      return out;
     },
 
     async close(): Promise<void> {

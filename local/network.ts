@@ -142,8 +142,8 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
 
 /**
  * The chain watcher of the local default: a pass whenever the sandbox executed new
- * transactions (checked every `intervalMs`), and at least every 30 s for the collateral and
- * lag checks. Passes never overlap. Before each pass the sandbox is saved with the vault's
+ * transactions (checked every `intervalMs`; the sandbox only changes through transactions, so
+ * an idle chain costs no store reads). Passes never overlap. Before each pass the sandbox is saved with the vault's
  * unprocessed transactions, so a crash leaves the chain ahead of the ledger (the next start
  * re-reads them), never behind it.
  */
@@ -161,7 +161,6 @@ function startChainWatcher(chain: LocalChain, ledger: StoreChainLedger, log: Log
     { now: () => Date.now() },
   );
   let seen = -1;
-  let lastPass = 0;
   let stopped = false;
   let tail: Promise<unknown> = Promise.resolve();
   const pass = async (): Promise<WatcherReport> => {
@@ -171,7 +170,6 @@ function startChainWatcher(chain: LocalChain, ledger: StoreChainLedger, log: Log
     const report = await runWatcher({ reader: chain.reader, ledger, alerts: sink, now: () => Date.now(), lagThresholdSeconds: 120 });
     if (report.processed > 0 && report.cursor) chain.save(BigInt(report.cursor.lt));
     seen = count;
-    lastPass = Date.now();
     return report;
   };
   const runOnce = (): Promise<WatcherReport> => {
@@ -183,7 +181,7 @@ function startChainWatcher(chain: LocalChain, ledger: StoreChainLedger, log: Log
   const timer =
     intervalMs > 0
       ? setInterval(() => {
-          if (busy || stopped || (chain.txCount() === seen && Date.now() - lastPass < 30_000)) return;
+          if (busy || stopped || chain.txCount() === seen) return;
           busy = true;
           runOnce()
             .catch((e) => log.error("chain watcher pass failed", { error: e instanceof Error ? e.message : String(e) }))
@@ -216,6 +214,7 @@ function devChainFor(chain: LocalChain, sync: () => Promise<unknown>): DevChain 
     },
     async deposit(accountId, amount, from) {
       const wallet = from === "faucet" ? await chain.faucetWallet(amount) : chain.requesterWallet;
+      if (from === "requester") await chain.ensureFunds(wallet.address, amount);
       const r = await chain.depositNano(accountId, amount, { from: wallet });
       return { txHash: r.txHash, success: r.success, ...(r.error ? { error: r.error } : {}) };
     },

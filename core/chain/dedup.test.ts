@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Alert } from "../ports";
 import { collectingAlerts, dedupAlerts, storeDedupAlerts } from "./dedup";
-import { TestStore } from "./test-store";
+import { TestStore } from "../../test/fixtures/faulty-store";
 
 const alert = (key: string): Alert => ({ key, severity: "critical", title: "t", details: {} });
 
@@ -34,9 +34,9 @@ describe("dedupAlerts", () => {
 describe("storeDedupAlerts", () => {
   it("dedups across instances sharing a store (Lambda restarts)", async () => {
     let now = 10_000;
-    const store = new TestStore();
-    const inner = collectingAlerts();
     const clock = { now: () => now };
+    const store = new TestStore(clock);
+    const inner = collectingAlerts();
     await storeDedupAlerts(inner, store, 1000, clock).raise(alert("a"));
     await storeDedupAlerts(inner, store, 1000, clock).raise(alert("a"));
     now = 11_000;

@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { collectingAlerts } from "./dedup";
 import { accountId, deposit, redeem, ScriptedReader, vaultTx, withdraw, workerAddress } from "./fixtures";
 import { StoreChainLedger } from "./store-ledger";
-import { TestStore } from "./test-store";
+import { TestStore } from "../../test/fixtures/faulty-store";
 import { runWatcher, type WatcherOptions } from "./watcher";
 
 const TON = 1_000_000_000n;
@@ -20,8 +20,7 @@ function setup(txs = [] as ReturnType<typeof deposit>[]) {
 /** Sum over every account item: double entry means it is always zero. */
 function sumOfAccounts(store: TestStore): bigint {
   let s = 0n;
-  for (const [k, v] of store.tables.get("all") ?? []) {
-    if (!k.startsWith("accounts\u0000")) continue;
+  for (const v of store.scan("accounts")) {
     s += BigInt((v.available as bigint | undefined) ?? 0n) + BigInt((v.held as bigint | undefined) ?? 0n);
   }
   return s;

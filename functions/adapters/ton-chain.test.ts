@@ -5,7 +5,7 @@ import { startLocalChain, type LocalChain } from "../../local/chain";
 import { accountIdFromUint } from "../../core/chain/account";
 import { collectingAlerts } from "../../core/chain/dedup";
 import { StoreChainLedger } from "../../core/chain/store-ledger";
-import { TestStore } from "../../core/chain/test-store";
+import { TestStore } from "../../test/fixtures/faulty-store";
 import { runWatcher } from "../../core/chain/watcher";
 import type { ChainReader } from "../../core/chain/ports";
 import {

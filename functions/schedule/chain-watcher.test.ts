@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { keyPairFromSeed } from "@ton/crypto";
 import { collectingAlerts } from "../../core/chain/dedup";
-import { TestStore } from "../../core/chain/test-store";
+import { TestStore } from "../../test/fixtures/faulty-store";
 import { startLocalChain } from "../../local/chain";
 import { makeChainWatcherHandler } from "./chain-watcher";
 
@@ -16,8 +16,9 @@ describe("chain watcher handler", () => {
     const thief = await chain.wallet("thief");
     await chain.redeem(thief, chain.signVoucher(thief.address, 2_000_000_000n)); // drains: undercollateral
     const alerts = collectingAlerts();
-    const store = new TestStore();
-    const handler = makeChainWatcherHandler({ store, clock: { now: () => NOW * 1000 }, log: quietLog, reader: chain.reader, alerts });
+    const clock = { now: () => NOW * 1000 };
+    const store = new TestStore(clock);
+    const handler = makeChainWatcherHandler({ store, clock, log: quietLog, reader: chain.reader, alerts });
 
     const first = await handler();
     const second = await handler();

@@ -1,0 +1,257 @@
+/**
+ * Money on TON, end to end in the local default: real HTTP on 127.0.0.1, the @ton/sandbox vault
+ * inside the coordinator process, the chain watcher on its timer, the CLIs' own code paths.
+ *   deposit (cocoon deposit) → ask (CocoonClient, dev attestation) → worker earns →
+ *   voucher + redeem (cocoon-agent redeem) → balances agree on chain and in the ledger to the nanoTON.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Address } from "@ton/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main as agentCli } from "../agent/cli";
+import { main as requesterCli } from "../client/cli";
+import { loadOrCreateKey } from "../client/keys";
+import { CocoonClient } from "../client/sdk";
+import { generateSigningKey } from "../core/crypto/keys";
+import { CHAIN_ACCOUNT } from "../core/chain/store-ledger";
+import { getBalance, requesterAccount, workerAccount } from "../core/ledger";
+import { voucherAccount } from "../core/payouts";
+import type { RunningAgent } from "../agent/runtime";
+import { startLocalAgents } from "../local/agents";
+import { startNetwork, type LocalNetwork } from "../local/network";
+import { MODEL, signedFetch } from "./helpers";
+
+const TON = 1_000_000_000n;
+
+/** Runs a CLI's main() in-process and captures what it prints. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function cli(run: (argv: string[], out?: any, err?: any) => Promise<number>, argv: string[]) {
+  let out = "";
+  let err = "";
+  const sink = (f: (s: string) => void) => ({ write: (s: string) => (f(s), true) }) as unknown as NodeJS.WriteStream;
+  const code = await run(argv, sink((s) => (out += s)), sink((s) => (err += s)));
+  return { code, out, err, json: code === 0 && out.trim().startsWith("{") ? JSON.parse(out) : undefined };
+}
+
+/** Fees the vault paid from its own balance (the owner's reserve) in its transactions after `afterLt`. */
+function vaultFeesSince(net: LocalNetwork, afterLt: bigint, kind: "deposit") {
+  const chain = net.chain!;
+  const vaultHash = BigInt("0x" + chain.vaultAddress.hash.toString("hex"));
+  const txs = (chain.blockchain as unknown as { transactions: Array<{ address: bigint; lt: bigint; totalFees: { coins: bigint }; inMessage?: { body: { beginParse(): { remainingBits: number; preloadUint(n: number): number } } } }> }).transactions;
+  let fees = 0n;
+  for (const t of txs) {
+    if (t.address !== vaultHash || t.lt <= afterLt) continue;
+    const s = t.inMessage?.body.beginParse();
+    if (kind === "deposit" && s && s.remainingBits >= 32 && s.preloadUint(32) === 0x6b1f0c01) fees += t.totalFees.coins;
+  }
+  return fees;
+}
+
+describe("money on TON in the local default (sandbox vault, chain watcher, real HTTP)", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "cocoon-money-"));
+  const home = mkdtempSync(join(tmpdir(), "cocoon-money-home-"));
+  // The sandbox clock is pinned: no storage fees accrue between transactions, so the vault's
+  // balance moves by exactly what the money flow explains.
+  const chainNow = Math.floor(Date.now() / 1000);
+  const logs: string[] = [];
+  let net: LocalNetwork;
+  let agents: RunningAgent[];
+  const requesterKeyFile = join(home, "requester.key");
+  const agentKeyFile = join(home, "agent-0.key");
+
+  beforeAll(async () => {
+    net = await startNetwork({ dataDir, logSink: (l) => logs.push(l), chain: { now: chainNow }, watcherIntervalMs: 100 });
+    agents = await startLocalAgents(net.url, home, [{ name: "agent-0", priceBps: 10_000 }]);
+  });
+  afterAll(async () => {
+    await Promise.all((agents ?? []).map((a) => a.stop()));
+    await net?.stop();
+  });
+
+  it("deposit → ask → earn → voucher → redeem: ledger and chain agree to the nanoTON, and every pass after that changes nothing", async () => {
+    // Prepare
+    const chain = net.chain!;
+    const requester = loadOrCreateKey(requesterKeyFile);
+    const startLt = BigInt((await net.chainLedger.getCursor())?.lt ?? "0");
+    const vault0 = await chain.vaultBalance();
+    const common = ["--api", net.url, "--json"];
+
+    // Act 1: two deposits through `cocoon deposit` (sandbox test wallet → vault → watcher → ledger)
+    const d1 = await cli(requesterCli, ["deposit", "5", "--key", requesterKeyFile, ...common]);
+    const d2 = await cli(requesterCli, ["deposit", "0.25", "--key", requesterKeyFile, ...common]);
+    const deposits = 5n * TON + TON / 4n;
+
+    // Assess 1
+    expect(d1.err).toBe("");
+    expect(d1.code).toBe(0);
+    expect(d2.code).toBe(0);
+    expect(d1.json.txHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(d1.json.available).toBe((5n * TON).toString());
+    expect(d2.json.available).toBe(deposits.toString());
+    expect(await chain.accountBalance(requester.id)).toBe(deposits);
+
+    // Act 2: ask; the one worker earns the job's cost
+    const client = new CocoonClient({ apiUrl: net.url, key: requester, allowDev: true });
+    const r = await client.ask({ model: MODEL, messages: [{ role: "user", content: "What does a vault do?" }], maxTokens: 48, tiers: ["dev"] });
+    const cost = BigInt(r.cost);
+    expect(cost).toBeGreaterThan(0n);
+    expect(r.workerId).toBe(agents[0]!.workerId);
+
+    // Act 3: `cocoon-agent redeem`: voucher for the cumulative earnings, Redeem from the worker's sandbox wallet
+    const red = await cli(agentCli, ["redeem", "--key", agentKeyFile, ...common]);
+
+    // Assess 3
+    expect(red.err).toBe("");
+    expect(red.code).toBe(0);
+    const workerAddress = Address.parse(red.json.voucher.worker);
+    expect(red.json.paid).toBe(cost.toString());
+    expect(red.json.voucher.cumulative).toBe(cost.toString());
+    expect(red.json.status.earned).toBe(cost.toString());
+    expect(red.json.status.redeemed).toBe(cost.toString());
+
+    // requester: deposits − cost, nothing held
+    const req = await getBalance(net.store, requesterAccount(requester.id));
+    expect(req.available).toBe(deposits - cost);
+    expect(req.held).toBe(0n);
+    // worker: the vault paid exactly what the ledger says it earned; nothing left owed
+    const workerId = agents[0]!.workerId;
+    expect(await chain.paid(workerAddress)).toBe(cost);
+    expect((await getBalance(net.store, workerAccount(workerId))).available).toBe(0n);
+    expect((await getBalance(net.store, voucherAccount(workerId))).available).toBe(0n);
+    // chain: the vault holds deposits − payouts more than before, less its own gas on deposits
+    // (paid from the owner's reserve, contracts/README.md)
+    const depositFees = vaultFeesSince(net, startLt, "deposit");
+    expect(depositFees).toBeGreaterThan(0n);
+    expect((await chain.vaultBalance()) - vault0).toBe(deposits - cost - depositFees);
+    // the ledger's mirror of the vault, and what it owes
+    expect((await getBalance(net.store, CHAIN_ACCOUNT)).available).toBe(-(deposits - cost));
+    expect(await net.chainLedger.liabilities()).toBe(deposits - cost);
+    // agent status reads the same from GET /v1/agents/me
+    const st = await cli(agentCli, ["status", "--key", agentKeyFile, ...common]);
+    expect(st.json).toMatchObject({ workerId, jobs: 1, earned: cost.toString(), redeemed: cost.toString() });
+    expect(st.json.completionTokens).toBe(r.usage.completionTokens);
+    expect(net.chainAlerts.map((a) => a.key)).not.toContain("chain.undercollateral");
+
+    // Act 4: the watcher runs twice more, then re-reads the whole history from scratch
+    const again = await net.runWatcherOnce();
+    await net.store.transact([{ op: "delete", table: "chain", key: { pk: "cursor", sk: "cursor" } }]);
+    const reread = await net.runWatcherOnce();
+
+    // Assess 4: nothing new, everything seen again is a duplicate, no balance moved
+    expect(again.deposits + again.redemptions).toBe(0);
+    expect(reread.deposits).toBe(0);
+    expect(reread.redemptions).toBe(0);
+    expect(reread.duplicates).toBe(3); // two deposits + one redemption
+    expect((await getBalance(net.store, requesterAccount(requester.id))).available).toBe(deposits - cost);
+    expect(await net.chainLedger.liabilities()).toBe(deposits - cost);
+  });
+
+  it("a replayed voucher pays 0 and changes nothing, on chain or in the ledger", async () => {
+    // Prepare: the voucher the worker already cashed
+    const chain = net.chain!;
+    const key = loadOrCreateKey(agentKeyFile);
+    const wallet = await signedFetch(net.url, key, "GET", "/v1/dev/wallet");
+    const voucher = await signedFetch(net.url, key, "POST", "/v1/agents/voucher", { payoutAddress: wallet.json.address });
+    const workerAddress = Address.parse(wallet.json.address);
+    const paid0 = await chain.paid(workerAddress);
+    const vault0 = await chain.vaultBalance();
+    const owed0 = await net.chainLedger.liabilities();
+    const status0 = await signedFetch(net.url, key, "GET", "/v1/agents/me");
+
+    // Act
+    const replay = await signedFetch(net.url, key, "POST", "/v1/dev/wallet/redeem", { voucher: voucher.json });
+    const pass = await net.runWatcherOnce();
+
+    // Assess
+    expect(voucher.status).toBe(200);
+    expect(voucher.json.cumulative).toBe(paid0.toString()); // re-issued: nothing earned since
+    expect(replay.status).toBe(409);
+    expect(replay.json.error.code).toBe("redeem_rejected");
+    expect(replay.json.error.details.exit).toBe("ERR_NOTHING_TO_PAY");
+    expect(await chain.paid(workerAddress)).toBe(paid0);
+    expect(await chain.vaultBalance()).toBe(vault0);
+    expect(pass.redemptions).toBe(0);
+    // the watcher saw the refused Redeem (on its timer or in this pass) and reported it, once
+    const seen = net.chainAlerts.filter((a) => a.details.txHash === replay.json.error.details.txHash);
+    expect(seen.map((a) => a.key)).toEqual(["chain.bounce:redeem"]);
+    expect(await net.chainLedger.liabilities()).toBe(owed0);
+    expect((await signedFetch(net.url, key, "GET", "/v1/agents/me")).json).toEqual(status0.json);
+  });
+
+  it("payout requests that cannot be honoured are refused with their precise codes", async () => {
+    // Prepare
+    const worker = loadOrCreateKey(agentKeyFile);
+    const stranger = generateSigningKey();
+    const idle = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-idle-")), [{ name: "idle", priceBps: 50_000 }]);
+    const other = await chain_wallet(net, "someone-else");
+    try {
+      // Act
+      const notWorker = await signedFetch(net.url, stranger, "POST", "/v1/agents/voucher", { payoutAddress: other });
+      const badAddress = await signedFetch(net.url, worker, "POST", "/v1/agents/voucher", { payoutAddress: "not-an-address" });
+      const otherAddress = await signedFetch(net.url, worker, "POST", "/v1/agents/voucher", { payoutAddress: other });
+      const nothing = await signedFetch(net.url, idle[0]!.api.key, "POST", "/v1/agents/voucher", { payoutAddress: other });
+      const tooSmall = await signedFetch(net.url, stranger, "POST", "/v1/dev/wallet/deposit", { amount: "1000" });
+      const noVoucherFields = await signedFetch(net.url, worker, "POST", "/v1/dev/wallet/redeem", { voucher: { vault: "x" } });
+
+      // Assess
+      expect([notWorker.status, notWorker.json.error.code]).toEqual([403, "not_a_worker"]);
+      expect([badAddress.status, badAddress.json.error.code]).toEqual([400, "invalid_payout_address"]);
+      expect([otherAddress.status, otherAddress.json.error.code]).toEqual([409, "payout_address_mismatch"]);
+      expect([nothing.status, nothing.json.error.code]).toEqual([409, "nothing_earned"]);
+      expect([tooSmall.status, tooSmall.json.error.code]).toEqual([400, "invalid_amount"]);
+      expect([noVoucherFields.status, noVoucherFields.json.error.code]).toEqual([400, "invalid_request"]);
+    } finally {
+      await Promise.all(idle.map((a) => a.stop()));
+    }
+  });
+
+  it("after a restart the same vault comes back and the watcher, reading every transaction again, credits nothing twice", async () => {
+    // Prepare: forget the cursor so the restarted watcher re-reads the vault's whole history
+    const requester = loadOrCreateKey(requesterKeyFile);
+    const vault = net.chain!.vaultAddress.toRawString();
+    const before = await getBalance(net.store, requesterAccount(requester.id));
+    const owed = await net.chainLedger.liabilities();
+    await net.store.transact([{ op: "delete", table: "chain", key: { pk: "cursor", sk: "cursor" } }]);
+    await Promise.all(agents.map((a) => a.stop()));
+    await net.stop();
+
+    // Act
+    net = await startNetwork({ dataDir, logSink: (l) => logs.push(l), chain: { now: chainNow }, watcherIntervalMs: 0 });
+    agents = [];
+    const pass = await net.runWatcherOnce();
+
+    // Assess
+    expect(net.chain!.restored).toBe(true);
+    expect(net.chain!.vaultAddress.toRawString()).toBe(vault);
+    expect(pass.processed).toBeGreaterThanOrEqual(3);
+    expect(pass.deposits).toBe(0);
+    expect(pass.redemptions).toBe(0);
+    expect(await getBalance(net.store, requesterAccount(requester.id))).toEqual(before);
+    expect(await net.chainLedger.liabilities()).toBe(owed);
+    expect(await net.chain!.accountBalance(requester.id)).toBe(5n * TON + TON / 4n);
+  });
+
+  it("without the local sandbox the dev wallet routes refuse with 403 dev_chain_disabled", async () => {
+    // Prepare
+    const bare = await startNetwork({ chain: false });
+    const key = generateSigningKey();
+    try {
+      // Act
+      const dep = await signedFetch(bare.url, key, "POST", "/v1/dev/wallet/deposit", { amount: TON.toString() });
+      const wal = await signedFetch(bare.url, key, "GET", "/v1/dev/wallet");
+      const voucher = await signedFetch(bare.url, key, "POST", "/v1/agents/voucher", { payoutAddress: "0:" + "0".repeat(64) });
+      // Assess
+      expect([dep.status, dep.json.error.code]).toEqual([403, "dev_chain_disabled"]);
+      expect([wal.status, wal.json.error.code]).toEqual([403, "dev_chain_disabled"]);
+      expect([voucher.status, voucher.json.error.code]).toEqual([503, "payouts_unavailable"]);
+      expect(() => bare.runWatcherOnce()).toThrow(/without the TON sandbox/);
+    } finally {
+      await bare.stop();
+    }
+  });
+});
+
+async function chain_wallet(net: LocalNetwork, name: string) {
+  return (await net.chain!.wallet(name)).address.toRawString();
+}
