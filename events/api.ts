@@ -135,4 +135,19 @@ export const WorkerStatusView = z.object({
   attestationExpiresAt: z.number().int(),
 });
 
+/** POST /v1/agents/session: short-lived credentials scoped to the worker's own SQS queue. */
+export const AgentSessionResponse = z.object({
+  workerId: z.string(),
+  region: z.string(),
+  queueUrl: z.url(),
+  credentials: z.object({
+    accessKeyId: z.string().min(16),
+    secretAccessKey: z.string().min(1),
+    sessionToken: z.string().min(1),
+    /** ms since epoch */
+    expiration: z.number().int(),
+  }),
+});
+export type AgentSessionResponse = z.infer<typeof AgentSessionResponse>;
+
 export { AccountId, JobId, Usage };

@@ -8,6 +8,7 @@
  * lease check, not SQS redelivery, decides what happens when the agent dies mid-job.
  * A malformed message is deleted too (it would only come back) and reported to onInvalid.
  */
+import type { AgentSessionResponse } from "../../events/api";
 import {
   SQSClient,
   ReceiveMessageCommand,
@@ -162,13 +163,8 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
   };
 }
 
-/** What POST /v1/agents/session answers (functions/adapters/sts-session.ts AgentSessionResponse). */
-export interface AgentSessionView {
-  workerId: string;
-  region: string;
-  queueUrl: string;
-  credentials: AgentCredentials & { expiration: number };
-}
+/** What POST /v1/agents/session answers (schema in events/api.ts). */
+export type AgentSessionView = AgentSessionResponse;
 
 /**
  * The cloud job source from the coordinator's API: asks POST /v1/agents/session for

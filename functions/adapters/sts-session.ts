@@ -9,25 +9,13 @@
  */
 import { AssumeRoleCommand, type STSClient } from "@aws-sdk/client-sts";
 import { createHash } from "node:crypto";
-import { z } from "zod";
 import type { Queues, Store } from "../../core/ports";
 import { CocoonError, ForbiddenError } from "../../core/errors";
 import { ConfigError } from "../config";
+import { AgentSessionResponse } from "../../events/api";
 
 /** Wire shape of POST /v1/agents/session (move into events/api.ts when the lead takes it over). */
-export const AgentSessionResponse = z.object({
-  workerId: z.string(),
-  region: z.string(),
-  queueUrl: z.url(),
-  credentials: z.object({
-    accessKeyId: z.string().min(16),
-    secretAccessKey: z.string().min(1),
-    sessionToken: z.string().min(1),
-    /** ms since epoch */
-    expiration: z.number().int(),
-  }),
-});
-export type AgentSessionResponse = z.infer<typeof AgentSessionResponse>;
+export { AgentSessionResponse };
 
 export const AGENT_QUEUE_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"] as const;
 
