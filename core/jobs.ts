@@ -193,11 +193,16 @@ export async function submitJob(
     createdAt: now,
     updatedAt: now,
   };
-  // The sealed request goes in its own item, once, outside the transaction (cheaper); the
-  // job item pins its hash, so a different envelope under this job id can never be served.
-  await putOnce<EnvelopeItem>(deps, { ...envelopeKey(h.jobId), envelope, requestHash: reqHash, ttl: Math.ceil(now / 1000) + RETAIN_SECONDS }, (prior) => {
-    if (prior.requestHash !== reqHash) throw new ConflictError("job_exists", `job ${h.jobId} was already submitted with another envelope`);
-  });
+  // The sealed request goes in its own item, outside the transaction (cheaper on DynamoDB),
+  // written while the transaction runs (one commit locally). The job item pins its hash.
+  const envelopeItem: EnvelopeItem = { ...envelopeKey(h.jobId), envelope, requestHash: reqHash, ttl: Math.ceil(now / 1000) + RETAIN_SECONDS };
+  const envelopeWrite = deps.store
+    .transact([{ op: "put", table: "jobs", item: envelopeItem, when: { kind: "notExists" } }])
+    .then(
+      () => "written" as const,
+      (e) => (e instanceof ConditionFailedError ? ("exists" as const) : Promise.reject(e)),
+    );
+  envelopeWrite.catch(() => {}); // awaited below; never an unhandled rejection if we leave early
   // The lease check goes out before the job exists: if we crash after the commit, it
   // still fires and moves the job on; if the commit fails, it finds nothing and drops.
   await sendLeaseCheck(deps, job);
@@ -220,6 +225,8 @@ export async function submitJob(
     }
     throw e;
   }
+  // The job is ours: an envelope left under this id by an earlier submit that never committed is replaced.
+  if ((await envelopeWrite) === "exists") await deps.store.transact([{ op: "put", table: "jobs", item: envelopeItem }]);
   await dispatch(deps, job, envelope);
   deps.log.info("job submitted", { jobId: job.jobId, model: job.model, candidates: candidates.length, maxCost: job.maxCost });
   return { jobId: h.jobId, status: "assigned", replayed: false };
@@ -250,15 +257,9 @@ export async function sendLeaseCheck(deps: CoreDeps, job: Pick<JobItem, "jobId" 
   await deps.queues.send("matching", msg, { delaySeconds });
 }
 
-/** Write an item that must exist once; a second writer gets `same(prior)` to decide if that is fine. */
-async function putOnce<T extends Item>(deps: CoreDeps, item: T, same: (prior: T) => void) {
-  try {
-    await deps.store.transact([{ op: "put", table: "jobs", item, when: { kind: "notExists" } }]);
-  } catch (e) {
-    if (!(e instanceof ConditionFailedError)) throw e;
-    const prior = await deps.store.get<T>("jobs", { pk: item.pk, sk: item.sk });
-    if (prior) same(prior);
-  }
+function putReply(deps: CoreDeps, jobId: string, attempt: number, reply: ReplyEnvelope, receipt: Receipt) {
+  const item: ReplyItem = { ...replyKey(jobId, attempt), reply, receipt, ttl: Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS };
+  return deps.store.transact([{ op: "put", table: "jobs", item }]);
 }
 
 async function loadEnvelope(deps: CoreDeps, jobId: string): Promise<RequestEnvelope> {
@@ -368,6 +369,7 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
   if (job.candidates[r.attempt]?.workerId !== workerId) throw new ForbiddenError("not_your_job", "this job was not dispatched to you at that attempt");
 
   if (job.status === "completed" && r.kind === "completed" && job.receiptSignature === r.receipt.signature) {
+    await putReply(deps, job.jobId, r.attempt, r.reply, r.receipt); // a retry also repairs a reply lost to a crash
     return { status: "completed", cost: job.cost!, duplicate: true };
   }
   if (job.status !== "assigned" || job.attempt !== r.attempt) {
@@ -399,9 +401,11 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
   const raw = jobCost(deps.config.pricing, price, body.usage);
   const cost = raw > held ? held : raw;
   const now = deps.clock.now();
-  // The answer goes in its own item, keyed by attempt, outside the transaction: only the
-  // attempt the job records as completed is ever served.
-  await deps.store.transact([{ op: "put", table: "jobs", item: { ...replyKey(job.jobId, r.attempt), reply: r.reply, receipt: r.receipt, ttl: Math.ceil(now / 1000) + RETAIN_SECONDS } }]);
+  // The answer goes in its own item, keyed by attempt, written while the settlement commits:
+  // only the attempt the job records as completed is ever served, and a retried post
+  // rewrites it if a crash lost it.
+  const replyWrite = putReply(deps, job.jobId, r.attempt, r.reply, r.receipt);
+  replyWrite.catch(() => {});
   try {
     await applyMovement(deps.store, settleMovement(job.jobId, job.requester, workerId, held, cost, now), [
       {
@@ -430,6 +434,7 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
     }
     throw e;
   }
+  await replyWrite;
   deps.notifier.notify(jobTopic(job.jobId));
   deps.log.info("job completed", { jobId: job.jobId, workerId, cost: cost.toString(), ...body.usage });
   return { status: "completed", cost: cost.toString(), duplicate: false };

@@ -79,11 +79,11 @@ export const DEFAULT_VOUCHER_TTL_SECONDS = 86_400;
  * is one ledger movement keyed by the new cumulative.
  */
 export async function issueVoucher(deps: CoreDeps & PayoutDeps, workerId: string, payoutAddress: string, o: { ttlSeconds?: number } = {}): Promise<VoucherView> {
-  const signer = deps.voucherSigner;
-  if (!signer) throw new CocoonError(503, "payouts_unavailable", "this coordinator has no voucher signing key configured; payouts are off");
   if (!(await deps.store.get("workers", { pk: workerId, sk: "worker" }))) {
     throw new ForbiddenError("not_a_worker", "this key is not a registered worker: register with POST /v1/agents first");
   }
+  const signer = deps.voucherSigner;
+  if (!signer) throw new CocoonError(503, "payouts_unavailable", "this coordinator has no voucher signing key configured; payouts are off");
   const address = signer.payoutAddress(payoutAddress);
   const chainLedger = new StoreChainLedger(deps.store);
 

@@ -244,7 +244,7 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
       // Assess
       expect([dep.status, dep.json.error.code]).toEqual([403, "dev_chain_disabled"]);
       expect([wal.status, wal.json.error.code]).toEqual([403, "dev_chain_disabled"]);
-      expect([voucher.status, voucher.json.error.code]).toEqual([503, "payouts_unavailable"]);
+      expect([voucher.status, voucher.json.error.code]).toEqual([403, "not_a_worker"]); // checked before the signer
       expect(() => bare.runWatcherOnce()).toThrow(/without the TON sandbox/);
     } finally {
       await bare.stop();

@@ -1,0 +1,143 @@
+import { describe, expect, it } from "vitest";
+import { createMemoryStore } from "../local/memory-store";
+import type { CoreDeps } from "./deps";
+import { applyMovement, getBalance, workerAccount } from "./ledger";
+import { InvalidPayoutAddressError, issueVoucher, payoutChainLedger, payoutTotals, voucherAccount, type PayoutDeps, type VoucherSigner } from "./payouts";
+import type { Store } from "./ports";
+
+const ADDR_A = "0:" + "a".repeat(64);
+const ADDR_B = "0:" + "b".repeat(64);
+const NOW = 1_760_000_000_000;
+
+/** A signer that checks addresses like the TON one (raw form only here) and records what it signed. */
+function fakeSigner(): VoucherSigner & { signed: Array<{ worker: string; cumulative: bigint; expiry: number }> } {
+  const signed: Array<{ worker: string; cumulative: bigint; expiry: number }> = [];
+  return {
+    vault: "0:" + "f".repeat(64),
+    signed,
+    payoutAddress(a) {
+      if (!/^0:[0-9a-f]{64}$/.test(a)) throw new InvalidPayoutAddressError(`bad address ${a}`);
+      return a;
+    },
+    async sign(v) {
+      signed.push(v);
+      return { signature: Buffer.from(`${v.worker}|${v.cumulative}|${v.expiry}`).toString("base64") };
+    },
+  };
+}
+
+async function makeDeps(o: { signer?: boolean } = {}) {
+  const store = createMemoryStore();
+  const signer = fakeSigner();
+  const deps = {
+    store,
+    clock: { now: () => NOW },
+    log: { info() {}, warn() {}, error() {} },
+    ...(o.signer === false ? {} : { voucherSigner: signer }),
+  } as unknown as CoreDeps & PayoutDeps;
+  return { store, signer, deps };
+}
+
+async function registerWorker(store: Store, id: string) {
+  await store.transact([{ op: "put", table: "workers", item: { pk: id, sk: "worker", workerId: id } }]);
+}
+
+/** A job's settlement credit, as core/jobs does it (here from an external account). */
+async function earn(store: Store, id: string, amount: bigint, job: string) {
+  await applyMovement(store, {
+    id: `settle:${job}`,
+    kind: "settle",
+    at: NOW,
+    postings: [
+      { account: "ext:jobs", field: "available", delta: -amount },
+      { account: workerAccount(id), field: "available", delta: amount },
+    ],
+  });
+}
+
+describe("worker payouts (vouchers)", () => {
+  it("a voucher covers everything earned: earnings move to the issued-vouchers account once, and the cumulative only grows", async () => {
+    // Prepare
+    const { store, deps, signer } = await makeDeps();
+    await registerWorker(store, "w1");
+    await earn(store, "w1", 700n, "j1");
+
+    // Act
+    const v1 = await issueVoucher(deps, "w1", ADDR_A);
+    const again = await issueVoucher(deps, "w1", ADDR_A);
+    await earn(store, "w1", 300n, "j2");
+    const v2 = await issueVoucher(deps, "w1", ADDR_A);
+
+    // Assess
+    expect(v1).toMatchObject({ vault: signer.vault, worker: ADDR_A, cumulative: "700", expiry: NOW / 1000 + 86_400 });
+    expect(again.cumulative).toBe("700");
+    expect(v2.cumulative).toBe("1000");
+    expect((await getBalance(store, workerAccount("w1"))).available).toBe(0n);
+    expect((await getBalance(store, voucherAccount("w1"))).available).toBe(1000n);
+    expect(await store.get("ledger", { pk: "voucher:w1:700", sk: "tx" })).toBeDefined();
+    expect(await store.get("ledger", { pk: "voucher:w1:1000", sk: "tx" })).toBeDefined();
+    expect(await payoutTotals(store, "w1")).toMatchObject({ earned: 1000n, redeemed: 0n, unredeemed: 1000n, payoutAddress: ADDR_A });
+    expect((await payoutChainLedger(store).findIssuedVoucher(ADDR_A))?.cumulative).toBe(1000n);
+  });
+
+  it("concurrent requests issue one movement and all sign the same cumulative amount", async () => {
+    // Prepare
+    const { store, deps } = await makeDeps();
+    await registerWorker(store, "w1");
+    await earn(store, "w1", 5_000n, "j1");
+
+    // Act
+    const all = await Promise.all(Array.from({ length: 8 }, () => issueVoucher(deps, "w1", ADDR_A)));
+
+    // Assess
+    expect(new Set(all.map((v) => v.cumulative))).toEqual(new Set(["5000"]));
+    expect((await getBalance(store, workerAccount("w1"))).available).toBe(0n);
+    expect((await getBalance(store, voucherAccount("w1"))).available).toBe(5_000n);
+  });
+
+  it("the watcher's redemption pays out of the issued-vouchers account; a replay pays nothing", async () => {
+    // Prepare
+    const { store, deps } = await makeDeps();
+    await registerWorker(store, "w1");
+    await earn(store, "w1", 900n, "j1");
+    await issueVoucher(deps, "w1", ADDR_A);
+    const ledger = payoutChainLedger(store);
+
+    // Act
+    const first = await ledger.recordRedemption("aa".repeat(32), { worker: ADDR_A, cumulative: 900n }, NOW);
+    const replay = await ledger.recordRedemption("bb".repeat(32), { worker: ADDR_A, cumulative: 900n }, NOW);
+
+    // Assess
+    expect(first).toEqual({ result: "applied", paid: 900n, workerId: "w1" });
+    expect(replay.paid).toBe(0n);
+    expect((await getBalance(store, voucherAccount("w1"))).available).toBe(0n);
+    expect((await getBalance(store, workerAccount("w1"))).available).toBe(0n);
+    expect(await payoutTotals(store, "w1")).toMatchObject({ earned: 900n, redeemed: 900n, unredeemed: 0n });
+  });
+
+  it("refuses what it cannot honour, with precise codes, and moves no money", async () => {
+    // Prepare
+    const { store, deps } = await makeDeps();
+    const { deps: unsigned, store: store2 } = await makeDeps({ signer: false });
+    await registerWorker(store, "w1");
+    await registerWorker(store, "w2");
+    await registerWorker(store, "idle");
+    await registerWorker(store2, "w1");
+    await earn(store, "w1", 100n, "j1");
+    await earn(store, "w2", 100n, "j2");
+    await issueVoucher(deps, "w1", ADDR_A);
+    await earn(store, "w1", 50n, "j3");
+    const code = (p: Promise<unknown>) => p.then(() => "ok", (e: { status: number; code: string }) => `${e.status} ${e.code}`);
+
+    // Act + Assess
+    expect(await code(issueVoucher(unsigned, "w1", ADDR_A))).toBe("503 payouts_unavailable");
+    expect(await code(issueVoucher(deps, "stranger", ADDR_A))).toBe("403 not_a_worker");
+    expect(await code(issueVoucher(deps, "w1", "nope"))).toBe("400 invalid_payout_address");
+    expect(await code(issueVoucher(deps, "w1", ADDR_B))).toBe("409 payout_address_mismatch");
+    expect(await code(issueVoucher(deps, "w2", ADDR_A))).toBe("409 payout_address_taken");
+    expect(await code(issueVoucher(deps, "idle", ADDR_B))).toBe("409 nothing_earned");
+    expect((await getBalance(store, workerAccount("w1"))).available).toBe(50n);
+    expect((await getBalance(store, workerAccount("w2"))).available).toBe(100n);
+    expect((await getBalance(store, voucherAccount("w1"))).available).toBe(100n);
+  });
+});
