@@ -16,6 +16,7 @@
  * amount only means something for the address it was first issued to. The first voucher binds
  * the address (table "chain", pk=`payout:<workerId>`); another address is refused.
  */
+import type { Voucher } from "../events/money";
 import { StoreChainLedger } from "./chain/store-ledger";
 import type { CoreDeps } from "./deps";
 import { CocoonError, ConflictError, ForbiddenError } from "./errors";
@@ -36,17 +37,8 @@ export interface PayoutDeps {
   voucherSigner?: VoucherSigner;
 }
 
-/** A signed voucher as the worker receives it (same shape as functions/adapters/ton-chain VoucherJson). */
-export interface VoucherView {
-  vault: string;
-  worker: string;
-  /** nanoTON, decimal: everything ever vouchered to this worker */
-  cumulative: string;
-  /** unix seconds */
-  expiry: number;
-  /** base64 Ed25519 signature of the coordinator */
-  signature: string;
-}
+/** A signed voucher as the worker receives it (schema: events/money.ts). */
+export type VoucherView = Voucher;
 
 export class InvalidPayoutAddressError extends CocoonError {
   constructor(message: string) {

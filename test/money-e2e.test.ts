@@ -232,10 +232,11 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
     expect(await net.chain!.accountBalance(requester.id)).toBe(5n * TON + TON / 4n);
   });
 
-  it("without the local sandbox the dev wallet routes refuse with 403 dev_chain_disabled", async () => {
+  it("without the local sandbox the dev wallet routes refuse with 403 dev_chain_disabled and payouts with 503", async () => {
     // Prepare
     const bare = await startNetwork({ chain: false });
     const key = generateSigningKey();
+    const workers = await startLocalAgents(bare.url, mkdtempSync(join(tmpdir(), "cocoon-bare-")), [{ name: "w", priceBps: 10_000 }]);
     try {
       // Act
       const dep = await signedFetch(bare.url, key, "POST", "/v1/dev/wallet/deposit", { amount: TON.toString() });
@@ -245,8 +246,11 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
       expect([dep.status, dep.json.error.code]).toEqual([403, "dev_chain_disabled"]);
       expect([wal.status, wal.json.error.code]).toEqual([403, "dev_chain_disabled"]);
       expect([voucher.status, voucher.json.error.code]).toEqual([403, "not_a_worker"]); // checked before the signer
+      const noSigner = await signedFetch(bare.url, workers[0]!.api.key, "POST", "/v1/agents/voucher", { payoutAddress: "0:" + "0".repeat(64) });
+      expect([noSigner.status, noSigner.json.error.code]).toEqual([503, "payouts_unavailable"]);
       expect(() => bare.runWatcherOnce()).toThrow(/without the TON sandbox/);
     } finally {
+      await Promise.all(workers.map((w) => w.stop()));
       await bare.stop();
     }
   });

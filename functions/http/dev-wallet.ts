@@ -13,7 +13,7 @@
  *                                 sandbox faucet wallet, credited by the watcher before answering,
  *                                 so the ledger never holds money the vault does not
  */
-import { z } from "zod";
+import { DevDepositView, DevRedeemRequest, DevRedeemView, DevWalletView } from "../../events/money";
 import { BalanceView, FaucetRequest } from "../../events/api";
 import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
@@ -62,20 +62,6 @@ function checkAmount(chain: DevChain, amount: bigint) {
     throw new CocoonError(400, "invalid_amount", `amount must be between ${chain.minDeposit} (the vault's minimum deposit) and ${MAX_DEPOSIT} nanoTON`);
   }
 }
-
-const nano = z.string().regex(/^\d+$/);
-
-export const DevWalletView = z.object({ address: z.string(), balance: nano, vault: z.string() });
-export const DevDepositView = z.object({ txHash: z.string(), vault: z.string(), amount: nano, account: z.string() });
-export const VoucherBody = z.object({
-  vault: z.string(),
-  worker: z.string(),
-  cumulative: nano,
-  expiry: z.number().int(),
-  signature: z.string().min(1).max(200),
-});
-export const DevRedeemRequest = z.object({ voucher: VoucherBody });
-export const DevRedeemView = z.object({ txHash: z.string(), paid: nano, worker: z.string(), cumulative: nano });
 
 export const walletRoute = defineRoute(
   { method: "GET", path: "/v1/dev/wallet", summary: "DEV ONLY: the caller's wallet on the local TON sandbox", auth: "signed", response: DevWalletView },

@@ -1,14 +1,7 @@
-import { z } from "zod";
+import { Voucher, VoucherRequest } from "../../events/money";
 import type { CoreDeps } from "../../core/deps";
 import { issueVoucher, type PayoutDeps } from "../../core/payouts";
 import { defineRoute, lambdaHandler } from "./middleware";
-
-export const VoucherRequest = z.object({
-  /** the worker's TON wallet (raw "0:<hex>" or user-friendly); bound by the first voucher */
-  payoutAddress: z.string().min(3).max(100),
-});
-const nano = z.string().regex(/^\d+$/);
-export const VoucherView = z.object({ vault: z.string(), worker: z.string(), cumulative: nano, expiry: z.number().int(), signature: z.string() });
 
 /**
  * A coordinator-signed voucher for everything the calling worker has earned (cumulative):
@@ -21,7 +14,7 @@ export const route = defineRoute(
     summary: "A signed payout voucher for the calling worker's cumulative earnings (redeem it at the vault)",
     auth: "signed",
     body: VoucherRequest,
-    response: VoucherView,
+    response: Voucher,
   },
   ({ deps, caller, body }) => issueVoucher(deps as CoreDeps & PayoutDeps, caller, body.payoutAddress),
 );
