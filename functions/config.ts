@@ -22,6 +22,8 @@ import { z } from "zod";
  * | COCOON_ALLOW_DEV_ATTESTATION      | `true` accepts simulated TEEs: refused on the prod stage           |
  * | COCOON_FAUCET                     | `true` turns the play-money faucet on: refused on the prod stage   |
  * | COCOON_POLICY_JSON                | optional attestation policy (JSON) replacing core/attestation/policy.json |
+ * | COCOON_VAULT_ADDRESS              | the deployed vault contract (payout vouchers name it)              |
+ * | COCOON_COORDINATOR_SEED           | 64 hex chars: Ed25519 seed of the vault's coordinator key (a secret) |
  *
  * The three worker-queue prefixes are computed by CloudFormation (Aws.ACCOUNT_ID, Aws.REGION,
  * Aws.PARTITION, Aws.URL_SUFFIX), so no adapter has to guess the account or partition.
@@ -63,6 +65,8 @@ const Env = z.object({
   COCOON_WORKER_QUEUE_MAX_RECEIVES: z.coerce.number().int().min(1).max(1000).default(5),
   COCOON_ALLOW_DEV_ATTESTATION: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
   COCOON_FAUCET: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
+  COCOON_VAULT_ADDRESS: z.string().min(48, "must be a TON address").optional(),
+  COCOON_COORDINATOR_SEED: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte Ed25519 seed)").optional(),
   COCOON_POLICY_JSON: z
     .string()
     .refine((v) => {
@@ -100,6 +104,8 @@ export interface AwsConfig {
   core: { allowDevAttestation: boolean; faucet: boolean };
   /** Parsed COCOON_POLICY_JSON (validated by core's loadPolicy), or undefined for the repository policy. */
   policy: unknown;
+  /** Voucher signing for worker payouts; absent → POST /v1/agents/voucher answers 503. */
+  payouts: { vaultAddress: string; coordinatorSeedHex: string } | undefined;
 }
 
 /** Parse and validate; throws ConfigError naming the first bad variable. */
@@ -138,6 +144,7 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
     agentSessionSeconds: e.COCOON_AGENT_SESSION_SECONDS,
     core: { allowDevAttestation: e.COCOON_ALLOW_DEV_ATTESTATION === "true", faucet: e.COCOON_FAUCET === "true" },
     policy: e.COCOON_POLICY_JSON === undefined ? undefined : JSON.parse(e.COCOON_POLICY_JSON),
+    payouts: e.COCOON_VAULT_ADDRESS && e.COCOON_COORDINATOR_SEED ? { vaultAddress: e.COCOON_VAULT_ADDRESS, coordinatorSeedHex: e.COCOON_COORDINATOR_SEED } : undefined,
   };
 }
 

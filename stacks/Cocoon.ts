@@ -153,6 +153,8 @@ export function Cocoon({ stack, app }: StackContext) {
     "POST /v1/agents/heartbeat": route("http/heartbeat", [can.writeTable]),
     "POST /v1/agents/session": route("http/agent-session", [can.writeTable, can.createWorkerQueue]),
     "GET /v1/agents/me": route("http/worker-status", [can.writeTable]),
+    // Signs payout vouchers with the vault's coordinator key (a secret, passed from the deploying shell).
+    "POST /v1/agents/voucher": route("http/issue-voucher", [can.writeTable], { environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED"]) }),
     "GET /v1/agent/jobs": route("http/poll-jobs", [can.writeTable, can.pollWorker]),
     "POST /v1/agent/results": route("http/post-result", [can.writeTable]),
   };

@@ -40,6 +40,7 @@ const ROUTES: Record<string, string> = {
   "POST /v1/agents/heartbeat": "functions/http/heartbeat.handler",
   "POST /v1/agents/session": "functions/http/agent-session.handler",
   "GET /v1/agents/me": "functions/http/worker-status.handler",
+  "POST /v1/agents/voucher": "functions/http/issue-voucher.handler",
   "GET /v1/agent/jobs": "functions/http/poll-jobs.handler",
   "POST /v1/agent/results": "functions/http/post-result.handler",
 };
@@ -59,6 +60,7 @@ const ACTIONS: Record<string, string[]> = {
   "functions/http/heartbeat.handler": TABLE_RW,
   "functions/http/agent-session.handler": [...TABLE_RW, ...CREATE_QUEUE, "sts:AssumeRole"],
   "functions/http/worker-status.handler": TABLE_RW,
+  "functions/http/issue-voucher.handler": TABLE_RW,
   "functions/http/poll-jobs.handler": [...TABLE_RW, "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"],
   "functions/http/post-result.handler": TABLE_RW,
   "functions/queue/matching.handler": [

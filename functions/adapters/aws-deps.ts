@@ -3,6 +3,9 @@
  * caches the result, so the SDK clients and their keep-alive connections stay warm across
  * invocations). Returns CoreDeps plus the AWS-only extras (alerts, agent sessions).
  */
+import { Address } from "@ton/core";
+import { keyPairFromSeed } from "@ton/crypto";
+import { tonVoucherSigner } from "./ton-voucher-signer";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { SNSClient } from "@aws-sdk/client-sns";
@@ -54,7 +57,11 @@ export function createAwsDeps(config: AwsConfig = awsConfig()): AwsDeps {
 
   let alerts: Alerts | undefined;
   let sessions: StsSessionVendor | undefined;
+  const payouts = config.payouts;
   return {
+    ...(payouts
+      ? { voucherSigner: tonVoucherSigner(keyPairFromSeed(Buffer.from(payouts.coordinatorSeedHex, "hex")).secretKey, Address.parse(payouts.vaultAddress)) }
+      : {}),
     aws: config,
     store,
     queues,
