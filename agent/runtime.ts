@@ -1,13 +1,13 @@
 import type { AttestationDoc } from "../events/attestation";
 import { RequestPlaintext, type ReplyPlaintext } from "../events/envelope";
-import type { AgentJob } from "../events/api";
+import type { AgentChallenge, AgentJob } from "../events/api";
 import { b64u } from "../core/crypto/encoding";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
 import { openRequest, replyHash, requestHash, sealReply } from "../core/crypto/envelope";
 import { signReceipt } from "../core/crypto/receipt";
 import { ApiClient, ApiError } from "../client/api";
 import type { Engine } from "./engines/engine";
-import type { JobSource } from "./sources/job-source";
+import { asWorkBatch, type JobSource } from "./sources/job-source";
 import { createHttpJobSource } from "./sources/http";
 
 export interface AgentLog {
@@ -36,7 +36,12 @@ export interface AgentStats {
   failed: number;
   promptTokens: number;
   completionTokens: number;
+  /** attestation challenges answered with fresh evidence */
+  challenges: number;
 }
+
+/** Challenges answered at once at most; more are dropped (each costs a quote) and the requester times out. */
+const MAX_OPEN_CHALLENGES = 8;
 
 export interface RunningAgent {
   workerId: string;
@@ -52,7 +57,8 @@ const silent: AgentLog = { info() {}, warn() {} };
 /**
  * The worker agent: registers with fresh evidence, heartbeats, long-polls its jobs, opens
  * each envelope (plaintext exists only here, inside the TEE), runs the engine, seals the
- * answer to the requester's one-time key and posts it with a signed receipt.
+ * answer to the requester's one-time key and posts it with a signed receipt. Attestation
+ * challenges from requesters arrive on the same queue and are answered with `attest(nonce)`.
  */
 export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const log = o.log ?? silent;
@@ -60,7 +66,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const api = new ApiClient(o.apiUrl, o.signingKey);
   const workerId = o.signingKey.id;
   const capacity = o.capacity ?? 1;
-  const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0 };
+  const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
 
   const register = async () => {
     const { nonce } = await api.post<{ nonce: string }>("/v1/agents/nonce");
@@ -128,11 +134,37 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     }
   };
 
+  /**
+   * A requester's challenge: fresh evidence from our attester, bound to the requester's own
+   * nonce (the same call as at registration, so the same keys and tier). Not counted against
+   * the job capacity; the coordinator stores it for the requester, who verifies it.
+   */
+  const challenging = new Set<Promise<void>>();
+  const answer = (c: AgentChallenge) => {
+    if (c.expiresAt <= now()) return;
+    if (challenging.size >= MAX_OPEN_CHALLENGES) {
+      log.warn("challenge dropped: too many open", { challengeId: c.challengeId });
+      return;
+    }
+    const p = (async () => {
+      try {
+        const attestation = await o.attest(b64u.decode(c.nonce));
+        await api.post("/v1/agent/attestations", { challengeId: c.challengeId, attestation });
+        stats.challenges++;
+      } catch (e) {
+        const reason = e instanceof ApiError ? `${e.code}: ${e.message}` : (e as Error).message;
+        log.warn("challenge not answered", { challengeId: c.challengeId, reason });
+      }
+    })().finally(() => challenging.delete(p));
+    challenging.add(p);
+  };
+
   const source = o.jobSource ?? createHttpJobSource(api);
   const loop = (async () => {
     while (!stopped) {
       try {
-        const jobs = await source.next(stopped ? 0 : 20);
+        const { jobs, challenges } = asWorkBatch(await source.next(stopped ? 0 : 20));
+        for (const c of challenges) answer(c);
         for (const job of jobs) {
           inFlight++;
           const p = process1(job).finally(() => {
@@ -164,7 +196,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       stopped = true;
       clearInterval(timer);
       await Promise.race([loop, new Promise((r) => setTimeout(r, 100))]);
-      await Promise.allSettled([...running]);
+      await Promise.allSettled([...running, ...challenging]);
     },
   };
 }

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { AttestationTier } from "../events/attestation";
-import type { Candidate, JobView, PrepareResponse } from "../events/api";
+import type { AttestationDoc } from "../events/attestation";
+import type { Candidate, ChallengeResponse, ChallengeView, JobView, PrepareResponse } from "../events/api";
 import { ReplyPlaintext, type EnvelopeHeader, type RequestPlaintext } from "../events/envelope";
-import { verifyAttestation } from "../core/attestation/verify";
+import { verifyAttestation, type AttestationResult } from "../core/attestation/verify";
 import { loadPolicy } from "../core/attestation/policy";
 import type { Policy } from "../core/attestation/policy";
 import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
@@ -33,7 +34,28 @@ export interface AskOptions {
   candidates?: number;
   /** Give up waiting after this long (the job is refunded by the network if nobody answers). */
   timeoutMs?: number;
+  /**
+   * Challenge every candidate for fresh evidence bound to our own nonce before encrypting to
+   * it (POST /v1/attestations); candidates that fail or do not answer in time are dropped.
+   */
+  freshAttestation?: boolean;
+  /** How long each candidate has to answer the challenge (default 30 s). */
+  freshAttestationTimeoutMs?: number;
 }
+
+export interface FreshAttestationOptions {
+  /** How long the worker has to answer (default 30 s; the coordinator drops a challenge after 2 minutes). */
+  timeoutMs?: number;
+  /** Tiers accepted; default like ask(): ["tdx"], plus "dev" with allowDev. */
+  tiers?: AttestationTier[];
+}
+
+/** A worker's fresh evidence, verified by us against our own nonce and its registered keys. */
+export type FreshAttestation = Extract<AttestationResult, { ok: true }> & {
+  workerId: string;
+  challengeId: string;
+  attestation: AttestationDoc;
+};
 
 export interface AskResult {
   jobId: string;
@@ -47,6 +69,8 @@ export interface AskResult {
   cost: string; // nanoTON actually charged
   maxCost: string; // nanoTON that was held
   attempt: number;
+  /** With ask({ freshAttestation: true }): the challenge the answering worker passed. */
+  freshEvidence?: { challengeId: string; issuedAt: number };
 }
 
 export interface CocoonClientOptions {
@@ -124,8 +148,69 @@ export class CocoonClient {
     return ok;
   }
 
+  /**
+   * Ask a worker for evidence bound to a nonce only we know, and verify it ourselves: the
+   * policy, our nonce (so it cannot be replayed old evidence), and that it binds the keys the
+   * coordinator registered for the worker (the keys we would encrypt to). Throws
+   * VerificationError: stale_or_forged_evidence, challenge_expired or challenge_timeout.
+   */
+  async freshAttestation(workerId: string, o: FreshAttestationOptions = {}): Promise<FreshAttestation> {
+    const tiers = o.tiers ?? this.defaultTiers();
+    return this.challenge(workerId, undefined, tiers, o.timeoutMs ?? 30_000);
+  }
+
+  private defaultTiers(): AttestationTier[] {
+    return this.opts.allowDev ? ["tdx", "dev"] : ["tdx"];
+  }
+
+  private async challenge(workerId: string, expected: { hpkePublicKey: string; tier: AttestationTier } | undefined, tiers: AttestationTier[], timeoutMs: number): Promise<FreshAttestation> {
+    const nonce = randomBytes(32);
+    const ch = await this.api.post<ChallengeResponse>("/v1/attestations", { workerId, nonce: b64u.encode(nonce) });
+    const want = expected ?? { hpkePublicKey: ch.hpkePublicKey, tier: ch.tier };
+    const deadline = this.now() + timeoutMs;
+    let view: ChallengeView;
+    for (;;) {
+      const wait = Math.max(0, Math.min(20, Math.ceil((deadline - this.now()) / 1000)));
+      view = await this.api.get<ChallengeView>(`/v1/attestations/${ch.challengeId}?wait=${wait}`);
+      if (view.status !== "pending" || this.now() >= deadline) break;
+    }
+    const who = `worker ${workerId.slice(0, 8)}`;
+    if (view.status === "expired") throw new VerificationError("challenge_expired", `${who} did not answer attestation challenge ${ch.challengeId} before it expired; pick another worker or retry`);
+    if (view.status !== "answered" || !view.attestation) {
+      throw new VerificationError("challenge_timeout", `${who} did not answer attestation challenge ${ch.challengeId} within ${timeoutMs} ms; pick another worker or wait longer`);
+    }
+    const doc = view.attestation;
+    const forged = (why: string) => new VerificationError("stale_or_forged_evidence", `${who}'s fresh evidence is refused: ${why}`);
+    const v = await verifyAttestation(doc, {
+      policy: this.policy,
+      now: this.now(),
+      expectedNonce: nonce,
+      allowDev: this.opts.allowDev === true && tiers.includes("dev"),
+      allowNone: tiers.includes("none"),
+    });
+    if (!v.ok) throw forged(`${v.code}: ${v.reason}`);
+    if (doc.signingPublicKey !== workerId || doc.hpkePublicKey !== want.hpkePublicKey) {
+      throw forged("it binds other keys than the worker's registered ones (signing key = worker id, HPKE key)");
+    }
+    if (v.tier !== want.tier || !tiers.includes(v.tier)) throw forged(`tier ${v.tier} differs from the registered tier ${want.tier} or was not requested`);
+    return { ...v, workerId, challengeId: ch.challengeId, attestation: doc };
+  }
+
+  /** Challenge each candidate in parallel; keep those whose fresh evidence verifies. */
+  private async freshCandidates(cands: Candidate[], tiers: AttestationTier[], timeoutMs: number) {
+    const results = await Promise.allSettled(cands.map((c) => this.challenge(c.workerId, { hpkePublicKey: c.hpkePublicKey, tier: c.tier }, tiers, timeoutMs)));
+    const ok: Array<{ candidate: Candidate; fresh: FreshAttestation }> = [];
+    const refusals: string[] = [];
+    results.forEach((r, i) => {
+      if (r.status === "fulfilled") ok.push({ candidate: cands[i]!, fresh: r.value });
+      else refusals.push(`${cands[i]!.workerId.slice(0, 8)}: ${r.reason instanceof VerificationError ? `${r.reason.code}: ` : ""}${(r.reason as Error).message}`);
+    });
+    if (ok.length === 0) throw new VerificationError("no_verified_candidates", `no candidate passed a fresh attestation challenge: ${refusals.join("; ")}`);
+    return ok;
+  }
+
   async ask(o: AskOptions): Promise<AskResult> {
-    const tiers = o.tiers ?? (this.opts.allowDev ? ["tdx", "dev"] : ["tdx"]);
+    const tiers = o.tiers ?? this.defaultTiers();
     const maxTokens = o.maxTokens ?? 256;
     const plaintext: RequestPlaintext = { messages: o.messages, ...(o.temperature !== undefined ? { temperature: o.temperature } : {}) };
     const prep = await this.api.post<PrepareResponse>("/v1/jobs/prepare", {
@@ -136,7 +221,13 @@ export class CocoonClient {
       ...(o.candidates ? { candidates: o.candidates } : {}),
       ...(o.maxPricePerToken !== undefined ? { maxPricePerToken: o.maxPricePerToken.toString() } : {}),
     });
-    const verified = await this.verifyCandidates(prep.candidates, tiers);
+    let verified = await this.verifyCandidates(prep.candidates, tiers);
+    const fresh = new Map<string, FreshAttestation>();
+    if (o.freshAttestation) {
+      const passed = await this.freshCandidates(verified, tiers, o.freshAttestationTimeoutMs ?? 30_000);
+      verified = passed.map((p) => p.candidate);
+      for (const p of passed) fresh.set(p.candidate.workerId, p.fresh);
+    }
     const replyKey = generateKemKey();
     const header: EnvelopeHeader = {
       v: 1,
@@ -189,6 +280,7 @@ export class CocoonClient {
       cost: job.cost ?? "0",
       maxCost: prep.maxCost,
       attempt: job.attempt,
+      ...(fresh.has(worker.workerId) ? { freshEvidence: { challengeId: fresh.get(worker.workerId)!.challengeId, issuedAt: fresh.get(worker.workerId)!.attestation.issuedAt } } : {}),
     };
   }
 }

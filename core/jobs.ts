@@ -1,5 +1,5 @@
 import type { AttestationTier } from "../events/attestation";
-import type { AgentJob, JobStatus, JobView, PrepareRequest, PrepareResponse, ResultRequest } from "../events/api";
+import type { AgentChallenge, AgentJob, JobStatus, JobView, PrepareRequest, PrepareResponse, ResultRequest } from "../events/api";
 import type { EnvelopeHeader, Receipt, ReplyEnvelope, RequestEnvelope } from "../events/envelope";
 import type { MatchingMessage } from "../events/queue";
 import { replyHash, requestHash } from "./crypto/envelope";
@@ -29,6 +29,7 @@ import {
 } from "./ledger";
 import { jobCost, maxJobCost } from "./pricing";
 import { ConditionFailedError, type Item, type WriteOp } from "./ports";
+import { isChallengeOpen } from "./challenges";
 import { candidatesFor, isLive, markSuspect, matchCandidates, requireWorker, type OfferItem, type WorkerItem } from "./workers";
 
 /**
@@ -347,19 +348,29 @@ export async function handleMatchingMessage(deps: CoreDeps, msg: MatchingMessage
 
 // ---------------------------------------------------------------- agent side
 
-/** Long-poll this worker's queue; hand out only jobs still assigned to it at that attempt. */
-export async function pollJobs(deps: CoreDeps, workerId: string, waitSeconds: number, max = 4): Promise<AgentJob[]> {
+/**
+ * Long-poll this worker's queue; hand out only jobs still assigned to it at that attempt, and
+ * the attestation challenges (core/challenges) still open for it. The queue carries both
+ * kinds: an AgentJob (no `kind`) or an AgentChallenge (`kind: "challenge"`).
+ */
+export async function pollJobs(deps: CoreDeps, workerId: string, waitSeconds: number, max = 4): Promise<{ jobs: AgentJob[]; challenges: AgentChallenge[] }> {
   await requireWorker(deps, workerId);
   const queue = `worker-${workerId}` as const;
   const msgs = await deps.queues.receive(queue, { max, waitSeconds: Math.min(waitSeconds, deps.config.maxWaitSeconds), visibilitySeconds: 30 });
   const jobs: AgentJob[] = [];
+  const challenges: AgentChallenge[] = [];
   for (const m of msgs) {
     await deps.queues.delete(queue, m.receiptHandle);
-    const j = JSON.parse(m.body) as AgentJob;
+    const body = JSON.parse(m.body) as AgentJob | AgentChallenge;
+    if ("kind" in body && body.kind === "challenge") {
+      if (await isChallengeOpen(deps, workerId, body)) challenges.push(body);
+      continue;
+    }
+    const j = body as AgentJob;
     const job = await deps.store.get<JobItem>("jobs", jobKey(j.jobId));
     if (job && job.status === "assigned" && job.attempt === j.attempt && job.candidates[j.attempt]?.workerId === workerId) jobs.push(j);
   }
-  return jobs;
+  return { jobs, challenges };
 }
 
 export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequest): Promise<{ status: JobStatus; cost?: string; duplicate: boolean }> {

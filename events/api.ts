@@ -151,3 +151,58 @@ export const AgentSessionResponse = z.object({
 export type AgentSessionResponse = z.infer<typeof AgentSessionResponse>;
 
 export { AccountId, JobId, Usage };
+
+// ---------- requester-issued attestation challenges (fresh evidence on demand) ----------
+
+/** A challenge id: chl_<26 lowercase base32 chars>. */
+export const ChallengeId = z.string().regex(/^chl_[0-9a-z]{26}$/, "must look like chl_<26 lowercase base32 chars>");
+
+/** 32 random bytes the requester picked, base64url (43 chars): the fresh evidence must bind it. */
+export const ChallengeNonce = z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be 32 random bytes in base64url (43 chars)");
+
+/** POST /v1/attestations: ask a worker for evidence bound to the requester's own nonce. */
+export const ChallengeRequest = z.object({ workerId: WorkerId, nonce: ChallengeNonce });
+export type ChallengeRequest = z.infer<typeof ChallengeRequest>;
+
+export const ChallengeResponse = z.object({
+  challengeId: ChallengeId,
+  /** ms since epoch; an unanswered challenge is dead after this. */
+  expiresAt: z.number().int(),
+  /** What the coordinator has registered for the worker: the keys the fresh evidence must bind. */
+  workerId: WorkerId,
+  hpkePublicKey: Key32,
+  tier: AttestationTier,
+});
+export type ChallengeResponse = z.infer<typeof ChallengeResponse>;
+
+/** Second message kind on a worker's queue `worker-<id>` (next to AgentJob, which has no `kind`). */
+export const AgentChallenge = z.object({
+  kind: z.literal("challenge"),
+  challengeId: ChallengeId,
+  nonce: ChallengeNonce,
+  expiresAt: z.number().int(),
+});
+export type AgentChallenge = z.infer<typeof AgentChallenge>;
+
+/** GET /v1/agent/jobs answer: the jobs plus any attestation challenges for the worker. */
+export const AgentWorkResponse = AgentPollResponse.extend({ challenges: z.array(AgentChallenge).default([]) });
+export type AgentWorkResponse = z.infer<typeof AgentWorkResponse>;
+
+/** POST /v1/agent/attestations: a worker's answer to a challenge (evidence bound to its nonce). */
+export const ChallengeAnswerRequest = z.object({ challengeId: ChallengeId, attestation: AttestationDoc });
+export type ChallengeAnswerRequest = z.infer<typeof ChallengeAnswerRequest>;
+
+export const ChallengeAnswerResponse = z.object({ challengeId: ChallengeId, status: z.literal("answered"), duplicate: z.boolean() });
+
+export const ChallengeStatus = z.enum(["pending", "answered", "expired"]);
+
+/** GET /v1/attestations/{id}[?wait=N]: only the requester who asked may read it. */
+export const ChallengeView = z.object({
+  challengeId: ChallengeId,
+  workerId: WorkerId,
+  status: ChallengeStatus,
+  expiresAt: z.number().int(),
+  /** The worker's evidence, as it sent it; unverified by the coordinator: the requester checks it. */
+  attestation: AttestationDoc.optional(),
+});
+export type ChallengeView = z.infer<typeof ChallengeView>;

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { mockClient } from "aws-sdk-client-mock";
 import { SQSClient, ReceiveMessageCommand, DeleteMessageBatchCommand, ChangeMessageVisibilityCommand } from "@aws-sdk/client-sqs";
-import type { AgentJob } from "../../events/api";
+import type { AgentChallenge, AgentJob } from "../../events/api";
 import { createSqsJobSource, refreshingCredentials, sqsJobSourceFromApi, type AgentCredentials } from "./sqs";
 
 const WORKER = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo";
@@ -63,7 +63,7 @@ describe("SQS job source", () => {
     const source = createSqsJobSource({ queueUrl: QUEUE_URL, region: "us-east-1", credentials: credsFactory().fetch, maxJobs: 4, client: new SQSClient({ region: "us-east-1" }) });
 
     // Act
-    const jobs = await source.next(30);
+    const { jobs, challenges } = await source.next(30);
 
     // Assess
     expect(sqs.commandCalls(ReceiveMessageCommand)[0]!.args[0].input).toEqual({
@@ -73,6 +73,7 @@ describe("SQS job source", () => {
       MessageSystemAttributeNames: ["ApproximateReceiveCount"],
     });
     expect(jobs).toEqual([agentJob(1), agentJob(2)]);
+    expect(challenges).toEqual([]);
     expect(sqs.commandCalls(DeleteMessageBatchCommand)[0]!.args[0].input).toEqual({
       QueueUrl: QUEUE_URL,
       Entries: [
@@ -85,7 +86,7 @@ describe("SQS job source", () => {
   it("an empty long-poll costs exactly one request: no delete", async () => {
     sqs.on(ReceiveMessageCommand).resolves({});
     const source = createSqsJobSource({ queueUrl: QUEUE_URL, region: "us-east-1", credentials: credsFactory().fetch, client: new SQSClient({ region: "us-east-1" }) });
-    expect(await source.next(20)).toEqual([]);
+    expect(await source.next(20)).toEqual({ jobs: [], challenges: [] });
     expect(sqs.calls()).toHaveLength(1);
   });
 
@@ -111,13 +112,39 @@ describe("SQS job source", () => {
     });
 
     // Act
-    const jobs = await source.next(20);
+    const { jobs } = await source.next(20);
 
     // Assess
     expect(jobs).toEqual([agentJob(4)]);
     expect(invalid.map((i) => i.messageId)).toEqual(["m1", "m2"]);
     expect(invalid[0]!.reason).toBe("body is not JSON");
     expect(invalid[1]!.reason).toContain("jobId");
+    expect(sqs.commandCalls(DeleteMessageBatchCommand)[0]!.args[0].input.Entries).toHaveLength(3);
+  });
+
+  it("attestation challenges travel on the same queue: validated and returned apart from the jobs", async () => {
+    // Prepare
+    const challenge: AgentChallenge = { kind: "challenge", challengeId: "chl_01jdqv6x7s9k2m4n8p0r3t5w9z", nonce: "n0nce-32-bytes-n0nce-32-bytes-n0nce-32-byte", expiresAt: NOW + 120_000 };
+    const shortNonce = { ...challenge, challengeId: "chl_01jdqv6x7s9k2m4n8p0r3t5wa0", nonce: "dG9vLXNob3J0" };
+    sqs.on(ReceiveMessageCommand).resolves({
+      Messages: [
+        { MessageId: "m1", ReceiptHandle: "rh-1", Body: JSON.stringify(challenge) },
+        { MessageId: "m2", ReceiptHandle: "rh-2", Body: JSON.stringify(agentJob(5)) },
+        { MessageId: "m3", ReceiptHandle: "rh-3", Body: JSON.stringify(shortNonce) },
+      ],
+    });
+    sqs.on(DeleteMessageBatchCommand).resolves({});
+    const invalid: Array<{ messageId: string | undefined; reason: string }> = [];
+    const source = createSqsJobSource({ queueUrl: QUEUE_URL, region: "us-east-1", credentials: credsFactory().fetch, maxJobs: 10, onInvalid: (i) => invalid.push(i), client: new SQSClient({ region: "us-east-1" }) });
+
+    // Act
+    const batch = await source.next(20);
+
+    // Assess
+    expect(batch).toEqual({ jobs: [agentJob(5)], challenges: [challenge] });
+    expect(invalid).toHaveLength(1);
+    expect(invalid[0]!.messageId).toBe("m3");
+    expect(invalid[0]!.reason).toContain("nonce");
     expect(sqs.commandCalls(DeleteMessageBatchCommand)[0]!.args[0].input.Entries).toHaveLength(3);
   });
 

@@ -3,7 +3,8 @@
  * credentials from POST /v1/agents/session (scoped by a session policy to that one queue).
  * An idle agent costs one SQS request per 20 s wait: 4,320 requests a day.
  *
- * Each message body is a DispatchMessage (= AgentJob), validated with zod. Messages are
+ * Each message body is either a DispatchMessage (= AgentJob) or an AgentChallenge
+ * (`kind: "challenge"`: a requester asks for fresh evidence), validated with zod. Messages are
  * deleted right after receipt (one DeleteMessageBatch): from then on the coordinator's
  * lease check, not SQS redelivery, decides what happens when the agent dies mid-job.
  * A malformed message is deleted too (it would only come back) and reported to onInvalid.
@@ -17,8 +18,8 @@ import {
   type Message,
 } from "@aws-sdk/client-sqs";
 import { DispatchMessage } from "../../events/queue";
-import type { AgentJob } from "../../events/api";
-import type { JobSource } from "./job-source";
+import { AgentChallenge, type AgentJob } from "../../events/api";
+import type { JobSource, WorkBatch } from "./job-source";
 
 export interface AgentCredentials {
   accessKeyId: string;
@@ -38,7 +39,7 @@ export interface SqsJobSourceOptions {
   /** Refresh this long before the credentials expire (default 5 minutes). */
   refreshBeforeMs?: number;
   now?: () => number;
-  /** Called with each message that is not a valid DispatchMessage (it was deleted). */
+  /** Called with each message that is neither a valid DispatchMessage nor an AgentChallenge (it was deleted). */
   onInvalid?: (info: { messageId: string | undefined; reason: string }) => void;
   /** Ends a long-poll early (agent shutdown). */
   signal?: AbortSignal;
@@ -94,6 +95,7 @@ export function refreshingCredentials(fetch: () => Promise<AgentCredentials>, op
 }
 
 export interface SqsJobSource extends JobSource {
+  next(waitSeconds: number): Promise<WorkBatch>;
   /** For jobs that outlive the queue's visibility timeout before they are deleted (not needed with delete-on-receipt). */
   extendVisibility(receiptHandle: string, seconds: number): Promise<void>;
 }
@@ -121,7 +123,7 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
     });
 
   return {
-    async next(waitSeconds: number): Promise<AgentJob[]> {
+    async next(waitSeconds: number): Promise<WorkBatch> {
       const wait = Math.min(20, Math.max(0, Math.floor(waitSeconds)));
       const out = await send(() =>
         client.send(
@@ -130,8 +132,9 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
         ),
       );
       const messages: Message[] = out.Messages ?? [];
-      if (messages.length === 0) return [];
+      if (messages.length === 0) return { jobs: [], challenges: [] };
       const jobs: AgentJob[] = [];
+      const challenges: AgentChallenge[] = [];
       for (const m of messages) {
         let parsed: unknown;
         try {
@@ -140,19 +143,21 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
           o.onInvalid?.({ messageId: m.MessageId, reason: "body is not JSON" });
           continue;
         }
-        const r = DispatchMessage.safeParse(parsed);
+        const isChallenge = !!parsed && typeof parsed === "object" && (parsed as { kind?: unknown }).kind === "challenge";
+        const r = isChallenge ? AgentChallenge.safeParse(parsed) : DispatchMessage.safeParse(parsed);
         if (!r.success) {
           o.onInvalid?.({ messageId: m.MessageId, reason: r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
           continue;
         }
-        jobs.push(r.data);
+        if (isChallenge) challenges.push(r.data as AgentChallenge);
+        else jobs.push(r.data as AgentJob);
       }
       const entries = messages.filter((m) => m.ReceiptHandle).map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! }));
       if (entries.length > 0) {
         // A failed delete only means SQS may deliver the job again; the coordinator drops stale attempts.
         await send(() => client.send(new DeleteMessageBatchCommand({ QueueUrl: o.queueUrl, Entries: entries }))).catch(() => undefined);
       }
-      return jobs;
+      return { jobs, challenges };
     },
 
     async extendVisibility(receiptHandle: string, seconds: number) {

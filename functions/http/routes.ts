@@ -12,6 +12,9 @@ import { route as pollJobs } from "./poll-jobs";
 import { route as postResult } from "./post-result";
 import { route as workerStatus } from "./worker-status";
 import { route as issueVoucher } from "./issue-voucher";
+import { route as attestationChallenge } from "./attestation-challenge";
+import { route as attestationAnswer } from "./attestation-answer";
+import { route as attestationGet } from "./attestation-get";
 import { chainFaucetRoute, depositRoute, redeemRoute, walletRoute } from "./dev-wallet";
 
 /** Every REST route except GET /openapi.json (which is generated from these). */
@@ -29,6 +32,9 @@ export const routes: Route[] = [
   postResult,
   workerStatus,
   issueVoucher,
+  attestationChallenge,
+  attestationAnswer,
+  attestationGet,
 ] as Route[];
 
 /**

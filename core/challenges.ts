@@ -1,0 +1,150 @@
+/**
+ * Requester-issued attestation challenges: "show me fresh evidence bound to MY nonce".
+ *
+ *   requester ──POST /v1/attestations {workerId, nonce}──▶ coordinator ──queue worker-<id>──▶ agent
+ *   agent ──attest(nonce)──▶ POST /v1/agent/attestations {challengeId, attestation} ──▶ coordinator
+ *   requester ◀──GET /v1/attestations/{id}?wait=N── coordinator (only the requester who asked)
+ *
+ * The coordinator only carries the evidence: it does not verify it. The requester SDK
+ * verifies it with its own nonce and compares the keys with the worker's registered ones,
+ * so a coordinator (or a worker) replaying old evidence is caught there.
+ *
+ * Storage: table "quotes", pk `chal:<id>`, sk "challenge", kept a while after expiry (TTL).
+ */
+import type { AttestationDoc } from "../events/attestation";
+import type { AgentChallenge, ChallengeResponse, ChallengeView } from "../events/api";
+import { canonicalJson } from "./crypto/encoding";
+import type { CoreDeps } from "./deps";
+import { ConflictError, ForbiddenError, GoneError, NotFoundError } from "./errors";
+import { ulid } from "./ids";
+import { ConditionFailedError, type Item } from "./ports";
+import { isLive, requireWorker, type OfferItem, type WorkerItem } from "./workers";
+
+/** How long a worker has to answer. */
+export const CHALLENGE_TTL_MS = 2 * 60_000;
+/** Items stay this long past expiry so late readers get "expired", not "unknown". */
+const KEEP_AFTER_EXPIRY_SECONDS = 15 * 60;
+
+export interface ChallengeItem extends Item {
+  challengeId: string;
+  requester: string;
+  workerId: string;
+  nonce: string;
+  status: "pending" | "answered";
+  attestation?: AttestationDoc;
+  expiresAt: number;
+  createdAt: number;
+  answeredAt?: number;
+}
+
+export const newChallengeId = (now: number) => `chl_${ulid(now)}`;
+export const challengeKey = (challengeId: string) => ({ pk: `chal:${challengeId}`, sk: "challenge" });
+export const challengeTopic = (challengeId: string) => `chal:${challengeId}`;
+
+/** POST /v1/attestations: store the challenge and put it on the worker's queue. */
+export async function createChallenge(deps: CoreDeps, requester: string, req: { workerId: string; nonce: string }): Promise<ChallengeResponse> {
+  const w = await deps.store.get<WorkerItem>("workers", { pk: req.workerId, sk: "worker" });
+  if (!w) throw new NotFoundError("unknown_worker", `no registered worker ${req.workerId}: challenge a workerId from POST /v1/jobs/prepare's candidates`);
+  const now = deps.clock.now();
+  const offers = await Promise.all(w.models.map((model) => deps.store.get<OfferItem>("offers", { pk: model, sk: req.workerId })));
+  if (!offers.some((o) => o && isLive(o, now, deps.config.livenessMs))) {
+    throw new ConflictError("worker_not_live", `worker ${req.workerId} missed its heartbeats or its evidence expired: it cannot answer now; pick another candidate`);
+  }
+  const challengeId = newChallengeId(now);
+  const expiresAt = now + CHALLENGE_TTL_MS;
+  const item: ChallengeItem = {
+    ...challengeKey(challengeId),
+    challengeId,
+    requester,
+    workerId: req.workerId,
+    nonce: req.nonce,
+    status: "pending",
+    expiresAt,
+    createdAt: now,
+    ttl: Math.ceil(expiresAt / 1000) + KEEP_AFTER_EXPIRY_SECONDS,
+  };
+  await deps.store.transact([{ op: "put", table: "quotes", item, when: { kind: "notExists" } }]);
+  const msg: AgentChallenge = { kind: "challenge", challengeId, nonce: req.nonce, expiresAt };
+  await deps.queues.send(`worker-${req.workerId}`, msg);
+  deps.notifier.notify(`worker:${req.workerId}`);
+  deps.log.info("attestation challenge sent", { challengeId, workerId: req.workerId });
+  return { challengeId, expiresAt, workerId: req.workerId, hpkePublicKey: w.hpkePublicKey, tier: w.tier };
+}
+
+/**
+ * Whether a challenge taken off a worker's queue is still worth answering (pending, for this
+ * worker, not expired). Used by pollJobs to drop stale messages before the agent sees them.
+ */
+export async function isChallengeOpen(deps: CoreDeps, workerId: string, c: Pick<AgentChallenge, "challengeId" | "nonce">): Promise<boolean> {
+  const item = await deps.store.get<ChallengeItem>("quotes", challengeKey(c.challengeId));
+  return !!item && item.workerId === workerId && item.nonce === c.nonce && item.status === "pending" && item.expiresAt > deps.clock.now();
+}
+
+/** POST /v1/agent/attestations: the challenged worker's evidence, stored as sent. */
+export async function answerChallenge(
+  deps: CoreDeps,
+  workerId: string,
+  req: { challengeId: string; attestation: AttestationDoc },
+): Promise<{ challengeId: string; status: "answered"; duplicate: boolean }> {
+  await requireWorker(deps, workerId);
+  const key = challengeKey(req.challengeId);
+  const item = await deps.store.get<ChallengeItem>("quotes", key);
+  if (!item) throw new NotFoundError("unknown_challenge", `no challenge ${req.challengeId} (never issued, or expired long ago)`);
+  if (item.workerId !== workerId) throw new ForbiddenError("not_your_challenge", "this challenge was sent to another worker; answer only challenges from your own queue");
+  if (req.attestation.signingPublicKey !== workerId) {
+    throw new ForbiddenError("key_mismatch", "attestation.signingPublicKey must be the key that signs this request");
+  }
+  if (item.status === "answered") {
+    if (item.attestation && canonicalJson(item.attestation) === canonicalJson(req.attestation)) {
+      return { challengeId: item.challengeId, status: "answered", duplicate: true };
+    }
+    throw new ConflictError("already_answered", "this challenge already has evidence; a challenge is answered once");
+  }
+  const now = deps.clock.now();
+  if (item.expiresAt <= now) {
+    throw new GoneError("challenge_expired", `challenge ${req.challengeId} expired at ${new Date(item.expiresAt).toISOString()}; the requester must issue a new one`);
+  }
+  try {
+    await deps.store.transact([
+      {
+        op: "update",
+        table: "quotes",
+        key,
+        set: { status: "answered", attestation: req.attestation, answeredAt: now },
+        when: { kind: "cmp", attr: "status", op: "=", value: "pending" },
+      },
+    ]);
+  } catch (e) {
+    if (e instanceof ConditionFailedError) throw new ConflictError("already_answered", "this challenge already has evidence; a challenge is answered once");
+    throw e;
+  }
+  deps.notifier.notify(challengeTopic(req.challengeId));
+  deps.log.info("attestation challenge answered", { challengeId: req.challengeId, workerId, tier: req.attestation.tier });
+  return { challengeId: item.challengeId, status: "answered", duplicate: false };
+}
+
+function toView(item: ChallengeItem, now: number): ChallengeView {
+  const status = item.status === "answered" ? "answered" : item.expiresAt <= now ? "expired" : "pending";
+  return {
+    challengeId: item.challengeId,
+    workerId: item.workerId,
+    status,
+    expiresAt: item.expiresAt,
+    ...(item.status === "answered" && item.attestation ? { attestation: item.attestation } : {}),
+  };
+}
+
+/** GET /v1/attestations/{id}[?wait=s]: answers at once when answered or expired, else waits for a change. */
+export async function getChallenge(deps: CoreDeps, requester: string, challengeId: string, waitSeconds = 0): Promise<ChallengeView> {
+  const deadline = deps.clock.now() + Math.min(waitSeconds, deps.config.maxWaitSeconds) * 1000;
+  for (;;) {
+    const item = await deps.store.get<ChallengeItem>("quotes", challengeKey(challengeId));
+    if (!item) throw new NotFoundError("unknown_challenge", `no challenge ${challengeId} (never issued, or expired long ago)`);
+    if (item.requester !== requester) throw new ForbiddenError("not_your_challenge", "this challenge was issued by another account");
+    const now = deps.clock.now();
+    const view = toView(item, now);
+    const left = Math.min(deadline, item.expiresAt) - now;
+    if (view.status !== "pending" || left <= 0) return view;
+    await deps.notifier.wait(challengeTopic(challengeId), left);
+  }
+}
