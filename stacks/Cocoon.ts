@@ -156,6 +156,9 @@ export function Cocoon({ stack, app }: StackContext) {
     // Signs payout vouchers with the vault's coordinator key (a secret, passed from the deploying shell).
     "POST /v1/agents/voucher": route("http/issue-voucher", [can.writeTable], { environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED"]) }),
     "GET /v1/agent/jobs": route("http/poll-jobs", [can.writeTable, can.pollWorker]),
+    "POST /v1/attestations": route("http/attestation-challenge", [can.writeTable, can.sendWorker]),
+    "GET /v1/attestations/{id}": route("http/attestation-get", [can.writeTable]),
+    "POST /v1/agent/attestations": route("http/attestation-answer", [can.writeTable]),
     "POST /v1/agent/results": route("http/post-result", [can.writeTable]),
   };
   // Play money exists on dev stages only (and only when COCOON_FAUCET=true at deploy).

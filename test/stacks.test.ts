@@ -41,6 +41,9 @@ const ROUTES: Record<string, string> = {
   "POST /v1/agents/session": "functions/http/agent-session.handler",
   "GET /v1/agents/me": "functions/http/worker-status.handler",
   "POST /v1/agents/voucher": "functions/http/issue-voucher.handler",
+  "POST /v1/attestations": "functions/http/attestation-challenge.handler",
+  "GET /v1/attestations/{id}": "functions/http/attestation-get.handler",
+  "POST /v1/agent/attestations": "functions/http/attestation-answer.handler",
   "GET /v1/agent/jobs": "functions/http/poll-jobs.handler",
   "POST /v1/agent/results": "functions/http/post-result.handler",
 };
@@ -61,6 +64,9 @@ const ACTIONS: Record<string, string[]> = {
   "functions/http/agent-session.handler": [...TABLE_RW, ...CREATE_QUEUE, "sts:AssumeRole"],
   "functions/http/worker-status.handler": TABLE_RW,
   "functions/http/issue-voucher.handler": TABLE_RW,
+  "functions/http/attestation-challenge.handler": [...TABLE_RW, "sqs:SendMessage"],
+  "functions/http/attestation-get.handler": TABLE_RW,
+  "functions/http/attestation-answer.handler": TABLE_RW,
   "functions/http/poll-jobs.handler": [...TABLE_RW, "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"],
   "functions/http/post-result.handler": TABLE_RW,
   "functions/queue/matching.handler": [
@@ -173,6 +179,16 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
       expect(fn.Properties!.Handler, String(r.RouteKey)).toBe(ROUTES[String(r.RouteKey)]);
     }
     prod.hasResourceProperties("AWS::ApiGatewayV2::Api", { ProtocolType: "HTTP" });
+  });
+
+  it("the deployed routes are exactly the routes the handlers define (functions/http/routes.ts), less the local-only dev ones", async () => {
+    const { routes } = await import("../functions/http/routes");
+    const { route: openapi } = await import("../functions/http/openapi");
+    const { route: session } = await import("../functions/http/agent-session");
+    const defined = [...routes, openapi, session]
+      .map((r) => `${r.spec.method} ${r.spec.path}`)
+      .filter((k) => !k.includes("/v1/dev/") && k !== "POST /v1/account/faucet");
+    expect(defined.sort()).toEqual(Object.keys(ROUTES).sort());
   });
 
   it("functions: Node 20 on arm64, esbuild ESM bundles, no X-Ray, and an environment that passes the cold-start config check", () => {
