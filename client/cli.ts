@@ -1,6 +1,6 @@
 /**
  * cocoon — the requester CLI.
- *   cocoon ask "prompt" [--model M] [--max-tokens N] [--allow-dev] [--tier tdx,dev,none] [--json]
+ *   cocoon ask "prompt" [--model M] [--max-tokens N] [--allow-dev] [--tier tdx,dev,none] [--fresh-attestation] [--json]
  *   cocoon balance | faucet <TON> | models | whoami
  *   cocoon deposit <TON>                 local default: pay from the sandbox test wallet into the
  *                                        vault; waits until the chain watcher credits it
@@ -75,6 +75,7 @@ export async function main(argv: string[], out = process.stdout, err = process.s
       model: { type: "string" },
       "max-tokens": { type: "string" },
       "allow-dev": { type: "boolean" },
+      "fresh-attestation": { type: "boolean" },
       tier: { type: "string" },
       json: { type: "boolean" },
       port: { type: "string" },
@@ -102,7 +103,14 @@ export async function main(argv: string[], out = process.stdout, err = process.s
           if (!model) throw new ApiError(409, "no_workers", "no model has a live worker right now; see cocoon models");
         }
         const tiers = (values.tier?.split(",") as AttestationTier[] | undefined) ?? (allowDev ? ["tdx", "dev"] : ["tdx"]);
-        const r = await client.ask({ model, messages: [{ role: "user", content: prompt }], maxTokens: Number(values["max-tokens"] ?? 256), tiers });
+        const r = await client.ask({
+          model,
+          messages: [{ role: "user", content: prompt }],
+          maxTokens: Number(values["max-tokens"] ?? 256),
+          tiers,
+          // challenge every candidate for evidence bound to a nonce of ours before encrypting to it
+          freshAttestation: values["fresh-attestation"] === true,
+        });
         print(r, formatAnswer(r));
         return 0;
       }

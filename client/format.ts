@@ -13,7 +13,7 @@ export function formatAnswer(r: AskResult): string {
   return [
     r.text,
     "",
-    `  verified: attestation ✓ receipt signature ✓ request/reply hashes ✓ usage ✓`,
+    `  verified: attestation ✓${r.freshEvidence ? ` (fresh, challenge ${r.freshEvidence.challengeId})` : ""} receipt signature ✓ request/reply hashes ✓ usage ✓`,
     `  job ${r.jobId} · model ${r.model} · engine ${r.engine}`,
     `  worker ${r.workerId} · tier ${tierNote}${r.attempt > 0 ? ` · answered by candidate #${r.attempt + 1}` : ""}`,
     `  usage ${r.usage.promptTokens} prompt + ${r.usage.completionTokens} completion tokens · cost ${r.cost} nanoTON (${formatTon(r.cost)}), held ${r.maxCost}`,
