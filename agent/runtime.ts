@@ -159,7 +159,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     challenging.add(p);
   };
 
-  const source = o.jobSource ?? createHttpJobSource(api);
+  const source = o.jobSource ?? (await cloudJobSource(api, log)) ?? createHttpJobSource(api);
   const loop = (async () => {
     while (!stopped) {
       try {
@@ -199,4 +199,21 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       await Promise.allSettled([...running, ...challenging]);
     },
   };
+}
+
+/**
+ * On AWS the coordinator vends short-lived credentials for this worker's own SQS queue, and
+ * the agent long-polls it directly (the cheap idle path). Networks without SQS (the local
+ * default) answer sessions_unavailable: then the HTTP long-poll is the job source.
+ */
+async function cloudJobSource(api: ApiClient, log: AgentLog): Promise<JobSource | undefined> {
+  try {
+    const { sqsJobSourceFromApi } = await import("./sources/sqs");
+    const source = await sqsJobSourceFromApi(api);
+    if (source) log.info("job source: SQS, long-polled directly with short-lived credentials");
+    return source;
+  } catch (e) {
+    log.warn("SQS job source unavailable; using the HTTP long-poll", { error: (e as Error).message });
+    return undefined;
+  }
 }
