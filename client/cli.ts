@@ -4,6 +4,10 @@
  *   cocoon balance | faucet <TON> | models | whoami
  *   cocoon deposit <TON>                 local default: pay from the sandbox test wallet into the
  *                                        vault; waits until the chain watcher credits it
+ *   cocoon withdraw <TON> [--to ADDRESS] a coordinator-signed withdrawal of the available balance; local
+ *                                        default: sent from the sandbox wallet (default `to`), then
+ *                                        waits until the chain watcher records it; elsewhere printed
+ *                                        (send it to the vault in a Withdraw message before its expiry)
  *   cocoon serve [--port 8788]            OpenAI-compatible proxy on 127.0.0.1
  *   cocoon attest verify QUOTE_FILE [--collateral FILE] [--at ISO] [--json]
  * Settings: --api URL (or COCOON_API_URL), --key FILE (or COCOON_KEY_FILE); defaults come from
@@ -54,6 +58,45 @@ export async function depositAndWait(api: ApiClient, amount: bigint, o: { timeou
   }
 }
 
+export interface WithdrawOutcome {
+  withdrawal: { vault: string; account: string; to: string; amount: string; seqno: number; expiry: number; signature: string };
+  /** false: not sent (no local sandbox); send `withdrawal` to the vault yourself */
+  sent: boolean;
+  txHash?: string;
+  status: "pending" | "landed" | "released";
+  available: string;
+}
+
+/**
+ * Ask for a signed withdrawal (POST /v1/account/withdraw). With the local sandbox
+ * (GET /v1/dev/wallet answers), send it from the caller's sandbox wallet
+ * (POST /v1/dev/wallet/withdraw) — `to` defaults to that wallet — and poll
+ * GET /v1/account/withdrawals/{seqno} until the chain watcher recorded it as landed.
+ */
+export async function withdrawAndWait(api: ApiClient, amount: bigint, o: { to?: string; timeoutMs?: number; pollMs?: number } = {}): Promise<WithdrawOutcome> {
+  let wallet: { address: string } | undefined;
+  try {
+    wallet = await api.get<{ address: string }>("/v1/dev/wallet");
+  } catch (e) {
+    if (!(e instanceof ApiError && e.code === "dev_chain_disabled")) throw e;
+  }
+  const to = o.to ?? wallet?.address;
+  if (!to) throw new ApiError(0, "missing_address", "this network has no local TON sandbox wallet: say where to send the TON with --to ADDRESS");
+  const w = await api.post<WithdrawOutcome["withdrawal"]>("/v1/account/withdraw", { amount: amount.toString(), to });
+  const balance = async () => (await api.get<{ available: string }>("/v1/account")).available;
+  if (!wallet) return { withdrawal: w, sent: false, status: "pending", available: await balance() };
+  const sent = await api.post<{ txHash: string }>("/v1/dev/wallet/withdraw", { withdrawal: w });
+  const deadline = Date.now() + (o.timeoutMs ?? 30_000);
+  for (;;) {
+    const st = await api.get<{ status: WithdrawOutcome["status"] }>(`/v1/account/withdrawals/${w.seqno}`);
+    if (st.status !== "pending") return { withdrawal: w, sent: true, txHash: sent.txHash, status: st.status, available: await balance() };
+    if (Date.now() > deadline) {
+      throw new ApiError(0, "withdrawal_not_recorded", `withdrawal ${sent.txHash} is on chain but the chain watcher has not recorded it within ${Math.round((o.timeoutMs ?? 30_000) / 1000)} s; check the coordinator's log (COCOON_LOG=1)`);
+    }
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 200));
+  }
+}
+
 interface LocalSettings {
   apiUrl?: string;
   allowDevAttestation?: boolean;
@@ -79,6 +122,7 @@ export async function main(argv: string[], out = process.stdout, err = process.s
       tier: { type: "string" },
       json: { type: "boolean" },
       port: { type: "string" },
+      to: { type: "string" },
     },
   });
   const home = resolve(process.env.COCOON_HOME ?? ".cocoon");
@@ -134,6 +178,17 @@ export async function main(argv: string[], out = process.stdout, err = process.s
         );
         return 0;
       }
+      case "withdraw": {
+        if (!positionals[0]) return usage(err, "usage: cocoon withdraw <TON> [--to ADDRESS]   (local default: to your sandbox wallet)");
+        const w = await withdrawAndWait(client.api, parseTon(positionals[0]), values.to ? { to: values.to } : {});
+        print(
+          w,
+          w.sent
+            ? `withdrew ${formatTon(w.withdrawal.amount)} from the vault ${w.withdrawal.vault} to ${w.withdrawal.to} (local TON sandbox, not mainnet)\n  tx ${w.txHash}\n  recorded by the chain watcher: ${w.status}; ${formatTon(w.available)} available`
+            : `signed withdrawal (send it to the vault ${w.withdrawal.vault} in a Withdraw message before ${new Date(w.withdrawal.expiry * 1000).toISOString()}; unused, it is released back to your balance after that):\n${JSON.stringify(w.withdrawal, null, 2)}\n  ${formatTon(w.available)} still available`,
+        );
+        return 0;
+      }
       case "models": {
         const m = await client.models();
         print(m, m.models.map((x) => `${x.model}  workers=${x.workers} ${JSON.stringify(x.tiers)}  price/token min=${x.price.min} median=${x.price.median} max=${x.price.max} nanoTON`).join("\n") || "no models");
@@ -157,7 +212,7 @@ export async function main(argv: string[], out = process.stdout, err = process.s
         return 0;
       }
       default:
-        return usage(err, "usage: cocoon <ask|balance|deposit|faucet|models|whoami|serve|attest verify> …");
+        return usage(err, "usage: cocoon <ask|balance|deposit|withdraw|faucet|models|whoami|serve|attest verify> …");
     }
   } catch (e) {
     if (e instanceof ApiError || e instanceof VerificationError) {

@@ -13,6 +13,8 @@ import { CocoonError } from "../core/errors";
 import { payoutChainLedger, type PayoutDeps } from "../core/payouts";
 import { MIN_DEPOSIT } from "../contracts/vault";
 import { InvalidVoucherError, voucherFromJson } from "../functions/adapters/ton-chain";
+import { InvalidWithdrawalError, tonWithdrawalSigner, withdrawalFromJson } from "../functions/adapters/ton-withdrawal-signer";
+import type { WithdrawalDeps } from "../core/withdrawals";
 import type { DevChain, DevChainDeps } from "../functions/http/dev-wallet";
 import { chainFaucet, devChainRoutes, routes } from "../functions/http/routes";
 import { startLocalChain, type LocalChain, type LocalChainOptions } from "./chain";
@@ -47,7 +49,7 @@ export interface NetworkOptions {
 
 export interface LocalNetwork {
   url: string;
-  deps: CoreDeps & PayoutDeps & DevChainDeps;
+  deps: CoreDeps & PayoutDeps & WithdrawalDeps & DevChainDeps;
   /** the TON sandbox with the vault (undefined with `chain: false`) */
   chain: LocalChain | undefined;
   /** the ledger side of the chain watcher */
@@ -86,7 +88,7 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
   const log: Log = createJsonLog(o.logSink ?? (() => {}));
   const chain = o.chain === false ? undefined : await startLocalChain({ ...(typeof o.chain === "object" ? o.chain : {}), stateFile: join(dataDir, "chain.json") });
   const chainLedger = payoutChainLedger(store);
-  const deps: CoreDeps & PayoutDeps & DevChainDeps = {
+  const deps: CoreDeps & PayoutDeps & WithdrawalDeps & DevChainDeps = {
     store,
     queues,
     notifier: createLocalNotifier(),
@@ -99,6 +101,7 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
   const watcher = chain ? startChainWatcher(chain, chainLedger, log, o.watcherIntervalMs ?? 500) : undefined;
   if (chain && watcher) {
     deps.voucherSigner = chain.voucherSigner;
+    deps.withdrawalSigner = tonWithdrawalSigner(chain.coordinator.secretKey, chain.vaultAddress, (account) => chain.vault.getWithdrawSeqno(account));
     deps.devChain = devChainFor(chain, watcher.runOnce);
     log.info("local TON sandbox up", { vault: chain.vaultAddress.toRawString(), restored: chain.restored });
   }
@@ -231,6 +234,17 @@ function devChainFor(chain: LocalChain, sync: () => Promise<unknown>): DevChain 
       const r = await chain.redeem(w, parsed.voucher);
       const paid = (await chain.paid(parsed.voucher.worker)) - before;
       return { txHash: r.txHash, success: r.success, paid, ...(r.error ? { error: r.error } : {}) };
+    },
+    async withdraw(owner, json) {
+      let parsed;
+      try {
+        parsed = withdrawalFromJson(json);
+      } catch (e) {
+        if (e instanceof InvalidWithdrawalError) throw new CocoonError(400, e.code, e.message);
+        throw e;
+      }
+      const r = await chain.withdraw(await chain.wallet(walletName(owner)), parsed.withdrawal);
+      return { txHash: r.txHash, success: r.success, ...(r.error ? { error: r.error } : {}) };
     },
     vaultBalance: () => chain.vaultBalance(),
     sync: async () => void (await sync()),

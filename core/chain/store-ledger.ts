@@ -15,7 +15,7 @@
  * double-entry invariant. Configure every ext: account that job/faucet code uses.
  *
  * Table "chain" holds: pk="cursor" (watcher position), pk=`wd:<account>:<seqno>` (withdrawals
- * the coordinator signed), pk=`voucher:<address>` (highest voucher signed for a payout address),
+ * the coordinator signed; those reserved by core/withdrawals.ts carry status pending/landed/released), pk=`voucher:<address>` (highest voucher signed for a payout address),
  * pk=`redeemed:<address>` (cumulative amount already redeemed on chain).
  */
 import { ConditionFailedError, type Condition, type Item, type Store, type WriteOp } from "../ports";
@@ -27,6 +27,32 @@ export const UNMATCHED_ACCOUNT = "ext:unmatched";
 export const DEFAULT_EXTERNAL_ACCOUNTS = [CHAIN_ACCOUNT, "ext:faucet", UNMATCHED_ACCOUNT] as const;
 
 export const chainMovementId = (txHash: string) => `chain:${txHash}`;
+/** Where core/withdrawals.ts reserves a requester's signed, not yet landed withdrawals. */
+export const pendingWithdrawalAccount = (accountId: string) => `wdr:${accountId}`;
+export const issuedWithdrawalKey = (account: string, seqno: number) => ({ pk: `wd:${account}:${seqno}`, sk: "issued" });
+
+/**
+ * The write that records a signed withdrawal. `reservation` marks one whose amount
+ * core/withdrawals.ts moved into `wdr:<account>` (status "pending" until it lands or is
+ * released; `gen` tells apart re-issues of the same seqno after an expiry). `when` guards it.
+ */
+export function issuedWithdrawalOp(w: IssuedWithdrawal, at: number, reservation?: { gen: number; when?: Condition }): WriteOp {
+  return {
+    op: "put",
+    table: "chain",
+    item: {
+      ...issuedWithdrawalKey(w.account, w.seqno),
+      account: w.account,
+      seqno: w.seqno,
+      amount: w.amount,
+      to: w.to,
+      expiry: w.expiry,
+      at,
+      ...(reservation ? { reserved: true, status: "pending", gen: reservation.gen } : {}),
+    },
+    ...(reservation?.when ? { when: reservation.when } : {}),
+  };
+}
 const req = (id: string) => `req:${id}`;
 const wrk = (id: string) => `wrk:${id}`;
 
@@ -134,22 +160,43 @@ export class StoreChainLedger implements ChainLedger {
     );
   }
 
-  recordWithdrawal(txHash: string, w: { account: string; amount: bigint; seqno?: number; to?: string }, at: number): Promise<ApplyResult> {
+  /**
+   * A withdrawal landed on chain. When it is one the coordinator issued through
+   * core/withdrawals.ts (its issued record is `reserved` and still `pending`), the amount leaves
+   * the pending-withdrawal account `wdr:<account>` where it was reserved, and the record turns
+   * `landed` in the same transaction (so an expiry release can never also return it). Any other
+   * withdrawal debits `req:<account>.available`, with no overdraft guard (the chain already paid).
+   */
+  async recordWithdrawal(txHash: string, w: { account: string; amount: bigint; seqno?: number; to?: string }, at: number): Promise<ApplyResult> {
     const meta: Record<string, string> = { txHash, account: w.account };
     if (w.seqno !== undefined) meta.seqno = String(w.seqno);
     if (w.to !== undefined) meta.to = w.to;
-    return this.apply(
-      movementOps(
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const key = w.seqno === undefined ? undefined : issuedWithdrawalKey(w.account, w.seqno);
+      const it = key ? await this.store.get("chain", key) : undefined;
+      const ours = !!it && it.reserved === true && it.status === "pending" && big(it.amount) === w.amount && (w.to === undefined || it.to === w.to);
+      const from = ours ? pendingWithdrawalAccount(w.account) : req(w.account);
+      const ops = movementOps(
         chainMovementId(txHash),
         "withdrawal",
         at,
         [
-          { account: req(w.account), field: "available", delta: -w.amount },
+          { account: from, field: "available", delta: -w.amount },
           { account: CHAIN_ACCOUNT, field: "available", delta: w.amount },
         ],
-        meta,
-      ),
-    );
+        ours ? { ...meta, from, gen: String(it!.gen) } : { ...meta, from },
+      );
+      if (ours) ops.push({ op: "update", table: "chain", key: key!, set: { status: "landed", landedTx: txHash, landedAt: at }, when: { kind: "cmp", attr: "status", op: "=", value: "pending" } });
+      try {
+        await this.store.transact(ops);
+        return "applied";
+      } catch (e) {
+        if (!(e instanceof ConditionFailedError)) throw e;
+        if (e.index === 0 || (await this.store.get("ledger", { pk: chainMovementId(txHash), sk: "tx" }))) return "duplicate";
+        // the issued record changed under us (released concurrently): decide again
+      }
+    }
+    throw new Error(`could not record withdrawal ${txHash}: concurrent updates kept conflicting; run the watcher again`);
   }
 
   async recordRedemption(txHash: string, r: { worker: string; cumulative: bigint }, at: number): Promise<{ result: ApplyResult; paid: bigint; workerId: string | null }> {
@@ -196,13 +243,7 @@ export class StoreChainLedger implements ChainLedger {
   // ------------------------------------------------------------ what the coordinator signed
   /** Call when the coordinator signs a withdrawal (so the watcher can match the outflow). */
   async recordIssuedWithdrawal(w: IssuedWithdrawal, at: number): Promise<void> {
-    await this.store.transact([
-      {
-        op: "put",
-        table: "chain",
-        item: { pk: `wd:${w.account}:${w.seqno}`, sk: "issued", account: w.account, seqno: w.seqno, amount: w.amount, to: w.to, expiry: w.expiry, at },
-      },
-    ]);
+    await this.store.transact([issuedWithdrawalOp(w, at)]);
   }
 
   /** Call when the coordinator signs a voucher; keeps the highest cumulative per address. */
@@ -220,7 +261,7 @@ export class StoreChainLedger implements ChainLedger {
   }
 
   async findIssuedWithdrawal(account: string, seqno: number): Promise<IssuedWithdrawal | undefined> {
-    const it = await this.store.get("chain", { pk: `wd:${account}:${seqno}`, sk: "issued" });
+    const it = await this.store.get("chain", issuedWithdrawalKey(account, seqno));
     if (!it) return undefined;
     return { account, seqno, amount: big(it.amount), to: String(it.to), expiry: Number(it.expiry) };
   }

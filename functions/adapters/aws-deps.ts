@@ -6,6 +6,7 @@
 import { Address } from "@ton/core";
 import { keyPairFromSeed } from "@ton/crypto";
 import { tonVoucherSigner } from "./ton-voucher-signer";
+import { tonWithdrawalSigner } from "./ton-withdrawal-signer";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { SNSClient } from "@aws-sdk/client-sns";
@@ -61,6 +62,10 @@ export function createAwsDeps(config: AwsConfig = awsConfig()): AwsDeps {
   return {
     ...(payouts
       ? { voucherSigner: tonVoucherSigner(keyPairFromSeed(Buffer.from(payouts.coordinatorSeedHex, "hex")).secretKey, Address.parse(payouts.vaultAddress)) }
+      : {}),
+    // Requester withdrawals: the same key and vault (POST /v1/account/withdraw answers 503 without them).
+    ...(payouts
+      ? { withdrawalSigner: tonWithdrawalSigner(keyPairFromSeed(Buffer.from(payouts.coordinatorSeedHex, "hex")).secretKey, Address.parse(payouts.vaultAddress)) }
       : {}),
     aws: config,
     store,

@@ -9,11 +9,14 @@
  *                                 watcher credits it (poll GET /v1/account)
  *   POST /v1/dev/wallet/redeem    send {voucher}'s Redeem from the caller's sandbox wallet; the
  *                                 watcher records the payout (poll GET /v1/agents/me)
+ *   POST /v1/dev/wallet/withdraw  send {withdrawal} (POST /v1/account/withdraw) to the vault from
+ *                                 the caller's sandbox wallet; the watcher records the payout
  *   POST /v1/account/faucet       (local replacement of the ledger faucet) a deposit from the
  *                                 sandbox faucet wallet, credited by the watcher before answering,
  *                                 so the ledger never holds money the vault does not
  */
 import { DevDepositView, DevRedeemRequest, DevRedeemView, DevWalletView } from "../../events/money";
+import { DevWithdrawRequest, DevWithdrawView, type SignedWithdrawalView } from "../../events/withdrawals";
 import { BalanceView, FaucetRequest } from "../../events/api";
 import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
@@ -40,6 +43,8 @@ export interface DevChain {
   deposit(accountId: string, amount: bigint, from: "requester" | "faucet"): Promise<DevChainSend>;
   /** send a Redeem for `voucher` from `owner`'s sandbox wallet */
   redeem(owner: string, voucher: { vault: string; worker: string; cumulative: string; expiry: number; signature: string }): Promise<DevChainSend & { paid: bigint }>;
+  /** send a signed withdrawal's Withdraw from `owner`'s sandbox wallet */
+  withdraw(owner: string, withdrawal: SignedWithdrawalView): Promise<DevChainSend>;
   vaultBalance(): Promise<bigint>;
   /** run one chain watcher pass now (after any pass in progress) */
   sync(): Promise<void>;
@@ -110,6 +115,28 @@ export const redeemRoute = defineRoute(
     }
     deps.log.info("dev redeem sent", { workerId: caller, txHash: r.txHash, paid: r.paid.toString() });
     return { txHash: r.txHash, paid: r.paid.toString(), worker: body.voucher.worker, cumulative: body.voucher.cumulative };
+  },
+);
+
+export const withdrawRoute = defineRoute(
+  {
+    method: "POST",
+    path: "/v1/dev/wallet/withdraw",
+    summary: "DEV ONLY: send a signed withdrawal to the vault from the caller's sandbox wallet",
+    auth: "signed",
+    body: DevWithdrawRequest,
+    response: DevWithdrawView,
+  },
+  async ({ deps, caller, body }) => {
+    const chain = devChainOf(deps);
+    const w = body.withdrawal;
+    if (w.vault !== chain.vault) throw new CocoonError(400, "wrong_vault", `this withdrawal is for vault ${w.vault}, the local vault is ${chain.vault}`);
+    const r = await chain.withdraw(caller, w);
+    if (!r.success) {
+      throw new CocoonError(409, "withdraw_rejected", `the vault refused the withdrawal (${r.error}): nothing was paid; transaction ${r.txHash}`, { txHash: r.txHash, exit: r.error });
+    }
+    deps.log.info("dev withdraw sent", { account: w.account, seqno: w.seqno, txHash: r.txHash, amount: w.amount });
+    return { txHash: r.txHash, account: w.account, to: w.to, amount: w.amount, seqno: w.seqno };
   },
 );
 

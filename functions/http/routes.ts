@@ -11,11 +11,14 @@ import { route as heartbeat } from "./heartbeat";
 import { route as pollJobs } from "./poll-jobs";
 import { route as postResult } from "./post-result";
 import { route as workerStatus } from "./worker-status";
+import { route as agentSession } from "./agent-session";
 import { route as issueVoucher } from "./issue-voucher";
 import { route as attestationChallenge } from "./attestation-challenge";
 import { route as attestationAnswer } from "./attestation-answer";
 import { route as attestationGet } from "./attestation-get";
-import { chainFaucetRoute, depositRoute, redeemRoute, walletRoute } from "./dev-wallet";
+import { chainFaucetRoute, depositRoute, redeemRoute, walletRoute, withdrawRoute as devWithdraw } from "./dev-wallet";
+import { route as withdraw } from "./withdraw";
+import { route as withdrawalStatus } from "./withdrawal-status";
 
 /** Every REST route except GET /openapi.json (which is generated from these). */
 export const routes: Route[] = [
@@ -31,15 +34,18 @@ export const routes: Route[] = [
   pollJobs,
   postResult,
   workerStatus,
+  agentSession,
   issueVoucher,
   attestationChallenge,
   attestationAnswer,
   attestationGet,
+  withdraw,
+  withdrawalStatus,
 ] as Route[];
 
 /**
  * DEV ONLY routes of the local default's TON sandbox (they refuse with 403 dev_chain_disabled
  * without one). The local network mounts them and swaps the ledger faucet for `chainFaucet`.
  */
-export const devChainRoutes: Route[] = [walletRoute, depositRoute, redeemRoute] as Route[];
+export const devChainRoutes: Route[] = [walletRoute, depositRoute, redeemRoute, devWithdraw] as Route[];
 export const chainFaucet = chainFaucetRoute as Route;

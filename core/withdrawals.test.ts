@@ -1,0 +1,296 @@
+import { describe, expect, it } from "vitest";
+import { createMemoryStore } from "../local/memory-store";
+import { accountId, ScriptedReader, withdraw as withdrawTx } from "./chain/fixtures";
+import { collectingAlerts } from "./chain/dedup";
+import { CHAIN_ACCOUNT, pendingWithdrawalAccount, StoreChainLedger } from "./chain/store-ledger";
+import { runWatcher } from "./chain/watcher";
+import type { CoreDeps } from "./deps";
+import { CocoonError } from "./errors";
+import { applyMovement, getBalance, holdMovement, OverdraftError, requesterAccount } from "./ledger";
+import {
+  DEFAULT_RELEASE_GRACE_SECONDS,
+  DEFAULT_WITHDRAWAL_TTL_SECONDS,
+  getWithdrawal,
+  InvalidWithdrawalAddressError,
+  releaseExpiredWithdrawals,
+  requestWithdrawal,
+  type WithdrawalDeps,
+  type WithdrawalSigner,
+} from "./withdrawals";
+
+const TON = 1_000_000_000n;
+const NOW = 1_760_000_000_000;
+const A = accountId(1);
+const TO = "0:" + "c".repeat(64);
+
+type Signed = { account: string; to: string; amount: bigint; seqno: number; expiry: number };
+
+/** Checks addresses like the TON signer (raw form only here), records what it signed, and plays the vault's seqno getter. */
+function fakeSigner(o: { chain?: boolean } = {}): WithdrawalSigner & { signed: Signed[]; vaultSeqno: number } {
+  const signed: Signed[] = [];
+  const s = {
+    vault: "0:" + "f".repeat(64),
+    signed,
+    vaultSeqno: 0,
+    address(a: string) {
+      if (!/^0:[0-9a-f]{64}$/.test(a)) throw new InvalidWithdrawalAddressError(`bad address ${a}`);
+      return a;
+    },
+    async sign(w: Signed) {
+      signed.push(w);
+      return { signature: Buffer.from(`${w.account}|${w.seqno}|${w.amount}`).toString("base64") };
+    },
+  };
+  return o.chain === false ? s : Object.assign(s, { chainSeqno: async () => s.vaultSeqno });
+}
+
+function makeDeps(o: { signer?: boolean; chain?: boolean } = {}) {
+  const store = createMemoryStore();
+  const signer = fakeSigner({ chain: o.chain ?? true });
+  let now = NOW;
+  const deps = {
+    store,
+    clock: { now: () => now },
+    log: { info() {}, warn() {}, error() {} },
+    ...(o.signer === false ? {} : { withdrawalSigner: signer }),
+  } as unknown as CoreDeps & WithdrawalDeps;
+  const ledger = new StoreChainLedger(store);
+  return {
+    store,
+    signer,
+    deps,
+    ledger,
+    setNow: (ms: number) => (now = ms),
+    /** a confirmed vault deposit, as the watcher credits it */
+    deposit: (amount: bigint, tx = "d1") => ledger.creditDeposit(tx.padEnd(64, "0"), A, amount, NOW),
+    balances: async () => ({
+      available: (await getBalance(store, requesterAccount(A))).available,
+      pending: (await getBalance(store, pendingWithdrawalAccount(A))).available,
+      chain: (await getBalance(store, CHAIN_ACCOUNT)).available,
+      liabilities: await ledger.liabilities(),
+    }),
+  };
+}
+
+async function codeOf(p: Promise<unknown>): Promise<[number, string]> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof CocoonError) return [e.status, e.code];
+    throw e;
+  }
+  throw new Error("expected a CocoonError");
+}
+
+const expiredAt = (expiry: number) => (expiry + DEFAULT_RELEASE_GRACE_SECONDS + 1) * 1000;
+
+describe("requester withdrawals: reservation", () => {
+  it("reserves the amount in wdr:<id>, records and signs seqno 0 with an expiry; liabilities do not move", async () => {
+    // Prepare
+    const t = makeDeps();
+    await t.deposit(10n * TON);
+
+    // Act
+    const w = await requestWithdrawal(t.deps, A, { amount: 4n * TON, to: TO });
+
+    // Assess
+    expect(w).toMatchObject({ vault: t.signer.vault, account: A, to: TO, amount: (4n * TON).toString(), seqno: 0, expiry: NOW / 1000 + DEFAULT_WITHDRAWAL_TTL_SECONDS });
+    expect(w.signature.length).toBeGreaterThan(0);
+    expect(t.signer.signed).toEqual([{ account: A, to: TO, amount: 4n * TON, seqno: 0, expiry: w.expiry }]);
+    expect(await t.balances()).toEqual({ available: 6n * TON, pending: 4n * TON, chain: -10n * TON, liabilities: 10n * TON });
+    expect(await getWithdrawal(t.store, A, 0)).toMatchObject({ status: "pending", gen: 0, amount: 4n * TON, to: TO });
+    expect(await t.ledger.findIssuedWithdrawal(A, 0)).toEqual({ account: A, seqno: 0, amount: 4n * TON, to: TO, expiry: w.expiry });
+    expect(await t.store.get("ledger", { pk: `withdrawal:${A}:0:0`, sk: "tx" })).toBeDefined();
+  });
+
+  it("refuses more than available with 402 insufficient_funds and reserves nothing, consuming no seqno", async () => {
+    // Prepare
+    const t = makeDeps();
+    await t.deposit(TON);
+    await applyMovement(t.store, holdMovement("job-1", A, TON / 2n, NOW)); // half held for a running job
+
+    // Act
+    const refused = await codeOf(requestWithdrawal(t.deps, A, { amount: TON, to: TO }));
+    const ok = await requestWithdrawal(t.deps, A, { amount: TON / 2n, to: TO });
+
+    // Assess
+    expect(refused).toEqual([402, "insufficient_funds"]);
+    expect(ok.seqno).toBe(0);
+    expect(await t.balances()).toMatchObject({ available: 0n, pending: TON / 2n, liabilities: TON });
+  });
+
+  it("reserved money cannot be held for a job", async () => {
+    // Prepare
+    const t = makeDeps();
+    await t.deposit(2n * TON);
+    await requestWithdrawal(t.deps, A, { amount: 2n * TON, to: TO });
+
+    // Act
+    const hold = applyMovement(t.store, holdMovement("job-2", A, 1n, NOW));
+
+    // Assess
+    await expect(hold).rejects.toBeInstanceOf(OverdraftError);
+    expect(await t.balances()).toMatchObject({ available: 0n, pending: 2n * TON });
+  });
+
+  it("concurrent requests get distinct, consecutive seqnos and reserve each amount once", async () => {
+    // Prepare
+    const t = makeDeps();
+    await t.deposit(10n * TON);
+
+    // Act
+    const ws = await Promise.all([1, 2, 3, 4, 5].map((i) => requestWithdrawal(t.deps, A, { amount: BigInt(i) * (TON / 10n), to: TO })));
+
+    // Assess
+    expect(ws.map((w) => w.seqno).sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(await t.balances()).toMatchObject({ available: 10n * TON - (15n * TON) / 10n, pending: (15n * TON) / 10n });
+  });
+
+  it("refuses bad requests with their precise codes", async () => {
+    // Prepare
+    const t = makeDeps();
+    const off = makeDeps({ signer: false });
+    await t.deposit(TON);
+
+    // Act + Assess
+    expect(await codeOf(requestWithdrawal(t.deps, A, { amount: 0n, to: TO }))).toEqual([400, "invalid_amount"]);
+    expect(await codeOf(requestWithdrawal(t.deps, A, { amount: 1n << 120n, to: TO }))).toEqual([400, "invalid_amount"]);
+    expect(await codeOf(requestWithdrawal(t.deps, A, { amount: TON, to: "not-an-address" }))).toEqual([400, "invalid_address"]);
+    expect(await codeOf(requestWithdrawal(off.deps, A, { amount: TON, to: TO }))).toEqual([503, "withdrawals_unavailable"]);
+    expect(await t.balances()).toMatchObject({ available: TON, pending: 0n });
+  });
+});
+
+describe("requester withdrawals: landing on chain", () => {
+  it("the watcher moves the reserved amount from wdr:<id> to ext:chain exactly once, however often it reads the transaction", async () => {
+    // Prepare
+    const t = makeDeps();
+    await t.deposit(10n * TON);
+    const w = await requestWithdrawal(t.deps, A, { amount: 4n * TON, to: TO });
+    const reader = new ScriptedReader([withdrawTx(A, 4n * TON, w.seqno, TO)]);
+    reader.balance = 6n * TON;
+    const alerts = collectingAlerts();
+
+    // Act
+    const first = await runWatcher({ reader, ledger: t.ledger, alerts, now: () => NOW, lagThresholdSeconds: 600 });
+    await t.store.transact([{ op: "delete", table: "chain", key: { pk: "cursor", sk: "cursor" } }]);
+    const again = await runWatcher({ reader, ledger: t.ledger, alerts, now: () => NOW, lagThresholdSeconds: 600 });
+
+    // Assess
+    expect([first.withdrawals, again.withdrawals, again.duplicates]).toEqual([1, 0, 1]);
+    expect(first.alerts).toEqual([]);
+    expect(await t.balances()).toEqual({ available: 6n * TON, pending: 0n, chain: -6n * TON, liabilities: 6n * TON });
+    expect(await getWithdrawal(t.store, A, 0)).toMatchObject({ status: "landed" });
+  });
+
+  it("a landed withdrawal is never released, even long after its expiry", async () => {
+    // Prepare
+    const t = makeDeps();
+    await t.deposit(TON);
+    const w = await requestWithdrawal(t.deps, A, { amount: TON, to: TO });
+    await t.ledger.recordWithdrawal("a".repeat(64), { account: A, amount: TON, seqno: 0, to: TO }, NOW);
+    t.signer.vaultSeqno = 1;
+    t.setNow(expiredAt(w.expiry));
+
+    // Act
+    const r = await releaseExpiredWithdrawals(t.deps, A);
+
+    // Assess
+    expect(r.released).toBe(0);
+    expect(await t.balances()).toMatchObject({ available: 0n, pending: 0n, liabilities: 0n });
+  });
+
+  it("a withdrawal the coordinator did not reserve still debits available (no overdraft guard)", async () => {
+    // Prepare
+    const t = makeDeps();
+    await t.deposit(TON);
+
+    // Act
+    const r = await t.ledger.recordWithdrawal("b".repeat(64), { account: A, amount: 2n * TON, seqno: 0, to: TO }, NOW);
+
+    // Assess
+    expect(r).toBe("applied");
+    expect(await t.balances()).toMatchObject({ available: -TON, pending: 0n, liabilities: -TON });
+  });
+});
+
+describe("requester withdrawals: expiry", () => {
+  it("an expired, unused withdrawal is released back exactly once and its seqno is issued again", async () => {
+    // Prepare
+    const t = makeDeps();
+    await t.deposit(5n * TON);
+    const w = await requestWithdrawal(t.deps, A, { amount: 2n * TON, to: TO });
+
+    // Act
+    t.setNow((w.expiry + DEFAULT_RELEASE_GRACE_SECONDS) * 1000); // within the grace period
+    const early = await releaseExpiredWithdrawals(t.deps, A);
+    t.setNow(expiredAt(w.expiry));
+    const [r1, r2] = await Promise.all([releaseExpiredWithdrawals(t.deps, A), releaseExpiredWithdrawals(t.deps, A)]);
+    const r3 = await releaseExpiredWithdrawals(t.deps, A);
+    const afterRelease = await t.balances();
+    const next = await requestWithdrawal(t.deps, A, { amount: TON, to: TO });
+
+    // Assess
+    expect(early.released).toBe(0);
+    expect([r1.released + r2.released, r3.released]).toEqual([1, 0]);
+    expect(r1.amount + r2.amount).toBe(2n * TON);
+    expect(afterRelease).toMatchObject({ available: 5n * TON, pending: 0n, liabilities: 5n * TON });
+    expect(next.seqno).toBe(0); // the vault still expects seqno 0
+    expect(await getWithdrawal(t.store, A, 0)).toMatchObject({ status: "pending", gen: 1, amount: TON });
+    expect(await t.balances()).toMatchObject({ available: 4n * TON, pending: TON });
+  });
+
+  it("releases nothing while a later seqno is still valid, nor what the vault already paid", async () => {
+    // Prepare
+    const t = makeDeps();
+    await t.deposit(5n * TON);
+    const w0 = await requestWithdrawal(t.deps, A, { amount: TON, to: TO });
+    t.setNow(NOW + 1_800_000);
+    const w1 = await requestWithdrawal(t.deps, A, { amount: TON, to: TO });
+
+    // Act
+    t.setNow(expiredAt(w0.expiry)); // seqno 0 expired, seqno 1 not
+    const partial = await releaseExpiredWithdrawals(t.deps, A);
+    t.setNow(expiredAt(w1.expiry));
+    t.signer.vaultSeqno = 1; // seqno 0 landed, the watcher has not seen it yet
+    const paidUnseen = await releaseExpiredWithdrawals(t.deps, A);
+
+    // Assess
+    expect(partial.released).toBe(0);
+    expect(paidUnseen.seqnos).toEqual([1]);
+    expect(await getWithdrawal(t.store, A, 0)).toMatchObject({ status: "pending" });
+    expect(await t.balances()).toMatchObject({ available: 4n * TON, pending: TON });
+  });
+
+  it("without a chain getter, waits for a watcher pass after the grace period before releasing", async () => {
+    // Prepare
+    const t = makeDeps({ chain: false });
+    await t.deposit(TON);
+    const w = await requestWithdrawal(t.deps, A, { amount: TON, to: TO });
+    t.setNow(expiredAt(w.expiry));
+
+    // Act
+    const beforePass = await releaseExpiredWithdrawals(t.deps, A);
+    await t.ledger.markPass(expiredAt(w.expiry));
+    const afterPass = await releaseExpiredWithdrawals(t.deps, A);
+
+    // Assess
+    expect([beforePass.released, afterPass.released]).toEqual([0, 1]);
+    expect(await t.balances()).toMatchObject({ available: TON, pending: 0n });
+  });
+
+  it("the next withdrawal request releases expired ones first (lazy check)", async () => {
+    // Prepare
+    const t = makeDeps();
+    await t.deposit(TON);
+    const w = await requestWithdrawal(t.deps, A, { amount: TON, to: TO });
+    t.setNow(expiredAt(w.expiry));
+
+    // Act
+    const again = await requestWithdrawal(t.deps, A, { amount: TON, to: TO });
+
+    // Assess
+    expect(again.seqno).toBe(0);
+    expect(await t.balances()).toMatchObject({ available: 0n, pending: TON, liabilities: TON });
+  });
+});

@@ -1,0 +1,275 @@
+/**
+ * Requester withdrawals: money leaves the vault only with the coordinator's signature.
+ *
+ *   requestWithdrawal: checks the amount and address, then in ONE store transaction
+ *     - moves `amount` from `req:<id>.available` to the pending-withdrawal account `wdr:<id>`
+ *       (ledger movement `withdrawal:<id>:<seqno>:<gen>`, guarded against overdraft: reserved
+ *       money can no longer be held for a job),
+ *     - takes the account's next withdraw seqno (table "chain", pk=`wdseq:<id>`: `next`, `gen`,
+ *       a conditional increment, so two concurrent requests never get the same seqno),
+ *     - records the issued withdrawal (StoreChainLedger's `wd:<id>:<seqno>`, status "pending"),
+ *   and only then signs it through the WithdrawalSigner port.
+ *
+ *   Landing: the chain watcher sees the vault pay it; StoreChainLedger.recordWithdrawal moves the
+ *   amount from `wdr:<id>` to `ext:chain` and marks the record "landed" (exactly once).
+ *
+ *   Expiry: the vault refuses a withdrawal after its expiry, and its seqno must be the account's
+ *   next one, so an unused seqno N blocks every later one until N is issued again. When the
+ *   newest issued seqnos N..next-1 are all pending and expired (plus a grace period for clock
+ *   skew), releaseExpiredWithdrawals returns their amounts to `available` (one movement), marks
+ *   them "released" and rewinds `next` to N with a new `gen`, in one transaction conditioned on
+ *   every record still being "pending": a release and a landing exclude each other. It never
+ *   releases one that may have landed unseen: with `chainSeqno` (the vault's getter) only seqnos
+ *   at or above the vault's counter, otherwise only after a watcher pass that ended past the
+ *   grace period. It runs lazily before every new withdrawal, and whenever a caller asks.
+ */
+import type { SignedWithdrawalView } from "../events/withdrawals";
+import { issuedWithdrawalKey, issuedWithdrawalOp, pendingWithdrawalAccount, StoreChainLedger } from "./chain/store-ledger";
+import type { CoreDeps } from "./deps";
+import { CocoonError } from "./errors";
+import { applyMovement, getBalance, OverdraftError, requesterAccount, toBig, type Movement } from "./ledger";
+import { ConditionFailedError, type Condition, type Item, type Store, type WriteOp } from "./ports";
+
+/** The coordinator's withdrawal signer: the local sandbox's key, or a key from config on AWS. */
+export interface WithdrawalSigner {
+  /** the vault the withdrawals are for (raw form "0:<hex>") */
+  readonly vault: string;
+  /** Canonical raw form ("0:<hex>") of a destination address; throws InvalidWithdrawalAddressError. */
+  address(to: string): string;
+  sign(w: { account: string; to: string; amount: bigint; seqno: number; expiry: number }): Promise<{ signature: string }>;
+  /** The vault's withdraw seqno for the account (how many of its withdrawals landed), when the chain can be read. */
+  chainSeqno?(account: string): Promise<number>;
+}
+
+/** What the withdrawal routes need beyond CoreDeps (absent where withdrawals are off). */
+export interface WithdrawalDeps {
+  withdrawalSigner?: WithdrawalSigner;
+}
+
+export class InvalidWithdrawalAddressError extends CocoonError {
+  constructor(message: string) {
+    super(400, "invalid_address", message);
+  }
+}
+
+export const DEFAULT_WITHDRAWAL_TTL_SECONDS = 3_600;
+/** How long after its expiry a withdrawal is still treated as possibly landed (clock skew, watcher lag). */
+export const DEFAULT_RELEASE_GRACE_SECONDS = 60;
+/** The vault stores amounts as coins (VarUInteger 16): below 2^120. */
+const MAX_AMOUNT = (1n << 120n) - 1n;
+const MAX_RELEASE_BATCH = 90; // DynamoDB: 100 ops per transaction
+
+export type WithdrawalStatus = "pending" | "landed" | "released";
+
+export interface WithdrawalRecord {
+  account: string;
+  seqno: number;
+  gen: number;
+  amount: bigint;
+  to: string;
+  expiry: number;
+  status: WithdrawalStatus;
+  landedTx?: string;
+}
+
+export const withdrawalMovementId = (account: string, seqno: number, gen: number) => `withdrawal:${account}:${seqno}:${gen}`;
+export const releaseMovementId = (account: string, fromSeqno: number, gen: number) => `withdrawal-release:${account}:${fromSeqno}:${gen}`;
+const seqKey = (account: string) => ({ pk: `wdseq:${account}`, sk: "n" });
+
+interface SeqState {
+  next: number;
+  gen: number;
+  exists: boolean;
+}
+
+async function readSeq(store: Store, account: string): Promise<SeqState> {
+  const it = await store.get("chain", seqKey(account));
+  return it ? { next: Number(it.next), gen: Number(it.gen), exists: true } : { next: 0, gen: 0, exists: false };
+}
+
+const seqGuard = (s: SeqState): Condition =>
+  s.exists
+    ? {
+        kind: "and",
+        all: [
+          { kind: "cmp", attr: "next", op: "=", value: s.next },
+          { kind: "cmp", attr: "gen", op: "=", value: s.gen },
+        ],
+      }
+    : { kind: "notExists" };
+
+function toRecord(it: Item): WithdrawalRecord | undefined {
+  if (it.reserved !== true) return undefined;
+  return {
+    account: String(it.account),
+    seqno: Number(it.seqno),
+    gen: Number(it.gen),
+    amount: toBig(it.amount),
+    to: String(it.to),
+    expiry: Number(it.expiry),
+    status: it.status as WithdrawalStatus,
+    ...(typeof it.landedTx === "string" ? { landedTx: it.landedTx } : {}),
+  };
+}
+
+/** The withdrawal issued under this seqno (the latest issue of it), when core/withdrawals issued it. */
+export async function getWithdrawal(store: Store, account: string, seqno: number): Promise<WithdrawalRecord | undefined> {
+  const it = await store.get("chain", issuedWithdrawalKey(account, seqno));
+  return it ? toRecord(it) : undefined;
+}
+
+/** Reserved (signed, not yet landed) nanoTON of a requester. */
+export async function pendingWithdrawals(store: Store, account: string): Promise<bigint> {
+  return (await getBalance(store, pendingWithdrawalAccount(account))).available;
+}
+
+function signerOf(deps: CoreDeps & WithdrawalDeps): WithdrawalSigner {
+  const signer = deps.withdrawalSigner;
+  if (!signer) throw new CocoonError(503, "withdrawals_unavailable", "this coordinator has no withdrawal signing key configured; withdrawals are off");
+  return signer;
+}
+
+/**
+ * Reserve `amount` of the caller's available balance and hand back the coordinator-signed
+ * withdrawal for it (send it to the vault before `expiry`).
+ */
+export async function requestWithdrawal(
+  deps: CoreDeps & WithdrawalDeps,
+  account: string,
+  req: { amount: bigint; to: string },
+  o: { ttlSeconds?: number; graceSeconds?: number } = {},
+): Promise<SignedWithdrawalView> {
+  const signer = signerOf(deps);
+  if (req.amount <= 0n || req.amount > MAX_AMOUNT) {
+    throw new CocoonError(400, "invalid_amount", `amount must be a positive whole number of nanoTON below 2^120 (the vault's coins field), got ${req.amount}`);
+  }
+  const to = signer.address(req.to);
+  await releaseExpiredWithdrawals(deps, account, o);
+
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const seq = await readSeq(deps.store, account);
+    const seqno = seq.next;
+    const now = deps.clock.now();
+    const expiry = Math.floor(now / 1000) + (o.ttlSeconds ?? DEFAULT_WITHDRAWAL_TTL_SECONDS);
+    const m: Movement = {
+      id: withdrawalMovementId(account, seqno, seq.gen),
+      kind: "withdrawal",
+      at: now,
+      meta: { account, seqno: String(seqno), gen: String(seq.gen), to, amount: req.amount.toString(), expiry: String(expiry), stage: "reserve" },
+      postings: [
+        { account: requesterAccount(account), field: "available", delta: -req.amount },
+        { account: pendingWithdrawalAccount(account), field: "available", delta: req.amount },
+      ],
+    };
+    // a seqno is issued again only after its previous issue was released (never over a pending or landed one)
+    const prior = await deps.store.get("chain", issuedWithdrawalKey(account, seqno));
+    if (prior && prior.status !== "released") continue; // the counter moved meanwhile: read it again
+    const extra: WriteOp[] = [
+      { op: "put", table: "chain", item: { ...seqKey(account), next: seqno + 1, gen: seq.gen, at: now }, when: seqGuard(seq) },
+      issuedWithdrawalOp({ account, seqno, amount: req.amount, to, expiry }, now, {
+        gen: seq.gen,
+        when: prior ? { kind: "cmp", attr: "status", op: "=", value: "released" } : { kind: "notExists" },
+      }),
+    ];
+    try {
+      const r = await applyMovement(deps.store, m, extra);
+      if (r === "duplicate") continue; // someone took this seqno: read the counter again
+    } catch (e) {
+      if (e instanceof OverdraftError) {
+        const b = await getBalance(deps.store, requesterAccount(account));
+        throw new CocoonError(
+          402,
+          "insufficient_funds",
+          `withdrawing ${req.amount} nanoTON needs that much available, the account has ${b.available} nanoTON available (money held for running jobs or reserved for other withdrawals is not)`,
+          { needed: req.amount.toString(), available: b.available.toString() },
+        );
+      }
+      if (e instanceof ConditionFailedError) continue; // raced another withdrawal: next seqno
+      throw e;
+    }
+    const { signature } = await signer.sign({ account, to, amount: req.amount, seqno, expiry });
+    deps.log.info("withdrawal issued", { account, seqno, gen: seq.gen, to, amount: req.amount.toString(), expiry });
+    return { vault: signer.vault, account, to, amount: req.amount.toString(), seqno, expiry, signature };
+  }
+  throw new CocoonError(503, "withdrawal_contention", "could not issue the withdrawal: concurrent withdrawals kept conflicting; try again");
+}
+
+export interface ReleaseResult {
+  released: number;
+  amount: bigint;
+  seqnos: number[];
+}
+
+/**
+ * Return the reservations of expired, never-landed withdrawals to `available` (see the header).
+ * Safe to call any time, concurrently and repeatedly: each reservation comes back at most once.
+ */
+export async function releaseExpiredWithdrawals(deps: CoreDeps & WithdrawalDeps, account: string, o: { graceSeconds?: number } = {}): Promise<ReleaseResult> {
+  const none: ReleaseResult = { released: 0, amount: 0n, seqnos: [] };
+  const seq = await readSeq(deps.store, account);
+  if (seq.next === 0) return none;
+  const grace = o.graceSeconds ?? DEFAULT_RELEASE_GRACE_SECONDS;
+  const nowS = Math.floor(deps.clock.now() / 1000);
+  const signer = deps.withdrawalSigner;
+  let chainSeq: number | undefined;
+  let lastPass: number | null | undefined;
+
+  const candidates: WithdrawalRecord[] = [];
+  for (let s = seq.next - 1; s >= 0 && candidates.length < MAX_RELEASE_BATCH; s--) {
+    const rec = await getWithdrawal(deps.store, account, s);
+    if (!rec || rec.status !== "pending" || rec.gen !== seq.gen || nowS <= rec.expiry + grace) break;
+    // never release what may have landed without the watcher having seen it yet
+    if (signer?.chainSeqno) {
+      chainSeq ??= await signer.chainSeqno(account);
+      if (s < chainSeq) break;
+    } else {
+      lastPass ??= await new StoreChainLedger(deps.store).lastPassAt();
+      if (lastPass === null || lastPass < (rec.expiry + grace) * 1000) break;
+    }
+    candidates.push(rec);
+  }
+  if (candidates.length === 0) return none;
+  // only a suffix of the issued seqnos can be rewound
+  if (candidates[0]!.seqno !== seq.next - 1) return none;
+  const from = candidates[candidates.length - 1]!.seqno;
+  const amount = candidates.reduce((sum, r) => sum + r.amount, 0n);
+  const now = deps.clock.now();
+  const m: Movement = {
+    id: releaseMovementId(account, from, seq.gen),
+    kind: "withdrawal",
+    at: now,
+    meta: { account, seqnos: candidates.map((r) => r.seqno).join(","), gen: String(seq.gen), stage: "release" },
+    postings: [
+      { account: pendingWithdrawalAccount(account), field: "available", delta: -amount },
+      { account: requesterAccount(account), field: "available", delta: amount },
+    ],
+  };
+  const extra: WriteOp[] = [
+    { op: "put", table: "chain", item: { ...seqKey(account), next: from, gen: seq.gen + 1, at: now }, when: seqGuard(seq) },
+    ...candidates.map(
+      (r): WriteOp => ({
+        op: "update",
+        table: "chain",
+        key: issuedWithdrawalKey(account, r.seqno),
+        set: { status: "released", releasedAt: now },
+        when: {
+          kind: "and",
+          all: [
+            { kind: "cmp", attr: "status", op: "=", value: "pending" },
+            { kind: "cmp", attr: "gen", op: "=", value: seq.gen },
+          ],
+        },
+      }),
+    ),
+  ];
+  try {
+    const r = await applyMovement(deps.store, m, extra);
+    if (r === "duplicate") return none;
+  } catch (e) {
+    // another release or a landing got there first: nothing to do now
+    if (e instanceof ConditionFailedError || e instanceof OverdraftError) return none;
+    throw e;
+  }
+  deps.log.info("expired withdrawals released", { account, seqnos: candidates.map((r) => r.seqno), amount: amount.toString(), rewoundTo: from });
+  return { released: candidates.length, amount, seqnos: candidates.map((r) => r.seqno).reverse() };
+}

@@ -1,0 +1,22 @@
+import { SignedWithdrawalView, WithdrawRequest } from "../../events/withdrawals";
+import type { CoreDeps } from "../../core/deps";
+import { requestWithdrawal, type WithdrawalDeps } from "../../core/withdrawals";
+import { defineRoute, lambdaHandler } from "./middleware";
+
+/**
+ * A coordinator-signed withdrawal of `amount` nanoTON from the caller's available balance to
+ * `to`: the amount is reserved at once (no longer available for jobs); send the withdrawal to the
+ * vault before its expiry. Unused, it is released back after expiry.
+ */
+export const route = defineRoute(
+  {
+    method: "POST",
+    path: "/v1/account/withdraw",
+    summary: "Reserve nanoTON of the caller's balance and get the coordinator-signed vault withdrawal for it",
+    auth: "signed",
+    body: WithdrawRequest,
+    response: SignedWithdrawalView,
+  },
+  ({ deps, caller, body }) => requestWithdrawal(deps as CoreDeps & WithdrawalDeps, caller, body),
+);
+export const handler = lambdaHandler(route);

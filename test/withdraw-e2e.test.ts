@@ -1,0 +1,260 @@
+/**
+ * Requester withdrawals end to end in the local default: real HTTP on 127.0.0.1, the @ton/sandbox
+ * vault inside the coordinator process, the chain watcher on its timer, the CLI's own code path.
+ *   deposit (cocoon deposit) → withdraw part (cocoon withdraw) → the sandbox wallet is paid →
+ *   the watcher moves the reservation out of the ledger; ledger, liabilities and vault agree.
+ * The tests share one chain and run in order (seqnos follow each other).
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Address } from "@ton/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main as requesterCli } from "../client/cli";
+import { ApiError } from "../client/api";
+import { loadOrCreateKey } from "../client/keys";
+import { CocoonClient } from "../client/sdk";
+import { generateSigningKey, type SigningKeyPair } from "../core/crypto/keys";
+import { CHAIN_ACCOUNT, pendingWithdrawalAccount } from "../core/chain/store-ledger";
+import { getBalance, requesterAccount } from "../core/ledger";
+import { DEFAULT_RELEASE_GRACE_SECONDS } from "../core/withdrawals";
+import type { RunningAgent } from "../agent/runtime";
+import { startLocalAgents } from "../local/agents";
+import { startNetwork, type LocalNetwork } from "../local/network";
+import { WITHDRAW_GAS } from "../functions/adapters/ton-chain";
+import { tonWithdrawalSigner, withdrawalFromJson } from "../functions/adapters/ton-withdrawal-signer";
+import { withdrawalHash } from "../contracts/vault";
+import { keyPairFromSeed, signVerify } from "@ton/crypto";
+import { MODEL, signedFetch } from "./helpers";
+
+const TON = 1_000_000_000n;
+
+/** Runs the requester CLI's main() in-process and captures what it prints. */
+async function cli(argv: string[]) {
+  let out = "";
+  let err = "";
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const sink = (f: (s: string) => void) => ({ write: (s: string) => (f(s), true) }) as any;
+  const code = await requesterCli(argv, sink((s) => (out += s)), sink((s) => (err += s)));
+  return { code, out, err, json: code === 0 && out.trim().startsWith("{") ? JSON.parse(out) : undefined };
+}
+
+describe("requester withdrawals in the local default (sandbox vault, chain watcher, real HTTP)", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "cocoon-wd-"));
+  const home = mkdtempSync(join(tmpdir(), "cocoon-wd-home-"));
+  // pinned sandbox clock: no storage fees, so the vault's balance moves by exactly the payouts
+  const chainNow = Math.floor(Date.now() / 1000);
+  const keyFile = join(home, "requester.key");
+  let net: LocalNetwork;
+  let agents: RunningAgent[];
+  let requester: SigningKeyPair;
+  let firstWithdrawal: Record<string, unknown>;
+  const common = () => ["--api", net.url, "--key", keyFile, "--json"];
+
+  const ledger = async () => ({
+    available: (await getBalance(net.store, requesterAccount(requester.id))).available,
+    held: (await getBalance(net.store, requesterAccount(requester.id))).held,
+    pending: (await getBalance(net.store, pendingWithdrawalAccount(requester.id))).available,
+    chain: (await getBalance(net.store, CHAIN_ACCOUNT)).available,
+    liabilities: await net.chainLedger.liabilities(),
+  });
+  const post = (path: string, body: unknown, o: { now?: number } = {}) => signedFetch(net.url, requester, "POST", path, body, o);
+
+  beforeAll(async () => {
+    net = await startNetwork({ dataDir, chain: { now: chainNow }, watcherIntervalMs: 100 });
+    agents = await startLocalAgents(net.url, home, [{ name: "agent-0", priceBps: 10_000 }]);
+    requester = loadOrCreateKey(keyFile);
+  });
+  afterAll(async () => {
+    await Promise.all((agents ?? []).map((a) => a.stop()));
+    await net?.stop();
+  });
+
+  it("deposit → cocoon withdraw: the wallet is paid on chain, available drops by exactly the amount, ledger and vault agree", async () => {
+    // Prepare
+    const chain = net.chain!;
+    const dep = await cli(["deposit", "5", ...common()]);
+    expect(dep.code).toBe(0);
+    const wallet = await chain.wallet(`wallet:${requester.id}`);
+    const wallet0 = await chain.walletBalance(wallet.address);
+    const vault0 = await chain.vaultBalance();
+    const before = await ledger();
+
+    // Act
+    const w = await cli(["withdraw", "2", ...common()]);
+
+    // Assess
+    expect(w.err).toBe("");
+    expect(w.code).toBe(0);
+    expect(w.json).toMatchObject({ sent: true, status: "landed", available: (3n * TON).toString() });
+    expect(w.json.withdrawal).toMatchObject({ account: requester.id, to: wallet.address.toRawString(), amount: (2n * TON).toString(), seqno: 0 });
+    firstWithdrawal = w.json.withdrawal;
+    // chain: the vault paid exactly 2 TON (send mode 64: the gas the sender attached travels back with it)
+    expect(vault0 - (await chain.vaultBalance())).toBe(2n * TON);
+    expect(await chain.accountBalance(requester.id)).toBe(3n * TON);
+    expect(await chain.vault.getWithdrawSeqno(BigInt("0x" + Buffer.from(requester.id, "base64url").toString("hex")))).toBe(1);
+    const gained = (await chain.walletBalance(wallet.address)) - wallet0;
+    expect(gained).toBeGreaterThan(2n * TON - WITHDRAW_GAS);
+    expect(gained).toBeLessThanOrEqual(2n * TON);
+    // ledger: available dropped by exactly 2 TON, nothing left reserved, the mirror of the vault moved with it
+    expect(before).toMatchObject({ available: 5n * TON, pending: 0n, liabilities: 5n * TON });
+    expect(await ledger()).toEqual({ available: 3n * TON, held: 0n, pending: 0n, chain: before.chain + 2n * TON, liabilities: 3n * TON });
+    const st = await signedFetch(net.url, requester, "GET", "/v1/account/withdrawals/0");
+    expect(st.json).toMatchObject({ seqno: 0, status: "landed", amount: (2n * TON).toString() });
+    expect(st.json.txHash).toBe(w.json.txHash);
+    expect(net.chainAlerts.map((a) => a.key).filter((k) => k.startsWith("chain.unmatched") || k === "chain.undercollateral")).toEqual([]);
+  });
+
+  it("withdrawing more than available is refused with 402 and reserves nothing", async () => {
+    // Prepare
+    const before = await ledger();
+    const to = (await signedFetch(net.url, requester, "GET", "/v1/dev/wallet")).json.address;
+
+    // Act
+    const r = await post("/v1/account/withdraw", { amount: (3n * TON + 1n).toString(), to });
+    const badAddress = await post("/v1/account/withdraw", { amount: "1", to: "nowhere" });
+    const zero = await post("/v1/account/withdraw", { amount: "0", to });
+
+    // Assess
+    expect([r.status, r.json.error.code]).toEqual([402, "insufficient_funds"]);
+    expect([badAddress.status, badAddress.json.error.code]).toEqual([400, "invalid_address"]);
+    expect([zero.status, zero.json.error.code]).toEqual([400, "invalid_amount"]);
+    expect(await ledger()).toEqual(before);
+    expect((await signedFetch(net.url, requester, "GET", "/v1/account/withdrawals/1")).json.error.code).toBe("withdrawal_not_found");
+  });
+
+  it("money reserved for a withdrawal cannot be spent on a job", async () => {
+    // Prepare: reserve everything available
+    const to = (await signedFetch(net.url, requester, "GET", "/v1/dev/wallet")).json.address;
+    const w = await post("/v1/account/withdraw", { amount: (3n * TON).toString(), to });
+    expect(w.status).toBe(200);
+    const client = new CocoonClient({ apiUrl: net.url, key: requester, allowDev: true });
+
+    // Act
+    const asked = await client.ask({ model: MODEL, messages: [{ role: "user", content: "spend it" }], maxTokens: 16, tiers: ["dev"] }).then(
+      () => null,
+      (e) => e,
+    );
+
+    // Assess
+    expect(asked).toBeInstanceOf(ApiError);
+    expect([(asked as ApiError).status, (asked as ApiError).code]).toEqual([402, "insufficient_funds"]);
+    expect(await ledger()).toMatchObject({ available: 0n, held: 0n, pending: 3n * TON, liabilities: 3n * TON });
+
+    // and the withdrawal itself still goes through
+    const sent = await post("/v1/dev/wallet/withdraw", { withdrawal: w.json });
+    expect(sent.status).toBe(200);
+    await net.runWatcherOnce();
+    expect(await ledger()).toMatchObject({ available: 0n, pending: 0n, liabilities: 0n });
+    expect(await net.chain!.accountBalance(requester.id)).toBe(0n);
+  });
+
+  it("concurrent withdrawals get distinct seqnos, and all of them land in order", async () => {
+    // Prepare
+    expect((await cli(["deposit", "3", ...common()])).code).toBe(0);
+    const to = (await net.chain!.wallet("elsewhere")).address.toString();
+
+    // Act
+    const rs = await Promise.all([1n, 2n, 3n].map((n) => post("/v1/account/withdraw", { amount: ((n * TON) / 4n).toString(), to })));
+    const ws = rs.map((r) => r.json).sort((a, b) => a.seqno - b.seqno);
+    for (const w of ws) expect((await post("/v1/dev/wallet/withdraw", { withdrawal: w })).status).toBe(200);
+    await net.runWatcherOnce();
+
+    // Assess
+    expect(rs.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(ws.map((w) => w.seqno)).toEqual([2, 3, 4]);
+    expect(new Set(ws.map((w) => w.to))).toEqual(new Set([Address.parse(to).toRawString()]));
+    const left = 3n * TON - (6n * TON) / 4n;
+    expect(await ledger()).toMatchObject({ available: left, pending: 0n, liabilities: left });
+    expect(await net.chain!.accountBalance(requester.id)).toBe(left);
+  });
+
+  it("a replayed withdrawal is refused by the vault (ERR_BAD_SEQNO) and changes nothing in the ledger", async () => {
+    // Prepare
+    const chain = net.chain!;
+    const vault0 = await chain.vaultBalance();
+    const before = await ledger();
+
+    // Act
+    const replay = await post("/v1/dev/wallet/withdraw", { withdrawal: firstWithdrawal });
+    const pass = await net.runWatcherOnce();
+
+    // Assess
+    expect([replay.status, replay.json.error.code, replay.json.error.details.exit]).toEqual([409, "withdraw_rejected", "ERR_BAD_SEQNO"]);
+    expect(await chain.vaultBalance()).toBe(vault0);
+    expect(pass.withdrawals).toBe(0);
+    expect(await ledger()).toEqual(before);
+    const seen = net.chainAlerts.filter((a) => a.details.txHash === replay.json.error.details.txHash);
+    expect(seen.map((a) => a.key)).toEqual(["chain.bounce:withdraw"]);
+  });
+
+  it("without the local sandbox: 503 withdrawals_unavailable without a key, the dev route 403; with a key the CLI prints the signed withdrawal", async () => {
+    // Prepare
+    const bare = await startNetwork({ chain: false });
+    const key = generateSigningKey();
+    try {
+      // Act
+      const w = await signedFetch(bare.url, key, "POST", "/v1/account/withdraw", { amount: "1", to: "0:" + "0".repeat(64) });
+      const dev = await signedFetch(bare.url, key, "POST", "/v1/dev/wallet/withdraw", { withdrawal: firstWithdrawal });
+      // Assess
+      expect([w.status, w.json.error.code]).toEqual([503, "withdrawals_unavailable"]);
+      expect([dev.status, dev.json.error.code]).toEqual([403, "dev_chain_disabled"]);
+
+      // With a signing key but no sandbox (a deployment), the CLI prints the signed withdrawal
+      // for the requester to send, and needs --to.
+      const seed = Buffer.alloc(32, 7);
+      const vault = Address.parse("0:" + "ab".repeat(32));
+      bare.deps.withdrawalSigner = tonWithdrawalSigner(keyPairFromSeed(seed).secretKey, vault);
+      const bareKeyFile = join(mkdtempSync(join(tmpdir(), "cocoon-wd-bare-")), "requester.key");
+      const bareKey = loadOrCreateKey(bareKeyFile);
+      expect((await signedFetch(bare.url, bareKey, "POST", "/v1/account/faucet", { amount: TON.toString() })).status).toBe(200);
+      const args = ["--api", bare.url, "--key", bareKeyFile, "--json"];
+      const noTo = await cli(["withdraw", "0.5", ...args]);
+      const printed = await cli(["withdraw", "0.5", "--to", "0:" + "cd".repeat(32), ...args]);
+      expect([noTo.code, noTo.err]).toEqual([2, expect.stringContaining("[missing_address]")]);
+      expect(printed.code).toBe(0);
+      expect(printed.json).toMatchObject({ sent: false, status: "pending", available: (TON / 2n).toString() });
+      const { withdrawal } = withdrawalFromJson(printed.json.withdrawal);
+      expect(withdrawal).toMatchObject({ amount: TON / 2n, seqno: 0 });
+      expect(signVerify(withdrawalHash(vault, withdrawal), withdrawal.signature, keyPairFromSeed(seed).publicKey)).toBe(true);
+    } finally {
+      await bare.stop();
+    }
+  });
+
+  it("an expired unused withdrawal is refused on chain (ERR_EXPIRED) and released back exactly once; its seqno is issued again", async () => {
+    // Prepare: a withdrawal nobody sends in time
+    const chain = net.chain!;
+    const before = await ledger();
+    const to = (await signedFetch(net.url, requester, "GET", "/v1/dev/wallet")).json.address;
+    const w = (await post("/v1/account/withdraw", { amount: (TON / 2n).toString(), to })).json;
+    expect(await ledger()).toMatchObject({ available: before.available - TON / 2n, pending: TON / 2n });
+    // time passes, on chain and at the coordinator (signed requests follow the coordinator's clock)
+    const later = (w.expiry + DEFAULT_RELEASE_GRACE_SECONDS + 1) * 1000;
+    chain.blockchain.now = later / 1000;
+    net.deps.clock.now = () => later;
+    const get = (path: string) => signedFetch(net.url, requester, "GET", path, undefined, { now: later });
+
+    // Act
+    const late = await post("/v1/dev/wallet/withdraw", { withdrawal: w }, { now: later });
+    await net.runWatcherOnce();
+    const s1 = await get(`/v1/account/withdrawals/${w.seqno}`);
+    const s2 = await get(`/v1/account/withdrawals/${w.seqno}`);
+    const afterRelease = await ledger();
+    const again = (await post("/v1/account/withdraw", { amount: (TON / 4n).toString(), to }, { now: later })).json;
+    const sent = await post("/v1/dev/wallet/withdraw", { withdrawal: again }, { now: later });
+    await net.runWatcherOnce();
+
+    // Assess
+    expect([late.status, late.json.error.details.exit]).toEqual([409, "ERR_EXPIRED"]);
+    expect([s1.json.status, s2.json.status]).toEqual(["released", "released"]);
+    expect(afterRelease).toEqual(before);
+    const releases = [];
+    for (const pk of [`withdrawal-release:${requester.id}:${w.seqno}:0`, `withdrawal-release:${requester.id}:${w.seqno}:1`]) releases.push(await net.store.get("ledger", { pk, sk: "tx" }));
+    expect(releases.filter(Boolean)).toHaveLength(1);
+    expect(again.seqno).toBe(w.seqno); // the vault still expected it
+    expect(sent.status).toBe(200);
+    expect(await ledger()).toMatchObject({ available: before.available - TON / 4n, pending: 0n, liabilities: before.liabilities - TON / 4n });
+    expect(await chain.accountBalance(requester.id)).toBe(before.liabilities - TON / 4n);
+  });
+});
