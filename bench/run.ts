@@ -1,28 +1,41 @@
 /**
  * npm run bench — every benchmark, a readable table, and bench/results.json
  * (an array of { name, value, unit, target, ok }). Numbers are from this machine, this run.
+ * Each suite runs in its own process (fresh JIT and heap, no state carried between suites)
+ * with a time limit, so one stuck suite is reported as failed instead of stopping the rest.
  */
+import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { suites } from "./suite";
 import type { BenchResult } from "./types";
 
-const suites: Array<[string, () => Promise<BenchResult[]>]> = [
-  ["network", async () => (await import("./network")).benchNetwork()],
-  ["envelope", async () => (await import("./envelope")).benchEnvelope()],
-  ["store", async () => (await import("./store")).benchStore()],
-  ["attestation", async () => (await import("./attestation")).benchAttestation()],
-  ["chain", async () => (await import("./chain")).benchChain()],
-  ["cost", async () => (await import("./cost")).benchCost()],
-];
+const here = dirname(fileURLToPath(import.meta.url));
+const LIMIT_MS = 180_000;
+
+function runSuite(name: string): Promise<BenchResult[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", join(here, "suite.ts"), name], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), LIMIT_MS);
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      const last = out.trim().split("\n").at(-1) ?? "";
+      if (code === 0 && last.startsWith("[")) resolve(JSON.parse(last) as BenchResult[]);
+      else reject(new Error(signal === "SIGKILL" ? `no result within ${LIMIT_MS / 1000} s` : `exited with ${code ?? signal}`));
+    });
+  });
+}
 
 const only = process.argv.slice(2);
 const results: BenchResult[] = [];
-for (const [name, run] of suites) {
+for (const name of Object.keys(suites)) {
   if (only.length && !only.includes(name)) continue;
   process.stderr.write(`running ${name}…\n`);
   try {
-    results.push(...(await run()));
+    results.push(...(await runSuite(name)));
   } catch (e) {
     process.stderr.write(`  ${name} failed: ${(e as Error).message}\n`);
     results.push({ name: `${name} (failed to run)`, value: NaN, unit: "", target: null, ok: false });
@@ -35,7 +48,8 @@ const line = (r: string[]) => "| " + r.map((c, i) => c.padEnd(widths[i]!)).join(
 console.log(line(["benchmark", "value", "unit", "target", ""]));
 console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
 for (const r of rows) console.log(line(r));
-const out = join(dirname(fileURLToPath(import.meta.url)), only.length ? "results.local.json" : "results.json");
+console.log(JSON.stringify(results));
+const out = join(here, only.length ? "results.local.json" : "results.json");
 writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
 console.log(`\nwrote ${out}`);
 process.exit(0);
