@@ -195,6 +195,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     async stop() {
       stopped = true;
       clearInterval(timer);
+      // Leave the candidate lists at once; cloud heartbeats are rare, so liveness alone would take long.
+      await api.post("/v1/agents/heartbeat", { load: 0, offline: true }).catch(() => {});
       await Promise.race([loop, new Promise((r) => setTimeout(r, 100))]);
       await Promise.allSettled([...running, ...challenging]);
     },

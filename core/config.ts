@@ -29,8 +29,8 @@ export const DEFAULT_CORE_CONFIG: CoreConfig = {
   authWindowMs: 60_000,
   // Cloud: dead workers are caught by their leases running out (markSuspect), so heartbeats
   // can be rare; each one is a paid write, and they dominate an idle agent's cost.
-  heartbeatSeconds: 600,
-  livenessMs: 1_500_000,
+  heartbeatSeconds: 1800,
+  livenessMs: 4_500_000,
   allowDevAttestation: false,
   faucet: false,
   defaultCandidates: 3,

@@ -130,13 +130,15 @@ export async function requireWorker(deps: CoreDeps, workerId: string): Promise<W
  * Liveness lives on the small offer items only, one plain write each (no transaction): on
  * DynamoDB an idle agent's heartbeats are most of what it costs.
  */
-export async function heartbeat(deps: CoreDeps, workerId: string, load: number) {
+export async function heartbeat(deps: CoreDeps, workerId: string, load: number, offline = false) {
   const w = await requireWorker(deps, workerId);
   const now = deps.clock.now();
   for (const model of w.models) {
-    await deps.store.transact([
-      { op: "update", table: "offers", key: { pk: model, sk: workerId }, set: { lastHeartbeat: now, load }, when: { kind: "exists" } },
-    ]);
+    if (offline) await markSuspect(deps, model, workerId);
+    else
+      await deps.store.transact([
+        { op: "update", table: "offers", key: { pk: model, sk: workerId }, set: { lastHeartbeat: now, load }, when: { kind: "exists" } },
+      ]);
   }
   return { ok: true, attestationExpiresAt: w.attestationExpiresAt, heartbeatSeconds: deps.config.heartbeatSeconds };
 }

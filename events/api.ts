@@ -104,7 +104,11 @@ export type RegisterWorkerRequest = z.infer<typeof RegisterWorkerRequest>;
 
 export const NonceResponse = z.object({ nonce: z.string(), expiresAt: z.number().int() });
 
-export const HeartbeatRequest = z.object({ load: z.number().int().nonnegative().default(0) });
+export const HeartbeatRequest = z.object({
+  load: z.number().int().nonnegative().default(0),
+  /** The agent is shutting down: leave the candidate lists now rather than when liveness runs out. */
+  offline: z.boolean().default(false),
+});
 
 export const AgentJob = z.object({
   jobId: JobId,

@@ -230,6 +230,24 @@ describe("failover and privacy", () => {
   });
 });
 
+describe("liveness", () => {
+  it("an agent that shuts down leaves the candidate lists at once, not when its liveness runs out", async () => {
+    // Prepare
+    const t = await startTestNet({ agents: [{ priceBps: 10_000 }] });
+    try {
+      const extra = await startSilentAgent(t.net.url, 9_000);
+      const count = async () => ((await (await fetch(`${t.net.url}/v1/models`)).json()) as any).models.find((m: { model: string }) => m.model === MODEL).workers;
+      expect(await count()).toBe(2);
+      // Act
+      await extra.stop();
+      // Assess
+      expect(await count()).toBe(1);
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
 /** Looks through every byte the embedded store wrote to disk. */
 function rawStoreContains(dir: string, needle: string): boolean {
   const walk = (d: string): string[] => readdirSync(d).flatMap((f) => (statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : [join(d, f)]));

@@ -4,6 +4,6 @@ import { defineRoute, lambdaHandler } from "./middleware";
 
 export const route = defineRoute(
   { method: "POST", path: "/v1/agents/heartbeat", summary: "Liveness and current load of a worker", auth: "signed", body: HeartbeatRequest },
-  ({ deps, caller, body }) => heartbeat(deps, caller, body.load),
+  ({ deps, caller, body }) => heartbeat(deps, caller, body.load, body.offline),
 );
 export const handler = lambdaHandler(route);
