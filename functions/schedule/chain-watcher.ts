@@ -30,34 +30,14 @@ export interface ChainWatcherDeps {
   maxPages?: number;
 }
 
-export interface ChainWatcherSummary {
-  processed: number;
-  deposits: number;
-  duplicates: number;
-  withdrawals: number;
-  redemptions: number;
-  bounces: number;
-  alerts: string[];
-  hasMore: boolean;
-  lagSeconds: number;
+/** The watcher's report as JSON (bigints as decimal strings), less the cursor. */
+export type ChainWatcherSummary = Omit<WatcherReport, "cursor" | "vaultBalance" | "liabilities"> & {
   vaultBalance: string | null;
   liabilities: string | null;
-}
+};
 
-export function summarize(r: WatcherReport): ChainWatcherSummary {
-  return {
-    processed: r.processed,
-    deposits: r.deposits,
-    duplicates: r.duplicates,
-    withdrawals: r.withdrawals,
-    redemptions: r.redemptions,
-    bounces: r.bounces,
-    alerts: r.alerts,
-    hasMore: r.hasMore,
-    lagSeconds: r.lagSeconds,
-    vaultBalance: r.vaultBalance?.toString() ?? null,
-    liabilities: r.liabilities?.toString() ?? null,
-  };
+export function summarize({ cursor: _cursor, vaultBalance, liabilities, ...rest }: WatcherReport): ChainWatcherSummary {
+  return { ...rest, vaultBalance: vaultBalance?.toString() ?? null, liabilities: liabilities?.toString() ?? null };
 }
 
 export function makeChainWatcherHandler(deps: ChainWatcherDeps | (() => Promise<ChainWatcherDeps>)) {
