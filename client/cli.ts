@@ -13,6 +13,7 @@
  * Settings: --api URL (or COCOON_API_URL), --key FILE (or COCOON_KEY_FILE); defaults come from
  * the local network's .cocoon/local.json (written by `npm start`) and .cocoon/requester.key.
  */
+import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -82,7 +83,7 @@ export async function withdrawAndWait(api: ApiClient, amount: bigint, o: { to?: 
   }
   const to = o.to ?? wallet?.address;
   if (!to) throw new ApiError(0, "missing_address", "this network has no local TON sandbox wallet: say where to send the TON with --to ADDRESS");
-  const w = await api.post<WithdrawOutcome["withdrawal"]>("/v1/account/withdraw", { amount: amount.toString(), to });
+  const w = await api.post<WithdrawOutcome["withdrawal"]>("/v1/account/withdraw", { amount: amount.toString(), to }, { "idempotency-key": `withdraw-${randomUUID()}` });
   const balance = async () => (await api.get<{ available: string }>("/v1/account")).available;
   if (!wallet) return { withdrawal: w, sent: false, status: "pending", available: await balance() };
   const sent = await api.post<{ txHash: string }>("/v1/dev/wallet/withdraw", { withdrawal: w });

@@ -137,9 +137,16 @@ export async function requestWithdrawal(
   deps: CoreDeps & WithdrawalDeps,
   account: string,
   req: { amount: bigint; to: string },
-  o: { ttlSeconds?: number; graceSeconds?: number } = {},
+  o: { ttlSeconds?: number; graceSeconds?: number; idempotencyKey?: string } = {},
 ): Promise<SignedWithdrawalView> {
   const signer = signerOf(deps);
+  // A retried request (same Idempotency-Key) gets the same withdrawal back, never a second reservation.
+  const idem = o.idempotencyKey === undefined ? undefined : { pk: `${account}#withdraw#${o.idempotencyKey}`, sk: "withdraw" };
+  const bodyHash = `${req.amount}>${req.to}`;
+  if (idem) {
+    const prior = await deps.store.get("idempotency", idem);
+    if (prior) return replayWithdrawal(deps, signer, account, prior, bodyHash);
+  }
   if (req.amount <= 0n || req.amount > MAX_AMOUNT) {
     throw new CocoonError(400, "invalid_amount", `amount must be a positive whole number of nanoTON below 2^120 (the vault's coins field), got ${req.amount}`);
   }
@@ -170,6 +177,9 @@ export async function requestWithdrawal(
         gen: seq.gen,
         when: prior ? { kind: "cmp", attr: "status", op: "=", value: "released" } : { kind: "notExists" },
       }),
+      ...(idem
+        ? [{ op: "put" as const, table: "idempotency" as const, item: { ...idem, seqno, gen: seq.gen, bodyHash, ttl: expiry + 86_400 }, when: { kind: "notExists" as const } }]
+        : []),
     ];
     try {
       const r = await applyMovement(deps.store, m, extra);
@@ -184,7 +194,12 @@ export async function requestWithdrawal(
           { needed: req.amount.toString(), available: b.available.toString() },
         );
       }
-      if (e instanceof ConditionFailedError) continue; // raced another withdrawal: next seqno
+      if (e instanceof ConditionFailedError) {
+        // the same request, retried concurrently, may have won: then answer as it did
+        const won = idem && (await deps.store.get("idempotency", idem));
+        if (won) return replayWithdrawal(deps, signer, account, won, bodyHash);
+        continue; // raced another withdrawal: next seqno
+      }
       throw e;
     }
     const { signature } = await signer.sign({ account, to, amount: req.amount, seqno, expiry });
@@ -192,6 +207,18 @@ export async function requestWithdrawal(
     return { vault: signer.vault, account, to, amount: req.amount.toString(), seqno, expiry, signature };
   }
   throw new CocoonError(503, "withdrawal_contention", "could not issue the withdrawal: concurrent withdrawals kept conflicting; try again");
+}
+
+async function replayWithdrawal(deps: CoreDeps, signer: WithdrawalSigner, account: string, prior: Item, bodyHash: string): Promise<SignedWithdrawalView> {
+  if (prior.bodyHash !== bodyHash) {
+    throw new CocoonError(422, "idempotency_key_reused", "this Idempotency-Key was used for a different withdrawal (amount or destination): use a new key for a new withdrawal");
+  }
+  const w = await getWithdrawal(deps.store, account, Number(prior.seqno));
+  if (!w || w.gen !== Number(prior.gen) || w.status === "released") {
+    throw new CocoonError(410, "withdrawal_expired", "the withdrawal this key made expired unused and its amount is available again: request a new one with a new key");
+  }
+  const { signature } = await signer.sign({ account, to: w.to, amount: w.amount, seqno: w.seqno, expiry: w.expiry });
+  return { vault: signer.vault, account, to: w.to, amount: w.amount.toString(), seqno: w.seqno, expiry: w.expiry, signature };
 }
 
 export interface ReleaseResult {

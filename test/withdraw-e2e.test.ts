@@ -58,7 +58,9 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
     chain: (await getBalance(net.store, CHAIN_ACCOUNT)).available,
     liabilities: await net.chainLedger.liabilities(),
   });
-  const post = (path: string, body: unknown, o: { now?: number } = {}) => signedFetch(net.url, requester, "POST", path, body, o);
+  let keys = 0;
+  const post = (path: string, body: unknown, o: { now?: number; key?: string } = {}) =>
+    signedFetch(net.url, requester, "POST", path, body, { ...o, headers: { "idempotency-key": o.key ?? `test-key-${++keys}-${Date.now()}` } });
 
   beforeAll(async () => {
     net = await startNetwork({ dataDir, chain: { now: chainNow }, watcherIntervalMs: 100 });
@@ -194,7 +196,7 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
     const key = generateSigningKey();
     try {
       // Act
-      const w = await signedFetch(bare.url, key, "POST", "/v1/account/withdraw", { amount: "1", to: "0:" + "0".repeat(64) });
+      const w = await signedFetch(bare.url, key, "POST", "/v1/account/withdraw", { amount: "1", to: "0:" + "0".repeat(64) }, { headers: { "idempotency-key": "bare-key-0001" } });
       const dev = await signedFetch(bare.url, key, "POST", "/v1/dev/wallet/withdraw", { withdrawal: firstWithdrawal });
       // Assess
       expect([w.status, w.json.error.code]).toEqual([503, "withdrawals_unavailable"]);
@@ -256,5 +258,34 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
     expect(sent.status).toBe(200);
     expect(await ledger()).toMatchObject({ available: before.available - TON / 4n, pending: 0n, liabilities: before.liabilities - TON / 4n });
     expect(await chain.accountBalance(requester.id)).toBe(before.liabilities - TON / 4n);
+  });
+});
+
+describe("withdraw requests are idempotent", () => {
+  it("the same Idempotency-Key returns the same signed withdrawal and reserves once; reused for another amount it is 422", async () => {
+    // Prepare
+    const net = await startNetwork({});
+    const key = generateSigningKey();
+    const post = (body: unknown, idem: string) => signedFetch(net.url, key, "POST", "/v1/account/withdraw", body, { headers: { "idempotency-key": idem } });
+    try {
+      expect((await signedFetch(net.url, key, "POST", "/v1/account/faucet", { amount: TON.toString() })).status).toBe(200);
+      const to = (await signedFetch(net.url, key, "GET", "/v1/dev/wallet")).json.address;
+
+      // Act
+      const first = await post({ amount: (TON / 2n).toString(), to }, "withdraw-once-1");
+      const retry = await post({ amount: (TON / 2n).toString(), to }, "withdraw-once-1");
+      const other = await post({ amount: (TON / 4n).toString(), to }, "withdraw-once-1");
+      const missing = await signedFetch(net.url, key, "POST", "/v1/account/withdraw", { amount: "1", to });
+
+      // Assess
+      expect([first.status, retry.status]).toEqual([200, 200]);
+      expect(retry.json).toEqual(first.json);
+      expect([other.status, other.json.error.code]).toEqual([422, "idempotency_key_reused"]);
+      expect([missing.status, missing.json.error.code]).toEqual([400, "missing_idempotency_key"]);
+      expect((await getBalance(net.store, pendingWithdrawalAccount(key.id))).available).toBe(TON / 2n);
+      expect((await getBalance(net.store, requesterAccount(key.id))).available).toBe(TON / 2n);
+    } finally {
+      await net.stop();
+    }
   });
 });

@@ -107,5 +107,8 @@ export function lambdaHandler(route: Route, provider: DepsProvider = lambdaDeps)
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler(async (event) => invokeRoute(route, event, await provider()));
 }
 
+/** The Idempotency-Key header of money-moving POSTs: the same key on every retry of one request. */
+export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9_.:-]{8,128}$/);
+
 /** Query strings carry numbers as text. */
 export const WaitQuery = z.object({ wait: z.coerce.number().int().min(0).max(60).default(0) });

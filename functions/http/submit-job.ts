@@ -1,10 +1,8 @@
-import { z } from "zod";
 import { SubmitRequest, SubmitResponse } from "../../events/api";
 import { submitJob } from "../../core/jobs";
 import { CocoonError } from "../../core/errors";
-import { defineRoute, lambdaHandler } from "./middleware";
+import { defineRoute, IdempotencyKey, lambdaHandler } from "./middleware";
 
-const IdempotencyKey = z.string().regex(/^[A-Za-z0-9_.:-]{8,128}$/);
 
 export const route = defineRoute(
   { method: "POST", path: "/v1/jobs", summary: "Submit an encrypted job (Idempotency-Key header required)", auth: "signed", body: SubmitRequest, response: SubmitResponse, status: 202 },

@@ -1,7 +1,8 @@
 import { SignedWithdrawalView, WithdrawRequest } from "../../events/withdrawals";
 import type { CoreDeps } from "../../core/deps";
 import { requestWithdrawal, type WithdrawalDeps } from "../../core/withdrawals";
-import { defineRoute, lambdaHandler } from "./middleware";
+import { CocoonError } from "../../core/errors";
+import { defineRoute, IdempotencyKey, lambdaHandler } from "./middleware";
 
 /**
  * A coordinator-signed withdrawal of `amount` nanoTON from the caller's available balance to
@@ -17,6 +18,12 @@ export const route = defineRoute(
     body: WithdrawRequest,
     response: SignedWithdrawalView,
   },
-  ({ deps, caller, body }) => requestWithdrawal(deps as CoreDeps & WithdrawalDeps, caller, body),
+  ({ deps, caller, body, headers }) => {
+    const key = IdempotencyKey.safeParse(headers["idempotency-key"]);
+    if (!key.success) {
+      throw new CocoonError(400, "missing_idempotency_key", "send an Idempotency-Key header (8-128 chars of A-Z a-z 0-9 _ . : -), the same one on every retry of this withdrawal");
+    }
+    return requestWithdrawal(deps as CoreDeps & WithdrawalDeps, caller, body, { idempotencyKey: key.data });
+  },
 );
 export const handler = lambdaHandler(route);
