@@ -161,7 +161,7 @@ export async function main(argv: string[], out = process.stdout, err = process.s
       }
       case "balance": {
         const b = await client.balance();
-        print(b, `${b.account}\n  available ${formatTon(b.available)} (${b.available} nanoTON)\n  held      ${formatTon(b.held)}`);
+        print(b, `${b.account}\n  available ${formatTon(b.available)} (${b.available} nanoTON)\n  held      ${formatTon(b.held)} (jobs in flight)\n  reserved  ${formatTon(b.reserved)} (withdrawals not landed yet)`);
         return 0;
       }
       case "faucet": {

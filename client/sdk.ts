@@ -104,7 +104,7 @@ export class CocoonClient {
   }
 
   balance() {
-    return this.api.get<{ account: string; available: string; held: string }>("/v1/account");
+    return this.api.get<{ account: string; available: string; held: string; reserved: string }>("/v1/account");
   }
 
   faucet(amount: bigint) {

@@ -1,3 +1,4 @@
+import { pendingWithdrawalAccount } from "./chain/store-ledger";
 import type { AttestationTier } from "../events/attestation";
 import type { AgentChallenge, AgentJob, JobStatus, JobView, PrepareRequest, PrepareResponse, ResultRequest } from "../events/api";
 import type { EnvelopeHeader, Receipt, ReplyEnvelope, RequestEnvelope } from "../events/envelope";
@@ -485,8 +486,8 @@ export async function getJob(deps: CoreDeps, requester: string, jobId: string, w
 }
 
 export async function getAccount(deps: CoreDeps, account: string) {
-  const b = await getBalance(deps.store, requesterAccount(account));
-  return { account, available: b.available.toString(), held: b.held.toString() };
+  const [b, reserved] = await Promise.all([getBalance(deps.store, requesterAccount(account)), getBalance(deps.store, pendingWithdrawalAccount(account))]);
+  return { account, available: b.available.toString(), held: b.held.toString(), reserved: reserved.available.toString() };
 }
 
 export { toBig };

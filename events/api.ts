@@ -68,7 +68,10 @@ export type JobView = z.infer<typeof JobView>;
 export const BalanceView = z.object({
   account: AccountId,
   available: nano,
+  /** held for jobs in flight */
   held: nano,
+  /** reserved for signed withdrawals that have not landed on chain yet */
+  reserved: nano,
 });
 
 export const FaucetRequest = z.object({ amount: NanoTon });
