@@ -26,12 +26,11 @@ import {
   refundMovement,
   requesterAccount,
   settleMovement,
-  toBig,
 } from "./ledger";
 import { jobCost, maxJobCost } from "./pricing";
 import { ConditionFailedError, type Item, type WriteOp } from "./ports";
 import { isChallengeOpen } from "./challenges";
-import { candidatesFor, isLive, markSuspect, matchCandidates, requireWorker, type OfferItem, type WorkerItem } from "./workers";
+import { candidatesFor, isLive, markSuspect, matchCandidates, requireWorker, type OfferItem } from "./workers";
 
 /**
  * Job lifecycle (see DESIGN.md):
@@ -489,6 +488,3 @@ export async function getAccount(deps: CoreDeps, account: string) {
   const [b, reserved] = await Promise.all([getBalance(deps.store, requesterAccount(account)), getBalance(deps.store, pendingWithdrawalAccount(account))]);
   return { account, available: b.available.toString(), held: b.held.toString(), reserved: reserved.available.toString() };
 }
-
-export { toBig };
-export type { WorkerItem };

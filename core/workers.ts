@@ -4,7 +4,7 @@ import { verifyAttestation } from "./attestation/verify";
 import { b64u } from "./crypto/encoding";
 import { randomBytes } from "node:crypto";
 import type { CoreDeps } from "./deps";
-import { ConflictError, ForbiddenError, NotFoundError, UnauthenticatedError } from "./errors";
+import { ForbiddenError, UnauthenticatedError } from "./errors";
 import { toBig } from "./ledger";
 import { payoutTotals } from "./payouts";
 import { pricePerToken } from "./pricing";
@@ -237,10 +237,3 @@ export async function workerStatus(deps: CoreDeps, workerId: string) {
     attestationExpiresAt: w.attestationExpiresAt,
   };
 }
-
-export function assertFound<T>(v: T | undefined, code: string, message: string): T {
-  if (v === undefined) throw new NotFoundError(code, message);
-  return v;
-}
-
-export { ConflictError };
