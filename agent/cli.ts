@@ -1,15 +1,15 @@
-/**
- * cocoon-agent — run a Cocoon worker next to a GPU.
- *   cocoon-agent start --api URL [--engine builtin|openai] [--engine-url URL] [--model M ...]
- *                      [--price-bps N] [--capacity N] [--dev-attestation | --not-confidential] [--key FILE]
- *   cocoon-agent status [--api URL] [--key FILE]
- *   cocoon-agent redeem [--payout-address ADDR] [--api URL] [--key FILE]
- *                      asks the coordinator for a voucher of everything earned; in the local
- *                      default it then sends the Redeem from this worker's sandbox wallet and
- *                      waits until the chain watcher records the payout
- * Attestation: real Intel TDX evidence through configfs-tsm when the VM has it; otherwise the
- * agent refuses to start unless --dev-attestation (SIMULATED) or --not-confidential is given.
- */
+/** The cocoon-agent command line; HELP below is both its documentation and its --help. */
+export const HELP = `cocoon-agent — run a Cocoon worker next to a GPU.
+  cocoon-agent start --api URL [--engine builtin|openai] [--engine-url URL] [--model M ...]
+                     [--price-bps N] [--capacity N] [--dev-attestation | --not-confidential] [--key FILE]
+  cocoon-agent status [--api URL] [--key FILE]
+  cocoon-agent redeem [--payout-address ADDR] [--api URL] [--key FILE]
+                     asks the coordinator for a voucher of everything earned; in the local
+                     default it then sends the Redeem from this worker's sandbox wallet and
+                     waits until the chain watcher records the payout
+Attestation: real Intel TDX evidence through configfs-tsm when the VM has it; otherwise the
+agent refuses to start unless --dev-attestation (SIMULATED) or --not-confidential is given.
+`;
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -92,8 +92,12 @@ export async function redeemEarnings(api: ApiClient, o: { payoutAddress?: string
   }
 }
 
-export async function main(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
+export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === "--help" || cmd === "-h" || cmd === "help") {
+    (cmd === undefined ? err : out).write(HELP);
+    return cmd === undefined ? 64 : 0;
+  }
   const { values } = parseArgs({
     args: rest,
     allowPositionals: true,

@@ -1,18 +1,18 @@
-/**
- * cocoon — the requester CLI.
- *   cocoon ask "prompt" [--model M] [--max-tokens N] [--allow-dev] [--tier tdx,dev,none] [--fresh-attestation] [--json]
- *   cocoon balance | faucet <TON> | models | whoami
- *   cocoon deposit <TON>                 local default: pay from the sandbox test wallet into the
- *                                        vault; waits until the chain watcher credits it
- *   cocoon withdraw <TON> [--to ADDRESS] a coordinator-signed withdrawal of the available balance; local
- *                                        default: sent from the sandbox wallet (default `to`), then
- *                                        waits until the chain watcher records it; elsewhere printed
- *                                        (send it to the vault in a Withdraw message before its expiry)
- *   cocoon serve [--port 8788]            OpenAI-compatible proxy on 127.0.0.1
- *   cocoon attest verify QUOTE_FILE [--collateral FILE] [--at ISO] [--json]
- * Settings: --api URL (or COCOON_API_URL), --key FILE (or COCOON_KEY_FILE); defaults come from
- * the local network's .cocoon/local.json (written by `npm start`) and .cocoon/requester.key.
- */
+/** The cocoon command line; HELP below is both its documentation and its --help. */
+export const HELP = `cocoon — the requester CLI.
+  cocoon ask "prompt" [--model M] [--max-tokens N] [--allow-dev] [--tier tdx,dev,none] [--fresh-attestation] [--json]
+  cocoon balance | faucet <TON> | models | whoami
+  cocoon deposit <TON>                 local default: pay from the sandbox test wallet into the
+                                       vault; waits until the chain watcher credits it
+  cocoon withdraw <TON> [--to ADDRESS] a coordinator-signed withdrawal of the available balance; local
+                                       default: sent from the sandbox wallet (default \`to\`), then
+                                       waits until the chain watcher records it; elsewhere printed
+                                       (send it to the vault in a Withdraw message before its expiry)
+  cocoon serve [--port 8788]            OpenAI-compatible proxy on 127.0.0.1
+  cocoon attest verify QUOTE_FILE [--collateral FILE] [--at ISO] [--json]
+Settings: --api URL (or COCOON_API_URL), --key FILE (or COCOON_KEY_FILE); defaults come from
+the local network's .cocoon/local.json (written by \`npm start\`) and .cocoon/requester.key.
+`;
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -103,8 +103,12 @@ interface LocalSettings {
   allowDevAttestation?: boolean;
 }
 
-export async function main(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
+export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === "--help" || cmd === "-h" || cmd === "help") {
+    (cmd === undefined ? err : out).write(HELP);
+    return cmd === undefined ? 64 : 0;
+  }
   if (cmd === "attest") {
     const { attestVerifyCommand } = await import("./commands/attest");
     if (rest[0] !== "verify") return usage(err, "usage: cocoon attest verify QUOTE_FILE [--collateral FILE] [--at ISO_TIME] [--json]");
