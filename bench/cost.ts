@@ -57,7 +57,7 @@ export const ASSUME = {
   lambdaMinMs: 3,
   platformLogBytesPerInvocation: 330, // START + END + REPORT lines
   accessLogBytesPerRequest: 280, // API Gateway access log line
-  /** How long GET /v1/jobs/{id}?wait=20 holds its Lambda: the engine's generation time. */
+  /** How long the waiting call (POST /v1/jobs?wait=20, else GET /v1/jobs/{id}?wait=20) holds its Lambda: the engine's generation time. */
   engineSeconds: 1,
   agentLongPollSeconds: 20,
   sessionSeconds: 3600,
@@ -211,7 +211,8 @@ function price(routes: Map<string, RouteMeter>, jobs: number, opts: { excludeRou
     const http = route !== "SQS matching";
     const invocations = http ? r.invocations : matchingMessages.count; // one message per batch at low volume
     let seconds = lambdaSeconds({ ...r, invocations }, true);
-    if (route === "GET /v1/jobs/{id}") seconds += ASSUME.engineSeconds / Math.max(1, r.invocations / jobs); // the long-poll holds while the engine works
+    // whichever call waits for the answer (the submit with ?wait, or a GET long-poll) holds its Lambda while the engine works
+    if (route === "GET /v1/jobs/{id}" || route === "POST /v1/jobs") seconds += ASSUME.engineSeconds / Math.max(1, r.invocations / jobs);
     const d: Dollars = {
       dynamo: r.wru * PRICES.dynamoWriteUnit + r.rru * PRICES.dynamoReadUnit,
       lambda: lambdaDollars(invocations, seconds),

@@ -244,14 +244,11 @@ export class CocoonClient {
       plaintext: new TextEncoder().encode(JSON.stringify(plaintext)),
       recipients: verified.map((c) => ({ workerId: c.workerId, hpkePublicKey: b64u.decode(c.hpkePublicKey) })),
     });
-    await this.api.post("/v1/jobs", { envelope }, { "idempotency-key": `submit-${prep.jobId}` });
-
     const deadline = this.now() + (o.timeoutMs ?? 120_000);
-    let job: JobView;
-    for (;;) {
-      job = await this.api.get<JobView>(`/v1/jobs/${prep.jobId}?wait=20`);
-      if (job.status === "completed" || job.status === "refunded" || this.now() > deadline) break;
-    }
+    const finished = (j: JobView) => j.status === "completed" || j.status === "refunded";
+    // The submit itself waits for the answer (one round trip fewer); long jobs continue with GET.
+    let job = await this.api.post<JobView>("/v1/jobs?wait=20", { envelope }, { "idempotency-key": `submit-${prep.jobId}` });
+    while (!finished(job) && this.now() <= deadline) job = await this.api.get<JobView>(`/v1/jobs/${prep.jobId}?wait=20`);
     if (job.status === "refunded") throw new VerificationError(`job_${job.outcome ?? "refunded"}`, `job ${job.jobId} was not answered (${job.outcome}); the held ${job.maxCost} nanoTON were refunded`);
     if (job.status !== "completed") throw new VerificationError("timeout", `job ${job.jobId} still ${job.status} after ${o.timeoutMs ?? 120_000} ms`);
 

@@ -73,6 +73,17 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
     expect(bal.available).toBe(10_000_000_000n - BigInt(done.json.cost));
   });
 
+  it("POST /v1/jobs?wait=N answers with the finished job (sealed reply and receipt) on the submit itself", async () => {
+    const client = await t.client();
+    const key = (client as any).opts.key;
+    const { envelope } = await prepareAndSeal(t, key);
+    const r = await signedFetch(t.net.url, key, "POST", "/v1/jobs?wait=10", { envelope }, { headers: { "idempotency-key": "submit-wait-1" } });
+    expect(r.status).toBe(202);
+    expect(r.json.status).toBe("completed");
+    expect(r.json.reply).toBeDefined();
+    expect(r.json.receipt.body.jobId).toBe(envelope.header.jobId);
+  });
+
   it("a reused Idempotency-Key with a different body is refused with 422", async () => {
     const client = await t.client();
     const key = (client as any).opts.key;
