@@ -37,20 +37,21 @@ const HexN = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-fA-F]{${byte
 const Svn = z.object({ svn: z.number().int().min(0).max(255) });
 const IsoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), "must be an ISO date");
 
+/** One TCB level of an enclave identity (QE identity, TD QE module): an ISV SVN and its status. */
+const IsvTcbLevel = z.object({
+  tcb: z.object({ isvsvn: z.number().int().min(0) }),
+  tcbDate: IsoDate.optional(),
+  tcbStatus: TcbStatus,
+  advisoryIDs: z.array(z.string()).optional(),
+});
+
 const ModuleIdentity = z.object({
   id: z.string().optional(),
   mrsigner: HexN(48),
   attributes: HexN(8),
   attributesMask: HexN(8),
   tcbLevels: z
-    .array(
-      z.object({
-        tcb: z.object({ isvsvn: z.number().int().min(0) }),
-        tcbDate: IsoDate.optional(),
-        tcbStatus: TcbStatus,
-        advisoryIDs: z.array(z.string()).optional(),
-      }),
-    )
+    .array(IsvTcbLevel)
     .optional(),
 });
 
@@ -95,14 +96,7 @@ export const QeIdentityJson = z.object({
   mrsigner: HexN(32),
   isvprodid: z.number().int().min(0),
   tcbLevels: z
-    .array(
-      z.object({
-        tcb: z.object({ isvsvn: z.number().int().min(0) }),
-        tcbDate: IsoDate.optional(),
-        tcbStatus: TcbStatus,
-        advisoryIDs: z.array(z.string()).optional(),
-      }),
-    )
+    .array(IsvTcbLevel)
     .min(1),
 });
 export type QeIdentityJson = z.infer<typeof QeIdentityJson>;

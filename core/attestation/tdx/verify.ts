@@ -22,6 +22,7 @@ import {
   QeIdentityJson,
   TcbInfoJson,
   TdxCollateral,
+  TcbStatus as TcbStatusSchema,
   type TcbStatus,
 } from "./collateral";
 import { INTEL_SGX_ROOT_CA_PEM } from "./intel-root";
@@ -166,15 +167,8 @@ function leafKey(cache: TdxVerifierCache, cert: pkijs.Certificate, code: string,
   return memo(cache.keys, sha256Hex(new Uint8Array(spki)), () => importP256Spki(spki, code, what));
 }
 
-const STATUS_RANK: TcbStatus[] = [
-  "UpToDate",
-  "SWHardeningNeeded",
-  "ConfigurationNeeded",
-  "ConfigurationAndSWHardeningNeeded",
-  "OutOfDate",
-  "OutOfDateConfigurationNeeded",
-  "Revoked",
-];
+/** Worst last: the schema lists the statuses in rank order. */
+const STATUS_RANK: readonly TcbStatus[] = TcbStatusSchema.options;
 
 /** Converges two TCB statuses the way Intel's QVL does (out-of-date and configuration flags combine). */
 export function mergeTcbStatus(a: TcbStatus, b: TcbStatus): TcbStatus {
