@@ -303,6 +303,20 @@ export async function startServeProxy(opts: ServeProxyOptions): Promise<ServePro
     }
   }
 
+  /** Writes prepared choices as SSE chunks of one object kind, then usage (when asked for) and [DONE]. */
+  function streamAnswer(
+    res: ServerResponse,
+    result: AskResult,
+    o: { id: string; object: string; created: number; includeUsage: boolean; choices: Array<Record<string, unknown>> },
+  ) {
+    const write = openSse(res, cocoonHeaders(result));
+    const frame = { id: o.id, object: o.object, created: o.created, model: result.model };
+    for (const choice of o.choices) write({ ...frame, choices: [{ index: 0, ...choice, logprobs: null }] });
+    if (o.includeUsage) write({ ...frame, choices: [], usage: usageOf(result) });
+    write("[DONE]");
+    res.end();
+  }
+
   async function chatCompletions(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = parse(ChatBody, await readJson(req));
     const messages = body.messages.map((m, i) => ({
@@ -321,22 +335,17 @@ export async function startServeProxy(opts: ServeProxyOptions): Promise<ServePro
       // Cocoon replies are sealed to the requester as one whole envelope, so nothing exists to
       // stream until the job is done: streaming is emulated by sending the finished answer as
       // SSE chunks in the OpenAI chunk format, then `data: [DONE]`.
-      const write = openSse(res, cocoonHeaders(result));
-      const chunk = (delta: Record<string, unknown>, finish: string | null) => ({
+      streamAnswer(res, result, {
         id,
         object: "chat.completion.chunk",
         created,
-        model: result.model,
-        choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+        includeUsage: body.stream_options?.include_usage === true,
+        choices: [
+          { delta: { role: "assistant", content: "" }, finish_reason: null },
+          ...streamPieces(result.text).map((piece) => ({ delta: { content: piece }, finish_reason: null })),
+          { delta: {}, finish_reason: result.finishReason },
+        ],
       });
-      write(chunk({ role: "assistant", content: "" }, null));
-      for (const piece of streamPieces(result.text)) write(chunk({ content: piece }, null));
-      write(chunk({}, result.finishReason));
-      if (body.stream_options?.include_usage) {
-        write({ id, object: "chat.completion.chunk", created, model: result.model, choices: [], usage: usageOf(result) });
-      }
-      write("[DONE]");
-      res.end();
       return;
     }
     send(
@@ -369,21 +378,16 @@ export async function startServeProxy(opts: ServeProxyOptions): Promise<ServePro
     const created = Math.floor(Date.now() / 1000);
     if (body.stream === true) {
       // Emulated streaming, as for chat completions: the sealed reply arrives whole.
-      const write = openSse(res, cocoonHeaders(result));
-      const chunk = (text: string, finish: string | null) => ({
+      streamAnswer(res, result, {
         id,
         object: "text_completion",
         created,
-        model: result.model,
-        choices: [{ index: 0, text, logprobs: null, finish_reason: finish }],
+        includeUsage: body.stream_options?.include_usage === true,
+        choices: [
+          ...streamPieces(result.text).map((text) => ({ text, finish_reason: null })),
+          { text: "", finish_reason: result.finishReason },
+        ],
       });
-      for (const piece of streamPieces(result.text)) write(chunk(piece, null));
-      write(chunk("", result.finishReason));
-      if (body.stream_options?.include_usage) {
-        write({ id, object: "text_completion", created, model: result.model, choices: [], usage: usageOf(result) });
-      }
-      write("[DONE]");
-      res.end();
       return;
     }
     send(
