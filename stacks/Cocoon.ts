@@ -6,6 +6,15 @@ import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-clo
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 
+/**
+ * The Lambda runtime of every function. nodejs20.x was deprecated on 2026-04-30 (creation
+ * blocked since 2026-08-31); nodejs24.x is supported until 2028-04-30 (test/stacks.test.ts
+ * keeps a dated table and refuses a runtime past its date). Node 24 runs async handlers only
+ * (no callback argument), which is all we export; the bundles still target Node 20 (below),
+ * the floor this code runs on locally.
+ */
+export const LAMBDA_RUNTIME = "nodejs24.x";
+
 /** Stages whose data outlives `sst remove` (and where dev conveniences are refused at cold start). */
 export const RETAINED_STAGES = ["prod"];
 
@@ -109,7 +118,7 @@ export function Cocoon({ stack, app }: StackContext) {
   };
 
   stack.setDefaultFunctionProps({
-    runtime: "nodejs20.x",
+    runtime: LAMBDA_RUNTIME,
     architecture: "arm_64",
     memorySize: "256 MB",
     timeout: "29 seconds", // API Gateway's integration limit is 30 s; long-polls wait ≤ 20 s
@@ -118,7 +127,8 @@ export function Cocoon({ stack, app }: StackContext) {
       format: "esm",
       minify: true,
       sourcemap: false,
-      // ESM bundles get a createRequire banner from SST for CommonJS dependencies.
+      // ESM bundles get a createRequire banner from SST for CommonJS dependencies. The target is
+      // the oldest Node that loads them (this machine's Node 20, in the stack test); newer runtimes run it too.
       esbuild: { target: "node20", legalComments: "none" },
     },
     environment: {

@@ -83,7 +83,8 @@ export async function synthesize(o: SynthOptions = {}): Promise<SynthResult> {
 async function placeholderBundles(): Promise<() => void> {
   const fs = await import("node:fs/promises");
   const { useRuntimeHandlers } = await import("sst/runtime/handlers.js");
-  const node = useRuntimeHandlers().for("nodejs20.x");
+  const { LAMBDA_RUNTIME } = await import("./Cocoon");
+  const node = useRuntimeHandlers().for(LAMBDA_RUNTIME);
   const build = node.build;
   node.build = async (input) => {
     await fs.writeFile(path.join(input.out, "index.mjs"), "export const handler = async () => {};\n");

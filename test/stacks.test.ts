@@ -9,7 +9,7 @@ import { pathToFileURL } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Template } from "aws-cdk-lib/assertions";
 import { SYNTH_ACCOUNT, SYNTH_REGION, synthesize } from "../stacks/synth";
-import { AGENT_QUEUE_ACTIONS as STACK_AGENT_ACTIONS } from "../stacks/Cocoon";
+import { AGENT_QUEUE_ACTIONS as STACK_AGENT_ACTIONS, LAMBDA_RUNTIME } from "../stacks/Cocoon";
 import { AGENT_QUEUE_ACTIONS } from "../functions/adapters/sts-session";
 import { loadAwsConfig } from "../functions/config";
 
@@ -48,6 +48,20 @@ const ROUTES: Record<string, string> = {
   "POST /v1/agent/attestations": "functions/http/attestation-answer.handler",
   "GET /v1/agent/jobs": "functions/http/poll-jobs.handler",
   "POST /v1/agent/results": "functions/http/post-result.handler",
+};
+
+/**
+ * AWS Lambda's Node.js runtimes and the day each is deprecated
+ * (docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html). From then on AWS blocks creating
+ * functions with it (a few months later, updating them), so a stack naming one cannot be deployed
+ * to a new account. A runtime missing here is refused too: add it with its date.
+ */
+const LAMBDA_RUNTIME_DEPRECATION: Record<string, string> = {
+  "nodejs16.x": "2024-06-12",
+  "nodejs18.x": "2025-09-01",
+  "nodejs20.x": "2026-04-30",
+  "nodejs22.x": "2027-04-30",
+  "nodejs24.x": "2028-04-30",
 };
 
 const TABLE_RW = ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"];
@@ -194,11 +208,26 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     expect(defined.sort()).toEqual(Object.keys(ROUTES).sort());
   });
 
-  it("functions: Node 20 on arm64, esbuild ESM bundles, no X-Ray, and an environment that passes the cold-start config check", () => {
+  it("issue 9 #13: no function (ours or SST's own) runs on a Lambda runtime past its deprecation date", () => {
+    // Prepare
+    const today = new Date();
+    const all = [prodJson, devJson].flatMap((t) => ofType(t, "AWS::Lambda::Function"));
+    expect(all.length).toBeGreaterThan(Object.keys(ACTIONS).length);
+
+    // Assess: every runtime is known to the table and still before its date.
+    for (const [id, fn] of all) {
+      const runtime = String(fn.Properties!.Runtime);
+      const deprecated = LAMBDA_RUNTIME_DEPRECATION[runtime];
+      expect(deprecated, `${id}: ${runtime} is not in the dated runtime table`).toBeDefined();
+      expect(today < new Date(`${deprecated}T00:00:00Z`), `${id}: ${runtime} was deprecated on ${deprecated}`).toBe(true);
+    }
+  });
+
+  it("functions: one current runtime on arm64, esbuild ESM bundles, no X-Ray, and an environment that passes the cold-start config check", () => {
     const fns = functionsByHandler(prodJson);
     expect([...fns.keys()].sort()).toEqual(Object.keys(ACTIONS).sort());
     for (const [handler, fn] of fns) {
-      expect(fn.props.Runtime, handler).toBe("nodejs20.x");
+      expect(fn.props.Runtime, handler).toBe(LAMBDA_RUNTIME);
       expect(fn.props.Architectures, handler).toEqual(["arm64"]);
       expect(fn.props.TracingConfig, handler).toBeUndefined();
       expect((fn.props.Code as Json).S3Key, handler).toMatch(/\.zip$/);
@@ -238,7 +267,10 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
       const doc = await openapi.handler(event("GET", "/openapi.json"), {});
       const unsigned = await session.handler(event("POST", "/v1/agents/session"), {});
 
-      // Assess
+      // Assess: async handlers without a callback argument (the only kind Lambda's Node 24 runs)...
+      expect(openapi.handler.length).toBeLessThan(3);
+      expect(session.handler.length).toBeLessThan(3);
+      // ...that answer.
       expect(doc.statusCode).toBe(200);
       expect(JSON.parse(doc.body).paths).toBeDefined();
       expect(unsigned.statusCode).toBe(401);
