@@ -7,6 +7,7 @@ import {
   verify as nodeVerify,
   type KeyObject,
 } from "node:crypto";
+import { ED25519_TORSION_SUBGROUP, ed25519 } from "@noble/curves/ed25519.js";
 import { asBuffer, b64u, toBytes } from "./encoding";
 import { CryptoInputError } from "./errors";
 
@@ -58,37 +59,41 @@ function rawPrivateKey(key: KeyObject): Uint8Array {
   return Buffer.from(d, "base64url");
 }
 
-/** Small LRU of public KeyObjects keyed by the raw key (verify and HPKE seal are hot). */
-class KeyCache {
-  private readonly map = new Map<string, KeyObject>();
-  constructor(
-    private readonly crv: Crv,
-    private readonly max: number,
-  ) {}
-  get(raw: Uint8Array): KeyObject {
+/** Small LRU keyed by raw bytes (verify and HPKE seal are hot). */
+class Lru<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly max: number) {}
+  get(raw: Uint8Array): V | undefined {
     const id = asBuffer(raw).toString("latin1");
     const hit = this.map.get(id);
-    if (hit) {
+    if (hit !== undefined) {
       this.map.delete(id);
       this.map.set(id, hit);
-      return hit;
     }
-    const key = importPublic(this.crv, raw);
+    return hit;
+  }
+  set(raw: Uint8Array, value: V): void {
     if (this.map.size >= this.max) {
       const oldest = this.map.keys().next().value;
       if (oldest !== undefined) this.map.delete(oldest);
     }
-    this.map.set(id, key);
-    return key;
+    this.map.set(asBuffer(raw).toString("latin1"), value);
   }
 }
 
-const ed25519Publics = new KeyCache("Ed25519", 1024);
-const x25519Publics = new KeyCache("X25519", 1024);
+const x25519Publics = new Lru<KeyObject>(1024);
+// Ed25519 public keys that passed ed25519PublicKeyProblem, and those that did not: the full
+// check costs a scalar multiplication (~0.8 ms), so each key pays it once.
+const ed25519Publics = new Lru<KeyObject>(1024);
+const ed25519Refused = new Lru<true>(1024);
 
 /** Cached X25519 public KeyObject for a raw 32-byte key (throws CryptoInputError on bad length). */
 export function x25519PublicKeyObject(raw: Uint8Array): KeyObject {
-  return x25519Publics.get(raw);
+  const hit = x25519Publics.get(raw);
+  if (hit) return hit;
+  const key = importPublic("X25519", raw);
+  x25519Publics.set(raw, key);
+  return key;
 }
 
 /** Uncached: for keys seen once (e.g. an HPKE `enc`). */
@@ -131,13 +136,102 @@ export function sign(kp: SigningKeyPair, msg: Uint8Array | string): Uint8Array {
   return nodeSign(null, toBytes(msg), kp.privateKey);
 }
 
-/** Ed25519 verification. Never throws: any malformed key, message or signature gives false. */
+// ---------------------------------------------------------------------------------------
+// Strict Ed25519 verification (issue 9 #9)
+//
+// OpenSSL's Ed25519 verify (RFC 8032, cofactorless) accepts public keys of small order: with
+// the identity point as key, R = identity and S = 0 verify for EVERY message, so anyone can
+// act as that account or worker. Keys and signatures are therefore checked here, in the one
+// function every signature in the system goes through (signed requests, worker registration
+// and challenge answers, which are signed requests, receipts, dev attestations, the SDK):
+//  - the public key must be the canonical encoding of a point of prime order L: not one of
+//    the 8 small-order points, nor a point with a small-order component (not torsion-free),
+//    nor a non-canonical encoding (y >= p, or x = 0 with the sign bit set);
+//  - S must be canonical (S < L), so a signature cannot be re-encoded into another valid one;
+//  - R must be a canonical encoding and not a small-order point.
+// Point decoding and the order checks are @noble/curves'; verification stays node:crypto.
+// ---------------------------------------------------------------------------------------
+
+/** L, the order of the Ed25519 base point (RFC 8032 §5.1). */
+const ED25519_L = ed25519.Point.Fn.ORDER;
+/** p = 2^255 - 19, the field prime. */
+const ED25519_P = ed25519.Point.Fp.ORDER;
+
+const leToBigint = (b: Uint8Array): bigint => {
+  let n = 0n;
+  for (let i = b.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(b[i]!);
+  return n;
+};
+
+/**
+ * Encodings of small-order points an R may have once y < p is checked: the 8 canonical ones
+ * (@noble/curves' ED25519_TORSION_SUBGROUP) plus the x = 0 points (the identity and (0, -1))
+ * with the sign bit set, the only other encodings with y < p (RFC 8032 §5.1.3 step 4 refuses
+ * them). Byte comparisons: decoding R would double the cost of every verification.
+ */
+const SMALL_ORDER_R = new Set<string>(
+  ED25519_TORSION_SUBGROUP.flatMap((h) => {
+    const point = ed25519.Point.fromHex(h);
+    if (point.x !== 0n) return [h];
+    const signed = Buffer.from(h, "hex");
+    signed[31]! |= 0x80;
+    return [h, signed.toString("hex")];
+  }),
+);
+
+/** Why the (R, S) encoding of a 64-byte signature is refused, or undefined when it is canonical. */
+export function ed25519SignatureProblem(sig: Uint8Array): string | undefined {
+  if (!(sig instanceof Uint8Array) || sig.length !== 64) return "an Ed25519 signature is 64 bytes";
+  if (leToBigint(sig.subarray(32)) >= ED25519_L) return "S is not below the group order (non-canonical signature)";
+  const r = Buffer.from(sig.subarray(0, 32));
+  const rHex = r.toString("hex");
+  r[31]! &= 0x7f;
+  if (leToBigint(r) >= ED25519_P) return "R is a non-canonical point encoding (y >= p)";
+  if (SMALL_ORDER_R.has(rHex)) return "R is a small-order point";
+  return undefined;
+}
+
+/**
+ * Why an Ed25519 public key is refused, or undefined when it is the canonical encoding of a
+ * point of prime order. Costs a scalar multiplication: verifySignature caches the verdict.
+ */
+export function ed25519PublicKeyProblem(raw: Uint8Array): string | undefined {
+  if (!(raw instanceof Uint8Array) || raw.length !== 32) return "an Ed25519 public key is 32 bytes";
+  let point: ReturnType<typeof ed25519.Point.fromBytes>;
+  try {
+    point = ed25519.Point.fromBytes(raw, false); // RFC 8032 decoding: refuses y >= p and x = 0 with the sign bit
+  } catch {
+    return "not a valid point encoding";
+  }
+  if (!Buffer.from(point.toBytes()).equals(asBuffer(raw))) return "non-canonical point encoding";
+  if (point.isSmallOrder()) return "a small-order point (such a key verifies forged signatures)";
+  if (!point.isTorsionFree()) return "not in the prime-order subgroup (has a small-order component)";
+  return undefined;
+}
+
+/**
+ * Ed25519 verification, strict (see above). Never throws: any malformed, small-order or
+ * non-canonical key, message or signature gives false. The only signature check in the code.
+ */
 export function verifySignature(publicKey: Uint8Array, msg: Uint8Array | string, sig: Uint8Array): boolean {
   try {
     if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) return false;
     if (!(sig instanceof Uint8Array) || sig.length !== 64) return false;
     if (typeof msg !== "string" && !(msg instanceof Uint8Array)) return false;
-    return nodeVerify(null, toBytes(msg), ed25519Publics.get(publicKey), asBuffer(sig));
+    if (ed25519SignatureProblem(sig) !== undefined) return false;
+    if (ed25519Refused.get(publicKey)) return false;
+    const known = ed25519Publics.get(publicKey);
+    if (known) return nodeVerify(null, toBytes(msg), known, asBuffer(sig));
+    // An unknown key: verify first (cheap), and pay for the key's order check only when the
+    // signature holds, so a flood of random keys costs no more than a flood of bad signatures.
+    const key = importPublic("Ed25519", publicKey);
+    if (!nodeVerify(null, toBytes(msg), key, asBuffer(sig))) return false;
+    if (ed25519PublicKeyProblem(publicKey) !== undefined) {
+      ed25519Refused.set(publicKey, true);
+      return false;
+    }
+    ed25519Publics.set(publicKey, key);
+    return true;
   } catch {
     return false;
   }
