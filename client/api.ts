@@ -1,6 +1,6 @@
 import http from "node:http";
 import https from "node:https";
-import { signRequest } from "../core/crypto/request-auth";
+import { apiHostOf, signRequest } from "../core/crypto/request-auth";
 import type { SigningKeyPair } from "../core/crypto/keys";
 
 /** An error answered by the coordinator, with its machine-readable code. */
@@ -42,16 +42,25 @@ function send(url: URL, method: string, headers: Record<string, string>, body: s
   });
 }
 
-/** Signs every call with the caller's Ed25519 key (DESIGN.md: no bearer secrets on the wire). */
+/**
+ * Signs every call with the caller's Ed25519 key (DESIGN.md: no bearer secrets on the wire),
+ * for the host of `baseUrl` (the deployment) and with the Idempotency-Key it sends.
+ */
 export class ApiClient {
+  /** The deployment this client signs for: a signature made here is refused by any other API host. */
+  readonly host: string;
+
   constructor(
     readonly baseUrl: string,
     readonly key: SigningKeyPair,
-  ) {}
+  ) {
+    this.host = apiHostOf(baseUrl);
+  }
 
   async call<T>(method: "GET" | "POST", path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
     const text = body === undefined ? "" : JSON.stringify(body, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
-    const auth = signRequest(this.key, { method, path, body: text });
+    const idempotencyKey = Object.entries(headers).find(([k]) => k.toLowerCase() === "idempotency-key")?.[1];
+    const auth = signRequest(this.key, { method, path, body: text, host: this.host, idempotencyKey });
     let res: RawResponse;
     try {
       res = await send(new URL(this.baseUrl + path), method, {

@@ -9,7 +9,23 @@ export interface SignedRequest {
   path: string;
   body: string;
   authHeader: string | undefined;
+  /**
+   * The API host this deployment was reached at, as the transport (not the client) reports it:
+   * API Gateway's requestContext.domainName on AWS, the server's own address locally. The
+   * client signs the host of its API URL, so a request made for another deployment fails.
+   */
+  host: string;
+  /** The Idempotency-Key header, if any: signed, so it cannot be swapped on a captured request. */
+  idempotencyKey?: string | undefined;
 }
+
+/**
+ * How far ahead of the server's clock a signed request may be (issue 9 #10). The past window
+ * (config.authWindowMs) absorbs slow networks and retries; a request from the future only
+ * absorbs clock drift, and each second allowed here is a second in which a request accepted
+ * just before a restart could still be fresh after it (see local/replay-guard.ts).
+ */
+export const AUTH_FUTURE_SKEW_MS = 5_000;
 
 /** Nonces as items with a TTL, claimed with a conditional put (works on DynamoDB and LMDB alike). */
 export function storeReplayGuard(store: Store): ReplayGuard {
@@ -27,7 +43,8 @@ export function storeReplayGuard(store: Store): ReplayGuard {
 }
 
 /**
- * Checks a signed request: signature, freshness (±window) and that the nonce was never
+ * Checks a signed request: signature (for this host, with its Idempotency-Key), freshness
+ * (at most authWindowMs old, at most AUTH_FUTURE_SKEW_MS ahead) and that the nonce was never
  * seen. Returns the caller's key id = account / worker id.
  */
 export async function authenticate(
@@ -36,20 +53,28 @@ export async function authenticate(
 ): Promise<string> {
   let claims: { keyId: string; ts: number; nonce: string };
   try {
-    claims = verifyRequestAuth(req.authHeader, { method: req.method, path: req.path, body: req.body });
+    claims = verifyRequestAuth(req.authHeader, { method: req.method, path: req.path, body: req.body, host: req.host, idempotencyKey: req.idempotencyKey });
   } catch (e) {
     if (e instanceof AuthError) throw new UnauthenticatedError(e.code, e.message);
     throw e;
   }
   const now = deps.clock.now();
   const window = deps.config.authWindowMs;
-  if (Math.abs(now - claims.ts) > window) {
+  if (now - claims.ts > window) {
     throw new UnauthenticatedError(
       "stale_request",
-      `request timestamp is ${Math.round((now - claims.ts) / 1000)} s away from server time; sign with the current time (window ±${window / 1000} s)`,
+      `request timestamp is ${Math.round((now - claims.ts) / 1000)} s behind server time; sign with the current time (at most ${window / 1000} s old)`,
+    );
+  }
+  if (claims.ts - now > AUTH_FUTURE_SKEW_MS) {
+    throw new UnauthenticatedError(
+      "future_request",
+      `request timestamp is ${Math.round((claims.ts - now) / 1000)} s ahead of server time; at most ${AUTH_FUTURE_SKEW_MS / 1000} s is accepted: sync your clock (NTP) and sign with the current time`,
     );
   }
   const guard = deps.replay ?? storeReplayGuard(deps.store);
+  // Kept until the request is stale everywhere: ts + window, doubled for clock drift between
+  // Lambda instances. An item past its ttl counts as absent, and by then the request is stale.
   if (!(await guard.claim(`${claims.keyId}#${claims.nonce}`, claims.ts, claims.ts + 2 * window))) {
     throw new UnauthenticatedError("replayed_request", "this request nonce was already used (or was signed before the coordinator restarted); sign every request with a fresh nonce and the current time");
   }

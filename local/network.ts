@@ -25,6 +25,7 @@ import { startHttpServer } from "./http-server";
 import { createJsonLog } from "./log";
 import { createLocalNotifier } from "./notifier";
 import { createMemoryReplayGuard } from "./replay-guard";
+import { storeReplayGuard } from "../core/auth";
 import { createLocalQueues, startConsumer, type LocalQueues } from "./queues";
 import { openLmdbStore, type LmdbStore } from "./store-lmdb";
 
@@ -96,7 +97,8 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
     log,
     config: { ...DEFAULT_CORE_CONFIG, ...LOCAL_CONFIG, ...o.config },
     policy: defaultPolicy,
-    replay: createMemoryReplayGuard(),
+    // Nonces in memory; the store vouches only for requests that could straddle a restart (issue 9 #10).
+    replay: createMemoryReplayGuard({ durable: storeReplayGuard(store) }),
   };
   const watcher = chain ? startChainWatcher(chain, chainLedger, log, o.watcherIntervalMs ?? 500) : undefined;
   if (chain && watcher) {

@@ -1,12 +1,36 @@
+import { AUTH_FUTURE_SKEW_MS } from "../core/auth";
 import type { ReplayGuard } from "../core/ports";
 
+export interface MemoryReplayGuardOptions {
+  now?: () => number;
+  /** How far ahead of the clock core/auth.ts accepts a request (AUTH_FUTURE_SKEW_MS). */
+  futureSkewMs?: number;
+  /**
+   * A durable guard (the store's conditional put) for the few requests the memory cannot vouch
+   * for across a restart. Without it those are refused, and for `futureSkewMs` after start
+   * every request is.
+   */
+  durable?: ReplayGuard;
+}
+
 /**
- * In-memory nonce memory for one coordinator process: no disk write on the request path.
- * It cannot know nonces from before it started, so it refuses requests signed before then;
- * with a signature window of ±60 s that costs a client at most one re-signed retry after a
- * restart, and no captured request can be replayed across the restart.
+ * Nonce memory for one coordinator process, in memory for the common case: no disk write on
+ * the request path.
+ *
+ * Across a restart (issue 9 #10): a previous process accepted requests signed up to
+ * `futureSkewMs` ahead of its clock, so any request signed before `startedAt + futureSkewMs`
+ * may have been accepted already, and memory does not know. Therefore:
+ *  - signed before startedAt: refused (costs a client at most one re-signed retry);
+ *  - signed ahead of our clock (a client clock running fast): accepted only through the
+ *    durable guard, which records it, so the next process can refuse it;
+ *  - signed in [startedAt, startedAt + futureSkewMs): checked against the durable guard (only
+ *    a request recorded there, as above, can have been accepted before the restart).
+ * Everything else is claimed in memory only. The same wall clock serves both processes (one
+ * machine); a clock stepped backwards across a restart is outside this argument.
  */
-export function createMemoryReplayGuard(now: () => number = Date.now): ReplayGuard & { size(): number } {
+export function createMemoryReplayGuard(o: MemoryReplayGuardOptions = {}): ReplayGuard & { size(): number } {
+  const now = o.now ?? Date.now;
+  const skew = o.futureSkewMs ?? AUTH_FUTURE_SKEW_MS;
   const startedAt = now();
   const seen = new Map<string, number>(); // id -> expiresAt
   let lastSweep = startedAt;
@@ -20,8 +44,13 @@ export function createMemoryReplayGuard(now: () => number = Date.now): ReplayGua
       if (signedAt < startedAt) return false;
       const exp = seen.get(id);
       if (exp !== undefined && exp >= t) return false;
+      // Claimed in memory before any await, so two copies racing in cannot both pass.
       seen.set(id, expiresAt);
-      return true;
+      const mayPredateStart = signedAt < startedAt + skew;
+      const fromFuture = signedAt > t;
+      if (!mayPredateStart && !fromFuture) return true;
+      if (!o.durable) return false;
+      return o.durable.claim(id, signedAt, expiresAt);
     },
     size: () => seen.size,
   };

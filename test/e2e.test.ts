@@ -140,8 +140,8 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
     const replay = await signedFetch(t.net.url, key, "GET", "/v1/account", undefined, { nonce });
     expect([replay.status, replay.json.error.code]).toEqual([401, "replayed_request"]);
     // a signature made for one path does not open another
-    const { signRequest } = await import("../core/crypto/request-auth");
-    const forged = await signedFetch(t.net.url, key, "GET", "/v1/account", undefined, { auth: signRequest(key, { method: "GET", path: "/v1/models" }) });
+    const { apiHostOf, signRequest } = await import("../core/crypto/request-auth");
+    const forged = await signedFetch(t.net.url, key, "GET", "/v1/account", undefined, { auth: signRequest(key, { method: "GET", path: "/v1/models", host: apiHostOf(t.net.url) }) });
     expect([forged.status, forged.json.error.code]).toEqual([401, "bad_signature"]);
     // someone else's job
     const r = await client.ask({ model: MODEL, messages: [{ role: "user", content: "mine" }], tiers: ["dev"] });

@@ -35,7 +35,9 @@ function makeDeps(over: Partial<CoreDeps["config"]> = {}) {
 
 function signed(event: APIGatewayProxyEventV2, key: SigningKeyPair, body = event.body ?? ""): APIGatewayProxyEventV2 {
   const path = event.rawPath + (event.rawQueryString ? `?${event.rawQueryString}` : "");
-  return { ...event, body, headers: { ...event.headers, "x-cocoon-auth": signRequest(key, { method: event.requestContext.http.method, path, body }) } };
+  const idempotencyKey = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === "idempotency-key")?.[1];
+  const auth = signRequest(key, { method: event.requestContext.http.method, path, body, host: event.requestContext.domainName, idempotencyKey });
+  return { ...event, body, headers: { ...event.headers, "x-cocoon-auth": auth } };
 }
 
 const route = (path: string, method = "POST") => routes.find((r) => r.spec.path === path && r.spec.method === method)!;

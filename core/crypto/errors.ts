@@ -53,7 +53,7 @@ export class EnvelopeError extends Error {
   }
 }
 
-export type AuthErrorCode = "missing_auth" | "malformed_auth" | "bad_signature";
+export type AuthErrorCode = "missing_auth" | "malformed_auth" | "unsupported_auth_version" | "bad_signature";
 
 /** The signed-request header is missing, malformed, or its signature does not verify. */
 export class AuthError extends Error {

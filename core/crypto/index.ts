@@ -2,6 +2,8 @@ export { AuthError, CryptoInputError, EnvelopeError, HpkeOpenError } from "./err
 export type { AuthErrorCode, CryptoInputErrorCode, EnvelopeErrorCode, HpkeOpenErrorCode } from "./errors";
 export { b64u, bytesEqual, canonicalJson, randomBytes, sha256, sha256Hex, sha512 } from "./encoding";
 export {
+  ed25519PublicKeyProblem,
+  ed25519SignatureProblem,
   generateKemKey,
   generateSigningKey,
   kemKeyFromPrivate,
@@ -17,5 +19,5 @@ export type { HpkeAead, HpkeContext, HpkeOptions, HpkeSenderOptions } from "./hp
 export { MAX_RECIPIENTS, REPLY_INFO, REQUEST_KEY_INFO, openReply, openRequest, replyHash, requestHash, sealReply, sealRequest } from "./envelope";
 export type { Recipient } from "./envelope";
 export { RECEIPT_PREFIX, signReceipt, verifyReceipt } from "./receipt";
-export { AUTH_HEADER, parseAuthHeader, requestSigningString, signRequest, verifyRequestAuth } from "./request-auth";
+export { AUTH_HEADER, AUTH_SCHEME, apiHostOf, parseAuthHeader, requestSigningString, signRequest, verifyRequestAuth } from "./request-auth";
 export type { AuthClaims, SignableRequest } from "./request-auth";

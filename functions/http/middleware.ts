@@ -79,7 +79,15 @@ export async function invokeRoute(route: Route, event: APIGatewayProxyEventV2, d
     const path = event.rawPath + (event.rawQueryString ? `?${event.rawQueryString}` : "");
     const caller =
       route.spec.auth === "signed"
-        ? await authenticate(deps, { method: event.requestContext.http.method, path, body: rawBody, authHeader: headers["x-cocoon-auth"] })
+        ? await authenticate(deps, {
+            method: event.requestContext.http.method,
+            path,
+            body: rawBody,
+            authHeader: headers["x-cocoon-auth"],
+            // The host API Gateway routed by (not a client header): the deployment the signature must name.
+            host: event.requestContext.domainName,
+            idempotencyKey: headers["idempotency-key"],
+          })
         : "";
     let parsedJson: unknown = undefined;
     if (route.spec.body) {
