@@ -115,6 +115,34 @@ describe("worker payouts (vouchers)", () => {
     expect(await payoutTotals(store, "w1")).toMatchObject({ earned: 900n, redeemed: 900n, unredeemed: 0n });
   });
 
+  it("issue 9 #7: two workers racing for one payout address: one wins, the loser's earnings stay in its own account, the ledger conserves", async () => {
+    // Prepare
+    const { store, deps } = await makeDeps();
+    for (const id of ["w1", "w2"]) await registerWorker(store, id);
+    await earn(store, "w1", 400n, "j1");
+    await earn(store, "w2", 700n, "j2");
+
+    // Act: both ask for a voucher to the same address at once
+    const results = await Promise.allSettled([issueVoucher(deps, "w1", ADDR_A), issueVoucher(deps, "w2", ADDR_A)]);
+
+    // Assess
+    const won = results.flatMap((r, i) => (r.status === "fulfilled" ? [i] : []));
+    expect(won).toHaveLength(1);
+    const [winner, loser] = won[0] === 0 ? ["w1", "w2"] : ["w2", "w1"];
+    const lost = results[won[0] === 0 ? 1 : 0] as PromiseRejectedResult;
+    expect(lost.reason).toMatchObject({ status: 409, code: "payout_address_taken" });
+    const earned = { w1: 400n, w2: 700n } as Record<string, bigint>;
+    expect((await getBalance(store, workerAccount(loser))).available).toBe(earned[loser]);
+    expect((await getBalance(store, voucherAccount(loser))).available).toBe(0n);
+    expect((await getBalance(store, voucherAccount(winner))).available).toBe(earned[winner]);
+    expect(await payoutTotals(store, loser)).toMatchObject({ issued: 0n, payoutAddress: undefined });
+    expect((await payoutChainLedger(store).findIssuedVoucher(ADDR_A))?.workerId).toBe(winner);
+    const total = store.scan("accounts").reduce((sum, a) => sum + BigInt((a.available as bigint) ?? 0n) + BigInt((a.held as bigint) ?? 0n), 0n);
+    expect(total).toBe(0n);
+    // the loser is free to be paid elsewhere, all of it
+    expect((await issueVoucher(deps, loser, ADDR_B)).cumulative).toBe(String(earned[loser]));
+  });
+
   it("refuses what it cannot honour, with precise codes, and moves no money", async () => {
     // Prepare
     const { store, deps } = await makeDeps();

@@ -15,13 +15,18 @@
  * One payout address per worker: the vault pays `cumulative − paid[address]`, so a cumulative
  * amount only means something for the address it was first issued to. The first voucher binds
  * the address (table "chain", pk=`payout:<workerId>`); another address is refused.
+ *
+ * One worker per payout address: the address is claimed (the issued-voucher record
+ * `voucher:<address>` the watcher routes redemptions by) in the same transaction as the
+ * movement, conditional on nobody else holding it. A worker racing another for an address
+ * loses before any of its money moves (issue 9 #7): its earnings stay in `wrk:`.
  */
 import type { Voucher } from "../events/money";
 import { StoreChainLedger } from "./chain/store-ledger";
 import type { CoreDeps } from "./deps";
 import { CocoonError, ConflictError, ForbiddenError } from "./errors";
 import { applyMovement, getBalance, OverdraftError, toBig, workerAccount, type Movement } from "./ledger";
-import { ConditionFailedError, type Store } from "./ports";
+import { ConditionFailedError, type Store, type WriteOp } from "./ports";
 
 /** The coordinator's voucher signer: the local sandbox's key, or a key from config on AWS. */
 export interface VoucherSigner {
@@ -49,6 +54,8 @@ export class InvalidPayoutAddressError extends CocoonError {
 export const voucherAccount = (workerId: string) => `vch:${workerId}`;
 export const voucherMovementId = (workerId: string, cumulative: bigint) => `voucher:${workerId}:${cumulative}`;
 const payoutKey = (workerId: string) => ({ pk: `payout:${workerId}`, sk: "w" });
+/** StoreChainLedger's issued-voucher record (findIssuedVoucher reads it): also the address claim. */
+const issuedVoucherKey = (address: string) => ({ pk: `voucher:${address}`, sk: "issued" });
 
 /** The StoreChainLedger the watcher must use alongside these payouts. */
 export const payoutChainLedger = (store: Store) => new StoreChainLedger(store, { redemptionAccount: voucherAccount });
@@ -95,8 +102,9 @@ export async function issueVoucher(deps: CoreDeps & PayoutDeps, workerId: string
     const cumulative = prev + (earned > 0n ? earned : 0n);
     if (cumulative === 0n) throw new ConflictError("nothing_earned", "this worker has earned nothing yet: run jobs first, then ask for a voucher");
 
+    const now = deps.clock.now();
+    const expiry = Math.floor(now / 1000) + (o.ttlSeconds ?? DEFAULT_VOUCHER_TTL_SECONDS);
     if (cumulative > prev) {
-      const now = deps.clock.now();
       const m: Movement = {
         id: voucherMovementId(workerId, cumulative),
         kind: "voucher",
@@ -113,18 +121,26 @@ export async function issueVoucher(deps: CoreDeps & PayoutDeps, workerId: string
         item: { ...payoutKey(workerId), workerId, address, cumulative, at: now },
         when: rec ? { kind: "cmp" as const, attr: "cumulative", op: "=" as const, value: prev } : { kind: "notExists" as const },
       };
+      const claim: WriteOp = {
+        op: "put",
+        table: "chain",
+        item: { ...issuedVoucherKey(address), workerId, worker: address, cumulative, expiry, at: now },
+        when: owner
+          ? { kind: "and", all: [{ kind: "cmp", attr: "workerId", op: "=", value: workerId }, { kind: "cmp", attr: "cumulative", op: "<", value: cumulative }] }
+          : { kind: "notExists" },
+      };
       try {
-        const r = await applyMovement(deps.store, m, [record]);
+        const r = await applyMovement(deps.store, m, [record, claim]);
         if (r === "duplicate") continue; // someone else issued this very amount: re-read and sign it
       } catch (e) {
-        if (e instanceof ConditionFailedError || e instanceof OverdraftError) continue; // raced: re-read
+        if (e instanceof ConditionFailedError || e instanceof OverdraftError) continue; // raced (for the address too): re-read
         throw e;
       }
     }
 
-    const expiry = Math.floor(deps.clock.now() / 1000) + (o.ttlSeconds ?? DEFAULT_VOUCHER_TTL_SECONDS);
-    // Record before handing it out, so the watcher can always match the redemption.
-    await chainLedger.recordIssuedVoucher({ workerId, worker: address, cumulative, expiry }, deps.clock.now());
+    // Recorded before handing it out, so the watcher can always match the redemption (a no-op
+    // when the claim above wrote it; it covers records from before the claim existed).
+    await chainLedger.recordIssuedVoucher({ workerId, worker: address, cumulative, expiry }, now);
     const { signature } = await signer.sign({ worker: address, cumulative, expiry });
     deps.log.info("voucher issued", { workerId, address, cumulative: cumulative.toString(), expiry });
     return { vault: signer.vault, worker: address, cumulative: cumulative.toString(), expiry, signature };
