@@ -16,6 +16,41 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 export const SOURCES = ["vault.tact"] as const;
 
+/**
+ * Further contracts, each built from its own source into build/<name>_<name>.* with its own
+ * manifest, so build/manifest.json keeps hashing the vault's sources alone. Their tests check
+ * their manifest the same way. `tsx contracts/build.ts ReceiptAnchor` builds only the named ones.
+ */
+export const EXTRA_CONTRACTS = [
+  { name: "ReceiptAnchor", path: "anchor.tact", manifest: "manifest-anchor.json" },
+  { name: "PolicyRegistry", path: "registry.tact", manifest: "manifest-registry.json" },
+] as const;
+
+export async function buildExtraContract(c: (typeof EXTRA_CONTRACTS)[number]): Promise<void> {
+  const outDir = join(here, "build");
+  const started = Date.now();
+  const res = await build({
+    config: {
+      name: c.name,
+      path: c.path,
+      output: "build",
+      options: { debug: false, external: false, ipfsAbiGetter: false, interfacesGetter: false },
+      mode: "full",
+    },
+    project: createNodeFileSystem(here, false),
+    stdlib: createVirtualFileSystem("@stdlib", stdLibFiles),
+  });
+  if (!res.ok) throw new Error(`tact build of ${c.path} failed: ${res.error.map((e) => e.message).join("\n")}`);
+  const code = readFileSync(join(outDir, `${c.name}_${c.name}.code.boc`));
+  const manifest = {
+    compiler: "@tact-lang/compiler@1.6.13",
+    sourceSha256: createHash("sha256").update(readFileSync(join(here, c.path))).digest("hex"),
+    codeSha256: createHash("sha256").update(code).digest("hex"),
+  };
+  writeFileSync(join(outDir, c.manifest), JSON.stringify(manifest, null, 2) + "\n");
+  console.log(`built ${c.name} in ${Date.now() - started} ms → contracts/build/`);
+}
+
 export function sourceHash(): string {
   const h = createHash("sha256");
   for (const s of SOURCES) h.update(readFileSync(join(here, s)));
@@ -50,10 +85,12 @@ export async function buildContracts(): Promise<void> {
   };
   writeFileSync(join(outDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
   console.log(`built Vault in ${Date.now() - started} ms → contracts/build/`);
+  for (const c of EXTRA_CONTRACTS) await buildExtraContract(c);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  buildContracts().catch((e: unknown) => {
+  const only = EXTRA_CONTRACTS.filter((c) => process.argv.slice(2).includes(c.name));
+  (only.length ? only.reduce((p, c) => p.then(() => buildExtraContract(c)), Promise.resolve()) : buildContracts()).catch((e: unknown) => {
     console.error(e instanceof Error ? e.message : e);
     process.exit(1);
   });
