@@ -14,6 +14,7 @@
 import type { AttestationDoc } from "../events/attestation";
 import type { AgentChallenge, ChallengeResponse, ChallengeView } from "../events/api";
 import { canonicalJson } from "./crypto/encoding";
+import { enforceRateLimit } from "./attestation/rate-limit";
 import type { CoreDeps } from "./deps";
 import { ConflictError, ForbiddenError, GoneError, NotFoundError } from "./errors";
 import { ulid } from "./ids";
@@ -43,6 +44,8 @@ export const challengeTopic = (challengeId: string) => `chal:${challengeId}`;
 
 /** POST /v1/attestations: store the challenge and put it on the worker's queue. */
 export async function createChallenge(deps: CoreDeps, requester: string, req: { workerId: string; nonce: string }): Promise<ChallengeResponse> {
+  // Each challenge is a store write and a message on a worker's queue, for anyone with a key (issue 9 #5).
+  enforceRateLimit(deps.store, deps.config.rateLimits, "challenge", requester, deps.clock.now());
   const w = await deps.store.get<WorkerItem>("workers", { pk: req.workerId, sk: "worker" });
   if (!w) throw new NotFoundError("unknown_worker", `no registered worker ${req.workerId}: challenge a workerId from POST /v1/jobs/prepare's candidates`);
   const now = deps.clock.now();

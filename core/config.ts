@@ -1,4 +1,5 @@
 import { DEFAULT_PRICING, type PricingConfig } from "./pricing";
+import type { RateAction, RateLimit } from "./attestation/rate-limit";
 
 /** Knobs of the coordinator's domain logic; adapters read them from env and validate once. */
 export interface CoreConfig {
@@ -14,6 +15,10 @@ export interface CoreConfig {
   livenessMs: number;
   /** Accept simulated (dev) attestations at registration: local default only. */
   allowDevAttestation: boolean;
+  /** Accept allow-list entries marked testOnly (public sample images anyone can boot): local default and tests only. */
+  allowTestImages: boolean;
+  /** Per-key limits on registration nonces, registrations and challenges (default: DEFAULT_RATE_LIMITS). */
+  rateLimits?: Partial<Record<RateAction, RateLimit>>;
   /** Dev faucet endpoint enabled: local default only. */
   faucet: boolean;
   defaultCandidates: number;
@@ -32,6 +37,7 @@ export const DEFAULT_CORE_CONFIG: CoreConfig = {
   heartbeatSeconds: 1800,
   livenessMs: 4_500_000,
   allowDevAttestation: false,
+  allowTestImages: false,
   faucet: false,
   defaultCandidates: 3,
   maxWaitSeconds: 20,

@@ -64,3 +64,20 @@ export class GoneError extends CocoonError {
     super(410, code, message);
   }
 }
+/** Too many calls of one kind from one key (core/attestation/rate-limit): retry after `retryAfterSeconds`. */
+export class RateLimitedError extends CocoonError {
+  constructor(action: string, retryAfterSeconds: number, limit: { burst: number; perMinute: number }) {
+    super(
+      429,
+      "rate_limited",
+      `too many ${action.replace(/_/g, " ")} calls from this key (at most ${limit.burst} at once, ${limit.perMinute} per minute): retry in ${retryAfterSeconds} s`,
+      { action, retryAfterSeconds },
+    );
+  }
+}
+/** A worker registration that cannot be stored as asked (too many models, a model listed twice). */
+export class RegistrationRefusedError extends CocoonError {
+  constructor(code: "too_many_models" | "duplicate_model", message: string) {
+    super(400, code, message);
+  }
+}

@@ -1,14 +1,15 @@
 import type { AttestationDoc, AttestationTier } from "../events/attestation";
-import type { Candidate, RegisterWorkerRequest } from "../events/api";
+import { MAX_WORKER_MODELS, type Candidate, type RegisterWorkerRequest } from "../events/api";
+import { enforceRateLimit } from "./attestation/rate-limit";
 import { verifyAttestation } from "./attestation/verify";
 import { b64u } from "./crypto/encoding";
 import { randomBytes } from "node:crypto";
 import type { CoreDeps } from "./deps";
-import { ForbiddenError, UnauthenticatedError } from "./errors";
+import { ForbiddenError, RegistrationRefusedError, UnauthenticatedError } from "./errors";
 import { toBig } from "./ledger";
 import { payoutTotals } from "./payouts";
 import { pricePerToken } from "./pricing";
-import type { Item } from "./ports";
+import type { Item, WriteOp } from "./ports";
 
 /** One per (model, worker): what the matcher reads, kept small. */
 export interface OfferItem extends Item {
@@ -45,8 +46,12 @@ export interface WorkerStatsItem extends Item {
 }
 
 const MODELS_PK = "*"; // offers: pk="*", sk=model lists every model ever offered
+/** The store's limit on one transaction (DynamoDB TransactWriteItems; the local stores enforce it too). */
+const MAX_TRANSACT_OPS = 100;
 
 export async function issueRegistrationNonce(deps: CoreDeps, workerId: string) {
+  // Each nonce is a store write anyone with a key can cause (issue 9 #5).
+  enforceRateLimit(deps.store, deps.config.rateLimits, "registration_nonce", workerId, deps.clock.now());
   const nonce = b64u.encode(randomBytes(32));
   const expiresAt = deps.clock.now() + 5 * 60_000;
   await deps.store.transact([
@@ -60,6 +65,9 @@ export async function issueRegistrationNonce(deps: CoreDeps, workerId: string) {
  * (its id) and HPKE key to the nonce we issued, and pass the policy.
  */
 export async function registerWorker(deps: CoreDeps, workerId: string, req: RegisterWorkerRequest) {
+  // Before anything is read or verified: verification costs CPU for anyone holding a key (issue 9 #5).
+  enforceRateLimit(deps.store, deps.config.rateLimits, "registration", workerId, deps.clock.now());
+  checkModels(req.models);
   const doc = req.attestation;
   if (doc.signingPublicKey !== workerId) {
     throw new ForbiddenError("key_mismatch", "attestation.signingPublicKey must be the key that signs this request");
@@ -75,6 +83,7 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     expectedNonce: b64u.decode(doc.nonce),
     allowDev: deps.config.allowDevAttestation,
     allowNone: true, // accepted, labelled "not confidential", chosen only by requesters who ask for it
+    allowTestImages: deps.config.allowTestImages,
   });
   if (!verdict.ok) throw new ForbiddenError(`attestation_${verdict.code}`, `attestation refused: ${verdict.reason}`);
 
@@ -109,15 +118,34 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     attestationExpiresAt: verdict.expiresAt,
   }));
   const dropped = (prev?.models ?? []).filter((m) => !models.includes(m));
-  await deps.store.transact([
+  const main: WriteOp[] = [
     { op: "delete", table: "nonces", key: { pk: `reg#${workerId}`, sk: "n" } },
     { op: "put", table: "workers", item: worker },
     ...offers.map((item) => ({ op: "put" as const, table: "offers" as const, item })),
     ...offers.map((o) => ({ op: "put" as const, table: "offers" as const, item: { pk: MODELS_PK, sk: o.model } })),
-    ...dropped.map((model) => ({ op: "delete" as const, table: "offers" as const, key: { pk: model, sk: workerId } })),
-  ]);
+  ];
+  const drops: WriteOp[] = dropped.map((model) => ({ op: "delete" as const, table: "offers" as const, key: { pk: model, sk: workerId } }));
+  // Never over the store's limit (issue 9 #11): the nonce, the worker and its offers go in one
+  // transaction (MAX_WORKER_MODELS keeps that under it); stale offers of models no longer served
+  // that do not fit (a worker registered before the cap) follow in further ones. Deleting a
+  // stale offer is idempotent, and until it happens the offer only points at this worker.
+  const room = MAX_TRANSACT_OPS - main.length;
+  await deps.store.transact([...main, ...drops.slice(0, room)]);
+  for (let i = room; i < drops.length; i += MAX_TRANSACT_OPS) await deps.store.transact(drops.slice(i, i + MAX_TRANSACT_OPS));
   await deps.queues.ensure(`worker-${workerId}`);
   return { workerId, tier: verdict.tier, measurement: verdict.measurement, attestationExpiresAt: verdict.expiresAt, models, heartbeatSeconds: deps.config.heartbeatSeconds };
+}
+
+/** What the request schema checks, again here for callers that skip it: a 4xx, never a store error. */
+function checkModels(models: RegisterWorkerRequest["models"]) {
+  if (models.length > MAX_WORKER_MODELS) {
+    throw new RegistrationRefusedError("too_many_models", `a worker may offer at most ${MAX_WORKER_MODELS} models, this registration lists ${models.length}`);
+  }
+  const seen = new Set<string>();
+  for (const m of models) {
+    if (seen.has(m.model)) throw new RegistrationRefusedError("duplicate_model", `model "${m.model}" is listed twice: list each model once`);
+    seen.add(m.model);
+  }
 }
 
 export async function requireWorker(deps: CoreDeps, workerId: string): Promise<WorkerItem> {

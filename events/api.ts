@@ -89,6 +89,13 @@ export const ModelsResponse = z.object({
 
 // ---------- agent ----------
 
+/**
+ * Models one worker may offer: registration writes the worker, an offer and a model-list entry
+ * per model and deletes dropped offers in one store transaction, which holds at most 100
+ * operations (DynamoDB's limit): 2 + 2 × 32 + 32 dropped = 98 (issue 9 #11).
+ */
+export const MAX_WORKER_MODELS = 32;
+
 export const RegisterWorkerRequest = z.object({
   attestation: AttestationDoc,
   models: z
@@ -100,7 +107,14 @@ export const RegisterWorkerRequest = z.object({
       }),
     )
     .min(1)
-    .max(64),
+    .max(MAX_WORKER_MODELS, `at most ${MAX_WORKER_MODELS} models per worker`)
+    .superRefine((models, ctx) => {
+      const seen = new Set<string>();
+      models.forEach((m, i) => {
+        if (seen.has(m.model)) ctx.addIssue({ code: "custom", path: [i, "model"], message: `model "${m.model}" is listed twice: list each model once` });
+        seen.add(m.model);
+      });
+    }),
   capacity: z.number().int().min(1).max(1024).default(1),
 });
 export type RegisterWorkerRequest = z.infer<typeof RegisterWorkerRequest>;

@@ -10,9 +10,20 @@ import { B64u, Key32 } from "./common";
 export const AttestationTier = z.enum(["tdx", "dev", "none"]);
 export type AttestationTier = z.infer<typeof AttestationTier>;
 
+/**
+ * Size caps (issue 9 #5): evidence is parsed by the coordinator for anyone holding a key, so
+ * every field is bounded before anything looks inside it. A TDX quote is about 5 KB
+ * (core/attestation/tdx/quote.ts caps the decoded quote at 16 KiB); the text caps here are
+ * that in base64url, with room for what other formats carry.
+ */
+const b64uChars = (bytes: number) => Math.ceil((bytes * 4) / 3);
+export const MAX_QUOTE_CHARS = b64uChars(16 * 1024);
+export const MAX_GPU_EVIDENCE_CHARS = b64uChars(64 * 1024);
+export const MAX_MODEL_DIGESTS = 64;
+
 export const GpuEvidence = z.object({
   format: z.string().min(1).max(64), // e.g. "nvidia-cc-v1"; pluggable
-  document: B64u,
+  document: B64u.max(MAX_GPU_EVIDENCE_CHARS),
 });
 
 export const AttestationDoc = z.object({
@@ -22,14 +33,17 @@ export const AttestationDoc = z.object({
   /** Coordinator (or requester) nonce the report data binds, base64url. */
   nonce: B64u,
   /** tdx: the raw quote; dev: the simulated report (see core/attestation/dev). */
-  quote: B64u.optional(),
+  quote: B64u.max(MAX_QUOTE_CHARS).optional(),
   /** dev only: Ed25519 signature by the dev attestation key over the report. */
-  devSignature: B64u.optional(),
+  devSignature: B64u.max(128).optional(),
   /** JSON collateral in the layout of Intel PCS (optional: the coordinator may attach cached collateral). */
   collateral: z.unknown().optional(),
   gpu: GpuEvidence.optional(),
   /** Digest of the model weights the worker serves, hex. */
-  modelDigests: z.record(z.string(), z.string()).optional(),
+  modelDigests: z
+    .record(z.string().max(128), z.string().max(256))
+    .refine((d) => Object.keys(d).length <= MAX_MODEL_DIGESTS, `at most ${MAX_MODEL_DIGESTS} model digests`)
+    .optional(),
   issuedAt: z.number().int(),
 });
 export type AttestationDoc = z.infer<typeof AttestationDoc>;

@@ -20,6 +20,7 @@ import { z } from "zod";
  * | COCOON_AGENT_SESSION_SECONDS      | 900–3600, default 3600                                             |
  * | COCOON_WORKER_QUEUE_MAX_RECEIVES  | receives before a worker-queue message goes to the DLQ, default 5 |
  * | COCOON_ALLOW_DEV_ATTESTATION      | `true` accepts simulated TEEs: refused on the prod stage           |
+ * | COCOON_ALLOW_TEST_IMAGES          | `true` accepts policy entries marked testOnly: refused on the prod stage |
  * | COCOON_FAUCET                     | `true` turns the play-money faucet on: refused on the prod stage   |
  * | COCOON_POLICY_JSON                | optional attestation policy (JSON) replacing core/attestation/policy.json |
  * | COCOON_VAULT_ADDRESS              | the deployed vault contract (payout vouchers name it)              |
@@ -64,6 +65,7 @@ const Env = z.object({
   COCOON_AGENT_SESSION_SECONDS: z.coerce.number().int().min(900, "must be at least 900 (STS minimum)").max(3600, "must be at most 3600 (role chaining caps sessions at 1 hour)").default(3600),
   COCOON_WORKER_QUEUE_MAX_RECEIVES: z.coerce.number().int().min(1).max(1000).default(5),
   COCOON_ALLOW_DEV_ATTESTATION: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
+  COCOON_ALLOW_TEST_IMAGES: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
   COCOON_FAUCET: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
   COCOON_VAULT_ADDRESS: z.string().min(48, "must be a TON address").optional(),
   COCOON_COORDINATOR_SEED: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte Ed25519 seed)").optional(),
@@ -101,7 +103,7 @@ export interface AwsConfig {
   agentRoleArn: string | undefined;
   agentSessionSeconds: number;
   /** Overrides of the core's DEFAULT_CORE_CONFIG for this stage. */
-  core: { allowDevAttestation: boolean; faucet: boolean };
+  core: { allowDevAttestation: boolean; faucet: boolean; allowTestImages?: true };
   /** Parsed COCOON_POLICY_JSON (validated by core's loadPolicy), or undefined for the repository policy. */
   policy: unknown;
   /** Voucher signing for worker payouts; absent → POST /v1/agents/voucher answers 503. */
@@ -124,7 +126,7 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
   }
   const e = parsed.data;
   const prod = PRODUCTION_STAGES.includes(e.COCOON_STAGE);
-  for (const v of ["COCOON_ALLOW_DEV_ATTESTATION", "COCOON_FAUCET"] as const) {
+  for (const v of ["COCOON_ALLOW_DEV_ATTESTATION", "COCOON_ALLOW_TEST_IMAGES", "COCOON_FAUCET"] as const) {
     if (prod && e[v] === "true") throw new ConfigError(v, `environment variable ${v} is "true" on the ${e.COCOON_STAGE} stage; it may only be on for dev stages`);
   }
   return {
@@ -142,7 +144,12 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
     alertTopicArn: e.COCOON_ALERT_TOPIC_ARN,
     agentRoleArn: e.COCOON_AGENT_ROLE_ARN,
     agentSessionSeconds: e.COCOON_AGENT_SESSION_SECONDS,
-    core: { allowDevAttestation: e.COCOON_ALLOW_DEV_ATTESTATION === "true", faucet: e.COCOON_FAUCET === "true" },
+    core: {
+      allowDevAttestation: e.COCOON_ALLOW_DEV_ATTESTATION === "true",
+      faucet: e.COCOON_FAUCET === "true",
+      // Present only when on (test images in a dev stage's own COCOON_POLICY_JSON); off by default.
+      ...(e.COCOON_ALLOW_TEST_IMAGES === "true" ? { allowTestImages: true as const } : {}),
+    },
     policy: e.COCOON_POLICY_JSON === undefined ? undefined : JSON.parse(e.COCOON_POLICY_JSON),
     payouts: e.COCOON_VAULT_ADDRESS && e.COCOON_COORDINATOR_SEED ? { vaultAddress: e.COCOON_VAULT_ADDRESS, coordinatorSeedHex: e.COCOON_COORDINATOR_SEED } : undefined,
   };

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Server } from "node:http";
 import { DEFAULT_CORE_CONFIG, type CoreConfig } from "../core/config";
 import type { CoreDeps } from "../core/deps";
-import { defaultPolicy } from "../core/attestation/policy";
+import { localPolicy } from "../core/attestation/policy";
 import type { Alert, Log, Store } from "../core/ports";
 import { dedupAlerts } from "../core/chain/dedup";
 import type { StoreChainLedger } from "../core/chain/store-ledger";
@@ -69,6 +69,7 @@ export interface LocalNetwork {
 /** Local default coordinator config: dev attestation accepted, dev faucet on, short leases. */
 export const LOCAL_CONFIG: Partial<CoreConfig> = {
   allowDevAttestation: true,
+  allowTestImages: true,
   faucet: true,
   leaseBaseSeconds: 10,
   leaseMsPerToken: 20,
@@ -96,7 +97,7 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
     clock: { now: () => Date.now() },
     log,
     config: { ...DEFAULT_CORE_CONFIG, ...LOCAL_CONFIG, ...o.config },
-    policy: defaultPolicy,
+    policy: localPolicy,
     // Nonces in memory; the store vouches only for requests that could straddle a restart (issue 9 #10).
     replay: createMemoryReplayGuard({ durable: storeReplayGuard(store) }),
   };

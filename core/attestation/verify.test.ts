@@ -4,7 +4,7 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import type { AttestationDoc } from "../../events/attestation";
 import { IN_WINDOW, SAMPLE_QUOTE, sampleCollateral } from "../../test/fixtures/attestation/helpers";
 import { DEV_ATTESTATION_PUBLIC_KEY, DEV_ATTESTATION_SEED, b64u, createDevAttestation, createNoneAttestation } from "./dev";
-import { defaultPolicy, loadPolicy, parsePolicy, type Policy } from "./policy";
+import { defaultPolicy, loadPolicy, localPolicy, parsePolicy, testImages, type Policy } from "./policy";
 import { reportData } from "./report-data";
 import type { TdxVerdict } from "./tdx/verify";
 import { verifyAttestation, type AttestationContext } from "./verify";
@@ -14,8 +14,9 @@ const NOW = Date.parse("2025-06-25T00:00:00Z");
 function keys() {
   return { hpkePublicKey: new Uint8Array(randomBytes(32)), signingPublicKey: new Uint8Array(randomBytes(32)), nonce: new Uint8Array(randomBytes(32)) };
 }
+/** The tests' context: the local policy (production + the public sample image) with test images allowed. */
 function ctx(over: Partial<AttestationContext> = {}): AttestationContext {
-  return { policy: defaultPolicy, now: NOW, allowDev: false, allowNone: false, ...over };
+  return { policy: localPolicy, now: NOW, allowDev: false, allowNone: false, allowTestImages: true, ...over };
 }
 function tdxDoc(k = keys(), over: Partial<AttestationDoc> = {}): AttestationDoc {
   return {
@@ -28,9 +29,9 @@ function tdxDoc(k = keys(), over: Partial<AttestationDoc> = {}): AttestationDoc 
     ...over,
   };
 }
-const SAMPLE = defaultPolicy.measurements.find((m) => m.name === "sample-dcap-qvl-tdx")!;
+const SAMPLE = testImages.find((m) => m.name === "sample-dcap-qvl-tdx")!;
 /** A stub TDX verdict for a quote whose report data binds `k` (no real quote can). */
-function stubVerdict(k: ReturnType<typeof keys>, over: Partial<TdxVerdict> = {}) {
+function stubVerdict(k: ReturnType<typeof keys>, over: Partial<TdxVerdict> = {}, measured: Partial<NonNullable<TdxVerdict["measurements"]>> = {}) {
   return async (): Promise<TdxVerdict> => ({
     genuine: true,
     status: "UpToDate",
@@ -52,6 +53,7 @@ function stubVerdict(k: ReturnType<typeof keys>, over: Partial<TdxVerdict> = {})
       mrConfigId: "",
       mrOwner: "",
       mrOwnerConfig: "",
+      ...measured,
     },
     ...over,
   });
@@ -70,9 +72,11 @@ describe("reportData", () => {
 });
 
 describe("policy", () => {
-  it("the repository policy validates and lists the sample as a TEST image", () => {
+  it("the repository policy validates; the sample is a TEST image kept out of it, in the local policy only", () => {
     expect(loadPolicy()).toBe(defaultPolicy);
     expect(SAMPLE).toMatchObject({ testOnly: true, mrtd: expect.stringMatching(/^91eb2b44/) });
+    expect(defaultPolicy.measurements.some((m) => m.mrtd === SAMPLE.mrtd)).toBe(false);
+    expect(localPolicy.measurements).toContainEqual(SAMPLE);
     expect(defaultPolicy.minTcbStatus).toContain("UpToDate");
   });
   it.each([
@@ -82,6 +86,67 @@ describe("policy", () => {
     [{ ...defaultPolicy, models: { m: ["not-hex"] } }, "models.m.0"],
   ])("an invalid policy fails with policy_invalid naming the field (%#)", (p, field) => {
     expect(() => parsePolicy(p)).toThrow(expect.objectContaining({ code: "policy_invalid", message: expect.stringContaining(field) }));
+  });
+});
+
+describe("issue 9 #4: test images are refused in production; RTMR3 and MRCONFIGID can be pinned", () => {
+  const RTMR3 = "ab".repeat(48);
+  const CONFIG_ID = "cd".repeat(48);
+  const production = (): AttestationContext => ({ policy: defaultPolicy, now: NOW, allowDev: false, allowNone: false });
+
+  it("issue 9 #4: the production policy (coordinator and SDK default) refuses the public sample image", async () => {
+    // Prepare: evidence of the public sample image that binds this worker's keys (what anyone
+    // booting that image on TDX hardware can produce)
+    const k = keys();
+    // Act
+    const r = await verifyAttestation(tdxDoc(k), { ...production(), expectedNonce: k.nonce, verifyTdx: stubVerdict(k) });
+    // Assess
+    expect(r).toMatchObject({ ok: false, code: "measurement_not_allowed" });
+  });
+
+  it("issue 9 #4: a testOnly entry is refused unless the setting allows test images", async () => {
+    // Prepare: an operator policy that lists the sample, marked testOnly
+    const k = keys();
+    const policy = parsePolicy({ ...defaultPolicy, measurements: [SAMPLE] });
+    const base = { ...production(), policy, expectedNonce: k.nonce, verifyTdx: stubVerdict(k) };
+    // Act
+    const refused = await verifyAttestation(tdxDoc(k), base);
+    const allowed = await verifyAttestation(tdxDoc(k), { ...base, allowTestImages: true });
+    // Assess
+    expect(refused).toMatchObject({ ok: false, code: "test_image_not_allowed", reason: expect.stringContaining("sample-dcap-qvl-tdx") });
+    expect(allowed).toMatchObject({ ok: true, tier: "tdx", imageName: "sample-dcap-qvl-tdx" });
+  });
+
+  it("issue 9 #4: a non-test entry that matches wins over a test entry for the same image", async () => {
+    const k = keys();
+    const { testOnly: _t, ...release } = { ...SAMPLE, name: "release-image" };
+    const policy = parsePolicy({ ...defaultPolicy, measurements: [SAMPLE, release] });
+    const r = await verifyAttestation(tdxDoc(k), { ...production(), policy, verifyTdx: stubVerdict(k) });
+    expect(r).toMatchObject({ ok: true, imageName: "release-image" });
+  });
+
+  it("issue 9 #4: an entry that pins RTMR3 and MRCONFIGID accepts only evidence with both", async () => {
+    // Prepare
+    const k = keys();
+    const { testOnly: _t, ...image } = SAMPLE;
+    const policy = parsePolicy({ ...defaultPolicy, measurements: [{ ...image, name: "pinned", rtmr3: RTMR3, mrconfigid: CONFIG_ID }] });
+    const run = (measured: { rtmr3: string; mrConfigId: string }) =>
+      verifyAttestation(tdxDoc(k), { ...production(), policy, verifyTdx: stubVerdict(k, {}, measured) });
+    // Act
+    const both = await run({ rtmr3: RTMR3, mrConfigId: CONFIG_ID });
+    const otherRtmr3 = await run({ rtmr3: "00".repeat(48), mrConfigId: CONFIG_ID });
+    const otherConfig = await run({ rtmr3: RTMR3, mrConfigId: "00".repeat(48) });
+    // Assess
+    expect(both).toMatchObject({ ok: true, imageName: "pinned" });
+    expect(otherRtmr3).toMatchObject({ ok: false, code: "measurement_not_allowed" });
+    expect(otherConfig).toMatchObject({ ok: false, code: "measurement_not_allowed" });
+  });
+
+  it("issue 9 #4: a pinned MRCONFIGID must be 48 bytes of hex", () => {
+    const { testOnly: _t, ...image } = SAMPLE;
+    expect(() => parsePolicy({ ...defaultPolicy, measurements: [{ ...image, mrconfigid: "xyz" }] })).toThrow(
+      expect.objectContaining({ code: "policy_invalid", message: expect.stringContaining("measurements.0.mrconfigid") }),
+    );
   });
 });
 
@@ -127,9 +192,9 @@ describe("dev tier (SIMULATED)", () => {
     expect(await verifyAttestation(doc, { ...c, expectedNonce: new Uint8Array(32) })).toMatchObject({ code: "nonce_mismatch" });
     expect(await verifyAttestation(doc, { ...c, now: NOW + 86_401_000 })).toMatchObject({ code: "evidence_expired" });
     expect(await verifyAttestation(doc, { ...c, now: NOW - 3_600_000 })).toMatchObject({ code: "evidence_from_future" });
-    const strict: Policy = { ...defaultPolicy, models: { "llama-3": ["cd".repeat(32)] } };
+    const strict: Policy = { ...localPolicy, models: { "llama-3": ["cd".repeat(32)] } };
     expect(await verifyAttestation(doc, { ...c, policy: strict })).toMatchObject({ code: "model_not_allowed" });
-    const listed: Policy = { ...defaultPolicy, models: { "llama-3": ["ab".repeat(32)] } };
+    const listed: Policy = { ...localPolicy, models: { "llama-3": ["ab".repeat(32)] } };
     expect(await verifyAttestation(doc, { ...c, policy: listed })).toMatchObject({ ok: true });
   });
 });
@@ -166,7 +231,7 @@ describe("tdx tier", () => {
   });
 
   it("a measurement not on the allow-list → measurement_not_allowed", async () => {
-    const policy: Policy = { ...defaultPolicy, measurements: [] };
+    const policy: Policy = { ...localPolicy, measurements: [] };
     expect(await verifyAttestation(tdxDoc(), ctx({ policy, collateral: sampleCollateral() }))).toMatchObject({ ok: false, code: "measurement_not_allowed" });
   });
 
@@ -191,7 +256,7 @@ describe("tdx tier", () => {
 
   it("GPU evidence: missing when required → gpu_evidence_missing; pluggable verifiers decide", async () => {
     const k = keys();
-    const policy: Policy = { ...defaultPolicy, requireGpuEvidence: true };
+    const policy: Policy = { ...localPolicy, requireGpuEvidence: true };
     const base = ctx({ policy, verifyTdx: stubVerdict(k) });
     expect(await verifyAttestation(tdxDoc(k), base)).toMatchObject({ ok: false, code: "gpu_evidence_missing" });
     const withGpu = tdxDoc(k, { gpu: { format: "nvidia-cc-v1", document: b64u.encode(new Uint8Array([1, 2, 3])) } });

@@ -11,9 +11,10 @@
 import { verifySignature } from "../crypto/keys";
 import { AttestationDoc, type AttestationTier } from "../../events/attestation";
 import { DEV_ATTESTATION_PUBLIC_KEY, DEV_MEASUREMENT, b64u, devSignedMessage } from "./dev";
-import { findAllowedMeasurement, type Policy } from "./policy";
+import { matchMeasurement, type Policy } from "./policy";
 import { reportData } from "./report-data";
 import type { TdxCollateral } from "./tdx/collateral";
+import { MAX_QUOTE_BYTES } from "./tdx/quote";
 import { TdxVerifierCache, verifyTdxQuote, type TdxVerdict } from "./tdx/verify";
 
 export type AttestationResult =
@@ -35,11 +36,16 @@ export interface AttestationContext {
   expectedNonce?: Uint8Array;
   allowDev: boolean;
   allowNone: boolean;
+  /**
+   * Accept allow-list entries marked `testOnly` (public sample images anyone can boot).
+   * Tests and the local default only; absent = refused (code test_image_not_allowed).
+   */
+  allowTestImages?: boolean;
   /** Collateral to use for tdx quotes; falls back to the doc's own `collateral` (Intel-signed either way). */
   collateral?: TdxCollateral;
   /** Overrides the global GPU verifier registry. */
   gpuVerifiers?: Record<string, GpuVerifier>;
-  /** Shared cache of verified collateral and chains (speeds up repeated verification). */
+  /** Cache of verified collateral and chains (speeds up repeated verification); default: one per process, bounded. */
   tdxCache?: TdxVerifierCache;
   /** Injection point for tests; defaults to verifyTdxQuote. */
   verifyTdx?: typeof verifyTdxQuote;
@@ -47,7 +53,13 @@ export interface AttestationContext {
 
 /** Clock skew tolerated for evidence issued "in the future". */
 const MAX_SKEW_MS = 5 * 60_000;
+/**
+ * One per process, shared by every registration: bounded (LRU) and it keeps only results that
+ * verified, so evidence an attacker makes up cannot grow it (issue 9 #5).
+ */
 const sharedCache = new TdxVerifierCache();
+/** Entry counts of the process-wide TDX cache (tests and diagnostics). */
+export const sharedTdxCacheSizes = () => sharedCache.sizes();
 
 const no = (code: string, reason: string): AttestationResult => ({ ok: false, code, reason });
 
@@ -107,6 +119,8 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
   }
 
   if (!doc.quote) return no("quote_missing", `a ${doc.tier} attestation must carry a quote`);
+  // Bounded before decoding: a real quote is about 5 KB (the schema bounds the text as well).
+  if (Math.floor((doc.quote.length * 3) / 4) > MAX_QUOTE_BYTES) return no("quote_too_large", `the quote is larger than ${MAX_QUOTE_BYTES} bytes; a TDX quote is about 5 KB`);
   const quote = b64u.decode(doc.quote);
 
   if (doc.tier === "dev") {
@@ -150,10 +164,9 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
       `TCB status ${verdict.status} is not accepted by policy v${policy.version} (${policy.minTcbStatus.join(", ")})${verdict.status === "Unknown" ? ": attach Intel PCS collateral" : ""}`,
     );
   }
-  const allowed = findAllowedMeasurement(policy, verdict.measurements);
-  if (!allowed) {
-    return no("measurement_not_allowed", `MRTD ${verdict.measurements.mrtd} (with its RTMRs) is not on policy v${policy.version}'s allow-list`);
-  }
+  const match = matchMeasurement(policy, verdict.measurements, ctx.allowTestImages === true);
+  if (!match.ok) return no(match.code, match.reason);
+  const allowed = match.entry;
   if (verdict.measurements.reportData !== hex(expectedRd)) {
     return no("report_data_mismatch", "the quote's report data is not SHA-512(hpkePublicKey || signingPublicKey || nonce): the keys are not bound to this TD");
   }

@@ -5,20 +5,29 @@
  */
 import { z } from "zod";
 
-const Hex = z.string().regex(/^([0-9a-fA-F]{2})*$/, "must be hex");
+/** Size caps (issue 9 #5): collateral may come inside a worker's evidence, so it is bounded before it is parsed. */
+const Hex = (maxBytes: number) =>
+  z
+    .string()
+    .max(maxBytes * 2, `must be at most ${maxBytes} bytes`)
+    .regex(/^([0-9a-fA-F]{2})*$/, "must be hex");
+/** A PEM chain: a few certificates (quote.ts also caps their count and size). */
+const PemChain = z.string().min(1).max(16 * 1024, "must be at most 16 KiB of PEM");
+/** Signed JSON from Intel PCS (TCB info is about 3 KB today). */
+const SignedJson = z.string().min(2).max(64 * 1024, "must be at most 64 KiB");
 
 export const TdxCollateral = z.object({
-  pck_crl_issuer_chain: z.string().min(1),
-  root_ca_crl: Hex,
-  pck_crl: Hex,
-  tcb_info_issuer_chain: z.string().min(1),
+  pck_crl_issuer_chain: PemChain,
+  root_ca_crl: Hex(64 * 1024),
+  pck_crl: Hex(256 * 1024),
+  tcb_info_issuer_chain: PemChain,
   /** The exact JSON text Intel signed (the "tcbInfo" member of the PCS response). */
-  tcb_info: z.string().min(2),
-  tcb_info_signature: Hex,
-  qe_identity_issuer_chain: z.string().min(1),
+  tcb_info: SignedJson,
+  tcb_info_signature: Hex(128),
+  qe_identity_issuer_chain: PemChain,
   /** The exact JSON text Intel signed (the "enclaveIdentity" member). */
-  qe_identity: z.string().min(2),
-  qe_identity_signature: Hex,
+  qe_identity: SignedJson,
+  qe_identity_signature: Hex(128),
 });
 export type TdxCollateral = z.infer<typeof TdxCollateral>;
 

@@ -22,6 +22,20 @@ export const CERT_TYPE_QE_REPORT = 6;
 /** Intel's QE vendor id 939A7233-F79C-4CA9-940A-0DB3957F0607. */
 export const INTEL_QE_VENDOR_ID = "939a7233f79c4ca9940a0db3957f0607";
 
+/**
+ * Size caps, checked before anything is decoded or parsed (issue 9 #5: a quote carrying
+ * hundreds of made-up certificates made the coordinator parse and keep all of them). Intel's
+ * quotes are about 5 KB with a 3-certificate PCK chain (leaf, platform/processor CA, root) of
+ * about 1.2 KB per certificate; the caps leave room for growth, not for abuse.
+ */
+export const MAX_QUOTE_BYTES = 16 * 1024;
+/** The outer (QE report) certification data and the PEM PCK chain inside it. */
+export const MAX_CERT_DATA_BYTES = 12 * 1024;
+/** Certificates in one PEM chain (the quote's PCK chain, a collateral issuer chain). */
+export const MAX_CHAIN_CERTS = 4;
+/** One DER certificate. */
+export const MAX_CERT_BYTES = 4 * 1024;
+
 const HEADER_LEN = 48;
 const TD_REPORT10_LEN = 584;
 const TD_REPORT15_LEN = 648;
@@ -38,7 +52,11 @@ export type QuoteParseCode =
   | "quote_sig_data_size_mismatch"
   | "quote_unsupported_cert_type"
   | "quote_cert_data_size_mismatch"
-  | "quote_pck_chain_missing";
+  | "quote_pck_chain_missing"
+  | "quote_too_large"
+  | "quote_cert_data_too_large"
+  | "cert_chain_too_long"
+  | "cert_too_large";
 
 export class QuoteParseError extends Error {
   override readonly name = "QuoteParseError";
@@ -200,13 +218,31 @@ export function parseEnclaveReport(raw: Uint8Array): EnclaveReport {
 }
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----\r?\n?([A-Za-z0-9+/=\r\n]+)\r?\n?-----END CERTIFICATE-----/g;
+const BEGIN = "-----BEGIN CERTIFICATE-----";
 
-/** Splits PEM text into DER certificates (leaf first, as carried). Only well-formed blocks count. */
-export function pemCertificates(pem: string): Uint8Array[] {
+/**
+ * Splits PEM text into DER certificates (leaf first, as carried). Only well-formed blocks count.
+ * Refuses (QuoteParseError) more than MAX_CHAIN_CERTS blocks, counted before any is decoded,
+ * and a certificate over MAX_CERT_BYTES, before it is parsed.
+ */
+export function pemCertificates(pem: string, what = "certificate chain"): Uint8Array[] {
+  let blocks = 0;
+  for (let i = pem.indexOf(BEGIN); i !== -1; i = pem.indexOf(BEGIN, i + BEGIN.length)) {
+    if (++blocks > MAX_CHAIN_CERTS) {
+      throw new QuoteParseError("cert_chain_too_long", `${what}: more than ${MAX_CHAIN_CERTS} PEM certificates; an Intel chain has 3`);
+    }
+  }
   const out: Uint8Array[] = [];
   for (const m of pem.matchAll(PEM_CERT)) {
     const b64 = m[1]!.replace(/[\r\n]/g, "");
-    out.push(new Uint8Array(Buffer.from(b64, "base64")));
+    if (Math.floor((b64.length * 3) / 4) > MAX_CERT_BYTES + 2) {
+      throw new QuoteParseError("cert_too_large", `${what}: certificate #${out.length} is larger than ${MAX_CERT_BYTES} bytes; Intel's are about 1.2 KB`);
+    }
+    const der = new Uint8Array(Buffer.from(b64, "base64"));
+    if (der.length > MAX_CERT_BYTES) {
+      throw new QuoteParseError("cert_too_large", `${what}: certificate #${out.length} is ${der.length} bytes, more than ${MAX_CERT_BYTES}`);
+    }
+    out.push(der);
   }
   return out;
 }
@@ -216,6 +252,9 @@ export function pemCertificates(pem: string): Uint8Array[] {
  * every cryptographic check lives in verify.ts.
  */
 export function parseTdxQuote(quote: Uint8Array): TdxQuote {
+  if (quote.length > MAX_QUOTE_BYTES) {
+    throw new QuoteParseError("quote_too_large", `the quote is ${quote.length} bytes, more than ${MAX_QUOTE_BYTES}; a TDX quote is about 5 KB`);
+  }
   const r = new Reader(quote, "quote");
   const header = parseHeader(r);
   if (header.version !== 4 && header.version !== 5) {
@@ -274,6 +313,9 @@ export function parseTdxQuote(quote: Uint8Array): TdxQuote {
       `outer certification data type ${certType} is not 6 (QE report certification data)`,
     );
   }
+  if (certSize > MAX_CERT_DATA_BYTES) {
+    throw new QuoteParseError("quote_cert_data_too_large", `the quote's certification data is ${certSize} bytes, more than ${MAX_CERT_DATA_BYTES}`);
+  }
   const certBody = sigData.bytes(certSize, "certData.body");
   if (sigData.remaining !== 0) {
     throw new QuoteParseError(
@@ -303,7 +345,7 @@ export function parseTdxQuote(quote: Uint8Array): TdxQuote {
     );
   }
   const pckChainPem = new TextDecoder("utf-8", { fatal: false }).decode(chainBytes);
-  const pckChainDer = pemCertificates(pckChainPem);
+  const pckChainDer = pemCertificates(pckChainPem, "PCK certificate chain");
   if (pckChainDer.length === 0) {
     throw new QuoteParseError("quote_pck_chain_missing", "the quote carries no PEM certificate in its PCK chain");
   }

@@ -145,7 +145,9 @@ describe("verifyTdxQuote: tampered evidence fails with a precise code", () => {
     ["QE report signature", 1180, "qe_report_signature_invalid"],
     ["QE auth data", 1230, "qe_report_data_mismatch"],
     ["PCK leaf certificate", 3000, "pck_chain_invalid"],
-    ["PCK platform CA certificate", 3500, "pck_chain_invalid"],
+    // Chains are checked from the pinned root down (nothing below is parsed before its issuer
+    // verified), so a tampered CA certificate right under the root fails as untrusted_root.
+    ["PCK platform CA certificate", 3500, "untrusted_root"],
     ["root certificate carried in the quote", 4500, "untrusted_root"],
     ["signature data length (unsigned framing)", 632, "quote_sig_data_size_mismatch"],
     ["outer certification data type", 764, "quote_unsupported_cert_type"],

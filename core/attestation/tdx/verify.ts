@@ -26,6 +26,7 @@ import {
   type TcbStatus,
 } from "./collateral";
 import { INTEL_SGX_ROOT_CA_PEM } from "./intel-root";
+import { Lru } from "../lru";
 import { INTEL_QE_VENDOR_ID, QuoteParseError, parseTdxQuote, pemCertificates, type TdxQuote } from "./quote";
 import {
   CertMemo,
@@ -109,13 +110,32 @@ interface PreparedCollateral {
   validity: VerifiedChain["validity"];
 }
 
-/** Time-independent results, keyed by content hashes. Safe to share between calls and roots. */
+/** Entries kept per map of a {@link TdxVerifierCache} unless told otherwise. */
+export const TDX_CACHE_MAX_ENTRIES = 256;
+
+/**
+ * Time-independent results, keyed by content hashes. Safe to share between calls and roots.
+ * Every map is a bounded LRU and holds only results that verified: the keys are hashes of what
+ * the evidence carries, so a failure cached under them would let anyone grow the cache at will
+ * (issue 9 #5). Verified results exist only for Intel-signed material, a handful of entries.
+ */
 export class TdxVerifierCache {
-  readonly roots = new Map<string, Root>();
-  readonly chains = new Map<string, Promise<VerifiedChain>>();
-  readonly collateral = new Map<string, Promise<PreparedCollateral>>();
-  readonly keys = new Map<string, Promise<CryptoKey>>();
-  readonly certs = new CertMemo();
+  readonly roots: Lru<string, Root>;
+  readonly chains: Lru<string, Promise<VerifiedChain>>;
+  readonly collateral: Lru<string, Promise<PreparedCollateral>>;
+  readonly keys: Lru<string, Promise<CryptoKey>>;
+  readonly certs: CertMemo;
+  constructor(readonly maxEntries = TDX_CACHE_MAX_ENTRIES) {
+    this.roots = new Lru(Math.min(maxEntries, 8));
+    this.chains = new Lru(maxEntries);
+    this.collateral = new Lru(Math.min(maxEntries, 32)); // a prepared collateral holds parsed CRLs: the largest entry
+    this.keys = new Lru(maxEntries);
+    this.certs = new CertMemo(maxEntries);
+  }
+  /** Entry counts (tests and diagnostics). */
+  sizes() {
+    return { roots: this.roots.size, chains: this.chains.size, collateral: this.collateral.size, keys: this.keys.size, ...this.certs.sizes() };
+  }
   clear() {
     this.certs.clear();
     this.roots.clear();
@@ -134,13 +154,19 @@ function sha256Hex(...parts: Array<Uint8Array | string>): string {
   return h.digest("hex");
 }
 
-function memo<T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+/**
+ * Shares one verification per key among concurrent callers and keeps it once it succeeded.
+ * A failure is dropped as soon as it settles: its key is a hash of attacker-chosen bytes.
+ */
+function memo<T>(map: Lru<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
   let p = map.get(key);
   if (!p) {
-    p = make();
-    map.set(key, p);
-    // Keep deterministic failures cached too, without unhandled-rejection noise.
-    p.catch(() => undefined);
+    const made = make();
+    p = made;
+    map.set(key, made);
+    made.catch(() => {
+      if (map.get(key) === made) map.delete(key);
+    });
   }
   return p;
 }
@@ -148,7 +174,7 @@ function memo<T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<
 function loadRoot(pem: string, cache: TdxVerifierCache): Root {
   const hit = cache.roots.get(pem);
   if (hit) return hit;
-  const ders = pemCertificates(pem);
+  const ders = pemCertificates(pem, "pinned root CA");
   if (ders.length !== 1) {
     throw new TdxCheckError("root_ca_invalid", `the pinned root PEM must hold exactly one certificate, found ${ders.length}`);
   }
@@ -212,7 +238,7 @@ async function prepareCollateral(raw: unknown, root: Root, cache: TdxVerifierCac
     // PCK CRL: signed by the PCK Platform/Processor CA in its issuer chain.
     const pckCrlChain = await chain(
       cache,
-      pemCertificates(c.pck_crl_issuer_chain),
+      pemCertificates(c.pck_crl_issuer_chain, "PCK CRL issuer chain"),
       root,
       "pck_crl_chain_invalid",
       "PCK CRL issuer chain",
@@ -225,14 +251,14 @@ async function prepareCollateral(raw: unknown, root: Root, cache: TdxVerifierCac
     }
     const crls = [prepCrl(rootCrl, "root CA CRL"), prepCrl(pckCrl, "PCK CRL")];
 
-    const tcbChain = await chain(cache, pemCertificates(c.tcb_info_issuer_chain), root, "tcb_signing_chain_invalid", "TCB info issuer chain");
+    const tcbChain = await chain(cache, pemCertificates(c.tcb_info_issuer_chain, "TCB info issuer chain"), root, "tcb_signing_chain_invalid", "TCB info issuer chain");
     const tcbKey = await leafKey(cache, tcbChain.certs[0]!, "tcb_signing_chain_invalid", "TCB signing certificate");
     if (!(await verifyRawEcdsa(tcbKey, fromHex(c.tcb_info_signature), new TextEncoder().encode(c.tcb_info)))) {
       throw new TdxCheckError("tcb_info_signature_invalid", "the TCB info signature does not verify with the TCB signing certificate");
     }
     const qeChain = await chain(
       cache,
-      pemCertificates(c.qe_identity_issuer_chain),
+      pemCertificates(c.qe_identity_issuer_chain, "QE identity issuer chain"),
       root,
       "qe_identity_chain_invalid",
       "QE identity issuer chain",
@@ -549,7 +575,7 @@ export async function verifyTdxQuote(quote: Uint8Array, opts: TdxVerifyOptions):
       advisoryIds: tcb.advisoryIds,
     };
   } catch (e) {
-    if (e instanceof TdxCheckError) return fail(e.code, e.message);
+    if (e instanceof TdxCheckError || e instanceof QuoteParseError) return fail(e.code, e.message);
     return fail("verification_error", `unexpected verification error: ${(e as Error).message}`);
   }
 }

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
+import { Lru } from "../lru";
 
 /** A failed check: a machine-readable code and a message that says what is wrong. */
 export class TdxCheckError extends Error {
@@ -98,31 +99,37 @@ function selfIssued(cert: pkijs.Certificate): boolean {
 /**
  * Parsed certificates and signature results by content hash: certificates recur across the
  * PCK chain and the collateral chains (root, platform CA, TCB signing cert), and pkijs
- * parsing costs milliseconds each. Pure memoisation of deterministic results.
+ * parsing costs milliseconds each. Bounded (LRU), and it keeps only what verified: a
+ * certificate is remembered once its whole chain reached the pinned root, a signature only
+ * when it held, so made-up certificates leave nothing behind (issue 9 #5).
  */
 export class CertMemo {
-  private readonly parsed = new Map<string, pkijs.Certificate>();
-  private readonly sigs = new Map<string, Promise<boolean>>();
+  private readonly parsed: Lru<string, pkijs.Certificate>;
+  private readonly sigs: Lru<string, true>;
+  constructor(maxEntries = 256) {
+    this.parsed = new Lru(maxEntries);
+    this.sigs = new Lru(maxEntries);
+  }
   static id(der: Uint8Array): string {
     return createHash("sha256").update(der).digest("base64");
   }
+  /** The remembered parse of `der`, else a fresh parse that is NOT remembered (see remember). */
   parse(der: Uint8Array, code: string, what: string): pkijs.Certificate {
-    const k = CertMemo.id(der);
-    let c = this.parsed.get(k);
-    if (!c) {
-      c = parseCertificate(der, code, what);
-      this.parsed.set(k, c);
-    }
-    return c;
+    return this.parsed.get(CertMemo.id(der)) ?? parseCertificate(der, code, what);
   }
-  verify(childDer: Uint8Array, child: pkijs.Certificate, issuerId: string, issuer: pkijs.Certificate): Promise<boolean> {
+  /** Keeps the parse of a certificate whose chain verified. */
+  remember(der: Uint8Array, cert: pkijs.Certificate) {
+    this.parsed.set(CertMemo.id(der), cert);
+  }
+  async verify(childDer: Uint8Array, child: pkijs.Certificate, issuerId: string, issuer: pkijs.Certificate): Promise<boolean> {
     const k = `${CertMemo.id(childDer)}<${issuerId}`;
-    let p = this.sigs.get(k);
-    if (!p) {
-      p = child.verify(issuer).catch(() => false);
-      this.sigs.set(k, p);
-    }
-    return p;
+    if (this.sigs.get(k)) return true;
+    const ok = await child.verify(issuer).catch(() => false);
+    if (ok) this.sigs.set(k, true);
+    return ok;
+  }
+  sizes() {
+    return { parsedCerts: this.parsed.size, signatures: this.sigs.size };
   }
   clear() {
     this.parsed.clear();
@@ -162,19 +169,21 @@ export async function verifyChainToRoot(
   ders = [...ders];
   // The evidence may carry a copy of the root: it must be the pinned one, byte for byte.
   if (bytesEqual(ders[ders.length - 1]!, root.der)) ders.pop();
-  const certs = ders.map((d, i) => memo.parse(d, chainCode, `${what} certificate #${i}`));
-  const top = certs[certs.length - 1];
-  if (top && selfIssued(top)) {
-    throw new TdxCheckError(
-      "untrusted_root",
-      `${what}: the chain ends at "${commonName(top)}", which is not the pinned Intel SGX Root CA`,
-    );
-  }
-  if (certs.length === 0) throw new TdxCheckError(chainCode, `${what}: the chain holds only the root certificate`);
-  for (let i = 0; i < certs.length; i++) {
-    const cert = certs[i]!;
-    const isTop = i === certs.length - 1;
-    const issuer = isTop ? root.cert : certs[i + 1]!;
+  if (ders.length === 0) throw new TdxCheckError(chainCode, `${what}: the chain holds only the root certificate`);
+  // Walk down from the pinned root: a certificate is parsed only once the one above it has
+  // verified, so a chain of made-up certificates costs one parse and stops at its top.
+  const certs: pkijs.Certificate[] = new Array(ders.length);
+  let issuer = root.cert;
+  let issuerId = root.key;
+  for (let i = ders.length - 1; i >= 0; i--) {
+    const isTop = i === ders.length - 1;
+    const cert = memo.parse(ders[i]!, chainCode, `${what} certificate #${i}`);
+    if (isTop && selfIssued(cert)) {
+      throw new TdxCheckError(
+        "untrusted_root",
+        `${what}: the chain ends at "${commonName(cert)}", which is not the pinned Intel SGX Root CA`,
+      );
+    }
     const code = isTop ? "untrusted_root" : chainCode;
     if (!cert.issuer.isEqual(issuer.subject)) {
       throw new TdxCheckError(
@@ -182,7 +191,7 @@ export async function verifyChainToRoot(
         `${what}: "${commonName(cert)}" names an issuer that is not ${isTop ? "the pinned Intel SGX Root CA" : `"${commonName(issuer)}"`}`,
       );
     }
-    const ok = await memo.verify(ders[i]!, cert, isTop ? root.key : CertMemo.id(ders[i + 1]!), issuer);
+    const ok = await memo.verify(ders[i]!, cert, issuerId, issuer);
     if (!ok) {
       throw new TdxCheckError(
         code,
@@ -198,7 +207,11 @@ export async function verifyChainToRoot(
         `${what}: "${commonName(cert)}" ${leafIsCa ? "must be a CA (it signs a CRL)" : "is a CA certificate, not an end entity"}`,
       );
     }
+    certs[i] = cert;
+    issuer = cert;
+    issuerId = CertMemo.id(ders[i]!);
   }
+  for (const [i, der] of ders.entries()) memo.remember(der, certs[i]!);
   return {
     certs,
     validity: certs.map((c) => ({

@@ -1,0 +1,90 @@
+/**
+ * Per-key token buckets for the calls that make the coordinator do work for anyone holding a
+ * key: registration nonces, registrations (TDX verification is milliseconds of CPU) and
+ * requester challenges (a store write and a message on the worker's queue). Issue 9 #5.
+ *
+ * Pure: the time comes in as an argument (the caller passes deps.clock.now()).
+ *
+ * State is kept in memory, per process, per store: on the local default that is the one
+ * coordinator, so the limit is exact. On Lambda each warm container has its own buckets, so
+ * the effective limit is (limit × concurrent containers), and a cold start begins with full
+ * buckets: it bounds what one key can make ONE container do (memory, event-loop time), which
+ * is what the memory exhaustion of issue 9 #5 needed; a fleet-wide quota belongs in API
+ * Gateway's usage plans / WAF rate rules in front of the function. Keys are free to make
+ * (an Ed25519 key pair), so per-key limits do not stop a determined attacker from spreading
+ * the load over many keys: the size caps on evidence and the bounded caches are what keep
+ * each request cheap; the bucket table itself is an LRU, so key churn cannot grow it either.
+ */
+import { RateLimitedError } from "../errors";
+import { Lru } from "./lru";
+
+export interface RateLimit {
+  /** Calls a fresh key may make at once. */
+  burst: number;
+  /** Tokens added back per minute (continuous refill), up to `burst`. */
+  perMinute: number;
+}
+
+export type RateAction = "registration_nonce" | "registration" | "challenge";
+
+/** Defaults, per key: a worker registers a few times a day; a requester challenges up to k candidates per job. */
+export const DEFAULT_RATE_LIMITS: Record<RateAction, RateLimit> = {
+  registration_nonce: { burst: 10, perMinute: 10 },
+  registration: { burst: 10, perMinute: 10 },
+  challenge: { burst: 30, perMinute: 60 },
+};
+
+/** How many keys each action remembers; the least recently seen beyond that start again full. */
+const MAX_KEYS = 10_000;
+
+export type Take = { ok: true } | { ok: false; retryAfterMs: number };
+
+export class TokenBuckets {
+  private readonly buckets: Lru<string, { tokens: number; at: number }>;
+  constructor(
+    readonly limit: RateLimit,
+    maxKeys = MAX_KEYS,
+  ) {
+    if (!(limit.burst >= 1) || !(limit.perMinute > 0)) throw new RangeError(`a rate limit needs burst >= 1 and perMinute > 0, got ${JSON.stringify(limit)}`);
+    this.buckets = new Lru(maxKeys);
+  }
+  get keys() {
+    return this.buckets.size;
+  }
+  /** Takes one token for `key` at time `now` (ms), or says how long until one is back. */
+  take(key: string, now: number): Take {
+    const perMs = this.limit.perMinute / 60_000;
+    const b = this.buckets.get(key);
+    // A clock that went backwards refills nothing (never more than burst either way).
+    const tokens = b ? Math.min(this.limit.burst, b.tokens + Math.max(0, now - b.at) * perMs) : this.limit.burst;
+    if (tokens < 1) return { ok: false, retryAfterMs: Math.ceil((1 - tokens) / perMs) };
+    this.buckets.set(key, { tokens: tokens - 1, at: b && now < b.at ? b.at : now });
+    return { ok: true };
+  }
+}
+
+/** One set of buckets per store (= per coordinator), created on first use. */
+const perStore = new WeakMap<object, Map<RateAction, TokenBuckets>>();
+
+/**
+ * Takes a token for `key` doing `action`, or throws RateLimitedError (429, code "rate_limited",
+ * details.retryAfterSeconds). `owner` scopes the state (the deps' store), `limits` overrides the
+ * defaults (CoreConfig.rateLimits).
+ */
+export function enforceRateLimit(
+  owner: object,
+  limits: Partial<Record<RateAction, RateLimit>> | undefined,
+  action: RateAction,
+  key: string,
+  now: number,
+): void {
+  let byAction = perStore.get(owner);
+  if (!byAction) perStore.set(owner, (byAction = new Map()));
+  const limit = limits?.[action] ?? DEFAULT_RATE_LIMITS[action];
+  let buckets = byAction.get(action);
+  if (!buckets || buckets.limit.burst !== limit.burst || buckets.limit.perMinute !== limit.perMinute) {
+    byAction.set(action, (buckets = new TokenBuckets(limit)));
+  }
+  const r = buckets.take(key, now);
+  if (!r.ok) throw new RateLimitedError(action, Math.ceil(r.retryAfterMs / 1000), limit);
+}
