@@ -2,14 +2,15 @@ import { randomBytes } from "node:crypto";
 import type { AttestationTier } from "../events/attestation";
 import type { AttestationDoc } from "../events/attestation";
 import type { Candidate, ChallengeResponse, ChallengeView, JobView, PrepareResponse } from "../events/api";
-import { ReplyPlaintext, type EnvelopeHeader, type RequestPlaintext } from "../events/envelope";
+import { ReplyPlaintext, type EnvelopeHeader, type RequestEnvelope, type RequestPlaintext } from "../events/envelope";
 import { verifyAttestation, type AttestationResult } from "../core/attestation/verify";
 import { loadPolicy } from "../core/attestation/policy";
 import type { Policy } from "../core/attestation/policy";
 import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
-import { generateKemKey, type SigningKeyPair } from "../core/crypto/keys";
+import { generateKemKey, type KemKeyPair, type SigningKeyPair } from "../core/crypto/keys";
 import { openReply, replyHash, requestHash, sealRequest } from "../core/crypto/envelope";
 import { verifyReceipt } from "../core/crypto/receipt";
+import { DEFAULT_PRICING, jobCost, type PricingConfig } from "../core/pricing";
 import { ApiClient } from "./api";
 
 /** The SDK refused something the network sent: it never encrypts to or trusts what it cannot verify. */
@@ -21,6 +22,68 @@ export class VerificationError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A candidate whose attestation we verified ourselves, with the measurement it attested. */
+export type VerifiedCandidate = Candidate & { measurement: string };
+
+/** The price weights a coordinator bills with (core/pricing.ts); only the weights matter here. */
+export type PriceWeights = Pick<PricingConfig, "promptBps" | "completionBps">;
+
+/**
+ * Checks a completed job before believing any number in it (issue 9 #12): the receipt is
+ * signed by the worker we encrypted to, covers our request and this reply, names the
+ * measurement that worker attested to us, bills the usage inside the sealed reply, and the
+ * charge is exactly the cost of that usage at the price we were quoted for that worker (capped
+ * by the hold). Returns the opened answer; throws VerificationError with code bad_job,
+ * bad_receipt, measurement_mismatch, usage_mismatch, overcharged or cost_mismatch.
+ */
+export function checkCompletedJob(o: {
+  job: JobView;
+  jobId: string;
+  envelope: RequestEnvelope;
+  header: EnvelopeHeader;
+  replyKey: KemKeyPair;
+  /** the candidates we encrypted to */
+  encryptedTo: VerifiedCandidate[];
+  maxCost: string;
+  weights?: PriceWeights;
+}): ReplyPlaintext {
+  const { job } = o;
+  const { receipt, reply } = job;
+  const worker = o.encryptedTo.find((c) => c.workerId === job.workerId);
+  if (!receipt || !reply || !worker || job.cost === undefined) {
+    throw new VerificationError("bad_job", "completed job lacks a receipt, a reply or a cost, or came from a worker we did not encrypt to");
+  }
+  if (!verifyReceipt(receipt, b64u.decode(worker.workerId))) throw new VerificationError("bad_receipt", "receipt signature does not verify with the worker's attested key");
+  if (receipt.body.jobId !== o.jobId || receipt.body.requestHash !== requestHash(o.envelope) || receipt.body.replyHash !== replyHash(reply)) {
+    throw new VerificationError("bad_receipt", "receipt does not cover this request and reply");
+  }
+  if (receipt.body.measurement !== worker.measurement) {
+    throw new VerificationError(
+      "measurement_mismatch",
+      `the receipt names measurement ${receipt.body.measurement.slice(0, 16)}…, not the ${worker.measurement.slice(0, 16)}… worker ${worker.workerId.slice(0, 8)} attested to us: the answer may come from another image`,
+    );
+  }
+  const answer = ReplyPlaintext.parse(JSON.parse(new TextDecoder().decode(openReply(reply, o.header, worker.workerId, o.replyKey))));
+  const usage = receipt.body.usage;
+  if (answer.usage.promptTokens !== usage.promptTokens || answer.usage.completionTokens !== usage.completionTokens) {
+    throw new VerificationError("usage_mismatch", "the usage billed differs from the usage inside the sealed reply");
+  }
+  const held = BigInt(o.maxCost);
+  const computed = jobCost({ ...DEFAULT_PRICING, ...o.weights }, BigInt(worker.pricePerToken), usage);
+  const expected = computed < held ? computed : held;
+  const charged = BigInt(job.cost);
+  if (charged > expected) {
+    throw new VerificationError(
+      "overcharged",
+      `charged ${charged} nanoTON, but ${usage.promptTokens}+${usage.completionTokens} tokens at the quoted ${worker.pricePerToken} nanoTON/token cost ${expected} (held ${held})`,
+    );
+  }
+  if (charged !== expected) {
+    throw new VerificationError("cost_mismatch", `charged ${charged} nanoTON, but the receipt's usage at the quoted price costs ${expected}: the coordinator's bill does not follow the receipt`);
+  }
+  return answer;
 }
 
 export interface AskOptions {
@@ -80,6 +143,8 @@ export interface CocoonClientOptions {
   allowDev?: boolean;
   policy?: Policy;
   now?: () => number;
+  /** The coordinator's price weights (default core/pricing DEFAULT_PRICING): the SDK recomputes every charge. */
+  priceWeights?: PriceWeights;
 }
 
 /** Upper bound on tokens in a prompt: a byte-level tokenizer never makes more than one token per byte. */
@@ -91,7 +156,7 @@ export class CocoonClient {
   private readonly policy: Policy;
   private readonly now: () => number;
   /** Verdicts on evidence we already checked, until that evidence expires: same document, same answer. */
-  private readonly verdicts = new Map<string, { tier: AttestationTier; expiresAt: number }>();
+  private readonly verdicts = new Map<string, { tier: AttestationTier; measurement: string; expiresAt: number }>();
 
   constructor(private readonly opts: CocoonClientOptions) {
     this.api = new ApiClient(opts.apiUrl, opts.key);
@@ -116,8 +181,8 @@ export class CocoonClient {
   }
 
   /** Verify each candidate's attestation ourselves; keep only those that pass. */
-  async verifyCandidates(cands: Candidate[], tiers: AttestationTier[]): Promise<Candidate[]> {
-    const ok: Candidate[] = [];
+  async verifyCandidates(cands: Candidate[], tiers: AttestationTier[]): Promise<VerifiedCandidate[]> {
+    const ok: VerifiedCandidate[] = [];
     const refusals: string[] = [];
     for (const c of cands) {
       if (c.attestation.signingPublicKey !== c.workerId || c.attestation.hpkePublicKey !== c.hpkePublicKey) {
@@ -131,7 +196,7 @@ export class CocoonClient {
       const id = sha256Hex(canonicalJson(c.attestation));
       const known = this.verdicts.get(id);
       if (known && known.expiresAt > this.now() && known.tier === c.tier) {
-        ok.push(c);
+        ok.push({ ...c, measurement: known.measurement });
         continue;
       }
       const v = await verifyAttestation(c.attestation, {
@@ -140,8 +205,8 @@ export class CocoonClient {
         allowDev: this.opts.allowDev === true && tiers.includes("dev"),
         allowNone: tiers.includes("none"),
       });
-      if (v.ok) this.verdicts.set(id, { tier: v.tier, expiresAt: v.expiresAt });
-      if (v.ok && v.tier === c.tier) ok.push(c);
+      if (v.ok) this.verdicts.set(id, { tier: v.tier, measurement: v.measurement, expiresAt: v.expiresAt });
+      if (v.ok && v.tier === c.tier) ok.push({ ...c, measurement: v.measurement });
       else refusals.push(`${c.workerId.slice(0, 8)}: ${v.ok ? "tier mismatch" : v.reason}`);
     }
     if (ok.length === 0) throw new VerificationError("no_verified_candidates", `no candidate passed attestation checks: ${refusals.join("; ")}`);
@@ -197,9 +262,9 @@ export class CocoonClient {
   }
 
   /** Challenge each candidate in parallel; keep those whose fresh evidence verifies. */
-  private async freshCandidates(cands: Candidate[], tiers: AttestationTier[], timeoutMs: number) {
+  private async freshCandidates(cands: VerifiedCandidate[], tiers: AttestationTier[], timeoutMs: number) {
     const results = await Promise.allSettled(cands.map((c) => this.challenge(c.workerId, { hpkePublicKey: c.hpkePublicKey, tier: c.tier }, tiers, timeoutMs)));
-    const ok: Array<{ candidate: Candidate; fresh: FreshAttestation }> = [];
+    const ok: Array<{ candidate: VerifiedCandidate; fresh: FreshAttestation }> = [];
     const refusals: string[] = [];
     results.forEach((r, i) => {
       if (r.status === "fulfilled") ok.push({ candidate: cands[i]!, fresh: r.value });
@@ -252,19 +317,9 @@ export class CocoonClient {
     if (job.status === "refunded") throw new VerificationError(`job_${job.outcome ?? "refunded"}`, `job ${job.jobId} was not answered (${job.outcome}); the held ${job.maxCost} nanoTON were refunded`);
     if (job.status !== "completed") throw new VerificationError("timeout", `job ${job.jobId} still ${job.status} after ${o.timeoutMs ?? 120_000} ms`);
 
-    // Check the receipt and the reply ourselves before believing any number in them.
-    const { receipt, reply } = job;
-    const worker = verified.find((c) => c.workerId === job.workerId);
-    if (!receipt || !reply || !worker) throw new VerificationError("bad_job", "completed job lacks a receipt, a reply, or came from a worker we did not encrypt to");
-    if (!verifyReceipt(receipt, b64u.decode(worker.workerId))) throw new VerificationError("bad_receipt", "receipt signature does not verify with the worker's attested key");
-    if (receipt.body.jobId !== prep.jobId || receipt.body.requestHash !== requestHash(envelope) || receipt.body.replyHash !== replyHash(reply)) {
-      throw new VerificationError("bad_receipt", "receipt does not cover this request and reply");
-    }
-    const answer = ReplyPlaintext.parse(JSON.parse(new TextDecoder().decode(openReply(reply, header, worker.workerId, replyKey))));
-    if (answer.usage.promptTokens !== receipt.body.usage.promptTokens || answer.usage.completionTokens !== receipt.body.usage.completionTokens) {
-      throw new VerificationError("usage_mismatch", "the usage billed differs from the usage inside the sealed reply");
-    }
-    if (BigInt(job.cost ?? "0") > BigInt(prep.maxCost)) throw new VerificationError("overcharged", "charged more than the held maximum");
+    // Check the receipt, the reply and the bill ourselves before believing any number in them.
+    const answer = checkCompletedJob({ job, jobId: prep.jobId, envelope, header, replyKey, encryptedTo: verified, maxCost: prep.maxCost, ...(this.opts.priceWeights ? { weights: this.opts.priceWeights } : {}) });
+    const worker = verified.find((c) => c.workerId === job.workerId)!;
     return {
       jobId: job.jobId,
       text: answer.text,
