@@ -40,7 +40,7 @@ export function buildOpenApi(all: Route[] = routes) {
           type: "apiKey",
           in: "header",
           name: "x-cocoon-auth",
-          description: "v1 key=<ed25519 pub b64url>,ts=<unix ms>,nonce=<b64url>,sig=<b64url> over method, path+query, sha256(body), ts, nonce",
+          description: "v2 key=<ed25519 pub b64url>,ts=<unix ms>,nonce=<b64url>,sig=<b64url> over \"cocoon/v2/request\", API host, method, path+query, sha256(body), Idempotency-Key (or empty), ts, nonce; joined by \\n",
         },
       },
     },
