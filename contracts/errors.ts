@@ -13,6 +13,7 @@ export const VaultExit = {
   ERR_DEPOSIT_TOO_SMALL: 1008, // deposit below MIN_DEPOSIT
   ERR_VAULT_INSOLVENT: 1009, // payout would exceed total deposits or the vault balance
   ERR_BAD_AMOUNT: 1010, // zero withdrawal
+  ERR_BAD_DESTINATION: 1011, // payout to the vault itself or outside the basechain (workchain 0)
 } as const;
 
 export type VaultExitName = keyof typeof VaultExit;

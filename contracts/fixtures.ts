@@ -4,9 +4,9 @@
  * fees are reproducible).
  */
 import { Blockchain, type SandboxContract, type TreasuryContract } from "@ton/sandbox";
-import { type Address, type Transaction, toNano } from "@ton/core";
+import { type Address, beginCell, type Cell, type Transaction, toNano } from "@ton/core";
 import { keyPairFromSeed, type KeyPair } from "@ton/crypto";
-import { keyToUint, signVoucher, signWithdrawal, Vault, type SignedVoucher, type SignedWithdrawal } from "./vault";
+import { depositComment, keyToUint, signVoucher, signWithdrawal, Vault, type SignedVoucher, type SignedWithdrawal } from "./vault";
 
 export const FIXED_NOW = 1_750_000_000;
 export const RESERVE = toNano("1");
@@ -71,4 +71,17 @@ export async function vaultFixture(opts: { now?: number } = {}): Promise<VaultFi
       }),
   };
   return f;
+}
+
+/**
+ * Message bodies that read as "deposit:<hex>" to a comment reader that follows refs
+ * (loadStringTail), while the vault, which accepts a comment deposit only as one 576-bit cell
+ * without refs, treats them as unattributed transfers (issue 9 #1).
+ */
+export function refDepositLookalikes(account: bigint): Record<string, Cell> {
+  const text = Buffer.from(depositComment(account));
+  return {
+    "deposit:<hex> + an empty ref": beginCell().storeUint(0, 32).storeBuffer(text).storeRef(beginCell().endCell()).endCell(),
+    "op 0 with the whole text in a ref": beginCell().storeUint(0, 32).storeRef(beginCell().storeBuffer(text).endCell()).endCell(),
+  };
 }

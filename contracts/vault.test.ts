@@ -3,12 +3,12 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type Address, beginCell, toNano, type Transaction } from "@ton/core";
+import { Address, beginCell, toNano, type Transaction } from "@ton/core";
 import { findTransaction, flattenTransaction } from "@ton/test-utils";
 import type { SendMessageResult } from "@ton/sandbox";
 import * as Generated from "./build/Vault_Vault";
-import { depositComment, keyToUint, signVoucher, Vault, VaultExit, type VaultExitName } from "./vault";
-import { FIXED_NOW, RESERVE, seededKeyPair, vaultFixture, type VaultFixture } from "./fixtures";
+import { type DepositCreditedLog, depositComment, keyToUint, parseDepositCredited, signVoucher, Vault, VaultExit, type VaultExitName } from "./vault";
+import { FIXED_NOW, refDepositLookalikes, RESERVE, seededKeyPair, vaultFixture, type VaultFixture } from "./fixtures";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -53,6 +53,19 @@ async function expectRejectedUnchanged(f: VaultFixture, act: () => Promise<SendM
   expectRejected(f, res, from, name);
   expect(await state(f)).toEqual(before);
   return res;
+}
+
+/** The DepositCredited logs (external-out messages) of the vault's transaction, and how many external-outs it sent in all. */
+function logsOf(f: VaultFixture, res: SendMessageResult): { logs: DepositCreditedLog[]; externals: number } {
+  const logs: DepositCreditedLog[] = [];
+  let externals = 0;
+  for (const m of vaultTx(f, res).outMessages.values()) {
+    if (m.info.type !== "external-out") continue;
+    externals++;
+    const log = parseDepositCredited(m.body);
+    if (log) logs.push(log);
+  }
+  return { logs, externals };
 }
 
 function gasOf(f: VaultFixture, res: SendMessageResult): number {
@@ -133,6 +146,36 @@ describe("vault", () => {
     it("a comment deposit:<64 lowercase hex> credits the account", async () => {
       await f.vault.sendDepositComment(f.requester.getSender(), DEPOSIT, f.account);
       expect(await f.vault.getAccountBalance(f.account)).toBe(DEPOSIT);
+    });
+
+    it("every credited deposit (typed and comment) emits exactly one DepositCredited log with the account and the credited amount", async () => {
+      const typed = await f.vault.sendDeposit(f.requester.getSender(), DEPOSIT, f.account);
+      const comment = await f.vault.sendDepositComment(f.requester.getSender(), toNano("0.5"), f.account);
+      expect(logsOf(f, typed)).toEqual({ logs: [{ account: f.account, amount: DEPOSIT }], externals: 1 });
+      expect(logsOf(f, comment)).toEqual({ logs: [{ account: f.account, amount: toNano("0.5") }], externals: 1 });
+      expect(await f.vault.getAccountBalance(f.account)).toBe(DEPOSIT + toNano("0.5"));
+    });
+
+    it("issue 9 #1: a comment deposit with refs, non-bounceable from a stranger, is refunded in full and logs no credit", async () => {
+      for (const [name, body] of Object.entries(refDepositLookalikes(f.account))) {
+        const before = await state(f);
+        const res = await f.stranger.send({ to: f.vault.address, value: DEPOSIT, bounce: false, body });
+        const flat = flattenTransaction(vaultTx(f, res));
+        expect({ name, success: flat.success, aborted: flat.aborted }).toEqual({ name, success: true, aborted: false });
+        expect(findTransaction(res.transactions, { from: f.vault.address, to: f.stranger.address, value: (v) => (v ?? 0n) > DEPOSIT - toNano("0.01") }), name).toBeDefined();
+        expect(logsOf(f, res), name).toEqual({ logs: [], externals: 0 });
+        expect(await state(f), name).toEqual(before);
+      }
+    });
+
+    it("rejected and refunded transfers log nothing (bounced, too small, unknown opcode)", async () => {
+      const results = [
+        await f.vault.sendTopUp(f.stranger.getSender(), DEPOSIT),
+        await f.vault.sendTopUp(f.stranger.getSender(), DEPOSIT, { bounce: false }),
+        await f.vault.sendDeposit(f.requester.getSender(), toNano("0.005"), f.account),
+        await f.vault.sendComment(f.stranger.getSender(), DEPOSIT, `deposit:${"g".repeat(64)}`, { bounce: false }),
+      ];
+      expect(results.map((r) => logsOf(f, r))).toEqual(results.map(() => ({ logs: [], externals: 0 })));
     });
 
     it("comment parsing round-trips edge accounts (0, 2^256-1, mixed digits)", async () => {
@@ -221,6 +264,13 @@ describe("vault", () => {
       await expectRejectedUnchanged(f, () => f.vault.sendWithdraw(f.stranger.getSender(), GAS, w), f.stranger.address, "ERR_BAD_SIGNATURE");
     });
 
+    it("refuses a withdrawal to the vault itself or outside the basechain, even when signed: ERR_BAD_DESTINATION", async () => {
+      const masterchain = Address.parse(`-1:${f.requester.address.hash.toString("hex")}`);
+      for (const to of [f.vault.address, masterchain]) {
+        await expectRejectedUnchanged(f, () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"), { to })), f.requester.address, "ERR_BAD_DESTINATION");
+      }
+    });
+
     it("refuses a zero withdrawal: ERR_BAD_AMOUNT", async () => {
       await expectRejectedUnchanged(f, () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(0n)), f.requester.address, "ERR_BAD_AMOUNT");
     });
@@ -266,6 +316,13 @@ describe("vault", () => {
     it("a voucher for another worker cannot be redirected: ERR_BAD_SIGNATURE", async () => {
       const v = { ...f.voucher(toNano("1")), worker: f.stranger.address };
       await expectRejectedUnchanged(f, () => f.vault.sendRedeem(f.stranger.getSender(), GAS, v), f.stranger.address, "ERR_BAD_SIGNATURE");
+    });
+
+    it("a voucher for the vault itself or a masterchain address pays 0: ERR_BAD_DESTINATION", async () => {
+      const masterchain = Address.parse(`-1:${f.worker.address.hash.toString("hex")}`);
+      for (const worker of [f.vault.address, masterchain]) {
+        await expectRejectedUnchanged(f, () => f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"), { worker })), f.worker.address, "ERR_BAD_DESTINATION");
+      }
     });
 
     it("an expired voucher pays 0: ERR_EXPIRED", async () => {

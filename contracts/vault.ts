@@ -18,6 +18,7 @@ import {
 } from "@ton/core";
 import { sign, signVerify } from "@ton/crypto";
 import {
+  loadDepositCredited,
   Vault as TactVault,
   storeDeposit,
   storeRedeem,
@@ -38,6 +39,8 @@ export const OPCODES = {
   withdraw: 0x6b1f0c02,
   redeem: 0x6b1f0c03,
   setCoordinatorKey: 0x6b1f0c04,
+  /** external-out log of a credited deposit (the only thing the watcher credits from) */
+  depositCredited: 0x6b1f0c81,
 } as const;
 
 export interface VaultConfig {
@@ -161,6 +164,28 @@ export function redeemBody(v: SignedVoucher): Cell {
 
 export function setCoordinatorKeyBody(key: Buffer): Cell {
   return beginCell().store(storeSetCoordinatorKey({ $$type: "SetCoordinatorKey", key: keyToUint(key) })).endCell();
+}
+
+/** What the vault logged for a credited deposit. */
+export interface DepositCreditedLog {
+  account: bigint;
+  amount: bigint;
+}
+
+/**
+ * Reads the body of one of the vault's external-out messages as a DepositCredited log; null
+ * for anything else (another opcode, a short or malformed cell, trailing data or refs).
+ */
+export function parseDepositCredited(body: Cell): DepositCreditedLog | null {
+  try {
+    const s = body.beginParse();
+    if (s.remainingBits < 32 || s.preloadUint(32) !== OPCODES.depositCredited) return null;
+    const m = loadDepositCredited(s);
+    if (s.remainingBits !== 0 || s.remainingRefs !== 0) return null;
+    return { account: m.account, amount: m.amount };
+  } catch {
+    return null;
+  }
 }
 
 function commentBody(text: string): Cell {

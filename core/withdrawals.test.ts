@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createMemoryStore } from "../local/memory-store";
-import { accountId, ScriptedReader, withdraw as withdrawTx } from "./chain/fixtures";
+import { accountId, deposit as depositTx, ScriptedReader, withdraw as withdrawTx } from "./chain/fixtures";
 import { collectingAlerts } from "./chain/dedup";
 import { CHAIN_ACCOUNT, pendingWithdrawalAccount, StoreChainLedger } from "./chain/store-ledger";
 import { runWatcher } from "./chain/watcher";
@@ -26,14 +26,15 @@ const TO = "0:" + "c".repeat(64);
 type Signed = { account: string; to: string; amount: bigint; seqno: number; expiry: number };
 
 /** Checks addresses like the TON signer (raw form only here), records what it signed, and plays the vault's seqno getter. */
-function fakeSigner(o: { chain?: boolean } = {}): WithdrawalSigner & { signed: Signed[]; vaultSeqno: number } {
+function fakeSigner(o: { chain?: boolean } = {}): WithdrawalSigner & { signed: Signed[]; vaultSeqno: number; chainDown: boolean } {
   const signed: Signed[] = [];
   const s = {
     vault: "0:" + "f".repeat(64),
     signed,
     vaultSeqno: 0,
+    chainDown: false,
     address(a: string) {
-      if (!/^0:[0-9a-f]{64}$/.test(a)) throw new InvalidWithdrawalAddressError(`bad address ${a}`);
+      if (!/^-?\d+:[0-9a-f]{64}$/.test(a)) throw new InvalidWithdrawalAddressError(`bad address ${a}`);
       return a;
     },
     async sign(w: Signed) {
@@ -41,7 +42,14 @@ function fakeSigner(o: { chain?: boolean } = {}): WithdrawalSigner & { signed: S
       return { signature: Buffer.from(`${w.account}|${w.seqno}|${w.amount}`).toString("base64") };
     },
   };
-  return o.chain === false ? s : Object.assign(s, { chainSeqno: async () => s.vaultSeqno });
+  return o.chain === false
+    ? s
+    : Object.assign(s, {
+        chainSeqno: async () => {
+          if (s.chainDown) throw new Error("toncenter 503");
+          return s.vaultSeqno;
+        },
+      });
 }
 
 function makeDeps(o: { signer?: boolean; chain?: boolean } = {}) {
@@ -61,6 +69,8 @@ function makeDeps(o: { signer?: boolean; chain?: boolean } = {}) {
     deps,
     ledger,
     setNow: (ms: number) => (now = ms),
+    /** a chain watcher pass that read everything the chain showed, started at `at` */
+    caughtUp: (at: number) => ledger.markPass(at, { caughtUpAsOf: at }),
     /** a confirmed vault deposit, as the watcher credits it */
     deposit: (amount: bigint, tx = "d1") => ledger.creditDeposit(tx.padEnd(64, "0"), A, amount, NOW),
     balances: async () => ({
@@ -209,7 +219,7 @@ describe("requester withdrawals: landing on chain", () => {
     const r = await t.ledger.recordWithdrawal("b".repeat(64), { account: A, amount: 2n * TON, seqno: 0, to: TO }, NOW);
 
     // Assess
-    expect(r).toBe("applied");
+    expect(r).toEqual({ result: "applied", match: "unmatched" });
     expect(await t.balances()).toMatchObject({ available: -TON, pending: 0n, liabilities: -TON });
   });
 });
@@ -225,6 +235,7 @@ describe("requester withdrawals: expiry", () => {
     t.setNow((w.expiry + DEFAULT_RELEASE_GRACE_SECONDS) * 1000); // within the grace period
     const early = await releaseExpiredWithdrawals(t.deps, A);
     t.setNow(expiredAt(w.expiry));
+    await t.caughtUp(expiredAt(w.expiry));
     const [r1, r2] = await Promise.all([releaseExpiredWithdrawals(t.deps, A), releaseExpiredWithdrawals(t.deps, A)]);
     const r3 = await releaseExpiredWithdrawals(t.deps, A);
     const afterRelease = await t.balances();
@@ -252,6 +263,7 @@ describe("requester withdrawals: expiry", () => {
     t.setNow(expiredAt(w0.expiry)); // seqno 0 expired, seqno 1 not
     const partial = await releaseExpiredWithdrawals(t.deps, A);
     t.setNow(expiredAt(w1.expiry));
+    await t.caughtUp(expiredAt(w1.expiry));
     t.signer.vaultSeqno = 1; // seqno 0 landed, the watcher has not seen it yet
     const paidUnseen = await releaseExpiredWithdrawals(t.deps, A);
 
@@ -271,7 +283,7 @@ describe("requester withdrawals: expiry", () => {
 
     // Act
     const beforePass = await releaseExpiredWithdrawals(t.deps, A);
-    await t.ledger.markPass(expiredAt(w.expiry));
+    await t.caughtUp(expiredAt(w.expiry));
     const afterPass = await releaseExpiredWithdrawals(t.deps, A);
 
     // Assess
@@ -285,6 +297,7 @@ describe("requester withdrawals: expiry", () => {
     await t.deposit(TON);
     const w = await requestWithdrawal(t.deps, A, { amount: TON, to: TO });
     t.setNow(expiredAt(w.expiry));
+    await t.caughtUp(expiredAt(w.expiry));
 
     // Act
     const again = await requestWithdrawal(t.deps, A, { amount: TON, to: TO });
@@ -292,5 +305,162 @@ describe("requester withdrawals: expiry", () => {
     // Assess
     expect(again.seqno).toBe(0);
     expect(await t.balances()).toMatchObject({ available: 0n, pending: TON, liabilities: TON });
+  });
+});
+
+describe("issue 9 #3: no double spend of a withdrawal that landed", () => {
+  const B = accountId(2);
+  const watch = (t: ReturnType<typeof makeDeps>, reader: ScriptedReader, at: number, o: { pageSize?: number; maxPages?: number } = {}) =>
+    runWatcher({ reader, ledger: t.ledger, alerts: collectingAlerts(), now: () => at, lagThresholdSeconds: 600_000, ...o });
+
+  it("issue 9 #3: a landing behind more than a page of vault transactions is not released by a pass that stopped at its page limit", async () => {
+    // Prepare: AWS without a seqno getter; the withdrawal landed behind 6 other vault transactions
+    const t = makeDeps({ chain: false });
+    await t.deposit(5n * TON);
+    const w = await requestWithdrawal(t.deps, A, { amount: 5n * TON, to: TO });
+    const fillers = [1, 2, 3, 4, 5, 6].map((i) => depositTx(B, BigInt(i) * TON));
+    const reader = new ScriptedReader([...fillers, withdrawTx(A, 5n * TON, w.seqno, TO, { expiry: w.expiry })]);
+    reader.balance = 21n * TON;
+    const later = expiredAt(w.expiry);
+    t.setNow(later);
+
+    // Act
+    const limited = await watch(t, reader, later, { pageSize: 2, maxPages: 2 });
+    const afterLimited = await releaseExpiredWithdrawals(t.deps, A);
+    const rest = await watch(t, reader, later + 1000, { pageSize: 2, maxPages: 2 });
+    const afterRest = await releaseExpiredWithdrawals(t.deps, A);
+
+    // Assess
+    expect(limited.hasMore).toBe(true);
+    expect(afterLimited.released).toBe(0);
+    expect([rest.hasMore, rest.withdrawals, rest.alerts]).toEqual([false, 1, []]);
+    expect(afterRest.released).toBe(0);
+    expect(await getWithdrawal(t.store, A, 0)).toMatchObject({ status: "landed" });
+    expect(await t.balances()).toEqual({ available: 0n, pending: 0n, chain: -21n * TON, liabilities: 21n * TON });
+  });
+
+  it("issue 9 #3: a caught-up pass releases only once it started past expiry + grace", async () => {
+    // Prepare
+    const t = makeDeps({ chain: false });
+    await t.deposit(TON);
+    const w = await requestWithdrawal(t.deps, A, { amount: TON, to: TO });
+    const reader = new ScriptedReader([]);
+    t.setNow(expiredAt(w.expiry));
+
+    // Act
+    await watch(t, reader, (w.expiry + DEFAULT_RELEASE_GRACE_SECONDS) * 1000 - 1);
+    const early = await releaseExpiredWithdrawals(t.deps, A);
+    await watch(t, reader, expiredAt(w.expiry));
+    const late = await releaseExpiredWithdrawals(t.deps, A);
+
+    // Assess
+    expect([early.released, late.released]).toEqual([0, 1]);
+  });
+
+  it("issue 9 #3: never issues a seqno below the vault's, nor one the ledger saw land", async () => {
+    // Prepare
+    const t = makeDeps();
+    await t.deposit(10n * TON);
+    t.signer.vaultSeqno = 3; // the vault spent seqnos 0..2 (e.g. landed after a release, not yet seen)
+    const bare = makeDeps({ chain: false });
+    await bare.deposit(10n * TON);
+    await bare.store.transact([
+      { op: "put", table: "chain", item: { pk: `wd:${A}:0`, sk: "issued", account: A, seqno: 0, amount: TON, to: TO, expiry: 1, reserved: true, status: "landed", gen: 0 } },
+    ]);
+
+    // Act
+    const w = await requestWithdrawal(t.deps, A, { amount: TON, to: TO });
+    const next = await requestWithdrawal(t.deps, A, { amount: TON, to: TO });
+    const skipped = await requestWithdrawal(bare.deps, A, { amount: TON, to: TO });
+
+    // Assess
+    expect([w.seqno, next.seqno]).toEqual([3, 4]);
+    expect(skipped.seqno).toBe(1);
+  });
+
+  it("issue 9 #3: a released withdrawal that lands anyway is debited again (a recorded debt), marked landed, and raises chain.withdrawal-after-release", async () => {
+    // Prepare: the release rules were beaten (an indexer lagging past the grace period): the
+    // watcher was caught up as far as it could see, the getter still read seqno 0
+    const t = makeDeps();
+    await t.deposit(5n * TON);
+    const w = await requestWithdrawal(t.deps, A, { amount: 5n * TON, to: TO });
+    t.setNow(expiredAt(w.expiry));
+    await t.caughtUp(expiredAt(w.expiry));
+    expect((await releaseExpiredWithdrawals(t.deps, A)).released).toBe(1);
+    await applyMovement(t.store, holdMovement("job-1", A, 5n * TON, expiredAt(w.expiry))); // spent again on a job
+    const reader = new ScriptedReader([withdrawTx(A, 5n * TON, 0, TO, { expiry: w.expiry, utime: w.expiry - 10 })]);
+    const alerts = collectingAlerts();
+
+    // Act
+    const pass = await runWatcher({ reader, ledger: t.ledger, alerts, now: () => expiredAt(w.expiry) + 1000, lagThresholdSeconds: 600_000 });
+    t.signer.vaultSeqno = 1;
+    const refused = await codeOf(requestWithdrawal(t.deps, A, { amount: 1n, to: TO }));
+
+    // Assess
+    expect(pass.withdrawals).toBe(1);
+    expect(alerts.raised.map((a) => [a.key, a.severity])).toEqual([[`chain.withdrawal-after-release:${reader.txs[0]!.hash}`, "critical"]]);
+    expect(await getWithdrawal(t.store, A, 0)).toMatchObject({ status: "landed", landedTx: reader.txs[0]!.hash });
+    // conserved: the requester owes 5 (held 5 for the job, available −5), the ledger mirrors the vault's 0
+    expect(await t.balances()).toEqual({ available: -5n * TON, pending: 0n, chain: 0n, liabilities: 0n });
+    expect(refused).toEqual([402, "insufficient_funds"]);
+  });
+
+  it("issue 9 #3: when a re-issue of the seqno is pending, an earlier issue landing supersedes it and its reservation comes back", async () => {
+    // Prepare: seqno 0 released, then issued again (gen 1) for another amount; then gen 0 lands
+    const t = makeDeps();
+    await t.deposit(5n * TON);
+    const w0 = await requestWithdrawal(t.deps, A, { amount: 2n * TON, to: TO });
+    t.setNow(expiredAt(w0.expiry));
+    await t.caughtUp(expiredAt(w0.expiry));
+    const w1 = await requestWithdrawal(t.deps, A, { amount: 3n * TON, to: TO });
+    const reader = new ScriptedReader([withdrawTx(A, 2n * TON, 0, TO, { expiry: w0.expiry, utime: w0.expiry - 10 })]);
+    reader.balance = 3n * TON;
+    const alerts = collectingAlerts();
+
+    // Act
+    await runWatcher({ reader, ledger: t.ledger, alerts, now: () => expiredAt(w0.expiry), lagThresholdSeconds: 600_000 });
+
+    // Assess
+    expect(w1.seqno).toBe(0);
+    expect(alerts.raised.map((a) => a.key)).toEqual([`chain.withdrawal-after-release:${reader.txs[0]!.hash}`]);
+    expect(await getWithdrawal(t.store, A, 0)).toMatchObject({ status: "released", gen: 1 });
+    expect(await t.balances()).toEqual({ available: 3n * TON, pending: 0n, chain: -3n * TON, liabilities: 3n * TON });
+  });
+
+  it("issue 9 #3: refuses a withdrawal to the vault's own address or outside the basechain (400 with a code), reserving nothing", async () => {
+    // Prepare
+    const t = makeDeps();
+    await t.deposit(TON);
+
+    // Act
+    const toVault = await codeOf(requestWithdrawal(t.deps, A, { amount: TON, to: t.signer.vault }));
+    const masterchain = await codeOf(requestWithdrawal(t.deps, A, { amount: TON, to: "-1:" + "c".repeat(64) }));
+
+    // Assess
+    expect([toVault, masterchain]).toEqual([
+      [400, "withdrawal_to_vault"],
+      [400, "unsupported_workchain"],
+    ]);
+    expect(t.signer.signed).toEqual([]);
+    expect(await t.balances()).toMatchObject({ available: TON, pending: 0n });
+  });
+
+  it("an unreadable vault seqno: a new withdrawal answers 503 chain_unavailable and expired ones stay reserved", async () => {
+    // Prepare
+    const t = makeDeps();
+    await t.deposit(TON);
+    const w = await requestWithdrawal(t.deps, A, { amount: TON / 2n, to: TO });
+    t.setNow(expiredAt(w.expiry));
+    await t.caughtUp(expiredAt(w.expiry));
+    t.signer.chainDown = true;
+
+    // Act
+    const refused = await codeOf(requestWithdrawal(t.deps, A, { amount: TON / 4n, to: TO }));
+    const release = await releaseExpiredWithdrawals(t.deps, A);
+
+    // Assess
+    expect(refused).toEqual([503, "chain_unavailable"]);
+    expect(release.released).toBe(0);
+    expect(await t.balances()).toMatchObject({ available: TON / 2n, pending: TON / 2n });
   });
 });

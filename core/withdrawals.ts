@@ -16,15 +16,31 @@
  *   Expiry: the vault refuses a withdrawal after its expiry, and its seqno must be the account's
  *   next one, so an unused seqno N blocks every later one until N is issued again. When the
  *   newest issued seqnos N..next-1 are all pending and expired (plus a grace period for clock
- *   skew), releaseExpiredWithdrawals returns their amounts to `available` (one movement), marks
- *   them "released" and rewinds `next` to N with a new `gen`, in one transaction conditioned on
- *   every record still being "pending": a release and a landing exclude each other. It never
- *   releases one that may have landed unseen: with `chainSeqno` (the vault's getter) only seqnos
- *   at or above the vault's counter, otherwise only after a watcher pass that ended past the
- *   grace period. It runs lazily before every new withdrawal, and whenever a caller asks.
+ *   skew and indexer lag), releaseExpiredWithdrawals returns their amounts to `available` (one
+ *   movement), marks them "released" and rewinds `next` to N with a new `gen`, in one
+ *   transaction conditioned on every record still being "pending": a release and a landing
+ *   exclude each other. It never releases one that may have landed unseen (issue 9 #3): only
+ *   after a chain watcher pass that started past expiry + grace AND read everything the chain
+ *   showed (a pass that stopped at its page limit with transactions left does not count), and,
+ *   where the vault's seqno getter is wired (`chainSeqno`: the sandbox locally, toncenter on
+ *   AWS), only seqnos at or above the vault's counter. It runs lazily before every new
+ *   withdrawal, and whenever a caller asks.
+ *
+ *   Seqnos: a new withdrawal never gets a seqno below the vault's counter (it would never be
+ *   accepted) nor one the ledger saw land: it takes max(next, vault's seqno) and skips landed
+ *   records.
+ *
+ *   Landing after release (should the release rules above still be beaten, e.g. an indexer
+ *   lagging past the grace period): the watcher debits the amount from the requester again
+ *   (StoreChainLedger.recordWithdrawal, match "after-release"), so money is conserved; the
+ *   requester's available may go negative, a recorded debt that blocks new holds and
+ *   withdrawals until deposits cover it; and it raises chain.withdrawal-after-release.
+ *
+ *   Destinations: the vault's own address (the payment would bounce between the vault and
+ *   itself until fees ate it) and addresses outside the basechain are refused with 400.
  */
 import type { SignedWithdrawalView } from "../events/withdrawals";
-import { issuedWithdrawalKey, issuedWithdrawalOp, pendingWithdrawalAccount, StoreChainLedger } from "./chain/store-ledger";
+import { issuedWithdrawalKey, issuedWithdrawalOp, pendingWithdrawalAccount, StoreChainLedger, withdrawalMovementId } from "./chain/store-ledger";
 import type { CoreDeps } from "./deps";
 import { CocoonError } from "./errors";
 import { applyMovement, getBalance, OverdraftError, requesterAccount, toBig, type Movement } from "./ledger";
@@ -52,6 +68,20 @@ export class InvalidWithdrawalAddressError extends CocoonError {
   }
 }
 
+/** A destination the vault refuses to pay (its own address, another workchain): 400 with the code. */
+export class WithdrawalDestinationError extends CocoonError {
+  constructor(code: "withdrawal_to_vault" | "unsupported_workchain", message: string) {
+    super(400, code, message);
+  }
+}
+
+/** The vault's seqno getter could not be read: no seqno can be issued safely. */
+export class ChainUnavailableError extends CocoonError {
+  constructor(message: string) {
+    super(503, "chain_unavailable", message);
+  }
+}
+
 export const DEFAULT_WITHDRAWAL_TTL_SECONDS = 3_600;
 /** How long after its expiry a withdrawal is still treated as possibly landed (clock skew, watcher lag). */
 export const DEFAULT_RELEASE_GRACE_SECONDS = 60;
@@ -72,7 +102,7 @@ export interface WithdrawalRecord {
   landedTx?: string;
 }
 
-export const withdrawalMovementId = (account: string, seqno: number, gen: number) => `withdrawal:${account}:${seqno}:${gen}`;
+export { withdrawalMovementId };
 export const releaseMovementId = (account: string, fromSeqno: number, gen: number) => `withdrawal-release:${account}:${fromSeqno}:${gen}`;
 const seqKey = (account: string) => ({ pk: `wdseq:${account}`, sk: "n" });
 
@@ -151,11 +181,22 @@ export async function requestWithdrawal(
     throw new CocoonError(400, "invalid_amount", `amount must be a positive whole number of nanoTON below 2^120 (the vault's coins field), got ${req.amount}`);
   }
   const to = signer.address(req.to);
+  if (to === signer.vault) {
+    throw new WithdrawalDestinationError("withdrawal_to_vault", "to is the vault's own address: the payment would come straight back and be sent back again until fees ate it; withdraw to a wallet of yours");
+  }
+  if (!to.startsWith("0:")) {
+    throw new WithdrawalDestinationError("unsupported_workchain", `to ${to} is outside the basechain (workchain 0): the vault pays basechain addresses only`);
+  }
   await releaseExpiredWithdrawals(deps, account, o);
+  const chainSeq = await readChainSeqno(signer, account);
 
   for (let attempt = 0; attempt < 8; attempt++) {
     const seq = await readSeq(deps.store, account);
-    const seqno = seq.next;
+    // never below the vault's counter (the vault would refuse it), never one the ledger saw land
+    let seqno = Math.max(seq.next, chainSeq ?? 0);
+    let prior = await deps.store.get("chain", issuedWithdrawalKey(account, seqno));
+    for (let skipped = 0; prior?.status === "landed" && skipped < MAX_RELEASE_BATCH; skipped++) prior = await deps.store.get("chain", issuedWithdrawalKey(account, ++seqno));
+    if (seqno !== seq.next) deps.log.warn("withdrawal seqno counter behind the vault: skipping seqnos already spent on chain", { account, next: seq.next, chainSeqno: chainSeq, issuing: seqno });
     const now = deps.clock.now();
     const expiry = Math.floor(now / 1000) + (o.ttlSeconds ?? DEFAULT_WITHDRAWAL_TTL_SECONDS);
     const m: Movement = {
@@ -169,7 +210,6 @@ export async function requestWithdrawal(
       ],
     };
     // a seqno is issued again only after its previous issue was released (never over a pending or landed one)
-    const prior = await deps.store.get("chain", issuedWithdrawalKey(account, seqno));
     if (prior && prior.status !== "released") continue; // the counter moved meanwhile: read it again
     const extra: WriteOp[] = [
       { op: "put", table: "chain", item: { ...seqKey(account), next: seqno + 1, gen: seq.gen, at: now }, when: seqGuard(seq) },
@@ -209,6 +249,15 @@ export async function requestWithdrawal(
   throw new CocoonError(503, "withdrawal_contention", "could not issue the withdrawal: concurrent withdrawals kept conflicting; try again");
 }
 
+async function readChainSeqno(signer: WithdrawalSigner, account: string): Promise<number | undefined> {
+  if (!signer.chainSeqno) return undefined;
+  try {
+    return await signer.chainSeqno(account);
+  } catch (e) {
+    throw new ChainUnavailableError(`could not read the vault's withdraw seqno for this account (${e instanceof Error ? e.message : String(e)}); try again shortly`);
+  }
+}
+
 async function replayWithdrawal(deps: CoreDeps, signer: WithdrawalSigner, account: string, prior: Item, bodyHash: string): Promise<SignedWithdrawalView> {
   if (prior.bodyHash !== bodyHash) {
     throw new CocoonError(422, "idempotency_key_reused", "this Idempotency-Key was used for a different withdrawal (amount or destination): use a new key for a new withdrawal");
@@ -239,19 +288,27 @@ export async function releaseExpiredWithdrawals(deps: CoreDeps & WithdrawalDeps,
   const nowS = Math.floor(deps.clock.now() / 1000);
   const signer = deps.withdrawalSigner;
   let chainSeq: number | undefined;
-  let lastPass: number | null | undefined;
+  let caughtUp: number | null | undefined;
 
   const candidates: WithdrawalRecord[] = [];
   for (let s = seq.next - 1; s >= 0 && candidates.length < MAX_RELEASE_BATCH; s--) {
     const rec = await getWithdrawal(deps.store, account, s);
     if (!rec || rec.status !== "pending" || rec.gen !== seq.gen || nowS <= rec.expiry + grace) break;
-    // never release what may have landed without the watcher having seen it yet
+    // never release what may have landed without the watcher having seen it yet: the watcher
+    // must have read everything up to past expiry + grace...
+    caughtUp ??= await new StoreChainLedger(deps.store).lastCaughtUpAt();
+    if (caughtUp === null || caughtUp < (rec.expiry + grace) * 1000) break;
+    // ...and, where it can be read, the vault must not have spent the seqno
     if (signer?.chainSeqno) {
-      chainSeq ??= await signer.chainSeqno(account);
+      if (chainSeq === undefined) {
+        try {
+          chainSeq = await signer.chainSeqno(account);
+        } catch (e) {
+          deps.log.warn("vault seqno unreadable: expired withdrawals stay reserved for now", { account, error: e instanceof Error ? e.message : String(e) });
+          break;
+        }
+      }
       if (s < chainSeq) break;
-    } else {
-      lastPass ??= await new StoreChainLedger(deps.store).lastPassAt();
-      if (lastPass === null || lastPass < (rec.expiry + grace) * 1000) break;
     }
     candidates.push(rec);
   }

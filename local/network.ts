@@ -5,12 +5,12 @@ import type { Server } from "node:http";
 import { DEFAULT_CORE_CONFIG, type CoreConfig } from "../core/config";
 import type { CoreDeps } from "../core/deps";
 import { localPolicy } from "../core/attestation/policy";
-import type { Alert, Log, Store } from "../core/ports";
+import type { Alert, Clock, Log, Store } from "../core/ports";
 import { dedupAlerts } from "../core/chain/dedup";
-import type { StoreChainLedger } from "../core/chain/store-ledger";
+import { createChainLedger, type StoreChainLedger } from "../core/chain/store-ledger";
 import { runWatcher, type WatcherReport } from "../core/chain/watcher";
 import { CocoonError } from "../core/errors";
-import { payoutChainLedger, type PayoutDeps } from "../core/payouts";
+import type { PayoutDeps } from "../core/payouts";
 import { MIN_DEPOSIT } from "../contracts/vault";
 import { InvalidVoucherError, voucherFromJson } from "../functions/adapters/ton-chain";
 import { InvalidWithdrawalError, tonWithdrawalSigner, withdrawalFromJson } from "../functions/adapters/ton-withdrawal-signer";
@@ -89,7 +89,7 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
   const queues = createLocalQueues();
   const log: Log = createJsonLog(o.logSink ?? (() => {}));
   const chain = o.chain === false ? undefined : await startLocalChain({ ...(typeof o.chain === "object" ? o.chain : {}), stateFile: join(dataDir, "chain.json") });
-  const chainLedger = payoutChainLedger(store);
+  const chainLedger = createChainLedger(store); // the same construction as the Lambda's watcher
   const deps: CoreDeps & PayoutDeps & WithdrawalDeps & DevChainDeps = {
     store,
     queues,
@@ -101,7 +101,7 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
     // Nonces in memory; the store vouches only for requests that could straddle a restart (issue 9 #10).
     replay: createMemoryReplayGuard({ durable: storeReplayGuard(store) }),
   };
-  const watcher = chain ? startChainWatcher(chain, chainLedger, log, o.watcherIntervalMs ?? 500) : undefined;
+  const watcher = chain ? startChainWatcher(chain, chainLedger, log, o.watcherIntervalMs ?? 500, deps.clock) : undefined;
   if (chain && watcher) {
     deps.voucherSigner = chain.voucherSigner;
     deps.withdrawalSigner = tonWithdrawalSigner(chain.coordinator.secretKey, chain.vaultAddress, (account) => chain.vault.getWithdrawSeqno(account));
@@ -153,7 +153,7 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
  * unprocessed transactions, so a crash leaves the chain ahead of the ledger (the next start
  * re-reads them), never behind it.
  */
-function startChainWatcher(chain: LocalChain, ledger: StoreChainLedger, log: Log, intervalMs: number) {
+function startChainWatcher(chain: LocalChain, ledger: StoreChainLedger, log: Log, intervalMs: number, clock: Clock) {
   const alerts: Alert[] = [];
   const sink = dedupAlerts(
     {
@@ -173,7 +173,7 @@ function startChainWatcher(chain: LocalChain, ledger: StoreChainLedger, log: Log
     const count = chain.txCount();
     const before = await ledger.getCursor();
     if (count !== seen) chain.save(before ? BigInt(before.lt) : undefined);
-    const report = await runWatcher({ reader: chain.reader, ledger, alerts: sink, now: () => Date.now(), lagThresholdSeconds: 120 });
+    const report = await runWatcher({ reader: chain.reader, ledger, alerts: sink, now: () => clock.now(), lagThresholdSeconds: 120 }); // the coordinator's clock: expiry releases compare against it
     if (report.processed > 0 && report.cursor) chain.save(BigInt(report.cursor.lt));
     seen = count;
     return report;

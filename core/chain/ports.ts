@@ -1,6 +1,6 @@
-import type { ApplyResult, Cursor, IssuedVoucher, IssuedWithdrawal, VaultTx } from "./types";
+import type { ApplyResult, Cursor, IssuedVoucher, IssuedWithdrawal, VaultTx, WithdrawalLanding } from "./types";
 
-export type { ApplyResult, Cursor, IssuedVoucher, IssuedWithdrawal, VaultTx, VaultTxKind } from "./types";
+export type { ApplyResult, Cursor, IssuedVoucher, IssuedWithdrawal, VaultTx, VaultTxKind, WithdrawalLanding, WithdrawalMatch } from "./types";
 
 /** Read side of the chain: the vault's transactions in ascending (lt) order, and its balance. */
 export interface ChainReader {
@@ -18,11 +18,21 @@ export interface ChainLedger {
   setCursor(cursor: Cursor, at: number): Promise<void>;
   /** When the last successful pass finished (ms), for the lag alert; null before the first. */
   lastPassAt(): Promise<number | null>;
-  markPass(at: number): Promise<void>;
+  /**
+   * A pass finished at `at`. `caughtUpAsOf`: when the pass read every transaction the chain
+   * showed (it did not stop at its page limit), the time it started reading, else null. Only
+   * such passes say that nothing older is left unread; withdrawals are released on them alone.
+   */
+  markPass(at: number, o: { caughtUpAsOf: number | null }): Promise<void>;
+  /** Start time of the latest pass that left nothing unread (ms); null before the first. */
+  lastCaughtUpAt(): Promise<number | null>;
   /** Credit `amount` to req:<account> from ext:chain, once per txHash. */
   creditDeposit(txHash: string, account: string, amount: bigint, at: number): Promise<ApplyResult>;
-  /** Debit req:<account> to ext:chain, once per txHash. */
-  recordWithdrawal(txHash: string, w: { account: string; amount: bigint; seqno?: number; to?: string }, at: number): Promise<ApplyResult>;
+  /**
+   * A withdrawal the vault paid, once per txHash: out of the reservation it was issued with,
+   * or out of req:<account> (see WithdrawalMatch).
+   */
+  recordWithdrawal(txHash: string, w: { account: string; amount: bigint; seqno?: number; to?: string; expiry?: number }, at: number): Promise<WithdrawalLanding>;
   /**
    * Record a voucher redemption: pays `cumulative - already redeemed` out of the worker's
    * earnings (wrk:<workerId> of the matching issued voucher, ext:unmatched when none).

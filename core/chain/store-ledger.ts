@@ -3,7 +3,7 @@
  *   - one item per money movement in table "ledger", pk=`chain:<txHash>` sk="tx", written with
  *     `notExists` in the same transaction as the balance updates: a chain transaction moves
  *     money exactly once however often the watcher re-reads it;
- *   - balances in table "accounts", pk=`req:<accountId>` / `wrk:<workerId>` / `ext:chain`,
+ *   - balances in table "accounts", pk=`req:<accountId>` / `vch:<workerId>` / `ext:chain`,
  *     sk="balance", bigint attributes `available` (and `held`, written by job code);
  *   - the postings of every movement sum to zero (double entry): ext:chain mirrors the vault.
  *
@@ -11,7 +11,7 @@
  * must follow (a negative balance is then visible, and the watcher raises an alert).
  *
  * Liabilities: the Store has no scan, so the sum of internal accounts (req:* available+held,
- * wrk:* available) is read as minus the sum of the external accounts, which equals it by the
+ * wrk:* and vch:* available) is read as minus the sum of the external accounts, which equals it by the
  * double-entry invariant. Configure every ext: account that job/faucet code uses.
  *
  * Table "chain" holds: pk="cursor" (watcher position), pk=`wd:<account>:<seqno>` (withdrawals
@@ -20,7 +20,7 @@
  */
 import { ConditionFailedError, type Condition, type Item, type Store, type WriteOp } from "../ports";
 import type { ChainLedger } from "./ports";
-import type { ApplyResult, Cursor, IssuedVoucher, IssuedWithdrawal } from "./types";
+import type { ApplyResult, Cursor, IssuedVoucher, IssuedWithdrawal, WithdrawalLanding, WithdrawalMatch } from "./types";
 
 export const CHAIN_ACCOUNT = "ext:chain";
 export const UNMATCHED_ACCOUNT = "ext:unmatched";
@@ -30,6 +30,8 @@ export const chainMovementId = (txHash: string) => `chain:${txHash}`;
 /** Where core/withdrawals.ts reserves a requester's signed, not yet landed withdrawals. */
 export const pendingWithdrawalAccount = (accountId: string) => `wdr:${accountId}`;
 export const issuedWithdrawalKey = (account: string, seqno: number) => ({ pk: `wd:${account}:${seqno}`, sk: "issued" });
+/** The movement that reserved issue `gen` of a withdrawal seqno (core/withdrawals.ts); its meta keeps amount, to and expiry. */
+export const withdrawalMovementId = (account: string, seqno: number, gen: number) => `withdrawal:${account}:${seqno}:${gen}`;
 
 /**
  * The write that records a signed withdrawal. `reservation` marks one whose amount
@@ -54,7 +56,13 @@ export function issuedWithdrawalOp(w: IssuedWithdrawal, at: number, reservation?
   };
 }
 const req = (id: string) => `req:${id}`;
-const wrk = (id: string) => `wrk:${id}`;
+
+/**
+ * A worker's issued-vouchers account: core/payouts.ts moves earnings from `wrk:<id>` into it
+ * when it signs a voucher, and a redemption on chain pays out of it. The one definition the
+ * ledger and the payouts share.
+ */
+export const voucherAccount = (workerId: string) => `vch:${workerId}`;
 
 interface Posting {
   account: string;
@@ -95,11 +103,20 @@ export interface StoreChainLedgerOptions {
   /** external accounts whose negated sum is the liabilities (default ext:chain, ext:faucet, ext:unmatched) */
   externalAccounts?: readonly string[];
   /**
-   * The account a voucher redemption is paid from (default `wrk:<workerId>`). The coordinator's
-   * payouts (core/payouts.ts) move earnings into `vch:<workerId>` when they sign a voucher, and
-   * pass `(id) => "vch:" + id` here.
+   * The account a voucher redemption is paid from. Default and only correct value in the
+   * coordinator: `vch:<workerId>` (voucherAccount), where core/payouts.ts moved the earnings
+   * when it signed the voucher. (A default of `wrk:<id>` once made the AWS watcher debit the
+   * wrong account, so `vch:` never drained and redeemed read 0: issue 9 #2.)
    */
   redemptionAccount?: (workerId: string) => string;
+}
+
+/**
+ * The chain ledger of the coordinator: the ONE construction the chain watcher uses, in the
+ * Lambda (functions/schedule/chain-watcher.ts) and in the local default (local/network.ts).
+ */
+export function createChainLedger(store: Store): StoreChainLedger {
+  return new StoreChainLedger(store, { redemptionAccount: voucherAccount });
 }
 
 export class StoreChainLedger implements ChainLedger {
@@ -110,7 +127,7 @@ export class StoreChainLedger implements ChainLedger {
     opts: StoreChainLedgerOptions = {},
   ) {
     this.externals = opts.externalAccounts ?? DEFAULT_EXTERNAL_ACCOUNTS;
-    this.redemptionAccount = opts.redemptionAccount ?? wrk;
+    this.redemptionAccount = opts.redemptionAccount ?? voucherAccount;
   }
 
   // ------------------------------------------------------------ cursor
@@ -128,8 +145,14 @@ export class StoreChainLedger implements ChainLedger {
     return typeof it?.at === "number" ? it.at : null;
   }
 
-  async markPass(at: number): Promise<void> {
-    await this.store.transact([{ op: "put", table: "chain", item: { pk: "pass", sk: "pass", at } }]);
+  async markPass(at: number, o: { caughtUpAsOf: number | null }): Promise<void> {
+    // an update, so a pass that stopped at its page limit keeps the last caught-up time
+    await this.store.transact([{ op: "update", table: "chain", key: { pk: "pass", sk: "pass" }, set: { at, ...(o.caughtUpAsOf !== null ? { caughtUpAt: o.caughtUpAsOf } : {}) } }]);
+  }
+
+  async lastCaughtUpAt(): Promise<number | null> {
+    const it = await this.store.get("chain", { pk: "pass", sk: "pass" });
+    return typeof it?.caughtUpAt === "number" ? it.caughtUpAt : null;
   }
 
   // ------------------------------------------------------------ movements
@@ -161,42 +184,91 @@ export class StoreChainLedger implements ChainLedger {
   }
 
   /**
-   * A withdrawal landed on chain. When it is one the coordinator issued through
-   * core/withdrawals.ts (its issued record is `reserved` and still `pending`), the amount leaves
-   * the pending-withdrawal account `wdr:<account>` where it was reserved, and the record turns
-   * `landed` in the same transaction (so an expiry release can never also return it). Any other
-   * withdrawal debits `req:<account>.available`, with no overdraft guard (the chain already paid).
+   * A withdrawal landed on chain (the vault consumed `seqno` of `account`). Which issue of that
+   * seqno it was is told by amount, destination and expiry (re-issues after a release differ
+   * at least in expiry):
+   *   - the pending issue (reserved by core/withdrawals.ts): the amount leaves `wdr:<account>`
+   *     where it was reserved, and the record turns `landed` in the same transaction (so an
+   *     expiry release can never also return it);
+   *   - an issue whose reservation was already released as expired (it landed before its
+   *     expiry, but the release did not see it): the amount is reserved again, i.e. debited
+   *     from `req:<account>.available` with no overdraft guard. Money is conserved (the release
+   *     gave it back, this takes it again); a negative available is the requester's recorded
+   *     debt, which blocks new holds and withdrawals until deposits cover it. The record turns
+   *     `landed` (afterRelease) and the watcher raises a critical alert. A later issue of the
+   *     same seqno still pending can never land now: its reservation goes back to available
+   *     and it turns `released` (supersededBy this transaction);
+   *   - anything else debits `req:<account>.available` the same way (the chain already paid).
    */
-  async recordWithdrawal(txHash: string, w: { account: string; amount: bigint; seqno?: number; to?: string }, at: number): Promise<ApplyResult> {
+  async recordWithdrawal(txHash: string, w: { account: string; amount: bigint; seqno?: number; to?: string; expiry?: number }, at: number): Promise<WithdrawalLanding> {
     const meta: Record<string, string> = { txHash, account: w.account };
     if (w.seqno !== undefined) meta.seqno = String(w.seqno);
     if (w.to !== undefined) meta.to = w.to;
+    if (w.expiry !== undefined) meta.expiry = String(w.expiry);
+    const same = (x: Record<string, unknown>) =>
+      big(x.amount) === w.amount && (w.to === undefined || x.to === w.to) && (w.expiry === undefined || Number(x.expiry) === w.expiry);
     for (let attempt = 0; attempt < 5; attempt++) {
+      const done = await this.store.get("ledger", { pk: chainMovementId(txHash), sk: "tx" });
+      if (done) return { result: "duplicate", match: ((done.meta as Record<string, string> | undefined)?.match as WithdrawalMatch | undefined) ?? "unmatched" };
       const key = w.seqno === undefined ? undefined : issuedWithdrawalKey(w.account, w.seqno);
       const it = key ? await this.store.get("chain", key) : undefined;
-      const ours = !!it && it.reserved === true && it.status === "pending" && big(it.amount) === w.amount && (w.to === undefined || it.to === w.to);
-      const from = ours ? pendingWithdrawalAccount(w.account) : req(w.account);
-      const ops = movementOps(
-        chainMovementId(txHash),
-        "withdrawal",
-        at,
-        [
-          { account: from, field: "available", delta: -w.amount },
-          { account: CHAIN_ACCOUNT, field: "available", delta: w.amount },
+      const reserved = !!it && it.reserved === true;
+      const gen = reserved ? Number(it!.gen) : 0;
+      const postings: Posting[] = [];
+      const extra: WriteOp[] = [];
+      const genGuard = (status: string): Condition => ({
+        kind: "and",
+        all: [
+          { kind: "cmp", attr: "status", op: "=", value: status },
+          { kind: "cmp", attr: "gen", op: "=", value: gen },
         ],
-        ours ? { ...meta, from, gen: String(it!.gen) } : { ...meta, from },
-      );
-      if (ours) ops.push({ op: "update", table: "chain", key: key!, set: { status: "landed", landedTx: txHash, landedAt: at }, when: { kind: "cmp", attr: "status", op: "=", value: "pending" } });
+      });
+      let match: WithdrawalMatch;
+      if (reserved && it!.status === "pending" && same(it!)) {
+        match = "reserved";
+        postings.push({ account: pendingWithdrawalAccount(w.account), field: "available", delta: -w.amount });
+        extra.push({ op: "update", table: "chain", key: key!, set: { status: "landed", landedTx: txHash, landedAt: at }, when: genGuard("pending") });
+      } else {
+        postings.push({ account: req(w.account), field: "available", delta: -w.amount });
+        if (reserved && it!.status === "released" && same(it!)) {
+          match = "after-release";
+          extra.push({ op: "update", table: "chain", key: key!, set: { status: "landed", landedTx: txHash, landedAt: at, afterRelease: true }, when: genGuard("released") });
+        } else if (key && reserved && (await this.earlierIssueMatches(w.account, w.seqno!, gen, same))) {
+          match = "after-release";
+        } else if (it && !reserved && same(it)) {
+          match = "issued";
+        } else {
+          match = "unmatched";
+        }
+        if (reserved && it!.status === "pending") {
+          // this seqno is spent on chain: the pending issue can never land, its reservation comes back
+          const back = big(it!.amount);
+          postings.push({ account: pendingWithdrawalAccount(w.account), field: "available", delta: -back }, { account: req(w.account), field: "available", delta: back });
+          extra.push({ op: "update", table: "chain", key: key!, set: { status: "released", releasedAt: at, supersededBy: txHash }, when: genGuard("pending") });
+        }
+      }
+      postings.push({ account: CHAIN_ACCOUNT, field: "available", delta: w.amount });
+      const from = match === "reserved" ? pendingWithdrawalAccount(w.account) : req(w.account);
+      const ops = [...movementOps(chainMovementId(txHash), "withdrawal", at, postings, { ...meta, from, match, ...(reserved ? { gen: String(gen) } : {}) }), ...extra];
       try {
         await this.store.transact(ops);
-        return "applied";
+        return { result: "applied", match };
       } catch (e) {
         if (!(e instanceof ConditionFailedError)) throw e;
-        if (e.index === 0 || (await this.store.get("ledger", { pk: chainMovementId(txHash), sk: "tx" }))) return "duplicate";
-        // the issued record changed under us (released concurrently): decide again
+        // a duplicate, or the issued record changed under us (released or re-issued concurrently): decide again
       }
     }
     throw new Error(`could not record withdrawal ${txHash}: concurrent updates kept conflicting; run the watcher again`);
+  }
+
+  /** Whether an earlier issue (gen < `gen`) of this seqno was exactly this withdrawal (from its reservation movement). */
+  private async earlierIssueMatches(account: string, seqno: number, gen: number, same: (x: Record<string, unknown>) => boolean): Promise<boolean> {
+    for (let g = gen - 1; g >= 0 && g >= gen - 32; g--) {
+      const m = await this.store.get("ledger", { pk: withdrawalMovementId(account, seqno, g), sk: "tx" });
+      const meta = m?.meta as Record<string, string> | undefined;
+      if (meta && same(meta)) return true;
+    }
+    return false;
   }
 
   async recordRedemption(txHash: string, r: { worker: string; cumulative: bigint }, at: number): Promise<{ result: ApplyResult; paid: bigint; workerId: string | null }> {

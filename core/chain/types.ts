@@ -12,7 +12,7 @@ export interface Cursor {
 }
 
 export type VaultTxKind =
-  | "deposit" // Deposit{account} or comment "deposit:<hex64>"
+  | "deposit" // a deposit the vault credited (read from its DepositCredited log, never from the inbound body)
   | "withdraw" // Withdraw signed by the coordinator
   | "redeem" // Redeem of a worker voucher
   | "bounce" // inbound message was a bounce, or an unattributable transfer sent back/bounced
@@ -43,6 +43,8 @@ export interface VaultTx {
   exitCode?: number;
   /** withdraw: the account's seqno it consumed; destination */
   seqno?: number;
+  /** withdraw: the expiry it was signed with (tells apart re-issues of one seqno) */
+  expiry?: number;
   to?: string;
   /** sender address (raw form) */
   from?: string;
@@ -66,3 +68,19 @@ export interface IssuedVoucher {
 }
 
 export type ApplyResult = "applied" | "duplicate";
+
+/**
+ * How a landed withdrawal matched what the coordinator signed:
+ *   reserved       the pending reservation it was issued with (core/withdrawals.ts)
+ *   after-release  an issue whose reservation had already been released as expired: the
+ *                  amount is debited from the requester again (available may go negative:
+ *                  a debt) and the watcher raises chain.withdrawal-after-release
+ *   issued         a signed withdrawal recorded without a reservation (recordIssuedWithdrawal)
+ *   unmatched      nothing the coordinator signed: debited from available, critical alert
+ */
+export type WithdrawalMatch = "reserved" | "after-release" | "issued" | "unmatched";
+
+export interface WithdrawalLanding {
+  result: ApplyResult;
+  match: WithdrawalMatch;
+}

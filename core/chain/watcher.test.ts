@@ -128,8 +128,8 @@ describe("runWatcher: withdrawals and redemptions", () => {
     expect(r.alerts).toContain(`chain.unmatched-outflow:withdraw:${tx.hash}`);
   });
 
-  it("records redemptions as the difference to what was already redeemed, from the worker's earnings", async () => {
-    await s.store.transact([{ op: "update", table: "accounts", key: { pk: "wrk:worker-1", sk: "balance" }, add: { available: 3n * TON } }]);
+  it("records redemptions as the difference to what was already redeemed, from the worker's vouchered earnings (vch:<id>)", async () => {
+    await s.store.transact([{ op: "update", table: "accounts", key: { pk: "vch:worker-1", sk: "balance" }, add: { available: 3n * TON } }]);
     await s.store.transact([{ op: "update", table: "accounts", key: { pk: "ext:faucet", sk: "balance" }, add: { available: -3n * TON } }]);
     await s.ledger.recordIssuedVoucher({ workerId: "worker-1", worker: W, cumulative: 1n * TON, expiry: 0 }, 0);
     await s.ledger.recordIssuedVoucher({ workerId: "worker-1", worker: W, cumulative: 2n * TON, expiry: 0 }, 0);
@@ -138,7 +138,7 @@ describe("runWatcher: withdrawals and redemptions", () => {
     const r = await runWatcher(s.opts());
 
     expect(r.redemptions).toBe(2);
-    expect(await s.ledger.balance("wrk:worker-1")).toEqual({ available: 1n * TON, held: 0n });
+    expect(await s.ledger.balance("vch:worker-1")).toEqual({ available: 1n * TON, held: 0n });
     expect(await s.ledger.redeemed(W)).toBe(2n * TON);
     expect(r.alerts).toEqual([]);
     expect(sumOfAccounts(s.store)).toBe(0n);
@@ -194,6 +194,23 @@ describe("runWatcher: alerts", () => {
     expect(alerts.raised.map((a) => a.key)).toContain("chain.lag");
   });
 
+  it("issue 9 #3: a pass that stops at its page limit with transactions left is not caught up; one that reads to the end is, as of its start", async () => {
+    const txs = [deposit(A, TON), deposit(A, TON), deposit(A, TON)];
+    const { ledger, opts } = setup(txs);
+    let now = NOW_MS;
+    const clock = () => (now += 1000);
+
+    const limited = await runWatcher(opts({ pageSize: 1, maxPages: 2, now: clock }));
+    const afterLimited = { lastPass: await ledger.lastPassAt(), caughtUp: await ledger.lastCaughtUpAt() };
+    const full = await runWatcher(opts({ pageSize: 1, maxPages: 5, now: clock }));
+
+    expect(limited.hasMore).toBe(true);
+    expect(afterLimited).toEqual({ lastPass: expect.any(Number), caughtUp: null });
+    expect(full.hasMore).toBe(false);
+    expect(await ledger.lastCaughtUpAt()).toBeLessThan((await ledger.lastPassAt())!); // the start of the pass, not its end
+    expect(await ledger.lastCaughtUpAt()).toBeGreaterThan(afterLimited.lastPass!);
+  });
+
   it("no lag alert when the backlog is recent", async () => {
     const fresh = Math.floor(NOW_MS / 1000) - 5;
     const { alerts, opts } = setup([deposit(A, TON, { utime: fresh }), deposit(A, TON, { utime: fresh })]);
@@ -204,7 +221,7 @@ describe("runWatcher: alerts", () => {
 
   it("reader failure: raises chain.reader-error, and chain.lag when the last good pass is too old; rethrows", async () => {
     const { reader, ledger, alerts, opts } = setup([]);
-    await ledger.markPass(NOW_MS - 3_600_000);
+    await ledger.markPass(NOW_MS - 3_600_000, { caughtUpAsOf: NOW_MS - 3_600_000 });
     reader.failNext = new Error("toncenter 503");
     await expect(runWatcher(opts())).rejects.toThrow("toncenter 503");
     expect(alerts.raised.map((a) => a.key)).toEqual(["chain.reader-error", "chain.lag"]);

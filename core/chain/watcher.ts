@@ -8,6 +8,8 @@
  *   chain.undercollateral    vault balance < liabilities (requester balances + unredeemed earnings)
  *   chain.lag               transactions older than the threshold still unprocessed, or no
  *                           successful pass for longer than the threshold
+ *   chain.withdrawal-after-release  a withdrawal landed whose reservation had been released as
+ *                           expired: debited from the requester again (possibly into debt)
  *   chain.key-rotated       the owner changed the coordinator key
  *   chain.reader-error      the chain could not be read this pass
  */
@@ -38,7 +40,10 @@ export interface WatcherReport {
   /** keys of the alerts raised during this pass */
   alerts: string[];
   cursor: Cursor | null;
-  /** the pass stopped at maxPages with transactions left */
+  /**
+   * the pass stopped at maxPages with transactions left: it is not "caught up", so it does not
+   * count toward releasing expired withdrawals (one that landed may be among the unread ones)
+   */
   hasMore: boolean;
   vaultBalance: bigint | null;
   liabilities: bigint | null;
@@ -67,6 +72,9 @@ export async function runWatcher(o: WatcherOptions): Promise<WatcherReport> {
     await o.alerts.raise(a);
   };
 
+  // What the chain shows when the pass starts is all read by the end of a pass that did not
+  // stop at its page limit: that start time is what "caught up" vouches for.
+  const startedAt = o.now();
   let cursor = await o.ledger.getCursor();
   report.cursor = cursor;
   let oldestPendingUtime: number | null = null;
@@ -129,7 +137,7 @@ export async function runWatcher(o: WatcherOptions): Promise<WatcherReport> {
       });
     }
   }
-  await o.ledger.markPass(o.now());
+  await o.ledger.markPass(o.now(), { caughtUpAsOf: report.hasMore ? null : startedAt });
   return report;
 }
 
@@ -164,16 +172,24 @@ async function processTx(o: WatcherOptions, tx: VaultTx, report: WatcherReport, 
     }
     case "withdraw": {
       if (!tx.account) throw new Error(`withdrawal ${tx.hash} has no account; the chain adapter must set it`);
-      const r = await o.ledger.recordWithdrawal(tx.hash, { account: tx.account, amount: tx.amount, seqno: tx.seqno, to: tx.to }, at);
-      if (r === "applied") report.withdrawals++;
+      const r = await o.ledger.recordWithdrawal(tx.hash, { account: tx.account, amount: tx.amount, seqno: tx.seqno, to: tx.to, expiry: tx.expiry }, at);
+      if (r.result === "applied") report.withdrawals++;
       else report.duplicates++;
-      const issued = tx.seqno === undefined ? undefined : await o.ledger.findIssuedWithdrawal(tx.account, tx.seqno);
-      if (!issued || issued.amount !== tx.amount || (tx.to !== undefined && issued.to !== tx.to)) {
+      const details = { ...base, account: tx.account, amount: tx.amount.toString(), seqno: tx.seqno, to: tx.to, expiry: tx.expiry };
+      if (r.match === "unmatched") {
+        const issued = tx.seqno === undefined ? undefined : await o.ledger.findIssuedWithdrawal(tx.account, tx.seqno);
         await raise({
           key: `chain.unmatched-outflow:withdraw:${tx.hash}`,
           severity: "critical",
           title: "a withdrawal was paid that the coordinator did not sign (coordinator key compromised?)",
-          details: { ...base, account: tx.account, amount: tx.amount.toString(), seqno: tx.seqno, to: tx.to, issued: issued ? { amount: issued.amount.toString(), to: issued.to } : null },
+          details: { ...details, issued: issued ? { amount: issued.amount.toString(), to: issued.to, expiry: issued.expiry } : null },
+        });
+      } else if (r.match === "after-release") {
+        await raise({
+          key: `chain.withdrawal-after-release:${tx.hash}`,
+          severity: "critical",
+          title: "a withdrawal landed after its reservation was released as expired: debited from the requester again (its available balance may now be a debt)",
+          details,
         });
       }
       await checkOutflow(tx, tx.amount + tx.inValue, raise);

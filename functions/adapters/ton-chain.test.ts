@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { type Address, toNano, type Transaction } from "@ton/core";
+import { type Address, toNano, type Transaction, type TupleItem } from "@ton/core";
 import { keyPairFromSeed } from "@ton/crypto";
 import { startLocalChain, type LocalChain } from "../../local/chain";
+import { refDepositLookalikes } from "../../contracts/fixtures";
+import { accountIdToUint } from "../../core/chain/account";
+import { getBalance, requesterAccount } from "../../core/ledger";
+import type { CoreDeps } from "../../core/deps";
+import { DEFAULT_RELEASE_GRACE_SECONDS, getWithdrawal, releaseExpiredWithdrawals, requestWithdrawal, type WithdrawalDeps } from "../../core/withdrawals";
+import { tonWithdrawalSigner, withdrawalFromJson } from "./ton-withdrawal-signer";
 import { accountIdFromUint } from "../../core/chain/account";
 import { collectingAlerts } from "../../core/chain/dedup";
 import { StoreChainLedger } from "../../core/chain/store-ledger";
@@ -14,6 +20,7 @@ import {
   SandboxChainReader,
   TonClientChainReader,
   type TonClientLike,
+  tonClientWithdrawSeqno,
   voucherFromJson,
   voucherToJson,
 } from "./ton-chain";
@@ -97,7 +104,7 @@ describe("chain watcher on the sandbox", () => {
     const cost = toNano("1.5");
     await store.transact([
       { op: "update", table: "accounts", key: { pk: `req:${requesterId}`, sk: "balance" }, add: { available: -cost } },
-      { op: "update", table: "accounts", key: { pk: "wrk:worker-1", sk: "balance" }, add: { available: cost } },
+      { op: "update", table: "accounts", key: { pk: "vch:worker-1", sk: "balance" }, add: { available: cost } }, // vouchered (core/payouts.ts)
     ]);
     const voucher = chain.signVoucher(worker.address, cost);
     await ledger.recordIssuedVoucher({ workerId: "worker-1", worker: worker.address.toRawString(), cumulative: cost, expiry: voucher.expiry }, 0);
@@ -115,7 +122,7 @@ describe("chain watcher on the sandbox", () => {
     expect(alerts.raised).toEqual([]);
     expect(await chain.paid(worker.address)).toBe(cost);
     expect(await ledger.redeemed(worker.address.toRawString())).toBe(cost);
-    expect((await ledger.balance("wrk:worker-1")).available).toBe(0n);
+    expect((await ledger.balance("vch:worker-1")).available).toBe(0n);
     expect(await chain.walletBalance(worker.address)).toBeGreaterThan(before + cost - toNano("0.05"));
     // requester: 5 deposited - 1.5 spent - 1 withdrawn
     expect((await ledger.balance(`req:${requesterId}`)).available).toBe(toNano("2.5"));
@@ -123,6 +130,49 @@ describe("chain watcher on the sandbox", () => {
     const totals = await chain.vault.getTotals();
     expect(totals.deposited - totals.withdrawn - totals.paid).toBe(await ledger.liabilities());
     expect(r.vaultBalance! >= r.liabilities!).toBe(true);
+  });
+
+  it("issue 9 #1: transfers the vault refunded are never credited (deposit:<hex> + an empty ref, op 0 with the text in a ref); genuine comment and Deposit deposits are", async () => {
+    // Prepare
+    const { chain, ledger, alerts, watch } = await chainWithWatcher();
+    const attacker = await chain.wallet("attacker");
+    const fakes: Transaction[] = [];
+    for (const body of Object.values(refDepositLookalikes(accountIdToUint(requesterId)))) {
+      fakes.push(...(await attacker.send({ to: chain.vaultAddress, value: toNano("100"), bounce: false, body })).transactions);
+    }
+    await chain.depositNano(requesterId, toNano("1"), { comment: true });
+    await chain.depositNano(requesterId, toNano("2"));
+
+    // Act
+    const r = await watch();
+
+    // Assess
+    expect(vaultTxs(chain, fakes).map((t) => normalizeVaultTx(t).kind)).toEqual(["bounce", "bounce"]);
+    expect({ deposits: r.deposits, bounces: r.bounces }).toEqual({ deposits: 2, bounces: 2 });
+    expect(await chain.accountBalance(requesterId)).toBe(toNano("3"));
+    expect((await ledger.balance(`req:${requesterId}`)).available).toBe(toNano("3"));
+    const totals = await chain.vault.getTotals();
+    expect(await ledger.liabilities()).toBe(totals.deposited - totals.withdrawn - totals.paid);
+    expect(alerts.raised.map((a) => a.key)).toEqual(["chain.bounce:bounce", "chain.bounce:bounce"]); // refunded, reported, not credited
+  });
+
+  it("issue 9 #1: a deposit is read from the vault's log alone: no log, no credit, whatever the inbound body says", async () => {
+    // Prepare: a genuine deposit, its log cut off (what a transfer the vault did not credit looks like)
+    const chain = await startLocalChain({ now: NOW, coordinatorSeed: seed("coordinator") });
+    const res = await chain.depositNano(requesterId, toNano("1"), { comment: true });
+    const tx = vaultTxs(chain, res.transactions)[0]!;
+    const logged = normalizeVaultTx(tx);
+    const external = [...tx.outMessages.keys()].filter((k) => tx.outMessages.get(k)!.info.type === "external-out");
+    for (const k of external) tx.outMessages.delete(k);
+
+    // Act
+    const unlogged = normalizeVaultTx(tx);
+
+    // Assess
+    expect(external).toHaveLength(1);
+    expect(logged).toMatchObject({ kind: "deposit", account: requesterId, amount: toNano("1") });
+    expect(unlogged.kind).not.toBe("deposit");
+    expect(unlogged.account).toBeUndefined();
   });
 
   it("raises the under-collateral alert when the vault is drained on chain behind the ledger's back", async () => {
@@ -181,6 +231,11 @@ function fakeToncenter(chain: LocalChain): TonClientLike & { calls: number } {
     async getBalance(address: Address) {
       return (await chain.blockchain.getContract(address)).balance;
     },
+    async runMethod(address: Address, name: string, stack: TupleItem[] = []) {
+      const r = await chain.blockchain.runGetMethod(address, name, stack);
+      if (r.exitCode !== 0) throw new Error(`Unable to execute get method. Got exit_code: ${r.exitCode}`);
+      return { stack: r.stackReader };
+    },
   };
   return fake;
 }
@@ -220,6 +275,60 @@ describe("TonClientChainReader", () => {
     const first = await reader.getVaultTransactions(null, 10);
     const again = await reader.getVaultTransactions(first.cursor, 10);
     expect({ n: again.txs.length, cursor: again.cursor }).toEqual({ n: 0, cursor: first.cursor });
+  });
+});
+
+describe("issue 9 #3: the AWS adapter reads the vault's withdraw seqno, and a landing behind a page limit is never released", () => {
+  it("issue 9 #3: tonClientWithdrawSeqno reads withdrawSeqno(account) through toncenter's get-method, like the sandbox getter", async () => {
+    // Prepare
+    const chain = await startLocalChain({ now: NOW, coordinatorSeed: seed("coordinator") });
+    await chain.deposit(requesterId, 5n);
+    for (let i = 0; i < 2; i++) expect((await chain.withdraw(chain.requesterWallet, await chain.signWithdrawal(requesterId, chain.requesterWallet.address, toNano("1")))).success).toBe(true);
+    const reader = new TonClientChainReader(fakeToncenter(chain), chain.vaultAddress);
+    const nobody = accountIdToUint(keyPairFromSeed(seed("nobody")).publicKey.toString("base64url"));
+
+    // Act
+    const seqnos = [await reader.getWithdrawSeqno(accountIdToUint(requesterId)), await tonClientWithdrawSeqno(fakeToncenter(chain), chain.vaultAddress)(nobody)];
+
+    // Assess
+    expect(seqnos).toEqual([2, 0]);
+    expect(await chain.vault.getWithdrawSeqno(accountIdToUint(requesterId))).toBe(2);
+  });
+
+  it("issue 9 #3: over the toncenter reader, a withdrawal that landed behind more than a page of vault transactions is recorded, never released", async () => {
+    // Prepare: the AWS set-up as it was (no seqno getter), a real vault
+    const chain = await startLocalChain({ now: NOW, coordinatorSeed: seed("coordinator") });
+    const store = new TestStore();
+    let now = NOW * 1000;
+    const deps = {
+      store,
+      clock: { now: () => now },
+      log: { info() {}, warn() {}, error() {} },
+      withdrawalSigner: tonWithdrawalSigner(chain.coordinator.secretKey, chain.vaultAddress),
+    } as unknown as CoreDeps & WithdrawalDeps;
+    const ledger = new StoreChainLedger(store);
+    const reader = new TonClientChainReader(fakeToncenter(chain), chain.vaultAddress, { pageSize: 3 });
+    const watch = () => runWatcher({ reader, ledger, alerts: collectingAlerts(), now: () => now, lagThresholdSeconds: 600_000, pageSize: 2, maxPages: 2 });
+    await chain.deposit(requesterId, 5n);
+    await watch();
+    const view = await requestWithdrawal(deps, requesterId, { amount: toNano("5"), to: chain.requesterWallet.address.toRawString() });
+    const stranger = await chain.wallet("stranger");
+    for (let i = 0; i < 6; i++) await chain.depositNano(keyPairFromSeed(seed(`other-${i}`)).publicKey.toString("base64url"), toNano("1"), { from: stranger });
+    expect((await chain.withdraw(chain.requesterWallet, withdrawalFromJson(view).withdrawal)).success).toBe(true);
+    now = (view.expiry + DEFAULT_RELEASE_GRACE_SECONDS + 1) * 1000;
+
+    // Act
+    const limited = await watch();
+    const released = await releaseExpiredWithdrawals(deps, requesterId);
+    const rest = await watch();
+
+    // Assess
+    expect(limited.hasMore).toBe(true);
+    expect(released.released).toBe(0);
+    expect(rest.withdrawals).toBe(1);
+    expect(await getWithdrawal(store, requesterId, view.seqno)).toMatchObject({ status: "landed" });
+    expect((await getBalance(store, requesterAccount(requesterId))).available).toBe(0n);
+    expect(await chain.accountBalance(requesterId)).toBe(0n);
   });
 });
 

@@ -6,9 +6,17 @@
  *   - SandboxChainReader: ChainReader over a @ton/sandbox Blockchain (local default, tests, bench)
  *   - sendWithdrawal / sendVoucher, voucher JSON (the agent receives vouchers over HTTP)
  */
-import { Address, type Cell, type Sender, type Transaction, toNano } from "@ton/core";
-import { loadDeposit, loadRedeem, loadWithdraw } from "../../contracts/build/Vault_Vault";
-import { OPCODES, signVoucher, signWithdrawal, type SignedVoucher, type SignedWithdrawal } from "../../contracts/vault";
+import { Address, type Sender, type Transaction, type TupleItem, type TupleReader, toNano } from "@ton/core";
+import { loadRedeem, loadWithdraw } from "../../contracts/build/Vault_Vault";
+import {
+  type DepositCreditedLog,
+  OPCODES,
+  parseDepositCredited,
+  signVoucher,
+  signWithdrawal,
+  type SignedVoucher,
+  type SignedWithdrawal,
+} from "../../contracts/vault";
 import { accountIdFromUint } from "../../core/chain/account";
 import type { ChainReader } from "../../core/chain/ports";
 import type { Cursor, VaultTx, VaultTxKind } from "../../core/chain/types";
@@ -17,19 +25,31 @@ export const WITHDRAW_GAS = toNano("0.05");
 export const REDEEM_GAS = toNano("0.05");
 
 // ---------------------------------------------------------------- decoding
-const DEPOSIT_COMMENT = /^deposit:([0-9a-f]{64})$/;
-
-function readComment(body: Cell): string | null {
-  try {
-    const s = body.beginParse();
-    if (s.remainingBits < 32 || s.loadUint(32) !== 0) return null;
-    return s.loadStringTail();
-  } catch {
-    return null;
+/**
+ * The vault's DepositCredited logs in a transaction: its external-out messages that parse
+ * exactly as the log (contracts/vault.ts parseDepositCredited). Only the vault's own code
+ * writes them (one per credited deposit), so nothing a sender puts in a message body can
+ * make one appear.
+ */
+function depositLogs(tx: Transaction): DepositCreditedLog[] {
+  const logs: DepositCreditedLog[] = [];
+  for (const m of tx.outMessages.values()) {
+    if (m.info.type !== "external-out") continue;
+    const log = parseDepositCredited(m.body);
+    if (log) logs.push(log);
   }
+  return logs;
 }
 
-/** Turns one of the vault's transactions into the watcher's shape. */
+/**
+ * Turns one of the vault's transactions into the watcher's shape.
+ *
+ * A deposit is read ONLY from the vault's DepositCredited log, never from the inbound body:
+ * the vault decides what it credits (a comment is a deposit only as one 576-bit cell without
+ * refs, anything else from a stranger is refunded), and a looser reading here once credited
+ * refunded transfers (issue 9 #1). An aborted transaction, or one that sent value back out,
+ * is never a credit, whatever it logged.
+ */
 export function normalizeVaultTx(tx: Transaction): VaultTx {
   const d = tx.description;
   const aborted = d.type === "generic" ? d.aborted : false;
@@ -48,26 +68,28 @@ export function normalizeVaultTx(tx: Transaction): VaultTx {
   const common = { ...base, inValue, from, bounced: info.bounced };
   if (info.bounced) return { ...common, kind: "bounce", amount: inValue };
 
+  const logs = depositLogs(tx);
+  if (logs.length > 0) {
+    // The contract logs exactly one credit per transaction and pays nothing out with it.
+    if (aborted || outValue > 0n || logs.length !== 1) return { ...common, kind: "unknown", amount: inValue };
+    return { ...common, kind: "deposit", account: accountIdFromUint(logs[0]!.account), amount: logs[0]!.amount };
+  }
+
   const body = inMsg.body;
   const s = body.beginParse();
   const empty = s.remainingBits === 0 && s.remainingRefs === 0;
-  // Empty body or a comment that is not a deposit tag: the owner's top-up when accepted and
-  // nothing went out; otherwise a rejected/refunded transfer.
+  // Not credited: the owner's top-up when accepted and nothing went out; otherwise a
+  // rejected (bounced) or refunded transfer, whatever its body says.
   const topupOrBounce = (): VaultTx => ({ ...common, kind: !aborted && outValue === 0n ? "topup" : "bounce", amount: inValue });
   if (empty) return topupOrBounce();
   if (s.remainingBits < 32) return { ...common, kind: "unknown", amount: inValue };
   const op = s.preloadUint(32);
   try {
     switch (op) {
-      case 0: {
-        const m = DEPOSIT_COMMENT.exec(readComment(body) ?? "");
-        if (!m) return topupOrBounce();
-        return { ...common, kind: "deposit", account: accountIdFromUint(BigInt("0x" + m[1]!)), amount: inValue };
-      }
-      case OPCODES.deposit: {
-        const msg = loadDeposit(body.beginParse());
-        return { ...common, kind: "deposit", account: accountIdFromUint(msg.account), amount: inValue };
-      }
+      case 0: // a comment the vault did not credit
+        return topupOrBounce();
+      case OPCODES.deposit: // a Deposit the vault did not credit (too small: aborted)
+        return { ...common, kind: aborted ? "bounce" : "unknown", amount: inValue };
       case OPCODES.withdraw: {
         const msg = loadWithdraw(body.beginParse());
         return {
@@ -76,6 +98,7 @@ export function normalizeVaultTx(tx: Transaction): VaultTx {
           account: accountIdFromUint(msg.account),
           amount: msg.amount,
           seqno: Number(msg.seqno),
+          expiry: Number(msg.expiry),
           to: msg.to.toRawString(),
         };
       }
@@ -107,6 +130,21 @@ export interface TonClientLike {
     opts: { limit: number; lt?: string; hash?: string; to_lt?: string; inclusive?: boolean; archival?: boolean },
   ): Promise<Transaction[]>;
   getBalance(address: Address): Promise<bigint>;
+  /** toncenter runGetMethod; throws when the get-method exits non-zero */
+  runMethod(address: Address, name: string, stack?: TupleItem[]): Promise<{ stack: TupleReader }>;
+}
+
+/**
+ * The vault's `withdrawSeqno(account)` get-method through toncenter: how many of the account's
+ * withdrawals the vault has paid (the next seqno it accepts). The AWS coordinator's
+ * WithdrawalSigner.chainSeqno (core/withdrawals.ts): a seqno below it is never issued, and one
+ * below it is never released as expired. The local default reads the same getter from the sandbox.
+ */
+export function tonClientWithdrawSeqno(client: Pick<TonClientLike, "runMethod">, vault: Address): (account: bigint) => Promise<number> {
+  return async (account) => {
+    const { stack } = await client.runMethod(vault, "withdrawSeqno", [{ type: "int", value: account }]);
+    return stack.readNumber();
+  };
 }
 
 export class TonClientChainReader implements ChainReader {
@@ -143,6 +181,11 @@ export class TonClientChainReader implements ChainReader {
 
   getVaultBalance(): Promise<bigint> {
     return this.client.getBalance(this.vault);
+  }
+
+  /** The vault's withdrawSeqno(account) (see tonClientWithdrawSeqno). */
+  getWithdrawSeqno(account: bigint): Promise<number> {
+    return tonClientWithdrawSeqno(this.client, this.vault)(account);
   }
 }
 

@@ -3,6 +3,11 @@ import { keyPairFromSeed } from "@ton/crypto";
 import { collectingAlerts } from "../../core/chain/dedup";
 import { TestStore } from "../../test/fixtures/faulty-store";
 import { startLocalChain } from "../../local/chain";
+import { voucherAccount } from "../../core/chain/store-ledger";
+import type { CoreDeps } from "../../core/deps";
+import { applyMovement, getBalance, requesterAccount, workerAccount } from "../../core/ledger";
+import { issueVoucher, payoutTotals, voucherAccount as payoutsVoucherAccount, type PayoutDeps } from "../../core/payouts";
+import { voucherFromJson } from "../adapters/ton-chain";
 import { makeChainWatcherHandler } from "./chain-watcher";
 
 const NOW = 1_750_000_000;
@@ -27,5 +32,50 @@ describe("chain watcher handler", () => {
     expect(first.alerts).toContain("chain.undercollateral");
     expect(second.alerts).toContain("chain.undercollateral"); // raised again by the pass...
     expect(alerts.raised.filter((a) => a.key === "chain.undercollateral")).toHaveLength(1); // ...but sent once
+  });
+});
+
+describe("issue 9 #2: the Lambda watcher books redemptions where the payouts put them", () => {
+  it("issue 9 #2: the Lambda handler's watcher drains vch:<id> on a redeem, and redeemed is reported", async () => {
+    // Prepare: a requester deposit, a job that paid a worker, a voucher from core/payouts, redeemed on chain
+    const TON = 1_000_000_000n;
+    const chain = await startLocalChain({ now: NOW });
+    const clock = { now: () => NOW * 1000 };
+    const store = new TestStore(clock);
+    const handler = makeChainWatcherHandler({ store, clock, log: quietLog, reader: chain.reader, alerts: collectingAlerts() });
+    const requester = keyPairFromSeed(Buffer.alloc(32, 9)).publicKey.toString("base64url");
+    await chain.deposit(requester, 5n);
+    await handler();
+    await applyMovement(store, {
+      id: "settle:job-1",
+      kind: "settle",
+      at: clock.now(),
+      meta: {},
+      postings: [
+        { account: requesterAccount(requester), field: "available", delta: -3n * TON },
+        { account: workerAccount("w-1"), field: "available", delta: 3n * TON },
+      ],
+    });
+    await store.transact([{ op: "put", table: "workers", item: { pk: "w-1", sk: "worker" } }]);
+    const wallet = await chain.wallet("w-1");
+    const deps = { store, clock, log: quietLog, voucherSigner: chain.voucherSigner } as unknown as CoreDeps & PayoutDeps;
+    const voucher = await issueVoucher(deps, "w-1", wallet.address.toRawString());
+    expect((await chain.redeem(wallet, voucherFromJson(voucher).voucher)).success).toBe(true);
+
+    // Act
+    const pass = await handler();
+
+    // Assess
+    expect({ redemptions: pass.redemptions, alerts: pass.alerts }).toEqual({ redemptions: 1, alerts: [] });
+    expect((await getBalance(store, voucherAccount("w-1"))).available).toBe(0n);
+    expect((await getBalance(store, workerAccount("w-1"))).available).toBe(0n);
+    expect(await payoutTotals(store, "w-1")).toMatchObject({ earned: 3n * TON, issued: 3n * TON, unredeemed: 0n, redeemed: 3n * TON });
+    expect(pass.liabilities).toBe((2n * TON).toString());
+    const totals = await chain.vault.getTotals();
+    expect(BigInt(pass.liabilities!)).toBe(totals.deposited - totals.withdrawn - totals.paid);
+  });
+
+  it("issue 9 #2: one ledger construction: the payouts and the chain ledger name the same voucher account", () => {
+    expect(payoutsVoucherAccount("w-1")).toBe(voucherAccount("w-1"));
   });
 });

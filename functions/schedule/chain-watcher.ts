@@ -14,7 +14,7 @@ import { z } from "zod";
 import type { Alerts, Clock, Log, Store } from "../../core/ports";
 import { fanoutAlerts, storeDedupAlerts } from "../../core/chain/dedup";
 import type { ChainReader } from "../../core/chain/ports";
-import { StoreChainLedger } from "../../core/chain/store-ledger";
+import { createChainLedger } from "../../core/chain/store-ledger";
 import { runWatcher, type WatcherReport } from "../../core/chain/watcher";
 
 export interface ChainWatcherDeps {
@@ -45,7 +45,8 @@ export function makeChainWatcherHandler(deps: ChainWatcherDeps | (() => Promise<
     const d = typeof deps === "function" ? await deps() : deps;
     const report = await runWatcher({
       reader: d.reader,
-      ledger: new StoreChainLedger(d.store),
+      // the same ledger construction as the local default (redemptions drain vch:<id>)
+      ledger: createChainLedger(d.store),
       alerts: storeDedupAlerts(d.alerts, d.store, d.dedupWindowMs ?? 30 * 60_000, d.clock),
       now: () => d.clock.now(),
       lagThresholdSeconds: d.lagThresholdSeconds ?? 600,
