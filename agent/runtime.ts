@@ -1,12 +1,12 @@
 import type { AttestationDoc } from "../events/attestation";
-import { RequestPlaintext, type ReplyPlaintext } from "../events/envelope";
-import type { AgentChallenge, AgentJob } from "../events/api";
+import { RequestPlaintext, type ReplyEnvelope, type ReplyPlaintext } from "../events/envelope";
+import type { AgentChallenge, AgentJob, FailureCode, FailurePlaintext, ResultRequest } from "../events/api";
 import { b64u } from "../core/crypto/encoding";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
 import { openRequest, replyHash, requestHash, sealReply } from "../core/crypto/envelope";
 import { signReceipt } from "../core/crypto/receipt";
 import { ApiClient, ApiError } from "../client/api";
-import type { Engine } from "./engines/engine";
+import { EngineError, type Engine } from "./engines/engine";
 import { asWorkBatch, type JobSource } from "./sources/job-source";
 import { createHttpJobSource } from "./sources/http";
 
@@ -38,6 +38,38 @@ export interface AgentStats {
   completionTokens: number;
   /** attestation challenges answered with fresh evidence */
   challenges: number;
+}
+
+/** A failure of our own making, with the code the coordinator gets. */
+class JobFailure extends Error {
+  constructor(
+    readonly code: FailureCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The code reported for a failed job; never its text. */
+export function failureCode(e: unknown): FailureCode {
+  if (e instanceof JobFailure) return e.code;
+  if (e instanceof ApiError) return "result_refused";
+  if (e instanceof EngineError) {
+    switch (e.code) {
+      case "engine_unavailable":
+      case "engine_timeout":
+      case "engine_aborted":
+        return "engine_unavailable";
+      case "engine_rejected":
+      case "invalid_request":
+        return "engine_rejected";
+      case "model_not_served":
+        return "model_not_served";
+      default:
+        return "engine_error";
+    }
+  }
+  return "internal_error";
 }
 
 /** Challenges answered at once at most; more are dropped (each costs a quote) and the requester times out. */
@@ -100,10 +132,17 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const process1 = async (job: AgentJob) => {
     const header = job.envelope.header;
     try {
-      const plain = RequestPlaintext.parse(JSON.parse(new TextDecoder().decode(openRequest(job.envelope, { workerId, kem: o.kemKey }))));
-      const r = await o.engine.generate({ model: header.model, messages: plain.messages, maxTokens: header.maxTokens, ...(plain.temperature !== undefined ? { temperature: plain.temperature } : {}) });
+      let plain: RequestPlaintext;
+      try {
+        plain = RequestPlaintext.parse(JSON.parse(new TextDecoder().decode(openRequest(job.envelope, { workerId, kem: o.kemKey }))));
+      } catch (e) {
+        throw new JobFailure("bad_request", (e as Error).message);
+      }
+      const r = await o.engine
+        .generate({ model: header.model, messages: plain.messages, maxTokens: header.maxTokens, ...(plain.temperature !== undefined ? { temperature: plain.temperature } : {}) })
+        .catch((e: unknown) => Promise.reject(e instanceof EngineError ? e : new JobFailure("engine_error", e instanceof Error ? e.message : String(e))));
       if (r.usage.promptTokens > header.maxPromptTokens || r.usage.completionTokens > header.maxTokens) {
-        throw new Error(`engine usage ${r.usage.promptTokens}+${r.usage.completionTokens} exceeds the job's limits`);
+        throw new JobFailure("limits_exceeded", `engine usage ${r.usage.promptTokens}+${r.usage.completionTokens} exceeds the job's limits`);
       }
       const answer: ReplyPlaintext = { text: r.text, usage: r.usage, engine: r.engine, finishReason: r.finishReason };
       const reply = sealReply(header, workerId, new TextEncoder().encode(JSON.stringify(answer)));
@@ -127,10 +166,23 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       stats.completionTokens += r.usage.completionTokens;
     } catch (e) {
       stats.failed++;
-      const reason = e instanceof ApiError ? `${e.code}: ${e.message}` : (e as Error).message;
-      log.warn("job failed", { jobId: job.jobId, reason });
-      if (e instanceof ApiError && e.code === "stale_attempt") return;
-      await api.post("/v1/agent/results", { kind: "failed", jobId: job.jobId, attempt: job.attempt, reason: reason.slice(0, 500) }).catch(() => {});
+      if (e instanceof ApiError && e.code === "stale_attempt") {
+        log.warn("job failed", { jobId: job.jobId, code: "stale_attempt" });
+        return;
+      }
+      // The coordinator (and this log, which the host can read) get a code only: an engine's
+      // error text can echo the prompt (issue 9 #12). The text goes sealed to the requester.
+      const code = failureCode(e);
+      log.warn("job failed", { jobId: job.jobId, code, ...(e instanceof ApiError ? { api: e.code } : {}) });
+      const text: FailurePlaintext = { error: { code, message: ((e as Error)?.message ?? String(e)).slice(0, 2000) } };
+      let reply: ReplyEnvelope | undefined;
+      try {
+        reply = sealReply(header, workerId, new TextEncoder().encode(JSON.stringify(text)));
+      } catch {
+        reply = undefined; // no usable reply key: the code alone goes back
+      }
+      const report: ResultRequest = { kind: "failed", jobId: job.jobId, attempt: job.attempt, code, ...(reply ? { reply } : {}) };
+      await api.post("/v1/agent/results", report).catch(() => {});
     }
   };
 

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { AttestationTier } from "../events/attestation";
 import type { AttestationDoc } from "../events/attestation";
-import type { Candidate, ChallengeResponse, ChallengeView, JobView, PrepareResponse } from "../events/api";
+import { FailurePlaintext, type Candidate, type ChallengeResponse, type ChallengeView, type JobView, type PrepareResponse } from "../events/api";
 import { ReplyPlaintext, type EnvelopeHeader, type RequestEnvelope, type RequestPlaintext } from "../events/envelope";
 import { verifyAttestation, type AttestationResult } from "../core/attestation/verify";
 import { loadPolicy } from "../core/attestation/policy";
@@ -22,6 +22,39 @@ export class VerificationError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * A job came back refunded. With outcome "failed", `failure` is what the last worker
+ * reported: its code (all the coordinator saw) and, when the worker sealed it to our reply
+ * key, the engine's own message (which may quote our prompt, hence sealed).
+ */
+export class JobRefundedError extends VerificationError {
+  constructor(
+    code: string,
+    message: string,
+    readonly failure?: { workerId: string; code: string; message?: string },
+  ) {
+    super(code, message);
+  }
+}
+
+function refundedError(job: JobView, header: EnvelopeHeader, encryptedTo: Candidate[], replyKey: KemKeyPair): JobRefundedError {
+  const base = `job ${job.jobId} was not answered (${job.outcome}); the held ${job.maxCost} nanoTON were refunded`;
+  const f = job.failure;
+  if (!f) return new JobRefundedError(`job_${job.outcome ?? "refunded"}`, base);
+  let text: string | undefined;
+  // Not signed: anyone who saw the job header (the coordinator too) could seal such a text to
+  // our reply key. It explains a refund, it proves nothing; we only show it.
+  if (f.reply && encryptedTo.some((c) => c.workerId === f.workerId)) {
+    try {
+      text = FailurePlaintext.parse(JSON.parse(new TextDecoder().decode(openReply(f.reply, header, f.workerId, replyKey)))).error.message;
+    } catch {
+      text = undefined;
+    }
+  }
+  const failure = { workerId: f.workerId, code: f.code, ...(text !== undefined ? { message: text } : {}) };
+  return new JobRefundedError(`job_${job.outcome ?? "refunded"}`, `${base}; worker ${f.workerId.slice(0, 8)} reported ${f.code}${text !== undefined ? `: ${text}` : ""}`, failure);
 }
 
 /** A candidate whose attestation we verified ourselves, with the measurement it attested. */
@@ -314,7 +347,7 @@ export class CocoonClient {
     // The submit itself waits for the answer (one round trip fewer); long jobs continue with GET.
     let job = await this.api.post<JobView>("/v1/jobs?wait=20", { envelope }, { "idempotency-key": `submit-${prep.jobId}` });
     while (!finished(job) && this.now() <= deadline) job = await this.api.get<JobView>(`/v1/jobs/${prep.jobId}?wait=20`);
-    if (job.status === "refunded") throw new VerificationError(`job_${job.outcome ?? "refunded"}`, `job ${job.jobId} was not answered (${job.outcome}); the held ${job.maxCost} nanoTON were refunded`);
+    if (job.status === "refunded") throw refundedError(job, header, verified, replyKey);
     if (job.status !== "completed") throw new VerificationError("timeout", `job ${job.jobId} still ${job.status} after ${o.timeoutMs ?? 120_000} ms`);
 
     // Check the receipt, the reply and the bill ourselves before believing any number in them.

@@ -1,6 +1,6 @@
 import { pendingWithdrawalAccount } from "./chain/store-ledger";
 import type { AttestationTier } from "../events/attestation";
-import type { AgentChallenge, AgentJob, JobStatus, JobView, PrepareRequest, PrepareResponse, ResultRequest } from "../events/api";
+import type { AgentChallenge, AgentJob, FailureCode, JobStatus, JobView, PrepareRequest, PrepareResponse, ResultRequest } from "../events/api";
 import type { EnvelopeHeader, Receipt, ReplyEnvelope, RequestEnvelope } from "../events/envelope";
 import type { MatchingMessage } from "../events/queue";
 import { replyHash, requestHash } from "./crypto/envelope";
@@ -28,7 +28,7 @@ import {
   settleMovement,
 } from "./ledger";
 import { jobCost, maxJobCost } from "./pricing";
-import { ConditionFailedError, type Item, type WriteOp } from "./ports";
+import { ConditionFailedError, type Item, type Key, type WriteOp } from "./ports";
 import { isChallengeOpen } from "./challenges";
 import { candidatesFor, isLive, markSuspect, matchCandidates, requireWorker, type OfferItem } from "./workers";
 
@@ -76,8 +76,12 @@ export interface JobItem extends Item {
   leaseUntil: number;
   cost?: string;
   outcome?: string;
-  /** Signature of the accepted receipt: tells a retried result from a different one. */
-  receiptSignature?: string;
+  /**
+   * resultDigest(reply, receipt) of the accepted result: a retried post must be identical to
+   * it, and it names the one reply item served (issue 9 #8). Absent on jobs completed
+   * before it existed (their reply item is `reply#<attempt>`).
+   */
+  resultDigest?: string;
   createdAt: number;
   updatedAt: number;
 }
@@ -88,16 +92,30 @@ interface EnvelopeItem extends Item {
   requestHash: string;
 }
 
-/** pk=jobId sk="reply#<attempt>": a worker's sealed answer and signed receipt. */
+/**
+ * pk=jobId sk="reply#<attempt>#<resultDigest>": a worker's sealed answer and signed receipt.
+ * Content-addressed and written only if absent, so no post can ever overwrite an answer;
+ * the job item names the one that was accepted.
+ */
 interface ReplyItem extends Item {
   reply: ReplyEnvelope;
   receipt: Receipt;
 }
 
+/** pk=jobId sk="failure#<attempt>": a worker's failure report: a code, and its text sealed to the requester. */
+interface FailureItem extends Item {
+  workerId: string;
+  code: FailureCode;
+  reply?: ReplyEnvelope;
+}
+
 const TERMINAL: JobStatus[] = ["completed", "refunded"];
 const jobKey = (jobId: string) => ({ pk: jobId, sk: "job" });
 const envelopeKey = (jobId: string) => ({ pk: jobId, sk: "envelope" });
-const replyKey = (jobId: string, attempt: number) => ({ pk: jobId, sk: `reply#${attempt}` });
+const replyKey = (jobId: string, attempt: number, digest?: string) => ({ pk: jobId, sk: digest ? `reply#${attempt}#${digest}` : `reply#${attempt}` });
+const failureKey = (jobId: string, attempt: number) => ({ pk: jobId, sk: `failure#${attempt}` });
+/** What a completed job pins: sha256 over the canonical {reply, receipt} it accepted. */
+export const resultDigest = (reply: ReplyEnvelope, receipt: Receipt) => sha256Hex(canonicalJson({ reply, receipt }));
 /** Envelopes and replies are kept this long after submit, then expire (TTL). */
 const RETAIN_SECONDS = 7 * 86_400;
 export const jobTopic = (jobId: string) => `job:${jobId}`;
@@ -212,18 +230,17 @@ export async function submitJob(
       { op: "put", table: "jobs", item: job, when: { kind: "notExists" } },
       { op: "put", table: "idempotency", item: { ...idemKey, jobId: h.jobId, bodyHash, ttl: Math.ceil(now / 1000) + 86_400 }, when: { kind: "notExists" } },
     ]);
-    if (r === "duplicate") throw new ConflictError("job_exists", `job ${h.jobId} was already submitted (with another Idempotency-Key)`);
+    // The hold is already there: a concurrent retry with this key won the race, or an
+    // earlier attempt of this very request committed without us hearing back (an ambiguous
+    // store commit). Either way the idempotency record committed with that hold says
+    // whose job it is: answer from it exactly as the winner did (issue 9 #6).
+    if (r === "duplicate") return answerDuplicate(deps, h.jobId, idemKey, bodyHash);
   } catch (e) {
     if (e instanceof OverdraftError) {
       const bal = await getBalance(deps.store, requesterAccount(requester));
       throw new InsufficientFundsError(maxCost, bal.available);
     }
-    if (e instanceof ConditionFailedError) {
-      // A concurrent duplicate won the race; answer as it did.
-      const again = await deps.store.get("idempotency", idemKey);
-      if (again) return replayIdempotent(deps, again, bodyHash);
-      throw new ConflictError("job_exists", `job ${h.jobId} was already submitted (with another Idempotency-Key)`);
-    }
+    if (e instanceof ConditionFailedError) return answerDuplicate(deps, h.jobId, idemKey, bodyHash);
     throw e;
   }
   // The job is ours: an envelope left under this id by an earlier submit that never committed is replaced.
@@ -231,6 +248,16 @@ export async function submitJob(
   await dispatch(deps, job, envelope);
   deps.log.info("job submitted", { jobId: job.jobId, model: job.model, candidates: candidates.length, maxCost: job.maxCost });
   return { jobId: h.jobId, status: "assigned", replayed: false };
+}
+
+/**
+ * The job was submitted already: the same 202 when this Idempotency-Key recorded it with this
+ * body; 422 idempotency_key_reused for another body; 409 job_exists when another key holds it.
+ */
+async function answerDuplicate(deps: CoreDeps, jobId: string, idemKey: Key, bodyHash: string) {
+  const prior = await deps.store.get("idempotency", idemKey);
+  if (prior) return replayIdempotent(deps, prior, bodyHash); // the body hash pins the job id too
+  throw new ConflictError("job_exists", `job ${jobId} was already submitted with another Idempotency-Key; retry with the key you first used`);
 }
 
 async function replayIdempotent(deps: CoreDeps, prior: Item, bodyHash: string) {
@@ -258,9 +285,14 @@ export async function sendLeaseCheck(deps: CoreDeps, job: Pick<JobItem, "jobId" 
   await deps.queues.send("matching", msg, { delaySeconds });
 }
 
-function putReply(deps: CoreDeps, jobId: string, attempt: number, reply: ReplyEnvelope, receipt: Receipt) {
-  const item: ReplyItem = { ...replyKey(jobId, attempt), reply, receipt, ttl: Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS };
-  return deps.store.transact([{ op: "put", table: "jobs", item }]);
+/** Write a reply item if absent: its key is its content's digest, so "present" means "identical". */
+async function putReply(deps: CoreDeps, jobId: string, attempt: number, digest: string, reply: ReplyEnvelope, receipt: Receipt) {
+  const item: ReplyItem = { ...replyKey(jobId, attempt, digest), reply, receipt, ttl: Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS };
+  try {
+    await deps.store.transact([{ op: "put", table: "jobs", item, when: { kind: "notExists" } }]);
+  } catch (e) {
+    if (!(e instanceof ConditionFailedError)) throw e;
+  }
 }
 
 async function loadEnvelope(deps: CoreDeps, jobId: string): Promise<RequestEnvelope> {
@@ -285,8 +317,11 @@ async function dispatch(deps: CoreDeps, job: JobItem, envelope?: RequestEnvelope
 /**
  * Move the job to the next live candidate after `fromAttempt`, or refund it when none is
  * left. Conditional on the job still being at `fromAttempt`, so duplicates are no-ops.
+ * `extra` ops commit in the same transaction (a worker's failure report). Returns false when
+ * someone else moved the job first (settled it, moved it on, refunded it): then nothing
+ * was written and no money moved.
  */
-async function advance(deps: CoreDeps, job: JobItem, fromAttempt: number, outcome: "expired" | "failed") {
+async function advance(deps: CoreDeps, job: JobItem, fromAttempt: number, outcome: "expired" | "failed", extra: WriteOp[] = []): Promise<boolean> {
   const now = deps.clock.now();
   let next = fromAttempt + 1;
   for (; next < job.candidates.length; next++) {
@@ -307,25 +342,37 @@ async function advance(deps: CoreDeps, job: JobItem, fromAttempt: number, outcom
     try {
       await deps.store.transact([
         { op: "update", table: "jobs", key: jobKey(job.jobId), set: { attempt: next, leaseUntil: moved.leaseUntil, updatedAt: now }, when: stillAt },
+        ...extra,
       ]);
     } catch (e) {
-      if (e instanceof ConditionFailedError) return; // someone else moved it
+      if (e instanceof ConditionFailedError) return false; // someone else moved it
       throw e;
     }
     deps.log.info("job reassigned", { jobId: job.jobId, from: fromAttempt, to: next, reason: outcome });
     await dispatch(deps, moved);
-    return;
+    return true;
   }
   try {
-    await applyMovement(deps.store, refundMovement(job.jobId, job.requester, BigInt(job.maxCost), now), [
+    const r = await applyMovement(deps.store, refundMovement(job.jobId, job.requester, BigInt(job.maxCost), now), [
       { op: "update", table: "jobs", key: jobKey(job.jobId), set: { status: "refunded", outcome, updatedAt: now }, when: stillAt },
+      ...extra,
     ]);
+    if (r === "duplicate") return false; // refunded already
   } catch (e) {
-    if (e instanceof ConditionFailedError) return;
+    if (e instanceof ConditionFailedError) return false;
+    // The hold is gone: the job was settled (or refunded) between our read and this write.
+    // The transaction wrote nothing; only a job still open here means the books are wrong.
+    if (e instanceof OverdraftError && !(await stillAssigned(deps, job.jobId, fromAttempt))) return false;
     throw e;
   }
   deps.log.info("job refunded", { jobId: job.jobId, outcome });
   deps.notifier.notify(jobTopic(job.jobId));
+  return true;
+}
+
+async function stillAssigned(deps: CoreDeps, jobId: string, attempt: number) {
+  const now = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+  return now?.status === "assigned" && now.attempt === attempt;
 }
 
 /** Matching queue consumer: dispatch requests and lease checks. Idempotent per message. */
@@ -379,19 +426,11 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
   if (!job) throw new NotFoundError("unknown_job", `no job ${r.jobId}`);
   if (job.candidates[r.attempt]?.workerId !== workerId) throw new ForbiddenError("not_your_job", "this job was not dispatched to you at that attempt");
 
-  if (job.status === "completed" && r.kind === "completed" && job.receiptSignature === r.receipt.signature) {
-    await putReply(deps, job.jobId, r.attempt, r.reply, r.receipt); // a retry also repairs a reply lost to a crash
-    return { status: "completed", cost: job.cost!, duplicate: true };
-  }
+  if (job.status === "completed" && r.kind === "completed" && job.attempt === r.attempt) return repeatedResult(deps, job, r);
   if (job.status !== "assigned" || job.attempt !== r.attempt) {
     throw new ConflictError("stale_attempt", `job ${r.jobId} is no longer assigned to you (status ${job.status}, attempt ${job.attempt}); the result is discarded`);
   }
-  if (r.kind === "failed") {
-    deps.log.warn("worker reported failure", { jobId: job.jobId, workerId, reason: r.reason });
-    await advance(deps, job, r.attempt, "failed");
-    const after = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
-    return { status: after!.status, duplicate: false };
-  }
+  if (r.kind === "failed") return recordFailure(deps, job, workerId, r);
 
   const body = r.receipt.body;
   const h = job.header;
@@ -412,18 +451,20 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
   const raw = jobCost(deps.config.pricing, price, body.usage);
   const cost = raw > held ? held : raw;
   const now = deps.clock.now();
-  // The answer goes in its own item, keyed by attempt, written while the settlement commits:
-  // only the attempt the job records as completed is ever served, and a retried post
+  const digest = resultDigest(r.reply, r.receipt);
+  // The answer goes in its own item, keyed by attempt and digest, written while the
+  // settlement commits: only the one the job pins is ever served, and a retried post
   // rewrites it if a crash lost it.
-  const replyWrite = putReply(deps, job.jobId, r.attempt, r.reply, r.receipt);
+  const replyWrite = putReply(deps, job.jobId, r.attempt, digest, r.reply, r.receipt);
   replyWrite.catch(() => {});
+  let settled: Error | undefined;
   try {
-    await applyMovement(deps.store, settleMovement(job.jobId, job.requester, workerId, held, cost, now), [
+    const applied = await applyMovement(deps.store, settleMovement(job.jobId, job.requester, workerId, held, cost, now), [
       {
         op: "update",
         table: "jobs",
         key: jobKey(job.jobId),
-        set: { status: "completed", cost: cost.toString(), receiptSignature: r.receipt.signature, updatedAt: now },
+        set: { status: "completed", cost: cost.toString(), resultDigest: digest, updatedAt: now },
         when: {
           kind: "and",
           all: [
@@ -439,21 +480,75 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
         add: { jobs: 1, promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens },
       },
     ]);
+    if (applied === "duplicate") settled = new Error("settled already");
   } catch (e) {
-    if (e instanceof ConditionFailedError) {
-      throw new ConflictError("stale_attempt", `job ${r.jobId} changed while the result was recorded; the result is discarded`);
-    }
-    throw e;
+    // Condition: the job moved on. Overdraft: its hold is gone (refunded meanwhile).
+    if (!(e instanceof ConditionFailedError || e instanceof OverdraftError)) throw e;
+    settled = e;
   }
   await replyWrite;
+  if (settled) return lostSettlement(deps, r, digest, settled);
   deps.notifier.notify(jobTopic(job.jobId));
   deps.log.info("job completed", { jobId: job.jobId, workerId, cost: cost.toString(), ...body.usage });
   return { status: "completed", cost: cost.toString(), duplicate: false };
 }
 
+/**
+ * Another post settled this job (or moved it on) while ours was in flight. Exactly one post
+ * sees duplicate:false; an identical one is told it is a duplicate; anything else is a 409,
+ * and the reply item it wrote (not the accepted one) is removed again.
+ */
+async function lostSettlement(deps: CoreDeps, r: Extract<ResultRequest, { kind: "completed" }>, digest: string, why: Error) {
+  const now = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
+  if (now?.status === "completed" && now.attempt === r.attempt && now.resultDigest === digest) {
+    return { status: "completed" as const, cost: now.cost!, duplicate: true };
+  }
+  if (why instanceof OverdraftError && now?.status === "assigned" && now.attempt === r.attempt) throw why; // books are wrong: a 500 with an alert, not a 409
+  await deps.store.transact([{ op: "delete", table: "jobs", key: replyKey(r.jobId, r.attempt, digest) }]).catch(() => {});
+  if (now?.status === "completed" && now.attempt === r.attempt) throw resultDiffers(r.jobId);
+  throw new ConflictError("stale_attempt", `job ${r.jobId} changed while the result was recorded (status ${now?.status}); the result is discarded`);
+}
+
+const resultDiffers = (jobId: string) =>
+  new ConflictError("result_differs", `job ${jobId} was completed with another reply or receipt; the accepted result stands and nothing was changed`);
+
+/**
+ * A completed result posted again for a completed job: accepted as a duplicate only when
+ * reply and receipt are identical to what was accepted (issue 9 #8); that retry also
+ * repairs a reply item lost to a crash (written only if absent, so never an overwrite).
+ */
+async function repeatedResult(deps: CoreDeps, job: JobItem, r: Extract<ResultRequest, { kind: "completed" }>) {
+  const digest = resultDigest(r.reply, r.receipt);
+  let pinned = job.resultDigest;
+  if (pinned === undefined) {
+    const legacy = await deps.store.get<ReplyItem>("jobs", replyKey(job.jobId, job.attempt));
+    pinned = legacy ? resultDigest(legacy.reply, legacy.receipt) : undefined;
+  }
+  if (pinned !== digest) throw resultDiffers(job.jobId);
+  if (job.resultDigest) await putReply(deps, job.jobId, r.attempt, digest, r.reply, r.receipt);
+  return { status: "completed" as const, cost: job.cost!, duplicate: true };
+}
+
+/**
+ * A worker gives the job back. Only its code reaches the coordinator and its log; the text,
+ * if any, is sealed to the requester and stored with the code in the same transaction that
+ * moves the job on, so a report that loses a race (the job was settled meanwhile) writes
+ * nothing and moves no money: 409 stale_attempt.
+ */
+async function recordFailure(deps: CoreDeps, job: JobItem, workerId: string, r: Extract<ResultRequest, { kind: "failed" }>) {
+  deps.log.warn("worker reported failure", { jobId: job.jobId, workerId, attempt: r.attempt, code: r.code });
+  const item: FailureItem = { ...failureKey(job.jobId, r.attempt), workerId, code: r.code, ...(r.reply ? { reply: r.reply } : {}), ttl: Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS };
+  const moved = await advance(deps, job, r.attempt, "failed", [{ op: "put", table: "jobs", item, when: { kind: "notExists" } }]);
+  if (!moved) {
+    throw new ConflictError("stale_attempt", `job ${job.jobId} changed while the failure was recorded (it was completed or moved on); nothing was changed`);
+  }
+  const after = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
+  return { status: after!.status, duplicate: false };
+}
+
 // ---------------------------------------------------------------- requester reads
 
-export function toView(job: JobItem, answer?: ReplyItem): JobView {
+export function toView(job: JobItem, answer?: ReplyItem, failure?: FailureItem): JobView {
   const c = job.candidates[job.attempt];
   return {
     jobId: job.jobId,
@@ -465,6 +560,7 @@ export function toView(job: JobItem, answer?: ReplyItem): JobView {
     ...(job.cost !== undefined ? { cost: job.cost } : {}),
     ...(job.outcome !== undefined ? { outcome: job.outcome } : {}),
     ...(answer ? { reply: answer.reply, receipt: answer.receipt } : {}),
+    ...(failure ? { failure: { attempt: job.attempt, workerId: failure.workerId, code: failure.code, ...(failure.reply ? { reply: failure.reply } : {}) } } : {}),
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
   };
@@ -478,7 +574,8 @@ export async function getJob(deps: CoreDeps, requester: string, jobId: string, w
     if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
     if (job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
     const left = deadline - deps.clock.now();
-    if (job.status === "completed") return toView(job, await deps.store.get<ReplyItem>("jobs", replyKey(jobId, job.attempt)));
+    if (job.status === "completed") return toView(job, await deps.store.get<ReplyItem>("jobs", replyKey(jobId, job.attempt, job.resultDigest)));
+    if (job.status === "refunded" && job.outcome === "failed") return toView(job, undefined, await deps.store.get<FailureItem>("jobs", failureKey(jobId, job.attempt)));
     if (TERMINAL.includes(job.status) || left <= 0) return toView(job);
     await deps.notifier.wait(jobTopic(jobId), left);
   }

@@ -47,6 +47,40 @@ export const SubmitResponse = z.object({ jobId: JobId, status: z.string() });
 export const JobStatus = z.enum(["submitted", "assigned", "completed", "refunded"]);
 export type JobStatus = z.infer<typeof JobStatus>;
 
+/**
+ * Why a worker gave a job back: a code, never text. An engine's error text can echo the
+ * prompt, so it does not travel in clear to the coordinator (issue 9 #12); the worker may
+ * seal it to the requester instead (FailureReply / FailurePlaintext).
+ */
+export const FailureCode = z.enum([
+  /** the engine cannot be reached, timed out, or is overloaded */
+  "engine_unavailable",
+  /** the engine answered something unusable */
+  "engine_error",
+  /** the engine refused this request (e.g. prompt too long) */
+  "engine_rejected",
+  /** the engine does not serve the job's model */
+  "model_not_served",
+  /** the envelope did not open or its plaintext is malformed */
+  "bad_request",
+  /** the engine's usage exceeded the job's token limits */
+  "limits_exceeded",
+  /** the coordinator refused the worker's completed result */
+  "result_refused",
+  /** anything else inside the agent */
+  "internal_error",
+  /** an agent too old to send a code */
+  "unspecified",
+]);
+export type FailureCode = z.infer<typeof FailureCode>;
+
+/** The failure text sealed to the requester's reply key like an answer; small (an error message). */
+export const FailureReply = ReplyEnvelope.extend({ ct: ReplyEnvelope.shape.ct.max(8192) });
+
+/** What a FailureReply holds once the requester opens it. */
+export const FailurePlaintext = z.object({ error: z.object({ code: FailureCode, message: z.string().max(2000) }) });
+export type FailurePlaintext = z.infer<typeof FailurePlaintext>;
+
 export const JobView = z.object({
   jobId: JobId,
   status: JobStatus,
@@ -60,6 +94,8 @@ export const JobView = z.object({
   outcome: z.string().optional(),
   reply: ReplyEnvelope.optional(),
   receipt: Receipt.optional(),
+  /** outcome "failed": what the last worker reported, its text sealed to the requester (if it sent one). */
+  failure: z.object({ attempt: z.number().int(), workerId: WorkerId, code: FailureCode, reply: FailureReply.optional() }).optional(),
   createdAt: z.number().int(),
   updatedAt: z.number().int(),
 });
@@ -139,9 +175,13 @@ export const AgentPollResponse = z.object({ jobs: z.array(AgentJob) });
 
 export const ResultRequest = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("completed"), jobId: JobId, attempt: z.number().int(), reply: ReplyEnvelope, receipt: Receipt }),
-  z.object({ kind: z.literal("failed"), jobId: JobId, attempt: z.number().int(), reason: z.string().max(500) }),
+  // Unknown keys (an old agent's clear-text `reason`) are stripped here, so never stored or logged.
+  z.object({ kind: z.literal("failed"), jobId: JobId, attempt: z.number().int(), code: FailureCode.default("unspecified"), reply: FailureReply.optional() }),
 ]);
 export type ResultRequest = z.infer<typeof ResultRequest>;
+
+/** POST /v1/agent/results answer. `duplicate`: this very result had been accepted already. */
+export const ResultResponse = z.object({ status: z.string(), cost: nano.optional(), duplicate: z.boolean() });
 
 export const WorkerStatusView = z.object({
   workerId: WorkerId,

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import type { CoreDeps } from "../core/deps";
@@ -19,15 +20,44 @@ function compile(route: Route): CompiledRoute {
   return { route, method: route.spec.method, pattern: new RegExp(`^${src}$`), names };
 }
 
+const BODY_LIMIT = 1024 * 1024;
+
+/** The request body is over the limit: the only failure that answers 413. */
+class BodyTooLargeError extends Error {
+  override readonly name = "BodyTooLargeError";
+}
+
 async function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > limit) throw new Error("body too large");
+    if (size > limit) throw new BodyTooLargeError(`request body exceeds ${limit} bytes`);
     chunks.push(c as Buffer);
   }
   return Buffer.concat(chunks).toString("utf8");
+}
+
+/** The request target as a URL; an absolute-form target that does not parse is a URIError (400). */
+function requestUrl(target: string | undefined): URL {
+  try {
+    return new URL(target ?? "/", "http://localhost");
+  } catch {
+    throw new URIError("request target is not a valid URL");
+  }
+}
+
+/**
+ * What a failure outside the route answers (inside it, invokeRoute maps errors): an
+ * oversize body 413, a path that does not percent-decode 400 (API Gateway refuses it with a
+ * 400 as well), anything else a 500 with a reference, detail in the log only (issue 9 #11).
+ */
+function failureResult(e: unknown, deps: CoreDeps, method: string, path: string) {
+  if (e instanceof BodyTooLargeError) return json(413, errorBody("body_too_large", `request body exceeds ${BODY_LIMIT} bytes`));
+  if (e instanceof URIError) return json(400, errorBody("malformed_path", "the request path does not decode: a malformed percent-encoding (like %E0%A4%A) or not a URL; percent-encode it as UTF-8"));
+  const ref = randomUUID();
+  deps.log.error("http server error", { ref, method, path, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+  return json(500, errorBody("internal_error", `internal error; reference ${ref}`));
 }
 
 /**
@@ -40,11 +70,12 @@ export function startHttpServer(opts: { routes: Route[]; deps: CoreDeps; port: n
   // never the request's Host header, which a replayer chooses. Set once listening.
   let domainName = "";
   const server = createServer(async (req, res) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
     const method = (req.method ?? "GET").toUpperCase();
     let result;
+    let url = new URL("http://localhost/");
     try {
-      const body = await readBody(req, 1024 * 1024);
+      url = requestUrl(req.url);
+      const body = await readBody(req, BODY_LIMIT);
       const hit = compiled.find((c) => c.method === method && c.pattern.test(url.pathname));
       if (!hit) {
         const known = compiled.some((c) => c.pattern.test(url.pathname));
@@ -85,7 +116,7 @@ export function startHttpServer(opts: { routes: Route[]; deps: CoreDeps; port: n
         result = await invokeRoute(hit.route, event, opts.deps);
       }
     } catch (e) {
-      result = json(413, errorBody("body_too_large", "request body exceeds 1 MiB"));
+      result = failureResult(e, opts.deps, method, url.pathname);
     }
     res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
     res.end(result.body ?? "");

@@ -114,6 +114,17 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
     expect((await getBalance(t.net.store, requesterAccount(key.id))).available).toBe(10_000_000_000n - BigInt(done.json.cost));
   });
 
+  it("issue 9 #11: a path that does not percent-decode is a 400 with a code, only an oversize body is a 413", async () => {
+    // Act
+    const malformed = await fetch(`${t.net.url}/v1/jobs/%E0%A4%A`);
+    const oversize = await fetch(`${t.net.url}/v1/jobs/prepare`, { method: "POST", headers: { "content-type": "application/json" }, body: "x".repeat(1024 * 1024 + 1) });
+    // Assess
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as any).error.code).toBe("malformed_path");
+    expect(oversize.status).toBe(413);
+    expect(((await oversize.json()) as any).error.code).toBe("body_too_large");
+  });
+
   it("invalid bodies get 400 with a code and a message naming the field", async () => {
     const key = generateSigningKey();
     const r = await signedFetch(t.net.url, key, "POST", "/v1/jobs/prepare", { model: MODEL, maxTokens: "ten", maxPromptTokens: 10 });

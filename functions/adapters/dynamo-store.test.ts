@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { mockClient } from "aws-sdk-client-mock";
-import { DynamoDBClient, ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient, ConditionalCheckFailedException, InternalServerError, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   DynamoDBDocumentClient,
   GetCommand,
@@ -205,6 +205,7 @@ describe("DynamoStore single writes", () => {
     ddb.on(TransactWriteCommand).resolves({});
     await makeStore().transact([{ op: "check", table: "workers", key: { pk: "w1", sk: "worker" }, when: { kind: "cmp", attr: "capacity", op: ">", value: 0 } }]);
     expect(ddb.commandCalls(TransactWriteCommand)[0]!.args[0].input).toEqual({
+      ClientRequestToken: expect.any(String),
       TransactItems: [
         {
           ConditionCheck: {
@@ -240,6 +241,7 @@ describe("DynamoStore transactions (money)", () => {
     // Assess
     expect(result).toBe("applied");
     expect(ddb.commandCalls(TransactWriteCommand)[0]!.args[0].input).toEqual({
+      ClientRequestToken: expect.any(String),
       TransactItems: [
         {
           Put: {
@@ -314,6 +316,35 @@ describe("DynamoStore transactions (money)", () => {
     expect(err).toBeInstanceOf(StoreError);
     expect((err as StoreError).code).toBe("STORE_CONFLICT");
     expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(3);
+  });
+
+  it("issue 9 #6: a hold re-sent after an ambiguous failure carries the same ClientRequestToken, so DynamoDB applies it once and answers success", async () => {
+    // Prepare: the first send's answer is lost (a 5xx after DynamoDB may have committed)
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(new InternalServerError({ message: "Internal server error", $metadata: { httpStatusCode: 500 } }))
+      .resolves({});
+    // Act
+    const r = await applyMovement(makeStore(), hold());
+    // Assess
+    const tokens = ddb.commandCalls(TransactWriteCommand).map((c) => c.args[0].input.ClientRequestToken);
+    expect(r).toBe("applied");
+    expect(tokens).toHaveLength(2);
+    expect(tokens[0]).toMatch(/^[\x21-\x7e]{1,36}$/);
+    expect(tokens[1]).toBe(tokens[0]);
+  });
+
+  it("a conflict retry is a new call with a new token; two transact calls with equal items never share one", async () => {
+    // Prepare
+    ddb.on(TransactWriteCommand).rejectsOnce(cancelled(["TransactionConflict", "None"])).resolves({});
+    const store = makeStore();
+    // Act
+    await store.transact(movementOps(hold()));
+    await store.transact(movementOps(hold()));
+    // Assess: a shared token would tell both equal calls "applied" where exactly one may win
+    const tokens = ddb.commandCalls(TransactWriteCommand).map((c) => c.args[0].input.ClientRequestToken);
+    expect(tokens).toHaveLength(3);
+    expect(new Set(tokens).size).toBe(3);
   });
 
   it("two ops on one item are refused before any request with STORE_DUPLICATE_ITEM", async () => {

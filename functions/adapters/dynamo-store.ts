@@ -24,6 +24,9 @@
  * ConditionCheck for `check`. ConditionalCheckFailedException and TransactionCanceled with a
  * ConditionalCheckFailed reason become ConditionFailedError(index of the failing op); the
  * core reads that as "already done" for idempotent writes. Reads are strongly consistent.
+ * Every TransactWriteItems carries a ClientRequestToken naming the transact() call: re-sent
+ * unchanged after an ambiguous failure (a timeout, a 5xx, TransactionInProgress), renewed
+ * after a cancellation (nothing committed).
  */
 import {
   DynamoDBDocumentClient,
@@ -37,6 +40,7 @@ import {
   type TransactWriteCommandInput,
 } from "@aws-sdk/lib-dynamodb";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { randomUUID } from "node:crypto";
 import { ConditionFailedError, type Condition, type Item, type Key, type Store, type TableName, type WriteOp } from "../../core/ports";
 
 export const TTL_ATTR = "_exp";
@@ -280,6 +284,15 @@ export function toTransactItem(tableName: string, op: WriteOp, nowSeconds: numbe
 
 const errName = (e: unknown) => (e && typeof e === "object" && "name" in e ? String((e as { name: unknown }).name) : "");
 
+/** Failures after which a transaction may have committed or may still be running: re-sent with the same token. */
+const AMBIGUOUS_ERRORS = new Set(["TransactionInProgressException", "InternalServerError", "ServiceUnavailable", "TimeoutError", "RequestTimeout", "RequestTimeoutException"]);
+const AMBIGUOUS_CODES = new Set(["ECONNRESET", "ETIMEDOUT", "EPIPE", "ECONNABORTED"]);
+function isAmbiguous(e: unknown): boolean {
+  if (!e || typeof e !== "object") return false;
+  const o = e as { code?: unknown; $metadata?: { httpStatusCode?: number } };
+  return AMBIGUOUS_ERRORS.has(errName(e)) || AMBIGUOUS_CODES.has(String(o.code)) || (o.$metadata?.httpStatusCode ?? 0) >= 500;
+}
+
 export class DynamoStore implements Store {
   private readonly doc: DynamoDBDocumentClient;
   private readonly now: () => number;
@@ -370,11 +383,24 @@ export class DynamoStore implements Store {
       return;
     }
 
-    for (let attempt = 0; ; attempt++) {
+    // The token names this call (issue 9 #6): a re-send after an answer we never got is
+    // applied at most once by DynamoDB (within 10 minutes), and answers success if the first
+    // send committed, instead of tripping over its own writes (a ConditionFailed that the
+    // core would read as "someone else did it"). Not derived from the items' content: two
+    // concurrent calls with equal content (two identical result posts in the same ms) would
+    // then both be told "applied", where the port promises exactly one winner.
+    let token = randomUUID();
+    let resends = 0;
+    for (let attempt = 0; ; ) {
       try {
-        await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
+        await this.doc.send(new TransactWriteCommand({ TransactItems: items, ClientRequestToken: token }));
         return;
       } catch (e) {
+        if (isAmbiguous(e) && resends < this.retries) {
+          resends++;
+          await this.sleep(50 * 2 ** resends + Math.floor(Math.random() * 50));
+          continue; // same token
+        }
         if (errName(e) !== "TransactionCanceledException") throw e;
         const reasons = ((e as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? []).map((r) => r?.Code ?? "None");
         const failed = reasons.indexOf("ConditionalCheckFailed");
@@ -389,6 +415,8 @@ export class DynamoStore implements Store {
           throw new StoreError("STORE_CONFLICT", `transaction kept conflicting with concurrent writes after ${attempt + 1} attempts; retry the request`);
         }
         await this.sleep(20 * 2 ** attempt + Math.floor(Math.random() * 20));
+        attempt++;
+        token = randomUUID(); // cancelled, so nothing committed: a fresh call
       }
     }
   }

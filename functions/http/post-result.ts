@@ -1,9 +1,16 @@
-import { ResultRequest } from "../../events/api";
+import { ResultRequest, ResultResponse } from "../../events/api";
 import { postResult } from "../../core/jobs";
 import { defineRoute, lambdaHandler } from "./middleware";
 
 export const route = defineRoute(
-  { method: "POST", path: "/v1/agent/results", summary: "A worker's sealed answer and signed receipt, or its failure report", auth: "signed", body: ResultRequest },
+  {
+    method: "POST",
+    path: "/v1/agent/results",
+    summary: "A worker's sealed answer and signed receipt, or its failure code (any text sealed to the requester); a repeat must be identical (else 409 result_differs)",
+    auth: "signed",
+    body: ResultRequest,
+    response: ResultResponse,
+  },
   ({ deps, caller, body }) => postResult(deps, caller, body),
 );
 export const handler = lambdaHandler(route);
