@@ -189,6 +189,33 @@ describe("one job, many posts (in-memory store, real agents)", () => {
     }
   });
 
+  it("issue 9 #11: a result posted while the job is being refunded is a 409 stale_attempt; nothing is charged and no answer is left behind", async () => {
+    // Prepare: the worker's own failure report refunds the job between the result's read and its settlement
+    const { requester, envelope } = await sealedJob();
+    await submitJob(net.deps, requester.id, envelope, "refunding-1");
+    const answer = result(envelope, "too late");
+    let refunded: Awaited<ReturnType<typeof postResult>> | undefined;
+    const transact = store.transact;
+    store.transact = async (ops: WriteOp[]) => {
+      if (!refunded && ops.some((op) => op.op === "put" && op.table === "ledger" && op.item.pk === `settle:${envelope.header.jobId}`)) {
+        refunded = await postResult(net.deps, worker.agent.workerId, { kind: "failed", jobId: envelope.header.jobId, attempt: 0, code: "engine_error" });
+      }
+      return transact(ops);
+    };
+    try {
+      // Act
+      const late = await postResult(net.deps, worker.agent.workerId, answer).catch((e) => e);
+      // Assess
+      expect(refunded?.status).toBe("refunded");
+      expect(late).toMatchObject({ status: 409, code: "stale_attempt" });
+      expect(await ledgerItem(`settle:${envelope.header.jobId}`)).toBeUndefined();
+      expect(await getBalance(store, requesterAccount(requester.id))).toMatchObject({ held: 0n, available: FUNDS });
+      expect(store.scan("jobs").filter((i) => i.pk === envelope.header.jobId && i.sk.startsWith("reply#"))).toHaveLength(0);
+    } finally {
+      store.transact = transact;
+    }
+  });
+
   it("a failure report that loses to a concurrent refund is a 409 too (a ConditionFailedError is not swallowed into a 200)", async () => {
     // Prepare
     const { requester, envelope } = await sealedJob();
