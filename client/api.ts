@@ -26,6 +26,8 @@ const agents = {
 interface RawResponse {
   status: number;
   text: string;
+  /** the server's Date header (whole seconds) */
+  date: string | undefined;
 }
 
 function send(url: URL, method: string, headers: Record<string, string>, body: string): Promise<RawResponse> {
@@ -34,7 +36,7 @@ function send(url: URL, method: string, headers: Record<string, string>, body: s
     const req = mod.request(url, { method, headers, agent: agents[url.protocol as "http:" | "https:"] }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8"), date: res.headers.date }));
       res.on("error", reject);
     });
     req.on("error", reject);
@@ -49,18 +51,35 @@ function send(url: URL, method: string, headers: Record<string, string>, body: s
 export class ApiClient {
   /** The deployment this client signs for: a signature made here is refused by any other API host. */
   readonly host: string;
+  /** Server time minus our clock, learnt from a refused timestamp (the server accepts at most 5 s ahead). */
+  private clockOffsetMs = 0;
 
   constructor(
     readonly baseUrl: string,
     readonly key: SigningKeyPair,
+    private readonly now: () => number = Date.now,
   ) {
     this.host = apiHostOf(baseUrl);
   }
 
   async call<T>(method: "GET" | "POST", path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const first = await this.signAndSend(method, path, body, headers);
+    // A timestamp refused as stale or ahead was refused before anything happened, so signing
+    // again is safe; once, with the clock corrected by the server's Date header.
+    if (first.status === 401 && first.date && /"code":"(future_request|stale_request)"/.test(first.text)) {
+      const offset = Date.parse(first.date) + 500 - this.now(); // Date has whole seconds: aim at the middle
+      if (Number.isFinite(offset) && Math.abs(offset - this.clockOffsetMs) > 1_000) {
+        this.clockOffsetMs = offset;
+        return this.answer<T>(await this.signAndSend(method, path, body, headers));
+      }
+    }
+    return this.answer<T>(first);
+  }
+
+  private async signAndSend(method: "GET" | "POST", path: string, body: unknown, headers: Record<string, string>): Promise<RawResponse> {
     const text = body === undefined ? "" : JSON.stringify(body, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
     const idempotencyKey = Object.entries(headers).find(([k]) => k.toLowerCase() === "idempotency-key")?.[1];
-    const auth = signRequest(this.key, { method, path, body: text, host: this.host, idempotencyKey });
+    const auth = signRequest(this.key, { method, path, body: text, host: this.host, idempotencyKey, now: Math.round(this.now() + this.clockOffsetMs) });
     let res: RawResponse;
     try {
       res = await send(new URL(this.baseUrl + path), method, {
@@ -71,6 +90,10 @@ export class ApiClient {
     } catch (e) {
       throw new ApiError(0, "unreachable", `cannot reach the Cocoon API at ${this.baseUrl} (${(e as Error).message}); is the network running (npm start)?`);
     }
+    return res;
+  }
+
+  private answer<T>(res: RawResponse): T {
     let parsed: unknown;
     try {
       parsed = res.text ? JSON.parse(res.text) : undefined;
