@@ -67,7 +67,10 @@ export class ApiClient {
     // A timestamp refused as stale or ahead was refused before anything happened, so signing
     // again is safe; once, with the clock corrected by the server's Date header.
     if (first.status === 401 && first.date && /"code":"(future_request|stale_request)"/.test(first.text)) {
-      const offset = Date.parse(first.date) + 500 - this.now(); // Date has whole seconds: aim at the middle
+      // Date has whole seconds: aim at the top of that second, so the timestamp is never behind
+      // the server (which a restarted coordinator reads as "signed before I started") and at
+      // most 1 s ahead (it accepts 5 s).
+      const offset = Date.parse(first.date) + 999 - this.now();
       if (Number.isFinite(offset) && Math.abs(offset - this.clockOffsetMs) > 1_000) {
         this.clockOffsetMs = offset;
         return this.answer<T>(await this.signAndSend(method, path, body, headers));
