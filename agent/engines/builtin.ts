@@ -6,6 +6,7 @@ import {
   EngineError,
   type EngineRequest,
   type EngineResult,
+  type EngineStreamEvent,
   throwIfAborted,
 } from "./engine";
 
@@ -61,6 +62,25 @@ export function truncateToTokens(text: string, maxTokens: number): { text: strin
   return { text, tokens: count, truncated: false };
 }
 
+/**
+ * Cuts `text` into stream deltas, one per token, each carrying the whitespace before its
+ * token: the deltas concatenated are exactly `text`.
+ */
+export function tokenDeltas(text: string): string[] {
+  const out: string[] = [];
+  let from = 0;
+  for (const m of text.matchAll(TOKEN_RE)) {
+    const end = m.index + m[0].length;
+    out.push(text.slice(from, end));
+    from = end;
+  }
+  if (from < text.length) {
+    if (out.length === 0) out.push(text.slice(from));
+    else out[out.length - 1] += text.slice(from);
+  }
+  return out;
+}
+
 /** The full (untruncated) deterministic answer of the builtin engine. */
 export function builtinAnswer(messages: EngineRequest["messages"]): string {
   const lastUser = [...messages].reverse().find((m) => m.role === "user") ?? messages[messages.length - 1];
@@ -93,6 +113,15 @@ export interface BuiltinEngineOptions {
   delayMsPerToken?: number;
 }
 
+async function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    await sleep(ms, undefined, { signal });
+  } catch (err) {
+    throwIfAborted(signal, BUILTIN_ENGINE_NAME);
+    throw err;
+  }
+}
+
 export function createBuiltinEngine(opts: BuiltinEngineOptions = {}): Engine {
   const served = [...(opts.models ?? [BUILTIN_DEFAULT_MODEL])];
   const delayMsPerToken = opts.delayMsPerToken ?? 0;
@@ -101,29 +130,40 @@ export function createBuiltinEngine(opts: BuiltinEngineOptions = {}): Engine {
       engine: BUILTIN_ENGINE_NAME,
     });
   }
+  const answer = (req: EngineRequest) => {
+    const cut = truncateToTokens(builtinAnswer(req.messages), req.maxTokens);
+    const result: EngineResult = {
+      text: cut.text,
+      usage: { promptTokens: builtinPromptTokens(req.messages), completionTokens: cut.tokens },
+      finishReason: cut.truncated ? "length" : "stop",
+      engine: BUILTIN_ENGINE_NAME,
+    };
+    return result;
+  };
   return {
     name: BUILTIN_ENGINE_NAME,
     async models() {
       return [...served];
     },
+    async capabilities() {
+      return { chat: true, completions: false, embeddings: false, streaming: true, tools: false, jsonSchema: false };
+    },
+    /** One delta per token, `delayMsPerToken` apart (the first one too): a stand-in for a model's generation pace. */
+    async *stream(req: EngineRequest): AsyncGenerator<EngineStreamEvent> {
+      await checkModelAndSignal(req, served, BUILTIN_ENGINE_NAME);
+      const result = answer(req);
+      for (const text of tokenDeltas(result.text)) {
+        if (delayMsPerToken > 0) await pause(delayMsPerToken, req.signal);
+        throwIfAborted(req.signal, BUILTIN_ENGINE_NAME);
+        yield { type: "delta", text };
+      }
+      yield { type: "done", result };
+    },
     async generate(req: EngineRequest): Promise<EngineResult> {
       await checkModelAndSignal(req, served, BUILTIN_ENGINE_NAME);
-      const full = builtinAnswer(req.messages);
-      const cut = truncateToTokens(full, req.maxTokens);
-      if (delayMsPerToken > 0) {
-        try {
-          await sleep(delayMsPerToken * cut.tokens, undefined, { signal: req.signal });
-        } catch (err) {
-          throwIfAborted(req.signal, BUILTIN_ENGINE_NAME);
-          throw err;
-        }
-      }
-      return {
-        text: cut.text,
-        usage: { promptTokens: builtinPromptTokens(req.messages), completionTokens: cut.tokens },
-        finishReason: cut.truncated ? "length" : "stop",
-        engine: BUILTIN_ENGINE_NAME,
-      };
+      const result = answer(req);
+      if (delayMsPerToken > 0) await pause(delayMsPerToken * result.usage.completionTokens, req.signal);
+      return result;
     },
   };
 }

@@ -1,31 +1,126 @@
 import type { Usage } from "../../events/common";
-import type { RequestPlaintext } from "../../events/envelope";
 
 /**
  * The engine port: how the agent turns a decrypted request into an answer. Adapters:
- * builtin.ts (deterministic, simulated, no weights) and openai-http.ts (any
- * OpenAI-compatible server: vLLM, llama.cpp server, Ollama).
+ * builtin.ts (deterministic, simulated, no weights), openai-http.ts (any OpenAI-compatible
+ * server: vLLM, llama.cpp server, Ollama) and llama.ts (a GGUF file run by llama.cpp in a
+ * child process).
+ *
+ * `generate` is the one method every engine has. `stream`, `complete`, `embed` and the rest
+ * are optional: a caller checks for them (or uses `streamOf`, which falls back to generate).
  */
 
-export type EngineMessage = RequestPlaintext["messages"][number];
+/** A tool call in OpenAI's shape; `arguments` is the JSON text the model wrote. */
+export interface EngineToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
 
-export interface EngineRequest {
+/**
+ * One chat message. The requester's envelope carries system/user/assistant text today; the
+ * tool fields are for OpenAI-style function calling (an assistant turn that called tools,
+ * and the tool results that answer those calls).
+ */
+export interface EngineMessage {
+  role: "system" | "user" | "assistant" | "tool";
+  content: string;
+  /** assistant only: the calls it made */
+  toolCalls?: EngineToolCall[];
+  /** tool only: which call this is the result of */
+  toolCallId?: string;
+}
+
+/** A function the model may call (OpenAI's `tools[]` entry). `parameters` is a JSON Schema. */
+export interface EngineTool {
+  type: "function";
+  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+}
+
+/** OpenAI's `tool_choice`: "auto" (default), "none", "required", or one named function. */
+export type EngineToolChoice = "auto" | "none" | "required" | { type: "function"; function: { name: string } };
+
+/** OpenAI's `response_format`. */
+export type EngineResponseFormat =
+  | { type: "text" }
+  | { type: "json_object" }
+  | { type: "json_schema"; json_schema: { name?: string; schema?: Record<string, unknown>; strict?: boolean | null } };
+
+/** Sampling and stopping, shared by chat and text completion. */
+export interface EngineSampling {
   model: string;
-  messages: RequestPlaintext["messages"];
   /** Upper bound on completion tokens; the requester pays for at most this many. */
   maxTokens: number;
   temperature?: number;
+  topP?: number;
+  /** Sampling seed: the same seed, prompt and settings give the same text. */
+  seed?: number;
+  /** Up to 4 strings; the text ends before the first one generated (not included). */
+  stop?: string[];
+  responseFormat?: EngineResponseFormat;
   /** Aborts the generation (EngineError 'engine_aborted'). */
   signal?: AbortSignal;
+}
+
+export interface EngineRequest extends EngineSampling {
+  messages: EngineMessage[];
+  tools?: EngineTool[];
+  toolChoice?: EngineToolChoice;
+}
+
+/** A plain text completion (OpenAI's /v1/completions): the prompt is continued as is, no chat template. */
+export interface EngineCompletionRequest extends EngineSampling {
+  prompt: string;
 }
 
 export interface EngineResult {
   text: string;
   /** Token counts as the engine itself counted them: never estimated by the adapter. */
   usage: Usage;
+  /**
+   * Why generation ended. A stop that produced tool calls is "stop" with `toolCalls` set
+   * (OpenAI's "tool_calls" finish reason is derived from that).
+   */
   finishReason: "stop" | "length";
+  /** Calls the model made instead of (or after) text; absent when none. */
+  toolCalls?: EngineToolCall[];
   /** Human-readable engine name, shown to the requester (ReplyPlaintext.engine). */
   engine: string;
+}
+
+/**
+ * What `stream` yields: text deltas as they are generated, then exactly one "done" whose
+ * result holds the whole text (the deltas concatenated), the usage and the finish reason.
+ */
+export type EngineStreamEvent = { type: "delta"; text: string } | { type: "done"; result: EngineResult };
+
+export interface EngineEmbedRequest {
+  model: string;
+  /** Texts, or already tokenized inputs (token ids of this model's vocabulary). */
+  input: string[] | number[][];
+  signal?: AbortSignal;
+}
+
+export interface EngineEmbedResult {
+  /** One vector per input, in input order. */
+  vectors: number[][];
+  usage: { promptTokens: number };
+  engine: string;
+}
+
+/** What a model can do, for /v1/models and for 400s that name the parameter a model cannot honour. */
+export interface EngineCapabilities {
+  chat: boolean;
+  completions: boolean;
+  embeddings: boolean;
+  /** Token-by-token streaming from the engine itself (otherwise callers get one delta). */
+  streaming: boolean;
+  /** Function calling through the model's own chat template. */
+  tools: boolean;
+  /** `response_format: json_schema` / `json_object` enforced by a grammar. */
+  jsonSchema: boolean;
+  /** Context window in tokens, when known. */
+  contextLength?: number;
 }
 
 export interface Engine {
@@ -33,6 +128,18 @@ export interface Engine {
   /** Model names this engine can serve right now. */
   models(): Promise<string[]>;
   generate(req: EngineRequest): Promise<EngineResult>;
+  /** Chat, streamed: deltas, then "done". */
+  stream?(req: EngineRequest): AsyncIterable<EngineStreamEvent>;
+  /** Plain text completion. */
+  complete?(req: EngineCompletionRequest): Promise<EngineResult>;
+  /** Plain text completion, streamed. */
+  streamCompletion?(req: EngineCompletionRequest): AsyncIterable<EngineStreamEvent>;
+  embed?(req: EngineEmbedRequest): Promise<EngineEmbedResult>;
+  capabilities?(model: string): Promise<EngineCapabilities>;
+  /** SHA-256 (hex) of the weights of each model, for the attestation's model allow-list. */
+  modelDigests?(): Promise<Record<string, string>>;
+  /** Releases processes and memory the engine holds. */
+  close?(): Promise<void>;
 }
 
 export type EngineErrorCode =
@@ -49,15 +156,19 @@ export type EngineErrorCode =
   /** The engine refused this particular request (4xx other than auth/404/429, e.g. prompt too long). */
   | "engine_rejected"
   /** The request never reached the engine because it is invalid (e.g. maxTokens not a positive integer). */
-  | "invalid_request";
+  | "invalid_request"
+  /** The model file is missing, malformed or not loadable (checked before loading, or the loader refused or died). */
+  | "model_invalid"
+  /** The engine process died while it ran this job (the job fails; the next job gets a fresh process). */
+  | "engine_crashed";
 
 export class EngineError extends Error {
   override readonly name = "EngineError";
   constructor(
     readonly code: EngineErrorCode,
     message: string,
-    /** Extra facts for logs: HTTP status, engine name, server's own error message. */
-    readonly details?: { engine?: string; status?: number; serverMessage?: string },
+    /** Extra facts for logs: HTTP status, engine name, server's own error message; `param`: the request field at fault. */
+    readonly details?: { engine?: string; status?: number; serverMessage?: string; param?: string },
     options?: { cause?: unknown },
   ) {
     super(message, options);
@@ -66,14 +177,9 @@ export class EngineError extends Error {
 
 /** Checks the parts of an EngineRequest every adapter relies on. Throws EngineError('invalid_request'). */
 export function assertValidEngineRequest(req: EngineRequest, engine: string): void {
-  if (!Number.isSafeInteger(req.maxTokens) || req.maxTokens < 1) {
-    throw new EngineError("invalid_request", `maxTokens must be a positive integer, got ${String(req.maxTokens)}`, { engine });
-  }
+  assertValidSampling(req, engine);
   if (!Array.isArray(req.messages) || req.messages.length === 0) {
-    throw new EngineError("invalid_request", "messages must hold at least one message", { engine });
-  }
-  if (typeof req.model !== "string" || req.model.length === 0) {
-    throw new EngineError("invalid_request", "model must be a non-empty string", { engine });
+    throw new EngineError("invalid_request", "messages must hold at least one message", { engine, param: "messages" });
   }
 }
 
@@ -82,4 +188,55 @@ export function throwIfAborted(signal: AbortSignal | undefined, engine: string):
   if (signal?.aborted) {
     throw new EngineError("engine_aborted", "generation aborted by the caller", { engine }, { cause: signal.reason });
   }
+}
+
+/** The shared checks of sampling fields. Throws EngineError('invalid_request') naming the field. */
+export function assertValidSampling(req: EngineSampling, engine: string): void {
+  if (!Number.isSafeInteger(req.maxTokens) || req.maxTokens < 1) {
+    throw new EngineError("invalid_request", `maxTokens must be a positive integer, got ${String(req.maxTokens)}`, { engine, param: "max_tokens" });
+  }
+  if (typeof req.model !== "string" || req.model.length === 0) {
+    throw new EngineError("invalid_request", "model must be a non-empty string", { engine, param: "model" });
+  }
+  if (req.temperature !== undefined && !(Number.isFinite(req.temperature) && req.temperature >= 0 && req.temperature <= 2)) {
+    throw new EngineError("invalid_request", `temperature must be between 0 and 2, got ${String(req.temperature)}`, { engine, param: "temperature" });
+  }
+  if (req.topP !== undefined && !(Number.isFinite(req.topP) && req.topP > 0 && req.topP <= 1)) {
+    throw new EngineError("invalid_request", `top_p must be in (0, 1], got ${String(req.topP)}`, { engine, param: "top_p" });
+  }
+  if (req.seed !== undefined && !Number.isSafeInteger(req.seed)) {
+    throw new EngineError("invalid_request", `seed must be an integer, got ${String(req.seed)}`, { engine, param: "seed" });
+  }
+  if (req.stop !== undefined && (!Array.isArray(req.stop) || req.stop.length > 4 || req.stop.some((s) => typeof s !== "string" || s.length === 0))) {
+    throw new EngineError("invalid_request", "stop must be at most 4 non-empty strings", { engine, param: "stop" });
+  }
+}
+
+/** Checks a text completion request. Throws EngineError('invalid_request'). */
+export function assertValidCompletionRequest(req: EngineCompletionRequest, engine: string): void {
+  assertValidSampling(req, engine);
+  if (typeof req.prompt !== "string") throw new EngineError("invalid_request", "prompt must be a string", { engine, param: "prompt" });
+}
+
+/**
+ * The engine's chat stream, or for an engine that cannot stream, its whole answer as one
+ * delta followed by "done": callers handle every engine the same way.
+ */
+export function streamOf(engine: Engine, req: EngineRequest): AsyncIterable<EngineStreamEvent> {
+  if (engine.stream) return engine.stream(req);
+  return (async function* () {
+    const result = await engine.generate(req);
+    if (result.text !== "") yield { type: "delta" as const, text: result.text };
+    yield { type: "done" as const, result };
+  })();
+}
+
+/** Drains a stream: the final result, plus the deltas it was made of (for checks and tests). */
+export async function collectStream(stream: AsyncIterable<EngineStreamEvent>): Promise<{ result: EngineResult; deltas: string[] }> {
+  const deltas: string[] = [];
+  for await (const ev of stream) {
+    if (ev.type === "delta") deltas.push(ev.text);
+    else return { result: ev.result, deltas };
+  }
+  throw new EngineError("engine_bad_response", "the engine's stream ended without a final result");
 }

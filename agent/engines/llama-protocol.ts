@@ -1,0 +1,145 @@
+import { z } from "zod";
+
+/**
+ * The messages between the llama engine (agent process) and its worker (child process that
+ * holds the native llama.cpp library). Both sides parse what they receive with these schemas:
+ * the worker is trusted code, but a confused or dying child must not be able to hand the
+ * agent a malformed result that it then seals and bills.
+ */
+
+export const GpuSetting = z.union([z.literal("auto"), z.literal(false), z.enum(["cuda", "vulkan", "metal"])]);
+export type GpuSetting = z.infer<typeof GpuSetting>;
+
+const ToolCall = z.object({
+  id: z.string().min(1),
+  type: z.literal("function"),
+  function: z.object({ name: z.string().min(1), arguments: z.string() }),
+});
+
+const Message = z.object({
+  role: z.enum(["system", "user", "assistant", "tool"]),
+  content: z.string(),
+  toolCalls: z.array(ToolCall).optional(),
+  toolCallId: z.string().optional(),
+});
+
+const Tool = z.object({
+  type: z.literal("function"),
+  function: z.object({
+    name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "function names are 1-64 letters, digits, _ or -"),
+    description: z.string().optional(),
+    parameters: z.record(z.string(), z.unknown()).optional(),
+  }),
+});
+
+const ToolChoice = z.union([
+  z.enum(["auto", "none", "required"]),
+  z.object({ type: z.literal("function"), function: z.object({ name: z.string().min(1) }) }),
+]);
+
+const ResponseFormat = z.union([
+  z.object({ type: z.literal("text") }),
+  z.object({ type: z.literal("json_object") }),
+  z.object({
+    type: z.literal("json_schema"),
+    json_schema: z.object({
+      name: z.string().optional(),
+      schema: z.record(z.string(), z.unknown()).optional(),
+      strict: z.boolean().nullable().optional(),
+    }),
+  }),
+]);
+
+const Sampling = z.object({
+  maxTokens: z.number().int().positive(),
+  temperature: z.number().min(0).max(2).optional(),
+  topP: z.number().gt(0).max(1).optional(),
+  seed: z.number().int().optional(),
+  stop: z.array(z.string().min(1)).max(4).optional(),
+  responseFormat: ResponseFormat.optional(),
+  /** Send deltas as they are generated (otherwise only the final result). */
+  stream: z.boolean(),
+});
+
+export const ChatJob = Sampling.extend({
+  messages: z.array(Message).min(1),
+  tools: z.array(Tool).optional(),
+  toolChoice: ToolChoice.optional(),
+});
+export type ChatJob = z.infer<typeof ChatJob>;
+
+export const CompletionJob = Sampling.extend({ prompt: z.string() });
+export type CompletionJob = z.infer<typeof CompletionJob>;
+
+export const EmbedJob = z.object({ input: z.union([z.array(z.string()), z.array(z.array(z.number().int().nonnegative()))]) });
+export type EmbedJob = z.infer<typeof EmbedJob>;
+
+export const LoadOptions = z.object({
+  modelPath: z.string().min(1),
+  threads: z.number().int().positive(),
+  gpu: GpuSetting,
+  /** Context window per sequence; absent: the smaller of the model's trained context and 4096. */
+  contextSize: z.number().int().positive().optional(),
+  /** Jobs run at once (context sequences). */
+  parallel: z.number().int().positive(),
+});
+export type LoadOptions = z.infer<typeof LoadOptions>;
+
+const JobId = z.number().int().nonnegative();
+
+export const ToWorker = z.discriminatedUnion("t", [
+  z.object({ t: z.literal("load"), options: LoadOptions }),
+  z.object({ t: z.literal("chat"), id: JobId, job: ChatJob }),
+  z.object({ t: z.literal("complete"), id: JobId, job: CompletionJob }),
+  z.object({ t: z.literal("embed"), id: JobId, job: EmbedJob }),
+  z.object({ t: z.literal("abort"), id: JobId }),
+]);
+export type ToWorker = z.infer<typeof ToWorker>;
+
+export const ModelInfo = z.object({
+  /** The GGUF's general.name, when it has one. */
+  name: z.string().optional(),
+  description: z.string().optional(),
+  architecture: z.string(),
+  contextSize: z.number().int().positive(),
+  trainContextSize: z.number().int().positive(),
+  embeddingSize: z.number().int().positive(),
+  vocabularySize: z.number().int().positive(),
+  /** The chat wrapper node-llama-cpp resolved from the model's template (e.g. "JinjaTemplate", "Qwen"). */
+  chatWrapper: z.string(),
+  /** Function calling through the model's own template. */
+  tools: z.boolean(),
+  /** "cuda", "vulkan", "metal" or false (CPU). */
+  gpu: z.union([z.string(), z.literal(false)]),
+  threads: z.number().int().positive(),
+  loadMs: z.number().nonnegative(),
+});
+export type ModelInfo = z.infer<typeof ModelInfo>;
+
+const Usage = z.object({ promptTokens: z.number().int().nonnegative(), completionTokens: z.number().int().nonnegative() });
+
+export const JobResult = z.object({
+  text: z.string(),
+  usage: Usage,
+  finishReason: z.enum(["stop", "length"]),
+  toolCalls: z.array(ToolCall).optional(),
+});
+export type JobResult = z.infer<typeof JobResult>;
+
+/** Error codes the worker may report; a subset of EngineErrorCode. */
+export const WorkerErrorCode = z.enum(["engine_rejected", "engine_aborted", "invalid_request", "model_invalid", "engine_bad_response"]);
+
+export const FromWorker = z.discriminatedUnion("t", [
+  z.object({ t: z.literal("ready"), info: ModelInfo }),
+  z.object({ t: z.literal("load_failed"), message: z.string() }),
+  z.object({ t: z.literal("delta"), id: JobId, text: z.string() }),
+  z.object({ t: z.literal("done"), id: JobId, result: JobResult }),
+  z.object({
+    t: z.literal("embedded"),
+    id: JobId,
+    vectors: z.array(z.array(z.number())),
+    promptTokens: z.number().int().nonnegative(),
+  }),
+  z.object({ t: z.literal("error"), id: JobId, code: WorkerErrorCode, message: z.string(), param: z.string().optional() }),
+]);
+export type FromWorker = z.infer<typeof FromWorker>;

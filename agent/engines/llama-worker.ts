@@ -1,0 +1,549 @@
+/**
+ * The llama engine's child process: the only process that loads the native llama.cpp
+ * library and the model file. llama.cpp aborts its process on some malformed inputs; here
+ * that takes down this child only, and the engine in the agent fails the job(s) it was
+ * running and starts a fresh child for the next one (llama.ts).
+ *
+ * Speaks llama-protocol.ts over the IPC channel; every message in is zod-parsed. One
+ * "load", then any number of jobs, each on its own context sequence (at most `parallel`
+ * at once: the parent queues the rest). Exits when the parent goes away.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  type ChatHistoryItem,
+  type ChatModelFunctionCall,
+  type ChatModelFunctions,
+  type ChatWrapper,
+  getLlama,
+  JinjaTemplateChatWrapper,
+  type Llama,
+  LlamaChat,
+  LlamaCompletion,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaEmbeddingContext,
+  type LlamaGrammar,
+  LlamaLogLevel,
+  type LlamaModel,
+  resolveChatWrapper,
+  type Token,
+} from "node-llama-cpp";
+import {
+  type ChatJob,
+  type CompletionJob,
+  type EmbedJob,
+  type FromWorker,
+  type JobResult,
+  type LoadOptions,
+  type ModelInfo,
+  ToWorker,
+} from "./llama-protocol";
+
+class JobError extends Error {
+  constructor(
+    readonly code: "engine_rejected" | "engine_aborted" | "invalid_request" | "engine_bad_response",
+    message: string,
+    readonly param?: string,
+  ) {
+    super(message);
+  }
+}
+
+function send(m: FromWorker): void {
+  process.send?.(m);
+}
+
+interface Loaded {
+  llama: Llama;
+  model: LlamaModel;
+  context: LlamaContext;
+  free: LlamaContextSequence[];
+  wrapper: ChatWrapper;
+  info: ModelInfo;
+  embedding?: Promise<LlamaEmbeddingContext>;
+}
+
+let loaded: Loaded | undefined;
+let loading: Promise<void> | undefined;
+/** Per running job: its abort controller and whether the parent (not a stop string) aborted it. */
+const running = new Map<number, { ac: AbortController; byParent: boolean }>();
+let embedChain: Promise<unknown> = Promise.resolve();
+
+/**
+ * Function calling "where the template supports it": a Jinja template that handles `tools`
+ * and from which node-llama-cpp extracted a call syntax, or a specialised wrapper with a
+ * call syntax of its own. The library's generic fallback syntax (which the model was never
+ * trained on) does not count.
+ */
+function templateSupportsTools(wrapper: ChatWrapper, template: string | undefined): boolean {
+  const fns = wrapper.settings.functions;
+  const generic = JSON.stringify(fns) === JSON.stringify((wrapper.constructor as typeof ChatWrapper).defaultSettings?.functions);
+  if (wrapper instanceof JinjaTemplateChatWrapper) {
+    return !!template && /\btools\b/.test(template) && (wrapper as unknown as { _usingJinjaFunctionCallTemplate?: boolean })._usingJinjaFunctionCallTemplate === true;
+  }
+  return !generic && !["General", "ChatML", "AlpacaChat", "FalconChat", "Empty", "Template"].includes(wrapper.wrapperName ?? "");
+}
+
+async function load(o: LoadOptions): Promise<void> {
+  const t0 = performance.now();
+  const llama = await getLlama({
+    gpu: o.gpu,
+    build: "never", // never compile or download at run time: the prebuilt binary or nothing
+    logLevel: LlamaLogLevel.error,
+    maxThreads: o.threads,
+  });
+  const model = await llama.loadModel({ modelPath: o.modelPath, ...(llama.gpu === false ? { gpuLayers: 0 } : {}) });
+  const trainContextSize = model.trainContextSize;
+  const contextSize = Math.min(o.contextSize ?? Math.min(trainContextSize, 4096), trainContextSize);
+  const context = await model.createContext({ contextSize, sequences: o.parallel, threads: o.threads });
+  const free: LlamaContextSequence[] = [];
+  for (let i = 0; i < o.parallel; i++) free.push(context.getSequence());
+  const wrapper = resolveChatWrapper(model);
+  const meta = model.fileInfo.metadata as unknown as { general?: { name?: string; description?: string; architecture?: string }; tokenizer?: { chat_template?: string; ggml?: { tokens?: unknown[] } } };
+  const info: ModelInfo = {
+    ...(meta.general?.name ? { name: meta.general.name } : {}),
+    ...(meta.general?.description ? { description: meta.general.description } : {}),
+    architecture: String(meta.general?.architecture ?? "unknown"),
+    contextSize: context.contextSize,
+    trainContextSize,
+    embeddingSize: model.embeddingVectorSize,
+    vocabularySize: Math.max(1, meta.tokenizer?.ggml?.tokens?.length ?? 1),
+    chatWrapper: wrapper.wrapperName ?? "unknown",
+    tools: templateSupportsTools(wrapper, meta.tokenizer?.chat_template),
+    gpu: llama.gpu,
+    threads: o.threads,
+    loadMs: Math.round(performance.now() - t0),
+  };
+  loaded = { llama, model, context, free, wrapper, info };
+  send({ t: "ready", info });
+}
+
+/**
+ * OpenAI stop strings, applied to the text (node-llama-cpp's own stop triggers match per
+ * token and miss strings that span a leading space). Deltas hold back any tail that could
+ * still become a stop string, so no stop text is ever streamed.
+ */
+class TextSink {
+  full = "";
+  private emitted = 0;
+  stopped = false;
+  constructor(
+    private readonly stops: string[],
+    private readonly onDelta: ((text: string) => void) | undefined,
+    private readonly onStop: () => void,
+    /**
+     * Grammar-bound JSON: end as soon as the value is whole. The JSON grammar admits trailing
+     * whitespace, and a weak model can spend all of max_tokens on it.
+     */
+    private readonly json = false,
+  ) {}
+
+  push(chunk: string): void {
+    if (this.stopped || chunk === "") return;
+    this.full += chunk;
+    if (this.json) {
+      const t = this.full.trimEnd();
+      if (t.endsWith("}") || t.endsWith("]")) {
+        try {
+          JSON.parse(t);
+          this.full = t;
+          this.flush(t.length);
+          this.stopped = true;
+          this.onStop();
+          return;
+        } catch {
+          // not whole yet
+        }
+      }
+    }
+    let cut = -1;
+    for (const s of this.stops) {
+      const i = this.full.indexOf(s, Math.max(0, this.emitted - s.length));
+      if (i >= 0 && (cut < 0 || i < cut)) cut = i;
+    }
+    if (cut >= 0) {
+      this.full = this.full.slice(0, cut);
+      this.flush(cut);
+      this.stopped = true;
+      this.onStop();
+      return;
+    }
+    let hold = 0;
+    for (const s of this.stops) {
+      for (let k = Math.min(s.length - 1, this.full.length); k > hold; k--) {
+        if (this.full.endsWith(s.slice(0, k))) {
+          hold = k;
+          break;
+        }
+      }
+    }
+    this.flush(this.full.length - hold);
+  }
+
+  finish(): string {
+    this.flush(this.full.length);
+    return this.full;
+  }
+
+  private flush(to: number): void {
+    if (to > this.emitted) {
+      this.onDelta?.(this.full.slice(this.emitted, to));
+      this.emitted = to;
+    }
+  }
+}
+
+/** Extra tokens the library adds around an embedding or completion input (BOS/EOS), mirrored to count usage exactly. */
+function framingTokens(model: LlamaModel, tokens: readonly Token[], forEmbedding: boolean): number {
+  const vt = String(model.vocabularyType);
+  const t = model.tokens;
+  let bos: Token | null = null;
+  if (vt === "wpm") bos = t.bos;
+  else if (vt !== "rwkv" && vt !== "ugm" && t.shouldPrependBosToken) bos = t.bos;
+  let n = bos != null && tokens[0] !== bos ? 1 : 0;
+  if (forEmbedding) {
+    let eos: Token | null = null;
+    if (vt === "wpm") eos = t.sep;
+    else if (vt === "ugm") eos = t.eos;
+    else if (vt !== "rwkv" && t.shouldAppendEosToken) eos = t.eos;
+    if (eos != null && tokens.at(-1) !== eos) n++;
+  }
+  return n;
+}
+
+async function grammarFor(l: Loaded, job: { responseFormat?: ChatJob["responseFormat"] }): Promise<LlamaGrammar | undefined> {
+  const rf = job.responseFormat;
+  if (!rf || rf.type === "text") return undefined;
+  try {
+    if (rf.type === "json_object") return await l.llama.getGrammarFor("json");
+    const schema = rf.json_schema.schema ?? {};
+    // node-llama-cpp's JSON-schema grammar supports a subset of JSON Schema; it throws on what it cannot express.
+    return await l.llama.createGrammarForJsonSchema(schema as Parameters<Llama["createGrammarForJsonSchema"]>[0]);
+  } catch (err) {
+    throw new JobError("engine_rejected", `response_format: this engine cannot turn the schema into a grammar: ${(err as Error).message}`, "response_format");
+  }
+}
+
+function isJson(job: ChatJob | CompletionJob): boolean {
+  return job.responseFormat !== undefined && job.responseFormat.type !== "text";
+}
+
+function callId(): string {
+  return `call_${randomBytes(12).toString("base64url")}`;
+}
+
+/** OpenAI messages → node-llama-cpp chat history (tool results attach to the calls they answer). */
+function toHistory(messages: ChatJob["messages"]): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = [];
+  const calls = new Map<string, ChatModelFunctionCall>();
+  for (const m of messages) {
+    if (m.role === "system") history.push({ type: "system", text: m.content });
+    else if (m.role === "user") history.push({ type: "user", text: m.content });
+    else if (m.role === "assistant") {
+      const response: Array<string | ChatModelFunctionCall> = [];
+      if (m.content !== "") response.push(m.content);
+      for (const c of m.toolCalls ?? []) {
+        let params: unknown;
+        try {
+          params = JSON.parse(c.function.arguments);
+        } catch {
+          params = c.function.arguments;
+        }
+        const call: ChatModelFunctionCall = { type: "functionCall", name: c.function.name, params, result: undefined };
+        calls.set(c.id, call);
+        response.push(call);
+      }
+      history.push({ type: "model", response });
+    } else {
+      const call = m.toolCallId === undefined ? undefined : calls.get(m.toolCallId);
+      if (!call) throw new JobError("invalid_request", `a tool message answers tool_call_id ${JSON.stringify(m.toolCallId)}, which no earlier assistant message made`, "messages");
+      let result: unknown;
+      try {
+        result = JSON.parse(m.content);
+      } catch {
+        result = m.content;
+      }
+      call.result = result;
+    }
+  }
+  for (const c of calls.values()) if (c.result === undefined) c.result = null;
+  history.push({ type: "model", response: [] });
+  return history;
+}
+
+/** The JSON Schema a forced tool call must match: {"name": one of the tools, "arguments": its parameters}. */
+function forcedCallSchema(tools: NonNullable<ChatJob["tools"]>): Record<string, unknown> {
+  const one = (t: (typeof tools)[number]) => ({
+    type: "object",
+    properties: { name: { const: t.function.name }, arguments: t.function.parameters ?? { type: "object" } },
+    required: ["name", "arguments"],
+  });
+  return tools.length === 1 ? one(tools[0]!) : { oneOf: tools.map(one) };
+}
+
+function finishReasonOf(stopReason: string, sink: TextSink, clamped: boolean): JobResult["finishReason"] {
+  if (sink.stopped) return "stop";
+  if (stopReason === "maxTokens") return "length";
+  return clamped && stopReason === "abort" ? "length" : "stop";
+}
+
+async function withSequence<T>(l: Loaded, fn: (seq: LlamaContextSequence) => Promise<T>): Promise<T> {
+  const seq = l.free.pop();
+  if (!seq) throw new JobError("engine_rejected", "no free context sequence (the parent sent more jobs than `parallel`)");
+  try {
+    // A fresh history per job: the same prompt gives the same tokens whatever ran before.
+    await seq.clearHistory();
+    return await fn(seq);
+  } finally {
+    l.free.push(seq);
+  }
+}
+
+interface Generated {
+  text: string;
+  completionTokens: number;
+  finishReason: JobResult["finishReason"];
+}
+
+/** Sampling options common to both generation paths. */
+function samplingOptions(job: ChatJob | CompletionJob) {
+  return {
+    ...(job.temperature !== undefined ? { temperature: job.temperature } : {}),
+    ...(job.topP !== undefined ? { topP: job.topP } : {}),
+    ...(job.seed !== undefined ? { seed: job.seed } : {}),
+  };
+}
+
+/**
+ * Continues a token sequence as is (no chat template): text completions, and forced tool
+ * calls (the chat prompt rendered by the template, then a grammar-bound JSON call).
+ */
+async function continueTokens(
+  id: number,
+  l: Loaded,
+  tokens: Token[],
+  o: { job: ChatJob | CompletionJob; maxTokens: number; grammar?: LlamaGrammar; json: boolean; stops: string[]; stream: boolean },
+): Promise<Generated> {
+  return withSequence(l, async (seq) => {
+    const ac = new AbortController();
+    const entry = { ac, byParent: false };
+    running.set(id, entry);
+    const sink = new TextSink(o.stops, o.stream ? (text) => send({ t: "delta", id, text }) : undefined, () => ac.abort(), o.json);
+    let completionTokens = 0;
+    const completion = new LlamaCompletion({ contextSequence: seq });
+    try {
+      const r = await completion.generateCompletionWithMeta(tokens, {
+        maxTokens: o.maxTokens,
+        ...samplingOptions(o.job),
+        ...(o.grammar ? { grammar: o.grammar } : {}),
+        signal: ac.signal,
+        stopOnAbortSignal: true,
+        disableContextShift: true,
+        onTextChunk: (t) => sink.push(t),
+        onToken: (t) => {
+          completionTokens += t.length;
+        },
+      });
+      if (entry.byParent) throw new JobError("engine_aborted", "generation aborted by the caller");
+      const text = sink.finish();
+      return { text, completionTokens, finishReason: finishReasonOf(r.metadata.stopReason, sink, o.maxTokens < o.job.maxTokens) };
+    } finally {
+      running.delete(id);
+      completion.dispose({ disposeSequence: false });
+    }
+  });
+}
+
+async function runChat(id: number, job: ChatJob): Promise<JobResult> {
+  const l = loaded!;
+  const tools = job.tools ?? [];
+  const choice = job.toolChoice ?? "auto";
+  const useTools = tools.length > 0 && choice !== "none";
+  if (useTools && !l.info.tools) {
+    throw new JobError("engine_rejected", `tools: this model's chat template (${l.info.chatWrapper}) has no function calling`, "tools");
+  }
+  if (useTools && job.responseFormat && job.responseFormat.type !== "text") {
+    throw new JobError("engine_rejected", "response_format: a JSON response format cannot be combined with tools on this engine", "response_format");
+  }
+  let forcedTools = tools;
+  if (typeof choice === "object") {
+    forcedTools = tools.filter((t) => t.function.name === choice.function.name);
+    if (forcedTools.length === 0) throw new JobError("invalid_request", `tool_choice names ${choice.function.name}, which is not in tools`, "tool_choice");
+  }
+  /** "required" or a named function: the call is forced by a grammar instead of left to the model. */
+  const forced = useTools && choice !== "auto";
+  const functions: ChatModelFunctions | undefined = useTools
+    ? Object.fromEntries(
+        tools.map((t) => [
+          t.function.name,
+          { ...(t.function.description ? { description: t.function.description } : {}), ...(t.function.parameters ? { params: t.function.parameters as never } : {}) },
+        ]),
+      )
+    : undefined;
+
+  const history = toHistory(job.messages);
+  let grammar: LlamaGrammar | undefined;
+  try {
+    grammar = forced
+      ? await l.llama.createGrammarForJsonSchema(forcedCallSchema(forcedTools) as Parameters<Llama["createGrammarForJsonSchema"]>[0])
+      : await grammarFor(l, job);
+  } catch (err) {
+    if (err instanceof JobError) throw err;
+    throw new JobError("engine_rejected", `tools: this engine cannot turn the function parameters into a grammar: ${(err as Error).message}`, "tools");
+  }
+
+  // The prompt exactly as the template renders it (tools included): its length is the prompt usage.
+  let promptTokens: Token[];
+  try {
+    const state = l.wrapper.generateContextState({ chatHistory: history, ...(functions ? { availableFunctions: functions, documentFunctionParams: true } : {}) });
+    promptTokens = state.contextText.tokenize(l.model.tokenizer);
+  } catch (err) {
+    throw new JobError("engine_rejected", `messages: the model's chat template cannot render them: ${(err as Error).message}`, "messages");
+  }
+  const room = l.info.contextSize - promptTokens.length;
+  if (room < 1) {
+    throw new JobError("engine_rejected", `messages: the prompt is ${promptTokens.length} tokens, the context window ${l.info.contextSize}`, "messages");
+  }
+  const maxTokens = Math.min(job.maxTokens, room);
+  const usage = (completionTokens: number) => ({ promptTokens: promptTokens.length, completionTokens: Math.min(completionTokens, job.maxTokens) });
+
+  if (forced) {
+    // The rendered prompt, continued under a grammar that only admits {"name", "arguments"}.
+    // LlamaCompletion adds the BOS itself, so the rendered one is dropped here.
+    const bos = l.model.tokens.bos;
+    const input = bos != null && promptTokens[0] === bos && framingTokens(l.model, [], false) === 1 ? promptTokens.slice(1) : promptTokens;
+    const g = await continueTokens(id, l, input, { job, maxTokens, grammar: grammar!, json: true, stops: [], stream: false });
+    try {
+      const call = JSON.parse(g.text) as { name: string; arguments: unknown };
+      return { text: "", usage: usage(g.completionTokens), finishReason: g.finishReason, toolCalls: [{ id: callId(), type: "function", function: { name: call.name, arguments: JSON.stringify(call.arguments) } }] };
+    } catch {
+      // Cut off by max_tokens before the JSON closed: there is no whole call to report.
+      return { text: "", usage: usage(g.completionTokens), finishReason: "length" };
+    }
+  }
+
+  return withSequence(l, async (seq) => {
+    const ac = new AbortController();
+    const entry = { ac, byParent: false };
+    running.set(id, entry);
+    const sink = new TextSink(job.stop ?? [], job.stream ? (text) => send({ t: "delta", id, text }) : undefined, () => ac.abort(), isJson(job));
+    let completionTokens = 0;
+    const chat = new LlamaChat({ contextSequence: seq, chatWrapper: l.wrapper, autoDisposeSequence: false });
+    try {
+      const r = await chat.generateResponse(history, {
+        maxTokens,
+        ...samplingOptions(job),
+        signal: ac.signal,
+        stopOnAbortSignal: true,
+        onTextChunk: (t: string) => sink.push(t),
+        onToken: (t: Token[]) => {
+          completionTokens += t.length;
+        },
+        ...(grammar ? { grammar } : {}),
+        ...(functions ? { functions, documentFunctionParams: true } : {}),
+      } as Parameters<LlamaChat["generateResponse"]>[1]);
+      if (entry.byParent) throw new JobError("engine_aborted", "generation aborted by the caller");
+      const text = sink.finish();
+      const finishReason = finishReasonOf(r.metadata.stopReason, sink, maxTokens < job.maxTokens);
+      const toolCalls = (r.functionCalls ?? []).map((c) => ({
+        id: callId(),
+        type: "function" as const,
+        function: { name: String(c.functionName), arguments: JSON.stringify(c.params ?? {}) },
+      }));
+      return { text, usage: usage(completionTokens), finishReason, ...(toolCalls.length ? { toolCalls } : {}) };
+    } finally {
+      running.delete(id);
+      chat.dispose({ disposeSequence: false });
+    }
+  });
+}
+
+async function runCompletion(id: number, job: CompletionJob): Promise<JobResult> {
+  const l = loaded!;
+  const grammar = await grammarFor(l, job);
+  // Plain text: a prompt cannot smuggle in control tokens such as <|im_start|>.
+  const tokens = l.model.tokenize(job.prompt, false);
+  const promptTokens = tokens.length + framingTokens(l.model, tokens, false);
+  const room = l.info.contextSize - promptTokens;
+  if (room < 1) throw new JobError("engine_rejected", `prompt: ${promptTokens} tokens, the context window ${l.info.contextSize}`, "prompt");
+  const maxTokens = Math.min(job.maxTokens, room);
+  const g = await continueTokens(id, l, tokens, { job, maxTokens, ...(grammar ? { grammar } : {}), json: isJson(job), stops: job.stop ?? [], stream: job.stream });
+  return { text: g.text, usage: { promptTokens, completionTokens: Math.min(g.completionTokens, job.maxTokens) }, finishReason: g.finishReason };
+}
+
+async function runEmbed(job: EmbedJob): Promise<{ vectors: number[][]; promptTokens: number }> {
+  const l = loaded!;
+  l.embedding ??= l.model.createEmbeddingContext({ contextSize: l.info.contextSize, threads: l.info.threads });
+  const ctx = await l.embedding;
+  const vectors: number[][] = [];
+  let promptTokens = 0;
+  for (const [i, input] of job.input.entries()) {
+    let tokens: Token[];
+    if (typeof input === "string") {
+      tokens = l.model.tokenize(input, false);
+    } else {
+      // Ids outside the vocabulary would index past the embedding table in native code.
+      const bad = input.find((t) => t >= l.info.vocabularySize);
+      if (bad !== undefined) throw new JobError("invalid_request", `input[${i}]: token id ${bad} is outside this model's vocabulary (${l.info.vocabularySize})`, "input");
+      tokens = input as Token[];
+    }
+    if (tokens.length === 0) throw new JobError("invalid_request", `input[${i}] is empty`, "input");
+    const n = tokens.length + framingTokens(l.model, tokens, true);
+    if (n >= l.info.contextSize) throw new JobError("engine_rejected", `input[${i}] is ${n} tokens, the embedding window ${l.info.contextSize}`, "input");
+    const e = await ctx.getEmbeddingFor([...tokens]);
+    vectors.push([...e.vector]);
+    promptTokens += n;
+  }
+  return { vectors, promptTokens };
+}
+
+function reportError(id: number, err: unknown): void {
+  if (err instanceof JobError) {
+    send({ t: "error", id, code: err.code, message: err.message, ...(err.param ? { param: err.param } : {}) });
+  } else {
+    send({ t: "error", id, code: "engine_rejected", message: `the model refused this job: ${(err as Error)?.message ?? String(err)}` });
+  }
+}
+
+function onMessage(raw: unknown): void {
+  const parsed = ToWorker.safeParse(raw);
+  if (!parsed.success) {
+    // Only our own parent talks to us: a malformed message is a bug, reported and ignored.
+    process.stderr.write(`llama-worker: ignored a malformed message: ${parsed.error.message.slice(0, 300)}\n`);
+    return;
+  }
+  const m = parsed.data;
+  if (m.t === "load") {
+    if (loading) return;
+    loading = load(m.options).catch((err: unknown) => {
+      send({ t: "load_failed", message: (err as Error)?.message ?? String(err) });
+    });
+    return;
+  }
+  if (m.t === "abort") {
+    const r = running.get(m.id);
+    if (r) {
+      r.byParent = true;
+      r.ac.abort();
+    }
+    return;
+  }
+  if (!loaded) {
+    send({ t: "error", id: m.id, code: "engine_rejected", message: "the model is not loaded yet" });
+    return;
+  }
+  if (m.t === "chat") {
+    runChat(m.id, m.job).then((result) => send({ t: "done", id: m.id, result }), (err) => reportError(m.id, err));
+  } else if (m.t === "complete") {
+    runCompletion(m.id, m.job).then((result) => send({ t: "done", id: m.id, result }), (err) => reportError(m.id, err));
+  } else {
+    const job = m.job;
+    const p = embedChain.then(() => runEmbed(job));
+    embedChain = p.catch(() => {});
+    p.then((r) => send({ t: "embedded", id: m.id, vectors: r.vectors, promptTokens: r.promptTokens }), (err) => reportError(m.id, err));
+  }
+}
+
+process.on("message", onMessage);
+// The agent is gone (or closed us): nothing left to serve.
+process.on("disconnect", () => process.exit(0));

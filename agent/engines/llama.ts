@@ -1,0 +1,528 @@
+import { type ChildProcess, fork } from "node:child_process";
+import { availableParallelism } from "node:os";
+import { createRequire } from "node:module";
+import { basename, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import type { z } from "zod";
+import {
+  assertValidCompletionRequest,
+  assertValidEngineRequest,
+  type Engine,
+  type EngineCapabilities,
+  type EngineCompletionRequest,
+  type EngineEmbedRequest,
+  type EngineEmbedResult,
+  EngineError,
+  type EngineRequest,
+  type EngineResult,
+  type EngineStreamEvent,
+  throwIfAborted,
+} from "./engine";
+import { fileIdentity, sha256File, validateGguf } from "./gguf";
+import { ChatJob, CompletionJob, EmbedJob, FromWorker, type GpuSetting, type JobResult, type ModelInfo, type ToWorker } from "./llama-protocol";
+
+/**
+ * The embedded llama.cpp engine: serves one GGUF file through node-llama-cpp (pinned
+ * 3.21.1, prebuilt binaries only: `build: "never"`), in a CHILD PROCESS (llama-worker.ts).
+ *
+ * Why a child: llama.cpp aborts its process on some malformed model files and inputs (a
+ * native assert, not an exception). Here that kills the child only: the job(s) it was
+ * running fail with EngineError 'engine_crashed' (the agent reports the job failed; the
+ * coordinator fails it over or refunds), and the next job starts a fresh child. Before any
+ * child loads the file, the agent checks its GGUF structure itself (gguf.ts) and hashes it:
+ * that SHA-256 is the model digest the agent advertises, and a restarted child loads the file
+ * only if it still has that digest.
+ *
+ * Threads are set explicitly (llama.cpp's default thread count is ~250x slower than 1
+ * thread on a busy 2-core machine); GPU is used when the machine has one and a GPU build is
+ * installed (`gpu: "auto"`; see README.md in this folder for the opt-in), else CPU.
+ */
+
+export interface LlamaEngineOptions {
+  /** Path of the .gguf file. */
+  modelFile: string;
+  /** The model name requesters ask for; default: the file name without ".gguf". */
+  modelName?: string;
+  /** CPU threads for evaluation; default: half the cores, at least 1 (1 on a 2-core machine). */
+  threads?: number;
+  /** "auto" (default): a GPU when there is one and its binary is installed, else CPU; false: CPU only. */
+  gpu?: GpuSetting;
+  /** Context window per job in tokens; default: the smaller of the model's trained context and 4096. */
+  contextSize?: number;
+  /** Jobs run at once in the child (llama.cpp context sequences); more wait in order. Default 1. */
+  parallel?: number;
+  /** How long loading may take before the child is killed; default 300 s. */
+  loadTimeoutMs?: number;
+  /** The child's stderr lines (llama.cpp errors), for the agent's log. */
+  onLog?: (line: string) => void;
+  /**
+   * TESTS ONLY: skip the header check, so that a malformed file reaches the native loader
+   * and the test can show the child's crash stays in the child.
+   */
+  unsafeSkipHeaderValidation?: boolean;
+}
+
+export interface LlamaLoadInfo extends ModelInfo {
+  file: string;
+  /** SHA-256 (hex) of the model file: the model digest the agent advertises. */
+  digest: string;
+  /** True when the file says its weights are random (the project's own test model). */
+  randomWeights: boolean;
+}
+
+export interface LlamaEngine extends Engine {
+  readonly modelFile: string;
+  readonly modelName: string;
+  /** Checks, hashes and loads the model (once; again after a crash). Throws EngineError('model_invalid'). */
+  load(): Promise<LlamaLoadInfo>;
+  /** The current child's pid, when one runs (tests kill it). */
+  readonly workerPid: number | undefined;
+  close(): Promise<void>;
+}
+
+const WORKER_FILE = fileURLToPath(new URL("./llama-worker.ts", import.meta.url));
+const STDERR_TAIL = 2000;
+
+/** The child runs TypeScript through tsx, like the agent itself. */
+function tsxLoader(): string {
+  return pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+}
+
+export function defaultThreads(): number {
+  return Math.max(1, Math.floor(availableParallelism() / 2));
+}
+
+type Pending =
+  | { kind: "gen"; onDelta?: (text: string) => void; resolve: (r: JobResult) => void; reject: (e: Error) => void }
+  | { kind: "embed"; resolve: (r: { vectors: number[][]; promptTokens: number }) => void; reject: (e: Error) => void };
+
+interface Worker {
+  child: ChildProcess;
+  pending: Map<number, Pending>;
+  ready: Promise<ModelInfo>;
+  exited: boolean;
+  stderr: string;
+}
+
+function firstIssue(err: z.ZodError): { param: string; message: string } {
+  const i = err.issues[0];
+  const path = (i?.path ?? []).map(String);
+  const param = ({ maxTokens: "max_tokens", topP: "top_p", responseFormat: "response_format", toolChoice: "tool_choice" } as Record<string, string>)[path[0] ?? ""] ?? path[0] ?? "(request)";
+  return { param, message: `${path.join(".") || "(request)"}: ${i?.message ?? "invalid"}` };
+}
+
+export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
+  const modelFile = resolve(opts.modelFile);
+  const modelName = opts.modelName ?? basename(modelFile).replace(/\.gguf$/i, "");
+  const threads = opts.threads ?? defaultThreads();
+  const parallel = opts.parallel ?? 1;
+  const gpu: GpuSetting = opts.gpu ?? "auto";
+  const loadTimeoutMs = opts.loadTimeoutMs ?? 300_000;
+  if (!Number.isSafeInteger(threads) || threads < 1) throw new EngineError("invalid_request", `threads must be a positive integer, got ${threads}`);
+  if (!Number.isSafeInteger(parallel) || parallel < 1) throw new EngineError("invalid_request", `parallel must be a positive integer, got ${parallel}`);
+
+  let name = `llama.cpp ${basename(modelFile)}`;
+  let worker: Worker | undefined;
+  let starting: Promise<{ worker: Worker; info: LlamaLoadInfo }> | undefined;
+  let advertised: { digest: string; identity: string; randomWeights: boolean } | undefined;
+  let lastInfo: LlamaLoadInfo | undefined;
+  let closed = false;
+  let nextId = 1;
+  // Jobs running in the child, at most `parallel`; the rest wait here in order.
+  let active = 0;
+  const waiting: Array<() => void> = [];
+
+  /** The file the child will load: structurally valid and, after the first time, still the advertised bytes. */
+  async function checkFile(): Promise<{ digest: string; randomWeights: boolean }> {
+    let identity: string;
+    try {
+      identity = await fileIdentity(modelFile);
+    } catch (err) {
+      throw new EngineError("model_invalid", `the model file ${modelFile} cannot be read: ${(err as Error).message}`, { engine: name }, { cause: err });
+    }
+    if (advertised && advertised.identity === identity) return advertised;
+    let randomWeights = false;
+    if (!opts.unsafeSkipHeaderValidation) {
+      const summary = await validateGguf(modelFile);
+      const description = `${summary.metadata["general.name"] ?? ""} ${summary.metadata["general.description"] ?? ""}`;
+      randomWeights = /random weights/i.test(description);
+    }
+    const digest = await sha256File(modelFile);
+    if (advertised && advertised.digest !== digest) {
+      throw new EngineError(
+        "model_invalid",
+        `the model file ${modelFile} changed on disk: its SHA-256 is ${digest}, the agent advertised ${advertised.digest}; restart the agent to serve the new file`,
+        { engine: name },
+      );
+    }
+    advertised = { digest, identity, randomWeights };
+    return advertised;
+  }
+
+  function failAll(w: Worker, err: EngineError): void {
+    for (const p of w.pending.values()) p.reject(err);
+    w.pending.clear();
+  }
+
+  function spawnWorker(): Worker {
+    const child = fork(WORKER_FILE, [], {
+      execArgv: ["--import", tsxLoader()],
+      serialization: "advanced",
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+      // Never let the library try to download or build anything at run time.
+      env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: "true" },
+    });
+    const w: Worker = { child, pending: new Map(), exited: false, stderr: "", ready: undefined as unknown as Promise<ModelInfo> };
+    const onText = (chunk: Buffer) => {
+      const text = chunk.toString("utf8");
+      w.stderr = (w.stderr + text).slice(-STDERR_TAIL);
+      if (opts.onLog) for (const line of text.split("\n")) if (line.trim()) opts.onLog(line);
+    };
+    child.stderr?.on("data", onText);
+    child.stdout?.on("data", onText);
+    w.ready = new Promise<ModelInfo>((resolveReady, rejectReady) => {
+      let loadedOk = false;
+      const timer = setTimeout(() => {
+        rejectReady(new EngineError("engine_timeout", `loading ${modelFile} took longer than ${loadTimeoutMs} ms`, { engine: name }));
+        child.kill("SIGKILL");
+      }, loadTimeoutMs);
+      const died = (how: string) => {
+        w.exited = true;
+        clearTimeout(timer);
+        if (!loadedOk) {
+          rejectReady(
+            new EngineError("model_invalid", `the engine process ${how} while loading ${modelFile}: the file is malformed or not supported by llama.cpp${tail(w)}`, {
+              engine: name,
+            }),
+          );
+        }
+        failAll(w, new EngineError("engine_crashed", `the engine process ${how} while running this job; the next job starts a fresh one${tail(w)}`, { engine: name }));
+        if (worker === w) worker = undefined;
+      };
+      child.on("exit", (code, signal) => died(signal ? `was killed by ${signal}` : `exited with code ${code}`));
+      child.on("error", (err) => {
+        if (!w.exited) child.kill("SIGKILL");
+        died(`failed (${err.message})`);
+      });
+      child.on("message", (raw: unknown) => {
+        const parsed = FromWorker.safeParse(raw);
+        if (!parsed.success) {
+          // A confused child: stop trusting it; its exit fails what it was running.
+          opts.onLog?.(`llama worker sent a malformed message; killing it: ${parsed.error.message.slice(0, 200)}`);
+          child.kill("SIGKILL");
+          return;
+        }
+        const m = parsed.data;
+        if (m.t === "ready") {
+          loadedOk = true;
+          clearTimeout(timer);
+          resolveReady(m.info);
+          return;
+        }
+        if (m.t === "load_failed") {
+          clearTimeout(timer);
+          rejectReady(new EngineError("model_invalid", `llama.cpp could not load ${modelFile}: ${m.message}`, { engine: name }));
+          child.kill("SIGKILL");
+          return;
+        }
+        const p = w.pending.get(m.id);
+        if (!p) return; // a job we already gave up on (aborted or timed out)
+        if (m.t === "delta") {
+          if (p.kind === "gen") p.onDelta?.(m.text);
+          return;
+        }
+        w.pending.delete(m.id);
+        if (m.t === "error") p.reject(new EngineError(m.code, m.message, { engine: name, ...(m.param ? { param: m.param } : {}) }));
+        else if (m.t === "done" && p.kind === "gen") p.resolve(m.result);
+        else if (m.t === "embedded" && p.kind === "embed") p.resolve({ vectors: m.vectors, promptTokens: m.promptTokens });
+        else p.reject(new EngineError("engine_bad_response", `the engine process answered a ${p.kind} job with "${m.t}"`, { engine: name }));
+      });
+    });
+    w.ready.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
+    const load: ToWorker = { t: "load", options: { modelPath: modelFile, threads, gpu, parallel, ...(opts.contextSize ? { contextSize: opts.contextSize } : {}) } };
+    child.send(load);
+    return w;
+  }
+
+  /** A loaded child: the current one, or a fresh one (file checked first). Concurrent callers share one start. */
+  async function ensureWorker(): Promise<{ worker: Worker; info: LlamaLoadInfo }> {
+    if (closed) throw new EngineError("engine_unavailable", "the engine is closed", { engine: name });
+    if (worker && !worker.exited && lastInfo) return { worker, info: lastInfo };
+    starting ??= (async () => {
+      const file = await checkFile();
+      if (file.randomWeights) name = `llama.cpp ${basename(modelFile)} (random weights: its text means nothing)`;
+      const w = spawnWorker();
+      worker = w;
+      try {
+        const info = await w.ready;
+        lastInfo = { ...info, file: modelFile, digest: file.digest, randomWeights: file.randomWeights };
+        return { worker: w, info: lastInfo };
+      } catch (err) {
+        if (!w.exited) w.child.kill("SIGKILL");
+        if (worker === w) worker = undefined;
+        throw err;
+      }
+    })().finally(() => {
+      starting = undefined;
+    });
+    return starting;
+  }
+
+  async function acquire(signal: AbortSignal | undefined): Promise<void> {
+    if (active < parallel) {
+      active++;
+      return;
+    }
+    await new Promise<void>((res, rej) => {
+      const go = () => {
+        signal?.removeEventListener("abort", onAbort);
+        res();
+      };
+      const onAbort = () => {
+        const i = waiting.indexOf(go);
+        if (i >= 0) waiting.splice(i, 1);
+        rej(new EngineError("engine_aborted", "aborted by the caller while waiting for the engine", { engine: name }, { cause: signal?.reason }));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      waiting.push(go);
+    });
+  }
+  function release(): void {
+    const next = waiting.shift();
+    if (next) next();
+    else active--;
+  }
+
+  /** Runs one job in the child: waits for a slot, (re)starts the child if needed, relays abort. */
+  async function run<T>(signal: AbortSignal | undefined, message: (id: number) => ToWorker, pending: (resolve: (v: T) => void, reject: (e: Error) => void) => Pending): Promise<T> {
+    throwIfAborted(signal, name);
+    await acquire(signal);
+    try {
+      const { worker: w } = await ensureWorker();
+      throwIfAborted(signal, name);
+      const id = nextId++;
+      return await new Promise<T>((res, rej) => {
+        const onAbort = () => {
+          if (!w.pending.has(id)) return;
+          // The child stops generating and answers 'engine_aborted'; if it is stuck, its exit rejects.
+          if (!w.exited) w.child.send({ t: "abort", id } satisfies ToWorker);
+        };
+        const done = () => signal?.removeEventListener("abort", onAbort);
+        w.pending.set(id, pending(
+          (v) => {
+            done();
+            res(v);
+          },
+          (e) => {
+            done();
+            rej(e);
+          },
+        ));
+        signal?.addEventListener("abort", onAbort, { once: true });
+        try {
+          w.child.send(message(id));
+        } catch (err) {
+          w.pending.delete(id);
+          done();
+          rej(new EngineError("engine_crashed", `cannot reach the engine process: ${(err as Error).message}`, { engine: name }, { cause: err }));
+        }
+      });
+    } finally {
+      release();
+    }
+  }
+
+  function checkModel(model: string): void {
+    if (model !== modelName) {
+      throw new EngineError("model_not_served", `model "${model}" is not served by ${name}; it serves: ${modelName}`, { engine: name, param: "model" });
+    }
+  }
+
+  function chatJob(req: EngineRequest, stream: boolean): ChatJob {
+    assertValidEngineRequest(req, name);
+    checkModel(req.model);
+    const parsed = ChatJob.safeParse({
+      messages: req.messages.map((m) => ({
+        role: m.role,
+        content: m.content,
+        ...(m.toolCalls ? { toolCalls: m.toolCalls } : {}),
+        ...(m.toolCallId !== undefined ? { toolCallId: m.toolCallId } : {}),
+      })),
+      maxTokens: req.maxTokens,
+      ...sampling(req),
+      ...(req.tools ? { tools: req.tools } : {}),
+      ...(req.toolChoice ? { toolChoice: req.toolChoice } : {}),
+      stream,
+    });
+    if (!parsed.success) {
+      const i = firstIssue(parsed.error);
+      throw new EngineError("invalid_request", i.message, { engine: name, param: i.param });
+    }
+    return parsed.data;
+  }
+
+  function completionJob(req: EngineCompletionRequest, stream: boolean): CompletionJob {
+    assertValidCompletionRequest(req, name);
+    checkModel(req.model);
+    const parsed = CompletionJob.safeParse({ prompt: req.prompt, maxTokens: req.maxTokens, ...sampling(req), stream });
+    if (!parsed.success) {
+      const i = firstIssue(parsed.error);
+      throw new EngineError("invalid_request", i.message, { engine: name, param: i.param });
+    }
+    return parsed.data;
+  }
+
+  function toResult(r: JobResult, maxTokens: number): EngineResult {
+    if (r.usage.completionTokens > maxTokens) {
+      throw new EngineError("engine_bad_response", `the engine reported ${r.usage.completionTokens} completion tokens, more than max_tokens ${maxTokens}`, { engine: name });
+    }
+    return { text: r.text, usage: r.usage, finishReason: r.finishReason, ...(r.toolCalls ? { toolCalls: r.toolCalls } : {}), engine: name };
+  }
+
+  function generateJob(kind: "chat" | "complete", job: ChatJob | CompletionJob, signal: AbortSignal | undefined, onDelta?: (t: string) => void): Promise<JobResult> {
+    return run<JobResult>(
+      signal,
+      (id) => (kind === "chat" ? { t: "chat", id, job: job as ChatJob } : { t: "complete", id, job: job as CompletionJob }),
+      (resolve, reject) => ({ kind: "gen", resolve, reject, ...(onDelta ? { onDelta } : {}) }),
+    );
+  }
+
+  /** Deltas as the child sends them, then "done"; leaving the loop early aborts the generation. */
+  async function* streamJob(kind: "chat" | "complete", job: ChatJob | CompletionJob, maxTokens: number, signal: AbortSignal | undefined): AsyncGenerator<EngineStreamEvent> {
+    const ac = new AbortController();
+    const onOuterAbort = () => ac.abort(signal?.reason);
+    if (signal?.aborted) ac.abort(signal.reason);
+    signal?.addEventListener("abort", onOuterAbort, { once: true });
+    const queue: string[] = [];
+    let wake: (() => void) | undefined;
+    let settled: { ok: true; r: JobResult } | { ok: false; e: unknown } | undefined;
+    const poke = () => {
+      wake?.();
+      wake = undefined;
+    };
+    generateJob(kind, job, ac.signal, (t) => {
+      queue.push(t);
+      poke();
+    }).then(
+      (r) => {
+        settled = { ok: true, r };
+        poke();
+      },
+      (e: unknown) => {
+        settled = { ok: false, e };
+        poke();
+      },
+    );
+    try {
+      for (;;) {
+        while (queue.length) yield { type: "delta", text: queue.shift()! };
+        if (settled) {
+          if (!settled.ok) throw settled.e;
+          yield { type: "done", result: toResult(settled.r, maxTokens) };
+          return;
+        }
+        await new Promise<void>((r) => (wake = r));
+      }
+    } finally {
+      signal?.removeEventListener("abort", onOuterAbort);
+      if (!settled) ac.abort(new Error("the stream's consumer stopped reading"));
+    }
+  }
+
+  const engine: LlamaEngine = {
+    get name() {
+      return name;
+    },
+    modelFile,
+    modelName,
+    get workerPid() {
+      return worker && !worker.exited ? worker.child.pid : undefined;
+    },
+
+    async load() {
+      return (await ensureWorker()).info;
+    },
+
+    async models() {
+      return [modelName];
+    },
+
+    async modelDigests() {
+      return { [modelName]: (await ensureWorker()).info.digest };
+    },
+
+    async capabilities(model: string): Promise<EngineCapabilities> {
+      checkModel(model);
+      const info = (await ensureWorker()).info;
+      return { chat: true, completions: true, embeddings: true, streaming: true, tools: info.tools, jsonSchema: true, contextLength: info.contextSize };
+    },
+
+    async generate(req: EngineRequest): Promise<EngineResult> {
+      const job = chatJob(req, false);
+      return toResult(await generateJob("chat", job, req.signal), req.maxTokens);
+    },
+
+    stream(req: EngineRequest): AsyncIterable<EngineStreamEvent> {
+      const job = chatJob(req, true);
+      return streamJob("chat", job, req.maxTokens, req.signal);
+    },
+
+    async complete(req: EngineCompletionRequest): Promise<EngineResult> {
+      const job = completionJob(req, false);
+      return toResult(await generateJob("complete", job, req.signal), req.maxTokens);
+    },
+
+    streamCompletion(req: EngineCompletionRequest): AsyncIterable<EngineStreamEvent> {
+      const job = completionJob(req, true);
+      return streamJob("complete", job, req.maxTokens, req.signal);
+    },
+
+    async embed(req: EngineEmbedRequest): Promise<EngineEmbedResult> {
+      checkModel(req.model);
+      const parsed = EmbedJob.safeParse({ input: req.input });
+      if (!parsed.success || parsed.data.input.length === 0) {
+        throw new EngineError("invalid_request", "input must be a non-empty list of strings or of token-id lists", { engine: name, param: "input" });
+      }
+      const job = parsed.data;
+      const r = await run<{ vectors: number[][]; promptTokens: number }>(
+        req.signal,
+        (id) => ({ t: "embed", id, job }),
+        (resolve, reject) => ({ kind: "embed", resolve, reject }),
+      );
+      if (r.vectors.length !== job.input.length) {
+        throw new EngineError("engine_bad_response", `the engine returned ${r.vectors.length} vectors for ${job.input.length} inputs`, { engine: name });
+      }
+      return { vectors: r.vectors, usage: { promptTokens: r.promptTokens }, engine: name };
+    },
+
+    async close() {
+      closed = true;
+      const w = worker;
+      worker = undefined;
+      if (w && !w.exited) {
+        failAll(w, new EngineError("engine_unavailable", "the engine was closed while this job ran", { engine: name }));
+        const gone = new Promise<void>((r) => w.child.once("exit", () => r()));
+        w.child.kill("SIGTERM");
+        const t = setTimeout(() => w.child.kill("SIGKILL"), 2000);
+        await gone;
+        clearTimeout(t);
+      }
+    },
+  };
+  return engine;
+}
+
+function sampling(req: EngineRequest | EngineCompletionRequest): Record<string, unknown> {
+  return {
+    ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
+    ...(req.topP !== undefined ? { topP: req.topP } : {}),
+    ...(req.seed !== undefined ? { seed: req.seed } : {}),
+    ...(req.stop !== undefined ? { stop: req.stop } : {}),
+    ...(req.responseFormat !== undefined ? { responseFormat: req.responseFormat } : {}),
+  };
+}
+
+function tail(w: Worker): string {
+  const t = w.stderr.trim();
+  return t ? `; its last output: ${t.slice(-500)}` : "";
+}
