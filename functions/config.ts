@@ -25,6 +25,7 @@ import { z } from "zod";
  * | COCOON_POLICY_JSON                | optional attestation policy (JSON) replacing core/attestation/policy.json |
  * | COCOON_VAULT_ADDRESS              | the deployed vault contract (payout vouchers name it)              |
  * | COCOON_COORDINATOR_SEED           | 64 hex chars: Ed25519 seed of the vault's coordinator key (a secret) |
+ * | COCOON_TON_ENDPOINT, _API_KEY     | toncenter: withdrawals read the vault's seqno getter (see core/withdrawals.ts) |
  *
  * The three worker-queue prefixes are computed by CloudFormation (Aws.ACCOUNT_ID, Aws.REGION,
  * Aws.PARTITION, Aws.URL_SUFFIX), so no adapter has to guess the account or partition.
@@ -69,6 +70,8 @@ const Env = z.object({
   COCOON_FAUCET: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
   COCOON_VAULT_ADDRESS: z.string().min(48, "must be a TON address").optional(),
   COCOON_COORDINATOR_SEED: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte Ed25519 seed)").optional(),
+  COCOON_TON_ENDPOINT: z.string().url("must be the toncenter JSON-RPC URL").optional(),
+  COCOON_TON_API_KEY: z.string().optional(),
   COCOON_POLICY_JSON: z
     .string()
     .refine((v) => {
@@ -107,7 +110,7 @@ export interface AwsConfig {
   /** Parsed COCOON_POLICY_JSON (validated by core's loadPolicy), or undefined for the repository policy. */
   policy: unknown;
   /** Voucher signing for worker payouts; absent → POST /v1/agents/voucher answers 503. */
-  payouts: { vaultAddress: string; coordinatorSeedHex: string } | undefined;
+  payouts: { vaultAddress: string; coordinatorSeedHex: string; ton?: { endpoint: string; apiKey?: string } } | undefined;
 }
 
 /** Parse and validate; throws ConfigError naming the first bad variable. */
@@ -151,7 +154,15 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
       ...(e.COCOON_ALLOW_TEST_IMAGES === "true" ? { allowTestImages: true as const } : {}),
     },
     policy: e.COCOON_POLICY_JSON === undefined ? undefined : JSON.parse(e.COCOON_POLICY_JSON),
-    payouts: e.COCOON_VAULT_ADDRESS && e.COCOON_COORDINATOR_SEED ? { vaultAddress: e.COCOON_VAULT_ADDRESS, coordinatorSeedHex: e.COCOON_COORDINATOR_SEED } : undefined,
+    payouts:
+      e.COCOON_VAULT_ADDRESS && e.COCOON_COORDINATOR_SEED
+        ? {
+            vaultAddress: e.COCOON_VAULT_ADDRESS,
+            coordinatorSeedHex: e.COCOON_COORDINATOR_SEED,
+            // the vault's seqno getter for withdrawals (issue 9 #3)
+            ...(e.COCOON_TON_ENDPOINT ? { ton: { endpoint: e.COCOON_TON_ENDPOINT, ...(e.COCOON_TON_API_KEY ? { apiKey: e.COCOON_TON_API_KEY } : {}) } } : {}),
+          }
+        : undefined,
   };
 }
 

@@ -166,8 +166,11 @@ export function Cocoon({ stack, app }: StackContext) {
     // Signs payout vouchers with the vault's coordinator key (a secret, passed from the deploying shell).
     "POST /v1/agents/voucher": route("http/issue-voucher", [can.writeTable], { environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED"]) }),
     // Signs requester withdrawals with the same key; the status route releases expired ones lazily.
-    "POST /v1/account/withdraw": route("http/withdraw", [can.writeTable], { environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED"]) }),
-    "GET /v1/account/withdrawals/{seqno}": route("http/withdrawal-status", [can.writeTable], { environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED"]) }),
+    // toncenter too: withdrawals read the vault's seqno getter (issue 9 #3).
+    "POST /v1/account/withdraw": route("http/withdraw", [can.writeTable], { environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED", "COCOON_TON_ENDPOINT", "COCOON_TON_API_KEY"]) }),
+    "GET /v1/account/withdrawals/{seqno}": route("http/withdrawal-status", [can.writeTable], {
+      environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED", "COCOON_TON_ENDPOINT", "COCOON_TON_API_KEY"]),
+    }),
     "GET /v1/agent/jobs": route("http/poll-jobs", [can.writeTable, can.pollWorker]),
     "POST /v1/attestations": route("http/attestation-challenge", [can.writeTable, can.sendWorker]),
     "GET /v1/attestations/{id}": route("http/attestation-get", [can.writeTable]),

@@ -125,6 +125,24 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
     expect((await signedFetch(net.url, requester, "GET", "/v1/account/withdrawals/1")).json.error.code).toBe("withdrawal_not_found");
   });
 
+  it("issue 9 #3: a withdrawal to the vault's own address or to a non-basechain address is refused with 400 and a code, reserving nothing", async () => {
+    // Prepare
+    const before = await ledger();
+    const vault = net.chain!.vaultAddress;
+    const wallet = await net.chain!.wallet(`wallet:${requester.id}`);
+
+    // Act
+    const raw = await post("/v1/account/withdraw", { amount: "1", to: vault.toRawString() });
+    const friendly = await post("/v1/account/withdraw", { amount: "1", to: vault.toString() });
+    const masterchain = await post("/v1/account/withdraw", { amount: "1", to: `-1:${wallet.address.hash.toString("hex")}` });
+
+    // Assess
+    expect([raw.status, raw.json.error.code]).toEqual([400, "withdrawal_to_vault"]);
+    expect([friendly.status, friendly.json.error.code]).toEqual([400, "withdrawal_to_vault"]);
+    expect([masterchain.status, masterchain.json.error.code]).toEqual([400, "unsupported_workchain"]);
+    expect(await ledger()).toEqual(before);
+  });
+
   it("money reserved for a withdrawal cannot be spent on a job", async () => {
     // Prepare: reserve everything available
     const to = (await signedFetch(net.url, requester, "GET", "/v1/dev/wallet")).json.address;

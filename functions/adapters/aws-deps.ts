@@ -7,6 +7,7 @@ import { Address } from "@ton/core";
 import { keyPairFromSeed } from "@ton/crypto";
 import { tonVoucherSigner } from "./ton-voucher-signer";
 import { tonWithdrawalSigner } from "./ton-withdrawal-signer";
+import { toncenterWithdrawSeqno } from "./ton-chain";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { SNSClient } from "@aws-sdk/client-sns";
@@ -63,9 +64,17 @@ export function createAwsDeps(config: AwsConfig = awsConfig()): AwsDeps {
     ...(payouts
       ? { voucherSigner: tonVoucherSigner(keyPairFromSeed(Buffer.from(payouts.coordinatorSeedHex, "hex")).secretKey, Address.parse(payouts.vaultAddress)) }
       : {}),
-    // Requester withdrawals: the same key and vault (POST /v1/account/withdraw answers 503 without them).
+    // Requester withdrawals: the same key and vault (POST /v1/account/withdraw answers 503 without them),
+    // and the vault's seqno getter through toncenter when COCOON_TON_ENDPOINT is set (issue 9 #3:
+    // no seqno issued below the vault's, none released that the vault spent).
     ...(payouts
-      ? { withdrawalSigner: tonWithdrawalSigner(keyPairFromSeed(Buffer.from(payouts.coordinatorSeedHex, "hex")).secretKey, Address.parse(payouts.vaultAddress)) }
+      ? {
+          withdrawalSigner: tonWithdrawalSigner(
+            keyPairFromSeed(Buffer.from(payouts.coordinatorSeedHex, "hex")).secretKey,
+            Address.parse(payouts.vaultAddress),
+            payouts.ton ? toncenterWithdrawSeqno(payouts.ton, Address.parse(payouts.vaultAddress)) : undefined,
+          ),
+        }
       : {}),
     aws: config,
     store,

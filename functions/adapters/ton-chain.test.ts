@@ -8,6 +8,8 @@ import { getBalance, requesterAccount } from "../../core/ledger";
 import type { CoreDeps } from "../../core/deps";
 import { DEFAULT_RELEASE_GRACE_SECONDS, getWithdrawal, releaseExpiredWithdrawals, requestWithdrawal, type WithdrawalDeps } from "../../core/withdrawals";
 import { tonWithdrawalSigner, withdrawalFromJson } from "./ton-withdrawal-signer";
+import { loadAwsConfig } from "../config";
+import { createAwsDeps } from "./aws-deps";
 import { accountIdFromUint } from "../../core/chain/account";
 import { collectingAlerts } from "../../core/chain/dedup";
 import { StoreChainLedger } from "../../core/chain/store-ledger";
@@ -293,6 +295,33 @@ describe("issue 9 #3: the AWS adapter reads the vault's withdraw seqno, and a la
     // Assess
     expect(seqnos).toEqual([2, 0]);
     expect(await chain.vault.getWithdrawSeqno(accountIdToUint(requesterId))).toBe(2);
+  });
+
+  it("issue 9 #3: on AWS, withdrawals get the vault's seqno getter whenever a toncenter endpoint is configured", () => {
+    // Prepare: the environment stacks/Cocoon.ts gives the withdraw routes
+    const account = "123456789012";
+    const env = (ton: boolean) => ({
+      COCOON_STAGE: "dev",
+      AWS_REGION: "us-east-1",
+      COCOON_TABLE: "dev-cocoon-Cocoon-DataTable-1X2Y3Z",
+      COCOON_MATCHING_QUEUE_URL: `https://sqs.us-east-1.amazonaws.com/${account}/dev-cocoon-Cocoon-MatchingQueue-AbC123`,
+      COCOON_WORKER_QUEUE_NAME_PREFIX: "cocoon-dev-",
+      COCOON_WORKER_QUEUE_URL_PREFIX: `https://sqs.us-east-1.amazonaws.com/${account}/cocoon-dev-`,
+      COCOON_WORKER_QUEUE_ARN_PREFIX: `arn:aws:sqs:us-east-1:${account}:cocoon-dev-`,
+      COCOON_WORKER_DLQ_ARN: `arn:aws:sqs:us-east-1:${account}:dev-cocoon-Cocoon-WorkerDlq-XyZ789`,
+      COCOON_VAULT_ADDRESS: "0:" + "ab".repeat(32),
+      COCOON_COORDINATOR_SEED: "07".repeat(32),
+      ...(ton ? { COCOON_TON_ENDPOINT: "https://toncenter.com/api/v2/jsonRPC", COCOON_TON_API_KEY: "k" } : {}),
+    });
+
+    // Act
+    const withTon = createAwsDeps(loadAwsConfig(env(true))) as WithdrawalDeps;
+    const without = createAwsDeps(loadAwsConfig(env(false))) as WithdrawalDeps;
+
+    // Assess
+    expect(typeof withTon.withdrawalSigner?.chainSeqno).toBe("function");
+    expect(without.withdrawalSigner).toBeDefined();
+    expect(without.withdrawalSigner?.chainSeqno).toBeUndefined();
   });
 
   it("issue 9 #3: over the toncenter reader, a withdrawal that landed behind more than a page of vault transactions is recorded, never released", async () => {
