@@ -227,6 +227,14 @@ describe("runWatcher: alerts", () => {
     expect(alerts.raised.map((a) => a.key)).toEqual(["chain.reader-error", "chain.lag"]);
   });
 
+  it("value the vault kept without a credit log is reported, not credited", async () => {
+    const tx = vaultTx({ kind: "unknown", inValue: 5n * TON, from: "0:" + "33".repeat(32) });
+    const { ledger, alerts, opts } = setup([tx]);
+    await runWatcher(opts());
+    expect(alerts.raised.map((a) => [a.key, a.severity])).toEqual([[`chain.uncredited-inflow:${tx.hash}`, "warning"]]);
+    expect(await ledger.liabilities()).toBe(0n);
+  });
+
   it("key rotation raises a warning", async () => {
     const { alerts, opts } = setup([vaultTx({ kind: "admin", inValue: 50_000_000n })]);
     await runWatcher(opts());

@@ -10,6 +10,7 @@
  *                           successful pass for longer than the threshold
  *   chain.withdrawal-after-release  a withdrawal landed whose reservation had been released as
  *                           expired: debited from the requester again (possibly into debt)
+ *   chain.uncredited-inflow value the vault kept without a DepositCredited log (nobody credited)
  *   chain.key-rotated       the owner changed the coordinator key
  *   chain.reader-error      the chain could not be read this pass
  */
@@ -216,8 +217,20 @@ async function processTx(o: WatcherOptions, tx: VaultTx, report: WatcherReport, 
       await raise({ key: "chain.key-rotated", severity: "warning", title: "the vault owner changed the coordinator key", details: base });
       await checkOutflow(tx, 0n, raise);
       return;
-    case "topup":
     case "unknown":
+      // Value the vault kept without crediting it to anyone or refunding it (e.g. a Deposit on a
+      // vault deployed before the DepositCredited log): nobody is credited, someone should look.
+      if (tx.inValue > 0n && tx.outValue === 0n) {
+        await raise({
+          key: `chain.uncredited-inflow:${tx.hash}`,
+          severity: "warning",
+          title: "the vault kept value it neither credited (no DepositCredited log) nor refunded",
+          details: { ...base, from: tx.from, inValue: tx.inValue.toString() },
+        });
+      }
+      await checkOutflow(tx, 0n, raise);
+      return;
+    case "topup":
       await checkOutflow(tx, 0n, raise);
       return;
   }

@@ -75,7 +75,7 @@ describe("issue 9 #2: the Lambda watcher books redemptions where the payouts put
     expect(BigInt(pass.liabilities!)).toBe(totals.deposited - totals.withdrawn - totals.paid);
   });
 
-  it("issue 9 #2: one ledger construction: the payouts and the chain ledger name the same voucher account", () => {
+  it("the payouts and the chain ledger name the same voucher account (one definition, no drift)", () => {
     expect(payoutsVoucherAccount("w-1")).toBe(voucherAccount("w-1"));
   });
 });
