@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { keyPairFromSeed } from "@ton/crypto";
 import { collectingAlerts } from "../core/chain/dedup";
-import { StoreChainLedger } from "../core/chain/store-ledger";
+import { createChainLedger } from "../core/chain/store-ledger";
 import { createMemoryStore } from "../local/memory-store";
 import { runWatcher } from "../core/chain/watcher";
 import { startLocalChain } from "../local/chain";
@@ -27,7 +27,7 @@ export async function benchChain(opts: { deposits?: number } = {}): Promise<Benc
   for (let i = 0; i < n; i++) await chain.depositNano(accounts[i % accounts.length]!, 1_000_000_000n + BigInt(i), { comment: i % 2 === 1 });
   const sendMs = performance.now() - sendStart;
 
-  const ledger = new StoreChainLedger(createMemoryStore());
+  const ledger = createChainLedger(createMemoryStore());
   const t0 = performance.now();
   const r = await runWatcher({ reader: chain.reader, ledger, alerts: collectingAlerts(), now: () => now * 1000, lagThresholdSeconds: 600, pageSize: 100, maxPages: 1000 });
   const watchMs = performance.now() - t0;
