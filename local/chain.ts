@@ -6,10 +6,20 @@
  * Time: the sandbox follows the wall clock unless `now` is given (tests pin it).
  *
  * Persistence: with `stateFile`, the whole sandbox (accounts, lt, the vault's unprocessed
- * transactions) and the coordinator seed are written there by `save()` and loaded back by the
- * next start, so a restarted `npm start` keeps the same vault, balances and wallets.
+ * transactions) and the coordinator seed are written there and loaded back by the next start,
+ * so a restarted `npm start` keeps the same vault, balances and wallets. The chain is durable
+ * the way a real one is, also against kill -9: every message sent through this module
+ * (deposit, redeem, withdraw) runs alone and is written (atomically: temp file, fsync, rename)
+ * before its promise resolves, and `reader` waits for a send in progress. (Running alone also
+ * keeps two sends from one sandbox wallet apart: concurrent dev deposits used to fail with
+ * "the message never reached the vault".) So nothing the
+ * watcher has read, hence nothing the ledger reflects, and no transaction a sender was told
+ * about, can be lost by a crash: a crash can only drop a send that nobody saw finish, like a
+ * message that never made it into a block. `save(keepAfter)` sets the cut below which the
+ * vault's transactions are left out of the file (the watcher has processed them).
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { Blockchain, snapshotFromSerializable, snapshotToSerializable, type SandboxContract, type SendMessageResult, type TreasuryContract } from "@ton/sandbox";
 import { type Address, type Transaction, toNano } from "@ton/core";
 import { keyPairFromSeed, type KeyPair } from "@ton/crypto";
@@ -70,8 +80,9 @@ export interface LocalChain {
   /** true when this chain was loaded from `stateFile` */
   restored: boolean;
   /**
-   * Write the sandbox to `stateFile` (no-op without one), keeping only the vault's
-   * transactions after `keepVaultTxsAfterLt` (those the watcher has not processed yet).
+   * Write the sandbox to `stateFile` (no-op without one), from now on keeping only the vault's
+   * transactions after `keepVaultTxsAfterLt` (those the watcher has not processed yet; all of
+   * them when undefined). During a send it only sets the cut: the send writes when it is done.
    */
   save(keepVaultTxsAfterLt?: bigint): void;
 }
@@ -106,8 +117,56 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
   const vault = blockchain.openContract(await Vault.createFromConfig({ owner: owner.address, coordinatorKey: coordinator.publicKey }));
   if (saved && saved.vault !== vault.address.toRawString()) throw new Error(`${opts.stateFile} holds vault ${saved.vault} but its key derives ${vault.address.toRawString()}: delete the file to start a fresh chain`);
   if (!saved) await vault.sendDeploy(owner.getSender(), opts.reserve ?? toNano("10"));
-  const reader = new SandboxChainReader(blockchain, vault.address);
   const nowSeconds = () => blockchain.now ?? Math.floor(Date.now() / 1000);
+
+  // ---- durability (see the header): one send at a time, written before it resolves
+  const vaultHash = BigInt("0x" + vault.address.hash.toString("hex"));
+  let keepAfter: bigint | undefined; // vault transactions at or below this lt were processed: not written (all are kept when undefined)
+  let sending = false;
+  let turn: Promise<unknown> = Promise.resolve();
+  /** Runs `f` after every earlier exclusive call has finished (sends, reads of the reader). */
+  const exclusive = <T>(f: () => Promise<T>): Promise<T> => {
+    const run = turn.then(f);
+    turn = run.catch(() => undefined);
+    return run;
+  };
+  const write = () => {
+    if (!opts.stateFile) return;
+    const snap = blockchain.snapshot();
+    // only what the watcher still has to read, cut loose from the wallets' transactions
+    snap.transactions = snap.transactions
+      .filter((t) => t.address === vaultHash && (keepAfter === undefined || t.lt > keepAfter))
+      .map((t) => ({ ...t, parent: undefined, children: [] }));
+    const serialized = snapshotToSerializable(snap);
+    // The sandbox writes a transaction by re-encoding its parsed fields, which does not always
+    // give back the original cell, so a reloaded transaction could get another hash, and the
+    // hash is the watcher's once-only key: one deposit read before and after a restart was
+    // credited twice. Keep each transaction's original cell.
+    serialized.transactions.forEach((t, i) => (t.transaction = snap.transactions[i]!.raw.toBoc().toString("base64")));
+    const file: StateFile = { v: 1, coordinatorSeed: coordinatorSeed.toString("hex"), vault: vault.address.toRawString(), snapshot: serialized };
+    writeAtomically(opts.stateFile, JSON.stringify(file));
+  };
+  /** A send: alone, and on disk before the caller (or the watcher) hears of it. Written even when it throws: it may have moved state. */
+  const send = <T>(f: () => Promise<T>): Promise<T> =>
+    exclusive(async () => {
+      sending = true;
+      try {
+        return await f();
+      } finally {
+        sending = false;
+        write();
+      }
+    });
+  const inner = new SandboxChainReader(blockchain, vault.address);
+  // Every method of the reader waits for a send in progress: the watcher sees only written state.
+  const reader = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === "function" ? (...args: unknown[]) => exclusive(async () => (v as (...a: unknown[]) => unknown).apply(target, args)) : v;
+    },
+  }) as ChainReader;
+  // A fresh chain is on disk before anything uses it: a crash right after the first start keeps its vault and key.
+  if (!saved) write();
 
   const outcome = (res: SendMessageResult): ChainSendResult => {
     const tx = res.transactions.find((t) => t.address === BigInt("0x" + vault.address.hash.toString("hex")));
@@ -133,11 +192,10 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
     coordinator,
     reader,
     deposit: (accountId, tons, o) => chain.depositNano(accountId, tons * 1_000_000_000n, o),
-    async depositNano(accountId, nano, o = {}) {
+    depositNano(accountId, nano, o = {}) {
       const from = o.from ?? requesterWallet;
       const account = accountIdToUint(accountId);
-      const res = o.comment ? await vault.sendDepositComment(from.getSender(), nano, account) : await vault.sendDeposit(from.getSender(), nano, account);
-      return outcome(res);
+      return send(async () => outcome(o.comment ? await vault.sendDepositComment(from.getSender(), nano, account) : await vault.sendDeposit(from.getSender(), nano, account)));
     },
     wallet: (name) => blockchain.treasury(name),
     signVoucher: (worker, cumulative, ttl = 86_400) => sign(coordinator.secretKey, vault.address, { worker, cumulative, expiry: nowSeconds() + ttl }),
@@ -146,8 +204,8 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
       const seqno = await vault.getWithdrawSeqno(account);
       return signW(coordinator.secretKey, vault.address, { account, to, amount, seqno, expiry: nowSeconds() + ttl });
     },
-    redeem: async (w, voucher) => outcome(await vault.sendRedeem(w.getSender(), REDEEM_GAS, voucher)),
-    withdraw: async (via, w) => outcome(await vault.sendWithdraw(via.getSender(), WITHDRAW_GAS, w)),
+    redeem: (w, voucher) => send(async () => outcome(await vault.sendRedeem(w.getSender(), REDEEM_GAS, voucher))),
+    withdraw: (via, w) => send(async () => outcome(await vault.sendWithdraw(via.getSender(), WITHDRAW_GAS, w))),
     vaultBalance: () => vault.getBalance(),
     walletBalance: async (a) => (await blockchain.getContract(a)).balance,
     accountBalance: (accountId) => vault.getAccountBalance(accountIdToUint(accountId)),
@@ -165,21 +223,31 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
     },
     txCount: () => sandboxTransactions(blockchain).length,
     restored: saved !== undefined,
-    save(keepAfter) {
-      if (!opts.stateFile) return;
-      const snap = blockchain.snapshot();
-      const vaultHash = BigInt("0x" + vault.address.hash.toString("hex"));
-      // only what the watcher still has to read, cut loose from the wallets' transactions
-      snap.transactions = snap.transactions
-        .filter((t) => t.address === vaultHash && (keepAfter === undefined || t.lt > keepAfter))
-        .map((t) => ({ ...t, parent: undefined, children: [] }));
-      const file: StateFile = { v: 1, coordinatorSeed: coordinatorSeed.toString("hex"), vault: vault.address.toRawString(), snapshot: snapshotToSerializable(snap) };
-      const tmp = `${opts.stateFile}.tmp`;
-      writeFileSync(tmp, JSON.stringify(file));
-      renameSync(tmp, opts.stateFile);
+    save(keep) {
+      keepAfter = keep;
+      if (!sending) write(); // mid-send the state is half-applied; the send writes when done
     },
   };
   return chain;
+}
+
+/** Replace `file` with `text` so that a crash at any point leaves the old or the new content, whole. */
+function writeAtomically(file: string, text: string) {
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, "w");
+  try {
+    writeFileSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  const dir = openSync(dirname(file), "r");
+  try {
+    fsyncSync(dir); // the rename itself survives a power loss (the ledger's LMDB commits are fsynced too)
+  } finally {
+    closeSync(dir);
+  }
 }
 
 /** The sandbox's executed transactions (the array SandboxChainReader reads). */

@@ -1,4 +1,6 @@
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import { generateKemKey, generateSigningKey, type SigningKeyPair } from "../core/crypto/keys";
 import { apiHostOf, signRequest } from "../core/crypto/request-auth";
 import { startNetwork, type LocalNetwork, type NetworkOptions } from "../local/network";
@@ -94,3 +96,90 @@ export async function startSilentAgent(apiUrl: string, priceBps: number): Promis
 }
 
 export const randomCanary = () => `CANARY-${randomBytes(9).toString("hex")}`;
+
+// ---------------------------------------------------------------- the coordinator as a child process
+
+export interface CoordinatorProcess {
+  url: string;
+  port: number;
+  pid: number;
+  /** what the process printed so far (stdout and stderr), for failure messages */
+  output(): string;
+  /** kill -9: no clean stop, no last save; resolves once the process is gone */
+  kill9(): Promise<void>;
+  /** SIGTERM: the coordinator's clean stop; resolves once the process exited */
+  stop(): Promise<void>;
+}
+
+const repoRoot = join(fileURLToPath(new URL(".", import.meta.url)), "..");
+
+/**
+ * `npm start`'s coordinator alone (local/main.ts with COCOON_COORDINATOR_ONLY=1: handlers, LMDB
+ * store, sandbox chain and watcher) in its own process, serving on 127.0.0.1. `port` 0 takes a
+ * free one; pass the first start's port to come back on the same address.
+ */
+export async function startCoordinatorProcess(o: { home: string; port?: number; env?: Record<string, string>; readyTimeoutMs?: number }): Promise<CoordinatorProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", "local/main.ts"], {
+    cwd: repoRoot,
+    env: { ...process.env, COCOON_HOME: o.home, PORT: String(o.port ?? 0), COCOON_COORDINATOR_ONLY: "1", ...o.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+  child.stderr.on("data", (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`the coordinator did not come up within ${o.readyTimeoutMs ?? 30_000} ms:\n${out}`));
+    }, o.readyTimeoutMs ?? 30_000);
+    const look = () => {
+      const m = /Cocoon coordinator up at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout.off("data", look);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout.on("data", look);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`the coordinator exited (${child.exitCode ?? child.signalCode}) before it was up:\n${out}`));
+    });
+  });
+  return {
+    url,
+    port: Number(new URL(url).port),
+    pid: child.pid!,
+    output: () => out,
+    async kill9() {
+      if (!gone()) child.kill("SIGKILL");
+      await exited;
+    },
+    async stop() {
+      if (gone()) return;
+      child.kill("SIGTERM");
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<"late">((r) => (timer = setTimeout(() => r("late"), 15_000)));
+      const how = await Promise.race([exited, late]);
+      clearTimeout(timer);
+      if (how === "late") {
+        child.kill("SIGKILL");
+        await exited;
+        throw new Error(`the coordinator did not stop within 15 s of SIGTERM:\n${out}`);
+      }
+    },
+  };
+}
+
+/** Polls `check` every `everyMs` until it returns something other than undefined; throws once `timeoutMs` passed. */
+export async function pollUntil<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

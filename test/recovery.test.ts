@@ -3,40 +3,48 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { generateSigningKey } from "../core/crypto/keys";
-import { getBalance, requesterAccount } from "../core/ledger";
-import { startNetwork } from "../local/network";
 import { CocoonClient } from "../client/sdk";
-import { MODEL, startSilentAgent } from "./helpers";
+import { checkInvariants } from "./invariants";
+import { MODEL, pollUntil, startCoordinatorProcess, startSilentAgent, type CoordinatorProcess } from "./helpers";
+
+const TON = 1_000_000_000n;
 
 describe("restart recovery", () => {
-  it("a job held when the coordinator dies is settled after restart: its lost lease check is re-issued and the money comes back", async () => {
-    // Prepare: a job assigned to a worker that never answers, money held
-    const dataDir = mkdtempSync(join(tmpdir(), "cocoon-recovery-"));
-    const config = { leaseBaseSeconds: 3, leaseMsPerToken: 0 };
-    let net = await startNetwork({ dataDir, config });
-    const silent = await startSilentAgent(net.url, 10_000);
-    const key = generateSigningKey();
-    const client = new CocoonClient({ apiUrl: net.url, key, allowDev: true });
-    await client.faucet(1_000_000_000n);
-    const asking = client.ask({ model: MODEL, messages: [{ role: "user", content: "x" }], tiers: ["dev"], candidates: 1, timeoutMs: 200 }).catch((e) => e);
-    await new Promise((r) => setTimeout(r, 300));
-    const held = await getBalance(net.store, requesterAccount(key.id));
-    expect(held.held).toBeGreaterThan(0n);
-    // Act: the process dies (in-memory queues and their delayed lease checks are gone) and comes back
-    await silent.stop();
-    await net.stop();
-    await asking;
-    net = await startNetwork({ dataDir, config });
+  it("a job held when the coordinator is killed (kill -9) is settled after restart: its lost lease check is re-issued and the money comes back", async () => {
+    // Prepare: a coordinator in its own process (3 s leases), a worker that never answers, money held for a job
+    const home = mkdtempSync(join(tmpdir(), "cocoon-recovery-"));
+    const env = { COCOON_LEASE_BASE_SECONDS: "3", COCOON_LEASE_MS_PER_TOKEN: "0" };
+    let coordinator: CoordinatorProcess = await startCoordinatorProcess({ home, env });
+    const silent = await startSilentAgent(coordinator.url, 10_000);
     try {
-      // Assess: the open job is found and refunded
-      let bal = await getBalance(net.store, requesterAccount(key.id));
-      for (let i = 0; i < 100 && bal.held !== 0n; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        bal = await getBalance(net.store, requesterAccount(key.id));
-      }
-      expect(bal).toEqual({ account: requesterAccount(key.id), available: 1_000_000_000n, held: 0n });
+      const client = new CocoonClient({ apiUrl: coordinator.url, key: generateSigningKey(), allowDev: true });
+      await client.faucet(TON);
+      const asking = client.ask({ model: MODEL, messages: [{ role: "user", content: "x" }], tiers: ["dev"], candidates: 1, timeoutMs: 200 }).catch((e) => e);
+      const held = await pollUntil("the job's money to be held", async () => {
+        const h = (await client.balance()).held;
+        return h !== "0" ? h : undefined;
+      }, 10_000);
+      expect(BigInt(held)).toBeGreaterThan(0n);
+
+      // Act: kill -9 (the in-memory queues and their delayed lease checks are gone), then start again on the same data
+      await coordinator.kill9();
+      await asking;
+      coordinator = await startCoordinatorProcess({ home, port: coordinator.port, env });
+
+      // Assess: the open job is found and refunded, and the data satisfies every invariant
+      const settled = await pollUntil("the held money to come back", async () => {
+        const b = await client.balance();
+        return b.held === "0" ? b : undefined;
+      }, 20_000, 100);
+      expect([settled.available, settled.held]).toEqual([TON.toString(), "0"]);
+      await silent.stop();
+      await coordinator.stop();
+      const report = await checkInvariants(join(home, "data"), { settled: true });
+      expect(report.violations).toEqual([]);
+      expect(report.jobs).toEqual({ open: 0, completed: 0, refunded: 1 });
     } finally {
-      await net.stop();
+      await silent.stop();
+      await coordinator.kill9();
     }
-  });
+  }, 60_000);
 });
