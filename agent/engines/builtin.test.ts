@@ -7,9 +7,10 @@ import {
   createBuiltinEngine,
   createNullEngine,
   NULL_ENGINE_NAME,
+  tokenDeltas,
   truncateToTokens,
 } from "./builtin";
-import { EngineError, type EngineRequest } from "./engine";
+import { collectStream, EngineError, type EngineRequest, streamOf } from "./engine";
 
 const aRequest = (over: Partial<EngineRequest> = {}): EngineRequest => ({
   model: "cocoon-builtin-echo",
@@ -135,6 +136,58 @@ describe("createBuiltinEngine", () => {
 
   it("refuses an already aborted signal", async () => {
     expect(await codeOf(createBuiltinEngine().generate(aRequest({ signal: AbortSignal.abort() })))).toBe("engine_aborted");
+  });
+});
+
+describe("builtin engine streaming", () => {
+  it("streams one delta per token; the deltas make up exactly the generated answer and usage", async () => {
+    // Prepare
+    const engine = createBuiltinEngine();
+    // Act
+    const whole = await engine.generate(aRequest({ maxTokens: 9 }));
+    const streamed = await collectStream(engine.stream!(aRequest({ maxTokens: 9 })));
+    // Assess
+    expect(streamed.deltas).toHaveLength(9);
+    expect(streamed.deltas.join("")).toBe(whole.text);
+    expect(streamed.result).toEqual(whole);
+  });
+
+  it("cuts text into deltas that keep every space", () => {
+    expect(tokenDeltas("one  two, three ")).toEqual(["one", "  two", ",", " three "]);
+    expect(tokenDeltas("  ")).toEqual(["  "]);
+    expect(tokenDeltas("")).toEqual([]);
+  });
+
+  it("paces deltas by delayMsPerToken: aborting after the first delta stops the rest", async () => {
+    // Prepare
+    const engine = createBuiltinEngine({ delayMsPerToken: 5 });
+    const ctl = new AbortController();
+    const seen: string[] = [];
+    // Act
+    const code = await codeOf(
+      (async () => {
+        for await (const ev of engine.stream!(aRequest({ signal: ctl.signal }))) {
+          if (ev.type === "delta") {
+            seen.push(ev.text);
+            ctl.abort();
+          }
+        }
+      })(),
+    );
+    // Assess
+    expect(code).toBe("engine_aborted");
+    expect(seen).toEqual(["["]);
+  });
+
+  it("streamOf gives engines without stream() one delta and the result", async () => {
+    // Prepare
+    const engine = createNullEngine();
+    const oneShot = { name: "one-shot", models: engine.models, generate: async () => ({ text: "hi there", usage: { promptTokens: 1, completionTokens: 2 }, finishReason: "stop" as const, engine: "one-shot" }) };
+    // Act
+    const s = await collectStream(streamOf(oneShot, aRequest()));
+    // Assess
+    expect(s.deltas).toEqual(["hi there"]);
+    expect(s.result.usage).toEqual({ promptTokens: 1, completionTokens: 2 });
   });
 });
 

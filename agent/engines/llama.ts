@@ -70,7 +70,7 @@ export interface LlamaLoadInfo extends ModelInfo {
   randomWeights: boolean;
 }
 
-export interface LlamaEngine extends Engine {
+export interface LlamaEngine extends Required<Engine> {
   readonly modelFile: string;
   readonly modelName: string;
   /** Checks, hashes and loads the model (once; again after a crash). Throws EngineError('model_invalid'). */
@@ -132,8 +132,11 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
   let active = 0;
   const waiting: Array<() => void> = [];
 
-  /** The file the child will load: structurally valid and, after the first time, still the advertised bytes. */
-  async function checkFile(): Promise<{ digest: string; randomWeights: boolean }> {
+  /**
+   * The file the child will load: structurally valid and, once a load succeeded, still the
+   * bytes whose digest the agent advertised.
+   */
+  async function checkFile(): Promise<{ digest: string; identity: string; randomWeights: boolean }> {
     let identity: string;
     try {
       identity = await fileIdentity(modelFile);
@@ -155,8 +158,7 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
         { engine: name },
       );
     }
-    advertised = { digest, identity, randomWeights };
-    return advertised;
+    return { digest, identity, randomWeights };
   }
 
   function failAll(w: Worker, err: EngineError): void {
@@ -255,6 +257,7 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
       worker = w;
       try {
         const info = await w.ready;
+        advertised ??= file;
         lastInfo = { ...info, file: modelFile, digest: file.digest, randomWeights: file.randomWeights };
         return { worker: w, info: lastInfo };
       } catch (err) {

@@ -35,6 +35,12 @@ export interface TinyGgufOptions {
   feedForward?: number;
   /** Trained context length written into the metadata (default 2048). */
   contextLength?: number;
+  /**
+   * Byte-fallback pieces in the vocabulary (default true). Without them the file is still
+   * structurally valid GGUF, but llama.cpp aborts the whole process while loading it (an
+   * uncaught C++ exception): the fixture for the engine's crash isolation.
+   */
+  byteFallback?: boolean;
 }
 
 // GGUF value types (gguf.h).
@@ -92,7 +98,7 @@ interface Vocab {
 }
 
 /** A SentencePiece-style vocabulary: <unk> <s> </s>, 256 byte-fallback pieces, chat control tokens, characters, word pieces. */
-export function tinyVocabulary(): Vocab {
+export function tinyVocabulary(opts: { byteFallback?: boolean } = {}): Vocab {
   const tokens: string[] = [];
   const scores: number[] = [];
   const types: number[] = [];
@@ -107,7 +113,7 @@ export function tinyVocabulary(): Vocab {
   add("<unk>", TOKEN.UNKNOWN, 0);
   add("<s>", TOKEN.CONTROL, 0);
   add("</s>", TOKEN.CONTROL, 0);
-  for (let b = 0; b < 256; b++) add(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`, TOKEN.BYTE, 0);
+  if (opts.byteFallback !== false) for (let b = 0; b < 256; b++) add(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`, TOKEN.BYTE, 0);
   for (const s of ["<|im_start|>", "<|im_end|>"]) add(s, TOKEN.CONTROL, 0);
   for (const s of ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]) add(s, TOKEN.USER_DEFINED, 0);
   // Pieces in merge priority order: SentencePiece scores are log-probabilities, higher merges first.
@@ -210,7 +216,7 @@ export function buildTinyGguf(opts: TinyGgufOptions = {}): Uint8Array {
   const nFf = opts.feedForward ?? 128;
   const nCtx = opts.contextLength ?? 2048;
   if (nEmbd % nHead !== 0) throw new Error(`tiny-gguf: embedding ${nEmbd} is not a multiple of heads ${nHead}`);
-  const vocab = tinyVocabulary();
+  const vocab = tinyVocabulary({ byteFallback: opts.byteFallback ?? true });
   const nVocab = vocab.tokens.length;
   const imEnd = vocab.tokens.indexOf("<|im_end|>");
 

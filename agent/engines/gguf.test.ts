@@ -1,0 +1,118 @@
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { EngineError } from "./engine";
+import { sha256File, validateGguf } from "./gguf";
+import { buildTinyGguf, TINY_MODEL_WARNING, tinyVocabulary, writeTinyGguf } from "./tiny-gguf";
+
+/** The GGUF header check (no native code) and the project's tiny model generator. */
+
+const dir = mkdtempSync(join(tmpdir(), "cocoon-gguf-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let n = 0;
+function aFile(bytes: Uint8Array): string {
+  const f = join(dir, `f${n++}.gguf`);
+  writeFileSync(f, bytes);
+  return f;
+}
+
+async function invalidReason(bytes: Uint8Array): Promise<string> {
+  try {
+    await validateGguf(aFile(bytes));
+  } catch (err) {
+    expect(err).toBeInstanceOf(EngineError);
+    expect((err as EngineError).code).toBe("model_invalid");
+    return (err as EngineError).message;
+  }
+  throw new Error("expected the file to be refused");
+}
+
+/** The tiny model with one u64 (little-endian) overwritten at `offset`. */
+function withU64(offset: number, value: bigint): Uint8Array {
+  const b = Buffer.from(buildTinyGguf());
+  b.writeBigUInt64LE(value, offset);
+  return b;
+}
+
+describe("tiny GGUF", () => {
+  it("is deterministic, under 1 MB, and says its weights are random", async () => {
+    // Act
+    const a = buildTinyGguf();
+    const b = buildTinyGguf();
+    const other = buildTinyGguf({ seed: 2 });
+    const written = writeTinyGguf(join(dir, "tiny.gguf"));
+    const summary = await validateGguf(written.path);
+    // Assess
+    expect(Buffer.compare(a, b)).toBe(0);
+    expect(Buffer.compare(a, other)).not.toBe(0);
+    expect(a.length).toBeLessThan(1024 * 1024);
+    expect(written.sha256).toBe(createHash("sha256").update(a).digest("hex"));
+    expect(await sha256File(written.path)).toBe(written.sha256);
+    expect(summary).toMatchObject({ version: 3, architecture: "llama", fileSize: a.length });
+    expect(String(summary.metadata["general.description"])).toContain(TINY_MODEL_WARNING);
+  });
+
+  it("has a SentencePiece-style vocabulary with byte fallback and ChatML control tokens", () => {
+    // Act
+    const v = tinyVocabulary();
+    // Assess
+    expect(v.tokens.slice(0, 3)).toEqual(["<unk>", "<s>", "</s>"]);
+    expect(v.tokens.filter((t) => /^<0x[0-9A-F]{2}>$/.test(t))).toHaveLength(256);
+    expect(v.tokens).toEqual(expect.arrayContaining(["<|im_start|>", "<|im_end|>", "▁hello", "▁world"]));
+    expect(new Set(v.tokens).size).toBe(v.tokens.length);
+    expect(v.scores).toHaveLength(v.tokens.length);
+    expect(v.types).toHaveLength(v.tokens.length);
+  });
+});
+
+describe("validateGguf", () => {
+  it("refuses a file cut anywhere, naming the truncation", async () => {
+    // Prepare
+    const good = buildTinyGguf();
+    // Act
+    const reasons = await Promise.all([10, 200, 5000, good.length - 100].map((len) => invalidReason(good.subarray(0, len))));
+    // Assess
+    for (const r of reasons) expect(r).toMatch(/truncated|too short/);
+  });
+
+  it("refuses garbage, other versions and hostile counts before reading on", async () => {
+    // Act
+    const garbage = await invalidReason(Buffer.alloc(4096, 0xab));
+    const v9 = Buffer.from(buildTinyGguf());
+    v9.writeUInt32LE(9, 4);
+    const version = await invalidReason(v9);
+    const tensors = await invalidReason(withU64(8, 1n << 40n));
+    const kvs = await invalidReason(withU64(16, 1n << 40n));
+    const keyLength = await invalidReason(withU64(24, 1n << 40n)); // length of the first metadata key
+    // Assess
+    expect(garbage).toMatch(/bad magic/);
+    expect(version).toMatch(/unsupported GGUF version 9/);
+    expect(tensors).toMatch(/tensor count .* is larger than/);
+    expect(kvs).toMatch(/metadata count .* is larger than/);
+    expect(keyLength).toMatch(/length .* is larger than/);
+  });
+
+  it("refuses tensors that point past the end of the file or use an unknown type", async () => {
+    // Prepare: the last tensor info ends right before the aligned data section
+    const good = Buffer.from(buildTinyGguf());
+    const { dataOffset } = await validateGguf(aFile(good));
+    const infoEnd = good.lastIndexOf(Buffer.from("blk.1.ffn_down.weight")) + "blk.1.ffn_down.weight".length;
+    // name, n_dims (u32), 2 dims (u64), type (u32), offset (u64)
+    const typeAt = infoEnd + 4 + 16;
+    const offsetAt = typeAt + 4;
+    expect(offsetAt + 8).toBeLessThanOrEqual(dataOffset);
+    const pastEnd = Buffer.from(good);
+    pastEnd.writeBigUInt64LE(BigInt(good.length), offsetAt);
+    const badType = Buffer.from(good);
+    badType.writeUInt32LE(4, typeAt); // Q4_2: removed from ggml
+    // Act
+    const past = await invalidReason(pastEnd);
+    const type = await invalidReason(badType);
+    // Assess
+    expect(past).toMatch(/truncated: tensor blk\.1\.ffn_down\.weight ends at byte/);
+    expect(type).toMatch(/unknown or removed ggml type 4/);
+  });
+});

@@ -1,0 +1,280 @@
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { collectStream, EngineError, type EngineCompletionRequest, type EngineRequest, type EngineTool } from "./engine";
+import { createLlamaEngine, type LlamaEngine } from "./llama";
+import { buildTinyGguf, tinyVocabulary, writeTinyGguf } from "./tiny-gguf";
+
+/**
+ * The embedded llama.cpp engine on the project's own tiny GGUF (random weights: the text is
+ * noise, so the tests check structure, counts, determinism and failure handling, never
+ * wording). One engine (one child process) serves most tests; the crash tests come last
+ * because they kill its child.
+ */
+
+const MODEL = "tiny-random";
+let dir: string;
+let modelFile: string;
+let engine: LlamaEngine;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "cocoon-llama-"));
+  modelFile = writeTinyGguf(join(dir, `${MODEL}.gguf`)).path;
+  engine = createLlamaEngine({ modelFile, threads: 1, gpu: false });
+  await engine.load();
+});
+
+afterAll(async () => {
+  await engine?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const aChat = (over: Partial<EngineRequest> = {}): EngineRequest => ({
+  model: MODEL,
+  messages: [{ role: "user", content: "hello world" }],
+  maxTokens: 24,
+  temperature: 0,
+  ...over,
+});
+
+const aCompletion = (over: Partial<EngineCompletionRequest> = {}): EngineCompletionRequest => ({
+  model: MODEL,
+  prompt: "hello world",
+  maxTokens: 24,
+  temperature: 0,
+  ...over,
+});
+
+const weatherTool: EngineTool = {
+  type: "function",
+  function: {
+    name: "get_weather",
+    description: "Current weather",
+    parameters: { type: "object", properties: { unit: { enum: ["c", "f"] } }, required: ["unit"] },
+  },
+};
+
+async function engineError(p: Promise<unknown>): Promise<EngineError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(EngineError);
+    return err as EngineError;
+  }
+  throw new Error("expected an EngineError");
+}
+
+/** The n-th token id of a piece in the tiny vocabulary. */
+const tokenId = (piece: string) => tinyVocabulary().tokens.indexOf(piece);
+
+describe("llama engine: answers", () => {
+  it("chats through the model's own template, says its weights are random, and reports the file's digest", async () => {
+    // Act
+    const r = await engine.generate(aChat({ maxTokens: 8 }));
+    const digests = await engine.modelDigests();
+    const caps = await engine.capabilities(MODEL);
+    // Assess
+    expect(r.text.length).toBeGreaterThan(0);
+    expect(r.engine).toMatch(/random weights: its text means nothing/);
+    expect(r.usage.completionTokens).toBeLessThanOrEqual(8);
+    expect(digests).toEqual({ [MODEL]: createHash("sha256").update(readFileSync(modelFile)).digest("hex") });
+    expect(caps).toMatchObject({ chat: true, completions: true, embeddings: true, streaming: true, tools: true, jsonSchema: true, contextLength: 2048 });
+  });
+
+  it("counts usage with the model's tokenizer", async () => {
+    // Act: "hello" and "world" are whole pieces of the vocabulary, and the model adds BOS
+    const c = await engine.complete(aCompletion({ maxTokens: 5 }));
+    const short = await engine.generate(aChat({ maxTokens: 1 }));
+    const longer = await engine.generate(aChat({ maxTokens: 1, messages: [{ role: "user", content: "hello world the the" }] }));
+    // Assess
+    expect(c.usage.promptTokens).toBe(3);
+    expect(c.usage.completionTokens).toBe(c.finishReason === "length" ? 5 : c.usage.completionTokens);
+    expect(longer.usage.promptTokens - short.usage.promptTokens).toBe(2); // two "▁the" pieces
+  });
+
+  it("stops at max_tokens with finishReason length", async () => {
+    // Act
+    const r = await engine.complete(aCompletion({ prompt: "the answer is", maxTokens: 6 }));
+    // Assess
+    expect(r).toMatchObject({ finishReason: "length", usage: { completionTokens: 6 } });
+  });
+
+  it("streams several deltas whose concatenation is the final text", async () => {
+    // Act
+    const chat = await collectStream(engine.stream!(aChat({ maxTokens: 30 })));
+    const completion = await collectStream(engine.streamCompletion!(aCompletion({ maxTokens: 30 })));
+    // Assess
+    for (const s of [chat, completion]) {
+      expect(s.deltas.length).toBeGreaterThan(3);
+      expect(s.deltas.join("")).toBe(s.result.text);
+      expect(s.result.usage.completionTokens).toBeGreaterThan(0);
+    }
+    // Streaming changes nothing in the answer itself.
+    expect(chat.result.text).toBe((await engine.generate(aChat({ maxTokens: 30 }))).text);
+  });
+
+  it("repeats itself exactly at temperature 0, and with the same seed when sampling", async () => {
+    // Act
+    const a = await engine.complete(aCompletion());
+    const b = await engine.complete(aCompletion());
+    const s1 = await engine.complete(aCompletion({ temperature: 1, seed: 7 }));
+    const s2 = await engine.complete(aCompletion({ temperature: 1, seed: 7 }));
+    const s3 = await engine.complete(aCompletion({ temperature: 1, seed: 8 }));
+    // Assess
+    expect(b.text).toBe(a.text);
+    expect(s2.text).toBe(s1.text);
+    expect(s3.text).not.toBe(s1.text);
+  });
+
+  it("ends the text before a stop string, even one that spans tokens and spaces, and never streams it", async () => {
+    // Prepare: a stop string cut from the greedy answer, across a space
+    const full = (await engine.complete(aCompletion({ maxTokens: 40 }))).text;
+    const space = full.indexOf(" ", 3);
+    expect(space).toBeGreaterThan(0);
+    const stop = full.slice(space - 2, space + 3);
+    // Act
+    const s = await collectStream(engine.streamCompletion!(aCompletion({ maxTokens: 40, stop: [stop] })));
+    // Assess
+    expect(s.result.text).toBe(full.slice(0, full.indexOf(stop)));
+    expect(s.result.finishReason).toBe("stop");
+    expect(s.deltas.join("")).toBe(s.result.text);
+  });
+
+  it("answers JSON matching response_format json_schema (a grammar)", async () => {
+    // Act
+    const r = await engine.generate(
+      aChat({
+        maxTokens: 120,
+        responseFormat: { type: "json_schema", json_schema: { name: "flag", schema: { type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"] } } },
+      }),
+    );
+    // Assess
+    expect(typeof (JSON.parse(r.text) as { ok: unknown }).ok).toBe("boolean");
+  });
+
+  it("returns a forced tool call in OpenAI's shape; tools enter the prompt through the template", async () => {
+    // Act
+    const forced = await engine.generate(aChat({ maxTokens: 300, tools: [weatherTool], toolChoice: { type: "function", function: { name: "get_weather" } } }));
+    const auto = await engine.generate(aChat({ maxTokens: 4, tools: [weatherTool] }));
+    const plain = await engine.generate(aChat({ maxTokens: 4 }));
+    // Assess
+    expect(forced.text).toBe("");
+    expect(forced.toolCalls).toHaveLength(1);
+    expect(forced.toolCalls![0]).toMatchObject({ type: "function", function: { name: "get_weather" } });
+    expect(forced.toolCalls![0]!.id).toMatch(/^call_/);
+    expect(["c", "f"]).toContain((JSON.parse(forced.toolCalls![0]!.function.arguments) as { unit: string }).unit);
+    expect(auto.usage.promptTokens).toBeGreaterThan(plain.usage.promptTokens + 20);
+  });
+
+  it("embeds strings and token ids alike, one vector per input, with usage", async () => {
+    // Act
+    const r = await engine.embed!({ model: MODEL, input: ["hello world", "the answer", "hello world"] });
+    const ids = await engine.embed!({ model: MODEL, input: [[tokenId("▁hello"), tokenId("▁world")]] });
+    // Assess
+    expect(r.vectors).toHaveLength(3);
+    expect(r.vectors.every((v) => v.length === 64 && v.every(Number.isFinite))).toBe(true);
+    expect(r.vectors[2]).toEqual(r.vectors[0]);
+    expect(r.vectors[1]).not.toEqual(r.vectors[0]);
+    expect(ids.vectors[0]).toEqual(r.vectors[0]);
+    expect(r.usage.promptTokens).toBe(3 + 3 + 3); // BOS + two pieces, three times
+  });
+
+  it("refuses what it cannot do with a named error and the parameter", async () => {
+    // Act
+    const wrongModel = await engineError(engine.generate(aChat({ model: "gpt-4" })));
+    const badStop = await engineError(engine.generate(aChat({ stop: ["a", "b", "c", "d", "e"] })));
+    const badToken = await engineError(engine.embed!({ model: MODEL, input: [[1, 99_999]] }));
+    const strayTool = await engineError(engine.generate(aChat({ messages: [{ role: "user", content: "hi" }, { role: "tool", content: "{}", toolCallId: "call_x" }] })));
+    // Assess
+    expect(wrongModel.code).toBe("model_not_served");
+    expect([badStop.code, badStop.details?.param]).toEqual(["invalid_request", "stop"]);
+    expect([badToken.code, badToken.details?.param]).toEqual(["invalid_request", "input"]);
+    expect([strayTool.code, strayTool.details?.param]).toEqual(["invalid_request", "messages"]);
+  });
+
+  it("stops a generation when the caller aborts, and serves the next job in the same process", async () => {
+    // Prepare
+    const ac = new AbortController();
+    const pid = engine.workerPid;
+    // Act
+    const err = await engineError(
+      (async () => {
+        for await (const ev of engine.streamCompletion!(aCompletion({ maxTokens: 1500, signal: ac.signal }))) {
+          if (ev.type === "delta") ac.abort();
+        }
+      })(),
+    );
+    const next = await engine.complete(aCompletion({ maxTokens: 3 }));
+    // Assess
+    expect(err.code).toBe("engine_aborted");
+    expect(next.usage.completionTokens).toBeGreaterThan(0);
+    expect(engine.workerPid).toBe(pid);
+  });
+});
+
+describe("llama engine: bad files and crashes never take the agent down", () => {
+  it("fails the job with model_invalid for a truncated or garbage file, before any native code runs", async () => {
+    // Prepare
+    const good = buildTinyGguf();
+    const truncated = join(dir, "truncated.gguf");
+    const garbage = join(dir, "garbage.gguf");
+    writeFileSync(truncated, good.subarray(0, Math.floor(good.length * 0.6)));
+    writeFileSync(garbage, Buffer.alloc(4096, 0xab));
+    const engines = [truncated, garbage].map((f) => createLlamaEngine({ modelFile: f, threads: 1, gpu: false, modelName: "m" }));
+    // Act
+    const errors = await Promise.all(engines.map((e) => engineError(e.generate(aChat({ model: "m" })))));
+    // Assess
+    expect(errors.map((e) => e.code)).toEqual(["model_invalid", "model_invalid"]);
+    expect(errors[0]!.message).toMatch(/truncated/);
+    expect(errors[1]!.message).toMatch(/bad magic/);
+    expect(engines.map((e) => e.workerPid)).toEqual([undefined, undefined]);
+    await Promise.all(engines.map((e) => e.close()));
+  });
+
+  it("survives llama.cpp aborting its process on a structurally valid file (no byte-fallback pieces)", async () => {
+    // Prepare: passes the header check; llama.cpp throws an uncaught C++ exception loading it
+    const file = join(dir, "no-bytes.gguf");
+    writeFileSync(file, buildTinyGguf({ byteFallback: false }));
+    const bad = createLlamaEngine({ modelFile: file, threads: 1, gpu: false, modelName: "m" });
+    // Act
+    const err = await engineError(bad.generate(aChat({ model: "m" })));
+    // Assess
+    expect(err.code).toBe("model_invalid");
+    expect(err.message).toMatch(/killed by SIGABRT while loading/);
+    await bad.close();
+  });
+
+  it("fails the running job with engine_crashed when the child is killed, then serves the next job from a fresh child", async () => {
+    // Prepare
+    const before = (await engine.complete(aCompletion())).text;
+    const pid = engine.workerPid!;
+    // Act
+    const err = await engineError(
+      (async () => {
+        for await (const ev of engine.streamCompletion!(aCompletion({ maxTokens: 1500 }))) {
+          if (ev.type === "delta" && engine.workerPid === pid) process.kill(pid, "SIGKILL");
+        }
+      })(),
+    );
+    const after = await engine.complete(aCompletion());
+    // Assess
+    expect(err.code).toBe("engine_crashed");
+    expect(err.message).toMatch(/SIGKILL/);
+    expect(engine.workerPid).not.toBe(pid);
+    expect(after.text).toBe(before); // same file, same greedy answer
+  });
+
+  it("a restarted child refuses a model file whose digest is no longer the advertised one", async () => {
+    // Prepare: another model where the advertised one was, then a crash forces a reload
+    writeTinyGguf(modelFile, { seed: 2 });
+    process.kill(engine.workerPid!, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 50)); // let the exit event land (the test does not depend on it: a dead pid is never reused here)
+    // Act
+    const err = await engineError(engine.complete(aCompletion()));
+    // Assess
+    expect(err.code).toBe("model_invalid");
+    expect(err.message).toMatch(/changed on disk/);
+  });
+});
