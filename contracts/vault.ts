@@ -16,7 +16,7 @@ import {
   SendMode,
   toNano,
 } from "@ton/core";
-import { sign, signVerify } from "@ton/crypto";
+import { sign } from "@ton/crypto";
 import {
   loadDepositCredited,
   Vault as TactVault,
@@ -117,10 +117,6 @@ export function signWithdrawal(secretKey: Buffer, vault: Address, w: WithdrawalR
 
 export function signVoucher(secretKey: Buffer, vault: Address, v: VoucherRequest): SignedVoucher {
   return { ...v, signature: sign(voucherHash(vault, v), secretKey) };
-}
-
-export function verifyVoucher(publicKey: Buffer, vault: Address, v: SignedVoucher): boolean {
-  return signVerify(voucherHash(vault, v), v.signature, publicKey);
 }
 
 // ---------------------------------------------------------------- message bodies

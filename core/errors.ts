@@ -49,11 +49,6 @@ export class InsufficientFundsError extends CocoonError {
     );
   }
 }
-export class NoCandidatesError extends CocoonError {
-  constructor(model: string, why: string) {
-    super(503, "no_workers", `no live worker serves model "${model}" (${why}); see GET /v1/models`);
-  }
-}
 export class UnknownModelError extends CocoonError {
   constructor(model: string) {
     super(404, "unknown_model", `model "${model}" is not served by any registered worker; see GET /v1/models for what is available`);

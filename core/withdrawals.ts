@@ -148,11 +148,6 @@ export async function getWithdrawal(store: Store, account: string, seqno: number
   return it ? toRecord(it) : undefined;
 }
 
-/** Reserved (signed, not yet landed) nanoTON of a requester. */
-export async function pendingWithdrawals(store: Store, account: string): Promise<bigint> {
-  return (await getBalance(store, pendingWithdrawalAccount(account))).available;
-}
-
 function signerOf(deps: CoreDeps & WithdrawalDeps): WithdrawalSigner {
   const signer = deps.withdrawalSigner;
   if (!signer) throw new CocoonError(503, "withdrawals_unavailable", "this coordinator has no withdrawal signing key configured; withdrawals are off");

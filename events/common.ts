@@ -24,7 +24,6 @@ export const ModelName = z
 export const NanoTon = z
   .union([z.string().regex(/^\d{1,30}$/, "must be a non-negative integer number of nanoTON"), z.bigint().nonnegative()])
   .transform((v) => BigInt(v));
-export const nanoTonString = (v: bigint) => v.toString();
 
 export const Usage = z.object({
   promptTokens: z.number().int().nonnegative(),

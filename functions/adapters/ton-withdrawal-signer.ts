@@ -7,7 +7,7 @@
  */
 import { Address } from "@ton/core";
 import { signWithdrawal, type SignedWithdrawal } from "../../contracts/vault";
-import { accountIdToUint, accountIdFromUint } from "../../core/chain/account";
+import { accountIdToUint } from "../../core/chain/account";
 import { InvalidWithdrawalAddressError, type WithdrawalSigner } from "../../core/withdrawals";
 import type { SignedWithdrawalView } from "../../events/withdrawals";
 
@@ -50,16 +50,4 @@ export function withdrawalFromJson(j: SignedWithdrawalView): { vault: Address; w
   } catch (e) {
     throw new InvalidWithdrawalError(`withdrawal JSON is malformed: ${e instanceof Error ? e.message : String(e)}`);
   }
-}
-
-export function withdrawalToJson(vault: Address, w: SignedWithdrawal): SignedWithdrawalView {
-  return {
-    vault: vault.toRawString(),
-    account: accountIdFromUint(w.account),
-    to: w.to.toRawString(),
-    amount: w.amount.toString(),
-    seqno: w.seqno,
-    expiry: w.expiry,
-    signature: w.signature.toString("base64"),
-  };
 }

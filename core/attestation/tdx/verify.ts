@@ -22,7 +22,6 @@ import {
   QeIdentityJson,
   TcbInfoJson,
   TdxCollateral,
-  TcbStatus as TcbStatusSchema,
   type TcbStatus,
 } from "./collateral";
 import { INTEL_SGX_ROOT_CA_PEM } from "./intel-root";
@@ -193,9 +192,6 @@ function leafKey(cache: TdxVerifierCache, cert: pkijs.Certificate, code: string,
   return memo(cache.keys, sha256Hex(new Uint8Array(spki)), () => importP256Spki(spki, code, what));
 }
 
-/** Worst last: the schema lists the statuses in rank order. */
-const STATUS_RANK: readonly TcbStatus[] = TcbStatusSchema.options;
-
 /** Converges two TCB statuses the way Intel's QVL does (out-of-date and configuration flags combine). */
 export function mergeTcbStatus(a: TcbStatus, b: TcbStatus): TcbStatus {
   const s = new Set([a, b]);
@@ -208,7 +204,6 @@ export function mergeTcbStatus(a: TcbStatus, b: TcbStatus): TcbStatus {
   if (config) return sw ? "ConfigurationAndSWHardeningNeeded" : "ConfigurationNeeded";
   return sw ? "SWHardeningNeeded" : "UpToDate";
 }
-export const tcbStatusRank = (s: TcbStatus) => STATUS_RANK.indexOf(s);
 
 function fromHex(h: string): Uint8Array {
   return new Uint8Array(Buffer.from(h, "hex"));
