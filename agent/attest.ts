@@ -10,10 +10,18 @@ import type { QuoteProvider } from "./quote-provider";
  * whose report data binds our keys to the coordinator's nonce; or, only when chosen
  * explicitly, SIMULATED dev evidence or the "none" (not confidential) tier.
  */
-export function makeAttester(o: { tier: AttestationTier; signingKey: SigningKeyPair; kemKey: KemKeyPair; quoteProvider?: QuoteProvider; now?: () => number }) {
+export function makeAttester(o: {
+  tier: AttestationTier;
+  signingKey: SigningKeyPair;
+  kemKey: KemKeyPair;
+  quoteProvider?: QuoteProvider;
+  now?: () => number;
+  /** model name → SHA-256 (hex) of the weights served, checked against the policy's model allow-list */
+  modelDigests?: Record<string, string>;
+}) {
   const now = o.now ?? Date.now;
   return async (nonce: Uint8Array): Promise<AttestationDoc> => {
-    const input = { hpkePublicKey: o.kemKey.publicKey, signingPublicKey: o.signingKey.publicKey, nonce, now: now() };
+    const input = { hpkePublicKey: o.kemKey.publicKey, signingPublicKey: o.signingKey.publicKey, nonce, now: now(), ...(o.modelDigests ? { modelDigests: o.modelDigests } : {}) };
     if (o.tier === "dev") return createDevAttestation(input);
     if (o.tier === "none") return createNoneAttestation(input);
     if (!o.quoteProvider) throw new Error("tier tdx needs a quote provider (configfs-tsm)");
@@ -24,6 +32,7 @@ export function makeAttester(o: { tier: AttestationTier; signingKey: SigningKeyP
       signingPublicKey: o.signingKey.id,
       nonce: b64u.encode(nonce),
       quote: b64u.encode(quote),
+      ...(o.modelDigests ? { modelDigests: o.modelDigests } : {}),
       issuedAt: input.now,
     };
   };

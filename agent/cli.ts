@@ -2,6 +2,13 @@
 export const HELP = `cocoon-agent — run a Cocoon worker next to a GPU.
   cocoon-agent start --api URL [--engine builtin|openai] [--engine-url URL] [--model M ...]
                      [--price-bps N] [--capacity N] [--dev-attestation | --not-confidential] [--key FILE]
+  cocoon-agent start --model-file PATH.gguf [--model NAME] [--threads N] [--gpu auto|cpu|cuda|vulkan|metal]
+                     [--context-size N] ...
+                     serves a GGUF file with the embedded llama.cpp engine (in a child process);
+                     the file's SHA-256 is the model digest the agent attests to. Threads default
+                     to half the cores; --gpu auto uses a GPU when a GPU build is installed
+                     (agent/engines/README.md). \`npm run model:tiny\` writes a tiny test model
+                     with RANDOM weights (its text means nothing).
   cocoon-agent status [--api URL] [--key FILE]
   cocoon-agent redeem [--payout-address ADDR] [--api URL] [--key FILE]
                      asks the coordinator for a voucher of everything earned; in the local
@@ -23,6 +30,9 @@ import { detectQuoteProvider } from "./quote-provider";
 import { startAgent } from "./runtime";
 import { createBuiltinEngine } from "./engines/builtin";
 import { createOpenAiEngine } from "./engines/openai-http";
+import { type Engine, EngineError } from "./engines/engine";
+import { createLlamaEngine } from "./engines/llama";
+import type { GpuSetting } from "./engines/llama-protocol";
 
 interface WorkerStatus {
   workerId: string;
@@ -113,6 +123,10 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       "not-confidential": { type: "boolean" },
       json: { type: "boolean" },
       "payout-address": { type: "string" },
+      "model-file": { type: "string" },
+      threads: { type: "string" },
+      gpu: { type: "string", default: "auto" },
+      "context-size": { type: "string" },
     },
   });
   const home = resolve(process.env.COCOON_HOME ?? ".cocoon");
@@ -144,37 +158,84 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     }
     const tier: AttestationTier = values["dev-attestation"] ? "dev" : values["not-confidential"] ? "none" : "tdx";
     const quoteProvider = tier === "tdx" ? detectQuoteProvider({ dev: false }) : undefined;
-    const engine =
-      values.engine === "openai"
-        ? createOpenAiEngine({ baseUrl: values["engine-url"] ?? "http://127.0.0.1:8000/v1" })
-        : createBuiltinEngine();
-    const models = values.model?.length ? values.model : await engine.models();
+    let engine: Engine;
+    let modelDigests: Record<string, string> | undefined;
+    if (values["model-file"]) {
+      if ((values.model?.length ?? 0) > 1) {
+        err.write("--model-file serves one model: give at most one --model NAME\n");
+        return 64;
+      }
+      const llama = createLlamaEngine({
+        modelFile: values["model-file"],
+        ...(values.model?.[0] ? { modelName: values.model[0] } : {}),
+        ...(values.threads ? { threads: positiveInt(values.threads, "--threads") } : {}),
+        gpu: gpuSetting(values.gpu ?? "auto"),
+        ...(values["context-size"] ? { contextSize: positiveInt(values["context-size"], "--context-size") } : {}),
+        parallel: Number(values.capacity),
+        onLog: (line) => err.write(`llama.cpp: ${line}\n`),
+      });
+      // Load before registering: a bad file fails here, not on the first paid job.
+      const info = await llama.load();
+      modelDigests = { [llama.modelName]: info.digest };
+      out.write(
+        `model ${llama.modelName}: ${info.file} sha256 ${info.digest} (${info.architecture}, context ${info.contextSize}, ${info.gpu === false ? `CPU, ${info.threads} threads` : `GPU ${info.gpu}`}, template ${info.chatWrapper}${info.tools ? " with tools" : ""}, loaded in ${info.loadMs} ms)\n` +
+          (info.randomWeights ? "WARNING: this model has RANDOM weights: its text means nothing\n" : ""),
+      );
+      engine = llama;
+    } else {
+      engine =
+        values.engine === "openai"
+          ? createOpenAiEngine({ baseUrl: values["engine-url"] ?? "http://127.0.0.1:8000/v1" })
+          : createBuiltinEngine();
+    }
+    const models = values["model-file"] ? await engine.models() : values.model?.length ? values.model : await engine.models();
     const kemKey = generateKemKey(); // made here, never written anywhere: it lives and dies with this VM
-    const agent = await startAgent({
-      apiUrl,
-      signingKey,
-      kemKey,
-      engine,
-      models: models.map((model) => ({ model, priceBps: Number(values["price-bps"]) })),
-      capacity: Number(values.capacity),
-      attest: makeAttester({ tier, signingKey, kemKey, ...(quoteProvider ? { quoteProvider } : {}) }),
-      log: { info: (m, d) => out.write(`${m} ${JSON.stringify(d ?? {})}\n`), warn: (m, d) => err.write(`${m} ${JSON.stringify(d ?? {})}\n`) },
-    });
-    out.write(`worker ${agent.workerId} serving ${models.join(", ")} with ${engine.name}; tier ${agent.tier}${tier === "dev" ? " (SIMULATED TEE)" : tier === "none" ? " (NOT confidential)" : ""}\n`);
-    await new Promise<void>((r) => {
-      process.once("SIGINT", r);
-      process.once("SIGTERM", r);
-    });
-    await agent.stop();
+    try {
+      const agent = await startAgent({
+        apiUrl,
+        signingKey,
+        kemKey,
+        engine,
+        models: models.map((model) => ({ model, priceBps: Number(values["price-bps"]) })),
+        capacity: Number(values.capacity),
+        attest: makeAttester({ tier, signingKey, kemKey, ...(quoteProvider ? { quoteProvider } : {}), ...(modelDigests ? { modelDigests } : {}) }),
+        log: { info: (m, d) => out.write(`${m} ${JSON.stringify(d ?? {})}\n`), warn: (m, d) => err.write(`${m} ${JSON.stringify(d ?? {})}\n`) },
+      });
+      out.write(`worker ${agent.workerId} serving ${models.join(", ")} with ${engine.name}; tier ${agent.tier}${tier === "dev" ? " (SIMULATED TEE)" : tier === "none" ? " (NOT confidential)" : ""}\n`);
+      await new Promise<void>((r) => {
+        process.once("SIGINT", r);
+        process.once("SIGTERM", r);
+      });
+      await agent.stop();
+    } finally {
+      await engine.close?.();
+    }
     return 0;
   } catch (e) {
     if (e instanceof ApiError) {
       err.write(`error [${e.code}]: ${e.message}\n`);
       return 2;
     }
+    if (e instanceof EngineError) {
+      err.write(`error [${e.code}]: ${e.message}\n`);
+      return 1;
+    }
     err.write(`error: ${(e as Error).message}\n`);
     return 1;
   }
+}
+
+function positiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got ${v}`);
+  return n;
+}
+
+function gpuSetting(v: string): GpuSetting {
+  if (v === "auto") return "auto";
+  if (v === "cpu" || v === "false") return false;
+  if (v === "cuda" || v === "vulkan" || v === "metal") return v;
+  throw new Error(`--gpu must be auto, cpu, cuda, vulkan or metal, got ${v}`);
 }
 
 if (process.argv[1]?.endsWith("agent/cli.ts")) main(process.argv.slice(2)).then((c) => process.exit(c));
