@@ -27,39 +27,44 @@ describe("issue 9 #5: certificate count and sizes are capped before parsing", ()
     // Assess
     expect(quote.length).toBeGreaterThan(MAX_QUOTE_BYTES);
     expect(v).toMatchObject({ genuine: false, code: "quote_too_large" });
-    expect(parses).not.toHaveBeenCalled();
+    expect(parses.mock.calls.length).toBe(0);
   });
 
   it("issue 9 #5: a small quote with more PEM certificates than a chain holds is refused before any is parsed", async () => {
-    const quote = quoteWithBogusCerts(MAX_CHAIN_CERTS + 1);
+    // Prepare: 5 certificates (an Intel chain has 3)
+    expect(MAX_CHAIN_CERTS).toBeLessThan(5);
+    const quote = quoteWithBogusCerts(5);
     const parses = countParses();
     const v = await verifyTdxQuote(quote, { ...at, cache: new TdxVerifierCache() });
     expect(quote.length).toBeLessThanOrEqual(MAX_QUOTE_BYTES);
     expect(v).toMatchObject({ genuine: false, code: "cert_chain_too_long" });
-    expect(parses).not.toHaveBeenCalled();
+    expect(parses.mock.calls.length).toBe(0);
   });
 
   it("issue 9 #5: an oversized certificate is refused before it is parsed", async () => {
     // Prepare: the leaf padded past the per-certificate cap (still one PEM block)
-    const big = new Uint8Array(MAX_CERT_BYTES + 100);
+    expect(MAX_CERT_BYTES).toBeLessThan(5000);
+    const big = new Uint8Array(5000);
     big.set(SAMPLE_CHAIN[0]!);
     const parses = countParses();
     // Act
     const v = await verifyTdxQuote(quoteWithChain([big, ...SAMPLE_CHAIN.slice(1)].map(toPem).join("")), { ...at, cache: new TdxVerifierCache() });
     // Assess
     expect(v).toMatchObject({ genuine: false, code: "cert_too_large" });
-    expect(parses).not.toHaveBeenCalled();
+    expect(parses.mock.calls.length).toBe(0);
   });
 
   it("issue 9 #5: certification data announced larger than the cap is refused before it is read", async () => {
+    // Prepare: 16 KiB announced (the sample carries about 4 KB)
     const q = SAMPLE_QUOTE.slice();
-    new DataView(q.buffer).setUint32(LAYOUT.certType[1], MAX_CERT_DATA_BYTES + 1, true);
+    new DataView(q.buffer).setUint32(LAYOUT.certType[1], 16 * 1024, true);
+    expect(MAX_CERT_DATA_BYTES).toBeLessThan(16 * 1024);
     const v = await verifyTdxQuote(q, { ...at, cache: new TdxVerifierCache() });
     expect(v).toMatchObject({ genuine: false, code: "quote_cert_data_too_large" });
   });
 
   it("issue 9 #5: collateral issuer chains are capped the same way", async () => {
-    const chain = Array.from({ length: MAX_CHAIN_CERTS + 1 }, (_, i) => toPem(bogusLeaf(i))).join("");
+    const chain = Array.from({ length: 5 }, (_, i) => toPem(bogusLeaf(i))).join("");
     const parses = countParses();
     const v = await verifyTdxQuote(SAMPLE_QUOTE, { ...at, collateral: { ...sampleCollateral(), tcb_info_issuer_chain: chain }, cache: new TdxVerifierCache() });
     expect(v).toMatchObject({ genuine: false, code: "cert_chain_too_long" });
@@ -97,7 +102,7 @@ describe("issue 9 #5: the verifier cache keeps only what verified, and is bounde
     const again = await verifyTdxQuote(quoteWithBogusLeaf(7), { ...at, cache });
     expect(first.code).toBe("pck_chain_invalid");
     expect(again.code).toBe("pck_chain_invalid");
-    expect(parses).toHaveBeenCalled(); // re-checked, not answered from a cached failure
+    expect(parses.mock.calls.length).toBeGreaterThan(0); // re-checked, not answered from a cached failure
   });
 
   it("issue 9 #5: every map of the verifier cache is bounded (LRU)", () => {
