@@ -1,0 +1,111 @@
+/**
+ * Dispatch and leases (docs/architecture.md §3, step 4): a job goes onto its current
+ * candidate's queue; a delayed lease check on the matching queue moves it on to the next live
+ * candidate, or refunds it, when that candidate does not answer in time.
+ */
+import type { AgentJob } from "../../events/api";
+import type { RequestEnvelope } from "../../events/envelope";
+import type { MatchingMessage } from "../../events/queue";
+import type { CoreDeps } from "../deps";
+import { applyMovement, OverdraftError, refundMovement } from "../ledger";
+import { ConditionFailedError, type WriteOp } from "../ports";
+import { isLive, markSuspect, type OfferItem } from "../workers";
+import { envelopeKey, jobKey, jobTopic, leaseMs, stillAt, type EnvelopeItem, type JobItem } from "./items";
+
+/** Queue the check that fires when the job's current lease runs out (SQS delays at most 900 s). */
+export async function sendLeaseCheck(deps: CoreDeps, job: Pick<JobItem, "jobId" | "attempt" | "leaseUntil">) {
+  const delaySeconds = Math.min(900, Math.max(0, Math.ceil((job.leaseUntil - deps.clock.now()) / 1000)));
+  const msg: MatchingMessage = { type: "lease", jobId: job.jobId, attempt: job.attempt };
+  await deps.queues.send("matching", msg, { delaySeconds });
+}
+
+async function loadEnvelope(deps: CoreDeps, jobId: string): Promise<RequestEnvelope> {
+  const e = await deps.store.get<EnvelopeItem>("jobs", envelopeKey(jobId));
+  if (!e) throw new Error(`envelope of ${jobId} is missing`);
+  return e.envelope;
+}
+
+/** Put the job on its current candidate's queue. A failed send is covered by the lease check. */
+export async function dispatch(deps: CoreDeps, job: JobItem, envelope?: RequestEnvelope) {
+  const c = job.candidates[job.attempt]!;
+  const msg: AgentJob = { jobId: job.jobId, attempt: job.attempt, envelope: envelope ?? (await loadEnvelope(deps, job.jobId)), deadline: job.leaseUntil };
+  try {
+    await deps.queues.send(`worker-${c.workerId}`, msg);
+  } catch (e) {
+    deps.log.warn("dispatch failed; the lease check will move the job on", { jobId: job.jobId, attempt: job.attempt, error: String(e) });
+  }
+  deps.notifier.notify(`worker:${c.workerId}`);
+  deps.notifier.notify(jobTopic(job.jobId));
+}
+
+/**
+ * Move the job to the next live candidate after `fromAttempt`, or refund it when none is
+ * left. Conditional on the job still being at `fromAttempt`, so duplicates are no-ops.
+ * `extra` ops commit in the same transaction (a worker's failure report). Returns false when
+ * someone else moved the job first (settled it, moved it on, refunded it): then nothing
+ * was written and no money moved.
+ */
+export async function advance(deps: CoreDeps, job: JobItem, fromAttempt: number, outcome: "expired" | "failed", extra: WriteOp[] = []): Promise<boolean> {
+  const now = deps.clock.now();
+  let next = fromAttempt + 1;
+  for (; next < job.candidates.length; next++) {
+    const c = job.candidates[next]!;
+    const offer = await deps.store.get<OfferItem>("offers", { pk: job.model, sk: c.workerId });
+    if (offer && isLive(offer, now, deps.config.livenessMs)) break;
+  }
+  if (next < job.candidates.length) {
+    const moved: JobItem = { ...job, attempt: next, leaseUntil: now + leaseMs(deps, job.header.maxTokens), updatedAt: now };
+    await sendLeaseCheck(deps, moved);
+    try {
+      await deps.store.transact([
+        { op: "update", table: "jobs", key: jobKey(job.jobId), set: { attempt: next, leaseUntil: moved.leaseUntil, updatedAt: now }, when: stillAt(fromAttempt) },
+        ...extra,
+      ]);
+    } catch (e) {
+      if (e instanceof ConditionFailedError) return false; // someone else moved it
+      throw e;
+    }
+    deps.log.info("job reassigned", { jobId: job.jobId, from: fromAttempt, to: next, reason: outcome });
+    await dispatch(deps, moved);
+    return true;
+  }
+  try {
+    const r = await applyMovement(deps.store, refundMovement(job.jobId, job.requester, BigInt(job.maxCost), now), [
+      { op: "update", table: "jobs", key: jobKey(job.jobId), set: { status: "refunded", outcome, updatedAt: now }, when: stillAt(fromAttempt) },
+      ...extra,
+    ]);
+    if (r === "duplicate") return false; // refunded already
+  } catch (e) {
+    if (e instanceof ConditionFailedError) return false;
+    // The hold is gone: the job was settled (or refunded) between our read and this write.
+    // The transaction wrote nothing; only a job still open here means the books are wrong.
+    if (e instanceof OverdraftError && !(await stillAssigned(deps, job.jobId, fromAttempt))) return false;
+    throw e;
+  }
+  deps.log.info("job refunded", { jobId: job.jobId, outcome });
+  deps.notifier.notify(jobTopic(job.jobId));
+  return true;
+}
+
+async function stillAssigned(deps: CoreDeps, jobId: string, attempt: number) {
+  const now = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+  return now?.status === "assigned" && now.attempt === attempt;
+}
+
+/** Matching queue consumer: dispatch requests and lease checks. Idempotent per message. */
+export async function handleMatchingMessage(deps: CoreDeps, msg: MatchingMessage) {
+  const job = await deps.store.get<JobItem>("jobs", jobKey(msg.jobId));
+  if (!job || job.status !== "assigned" || job.attempt !== msg.attempt) return "stale";
+  if (msg.type === "dispatch") {
+    await dispatch(deps, job);
+    return "dispatched";
+  }
+  const now = deps.clock.now();
+  if (now < job.leaseUntil) {
+    await sendLeaseCheck(deps, job); // delivered early (clock skew or a lease extension): check again later
+    return "rescheduled";
+  }
+  await markSuspect(deps, job.model, job.candidates[job.attempt]!.workerId);
+  await advance(deps, job, job.attempt, "expired");
+  return "advanced";
+}

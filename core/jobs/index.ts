@@ -1,0 +1,11 @@
+/**
+ * Jobs: prepare, submit, dispatch and leases, the worker's poll and result, the requester's
+ * reads. One file per stage; this index is the public API (importers use "core/jobs").
+ */
+export { prepareJob } from "./prepare";
+export { submitJob, MAX_ENVELOPE_BYTES } from "./submit";
+export { handleMatchingMessage, sendLeaseCheck } from "./dispatch";
+export { pollJobs } from "./poll";
+export { postResult, receiptProblems } from "./results";
+export { getAccount, getJob, toView } from "./read";
+export { jobTopic, leaseMs, resultDigest, type JobCandidate, type JobItem, type QuoteItem } from "./items";

@@ -1,0 +1,114 @@
+/**
+ * The items one job leaves in the store, their keys, and the small helpers every stage of
+ * the job shares. Lifecycle (docs/architecture.md §3):
+ *   prepare (quote) → submit: assigned(attempt 0) → completed   (settled in one transaction)
+ *                       │  └─ lease runs out / worker fails → assigned(attempt i+1)
+ *                       └─ no live candidate left → refunded (outcome expired | failed)
+ * "failed" and "expired" are outcomes written together with the refund, in one
+ * transaction, so no job ever rests with money held and nobody working on it.
+ */
+import type { AttestationTier } from "../../events/attestation";
+import type { FailureCode, JobStatus } from "../../events/api";
+import type { EnvelopeHeader, Receipt, ReplyEnvelope, RequestEnvelope } from "../../events/envelope";
+import { canonicalJson, sha256Hex } from "../crypto/encoding";
+import type { CoreDeps } from "../deps";
+import type { Item } from "../ports";
+
+export interface JobCandidate {
+  workerId: string;
+  pricePerToken: string;
+  tier: AttestationTier;
+}
+
+/** pk=jobId sk="quote" in `quotes`: a prepared job; no money moved yet. */
+export interface QuoteItem extends Item {
+  jobId: string;
+  requester: string;
+  model: string;
+  maxTokens: number;
+  maxPromptTokens: number;
+  maxCost: string;
+  candidates: JobCandidate[];
+  expiresAt: number;
+}
+
+/**
+ * The job's state, kept small on purpose: it is rewritten at every transition, and on
+ * DynamoDB each write (twice inside a transaction) is billed per KB of the whole item. The
+ * envelope and the reply are written once each, in their own items.
+ */
+export interface JobItem extends Item {
+  jobId: string;
+  requester: string;
+  model: string;
+  status: JobStatus;
+  attempt: number;
+  candidates: JobCandidate[];
+  header: EnvelopeHeader;
+  /** requestHash(envelope): what every receipt must cover. */
+  requestHash: string;
+  maxCost: string;
+  leaseUntil: number;
+  cost?: string;
+  outcome?: string;
+  /**
+   * resultDigest(reply, receipt) of the accepted result: a retried post must be identical to
+   * it, and it names the one reply item served (issue 9 #8). Absent on jobs completed
+   * before it existed (their reply item is `reply#<attempt>`).
+   */
+  resultDigest?: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** pk=jobId sk="envelope": the sealed request, written once at submit. */
+export interface EnvelopeItem extends Item {
+  envelope: RequestEnvelope;
+  requestHash: string;
+}
+
+/**
+ * pk=jobId sk="reply#<attempt>#<resultDigest>": a worker's sealed answer and signed receipt.
+ * Content-addressed and written only if absent, so no post can ever overwrite an answer;
+ * the job item names the one that was accepted.
+ */
+export interface ReplyItem extends Item {
+  reply: ReplyEnvelope;
+  receipt: Receipt;
+}
+
+/** pk=jobId sk="failure#<attempt>": a worker's failure report: a code, and its text sealed to the requester. */
+export interface FailureItem extends Item {
+  workerId: string;
+  code: FailureCode;
+  reply?: ReplyEnvelope;
+}
+
+export const jobKey = (jobId: string) => ({ pk: jobId, sk: "job" });
+export const quoteKey = (jobId: string) => ({ pk: jobId, sk: "quote" });
+export const envelopeKey = (jobId: string) => ({ pk: jobId, sk: "envelope" });
+export const replyKey = (jobId: string, attempt: number, digest?: string) => ({ pk: jobId, sk: digest ? `reply#${attempt}#${digest}` : `reply#${attempt}` });
+export const failureKey = (jobId: string, attempt: number) => ({ pk: jobId, sk: `failure#${attempt}` });
+
+/** What a completed job pins: sha256 over the canonical {reply, receipt} it accepted. */
+export const resultDigest = (reply: ReplyEnvelope, receipt: Receipt) => sha256Hex(canonicalJson({ reply, receipt }));
+
+/** Envelopes and replies are kept this long after submit, then expire (TTL). */
+export const RETAIN_SECONDS = 7 * 86_400;
+
+/** The notifier topic a job's waiters (GET /v1/jobs/{id}?wait=N) listen on. */
+export const jobTopic = (jobId: string) => `job:${jobId}`;
+
+/** How long a candidate has to answer one attempt: a base plus a budget per requested token. */
+export function leaseMs(deps: CoreDeps, maxTokens: number) {
+  return deps.config.leaseBaseSeconds * 1000 + maxTokens * deps.config.leaseMsPerToken;
+}
+
+/** A condition: the job is still assigned, at this attempt (every transition is conditioned on it). */
+export const stillAt = (attempt: number) => ({
+  kind: "and" as const,
+  all: [
+    { kind: "cmp" as const, attr: "status", op: "=" as const, value: "assigned" },
+    { kind: "cmp" as const, attr: "attempt", op: "=" as const, value: attempt },
+  ],
+});

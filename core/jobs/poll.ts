@@ -1,0 +1,46 @@
+/** The agent's side of dispatch (docs/architecture.md §3, step 5): what a worker's poll hands out. */
+import { AgentChallenge, AgentJob } from "../../events/api";
+import { isChallengeOpen } from "../challenges";
+import type { CoreDeps } from "../deps";
+import { requireWorker } from "../workers";
+import { jobKey, type JobItem } from "./items";
+
+/**
+ * Long-poll this worker's queue; hand out only jobs still assigned to it at that attempt, and
+ * the attestation challenges (core/challenges) still open for it. The queue carries both
+ * kinds: an AgentJob (no `kind`) or an AgentChallenge (`kind: "challenge"`), each parsed with
+ * its schema; a message that is neither is dropped (the lease check covers a lost job).
+ */
+export async function pollJobs(deps: CoreDeps, workerId: string, waitSeconds: number, max = 4): Promise<{ jobs: AgentJob[]; challenges: AgentChallenge[] }> {
+  await requireWorker(deps, workerId);
+  const queue = `worker-${workerId}` as const;
+  const msgs = await deps.queues.receive(queue, { max, waitSeconds: Math.min(waitSeconds, deps.config.maxWaitSeconds), visibilitySeconds: 30 });
+  const jobs: AgentJob[] = [];
+  const challenges: AgentChallenge[] = [];
+  for (const m of msgs) {
+    await deps.queues.delete(queue, m.receiptHandle);
+    const body = parseQueueBody(m.body);
+    const challenge = AgentChallenge.safeParse(body);
+    if (challenge.success) {
+      if (await isChallengeOpen(deps, workerId, challenge.data)) challenges.push(challenge.data);
+      continue;
+    }
+    const parsed = AgentJob.safeParse(body);
+    if (!parsed.success) {
+      deps.log.warn("dropped a malformed message from a worker queue", { workerId, messageId: m.id });
+      continue;
+    }
+    const j = parsed.data;
+    const job = await deps.store.get<JobItem>("jobs", jobKey(j.jobId));
+    if (job && job.status === "assigned" && job.attempt === j.attempt && job.candidates[j.attempt]?.workerId === workerId) jobs.push(j);
+  }
+  return { jobs, challenges };
+}
+
+function parseQueueBody(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * A worker's answer (docs/architecture.md §3, step 6): a completed result is checked against
+ * the job and the worker's key, then settled in one transaction; a failure report moves the
+ * job on. Exactly one post settles a job; identical retries are told they are duplicates.
+ */
+import type { JobStatus, ResultRequest } from "../../events/api";
+import type { Receipt, ReplyEnvelope } from "../../events/envelope";
+import { replyHash } from "../crypto/envelope";
+import { b64u } from "../crypto/encoding";
+import { verifyReceipt } from "../crypto/receipt";
+import type { CoreDeps } from "../deps";
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "../errors";
+import { applyMovement, OverdraftError, settleMovement } from "../ledger";
+import { jobCost } from "../pricing";
+import { ConditionFailedError } from "../ports";
+import { requireWorker, type WorkerItem } from "../workers";
+import { advance } from "./dispatch";
+import { failureKey, jobKey, jobTopic, replyKey, resultDigest, RETAIN_SECONDS, stillAt, type FailureItem, type JobItem, type ReplyItem } from "./items";
+
+type CompletedResult = Extract<ResultRequest, { kind: "completed" }>;
+type FailedResult = Extract<ResultRequest, { kind: "failed" }>;
+
+/**
+ * Why a receipt cannot be billed for this job: each name is a field that does not match
+ * what the coordinator recorded (the job, the worker's registration) or a usage over the
+ * header's maxima. Empty when it matches. The signature is checked separately.
+ */
+export function receiptProblems(job: JobItem, worker: Pick<WorkerItem, "workerId" | "measurement">, reply: ReplyEnvelope, receipt: Receipt): string[] {
+  const body = receipt.body;
+  const h = job.header;
+  const problems: string[] = [];
+  if (body.jobId !== job.jobId) problems.push("jobId");
+  if (body.workerId !== worker.workerId) problems.push("workerId");
+  if (body.model !== job.model) problems.push("model");
+  if (body.requestHash !== job.requestHash) problems.push("requestHash");
+  if (body.replyHash !== replyHash(reply)) problems.push("replyHash");
+  if (body.usage.completionTokens > h.maxTokens) problems.push("usage.completionTokens exceeds maxTokens");
+  if (body.usage.promptTokens > h.maxPromptTokens) problems.push("usage.promptTokens exceeds maxPromptTokens");
+  if (body.measurement !== worker.measurement) problems.push("measurement");
+  return problems;
+}
+
+export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequest): Promise<{ status: JobStatus; cost?: string; duplicate: boolean }> {
+  const worker = await requireWorker(deps, workerId);
+  const job = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
+  if (!job) throw new NotFoundError("unknown_job", `no job ${r.jobId}`);
+  if (job.candidates[r.attempt]?.workerId !== workerId) throw new ForbiddenError("not_your_job", "this job was not dispatched to you at that attempt");
+
+  if (job.status === "completed" && r.kind === "completed" && job.attempt === r.attempt) return repeatedResult(deps, job, r);
+  if (job.status !== "assigned" || job.attempt !== r.attempt) {
+    throw new ConflictError("stale_attempt", `job ${r.jobId} is no longer assigned to you (status ${job.status}, attempt ${job.attempt}); the result is discarded`);
+  }
+  if (r.kind === "failed") return recordFailure(deps, job, workerId, r);
+
+  const body = r.receipt.body;
+  const problems = receiptProblems(job, { workerId, measurement: worker.measurement }, r.reply, r.receipt);
+  if (problems.length) throw new ValidationError(`receipt does not match the job: ${problems.join(", ")}`, { fields: problems });
+  if (!verifyReceipt(r.receipt, b64u.decode(workerId))) throw new ForbiddenError("bad_receipt_signature", "receipt signature does not verify with your registered key");
+
+  const price = BigInt(job.candidates[r.attempt]!.pricePerToken);
+  const held = BigInt(job.maxCost);
+  const raw = jobCost(deps.config.pricing, price, body.usage);
+  const cost = raw > held ? held : raw;
+  const now = deps.clock.now();
+  const digest = resultDigest(r.reply, r.receipt);
+  // The answer goes in its own item, keyed by attempt and digest, written while the
+  // settlement commits: only the one the job pins is ever served, and a retried post
+  // rewrites it if a crash lost it.
+  const replyWrite = putReply(deps, job.jobId, r.attempt, digest, r.reply, r.receipt);
+  replyWrite.catch(() => {});
+  let settled: Error | undefined;
+  try {
+    const applied = await applyMovement(deps.store, settleMovement(job.jobId, job.requester, workerId, held, cost, now), [
+      {
+        op: "update",
+        table: "jobs",
+        key: jobKey(job.jobId),
+        set: { status: "completed", cost: cost.toString(), resultDigest: digest, updatedAt: now },
+        when: stillAt(r.attempt),
+      },
+      {
+        op: "update",
+        table: "workers",
+        key: { pk: workerId, sk: "stats" },
+        add: { jobs: 1, promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens },
+      },
+    ]);
+    if (applied === "duplicate") settled = new Error("settled already");
+  } catch (e) {
+    // Condition: the job moved on. Overdraft: its hold is gone (refunded meanwhile).
+    if (!(e instanceof ConditionFailedError || e instanceof OverdraftError)) throw e;
+    settled = e;
+  }
+  await replyWrite;
+  if (settled) return lostSettlement(deps, r, digest, settled);
+  deps.notifier.notify(jobTopic(job.jobId));
+  deps.log.info("job completed", { jobId: job.jobId, workerId, cost: cost.toString(), ...body.usage });
+  return { status: "completed", cost: cost.toString(), duplicate: false };
+}
+
+/** Write a reply item if absent: its key is its content's digest, so "present" means "identical". */
+async function putReply(deps: CoreDeps, jobId: string, attempt: number, digest: string, reply: ReplyEnvelope, receipt: Receipt) {
+  const item: ReplyItem = { ...replyKey(jobId, attempt, digest), reply, receipt, ttl: Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS };
+  try {
+    await deps.store.transact([{ op: "put", table: "jobs", item, when: { kind: "notExists" } }]);
+  } catch (e) {
+    if (!(e instanceof ConditionFailedError)) throw e;
+  }
+}
+
+/**
+ * Another post settled this job (or moved it on) while ours was in flight. Exactly one post
+ * sees duplicate:false; an identical one is told it is a duplicate; anything else is a 409,
+ * and the reply item it wrote (not the accepted one) is removed again.
+ */
+async function lostSettlement(deps: CoreDeps, r: CompletedResult, digest: string, why: Error) {
+  const now = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
+  if (now?.status === "completed" && now.attempt === r.attempt && now.resultDigest === digest) {
+    return { status: "completed" as const, cost: now.cost!, duplicate: true };
+  }
+  if (why instanceof OverdraftError && now?.status === "assigned" && now.attempt === r.attempt) throw why; // books are wrong: a 500 with an alert, not a 409
+  await deps.store.transact([{ op: "delete", table: "jobs", key: replyKey(r.jobId, r.attempt, digest) }]).catch(() => {});
+  if (now?.status === "completed" && now.attempt === r.attempt) throw resultDiffers(r.jobId);
+  throw new ConflictError("stale_attempt", `job ${r.jobId} changed while the result was recorded (status ${now?.status}); the result is discarded`);
+}
+
+const resultDiffers = (jobId: string) =>
+  new ConflictError("result_differs", `job ${jobId} was completed with another reply or receipt; the accepted result stands and nothing was changed`);
+
+/**
+ * A completed result posted again for a completed job: accepted as a duplicate only when
+ * reply and receipt are identical to what was accepted (issue 9 #8); that retry also
+ * repairs a reply item lost to a crash (written only if absent, so never an overwrite).
+ */
+async function repeatedResult(deps: CoreDeps, job: JobItem, r: CompletedResult) {
+  const digest = resultDigest(r.reply, r.receipt);
+  let pinned = job.resultDigest;
+  if (pinned === undefined) {
+    const legacy = await deps.store.get<ReplyItem>("jobs", replyKey(job.jobId, job.attempt));
+    pinned = legacy ? resultDigest(legacy.reply, legacy.receipt) : undefined;
+  }
+  if (pinned !== digest) throw resultDiffers(job.jobId);
+  if (job.resultDigest) await putReply(deps, job.jobId, r.attempt, digest, r.reply, r.receipt);
+  return { status: "completed" as const, cost: job.cost!, duplicate: true };
+}
+
+/**
+ * A worker gives the job back. Only its code reaches the coordinator and its log; the text,
+ * if any, is sealed to the requester and stored with the code in the same transaction that
+ * moves the job on, so a report that loses a race (the job was settled meanwhile) writes
+ * nothing and moves no money: 409 stale_attempt.
+ */
+async function recordFailure(deps: CoreDeps, job: JobItem, workerId: string, r: FailedResult) {
+  deps.log.warn("worker reported failure", { jobId: job.jobId, workerId, attempt: r.attempt, code: r.code });
+  const item: FailureItem = { ...failureKey(job.jobId, r.attempt), workerId, code: r.code, ...(r.reply ? { reply: r.reply } : {}), ttl: Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS };
+  const moved = await advance(deps, job, r.attempt, "failed", [{ op: "put", table: "jobs", item, when: { kind: "notExists" } }]);
+  if (!moved) {
+    throw new ConflictError("stale_attempt", `job ${job.jobId} changed while the failure was recorded (it was completed or moved on); nothing was changed`);
+  }
+  const after = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
+  return { status: after!.status, duplicate: false };
+}
