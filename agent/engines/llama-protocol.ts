@@ -131,7 +131,8 @@ export const WorkerErrorCode = z.enum(["engine_rejected", "engine_aborted", "inv
 
 export const FromWorker = z.discriminatedUnion("t", [
   z.object({ t: z.literal("ready"), info: ModelInfo }),
-  z.object({ t: z.literal("load_failed"), message: z.string() }),
+  /** stage "binary": no usable llama.cpp build for the GPU setting; "model": the file would not load. */
+  z.object({ t: z.literal("load_failed"), stage: z.enum(["binary", "model"]), message: z.string() }),
   z.object({ t: z.literal("delta"), id: JobId, text: z.string() }),
   z.object({ t: z.literal("done"), id: JobId, result: JobResult }),
   z.object({

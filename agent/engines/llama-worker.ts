@@ -49,6 +49,15 @@ class JobError extends Error {
   }
 }
 
+class LoadError extends Error {
+  constructor(
+    readonly stage: "binary" | "model",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 function send(m: FromWorker): void {
   process.send?.(m);
 }
@@ -86,12 +95,17 @@ function templateSupportsTools(wrapper: ChatWrapper, template: string | undefine
 
 async function load(o: LoadOptions): Promise<void> {
   const t0 = performance.now();
-  const llama = await getLlama({
-    gpu: o.gpu,
-    build: "never", // never compile or download at run time: the prebuilt binary or nothing
-    logLevel: LlamaLogLevel.error,
-    maxThreads: o.threads,
-  });
+  let llama: Llama;
+  try {
+    llama = await getLlama({
+      gpu: o.gpu,
+      build: "never", // never compile or download at run time: the prebuilt binary or nothing
+      logLevel: LlamaLogLevel.error,
+      maxThreads: o.threads,
+    });
+  } catch (err) {
+    throw new LoadError("binary", `no usable llama.cpp build for gpu=${String(o.gpu)} (GPU builds are opt-in: agent/engines/README.md): ${(err as Error).message}`);
+  }
   const model = await llama.loadModel({ modelPath: o.modelPath, ...(llama.gpu === false ? { gpuLayers: 0 } : {}) });
   const trainContextSize = model.trainContextSize;
   const contextSize = Math.min(o.contextSize ?? Math.min(trainContextSize, 4096), trainContextSize);
@@ -516,7 +530,7 @@ function onMessage(raw: unknown): void {
   if (m.t === "load") {
     if (loading) return;
     loading = load(m.options).catch((err: unknown) => {
-      send({ t: "load_failed", message: (err as Error)?.message ?? String(err) });
+      send({ t: "load_failed", stage: err instanceof LoadError ? err.stage : "model", message: (err as Error)?.message ?? String(err) });
     });
     return;
   }

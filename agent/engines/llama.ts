@@ -223,7 +223,11 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
         }
         if (m.t === "load_failed") {
           clearTimeout(timer);
-          rejectReady(new EngineError("model_invalid", `llama.cpp could not load ${modelFile}: ${m.message}`, { engine: name }));
+          rejectReady(
+            m.stage === "binary"
+              ? new EngineError("engine_unavailable", m.message, { engine: name })
+              : new EngineError("model_invalid", `llama.cpp could not load ${modelFile}: ${m.message}`, { engine: name }),
+          );
           child.kill("SIGKILL");
           return;
         }
