@@ -253,3 +253,50 @@ describe("createOpenAiEngine response checks (injected fetch)", () => {
     expect(() => createOpenAiEngine({ baseUrl: "ftp://127.0.0.1/v1" })).toThrow(/http\(s\)/);
   });
 });
+
+describe("createOpenAiEngine passes OpenAI fields through", () => {
+  it("sends tools, tool messages and sampling fields, and returns the server's tool calls", async () => {
+    // Prepare: a server answering with a tool call
+    const seen: unknown[] = [];
+    const fetchImpl: typeof fetch = async (_url, init) => {
+      seen.push(JSON.parse(String(init?.body)));
+      const call = { id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } };
+      return new Response(JSON.stringify({ choices: [{ message: { content: null, tool_calls: [call] }, finish_reason: "tool_calls" }], usage: { prompt_tokens: 5, completion_tokens: 7 } }));
+    };
+    const engine = createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl });
+    const tools = [{ type: "function" as const, function: { name: "get_weather", parameters: { type: "object" } } }];
+    const earlier = { id: "call_0", type: "function" as const, function: { name: "get_weather", arguments: "{}" } };
+    // Act
+    const r = await engine.generate(
+      aRequest({
+        messages: [
+          { role: "user", content: "weather?" },
+          { role: "assistant", content: "", toolCalls: [earlier] },
+          { role: "tool", content: '{"t":20}', toolCallId: "call_0" },
+        ],
+        tools,
+        toolChoice: "auto",
+        stop: ["\n\n"],
+        seed: 3,
+        topP: 0.5,
+        responseFormat: { type: "text" },
+      }),
+    );
+    // Assess
+    expect(r.toolCalls).toEqual([{ id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }]);
+    expect(r).toMatchObject({ text: "", finishReason: "stop", usage: { promptTokens: 5, completionTokens: 7 } });
+    expect(seen[0]).toMatchObject({
+      messages: [
+        { role: "user", content: "weather?" },
+        { role: "assistant", content: "", tool_calls: [earlier] },
+        { role: "tool", content: '{"t":20}', tool_call_id: "call_0" },
+      ],
+      tools,
+      tool_choice: "auto",
+      stop: ["\n\n"],
+      seed: 3,
+      top_p: 0.5,
+      response_format: { type: "text" },
+    });
+  });
+});

@@ -11,7 +11,8 @@ import {
 /**
  * Adapter for any OpenAI-compatible server (vLLM, llama.cpp server, Ollama's /v1):
  *   models()   → GET  {baseUrl}/models
- *   generate() → POST {baseUrl}/chat/completions   (non-streaming)
+ *   generate() → POST {baseUrl}/chat/completions   (non-streaming; tools, tool_choice, stop,
+ *                seed, top_p and response_format passed through; tool_calls returned)
  * Token usage is taken from the server's `usage` object and never estimated: a server
  * that omits it fails with 'engine_bad_response', because the requester is billed from it.
  */
@@ -35,7 +36,15 @@ const ChatCompletion = z.object({
     .array(
       z
         .object({
-          message: z.object({ content: z.string().nullable().optional() }).loose(),
+          message: z
+            .object({
+              content: z.string().nullable().optional(),
+              tool_calls: z
+                .array(z.object({ id: z.string(), type: z.literal("function"), function: z.object({ name: z.string(), arguments: z.string() }) }).loose())
+                .nullable()
+                .optional(),
+            })
+            .loose(),
           finish_reason: z.string().nullable().optional(),
         })
         .loose(),
@@ -206,11 +215,23 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       const path = "/chat/completions";
       const body: Record<string, unknown> = {
         model: req.model,
-        messages: req.messages.map((m) => ({ role: m.role, content: m.content })),
+        messages: req.messages.map((m) => ({
+          role: m.role,
+          content: m.content,
+          ...(m.toolCalls?.length ? { tool_calls: m.toolCalls } : {}),
+          ...(m.toolCallId !== undefined ? { tool_call_id: m.toolCallId } : {}),
+        })),
         max_tokens: req.maxTokens,
         stream: false,
       };
+      // Passed through as OpenAI names them; a server that cannot honour one answers 4xx (engine_rejected).
       if (req.temperature !== undefined) body.temperature = req.temperature;
+      if (req.topP !== undefined) body.top_p = req.topP;
+      if (req.seed !== undefined) body.seed = req.seed;
+      if (req.stop !== undefined) body.stop = req.stop;
+      if (req.responseFormat !== undefined) body.response_format = req.responseFormat;
+      if (req.tools !== undefined) body.tools = req.tools;
+      if (req.toolChoice !== undefined) body.tool_choice = req.toolChoice;
       const { status, bodyText } = await exchange(path, { method: "POST", body }, req.signal);
       if (status < 200 || status > 299) throw httpError("POST", path, status, bodyText, req.model);
 
@@ -264,10 +285,12 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
         });
       }
       throwIfAborted(req.signal, name);
+      const toolCalls = (choice.message.tool_calls ?? []).map((c) => ({ id: c.id, type: "function" as const, function: { name: c.function.name, arguments: c.function.arguments } }));
       return {
         text: choice.message.content ?? "",
         usage: { promptTokens, completionTokens },
         finishReason,
+        ...(toolCalls.length ? { toolCalls } : {}),
         engine: name,
       };
     },
