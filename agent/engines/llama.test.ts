@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { collectStream, EngineError, type EngineCompletionRequest, type EngineRequest, type EngineTool } from "./engine";
 import { createLlamaEngine, type LlamaEngine } from "./llama";
 import { buildTinyGguf, tinyVocabulary, writeTinyGguf } from "./tiny-gguf";
@@ -194,6 +194,14 @@ describe("llama engine: answers", () => {
     expect([strayTool.code, strayTool.details?.param]).toEqual(["invalid_request", "messages"]);
   });
 
+  it("queues jobs beyond `parallel` (1 here) and answers each in full", async () => {
+    // Act
+    const answers = await Promise.all([1, 2, 3].map(() => engine.complete(aCompletion({ maxTokens: 12 }))));
+    // Assess
+    expect(new Set(answers.map((a) => a.text)).size).toBe(1);
+    expect(answers.every((a) => a.usage.completionTokens > 0)).toBe(true);
+  });
+
   it("stops a generation when the caller aborts, and serves the next job in the same process", async () => {
     // Prepare
     const ac = new AbortController();
@@ -270,7 +278,7 @@ describe("llama engine: bad files and crashes never take the agent down", () => 
     // Prepare: another model where the advertised one was, then a crash forces a reload
     writeTinyGguf(modelFile, { seed: 2 });
     process.kill(engine.workerPid!, "SIGKILL");
-    await new Promise((r) => setTimeout(r, 50)); // let the exit event land (the test does not depend on it: a dead pid is never reused here)
+    await vi.waitFor(() => expect(engine.workerPid).toBeUndefined(), { timeout: 5000 }); // the engine saw the child die
     // Act
     const err = await engineError(engine.complete(aCompletion()));
     // Assess

@@ -100,6 +100,8 @@ interface Worker {
   child: ChildProcess;
   pending: Map<number, Pending>;
   ready: Promise<ModelInfo>;
+  /** Set once this child has loaded the model: only then does it get jobs. */
+  info?: LlamaLoadInfo;
   exited: boolean;
   stderr: string;
 }
@@ -125,7 +127,6 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
   let worker: Worker | undefined;
   let starting: Promise<{ worker: Worker; info: LlamaLoadInfo }> | undefined;
   let advertised: { digest: string; identity: string; randomWeights: boolean } | undefined;
-  let lastInfo: LlamaLoadInfo | undefined;
   let closed = false;
   let nextId = 1;
   // Jobs running in the child, at most `parallel`; the rest wait here in order.
@@ -253,17 +254,18 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
   /** A loaded child: the current one, or a fresh one (file checked first). Concurrent callers share one start. */
   async function ensureWorker(): Promise<{ worker: Worker; info: LlamaLoadInfo }> {
     if (closed) throw new EngineError("engine_unavailable", "the engine is closed", { engine: name });
-    if (worker && !worker.exited && lastInfo) return { worker, info: lastInfo };
+    if (worker && !worker.exited && worker.info) return { worker, info: worker.info };
     starting ??= (async () => {
       const file = await checkFile();
+      if (closed) throw new EngineError("engine_unavailable", "the engine is closed", { engine: name });
       if (file.randomWeights) name = `llama.cpp ${basename(modelFile)} (random weights: its text means nothing)`;
       const w = spawnWorker();
       worker = w;
       try {
         const info = await w.ready;
         advertised ??= file;
-        lastInfo = { ...info, file: modelFile, digest: file.digest, randomWeights: file.randomWeights };
-        return { worker: w, info: lastInfo };
+        w.info = { ...info, file: modelFile, digest: file.digest, randomWeights: file.randomWeights };
+        return { worker: w, info: w.info };
       } catch (err) {
         if (!w.exited) w.child.kill("SIGKILL");
         if (worker === w) worker = undefined;
