@@ -5,7 +5,7 @@ import { generateKemKey, generateSigningKey, type SigningKeyPair } from "../core
 import { apiHostOf, signRequest } from "../core/crypto/request-auth";
 import { startNetwork, type LocalNetwork, type NetworkOptions } from "../local/network";
 import { startLocalAgents } from "../local/agents";
-import { startAgent, type RunningAgent } from "../agent/runtime";
+import { startAgent, type AgentLog, type RunningAgent } from "../agent/runtime";
 import { makeAttester } from "../agent/attest";
 import { createBuiltinEngine, BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
 import type { JobSource } from "../agent/sources/job-source";
@@ -79,7 +79,7 @@ export async function startTestNet(o: { agents?: Array<{ priceBps: number }>; co
 }
 
 /** An agent that registers and heartbeats but never takes a job off its queue. */
-export async function startSilentAgent(apiUrl: string, priceBps: number): Promise<RunningAgent> {
+export async function startSilentAgent(apiUrl: string, priceBps: number, log?: AgentLog): Promise<RunningAgent> {
   const signingKey = generateSigningKey();
   const kemKey = generateKemKey();
   const never: JobSource = { next: (s) => new Promise((r) => setTimeout(() => r([]), Math.min(s, 1) * 1000)) };
@@ -92,7 +92,22 @@ export async function startSilentAgent(apiUrl: string, priceBps: number): Promis
     attest: makeAttester({ tier: "dev", signingKey, kemKey }),
     jobSource: never,
     heartbeatMs: 1000,
+    ...(log ? { log } : {}),
   });
+}
+
+/** A dev agent with the built-in engine that answers its jobs, its log kept (privacy tests scan it too). */
+export async function startAnsweringAgent(apiUrl: string, priceBps: number, log: AgentLog): Promise<RunningAgent> {
+  const signingKey = generateSigningKey();
+  const kemKey = generateKemKey();
+  return startAgent({ apiUrl, signingKey, kemKey, engine: createBuiltinEngine(), models: [{ model: MODEL, priceBps }], capacity: 4, attest: makeAttester({ tier: "dev", signingKey, kemKey }), log });
+}
+
+/** An agent log that keeps each line as JSON text in `lines`. */
+export function agentLogTo(lines: string[]): AgentLog {
+  const put = (level: string) => (msg: string, data?: Record<string, unknown>) =>
+    void lines.push(JSON.stringify({ level, msg, ...data }, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
+  return { info: put("info"), warn: put("warn") };
 }
 
 export const randomCanary = () => `CANARY-${randomBytes(9).toString("hex")}`;

@@ -4,7 +4,6 @@
  * is in memory so concurrent calls interleave the same way on every run: each race below
  * loses on the code before the fix every time, not now and then.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateKemKey, generateSigningKey, type KemKeyPair, type SigningKeyPair } from "../core/crypto/keys";
@@ -24,7 +23,9 @@ import type { JobSource } from "../agent/sources/job-source";
 import type { ResultRequest } from "../events/api";
 import type { EnvelopeHeader, RequestEnvelope } from "../events/envelope";
 import { JobRefundedError } from "../client/sdk";
-import { MODEL, randomCanary, startTestNet } from "./helpers";
+import { agentLogTo, MODEL, randomCanary, startTestNet } from "./helpers";
+import { dirSources, expectNoCanary, lineSources, scanForCanary } from "./canary";
+import { openLmdbStore } from "../local/store-lmdb";
 
 const FUNDS = 10_000_000_000n;
 
@@ -243,7 +244,8 @@ describe("a failing engine (issue 9 #12)", () => {
         throw new Error(`cannot answer "${req.messages[0]!.content}"`);
       },
     };
-    const agent = await startAgent({ apiUrl: t.net.url, signingKey, kemKey, engine: failing, models: [{ model: MODEL }], attest: makeAttester({ tier: "dev", signingKey, kemKey }), heartbeatMs: 1000 });
+    const agentLogs: string[] = [];
+    const agent = await startAgent({ apiUrl: t.net.url, signingKey, kemKey, engine: failing, models: [{ model: MODEL }], attest: makeAttester({ tier: "dev", signingKey, kemKey }), heartbeatMs: 1000, log: agentLogTo(agentLogs) });
     const canary = randomCanary();
     let err;
     let balance;
@@ -256,10 +258,17 @@ describe("a failing engine (issue 9 #12)", () => {
       await agent.stop();
       await t.stop(); // flushes and closes the store before its files are read below
     }
-    // Assess: the coordinator learnt a code only
-    for (const line of [...t.logs, ...t.sent]) expect(line).not.toContain(canary);
-    expect(rawStoreContains(t.net.dataDir, canary)).toBe(false);
+    // Assess: the coordinator learnt a code only: no form of the canary (UTF-8, UTF-16, base64,
+    // base64url, hex: test/canary.ts) in its logs, queue messages or store files, nor in the agent's log
+    const sources = () => [...lineSources("coordinator log", t.logs), ...lineSources("queue message", t.sent), ...lineSources("agent log", agentLogs), ...dirSources(t.net.dataDir)];
+    expect(agentLogs.some((l) => l.includes("job failed") && l.includes("engine_error"))).toBe(true);
+    expectNoCanary(canary, sources());
     expect(t.logs.some((l) => l.includes("worker reported failure") && l.includes("engine_error"))).toBe(true);
+    // positive control, same files and scan: the failure text written into the store in clear is found
+    const reopened = await openLmdbStore(join(t.net.dataDir, "store"));
+    await reopened.transact([{ op: "put", table: "jobs", item: { pk: "canary-control", sk: "failure#0", message: `cannot answer "tell me ${canary}"` } }]);
+    await reopened.close();
+    expect(scanForCanary(canary, sources()).map((h) => [h.source.endsWith("data.mdb"), h.encoding])).toContainEqual([true, "utf8"]);
     // ... while the requester learns what went wrong, in full, and got its money back
     expect(err).toBeInstanceOf(JobRefundedError);
     expect(err.code).toBe("job_failed");
@@ -268,9 +277,3 @@ describe("a failing engine (issue 9 #12)", () => {
     expect(balance).toMatchObject({ available: String(FUNDS), held: "0" });
   });
 });
-
-/** Looks through every byte the embedded store wrote to disk. */
-function rawStoreContains(dir: string, needle: string): boolean {
-  const walk = (d: string): string[] => readdirSync(d).flatMap((f) => (statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : [join(d, f)]));
-  return walk(dir).some((f) => readFileSync(f).includes(Buffer.from(needle)));
-}
