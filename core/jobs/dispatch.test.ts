@@ -1,0 +1,215 @@
+/**
+ * core/jobs leases, failover and refunds over the in-memory store: a lease check moves a job
+ * on only when its lease ran out at the attempt it names; the last candidate's failure or
+ * silence refunds the hold in the same transaction that records the outcome.
+ */
+import { describe, expect, it } from "vitest";
+import type { MatchingMessage } from "../../events/queue";
+import { heartbeat, isLive, markSuspect, type OfferItem } from "../workers";
+import { handleMatchingMessage } from "./dispatch";
+import type { JobItem } from "./items";
+import { pollJobs } from "./poll";
+import { getJob } from "./read";
+import { postResult } from "./results";
+import { submitJob } from "./submit";
+import { FUNDS, MODEL, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
+
+/** A submitted job with `n` candidates; `workers` in the order the job will try them. */
+async function submitted(w: JobWorld, n: number) {
+  const all: TestWorker[] = [];
+  for (let i = 0; i < n; i++) all.push(await w.worker());
+  const r = await w.requester();
+  const { envelope, header } = await w.sealedJob(r, { candidates: n });
+  await submitJob(w.deps, r.id, envelope, "key-00000001");
+  const job = (await w.store.get<JobItem>("jobs", { pk: header.jobId, sk: "job" }))!;
+  const workers = job.candidates.map((c) => all.find((x) => x.id === c.workerId)!);
+  return { r, envelope, header, workers, job };
+}
+
+const lease = (jobId: string, attempt: number): MatchingMessage => ({ type: "lease", jobId, attempt });
+const jobOf = (w: JobWorld, jobId: string) => w.store.get<JobItem>("jobs", { pk: jobId, sk: "job" });
+const offerOf = (w: JobWorld, workerId: string) => w.store.get<OfferItem>("offers", { pk: MODEL, sk: workerId });
+
+describe("leases", () => {
+  it("a lease check that comes before the lease ran out re-queues itself and leaves the job alone", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const { header, job } = await submitted(w, 2);
+    w.advance(job.leaseUntil - w.clock.now() - 1000);
+    // Act
+    const outcome = await handleMatchingMessage(w.deps, lease(header.jobId, 0));
+    // Assess
+    expect(outcome).toBe("rescheduled");
+    expect(await jobOf(w, header.jobId)).toMatchObject({ status: "assigned", attempt: 0 });
+    expect(w.queues.stats("matching").delayed).toBe(2); // the submit's and the re-queued one
+  });
+
+  it("a lease that ran out moves the job to the next candidate, dispatches it there, and takes the silent worker off the lists", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const { header, job, workers } = await submitted(w, 2);
+    const [a, b] = workers as [TestWorker, TestWorker];
+    w.advance(job.leaseUntil - w.clock.now());
+    // Act
+    const outcome = await handleMatchingMessage(w.deps, lease(header.jobId, 0));
+    // Assess
+    expect(outcome).toBe("advanced");
+    const moved = await jobOf(w, header.jobId);
+    expect(moved).toMatchObject({ status: "assigned", attempt: 1, leaseUntil: w.clock.now() + w.deps.config.leaseBaseSeconds * 1000 + 32 * w.deps.config.leaseMsPerToken });
+    expect(isLive((await offerOf(w, a.id))!, w.clock.now(), w.deps.config.livenessMs)).toBe(false);
+    expect((await pollJobs(w.deps, b.id, 0)).jobs.map((j) => [j.jobId, j.attempt])).toEqual([[header.jobId, 1]]);
+  });
+
+  it("a lease check for an attempt the job has left is stale: nothing moves and nobody is marked suspect", async () => {
+    // Prepare: the job completed at attempt 0, then its lease check arrives late
+    const w = makeJobWorld();
+    const { r, header, envelope, job, workers } = await submitted(w, 2);
+    await postResult(w.deps, workers[0]!.id, w.completed(workers[0]!, envelope));
+    const before = await w.balance(r.id);
+    w.advance(job.leaseUntil - w.clock.now() + 1000);
+    // Act
+    const late = await handleMatchingMessage(w.deps, lease(header.jobId, 0));
+    const unknown = await handleMatchingMessage(w.deps, lease("job_00000000000000000000000000", 0));
+    // Assess
+    expect(late).toBe("stale");
+    expect(unknown).toBe("stale");
+    expect(await jobOf(w, header.jobId)).toMatchObject({ status: "completed", attempt: 0 });
+    expect(await w.balance(r.id)).toEqual(before);
+    expect(isLive((await offerOf(w, workers[0]!.id))!, w.clock.now(), w.deps.config.livenessMs)).toBe(true);
+  });
+
+  it("the same lease check delivered twice at once moves the job on once: one dispatch, to the next candidate only", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const { header, job, workers } = await submitted(w, 3);
+    w.advance(job.leaseUntil - w.clock.now());
+    await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 900 }); // the submit's check, handled below by hand
+    // Act
+    const outcomes = await Promise.all([handleMatchingMessage(w.deps, lease(header.jobId, 0)), handleMatchingMessage(w.deps, lease(header.jobId, 0))]);
+    // Assess
+    expect(outcomes).toEqual(["advanced", "advanced"]);
+    expect(await jobOf(w, header.jobId)).toMatchObject({ status: "assigned", attempt: 1 });
+    expect(w.queues.stats(`worker-${workers[1]!.id}`).visible).toBe(1);
+    expect(w.queues.stats(`worker-${workers[2]!.id}`).visible).toBe(0);
+  });
+
+  it("when the last candidate's lease runs out the job is refunded with outcome expired, in full", async () => {
+    const w = makeJobWorld();
+    const { r, header, job } = await submitted(w, 1);
+    w.advance(job.leaseUntil - w.clock.now());
+    await handleMatchingMessage(w.deps, lease(header.jobId, 0));
+    expect(await jobOf(w, header.jobId)).toMatchObject({ status: "refunded", outcome: "expired" });
+    expect(await w.balance(r.id)).toEqual({ available: FUNDS, held: 0n });
+    expect(await w.store.get("ledger", { pk: `refund:${header.jobId}`, sk: "tx" })).toBeDefined();
+  });
+
+  it("a refund for an attempt the job has left meanwhile (a failover won the race) writes nothing; the job stays with the new candidate", async () => {
+    // Prepare: B looks dead to the lease check of attempt 0, which decides to refund; before
+    // its refund commits, B heartbeats and A's failure report moves the job to B.
+    const w = makeJobWorld();
+    const { r, header, job, workers } = await submitted(w, 2);
+    const [a, b] = workers as [TestWorker, TestWorker];
+    await markSuspect(w.deps, MODEL, b.id);
+    w.advance(job.leaseUntil - w.clock.now());
+    const transact = w.store.transact;
+    w.store.transact = async (ops) => {
+      if (ops.some((op) => op.op === "put" && op.table === "ledger" && op.item.pk === `refund:${header.jobId}`)) {
+        w.store.transact = transact;
+        await heartbeat(w.deps, b.id, 0);
+        await postResult(w.deps, a.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error" });
+      }
+      return transact(ops);
+    };
+    // Act
+    await handleMatchingMessage(w.deps, lease(header.jobId, 0));
+    // Assess
+    expect(await jobOf(w, header.jobId)).toMatchObject({ status: "assigned", attempt: 1 });
+    expect(await w.balance(r.id)).toEqual({ available: FUNDS - BigInt(header.maxCost), held: BigInt(header.maxCost) });
+    expect((await pollJobs(w.deps, b.id, 0)).jobs.map((j) => j.attempt)).toEqual([1]);
+  });
+
+  it("failover skips a candidate that is no longer live", async () => {
+    // Prepare: three candidates, the second stopped heartbeating
+    const w = makeJobWorld();
+    const { header, job, workers } = await submitted(w, 3);
+    await markSuspect(w.deps, MODEL, workers[1]!.id);
+    w.advance(job.leaseUntil - w.clock.now());
+    // Act
+    await handleMatchingMessage(w.deps, lease(header.jobId, 0));
+    // Assess
+    expect(await jobOf(w, header.jobId)).toMatchObject({ status: "assigned", attempt: 2 });
+  });
+});
+
+describe("polls hand out only jobs still assigned to the polling worker at that attempt", () => {
+  it("a dispatch left on a worker's queue after the job moved on is not handed out", async () => {
+    // Prepare: the job moves from A to B before A polls
+    const w = makeJobWorld();
+    const { header, job, workers } = await submitted(w, 2);
+    w.advance(job.leaseUntil - w.clock.now());
+    await handleMatchingMessage(w.deps, lease(header.jobId, 0));
+    // Act
+    const a = await pollJobs(w.deps, workers[0]!.id, 0);
+    // Assess
+    expect(a.jobs).toEqual([]);
+  });
+
+  it("a message naming an attempt of another worker is not handed out, and a malformed one is dropped with a warning", async () => {
+    // Prepare: A's queue holds a copy of B's attempt, and garbage
+    const w = makeJobWorld();
+    const { header, envelope, job, workers } = await submitted(w, 2);
+    const [a, b] = workers as [TestWorker, TestWorker];
+    await pollJobs(w.deps, a.id, 0); // A takes its own dispatch
+    w.advance(job.leaseUntil - w.clock.now());
+    await handleMatchingMessage(w.deps, lease(header.jobId, 0)); // now at attempt 1, B
+    await w.deps.queues.send(`worker-${a.id}`, { jobId: header.jobId, attempt: 1, envelope, deadline: 0 });
+    await w.deps.queues.send(`worker-${a.id}`, { hello: "not a job" });
+    // Act
+    const polled = await pollJobs(w.deps, a.id, 0);
+    // Assess
+    expect(polled).toEqual({ jobs: [], challenges: [] });
+    expect(w.logs.filter((l) => l.msg.includes("malformed"))).toHaveLength(1);
+    expect((await pollJobs(w.deps, b.id, 0)).jobs).toHaveLength(1);
+  });
+});
+
+describe("failure reports: failover, then refund", () => {
+  it("a failure moves the job to the next candidate; the last one's failure refunds it with outcome failed, and the requester reads the code", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const { r, header, workers } = await submitted(w, 2);
+    const [a, b] = workers as [TestWorker, TestWorker];
+    // Act
+    const first = await postResult(w.deps, a.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error" });
+    const atB = await jobOf(w, header.jobId);
+    const second = await postResult(w.deps, b.id, { kind: "failed", jobId: header.jobId, attempt: 1, code: "limits_exceeded" });
+    // Assess
+    expect(first).toEqual({ status: "assigned", duplicate: false });
+    expect(atB).toMatchObject({ status: "assigned", attempt: 1 });
+    expect(second).toEqual({ status: "refunded", duplicate: false });
+    expect(await w.balance(r.id)).toEqual({ available: FUNDS, held: 0n });
+    expect(await getJob(w.deps, r.id, header.jobId)).toMatchObject({
+      status: "refunded",
+      outcome: "failed",
+      failure: { attempt: 1, workerId: b.id, code: "limits_exceeded" },
+    });
+    expect(await w.earned(a.id)).toBe(0n);
+    expect(await w.earned(b.id)).toBe(0n);
+  });
+
+  it("a failure report for an attempt the job has left is 409 stale_attempt and writes nothing", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const { header, workers } = await submitted(w, 2);
+    await postResult(w.deps, workers[0]!.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error" });
+    const writes = w.transacts.length;
+    const matching = w.queues.stats("matching");
+    // Act
+    const again = await postResult(w.deps, workers[0]!.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error" }).catch((e) => e);
+    // Assess
+    expect(again).toMatchObject({ status: 409, code: "stale_attempt" });
+    expect(w.transacts.length).toBe(writes);
+    expect(w.queues.stats("matching")).toEqual(matching);
+    expect(await jobOf(w, header.jobId)).toMatchObject({ status: "assigned", attempt: 1 });
+  });
+});

@@ -1,0 +1,140 @@
+/**
+ * Test factories for core/jobs: the real use cases over the in-memory store, local queues and
+ * notifier, with a clock the test moves; workers registered through core/workers with
+ * simulated (dev) evidence; requesters funded from the dev faucet account.
+ */
+import type { ResultRequest } from "../../events/api";
+import type { EnvelopeHeader, ReceiptBody, RequestEnvelope } from "../../events/envelope";
+import { createMemoryStore, type MemoryStore } from "../../local/memory-store";
+import { createLocalNotifier } from "../../local/notifier";
+import { createLocalQueues, type LocalQueues } from "../../local/queues";
+import { createDevAttestation } from "../attestation/dev";
+import { localPolicy } from "../attestation/policy";
+import { DEFAULT_CORE_CONFIG } from "../config";
+import { replyHash, requestHash, sealReply, sealRequest } from "../crypto/envelope";
+import { b64u } from "../crypto/encoding";
+import { generateKemKey, generateSigningKey, type KemKeyPair, type SigningKeyPair } from "../crypto/keys";
+import { signReceipt } from "../crypto/receipt";
+import type { CoreDeps } from "../deps";
+import { applyMovement, faucetMovement, getBalance, requesterAccount, workerAccount } from "../ledger";
+import type { WriteOp } from "../ports";
+import { issueRegistrationNonce, registerWorker, type WorkerItem } from "../workers";
+import { prepareJob } from "./prepare";
+
+export const MODEL = "test/model-1";
+export const T0 = Date.parse("2026-01-05T00:00:00Z");
+export const FUNDS = 10_000_000_000n;
+
+export interface TestWorker {
+  id: string;
+  signing: SigningKeyPair;
+  kem: KemKeyPair;
+  measurement: string;
+}
+
+export interface LogEntry {
+  level: "info" | "warn" | "error";
+  msg: string;
+  data?: Record<string, unknown>;
+}
+
+export type JobWorld = ReturnType<typeof makeJobWorld>;
+
+/** Factory: core deps over fresh in-memory adapters; `transacts` records every store transaction. */
+export function makeJobWorld() {
+  const clock = { t: T0, now: () => clock.t };
+  const store: MemoryStore = createMemoryStore({ clock });
+  const queues: LocalQueues = createLocalQueues({ clock });
+  const logs: LogEntry[] = [];
+  const transacts: WriteOp[][] = [];
+  const transact = store.transact.bind(store);
+  store.transact = (ops: WriteOp[]) => {
+    transacts.push(ops);
+    return transact(ops);
+  };
+  const deps: CoreDeps = {
+    store,
+    queues,
+    notifier: createLocalNotifier(),
+    clock,
+    log: {
+      info: (msg, data) => logs.push({ level: "info", msg, ...(data ? { data } : {}) }),
+      warn: (msg, data) => logs.push({ level: "warn", msg, ...(data ? { data } : {}) }),
+      error: (msg, data) => logs.push({ level: "error", msg, ...(data ? { data } : {}) }),
+    },
+    config: { ...DEFAULT_CORE_CONFIG, allowDevAttestation: true, allowTestImages: true },
+    policy: localPolicy,
+  };
+
+  /** Moves the clock (and lets delayed queue messages become visible). */
+  const advance = (ms: number) => {
+    clock.t += ms;
+    queues.wake();
+  };
+
+  /** A registered, live worker offering MODEL at `priceBps` of the base price. */
+  async function worker(priceBps = 10_000): Promise<TestWorker> {
+    const signing = generateSigningKey();
+    const kem = generateKemKey();
+    const { nonce } = await issueRegistrationNonce(deps, signing.id);
+    const attestation = createDevAttestation({ hpkePublicKey: kem.publicKey, signingPublicKey: signing.publicKey, nonce: b64u.decode(nonce), now: clock.now() });
+    await registerWorker(deps, signing.id, { attestation, models: [{ model: MODEL, priceBps }], capacity: 4 });
+    const item = await store.get<WorkerItem>("workers", { pk: signing.id, sk: "worker" });
+    return { id: signing.id, signing, kem, measurement: item!.measurement };
+  }
+
+  /** A requester key with `amount` nanoTON available. */
+  async function requester(amount = FUNDS): Promise<SigningKeyPair> {
+    const r = generateSigningKey();
+    if (amount > 0n) await applyMovement(store, faucetMovement(`t-${r.id}`, r.id, amount, clock.now()));
+    return r;
+  }
+
+  /** Prepare a job for `who` with `candidates` workers and seal its envelope to every quoted candidate. */
+  async function sealedJob(who: SigningKeyPair, o: { candidates?: number; maxTokens?: number; maxPromptTokens?: number } = {}) {
+    const p = await prepareJob(deps, who.id, { model: MODEL, maxTokens: o.maxTokens ?? 32, maxPromptTokens: o.maxPromptTokens ?? 200, tiers: ["dev"], candidates: o.candidates ?? 1 });
+    const header: EnvelopeHeader = { v: 1, jobId: p.jobId, requester: who.id, model: p.model, maxTokens: p.maxTokens, maxPromptTokens: p.maxPromptTokens, maxCost: p.maxCost, replyKey: b64u.encode(generateKemKey().publicKey) };
+    const envelope = seal(header, p.candidates.map((c) => ({ workerId: c.workerId, hpkePublicKey: c.hpkePublicKey })));
+    return { prepared: p, header, envelope };
+  }
+
+  /** What `w` would post for the job at `attempt`; `body` overrides receipt fields (still signed by `signer`, default w). */
+  function completed(
+    w: TestWorker,
+    envelope: RequestEnvelope,
+    o: { attempt?: number; text?: string; usage?: { promptTokens: number; completionTokens: number }; body?: Partial<ReceiptBody>; signer?: SigningKeyPair } = {},
+  ): Extract<ResultRequest, { kind: "completed" }> {
+    const h = envelope.header;
+    const usage = o.usage ?? { promptTokens: 5, completionTokens: 7 };
+    const reply = sealReply(h, w.id, new TextEncoder().encode(JSON.stringify({ text: o.text ?? "an answer", usage, engine: "test", finishReason: "stop" })));
+    const body: ReceiptBody = {
+      v: 1,
+      jobId: h.jobId,
+      workerId: w.id,
+      model: h.model,
+      requestHash: requestHash(envelope),
+      replyHash: replyHash(reply),
+      usage,
+      measurement: w.measurement,
+      finishedAt: clock.now(),
+      ...o.body,
+    };
+    return { kind: "completed", jobId: h.jobId, attempt: o.attempt ?? 0, reply, receipt: signReceipt(body, o.signer ?? w.signing) };
+  }
+
+  const balance = async (requesterId: string) => {
+    const b = await getBalance(store, requesterAccount(requesterId));
+    return { available: b.available, held: b.held };
+  };
+  const earned = async (workerId: string) => (await getBalance(store, workerAccount(workerId))).available;
+
+  return { deps, store, queues, clock, logs, transacts, advance, worker, requester, sealedJob, completed, balance, earned };
+}
+
+export function seal(header: EnvelopeHeader, recipients: Array<{ workerId: string; hpkePublicKey: string }>): RequestEnvelope {
+  return sealRequest({
+    header,
+    plaintext: new TextEncoder().encode(JSON.stringify({ messages: [{ role: "user", content: "hi" }] })),
+    recipients: recipients.map((c) => ({ workerId: c.workerId, hpkePublicKey: b64u.decode(c.hpkePublicKey) })),
+  });
+}
