@@ -7,7 +7,6 @@ import {
   anchorDue,
   anchorHistory,
   anchorHistoryPreimage,
-  AnchorError,
   applyAnchor,
   buildAnchorBatch,
   chainLedger,

@@ -13,7 +13,7 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { ConditionFailedError, type WriteOp } from "../../core/ports";
 import { applyMovement, holdMovement, movementOps } from "../../core/ledger";
-import { DynamoStore, StoreError, documentClient } from "./dynamo-store";
+import { DynamoStore, StoreError } from "./dynamo-store";
 
 const TABLE = "cocoon-test-Data";
 const NOW = Date.UTC(2026, 10, 25, 12, 0, 0); // ms

@@ -1,0 +1,118 @@
+/**
+ * The TDX verifier's cache of time-independent work (parsed, signature-checked certificate
+ * chains, prepared collateral, imported keys), keyed by content hashes, and the helpers that
+ * share one verification among concurrent callers. Validity periods and freshness are never
+ * cached: verify.ts re-checks them against `now` on every call.
+ */
+import { createHash } from "node:crypto";
+import type * as pkijs from "pkijs";
+import type { QeIdentityJson, TcbInfoJson } from "./collateral";
+import { Lru } from "../lru";
+import { pemCertificates } from "./quote";
+import { CertMemo, TdxCheckError, importP256Spki, parseCertificate, spkiOf, verifyChainToRoot, type CryptoKey, type VerifiedChain } from "./x509";
+
+export interface Root {
+  cert: pkijs.Certificate;
+  der: Uint8Array;
+  key: string; // sha256 of der
+}
+
+export interface PreparedCrl {
+  what: string;
+  crl: pkijs.CertificateRevocationList;
+  revoked: Set<string>;
+  thisUpdate: number;
+  nextUpdate: number | undefined;
+}
+
+export interface PreparedCollateral {
+  tcbInfo: TcbInfoJson;
+  qeIdentity: QeIdentityJson;
+  crls: PreparedCrl[];
+  /** Validity windows of the collateral signing certificates (TCB signing, PCK CRL issuer). */
+  validity: VerifiedChain["validity"];
+}
+
+/** Entries kept per map of a {@link TdxVerifierCache} unless told otherwise. */
+export const TDX_CACHE_MAX_ENTRIES = 256;
+
+/**
+ * Time-independent results, keyed by content hashes. Safe to share between calls and roots.
+ * Every map is a bounded LRU and holds only results that verified: the keys are hashes of what
+ * the evidence carries, so a failure cached under them would let anyone grow the cache at will
+ * (issue 9 #5). Verified results exist only for Intel-signed material, a handful of entries.
+ */
+export class TdxVerifierCache {
+  readonly roots: Lru<string, Root>;
+  readonly chains: Lru<string, Promise<VerifiedChain>>;
+  readonly collateral: Lru<string, Promise<PreparedCollateral>>;
+  readonly keys: Lru<string, Promise<CryptoKey>>;
+  readonly certs: CertMemo;
+  constructor(readonly maxEntries = TDX_CACHE_MAX_ENTRIES) {
+    this.roots = new Lru(Math.min(maxEntries, 8));
+    this.chains = new Lru(maxEntries);
+    this.collateral = new Lru(Math.min(maxEntries, 32)); // a prepared collateral holds parsed CRLs: the largest entry
+    this.keys = new Lru(maxEntries);
+    this.certs = new CertMemo(maxEntries);
+  }
+  /** Entry counts (tests and diagnostics). */
+  sizes() {
+    return { roots: this.roots.size, chains: this.chains.size, collateral: this.collateral.size, keys: this.keys.size, ...this.certs.sizes() };
+  }
+  clear() {
+    this.certs.clear();
+    this.roots.clear();
+    this.chains.clear();
+    this.collateral.clear();
+    this.keys.clear();
+  }
+}
+
+export function sha256Hex(...parts: Array<Uint8Array | string>): string {
+  const h = createHash("sha256");
+  for (const p of parts) {
+    h.update(p);
+    h.update("\u0000");
+  }
+  return h.digest("hex");
+}
+
+/**
+ * Shares one verification per key among concurrent callers and keeps it once it succeeded.
+ * A failure is dropped as soon as it settles: its key is a hash of attacker-chosen bytes.
+ */
+export function memo<T>(map: Lru<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+  let p = map.get(key);
+  if (!p) {
+    const made = make();
+    p = made;
+    map.set(key, made);
+    made.catch(() => {
+      if (map.get(key) === made) map.delete(key);
+    });
+  }
+  return p;
+}
+
+export function loadRoot(pem: string, cache: TdxVerifierCache): Root {
+  const hit = cache.roots.get(pem);
+  if (hit) return hit;
+  const ders = pemCertificates(pem, "pinned root CA");
+  if (ders.length !== 1) {
+    throw new TdxCheckError("root_ca_invalid", `the pinned root PEM must hold exactly one certificate, found ${ders.length}`);
+  }
+  const der = ders[0]!;
+  const root = { cert: parseCertificate(der, "root_ca_invalid", "pinned root CA"), der, key: CertMemo.id(der) };
+  cache.roots.set(pem, root);
+  return root;
+}
+
+export function chain(cache: TdxVerifierCache, ders: Uint8Array[], root: Root, code: string, what: string, leafIsCa = false) {
+  return memo(cache.chains, sha256Hex(root.key, code, ...ders), () => verifyChainToRoot(ders, root, code, what, leafIsCa, cache.certs));
+}
+
+export function leafKey(cache: TdxVerifierCache, cert: pkijs.Certificate, code: string, what: string) {
+  const spki = spkiOf(cert);
+  return memo(cache.keys, sha256Hex(new Uint8Array(spki)), () => importP256Spki(spki, code, what));
+}
+
