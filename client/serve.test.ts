@@ -77,9 +77,11 @@ describe("startServeProxy: chat completions", () => {
     const { url, calls } = await startWith(async () => anAnswer());
     // Act
     const res = await postJson(`${url}/v1/chat/completions`, aChatBody({ temperature: 0.3 }));
-    const body = await json(res);
+    const text = await res.text();
+    const body = JSON.parse(text);
     // Assess
     expect(res.status).toBe(200);
+    expect(res.headers.get("content-length")).toBe(String(Buffer.byteLength(text)));
     expect(res.headers.get("x-cocoon-job-id")).toBe("job_0123456789abcdefghijklmnop");
     expect(res.headers.get("x-cocoon-worker")).toBe("W".repeat(43));
     expect(res.headers.get("x-cocoon-tier")).toBe("tdx-h100");
@@ -210,6 +212,28 @@ describe("startServeProxy: bad input", () => {
     expect((await json(res)).error.code).toBe("unsupported_media_type");
     expect(res.headers.get("access-control-allow-origin")).toBeNull();
     expect(calls).toHaveLength(0);
+  });
+
+  it("answers 413 body_too_large past maxBodyBytes without calling ask", async () => {
+    // Prepare
+    const calls: AskArgs[] = [];
+    proxy = await startServeProxy({ port: 0, maxBodyBytes: 64, ask: async (req) => (calls.push(req), anAnswer()) });
+    // Act
+    const res = await postJson(`${proxy.url}/v1/chat/completions`, aChatBody({ padding: "x".repeat(100) }));
+    // Assess
+    expect(res.status).toBe(413);
+    expect((await json(res)).error).toMatchObject({ code: "body_too_large", type: "invalid_request_error" });
+    expect(calls).toHaveLength(0);
+  });
+
+  it("answers 400 invalid_path for a model id that does not percent-decode", async () => {
+    // Prepare
+    const { url } = await startWith(async () => anAnswer(), async () => ["m"]);
+    // Act
+    const res = await fetch(`${url}/v1/models/%E0%A4%A`);
+    // Assess
+    expect(res.status).toBe(400);
+    expect((await json(res)).error.code).toBe("invalid_path");
   });
 
   it("answers 404 and 405 for unknown routes and wrong methods", async () => {

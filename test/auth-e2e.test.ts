@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { APIGatewayProxyEventV2 } from "aws-lambda";
+import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_CORE_CONFIG } from "../core/config";
 import type { CoreDeps } from "../core/deps";
@@ -8,7 +8,7 @@ import { b64u } from "../core/crypto/encoding";
 import { generateSigningKey } from "../core/crypto/keys";
 import { apiHostOf, signRequest } from "../core/crypto/request-auth";
 import { getBalance, requesterAccount } from "../core/ledger";
-import { invokeRoute } from "../functions/http/middleware";
+import { lambdaHandler } from "../functions/http/lambda";
 import { routes } from "../functions/http/routes";
 import { createMemoryStore } from "../local/memory-store";
 import { createLocalNotifier } from "../local/notifier";
@@ -107,8 +107,9 @@ describe("issue 9 #12 on Lambda: the host is API Gateway's domainName", () => {
     const key = generateSigningKey();
     const forTestnet = signRequest(key, { method: "GET", path: "/v1/account", host: apiHostOf("https://testnet.execute-api.eu-west-1.amazonaws.com") });
     // Act
-    const atMainnet = await invokeRoute(account, event("mainnet.execute-api.eu-west-1.amazonaws.com", forTestnet), deps);
-    const atTestnet = await invokeRoute(account, event("testnet.execute-api.eu-west-1.amazonaws.com", forTestnet), deps);
+    const handler = lambdaHandler(account, async () => deps);
+    const atMainnet = await handler(event("mainnet.execute-api.eu-west-1.amazonaws.com", forTestnet), {} as Context);
+    const atTestnet = await handler(event("testnet.execute-api.eu-west-1.amazonaws.com", forTestnet), {} as Context);
     // Assess
     expect([atMainnet.statusCode, JSON.parse(atMainnet.body!).error.code]).toEqual([401, "bad_signature"]);
     expect(atTestnet.statusCode).toBe(200);

@@ -206,6 +206,12 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
       .map((r) => `${r.spec.method} ${r.spec.path}`)
       .filter((k) => !k.includes("/v1/dev/") && k !== "POST /v1/account/faucet");
     expect(defined.sort()).toEqual(Object.keys(ROUTES).sort());
+    // and each deployed handler serves exactly the route it is deployed for, through the Lambda mapper
+    for (const [key, handler] of Object.entries(ROUTES)) {
+      const mod = (await import(`../${handler.replace(/\.handler$/, "")}`)) as { route?: { spec: { method: string; path: string } }; handler?: unknown };
+      expect(`${mod.route?.spec.method} ${mod.route?.spec.path}`, handler).toBe(key);
+      expect(typeof mod.handler, handler).toBe("function");
+    }
   });
 
   it("issue 9 #13: no function (ours or SST's own) runs on a Lambda runtime past its deprecation date", () => {

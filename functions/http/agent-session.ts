@@ -1,7 +1,8 @@
 import { CocoonError } from "../../core/errors";
 import type { CoreDeps } from "../../core/deps";
 import { AgentSessionResponse, createAgentSession, type StsSessionVendor } from "../adapters/sts-session";
-import { defineRoute, lambdaHandler } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute } from "./middleware";
 
 type WithSessions = CoreDeps & { sessions?: Pick<StsSessionVendor, "vend"> };
 

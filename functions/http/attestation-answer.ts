@@ -1,6 +1,7 @@
 import { ChallengeAnswerRequest, ChallengeAnswerResponse } from "../../events/api";
 import { answerChallenge } from "../../core/challenges";
-import { defineRoute, lambdaHandler } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
   {

@@ -1,6 +1,7 @@
 import { ChallengeRequest, ChallengeResponse } from "../../events/api";
 import { createChallenge } from "../../core/challenges";
-import { defineRoute, lambdaHandler } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
   {

@@ -1,7 +1,8 @@
 import { ChallengeId, ChallengeView } from "../../events/api";
 import { getChallenge } from "../../core/challenges";
 import { CocoonError } from "../../core/errors";
-import { defineRoute, lambdaHandler, WaitQuery } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute, WaitQuery } from "./middleware";
 
 export const route = defineRoute(
   {

@@ -22,7 +22,7 @@ import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
 import { getAccount } from "../../core/jobs";
 import { ConditionFailedError } from "../../core/ports";
-import { defineRoute } from "./middleware";
+import { defineRoute, OptionalIdempotencyHeaders } from "./middleware";
 
 export interface DevChainSend {
   /** the vault's transaction hash (hex) */
@@ -146,7 +146,15 @@ export const withdrawRoute = defineRoute(
  * Idempotency-Key: the same key for the same caller deposits once.
  */
 export const chainFaucetRoute = defineRoute(
-  { method: "POST", path: "/v1/account/faucet", summary: "DEV ONLY: deposit sandbox TON into the vault for the caller (local default)", auth: "signed", body: FaucetRequest, response: BalanceView },
+  {
+    method: "POST",
+    path: "/v1/account/faucet",
+    summary: "DEV ONLY: deposit sandbox TON into the vault for the caller (local default)",
+    auth: "signed",
+    body: FaucetRequest,
+    headers: OptionalIdempotencyHeaders,
+    response: BalanceView,
+  },
   async ({ deps, caller, body, headers }) => {
     const chain = devChainOf(deps);
     checkAmount(chain, body.amount);

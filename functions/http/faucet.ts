@@ -2,13 +2,14 @@ import { BalanceView, FaucetRequest } from "../../events/api";
 import { applyMovement, faucetMovement } from "../../core/ledger";
 import { getAccount } from "../../core/jobs";
 import { CocoonError } from "../../core/errors";
-import { defineRoute, lambdaHandler } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute, OptionalIdempotencyHeaders } from "./middleware";
 
 const MAX_FAUCET = 1_000_000_000_000n; // 1,000 TON of play money per call
 
 /** DEV ONLY: credits play money. Disabled unless the deployment turns it on (the local default does). */
 export const route = defineRoute(
-  { method: "POST", path: "/v1/account/faucet", summary: "DEV ONLY: credit play nanoTON to the caller (local default)", auth: "signed", body: FaucetRequest, response: BalanceView },
+  { method: "POST", path: "/v1/account/faucet", summary: "DEV ONLY: credit play nanoTON to the caller (local default)", auth: "signed", body: FaucetRequest, headers: OptionalIdempotencyHeaders, response: BalanceView },
   async ({ deps, caller, body, headers }) => {
     if (!deps.config.faucet) throw new CocoonError(403, "faucet_disabled", "the dev faucet is off on this network: deposit TON to the vault instead");
     if (body.amount <= 0n || body.amount > MAX_FAUCET) throw new CocoonError(400, "invalid_amount", `amount must be between 1 and ${MAX_FAUCET} nanoTON`);

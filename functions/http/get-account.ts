@@ -2,7 +2,8 @@ import { BalanceView } from "../../events/api";
 import type { CoreDeps } from "../../core/deps";
 import { getAccount } from "../../core/jobs";
 import { releaseExpiredWithdrawals, type WithdrawalDeps } from "../../core/withdrawals";
-import { defineRoute, lambdaHandler } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
   { method: "GET", path: "/v1/account", summary: "The caller's balance: available, held (jobs in flight) and reserved (withdrawals not landed yet) nanoTON", auth: "signed", response: BalanceView },

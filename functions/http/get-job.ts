@@ -1,7 +1,8 @@
 import { JobId, JobView } from "../../events/api";
 import { getJob } from "../../core/jobs";
 import { CocoonError } from "../../core/errors";
-import { defineRoute, lambdaHandler, WaitQuery } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute, WaitQuery } from "./middleware";
 
 export const route = defineRoute(
   { method: "GET", path: "/v1/jobs/{id}", summary: "Read a job; ?wait=N long-polls up to N seconds for it to finish", auth: "signed", query: WaitQuery, response: JobView },

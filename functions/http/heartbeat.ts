@@ -1,6 +1,7 @@
 import { HeartbeatRequest } from "../../events/api";
 import { heartbeat } from "../../core/workers";
-import { defineRoute, lambdaHandler } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
   { method: "POST", path: "/v1/agents/heartbeat", summary: "Liveness and current load of a worker", auth: "signed", body: HeartbeatRequest },

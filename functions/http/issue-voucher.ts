@@ -1,7 +1,8 @@
 import { Voucher, VoucherRequest } from "../../events/money";
 import type { CoreDeps } from "../../core/deps";
 import { issueVoucher, type PayoutDeps } from "../../core/payouts";
-import { defineRoute, lambdaHandler } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute } from "./middleware";
 
 /**
  * A coordinator-signed voucher for everything the calling worker has earned (cumulative):

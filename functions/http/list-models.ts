@@ -1,6 +1,7 @@
 import { ModelsResponse } from "../../events/api";
 import { listModels } from "../../core/workers";
-import { defineRoute, lambdaHandler } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
   { method: "GET", path: "/v1/models", summary: "Models with live worker counts per tier and min/median/max price per token", auth: "none", response: ModelsResponse },

@@ -1,58 +1,78 @@
-import middy from "@middy/core";
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { randomUUID } from "node:crypto";
 import { z, ZodError } from "zod";
 import { authenticate } from "../../core/auth";
 import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
-import { lambdaDeps, type DepsProvider } from "../deps";
+import { BodyTooLargeError, jsonResponse, type HttpRequest, type HttpResponse } from "../../edge/http";
+import { createRouter } from "../../edge/router";
 
 /**
- * One route = its contract (method, path, auth, zod schemas) + a function of parsed input.
- * `lambdaHandler(route)` adapts it to API Gateway (HTTP API, payload v2) with middy; the
- * local server adapts the very same route with its own deps. Schemas come from events/.
+ * One route = its contract (method, path, auth, zod schemas for body, query and headers) + a
+ * function of parsed input. It knows no transport: it runs on the neutral request of
+ * edge/http.ts, which the Lambda mapper (./lambda.ts) and node:http (edge/node.ts) build.
+ * Schemas come from events/; the OpenAPI document (./openapi.ts) is generated from them.
  */
-export interface RouteSpec<B extends z.ZodType | undefined, Q extends z.ZodType | undefined> {
+export interface RouteSpec<B extends Part, Q extends Part, H extends Part> {
   method: "GET" | "POST";
   path: string; // API Gateway style: /v1/jobs/{id}
   summary: string;
   auth: "signed" | "none";
   body?: B;
   query?: Q;
+  /** A zod object keyed by lower-case header names (the signature header is the security scheme, not listed here). */
+  headers?: H;
   response?: z.ZodType;
   status?: number;
 }
 
-export interface RouteInput<B, Q> {
+type Part = z.ZodType | undefined;
+type Infer<T> = T extends z.ZodType ? z.output<T> : undefined;
+/** A route without a headers schema is given none (an empty object). */
+type InferHeaders<T> = T extends z.ZodType ? z.output<T> : Record<string, never>;
+
+export interface RouteInput<B, Q, H> {
   deps: CoreDeps;
   caller: string; // key id of the signer ("" for auth: none)
   body: B;
   query: Q;
+  headers: H;
   params: Record<string, string>;
-  headers: Record<string, string | undefined>;
 }
 
-type Infer<T> = T extends z.ZodType ? z.output<T> : undefined;
-
-export interface Route<B extends z.ZodType | undefined = z.ZodType | undefined, Q extends z.ZodType | undefined = z.ZodType | undefined> {
-  spec: RouteSpec<B, Q>;
-  run(input: RouteInput<Infer<B>, Infer<Q>>): Promise<unknown>;
+export interface Route<B extends Part = Part, Q extends Part = Part, H extends Part = Part> {
+  spec: RouteSpec<B, Q, H>;
+  run(input: RouteInput<Infer<B>, Infer<Q>, InferHeaders<H>>): Promise<unknown>;
 }
 
-export function defineRoute<B extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined>(
-  spec: RouteSpec<B, Q>,
-  run: (input: RouteInput<Infer<B>, Infer<Q>>) => Promise<unknown>,
-): Route<B, Q> {
+export function defineRoute<B extends Part = undefined, Q extends Part = undefined, H extends Part = undefined>(
+  spec: RouteSpec<B, Q, H>,
+  run: (input: RouteInput<Infer<B>, Infer<Q>, InferHeaders<H>>) => Promise<unknown>,
+): Route<B, Q, H> {
   return { spec, run };
 }
 
-export const json = (statusCode: number, value: unknown, headers: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 => ({
-  statusCode,
-  headers: { "content-type": "application/json", ...headers },
-  body: JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v)),
-});
-
 export const errorBody = (code: string, message: string, details?: unknown) => ({ error: { code, message, ...(details !== undefined ? { details } : {}) } });
+
+// ---------------------------------------------------------------- shared schemas
+
+/** The Idempotency-Key of money-moving POSTs: the same key on every retry of one request. */
+export const IdempotencyKey = z
+  .string({ error: "send an Idempotency-Key header (8-128 chars of A-Z a-z 0-9 _ . : -), the same one on every retry of this request" })
+  .regex(/^[A-Za-z0-9_.:-]{8,128}$/, { error: "an Idempotency-Key is 8-128 chars of A-Z a-z 0-9 _ . : -, the same one on every retry of this request" })
+  .meta({ description: "The same key on every retry of one request: a replay with the same body answers as before, with another body 422 idempotency_key_reused. Signed (x-cocoon-auth)." });
+
+/** The one header schema of requests that move money: submit, withdraw. */
+export const IdempotencyHeaders = z.object({ "idempotency-key": IdempotencyKey });
+/** The same header where it is optional (the dev faucets: without it every call is new). */
+export const OptionalIdempotencyHeaders = IdempotencyHeaders.partial();
+
+/** The machine-readable code of a header that fails its schema (kept from before headers were declared). */
+const HEADER_ERROR_CODES: Record<string, string> = { "idempotency-key": "missing_idempotency_key" };
+
+/** Query strings carry numbers as text. */
+export const WaitQuery = z.object({ wait: z.coerce.number().int().min(0).max(60).default(0) });
+
+// ---------------------------------------------------------------- running a route
 
 /** Zod issues → one message that names each bad field and what it should be. */
 function describeZod(where: string, e: ZodError) {
@@ -60,63 +80,88 @@ function describeZod(where: string, e: ZodError) {
   return { message: issues.map((i) => `${i.path}: ${i.message}`).join("; "), issues };
 }
 
-function parsePart<T extends z.ZodType | undefined>(schema: T, value: unknown, where: string): Infer<T> {
+function parsePart<T extends Part>(schema: T, value: unknown, where: "body" | "query" | "headers"): Infer<T> {
   if (!schema) return undefined as Infer<T>;
   const r = schema.safeParse(value);
   if (!r.success) {
     const d = describeZod(where, r.error);
-    throw new CocoonError(400, "invalid_request", d.message, d.issues);
+    const code = where === "headers" ? (HEADER_ERROR_CODES[String(r.error.issues[0]?.path[0])] ?? "invalid_header") : "invalid_request";
+    throw new CocoonError(400, code, d.message, d.issues);
   }
   return r.data as Infer<T>;
 }
 
-/** Run a route on an API Gateway v2 event: auth, parse, call, map errors. Never leaks a 5xx message. */
-export async function invokeRoute(route: Route, event: APIGatewayProxyEventV2, deps: CoreDeps): Promise<APIGatewayProxyStructuredResultV2> {
-  const headers: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(event.headers ?? {})) headers[k.toLowerCase()] = v;
+/**
+ * What a failure answers, wherever it happens: a CocoonError under 500 its own status and
+ * code; an oversize body 413; a path that does not percent-decode 400 (API Gateway refuses it
+ * with a 400 as well); anything else a 500 with a reference, its detail in the log only.
+ */
+export function failureResponse(e: unknown, log: Pick<CoreDeps["log"], "error">, where: string): HttpResponse {
+  if (e instanceof CocoonError && e.status < 500) return jsonResponse(e.status, errorBody(e.code, e.message, e.details));
+  if (e instanceof BodyTooLargeError) return jsonResponse(413, errorBody("body_too_large", e.message));
+  if (e instanceof URIError) {
+    return jsonResponse(400, errorBody("malformed_path", "the request path does not decode: a malformed percent-encoding (like %E0%A4%A) or not a URL; percent-encode it as UTF-8"));
+  }
+  const ref = randomUUID();
+  log.error("unhandled error", { ref, route: where, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+  const code = e instanceof CocoonError ? e.code : "internal_error";
+  return jsonResponse(e instanceof CocoonError ? e.status : 500, errorBody(code, `internal error; reference ${ref}`));
+}
+
+/** Runs one matched route: authenticate, parse body, query and headers, call, map errors. Never leaks a 5xx message. */
+async function runRoute(route: Route, req: HttpRequest, params: Record<string, string>, deps: CoreDeps): Promise<HttpResponse> {
   try {
-    const rawBody = event.body ? (event.isBase64Encoded ? Buffer.from(event.body, "base64").toString("utf8") : event.body) : "";
-    const path = event.rawPath + (event.rawQueryString ? `?${event.rawQueryString}` : "");
     const caller =
       route.spec.auth === "signed"
         ? await authenticate(deps, {
-            method: event.requestContext.http.method,
-            path,
-            body: rawBody,
-            authHeader: headers["x-cocoon-auth"],
-            // The host API Gateway routed by (not a client header): the deployment the signature must name.
-            host: event.requestContext.domainName,
-            idempotencyKey: headers["idempotency-key"],
+            method: req.method,
+            path: req.path + (req.rawQuery ? `?${req.rawQuery}` : ""),
+            body: req.body,
+            authHeader: req.headers["x-cocoon-auth"],
+            // From the transport (not a client header): the deployment the signature must name.
+            host: req.host,
+            idempotencyKey: req.headers["idempotency-key"],
           })
         : "";
     let parsedJson: unknown = undefined;
     if (route.spec.body) {
       try {
-        parsedJson = rawBody ? JSON.parse(rawBody) : undefined;
+        parsedJson = req.body ? JSON.parse(req.body) : undefined;
       } catch {
         throw new CocoonError(400, "invalid_json", "request body is not valid JSON");
       }
     }
     const body = parsePart(route.spec.body, parsedJson, "body");
-    const query = parsePart(route.spec.query, event.queryStringParameters ?? {}, "query");
-    const result = await route.run({ deps, caller, body, query, params: (event.pathParameters ?? {}) as Record<string, string>, headers });
-    return json(route.spec.status ?? 200, result);
+    const query = parsePart(route.spec.query, req.query, "query");
+    const headers = route.spec.headers ? parsePart(route.spec.headers, req.headers, "headers") : {};
+    const result = await route.run({ deps, caller, body, query, headers, params });
+    return jsonResponse(route.spec.status ?? 200, result);
   } catch (e) {
-    if (e instanceof CocoonError && e.status < 500) return json(e.status, errorBody(e.code, e.message, e.details));
-    const ref = randomUUID();
-    deps.log.error("unhandled error", { ref, route: `${route.spec.method} ${route.spec.path}`, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
-    const code = e instanceof CocoonError ? e.code : "internal_error";
-    return json(e instanceof CocoonError ? e.status : 500, errorBody(code, `internal error; reference ${ref}`));
+    return failureResponse(e, deps.log, `${route.spec.method} ${route.spec.path}`);
   }
 }
 
-/** The Lambda entry point for a route. */
-export function lambdaHandler(route: Route, provider: DepsProvider = lambdaDeps) {
-  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().handler(async (event) => invokeRoute(route, event, await provider()));
+/**
+ * The routes as one request handler: match method and path through the shared router (404
+ * no_such_route, 405 method_not_allowed, 400 malformed_path), then run the route. The local
+ * server serves every route through it; a Lambda serves its one route through it, so a
+ * function URL (no API Gateway routing in front) gets the same path parameters and refusals.
+ */
+export function routeRequests(routes: Route[], deps: CoreDeps): (req: HttpRequest) => Promise<HttpResponse> {
+  const router = createRouter(routes.map((r) => ({ method: r.spec.method, path: r.spec.path, value: r })));
+  return async (req) => {
+    try {
+      const hit = router.match(req.method, req.path);
+      if (hit.kind === "found") return await runRoute(hit.value, req, hit.params, deps);
+      if (hit.kind === "method_not_allowed") return jsonResponse(405, errorBody("method_not_allowed", `${req.method} is not allowed on ${req.path}`), { allow: hit.allowed.join(", ") });
+      return jsonResponse(404, errorBody("no_such_route", `no route ${req.method} ${req.path}; see GET /openapi.json`));
+    } catch (e) {
+      return failureResponse(e, deps.log, `${req.method} ${req.path}`);
+    }
+  };
 }
 
-/** The Idempotency-Key header of money-moving POSTs: the same key on every retry of one request. */
-export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9_.:-]{8,128}$/);
-
-/** Query strings carry numbers as text. */
-export const WaitQuery = z.object({ wait: z.coerce.number().int().min(0).max(60).default(0) });
+/** Runs one route on a neutral request (matching its path template for the parameters). */
+export function invokeRoute(route: Route, req: HttpRequest, deps: CoreDeps): Promise<HttpResponse> {
+  return routeRequests([route], deps)(req);
+}

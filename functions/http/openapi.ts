@@ -1,10 +1,23 @@
 import { z } from "zod";
 import { ErrorBody } from "../../events/common";
-import { defineRoute, lambdaHandler, type Route } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute, type Route } from "./middleware";
 import { routes } from "./routes";
 
 /** JSON Schema of what a client sends (io: input) or receives (io: output). */
 const schemaOf = (s: z.ZodType, io: "input" | "output") => z.toJSONSchema(s, { io, unrepresentable: "any", target: "draft-2020-12" });
+
+/** One parameter per field of a query or headers object; a field is required when it has no default and is not optional. */
+function parametersOf(schema: z.ZodType | undefined, where: "query" | "header") {
+  if (!(schema instanceof z.ZodObject)) return [];
+  return Object.entries(schema.shape as Record<string, z.ZodType>).map(([key, field]) => ({
+    // Header names are matched in lower case; documented in their usual spelling (Idempotency-Key).
+    name: where === "header" ? key.replace(/(^|-)[a-z]/g, (c) => c.toUpperCase()) : key,
+    in: where,
+    required: !field.safeParse(undefined).success,
+    schema: schemaOf(field, "input"),
+  }));
+}
 
 /** OpenAPI 3.1 generated from the same zod schemas the handlers parse with (zod 4's JSON Schema output). */
 export function buildOpenApi(all: Route[] = routes) {
@@ -12,10 +25,9 @@ export function buildOpenApi(all: Route[] = routes) {
   for (const r of all) {
     const s = r.spec;
     const parameters = [
-      ...[...s.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } })),
-      ...(s.query instanceof z.ZodObject
-        ? Object.entries(s.query.shape as Record<string, z.ZodType>).map(([name, q]) => ({ name, in: "query", required: false, schema: schemaOf(q, "input") }))
-        : []),
+      ...[...s.path.matchAll(/\{(\w+)\+?\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } })),
+      ...parametersOf(s.query, "query"),
+      ...parametersOf(s.headers, "header"),
     ];
     (paths[s.path] ??= {})[s.method.toLowerCase()] = {
       summary: s.summary,

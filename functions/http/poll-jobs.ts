@@ -1,6 +1,7 @@
 import { AgentWorkResponse } from "../../events/api";
 import { pollJobs } from "../../core/jobs";
-import { defineRoute, lambdaHandler, WaitQuery } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute, WaitQuery } from "./middleware";
 
 export const route = defineRoute(
   { method: "GET", path: "/v1/agent/jobs", summary: "Long-poll the jobs and attestation challenges sent to the calling worker (HTTP fallback of the SQS job source)", auth: "signed", query: WaitQuery, response: AgentWorkResponse },

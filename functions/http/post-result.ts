@@ -1,6 +1,7 @@
 import { ResultRequest, ResultResponse } from "../../events/api";
 import { postResult } from "../../core/jobs";
-import { defineRoute, lambdaHandler } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
   {

@@ -1,6 +1,7 @@
 import { PrepareRequest, PrepareResponse } from "../../events/api";
 import { prepareJob } from "../../core/jobs";
-import { defineRoute, lambdaHandler } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
   { method: "POST", path: "/v1/jobs/prepare", summary: "Pick candidate workers and quote a price for a job", auth: "signed", body: PrepareRequest, response: PrepareResponse },

@@ -1,6 +1,7 @@
 import { RegisterWorkerRequest } from "../../events/api";
 import { registerWorker } from "../../core/workers";
-import { defineRoute, lambdaHandler } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
   { method: "POST", path: "/v1/agents", summary: "Register or re-attest a worker with evidence binding its keys to a fresh nonce", auth: "signed", body: RegisterWorkerRequest },

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { JobView, SubmitRequest, SubmitResponse } from "../../events/api";
 import { getJob, submitJob } from "../../core/jobs";
-import { CocoonError } from "../../core/errors";
-import { defineRoute, IdempotencyKey, lambdaHandler, WaitQuery } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute, IdempotencyHeaders, WaitQuery } from "./middleware";
 
 export const route = defineRoute(
   {
@@ -12,15 +12,12 @@ export const route = defineRoute(
     auth: "signed",
     body: SubmitRequest,
     query: WaitQuery,
+    headers: IdempotencyHeaders,
     response: z.union([JobView, SubmitResponse]),
     status: 202,
   },
   async ({ deps, caller, body, headers, query }) => {
-    const key = IdempotencyKey.safeParse(headers["idempotency-key"]);
-    if (!key.success) {
-      throw new CocoonError(400, "missing_idempotency_key", "send an Idempotency-Key header (8-128 chars of A-Z a-z 0-9 _ . : -), the same one on every retry of this job");
-    }
-    const r = await submitJob(deps, caller, body.envelope, key.data);
+    const r = await submitJob(deps, caller, body.envelope, headers["idempotency-key"]);
     // Waiting here saves the requester a round trip: the answer comes back on the submit itself.
     if (query.wait > 0) return getJob(deps, caller, r.jobId, query.wait);
     return { jobId: r.jobId, status: r.status };

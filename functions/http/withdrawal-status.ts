@@ -3,7 +3,8 @@ import { WithdrawalStatusView } from "../../events/withdrawals";
 import type { CoreDeps } from "../../core/deps";
 import { NotFoundError, ValidationError } from "../../core/errors";
 import { getWithdrawal, releaseExpiredWithdrawals, type WithdrawalDeps } from "../../core/withdrawals";
-import { defineRoute, lambdaHandler } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute } from "./middleware";
 
 /** Where one of the caller's withdrawals stands: pending (reserved), landed (paid on chain) or released. */
 export const route = defineRoute(

@@ -1,6 +1,7 @@
 import { WorkerStatusView } from "../../events/api";
 import { workerStatus } from "../../core/workers";
-import { defineRoute, lambdaHandler } from "./middleware";
+import { lambdaHandler } from "./lambda";
+import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
   { method: "GET", path: "/v1/agents/me", summary: "The calling worker's jobs, tokens, earned and redeemed nanoTON", auth: "signed", response: WorkerStatusView },
