@@ -15,7 +15,7 @@ import { STSClient } from "@aws-sdk/client-sts";
 import type { CoreDeps } from "../../core/deps";
 import { DEFAULT_CORE_CONFIG } from "../../core/config";
 import { loadPolicy } from "../../core/attestation/policy";
-import type { Alerts, Log } from "../../core/ports";
+import type { Alerts } from "../../core/ports";
 import { awsConfig, required, type AwsConfig } from "../config";
 import { DynamoStore } from "./dynamo-store";
 import { SqsQueues } from "./sqs-queues";
@@ -23,6 +23,7 @@ import { LambdaNotifier } from "./aws-notifier";
 import { SnsAlerts } from "./sns-alerts";
 import { storeDedupAlerts } from "../../core/chain/dedup";
 import { StsSessionVendor } from "./sts-session";
+import { createJsonLog } from "./log";
 
 export interface AwsDeps extends CoreDeps {
   aws: AwsConfig;
@@ -31,16 +32,6 @@ export interface AwsDeps extends CoreDeps {
   alerts: Alerts;
   /** Throws ConfigError on first use when COCOON_AGENT_ROLE_ARN is not bound to this function. */
   sessions: Pick<StsSessionVendor, "vend">;
-}
-
-/** JSON lines on stdout/stderr: CloudWatch Logs keeps them, Logs Insights queries them. */
-export function lambdaLog(service = "cocoon-coordinator"): Log {
-  const write = (level: string, message: string, data?: Record<string, unknown>) => {
-    const line = JSON.stringify({ level, message, service, timestamp: new Date().toISOString(), ...data }, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
-    if (level === "ERROR") console.error(line);
-    else console.log(line);
-  };
-  return { info: (m, d) => write("INFO", m, d), warn: (m, d) => write("WARN", m, d), error: (m, d) => write("ERROR", m, d) };
 }
 
 export function createAwsDeps(config: AwsConfig = awsConfig()): AwsDeps {
@@ -81,7 +72,7 @@ export function createAwsDeps(config: AwsConfig = awsConfig()): AwsDeps {
     queues,
     notifier: new LambdaNotifier(),
     clock: { now: () => Date.now() },
-    log: lambdaLog(),
+    log: createJsonLog(), // JSON lines on stdout/stderr: CloudWatch Logs
     config: { ...DEFAULT_CORE_CONFIG, ...config.core },
     policy: loadPolicy(config.policy),
     alerts: {
