@@ -8,6 +8,7 @@
  *   measurement allow-list; dev: dev signature) → report data binds both keys + nonce →
  *   model digests → GPU evidence.
  */
+import { bytesEqual } from "../crypto/encoding";
 import { verifySignature } from "../crypto/keys";
 import { AttestationDoc, type AttestationTier } from "../../events/attestation";
 import { DEV_ATTESTATION_PUBLIC_KEY, DEV_MEASUREMENT, b64u, devSignedMessage } from "./dev";
@@ -63,13 +64,6 @@ export const sharedTdxCacheSizes = () => sharedCache.sizes();
 
 const no = (code: string, reason: string): AttestationResult => ({ ok: false, code, reason });
 
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
-  return d === 0;
-}
-
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
 function checkModels(policy: Policy, digests: Record<string, string> | undefined): AttestationResult | undefined {
@@ -99,7 +93,7 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
   }
 
   const nonce = b64u.decode(doc.nonce);
-  if (ctx.expectedNonce && !equal(nonce, ctx.expectedNonce)) {
+  if (ctx.expectedNonce && !bytesEqual(nonce, ctx.expectedNonce)) {
     return no("nonce_mismatch", "the attestation binds another nonce than the one issued: re-attest with the fresh nonce");
   }
   const maxAgeMs = policy.maxEvidenceAgeSeconds * 1000;

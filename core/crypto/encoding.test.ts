@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { b64u, canonicalJson, sha256Hex, sha512 } from "./encoding";
+import { b64u, bytesEqual, canonicalJson, sha256Hex, sha512 } from "./encoding";
 import { CryptoInputError } from "./errors";
 
 function inputError(f: () => unknown): CryptoInputError {
@@ -113,5 +113,19 @@ describe("canonicalJson", () => {
     // Assess
     expect(err.code).toBe("unsupported_value");
     expect(err.message).toContain("$.self");
+  });
+});
+
+describe("bytesEqual (the one constant-time compare)", () => {
+  it("is true exactly for equal bytes of equal length, for any bytes and views", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ maxLength: 64 }), (a, b) => {
+        expect(bytesEqual(a, b)).toBe(Buffer.from(a).equals(Buffer.from(b)));
+        expect(bytesEqual(a, Uint8Array.from(a))).toBe(true);
+      }),
+    );
+    const backing = new Uint8Array([9, 1, 2, 3, 9]);
+    expect(bytesEqual(backing.subarray(1, 4), new Uint8Array([1, 2, 3]))).toBe(true);
+    expect(bytesEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2, 0]))).toBe(false);
   });
 });

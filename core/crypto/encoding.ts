@@ -1,4 +1,4 @@
-import { createHash, randomBytes as nodeRandomBytes } from "node:crypto";
+import { createHash, randomBytes as nodeRandomBytes, timingSafeEqual } from "node:crypto";
 import { CryptoInputError } from "./errors";
 
 /** A Buffer view over the same memory (no copy). */
@@ -127,7 +127,11 @@ function write(value: unknown, stack: Set<object>, path: string): string {
   }
 }
 
-/** Byte equality (not constant-time: for public values only). */
+/**
+ * Byte equality in constant time for equal lengths (node's timingSafeEqual): the one compare
+ * for nonces, digests and keys, so a timing difference never tells how much of a guess matched.
+ * Lengths are public.
+ */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && asBuffer(a).equals(asBuffer(b));
+  return a.length === b.length && timingSafeEqual(asBuffer(a), asBuffer(b));
 }

@@ -8,7 +8,7 @@
  * against @hpke/core (see hpke.test.ts).
  */
 import { createCipheriv, createDecipheriv, createHmac, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { asBuffer, toBytes } from "./encoding";
+import { asBuffer, bytesEqual, toBytes } from "./encoding";
 import { CryptoInputError, HpkeOpenError } from "./errors";
 import {
   kemKeyFromPrivate,
@@ -132,11 +132,7 @@ export function deriveKeyPair(ikm: Uint8Array): KemKeyPair {
   return kemKeyFromPrivate(sk);
 }
 
-function isAllZero(b: Uint8Array): boolean {
-  let acc = 0;
-  for (let i = 0; i < b.length; i++) acc |= b[i]!;
-  return acc === 0;
-}
+const isAllZero = (b: Uint8Array) => bytesEqual(b, new Uint8Array(b.length));
 
 function dh(sk: KeyObject, pk: KeyObject): Buffer {
   let z: Buffer;

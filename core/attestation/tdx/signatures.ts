@@ -6,7 +6,8 @@
 import { createHash } from "node:crypto";
 import { chain, leafKey, type Root, type TdxVerifierCache } from "./cache";
 import { INTEL_QE_VENDOR_ID, type TdxQuote } from "./quote";
-import { TdxCheckError, bytesEqual, hex, importP256Raw, verifyRawEcdsa, type VerifiedChain } from "./x509";
+import { bytesEqual } from "../../crypto/encoding";
+import { TdxCheckError, hex, importP256Raw, verifyRawEcdsa, type VerifiedChain } from "./x509";
 
 /** TD attributes (TDX module spec, TDATTRIBUTES): no debug, no reserved bits, SEPT_VE_DISABLE set. */
 function checkTdAttributes(q: TdxQuote) {

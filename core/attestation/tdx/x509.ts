@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { Lru } from "../lru";
+import { bytesEqual } from "../../crypto/encoding";
 
 /** A failed check: a machine-readable code and a message that says what is wrong. */
 export class TdxCheckError extends Error {
@@ -24,13 +25,6 @@ const subtle = globalThis.crypto.subtle;
 
 export function hex(b: Uint8Array | ArrayBuffer): string {
   return Buffer.from(b instanceof Uint8Array ? b : new Uint8Array(b)).toString("hex");
-}
-
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
-  return d === 0;
 }
 
 /** Parses one DER certificate; any malformation becomes `code`. */
