@@ -5,7 +5,7 @@ import { b64u } from "../core/crypto/encoding";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
 import { openRequest, replyHash, requestHash, sealReply } from "../core/crypto/envelope";
 import { signReceipt } from "../core/crypto/receipt";
-import { ApiClient, ApiError } from "../client/api";
+import { API, ApiClient, ApiError } from "../api-client/api";
 import { EngineError, type Engine } from "./engines/engine";
 import { asWorkBatch, type JobSource } from "./sources/job-source";
 import { createHttpJobSource } from "./sources/http";
@@ -101,12 +101,10 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
 
   const register = async () => {
-    const { nonce } = await api.post<{ nonce: string }>("/v1/agents/nonce");
+    const { nonce } = await api.request(API.workerNonce);
     const attestation = await o.attest(b64u.decode(nonce));
-    return api.post<{ tier: string; measurement: string; attestationExpiresAt: number; heartbeatSeconds: number }>("/v1/agents", {
-      attestation,
-      models: o.models.map((m) => ({ model: m.model, priceBps: m.priceBps ?? 10_000 })),
-      capacity,
+    return api.request(API.registerWorker, {
+      body: { attestation, models: o.models.map((m) => ({ model: m.model, priceBps: m.priceBps ?? 10_000 })), capacity },
     });
   };
   let reg = await register();
@@ -121,7 +119,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     try {
       // Re-attest before the evidence expires, so we never drop out of candidate lists.
       if (reg.attestationExpiresAt - now() < 2 * heartbeatMs + 60_000) reg = await register();
-      await api.post("/v1/agents/heartbeat", { load: inFlight });
+      await api.request(API.heartbeat, { body: { load: inFlight } });
     } catch (e) {
       log.warn("heartbeat failed", { error: (e as Error).message });
     }
@@ -160,7 +158,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         },
         o.signingKey,
       );
-      await api.post("/v1/agent/results", { kind: "completed", jobId: job.jobId, attempt: job.attempt, reply, receipt });
+      await api.request(API.postResult, { body: { kind: "completed", jobId: job.jobId, attempt: job.attempt, reply, receipt } });
       stats.jobs++;
       stats.promptTokens += r.usage.promptTokens;
       stats.completionTokens += r.usage.completionTokens;
@@ -182,7 +180,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         reply = undefined; // no usable reply key: the code alone goes back
       }
       const report: ResultRequest = { kind: "failed", jobId: job.jobId, attempt: job.attempt, code, ...(reply ? { reply } : {}) };
-      await api.post("/v1/agent/results", report).catch(() => {});
+      await api.request(API.postResult, { body: report }).catch(() => {});
     }
   };
 
@@ -201,7 +199,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     const p = (async () => {
       try {
         const attestation = await o.attest(b64u.decode(c.nonce));
-        await api.post("/v1/agent/attestations", { challengeId: c.challengeId, attestation });
+        await api.request(API.answerChallenge, { body: { challengeId: c.challengeId, attestation } });
         stats.challenges++;
       } catch (e) {
         const reason = e instanceof ApiError ? `${e.code}: ${e.message}` : (e as Error).message;
@@ -248,7 +246,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       stopped = true;
       clearInterval(timer);
       // Leave the candidate lists at once; cloud heartbeats are rare, so liveness alone would take long.
-      await api.post("/v1/agents/heartbeat", { load: 0, offline: true }).catch(() => {});
+      await api.request(API.heartbeat, { body: { load: 0, offline: true } }).catch(() => {});
       await Promise.race([loop, new Promise((r) => setTimeout(r, 100))]);
       await Promise.allSettled([...running, ...challenging]);
     },

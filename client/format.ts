@@ -1,12 +1,5 @@
+import { formatTon } from "../api-client/format";
 import type { AskResult } from "./sdk";
-
-const TON = 1_000_000_000n;
-export function formatTon(nano: string | bigint): string {
-  const n = BigInt(nano);
-  const whole = n / TON;
-  const frac = (n % TON).toString().padStart(9, "0").replace(/0+$/, "");
-  return `${whole}${frac ? "." + frac : ""} TON`;
-}
 
 export function formatAnswer(r: AskResult): string {
   const tierNote = r.tier === "dev" ? "dev (SIMULATED TEE: not confidential hardware)" : r.tier === "none" ? "none (NOT confidential)" : "tdx (attested Intel TDX)";

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { AttestationTier } from "../events/attestation";
 import type { AttestationDoc } from "../events/attestation";
-import { FailurePlaintext, type Candidate, type ChallengeResponse, type ChallengeView, type JobView, type PrepareResponse } from "../events/api";
+import { FailurePlaintext, type Candidate, type ChallengeView, type JobView } from "../events/api";
 import { ReplyPlaintext, type EnvelopeHeader, type RequestEnvelope, type RequestPlaintext } from "../events/envelope";
 import { verifyAttestation, type AttestationResult } from "../core/attestation/verify";
 import { loadPolicy } from "../core/attestation/policy";
@@ -11,7 +11,7 @@ import { generateKemKey, type KemKeyPair, type SigningKeyPair } from "../core/cr
 import { openReply, replyHash, requestHash, sealRequest } from "../core/crypto/envelope";
 import { verifyReceipt } from "../core/crypto/receipt";
 import { DEFAULT_PRICING, jobCost, type PricingConfig } from "../core/pricing";
-import { ApiClient } from "./api";
+import { API, ApiClient } from "../api-client/api";
 
 /** The SDK refused something the network sent: it never encrypts to or trusts what it cannot verify. */
 export class VerificationError extends Error {
@@ -137,6 +137,8 @@ export interface AskOptions {
   freshAttestation?: boolean;
   /** How long each candidate has to answer the challenge (default 30 s). */
   freshAttestationTimeoutMs?: number;
+  /** Told each step as it starts (the CLI shows them while it waits). */
+  onProgress?: (step: string) => void;
 }
 
 export interface FreshAttestationOptions {
@@ -202,15 +204,15 @@ export class CocoonClient {
   }
 
   balance() {
-    return this.api.get<{ account: string; available: string; held: string; reserved: string }>("/v1/account");
+    return this.api.request(API.account);
   }
 
   faucet(amount: bigint) {
-    return this.api.post<{ account: string; available: string; held: string }>("/v1/account/faucet", { amount: amount.toString() }, { "idempotency-key": b64u.encode(randomBytes(12)) });
+    return this.api.request(API.faucet, { body: { amount }, headers: { "idempotency-key": b64u.encode(randomBytes(12)) } });
   }
 
   models() {
-    return this.api.get<{ models: Array<{ model: string; workers: number; tiers: Record<string, number>; price: { min: string; median: string; max: string } }> }>("/v1/models");
+    return this.api.request(API.models);
   }
 
   /** Verify each candidate's attestation ourselves; keep only those that pass. */
@@ -263,13 +265,13 @@ export class CocoonClient {
 
   private async challenge(workerId: string, expected: { hpkePublicKey: string; tier: AttestationTier } | undefined, tiers: AttestationTier[], timeoutMs: number): Promise<FreshAttestation> {
     const nonce = randomBytes(32);
-    const ch = await this.api.post<ChallengeResponse>("/v1/attestations", { workerId, nonce: b64u.encode(nonce) });
+    const ch = await this.api.request(API.challenge, { body: { workerId, nonce: b64u.encode(nonce) } });
     const want = expected ?? { hpkePublicKey: ch.hpkePublicKey, tier: ch.tier };
     const deadline = this.now() + timeoutMs;
     let view: ChallengeView;
     for (;;) {
       const wait = Math.max(0, Math.min(20, Math.ceil((deadline - this.now()) / 1000)));
-      view = await this.api.get<ChallengeView>(`/v1/attestations/${ch.challengeId}?wait=${wait}`);
+      view = await this.api.request(API.getChallenge, { params: { id: ch.challengeId }, query: { wait } });
       if (view.status !== "pending" || this.now() >= deadline) break;
     }
     const who = `worker ${workerId.slice(0, 8)}`;
@@ -311,17 +313,22 @@ export class CocoonClient {
     const tiers = o.tiers ?? this.defaultTiers();
     const maxTokens = o.maxTokens ?? 256;
     const plaintext: RequestPlaintext = { messages: o.messages, ...(o.temperature !== undefined ? { temperature: o.temperature } : {}) };
-    const prep = await this.api.post<PrepareResponse>("/v1/jobs/prepare", {
-      model: o.model,
-      maxTokens,
-      maxPromptTokens: promptTokenBound(o.messages),
-      tiers,
-      ...(o.candidates ? { candidates: o.candidates } : {}),
-      ...(o.maxPricePerToken !== undefined ? { maxPricePerToken: o.maxPricePerToken.toString() } : {}),
+    o.onProgress?.("asking the coordinator for candidates and a quote");
+    const prep = await this.api.request(API.prepareJob, {
+      body: {
+        model: o.model,
+        maxTokens,
+        maxPromptTokens: promptTokenBound(o.messages),
+        tiers,
+        ...(o.candidates ? { candidates: o.candidates } : {}),
+        ...(o.maxPricePerToken !== undefined ? { maxPricePerToken: o.maxPricePerToken } : {}),
+      },
     });
+    o.onProgress?.(`verifying the attestation of ${prep.candidates.length} candidate${prep.candidates.length === 1 ? "" : "s"}`);
     let verified = await this.verifyCandidates(prep.candidates, tiers);
     const fresh = new Map<string, FreshAttestation>();
     if (o.freshAttestation) {
+      o.onProgress?.(`challenging ${verified.length} candidate${verified.length === 1 ? "" : "s"} for fresh evidence`);
       const passed = await this.freshCandidates(verified, tiers, o.freshAttestationTimeoutMs ?? 30_000);
       verified = passed.map((p) => p.candidate);
       for (const p of passed) fresh.set(p.candidate.workerId, p.fresh);
@@ -344,9 +351,11 @@ export class CocoonClient {
     });
     const deadline = this.now() + (o.timeoutMs ?? 120_000);
     const finished = (j: JobView) => j.status === "completed" || j.status === "refunded";
+    o.onProgress?.(`job ${prep.jobId} sealed to ${verified.length} worker${verified.length === 1 ? "" : "s"}; waiting for the answer`);
     // The submit itself waits for the answer (one round trip fewer); long jobs continue with GET.
-    let job = await this.api.post<JobView>("/v1/jobs?wait=20", { envelope }, { "idempotency-key": `submit-${prep.jobId}` });
-    while (!finished(job) && this.now() <= deadline) job = await this.api.get<JobView>(`/v1/jobs/${prep.jobId}?wait=20`);
+    const submitted = await this.api.request(API.submitJob, { query: { wait: 20 }, body: { envelope }, headers: { "idempotency-key": `submit-${prep.jobId}` } });
+    let job: JobView = "attempt" in submitted ? submitted : await this.api.request(API.getJob, { params: { id: prep.jobId }, query: { wait: 20 } });
+    while (!finished(job) && this.now() <= deadline) job = await this.api.request(API.getJob, { params: { id: prep.jobId }, query: { wait: 20 } });
     if (job.status === "refunded") throw refundedError(job, header, verified, replyKey);
     if (job.status !== "completed") throw new VerificationError("timeout", `job ${job.jobId} still ${job.status} after ${o.timeoutMs ?? 120_000} ms`);
 

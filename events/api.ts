@@ -1,9 +1,7 @@
 import { z } from "zod";
-import { AccountId, JobId, Key32, ModelName, NanoTon, Usage, WorkerId } from "./common";
+import { AccountId, JobId, Key32, ModelName, NanoTon, NanoTonString, Usage, WorkerId } from "./common";
 import { AttestationDoc, AttestationTier } from "./attestation";
 import { Receipt, ReplyEnvelope, RequestEnvelope } from "./envelope";
-
-const nano = z.string().regex(/^\d+$/);
 
 // ---------- requester ----------
 
@@ -23,7 +21,7 @@ export const Candidate = z.object({
   workerId: WorkerId,
   hpkePublicKey: Key32,
   attestation: AttestationDoc,
-  pricePerToken: nano, // nanoTON per weighted token, this worker's coefficient applied
+  pricePerToken: NanoTonString, // nanoTON per weighted token, this worker's coefficient applied
   tier: AttestationTier,
 });
 export type Candidate = z.infer<typeof Candidate>;
@@ -33,7 +31,7 @@ export const PrepareResponse = z.object({
   model: ModelName,
   maxTokens: z.number().int(),
   maxPromptTokens: z.number().int(),
-  maxCost: nano, // held on submit
+  maxCost: NanoTonString, // held on submit
   candidates: z.array(Candidate).min(1),
   quoteExpiresAt: z.number().int(),
 });
@@ -88,8 +86,8 @@ export const JobView = z.object({
   workerId: WorkerId.optional(),
   tier: AttestationTier.optional(),
   attempt: z.number().int(),
-  maxCost: nano,
-  cost: nano.optional(),
+  maxCost: NanoTonString,
+  cost: NanoTonString.optional(),
   /** Why the money went back: failed | expired | no_candidates. */
   outcome: z.string().optional(),
   reply: ReplyEnvelope.optional(),
@@ -101,13 +99,16 @@ export const JobView = z.object({
 });
 export type JobView = z.infer<typeof JobView>;
 
+/** POST /v1/jobs answer: the job's view with ?wait=N (once it finished or the wait ran out), else its id and status. */
+export const SubmitJobResponse = z.union([JobView, SubmitResponse]);
+
 export const BalanceView = z.object({
   account: AccountId,
-  available: nano,
+  available: NanoTonString,
   /** held for jobs in flight */
-  held: nano,
+  held: NanoTonString,
   /** reserved for signed withdrawals that have not landed on chain yet */
-  reserved: nano,
+  reserved: NanoTonString,
 });
 
 export const FaucetRequest = z.object({ amount: NanoTon });
@@ -118,7 +119,7 @@ export const ModelsResponse = z.object({
       model: ModelName,
       workers: z.number().int(),
       tiers: z.record(z.string(), z.number().int()),
-      price: z.object({ min: nano, median: nano, max: nano }),
+      price: z.object({ min: NanoTonString, median: NanoTonString, max: NanoTonString }),
     }),
   ),
 });
@@ -157,11 +158,28 @@ export type RegisterWorkerRequest = z.infer<typeof RegisterWorkerRequest>;
 
 export const NonceResponse = z.object({ nonce: z.string(), expiresAt: z.number().int() });
 
+/** POST /v1/agents answer: what the coordinator verified and registered. */
+export const RegisterWorkerResponse = z.object({
+  workerId: WorkerId,
+  tier: AttestationTier,
+  /** the measurement receipts must name (hex, or "dev" / "none") */
+  measurement: z.string(),
+  /** ms since epoch: re-register before then */
+  attestationExpiresAt: z.number().int(),
+  models: z.array(ModelName),
+  /** how often the coordinator wants a heartbeat */
+  heartbeatSeconds: z.number().int().positive(),
+});
+export type RegisterWorkerResponse = z.infer<typeof RegisterWorkerResponse>;
+
 export const HeartbeatRequest = z.object({
   load: z.number().int().nonnegative().default(0),
   /** The agent is shutting down: leave the candidate lists now rather than when liveness runs out. */
   offline: z.boolean().default(false),
 });
+
+/** POST /v1/agents/heartbeat answer. */
+export const HeartbeatResponse = z.object({ ok: z.literal(true), attestationExpiresAt: z.number().int(), heartbeatSeconds: z.number().int().positive() });
 
 export const AgentJob = z.object({
   jobId: JobId,
@@ -181,7 +199,7 @@ export const ResultRequest = z.discriminatedUnion("kind", [
 export type ResultRequest = z.infer<typeof ResultRequest>;
 
 /** POST /v1/agent/results answer. `duplicate`: this very result had been accepted already. */
-export const ResultResponse = z.object({ status: z.string(), cost: nano.optional(), duplicate: z.boolean() });
+export const ResultResponse = z.object({ status: z.string(), cost: NanoTonString.optional(), duplicate: z.boolean() });
 
 export const WorkerStatusView = z.object({
   workerId: WorkerId,
@@ -190,8 +208,8 @@ export const WorkerStatusView = z.object({
   jobs: z.number().int(),
   promptTokens: z.number().int(),
   completionTokens: z.number().int(),
-  earned: nano,
-  redeemed: nano,
+  earned: NanoTonString,
+  redeemed: NanoTonString,
   lastHeartbeat: z.number().int(),
   attestationExpiresAt: z.number().int(),
 });

@@ -20,10 +20,25 @@ export const ModelName = z
   .max(128)
   .regex(/^[A-Za-z0-9._:/-]+$/, "letters, digits and . _ : / - only");
 
-/** Integer nanoTON as a decimal string on the wire (1 TON = 1e9 nanoTON); bigint in code. */
-export const NanoTon = z
-  .union([z.string().regex(/^\d{1,30}$/, "must be a non-negative integer number of nanoTON"), z.bigint().nonnegative()])
-  .transform((v) => BigInt(v));
+/**
+ * Integer nanoTON on the wire: a decimal string (1 TON = 1e9 nanoTON), never a JSON number,
+ * which would lose precision past 2^53. The one nanoTON schema: every amount in every body,
+ * request or response, is this (or NanoTon below, which is built on it).
+ */
+export const NanoTonString = z.string().regex(/^\d{1,30}$/, "must be a non-negative integer number of nanoTON (decimal string)");
+
+/** A nanoTON amount read into the bigint the code works in: the wire form above, or a bigint from code. */
+export const NanoTon = z.union([NanoTonString, z.bigint().nonnegative()]).transform((v) => BigInt(v));
+
+/**
+ * A TON address as text: raw ("0:<64 hex>", "-1:<64 hex>") or user-friendly (48 base64 or
+ * base64url chars). Its checksum and workchain are checked where @ton/core parses it (the
+ * adapters), since events/ stays free of TON code.
+ */
+export const TonAddress = z.string().regex(/^(?:-?\d{1,3}:[0-9a-fA-F]{64}|[A-Za-z0-9_+/-]{48})$/, 'must be a TON address: raw "0:<64 hex>" or user-friendly (48 chars)');
+
+/** An Ed25519 signature (64 bytes) in standard base64, as the coordinator signs vouchers and withdrawals. */
+export const SignatureBase64 = z.string().regex(/^[A-Za-z0-9+/]{86}==$/, "must be a 64-byte Ed25519 signature in base64 (88 chars)");
 
 export const Usage = z.object({
   promptTokens: z.number().int().nonnegative(),

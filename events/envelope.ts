@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AccountId, B64u, JobId, Key32, ModelName, Usage, WorkerId } from "./common";
+import { AccountId, B64u, JobId, Key32, ModelName, NanoTonString, Usage, WorkerId } from "./common";
 
 /**
  * The clear part of a job: the coordinator routes and bills by it, and it is the AAD of
@@ -13,7 +13,7 @@ export const EnvelopeHeader = z.object({
   maxTokens: z.number().int().positive(),
   maxPromptTokens: z.number().int().positive(),
   /** Maximum the requester agreed to pay, nanoTON decimal string (the held amount). */
-  maxCost: z.string().regex(/^\d+$/),
+  maxCost: NanoTonString,
   /** Requester's one-time X25519 public key; the reply is sealed to it. */
   replyKey: Key32,
 });

@@ -1,6 +1,5 @@
 import { z } from "zod";
-
-const nano = z.string().regex(/^\d+$/);
+import { NanoTonString, SignatureBase64, TonAddress } from "./common";
 
 /** POST /v1/agents/voucher */
 export const VoucherRequest = z.object({
@@ -8,18 +7,26 @@ export const VoucherRequest = z.object({
   payoutAddress: z.string().min(3).max(100),
 });
 
-/** A coordinator-signed payout voucher: redeem it at the vault for cumulative − already paid. */
+/**
+ * A coordinator-signed payout voucher: redeem it at the vault for cumulative − already paid.
+ * The one voucher shape: the coordinator answers it, the agent parses it, the dev redeem route
+ * takes it, and functions/adapters/ton-chain.ts turns it into the vault's Redeem message.
+ */
 export const Voucher = z.object({
-  vault: z.string(),
-  worker: z.string(),
-  cumulative: nano,
-  expiry: z.number().int(),
-  signature: z.string().min(1).max(200),
+  /** the vault that pays it */
+  vault: TonAddress,
+  /** the worker's payout address (the vault pays this wallet) */
+  worker: TonAddress,
+  /** everything vouchered to this address so far, nanoTON */
+  cumulative: NanoTonString,
+  /** unix seconds */
+  expiry: z.number().int().nonnegative(),
+  signature: SignatureBase64,
 });
 export type Voucher = z.infer<typeof Voucher>;
 
 // DEV ONLY (local default's sandbox chain)
-export const DevWalletView = z.object({ address: z.string(), balance: nano, vault: z.string() });
-export const DevDepositView = z.object({ txHash: z.string(), vault: z.string(), amount: nano, account: z.string() });
+export const DevWalletView = z.object({ address: TonAddress, balance: NanoTonString, vault: TonAddress });
+export const DevDepositView = z.object({ txHash: z.string(), vault: TonAddress, amount: NanoTonString, account: z.string() });
 export const DevRedeemRequest = z.object({ voucher: Voucher });
-export const DevRedeemView = z.object({ txHash: z.string(), paid: nano, worker: z.string(), cumulative: nano });
+export const DevRedeemView = z.object({ txHash: z.string(), paid: NanoTonString, worker: TonAddress, cumulative: NanoTonString });

@@ -1,7 +1,5 @@
 import { z } from "zod";
-import { NanoTon } from "./common";
-
-const nano = z.string().regex(/^\d+$/, "a decimal amount of nanoTON");
+import { AccountId, NanoTon, NanoTonString, SignatureBase64, TonAddress } from "./common";
 
 /** POST /v1/account/withdraw */
 export const WithdrawRequest = z.object({
@@ -18,28 +16,29 @@ export type WithdrawRequest = z.infer<typeof WithdrawRequest>;
  * account's next one. Unused, it expires and the reserved amount comes back to `available`.
  */
 export const SignedWithdrawalView = z.object({
-  vault: z.string(),
+  vault: TonAddress,
   /** the requester's account id (base64url Ed25519 public key); uint256 on chain */
-  account: z.string(),
-  to: z.string(),
-  amount: nano,
+  account: AccountId,
+  to: TonAddress,
+  amount: NanoTonString,
   seqno: z.number().int().nonnegative(),
-  expiry: z.number().int(),
-  /** Ed25519 signature, base64 */
-  signature: z.string().min(1).max(200),
+  /** unix seconds */
+  expiry: z.number().int().nonnegative(),
+  /** Ed25519 signature by the coordinator's key */
+  signature: SignatureBase64,
 });
 export type SignedWithdrawalView = z.infer<typeof SignedWithdrawalView>;
 
 // DEV ONLY (local default's sandbox chain)
 export const DevWithdrawRequest = z.object({ withdrawal: SignedWithdrawalView });
-export const DevWithdrawView = z.object({ txHash: z.string(), account: z.string(), to: z.string(), amount: nano, seqno: z.number().int() });
+export const DevWithdrawView = z.object({ txHash: z.string(), account: AccountId, to: TonAddress, amount: NanoTonString, seqno: z.number().int() });
 
 /** GET /v1/account/withdrawals/{seqno} */
 export const WithdrawalStatusView = z.object({
   seqno: z.number().int(),
   status: z.enum(["pending", "landed", "released"]),
-  amount: nano,
-  to: z.string(),
+  amount: NanoTonString,
+  to: TonAddress,
   expiry: z.number().int(),
   /** the vault transaction that paid it (landed) */
   txHash: z.string().optional(),

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { generateKemKey } from "../core/crypto/keys";
-import { loadOrCreateKey } from "../client/keys";
+import { loadOrCreateKey } from "../api-client/keys";
 import { startAgent, type RunningAgent } from "../agent/runtime";
 import { makeAttester } from "../agent/attest";
 import { createBuiltinEngine, BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";

@@ -17,12 +17,13 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startNetwork } from "./network";
 import { startLocalAgents } from "./agents";
-import { loadOrCreateKey } from "../client/keys";
+import { loadOrCreateKey } from "../api-client/keys";
+import { formatTon } from "../api-client/format";
+import { depositAndWait, redeemEarnings } from "../api-client/money";
 import { CocoonClient } from "../client/sdk";
+import { formatAnswer } from "../client/format";
 import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
-import { formatAnswer, formatTon } from "../client/format";
-import { depositAndWait } from "../client/cli";
-import { redeemEarnings } from "../agent/cli";
+import type { LocalNetworkFile } from "../events/local";
 
 const home = resolve(process.env.COCOON_HOME ?? ".cocoon");
 const port = Number(process.env.PORT ?? 8787);
@@ -40,7 +41,8 @@ const leaseMsPerToken = intEnv("COCOON_LEASE_MS_PER_TOKEN");
 const config = { ...(leaseBaseSeconds !== undefined ? { leaseBaseSeconds } : {}), ...(leaseMsPerToken !== undefined ? { leaseMsPerToken } : {}) };
 
 const net = await startNetwork({ dataDir: join(home, "data"), port, config, logSink: (l) => process.env.COCOON_LOG === "1" && console.log(l) });
-writeFileSync(join(home, "local.json"), JSON.stringify({ apiUrl: net.url, allowDevAttestation: true, startedAt: new Date().toISOString() }, null, 2));
+const localFile: LocalNetworkFile = { apiUrl: net.url, allowDevAttestation: true, startedAt: new Date().toISOString() };
+writeFileSync(join(home, "local.json"), JSON.stringify(localFile, null, 2));
 if (process.env.COCOON_COORDINATOR_ONLY === "1") {
   console.log(`Cocoon coordinator up at ${net.url}  (data: ${net.dataDir}, pid ${process.pid})`);
   const stop = () => void net.stop().then(() => process.exit(0));

@@ -16,7 +16,7 @@ import { describe, expect, it } from "vitest";
 import type { RunningAgent } from "../agent/runtime";
 import { createBuiltinEngine } from "../agent/engines/builtin";
 import type { Engine } from "../agent/engines/engine";
-import { depositAndWait, withdrawAndWait } from "../client/cli";
+import { depositAndWait, withdrawAndWait } from "../api-client/money";
 import { CocoonClient } from "../client/sdk";
 import { generateSigningKey } from "../core/crypto/keys";
 import { startLocalAgents } from "../local/agents";

@@ -7,6 +7,7 @@ import { handleMatchingMessage } from "../core/jobs";
 import { agentLogTo, MODEL, randomCanary, signedFetch, startAnsweringAgent, startSilentAgent, startTestNet, type TestNet } from "./helpers";
 import { dirSources, expectNoCanary, lineSources, scanForCanary, storeSources } from "./canary";
 import type { RunningAgent } from "../agent/runtime";
+import { API } from "../api-client/api";
 import type { LmdbStore } from "../local/store-lmdb";
 import type { PrepareResponse } from "../events/api";
 import type { EnvelopeHeader } from "../events/envelope";
@@ -106,7 +107,7 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
     const worker = t.agents.find((a) => a.workerId === done.json.workerId)!;
     const earned = (await getBalance(t.net.store, workerAccount(worker.workerId))).available;
     // the same result again, through the worker's own signed client
-    const again = await worker.api.post<{ duplicate: boolean }>("/v1/agent/results", { kind: "completed", jobId: p.jobId, attempt: done.json.attempt, reply: done.json.reply, receipt: done.json.receipt });
+    const again = await worker.api.request(API.postResult, { body: { kind: "completed", jobId: p.jobId, attempt: done.json.attempt, reply: done.json.reply, receipt: done.json.receipt } });
     expect(again.duplicate).toBe(true);
     // the same queue message delivered twice
     expect(await handleMatchingMessage(t.net.deps, { type: "lease", jobId: p.jobId, attempt: 0 })).toBe("stale");

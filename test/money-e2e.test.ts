@@ -11,7 +11,7 @@ import { Address } from "@ton/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main as agentCli } from "../agent/cli";
 import { main as requesterCli } from "../client/cli";
-import { loadOrCreateKey } from "../client/keys";
+import { loadOrCreateKey } from "../api-client/keys";
 import { CocoonClient } from "../client/sdk";
 import { generateSigningKey } from "../core/crypto/keys";
 import { CHAIN_ACCOUNT } from "../core/chain/store-ledger";

@@ -1,18 +1,37 @@
-import { AgentChallenge, type AgentJob } from "../../events/api";
-import type { ApiClient } from "../../client/api";
+import { z } from "zod";
+import { AgentChallenge, AgentJob, AgentWorkResponse } from "../../events/api";
+import { API, ApiError, type ApiClient } from "../../api-client/api";
 import type { JobSource, WorkBatch } from "./job-source";
 
-/** HTTP long-poll of GET /v1/agent/jobs?wait=N: jobs and attestation challenges. */
-export function createHttpJobSource(api: ApiClient): JobSource {
+export interface HttpJobSourceOptions {
+  /** Called with each item of a poll that is not a valid AgentJob or AgentChallenge (it is skipped). */
+  onInvalid?: (info: { kind: "job" | "challenge"; reason: string }) => void;
+}
+
+/** The route's answer with its items left for one-by-one parsing. */
+const Batch = AgentWorkResponse.extend({ jobs: z.array(z.unknown()), challenges: z.array(z.unknown()).default([]) });
+
+const reasonOf = (e: z.ZodError) => e.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+
+/**
+ * HTTP long-poll of GET /v1/agent/jobs?wait=N: jobs and attestation challenges. Each item is
+ * parsed with the element schemas of the route's answer (AgentWorkResponse: AgentJob,
+ * AgentChallenge), one by one, so a malformed item is skipped and reported, never the batch
+ * (the SQS source does the same per message). An older coordinator answers { jobs } only.
+ */
+export function createHttpJobSource(api: Pick<ApiClient, "requestJson">, o: HttpJobSourceOptions = {}): JobSource {
   return {
     async next(waitSeconds): Promise<WorkBatch> {
-      const r = await api.get<{ jobs: AgentJob[]; challenges?: unknown[] }>(`/v1/agent/jobs?wait=${Math.max(0, Math.min(20, Math.floor(waitSeconds)))}`);
-      // An older coordinator answers { jobs } only; a malformed challenge is skipped, never the batch.
-      const challenges = (r.challenges ?? []).flatMap((c) => {
-        const p = AgentChallenge.safeParse(c);
-        return p.success ? [p.data] : [];
-      });
-      return { jobs: r.jobs, challenges };
+      const wait = Math.max(0, Math.min(20, Math.floor(waitSeconds)));
+      const batch = Batch.safeParse(await api.requestJson(API.pollJobs.method, `${API.pollJobs.path}?wait=${wait}`));
+      if (!batch.success) throw new ApiError(0, "bad_response", `the API's answer to GET ${API.pollJobs.path} does not match its schema (${reasonOf(batch.error)})`);
+      const each = <T>(items: unknown[], schema: z.ZodType<T>, kind: "job" | "challenge"): T[] =>
+        items.flatMap((item) => {
+          const p = schema.safeParse(item);
+          if (!p.success) o.onInvalid?.({ kind, reason: reasonOf(p.error) });
+          return p.success ? [p.data] : [];
+        });
+      return { jobs: each(batch.data.jobs, AgentJob, "job"), challenges: each(batch.data.challenges, AgentChallenge, "challenge") };
     },
   };
 }

@@ -1,7 +1,10 @@
 import { beforeEach, describe, expect, it } from "vitest";
+import type { z } from "zod";
 import { mockClient } from "aws-sdk-client-mock";
 import { SQSClient, ReceiveMessageCommand, DeleteMessageBatchCommand, ChangeMessageVisibilityCommand } from "@aws-sdk/client-sqs";
 import type { AgentChallenge, AgentJob } from "../../events/api";
+import { ApiError, type ApiClient } from "../../api-client/api";
+import type { ApiRoute } from "../../api-client/routes";
 import { createSqsJobSource, refreshingCredentials, sqsJobSourceFromApi, type AgentCredentials } from "./sqs";
 
 const WORKER = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo";
@@ -217,37 +220,42 @@ describe("sqsJobSourceFromApi", () => {
     queueUrl: QUEUE_URL,
     credentials: { accessKeyId: `ASIAEXAMPLE0000000${n}`, secretAccessKey: `s${n}`, sessionToken: `t${n}`, expiration: NOW + 3_600_000 },
   });
+  /** An API whose answers are parsed with the route's own schema, as ApiClient.request does. */
+  const fakeApi = (answer: (n: number) => unknown, calls: string[] = []): Pick<ApiClient, "request"> => ({
+    async request<R extends ApiRoute>(route: R): Promise<z.output<R["response"]>> {
+      calls.push(`${route.method} ${route.path}`);
+      return route.response.parse(answer(calls.length)) as z.output<R["response"]>;
+    },
+  });
+  const failing = (status: number, code: string, message: string) =>
+    fakeApi(() => {
+      throw new ApiError(status, code, message);
+    });
 
   it("asks the API for a session once up front and uses its queue", async () => {
     // Prepare
     sqs.on(ReceiveMessageCommand).resolves({});
     const calls: string[] = [];
-    const api = { post: async <T>(path: string) => (calls.push(path), session(calls.length) as T) };
+    const api = fakeApi(session, calls);
 
     // Act
     const source = await sqsJobSourceFromApi(api, { now: () => NOW });
     await source!.next(20);
 
     // Assess
-    expect(calls).toEqual(["/v1/agents/session"]);
+    expect(calls).toEqual(["POST /v1/agents/session"]);
     expect(sqs.commandCalls(ReceiveMessageCommand)[0]!.args[0].input.QueueUrl).toBe(QUEUE_URL);
   });
 
   it("is undefined on a network without SQS (404 sessions_unavailable): the agent keeps HTTP", async () => {
-    const api = {
-      post: async <T>(): Promise<T> => {
-        throw Object.assign(new Error("this network has no SQS transport"), { status: 404, code: "sessions_unavailable" });
-      },
-    };
-    expect(await sqsJobSourceFromApi(api)).toBeUndefined();
+    expect(await sqsJobSourceFromApi(failing(404, "sessions_unavailable", "this network has no SQS transport"))).toBeUndefined();
   });
 
   it("other API failures are not hidden", async () => {
-    const api = {
-      post: async <T>(): Promise<T> => {
-        throw Object.assign(new Error("this key is not a registered worker"), { status: 403, code: "not_a_worker" });
-      },
-    };
-    await expect(sqsJobSourceFromApi(api)).rejects.toMatchObject({ code: "not_a_worker" });
+    await expect(sqsJobSourceFromApi(failing(403, "not_a_worker", "this key is not a registered worker"))).rejects.toMatchObject({ code: "not_a_worker" });
+  });
+
+  it("a session answer that does not match AgentSessionResponse is refused, not used", async () => {
+    await expect(sqsJobSourceFromApi(fakeApi(() => ({ ...session(1), queueUrl: "not a url" })))).rejects.toThrow();
   });
 });

@@ -20,6 +20,7 @@ import {
 import { DispatchMessage } from "../../events/queue";
 import { AgentChallenge, type AgentJob } from "../../events/api";
 import type { JobSource, WorkBatch } from "./job-source";
+import { API, type ApiClient } from "../../api-client/api";
 
 export interface AgentCredentials {
   accessKeyId: string;
@@ -178,12 +179,12 @@ export type AgentSessionView = AgentSessionResponse;
  * default), so the agent keeps the HTTP long-poll.
  */
 export async function sqsJobSourceFromApi(
-  api: { post: <T>(path: string, body?: unknown) => Promise<T> },
+  api: Pick<ApiClient, "request">,
   o: Pick<SqsJobSourceOptions, "maxJobs" | "onInvalid" | "signal" | "now"> = {},
 ): Promise<SqsJobSource | undefined> {
   let first: AgentSessionView;
   try {
-    first = await api.post<AgentSessionView>("/v1/agents/session", {});
+    first = await api.request(API.agentSession);
   } catch (e) {
     if ((e as { code?: string }).code === "sessions_unavailable") return undefined;
     throw e;
@@ -194,7 +195,7 @@ export async function sqsJobSourceFromApi(
     queueUrl: first.queueUrl,
     region: first.region,
     credentials: async () => {
-      const s = pending ?? (await api.post<AgentSessionView>("/v1/agents/session", {}));
+      const s = pending ?? (await api.request(API.agentSession));
       pending = undefined;
       return s.credentials;
     },

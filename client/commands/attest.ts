@@ -7,15 +7,12 @@
  * Exit 0 only when the quote is genuine; 1 when it is not; 64 usage; 66 unreadable input.
  */
 import { readFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
+import { type Command, InvalidArgumentError } from "commander";
 import { verifyTdxQuote } from "../../core/attestation/tdx/verify";
+import { newProgram, runProgram, type Io } from "../../api-client/program";
 
-interface Io {
-  out: { write(s: string): unknown };
-  err: { write(s: string): unknown };
-}
-
-const USAGE = "usage: cocoon attest verify QUOTE_FILE [--collateral FILE] [--at ISO_TIME] [--json]\n";
+const DESCRIPTION =
+  "verify an Intel TDX DCAP quote (binary or hex) against the pinned Intel root; with Intel PCS collateral, report the TCB status. Exit 0 genuine, 1 not genuine, 64 usage, 66 unreadable input";
 
 /** Binary quote, or hex text (optional 0x, whitespace ignored). */
 export function decodeQuoteFile(raw: Uint8Array): Uint8Array {
@@ -28,38 +25,38 @@ export function decodeQuoteFile(raw: Uint8Array): Uint8Array {
   return raw;
 }
 
+function isoTime(v: string): Date {
+  const d = new Date(v);
+  if (Number.isNaN(d.getTime())) throw new InvalidArgumentError("must be an ISO time (e.g. 2025-06-25T00:00:00Z).");
+  return d;
+}
+
+/** Gives `cmd` the arguments, options and action of `attest verify`; the action reports its exit code to `setCode`. */
+export function defineAttestVerify(cmd: Command, io: Io, setCode: (code: number) => void): Command {
+  return cmd
+    .description(DESCRIPTION)
+    .argument("<quote-file>", "the quote: binary, or hex text")
+    .option("--collateral <file>", "Intel PCS collateral as JSON (layout of test/fixtures/attestation/tdx_quote_collateral.json)")
+    .option("--at <iso-time>", "verify as of this time (default: now)", isoTime)
+    .option("--json", "print the verdict as JSON")
+    .action(async (file: string, o: { collateral?: string; at?: Date; json?: boolean }) => setCode(await attestVerify(file, o, io)));
+}
+
+/** `cocoon attest verify …` on its own: argv is what follows `verify`. */
 export async function attestVerifyCommand(argv: string[], io: Io = { out: process.stdout, err: process.stderr }): Promise<number> {
-  let values: { collateral?: string; at?: string; json?: boolean; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { collateral: { type: "string" }, at: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-    }));
-  } catch (e) {
-    io.err.write(`${(e as Error).message}\n${USAGE}`);
-    return 64;
-  }
-  if (values.help) {
-    io.out.write(USAGE);
-    return 0;
-  }
-  if (positionals.length !== 1) {
-    io.err.write(USAGE);
-    return 64;
-  }
-  const now = values.at ? new Date(values.at) : new Date();
-  if (Number.isNaN(now.getTime())) {
-    io.err.write(`--at ${values.at} is not an ISO time (e.g. 2025-06-25T00:00:00Z)\n`);
-    return 64;
-  }
+  let code = 0;
+  const program = defineAttestVerify(newProgram("cocoon attest verify", DESCRIPTION, io), io, (c) => (code = c));
+  return runProgram(program, argv, () => code);
+}
+
+export async function attestVerify(file: string, values: { collateral?: string; at?: Date; json?: boolean }, io: Io): Promise<number> {
+  const now = values.at ?? new Date();
   let quote: Uint8Array;
   let collateral: unknown;
   try {
-    quote = decodeQuoteFile(new Uint8Array(await readFile(positionals[0]!)));
+    quote = decodeQuoteFile(new Uint8Array(await readFile(file)));
   } catch (e) {
-    io.err.write(`cannot read quote file ${positionals[0]}: ${(e as Error).message}\n`);
+    io.err.write(`cannot read quote file ${file}: ${(e as Error).message}\n`);
     return 66;
   }
   if (values.collateral) {

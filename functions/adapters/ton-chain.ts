@@ -20,6 +20,7 @@ import {
 import { accountIdFromUint } from "../../core/chain/account";
 import type { ChainReader } from "../../core/chain/ports";
 import type { Cursor, VaultTx, VaultTxKind } from "../../core/chain/types";
+import { Voucher } from "../../events/money";
 
 export const WITHDRAW_GAS = toNano("0.05");
 export const REDEEM_GAS = toNano("0.05");
@@ -269,16 +270,8 @@ export function sendVoucher<V extends Pick<VaultSender, "sendRedeem">>(vault: V,
 
 export { signVoucher, signWithdrawal };
 
-/** A voucher as JSON (what the coordinator hands to the agent). */
-export interface VoucherJson {
-  vault: string;
-  worker: string;
-  cumulative: string;
-  expiry: number;
-  signature: string;
-}
-
-export function voucherToJson(vault: Address, v: SignedVoucher): VoucherJson {
+/** A voucher as JSON (events/money.ts `Voucher`, what the coordinator hands to the agent). */
+export function voucherToJson(vault: Address, v: SignedVoucher): Voucher {
   return {
     vault: vault.toRawString(),
     worker: v.worker.toRawString(),
@@ -293,14 +286,15 @@ export class InvalidVoucherError extends Error {
   readonly code = "invalid_voucher";
 }
 
-export function voucherFromJson(j: VoucherJson): { vault: Address; voucher: SignedVoucher } {
+/** Voucher JSON → what Vault.sendRedeem takes: the shape by its events/ schema, the addresses by @ton/core. */
+export function voucherFromJson(j: unknown): { vault: Address; voucher: SignedVoucher } {
+  const r = Voucher.safeParse(j);
+  if (!r.success) throw new InvalidVoucherError(`voucher JSON is malformed: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  const v = r.data;
   try {
-    const signature = Buffer.from(j.signature, "base64");
-    if (signature.length !== 64) throw new Error("signature must be 64 bytes");
-    if (!/^\d+$/.test(j.cumulative)) throw new Error("cumulative must be a decimal nanoTON string");
     return {
-      vault: Address.parse(j.vault),
-      voucher: { worker: Address.parse(j.worker), cumulative: BigInt(j.cumulative), expiry: j.expiry, signature },
+      vault: Address.parse(v.vault),
+      voucher: { worker: Address.parse(v.worker), cumulative: BigInt(v.cumulative), expiry: v.expiry, signature: Buffer.from(v.signature, "base64") },
     };
   } catch (e) {
     throw new InvalidVoucherError(`voucher JSON is malformed: ${e instanceof Error ? e.message : String(e)}`);

@@ -9,7 +9,7 @@ import { Address } from "@ton/core";
 import { signWithdrawal, type SignedWithdrawal } from "../../contracts/vault";
 import { accountIdToUint } from "../../core/chain/account";
 import { InvalidWithdrawalAddressError, type WithdrawalSigner } from "../../core/withdrawals";
-import type { SignedWithdrawalView } from "../../events/withdrawals";
+import { SignedWithdrawalView } from "../../events/withdrawals";
 
 export function parseWithdrawalAddress(address: string): Address {
   try {
@@ -37,15 +37,15 @@ export class InvalidWithdrawalError extends Error {
   readonly code = "invalid_withdrawal";
 }
 
-/** The signed withdrawal JSON (events/withdrawals.ts) → what Vault.sendWithdraw takes. */
-export function withdrawalFromJson(j: SignedWithdrawalView): { vault: Address; withdrawal: SignedWithdrawal } {
+/** The signed withdrawal JSON → what Vault.sendWithdraw takes: the shape by its events/ schema, the addresses by @ton/core. */
+export function withdrawalFromJson(j: unknown): { vault: Address; withdrawal: SignedWithdrawal } {
+  const r = SignedWithdrawalView.safeParse(j);
+  if (!r.success) throw new InvalidWithdrawalError(`withdrawal JSON is malformed: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  const w = r.data;
   try {
-    const signature = Buffer.from(j.signature, "base64");
-    if (signature.length !== 64) throw new Error("signature must be 64 bytes");
-    if (!/^\d+$/.test(j.amount)) throw new Error("amount must be a decimal nanoTON string");
     return {
-      vault: Address.parse(j.vault),
-      withdrawal: { account: accountIdToUint(j.account), to: Address.parse(j.to), amount: BigInt(j.amount), seqno: j.seqno, expiry: j.expiry, signature },
+      vault: Address.parse(w.vault),
+      withdrawal: { account: accountIdToUint(w.account), to: Address.parse(w.to), amount: BigInt(w.amount), seqno: w.seqno, expiry: w.expiry, signature: Buffer.from(w.signature, "base64") },
     };
   } catch (e) {
     throw new InvalidWithdrawalError(`withdrawal JSON is malformed: ${e instanceof Error ? e.message : String(e)}`);

@@ -15,7 +15,7 @@
  *                                 sandbox faucet wallet, credited by the watcher before answering,
  *                                 so the ledger never holds money the vault does not
  */
-import { DevDepositView, DevRedeemRequest, DevRedeemView, DevWalletView } from "../../events/money";
+import { DevDepositView, DevRedeemRequest, DevRedeemView, DevWalletView, type Voucher } from "../../events/money";
 import { DevWithdrawRequest, DevWithdrawView, type SignedWithdrawalView } from "../../events/withdrawals";
 import { BalanceView, FaucetRequest } from "../../events/api";
 import type { CoreDeps } from "../../core/deps";
@@ -42,7 +42,7 @@ export interface DevChain {
   /** pay from the local test requester wallet ("requester") or the faucet wallet ("faucet") */
   deposit(accountId: string, amount: bigint, from: "requester" | "faucet"): Promise<DevChainSend>;
   /** send a Redeem for `voucher` from `owner`'s sandbox wallet */
-  redeem(owner: string, voucher: { vault: string; worker: string; cumulative: string; expiry: number; signature: string }): Promise<DevChainSend & { paid: bigint }>;
+  redeem(owner: string, voucher: Voucher): Promise<DevChainSend & { paid: bigint }>;
   /** send a signed withdrawal's Withdraw from `owner`'s sandbox wallet */
   withdraw(owner: string, withdrawal: SignedWithdrawalView): Promise<DevChainSend>;
   vaultBalance(): Promise<bigint>;

@@ -1,10 +1,10 @@
-import { HeartbeatRequest } from "../../events/api";
+import { HeartbeatRequest, HeartbeatResponse } from "../../events/api";
 import { heartbeat } from "../../core/workers";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
-  { method: "POST", path: "/v1/agents/heartbeat", summary: "Liveness and current load of a worker", auth: "signed", body: HeartbeatRequest },
+  { method: "POST", path: "/v1/agents/heartbeat", summary: "Liveness and current load of a worker", auth: "signed", body: HeartbeatRequest, response: HeartbeatResponse },
   ({ deps, caller, body }) => heartbeat(deps, caller, body.load, body.offline),
 );
 export const handler = lambdaHandler(route);

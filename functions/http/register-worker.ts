@@ -1,10 +1,10 @@
-import { RegisterWorkerRequest } from "../../events/api";
+import { RegisterWorkerRequest, RegisterWorkerResponse } from "../../events/api";
 import { registerWorker } from "../../core/workers";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
-  { method: "POST", path: "/v1/agents", summary: "Register or re-attest a worker with evidence binding its keys to a fresh nonce", auth: "signed", body: RegisterWorkerRequest },
+  { method: "POST", path: "/v1/agents", summary: "Register or re-attest a worker with evidence binding its keys to a fresh nonce", auth: "signed", body: RegisterWorkerRequest, response: RegisterWorkerResponse },
   ({ deps, caller, body }) => registerWorker(deps, caller, body),
 );
 export const handler = lambdaHandler(route);

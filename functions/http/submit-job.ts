@@ -1,5 +1,4 @@
-import { z } from "zod";
-import { JobView, SubmitRequest, SubmitResponse } from "../../events/api";
+import { SubmitJobResponse, SubmitRequest } from "../../events/api";
 import { getJob, submitJob } from "../../core/jobs";
 import { lambdaHandler } from "./lambda";
 import { defineRoute, IdempotencyHeaders, WaitQuery } from "./middleware";
@@ -13,7 +12,7 @@ export const route = defineRoute(
     body: SubmitRequest,
     query: WaitQuery,
     headers: IdempotencyHeaders,
-    response: z.union([JobView, SubmitResponse]),
+    response: SubmitJobResponse,
     status: 202,
   },
   async ({ deps, caller, body, headers, query }) => {

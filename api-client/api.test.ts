@@ -1,0 +1,107 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateSigningKey } from "../core/crypto/keys";
+import { startNetwork, type LocalNetwork } from "../local/network";
+import { API, ApiClient, ApiError } from "./api";
+
+describe("ApiClient signing", () => {
+  let net: LocalNetwork;
+  beforeAll(async () => {
+    net = await startNetwork({ chain: false });
+  });
+  afterAll(async () => net?.stop());
+
+  it.each([
+    ["30 s fast", 30_000],
+    ["2 min slow", -120_000],
+  ])("a client clock %s is corrected from the server's Date header after one refusal", async (_what, skewMs) => {
+    // Prepare
+    const client = new ApiClient(net.url, generateSigningKey(), () => Date.now() + skewMs);
+    // Act
+    const account = await client.request(API.account);
+    const again = await client.request(API.faucet, { body: { amount: 5n }, headers: { "idempotency-key": "clock-test-0001" } });
+    // Assess
+    expect(account.account).toBe(client.key.id);
+    expect(again.available).toBe("5");
+  });
+});
+
+/** A stand-in coordinator that answers every request with `answer` (status 200 unless given). */
+async function fakeCoordinator(answer: (path: string) => { status?: number; body: unknown }) {
+  const seen: string[] = [];
+  const server: Server = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    const a = answer(req.url ?? "");
+    res.writeHead(a.status ?? 200, { "content-type": "application/json" }).end(JSON.stringify(a.body));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+describe("issue 10: answers are parsed with the route's schema on arrival, never cast", () => {
+  const ACCOUNT = generateSigningKey().id;
+
+  it("a well-formed answer comes back as the schema's output", async () => {
+    // Prepare
+    const fake = await fakeCoordinator(() => ({ body: { account: ACCOUNT, available: "5", held: "0", reserved: "0" } }));
+    try {
+      // Act
+      const b = await new ApiClient(fake.url, generateSigningKey()).request(API.account);
+      // Assess
+      expect(b).toEqual({ account: ACCOUNT, available: "5", held: "0", reserved: "0" });
+      expect(fake.seen).toEqual(["GET /v1/account"]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it.each([
+    ["an amount as a JSON number (a float on the wire)", { account: ACCOUNT, available: 5.5, held: "0", reserved: "0" }],
+    ["a negative amount", { account: ACCOUNT, available: "-1", held: "0", reserved: "0" }],
+    ["a field missing", { account: ACCOUNT, available: "5", held: "0" }],
+    ["not an object", ["5"]],
+  ])("%s is refused with bad_response", async (_what, body) => {
+    const fake = await fakeCoordinator(() => ({ body }));
+    try {
+      const err = await new ApiClient(fake.url, generateSigningKey()).request(API.account).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ApiError);
+      expect(err).toMatchObject({ code: "bad_response" });
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("path parameters are encoded and the query added; get/post by path parse with the route the path belongs to", async () => {
+    // Prepare
+    const fake = await fakeCoordinator(() => ({ body: { seqno: 3, status: "pending", amount: "7", to: "0:" + "a".repeat(64), expiry: 1 } }));
+    const api = new ApiClient(fake.url, generateSigningKey());
+    try {
+      // Act
+      const byRoute = await api.request(API.withdrawalStatus, { params: { seqno: 3 }, query: { wait: 1 } });
+      const byPath = await api.get("/v1/account/withdrawals/3");
+      const unknown = await api.get("/v1/nowhere").catch((e: unknown) => e);
+      // Assess
+      expect(byRoute.status).toBe("pending");
+      expect(byPath).toEqual(byRoute);
+      expect(unknown).toMatchObject({ code: "unknown_route" });
+      expect(fake.seen).toEqual(["GET /v1/account/withdrawals/3?wait=1", "GET /v1/account/withdrawals/3"]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("an error answer keeps its machine-readable code; a malformed one is http_error", async () => {
+    const fake = await fakeCoordinator((path) =>
+      path === "/v1/account" ? { status: 402, body: { error: { code: "insufficient_funds", message: "top up" } } } : { status: 500, body: { oops: true } },
+    );
+    const api = new ApiClient(fake.url, generateSigningKey());
+    try {
+      await expect(api.request(API.account)).rejects.toMatchObject({ status: 402, code: "insufficient_funds", message: "top up" });
+      await expect(api.request(API.models)).rejects.toMatchObject({ status: 500, code: "http_error" });
+    } finally {
+      await fake.close();
+    }
+  });
+});

@@ -1,0 +1,186 @@
+/**
+ * The signed-request HTTP client of the coordinator's API, shared by the requester (SDK, CLI)
+ * and the worker agent. Every answer is parsed on arrival with the response schema the
+ * server declares for that route (api-client/routes.ts, schemas from events/).
+ */
+import http from "node:http";
+import https from "node:https";
+import type { z } from "zod";
+import { ErrorBody } from "../events/common";
+import { apiHostOf, signRequest } from "../core/crypto/request-auth";
+import type { SigningKeyPair } from "../core/crypto/keys";
+import { API, type ApiRoute, routeOf } from "./routes";
+
+/** An error answered by the coordinator (or about its answer), with its machine-readable code. */
+export class ApiError extends Error {
+  override readonly name = "ApiError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+// Keep-alive agents shared by every client: a job is several short calls, and a fresh TCP
+// connection (or undici fetch's stream machinery, ~2 ms per POST here) would dominate them.
+const agents = {
+  "http:": new http.Agent({ keepAlive: true, maxSockets: 256 }),
+  "https:": new https.Agent({ keepAlive: true, maxSockets: 256 }),
+};
+
+interface RawResponse {
+  status: number;
+  text: string;
+  /** the server's Date header (whole seconds) */
+  date: string | undefined;
+}
+
+function send(url: URL, method: string, headers: Record<string, string>, body: string): Promise<RawResponse> {
+  const mod = url.protocol === "https:" ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = mod.request(url, { method, headers, agent: agents[url.protocol as "http:" | "https:"] }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8"), date: res.headers.date }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(body || undefined);
+  });
+}
+
+type Method = "GET" | "POST";
+
+/** What `request` takes besides the route: path parameters, query, body (typed by the route's body schema) and headers. */
+export interface RequestOptions<B> {
+  params?: Record<string, string | number>;
+  query?: Record<string, string | number>;
+  body?: B;
+  headers?: Record<string, string>;
+}
+
+type BodyOf<R> = R extends { body: z.ZodType } ? z.input<R["body"]> : never;
+
+/** "/v1/jobs/{id}" + { id } + { wait: 20 } → "/v1/jobs/job_…?wait=20" */
+export function pathOf(template: string, params: Record<string, string | number> = {}, query: Record<string, string | number> = {}): string {
+  const path = template.replace(/\{(\w+)\}/g, (_m, name: string) => {
+    const v = params[name];
+    if (v === undefined) throw new ApiError(0, "missing_path_parameter", `${template} needs the path parameter ${name}`);
+    return encodeURIComponent(String(v));
+  });
+  const qs = new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)])).toString();
+  return qs ? `${path}?${qs}` : path;
+}
+
+const describeIssues = (e: z.ZodError) => e.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+
+/**
+ * Signs every call with the caller's Ed25519 key (docs/architecture.md §6: no bearer secrets
+ * on the wire), for the host of `baseUrl` (the deployment) and with the Idempotency-Key it sends.
+ */
+export class ApiClient {
+  /** The deployment this client signs for: a signature made here is refused by any other API host. */
+  readonly host: string;
+  /** Server time minus our clock, learnt from a refused timestamp (the server accepts at most 5 s ahead). */
+  private clockOffsetMs = 0;
+
+  constructor(
+    readonly baseUrl: string,
+    readonly key: SigningKeyPair,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.host = apiHostOf(baseUrl);
+  }
+
+  /**
+   * Calls one of the API's routes (`API.*`) and returns its answer parsed with the route's
+   * response schema: a malformed answer is an ApiError `bad_response`, never a cast.
+   */
+  async request<R extends ApiRoute>(route: R, o: RequestOptions<BodyOf<R>> = {}): Promise<z.output<R["response"]>> {
+    const path = pathOf(route.path, o.params, o.query);
+    const json = await this.requestJson(route.method, path, o.body ?? (route.method === "POST" ? {} : undefined), o.headers);
+    return parseAnswer(route, path, json);
+  }
+
+  /**
+   * A route's answer as JSON, unparsed: for callers that parse it piece by piece with the
+   * route's element schemas (the agent's job poll skips a malformed item, not the batch).
+   */
+  async requestJson(method: Method, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
+    const first = await this.signAndSend(method, path, body, headers);
+    // A timestamp refused as stale or ahead was refused before anything happened, so signing
+    // again is safe; once, with the clock corrected by the server's Date header.
+    if (first.status === 401 && first.date && /"code":"(future_request|stale_request)"/.test(first.text)) {
+      // Date has whole seconds: aim at the top of that second, so the timestamp is never behind
+      // the server (which a restarted coordinator reads as "signed before I started") and at
+      // most 1 s ahead (it accepts 5 s).
+      const offset = Date.parse(first.date) + 999 - this.now();
+      if (Number.isFinite(offset) && Math.abs(offset - this.clockOffsetMs) > 1_000) {
+        this.clockOffsetMs = offset;
+        return this.answer(await this.signAndSend(method, path, body, headers));
+      }
+    }
+    return this.answer(first);
+  }
+
+  /**
+   * By path: the route is found in `API` by method and path, and its answer parsed with that
+   * route's schema. Prefer `request(API.x, …)`, which is typed by the schema.
+   */
+  async call(method: Method, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
+    const route = routeOf(method, path);
+    if (!route) throw new ApiError(0, "unknown_route", `${method} ${path.split("?")[0]} is not a route of the Cocoon API (api-client/routes.ts)`);
+    return parseAnswer(route, path, await this.requestJson(method, path, body, headers));
+  }
+
+  get = (path: string) => this.call("GET", path);
+  post = (path: string, body?: unknown, headers?: Record<string, string>) => this.call("POST", path, body ?? {}, headers);
+
+  private async signAndSend(method: Method, path: string, body: unknown, headers: Record<string, string>): Promise<RawResponse> {
+    const text = body === undefined ? "" : JSON.stringify(body, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
+    const idempotencyKey = Object.entries(headers).find(([k]) => k.toLowerCase() === "idempotency-key")?.[1];
+    const auth = signRequest(this.key, { method, path, body: text, host: this.host, idempotencyKey, now: Math.round(this.now() + this.clockOffsetMs) });
+    try {
+      return await send(
+        new URL(this.baseUrl + path),
+        method,
+        {
+          "x-cocoon-auth": auth,
+          ...(text ? { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) } : {}),
+          ...headers,
+        },
+        text,
+      );
+    } catch (e) {
+      throw new ApiError(0, "unreachable", `cannot reach the Cocoon API at ${this.baseUrl} (${(e as Error).message}); is the network running (npm start)?`);
+    }
+  }
+
+  private answer(res: RawResponse): unknown {
+    let parsed: unknown;
+    try {
+      parsed = res.text ? JSON.parse(res.text) : undefined;
+    } catch {
+      throw new ApiError(res.status, "bad_response", `the API answered ${res.status} with non-JSON`);
+    }
+    if (res.status < 200 || res.status >= 300) {
+      const err = ErrorBody.safeParse(parsed);
+      if (!err.success) throw new ApiError(res.status, "http_error", `HTTP ${res.status}`);
+      throw new ApiError(res.status, err.data.error.code, err.data.error.message, err.data.error.details);
+    }
+    return parsed;
+  }
+}
+
+function parseAnswer<R extends ApiRoute>(route: R, path: string, json: unknown): z.output<R["response"]> {
+  const r = route.response.safeParse(json);
+  if (!r.success) {
+    throw new ApiError(0, "bad_response", `the API's answer to ${route.method} ${path.split("?")[0]} does not match its schema (${describeIssues(r.error)})`, r.error.issues);
+  }
+  return r.data as z.output<R["response"]>;
+}
+
+export { API };

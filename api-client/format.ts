@@ -1,0 +1,21 @@
+/**
+ * TON amounts for people: text in, nanoTON bigint out, and back. The conversion is @ton/core's
+ * (exact decimal arithmetic on strings and bigints); no amount ever passes through a float.
+ */
+import { fromNano, toNano } from "@ton/core";
+import { ApiError } from "./api";
+
+/** nanoTON (bigint or its decimal string) → "1.5 TON". */
+export function formatTon(nano: string | bigint): string {
+  return `${fromNano(BigInt(nano))} TON`;
+}
+
+/**
+ * "5", "0.25", "12.000000001" TON → nanoTON, exactly. Only plain decimals: toNano itself would
+ * also take "-1", ".5" or a JS number (a float), which an amount typed by a person never is.
+ */
+export function parseTon(text: string): bigint {
+  const t = text.trim();
+  if (!/^\d+(?:\.\d{1,9})?$/.test(t)) throw new ApiError(0, "invalid_amount", `"${text}" is not an amount of TON (e.g. 5 or 0.25, at most 9 decimals)`);
+  return toNano(t);
+}

@@ -1,0 +1,157 @@
+/**
+ * Money flows that span the API and the chain, each a few calls and a wait for the chain
+ * watcher: deposit (requester), withdraw (requester), redeem earnings (worker). Shared by the
+ * `cocoon` and `cocoon-agent` CLIs and the local demo (local/main.ts). Amounts are nanoTON
+ * bigints in, the API's decimal strings out.
+ */
+import { randomUUID } from "node:crypto";
+import type { z } from "zod";
+import type { WorkerStatusView } from "../events/api";
+import type { Voucher } from "../events/money";
+import type { SignedWithdrawalView, WithdrawalStatusView } from "../events/withdrawals";
+import { API, ApiClient, ApiError } from "./api";
+
+export interface WaitOptions {
+  /** give up after this long (default 30 s) */
+  timeoutMs?: number;
+  /** between two reads (default 200 ms) */
+  pollMs?: number;
+  /** told what is being waited for, before each wait starts (the CLIs show it) */
+  onWait?: (what: string) => void;
+}
+
+/** Polls `check` until it returns a value; past the deadline throws what `timeout` makes. */
+async function waitFor<T>(check: () => Promise<T | undefined>, o: WaitOptions, timeout: (seconds: number) => ApiError): Promise<T> {
+  const timeoutMs = o.timeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw timeout(Math.round(timeoutMs / 1000));
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 200));
+  }
+}
+
+export interface DepositOutcome {
+  txHash: string;
+  vault: string;
+  amount: string;
+  /** the account credited */
+  account: string;
+  before: string;
+  available: string;
+  held: string;
+}
+
+/**
+ * Local default: pay `amount` nanoTON from the sandbox test requester wallet into the vault
+ * (POST /v1/dev/wallet/deposit), then poll GET /v1/account until the chain watcher credited it.
+ */
+export async function depositAndWait(api: ApiClient, amount: bigint, o: WaitOptions = {}): Promise<DepositOutcome> {
+  const b0 = await api.request(API.account);
+  const before = BigInt(b0.available) + BigInt(b0.held);
+  const sent = await api.request(API.devDeposit, { body: { amount } });
+  o.onWait?.(`deposit ${sent.txHash.slice(0, 12)}… sent; waiting for the chain watcher to credit it`);
+  const b = await waitFor(
+    async () => {
+      const b = await api.request(API.account);
+      return BigInt(b.available) + BigInt(b.held) >= before + amount ? b : undefined;
+    },
+    o,
+    (s) => new ApiError(0, "deposit_not_credited", `deposit ${sent.txHash} is on chain but the chain watcher has not credited it within ${s} s; check the coordinator's log (COCOON_LOG=1)`),
+  );
+  return { ...sent, before: before.toString(), available: b.available, held: b.held };
+}
+
+export interface WithdrawOutcome {
+  withdrawal: SignedWithdrawalView;
+  /** false: not sent (no local sandbox); send `withdrawal` to the vault yourself */
+  sent: boolean;
+  txHash?: string;
+  status: z.output<typeof WithdrawalStatusView>["status"];
+  available: string;
+}
+
+/**
+ * Ask for a signed withdrawal (POST /v1/account/withdraw). With the local sandbox
+ * (GET /v1/dev/wallet answers), send it from the caller's sandbox wallet
+ * (POST /v1/dev/wallet/withdraw) — `to` defaults to that wallet — and poll
+ * GET /v1/account/withdrawals/{seqno} until the chain watcher recorded it as landed.
+ */
+export async function withdrawAndWait(api: ApiClient, amount: bigint, o: WaitOptions & { to?: string } = {}): Promise<WithdrawOutcome> {
+  let wallet: { address: string } | undefined;
+  try {
+    wallet = await api.request(API.devWallet);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.code === "dev_chain_disabled")) throw e;
+  }
+  const to = o.to ?? wallet?.address;
+  if (!to) throw new ApiError(0, "missing_address", "this network has no local TON sandbox wallet: say where to send the TON with --to ADDRESS");
+  const w = await api.request(API.withdraw, { body: { amount, to }, headers: { "idempotency-key": `withdraw-${randomUUID()}` } });
+  const balance = async () => (await api.request(API.account)).available;
+  if (!wallet) return { withdrawal: w, sent: false, status: "pending", available: await balance() };
+  const sent = await api.request(API.devWithdraw, { body: { withdrawal: w } });
+  o.onWait?.(`withdrawal ${sent.txHash.slice(0, 12)}… sent; waiting for the chain watcher to record it`);
+  const status = await waitFor(
+    async () => {
+      const st = await api.request(API.withdrawalStatus, { params: { seqno: w.seqno } });
+      return st.status !== "pending" ? st.status : undefined;
+    },
+    o,
+    (s) => new ApiError(0, "withdrawal_not_recorded", `withdrawal ${sent.txHash} is on chain but the chain watcher has not recorded it within ${s} s; check the coordinator's log (COCOON_LOG=1)`),
+  );
+  return { withdrawal: w, sent: true, txHash: sent.txHash, status, available: await balance() };
+}
+
+export type WorkerStatus = z.output<typeof WorkerStatusView>;
+
+export interface RedeemOutcome {
+  voucher: Voucher;
+  /** the Redeem transaction on the local sandbox (absent when only the voucher was fetched) */
+  txHash?: string;
+  /** nanoTON the vault paid this time */
+  paid: string;
+  /** no local sandbox: send `voucher` to the vault yourself (Redeem message, contracts/README.md) */
+  sendYourself?: boolean;
+  status: WorkerStatus;
+}
+
+/**
+ * Voucher for everything earned (POST /v1/agents/voucher); with `send` (local default) the
+ * Redeem goes from this worker's sandbox wallet (POST /v1/dev/wallet/redeem) and we wait until
+ * the chain watcher recorded it (GET /v1/agents/me shows it redeemed).
+ */
+export async function redeemEarnings(api: ApiClient, o: WaitOptions & { payoutAddress?: string; send?: boolean } = {}): Promise<RedeemOutcome> {
+  let payoutAddress = o.payoutAddress;
+  if (!payoutAddress) {
+    try {
+      payoutAddress = (await api.request(API.devWallet)).address;
+    } catch (e) {
+      if (e instanceof ApiError && e.code === "dev_chain_disabled") {
+        throw new ApiError(400, "payout_address_required", "this network has no local sandbox wallet for you: pass --payout-address with your TON wallet address");
+      }
+      throw e;
+    }
+  }
+  const voucher = await api.request(API.issueVoucher, { body: { payoutAddress } });
+  const status0 = await api.request(API.workerStatus);
+  if (o.send === false) return { voucher, paid: "0", status: status0 };
+  if (BigInt(status0.redeemed) >= BigInt(voucher.cumulative)) return { voucher, paid: "0", status: status0 }; // all paid already
+  let sent: { txHash: string; paid: string };
+  try {
+    sent = await api.request(API.devRedeem, { body: { voucher } });
+  } catch (e) {
+    if (e instanceof ApiError && e.code === "dev_chain_disabled") return { voucher, paid: "0", status: status0, sendYourself: true };
+    throw e;
+  }
+  o.onWait?.(`redeem ${sent.txHash.slice(0, 12)}… paid ${sent.paid} nanoTON; waiting for the chain watcher to record it`);
+  const status = await waitFor(
+    async () => {
+      const s = await api.request(API.workerStatus);
+      return BigInt(s.redeemed) >= BigInt(voucher.cumulative) ? s : undefined;
+    },
+    o,
+    (s) => new ApiError(0, "redeem_not_recorded", `redeem ${sent.txHash} paid ${sent.paid} nanoTON on chain but the chain watcher has not recorded it within ${s} s`),
+  );
+  return { voucher, txHash: sent.txHash, paid: sent.paid, status };
+}

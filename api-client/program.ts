@@ -1,0 +1,51 @@
+/**
+ * Command-line plumbing shared by `cocoon` and `cocoon-agent` (commander): output to the
+ * streams the caller gives (tests pass their own), no process.exit inside, and one exit-code
+ * convention: 0 done, 64 usage error (sysexits EX_USAGE), otherwise what the command returns.
+ */
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+
+/** Where a CLI writes: process.stdout / process.stderr, or a test's sinks. */
+export interface Io {
+  out: { write(s: string): unknown };
+  err: { write(s: string): unknown; isTTY?: boolean };
+}
+
+export const EX_USAGE = 64;
+
+/** A program whose help and errors go to `io`, and which throws instead of exiting. */
+export function newProgram(name: string, description: string, io: Io): Command {
+  return new Command(name)
+    .description(description)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => void io.out.write(s), writeErr: (s) => void io.err.write(s) })
+    .showHelpAfterError("(add --help for usage)")
+    .showSuggestionAfterError(true);
+}
+
+/**
+ * Parses `argv` (the arguments after the program name) and runs the chosen command's action,
+ * which reports its exit code through `setCode`. `--help` is 0; no command, an unknown one,
+ * a missing argument or a bad option value is 64 (commander has printed why, and the help).
+ */
+export async function runProgram(program: Command, argv: string[], code: () => number): Promise<number> {
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return code();
+  } catch (e) {
+    if (e instanceof CommanderError) return e.code === "commander.helpDisplayed" || e.code === "commander.version" ? 0 : EX_USAGE;
+    throw e;
+  }
+}
+
+/** Option parser: a whole number ≥ 1. */
+export function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError("must be a whole number of at least 1.");
+  return n;
+}
+
+/** Option parser for repeatable options: `--model a --model b` → ["a", "b"]. */
+export function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}

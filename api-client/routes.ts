@@ -1,0 +1,81 @@
+/**
+ * The coordinator's REST routes as clients call them: method, path, and the events/ schemas
+ * of the body and the answer, the very objects the server's routes (functions/http/*.ts)
+ * declare. api-client/routes.test.ts holds the two lists equal, route by route and schema by
+ * schema, so a route added on one side only fails a test.
+ */
+import type { z } from "zod";
+import {
+  AgentSessionResponse,
+  AgentWorkResponse,
+  BalanceView,
+  ChallengeAnswerRequest,
+  ChallengeAnswerResponse,
+  ChallengeRequest,
+  ChallengeResponse,
+  ChallengeView,
+  FaucetRequest,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  JobView,
+  ModelsResponse,
+  NonceResponse,
+  PrepareRequest,
+  PrepareResponse,
+  RegisterWorkerRequest,
+  RegisterWorkerResponse,
+  ResultRequest,
+  ResultResponse,
+  SubmitJobResponse,
+  SubmitRequest,
+  WorkerStatusView,
+} from "../events/api";
+import { DevDepositView, DevRedeemRequest, DevRedeemView, DevWalletView, Voucher, VoucherRequest } from "../events/money";
+import { DevWithdrawRequest, DevWithdrawView, SignedWithdrawalView, WithdrawalStatusView, WithdrawRequest } from "../events/withdrawals";
+
+export interface ApiRoute {
+  method: "GET" | "POST";
+  /** API Gateway style, as the server declares it: /v1/jobs/{id} */
+  path: string;
+  body?: z.ZodType;
+  response: z.ZodType;
+}
+
+const route = <const R extends ApiRoute>(r: R) => r;
+
+export const API = {
+  // requester
+  prepareJob: route({ method: "POST", path: "/v1/jobs/prepare", body: PrepareRequest, response: PrepareResponse }),
+  submitJob: route({ method: "POST", path: "/v1/jobs", body: SubmitRequest, response: SubmitJobResponse }),
+  getJob: route({ method: "GET", path: "/v1/jobs/{id}", response: JobView }),
+  account: route({ method: "GET", path: "/v1/account", response: BalanceView }),
+  faucet: route({ method: "POST", path: "/v1/account/faucet", body: FaucetRequest, response: BalanceView }),
+  models: route({ method: "GET", path: "/v1/models", response: ModelsResponse }),
+  challenge: route({ method: "POST", path: "/v1/attestations", body: ChallengeRequest, response: ChallengeResponse }),
+  getChallenge: route({ method: "GET", path: "/v1/attestations/{id}", response: ChallengeView }),
+  withdraw: route({ method: "POST", path: "/v1/account/withdraw", body: WithdrawRequest, response: SignedWithdrawalView }),
+  withdrawalStatus: route({ method: "GET", path: "/v1/account/withdrawals/{seqno}", response: WithdrawalStatusView }),
+  // worker agent
+  workerNonce: route({ method: "POST", path: "/v1/agents/nonce", response: NonceResponse }),
+  registerWorker: route({ method: "POST", path: "/v1/agents", body: RegisterWorkerRequest, response: RegisterWorkerResponse }),
+  heartbeat: route({ method: "POST", path: "/v1/agents/heartbeat", body: HeartbeatRequest, response: HeartbeatResponse }),
+  pollJobs: route({ method: "GET", path: "/v1/agent/jobs", response: AgentWorkResponse }),
+  postResult: route({ method: "POST", path: "/v1/agent/results", body: ResultRequest, response: ResultResponse }),
+  answerChallenge: route({ method: "POST", path: "/v1/agent/attestations", body: ChallengeAnswerRequest, response: ChallengeAnswerResponse }),
+  workerStatus: route({ method: "GET", path: "/v1/agents/me", response: WorkerStatusView }),
+  agentSession: route({ method: "POST", path: "/v1/agents/session", response: AgentSessionResponse }),
+  issueVoucher: route({ method: "POST", path: "/v1/agents/voucher", body: VoucherRequest, response: Voucher }),
+  // DEV ONLY: the local default's TON sandbox (403 dev_chain_disabled elsewhere)
+  devWallet: route({ method: "GET", path: "/v1/dev/wallet", response: DevWalletView }),
+  devDeposit: route({ method: "POST", path: "/v1/dev/wallet/deposit", body: FaucetRequest, response: DevDepositView }),
+  devRedeem: route({ method: "POST", path: "/v1/dev/wallet/redeem", body: DevRedeemRequest, response: DevRedeemView }),
+  devWithdraw: route({ method: "POST", path: "/v1/dev/wallet/withdraw", body: DevWithdrawRequest, response: DevWithdrawView }),
+} as const;
+
+const matchers = Object.values(API).map((r) => ({ route: r as ApiRoute, re: new RegExp(`^${r.path.replace(/\{\w+\}/g, "[^/]+")}$`) }));
+
+/** The route a concrete method and path (with or without a query) belong to. */
+export function routeOf(method: "GET" | "POST", path: string): ApiRoute | undefined {
+  const bare = path.split("?")[0]!;
+  return matchers.find((m) => m.route.method === method && m.re.test(bare))?.route;
+}

@@ -1,0 +1,49 @@
+/**
+ * Where a CLI finds the API and its key: flags first, then the environment, then the local
+ * network's `.cocoon/local.json` (written by `npm start`), then the defaults. Shared by
+ * `cocoon` and `cocoon-agent`.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { LocalNetworkFile } from "../events/local";
+
+export const DEFAULT_API_URL = "http://127.0.0.1:8787";
+
+export class SettingsError extends Error {
+  override readonly name = "SettingsError";
+  readonly code = "bad_settings";
+}
+
+export interface CliSettings {
+  /** COCOON_HOME or ./.cocoon */
+  home: string;
+  apiUrl: string;
+  /** the local network's file, when there is one */
+  local: LocalNetworkFile | undefined;
+  keyFile: string;
+}
+
+export function cliSettings(o: { api?: string | undefined; key?: string | undefined; keyEnv?: string | undefined; defaultKeyName: string }): CliSettings {
+  const home = resolve(process.env.COCOON_HOME ?? ".cocoon");
+  const local = readLocalNetworkFile(join(home, "local.json"));
+  return {
+    home,
+    local,
+    apiUrl: o.api ?? process.env.COCOON_API_URL ?? local?.apiUrl ?? DEFAULT_API_URL,
+    keyFile: o.key ?? o.keyEnv ?? join(home, o.defaultKeyName),
+  };
+}
+
+/** `.cocoon/local.json`, parsed with its schema (another process wrote it); absent → undefined. */
+export function readLocalNetworkFile(path: string): LocalNetworkFile | undefined {
+  if (!existsSync(path)) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new SettingsError(`${path} is not JSON (${(e as Error).message}); delete it or start the local network again (npm start)`);
+  }
+  const r = LocalNetworkFile.safeParse(json);
+  if (!r.success) throw new SettingsError(`${path} is malformed (${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}); delete it or start the local network again (npm start)`);
+  return r.data;
+}

@@ -1,0 +1,56 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestNet, type TestNet } from "../test/helpers";
+import { main } from "./cli";
+
+const home = mkdtempSync(join(tmpdir(), "cocoon-cli-"));
+process.env.COCOON_HOME = home; // no .cocoon/local.json of this checkout leaks in
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+function io() {
+  const o = { out: "", err: "" };
+  return { o, out: { write: (s: string) => (o.out += s) }, err: { write: (s: string) => (o.err += s) } };
+}
+
+describe("cocoon CLI against a local network", () => {
+  let t: TestNet;
+  beforeAll(async () => {
+    t = await startTestNet();
+  });
+  afterAll(async () => t?.stop());
+  const args = (name: string) => ["--api", t.net.url, "--key", join(home, `${name}.key`)];
+
+  it("issue 10: faucet amounts are parsed exactly (no float); a non-amount is refused with invalid_amount, not a crash", async () => {
+    // Act
+    const ok = io();
+    const code = await main(["faucet", "1.000000001", ...args("faucet"), "--json"], ok.out, ok.err);
+    const bad = io();
+    const badCode = await main(["faucet", "abc", ...args("faucet"), "--json"], bad.out, bad.err);
+    const sci = io();
+    const sciCode = await main(["faucet", "1e3", ...args("faucet"), "--json"], sci.out, sci.err);
+    // Assess
+    expect([code, ok.o.err]).toEqual([0, ""]);
+    expect(JSON.parse(ok.o.out).available).toBe("1000000001");
+    expect([badCode, bad.o.out]).toEqual([2, ""]);
+    expect(bad.o.err).toContain("error [invalid_amount]");
+    expect(sciCode).toBe(2);
+  });
+
+  it("ask without --json shows each step of the wait on stderr (plain lines: not a terminal) and the verified answer on stdout", async () => {
+    // Prepare
+    const fund = io();
+    expect(await main(["faucet", "5", ...args("asker")], fund.out, fund.err)).toBe(0);
+    // Act
+    const r = io();
+    const code = await main(["ask", "what", "is", "a", "vault?", ...args("asker"), "--allow-dev", "--tier", "dev", "--max-tokens", "16"], r.out, r.err);
+    // Assess
+    expect(code).toBe(0);
+    expect(r.o.out).toContain("verified: attestation ✓");
+    const steps = r.o.err.trim().split("\n");
+    expect(steps[0]).toBe("asking the coordinator for candidates and a quote");
+    expect(steps.some((s) => /^job job_\w+ sealed to \d workers?; waiting for the answer$/.test(s))).toBe(true);
+    expect(r.o.err).not.toContain("\r");
+  });
+});
