@@ -72,7 +72,7 @@ export const API = {
   devWithdraw: route({ method: "POST", path: "/v1/dev/wallet/withdraw", body: DevWithdrawRequest, response: DevWithdrawView }),
 } as const;
 
-const matchers = Object.values(API).map((r) => ({ route: r as ApiRoute, re: new RegExp(`^${r.path.replace(/\{\w+\}/g, "[^/]+")}$`) }));
+const matchers = Object.values(API).map((route: ApiRoute) => ({ route, re: new RegExp(`^${route.path.replace(/\{\w+\}/g, "[^/]+")}$`) }));
 
 /** The route a concrete method and path (with or without a query) belong to. */
 export function routeOf(method: "GET" | "POST", path: string): ApiRoute | undefined {

@@ -9,6 +9,7 @@
  * lease check, not SQS redelivery, decides what happens when the agent dies mid-job.
  * A malformed message is deleted too (it would only come back) and reported to onInvalid.
  */
+import type { z } from "zod";
 import type { AgentSessionResponse } from "../../events/api";
 import {
   SQSClient,
@@ -19,8 +20,10 @@ import {
 } from "@aws-sdk/client-sqs";
 import { DispatchMessage } from "../../events/queue";
 import { AgentChallenge, type AgentJob } from "../../events/api";
+
+const IsChallenge = AgentChallenge.pick({ kind: true });
 import type { JobSource, WorkBatch } from "./job-source";
-import { API, type ApiClient } from "../../api-client/api";
+import { API, ApiError, type ApiClient } from "../../api-client/api";
 
 export interface AgentCredentials {
   accessKeyId: string;
@@ -144,14 +147,17 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
           o.onInvalid?.({ messageId: m.MessageId, reason: "body is not JSON" });
           continue;
         }
-        const isChallenge = !!parsed && typeof parsed === "object" && (parsed as { kind?: unknown }).kind === "challenge";
-        const r = isChallenge ? AgentChallenge.safeParse(parsed) : DispatchMessage.safeParse(parsed);
-        if (!r.success) {
-          o.onInvalid?.({ messageId: m.MessageId, reason: r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
-          continue;
+        const invalid = (e: z.ZodError) => o.onInvalid?.({ messageId: m.MessageId, reason: e.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
+        // A challenge says so (`kind: "challenge"`); anything else must be a job.
+        if (IsChallenge.safeParse(parsed).success) {
+          const r = AgentChallenge.safeParse(parsed);
+          if (r.success) challenges.push(r.data);
+          else invalid(r.error);
+        } else {
+          const r = DispatchMessage.safeParse(parsed);
+          if (r.success) jobs.push(r.data);
+          else invalid(r.error);
         }
-        if (isChallenge) challenges.push(r.data as AgentChallenge);
-        else jobs.push(r.data as AgentJob);
       }
       const entries = messages.filter((m) => m.ReceiptHandle).map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! }));
       if (entries.length > 0) {
@@ -186,7 +192,7 @@ export async function sqsJobSourceFromApi(
   try {
     first = await api.request(API.agentSession);
   } catch (e) {
-    if ((e as { code?: string }).code === "sessions_unavailable") return undefined;
+    if (e instanceof ApiError && e.code === "sessions_unavailable") return undefined;
     throw e;
   }
   let pending: AgentSessionView | undefined = first;
