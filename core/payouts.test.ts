@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { createMemoryStore } from "../local/memory-store";
 import type { CoreDeps } from "./deps";
 import { applyMovement, getBalance, workerAccount } from "./ledger";
-import { InvalidPayoutAddressError, issueVoucher, payoutChainLedger, payoutTotals, voucherAccount, type PayoutDeps, type VoucherSigner } from "./payouts";
+import { createChainLedger } from "./chain/store-ledger";
+import { InvalidPayoutAddressError, issueVoucher, payoutTotals, voucherAccount, type PayoutDeps, type VoucherSigner } from "./payouts";
 import type { Store } from "./ports";
 
 const ADDR_A = "0:" + "a".repeat(64);
@@ -77,7 +78,7 @@ describe("worker payouts (vouchers)", () => {
     expect(await store.get("ledger", { pk: "voucher:w1:700", sk: "tx" })).toBeDefined();
     expect(await store.get("ledger", { pk: "voucher:w1:1000", sk: "tx" })).toBeDefined();
     expect(await payoutTotals(store, "w1")).toMatchObject({ earned: 1000n, redeemed: 0n, unredeemed: 1000n, payoutAddress: ADDR_A });
-    expect((await payoutChainLedger(store).findIssuedVoucher(ADDR_A))?.cumulative).toBe(1000n);
+    expect((await createChainLedger(store).findIssuedVoucher(ADDR_A))?.cumulative).toBe(1000n);
   });
 
   it("concurrent requests issue one movement and all sign the same cumulative amount", async () => {
@@ -101,7 +102,7 @@ describe("worker payouts (vouchers)", () => {
     await registerWorker(store, "w1");
     await earn(store, "w1", 900n, "j1");
     await issueVoucher(deps, "w1", ADDR_A);
-    const ledger = payoutChainLedger(store);
+    const ledger = createChainLedger(store);
 
     // Act
     const first = await ledger.recordRedemption("aa".repeat(32), { worker: ADDR_A, cumulative: 900n }, NOW);
@@ -136,7 +137,7 @@ describe("worker payouts (vouchers)", () => {
     expect((await getBalance(store, voucherAccount(loser))).available).toBe(0n);
     expect((await getBalance(store, voucherAccount(winner))).available).toBe(earned[winner]);
     expect(await payoutTotals(store, loser)).toMatchObject({ issued: 0n, payoutAddress: undefined });
-    expect((await payoutChainLedger(store).findIssuedVoucher(ADDR_A))?.workerId).toBe(winner);
+    expect((await createChainLedger(store).findIssuedVoucher(ADDR_A))?.workerId).toBe(winner);
     const total = store.scan("accounts").reduce((sum, a) => sum + BigInt((a.available as bigint) ?? 0n) + BigInt((a.held as bigint) ?? 0n), 0n);
     expect(total).toBe(0n);
     // the loser is free to be paid elsewhere, all of it

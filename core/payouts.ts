@@ -8,7 +8,7 @@
  *   (StoreChainLedger.recordIssuedVoucher) and signs it through the VoucherSigner port.
  *
  *   Redemption: the chain watcher sees the vault pay `cumulative - already paid` and moves
- *   that much from `vch:<id>` to `ext:chain` (StoreChainLedger with `redemptionAccount: voucherAccount`).
+ *   that much from `vch:<id>` to `ext:chain` (the one chain ledger, createChainLedger).
  *
  * So, per worker: earned = wrk.available + issued cumulative; redeemed = issued − vch.available.
  *
@@ -22,11 +22,14 @@
  * loses before any of its money moves (issue 9 #7): its earnings stay in `wrk:`.
  */
 import type { Voucher } from "../events/money";
-import { StoreChainLedger } from "./chain/store-ledger";
+import { createChainLedger, issuedVoucherKey, voucherAccount } from "./chain/store-ledger";
 import type { CoreDeps } from "./deps";
 import { CocoonError, ConflictError, ForbiddenError } from "./errors";
 import { applyMovement, getBalance, OverdraftError, toBig, workerAccount, type Movement } from "./ledger";
 import { ConditionFailedError, type Store, type WriteOp } from "./ports";
+import { RETRY, retryOptimistic } from "./retry";
+
+export { voucherAccount };
 
 /** The coordinator's voucher signer: the local sandbox's key, or a key from config on AWS. */
 export interface VoucherSigner {
@@ -51,14 +54,8 @@ export class InvalidPayoutAddressError extends CocoonError {
   }
 }
 
-export const voucherAccount = (workerId: string) => `vch:${workerId}`;
 export const voucherMovementId = (workerId: string, cumulative: bigint) => `voucher:${workerId}:${cumulative}`;
 const payoutKey = (workerId: string) => ({ pk: `payout:${workerId}`, sk: "w" });
-/** StoreChainLedger's issued-voucher record (findIssuedVoucher reads it): also the address claim. */
-const issuedVoucherKey = (address: string) => ({ pk: `voucher:${address}`, sk: "issued" });
-
-/** The StoreChainLedger the watcher must use alongside these payouts. */
-export const payoutChainLedger = (store: Store) => new StoreChainLedger(store, { redemptionAccount: voucherAccount });
 
 export interface PayoutRecord {
   address: string;
@@ -84,9 +81,10 @@ export async function issueVoucher(deps: CoreDeps & PayoutDeps, workerId: string
   const signer = deps.voucherSigner;
   if (!signer) throw new CocoonError(503, "payouts_unavailable", "this coordinator has no voucher signing key configured; payouts are off");
   const address = signer.payoutAddress(payoutAddress);
-  const chainLedger = new StoreChainLedger(deps.store);
+  const chainLedger = createChainLedger(deps.store);
+  const contention = () => new CocoonError(503, "voucher_contention", "could not issue the voucher: concurrent updates kept conflicting; try again");
 
-  for (let attempt = 0; attempt < 8; attempt++) {
+  return retryOptimistic({ attempts: 8, exhausted: contention }, async () => {
     const rec = await getPayoutRecord(deps.store, workerId);
     if (rec && rec.address !== address) {
       throw new ConflictError("payout_address_mismatch", `this worker's vouchers are paid to ${rec.address}; ask with that payoutAddress (the vault tracks what it paid per address)`, {
@@ -131,9 +129,9 @@ export async function issueVoucher(deps: CoreDeps & PayoutDeps, workerId: string
       };
       try {
         const r = await applyMovement(deps.store, m, [record, claim]);
-        if (r === "duplicate") continue; // someone else issued this very amount: re-read and sign it
+        if (r === "duplicate") return RETRY; // someone else issued this very amount: re-read and sign it
       } catch (e) {
-        if (e instanceof ConditionFailedError || e instanceof OverdraftError) continue; // raced (for the address too): re-read
+        if (e instanceof ConditionFailedError || e instanceof OverdraftError) return RETRY; // raced (for the address too): re-read
         throw e;
       }
     }
@@ -144,8 +142,7 @@ export async function issueVoucher(deps: CoreDeps & PayoutDeps, workerId: string
     const { signature } = await signer.sign({ worker: address, cumulative, expiry });
     deps.log.info("voucher issued", { workerId, address, cumulative: cumulative.toString(), expiry });
     return { vault: signer.vault, worker: address, cumulative: cumulative.toString(), expiry, signature };
-  }
-  throw new CocoonError(503, "voucher_contention", "could not issue the voucher: concurrent updates kept conflicting; try again");
+  });
 }
 
 /** Earned and redeemed nanoTON of a worker, from the ledger (see the header). */

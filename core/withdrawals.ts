@@ -45,6 +45,7 @@ import type { CoreDeps } from "./deps";
 import { CocoonError } from "./errors";
 import { applyMovement, getBalance, OverdraftError, requesterAccount, toBig, type Movement } from "./ledger";
 import { ConditionFailedError, type Condition, type Item, type Store, type WriteOp } from "./ports";
+import { RETRY, retryOptimistic } from "./retry";
 
 /** The coordinator's withdrawal signer: the local sandbox's key, or a key from config on AWS. */
 export interface WithdrawalSigner {
@@ -185,7 +186,8 @@ export async function requestWithdrawal(
   await releaseExpiredWithdrawals(deps, account, o);
   const chainSeq = await readChainSeqno(signer, account);
 
-  for (let attempt = 0; attempt < 8; attempt++) {
+  const contention = () => new CocoonError(503, "withdrawal_contention", "could not issue the withdrawal: concurrent withdrawals kept conflicting; try again");
+  return retryOptimistic<SignedWithdrawalView>({ attempts: 8, exhausted: contention }, async () => {
     const seq = await readSeq(deps.store, account);
     // never below the vault's counter (the vault would refuse it), never one the ledger saw land
     let seqno = Math.max(seq.next, chainSeq ?? 0);
@@ -205,7 +207,7 @@ export async function requestWithdrawal(
       ],
     };
     // a seqno is issued again only after its previous issue was released (never over a pending or landed one)
-    if (prior && prior.status !== "released") continue; // the counter moved meanwhile: read it again
+    if (prior && prior.status !== "released") return RETRY; // the counter moved meanwhile: read it again
     const extra: WriteOp[] = [
       { op: "put", table: "chain", item: { ...seqKey(account), next: seqno + 1, gen: seq.gen, at: now }, when: seqGuard(seq) },
       issuedWithdrawalOp({ account, seqno, amount: req.amount, to, expiry }, now, {
@@ -218,7 +220,7 @@ export async function requestWithdrawal(
     ];
     try {
       const r = await applyMovement(deps.store, m, extra);
-      if (r === "duplicate") continue; // someone took this seqno: read the counter again
+      if (r === "duplicate") return RETRY; // someone took this seqno: read the counter again
     } catch (e) {
       if (e instanceof OverdraftError) {
         const b = await getBalance(deps.store, requesterAccount(account));
@@ -233,15 +235,14 @@ export async function requestWithdrawal(
         // the same request, retried concurrently, may have won: then answer as it did
         const won = idem && (await deps.store.get("idempotency", idem));
         if (won) return replayWithdrawal(deps, signer, account, won, bodyHash);
-        continue; // raced another withdrawal: next seqno
+        return RETRY; // raced another withdrawal: next seqno
       }
       throw e;
     }
     const { signature } = await signer.sign({ account, to, amount: req.amount, seqno, expiry });
     deps.log.info("withdrawal issued", { account, seqno, gen: seq.gen, to, amount: req.amount.toString(), expiry });
     return { vault: signer.vault, account, to, amount: req.amount.toString(), seqno, expiry, signature };
-  }
-  throw new CocoonError(503, "withdrawal_contention", "could not issue the withdrawal: concurrent withdrawals kept conflicting; try again");
+  });
 }
 
 async function readChainSeqno(signer: WithdrawalSigner, account: string): Promise<number | undefined> {

@@ -19,6 +19,7 @@
  * pk=`redeemed:<address>` (cumulative amount already redeemed on chain).
  */
 import { ConditionFailedError, type Condition, type Item, type Store, type WriteOp } from "../ports";
+import { RETRY, retryOptimistic } from "../retry";
 import type { ChainLedger } from "./ports";
 import type { ApplyResult, Cursor, IssuedVoucher, IssuedWithdrawal, WithdrawalLanding, WithdrawalMatch } from "./types";
 
@@ -30,6 +31,8 @@ export const chainMovementId = (txHash: string) => `chain:${txHash}`;
 /** Where core/withdrawals.ts reserves a requester's signed, not yet landed withdrawals. */
 export const pendingWithdrawalAccount = (accountId: string) => `wdr:${accountId}`;
 export const issuedWithdrawalKey = (account: string, seqno: number) => ({ pk: `wd:${account}:${seqno}`, sk: "issued" });
+/** The issued-voucher record of a payout address: the watcher routes redemptions by it, core/payouts claims the address with it. */
+export const issuedVoucherKey = (address: string) => ({ pk: `voucher:${address}`, sk: "issued" });
 /** The movement that reserved issue `gen` of a withdrawal seqno (core/withdrawals.ts); its meta keeps amount, to and expiry. */
 export const withdrawalMovementId = (account: string, seqno: number, gen: number) => `withdrawal:${account}:${seqno}:${gen}`;
 
@@ -70,6 +73,12 @@ interface Posting {
   delta: bigint;
 }
 
+/** A chain movement kept losing to concurrent writers; nothing was recorded, the next watcher pass tries again. */
+export class ChainLedgerContentionError extends Error {
+  override readonly name = "ChainLedgerContentionError";
+  readonly code = "ledger_contention";
+}
+
 export class UnbalancedChainMovementError extends Error {
   override readonly name = "UnbalancedChainMovementError";
   readonly code = "unbalanced_movement";
@@ -102,13 +111,6 @@ function movementOps(id: string, kind: string, at: number, postings: Posting[], 
 export interface StoreChainLedgerOptions {
   /** external accounts whose negated sum is the liabilities (default ext:chain, ext:faucet, ext:unmatched) */
   externalAccounts?: readonly string[];
-  /**
-   * The account a voucher redemption is paid from. Default and only correct value in the
-   * coordinator: `vch:<workerId>` (voucherAccount), where core/payouts.ts moved the earnings
-   * when it signed the voucher. (A default of `wrk:<id>` once made the AWS watcher debit the
-   * wrong account, so `vch:` never drained and redeemed read 0: issue 9 #2.)
-   */
-  redemptionAccount?: (workerId: string) => string;
 }
 
 /**
@@ -116,18 +118,16 @@ export interface StoreChainLedgerOptions {
  * Lambda (functions/schedule/chain-watcher.ts) and in the local default (local/network.ts).
  */
 export function createChainLedger(store: Store): StoreChainLedger {
-  return new StoreChainLedger(store, { redemptionAccount: voucherAccount });
+  return new StoreChainLedger(store);
 }
 
 export class StoreChainLedger implements ChainLedger {
   private readonly externals: readonly string[];
-  private readonly redemptionAccount: (workerId: string) => string;
   constructor(
     private readonly store: Store,
     opts: StoreChainLedgerOptions = {},
   ) {
     this.externals = opts.externalAccounts ?? DEFAULT_EXTERNAL_ACCOUNTS;
-    this.redemptionAccount = opts.redemptionAccount ?? voucherAccount;
   }
 
   // ------------------------------------------------------------ cursor
@@ -207,7 +207,8 @@ export class StoreChainLedger implements ChainLedger {
     if (w.expiry !== undefined) meta.expiry = String(w.expiry);
     const same = (x: Record<string, unknown>) =>
       big(x.amount) === w.amount && (w.to === undefined || x.to === w.to) && (w.expiry === undefined || Number(x.expiry) === w.expiry);
-    for (let attempt = 0; attempt < 5; attempt++) {
+    const contention = () => new ChainLedgerContentionError(`could not record withdrawal ${txHash}: concurrent updates kept conflicting; run the watcher again`);
+    return retryOptimistic<WithdrawalLanding>({ attempts: 5, exhausted: contention }, async () => {
       const done = await this.store.get("ledger", { pk: chainMovementId(txHash), sk: "tx" });
       if (done) return { result: "duplicate", match: ((done.meta as Record<string, string> | undefined)?.match as WithdrawalMatch | undefined) ?? "unmatched" };
       const key = w.seqno === undefined ? undefined : issuedWithdrawalKey(w.account, w.seqno);
@@ -255,10 +256,9 @@ export class StoreChainLedger implements ChainLedger {
         return { result: "applied", match };
       } catch (e) {
         if (!(e instanceof ConditionFailedError)) throw e;
-        // a duplicate, or the issued record changed under us (released or re-issued concurrently): decide again
+        return RETRY; // a duplicate, or the issued record changed under us (released or re-issued concurrently): decide again
       }
-    }
-    throw new Error(`could not record withdrawal ${txHash}: concurrent updates kept conflicting; run the watcher again`);
+    });
   }
 
   /** Whether an earlier issue (gen < `gen`) of this seqno was exactly this withdrawal (from its reservation movement). */
@@ -272,7 +272,8 @@ export class StoreChainLedger implements ChainLedger {
   }
 
   async recordRedemption(txHash: string, r: { worker: string; cumulative: bigint }, at: number): Promise<{ result: ApplyResult; paid: bigint; workerId: string | null }> {
-    for (let attempt = 0; attempt < 5; attempt++) {
+    const contention = () => new ChainLedgerContentionError(`could not record redemption ${txHash}: concurrent updates kept conflicting; run the watcher again`);
+    return retryOptimistic<{ result: ApplyResult; paid: bigint; workerId: string | null }>({ attempts: 5, exhausted: contention }, async () => {
       const done = await this.store.get("ledger", { pk: chainMovementId(txHash), sk: "tx" });
       if (done) {
         const meta = done.meta as Record<string, string> | undefined;
@@ -283,7 +284,9 @@ export class StoreChainLedger implements ChainLedger {
       const paid = r.cumulative > prev ? r.cumulative - prev : 0n;
       const issued = await this.findIssuedVoucher(r.worker);
       const workerId = issued?.workerId ?? null;
-      const from = workerId ? this.redemptionAccount(workerId) : UNMATCHED_ACCOUNT;
+      // Paid out of `vch:`, where core/payouts moved the earnings when it signed the voucher
+      // (never a choice: a `wrk:` default once left `vch:` undrained on AWS, issue 9 #2).
+      const from = workerId ? voucherAccount(workerId) : UNMATCHED_ACCOUNT;
       const ops = movementOps(
         chainMovementId(txHash),
         "redemption",
@@ -306,10 +309,9 @@ export class StoreChainLedger implements ChainLedger {
         return { result: "applied", paid, workerId };
       } catch (e) {
         if (!(e instanceof ConditionFailedError)) throw e;
-        // a concurrent pass got there first: re-read and decide again
+        return RETRY; // a concurrent pass got there first: re-read and decide again
       }
-    }
-    throw new Error(`could not record redemption ${txHash}: concurrent updates kept conflicting; run the watcher again`);
+    });
   }
 
   // ------------------------------------------------------------ what the coordinator signed
@@ -326,7 +328,7 @@ export class StoreChainLedger implements ChainLedger {
       {
         op: "put",
         table: "chain",
-        item: { pk: `voucher:${v.worker}`, sk: "issued", workerId: v.workerId, worker: v.worker, cumulative: v.cumulative, expiry: v.expiry, at },
+        item: { ...issuedVoucherKey(v.worker), workerId: v.workerId, worker: v.worker, cumulative: v.cumulative, expiry: v.expiry, at },
         when: prev ? { kind: "cmp", attr: "cumulative", op: "=", value: prev.cumulative } : { kind: "notExists" },
       },
     ]);
@@ -339,7 +341,7 @@ export class StoreChainLedger implements ChainLedger {
   }
 
   async findIssuedVoucher(worker: string): Promise<IssuedVoucher | undefined> {
-    const it = await this.store.get("chain", { pk: `voucher:${worker}`, sk: "issued" });
+    const it = await this.store.get("chain", issuedVoucherKey(worker));
     if (!it) return undefined;
     return { workerId: String(it.workerId), worker, cumulative: big(it.cumulative), expiry: Number(it.expiry) };
   }
