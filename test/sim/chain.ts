@@ -1,0 +1,185 @@
+/**
+ * The simulation's chain: a vault with the rules of contracts/vault.tact that matter to the
+ * ledger (per-account deposited / withdrawn / next seqno, paid per payout address, withdrawn +
+ * paid never above deposited, the coordinator's Ed25519 signature on every withdrawal and
+ * voucher, expiries), its transaction history as the ChainReader port serves it to the real
+ * watcher (core/chain/watcher.ts), and the coordinator's signers. The reader can fail and can
+ * lag behind the chain (an indexer), as toncenter does.
+ */
+import { createHash } from "node:crypto";
+import { sign, verifySignature, type SigningKeyPair } from "../../core/crypto/keys";
+import type { ChainReader } from "../../core/chain/ports";
+import type { Cursor, VaultTx } from "../../core/chain/types";
+import { InvalidPayoutAddressError, type VoucherSigner } from "../../core/payouts";
+import { InvalidWithdrawalAddressError, type WithdrawalSigner } from "../../core/withdrawals";
+import type { Voucher } from "../../events/money";
+import type { SignedWithdrawalView } from "../../events/withdrawals";
+import type { Prng } from "./prng";
+import { SimFault } from "./queues";
+
+const RAW_ADDRESS = /^0:[0-9a-f]{64}$/;
+export const rawAddress = (seed: string) => `0:${createHash("sha256").update(seed).digest("hex")}`;
+
+const withdrawalMessage = (vault: string, w: { account: string; to: string; amount: bigint; seqno: number; expiry: number }) =>
+  `cow1|${vault}|${w.account}|${w.to}|${w.amount}|${w.seqno}|${w.expiry}`;
+const voucherMessage = (vault: string, v: { worker: string; cumulative: bigint; expiry: number }) => `cov1|${vault}|${v.worker}|${v.cumulative}|${v.expiry}`;
+
+interface VaultAccount {
+  deposited: bigint;
+  withdrawn: bigint;
+  seqno: number;
+}
+
+export class SimVault {
+  readonly txs: VaultTx[] = [];
+  /** the vault's balance after each transaction (what a reader that has seen i+1 transactions reports) */
+  private readonly balances: bigint[] = [];
+  balance = 0n;
+  readonly accounts = new Map<string, VaultAccount>();
+  readonly paid = new Map<string, bigint>();
+  totalDeposited = 0n;
+  totalOut = 0n;
+  private lt = 1000n;
+
+  constructor(
+    readonly address: string,
+    private readonly coordinatorPublicKey: Uint8Array,
+    private readonly now: () => number,
+  ) {}
+
+  private account(id: string): VaultAccount {
+    let a = this.accounts.get(id);
+    if (!a) this.accounts.set(id, (a = { deposited: 0n, withdrawn: 0n, seqno: 0 }));
+    return a;
+  }
+
+  private record(p: Partial<VaultTx> & Pick<VaultTx, "kind">): VaultTx {
+    this.lt += 1000n;
+    const tx: VaultTx = {
+      hash: createHash("sha256").update(`${this.address}:${this.lt}`).digest("hex"),
+      lt: this.lt.toString(),
+      utime: Math.floor(this.now() / 1000),
+      amount: 0n,
+      inValue: 0n,
+      outValue: 0n,
+      aborted: false,
+      bounced: false,
+      ...p,
+    };
+    this.txs.push(tx);
+    this.balances.push(this.balance);
+    return tx;
+  }
+
+  deposit(account: string, amount: bigint): VaultTx {
+    const a = this.account(account);
+    a.deposited += amount;
+    this.totalDeposited += amount;
+    this.balance += amount;
+    return this.record({ kind: "deposit", account, amount, inValue: amount });
+  }
+
+  /** A Withdraw message: pays when signed by the coordinator, at the account's next seqno, before expiry, within what it deposited. */
+  withdraw(w: SignedWithdrawalView): { tx: VaultTx; paid: boolean; why?: string } {
+    const amount = BigInt(w.amount);
+    const a = this.account(w.account);
+    const nowS = Math.floor(this.now() / 1000);
+    const sigOk = w.vault === this.address && verifySignature(this.coordinatorPublicKey, withdrawalMessage(this.address, { ...w, amount }), Buffer.from(w.signature, "base64"));
+    const why = !sigOk
+      ? "bad signature"
+      : w.seqno !== a.seqno
+        ? `seqno ${w.seqno} is not the account's next (${a.seqno})`
+        : w.expiry < nowS
+          ? "expired"
+          : a.withdrawn + amount > a.deposited
+            ? "more than the account deposited"
+            : this.totalOut + amount > this.totalDeposited
+              ? "more than the vault holds for accounts"
+              : undefined;
+    if (why) return { tx: this.record({ kind: "withdraw", account: w.account, amount, aborted: true, exitCode: 100 }), paid: false, why };
+    a.withdrawn += amount;
+    a.seqno++;
+    this.totalOut += amount;
+    this.balance -= amount;
+    return { tx: this.record({ kind: "withdraw", account: w.account, amount, seqno: w.seqno, to: w.to, expiry: w.expiry, outValue: amount }), paid: true };
+  }
+
+  /** A Redeem message: pays cumulative − already paid to the payout address, when signed and not expired. */
+  redeem(v: Voucher): { tx: VaultTx; paid: bigint; why?: string } {
+    const cumulative = BigInt(v.cumulative);
+    const nowS = Math.floor(this.now() / 1000);
+    const sigOk = v.vault === this.address && verifySignature(this.coordinatorPublicKey, voucherMessage(this.address, { ...v, cumulative }), Buffer.from(v.signature, "base64"));
+    const before = this.paid.get(v.worker) ?? 0n;
+    const pay = cumulative > before ? cumulative - before : 0n;
+    const why = !sigOk ? "bad signature" : v.expiry < nowS ? "expired" : this.totalOut + pay > this.totalDeposited ? "more than the vault holds" : undefined;
+    if (why) return { tx: this.record({ kind: "redeem", worker: v.worker, amount: cumulative, aborted: true, exitCode: 101 }), paid: 0n, why };
+    this.paid.set(v.worker, before + pay);
+    this.totalOut += pay;
+    this.balance -= pay;
+    return { tx: this.record({ kind: "redeem", worker: v.worker, amount: cumulative, outValue: pay }), paid: pay };
+  }
+
+  seqno(account: string): number {
+    return this.accounts.get(account)?.seqno ?? 0;
+  }
+
+  balanceAfter(count: number): bigint {
+    return count === 0 ? 0n : this.balances[count - 1]!;
+  }
+}
+
+/** The ChainReader port over the simulated vault: an indexer that may lag (`visible`) and fail. */
+export class SimReader implements ChainReader {
+  /** how many of the vault's transactions the indexer shows */
+  visible = 0;
+  faults = true;
+  constructor(
+    private readonly vault: SimVault,
+    private readonly rng: Prng,
+    private readonly failRate: number,
+  ) {}
+
+  async getVaultTransactions(after: Cursor | null, limit: number): Promise<{ txs: VaultTx[]; cursor: Cursor | null }> {
+    if (this.faults && this.rng.chance(this.failRate)) throw new SimFault("injected: the chain indexer did not answer");
+    const shown = this.vault.txs.slice(0, this.visible);
+    const from = after ? shown.findIndex((t) => BigInt(t.lt) > BigInt(after.lt)) : 0;
+    const page = from < 0 ? [] : shown.slice(from, from + limit);
+    const last = page.at(-1);
+    return { txs: page.map((t) => ({ ...t })), cursor: last ? { lt: last.lt, hash: last.hash } : after };
+  }
+
+  async getVaultBalance(): Promise<bigint> {
+    return this.vault.balanceAfter(this.visible);
+  }
+}
+
+/** The coordinator's signers over its simulated key; `chainSeqno` reads the vault (and may fail). */
+export function simSigners(o: { vault: SimVault; key: SigningKeyPair; rng: Prng; seqnoFailRate: number; faults: () => boolean }): { withdrawalSigner: WithdrawalSigner; voucherSigner: VoucherSigner } {
+  const sig = (msg: string) => Buffer.from(sign(o.key, msg)).toString("base64");
+  return {
+    withdrawalSigner: {
+      vault: o.vault.address,
+      address(to) {
+        if (!RAW_ADDRESS.test(to)) throw new InvalidWithdrawalAddressError(`to "${to}" is not a raw basechain address`);
+        return to;
+      },
+      async sign(w) {
+        return { signature: sig(withdrawalMessage(o.vault.address, w)) };
+      },
+      async chainSeqno(account) {
+        if (o.faults() && o.rng.chance(o.seqnoFailRate)) throw new SimFault("injected: the vault's seqno getter did not answer");
+        return o.vault.seqno(account);
+      },
+    },
+    voucherSigner: {
+      vault: o.vault.address,
+      payoutAddress(a) {
+        if (!RAW_ADDRESS.test(a)) throw new InvalidPayoutAddressError(`payoutAddress "${a}" is not a raw basechain address`);
+        return a;
+      },
+      async sign(v) {
+        return { signature: sig(voucherMessage(o.vault.address, v)) };
+      },
+    },
+  };
+}

@@ -1,0 +1,173 @@
+/**
+ * The invariants the simulation checks after every step (over the committed store state) and
+ * at quiescence. Each violation is a sentence naming what broke. The oracle is the
+ * simulator's own record of what happened outside the coordinator: which results honest
+ * agent code produced (and which were forged), the workers' keys, the prices.
+ *
+ * After every step (they hold at every commit, so also right after a crash):
+ *   - every movement balances, each balance equals the sum of its postings, the ledger sums to 0;
+ *   - no internal account is negative;
+ *   - held = the maximum cost of the requester's open ("assigned") jobs;
+ *   - reserved (`wdr:<a>`) = the requester's pending withdrawals;
+ *   - each job has its hold, and completed ⇔ settled, refunded ⇔ refunded, never both;
+ *   - no charge without a verified receipt: a settled job's result is one an honest agent
+ *     produced for that job, attempt and worker, its receipt verifies with the worker's key
+ *     (real Ed25519), covers the job's request hash, and the charge is the price of its usage
+ *     (an independent computation), capped at the hold.
+ */
+import { verifyReceipt } from "../../core/crypto/receipt";
+import type { Item } from "../../core/ports";
+import type { PricingConfig } from "../../core/pricing";
+import type { Receipt, ReplyEnvelope } from "../../events/envelope";
+import type { SimStore } from "./store";
+
+export interface HonestResult {
+  jobId: string;
+  attempt: number;
+  workerId: string;
+  receipt: Receipt;
+  reply: ReplyEnvelope;
+}
+
+export interface Oracle {
+  /** resultDigest → the result honest agent code produced */
+  honest: Map<string, HonestResult>;
+  /** resultDigest of results the simulator forged (must never be billed) */
+  forged: Set<string>;
+  /** workerId → raw Ed25519 public key */
+  workerKeys: Map<string, Uint8Array>;
+  pricing: PricingConfig;
+  /** jobs whose settlement was checked already (the check costs a signature verification) */
+  verifiedSettles: Set<string>;
+}
+
+const big = (v: unknown): bigint => (v === undefined || v === null ? 0n : BigInt(v as bigint | number | string));
+const ceilDiv = (a: bigint, b: bigint) => (a + b - 1n) / b;
+
+/** The price of a usage, computed here again (not by core/pricing): ceil(price × (p × promptBps + c × completionBps) / 10 000). */
+export const oracleCost = (pricing: PricingConfig, pricePerToken: bigint, usage: { promptTokens: number; completionTokens: number }) =>
+  ceilDiv(pricePerToken * (BigInt(usage.promptTokens) * BigInt(pricing.promptBps) + BigInt(usage.completionTokens) * BigInt(pricing.completionBps)), 10_000n);
+
+interface Posting {
+  account: string;
+  field: "available" | "held";
+  delta: string;
+}
+
+export function checkStore(store: SimStore, oracle: Oracle): string[] {
+  const v: string[] = [];
+  const ledger = new Map<string, Item>();
+  for (const m of store.items("ledger")) ledger.set(m.pk, m);
+
+  // ---- the ledger
+  const replayed = new Map<string, { available: bigint; held: bigint }>();
+  for (const m of ledger.values()) {
+    const postings = (m.postings ?? []) as Posting[];
+    let sum = 0n;
+    for (const p of postings) {
+      const d = BigInt(p.delta);
+      sum += d;
+      const r = replayed.get(p.account) ?? { available: 0n, held: 0n };
+      r[p.field] += d;
+      replayed.set(p.account, r);
+    }
+    if (sum !== 0n) v.push(`movement ${m.pk} does not balance (its postings sum to ${sum})`);
+  }
+  const accounts = new Map<string, { available: bigint; held: bigint }>();
+  let total = 0n;
+  for (const a of store.items("accounts")) {
+    const b = { available: big(a.available), held: big(a.held) };
+    accounts.set(a.pk, b);
+    total += b.available + b.held;
+    const r = replayed.get(a.pk) ?? { available: 0n, held: 0n };
+    if (r.available !== b.available || r.held !== b.held) v.push(`${a.pk} is ${b.available}/${b.held} (available/held) but its movements add up to ${r.available}/${r.held}`);
+    if (!a.pk.startsWith("ext:") && (b.available < 0n || b.held < 0n)) v.push(`internal account ${a.pk} is negative: ${b.available}/${b.held}`);
+  }
+  for (const [id, r] of replayed) if (!accounts.has(id) && (r.available !== 0n || r.held !== 0n)) v.push(`movements post ${r.available}/${r.held} to ${id}, which has no balance`);
+  if (total !== 0n) v.push(`the ledger sums to ${total}, not 0`);
+
+  // ---- jobs: held = open jobs' maximum cost; each job's money matches its status
+  const openCost = new Map<string, bigint>();
+  for (const j of store.items("jobs")) {
+    if (j.sk !== "job") continue;
+    const id = String(j.jobId);
+    const status = String(j.status);
+    const hold = ledger.get(`hold:${id}`);
+    const settle = ledger.get(`settle:${id}`);
+    const refund = ledger.get(`refund:${id}`);
+    if (!hold) v.push(`job ${id} exists without its hold`);
+    if (status === "assigned") {
+      openCost.set(String(j.requester), (openCost.get(String(j.requester)) ?? 0n) + big(j.maxCost));
+      if (settle || refund) v.push(`job ${id} is still assigned but was ${settle ? "settled" : "refunded"}`);
+      const n = (j.candidates as unknown[]).length;
+      if (!(Number(j.attempt) >= 0 && Number(j.attempt) < n)) v.push(`job ${id} is at attempt ${j.attempt} of ${n} candidates`);
+    } else if (status === "completed") {
+      if (!settle) v.push(`job ${id} is completed without a settlement`);
+      if (refund) v.push(`job ${id} was settled AND refunded`);
+      if (settle && !oracle.verifiedSettles.has(id)) {
+        const problems = settlementProblems(j, settle, oracle);
+        if (problems.length) v.push(`job ${id} was charged without a verified receipt: ${problems.join("; ")}`);
+        else oracle.verifiedSettles.add(id);
+      }
+    } else if (status === "refunded") {
+      if (!refund) v.push(`job ${id} is refunded without a refund movement`);
+      if (settle) v.push(`job ${id} was refunded AND settled`);
+    } else v.push(`job ${id} has status ${status}`);
+  }
+  for (const m of ledger.values()) {
+    const [kind, id] = [m.pk.slice(0, m.pk.indexOf(":")), m.pk.slice(m.pk.indexOf(":") + 1)];
+    if ((kind === "hold" || kind === "settle" || kind === "refund") && !store.item("jobs", { pk: id, sk: "job" })) v.push(`movement ${m.pk} has no job`);
+  }
+  for (const [id, b] of accounts) {
+    const requester = id.startsWith("req:") ? id.slice(4) : undefined;
+    const want = requester ? (openCost.get(requester) ?? 0n) : 0n;
+    if (b.held !== want) v.push(`${id} holds ${b.held}, its open jobs' maximum cost is ${want}`);
+  }
+  for (const [r, cost] of openCost) if (!accounts.has(`req:${r}`)) v.push(`open jobs of ${r} (max cost ${cost}) but no account holds it`);
+
+  // ---- reserved = pending withdrawals
+  const pending = new Map<string, bigint>();
+  for (const w of store.items("chain")) {
+    if (!w.pk.startsWith("wd:") || w.reserved !== true) continue;
+    if (w.status === "pending") pending.set(String(w.account), (pending.get(String(w.account)) ?? 0n) + big(w.amount));
+  }
+  const owners = new Set([...pending.keys(), ...[...accounts.keys()].filter((a) => a.startsWith("wdr:")).map((a) => a.slice(4))]);
+  for (const owner of owners) {
+    const reserved = accounts.get(`wdr:${owner}`) ?? { available: 0n, held: 0n };
+    const want = pending.get(owner) ?? 0n;
+    if (reserved.available !== want || reserved.held !== 0n) v.push(`wdr:${owner} reserves ${reserved.available} (held ${reserved.held}), its pending withdrawals sum to ${want}`);
+  }
+  return v;
+}
+
+/** Why a settlement is not backed by a verified receipt for that job (empty: it is). */
+function settlementProblems(job: Item, settle: Item, oracle: Oracle): string[] {
+  const p: string[] = [];
+  const digest = job.resultDigest as string | undefined;
+  if (!digest) return ["the job pins no result"];
+  if (oracle.forged.has(digest)) return ["the billed result is one the simulator FORGED"];
+  const honest = oracle.honest.get(digest);
+  if (!honest) return ["the billed result is none an agent produced"];
+  const attempt = Number(job.attempt);
+  const candidate = (job.candidates as Array<{ workerId: string; pricePerToken: string }>)[attempt];
+  if (honest.jobId !== job.jobId) p.push(`the result was produced for job ${honest.jobId}`);
+  if (honest.attempt !== attempt) p.push(`the result was produced for attempt ${honest.attempt}, the job completed at ${attempt}`);
+  if (!candidate || honest.workerId !== candidate.workerId) p.push("the result's worker is not the candidate at that attempt");
+  const key = oracle.workerKeys.get(honest.workerId);
+  if (!key || !verifyReceipt(honest.receipt, key)) p.push("the receipt's signature does not verify with the worker's key");
+  if (honest.receipt.body.requestHash !== job.requestHash) p.push("the receipt covers another request");
+  const meta = (settle.meta ?? {}) as Record<string, string>;
+  if (meta.worker !== honest.workerId) p.push(`the settlement credits ${meta.worker}, the receipt is ${honest.workerId}'s`);
+  if (candidate) {
+    const held = big(job.maxCost);
+    const raw = oracleCost(oracle.pricing, BigInt(candidate.pricePerToken), honest.receipt.body.usage);
+    const want = raw > held ? held : raw;
+    const postings = (settle.postings ?? []) as Posting[];
+    const credited = postings.filter((x) => x.account === `wrk:${honest.workerId}`).reduce((s, x) => s + BigInt(x.delta), 0n);
+    const released = postings.filter((x) => x.account === `req:${job.requester}` && x.field === "held").reduce((s, x) => s + BigInt(x.delta), 0n);
+    if (credited !== want) p.push(`charged ${credited}, the receipt's usage at the candidate's price costs ${want}`);
+    if (big(job.cost) !== want) p.push(`the job says it cost ${job.cost}, the receipt's usage costs ${want}`);
+    if (released !== -held) p.push(`the settlement released ${-released} of a ${held} hold`);
+  }
+  return p;
+}

@@ -1,0 +1,77 @@
+/**
+ * `npm run sim:faults -- --seeds N` runs seeds 1..N of the coordinator simulation (test/sim/sim.ts)
+ * and prints seeds per minute; a failing seed prints its report (what broke, the last steps,
+ * the replay command) and the run exits 1.
+ *
+ *   --seeds N        how many seeds (default 100)
+ *   --from S         first seed (default 1)
+ *   --seed S         just this seed (decimal or 0x hex), with its trace
+ *   --steps K        active steps per seed (default 500)
+ *   --trace L        trace lines in a failure report (default 40)
+ *   --strict         an unexpected 500 fails the seed too
+ *   --keep-going     run every seed even after a failure
+ */
+import { report, runSeed, type SimResult } from "./sim";
+
+function args(argv: string[]) {
+  const o: Record<string, string | true> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith("--")) continue;
+    const next = argv[i + 1];
+    if (next !== undefined && !next.startsWith("--")) o[a.slice(2)] = next, i++;
+    else o[a.slice(2)] = true;
+  }
+  return o;
+}
+
+const num = (v: string | true | undefined, d: number) => (typeof v === "string" ? Number(v) : d);
+
+async function main() {
+  const a = args(process.argv.slice(2));
+  const steps = num(a.steps, 500);
+  const traceLines = num(a.trace, 40);
+  const strict = a.strict === true;
+  const single = typeof a.seed === "string" ? Number(a.seed) : undefined;
+  const from = num(a.from, 1);
+  const count = single !== undefined ? 1 : num(a.seeds, 100);
+  const started = performance.now();
+  const totals: Record<string, number> = {};
+  const anomalies = new Map<string, number[]>();
+  const failed: SimResult[] = [];
+  let done = 0;
+  for (let i = 0; i < count; i++) {
+    const seed = single ?? from + i;
+    const r = await runSeed({ seed, steps, strict, traceSize: Math.max(traceLines, 60) });
+    done++;
+    for (const [k, n] of Object.entries(r.stats)) totals[k] = (totals[k] ?? 0) + n;
+    for (const an of r.anomalies) anomalies.set(an, [...(anomalies.get(an) ?? []), seed]);
+    if (!r.ok) {
+      failed.push(r);
+      console.log(report(r, traceLines));
+      if (a["keep-going"] !== true) break;
+    } else if (single !== undefined) {
+      console.log(`seed ${seed} passed: ${r.steps} steps in ${r.ms.toFixed(0)} ms; knobs ${JSON.stringify(r.knobs)}`);
+      console.log(r.trace.slice(-traceLines).map((l) => `  ${l}`).join("\n"));
+    }
+    if (single === undefined && done % 25 === 0) console.log(`${done} seeds, ${rate(done, started)} seeds/min`);
+  }
+  const minutes = (performance.now() - started) / 60_000;
+  console.log(`\n${done} seeds (${steps} active steps each) in ${(minutes * 60).toFixed(1)} s: ${rate(done, started)} seeds per minute, ${failed.length} failed`);
+  console.log(
+    "totals:",
+    Object.entries(totals)
+      .sort(([x], [y]) => (x < y ? -1 : 1))
+      .map(([k, n]) => `${k}=${n}`)
+      .join(", "),
+  );
+  if (anomalies.size) {
+    console.log(`anomalies (reported, not failures${strict ? "" : "; --strict fails on unexpected 500s"}):`);
+    for (const [what, seeds] of anomalies) console.log(`  ${what}  [seeds ${seeds.slice(0, 8).join(", ")}${seeds.length > 8 ? ", …" : ""}]`);
+  }
+  process.exitCode = failed.length ? 1 : 0;
+}
+
+const rate = (n: number, started: number) => ((n / (performance.now() - started)) * 60_000).toFixed(0);
+
+void main();

@@ -1,0 +1,1172 @@
+/**
+ * A deterministic simulation of the coordinator, in the manner of TigerBeetle's VOPR.
+ *
+ * One seed drives everything: requesters (prepare, seal with the repo's HPKE envelope, submit
+ * with an Idempotency-Key and retry it, read and verify answers like the SDK, withdraw,
+ * deposit), agents (register with dev evidence, heartbeat, poll, open envelopes, run a
+ * deterministic "engine", seal replies, sign receipts, fail, die and come back with new HPKE
+ * keys, forge results now and then, ask for vouchers and redeem them), the queues (delays,
+ * duplicates, reordering, failed sends, early deliveries, dead letters), the store (which
+ * pending operation runs next, and process crashes between any two of them, before or right
+ * after a commit), the chain (a vault with the contract's rules, an indexer that lags and
+ * fails) and the clock (simulated; no real time anywhere). The coordinator is the REAL code:
+ * core/jobs, core/ledger (through them), core/payouts, core/withdrawals, core/chain/watcher
+ * with the store ledger, core/workers and core/recovery, over local/memory-store.ts, with
+ * request bodies parsed by their events/ schemas as the HTTP layer does.
+ *
+ * A crash drops every request in flight and, for the local default's in-process queues, every
+ * queued message, then restarts the way local/network.ts does (core/recovery re-sends a
+ * lease check for every open job); with durable queues (SQS) nothing but the requests is lost
+ * and no recovery runs, as on AWS.
+ *
+ * After every step the invariants of ./checks.ts are checked over the committed store state
+ * (they are a function of it, so they are recomputed whenever a transaction committed), and
+ * every byte written to the store, sent on a queue or logged by the coordinator is scanned for
+ * the prompts' canary in every encoding (test/canary.ts). Then the run drains to quiescence
+ * (faults off, clock forward until nothing is left to do) and checks that every job ended
+ * completed or refunded, every requester saw its jobs end with answers that pass the SDK's
+ * checks, and the chain and the ledger agree.
+ *
+ * Fault rates are drawn per seed ("swarm testing": some seeds crash often, some never; some
+ * duplicate every other message, some none), so the seeds together cover the combinations.
+ */
+import { createHash } from "node:crypto";
+import { createDevAttestation } from "../../core/attestation/dev";
+import { localPolicy } from "../../core/attestation/policy";
+import { createChainLedger } from "../../core/chain/store-ledger";
+import { runWatcher } from "../../core/chain/watcher";
+import type { VaultTx } from "../../core/chain/types";
+import { DEFAULT_CORE_CONFIG, type CoreConfig } from "../../core/config";
+import { b64u, sha256Hex } from "../../core/crypto/encoding";
+import { openReply, openRequest, replyHash, requestHash, sealReply, sealRequest } from "../../core/crypto/envelope";
+import { kemKeyFromPrivate, signingKeyFromSeed, type KemKeyPair, type SigningKeyPair } from "../../core/crypto/keys";
+import { signReceipt, verifyReceipt } from "../../core/crypto/receipt";
+import type { CoreDeps } from "../../core/deps";
+import { CocoonError } from "../../core/errors";
+import { getJob, handleMatchingMessage, pollJobs, postResult, prepareJob, resultDigest, submitJob } from "../../core/jobs";
+import { issueVoucher, type PayoutDeps } from "../../core/payouts";
+import type { Alert, Item, Key, Log, TableName, WriteOp } from "../../core/ports";
+import { recoverAssignedJobs } from "../../core/recovery";
+import { releaseExpiredWithdrawals, requestWithdrawal, type WithdrawalDeps } from "../../core/withdrawals";
+import { heartbeat, issueRegistrationNonce, registerWorker } from "../../core/workers";
+import { AgentJob, PrepareRequest, RegisterWorkerRequest, ResultRequest, SubmitRequest, type JobView, type PrepareResponse } from "../../events/api";
+import type { EnvelopeHeader, ReceiptBody, RequestEnvelope } from "../../events/envelope";
+import { RequestPlaintext } from "../../events/envelope";
+import { Voucher } from "../../events/money";
+import { MatchingMessage } from "../../events/queue";
+import { SignedWithdrawalView, WithdrawRequest } from "../../events/withdrawals";
+import { createMemoryStore } from "../../local/memory-store";
+import { findCanary, storeSources, valueBytes } from "../canary";
+import { rawAddress, SimReader, SimVault, simSigners } from "./chain";
+import { checkStore, oracleCost, type Oracle } from "./checks";
+import { Prng } from "./prng";
+import { SimFault, SimQueues } from "./queues";
+import { SimStore, type Task } from "./store";
+
+// ---------------------------------------------------------------- knobs
+
+export interface Knobs {
+  agents: number;
+  requesters: number;
+  /** candidates per job (k) */
+  candidates: number;
+  /** per step: the process crashes */
+  crashRate: number;
+  /** share of crashes that come right after a commit the caller never hears of */
+  crashAfterCommit: number;
+  /** SQS (survives a crash, no recovery scan) or the local default's in-process queues */
+  durableQueues: boolean;
+  sendFailRate: number;
+  dupRate: number;
+  delayRate: number;
+  reorder: boolean;
+  /** weight of delivering a lease check before it is due (a skewed clock) */
+  earlyDelivery: number;
+  /** weight, per live agent and step, of dying */
+  agentDeath: number;
+  engineFailRate: number;
+  /** weight, per live agent and step, of posting a forged result */
+  byzantine: number;
+  readerFailRate: number;
+  /** the chain indexer lags behind the vault */
+  indexerLag: boolean;
+  /** watcher passes may run concurrently (EventBridge on AWS); one at a time locally */
+  overlappingWatchers: boolean;
+  seqnoFailRate: number;
+}
+
+/** Swarm testing: each seed draws its own mix of faults. */
+export function drawKnobs(rng: Prng): Knobs {
+  return {
+    agents: rng.range(1, 4),
+    requesters: rng.range(1, 3),
+    candidates: rng.range(1, 3),
+    crashRate: rng.pick([0, 0.004, 0.012, 0.03]),
+    crashAfterCommit: 0.5,
+    durableQueues: rng.chance(0.5),
+    sendFailRate: rng.pick([0, 0, 0.02, 0.06]),
+    dupRate: rng.pick([0, 0.05, 0.25]),
+    delayRate: rng.pick([0, 0.1, 0.3]),
+    reorder: rng.chance(0.6),
+    earlyDelivery: rng.pick([0, 0.1, 0.4]),
+    agentDeath: rng.pick([0, 0.003, 0.012]),
+    engineFailRate: rng.pick([0, 0.1, 0.3]),
+    byzantine: rng.pick([0, 0.05, 0.2]),
+    readerFailRate: rng.pick([0, 0.1, 0.3]),
+    indexerLag: rng.chance(0.5),
+    overlappingWatchers: rng.chance(0.3),
+    seqnoFailRate: rng.pick([0, 0.05]),
+  };
+}
+
+// ---------------------------------------------------------------- actors
+
+const MODEL = "sim/model-1";
+const T0 = 1_750_000_000_000;
+const WITHDRAWAL_TTL_SECONDS = 60;
+const RELEASE_GRACE_SECONDS = 10;
+const MAX_TASKS = 10;
+const MAX_RECEIVES = 5; // the local consumer's dead-letter limit
+
+type SimDeps = CoreDeps & PayoutDeps & WithdrawalDeps;
+
+interface Submission {
+  label: string;
+  jobId: string;
+  quote: PrepareResponse;
+  envelope: RequestEnvelope;
+  header: EnvelopeHeader;
+  replyKey: KemKeyPair;
+  idemKey: string;
+  prompt: string;
+  state: "inflight" | "unknown" | "accepted" | "refused";
+  /** the coordinator once answered this very body with success */
+  accepted: boolean;
+  /** how the requester last saw the job end (after its checks) */
+  final?: "completed" | "refunded";
+  /** the completed view came without its answer (written outside the settlement) */
+  answerMissing?: boolean;
+  /** store version at the last read (the drain reads again only after a change) */
+  readAt?: number;
+}
+
+interface WithdrawalAsk {
+  amount: bigint;
+  idemKey: string;
+  state: "inflight" | "unknown" | "signed" | "refused";
+}
+
+interface Requester {
+  label: string;
+  key: SigningKeyPair;
+  id: string;
+  address: string;
+  prepared: PrepareResponse[];
+  submissions: Submission[];
+  withdrawals: WithdrawalAsk[];
+  signed: Array<{ w: SignedWithdrawalView; sent: number }>;
+}
+
+interface Agent {
+  label: string;
+  signing: SigningKeyPair;
+  kem: KemKeyPair;
+  id: string;
+  priceBps: number;
+  capacity: number;
+  payout: string;
+  alive: boolean;
+  registered: boolean;
+  registering: boolean;
+  measurement: string;
+  /** bumps when the agent dies: answers to requests of an earlier life are not heard */
+  life: number;
+  inbox: AgentJob[];
+  unacked: Array<{ body: ResultRequest; honest: boolean }>;
+  /** jobs it was handed lately (what a byzantine agent forges results for) */
+  seen: AgentJob[];
+  beatAt: number;
+  voucher?: Voucher;
+  redeemed?: string;
+}
+
+interface TaskRecord {
+  task: Task;
+  lost?: () => void;
+}
+
+interface TraceEntry {
+  step: number;
+  t: number;
+  text: string | (() => string);
+}
+
+export interface SimOptions {
+  seed: number;
+  /** steps of the active phase (default 500) */
+  steps?: number;
+  /** trace entries kept for a failure report (default 60) */
+  traceSize?: number;
+  /** hash every trace entry (to prove a seed replays exactly) */
+  fullTrace?: boolean;
+  /** override drawn knobs */
+  knobs?: Partial<Knobs>;
+  /** unexpected 500s fail the seed too (default: reported as anomalies) */
+  strict?: boolean;
+  /** deliberate breakage, to prove the checks can fail (see ./sabotage.ts) */
+  sabotage?: Sabotage;
+}
+
+/** Hooks that break the system on purpose in the harness (never in core): the checker's positive controls. */
+export interface Sabotage {
+  /** rewrite a transaction before it commits */
+  transact?: (ops: WriteOp[], ctx: { canary: string }) => WriteOp[];
+  /** drop a queue message instead of sending it */
+  dropSend?: (queue: string, body: string) => boolean;
+}
+
+export interface SimResult {
+  seed: number;
+  ok: boolean;
+  violations: string[];
+  anomalies: string[];
+  steps: number;
+  knobs: Knobs;
+  stats: Record<string, number>;
+  /** the last steps, formatted, oldest first */
+  trace: string[];
+  /** sha256 over every trace entry (with `fullTrace`) */
+  traceHash?: string;
+  ms: number;
+}
+
+const settle = () => new Promise<void>((r) => setImmediate(r));
+const big = (v: unknown): bigint => (v === undefined || v === null ? 0n : BigInt(v as bigint | number | string));
+const bigintJson = (_k: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v);
+
+class StopRun extends Error {}
+
+export class Sim {
+  readonly rng: Prng;
+  readonly knobs: Knobs;
+  private t = T0;
+  readonly clock = { now: () => this.t };
+  private readonly inner = createMemoryStore({ clock: this.clock });
+  readonly store: SimStore;
+  private readonly queues: SimQueues;
+  private readonly vault: SimVault;
+  private readonly reader: SimReader;
+  private readonly config: CoreConfig;
+  private readonly signers: ReturnType<typeof simSigners>;
+  readonly canary: string;
+  private readonly oracle: Oracle;
+  private readonly requesters: Requester[] = [];
+  private readonly agents: Agent[] = [];
+  private readonly tasks = new Map<number, TaskRecord>();
+  private epoch = 0;
+  private taskSeq = 0;
+  private stepNo = 0;
+  private phase: "setup" | "active" | "drain" = "setup";
+  private faultsOn = false;
+  private checkedVersion = -1;
+  private watchers = 0;
+  private lastPass: { hasMore: boolean; undercollateral: boolean; at: number } | undefined;
+  private heartbeatAt = -1;
+  private counter = 0;
+  readonly violations: string[] = [];
+  readonly anomalies: string[] = [];
+  readonly stats: Record<string, number> = {};
+  private readonly trace: TraceEntry[] = [];
+  private readonly labels = new Map<string, string>();
+  private labelRe: RegExp | undefined;
+  private readonly log: Log;
+  private readonly notifier = { notify() {}, wait: async () => {} };
+
+  constructor(private readonly o: SimOptions) {
+    this.rng = new Prng(o.seed);
+    this.knobs = { ...drawKnobs(this.rng), ...o.knobs };
+    this.canary = `CANARY-${this.rng.hex(9)}`;
+    this.config = {
+      ...DEFAULT_CORE_CONFIG,
+      allowDevAttestation: true,
+      allowTestImages: true,
+      leaseBaseSeconds: 10,
+      leaseMsPerToken: 20,
+      heartbeatSeconds: 5,
+      livenessMs: 15_000,
+      quoteTtlSeconds: 120,
+      rateLimits: { registration_nonce: { burst: 1000, perMinute: 1000 }, registration: { burst: 1000, perMinute: 1000 }, challenge: { burst: 1000, perMinute: 1000 } },
+    };
+    this.store = new SimStore(this.inner, (table, key, item) => this.onCommit(table, key, item));
+    if (o.sabotage?.transact) {
+      const innerTransact = this.inner.transact.bind(this.inner);
+      const hook = o.sabotage.transact;
+      this.inner.transact = (ops) => innerTransact(hook(ops, { canary: this.canary }));
+    }
+    this.queues = new SimQueues(this.rng, this.clock.now, this.knobs, (queue, body, note) => this.onSend(queue, body, note));
+    this.queues.faults = false; // on once set up
+    if (o.sabotage?.dropSend) {
+      const send = this.queues.send.bind(this.queues);
+      const drop = o.sabotage.dropSend;
+      this.queues.send = async (queue, body, opts) => {
+        if (drop(queue, JSON.stringify(body))) return;
+        return send(queue, body, opts);
+      };
+    }
+    const coordinator = signingKeyFromSeed(this.rng.bytes(32));
+    this.vault = new SimVault(rawAddress(`vault:${o.seed}`), coordinator.publicKey, this.clock.now);
+    this.reader = new SimReader(this.vault, this.rng, this.knobs.readerFailRate);
+    this.reader.faults = false;
+    this.signers = simSigners({ vault: this.vault, key: coordinator, rng: this.rng, seqnoFailRate: this.knobs.seqnoFailRate, faults: () => this.faultsOn });
+    this.oracle = { honest: new Map(), forged: new Set(), workerKeys: new Map(), pricing: this.config.pricing, verifiedSettles: new Set() };
+    const line = (level: string) => (msg: string, data?: Record<string, unknown>) => this.onLog(level, msg, data);
+    this.log = { info: line("info"), warn: line("warn"), error: line("error") };
+    for (let i = 0; i < this.knobs.requesters; i++) {
+      const key = signingKeyFromSeed(this.rng.bytes(32));
+      this.requesters.push({ label: `R${i}`, key, id: key.id, address: rawAddress(`to:${key.id}`), prepared: [], submissions: [], withdrawals: [], signed: [] });
+      this.label(key.id, `R${i}`);
+    }
+    for (let i = 0; i < this.knobs.agents; i++) {
+      const signing = signingKeyFromSeed(this.rng.bytes(32));
+      const a: Agent = {
+        label: `W${i}`,
+        signing,
+        kem: kemKeyFromPrivate(this.rng.bytes(32)),
+        id: signing.id,
+        priceBps: this.rng.range(8_000, 15_000),
+        capacity: this.rng.range(1, 4),
+        payout: rawAddress(`payout:${signing.id}`),
+        alive: true,
+        registered: false,
+        registering: false,
+        measurement: "",
+        life: 0,
+        inbox: [],
+        unacked: [],
+        seen: [],
+        beatAt: T0,
+      };
+      this.agents.push(a);
+      this.oracle.workerKeys.set(a.id, signing.publicKey);
+      this.label(a.id, a.label);
+      this.label(a.payout, `${a.label}.payout`);
+    }
+    this.label(this.vault.address, "VAULT");
+  }
+
+  // ------------------------------------------------------------ run
+
+  async run(): Promise<SimResult> {
+    const started = performance.now();
+    try {
+      await this.setup();
+      this.phase = "active";
+      this.faultsOn = this.queues.faults = this.reader.faults = true;
+      const steps = this.o.steps ?? 500;
+      for (let i = 0; i < steps; i++) await this.step(() => this.act());
+      await this.drain();
+      this.finalChecks();
+    } catch (e) {
+      if (!(e instanceof StopRun)) {
+        this.violations.push(`the simulator itself failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      }
+    }
+    return {
+      seed: this.o.seed,
+      ok: this.violations.length === 0,
+      violations: this.violations.map((v) => this.fmt(v)),
+      anomalies: this.anomalies.map((v) => this.fmt(v)),
+      steps: this.stepNo,
+      knobs: this.knobs,
+      stats: this.stats,
+      trace: this.trace.map((e) => this.formatEntry(e)),
+      // formatted at the end, when every id has its label (random ids, e.g. of a quote a crash cut off, are labelled when first stored)
+      ...(this.o.fullTrace ? { traceHash: this.trace.reduce((h, e) => h.update(this.formatEntry(e) + "\n"), createHash("sha256")).digest("hex") } : {}),
+      ms: performance.now() - started,
+    };
+  }
+
+  private async step(action: () => void | Promise<void>) {
+    this.stepNo++;
+    await action();
+    await settle();
+    if (this.pendingStop) throw new StopRun();
+    if (this.store.version !== this.checkedVersion) {
+      this.checkedVersion = this.store.version;
+      const v = checkStore(this.store, this.oracle);
+      if (v.length) this.fail(...v);
+    }
+  }
+
+  private fail(...v: string[]): never {
+    for (const x of v) {
+      this.violations.push(x);
+      this.note(`VIOLATION: ${x}`);
+    }
+    throw new StopRun();
+  }
+
+  private count(what: string, n = 1) {
+    this.stats[what] = (this.stats[what] ?? 0) + n;
+  }
+
+  // ------------------------------------------------------------ setup, active steps, drain
+
+  private async setup() {
+    for (const a of this.agents) this.register(a);
+    for (const r of this.requesters) this.chainDeposit(r, BigInt(this.rng.range(150_000, 600_000)));
+    this.startWatcher();
+    for (let i = 0; i < 500 && (this.store.pending.length || this.tasks.size); i++) await this.step(() => this.runOp());
+    if (this.tasks.size) this.fail("setup did not finish");
+  }
+
+  /** One step of the active phase: the seed picks what happens. */
+  private async act() {
+    const rng = this.rng;
+    if (rng.chance(this.knobs.crashRate)) return this.crash();
+    const options: Array<readonly [() => void | Promise<void>, number]> = [];
+    const P = this.store.pending.length;
+    const room = this.tasks.size < MAX_TASKS;
+    if (P) options.push([() => this.runOp(), 8 + P]);
+    // time: mostly small steps; now and then past a lease (~11 s); rarely past a withdrawal's expiry and grace (70 s)
+    options.push([() => this.tick(rng.range(50, 1500)), 2], [() => this.tick(rng.range(5_000, 25_000)), 0.1], [() => this.tick(rng.range(75_000, 120_000)), 0.01]);
+    for (const r of this.requesters) {
+      if (room) options.push([() => this.prepare(r), 2]);
+      if (room && r.prepared.length) options.push([() => this.submit(r), 3]);
+      const unknown = r.submissions.filter((s) => s.state === "unknown");
+      if (room && unknown.length) options.push([() => this.sendSubmit(r, rng.pick(unknown)), 1.5]);
+      const open = r.submissions.filter((s) => s.state === "accepted" && !s.final);
+      if (room && open.length) options.push([() => this.read(r, rng.pick(open)), 0.8]);
+      if (room) options.push([() => this.withdraw(r), 0.25]);
+      const unknownW = r.withdrawals.filter((w) => w.state === "unknown");
+      if (room && unknownW.length) options.push([() => this.sendWithdraw(r, rng.pick(unknownW)), 1]);
+      if (r.signed.some((s) => s.sent < 2)) options.push([() => this.vaultWithdraw(r), 0.4]);
+      options.push([() => this.chainDeposit(r, BigInt(rng.range(20_000, 200_000))), 0.1]);
+      if (room && r.prepared.length && r.submissions.some((s) => s.accepted)) options.push([() => this.reuseKey(r), 0.1]);
+      if (room && r.signed.length) options.push([() => this.release(r), 0.2]);
+    }
+    for (const a of this.agents) {
+      if (!a.alive) {
+        options.push([() => this.restart(a), 0.3]);
+        continue;
+      }
+      if (!a.registered) {
+        if (room && !a.registering) options.push([() => this.register(a), 1]);
+        continue;
+      }
+      if (room) options.push([() => this.poll(a), 1.5], [() => this.beat(a), 0.2]);
+      if (room && a.inbox.length) options.push([() => this.work(a), 2.5]);
+      if (room && a.unacked.length) options.push([() => this.retryPost(a), 1.5]);
+      if (room) options.push([() => this.voucher(a), 0.15]);
+      if (a.voucher && a.redeemed !== a.voucher.signature) options.push([() => this.redeem(a), 0.2]);
+      options.push([() => this.die(a), this.knobs.agentDeath]);
+      if (room && a.seen.length) options.push([() => this.forge(a), this.knobs.byzantine]);
+    }
+    if (room && this.queues.visibleCount("matching")) options.push([() => this.deliverLease(false), 2.5]);
+    if (room && this.queues.size("matching") > this.queues.visibleCount("matching")) options.push([() => this.deliverLease(true), this.knobs.earlyDelivery]);
+    if (room && (this.knobs.overlappingWatchers || this.watchers === 0)) options.push([() => this.startWatcher(), 0.6]);
+    if (this.reader.visible < this.vault.txs.length) options.push([() => this.indexerCatchUp(), 1]);
+    await rng.weighted(options)();
+  }
+
+  /** Faults off; every live party finishes what it has; the clock moves to the next due message until nothing is left. */
+  private async drain() {
+    this.phase = "drain";
+    this.faultsOn = false;
+    this.queues.faults = false;
+    this.reader.faults = false;
+    this.reader.visible = this.vault.txs.length;
+    this.note("— drain: faults off, finishing every job —");
+    for (let i = 0; i < 20_000; i++) {
+      let busy = true;
+      await this.step(async () => {
+        busy = this.drainAction();
+      });
+      if (!busy) return;
+    }
+    this.fail("the run did not reach quiescence within 20 000 drain steps");
+  }
+
+  private drainAction(): boolean {
+    if (this.store.pending.length) {
+      this.runOp();
+      return true;
+    }
+    if (this.tasks.size) this.fail(`tasks wait on something that is not a store operation: ${[...this.tasks.values()].map((t) => t.task.name).join(", ")}`);
+    const live = this.agents.filter((a) => a.alive);
+    for (const a of live) if (!a.registered) return this.register(a), true;
+    for (const a of live) if (a.inbox.length) return this.work(a), true;
+    for (const a of live) if (a.unacked.length) return this.retryPost(a), true;
+    for (const r of this.requesters) {
+      const s = r.submissions.find((x) => x.state === "unknown");
+      if (s) return this.sendSubmit(r, s), true;
+      const w = r.withdrawals.find((x) => x.state === "unknown");
+      if (w) return this.sendWithdraw(r, w), true;
+    }
+    for (const a of live) if (this.queues.visibleCount(`worker-${a.id}`)) return this.poll(a), true;
+    if (this.queues.visibleCount("matching")) return this.deliverLease(false), true;
+    const cursor = this.store.item("chain", { pk: "cursor", sk: "cursor" });
+    const lastTx = this.vault.txs.at(-1);
+    if (lastTx && (cursor?.lt !== lastTx.lt || !this.lastPass || this.lastPass.hasMore)) return this.startWatcher(), true;
+    for (const r of this.requesters) {
+      const s = r.submissions.find((x) => x.state === "accepted" && !x.final && x.readAt !== this.store.version && this.jobStatus(x.jobId) !== "assigned");
+      if (s) return this.read(r, s), true;
+    }
+    const due = this.queues.nextVisible(["matching", ...live.map((a) => `worker-${a.id}`)]);
+    if (due < Infinity) {
+      if (this.heartbeatAt !== this.t) {
+        // live agents keep heartbeating while time passes
+        this.heartbeatAt = this.t;
+        for (const a of live) this.beat(a);
+        return true;
+      }
+      this.tick(Math.max(1, due - this.t));
+      return true;
+    }
+    return false;
+  }
+
+  // ------------------------------------------------------------ tasks and store operations
+
+  /** A request to the coordinator (or a consumer invocation): real core code on its own deps. */
+  private launch<T>(name: string, fn: (d: SimDeps) => Promise<T>, on: { ok?: (v: T) => void; err?: (e: unknown) => void; lost?: () => void } = {}) {
+    const task: Task = { id: ++this.taskSeq, name, epoch: this.epoch };
+    this.tasks.set(task.id, { task, ...(on.lost ? { lost: on.lost } : {}) });
+    this.note(() => `→ ${name}`);
+    const deps: SimDeps = {
+      store: this.store.forTask(task),
+      queues: this.queues,
+      notifier: this.notifier,
+      clock: this.clock,
+      log: this.log,
+      config: this.config,
+      policy: localPolicy,
+      withdrawalSigner: this.signers.withdrawalSigner,
+      voucherSigner: this.signers.voucherSigner,
+    };
+    let p: Promise<T>;
+    try {
+      p = fn(deps);
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    p.then(
+      (v) => {
+        if (!this.tasks.delete(task.id)) return;
+        this.note(() => `← ${name}: ok`);
+        this.guard(() => on.ok?.(v));
+      },
+      (e) => {
+        if (!this.tasks.delete(task.id)) return;
+        this.classify(name, e);
+        this.guard(() => on.err?.(e));
+      },
+    );
+  }
+
+  /** Callbacks run in microtasks: a violation there must stop the run from the step loop. */
+  private guard(f: () => void) {
+    try {
+      f();
+    } catch (e) {
+      if (!(e instanceof StopRun)) this.violations.push(`the simulator itself failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      this.pendingStop = true;
+    }
+  }
+  private pendingStop = false;
+
+  private classify(name: string, e: unknown) {
+    if (e instanceof SimFault) {
+      this.count("injected errors");
+      this.note(() => `← ${name}: ${e.message}`);
+    } else if (e instanceof CocoonError) {
+      this.count(`answers ${e.status}`);
+      this.count(`code ${e.code}`);
+      this.note(() => `← ${name}: ${e.status} ${e.code}`);
+    } else {
+      const what = `${name}: unexpected ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)} (a 500)`;
+      this.count("unexpected errors");
+      this.note(() => `← ${what}`);
+      if (this.o.strict) this.violations.push(what), (this.pendingStop = true);
+      else if (!this.anomalies.includes(what)) this.anomalies.push(what);
+    }
+  }
+
+  /** Run one pending store operation, chosen by the seed. */
+  private runOp() {
+    const i = this.rng.int(this.store.pending.length);
+    const op = this.store.run(i);
+    this.note(() => `  ${op.task.name} ▸ ${op.describe()}`);
+  }
+
+  private async crash() {
+    const txs = this.store.pending.map((p, i) => [p, i] as const).filter(([p]) => p.kind === "transact");
+    if (txs.length && this.rng.chance(this.knobs.crashAfterCommit)) {
+      const [, i] = this.rng.pick(txs);
+      const op = this.store.run(i, { crashAfter: true });
+      this.note(() => `  ${op.task.name} ▸ ${op.describe()} (commits; nobody hears back)`);
+      await settle();
+    }
+    this.count("crashes");
+    const lost = [...this.tasks.values()];
+    this.tasks.clear();
+    const dropped = this.store.dropPending().length;
+    this.epoch++;
+    this.watchers = 0;
+    const queued = this.knobs.durableQueues ? 0 : this.queues.clear();
+    this.note(`CRASH: ${lost.length} requests in flight lost (${dropped} store operations never ran), ${queued} queued messages lost; restart`);
+    for (const r of lost) this.guard(() => r.lost?.());
+    if (!this.knobs.durableQueues) this.recover();
+  }
+
+  /** The local default's restart: every open job gets a fresh lease check (a failed start is started again). */
+  private recover() {
+    this.launch("restart: recoverAssignedJobs", (d) => recoverAssignedJobs(d, this.inner.scan("jobs")), { err: () => this.recover() });
+  }
+
+  private tick(ms: number) {
+    this.t += ms;
+    this.note(() => `clock +${(ms / 1000).toFixed(3)}s`);
+    // agents heartbeat on their own timer (the interval the coordinator gave them)
+    for (const a of this.agents) if (a.alive && a.registered && this.t - a.beatAt >= this.config.heartbeatSeconds * 1000) this.beat(a);
+  }
+
+  // ------------------------------------------------------------ requesters
+
+  private prepare(r: Requester) {
+    const req = PrepareRequest.parse({ model: MODEL, maxTokens: this.rng.range(8, 64), maxPromptTokens: 128, tiers: ["dev"], candidates: this.knobs.candidates });
+    this.launch(`${r.label} prepare`, (d) => prepareJob(d, r.id, req), {
+      ok: (p) => {
+        this.label(p.jobId, `J${this.labels.size}`);
+        r.prepared.push(p);
+      },
+    });
+  }
+
+  private seal(r: Requester, p: PrepareResponse): Omit<Submission, "label" | "idemKey" | "state" | "accepted"> {
+    const replyKey = kemKeyFromPrivate(this.rng.bytes(32));
+    const header: EnvelopeHeader = { v: 1, jobId: p.jobId, requester: r.id, model: p.model, maxTokens: p.maxTokens, maxPromptTokens: p.maxPromptTokens, maxCost: p.maxCost, replyKey: b64u.encode(replyKey.publicKey) };
+    const prompt = `say ${this.canary} (${++this.counter})`;
+    // the SDK seals to the candidates whose evidence it accepted: now and then not all of them
+    const recipients = p.candidates.filter((_, i) => i === 0 || !this.rng.chance(0.1));
+    const envelope = sealRequest({
+      header,
+      plaintext: new TextEncoder().encode(JSON.stringify({ messages: [{ role: "user", content: prompt }] })),
+      recipients: recipients.map((c) => ({ workerId: c.workerId, hpkePublicKey: b64u.decode(c.hpkePublicKey) })),
+    });
+    return { jobId: p.jobId, quote: p, envelope, header, replyKey, prompt };
+  }
+
+  private submit(r: Requester) {
+    const p = r.prepared.splice(this.rng.int(r.prepared.length), 1)[0]!;
+    const s: Submission = { ...this.seal(r, p), label: this.labelOf(p.jobId), idemKey: `key-${++this.counter}`, state: "inflight", accepted: false };
+    r.submissions.push(s);
+    this.sendSubmit(r, s);
+  }
+
+  private sendSubmit(r: Requester, s: Submission) {
+    const retry = s.state === "unknown";
+    s.state = "inflight";
+    const body = SubmitRequest.parse({ envelope: s.envelope });
+    this.scanWire(`${r.label} submit body`, JSON.stringify(body));
+    this.launch(`${r.label} submit ${s.label}${retry ? " (retry)" : ""}`, (d) => submitJob(d, r.id, body.envelope, s.idemKey), {
+      ok: (v) => {
+        if (v.jobId !== s.jobId) this.fail(`${r.label}'s submit of ${s.label} answered for job ${v.jobId}`);
+        s.state = "accepted";
+        s.accepted = true;
+      },
+      err: (e) => {
+        if (e instanceof CocoonError && e.status < 500) {
+          if (["idempotency_key_reused", "job_exists"].includes(e.code) && (retry || s.accepted)) {
+            this.fail(`${r.label} sent the identical submit of ${s.label} again with its own key and was answered ${e.status} ${e.code}`);
+          }
+          s.state = s.accepted ? "accepted" : "refused";
+        } else s.state = s.accepted ? "accepted" : "unknown";
+      },
+      lost: () => void (s.state = s.accepted ? "accepted" : "unknown"),
+    });
+  }
+
+  /** The same Idempotency-Key with another body must be refused (422), never a second job. */
+  private reuseKey(r: Requester) {
+    const used = this.rng.pick(r.submissions.filter((s) => s.accepted));
+    const p = r.prepared.splice(this.rng.int(r.prepared.length), 1)[0]!;
+    const other = this.seal(r, p);
+    const body = SubmitRequest.parse({ envelope: other.envelope });
+    this.launch(`${r.label} submit ${this.labelOf(p.jobId)} reusing ${used.label}'s key`, (d) => submitJob(d, r.id, body.envelope, used.idemKey), {
+      ok: (v) => this.fail(`${r.label} reused ${used.label}'s Idempotency-Key for another body and got ${JSON.stringify(v)}, not 422`),
+      err: (e) => {
+        if (e instanceof CocoonError && e.status < 500 && e.code !== "idempotency_key_reused") this.fail(`a reused Idempotency-Key with another body was answered ${e.status} ${e.code}, not 422 idempotency_key_reused`);
+      },
+    });
+  }
+
+  private read(r: Requester, s: Submission) {
+    s.readAt = this.store.version;
+    this.launch(`${r.label} read ${s.label}`, (d) => getJob(d, r.id, s.jobId, 0), { ok: (view) => this.checkView(r, s, view) });
+  }
+
+  /** What the SDK checks before it believes an answer, with the requester's own keys and records. */
+  private checkView(r: Requester, s: Submission, view: JobView) {
+    const bad = (why: string) => this.fail(`${r.label} got an answer for ${s.label} that the SDK refuses: ${why}`);
+    if (view.status === "completed") {
+      if (!view.reply || !view.receipt) {
+        s.answerMissing = true;
+        this.note(`${r.label} sees ${s.label} completed without its answer (yet)`);
+        return;
+      }
+      const workerId = view.workerId!;
+      const body = view.receipt.body;
+      if (body.workerId !== workerId) bad("the receipt names another worker");
+      if (!verifyReceipt(view.receipt, b64u.decode(workerId))) bad("the receipt's signature does not verify");
+      if (body.jobId !== s.jobId) bad("the receipt is for another job");
+      if (body.requestHash !== requestHash(s.envelope)) bad("the receipt covers another request");
+      if (body.replyHash !== replyHash(view.reply)) bad("the reply is not the one the receipt covers");
+      if (body.usage.completionTokens > s.header.maxTokens || body.usage.promptTokens > s.header.maxPromptTokens) bad("usage above the maxima");
+      const price = s.quote.candidates.find((c) => c.workerId === workerId)?.pricePerToken;
+      if (!price) bad("answered by a worker that was not quoted");
+      const raw = oracleCost(this.config.pricing, BigInt(price!), body.usage);
+      const want = raw > BigInt(s.header.maxCost) ? BigInt(s.header.maxCost) : raw;
+      if (BigInt(view.cost ?? "-1") !== want) bad(`charged ${view.cost}, the receipt's usage costs ${want}`);
+      let text = "";
+      try {
+        text = new TextDecoder().decode(openReply(view.reply, s.header, workerId, s.replyKey));
+      } catch (e) {
+        bad(`the reply does not open: ${(e as Error).message}`);
+      }
+      if (!text.includes(s.prompt)) bad("the reply does not answer this prompt");
+      s.final = "completed";
+      s.answerMissing = false;
+    } else if (view.status === "refunded") {
+      if (view.failure?.reply) {
+        try {
+          const text = new TextDecoder().decode(openReply(view.failure.reply, s.header, view.failure.workerId, s.replyKey));
+          if (!text.includes("error")) bad("the failure text is not a failure");
+        } catch (e) {
+          bad(`the failure text does not open: ${(e as Error).message}`);
+        }
+      }
+      s.final = "refunded";
+    }
+  }
+
+  private withdraw(r: Requester) {
+    const w: WithdrawalAsk = { amount: BigInt(this.rng.range(1_000, 40_000)), idemKey: `wd-${++this.counter}`, state: "inflight" };
+    r.withdrawals.push(w);
+    this.sendWithdraw(r, w);
+  }
+
+  private sendWithdraw(r: Requester, w: WithdrawalAsk) {
+    const retry = w.state === "unknown";
+    w.state = "inflight";
+    const body = WithdrawRequest.parse({ amount: w.amount.toString(), to: r.address });
+    this.launch(`${r.label} withdraw ${w.amount}${retry ? " (retry)" : ""}`, (d) => requestWithdrawal(d, r.id, body, { ttlSeconds: WITHDRAWAL_TTL_SECONDS, graceSeconds: RELEASE_GRACE_SECONDS, idempotencyKey: w.idemKey }), {
+      ok: (v) => {
+        const signed = SignedWithdrawalView.parse(v);
+        if (BigInt(signed.amount) !== w.amount || signed.to !== r.address) this.fail(`${r.label} asked to withdraw ${w.amount} to its address and got ${JSON.stringify(signed)}`);
+        w.state = "signed";
+        if (!r.signed.some((x) => x.w.seqno === signed.seqno && x.w.expiry === signed.expiry)) r.signed.push({ w: signed, sent: 0 });
+      },
+      err: (e) => void (w.state = e instanceof CocoonError && e.status < 500 ? "refused" : "unknown"),
+      lost: () => void (w.state = "unknown"),
+    });
+  }
+
+  /** The requester sends a signed withdrawal to the vault (sometimes late, sometimes twice). */
+  private vaultWithdraw(r: Requester) {
+    const s = this.rng.pick(r.signed.filter((x) => x.sent < 2));
+    s.sent++;
+    const { tx, paid, why } = this.vault.withdraw(s.w);
+    this.chainTx(tx);
+    this.count(paid ? "withdrawals landed" : "withdrawals refused by the vault");
+    this.note(() => `${r.label} sends withdrawal seqno ${s.w.seqno} (${s.w.amount}) to the vault: ${paid ? "paid" : `refused (${why})`}`);
+  }
+
+  private chainDeposit(r: Requester, amount: bigint) {
+    this.chainTx(this.vault.deposit(r.id, amount));
+    this.note(() => `${r.label} deposits ${amount} at the vault`);
+  }
+
+  private release(r: Requester) {
+    this.launch(`${r.label} release expired withdrawals`, (d) => releaseExpiredWithdrawals(d, r.id, { graceSeconds: RELEASE_GRACE_SECONDS }));
+  }
+
+  // ------------------------------------------------------------ agents
+
+  private register(a: Agent) {
+    a.registering = true;
+    const life = a.life;
+    this.launch(`${a.label} register`, async (d) => {
+      const { nonce } = await issueRegistrationNonce(d, a.id);
+      const attestation = createDevAttestation({ hpkePublicKey: a.kem.publicKey, signingPublicKey: a.signing.publicKey, nonce: b64u.decode(nonce), now: this.clock.now() });
+      return registerWorker(d, a.id, RegisterWorkerRequest.parse({ attestation, models: [{ model: MODEL, priceBps: a.priceBps }], capacity: a.capacity }));
+    }, {
+      ok: (v) => {
+        if (a.life !== life) return;
+        a.registered = true;
+        a.registering = false;
+        a.measurement = v.measurement;
+      },
+      err: () => void (a.life === life && (a.registering = false)),
+      lost: () => void (a.life === life && (a.registering = false)),
+    });
+  }
+
+  private beat(a: Agent) {
+    a.beatAt = this.t;
+    this.launch(`${a.label} heartbeat`, (d) => heartbeat(d, a.id, a.inbox.length));
+  }
+
+  private poll(a: Agent) {
+    const life = a.life;
+    this.launch(`${a.label} poll`, (d) => pollJobs(d, a.id, 0, 4), {
+      ok: (r) => {
+        if (a.life !== life || !a.alive) return;
+        for (const j of r.jobs) {
+          this.scanWire(`${a.label} poll answer`, JSON.stringify(j));
+          const job = AgentJob.parse(j);
+          a.inbox.push(job);
+          a.seen = [...a.seen.slice(-4), job];
+        }
+      },
+    });
+  }
+
+  /** The agent's side of a job: open, run the engine, seal, sign; or report a failure (its text sealed). */
+  private work(a: Agent) {
+    const job = a.inbox.splice(this.knobs.reorder ? this.rng.int(a.inbox.length) : 0, 1)[0]!;
+    const h = job.envelope.header;
+    let content: string | undefined;
+    try {
+      content = RequestPlaintext.parse(JSON.parse(new TextDecoder().decode(openRequest(job.envelope, { workerId: a.id, kem: a.kem })))).messages[0]!.content;
+    } catch {
+      content = undefined;
+    }
+    let body: ResultRequest;
+    if (content === undefined || this.rng.chance(this.knobs.engineFailRate)) {
+      const code = content === undefined ? "bad_request" : "engine_error";
+      const message = content === undefined ? "the envelope did not open with this agent's key" : `the engine cannot answer "${content}"`;
+      const reply = sealReply(h, a.id, new TextEncoder().encode(JSON.stringify({ error: { code, message } })));
+      body = ResultRequest.parse({ kind: "failed", jobId: job.jobId, attempt: job.attempt, code, reply });
+    } else {
+      const usage = { promptTokens: Math.min(h.maxPromptTokens, 1 + Math.floor(content.length / 4)), completionTokens: this.rng.range(1, h.maxTokens) };
+      const reply = sealReply(h, a.id, new TextEncoder().encode(JSON.stringify({ text: `echo: ${content}`, usage, engine: "sim", finishReason: "stop" })));
+      const receipt = signReceipt(this.receiptBody(a, job, reply, usage), a.signing);
+      body = ResultRequest.parse({ kind: "completed", jobId: job.jobId, attempt: job.attempt, reply, receipt });
+      const digest = resultDigest(reply, receipt);
+      this.oracle.honest.set(digest, { jobId: job.jobId, attempt: job.attempt, workerId: a.id, receipt, reply });
+      this.label(digest, `result${this.oracle.honest.size}`);
+    }
+    this.post(a, body, true);
+  }
+
+  private receiptBody(a: Agent, job: AgentJob, reply: ReturnType<typeof sealReply>, usage: ReceiptBody["usage"]): ReceiptBody {
+    return {
+      v: 1,
+      jobId: job.jobId,
+      workerId: a.id,
+      model: job.envelope.header.model,
+      requestHash: requestHash(job.envelope),
+      replyHash: replyHash(reply),
+      usage,
+      measurement: a.measurement,
+      finishedAt: this.clock.now(),
+    };
+  }
+
+  private post(a: Agent, body: ResultRequest, honest: boolean, forged?: string) {
+    const life = a.life;
+    this.scanWire(`${a.label} result body`, JSON.stringify(body));
+    const name = `${a.label} result ${this.labelOf(body.jobId)}@${body.attempt} ${forged ? `FORGED (${forged})` : body.kind}`;
+    this.launch(name, (d) => postResult(d, a.id, body), {
+      ok: (v) => {
+        if (forged) this.fail(`the coordinator accepted a forged result (${forged}) for ${this.labelOf(body.jobId)}: ${JSON.stringify(v)}`);
+        this.count(v.duplicate ? "duplicate results answered as duplicates" : `results ${body.kind}`);
+      },
+      err: (e) => {
+        if (forged) {
+          if (e instanceof CocoonError && e.status < 500) this.count("forged results refused");
+          return;
+        }
+        if (e instanceof CocoonError && e.status < 500) {
+          if (!["stale_attempt", "result_differs"].includes(e.code)) this.fail(`an honest ${body.kind} result of ${a.label} for ${this.labelOf(body.jobId)}@${body.attempt} was refused: ${e.status} ${e.code}: ${e.message}`);
+          return;
+        }
+        if (a.life === life && a.alive) a.unacked.push({ body, honest });
+      },
+      lost: () => {
+        if (!forged && a.life === life && a.alive) a.unacked.push({ body, honest });
+      },
+    });
+  }
+
+  private retryPost(a: Agent) {
+    const { body, honest } = a.unacked.shift()!;
+    this.post(a, body, honest);
+  }
+
+  /** A result that must be refused: each variant breaks one thing the coordinator checks. */
+  private forge(a: Agent) {
+    if (!a.seen.length) return;
+    const job = this.rng.pick(a.seen);
+    const other = this.agents.find((x) => x !== a);
+    const variants = ["over-usage", "wrong-request", "tampered-reply", "bad-measurement", ...(other ? ["wrong-key", "other-worker"] : []), "not-my-attempt"];
+    const variant = this.rng.pick(variants);
+    const h = job.envelope.header;
+    const reply = sealReply(h, a.id, new TextEncoder().encode(JSON.stringify({ text: "forged" })));
+    let body = this.receiptBody(a, job, reply, { promptTokens: 1, completionTokens: 1 });
+    let signer = a.signing;
+    let attempt = job.attempt;
+    let postedReply = reply;
+    switch (variant) {
+      case "over-usage":
+        body = { ...body, usage: { promptTokens: 1, completionTokens: h.maxTokens + this.rng.range(1, 100) } };
+        break;
+      case "wrong-request":
+        body = { ...body, requestHash: sha256Hex(`not ${body.requestHash}`) };
+        break;
+      case "tampered-reply":
+        postedReply = sealReply(h, a.id, new TextEncoder().encode(JSON.stringify({ text: "swapped after signing" })));
+        break;
+      case "bad-measurement":
+        body = { ...body, measurement: "forged-measurement" };
+        break;
+      case "wrong-key":
+        signer = other!.signing;
+        break;
+      case "other-worker":
+        body = { ...body, workerId: other!.id };
+        signer = other!.signing;
+        break;
+      case "not-my-attempt":
+        attempt = job.attempt + 1;
+        break;
+    }
+    const receipt = signReceipt(body, signer);
+    const digest = resultDigest(postedReply, receipt);
+    this.oracle.forged.add(digest);
+    this.label(digest, `forged${this.oracle.forged.size}`);
+    this.post(a, ResultRequest.parse({ kind: "completed", jobId: job.jobId, attempt, reply: postedReply, receipt }), false, variant);
+  }
+
+  private die(a: Agent) {
+    a.alive = false;
+    a.life++;
+    a.inbox = [];
+    a.unacked = [];
+    a.registered = false;
+    a.registering = false;
+    this.count("agent deaths");
+    this.note(`${a.label} DIES (its queue and work in hand are lost)`);
+  }
+
+  /** A restarted agent: same worker key, a new HPKE key (a new TEE boot), registered again. */
+  private restart(a: Agent) {
+    a.alive = true;
+    a.kem = kemKeyFromPrivate(this.rng.bytes(32));
+    this.note(`${a.label} restarts with a new HPKE key`);
+    this.register(a);
+  }
+
+  private voucher(a: Agent) {
+    const life = a.life;
+    this.launch(`${a.label} voucher`, (d) => issueVoucher(d, a.id, a.payout), {
+      ok: (v) => {
+        if (a.life !== life) return;
+        const voucher = Voucher.parse(v);
+        if (voucher.worker !== a.payout) this.fail(`${a.label}'s voucher pays ${voucher.worker}, not its payout address`);
+        if (!a.voucher || BigInt(voucher.cumulative) >= BigInt(a.voucher.cumulative)) a.voucher = voucher;
+      },
+    });
+  }
+
+  private redeem(a: Agent) {
+    const v = a.voucher!;
+    a.redeemed = v.signature;
+    const { tx, paid, why } = this.vault.redeem(v);
+    this.chainTx(tx);
+    this.note(() => `${a.label} redeems its voucher (cumulative ${v.cumulative}): ${why ? `refused (${why})` : `paid ${paid}`}`);
+  }
+
+  // ------------------------------------------------------------ queues, chain
+
+  private deliverLease(early: boolean) {
+    const [m] = this.queues.take("matching", 1, 30, { early });
+    if (!m) return;
+    if (m.receiveCount > MAX_RECEIVES) {
+      this.queues.drop("matching", m.id);
+      this.count("dead-lettered");
+      const what = `a matching message was dead-lettered after ${MAX_RECEIVES} failed deliveries: ${m.body}`;
+      if (!this.anomalies.includes(what)) this.anomalies.push(what);
+      this.note(what);
+      return;
+    }
+    const msg = MatchingMessage.parse(JSON.parse(m.body));
+    this.launch(`consumer: ${msg.type} ${this.labelOf(msg.jobId)}@${msg.attempt}${early ? " (delivered early)" : ""}${m.receiveCount > 1 ? ` (delivery ${m.receiveCount})` : ""}`, (d) => handleMatchingMessage(d, msg), {
+      ok: (r) => {
+        this.count(`lease checks ${r}`);
+        void this.queues.delete("matching", m.receiptHandle);
+      },
+      // a failed handler leaves the message: it is delivered again after its visibility timeout
+    });
+  }
+
+  private chainTx(tx: VaultTx) {
+    this.label(tx.hash, `tx${this.vault.txs.length}`);
+    if (!this.knobs.indexerLag || !this.faultsOn) this.reader.visible = this.vault.txs.length;
+  }
+
+  private indexerCatchUp() {
+    this.reader.visible = Math.min(this.vault.txs.length, this.reader.visible + this.rng.range(1, 3));
+    this.note(() => `indexer shows ${this.reader.visible}/${this.vault.txs.length} vault transactions`);
+  }
+
+  private startWatcher() {
+    this.watchers++;
+    let undercollateral = false;
+    const alerts = {
+      raise: async (a: Alert) => {
+        this.count(`alert ${a.key.split(":")[0]}`);
+        this.note(() => `alert ${a.severity} ${a.key}: ${a.title}`);
+        if (a.key.startsWith("chain.unmatched-outflow") || a.key.startsWith("chain.withdrawal-after-release")) {
+          this.guard(() => this.fail(`the watcher raised ${a.key}: ${a.title} ${JSON.stringify(a.details, bigintJson)}`));
+        }
+        if (a.key === "chain.undercollateral") undercollateral = true;
+      },
+    };
+    this.launch(
+      "watcher pass",
+      (d) => runWatcher({ reader: this.reader, ledger: createChainLedger(d.store), alerts, now: this.clock.now, lagThresholdSeconds: 120, pageSize: 4, maxPages: 3 }),
+      {
+        ok: (rep) => {
+          this.watchers--;
+          this.lastPass = { hasMore: rep.hasMore, undercollateral, at: this.t };
+        },
+        err: () => void this.watchers--,
+      },
+    );
+  }
+
+  // ------------------------------------------------------------ quiescence
+
+  private finalChecks() {
+    const v: string[] = [];
+    for (const j of this.store.items("jobs")) {
+      if (j.sk !== "job") continue;
+      if (j.status !== "completed" && j.status !== "refunded") v.push(`job ${j.jobId} is still ${j.status} at quiescence (attempt ${j.attempt})`);
+      if (j.status === "completed" && !this.store.item("jobs", { pk: String(j.jobId), sk: `reply#${j.attempt}#${j.resultDigest}` })) {
+        const what = `job ${j.jobId} completed and was charged, but its answer (the reply item) is gone: the requester paid for an answer it cannot read`;
+        this.count("answers lost");
+        if (!this.anomalies.includes(what)) this.anomalies.push(what);
+      }
+    }
+    for (const r of this.requesters) {
+      for (const s of r.submissions) {
+        if (s.state === "inflight" || s.state === "unknown") v.push(`${r.label}'s submit of ${s.label} never got an answer`);
+        if (s.accepted && !this.store.item("jobs", { pk: s.jobId, sk: "job" })) v.push(`${r.label}'s accepted job ${s.label} does not exist`);
+        if (s.accepted && !s.final && !s.answerMissing) v.push(`${r.label} never saw its job ${s.label} end`);
+      }
+      // the chain and the ledger agree, per account, once the watcher has read everything
+      const a = this.vault.accounts.get(r.id);
+      const onChain = a ? a.deposited - a.withdrawn : 0n;
+      let inLedger = 0n;
+      for (const m of this.store.items("ledger")) {
+        const postings = (m.postings ?? []) as Array<{ account: string; delta: string }>;
+        if (!postings.some((p) => p.account === "ext:chain")) continue;
+        for (const p of postings) if (p.account === `req:${r.id}` || p.account === `wdr:${r.id}`) inLedger += BigInt(p.delta);
+      }
+      if (onChain !== inLedger) v.push(`${r.label}: the vault records ${onChain} deposited minus withdrawn, the ledger's chain movements ${inLedger}`);
+    }
+    let internal = 0n;
+    for (const acc of this.store.items("accounts")) if (!acc.pk.startsWith("ext:")) internal += big(acc.available) + big(acc.held);
+    if (internal !== this.vault.balance) v.push(`the vault holds ${this.vault.balance}, the ledger owes ${internal}`);
+    if (this.lastPass?.undercollateral) v.push("the last watcher pass found the vault below its liabilities");
+    const cursor = this.store.item("chain", { pk: "cursor", sk: "cursor" });
+    if (this.vault.txs.length && cursor?.lt !== this.vault.txs.at(-1)!.lt) v.push("the watcher never read the vault's last transaction");
+    // every byte the store holds, once more, in every encoding
+    for (const s of storeSources(this.inner)) for (const h of findCanary(s.data, this.canary)) v.push(`plaintext at the coordinator: the canary is in ${s.name} (${h.encoding})`);
+    for (const j of this.store.items("jobs")) if (j.sk === "job") this.count(`jobs ${j.status}`);
+    if (v.length) this.fail(...v);
+  }
+
+  private jobStatus(jobId: string) {
+    return this.store.item("jobs", { pk: jobId, sk: "job" })?.status;
+  }
+
+  // ------------------------------------------------------------ canary, trace, labels
+
+  private onCommit(table: TableName, key: Key, item: Item | undefined) {
+    if (!item) return;
+    if ((table === "quotes" || table === "jobs") && key.pk.startsWith("job_") && !this.labels.has(key.pk)) this.label(key.pk, `J${this.labels.size}`);
+    for (const h of findCanary(valueBytes(item), this.canary)) this.guard(() => this.fail(`plaintext at the coordinator: the canary is in store item ${table} ${key.pk}/${key.sk} (${h.encoding})`));
+  }
+
+  private onSend(queue: string, body: string, note: string) {
+    this.count("queue sends");
+    for (const h of findCanary(body, this.canary)) this.guard(() => this.fail(`plaintext at the coordinator: the canary is in a message on ${queue} (${h.encoding})`));
+    this.note(() => `  send ${queue}: ${note}`);
+  }
+
+  private onLog(level: string, msg: string, data?: Record<string, unknown>) {
+    const line = JSON.stringify({ level, msg, ...data }, bigintJson);
+    for (const h of findCanary(line, this.canary)) this.guard(() => this.fail(`plaintext at the coordinator: the canary is in a log line (${h.encoding}): ${line.slice(0, 200)}`));
+    this.note(() => `  log ${level}: ${line.slice(0, 160)}`);
+  }
+
+  /** What a requester or agent sends the coordinator: parsed by the schema, scanned like everything the coordinator holds. */
+  private scanWire(what: string, text: string) {
+    for (const h of findCanary(text, this.canary)) this.fail(`plaintext at the coordinator: the canary is in ${what} (${h.encoding})`);
+  }
+
+  private note(text: string | (() => string)) {
+    this.trace.push({ step: this.stepNo, t: this.t, text });
+    const max = this.o.traceSize ?? 60;
+    if (!this.o.fullTrace && this.trace.length > max * 2) this.trace.splice(0, this.trace.length - max);
+  }
+
+  private label(id: string, name: string) {
+    if (!this.labels.has(id)) {
+      this.labels.set(id, name);
+      this.labelRe = undefined;
+    }
+  }
+
+  private labelOf(id: string) {
+    return this.labels.get(id) ?? id;
+  }
+
+  private fmt(s: string): string {
+    if (this.labels.size === 0) return s;
+    this.labelRe ??= new RegExp([...this.labels.keys()].sort((a, b) => b.length - a.length).map((k) => k.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "g");
+    return s.replace(this.labelRe, (m) => this.labels.get(m) ?? m);
+  }
+
+  private formatEntry(e: TraceEntry): string {
+    const text = typeof e.text === "function" ? e.text() : e.text;
+    return `#${String(e.step).padStart(5)} t+${((e.t - T0) / 1000).toFixed(3).padStart(8)}s  ${this.fmt(text)}`;
+  }
+
+  /** The last `n` trace entries. */
+  tail(n: number): string[] {
+    return this.trace.slice(-n).map((e) => this.formatEntry(e));
+  }
+}
+
+/** Run one seed to the end (or its first violation). */
+export async function runSeed(o: SimOptions): Promise<SimResult & { tail: (n: number) => string[] }> {
+  const sim = new Sim(o);
+  const r = await sim.run();
+  return { ...r, trace: sim.tail(o.traceSize ?? 60), tail: (n) => sim.tail(n) };
+}
+
+/** A failing seed, as a short report: what broke, the knobs, the last steps, how to replay it. */
+export function report(r: SimResult, traceLines = 40): string {
+  return [
+    `seed ${r.seed} FAILED after ${r.steps} steps:`,
+    ...r.violations.map((v) => `  ✗ ${v}`),
+    `knobs: ${JSON.stringify(r.knobs)}`,
+    `last ${Math.min(traceLines, r.trace.length)} steps:`,
+    ...r.trace.slice(-traceLines).map((l) => `  ${l}`),
+    `replay: npm run sim:faults -- --seed ${r.seed} --trace 200`,
+  ].join("\n");
+}
