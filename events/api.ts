@@ -201,6 +201,12 @@ export type ResultRequest = z.infer<typeof ResultRequest>;
 /** POST /v1/agent/results answer. `duplicate`: this very result had been accepted already. */
 export const ResultResponse = z.object({ status: z.string(), cost: NanoTonString.optional(), duplicate: z.boolean() });
 
+/** POST /v1/agent/lease: the candidate working on a job asks for more time before its lease runs out. */
+export const LeaseRequest = z.object({ jobId: JobId, attempt: z.number().int().nonnegative() });
+export type LeaseRequest = z.infer<typeof LeaseRequest>;
+/** `extended` false: the lease already ran later, or the job reached its longest life (core/jobs/lease.ts). */
+export const LeaseResponse = z.object({ leaseUntil: z.number().int(), extended: z.boolean() });
+
 export const WorkerStatusView = z.object({
   workerId: WorkerId,
   tier: AttestationTier,

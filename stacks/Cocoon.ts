@@ -176,6 +176,7 @@ export function Cocoon({ stack, app }: StackContext) {
     "GET /v1/attestations/{id}": route("http/attestation-get", [can.writeTable]),
     "POST /v1/agent/attestations": route("http/attestation-answer", [can.writeTable]),
     "POST /v1/agent/results": route("http/post-result", [can.writeTable]),
+    "POST /v1/agent/lease": route("http/extend-lease", [can.writeTable]),
   };
   // Play money exists on dev stages only (and only when COCOON_FAUCET=true at deploy).
   if (!retained) routes["POST /v1/account/faucet"] = route("http/faucet", [can.writeTable]);

@@ -48,6 +48,7 @@ const ROUTES: Record<string, string> = {
   "POST /v1/agent/attestations": "functions/http/attestation-answer.handler",
   "GET /v1/agent/jobs": "functions/http/poll-jobs.handler",
   "POST /v1/agent/results": "functions/http/post-result.handler",
+  "POST /v1/agent/lease": "functions/http/extend-lease.handler",
 };
 
 /**
@@ -87,6 +88,7 @@ const ACTIONS: Record<string, string[]> = {
   "functions/http/attestation-answer.handler": TABLE_RW,
   "functions/http/poll-jobs.handler": [...TABLE_RW, "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"],
   "functions/http/post-result.handler": TABLE_RW,
+  "functions/http/extend-lease.handler": TABLE_RW,
   "functions/queue/matching.handler": [
     ...TABLE_RW,
     "sqs:ChangeMessageVisibility",

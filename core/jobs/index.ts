@@ -5,6 +5,7 @@
 export { prepareJob } from "./prepare";
 export { submitJob, MAX_ENVELOPE_BYTES } from "./submit";
 export { handleMatchingMessage, sendLeaseCheck } from "./dispatch";
+export { extendLease, MAX_JOB_MS } from "./lease";
 export { pollJobs } from "./poll";
 export { postResult, receiptProblems } from "./results";
 export { getAccount, getJob, toView } from "./read";

@@ -10,6 +10,7 @@ import { route as registerWorker } from "./register-worker";
 import { route as heartbeat } from "./heartbeat";
 import { route as pollJobs } from "./poll-jobs";
 import { route as postResult } from "./post-result";
+import { route as extendLease } from "./extend-lease";
 import { route as workerStatus } from "./worker-status";
 import { route as agentSession } from "./agent-session";
 import { route as issueVoucher } from "./issue-voucher";
@@ -33,6 +34,7 @@ export const routes: Route[] = [
   heartbeat,
   pollJobs,
   postResult,
+  extendLease,
   workerStatus,
   agentSession,
   issueVoucher,

@@ -1,0 +1,38 @@
+/**
+ * Lease extension (docs/architecture.md §3, step 4): the candidate working on a job may ask
+ * for more time before its lease runs out, so a long generation is not failed over while it
+ * is still running. Nothing is queued: the lease check already on the matching queue finds
+ * the later `leaseUntil` and re-queues itself (handleMatchingMessage: "rescheduled").
+ *
+ * Bounded so a worker cannot sit on a requester's held money: an extension gives at most one
+ * ordinary lease from now, and never past MAX_JOB_MS after submit.
+ */
+import type { LeaseRequest } from "../../events/api";
+import type { CoreDeps } from "../deps";
+import { ConflictError, ForbiddenError, NotFoundError } from "../errors";
+import { ConditionFailedError } from "../ports";
+import { requireWorker } from "../workers";
+import { jobKey, leaseMs, stillAt, type JobItem } from "./items";
+
+/** No lease is extended past this long after submit (1 h): the job then fails over or refunds. */
+export const MAX_JOB_MS = 3_600_000;
+
+export async function extendLease(deps: CoreDeps, workerId: string, r: LeaseRequest): Promise<{ leaseUntil: number; extended: boolean }> {
+  await requireWorker(deps, workerId);
+  const job = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
+  if (!job) throw new NotFoundError("unknown_job", `no job ${r.jobId}`);
+  if (job.candidates[r.attempt]?.workerId !== workerId) throw new ForbiddenError("not_your_job", "this job was not dispatched to you at that attempt");
+  if (job.status !== "assigned" || job.attempt !== r.attempt) {
+    throw new ConflictError("stale_attempt", `job ${r.jobId} is no longer assigned to you (status ${job.status}, attempt ${job.attempt}); stop working on it`);
+  }
+  const now = deps.clock.now();
+  const until = Math.min(now + leaseMs(deps, job.header.maxTokens), job.createdAt + MAX_JOB_MS);
+  if (until <= job.leaseUntil) return { leaseUntil: job.leaseUntil, extended: false };
+  try {
+    await deps.store.transact([{ op: "update", table: "jobs", key: jobKey(job.jobId), set: { leaseUntil: until, updatedAt: now }, when: stillAt(r.attempt) }]);
+  } catch (e) {
+    if (e instanceof ConditionFailedError) throw new ConflictError("stale_attempt", `job ${r.jobId} moved on while its lease was being extended`);
+    throw e;
+  }
+  return { leaseUntil: until, extended: true };
+}

@@ -1,0 +1,17 @@
+import { LeaseRequest, LeaseResponse } from "../../events/api";
+import { extendLease } from "../../core/jobs";
+import { lambdaHandler } from "./lambda";
+import { defineRoute } from "./middleware";
+
+export const route = defineRoute(
+  {
+    method: "POST",
+    path: "/v1/agent/lease",
+    summary: "The worker running a job asks for more time: at most one more lease from now, never past an hour after submit (409 stale_attempt once the job moved on)",
+    auth: "signed",
+    body: LeaseRequest,
+    response: LeaseResponse,
+  },
+  ({ deps, caller, body }) => extendLease(deps, caller, body),
+);
+export const handler = lambdaHandler(route);
