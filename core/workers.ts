@@ -1,5 +1,5 @@
 import type { AttestationDoc, AttestationTier } from "../events/attestation";
-import { MAX_WORKER_MODELS, type Candidate, type RegisterWorkerRequest } from "../events/api";
+import { MAX_WORKER_MODELS, type Candidate, type ModelCapabilities, type RegisterWorkerRequest } from "../events/api";
 import { enforceRateLimit } from "./attestation/rate-limit";
 import { verifyAttestation } from "./attestation/verify";
 import { b64u } from "./crypto/encoding";
@@ -10,6 +10,7 @@ import { toBig } from "./ledger";
 import { payoutTotals } from "./payouts";
 import { pricePerToken } from "./pricing";
 import type { Item, WriteOp } from "./ports";
+import { MAX_TRANSACT_OPS } from "./store-rules";
 
 /** One per (model, worker): what the matcher reads, kept small. */
 export interface OfferItem extends Item {
@@ -23,6 +24,8 @@ export interface OfferItem extends Item {
   load: number;
   lastHeartbeat: number;
   attestationExpiresAt: number;
+  /** What the worker's engine can do with this model, as advertised at registration (absent from older agents). */
+  capabilities?: ModelCapabilities;
 }
 
 export interface WorkerItem extends Item {
@@ -46,8 +49,6 @@ export interface WorkerStatsItem extends Item {
 }
 
 const MODELS_PK = "*"; // offers: pk="*", sk=model lists every model ever offered
-/** The store's limit on one transaction (DynamoDB TransactWriteItems; the local stores enforce it too). */
-const MAX_TRANSACT_OPS = 100;
 
 export async function issueRegistrationNonce(deps: CoreDeps, workerId: string) {
   // Each nonce is a store write anyone with a key can cause (issue 9 #5).
@@ -116,6 +117,7 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     load: 0,
     lastHeartbeat: now,
     attestationExpiresAt: verdict.expiresAt,
+    ...(m.capabilities ? { capabilities: m.capabilities } : {}),
   }));
   const dropped = (prev?.models ?? []).filter((m) => !models.includes(m));
   const main: WriteOp[] = [
@@ -231,14 +233,40 @@ export async function listModels(deps: CoreDeps) {
     const tiers: Record<string, number> = {};
     for (const o of live) tiers[o.tier] = (tiers[o.tier] ?? 0) + 1;
     const median = prices.length ? (prices.length % 2 ? prices[(prices.length - 1) / 2]! : (prices[prices.length / 2 - 1]! + prices[prices.length / 2]!) / 2n) : 0n;
+    const capabilities = commonCapabilities(live);
     models.push({
       model,
       workers: live.length,
       tiers,
       price: { min: (prices[0] ?? 0n).toString(), median: median.toString(), max: (prices.at(-1) ?? 0n).toString() },
+      ...(capabilities ? { capabilities } : {}),
     });
   }
   return { models };
+}
+
+/**
+ * What every one of these offers can do: a flag is true only when all have it, the context
+ * length is the smallest known. The requester's proxy refuses what the listing says a model
+ * cannot do, and any live candidate may get the job, so the listing must hold for each of
+ * them. An offer without capabilities (an older agent) counts as unknown and is left out;
+ * undefined when no offer advertised any.
+ */
+export function commonCapabilities(offers: Array<Pick<OfferItem, "capabilities">>): ModelCapabilities | undefined {
+  const known = offers.flatMap((o) => (o.capabilities ? [o.capabilities] : []));
+  if (known.length === 0) return undefined;
+  const all = (k: "chat" | "completions" | "embeddings" | "streaming" | "tools" | "jsonSchema") => known.every((c) => c[k] === true);
+  const lengths = known.map((c) => c.contextLength);
+  const contextLength = lengths.every((n): n is number => typeof n === "number") ? Math.min(...lengths) : undefined;
+  return {
+    chat: all("chat"),
+    completions: all("completions"),
+    embeddings: all("embeddings"),
+    streaming: all("streaming"),
+    tools: all("tools"),
+    jsonSchema: all("jsonSchema"),
+    ...(contextLength !== undefined ? { contextLength } : {}),
+  };
 }
 
 export async function workerStatus(deps: CoreDeps, workerId: string) {

@@ -11,101 +11,27 @@
  * - booleans only support `=` and `<>` (ordering comparisons are false);
  * - `update` is an upsert: `set` with undefined removes the attribute, `add` adds to a
  *   missing attribute as 0 and keeps bigint as bigint;
- * - a transaction touches each item at most once and has at most 100 ops.
+ * - a transaction touches each item at most once and has at most 100 ops (core/store-rules.ts,
+ *   shared with the DynamoDB adapter).
  * TTL differs on purpose: an item whose `ttl` (unix seconds) is at or before now is
- * absent for reads and conditions at once, not "within 48 hours".
+ * absent for reads and conditions at once, not "within 48 hours" (both adapters).
  */
 import type { Clock, Condition, Item, Key, TableName, WriteOp } from "../core/ports";
+import { isExpired, keyOf, StoreValidationError } from "../core/store-rules";
 
-/** DynamoDB's TransactWriteItems limit. */
-export const MAX_TRANSACT_OPS = 100;
-/** Keeps (table, pk, sk) well inside LMDB's 1978-byte key limit (DynamoDB allows pk 2048 / sk 1024 bytes). */
-export const MAX_KEY_BYTES = 1800;
-
-export type StoreValidationCode =
-  | "STORE_TOO_MANY_OPS"
-  | "STORE_DUPLICATE_ITEM"
-  | "STORE_BAD_KEY"
-  | "STORE_BAD_UPDATE"
-  | "STORE_NOT_A_NUMBER";
-
-/** A transaction or key that no store would accept; nothing was written. */
-export class StoreValidationError extends Error {
-  override readonly name = "StoreValidationError";
-  constructor(
-    readonly code: StoreValidationCode,
-    message: string,
-    /** index into the ops array of the offending op, when there is one */
-    readonly index?: number,
-  ) {
-    super(message);
-  }
-}
+// The rules shared with the DynamoDB adapter (limits, keys, validation, TTL) live in core/store-rules.ts.
+export {
+  isExpired,
+  keyOf,
+  MAX_KEY_BYTES,
+  MAX_TRANSACT_OPS,
+  StoreValidationError,
+  validateKey,
+  validateOps,
+  type StoreValidationCode,
+} from "../core/store-rules";
 
 export const systemClock: Clock = { now: () => Date.now() };
-
-// ---------------------------------------------------------------- keys
-
-export function keyOf(op: WriteOp): Key {
-  return op.op === "put" ? { pk: op.item.pk, sk: op.item.sk } : op.key;
-}
-
-export function validateKey(key: Key, index?: number): void {
-  if (typeof key?.pk !== "string" || key.pk.length === 0 || typeof key.sk !== "string" || key.sk.length === 0) {
-    throw new StoreValidationError("STORE_BAD_KEY", "pk and sk must be non-empty strings", index);
-  }
-  if (Buffer.byteLength(key.pk) + Buffer.byteLength(key.sk) > MAX_KEY_BYTES) {
-    throw new StoreValidationError("STORE_BAD_KEY", `pk + sk must be at most ${MAX_KEY_BYTES} UTF-8 bytes`, index);
-  }
-}
-
-/**
- * Checks everything about a transaction that does not depend on stored data, so that an
- * adapter can reject it before it opens a write transaction.
- */
-export function validateOps(ops: readonly WriteOp[]): void {
-  if (ops.length > MAX_TRANSACT_OPS) {
-    throw new StoreValidationError("STORE_TOO_MANY_OPS", `a transaction has at most ${MAX_TRANSACT_OPS} ops, got ${ops.length}; split it`);
-  }
-  const seen = new Set<string>();
-  ops.forEach((op, i) => {
-    const key = keyOf(op);
-    validateKey(key, i);
-    const id = `${op.table}\u0000${key.pk}\u0000${key.sk}`;
-    if (seen.has(id)) {
-      throw new StoreValidationError(
-        "STORE_DUPLICATE_ITEM",
-        `op ${i} touches ${op.table}/${key.pk}/${key.sk} a second time; a transaction may touch each item once (merge the ops)`,
-        i,
-      );
-    }
-    seen.add(id);
-    if (op.op === "update") {
-      const set = op.set ?? {};
-      const add = op.add ?? {};
-      for (const attr of [...Object.keys(set), ...Object.keys(add)]) {
-        if (attr === "pk" || attr === "sk") {
-          throw new StoreValidationError("STORE_BAD_UPDATE", `op ${i} updates key attribute ${attr}; delete and put instead`, i);
-        }
-        if (attr in set && attr in add) {
-          throw new StoreValidationError("STORE_BAD_UPDATE", `op ${i} both sets and adds ${attr}; use one of them`, i);
-        }
-      }
-      for (const [attr, delta] of Object.entries(add)) {
-        if (typeof delta !== "bigint" && !(typeof delta === "number" && Number.isFinite(delta))) {
-          throw new StoreValidationError("STORE_NOT_A_NUMBER", `op ${i} adds a non-number to ${attr}`, i);
-        }
-      }
-    }
-  });
-}
-
-// ---------------------------------------------------------------- ttl
-
-/** True when the item has a ttl (unix seconds) at or before `nowMs`. */
-export function isExpired(item: Item, nowMs: number): boolean {
-  return typeof item.ttl === "number" && item.ttl * 1000 <= nowMs;
-}
 
 /** The item as readers see it: undefined when missing or expired. */
 export function live<T extends Item>(item: T | undefined, nowMs: number): T | undefined {

@@ -13,7 +13,9 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { ConditionFailedError, type WriteOp } from "../../core/ports";
 import { applyMovement, holdMovement, movementOps } from "../../core/ledger";
-import { DynamoStore, StoreError } from "./dynamo-store";
+import { createMemoryStore } from "../../local/memory-store";
+import type { StoreValidationCode } from "../../core/store-rules";
+import { DynamoStore, StoreError, StoreValidationError } from "./dynamo-store";
 
 const TABLE = "cocoon-test-Data";
 const NOW = Date.UTC(2026, 10, 25, 12, 0, 0); // ms
@@ -354,13 +356,58 @@ describe("DynamoStore transactions (money)", () => {
         { op: "check", table: "jobs", key: { pk: JOB, sk: "job" }, when: { kind: "exists" } },
       ])
       .catch((e: unknown) => e);
-    expect((err as StoreError).code).toBe("STORE_DUPLICATE_ITEM");
+    expect(err).toBeInstanceOf(StoreValidationError);
+    expect((err as StoreValidationError).code).toBe("STORE_DUPLICATE_ITEM");
     expect(ddb.calls()).toHaveLength(0);
   });
 
   it("more than 100 ops are refused with STORE_TOO_MANY_OPS", async () => {
     const ops: WriteOp[] = Array.from({ length: 101 }, (_, i) => ({ op: "put", table: "chain", item: { pk: `tx${i}`, sk: "tx" } }));
     await expect(makeStore().transact(ops)).rejects.toMatchObject({ code: "STORE_TOO_MANY_OPS" });
+  });
+
+  it("the store rules are one module: every transaction the local stores refuse, this adapter refuses before any request, with the same error and code", async () => {
+    // Prepare: one transaction per rule of core/store-rules.ts
+    const bad: Array<[StoreValidationCode, WriteOp[]]> = [
+      ["STORE_TOO_MANY_OPS", Array.from({ length: 101 }, (_, i) => ({ op: "put" as const, table: "chain" as const, item: { pk: `tx${i}`, sk: "tx" } }))],
+      ["STORE_DUPLICATE_ITEM", [{ op: "put", table: "jobs", item: { pk: JOB, sk: "job" } }, { op: "delete", table: "jobs", key: { pk: JOB, sk: "job" } }]],
+      ["STORE_BAD_KEY", [{ op: "put", table: "jobs", item: { pk: "", sk: "job" } }]],
+      ["STORE_BAD_KEY", [{ op: "put", table: "jobs", item: { pk: "p".repeat(1800), sk: "job" } }]],
+      ["STORE_BAD_UPDATE", [{ op: "update", table: "jobs", key: { pk: JOB, sk: "job" }, set: { pk: "other" } }]],
+      ["STORE_BAD_UPDATE", [{ op: "update", table: "accounts", key: { pk: ACCOUNT, sk: "balance" }, set: { held: 1n }, add: { held: 1n } }]],
+      ["STORE_NOT_A_NUMBER", [{ op: "update", table: "accounts", key: { pk: ACCOUNT, sk: "balance" }, add: { held: Number.NaN } }]],
+    ];
+    for (const [code, ops] of bad) {
+      // Act
+      const aws = await makeStore().transact(ops).catch((e: unknown) => e);
+      const local = await createMemoryStore().transact(ops).catch((e: unknown) => e);
+      // Assess
+      expect(aws, code).toBeInstanceOf(StoreValidationError);
+      expect(local, code).toBeInstanceOf(StoreValidationError);
+      expect([(aws as StoreValidationError).code, (aws as StoreValidationError).index]).toEqual([code, (local as StoreValidationError).index]);
+      expect((local as StoreValidationError).code).toBe(code);
+    }
+    expect(ddb.calls()).toHaveLength(0);
+  });
+
+  it("TTL is one rule: an item is gone from the second its ttl names, on reads here as in the local stores", async () => {
+    // Prepare: ttl exactly now, and one second later
+    const now = { pk: JOB, sk: "a", ttl: NOW_S };
+    const later = { pk: JOB, sk: "b", ttl: NOW_S + 1 };
+    ddb.on(QueryCommand).resolves({
+      Items: [
+        { pk: `jobs#${JOB}`, sk: "a", ttl: new NumberValue(String(NOW_S)), _exp: new NumberValue(String(NOW_S)) },
+        { pk: `jobs#${JOB}`, sk: "b", ttl: new NumberValue(String(NOW_S + 1)), _exp: new NumberValue(String(NOW_S + 1)) },
+      ],
+    });
+    const local = createMemoryStore({ clock: { now: () => NOW } });
+    await local.transact([{ op: "put", table: "jobs", item: now }, { op: "put", table: "jobs", item: later }]);
+    // Act
+    const aws = await makeStore().query("jobs", JOB);
+    const mem = await local.query("jobs", JOB);
+    // Assess
+    expect(aws.map((i) => i.sk)).toEqual(["b"]);
+    expect(mem.map((i) => i.sk)).toEqual(["b"]);
   });
 
   it("an attribute named like a reserved one is refused with STORE_RESERVED_ATTRIBUTE", async () => {

@@ -42,16 +42,23 @@ import {
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { randomUUID } from "node:crypto";
 import { ConditionFailedError, type Condition, type Item, type Key, type Store, type TableName, type WriteOp } from "../../core/ports";
+import { RETRY, retryOptimistic } from "../../core/retry";
+import { ttlPassed, ttlSeconds, validateOps } from "../../core/store-rules";
+
+export { StoreValidationError, ttlSeconds } from "../../core/store-rules";
 
 export const TTL_ATTR = "_exp";
 export const BIGINT_MARKER = "_bi:";
-const MAX_TRANSACT_OPS = 100;
 
-/** Named errors with a machine-readable code (the same codes as local/store-semantics.ts where both exist). */
+/**
+ * What only this adapter refuses: a transaction that kept conflicting with concurrent ones, an
+ * attribute name it reserves. Everything every store refuses (too many ops, an item twice, bad
+ * keys and updates) is a StoreValidationError from core/store-rules.ts, as locally.
+ */
 export class StoreError extends Error {
   override readonly name = "StoreError";
   constructor(
-    readonly code: "STORE_TOO_MANY_OPS" | "STORE_DUPLICATE_ITEM" | "STORE_CONFLICT" | "STORE_RESERVED_ATTRIBUTE",
+    readonly code: "STORE_CONFLICT" | "STORE_RESERVED_ATTRIBUTE",
     message: string,
   ) {
     super(message);
@@ -82,9 +89,6 @@ export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
 
 const physicalPk = (table: TableName, pk: string) => `${table}#${pk}`;
 const physicalKey = (table: TableName, key: Key) => ({ pk: physicalPk(table, key.pk), sk: key.sk });
-
-/** ttl of the port (epoch seconds) → DynamoDB TTL seconds; tolerate milliseconds. */
-export const ttlSeconds = (ttl: number) => (ttl > 1e11 ? Math.ceil(ttl / 1000) : Math.ceil(ttl));
 
 function checkAttrName(attr: string) {
   if (attr === TTL_ATTR || attr.startsWith(BIGINT_MARKER)) {
@@ -149,8 +153,7 @@ export function decodeItem<T extends Item>(table: TableName, raw: Record<string,
 function isExpired(raw: Record<string, unknown>, nowMs: number): boolean {
   const exp = raw[TTL_ATTR];
   if (exp === undefined || exp === null) return false;
-  const s = exp instanceof NumberValue ? Number(exp.value) : Number(exp);
-  return s <= Math.floor(nowMs / 1000);
+  return ttlPassed(exp instanceof NumberValue ? Number(exp.value) : Number(exp), nowMs);
 }
 
 // ---------------------------------------------------------------- expressions
@@ -340,22 +343,7 @@ export class DynamoStore implements Store {
   }
 
   async transact(ops: WriteOp[]): Promise<void> {
-    if (ops.length > MAX_TRANSACT_OPS) {
-      throw new StoreError("STORE_TOO_MANY_OPS", `a transaction holds ${ops.length} operations; DynamoDB allows at most ${MAX_TRANSACT_OPS}: split it`);
-    }
-    const seen = new Map<string, number>();
-    ops.forEach((op, i) => {
-      const key = op.op === "put" ? op.item : op.key;
-      const id = `${op.table}\u0000${key.pk}\u0000${key.sk}`;
-      const j = seen.get(id);
-      if (j !== undefined) {
-        throw new StoreError(
-          "STORE_DUPLICATE_ITEM",
-          `operations ${j} and ${i} of one transaction touch the same item (${op.table} ${key.pk} / ${key.sk}); DynamoDB refuses that: merge them into one operation`,
-        );
-      }
-      seen.set(id, i);
-    });
+    validateOps(ops);
 
     const nowS = Math.floor(this.now() / 1000);
     // Keep the port index of each DynamoDB item (an update with nothing to write and no condition is dropped).
@@ -389,36 +377,40 @@ export class DynamoStore implements Store {
     // core would read as "someone else did it"). Not derived from the items' content: two
     // concurrent calls with equal content (two identical result posts in the same ms) would
     // then both be told "applied", where the port promises exactly one winner.
-    let token = randomUUID();
-    let resends = 0;
-    for (let attempt = 0; ; ) {
-      try {
-        await this.doc.send(new TransactWriteCommand({ TransactItems: items, ClientRequestToken: token }));
-        return;
-      } catch (e) {
-        if (isAmbiguous(e) && resends < this.retries) {
-          resends++;
-          await this.sleep(50 * 2 ** resends + Math.floor(Math.random() * 50));
-          continue; // same token
+    let resends = 0; // ambiguous re-sends, over the whole call
+    const conflicting = () => new StoreError("STORE_CONFLICT", `transaction kept conflicting with concurrent writes after ${this.retries + 1} attempts; retry the request`);
+    await retryOptimistic(
+      { attempts: this.retries + 1, exhausted: conflicting, backoffMs: (n) => 20 * 2 ** n + Math.floor(Math.random() * 20), sleep: this.sleep },
+      async () => {
+        const token = randomUUID(); // a cancelled attempt committed nothing: each attempt is a fresh call
+        try {
+          await retryOptimistic({ attempts: Infinity, exhausted: conflicting }, async () => {
+            try {
+              await this.doc.send(new TransactWriteCommand({ TransactItems: items, ClientRequestToken: token }));
+              return undefined;
+            } catch (e) {
+              if (!isAmbiguous(e) || resends >= this.retries) throw e;
+              resends++;
+              await this.sleep(50 * 2 ** resends + Math.floor(Math.random() * 50));
+              return RETRY; // re-sent with the same token: applied at most once
+            }
+          });
+          return undefined;
+        } catch (e) {
+          if (errName(e) !== "TransactionCanceledException") throw e;
+          const reasons = ((e as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? []).map((r) => r?.Code ?? "None");
+          const failed = reasons.indexOf("ConditionalCheckFailed");
+          if (failed >= 0) {
+            const i = portIndex[failed];
+            throw new ConditionFailedError(i, `condition of ${i === undefined ? "a transaction item" : describe(ops[i]!)} failed`);
+          }
+          if (reasons.length === 0) throw new ConditionFailedError(undefined, "transaction cancelled without reasons");
+          const onlyConflicts = reasons.every((r) => r === "None" || r === "TransactionConflict");
+          if (!onlyConflicts) throw e;
+          return RETRY;
         }
-        if (errName(e) !== "TransactionCanceledException") throw e;
-        const reasons = ((e as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? []).map((r) => r?.Code ?? "None");
-        const failed = reasons.indexOf("ConditionalCheckFailed");
-        if (failed >= 0) {
-          const i = portIndex[failed];
-          throw new ConditionFailedError(i, `condition of ${i === undefined ? "a transaction item" : describe(ops[i]!)} failed`);
-        }
-        if (reasons.length === 0) throw new ConditionFailedError(undefined, "transaction cancelled without reasons");
-        const onlyConflicts = reasons.every((r) => r === "None" || r === "TransactionConflict");
-        if (!onlyConflicts) throw e;
-        if (attempt >= this.retries) {
-          throw new StoreError("STORE_CONFLICT", `transaction kept conflicting with concurrent writes after ${attempt + 1} attempts; retry the request`);
-        }
-        await this.sleep(20 * 2 ** attempt + Math.floor(Math.random() * 20));
-        attempt++;
-        token = randomUUID(); // cancelled, so nothing committed: a fresh call
-      }
-    }
+      },
+    );
   }
 }
 
