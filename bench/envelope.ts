@@ -134,7 +134,8 @@ export async function benchEnvelope(opts: EnvelopeBenchOptions = {}): Promise<Be
     );
   }
 
-  // For comparison: the library TOOLCHAIN.md measured (WebCrypto X25519, pure-JS ChaCha20).
+  // For comparison: the off-the-shelf HPKE library (@hpke/core: WebCrypto X25519, pure-JS ChaCha20),
+  // which our node:crypto composition replaced for speed.
   try {
     const { CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } = await import("@hpke/core");
     const { Chacha20Poly1305 } = await import("@hpke/chacha20poly1305");

@@ -1,5 +1,5 @@
 /**
- * The request / reply envelope (DESIGN.md "Envelope (privacy)").
+ * The request / reply envelope (docs/architecture.md §6, "Envelope").
  *
  * Request: one random 32-byte data key; payload = ChaCha20-Poly1305(dataKey, nonce,
  * plaintext, aad = canonicalJson(header)), stored as ct || tag. The data key is HPKE-sealed

@@ -1,5 +1,5 @@
 /**
- * Signed REST requests (DESIGN.md "Identity and authentication").
+ * Signed REST requests (docs/architecture.md §6, "Identity and requests").
  *
  *   x-cocoon-auth: v2 key=<b64u Ed25519 public key>,ts=<unix ms>,nonce=<16..128 b64u chars>,sig=<b64u>
  *
