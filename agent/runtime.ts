@@ -1,5 +1,5 @@
 import type { AttestationDoc } from "../events/attestation";
-import type { AgentChallenge, AgentJob } from "../events/api";
+import type { AgentChallenge, AgentJob, ModelCapabilities } from "../events/api";
 import { b64u } from "../core/crypto/encoding";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
 import { API, ApiClient, ApiError } from "../api-client/api";
@@ -58,9 +58,11 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const register = async () => {
     const { nonce } = await api.request(API.workerNonce);
     const attestation = await o.attest(b64u.decode(nonce));
-    return api.request(API.registerWorker, {
-      body: { attestation, models: o.models.map((m) => ({ model: m.model, priceBps: m.priceBps ?? 10_000 })), capacity },
-    });
+    // ---- issue 11 (OpenAI drop-in): each model goes with what the engine can do with it, for
+    // /v1/models and for cocoon serve's 400s that name the parameter a model cannot honour.
+    const models = await Promise.all(o.models.map(async (m) => ({ model: m.model, priceBps: m.priceBps ?? 10_000, ...(await advertisedCapabilities(o.engine, m.model)) })));
+    // ---- end issue 11
+    return api.request(API.registerWorker, { body: { attestation, models, capacity } });
   };
   let reg = await register();
   log.info("registered", { workerId, tier: reg.tier, models: o.models.map((m) => m.model) });
@@ -153,6 +155,19 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     },
   };
 }
+
+// ---- issue 11 (OpenAI drop-in)
+/** The engine's capabilities for a model, in the registration's shape; none when the engine cannot tell (the proxy then lets the worker decide). */
+async function advertisedCapabilities(engine: Engine, model: string): Promise<{ capabilities?: ModelCapabilities }> {
+  if (!engine.capabilities) return {};
+  try {
+    const c = await engine.capabilities(model);
+    return { capabilities: { chat: c.chat, completions: c.completions, embeddings: c.embeddings, streaming: c.streaming, tools: c.tools, jsonSchema: c.jsonSchema, ...(c.contextLength ? { contextLength: c.contextLength } : {}) } };
+  } catch {
+    return {};
+  }
+}
+// ---- end issue 11
 
 /**
  * On AWS the coordinator vends short-lived credentials for this worker's own SQS queue, and

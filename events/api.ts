@@ -113,6 +113,27 @@ export const BalanceView = z.object({
 
 export const FaucetRequest = z.object({ amount: NanoTon });
 
+/**
+ * What a worker's engine can do with one model (agent/engines/engine.ts EngineCapabilities), as
+ * the agent advertises it at registration. `cocoon serve` answers a request a model cannot
+ * honour (tools, json_schema, embeddings, …) with a 400 naming the parameter, and lists these
+ * per model. Unknown keys from newer agents are dropped, not refused.
+ */
+export const ModelCapabilities = z.object({
+  chat: z.boolean(),
+  completions: z.boolean(),
+  embeddings: z.boolean(),
+  /** token-by-token from the engine itself (otherwise the answer comes as one delta) */
+  streaming: z.boolean(),
+  /** function calling (`tools`) */
+  tools: z.boolean(),
+  /** `response_format: json_schema` / `json_object` enforced */
+  jsonSchema: z.boolean(),
+  /** context window in tokens, when the engine knows it */
+  contextLength: z.number().int().positive().optional(),
+});
+export type ModelCapabilities = z.infer<typeof ModelCapabilities>;
+
 export const ModelsResponse = z.object({
   models: z.array(
     z.object({
@@ -120,6 +141,12 @@ export const ModelsResponse = z.object({
       workers: z.number().int(),
       tiers: z.record(z.string(), z.number().int()),
       price: z.object({ min: NanoTonString, median: NanoTonString, max: NanoTonString }),
+      /**
+       * What every live worker of the model can do (a capability is listed true only when all of
+       * them have it; contextLength is the smallest), so a request the listing allows is one any
+       * candidate can serve. Absent when no live worker advertised capabilities.
+       */
+      capabilities: ModelCapabilities.optional(),
     }),
   ),
 });
@@ -141,6 +168,8 @@ export const RegisterWorkerRequest = z.object({
         model: ModelName,
         /** Worker's price coefficient in basis points of the model's base price (10000 = 1.0). */
         priceBps: z.number().int().min(1).max(1_000_000).default(10_000),
+        /** What the engine can do with this model; older agents send none. */
+        capabilities: ModelCapabilities.optional(),
       }),
     )
     .min(1)
