@@ -1,6 +1,7 @@
 /**
- * The vault's exit codes by name. Mirrors the constants in contracts/vault.tact (the Tact
- * wrapper exports them too; contracts/vault.test.ts checks that both agree).
+ * The exit codes of the vault and its wallets (AccountWallet, PayoutWallet) by name. Mirrors the
+ * constants in contracts/vault.tact (the Tact wrapper exports them too; contracts/vault.test.ts
+ * checks that both agree).
  */
 export const VaultExit = {
   ERR_BAD_SIGNATURE: 1001, // signature does not verify under the current coordinator key
@@ -14,6 +15,9 @@ export const VaultExit = {
   ERR_VAULT_INSOLVENT: 1009, // payout would exceed total deposits or the vault balance
   ERR_BAD_AMOUNT: 1010, // zero withdrawal
   ERR_BAD_DESTINATION: 1011, // payout to the vault itself or outside the basechain (workchain 0)
+  ERR_NOT_VAULT: 1012, // a wallet message that did not come from its vault
+  ERR_NOT_WALLET: 1013, // a wallet's answer from an address that is not the wallet it names
+  ERR_UNKNOWN_DEPOSIT: 1014, // a credit confirmation for no deposit in flight (or another amount)
 } as const;
 
 export type VaultExitName = keyof typeof VaultExit;

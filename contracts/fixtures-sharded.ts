@@ -1,0 +1,87 @@
+/**
+ * Test/bench fixtures for the vault on a @ton/sandbox Blockchain: a deployed vault with a
+ * deterministic owner, coordinator key, requester and worker (fixed clock, so gas and storage
+ * fees are reproducible).
+ */
+import { Blockchain, type SandboxContract, type TreasuryContract } from "@ton/sandbox";
+import { type Address, beginCell, type Cell, type Transaction, toNano } from "@ton/core";
+import { keyPairFromSeed, type KeyPair } from "@ton/crypto";
+import { depositComment, keyToUint, signVoucher, signWithdrawal, Vault, type SignedVoucher, type SignedWithdrawal } from "./vault-sharded";
+
+export const FIXED_NOW = 1_750_000_000;
+export const RESERVE = toNano("1");
+
+export function seededKeyPair(label: string): KeyPair {
+  const seed = Buffer.alloc(32);
+  Buffer.from(label).copy(seed);
+  return keyPairFromSeed(seed);
+}
+
+export interface VaultFixture {
+  blockchain: Blockchain;
+  owner: SandboxContract<TreasuryContract>;
+  requester: SandboxContract<TreasuryContract>;
+  worker: SandboxContract<TreasuryContract>;
+  stranger: SandboxContract<TreasuryContract>;
+  coordinator: KeyPair;
+  /** requester's Ed25519 key pair; its public key is the on-chain account id */
+  requesterKey: KeyPair;
+  account: bigint;
+  vault: SandboxContract<Vault>;
+  deployTx: Transaction[];
+  voucher(cumulative: bigint, opts?: { worker?: Address; expiry?: number; key?: KeyPair }): SignedVoucher;
+  withdrawal(amount: bigint, opts?: { seqno?: number; to?: Address; expiry?: number; key?: KeyPair; account?: bigint }): SignedWithdrawal;
+}
+
+export async function vaultFixture(opts: { now?: number } = {}): Promise<VaultFixture> {
+  const blockchain = await Blockchain.create();
+  blockchain.now = opts.now ?? FIXED_NOW;
+  const owner = await blockchain.treasury("owner");
+  const requester = await blockchain.treasury("requester");
+  const worker = await blockchain.treasury("worker");
+  const stranger = await blockchain.treasury("stranger");
+  const coordinator = seededKeyPair("coordinator");
+  const requesterKey = seededKeyPair("requester");
+  const vault = blockchain.openContract(await Vault.createFromConfig({ owner: owner.address, coordinatorKey: coordinator.publicKey }));
+  const res = await vault.sendDeploy(owner.getSender(), RESERVE);
+  const f: VaultFixture = {
+    blockchain,
+    owner,
+    requester,
+    worker,
+    stranger,
+    coordinator,
+    requesterKey,
+    account: keyToUint(requesterKey.publicKey),
+    vault,
+    deployTx: res.transactions,
+    voucher: (cumulative, o = {}) =>
+      signVoucher((o.key ?? coordinator).secretKey, vault.address, {
+        worker: o.worker ?? worker.address,
+        cumulative,
+        expiry: o.expiry ?? (blockchain.now ?? FIXED_NOW) + 3600,
+      }),
+    withdrawal: (amount, o = {}) =>
+      signWithdrawal((o.key ?? coordinator).secretKey, vault.address, {
+        account: o.account ?? f.account,
+        to: o.to ?? requester.address,
+        amount,
+        seqno: o.seqno ?? 0,
+        expiry: o.expiry ?? (blockchain.now ?? FIXED_NOW) + 3600,
+      }),
+  };
+  return f;
+}
+
+/**
+ * Message bodies that read as "deposit:<hex>" to a comment reader that follows refs
+ * (loadStringTail), while the vault, which accepts a comment deposit only as one 576-bit cell
+ * without refs, treats them as unattributed transfers (issue 9 #1).
+ */
+export function refDepositLookalikes(account: bigint): Record<string, Cell> {
+  const text = Buffer.from(depositComment(account));
+  return {
+    "deposit:<hex> + an empty ref": beginCell().storeUint(0, 32).storeBuffer(text).storeRef(beginCell().endCell()).endCell(),
+    "op 0 with the whole text in a ref": beginCell().storeUint(0, 32).storeRef(beginCell().storeBuffer(text).endCell()).endCell(),
+  };
+}
