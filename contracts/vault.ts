@@ -1,6 +1,11 @@
 /**
- * Blueprint-style wrapper over the Tact-generated Vault binding (contracts/build/Vault_Vault.ts),
- * plus the signing helpers the coordinator uses for withdrawals and worker vouchers.
+ * Blueprint-style wrapper over the Tact-generated bindings of the sharded vault
+ * (contracts/build/Vault_{Vault,AccountWallet,PayoutWallet}.ts), plus the signing helpers the
+ * coordinator uses for withdrawals and worker vouchers.
+ *
+ * Per-account and per-worker state lives in child contracts whose addresses derive offline from
+ * (vault, owner), like jetton wallets: `accountWalletAddress(vault, account)`,
+ * `payoutWalletAddress(vault, worker)`. The Vault class's per-account getters read those children.
  *
  * Signed payloads (hash = representation hash of the cell, Ed25519 over those 32 bytes):
  *   withdrawal: uint32 "cow1" | vault address | account uint256 | to address | amount coins | seqno uint32 | expiry uint32
@@ -12,6 +17,7 @@ import {
   Cell,
   type Contract,
   type ContractProvider,
+  Dictionary,
   type Sender,
   SendMode,
   toNano,
@@ -25,15 +31,21 @@ import {
   storeSetCoordinatorKey,
   storeWithdraw,
   type Totals,
-} from "./build/Vault_Vault";
-import { VaultExit } from "./errors";
+} from "./build/Sharded_Vault";
+import { AccountWallet as TactAccountWallet } from "./build/Sharded_AccountWallet";
+import { PayoutWallet as TactPayoutWallet } from "./build/Sharded_PayoutWallet";
 
 export { VaultExit, vaultExitName, type VaultExitName } from "./errors";
-export type { Totals } from "./build/Vault_Vault";
+export type { Totals } from "./build/Sharded_Vault";
 
 export const TAG_WITHDRAW = 0x636f7731;
 export const TAG_VOUCHER = 0x636f7631;
+/** Smallest deposit the vault accepts (MIN_DEPOSIT in the contract). */
 export const MIN_DEPOSIT = toNano("0.01");
+/** What the vault sends its account wallet with every credit, from its own balance (CREDIT_VALUE). */
+export const CREDIT_VALUE = toNano("0.01");
+/** What a wallet keeps for its own storage (WALLET_STORAGE). */
+export const WALLET_STORAGE = toNano("0.002");
 export const OPCODES = {
   deposit: 0x6b1f0c01,
   withdraw: 0x6b1f0c02,
@@ -41,6 +53,13 @@ export const OPCODES = {
   setCoordinatorKey: 0x6b1f0c04,
   /** external-out log of a credited deposit (the only thing the watcher credits from) */
   depositCredited: 0x6b1f0c81,
+  // vault <-> wallets
+  creditAccount: 0x6b1f0c11,
+  accountCredited: 0x6b1f0c12,
+  debit: 0x6b1f0c13,
+  debitApproved: 0x6b1f0c14,
+  claim: 0x6b1f0c15,
+  claimApproved: 0x6b1f0c16,
 } as const;
 
 export interface VaultConfig {
@@ -56,7 +75,7 @@ export interface WithdrawalRequest {
   account: bigint;
   to: Address;
   amount: bigint;
-  /** Must equal the vault's withdrawSeqno(account). */
+  /** Must equal the account wallet's seqno. */
   seqno: number;
   /** Unix seconds; the vault refuses after this instant. */
   expiry: number;
@@ -117,6 +136,17 @@ export function signWithdrawal(secretKey: Buffer, vault: Address, w: WithdrawalR
 
 export function signVoucher(secretKey: Buffer, vault: Address, v: VoucherRequest): SignedVoucher {
   return { ...v, signature: sign(voucherHash(vault, v), secretKey) };
+}
+
+// ---------------------------------------------------------------- child addresses (offline)
+/** The AccountWallet of `account` under `vault` (where its balance and seqno live). */
+export async function accountWalletAddress(vault: Address, account: bigint): Promise<Address> {
+  return (await TactAccountWallet.fromInit(vault, account, 0n, 0n, 0n)).address;
+}
+
+/** The PayoutWallet of `worker` under `vault` (where its paid high-water mark lives). */
+export async function payoutWalletAddress(vault: Address, worker: Address): Promise<Address> {
+  return (await TactPayoutWallet.fromInit(vault, worker, 0n)).address;
 }
 
 // ---------------------------------------------------------------- message bodies
@@ -188,7 +218,62 @@ function commentBody(text: string): Cell {
   return beginCell().storeUint(0, 32).storeStringTail(text).endCell();
 }
 
-// ---------------------------------------------------------------- the contract
+// ---------------------------------------------------------------- the children
+/** A wallet that was never deployed (or was deleted) holds nothing: its getters read as zero. */
+async function active(provider: ContractProvider): Promise<boolean> {
+  return (await provider.getState()).state.type === "active";
+}
+
+export interface AccountWalletState {
+  deposited: bigint;
+  withdrawn: bigint;
+  seqno: number;
+}
+
+export class AccountWallet implements Contract {
+  constructor(readonly address: Address) {}
+
+  static async of(vault: Address, account: bigint): Promise<AccountWallet> {
+    return new AccountWallet(await accountWalletAddress(vault, account));
+  }
+
+  async getState(provider: ContractProvider): Promise<AccountWalletState> {
+    if (!(await active(provider))) return { deposited: 0n, withdrawn: 0n, seqno: 0 };
+    const s = await TactAccountWallet.fromAddress(this.address).getState(provider);
+    return { deposited: s.deposited, withdrawn: s.withdrawn, seqno: Number(s.seqno) };
+  }
+
+  /** deposited − withdrawn */
+  async getBalance(provider: ContractProvider): Promise<bigint> {
+    if (!(await active(provider))) return 0n;
+    return TactAccountWallet.fromAddress(this.address).getBalance(provider);
+  }
+
+  async getSeqno(provider: ContractProvider): Promise<number> {
+    if (!(await active(provider))) return 0;
+    return Number(await TactAccountWallet.fromAddress(this.address).getSeqno(provider));
+  }
+
+  /** TON the wallet holds (its storage reserve) */
+  async getTonBalance(provider: ContractProvider): Promise<bigint> {
+    return (await provider.getState()).balance;
+  }
+}
+
+export class PayoutWallet implements Contract {
+  constructor(readonly address: Address) {}
+
+  static async of(vault: Address, worker: Address): Promise<PayoutWallet> {
+    return new PayoutWallet(await payoutWalletAddress(vault, worker));
+  }
+
+  async getPaid(provider: ContractProvider): Promise<bigint> {
+    if (!(await active(provider))) return 0n;
+    return TactPayoutWallet.fromAddress(this.address).getPaid(provider);
+  }
+}
+
+// ---------------------------------------------------------------- the vault
 export class Vault implements Contract {
   constructor(
     readonly address: Address,
@@ -200,7 +285,17 @@ export class Vault implements Contract {
   }
 
   static async createFromConfig(config: VaultConfig): Promise<Vault> {
-    const t = await TactVault.fromInit(config.owner, keyToUint(config.coordinatorKey), config.nonce ?? 0n);
+    const t = await TactVault.fromInit(
+      config.owner,
+      keyToUint(config.coordinatorKey),
+      config.nonce ?? 0n,
+      0n,
+      0n,
+      0n,
+      0n,
+      0n,
+      Dictionary.empty(Dictionary.Keys.BigUint(64), Dictionary.Values.Address()),
+    );
     return new Vault(t.address, t.init);
   }
 
@@ -244,10 +339,6 @@ export class Vault implements Contract {
     return rest;
   }
 
-  async getPaid(provider: ContractProvider, worker: Address): Promise<bigint> {
-    return TactVault.fromAddress(this.address).getPaid(provider, worker);
-  }
-
   async getCoordinatorKey(provider: ContractProvider): Promise<Buffer> {
     return uintToKey(await TactVault.fromAddress(this.address).getCoordinatorKey(provider));
   }
@@ -256,12 +347,33 @@ export class Vault implements Contract {
     return TactVault.fromAddress(this.address).getOwner(provider);
   }
 
-  async getAccountBalance(provider: ContractProvider, account: bigint): Promise<bigint> {
-    return TactVault.fromAddress(this.address).getAccountBalance(provider, account);
+  /** Deposits routed to their account wallet and not yet confirmed or bounced (0 at rest). */
+  async getInflight(provider: ContractProvider): Promise<number> {
+    return Number(await TactVault.fromAddress(this.address).getInflight(provider));
   }
 
+  /** The vault's own answer to where `account`'s wallet lives (equals accountWalletAddress). */
+  async getAccountWalletAddress(provider: ContractProvider, account: bigint): Promise<Address> {
+    return TactVault.fromAddress(this.address).getAccountWallet(provider, account);
+  }
+
+  async getPayoutWalletAddress(provider: ContractProvider, worker: Address): Promise<Address> {
+    return TactVault.fromAddress(this.address).getPayoutWallet(provider, worker);
+  }
+
+  /** deposited − withdrawn of `account`, read from its AccountWallet (0 when it has none). */
+  async getAccountBalance(provider: ContractProvider, account: bigint): Promise<bigint> {
+    return provider.open(await AccountWallet.of(this.address, account)).getBalance();
+  }
+
+  /** The seqno `account`'s next withdrawal must carry, read from its AccountWallet. */
   async getWithdrawSeqno(provider: ContractProvider, account: bigint): Promise<number> {
-    return Number(await TactVault.fromAddress(this.address).getWithdrawSeqno(provider, account));
+    return provider.open(await AccountWallet.of(this.address, account)).getSeqno();
+  }
+
+  /** What the vault has paid `worker` so far, read from its PayoutWallet. */
+  async getPaid(provider: ContractProvider, worker: Address): Promise<bigint> {
+    return provider.open(await PayoutWallet.of(this.address, worker)).getPaid();
   }
 
   async getBalance(provider: ContractProvider): Promise<bigint> {

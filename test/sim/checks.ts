@@ -10,6 +10,8 @@
  *   - held = the maximum cost of the requester's open ("assigned") jobs;
  *   - reserved (`wdr:<a>`) = the requester's pending withdrawals;
  *   - each job has its hold, and completed ⇔ settled, refunded ⇔ refunded, never both;
+ *   - each vault transaction moved money at most once, and no requester was credited more
+ *     deposits, or debited more withdrawals, than the vault itself records for it;
  *   - no charge without a verified receipt: a settled job's result is one an honest agent
  *     produced for that job, attempt and worker, its receipt verifies with the worker's key
  *     (real Ed25519), covers the job's request hash, and the charge is the price of its usage
@@ -29,6 +31,12 @@ export interface HonestResult {
   reply: ReplyEnvelope;
 }
 
+/** What the chain itself records (the simulated vault), to hold the ledger against. */
+export interface ChainTruth {
+  deposited(account: string): bigint;
+  withdrawn(account: string): bigint;
+}
+
 export interface Oracle {
   /** resultDigest → the result honest agent code produced */
   honest: Map<string, HonestResult>;
@@ -39,6 +47,7 @@ export interface Oracle {
   pricing: PricingConfig;
   /** jobs whose settlement was checked already (the check costs a signature verification) */
   verifiedSettles: Set<string>;
+  chain?: ChainTruth;
 }
 
 const big = (v: unknown): bigint => (v === undefined || v === null ? 0n : BigInt(v as bigint | number | string));
@@ -86,33 +95,39 @@ export function checkStore(store: SimStore, oracle: Oracle): string[] {
   for (const [id, r] of replayed) if (!accounts.has(id) && (r.available !== 0n || r.held !== 0n)) v.push(`movements post ${r.available}/${r.held} to ${id}, which has no balance`);
   if (total !== 0n) v.push(`the ledger sums to ${total}, not 0`);
 
+  // ---- the chain: once per transaction, never more than the vault records
+  const byTx = new Map<string, string>();
+  const credited = new Map<string, bigint>();
+  const debited = new Map<string, bigint>();
+  for (const m of ledger.values()) {
+    const postings = (m.postings ?? []) as Posting[];
+    const chainLeg = postings.find((p) => p.account === "ext:chain");
+    if (!chainLeg) continue;
+    const tx = (m.meta as Record<string, string> | undefined)?.txHash;
+    if (tx !== undefined) {
+      const prior = byTx.get(tx);
+      if (prior !== undefined) v.push(`vault transaction ${tx} moved money twice: movements ${prior} and ${m.pk}`);
+      byTx.set(tx, m.pk);
+    }
+    for (const p of postings) {
+      const owner = /^(?:req|wdr):(.+)$/.exec(p.account)?.[1];
+      if (!owner) continue;
+      const d = BigInt(p.delta);
+      if (m.kind === "deposit") credited.set(owner, (credited.get(owner) ?? 0n) + d);
+      else if (m.kind === "withdrawal") debited.set(owner, (debited.get(owner) ?? 0n) - d);
+    }
+  }
+  if (oracle.chain) {
+    for (const [owner, c] of credited) if (c > oracle.chain.deposited(owner)) v.push(`req:${owner} was credited ${c} in deposits, the vault records ${oracle.chain.deposited(owner)} deposited`);
+    for (const [owner, d] of debited) if (d > oracle.chain.withdrawn(owner)) v.push(`req:${owner} was debited ${d} in landed withdrawals, the vault records ${oracle.chain.withdrawn(owner)} withdrawn`);
+  }
+
   // ---- jobs: held = open jobs' maximum cost; each job's money matches its status
   const openCost = new Map<string, bigint>();
   for (const j of store.items("jobs")) {
     if (j.sk !== "job") continue;
-    const id = String(j.jobId);
-    const status = String(j.status);
-    const hold = ledger.get(`hold:${id}`);
-    const settle = ledger.get(`settle:${id}`);
-    const refund = ledger.get(`refund:${id}`);
-    if (!hold) v.push(`job ${id} exists without its hold`);
-    if (status === "assigned") {
-      openCost.set(String(j.requester), (openCost.get(String(j.requester)) ?? 0n) + big(j.maxCost));
-      if (settle || refund) v.push(`job ${id} is still assigned but was ${settle ? "settled" : "refunded"}`);
-      const n = (j.candidates as unknown[]).length;
-      if (!(Number(j.attempt) >= 0 && Number(j.attempt) < n)) v.push(`job ${id} is at attempt ${j.attempt} of ${n} candidates`);
-    } else if (status === "completed") {
-      if (!settle) v.push(`job ${id} is completed without a settlement`);
-      if (refund) v.push(`job ${id} was settled AND refunded`);
-      if (settle && !oracle.verifiedSettles.has(id)) {
-        const problems = settlementProblems(j, settle, oracle);
-        if (problems.length) v.push(`job ${id} was charged without a verified receipt: ${problems.join("; ")}`);
-        else oracle.verifiedSettles.add(id);
-      }
-    } else if (status === "refunded") {
-      if (!refund) v.push(`job ${id} is refunded without a refund movement`);
-      if (settle) v.push(`job ${id} was refunded AND settled`);
-    } else v.push(`job ${id} has status ${status}`);
+    if (j.status === "assigned") openCost.set(String(j.requester), (openCost.get(String(j.requester)) ?? 0n) + big(j.maxCost));
+    v.push(...jobProblems(store, oracle, String(j.jobId)));
   }
   for (const m of ledger.values()) {
     const [kind, id] = [m.pk.slice(0, m.pk.indexOf(":")), m.pk.slice(m.pk.indexOf(":") + 1)];
@@ -170,4 +185,185 @@ function settlementProblems(job: Item, settle: Item, oracle: Oracle): string[] {
     if (released !== -held) p.push(`the settlement released ${-released} of a ${held} hold`);
   }
   return p;
+}
+
+// ---------------------------------------------------------------- incremental
+
+type Balance = { available: bigint; held: bigint };
+const ZERO: Balance = { available: 0n, held: 0n };
+
+/**
+ * The same invariants as checkStore, kept up to date from each committed item (`observe`) and
+ * evaluated for what changed since the last `check`: the simulation checks after every step
+ * at O(changes) instead of O(store). checkStore (a full recomputation) runs at quiescence, so
+ * a slip in this bookkeeping cannot hide a violation for good. Also: a ledger movement, once
+ * written, never changes.
+ */
+export class IncrementalChecker {
+  private readonly replay = new Map<string, Balance>();
+  private readonly balances = new Map<string, Balance>();
+  private total = 0n;
+  private readonly movements = new Map<string, string>(); // pk → canonical postings (immutable)
+  private readonly byTx = new Map<string, string>();
+  private readonly credited = new Map<string, bigint>();
+  private readonly debited = new Map<string, bigint>();
+  private readonly jobs = new Map<string, { requester: string; open: bigint }>();
+  private readonly openCost = new Map<string, bigint>();
+  private readonly pending = new Map<string, { owner: string; amount: bigint }>();
+  private readonly pendingByOwner = new Map<string, bigint>();
+  private readonly dirtyAccounts = new Set<string>();
+  private readonly dirtyJobs = new Set<string>();
+  private readonly dirtyRequesters = new Set<string>();
+  private readonly dirtyOwners = new Set<string>();
+  private readonly dirtyChainOwners = new Set<string>();
+  private found: string[] = [];
+
+  observe(table: string, key: { pk: string; sk: string }, item: Item | undefined) {
+    if (table === "ledger") this.observeMovement(key.pk, item);
+    else if (table === "accounts") {
+      const old = this.balances.get(key.pk) ?? ZERO;
+      const now = item ? { available: big(item.available), held: big(item.held) } : ZERO;
+      this.total += now.available + now.held - old.available - old.held;
+      this.balances.set(key.pk, now);
+      this.dirtyAccounts.add(key.pk);
+      if (key.pk.startsWith("req:")) this.dirtyRequesters.add(key.pk.slice(4));
+      if (key.pk.startsWith("wdr:")) this.dirtyOwners.add(key.pk.slice(4));
+    } else if (table === "jobs" && key.sk === "job") {
+      const old = this.jobs.get(key.pk);
+      if (old) this.openCost.set(old.requester, (this.openCost.get(old.requester) ?? 0n) - old.open);
+      const requester = String(item?.requester);
+      const open = item?.status === "assigned" ? big(item.maxCost) : 0n;
+      if (item) {
+        this.jobs.set(key.pk, { requester, open });
+        this.openCost.set(requester, (this.openCost.get(requester) ?? 0n) + open);
+        this.dirtyRequesters.add(requester);
+      } else this.jobs.delete(key.pk);
+      if (old) this.dirtyRequesters.add(old.requester);
+      this.dirtyJobs.add(key.pk);
+    } else if (table === "chain" && key.pk.startsWith("wd:")) {
+      const old = this.pending.get(key.pk);
+      if (old) this.pendingByOwner.set(old.owner, (this.pendingByOwner.get(old.owner) ?? 0n) - old.amount);
+      this.pending.delete(key.pk);
+      if (item && item.reserved === true && item.status === "pending") {
+        const owner = String(item.account);
+        this.pending.set(key.pk, { owner, amount: big(item.amount) });
+        this.pendingByOwner.set(owner, (this.pendingByOwner.get(owner) ?? 0n) + big(item.amount));
+      }
+      if (old) this.dirtyOwners.add(old.owner);
+      if (item) this.dirtyOwners.add(String(item.account));
+    }
+  }
+
+  private observeMovement(pk: string, m: Item | undefined) {
+    const canonical = JSON.stringify(m?.postings ?? null);
+    const prior = this.movements.get(pk);
+    if (prior !== undefined) {
+      if (prior !== canonical) this.found.push(`ledger movement ${pk} was rewritten (postings ${prior} → ${canonical})`);
+      return;
+    }
+    if (!m) return;
+    this.movements.set(pk, canonical);
+    const postings = (m.postings ?? []) as Posting[];
+    let sum = 0n;
+    for (const p of postings) {
+      const d = BigInt(p.delta);
+      sum += d;
+      const r = this.replay.get(p.account) ?? { ...ZERO };
+      r[p.field] += d;
+      this.replay.set(p.account, r);
+      this.dirtyAccounts.add(p.account);
+    }
+    if (sum !== 0n) this.found.push(`movement ${pk} does not balance (its postings sum to ${sum})`);
+    const kind = pk.slice(0, pk.indexOf(":"));
+    if (kind === "hold" || kind === "settle" || kind === "refund") this.dirtyJobs.add(pk.slice(kind.length + 1));
+    if (!postings.some((p) => p.account === "ext:chain")) return;
+    const tx = (m.meta as Record<string, string> | undefined)?.txHash;
+    if (tx !== undefined) {
+      const first = this.byTx.get(tx);
+      if (first !== undefined) this.found.push(`vault transaction ${tx} moved money twice: movements ${first} and ${pk}`);
+      else this.byTx.set(tx, pk);
+    }
+    for (const p of postings) {
+      const owner = /^(?:req|wdr):(.+)$/.exec(p.account)?.[1];
+      if (!owner) continue;
+      if (m.kind === "deposit") this.credited.set(owner, (this.credited.get(owner) ?? 0n) + BigInt(p.delta));
+      else if (m.kind === "withdrawal") this.debited.set(owner, (this.debited.get(owner) ?? 0n) - BigInt(p.delta));
+      this.dirtyChainOwners.add(owner);
+    }
+  }
+
+  /** The violations among what changed since the last call. */
+  check(store: SimStore, oracle: Oracle): string[] {
+    const v = this.found;
+    this.found = [];
+    if (this.total !== 0n) v.push(`the ledger sums to ${this.total}, not 0`);
+    for (const id of this.dirtyAccounts) {
+      const b = this.balances.get(id);
+      const r = this.replay.get(id) ?? ZERO;
+      if (!b) {
+        if (r.available !== 0n || r.held !== 0n) v.push(`movements post ${r.available}/${r.held} to ${id}, which has no balance`);
+        continue;
+      }
+      if (r.available !== b.available || r.held !== b.held) v.push(`${id} is ${b.available}/${b.held} (available/held) but its movements add up to ${r.available}/${r.held}`);
+      if (!id.startsWith("ext:") && (b.available < 0n || b.held < 0n)) v.push(`internal account ${id} is negative: ${b.available}/${b.held}`);
+      if (!id.startsWith("req:") && b.held !== 0n) v.push(`${id} holds ${b.held}, its open jobs' maximum cost is 0`);
+    }
+    for (const r of this.dirtyRequesters) {
+      const held = this.balances.get(`req:${r}`)?.held ?? 0n;
+      const want = this.openCost.get(r) ?? 0n;
+      if (held !== want) v.push(`req:${r} holds ${held}, its open jobs' maximum cost is ${want}`);
+    }
+    for (const id of this.dirtyJobs) v.push(...jobProblems(store, oracle, id));
+    for (const owner of this.dirtyOwners) {
+      const reserved = this.balances.get(`wdr:${owner}`) ?? ZERO;
+      const want = this.pendingByOwner.get(owner) ?? 0n;
+      if (reserved.available !== want || reserved.held !== 0n) v.push(`wdr:${owner} reserves ${reserved.available} (held ${reserved.held}), its pending withdrawals sum to ${want}`);
+    }
+    if (oracle.chain) {
+      for (const owner of this.dirtyChainOwners) {
+        const c = this.credited.get(owner) ?? 0n;
+        const d = this.debited.get(owner) ?? 0n;
+        if (c > oracle.chain.deposited(owner)) v.push(`req:${owner} was credited ${c} in deposits, the vault records ${oracle.chain.deposited(owner)} deposited`);
+        if (d > oracle.chain.withdrawn(owner)) v.push(`req:${owner} was debited ${d} in landed withdrawals, the vault records ${oracle.chain.withdrawn(owner)} withdrawn`);
+      }
+    }
+    this.dirtyAccounts.clear();
+    this.dirtyJobs.clear();
+    this.dirtyRequesters.clear();
+    this.dirtyOwners.clear();
+    this.dirtyChainOwners.clear();
+    return v;
+  }
+}
+
+/** One job's money against its status (the per-job part of checkStore). */
+function jobProblems(store: SimStore, oracle: Oracle, id: string): string[] {
+  const v: string[] = [];
+  const j = store.item("jobs", { pk: id, sk: "job" });
+  const hold = store.item("ledger", { pk: `hold:${id}`, sk: "tx" });
+  const settle = store.item("ledger", { pk: `settle:${id}`, sk: "tx" });
+  const refund = store.item("ledger", { pk: `refund:${id}`, sk: "tx" });
+  if (!j) {
+    for (const [m, name] of [[hold, "hold"], [settle, "settle"], [refund, "refund"]] as const) if (m) v.push(`movement ${name}:${id} has no job`);
+    return v;
+  }
+  const status = String(j.status);
+  if (!hold) v.push(`job ${id} exists without its hold`);
+  if (status === "assigned") {
+    if (settle || refund) v.push(`job ${id} is still assigned but was ${settle ? "settled" : "refunded"}`);
+    const n = (j.candidates as unknown[]).length;
+    if (!(Number(j.attempt) >= 0 && Number(j.attempt) < n)) v.push(`job ${id} is at attempt ${j.attempt} of ${n} candidates`);
+  } else if (status === "completed") {
+    if (!settle) v.push(`job ${id} is completed without a settlement`);
+    if (refund) v.push(`job ${id} was settled AND refunded`);
+    if (settle && !oracle.verifiedSettles.has(id)) {
+      const problems = settlementProblems(j, settle, oracle);
+      if (problems.length) v.push(`job ${id} was charged without a verified receipt: ${problems.join("; ")}`);
+      else oracle.verifiedSettles.add(id);
+    }
+  } else if (status === "refunded") {
+    if (!refund) v.push(`job ${id} is refunded without a refund movement`);
+    if (settle) v.push(`job ${id} was refunded AND settled`);
+  } else v.push(`job ${id} has status ${status}`);
+  return v;
 }

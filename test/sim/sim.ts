@@ -58,7 +58,7 @@ import { SignedWithdrawalView, WithdrawRequest } from "../../events/withdrawals"
 import { createMemoryStore } from "../../local/memory-store";
 import { findCanary, storeSources, valueBytes } from "../canary";
 import { rawAddress, SimReader, SimVault, simSigners } from "./chain";
-import { checkStore, oracleCost, type Oracle } from "./checks";
+import { checkStore, IncrementalChecker, oracleCost, type Oracle } from "./checks";
 import { Prng } from "./prng";
 import { SimFault, SimQueues } from "./queues";
 import { SimStore, type Task } from "./store";
@@ -269,6 +269,7 @@ export class Sim {
   private phase: "setup" | "active" | "drain" = "setup";
   private faultsOn = false;
   private checkedVersion = -1;
+  private readonly checker = new IncrementalChecker();
   private watchers = 0;
   private lastPass: { hasMore: boolean; undercollateral: boolean; at: number } | undefined;
   private heartbeatAt = -1;
@@ -297,12 +298,8 @@ export class Sim {
       quoteTtlSeconds: 120,
       rateLimits: { registration_nonce: { burst: 1000, perMinute: 1000 }, registration: { burst: 1000, perMinute: 1000 }, challenge: { burst: 1000, perMinute: 1000 } },
     };
-    this.store = new SimStore(this.inner, (table, key, item) => this.onCommit(table, key, item));
-    if (o.sabotage?.transact) {
-      const innerTransact = this.inner.transact.bind(this.inner);
-      const hook = o.sabotage.transact;
-      this.inner.transact = (ops) => innerTransact(hook(ops, { canary: this.canary }));
-    }
+    const rewrite = o.sabotage?.transact;
+    this.store = new SimStore(this.inner, (table, key, item) => this.onCommit(table, key, item), rewrite && ((ops) => rewrite(ops, { canary: this.canary })));
     this.queues = new SimQueues(this.rng, this.clock.now, this.knobs, (queue, body, note) => this.onSend(queue, body, note));
     this.queues.faults = false; // on once set up
     if (o.sabotage?.dropSend) {
@@ -318,7 +315,15 @@ export class Sim {
     this.reader = new SimReader(this.vault, this.rng, this.knobs.readerFailRate);
     this.reader.faults = false;
     this.signers = simSigners({ vault: this.vault, key: coordinator, rng: this.rng, seqnoFailRate: this.knobs.seqnoFailRate, faults: () => this.faultsOn });
-    this.oracle = { honest: new Map(), forged: new Set(), workerKeys: new Map(), pricing: this.config.pricing, verifiedSettles: new Set() };
+    const vault = this.vault;
+    this.oracle = {
+      honest: new Map(),
+      forged: new Set(),
+      workerKeys: new Map(),
+      pricing: this.config.pricing,
+      verifiedSettles: new Set(),
+      chain: { deposited: (a) => vault.accounts.get(a)?.deposited ?? 0n, withdrawn: (a) => vault.accounts.get(a)?.withdrawn ?? 0n },
+    };
     const line = (level: string) => (msg: string, data?: Record<string, unknown>) => this.onLog(level, msg, data);
     this.log = { info: line("info"), warn: line("warn"), error: line("error") };
     for (let i = 0; i < this.knobs.requesters; i++) {
@@ -393,7 +398,7 @@ export class Sim {
     if (this.pendingStop) throw new StopRun();
     if (this.store.version !== this.checkedVersion) {
       this.checkedVersion = this.store.version;
-      const v = checkStore(this.store, this.oracle);
+      const v = this.checker.check(this.store, this.oracle);
       if (v.length) this.fail(...v);
     }
   }
@@ -1050,7 +1055,8 @@ export class Sim {
   // ------------------------------------------------------------ quiescence
 
   private finalChecks() {
-    const v: string[] = [];
+    // the per-step checks were incremental: recompute everything once from the whole store
+    const v: string[] = checkStore(this.store, this.oracle);
     for (const j of this.store.items("jobs")) {
       if (j.sk !== "job") continue;
       if (j.status !== "completed" && j.status !== "refunded") v.push(`job ${j.jobId} is still ${j.status} at quiescence (attempt ${j.attempt})`);
@@ -1096,6 +1102,7 @@ export class Sim {
   // ------------------------------------------------------------ canary, trace, labels
 
   private onCommit(table: TableName, key: Key, item: Item | undefined) {
+    this.checker.observe(table, key, item);
     if (!item) return;
     if ((table === "quotes" || table === "jobs") && key.pk.startsWith("job_") && !this.labels.has(key.pk)) this.label(key.pk, `J${this.labels.size}`);
     for (const h of findCanary(valueBytes(item), this.canary)) this.guard(() => this.fail(`plaintext at the coordinator: the canary is in store item ${table} ${key.pk}/${key.sk} (${h.encoding})`));

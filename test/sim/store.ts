@@ -46,6 +46,8 @@ export class SimStore {
   constructor(
     readonly inner: MemoryStore,
     private readonly onCommit: (table: TableName, key: Key, item: Item | undefined) => void,
+    /** deliberate breakage (the checks' positive controls): rewrites a transaction before it commits */
+    private readonly rewrite?: (ops: WriteOp[]) => WriteOp[],
   ) {}
 
   /** The Store port as one task sees it: each call waits for the simulator to run it. */
@@ -82,7 +84,8 @@ export class SimStore {
     return dropped;
   }
 
-  private async commit(ops: WriteOp[]): Promise<void> {
+  private async commit(asked: WriteOp[]): Promise<void> {
+    const ops = this.rewrite ? this.rewrite(asked) : asked;
     await this.inner.transact(ops); // throws (writing nothing) on a failed condition
     this.version++;
     for (const op of ops) {

@@ -1,0 +1,61 @@
+/**
+ * Deliberate breakage for the simulation's positive controls: each hook makes the system
+ * wrong in one way a real bug would (at the store or queue boundary, never in core), so a
+ * test can prove the invariant meant to catch it does. See sim.test.ts.
+ */
+import type { WriteOp } from "../../core/ports";
+import type { Sabotage } from "./sim";
+
+type Put = Extract<WriteOp, { op: "put" }>;
+type Update = Extract<WriteOp, { op: "update" }>;
+const ledgerPut = (ops: WriteOp[], prefix: string) => (ops[0]?.op === "put" && ops[0].table === "ledger" && ops[0].item.pk.startsWith(prefix) ? (ops[0] as Put) : undefined);
+
+export const SABOTAGE: Record<string, Sabotage> = {
+  /** A refund that puts the money back in `available` but never takes it out of `held`. */
+  "refund keeps the hold": {
+    transact: (ops) => {
+      if (!ledgerPut(ops, "refund:")) return ops;
+      return ops.map((o) => (o.op === "update" && o.table === "accounts" && o.add?.held !== undefined ? ({ ...o, add: { ...o.add, held: 0n } } as Update) : o));
+    },
+  },
+  /** The coordinator keeps a debug copy of the prompt, base64url, next to the sealed envelope. */
+  "envelope stored with its plaintext": {
+    transact: (ops, { canary }) =>
+      ops.map((o) =>
+        o.op === "put" && o.table === "jobs" && o.item.sk === "envelope" ? { ...o, item: { ...o.item, debug: Buffer.from(`{"content":"say ${canary}"}`).toString("base64url") } } : o,
+      ),
+  },
+  /** Settlement charges one nanoTON more than the receipt's usage costs (balanced, so the books still add up). */
+  "overcharge by one nanoTON": {
+    transact: (ops) => {
+      const put = ledgerPut(ops, "settle:");
+      if (!put) return ops;
+      const postings = put.item.postings as Array<{ account: string; field: string; delta: string }>;
+      const worker = postings.find((p) => p.account.startsWith("wrk:"))!;
+      const requester = postings.find((p) => p.account.startsWith("req:") && p.field === "available")!;
+      const bump = (p: { account: string; field: string; delta: string }) =>
+        p === worker ? { ...p, delta: String(BigInt(p.delta) + 1n) } : p === requester ? { ...p, delta: String(BigInt(p.delta) - 1n) } : p;
+      return ops.map((o) => {
+        if (o === put) return { ...put, item: { ...put.item, postings: postings.map(bump) } };
+        if (o.op === "update" && o.table === "accounts" && o.key.pk === worker.account) return { ...o, add: { ...o.add, available: BigInt(o.add!.available!) + 1n } };
+        if (o.op === "update" && o.table === "accounts" && o.key.pk === requester.account) return { ...o, add: { ...o.add, available: BigInt(o.add!.available!) - 1n } };
+        return o;
+      });
+    },
+  },
+  /** A chain deposit's movement id is no longer the transaction hash: a re-read credits it again. */
+  "deposit credited per read, not per transaction": {
+    transact: (() => {
+      let n = 0;
+      return (ops: WriteOp[]) => {
+        const put = ledgerPut(ops, "chain:");
+        if (!put || put.item.kind !== "deposit") return ops;
+        return ops.map((o) => (o === put ? { ...put, item: { ...put.item, pk: `${put.item.pk}#read${++n}` } } : o));
+      };
+    })(),
+  },
+  /** Lease checks never reach the matching queue: a job whose worker goes silent is never moved on. */
+  "lease checks lost": {
+    dropSend: (queue, body) => queue === "matching" && body.includes('"type":"lease"'),
+  },
+};
