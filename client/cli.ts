@@ -198,7 +198,8 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
         port: o.port,
         ask: async (req) => {
           const r = await client.ask({ model: req.model, messages: req.messages, maxTokens: req.maxTokens, ...(req.temperature !== undefined ? { temperature: req.temperature } : {}) });
-          return { ...r, tier: r.tier };
+          // The proxy's own wiring (client/serve) takes tool calls over; until then a tool call ends like a stop.
+          return { ...r, tier: r.tier, finishReason: r.finishReason === "tool_calls" ? ("stop" as const) : r.finishReason };
         },
         listModels: async () => (await client.models()).models.filter((m) => m.workers > 0).map((m) => m.model),
       });

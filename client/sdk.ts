@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { AttestationTier } from "../events/attestation";
 import type { AttestationDoc } from "../events/attestation";
 import { FailurePlaintext, type Candidate, type ChallengeView, type JobView } from "../events/api";
-import { ReplyPlaintext, type EnvelopeHeader, type RequestEnvelope, type RequestPlaintext } from "../events/envelope";
+import { ReplyPlaintext, type EnvelopeHeader, type Receipt, type RequestEnvelope, type RequestPlaintext } from "../events/envelope";
 import { verifyAttestation, type AttestationResult } from "../core/attestation/verify";
 import { loadPolicy } from "../core/attestation/policy";
 import type { Policy } from "../core/attestation/policy";
@@ -119,17 +119,75 @@ export function checkCompletedJob(o: {
   return answer;
 }
 
+/** A tool call in OpenAI's shape (camelCase elsewhere); `arguments` is the JSON text the model wrote. */
+export interface ToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
+/** A piece of a tool call in a stream (OpenAI's `delta.tool_calls[]`); this network sends each call whole. */
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: "function";
+  function?: { name?: string; arguments?: string };
+}
+
+/** A function the model may call (OpenAI's `tools[]` entry); `parameters` is a JSON Schema. */
+export interface Tool {
+  type: "function";
+  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+}
+
+/** OpenAI's `tool_choice`. */
+export type ToolChoice = "auto" | "none" | "required" | { type: "function"; function: { name: string } };
+
+/** OpenAI's `response_format`. */
+export type ResponseFormat =
+  | { type: "text" }
+  | { type: "json_object" }
+  | { type: "json_schema"; json_schema: { name?: string; schema?: Record<string, unknown>; strict?: boolean | null; description?: string } };
+
+/** One chat message: OpenAI's roles; an assistant turn may carry the calls it made, a tool turn answers one. */
+export interface ChatMessage {
+  role: "system" | "user" | "assistant" | "tool";
+  content: string;
+  toolCalls?: ToolCall[];
+  toolCallId?: string;
+}
+
 export interface AskOptions {
   model: string;
-  messages: RequestPlaintext["messages"];
+  /** A chat (the model's chat template). Exactly one of `messages` and `prompt`. */
+  messages?: ChatMessage[];
+  /** A plain text completion (OpenAI's /v1/completions): the prompt is continued as is. */
+  prompt?: string;
+  /** Completion tokens per choice (default 256); the hold covers n × maxTokens. */
   maxTokens?: number;
   temperature?: number;
+  topP?: number;
+  seed?: number;
+  /** Up to 4 strings; the text ends before the first one generated. */
+  stop?: string[];
+  /** Choices to generate (default 1, at most 8); each is generated in turn by the same worker. */
+  n?: number;
+  tools?: Tool[];
+  toolChoice?: ToolChoice;
+  parallelToolCalls?: boolean;
+  responseFormat?: ResponseFormat;
+  /** OpenAI's end-user id: sealed with the request, only the worker sees it. */
+  user?: string;
+  logprobs?: boolean;
+  topLogprobs?: number;
   /** Tiers accepted. Default ["tdx"]; "dev" needs allowDev, "none" means NOT confidential. */
   tiers?: AttestationTier[];
   maxPricePerToken?: bigint;
   candidates?: number;
   /** Give up waiting after this long (the job is refunded by the network if nobody answers). */
   timeoutMs?: number;
+  /** Stops waiting (askStream: ends the iteration with an AbortError); the job itself runs on and is billed if answered. */
+  signal?: AbortSignal;
   /**
    * Challenge every candidate for fresh evidence bound to our own nonce before encrypting to
    * it (POST /v1/attestations); candidates that fail or do not answer in time are dropped.
@@ -139,6 +197,56 @@ export interface AskOptions {
   freshAttestationTimeoutMs?: number;
   /** Told each step as it starts (the CLI shows them while it waits). */
   onProgress?: (step: string) => void;
+}
+
+/** One of n choices (n > 1); choice 0 is also the result's own text. */
+export interface AskChoice {
+  index: number;
+  text: string;
+  toolCalls?: ToolCall[];
+  finishReason: "stop" | "length" | "tool_calls";
+}
+
+/**
+ * What askStream yields. Every delta comes from a chunk that authenticated under the reply
+ * key of a worker we encrypted to, in order; "done" only after the worker's signed receipt
+ * covers the whole chunk sequence and the bill matches it.
+ *
+ * "restart": the worker that was streaming failed and the network handed the job to the next
+ * candidate, which starts over; text shown so far is not part of the answer (rare; a consumer
+ * that cannot take text back should end its output with an error).
+ */
+export type StreamEvent =
+  | { type: "delta"; text?: string; toolCalls?: ToolCallDelta[]; /** choice index (n > 1), default 0 */ index?: number }
+  | { type: "restart"; attempt: number; workerId: string }
+  | ({ type: "done" } & AskResult & { receipt: Receipt; relay: { chunks: number; recovered: number } });
+
+export interface EmbedOptions {
+  model: string;
+  /** Texts, or token ids of the model's own vocabulary (OpenAI's four input forms). */
+  input: string | string[] | number[] | number[][];
+  tiers?: AttestationTier[];
+  maxPricePerToken?: bigint;
+  candidates?: number;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  onProgress?: (step: string) => void;
+}
+
+export interface EmbedResult {
+  jobId: string;
+  model: string;
+  /** One float vector per input, in input order. */
+  vectors: number[][];
+  /** Billed per input token: promptTokens = the input's tokens, completionTokens = 0. */
+  usage: { promptTokens: number; completionTokens: number };
+  engine: string;
+  workerId: string;
+  tier: AttestationTier;
+  cost: string;
+  maxCost: string;
+  attempt: number;
+  receipt: Receipt;
 }
 
 export interface FreshAttestationOptions {
@@ -158,8 +266,12 @@ export type FreshAttestation = Extract<AttestationResult, { ok: true }> & {
 export interface AskResult {
   jobId: string;
   text: string;
+  /** The calls the model made (finishReason "tool_calls"). */
+  toolCalls?: ToolCall[];
+  /** n > 1: every choice, choice 0 first. */
+  choices?: AskChoice[];
   usage: { promptTokens: number; completionTokens: number };
-  finishReason: "stop" | "length";
+  finishReason: "stop" | "length" | "tool_calls";
   engine: string;
   model: string;
   workerId: string;
@@ -169,6 +281,8 @@ export interface AskResult {
   attempt: number;
   /** With ask({ freshAttestation: true }): the challenge the answering worker passed. */
   freshEvidence?: { challengeId: string; issuedAt: number };
+  /** The worker's signed receipt (checked: signature, request and reply hashes, measurement, usage, bill). */
+  receipt?: Receipt;
 }
 
 export interface CocoonClientOptions {
@@ -312,13 +426,13 @@ export class CocoonClient {
   async ask(o: AskOptions): Promise<AskResult> {
     const tiers = o.tiers ?? this.defaultTiers();
     const maxTokens = o.maxTokens ?? 256;
-    const plaintext: RequestPlaintext = { messages: o.messages, ...(o.temperature !== undefined ? { temperature: o.temperature } : {}) };
+    const plaintext: RequestPlaintext = { messages: o.messages as RequestPlaintext["messages"], ...(o.temperature !== undefined ? { temperature: o.temperature } : {}) };
     o.onProgress?.("asking the coordinator for candidates and a quote");
     const prep = await this.api.request(API.prepareJob, {
       body: {
         model: o.model,
         maxTokens,
-        maxPromptTokens: promptTokenBound(o.messages),
+        maxPromptTokens: promptTokenBound(o.messages ?? []),
         tiers,
         ...(o.candidates ? { candidates: o.candidates } : {}),
         ...(o.maxPricePerToken !== undefined ? { maxPricePerToken: o.maxPricePerToken } : {}),
@@ -376,5 +490,20 @@ export class CocoonClient {
       attempt: job.attempt,
       ...(fresh.has(worker.workerId) ? { freshEvidence: { challengeId: fresh.get(worker.workerId)!.challengeId, issuedAt: fresh.get(worker.workerId)!.attestation.issuedAt } } : {}),
     };
+  }
+
+  /**
+   * ask(), streamed: yields verified deltas as the worker generates them, then "done" with
+   * the receipt, usage and cost. Tampered, reordered, missing, duplicated, truncated or
+   * foreign chunks end the iteration with a StreamIntegrityError (never shown as text).
+   */
+  // eslint-disable-next-line require-yield
+  async *askStream(_o: AskOptions): AsyncGenerator<StreamEvent, void, undefined> {
+    throw new Error("askStream: not implemented yet (signatures published first)");
+  }
+
+  /** Embeddings, sealed like chat; billed per input token. */
+  async embed(_o: EmbedOptions): Promise<EmbedResult> {
+    throw new Error("embed: not implemented yet (signatures published first)");
   }
 }
