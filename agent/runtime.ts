@@ -1,10 +1,15 @@
-import type { AttestationDoc } from "../events/attestation";
-import type { AgentChallenge, AgentJob, ModelCapabilities } from "../events/api";
+import type { z } from "zod";
+import type { AttestationDoc, AttestationTier } from "../events/attestation";
+import type { AgentChallenge, AgentJob, ModelCapabilities, RegisterWorkerResponse, ResultRequest } from "../events/api";
 import { b64u } from "../core/crypto/encoding";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
-import { API, ApiClient, ApiError } from "../api-client/api";
-import type { Engine } from "./engines/engine";
+import { API, ApiClient, ApiError, type RequestOptions } from "../api-client/api";
+import { redeemEarnings } from "../api-client/money";
+import type { ApiRoute } from "../api-client/routes";
+import { type Engine, EngineError, type EngineRequest } from "./engines/engine";
+import { backoff, type BackoffOptions, interruptibleSleep } from "./backoff";
 import { executeJob, type AgentLog, type AgentStats } from "./execute";
+import { type AgentMetrics, createAgentMetrics, type JobOutcome } from "./metrics";
 import { asWorkBatch, type JobSource } from "./sources/job-source";
 import { createHttpJobSource } from "./sources/http";
 
@@ -17,7 +22,10 @@ export interface AgentOptions {
   kemKey: KemKeyPair;
   engine: Engine;
   models: Array<{ model: string; priceBps?: number }>;
+  /** Jobs run at once at most (the owner's setting); bounded by `engineCapacity`. */
   capacity?: number;
+  /** Jobs the engine itself can run at once (llama.cpp: its parallel sequences); unbounded when absent. */
+  engineCapacity?: number;
   /** Builds evidence binding our keys to a coordinator nonce (TDX quote, dev simulation, or none). */
   attest: (nonce: Uint8Array) => Promise<AttestationDoc>;
   jobSource?: JobSource;
@@ -25,10 +33,34 @@ export interface AgentOptions {
   heartbeatMs?: number;
   log?: AgentLog;
   now?: () => number;
+  /** Long-poll wait of each poll, seconds (default 20); a drain waits for the poll in flight. */
+  pollWaitSeconds?: number;
+  /** Waits between retries while the API or the engine is down (exponential, full jitter). */
+  backoff?: BackoffOptions;
+  /**
+   * How long the first registration keeps retrying while the API is unreachable or failing
+   * (5xx), ms. Default 0: fail at once (embedders, tests); the CLI waits for the API.
+   */
+  registerRetryMs?: number;
+  /** A result post that cannot reach the API is retried this long, ms (default 120 s). */
+  resultRetryMs?: number;
+  /** Counters and the status document (made here when absent). */
+  metrics?: AgentMetrics;
+  /**
+   * Automatic payout: once earned − redeemed reaches `threshold` nanoTON, ask for a voucher and,
+   * on the local default, send the Redeem from the worker's sandbox wallet. Elsewhere the voucher
+   * is logged for the owner to send (contracts/README.md). Checked every `checkEveryMs` (15 min).
+   */
+  redeem?: { threshold: bigint; payoutAddress?: string; checkEveryMs?: number };
+  /** The housekeeping tick (heartbeat due, re-attestation due, engine probe, payout check), ms; default min(heartbeat, 60 s). */
+  tickMs?: number;
 }
 
 /** Challenges answered at once at most; more are dropped (each costs a quote) and the requester times out. */
 const MAX_OPEN_CHALLENGES = 8;
+
+/** Engine errors that mean the engine as a whole is down, not that this one request was bad. */
+const ENGINE_DOWN = new Set(["engine_unavailable", "engine_crashed"]);
 
 export interface RunningAgent {
   workerId: string;
@@ -36,24 +68,84 @@ export interface RunningAgent {
   measurement: string;
   stats: AgentStats;
   api: ApiClient;
+  metrics: AgentMetrics;
+  /** Quick stop (tests, embedders): announce shutdown, finish the jobs running, leave the poll in flight. */
   stop(): Promise<void>;
+  /**
+   * Graceful drain (SIGTERM): stop taking jobs, announce shutdown (leave the candidate lists),
+   * take what the coordinator had already dispatched to us, finish every running job, stop.
+   */
+  drain(): Promise<void>;
 }
 
 const silent: AgentLog = { info() {}, warn() {} };
+
+/** An API failure worth waiting out: unreachable, or a server-side error; never a refusal. */
+export function transient(e: unknown): boolean {
+  return e instanceof ApiError && ((e.status === 0 && e.code === "unreachable") || e.status >= 500 || e.status === 429);
+}
+
+const codeOf = (e: unknown) => (e instanceof ApiError || e instanceof EngineError ? e.code : "error");
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/**
+ * The client the agent uses: posts of results are retried while the API is unreachable or
+ * failing (an identical repost is answered as a duplicate, so a retry never pays twice), and
+ * each post's fate is reported to `observe` (the metrics: outcome, tokens, earnings).
+ */
+class AgentApi extends ApiClient {
+  observe?: (body: ResultRequest, r: { cost?: string; duplicate: boolean } | undefined, e: unknown) => void;
+  retryMs = 120_000;
+  retryBackoff: BackoffOptions = {};
+  halted = false;
+
+  override async request<R extends ApiRoute>(route: R, o: RequestOptions<any> = {}): Promise<z.output<R["response"]>> {
+    if ((route as ApiRoute) !== API.postResult) return super.request(route, o as RequestOptions<never>);
+    const started = Date.now();
+    const wait = backoff(this.retryBackoff);
+    for (;;) {
+      try {
+        const r = await super.request(route, o as RequestOptions<never>);
+        this.observe?.(o.body as ResultRequest, r as { cost?: string; duplicate: boolean }, undefined);
+        return r;
+      } catch (e) {
+        if (!transient(e) || this.halted || Date.now() - started > this.retryMs) {
+          this.observe?.(o.body as ResultRequest, undefined, e);
+          throw e;
+        }
+        await new Promise((r) => setTimeout(r, wait.next()));
+      }
+    }
+  }
+}
 
 /**
  * The worker agent: registers with fresh evidence, heartbeats, long-polls its jobs, opens
  * each envelope (plaintext exists only here, inside the TEE), runs the engine, seals the
  * answer to the requester's one-time key and posts it with a signed receipt. Attestation
  * challenges from requesters arrive on the same queue and are answered with `attest(nonce)`.
+ *
+ * It looks after itself: polls and registration back off with jitter while the API is down;
+ * an engine that goes down takes the worker off the candidate lists (offline heartbeat) until a
+ * probe finds it back; long jobs get their lease extended; evidence is renewed before it
+ * expires; earnings are redeemed past a threshold; SIGTERM drains (drain()).
  */
 export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const log = o.log ?? silent;
   const now = o.now ?? Date.now;
-  const api = new ApiClient(o.apiUrl, o.signingKey);
+  const api = new AgentApi(o.apiUrl, o.signingKey);
+  if (o.resultRetryMs !== undefined) api.retryMs = o.resultRetryMs;
+  if (o.backoff) api.retryBackoff = o.backoff;
   const workerId = o.signingKey.id;
-  const capacity = o.capacity ?? 1;
+  const capacity = Math.max(1, Math.min(o.capacity ?? 1, o.engineCapacity ?? Infinity));
   const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
+  const metrics = o.metrics ?? createAgentMetrics({ now });
+  metrics.status.capacity = capacity;
+  const pollWait = o.pollWaitSeconds ?? 20;
+  const error = (where: string, e: unknown, data: Record<string, unknown> = {}) => {
+    metrics.error(where, codeOf(e), messageOf(e));
+    log.warn(`${where} failed`, { code: codeOf(e), error: messageOf(e), ...data });
+  };
 
   const register = async () => {
     const { nonce } = await api.request(API.workerNonce);
@@ -64,28 +156,138 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     // ---- end issue 11
     return api.request(API.registerWorker, { body: { attestation, models, capacity } });
   };
-  let reg = await register();
-  log.info("registered", { workerId, tier: reg.tier, models: o.models.map((m) => m.model) });
+
+  // The first registration: with the CLI, wait for an API that is down (backoff with jitter).
+  let reg: RegisterWorkerResponse;
+  {
+    const started = now();
+    const wait = backoff(o.backoff);
+    for (;;) {
+      try {
+        reg = await register();
+        break;
+      } catch (e) {
+        if (!transient(e) || now() - started >= (o.registerRetryMs ?? 0)) throw e;
+        metrics.setState("api_down");
+        const ms = wait.next();
+        error("register", e, { retryInMs: ms });
+        await new Promise((r) => setTimeout(r, ms));
+      }
+    }
+  }
+  metrics.setIdentity(workerId, reg.tier as AttestationTier);
+  metrics.setState("serving");
+  log.info("registered", { workerId, tier: reg.tier, confidential: reg.tier === "tdx", models: o.models.map((m) => m.model), capacity });
 
   const heartbeatMs = o.heartbeatMs ?? reg.heartbeatSeconds * 1000;
+  const tickMs = o.tickMs ?? Math.min(heartbeatMs, 60_000);
   let stopped = false;
+  let draining = false;
   let inFlight = 0;
   const running = new Set<Promise<void>>();
+  const pollSleep = interruptibleSleep();
+  const tickSleep = interruptibleSleep();
 
-  const beat = async () => {
+  // ---------------------------------------------------------------- engine health
+  let engineDown = false;
+  const probe = backoff(o.backoff);
+  let nextProbeAt = 0;
+  const engineIsDown = (e: EngineError) => {
+    if (engineDown) return;
+    engineDown = true;
+    nextProbeAt = now() + probe.next();
+    metrics.setState("engine_down");
+    metrics.error("engine", e.code, e.message);
+    log.warn("engine down: leaving the candidate lists until it answers again", { code: e.code });
+    // Offline: requesters' jobs go to other workers instead of failing here one by one.
+    void api.request(API.heartbeat, { body: { load: inFlight, offline: true } }).catch(() => {});
+    tickSleep.wake();
+  };
+  /** The engine as execute.ts sees it: timed, and failing fast while it is known to be down. */
+  const engine: Engine = {
+    name: o.engine.name,
+    models: () => o.engine.models(),
+    async generate(req: EngineRequest) {
+      if (engineDown) throw new EngineError("engine_unavailable", "the engine is down; the agent waits for it to come back", { engine: o.engine.name });
+      const t0 = performance.now();
+      try {
+        return await o.engine.generate(req);
+      } catch (e) {
+        if (e instanceof EngineError && ENGINE_DOWN.has(e.code)) engineIsDown(e);
+        throw e;
+      } finally {
+        metrics.engineCall((performance.now() - t0) / 1000);
+      }
+    },
+  };
+
+  // ---------------------------------------------------------------- job outcomes (metrics)
+  const outcomes = new Map<string, { outcome: JobOutcome; promptTokens?: number; completionTokens?: number; earned?: bigint; code?: string }>();
+  api.observe = (body, r, e) => {
+    const key = `${body.jobId}#${body.attempt}`;
+    if (e instanceof ApiError && e.code === "stale_attempt") outcomes.set(key, { outcome: "stale", code: "stale_attempt" });
+    else if (e) outcomes.set(key, { outcome: "failed", code: codeOf(e) });
+    else if (body.kind === "completed") {
+      const u = body.receipt.body.usage;
+      outcomes.set(key, { outcome: "completed", promptTokens: u.promptTokens, completionTokens: u.completionTokens, earned: r?.duplicate ? 0n : BigInt(r?.cost ?? "0") });
+    } else outcomes.set(key, { outcome: "failed", code: body.code });
+  };
+
+  // ---------------------------------------------------------------- leases of long jobs
+  let leaseRouteMissing = false;
+  /** Keeps a job's lease ahead of it while it runs: extends when a third of the lease (≥ 3 s) is left. */
+  const keepLease = (job: AgentJob) => {
+    let deadline = job.deadline;
+    const length = Math.max(1_000, deadline - now());
+    let timer: NodeJS.Timeout | undefined;
+    let done = false;
+    const schedule = (ms?: number) => {
+      if (done || leaseRouteMissing) return;
+      const wait = ms ?? Math.max(0, deadline - now() - Math.max(3_000, length / 3));
+      timer = setTimeout(extend, wait);
+      timer.unref();
+    };
+    const extend = async () => {
+      if (done) return;
+      try {
+        const r = await api.request(API.extendLease, { body: { jobId: job.jobId, attempt: job.attempt } });
+        if (!r.extended) return; // the job reached its longest life: nothing more to ask
+        deadline = r.leaseUntil;
+        metrics.leaseExtended();
+        schedule();
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404 && e.code !== "unknown_job") {
+          leaseRouteMissing = true; // an older coordinator: leases stay as they are
+          log.warn("the coordinator cannot extend leases; long jobs may be failed over", { code: e.code });
+        } else if (transient(e) && deadline > now()) {
+          schedule(1_000);
+        } else if (!(e instanceof ApiError && e.code === "stale_attempt")) {
+          error("lease", e, { jobId: job.jobId });
+        }
+      }
+    };
+    schedule();
+    return () => {
+      done = true;
+      if (timer) clearTimeout(timer);
+    };
+  };
+
+  const process1 = async (job: AgentJob, receivedAt: number) => {
+    const release = keepLease(job);
+    const t0 = performance.now();
+    metrics.queueWait((now() - receivedAt) / 1000);
     try {
-      // Re-attest before the evidence expires, so we never drop out of candidate lists.
-      if (reg.attestationExpiresAt - now() < 2 * heartbeatMs + 60_000) reg = await register();
-      await api.request(API.heartbeat, { body: { load: inFlight } });
-    } catch (e) {
-      log.warn("heartbeat failed", { error: (e as Error).message });
+      await executeJob({ api, workerId, signingKey: o.signingKey, kemKey: o.kemKey, engine, measurement: () => reg.measurement, now, log, stats }, job);
+    } finally {
+      release();
+      const key = `${job.jobId}#${job.attempt}`;
+      const r = outcomes.get(key) ?? { outcome: "failed" as const, code: "unreported" };
+      outcomes.delete(key);
+      metrics.jobFinished(r.outcome, { seconds: (performance.now() - t0) / 1000, ...r });
+      if (r.outcome !== "completed") metrics.status.lastError = { at: now(), msg: `job ${job.jobId}: ${r.code ?? r.outcome}`, code: r.code ?? r.outcome };
     }
   };
-  const timer = setInterval(beat, heartbeatMs);
-  timer.unref();
-
-  const process1 = (job: AgentJob) =>
-    executeJob({ api, workerId, signingKey: o.signingKey, kemKey: o.kemKey, engine: o.engine, measurement: () => reg.measurement, now, log, stats }, job);
 
   /**
    * A requester's challenge: fresh evidence from our attester, bound to the requester's own
@@ -105,35 +307,145 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         await api.request(API.answerChallenge, { body: { challengeId: c.challengeId, attestation } });
         stats.challenges++;
       } catch (e) {
-        const reason = e instanceof ApiError ? `${e.code}: ${e.message}` : (e as Error).message;
-        log.warn("challenge not answered", { challengeId: c.challengeId, reason });
+        error("challenge", e, { challengeId: c.challengeId });
       }
     })().finally(() => challenging.delete(p));
     challenging.add(p);
   };
 
-  const source = o.jobSource ?? (await cloudJobSource(api, log)) ?? createHttpJobSource(api);
-  const loop = (async () => {
-    while (!stopped) {
+  // ---------------------------------------------------------------- housekeeping
+  let lastBeat = now();
+  let needRegister = false;
+  const reattest = backoff(o.backoff);
+  let nextRegisterTry = 0;
+  const redeemEvery = o.redeem?.checkEveryMs ?? 15 * 60_000;
+  let nextRedeemCheck = o.redeem ? now() + Math.min(redeemEvery, 60_000) : Infinity;
+  const redeemWait = backoff({ baseMs: 30_000, capMs: 30 * 60_000, ...(o.backoff?.random ? { random: o.backoff.random } : {}) });
+  let lastVoucher = -1n;
+  /** Renew evidence this long before it expires: two heartbeats and a minute. */
+  const reattestDue = () => reg.attestationExpiresAt - now() < 2 * heartbeatMs + 60_000;
+
+  const beat = async () => {
+    lastBeat = now();
+    try {
+      const h = await api.request(API.heartbeat, { body: { load: inFlight, offline: engineDown } });
+      reg = { ...reg, attestationExpiresAt: h.attestationExpiresAt };
+    } catch (e) {
+      if (e instanceof ApiError && e.code === "not_a_worker") needRegister = true; // a coordinator that lost us
+      error("heartbeat", e);
+    }
+  };
+
+  const checkPayout = async () => {
+    const r = o.redeem!;
+    try {
+      const s = await api.request(API.workerStatus);
+      metrics.account(s);
+      const earned = BigInt(s.earned);
+      const unredeemed = earned - BigInt(s.redeemed);
+      if (r.threshold > 0n && unredeemed >= r.threshold && earned > lastVoucher) {
+        const out = await redeemEarnings(api, { ...(r.payoutAddress ? { payoutAddress: r.payoutAddress } : {}), timeoutMs: 60_000 });
+        lastVoucher = BigInt(out.voucher.cumulative);
+        metrics.account(out.status);
+        metrics.redeemed({ at: now(), cumulative: out.voucher.cumulative, paid: out.paid, sendYourself: out.sendYourself === true, ...(out.txHash ? { txHash: out.txHash } : {}) });
+        if (out.sendYourself) log.info("payout voucher issued: send it to the vault in a Redeem message (contracts/README.md)", { voucher: out.voucher });
+        else log.info("payout redeemed", { paid: out.paid, cumulative: out.voucher.cumulative, ...(out.txHash ? { txHash: out.txHash } : {}) });
+      }
+      redeemWait.reset();
+      nextRedeemCheck = now() + redeemEvery;
+    } catch (e) {
+      error("redeem", e);
+      nextRedeemCheck = now() + redeemWait.next();
+    }
+  };
+
+  const tick = async () => {
+    if (stopped) return;
+    if ((needRegister || reattestDue()) && now() >= nextRegisterTry) {
       try {
-        const { jobs, challenges } = asWorkBatch(await source.next(stopped ? 0 : 20));
-        for (const c of challenges) answer(c);
-        for (const job of jobs) {
-          inFlight++;
-          const p = process1(job).finally(() => {
-            inFlight--;
-            running.delete(p);
-          });
-          running.add(p);
-          while (inFlight >= capacity && !stopped) await Promise.race(running);
-        }
+        reg = await register();
+        needRegister = false;
+        reattest.reset();
+        lastBeat = now();
+        log.info("re-registered with fresh evidence", { tier: reg.tier, attestationExpiresAt: reg.attestationExpiresAt });
       } catch (e) {
-        if (stopped) break;
-        log.warn("poll failed; retrying", { error: (e as Error).message });
-        await new Promise((r) => setTimeout(r, 500));
+        nextRegisterTry = now() + reattest.next();
+        error("register", e);
+      }
+    }
+    if (engineDown && now() >= nextProbeAt) {
+      try {
+        await o.engine.models();
+        engineDown = false;
+        probe.reset();
+        metrics.setState(draining ? "draining" : "serving");
+        log.info("engine back: taking jobs again");
+        await beat(); // back on the candidate lists
+      } catch {
+        nextProbeAt = now() + probe.next();
+      }
+    }
+    if (now() - lastBeat >= heartbeatMs) await beat();
+    if (now() >= nextRedeemCheck) await checkPayout();
+  };
+  const ticking = (async () => {
+    while (!stopped) {
+      await tickSleep.sleep(engineDown ? Math.max(0, Math.min(tickMs, nextProbeAt - now())) : tickMs);
+      if (stopped) break;
+      await tick().catch((e: unknown) => error("housekeeping", e));
+    }
+  })();
+
+  // ---------------------------------------------------------------- the poll loop
+  const source = o.jobSource ?? (await cloudJobSource(api, log)) ?? createHttpJobSource(api, { onInvalid: (i) => metrics.error("poll", `invalid_${i.kind}`, "a malformed item was skipped") });
+  const polls = backoff(o.backoff);
+  const take = async (wait: number) => {
+    const { jobs, challenges } = asWorkBatch(await source.next(wait));
+    const receivedAt = now();
+    for (const c of challenges) answer(c);
+    for (const job of jobs) {
+      inFlight++;
+      metrics.status.inFlight = inFlight;
+      const p = process1(job, receivedAt).finally(() => {
+        inFlight--;
+        metrics.status.inFlight = inFlight;
+        running.delete(p);
+      });
+      running.add(p);
+      // Bounded: no new poll (so no new job) until a slot is free.
+      while (inFlight >= capacity) await Promise.race(running);
+    }
+    return jobs.length;
+  };
+  const loop = (async () => {
+    while (!stopped && !draining) {
+      try {
+        await take(pollWait);
+        if (polls.failures > 0) {
+          log.info("API reachable again", { after: polls.failures });
+          if (!engineDown) metrics.setState("serving");
+        }
+        polls.reset();
+      } catch (e) {
+        if (stopped || draining) break;
+        if (e instanceof ApiError && e.code === "not_a_worker") needRegister = true;
+        metrics.setState("api_down");
+        const ms = polls.next();
+        error("poll", e, { retryInMs: ms });
+        await pollSleep.sleep(ms);
       }
     }
   })();
+
+  const announceOffline = () => api.request(API.heartbeat, { body: { load: inFlight, offline: true } }).catch(() => {});
+  const finish = async () => {
+    await Promise.allSettled([...running, ...challenging]);
+    stopped = true;
+    tickSleep.wake();
+    await ticking;
+    metrics.status.inFlight = 0;
+    metrics.setState("stopped");
+  };
 
   return {
     workerId,
@@ -145,13 +457,33 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     },
     stats,
     api,
+    metrics,
     async stop() {
       stopped = true;
-      clearInterval(timer);
+      api.halted = true;
+      pollSleep.wake();
+      tickSleep.wake();
       // Leave the candidate lists at once; cloud heartbeats are rare, so liveness alone would take long.
-      await api.request(API.heartbeat, { body: { load: 0, offline: true } }).catch(() => {});
+      await announceOffline();
       await Promise.race([loop, new Promise((r) => setTimeout(r, 100))]);
-      await Promise.allSettled([...running, ...challenging]);
+      await finish();
+    },
+    async drain() {
+      if (draining || stopped) return;
+      draining = true;
+      metrics.setState("draining");
+      log.info("draining: no new jobs; finishing the running ones", { inFlight });
+      await announceOffline();
+      pollSleep.wake();
+      // The poll in flight may bring jobs dispatched before the announcement: run them too.
+      await loop;
+      try {
+        await take(0);
+      } catch (e) {
+        error("poll", e);
+      }
+      await finish();
+      log.info("drained: shutdown announced, every job finished", { jobs: stats.jobs, failed: stats.failed });
     },
   };
 }

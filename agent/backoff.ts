@@ -1,0 +1,66 @@
+/**
+ * Exponential backoff with full jitter (each wait uniform in [0, min(cap, base·2^n)]): when the
+ * API or the engine is down, a fleet of agents neither hammers it nor comes back in lockstep.
+ */
+export interface BackoffOptions {
+  /** first ceiling, ms (default 500) */
+  baseMs?: number;
+  /** largest ceiling, ms (default 30 s) */
+  capMs?: number;
+  /** uniform [0, 1); tests pin it */
+  random?: () => number;
+}
+
+export interface Backoff {
+  /** The next wait in ms, and one more failure counted. */
+  next(): number;
+  /** A success: the next failure starts from the base again. */
+  reset(): void;
+  /** Failures since the last success. */
+  readonly failures: number;
+}
+
+export function backoff(o: BackoffOptions = {}): Backoff {
+  const base = o.baseMs ?? 500;
+  const cap = o.capMs ?? 30_000;
+  const random = o.random ?? Math.random;
+  let n = 0;
+  return {
+    next() {
+      const ceiling = Math.min(cap, base * 2 ** Math.min(n, 30));
+      n++;
+      return Math.round(random() * ceiling);
+    },
+    reset() {
+      n = 0;
+    },
+    get failures() {
+      return n;
+    },
+  };
+}
+
+/**
+ * A sleep that `wake()` ends early (a stop or drain should not wait out a 30 s backoff). Its
+ * timer does not keep the process alive on its own.
+ */
+export function interruptibleSleep() {
+  let wake: (() => void) | undefined;
+  return {
+    sleep(ms: number): Promise<void> {
+      return new Promise((resolve) => {
+        const t = setTimeout(done, ms);
+        t.unref();
+        function done() {
+          clearTimeout(t);
+          wake = undefined;
+          resolve();
+        }
+        wake = done;
+      });
+    },
+    wake() {
+      wake?.();
+    },
+  };
+}
