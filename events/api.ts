@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { AccountId, JobId, Key32, ModelName, NanoTon, NanoTonString, Usage, WorkerId } from "./common";
 import { AttestationDoc, AttestationTier } from "./attestation";
-import { Receipt, ReplyEnvelope, RequestEnvelope } from "./envelope";
+import { Receipt, ReplyEnvelope, RequestEnvelope, SealedReply } from "./envelope";
 
 // ---------- requester ----------
 
@@ -73,7 +73,7 @@ export const FailureCode = z.enum([
 export type FailureCode = z.infer<typeof FailureCode>;
 
 /** The failure text sealed to the requester's reply key like an answer; small (an error message). */
-export const FailureReply = ReplyEnvelope.extend({ ct: ReplyEnvelope.shape.ct.max(8192) });
+export const FailureReply = SealedReply.extend({ ct: SealedReply.shape.ct.max(8192) });
 
 /** What a FailureReply holds once the requester opens it. */
 export const FailurePlaintext = z.object({ error: z.object({ code: FailureCode, message: z.string().max(2000) }) });

@@ -35,20 +35,129 @@ export const RequestEnvelope = z.object({
 });
 export type RequestEnvelope = z.infer<typeof RequestEnvelope>;
 
-/** What the requester puts inside the payload (never seen by the coordinator). */
-export const RequestPlaintext = z.object({
-  messages: z.array(z.object({ role: z.enum(["system", "user", "assistant"]), content: z.string() })).min(1),
-  temperature: z.number().min(0).max(2).optional(),
+/** A tool call in OpenAI's shape; `arguments` is the JSON text the model wrote. */
+export const ToolCall = z.object({
+  id: z.string().min(1).max(256),
+  type: z.literal("function"),
+  function: z.object({ name: z.string().min(1).max(256), arguments: z.string().max(65_536) }),
 });
-export type RequestPlaintext = z.infer<typeof RequestPlaintext>;
+export type ToolCall = z.infer<typeof ToolCall>;
 
-/** HPKE-sealed to header.replyKey; AAD = canonical(header) + "\n" + workerId. */
-export const ReplyEnvelope = z.object({
+/** A chat turn. An assistant turn may carry the calls it made; a tool turn answers one of them. */
+export const ChatMessage = z.object({
+  role: z.enum(["system", "user", "assistant", "tool"]),
+  content: z.string(),
+  toolCalls: z.array(ToolCall).max(128).optional(),
+  toolCallId: z.string().min(1).max(256).optional(),
+});
+export type ChatMessage = z.infer<typeof ChatMessage>;
+
+/** A function the model may call (OpenAI's `tools[]` entry); `parameters` is a JSON Schema. */
+export const Tool = z.object({
+  type: z.literal("function"),
+  function: z.object({
+    name: z.string().min(1).max(256),
+    description: z.string().max(8192).optional(),
+    parameters: z.record(z.string(), z.unknown()).optional(),
+  }),
+});
+export type Tool = z.infer<typeof Tool>;
+
+export const ToolChoice = z.union([z.enum(["auto", "none", "required"]), z.object({ type: z.literal("function"), function: z.object({ name: z.string().min(1).max(256) }) })]);
+export type ToolChoice = z.infer<typeof ToolChoice>;
+
+export const ResponseFormat = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("text") }),
+  z.object({ type: z.literal("json_object") }),
+  z.object({
+    type: z.literal("json_schema"),
+    json_schema: z.object({
+      name: z.string().max(256).optional(),
+      description: z.string().max(8192).optional(),
+      schema: z.record(z.string(), z.unknown()).optional(),
+      strict: z.boolean().nullable().optional(),
+    }),
+  }),
+]);
+export type ResponseFormat = z.infer<typeof ResponseFormat>;
+
+/** Choices per request at most (n); each is generated in turn by the one worker. */
+export const MAX_CHOICES = 8;
+
+/**
+ * What the requester puts inside the payload (never seen by the coordinator): one schema for
+ * every kind of job, which the agent parses with. `kind` defaults to "chat", so the payload
+ * of an SDK from before tools and embeddings reads as before.
+ *  - chat: `messages` (+ tools, tool choice, response format)
+ *  - completion: `prompt`, continued as is (no chat template)
+ *  - embedding: `input`, texts or token ids; the reply holds one vector per input
+ * `stream`: the worker also publishes the sealed chunks on the relay as it generates them.
+ */
+export const RequestPlaintext = z
+  .object({
+    kind: z.enum(["chat", "completion", "embedding"]).default("chat"),
+    messages: z.array(ChatMessage).min(1).optional(),
+    prompt: z.string().optional(),
+    input: z.union([z.array(z.string()).min(1), z.array(z.array(z.number().int().nonnegative()).min(1)).min(1)]).optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    topP: z.number().gt(0).max(1).optional(),
+    seed: z.number().int().optional(),
+    stop: z.array(z.string().min(1)).max(4).optional(),
+    n: z.number().int().min(1).max(MAX_CHOICES).optional(),
+    tools: z.array(Tool).max(128).optional(),
+    toolChoice: ToolChoice.optional(),
+    parallelToolCalls: z.boolean().optional(),
+    responseFormat: ResponseFormat.optional(),
+    user: z.string().max(256).optional(),
+    logprobs: z.boolean().optional(),
+    topLogprobs: z.number().int().min(0).max(20).optional(),
+    stream: z.boolean().optional(),
+  })
+  .superRefine((p, ctx) => {
+    const need = { chat: "messages", completion: "prompt", embedding: "input" } as const;
+    const field = need[p.kind];
+    if (p[field] === undefined) ctx.addIssue({ code: "custom", path: [field], message: `a ${p.kind} request needs ${field}` });
+    for (const other of Object.values(need)) {
+      if (other !== field && p[other] !== undefined) ctx.addIssue({ code: "custom", path: [other], message: `a ${p.kind} request takes ${field}, not ${other}` });
+    }
+  });
+export type RequestPlaintext = z.input<typeof RequestPlaintext>;
+export type RequestPlaintextParsed = z.output<typeof RequestPlaintext>;
+
+/**
+ * One HPKE ciphertext sealed to header.replyKey; AAD = canonical(header) + "\n" + workerId.
+ * Failure texts travel like this, and the replies of agents from before streaming.
+ */
+export const SealedReply = z.object({
   enc: B64u,
   ct: B64u,
 });
+export type SealedReply = z.infer<typeof SealedReply>;
+
+/** Chunks in one reply at most: about ten minutes of generation at the default one per second, with room. */
+export const MAX_REPLY_CHUNKS = 4096;
+
+/**
+ * A reply as a sequence of chunks (core/crypto/reply-stream.ts): the worker's HPKE
+ * encapsulation to header.replyKey (`enc`), its Ed25519 signature binding that `enc` to this
+ * job header and worker (`sig`, so nobody else can start a stream to our key), and the chunks
+ * in order, each AEAD-sealed with its sequence number and a final flag (the last one) in the
+ * associated data. The receipt's replyHash covers all of it. What the agent streams on the
+ * relay are these same chunks, one by one.
+ */
+export const ChunkedReply = z.object({
+  v: z.literal(2),
+  enc: B64u,
+  sig: B64u,
+  chunks: z.array(B64u).min(1).max(MAX_REPLY_CHUNKS),
+});
+export type ChunkedReply = z.infer<typeof ChunkedReply>;
+
+/** What a worker posts and the coordinator stores and serves: it only hashes and keeps it. */
+export const ReplyEnvelope = z.union([ChunkedReply, SealedReply]);
 export type ReplyEnvelope = z.infer<typeof ReplyEnvelope>;
 
+/** The answer of a SealedReply (older agents), and the shape the SDK assembles from chunks. */
 export const ReplyPlaintext = z.object({
   text: z.string(),
   usage: Usage,
@@ -56,6 +165,32 @@ export const ReplyPlaintext = z.object({
   finishReason: z.enum(["stop", "length"]),
 });
 export type ReplyPlaintext = z.infer<typeof ReplyPlaintext>;
+
+/** How one choice ended. A stop that produced tool calls is "stop" with toolCalls set (the SDK calls it "tool_calls"). */
+export const ChoiceEnd = z.object({
+  finishReason: z.enum(["stop", "length"]),
+  toolCalls: z.array(ToolCall).max(128).optional(),
+});
+
+/**
+ * What one sealed chunk holds. Text deltas (`text`) of choice `i` (default 0); the final chunk
+ * — and only it — carries `end`: the usage the receipt bills, the engine, and how each choice
+ * ended (with its tool calls). An embedding reply is a single final chunk with `embeddings`:
+ * one little-endian float32 vector per input, base64url.
+ */
+export const ChunkPlaintext = z.object({
+  i: z.number().int().min(0).max(MAX_CHOICES - 1).optional(),
+  text: z.string().optional(),
+  embeddings: z.array(B64u).optional(),
+  end: z
+    .object({
+      usage: Usage,
+      engine: z.string(),
+      choices: z.array(ChoiceEnd).min(1).max(MAX_CHOICES),
+    })
+    .optional(),
+});
+export type ChunkPlaintext = z.infer<typeof ChunkPlaintext>;
 
 /** Signed by the worker's Ed25519 key; the coordinator bills from it, the requester checks it. */
 export const ReceiptBody = z.object({

@@ -11,7 +11,7 @@
  * Reply: HPKE-sealed to header.replyKey with info "cocoon/v1/reply" and
  * aad = canonicalJson(header) + "\n" + workerId.
  */
-import type { EnvelopeHeader, ReplyEnvelope, RequestEnvelope, WrappedKey } from "../../events/envelope";
+import type { EnvelopeHeader, ReplyEnvelope, RequestEnvelope, SealedReply, WrappedKey } from "../../events/envelope";
 import { b64u, canonicalJson, randomBytes, sha256Hex } from "./encoding";
 import { CryptoInputError, EnvelopeError, HpkeOpenError } from "./errors";
 import { aeadOpen, aeadSeal, hpkeOpen, hpkeSeal } from "./hpke";
@@ -115,7 +115,7 @@ export function openRequest(env: RequestEnvelope, me: { workerId: string; kem: K
   }
 }
 
-export function sealReply(header: EnvelopeHeader, workerId: string, plaintext: Uint8Array): ReplyEnvelope {
+export function sealReply(header: EnvelopeHeader, workerId: string, plaintext: Uint8Array): SealedReply {
   let replyKey: Uint8Array;
   try {
     replyKey = b64u.decode(header.replyKey);
@@ -126,7 +126,7 @@ export function sealReply(header: EnvelopeHeader, workerId: string, plaintext: U
   return { enc: b64u.encode(enc), ct: b64u.encode(ct) };
 }
 
-export function openReply(reply: ReplyEnvelope, header: EnvelopeHeader, workerId: string, replyKey: KemKeyPair): Uint8Array {
+export function openReply(reply: SealedReply, header: EnvelopeHeader, workerId: string, replyKey: KemKeyPair): Uint8Array {
   const enc = decodeOr(reply.enc, "reply_auth_failed", "reply enc");
   const ct = decodeOr(reply.ct, "reply_auth_failed", "reply ct");
   try {
