@@ -1,7 +1,9 @@
 /**
  * Compiles contracts/vault.tact with the Tact compiler API into contracts/build/
- * (`npm run contracts:build`). The generated wrapper (build/Vault_Vault.ts), the code BOC
- * and build/manifest.json are committed, so tests and the local chain never compile:
+ * (`npm run contracts:build`). vault.tact holds the vault and its two child contracts, so one
+ * build writes build/Vault_Vault.*, build/Vault_AccountWallet.* and build/Vault_PayoutWallet.*
+ * (the vault's code embeds the children's). The generated wrappers, the code BOCs and
+ * build/manifest.json are committed, so tests and the local chain never compile:
  * build/manifest.json records the sha256 of the source it was built from and
  * contracts/vault.test.ts fails when the source changed without a rebuild.
  */
@@ -15,6 +17,9 @@ import { createNodeFileSystem } from "@tact-lang/compiler/dist/vfs/createNodeFil
 const here = dirname(fileURLToPath(import.meta.url));
 
 export const SOURCES = ["vault.tact"] as const;
+
+/** The contracts vault.tact defines, each with its own wrapper build/Vault_<name>.ts. */
+export const VAULT_CONTRACTS = ["Vault", "AccountWallet", "PayoutWallet"] as const;
 
 /**
  * Further contracts, each built from its own source into build/<name>_<name>.* with its own
@@ -77,20 +82,30 @@ export async function buildContracts(): Promise<void> {
   if (!res.ok) {
     throw new Error(`tact build failed: ${res.error.map((e) => e.message).join("\n")}`);
   }
-  const code = readFileSync(join(outDir, "Vault_Vault.code.boc"));
+  const codeSha = (name: string) => createHash("sha256").update(readFileSync(join(outDir, `Vault_${name}.code.boc`))).digest("hex");
   const manifest = {
     compiler: "@tact-lang/compiler@1.6.13",
     sourceSha256: sourceHash(),
-    codeSha256: createHash("sha256").update(code).digest("hex"),
+    codeSha256: codeSha("Vault"),
+    children: Object.fromEntries(VAULT_CONTRACTS.filter((n) => n !== "Vault").map((n) => [n, codeSha(n)])),
   };
   writeFileSync(join(outDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-  console.log(`built Vault in ${Date.now() - started} ms → contracts/build/`);
+  console.log(`built ${VAULT_CONTRACTS.join(", ")} in ${Date.now() - started} ms → contracts/build/`);
+}
+
+export async function buildAll(): Promise<void> {
+  await buildContracts();
   for (const c of EXTRA_CONTRACTS) await buildExtraContract(c);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const only = EXTRA_CONTRACTS.filter((c) => process.argv.slice(2).includes(c.name));
-  (only.length ? only.reduce((p, c) => p.then(() => buildExtraContract(c)), Promise.resolve()) : buildContracts()).catch((e: unknown) => {
+  // `tsx contracts/build.ts Vault ReceiptAnchor` builds only the named ones; no argument builds everything.
+  const args = process.argv.slice(2);
+  const only = EXTRA_CONTRACTS.filter((c) => args.includes(c.name));
+  const run = args.length
+    ? only.reduce((p, c) => p.then(() => buildExtraContract(c)), args.includes("Vault") ? buildContracts() : Promise.resolve())
+    : buildAll();
+  run.catch((e: unknown) => {
     console.error(e instanceof Error ? e.message : e);
     process.exit(1);
   });

@@ -1,5 +1,5 @@
 /**
- * The sharded vault in @ton/sandbox, jetton style: every operation is followed through all its
+ * The vault and its wallets in @ton/sandbox, jetton style: every operation is followed through all its
  * transactions (vault → wallet → vault → payee); every refusal is asserted by its exit code's
  * name, on the contract that refused, with the state of the vault and of the wallets unchanged.
  */
@@ -11,8 +11,8 @@ import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Address, beginCell, Cell, Dictionary, type ShardAccount, toNano, type Transaction } from "@ton/core";
 import { findTransaction, flattenTransaction } from "@ton/test-utils";
 import type { SendMessageResult } from "@ton/sandbox";
-import * as Generated from "./build/Sharded_Vault";
-import { storeAccountCredited, storeClaim, storeClaimApproved, storeCreditAccount, storeDebit, storeDebitApproved } from "./build/Sharded_Vault";
+import * as Generated from "./build/Vault_Vault";
+import { storeAccountCredited, storeClaim, storeClaimApproved, storeCreditAccount, storeDebit, storeDebitApproved } from "./build/Vault_Vault";
 import {
   AccountWallet,
   accountWalletAddress,
@@ -20,6 +20,7 @@ import {
   type DepositCreditedLog,
   depositComment,
   keyToUint,
+  MIN_DEPOSIT,
   OPCODES,
   parseDepositCredited,
   PayoutWallet,
@@ -30,8 +31,8 @@ import {
   type VaultExitName,
   WALLET_STORAGE,
   withdrawBody,
-} from "./vault-sharded";
-import { FIXED_NOW, refDepositLookalikes, RESERVE, seededKeyPair, vaultFixture, type VaultFixture } from "./fixtures-sharded";
+} from "./vault";
+import { FIXED_NOW, refDepositLookalikes, RESERVE, seededKeyPair, vaultFixture, type VaultFixture } from "./fixtures";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GAS = toNano("0.05");
@@ -167,6 +168,13 @@ function stateLimits(f: VaultFixture): { cells: number; bits: number } {
 
 // ---------------------------------------------------------------- build artefacts
 describe("build artefacts", () => {
+  it("the committed wrappers were built from the current vault.tact (run npm run contracts:build)", () => {
+    const manifest = JSON.parse(readFileSync(join(here, "build/manifest.json"), "utf8")) as { sourceSha256: string; children: Record<string, string> };
+    const src = createHash("sha256").update(readFileSync(join(here, "vault.tact"))).digest("hex");
+    expect(manifest.sourceSha256).toBe(src);
+    expect(Object.keys(manifest.children).sort()).toEqual(["AccountWallet", "PayoutWallet"]);
+  });
+
   it("exit codes exported to TS agree with the contract constants", () => {
     const fromContract = Object.fromEntries(
       Object.entries(Generated)
@@ -177,15 +185,15 @@ describe("build artefacts", () => {
   });
 
   it("the wrapper's constants agree with the contract's", () => {
-    const src = readFileSync(join(here, "vault-sharded.tact"), "utf8");
+    const src = readFileSync(join(here, "vault.tact"), "utf8");
     expect(src).toContain(`const CREDIT_VALUE: Int = ton("${Number(CREDIT_VALUE) / 1e9}");`);
     expect(src).toContain(`const WALLET_STORAGE: Int = ton("${Number(WALLET_STORAGE) / 1e9}");`);
-    expect(createHash("sha256").update(src).digest("hex")).toMatch(/^[0-9a-f]{64}$/);
+    expect(src).toContain(`const MIN_DEPOSIT: Int = ton("${Number(MIN_DEPOSIT) / 1e9}");`);
   });
 });
 
 // ---------------------------------------------------------------- behaviour
-describe("sharded vault", () => {
+describe("vault", () => {
   let f: VaultFixture;
   beforeEach(async () => {
     f = await vaultFixture();
@@ -645,7 +653,7 @@ interface OpGas {
   fees: string;
 }
 
-const GAS_FILE = join(here, "gas-sharded.json");
+const GAS_FILE = join(here, "gas.json");
 
 describe("gas table (contracts/gas.json; UPDATE_GAS=1 rewrites it)", () => {
   let measured: Record<string, OpGas>;

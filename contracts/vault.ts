@@ -1,5 +1,5 @@
 /**
- * Blueprint-style wrapper over the Tact-generated bindings of the sharded vault
+ * Blueprint-style wrapper over the Tact-generated bindings of the vault and its wallets
  * (contracts/build/Vault_{Vault,AccountWallet,PayoutWallet}.ts), plus the signing helpers the
  * coordinator uses for withdrawals and worker vouchers.
  *
@@ -31,12 +31,12 @@ import {
   storeSetCoordinatorKey,
   storeWithdraw,
   type Totals,
-} from "./build/Sharded_Vault";
-import { AccountWallet as TactAccountWallet } from "./build/Sharded_AccountWallet";
-import { PayoutWallet as TactPayoutWallet } from "./build/Sharded_PayoutWallet";
+} from "./build/Vault_Vault";
+import { AccountWallet as TactAccountWallet } from "./build/Vault_AccountWallet";
+import { PayoutWallet as TactPayoutWallet } from "./build/Vault_PayoutWallet";
 
 export { VaultExit, vaultExitName, type VaultExitName } from "./errors";
-export type { Totals } from "./build/Sharded_Vault";
+export type { Totals } from "./build/Vault_Vault";
 
 export const TAG_WITHDRAW = 0x636f7731;
 export const TAG_VOUCHER = 0x636f7631;

@@ -32,11 +32,11 @@ import { REDEEM_GAS, SandboxChainReader, WITHDRAW_GAS } from "../functions/adapt
 import { tonVoucherSigner } from "../functions/adapters/ton-voucher-signer";
 
 export interface ChainSendResult {
-  /** the vault's transaction hash (hex) */
+  /** the vault's last transaction of the operation (hex): the credit, the payment or the refusal */
   txHash: string;
   success: boolean;
   exitCode: number | undefined;
-  /** exit code by name (ERR_...) when the vault rejected it */
+  /** exit code by name (ERR_...) when the vault or one of its wallets refused it */
   error: string | undefined;
   transactions: Transaction[];
 }
@@ -64,7 +64,7 @@ export interface LocalChain {
   withdraw(via: SandboxContract<TreasuryContract>, w: SignedWithdrawal): Promise<ChainSendResult>;
   vaultBalance(): Promise<bigint>;
   walletBalance(address: Address): Promise<bigint>;
-  /** what the vault recorded for this account (deposited - withdrawn) */
+  /** what the account's wallet recorded (deposited - withdrawn) */
   accountBalance(accountId: string): Promise<bigint>;
   paid(worker: Address): Promise<bigint>;
   /** unix seconds as the sandbox sees it */
@@ -168,17 +168,26 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
   // A fresh chain is on disk before anything uses it: a crash right after the first start keeps its vault and key.
   if (!saved) write();
 
+  /**
+   * One operation spans several transactions (vault → account or payout wallet → vault → payee).
+   * It failed when any of them was aborted (the vault, or a wallet, refused): `error` names the
+   * first refusal's exit code (a wallet that does not exist runs no code: ERR_NO_WALLET).
+   * `txHash` is the vault's last transaction, the one the watcher books or reports: the credit
+   * (with its log), the payment, or the bounce / refusal.
+   */
   const outcome = (res: SendMessageResult): ChainSendResult => {
-    const tx = res.transactions.find((t) => t.address === BigInt("0x" + vault.address.hash.toString("hex")));
-    if (!tx) throw new Error("the message never reached the vault");
-    const d = tx.description;
-    const exitCode = d.type === "generic" && d.computePhase.type === "vm" ? d.computePhase.exitCode : undefined;
-    const success = d.type === "generic" && !d.aborted;
+    const vaultTxs = res.transactions.filter((t) => t.address === vaultHash);
+    const last = vaultTxs[vaultTxs.length - 1];
+    if (!last) throw new Error("the message never reached the vault");
+    const refused = res.transactions.find((t) => t.description.type === "generic" && t.description.aborted);
+    const d = refused?.description;
+    const exitCode = d && d.type === "generic" ? (d.computePhase.type === "vm" ? d.computePhase.exitCode : undefined) : undefined;
+    const success = refused === undefined;
     return {
-      txHash: tx.hash().toString("hex"),
+      txHash: last.hash().toString("hex"),
       success,
       exitCode,
-      error: success ? undefined : ((exitCode !== undefined ? vaultExitName(exitCode) : undefined) ?? `exit_${exitCode}`),
+      error: success ? undefined : exitCode === undefined ? "ERR_NO_WALLET" : (vaultExitName(exitCode) ?? `exit_${exitCode}`),
       transactions: res.transactions,
     };
   };
@@ -201,7 +210,7 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
     signVoucher: (worker, cumulative, ttl = 86_400) => sign(coordinator.secretKey, vault.address, { worker, cumulative, expiry: nowSeconds() + ttl }),
     async signWithdrawal(accountId, to, amount, ttl = 3_600) {
       const account = accountIdToUint(accountId);
-      const seqno = await vault.getWithdrawSeqno(account);
+      const seqno = await vault.getWithdrawSeqno(account); // read from the account's wallet
       return signW(coordinator.secretKey, vault.address, { account, to, amount, seqno, expiry: nowSeconds() + ttl });
     },
     redeem: (w, voucher) => send(async () => outcome(await vault.sendRedeem(w.getSender(), REDEEM_GAS, voucher))),

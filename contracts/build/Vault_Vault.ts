@@ -901,59 +901,356 @@ export function dictValueParserDepositCredited(): DictionaryValue<DepositCredite
     }
 }
 
-export type AccountState = {
-    $$type: 'AccountState';
-    deposited: bigint;
-    withdrawn: bigint;
-    seqno: bigint;
+export type CreditAccount = {
+    $$type: 'CreditAccount';
+    queryId: bigint;
+    amount: bigint;
 }
 
-export function storeAccountState(src: AccountState) {
+export function storeCreditAccount(src: CreditAccount) {
     return (builder: Builder) => {
         const b_0 = builder;
-        b_0.storeCoins(src.deposited);
-        b_0.storeCoins(src.withdrawn);
-        b_0.storeUint(src.seqno, 32);
+        b_0.storeUint(1797196817, 32);
+        b_0.storeUint(src.queryId, 64);
+        b_0.storeCoins(src.amount);
     };
 }
 
-export function loadAccountState(slice: Slice) {
+export function loadCreditAccount(slice: Slice) {
     const sc_0 = slice;
-    const _deposited = sc_0.loadCoins();
-    const _withdrawn = sc_0.loadCoins();
-    const _seqno = sc_0.loadUintBig(32);
-    return { $$type: 'AccountState' as const, deposited: _deposited, withdrawn: _withdrawn, seqno: _seqno };
+    if (sc_0.loadUint(32) !== 1797196817) { throw Error('Invalid prefix'); }
+    const _queryId = sc_0.loadUintBig(64);
+    const _amount = sc_0.loadCoins();
+    return { $$type: 'CreditAccount' as const, queryId: _queryId, amount: _amount };
 }
 
-export function loadTupleAccountState(source: TupleReader) {
-    const _deposited = source.readBigNumber();
-    const _withdrawn = source.readBigNumber();
-    const _seqno = source.readBigNumber();
-    return { $$type: 'AccountState' as const, deposited: _deposited, withdrawn: _withdrawn, seqno: _seqno };
+export function loadTupleCreditAccount(source: TupleReader) {
+    const _queryId = source.readBigNumber();
+    const _amount = source.readBigNumber();
+    return { $$type: 'CreditAccount' as const, queryId: _queryId, amount: _amount };
 }
 
-export function loadGetterTupleAccountState(source: TupleReader) {
-    const _deposited = source.readBigNumber();
-    const _withdrawn = source.readBigNumber();
-    const _seqno = source.readBigNumber();
-    return { $$type: 'AccountState' as const, deposited: _deposited, withdrawn: _withdrawn, seqno: _seqno };
+export function loadGetterTupleCreditAccount(source: TupleReader) {
+    const _queryId = source.readBigNumber();
+    const _amount = source.readBigNumber();
+    return { $$type: 'CreditAccount' as const, queryId: _queryId, amount: _amount };
 }
 
-export function storeTupleAccountState(source: AccountState) {
+export function storeTupleCreditAccount(source: CreditAccount) {
     const builder = new TupleBuilder();
-    builder.writeNumber(source.deposited);
-    builder.writeNumber(source.withdrawn);
-    builder.writeNumber(source.seqno);
+    builder.writeNumber(source.queryId);
+    builder.writeNumber(source.amount);
     return builder.build();
 }
 
-export function dictValueParserAccountState(): DictionaryValue<AccountState> {
+export function dictValueParserCreditAccount(): DictionaryValue<CreditAccount> {
     return {
         serialize: (src, builder) => {
-            builder.storeRef(beginCell().store(storeAccountState(src)).endCell());
+            builder.storeRef(beginCell().store(storeCreditAccount(src)).endCell());
         },
         parse: (src) => {
-            return loadAccountState(src.loadRef().beginParse());
+            return loadCreditAccount(src.loadRef().beginParse());
+        }
+    }
+}
+
+export type AccountCredited = {
+    $$type: 'AccountCredited';
+    queryId: bigint;
+    account: bigint;
+    amount: bigint;
+}
+
+export function storeAccountCredited(src: AccountCredited) {
+    return (builder: Builder) => {
+        const b_0 = builder;
+        b_0.storeUint(1797196818, 32);
+        b_0.storeUint(src.queryId, 64);
+        b_0.storeUint(src.account, 256);
+        b_0.storeCoins(src.amount);
+    };
+}
+
+export function loadAccountCredited(slice: Slice) {
+    const sc_0 = slice;
+    if (sc_0.loadUint(32) !== 1797196818) { throw Error('Invalid prefix'); }
+    const _queryId = sc_0.loadUintBig(64);
+    const _account = sc_0.loadUintBig(256);
+    const _amount = sc_0.loadCoins();
+    return { $$type: 'AccountCredited' as const, queryId: _queryId, account: _account, amount: _amount };
+}
+
+export function loadTupleAccountCredited(source: TupleReader) {
+    const _queryId = source.readBigNumber();
+    const _account = source.readBigNumber();
+    const _amount = source.readBigNumber();
+    return { $$type: 'AccountCredited' as const, queryId: _queryId, account: _account, amount: _amount };
+}
+
+export function loadGetterTupleAccountCredited(source: TupleReader) {
+    const _queryId = source.readBigNumber();
+    const _account = source.readBigNumber();
+    const _amount = source.readBigNumber();
+    return { $$type: 'AccountCredited' as const, queryId: _queryId, account: _account, amount: _amount };
+}
+
+export function storeTupleAccountCredited(source: AccountCredited) {
+    const builder = new TupleBuilder();
+    builder.writeNumber(source.queryId);
+    builder.writeNumber(source.account);
+    builder.writeNumber(source.amount);
+    return builder.build();
+}
+
+export function dictValueParserAccountCredited(): DictionaryValue<AccountCredited> {
+    return {
+        serialize: (src, builder) => {
+            builder.storeRef(beginCell().store(storeAccountCredited(src)).endCell());
+        },
+        parse: (src) => {
+            return loadAccountCredited(src.loadRef().beginParse());
+        }
+    }
+}
+
+export type Debit = {
+    $$type: 'Debit';
+    amount: bigint;
+    seqno: bigint;
+    expiry: bigint;
+    to: Address;
+}
+
+export function storeDebit(src: Debit) {
+    return (builder: Builder) => {
+        const b_0 = builder;
+        b_0.storeUint(1797196819, 32);
+        b_0.storeCoins(src.amount);
+        b_0.storeUint(src.seqno, 32);
+        b_0.storeUint(src.expiry, 32);
+        b_0.storeAddress(src.to);
+    };
+}
+
+export function loadDebit(slice: Slice) {
+    const sc_0 = slice;
+    if (sc_0.loadUint(32) !== 1797196819) { throw Error('Invalid prefix'); }
+    const _amount = sc_0.loadCoins();
+    const _seqno = sc_0.loadUintBig(32);
+    const _expiry = sc_0.loadUintBig(32);
+    const _to = sc_0.loadAddress();
+    return { $$type: 'Debit' as const, amount: _amount, seqno: _seqno, expiry: _expiry, to: _to };
+}
+
+export function loadTupleDebit(source: TupleReader) {
+    const _amount = source.readBigNumber();
+    const _seqno = source.readBigNumber();
+    const _expiry = source.readBigNumber();
+    const _to = source.readAddress();
+    return { $$type: 'Debit' as const, amount: _amount, seqno: _seqno, expiry: _expiry, to: _to };
+}
+
+export function loadGetterTupleDebit(source: TupleReader) {
+    const _amount = source.readBigNumber();
+    const _seqno = source.readBigNumber();
+    const _expiry = source.readBigNumber();
+    const _to = source.readAddress();
+    return { $$type: 'Debit' as const, amount: _amount, seqno: _seqno, expiry: _expiry, to: _to };
+}
+
+export function storeTupleDebit(source: Debit) {
+    const builder = new TupleBuilder();
+    builder.writeNumber(source.amount);
+    builder.writeNumber(source.seqno);
+    builder.writeNumber(source.expiry);
+    builder.writeAddress(source.to);
+    return builder.build();
+}
+
+export function dictValueParserDebit(): DictionaryValue<Debit> {
+    return {
+        serialize: (src, builder) => {
+            builder.storeRef(beginCell().store(storeDebit(src)).endCell());
+        },
+        parse: (src) => {
+            return loadDebit(src.loadRef().beginParse());
+        }
+    }
+}
+
+export type DebitApproved = {
+    $$type: 'DebitApproved';
+    account: bigint;
+    amount: bigint;
+    to: Address;
+    seqno: bigint;
+    expiry: bigint;
+}
+
+export function storeDebitApproved(src: DebitApproved) {
+    return (builder: Builder) => {
+        const b_0 = builder;
+        b_0.storeUint(1797196820, 32);
+        b_0.storeUint(src.account, 256);
+        b_0.storeCoins(src.amount);
+        b_0.storeAddress(src.to);
+        b_0.storeUint(src.seqno, 32);
+        b_0.storeUint(src.expiry, 32);
+    };
+}
+
+export function loadDebitApproved(slice: Slice) {
+    const sc_0 = slice;
+    if (sc_0.loadUint(32) !== 1797196820) { throw Error('Invalid prefix'); }
+    const _account = sc_0.loadUintBig(256);
+    const _amount = sc_0.loadCoins();
+    const _to = sc_0.loadAddress();
+    const _seqno = sc_0.loadUintBig(32);
+    const _expiry = sc_0.loadUintBig(32);
+    return { $$type: 'DebitApproved' as const, account: _account, amount: _amount, to: _to, seqno: _seqno, expiry: _expiry };
+}
+
+export function loadTupleDebitApproved(source: TupleReader) {
+    const _account = source.readBigNumber();
+    const _amount = source.readBigNumber();
+    const _to = source.readAddress();
+    const _seqno = source.readBigNumber();
+    const _expiry = source.readBigNumber();
+    return { $$type: 'DebitApproved' as const, account: _account, amount: _amount, to: _to, seqno: _seqno, expiry: _expiry };
+}
+
+export function loadGetterTupleDebitApproved(source: TupleReader) {
+    const _account = source.readBigNumber();
+    const _amount = source.readBigNumber();
+    const _to = source.readAddress();
+    const _seqno = source.readBigNumber();
+    const _expiry = source.readBigNumber();
+    return { $$type: 'DebitApproved' as const, account: _account, amount: _amount, to: _to, seqno: _seqno, expiry: _expiry };
+}
+
+export function storeTupleDebitApproved(source: DebitApproved) {
+    const builder = new TupleBuilder();
+    builder.writeNumber(source.account);
+    builder.writeNumber(source.amount);
+    builder.writeAddress(source.to);
+    builder.writeNumber(source.seqno);
+    builder.writeNumber(source.expiry);
+    return builder.build();
+}
+
+export function dictValueParserDebitApproved(): DictionaryValue<DebitApproved> {
+    return {
+        serialize: (src, builder) => {
+            builder.storeRef(beginCell().store(storeDebitApproved(src)).endCell());
+        },
+        parse: (src) => {
+            return loadDebitApproved(src.loadRef().beginParse());
+        }
+    }
+}
+
+export type Claim = {
+    $$type: 'Claim';
+    cumulative: bigint;
+}
+
+export function storeClaim(src: Claim) {
+    return (builder: Builder) => {
+        const b_0 = builder;
+        b_0.storeUint(1797196821, 32);
+        b_0.storeCoins(src.cumulative);
+    };
+}
+
+export function loadClaim(slice: Slice) {
+    const sc_0 = slice;
+    if (sc_0.loadUint(32) !== 1797196821) { throw Error('Invalid prefix'); }
+    const _cumulative = sc_0.loadCoins();
+    return { $$type: 'Claim' as const, cumulative: _cumulative };
+}
+
+export function loadTupleClaim(source: TupleReader) {
+    const _cumulative = source.readBigNumber();
+    return { $$type: 'Claim' as const, cumulative: _cumulative };
+}
+
+export function loadGetterTupleClaim(source: TupleReader) {
+    const _cumulative = source.readBigNumber();
+    return { $$type: 'Claim' as const, cumulative: _cumulative };
+}
+
+export function storeTupleClaim(source: Claim) {
+    const builder = new TupleBuilder();
+    builder.writeNumber(source.cumulative);
+    return builder.build();
+}
+
+export function dictValueParserClaim(): DictionaryValue<Claim> {
+    return {
+        serialize: (src, builder) => {
+            builder.storeRef(beginCell().store(storeClaim(src)).endCell());
+        },
+        parse: (src) => {
+            return loadClaim(src.loadRef().beginParse());
+        }
+    }
+}
+
+export type ClaimApproved = {
+    $$type: 'ClaimApproved';
+    due: bigint;
+    cumulative: bigint;
+    worker: Address;
+}
+
+export function storeClaimApproved(src: ClaimApproved) {
+    return (builder: Builder) => {
+        const b_0 = builder;
+        b_0.storeUint(1797196822, 32);
+        b_0.storeCoins(src.due);
+        b_0.storeCoins(src.cumulative);
+        b_0.storeAddress(src.worker);
+    };
+}
+
+export function loadClaimApproved(slice: Slice) {
+    const sc_0 = slice;
+    if (sc_0.loadUint(32) !== 1797196822) { throw Error('Invalid prefix'); }
+    const _due = sc_0.loadCoins();
+    const _cumulative = sc_0.loadCoins();
+    const _worker = sc_0.loadAddress();
+    return { $$type: 'ClaimApproved' as const, due: _due, cumulative: _cumulative, worker: _worker };
+}
+
+export function loadTupleClaimApproved(source: TupleReader) {
+    const _due = source.readBigNumber();
+    const _cumulative = source.readBigNumber();
+    const _worker = source.readAddress();
+    return { $$type: 'ClaimApproved' as const, due: _due, cumulative: _cumulative, worker: _worker };
+}
+
+export function loadGetterTupleClaimApproved(source: TupleReader) {
+    const _due = source.readBigNumber();
+    const _cumulative = source.readBigNumber();
+    const _worker = source.readAddress();
+    return { $$type: 'ClaimApproved' as const, due: _due, cumulative: _cumulative, worker: _worker };
+}
+
+export function storeTupleClaimApproved(source: ClaimApproved) {
+    const builder = new TupleBuilder();
+    builder.writeNumber(source.due);
+    builder.writeNumber(source.cumulative);
+    builder.writeAddress(source.worker);
+    return builder.build();
+}
+
+export function dictValueParserClaimApproved(): DictionaryValue<ClaimApproved> {
+    return {
+        serialize: (src, builder) => {
+            builder.storeRef(beginCell().store(storeClaimApproved(src)).endCell());
+        },
+        parse: (src) => {
+            return loadClaimApproved(src.loadRef().beginParse());
         }
     }
 }
@@ -1021,6 +1318,63 @@ export function dictValueParserTotals(): DictionaryValue<Totals> {
     }
 }
 
+export type AccountState = {
+    $$type: 'AccountState';
+    deposited: bigint;
+    withdrawn: bigint;
+    seqno: bigint;
+}
+
+export function storeAccountState(src: AccountState) {
+    return (builder: Builder) => {
+        const b_0 = builder;
+        b_0.storeCoins(src.deposited);
+        b_0.storeCoins(src.withdrawn);
+        b_0.storeUint(src.seqno, 32);
+    };
+}
+
+export function loadAccountState(slice: Slice) {
+    const sc_0 = slice;
+    const _deposited = sc_0.loadCoins();
+    const _withdrawn = sc_0.loadCoins();
+    const _seqno = sc_0.loadUintBig(32);
+    return { $$type: 'AccountState' as const, deposited: _deposited, withdrawn: _withdrawn, seqno: _seqno };
+}
+
+export function loadTupleAccountState(source: TupleReader) {
+    const _deposited = source.readBigNumber();
+    const _withdrawn = source.readBigNumber();
+    const _seqno = source.readBigNumber();
+    return { $$type: 'AccountState' as const, deposited: _deposited, withdrawn: _withdrawn, seqno: _seqno };
+}
+
+export function loadGetterTupleAccountState(source: TupleReader) {
+    const _deposited = source.readBigNumber();
+    const _withdrawn = source.readBigNumber();
+    const _seqno = source.readBigNumber();
+    return { $$type: 'AccountState' as const, deposited: _deposited, withdrawn: _withdrawn, seqno: _seqno };
+}
+
+export function storeTupleAccountState(source: AccountState) {
+    const builder = new TupleBuilder();
+    builder.writeNumber(source.deposited);
+    builder.writeNumber(source.withdrawn);
+    builder.writeNumber(source.seqno);
+    return builder.build();
+}
+
+export function dictValueParserAccountState(): DictionaryValue<AccountState> {
+    return {
+        serialize: (src, builder) => {
+            builder.storeRef(beginCell().store(storeAccountState(src)).endCell());
+        },
+        parse: (src) => {
+            return loadAccountState(src.loadRef().beginParse());
+        }
+    }
+}
+
 export type Vault$Data = {
     $$type: 'Vault$Data';
     owner: Address;
@@ -1030,8 +1384,8 @@ export type Vault$Data = {
     totalWithdrawn: bigint;
     totalPaid: bigint;
     totalToppedUp: bigint;
-    accounts: Dictionary<bigint, AccountState>;
-    paid: Dictionary<Address, bigint>;
+    nextQuery: bigint;
+    inflight: Dictionary<bigint, Address>;
 }
 
 export function storeVault$Data(src: Vault$Data) {
@@ -1045,8 +1399,8 @@ export function storeVault$Data(src: Vault$Data) {
         b_0.storeCoins(src.totalPaid);
         const b_1 = new Builder();
         b_1.storeCoins(src.totalToppedUp);
-        b_1.storeDict(src.accounts, Dictionary.Keys.BigUint(256), dictValueParserAccountState());
-        b_1.storeDict(src.paid, Dictionary.Keys.Address(), Dictionary.Values.BigVarUint(4));
+        b_1.storeUint(src.nextQuery, 64);
+        b_1.storeDict(src.inflight, Dictionary.Keys.BigUint(64), Dictionary.Values.Address());
         b_0.storeRef(b_1.endCell());
     };
 }
@@ -1061,9 +1415,9 @@ export function loadVault$Data(slice: Slice) {
     const _totalPaid = sc_0.loadCoins();
     const sc_1 = sc_0.loadRef().beginParse();
     const _totalToppedUp = sc_1.loadCoins();
-    const _accounts = Dictionary.load(Dictionary.Keys.BigUint(256), dictValueParserAccountState(), sc_1);
-    const _paid = Dictionary.load(Dictionary.Keys.Address(), Dictionary.Values.BigVarUint(4), sc_1);
-    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, accounts: _accounts, paid: _paid };
+    const _nextQuery = sc_1.loadUintBig(64);
+    const _inflight = Dictionary.load(Dictionary.Keys.BigUint(64), Dictionary.Values.Address(), sc_1);
+    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, nextQuery: _nextQuery, inflight: _inflight };
 }
 
 export function loadTupleVault$Data(source: TupleReader) {
@@ -1074,9 +1428,9 @@ export function loadTupleVault$Data(source: TupleReader) {
     const _totalWithdrawn = source.readBigNumber();
     const _totalPaid = source.readBigNumber();
     const _totalToppedUp = source.readBigNumber();
-    const _accounts = Dictionary.loadDirect(Dictionary.Keys.BigUint(256), dictValueParserAccountState(), source.readCellOpt());
-    const _paid = Dictionary.loadDirect(Dictionary.Keys.Address(), Dictionary.Values.BigVarUint(4), source.readCellOpt());
-    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, accounts: _accounts, paid: _paid };
+    const _nextQuery = source.readBigNumber();
+    const _inflight = Dictionary.loadDirect(Dictionary.Keys.BigUint(64), Dictionary.Values.Address(), source.readCellOpt());
+    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, nextQuery: _nextQuery, inflight: _inflight };
 }
 
 export function loadGetterTupleVault$Data(source: TupleReader) {
@@ -1087,9 +1441,9 @@ export function loadGetterTupleVault$Data(source: TupleReader) {
     const _totalWithdrawn = source.readBigNumber();
     const _totalPaid = source.readBigNumber();
     const _totalToppedUp = source.readBigNumber();
-    const _accounts = Dictionary.loadDirect(Dictionary.Keys.BigUint(256), dictValueParserAccountState(), source.readCellOpt());
-    const _paid = Dictionary.loadDirect(Dictionary.Keys.Address(), Dictionary.Values.BigVarUint(4), source.readCellOpt());
-    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, accounts: _accounts, paid: _paid };
+    const _nextQuery = source.readBigNumber();
+    const _inflight = Dictionary.loadDirect(Dictionary.Keys.BigUint(64), Dictionary.Values.Address(), source.readCellOpt());
+    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, nextQuery: _nextQuery, inflight: _inflight };
 }
 
 export function storeTupleVault$Data(source: Vault$Data) {
@@ -1101,8 +1455,8 @@ export function storeTupleVault$Data(source: Vault$Data) {
     builder.writeNumber(source.totalWithdrawn);
     builder.writeNumber(source.totalPaid);
     builder.writeNumber(source.totalToppedUp);
-    builder.writeCell(source.accounts.size > 0 ? beginCell().storeDictDirect(source.accounts, Dictionary.Keys.BigUint(256), dictValueParserAccountState()).endCell() : null);
-    builder.writeCell(source.paid.size > 0 ? beginCell().storeDictDirect(source.paid, Dictionary.Keys.Address(), Dictionary.Values.BigVarUint(4)).endCell() : null);
+    builder.writeNumber(source.nextQuery);
+    builder.writeCell(source.inflight.size > 0 ? beginCell().storeDictDirect(source.inflight, Dictionary.Keys.BigUint(64), Dictionary.Values.Address()).endCell() : null);
     return builder.build();
 }
 
@@ -1117,27 +1471,166 @@ export function dictValueParserVault$Data(): DictionaryValue<Vault$Data> {
     }
 }
 
+export type AccountWallet$Data = {
+    $$type: 'AccountWallet$Data';
+    vault: Address;
+    account: bigint;
+    deposited: bigint;
+    withdrawn: bigint;
+    seqno: bigint;
+}
+
+export function storeAccountWallet$Data(src: AccountWallet$Data) {
+    return (builder: Builder) => {
+        const b_0 = builder;
+        b_0.storeAddress(src.vault);
+        b_0.storeUint(src.account, 256);
+        b_0.storeCoins(src.deposited);
+        b_0.storeCoins(src.withdrawn);
+        b_0.storeUint(src.seqno, 32);
+    };
+}
+
+export function loadAccountWallet$Data(slice: Slice) {
+    const sc_0 = slice;
+    const _vault = sc_0.loadAddress();
+    const _account = sc_0.loadUintBig(256);
+    const _deposited = sc_0.loadCoins();
+    const _withdrawn = sc_0.loadCoins();
+    const _seqno = sc_0.loadUintBig(32);
+    return { $$type: 'AccountWallet$Data' as const, vault: _vault, account: _account, deposited: _deposited, withdrawn: _withdrawn, seqno: _seqno };
+}
+
+export function loadTupleAccountWallet$Data(source: TupleReader) {
+    const _vault = source.readAddress();
+    const _account = source.readBigNumber();
+    const _deposited = source.readBigNumber();
+    const _withdrawn = source.readBigNumber();
+    const _seqno = source.readBigNumber();
+    return { $$type: 'AccountWallet$Data' as const, vault: _vault, account: _account, deposited: _deposited, withdrawn: _withdrawn, seqno: _seqno };
+}
+
+export function loadGetterTupleAccountWallet$Data(source: TupleReader) {
+    const _vault = source.readAddress();
+    const _account = source.readBigNumber();
+    const _deposited = source.readBigNumber();
+    const _withdrawn = source.readBigNumber();
+    const _seqno = source.readBigNumber();
+    return { $$type: 'AccountWallet$Data' as const, vault: _vault, account: _account, deposited: _deposited, withdrawn: _withdrawn, seqno: _seqno };
+}
+
+export function storeTupleAccountWallet$Data(source: AccountWallet$Data) {
+    const builder = new TupleBuilder();
+    builder.writeAddress(source.vault);
+    builder.writeNumber(source.account);
+    builder.writeNumber(source.deposited);
+    builder.writeNumber(source.withdrawn);
+    builder.writeNumber(source.seqno);
+    return builder.build();
+}
+
+export function dictValueParserAccountWallet$Data(): DictionaryValue<AccountWallet$Data> {
+    return {
+        serialize: (src, builder) => {
+            builder.storeRef(beginCell().store(storeAccountWallet$Data(src)).endCell());
+        },
+        parse: (src) => {
+            return loadAccountWallet$Data(src.loadRef().beginParse());
+        }
+    }
+}
+
+export type PayoutWallet$Data = {
+    $$type: 'PayoutWallet$Data';
+    vault: Address;
+    worker: Address;
+    paid: bigint;
+}
+
+export function storePayoutWallet$Data(src: PayoutWallet$Data) {
+    return (builder: Builder) => {
+        const b_0 = builder;
+        b_0.storeAddress(src.vault);
+        b_0.storeAddress(src.worker);
+        b_0.storeCoins(src.paid);
+    };
+}
+
+export function loadPayoutWallet$Data(slice: Slice) {
+    const sc_0 = slice;
+    const _vault = sc_0.loadAddress();
+    const _worker = sc_0.loadAddress();
+    const _paid = sc_0.loadCoins();
+    return { $$type: 'PayoutWallet$Data' as const, vault: _vault, worker: _worker, paid: _paid };
+}
+
+export function loadTuplePayoutWallet$Data(source: TupleReader) {
+    const _vault = source.readAddress();
+    const _worker = source.readAddress();
+    const _paid = source.readBigNumber();
+    return { $$type: 'PayoutWallet$Data' as const, vault: _vault, worker: _worker, paid: _paid };
+}
+
+export function loadGetterTuplePayoutWallet$Data(source: TupleReader) {
+    const _vault = source.readAddress();
+    const _worker = source.readAddress();
+    const _paid = source.readBigNumber();
+    return { $$type: 'PayoutWallet$Data' as const, vault: _vault, worker: _worker, paid: _paid };
+}
+
+export function storeTuplePayoutWallet$Data(source: PayoutWallet$Data) {
+    const builder = new TupleBuilder();
+    builder.writeAddress(source.vault);
+    builder.writeAddress(source.worker);
+    builder.writeNumber(source.paid);
+    return builder.build();
+}
+
+export function dictValueParserPayoutWallet$Data(): DictionaryValue<PayoutWallet$Data> {
+    return {
+        serialize: (src, builder) => {
+            builder.storeRef(beginCell().store(storePayoutWallet$Data(src)).endCell());
+        },
+        parse: (src) => {
+            return loadPayoutWallet$Data(src.loadRef().beginParse());
+        }
+    }
+}
+
  type Vault_init_args = {
     $$type: 'Vault_init_args';
     owner: Address;
     coordinatorKey: bigint;
     nonce: bigint;
+    totalDeposited: bigint;
+    totalWithdrawn: bigint;
+    totalPaid: bigint;
+    totalToppedUp: bigint;
+    nextQuery: bigint;
+    inflight: Dictionary<bigint, Address>;
 }
 
 function initVault_init_args(src: Vault_init_args) {
     return (builder: Builder) => {
         const b_0 = builder;
         b_0.storeAddress(src.owner);
-        b_0.storeInt(src.coordinatorKey, 257);
-        b_0.storeInt(src.nonce, 257);
+        b_0.storeUint(src.coordinatorKey, 256);
+        b_0.storeUint(src.nonce, 32);
+        b_0.storeCoins(src.totalDeposited);
+        b_0.storeCoins(src.totalWithdrawn);
+        b_0.storeCoins(src.totalPaid);
+        const b_1 = new Builder();
+        b_1.storeCoins(src.totalToppedUp);
+        b_1.storeUint(src.nextQuery, 64);
+        b_1.storeDict(src.inflight, Dictionary.Keys.BigUint(64), Dictionary.Values.Address());
+        b_0.storeRef(b_1.endCell());
     };
 }
 
-async function Vault_init(owner: Address, coordinatorKey: bigint, nonce: bigint) {
-    const __code = Cell.fromHex('b5ee9c7241022801000a4c000228ff008e88f4a413f4bcf2c80bed5320e303ed43d90112020271021002012003050199b9b74ed44d0d200018e24fa40d3ffd31ffa00fa00fa00d401d0fa00f404f404301039103810371036103510346c198e17fa40810101d700810101d700552003d158705470006d6de2db3c6c9480400085475432502012006080199b4a3bda89a1a400031c49f481a7ffa63ff401f401f401a803a1f401e809e8086020722070206e206c206a2068d8331c2ff481020203ae01020203ae00aa4007a2b0e0a8e000dadbc5b678d92300700022802016a090e0201580a0c019ba157b513434800063893e9034fff4c7fe803e803e803500743e803d013d010c040e440e040dc40d840d440d1b066385fe9020404075c020404075c0154800f4561c151c001b5b78954236cf1b2460b00608307230259f40f6fa192306ddf206e92306d9dd0fa00fa00d31f55206c136f03e2206e923070e0206ef2d0806f236c21019ba2fbb513434800063893e9034fff4c7fe803e803e803500743e803d013d010c040e440e040dc40d840d440d1b066385fe9020404075c020404075c0154800f4561c151c001b5b78954236cf1b2460d003e81010b220259f40a6fa193fa003092306de2206eb395206ef2d080923070e2019cab1bed44d0d200018e24fa40d3ffd31ffa00fa00fa00d401d0fa00f404f404301039103810371036103510346c198e17fa40810101d700810101d700552003d158705470006d6de25508db3c6c910f00768307230259f40f6fa192306ddf206e92306d9dd0fa00fa00d31f55206c136f03e2206e923070e020206ef2d0806f235b01206ef2d0806f233031a10199bca1576a268690000c7127d2069ffe98ffd007d007d006a00e87d007a027a0218081c881c081b881b081a881a360cc70bfd20408080eb80408080eb802a9001e8ac382a380036b6f16d9e3648c1100022703f830eda2edfb01d072d721d200d200fa4021103450666f04f86102f862ed44d0d200018e24fa40d3ffd31ffa00fa00fa00d401d0fa00f404f404301039103810371036103510346c198e17fa40810101d700810101d700552003d158705470006d6de20a925f0ae07029d74920c21fe30021c00021c121b0e30201c000131c1d04e23109d31f2182106b1f0c01ba8ec6313908d3ff30f8416f24135f03108a107910681057104610351024db3cc87f01ca0055805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212f40012f400cdc9ed54db31e02182106b1f0c02bae3022182106b1f0c03bae3022182106b1f0c04ba2514171b01fe313908d3fffa00fa40d31fd31fd430d08308d71830f82322bbf2e3ea24c200f2e3f2c88210636f773101cb1ff828cf165260cbff24cf1625fa025230cb1f12cb1fc9f900511bf910f2e3e92b83072559f40f6fa192306ddf206e92306d9dd0fa00fa00d31f55206c136f03e2206eb3f2e3ec206ef2d0806f235133baf2e3ef1503d65ca125bef2e3ec108c107b106a1059104c103b4ade2bdb3c2cdb3c51eca00aa41d830750bbc855205afa0258fa02cb1fc9103c4980206e953059f45b30944133f417e25198a05078804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb004816044373191a160052c87f01ca0055805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212f40012f400cdc9ed54db3101fc313908fa40fa00d31f8308d71830f82322bbf2e3eac88210636f763101cb1ff828cf1624cf1623fa0212cb1fc9f9005119f910f2e3e92a81010b2359f40a6fa193fa003092306de26eb38e172a81010b2359f40a6fa193fa003092306de2206ef2d0809170e25210a120c200f2e3eb10891079106910591049103949ab291802e6db3c2bdb3c81010b5852ac206e953059f4593098c801fa024133f441e2512aa0508a804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb0010581047103645401023c87f01ca0055805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212f40012f400cdc9ed54db31191a0022f8285210c705f2d3f3fa4430c000f2e3f300365354a021a027bbf2e3f1f8276f10f8416f24135f03a101bef2e3f100928e4531373805d3ff30f84227c705f2e3edf8416f24135f0316a010685515c87f01ca0055805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212f40012f400cdc9ed54db31e00a015e5b3810685515db3cc87f01ca0055805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212f40012f400cdc9ed5427011e8e86c21fe3025f0a925f0be2f2c0821e03fc08db3c206eb38ec5206ef2d080f8416f24135f03108a107910681057104610351024db3cc87f01ca0055805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212f40012f400cdc9ed54db31e03010685515db3cc87f01ca0055805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212f40012f400cdc9ed54db311f2527028820d749810240bd917f9520d74ac300e292306de0d33f0182306465706f7369743abd92306de0d3ff01db3c01d3ff30db3c21c100917f9320c100e2925b6de001aa7f01b1202001ec2082f00f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0fb021ab0582e901010101010101010101010101010101010101010101010101010101010101b0a709a020ab03b182e8ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ffb020ab07b12101e082e0ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffffb020ab0fb182d0ffffffff00000000ffffffff00000000ffffffff00000000ffffffffb020ab1fb182b0ffffffffffffffff0000000000000000ffffffffffffffffb020ab3fb1847fb05300aa3f12b12201ce82b0ffffffffffffffff0000000000000000ffffffffffffffffb020aa1fb182d0ffffffff00000000ffffffff00000000ffffffff00000000ffffffffb020aa0fb182e0ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffffb020aa07b12301de82e8ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ffb020aa03b182f00f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0fb02082f07676767676767676767676767676767676767676767676767676767676767676a0ab062400a082e901010101010101010101010101010101010101010101010101010101010101b00182f03030303030303030303030303030303030303030303030303030303030303030a001a727a058bd92307fe001e6208208989680bef2e3f02383072359f40f6fa192306ddf206e92306d9dd0fa00fa00d31f55206c136f03e26eb38e282383072359f40f6fa192306ddf206e92306d9dd0fa00fa00d31f55206c136f03e2206ef2d0806f2393705300e25123a083075023c855205afa0258fa02cb1fc92310360126007a206e953059f45b30944133f417e25173a003c85982106b1f0c815003cb1fcbff01fa02c9c88258c000000000000000000000000101cb67ccc970fb00150068f8416f2430531bc705956c2113a002e03001f2d3ee70804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb00840a5a3f');
+async function Vault_init(owner: Address, coordinatorKey: bigint, nonce: bigint, totalDeposited: bigint, totalWithdrawn: bigint, totalPaid: bigint, totalToppedUp: bigint, nextQuery: bigint, inflight: Dictionary<bigint, Address>) {
+    const __code = Cell.fromHex('b5ee9c7241023f01000e9900022cff008e88f4a413f4bcf2c80bed53208e8130e1ed43d90112020271020a02012003080202730406015aab74ed44d0fa40d3ffd31ffa00fa00fa00d401d0fa00d33ff404301039103810371036103510346c19db3c6c9405000854754325015aa9e3ed44d0fa40d3ffd31ffa00fa00fa00d401d0fa00d33ff404301039103810371036103510346c19db3c6c9107005e70218040f4866fa520911295316d326d01e231908e1701a4804054431359f47c6fa520911295316d326d01e231e830015bb851ded44d0fa40d3ffd31ffa00fa00fa00d401d0fa00d33ff404301039103810371036103510346c19db3c6c918090002280201480b0d015bb6855da89a1f481a7ffa63ff401f401f401a803a1f401a67fe8086020722070206e206c206a2068d833b678d92300c0002270201200e10015fb330fb51343e9034fff4c7fe803e803e803500743e8034cffd010c040e440e040dc40d840d440d1b06554236cf1b24600f0166f8280170db3c705920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400c87401cb0212ca07cbffc9d020015fb30c3b51343e9034fff4c7fe803e803e803500743e8034cffd010c040e440e040dc40d840d440d1b06554236cf1b246011016af82801705300db3c705920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400c87401cb0212ca07cbffc9d03104b4eda2edfb01d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40d3ffd31ffa00fa00fa00d401d0fa00d33ff404301039103810371036103510346c190ae3027029d74920c21fe30021c00021c121b0e30201c0001316282901d8088020d7217021d749c21f9430d31f01de2082106b1f0c11bae3022082106b1f0c13ba8e3c30fa00d31fd31f552010235f0313a110681057104610355034c855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54e06ca182106b1f0c15badc1401e030d33ffa0059322a80402259f40e6fa192306ddf206e8e295f0310685515c855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54e00b8040f45b300a206ef2d080017170136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb0010685515150046c855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed5404c83109d31f2182106b1f0c01ba8eb9313908d3ff30107910681057104610354430db3cc855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54db31e02182106b1f0c12bae3022182106b1f0c02bae3022182106b1f0c14ba3017191b02fc313908d33fd3fffa0030f82822705300db3cf842fa44315920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400206ef2d08001baf2e3f5502b8040f45bf2e3f6515aa00ac85982106b1f0c815003cb1fcbff01fa02c9c88258c000000000000000000000000101cb67ccc970fb001068105710463118005210455512c855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54db3104d8313908d3fffa00fa40d31fd31fd430d08308d71830f82322bbf2e3ea24c200f2e3f2c88210636f773101cb1ff828cf165260cbff24cf1625fa025230cb1f5220cb1fc9f900511cf910f2e3e9108b107a1069105b104a10394bcd2bdb3c29db3c5149a0f828500b705300db3c1d25311a01e4705920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400c87401cb0212ca07cbffc9d00970804050ef7f0ec8553082106b1f0c135005cb1f5003fa02cb1fcb1fcec91049103c4db0441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb001038471543642604fe8ee16cb1d3fffa00fa4030f8285003705300db3cf842fa44315920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400206ef2d08001baf2e3f5804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb00db31e02182106b1f0c03bae3022182106b1f0c16bae3022182106b1f0c04311c1f2703fe313908fa40fa00d31f8308d71830f82322bbf2e3eac88210636f763101cb1ff828cf1624cf1623fa0212cb1fc9f9005119f910f2e3e95419a9db3c5f09f8280170db3c7080407f05c80182106b1f0c1558cb1f01fa02c910451034413041545f41f90001f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f904001d201e0022f8285210c705f2d3f3fa4430c000f2e3f3004403c8cf8580ca0012cccccf884008cbff01fa028069cf40cf8634f400c901fb00db3103e4313908fa00fa0031fa4030f8282170db3cf842fa44315920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400206ef2d08001baf2e3f55419a9db3c5139a050a9804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb0010681057104610354044202526011888c855215023cece01fa02c9210228ff008e88f4a413f4bcf2c80bed5320e303ed43d922230129a65cefbb51343e903e903e8015481b04f6cf1b0c603801de3001d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40fa40fa0055206c13048e30028020d7217021d749c21f9430d31f01de82106b1f0c16ba8e13fa00013113a1c855205023cece01fa02c9ed54e05f04e002d70d1ff2e0820182106b1f0c15bae3025f04f2c0822400ecfa0030f84222c705f2e3f45204a120c200f2e3eb23f8276f10f8416f24135f03a182081e8480b60972fb0270810090037f5176c8552082106b1f0c165004cb1f58fa0201fa02cec9244414035077441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb0002c855205023cece01fa02c9ed5400365354a021a027bbf2e3f1f8276f10f8416f24135f03a101bef2e3f1004ac855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54db31008cba8e4131373805d3ff30f84227c705f2e3edf8416f24135f0316a010685515c855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54db31e00a01565b3810685515db3cc855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed543e03fa8ff4c21f8fed08db3c206eb38eb8206ef2d080107910681057104610354430db3cc855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54db31e03010685515db3cc855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54db31e05f0a925f0be2f2c0822a303e028820d749810240bd917f9520d74ac300e292306de0d33f0182306465706f7369743abd92306de0d3ff01db3c01d3ff30db3c21c100917f9320c100e2925b6de001aa7f01b12b2b01ec2082f00f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0fb021ab0582e901010101010101010101010101010101010101010101010101010101010101b0a709a020ab03b182e8ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ffb020ab07b12c01e082e0ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffffb020ab0fb182d0ffffffff00000000ffffffff00000000ffffffff00000000ffffffffb020ab1fb182b0ffffffffffffffff0000000000000000ffffffffffffffffb020ab3fb1847fb05300aa3f12b12d01ce82b0ffffffffffffffff0000000000000000ffffffffffffffffb020aa1fb182d0ffffffff00000000ffffffff00000000ffffffff00000000ffffffffb020aa0fb182e0ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffffb020aa07b12e01de82e8ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ffb020aa03b182f00f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0fb02082f07676767676767676767676767676767676767676767676767676767676767676a0ab062f00a082e901010101010101010101010101010101010101010101010101010101010101b00182f03030303030303030303030303030303030303030303030303030303030303030a001a727a058bd92307fe002f6f8416f243032218208989680bef2e3f024a4148040542066206e953059f45b30944133f416e2f8285003705300db3c82089896808011077f05c85982106b1f0c115003cb1fcb3f01fa02c910354430477041545f41f90001f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f9040003c8cf8580ca0012313d012688c855415045ce12cbff01fa0201fa02cb1fc93203c6ff008e88f4a413f4bcf2c80bed53208f4e3001d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40d3fffa00fa00d31f55406c1506925f06e004d70d1ff2e0822182106b1f0c11bae3020182106b1f0c13bae3025f06f2c082e1ed43d9333b3c02027134390201203537012fbaf15ed44d0fa40d3fffa00fa00d31f55406c15db3c6c538360006547210012fb8c97ed44d0fa40d3fffa00fa00d31f55406c15db3c6c51838000220012fbcb6076a2687d2069fffd007d00698faaa0360aed9e3628c3a00065321a100f631d33ffa0030f84225c705f2e3f45122a0f8276f10f8416f24135f03a182081e8480b60972fb027081009051357006c8552082106b1f0c125004cb1f12cb3fcbff01fa02c9264414035055441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb004034c855405045ce12cbff01fa0201fa02cb1fc9ed5400f6fa00d31fd31ffa4030f84227c705f2e3f45328baf2e3ef5347a124bef2e3ec5173a008a470805070280410374b65c8554082106b1f0c145006cb1f14cbff58fa02cecb1fcb1fc926044833441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb005512c855405045ce12cbff01fa0201fa02cb1fc9ed540032cccccf884008cbff01fa028069cf40cf8634f400c901fb00010068f8416f2430531bc705956c2113a002e03001f2d3ee70804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb00ca5822df');
     const builder = beginCell();
-    builder.storeUint(0, 1);
-    initVault_init_args({ $$type: 'Vault_init_args', owner, coordinatorKey, nonce })(builder);
+    initVault_init_args({ $$type: 'Vault_init_args', owner, coordinatorKey, nonce, totalDeposited, totalWithdrawn, totalPaid, totalToppedUp, nextQuery, inflight })(builder);
     const __data = builder.endCell();
     return { code: __code, data: __data };
 }
@@ -1236,9 +1729,17 @@ const Vault_types: ABIType[] = [
     {"name":"Redeem","header":1797196803,"fields":[{"name":"worker","type":{"kind":"simple","type":"address","optional":false}},{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"signature","type":{"kind":"simple","type":"fixed-bytes","optional":false,"format":64}}]},
     {"name":"SetCoordinatorKey","header":1797196804,"fields":[{"name":"key","type":{"kind":"simple","type":"uint","optional":false,"format":256}}]},
     {"name":"DepositCredited","header":1797196929,"fields":[{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
-    {"name":"AccountState","header":null,"fields":[{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
+    {"name":"CreditAccount","header":1797196817,"fields":[{"name":"queryId","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
+    {"name":"AccountCredited","header":1797196818,"fields":[{"name":"queryId","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
+    {"name":"Debit","header":1797196819,"fields":[{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}}]},
+    {"name":"DebitApproved","header":1797196820,"fields":[{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
+    {"name":"Claim","header":1797196821,"fields":[{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
+    {"name":"ClaimApproved","header":1797196822,"fields":[{"name":"due","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"worker","type":{"kind":"simple","type":"address","optional":false}}]},
     {"name":"Totals","header":null,"fields":[{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"paid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"toppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
-    {"name":"Vault$Data","header":null,"fields":[{"name":"owner","type":{"kind":"simple","type":"address","optional":false}},{"name":"coordinatorKey","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"nonce","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"totalDeposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalWithdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalPaid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalToppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"accounts","type":{"kind":"dict","key":"uint","keyFormat":256,"value":"AccountState","valueFormat":"ref"}},{"name":"paid","type":{"kind":"dict","key":"address","value":"uint","valueFormat":"coins"}}]},
+    {"name":"AccountState","header":null,"fields":[{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
+    {"name":"Vault$Data","header":null,"fields":[{"name":"owner","type":{"kind":"simple","type":"address","optional":false}},{"name":"coordinatorKey","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"nonce","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"totalDeposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalWithdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalPaid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalToppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"nextQuery","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"inflight","type":{"kind":"dict","key":"uint","keyFormat":64,"value":"address"}}]},
+    {"name":"AccountWallet$Data","header":null,"fields":[{"name":"vault","type":{"kind":"simple","type":"address","optional":false}},{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
+    {"name":"PayoutWallet$Data","header":null,"fields":[{"name":"vault","type":{"kind":"simple","type":"address","optional":false}},{"name":"worker","type":{"kind":"simple","type":"address","optional":false}},{"name":"paid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
 ]
 
 const Vault_opcodes = {
@@ -1247,32 +1748,41 @@ const Vault_opcodes = {
     "Redeem": 1797196803,
     "SetCoordinatorKey": 1797196804,
     "DepositCredited": 1797196929,
+    "CreditAccount": 1797196817,
+    "AccountCredited": 1797196818,
+    "Debit": 1797196819,
+    "DebitApproved": 1797196820,
+    "Claim": 1797196821,
+    "ClaimApproved": 1797196822,
 }
 
 const Vault_getters: ABIGetter[] = [
     {"name":"totals","methodId":72564,"arguments":[],"returnType":{"kind":"simple","type":"Totals","optional":false}},
-    {"name":"paid","methodId":95166,"arguments":[{"name":"worker","type":{"kind":"simple","type":"address","optional":false}}],"returnType":{"kind":"simple","type":"int","optional":false,"format":257}},
     {"name":"coordinatorKey","methodId":103466,"arguments":[],"returnType":{"kind":"simple","type":"int","optional":false,"format":257}},
     {"name":"owner","methodId":83229,"arguments":[],"returnType":{"kind":"simple","type":"address","optional":false}},
-    {"name":"accountBalance","methodId":96027,"arguments":[{"name":"account","type":{"kind":"simple","type":"int","optional":false,"format":257}}],"returnType":{"kind":"simple","type":"int","optional":false,"format":257}},
-    {"name":"withdrawSeqno","methodId":94805,"arguments":[{"name":"account","type":{"kind":"simple","type":"int","optional":false,"format":257}}],"returnType":{"kind":"simple","type":"int","optional":false,"format":257}},
+    {"name":"accountWallet","methodId":113712,"arguments":[{"name":"account","type":{"kind":"simple","type":"int","optional":false,"format":257}}],"returnType":{"kind":"simple","type":"address","optional":false}},
+    {"name":"payoutWallet","methodId":109763,"arguments":[{"name":"worker","type":{"kind":"simple","type":"address","optional":false}}],"returnType":{"kind":"simple","type":"address","optional":false}},
+    {"name":"inflight","methodId":73187,"arguments":[],"returnType":{"kind":"simple","type":"int","optional":false,"format":257}},
 ]
 
 export const Vault_getterMapping: { [key: string]: string } = {
     'totals': 'getTotals',
-    'paid': 'getPaid',
     'coordinatorKey': 'getCoordinatorKey',
     'owner': 'getOwner',
-    'accountBalance': 'getAccountBalance',
-    'withdrawSeqno': 'getWithdrawSeqno',
+    'accountWallet': 'getAccountWallet',
+    'payoutWallet': 'getPayoutWallet',
+    'inflight': 'getInflight',
 }
 
 const Vault_receivers: ABIReceiver[] = [
     {"receiver":"internal","message":{"kind":"typed","type":"Deposit"}},
     {"receiver":"internal","message":{"kind":"text"}},
     {"receiver":"internal","message":{"kind":"empty"}},
+    {"receiver":"internal","message":{"kind":"typed","type":"AccountCredited"}},
     {"receiver":"internal","message":{"kind":"typed","type":"Withdraw"}},
+    {"receiver":"internal","message":{"kind":"typed","type":"DebitApproved"}},
     {"receiver":"internal","message":{"kind":"typed","type":"Redeem"}},
+    {"receiver":"internal","message":{"kind":"typed","type":"ClaimApproved"}},
     {"receiver":"internal","message":{"kind":"typed","type":"SetCoordinatorKey"}},
 ]
 
@@ -1287,10 +1797,15 @@ export const ERR_DEPOSIT_TOO_SMALL = 1008n;
 export const ERR_VAULT_INSOLVENT = 1009n;
 export const ERR_BAD_AMOUNT = 1010n;
 export const ERR_BAD_DESTINATION = 1011n;
+export const ERR_NOT_VAULT = 1012n;
+export const ERR_NOT_WALLET = 1013n;
+export const ERR_UNKNOWN_DEPOSIT = 1014n;
 export const TAG_WITHDRAW = 1668249393n;
 export const TAG_VOUCHER = 1668249137n;
 export const DEPOSIT_PREFIX = 7234312000420541498n;
 export const MIN_DEPOSIT = 10000000n;
+export const CREDIT_VALUE = 10000000n;
+export const WALLET_STORAGE = 2000000n;
 export const HEX_NIB = 6811299366900952671974763824040465167839410862684739061144563765171360567055n;
 export const HEX_ONE = 454086624460063511464984254936031011189294057512315937409637584344757371137n;
 export const HEX_M16 = 450552876409790643671482431940419874915447411150352389258589821042463539455n;
@@ -1306,12 +1821,12 @@ export class Vault implements Contract {
     public static readonly errors = Vault_errors_backward;
     public static readonly opcodes = Vault_opcodes;
     
-    static async init(owner: Address, coordinatorKey: bigint, nonce: bigint) {
-        return await Vault_init(owner, coordinatorKey, nonce);
+    static async init(owner: Address, coordinatorKey: bigint, nonce: bigint, totalDeposited: bigint, totalWithdrawn: bigint, totalPaid: bigint, totalToppedUp: bigint, nextQuery: bigint, inflight: Dictionary<bigint, Address>) {
+        return await Vault_init(owner, coordinatorKey, nonce, totalDeposited, totalWithdrawn, totalPaid, totalToppedUp, nextQuery, inflight);
     }
     
-    static async fromInit(owner: Address, coordinatorKey: bigint, nonce: bigint) {
-        const __gen_init = await Vault_init(owner, coordinatorKey, nonce);
+    static async fromInit(owner: Address, coordinatorKey: bigint, nonce: bigint, totalDeposited: bigint, totalWithdrawn: bigint, totalPaid: bigint, totalToppedUp: bigint, nextQuery: bigint, inflight: Dictionary<bigint, Address>) {
+        const __gen_init = await Vault_init(owner, coordinatorKey, nonce, totalDeposited, totalWithdrawn, totalPaid, totalToppedUp, nextQuery, inflight);
         const address = contractAddress(0, __gen_init);
         return new Vault(address, __gen_init);
     }
@@ -1334,7 +1849,7 @@ export class Vault implements Contract {
         this.init = init;
     }
     
-    async send(provider: ContractProvider, via: Sender, args: { value: bigint, bounce?: boolean| null | undefined }, message: Deposit | string | null | Withdraw | Redeem | SetCoordinatorKey) {
+    async send(provider: ContractProvider, via: Sender, args: { value: bigint, bounce?: boolean| null | undefined }, message: Deposit | string | null | AccountCredited | Withdraw | DebitApproved | Redeem | ClaimApproved | SetCoordinatorKey) {
         
         let body: Cell | null = null;
         if (message && typeof message === 'object' && !(message instanceof Slice) && message.$$type === 'Deposit') {
@@ -1346,11 +1861,20 @@ export class Vault implements Contract {
         if (message === null) {
             body = new Cell();
         }
+        if (message && typeof message === 'object' && !(message instanceof Slice) && message.$$type === 'AccountCredited') {
+            body = beginCell().store(storeAccountCredited(message)).endCell();
+        }
         if (message && typeof message === 'object' && !(message instanceof Slice) && message.$$type === 'Withdraw') {
             body = beginCell().store(storeWithdraw(message)).endCell();
         }
+        if (message && typeof message === 'object' && !(message instanceof Slice) && message.$$type === 'DebitApproved') {
+            body = beginCell().store(storeDebitApproved(message)).endCell();
+        }
         if (message && typeof message === 'object' && !(message instanceof Slice) && message.$$type === 'Redeem') {
             body = beginCell().store(storeRedeem(message)).endCell();
+        }
+        if (message && typeof message === 'object' && !(message instanceof Slice) && message.$$type === 'ClaimApproved') {
+            body = beginCell().store(storeClaimApproved(message)).endCell();
         }
         if (message && typeof message === 'object' && !(message instanceof Slice) && message.$$type === 'SetCoordinatorKey') {
             body = beginCell().store(storeSetCoordinatorKey(message)).endCell();
@@ -1368,14 +1892,6 @@ export class Vault implements Contract {
         return result;
     }
     
-    async getPaid(provider: ContractProvider, worker: Address) {
-        const builder = new TupleBuilder();
-        builder.writeAddress(worker);
-        const source = (await provider.get('paid', builder.build())).stack;
-        const result = source.readBigNumber();
-        return result;
-    }
-    
     async getCoordinatorKey(provider: ContractProvider) {
         const builder = new TupleBuilder();
         const source = (await provider.get('coordinatorKey', builder.build())).stack;
@@ -1390,18 +1906,25 @@ export class Vault implements Contract {
         return result;
     }
     
-    async getAccountBalance(provider: ContractProvider, account: bigint) {
+    async getAccountWallet(provider: ContractProvider, account: bigint) {
         const builder = new TupleBuilder();
         builder.writeNumber(account);
-        const source = (await provider.get('accountBalance', builder.build())).stack;
-        const result = source.readBigNumber();
+        const source = (await provider.get('accountWallet', builder.build())).stack;
+        const result = source.readAddress();
         return result;
     }
     
-    async getWithdrawSeqno(provider: ContractProvider, account: bigint) {
+    async getPayoutWallet(provider: ContractProvider, worker: Address) {
         const builder = new TupleBuilder();
-        builder.writeNumber(account);
-        const source = (await provider.get('withdrawSeqno', builder.build())).stack;
+        builder.writeAddress(worker);
+        const source = (await provider.get('payoutWallet', builder.build())).stack;
+        const result = source.readAddress();
+        return result;
+    }
+    
+    async getInflight(provider: ContractProvider) {
+        const builder = new TupleBuilder();
+        const source = (await provider.get('inflight', builder.build())).stack;
         const result = source.readBigNumber();
         return result;
     }

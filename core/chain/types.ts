@@ -11,10 +11,23 @@ export interface Cursor {
   hash: string;
 }
 
+/**
+ * The vault keeps per-account and per-worker state in child wallets (contracts/README.md), so a
+ * deposit, a withdrawal and a redemption each take two of the vault's transactions: the first
+ * checks and routes ("-routed": nothing moves yet), the second acts on the wallet's answer
+ * (the credit, or the payment), or on its bounce when the wallet refused ("-refused",
+ * "deposit-refund").
+ */
 export type VaultTxKind =
   | "deposit" // a deposit the vault credited (read from its DepositCredited log, never from the inbound body)
-  | "withdraw" // Withdraw signed by the coordinator
-  | "redeem" // Redeem of a worker voucher
+  | "deposit-routed" // a deposit the vault accepted and sent to the account's wallet to record: not credited yet
+  | "deposit-refund" // the account's wallet could not record it: the vault returned the deposit to its sender
+  | "withdraw" // a coordinator-signed withdrawal the account's wallet approved: the vault paid it
+  | "withdraw-routed" // Withdraw checked by the vault (signature, expiry, destination, solvency), sent to the wallet
+  | "withdraw-refused" // the wallet refused it (seqno, balance, no wallet): the reservation rolled back, nothing paid
+  | "redeem" // a voucher the worker's payout wallet approved: the vault paid what was due
+  | "redeem-routed" // Redeem checked by the vault (signature, expiry, destination), sent to the payout wallet
+  | "redeem-refused" // the payout wallet refused it (nothing to pay): nothing paid
   | "bounce" // inbound message was a bounce, or an unattributable transfer sent back/bounced
   | "topup" // owner's plain transfer
   | "admin" // owner's SetCoordinatorKey
@@ -30,7 +43,11 @@ export interface VaultTx {
   account?: string;
   /** worker payout address (raw form "0:<hex>") for redeem */
   worker?: string;
-  /** deposit: value credited; withdraw: amount requested; redeem: voucher's cumulative amount */
+  /**
+   * deposit: value credited; deposit-routed / deposit-refund: the value deposited (refund: sent
+   * back); withdraw(-routed/-refused): amount requested; redeem(-routed/-refused): the voucher's
+   * cumulative amount
+   */
   amount: bigint;
   /** value of the inbound message */
   inValue: bigint;

@@ -241,3 +241,58 @@ describe("runWatcher: alerts", () => {
     expect(alerts.raised.map((a) => [a.key, a.severity])).toEqual([["chain.key-rotated", "warning"]]);
   });
 });
+
+describe("runWatcher: the vault's two-step operations (per-account and per-worker wallets)", () => {
+  it("the routing halves move nothing in the ledger; the credit comes only with the log, the payment only from the approval", async () => {
+    // Prepare: a deposit routed then credited, a withdrawal routed then paid, a redemption routed then paid
+    const txs = [
+      vaultTx({ kind: "deposit-routed", amount: 5n * TON, inValue: 5n * TON, outValue: 10_000_000n }),
+      deposit(A, 5n * TON, { inValue: 7_000_000n }),
+      vaultTx({ kind: "withdraw-routed", account: A, amount: 2n * TON, seqno: 0, to: W, inValue: 50_000_000n, outValue: 45_000_000n }),
+      withdraw(A, 2n * TON, 0, W),
+      vaultTx({ kind: "redeem-routed", worker: W, amount: TON, inValue: 50_000_000n, outValue: 45_000_000n }),
+    ];
+    const s = setup(txs);
+
+    // Act
+    const r = await runWatcher(s.opts());
+
+    // Assess
+    expect({ deposits: r.deposits, withdrawals: r.withdrawals, redemptions: r.redemptions, bounces: r.bounces }).toEqual({ deposits: 1, withdrawals: 1, redemptions: 0, bounces: 0 });
+    expect(await s.ledger.balance(`req:${A}`)).toEqual({ available: 3n * TON, held: 0n });
+    expect(r.alerts.filter((k) => k.startsWith("chain.unmatched-outflow"))).toEqual([`chain.unmatched-outflow:withdraw:${txs[3]!.hash}`]); // nobody recorded issuing it
+    expect(sumOfAccounts(s.store)).toBe(0n);
+  });
+
+  it("a routing half that sends out more than came in is an unmatched outflow", async () => {
+    const tx = vaultTx({ kind: "deposit-routed", amount: TON, inValue: TON, outValue: TON + 1n });
+    const s = setup([tx]);
+    await runWatcher(s.opts());
+    expect(s.alerts.raised.map((a) => a.key)).toEqual([`chain.unmatched-outflow:${tx.hash}`]);
+  });
+
+  it("wallet refusals are reported under their operation, credit and pay nothing; a refunded deposit may send back exactly what it names", async () => {
+    // Prepare
+    const refund = vaultTx({ kind: "deposit-refund", bounced: true, amount: 3n * TON, inValue: 8_000_000n, outValue: 3n * TON });
+    const tooMuch = vaultTx({ kind: "deposit-refund", bounced: true, amount: 3n * TON, inValue: 8_000_000n, outValue: 3n * TON + 8_000_001n });
+    const refusedW = vaultTx({ kind: "withdraw-refused", bounced: true, amount: 2n * TON, inValue: 40_000_000n });
+    const refusedR = vaultTx({ kind: "redeem-refused", bounced: true, amount: TON, inValue: 40_000_000n });
+    const insolvent = vaultTx({ kind: "redeem", worker: W, amount: TON, aborted: true, exitCode: 1009, inValue: 40_000_000n });
+    const s = setup([refund, tooMuch, refusedW, refusedR, insolvent]);
+
+    // Act
+    const r = await runWatcher(s.opts());
+
+    // Assess
+    expect({ deposits: r.deposits, withdrawals: r.withdrawals, redemptions: r.redemptions, bounces: r.bounces }).toEqual({ deposits: 0, withdrawals: 0, redemptions: 0, bounces: 5 });
+    expect(s.alerts.raised.map((a) => [a.key, a.severity])).toEqual([
+      ["chain.bounce:deposit", "warning"],
+      ["chain.bounce:deposit", "warning"],
+      [`chain.unmatched-outflow:${tooMuch.hash}`, "critical"],
+      ["chain.bounce:withdraw", "info"],
+      ["chain.bounce:redeem", "info"],
+      ["chain.bounce:redeem", "info"],
+    ]);
+    expect(await s.ledger.liabilities()).toBe(0n);
+  });
+});

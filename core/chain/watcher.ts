@@ -3,7 +3,9 @@
  * money in the ledger exactly once per transaction hash, saves the cursor after every page
  * (so a crash at any point only makes the next pass re-read, never double-credit), and raises
  * alerts through the Alerts port:
- *   chain.bounce            an inbound bounce, or a rejected/refunded inbound message
+ *   chain.bounce            an inbound bounce, a rejected/refunded inbound message, or a refusal
+ *                           by an account or payout wallet (the vault keeps per-account and
+ *                           per-worker state in child wallets: see VaultTxKind)
  *   chain.unmatched-outflow  value left the vault with no matching signed withdrawal/voucher
  *   chain.undercollateral    vault balance < liabilities (requester balances + unredeemed earnings)
  *   chain.lag               transactions older than the threshold still unprocessed, or no
@@ -144,6 +146,25 @@ export async function runWatcher(o: WatcherOptions): Promise<WatcherReport> {
 
 type Raise = (a: Alert) => Promise<void>;
 
+/**
+ * How a rejected, refunded or bounced transaction is reported: `chain.bounce:<label>` with the
+ * operation it belonged to (a refusal by an account or payout wallet is named after the
+ * operation, like a refusal by the vault itself).
+ */
+function bounceOf(tx: VaultTx): { label: string; severity: Alert["severity"]; title: string } {
+  switch (tx.kind) {
+    case "deposit-refund":
+      return { label: "deposit", severity: "warning", title: "an account wallet could not record a deposit: the vault sent it back, nothing was credited" };
+    case "withdraw-refused":
+      return { label: "withdraw", severity: "info", title: "the account wallet refused a withdrawal (seqno, balance or no wallet): nothing was paid" };
+    case "redeem-refused":
+      return { label: "redeem", severity: "info", title: "the payout wallet refused a voucher (nothing due): nothing was paid" };
+  }
+  if (tx.bounced) return { label: "inbound", severity: "warning", title: "a message from the vault bounced back" };
+  const label = tx.kind.replace(/-routed$/, "");
+  return { label, severity: "info", title: "the vault rejected or refunded an inbound message" };
+}
+
 async function processTx(o: WatcherOptions, tx: VaultTx, report: WatcherReport, raise: Raise): Promise<void> {
   report.processed++;
   const at = tx.utime * 1000;
@@ -151,14 +172,16 @@ async function processTx(o: WatcherOptions, tx: VaultTx, report: WatcherReport, 
 
   if (tx.bounced || tx.aborted || tx.kind === "bounce") {
     report.bounces++;
+    const b = bounceOf(tx);
     await raise({
-      key: `chain.bounce:${tx.bounced ? "inbound" : tx.kind}`,
-      severity: tx.bounced ? "warning" : "info",
-      title: tx.bounced ? "a message from the vault bounced back" : "the vault rejected or refunded an inbound message",
-      details: { ...base, exitCode: tx.exitCode, from: tx.from, inValue: tx.inValue.toString() },
+      key: `chain.bounce:${b.label}`,
+      severity: b.severity,
+      title: b.title,
+      details: { ...base, exitCode: tx.exitCode, from: tx.from, inValue: tx.inValue.toString(), ...(tx.kind === "deposit-refund" ? { refunded: tx.amount.toString() } : {}) },
     });
-    // A rejection sends back at most what came in.
-    await checkOutflow(tx, tx.inValue, raise);
+    // A rejection sends back at most what came in; a refunded deposit also what its first
+    // transaction kept (the amount the bounced credit names), never more.
+    await checkOutflow(tx, tx.inValue + (tx.kind === "deposit-refund" && tx.bounced ? tx.amount : 0n), raise);
     return;
   }
 
@@ -232,6 +255,20 @@ async function processTx(o: WatcherOptions, tx: VaultTx, report: WatcherReport, 
       return;
     case "topup":
       await checkOutflow(tx, 0n, raise);
+      return;
+    case "deposit-routed":
+    case "withdraw-routed":
+    case "redeem-routed":
+      // The first half of a two-step operation: nothing moves in the ledger until the wallet
+      // answers (the credit is read from the vault's log, the payment from its second
+      // transaction). The vault forwards at most what came in (the credit's gas comes from
+      // its own balance and is below the minimum deposit).
+      await checkOutflow(tx, tx.inValue, raise);
+      return;
+    case "deposit-refund":
+    case "withdraw-refused":
+    case "redeem-refused":
+      // only ever bounced messages: handled above
       return;
   }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type Address, toNano, type Transaction, type TupleItem } from "@ton/core";
+import { type Address, type ShardAccount, toNano, type Transaction, type TupleItem } from "@ton/core";
+import { accountWalletAddress, CREDIT_VALUE } from "../../contracts/vault";
 import { keyPairFromSeed } from "@ton/crypto";
 import { startLocalChain, type LocalChain } from "../../local/chain";
 import { refDepositLookalikes } from "../../contracts/fixtures";
@@ -50,33 +51,72 @@ function vaultTxs(chain: LocalChain, txs: Transaction[]): Transaction[] {
   return txs.filter((t) => t.address === h);
 }
 
+/** A wallet frozen for unpaid storage: TON runs no code there, so whatever reaches it bounces. */
+async function freeze(chain: LocalChain, address: Address): Promise<void> {
+  const frozen: ShardAccount = {
+    account: {
+      addr: address,
+      storageStats: { used: { cells: 1n, bits: 256n }, storageExtra: null, lastPaid: NOW, duePayment: toNano("0.2") },
+      storage: { lastTransLt: 0n, balance: { coins: 0n }, state: { type: "frozen", stateHash: 0xdeadn } },
+    },
+    lastTransactionLt: 0n,
+    lastTransactionHash: 0n,
+  };
+  await chain.blockchain.setShardAccount(address, frozen);
+}
+
 describe("normalizeVaultTx on real sandbox transactions", () => {
-  it("decodes every kind of vault message", async () => {
+  it("decodes every kind of vault message, across the two vault transactions of each operation", async () => {
     const chain = await startLocalChain({ now: NOW, coordinatorSeed: seed("coordinator") });
     const worker = await chain.wallet("worker");
     const stranger = await chain.wallet("stranger");
 
     const dep = await chain.deposit(requesterId, 5n);
     const depC = await chain.depositNano(requesterId, toNano("1"), { comment: true });
-    const w = await chain.withdraw(chain.requesterWallet, await chain.signWithdrawal(requesterId, chain.requesterWallet.address, toNano("2")));
-    const red = await chain.redeem(worker, chain.signVoucher(worker.address, toNano("1")));
+    const wd = await chain.signWithdrawal(requesterId, chain.requesterWallet.address, toNano("2"));
+    const w = await chain.withdraw(chain.requesterWallet, wd);
+    const wReplay = await chain.withdraw(chain.requesterWallet, wd);
+    const voucher = chain.signVoucher(worker.address, toNano("1"));
+    const red = await chain.redeem(worker, voucher);
+    const redReplay = await chain.redeem(worker, voucher);
     const top = (await chain.vault.sendTopUp(chain.owner.getSender(), toNano("1"))).transactions;
     const bounce = (await chain.vault.sendTopUp(stranger.getSender(), toNano("1"))).transactions;
     const refund = (await chain.vault.sendTopUp(stranger.getSender(), toNano("1"), { bounce: false })).transactions;
     const admin = (await chain.vault.sendSetCoordinatorKey(chain.owner.getSender(), toNano("0.05"), chain.coordinator.publicKey)).transactions;
+    const other = keyPairFromSeed(seed("frozen-account")).publicKey.toString("base64url");
+    await freeze(chain, await accountWalletAddress(chain.vaultAddress, accountIdToUint(other)));
+    const refused = await chain.depositNano(other, toNano("3"));
 
-    const n = (txs: Transaction[]) => normalizeVaultTx(vaultTxs(chain, txs)[0]!);
-    expect(n(dep.transactions)).toMatchObject({ kind: "deposit", account: requesterId, amount: toNano("5"), inValue: toNano("5"), outValue: 0n, aborted: false, bounced: false });
-    expect(n(depC.transactions)).toMatchObject({ kind: "deposit", account: requesterId, amount: toNano("1") });
-    const wd = n(w.transactions);
-    expect(wd).toMatchObject({ kind: "withdraw", account: requesterId, amount: toNano("2"), seqno: 0, to: chain.requesterWallet.address.toRawString(), aborted: false });
-    expect(wd.outValue > toNano("2") && wd.outValue <= toNano("2") + wd.inValue).toBe(true);
-    expect(n(red.transactions)).toMatchObject({ kind: "redeem", worker: worker.address.toRawString(), amount: toNano("1"), aborted: false });
-    expect(n(top)).toMatchObject({ kind: "topup", amount: toNano("1"), outValue: 0n });
-    expect(n(bounce)).toMatchObject({ kind: "bounce", aborted: true, exitCode: 1006 });
-    expect(n(refund)).toMatchObject({ kind: "bounce", aborted: false });
-    expect(n(admin)).toMatchObject({ kind: "admin" });
-    expect(dep.txHash).toBe(n(dep.transactions).hash);
+    const n = (txs: Transaction[]) => vaultTxs(chain, txs).map(normalizeVaultTx);
+    const kinds = (txs: Transaction[]) => n(txs).map((t) => t.kind);
+    expect([dep, depC, w, wReplay, red, redReplay, refused].map((r) => kinds(r.transactions))).toEqual([
+      ["deposit-routed", "deposit"],
+      ["deposit-routed", "deposit"],
+      ["withdraw-routed", "withdraw"],
+      ["withdraw-routed", "withdraw-refused"],
+      ["redeem-routed", "redeem"],
+      ["redeem-routed", "redeem-refused"],
+      ["deposit-routed", "deposit-refund"],
+    ]);
+    const [routed, credited] = n(dep.transactions);
+    expect(routed).toMatchObject({ amount: toNano("5"), inValue: toNano("5"), outValue: CREDIT_VALUE, aborted: false, bounced: false });
+    expect(routed!.account).toBeUndefined();
+    expect(credited).toMatchObject({ kind: "deposit", account: requesterId, amount: toNano("5"), outValue: 0n, aborted: false, bounced: false });
+    expect(n(depC.transactions)[1]).toMatchObject({ kind: "deposit", account: requesterId, amount: toNano("1") });
+    const paid = n(w.transactions)[1]!;
+    expect(paid).toMatchObject({ kind: "withdraw", account: requesterId, amount: toNano("2"), seqno: 0, expiry: wd.expiry, to: chain.requesterWallet.address.toRawString(), aborted: false });
+    expect(paid.outValue > toNano("2") && paid.outValue <= toNano("2") + paid.inValue).toBe(true);
+    expect(n(wReplay.transactions)[1]).toMatchObject({ kind: "withdraw-refused", amount: toNano("2"), bounced: true, outValue: 0n });
+    expect(n(red.transactions)[1]).toMatchObject({ kind: "redeem", worker: worker.address.toRawString(), amount: toNano("1"), aborted: false });
+    expect(n(redReplay.transactions)[1]).toMatchObject({ kind: "redeem-refused", amount: toNano("1"), bounced: true, outValue: 0n });
+    expect(n(refused.transactions)[1]).toMatchObject({ kind: "deposit-refund", amount: toNano("3"), bounced: true, outValue: toNano("3") });
+    expect(n(top)).toMatchObject([{ kind: "topup", amount: toNano("1"), outValue: 0n }]);
+    expect(n(bounce)).toMatchObject([{ kind: "bounce", aborted: true, exitCode: 1006 }]);
+    expect(n(refund)).toMatchObject([{ kind: "bounce", aborted: false }]);
+    expect(n(admin)).toMatchObject([{ kind: "admin" }]);
+    // the local chain reports the transaction the watcher books: the credit, the payment, the refusal
+    expect([dep, w, wReplay, red, refused].map((r) => r.txHash)).toEqual([dep, w, wReplay, red, refused].map((r) => n(r.transactions).at(-1)!.hash));
+    expect([wReplay.error, redReplay.error, refused.error]).toEqual(["ERR_BAD_SEQNO", "ERR_NOTHING_TO_PAY", "ERR_NO_WALLET"]);
   });
 });
 
@@ -162,7 +202,7 @@ describe("chain watcher on the sandbox", () => {
     // Prepare: a genuine deposit, its log cut off (what a transfer the vault did not credit looks like)
     const chain = await startLocalChain({ now: NOW, coordinatorSeed: seed("coordinator") });
     const res = await chain.depositNano(requesterId, toNano("1"), { comment: true });
-    const tx = vaultTxs(chain, res.transactions)[0]!;
+    const [routed, tx] = vaultTxs(chain, res.transactions) as [Transaction, Transaction]; // routed to the wallet, then credited with the log
     const logged = normalizeVaultTx(tx);
     const external = [...tx.outMessages.keys()].filter((k) => tx.outMessages.get(k)!.info.type === "external-out");
     for (const k of external) tx.outMessages.delete(k);
@@ -175,6 +215,34 @@ describe("chain watcher on the sandbox", () => {
     expect(logged).toMatchObject({ kind: "deposit", account: requesterId, amount: toNano("1") });
     expect(unlogged.kind).not.toBe("deposit");
     expect(unlogged.account).toBeUndefined();
+    // the first transaction, whose inbound body is the deposit comment, credits nothing either
+    const first = normalizeVaultTx(routed);
+    expect([first.kind, first.account]).toEqual(["deposit-routed", undefined]);
+  });
+
+  it("issue 16: a deposit its account wallet could not record is sent back by the vault and never credited; the refund is no unmatched outflow", async () => {
+    // Prepare: a frozen account wallet (what a wallet that ran out of storage money looks like)
+    const { chain, ledger, alerts, watch } = await chainWithWatcher();
+    const victim = keyPairFromSeed(seed("frozen-account")).publicKey.toString("base64url");
+    await freeze(chain, await accountWalletAddress(chain.vaultAddress, accountIdToUint(victim)));
+    const sender = await chain.wallet("depositor");
+    const before = await chain.walletBalance(sender.address);
+    const refused = await chain.depositNano(victim, toNano("7"), { from: sender });
+    await chain.depositNano(requesterId, toNano("2")); // and a genuine one next to it
+
+    // Act
+    const r = await watch();
+
+    // Assess: only the genuine deposit is credited; the refused one is reported, not credited
+    expect(refused).toMatchObject({ success: false, error: "ERR_NO_WALLET" });
+    expect({ deposits: r.deposits, bounces: r.bounces }).toEqual({ deposits: 1, bounces: 1 });
+    expect((await ledger.balance(`req:${victim}`)).available).toBe(0n);
+    expect((await ledger.balance(`req:${requesterId}`)).available).toBe(toNano("2"));
+    expect(alerts.raised.map((a) => a.key)).toEqual(["chain.bounce:deposit"]);
+    expect(before - (await chain.walletBalance(sender.address))).toBeLessThan(toNano("0.01")); // only its own wallet's fee
+    const totals = await chain.vault.getTotals();
+    expect(await ledger.liabilities()).toBe(totals.deposited - totals.withdrawn - totals.paid);
+    expect(await chain.vault.getInflight()).toBe(0);
   });
 
   it("raises the under-collateral alert when the vault is drained on chain behind the ledger's back", async () => {
@@ -233,6 +301,10 @@ function fakeToncenter(chain: LocalChain): TonClientLike & { calls: number } {
     async getBalance(address: Address) {
       return (await chain.blockchain.getContract(address)).balance;
     },
+    async getContractState(address: Address) {
+      const t = (await chain.blockchain.getContract(address)).accountState?.type;
+      return { state: t === "active" ? ("active" as const) : t === "frozen" ? ("frozen" as const) : ("uninitialized" as const) };
+    },
     async runMethod(address: Address, name: string, stack: TupleItem[] = []) {
       const r = await chain.blockchain.runGetMethod(address, name, stack);
       if (r.exitCode !== 0) throw new Error(`Unable to execute get method. Got exit_code: ${r.exitCode}`);
@@ -267,7 +339,7 @@ describe("TonClientChainReader", () => {
       c = next;
     }
     expect(seen).toEqual(expected);
-    expect(seen).toHaveLength(8); // deploy + 7 deposits
+    expect(seen).toHaveLength(15); // deploy + 7 deposits (each routed to the account wallet, then credited)
     expect(await reader.getVaultBalance()).toBe(await chain.vaultBalance());
   });
 
@@ -295,6 +367,24 @@ describe("issue 9 #3: the AWS adapter reads the vault's withdraw seqno, and a la
     // Assess
     expect(seqnos).toEqual([2, 0]);
     expect(await chain.vault.getWithdrawSeqno(accountIdToUint(requesterId))).toBe(2);
+  });
+
+  it("issue 9 #3: a seqno that cannot be read (the account's wallet is frozen) throws instead of reading as 0", async () => {
+    // Prepare: the requester's wallet exists (two withdrawals spent seqnos 0 and 1), then freezes
+    const chain = await startLocalChain({ now: NOW, coordinatorSeed: seed("coordinator") });
+    await chain.deposit(requesterId, 5n);
+    for (let i = 0; i < 2; i++) await chain.withdraw(chain.requesterWallet, await chain.signWithdrawal(requesterId, chain.requesterWallet.address, toNano("1")));
+    await freeze(chain, await accountWalletAddress(chain.vaultAddress, accountIdToUint(requesterId)));
+
+    // Act
+    const read = tonClientWithdrawSeqno(fakeToncenter(chain), chain.vaultAddress)(accountIdToUint(requesterId)).then(
+      (n) => n,
+      (e: Error) => e,
+    );
+
+    // Assess: unreadable, never "0" (a 0 would let an expired withdrawal whose seqno landed be released)
+    expect(await read).toBeInstanceOf(Error);
+    expect(String(await read)).toMatch(/frozen/);
   });
 
   it("issue 9 #3: on AWS, withdrawals get the vault's seqno getter whenever a toncenter endpoint is configured", () => {
@@ -349,12 +439,17 @@ describe("issue 9 #3: the AWS adapter reads the vault's withdraw seqno, and a la
     // Act
     const limited = await watch();
     const released = await releaseExpiredWithdrawals(deps, requesterId);
-    const rest = await watch();
+    let withdrawals = 0;
+    for (let more = true; more; ) {
+      const pass = await watch();
+      withdrawals += pass.withdrawals;
+      more = pass.hasMore;
+    }
 
     // Assess
     expect(limited.hasMore).toBe(true);
     expect(released.released).toBe(0);
-    expect(rest.withdrawals).toBe(1);
+    expect(withdrawals).toBe(1);
     expect(await getWithdrawal(store, requesterId, view.seqno)).toMatchObject({ status: "landed" });
     expect((await getBalance(store, requesterAccount(requesterId))).available).toBe(0n);
     expect(await chain.accountBalance(requesterId)).toBe(0n);

@@ -1,14 +1,17 @@
 /**
  * TON adapter for the chain watcher and the coordinator's payouts.
- *   - normalizeVaultTx: @ton/core Transaction -> VaultTx (decodes the vault's message bodies)
+ *   - normalizeVaultTx: @ton/core Transaction -> VaultTx (decodes the vault's message bodies and
+ *     logs; the vault's per-account and per-worker state lives in child wallets, whose answers
+ *     reach the vault as messages the watcher reads on the vault's own history)
  *   - TonClientChainReader: ChainReader over @ton/ton's TonClient (toncenter), paging the
  *     vault's history newest-first with (lt, hash) and returning it oldest-first after a cursor
  *   - SandboxChainReader: ChainReader over a @ton/sandbox Blockchain (local default, tests, bench)
  *   - sendWithdrawal / sendVoucher, voucher JSON (the agent receives vouchers over HTTP)
  */
-import { Address, type Sender, type Transaction, type TupleItem, type TupleReader, toNano } from "@ton/core";
-import { loadRedeem, loadWithdraw } from "../../contracts/build/Vault_Vault";
+import { Address, type Cell, type Sender, type Transaction, type TupleItem, type TupleReader, toNano } from "@ton/core";
+import { loadClaimApproved, loadDebitApproved, loadRedeem, loadWithdraw } from "../../contracts/build/Vault_Vault";
 import {
+  accountWalletAddress,
   type DepositCreditedLog,
   OPCODES,
   parseDepositCredited,
@@ -29,8 +32,8 @@ export const REDEEM_GAS = toNano("0.05");
 /**
  * The vault's DepositCredited logs in a transaction: its external-out messages that parse
  * exactly as the log (contracts/vault.ts parseDepositCredited). Only the vault's own code
- * writes them (one per credited deposit), so nothing a sender puts in a message body can
- * make one appear.
+ * writes them (one per deposit its account wallet confirmed), so nothing a sender puts in a
+ * message body can make one appear.
  */
 function depositLogs(tx: Transaction): DepositCreditedLog[] {
   const logs: DepositCreditedLog[] = [];
@@ -42,14 +45,53 @@ function depositLogs(tx: Transaction): DepositCreditedLog[] {
   return logs;
 }
 
+/** Whether the transaction sent an internal message with this opcode (the vault routing to a wallet). */
+function sent(tx: Transaction, op: number): boolean {
+  for (const m of tx.outMessages.values()) {
+    if (m.info.type !== "internal") continue;
+    const s = m.body.beginParse();
+    if (s.remainingBits >= 32 && s.preloadUint(32) === op) return true;
+  }
+  return false;
+}
+
+/**
+ * What a bounced message of the vault's was: the body of a bounce is 0xffffffff and the first
+ * 256 bits of the vault's own message, so the opcode and the leading fields (the amount, which
+ * the vault puts first for this reason) are the vault's, not a sender's.
+ */
+function bouncedKind(body: Cell): { kind: VaultTxKind; amount: bigint } | null {
+  try {
+    const s = body.beginParse();
+    if (s.remainingBits < 64 || s.loadUint(32) !== 0xffffffff) return null;
+    switch (s.loadUint(32)) {
+      case OPCODES.creditAccount:
+        s.skip(64); // queryId
+        return { kind: "deposit-refund", amount: s.loadCoins() };
+      case OPCODES.debit:
+        return { kind: "withdraw-refused", amount: s.loadCoins() };
+      case OPCODES.claim:
+        return { kind: "redeem-refused", amount: s.loadCoins() };
+    }
+  } catch {
+    // too short to be one of the vault's messages
+  }
+  return null;
+}
+
 /**
  * Turns one of the vault's transactions into the watcher's shape.
  *
- * A deposit is read ONLY from the vault's DepositCredited log, never from the inbound body:
- * the vault decides what it credits (a comment is a deposit only as one 576-bit cell without
- * refs, anything else from a stranger is refunded), and a looser reading here once credited
- * refunded transfers (issue 9 #1). An aborted transaction, or one that sent value back out,
- * is never a credit, whatever it logged.
+ * The vault keeps per-account and per-worker state in child wallets, so each operation spans two
+ * of its transactions (core/chain/types.ts VaultTxKind): a deposit is routed to the account's
+ * wallet, and credited only in the transaction where the wallet's confirmation arrives and the
+ * vault emits its DepositCredited log. A deposit is read ONLY from that log, never from an
+ * inbound body: the vault decides what it credits (a comment is a deposit only as one 576-bit
+ * cell without refs, anything else from a stranger is refunded), and a looser reading here once
+ * credited refunded transfers (issue 9 #1). An aborted transaction, or one that sent value
+ * out, is never a credit, whatever it logged. Withdrawals and redemptions are read from the
+ * wallet's approval the vault acted on (DebitApproved, ClaimApproved: the vault aborts unless
+ * they come from the wallet that (vault, owner) derives), in the transaction that paid.
  */
 export function normalizeVaultTx(tx: Transaction): VaultTx {
   const d = tx.description;
@@ -67,7 +109,10 @@ export function normalizeVaultTx(tx: Transaction): VaultTx {
   const inValue = info.value.coins;
   const from = info.src.toRawString();
   const common = { ...base, inValue, from, bounced: info.bounced };
-  if (info.bounced) return { ...common, kind: "bounce", amount: inValue };
+  if (info.bounced) {
+    const b = bouncedKind(inMsg.body);
+    return b ? { ...common, ...b } : { ...common, kind: "bounce", amount: inValue };
+  }
 
   const logs = depositLogs(tx);
   if (logs.length > 0) {
@@ -79,6 +124,8 @@ export function normalizeVaultTx(tx: Transaction): VaultTx {
   const body = inMsg.body;
   const s = body.beginParse();
   const empty = s.remainingBits === 0 && s.remainingRefs === 0;
+  // Routed to the account's wallet: accepted, not credited yet (the credit comes with the log).
+  const routed = !aborted && sent(tx, OPCODES.creditAccount);
   // Not credited: the owner's top-up when accepted and nothing went out; otherwise a
   // rejected (bounced) or refunded transfer, whatever its body says.
   const topupOrBounce = (): VaultTx => ({ ...common, kind: !aborted && outValue === 0n ? "topup" : "bounce", amount: inValue });
@@ -87,12 +134,24 @@ export function normalizeVaultTx(tx: Transaction): VaultTx {
   const op = s.preloadUint(32);
   try {
     switch (op) {
-      case 0: // a comment the vault did not credit
-        return topupOrBounce();
-      case OPCODES.deposit: // a Deposit the vault did not credit (too small: aborted)
-        return { ...common, kind: aborted ? "bounce" : "unknown", amount: inValue };
+      case 0: // a comment: a deposit when the vault routed it, else not credited
+        return routed ? { ...common, kind: "deposit-routed", amount: inValue } : topupOrBounce();
+      case OPCODES.deposit: // routed, or refused (too small: aborted)
+        return routed ? { ...common, kind: "deposit-routed", amount: inValue } : { ...common, kind: aborted ? "bounce" : "unknown", amount: inValue };
       case OPCODES.withdraw: {
         const msg = loadWithdraw(body.beginParse());
+        return {
+          ...common,
+          kind: "withdraw-routed",
+          account: accountIdFromUint(msg.account),
+          amount: msg.amount,
+          seqno: Number(msg.seqno),
+          expiry: Number(msg.expiry),
+          to: msg.to.toRawString(),
+        };
+      }
+      case OPCODES.debitApproved: {
+        const msg = loadDebitApproved(body.beginParse());
         return {
           ...common,
           kind: "withdraw",
@@ -105,6 +164,10 @@ export function normalizeVaultTx(tx: Transaction): VaultTx {
       }
       case OPCODES.redeem: {
         const msg = loadRedeem(body.beginParse());
+        return { ...common, kind: "redeem-routed", worker: msg.worker.toRawString(), amount: msg.cumulative };
+      }
+      case OPCODES.claimApproved: {
+        const msg = loadClaimApproved(body.beginParse());
         return { ...common, kind: "redeem", worker: msg.worker.toRawString(), amount: msg.cumulative };
       }
       case OPCODES.setCoordinatorKey:
@@ -133,17 +196,26 @@ export interface TonClientLike {
   getBalance(address: Address): Promise<bigint>;
   /** toncenter runGetMethod; throws when the get-method exits non-zero */
   runMethod(address: Address, name: string, stack?: TupleItem[]): Promise<{ stack: TupleReader }>;
+  /** toncenter getAddressInformation: whether a contract (an account wallet) is deployed */
+  getContractState(address: Address): Promise<{ state: "active" | "uninitialized" | "frozen" }>;
 }
 
 /**
- * The vault's `withdrawSeqno(account)` get-method through toncenter: how many of the account's
- * withdrawals the vault has paid (the next seqno it accepts). The AWS coordinator's
- * WithdrawalSigner.chainSeqno (core/withdrawals.ts): a seqno below it is never issued, and one
- * below it is never released as expired. The local default reads the same getter from the sandbox.
+ * The seqno of `account`'s next withdrawal through toncenter: the `seqno` get-method of the
+ * account's wallet, whose address derives offline from (vault, account) (contracts/vault.ts).
+ * An account that never deposited has no wallet (uninitialized): 0. Anything else that cannot be
+ * read (frozen wallet, network error) throws: the caller releases nothing on an unreadable seqno.
+ * The AWS coordinator's WithdrawalSigner.chainSeqno (core/withdrawals.ts): a seqno below it is
+ * never issued, and one below it is never released as expired. The local default reads the same
+ * getter from the sandbox.
  */
-export function tonClientWithdrawSeqno(client: Pick<TonClientLike, "runMethod">, vault: Address): (account: bigint) => Promise<number> {
+export function tonClientWithdrawSeqno(client: Pick<TonClientLike, "runMethod" | "getContractState">, vault: Address): (account: bigint) => Promise<number> {
   return async (account) => {
-    const { stack } = await client.runMethod(vault, "withdrawSeqno", [{ type: "int", value: account }]);
+    const wallet = await accountWalletAddress(vault, account);
+    const { state } = await client.getContractState(wallet);
+    if (state === "uninitialized") return 0;
+    if (state !== "active") throw new Error(`the account wallet ${wallet.toRawString()} is ${state}: its seqno cannot be read`);
+    const { stack } = await client.runMethod(wallet, "seqno");
     return stack.readNumber();
   };
 }
@@ -196,7 +268,7 @@ export class TonClientChainReader implements ChainReader {
     return this.client.getBalance(this.vault);
   }
 
-  /** The vault's withdrawSeqno(account) (see tonClientWithdrawSeqno). */
+  /** The account wallet's seqno (see tonClientWithdrawSeqno). */
   getWithdrawSeqno(account: bigint): Promise<number> {
     return tonClientWithdrawSeqno(this.client, this.vault)(account);
   }

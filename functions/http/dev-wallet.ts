@@ -25,10 +25,14 @@ import { ConditionFailedError } from "../../core/ports";
 import { defineRoute, OptionalIdempotencyHeaders } from "./middleware";
 
 export interface DevChainSend {
-  /** the vault's transaction hash (hex) */
+  /**
+   * the vault's last transaction of the operation (hex), the one the chain watcher books or
+   * reports: a deposit's credit (with its log), a payment, or the refusal. (A deposit, withdrawal
+   * or redemption spans two vault transactions around the account's or worker's wallet.)
+   */
   txHash: string;
   success: boolean;
-  /** the vault's exit code by name (ERR_...) when it refused */
+  /** the exit code by name (ERR_...) when the vault or the account's / worker's wallet refused */
   error?: string;
 }
 
@@ -91,7 +95,7 @@ export const depositRoute = defineRoute(
     const chain = devChainOf(deps);
     checkAmount(chain, body.amount);
     const r = await chain.deposit(caller, body.amount, "requester");
-    if (!r.success) throw new CocoonError(409, "deposit_rejected", `the vault refused the deposit (${r.error}); transaction ${r.txHash}`, { txHash: r.txHash, exit: r.error });
+    if (!r.success) throw new CocoonError(409, "deposit_rejected", `the vault refused the deposit (${r.error}); it was sent back; transaction ${r.txHash}`, { txHash: r.txHash, exit: r.error });
     deps.log.info("dev deposit sent", { account: caller, amount: body.amount.toString(), txHash: r.txHash });
     return { txHash: r.txHash, vault: chain.vault, amount: body.amount.toString(), account: caller };
   },
