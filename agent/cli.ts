@@ -2,18 +2,26 @@
  * `cocoon-agent`, the worker CLI (commander: each command declares its own options, and
  * `cocoon-agent --help` / `cocoon-agent <command> --help` are generated from them). It talks to
  * the coordinator through api-client/ only: the agent carries no requester or coordinator code.
+ *
+ * Settings come from the config file `cocoon-agent init` writes (agent/config.ts), then the
+ * environment, then flags; `start` logs JSON lines to stdout and serves /metrics and /status on
+ * 127.0.0.1; `status` reads both the coordinator and the running agent.
  */
+import { existsSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { AttestationTier } from "../events/attestation";
 import { generateKemKey } from "../core/crypto/keys";
 import { API, ApiClient, ApiError } from "../api-client/api";
-import { formatTon } from "../api-client/format";
+import { formatTon, parseTon } from "../api-client/format";
 import { loadOrCreateKey } from "../api-client/keys";
-import { redeemEarnings } from "../api-client/money";
-import { collect, EX_USAGE, newProgram, positiveInt, runProgram, type Io } from "../api-client/program";
+import { redeemEarnings, type WorkerStatus } from "../api-client/money";
+import { collect, newProgram, positiveInt, runProgram, type Io } from "../api-client/program";
 import { progressOn } from "../api-client/progress";
 import { cliSettings, SettingsError } from "../api-client/settings";
 import { makeAttester } from "./attest";
+import { type AgentConfig, type AgentConfigInput, ConfigError, configPath, EX_CONFIG, type FlagValues, resolveConfig, writeConfig } from "./config";
+import { jsonLog } from "./log";
+import { AgentStatusDoc, createAgentMetrics, serveMetrics, tierLabel } from "./metrics";
 import { detectQuoteProvider } from "./quote-provider";
 import { startAgent } from "./runtime";
 import { createBuiltinEngine } from "./engines/builtin";
@@ -28,25 +36,38 @@ interface ConnectionOptions {
   json?: boolean;
 }
 
-interface StartOptions extends ConnectionOptions {
-  engine: "builtin" | "openai";
+/** The config settings as flags (all optional: unset flags leave the file's or the environment's value). */
+interface SettingFlags {
+  config?: string;
+  payoutAddress?: string;
+  engine?: string;
   engineUrl?: string;
   model: string[];
-  priceBps: number;
-  capacity: number;
-  devAttestation?: boolean;
-  notConfidential?: boolean;
+  priceBps?: number;
+  capacity?: number;
+  tier?: string;
   modelFile?: string;
   threads?: number;
-  gpu: GpuSetting;
+  gpu?: string;
   contextSize?: number;
+  redeemThreshold?: string;
+  metricsPort?: number;
+}
+
+interface StartOptions extends ConnectionOptions, SettingFlags {
+  devAttestation?: boolean;
+  notConfidential?: boolean;
+  logEngine?: boolean;
 }
 
 const ATTESTATION_HELP = `
-Attestation: real Intel TDX evidence through configfs-tsm when the VM has it; otherwise the
-agent refuses to start unless --dev-attestation (SIMULATED) or --not-confidential is given.
-Settings: --api URL (or COCOON_API_URL; default: the local network's .cocoon/local.json) and
---key FILE (default .cocoon/worker.key, created on first use).
+Tiers: tdx (confidential: real Intel TDX evidence through configfs-tsm) is the default; the
+agent refuses to start without a TDX quote provider unless you choose --tier none (the home
+tier: no TEE, listed as NOT confidential, chosen only by requesters who ask for it) or --tier
+dev (SIMULATED evidence, local testing only).
+Settings: the config file (cocoon-agent init; default $COCOON_HOME/agent.json or
+./.cocoon/agent.json, or --config / COCOON_AGENT_CONFIG), then COCOON_* variables, then flags.
+The key: --key FILE (default .cocoon/worker.key, created on first use, never printed).
 `;
 
 const MODEL_FILE_HELP = `
@@ -59,36 +80,87 @@ the cores; --gpu auto uses a GPU when a GPU build is installed (agent/engines/RE
 /** The options every command that talks to the API takes. */
 function connection(cmd: Command): Command {
   return cmd
-    .option("--api <url>", "the coordinator's API (default: COCOON_API_URL, the local network, http://127.0.0.1:8787)")
+    .option("--api <url>", "the coordinator's API (default: the config file, COCOON_API_URL, the local network, http://127.0.0.1:8787)")
     .option("--key <file>", "the worker's Ed25519 key file, created on first use (default .cocoon/worker.key)")
     .option("--json", "print JSON (and no progress)");
 }
 
-function connect(o: ConnectionOptions) {
-  const s = cliSettings({ api: o.api, key: o.key, defaultKeyName: "worker.key" });
-  const signingKey = loadOrCreateKey(s.keyFile);
-  return { apiUrl: s.apiUrl, signingKey, api: new ApiClient(s.apiUrl, signingKey) };
+/** The settings a config file holds, as flags (init writes them, start overrides with them). */
+function settingFlags(cmd: Command): Command {
+  return cmd
+    .option("--config <file>", "the config file (default: COCOON_AGENT_CONFIG, $COCOON_HOME/agent.json, ./.cocoon/agent.json)")
+    .option("--payout-address <address>", "your TON wallet: payouts go there (bound by the first voucher)")
+    .addOption(new Option("--engine <name>", "builtin (deterministic, not a model), openai (an OpenAI-compatible server: vLLM, llama.cpp server, Ollama) or llama (--model-file); default builtin").choices(["builtin", "openai", "llama"]))
+    .option("--engine-url <url>", "the OpenAI-compatible server (--engine openai; default http://127.0.0.1:8000/v1)")
+    .addOption(new Option("--model <name>", "a model to offer (repeat for several; default: what the engine lists; with --model-file: its name)").argParser(collect).default([] as string[]))
+    .option("--price-bps <n>", "your price in basis points of the model's base price (10000 = 1.0, the default)", positiveInt)
+    .option("--capacity <n>", "jobs run at once at most (default 1; also bounded by the engine)", positiveInt)
+    .addOption(new Option("--tier <tier>", "tdx (confidential, default), none (home tier: NOT confidential) or dev (SIMULATED)").choices(["tdx", "none", "dev"]))
+    .option("--model-file <path.gguf>", "serve this GGUF file with the embedded llama.cpp engine")
+    .option("--threads <n>", "--model-file: CPU threads (default half the cores)", positiveInt)
+    .option("--gpu <kind>", "--model-file: auto (default), cpu, cuda, vulkan or metal", gpuSetting)
+    .option("--context-size <n>", "--model-file: context window in tokens", positiveInt)
+    .option("--redeem-threshold <ton>", 'redeem earnings automatically once this much TON is unredeemed (default 10; "0": never)')
+    .option("--metrics-port <n>", "GET /metrics and /status on 127.0.0.1 (default 9464; 0: any free port)", port);
 }
 
-/** --gpu parser. */
-function gpuSetting(v: string): GpuSetting {
-  if (v === "auto") return "auto";
-  if (v === "cpu" || v === "false") return false;
-  if (v === "cuda" || v === "vulkan" || v === "metal") return v;
+/** The flags the user gave, by config setting. */
+function flagsOf(o: SettingFlags & { devAttestation?: boolean; notConfidential?: boolean; api?: string }): FlagValues {
+  const tier = o.devAttestation ? "dev" : o.notConfidential ? "none" : o.tier;
+  const f: FlagValues = {
+    apiUrl: o.api,
+    payoutAddress: o.payoutAddress,
+    engine: o.engine,
+    engineUrl: o.engineUrl,
+    modelFile: o.modelFile,
+    threads: o.threads,
+    gpu: o.gpu,
+    contextSize: o.contextSize,
+    models: o.model,
+    priceBps: o.priceBps,
+    maxConcurrentJobs: o.capacity,
+    tier,
+    redeemThresholdTon: o.redeemThreshold,
+    metricsPort: o.metricsPort,
+  };
+  return Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined)) as FlagValues;
+}
+
+/** --gpu parser: the config's names ("cpu" for no GPU; "false" taken for cpu). */
+function gpuSetting(v: string): string {
+  if (v === "false") return "cpu";
+  if (["auto", "cpu", "cuda", "vulkan", "metal"].includes(v)) return v;
   throw new InvalidArgumentError("must be auto, cpu, cuda, vulkan or metal.");
 }
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65_535) throw new InvalidArgumentError("must be a port number (0 to 65535).");
+  return n;
+}
+
+function connect(o: ConnectionOptions, config?: AgentConfig) {
+  const s = cliSettings({ api: o.api ?? config?.apiUrl, key: o.key, defaultKeyName: "worker.key" });
+  const signingKey = loadOrCreateKey(s.keyFile);
+  return { apiUrl: s.apiUrl, keyFile: s.keyFile, signingKey, api: new ApiClient(s.apiUrl, signingKey) };
+}
+
+const tonOrZero = (v: string) => formatTon(parseTon(v));
 
 export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   const program = newProgram("cocoon-agent", "run a Cocoon worker next to a GPU", io).addHelpText("after", ATTESTATION_HELP);
   const print = (o: ConnectionOptions, v: unknown, text: string) => io.out.write((o.json ? JSON.stringify(v, null, 2) : text) + "\n");
-  /** Runs a command body to its exit code; API and engine failures are reported with their code. */
+  /** Runs a command body to its exit code; API, config and engine failures are reported with their code. */
   const run =
     <A extends unknown[]>(fn: (...args: A) => Promise<number | void>) =>
     async (...args: A) => {
       try {
         setCode((await fn(...args)) ?? 0);
       } catch (e) {
-        if (e instanceof ApiError || e instanceof SettingsError) {
+        if (e instanceof ConfigError) {
+          io.err.write(`error [${e.code}]: ${e.message}\n`);
+          setCode(EX_CONFIG);
+        } else if (e instanceof ApiError || e instanceof SettingsError) {
           io.err.write(`error [${e.code}]: ${e.message}\n`);
           setCode(2);
         } else if (e instanceof EngineError) {
@@ -101,30 +173,34 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       }
     };
 
-  connection(
+  settingFlags(
     program
-      .command("start")
-      .description("attest, register and serve jobs until SIGINT/SIGTERM")
-      .addOption(new Option("--engine <name>", "the inference engine: builtin (deterministic, not a model) or openai (an OpenAI-compatible server: vLLM, llama.cpp server, Ollama)").choices(["builtin", "openai"]).default("builtin"))
-      .option("--engine-url <url>", "the OpenAI-compatible server (--engine openai)", "http://127.0.0.1:8000/v1")
-      .addOption(new Option("--model <name>", "a model to offer (repeat for several; with --model-file: its name)").argParser(collect).default([] as string[], "what the engine lists"))
-      .option("--price-bps <n>", "your price in basis points of the model's base price (10000 = 1.0)", positiveInt, 10_000)
-      .option("--capacity <n>", "jobs run at once", positiveInt, 1)
-      .addOption(new Option("--dev-attestation", "SIMULATED TDX evidence (local testing only; requesters must opt in)").conflicts("notConfidential"))
-      .addOption(new Option("--not-confidential", 'no TEE at all: tier "none", chosen only by requesters who ask for it').conflicts("devAttestation"))
-      .option("--model-file <path.gguf>", "serve this GGUF file with the embedded llama.cpp engine")
-      .option("--threads <n>", "--model-file: CPU threads (default half the cores)", positiveInt)
-      .option("--gpu <kind>", "--model-file: auto, cpu, cuda, vulkan or metal", gpuSetting, "auto" as GpuSetting)
-      .option("--context-size <n>", "--model-file: context window in tokens", positiveInt)
-      .addHelpText("after", MODEL_FILE_HELP),
+      .command("init")
+      .description("write the config file (checked), and make the worker's key here (inside the VM; never printed)")
+      .option("--api <url>", "the coordinator's API")
+      .option("--key <file>", "where the worker's key is made (default .cocoon/worker.key)")
+      .option("--force", "overwrite an existing config file"),
+  ).action(run(async (o: SettingFlags & ConnectionOptions & { force?: boolean }) => init(o, io)));
+
+  connection(
+    settingFlags(
+      program
+        .command("start")
+        .description("attest, register and serve jobs until SIGINT/SIGTERM (then drain: no new jobs, running ones finish)")
+        .addOption(new Option("--dev-attestation", "same as --tier dev: SIMULATED TDX evidence (local testing only; requesters must opt in)").conflicts("notConfidential"))
+        .addOption(new Option("--not-confidential", 'same as --tier none: no TEE at all, chosen only by requesters who ask for it').conflicts("devAttestation"))
+        .option("--log-engine", "copy the llama.cpp child's stderr into the log (may echo request text; off by default)")
+        .addHelpText("after", MODEL_FILE_HELP),
+    ),
   ).action(run(async (o: StartOptions) => start(o, io)));
 
-  connection(program.command("status").description("the worker's jobs, tokens, and earned and redeemed nanoTON")).action(
-    run(async (o: ConnectionOptions) => {
-      const s = await connect(o).api.request(API.workerStatus);
-      print(o, s, `worker ${s.workerId} (tier ${s.tier})\n  jobs ${s.jobs} · tokens ${s.promptTokens} prompt + ${s.completionTokens} completion\n  earned ${formatTon(s.earned)} · redeemed ${formatTon(s.redeemed)}`);
-    }),
-  );
+  connection(
+    program
+      .command("status")
+      .description("jobs and tokens today, earned / redeemed TON, uptime and the last error (the coordinator's and the running agent's view)")
+      .option("--config <file>", "the config file (for the metrics port)")
+      .option("--metrics-port <n>", "where the running agent serves /status (default: the config's, 9464)", port),
+  ).action(run(async (o: ConnectionOptions & { config?: string; metricsPort?: number }) => status(o, io)));
 
   connection(
     program
@@ -132,13 +208,16 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       .description(
         "ask the coordinator for a voucher of everything earned; in the local default, send the Redeem from this worker's sandbox wallet and wait until the chain watcher records the payout",
       )
-      .option("--payout-address <address>", "the TON wallet to be paid (bound by the first voucher; default: your sandbox wallet on the local network)"),
+      .option("--payout-address <address>", "the TON wallet to be paid (bound by the first voucher; default: the config's, else your sandbox wallet on the local network)")
+      .option("--config <file>", "the config file (for the API and the payout address)"),
   ).action(
-    run(async (o: ConnectionOptions & { payoutAddress?: string }) => {
+    run(async (o: ConnectionOptions & { payoutAddress?: string; config?: string }) => {
+      const { config } = resolveConfig({ file: configPath(o.config), flags: flagsOf({ model: [], ...o }) });
+      const payoutAddress = o.payoutAddress ?? config.payoutAddress;
       const progress = progressOn(io.err, { quiet: o.json === true });
       let r;
       try {
-        r = await redeemEarnings(connect(o).api, { ...(o.payoutAddress ? { payoutAddress: o.payoutAddress } : {}), onWait: (s) => progress.step(s) });
+        r = await redeemEarnings(connect(o, config).api, { ...(payoutAddress ? { payoutAddress } : {}), onWait: (s) => progress.step(s) });
       } finally {
         progress.done();
       }
@@ -153,61 +232,182 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   return program;
 }
 
-/** `cocoon-agent start`: the engine, then attestation and registration, then jobs until a signal. */
+/** `cocoon-agent init`: settings from env and flags, checked, written with every default spelled out; the key made here. */
+async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, io: Io): Promise<number> {
+  const file = configPath(o.config);
+  if (existsSync(file) && !o.force) {
+    io.err.write(`${file} exists already: edit it, or run init again with --force to overwrite it\n`);
+    return EX_CONFIG;
+  }
+  // Not read from the file being replaced: env and flags only, then the defaults.
+  const { config } = resolveConfig({ file, readFile: false, flags: flagsOf({ ...o }) });
+  const apiUrl = config.apiUrl ?? cliSettings({ defaultKeyName: "worker.key" }).apiUrl;
+  const written: AgentConfigInput = { apiUrl, ...config };
+  writeConfig(file, written);
+  const { signingKey, keyFile } = connect({ ...o, api: apiUrl });
+  const confidential = config.tier === "tdx";
+  io.out.write(
+    [
+      `wrote ${file}`,
+      `  API ${apiUrl}`,
+      `  engine ${config.engine}${config.engine === "openai" ? ` at ${config.engineUrl}` : config.engine === "llama" ? ` serving ${config.modelFile}` : " (deterministic, not a model)"}; models ${config.models.length ? config.models.join(", ") : "(what the engine lists)"}`,
+      `  price ${config.priceBps} bps · up to ${config.maxConcurrentJobs} job(s) at once · tier ${tierLabel(config.tier)}`,
+      `  payouts to ${config.payoutAddress ?? "(none set: the local sandbox wallet, or cocoon-agent redeem --payout-address)"}; redeemed automatically at ${tonOrZero(config.redeemThresholdTon)}`,
+      `  metrics on http://127.0.0.1:${config.metricsPort}/metrics`,
+      `worker key ${keyFile} (made here, mode 0600; its secret is never printed): worker id ${signingKey.id}`,
+      ...(confidential ? [] : [`WARNING: tier ${config.tier} is NOT confidential: you can read every prompt this machine serves, and requesters see that`]),
+      `next: cocoon-agent start${o.config ? ` --config ${o.config}` : ""}`,
+    ].join("\n") + "\n",
+  );
+  return 0;
+}
+
+/** `cocoon-agent start`: settings, the engine, metrics, then attestation and registration, then jobs until a signal. */
 async function start(o: StartOptions, io: Io): Promise<number> {
-  const { apiUrl, signingKey } = connect(o);
-  const tier: AttestationTier = o.devAttestation ? "dev" : o.notConfidential ? "none" : "tdx";
+  const { config, file, fromFile } = resolveConfig({ file: configPath(o.config), flags: flagsOf(o) });
+  const { apiUrl, signingKey } = connect(o, config);
+  const tier: AttestationTier = config.tier;
   const quoteProvider = tier === "tdx" ? detectQuoteProvider({ dev: false }) : undefined;
+  const log = jsonLog({ write: (s) => void io.out.write(s) });
+  if (fromFile) log.info("config", { file });
   let engine: Engine;
   let modelDigests: Record<string, string> | undefined;
-  if (o.modelFile) {
-    if (o.model.length > 1) {
-      io.err.write("--model-file serves one model: give at most one --model NAME\n");
-      return EX_USAGE;
-    }
+  let engineCapacity: number | undefined;
+  if (config.engine === "llama") {
+    const gpu: GpuSetting = config.gpu === "cpu" ? false : (config.gpu as GpuSetting);
     const llama = createLlamaEngine({
-      modelFile: o.modelFile,
-      ...(o.model[0] ? { modelName: o.model[0] } : {}),
-      ...(o.threads ? { threads: o.threads } : {}),
-      gpu: o.gpu,
-      ...(o.contextSize ? { contextSize: o.contextSize } : {}),
-      parallel: o.capacity,
-      onLog: (line) => io.err.write(`llama.cpp: ${line}\n`),
+      modelFile: config.modelFile!,
+      ...(config.models[0] ? { modelName: config.models[0] } : {}),
+      ...(config.threads ? { threads: config.threads } : {}),
+      gpu,
+      ...(config.contextSize ? { contextSize: config.contextSize } : {}),
+      parallel: config.maxConcurrentJobs,
+      // llama.cpp's own lines can quote the request: off the log unless asked for.
+      ...(o.logEngine ? { onLog: (line: string) => log.info("llama.cpp", { line }) } : {}),
     });
+    engineCapacity = config.maxConcurrentJobs;
     // Load before registering: a bad file fails here, not on the first paid job.
     const info = await llama.load();
     modelDigests = { [llama.modelName]: info.digest };
-    io.out.write(
-      `model ${llama.modelName}: ${info.file} sha256 ${info.digest} (${info.architecture}, context ${info.contextSize}, ${info.gpu === false ? `CPU, ${info.threads} threads` : `GPU ${info.gpu}`}, template ${info.chatWrapper}${info.tools ? " with tools" : ""}, loaded in ${info.loadMs} ms)\n` +
-        (info.randomWeights ? "WARNING: this model has RANDOM weights: its text means nothing\n" : ""),
-    );
+    log.info("model loaded", {
+      model: llama.modelName,
+      file: info.file,
+      sha256: info.digest,
+      architecture: info.architecture,
+      contextSize: info.contextSize,
+      device: info.gpu === false ? `CPU, ${info.threads} threads` : `GPU ${info.gpu}`,
+      template: info.chatWrapper,
+      loadMs: info.loadMs,
+      ...(info.randomWeights ? { warning: "this model has RANDOM weights: its text means nothing" } : {}),
+    });
     engine = llama;
   } else {
-    engine = o.engine === "openai" ? createOpenAiEngine({ baseUrl: o.engineUrl ?? "http://127.0.0.1:8000/v1" }) : createBuiltinEngine();
+    engine = config.engine === "openai" ? createOpenAiEngine({ baseUrl: config.engineUrl }) : createBuiltinEngine();
   }
-  const models = o.modelFile ? await engine.models() : o.model.length ? o.model : await engine.models();
+  const models = config.engine === "llama" ? await engine.models() : config.models.length ? config.models : await engine.models();
   const kemKey = generateKemKey(); // made here, never written anywhere: it lives and dies with this VM
+  const metrics = createAgentMetrics();
+  let served: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
+    served = await serveMetrics(metrics, config.metricsPort);
+  } catch (e) {
+    log.warn("metrics not served", { port: config.metricsPort, error: (e as Error).message });
+  }
+  if (tier !== "tdx") io.err.write(`WARNING: tier ${tierLabel(tier)}: requesters who choose it accept that you can read their prompts\n`);
+  try {
+    const pollWait = Number(process.env.COCOON_POLL_WAIT_SECONDS ?? "20");
     const agent = await startAgent({
       apiUrl,
       signingKey,
       kemKey,
       engine,
-      models: models.map((model) => ({ model, priceBps: o.priceBps })),
-      capacity: o.capacity,
+      models: models.map((model) => ({ model, priceBps: config.priceBps })),
+      capacity: config.maxConcurrentJobs,
+      ...(engineCapacity ? { engineCapacity } : {}),
       attest: makeAttester({ tier, signingKey, kemKey, ...(quoteProvider ? { quoteProvider } : {}), ...(modelDigests ? { modelDigests } : {}) }),
-      log: { info: (m, d) => io.out.write(`${m} ${JSON.stringify(d ?? {})}\n`), warn: (m, d) => io.err.write(`${m} ${JSON.stringify(d ?? {})}\n`) },
+      log,
+      metrics,
+      registerRetryMs: Infinity,
+      pollWaitSeconds: Number.isFinite(pollWait) && pollWait >= 0 ? Math.min(20, pollWait) : 20,
+      redeem: { threshold: parseTon(config.redeemThresholdTon), ...(config.payoutAddress ? { payoutAddress: config.payoutAddress } : {}) },
     });
-    io.out.write(`worker ${agent.workerId} serving ${models.join(", ")} with ${engine.name}; tier ${agent.tier}${tier === "dev" ? " (SIMULATED TEE)" : tier === "none" ? " (NOT confidential)" : ""}\n`);
-    await new Promise<void>((r) => {
-      process.once("SIGINT", r);
-      process.once("SIGTERM", r);
+    log.info("serving", {
+      workerId: agent.workerId,
+      models,
+      engine: engine.name,
+      tier: agent.tier,
+      confidential: agent.tier === "tdx",
+      tierLabel: tierLabel(agent.tier as AttestationTier),
+      ...(served ? { metrics: `${served.url}/metrics` } : {}),
     });
-    await agent.stop();
+    const signal = await new Promise<string>((r) => {
+      process.once("SIGINT", () => r("SIGINT"));
+      process.once("SIGTERM", () => r("SIGTERM"));
+    });
+    // A second signal while draining stops at once (running jobs are then failed over by their leases).
+    const hard = () => void agent.stop();
+    process.once("SIGINT", hard);
+    process.once("SIGTERM", hard);
+    log.info("shutting down", { signal });
+    await agent.drain();
+    process.off("SIGINT", hard);
+    process.off("SIGTERM", hard);
   } finally {
+    await served?.close();
     await engine.close?.();
   }
   return 0;
+}
+
+/** `cocoon-agent status`: the coordinator's account of the worker, and the running agent's own. */
+async function status(o: ConnectionOptions & { config?: string; metricsPort?: number }, io: Io): Promise<number> {
+  const { config } = resolveConfig({ file: configPath(o.config), flags: { ...(o.api ? { apiUrl: o.api } : {}), ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort } : {}) } });
+  const { api } = connect(o, config);
+  const metricsUrl = `http://127.0.0.1:${o.metricsPort ?? config.metricsPort}`;
+  const [remote, local] = await Promise.allSettled([api.request(API.workerStatus), localStatus(metricsUrl)]);
+  if (remote.status === "rejected" && (local.status === "rejected" || !local.value)) throw remote.reason;
+  const s: WorkerStatus | undefined = remote.status === "fulfilled" ? remote.value : undefined;
+  const doc = local.status === "fulfilled" ? local.value : undefined;
+  const tier = (s?.tier ?? doc?.tier)!;
+  const json = { ...(s ?? {}), tier, tierLabel: tierLabel(tier), confidential: tier === "tdx", agent: doc ?? null, ...(s ? {} : { apiError: (remote as PromiseRejectedResult).reason?.message }) };
+  const lines = [`worker ${s?.workerId ?? doc?.workerId} · tier ${tierLabel(tier)}`];
+  if (doc) {
+    lines.push(`  running: up ${duration(doc.uptimeSeconds)} · ${doc.state} · ${doc.inFlight}/${doc.capacity} job(s) in flight`);
+    lines.push(
+      `  today (${doc.today.day} UTC): ${doc.today.jobs} job(s) · ${doc.today.promptTokens + doc.today.completionTokens} tokens (${doc.today.promptTokens} prompt + ${doc.today.completionTokens} completion) · ${doc.today.failed} failed · earned ${formatTon(doc.today.earned)}`,
+    );
+  } else {
+    lines.push(`  not running here (nothing answers on ${metricsUrl}/status)`);
+  }
+  if (s) {
+    lines.push(`  all time: ${s.jobs} job(s) · ${s.promptTokens} prompt + ${s.completionTokens} completion tokens`);
+    lines.push(`  earned ${formatTon(s.earned)} · redeemed ${formatTon(s.redeemed)} · unredeemed ${formatTon(BigInt(s.earned) - BigInt(s.redeemed))}${doc ? ` · auto-redeem at ${formatTon(doc.redeemThreshold)}` : ""}`);
+  } else {
+    lines.push(`  the coordinator did not answer: ${(remote as PromiseRejectedResult).reason?.message}`);
+  }
+  if (doc?.lastRedeem) lines.push(`  last payout ${new Date(doc.lastRedeem.at).toISOString()}: ${doc.lastRedeem.sendYourself ? `voucher for ${formatTon(doc.lastRedeem.cumulative)} waiting to be sent` : `paid ${formatTon(doc.lastRedeem.paid)}`}`);
+  lines.push(`  last error: ${doc?.lastError ? `${new Date(doc.lastError.at).toISOString()} ${doc.lastError.msg}` : "none"}`);
+  io.out.write((o.json ? JSON.stringify(json, null, 2) : lines.join("\n")) + "\n");
+  return 0;
+}
+
+/** The running agent's /status, or undefined when none answers there. */
+async function localStatus(url: string): Promise<AgentStatusDoc | undefined> {
+  try {
+    const res = await fetch(`${url}/status`, { signal: AbortSignal.timeout(2_000) });
+    if (!res.ok) return undefined;
+    const r = AgentStatusDoc.safeParse(await res.json());
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function duration(seconds: number): string {
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
 }
 
 /** Runs `cocoon-agent` with `argv` (the arguments after the program name); resolves to the exit code. */
@@ -217,3 +417,4 @@ export async function main(argv: string[], out: Io["out"] = process.stdout, err:
 }
 
 if (process.argv[1]?.endsWith("agent/cli.ts")) main(process.argv.slice(2)).then((c) => process.exit(c));
+

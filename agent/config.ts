@@ -1,0 +1,154 @@
+/**
+ * The agent's configuration: a JSON file written by `cocoon-agent init` (default
+ * `$COCOON_HOME/agent.json`, `./.cocoon/agent.json` without COCOON_HOME), then environment
+ * variables, then command-line flags, each overriding the one before. The merged result is
+ * checked with one zod schema; a wrong value is refused with a message that names the setting
+ * and where it came from (the file's key, the variable, or the flag).
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { z } from "zod";
+import { AttestationTier } from "../events/attestation";
+import { ModelName, TonAddress } from "../events/common";
+
+/** sysexits EX_CONFIG: a configuration error, not a usage error. */
+export const EX_CONFIG = 78;
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  readonly code = "bad_config";
+}
+
+const GPU = z.enum(["auto", "cpu", "cuda", "vulkan", "metal"]);
+
+export const AgentConfig = z
+  .object({
+    /** the coordinator's API */
+    apiUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. https://api.example.org" }).optional(),
+    /** the TON wallet payouts go to (bound by the first voucher); the local default uses the sandbox wallet */
+    payoutAddress: TonAddress.optional(),
+    /** builtin: deterministic, not a model; openai: an OpenAI-compatible server; llama: a GGUF file in a child process */
+    engine: z.enum(["builtin", "openai", "llama"]).optional(),
+    engineUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. http://127.0.0.1:8000/v1" }).default("http://127.0.0.1:8000/v1"),
+    modelFile: z.string().min(1).optional(),
+    threads: z.number().int().min(1).max(1024).optional(),
+    gpu: GPU.default("auto"),
+    contextSize: z.number().int().min(16).max(1_048_576).optional(),
+    /** models to offer; empty: what the engine lists */
+    models: z.array(ModelName).max(32).default([]),
+    /** price coefficient in basis points of each model's base price (10000 = 1.0) */
+    priceBps: z.number().int().min(1).max(1_000_000).default(10_000),
+    /** jobs run at once at most (also bounded by the engine's capacity) */
+    maxConcurrentJobs: z.number().int().min(1).max(1024).default(1),
+    /** tdx: confidential (Intel TDX); none: the home tier, NOT confidential; dev: SIMULATED evidence, local testing only */
+    tier: AttestationTier.default("tdx"),
+    /** earnings are redeemed automatically once this much TON is unredeemed ("0": never) */
+    redeemThresholdTon: z
+      .string()
+      .regex(/^\d+(?:\.\d{1,9})?$/, 'must be an amount of TON such as "10" or "2.5"')
+      .default("10"),
+    /** GET /metrics and /status on 127.0.0.1 (0: a free port, printed at start) */
+    metricsPort: z.number().int().min(0).max(65_535).default(9464),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.modelFile && c.engine && c.engine !== "llama") ctx.addIssue({ code: "custom", path: ["modelFile"], message: `serves a GGUF file with the llama engine; the engine is set to ${c.engine}` });
+    if (c.engine === "llama" && !c.modelFile) ctx.addIssue({ code: "custom", path: ["modelFile"], message: "the llama engine needs a GGUF model file" });
+    if (c.modelFile && c.models.length > 1) ctx.addIssue({ code: "custom", path: ["models"], message: "a model file serves one model: give at most one model name" });
+  })
+  .transform((c) => ({ ...c, engine: c.engine ?? (c.modelFile ? ("llama" as const) : ("builtin" as const)) }));
+export type AgentConfig = z.output<typeof AgentConfig>;
+export type AgentConfigInput = z.input<typeof AgentConfig>;
+type Key = keyof AgentConfigInput;
+
+/** Each setting's flag and environment variable, for overrides and for messages. */
+export const SETTINGS: Record<Key, { flag: string; env: string; kind: "string" | "int" | "list" }> = {
+  apiUrl: { flag: "--api", env: "COCOON_API_URL", kind: "string" },
+  payoutAddress: { flag: "--payout-address", env: "COCOON_PAYOUT_ADDRESS", kind: "string" },
+  engine: { flag: "--engine", env: "COCOON_ENGINE", kind: "string" },
+  engineUrl: { flag: "--engine-url", env: "COCOON_ENGINE_URL", kind: "string" },
+  modelFile: { flag: "--model-file", env: "COCOON_MODEL_FILE", kind: "string" },
+  threads: { flag: "--threads", env: "COCOON_THREADS", kind: "int" },
+  gpu: { flag: "--gpu", env: "COCOON_GPU", kind: "string" },
+  contextSize: { flag: "--context-size", env: "COCOON_CONTEXT_SIZE", kind: "int" },
+  models: { flag: "--model", env: "COCOON_MODELS", kind: "list" },
+  priceBps: { flag: "--price-bps", env: "COCOON_PRICE_BPS", kind: "int" },
+  maxConcurrentJobs: { flag: "--capacity", env: "COCOON_MAX_JOBS", kind: "int" },
+  tier: { flag: "--tier", env: "COCOON_TIER", kind: "string" },
+  redeemThresholdTon: { flag: "--redeem-threshold", env: "COCOON_REDEEM_THRESHOLD", kind: "string" },
+  metricsPort: { flag: "--metrics-port", env: "COCOON_METRICS_PORT", kind: "int" },
+};
+
+/** Where the config file is: --config, else COCOON_AGENT_CONFIG, else $COCOON_HOME/agent.json. */
+export function configPath(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(flag ?? env.COCOON_AGENT_CONFIG ?? join(env.COCOON_HOME ?? ".cocoon", "agent.json"));
+}
+
+/** Flags as text (what the command line gave), by setting; absent = not given. */
+export type FlagValues = Partial<Record<Key, string | string[] | number>>;
+
+/**
+ * file ← env ← flags, then the schema. Throws ConfigError naming the setting and its source:
+ * `priceBps (COCOON_PRICE_BPS): must be a whole number, got "ten"`.
+ */
+export function resolveConfig(o: { file?: string; flags?: FlagValues; env?: NodeJS.ProcessEnv; requireFile?: boolean; readFile?: boolean }): { config: AgentConfig; file: string; fromFile: boolean } {
+  const env = o.env ?? process.env;
+  const file = o.file ?? configPath(undefined, env);
+  const raw: Record<string, unknown> = {};
+  const source: Record<string, string> = {};
+  let fromFile = false;
+  if (o.readFile !== false && existsSync(file)) {
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(file, "utf8"));
+    } catch (e) {
+      throw new ConfigError(`${file} is not JSON (${(e as Error).message}); fix it or write it again with cocoon-agent init --force`);
+    }
+    if (typeof json !== "object" || json === null || Array.isArray(json)) throw new ConfigError(`${file} must hold a JSON object of settings`);
+    for (const [k, v] of Object.entries(json)) {
+      raw[k] = v;
+      source[k] = `${file}: ${k}`;
+    }
+    fromFile = true;
+  } else if (o.requireFile) {
+    throw new ConfigError(`no config file at ${file}: run cocoon-agent init first`);
+  }
+  const take = (key: Key, text: string | string[] | number, where: string) => {
+    const s = SETTINGS[key];
+    raw[key] = s.kind === "int" && typeof text === "string" ? wholeNumber(text, `${key} (${where})`) : s.kind === "list" && typeof text === "string" ? text.split(",").map((x) => x.trim()).filter(Boolean) : text;
+    source[key] = `${key} (${where})`;
+  };
+  for (const key of Object.keys(SETTINGS) as Key[]) {
+    const v = env[SETTINGS[key].env];
+    if (v !== undefined && v !== "") take(key, v, SETTINGS[key].env);
+  }
+  for (const [key, v] of Object.entries(o.flags ?? {}) as Array<[Key, string | string[] | number | undefined]>) {
+    if (v !== undefined && !(Array.isArray(v) && v.length === 0)) take(key, v, SETTINGS[key].flag);
+  }
+  const r = AgentConfig.safeParse(raw);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => {
+      const key = String(i.path[0] ?? "");
+      const where = source[key] ?? (key ? key : file);
+      if (i.code === "unrecognized_keys") return `${file}: unknown setting${i.keys.length > 1 ? "s" : ""} ${i.keys.join(", ")} (known: ${Object.keys(SETTINGS).join(", ")})`;
+      return `${where}${i.path.length > 1 ? `[${i.path.slice(1).join(".")}]` : ""}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid agent configuration:\n  ${lines.join("\n  ")}`);
+  }
+  return { config: r.data, file, fromFile };
+}
+
+function wholeNumber(text: string, what: string): number {
+  if (!/^\d+$/.test(text.trim())) throw new ConfigError(`invalid agent configuration:\n  ${what}: must be a whole number, got "${text}"`);
+  return Number(text.trim());
+}
+
+/** Writes the config file (checked first), atomically; the input's unset keys stay unset. */
+export function writeConfig(file: string, input: AgentConfigInput): void {
+  const checked = AgentConfig.safeParse(input);
+  if (!checked.success) throw new ConfigError(`invalid agent configuration: ${checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(input, null, 2) + "\n", { mode: 0o600 });
+  renameSync(tmp, file);
+}
