@@ -187,22 +187,14 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   connection(
     program
       .command("serve")
-      .description("an OpenAI-compatible proxy on 127.0.0.1 (/v1/models, /v1/chat/completions, /v1/completions); your key stays in this process")
+      .description("an OpenAI-compatible proxy on 127.0.0.1 (/v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings); your key stays in this process")
       .option("--port <n>", "the port to listen on", positiveInt, 8788)
       .option("--allow-dev", "accept SIMULATED (dev) attestations (default only against the local network)"),
   ).action(
     run(async (o: ConnectionOptions & { port: number }) => {
       const { client, key } = connect(o);
-      const { startServeProxy } = await import("./serve");
-      const p = await startServeProxy({
-        port: o.port,
-        ask: async (req) => {
-          const r = await client.ask({ model: req.model, messages: req.messages, maxTokens: req.maxTokens, ...(req.temperature !== undefined ? { temperature: req.temperature } : {}) });
-          // The proxy's own wiring (client/serve) takes tool calls over; until then a tool call ends like a stop.
-          return { ...r, tier: r.tier, finishReason: r.finishReason === "tool_calls" ? ("stop" as const) : r.finishReason };
-        },
-        listModels: async () => (await client.models()).models.filter((m) => m.workers > 0).map((m) => m.model),
-      });
+      const { startServeProxy, serveBackend } = await import("./serve");
+      const p = await startServeProxy({ port: o.port, ...serveBackend(client) });
       io.out.write(`OpenAI-compatible proxy on ${p.url}/v1 (key stays here; account ${key.id})\n`);
       await new Promise(() => {});
     }),

@@ -133,7 +133,7 @@ describe("startServeProxy: chat completions", () => {
     expect(calls[0]?.maxTokens).toBe(1024);
   });
 
-  it("emulates streaming as SSE chunks of the finished answer, then [DONE]", async () => {
+  it("without askStream, streams the finished answer as SSE chunks, then [DONE]", async () => {
     // Prepare
     const { url } = await startWith(async () => anAnswer());
     // Act
@@ -142,17 +142,17 @@ describe("startServeProxy: chat completions", () => {
     // Assess
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
-    expect(res.headers.get("x-cocoon-job-id")).toBe("job_0123456789abcdefghijklmnop");
     expect(events.at(-1)).toBe("[DONE]");
     const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
     expect(chunks.every((c) => c.object === "chat.completion.chunk" && c.id === "chatcmpl-job_0123456789abcdefghijklmnop")).toBe(true);
-    expect(chunks[0].choices[0].delta).toEqual({ role: "assistant", content: "" });
+    expect(chunks[0].choices[0].delta).toEqual({ role: "assistant", content: "", refusal: null });
     const text = chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("");
     expect(text).toBe("Paris is the capital of France.");
     expect(chunks.length).toBeGreaterThan(3);
     const finishes = chunks.map((c) => c.choices[0]?.finish_reason).filter((f) => f);
     expect(finishes).toEqual(["stop"]);
-    expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { prompt_tokens: 12, completion_tokens: 7, total_tokens: 19 } });
+    expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { prompt_tokens: 12, completion_tokens: 7, total_tokens: 19 }, cocoon: { job_ids: ["job_0123456789abcdefghijklmnop"], cost_nanoton: "1900" } });
+    expect(chunks.slice(0, -1).every((c) => c.usage === null)).toBe(true);
   });
 
   it("streams without a usage chunk unless asked", async () => {
@@ -169,11 +169,15 @@ describe("startServeProxy: bad input", () => {
   const cases: [string, unknown, RegExp][] = [
     ["no model", { messages: [{ role: "user", content: "hi" }] }, /model/],
     ["empty messages", aChatBody({ messages: [] }), /messages/],
-    ["tool role", aChatBody({ messages: [{ role: "tool", content: "x" }] }), /role/],
+    ["tool message without tool_call_id", aChatBody({ messages: [{ role: "tool", content: "x" }] }), /tool_call_id/],
+    ["unknown role", aChatBody({ messages: [{ role: "robot", content: "x" }] }), /role must be/],
     ["negative max_tokens", aChatBody({ max_tokens: -1 }), /max_tokens/],
     ["temperature out of range", aChatBody({ temperature: 3 }), /temperature/],
-    ["n = 2", aChatBody({ n: 2 }), /n = 1/],
-    ["tools", aChatBody({ tools: [{ type: "function" }] }), /tools are not supported/],
+    ["n = 9", aChatBody({ n: 9 }), /n is at most 8/],
+    ["a tool without a function", aChatBody({ tools: [{ type: "function" }] }), /tools\.0\.function/],
+    ["a non-function tool", aChatBody({ tools: [{ type: "web_search", function: { name: "x" } }] }), /type "function"/],
+    ["stop with 5 sequences", aChatBody({ stop: ["a", "b", "c", "d", "e"] }), /at most 4/],
+    ["response_format of an unknown type", aChatBody({ response_format: { type: "yaml" } }), /response_format/],
     ["image part", aChatBody({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }), /image_url/],
   ];
   for (const [name, body, message] of cases) {
@@ -240,7 +244,7 @@ describe("startServeProxy: bad input", () => {
     // Prepare
     const { url } = await startWith(async () => anAnswer());
     // Act
-    const missing = await fetch(`${url}/v1/embeddings`, { method: "POST" });
+    const missing = await fetch(`${url}/v1/images/generations`, { method: "POST" });
     const wrong = await fetch(`${url}/v1/chat/completions`);
     // Assess
     expect(missing.status).toBe(404);
@@ -269,7 +273,7 @@ describe("startServeProxy: ask errors", () => {
       const res = await postJson(`${url}/v1/chat/completions`, aChatBody());
       // Assess
       expect(res.status).toBe(status);
-      expect(await json(res)).toEqual({ error: { message: `what went wrong: ${code}`, type, param: null, code } });
+      expect(await json(res)).toEqual({ error: { message: `what went wrong: ${code}`, type, param: code === "model_not_served" ? "model" : null, code } });
     });
   }
 
@@ -302,7 +306,7 @@ describe("startServeProxy: ask errors", () => {
   });
 
   it("mapAskError keeps unknown non-errors as 500", () => {
-    expect(mapAskError("weird")).toEqual({ status: 500, type: "server_error", code: "internal_error", message: "weird" });
+    expect(mapAskError("weird")).toEqual({ status: 500, type: "server_error", code: "internal_error", message: "weird", param: null });
   });
 });
 
@@ -346,7 +350,7 @@ describe("startServeProxy: models, completions, binding", () => {
     // Assess
     expect(res.status).toBe(200);
     expect(body).toMatchObject({ object: "text_completion", choices: [{ text: "Paris is the capital of France.", finish_reason: "stop" }] });
-    expect(calls[0]).toMatchObject({ messages: [{ role: "user", content: "Say hi" }], maxTokens: 5 });
+    expect(calls[0]).toMatchObject({ prompt: "Say hi", maxTokens: 5 });
     expect(res.headers.get("x-cocoon-cost-nanoton")).toBe("1900");
   });
 

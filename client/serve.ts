@@ -5,14 +5,20 @@ import type { ServeProxy, ServeProxyOptions } from "./serve/types";
 
 /**
  * `cocoon serve`: an OpenAI-compatible proxy on the requester's own machine. Existing apps
- * point their OpenAI base URL at it; every request becomes a Cocoon job through the
- * injected `ask` (the SDK: it holds the requester key, verifies attestations, seals and
- * opens envelopes). This module holds no keys.
+ * point their OpenAI base URL at it; every request becomes a Cocoon job through the injected
+ * `ask` / `askStream` / `embed` (the SDK: it holds the requester key, verifies attestations,
+ * seals and opens envelopes; client/serve/sdk-backend.ts builds them from a CocoonClient).
+ * This module holds no keys.
  *
  * Routes (client/serve/): GET /v1/models, GET /v1/models/{id}, POST /v1/chat/completions,
- * POST /v1/completions, matched by the router the coordinator uses (edge/router.ts) and
- * served through the same node:http mapper (edge/node.ts). `stream: true` goes out through
- * client/serve/answer.ts `sseResponse`, the seam where real streaming plugs in.
+ * POST /v1/completions, POST /v1/embeddings, matched by the router the coordinator uses
+ * (edge/router.ts) and served through the same node:http mapper (edge/node.ts), which writes
+ * each server-sent event as the network delivers it.
+ *
+ * A drop-in, not a subset: OpenAI's fields pass through to the worker (unknown ones too); what
+ * a model cannot do, by the capabilities its workers advertise, is a 400 naming the parameter;
+ * errors come in OpenAI's shape with `x-should-retry: false` where a retry cannot help; every
+ * answer carries `x-request-id`.
  *
  * Safety of a local money-spending endpoint:
  * - binds to a loopback address only;
@@ -21,9 +27,28 @@ import type { ServeProxy, ServeProxyOptions } from "./serve/types";
  *   page cannot make a browser spend the requester's funds with a "simple" cross-site POST.
  */
 
-export type { AskFn, AskResult, OpenAiErrorMapping, ServeProxy, ServeProxyOptions } from "./serve/types";
-export { mapAskError, ServeProxyError } from "./serve/errors";
+export type {
+  AskFn,
+  AskMessage,
+  AskRequest,
+  AskResult,
+  AskStreamEvent,
+  AskStreamFn,
+  EmbedFn,
+  EmbedRequest,
+  EmbedResult,
+  ModelCapabilities,
+  ModelInfo,
+  OpenAiErrorMapping,
+  ServeProxy,
+  ServeProxyOptions,
+  ToolCall,
+  ToolCallDelta,
+} from "./serve/types";
+export { mapAskError, OpenAiError, ServeProxyError } from "./serve/errors";
 export { streamPieces } from "./serve/answer";
+export { float32Base64 } from "./serve/embeddings";
+export { serveBackend } from "./serve/sdk-backend";
 
 export async function startServeProxy(opts: ServeProxyOptions): Promise<ServeProxy> {
   const host = opts.host ?? "127.0.0.1";

@@ -1,7 +1,10 @@
+import { randomBytes } from "node:crypto";
 import { BodyTooLargeError, type HttpRequest, type HttpResponse } from "../../edge/http";
 import { createRouter } from "../../edge/router";
+import { modelCatalog } from "./capabilities";
 import { chatCompletions } from "./chat-completions";
 import { completions } from "./completions";
+import { embeddings } from "./embeddings";
 import { errorResponse, invalid, mapAskError, OpenAiError } from "./errors";
 import { getModel, listModels } from "./models";
 import type { OpenAiErrorMapping, ProxyContext, ServeProxyOptions } from "./types";
@@ -12,6 +15,7 @@ type ProxyRoute = (req: HttpRequest, ctx: ProxyContext, params: Record<string, s
 const router = createRouter<ProxyRoute>([
   { method: "POST", path: "/v1/chat/completions", value: chatCompletions },
   { method: "POST", path: "/v1/completions", value: completions },
+  { method: "POST", path: "/v1/embeddings", value: embeddings },
   { method: "GET", path: "/v1/models", value: (_req, ctx) => listModels(ctx) },
   { method: "GET", path: "/v1/models/{id+}", value: (_req, ctx, p) => getModel(ctx, p.id!) },
 ]);
@@ -28,16 +32,33 @@ function hostIsLoopback(hostHeader: string | undefined): boolean {
   return LOOPBACK_HOSTS.has(h) || /^127\.\d+\.\d+\.\d+$/.test(h);
 }
 
+/** OpenAI's request ids look like this; every answer carries one (x-request-id), errors and refusals too. */
+const newRequestId = () => `req_${randomBytes(12).toString("hex")}`;
+
+const withRequestId = (r: HttpResponse, id: string): HttpResponse => ({ ...r, headers: { ...r.headers, "x-request-id": id } });
+
 /**
  * The proxy as the edge sees it. `guard` runs before the body is read: a non-loopback Host
  * header (DNS rebinding from a web page) is refused unread. `fail` answers anything a route
  * throws: the proxy's own refusals as they are, SDK errors through `mapError`.
  */
 export function proxyApp(opts: ServeProxyOptions) {
-  const ctx: ProxyContext = { ask: opts.ask, defaultMaxTokens: opts.defaultMaxTokens ?? 1024, ...(opts.listModels ? { listModels: opts.listModels } : {}) };
-  const mapError = (err: unknown): OpenAiErrorMapping => opts.mapError?.(err) ?? mapAskError(err);
+  const now = opts.now ?? Date.now;
+  const mapError = (err: unknown): OpenAiErrorMapping => (err instanceof OpenAiError ? err : (opts.mapError?.(err) ?? mapAskError(err)));
+  const catalog = modelCatalog(opts.listModels, opts.modelsTtlMs ?? 10_000, now);
+  const base = {
+    ask: opts.ask,
+    ...(opts.askStream ? { askStream: opts.askStream } : {}),
+    ...(opts.embed ? { embed: opts.embed } : {}),
+    ...(catalog.available ? { listModels: () => catalog.all() } : {}),
+    model: (id: string) => catalog.model(id),
+    defaultMaxTokens: opts.defaultMaxTokens ?? 1024,
+    mapError,
+    ...(opts.onError ? { onError: opts.onError } : {}),
+    now,
+  };
 
-  function fail(err: unknown): HttpResponse {
+  function answerError(err: unknown): HttpResponse {
     if (err instanceof OpenAiError) return errorResponse(err);
     if (err instanceof BodyTooLargeError) return errorResponse(new OpenAiError(413, "invalid_request_error", "body_too_large", `request body is larger than ${err.limit} bytes`));
     if (err instanceof URIError) return errorResponse(invalid("invalid_path", "the path is not valid percent-encoding"));
@@ -46,12 +67,16 @@ export function proxyApp(opts: ServeProxyOptions) {
     return errorResponse(mapped);
   }
 
+  const fail = (err: unknown): HttpResponse => withRequestId(answerError(err), newRequestId());
+
   function guard(req: HttpRequest): HttpResponse | undefined {
     if (hostIsLoopback(req.headers.host)) return undefined;
-    return errorResponse(new OpenAiError(403, "invalid_request_error", "forbidden_host", "Host header must name a loopback address (127.0.0.1 or localhost)"));
+    return withRequestId(errorResponse(new OpenAiError(403, "invalid_request_error", "forbidden_host", "Host header must name a loopback address (127.0.0.1 or localhost)")), newRequestId());
   }
 
   async function handle(req: HttpRequest): Promise<HttpResponse> {
+    const requestId = newRequestId();
+    const ctx: ProxyContext = { ...base, requestId };
     try {
       const path = req.path.replace(/\/+$/, "");
       let hit;
@@ -60,11 +85,11 @@ export function proxyApp(opts: ServeProxyOptions) {
       } catch {
         throw invalid("invalid_path", "model id in the path is not valid percent-encoding");
       }
-      if (hit.kind === "found") return await hit.value(req, ctx, hit.params);
+      if (hit.kind === "found") return withRequestId(await hit.value(req, ctx, hit.params), requestId);
       if (hit.kind === "method_not_allowed") throw new OpenAiError(405, "invalid_request_error", "method_not_allowed", `${path} accepts ${hit.allowed.join(", ")} only`);
-      throw new OpenAiError(404, "invalid_request_error", "not_found", `no route ${req.method} ${path}; this proxy serves /v1/chat/completions, /v1/completions and /v1/models`);
+      throw new OpenAiError(404, "invalid_request_error", "not_found", `no route ${req.method} ${path}; this proxy serves /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models`);
     } catch (err) {
-      return fail(err);
+      return withRequestId(answerError(err), requestId);
     }
   }
 

@@ -1,46 +1,108 @@
 import type { HttpRequest, HttpResponse } from "../../edge/http";
-import { jsonAnswer, streamedAnswer, streamPieces, usageOf } from "./answer";
-import { ChatBody, contentText, readJson } from "./schemas";
-import type { ProxyContext } from "./types";
+import { choicesOf, finishReasonOf, firstJobId, jsonAnswer, openStream, streamOf, streamResponse, usageOf, type ChunkItem } from "./answer";
+import { checkChat, defaultBudget } from "./capabilities";
+import { asResponseFormat, asStop, asTools, askMessages, ChatBody, extraFields, readJson } from "./schemas";
+import type { AskChoice, AskRequest, ProxyContext } from "./types";
 
-/** POST /v1/chat/completions */
+/**
+ * POST /v1/chat/completions. Everything OpenAI defines is accepted: tools, tool_choice,
+ * parallel_tool_calls, response_format, stop, seed, user and unknown fields travel to the
+ * worker inside the sealed request; what the model cannot do is a 400 naming the parameter;
+ * n > 1 is one job with n choices. `stream: true` relays the network's stream as it comes.
+ */
 export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Promise<HttpResponse> {
-  const body = readJson(req, ChatBody);
-  const messages = body.messages.map((m, i) => ({
-    role: m.role === "developer" ? ("system" as const) : m.role,
-    content: contentText(m.content, `messages.${i}`),
-  }));
-  const result = await ctx.ask({
+  const { body, raw } = readJson(req, ChatBody);
+  const messages = askMessages(body.messages);
+  const tools = asTools(body.tools);
+  const responseFormat = asResponseFormat(body.response_format);
+  const model = await ctx.model(body.model);
+  const explicitMax = body.max_completion_tokens ?? body.max_tokens ?? undefined;
+  checkChat(model, {
+    messages,
+    ...(tools ? { tools } : {}),
+    ...(body.tool_choice !== undefined ? { toolChoice: body.tool_choice } : {}),
+    ...(responseFormat ? { responseFormat } : {}),
+    ...(body.logprobs != null ? { logprobs: body.logprobs } : {}),
+    ...(body.top_logprobs != null ? { topLogprobs: body.top_logprobs } : {}),
+    ...(explicitMax !== undefined ? { maxTokens: explicitMax } : {}),
+  });
+  // A model without function calling may still be sent tools it is told not to use: they are dropped.
+  const dropTools = model?.capabilities?.tools === false && body.tool_choice === "none";
+  const stop = asStop(body.stop);
+  const extra = extraFields(raw, ChatBody);
+  const ask: AskRequest = {
     model: body.model,
     messages,
-    maxTokens: body.max_completion_tokens ?? body.max_tokens ?? ctx.defaultMaxTokens,
-    ...(body.temperature !== undefined ? { temperature: body.temperature } : {}),
+    maxTokens: explicitMax ?? defaultBudget(model, ctx.defaultMaxTokens),
+    ...(body.temperature != null ? { temperature: body.temperature } : {}),
+    ...(body.top_p != null ? { topP: body.top_p } : {}),
+    ...(body.seed != null ? { seed: body.seed } : {}),
+    ...(stop ? { stop } : {}),
+    ...(tools?.length && !dropTools ? { tools } : {}),
+    ...(body.tool_choice !== undefined && !dropTools ? { toolChoice: body.tool_choice } : {}),
+    ...(body.parallel_tool_calls !== undefined ? { parallelToolCalls: body.parallel_tool_calls } : {}),
+    ...(responseFormat ? { responseFormat } : {}),
+    ...(body.logprobs != null ? { logprobs: body.logprobs } : {}),
+    ...(body.top_logprobs != null ? { topLogprobs: body.top_logprobs } : {}),
+    ...(body.user !== undefined ? { user: body.user } : {}),
+    ...(extra ? { extra } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
-  });
-  const id = `chatcmpl-${result.jobId}`;
-  const created = Math.floor(Date.now() / 1000);
+  };
+  const n = body.n ?? 1;
+  if (n > 1) ask.n = n;
+  const created = Math.floor(ctx.now() / 1000);
+
   if (body.stream === true) {
-    // Cocoon replies are sealed to the requester as one whole envelope, so nothing exists to
-    // stream until the job is done: streaming is emulated by sending the finished answer as
-    // SSE chunks in the OpenAI chunk format, then `data: [DONE]`.
-    return streamedAnswer(result, {
-      id,
-      object: "chat.completion.chunk",
-      created,
-      includeUsage: body.stream_options?.include_usage === true,
-      choices: [
-        { delta: { role: "assistant", content: "" }, finish_reason: null },
-        ...streamPieces(result.text).map((piece) => ({ delta: { content: piece }, finish_reason: null })),
-        { delta: {}, finish_reason: result.finishReason },
-      ],
-    });
+    const stream = await openStream(streamOf(ctx.ask, ctx.askStream, ask));
+    return streamResponse(
+      {
+        id: `chatcmpl-${firstJobId(stream) ?? ctx.requestId}`,
+        object: "chat.completion.chunk",
+        created,
+        model: body.model,
+        includeUsage: body.stream_options?.include_usage === true,
+        n,
+        choice: chatChunkChoice,
+      },
+      [stream],
+      { ...(req.signal ? { signal: req.signal } : {}), mapError: ctx.mapError, ...(ctx.onError ? { onError: ctx.onError } : {}) },
+    );
   }
-  return jsonAnswer(result, {
-    id,
+
+  const result = await ctx.ask(ask);
+  return jsonAnswer([result], {
+    id: `chatcmpl-${result.jobId}`,
     object: "chat.completion",
     created,
-    model: result.model,
-    choices: [{ index: 0, message: { role: "assistant", content: result.text }, logprobs: null, finish_reason: result.finishReason }],
-    usage: usageOf(result),
+    model: body.model,
+    system_fingerprint: null,
+    choices: choicesOf(result).map((c) => ({ index: c.index, message: chatMessage(c), logprobs: null, finish_reason: finishReasonOf(c) })),
+    usage: usageOf([result]),
   });
+}
+
+function chatMessage(r: AskChoice) {
+  const calls = r.toolCalls?.length ? r.toolCalls : undefined;
+  return {
+    role: "assistant",
+    // OpenAI sends null content beside tool calls when the model wrote no text.
+    content: calls && r.text === "" ? null : r.text,
+    refusal: null,
+    ...(calls ? { tool_calls: calls.map((c) => ({ id: c.id, type: "function", function: { name: c.function.name, arguments: c.function.arguments } })) } : {}),
+  };
+}
+
+/** One chat chunk's choice: role first, then content or tool-call pieces, then the finish reason. */
+function chatChunkChoice(index: number, item: ChunkItem): Record<string, unknown> {
+  const choice = (delta: Record<string, unknown>, finish: string | null = null) => ({ index, delta, logprobs: null, finish_reason: finish });
+  switch (item.kind) {
+    case "start":
+      return choice({ role: "assistant", content: "", refusal: null });
+    case "text":
+      return choice({ content: item.text });
+    case "tool":
+      return choice({ tool_calls: [item.delta] });
+    case "finish":
+      return choice({}, item.reason);
+  }
 }

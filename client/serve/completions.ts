@@ -1,37 +1,88 @@
 import type { HttpRequest, HttpResponse } from "../../edge/http";
-import { jsonAnswer, streamedAnswer, streamPieces, usageOf } from "./answer";
-import { CompletionBody, readJson } from "./schemas";
-import type { ProxyContext } from "./types";
+import { choicesOf, finishReasonOf, firstJobId, jsonAnswer, openAll, streamOf, streamResponse, usageOf, type ChunkItem } from "./answer";
+import { checkCompletion, defaultBudget } from "./capabilities";
+import { unsupported, invalid } from "./errors";
+import { asStop, CompletionBody, extraFields, MAX_CHOICES, readJson } from "./schemas";
+import type { AskRequest, ProxyContext } from "./types";
 
-/** POST /v1/completions (legacy): the prompt becomes one user message. */
+/**
+ * POST /v1/completions (legacy). A model that advertises plain completions continues the
+ * prompt as is; one that only chats gets it as one user message. Several prompts and n > 1
+ * run one job each (choice index = prompt × n + j, as OpenAI orders them); `echo` puts the
+ * prompt before the text.
+ */
 export async function completions(req: HttpRequest, ctx: ProxyContext): Promise<HttpResponse> {
-  const body = readJson(req, CompletionBody);
-  const prompt = typeof body.prompt === "string" ? body.prompt : body.prompt[0]!;
-  const result = await ctx.ask({
-    model: body.model,
-    messages: [{ role: "user", content: prompt }],
-    maxTokens: body.max_completion_tokens ?? body.max_tokens ?? ctx.defaultMaxTokens,
-    ...(body.temperature !== undefined ? { temperature: body.temperature } : {}),
-    ...(req.signal ? { signal: req.signal } : {}),
-  });
-  const id = `cmpl-${result.jobId}`;
-  const created = Math.floor(Date.now() / 1000);
-  if (body.stream === true) {
-    // Emulated streaming, as for chat completions: the sealed reply arrives whole.
-    return streamedAnswer(result, {
-      id,
-      object: "text_completion",
-      created,
-      includeUsage: body.stream_options?.include_usage === true,
-      choices: [...streamPieces(result.text).map((text) => ({ text, finish_reason: null })), { text: "", finish_reason: result.finishReason }],
-    });
+  const { body, raw } = readJson(req, CompletionBody);
+  if (typeof body.prompt !== "string" && typeof body.prompt[0] !== "string") {
+    throw unsupported("prompt", "token-id prompts are not supported by Cocoon: send the prompt as text");
   }
-  return jsonAnswer(result, {
-    id,
+  const prompts = typeof body.prompt === "string" ? [body.prompt] : (body.prompt as string[]);
+  if (body.suffix) throw unsupported("suffix", "suffix (fill-in-the-middle) is not supported by Cocoon");
+  const n = body.n ?? 1;
+  if (body.best_of != null && body.best_of > n) throw unsupported("best_of", "best_of is not supported by Cocoon (the choices are not ranked by log probability): use n");
+  if (prompts.length * n > MAX_CHOICES) throw invalid("invalid_request", `prompts × n is at most ${MAX_CHOICES} (each is a separate sealed job)`, "n");
+  const model = await ctx.model(body.model);
+  const explicitMax = body.max_tokens ?? undefined;
+  const { raw: rawPrompt } = checkCompletion(model, { ...(body.logprobs != null ? { logprobs: body.logprobs } : {}), ...(explicitMax !== undefined ? { maxTokens: explicitMax } : {}) });
+  const stop = asStop(body.stop);
+  const extra = extraFields(raw, CompletionBody);
+  const asks: AskRequest[] = prompts.map((prompt) => ({
+      model: body.model,
+      ...(rawPrompt ? { prompt } : { messages: [{ role: "user" as const, content: prompt }] }),
+      ...(n > 1 ? { n } : {}),
+      maxTokens: explicitMax ?? defaultBudget(model, ctx.defaultMaxTokens),
+      ...(body.temperature != null ? { temperature: body.temperature } : {}),
+      ...(body.top_p != null ? { topP: body.top_p } : {}),
+      ...(body.seed != null ? { seed: body.seed } : {}),
+      ...(stop ? { stop } : {}),
+      ...(body.user !== undefined ? { user: body.user } : {}),
+      ...(extra ? { extra } : {}),
+      ...(req.signal ? { signal: req.signal } : {}),
+    }));
+  const echoed = (index: number) => (body.echo ? prompts[Math.floor(index / n)]! : "");
+  const created = Math.floor(ctx.now() / 1000);
+
+  if (body.stream === true) {
+    const streams = await openAll(asks.map((a) => streamOf(ctx.ask, ctx.askStream, a)));
+    return streamResponse(
+      {
+        id: `cmpl-${firstJobId(streams[0]) ?? ctx.requestId}`,
+        object: "text_completion",
+        created,
+        model: body.model,
+        includeUsage: body.stream_options?.include_usage === true,
+        n,
+        choice: (index, item) => completionChunkChoice(index, item, echoed(index)),
+      },
+      streams,
+      { ...(req.signal ? { signal: req.signal } : {}), mapError: ctx.mapError, ...(ctx.onError ? { onError: ctx.onError } : {}) },
+    );
+  }
+
+  const results = await Promise.all(asks.map((a) => ctx.ask(a)));
+  return jsonAnswer(results, {
+    id: `cmpl-${results[0]!.jobId}`,
     object: "text_completion",
     created,
-    model: result.model,
-    choices: [{ index: 0, text: result.text, logprobs: null, finish_reason: result.finishReason }],
-    usage: usageOf(result),
+    model: body.model,
+    system_fingerprint: null,
+    choices: results.flatMap((r, j) =>
+      choicesOf(r).map((c) => ({ index: j * n + c.index, text: echoed(j * n + c.index) + c.text, logprobs: null, finish_reason: finishReasonOf(c) })),
+    ),
+    usage: usageOf(results),
   });
+}
+
+function completionChunkChoice(index: number, item: ChunkItem, echo: string): Record<string, unknown> | undefined {
+  const choice = (text: string, finish: string | null = null) => ({ index, text, logprobs: null, finish_reason: finish });
+  switch (item.kind) {
+    case "start":
+      return echo ? choice(echo) : undefined;
+    case "text":
+      return choice(item.text);
+    case "tool":
+      return undefined;
+    case "finish":
+      return choice("", item.reason);
+  }
 }

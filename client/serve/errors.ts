@@ -15,25 +15,66 @@ export class ServeProxyError extends Error {
 
 /** A refusal of the proxy itself, already in OpenAI's terms. */
 export class OpenAiError extends Error implements OpenAiErrorMapping {
+  readonly param: string | null;
+  readonly retryable?: boolean;
   constructor(
     readonly status: number,
     readonly type: string,
     readonly code: string,
     message: string,
+    o: { param?: string | null; retryable?: boolean } = {},
   ) {
     super(message);
+    this.param = o.param ?? null;
+    if (o.retryable !== undefined) this.retryable = o.retryable;
   }
 }
 
-export const invalid = (code: string, message: string) => new OpenAiError(400, "invalid_request_error", code, message);
+/** 400 invalid_request_error; `param` names the field at fault, as OpenAI does. */
+export const invalid = (code: string, message: string, param: string | null = null) => new OpenAiError(400, "invalid_request_error", code, message, { param });
+
+/** A model on offer that cannot do what the request asks: 400 naming the parameter. */
+export const unsupported = (param: string, message: string) => new OpenAiError(400, "invalid_request_error", "unsupported_parameter", message, { param });
+
+export const modelNotFound = (model: string) =>
+  new OpenAiError(404, "invalid_request_error", "model_not_found", `The model \`${model}\` does not exist or no Cocoon worker offers it right now (see GET /v1/models).`, { param: "model" });
 
 export function zodMessage(err: z.ZodError): string {
   return err.issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message)).join("; ");
 }
 
-/** OpenAI's error body. */
+/** The field a zod error is about, in OpenAI's dotted form (messages.0.content), or null. */
+export function zodParam(err: z.ZodError): string | null {
+  const path = err.issues[0]?.path ?? [];
+  return path.length ? path.map(String).join(".") : null;
+}
+
+/**
+ * Whether to tell the client not to retry. The openai clients retry 408, 409, 429 and 5xx unless
+ * `x-should-retry: false`; other clients may retry more. A refusal of the request itself, a
+ * missing feature, missing funds or a verification failure come out the same on a retry (which
+ * would also hold money again), so those say false; a busy or slow network says nothing.
+ */
+export function shouldRetry(e: OpenAiErrorMapping): boolean | undefined {
+  if (e.retryable !== undefined) return e.retryable;
+  if (e.status >= 400 && e.status < 500 && ![408, 409, 429].includes(e.status)) return false;
+  if (e.status === 501) return false;
+  return undefined;
+}
+
+/** OpenAI's error body, with `x-should-retry: false` where a retry cannot help. */
 export const errorResponse = (e: OpenAiErrorMapping): HttpResponse =>
-  jsonResponse(e.status, { error: { message: e.message, type: e.type, param: null, code: e.code } });
+  jsonResponse(
+    e.status,
+    { error: { message: e.message, type: e.type, param: e.param ?? null, code: e.code } },
+    shouldRetry(e) === false ? { "x-should-retry": "false" } : {},
+  );
+
+/** What a worker reported for a refunded job (client/sdk.ts JobRefundedError.failure). */
+function failureOf(err: unknown): { code?: unknown } | undefined {
+  const f = (err as { failure?: unknown } | null)?.failure;
+  return typeof f === "object" && f !== null ? (f as { code?: unknown }) : undefined;
+}
 
 /**
  * Built-in mapping of SDK errors (anything with a string `code`, optionally an HTTP `status`)
@@ -41,18 +82,35 @@ export const errorResponse = (e: OpenAiErrorMapping): HttpResponse =>
  * do not retry a request that cannot succeed.
  */
 export function mapAskError(err: unknown): OpenAiErrorMapping {
-  const e = (typeof err === "object" && err !== null ? err : {}) as { code?: unknown; status?: unknown; message?: unknown };
+  const e = (typeof err === "object" && err !== null ? err : {}) as { code?: unknown; status?: unknown; message?: unknown; details?: { param?: unknown } };
   const code = typeof e.code === "string" ? e.code : "internal_error";
   const message = typeof e.message === "string" && e.message.length > 0 ? e.message : String(err);
   const c = code.toLowerCase();
-  const pick = (status: number, type: string): OpenAiErrorMapping => ({ status, type, code, message });
+  const detailParam = typeof e.details?.param === "string" ? e.details.param : null;
+  const pick = (status: number, type: string, o: { param?: string | null; retryable?: boolean } = {}): OpenAiErrorMapping => ({
+    status,
+    type,
+    code,
+    message,
+    param: o.param ?? detailParam,
+    ...(o.retryable !== undefined ? { retryable: o.retryable } : {}),
+  });
 
-  if (/model_not_(served|found)|unknown_model/.test(c)) return pick(404, "invalid_request_error");
+  // A refunded job: what the worker reported decides (its engine refused this request, or does not serve the model).
+  const failed = failureOf(err)?.code;
+  if (typeof failed === "string") {
+    if (failed === "engine_rejected") return pick(400, "invalid_request_error");
+    if (failed === "model_not_served") return pick(404, "invalid_request_error", { param: "model" });
+    if (failed === "engine_unavailable") return pick(503, "service_unavailable");
+    return pick(502, "upstream_error");
+  }
+  if (/model_not_(served|found)|unknown_model/.test(c)) return pick(404, "invalid_request_error", { param: "model" });
   if (/insufficient_(funds|balance)|balance_too_low/.test(c)) return pick(402, "insufficient_quota");
   if (/rate_limit|too_many/.test(c)) return pick(429, "rate_limit_error");
   if (/timeout|expired/.test(c)) return pick(504, "timeout_error");
   if (/no_(worker|candidate)|unavailable|no_capacity/.test(c)) return pick(503, "service_unavailable");
-  if (/attestation|untrusted|measurement|receipt|signature|decrypt/.test(c)) return pick(502, "upstream_verification_error");
+  // Evidence that a worker or the coordinator misbehaved: a retry would hold money again for the same verdict.
+  if (/attestation|untrusted|measurement|receipt|signature|decrypt|verified|mismatch|overcharged|tamper|chunk|truncat|reorder|integrity|duplicat|foreign/.test(c)) return pick(502, "upstream_verification_error", { retryable: false });
   if (/^(invalid|validation|bad_request)|too_long|too_large/.test(c)) return pick(400, "invalid_request_error");
   if (typeof e.status === "number" && e.status >= 400 && e.status <= 599) {
     // An API error the SDK passed through: a 4xx from the coordinator is a problem of this proxy's
@@ -60,5 +118,5 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
     return pick(e.status >= 500 ? 502 : e.status === 404 ? 404 : 502, "upstream_error");
   }
   if (typeof e.code === "string") return pick(502, "upstream_error");
-  return { status: 500, type: "server_error", code: "internal_error", message };
+  return { status: 500, type: "server_error", code: "internal_error", message, param: null };
 }

@@ -1,23 +1,40 @@
 import { jsonResponse, type HttpResponse } from "../../edge/http";
 import { OpenAiError } from "./errors";
-import type { ProxyContext } from "./types";
+import type { ModelInfo, ProxyContext } from "./types";
 
-const card = (m: string) => ({ id: m, object: "model", created: 0, owned_by: "cocoon" });
+/** OpenAI's model object, with what the model can do (what every live worker of it advertised). */
+const card = (m: ModelInfo) => ({
+  id: m.id,
+  object: "model",
+  created: 0,
+  owned_by: "cocoon",
+  ...(m.capabilities
+    ? {
+        capabilities: {
+          chat: m.capabilities.chat,
+          completions: m.capabilities.completions,
+          embeddings: m.capabilities.embeddings,
+          streaming: m.capabilities.streaming,
+          tools: m.capabilities.tools,
+          json_schema: m.capabilities.jsonSchema,
+          context_length: m.capabilities.contextLength ?? null,
+        },
+      }
+    : {}),
+});
 
-async function modelList(ctx: ProxyContext): Promise<string[]> {
+function requireList(ctx: ProxyContext): NonNullable<ProxyContext["listModels"]> {
   if (!ctx.listModels) throw new OpenAiError(501, "server_error", "not_implemented", "this proxy was started without a model list (listModels)");
-  return ctx.listModels();
+  return ctx.listModels;
 }
 
 /** GET /v1/models */
 export async function listModels(ctx: ProxyContext): Promise<HttpResponse> {
-  return jsonResponse(200, { object: "list", data: (await modelList(ctx)).map(card) });
+  return jsonResponse(200, { object: "list", data: (await requireList(ctx)()).map(card) });
 }
 
 /** GET /v1/models/{id+}: ids may hold slashes (qwen/qwen2-7b). */
 export async function getModel(ctx: ProxyContext, id: string): Promise<HttpResponse> {
-  if (!(await modelList(ctx)).includes(id)) {
-    throw new OpenAiError(404, "invalid_request_error", "model_not_found", `model "${id}" is not offered by any Cocoon worker right now`);
-  }
-  return jsonResponse(200, card(id));
+  requireList(ctx);
+  return jsonResponse(200, card((await ctx.model(id))!));
 }

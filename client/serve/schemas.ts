@@ -1,74 +1,224 @@
 import { z } from "zod";
 import type { HttpRequest } from "../../edge/http";
-import { invalid, OpenAiError, zodMessage } from "./errors";
+import { invalid, OpenAiError, zodMessage, zodParam } from "./errors";
+import type { AskMessage, ResponseFormat, Tool, ToolChoice } from "./types";
 
-/** The OpenAI request bodies the proxy accepts, and how they are read. */
+/**
+ * The OpenAI request bodies the proxy accepts, and how they are read. Every field OpenAI
+ * defines is accepted; those the proxy does not act on itself travel on to the worker under
+ * their own names (`extra`), as do fields OpenAI does not define (vLLM's top_k and the like).
+ * Whether the model can honour a field is decided per model (capabilities.ts), not here.
+ */
+
+/** Choices per request: each is its own sealed job with its own hold. */
+export const MAX_CHOICES = 8;
+/** Inputs per embeddings request (OpenAI's limit). */
+export const MAX_EMBEDDING_INPUTS = 2048;
 
 const TextPart = z.object({ type: z.literal("text"), text: z.string() });
-const Content = z.union([z.string(), z.array(z.union([TextPart, z.object({ type: z.string() }).loose()])).min(1)]);
+const Part = z.union([TextPart, z.object({ type: z.string() }).loose()]);
+const Content = z.union([z.string(), z.array(Part).min(1)]);
 
-const ChatMessage = z.object({
-  // "developer" is OpenAI's newer name for the system role.
-  role: z.enum(["system", "developer", "user", "assistant"], {
-    error: "role must be system, developer, user or assistant (tool messages are not supported)",
-  }),
-  content: Content,
+const ToolCallSchema = z.object({
+  id: z.string().min(1),
+  type: z.literal("function"),
+  function: z.object({ name: z.string().min(1), arguments: z.string() }).loose(),
 });
 
-const Sampling = {
+const ChatMessage = z.discriminatedUnion(
+  "role",
+  [
+    // "developer" is OpenAI's newer name for the system role.
+    z.object({ role: z.enum(["system", "developer"]), content: Content, name: z.string().optional() }).loose(),
+    z.object({ role: z.literal("user"), content: Content, name: z.string().optional() }).loose(),
+    z
+      .object({
+        role: z.literal("assistant"),
+        content: Content.nullable().optional(),
+        tool_calls: z.array(ToolCallSchema).optional(),
+        name: z.string().optional(),
+      })
+      .loose(),
+    z.object({ role: z.literal("tool"), content: Content, tool_call_id: z.string().min(1, "tool_call_id must name the call this answers") }).loose(),
+  ],
+  { error: "role must be system, developer, user, assistant or tool" },
+);
+
+const ToolSchema = z.object({
+  type: z.literal("function", { error: 'only tools of type "function" are supported' }),
+  function: z
+    .object({
+      name: z.string().min(1),
+      description: z.string().optional(),
+      parameters: z.record(z.string(), z.unknown()).optional(),
+      strict: z.boolean().nullable().optional(),
+    })
+    .loose(),
+});
+
+const ToolChoiceSchema = z.union([
+  z.enum(["auto", "none", "required"]),
+  z.object({ type: z.literal("function"), function: z.object({ name: z.string().min(1) }) }),
+]);
+
+const ResponseFormatSchema = z.discriminatedUnion(
+  "type",
+  [
+    z.object({ type: z.literal("text") }),
+    z.object({ type: z.literal("json_object") }),
+    z.object({
+      type: z.literal("json_schema"),
+      json_schema: z
+        .object({ name: z.string().min(1), description: z.string().optional(), schema: z.record(z.string(), z.unknown()).optional(), strict: z.boolean().nullable().optional() })
+        .loose(),
+    }),
+  ],
+  { error: 'response_format.type must be "text", "json_object" or "json_schema"' },
+);
+
+const Stop = z
+  .union([z.string().min(1), z.array(z.string().min(1)).max(4)], { error: "stop must be a non-empty string or at most 4 of them" })
+  .nullable()
+  .optional();
+
+const Common = {
   model: z.string({ error: "model is required" }).min(1, "model must not be empty"),
-  max_tokens: z.number().int().positive().optional(),
-  max_completion_tokens: z.number().int().positive().optional(),
-  temperature: z.number().min(0).max(2).optional(),
-  n: z.literal(1, { error: "only n = 1 is supported" }).optional(),
-  stream: z.boolean().optional(),
+  max_tokens: z.number().int().positive().nullable().optional(),
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  top_p: z.number().gt(0).max(1).nullable().optional(),
+  n: z.number().int().min(1).max(MAX_CHOICES, `n is at most ${MAX_CHOICES} (each choice is a separate sealed job)`).nullable().optional(),
+  stream: z.boolean().nullable().optional(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).loose().nullable().optional(),
+  stop: Stop,
+  seed: z.number().int().nullable().optional(),
+  user: z.string().max(256, "user is at most 256 characters").optional(),
 };
 
 export const ChatBody = z
   .object({
-    ...Sampling,
+    ...Common,
     messages: z.array(ChatMessage).min(1, "messages must hold at least one message"),
-    tools: z.undefined({ error: "tools are not supported by Cocoon" }).optional(),
-    functions: z.undefined({ error: "functions are not supported by Cocoon" }).optional(),
+    max_completion_tokens: z.number().int().positive().nullable().optional(),
+    tools: z.array(ToolSchema).optional(),
+    tool_choice: ToolChoiceSchema.optional(),
+    parallel_tool_calls: z.boolean().optional(),
+    response_format: ResponseFormatSchema.optional(),
+    logprobs: z.boolean().nullable().optional(),
+    top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
   })
   .loose();
+export type ChatBody = z.infer<typeof ChatBody>;
+
+const TokenIds = z.array(z.number().int().nonnegative());
 
 export const CompletionBody = z
   .object({
-    ...Sampling,
-    prompt: z.union([z.string(), z.array(z.string()).length(1, "only one prompt per request is supported")]),
-    echo: z.literal(false, { error: "echo is not supported" }).optional(),
-    suffix: z.null({ error: "suffix is not supported" }).optional(),
+    ...Common,
+    prompt: z.union([z.string(), z.array(z.string()).min(1).max(MAX_CHOICES), TokenIds.min(1), z.array(TokenIds.min(1)).min(1)], {
+      error: "prompt must be a string, an array of strings, or token ids",
+    }),
+    echo: z.boolean().nullable().optional(),
+    suffix: z.string().nullable().optional(),
+    best_of: z.number().int().min(1).nullable().optional(),
+    logprobs: z.number().int().min(0).max(5).nullable().optional(),
   })
   .loose();
+export type CompletionBody = z.infer<typeof CompletionBody>;
+
+export const EmbeddingsBody = z
+  .object({
+    model: Common.model,
+    input: z.union(
+      [
+        z.string().min(1, "input must not be an empty string"),
+        z.array(z.string().min(1, "input must not hold an empty string")).min(1).max(MAX_EMBEDDING_INPUTS),
+        TokenIds.min(1),
+        z.array(TokenIds.min(1)).min(1).max(MAX_EMBEDDING_INPUTS),
+      ],
+      { error: "input must be a string, an array of strings, an array of token ids or an array of such arrays (none empty)" },
+    ),
+    encoding_format: z.enum(["float", "base64"], { error: 'encoding_format must be "float" or "base64"' }).optional(),
+    dimensions: z.number().int().positive().optional(),
+    user: z.string().optional(),
+  })
+  .loose();
+export type EmbeddingsBody = z.infer<typeof EmbeddingsBody>;
+
+/** The fields of `body` the proxy does not act on itself: they go to the worker as sent. */
+export function extraFields(body: Record<string, unknown>, schema: z.ZodObject): Record<string, unknown> | undefined {
+  const known = new Set(Object.keys(schema.shape));
+  const extra = Object.fromEntries(Object.entries(body).filter(([k]) => !known.has(k)));
+  return Object.keys(extra).length ? extra : undefined;
+}
 
 /** The text of a message's content (text parts only). */
-export function contentText(content: z.infer<typeof Content>, at: string): string {
+export function contentText(content: z.infer<typeof Content> | null | undefined, at: string): string {
+  if (content === null || content === undefined) return "";
   if (typeof content === "string") return content;
   return content
     .map((part, i) => {
       if (part.type === "text" && typeof (part as { text?: unknown }).text === "string") return (part as { text: string }).text;
-      throw invalid("unsupported_content", `${at}.content.${i}: content part type "${part.type}" is not supported (text only)`);
+      throw invalid("unsupported_content", `${at}.content.${i}: content part type "${part.type}" is not supported (text only)`, `${at}.content.${i}`);
     })
     .join("");
 }
+
+/** The conversation in the network's terms. */
+export function askMessages(messages: ChatBody["messages"]): AskMessage[] {
+  return messages.map((m, i) => {
+    const at = `messages.${i}`;
+    switch (m.role) {
+      case "system":
+      case "developer":
+        return { role: "system", content: contentText(m.content, at), ...(m.name ? { name: m.name } : {}) };
+      case "user":
+        return { role: "user", content: contentText(m.content, at), ...(m.name ? { name: m.name } : {}) };
+      case "assistant":
+        return {
+          role: "assistant",
+          content: contentText(m.content, at),
+          ...(m.tool_calls?.length ? { toolCalls: m.tool_calls.map((c) => ({ id: c.id, type: "function" as const, function: { name: c.function.name, arguments: c.function.arguments } })) } : {}),
+          ...(m.name ? { name: m.name } : {}),
+        };
+      case "tool":
+        return { role: "tool", content: contentText(m.content, at), toolCallId: m.tool_call_id };
+    }
+  });
+}
+
+export const asTools = (tools: ChatBody["tools"]): Tool[] | undefined =>
+  tools?.map((t) => ({
+    type: "function",
+    function: {
+      name: t.function.name,
+      ...(t.function.description !== undefined ? { description: t.function.description } : {}),
+      ...(t.function.parameters !== undefined ? { parameters: t.function.parameters } : {}),
+      ...(t.function.strict !== undefined ? { strict: t.function.strict } : {}),
+    },
+  }));
+
+export const asToolChoice = (c: ChatBody["tool_choice"]): ToolChoice | undefined => c;
+
+export const asResponseFormat = (f: ChatBody["response_format"]): ResponseFormat | undefined => f as ResponseFormat | undefined;
+
+export const asStop = (stop: string | string[] | null | undefined): string[] | undefined => (stop === null || stop === undefined ? undefined : typeof stop === "string" ? [stop] : stop.length ? stop : undefined);
 
 /**
  * The request's JSON body checked against `schema`. Only `Content-Type: application/json` is
  * read: a web page can send other types cross-site without a CORS preflight.
  */
-export function readJson<T>(req: HttpRequest, schema: z.ZodType<T>): T {
+export function readJson<S extends z.ZodType>(req: HttpRequest, schema: S): { body: z.infer<S>; raw: Record<string, unknown> } {
   if (!/^application\/json\b/.test((req.headers["content-type"] ?? "").toLowerCase())) {
     throw new OpenAiError(415, "invalid_request_error", "unsupported_media_type", 'send the body as JSON with header "Content-Type: application/json"');
   }
-  let body: unknown;
+  let raw: unknown;
   try {
-    body = JSON.parse(req.body);
+    raw = JSON.parse(req.body);
   } catch {
     throw invalid("invalid_json", "request body is not valid JSON");
   }
-  const r = schema.safeParse(body);
-  if (!r.success) throw invalid("invalid_request", zodMessage(r.error));
-  return r.data;
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw invalid("invalid_request", "request body must be a JSON object");
+  const r = schema.safeParse(raw);
+  if (!r.success) throw invalid("invalid_request", zodMessage(r.error), zodParam(r.error));
+  return { body: r.data, raw: raw as Record<string, unknown> };
 }

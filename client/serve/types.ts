@@ -1,24 +1,152 @@
 /** The public shapes of `cocoon serve` (re-exported by client/serve.ts). */
 
-export type AskFn = (req: {
+/** A tool call in OpenAI's shape; `arguments` is the JSON text the model wrote. */
+export interface ToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
+/** A piece of a tool call as a stream carries it (OpenAI's `delta.tool_calls[]` entry). */
+export interface ToolCallDelta {
+  /** which call of the answer this piece belongs to (0, 1, …) */
+  index: number;
+  /** on a call's first piece */
+  id?: string;
+  type?: "function";
+  function?: { name?: string; arguments?: string };
+}
+
+/** A function the model may call (OpenAI's `tools[]` entry); `parameters` is a JSON Schema. */
+export interface Tool {
+  type: "function";
+  function: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean | null };
+}
+
+export type ToolChoice = "auto" | "none" | "required" | { type: "function"; function: { name: string } };
+
+export type ResponseFormat =
+  | { type: "text" }
+  | { type: "json_object" }
+  | { type: "json_schema"; json_schema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean | null } };
+
+export interface AskMessage {
+  role: "system" | "user" | "assistant" | "tool";
+  content: string;
+  /** assistant: the calls it made */
+  toolCalls?: ToolCall[];
+  /** tool: the call this message answers */
+  toolCallId?: string;
+  name?: string;
+}
+
+/** One job's worth of an OpenAI request, as the proxy hands it to the network. */
+export interface AskRequest {
   model: string;
-  messages: { role: "system" | "user" | "assistant"; content: string }[];
+  /** A chat, through the model's chat template. Exactly one of `messages` and `prompt`. */
+  messages?: AskMessage[];
+  /** /v1/completions for a model that advertises plain completions: the prompt, continued as is. */
+  prompt?: string;
+  /** Completion tokens per choice. */
   maxTokens: number;
+  /** Choices (default 1): one job generates them all. */
+  n?: number;
   temperature?: number;
-  /** Fires when the HTTP client goes away before the answer is ready. */
+  topP?: number;
+  seed?: number;
+  /** at most 4 */
+  stop?: string[];
+  tools?: Tool[];
+  toolChoice?: ToolChoice;
+  parallelToolCalls?: boolean;
+  responseFormat?: ResponseFormat;
+  logprobs?: boolean;
+  topLogprobs?: number;
+  /** OpenAI's end-user id, passed on as sent. */
+  user?: string;
+  /** Fields this proxy does not know, passed on under their OpenAI names as sent. */
+  extra?: Record<string, unknown>;
+  /** Fires when the HTTP client goes away before the answer is complete. */
   signal?: AbortSignal;
-}) => Promise<{
+}
+
+/** One of n choices. */
+export interface AskChoice {
+  index: number;
+  text: string;
+  toolCalls?: ToolCall[];
+  finishReason: "stop" | "length" | "tool_calls";
+}
+
+export interface AskResult {
+  /** choice 0 */
   text: string;
   usage: { promptTokens: number; completionTokens: number };
-  finishReason: "stop" | "length";
+  /** A stop that produced tool calls is OpenAI's "tool_calls" (also when only `toolCalls` says so). */
+  finishReason: "stop" | "length" | "tool_calls";
+  toolCalls?: ToolCall[];
+  /** n > 1: every choice, choice 0 first. */
+  choices?: AskChoice[];
   model: string;
   workerId: string;
   tier: string;
   cost: string /* nanoTON */;
   jobId: string;
-}>;
+}
 
-export type AskResult = Awaited<ReturnType<AskFn>>;
+export type AskFn = (req: AskRequest) => Promise<AskResult>;
+
+/**
+ * What a streamed ask yields: deltas as the network delivers them (text, and tool-call pieces or
+ * whole calls; `index` is the choice, default 0), then exactly one "done" with the whole answer,
+ * its usage and cost. "restart": the worker failed mid-stream and the next one starts over, so
+ * what was shown is not part of the answer.
+ */
+export type AskStreamEvent =
+  | { type: "delta"; text?: string; toolCalls?: Array<ToolCallDelta | ToolCall>; index?: number; jobId?: string }
+  | { type: "restart" }
+  | ({ type: "done" } & AskResult);
+
+export type AskStreamFn = (req: AskRequest) => AsyncIterable<AskStreamEvent>;
+
+export interface EmbedRequest {
+  model: string;
+  /** texts, or token ids of the model's vocabulary */
+  input: string[] | number[][];
+  signal?: AbortSignal;
+}
+
+export interface EmbedResult {
+  /** one per input, in input order */
+  vectors: number[][];
+  usage: { promptTokens: number };
+  model: string;
+  workerId: string;
+  tier: string;
+  cost: string /* nanoTON */;
+  jobId: string;
+}
+
+export type EmbedFn = (req: EmbedRequest) => Promise<EmbedResult>;
+
+/** What a model can do (GET /v1/models on the coordinator aggregates what its workers advertise). */
+export interface ModelCapabilities {
+  chat: boolean;
+  completions: boolean;
+  embeddings: boolean;
+  streaming: boolean;
+  tools: boolean;
+  jsonSchema: boolean;
+  contextLength?: number;
+  /** No engine returns log probabilities today; absent means false. */
+  logprobs?: boolean;
+}
+
+/** A model on offer; without capabilities the proxy checks nothing and lets the worker decide. */
+export interface ModelInfo {
+  id: string;
+  capabilities?: ModelCapabilities;
+}
 
 /** An OpenAI-shaped error answer. */
 export interface OpenAiErrorMapping {
@@ -26,6 +154,10 @@ export interface OpenAiErrorMapping {
   type: string;
   code: string;
   message: string;
+  /** the request field at fault, when one is */
+  param?: string | null;
+  /** false: a retry cannot help (sent as `x-should-retry: false`, which the openai clients obey) */
+  retryable?: boolean;
 }
 
 export interface ServeProxyOptions {
@@ -34,16 +166,27 @@ export interface ServeProxyOptions {
   /** Loopback only: "127.0.0.1" (default), "::1" or "localhost". */
   host?: string;
   ask: AskFn;
-  /** Answers GET /v1/models; without it that route answers 501. */
-  listModels?: () => Promise<string[]>;
+  /** Streams `stream: true` requests as the network delivers them; without it the finished answer is sent as chunks. */
+  askStream?: AskStreamFn;
+  /** Answers POST /v1/embeddings; without it that route answers 501. */
+  embed?: EmbedFn;
+  /**
+   * Answers GET /v1/models, and tells which models exist and what each can do: a request for a
+   * model not listed is a 404, one a model cannot honour a 400 naming the parameter. Without it
+   * /v1/models answers 501 and requests go to the network unchecked.
+   */
+  listModels?: () => Promise<Array<string | ModelInfo>>;
+  /** How long a model list is reused (default 10 s; an unknown model refetches it once). */
+  modelsTtlMs?: number;
   /** Used when a request names neither max_tokens nor max_completion_tokens. Default 1024. */
   defaultMaxTokens?: number;
   /** Largest accepted request body. Default 4 MiB. */
   maxBodyBytes?: number;
   /** Overrides the built-in error mapping for errors thrown by ask/listModels; return undefined to fall back. */
   mapError?: (err: unknown) => OpenAiErrorMapping | undefined;
-  /** Called with every error that reaches a 5xx answer. */
+  /** Called with every error that reaches a 5xx answer, or that breaks a stream already under way. */
   onError?: (err: unknown) => void;
+  now?: () => number;
 }
 
 export interface ServeProxy {
@@ -56,6 +199,15 @@ export interface ServeProxy {
 /** What every route of the proxy is given besides the request. */
 export interface ProxyContext {
   ask: AskFn;
-  listModels?: () => Promise<string[]>;
+  askStream?: AskStreamFn;
+  embed?: EmbedFn;
+  /** The model's entry when the proxy has a model list (throws 404 for a model not on offer); undefined without one. */
+  model(id: string): Promise<ModelInfo | undefined>;
+  listModels?: () => Promise<ModelInfo[]>;
   defaultMaxTokens: number;
+  /** This request's id (x-request-id), also the id of a stream that has no job id yet. */
+  requestId: string;
+  mapError(err: unknown): OpenAiErrorMapping;
+  onError?: (err: unknown) => void;
+  now(): number;
 }

@@ -1,0 +1,117 @@
+import { modelNotFound, unsupported } from "./errors";
+import type { AskMessage, ModelCapabilities, ModelInfo, ResponseFormat, Tool, ToolChoice } from "./types";
+
+/**
+ * Which models are on offer and what each can do, from the coordinator's GET /v1/models
+ * (which lists, per model, what every live worker advertised). The list is reused for `ttlMs`;
+ * a model missing from a list older than a second refetches it once, so a worker that just
+ * registered is found at once.
+ */
+export function modelCatalog(list: (() => Promise<Array<string | ModelInfo>>) | undefined, ttlMs: number, now: () => number) {
+  let cached: { at: number; models: Map<string, ModelInfo> } | undefined;
+  let pending: Promise<Map<string, ModelInfo>> | undefined;
+
+  const fetchList = (): Promise<Map<string, ModelInfo>> => {
+    pending ??= (async () => {
+      try {
+        const models = new Map((await list!()).map((m) => (typeof m === "string" ? { id: m } : m)).map((m) => [m.id, m] as const));
+        cached = { at: now(), models };
+        return models;
+      } finally {
+        pending = undefined;
+      }
+    })();
+    return pending;
+  };
+
+  return {
+    available: list !== undefined,
+    async all(): Promise<ModelInfo[]> {
+      if (!list) return [];
+      return [...(cached && now() - cached.at < ttlMs ? cached.models : await fetchList()).values()];
+    },
+    /** The model's entry; 404 model_not_found when the list does not hold it; undefined when there is no list. */
+    async model(id: string): Promise<ModelInfo | undefined> {
+      if (!list) return undefined;
+      let models = cached && now() - cached.at < ttlMs ? cached.models : await fetchList();
+      if (!models.has(id) && cached && now() - cached.at >= 1000) models = await fetchList();
+      const m = models.get(id);
+      if (!m) throw modelNotFound(id);
+      return m;
+    },
+  };
+}
+
+export type ModelCatalog = ReturnType<typeof modelCatalog>;
+
+/** What a chat request asks of its model. */
+export interface ChatNeeds {
+  messages: AskMessage[];
+  tools?: Tool[];
+  toolChoice?: ToolChoice;
+  responseFormat?: ResponseFormat;
+  logprobs?: boolean;
+  topLogprobs?: number;
+  /** only when the request named it */
+  maxTokens?: number;
+}
+
+/**
+ * 400 naming the parameter for what the model cannot do (OpenAI answers the same for a model
+ * without tool support or JSON mode). Without capabilities (an older coordinator or agent)
+ * nothing is refused here: the worker decides.
+ */
+export function checkChat(model: ModelInfo | undefined, need: ChatNeeds): void {
+  const caps = model?.capabilities;
+  if (!caps) return;
+  const id = model!.id;
+  if (!caps.chat) throw unsupported("model", `model "${id}" does not serve chat completions (it serves:${served(caps)})`);
+  if (need.tools?.length && need.toolChoice !== "none" && !caps.tools) throw unsupported("tools", `model "${id}" does not support function calling (tools)`);
+  if (!caps.tools) {
+    const i = need.messages.findIndex((m) => m.role === "tool" || m.toolCalls?.length);
+    if (i >= 0) throw unsupported(`messages.${i}`, `model "${id}" does not support function calling: its chat template cannot hold tool calls or tool results`);
+  }
+  if (need.responseFormat && need.responseFormat.type !== "text" && !caps.jsonSchema) {
+    throw unsupported("response_format", `model "${id}" cannot enforce response_format ${need.responseFormat.type}`);
+  }
+  checkLogprobs(id, caps, need.logprobs === true, need.topLogprobs);
+  checkMaxTokens(id, caps, need.maxTokens);
+}
+
+/** For /v1/completions: whether the model continues a raw prompt; else the prompt goes through its chat template. */
+export function checkCompletion(model: ModelInfo | undefined, need: { logprobs?: number | null; maxTokens?: number }): { raw: boolean } {
+  const caps = model?.capabilities;
+  if (!caps) return { raw: true };
+  const id = model!.id;
+  if (!caps.completions && !caps.chat) throw unsupported("model", `model "${id}" does not serve text completions (it serves:${served(caps)})`);
+  checkLogprobs(id, caps, need.logprobs !== null && need.logprobs !== undefined, undefined);
+  checkMaxTokens(id, caps, need.maxTokens);
+  return { raw: caps.completions };
+}
+
+export function checkEmbeddings(model: ModelInfo | undefined): void {
+  const caps = model?.capabilities;
+  if (caps && !caps.embeddings) throw unsupported("model", `model "${model!.id}" does not serve embeddings (it serves:${served(caps)})`);
+}
+
+/** The default completion budget, cut to what fits the model's context. */
+export const defaultBudget = (model: ModelInfo | undefined, fallback: number) => {
+  const ctx = model?.capabilities?.contextLength;
+  return ctx !== undefined ? Math.max(1, Math.min(fallback, Math.floor(ctx / 2))) : fallback;
+};
+
+function checkLogprobs(id: string, caps: ModelCapabilities, asked: boolean, top: number | undefined) {
+  if (asked && caps.logprobs !== true) throw unsupported("logprobs", `model "${id}" does not return log probabilities`);
+  if (top !== undefined && top > 0 && caps.logprobs !== true) throw unsupported("top_logprobs", `model "${id}" does not return log probabilities`);
+}
+
+function checkMaxTokens(id: string, caps: ModelCapabilities, maxTokens: number | undefined) {
+  if (maxTokens !== undefined && caps.contextLength !== undefined && maxTokens >= caps.contextLength) {
+    throw unsupported("max_tokens", `max_tokens ${maxTokens} does not fit model "${id}"'s context of ${caps.contextLength} tokens (prompt included)`);
+  }
+}
+
+function served(caps: ModelCapabilities): string {
+  const list = (["chat", "completions", "embeddings"] as const).filter((k) => caps[k]);
+  return list.length ? ` ${list.join(", ")}` : " nothing";
+}
