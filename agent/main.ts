@@ -12,6 +12,14 @@ try {
   // not a Node with node:sea (or not CommonJS): nothing to do
 }
 
+// `cocoon-agent status | head`: a reader that went away is not an error of ours.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(0);
+    throw e;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {

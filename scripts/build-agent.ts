@@ -97,7 +97,11 @@ export async function buildAgent(o: { outDir?: string } = {}): Promise<AgentBuil
     format: "cjs",
     // The sources are ESM; in CommonJS import.meta.url is this file's URL, from __filename.
     define: { "import.meta.url": "__cocoon_import_meta_url" },
-    banner: { js: '#!/usr/bin/env node\nvar __cocoon_import_meta_url = require("node:url").pathToFileURL(__filename).href;' },
+    // In a single-executable binary __filename is the bundle's path at build time: there the
+    // binary's own path stands for it (its sibling llama-worker.mjs is found next to it).
+    banner: {
+      js: '#!/usr/bin/env node\nvar __cocoon_import_meta_url = require("node:url").pathToFileURL((() => { try { if (require("node:sea").isSea()) return process.execPath; } catch {} return __filename; })()).href;',
+    },
     external: ["node-llama-cpp"],
     plugins: [llamaChildRewrite],
   });
