@@ -111,7 +111,7 @@ export function drawKnobs(rng: Prng): Knobs {
     earlyDelivery: rng.pick([0, 0.1, 0.4]),
     agentDeath: rng.pick([0, 0.003, 0.012]),
     engineFailRate: rng.pick([0, 0.1, 0.3]),
-    byzantine: rng.pick([0, 0.05, 0.2]),
+    byzantine: rng.pick([0, 0.3, 1]),
     readerFailRate: rng.pick([0, 0.1, 0.3]),
     indexerLag: rng.chance(0.5),
     overlappingWatchers: rng.chance(0.3),
@@ -271,8 +271,10 @@ export class Sim {
   private checkedVersion = -1;
   private readonly checker = new IncrementalChecker();
   private watchers = 0;
-  private lastPass: { hasMore: boolean; undercollateral: boolean; at: number } | undefined;
+  private lastPass: { hasMore: boolean; undercollateral: boolean; overlapped: boolean; at: number } | undefined;
+  private readonly running = new Set<{ overlapped: boolean }>();
   private heartbeatAt = -1;
+  private indexerStalledUntil = 0;
   private counter = 0;
   readonly violations: string[] = [];
   readonly anomalies: string[] = [];
@@ -434,7 +436,7 @@ export class Sim {
     const room = this.tasks.size < MAX_TASKS;
     if (P) options.push([() => this.runOp(), 8 + P]);
     // time: mostly small steps; now and then past a lease (~11 s); rarely past a withdrawal's expiry and grace (70 s)
-    options.push([() => this.tick(rng.range(50, 1500)), 2], [() => this.tick(rng.range(5_000, 25_000)), 0.1], [() => this.tick(rng.range(75_000, 120_000)), 0.01]);
+    options.push([() => this.tick(rng.range(50, 1500)), 2], [() => this.tick(rng.range(5_000, 25_000)), 0.1], [() => this.tick(rng.range(75_000, 120_000)), 0.02]);
     for (const r of this.requesters) {
       if (room) options.push([() => this.prepare(r), 2]);
       if (room && r.prepared.length) options.push([() => this.submit(r), 3]);
@@ -470,7 +472,7 @@ export class Sim {
     if (room && this.queues.visibleCount("matching")) options.push([() => this.deliverLease(false), 2.5]);
     if (room && this.queues.size("matching") > this.queues.visibleCount("matching")) options.push([() => this.deliverLease(true), this.knobs.earlyDelivery]);
     if (room && (this.knobs.overlappingWatchers || this.watchers === 0)) options.push([() => this.startWatcher(), 0.6]);
-    if (this.reader.visible < this.vault.txs.length) options.push([() => this.indexerCatchUp(), 1]);
+    if (this.reader.visible < this.vault.txs.length && this.t >= this.indexerStalledUntil) options.push([() => this.indexerCatchUp(), 1]);
     await rng.weighted(options)();
   }
 
@@ -512,7 +514,7 @@ export class Sim {
     if (this.queues.visibleCount("matching")) return this.deliverLease(false), true;
     const cursor = this.store.item("chain", { pk: "cursor", sk: "cursor" });
     const lastTx = this.vault.txs.at(-1);
-    if (lastTx && (cursor?.lt !== lastTx.lt || !this.lastPass || this.lastPass.hasMore)) return this.startWatcher(), true;
+    if (lastTx && (cursor?.lt !== lastTx.lt || !this.lastPass || this.lastPass.hasMore || this.lastPass.overlapped)) return this.startWatcher(), true;
     for (const r of this.requesters) {
       const s = r.submissions.find((x) => x.state === "accepted" && !x.final && x.readAt !== this.store.version && this.jobStatus(x.jobId) !== "assigned");
       if (s) return this.read(r, s), true;
@@ -618,6 +620,7 @@ export class Sim {
     const dropped = this.store.dropPending().length;
     this.epoch++;
     this.watchers = 0;
+    this.running.clear();
     const queued = this.knobs.durableQueues ? 0 : this.queues.clear();
     this.note(`CRASH: ${lost.length} requests in flight lost (${dropped} store operations never ran), ${queued} queued messages lost; restart`);
     for (const r of lost) this.guard(() => r.lost?.());
@@ -912,8 +915,9 @@ export class Sim {
 
   /** A result that must be refused: each variant breaks one thing the coordinator checks. */
   private forge(a: Agent) {
-    if (!a.seen.length) return;
-    const job = this.rng.pick(a.seen);
+    // mostly a job it holds now (its attempt is live, so only the checks stand in the way), else one it saw
+    const job = a.inbox.length && this.rng.chance(0.8) ? this.rng.pick(a.inbox) : a.seen.length ? this.rng.pick(a.seen) : undefined;
+    if (!job) return;
     const other = this.agents.find((x) => x !== a);
     const variants = ["over-usage", "wrong-request", "tampered-reply", "bad-measurement", ...(other ? ["wrong-key", "other-worker"] : []), "not-my-attempt"];
     const variant = this.rng.pick(variants);
@@ -1019,6 +1023,11 @@ export class Sim {
   private chainTx(tx: VaultTx) {
     this.label(tx.hash, `tx${this.vault.txs.length}`);
     if (!this.knobs.indexerLag || !this.faultsOn) this.reader.visible = this.vault.txs.length;
+    else if (this.t >= this.indexerStalledUntil && this.rng.chance(0.3)) {
+      // the indexer stalls now and then, for up to longer than a withdrawal's expiry and grace
+      this.indexerStalledUntil = this.t + this.rng.range(5_000, 150_000);
+      this.note(() => `the chain indexer stalls for ${((this.indexerStalledUntil - this.t) / 1000).toFixed(0)} s`);
+    }
   }
 
   private indexerCatchUp() {
@@ -1027,6 +1036,11 @@ export class Sim {
   }
 
   private startWatcher() {
+    // passes that ran at the same time as another (EventBridge on AWS) read balance and
+    // liabilities at different moments: their collateral verdict is not the final word
+    const pass = { overlapped: this.running.size > 0 };
+    for (const other of this.running) other.overlapped = true;
+    this.running.add(pass);
     this.watchers++;
     let undercollateral = false;
     const alerts = {
@@ -1045,9 +1059,14 @@ export class Sim {
       {
         ok: (rep) => {
           this.watchers--;
-          this.lastPass = { hasMore: rep.hasMore, undercollateral, at: this.t };
+          this.running.delete(pass);
+          this.lastPass = { hasMore: rep.hasMore, undercollateral, overlapped: pass.overlapped, at: this.t };
+          if (undercollateral) this.count(`undercollateral alerts from ${pass.overlapped ? "overlapping" : "lone"} passes`);
         },
-        err: () => void this.watchers--,
+        err: () => {
+          this.watchers--;
+          this.running.delete(pass);
+        },
       },
     );
   }
@@ -1115,6 +1134,7 @@ export class Sim {
   }
 
   private onLog(level: string, msg: string, data?: Record<string, unknown>) {
+    this.count(`log: ${msg}`);
     const line = JSON.stringify({ level, msg, ...data }, bigintJson);
     for (const h of findCanary(line, this.canary)) this.guard(() => this.fail(`plaintext at the coordinator: the canary is in a log line (${h.encoding}): ${line.slice(0, 200)}`));
     this.note(() => `  log ${level}: ${line.slice(0, 160)}`);
