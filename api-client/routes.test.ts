@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { chainFaucet, devChainRoutes, routes } from "../functions/http/routes";
+import { chainFaucet, devChainRoutes, httpRelayRoutes, routes } from "../functions/http/routes";
 import { API, routeOf } from "./routes";
 
-/** Every route the coordinator serves (the local default mounts the dev chain routes too). */
-const server = [...routes, ...devChainRoutes, chainFaucet].map((r) => r.spec);
+/** Every route the coordinator serves (the local default mounts the dev chain routes and the HTTP relay too). */
+const server = [...routes, ...devChainRoutes, ...httpRelayRoutes, chainFaucet].map((r) => r.spec);
 const client = Object.entries(API);
 const key = (r: { method: string; path: string }) => `${r.method} ${r.path}`;
 

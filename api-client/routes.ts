@@ -32,6 +32,7 @@ import {
   SubmitRequest,
   WorkerStatusView,
 } from "../events/api";
+import { AgentRelaySessionRequest, RelayPublishRequest, RelayPublishResponse, RelayReadResponse, RelaySession } from "../events/relay";
 import { DevDepositView, DevRedeemRequest, DevRedeemView, DevWalletView, Voucher, VoucherRequest } from "../events/money";
 import { DevWithdrawRequest, DevWithdrawView, SignedWithdrawalView, WithdrawalStatusView, WithdrawRequest } from "../events/withdrawals";
 
@@ -57,6 +58,9 @@ export const API = {
   getChallenge: route({ method: "GET", path: "/v1/attestations/{id}", response: ChallengeView }),
   withdraw: route({ method: "POST", path: "/v1/account/withdraw", body: WithdrawRequest, response: SignedWithdrawalView }),
   withdrawalStatus: route({ method: "GET", path: "/v1/account/withdrawals/{seqno}", response: WithdrawalStatusView }),
+  relaySession: route({ method: "POST", path: "/v1/jobs/{id}/relay", response: RelaySession }),
+  /** the HTTP relay (the local default): long-poll a job's sealed chunks */
+  readChunks: route({ method: "GET", path: "/v1/jobs/{id}/chunks", response: RelayReadResponse }),
   // worker agent
   workerNonce: route({ method: "POST", path: "/v1/agents/nonce", response: NonceResponse }),
   registerWorker: route({ method: "POST", path: "/v1/agents", body: RegisterWorkerRequest, response: RegisterWorkerResponse }),
@@ -68,6 +72,9 @@ export const API = {
   workerStatus: route({ method: "GET", path: "/v1/agents/me", response: WorkerStatusView }),
   agentSession: route({ method: "POST", path: "/v1/agents/session", response: AgentSessionResponse }),
   issueVoucher: route({ method: "POST", path: "/v1/agents/voucher", body: VoucherRequest, response: Voucher }),
+  agentRelaySession: route({ method: "POST", path: "/v1/agent/jobs/{id}/relay", body: AgentRelaySessionRequest, response: RelaySession }),
+  /** the HTTP relay (the local default): append sealed chunks to a job's stream */
+  publishChunks: route({ method: "POST", path: "/v1/agent/jobs/{id}/chunks", body: RelayPublishRequest, response: RelayPublishResponse }),
   // DEV ONLY: the local default's TON sandbox (403 dev_chain_disabled elsewhere)
   devWallet: route({ method: "GET", path: "/v1/dev/wallet", response: DevWalletView }),
   devDeposit: route({ method: "POST", path: "/v1/dev/wallet/deposit", body: FaucetRequest, response: DevDepositView }),

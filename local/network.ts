@@ -16,7 +16,9 @@ import { InvalidVoucherError, voucherFromJson } from "../functions/adapters/ton-
 import { InvalidWithdrawalError, tonWithdrawalSigner, withdrawalFromJson } from "../functions/adapters/ton-withdrawal-signer";
 import type { WithdrawalDeps } from "../core/withdrawals";
 import type { DevChain, DevChainDeps } from "../functions/http/dev-wallet";
-import { chainFaucet, devChainRoutes, routes } from "../functions/http/routes";
+import { chainFaucet, devChainRoutes, httpRelayRoutes, routes } from "../functions/http/routes";
+import { createMemoryRelay } from "../core/relay-memory";
+import type { RelayPort, WithRelay } from "../core/relay";
 import { startLocalChain, type LocalChain, type LocalChainOptions } from "./chain";
 import { route as openapiRoute } from "../functions/http/openapi";
 import { matchingHandler } from "../functions/queue/matching";
@@ -46,11 +48,15 @@ export interface NetworkOptions {
   chain?: boolean | Omit<LocalChainOptions, "stateFile">;
   /** How often the chain watcher looks for new vault transactions (ms, default 500; 0: only runWatcherOnce). */
   watcherIntervalMs?: number;
+  /** The relay streamed answers travel through (default: in-process, core/relay-memory.ts); tests pass a faulty one. */
+  relay?: RelayPort;
 }
 
 export interface LocalNetwork {
   url: string;
-  deps: CoreDeps & PayoutDeps & WithdrawalDeps & DevChainDeps;
+  deps: CoreDeps & PayoutDeps & WithdrawalDeps & DevChainDeps & WithRelay;
+  /** the relay the coordinator carries streamed chunks through (HTTP routes over an in-process buffer) */
+  relay: RelayPort;
   /** the TON sandbox with the vault (undefined with `chain: false`) */
   chain: LocalChain | undefined;
   /** the ledger side of the chain watcher */
@@ -90,7 +96,8 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
   const log: Log = createJsonLog(o.logSink ?? (() => {}));
   const chain = o.chain === false ? undefined : await startLocalChain({ ...(typeof o.chain === "object" ? o.chain : {}), stateFile: join(dataDir, "chain.json") });
   const chainLedger = createChainLedger(store); // the same construction as the Lambda's watcher
-  const deps: CoreDeps & PayoutDeps & WithdrawalDeps & DevChainDeps = {
+  const relay = o.relay ?? createMemoryRelay();
+  const deps: CoreDeps & PayoutDeps & WithdrawalDeps & DevChainDeps & WithRelay = {
     store,
     queues,
     notifier: createLocalNotifier(),
@@ -100,6 +107,7 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
     policy: localPolicy,
     // Nonces in memory; the store vouches only for requests that could straddle a restart (issue 9 #10).
     replay: createMemoryReplayGuard({ durable: storeReplayGuard(store) }),
+    relay,
   };
   const watcher = chain ? startChainWatcher(chain, chainLedger, log, o.watcherIntervalMs ?? 500, deps.clock) : undefined;
   if (chain && watcher) {
@@ -108,7 +116,7 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
     deps.devChain = devChainFor(chain, watcher.runOnce);
     log.info("local TON sandbox up", { vault: chain.vaultAddress.toRawString(), restored: chain.restored });
   }
-  const httpRoutes = chain ? [...routes.map((r) => (r.spec.path === chainFaucet.spec.path ? chainFaucet : r)), ...devChainRoutes] : [...routes, ...devChainRoutes];
+  const httpRoutes = [...(chain ? [...routes.map((r) => (r.spec.path === chainFaucet.spec.path ? chainFaucet : r)), ...devChainRoutes] : [...routes, ...devChainRoutes]), ...httpRelayRoutes];
   const consumer = startConsumer(queues, "matching", matchingHandler(async () => deps), {
     batchSize: 10,
     visibilitySeconds: 30,
@@ -124,6 +132,7 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
   return {
     url,
     deps,
+    relay,
     chain,
     chainLedger,
     chainAlerts: watcher?.alerts ?? [],

@@ -9,7 +9,7 @@
  */
 import type { AttestationTier } from "../../events/attestation";
 import type { FailureCode, JobStatus } from "../../events/api";
-import type { EnvelopeHeader, Receipt, ReplyEnvelope, RequestEnvelope } from "../../events/envelope";
+import type { EnvelopeHeader, Receipt, ReplyEnvelope, RequestEnvelope, SealedReply } from "../../events/envelope";
 import { canonicalJson, sha256Hex } from "../crypto/encoding";
 import type { CoreDeps } from "../deps";
 import type { Item } from "../ports";
@@ -81,7 +81,7 @@ export interface ReplyItem extends Item {
 export interface FailureItem extends Item {
   workerId: string;
   code: FailureCode;
-  reply?: ReplyEnvelope;
+  reply?: SealedReply;
 }
 
 export const jobKey = (jobId: string) => ({ pk: jobId, sk: "job" });

@@ -20,6 +20,10 @@ import { route as attestationGet } from "./attestation-get";
 import { chainFaucetRoute, depositRoute, redeemRoute, walletRoute, withdrawRoute as devWithdraw } from "./dev-wallet";
 import { route as withdraw } from "./withdraw";
 import { route as withdrawalStatus } from "./withdrawal-status";
+import { route as relaySession } from "./relay-session";
+import { route as relayWorkerSession } from "./relay-worker-session";
+import { route as relayPublish } from "./relay-publish";
+import { route as relayRead } from "./relay-read";
 
 /** Every REST route except GET /openapi.json (which is generated from these). */
 export const routes: Route[] = [
@@ -43,7 +47,16 @@ export const routes: Route[] = [
   attestationGet,
   withdraw,
   withdrawalStatus,
+  relaySession,
+  relayWorkerSession,
 ] as Route[];
+
+/**
+ * The HTTP relay: the coordinator carries a job's sealed chunks itself (an in-process relay,
+ * core/relay-memory.ts). Mounted where there is one (the local default); on AWS the relay is
+ * IoT Core and the session routes above vend credentials for it instead.
+ */
+export const httpRelayRoutes: Route[] = [relayPublish, relayRead] as Route[];
 
 /**
  * DEV ONLY routes of the local default's TON sandbox (they refuse with 403 dev_chain_disabled

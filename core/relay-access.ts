@@ -1,0 +1,107 @@
+/**
+ * Who may use a job's relay, and the coordinator's side of it (docs/architecture.md §3,
+ * "Streaming"): only the job's candidate at the current attempt publishes; only the job's
+ * requester reads. The relay carries ciphertext, so these checks are about abuse (someone
+ * else's stream filled with noise, a stale worker talking over the new one), not secrecy.
+ */
+import type { RelayChunk, RelayReadResponse, RelaySession } from "../events/relay";
+import type { CoreDeps } from "./deps";
+import { CocoonError, ConflictError, ForbiddenError, NotFoundError } from "./errors";
+import { getJob } from "./jobs";
+import { jobKey, jobTopic, quoteKey, type JobItem, type QuoteItem } from "./jobs/items";
+import type { RelayPort, WithRelay } from "./relay";
+
+/**
+ * Vends job-scoped credentials for a relay the coordinator does not carry itself (AWS IoT
+ * Core: functions/adapters/relay-iot.ts). Absent: the coordinator's own HTTP relay routes.
+ */
+export interface RelaySessionVendor {
+  forWorker(jobId: string, attempt: number, workerId: string): Promise<RelaySession>;
+  forRequester(jobId: string, account: string): Promise<RelaySession>;
+}
+
+export type RelayDeps = CoreDeps & WithRelay & { relaySessions?: RelaySessionVendor };
+
+function requireRelay(deps: RelayDeps): RelayPort {
+  if (!deps.relay) throw new CocoonError(404, "relay_unavailable", "this network has no HTTP relay; ask POST /v1/jobs/{id}/relay for how to reach its relay, or read the answer with GET /v1/jobs/{id}");
+  return deps.relay;
+}
+
+/** The job, if `workerId` is its candidate at `attempt` and the job is still there. */
+async function currentJobOf(deps: CoreDeps, jobId: string, attempt: number, workerId: string): Promise<JobItem> {
+  const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+  if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
+  if (job.candidates[attempt]?.workerId !== workerId) throw new ForbiddenError("not_your_job", "this job was not dispatched to you at that attempt");
+  if (job.status !== "assigned" || job.attempt !== attempt) {
+    throw new ConflictError("stale_attempt", `job ${jobId} is no longer assigned to you (status ${job.status}, attempt ${job.attempt}); stop streaming it`);
+  }
+  return job;
+}
+
+/** POST /v1/agent/jobs/{id}/chunks: the worker at the job's current attempt appends chunks of its stream. */
+export async function publishChunks(deps: RelayDeps, workerId: string, jobId: string, chunks: RelayChunk[]): Promise<{ ok: true; buffered: number }> {
+  const relay = requireRelay(deps);
+  const attempt = chunks[0]!.attempt;
+  for (const c of chunks) {
+    if (c.jobId !== jobId) throw new CocoonError(400, "chunk_job_mismatch", `a chunk names job ${c.jobId}, the path ${jobId}`);
+    if (c.attempt !== attempt) throw new CocoonError(400, "chunk_attempt_mismatch", "all chunks of one post belong to one attempt");
+  }
+  await currentJobOf(deps, jobId, attempt, workerId);
+  await relay.publish(jobId, chunks);
+  return { ok: true, buffered: chunks.length };
+}
+
+const TERMINAL = new Set(["completed", "refunded"]);
+
+/**
+ * GET /v1/jobs/{id}/chunks?from=N&wait=S: the requester long-polls its job's stream. Returns
+ * as soon as there is a chunk past `from`, or the job finished (then with the job's view,
+ * whose stored reply and receipt the SDK checks the stream against), or the wait ran out.
+ */
+export async function readChunks(deps: RelayDeps, requester: string, jobId: string, from: number, waitSeconds: number): Promise<RelayReadResponse> {
+  const relay = requireRelay(deps);
+  const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+  if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
+  if (job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
+  const finished = async (r: { chunks: RelayChunk[]; next: number }): Promise<RelayReadResponse> => {
+    const view = await getJob(deps, requester, jobId, 0);
+    // The job is over and the reader has everything buffered: the buffer can go.
+    if (r.chunks.length === 0) relay.end(jobId);
+    return { chunks: r.chunks, next: r.next, job: view };
+  };
+  if (TERMINAL.has(job.status)) return finished(await relay.read(jobId, from, 0));
+  const waitMs = Math.min(waitSeconds, deps.config.maxWaitSeconds) * 1000;
+  const stop = new AbortController();
+  // Whichever comes first: a chunk, or a change of the job (its result, a failover, a refund).
+  const changed = deps.notifier.wait(jobTopic(jobId), waitMs).then(() => undefined);
+  const got = await Promise.race([relay.read(jobId, from, waitMs, stop.signal), changed]);
+  stop.abort();
+  const r = got ?? (await relay.read(jobId, from, 0));
+  if (r.chunks.length > 0) return { chunks: r.chunks, next: r.next };
+  const now = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+  if (now && TERMINAL.has(now.status)) return finished(r);
+  return { chunks: [], next: r.next };
+}
+
+/** POST /v1/agent/jobs/{id}/relay: how the worker at the current attempt publishes this job's stream. */
+export async function workerRelaySession(deps: RelayDeps, workerId: string, jobId: string, attempt: number): Promise<RelaySession> {
+  await currentJobOf(deps, jobId, attempt, workerId);
+  if (deps.relaySessions) return deps.relaySessions.forWorker(jobId, attempt, workerId);
+  requireRelay(deps);
+  return { transport: "http" };
+}
+
+/**
+ * POST /v1/jobs/{id}/relay: how the requester reads this job's stream. Asked right after
+ * prepare, before submit (a pub/sub relay keeps nothing for late subscribers), so the quote
+ * is enough: it names the requester.
+ */
+export async function requesterRelaySession(deps: RelayDeps, requester: string, jobId: string): Promise<RelaySession> {
+  const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+  const owner = job?.requester ?? (await deps.store.get<QuoteItem>("quotes", quoteKey(jobId)))?.requester;
+  if (owner === undefined) throw new NotFoundError("unknown_job", `no job or quote ${jobId}`);
+  if (owner !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
+  if (deps.relaySessions) return deps.relaySessions.forRequester(jobId, requester);
+  requireRelay(deps);
+  return { transport: "http" };
+}

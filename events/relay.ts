@@ -1,0 +1,84 @@
+import { z } from "zod";
+import { B64u, JobId } from "./common";
+import { JobView } from "./api";
+import { MAX_REPLY_CHUNKS, Receipt } from "./envelope";
+
+/**
+ * The relay's wire shapes (docs/architecture.md §3, "Streaming"). A relay carries sealed
+ * reply chunks from the worker to the requester while the engine generates; it can read
+ * none of them, and the SDK notices any it drops, repeats, reorders, swaps or cuts short.
+ */
+
+/** A sealed chunk is at most 96 KiB of plaintext + the tag, in base64url. */
+const MAX_CHUNK_B64 = 132 * 1024;
+
+/** One sealed chunk of a reply (core/crypto/reply-stream.ts), as published on the relay. */
+export const RelayChunk = z.object({
+  jobId: JobId,
+  /** the job attempt (worker) whose stream this is: a failover starts a new stream */
+  attempt: z.number().int().nonnegative(),
+  /** position in the stream (in the chunk's AAD) */
+  seq: z.number().int().nonnegative().max(MAX_REPLY_CHUNKS - 1),
+  /** the stream's last chunk (in the chunk's AAD) */
+  final: z.boolean(),
+  /** the sealed chunk, ChaCha20-Poly1305 ct || tag */
+  data: B64u.max(MAX_CHUNK_B64),
+  /** on seq 0: the worker's HPKE encapsulation and its Ed25519 signature binding it to the job */
+  opener: z.object({ enc: B64u.max(64), sig: B64u.max(128) }).optional(),
+  /** on the final chunk: the worker's signed receipt over the whole chunk sequence */
+  receipt: Receipt.optional(),
+});
+export type RelayChunk = z.infer<typeof RelayChunk>;
+
+/** POST /v1/agent/jobs/{id}/chunks: chunks of one attempt, in order (those that queued while the last post was in flight). */
+export const RelayPublishRequest = z.object({ chunks: z.array(RelayChunk).min(1).max(64) });
+export type RelayPublishRequest = z.infer<typeof RelayPublishRequest>;
+export const RelayPublishResponse = z.object({ ok: z.literal(true), buffered: z.number().int().nonnegative() });
+
+/** GET /v1/jobs/{id}/chunks?from=N&wait=S */
+export const RelayReadQuery = z.object({
+  from: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  wait: z.coerce.number().int().min(0).max(60).default(0),
+});
+
+/**
+ * Chunks from position `from` of the job's relay log (every attempt's chunks, in arrival
+ * order), `next` to ask for next, and once the job is finished (completed or refunded) its
+ * view: the stored reply and receipt the SDK checks the stream against.
+ */
+export const RelayReadResponse = z.object({
+  chunks: z.array(RelayChunk),
+  next: z.number().int().nonnegative(),
+  job: JobView.optional(),
+});
+export type RelayReadResponse = z.infer<typeof RelayReadResponse>;
+
+/** POST /v1/agent/jobs/{id}/relay: which attempt asks (the worker must be the job's candidate at it). */
+export const AgentRelaySessionRequest = z.object({ attempt: z.number().int().nonnegative() });
+
+/**
+ * How to reach the relay for one job. "http": the coordinator's own routes (the local default,
+ * and any deployment without a pub/sub relay). "iot-mqtt": AWS IoT Core, MQTT over WebSocket,
+ * with short-lived credentials whose session policy names this job's topic and nothing else
+ * (publish for the worker, subscribe and receive for the requester).
+ */
+export const RelaySession = z.discriminatedUnion("transport", [
+  z.object({ transport: z.literal("http") }),
+  z.object({
+    transport: z.literal("iot-mqtt"),
+    /** the account's IoT data endpoint, e.g. abc123-ats.iot.us-east-1.amazonaws.com */
+    endpoint: z.string().min(1).max(256),
+    region: z.string().min(1).max(32),
+    /** the MQTT topic of this job's stream (the worker publishes to it, the requester subscribes) */
+    topic: z.string().min(1).max(256),
+    /** the only MQTT client id the credentials may connect with */
+    clientId: z.string().min(1).max(128),
+    credentials: z.object({
+      accessKeyId: z.string(),
+      secretAccessKey: z.string(),
+      sessionToken: z.string(),
+      expiration: z.number().int(),
+    }),
+  }),
+]);
+export type RelaySession = z.infer<typeof RelaySession>;
