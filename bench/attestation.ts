@@ -1,7 +1,9 @@
 /**
  * Quote verification time: our verifier cold (fresh cache: parse, chains, CRLs, collateral
  * signatures), warm (cached verified collateral and chains; quote signatures, QE binding,
- * TCB matching and freshness still run every time), and @phala/dcap-qvl in the same run.
+ * TCB matching and freshness still run every time), and @phala/dcap-qvl in the same run on
+ * the same quote and collateral; the target is the ratio (cold ours ÷ theirs ≤ 0.5), which
+ * a loaded machine moves far less than either time.
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -39,23 +41,32 @@ export async function benchAttestation(): Promise<BenchResult[]> {
   if (!v.genuine || v.status !== "UpToDate") throw new Error(`bench sample did not verify: ${v.code}`);
   for (let i = 0; i < 3; i++) await verifyTdxQuote(quote, { now, collateral });
 
-  const cold = await time(30, () => verifyTdxQuote(quote, { now, collateral, cache: new TdxVerifierCache() }));
+  const require = createRequire(import.meta.url);
+  const dcap = require("@phala/dcap-qvl") as { verify(q: Buffer, c: unknown, nowSecs: number): { status?: string } };
+  const qb = Buffer.from(quote);
+  if (dcap.verify(qb, collateral, now.getTime() / 1000).status !== "UpToDate") throw new Error("dcap-qvl did not verify the bench sample");
+  for (let i = 0; i < 3; i++) dcap.verify(qb, collateral, now.getTime() / 1000);
+
+  // Ours cold and dcap-qvl alternately, so both see the same load on a shared machine.
+  const coldXs: number[] = [];
+  const oracleXs: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    coldXs.push(await time(1, () => verifyTdxQuote(quote, { now, collateral, cache: new TdxVerifierCache() })));
+    oracleXs.push(await time(1, () => dcap.verify(qb, collateral, now.getTime() / 1000)));
+  }
+  const cold = median(coldXs);
+  const oracle = median(oracleXs);
   const coldNoCollateral = await time(30, () => verifyTdxQuote(quote, { now, cache: new TdxVerifierCache() }));
   const cache = new TdxVerifierCache();
   await verifyTdxQuote(quote, { now, collateral, cache });
   const warm = await time(300, () => verifyTdxQuote(quote, { now, collateral, cache }));
 
-  const require = createRequire(import.meta.url);
-  const dcap = require("@phala/dcap-qvl") as { verify(q: Buffer, c: unknown, nowSecs: number): unknown };
-  const qb = Buffer.from(quote);
-  dcap.verify(qb, collateral, now.getTime() / 1000);
-  const oracle = await time(30, () => dcap.verify(qb, collateral, now.getTime() / 1000));
-
+  const ratio = cold / oracle;
   return [
-    { name: "attestation.tdx_verify_cold_ms", value: round(cold), unit: "ms (median)", target: "< 50", ok: cold < 50 },
-    { name: "attestation.tdx_verify_cold_no_collateral_ms", value: round(coldNoCollateral), unit: "ms (median)", target: "< 20", ok: coldNoCollateral < 20 },
-    { name: "attestation.tdx_verify_warm_ms", value: round(warm), unit: "ms (median)", target: "< 5", ok: warm < 5 },
-    { name: "attestation.dcap_qvl_verify_ms", value: round(oracle), unit: "ms (median, reference)", target: null, ok: null },
-    { name: "attestation.cold_vs_dcap_qvl_speedup", value: round(oracle / cold), unit: "x", target: null, ok: null },
+    { name: "TDX cold verification ÷ @phala/dcap-qvl, same quote, same run", value: round(ratio), unit: "×", target: "≤ 0.5", ok: ratio <= 0.5 },
+    { name: "TDX verification, cold (fresh cache, with collateral)", value: round(cold), unit: "ms (median)", target: "< 50", ok: cold < 50 },
+    { name: "TDX verification, cold, no collateral", value: round(coldNoCollateral), unit: "ms (median)", target: "< 20", ok: coldNoCollateral < 20 },
+    { name: "TDX verification, warm (cached chains and collateral)", value: round(warm), unit: "ms (median)", target: "< 5", ok: warm < 5 },
+    { name: "@phala/dcap-qvl verification, same quote and collateral (reference)", value: round(oracle), unit: "ms (median)", target: null, ok: null },
   ];
 }

@@ -5,22 +5,22 @@
  * cached: verify.ts re-checks them against `now` on every call.
  */
 import { createHash } from "node:crypto";
-import type * as pkijs from "pkijs";
 import type { QeIdentityJson, TcbInfoJson } from "./collateral";
 import { Lru } from "../lru";
 import { pemCertificates } from "./quote";
-import { CertMemo, TdxCheckError, importP256Spki, parseCertificate, spkiOf, verifyChainToRoot, type CryptoKey, type VerifiedChain } from "./x509";
+import { CertMemo, TdxCheckError, p256KeyOf, parseCertificate, verifyChainToRoot, type Cert, type Crl, type PublicKey, type VerifiedChain } from "./x509";
 
 export interface Root {
-  cert: pkijs.Certificate;
+  cert: Cert;
   der: Uint8Array;
   key: string; // sha256 of der
 }
 
 export interface PreparedCrl {
   what: string;
-  crl: pkijs.CertificateRevocationList;
-  revoked: Set<string>;
+  /** DER of the issuer Name (compared with a certificate's issuer). */
+  issuer: Uint8Array;
+  revoked: Crl["revoked"];
   thisUpdate: number;
   nextUpdate: number | undefined;
 }
@@ -46,7 +46,7 @@ export class TdxVerifierCache {
   readonly roots: Lru<string, Root>;
   readonly chains: Lru<string, Promise<VerifiedChain>>;
   readonly collateral: Lru<string, Promise<PreparedCollateral>>;
-  readonly keys: Lru<string, Promise<CryptoKey>>;
+  readonly keys: Lru<string, Promise<PublicKey>>;
   readonly certs: CertMemo;
   constructor(readonly maxEntries = TDX_CACHE_MAX_ENTRIES) {
     this.roots = new Lru(Math.min(maxEntries, 8));
@@ -108,11 +108,11 @@ export function loadRoot(pem: string, cache: TdxVerifierCache): Root {
 }
 
 export function chain(cache: TdxVerifierCache, ders: Uint8Array[], root: Root, code: string, what: string, leafIsCa = false) {
-  return memo(cache.chains, sha256Hex(root.key, code, ...ders), () => verifyChainToRoot(ders, root, code, what, leafIsCa, cache.certs));
+  return memo(cache.chains, sha256Hex(root.key, code, ...ders), async () => verifyChainToRoot(ders, root, code, what, leafIsCa, cache.certs));
 }
 
-export function leafKey(cache: TdxVerifierCache, cert: pkijs.Certificate, code: string, what: string) {
-  const spki = spkiOf(cert);
-  return memo(cache.keys, sha256Hex(new Uint8Array(spki)), () => importP256Spki(spki, code, what));
+/** The P-256 key of a verified chain's leaf, kept per certificate. */
+export function leafKey(cache: TdxVerifierCache, cert: Cert, code: string, what: string) {
+  return memo(cache.keys, cert.id, async () => p256KeyOf(cert, code, what));
 }
 

@@ -4,11 +4,11 @@
  * against their issuer chains, no certificate of those chains revoked. The result is
  * time-independent and cached per (root, collateral); freshness is checked in verify.ts.
  */
-import type * as pkijs from "pkijs";
 import { QeIdentityJson, TcbInfoJson, TdxCollateral } from "./collateral";
 import { chain, leafKey, memo, sha256Hex, type PreparedCollateral, type PreparedCrl, type Root, type TdxVerifierCache } from "./cache";
 import { pemCertificates } from "./quote";
-import { TdxCheckError, hex, parseCrl, serialHex, verifyRawEcdsa } from "./x509";
+import { bytesEqual } from "../../crypto/encoding";
+import { TdxCheckError, parseCrl, serialHex, verifyCrlSignature, verifyRawEcdsa, type Cert, type Crl } from "./x509";
 
 export function fromHex(h: string): Uint8Array {
   return new Uint8Array(Buffer.from(h, "hex"));
@@ -26,7 +26,7 @@ export async function prepareCollateral(raw: unknown, root: Root, cache: TdxVeri
   return memo(cache.collateral, sha256Hex(root.key, JSON.stringify(c)), async () => {
     // Root CA CRL: issued and signed by the pinned root.
     const rootCrl = parseCrl(fromHex(c.root_ca_crl), "root_ca_crl_malformed", "root CA CRL");
-    if (!rootCrl.issuer.isEqual(root.cert.subject) || !(await safeVerifyCrl(rootCrl, root.cert))) {
+    if (!bytesEqual(rootCrl.issuer, root.cert.subject) || !verifyCrlSignature(rootCrl, root.cert)) {
       throw new TdxCheckError("root_ca_crl_signature_invalid", "the root CA CRL is not signed by the pinned Intel SGX Root CA");
     }
     // PCK CRL: signed by the PCK Platform/Processor CA in its issuer chain.
@@ -40,14 +40,14 @@ export async function prepareCollateral(raw: unknown, root: Root, cache: TdxVeri
     );
     const pckCrl = parseCrl(fromHex(c.pck_crl), "pck_crl_malformed", "PCK CRL");
     const pckCrlIssuer = pckCrlChain.certs[0]!;
-    if (!pckCrl.issuer.isEqual(pckCrlIssuer.subject) || !(await safeVerifyCrl(pckCrl, pckCrlIssuer))) {
+    if (!bytesEqual(pckCrl.issuer, pckCrlIssuer.subject) || !verifyCrlSignature(pckCrl, pckCrlIssuer)) {
       throw new TdxCheckError("pck_crl_signature_invalid", "the PCK CRL is not signed by the first certificate of its issuer chain");
     }
     const crls = [prepCrl(rootCrl, "root CA CRL"), prepCrl(pckCrl, "PCK CRL")];
 
     const tcbChain = await chain(cache, pemCertificates(c.tcb_info_issuer_chain, "TCB info issuer chain"), root, "tcb_signing_chain_invalid", "TCB info issuer chain");
     const tcbKey = await leafKey(cache, tcbChain.certs[0]!, "tcb_signing_chain_invalid", "TCB signing certificate");
-    if (!(await verifyRawEcdsa(tcbKey, fromHex(c.tcb_info_signature), new TextEncoder().encode(c.tcb_info)))) {
+    if (!(verifyRawEcdsa(tcbKey, fromHex(c.tcb_info_signature), new TextEncoder().encode(c.tcb_info)))) {
       throw new TdxCheckError("tcb_info_signature_invalid", "the TCB info signature does not verify with the TCB signing certificate");
     }
     const qeChain = await chain(
@@ -58,7 +58,7 @@ export async function prepareCollateral(raw: unknown, root: Root, cache: TdxVeri
       "QE identity issuer chain",
     );
     const qeKey = await leafKey(cache, qeChain.certs[0]!, "qe_identity_chain_invalid", "QE identity signing certificate");
-    if (!(await verifyRawEcdsa(qeKey, fromHex(c.qe_identity_signature), new TextEncoder().encode(c.qe_identity)))) {
+    if (!(verifyRawEcdsa(qeKey, fromHex(c.qe_identity_signature), new TextEncoder().encode(c.qe_identity)))) {
       throw new TdxCheckError(
         "qe_identity_signature_invalid",
         "the QE identity signature does not verify with the TCB signing certificate",
@@ -83,27 +83,13 @@ export async function prepareCollateral(raw: unknown, root: Root, cache: TdxVeri
   });
 }
 
-async function safeVerifyCrl(crl: pkijs.CertificateRevocationList, issuer: pkijs.Certificate): Promise<boolean> {
-  try {
-    return await crl.verify({ issuerCertificate: issuer });
-  } catch {
-    return false;
-  }
-}
-
-function prepCrl(crl: pkijs.CertificateRevocationList, what: string): PreparedCrl {
-  return {
-    what,
-    crl,
-    revoked: new Set((crl.revokedCertificates ?? []).map((r) => hex(r.userCertificate.valueBlock.valueHexView))),
-    thisUpdate: crl.thisUpdate.value.getTime(),
-    nextUpdate: crl.nextUpdate?.value.getTime(),
-  };
+function prepCrl(crl: Crl, what: string): PreparedCrl {
+  return { what, issuer: crl.issuer, revoked: crl.revoked, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate };
 }
 
 /** The CRL (by name) that revokes `cert`, if any; only CRLs issued by the certificate's issuer count. */
-export function revokedBy(cert: pkijs.Certificate, crls: PreparedCrl[]): string | undefined {
-  for (const c of crls) if (c.crl.issuer.isEqual(cert.issuer) && c.revoked.has(serialHex(cert))) return c.what;
+export function revokedBy(cert: Cert, crls: PreparedCrl[]): string | undefined {
+  for (const c of crls) if (bytesEqual(c.issuer, cert.issuer) && c.revoked.has(serialHex(cert))) return c.what;
   return undefined;
 }
 

@@ -3,12 +3,11 @@
  * identity, and the platform's SVNs (PCK certificate extension, TEE_TCB_SVN) against the TCB
  * levels of Intel's TCB info, merged into one TCB status the way Intel's QVL does.
  */
-import type * as pkijs from "pkijs";
 import type { TcbStatus } from "./collateral";
 import type { PreparedCollateral } from "./cache";
 import { fromHex } from "./prepare-collateral";
 import type { TdxQuote } from "./quote";
-import { TdxCheckError, hex, pckExtension } from "./x509";
+import { TdxCheckError, hex, pckExtension, type Cert } from "./x509";
 
 /** Converges two TCB statuses the way Intel's QVL does (out-of-date and configuration flags combine). */
 export function mergeTcbStatus(a: TcbStatus, b: TcbStatus): TcbStatus {
@@ -35,7 +34,7 @@ export interface TcbResult {
   fmspc: string;
 }
 
-export function matchTcb(q: TdxQuote, pckLeaf: pkijs.Certificate, col: PreparedCollateral): TcbResult {
+export function matchTcb(q: TdxQuote, pckLeaf: Cert, col: PreparedCollateral): TcbResult {
   const { tcbInfo, qeIdentity } = col;
   const ext = pckExtension(pckLeaf);
   if (tcbInfo.id !== "TDX" || tcbInfo.version < 3) {

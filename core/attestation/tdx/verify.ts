@@ -24,6 +24,7 @@ import { QuoteParseError, parseTdxQuote, type TdxQuote } from "./quote";
 import { verifyQuoteSignatures } from "./signatures";
 import { matchTcb } from "./tcb";
 import { TdxCheckError, hex, serialHex } from "./x509";
+import { bytesEqual } from "../../crypto/encoding";
 
 export { TDX_CACHE_MAX_ENTRIES, TdxVerifierCache } from "./cache";
 export { mergeTcbStatus } from "./tcb";
@@ -123,7 +124,7 @@ export async function verifyTdxQuote(quote: Uint8Array, opts: TdxVerifyOptions):
     const col = await prepareCollateral(opts.collateral, root, cache);
     // Revocation of the PCK chain: each certificate must be covered by a CRL from its issuer.
     for (const [i, cert] of pck.certs.entries()) {
-      const covering = col.crls.find((c) => c.crl.issuer.isEqual(cert.issuer));
+      const covering = col.crls.find((c) => bytesEqual(c.issuer, cert.issuer));
       if (!covering) {
         throw new TdxCheckError(
           "pck_crl_issuer_mismatch",
