@@ -111,6 +111,8 @@ export async function* jobItems(s: OpenedStream, signal?: AbortSignal): AsyncGen
     }
     return d;
   };
+  // The app went away: stop waiting for the network (its generator is closed in `finally`).
+  const gone = new Promise<"gone">((resolve) => (signal?.aborted ? resolve("gone") : signal?.addEventListener("abort", () => resolve("gone"), { once: true })));
   let shown = false;
   let ev = s.first;
   try {
@@ -140,11 +142,14 @@ export async function* jobItems(s: OpenedStream, signal?: AbortSignal): AsyncGen
         yield { kind: "result", result };
         return;
       }
-      ev = await s.rest.next();
+      const next = await Promise.race([s.rest.next(), gone]);
+      if (next === "gone") return;
+      ev = next;
     }
     throw new StreamEndedEarly();
   } finally {
-    if (!ev.done) await s.rest.return?.();
+    // Not awaited: a generator still busy in its own await takes the return when it next yields.
+    if (!ev.done) s.rest.return?.().catch(() => {});
   }
 }
 
