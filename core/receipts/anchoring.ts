@@ -1,0 +1,167 @@
+/**
+ * The anchorer (one writer: the local loop beside the chain watcher, or the scheduled function
+ * on AWS) and the watcher's check of the anchors (docs/architecture.md §4b).
+ *
+ * runAnchoring, each run:
+ *   1. reads the contract's latest anchor and the coordinator's latest batch;
+ *   2. batches the chain does not hold yet are (re)sent in order, at most once per
+ *      `resendAfterSeconds` (a message in flight on a real chain takes seconds; the contract
+ *      refuses a duplicate with ERR_ANCHOR_SEQNO anyway, so a resend costs only its fee). After
+ *      a crash, a lost send, or a sandbox restored from before the send, they go out again;
+ *   3. when the chain is level with the log and the interval has passed since the last anchor,
+ *      it cuts the next batch from the inboxes (core/receipts/log.ts) and sends it.
+ * It never posts on top of a chain that disagrees with the log: checkAnchors raises that.
+ *
+ * checkAnchors raises through the Alerts port:
+ *   anchor.mismatch   critical: the contract holds an anchor the coordinator's log does not
+ *                     have, or has with other fields (its database was restored from an older
+ *                     state or edited; or someone else posts with its wallet)
+ *   anchor.overdue    warning: receipts or movements have waited longer than the bound, or a
+ *                     cut batch has not reached the chain within it
+ *   anchor.reader-error  warning: the contract could not be read
+ */
+import type { Alerts, Log } from "../ports";
+import { DEFAULT_ANCHOR_LIMITS, type Anchor, type AnchorLimits } from "./anchor";
+import { AnchorConcurrencyError, anchorOf, type StoreAnchorLog } from "./log";
+import type { AnchorReader, ChainAnchor } from "./proof";
+
+/** Sends anchors to the contract, in this order (one wallet transfer may carry several). */
+export interface AnchorPoster {
+  post(anchors: Anchor[]): Promise<void>;
+}
+
+export interface AnchoringOptions {
+  log: StoreAnchorLog;
+  reader: AnchorReader;
+  poster: AnchorPoster;
+  /** ms */
+  now: () => number;
+  intervalSeconds: number;
+  limits?: AnchorLimits;
+  /** Wait this long for a sent anchor to show on chain before sending it again (default 120 s). */
+  resendAfterSeconds?: number;
+  logger?: Log;
+}
+
+export interface AnchoringReport {
+  chainSeqno: number;
+  coordinatorSeqno: number;
+  /** the batch cut in this run */
+  prepared?: number;
+  /** anchors sent in this run */
+  sent: number[];
+  /** why nothing was sent */
+  idle?: "not_due" | "nothing_to_anchor" | "in_flight" | "chain_disagrees" | "concurrent_writer";
+}
+
+export const sameAnchor = (a: Anchor, b: Anchor) =>
+  a.seqno === b.seqno && a.root === b.root && a.firstSeq === b.firstSeq && a.count === b.count && a.ledgerSeqno === b.ledgerSeqno && a.ledgerHash === b.ledgerHash;
+
+export async function runAnchoring(o: AnchoringOptions): Promise<AnchoringReport> {
+  const [chain, coordinatorSeqno] = await Promise.all([o.reader.latest(), o.log.latestSeqno()]);
+  const report: AnchoringReport = { chainSeqno: chain.seqno, coordinatorSeqno, sent: [] };
+  if (chain.seqno > coordinatorSeqno) return { ...report, idle: "chain_disagrees" };
+  if (chain.seqno >= 1) {
+    const onChain = await o.log.record(chain.seqno);
+    if (!onChain || !sameAnchor(onChain, chain) || onChain.history !== chain.history) return { ...report, idle: "chain_disagrees" };
+    if (onChain.postedAt === undefined) await o.log.markPosted(chain.seqno, chain.postedAt);
+  }
+  const now = o.now();
+  if (coordinatorSeqno > chain.seqno) {
+    const missing = await o.log.records(chain.seqno + 1, coordinatorSeqno);
+    const first = missing[0];
+    if (first?.sentAt !== undefined && now - first.sentAt < (o.resendAfterSeconds ?? 120) * 1000) return { ...report, idle: "in_flight" };
+    await send(o, missing.map(anchorOf), now, report);
+    return report;
+  }
+  if (now / 1000 - chain.postedAt < o.intervalSeconds) return { ...report, idle: "not_due" };
+  let cut;
+  try {
+    cut = await o.log.prepareNext(now, o.limits ?? DEFAULT_ANCHOR_LIMITS);
+  } catch (e) {
+    if (e instanceof AnchorConcurrencyError) return { ...report, idle: "concurrent_writer" };
+    throw e;
+  }
+  if (!cut) return { ...report, idle: "nothing_to_anchor" };
+  report.prepared = cut.seqno;
+  report.coordinatorSeqno = cut.seqno;
+  o.logger?.info("anchor batch cut", { seqno: cut.seqno, receipts: cut.count, firstSeq: cut.firstSeq, ledgerSeqno: cut.ledgerSeqno });
+  await send(o, [anchorOf(cut)], now, report);
+  return report;
+}
+
+async function send(o: AnchoringOptions, anchors: Anchor[], now: number, report: AnchoringReport) {
+  if (anchors.length === 0) return;
+  // Marked before the send: a crash after it only delays the resend, never doubles it at once.
+  for (const a of anchors) await o.log.markSent(a.seqno, now);
+  await o.poster.post(anchors);
+  report.sent.push(...anchors.map((a) => a.seqno));
+  o.logger?.info("anchors sent", { seqnos: report.sent });
+}
+
+// ---------------------------------------------------------------- the watcher's check
+
+export interface AnchorCheckOptions {
+  log: StoreAnchorLog;
+  reader: AnchorReader;
+  alerts: Alerts;
+  /** ms */
+  now: () => number;
+  /** How long receipts may wait for an anchor before `anchor.overdue` (e.g. 3 intervals). */
+  overdueSeconds: number;
+}
+
+export interface AnchorCheckReport {
+  chainSeqno: number | null;
+  coordinatorSeqno: number;
+  mismatch: boolean;
+  overdue: boolean;
+}
+
+export async function checkAnchors(o: AnchorCheckOptions): Promise<AnchorCheckReport> {
+  const coordinatorSeqno = await o.log.latestSeqno();
+  let chain: ChainAnchor;
+  try {
+    chain = await o.reader.latest();
+  } catch (e) {
+    await o.alerts.raise({ key: "anchor.reader-error", severity: "warning", title: "the anchor contract could not be read", details: { error: (e as Error).message } });
+    return { chainSeqno: null, coordinatorSeqno, mismatch: false, overdue: false };
+  }
+  const report: AnchorCheckReport = { chainSeqno: chain.seqno, coordinatorSeqno, mismatch: false, overdue: false };
+  const mismatch = async (why: string, details: Record<string, unknown>) => {
+    report.mismatch = true;
+    await o.alerts.raise({ key: "anchor.mismatch", severity: "critical", title: `the anchor on chain does not match the coordinator's log: ${why}`, details: { chainSeqno: chain.seqno, coordinatorSeqno, ...details } });
+  };
+  if (chain.seqno > coordinatorSeqno) {
+    await mismatch("the chain holds anchors the log does not (database restored from an older state, or another poster)", {});
+  } else if (chain.seqno >= 1) {
+    const r = await o.log.record(chain.seqno);
+    if (!r) await mismatch(`the log has no batch ${chain.seqno}`, {});
+    else if (!sameAnchor(r, chain) || r.history !== chain.history) {
+      await mismatch(`batch ${chain.seqno} differs from what was anchored (database edited?)`, { chain: anchorOf(chain), log: anchorOf(r) });
+    }
+  }
+  const now = o.now();
+  const oldest = await o.log.oldestPending();
+  if (oldest !== undefined && now - oldest > o.overdueSeconds * 1000) {
+    report.overdue = true;
+    await o.alerts.raise({
+      key: "anchor.overdue",
+      severity: "warning",
+      title: `receipts or ledger movements have waited over ${o.overdueSeconds} s for an anchor`,
+      details: { waitingSinceMs: oldest, chainSeqno: chain.seqno, coordinatorSeqno },
+    });
+  } else if (coordinatorSeqno > chain.seqno) {
+    const cut = await o.log.record(chain.seqno + 1);
+    if (cut && now - cut.preparedAt > o.overdueSeconds * 1000) {
+      report.overdue = true;
+      await o.alerts.raise({
+        key: "anchor.overdue",
+        severity: "warning",
+        title: `anchor ${cut.seqno} was cut over ${o.overdueSeconds} s ago and is not on chain (wallet out of funds? endpoint down?)`,
+        details: { preparedAtMs: cut.preparedAt, sentAtMs: cut.sentAt ?? null, chainSeqno: chain.seqno, coordinatorSeqno },
+      });
+    }
+  }
+  return report;
+}

@@ -1,0 +1,354 @@
+/**
+ * The receipt log and the ledger's movement log in the Store, and the anchor batches built
+ * from them (docs/architecture.md §4b). Pure core over the Store port.
+ *
+ * Why an inbox and not a counter: a sequence number taken inside the settlement would make
+ * every settlement in the network write one counter item, so concurrent settlements would
+ * conflict with each other (DynamoDB cancels a transaction that touches an item another one
+ * is writing). Instead each settlement appends its receipt to an inbox item of its own, in the
+ * same transaction (so a settled job always has its receipt logged, whatever crashes), and
+ * the anchorer, the log's only writer, gives the inbox entries their sequence numbers when it
+ * cuts the next batch. Every movement of the ledger is appended the same way by
+ * `withMovementLog`, a Store wrapper that adds one inbox put to each transaction that writes a
+ * ledger movement (core/ledger.ts and core/chain/store-ledger.ts both write them as a
+ * `notExists` put of `ledger/<id>/tx`), so no caller of the ledger has to remember it.
+ *
+ * Layout, all in the logical table "chain":
+ *   rlog:pending / <jobId>        inbox: a settled receipt without a sequence number yet
+ *   mlog:pending / <movementId>   inbox: a movement without a sequence number yet
+ *   anchor:head  / h              { seqno }: the latest batch cut (the one writer's guard)
+ *   anchor:list  / <seqno, 10 d>  AnchorRecord: one batch, its anchor fields and state
+ *   anchor:<seqno> / r#<chunk>    the batch's receipts in order: job ids + leaf hashes
+ *   anchor:<seqno> / m#<chunk>    the batch's movements in order: movement ids
+ *   rlog:<jobId> / r              { seq, anchorSeqno, receipt }: where a receipt went (proofs)
+ *
+ * Cutting a batch (crash-safe, idempotent): (1) chunk items, plain puts that a retry simply
+ * overwrites; (2) one transaction: the record (status "prepared") and the head, conditioned on
+ * the head not having moved, which fixes the batch; (3) the per-job index items, then the
+ * inbox deletes (a retry after a crash redoes both from the chunks); (4) status "indexed".
+ * No next batch is cut before the previous one is indexed, so the inbox never holds an entry
+ * that was already given a number.
+ */
+import type { Receipt } from "../../events/envelope";
+import type { Movement } from "../ledger";
+import { ConditionFailedError, type Item, type Store, type WriteOp } from "../ports";
+import { GENESIS_HEAD, buildAnchorBatch, type Anchor, type AnchorHead, type AnchorLimits, type MovementLogEntry, type ReceiptLogEntry, DEFAULT_ANCHOR_LIMITS } from "./anchor";
+import { auditPathFromLevels, HASH_BYTES, merkleLevels } from "./merkle";
+
+export const RECEIPT_INBOX_PK = "rlog:pending";
+export const MOVEMENT_INBOX_PK = "mlog:pending";
+const HEAD_KEY = { pk: "anchor:head", sk: "h" };
+const LIST_PK = "anchor:list";
+/** Receipts (or movements) per chunk item: 1000 leaves are ~43 KB of base64 plus the ids, far below DynamoDB's 400 KB item. */
+export const CHUNK = 1000;
+/** Most anchors a proof carries from its own to the coordinator's latest (about 3.5 days at the 300 s default). */
+export const MAX_PROOF_ANCHORS = 1000;
+
+const pad = (n: number) => String(n).padStart(10, "0");
+const recordKey = (seqno: number) => ({ pk: LIST_PK, sk: pad(seqno) });
+const chunkKey = (seqno: number, kind: "r" | "m", i: number) => ({ pk: `anchor:${seqno}`, sk: `${kind}#${String(i).padStart(6, "0")}` });
+export const receiptIndexKey = (jobId: string) => ({ pk: `rlog:${jobId}`, sk: "r" });
+
+// ---------------------------------------------------------------- appending
+
+/**
+ * The op a settlement adds to its transaction: the job's receipt into the inbox. Unconditional:
+ * the settlement's own movement (`settle:<jobId>`, written notExists) already makes the
+ * transaction commit at most once per job. One item of about 0.7 KB: 1 WRU, 2 inside a transaction.
+ */
+export function appendReceiptOp(jobId: string, receipt: Receipt, at: number): WriteOp {
+  return { op: "put", table: "chain", item: { pk: RECEIPT_INBOX_PK, sk: jobId, receipt: { body: receipt.body, signature: receipt.signature }, at } };
+}
+
+/** A ledger movement as the ledgers write it: a notExists put of ledger/<id>/tx. */
+function movementPut(op: WriteOp): Item | undefined {
+  return op.op === "put" && op.table === "ledger" && op.item.sk === "tx" && op.when?.kind === "notExists" ? op.item : undefined;
+}
+
+/**
+ * The Store, with every transaction that writes a ledger movement also appending that movement
+ * to the movement inbox (one more put at the end of the transaction, without a condition, so
+ * the indices of the caller's conditions are unchanged). Other methods pass through untouched
+ * (a Proxy keeps adapter extras such as LMDB's scan and close).
+ */
+export function withMovementLog<S extends Store>(store: S): S {
+  const transact = async (ops: WriteOp[]) => {
+    const extra: WriteOp[] = [];
+    for (const op of ops) {
+      const m = movementPut(op);
+      if (!m) continue;
+      const { pk, sk: _sk, ...rest } = m;
+      extra.push({ op: "put", table: "chain", item: { pk: MOVEMENT_INBOX_PK, sk: pk, movement: rest, at: typeof m.at === "number" ? m.at : 0 } });
+    }
+    return store.transact(extra.length ? [...ops, ...extra] : ops);
+  };
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === "transact") return transact;
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+// ---------------------------------------------------------------- batches
+
+export type AnchorStatus = "prepared" | "indexed";
+
+/** One batch as the coordinator keeps it (anchor:list/<seqno>). */
+export interface AnchorRecord extends Item, Anchor {
+  /** History after this anchor (what the contract's getter shows once it is posted). */
+  history: string;
+  status: AnchorStatus;
+  receiptChunks: number;
+  movementChunks: number;
+  /** ms */
+  preparedAt: number;
+  /** ms of the last time it was sent to the chain (absent before the first send) */
+  sentAt?: number;
+  /** chain time (s) it was seen on chain (absent until then) */
+  postedAt?: number;
+}
+
+interface InboxReceipt extends Item {
+  receipt: Receipt;
+  at: number;
+}
+interface InboxMovement extends Item {
+  movement: Omit<Movement, "id">;
+  at: number;
+}
+interface ReceiptChunk extends Item {
+  jobIds: string[];
+  /** the leaf hashes, 32 bytes each, concatenated, base64 */
+  leaves: string;
+}
+interface MovementChunk extends Item {
+  ids: string[];
+}
+export interface ReceiptIndexItem extends Item {
+  seq: number;
+  anchorSeqno: number;
+  receipt: Receipt;
+}
+
+export const anchorOf = (r: Anchor): Anchor => ({ seqno: r.seqno, root: r.root, firstSeq: r.firstSeq, count: r.count, ledgerSeqno: r.ledgerSeqno, ledgerHash: r.ledgerHash });
+const headOf = (r: AnchorRecord): AnchorHead => ({ seqno: r.seqno, lastSeq: r.firstSeq + r.count - 1, ledgerSeqno: r.ledgerSeqno, ledgerHash: r.ledgerHash, history: r.history });
+const byAtThenKey = (a: { at: number; sk: string }, b: { at: number; sk: string }) => a.at - b.at || (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0);
+
+/** Another anchorer cut the batch first (the head moved): this run stops; the next one continues. */
+export class AnchorConcurrencyError extends Error {
+  override readonly name = "AnchorConcurrencyError";
+  readonly code = "anchor_concurrent_writer";
+}
+
+/** Runs `f` over `items` with at most `n` in flight (plain writes: DynamoDB bills each alike, and they are independent). */
+async function eachLimited<T>(items: readonly T[], n: number, f: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length) await f(items[next++]!);
+    }),
+  );
+}
+
+export class StoreAnchorLog {
+  constructor(
+    readonly store: Store,
+    private readonly opts: { chunk?: number; concurrency?: number } = {},
+  ) {}
+
+  private get chunk() {
+    return this.opts.chunk ?? CHUNK;
+  }
+
+  async latestSeqno(): Promise<number> {
+    const h = await this.store.get("chain", HEAD_KEY);
+    return typeof h?.seqno === "number" ? h.seqno : 0;
+  }
+
+  record(seqno: number): Promise<AnchorRecord | undefined> {
+    return seqno < 1 ? Promise.resolve(undefined) : this.store.get<AnchorRecord>("chain", recordKey(seqno));
+  }
+
+  async latest(): Promise<AnchorRecord | undefined> {
+    return this.record(await this.latestSeqno());
+  }
+
+  /** Records from..to (inclusive), ascending; one query per 1000 seqnos. */
+  async records(from: number, to: number): Promise<AnchorRecord[]> {
+    const out: AnchorRecord[] = [];
+    for (let bucket = Math.floor(Math.max(1, from) / 1000); bucket <= Math.floor(to / 1000); bucket++) {
+      const prefix = pad(bucket * 1000).slice(0, 7);
+      for (const r of await this.store.query<AnchorRecord>("chain", LIST_PK, { skPrefix: prefix })) if (r.seqno >= from && r.seqno <= to) out.push(r);
+    }
+    return out;
+  }
+
+  /** Head after the latest batch (GENESIS_HEAD before the first). */
+  async head(): Promise<AnchorHead> {
+    const r = await this.latest();
+    return r ? headOf(r) : GENESIS_HEAD;
+  }
+
+  /** The oldest inbox entry's time (ms), or undefined when nothing waits: how late anchoring is. */
+  async oldestPending(): Promise<number | undefined> {
+    // The receipt inbox is keyed by job id (time-ordered ULIDs): its first entry is about the oldest.
+    const [r, m] = await Promise.all([this.store.query<InboxReceipt>("chain", RECEIPT_INBOX_PK, { limit: 1 }), this.store.query<InboxMovement>("chain", MOVEMENT_INBOX_PK, { limit: 50 })]);
+    const ats = [...r, ...m].map((e) => e.at);
+    return ats.length ? Math.min(...ats) : undefined;
+  }
+
+  /**
+   * Cuts the next batch from the inboxes, or returns null when they are empty. Finishes a batch
+   * left "prepared" by a crash first. Throws AnchorConcurrencyError when another writer moved the head.
+   */
+  async prepareNext(now: number, limits: AnchorLimits = DEFAULT_ANCHOR_LIMITS): Promise<AnchorRecord | null> {
+    const latest = await this.latest();
+    if (latest?.status === "prepared") await this.finishIndexing(latest);
+    const prev = latest ? headOf(latest) : GENESIS_HEAD;
+    const [inR, inM] = await Promise.all([
+      this.store.query<InboxReceipt>("chain", RECEIPT_INBOX_PK, { limit: limits.maxReceipts }),
+      this.store.query<InboxMovement>("chain", MOVEMENT_INBOX_PK, { limit: limits.maxMovements }),
+    ]);
+    if (inR.length === 0 && inM.length === 0) return null;
+    inR.sort(byAtThenKey);
+    inM.sort(byAtThenKey);
+    const receipts: ReceiptLogEntry[] = inR.map((e, i) => ({ seq: prev.lastSeq + 1 + i, receipt: e.receipt }));
+    const movements: MovementLogEntry[] = inM.map((e, i) => ({ seq: prev.ledgerSeqno + 1 + i, movement: { id: e.sk, ...e.movement } as Movement }));
+    const batch = buildAnchorBatch(prev, receipts, movements);
+    const seqno = batch.anchor.seqno;
+
+    // (1) chunks: plain puts, overwritten by a retry that cuts this seqno again
+    const leaves = batch.levels[0] ?? [];
+    const chunks: Item[] = [];
+    for (let i = 0, c = 0; i < inR.length; i += this.chunk, c++) {
+      const part = leaves.slice(i, i + this.chunk);
+      chunks.push({ ...chunkKey(seqno, "r", c), jobIds: inR.slice(i, i + this.chunk).map((e) => e.sk), leaves: Buffer.concat(part).toString("base64") } satisfies ReceiptChunk);
+    }
+    const receiptChunks = chunks.length;
+    for (let i = 0, c = 0; i < inM.length; i += this.chunk, c++) chunks.push({ ...chunkKey(seqno, "m", c), ids: inM.slice(i, i + this.chunk).map((e) => e.sk) } satisfies MovementChunk);
+    await eachLimited(chunks, this.opts.concurrency ?? 8, (item) => this.store.transact([{ op: "put", table: "chain", item }]));
+
+    // (2) the batch is fixed: record + head, only if nobody else cut it
+    const record: AnchorRecord = {
+      ...recordKey(seqno),
+      ...batch.anchor,
+      history: batch.head.history,
+      status: "prepared",
+      receiptChunks,
+      movementChunks: chunks.length - receiptChunks,
+      preparedAt: now,
+    };
+    try {
+      await this.store.transact([
+        { op: "put", table: "chain", item: record, when: { kind: "notExists" } },
+        { op: "put", table: "chain", item: { ...HEAD_KEY, seqno }, when: seqno === 1 ? { kind: "notExists" } : { kind: "cmp", attr: "seqno", op: "=", value: seqno - 1 } },
+      ]);
+    } catch (e) {
+      if (e instanceof ConditionFailedError) throw new AnchorConcurrencyError(`anchor ${seqno} was cut by another writer`);
+      throw e;
+    }
+    // (3) + (4)
+    await this.finishIndexing(record, new Map(inR.map((e) => [e.sk, e.receipt])));
+    return { ...record, status: "indexed" };
+  }
+
+  /**
+   * Index items for the batch's receipts, then the inbox deletes, then status "indexed".
+   * Idempotent; `receipts` saves re-reading the inbox when the caller still has it.
+   */
+  async finishIndexing(r: AnchorRecord, receipts?: Map<string, Receipt>): Promise<void> {
+    const rChunks = await this.chunks<ReceiptChunk>(r.seqno, "r", r.receiptChunks);
+    const mChunks = await this.chunks<MovementChunk>(r.seqno, "m", r.movementChunks);
+    const jobIds = rChunks.flatMap((c) => c.jobIds);
+    const conc = this.opts.concurrency ?? 8;
+    await eachLimited(
+      jobIds.map((jobId, i) => ({ jobId, seq: r.firstSeq + i })),
+      conc,
+      async ({ jobId, seq }) => {
+        // After a crash (no map) each entry is read back from the inbox: rare, so one read each is fine.
+        const receipt = receipts ? receipts.get(jobId) : (await this.store.get<InboxReceipt>("chain", { pk: RECEIPT_INBOX_PK, sk: jobId }))?.receipt;
+        // Absent from the inbox: its index was written before its inbox entry was deleted (by an earlier try).
+        if (!receipt) return;
+        const item: ReceiptIndexItem = { ...receiptIndexKey(jobId), seq, anchorSeqno: r.seqno, receipt };
+        await this.store.transact([{ op: "put", table: "chain", item }]);
+      },
+    );
+    const deletes = [...jobIds.map((sk) => ({ pk: RECEIPT_INBOX_PK, sk })), ...mChunks.flatMap((c) => c.ids.map((sk) => ({ pk: MOVEMENT_INBOX_PK, sk })))];
+    await eachLimited(deletes, conc, (key) => this.store.transact([{ op: "delete", table: "chain", key }]));
+    try {
+      await this.store.transact([{ op: "update", table: "chain", key: recordKey(r.seqno), set: { status: "indexed" }, when: { kind: "cmp", attr: "status", op: "=", value: "prepared" } }]);
+    } catch (e) {
+      if (!(e instanceof ConditionFailedError)) throw e; // indexed already
+    }
+  }
+
+  async markSent(seqno: number, at: number): Promise<void> {
+    await this.store.transact([{ op: "update", table: "chain", key: recordKey(seqno), set: { sentAt: at }, when: { kind: "exists" } }]);
+  }
+
+  async markPosted(seqno: number, chainTime: number): Promise<void> {
+    await this.store.transact([{ op: "update", table: "chain", key: recordKey(seqno), set: { postedAt: chainTime }, when: { kind: "exists" } }]);
+  }
+
+  private async chunks<T extends Item>(seqno: number, kind: "r" | "m", n: number): Promise<T[]> {
+    const out = await Promise.all(Array.from({ length: n }, (_, i) => this.store.get<T>("chain", chunkKey(seqno, kind, i))));
+    return out.map((c, i) => {
+      if (!c) throw new Error(`anchor ${seqno}: chunk ${kind}#${i} is missing from the store`);
+      return c;
+    });
+  }
+
+  /** Movement ids of batch `seqno`, in log order (for replaying the ledger against the anchors). */
+  async movementIds(seqno: number): Promise<string[]> {
+    const r = await this.record(seqno);
+    if (!r) return [];
+    return (await this.chunks<MovementChunk>(seqno, "m", r.movementChunks)).flatMap((c) => c.ids);
+  }
+
+  /** Where a job's receipt went: undefined while it waits in the inbox (or when the job never settled). */
+  indexOf(jobId: string): Promise<ReceiptIndexItem | undefined> {
+    return this.store.get<ReceiptIndexItem>("chain", receiptIndexKey(jobId));
+  }
+
+  /** True while the job's receipt waits for the next batch. */
+  async isPending(jobId: string): Promise<boolean> {
+    return (await this.store.get("chain", { pk: RECEIPT_INBOX_PK, sk: jobId })) !== undefined;
+  }
+
+  /**
+   * The inclusion proof of a sequenced receipt: its audit path in its batch, and the anchors
+   * from its batch to the latest the coordinator cut (at most MAX_PROOF_ANCHORS), with the
+   * history before its batch, so a verifier can tie it to the contract's one getter.
+   */
+  async proof(index: ReceiptIndexItem): Promise<StoredProof> {
+    const r = await this.record(index.anchorSeqno);
+    if (!r) throw new Error(`anchor ${index.anchorSeqno} is missing from the store`);
+    const chunks = await this.chunks<ReceiptChunk>(r.seqno, "r", r.receiptChunks);
+    const leaves: Uint8Array[] = [];
+    for (const c of chunks) {
+      const buf = Buffer.from(c.leaves, "base64");
+      for (let o = 0; o < buf.length; o += HASH_BYTES) leaves.push(buf.subarray(o, o + HASH_BYTES));
+    }
+    if (leaves.length !== r.count) throw new Error(`anchor ${r.seqno}: ${leaves.length} leaves stored for ${r.count} receipts`);
+    const leafIndex = index.seq - r.firstSeq;
+    const path = auditPathFromLevels(merkleLevels(leaves), leafIndex).map((h) => Buffer.from(h).toString("hex"));
+    const last = Math.min(await this.latestSeqno(), r.seqno + MAX_PROOF_ANCHORS - 1);
+    const [prev, anchors] = await Promise.all([this.record(r.seqno - 1), this.records(r.seqno, last)]);
+    return { receipt: index.receipt, seq: index.seq, anchorSeqno: r.seqno, leafIndex, treeSize: r.count, path, prevHistory: prev?.history ?? GENESIS_HEAD.history, anchors: anchors.map(anchorOf) };
+  }
+}
+
+export interface StoredProof {
+  receipt: Receipt;
+  seq: number;
+  anchorSeqno: number;
+  leafIndex: number;
+  treeSize: number;
+  path: string[];
+  /** History before the receipt's anchor (32 zero bytes before the first). */
+  prevHistory: string;
+  /** The receipt's anchor first, then every later one the coordinator cut, ascending. */
+  anchors: Anchor[];
+}

@@ -1,0 +1,65 @@
+/**
+ * Test factories for the receipt log and anchoring: a stand-in for the anchor contract that
+ * makes the contract's checks (core/receipts/anchor.ts applyAnchor is the same rule set the
+ * Tact contract enforces; contracts/anchor.test.ts holds the two together) and a signed receipt.
+ */
+import type { Receipt } from "../../events/envelope";
+import { signReceipt } from "../crypto/receipt";
+import { makeReceiptBody, type TestWorker } from "../crypto/testing";
+import { applyAnchor, GENESIS_HEAD, type Anchor, type AnchorHead } from "./anchor";
+import type { AnchorPoster } from "./anchoring";
+import type { AnchorReader, ChainAnchor } from "./proof";
+
+export interface FakeAnchorContract extends AnchorReader, AnchorPoster {
+  /** every anchor accepted, in order */
+  accepted: Anchor[];
+  /** every anchor refused, with the reason's code */
+  refused: Array<{ anchor: Anchor; code: string }>;
+  /** chain time (s) */
+  time: number;
+  /** when true, post() loses the message (a send that never lands) */
+  dropSends: boolean;
+}
+
+export function fakeAnchorContract(o: { time?: number } = {}): FakeAnchorContract {
+  let head: AnchorHead = GENESIS_HEAD;
+  let last: Anchor | undefined;
+  let postedAt = 0;
+  const c: FakeAnchorContract = {
+    accepted: [],
+    refused: [],
+    time: o.time ?? 1_750_000_000,
+    dropSends: false,
+    async latest(): Promise<ChainAnchor> {
+      return {
+        seqno: head.seqno,
+        root: last?.root ?? "00".repeat(32),
+        firstSeq: last?.firstSeq ?? 0,
+        count: last?.count ?? 0,
+        lastSeq: head.lastSeq,
+        ledgerSeqno: head.ledgerSeqno,
+        ledgerHash: head.ledgerHash,
+        history: head.history,
+        postedAt,
+      };
+    },
+    async post(anchors) {
+      if (c.dropSends) return;
+      for (const a of anchors) {
+        try {
+          head = applyAnchor(head, a);
+          last = a;
+          postedAt = c.time;
+          c.accepted.push(a);
+        } catch (e) {
+          c.refused.push({ anchor: a, code: (e as { code?: string }).code ?? "error" });
+        }
+      }
+    },
+  };
+  return c;
+}
+
+export function signedReceipt(worker: TestWorker, jobId: string, finishedAt = 1_764_000_000_000): Receipt {
+  return signReceipt(makeReceiptBody(worker, { jobId, finishedAt }), worker.signing);
+}
