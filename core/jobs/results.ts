@@ -13,6 +13,7 @@ import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from ".
 import { applyMovement, OverdraftError, settleMovement } from "../ledger";
 import { jobCost } from "../pricing";
 import { ConditionFailedError } from "../ports";
+import { appendReceiptOp } from "../receipts/log";
 import { requireWorker, type WorkerItem } from "../workers";
 import { advance } from "./dispatch";
 import { failureKey, jobKey, jobTopic, replyKey, resultDigest, RETAIN_SECONDS, stillAt, type FailureItem, type JobItem, type ReplyItem } from "./items";
@@ -84,6 +85,9 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
         key: { pk: workerId, sk: "stats" },
         add: { jobs: 1, promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens },
       },
+      // issue 15: the receipt joins the receipt log's inbox in this same transaction (last, no
+      // condition); the anchorer numbers and anchors it (core/receipts/log.ts).
+      appendReceiptOp(job.jobId, r.receipt, now),
     ]);
     if (applied === "duplicate") settled = new Error("settled already");
   } catch (e) {
