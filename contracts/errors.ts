@@ -17,7 +17,8 @@ export const VaultExit = {
   ERR_BAD_DESTINATION: 1011, // payout to the vault itself or outside the basechain (workchain 0)
   ERR_NOT_VAULT: 1012, // a wallet message that did not come from its vault
   ERR_NOT_WALLET: 1013, // a wallet's answer from an address that is not the wallet it names
-  ERR_UNKNOWN_DEPOSIT: 1014, // a credit confirmation for no deposit in flight (or another amount)
+  ERR_UNKNOWN_DEPOSIT: 1014, // a credit confirmation for no deposit in flight
+  ERR_LOW_VALUE: 1015, // a Withdraw or Redeem without the value its three transactions need
 } as const;
 
 export type VaultExitName = keyof typeof VaultExit;

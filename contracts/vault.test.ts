@@ -485,6 +485,16 @@ describe("vault", () => {
       await expectVaultRefusedUnchanged(f, () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(0n)), f.requester.address, "ERR_BAD_AMOUNT");
     });
 
+    it("issue 16: a withdrawal without the value its three transactions need is refused up front: ERR_LOW_VALUE (else the wallet could be debited, or the totals reserved, with nothing paid)", async () => {
+      // 0.006–0.01 TON used to run a wallet or the paying transaction out of gas with no bounce to undo it
+      for (const value of [toNano("0.006"), toNano("0.009"), toNano("0.016")]) {
+        await expectVaultRefusedUnchanged(f, () => f.vault.sendWithdraw(f.stranger.getSender(), value, f.withdrawal(toNano("1"))), f.stranger.address, "ERR_LOW_VALUE");
+      }
+      // and the signed withdrawal still pays when sent with enough
+      await f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1")));
+      expect(await snapshot(f)).toMatchObject({ totals: { withdrawn: toNano("1") }, account: { withdrawn: toNano("1"), seqno: 1 } });
+    });
+
     it("an approval not sent by the account's wallet pays nothing: ERR_NOT_WALLET", async () => {
       const body = beginCell().store(storeDebitApproved({ $$type: "DebitApproved", account: f.account, amount: toNano("4"), to: f.stranger.address, seqno: 0n, expiry: BigInt(FIXED_NOW + 60) })).endCell();
       await expectVaultRefusedUnchanged(f, () => f.stranger.send({ to: f.vault.address, value: GAS, body }), f.stranger.address, "ERR_NOT_WALLET");
@@ -556,6 +566,15 @@ describe("vault", () => {
       const other = await Vault.createFromConfig({ owner: f.owner.address, coordinatorKey: f.coordinator.publicKey, nonce: 1n });
       const v = signVoucher(f.coordinator.secretKey, other.address, { worker: f.worker.address, cumulative: toNano("1"), expiry: FIXED_NOW + 60 });
       await expectVaultRefusedUnchanged(f, () => f.vault.sendRedeem(f.worker.getSender(), GAS, v), f.worker.address, "ERR_BAD_SIGNATURE");
+    });
+
+    it("issue 16: a voucher without the value its three transactions need is refused up front: ERR_LOW_VALUE (else the payout wallet's mark could rise with nothing paid)", async () => {
+      for (const value of [toNano("0.006"), toNano("0.009"), toNano("0.016")]) {
+        await expectVaultRefusedUnchanged(f, () => f.vault.sendRedeem(f.stranger.getSender(), value, f.voucher(toNano("1"))), f.stranger.address, "ERR_LOW_VALUE");
+      }
+      expect(await f.blockchain.openContract(new PayoutWallet(payout)).getPaid()).toBe(0n);
+      await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1")));
+      expect(await f.vault.getPaid(f.worker.address)).toBe(toNano("1"));
     });
 
     it("an approval not sent by the worker's payout wallet pays nothing: ERR_NOT_WALLET", async () => {
