@@ -235,7 +235,10 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
 
   // ---------------------------------------------------------------- leases of long jobs
   let leaseRouteMissing = false;
-  /** Keeps a job's lease ahead of it while it runs: extends when a third of the lease (≥ 3 s) is left. */
+  /**
+   * Keeps a job's lease ahead of it while it runs: extends once half of the lease is left (so a
+   * slow or failed call still has the other half), at most every 250 ms.
+   */
   const keepLease = (job: AgentJob) => {
     let deadline = job.deadline;
     const length = Math.max(1_000, deadline - now());
@@ -243,7 +246,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     let done = false;
     const schedule = (ms?: number) => {
       if (done || leaseRouteMissing) return;
-      const wait = ms ?? Math.max(0, deadline - now() - Math.max(3_000, length / 3));
+      const wait = ms ?? Math.max(250, deadline - now() - length / 2);
       timer = setTimeout(extend, wait);
       timer.unref();
     };
