@@ -1,6 +1,7 @@
 import type { CoreConfig } from "./config";
 import type { Clock, Log, Notifier, Queues, ReplayGuard, Store } from "./ports";
 import type { Policy } from "./attestation/policy";
+import type { PolicyCache } from "./policy-registry";
 
 /** Everything a core use case needs from the world, passed explicitly. */
 export interface CoreDeps {
@@ -13,4 +14,6 @@ export interface CoreDeps {
   policy: Policy;
   /** Where request nonces are remembered; default: the store (one conditional write per request). */
   replay?: ReplayGuard;
+  /** The on-chain policy registry (issue 15): when set, only workers whose image it lists are registered and matched. */
+  policyRegistry?: PolicyCache;
 }

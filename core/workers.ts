@@ -8,6 +8,7 @@ import type { CoreDeps } from "./deps";
 import { ForbiddenError, RegistrationRefusedError, UnauthenticatedError } from "./errors";
 import { toBig } from "./ledger";
 import { payoutTotals } from "./payouts";
+import { imageAllowed, imageDigestOf, ImageNotAllowedError } from "./policy-registry";
 import { pricePerToken } from "./pricing";
 import type { Item, WriteOp } from "./ports";
 import { MAX_TRANSACT_OPS } from "./store-rules";
@@ -26,6 +27,8 @@ export interface OfferItem extends Item {
   attestationExpiresAt: number;
   /** What the worker's engine can do with this model, as advertised at registration (absent from older agents). */
   capabilities?: ModelCapabilities;
+  /** The image's name on the policy registry (core/policy-registry.ts imageDigestOf); absent for tier none and older registrations. */
+  image?: string;
 }
 
 export interface WorkerItem extends Item {
@@ -87,6 +90,12 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     allowTestImages: deps.config.allowTestImages,
   });
   if (!verdict.ok) throw new ForbiddenError(`attestation_${verdict.code}`, `attestation refused: ${verdict.reason}`);
+  const image = imageDigestOf(verdict);
+  if (deps.policyRegistry) {
+    // issue 15: the on-chain allow-list too (a stale reading refuses with 503 policy_stale)
+    const reading = await deps.policyRegistry.current();
+    if (!imageAllowed(reading, verdict.tier, image)) throw new ImageNotAllowedError(image, reading.version);
+  }
 
   const prev = await deps.store.get<WorkerItem>("workers", { pk: workerId, sk: "worker" });
   const models = req.models.map((m) => m.model);
@@ -118,6 +127,7 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     lastHeartbeat: now,
     attestationExpiresAt: verdict.expiresAt,
     ...(m.capabilities ? { capabilities: m.capabilities } : {}),
+    ...(image ? { image } : {}),
   }));
   const dropped = (prev?.models ?? []).filter((m) => !models.includes(m));
   const main: WriteOp[] = [
@@ -203,7 +213,11 @@ export async function matchCandidates(deps: CoreDeps, req: MatchRequest): Promis
   const now = deps.clock.now();
   const live = all.filter((o) => isLive(o, now, deps.config.livenessMs));
   if (live.length === 0) return { offers: [], why: "no live worker (all missed heartbeats or attestation expired)" };
-  const tiered = live.filter((o) => req.tiers.includes(o.tier));
+  // issue 15: a worker whose image left the registry's allow-list leaves the lists at the next policy refresh
+  const reading = deps.policyRegistry ? await deps.policyRegistry.current() : undefined;
+  const listed = reading ? live.filter((o) => imageAllowed(reading, o.tier, o.image)) : live;
+  if (listed.length === 0) return { offers: [], why: `no live worker runs an image on the policy registry's allow-list (policy v${reading?.version})` };
+  const tiered = listed.filter((o) => req.tiers.includes(o.tier));
   if (tiered.length === 0) return { offers: [], why: `no live worker in tiers [${req.tiers.join(", ")}]` };
   const cap = req.maxPricePerToken;
   const affordable = cap === undefined ? tiered : tiered.filter((o) => toBig(o.pricePerToken) <= cap);

@@ -245,7 +245,15 @@ describe("tdx tier", () => {
   it("a quote whose report data binds the keys and nonce is accepted (stubbed verdict)", async () => {
     const k = keys();
     const r = await verifyAttestation(tdxDoc(k), ctx({ expectedNonce: k.nonce, verifyTdx: stubVerdict(k) }));
-    expect(r).toEqual({ ok: true, tier: "tdx", measurement: SAMPLE.mrtd, expiresAt: NOW - 1000 + 86_400_000, tcbStatus: "UpToDate", imageName: "sample-dcap-qvl-tdx" });
+    expect(r).toEqual({
+      ok: true,
+      tier: "tdx",
+      measurement: SAMPLE.mrtd,
+      expiresAt: NOW - 1000 + 86_400_000,
+      tcbStatus: "UpToDate",
+      imageName: "sample-dcap-qvl-tdx",
+      registers: { mrtd: SAMPLE.mrtd, rtmr0: SAMPLE.rtmr0, rtmr1: SAMPLE.rtmr1, rtmr2: SAMPLE.rtmr2 }, // what the policy registry names the image by
+    });
   });
 
   it("a TCB status outside the policy → tcb_status_not_accepted", async () => {

@@ -19,7 +19,16 @@ import { MAX_QUOTE_BYTES } from "./tdx/quote";
 import { TdxVerifierCache, verifyTdxQuote, type TdxVerdict } from "./tdx/verify";
 
 export type AttestationResult =
-  | { ok: true; tier: AttestationTier; measurement: string; expiresAt: number; tcbStatus?: string; imageName?: string }
+  | {
+      ok: true;
+      tier: AttestationTier;
+      measurement: string;
+      expiresAt: number;
+      tcbStatus?: string;
+      imageName?: string;
+      /** tdx: the registers the policy registry names an image by (core/policy-registry.ts measurementDigest) */
+      registers?: { mrtd: string; rtmr0: string; rtmr1: string; rtmr2: string };
+    }
   | { ok: false; code: string; reason: string };
 
 /** Result of a GPU evidence verifier (e.g. NVIDIA CC). */
@@ -179,5 +188,6 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
   } else if (policy.requireGpuEvidence) {
     return no("gpu_evidence_missing", `policy v${policy.version} requires GPU evidence (e.g. NVIDIA CC) next to the TDX quote`);
   }
-  return { ok: true, tier: "tdx", measurement: verdict.measurements.mrtd, expiresAt, tcbStatus: verdict.status, imageName: allowed.name };
+  const { mrtd, rtmr0, rtmr1, rtmr2 } = verdict.measurements;
+  return { ok: true, tier: "tdx", measurement: mrtd, expiresAt, tcbStatus: verdict.status, imageName: allowed.name, registers: { mrtd, rtmr0, rtmr1, rtmr2 } };
 }
