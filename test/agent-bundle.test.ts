@@ -1,0 +1,129 @@
+/**
+ * Issue 13: the agent as a product a GPU owner installs. The bundle (scripts/build-agent.ts)
+ * is reproducible, carries only the agent, starts, prints its help, joins the local network,
+ * answers a job, serves its metrics, and drains on SIGTERM without losing the job it runs.
+ * The single executable (scripts/build-agent-sea.ts) is checked when COCOON_TEST_SEA=1 (it
+ * copies a ~100 MB binary: not in every run).
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateSigningKey } from "../core/crypto/keys";
+import { startNetwork, type LocalNetwork } from "../local/network";
+import { CocoonClient } from "../client/sdk";
+import { AGENT_BUNDLE, type AgentBuild, buildAgent, forbiddenInputs, LLAMA_WORKER } from "../scripts/build-agent";
+import { spawnAgent, startFakeEngine } from "./agent-fixtures";
+import { MODEL } from "./helpers";
+
+const tmp = (what: string) => mkdtempSync(join(tmpdir(), `cocoon-${what}-`));
+
+let build: AgentBuild;
+let bundle: string;
+beforeAll(async () => {
+  build = await buildAgent({ outDir: tmp("agent-dist") });
+  bundle = join(build.outDir, AGENT_BUNDLE);
+}, 60_000);
+
+describe("issue 13: the agent bundle", () => {
+  it("is reproducible: a second build of the same sources has the same SHA-256, which the manifest names", async () => {
+    // Act
+    const again = await buildAgent({ outDir: tmp("agent-dist-2") });
+    // Assess
+    expect(again.digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(again.digest).toBe(build.digest);
+    expect(again.files.map((f) => [f.name, f.sha256])).toEqual(build.files.map((f) => [f.name, f.sha256]));
+    const manifest = JSON.parse(readFileSync(join(build.outDir, "manifest.json"), "utf8")) as { digest: string };
+    expect(manifest.digest).toBe(`sha256:${build.digest}`);
+    expect(readFileSync(join(build.outDir, "manifest.json"), "utf8")).toBe(readFileSync(join(again.outDir, "manifest.json"), "utf8"));
+  });
+
+  it("carries only the agent: nothing from functions/, local/, client/, stacks/ or the AWS CDK; node-llama-cpp stays outside", () => {
+    // Assess: the check itself catches each kind (so an empty answer below means something)
+    expect(forbiddenInputs(["functions/http/routes.ts", "local/network.ts", "client/sdk.ts", "stacks/Cocoon.ts", "node_modules/aws-cdk-lib/index.js"])).toHaveLength(5);
+    expect(build.inputs).toContain("agent/runtime.ts");
+    expect(build.inputs).toContain("agent/engines/llama-worker.ts");
+    expect(forbiddenInputs(build.inputs)).toEqual([]);
+    expect(build.inputs.filter((i) => i.includes("node-llama-cpp"))).toEqual([]);
+    const main = readFileSync(bundle, "utf8");
+    expect(main).toContain(LLAMA_WORKER);
+    expect(main).not.toContain("llama-worker.ts");
+    expect(readFileSync(join(build.outDir, LLAMA_WORKER), "utf8")).toMatch(/from\s*"node-llama-cpp"/);
+  });
+
+  it("starts and prints --help with every command (exit 0)", () => {
+    // Act
+    const r = spawnSync(process.execPath, [bundle, "--help"], { encoding: "utf8" });
+    // Assess
+    expect(r.status).toBe(0);
+    for (const cmd of ["init", "start", "status", "redeem"]) expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, "m"));
+  });
+
+  describe("on the local network", () => {
+    let net: LocalNetwork;
+    beforeAll(async () => {
+      net = await startNetwork({ chain: false });
+    });
+    afterAll(async () => {
+      await net?.stop();
+    });
+
+    it("joins, answers a job, counts it in /metrics, and on SIGTERM drains: the job it is running completes, shutdown is announced, exit 0", async () => {
+      // Prepare: the bundle in front of an engine the test controls
+      const engine = await startFakeEngine(MODEL).start();
+      const home = tmp("agent-home");
+      const agent = spawnAgent(
+        [process.execPath, bundle, "start", "--api", net.url, "--tier", "dev", "--engine", "openai", "--engine-url", engine.url, "--model", MODEL, "--capacity", "2", "--metrics-port", "0"],
+        { COCOON_HOME: home, COCOON_POLL_WAIT_SECONDS: "1" },
+      );
+      try {
+        const serving = await agent.waitFor("serving");
+        const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
+        await client.faucet(10_000_000_000n);
+        const ask = (content: string) => client.ask({ model: MODEL, messages: [{ role: "user", content }], maxTokens: 16, tiers: ["dev"], candidates: 1, timeoutMs: 20_000 });
+        // Act 1: a job
+        const first = await ask("hello");
+        const metrics = await (await fetch(String(serving.metrics))).text();
+        // Act 2: a second job is in the engine when SIGTERM comes
+        engine.hold = true;
+        const pending = ask("are you leaving?");
+        await (async () => {
+          for (let i = 0; i < 400 && engine.received < 2; i++) await new Promise((r) => setTimeout(r, 25));
+        })();
+        agent.child.kill("SIGTERM");
+        await agent.waitFor("draining");
+        engine.release();
+        const second = await pending;
+        const code = await agent.exited;
+        const models = (await (await fetch(`${net.url}/v1/models`)).json()) as { models: Array<{ model: string; workers: number }> };
+        // Assess
+        expect(first.workerId).toBe(serving.workerId);
+        expect(first.text).toBe("fake answer");
+        expect(serving).toMatchObject({ tier: "dev", confidential: false });
+        expect(metrics).toMatch(/cocoon_agent_jobs_total\{outcome="completed"\} 1/);
+        expect(engine.received).toBe(2);
+        expect(second.workerId).toBe(serving.workerId);
+        expect(second.attempt).toBe(0);
+        expect(code).toBe(0);
+        expect(agent.lines.some((l) => l.msg === "drained: shutdown announced, every job finished")).toBe(true);
+        expect(models.models.find((m) => m.model === MODEL)?.workers ?? 0).toBe(0);
+      } finally {
+        if (agent.child.exitCode === null) agent.child.kill("SIGKILL");
+        await engine.kill();
+      }
+    });
+  });
+
+  it.skipIf(!process.env.COCOON_TEST_SEA)("the single executable (Node SEA) starts and prints --help", async () => {
+    // Prepare
+    const { buildAgentSea } = await import("../scripts/build-agent-sea");
+    // Act
+    const sea = await buildAgentSea({ outDir: tmp("agent-sea") });
+    const r = spawnSync(sea.binary, ["--help"], { encoding: "utf8" });
+    // Assess
+    expect(sea.bundleDigest).toBe(build.digest);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}start\b/m);
+  }, 120_000);
+});
