@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { fakeCompletion, type FakeOpenAiServer, startFakeOpenAiServer } from "../../test/fixtures/openai-server";
+import { fakeCompletion, fakeEmbedding, type FakeOpenAiServer, fakeToolCall, startFakeOpenAiServer } from "../../test/fixtures/openai-server";
 import { EngineError, type EngineRequest } from "./engine";
 import { createOpenAiEngine } from "./openai-http";
 
@@ -298,5 +298,143 @@ describe("createOpenAiEngine passes OpenAI fields through", () => {
       top_p: 0.5,
       response_format: { type: "text" },
     });
+  });
+});
+
+describe("issue 11: createOpenAiEngine streams, completes, embeds and tells its capabilities", () => {
+  let server: FakeOpenAiServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+  const tools = [{ type: "function" as const, function: { name: "lookup", parameters: { type: "object" } } }];
+
+  it("streams text deltas as the server sends them, then done with the server's usage", async () => {
+    // Prepare
+    server = await startFakeOpenAiServer({ delayMsPerChunk: 40 });
+    const engine = createOpenAiEngine({ baseUrl: server!.url });
+    const expected = fakeCompletion(aRequest().messages, 64);
+    // Act
+    const started = Date.now();
+    const arrivals: number[] = [];
+    const events = [];
+    for await (const ev of engine.stream!(aRequest())) {
+      arrivals.push(Date.now() - started);
+      events.push(ev);
+    }
+    // Assess
+    const deltas = events.flatMap((e) => (e.type === "delta" ? [e.text] : []));
+    expect(deltas.join("")).toBe(expected.text);
+    expect(deltas.length).toBe(expected.completionTokens);
+    expect(events.at(-1)).toEqual({ type: "done", result: { text: expected.text, usage: { promptTokens: expected.promptTokens, completionTokens: expected.completionTokens }, finishReason: "stop", engine: `openai-compatible:${server!.url}` } });
+    // The first delta came while the server was still generating (chunks are 40 ms apart).
+    expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThan(40 * (deltas.length - 1) * 0.8);
+    expect(server!.requests[0]?.body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
+  });
+
+  it("gathers streamed tool-call pieces into whole calls", async () => {
+    // Prepare
+    server = await startFakeOpenAiServer();
+    const engine = createOpenAiEngine({ baseUrl: server!.url });
+    const request = aRequest({ tools, toolChoice: "auto" });
+    // Act
+    const events = [];
+    for await (const ev of engine.stream!(request)) events.push(ev);
+    // Assess
+    const done = events.at(-1);
+    expect(done?.type).toBe("done");
+    expect(done?.type === "done" && done.result.toolCalls).toEqual([fakeToolCall(request.messages, tools, "auto", 1)]);
+    expect(done?.type === "done" && done.result.finishReason).toBe("stop");
+    expect(server!.requests[0]?.body).toMatchObject({ tools, tool_choice: "auto" });
+  });
+
+  it("fails a stream without usage (billing needs the engine's count), without [DONE], or with a mid-stream error", async () => {
+    // Prepare
+    server = await startFakeOpenAiServer({ behaviour: "omit-usage" });
+    const cut = (body: string): typeof fetch => (async () => new Response(body, { status: 200, headers: { "content-type": "text/event-stream" } })) as typeof fetch;
+    const drain = async (it: AsyncIterable<unknown>) => {
+      for await (const _ of it);
+    };
+    // Act
+    const noUsage = await errorOf(drain(createOpenAiEngine({ baseUrl: server!.url }).stream!(aRequest())));
+    const noDone = await errorOf(drain(createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl: cut('data: {"choices":[{"delta":{"content":"hi"}}]}\n\n') }).stream!(aRequest())));
+    const midError = await errorOf(drain(createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl: cut('data: {"error":{"message":"CUDA out of memory"}}\n\n') }).stream!(aRequest())));
+    // Assess
+    expect(noUsage.code).toBe("engine_bad_response");
+    expect(noUsage.message).toMatch(/usage/);
+    expect(noDone.code).toBe("engine_bad_response");
+    expect(noDone.message).toMatch(/\[DONE\]/);
+    expect(midError.code).toBe("engine_unavailable");
+    expect(midError.message).toMatch(/CUDA out of memory/);
+  });
+
+  it("times out a stream that stalls, and stops when the caller aborts", async () => {
+    // Prepare
+    server = await startFakeOpenAiServer({ behaviour: "hang" });
+    const drain = async (it: AsyncIterable<unknown>) => {
+      for await (const _ of it);
+    };
+    const ctl = new AbortController();
+    // Act
+    const stalled = await errorOf(drain(createOpenAiEngine({ baseUrl: server!.url, timeoutMs: 100 }).stream!(aRequest())));
+    const aborting = errorOf(drain(createOpenAiEngine({ baseUrl: server!.url }).stream!(aRequest({ signal: ctl.signal }))));
+    ctl.abort();
+    const aborted = await aborting;
+    // Assess
+    expect(stalled.code).toBe("engine_timeout");
+    expect(aborted.code).toBe("engine_aborted");
+  });
+
+  it("continues a prompt with /v1/completions, whole and streamed", async () => {
+    // Prepare
+    server = await startFakeOpenAiServer();
+    const engine = createOpenAiEngine({ baseUrl: server!.url });
+    const expected = fakeCompletion([{ role: "user", content: "Once upon" }], 5);
+    // Act
+    const whole = await engine.complete!({ model: "fake-model", prompt: "Once upon", maxTokens: 5, stop: ["\n"] });
+    const events = [];
+    for await (const ev of engine.streamCompletion!({ model: "fake-model", prompt: "Once upon", maxTokens: 5 })) events.push(ev);
+    // Assess
+    expect(whole).toMatchObject({ text: expected.text, usage: { promptTokens: expected.promptTokens, completionTokens: expected.completionTokens }, finishReason: "stop" });
+    expect(events.flatMap((e) => (e.type === "delta" ? [e.text] : [])).join("")).toBe(expected.text);
+    expect(events.at(-1)).toMatchObject({ type: "done", result: { text: expected.text } });
+    expect(server!.requests[0]).toMatchObject({ path: "/v1/completions", body: { prompt: "Once upon", max_tokens: 5, stop: ["\n"], stream: false } });
+  });
+
+  it("embeds texts and token ids with the server's usage, vectors in input order", async () => {
+    // Prepare
+    server = await startFakeOpenAiServer();
+    const engine = createOpenAiEngine({ baseUrl: server!.url });
+    // Act
+    const texts = await engine.embed!({ model: "fake-model", input: ["one two", "three"] });
+    const ids = await engine.embed!({ model: "fake-model", input: [[1, 2, 3]] });
+    // Assess
+    expect(texts).toEqual({ vectors: [fakeEmbedding("one two"), fakeEmbedding("three")], usage: { promptTokens: 3 }, engine: `openai-compatible:${server!.url}` });
+    expect(ids.vectors).toEqual([fakeEmbedding([1, 2, 3])]);
+    expect(server!.requests[0]?.body).toEqual({ model: "fake-model", input: ["one two", "three"], encoding_format: "float" });
+  });
+
+  it("refuses embeddings that come out of order or short", async () => {
+    // Prepare
+    const answering = (data: unknown): typeof fetch => (async () => new Response(JSON.stringify({ data, usage: { prompt_tokens: 2 } }))) as typeof fetch;
+    // Act
+    const short = await errorOf(createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl: answering([{ index: 0, embedding: [1] }]) }).embed!({ model: "m", input: ["a", "b"] }));
+    const gap = await errorOf(
+      createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl: answering([{ index: 0, embedding: [1] }, { index: 2, embedding: [2] }]) }).embed!({ model: "m", input: ["a", "b"] }),
+    );
+    // Assess
+    expect(short.code).toBe("engine_bad_response");
+    expect(gap.code).toBe("engine_bad_response");
+  });
+
+  it("advertises capabilities: defaults, the context length the server reports, and the operator's overrides", async () => {
+    // Prepare
+    server = await startFakeOpenAiServer({ modelFields: { max_model_len: 8192 } });
+    // Act
+    const plain = await createOpenAiEngine({ baseUrl: server!.url }).capabilities!("fake-model");
+    const set = await createOpenAiEngine({ baseUrl: server!.url, capabilities: { tools: false, embeddings: true } }).capabilities!("fake-model");
+    // Assess
+    expect(plain).toEqual({ chat: true, completions: true, embeddings: false, streaming: true, tools: true, jsonSchema: true, contextLength: 8192 });
+    expect(set).toMatchObject({ tools: false, embeddings: true, contextLength: 8192 });
   });
 });

@@ -1,18 +1,29 @@
 import { z } from "zod";
 import {
+  assertValidCompletionRequest,
   assertValidEngineRequest,
   type Engine,
+  type EngineCapabilities,
+  type EngineCompletionRequest,
+  type EngineEmbedRequest,
+  type EngineEmbedResult,
   EngineError,
   type EngineRequest,
   type EngineResult,
+  type EngineSampling,
+  type EngineStreamEvent,
+  type EngineToolCall,
   throwIfAborted,
 } from "./engine";
 
 /**
  * Adapter for any OpenAI-compatible server (vLLM, llama.cpp server, Ollama's /v1):
- *   models()   → GET  {baseUrl}/models
- *   generate() → POST {baseUrl}/chat/completions   (non-streaming; tools, tool_choice, stop,
- *                seed, top_p and response_format passed through; tool_calls returned)
+ *   models()           → GET  {baseUrl}/models
+ *   generate()/stream() → POST {baseUrl}/chat/completions (tools, tool_choice, stop, seed, top_p
+ *                         and response_format passed through; tool_calls returned; the stream
+ *                         asks for usage with stream_options.include_usage)
+ *   complete()/streamCompletion() → POST {baseUrl}/completions
+ *   embed()            → POST {baseUrl}/embeddings (float vectors)
  * Token usage is taken from the server's `usage` object and never estimated: a server
  * that omits it fails with 'engine_bad_response', because the requester is billed from it.
  */
@@ -22,14 +33,80 @@ export interface OpenAiEngineOptions {
   baseUrl: string;
   /** Sent as `Authorization: Bearer <apiKey>` when set. */
   apiKey?: string;
-  /** Whole-request timeout (headers and body), default 120 s. */
+  /** Whole-request timeout (headers and body), default 120 s; for a stream, the longest wait for its head or its next event. */
   timeoutMs?: number;
   fetchImpl?: typeof fetch;
+  /**
+   * What the server can do, as advertised to requesters (cocoon serve refuses what a model
+   * cannot do). A generic server cannot tell, so the default says chat, completions, streaming,
+   * tools and JSON schema (vLLM, llama.cpp server and Ollama have them; a model that cannot
+   * answers 4xx, which reaches the requester as a refusal) and no embeddings; the context
+   * length comes from the model list when the server reports it (vLLM's max_model_len).
+   */
+  capabilities?: Partial<EngineCapabilities>;
 }
 
 const ModelList = z.object({
-  data: z.array(z.object({ id: z.string().min(1) }).loose()),
+  data: z.array(
+    z
+      .object({
+        id: z.string().min(1),
+        max_model_len: z.number().int().positive().optional(),
+        context_length: z.number().int().positive().optional(),
+      })
+      .loose(),
+  ),
 });
+
+const TextCompletion = z.object({
+  choices: z.array(z.object({ text: z.string().nullable().optional(), finish_reason: z.string().nullable().optional() }).loose()).min(1, "choices is empty"),
+  usage: z.unknown().optional(),
+});
+
+const Embeddings = z.object({
+  data: z.array(z.object({ index: z.number().int().nonnegative(), embedding: z.array(z.number()) }).loose()),
+  usage: z.object({ prompt_tokens: z.number().int().nonnegative() }).loose().optional(),
+});
+
+/** One event of an OpenAI stream (chat or text completion); only what the adapter reads is checked. */
+const StreamChunk = z
+  .object({
+    choices: z
+      .array(
+        z
+          .object({
+            index: z.number().int().optional(),
+            text: z.string().nullable().optional(),
+            delta: z
+              .object({
+                content: z.string().nullable().optional(),
+                tool_calls: z
+                  .array(
+                    z
+                      .object({
+                        index: z.number().int().nonnegative(),
+                        id: z.string().optional(),
+                        type: z.string().optional(),
+                        function: z.object({ name: z.string().optional(), arguments: z.string().optional() }).loose().optional(),
+                      })
+                      .loose(),
+                  )
+                  .nullable()
+                  .optional(),
+              })
+              .loose()
+              .optional(),
+            finish_reason: z.string().nullable().optional(),
+          })
+          .loose(),
+      )
+      .optional(),
+    usage: z.unknown().optional(),
+    error: z.unknown().optional(),
+  })
+  .loose();
+
+const DEFAULT_CAPABILITIES: EngineCapabilities = { chat: true, completions: true, embeddings: false, streaming: true, tools: true, jsonSchema: true };
 
 const ChatCompletion = z.object({
   choices: z
@@ -91,6 +168,69 @@ function serverMessageOf(bodyText: string): string {
 function causeCode(err: unknown): string | undefined {
   const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
   return typeof cause?.code === "string" ? cause.code : undefined;
+}
+
+/** The request fields shared by chat and text completion, under OpenAI's names. */
+function samplingFields(req: EngineSampling): Record<string, unknown> {
+  const body: Record<string, unknown> = { model: req.model, max_tokens: req.maxTokens };
+  // Passed through as OpenAI names them; a server that cannot honour one answers 4xx (engine_rejected).
+  if (req.temperature !== undefined) body.temperature = req.temperature;
+  if (req.topP !== undefined) body.top_p = req.topP;
+  if (req.seed !== undefined) body.seed = req.seed;
+  if (req.stop !== undefined) body.stop = req.stop;
+  return body;
+}
+
+function chatBody(req: EngineRequest, stream: boolean): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    ...samplingFields(req),
+    messages: req.messages.map((m) => ({
+      role: m.role,
+      content: m.content,
+      ...(m.toolCalls?.length ? { tool_calls: m.toolCalls } : {}),
+      ...(m.toolCallId !== undefined ? { tool_call_id: m.toolCallId } : {}),
+    })),
+    stream,
+    ...(stream ? { stream_options: { include_usage: true } } : {}),
+  };
+  if (req.responseFormat !== undefined) body.response_format = req.responseFormat;
+  if (req.tools !== undefined) body.tools = req.tools;
+  if (req.toolChoice !== undefined) body.tool_choice = req.toolChoice;
+  return body;
+}
+
+function completionBody(req: EngineCompletionRequest, stream: boolean): Record<string, unknown> {
+  const body: Record<string, unknown> = { ...samplingFields(req), prompt: req.prompt, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) };
+  if (req.responseFormat !== undefined) body.response_format = req.responseFormat;
+  return body;
+}
+
+/** Splits an SSE byte stream into the data of its events. */
+async function* sseData(body: ReadableStream<Uint8Array>, onChunk: () => void): AsyncGenerator<string> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      onChunk();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      for (let end = buffer.search(/\r?\n\r?\n/); end >= 0; end = buffer.search(/\r?\n\r?\n/)) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, "");
+        const data = block
+          .split(/\r?\n/)
+          .filter((l) => l.startsWith("data:"))
+          .map((l) => l.slice(5).replace(/^ /, ""))
+          .join("\n");
+        if (data) yield data;
+      }
+    }
+  } finally {
+    reader.releaseLock();
+    await body.cancel().catch(() => {});
+  }
 }
 
 export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
@@ -160,6 +300,56 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     }
   }
 
+  /**
+   * A streamed POST: the data of each SSE event as it arrives. The timeout bounds the wait for
+   * the head and for each next event (a long generation is fine, a stalled one is not).
+   */
+  async function* streamExchange(path: string, body: unknown, signal: AbortSignal | undefined, model: string): AsyncGenerator<string> {
+    throwIfAborted(signal, name);
+    const ctl = new AbortController();
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        timedOut = true;
+        ctl.abort(new Error(`timeout after ${timeoutMs} ms`));
+      }, timeoutMs);
+    };
+    const onAbort = () => ctl.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const headers: Record<string, string> = { accept: "text/event-stream", "content-type": "application/json" };
+    if (opts.apiKey) headers.authorization = `Bearer ${opts.apiKey}`;
+    const url = `${baseUrl}${path}`;
+    const failed = (err: unknown): EngineError => {
+      if (err instanceof EngineError) return err;
+      if (timedOut) return new EngineError("engine_timeout", `POST ${url} sent nothing for ${timeoutMs} ms`, { engine: name }, { cause: err });
+      if (signal?.aborted) return new EngineError("engine_aborted", `POST ${url} aborted by the caller`, { engine: name }, { cause: err });
+      const code = causeCode(err);
+      return new EngineError("engine_unavailable", `cannot reach the engine at ${url}${code ? ` (${code})` : ""}: is the server running and is baseUrl right (it must include /v1)?`, { engine: name }, { cause: err });
+    };
+    arm();
+    try {
+      let res: Response;
+      try {
+        res = await fetchImpl(url, { method: "POST", headers, body: JSON.stringify(body), signal: ctl.signal });
+      } catch (err) {
+        throw failed(err);
+      }
+      if (res.status < 200 || res.status > 299) throw httpError("POST", path, res.status, await res.text().catch(() => ""), model);
+      if (!res.body) throw new EngineError("engine_bad_response", `POST ${url} answered without a body`, { engine: name });
+      try {
+        for await (const data of sseData(res.body, arm)) yield data;
+      } catch (err) {
+        throw failed(err);
+      }
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      if (!ctl.signal.aborted) ctl.abort(new Error("stream closed"));
+    }
+  }
+
   function httpError(method: string, path: string, status: number, bodyText: string, model?: string): EngineError {
     const serverMessage = serverMessageOf(bodyText);
     const where = `${method} ${baseUrl}${path} answered HTTP ${status}: ${serverMessage}`;
@@ -192,6 +382,111 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     }
   }
 
+  /** The server's models with their context length when it says (vLLM: max_model_len); read once. */
+  let listed: Promise<Array<{ id: string; contextLength?: number }>> | undefined;
+  function modelList() {
+    listed ??= (async () => {
+      const path = "/models";
+      const { status, bodyText } = await exchange(path, { method: "GET" }, undefined);
+      if (status < 200 || status > 299) throw httpError("GET", path, status, bodyText);
+      const parsed = ModelList.safeParse(parseJson("GET", path, bodyText));
+      if (!parsed.success) {
+        throw new EngineError("engine_bad_response", `GET ${baseUrl}${path} is not an OpenAI model list ({data:[{id}]}): ${describeIssues(parsed.error)}`, { engine: name });
+      }
+      return parsed.data.data.map((m) => ({ id: m.id, ...((m.max_model_len ?? m.context_length) ? { contextLength: m.max_model_len ?? m.context_length } : {}) }));
+    })().catch((err: unknown) => {
+      listed = undefined; // a later call asks again
+      throw err;
+    });
+    return listed;
+  }
+
+  /** The server's usage, required and within the job's maxima. */
+  function usageOf(path: string, rawUsage: unknown, maxTokens: number) {
+    if (rawUsage === undefined || rawUsage === null) {
+      throw new EngineError(
+        "engine_bad_response",
+        `POST ${baseUrl}${path} answered without a "usage" object (usage.prompt_tokens and usage.completion_tokens are required: ` +
+          `Cocoon bills from the engine's own token counts and never estimates them)`,
+        { engine: name },
+      );
+    }
+    const usage = UsageShape.safeParse(rawUsage);
+    if (!usage.success) {
+      throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} answered an unusable "usage" object: ${describeIssues(usage.error, "usage.")}`, { engine: name });
+    }
+    const { prompt_tokens: promptTokens, completion_tokens: completionTokens } = usage.data;
+    if (completionTokens > maxTokens) {
+      throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} reported usage.completion_tokens = ${completionTokens}, more than max_tokens = ${maxTokens}`, { engine: name });
+    }
+    return { promptTokens, completionTokens };
+  }
+
+  function finishOf(path: string, reason: string | null | undefined, completionTokens: number, maxTokens: number): "stop" | "length" {
+    // Some servers leave it out; with exact usage in hand the cut-off is a fact, not a guess.
+    if (reason === null || reason === undefined) return completionTokens >= maxTokens ? "length" : "stop";
+    if (LENGTH_REASONS.has(reason)) return "length";
+    if (STOP_REASONS.has(reason)) return "stop";
+    throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} answered an unknown finish_reason "${excerpt(reason, 40)}"`, { engine: name });
+  }
+
+  /**
+   * A chat or text completion streamed from the server: text deltas as they come, tool-call
+   * pieces gathered by index into whole calls, then "done" with the server's usage (asked for
+   * with stream_options.include_usage) and finish reason.
+   */
+  async function* streamed(path: string, body: Record<string, unknown>, req: EngineSampling): AsyncGenerator<EngineStreamEvent> {
+    let text = "";
+    let reason: string | null | undefined;
+    let rawUsage: unknown;
+    const calls = new Map<number, { id?: string; name: string; arguments: string }>();
+    let ended = false;
+    for await (const data of streamExchange(path, body, req.signal, req.model)) {
+      if (data === "[DONE]") {
+        ended = true;
+        break;
+      }
+      let json: unknown;
+      try {
+        json = JSON.parse(data);
+      } catch (err) {
+        throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} streamed an event that is not JSON: "${excerpt(data, 80)}"`, { engine: name }, { cause: err });
+      }
+      const chunk = StreamChunk.safeParse(json);
+      if (!chunk.success) throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} streamed an unusable event: ${describeIssues(chunk.error)}`, { engine: name });
+      if (chunk.data.error !== undefined) {
+        throw new EngineError("engine_unavailable", `POST ${baseUrl}${path} failed mid-stream: ${serverMessageOf(data)}`, { engine: name, serverMessage: serverMessageOf(data) });
+      }
+      if (chunk.data.usage !== undefined && chunk.data.usage !== null) rawUsage = chunk.data.usage;
+      const choice = chunk.data.choices?.find((c) => (c.index ?? 0) === 0);
+      if (!choice) continue;
+      const piece = choice.delta?.content ?? choice.text ?? "";
+      if (piece) {
+        text += piece;
+        yield { type: "delta", text: piece };
+      }
+      for (const c of choice.delta?.tool_calls ?? []) {
+        const call = calls.get(c.index) ?? { name: "", arguments: "" };
+        if (c.id) call.id = c.id;
+        if (c.function?.name) call.name += c.function.name;
+        if (c.function?.arguments) call.arguments += c.function.arguments;
+        calls.set(c.index, call);
+      }
+      if (choice.finish_reason) reason = choice.finish_reason;
+    }
+    if (!ended) throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} ended its stream without "data: [DONE]": the answer may be cut`, { engine: name });
+    const usage = usageOf(path, rawUsage, req.maxTokens);
+    const toolCalls: EngineToolCall[] = [...calls.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([i, c]) => ({ id: c.id ?? `call_${i}`, type: "function", function: { name: c.name, arguments: c.arguments } }));
+    if (toolCalls.some((c) => c.function.name === "")) throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} streamed a tool call without a function name`, { engine: name });
+    throwIfAborted(req.signal, name);
+    yield {
+      type: "done",
+      result: { text, usage, finishReason: finishOf(path, reason, usage.completionTokens, req.maxTokens), ...(toolCalls.length ? { toolCalls } : {}), engine: name },
+    };
+  }
+
   return {
     name,
 
@@ -210,89 +505,77 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       return parsed.data.data.map((m) => m.id);
     },
 
+    async capabilities(model: string): Promise<EngineCapabilities> {
+      const contextLength = (await modelList()).find((m) => m.id === model)?.contextLength;
+      return { ...DEFAULT_CAPABILITIES, ...(contextLength ? { contextLength } : {}), ...opts.capabilities };
+    },
+
     async generate(req: EngineRequest): Promise<EngineResult> {
       assertValidEngineRequest(req, name);
       const path = "/chat/completions";
-      const body: Record<string, unknown> = {
-        model: req.model,
-        messages: req.messages.map((m) => ({
-          role: m.role,
-          content: m.content,
-          ...(m.toolCalls?.length ? { tool_calls: m.toolCalls } : {}),
-          ...(m.toolCallId !== undefined ? { tool_call_id: m.toolCallId } : {}),
-        })),
-        max_tokens: req.maxTokens,
-        stream: false,
-      };
-      // Passed through as OpenAI names them; a server that cannot honour one answers 4xx (engine_rejected).
-      if (req.temperature !== undefined) body.temperature = req.temperature;
-      if (req.topP !== undefined) body.top_p = req.topP;
-      if (req.seed !== undefined) body.seed = req.seed;
-      if (req.stop !== undefined) body.stop = req.stop;
-      if (req.responseFormat !== undefined) body.response_format = req.responseFormat;
-      if (req.tools !== undefined) body.tools = req.tools;
-      if (req.toolChoice !== undefined) body.tool_choice = req.toolChoice;
-      const { status, bodyText } = await exchange(path, { method: "POST", body }, req.signal);
+      const { status, bodyText } = await exchange(path, { method: "POST", body: chatBody(req, false) }, req.signal);
       if (status < 200 || status > 299) throw httpError("POST", path, status, bodyText, req.model);
-
       const parsed = ChatCompletion.safeParse(parseJson("POST", path, bodyText));
       if (!parsed.success) {
-        throw new EngineError(
-          "engine_bad_response",
-          `POST ${baseUrl}${path} is not an OpenAI chat completion: ${describeIssues(parsed.error)}`,
-          { engine: name },
-        );
+        throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} is not an OpenAI chat completion: ${describeIssues(parsed.error)}`, { engine: name });
       }
-      const { choices, usage: rawUsage } = parsed.data;
-      if (rawUsage === undefined || rawUsage === null) {
-        throw new EngineError(
-          "engine_bad_response",
-          `POST ${baseUrl}${path} answered without a "usage" object (usage.prompt_tokens and usage.completion_tokens are required: ` +
-            `Cocoon bills from the engine's own token counts and never estimates them)`,
-          { engine: name },
-        );
-      }
-      const usage = UsageShape.safeParse(rawUsage);
-      if (!usage.success) {
-        throw new EngineError(
-          "engine_bad_response",
-          `POST ${baseUrl}${path} answered an unusable "usage" object: ${describeIssues(usage.error, "usage.")}`,
-          { engine: name },
-        );
-      }
-      const { prompt_tokens: promptTokens, completion_tokens: completionTokens } = usage.data;
-      if (completionTokens > req.maxTokens) {
-        throw new EngineError(
-          "engine_bad_response",
-          `POST ${baseUrl}${path} reported usage.completion_tokens = ${completionTokens}, more than max_tokens = ${req.maxTokens}`,
-          { engine: name },
-        );
-      }
-
-      const choice = choices[0]!;
-      const reason = choice.finish_reason;
-      let finishReason: "stop" | "length";
-      if (reason === null || reason === undefined) {
-        // Some servers leave it out; with exact usage in hand the cut-off is a fact, not a guess.
-        finishReason = completionTokens >= req.maxTokens ? "length" : "stop";
-      } else if (LENGTH_REASONS.has(reason)) {
-        finishReason = "length";
-      } else if (STOP_REASONS.has(reason)) {
-        finishReason = "stop";
-      } else {
-        throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} answered an unknown finish_reason "${excerpt(reason, 40)}"`, {
-          engine: name,
-        });
-      }
+      const choice = parsed.data.choices[0]!;
+      const usage = usageOf(path, parsed.data.usage, req.maxTokens);
       throwIfAborted(req.signal, name);
       const toolCalls = (choice.message.tool_calls ?? []).map((c) => ({ id: c.id, type: "function" as const, function: { name: c.function.name, arguments: c.function.arguments } }));
       return {
         text: choice.message.content ?? "",
-        usage: { promptTokens, completionTokens },
-        finishReason,
+        usage,
+        finishReason: finishOf(path, choice.finish_reason, usage.completionTokens, req.maxTokens),
         ...(toolCalls.length ? { toolCalls } : {}),
         engine: name,
       };
+    },
+
+    stream(req: EngineRequest): AsyncIterable<EngineStreamEvent> {
+      assertValidEngineRequest(req, name);
+      return streamed("/chat/completions", chatBody(req, true), req);
+    },
+
+    async complete(req: EngineCompletionRequest): Promise<EngineResult> {
+      assertValidCompletionRequest(req, name);
+      const path = "/completions";
+      const { status, bodyText } = await exchange(path, { method: "POST", body: completionBody(req, false) }, req.signal);
+      if (status < 200 || status > 299) throw httpError("POST", path, status, bodyText, req.model);
+      const parsed = TextCompletion.safeParse(parseJson("POST", path, bodyText));
+      if (!parsed.success) {
+        throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} is not an OpenAI text completion: ${describeIssues(parsed.error)}`, { engine: name });
+      }
+      const choice = parsed.data.choices[0]!;
+      const usage = usageOf(path, parsed.data.usage, req.maxTokens);
+      throwIfAborted(req.signal, name);
+      return { text: choice.text ?? "", usage, finishReason: finishOf(path, choice.finish_reason, usage.completionTokens, req.maxTokens), engine: name };
+    },
+
+    streamCompletion(req: EngineCompletionRequest): AsyncIterable<EngineStreamEvent> {
+      assertValidCompletionRequest(req, name);
+      return streamed("/completions", completionBody(req, true), req);
+    },
+
+    async embed(req: EngineEmbedRequest): Promise<EngineEmbedResult> {
+      if (!Array.isArray(req.input) || req.input.length === 0) throw new EngineError("invalid_request", "input must hold at least one text or token list", { engine: name, param: "input" });
+      const path = "/embeddings";
+      const { status, bodyText } = await exchange(path, { method: "POST", body: { model: req.model, input: req.input, encoding_format: "float" } }, req.signal);
+      if (status < 200 || status > 299) throw httpError("POST", path, status, bodyText, req.model);
+      const parsed = Embeddings.safeParse(parseJson("POST", path, bodyText));
+      if (!parsed.success) {
+        throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} is not an OpenAI embedding list: ${describeIssues(parsed.error)}`, { engine: name });
+      }
+      const { data, usage } = parsed.data;
+      if (!usage) {
+        throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} answered without usage.prompt_tokens (Cocoon bills from the engine's own token count)`, { engine: name });
+      }
+      const vectors = [...data].sort((a, b) => a.index - b.index).map((d) => d.embedding);
+      if (vectors.length !== req.input.length || data.some((d, i) => [...data].sort((a, b) => a.index - b.index)[i]!.index !== i)) {
+        throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} answered ${vectors.length} vectors (indexes ${data.map((d) => d.index).join(",")}) for ${req.input.length} inputs`, { engine: name });
+      }
+      throwIfAborted(req.signal, name);
+      return { vectors, usage: { promptTokens: usage.prompt_tokens }, engine: name };
     },
   };
 }
