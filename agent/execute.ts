@@ -1,10 +1,15 @@
-import { RequestPlaintext, type ReplyEnvelope, type ReplyPlaintext } from "../events/envelope";
+import { RequestPlaintext, type ChunkPlaintext, type EnvelopeHeader, type Receipt, type RequestPlaintextParsed, type SealedReply, type ToolCall } from "../events/envelope";
 import type { AgentJob, FailureCode, FailurePlaintext, ResultRequest } from "../events/api";
+import type { RelayChunk } from "../events/relay";
+import type { Usage } from "../events/common";
+import { b64u } from "../core/crypto/encoding";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
 import { openRequest, replyHash, requestHash, sealReply } from "../core/crypto/envelope";
+import { MAX_CHUNK_PLAINTEXT, ReplyStreamSealer } from "../core/crypto/reply-stream";
 import { signReceipt } from "../core/crypto/receipt";
 import { API, ApiClient, ApiError } from "../api-client/api";
-import { EngineError, type Engine } from "./engines/engine";
+import { EngineError, streamOf, type Engine, type EngineRequest, type EngineSampling, type EngineStreamEvent } from "./engines/engine";
+import { createRelayPublisher, type ExternalRelayPublisher, type RelayPublisher } from "./relay";
 
 /** What the agent's log must offer; the host can read it, so nothing sealed goes in. */
 export interface AgentLog {
@@ -53,6 +58,31 @@ export function failureCode(e: unknown): FailureCode {
   return "internal_error";
 }
 
+/**
+ * When a streamed answer is cut into relay messages: the first delta at once (time to first
+ * token), then at most one message every `intervalMs`, sooner only when `maxTokens` deltas or
+ * `maxBytes` of text are waiting. The default, one per second, keeps relay messages per job
+ * near the seconds of generation (AWS bills pub/sub per message).
+ */
+export interface ChunkingOptions {
+  intervalMs: number;
+  maxTokens: number;
+  maxBytes: number;
+}
+
+const envInt = (name: string, fallback: number) => {
+  const v = Number(process.env[name]);
+  return Number.isInteger(v) && v > 0 ? v : fallback;
+};
+
+export function defaultChunking(): ChunkingOptions {
+  return {
+    intervalMs: envInt("COCOON_STREAM_INTERVAL_MS", 1000),
+    maxTokens: envInt("COCOON_STREAM_MAX_TOKENS", 4096),
+    maxBytes: Math.min(envInt("COCOON_STREAM_MAX_BYTES", 32 * 1024), MAX_CHUNK_PLAINTEXT - 4096),
+  };
+}
+
 /** Everything one job's execution needs from the agent around it (the loop lives in runtime.ts). */
 export interface ExecuteContext {
   api: ApiClient;
@@ -65,31 +95,241 @@ export interface ExecuteContext {
   now: () => number;
   log: AgentLog;
   stats: AgentStats;
+  /** how streamed answers are cut into relay messages (default: defaultChunking()) */
+  chunking?: Partial<ChunkingOptions>;
+  /** publishes to a pub/sub relay (AWS IoT Core); without it such jobs are answered unstreamed */
+  relayPublisher?: ExternalRelayPublisher;
+  /** told after each job how it streamed (bench: relay messages per streamed job) */
+  onStreamed?: (s: { jobId: string; chunks: number; messages: number; published: number }) => void;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Seals the answer as it comes: text deltas are gathered into chunks (adaptive, above), each
+ * sealed under the reply-stream key with its position and published at once when the
+ * requester asked for a stream; the final chunk carries the usage, the finish reasons and any
+ * tool calls. `reply()` is the whole sequence, which the receipt covers.
+ */
+class ChunkWriter {
+  private pending: ChunkPlaintext | undefined;
+  private pendingTokens = 0;
+  private pendingBytes = 0;
+  private lastFlush = 0;
+  private flushedOnce = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private ended = false;
+  readonly sealer: ReplyStreamSealer;
+
+  constructor(
+    private readonly job: AgentJob,
+    ctx: ExecuteContext,
+    private readonly relay: RelayPublisher | undefined,
+    private readonly chunking: ChunkingOptions,
+    private readonly now: () => number,
+  ) {
+    this.sealer = new ReplyStreamSealer(job.envelope.header, ctx.workerId, ctx.signingKey);
+  }
+
+  /** A text delta of choice `i`. */
+  text(i: number, text: string): void {
+    if (text === "") return;
+    if (this.pending && (this.pending.i ?? 0) !== i) this.flush(false);
+    const p = (this.pending ??= i ? { i } : {});
+    p.text = (p.text ?? "") + text;
+    this.pendingTokens++;
+    this.pendingBytes += text.length * 3;
+    if (!this.relay) {
+      if (this.pendingBytes >= MAX_CHUNK_PLAINTEXT - 8192) this.flush(false);
+      return;
+    }
+    const due = !this.flushedOnce || this.pendingTokens >= this.chunking.maxTokens || this.pendingBytes >= this.chunking.maxBytes || this.now() - this.lastFlush >= this.chunking.intervalMs;
+    if (due) this.flush(false);
+    else {
+      // Nothing more may come for a while (a slow engine): what waits goes out when the interval is up.
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        if (this.pending && !this.ended) this.flush(false);
+      }, Math.max(0, this.lastFlush + this.chunking.intervalMs - this.now()));
+    }
+  }
+
+  /** Embedding vectors go in the final chunk(s), split where one would grow too large. */
+  embeddings(vectors: string[]): void {
+    for (const v of vectors) {
+      if (this.pending && this.pendingBytes + v.length > MAX_CHUNK_PLAINTEXT - 8192) this.flush(false);
+      const p = (this.pending ??= {});
+      (p.embeddings ??= []).push(v);
+      this.pendingBytes += v.length + 3;
+    }
+  }
+
+  /** The final chunk: what is pending plus the end. Returns the whole reply. */
+  end(end: NonNullable<ChunkPlaintext["end"]>) {
+    const p = (this.pending ??= {});
+    p.end = end;
+    this.ended = true;
+    this.flush(true);
+    return this.sealer.reply();
+  }
+
+  private flush(final: boolean): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const p = this.pending;
+    if (!p) return;
+    this.pending = undefined;
+    this.pendingTokens = 0;
+    this.pendingBytes = 0;
+    this.flushedOnce = true;
+    this.lastFlush = this.now();
+    const { seq, data } = this.sealer.seal(encoder.encode(JSON.stringify(p)), final);
+    if (!this.relay || final) {
+      // The final chunk goes out with the receipt, once it is signed (finishRelay).
+      if (final) this.finalChunk = { seq, data };
+      return;
+    }
+    this.relay.publish(this.relayChunk(seq, data, false));
+  }
+
+  finalChunk: { seq: number; data: string } | undefined;
+
+  relayChunk(seq: number, data: string, final: boolean, receipt?: Receipt): RelayChunk {
+    return {
+      jobId: this.job.jobId,
+      attempt: this.job.attempt,
+      seq,
+      final,
+      data,
+      ...(seq === 0 ? { opener: this.sealer.opener } : {}),
+      ...(receipt ? { receipt } : {}),
+    };
+  }
+
+  /** Publishes the final chunk with the receipt and waits until everything reached the relay. */
+  async finishRelay(receipt: Receipt): Promise<void> {
+    if (!this.relay || !this.finalChunk) return;
+    this.relay.publish(this.relayChunk(this.finalChunk.seq, this.finalChunk.data, true, receipt));
+    await this.relay.flush();
+  }
+
+  cancel(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** The sampling fields of a request, as the engine takes them. */
+function sampling(header: EnvelopeHeader, p: RequestPlaintextParsed, maxTokens: number, i: number): EngineSampling {
+  return {
+    model: header.model,
+    maxTokens,
+    ...(p.temperature !== undefined ? { temperature: p.temperature } : {}),
+    ...(p.topP !== undefined ? { topP: p.topP } : {}),
+    // n > 1 with a seed: each choice its own seed, so choices differ yet stay reproducible.
+    ...(p.seed !== undefined ? { seed: p.seed + i } : {}),
+    ...(p.stop !== undefined ? { stop: p.stop } : {}),
+    ...(p.responseFormat !== undefined ? { responseFormat: p.responseFormat } : {}),
+  };
+}
+
+/** The engine's stream for choice `i` of a chat or completion request. */
+function engineStream(engine: Engine, header: EnvelopeHeader, p: RequestPlaintextParsed, maxTokens: number, i: number): AsyncIterable<EngineStreamEvent> {
+  const s = sampling(header, p, maxTokens, i);
+  if (p.kind === "completion") {
+    if (engine.streamCompletion) return engine.streamCompletion({ ...s, prompt: p.prompt! });
+    const complete = engine.complete?.bind(engine);
+    if (!complete) throw new JobFailure("engine_rejected", `this worker's engine (${engine.name}) cannot do plain text completions`);
+    return (async function* () {
+      const result = await complete({ ...s, prompt: p.prompt! });
+      if (result.text !== "") yield { type: "delta" as const, text: result.text };
+      yield { type: "done" as const, result };
+    })();
+  }
+  const req: EngineRequest = {
+    ...s,
+    messages: p.messages!.map((m) => ({ role: m.role, content: m.content, ...(m.toolCalls ? { toolCalls: m.toolCalls } : {}), ...(m.toolCallId ? { toolCallId: m.toolCallId } : {}) })),
+    ...(p.tools ? { tools: p.tools } : {}),
+    ...(p.toolChoice ? { toolChoice: p.toolChoice } : {}),
+  };
+  return streamOf(engine, req);
+}
+
+/** Little-endian float32, base64url: how vectors travel sealed (4 bytes a dimension, not ~20 of JSON). */
+export function encodeVector(v: number[]): string {
+  const f = new Float32Array(v);
+  return b64u.encode(new Uint8Array(f.buffer, f.byteOffset, f.byteLength));
+}
+
+async function run(ctx: ExecuteContext, job: AgentJob, p: RequestPlaintextParsed, writer: ChunkWriter): Promise<{ reply: ReturnType<ChunkWriter["end"]>; usage: Usage }> {
+  const header = job.envelope.header;
+  const engine = ctx.engine;
+  if (p.logprobs) throw new JobFailure("engine_rejected", "logprobs are not supported by this network's engines yet");
+  if (p.kind === "embedding") {
+    if (!engine.embed) throw new JobFailure("engine_rejected", `this worker's engine (${engine.name}) cannot make embeddings`);
+    const r = await engine.embed({ model: header.model, input: p.input! });
+    const usage = { promptTokens: r.usage.promptTokens, completionTokens: 0 };
+    checkLimits(header, usage);
+    if (r.vectors.length !== p.input!.length) throw new JobFailure("engine_error", `the engine returned ${r.vectors.length} vectors for ${p.input!.length} inputs`);
+    writer.embeddings(r.vectors.map(encodeVector));
+    return { reply: writer.end({ usage, engine: r.engine, choices: [{ finishReason: "stop" }] }), usage };
+  }
+  const n = p.n ?? 1;
+  // The hold covers header.maxTokens completion tokens in all; each choice gets its share.
+  const perChoice = Math.floor(header.maxTokens / n);
+  if (perChoice < 1) throw new JobFailure("bad_request", `maxTokens ${header.maxTokens} cannot be shared by ${n} choices`);
+  const usage = { promptTokens: 0, completionTokens: 0 };
+  const choices: Array<{ finishReason: "stop" | "length"; toolCalls?: ToolCall[] }> = [];
+  let engineName = engine.name;
+  for (let i = 0; i < n; i++) {
+    let done = false;
+    for await (const ev of engineStream(engine, header, p, perChoice, i)) {
+      if (ev.type === "delta") writer.text(i, ev.text);
+      else {
+        const r = ev.result;
+        usage.promptTokens += r.usage.promptTokens;
+        usage.completionTokens += r.usage.completionTokens;
+        engineName = r.engine;
+        choices.push({ finishReason: r.finishReason, ...(r.toolCalls?.length ? { toolCalls: r.toolCalls } : {}) });
+        done = true;
+        break;
+      }
+    }
+    if (!done) throw new JobFailure("engine_error", "the engine's stream ended without a final result");
+    checkLimits(header, usage);
+  }
+  return { reply: writer.end({ usage, engine: engineName, choices }), usage };
+}
+
+function checkLimits(header: EnvelopeHeader, usage: Usage): void {
+  if (usage.promptTokens > header.maxPromptTokens || usage.completionTokens > header.maxTokens) {
+    throw new JobFailure("limits_exceeded", `engine usage ${usage.promptTokens}+${usage.completionTokens} exceeds the job's limits`);
+  }
 }
 
 /**
- * One job: open the envelope (plaintext exists only here, inside the TEE), run the engine,
- * seal the answer to the requester's one-time key and post it with a signed receipt; on any
- * failure post a code to the coordinator and the text sealed to the requester.
+ * One job: open the envelope (plaintext exists only here, inside the TEE), run the engine and
+ * seal its answer chunk by chunk to the requester's one-time key (publishing each chunk on
+ * the relay as it is sealed when the requester asked for a stream), sign a receipt over the
+ * whole chunk sequence and post both; on any failure post a code to the coordinator and the
+ * text sealed to the requester.
  */
 export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<void> {
   const { api, workerId, stats, log } = ctx;
   const header = job.envelope.header;
+  let writer: ChunkWriter | undefined;
   try {
-    let plain: RequestPlaintext;
+    let plain: RequestPlaintextParsed;
     try {
       plain = RequestPlaintext.parse(JSON.parse(new TextDecoder().decode(openRequest(job.envelope, { workerId, kem: ctx.kemKey }))));
     } catch (e) {
       throw new JobFailure("bad_request", (e as Error).message);
     }
-    const r = await ctx.engine
-      .generate({ model: header.model, messages: plain.messages, maxTokens: header.maxTokens, ...(plain.temperature !== undefined ? { temperature: plain.temperature } : {}) })
-      .catch((e: unknown) => Promise.reject(e instanceof EngineError ? e : new JobFailure("engine_error", e instanceof Error ? e.message : String(e))));
-    if (r.usage.promptTokens > header.maxPromptTokens || r.usage.completionTokens > header.maxTokens) {
-      throw new JobFailure("limits_exceeded", `engine usage ${r.usage.promptTokens}+${r.usage.completionTokens} exceeds the job's limits`);
-    }
-    const answer: ReplyPlaintext = { text: r.text, usage: r.usage, engine: r.engine, finishReason: r.finishReason };
-    const reply = sealReply(header, workerId, new TextEncoder().encode(JSON.stringify(answer)));
+    const relay = plain.stream ? createRelayPublisher({ api, jobId: job.jobId, attempt: job.attempt, log, ...(ctx.relayPublisher ? { external: ctx.relayPublisher } : {}) }) : undefined;
+    writer = new ChunkWriter(job, ctx, relay, { ...defaultChunking(), ...ctx.chunking }, ctx.now);
+    const { reply, usage } = await run(ctx, job, plain, writer).catch((e: unknown) =>
+      Promise.reject(e instanceof EngineError || e instanceof JobFailure ? e : new JobFailure("engine_error", e instanceof Error ? e.message : String(e))),
+    );
     const receipt = signReceipt(
       {
         v: 1,
@@ -98,17 +338,21 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
         model: header.model,
         requestHash: requestHash(job.envelope),
         replyHash: replyHash(reply),
-        usage: r.usage,
+        usage,
         measurement: ctx.measurement(),
         finishedAt: ctx.now(),
       },
       ctx.signingKey,
     );
+    // The last chunk reaches the relay before the result: the requester's stream ends with it, not with a recovery.
+    await writer.finishRelay(receipt);
+    if (relay) ctx.onStreamed?.({ jobId: job.jobId, chunks: reply.chunks.length, messages: relay.messages, published: relay.published });
     await api.request(API.postResult, { body: { kind: "completed", jobId: job.jobId, attempt: job.attempt, reply, receipt } });
     stats.jobs++;
-    stats.promptTokens += r.usage.promptTokens;
-    stats.completionTokens += r.usage.completionTokens;
+    stats.promptTokens += usage.promptTokens;
+    stats.completionTokens += usage.completionTokens;
   } catch (e) {
+    writer?.cancel();
     stats.failed++;
     if (e instanceof ApiError && e.code === "stale_attempt") {
       log.warn("job failed", { jobId: job.jobId, code: "stale_attempt" });
@@ -119,7 +363,7 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
     const code = failureCode(e);
     log.warn("job failed", { jobId: job.jobId, code, ...(e instanceof ApiError ? { api: e.code } : {}) });
     const text: FailurePlaintext = { error: { code, message: ((e as Error)?.message ?? String(e)).slice(0, 2000) } };
-    let reply: ReplyEnvelope | undefined;
+    let reply: SealedReply | undefined;
     try {
       reply = sealReply(header, workerId, new TextEncoder().encode(JSON.stringify(text)));
     } catch {

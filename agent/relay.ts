@@ -1,0 +1,110 @@
+/**
+ * The agent's side of the relay (docs/architecture.md §3, "Streaming"): publishes a job's
+ * sealed chunks, in order, without ever holding up generation. Chunks queue while a post is
+ * in flight and go out together in the next one. A failure stops streaming for that job
+ * (never a gap the requester would have to reject): the result still carries every chunk.
+ */
+import type { RelayChunk, RelaySession } from "../events/relay";
+import { API, ApiError, type ApiClient } from "../api-client/api";
+import type { AgentLog } from "./execute";
+
+/** Publishes to a pub/sub relay with job-scoped credentials (AWS IoT Core); the agent brings none by default. */
+export type ExternalRelayPublisher = (session: Extract<RelaySession, { transport: "iot-mqtt" }>, chunks: RelayChunk[]) => Promise<void>;
+
+export interface RelayPublisher {
+  /** Queues a chunk; returns at once. */
+  publish(chunk: RelayChunk): void;
+  /** Resolves when every queued chunk was posted (or streaming stopped). */
+  flush(): Promise<void>;
+  /** chunks that reached the relay */
+  readonly published: number;
+  /** relay messages (posts) sent */
+  readonly messages: number;
+  /** streaming stopped for this job (a relay error); the result still carries the whole reply */
+  readonly stopped: boolean;
+}
+
+/** Transports already learned per coordinator client: "http" never changes for a coordinator, so it is asked once. */
+const knownHttp = new WeakSet<ApiClient>();
+
+const MAX_PER_POST = 64;
+
+export function createRelayPublisher(o: { api: ApiClient; jobId: string; attempt: number; log: AgentLog; external?: ExternalRelayPublisher }): RelayPublisher {
+  const queue: RelayChunk[] = [];
+  let published = 0;
+  let messages = 0;
+  let stopped = false;
+  let running: Promise<void> | undefined;
+  let session: Promise<RelaySession | undefined> | undefined;
+
+  const resolveSession = (): Promise<RelaySession | undefined> => {
+    if (knownHttp.has(o.api)) return Promise.resolve({ transport: "http" });
+    session ??= o.api
+      .request(API.agentRelaySession, { params: { id: o.jobId }, body: { attempt: o.attempt } })
+      .then((s) => {
+        if (s.transport === "http") knownHttp.add(o.api);
+        return s;
+      })
+      .catch((e: unknown) => {
+        o.log.warn("relay unavailable; answering without streaming", { jobId: o.jobId, code: e instanceof ApiError ? e.code : "error" });
+        return undefined;
+      });
+    return session;
+  };
+  // Ask at once, while the engine starts: the first token should not wait for it.
+  void resolveSession();
+
+  const drain = async () => {
+    while (queue.length > 0 && !stopped) {
+      const s = await resolveSession();
+      if (!s) return stop();
+      const batch = queue.splice(0, MAX_PER_POST);
+      try {
+        if (s.transport === "http") await o.api.request(API.publishChunks, { params: { id: o.jobId }, body: { chunks: batch } });
+        else if (o.external) await o.external(s, batch);
+        else {
+          o.log.warn("the relay is AWS IoT Core and this agent has no IoT publisher; answering without streaming", { jobId: o.jobId });
+          return stop();
+        }
+        published += batch.length;
+        messages++;
+      } catch (e) {
+        // Stop rather than skip: a later chunk after a lost one would be a gap the SDK must refuse.
+        o.log.warn("relay publish failed; streaming stops for this job", { jobId: o.jobId, code: e instanceof ApiError ? e.code : "error" });
+        return stop();
+      }
+    }
+  };
+  const stop = () => {
+    stopped = true;
+    queue.length = 0;
+  };
+
+  const kick = () => {
+    running ??= drain().finally(() => {
+      running = undefined;
+      // A chunk queued between the loop's last check and now starts the next round.
+      if (queue.length > 0 && !stopped) kick();
+    });
+  };
+
+  return {
+    publish(chunk) {
+      if (stopped) return;
+      queue.push(chunk);
+      kick();
+    },
+    async flush() {
+      while (running) await running;
+    },
+    get published() {
+      return published;
+    },
+    get messages() {
+      return messages;
+    },
+    get stopped() {
+      return stopped;
+    },
+  };
+}
