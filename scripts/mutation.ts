@@ -1,0 +1,186 @@
+/**
+ * `npm run mutation [-- <file> ...] [--summary] [--timeout-min N]`
+ *
+ * Mutation testing of the money and trust paths (issue 14) with Stryker (stryker.config.mjs):
+ * one Stryker run per file (`--mutate <file>`, one worker), each against only the tests that
+ * can reach it (TESTS below, narrowed further per mutant by Stryker's per-test coverage), each
+ * writing reports/mutation/<file>.json. Then it prints, per file, the score (killed + timed out
+ * over all valid mutants: survivors and uncovered ones count against it) and every surviving
+ * mutant with its line and replacement.
+ *
+ *   npm run mutation                         # every file of FILES, one after another
+ *   npm run mutation -- core/ledger.ts       # one file
+ *   npm run mutation -- --summary            # only print what the reports on disk say
+ *
+ * A run that passes --timeout-min (default 15) is stopped and recorded as not finished.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** The files of issue 14, in the order they are worth running (money and auth first). */
+const FILES = [
+  "core/ledger.ts",
+  "core/auth.ts",
+  "core/crypto/request-auth.ts",
+  "core/crypto/receipt.ts",
+  "core/payouts.ts",
+  "core/withdrawals.ts",
+  "core/jobs/results.ts",
+  "core/jobs/submit.ts",
+  "core/jobs/prepare.ts",
+  "core/jobs/dispatch.ts",
+  "core/jobs/lease.ts",
+  "core/jobs/items.ts",
+  "core/jobs/poll.ts",
+  "core/jobs/read.ts",
+  "core/jobs/quote.ts",
+  "core/chain/watcher.ts",
+  "client/sdk.ts",
+];
+
+/** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
+const JOB_TESTS = ["core/jobs/*.test.ts", "test/idempotency-concurrency.test.ts"];
+const TESTS: Record<string, string[]> = {
+  "core/ledger.ts": ["core/ledger.test.ts", "core/withdrawals.test.ts", "core/payouts.test.ts", "core/chain/*.test.ts", "events/money.test.ts", ...JOB_TESTS],
+  "core/auth.ts": ["core/auth.test.ts", "core/crypto/request-auth.test.ts", "test/handler-fuzz.test.ts"],
+  "core/crypto/request-auth.ts": ["core/crypto/request-auth.test.ts", "core/auth.test.ts"],
+  "core/crypto/receipt.ts": ["core/crypto/receipt.test.ts", "core/jobs/results.test.ts", "client/sdk.test.ts"],
+  "core/payouts.ts": ["core/payouts.test.ts", "test/idempotency-concurrency.test.ts"],
+  "core/withdrawals.ts": ["core/withdrawals.test.ts", "test/idempotency-concurrency.test.ts"],
+  "core/chain/watcher.ts": ["core/chain/*.test.ts"],
+  "client/sdk.ts": ["client/sdk.test.ts"],
+};
+const DEFAULT_TESTS = JOB_TESTS;
+
+const REPORTS = "reports/mutation";
+const reportPath = (file: string) => join(REPORTS, file.replace(/[\\/]/g, "__").replace(/\.ts$/, ".json"));
+const runLog = join(REPORTS, "runs.json");
+
+interface Mutant {
+  id: string;
+  mutatorName: string;
+  replacement?: string;
+  status: "Killed" | "Survived" | "NoCoverage" | "Timeout" | "CompileError" | "RuntimeError" | "Ignored" | "Pending";
+  location: { start: { line: number; column: number }; end: { line: number; column: number } };
+}
+interface Report {
+  files: Record<string, { source: string; mutants: Mutant[] }>;
+}
+interface RunRecord {
+  file: string;
+  finished: boolean;
+  seconds: number;
+  at: string;
+}
+
+interface FileScore {
+  file: string;
+  killed: number;
+  timeout: number;
+  survived: number;
+  noCoverage: number;
+  errors: number;
+  /** (killed + timeout) / (killed + timeout + survived + noCoverage), in percent */
+  score: number;
+  survivors: Array<{ line: number; column: number; mutator: string; original: string; replacement: string }>;
+}
+
+/** Score and survivors of one file's report (Stryker's definition: errors do not count either way). */
+function scoreReport(file: string, report: Report): FileScore | undefined {
+  const entry = Object.entries(report.files).find(([p]) => p.replace(/\\/g, "/").endsWith(file));
+  if (!entry) return undefined;
+  const [, { source, mutants }] = entry;
+  const lines = source.split("\n");
+  const count = (s: Mutant["status"]) => mutants.filter((m) => m.status === s).length;
+  const killed = count("Killed");
+  const timeout = count("Timeout");
+  const survived = count("Survived");
+  const noCoverage = count("NoCoverage");
+  const errors = count("CompileError") + count("RuntimeError");
+  const valid = killed + timeout + survived + noCoverage;
+  const survivors = mutants
+    .filter((m) => m.status === "Survived" || m.status === "NoCoverage")
+    .sort((a, b) => a.location.start.line - b.location.start.line || a.location.start.column - b.location.start.column)
+    .map((m) => {
+      const { start, end } = m.location;
+      const original =
+        start.line === end.line ? lines[start.line - 1]!.slice(start.column - 1, end.column - 1) : `${lines[start.line - 1]!.slice(start.column - 1)} …`;
+      return { line: start.line, column: start.column, mutator: m.status === "NoCoverage" ? `${m.mutatorName} (no test reaches it)` : m.mutatorName, original, replacement: m.replacement ?? "" };
+    });
+  return { file, killed, timeout, survived, noCoverage, errors, score: valid ? (100 * (killed + timeout)) / valid : 100, survivors };
+}
+
+const oneLine = (s: string, max = 70) => {
+  const t = s.replace(/\s+/g, " ").trim();
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+};
+
+function readRuns(): RunRecord[] {
+  return existsSync(runLog) ? (JSON.parse(readFileSync(runLog, "utf8")) as RunRecord[]) : [];
+}
+
+function summarise(files: string[]): void {
+  const runs = readRuns();
+  const rows: string[] = [];
+  for (const file of files) {
+    const run = runs.filter((r) => r.file === file).at(-1);
+    const path = reportPath(file);
+    if (!existsSync(path)) {
+      rows.push(`| ${file} | ${run && !run.finished ? `not finished (stopped after ${Math.round(run.seconds / 60)} min)` : "not run"} | | | | |`);
+      continue;
+    }
+    const s = scoreReport(file, JSON.parse(readFileSync(path, "utf8")) as Report);
+    if (!s) {
+      rows.push(`| ${file} | no mutants in report | | | | |`);
+      continue;
+    }
+    rows.push(`| ${file} | ${s.score.toFixed(1)} % | ${s.killed + s.timeout} | ${s.survived} | ${s.noCoverage} | ${run ? `${Math.round(run.seconds)} s` : ""} |`);
+    if (s.survivors.length) {
+      console.log(`\n${file}: ${s.survivors.length} surviving mutant(s)`);
+      for (const m of s.survivors) console.log(`  ${file}:${m.line}:${m.column}  ${m.mutator}: ${oneLine(m.original, 60)}  →  ${oneLine(m.replacement, 60)}`);
+    }
+  }
+  console.log("\n| file | score (killed) | killed + timed out | survived | no coverage | run time |\n|---|---|---|---|---|---|");
+  for (const r of rows) console.log(r);
+}
+
+async function runOne(file: string, timeoutMin: number): Promise<RunRecord> {
+  const tests = TESTS[file] ?? DEFAULT_TESTS;
+  const started = Date.now();
+  console.log(`\n=== ${file} (tests: ${tests.join(", ")})`);
+  const child = spawn(process.execPath, ["scripts/stryker-run.mjs", file], {
+    stdio: "inherit",
+    env: { ...process.env, MUTATION_TESTS: tests.join(","), MUTATION_REPORT: reportPath(file) },
+  });
+  let stopped = false;
+  const timer = setTimeout(() => {
+    stopped = true;
+    console.log(`\n${file}: still running after ${timeoutMin} min; stopping it (recorded as not finished)`);
+    child.kill("SIGTERM");
+  }, timeoutMin * 60_000);
+  const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+  clearTimeout(timer);
+  const record = { file, finished: !stopped && code === 0, seconds: (Date.now() - started) / 1000, at: new Date().toISOString() };
+  if (!stopped && code !== 0) console.log(`${file}: stryker exited with ${code}`);
+  return record;
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const summaryOnly = args.includes("--summary");
+  const t = args.indexOf("--timeout-min");
+  const timeoutMin = t >= 0 ? Number(args[t + 1]) : 15;
+  const named = args.filter((a, i) => !a.startsWith("--") && !(t >= 0 && i === t + 1));
+  const files = named.length ? named : FILES;
+  mkdirSync(REPORTS, { recursive: true });
+  if (!summaryOnly) {
+    for (const file of files) {
+      const record = await runOne(file, timeoutMin);
+      writeFileSync(runLog, JSON.stringify([...readRuns().filter((r) => r.file !== file), record], null, 2) + "\n");
+    }
+  }
+  summarise(files);
+}
+
+await main();
