@@ -128,7 +128,11 @@ export class SimVault {
   }
 }
 
-/** The ChainReader port over the simulated vault: an indexer that may lag (`visible`) and fail. */
+/**
+ * The ChainReader port over the simulated vault: an indexer that may lag (`visible`), fail, and
+ * serve a page again from the cursor's own transaction (pagination that overlaps at the
+ * boundary), so the watcher must be idempotent per transaction.
+ */
 export class SimReader implements ChainReader {
   /** how many of the vault's transactions the indexer shows */
   visible = 0;
@@ -137,12 +141,14 @@ export class SimReader implements ChainReader {
     private readonly vault: SimVault,
     private readonly rng: Prng,
     private readonly failRate: number,
+    private readonly repeatRate: number,
   ) {}
 
   async getVaultTransactions(after: Cursor | null, limit: number): Promise<{ txs: VaultTx[]; cursor: Cursor | null }> {
     if (this.faults && this.rng.chance(this.failRate)) throw new SimFault("injected: the chain indexer did not answer");
     const shown = this.vault.txs.slice(0, this.visible);
-    const from = after ? shown.findIndex((t) => BigInt(t.lt) > BigInt(after.lt)) : 0;
+    let from = after ? shown.findIndex((t) => BigInt(t.lt) > BigInt(after.lt)) : 0;
+    if (this.faults && from > 0 && this.rng.chance(this.repeatRate)) from--;
     const page = from < 0 ? [] : shown.slice(from, from + limit);
     const last = page.at(-1);
     return { txs: page.map((t) => ({ ...t })), cursor: last ? { lt: last.lt, hash: last.hash } : after };

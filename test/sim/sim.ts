@@ -41,6 +41,7 @@ import { b64u, sha256Hex } from "../../core/crypto/encoding";
 import { openReply, openRequest, replyHash, requestHash, sealReply, sealRequest } from "../../core/crypto/envelope";
 import { kemKeyFromPrivate, signingKeyFromSeed, type KemKeyPair, type SigningKeyPair } from "../../core/crypto/keys";
 import { signReceipt, verifyReceipt } from "../../core/crypto/receipt";
+import { openChunkedReply, ReplyStreamSealer } from "../../core/crypto/reply-stream";
 import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
 import { getJob, handleMatchingMessage, pollJobs, postResult, prepareJob, resultDigest, submitJob } from "../../core/jobs";
@@ -50,7 +51,7 @@ import { recoverAssignedJobs } from "../../core/recovery";
 import { releaseExpiredWithdrawals, requestWithdrawal, type WithdrawalDeps } from "../../core/withdrawals";
 import { heartbeat, issueRegistrationNonce, registerWorker } from "../../core/workers";
 import { AgentJob, PrepareRequest, RegisterWorkerRequest, ResultRequest, SubmitRequest, type JobView, type PrepareResponse } from "../../events/api";
-import type { EnvelopeHeader, ReceiptBody, RequestEnvelope } from "../../events/envelope";
+import type { EnvelopeHeader, ReceiptBody, ReplyEnvelope, RequestEnvelope } from "../../events/envelope";
 import { RequestPlaintext } from "../../events/envelope";
 import { Voucher } from "../../events/money";
 import { MatchingMessage } from "../../events/queue";
@@ -88,6 +89,8 @@ export interface Knobs {
   /** weight, per live agent and step, of posting a forged result */
   byzantine: number;
   readerFailRate: number;
+  /** the indexer serves the cursor's own transaction again at the top of a page */
+  readerRepeatRate: number;
   /** the chain indexer lags behind the vault */
   indexerLag: boolean;
   /** watcher passes may run concurrently (EventBridge on AWS); one at a time locally */
@@ -116,6 +119,7 @@ export function drawKnobs(rng: Prng): Knobs {
     indexerLag: rng.chance(0.5),
     overlappingWatchers: rng.chance(0.3),
     seqnoFailRate: rng.pick([0, 0.05]),
+    readerRepeatRate: rng.pick([0, 0.2, 0.5]),
   };
 }
 
@@ -123,7 +127,7 @@ export function drawKnobs(rng: Prng): Knobs {
 
 const MODEL = "sim/model-1";
 const T0 = 1_750_000_000_000;
-const WITHDRAWAL_TTL_SECONDS = 60;
+const WITHDRAWAL_TTL_SECONDS = 30;
 const RELEASE_GRACE_SECONDS = 10;
 const MAX_TASKS = 10;
 const MAX_RECEIVES = 5; // the local consumer's dead-letter limit
@@ -161,10 +165,12 @@ interface Requester {
   key: SigningKeyPair;
   id: string;
   address: string;
-  prepared: PrepareResponse[];
+  /** quotes from prepare, kept and used for several jobs until they expire (as the SDK does) */
+  quotes: Array<{ p: PrepareResponse; uses: number }>;
   submissions: Submission[];
   withdrawals: WithdrawalAsk[];
-  signed: Array<{ w: SignedWithdrawalView; sent: number }>;
+  /** signed withdrawals; an abandoned one is never sent to the vault (it expires, and its reservation must come back) */
+  signed: Array<{ w: SignedWithdrawalView; sent: number; abandoned: boolean }>;
 }
 
 interface Agent {
@@ -270,8 +276,10 @@ export class Sim {
   private faultsOn = false;
   private checkedVersion = -1;
   private readonly checker = new IncrementalChecker();
+  private readonly leaseDroppedBeforeCommit = new Set<string>();
   private watchers = 0;
-  private lastPass: { hasMore: boolean; undercollateral: boolean; overlapped: boolean; at: number } | undefined;
+  private lastPass: { hasMore: boolean; undercollateral: boolean; overlapped: boolean; startedAt: number; at: number } | undefined;
+  private readonly releaseTried = new Map<string, number>();
   private readonly running = new Set<{ overlapped: boolean }>();
   private heartbeatAt = -1;
   private indexerStalledUntil = 0;
@@ -314,7 +322,7 @@ export class Sim {
     }
     const coordinator = signingKeyFromSeed(this.rng.bytes(32));
     this.vault = new SimVault(rawAddress(`vault:${o.seed}`), coordinator.publicKey, this.clock.now);
-    this.reader = new SimReader(this.vault, this.rng, this.knobs.readerFailRate);
+    this.reader = new SimReader(this.vault, this.rng, this.knobs.readerFailRate, this.knobs.readerRepeatRate);
     this.reader.faults = false;
     this.signers = simSigners({ vault: this.vault, key: coordinator, rng: this.rng, seqnoFailRate: this.knobs.seqnoFailRate, faults: () => this.faultsOn });
     const vault = this.vault;
@@ -330,7 +338,7 @@ export class Sim {
     this.log = { info: line("info"), warn: line("warn"), error: line("error") };
     for (let i = 0; i < this.knobs.requesters; i++) {
       const key = signingKeyFromSeed(this.rng.bytes(32));
-      this.requesters.push({ label: `R${i}`, key, id: key.id, address: rawAddress(`to:${key.id}`), prepared: [], submissions: [], withdrawals: [], signed: [] });
+      this.requesters.push({ label: `R${i}`, key, id: key.id, address: rawAddress(`to:${key.id}`), quotes: [], submissions: [], withdrawals: [], signed: [] });
       this.label(key.id, `R${i}`);
     }
     for (let i = 0; i < this.knobs.agents; i++) {
@@ -439,7 +447,7 @@ export class Sim {
     options.push([() => this.tick(rng.range(50, 1500)), 2], [() => this.tick(rng.range(5_000, 25_000)), 0.1], [() => this.tick(rng.range(75_000, 120_000)), 0.02]);
     for (const r of this.requesters) {
       if (room) options.push([() => this.prepare(r), 2]);
-      if (room && r.prepared.length) options.push([() => this.submit(r), 3]);
+      if (room && r.quotes.length) options.push([() => this.submit(r), 3]);
       const unknown = r.submissions.filter((s) => s.state === "unknown");
       if (room && unknown.length) options.push([() => this.sendSubmit(r, rng.pick(unknown)), 1.5]);
       const open = r.submissions.filter((s) => s.state === "accepted" && !s.final);
@@ -447,9 +455,9 @@ export class Sim {
       if (room) options.push([() => this.withdraw(r), 0.25]);
       const unknownW = r.withdrawals.filter((w) => w.state === "unknown");
       if (room && unknownW.length) options.push([() => this.sendWithdraw(r, rng.pick(unknownW)), 1]);
-      if (r.signed.some((s) => s.sent < 2)) options.push([() => this.vaultWithdraw(r), 0.4]);
-      options.push([() => this.chainDeposit(r, BigInt(rng.range(20_000, 200_000))), 0.1]);
-      if (room && r.prepared.length && r.submissions.some((s) => s.accepted)) options.push([() => this.reuseKey(r), 0.1]);
+      if (r.signed.some((s) => s.sent < 2 && !s.abandoned)) options.push([() => this.vaultWithdraw(r), 0.4]);
+      options.push([() => this.chainDeposit(r, BigInt(rng.range(20_000, 200_000))), 0.2]);
+      if (room && r.quotes.length && r.submissions.some((s) => s.accepted)) options.push([() => this.reuseKey(r), 0.1]);
       if (room && r.signed.length) options.push([() => this.release(r), 0.2]);
     }
     for (const a of this.agents) {
@@ -530,7 +538,24 @@ export class Sim {
       this.tick(Math.max(1, due - this.t));
       return true;
     }
+    // signed withdrawals nobody sent expire: time passes beyond their grace, a watcher pass
+    // vouches that none landed unseen, and each requester's reservation must come back
+    const pending = this.pendingWithdrawals();
+    if (pending.length) {
+      const releasable = Math.max(...pending.map((w) => (Number(w.expiry) + RELEASE_GRACE_SECONDS + 1) * 1000));
+      if (this.t < releasable) return this.tick(releasable - this.t), true;
+      if (!this.lastPass || this.lastPass.startedAt < releasable || this.lastPass.hasMore) return this.startWatcher(), true;
+      for (const r of this.requesters) {
+        if (!pending.some((w) => w.account === r.id) || this.releaseTried.get(r.id) === this.store.version) continue;
+        this.releaseTried.set(r.id, this.store.version);
+        return this.release(r), true;
+      }
+    }
     return false;
+  }
+
+  private pendingWithdrawals() {
+    return [...this.store.items("chain")].filter((w) => w.pk.startsWith("wd:") && w.reserved === true && w.status === "pending");
   }
 
   // ------------------------------------------------------------ tasks and store operations
@@ -645,29 +670,48 @@ export class Sim {
     const req = PrepareRequest.parse({ model: MODEL, maxTokens: this.rng.range(8, 64), maxPromptTokens: 128, tiers: ["dev"], candidates: this.knobs.candidates });
     this.launch(`${r.label} prepare`, (d) => prepareJob(d, r.id, req), {
       ok: (p) => {
-        this.label(p.jobId, `J${this.labels.size}`);
-        r.prepared.push(p);
+        r.quotes.push({ p, uses: 0 });
+        if (r.quotes.length > 4) r.quotes.shift();
       },
     });
   }
 
-  private seal(r: Requester, p: PrepareResponse): Omit<Submission, "label" | "idemKey" | "state" | "accepted"> {
-    const replyKey = kemKeyFromPrivate(this.rng.bytes(32));
-    const header: EnvelopeHeader = { v: 1, jobId: p.jobId, requester: r.id, model: p.model, maxTokens: p.maxTokens, maxPromptTokens: p.maxPromptTokens, maxCost: p.maxCost, replyKey: b64u.encode(replyKey.publicKey) };
-    const prompt = `say ${this.canary} (${++this.counter})`;
-    // the SDK seals to the candidates whose evidence it accepted: now and then not all of them
+  /**
+   * A job under one of the requester's quotes, sealed as the SDK seals it: the quote's own job
+   * id the first time, then ids of its own; the quote's maxima or smaller ones (and then the
+   * hold they need at the dearest candidate it seals to); to the candidates whose evidence it
+   * accepted (now and then not all), in an order of its choosing.
+   */
+  private seal(r: Requester): Omit<Submission, "label" | "idemKey" | "state" | "accepted"> {
+    const q = this.rng.pick(r.quotes);
+    const p = q.p;
+    const jobId = q.uses++ === 0 ? p.jobId : `job_${Array.from(this.rng.bytes(26), (b) => "0123456789abcdefghjkmnpqrstvwxyz"[b % 32]).join("")}`;
+    if (q.uses >= 3) r.quotes.splice(r.quotes.indexOf(q), 1);
+    this.label(jobId, `J${this.labels.size}`);
     const recipients = p.candidates.filter((_, i) => i === 0 || !this.rng.chance(0.1));
+    if (this.rng.chance(0.3)) recipients.reverse();
+    const smaller = this.rng.chance(0.3);
+    const maxTokens = smaller ? this.rng.range(1, p.maxTokens) : p.maxTokens;
+    const maxCost = smaller
+      ? recipients.reduce((m, c) => {
+          const cost = oracleCost(this.config.pricing, BigInt(c.pricePerToken), { promptTokens: p.maxPromptTokens, completionTokens: maxTokens });
+          return cost > m ? cost : m;
+        }, 0n).toString()
+      : p.maxCost;
+    const replyKey = kemKeyFromPrivate(this.rng.bytes(32));
+    const header: EnvelopeHeader = { v: 1, jobId, requester: r.id, model: p.model, maxTokens, maxPromptTokens: p.maxPromptTokens, maxCost, replyKey: b64u.encode(replyKey.publicKey) };
+    const prompt = `say ${this.canary} (${++this.counter})`;
     const envelope = sealRequest({
       header,
       plaintext: new TextEncoder().encode(JSON.stringify({ messages: [{ role: "user", content: prompt }] })),
       recipients: recipients.map((c) => ({ workerId: c.workerId, hpkePublicKey: b64u.decode(c.hpkePublicKey) })),
     });
-    return { jobId: p.jobId, quote: p, envelope, header, replyKey, prompt };
+    return { jobId, quote: p, envelope, header, replyKey, prompt };
   }
 
   private submit(r: Requester) {
-    const p = r.prepared.splice(this.rng.int(r.prepared.length), 1)[0]!;
-    const s: Submission = { ...this.seal(r, p), label: this.labelOf(p.jobId), idemKey: `key-${++this.counter}`, state: "inflight", accepted: false };
+    const sealed = this.seal(r);
+    const s: Submission = { ...sealed, label: this.labelOf(sealed.jobId), idemKey: `key-${++this.counter}`, state: "inflight", accepted: false };
     r.submissions.push(s);
     this.sendSubmit(r, s);
   }
@@ -675,9 +719,9 @@ export class Sim {
   private sendSubmit(r: Requester, s: Submission) {
     const retry = s.state === "unknown";
     s.state = "inflight";
-    const body = SubmitRequest.parse({ envelope: s.envelope });
+    const body = SubmitRequest.parse({ envelope: s.envelope, quote: s.quote.quote });
     this.scanWire(`${r.label} submit body`, JSON.stringify(body));
-    this.launch(`${r.label} submit ${s.label}${retry ? " (retry)" : ""}`, (d) => submitJob(d, r.id, body.envelope, s.idemKey), {
+    this.launch(`${r.label} submit ${s.label}${retry ? " (retry)" : ""}`, (d) => submitJob(d, r.id, body.envelope, s.idemKey, body.quote), {
       ok: (v) => {
         if (v.jobId !== s.jobId) this.fail(`${r.label}'s submit of ${s.label} answered for job ${v.jobId}`);
         s.state = "accepted";
@@ -698,10 +742,9 @@ export class Sim {
   /** The same Idempotency-Key with another body must be refused (422), never a second job. */
   private reuseKey(r: Requester) {
     const used = this.rng.pick(r.submissions.filter((s) => s.accepted));
-    const p = r.prepared.splice(this.rng.int(r.prepared.length), 1)[0]!;
-    const other = this.seal(r, p);
-    const body = SubmitRequest.parse({ envelope: other.envelope });
-    this.launch(`${r.label} submit ${this.labelOf(p.jobId)} reusing ${used.label}'s key`, (d) => submitJob(d, r.id, body.envelope, used.idemKey), {
+    const other = this.seal(r);
+    const body = SubmitRequest.parse({ envelope: other.envelope, quote: other.quote.quote });
+    this.launch(`${r.label} submit ${this.labelOf(other.jobId)} reusing ${used.label}'s key`, (d) => submitJob(d, r.id, body.envelope, used.idemKey, body.quote), {
       ok: (v) => this.fail(`${r.label} reused ${used.label}'s Idempotency-Key for another body and got ${JSON.stringify(v)}, not 422`),
       err: (e) => {
         if (e instanceof CocoonError && e.status < 500 && e.code !== "idempotency_key_reused") this.fail(`a reused Idempotency-Key with another body was answered ${e.status} ${e.code}, not 422 idempotency_key_reused`);
@@ -738,7 +781,13 @@ export class Sim {
       if (BigInt(view.cost ?? "-1") !== want) bad(`charged ${view.cost}, the receipt's usage costs ${want}`);
       let text = "";
       try {
-        text = new TextDecoder().decode(openReply(view.reply, s.header, workerId, s.replyKey));
+        const reply = view.reply;
+        text =
+          "v" in reply
+            ? openChunkedReply(reply, s.header, workerId, s.replyKey)
+                .map((c) => String((JSON.parse(new TextDecoder().decode(c)) as { text?: string }).text ?? ""))
+                .join("")
+            : new TextDecoder().decode(openReply(reply, s.header, workerId, s.replyKey));
       } catch (e) {
         bad(`the reply does not open: ${(e as Error).message}`);
       }
@@ -773,7 +822,7 @@ export class Sim {
         const signed = SignedWithdrawalView.parse(v);
         if (BigInt(signed.amount) !== w.amount || signed.to !== r.address) this.fail(`${r.label} asked to withdraw ${w.amount} to its address and got ${JSON.stringify(signed)}`);
         w.state = "signed";
-        if (!r.signed.some((x) => x.w.seqno === signed.seqno && x.w.expiry === signed.expiry)) r.signed.push({ w: signed, sent: 0 });
+        if (!r.signed.some((x) => x.w.seqno === signed.seqno && x.w.expiry === signed.expiry)) r.signed.push({ w: signed, sent: 0, abandoned: this.rng.chance(0.4) });
       },
       err: (e) => void (w.state = e instanceof CocoonError && e.status < 500 ? "refused" : "unknown"),
       lost: () => void (w.state = "unknown"),
@@ -782,7 +831,7 @@ export class Sim {
 
   /** The requester sends a signed withdrawal to the vault (sometimes late, sometimes twice). */
   private vaultWithdraw(r: Requester) {
-    const s = this.rng.pick(r.signed.filter((x) => x.sent < 2));
+    const s = this.rng.pick(r.signed.filter((x) => x.sent < 2 && !x.abandoned));
     s.sent++;
     const { tx, paid, why } = this.vault.withdraw(s.w);
     this.chainTx(tx);
@@ -846,7 +895,7 @@ export class Sim {
     const h = job.envelope.header;
     let content: string | undefined;
     try {
-      content = RequestPlaintext.parse(JSON.parse(new TextDecoder().decode(openRequest(job.envelope, { workerId: a.id, kem: a.kem })))).messages[0]!.content;
+      content = RequestPlaintext.parse(JSON.parse(new TextDecoder().decode(openRequest(job.envelope, { workerId: a.id, kem: a.kem })))).messages?.[0]?.content;
     } catch {
       content = undefined;
     }
@@ -858,7 +907,9 @@ export class Sim {
       body = ResultRequest.parse({ kind: "failed", jobId: job.jobId, attempt: job.attempt, code, reply });
     } else {
       const usage = { promptTokens: Math.min(h.maxPromptTokens, 1 + Math.floor(content.length / 4)), completionTokens: this.rng.range(1, h.maxTokens) };
-      const reply = sealReply(h, a.id, new TextEncoder().encode(JSON.stringify({ text: `echo: ${content}`, usage, engine: "sim", finishReason: "stop" })));
+      const text = `echo: ${content}`;
+      // today's agents stream the answer as sealed chunks (core/crypto/reply-stream.ts); older ones seal it whole
+      const reply = this.rng.chance(0.5) ? this.chunked(a, h, text, usage) : sealReply(h, a.id, new TextEncoder().encode(JSON.stringify({ text, usage, engine: "sim", finishReason: "stop" })));
       const receipt = signReceipt(this.receiptBody(a, job, reply, usage), a.signing);
       body = ResultRequest.parse({ kind: "completed", jobId: job.jobId, attempt: job.attempt, reply, receipt });
       const digest = resultDigest(reply, receipt);
@@ -868,7 +919,20 @@ export class Sim {
     this.post(a, body, true);
   }
 
-  private receiptBody(a: Agent, job: AgentJob, reply: ReturnType<typeof sealReply>, usage: ReceiptBody["usage"]): ReceiptBody {
+  /** The answer as 1 to 3 sealed chunks, the last one final with the usage. */
+  private chunked(a: Agent, h: EnvelopeHeader, text: string, usage: ReceiptBody["usage"]): ReplyEnvelope {
+    const sealer = new ReplyStreamSealer(h, a.id, a.signing);
+    const n = this.rng.range(1, 3);
+    const cut = Math.ceil(text.length / n);
+    for (let i = 0; i < n; i++) {
+      const part = text.slice(i * cut, (i + 1) * cut);
+      const chunk = i === n - 1 ? { text: part, end: { usage, engine: "sim", choices: [{ finishReason: "stop" }] } } : { text: part };
+      sealer.seal(new TextEncoder().encode(JSON.stringify(chunk)), i === n - 1);
+    }
+    return sealer.reply();
+  }
+
+  private receiptBody(a: Agent, job: AgentJob, reply: ReplyEnvelope, usage: ReceiptBody["usage"]): ReceiptBody {
     return {
       v: 1,
       jobId: job.jobId,
@@ -1014,6 +1078,8 @@ export class Sim {
     this.launch(`consumer: ${msg.type} ${this.labelOf(msg.jobId)}@${msg.attempt}${early ? " (delivered early)" : ""}${m.receiveCount > 1 ? ` (delivery ${m.receiveCount})` : ""}`, (d) => handleMatchingMessage(d, msg), {
       ok: (r) => {
         this.count(`lease checks ${r}`);
+        // dropped as stale because the job does not exist (yet): if its submit commits after this, nothing checks its lease
+        if (r === "stale" && !this.store.item("jobs", { pk: msg.jobId, sk: "job" })) this.leaseDroppedBeforeCommit.add(msg.jobId);
         void this.queues.delete("matching", m.receiptHandle);
       },
       // a failed handler leaves the message: it is delivered again after its visibility timeout
@@ -1042,6 +1108,7 @@ export class Sim {
     for (const other of this.running) other.overlapped = true;
     this.running.add(pass);
     this.watchers++;
+    const startedAt = this.t;
     let undercollateral = false;
     const alerts = {
       raise: async (a: Alert) => {
@@ -1060,7 +1127,7 @@ export class Sim {
         ok: (rep) => {
           this.watchers--;
           this.running.delete(pass);
-          this.lastPass = { hasMore: rep.hasMore, undercollateral, overlapped: pass.overlapped, at: this.t };
+          this.lastPass = { hasMore: rep.hasMore, undercollateral, overlapped: pass.overlapped, startedAt, at: this.t };
           if (undercollateral) this.count(`undercollateral alerts from ${pass.overlapped ? "overlapping" : "lone"} passes`);
         },
         err: () => {
@@ -1078,7 +1145,10 @@ export class Sim {
     const v: string[] = checkStore(this.store, this.oracle);
     for (const j of this.store.items("jobs")) {
       if (j.sk !== "job") continue;
-      if (j.status !== "completed" && j.status !== "refunded") v.push(`job ${j.jobId} is still ${j.status} at quiescence (attempt ${j.attempt})`);
+      if (j.status !== "completed" && j.status !== "refunded") {
+        const why = this.leaseDroppedBeforeCommit.has(String(j.jobId)) ? `: ${KNOWN_LEASE_BEFORE_COMMIT}: its lease check came before its submit committed and was dropped as stale` : "";
+        v.push(`job ${j.jobId} is still ${j.status} at quiescence (attempt ${j.attempt})${why}`);
+      }
       if (j.status === "completed" && !this.store.item("jobs", { pk: String(j.jobId), sk: `reply#${j.attempt}#${j.resultDigest}` })) {
         const what = `job ${j.jobId} completed and was charged, but its answer (the reply item) is gone: the requester paid for an answer it cannot read`;
         this.count("answers lost");
@@ -1089,7 +1159,7 @@ export class Sim {
       for (const s of r.submissions) {
         if (s.state === "inflight" || s.state === "unknown") v.push(`${r.label}'s submit of ${s.label} never got an answer`);
         if (s.accepted && !this.store.item("jobs", { pk: s.jobId, sk: "job" })) v.push(`${r.label}'s accepted job ${s.label} does not exist`);
-        if (s.accepted && !s.final && !s.answerMissing) v.push(`${r.label} never saw its job ${s.label} end`);
+        if (s.accepted && !s.final && !s.answerMissing && this.jobStatus(s.jobId) !== "assigned") v.push(`${r.label} never saw its job ${s.label} end`);
       }
       // the chain and the ledger agree, per account, once the watcher has read everything
       const a = this.vault.accounts.get(r.id);
@@ -1101,6 +1171,9 @@ export class Sim {
         for (const p of postings) if (p.account === `req:${r.id}` || p.account === `wdr:${r.id}`) inLedger += BigInt(p.delta);
       }
       if (onChain !== inLedger) v.push(`${r.label}: the vault records ${onChain} deposited minus withdrawn, the ledger's chain movements ${inLedger}`);
+    }
+    for (const w of this.pendingWithdrawals()) {
+      if ((Number(w.expiry) + RELEASE_GRACE_SECONDS) * 1000 < this.t) v.push(`withdrawal seqno ${w.seqno} of ${w.account} (${w.amount}) expired unsent and is still reserved at quiescence`);
     }
     let internal = 0n;
     for (const acc of this.store.items("accounts")) if (!acc.pk.startsWith("ext:")) internal += big(acc.available) + big(acc.held);
@@ -1178,6 +1251,22 @@ export class Sim {
     return this.trace.slice(-n).map((e) => this.formatEntry(e));
   }
 }
+
+/**
+ * Violations the simulation found in core that are reported and not yet fixed (core is not the
+ * simulation's to change). A seed whose every violation carries one of these markers counts as
+ * "known" in CI and in `npm run sim:faults` (pass --fail-known to fail on them too); sim.test.ts
+ * keeps one seed per finding and fails once the finding no longer reproduces, so the entry
+ * goes when the fix lands.
+ */
+export const KNOWN_LEASE_BEFORE_COMMIT = "KNOWN lease-before-commit";
+export const KNOWN_FINDINGS: Record<string, string> = {
+  [KNOWN_LEASE_BEFORE_COMMIT]:
+    "submitJob sends the job's lease check before its commit; when the check is delivered before the commit lands (a commit slower than the lease, or a consumer whose clock runs ahead), handleMatchingMessage finds no job and drops it as stale, and the job, once committed, has no lease check: if its worker never answers it stays assigned with its money held (AWS; a local restart's recovery re-sends one)",
+};
+
+/** True when the seed failed only on known findings. */
+export const onlyKnown = (r: Pick<SimResult, "violations">) => r.violations.length > 0 && r.violations.every((v) => Object.keys(KNOWN_FINDINGS).some((k) => v.includes(k)));
 
 /** Run one seed to the end (or its first violation). */
 export async function runSeed(o: SimOptions): Promise<SimResult & { tail: (n: number) => string[] }> {
