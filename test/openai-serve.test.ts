@@ -1,0 +1,204 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BUILTIN_DEFAULT_MODEL, builtinAnswer, createBuiltinEngine, truncateToTokens } from "../agent/engines/builtin";
+import { createOpenAiEngine } from "../agent/engines/openai-http";
+import type { RunningAgent } from "../agent/runtime";
+import { CocoonClient } from "../client/sdk";
+import { serveBackend, startServeProxy, type ServeProxy } from "../client/serve";
+import { generateSigningKey } from "../core/crypto/keys";
+import { startLocalAgents } from "../local/agents";
+import { startNetwork, type LocalNetwork } from "../local/network";
+import { fakeCompletion, fakeEmbedding, fakeToolCall, startFakeOpenAiServer, type FakeOpenAiServer } from "./fixtures/openai-server";
+
+/**
+ * Issue 11, "an OpenAI drop-in": the official openai npm client, unchanged, against
+ * `cocoon serve` on the local network (coordinator, dev agents, sealed jobs), as an app would
+ * use it: streaming, the .stream() helper, a tool-call round trip through an OpenAI-shaped
+ * engine, embeddings with the client's default (base64) encoding, and OpenAI's error shape.
+ */
+
+// Until client/sdk.ts implements askStream and embed (published as signatures first, by the
+// network side of issue 11), the tests that need them cannot pass; they run as soon as it does.
+const sdkStreams = !String(CocoonClient.prototype.askStream).includes("not implemented yet");
+const sdkEmbeds = !String(CocoonClient.prototype.embed).includes("not implemented yet");
+
+const SLOW = "slow-echo";
+const SLOW_MS_PER_TOKEN = 50;
+const TOOLS = "fake-tools";
+const EMBED = "fake-embed";
+
+let engine: FakeOpenAiServer;
+let net: LocalNetwork;
+let agents: RunningAgent[];
+let proxy: ServeProxy;
+let openai: OpenAI;
+/** What the network itself answered, to compare with what came through the proxy. */
+let sdk: CocoonClient;
+
+beforeAll(async () => {
+  engine = await startFakeOpenAiServer({ models: [TOOLS, EMBED], modelFields: { max_model_len: 4096 } });
+  net = await startNetwork({ chain: false });
+  agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-openai-")), [
+    { name: "echo", priceBps: 10_000 },
+    { name: "slow", priceBps: 10_000, engine: createBuiltinEngine({ models: [SLOW], delayMsPerToken: SLOW_MS_PER_TOKEN }), models: [SLOW] },
+    { name: "tools", priceBps: 10_000, engine: createOpenAiEngine({ baseUrl: engine.url }), models: [TOOLS] },
+    {
+      name: "embed",
+      priceBps: 10_000,
+      engine: createOpenAiEngine({ baseUrl: engine.url, capabilities: { chat: false, completions: false, tools: false, jsonSchema: false, embeddings: true } }),
+      models: [EMBED],
+    },
+  ]);
+  sdk = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
+  await sdk.faucet(50_000_000_000n);
+  proxy = await startServeProxy({ port: 0, ...serveBackend(sdk) });
+  // Retries off: a test must see the first answer, not a retried one.
+  openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "not-used-the-key-stays-in-the-sdk", maxRetries: 0 });
+}, 60_000);
+
+afterAll(async () => {
+  await proxy?.close();
+  await Promise.all((agents ?? []).map((a) => a.stop()));
+  await net?.stop();
+  await engine?.close();
+});
+
+const ask = (content: string) => [{ role: "user" as const, content }];
+
+describe("openai client → cocoon serve → local network", () => {
+  it("lists the network's models with what each can do", async () => {
+    // Act
+    const models = (await openai.models.list()).data as Array<OpenAI.Models.Model & { capabilities?: Record<string, unknown> }>;
+    // Assess
+    const of = (id: string) => models.find((m) => m.id === id)?.capabilities;
+    expect(of(BUILTIN_DEFAULT_MODEL)).toMatchObject({ chat: true, tools: false, json_schema: false, embeddings: false, streaming: true });
+    expect(of(TOOLS)).toMatchObject({ chat: true, tools: true, json_schema: true, context_length: 4096 });
+    expect(of(EMBED)).toMatchObject({ chat: false, embeddings: true });
+  });
+
+  it("answers a chat completion with usage, and x-request-id on the response", async () => {
+    // Act
+    const { data, response, request_id } = await openai.chat.completions.create({ model: BUILTIN_DEFAULT_MODEL, messages: ask("Capital of France?"), max_tokens: 64 }).withResponse();
+    // Assess
+    const expected = truncateToTokens(builtinAnswer(ask("Capital of France?")), 64);
+    expect(data.choices[0]).toMatchObject({ index: 0, message: { role: "assistant", content: expected.text }, finish_reason: "stop" });
+    expect(data.usage).toMatchObject({ completion_tokens: expected.tokens });
+    expect(response.headers.get("x-request-id")).toMatch(/^req_/);
+    expect(request_id).toBe(response.headers.get("x-request-id"));
+    expect(response.headers.get("x-cocoon-job-id")).toBe(data.id.replace(/^chatcmpl-/, ""));
+  });
+
+  it("refuses a bad parameter with 400 naming it, and an unknown model with 404, in OpenAI's error shape", async () => {
+    // Act
+    const bad = await openai.chat.completions.create({ model: BUILTIN_DEFAULT_MODEL, messages: ask("hi"), temperature: 7 }).catch((e: unknown) => e);
+    const unknown = await openai.chat.completions.create({ model: "gpt-9-not-here", messages: ask("hi") }).catch((e: unknown) => e);
+    const cannot = await openai.chat.completions
+      .create({ model: BUILTIN_DEFAULT_MODEL, messages: ask("hi"), tools: [{ type: "function", function: { name: "lookup", parameters: { type: "object" } } }] })
+      .catch((e: unknown) => e);
+    // Assess
+    expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(bad).toMatchObject({ status: 400, param: "temperature", type: "invalid_request_error", code: "invalid_request" });
+    expect((bad as InstanceType<typeof OpenAI.APIError>).requestID).toMatch(/^req_/);
+    expect((bad as InstanceType<typeof OpenAI.APIError>).headers?.get("x-should-retry")).toBe("false");
+    expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(unknown).toMatchObject({ status: 404, param: "model", code: "model_not_found", type: "invalid_request_error" });
+    expect(cannot).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(cannot).toMatchObject({ param: "tools", code: "unsupported_parameter" });
+  });
+
+  it.skipIf(!sdkStreams)("streams a chat: the first chunk arrives while the engine is still generating", async () => {
+    // Prepare
+    const messages = ask("Tell me something long enough to take a while");
+    const expected = truncateToTokens(builtinAnswer(messages), 64);
+    const generationMs = expected.tokens * SLOW_MS_PER_TOKEN;
+    // Act
+    const started = Date.now();
+    const stream = await openai.chat.completions.create({ model: SLOW, messages, max_tokens: 64, stream: true, stream_options: { include_usage: true } });
+    let firstAt: number | undefined;
+    let lastAt = 0;
+    let text = "";
+    const ids = new Set<string>();
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const chunk of stream) {
+      ids.add(chunk.id);
+      const piece = chunk.choices[0]?.delta?.content;
+      if (piece) {
+        firstAt ??= Date.now() - started;
+        lastAt = Date.now() - started;
+        text += piece;
+      }
+      if (chunk.usage) usage = chunk.usage;
+    }
+    // Assess
+    expect(text).toBe(expected.text);
+    expect(ids.size).toBe(1);
+    expect(usage).toMatchObject({ completion_tokens: expected.tokens });
+    // Emulated streaming would deliver all text at once, after the whole generation.
+    expect(lastAt - firstAt!).toBeGreaterThan(generationMs / 2);
+  });
+
+  it.skipIf(!sdkStreams)("is accepted by the client's .stream() helper (role first, finish_reason last, usage chunk)", async () => {
+    // Prepare
+    const messages = ask("Stream me");
+    const expected = truncateToTokens(builtinAnswer(messages), 64);
+    // Act
+    const stream = openai.chat.completions.stream({ model: BUILTIN_DEFAULT_MODEL, messages, max_tokens: 64, stream_options: { include_usage: true } });
+    const pieces: string[] = [];
+    stream.on("content", (delta) => pieces.push(delta));
+    const final = await stream.finalChatCompletion();
+    // Assess
+    expect(final.choices[0]).toMatchObject({ message: { role: "assistant", content: expected.text }, finish_reason: "stop" });
+    expect(final.usage).toMatchObject({ completion_tokens: expected.tokens });
+    expect(pieces.join("")).toBe(expected.text);
+  });
+
+  it.skipIf(!sdkStreams)("runs a tool-call round trip through an OpenAI-shaped engine", async () => {
+    // Prepare
+    const tools: OpenAI.Chat.ChatCompletionTool[] = [{ type: "function", function: { name: "lookup_weather", description: "weather by city", parameters: { type: "object", properties: { question: { type: "string" } } } } }];
+    const question: OpenAI.Chat.ChatCompletionMessageParam[] = [{ role: "user", content: "Weather in Paris?" }];
+    // Act 1: the model calls the tool
+    const first = await openai.chat.completions.create({ model: TOOLS, messages: question, tools, tool_choice: "auto", max_tokens: 32 });
+    const call = first.choices[0]!.message.tool_calls![0]! as OpenAI.Chat.ChatCompletionMessageFunctionToolCall;
+    // Act 2: the app answers the call; the model answers from the result
+    const second = await openai.chat.completions.create({
+      model: TOOLS,
+      messages: [...question, first.choices[0]!.message, { role: "tool", tool_call_id: call.id, content: "sunny, 21 C" }],
+      tools,
+      max_tokens: 32,
+    });
+    // Assess
+    expect(first.choices[0]!.finish_reason).toBe("tool_calls");
+    expect(call.function).toEqual(fakeToolCall(question as never, tools as never, "auto", 0).function);
+    expect(second.choices[0]!.message.content).toBe(fakeCompletion([{ role: "tool", content: "sunny, 21 C" }], 32).text);
+    // The engine got the tools, and then the call and its result, as OpenAI shapes them.
+    expect(engine.requests.at(-1)?.body).toMatchObject({
+      tools,
+      messages: [{ role: "user" }, { role: "assistant", tool_calls: [{ id: call.id, function: call.function }] }, { role: "tool", tool_call_id: call.id, content: "sunny, 21 C" }],
+    });
+  });
+
+  it.skipIf(!sdkStreams)("streams tool-call deltas the .stream() helper assembles", async () => {
+    // Prepare
+    const tools: OpenAI.Chat.ChatCompletionTool[] = [{ type: "function", function: { name: "lookup_weather", parameters: { type: "object" } } }];
+    // Act
+    const final = await openai.chat.completions.stream({ model: TOOLS, messages: ask("Weather in Oslo?"), tools, max_tokens: 32 }).finalChatCompletion();
+    // Assess
+    const call = final.choices[0]!.message.tool_calls![0]! as OpenAI.Chat.ChatCompletionMessageFunctionToolCall;
+    expect(final.choices[0]!.finish_reason).toBe("tool_calls");
+    expect(call).toMatchObject({ type: "function", function: { name: "lookup_weather", arguments: JSON.stringify({ question: "Weather in Oslo?" }) } });
+    expect(call.id).toBeTruthy();
+  });
+
+  it.skipIf(!sdkEmbeds)("answers embeddings in the client's default encoding (base64), billed per input token", async () => {
+    // Act
+    const { data, response } = await openai.embeddings.create({ model: EMBED, input: ["one two", "three"] }).withResponse();
+    // Assess: the client asked for base64 and decoded little-endian float32
+    expect(data.data.map((d) => d.index)).toEqual([0, 1]);
+    expect(data.data.map((d) => d.embedding)).toEqual([fakeEmbedding("one two"), fakeEmbedding("three")].map((v) => v.map(Math.fround)));
+    expect(data.usage).toEqual({ prompt_tokens: 3, total_tokens: 3 });
+    expect(BigInt(response.headers.get("x-cocoon-cost-nanoton")!)).toBeGreaterThan(0n);
+  });
+});
