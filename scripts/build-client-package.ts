@@ -16,7 +16,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build, type Metafile } from "esbuild";
+import { build, type BuildOptions, type Metafile } from "esbuild";
 import ts from "typescript";
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "..");
@@ -41,7 +41,9 @@ export async function buildClientPackage(o: { outDir?: string } = {}): Promise<C
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, "dist"), { recursive: true });
   const root = rootPackage();
-  const common = {
+  // Some bundled dependencies are CommonJS and require node's built-ins.
+  const requireBanner = 'import { createRequire as __cocoonCreateRequire } from "node:module"; const require = __cocoonCreateRequire(import.meta.url);';
+  const common: BuildOptions = {
     absWorkingDir: REPO_ROOT,
     bundle: true,
     platform: "node",
@@ -49,19 +51,21 @@ export async function buildClientPackage(o: { outDir?: string } = {}): Promise<C
     format: "esm",
     // zod is a dependency of the package (its types are part of ours): one copy, the app's.
     external: ["zod"],
-    // Some bundled dependencies are CommonJS and require node's built-ins.
-    banner: { js: 'import { createRequire as __cocoonCreateRequire } from "node:module"; const require = __cocoonCreateRequire(import.meta.url);' },
+    banner: { js: requireBanner },
     legalComments: "eof",
     metafile: true,
     logLevel: "silent",
-  } as const;
-  const sdk = await build({ ...common, entryPoints: ["client/index.ts"], outfile: join(dir, "dist", "index.js") });
-  const cli = await build({
-    ...common,
-    stdin: { contents: 'import { main } from "./client/cli";\nmain(process.argv.slice(2)).then((code) => process.exit(code));\n', resolveDir: REPO_ROOT, sourcefile: "cocoon-cli-entry.ts", loader: "ts" },
-    outfile: join(dir, "dist", "cli.js"),
-    banner: { js: `#!/usr/bin/env node\n${common.banner.js}` },
-  });
+  };
+  // esbuild works in its own process: the bundles are made while tsc writes the declarations here.
+  const bundling = Promise.all([
+    build({ ...common, entryPoints: ["client/index.ts"], outfile: join(dir, "dist", "index.js") }),
+    build({
+      ...common,
+      stdin: { contents: 'import { main } from "./client/cli";\nmain(process.argv.slice(2)).then((code) => process.exit(code));\n', resolveDir: REPO_ROOT, sourcefile: "cocoon-cli-entry.ts", loader: "ts" },
+      outfile: join(dir, "dist", "cli.js"),
+      banner: { js: `#!/usr/bin/env node\n${requireBanner}` },
+    }),
+  ]);
 
   // Declarations only, without a type check (the repository's own `tsc` checks the sources).
   const program = ts.createProgram([join(REPO_ROOT, "client", "index.ts")], {
@@ -83,6 +87,7 @@ export async function buildClientPackage(o: { outDir?: string } = {}): Promise<C
   // (emitSkipped is set whenever some input has nothing to emit, e.g. a JSON module: judge by the entry's file.)
   if (!existsSync(join(dir, "types", "client", "index.d.ts"))) throw new Error(`the SDK's declarations were not emitted: ${ts.formatDiagnostics(emitted.diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => REPO_ROOT, getNewLine: () => "\n" })}`);
 
+  const [sdk, cli] = await bundling;
   const version = root.version;
   const pkg = {
     name: CLIENT_PACKAGE_NAME,
