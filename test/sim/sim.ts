@@ -44,13 +44,13 @@ import { signReceipt, verifyReceipt } from "../../core/crypto/receipt";
 import { openChunkedReply, ReplyStreamSealer } from "../../core/crypto/reply-stream";
 import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
-import { getJob, handleMatchingMessage, pollJobs, postResult, prepareJob, resultDigest, submitJob } from "../../core/jobs";
+import { extendLease, getJob, handleMatchingMessage, pollJobs, postResult, prepareJob, resultDigest, submitJob } from "../../core/jobs";
 import { issueVoucher, type PayoutDeps } from "../../core/payouts";
 import type { Alert, Item, Key, Log, TableName, WriteOp } from "../../core/ports";
 import { recoverAssignedJobs } from "../../core/recovery";
 import { releaseExpiredWithdrawals, requestWithdrawal, type WithdrawalDeps } from "../../core/withdrawals";
 import { heartbeat, issueRegistrationNonce, registerWorker } from "../../core/workers";
-import { AgentJob, PrepareRequest, RegisterWorkerRequest, ResultRequest, SubmitRequest, type JobView, type PrepareResponse } from "../../events/api";
+import { AgentJob, LeaseRequest, PrepareRequest, RegisterWorkerRequest, ResultRequest, SubmitRequest, type JobView, type PrepareResponse } from "../../events/api";
 import type { EnvelopeHeader, ReceiptBody, ReplyEnvelope, RequestEnvelope } from "../../events/envelope";
 import { RequestPlaintext } from "../../events/envelope";
 import { Voucher } from "../../events/money";
@@ -86,6 +86,8 @@ export interface Knobs {
   /** weight, per live agent and step, of dying */
   agentDeath: number;
   engineFailRate: number;
+  /** share of jobs an agent works on long enough to extend its lease first */
+  slowEngine: number;
   /** weight, per live agent and step, of posting a forged result */
   byzantine: number;
   readerFailRate: number;
@@ -120,6 +122,7 @@ export function drawKnobs(rng: Prng): Knobs {
     overlappingWatchers: rng.chance(0.3),
     seqnoFailRate: rng.pick([0, 0.05]),
     readerRepeatRate: rng.pick([0, 0.2, 0.5]),
+    slowEngine: rng.pick([0, 0.15, 0.4]),
   };
 }
 
@@ -892,6 +895,18 @@ export class Sim {
   /** The agent's side of a job: open, run the engine, seal, sign; or report a failure (its text sealed). */
   private work(a: Agent) {
     const job = a.inbox.splice(this.knobs.reorder ? this.rng.int(a.inbox.length) : 0, 1)[0]!;
+    if (this.faultsOn && this.rng.chance(this.knobs.slowEngine)) {
+      // a long generation: the agent asks for more time (POST /v1/agent/lease) and keeps working
+      a.inbox.push(job);
+      const body = LeaseRequest.parse({ jobId: job.jobId, attempt: job.attempt });
+      this.launch(`${a.label} extend lease ${this.labelOf(job.jobId)}@${job.attempt}`, (d) => extendLease(d, a.id, body), {
+        ok: (v) => this.count(v.extended ? "leases extended" : "lease extensions refused (at the limit)"),
+        err: (e) => {
+          if (e instanceof CocoonError && e.status < 500 && e.code !== "stale_attempt") this.fail(`${a.label}'s lease extension for its own attempt was refused: ${e.status} ${e.code}`);
+        },
+      });
+      return;
+    }
     const h = job.envelope.header;
     let content: string | undefined;
     try {
