@@ -1,0 +1,90 @@
+/**
+ * Issue 13: the agent's settings. The file `init` writes, then COCOON_* variables, then flags;
+ * a wrong value is refused with a message naming the setting and where it came from; `init`
+ * makes the key in place and never prints its secret.
+ */
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { main } from "./cli";
+import { ConfigError, EX_CONFIG, resolveConfig } from "./config";
+
+const dir = () => mkdtempSync(join(tmpdir(), "cocoon-agent-config-"));
+const fileWith = (settings: Record<string, unknown>) => {
+  const f = join(dir(), "agent.json");
+  writeFileSync(f, JSON.stringify(settings));
+  return f;
+};
+const messageOf = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e.message;
+    throw e;
+  }
+  return "no error";
+};
+
+async function cli(argv: string[], env: Record<string, string> = {}) {
+  let out = "";
+  let err = "";
+  const sink = (put: (s: string) => void) => new Writable({ write: (c, _e, cb) => (put(String(c)), cb()) }) as unknown as NodeJS.WritableStream;
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  try {
+    const code = await main(argv, sink((s) => (out += s)), sink((s) => (err += s)));
+    return { code, out, err };
+  } finally {
+    process.env = saved;
+  }
+}
+
+describe("issue 13: agent configuration", () => {
+  it("flags override the environment, which overrides the file; unset settings take their defaults", () => {
+    // Prepare
+    const file = fileWith({ apiUrl: "https://file.example", priceBps: 9000, maxConcurrentJobs: 2, tier: "none", models: ["a"] });
+    // Act
+    const { config } = resolveConfig({ file, env: { COCOON_PRICE_BPS: "11000", COCOON_MAX_JOBS: "3", COCOON_MODELS: "b, c" }, flags: { maxConcurrentJobs: 4 } });
+    // Assess
+    expect(config).toMatchObject({ apiUrl: "https://file.example", priceBps: 11_000, maxConcurrentJobs: 4, tier: "none", models: ["b", "c"], engine: "builtin", redeemThresholdTon: "10", metricsPort: 9464 });
+  });
+
+  it("a wrong value names the setting and its source: the file's key, the variable, or the flag", () => {
+    // Act
+    const fromFile = messageOf(() => resolveConfig({ file: fileWith({ priceBps: 0, colour: "red" }), env: {} }));
+    const fromEnv = messageOf(() => resolveConfig({ file: join(dir(), "none.json"), env: { COCOON_MAX_JOBS: "many" } }));
+    const fromFlag = messageOf(() => resolveConfig({ file: join(dir(), "none.json"), env: {}, flags: { payoutAddress: "my wallet" } }));
+    const tierFromEnv = messageOf(() => resolveConfig({ file: join(dir(), "none.json"), env: { COCOON_TIER: "sgx" } }));
+    const llama = messageOf(() => resolveConfig({ file: join(dir(), "none.json"), env: {}, flags: { engine: "llama" } }));
+    // Assess
+    expect(fromFile).toMatch(/agent\.json: priceBps: .*>=1/);
+    expect(fromFile).toMatch(/unknown setting colour/);
+    expect(fromEnv).toMatch(/maxConcurrentJobs \(COCOON_MAX_JOBS\): must be a whole number, got "many"/);
+    expect(fromFlag).toMatch(/payoutAddress \(--payout-address\): must be a TON address/);
+    expect(tierFromEnv).toMatch(/tier \(COCOON_TIER\): /);
+    expect(llama).toMatch(/modelFile.*needs a GGUF model file/);
+  });
+
+  it("init writes a checked config with every setting, makes the key there (0600) and never prints its secret; start refuses a wrong value with exit 78", async () => {
+    // Prepare
+    const home = dir();
+    // Act
+    const init = await cli(["init", "--api", "https://api.example", "--tier", "none", "--capacity", "3", "--price-bps", "12000", "--redeem-threshold", "2.5"], { COCOON_HOME: home });
+    const again = await cli(["init"], { COCOON_HOME: home });
+    const bad = await cli(["start"], { COCOON_HOME: home, COCOON_PRICE_BPS: "free" });
+    // Assess
+    expect(init.code).toBe(0);
+    const written = JSON.parse(readFileSync(join(home, "agent.json"), "utf8")) as Record<string, unknown>;
+    expect(written).toMatchObject({ apiUrl: "https://api.example", tier: "none", maxConcurrentJobs: 3, priceBps: 12_000, redeemThresholdTon: "2.5", engine: "builtin", metricsPort: 9464 });
+    const seed = readFileSync(join(home, "worker.key"), "utf8").trim();
+    expect(statSync(join(home, "worker.key")).mode & 0o777).toBe(0o600);
+    expect(init.out + init.err).not.toContain(seed);
+    expect(init.out).toMatch(/NOT confidential/);
+    expect(again.code).toBe(EX_CONFIG);
+    expect(again.err).toMatch(/exists already/);
+    expect(bad.code).toBe(EX_CONFIG);
+    expect(bad.err).toMatch(/priceBps \(COCOON_PRICE_BPS\): must be a whole number, got "free"/);
+  });
+});
