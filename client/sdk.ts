@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { AttestationTier } from "../events/attestation";
 import type { AttestationDoc } from "../events/attestation";
-import { FailurePlaintext, type Candidate, type ChallengeView, type JobView } from "../events/api";
+import { FailurePlaintext, type Candidate, type ChallengeView, type JobView, type Quote } from "../events/api";
 import { ReplyPlaintext, type EnvelopeHeader, type Receipt, type RequestEnvelope, type RequestPlaintext } from "../events/envelope";
 import { verifyAttestation, type AttestationResult } from "../core/attestation/verify";
 import { loadPolicy } from "../core/attestation/policy";
@@ -10,8 +10,9 @@ import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
 import { generateKemKey, type KemKeyPair, type SigningKeyPair } from "../core/crypto/keys";
 import { openReply, replyHash, requestHash, sealRequest } from "../core/crypto/envelope";
 import { verifyReceipt } from "../core/crypto/receipt";
-import { DEFAULT_PRICING, jobCost, type PricingConfig } from "../core/pricing";
-import { API, ApiClient } from "../api-client/api";
+import { DEFAULT_PRICING, jobCost, maxJobCost, type PricingConfig } from "../core/pricing";
+import { newJobId } from "../core/ids";
+import { API, ApiClient, ApiError } from "../api-client/api";
 
 /** The SDK refused something the network sent: it never encrypts to or trusts what it cannot verify. */
 export class VerificationError extends Error {
@@ -296,6 +297,26 @@ export interface CocoonClientOptions {
   priceWeights?: PriceWeights;
 }
 
+/** A quote the SDK keeps: the coordinator's MAC'd quote and the candidates whose attestation we verified. */
+interface CachedQuote {
+  key: string;
+  quote: Quote;
+  verified: VerifiedCandidate[];
+  /** usable until then (ms) */
+  until: number;
+}
+
+/** A cached quote is not used this close to its expiry (the submit must arrive before it). */
+const QUOTE_MARGIN_MS = 10_000;
+/** Refusals of a quote that a fresh prepare cures. */
+const QUOTE_REFUSALS = new Set(["bad_quote", "quote_expired"]);
+/** The smallest power of two ≥ n, at least `min`. */
+const bucket = (n: number, min: number) => {
+  let b = min;
+  while (b < n) b *= 2;
+  return b;
+};
+
 /** Upper bound on tokens in a prompt: a byte-level tokenizer never makes more than one token per byte. */
 export const promptTokenBound = (messages: RequestPlaintext["messages"]) =>
   messages.reduce((n, m) => n + Buffer.byteLength(m.content) + 8, 16);
@@ -423,23 +444,66 @@ export class CocoonClient {
     return ok;
   }
 
-  async ask(o: AskOptions): Promise<AskResult> {
-    const tiers = o.tiers ?? this.defaultTiers();
-    const maxTokens = o.maxTokens ?? 256;
-    const plaintext: RequestPlaintext = { messages: o.messages as RequestPlaintext["messages"], ...(o.temperature !== undefined ? { temperature: o.temperature } : {}) };
+  /**
+   * Quotes we keep, by what they were asked for: a quote is stateless (MAC'd by the
+   * coordinator) and names no job, so every ask until it expires reuses it and its verified
+   * candidates, and a job costs two requests (submit, which waits for the answer; the
+   * worker's result). Dropped when refused, expired, or when a job had to fail over.
+   */
+  private readonly quotes = new Map<string, CachedQuote>();
+  /** Round-robin over a cached quote's candidates, so one client's jobs spread over them. */
+  private turn = 0;
+
+  /** A usable quote for these options (from the cache, or a fresh prepare with its candidates verified). */
+  private async quoteFor(o: AskOptions, tiers: AttestationTier[], maxTokens: number, maxPromptTokens: number, use: "cache" | "refresh" | "once"): Promise<CachedQuote> {
+    const key = JSON.stringify([o.model, [...tiers].sort(), o.candidates ?? null, o.maxPricePerToken?.toString() ?? null]);
+    const cached = this.quotes.get(key);
+    // A margin for the submit's flight time: a quote that runs out on the way is refused.
+    if (use === "cache" && cached && cached.until - QUOTE_MARGIN_MS > this.now() && maxTokens <= cached.quote.maxTokens && maxPromptTokens <= cached.quote.maxPromptTokens) {
+      return cached;
+    }
     o.onProgress?.("asking the coordinator for candidates and a quote");
     const prep = await this.api.request(API.prepareJob, {
       body: {
         model: o.model,
-        maxTokens,
-        maxPromptTokens: promptTokenBound(o.messages ?? []),
+        // Asked in powers of two: the quote caps each job's maxima, so rounding up lets the
+        // next asks reuse it; each job's hold is still computed at its own maxima.
+        maxTokens: Math.min(32_768, bucket(maxTokens, 256)),
+        maxPromptTokens: Math.min(262_144, bucket(maxPromptTokens, 1024)),
         tiers,
         ...(o.candidates ? { candidates: o.candidates } : {}),
         ...(o.maxPricePerToken !== undefined ? { maxPricePerToken: o.maxPricePerToken } : {}),
       },
     });
     o.onProgress?.(`verifying the attestation of ${prep.candidates.length} candidate${prep.candidates.length === 1 ? "" : "s"}`);
-    let verified = await this.verifyCandidates(prep.candidates, tiers);
+    const verified = await this.verifyCandidates(prep.candidates, tiers);
+    // Kept until the quote or any verdict we reached runs out, whichever is first (the
+    // coordinator bounds the quote by the evidence too; we do not rely on it).
+    const evidence = verified.map((c) => this.verdicts.get(sha256Hex(canonicalJson(c.attestation)))?.expiresAt ?? 0);
+    const entry: CachedQuote = { key, quote: prep.quote, verified, until: Math.min(prep.quote.expiresAt, ...evidence) };
+    if (use !== "once") this.quotes.set(key, entry);
+    return entry;
+  }
+
+  async ask(o: AskOptions): Promise<AskResult> {
+    try {
+      return await this.askOnce(o, false);
+    } catch (e) {
+      // The coordinator restarted with another quote key, changed its prices, or the quote
+      // ran out in flight: prepare again, once.
+      if (e instanceof ApiError && QUOTE_REFUSALS.has(e.code)) return this.askOnce(o, true);
+      throw e;
+    }
+  }
+
+  private async askOnce(o: AskOptions, refresh: boolean): Promise<AskResult> {
+    const tiers = o.tiers ?? this.defaultTiers();
+    const maxTokens = o.maxTokens ?? 256;
+    const maxPromptTokens = promptTokenBound(o.messages ?? []);
+    const plaintext: RequestPlaintext = { messages: o.messages as RequestPlaintext["messages"], ...(o.temperature !== undefined ? { temperature: o.temperature } : {}) };
+    // Fresh evidence is asked per job, so such asks neither use nor keep a cached quote.
+    const q = await this.quoteFor(o, tiers, maxTokens, maxPromptTokens, o.freshAttestation ? "once" : refresh ? "refresh" : "cache");
+    let verified = q.verified;
     const fresh = new Map<string, FreshAttestation>();
     if (o.freshAttestation) {
       o.onProgress?.(`challenging ${verified.length} candidate${verified.length === 1 ? "" : "s"} for fresh evidence`);
@@ -447,15 +511,21 @@ export class CocoonClient {
       verified = passed.map((p) => p.candidate);
       for (const p of passed) fresh.set(p.candidate.workerId, p.fresh);
     }
+    // Rotate who is tried first; the hold covers the dearest of those we encrypt to.
+    const first = this.turn++ % verified.length;
+    verified = [...verified.slice(first), ...verified.slice(0, first)];
+    const weights = { ...DEFAULT_PRICING, promptBps: q.quote.promptBps, completionBps: q.quote.completionBps };
+    const maxCost = maxJobCost(weights, verified.map((c) => BigInt(c.pricePerToken)), maxPromptTokens, maxTokens).toString();
+    const jobId = newJobId(this.now());
     const replyKey = generateKemKey();
     const header: EnvelopeHeader = {
       v: 1,
-      jobId: prep.jobId,
+      jobId,
       requester: this.account,
-      model: prep.model,
-      maxTokens: prep.maxTokens,
-      maxPromptTokens: prep.maxPromptTokens,
-      maxCost: prep.maxCost,
+      model: o.model,
+      maxTokens,
+      maxPromptTokens,
+      maxCost,
       replyKey: b64u.encode(replyKey.publicKey),
     };
     const envelope = sealRequest({
@@ -465,16 +535,18 @@ export class CocoonClient {
     });
     const deadline = this.now() + (o.timeoutMs ?? 120_000);
     const finished = (j: JobView) => j.status === "completed" || j.status === "refunded";
-    o.onProgress?.(`job ${prep.jobId} sealed to ${verified.length} worker${verified.length === 1 ? "" : "s"}; waiting for the answer`);
+    o.onProgress?.(`job ${jobId} sealed to ${verified.length} worker${verified.length === 1 ? "" : "s"}; waiting for the answer`);
     // The submit itself waits for the answer (one round trip fewer); long jobs continue with GET.
-    const submitted = await this.api.request(API.submitJob, { query: { wait: 20 }, body: { envelope }, headers: { "idempotency-key": `submit-${prep.jobId}` } });
-    let job: JobView = "attempt" in submitted ? submitted : await this.api.request(API.getJob, { params: { id: prep.jobId }, query: { wait: 20 } });
-    while (!finished(job) && this.now() <= deadline) job = await this.api.request(API.getJob, { params: { id: prep.jobId }, query: { wait: 20 } });
+    const submitted = await this.api.request(API.submitJob, { query: { wait: 20 }, body: { envelope, quote: q.quote }, headers: { "idempotency-key": `submit-${jobId}` } });
+    let job: JobView = "attempt" in submitted ? submitted : await this.api.request(API.getJob, { params: { id: jobId }, query: { wait: 20 } });
+    while (!finished(job) && this.now() <= deadline) job = await this.api.request(API.getJob, { params: { id: jobId }, query: { wait: 20 } });
+    // A candidate that did not answer, or none left: ask for fresh candidates next time.
+    if (job.attempt > 0 || job.status === "refunded") this.quotes.delete(q.key);
     if (job.status === "refunded") throw refundedError(job, header, verified, replyKey);
     if (job.status !== "completed") throw new VerificationError("timeout", `job ${job.jobId} still ${job.status} after ${o.timeoutMs ?? 120_000} ms`);
 
     // Check the receipt, the reply and the bill ourselves before believing any number in them.
-    const answer = checkCompletedJob({ job, jobId: prep.jobId, envelope, header, replyKey, encryptedTo: verified, maxCost: prep.maxCost, ...(this.opts.priceWeights ? { weights: this.opts.priceWeights } : {}) });
+    const answer = checkCompletedJob({ job, jobId, envelope, header, replyKey, encryptedTo: verified, maxCost, ...(this.opts.priceWeights ? { weights: this.opts.priceWeights } : {}) });
     const worker = verified.find((c) => c.workerId === job.workerId)!;
     return {
       jobId: job.jobId,
@@ -482,11 +554,11 @@ export class CocoonClient {
       usage: answer.usage,
       finishReason: answer.finishReason,
       engine: answer.engine,
-      model: prep.model,
+      model: o.model,
       workerId: worker.workerId,
       tier: worker.tier,
       cost: job.cost ?? "0",
-      maxCost: prep.maxCost,
+      maxCost,
       attempt: job.attempt,
       ...(fresh.has(worker.workerId) ? { freshEvidence: { challengeId: fresh.get(worker.workerId)!.challengeId, issuedAt: fresh.get(worker.workerId)!.attestation.issuedAt } } : {}),
     };

@@ -43,14 +43,36 @@ export function storeReplayGuard(store: Store): ReplayGuard {
 }
 
 /**
- * Checks a signed request: signature (for this host, with its Idempotency-Key), freshness
- * (at most authWindowMs old, at most AUTH_FUTURE_SKEW_MS ahead) and that the nonce was never
- * seen. Returns the caller's key id = account / worker id.
+ * How a route stands against a replayed request (one the signer sent once, sent again verbatim
+ * inside the freshness window):
+ *  - "guard": its nonce is claimed in the replay guard (a conditional store write per request
+ *    on AWS), so the copy is refused with 401 replayed_request;
+ *  - "idempotent": the request is safe to run twice, so no nonce is claimed: it is a read, or
+ *    its effect is keyed by its own identity (job id, Idempotency-Key, seqno, cumulative
+ *    amount, or the signed nonce itself), so a replay changes nothing (test/replay.test.ts).
+ *    The replayer can learn the answer, which is the signer's own (TLS keeps it from anyone
+ *    who could not read the request in the first place).
  */
-export async function authenticate(
+export type ReplayPolicy = "guard" | "idempotent";
+
+export interface Authenticated {
+  /** the caller's key id = account / worker id */
+  keyId: string;
+  /** the request's signed nonce: unique per request, so a route may key an effect by it */
+  nonce: string;
+  ts: number;
+}
+
+/**
+ * Checks a signed request: signature (for this host, with its Idempotency-Key), freshness
+ * (at most authWindowMs old, at most AUTH_FUTURE_SKEW_MS ahead) and, unless the route is
+ * idempotent, that the nonce was never seen.
+ */
+export async function authenticateRequest(
   deps: { store: Store; clock: Clock; config: { authWindowMs: number }; replay?: ReplayGuard },
   req: SignedRequest,
-): Promise<string> {
+  replay: ReplayPolicy = "guard",
+): Promise<Authenticated> {
   let claims: { keyId: string; ts: number; nonce: string };
   try {
     claims = verifyRequestAuth(req.authHeader, { method: req.method, path: req.path, body: req.body, host: req.host, idempotencyKey: req.idempotencyKey });
@@ -72,11 +94,17 @@ export async function authenticate(
       `request timestamp is ${Math.round((claims.ts - now) / 1000)} s ahead of server time; at most ${AUTH_FUTURE_SKEW_MS / 1000} s is accepted: sync your clock (NTP) and sign with the current time`,
     );
   }
+  if (replay === "idempotent") return claims;
   const guard = deps.replay ?? storeReplayGuard(deps.store);
   // Kept until the request is stale everywhere: ts + window, doubled for clock drift between
   // Lambda instances. An item past its ttl counts as absent, and by then the request is stale.
   if (!(await guard.claim(`${claims.keyId}#${claims.nonce}`, claims.ts, claims.ts + 2 * window))) {
     throw new UnauthenticatedError("replayed_request", "this request nonce was already used (or was signed before the coordinator restarted); sign every request with a fresh nonce and the current time");
   }
-  return claims.keyId;
+  return claims;
+}
+
+/** authenticateRequest with the replay guard: the caller's key id. */
+export async function authenticate(deps: { store: Store; clock: Clock; config: { authWindowMs: number }; replay?: ReplayGuard }, req: SignedRequest, replay: ReplayPolicy = "guard"): Promise<string> {
+  return (await authenticateRequest(deps, req, replay)).keyId;
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { DEFAULT_PRICING, type PricingConfig } from "./pricing";
 import type { RateAction, RateLimit } from "./attestation/rate-limit";
 
@@ -8,6 +9,12 @@ export interface CoreConfig {
   leaseBaseSeconds: number;
   leaseMsPerToken: number;
   quoteTtlSeconds: number;
+  /**
+   * The HMAC key of stateless quotes (core/jobs/quote.ts): 64 hex chars. Every process that
+   * prepares or submits jobs must share it (COCOON_QUOTE_KEY on AWS). The default is random per
+   * process: unforgeable, but quotes verify only in the process that made them.
+   */
+  quoteKey: string;
   /** Signed requests older or newer than this are refused. */
   authWindowMs: number;
   /** How often agents heartbeat (told at registration), and when a silent one leaves the lists. */
@@ -31,6 +38,7 @@ export const DEFAULT_CORE_CONFIG: CoreConfig = {
   leaseBaseSeconds: 30,
   leaseMsPerToken: 50,
   quoteTtlSeconds: 300,
+  quoteKey: randomBytes(32).toString("hex"),
   authWindowMs: 60_000,
   // Cloud: dead workers are caught by their leases running out (markSuspect), so heartbeats
   // can be rare; each one is a paid write, and they dominate an idle agent's cost.

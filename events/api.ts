@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AccountId, JobId, Key32, ModelName, NanoTon, NanoTonString, Usage, WorkerId } from "./common";
+import { AccountId, B64u, JobId, Key32, ModelName, NanoTon, NanoTonString, Usage, WorkerId } from "./common";
 import { AttestationDoc, AttestationTier } from "./attestation";
 import { Receipt, ReplyEnvelope, RequestEnvelope, SealedReply } from "./envelope";
 
@@ -26,18 +26,55 @@ export const Candidate = z.object({
 });
 export type Candidate = z.infer<typeof Candidate>;
 
+/** A candidate as a quote names it: enough to seal to it and bill it (the attestation travels once, in PrepareResponse). */
+export const QuoteCandidate = z.object({ workerId: WorkerId, hpkePublicKey: Key32, pricePerToken: NanoTonString, tier: AttestationTier });
+
+/**
+ * A stateless price quote (core/jobs/quote.ts): the coordinator stores nothing at prepare;
+ * it MACs (HMAC-SHA256 under its quote key) everything the submit must be held to, and the
+ * submit carries the quote back. It names no job: the SDK keeps it until `expiresAt` (at most
+ * quoteTtlSeconds, never past a candidate's attestation) and submits many jobs under it.
+ */
+export const Quote = z.object({
+  v: z.literal(1),
+  requester: AccountId,
+  model: ModelName,
+  /** the largest maxTokens / maxPromptTokens a job under this quote may ask for */
+  maxTokens: z.number().int().positive(),
+  maxPromptTokens: z.number().int().positive(),
+  /** the cost of those maxima at the dearest candidate: the largest hold a job under this quote takes */
+  maxCost: NanoTonString,
+  candidates: z.array(QuoteCandidate).min(1).max(8),
+  /** the price weights (bps) the cost is computed with, core/pricing.ts */
+  promptBps: z.number().int().nonnegative(),
+  completionBps: z.number().int().nonnegative(),
+  expiresAt: z.number().int(),
+  /** base64url HMAC-SHA256 over "cocoon/v1/quote\n" + canonical JSON of the fields above */
+  mac: B64u.max(64),
+});
+export type Quote = z.infer<typeof Quote>;
+
 export const PrepareResponse = z.object({
+  /** A fresh job id for the first job under this quote (any unused job id of the requester's choosing will do). */
   jobId: JobId,
   model: ModelName,
   maxTokens: z.number().int(),
   maxPromptTokens: z.number().int(),
-  maxCost: NanoTonString, // held on submit
+  maxCost: NanoTonString, // held on submit (for jobs at these maxima)
   candidates: z.array(Candidate).min(1),
   quoteExpiresAt: z.number().int(),
+  /** Send back with every submit under this quote. */
+  quote: Quote,
 });
 export type PrepareResponse = z.infer<typeof PrepareResponse>;
 
-export const SubmitRequest = z.object({ envelope: RequestEnvelope });
+/**
+ * The sealed job and the quote it is held to. The header's maxima must be within the quote's,
+ * its maxCost at least the cost of those maxima at the dearest candidate the envelope wraps
+ * and at most the quote's; the envelope may wrap keys only for quoted candidates, and its key
+ * order is the order they are tried in.
+ */
+export const SubmitRequest = z.object({ envelope: RequestEnvelope, quote: Quote });
 export type SubmitRequest = z.infer<typeof SubmitRequest>;
 
 export const SubmitResponse = z.object({ jobId: JobId, status: z.string() });

@@ -26,6 +26,7 @@ import { z } from "zod";
  * | COCOON_VAULT_ADDRESS              | the deployed vault contract (payout vouchers name it)              |
  * | COCOON_COORDINATOR_SEED           | 64 hex chars: Ed25519 seed of the vault's coordinator key (a secret) |
  * | COCOON_TON_ENDPOINT, _API_KEY     | toncenter: withdrawals read the vault's seqno getter (see core/withdrawals.ts) |
+ * | COCOON_QUOTE_KEY                  | 64 hex chars: HMAC key of the stateless price quotes (a secret; prepare and submit must share it) |
  *
  * The three worker-queue prefixes are computed by CloudFormation (Aws.ACCOUNT_ID, Aws.REGION,
  * Aws.PARTITION, Aws.URL_SUFFIX), so no adapter has to guess the account or partition.
@@ -72,6 +73,7 @@ const Env = z.object({
   COCOON_COORDINATOR_SEED: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte Ed25519 seed)").optional(),
   COCOON_TON_ENDPOINT: z.string().url("must be the toncenter JSON-RPC URL").optional(),
   COCOON_TON_API_KEY: z.string().optional(),
+  COCOON_QUOTE_KEY: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte HMAC key: openssl rand -hex 32)").optional(),
   COCOON_POLICY_JSON: z
     .string()
     .refine((v) => {
@@ -106,7 +108,7 @@ export interface AwsConfig {
   agentRoleArn: string | undefined;
   agentSessionSeconds: number;
   /** Overrides of the core's DEFAULT_CORE_CONFIG for this stage. */
-  core: { allowDevAttestation: boolean; faucet: boolean; allowTestImages?: true };
+  core: { allowDevAttestation: boolean; faucet: boolean; allowTestImages?: true; quoteKey?: string };
   /** Parsed COCOON_POLICY_JSON (validated by core's loadPolicy), or undefined for the repository policy. */
   policy: unknown;
   /** Voucher signing for worker payouts; absent → POST /v1/agents/voucher answers 503. */
@@ -152,6 +154,9 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
       faucet: e.COCOON_FAUCET === "true",
       // Present only when on (test images in a dev stage's own COCOON_POLICY_JSON); off by default.
       ...(e.COCOON_ALLOW_TEST_IMAGES === "true" ? { allowTestImages: true as const } : {}),
+      // Without it each container MACs quotes under its own random key, and a submit served by
+      // another container than its prepare is refused (403 bad_quote): set it on every stage.
+      ...(e.COCOON_QUOTE_KEY ? { quoteKey: e.COCOON_QUOTE_KEY } : {}),
     },
     policy: e.COCOON_POLICY_JSON === undefined ? undefined : JSON.parse(e.COCOON_POLICY_JSON),
     payouts:

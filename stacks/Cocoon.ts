@@ -151,9 +151,11 @@ export function Cocoon({ stack, app }: StackContext) {
   });
   const routes: Record<string, ReturnType<typeof route>> = {
     // requesters
-    "POST /v1/jobs/prepare": route("http/prepare-job", [can.writeTable]),
-    "POST /v1/jobs": route("http/submit-job", [can.writeTable, can.sendMatching, can.sendWorker]),
-    "GET /v1/jobs/{id}": route("http/get-job", [can.writeTable]),
+    // Stateless quotes: prepare MACs them and submit checks them with one key (a secret from the deploying shell).
+    "POST /v1/jobs/prepare": route("http/prepare-job", [can.readTable], { environment: passThrough(["COCOON_QUOTE_KEY"]) }),
+    "POST /v1/jobs": route("http/submit-job", [can.writeTable, can.sendMatching, can.sendWorker], { environment: passThrough(["COCOON_QUOTE_KEY"]) }),
+    // Reads only: its replays are harmless, so it claims no request nonce (no write at all).
+    "GET /v1/jobs/{id}": route("http/get-job", [can.readTable]),
     "GET /v1/account": route("http/get-account", [can.writeTable]),
     "GET /v1/models": route("http/list-models", [can.readTable]),
     "GET /openapi.json": route("http/openapi", [], { memorySize: "128 MB", timeout: "10 seconds" }),
@@ -192,6 +194,9 @@ export function Cocoon({ stack, app }: StackContext) {
     cdk: { eventSource: { batchSize: 10, reportBatchItemFailures: true, maxBatchingWindow: Duration.seconds(0) } },
   });
 
+  if (!process.env.COCOON_QUOTE_KEY) {
+    console.warn(`[cocoon ${app.stage}] COCOON_QUOTE_KEY is not set: each container will sign quotes with its own key and most submits will be refused (bad_quote); set it (openssl rand -hex 32) and redeploy`);
+  }
   if (!process.env.COCOON_TON_ENDPOINT || !process.env.COCOON_VAULT_ADDRESS) {
     console.warn(`[cocoon ${app.stage}] COCOON_TON_ENDPOINT / COCOON_VAULT_ADDRESS are not set: the chain watcher will fail (and alarm) until you redeploy with them`);
   }

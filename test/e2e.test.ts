@@ -24,7 +24,7 @@ async function prepareAndSeal(t: TestNet, key: ReturnType<typeof generateSigning
     plaintext: new TextEncoder().encode(JSON.stringify({ messages: [{ role: "user", content: prompt }] })),
     recipients: p.candidates.map((c) => ({ workerId: c.workerId, hpkePublicKey: b64u.decode(c.hpkePublicKey) })),
   });
-  return { p, envelope, replyKey, header };
+  return { p, envelope, replyKey, header, quote: p.quote };
 }
 
 describe("local network end to end (real HTTP on 127.0.0.1)", () => {
@@ -58,10 +58,10 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
   it("the same Idempotency-Key submits and charges once; another key for the same job is a 409", async () => {
     const client = await t.client();
     const key = (client as any).opts.key;
-    const { envelope, p } = await prepareAndSeal(t, key);
-    const a = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope }, { headers: { "idempotency-key": "same-key-123" } });
-    const b = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope }, { headers: { "idempotency-key": "same-key-123" } });
-    const c = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope }, { headers: { "idempotency-key": "other-key-456" } });
+    const { envelope, p, quote } = await prepareAndSeal(t, key);
+    const a = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope, quote }, { headers: { "idempotency-key": "same-key-123" } });
+    const b = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope, quote }, { headers: { "idempotency-key": "same-key-123" } });
+    const c = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope, quote }, { headers: { "idempotency-key": "other-key-456" } });
     expect(a.status).toBe(202);
     expect(b.status).toBe(202);
     expect(b.json.jobId).toBe(a.json.jobId);
@@ -78,8 +78,8 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
   it("POST /v1/jobs?wait=N answers with the finished job (sealed reply and receipt) on the submit itself", async () => {
     const client = await t.client();
     const key = (client as any).opts.key;
-    const { envelope } = await prepareAndSeal(t, key);
-    const r = await signedFetch(t.net.url, key, "POST", "/v1/jobs?wait=10", { envelope }, { headers: { "idempotency-key": "submit-wait-1" } });
+    const { envelope, quote } = await prepareAndSeal(t, key);
+    const r = await signedFetch(t.net.url, key, "POST", "/v1/jobs?wait=10", { envelope, quote }, { headers: { "idempotency-key": "submit-wait-1" } });
     expect(r.status).toBe(202);
     expect(r.json.status).toBe("completed");
     expect(r.json.reply).toBeDefined();
@@ -91,8 +91,8 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
     const key = (client as any).opts.key;
     const one = await prepareAndSeal(t, key);
     const two = await prepareAndSeal(t, key);
-    await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope: one.envelope }, { headers: { "idempotency-key": "reused-key-1" } });
-    const r = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope: two.envelope }, { headers: { "idempotency-key": "reused-key-1" } });
+    await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope: one.envelope, quote: one.quote }, { headers: { "idempotency-key": "reused-key-1" } });
+    const r = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope: two.envelope, quote: two.quote }, { headers: { "idempotency-key": "reused-key-1" } });
     expect(r.status).toBe(422);
     expect(r.json.error.code).toBe("idempotency_key_reused");
   });
@@ -100,8 +100,8 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
   it("a duplicated result post and a duplicated lease message charge once", async () => {
     const client = await t.client();
     const key = (client as any).opts.key;
-    const { envelope, p } = await prepareAndSeal(t, key);
-    await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope }, { headers: { "idempotency-key": "dup-delivery-1" } });
+    const { envelope, p, quote } = await prepareAndSeal(t, key);
+    await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope, quote }, { headers: { "idempotency-key": "dup-delivery-1" } });
     const done = await signedFetch(t.net.url, key, "GET", `/v1/jobs/${p.jobId}?wait=10`);
     expect(done.json.status).toBe("completed");
     const worker = t.agents.find((a) => a.workerId === done.json.workerId)!;
@@ -170,8 +170,8 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
     const key = generateSigningKey();
     const unknown = await signedFetch(t.net.url, key, "POST", "/v1/jobs/prepare", { model: "no-such-model", maxTokens: 8, maxPromptTokens: 8, tiers: ["dev"] });
     expect([unknown.status, unknown.json.error.code]).toEqual([404, "unknown_model"]);
-    const { envelope } = await prepareAndSeal(t, key); // never funded
-    const poor = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope }, { headers: { "idempotency-key": "poor-key-01" } });
+    const { envelope, quote } = await prepareAndSeal(t, key); // never funded
+    const poor = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope, quote }, { headers: { "idempotency-key": "poor-key-01" } });
     expect([poor.status, poor.json.error.code]).toEqual([402, "insufficient_funds"]);
     expect(poor.json.error.message).toMatch(/deposit/);
     const bal = await getBalance(t.net.store, requesterAccount(key.id));
@@ -181,9 +181,9 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
   it("rejects a header that differs from the prepared job (AAD cannot be swapped either)", async () => {
     const client = await t.client();
     const key = (client as any).opts.key;
-    const { envelope } = await prepareAndSeal(t, key);
+    const { envelope, quote } = await prepareAndSeal(t, key);
     const tampered = { ...envelope, header: { ...envelope.header, maxTokens: envelope.header.maxTokens + 1 } };
-    const r = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope: tampered }, { headers: { "idempotency-key": "tamper-key-1" } });
+    const r = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope: tampered, quote }, { headers: { "idempotency-key": "tamper-key-1" } });
     expect([r.status, r.json.error.code]).toEqual([400, "invalid_request"]);
     expect(r.json.error.message).toContain("maxTokens");
   });
@@ -257,9 +257,9 @@ describe("failover and privacy", () => {
       const client = await t.client();
       const key = (client as any).opts.key;
       const before = await getBalance(t.net.store, requesterAccount(key.id));
-      const { envelope, p } = await prepareAndSeal(t, key, "nobody home", { candidates: 1 });
+      const { envelope, p, quote } = await prepareAndSeal(t, key, "nobody home", { candidates: 1 });
       expect(p.candidates[0]!.workerId).toBe(silent.workerId);
-      const sub = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope }, { headers: { "idempotency-key": "expire-key-1" } });
+      const sub = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope, quote }, { headers: { "idempotency-key": "expire-key-1" } });
       expect(sub.status).toBe(202);
       const held = await getBalance(t.net.store, requesterAccount(key.id));
       expect(held.held).toBe(BigInt(p.maxCost));

@@ -20,7 +20,7 @@ import { makeAttester } from "../agent/attest";
 import { createBuiltinEngine } from "../agent/engines/builtin";
 import type { Engine } from "../agent/engines/engine";
 import type { JobSource } from "../agent/sources/job-source";
-import type { ResultRequest } from "../events/api";
+import type { Quote, ResultRequest } from "../events/api";
 import type { EnvelopeHeader, RequestEnvelope } from "../events/envelope";
 import { JobRefundedError } from "../client/sdk";
 import { agentLogTo, MODEL, randomCanary, startTestNet } from "./helpers";
@@ -62,7 +62,7 @@ describe("one job, many posts (in-memory store, real agents)", () => {
   });
 
   /** A funded requester and a prepared, sealed job for the held worker. */
-  async function sealedJob(): Promise<{ requester: SigningKeyPair; envelope: RequestEnvelope; header: EnvelopeHeader }> {
+  async function sealedJob(): Promise<{ requester: SigningKeyPair; envelope: RequestEnvelope; header: EnvelopeHeader; quote: Quote }> {
     const requester = generateSigningKey();
     await applyMovement(store, faucetMovement(`t-${requester.id}`, requester.id, FUNDS, Date.now()));
     const p = await prepareJob(net.deps, requester.id, { model: MODEL, maxTokens: 32, maxPromptTokens: 200, tiers: ["dev"], candidates: 1 });
@@ -73,7 +73,7 @@ describe("one job, many posts (in-memory store, real agents)", () => {
       plaintext: new TextEncoder().encode(JSON.stringify({ messages: [{ role: "user", content: "hi" }] })),
       recipients: p.candidates.map((c) => ({ workerId: c.workerId, hpkePublicKey: b64u.decode(c.hpkePublicKey) })),
     });
-    return { requester, envelope, header };
+    return { requester, envelope, header, quote: p.quote };
   }
 
   /** What the held worker would post for the job: a sealed answer and its signed receipt. */
@@ -88,9 +88,9 @@ describe("one job, many posts (in-memory store, real agents)", () => {
 
   it("issue 9 #6: five concurrent submits with one Idempotency-Key all get the same 202 and job; the money is held once", async () => {
     // Prepare
-    const { requester, envelope } = await sealedJob();
+    const { requester, envelope, quote } = await sealedJob();
     // Act
-    const all = await Promise.allSettled(Array.from({ length: 5 }, () => submitJob(net.deps, requester.id, envelope, "one-key-for-five")));
+    const all = await Promise.allSettled(Array.from({ length: 5 }, () => submitJob(net.deps, requester.id, envelope, "one-key-for-five", quote)));
     // Assess
     expect(all.map((r) => (r.status === "fulfilled" ? r.value.jobId : `${(r.reason as { code?: string }).code}`))).toEqual(Array(5).fill(envelope.header.jobId));
     expect(all.filter((r) => r.status === "fulfilled" && !r.value.replayed)).toHaveLength(1);
@@ -101,7 +101,7 @@ describe("one job, many posts (in-memory store, real agents)", () => {
 
   it("issue 9 #6: a hold whose commit was ambiguous and re-sent (it had landed) answers the same 202, and another key still gets 409 job_exists", async () => {
     // Prepare: the store commits the hold, then a re-send of the same transaction finds it there
-    const { requester, envelope } = await sealedJob();
+    const { requester, envelope, quote } = await sealedJob();
     const transact = store.transact;
     store.transact = async (ops: WriteOp[]) => {
       const isHold = ops.some((op) => op.op === "put" && op.table === "ledger" && op.item.pk === `hold:${envelope.header.jobId}`);
@@ -110,9 +110,9 @@ describe("one job, many posts (in-memory store, real agents)", () => {
     };
     try {
       // Act
-      const first = await submitJob(net.deps, requester.id, envelope, "ambiguous-key-1");
+      const first = await submitJob(net.deps, requester.id, envelope, "ambiguous-key-1", quote);
       store.transact = transact;
-      const other = await submitJob(net.deps, requester.id, envelope, "another-key-2").catch((e) => e);
+      const other = await submitJob(net.deps, requester.id, envelope, "another-key-2", quote).catch((e) => e);
       // Assess
       expect(first.jobId).toBe(envelope.header.jobId);
       expect(other).toMatchObject({ status: 409, code: "job_exists" });
@@ -124,8 +124,8 @@ describe("one job, many posts (in-memory store, real agents)", () => {
 
   it("issue 9 #8: concurrent identical results settle once: exactly one says duplicate:false", async () => {
     // Prepare
-    const { requester, envelope } = await sealedJob();
-    await submitJob(net.deps, requester.id, envelope, "dup-results-1");
+    const { requester, envelope, quote } = await sealedJob();
+    await submitJob(net.deps, requester.id, envelope, "dup-results-1", quote);
     const r = result(envelope, "the answer");
     // Act
     const posts = await Promise.all([postResult(net.deps, worker.agent.workerId, r), postResult(net.deps, worker.agent.workerId, r)]);
@@ -140,8 +140,8 @@ describe("one job, many posts (in-memory store, real agents)", () => {
 
   it("issue 9 #8: a re-post with the accepted signature but another reply and usage 0/0 is a 409 and changes nothing; an identical re-post is a duplicate", async () => {
     // Prepare: a completed, paid job
-    const { requester, envelope } = await sealedJob();
-    await submitJob(net.deps, requester.id, envelope, "rewrite-1");
+    const { requester, envelope, quote } = await sealedJob();
+    await submitJob(net.deps, requester.id, envelope, "rewrite-1", quote);
     const accepted = result(envelope, "the paid answer");
     const first = await postResult(net.deps, worker.agent.workerId, accepted);
     const paid = (await getBalance(store, workerAccount(worker.agent.workerId))).available;
@@ -164,8 +164,8 @@ describe("one job, many posts (in-memory store, real agents)", () => {
 
   it("issue 9 #11: a failure posted while the job is settling is a 409 with a code, and no money moves", async () => {
     // Prepare: the settlement lands between the failure report's read and its refund
-    const { requester, envelope } = await sealedJob();
-    await submitJob(net.deps, requester.id, envelope, "settling-1");
+    const { requester, envelope, quote } = await sealedJob();
+    await submitJob(net.deps, requester.id, envelope, "settling-1", quote);
     const answer = result(envelope, "made it");
     let settled: Awaited<ReturnType<typeof postResult>> | undefined;
     const transact = store.transact;
@@ -192,8 +192,8 @@ describe("one job, many posts (in-memory store, real agents)", () => {
 
   it("issue 9 #11: a result posted while the job is being refunded is a 409 stale_attempt; nothing is charged and no answer is left behind", async () => {
     // Prepare: the worker's own failure report refunds the job between the result's read and its settlement
-    const { requester, envelope } = await sealedJob();
-    await submitJob(net.deps, requester.id, envelope, "refunding-1");
+    const { requester, envelope, quote } = await sealedJob();
+    await submitJob(net.deps, requester.id, envelope, "refunding-1", quote);
     const answer = result(envelope, "too late");
     let refunded: Awaited<ReturnType<typeof postResult>> | undefined;
     const transact = store.transact;
@@ -219,8 +219,8 @@ describe("one job, many posts (in-memory store, real agents)", () => {
 
   it("a failure report that loses to a concurrent refund is a 409 too (a ConditionFailedError is not swallowed into a 200)", async () => {
     // Prepare
-    const { requester, envelope } = await sealedJob();
-    await submitJob(net.deps, requester.id, envelope, "double-fail-1");
+    const { requester, envelope, quote } = await sealedJob();
+    await submitJob(net.deps, requester.id, envelope, "double-fail-1", quote);
     const report = { kind: "failed" as const, jobId: envelope.header.jobId, attempt: 0, code: "engine_error" as const };
     // Act
     const both = await Promise.allSettled([postResult(net.deps, worker.agent.workerId, report), postResult(net.deps, worker.agent.workerId, report)]);

@@ -69,9 +69,10 @@ const TABLE_RW = ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamod
 const CREATE_QUEUE = ["sqs:CreateQueue", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:TagQueue"];
 /** Least privilege, per function: exactly these actions and no others. */
 const ACTIONS: Record<string, string[]> = {
-  "functions/http/prepare-job.handler": TABLE_RW,
+  // Stateless quote, replay-safe reads (no nonce written): read-only.
+  "functions/http/prepare-job.handler": ["dynamodb:GetItem", "dynamodb:Query"],
   "functions/http/submit-job.handler": [...TABLE_RW, "sqs:SendMessage"],
-  "functions/http/get-job.handler": TABLE_RW,
+  "functions/http/get-job.handler": ["dynamodb:GetItem", "dynamodb:Query"],
   "functions/http/get-account.handler": TABLE_RW,
   "functions/http/list-models.handler": ["dynamodb:GetItem", "dynamodb:Query"],
   "functions/http/openapi.handler": [],

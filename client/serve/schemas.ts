@@ -39,7 +39,7 @@ const ChatMessage = z.discriminatedUnion(
         name: z.string().optional(),
       })
       .loose(),
-    z.object({ role: z.literal("tool"), content: Content, tool_call_id: z.string().min(1, "tool_call_id must name the call this answers") }).loose(),
+    z.object({ role: z.literal("tool"), content: Content, tool_call_id: z.string().min(1, "tool_call_id must name the call this answers").max(256) }).loose(),
   ],
   { error: "role must be system, developer, user, assistant or tool" },
 );
@@ -48,8 +48,8 @@ const ToolSchema = z.object({
   type: z.literal("function", { error: 'only tools of type "function" are supported' }),
   function: z
     .object({
-      name: z.string().min(1),
-      description: z.string().optional(),
+      name: z.string().min(1).max(256),
+      description: z.string().max(8192).optional(),
       parameters: z.record(z.string(), z.unknown()).optional(),
       strict: z.boolean().nullable().optional(),
     })
@@ -69,7 +69,7 @@ const ResponseFormatSchema = z.discriminatedUnion(
     z.object({
       type: z.literal("json_schema"),
       json_schema: z
-        .object({ name: z.string().min(1), description: z.string().optional(), schema: z.record(z.string(), z.unknown()).optional(), strict: z.boolean().nullable().optional() })
+        .object({ name: z.string().min(1).max(256), description: z.string().max(8192).optional(), schema: z.record(z.string(), z.unknown()).optional(), strict: z.boolean().nullable().optional() })
         .loose(),
     }),
   ],
@@ -99,7 +99,8 @@ export const ChatBody = z
     ...Common,
     messages: z.array(ChatMessage).min(1, "messages must hold at least one message"),
     max_completion_tokens: z.number().int().positive().nullable().optional(),
-    tools: z.array(ToolSchema).optional(),
+    // The sealed request's limits (events/envelope.ts), so a request past them is a 400 here, not a failed job.
+    tools: z.array(ToolSchema).max(128, "at most 128 tools").optional(),
     tool_choice: ToolChoiceSchema.optional(),
     parallel_tool_calls: z.boolean().optional(),
     response_format: ResponseFormatSchema.optional(),

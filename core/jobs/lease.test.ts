@@ -14,8 +14,8 @@ import { makeJobWorld, type JobWorld } from "./testing";
 async function submitted(w: JobWorld, n = 2) {
   for (let i = 0; i < n; i++) await w.worker();
   const r = await w.requester();
-  const { envelope, header } = await w.sealedJob(r, { candidates: n });
-  await submitJob(w.deps, r.id, envelope, "key-00000001");
+  const { envelope, header, quote } = await w.sealedJob(r, { candidates: n });
+  await submitJob(w.deps, r.id, envelope, "key-00000001", quote);
   const job = (await w.store.get<JobItem>("jobs", { pk: header.jobId, sk: "job" }))!;
   return { job, first: job.candidates[0]!.workerId, second: job.candidates[1]?.workerId };
 }

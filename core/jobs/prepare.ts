@@ -1,11 +1,15 @@
-/** Step 1 of a job (docs/architecture.md §3): a price quote and its candidates; no money moves. */
+/**
+ * Step 1 of a job (docs/architecture.md §3): candidates and a stateless price quote. Nothing
+ * is written (the quote is MAC'd, ./quote.ts) and no money moves, so a prepare is a read: a
+ * replay of it changes nothing, and the SDK asks again only when its quote runs out.
+ */
 import type { PrepareRequest, PrepareResponse } from "../../events/api";
 import type { CoreDeps } from "../deps";
 import { CocoonError, UnknownModelError } from "../errors";
 import { newJobId } from "../ids";
 import { maxJobCost } from "../pricing";
 import { candidatesFor, matchCandidates } from "../workers";
-import { quoteKey, type QuoteItem } from "./items";
+import { quoteCandidates, signQuote } from "./quote";
 
 export async function prepareJob(deps: CoreDeps, requester: string, req: PrepareRequest): Promise<PrepareResponse> {
   const k = req.candidates ?? deps.config.defaultCandidates;
@@ -18,24 +22,35 @@ export async function prepareJob(deps: CoreDeps, requester: string, req: Prepare
   if (why === "unknown_model") throw new UnknownModelError(req.model);
   if (offers.length === 0) throw new CocoonError(409, "no_workers", `no worker can take this job now: ${why}; see GET /v1/models`);
   const candidates = await candidatesFor(deps, offers);
+  if (candidates.length === 0) throw new CocoonError(409, "no_workers", "no worker can take this job now: its registration is gone; see GET /v1/models");
   const prices = candidates.map((c) => BigInt(c.pricePerToken));
   // The worst case at the dearest candidate: failover to any other never needs more money.
   const maxCost = maxJobCost(deps.config.pricing, prices, req.maxPromptTokens, req.maxTokens);
   const now = deps.clock.now();
-  const jobId = newJobId(now);
-  const expiresAt = now + deps.config.quoteTtlSeconds * 1000;
-  const quote: QuoteItem = {
-    ...quoteKey(jobId),
-    jobId,
+  // A quote lives no longer than the evidence of any of its candidates: past that the SDK
+  // must not encrypt to them anyway, and a fresh prepare finds who is still attested.
+  const attested = Math.min(...offers.map((o) => o.attestationExpiresAt));
+  const expiresAt = Math.min(now + deps.config.quoteTtlSeconds * 1000, attested);
+  const quote = signQuote(deps, {
+    v: 1,
     requester,
     model: req.model,
     maxTokens: req.maxTokens,
     maxPromptTokens: req.maxPromptTokens,
     maxCost: maxCost.toString(),
-    candidates: candidates.map((c) => ({ workerId: c.workerId, pricePerToken: c.pricePerToken, tier: c.tier })),
+    candidates: quoteCandidates(candidates),
+    promptBps: deps.config.pricing.promptBps,
+    completionBps: deps.config.pricing.completionBps,
     expiresAt,
-    ttl: Math.ceil(expiresAt / 1000) + 3600,
+  });
+  return {
+    jobId: newJobId(now),
+    model: req.model,
+    maxTokens: req.maxTokens,
+    maxPromptTokens: req.maxPromptTokens,
+    maxCost: maxCost.toString(),
+    candidates,
+    quoteExpiresAt: expiresAt,
+    quote,
   };
-  await deps.store.transact([{ op: "put", table: "quotes", item: quote, when: { kind: "notExists" } }]);
-  return { jobId, model: req.model, maxTokens: req.maxTokens, maxPromptTokens: req.maxPromptTokens, maxCost: maxCost.toString(), candidates, quoteExpiresAt: expiresAt };
 }

@@ -21,8 +21,8 @@ async function submitted(w: JobWorld, n = 1) {
   const all: TestWorker[] = [];
   for (let i = 0; i < n; i++) all.push(await w.worker());
   const r = await w.requester();
-  const { envelope, header } = await w.sealedJob(r, { candidates: n, maxTokens: 32, maxPromptTokens: 200 });
-  await submitJob(w.deps, r.id, envelope, "key-00000001");
+  const { envelope, header, quote } = await w.sealedJob(r, { candidates: n, maxTokens: 32, maxPromptTokens: 200 });
+  await submitJob(w.deps, r.id, envelope, "key-00000001", quote);
   const job = (await w.store.get<JobItem>("jobs", { pk: header.jobId, sk: "job" }))!;
   const workers = job.candidates.map((c) => all.find((x) => x.id === c.workerId)!);
   return { r, envelope, header, workers, job };

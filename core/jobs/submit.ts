@@ -1,14 +1,15 @@
 /** Step 3 of a job (docs/architecture.md §3): the hold, the job item and the first dispatch. */
-import type { JobStatus } from "../../events/api";
+import type { JobStatus, Quote } from "../../events/api";
 import type { EnvelopeHeader, RequestEnvelope } from "../../events/envelope";
-import { requestHash } from "../crypto/envelope";
 import { canonicalJson, sha256Hex } from "../crypto/encoding";
 import type { CoreDeps } from "../deps";
-import { CocoonError, ConflictError, ForbiddenError, GoneError, InsufficientFundsError, NotFoundError, ValidationError } from "../errors";
+import { CocoonError, ConflictError, ForbiddenError, GoneError, InsufficientFundsError, ValidationError } from "../errors";
 import { applyMovement, getBalance, holdMovement, OverdraftError, requesterAccount } from "../ledger";
 import { ConditionFailedError, type Item, type Key } from "../ports";
 import { dispatch, sendLeaseCheck } from "./dispatch";
-import { envelopeKey, jobKey, leaseMs, quoteKey, RETAIN_SECONDS, type EnvelopeItem, type JobItem, type QuoteItem } from "./items";
+import { maxJobCost } from "../pricing";
+import { envelopeKey, jobKey, leaseMs, RETAIN_SECONDS, type EnvelopeItem, type JobCandidate, type JobItem } from "./items";
+import { verifyQuote, type QuoteBody } from "./quote";
 
 /** Envelopes ride inside SQS messages (256 KiB): leave room for the rest of the message. */
 export const MAX_ENVELOPE_BYTES = 200 * 1024;
@@ -18,34 +19,44 @@ export async function submitJob(
   requester: string,
   envelope: RequestEnvelope,
   idempotencyKey: string,
+  quote: Quote,
 ): Promise<{ jobId: string; status: JobStatus; replayed: boolean }> {
   const h = envelope.header;
-  const bodyHash = sha256Hex(canonicalJson(envelope));
+  // One canonical form serves the size check, the idempotency body hash and the request hash
+  // every receipt must cover (requestHash(envelope) is this same hash).
+  const canonical = canonicalJson(envelope);
+  const bodyHash = sha256Hex(canonical);
   const idemKey = { pk: `${requester}#${idempotencyKey}`, sk: "submit" };
 
   const prior = await deps.store.get("idempotency", idemKey);
   if (prior) return replayIdempotent(deps, prior, bodyHash);
 
   if (h.requester !== requester) throw new ForbiddenError("requester_mismatch", "envelope.header.requester must be the key that signs this request");
-  if (canonicalJson(envelope).length > MAX_ENVELOPE_BYTES) {
+  if (canonical.length > MAX_ENVELOPE_BYTES) {
     throw new CocoonError(413, "envelope_too_large", `the envelope exceeds ${MAX_ENVELOPE_BYTES} bytes; shorten the prompt`);
   }
-  const quote = await deps.store.get<QuoteItem>("quotes", quoteKey(h.jobId));
-  if (!quote) throw new NotFoundError("unknown_quote", `no prepared job ${h.jobId}: call POST /v1/jobs/prepare first and use its jobId`);
-  if (quote.requester !== requester) throw new ForbiddenError("not_your_quote", "this jobId was prepared by another account");
+  // The quote is checked by its MAC, not read from the store (./quote.ts).
+  const q = verifyQuote(deps, requester, quote);
   const now = deps.clock.now();
-  if (quote.expiresAt < now) throw new GoneError("quote_expired", "the price quote for this job expired: prepare the job again");
-  assertHeaderMatchesQuote(h, quote);
-  const wrapped = new Set(envelope.keys.map((k) => k.workerId));
-  const candidates = quote.candidates.filter((c) => wrapped.has(c.workerId));
-  if (candidates.length === 0 || wrapped.size !== envelope.keys.length || candidates.length !== wrapped.size) {
-    throw new ValidationError("envelope.keys must wrap the data key for distinct candidates of the prepared job only", {
-      candidates: quote.candidates.map((c) => c.workerId),
+  if (q.promptBps !== deps.config.pricing.promptBps || q.completionBps !== deps.config.pricing.completionBps) {
+    throw new GoneError("quote_expired", "the coordinator's price weights changed since this quote: call POST /v1/jobs/prepare again");
+  }
+  // The job's candidates: the quoted ones the envelope wraps a key for, in the envelope's order
+  // (the requester's choice of whom to try first, so a cached quote can spread its jobs).
+  const quoted = new Map(q.candidates.map((c) => [c.workerId, c]));
+  const candidates = envelope.keys.flatMap((k) => {
+    const c = quoted.get(k.workerId);
+    return c ? [{ workerId: c.workerId, pricePerToken: c.pricePerToken, tier: c.tier }] : [];
+  });
+  if (candidates.length === 0 || candidates.length !== envelope.keys.length || new Set(candidates.map((c) => c.workerId)).size !== candidates.length) {
+    throw new ValidationError("envelope.keys must wrap the data key for distinct candidates of the quote only", {
+      candidates: q.candidates.map((c) => c.workerId),
     });
   }
+  assertHeaderWithinQuote(deps, h, q, candidates);
 
-  const maxCost = BigInt(quote.maxCost);
-  const reqHash = requestHash(envelope);
+  const maxCost = BigInt(h.maxCost);
+  const reqHash = bodyHash;
   const job: JobItem = {
     ...jobKey(h.jobId),
     jobId: h.jobId,
@@ -56,7 +67,7 @@ export async function submitJob(
     candidates,
     header: h,
     requestHash: reqHash,
-    maxCost: quote.maxCost,
+    maxCost: h.maxCost,
     leaseUntil: now + leaseMs(deps, h.maxTokens),
     createdAt: now,
     updatedAt: now,
@@ -117,11 +128,20 @@ async function replayIdempotent(deps: CoreDeps, prior: Item, bodyHash: string) {
   return { jobId: String(prior.jobId), status: job?.status ?? "submitted", replayed: true };
 }
 
-function assertHeaderMatchesQuote(h: EnvelopeHeader, q: QuoteItem) {
+/**
+ * The header must stay inside what the quote priced: the same model, maxima no larger, and a
+ * hold (maxCost) that covers the maxima at the dearest candidate the job may fail over to
+ * (so settlement never needs more) and is no larger than the quote's.
+ */
+function assertHeaderWithinQuote(deps: CoreDeps, h: EnvelopeHeader, q: QuoteBody, candidates: JobCandidate[]) {
   const diffs: string[] = [];
   if (h.model !== q.model) diffs.push("model");
-  if (h.maxTokens !== q.maxTokens) diffs.push("maxTokens");
-  if (h.maxPromptTokens !== q.maxPromptTokens) diffs.push("maxPromptTokens");
-  if (h.maxCost !== q.maxCost) diffs.push("maxCost");
-  if (diffs.length) throw new ValidationError(`envelope.header must match the prepared job; differs in: ${diffs.join(", ")}`, { fields: diffs });
+  if (h.maxTokens > q.maxTokens) diffs.push("maxTokens");
+  if (h.maxPromptTokens > q.maxPromptTokens) diffs.push("maxPromptTokens");
+  const needed = maxJobCost(deps.config.pricing, candidates.map((c) => BigInt(c.pricePerToken)), h.maxPromptTokens, h.maxTokens);
+  const held = BigInt(h.maxCost);
+  if (held < needed || held > BigInt(q.maxCost)) diffs.push("maxCost");
+  if (diffs.length) {
+    throw new ValidationError(`envelope.header must stay within the quote; differs in: ${diffs.join(", ")}`, { fields: diffs, ...(diffs.includes("maxCost") ? { neededMaxCost: needed.toString() } : {}) });
+  }
 }

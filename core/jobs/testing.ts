@@ -95,7 +95,7 @@ export function makeJobWorld() {
     const p = await prepareJob(deps, who.id, { model: MODEL, maxTokens: o.maxTokens ?? 32, maxPromptTokens: o.maxPromptTokens ?? 200, tiers: ["dev"], candidates: o.candidates ?? 1 });
     const header: EnvelopeHeader = { v: 1, jobId: p.jobId, requester: who.id, model: p.model, maxTokens: p.maxTokens, maxPromptTokens: p.maxPromptTokens, maxCost: p.maxCost, replyKey: b64u.encode(generateKemKey().publicKey) };
     const envelope = seal(header, p.candidates.map((c) => ({ workerId: c.workerId, hpkePublicKey: c.hpkePublicKey })));
-    return { prepared: p, header, envelope };
+    return { prepared: p, header, envelope, quote: p.quote };
   }
 
   /** What `w` would post for the job at `attempt`; `body` overrides receipt fields (still signed by `signer`, default w). */

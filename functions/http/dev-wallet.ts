@@ -147,7 +147,7 @@ export const withdrawRoute = defineRoute(
 /**
  * The local default's faucet: a real sandbox deposit from the faucet wallet, credited by the
  * chain watcher before it answers (so callers can spend right away, as with the ledger faucet).
- * Idempotency-Key: the same key for the same caller deposits once.
+ * Idempotency-Key (else the request's signed nonce): the same key for the same caller deposits once.
  */
 export const chainFaucetRoute = defineRoute(
   {
@@ -155,14 +155,16 @@ export const chainFaucetRoute = defineRoute(
     path: "/v1/account/faucet",
     summary: "DEV ONLY: deposit sandbox TON into the vault for the caller (local default)",
     auth: "signed",
+    replay: "idempotent",
     body: FaucetRequest,
     headers: OptionalIdempotencyHeaders,
     response: BalanceView,
   },
-  async ({ deps, caller, body, headers }) => {
+  async ({ deps, caller, requestNonce, body, headers }) => {
     const chain = devChainOf(deps);
     checkAmount(chain, body.amount);
-    const key = headers["idempotency-key"];
+    // Keyed by the Idempotency-Key, else by the signed request's own nonce: a replay deposits nothing (issue 9 #10).
+    const key = headers["idempotency-key"] ?? (requestNonce ? `n:${requestNonce}` : undefined);
     let fresh = true;
     if (key) {
       try {

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { z, ZodError } from "zod";
-import { authenticate } from "../../core/auth";
+import { authenticateRequest, type ReplayPolicy } from "../../core/auth";
 import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
 import { BodyTooLargeError, jsonResponse, type HttpRequest, type HttpResponse } from "../../edge/http";
@@ -17,6 +17,12 @@ export interface RouteSpec<B extends Part, Q extends Part, H extends Part> {
   path: string; // API Gateway style: /v1/jobs/{id}
   summary: string;
   auth: "signed" | "none";
+  /**
+   * Signed routes: "guard" (default) refuses a replayed request through the replay guard (a
+   * store write per request on AWS); "idempotent" skips it because a replay changes nothing
+   * (core/auth.ts ReplayPolicy).
+   */
+  replay?: ReplayPolicy;
   body?: B;
   query?: Q;
   /** A zod object keyed by lower-case header names (the signature header is the security scheme, not listed here). */
@@ -33,6 +39,8 @@ type InferHeaders<T> = T extends z.ZodType ? z.output<T> : Record<string, never>
 export interface RouteInput<B, Q, H> {
   deps: CoreDeps;
   caller: string; // key id of the signer ("" for auth: none)
+  /** The signed request's nonce ("" for auth: none): an identity an idempotent route may key its effect by. */
+  requestNonce?: string;
   body: B;
   query: Q;
   headers: H;
@@ -111,18 +119,23 @@ export function failureResponse(e: unknown, log: Pick<CoreDeps["log"], "error">,
 /** Runs one matched route: authenticate, parse body, query and headers, call, map errors. Never leaks a 5xx message. */
 async function runRoute(route: Route, req: HttpRequest, params: Record<string, string>, deps: CoreDeps): Promise<HttpResponse> {
   try {
-    const caller =
+    const signer =
       route.spec.auth === "signed"
-        ? await authenticate(deps, {
-            method: req.method,
-            path: req.path + (req.rawQuery ? `?${req.rawQuery}` : ""),
-            body: req.body,
-            authHeader: req.headers["x-cocoon-auth"],
-            // From the transport (not a client header): the deployment the signature must name.
-            host: req.host,
-            idempotencyKey: req.headers["idempotency-key"],
-          })
-        : "";
+        ? await authenticateRequest(
+            deps,
+            {
+              method: req.method,
+              path: req.path + (req.rawQuery ? `?${req.rawQuery}` : ""),
+              body: req.body,
+              authHeader: req.headers["x-cocoon-auth"],
+              // From the transport (not a client header): the deployment the signature must name.
+              host: req.host,
+              idempotencyKey: req.headers["idempotency-key"],
+            },
+            route.spec.replay,
+          )
+        : undefined;
+    const caller = signer?.keyId ?? "";
     let parsedJson: unknown = undefined;
     if (route.spec.body) {
       try {
@@ -134,7 +147,7 @@ async function runRoute(route: Route, req: HttpRequest, params: Record<string, s
     const body = parsePart(route.spec.body, parsedJson, "body");
     const query = parsePart(route.spec.query, req.query, "query");
     const headers = route.spec.headers ? parsePart(route.spec.headers, req.headers, "headers") : {};
-    const result = await route.run({ deps, caller, body, query, headers, params });
+    const result = await route.run({ deps, caller, requestNonce: signer?.nonce ?? "", body, query, headers, params });
     return jsonResponse(route.spec.status ?? 200, result);
   } catch (e) {
     return failureResponse(e, deps.log, `${route.spec.method} ${route.spec.path}`);

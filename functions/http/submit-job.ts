@@ -9,6 +9,8 @@ export const route = defineRoute(
     path: "/v1/jobs",
     summary: "Submit an encrypted job (Idempotency-Key header required); ?wait=N answers with the job's view as soon as it finishes, up to N s",
     auth: "signed",
+    // Keyed by its Idempotency-Key and job id: a replay answers as the first did and holds nothing more.
+    replay: "idempotent",
     body: SubmitRequest,
     query: WaitQuery,
     headers: IdempotencyHeaders,
@@ -16,7 +18,7 @@ export const route = defineRoute(
     status: 202,
   },
   async ({ deps, caller, body, headers, query }) => {
-    const r = await submitJob(deps, caller, body.envelope, headers["idempotency-key"]);
+    const r = await submitJob(deps, caller, body.envelope, headers["idempotency-key"], body.quote);
     // Waiting here saves the requester a round trip: the answer comes back on the submit itself.
     if (query.wait > 0) return getJob(deps, caller, r.jobId, query.wait);
     return { jobId: r.jobId, status: r.status };

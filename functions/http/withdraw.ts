@@ -15,6 +15,8 @@ export const route = defineRoute(
     path: "/v1/account/withdraw",
     summary: "Reserve nanoTON of the caller's balance and get the coordinator-signed vault withdrawal for it",
     auth: "signed",
+    // Keyed by its Idempotency-Key (and the seqno it took): a replay answers the same withdrawal, reserving nothing more.
+    replay: "idempotent",
     body: WithdrawRequest,
     headers: IdempotencyHeaders,
     response: SignedWithdrawalView,

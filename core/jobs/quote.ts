@@ -1,0 +1,66 @@
+/**
+ * The stateless price quote (docs/architecture.md §3, step 1). Prepare stores nothing: it
+ * hands the requester the candidates, their prices and the maxima they were asked for, with
+ * an HMAC-SHA256 the coordinator computed over all of it under its quote key
+ * (config.quoteKey). The submit carries the quote back and the coordinator checks the MAC
+ * instead of reading a stored item: one store write fewer per job, and no read.
+ *
+ * A quote names no job: the SDK keeps it (with the attestation verdicts of its candidates)
+ * until it expires and submits many jobs under it, each with a job id of its own choosing.
+ * What makes a job single-use is the job id itself (the hold `hold:<jobId>` and the job
+ * item are written only if absent), not the quote.
+ *
+ * The MAC covers: version, requester, model, the maxima and the maximum cost at them, every
+ * candidate's worker id, HPKE key, price and tier, the price weights, and the expiry. A quote
+ * edited in any of these, or made under another key, fails verification (403 bad_quote).
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+import type { PrepareResponse, Quote } from "../../events/api";
+import { b64u, canonicalJson } from "../crypto/encoding";
+import type { CoreDeps } from "../deps";
+import { ForbiddenError, GoneError } from "../errors";
+
+/** The quote without its MAC: what the MAC covers. */
+export type QuoteBody = Omit<Quote, "mac">;
+
+const DOMAIN = "cocoon/v1/quote\n";
+
+/** The quote key as bytes: hex (64 chars, from COCOON_QUOTE_KEY) or any other string used as is. */
+function keyBytes(key: string): Buffer {
+  return /^[0-9a-f]{64}$/i.test(key) ? Buffer.from(key, "hex") : Buffer.from(key, "utf8");
+}
+
+function macOf(key: string, body: QuoteBody): Buffer {
+  return createHmac("sha256", keyBytes(key)).update(DOMAIN).update(canonicalJson(body)).digest();
+}
+
+export function signQuote(deps: Pick<CoreDeps, "config">, body: QuoteBody): Quote {
+  return { ...body, mac: b64u.encode(macOf(deps.config.quoteKey, body)) };
+}
+
+/**
+ * The quote, if this coordinator made it, for this requester, and it has not expired.
+ * 403 bad_quote (forged, edited, or made under another key), 403 not_your_quote, 410 quote_expired.
+ */
+export function verifyQuote(deps: Pick<CoreDeps, "config" | "clock">, requester: string, q: Quote): QuoteBody {
+  const { mac, ...body } = q;
+  const want = macOf(deps.config.quoteKey, body);
+  let got: Uint8Array;
+  try {
+    got = b64u.decode(mac);
+  } catch {
+    got = new Uint8Array(0);
+  }
+  if (got.length !== want.length || !timingSafeEqual(got, want)) {
+    throw new ForbiddenError(
+      "bad_quote",
+      "the quote's MAC does not verify: it was changed, or made by another coordinator (or one whose COCOON_QUOTE_KEY differs): call POST /v1/jobs/prepare again",
+    );
+  }
+  if (body.requester !== requester) throw new ForbiddenError("not_your_quote", "this quote was made for another account: prepare your own");
+  if (body.expiresAt < deps.clock.now()) throw new GoneError("quote_expired", "the price quote expired: call POST /v1/jobs/prepare again");
+  return body;
+}
+
+/** The candidates of a prepare answer as the quote carries them (no attestation documents: the SDK has those). */
+export const quoteCandidates = (cs: PrepareResponse["candidates"]) => cs.map((c) => ({ workerId: c.workerId, hpkePublicKey: c.hpkePublicKey, pricePerToken: c.pricePerToken, tier: c.tier }));
