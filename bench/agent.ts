@@ -1,0 +1,91 @@
+/**
+ * The agent as a GPU owner runs it (issue 13): the bundle's size, the single executable's size
+ * (with `sea: true`; it copies and patches a ~100 MB node binary), cold start of the bundle to
+ * its first poll of the local network, the RSS of an idle agent, and the agent's own cost per
+ * job (open the envelope, seal the answer, sign the receipt, the HTTP calls) against the engine
+ * call, read from the agent's /metrics: (job time − engine time) ÷ engine time, with an
+ * OpenAI-compatible engine that takes `engineMs` per answer (a short generation).
+ *
+ * Exported for bench/run.ts (not wired there yet). About 10 s without the SEA.
+ */
+import { readFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateSigningKey } from "../core/crypto/keys";
+import { startNetwork } from "../local/network";
+import { CocoonClient } from "../client/sdk";
+import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
+import { AGENT_BUNDLE, buildAgent } from "../scripts/build-agent";
+import { spawnAgent, startFakeEngine } from "../test/agent-fixtures";
+import type { BenchResult } from "./types";
+
+const row = (name: string, value: number, unit: string, target: string | null, ok: boolean | null): BenchResult => ({ name, value: Math.round(value * 100) / 100, unit, target, ok, group: "agent" });
+
+/** VmRSS of a process in MiB (Linux /proc). */
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** A Prometheus sample's value from /metrics text. */
+function sample(text: string, name: string): number {
+  const m = new RegExp(`^${name} ([0-9.eE+-]+)$`, "m").exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+export async function benchAgent(o: { jobs?: number; engineMs?: number; idleMs?: number; sea?: boolean } = {}): Promise<BenchResult[]> {
+  const jobs = o.jobs ?? 20;
+  const engineMs = o.engineMs ?? 100;
+  const out: BenchResult[] = [];
+  const build = await buildAgent({ outDir: mkdtempSync(join(tmpdir(), "cocoon-bench-agent-")) });
+  const bundleKiB = build.files.find((f) => f.name === AGENT_BUNDLE)!.bytes / 1024;
+  out.push(row("agent bundle size (cocoon-agent.cjs)", bundleKiB, "KiB", "<= 4096 KiB", bundleKiB <= 4096));
+  if (o.sea) {
+    const { buildAgentSea } = await import("../scripts/build-agent-sea");
+    const sea = await buildAgentSea({ outDir: mkdtempSync(join(tmpdir(), "cocoon-bench-sea-")) });
+    out.push(row("agent binary size (Node SEA)", sea.bytes / 1024 / 1024, "MiB", null, null));
+    out.push(row("agent binary cold start (--help)", sea.coldStartMs, "ms", null, null));
+  }
+
+  const net = await startNetwork({ chain: false });
+  const engine = await startFakeEngine(BUILTIN_DEFAULT_MODEL).start();
+  engine.delayMs = engineMs;
+  const t0 = performance.now();
+  const agent = spawnAgent(
+    [process.execPath, join(build.outDir, AGENT_BUNDLE), "start", "--api", net.url, "--tier", "dev", "--engine", "openai", "--engine-url", engine.url, "--model", BUILTIN_DEFAULT_MODEL, "--metrics-port", "0"],
+    { COCOON_HOME: mkdtempSync(join(tmpdir(), "cocoon-bench-agent-home-")) },
+  );
+  try {
+    // "serving" is logged once registered with the poll loop started: the first poll is on the wire.
+    const serving = await agent.waitFor("serving", 60_000);
+    const coldMs = performance.now() - t0;
+    out.push(row("agent cold start to first poll (node + bundle)", coldMs, "ms", "<= 3000 ms", coldMs <= 3000));
+    await new Promise((r) => setTimeout(r, o.idleMs ?? 2_000));
+    const rss = rssMiB(agent.child.pid!);
+    out.push(row("agent idle RSS", rss, "MiB", "<= 150 MiB", rss <= 150));
+
+    const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
+    await client.faucet(100_000_000_000n);
+    for (let i = 0; i < jobs; i++) await client.ask({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: `bench ${i}` }], maxTokens: 16, tiers: ["dev"], candidates: 1 });
+    const metrics = await (await fetch(String(serving.metrics))).text();
+    const jobSum = sample(metrics, "cocoon_agent_job_seconds_sum");
+    const jobCount = sample(metrics, "cocoon_agent_job_seconds_count");
+    const engineSum = sample(metrics, "cocoon_agent_engine_seconds_sum");
+    const overheadMs = ((jobSum - engineSum) / jobCount) * 1000;
+    const ratio = (jobSum - engineSum) / engineSum;
+    out.push(row("agent overhead per job (open + seal + sign + HTTP)", overheadMs, "ms", null, null));
+    out.push(row(`agent overhead ÷ engine call (${engineMs} ms engine)`, ratio, "ratio", "<= 0.1", ratio <= 0.1));
+  } finally {
+    agent.child.kill("SIGTERM");
+    await agent.exited;
+    await engine.kill();
+    await net.stop();
+  }
+  return out;
+}
+
+if (process.argv[1]?.endsWith("bench/agent.ts")) {
+  const rows = await benchAgent({ sea: process.argv.includes("--sea") });
+  for (const r of rows) process.stdout.write(`${r.name}: ${r.value} ${r.unit}${r.target ? ` (target ${r.target}: ${r.ok ? "ok" : "MISSED"})` : ""}\n`);
+}
