@@ -219,6 +219,10 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         metrics.engineCall((performance.now() - t0) / 1000);
       }
     },
+    // ---- issue 11: the engine's streams, completions and embeddings pass through the same
+    // guard (without them every job ran through generate: no token streaming, no embeddings).
+    ...guardedExtras(o.engine, () => engineDown, (e) => (e instanceof EngineError && ENGINE_DOWN.has(e.code) ? engineIsDown(e) : undefined), (s) => metrics.engineCall(s)),
+    // ---- end issue 11
   };
 
   // ---------------------------------------------------------------- job outcomes (metrics)
@@ -492,6 +496,46 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
 }
 
 // ---- issue 11 (OpenAI drop-in)
+/**
+ * The optional ways an engine answers (streamed chat, text completion, embeddings), each failing
+ * fast while the engine is down, marking it down on an error that says so, and timed.
+ */
+function guardedExtras(inner: Engine, isDown: () => boolean, onError: (e: unknown) => void, timed: (seconds: number) => void): Partial<Engine> {
+  const down = () => new EngineError("engine_unavailable", "the engine is down; the agent waits for it to come back", { engine: inner.name });
+  const call = <A, R>(f: (a: A) => Promise<R>) => async (a: A): Promise<R> => {
+    if (isDown()) throw down();
+    const t0 = performance.now();
+    try {
+      return await f(a);
+    } catch (e) {
+      onError(e);
+      throw e;
+    } finally {
+      timed((performance.now() - t0) / 1000);
+    }
+  };
+  const stream = <A, E>(f: (a: A) => AsyncIterable<E>) =>
+    async function* (a: A): AsyncGenerator<E> {
+      if (isDown()) throw down();
+      const t0 = performance.now();
+      try {
+        yield* f(a);
+      } catch (e) {
+        onError(e);
+        throw e;
+      } finally {
+        timed((performance.now() - t0) / 1000);
+      }
+    };
+  return {
+    ...(inner.stream ? { stream: stream(inner.stream.bind(inner)) } : {}),
+    ...(inner.complete ? { complete: call(inner.complete.bind(inner)) } : {}),
+    ...(inner.streamCompletion ? { streamCompletion: stream(inner.streamCompletion.bind(inner)) } : {}),
+    ...(inner.embed ? { embed: call(inner.embed.bind(inner)) } : {}),
+    ...(inner.capabilities ? { capabilities: inner.capabilities.bind(inner) } : {}),
+  };
+}
+
 /** The engine's capabilities for a model, in the registration's shape; none when the engine cannot tell (the proxy then lets the worker decide). */
 async function advertisedCapabilities(engine: Engine, model: string): Promise<{ capabilities?: ModelCapabilities }> {
   if (!engine.capabilities) return {};
