@@ -34,6 +34,7 @@ import {
 } from "../events/api";
 import { AgentRelaySessionRequest, RelayPublishRequest, RelayPublishResponse, RelayReadResponse, RelaySession } from "../events/relay";
 import { DevDepositView, DevRedeemRequest, DevRedeemView, DevWalletView, Voucher, VoucherRequest } from "../events/money";
+import { ChainAnchorView, DevPolicyOpView, DevPolicyProposeRequest, DevPolicyVoteRequest, PolicyStateView, ReceiptProofView } from "../events/receipts";
 import { DevWithdrawRequest, DevWithdrawView, SignedWithdrawalView, WithdrawalStatusView, WithdrawRequest } from "../events/withdrawals";
 
 export interface ApiRoute {
@@ -58,6 +59,7 @@ export const API = {
   getChallenge: route({ method: "GET", path: "/v1/attestations/{id}", response: ChallengeView }),
   withdraw: route({ method: "POST", path: "/v1/account/withdraw", body: WithdrawRequest, response: SignedWithdrawalView }),
   withdrawalStatus: route({ method: "GET", path: "/v1/account/withdrawals/{seqno}", response: WithdrawalStatusView }),
+  receiptProof: route({ method: "GET", path: "/v1/receipts/{jobId}/proof", response: ReceiptProofView }),
   relaySession: route({ method: "POST", path: "/v1/jobs/{id}/relay", response: RelaySession }),
   /** the HTTP relay (the local default): long-poll a job's sealed chunks */
   readChunks: route({ method: "GET", path: "/v1/jobs/{id}/chunks", response: RelayReadResponse }),
@@ -80,6 +82,11 @@ export const API = {
   devDeposit: route({ method: "POST", path: "/v1/dev/wallet/deposit", body: FaucetRequest, response: DevDepositView }),
   devRedeem: route({ method: "POST", path: "/v1/dev/wallet/redeem", body: DevRedeemRequest, response: DevRedeemView }),
   devWithdraw: route({ method: "POST", path: "/v1/dev/wallet/withdraw", body: DevWithdrawRequest, response: DevWithdrawView }),
+  devAnchor: route({ method: "GET", path: "/v1/dev/chain/anchor", response: ChainAnchorView }),
+  devPolicy: route({ method: "GET", path: "/v1/dev/chain/policy", response: PolicyStateView }),
+  devPolicyPropose: route({ method: "POST", path: "/v1/dev/chain/policy/propose", body: DevPolicyProposeRequest, response: DevPolicyOpView }),
+  devPolicyApprove: route({ method: "POST", path: "/v1/dev/chain/policy/approve", body: DevPolicyVoteRequest, response: DevPolicyOpView }),
+  devPolicyExecute: route({ method: "POST", path: "/v1/dev/chain/policy/execute", body: DevPolicyVoteRequest, response: DevPolicyOpView }),
 } as const;
 
 const matchers = Object.values(API).map((route: ApiRoute) => ({ route, re: new RegExp(`^${route.path.replace(/\{\w+\}/g, "[^/]+")}$`) }));

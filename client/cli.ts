@@ -14,6 +14,8 @@ import { newProgram, positiveInt, runProgram, type Io } from "../api-client/prog
 import { progressOn } from "../api-client/progress";
 import { cliSettings, SettingsError } from "../api-client/settings";
 import { defineAttestVerify } from "./commands/attest";
+import { definePolicyCommands } from "./commands/policy";
+import { defineReceiptsCommands } from "./commands/receipts";
 import { formatAnswer } from "./format";
 import { CocoonClient, VerificationError } from "./sdk";
 
@@ -202,6 +204,10 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
 
   const attest = program.command("attest").description("attestation tools for operators and auditors");
   defineAttestVerify(attest.command("verify"), io, setCode);
+  // issue 15: receipts anchored on TON, and the policy registry
+  const chainCommands = { io, setCode, connection, api: (o: ConnectionOptions) => connect(o).client.api };
+  defineReceiptsCommands(program, chainCommands);
+  definePolicyCommands(program, chainCommands);
   return program;
 }
 

@@ -30,6 +30,12 @@ import { createMemoryReplayGuard } from "./replay-guard";
 import { storeReplayGuard } from "../core/auth";
 import { createLocalQueues, startConsumer, type LocalQueues } from "./queues";
 import { openLmdbStore, type LmdbStore } from "./store-lmdb";
+// ---- issue 15: receipt anchoring and the policy registry
+import { StoreAnchorLog, withMovementLog } from "../core/receipts/log";
+import { LOCAL_POLICY_CACHE, PolicyCache, seedRegistryPolicy } from "../core/policy-registry";
+import type { DevContractsDeps } from "../functions/http/dev-contracts";
+import { startLocalAnchoring, type LocalAnchoring } from "./anchoring";
+import { devContractsFor, startLocalContracts, type LocalContracts } from "./contracts";
 
 export interface NetworkOptions {
   /** Where the embedded store keeps its files; a fresh temp dir when omitted. */
@@ -50,11 +56,15 @@ export interface NetworkOptions {
   watcherIntervalMs?: number;
   /** The relay streamed answers travel through (default: in-process, core/relay-memory.ts); tests pass a faulty one. */
   relay?: RelayPort;
+  /** issue 15: receipt anchoring beside the watcher (needs the chain). `false` turns it off; tickMs 0: only runAnchoringOnce. */
+  anchoring?: false | { tickMs?: number; intervalSeconds?: number; overdueSeconds?: number };
+  /** issue 15: the sandbox's PolicyRegistry as the coordinator's allow-list (needs the chain). `false` turns it off. */
+  policyRegistry?: false | { timelockSeconds?: number; refreshSeconds?: number; maxAgeSeconds?: number };
 }
 
 export interface LocalNetwork {
   url: string;
-  deps: CoreDeps & PayoutDeps & WithdrawalDeps & DevChainDeps & WithRelay;
+  deps: CoreDeps & PayoutDeps & WithdrawalDeps & DevChainDeps & WithRelay & DevContractsDeps;
   /** the relay the coordinator carries streamed chunks through (HTTP routes over an in-process buffer) */
   relay: RelayPort;
   /** the TON sandbox with the vault (undefined with `chain: false`) */
@@ -69,6 +79,12 @@ export interface LocalNetwork {
   store: Store;
   server: Server;
   dataDir: string;
+  /** issue 15: the sandbox's ReceiptAnchor and PolicyRegistry (undefined without the chain) */
+  contracts: LocalContracts | undefined;
+  /** issue 15: the receipt and movement logs and their anchor batches */
+  anchorLog: StoreAnchorLog;
+  /** one anchoring pass now (cut, post, check), after any pass in progress (throws without anchoring) */
+  runAnchoringOnce(): ReturnType<LocalAnchoring["runOnce"]>;
   stop(): Promise<void>;
 }
 
@@ -91,13 +107,14 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), "cocoon-"));
   mkdirSync(dataDir, { recursive: true });
   const lmdb: LmdbStore | undefined = o.store ? undefined : await openLmdbStore(join(dataDir, "store"));
-  const store = o.store ?? lmdb!;
+  // Every ledger movement also joins the movement log's inbox, in its own transaction (issue 15).
+  const store = withMovementLog(o.store ?? lmdb!);
   const queues = createLocalQueues();
   const log: Log = createJsonLog(o.logSink ?? (() => {}));
   const chain = o.chain === false ? undefined : await startLocalChain({ ...(typeof o.chain === "object" ? o.chain : {}), stateFile: join(dataDir, "chain.json") });
   const chainLedger = createChainLedger(store); // the same construction as the Lambda's watcher
   const relay = o.relay ?? createMemoryRelay();
-  const deps: CoreDeps & PayoutDeps & WithdrawalDeps & DevChainDeps & WithRelay = {
+  const deps: CoreDeps & PayoutDeps & WithdrawalDeps & DevChainDeps & WithRelay & DevContractsDeps = {
     store,
     queues,
     notifier: createLocalNotifier(),
@@ -116,6 +133,29 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
     deps.devChain = devChainFor(chain, watcher.runOnce);
     log.info("local TON sandbox up", { vault: chain.vaultAddress.toRawString(), restored: chain.restored });
   }
+  // ---- issue 15: anchor + registry in the sandbox, the registry as the allow-list, the anchorer beside the watcher
+  const anchorLog = new StoreAnchorLog(store);
+  const contracts = chain
+    ? await startLocalContracts(chain, {
+        seed: seedRegistryPolicy({ attestation: deps.policy, pricing: deps.config.pricing, coordinatorKey: Buffer.from(chain.coordinator.publicKey).toString("hex"), devImage: deps.config.allowDevAttestation }),
+        stateFile: join(dataDir, "contracts.json"),
+        ...(o.policyRegistry ? { timelockSeconds: o.policyRegistry.timelockSeconds } : {}),
+      })
+    : undefined;
+  if (contracts && o.policyRegistry !== false) {
+    const p = o.policyRegistry ?? {};
+    deps.policyRegistry = new PolicyCache(contracts.policySource, {
+      refreshSeconds: p.refreshSeconds ?? LOCAL_POLICY_CACHE.refreshSeconds,
+      maxAgeSeconds: p.maxAgeSeconds ?? LOCAL_POLICY_CACHE.maxAgeSeconds,
+      now: deps.clock.now,
+      onError: (e) => log.warn("policy registry read failed", { error: e instanceof Error ? e.message : String(e) }),
+    });
+  }
+  const anchoring =
+    contracts && watcher && o.anchoring !== false
+      ? startLocalAnchoring({ log: anchorLog, contracts, alerts: watcher.sink, logger: log, now: deps.clock.now, ...(o.anchoring ?? {}) })
+      : undefined;
+  if (contracts) deps.devContracts = devContractsFor(contracts, { ...(deps.policyRegistry ? { policy: deps.policyRegistry } : {}) });
   const httpRoutes = [...(chain ? [...routes.map((r) => (r.spec.path === chainFaucet.spec.path ? chainFaucet : r)), ...devChainRoutes] : [...routes, ...devChainRoutes]), ...httpRelayRoutes];
   const consumer = startConsumer(queues, "matching", matchingHandler(async () => deps), {
     batchSize: 10,
@@ -144,7 +184,14 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
     store,
     server,
     dataDir,
+    contracts,
+    anchorLog,
+    runAnchoringOnce() {
+      if (!anchoring) throw new Error("this network runs without anchoring (chain: false or anchoring: false)");
+      return anchoring.runOnce();
+    },
     async stop() {
+      await anchoring?.stop();
       await watcher?.stop();
       await consumer.stop();
       queues.close();
@@ -206,6 +253,8 @@ function startChainWatcher(chain: LocalChain, ledger: StoreChainLedger, log: Log
   timer?.unref();
   return {
     alerts,
+    /** the same deduplicating sink, for the anchorer's alerts (issue 15) */
+    sink,
     runOnce,
     async stop() {
       stopped = true;

@@ -24,6 +24,8 @@ import { route as relaySession } from "./relay-session";
 import { route as relayWorkerSession } from "./relay-worker-session";
 import { route as relayPublish } from "./relay-publish";
 import { route as relayRead } from "./relay-read";
+import { route as receiptProof } from "./receipt-proof";
+import { devContractRoutes } from "./dev-contracts";
 
 /** Every REST route except GET /openapi.json (which is generated from these). */
 export const routes: Route[] = [
@@ -49,6 +51,7 @@ export const routes: Route[] = [
   withdrawalStatus,
   relaySession,
   relayWorkerSession,
+  receiptProof,
 ] as Route[];
 
 /**
@@ -62,5 +65,5 @@ export const httpRelayRoutes: Route[] = [relayPublish, relayRead] as Route[];
  * DEV ONLY routes of the local default's TON sandbox (they refuse with 403 dev_chain_disabled
  * without one). The local network mounts them and swaps the ledger faucet for `chainFaucet`.
  */
-export const devChainRoutes: Route[] = [walletRoute, depositRoute, redeemRoute, devWithdraw] as Route[];
+export const devChainRoutes: Route[] = [walletRoute, depositRoute, redeemRoute, devWithdraw, ...devContractRoutes] as Route[];
 export const chainFaucet = chainFaucetRoute as Route;

@@ -1,0 +1,143 @@
+/**
+ * `cocoon receipts verify JOB_ID`: is this job's worker-signed receipt in an anchor on TON?
+ *
+ * The proof (receipt, audit path, the anchors from its batch on) comes from the coordinator;
+ * the anchor comes from the ReceiptAnchor contract's getter through a chain reader: toncenter
+ * with --ton-endpoint and --anchor (the address you pinned, not one the coordinator names), or,
+ * against the local default, its sandbox through the dev chain route. Verification is
+ * core/receipts/proof.ts: the anchors must replay to the contract's history, the path must lead
+ * to the anchored root, the receipt must be signed by its worker and name this job.
+ *
+ * Exit 0 verified; 1 not verified (including "not anchored yet": never a pass); 2 the API
+ * refused (an unknown job is `unknown_job`, never a pass); 64 usage.
+ */
+import { type Command, InvalidArgumentError } from "commander";
+import { ApiError, type ApiClient } from "../../api-client/api";
+import { API } from "../../api-client/routes";
+import type { Io } from "../../api-client/program";
+import { JobId } from "../../events/common";
+import { verifyProofAgainstChain, type AnchorReader, type ChainAnchor, type ProofVerdict, type ReceiptProofBundle } from "../../core/receipts/proof";
+
+export interface ChainOptions {
+  tonEndpoint?: string;
+  tonApiKey?: string;
+}
+
+/** The anchor contract through toncenter (loaded on demand: @ton/ton is heavy). */
+export async function toncenterAnchorReader(o: ChainOptions & { anchor: string }): Promise<AnchorReader> {
+  const [{ TonClient }, { Address }, { ChainAnchorReader }] = await Promise.all([import("@ton/ton"), import("@ton/core"), import("../../functions/adapters/ton-anchor")]);
+  if (!o.tonEndpoint) throw new ApiError(0, "missing_ton_endpoint", "reading the anchor contract needs --ton-endpoint (or COCOON_TON_ENDPOINT)");
+  return new ChainAnchorReader(new TonClient({ endpoint: o.tonEndpoint, apiKey: o.tonApiKey }), Address.parse(o.anchor));
+}
+
+/** The local default's sandbox: the contract's getter, run by the dev chain route. */
+export const devAnchorReader = (api: ApiClient): AnchorReader => ({
+  async latest(): Promise<ChainAnchor> {
+    const { address: _a, ...a } = await api.request(API.devAnchor);
+    return a;
+  },
+});
+
+export interface VerifyOutcome {
+  jobId: string;
+  verdict: ProofVerdict;
+  proof?: ReceiptProofBundle;
+}
+
+/** Fetches the proof and the on-chain anchor, and verifies; with `waitSeconds`, retries while the receipt is not anchored yet. */
+export async function verifyReceipt(api: ApiClient, reader: AnchorReader, jobId: string, o: { waitSeconds?: number; now?: () => number; sleep?: (ms: number) => Promise<void> } = {}): Promise<VerifyOutcome> {
+  const now = o.now ?? Date.now;
+  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const deadline = now() + (o.waitSeconds ?? 0) * 1000;
+  for (;;) {
+    let proof: ReceiptProofBundle | undefined;
+    let verdict: ProofVerdict;
+    try {
+      proof = { ...(await api.request(API.receiptProof, { params: { jobId } })) };
+      verdict = verifyProofAgainstChain(proof, await reader.latest());
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === "receipt_not_anchored_yet")) throw e;
+      verdict = { ok: false, code: "not_anchored_yet", message: e.message };
+    }
+    if (verdict.ok || verdict.code !== "not_anchored_yet" || now() >= deadline) return { jobId, verdict, ...(proof ? { proof } : {}) };
+    await sleep(1000);
+  }
+}
+
+function jobIdArg(v: string): string {
+  if (!JobId.safeParse(v).success) throw new InvalidArgumentError("must look like job_<26 lowercase base32 chars>.");
+  return v;
+}
+
+function seconds(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 600) throw new InvalidArgumentError("must be a whole number of seconds, at most 600.");
+  return n;
+}
+
+export interface ReceiptsCommandDeps {
+  io: Io;
+  setCode: (code: number) => void;
+  /** adds --api/--key/--json */
+  connection: (cmd: Command) => Command;
+  api: (o: { api?: string; key?: string }) => ApiClient;
+}
+
+/**
+ * A command body that answers its own exit code (0 or 1); an API or settings error is exit 2
+ * with its code, like every other cocoon command.
+ */
+export function runWithCode<A extends unknown[]>(d: Pick<ReceiptsCommandDeps, "io" | "setCode">, fn: (...args: A) => Promise<number>) {
+  return async (...args: A) => {
+    try {
+      d.setCode(await fn(...args));
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (e instanceof ApiError || (e instanceof Error && e.name === "SettingsError" && typeof code === "string")) {
+        d.io.err.write(`error [${String(code)}]: ${e.message}\n`);
+        d.setCode(2);
+        return;
+      }
+      throw e;
+    }
+  };
+}
+
+export function defineReceiptsCommands(parent: Command, d: ReceiptsCommandDeps): Command {
+  const receipts = parent.command("receipts").description("receipts anchored on TON: check that a job's receipt is in the anchored log");
+  d.connection(
+    receipts
+      .command("verify")
+      .description("verify a job's receipt against the ReceiptAnchor contract on chain (exit 0 verified, 1 not verified or not anchored yet, 2 unknown job or API error)")
+      .argument("<job-id>", "the job (yours as requester, or one you completed as worker)", jobIdArg)
+      .option("--anchor <address>", "the ReceiptAnchor contract to trust (default: COCOON_ANCHOR_ADDRESS; the local network's sandbox when unset)")
+      .option("--ton-endpoint <url>", "toncenter JSON-RPC to read the contract through (default: COCOON_TON_ENDPOINT)")
+      .option("--ton-api-key <key>", "toncenter API key (default: COCOON_TON_API_KEY)")
+      .option("--wait <seconds>", "keep trying this long while the receipt is not anchored yet", seconds, 0),
+  ).action(
+    runWithCode(d, async (jobId: string, o: { api?: string; key?: string; json?: boolean; anchor?: string; tonEndpoint?: string; tonApiKey?: string; wait: number }) => {
+      const api = d.api(o);
+      const anchor = o.anchor ?? process.env.COCOON_ANCHOR_ADDRESS;
+      const reader = anchor
+        ? await toncenterAnchorReader({ anchor, tonEndpoint: o.tonEndpoint ?? process.env.COCOON_TON_ENDPOINT, tonApiKey: o.tonApiKey ?? process.env.COCOON_TON_API_KEY })
+        : devAnchorReader(api);
+      const r = await verifyReceipt(api, reader, jobId, { waitSeconds: o.wait });
+      const v = r.verdict;
+      if (o.json) d.io.out.write(JSON.stringify({ jobId, verified: v.ok, ...(v.ok ? { anchorSeqno: v.anchor.seqno, root: v.anchor.root, chainSeqno: v.chain.seqno, seq: r.proof?.seq } : { code: v.code, message: v.message }) }, null, 2) + "\n");
+      else if (v.ok) {
+        const p = r.proof!;
+        d.io.out.write(
+          [
+            `VERIFIED: job ${jobId}'s receipt is leaf ${p.leafIndex} of ${p.treeSize} (receipt #${p.seq}) under anchor ${v.anchor.seqno}'s root ${v.anchor.root}`,
+            `  anchored on chain: the contract is at anchor ${v.chain.seqno} (posted at ${new Date(v.chain.postedAt * 1000).toISOString()}); its history matches the proof's anchors`,
+            `  receipt signed by worker ${p.receipt.body.workerId}: ${p.receipt.body.usage.promptTokens} prompt + ${p.receipt.body.usage.completionTokens} completion tokens, model ${p.receipt.body.model}`,
+            `  audit path ${p.path.length} hashes (${p.path.length * 32 + 12} bytes)`,
+            "",
+          ].join("\n"),
+        );
+      } else d.io.err.write(`NOT VERIFIED [${v.code}]: ${v.message}\n`);
+      return v.ok ? 0 : 1;
+    }),
+  );
+  return receipts;
+}

@@ -1,0 +1,28 @@
+/**
+ * GET /v1/receipts/{jobId}/proof (issue 15): a settled job's receipt with its inclusion proof.
+ * Only the job's requester and the worker that completed it may ask (the receipt names the
+ * model, usage and timing of someone's job). A job that is unknown, not settled, or settled
+ * but not yet in an anchor is an error with its own code, never an empty proof.
+ */
+import type { CoreDeps } from "../deps";
+import { ConflictError, ForbiddenError, NotFoundError } from "../errors";
+import { jobKey, type JobItem } from "../jobs/items";
+import { StoreAnchorLog } from "./log";
+import type { ReceiptProofBundle } from "./proof";
+
+export async function receiptProof(deps: CoreDeps, caller: string, jobId: string): Promise<ReceiptProofBundle> {
+  const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+  if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
+  const worker = job.candidates[job.attempt]?.workerId;
+  if (caller !== job.requester && !(job.status === "completed" && caller === worker)) {
+    throw new ForbiddenError("not_your_job", "only the job's requester and the worker that completed it can fetch its receipt proof");
+  }
+  if (job.status !== "completed") throw new ConflictError("job_not_settled", `job ${jobId} is ${job.status}: only a completed job has a receipt`);
+  const log = new StoreAnchorLog(deps.store);
+  const index = await log.indexOf(jobId);
+  if (!index) {
+    if (await log.isPending(jobId)) throw new ConflictError("receipt_not_anchored_yet", `job ${jobId}'s receipt waits for the next anchor batch; ask again shortly`);
+    throw new NotFoundError("receipt_not_logged", `job ${jobId} was settled before the receipt log existed: its receipt is in no anchor`);
+  }
+  return { jobId, ...(await log.proof(index)) };
+}

@@ -1,0 +1,23 @@
+import { JobId } from "../../events/common";
+import { ReceiptProofView } from "../../events/receipts";
+import { CocoonError } from "../../core/errors";
+import { receiptProof } from "../../core/receipts/read";
+import { lambdaHandler } from "./lambda";
+import { defineRoute } from "./middleware";
+
+/** A settled job's receipt, its audit path and the anchors that tie it to the ReceiptAnchor contract (issue 15). */
+export const route = defineRoute(
+  {
+    method: "GET",
+    path: "/v1/receipts/{jobId}/proof",
+    summary: "A settled job's worker-signed receipt with its Merkle inclusion proof and the anchors up to the newest (requester or completing worker only); verify against the anchor contract's getter",
+    auth: "signed",
+    response: ReceiptProofView,
+  },
+  ({ deps, caller, params }) => {
+    const id = JobId.safeParse(params.jobId);
+    if (!id.success) throw new CocoonError(400, "invalid_job_id", "path parameter jobId must look like job_<26 lowercase base32 chars>");
+    return receiptProof(deps, caller, id.data);
+  },
+);
+export const handler = lambdaHandler(route);
