@@ -1,3 +1,6 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
 // Mutation testing of the paths that hold money and trust (issue 14). Run through
 // `npm run mutation` (scripts/mutation.ts), which mutates one file per Stryker run and prints
 // the score per file and the surviving mutants. Not part of `npm test`: it is too slow for CI.
@@ -19,7 +22,9 @@ export default {
   timeoutFactor: 3,
   reporters: ["json", "progress"],
   jsonReporter: { fileName: process.env.MUTATION_REPORT ?? "reports/mutation/mutation.json" },
-  tempDirName: ".stryker-tmp",
+  // Outside the working tree: a sandbox inside it would be picked up by everyone else's `vitest run <file>`
+  // (vitest.config.ts includes **/*.test.ts), and other tools walk it too.
+  tempDirName: process.env.MUTATION_TMP ?? join(tmpdir(), "cocoon-stryker"),
   cleanTempDir: "always",
   // Nothing the unit tests read: build outputs, local data, other tools' state.
   ignorePatterns: ["dist", ".sst", ".cocoon", ".scratch", "cdk.out", "coverage", "reports", "bench/results*.json"],

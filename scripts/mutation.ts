@@ -42,7 +42,7 @@ const FILES = [
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
 const JOB_TESTS = ["core/jobs/*.test.ts", "test/idempotency-concurrency.test.ts"];
 const TESTS: Record<string, string[]> = {
-  "core/ledger.ts": ["core/ledger.test.ts", "core/withdrawals.test.ts", "core/payouts.test.ts", "core/chain/*.test.ts", "events/money.test.ts", ...JOB_TESTS],
+  "core/ledger.ts": ["core/ledger.test.ts", "core/ledger-ops.test.ts", "core/withdrawals.test.ts", "core/payouts.test.ts", "core/chain/*.test.ts", "events/money.test.ts", ...JOB_TESTS],
   "core/auth.ts": ["core/auth.test.ts", "core/crypto/request-auth.test.ts", "test/handler-fuzz.test.ts"],
   "core/crypto/request-auth.ts": ["core/crypto/request-auth.test.ts", "core/auth.test.ts"],
   "core/crypto/receipt.ts": ["core/crypto/receipt.test.ts", "core/jobs/results.test.ts", "client/sdk.test.ts"],
