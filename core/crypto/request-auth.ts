@@ -82,7 +82,8 @@ function malformed(what: string): AuthError {
 
 /** Parses the header value without checking the signature. */
 export function parseAuthHeader(headerValue: string | undefined): { key: string; ts: number; nonce: string; sig: string } {
-  if (headerValue === undefined || headerValue === null || headerValue.trim() === "") {
+  // typeof first: a non-string (a transport bug) is refused as malformed below, not a TypeError here
+  if (headerValue === undefined || headerValue === null || (typeof headerValue === "string" && headerValue.trim() === "")) {
     throw new AuthError("missing_auth", `missing ${AUTH_HEADER} header: sign every request with your Ed25519 key ("${FORMAT}")`);
   }
   if (typeof headerValue !== "string") throw malformed("not a string");

@@ -1,0 +1,271 @@
+/**
+ * core/ledger.ts, operation by operation (issue 14, mutation-checked): the exact write
+ * operations a movement becomes (one guarded update per account, no empty updates), how a
+ * failed transaction is read back (duplicate, which account overdrew, which extra condition),
+ * including on an adapter that cannot say which condition failed, and the job movements'
+ * exact postings. ledger.test.ts holds the conservation property over random sequences.
+ */
+import { describe, expect, it } from "vitest";
+import { createMemoryStore } from "../local/memory-store";
+import {
+  applyMovement,
+  faucetMovement,
+  getBalance,
+  holdMovement,
+  movementOps,
+  OverdraftError,
+  refundMovement,
+  settleMovement,
+  toBig,
+  UnbalancedMovementError,
+  type Movement,
+} from "./ledger";
+import { ConditionFailedError, type Store, type WriteOp } from "./ports";
+
+/** Factory: a movement from (account, field, delta) triples. */
+const movement = (id: string, postings: Array<[string, "available" | "held", bigint]>): Movement => ({
+  id,
+  kind: "faucet",
+  at: 7,
+  postings: postings.map(([account, field, delta]) => ({ account, field, delta })),
+});
+
+/** Factory: a store with `balances` (available) already in place. */
+async function storeWith(balances: Record<string, bigint>) {
+  const store = createMemoryStore();
+  for (const [account, amount] of Object.entries(balances)) {
+    await applyMovement(store, movement(`seed:${account}`, [["ext:seed", "available", -amount], [account, "available", amount]]));
+  }
+  return store;
+}
+
+/** The same store, but its ConditionFailedError never says which condition failed (like an adapter that cannot tell). */
+function withoutIndex(store: Store): Store {
+  return {
+    ...store,
+    get: store.get.bind(store),
+    query: store.query.bind(store),
+    async transact(ops: WriteOp[]) {
+      try {
+        await store.transact(ops);
+      } catch (e) {
+        if (e instanceof ConditionFailedError) throw new ConditionFailedError(undefined, e.message);
+        throw e;
+      }
+    },
+  };
+}
+
+describe("movementOps: the write operations of a movement", () => {
+  it("an unbalanced movement is refused, naming the movement and by how much it is off", () => {
+    // Prepare
+    const m = movement("m-off", [["req:a", "available", 5n], ["ext:x", "available", -2n]]);
+    // Act
+    const err = (() => {
+      try {
+        movementOps(m);
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    // Assess
+    expect(err).toBeInstanceOf(UnbalancedMovementError);
+    expect(err!.name).toBe("UnbalancedMovementError");
+    expect(err!.message).toBe("movement m-off does not balance: sum of postings = 3");
+  });
+
+  it("the ledger item records every posting (deltas as text) and is written only if absent", () => {
+    const m = { ...movement("m1", [["ext:x", "available", -5n], ["req:a", "available", 5n]]), meta: { why: "test" } };
+    const [ledger] = movementOps(m);
+    expect(ledger).toEqual({
+      op: "put",
+      table: "ledger",
+      item: {
+        pk: "m1",
+        sk: "tx",
+        kind: "faucet",
+        at: 7,
+        postings: [
+          { account: "ext:x", field: "available", delta: "-5" },
+          { account: "req:a", field: "available", delta: "5" },
+        ],
+        meta: { why: "test" },
+      },
+      when: { kind: "notExists" },
+    });
+    expect(movementOps(movement("m2", [])).at(0)).not.toHaveProperty("item.meta");
+  });
+
+  it("one update per account; a field that nets to zero is left out, and an account that nets to zero gets no update at all", () => {
+    const ops = movementOps(
+      movement("m", [
+        ["req:a", "available", -4n],
+        ["req:a", "available", 4n], // nets to zero: no update for req:a
+        ["req:b", "available", -3n],
+        ["req:b", "held", 3n], // two fields of one account: one update
+      ]),
+    );
+    expect(ops.slice(1)).toEqual([{ op: "update", table: "accounts", key: { pk: "req:b", sk: "balance" }, add: { available: -3n, held: 3n }, when: { kind: "cmp", attr: "available", op: ">=", value: 3n } }]);
+  });
+
+  it("a debit of an internal account carries its guard; a debit of two fields carries both; external accounts and credits carry none", () => {
+    const ops = movementOps(
+      movement("m", [
+        ["req:a", "available", -3n],
+        ["req:a", "held", -2n],
+        ["wrk:w", "available", 4n],
+        ["ext:chain", "available", 1n],
+        ["ext:faucet", "available", -1n], // external: no guard
+        ["req:c", "available", 1n],
+      ]),
+    );
+    const byAccount = Object.fromEntries(ops.slice(1).map((o) => [(o as Extract<WriteOp, { op: "update" }>).key.pk, o]));
+    expect(byAccount["req:a"]).toMatchObject({
+      when: {
+        kind: "and",
+        all: [
+          { kind: "cmp", attr: "available", op: ">=", value: 3n },
+          { kind: "cmp", attr: "held", op: ">=", value: 2n },
+        ],
+      },
+    });
+    expect(byAccount["wrk:w"]).not.toHaveProperty("when");
+    expect(byAccount["ext:faucet"]).not.toHaveProperty("when");
+    expect(byAccount["req:c"]).not.toHaveProperty("when");
+  });
+});
+
+describe("applyMovement: what a failed transaction means", () => {
+  for (const [name, wrap] of [
+    ["an adapter that names the failed condition", (s: Store) => s],
+    ["an adapter that cannot say which condition failed", withoutIndex],
+  ] as const) {
+    describe(name, () => {
+      it("the same movement twice: applied, then duplicate, and the money moved once", async () => {
+        const store = wrap(await storeWith({}));
+        const m = faucetMovement("f1", "alice", 50n, 1);
+        expect(await applyMovement(store, m)).toBe("applied");
+        expect(await applyMovement(store, m)).toBe("duplicate");
+        expect((await getBalance(store, "req:alice")).available).toBe(50n);
+      });
+
+      it("an overdraft names the account that would go negative (not the first one debited) and writes nothing", async () => {
+        const base = await storeWith({ "req:a": 10n, "req:b": 1n });
+        const store = wrap(base);
+        const m = movement("m-od", [
+          ["req:a", "available", -5n],
+          ["req:b", "available", -5n],
+          ["ext:x", "available", 10n],
+        ]);
+        const err = await applyMovement(store, m).catch((e) => e);
+        expect(err).toBeInstanceOf(OverdraftError);
+        expect(err.name).toBe("OverdraftError");
+        expect(err.account).toBe("req:b");
+        expect(err.message).toBe("account req:b has too little balance for this movement");
+        expect((await getBalance(store, "req:a")).available).toBe(10n);
+        expect(await store.get("ledger", { pk: "m-od", sk: "tx" })).toBeUndefined();
+      });
+
+      it("an external account may go negative: no overdraft", async () => {
+        const store = wrap(await storeWith({}));
+        expect(await applyMovement(store, movement("m-ext", [["ext:x", "available", -5n], ["req:a", "available", 5n]]))).toBe("applied");
+        expect((await getBalance(store, "ext:x")).available).toBe(-5n);
+      });
+    });
+  }
+
+  it("a failing extra condition is rethrown with its index among the extras; nothing is written", async () => {
+    // Prepare
+    const store = await storeWith({});
+    const extra: WriteOp[] = [
+      { op: "put", table: "jobs", item: { pk: "j1", sk: "job" } },
+      { op: "put", table: "jobs", item: { pk: "j2", sk: "job" }, when: { kind: "exists" } }, // fails
+    ];
+    // Act
+    const err = await applyMovement(store, faucetMovement("x1", "alice", 5n, 1), extra).catch((e) => e);
+    // Assess
+    expect(err).toBeInstanceOf(ConditionFailedError);
+    expect(err.index).toBe(1);
+    expect(await store.get("jobs", { pk: "j1", sk: "job" })).toBeUndefined();
+    expect((await getBalance(store, "req:alice")).available).toBe(0n);
+  });
+
+  it("an adapter that cannot locate the failure: a failing extra is reported at the first extra (best guess), not as an overdraft or duplicate", async () => {
+    const store = withoutIndex(await storeWith({ "req:a": 10n }));
+    const m = movement("m-x", [["req:a", "available", -5n], ["ext:x", "available", 5n]]);
+    const err = await applyMovement(store, m, [{ op: "put", table: "jobs", item: { pk: "j", sk: "job" }, when: { kind: "exists" } }]).catch((e) => e);
+    expect(err).toBeInstanceOf(ConditionFailedError);
+    expect(err).not.toBeInstanceOf(OverdraftError);
+    expect(err.index).toBe(0);
+  });
+
+  it("any other store failure is passed on as it is", async () => {
+    const store = await storeWith({});
+    const disk = new Error("disk on fire");
+    store.transact = async () => {
+      throw disk;
+    };
+    await expect(applyMovement(store, faucetMovement("y", "alice", 1n, 1))).rejects.toBe(disk);
+  });
+});
+
+describe("job movements: exact postings", () => {
+  it("hold moves the amount from available to held", () => {
+    expect(holdMovement("j1", "alice", 30n, 9)).toEqual({
+      id: "hold:j1",
+      kind: "hold",
+      at: 9,
+      postings: [
+        { account: "req:alice", field: "available", delta: -30n },
+        { account: "req:alice", field: "held", delta: 30n },
+      ],
+    });
+  });
+
+  it("settle releases the hold, charges the cost, credits the worker; the cost may be 0 or the whole hold, never outside", () => {
+    expect(settleMovement("j1", "alice", "w1", 30n, 12n, 9)).toEqual({
+      id: "settle:j1",
+      kind: "settle",
+      at: 9,
+      meta: { jobId: "j1", worker: "w1" },
+      postings: [
+        { account: "req:alice", field: "held", delta: -30n },
+        { account: "req:alice", field: "available", delta: 18n },
+        { account: "wrk:w1", field: "available", delta: 12n },
+      ],
+    });
+    expect(settleMovement("j1", "alice", "w1", 30n, 0n, 9).postings[2]!.delta).toBe(0n);
+    expect(settleMovement("j1", "alice", "w1", 30n, 30n, 9).postings[2]!.delta).toBe(30n);
+    expect(() => settleMovement("j1", "alice", "w1", 30n, -1n, 9)).toThrow("cost -1 outside [0, 30]");
+    expect(() => settleMovement("j1", "alice", "w1", 30n, 31n, 9)).toThrow(UnbalancedMovementError);
+  });
+
+  it("refund gives the whole hold back", () => {
+    expect(refundMovement("j1", "alice", 30n, 9)).toEqual({
+      id: "refund:j1",
+      kind: "refund",
+      at: 9,
+      meta: { jobId: "j1" },
+      postings: [
+        { account: "req:alice", field: "held", delta: -30n },
+        { account: "req:alice", field: "available", delta: 30n },
+      ],
+    });
+  });
+
+  it("faucet credits the requester from ext:faucet", () => {
+    expect(faucetMovement("k", "alice", 5n, 9)).toEqual({
+      id: "faucet:k",
+      kind: "faucet",
+      at: 9,
+      postings: [
+        { account: "ext:faucet", field: "available", delta: -5n },
+        { account: "req:alice", field: "available", delta: 5n },
+      ],
+    });
+  });
+
+  it("toBig reads absent, null, number, string and bigint fields", () => {
+    expect([toBig(undefined), toBig(null), toBig(3), toBig("4"), toBig(5n)]).toEqual([0n, 0n, 3n, 4n, 5n]);
+  });
+});
