@@ -119,6 +119,7 @@ class ChunkWriter {
   private flushedOnce = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private ended = false;
+  private readonly workerId: string;
   readonly sealer: ReplyStreamSealer;
 
   constructor(
@@ -128,6 +129,7 @@ class ChunkWriter {
     private readonly chunking: ChunkingOptions,
     private readonly now: () => number,
   ) {
+    this.workerId = ctx.workerId;
     this.sealer = new ReplyStreamSealer(job.envelope.header, ctx.workerId, ctx.signingKey);
   }
 
@@ -201,7 +203,7 @@ class ChunkWriter {
       seq,
       final,
       data,
-      ...(seq === 0 ? { opener: this.sealer.opener } : {}),
+      ...(seq === 0 ? { opener: { workerId: this.workerId, ...this.sealer.opener } } : {}),
       ...(receipt ? { receipt } : {}),
     };
   }

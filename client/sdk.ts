@@ -2,13 +2,16 @@ import { randomBytes } from "node:crypto";
 import type { AttestationTier } from "../events/attestation";
 import type { AttestationDoc } from "../events/attestation";
 import { FailurePlaintext, type Candidate, type ChallengeView, type JobView, type Quote } from "../events/api";
-import { ReplyPlaintext, type EnvelopeHeader, type Receipt, type RequestEnvelope, type RequestPlaintext } from "../events/envelope";
+import { MAX_CHOICES, RequestPlaintext, type EnvelopeHeader, type Receipt, type ReplyEnvelope, type RequestEnvelope } from "../events/envelope";
+import type { RelaySession } from "../events/relay";
+import { openAnswer, StreamCheckFailure, StreamVerifier, type Answer, type StreamIntegrityCode, type StreamPiece } from "./reply";
 import { verifyAttestation, type AttestationResult } from "../core/attestation/verify";
 import { loadPolicy } from "../core/attestation/policy";
 import type { Policy } from "../core/attestation/policy";
 import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
 import { generateKemKey, type KemKeyPair, type SigningKeyPair } from "../core/crypto/keys";
 import { openReply, replyHash, requestHash, sealRequest } from "../core/crypto/envelope";
+import { MAX_REPLY_CHUNKS } from "../events/envelope";
 import { verifyReceipt } from "../core/crypto/receipt";
 import { DEFAULT_PRICING, jobCost, maxJobCost, type PricingConfig } from "../core/pricing";
 import { newJobId } from "../core/ids";
@@ -16,12 +19,29 @@ import { API, ApiClient, ApiError } from "../api-client/api";
 
 /** The SDK refused something the network sent: it never encrypts to or trusts what it cannot verify. */
 export class VerificationError extends Error {
-  override readonly name = "VerificationError";
+  override readonly name: string = "VerificationError";
   constructor(
     readonly code: string,
     message: string,
   ) {
     super(message);
+  }
+}
+
+/**
+ * A streamed answer broke one of its integrity rules (client/reply.ts): nothing of the
+ * offending chunk was shown. Codes: stream_tampered (does not open, or an opener the worker
+ * did not sign), stream_reordered, stream_duplicate, stream_gap (a chunk missing),
+ * stream_truncated (the stored reply cut short), stream_cross_job (another job's chunk),
+ * stream_mismatch (the stored reply is not what was relayed), stream_too_long.
+ */
+export class StreamIntegrityError extends VerificationError {
+  override readonly name: string = "StreamIntegrityError";
+  constructor(
+    override readonly code: StreamIntegrityCode,
+    message: string,
+  ) {
+    super(code, message);
   }
 }
 
@@ -72,6 +92,26 @@ export type PriceWeights = Pick<PricingConfig, "promptBps" | "completionBps">;
  * by the hold). Returns the opened answer; throws VerificationError with code bad_job,
  * bad_receipt, measurement_mismatch, usage_mismatch, overcharged or cost_mismatch.
  */
+/** An opened answer with its first choice's text and finish reason up front. */
+export type CheckedAnswer = Answer & { text: string; finishReason: "stop" | "length" };
+
+function checkedAnswer(a: Answer): CheckedAnswer {
+  return { ...a, text: a.choices[0]?.text ?? "", finishReason: a.choices[0]?.finishReason ?? "stop" };
+}
+
+/** openAnswer, with a broken chunk sequence reported as a StreamIntegrityError. */
+function openAnswerChecked(reply: ReplyEnvelope, header: EnvelopeHeader, workerId: string, replyKey: KemKeyPair): Answer {
+  try {
+    return openAnswer(reply, header, workerId, replyKey);
+  } catch (e) {
+    throw asIntegrityError(e);
+  }
+}
+
+function asIntegrityError(e: unknown): unknown {
+  return e instanceof StreamCheckFailure ? new StreamIntegrityError(e.code, e.message) : e;
+}
+
 export function checkCompletedJob(o: {
   job: JobView;
   jobId: string;
@@ -82,7 +122,7 @@ export function checkCompletedJob(o: {
   encryptedTo: VerifiedCandidate[];
   maxCost: string;
   weights?: PriceWeights;
-}): ReplyPlaintext {
+}): CheckedAnswer {
   const { job } = o;
   const { receipt, reply } = job;
   const worker = o.encryptedTo.find((c) => c.workerId === job.workerId);
@@ -99,7 +139,7 @@ export function checkCompletedJob(o: {
       `the receipt names measurement ${receipt.body.measurement.slice(0, 16)}…, not the ${worker.measurement.slice(0, 16)}… worker ${worker.workerId.slice(0, 8)} attested to us: the answer may come from another image`,
     );
   }
-  const answer = ReplyPlaintext.parse(JSON.parse(new TextDecoder().decode(openReply(reply, o.header, worker.workerId, o.replyKey))));
+  const answer = checkedAnswer(openAnswerChecked(reply, o.header, worker.workerId, o.replyKey));
   const usage = receipt.body.usage;
   if (answer.usage.promptTokens !== usage.promptTokens || answer.usage.completionTokens !== usage.completionTokens) {
     throw new VerificationError("usage_mismatch", "the usage billed differs from the usage inside the sealed reply");
@@ -318,8 +358,54 @@ const bucket = (n: number, min: number) => {
 };
 
 /** Upper bound on tokens in a prompt: a byte-level tokenizer never makes more than one token per byte. */
-export const promptTokenBound = (messages: RequestPlaintext["messages"]) =>
-  messages.reduce((n, m) => n + Buffer.byteLength(m.content) + 8, 16);
+export const promptTokenBound = (messages: ChatMessage[], tools?: Tool[]) =>
+  messages.reduce((n, m) => n + Buffer.byteLength(m.content) + (m.toolCalls ? Buffer.byteLength(JSON.stringify(m.toolCalls)) : 0) + 8, 16) +
+  // A chat template that offers functions writes them into the prompt with instructions around them.
+  (tools?.length ? Buffer.byteLength(JSON.stringify(tools)) * 2 + 1024 : 0);
+
+/** The same bound for a plain completion's prompt and for embedding inputs (token ids count one each). */
+const textTokenBound = (prompt: string) => Buffer.byteLength(prompt) + 16;
+const inputTokenBound = (input: string[] | number[][]) => input.reduce<number>((n, x) => n + (typeof x === "string" ? Buffer.byteLength(x) : x.length) + 4, 16);
+
+/** Bad input to ask/askStream/embed, caught before anything is sent; `param` names the field (OpenAI's 400 shape). */
+export class AskInputError extends Error {
+  override readonly name = "AskInputError";
+  readonly code = "invalid_request";
+  constructor(
+    readonly param: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The sealed request an AskOptions stands for, checked with the one schema the agent parses it with. */
+export function requestPlaintextOf(o: AskOptions, stream: boolean): RequestPlaintext {
+  if ((o.messages === undefined) === (o.prompt === undefined)) throw new AskInputError(o.messages ? "prompt" : "messages", "give either messages (a chat) or prompt (a text completion), not both or neither");
+  const p: RequestPlaintext = {
+    kind: o.messages ? "chat" : "completion",
+    ...(o.messages ? { messages: o.messages } : { prompt: o.prompt! }),
+    ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
+    ...(o.topP !== undefined ? { topP: o.topP } : {}),
+    ...(o.seed !== undefined ? { seed: o.seed } : {}),
+    ...(o.stop !== undefined ? { stop: o.stop } : {}),
+    ...(o.n !== undefined ? { n: o.n } : {}),
+    ...(o.tools !== undefined ? { tools: o.tools } : {}),
+    ...(o.toolChoice !== undefined ? { toolChoice: o.toolChoice } : {}),
+    ...(o.parallelToolCalls !== undefined ? { parallelToolCalls: o.parallelToolCalls } : {}),
+    ...(o.responseFormat !== undefined ? { responseFormat: o.responseFormat } : {}),
+    ...(o.user !== undefined ? { user: o.user } : {}),
+    ...(o.logprobs !== undefined ? { logprobs: o.logprobs } : {}),
+    ...(o.topLogprobs !== undefined ? { topLogprobs: o.topLogprobs } : {}),
+    ...(stream ? { stream: true } : {}),
+  };
+  const r = RequestPlaintext.safeParse(p);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new AskInputError(i.path.map(String).join(".") || "request", `${i.path.join(".") || "request"}: ${i.message}`);
+  }
+  return p;
+}
 
 export class CocoonClient {
   readonly api: ApiClient;
@@ -485,25 +571,25 @@ export class CocoonClient {
     return entry;
   }
 
-  async ask(o: AskOptions): Promise<AskResult> {
-    try {
-      return await this.askOnce(o, false);
-    } catch (e) {
-      // The coordinator restarted with another quote key, changed its prices, or the quote
-      // ran out in flight: prepare again, once.
-      if (e instanceof ApiError && QUOTE_REFUSALS.has(e.code)) return this.askOnce(o, true);
-      throw e;
-    }
-  }
-
-  private async askOnce(o: AskOptions, refresh: boolean): Promise<AskResult> {
+  /**
+   * Steps 1–2 of a job (docs/architecture.md §3): a quote, our own check of each candidate's
+   * attestation (and fresh evidence if asked), a one-time reply key, the sealed envelope.
+   */
+  private async prepare(o: JobBasics, plaintext: RequestPlaintext, limits: { maxTokens: number; maxPromptTokens: number }): Promise<Prepared> {
     const tiers = o.tiers ?? this.defaultTiers();
-    const maxTokens = o.maxTokens ?? 256;
-    const maxPromptTokens = promptTokenBound(o.messages ?? []);
-    const plaintext: RequestPlaintext = { messages: o.messages as RequestPlaintext["messages"], ...(o.temperature !== undefined ? { temperature: o.temperature } : {}) };
-    // Fresh evidence is asked per job, so such asks neither use nor keep a cached quote.
-    const q = await this.quoteFor(o, tiers, maxTokens, maxPromptTokens, o.freshAttestation ? "once" : refresh ? "refresh" : "cache");
-    let verified = q.verified;
+    o.onProgress?.("asking the coordinator for candidates and a quote");
+    const prep = await this.api.request(API.prepareJob, {
+      body: {
+        model: o.model,
+        maxTokens: limits.maxTokens,
+        maxPromptTokens: limits.maxPromptTokens,
+        tiers,
+        ...(o.candidates ? { candidates: o.candidates } : {}),
+        ...(o.maxPricePerToken !== undefined ? { maxPricePerToken: o.maxPricePerToken } : {}),
+      },
+    });
+    o.onProgress?.(`verifying the attestation of ${prep.candidates.length} candidate${prep.candidates.length === 1 ? "" : "s"}`);
+    let verified = await this.verifyCandidates(prep.candidates, tiers);
     const fresh = new Map<string, FreshAttestation>();
     if (o.freshAttestation) {
       o.onProgress?.(`challenging ${verified.length} candidate${verified.length === 1 ? "" : "s"} for fresh evidence`);
@@ -511,21 +597,15 @@ export class CocoonClient {
       verified = passed.map((p) => p.candidate);
       for (const p of passed) fresh.set(p.candidate.workerId, p.fresh);
     }
-    // Rotate who is tried first; the hold covers the dearest of those we encrypt to.
-    const first = this.turn++ % verified.length;
-    verified = [...verified.slice(first), ...verified.slice(0, first)];
-    const weights = { ...DEFAULT_PRICING, promptBps: q.quote.promptBps, completionBps: q.quote.completionBps };
-    const maxCost = maxJobCost(weights, verified.map((c) => BigInt(c.pricePerToken)), maxPromptTokens, maxTokens).toString();
-    const jobId = newJobId(this.now());
     const replyKey = generateKemKey();
     const header: EnvelopeHeader = {
       v: 1,
-      jobId,
+      jobId: prep.jobId,
       requester: this.account,
-      model: o.model,
-      maxTokens,
-      maxPromptTokens,
-      maxCost,
+      model: prep.model,
+      maxTokens: prep.maxTokens,
+      maxPromptTokens: prep.maxPromptTokens,
+      maxCost: prep.maxCost,
       replyKey: b64u.encode(replyKey.publicKey),
     };
     const envelope = sealRequest({
@@ -533,49 +613,199 @@ export class CocoonClient {
       plaintext: new TextEncoder().encode(JSON.stringify(plaintext)),
       recipients: verified.map((c) => ({ workerId: c.workerId, hpkePublicKey: b64u.decode(c.hpkePublicKey) })),
     });
-    const deadline = this.now() + (o.timeoutMs ?? 120_000);
-    const finished = (j: JobView) => j.status === "completed" || j.status === "refunded";
-    o.onProgress?.(`job ${jobId} sealed to ${verified.length} worker${verified.length === 1 ? "" : "s"}; waiting for the answer`);
-    // The submit itself waits for the answer (one round trip fewer); long jobs continue with GET.
-    const submitted = await this.api.request(API.submitJob, { query: { wait: 20 }, body: { envelope, quote: q.quote }, headers: { "idempotency-key": `submit-${jobId}` } });
-    let job: JobView = "attempt" in submitted ? submitted : await this.api.request(API.getJob, { params: { id: jobId }, query: { wait: 20 } });
-    while (!finished(job) && this.now() <= deadline) job = await this.api.request(API.getJob, { params: { id: jobId }, query: { wait: 20 } });
-    // A candidate that did not answer, or none left: ask for fresh candidates next time.
-    if (job.attempt > 0 || job.status === "refunded") this.quotes.delete(q.key);
-    if (job.status === "refunded") throw refundedError(job, header, verified, replyKey);
-    if (job.status !== "completed") throw new VerificationError("timeout", `job ${job.jobId} still ${job.status} after ${o.timeoutMs ?? 120_000} ms`);
+    return { jobId: prep.jobId, quote: prep.quote, model: prep.model, maxCost: prep.maxCost, verified, fresh, replyKey, header, envelope, deadline: this.now() + (o.timeoutMs ?? 120_000), timeoutMs: o.timeoutMs ?? 120_000 };
+  }
 
-    // Check the receipt, the reply and the bill ourselves before believing any number in them.
-    const answer = checkCompletedJob({ job, jobId, envelope, header, replyKey, encryptedTo: verified, maxCost, ...(this.opts.priceWeights ? { weights: this.opts.priceWeights } : {}) });
-    const worker = verified.find((c) => c.workerId === job.workerId)!;
+  /** Step 3: submit; with `wait` the submit itself waits for the answer (one round trip fewer). */
+  private submit(p: Prepared, wait: number, o: JobBasics) {
+    o.onProgress?.(`job ${p.jobId} sealed to ${p.verified.length} worker${p.verified.length === 1 ? "" : "s"}; waiting for the answer`);
+    return this.api.request(API.submitJob, { query: { wait }, body: { envelope: p.envelope, quote: p.quote }, headers: { "idempotency-key": `submit-${p.jobId}` } });
+  }
+
+  /** Step 7: long-poll the job until it finished; refunded and timed-out jobs are errors. */
+  private async finish(p: Prepared, first: JobView | undefined, signal?: AbortSignal): Promise<JobView> {
+    const finished = (j: JobView) => j.status === "completed" || j.status === "refunded";
+    let job = first ?? (await this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: 20 } }));
+    while (!finished(job) && this.now() <= p.deadline) {
+      throwIfAborted(signal);
+      job = await this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: 20 } });
+    }
+    return this.finished(p, job);
+  }
+
+  private finished(p: Prepared, job: JobView): JobView {
+    if (job.status === "refunded") throw refundedError(job, p.header, p.verified, p.replyKey);
+    if (job.status !== "completed") throw new VerificationError("timeout", `job ${job.jobId} still ${job.status} after ${p.timeoutMs} ms`);
+    return job;
+  }
+
+  /** Checks the receipt, the reply and the bill ourselves before believing any number in them. */
+  private check(p: Prepared, job: JobView): { answer: CheckedAnswer; worker: VerifiedCandidate } {
+    const answer = checkCompletedJob({ job, jobId: p.jobId, envelope: p.envelope, header: p.header, replyKey: p.replyKey, encryptedTo: p.verified, maxCost: p.maxCost, ...(this.opts.priceWeights ? { weights: this.opts.priceWeights } : {}) });
+    return { answer, worker: p.verified.find((c) => c.workerId === job.workerId)! };
+  }
+
+  private result(p: Prepared, job: JobView, answer: CheckedAnswer, worker: VerifiedCandidate): AskResult & { receipt: Receipt } {
+    const toolCalls = answer.choices[0]?.toolCalls;
+    const fresh = p.fresh.get(worker.workerId);
     return {
       jobId: job.jobId,
       text: answer.text,
+      ...(toolCalls ? { toolCalls } : {}),
+      ...(answer.choices.length > 1 ? { choices: answer.choices.map((c) => ({ index: c.index, text: c.text, finishReason: finishOf(c), ...(c.toolCalls ? { toolCalls: c.toolCalls } : {}) })) } : {}),
       usage: answer.usage,
-      finishReason: answer.finishReason,
+      finishReason: answer.choices[0] ? finishOf(answer.choices[0]) : "stop",
       engine: answer.engine,
-      model: o.model,
+      model: p.model,
       workerId: worker.workerId,
       tier: worker.tier,
       cost: job.cost ?? "0",
-      maxCost,
+      maxCost: p.maxCost,
       attempt: job.attempt,
-      ...(fresh.has(worker.workerId) ? { freshEvidence: { challengeId: fresh.get(worker.workerId)!.challengeId, issuedAt: fresh.get(worker.workerId)!.attestation.issuedAt } } : {}),
+      receipt: job.receipt!,
+      ...(fresh ? { freshEvidence: { challengeId: fresh.challengeId, issuedAt: fresh.attestation.issuedAt } } : {}),
     };
+  }
+
+  /** The limits a chat or completion is quoted for: n choices of maxTokens each. */
+  private limitsOf(o: AskOptions) {
+    const n = o.n ?? 1;
+    if (!Number.isInteger(n) || n < 1 || n > MAX_CHOICES) throw new AskInputError("n", `n must be an integer from 1 to ${MAX_CHOICES}`);
+    const maxTokens = (o.maxTokens ?? 256) * n;
+    const bound = o.messages ? promptTokenBound(o.messages, o.tools) : textTokenBound(o.prompt ?? "");
+    return { maxTokens, maxPromptTokens: bound * n };
+  }
+
+  /** Chat or text completion, answered whole: the sealed answer, verified, with its receipt and bill. */
+  async ask(o: AskOptions): Promise<AskResult> {
+    const plaintext = requestPlaintextOf(o, false);
+    const p = await this.prepare(o, plaintext, this.limitsOf(o));
+    const submitted = await this.submit(p, 20, o);
+    const job = await this.finish(p, "attempt" in submitted ? submitted : undefined, o.signal);
+    const { answer, worker } = this.check(p, job);
+    return this.result(p, job, answer, worker);
   }
 
   /**
    * ask(), streamed: yields verified deltas as the worker generates them, then "done" with
-   * the receipt, usage and cost. Tampered, reordered, missing, duplicated, truncated or
-   * foreign chunks end the iteration with a StreamIntegrityError (never shown as text).
+   * the receipt, usage and cost. A tampered, reordered, missing, duplicated, truncated or
+   * foreign chunk ends the iteration with a StreamIntegrityError (its text is never shown);
+   * "restart" says a failed-over job starts over with another worker.
    */
-  // eslint-disable-next-line require-yield
-  async *askStream(_o: AskOptions): AsyncGenerator<StreamEvent, void, undefined> {
-    throw new Error("askStream: not implemented yet (signatures published first)");
+  async *askStream(o: AskOptions): AsyncGenerator<StreamEvent, void, undefined> {
+    const plaintext = requestPlaintextOf(o, true);
+    const p = await this.prepare(o, plaintext, this.limitsOf(o));
+    // Asked before submit: a pub/sub relay keeps nothing for subscribers that come late.
+    const session = await this.relaySession(p.jobId);
+    await this.submit(p, 0, o);
+    const verifier = new StreamVerifier(p.jobId, p.header, p.replyKey, new Set(p.verified.map((c) => c.workerId)));
+    let job: JobView | undefined;
+    if (session?.transport === "http") {
+      let from = 0;
+      while (!job) {
+        throwIfAborted(o.signal);
+        if (this.now() > p.deadline) throw new VerificationError("timeout", `job ${p.jobId} did not finish within ${p.timeoutMs} ms`);
+        const r = await this.api.request(API.readChunks, { params: { id: p.jobId }, query: { from, wait: 20 } });
+        let pieces: StreamPiece[];
+        try {
+          pieces = verifier.accept(r.chunks);
+        } catch (e) {
+          throw asIntegrityError(e);
+        }
+        yield* events(pieces);
+        from = r.next;
+        if (r.job && r.job.status !== "submitted" && r.job.status !== "assigned") job = r.job;
+      }
+    } else {
+      // No relay this SDK can read (AWS IoT Core without an MQTT subscriber here): the answer comes whole, verified the same way.
+      job = await this.finish(p, undefined, o.signal);
+    }
+    job = this.finished(p, job);
+    const { answer, worker } = this.check(p, job);
+    let settled: ReturnType<StreamVerifier["settle"]>;
+    try {
+      settled = verifier.settle(job.reply!, job.attempt, job.workerId!);
+    } catch (e) {
+      throw asIntegrityError(e);
+    }
+    yield* events(settled.pieces);
+    yield { type: "done", ...this.result(p, job, answer, worker), relay: { chunks: verifier.relayed, recovered: verifier.recovered } };
   }
 
-  /** Embeddings, sealed like chat; billed per input token. */
-  async embed(_o: EmbedOptions): Promise<EmbedResult> {
-    throw new Error("embed: not implemented yet (signatures published first)");
+  /** How this coordinator relays streams; "http" is learnt once per client. */
+  private async relaySession(jobId: string): Promise<RelaySession | undefined> {
+    if (this.httpRelay) return { transport: "http" };
+    try {
+      const s = await this.api.request(API.relaySession, { params: { id: jobId } });
+      if (s.transport === "http") this.httpRelay = true;
+      return s;
+    } catch {
+      return undefined; // no relay: the answer still comes, whole
+    }
+  }
+  private httpRelay = false;
+
+  /**
+   * Embeddings, sealed like chat: one float vector per input, in input order. Billed per input
+   * token (usage.promptTokens; completionTokens is 0).
+   */
+  async embed(o: EmbedOptions): Promise<EmbedResult> {
+    const input: string[] | number[][] =
+      typeof o.input === "string" ? [o.input] : o.input.length > 0 && typeof o.input[0] === "number" ? [o.input as number[]] : (o.input as string[] | number[][]);
+    const plaintext: RequestPlaintext = { kind: "embedding", input };
+    const r = RequestPlaintext.safeParse(plaintext);
+    if (!r.success) throw new AskInputError("input", `input: ${r.error.issues[0]!.message}; give a string, strings, token ids or arrays of token ids`);
+    const p = await this.prepare(o, plaintext, { maxTokens: 1, maxPromptTokens: inputTokenBound(input) });
+    const submitted = await this.submit(p, 20, o);
+    const job = await this.finish(p, "attempt" in submitted ? submitted : undefined, o.signal);
+    const { answer, worker } = this.check(p, job);
+    if (!answer.embeddings || answer.embeddings.length !== input.length) {
+      throw new VerificationError("bad_embeddings", `the worker returned ${answer.embeddings?.length ?? 0} vectors for ${input.length} inputs`);
+    }
+    return {
+      jobId: job.jobId,
+      model: p.model,
+      vectors: answer.embeddings,
+      usage: answer.usage,
+      engine: answer.engine,
+      workerId: worker.workerId,
+      tier: worker.tier,
+      cost: job.cost ?? "0",
+      maxCost: p.maxCost,
+      attempt: job.attempt,
+      receipt: job.receipt!,
+    };
+  }
+}
+
+/** What prepare, askStream and embed share of their options. */
+type JobBasics = Pick<AskOptions, "model" | "tiers" | "maxPricePerToken" | "candidates" | "timeoutMs" | "freshAttestation" | "freshAttestationTimeoutMs" | "onProgress">;
+
+interface Prepared {
+  jobId: string;
+  quote: Quote;
+  model: string;
+  maxCost: string;
+  verified: VerifiedCandidate[];
+  fresh: Map<string, FreshAttestation>;
+  replyKey: KemKeyPair;
+  header: EnvelopeHeader;
+  envelope: RequestEnvelope;
+  deadline: number;
+  timeoutMs: number;
+}
+
+const finishOf = (c: { finishReason: "stop" | "length"; toolCalls?: unknown[] }): "stop" | "length" | "tool_calls" => (c.toolCalls?.length ? "tool_calls" : c.finishReason);
+
+function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : Object.assign(new Error("aborted"), { name: "AbortError" });
+}
+
+/** Verified pieces as the SDK's stream events (tool calls as OpenAI's whole-call deltas). */
+function* events(pieces: StreamPiece[]): Generator<StreamEvent> {
+  for (const p of pieces) {
+    if (p.kind === "restart") yield { type: "restart", attempt: p.attempt, workerId: p.workerId };
+    else if (p.kind === "text") yield { type: "delta", text: p.text, ...(p.index ? { index: p.index } : {}) };
+    else yield { type: "delta", toolCalls: p.toolCalls.map((c, i) => ({ index: i, id: c.id, type: c.type, function: { name: c.function.name, arguments: c.function.arguments } })), ...(p.index ? { index: p.index } : {}) };
   }
 }

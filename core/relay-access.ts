@@ -8,7 +8,7 @@ import type { RelayChunk, RelayReadResponse, RelaySession } from "../events/rela
 import type { CoreDeps } from "./deps";
 import { CocoonError, ConflictError, ForbiddenError, NotFoundError } from "./errors";
 import { getJob } from "./jobs";
-import { jobKey, jobTopic, quoteKey, type JobItem, type QuoteItem } from "./jobs/items";
+import { jobKey, jobTopic, type JobItem } from "./jobs/items";
 import type { RelayPort, WithRelay } from "./relay";
 
 /**
@@ -93,14 +93,13 @@ export async function workerRelaySession(deps: RelayDeps, workerId: string, jobI
 
 /**
  * POST /v1/jobs/{id}/relay: how the requester reads this job's stream. Asked right after
- * prepare, before submit (a pub/sub relay keeps nothing for late subscribers), so the quote
- * is enough: it names the requester.
+ * prepare, before submit (a pub/sub relay keeps nothing for late subscribers), when the job
+ * may not exist yet (quotes are stateless): a job that exists must be the caller's, and the
+ * credentials name the caller's own account in the topic, so nobody reads another's stream.
  */
 export async function requesterRelaySession(deps: RelayDeps, requester: string, jobId: string): Promise<RelaySession> {
   const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
-  const owner = job?.requester ?? (await deps.store.get<QuoteItem>("quotes", quoteKey(jobId)))?.requester;
-  if (owner === undefined) throw new NotFoundError("unknown_job", `no job or quote ${jobId}`);
-  if (owner !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
+  if (job && job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
   if (deps.relaySessions) return deps.relaySessions.forRequester(jobId, requester);
   requireRelay(deps);
   return { transport: "http" };

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { B64u, JobId } from "./common";
+import { B64u, JobId, WorkerId } from "./common";
 import { JobView } from "./api";
 import { MAX_REPLY_CHUNKS, Receipt } from "./envelope";
 
@@ -23,8 +23,11 @@ export const RelayChunk = z.object({
   final: z.boolean(),
   /** the sealed chunk, ChaCha20-Poly1305 ct || tag */
   data: B64u.max(MAX_CHUNK_B64),
-  /** on seq 0: the worker's HPKE encapsulation and its Ed25519 signature binding it to the job */
-  opener: z.object({ enc: B64u.max(64), sig: B64u.max(128) }).optional(),
+  /**
+   * On seq 0: the worker (its id is its Ed25519 key), its HPKE encapsulation, and its signature
+   * binding that encapsulation to the job. The SDK accepts it only from a worker it encrypted to.
+   */
+  opener: z.object({ workerId: WorkerId, enc: B64u.max(64), sig: B64u.max(128) }).optional(),
   /** on the final chunk: the worker's signed receipt over the whole chunk sequence */
   receipt: Receipt.optional(),
 });

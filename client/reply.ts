@@ -1,0 +1,273 @@
+/**
+ * The requester's side of a reply: opening a stored reply (either form) into an answer, and
+ * checking a streamed one chunk by chunk (docs/architecture.md §3, "Streaming"). Everything
+ * here trusts only what authenticates under a stream opened by a worker we encrypted to.
+ */
+import { ChunkPlaintext, ReplyPlaintext, type ChunkedReply, type EnvelopeHeader, type ReplyEnvelope, type ToolCall } from "../events/envelope";
+import type { RelayChunk } from "../events/relay";
+import { b64u } from "../core/crypto/encoding";
+import { openReply } from "../core/crypto/envelope";
+import { EnvelopeError } from "../core/crypto/errors";
+import type { KemKeyPair } from "../core/crypto/keys";
+import { ReplyStreamOpener } from "../core/crypto/reply-stream";
+
+export type StreamIntegrityCode =
+  | "stream_tampered"
+  | "stream_reordered"
+  | "stream_duplicate"
+  | "stream_gap"
+  | "stream_truncated"
+  | "stream_cross_job"
+  | "stream_mismatch"
+  | "stream_too_long";
+
+/** Raised by the stream checks; client/sdk.ts maps it onto StreamIntegrityError. */
+export class StreamCheckFailure extends Error {
+  constructor(
+    readonly code: StreamIntegrityCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface AnswerChoice {
+  index: number;
+  text: string;
+  toolCalls?: ToolCall[];
+  finishReason: "stop" | "length";
+}
+
+/** A reply, opened. */
+export interface Answer {
+  choices: AnswerChoice[];
+  usage: { promptTokens: number; completionTokens: number };
+  engine: string;
+  /** embedding jobs: one vector per input */
+  embeddings?: number[][];
+}
+
+/** Little-endian float32 (how vectors travel sealed) back to numbers. */
+export function decodeVector(s: string): number[] {
+  const bytes = b64u.decode(s);
+  if (bytes.length % 4 !== 0) throw new StreamCheckFailure("stream_tampered", "an embedding vector is not a whole number of float32 values");
+  const copy = new Uint8Array(bytes); // aligned
+  return Array.from(new Float32Array(copy.buffer, 0, copy.length / 4));
+}
+
+/** Accumulates opened chunks into an answer; the final chunk, and only it, carries the end. */
+export class AnswerBuilder {
+  private readonly texts: string[] = [];
+  private readonly vectors: string[] = [];
+  private end: ChunkPlaintext["end"];
+
+  add(p: ChunkPlaintext, final: boolean): void {
+    if (this.end) throw new StreamCheckFailure("stream_too_long", "a chunk came after the final one");
+    if (final !== (p.end !== undefined)) throw new StreamCheckFailure("stream_tampered", final ? "the final chunk carries no end" : "a chunk before the last carries an end");
+    const i = p.i ?? 0;
+    if (p.text !== undefined) this.texts[i] = (this.texts[i] ?? "") + p.text;
+    if (p.embeddings) this.vectors.push(...p.embeddings);
+    if (p.end) this.end = p.end;
+  }
+
+  get done(): boolean {
+    return this.end !== undefined;
+  }
+
+  answer(): Answer {
+    const end = this.end;
+    if (!end) throw new StreamCheckFailure("stream_truncated", "the reply has no final chunk");
+    if (this.texts.length > end.choices.length) throw new StreamCheckFailure("stream_tampered", "text for a choice the end does not list");
+    return {
+      choices: end.choices.map((c, index) => ({ index, text: this.texts[index] ?? "", finishReason: c.finishReason, ...(c.toolCalls ? { toolCalls: c.toolCalls } : {}) })),
+      usage: end.usage,
+      engine: end.engine,
+      ...(this.vectors.length ? { embeddings: this.vectors.map(decodeVector) } : {}),
+    };
+  }
+}
+
+function parseChunk(pt: Uint8Array, seq: number): ChunkPlaintext {
+  try {
+    return ChunkPlaintext.parse(JSON.parse(new TextDecoder().decode(pt)));
+  } catch {
+    throw new StreamCheckFailure("stream_tampered", `chunk ${seq} opened but holds no chunk`);
+  }
+}
+
+function openStream(header: EnvelopeHeader, workerId: string, opener: { enc: string; sig: string }, replyKey: KemKeyPair): ReplyStreamOpener {
+  try {
+    return new ReplyStreamOpener(header, workerId, opener, replyKey);
+  } catch (e) {
+    if (e instanceof EnvelopeError) throw new StreamCheckFailure("stream_tampered", e.message);
+    throw e;
+  }
+}
+
+function openChunk(o: ReplyStreamOpener, seq: number, final: boolean, data: string): ChunkPlaintext {
+  try {
+    return parseChunk(o.open(seq, final, data), seq);
+  } catch (e) {
+    if (e instanceof EnvelopeError) throw new StreamCheckFailure("stream_tampered", e.message);
+    throw e;
+  }
+}
+
+/**
+ * A stored ChunkedReply, opened. A last chunk that opens only as a non-final one means the
+ * stored sequence was cut short (stream_truncated); anything else that does not open is
+ * stream_tampered.
+ */
+export function openChunked(reply: ChunkedReply, header: EnvelopeHeader, workerId: string, replyKey: KemKeyPair): Answer {
+  const o = openStream(header, workerId, reply, replyKey);
+  const b = new AnswerBuilder();
+  const last = reply.chunks.length - 1;
+  reply.chunks.forEach((c, i) => {
+    if (i === last) {
+      let pt: Uint8Array | undefined;
+      try {
+        pt = o.open(i, true, c);
+      } catch {
+        pt = undefined;
+      }
+      if (!pt) {
+        try {
+          o.open(i, false, c);
+        } catch {
+          throw new StreamCheckFailure("stream_tampered", `chunk ${i} of the stored reply does not open`);
+        }
+        throw new StreamCheckFailure("stream_truncated", `the stored reply ends at chunk ${i}, which is not the worker's final chunk: it was cut short`);
+      }
+      b.add(parseChunk(pt, i), true);
+    } else b.add(openChunk(o, i, false, c), false);
+  });
+  return b.answer();
+}
+
+/** Either stored form, opened (a SealedReply is an answer from an agent before streaming). */
+export function openAnswer(reply: ReplyEnvelope, header: EnvelopeHeader, workerId: string, replyKey: KemKeyPair): Answer {
+  if ("chunks" in reply) return openChunked(reply, header, workerId, replyKey);
+  const a = ReplyPlaintext.parse(JSON.parse(new TextDecoder().decode(openReply(reply, header, workerId, replyKey))));
+  return { choices: [{ index: 0, text: a.text, finishReason: a.finishReason }], usage: a.usage, engine: a.engine };
+}
+
+/** One verified piece of a stream, ready to show. */
+export type StreamPiece = { kind: "text"; index: number; text: string } | { kind: "tools"; index: number; toolCalls: ToolCall[] } | { kind: "restart"; attempt: number; workerId: string };
+
+interface AttemptStream {
+  attempt: number;
+  workerId: string;
+  opener: ReplyStreamOpener;
+  enc: string;
+  sig: string;
+  /** sealed chunks accepted so far, in order */
+  chunks: string[];
+  builder: AnswerBuilder;
+}
+
+/**
+ * Checks a job's relayed chunks as they arrive: right job, one attempt at a time, positions
+ * 0, 1, 2… with nothing missing, repeated or moved, every chunk opening under a stream whose
+ * opener the worker signed, nothing after the final chunk. Each chunk that passes gives its
+ * pieces to show. `settle` then checks the stored reply against what was shown and gives the
+ * pieces the relay never delivered (from the stored reply, which the receipt covers).
+ */
+export class StreamVerifier {
+  private cur: AttemptStream | undefined;
+  private shown = false;
+  /** chunks taken from the stored reply rather than the relay */
+  recovered = 0;
+  /** chunks accepted from the relay */
+  relayed = 0;
+
+  constructor(
+    private readonly jobId: string,
+    private readonly header: EnvelopeHeader,
+    private readonly replyKey: KemKeyPair,
+    /** workers we encrypted to: only their streams are opened */
+    private readonly workers: ReadonlySet<string>,
+  ) {}
+
+  /** Checks a batch of relayed chunks (in the relay's order); returns what to show. */
+  accept(batch: RelayChunk[]): StreamPiece[] {
+    const out: StreamPiece[] = [];
+    batch.forEach((c, k) => {
+      if (c.jobId !== this.jobId) throw new StreamCheckFailure("stream_cross_job", `the relay delivered a chunk of job ${c.jobId} in the stream of ${this.jobId}`);
+      const cur = this.cur;
+      if (!cur || c.attempt !== cur.attempt) {
+        if (cur && c.attempt < cur.attempt) throw new StreamCheckFailure("stream_reordered", `a chunk of attempt ${c.attempt} came after attempt ${cur.attempt}'s stream began`);
+        if (c.seq !== 0 || !c.opener) throw new StreamCheckFailure("stream_gap", `attempt ${c.attempt}'s stream starts at chunk ${c.seq}: its start is missing`);
+        if (!this.workers.has(c.opener.workerId)) throw new StreamCheckFailure("stream_tampered", `a stream opened by worker ${c.opener.workerId.slice(0, 8)}, which we did not encrypt to`);
+        const opener = openStream(this.header, c.opener.workerId, c.opener, this.replyKey);
+        if (cur && this.shown) out.push({ kind: "restart", attempt: c.attempt, workerId: c.opener.workerId });
+        this.cur = { attempt: c.attempt, workerId: c.opener.workerId, opener, enc: c.opener.enc, sig: c.opener.sig, chunks: [], builder: new AnswerBuilder() };
+      }
+      const s = this.cur!;
+      const next = s.chunks.length;
+      if (c.seq < next) {
+        throw s.chunks[c.seq] === c.data
+          ? new StreamCheckFailure("stream_duplicate", `chunk ${c.seq} came twice`)
+          : new StreamCheckFailure("stream_reordered", `chunk ${c.seq} came after chunk ${next - 1}`);
+      }
+      if (c.seq > next) {
+        const later = batch.slice(k + 1).some((d) => d.jobId === c.jobId && d.attempt === c.attempt && d.seq === next);
+        throw later
+          ? new StreamCheckFailure("stream_reordered", `chunk ${c.seq} came before chunk ${next}`)
+          : new StreamCheckFailure("stream_gap", `chunk ${next} is missing: the relay went on with chunk ${c.seq}`);
+      }
+      if (s.builder.done) throw new StreamCheckFailure("stream_too_long", `chunk ${c.seq} came after the final chunk`);
+      const p = openChunk(s.opener, c.seq, c.final, c.data);
+      s.builder.add(p, c.final);
+      s.chunks.push(c.data);
+      this.relayed++;
+      out.push(...this.pieces(p));
+    });
+    if (out.some((p) => p.kind !== "restart")) this.shown = true;
+    return out;
+  }
+
+  private pieces(p: ChunkPlaintext): StreamPiece[] {
+    const out: StreamPiece[] = [];
+    if (p.text) out.push({ kind: "text", index: p.i ?? 0, text: p.text });
+    p.end?.choices.forEach((c, index) => {
+      if (c.toolCalls?.length) out.push({ kind: "tools", index, toolCalls: c.toolCalls });
+    });
+    return out;
+  }
+
+  /**
+   * The job completed with `reply` from `workerId` at `attempt` (its receipt is checked by the
+   * caller against this very reply). What the relay delivered must be the start of it, chunk
+   * for chunk; the rest is opened from it. Returns the pieces not shown yet and the answer.
+   */
+  settle(reply: ReplyEnvelope, attempt: number, workerId: string): { pieces: StreamPiece[]; answer: Answer } {
+    const pieces: StreamPiece[] = [];
+    const cur = this.cur;
+    const same = cur !== undefined && cur.attempt === attempt;
+    if (!("chunks" in reply)) {
+      // An agent from before streaming: nothing was relayed for it.
+      if (same && cur.chunks.length > 0) throw new StreamCheckFailure("stream_mismatch", "the stored reply is not the stream that was relayed");
+      const answer = openAnswer(reply, this.header, workerId, this.replyKey);
+      if (this.shown) pieces.push({ kind: "restart", attempt, workerId });
+      answer.choices.forEach((c) => c.text && pieces.push({ kind: "text", index: c.index, text: c.text }));
+      this.recovered++;
+      return { pieces, answer };
+    }
+    if (same) {
+      if (cur.workerId !== workerId || cur.enc !== reply.enc || cur.sig !== reply.sig) throw new StreamCheckFailure("stream_mismatch", "the stored reply was not sealed by the stream that was relayed");
+      if (reply.chunks.length < cur.chunks.length || cur.chunks.some((c, i) => reply.chunks[i] !== c)) {
+        throw new StreamCheckFailure("stream_mismatch", "the stored reply differs from the chunks the relay delivered");
+      }
+    } else if (this.shown) pieces.push({ kind: "restart", attempt, workerId });
+    // Check the stored sequence whole (its last chunk final), then show what the relay missed.
+    const answer = openChunked(reply, this.header, workerId, this.replyKey);
+    const opener = same ? cur.opener : openStream(this.header, workerId, reply, this.replyKey);
+    const from = same ? cur.chunks.length : 0;
+    for (let i = from; i < reply.chunks.length; i++) {
+      const p = openChunk(opener, i, i === reply.chunks.length - 1, reply.chunks[i]!);
+      pieces.push(...this.pieces(p));
+      this.recovered++;
+    }
+    return { pieces, answer };
+  }
+}
