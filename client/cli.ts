@@ -175,7 +175,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   connection(program.command("models").description("models with live workers, their tiers and prices per token")).action(
     run(async (o: ConnectionOptions) => {
       const m = await connect(o).client.models();
-      print(o, m, m.models.map((x) => `${x.model}  workers=${x.workers} ${JSON.stringify(x.tiers)}  price/token min=${x.price.min} median=${x.price.median} max=${x.price.max} nanoTON`).join("\n") || "no models");
+      print(o, m, m.models.map((x) => `${x.model}  workers=${x.workers} ${Object.entries(x.tiers).map(([t, n]) => `${t}${t === "none" ? " (NOT confidential)" : t === "dev" ? " (SIMULATED)" : ""}=${n}`).join(" ")}  price/token min=${x.price.min} median=${x.price.median} max=${x.price.max} nanoTON`).join("\n") || "no models");
     }),
   );
 
