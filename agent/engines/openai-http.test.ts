@@ -368,6 +368,22 @@ describe("issue 11: createOpenAiEngine streams, completes, embeds and tells its 
     expect(midError.message).toMatch(/CUDA out of memory/);
   });
 
+  it("reads a server that ignores stream: true and answers whole as one delta and the result", async () => {
+    // Prepare
+    const whole: typeof fetch = (async () =>
+      new Response(JSON.stringify({ choices: [{ message: { content: "all at once" }, finish_reason: "stop" }], usage: { prompt_tokens: 3, completion_tokens: 3 } }), {
+        headers: { "content-type": "application/json" },
+      })) as typeof fetch;
+    // Act
+    const events = [];
+    for await (const ev of createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl: whole }).stream!(aRequest())) events.push(ev);
+    // Assess
+    expect(events).toEqual([
+      { type: "delta", text: "all at once" },
+      { type: "done", result: { text: "all at once", usage: { promptTokens: 3, completionTokens: 3 }, finishReason: "stop", engine: "openai-compatible:http://127.0.0.1:9/v1" } },
+    ]);
+  });
+
   it("times out a stream that stalls, and stops when the caller aborts", async () => {
     // Prepare
     server = await startFakeOpenAiServer({ behaviour: "hang" });

@@ -304,7 +304,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
    * A streamed POST: the data of each SSE event as it arrives. The timeout bounds the wait for
    * the head and for each next event (a long generation is fine, a stalled one is not).
    */
-  async function* streamExchange(path: string, body: unknown, signal: AbortSignal | undefined, model: string): AsyncGenerator<string> {
+  async function* streamExchange(path: string, body: unknown, signal: AbortSignal | undefined, model: string): AsyncGenerator<{ data: string } | { whole: string }> {
     throwIfAborted(signal, name);
     const ctl = new AbortController();
     let timedOut = false;
@@ -339,7 +339,9 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       if (res.status < 200 || res.status > 299) throw httpError("POST", path, res.status, await res.text().catch(() => ""), model);
       if (!res.body) throw new EngineError("engine_bad_response", `POST ${url} answered without a body`, { engine: name });
       try {
-        for await (const data of sseData(res.body, arm)) yield data;
+        // A server (or a proxy in front of it) that ignores `stream: true` answers whole.
+        if (/^application\/json\b/i.test(res.headers.get("content-type") ?? "")) yield { whole: await res.text() };
+        else for await (const data of sseData(res.body, arm)) yield { data };
       } catch (err) {
         throw failed(err);
       }
@@ -430,6 +432,35 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} answered an unknown finish_reason "${excerpt(reason, 40)}"`, { engine: name });
   }
 
+  function chatResult(path: string, bodyText: string, req: EngineSampling): EngineResult {
+    const parsed = ChatCompletion.safeParse(parseJson("POST", path, bodyText));
+    if (!parsed.success) {
+      throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} is not an OpenAI chat completion: ${describeIssues(parsed.error)}`, { engine: name });
+    }
+    const choice = parsed.data.choices[0]!;
+    const usage = usageOf(path, parsed.data.usage, req.maxTokens);
+    throwIfAborted(req.signal, name);
+    const toolCalls = (choice.message.tool_calls ?? []).map((c) => ({ id: c.id, type: "function" as const, function: { name: c.function.name, arguments: c.function.arguments } }));
+    return {
+      text: choice.message.content ?? "",
+      usage,
+      finishReason: finishOf(path, choice.finish_reason, usage.completionTokens, req.maxTokens),
+      ...(toolCalls.length ? { toolCalls } : {}),
+      engine: name,
+    };
+  }
+
+  function completionResult(path: string, bodyText: string, req: EngineSampling): EngineResult {
+    const parsed = TextCompletion.safeParse(parseJson("POST", path, bodyText));
+    if (!parsed.success) {
+      throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} is not an OpenAI text completion: ${describeIssues(parsed.error)}`, { engine: name });
+    }
+    const choice = parsed.data.choices[0]!;
+    const usage = usageOf(path, parsed.data.usage, req.maxTokens);
+    throwIfAborted(req.signal, name);
+    return { text: choice.text ?? "", usage, finishReason: finishOf(path, choice.finish_reason, usage.completionTokens, req.maxTokens), engine: name };
+  }
+
   /**
    * A chat or text completion streamed from the server: text deltas as they come, tool-call
    * pieces gathered by index into whole calls, then "done" with the server's usage (asked for
@@ -441,7 +472,15 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     let rawUsage: unknown;
     const calls = new Map<number, { id?: string; name: string; arguments: string }>();
     let ended = false;
-    for await (const data of streamExchange(path, body, req.signal, req.model)) {
+    for await (const event of streamExchange(path, body, req.signal, req.model)) {
+      if ("whole" in event) {
+        // The server answered whole (it ignored `stream: true`): one delta, then the result.
+        const result = path === "/completions" ? completionResult(path, event.whole, req) : chatResult(path, event.whole, req);
+        if (result.text) yield { type: "delta", text: result.text };
+        yield { type: "done", result };
+        return;
+      }
+      const data = event.data;
       if (data === "[DONE]") {
         ended = true;
         break;
@@ -515,21 +554,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       const path = "/chat/completions";
       const { status, bodyText } = await exchange(path, { method: "POST", body: chatBody(req, false) }, req.signal);
       if (status < 200 || status > 299) throw httpError("POST", path, status, bodyText, req.model);
-      const parsed = ChatCompletion.safeParse(parseJson("POST", path, bodyText));
-      if (!parsed.success) {
-        throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} is not an OpenAI chat completion: ${describeIssues(parsed.error)}`, { engine: name });
-      }
-      const choice = parsed.data.choices[0]!;
-      const usage = usageOf(path, parsed.data.usage, req.maxTokens);
-      throwIfAborted(req.signal, name);
-      const toolCalls = (choice.message.tool_calls ?? []).map((c) => ({ id: c.id, type: "function" as const, function: { name: c.function.name, arguments: c.function.arguments } }));
-      return {
-        text: choice.message.content ?? "",
-        usage,
-        finishReason: finishOf(path, choice.finish_reason, usage.completionTokens, req.maxTokens),
-        ...(toolCalls.length ? { toolCalls } : {}),
-        engine: name,
-      };
+      return chatResult(path, bodyText, req);
     },
 
     stream(req: EngineRequest): AsyncIterable<EngineStreamEvent> {
@@ -542,14 +567,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       const path = "/completions";
       const { status, bodyText } = await exchange(path, { method: "POST", body: completionBody(req, false) }, req.signal);
       if (status < 200 || status > 299) throw httpError("POST", path, status, bodyText, req.model);
-      const parsed = TextCompletion.safeParse(parseJson("POST", path, bodyText));
-      if (!parsed.success) {
-        throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} is not an OpenAI text completion: ${describeIssues(parsed.error)}`, { engine: name });
-      }
-      const choice = parsed.data.choices[0]!;
-      const usage = usageOf(path, parsed.data.usage, req.maxTokens);
-      throwIfAborted(req.signal, name);
-      return { text: choice.text ?? "", usage, finishReason: finishOf(path, choice.finish_reason, usage.completionTokens, req.maxTokens), engine: name };
+      return completionResult(path, bodyText, req);
     },
 
     streamCompletion(req: EngineCompletionRequest): AsyncIterable<EngineStreamEvent> {
