@@ -5,4 +5,6 @@ export interface BenchResult {
   unit: string;
   target: string | null;
   ok: boolean | null;
+  /** Rows of one kind shown as their own table in the README (e.g. "bundles": one row per handler). */
+  group?: string;
 }

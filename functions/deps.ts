@@ -9,11 +9,15 @@ export type DepsProvider = () => Promise<CoreDeps>;
 
 let cached: Promise<CoreDeps> | undefined;
 
+/**
+ * The lean AWS set (store now; SQS, SNS, STS on first use; no TON): what every route but the
+ * signing ones needs. Those three use lambdaTonDeps (deps-ton.ts, a module of its own: a
+ * dynamic import here would put its chunk into every split bundle).
+ */
 export const lambdaDeps: DepsProvider = () => {
   cached ??= (async () => {
-    const { loadAwsConfig } = await import("./config");
-    const { createAwsDeps } = await import("./adapters/aws-deps");
-    return createAwsDeps(loadAwsConfig());
-  })();
+    const [{ loadAwsConfig }, { createAwsCoreDeps }] = await Promise.all([import("./config"), import("./adapters/aws-core-deps")]);
+    return createAwsCoreDeps(loadAwsConfig());
+  })().catch((e) => ((cached = undefined), Promise.reject(e)));
   return cached;
 };

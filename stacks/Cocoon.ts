@@ -5,6 +5,7 @@ import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
+import { HANDLER_NODEJS } from "./bundling";
 
 /**
  * The Lambda runtime of every function. nodejs20.x was deprecated on 2026-04-30 (creation
@@ -123,14 +124,9 @@ export function Cocoon({ stack, app }: StackContext) {
     memorySize: "256 MB",
     timeout: "29 seconds", // API Gateway's integration limit is 30 s; long-polls wait ≤ 20 s
     tracing: "disabled", // X-Ray would cost more per job than the rest of the request (and needs xray:* on "*")
-    nodejs: {
-      format: "esm",
-      minify: true,
-      sourcemap: false,
-      // ESM bundles get a createRequire banner from SST for CommonJS dependencies. The target is
-      // the oldest Node that loads them (this machine's Node 20, in the stack test); newer runtimes run it too.
-      esbuild: { target: "node20", legalComments: "none" },
-    },
+    // ESM, minified, split, @aws-sdk/* from the runtime, zod imports tree-shaken: see stacks/bundling.ts
+    // (bench/bundles.ts measures each handler built this way: size and cold start).
+    nodejs: HANDLER_NODEJS,
     environment: {
       COCOON_RUNTIME: "aws",
       COCOON_STAGE: app.stage,

@@ -1,6 +1,7 @@
 import { Voucher, VoucherRequest } from "../../events/money";
 import type { CoreDeps } from "../../core/deps";
 import { issueVoucher, type PayoutDeps } from "../../core/payouts";
+import { lambdaTonDeps } from "../deps-ton";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";
 
@@ -19,4 +20,5 @@ export const route = defineRoute(
   },
   ({ deps, caller, body }) => issueVoucher(deps as CoreDeps & PayoutDeps, caller, body.payoutAddress),
 );
-export const handler = lambdaHandler(route);
+// Signs with the vault key: the only handlers that bundle TON code (see functions/deps-ton.ts).
+export const handler = lambdaHandler(route, lambdaTonDeps);

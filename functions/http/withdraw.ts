@@ -1,6 +1,7 @@
 import { SignedWithdrawalView, WithdrawRequest } from "../../events/withdrawals";
 import type { CoreDeps } from "../../core/deps";
 import { requestWithdrawal, type WithdrawalDeps } from "../../core/withdrawals";
+import { lambdaTonDeps } from "../deps-ton";
 import { lambdaHandler } from "./lambda";
 import { defineRoute, IdempotencyHeaders } from "./middleware";
 
@@ -23,4 +24,5 @@ export const route = defineRoute(
   },
   ({ deps, caller, body, headers }) => requestWithdrawal(deps as CoreDeps & WithdrawalDeps, caller, body, { idempotencyKey: headers["idempotency-key"] }),
 );
-export const handler = lambdaHandler(route);
+// Signs with the vault key: the only handlers that bundle TON code (see functions/deps-ton.ts).
+export const handler = lambdaHandler(route, lambdaTonDeps);

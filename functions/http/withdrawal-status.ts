@@ -3,6 +3,7 @@ import { WithdrawalStatusView } from "../../events/withdrawals";
 import type { CoreDeps } from "../../core/deps";
 import { NotFoundError, ValidationError } from "../../core/errors";
 import { getWithdrawal, releaseExpiredWithdrawals, type WithdrawalDeps } from "../../core/withdrawals";
+import { lambdaTonDeps } from "../deps-ton";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";
 
@@ -24,4 +25,5 @@ export const route = defineRoute(
     return { seqno: w.seqno, status: w.status, amount: w.amount.toString(), to: w.to, expiry: w.expiry, ...(w.landedTx ? { txHash: w.landedTx } : {}) };
   },
 );
-export const handler = lambdaHandler(route);
+// Signs with the vault key: the only handlers that bundle TON code (see functions/deps-ton.ts).
+export const handler = lambdaHandler(route, lambdaTonDeps);

@@ -1,0 +1,87 @@
+/**
+ * The lean AWS deps every handler builds at cold start: the store at once, SQS / SNS / STS on
+ * first use (through the same adapters as createAwsDeps), no TON signers.
+ */
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { mockClient } from "aws-sdk-client-mock";
+import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
+import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import { loadAwsConfig } from "../config";
+import { createAwsCoreDeps } from "./aws-core-deps";
+import { lambdaTonDeps } from "../deps-ton";
+
+const ACCOUNT = "123456789012";
+const env = (over: Record<string, string | undefined> = {}): Record<string, string | undefined> => ({
+  COCOON_STAGE: "prod",
+  AWS_REGION: "us-east-1",
+  COCOON_TABLE: "prod-cocoon-Cocoon-DataTable-1X2Y3Z",
+  COCOON_MATCHING_QUEUE_URL: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/prod-cocoon-Cocoon-MatchingQueue-AbC123`,
+  COCOON_WORKER_QUEUE_NAME_PREFIX: "cocoon-prod-",
+  COCOON_WORKER_QUEUE_URL_PREFIX: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/cocoon-prod-`,
+  COCOON_WORKER_QUEUE_ARN_PREFIX: `arn:aws:sqs:us-east-1:${ACCOUNT}:cocoon-prod-`,
+  COCOON_WORKER_DLQ_ARN: `arn:aws:sqs:us-east-1:${ACCOUNT}:prod-cocoon-Cocoon-WorkerDlq-XyZ789`,
+  COCOON_ALERT_TOPIC_ARN: `arn:aws:sns:us-east-1:${ACCOUNT}:prod-cocoon-Cocoon-Alerts-9F8E7D`,
+  COCOON_VAULT_ADDRESS: "0:" + "ab".repeat(32),
+  COCOON_COORDINATOR_SEED: "07".repeat(32),
+  ...over,
+});
+
+describe("createAwsCoreDeps (what lambdaDeps builds)", () => {
+  it("sends to the matching queue through the SQS adapter, made on first use", async () => {
+    // Prepare
+    const sqs = mockClient(SQSClient);
+    sqs.on(SendMessageCommand).resolves({ MessageId: "m-1" });
+    const deps = await createAwsCoreDeps(loadAwsConfig(env()));
+    expect(sqs.calls()).toHaveLength(0);
+    // Act
+    await deps.queues.send("matching", { kind: "probe" });
+    await deps.queues.send("worker-w1", { kind: "probe" }, { delaySeconds: 5 });
+    // Assess
+    const sent = sqs.commandCalls(SendMessageCommand).map((c) => c.args[0].input);
+    expect(sent).toEqual([
+      expect.objectContaining({ QueueUrl: env().COCOON_MATCHING_QUEUE_URL, MessageBody: JSON.stringify({ kind: "probe" }) }),
+      expect.objectContaining({ QueueUrl: `${env().COCOON_WORKER_QUEUE_URL_PREFIX}worker-w1`, DelaySeconds: 5 }),
+    ]);
+    sqs.restore();
+  });
+
+  it("has no TON signers (only lambdaTonDeps adds them), even where the vault key is configured", async () => {
+    const deps = (await createAwsCoreDeps(loadAwsConfig(env()))) as Record<string, unknown>;
+    expect(deps.voucherSigner).toBeUndefined();
+    expect(deps.withdrawalSigner).toBeUndefined();
+    expect(deps.config).toMatchObject({ faucet: false, allowDevAttestation: false });
+  });
+
+  it("alerts go to SNS once per key; without a topic the first alert fails with config_invalid", async () => {
+    // Prepare
+    const ddb = mockClient(DynamoDBDocumentClient);
+    const sns = mockClient(SNSClient);
+    ddb.on(PutCommand).resolvesOnce({}).rejects(new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} }));
+    sns.on(PublishCommand).resolves({ MessageId: "m-1" });
+    const deps = await createAwsCoreDeps(loadAwsConfig(env()));
+    const without = await createAwsCoreDeps(loadAwsConfig(env({ COCOON_ALERT_TOPIC_ARN: undefined })));
+    const alert = { key: "k", severity: "info" as const, title: "t", details: {} };
+    // Act
+    await deps.alerts.raise(alert);
+    await deps.alerts.raise(alert);
+    const missing = await without.alerts.raise(alert).catch((e: unknown) => e);
+    // Assess
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(1);
+    expect(missing).toMatchObject({ code: "config_invalid", variable: "COCOON_ALERT_TOPIC_ARN" });
+    ddb.restore();
+    sns.restore();
+  });
+});
+
+describe("lambdaTonDeps (the three signing routes)", () => {
+  afterEach(() => vi.unstubAllEnvs());
+  it("adds the voucher and withdrawal signers for the configured vault to the lean set", async () => {
+    for (const [k, v] of Object.entries(env())) if (v !== undefined) vi.stubEnv(k, v);
+    const deps = (await lambdaTonDeps()) as Record<string, { vault?: string } | undefined>;
+    expect(deps.voucherSigner?.vault).toBe("0:" + "ab".repeat(32));
+    expect(deps.withdrawalSigner?.vault).toBe("0:" + "ab".repeat(32));
+    expect(deps.store).toBeDefined();
+  });
+});
