@@ -1044,3 +1044,14 @@ describe("issue 11: errors in OpenAI's shape, x-request-id on every answer", () 
     });
   }
 });
+
+describe("issue 11: the SDK's stream checks map to upstream_verification_error", () => {
+  for (const code of ["stream_tampered", "stream_reordered", "stream_duplicate", "stream_gap", "stream_truncated", "stream_cross_job", "stream_mismatch", "stream_too_long"]) {
+    it(`${code} → 502, not retried`, () => {
+      expect(mapAskError(new SdkError(code, "x"))).toMatchObject({ status: 502, type: "upstream_verification_error", retryable: false });
+    });
+  }
+  it("a restart is not a verification failure", () => {
+    expect(mapAskError(new SdkError("stream_restarted", "x"))).toMatchObject({ status: 502, type: "upstream_error" });
+  });
+});

@@ -20,11 +20,6 @@ import { fakeCompletion, fakeEmbedding, fakeToolCall, startFakeOpenAiServer, typ
  * engine, embeddings with the client's default (base64) encoding, and OpenAI's error shape.
  */
 
-// Until client/sdk.ts implements askStream and embed (published as signatures first, by the
-// network side of issue 11), the tests that need them cannot pass; they run as soon as it does.
-const sdkStreams = !String(CocoonClient.prototype.askStream).includes("not implemented yet");
-const sdkEmbeds = !String(CocoonClient.prototype.embed).includes("not implemented yet");
-
 const SLOW = "slow-echo";
 const SLOW_MS_PER_TOKEN = 50;
 const TOOLS = "fake-tools";
@@ -109,7 +104,7 @@ describe("openai client → cocoon serve → local network", () => {
     expect(cannot).toMatchObject({ param: "tools", code: "unsupported_parameter" });
   });
 
-  it.skipIf(!sdkStreams)("streams a chat: the first chunk arrives while the engine is still generating", async () => {
+  it("streams a chat: the first chunk arrives while the engine is still generating", async () => {
     // Prepare
     const messages = ask("Tell me something long enough to take a while");
     const expected = truncateToTokens(builtinAnswer(messages), 64);
@@ -140,7 +135,7 @@ describe("openai client → cocoon serve → local network", () => {
     expect(lastAt - firstAt!).toBeGreaterThan(generationMs / 2);
   });
 
-  it.skipIf(!sdkStreams)("is accepted by the client's .stream() helper (role first, finish_reason last, usage chunk)", async () => {
+  it("is accepted by the client's .stream() helper (role first, finish_reason last, usage chunk)", async () => {
     // Prepare
     const messages = ask("Stream me");
     const expected = truncateToTokens(builtinAnswer(messages), 64);
@@ -155,7 +150,7 @@ describe("openai client → cocoon serve → local network", () => {
     expect(pieces.join("")).toBe(expected.text);
   });
 
-  it.skipIf(!sdkStreams)("runs a tool-call round trip through an OpenAI-shaped engine", async () => {
+  it("runs a tool-call round trip through an OpenAI-shaped engine", async () => {
     // Prepare
     const tools: OpenAI.Chat.ChatCompletionTool[] = [{ type: "function", function: { name: "lookup_weather", description: "weather by city", parameters: { type: "object", properties: { question: { type: "string" } } } } }];
     const question: OpenAI.Chat.ChatCompletionMessageParam[] = [{ role: "user", content: "Weather in Paris?" }];
@@ -180,7 +175,7 @@ describe("openai client → cocoon serve → local network", () => {
     });
   });
 
-  it.skipIf(!sdkStreams)("streams tool-call deltas the .stream() helper assembles", async () => {
+  it("streams tool-call deltas the .stream() helper assembles", async () => {
     // Prepare
     const tools: OpenAI.Chat.ChatCompletionTool[] = [{ type: "function", function: { name: "lookup_weather", parameters: { type: "object" } } }];
     // Act
@@ -192,7 +187,7 @@ describe("openai client → cocoon serve → local network", () => {
     expect(call.id).toBeTruthy();
   });
 
-  it.skipIf(!sdkEmbeds)("answers embeddings in the client's default encoding (base64), billed per input token", async () => {
+  it("answers embeddings in the client's default encoding (base64), billed per input token", async () => {
     // Act
     const { data, response } = await openai.embeddings.create({ model: EMBED, input: ["one two", "three"] }).withResponse();
     // Assess: the client asked for base64 and decoded little-endian float32

@@ -110,7 +110,10 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
   if (/timeout|expired/.test(c)) return pick(504, "timeout_error");
   if (/no_(worker|candidate)|unavailable|no_capacity/.test(c)) return pick(503, "service_unavailable");
   // Evidence that a worker or the coordinator misbehaved: a retry would hold money again for the same verdict.
-  if (/attestation|untrusted|measurement|receipt|signature|decrypt|verified|mismatch|overcharged|tamper|chunk|truncat|reorder|integrity|duplicat|foreign/.test(c)) return pick(502, "upstream_verification_error", { retryable: false });
+  // (The SDK's stream checks answer stream_tampered, _reordered, _duplicate, _gap, _truncated, _cross_job, _mismatch, _too_long.)
+  if (/attestation|untrusted|measurement|receipt|signature|decrypt|verified|mismatch|overcharged|tamper|chunk|integrity|^stream_(?!restarted)/.test(c)) {
+    return pick(502, "upstream_verification_error", { retryable: false });
+  }
   if (/^(invalid|validation|bad_request)|too_long|too_large/.test(c)) return pick(400, "invalid_request_error");
   if (typeof e.status === "number" && e.status >= 400 && e.status <= 599) {
     // An API error the SDK passed through: a 4xx from the coordinator is a problem of this proxy's
