@@ -48,7 +48,7 @@ describe("createAwsCoreDeps (what lambdaDeps builds)", () => {
   });
 
   it("has no TON signers (only lambdaTonDeps adds them), even where the vault key is configured", async () => {
-    const deps = (await createAwsCoreDeps(loadAwsConfig(env()))) as Record<string, unknown>;
+    const deps = (await createAwsCoreDeps(loadAwsConfig(env()))) as unknown as Record<string, unknown>;
     expect(deps.voucherSigner).toBeUndefined();
     expect(deps.withdrawalSigner).toBeUndefined();
     expect(deps.config).toMatchObject({ faucet: false, allowDevAttestation: false });
@@ -79,7 +79,7 @@ describe("lambdaTonDeps (the three signing routes)", () => {
   afterEach(() => vi.unstubAllEnvs());
   it("adds the voucher and withdrawal signers for the configured vault to the lean set", async () => {
     for (const [k, v] of Object.entries(env())) if (v !== undefined) vi.stubEnv(k, v);
-    const deps = (await lambdaTonDeps()) as Record<string, { vault?: string } | undefined>;
+    const deps = (await lambdaTonDeps()) as unknown as Record<string, { vault?: string } | undefined>;
     expect(deps.voucherSigner?.vault).toBe("0:" + "ab".repeat(32));
     expect(deps.withdrawalSigner?.vault).toBe("0:" + "ab".repeat(32));
     expect(deps.store).toBeDefined();
