@@ -2,8 +2,8 @@
  * Issue 13: the agent as a product a GPU owner installs. The bundle (scripts/build-agent.ts)
  * is reproducible, carries only the agent, starts, prints its help, joins the local network,
  * answers a job, serves its metrics, and drains on SIGTERM without losing the job it runs.
- * The single executable (scripts/build-agent-sea.ts) is checked when COCOON_TEST_SEA=1 (it
- * copies a ~100 MB binary: not in every run).
+ * The single executable (scripts/build-agent-sea.ts) does the same (help, join, answer, stop)
+ * when COCOON_TEST_SEA=1: it copies and patches a ~100 MB binary (~20 s), not in every run.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -113,17 +113,30 @@ describe("issue 13: the agent bundle", () => {
         await engine.kill();
       }
     });
-  });
 
-  it.skipIf(!process.env.COCOON_TEST_SEA)("the single executable (Node SEA) starts and prints --help", async () => {
-    // Prepare
-    const { buildAgentSea } = await import("../scripts/build-agent-sea");
-    // Act
-    const sea = await buildAgentSea({ outDir: tmp("agent-sea") });
-    const r = spawnSync(sea.binary, ["--help"], { encoding: "utf8" });
-    // Assess
-    expect(sea.bundleDigest).toBe(build.digest);
-    expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^ {2}start\b/m);
-  }, 120_000);
+    it.skipIf(!process.env.COCOON_TEST_SEA)("the single executable (Node SEA) prints --help, joins, answers a job and stops on SIGTERM", async () => {
+      // Prepare
+      const { buildAgentSea } = await import("../scripts/build-agent-sea");
+      const sea = await buildAgentSea({ outDir: tmp("agent-sea") });
+      // Act
+      const help = spawnSync(sea.binary, ["--help"], { encoding: "utf8" });
+      const agent = spawnAgent([sea.binary, "start", "--api", net.url, "--tier", "dev", "--metrics-port", "0"], { COCOON_HOME: tmp("agent-sea-home"), COCOON_POLL_WAIT_SECONDS: "1" });
+      try {
+        const serving = await agent.waitFor("serving");
+        const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
+        await client.faucet(10_000_000_000n);
+        const r = await client.ask({ model: String((serving.models as string[])[0]), messages: [{ role: "user", content: "hello, binary" }], maxTokens: 16, tiers: ["dev"], candidates: 1, timeoutMs: 20_000 });
+        agent.child.kill("SIGTERM");
+        const code = await agent.exited;
+        // Assess
+        expect(sea.bundleDigest).toBe(build.digest);
+        expect(help.status).toBe(0);
+        expect(help.stdout).toMatch(/^ {2}start\b/m);
+        expect(r.workerId).toBe(serving.workerId);
+        expect(code).toBe(0);
+      } finally {
+        if (agent.child.exitCode === null) agent.child.kill("SIGKILL");
+      }
+    }, 120_000);
+  });
 });
