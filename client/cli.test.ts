@@ -53,4 +53,24 @@ describe("cocoon CLI against a local network", () => {
     expect(steps.some((s) => /^job job_\w+ sealed to \d workers?; waiting for the answer$/.test(s))).toBe(true);
     expect(r.o.err).not.toContain("\r");
   });
+
+  it("issue 11: ask prints the answer's tokens as they arrive (several writes before the verification lines), and --no-stream prints it whole", async () => {
+    // Prepare: the stream sends a relay message per delta (COCOON_STREAM_INTERVAL_MS is read by the in-process agents at each job)
+    process.env.COCOON_STREAM_INTERVAL_MS = "1";
+    const fund = io();
+    expect(await main(["faucet", "5", ...args("streamer")], fund.out, fund.err)).toBe(0);
+    const writes: string[] = [];
+    const err = io();
+    // Act
+    const code = await main(["ask", "count", "the", "words", "of", "this", "question", ...args("streamer"), "--allow-dev", "--tier", "dev", "--max-tokens", "16"], { write: (s: string) => void writes.push(s) }, err.err);
+    const whole = io();
+    const wholeCode = await main(["ask", "count", "the", "words", "of", "this", "question", ...args("streamer"), "--allow-dev", "--tier", "dev", "--max-tokens", "16", "--no-stream"], whole.out, whole.err);
+    delete process.env.COCOON_STREAM_INTERVAL_MS;
+    // Assess
+    expect([code, wholeCode]).toEqual([0, 0]);
+    const verification = writes.findIndex((w) => w.includes("verified: attestation ✓"));
+    expect(verification).toBeGreaterThan(1);
+    const streamedText = writes.slice(0, verification).join("");
+    expect(whole.o.out.startsWith(streamedText)).toBe(true);
+  });
 });

@@ -94,9 +94,10 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       .option("--max-tokens <n>", "most tokens in the answer", positiveInt, 256)
       .option("--tier <list>", "attestation tiers you accept, comma-separated: tdx, dev (SIMULATED), none (NOT confidential); default tdx, plus dev when dev is allowed", tierList)
       .option("--allow-dev", "accept SIMULATED (dev) attestations (default only against the local network)")
-      .option("--fresh-attestation", "challenge every candidate for evidence bound to a nonce of yours before encrypting to it"),
+      .option("--fresh-attestation", "challenge every candidate for evidence bound to a nonce of yours before encrypting to it")
+      .option("--no-stream", "wait for the whole answer instead of printing tokens as they arrive (--json never streams)"),
   ).action(
-    run(async (words: string[], o: ConnectionOptions & { model?: string; maxTokens: number; tier?: AttestationTier[]; freshAttestation?: boolean }) => {
+    run(async (words: string[], o: ConnectionOptions & { model?: string; maxTokens: number; tier?: AttestationTier[]; freshAttestation?: boolean; stream: boolean }) => {
       const { client, allowDev } = connect(o);
       let model = o.model;
       if (!model) {
@@ -104,17 +105,38 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
         model = models.find((m) => m.workers > 0)?.model;
         if (!model) throw new ApiError(409, "no_workers", "no model has a live worker right now; see cocoon models");
       }
-      const r = await withProgress(o, (step) =>
-        client.ask({
-          model,
-          messages: [{ role: "user", content: words.join(" ") }],
-          maxTokens: o.maxTokens,
-          tiers: o.tier ?? (allowDev ? ["tdx", "dev"] : ["tdx"]),
-          freshAttestation: o.freshAttestation === true,
-          onProgress: step,
-        }),
-      );
-      print(o, r, formatAnswer(r));
+      const ask = {
+        model,
+        messages: [{ role: "user" as const, content: words.join(" ") }],
+        maxTokens: o.maxTokens,
+        tiers: o.tier ?? (allowDev ? (["tdx", "dev"] as AttestationTier[]) : (["tdx"] as AttestationTier[])),
+        freshAttestation: o.freshAttestation === true,
+      };
+      if (o.json || !o.stream) {
+        const r = await withProgress(o, (step) => client.ask({ ...ask, onProgress: step }));
+        print(o, r, formatAnswer(r));
+        return;
+      }
+      // Tokens as they arrive: each delta is shown only once its chunk verified (client/reply.ts).
+      const progress = progressOn(io.err, { quiet: false });
+      let streaming = false;
+      try {
+        for await (const ev of client.askStream({ ...ask, onProgress: (t) => progress.step(t) })) {
+          if (!streaming) {
+            progress.done();
+            streaming = true;
+          }
+          if (ev.type === "delta") {
+            if (ev.text) io.out.write(ev.text);
+          } else if (ev.type === "restart") {
+            io.err.write(`\n[the worker streaming this answer failed; worker ${ev.workerId.slice(0, 8)} starts over — the text above is not part of the answer]\n`);
+          } else {
+            io.out.write("\n" + formatAnswer({ ...ev, text: "" }).replace(/^\n/, "") + "\n");
+          }
+        }
+      } finally {
+        if (!streaming) progress.done();
+      }
     }),
   );
 
