@@ -187,6 +187,32 @@ describe("openai client → cocoon serve → local network", () => {
     expect(call.id).toBeTruthy();
   });
 
+  it("continues a prompt with /v1/completions, whole and streamed, on a model that advertises plain completions", async () => {
+    // Prepare
+    const expected = fakeCompletion([{ role: "user", content: "Once upon a time" }], 6);
+    // Act
+    const whole = await openai.completions.create({ model: TOOLS, prompt: "Once upon a time", max_tokens: 6 });
+    const stream = await openai.completions.create({ model: TOOLS, prompt: "Once upon a time", max_tokens: 6, stream: true });
+    let streamed = "";
+    for await (const chunk of stream) streamed += chunk.choices[0]?.text ?? "";
+    // Assess
+    expect(whole.choices[0]).toMatchObject({ text: expected.text, finish_reason: expected.finishReason });
+    expect(streamed).toBe(expected.text);
+    expect(engine.requests.at(-1)).toMatchObject({ path: "/v1/completions", body: { prompt: "Once upon a time" } });
+  });
+
+  it("answers n choices from one job", async () => {
+    // Act
+    const { data, response } = await openai.chat.completions.create({ model: BUILTIN_DEFAULT_MODEL, messages: ask("Two answers please"), max_tokens: 64, n: 2 }).withResponse();
+    // Assess
+    const expected = truncateToTokens(builtinAnswer(ask("Two answers please")), 64).text;
+    expect(data.choices.map((c) => [c.index, c.message.content])).toEqual([
+      [0, expected],
+      [1, expected],
+    ]);
+    expect(response.headers.get("x-cocoon-job-id")!.split(",")).toHaveLength(1);
+  });
+
   it("answers embeddings in the client's default encoding (base64), billed per input token", async () => {
     // Act
     const { data, response } = await openai.embeddings.create({ model: EMBED, input: ["one two", "three"] }).withResponse();
