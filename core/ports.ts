@@ -94,10 +94,15 @@ export interface Queues {
 /**
  * Lets GET /v1/jobs/{id}?wait=N return as soon as the job changes. Locally an in-process
  * emitter; on AWS the adapter resolves after a short sleep so the handler re-reads.
+ *
+ * `notify` may hand the waiters what changed (the finished job's view, core/jobs/results.ts),
+ * so they answer without reading the store again. `wait` resolves with that (or `true` when
+ * the notify carried nothing), and with undefined when nobody notified: the time ran out, or
+ * a notifier that cannot push (AWS) ended a slice of its wait.
  */
 export interface Notifier {
-  notify(topic: string): void;
-  wait(topic: string, ms: number): Promise<void>;
+  notify(topic: string, data?: unknown): void;
+  wait(topic: string, ms: number): Promise<unknown>;
 }
 
 // ---------------------------------------------------------------- time, ids, logs

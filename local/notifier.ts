@@ -15,16 +15,17 @@ export function createLocalNotifier(): LocalNotifier {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0); // many GET ?wait= requests may wait on one job
   return {
-    notify(topic: string): void {
-      emitter.emit(topic);
+    notify(topic: string, data?: unknown): void {
+      emitter.emit(topic, data ?? true);
     },
 
-    wait(topic: string, ms: number): Promise<void> {
-      return new Promise<void>((resolve) => {
-        const done = () => {
+    /** Resolves with what notify passed (true when nothing), or undefined when `ms` ran out. */
+    wait(topic: string, ms: number): Promise<unknown> {
+      return new Promise<unknown>((resolve) => {
+        const done = (data?: unknown) => {
           clearTimeout(timer);
           emitter.removeListener(topic, done);
-          resolve();
+          resolve(data);
         };
         const timer = setTimeout(done, Math.max(0, ms));
         emitter.on(topic, done);

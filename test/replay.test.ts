@@ -16,6 +16,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { generateSigningKey } from "../core/crypto/keys";
 import { apiHostOf, signRequest } from "../core/crypto/request-auth";
 import { getBalance, requesterAccount } from "../core/ledger";
+import type { JobItem } from "../core/jobs";
 import type { ReplayGuard, TableName } from "../core/ports";
 import { startNetwork } from "../local/network";
 import { makeRouteWorld, type RouteWorld } from "./route-world";
@@ -92,7 +93,7 @@ describe("issue 12: replayed requests change nothing, with no replay guard at al
     const r = await w.requester();
     const { envelope, quote } = await w.sealedJob(r, { candidates: 2 });
     expect((await w.call(r, "POST", "/v1/jobs", { envelope, quote }, { idempotencyKey: "replay-fail-1" })).status).toBe(202);
-    const job = await w.store.get<{ candidates: Array<{ workerId: string }> }>("jobs", { pk: envelope.header.jobId, sk: "job" });
+    const job = await w.store.get<JobItem>("jobs", { pk: envelope.header.jobId, sk: "job" });
     const worker = workers.find((x) => x.id === job!.candidates[0]!.workerId)!;
     const fail = w.request(worker.signing, "POST", "/v1/agent/results", { kind: "failed", jobId: envelope.header.jobId, attempt: 0, code: "engine_error" });
     expect((await w.send(fail)).status).toBe(200);

@@ -26,18 +26,38 @@ export function toView(job: JobItem, answer?: ReplyItem, failure?: FailureItem):
   };
 }
 
-/** GET /v1/jobs/{id}[?wait=s]: returns at once when finished, else waits for a change. */
+/** What a settlement hands the job's waiters (core/jobs/results.ts): the finished view itself. */
+const isFinishedView = (x: unknown): x is JobView => typeof x === "object" && x !== null && (x as JobView).status === "completed" && (x as JobView).reply !== undefined;
+
+/** Without pushed wakeups (AWS), the store is re-read after 0.25, 0.75, 1.75, 3.75 s …, then every 5 s: 7 reads in 20 s, not 80. */
+const FIRST_RECHECK_MS = 250;
+const MAX_RECHECK_MS = 5_000;
+
+/**
+ * GET /v1/jobs/{id}[?wait=s] (and POST /v1/jobs?wait=s): returns at once when finished, else
+ * waits. The waiter is woken by the result itself: the settlement notifies the job's topic with
+ * the finished view, which is answered as is (the requester was checked before waiting; the
+ * topic is this job's). Any other notification (a failover, a refund) re-reads the store.
+ */
 export async function getJob(deps: CoreDeps, requester: string, jobId: string, waitSeconds = 0): Promise<JobView> {
   const deadline = deps.clock.now() + Math.min(waitSeconds, deps.config.maxWaitSeconds) * 1000;
+  let gap = FIRST_RECHECK_MS;
   for (;;) {
     const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
     if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
     if (job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
-    const left = deadline - deps.clock.now();
     if (job.status === "completed") return toView(job, await deps.store.get<ReplyItem>("jobs", replyKey(jobId, job.attempt, job.resultDigest)));
     if (job.status === "refunded" && job.outcome === "failed") return toView(job, undefined, await deps.store.get<FailureItem>("jobs", failureKey(jobId, job.attempt)));
-    if (TERMINAL.includes(job.status) || left <= 0) return toView(job);
-    await deps.notifier.wait(jobTopic(jobId), left);
+    if (TERMINAL.includes(job.status) || deadline <= deps.clock.now()) return toView(job);
+    const recheckAt = deps.clock.now() + gap;
+    gap = Math.min(gap * 2, MAX_RECHECK_MS);
+    for (;;) {
+      const left = deadline - deps.clock.now();
+      if (left <= 0) break;
+      const woke = await deps.notifier.wait(jobTopic(jobId), left);
+      if (isFinishedView(woke)) return woke;
+      if (woke !== undefined || deps.clock.now() >= recheckAt) break;
+    }
   }
 }
 

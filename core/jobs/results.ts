@@ -16,6 +16,7 @@ import { ConditionFailedError } from "../ports";
 import { appendReceiptOp } from "../receipts/log";
 import { requireWorker, type WorkerItem } from "../workers";
 import { advance } from "./dispatch";
+import { toView } from "./read";
 import { failureKey, jobKey, jobTopic, replyKey, resultDigest, RETAIN_SECONDS, stillAt, type FailureItem, type JobItem, type ReplyItem } from "./items";
 
 type CompletedResult = Extract<ResultRequest, { kind: "completed" }>;
@@ -97,7 +98,9 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
   }
   await replyWrite;
   if (settled) return lostSettlement(deps, r, digest, settled);
-  deps.notifier.notify(jobTopic(job.jobId));
+  // Wake the job's waiters with the answer itself: they return it without reading the store.
+  const finished: JobItem = { ...job, status: "completed", cost: cost.toString(), resultDigest: digest, updatedAt: now };
+  deps.notifier.notify(jobTopic(job.jobId), toView(finished, { ...replyKey(job.jobId, r.attempt, digest), reply: r.reply, receipt: r.receipt }));
   deps.log.info("job completed", { jobId: job.jobId, workerId, cost: cost.toString(), ...body.usage });
   return { status: "completed", cost: cost.toString(), duplicate: false };
 }

@@ -1,0 +1,93 @@
+/**
+ * The requester's wait for an answer (issue 12): woken by the result itself, not by re-reading
+ * the job item in a loop.
+ */
+import { describe, expect, it } from "vitest";
+import type { Key, Notifier, TableName } from "../ports";
+import { getJob } from "./read";
+import { postResult } from "./results";
+import { submitJob } from "./submit";
+import { makeJobWorld, type JobWorld } from "./testing";
+
+/** Counts the store reads of one job's items while `run` runs. */
+async function countReads<T>(w: JobWorld, jobId: string, run: () => Promise<T>): Promise<{ value: T; reads: number }> {
+  const get = w.store.get.bind(w.store);
+  let reads = 0;
+  w.store.get = (async (table: TableName, key: Key) => {
+    if (table === "jobs" && key.pk === jobId) reads++;
+    return get(table, key);
+  }) as typeof w.store.get;
+  try {
+    return { value: await run(), reads };
+  } finally {
+    w.store.get = get;
+  }
+}
+
+async function submitted(w: JobWorld) {
+  const a = await w.worker();
+  const r = await w.requester();
+  const { envelope, quote } = await w.sealedJob(r);
+  await submitJob(w.deps, r.id, envelope, "key-00000001", quote);
+  return { a, r, envelope };
+}
+
+describe("getJob ?wait", () => {
+  it("a waiting requester is answered by the result itself: one read before the wait, none after", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const { a, r, envelope } = await submitted(w);
+    const jobId = envelope.header.jobId;
+    // Act
+    const { value: view, reads } = await countReads(w, jobId, async () => {
+      const waiting = getJob(w.deps, r.id, jobId, 20);
+      await new Promise((res) => setImmediate(res)); // the waiter is now waiting
+      await postResult(w.deps, a.id, w.completed(a, envelope));
+      return waiting;
+    });
+    // Assess
+    expect(view.status).toBe("completed");
+    expect(view.reply).toBeDefined();
+    expect(view.receipt?.body.jobId).toBe(jobId);
+    const stored = await getJob(w.deps, r.id, jobId, 0);
+    expect(view).toEqual(stored); // what the waiter got is what the store holds
+    // the waiter's one read, plus the result's own reads of the job (postResult: 1)
+    expect(reads).toBe(2);
+  });
+
+  it("on a notifier that cannot push (AWS), a 20 s wait reads the job item 9 times (0, 0.25, 0.75, 1.75 … s), not every 250 ms", async () => {
+    // Prepare: a notifier like functions/adapters/aws-notifier.ts, on the world's clock
+    const w = makeJobWorld();
+    const { r, envelope } = await submitted(w);
+    const polling: Notifier = {
+      notify: () => {},
+      wait: async (_topic, ms) => {
+        w.advance(Math.min(ms, 250));
+        return undefined;
+      },
+    };
+    const deps = { ...w.deps, notifier: polling };
+    // Act
+    const { value: view, reads } = await countReads(w, envelope.header.jobId, () => getJob(deps, r.id, envelope.header.jobId, 20));
+    // Assess
+    expect(view.status).toBe("assigned");
+    expect(reads).toBe(9);
+  });
+
+  it("a notification without the answer (a failover, a refund) makes the waiter read the job again", async () => {
+    const w = makeJobWorld();
+    const { r, envelope } = await submitted(w);
+    const jobId = envelope.header.jobId;
+    const { value: view, reads } = await countReads(w, jobId, async () => {
+      const waiting = getJob(w.deps, r.id, jobId, 1);
+      await new Promise((res) => setImmediate(res));
+      w.deps.notifier.notify(`job:${jobId}`); // a failover: read again, wait on
+      await new Promise((res) => setImmediate(res));
+      w.advance(2_000);
+      w.deps.notifier.notify(`job:${jobId}`); // past the deadline: read again, answer
+      return waiting;
+    });
+    expect(view.status).toBe("assigned");
+    expect(reads).toBe(3);
+  });
+});
