@@ -9,6 +9,10 @@
  *   COCOON_ALERT_TOPIC_ARN     SNS topic (optional if Telegram is set)
  *   COCOON_TELEGRAM_BOT_TOKEN, COCOON_TELEGRAM_CHAT_ID   optional Telegram channel
  *   COCOON_CHAIN_LAG_SECONDS   lag alert threshold, default 600
+ *   COCOON_ANCHOR_ADDRESS      optional: the ReceiptAnchor contract; each pass then also checks
+ *                              the anchors against the coordinator's log (issue 15: anchor.overdue,
+ *                              anchor.mismatch; core/receipts/anchoring.ts checkAnchors)
+ *   COCOON_ANCHOR_OVERDUE_SECONDS  default 900 (three 300 s intervals)
  */
 import { z } from "zod";
 import type { Alerts, Clock, Log, Store } from "../../core/ports";
@@ -16,6 +20,9 @@ import { fanoutAlerts, storeDedupAlerts } from "../../core/chain/dedup";
 import type { ChainReader } from "../../core/chain/ports";
 import { createChainLedger } from "../../core/chain/store-ledger";
 import { runWatcher, type WatcherReport } from "../../core/chain/watcher";
+import { checkAnchors, type AnchorCheckReport } from "../../core/receipts/anchoring";
+import { StoreAnchorLog } from "../../core/receipts/log";
+import type { AnchorReader } from "../../core/receipts/proof";
 
 export interface ChainWatcherDeps {
   store: Store;
@@ -28,12 +35,16 @@ export interface ChainWatcherDeps {
   dedupWindowMs?: number;
   pageSize?: number;
   maxPages?: number;
+  /** issue 15: the anchor contract's getter; when set each pass checks the anchors too */
+  anchorReader?: AnchorReader;
+  anchorOverdueSeconds?: number;
 }
 
 /** The watcher's report as JSON (bigints as decimal strings), less the cursor. */
 export type ChainWatcherSummary = Omit<WatcherReport, "cursor" | "vaultBalance" | "liabilities"> & {
   vaultBalance: string | null;
   liabilities: string | null;
+  anchors?: AnchorCheckReport;
 };
 
 export function summarize({ cursor: _cursor, vaultBalance, liabilities, ...rest }: WatcherReport): ChainWatcherSummary {
@@ -43,17 +54,21 @@ export function summarize({ cursor: _cursor, vaultBalance, liabilities, ...rest 
 export function makeChainWatcherHandler(deps: ChainWatcherDeps | (() => Promise<ChainWatcherDeps>)) {
   return async (): Promise<ChainWatcherSummary> => {
     const d = typeof deps === "function" ? await deps() : deps;
+    const alerts = storeDedupAlerts(d.alerts, d.store, d.dedupWindowMs ?? 30 * 60_000, d.clock);
     const report = await runWatcher({
       reader: d.reader,
       // the same ledger construction as the local default (redemptions drain vch:<id>)
       ledger: createChainLedger(d.store),
-      alerts: storeDedupAlerts(d.alerts, d.store, d.dedupWindowMs ?? 30 * 60_000, d.clock),
+      alerts,
       now: () => d.clock.now(),
       lagThresholdSeconds: d.lagThresholdSeconds ?? 600,
       pageSize: d.pageSize,
       maxPages: d.maxPages,
     });
-    const summary = summarize(report);
+    const summary: ChainWatcherSummary = summarize(report);
+    if (d.anchorReader) {
+      summary.anchors = await checkAnchors({ log: new StoreAnchorLog(d.store), reader: d.anchorReader, alerts, now: () => d.clock.now(), overdueSeconds: d.anchorOverdueSeconds ?? 900 });
+    }
     d.log.info("chain watcher pass", { ...summary });
     return summary;
   };
@@ -67,12 +82,14 @@ const ChainEnv = z.object({
   COCOON_TELEGRAM_BOT_TOKEN: z.string().optional(),
   COCOON_TELEGRAM_CHAT_ID: z.string().optional(),
   COCOON_CHAIN_LAG_SECONDS: z.coerce.number().int().positive().default(600),
+  COCOON_ANCHOR_ADDRESS: z.string().min(48, "must be the ReceiptAnchor contract's TON address").optional(),
+  COCOON_ANCHOR_OVERDUE_SECONDS: z.coerce.number().int().positive().default(900),
 });
 
 /** Lambda entry: AWS deps + toncenter + SNS/Telegram, built once per cold start. */
 export const handler = makeChainWatcherHandler(async () => {
   const env = ChainEnv.parse(process.env);
-  const [{ lambdaDeps }, { TonClient }, { Address }, { SNSClient }, ton, { SnsAlerts }, { TelegramAlerts }] = await Promise.all([
+  const [{ lambdaDeps }, { TonClient }, { Address }, { SNSClient }, ton, { SnsAlerts }, { TelegramAlerts }, { ChainAnchorReader }] = await Promise.all([
     import("../deps"),
     import("@ton/ton"),
     import("@ton/core"),
@@ -80,6 +97,7 @@ export const handler = makeChainWatcherHandler(async () => {
     import("../adapters/ton-chain"),
     import("../adapters/sns-alerts"),
     import("../adapters/telegram-alerts"),
+    import("../adapters/ton-anchor"),
   ]);
   const core = await lambdaDeps();
   const channels: Alerts[] = [];
@@ -95,5 +113,6 @@ export const handler = makeChainWatcherHandler(async () => {
     reader: new ton.TonClientChainReader(client, Address.parse(env.COCOON_VAULT_ADDRESS)),
     alerts: fanoutAlerts(channels),
     lagThresholdSeconds: env.COCOON_CHAIN_LAG_SECONDS,
+    ...(env.COCOON_ANCHOR_ADDRESS ? { anchorReader: new ChainAnchorReader(client, Address.parse(env.COCOON_ANCHOR_ADDRESS)), anchorOverdueSeconds: env.COCOON_ANCHOR_OVERDUE_SECONDS } : {}),
   };
 });

@@ -1,0 +1,72 @@
+/**
+ * Scheduled function (EventBridge rate(1 minute)): one run of the receipt anchorer (issue 15).
+ * The logic is core/receipts/anchoring.ts runAnchoring: cut the next batch from the receipt
+ * and movement inboxes when the interval has passed since the last anchor, post it from the
+ * coordinator's anchoring wallet to the ReceiptAnchor contract through toncenter, and resend
+ * anchors the chain has not shown after two minutes. Reserved concurrency 1 in the stack: the
+ * log has one writer (a second would be refused by the head's condition anyway).
+ *
+ * Environment (besides the store's, via functions/deps.ts):
+ *   COCOON_TON_ENDPOINT, COCOON_TON_API_KEY   toncenter
+ *   COCOON_ANCHOR_ADDRESS               the ReceiptAnchor contract
+ *   COCOON_ANCHOR_SEED                  64 hex chars: seed of the wallet v5r1 the contract accepts (a secret)
+ *   COCOON_ANCHOR_INTERVAL_SECONDS      default 300
+ */
+import { z } from "zod";
+import type { Clock, Log, Store } from "../../core/ports";
+import { DEFAULT_ANCHOR_INTERVAL_SECONDS, DEFAULT_ANCHOR_LIMITS, type AnchorLimits } from "../../core/receipts/anchor";
+import { runAnchoring, type AnchoringReport, type AnchorPoster } from "../../core/receipts/anchoring";
+import { StoreAnchorLog } from "../../core/receipts/log";
+import type { AnchorReader } from "../../core/receipts/proof";
+
+export interface AnchorFunctionDeps {
+  store: Store;
+  clock: Clock;
+  log: Log;
+  reader: AnchorReader;
+  poster: AnchorPoster;
+  intervalSeconds?: number;
+  limits?: AnchorLimits;
+}
+
+export function makeAnchorHandler(deps: AnchorFunctionDeps | (() => Promise<AnchorFunctionDeps>)) {
+  return async (): Promise<AnchoringReport> => {
+    const d = typeof deps === "function" ? await deps() : deps;
+    const report = await runAnchoring({
+      log: new StoreAnchorLog(d.store),
+      reader: d.reader,
+      poster: d.poster,
+      now: () => d.clock.now(),
+      intervalSeconds: d.intervalSeconds ?? DEFAULT_ANCHOR_INTERVAL_SECONDS,
+      limits: d.limits ?? DEFAULT_ANCHOR_LIMITS,
+      logger: d.log,
+    });
+    d.log.info("anchoring run", { ...report });
+    return report;
+  };
+}
+
+export const AnchorEnv = z.object({
+  COCOON_TON_ENDPOINT: z.string().url("must be the toncenter JSON-RPC URL"),
+  COCOON_TON_API_KEY: z.string().optional(),
+  COCOON_ANCHOR_ADDRESS: z.string().min(48, "must be the ReceiptAnchor contract's TON address"),
+  COCOON_ANCHOR_SEED: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (the anchoring wallet's Ed25519 seed)"),
+  COCOON_ANCHOR_INTERVAL_SECONDS: z.coerce.number().int().min(10).max(86_400).default(DEFAULT_ANCHOR_INTERVAL_SECONDS),
+});
+
+/** Lambda entry: AWS store + toncenter reader and wallet, built once per cold start. */
+export const handler = makeAnchorHandler(async () => {
+  const env = AnchorEnv.parse(process.env);
+  const [{ lambdaDeps }, { TonClient }, { Address }, ton] = await Promise.all([import("../deps"), import("@ton/ton"), import("@ton/core"), import("../adapters/ton-anchor")]);
+  const core = await lambdaDeps();
+  const client = new TonClient({ endpoint: env.COCOON_TON_ENDPOINT, apiKey: env.COCOON_TON_API_KEY });
+  const anchor = Address.parse(env.COCOON_ANCHOR_ADDRESS);
+  return {
+    store: core.store,
+    clock: core.clock,
+    log: core.log,
+    reader: new ton.ChainAnchorReader(client, anchor),
+    poster: new ton.WalletAnchorPoster({ provider: (a, i) => client.provider(a, i), open: (w) => client.open(w) }, ton.anchorWallet(Buffer.from(env.COCOON_ANCHOR_SEED, "hex")), anchor),
+    intervalSeconds: env.COCOON_ANCHOR_INTERVAL_SECONDS,
+  };
+});
