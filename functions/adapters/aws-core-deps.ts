@@ -13,6 +13,7 @@ import { DEFAULT_CORE_CONFIG } from "../../core/config";
 import { loadPolicy } from "../../core/attestation/policy";
 import type { Alerts, QueueMessage, QueueName, Queues, Store } from "../../core/ports";
 import { storeDedupAlerts } from "../../core/chain/dedup";
+import { withMovementLog } from "../../core/receipts/log";
 import type { AgentSessionResponse } from "../../events/api";
 import { awsConfig, required, type AwsConfig } from "../config";
 import { LambdaNotifier } from "./aws-notifier";
@@ -63,7 +64,8 @@ export function assembleAwsDeps(config: AwsConfig, store: Store, make: AwsAdapte
   let alerts: Alerts | undefined;
   return {
     aws: config,
-    store,
+    // issue 15: every ledger movement also joins the movement log's inbox, in its own transaction
+    store: withMovementLog(store),
     queues: lazyQueues(queues),
     notifier: new LambdaNotifier(),
     clock: { now: () => Date.now() },
