@@ -10,7 +10,6 @@ const DEFAULT = [
   "client/sdk.test.ts",
   "events/**/*.test.ts",
   "local/memory-store*.test.ts",
-  "test/handler-fuzz.test.ts",
   "test/idempotency-concurrency.test.ts",
 ];
 

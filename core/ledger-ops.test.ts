@@ -166,6 +166,23 @@ describe("applyMovement: what a failed transaction means", () => {
         expect(await store.get("ledger", { pk: "m-od", sk: "tx" })).toBeUndefined();
       });
 
+      it("the account blamed is the one short of money: not one debited exactly its balance, not one in debt that is credited", async () => {
+        const base = await storeWith({ "req:exact": 5n, "req:b": 1n });
+        // a recorded debt (core/withdrawals: a withdrawal landing after its release), written directly
+        await base.transact([{ op: "update", table: "accounts", key: { pk: "req:debt", sk: "balance" }, add: { available: -5n } }]);
+        await base.transact([{ op: "update", table: "accounts", key: { pk: "ext:debt", sk: "balance" }, add: { available: 5n } }]);
+        const store = wrap(base);
+        const m = movement("m-blame", [
+          ["req:debt", "available", 3n],
+          ["req:exact", "available", -5n],
+          ["req:b", "available", -5n],
+          ["ext:x", "available", 7n],
+        ]);
+        const err = await applyMovement(store, m).catch((e) => e);
+        expect(err).toBeInstanceOf(OverdraftError);
+        expect(err.account).toBe("req:b");
+      });
+
       it("an external account may go negative: no overdraft", async () => {
         const store = wrap(await storeWith({}));
         expect(await applyMovement(store, movement("m-ext", [["ext:x", "available", -5n], ["req:a", "available", 5n]]))).toBe("applied");

@@ -43,9 +43,9 @@ const FILES = [
 const JOB_TESTS = ["core/jobs/*.test.ts", "test/idempotency-concurrency.test.ts"];
 const TESTS: Record<string, string[]> = {
   "core/ledger.ts": ["core/ledger.test.ts", "core/ledger-ops.test.ts", "core/withdrawals.test.ts", "core/payouts.test.ts", "core/chain/*.test.ts", "events/money.test.ts", ...JOB_TESTS],
-  "core/auth.ts": ["core/auth.test.ts", "core/crypto/request-auth.test.ts", "test/handler-fuzz.test.ts"],
-  "core/crypto/request-auth.ts": ["core/crypto/request-auth.test.ts", "core/auth.test.ts"],
-  "core/crypto/receipt.ts": ["core/crypto/receipt.test.ts", "core/jobs/results.test.ts", "client/sdk.test.ts"],
+  "core/auth.ts": ["core/auth.test.ts", "core/crypto/request-auth*.test.ts"],
+  "core/crypto/request-auth.ts": ["core/crypto/request-auth*.test.ts", "core/auth.test.ts"],
+  "core/crypto/receipt.ts": ["core/crypto/receipt*.test.ts", "core/jobs/results.test.ts", "client/sdk.test.ts"],
   "core/payouts.ts": ["core/payouts.test.ts", "test/idempotency-concurrency.test.ts"],
   "core/withdrawals.ts": ["core/withdrawals.test.ts", "test/idempotency-concurrency.test.ts"],
   "core/chain/watcher.ts": ["core/chain/*.test.ts"],

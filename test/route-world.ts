@@ -24,7 +24,8 @@ export const TEST_HOST = "coordinator.test";
 export const VAULT = "0:" + "f".repeat(64);
 const RAW_ADDRESS = /^0:[0-9a-f]{64}$/;
 
-const digest = (s: string) => createHash("sha256").update(s).digest("base64url");
+/** 64 bytes in standard base64, the shape of an Ed25519 signature on the wire (events/common.ts SignatureBase64). */
+const digest = (s: string) => createHash("sha512").update(s).digest("base64");
 
 /** A withdrawal signer that accepts raw basechain addresses and signs deterministically; `signed` counts its calls. */
 export function fakeWithdrawalSigner(): WithdrawalSigner & { signed: number } {
@@ -83,13 +84,13 @@ export interface CallOptions {
 export type RouteWorld = ReturnType<typeof makeRouteWorld>;
 
 /** Factory: the job world plus every route (dev chain routes included: they answer 403 without a sandbox) and signers. */
-export function makeRouteWorld(o: { faucet?: boolean; extraRoutes?: Route[] } = {}) {
+export function makeRouteWorld(o: { faucet?: boolean; extraRoutes?: Route[]; wrap?: (r: Route) => Route } = {}) {
   const w = makeJobWorld();
   const withdrawalSigner = fakeWithdrawalSigner();
   const voucherSigner = fakeVoucherSigner();
   const deps = Object.assign(w.deps, { withdrawalSigner, voucherSigner }) as CoreDeps & WithdrawalDeps & PayoutDeps;
   deps.config = { ...deps.config, faucet: o.faucet ?? true };
-  const all = [...routes, ...devChainRoutes, ...(o.extraRoutes ?? [])];
+  const all = [...routes, ...devChainRoutes, ...(o.extraRoutes ?? [])].map(o.wrap ?? ((r) => r));
   const handle = routeRequests(all, deps);
 
   /** The signed request as bytes: send it once or many times (`send`). */

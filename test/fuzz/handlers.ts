@@ -1,0 +1,679 @@
+/**
+ * A fuzz that reaches the handlers (issue 14). Scenarios of signed requests against every
+ * route of the coordinator (the dev chain routes too, over an in-process stand-in of the
+ * sandbox), run in process through the real router, middleware and core on the memory store
+ * (test/route-world.ts), with time virtual (waits and long-polls advance the clock instead of
+ * sleeping) so 100k requests take minutes, not hours.
+ *
+ * Bodies are built two ways, both from the zod schemas in events/ (./arbitrary.ts):
+ *  - from the state a scenario built (a prepared job → its sealed submit, a submitted job → the
+ *    candidate's signed result, an earned balance → a voucher, ...), valid end to end, then
+ *    varied: a leaf replaced by another value of its own schema (another id, amount, attempt,
+ *    signature), a character flipped, an id taken from another object;
+ *  - for every route, straight from its body, query and header schemas.
+ * Orderings: each scenario is a random sequence of commands, some run concurrently; clock jumps
+ * and queue drains (lease checks) come in between; signed requests are replayed and forged.
+ *
+ * After every request: no 5xx; a 4xx carries {error:{code,message}} with a machine code; a 2xx
+ * body matches the route's response schema; nothing hangs. After every scenario: no error was
+ * logged; every movement balances; the ledger sums to zero; no internal account is negative;
+ * each requester's held equals the maximum cost of its open jobs. A failure throws with the
+ * fast-check seed and path that replay it.
+ */
+import fc from "fast-check";
+import { z } from "zod";
+import { createHash } from "node:crypto";
+import { generateSigningKey, type SigningKeyPair } from "../../core/crypto/keys";
+import { b64u } from "../../core/crypto/encoding";
+import { createDevAttestation } from "../../core/attestation/dev";
+import { StoreChainLedger } from "../../core/chain/store-ledger";
+import { createMemoryRelay } from "../../core/relay-memory";
+import { handleMatchingMessage } from "../../core/jobs/dispatch";
+import type { JobItem } from "../../core/jobs/items";
+import { seal, MODEL } from "../../core/jobs/testing";
+import type { Route } from "../../functions/http/middleware";
+import { httpRelayRoutes } from "../../functions/http/routes";
+import { route as openapiRoute } from "../../functions/http/openapi";
+import type { DevChain } from "../../functions/http/dev-wallet";
+import type { EnvelopeHeader, RequestEnvelope } from "../../events/envelope";
+import { ErrorBody } from "../../events/common";
+import { ChallengeAnswerRequest, ChallengeRequest, FaucetRequest, HeartbeatRequest, LeaseRequest, PrepareRequest, RegisterWorkerRequest, ResultRequest, SubmitRequest } from "../../events/api";
+import { DevRedeemRequest, VoucherRequest } from "../../events/money";
+import { DevWithdrawRequest, WithdrawRequest } from "../../events/withdrawals";
+import { AgentRelaySessionRequest, RelayPublishRequest } from "../../events/relay";
+import { arbitraryFor, leaves, setAt } from "./arbitrary";
+import { makeRouteWorld, VAULT, type Answer, type RouteWorld } from "../route-world";
+
+export interface RouteStats {
+  sent: number;
+  /** passed auth and validation: the route's own function ran */
+  reached: number;
+  statuses: Record<string, number>;
+  codes: Record<string, number>;
+}
+
+export interface FuzzReport {
+  seed: number;
+  scenarios: number;
+  requests: number;
+  ms: number;
+  routes: Record<string, RouteStats>;
+}
+
+export interface FuzzOptions {
+  /** about this many requests in all (scenarios are drawn until it is reached) */
+  cases: number;
+  seed?: number;
+  /** commands per scenario, at most */
+  maxCommands?: number;
+  /** progress lines (the CLI prints them) */
+  progress?: (line: string) => void;
+  /** Positive controls: break each scenario's world on purpose (the fuzz must then fail). */
+  sabotage?: (w: RouteWorld) => void;
+}
+
+/** Longest a single request may take (real time; waits are virtual). */
+const HANG_MS = 15_000;
+const KEYS = ["idem-key-aaaa", "idem-key-bbbb", "idem-key-cccc"];
+const ADDRESSES = ["0:" + "a".repeat(64), "0:" + "b".repeat(64), "-1:" + "c".repeat(64), "0:" + "f".repeat(64)];
+
+class FuzzFailure extends Error {
+  override readonly name = "FuzzFailure";
+}
+
+// ---------------------------------------------------------------- the world of one scenario
+
+/** A stand-in for the local sandbox the dev chain routes drive: deposits credit the ledger as the watcher would. */
+function fakeDevChain(w: RouteWorld): DevChain {
+  const ledger = new StoreChainLedger(w.store);
+  let tx = 0;
+  const hash = () => createHash("sha256").update(`tx${++tx}`).digest("hex");
+  const addressOf = (owner: string) => `0:${createHash("sha256").update(owner).digest("hex")}`;
+  return {
+    vault: VAULT,
+    minDeposit: 1_000_000n,
+    async walletOf(owner) {
+      return { address: addressOf(owner), balance: 5_000_000_000n };
+    },
+    async deposit(account, amount) {
+      const txHash = hash();
+      if (amount % 7n === 3n) return { txHash, success: false, error: "ERR_LOW_VALUE" }; // the vault refuses some
+      await ledger.creditDeposit(txHash, account, amount, w.clock.now());
+      return { txHash, success: true };
+    },
+    async redeem(_owner, voucher) {
+      const ok = voucher.signature.length === 88 && voucher.vault === VAULT;
+      return { txHash: hash(), success: ok, ...(ok ? {} : { error: "ERR_BAD_SIGNATURE" }), paid: 0n };
+    },
+    async withdraw(_owner, withdrawal) {
+      const ok = withdrawal.signature.length === 88;
+      return { txHash: hash(), success: ok, ...(ok ? {} : { error: "ERR_BAD_SIGNATURE" }) };
+    },
+    async vaultBalance() {
+      return 10_000_000_000n;
+    },
+    async sync() {},
+  };
+}
+
+interface Actor {
+  key: SigningKeyPair;
+  kind: "requester" | "worker" | "stranger";
+}
+
+interface Scenario {
+  w: RouteWorld;
+  stats: Record<string, RouteStats>;
+  requesters: Actor[];
+  workers: Array<Actor & { worker: Awaited<ReturnType<RouteWorld["worker"]>> }>;
+  stranger: Actor;
+  prepared: Array<{ who: SigningKeyPair; p: any }>;
+  jobs: Array<{ who: SigningKeyPair; envelope: RequestEnvelope; header: EnvelopeHeader; quote: unknown }>;
+  withdrawals: any[];
+  vouchers: any[];
+  challenges: string[];
+  /** signed requests sent so far, for replays and forgeries */
+  sentRequests: Array<ReturnType<RouteWorld["request"]>>;
+  /** ids seen, for swapping between objects */
+  ids: string[];
+  requests: number;
+}
+
+async function newScenario(stats: Record<string, RouteStats>, sabotage?: (w: RouteWorld) => void): Promise<Scenario> {
+  const reached = (r: Route): Route => ({
+    spec: r.spec,
+    run: (input) => {
+      stat(stats, r).reached++;
+      return r.run(input);
+    },
+  });
+  const w = makeRouteWorld({ wrap: reached, extraRoutes: [...httpRelayRoutes, openapiRoute] });
+  const deps = w.deps as typeof w.deps & { relay: unknown; devChain: DevChain };
+  deps.relay = createMemoryRelay({ clock: w.clock });
+  deps.devChain = fakeDevChain(w);
+  deps.config = { ...deps.config, maxWaitSeconds: 2 };
+  // Virtual time: a wait advances the clock by what it would have waited, at once.
+  deps.notifier = { notify() {}, wait: async (_topic, ms) => void w.advance(Math.max(0, ms)) };
+  const receive = w.queues.receive.bind(w.queues);
+  w.queues.receive = (async (q: Parameters<typeof receive>[0], opts: Parameters<typeof receive>[1]) => {
+    const got = await receive(q, { ...opts, waitSeconds: 0 });
+    if (got.length === 0 && opts.waitSeconds > 0) w.advance(opts.waitSeconds * 1000);
+    return got;
+  }) as typeof w.queues.receive;
+
+  const requesters = [await w.requester(), await w.requester(3_000_000_000n)].map((key) => ({ key, kind: "requester" as const }));
+  const workers = [];
+  for (let i = 0; i < 2; i++) {
+    const worker = await w.worker(10_000 + i * 2_000);
+    workers.push({ key: worker.signing, kind: "worker" as const, worker });
+  }
+  const stranger = { key: generateSigningKey(), kind: "stranger" as const };
+  sabotage?.(w);
+  // One job already settled: worker 0 has earnings (vouchers can succeed) and the job list is not empty.
+  const first = await w.sealedJob(requesters[0]!.key);
+  await w.call(requesters[0]!.key, "POST", "/v1/jobs", { envelope: first.envelope, quote: first.quote }, { idempotencyKey: "seed-job-0001" });
+  const assigned = (await w.store.get<JobItem>("jobs", { pk: first.header.jobId, sk: "job" }))?.candidates[0]?.workerId;
+  const earner = workers.find((x) => x.key.id === assigned) ?? workers[0]!;
+  await w.call(earner.key, "POST", "/v1/agent/results", w.completed(earner.worker, first.envelope));
+  return {
+    w,
+    stats,
+    requesters,
+    workers,
+    stranger,
+    prepared: [],
+    jobs: [{ who: requesters[0]!.key, envelope: first.envelope, header: first.header, quote: first.quote }],
+    withdrawals: [],
+    vouchers: [],
+    challenges: [],
+    sentRequests: [],
+    ids: [...requesters, ...workers, stranger].map((a) => a.key.id),
+    requests: 0,
+  };
+}
+
+function stat(stats: Record<string, RouteStats>, r: Route): RouteStats {
+  const k = `${r.spec.method} ${r.spec.path}`;
+  return (stats[k] ??= { sent: 0, reached: 0, statuses: {}, codes: {} });
+}
+
+// ---------------------------------------------------------------- drawing from a seed
+
+/** One value of `arb`, fixed by `seed` (so a failing case replays). */
+const draw = <T>(arb: fc.Arbitrary<T>, seed: number): T => fc.sample(arb, { seed, numRuns: 1 })[0]!;
+
+const pick = <T>(xs: readonly T[], n: number): T | undefined => (xs.length ? xs[Math.abs(n) % xs.length] : undefined);
+
+const B64U_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/**
+ * A valid body, varied by `mode`: 0-2 as it is; 3-4 one leaf redrawn from its schema; 5 two
+ * leaves; 6 one character of a string leaf replaced (a bit flip in a signature, id or
+ * ciphertext); 7 a string leaf replaced by an id from elsewhere in the scenario.
+ */
+function vary<T>(s: Scenario, schema: z.ZodType, value: T, mode: number, seed: number): T {
+  const m = Math.abs(mode) % 8;
+  if (m <= 2) return value;
+  const ls = leaves(schema, value);
+  if (ls.length === 0) return value;
+  const at = (k: number) => ls[Math.abs(seed + k * 7919) % ls.length]!;
+  const get = (path: Array<string | number>) => path.reduce<any>((v, k) => v?.[k], value);
+  if (m <= 5) {
+    let out = value;
+    for (let k = 0; k < (m === 5 ? 2 : 1); k++) {
+      const leaf = at(k);
+      out = setAt(out, leaf.path, draw(arbitraryFor(leaf.schema), seed + k));
+    }
+    return out;
+  }
+  const strings = ls.filter((l) => typeof get(l.path) === "string");
+  const leaf = pick(strings, seed);
+  if (!leaf) return value;
+  const old = get(leaf.path) as string;
+  if (m === 6) {
+    if (old.length === 0) return value;
+    const i = Math.abs(seed) % old.length;
+    const c = B64U_CHARS[(B64U_CHARS.indexOf(old[i]!) + 1 + (Math.abs(seed) % 63)) % 64]!;
+    return setAt(value, leaf.path, old.slice(0, i) + c + old.slice(i + 1));
+  }
+  return setAt(value, leaf.path, pick(s.ids, seed) ?? old);
+}
+
+// ---------------------------------------------------------------- sending and checking
+
+/** Runs `f` (one request) with a real-time limit: a handler that never answers is a failure, not a stuck run. */
+async function timed<T>(what: string, f: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new FuzzFailure(`${what} did not answer within ${HANG_MS} ms`)), HANG_MS)));
+  try {
+    return await Promise.race([f(), hang]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function routeOf(s: Scenario, method: string, path: string): Route | undefined {
+  return s.w.routes.find((r) => r.spec.method === method && new RegExp(`^${r.spec.path.replace(/\{[^}]+\}/g, "[^/]+")}$`).test(path));
+}
+
+/** Sends one request and checks its answer; returns it. */
+async function send(s: Scenario, req: ReturnType<RouteWorld["request"]>): Promise<Answer> {
+  s.requests++;
+  s.sentRequests.push(req);
+  if (s.sentRequests.length > 50) s.sentRequests.shift();
+  const route = routeOf(s, req.method, req.path);
+  const what = `${req.method} ${req.path}${req.rawQuery ? `?${req.rawQuery}` : ""}`;
+  const a = await timed(what, () => s.w.send(req));
+  if (route) {
+    const st = stat(s.stats, route);
+    st.sent++;
+    st.statuses[a.status] = (st.statuses[a.status] ?? 0) + 1;
+    if (a.status >= 400 && a.json?.error?.code) st.codes[a.json.error.code] = (st.codes[a.json.error.code] ?? 0) + 1;
+  }
+  const fail = (why: string) => new FuzzFailure(`${what} → ${a.status}: ${why}\nanswer: ${a.text.slice(0, 600)}\nbody sent: ${req.body.slice(0, 600)}`);
+  if (a.status >= 500) throw fail("a 5xx");
+  if (a.status >= 400) {
+    const e = ErrorBody.safeParse(a.json);
+    if (!e.success) throw fail("a 4xx without {error:{code,message}}");
+    if (!/^[a-z][a-z0-9_]*$/.test(e.data.error.code)) throw fail(`the code ${JSON.stringify(e.data.error.code)} is not machine-readable`);
+    if (e.data.error.message.trim() === "") throw fail("a 4xx without a message");
+  } else if (route?.spec.response && a.status !== 204) {
+    const r = route.spec.response.safeParse(a.json);
+    if (!r.success) throw fail(`the ${a.status} does not match the route's response schema: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  }
+  return a;
+}
+
+const call = (s: Scenario, key: SigningKeyPair | undefined, method: "GET" | "POST", path: string, body?: unknown, o: Parameters<RouteWorld["request"]>[4] = {}) =>
+  send(s, s.w.request(key, method, path, body, o));
+
+// ---------------------------------------------------------------- commands
+
+export interface Cmd {
+  kind: (typeof KINDS)[number];
+  a: number;
+  b: number;
+  mode: number;
+  seed: number;
+}
+
+const KINDS = [
+  "prepare",
+  "submit",
+  "result",
+  "lease",
+  "poll",
+  "heartbeat",
+  "getJob",
+  "account",
+  "withdraw",
+  "withdrawalStatus",
+  "voucher",
+  "faucet",
+  "register",
+  "challenge",
+  "answer",
+  "getChallenge",
+  "relay",
+  "dev",
+  "schema",
+  "forge",
+  "drain",
+  "advance",
+  "models",
+] as const;
+
+/** Weights: the job and money flows most, the rest often enough to be reached in a short run. */
+const WEIGHTS: Record<(typeof KINDS)[number], number> = {
+  prepare: 8,
+  submit: 8,
+  result: 8,
+  lease: 2,
+  poll: 2,
+  heartbeat: 1,
+  getJob: 3,
+  account: 1,
+  withdraw: 4,
+  withdrawalStatus: 2,
+  voucher: 3,
+  faucet: 2,
+  register: 2,
+  challenge: 2,
+  answer: 2,
+  getChallenge: 1,
+  relay: 3,
+  dev: 4,
+  schema: 16,
+  forge: 4,
+  drain: 3,
+  advance: 2,
+  models: 1,
+};
+
+const cmdArb: fc.Arbitrary<Cmd> = fc.record({
+  kind: fc.oneof(...KINDS.map((k) => ({ arbitrary: fc.constant(k), weight: WEIGHTS[k] }))),
+  a: fc.nat(1000),
+  b: fc.nat(1000),
+  mode: fc.nat(7),
+  seed: fc.integer(),
+});
+
+type Step = Cmd | { kind: "concurrent"; cmds: Cmd[] };
+const stepArb: fc.Arbitrary<Step> = fc.oneof({ arbitrary: cmdArb, weight: 9 }, { arbitrary: fc.record({ kind: fc.constant("concurrent" as const), cmds: fc.array(cmdArb, { minLength: 2, maxLength: 4 }) }), weight: 1 });
+
+const anyActor = (s: Scenario, n: number): SigningKeyPair => pick([...s.requesters, ...s.workers, s.stranger], n)!.key;
+const requester = (s: Scenario, n: number) => (n % 10 === 9 ? s.stranger.key : pick(s.requesters, n)!.key);
+const worker = (s: Scenario, n: number) => (n % 10 === 9 ? s.stranger.key : pick(s.workers, n)!.key);
+
+async function run(s: Scenario, c: Cmd): Promise<void> {
+  const { w } = s;
+  switch (c.kind) {
+    case "prepare": {
+      const who = requester(s, c.a);
+      const valid = { model: MODEL, maxTokens: 1 + (c.b % 64), maxPromptTokens: 1 + ((c.b * 7) % 500), tiers: ["dev"], candidates: 1 + (c.a % 3) };
+      const a = await call(s, who, "POST", "/v1/jobs/prepare", vary(s, PrepareRequest, valid, c.mode, c.seed));
+      if (a.status === 200) {
+        s.prepared.push({ who, p: a.json });
+        s.ids.push(a.json.jobId);
+      }
+      return;
+    }
+    case "submit": {
+      const prep = pick(s.prepared, c.a);
+      if (!prep) return;
+      const { p, who } = prep;
+      const header: EnvelopeHeader = { v: 1, jobId: p.jobId, requester: who.id, model: p.model, maxTokens: p.maxTokens, maxPromptTokens: p.maxPromptTokens, maxCost: p.maxCost, replyKey: b64u.encode(generateSigningKey().publicKey) };
+      const envelope = seal(header, p.candidates.map((x: { workerId: string; hpkePublicKey: string }) => ({ workerId: x.workerId, hpkePublicKey: x.hpkePublicKey })));
+      const body = vary(s, SubmitRequest, { envelope, quote: p.quote }, c.mode, c.seed);
+      const key = c.b % 4 === 0 ? pick(KEYS, c.b)! : `submit-${p.jobId}`;
+      const a = await call(s, c.b % 17 === 0 ? requester(s, c.b) : who, "POST", "/v1/jobs", body, { idempotencyKey: key, ...(c.b % 5 === 0 ? { query: `wait=${c.b % 3}` } : {}) });
+      if (a.status === 202) s.jobs.push({ who, envelope: body.envelope as RequestEnvelope, header: (body.envelope as RequestEnvelope).header, quote: body.quote });
+      return;
+    }
+    case "result": {
+      // mostly a job that is still open: that is where a result can settle
+      const open: Scenario["jobs"] = [];
+      for (const j of s.jobs) if ((await w.store.get<JobItem>("jobs", { pk: j.header.jobId, sk: "job" }))?.status === "assigned") open.push(j);
+      const job = c.mode % 4 ? (pick(open, c.a) ?? pick(s.jobs, c.a)) : pick(s.jobs, c.a);
+      if (!job) return;
+      const item = await w.store.get<JobItem>("jobs", { pk: job.header.jobId, sk: "job" });
+      const assigned = item?.candidates[item.attempt]?.workerId;
+      const by = c.b % 4 === 0 ? pick(s.workers, c.b)! : (s.workers.find((x) => x.key.id === assigned) ?? pick(s.workers, c.b)!);
+      const attempt = item?.attempt ?? 0;
+      const body =
+        c.b % 5 === 0
+          ? { kind: "failed", jobId: job.header.jobId, attempt, code: draw(arbitraryFor(z.enum(["engine_error", "engine_unavailable", "bad_request", "limits_exceeded"])), c.seed) }
+          : w.completed(by.worker, job.envelope, { attempt, usage: { promptTokens: c.a % 300, completionTokens: c.b % 80 } });
+      await call(s, by.key, "POST", "/v1/agent/results", vary(s, ResultRequest, body, c.mode, c.seed));
+      return;
+    }
+    case "lease": {
+      const job = pick(s.jobs, c.a);
+      const item = job ? await w.store.get<JobItem>("jobs", { pk: job.header.jobId, sk: "job" }) : undefined;
+      await call(s, worker(s, c.b), "POST", "/v1/agent/lease", vary(s, LeaseRequest, { jobId: job?.header.jobId ?? "job_" + "0".repeat(26), attempt: item?.attempt ?? 0 }, c.mode, c.seed));
+      return;
+    }
+    case "poll":
+      await call(s, worker(s, c.a), "GET", "/v1/agent/jobs", undefined, { query: `wait=${c.b % 3}` });
+      return;
+    case "heartbeat": {
+      await call(s, worker(s, c.a), "POST", "/v1/agents/heartbeat", draw(arbitraryFor(HeartbeatRequest), c.seed));
+      return;
+    }
+    case "getJob": {
+      const job = pick(s.jobs, c.a);
+      const id = job && c.b % 4 !== 0 ? job.header.jobId : draw(arbitraryFor(z.string().regex(/^job_[0-9a-z]{26}$/)), c.seed);
+      const who = job && c.b % 3 !== 0 ? job.who : anyActor(s, c.b);
+      await call(s, who, "GET", `/v1/jobs/${id}`, undefined, c.mode % 2 ? { query: `wait=${c.b % 3}` } : {});
+      return;
+    }
+    case "account":
+      await call(s, anyActor(s, c.a), "GET", "/v1/account");
+      return;
+    case "withdraw": {
+      const valid = { amount: String([1, 1_000, 1_000_000_000, 2_999_999_999, 10_000_000_001][c.b % 5]), to: pick(ADDRESSES, c.a)! };
+      const a = await call(s, requester(s, c.a), "POST", "/v1/account/withdraw", vary(s, WithdrawRequest, valid, c.mode, c.seed), {
+        idempotencyKey: c.b % 3 === 0 ? pick(KEYS, c.a)! : `wd-${c.seed}`,
+      });
+      if (a.status === 200) s.withdrawals.push(a.json);
+      return;
+    }
+    case "withdrawalStatus": {
+      const seq = c.b % 7 === 0 ? "x1" : String(c.b % 4);
+      await call(s, requester(s, c.a), "GET", `/v1/account/withdrawals/${seq}`);
+      return;
+    }
+    case "voucher": {
+      const a = await call(s, worker(s, c.a), "POST", "/v1/agents/voucher", vary(s, VoucherRequest, { payoutAddress: pick(ADDRESSES, c.b)! }, c.mode, c.seed));
+      if (a.status === 200) s.vouchers.push(a.json);
+      return;
+    }
+    case "faucet": {
+      await call(s, anyActor(s, c.a), "POST", "/v1/account/faucet", vary(s, FaucetRequest, { amount: String(1 + (c.b * 1_000_003) % 5_000_000_000) }, c.mode, c.seed), c.b % 2 ? { idempotencyKey: pick(KEYS, c.b)! } : {});
+      return;
+    }
+    case "register": {
+      const who = c.a % 3 === 0 ? s.stranger : pick(s.workers, c.a)!;
+      const n = await call(s, who.key, "POST", "/v1/agents/nonce");
+      if (n.status !== 200) return;
+      const kem = generateSigningKey(); // any 32-byte public key will do as the HPKE key at registration
+      const nonce = c.b % 6 === 0 ? b64u.encode(new Uint8Array(32)) : n.json.nonce;
+      const attestation = createDevAttestation({ hpkePublicKey: kem.publicKey, signingPublicKey: who.key.publicKey, nonce: b64u.decode(nonce), now: w.clock.now() });
+      await call(s, who.key, "POST", "/v1/agents", vary(s, RegisterWorkerRequest, { attestation, models: [{ model: MODEL, priceBps: 10_000 + c.b }], capacity: 1 + (c.a % 8) }, c.mode, c.seed));
+      return;
+    }
+    case "challenge": {
+      const a = await call(s, requester(s, c.a), "POST", "/v1/attestations", vary(s, ChallengeRequest, { workerId: worker(s, c.b).id, nonce: b64u.encode(new Uint8Array(32).fill(c.b % 256)) }, c.mode, c.seed));
+      if (a.status === 200 || a.status === 201) {
+        s.challenges.push(a.json.challengeId);
+        s.ids.push(a.json.challengeId);
+      }
+      return;
+    }
+    case "answer": {
+      const by = pick(s.workers, c.a)!;
+      const challengeId = pick(s.challenges, c.b) ?? draw(arbitraryFor(z.string().regex(/^chl_[0-9a-z]{26}$/)), c.seed);
+      const attestation = createDevAttestation({ hpkePublicKey: by.worker.kem.publicKey, signingPublicKey: by.key.publicKey, nonce: new Uint8Array(32).fill(c.b % 256), now: w.clock.now() });
+      await call(s, by.key, "POST", "/v1/agent/attestations", vary(s, ChallengeAnswerRequest, { challengeId, attestation }, c.mode, c.seed));
+      return;
+    }
+    case "getChallenge": {
+      const id = pick(s.challenges, c.a) ?? "chl_" + "0".repeat(26);
+      await call(s, requester(s, c.b), "GET", `/v1/attestations/${id}`, undefined, { query: `wait=${c.b % 3}` });
+      return;
+    }
+    case "relay": {
+      const job = pick(s.jobs, c.a);
+      const id = job?.header.jobId ?? "job_" + "1".repeat(26);
+      const item = job ? await w.store.get<JobItem>("jobs", { pk: id, sk: "job" }) : undefined;
+      const assigned = s.workers.find((x) => x.key.id === item?.candidates[item.attempt]?.workerId)?.key ?? worker(s, c.b);
+      switch (c.b % 4) {
+        case 0:
+          await call(s, job?.who ?? requester(s, c.b), "POST", `/v1/jobs/${id}/relay`);
+          return;
+        case 1:
+          await call(s, assigned, "POST", `/v1/agent/jobs/${id}/relay`, vary(s, AgentRelaySessionRequest, { attempt: item?.attempt ?? 0 }, c.mode, c.seed));
+          return;
+        case 2: {
+          const chunks = draw(arbitraryFor(RelayPublishRequest), c.seed) as { chunks: Array<Record<string, unknown>> };
+          const body = { chunks: chunks.chunks.map((ch) => ({ ...ch, ...(c.mode % 2 ? { attempt: item?.attempt ?? 0 } : {}) })) };
+          await call(s, assigned, "POST", `/v1/agent/jobs/${id}/chunks`, body);
+          return;
+        }
+        default:
+          await call(s, job?.who ?? requester(s, c.b), "GET", `/v1/jobs/${id}/chunks`, undefined, { query: `from=${c.a % 4}&wait=${c.mode % 3}` });
+          return;
+      }
+    }
+    case "dev": {
+      switch (c.b % 4) {
+        case 0:
+          await call(s, anyActor(s, c.a), "GET", "/v1/dev/wallet");
+          return;
+        case 1:
+          await call(s, requester(s, c.a), "POST", "/v1/dev/wallet/deposit", vary(s, FaucetRequest, { amount: String(1_000_000 + Math.abs(c.seed) * 3) }, c.mode, c.seed));
+          return;
+        case 2: {
+          const voucher = pick(s.vouchers, c.a) ?? draw(arbitraryFor(DevRedeemRequest), c.seed);
+          await call(s, worker(s, c.a), "POST", "/v1/dev/wallet/redeem", vary(s, DevRedeemRequest, "voucher" in voucher ? voucher : { voucher }, c.mode, c.seed));
+          return;
+        }
+        default: {
+          const withdrawal = pick(s.withdrawals, c.a);
+          const body = withdrawal ? { withdrawal } : draw(arbitraryFor(DevWithdrawRequest), c.seed);
+          await call(s, requester(s, c.a), "POST", "/v1/dev/wallet/withdraw", vary(s, DevWithdrawRequest, body, c.mode, c.seed));
+          return;
+        }
+      }
+    }
+    case "schema": {
+      // Any route, body / query / headers straight from its schemas, path ids from the scenario or drawn.
+      const r = pick(s.w.routes, c.a)!;
+      const path = r.spec.path.replace(/\{([^}]+)\}/g, (_m, name: string) =>
+        name === "seqno" ? String(c.b % 5) : c.mode % 2 ? (pick(s.ids.filter((i) => i.startsWith("job_") || i.startsWith("chl_")), c.b) ?? "job_" + "2".repeat(26)) : draw(fc.constantFrom("job_" + "3".repeat(26), "chl_" + "4".repeat(26), "x", "%20", "job_"), c.seed),
+      );
+      const body = r.spec.body ? draw(arbitraryFor(r.spec.body), c.seed) : undefined;
+      const query = r.spec.query ? (draw(arbitraryFor(r.spec.query), c.seed + 1) as Record<string, unknown>) : undefined;
+      const headers = r.spec.headers ? (draw(arbitraryFor(r.spec.headers), c.seed + 2) as Record<string, string | undefined>) : {};
+      const qs = query ? new URLSearchParams(Object.entries(query).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]]))).toString() : "";
+      await call(s, r.spec.auth === "none" ? undefined : anyActor(s, c.b), r.spec.method, path, body, {
+        ...(qs ? { query: qs } : {}),
+        ...(headers["idempotency-key"] ? { idempotencyKey: headers["idempotency-key"] } : {}),
+      });
+      return;
+    }
+    case "forge": {
+      const prev = pick(s.sentRequests, c.a);
+      if (!prev) return;
+      const auth = prev.headers["x-cocoon-auth"] ?? "";
+      const forged = { ...prev, headers: { ...prev.headers } };
+      switch (c.b % 7) {
+        case 0: // the very same request again (a replay)
+          break;
+        case 1: // a flipped signature character
+          forged.headers["x-cocoon-auth"] = auth.replace(/sig=(.)/, (_m, ch: string) => `sig=${ch === "A" ? "B" : "A"}`);
+          break;
+        case 2: // another body under the same signature
+          forged.body = prev.body ? prev.body.replace(/\d/, (d) => String((Number(d) + 1) % 10)) : "{}";
+          break;
+        case 3: // the header of another request
+          forged.headers["x-cocoon-auth"] = pick(s.sentRequests, c.seed)?.headers["x-cocoon-auth"] ?? auth;
+          break;
+        case 4: // the Idempotency-Key swapped or dropped
+          if (c.mode % 2) forged.headers["idempotency-key"] = pick(KEYS, c.seed)!;
+          else delete forged.headers["idempotency-key"];
+          break;
+        case 5: // no signature at all
+          delete forged.headers["x-cocoon-auth"];
+          break;
+        default: // another deployment
+          forged.host = "other.deployment.test";
+      }
+      await send(s, forged);
+      return;
+    }
+    case "drain": {
+      // What the matching consumer does: lease checks and matching messages, delivered now.
+      const msgs = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
+      for (const m of msgs) {
+        await handleMatchingMessage(w.deps, JSON.parse(m.body));
+        await w.queues.delete("matching", m.receiptHandle);
+      }
+      return;
+    }
+    case "advance":
+      w.advance([1_000, 15_000, 61_000, 600_000][c.a % 4]!);
+      return;
+    case "models":
+      if (c.a % 3 === 2) await call(s, worker(s, c.b), "GET", "/v1/agents/me");
+      else await call(s, undefined, "GET", c.a % 3 ? "/v1/models" : "/openapi.json");
+      return;
+  }
+}
+
+// ---------------------------------------------------------------- invariants
+
+async function checkInvariants(s: Scenario): Promise<void> {
+  const { store, logs } = s.w;
+  const errors = logs.filter((l) => l.level === "error");
+  if (errors.length) throw new FuzzFailure(`the coordinator logged an error: ${JSON.stringify(errors[0])}`);
+  let total = 0n;
+  for (const a of store.scan("accounts")) {
+    const available = BigInt(a.available as bigint | string | number | undefined ?? 0);
+    const held = BigInt(a.held as bigint | string | number | undefined ?? 0);
+    total += available + held;
+    if (!String(a.pk).startsWith("ext:") && (available < 0n || held < 0n)) throw new FuzzFailure(`account ${a.pk} is negative: available ${available}, held ${held}`);
+  }
+  if (total !== 0n) throw new FuzzFailure(`the ledger does not sum to zero: ${total}`);
+  for (const m of store.scan("ledger")) {
+    const sum = ((m.postings as Array<{ delta: string }>) ?? []).reduce((x, p) => x + BigInt(p.delta), 0n);
+    if (sum !== 0n) throw new FuzzFailure(`movement ${m.pk} does not balance: ${sum}`);
+  }
+  const open = new Map<string, bigint>();
+  for (const j of store.scan<JobItem>("jobs")) {
+    if (j.sk !== "job" || (j.status !== "assigned" && j.status !== "submitted")) continue;
+    open.set(j.requester, (open.get(j.requester) ?? 0n) + BigInt(j.maxCost));
+  }
+  for (const a of store.scan("accounts")) {
+    const pk = String(a.pk);
+    if (!pk.startsWith("req:")) continue;
+    const held = BigInt(a.held as bigint | string | number | undefined ?? 0);
+    const expected = open.get(pk.slice(4)) ?? 0n;
+    if (held !== expected) throw new FuzzFailure(`${pk} holds ${held}, its open jobs' maximum cost is ${expected}`);
+  }
+}
+
+// ---------------------------------------------------------------- the run
+
+/** Runs scenarios until about `cases` requests were sent; throws FuzzFailure (with the replay seed) on the first violation. */
+export async function fuzzHandlers(o: FuzzOptions): Promise<FuzzReport> {
+  const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const started = Date.now();
+  const stats: Record<string, RouteStats> = {};
+  let requests = 0;
+  let scenarios = 0;
+  const maxCommands = o.maxCommands ?? 24;
+  let lastProgress = Date.now();
+  const property = fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: maxCommands }), async (steps) => {
+    const s = await newScenario(stats, o.sabotage);
+    try {
+      for (const step of steps) {
+        if (step.kind === "concurrent") await Promise.all(step.cmds.map((c) => run(s, c)));
+        else await run(s, step);
+      }
+      await checkInvariants(s);
+    } finally {
+      s.w.queues.close();
+    }
+    requests += s.requests;
+    scenarios++;
+    if (o.progress && Date.now() - lastProgress > 10_000) {
+      lastProgress = Date.now();
+      o.progress(`${requests} requests, ${scenarios} scenarios, ${Math.round((Date.now() - started) / 1000)} s`);
+    }
+  });
+  // Chunks of scenarios, each under its own seed (seed, seed + 1, ...), until enough requests were sent.
+  for (let chunk = 0; requests < o.cases; chunk++) {
+    const left = o.cases - requests;
+    await fc.assert(property, { seed: seed + chunk, numRuns: Math.max(1, Math.ceil(left / (maxCommands / 2 + 2))), endOnFailure: true, includeErrorInReport: true });
+  }
+  return { seed, scenarios, requests, ms: Date.now() - started, routes: stats };
+}
+
+/** The per-route table the CLI prints. */
+export function formatReport(r: FuzzReport): string {
+  const rows = Object.entries(r.routes)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([route, st]) => {
+      const codes = Object.entries(st.codes)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 4)
+        .map(([c, n]) => `${c} ${n}`)
+        .join(", ");
+      const statuses = Object.entries(st.statuses)
+        .map(([c, n]) => `${c}:${n}`)
+        .join(" ");
+      return `${route.padEnd(42)} sent ${String(st.sent).padStart(6)}  reached ${String(st.reached).padStart(6)}  ${statuses}  ${codes}`;
+    });
+  return [`seed ${r.seed}: ${r.requests} requests in ${r.scenarios} scenarios, ${(r.ms / 1000).toFixed(1)} s`, ...rows].join("\n");
+}
