@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { anchoringCost, measureAnchorFees } from "./anchoring";
+import { anchoringCost, measureAnchorFees, measureLogWrites } from "./anchoring";
 
 describe("anchoring cost model", () => {
   it("spreads one anchor per interval over the receipts of that interval", () => {
@@ -21,5 +21,12 @@ describe("anchoring cost model", () => {
     expect(m.anchorGas).toBeGreaterThan(1000);
     expect(m.feePerAnchorNano).toBeGreaterThanOrEqual(m.walletTxFeeNano + m.anchorTxFeeNano);
     expect(m.anchorTxFeeNano).toBeGreaterThanOrEqual(BigInt(m.anchorGas) * 400n); // basechain: 400 nanoTON per gas
+  });
+
+  it("counts what the receipt and movement logs add per job: three inbox puts inside the transactions, and the anchorer's index, deletes and chunks", async () => {
+    const w = await measureLogWrites(50);
+    expect(w.hotPathWru).toBe(6); // 2 movement inbox puts + 1 receipt inbox put, each < 1 KB, transactional (x2)
+    expect(w.anchorerWru).toBeGreaterThanOrEqual(4); // 1 index put + 3 inbox deletes per job, plus chunks and the record
+    expect(w.anchorerWru).toBeLessThan(5);
   });
 });

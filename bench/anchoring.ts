@@ -12,7 +12,13 @@
  *
  * anchoringCost() turns that into TON per 1M receipts at an interval and a receipt rate: an
  * anchor goes out every interval (or earlier when maxReceipts wait), so at low rates the
- * per-anchor fee is spread over few receipts. Not wired into bench/run.ts yet.
+ * per-anchor fee is spread over few receipts.
+ *
+ * measureLogWrites() counts the DynamoDB write units the receipt and movement logs add per job
+ * (core/receipts/log.ts), with the cost model's rule (1 WRU per KB of item, at least 1, twice
+ * inside a transaction; sizes as JSON): the inbox puts inside the hold and the settlement, and
+ * the anchorer's share (index item, inbox deletes, chunks, the batch record amortised).
+ * Runs as the `anchoring` suite of bench/run.ts.
  */
 import { fileURLToPath } from "node:url";
 import { Blockchain } from "@ton/sandbox";
@@ -23,6 +29,13 @@ import { DEFAULT_ANCHOR_INTERVAL_SECONDS, DEFAULT_ANCHOR_LIMITS, GENESIS_HEAD, a
 import { auditPathLength } from "../core/receipts/merkle";
 import { AnchorContract, ANCHOR_VALUE, postAnchorBody } from "../contracts/anchor";
 import { nextAnchor } from "../contracts/anchor-fixtures";
+import { makeWorker } from "../core/crypto/testing";
+import { newJobId } from "../core/ids";
+import { applyMovement, holdMovement, settleMovement } from "../core/ledger";
+import type { Store, WriteOp } from "../core/ports";
+import { appendReceiptOp, StoreAnchorLog, withMovementLog } from "../core/receipts/log";
+import { signedReceipt } from "../core/receipts/testing";
+import { createMemoryStore } from "../local/memory-store";
 import type { BenchResult } from "./types";
 
 export interface AnchorFeeSample {
@@ -126,6 +139,59 @@ export function anchoringCost(o: { feePerAnchorNano: bigint; receiptsPerSecond: 
   };
 }
 
+export interface LogWrites {
+  jobs: number;
+  /** WRU per job without the logs: the hold and the settlement transactions */
+  baseWru: number;
+  /** extra WRU per job inside those transactions (the two movement inbox puts, the receipt inbox put) */
+  hotPathWru: number;
+  /** WRU per job the anchorer spends later (index item, three inbox deletes, chunks and batch record amortised) */
+  anchorerWru: number;
+}
+
+/** A store that counts write units the way bench/cost.ts bills them (sizes as JSON: close to DynamoDB's, never below 1 KB rounding). */
+function meteredWrites(inner: Store): Store & { wru: number } {
+  const m = {
+    wru: 0,
+    get: inner.get.bind(inner),
+    query: inner.query.bind(inner),
+    async transact(ops: WriteOp[]) {
+      await inner.transact(ops);
+      let units = 0;
+      for (const op of ops) {
+        const bytes = op.op === "put" ? JSON.stringify(op.item, (_k, v) => (typeof v === "bigint" ? v.toString() : v)).length : 200;
+        units += Math.max(1, Math.ceil(bytes / 1024));
+      }
+      m.wru += ops.length > 1 ? 2 * units : units;
+    },
+  };
+  return m;
+}
+
+/** Runs `jobs` hold + settle pairs with and without the logs, then one anchor batch over them. */
+export async function measureLogWrites(jobs = 500): Promise<LogWrites> {
+  const worker = makeWorker();
+  const run = async (withLogs: boolean) => {
+    const meter = meteredWrites(createMemoryStore());
+    const store = withLogs ? withMovementLog(meter) : meter;
+    await meter.transact([{ op: "update", table: "accounts", key: { pk: "req:a", sk: "balance" }, add: { available: 10n ** 15n } }]);
+    meter.wru = 0;
+    for (let i = 0; i < jobs; i++) {
+      const jobId = newJobId(1_764_000_000_000 + i);
+      const receipt = signedReceipt(worker, jobId);
+      await applyMovement(store, holdMovement(jobId, "a", 1_000n, i));
+      await applyMovement(store, settleMovement(jobId, "a", worker.workerId, 1_000n, 600n, i), withLogs ? [appendReceiptOp(jobId, receipt, i)] : []);
+    }
+    const hot = meter.wru;
+    meter.wru = 0;
+    if (withLogs) await new StoreAnchorLog(store).prepareNext(0);
+    return { hot, anchorer: meter.wru };
+  };
+  const base = await run(false);
+  const logs = await run(true);
+  return { jobs, baseWru: base.hot / jobs, hotPathWru: (logs.hot - base.hot) / jobs, anchorerWru: logs.anchorer / jobs };
+}
+
 export const BENCH_RATES = [1, 10, 100, 1000] as const;
 
 export async function benchAnchoring(o: { anchors?: number } = {}): Promise<BenchResult[]> {
@@ -143,6 +209,10 @@ export async function benchAnchoring(o: { anchors?: number } = {}): Promise<Benc
     rows.push({ name: `anchor: cost per 1M receipts at ${r} receipts/s (${c.receiptsPerAnchor} per anchor)`, value: round(c.tonPerMillionReceipts, 4), unit: "TON", target: null, ok: null });
     rows.push({ name: `anchor: inclusion proof size, batch of ${c.receiptsPerAnchor}`, value: c.proofBytes, unit: "bytes", target: null, ok: null });
   }
+  const w = await measureLogWrites();
+  rows.push({ name: "receipt + movement logs: DynamoDB WRU per job inside the hold and the settlement", value: round(w.hotPathWru, 2), unit: "WRU", target: null, ok: null });
+  rows.push({ name: "receipt + movement logs: DynamoDB WRU per job spent by the anchorer", value: round(w.anchorerWru, 2), unit: "WRU", target: null, ok: null });
+  rows.push({ name: "  (for scale: the hold and the settlement themselves, WRU per job)", value: round(w.baseWru, 2), unit: "WRU", target: null, ok: null });
   return rows;
 }
 

@@ -8,6 +8,7 @@ export const suites: Record<string, () => Promise<BenchResult[]>> = {
   attestation: async () => (await import("./attestation")).benchAttestation(),
   chain: async () => (await import("./chain")).benchChain(),
   cost: async () => (await import("./cost")).benchCost(),
+  anchoring: async () => (await import("./anchoring")).benchAnchoring(),
 };
 
 if (process.argv[1]?.endsWith("suite.ts")) {
