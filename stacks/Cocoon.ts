@@ -30,7 +30,13 @@ export const CHAIN_WATCHER_ENV = [
   "COCOON_TELEGRAM_BOT_TOKEN",
   "COCOON_TELEGRAM_CHAT_ID",
   "COCOON_CHAIN_LAG_SECONDS",
+  "COCOON_ANCHOR_ADDRESS", // issue 15: the watcher also checks the anchors
+  "COCOON_ANCHOR_OVERDUE_SECONDS",
 ];
+/** issue 15: read from the deploying shell and handed to the anchorer (functions/schedule/anchor.ts); COCOON_ANCHOR_SEED is a secret. */
+export const ANCHORER_ENV = ["COCOON_TON_ENDPOINT", "COCOON_TON_API_KEY", "COCOON_ANCHOR_ADDRESS", "COCOON_ANCHOR_SEED", "COCOON_ANCHOR_INTERVAL_SECONDS"];
+/** issue 15: the anchorer's table actions (gets, inbox queries, puts, the status updates, inbox deletes). */
+export const ANCHORER_TABLE_ACTIONS = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"];
 const passThrough = (names: string[]) => Object.fromEntries(names.filter((n) => process.env[n]).map((n) => [n, process.env[n]!]));
 
 const WORKER_ID_CHARS = 43;
@@ -175,6 +181,8 @@ export function Cocoon({ stack, app }: StackContext) {
     "POST /v1/agent/attestations": route("http/attestation-answer", [can.writeTable]),
     "POST /v1/agent/results": route("http/post-result", [can.writeTable]),
     "POST /v1/agent/lease": route("http/extend-lease", [can.writeTable]),
+    // issue 15: a receipt's inclusion proof (reads only)
+    "GET /v1/receipts/{jobId}/proof": route("http/receipt-proof", [can.readTable]),
   };
   // Play money exists on dev stages only (and only when COCOON_FAUCET=true at deploy).
   if (!retained) routes["POST /v1/account/faucet"] = route("http/faucet", [can.writeTable]);
@@ -218,6 +226,33 @@ export function Cocoon({ stack, app }: StackContext) {
     evaluationPeriods: 1,
     treatMissingData: TreatMissingData.NOT_BREACHING,
   }).addAlarmAction(alarmAction);
+
+  // ------------------------------------------------------------------ issue 15: receipt anchoring
+  // The anchorer (functions/schedule/anchor.ts): every minute it cuts the next batch when the
+  // interval has passed and posts it to the ReceiptAnchor through toncenter. One writer
+  // (reserved concurrency 1); the table's item reads and writes and nothing else (it never
+  // sends a bare ConditionCheck), no SNS: the chain watcher raises the anchor alerts.
+  const anchorer = new Cron(stack, "ReceiptAnchorer", {
+    schedule: "rate(1 minute)",
+    job: {
+      function: {
+        handler: "functions/schedule/anchor.handler",
+        timeout: "55 seconds",
+        reservedConcurrentExecutions: 1,
+        permissions: [statement(ANCHORER_TABLE_ACTIONS, [table.tableArn])],
+        environment: passThrough(ANCHORER_ENV),
+      },
+    },
+  });
+  new Alarm(stack, "ReceiptAnchorerErrorsAlarm", {
+    alarmDescription: "The receipt anchorer failed 3 runs in 5 minutes: receipts and the ledger are not being anchored on TON",
+    metric: anchorer.jobFunction.metricErrors({ period: Duration.minutes(5), statistic: "Sum" }),
+    threshold: 3,
+    comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluationPeriods: 1,
+    treatMissingData: TreatMissingData.NOT_BREACHING,
+  }).addAlarmAction(alarmAction);
+  // ------------------------------------------------------------------ end issue 15
 
   // ------------------------------------------------------------------ agent role
   const sessionFn = api.getFunction("POST /v1/agents/session")!;

@@ -49,6 +49,7 @@ const ROUTES: Record<string, string> = {
   "GET /v1/agent/jobs": "functions/http/poll-jobs.handler",
   "POST /v1/agent/results": "functions/http/post-result.handler",
   "POST /v1/agent/lease": "functions/http/extend-lease.handler",
+  "GET /v1/receipts/{jobId}/proof": "functions/http/receipt-proof.handler",
 };
 
 /**
@@ -100,6 +101,9 @@ const ACTIONS: Record<string, string[]> = {
     "sqs:SendMessage",
   ],
   "functions/schedule/chain-watcher.handler": [...TABLE_RW, "sns:Publish"],
+  // issue 15
+  "functions/http/receipt-proof.handler": ["dynamodb:GetItem", "dynamodb:Query"],
+  "functions/schedule/anchor.handler": ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
 };
 
 let prod: Template;
@@ -359,6 +363,17 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
       Targets: [{ Arn: { "Fn::GetAtt": [watcher.id, "Arn"] } }],
     });
     prod.hasResourceProperties("AWS::CloudWatch::Alarm", { MetricName: "Errors", Dimensions: [{ Name: "FunctionName", Value: { Ref: watcher.id } }] });
+  });
+
+  it("issue 15: the receipt anchorer runs every minute as one writer (reserved concurrency 1), alarms on repeated failures, and gets the anchor settings", () => {
+    const anchorer = functionsByHandler(prodJson).get("functions/schedule/anchor.handler")!;
+    prod.hasResourceProperties("AWS::Events::Rule", {
+      ScheduleExpression: "rate(1 minute)",
+      State: "ENABLED",
+      Targets: [{ Arn: { "Fn::GetAtt": [anchorer.id, "Arn"] } }],
+    });
+    expect(anchorer.props.ReservedConcurrentExecutions).toBe(1);
+    prod.hasResourceProperties("AWS::CloudWatch::Alarm", { MetricName: "Errors", Dimensions: [{ Name: "FunctionName", Value: { Ref: anchorer.id } }] });
   });
 
   it("alert topic and the outputs agents and requesters need", () => {
