@@ -33,7 +33,7 @@ describe("handler fuzz (issue 14)", () => {
     const report = await fuzzHandlers({ cases: CASES, seed: Number(process.env.FUZZ_SEED ?? 20_141) });
     // Assess (the per-request and per-scenario checks throw inside)
     const all = [...routes, ...devChainRoutes, ...httpRelayRoutes];
-    const unreached = all.map((r) => `${r.spec.method} ${r.spec.path}`).filter((k) => !(report.routes[k]?.reached > 0));
+    const unreached = all.map((r) => `${r.spec.method} ${r.spec.path}`).filter((k) => !((report.routes[k]?.reached ?? 0) > 0));
     expect(unreached, formatReport(report)).toEqual([]);
     // the money routes got past validation to their handlers many times, not once by luck
     for (const k of ["POST /v1/jobs", "POST /v1/agent/results", "POST /v1/account/withdraw", "POST /v1/agents/voucher", "POST /v1/jobs/prepare"]) {

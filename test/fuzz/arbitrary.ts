@@ -116,7 +116,7 @@ function build(schema: z.ZodType): fc.Arbitrary<unknown> {
     case "lazy":
       return fc.constant(null).chain(() => arbitraryFor(d.getter()));
     default:
-      unsupported.add(d.type);
+      unsupported.add(String(d.type));
       return fc.anything();
   }
 }
