@@ -6,6 +6,10 @@
  *     and the chain watcher crediting deposits / recording payouts in the ledger
  *   + a requester who deposits sandbox TON into the vault, asks one question, and the worker
  *     that answered redeems its earnings at the vault.
+ *   + one agent on the embedded llama.cpp engine serving a GGUF file: by default the project's
+ *     tiny model with RANDOM weights (its text means nothing; generated at start if missing),
+ *     or a real model with COCOON_MODEL_FILE=path.gguf or `npm start -- --model-file path.gguf`
+ *     (COCOON_NO_MODEL_FILE=1 skips it).
  * COCOON_EXIT_AFTER_DEMO=1 stops after the demo (used by tests and CI smoke runs).
  * COCOON_COORDINATOR_ONLY=1 starts the coordinator alone (handlers, LMDB store, sandbox chain
  * and watcher) and serves until SIGINT/SIGTERM: no local agents, no demo; agents and requesters
@@ -16,7 +20,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startNetwork } from "./network";
-import { startLocalAgents } from "./agents";
+import { startLocalAgents, startModelFileAgent, type ModelFileAgent } from "./agents";
 import { loadOrCreateKey } from "../api-client/keys";
 import { formatTon } from "../api-client/format";
 import { depositAndWait, redeemEarnings } from "../api-client/money";
@@ -26,6 +30,11 @@ import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
 import type { LocalNetworkFile } from "../events/local";
 
 const home = resolve(process.env.COCOON_HOME ?? ".cocoon");
+const argModelFile = (() => {
+  const i = process.argv.indexOf("--model-file");
+  return i >= 0 ? process.argv[i + 1] : process.argv.find((a) => a.startsWith("--model-file="))?.slice("--model-file=".length);
+})();
+const modelFile = argModelFile ?? (process.env.COCOON_MODEL_FILE || undefined);
 const port = Number(process.env.PORT ?? 8787);
 mkdirSync(home, { recursive: true });
 
@@ -59,9 +68,24 @@ async function demo() {
     { name: "agent-2", priceBps: 12_000 },
   ]);
 
+  let gguf: ModelFileAgent | undefined;
+  if (process.env.COCOON_NO_MODEL_FILE !== "1") {
+    try {
+      gguf = await startModelFileAgent(net.url, home, modelFile ? { modelFile } : {});
+    } catch (e) {
+      console.error(`the GGUF agent did not start (${(e as Error).message}); the network runs without it`);
+    }
+  }
+
   console.log(`Cocoon local network up at ${net.url}  (data: ${net.dataDir})`);
-  console.log(`  store: LMDB (durable, transactional) · queues: in-process, SQS-shaped`);
-  for (const a of agents) console.log(`  worker ${a.workerId.slice(0, 12)}… tier=${a.tier} (SIMULATED TEE) engine=builtin-deterministic (not a real model)`);
+  console.log(`  store: LMDB (durable, transactional) · queues: in-process, SQS-shaped · relay: in-process (streamed answers, sealed chunk by chunk)`);
+  for (const a of agents) console.log(`  worker ${a.workerId.slice(0, 12)}… tier=${a.tier} (SIMULATED TEE) model=${BUILTIN_DEFAULT_MODEL} engine=builtin-deterministic (not a real model)`);
+  if (gguf) {
+    console.log(
+      `  worker ${gguf.agent.workerId.slice(0, 12)}… tier=${gguf.agent.tier} (SIMULATED TEE) model=${gguf.model} engine=llama.cpp (embedded) file=${gguf.info.file} sha256=${gguf.info.digest.slice(0, 16)}…`,
+    );
+    if (gguf.tiny || gguf.info.randomWeights) console.log(`    ^ RANDOM WEIGHTS: this model's text means nothing (the project's own tiny test model). Serve a real one: COCOON_MODEL_FILE=path.gguf npm start`);
+  }
 
   const requester = loadOrCreateKey(join(home, "requester.key"));
   const client = new CocoonClient({ apiUrl: net.url, key: requester, allowDev: true });
@@ -77,8 +101,14 @@ async function demo() {
   const prompt = process.env.COCOON_DEMO_PROMPT ?? "Hello Cocoon! What is private inference?";
   console.log(`\nDemo job: "${prompt}"`);
   try {
-    const r = await client.ask({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: prompt }], maxTokens: 64, tiers: ["tdx", "dev"] });
-    console.log(formatAnswer(r));
+    // Streamed: each piece is printed once its sealed chunk verified; the receipt and bill at the end.
+    const r = await printStream(client, BUILTIN_DEFAULT_MODEL, prompt);
+    console.log(formatAnswer({ ...r, text: "" }).replace(/^\n/, ""));
+    if (gguf) {
+      console.log(`\nThe same through the GGUF agent (${gguf.model}${gguf.tiny || gguf.info.randomWeights ? ": RANDOM WEIGHTS, the text means nothing" : ""}):`);
+      const g = await printStream(client, gguf.model, prompt, 24);
+      console.log(formatAnswer({ ...g, text: "" }).replace(/^\n/, ""));
+    }
     const after = await client.balance();
     console.log(`requester ${requester.id.slice(0, 12)}… balance: ${after.available} nanoTON available, ${after.held} held`);
     const worker = agents.find((a) => a.workerId === r.workerId);
@@ -97,7 +127,8 @@ async function demo() {
   }
 
   const stop = async () => {
-    await Promise.all(agents.map((a) => a.stop()));
+    await Promise.all([...agents, ...(gguf ? [gguf.agent] : [])].map((a) => a.stop()));
+    await gguf?.engine.close();
     await net.stop();
   };
   if (process.env.COCOON_EXIT_AFTER_DEMO === "1") {
@@ -108,4 +139,17 @@ async function demo() {
     process.once("SIGINT", () => void stop().then(() => process.exit(0)));
     process.once("SIGTERM", () => void stop().then(() => process.exit(0)));
   }
+}
+
+/** One question through askStream, its text printed as it arrives; returns the verified result. */
+async function printStream(client: CocoonClient, model: string, prompt: string, maxTokens = 64) {
+  for await (const ev of client.askStream({ model, messages: [{ role: "user", content: prompt }], maxTokens, tiers: ["tdx", "dev"] })) {
+    if (ev.type === "delta" && ev.text) process.stdout.write(ev.text);
+    else if (ev.type === "restart") process.stdout.write(`\n[worker failed; ${ev.workerId.slice(0, 8)} starts over]\n`);
+    else if (ev.type === "done") {
+      process.stdout.write("\n");
+      return ev;
+    }
+  }
+  throw new Error("the stream ended without an answer");
 }
