@@ -44,8 +44,15 @@ export const requesterAccount = (id: string) => `req:${id}`;
 export const workerAccount = (id: string) => `wrk:${id}`;
 export const isExternal = (account: string) => account.startsWith("ext:");
 
+/**
+ * Counters bumped on an account's balance item in the same update as its postings (a worker's
+ * job and token counts at settlement): statistics, not money, so no posting carries them and
+ * no guard applies. Keyed by account id; an account the movement does not touch is refused.
+ */
+export type AccountCounters = Record<string, Record<string, number>>;
+
 /** Build the write operations of a movement: one ledger item + one update per touched account. */
-export function movementOps(m: Movement): WriteOp[] {
+export function movementOps(m: Movement, counters: AccountCounters = {}): WriteOp[] {
   let sum = 0n;
   for (const p of m.postings) sum += p.delta;
   if (sum !== 0n) throw new UnbalancedMovementError(`movement ${m.id} does not balance: sum of postings = ${sum}`);
@@ -74,12 +81,17 @@ export function movementOps(m: Movement): WriteOp[] {
     },
   ];
   for (const [account, d] of byAccount) {
-    const add: Record<string, bigint> = {};
+    const add: Record<string, number | bigint> = {};
     const guards: Condition[] = [];
     for (const field of ["available", "held"] as const) {
       if (d[field] === 0n) continue;
       add[field] = d[field];
       if (d[field] < 0n && !isExternal(account)) guards.push({ kind: "cmp", attr: field, op: ">=", value: -d[field] });
+    }
+    // Riding on the balance update: one write per account, however many things it records.
+    for (const [field, n] of Object.entries(counters[account] ?? {})) {
+      if (field === "available" || field === "held") throw new UnbalancedMovementError(`counter ${field} on ${account} would move money outside the postings`);
+      add[field] = n;
     }
     if (Object.keys(add).length === 0) continue;
     ops.push({
@@ -89,6 +101,9 @@ export function movementOps(m: Movement): WriteOp[] {
       add,
       ...(guards.length ? { when: guards.length === 1 ? guards[0]! : { kind: "and", all: guards } } : {}),
     });
+  }
+  for (const account of Object.keys(counters)) {
+    if (!byAccount.has(account)) throw new UnbalancedMovementError(`movement ${m.id} posts nothing to ${account}, so it cannot carry its counters`);
   }
   return ops;
 }
@@ -109,14 +124,14 @@ export class OverdraftError extends Error {
  * A failing condition among `extra` is rethrown as ConditionFailedError with the index
  * shifted to `extra`'s own numbering.
  */
-export async function applyMovement(store: Store, m: Movement, extra: WriteOp[] = []): Promise<ApplyResult> {
-  const ops = movementOps(m);
+export async function applyMovement(store: Store, m: Movement, extra: WriteOp[] = [], counters?: AccountCounters): Promise<ApplyResult> {
+  const ops = movementOps(m, counters);
   try {
     await store.transact([...ops, ...extra]);
     return "applied";
   } catch (e) {
     if (!(e instanceof ConditionFailedError)) throw e;
-    const i = e.index ?? (await locateFailure(store, m, ops.length));
+    const i = e.index ?? (await locateFailure(store, m, ops));
     if (i === 0) return "duplicate";
     if (i < ops.length) {
       const op = ops[i]!;
@@ -127,9 +142,9 @@ export async function applyMovement(store: Store, m: Movement, extra: WriteOp[] 
 }
 
 /** When an adapter cannot say which condition failed, find out by reading. */
-async function locateFailure(store: Store, m: Movement, movementOpCount: number): Promise<number> {
+async function locateFailure(store: Store, m: Movement, ops: WriteOp[]): Promise<number> {
   if (await store.get("ledger", { pk: m.id, sk: "tx" })) return 0;
-  const ops = movementOps(m);
+  const movementOpCount = ops.length;
   for (let i = 1; i < ops.length; i++) {
     const op = ops[i]!;
     if (op.op !== "update" || !op.add) continue;

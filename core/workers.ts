@@ -6,7 +6,7 @@ import { b64u } from "./crypto/encoding";
 import { randomBytes } from "node:crypto";
 import type { CoreDeps } from "./deps";
 import { ForbiddenError, RegistrationRefusedError, UnauthenticatedError } from "./errors";
-import { toBig } from "./ledger";
+import { toBig, workerAccount } from "./ledger";
 import { payoutTotals } from "./payouts";
 import { imageAllowed, imageDigestOf, ImageNotAllowedError } from "./policy-registry";
 import { pricePerToken } from "./pricing";
@@ -44,7 +44,10 @@ export interface WorkerItem extends Item {
   registeredAt: number;
 }
 
-/** pk=workerId sk="stats": counters bumped with each settled job, apart from the (large) worker item. */
+/**
+ * Job and token counters: on the worker's balance item (`accounts` wrk:<id>), bumped in the
+ * settlement's own update; before issue 12 a separate item, pk=workerId sk="stats" (still read).
+ */
 export interface WorkerStatsItem extends Item {
   jobs?: number;
   promptTokens?: number;
@@ -285,8 +288,11 @@ export function commonCapabilities(offers: Array<Pick<OfferItem, "capabilities">
 
 export async function workerStatus(deps: CoreDeps, workerId: string) {
   const w = await requireWorker(deps, workerId);
-  const [stats, t, offers] = await Promise.all([
+  // Counts ride on the worker's balance item since issue 12 (core/jobs/results.ts); the stats
+  // item holds what was counted before.
+  const [legacy, counted, t, offers] = await Promise.all([
     deps.store.get<WorkerStatsItem>("workers", { pk: workerId, sk: "stats" }),
+    deps.store.get<WorkerStatsItem>("accounts", { pk: workerAccount(workerId), sk: "balance" }),
     payoutTotals(deps.store, workerId),
     Promise.all(w.models.map((model) => deps.store.get<OfferItem>("offers", { pk: model, sk: workerId }))),
   ]);
@@ -296,9 +302,9 @@ export async function workerStatus(deps: CoreDeps, workerId: string) {
     workerId,
     tier: w.tier,
     models: w.models,
-    jobs: Number(stats?.jobs ?? 0),
-    promptTokens: Number(stats?.promptTokens ?? 0),
-    completionTokens: Number(stats?.completionTokens ?? 0),
+    jobs: Number(legacy?.jobs ?? 0) + Number(counted?.jobs ?? 0),
+    promptTokens: Number(legacy?.promptTokens ?? 0) + Number(counted?.promptTokens ?? 0),
+    completionTokens: Number(legacy?.completionTokens ?? 0) + Number(counted?.completionTokens ?? 0),
     /** everything ever credited for jobs (core/payouts: not yet vouchered + vouchered) */
     earned: t.earned.toString(),
     /** paid out by the vault, as the chain watcher recorded it */

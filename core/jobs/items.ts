@@ -57,6 +57,8 @@ export interface JobItem extends Item {
    * before it existed (their reply item is `reply#<attempt>`).
    */
   resultDigest?: string;
+  /** Submitted under the key `submit-<jobId>`: this item is the idempotency record (no other). */
+  keyedByJob?: boolean;
   createdAt: number;
   updatedAt: number;
 }

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { newJobId } from "../ids";
 import { maxJobCost } from "../pricing";
 import { prepareJob } from "./prepare";
-import { submitJob } from "./submit";
+import { jobIdempotencyKey, submitJob } from "./submit";
 import { pollJobs } from "./poll";
 import { FUNDS, MODEL, makeJobWorld, seal } from "./testing";
 import type { JobItem } from "./items";
@@ -237,5 +237,40 @@ describe("submitJob", () => {
     await submitJob(w.deps, r.id, seal(header, reversed), "order-key-1", quote);
     const job = await w.store.get<JobItem>("jobs", { pk: header.jobId, sk: "job" });
     expect(job!.candidates.map((c) => c.workerId)).toEqual(reversed.map((c) => c.workerId));
+  });
+
+  it("a key that names the job (submit-<jobId>) writes no idempotency record: the job item answers retries (202), another body (422) and other keys (409)", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const a = await w.worker();
+    const r = await w.requester();
+    const { envelope, header, quote } = await w.sealedJob(r);
+    const key = jobIdempotencyKey(header.jobId);
+    const hpke = (await w.store.get<WorkerItem>("workers", { pk: a.id, sk: "worker" }))!.hpkePublicKey;
+    // Act
+    const first = await submitJob(w.deps, r.id, envelope, key, quote);
+    const concurrent = await Promise.all([submitJob(w.deps, r.id, envelope, key, quote), submitJob(w.deps, r.id, envelope, key, quote)]);
+    const otherBody = await submitJob(w.deps, r.id, seal(header, [{ workerId: a.id, hpkePublicKey: hpke }]), key, quote).catch((e) => e);
+    const otherKey = await submitJob(w.deps, r.id, envelope, "another-key-1", quote).catch((e) => e);
+    // Assess
+    expect(first).toEqual({ jobId: header.jobId, status: "assigned", replayed: false });
+    expect(concurrent).toEqual([
+      { jobId: header.jobId, status: "assigned", replayed: true },
+      { jobId: header.jobId, status: "assigned", replayed: true },
+    ]);
+    expect(otherBody).toMatchObject({ status: 422, code: "idempotency_key_reused" });
+    expect(otherKey).toMatchObject({ status: 409, code: "job_exists" });
+    expect(w.store.scan("idempotency")).toHaveLength(0);
+    expect((await w.balance(r.id)).held).toBe(BigInt(header.maxCost));
+  });
+
+  it("a job submitted under another key is not answered to a later submit-<jobId> key: 409 job_exists", async () => {
+    const w = makeJobWorld();
+    await w.worker();
+    const r = await w.requester();
+    const { envelope, header, quote } = await w.sealedJob(r);
+    await submitJob(w.deps, r.id, envelope, "first-key-01", quote);
+    const named = await submitJob(w.deps, r.id, envelope, jobIdempotencyKey(header.jobId), quote).catch((e) => e);
+    expect(named).toMatchObject({ status: 409, code: "job_exists" });
   });
 });

@@ -45,7 +45,7 @@ describe("a completed result is settled: cost from the receipt's usage, capped a
     expect(await w.earned(a.id)).toBe(cost);
     expect(await w.balance(r.id)).toEqual({ available: FUNDS - cost, held: 0n });
     expect(await getJob(w.deps, r.id, header.jobId)).toMatchObject({ status: "completed", cost: cost.toString(), reply: result.reply, receipt: result.receipt });
-    expect(await w.store.get("workers", { pk: a.id, sk: "stats" })).toMatchObject({ jobs: 1, promptTokens: 11, completionTokens: 13 });
+    expect(await w.store.get("accounts", { pk: `wrk:${a.id}`, sk: "balance" })).toMatchObject({ jobs: 1, promptTokens: 11, completionTokens: 13 });
   });
 });
 
@@ -189,7 +189,7 @@ describe("a job settles exactly once", () => {
     expect(await w.earned(a.id)).toBe(cost);
     expect(await w.balance(r.id)).toEqual({ available: FUNDS - cost, held: 0n });
     expect(await jobOf(w, header.jobId)).toMatchObject({ status: "completed" });
-    expect(await w.store.get("workers", { pk: a.id, sk: "stats" })).toMatchObject({ jobs: 1 });
+    expect(await w.store.get("accounts", { pk: `wrk:${a.id}`, sk: "balance" })).toMatchObject({ jobs: 1 });
   });
 
   it("two different results posted at once: one is accepted, the other is 409; a later different post is 409 result_differs and changes nothing", async () => {

@@ -10,7 +10,7 @@ import { b64u } from "../crypto/encoding";
 import { verifyReceipt } from "../crypto/receipt";
 import type { CoreDeps } from "../deps";
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "../errors";
-import { applyMovement, OverdraftError, settleMovement } from "../ledger";
+import { applyMovement, OverdraftError, settleMovement, workerAccount } from "../ledger";
 import { jobCost } from "../pricing";
 import { ConditionFailedError } from "../ports";
 import { appendReceiptOp } from "../receipts/log";
@@ -80,16 +80,11 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
         set: { status: "completed", cost: cost.toString(), resultDigest: digest, updatedAt: now },
         when: stillAt(r.attempt),
       },
-      {
-        op: "update",
-        table: "workers",
-        key: { pk: workerId, sk: "stats" },
-        add: { jobs: 1, promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens },
-      },
       // issue 15: the receipt joins the receipt log's inbox in this same transaction (last, no
       // condition); the anchorer numbers and anchors it (core/receipts/log.ts).
       appendReceiptOp(job.jobId, r.receipt, now),
-    ]);
+      // The worker's job and token counts ride on its balance update (one item write, not two).
+    ], { [workerAccount(workerId)]: { jobs: 1, promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens } });
     if (applied === "duplicate") settled = new Error("settled already");
   } catch (e) {
     // Condition: the job moved on. Overdraft: its hold is gone (refunded meanwhile).

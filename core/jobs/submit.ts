@@ -11,6 +11,13 @@ import { maxJobCost } from "../pricing";
 import { envelopeKey, jobKey, leaseMs, RETAIN_SECONDS, type EnvelopeItem, type JobCandidate, type JobItem } from "./items";
 import { verifyQuote, type QuoteBody } from "./quote";
 
+/**
+ * The Idempotency-Key that names its job (what the SDK sends). Such a submit writes no
+ * idempotency record: the job item, written only if absent in the same transaction as the
+ * hold, answers every retry (one DynamoDB item fewer per job).
+ */
+export const jobIdempotencyKey = (jobId: string) => `submit-${jobId}`;
+
 /** Envelopes ride inside SQS messages (256 KiB): leave room for the rest of the message. */
 export const MAX_ENVELOPE_BYTES = 200 * 1024;
 
@@ -27,9 +34,16 @@ export async function submitJob(
   const canonical = canonicalJson(envelope);
   const bodyHash = sha256Hex(canonical);
   const idemKey = { pk: `${requester}#${idempotencyKey}`, sk: "submit" };
+  // A key that names the job (the SDK's) needs no record of its own: the job item is it.
+  const keyedByJob = idempotencyKey === jobIdempotencyKey(h.jobId);
 
-  const prior = await deps.store.get("idempotency", idemKey);
-  if (prior) return replayIdempotent(deps, prior, bodyHash);
+  if (keyedByJob) {
+    const prior = await deps.store.get<JobItem>("jobs", jobKey(h.jobId));
+    if (prior) return replayFromJob(prior, requester, bodyHash);
+  } else {
+    const prior = await deps.store.get("idempotency", idemKey);
+    if (prior) return replayIdempotent(deps, prior, bodyHash);
+  }
 
   if (h.requester !== requester) throw new ForbiddenError("requester_mismatch", "envelope.header.requester must be the key that signs this request");
   if (canonical.length > MAX_ENVELOPE_BYTES) {
@@ -71,6 +85,7 @@ export async function submitJob(
     leaseUntil: now + leaseMs(deps, h.maxTokens),
     createdAt: now,
     updatedAt: now,
+    ...(keyedByJob ? { keyedByJob: true } : {}),
   };
   // The sealed request goes in its own item, outside the transaction (cheaper on DynamoDB),
   // written while the transaction runs (one commit locally). The job item pins its hash.
@@ -88,19 +103,19 @@ export async function submitJob(
   try {
     const r = await applyMovement(deps.store, holdMovement(h.jobId, requester, maxCost, now), [
       { op: "put", table: "jobs", item: job, when: { kind: "notExists" } },
-      { op: "put", table: "idempotency", item: { ...idemKey, jobId: h.jobId, bodyHash, ttl: Math.ceil(now / 1000) + 86_400 }, when: { kind: "notExists" } },
+      ...(keyedByJob ? [] : [{ op: "put" as const, table: "idempotency" as const, item: { ...idemKey, jobId: h.jobId, bodyHash, ttl: Math.ceil(now / 1000) + 86_400 }, when: { kind: "notExists" as const } }]),
     ]);
     // The hold is already there: a concurrent retry with this key won the race, or an
     // earlier attempt of this very request committed without us hearing back (an ambiguous
     // store commit). Either way the idempotency record committed with that hold says
     // whose job it is: answer from it exactly as the winner did (issue 9 #6).
-    if (r === "duplicate") return answerDuplicate(deps, h.jobId, idemKey, bodyHash);
+    if (r === "duplicate") return answerDuplicate(deps, h.jobId, keyedByJob ? requester : idemKey, bodyHash);
   } catch (e) {
     if (e instanceof OverdraftError) {
       const bal = await getBalance(deps.store, requesterAccount(requester));
       throw new InsufficientFundsError(maxCost, bal.available);
     }
-    if (e instanceof ConditionFailedError) return answerDuplicate(deps, h.jobId, idemKey, bodyHash);
+    if (e instanceof ConditionFailedError) return answerDuplicate(deps, h.jobId, keyedByJob ? requester : idemKey, bodyHash);
     throw e;
   }
   // The job is ours: an envelope left under this id by an earlier submit that never committed is replaced.
@@ -114,10 +129,30 @@ export async function submitJob(
  * The job was submitted already: the same 202 when this Idempotency-Key recorded it with this
  * body; 422 idempotency_key_reused for another body; 409 job_exists when another key holds it.
  */
-async function answerDuplicate(deps: CoreDeps, jobId: string, idemKey: Key, bodyHash: string) {
-  const prior = await deps.store.get("idempotency", idemKey);
+async function answerDuplicate(deps: CoreDeps, jobId: string, by: Key | string, bodyHash: string) {
+  if (typeof by === "string") {
+    const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+    if (job) return replayFromJob(job, by, bodyHash);
+    throw new ConflictError("job_exists", `job ${jobId} was already submitted; retry with the key you first used`);
+  }
+  const prior = await deps.store.get("idempotency", by);
   if (prior) return replayIdempotent(deps, prior, bodyHash); // the body hash pins the job id too
   throw new ConflictError("job_exists", `job ${jobId} was already submitted with another Idempotency-Key; retry with the key you first used`);
+}
+
+/**
+ * A submit whose key names the job (`submit-<jobId>`) found the job: the same 202 when that
+ * requester submitted this very body under this key; 422 for another body; 409 job_exists when
+ * the job is someone else's or was submitted under another key.
+ */
+function replayFromJob(job: JobItem, requester: string, bodyHash: string) {
+  if (job.requester !== requester || job.keyedByJob !== true) {
+    throw new ConflictError("job_exists", `job ${job.jobId} was already submitted with another Idempotency-Key (or by another account); pick a new job id`);
+  }
+  if (job.requestHash !== bodyHash) {
+    throw new CocoonError(422, "idempotency_key_reused", "this Idempotency-Key was used for a different request body: use a new key for a new job");
+  }
+  return { jobId: job.jobId, status: job.status, replayed: true };
 }
 
 async function replayIdempotent(deps: CoreDeps, prior: Item, bodyHash: string) {
