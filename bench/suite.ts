@@ -6,6 +6,7 @@ export const suites: Record<string, () => Promise<BenchResult[]>> = {
   envelope: async () => (await import("./envelope")).benchEnvelope(),
   store: async () => (await import("./store")).benchStore(),
   attestation: async () => (await import("./attestation")).benchAttestation(),
+  bundles: async () => (await import("./bundles")).benchBundles(),
   chain: async () => (await import("./chain")).benchChain(),
   cost: async () => (await import("./cost")).benchCost(),
   anchoring: async () => (await import("./anchoring")).benchAnchoring(),
