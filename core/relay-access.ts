@@ -16,7 +16,7 @@ import type { RelayPort, WithRelay } from "./relay";
  * Core: functions/adapters/relay-iot.ts). Absent: the coordinator's own HTTP relay routes.
  */
 export interface RelaySessionVendor {
-  forWorker(jobId: string, attempt: number, workerId: string): Promise<RelaySession>;
+  forWorker(job: { jobId: string; attempt: number; requester: string }, workerId: string): Promise<RelaySession>;
   forRequester(jobId: string, account: string): Promise<RelaySession>;
 }
 
@@ -85,8 +85,8 @@ export async function readChunks(deps: RelayDeps, requester: string, jobId: stri
 
 /** POST /v1/agent/jobs/{id}/relay: how the worker at the current attempt publishes this job's stream. */
 export async function workerRelaySession(deps: RelayDeps, workerId: string, jobId: string, attempt: number): Promise<RelaySession> {
-  await currentJobOf(deps, jobId, attempt, workerId);
-  if (deps.relaySessions) return deps.relaySessions.forWorker(jobId, attempt, workerId);
+  const job = await currentJobOf(deps, jobId, attempt, workerId);
+  if (deps.relaySessions) return deps.relaySessions.forWorker({ jobId, attempt, requester: job.requester }, workerId);
   requireRelay(deps);
   return { transport: "http" };
 }

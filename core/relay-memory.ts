@@ -37,6 +37,8 @@ export interface MemoryRelay extends RelayPort {
   dump(): RelayChunk[];
   /** chunks published since start (bench: relay messages per streamed job) */
   readonly published: number;
+  /** drops what outlived idleMs / endedGraceMs now (a timer does it too) */
+  sweep(): void;
 }
 
 export function createMemoryRelay(o: MemoryRelayOptions = {}): MemoryRelay {
@@ -98,6 +100,7 @@ export function createMemoryRelay(o: MemoryRelayOptions = {}): MemoryRelay {
       return published;
     },
     size: () => jobs.size,
+    sweep,
     dump: () => [...jobs.values()].flatMap((s) => s.chunks),
     async publish(jobId, chunks) {
       const s = get(jobId, true)!;

@@ -4,6 +4,7 @@
  */
 import { RelaySession } from "../../events/relay";
 import { requesterRelaySession, type RelayDeps } from "../../core/relay-access";
+import { relaySessionsFromEnv } from "../adapters/relay-iot";
 import { jobIdOf } from "./job-id";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";
@@ -16,6 +17,13 @@ export const route = defineRoute(
     auth: "signed",
     response: RelaySession,
   },
-  ({ deps, caller, params }) => requesterRelaySession(deps as RelayDeps, caller, jobIdOf(params)),
+  async ({ deps, caller, params }) => requesterRelaySession(await withVendor(deps as RelayDeps), caller, jobIdOf(params)),
 );
+/** On a deployed stage the vendor of AWS IoT Core credentials (from the stack's environment); locally none. */
+async function withVendor(deps: RelayDeps): Promise<RelayDeps> {
+  if (deps.relaySessions) return deps;
+  const relaySessions = await relaySessionsFromEnv();
+  return relaySessions ? { ...deps, relaySessions } : deps;
+}
+
 export const handler = lambdaHandler(route);

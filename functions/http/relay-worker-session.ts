@@ -4,6 +4,7 @@
  */
 import { AgentRelaySessionRequest, RelaySession } from "../../events/relay";
 import { workerRelaySession, type RelayDeps } from "../../core/relay-access";
+import { relaySessionsFromEnv } from "../adapters/relay-iot";
 import { jobIdOf } from "./job-id";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";
@@ -17,6 +18,13 @@ export const route = defineRoute(
     body: AgentRelaySessionRequest,
     response: RelaySession,
   },
-  ({ deps, caller, body, params }) => workerRelaySession(deps as RelayDeps, caller, jobIdOf(params), body.attempt),
+  async ({ deps, caller, body, params }) => workerRelaySession(await withVendor(deps as RelayDeps), caller, jobIdOf(params), body.attempt),
 );
+/** On a deployed stage the vendor of AWS IoT Core credentials (from the stack's environment); locally none. */
+async function withVendor(deps: RelayDeps): Promise<RelayDeps> {
+  if (deps.relaySessions) return deps;
+  const relaySessions = await relaySessionsFromEnv();
+  return relaySessions ? { ...deps, relaySessions } : deps;
+}
+
 export const handler = lambdaHandler(route);

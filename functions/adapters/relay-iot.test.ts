@@ -1,0 +1,72 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { mockClient } from "aws-sdk-client-mock";
+import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
+import { RelaySession } from "../../events/relay";
+import { IotRelaySessionVendor, relaySessionsFromEnv, requesterRelayPolicy, workerRelayPolicy } from "./relay-iot";
+
+const ACCOUNT = "123456789012";
+const IOT_ARN = `arn:aws:iot:us-east-1:${ACCOUNT}`;
+const ROLE = `arn:aws:iam::${ACCOUNT}:role/prod-cocoon-Cocoon-RelayRole-1A2B3C`;
+const PREFIX = "cocoon-prod";
+const JOB = "job_01jdqv6x7s9k2m4n8p0r3t5w00";
+const REQUESTER = "UmVxdWVzdGVyS2V5Rm9yVGhlVGVzdHNPZlRoZVJlbGF5";
+const WORKER = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo";
+const EXPIRES = new Date(Date.UTC(2026, 10, 25, 13, 0, 0));
+
+// aws-sdk-client-mock stands in for STS: no AWS call is made here.
+const sts = mockClient(STSClient);
+const vendor = (durationSeconds = 900) =>
+  new IotRelaySessionVendor({ client: new STSClient({ region: "us-east-1" }), roleArn: ROLE, region: "us-east-1", endpoint: "abc123-ats.iot.us-east-1.amazonaws.com", iotArn: IOT_ARN, prefix: PREFIX, durationSeconds });
+
+beforeEach(() => {
+  sts.reset();
+  sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: "ASIAEXAMPLE", SecretAccessKey: "secret", SessionToken: "token", Expiration: EXPIRES } });
+});
+
+describe("relay sessions on AWS IoT Core (STS mocked)", () => {
+  it("the worker may publish to this job's topic under its own id, and do nothing else", async () => {
+    // Act
+    const s = await vendor().forWorker({ jobId: JOB, attempt: 1, requester: REQUESTER }, WORKER);
+    // Assess
+    const input = sts.commandCalls(AssumeRoleCommand)[0]!.args[0].input;
+    expect(input).toMatchObject({ RoleArn: ROLE, RoleSessionName: `w-${JOB}-1`, DurationSeconds: 900 });
+    expect(JSON.parse(input.Policy!)).toEqual({
+      Version: "2012-10-17",
+      Statement: [{ Sid: "PublishThisJobsStream", Effect: "Allow", Action: ["iot:Publish"], Resource: `${IOT_ARN}:topic/${PREFIX}/r/${REQUESTER}/${JOB}/${WORKER}` }],
+    });
+    expect(RelaySession.parse(s)).toEqual({
+      transport: "iot-mqtt",
+      endpoint: "abc123-ats.iot.us-east-1.amazonaws.com",
+      region: "us-east-1",
+      topic: `${PREFIX}/r/${REQUESTER}/${JOB}/${WORKER}`,
+      clientId: `${PREFIX}-r-${JOB}`,
+      credentials: { accessKeyId: "ASIAEXAMPLE", secretAccessKey: "secret", sessionToken: "token", expiration: EXPIRES.getTime() },
+    });
+  });
+
+  it("the requester may connect as this job's client and subscribe to / receive this job's topics under its own account only", async () => {
+    // Act
+    const s = await vendor().forRequester(JOB, REQUESTER);
+    // Assess
+    const policy = JSON.parse(sts.commandCalls(AssumeRoleCommand)[0]!.args[0].input.Policy!) as { Statement: Array<{ Action: string[]; Resource: string }> };
+    expect(policy.Statement.map((x) => [x.Action, x.Resource])).toEqual([
+      [["iot:Connect"], `${IOT_ARN}:client/${PREFIX}-r-${JOB}`],
+      [["iot:Subscribe"], `${IOT_ARN}:topicfilter/${PREFIX}/r/${REQUESTER}/${JOB}/*`],
+      [["iot:Receive"], `${IOT_ARN}:topic/${PREFIX}/r/${REQUESTER}/${JOB}/*`],
+    ]);
+    expect(s).toMatchObject({ transport: "iot-mqtt", topic: `${PREFIX}/r/${REQUESTER}/${JOB}/+` });
+    // no statement reaches another job or another account
+    expect(requesterRelayPolicy({ iotArn: IOT_ARN, prefix: PREFIX }, REQUESTER, JOB)).not.toMatch(/\/r\/\*|topic\/\*|\*\/\*/);
+    expect(workerRelayPolicy({ iotArn: IOT_ARN, prefix: PREFIX }, REQUESTER, JOB, WORKER)).not.toContain("*");
+  });
+
+  it("no credentials from STS is a 503; a duration outside 900-3600 s is refused at construction", async () => {
+    sts.on(AssumeRoleCommand).resolves({});
+    await expect(vendor().forRequester(JOB, REQUESTER)).rejects.toMatchObject({ status: 503, code: "relay_session_unavailable" });
+    expect(() => vendor(60)).toThrow(/900/);
+  });
+
+  it("without the stack's environment there is no vendor (the local default relays over HTTP)", async () => {
+    await expect(relaySessionsFromEnv({})).resolves.toBeUndefined();
+  });
+});

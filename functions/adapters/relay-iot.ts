@@ -1,0 +1,134 @@
+/**
+ * The relay on AWS: AWS IoT Core, MQTT over WebSocket (docs/architecture.md §3, "Streaming").
+ *
+ * Why IoT Core (of API Gateway WebSocket, IoT Core, Lambda response streaming, long-poll —
+ * ../shared/AWS-PRICES.md has the prices): it is the one where no compute of ours runs per
+ * chunk or is held while the GPU works. The worker publishes each sealed chunk over HTTPS
+ * straight to the broker and the requester holds an MQTT subscription, both with short-lived
+ * credentials the coordinator vends here (STS, free), so a streamed job costs IoT messages
+ * and connection minutes only: per 1M jobs of 11 chunks ≤ 5 KB ≈ $24 (bench/cost.ts
+ * `streamedRelayCost`), about the same as API Gateway WebSocket ($24.8, which also needs a
+ * Lambda per chunk to forward and $0.25/M connection-minutes against $0.08), half of
+ * DynamoDB + a streaming Lambda ($49, a function held for the whole generation) or
+ * DynamoDB + long-poll ($53). Fewer, larger chunks are the lever (the agent's adaptive
+ * chunking: about one per second of generation), and a chunk over 5 KB counts twice.
+ *
+ * Least privilege: the RelayRole (stacks/Cocoon.ts) trusts only the two session functions and
+ * allows the four IoT actions under this stage's topic prefix; each AssumeRole adds a session
+ * policy naming ONE job's topic: the worker at the job's current attempt may publish to
+ * `<prefix>/<requester>/<jobId>/<workerId>` (nothing else: HTTPS publish needs no Connect),
+ * the requester may connect as `<stage>-r-<jobId>` and subscribe to / receive
+ * `<prefix>/<requester>/<jobId>/*`. The requester's own account is in the topic, so
+ * credentials asked for before a job exists (quotes are stateless) read nothing of another's.
+ *
+ * What is built and tested here: the vending (with aws-sdk-client-mock) and the policies.
+ * The transports at the two ends are small: the agent publishes with one SigV4-signed HTTPS
+ * POST (agent/relay-iot.ts); the SDK takes an MQTT subscriber as an option (no MQTT client is
+ * a dependency of this project: without one, askStream waits for the whole answer instead).
+ */
+import type { STSClient } from "@aws-sdk/client-sts";
+import { createHash } from "node:crypto";
+import type { RelaySession } from "../../events/relay";
+import { CocoonError } from "../../core/errors";
+import type { RelaySessionVendor } from "../../core/relay-access";
+
+export const RELAY_WORKER_ACTIONS = ["iot:Publish"] as const;
+export const RELAY_REQUESTER_ACTIONS = ["iot:Connect", "iot:Subscribe", "iot:Receive"] as const;
+/** What the RelayRole itself allows (the session policies narrow it per job). */
+export const RELAY_ROLE_ACTIONS = ["iot:Connect", "iot:Publish", "iot:Receive", "iot:Subscribe"] as const;
+
+export interface IotRelayOptions {
+  client: STSClient;
+  roleArn: string;
+  region: string;
+  /** the account's IoT data endpoint (aws iot describe-endpoint --endpoint-type iot:Data-ATS) */
+  endpoint: string;
+  /** `arn:aws:iot:<region>:<account>` */
+  iotArn: string;
+  /** `<app>-<stage>`: topics are `<prefix>/r/...`, client ids `<prefix>-r-...` */
+  prefix: string;
+  /** 900 (the least STS gives) … 3600 (role chaining's most) */
+  durationSeconds: number;
+}
+
+/** The topic of one job's stream from one worker. */
+export const relayTopic = (prefix: string, requester: string, jobId: string, workerId: string) => `${prefix}/r/${requester}/${jobId}/${workerId}`;
+/** The requester's MQTT client id for one job. */
+export const relayClientId = (prefix: string, jobId: string) => `${prefix}-r-${jobId}`;
+
+export function workerRelayPolicy(o: Pick<IotRelayOptions, "iotArn" | "prefix">, requester: string, jobId: string, workerId: string): string {
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [{ Sid: "PublishThisJobsStream", Effect: "Allow", Action: [...RELAY_WORKER_ACTIONS], Resource: `${o.iotArn}:topic/${relayTopic(o.prefix, requester, jobId, workerId)}` }],
+  });
+}
+
+export function requesterRelayPolicy(o: Pick<IotRelayOptions, "iotArn" | "prefix">, requester: string, jobId: string): string {
+  const base = `${o.prefix}/r/${requester}/${jobId}`;
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [
+      { Sid: "ConnectAsThisJob", Effect: "Allow", Action: ["iot:Connect"], Resource: `${o.iotArn}:client/${relayClientId(o.prefix, jobId)}` },
+      { Sid: "SubscribeThisJob", Effect: "Allow", Action: ["iot:Subscribe"], Resource: `${o.iotArn}:topicfilter/${base}/*` },
+      { Sid: "ReceiveThisJob", Effect: "Allow", Action: ["iot:Receive"], Resource: `${o.iotArn}:topic/${base}/*` },
+    ],
+  });
+}
+
+/** RoleSessionName: ≤ 64 chars of [\w+=,.@-]; a job id fits, a hash otherwise. */
+function sessionName(kind: "w" | "r", id: string): string {
+  const name = `${kind}-${id}`;
+  return /^[\w+=,.@-]{2,64}$/.test(name) ? name : `${kind}-${createHash("sha256").update(id).digest("hex").slice(0, 40)}`;
+}
+
+export class IotRelaySessionVendor implements RelaySessionVendor {
+  constructor(private readonly o: IotRelayOptions) {
+    if (!Number.isInteger(o.durationSeconds) || o.durationSeconds < 900 || o.durationSeconds > 3600) {
+      throw new CocoonError(500, "relay_misconfigured", `relay session duration ${o.durationSeconds} s is outside 900–3600 s`);
+    }
+  }
+
+  private async assume(name: string, policy: string) {
+    const { AssumeRoleCommand } = await import("@aws-sdk/client-sts");
+    const out = await this.o.client.send(new AssumeRoleCommand({ RoleArn: this.o.roleArn, RoleSessionName: name, DurationSeconds: this.o.durationSeconds, Policy: policy }));
+    const c = out.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
+      throw new CocoonError(503, "relay_session_unavailable", "STS returned no credentials; retry, or read the answer with GET /v1/jobs/{id}");
+    }
+    return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration.getTime() };
+  }
+
+  async forWorker(job: { jobId: string; attempt: number; requester: string }, workerId: string): Promise<RelaySession> {
+    const credentials = await this.assume(sessionName("w", `${job.jobId}-${job.attempt}`), workerRelayPolicy(this.o, job.requester, job.jobId, workerId));
+    return { transport: "iot-mqtt", endpoint: this.o.endpoint, region: this.o.region, topic: relayTopic(this.o.prefix, job.requester, job.jobId, workerId), clientId: relayClientId(this.o.prefix, job.jobId), credentials };
+  }
+
+  async forRequester(jobId: string, requester: string): Promise<RelaySession> {
+    const credentials = await this.assume(sessionName("r", jobId), requesterRelayPolicy(this.o, requester, jobId));
+    return { transport: "iot-mqtt", endpoint: this.o.endpoint, region: this.o.region, topic: `${this.o.prefix}/r/${requester}/${jobId}/+`, clientId: relayClientId(this.o.prefix, jobId), credentials };
+  }
+}
+
+let fromEnv: Promise<RelaySessionVendor | undefined> | undefined;
+
+/**
+ * The vendor of a deployed stage, from the environment the stack gives the two session
+ * functions (COCOON_RELAY_ROLE_ARN, COCOON_IOT_ENDPOINT, COCOON_IOT_ARN, COCOON_RELAY_PREFIX).
+ * Undefined where they are not set (the local default: its relay is the coordinator's own).
+ */
+export function relaySessionsFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<RelaySessionVendor | undefined> {
+  if (!env.COCOON_RELAY_ROLE_ARN || !env.COCOON_IOT_ENDPOINT || !env.COCOON_IOT_ARN || !env.COCOON_RELAY_PREFIX) return Promise.resolve(undefined);
+  fromEnv ??= import("@aws-sdk/client-sts").then(({ STSClient }) => {
+    const region = env.AWS_REGION ?? "us-east-1";
+    return new IotRelaySessionVendor({
+      client: new STSClient({ region }),
+      roleArn: env.COCOON_RELAY_ROLE_ARN!,
+      region,
+      endpoint: env.COCOON_IOT_ENDPOINT!,
+      iotArn: env.COCOON_IOT_ARN!,
+      prefix: env.COCOON_RELAY_PREFIX!,
+      durationSeconds: Number(env.COCOON_RELAY_SESSION_SECONDS ?? 900),
+    });
+  });
+  return fromEnv;
+}
