@@ -19,6 +19,7 @@ describe("bench/run: every target has its row and verdict", () => {
     const out = applyTargets([row("added latency p50", 4)], ["network"]);
     const missing = out.filter((r) => r.name.includes("no row"));
     expect(missing.map((r) => r.name).sort()).toEqual([
+      "HTTP requests per job (no row: the network suite did not measure it)",
       "added latency p99 (no row: the network suite did not measure it)",
       "coordinator CPU per job (no row: the network suite did not measure it)",
       "throughput (jobs finished inside the window) (no row: the network suite did not measure it)",
