@@ -12,6 +12,7 @@ import { executeJob, type AgentLog, type AgentStats } from "./execute";
 import { type AgentMetrics, createAgentMetrics, type JobOutcome } from "./metrics";
 import { asWorkBatch, type JobSource } from "./sources/job-source";
 import { createHttpJobSource } from "./sources/http";
+import { imageAllowed, type PolicyCache } from "../core/policy-registry";
 
 // The job execution lives in execute.ts; these stay importable from here.
 export { failureCode, type AgentLog, type AgentStats } from "./execute";
@@ -54,6 +55,13 @@ export interface AgentOptions {
   redeem?: { threshold: bigint; payoutAddress?: string; checkEveryMs?: number };
   /** The housekeeping tick (heartbeat due, re-attestation due, engine probe, payout check), ms; default min(heartbeat, 60 s). */
   tickMs?: number;
+  /**
+   * issue 15: the on-chain policy registry (client/policy-source.ts). When set, a job is run only
+   * on a reading younger than the cache's bound that still lists `image` (this worker's image
+   * digest, core/policy-registry.ts imageDigestOf; without it only the age is checked). A job
+   * refused here is left to its lease, which moves it to another candidate.
+   */
+  policy?: { registry: PolicyCache; image?: string };
 }
 
 /** Challenges answered at once at most; more are dropped (each costs a quote) and the requester times out. */
@@ -280,11 +288,24 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     };
   };
 
+  /** issue 15: may we act under the registry's current policy? (a stale reading or a delisted image: no) */
+  const policyAllows = async (p: NonNullable<AgentOptions["policy"]>, tier: AttestationTier, jobId: string) => {
+    try {
+      const r = await p.registry.current();
+      if (p.image === undefined || imageAllowed(r, tier, p.image)) return true;
+      log.warn("job left to its lease: this worker's image is not on the policy registry's allow-list", { jobId, version: r.version });
+    } catch (e) {
+      log.warn("job left to its lease: no fresh reading of the policy registry", { jobId, error: e instanceof Error ? e.message : String(e) });
+    }
+    return false;
+  };
+
   const process1 = async (job: AgentJob, receivedAt: number) => {
     const release = keepLease(job);
     const t0 = performance.now();
     metrics.queueWait((now() - receivedAt) / 1000);
     try {
+      if (o.policy && !(await policyAllows(o.policy, reg.tier as AttestationTier, job.jobId))) return;
       await executeJob({ api, workerId, signingKey: o.signingKey, kemKey: o.kemKey, engine, measurement: () => reg.measurement, now, log, stats }, job);
     } finally {
       release();

@@ -15,6 +15,7 @@ import { MAX_REPLY_CHUNKS } from "../events/envelope";
 import { verifyReceipt } from "../core/crypto/receipt";
 import { DEFAULT_PRICING, jobCost, maxJobCost, type PricingConfig } from "../core/pricing";
 import { newJobId } from "../core/ids";
+import { imageAllowed, imageDigestOf, PolicyStaleError, type PolicyCache } from "../core/policy-registry";
 import { API, ApiClient, ApiError } from "../api-client/api";
 
 /** The SDK refused something the network sent: it never encrypts to or trusts what it cannot verify. */
@@ -335,6 +336,12 @@ export interface CocoonClientOptions {
   now?: () => number;
   /** The coordinator's price weights (default core/pricing DEFAULT_PRICING): the SDK recomputes every charge. */
   priceWeights?: PriceWeights;
+  /**
+   * issue 15: the on-chain policy registry (client/policy-source.ts readers). When set, the SDK
+   * encrypts only to workers whose image it lists, and refuses (policy_stale) while its newest
+   * reading is older than the cache's bound.
+   */
+  policyRegistry?: PolicyCache;
 }
 
 /** A quote the SDK keeps: the coordinator's MAC'd quote and the candidates whose attestation we verified. */
@@ -412,7 +419,7 @@ export class CocoonClient {
   private readonly policy: Policy;
   private readonly now: () => number;
   /** Verdicts on evidence we already checked, until that evidence expires: same document, same answer. */
-  private readonly verdicts = new Map<string, { tier: AttestationTier; measurement: string; expiresAt: number }>();
+  private readonly verdicts = new Map<string, { tier: AttestationTier; measurement: string; expiresAt: number; image?: string }>();
 
   constructor(private readonly opts: CocoonClientOptions) {
     this.api = new ApiClient(opts.apiUrl, opts.key);
@@ -440,6 +447,15 @@ export class CocoonClient {
   async verifyCandidates(cands: Candidate[], tiers: AttestationTier[]): Promise<VerifiedCandidate[]> {
     const ok: VerifiedCandidate[] = [];
     const refusals: string[] = [];
+    // issue 15: the registry's allow-list, read from the chain (never older than the cache's bound)
+    let registry;
+    try {
+      registry = await this.opts.policyRegistry?.current();
+    } catch (e) {
+      if (e instanceof PolicyStaleError) throw new VerificationError("policy_stale", e.message);
+      throw e;
+    }
+    const listed = (tier: AttestationTier, image: string | undefined) => !registry || imageAllowed(registry, tier, image);
     for (const c of cands) {
       if (c.attestation.signingPublicKey !== c.workerId || c.attestation.hpkePublicKey !== c.hpkePublicKey) {
         refusals.push(`${c.workerId.slice(0, 8)}: keys differ from its attestation`);
@@ -452,7 +468,8 @@ export class CocoonClient {
       const id = sha256Hex(canonicalJson(c.attestation));
       const known = this.verdicts.get(id);
       if (known && known.expiresAt > this.now() && known.tier === c.tier) {
-        ok.push({ ...c, measurement: known.measurement });
+        if (listed(known.tier, known.image)) ok.push({ ...c, measurement: known.measurement });
+        else refusals.push(`${c.workerId.slice(0, 8)}: image not on the policy registry's allow-list (v${registry!.version})`);
         continue;
       }
       const v = await verifyAttestation(c.attestation, {
@@ -461,9 +478,10 @@ export class CocoonClient {
         allowDev: this.opts.allowDev === true && tiers.includes("dev"),
         allowNone: tiers.includes("none"),
       });
-      if (v.ok) this.verdicts.set(id, { tier: v.tier, measurement: v.measurement, expiresAt: v.expiresAt });
-      if (v.ok && v.tier === c.tier) ok.push({ ...c, measurement: v.measurement });
-      else refusals.push(`${c.workerId.slice(0, 8)}: ${v.ok ? "tier mismatch" : v.reason}`);
+      const image = v.ok ? imageDigestOf(v) : undefined;
+      if (v.ok) this.verdicts.set(id, { tier: v.tier, measurement: v.measurement, expiresAt: v.expiresAt, ...(image ? { image } : {}) });
+      if (v.ok && v.tier === c.tier && listed(v.tier, image)) ok.push({ ...c, measurement: v.measurement });
+      else refusals.push(`${c.workerId.slice(0, 8)}: ${!v.ok ? v.reason : v.tier !== c.tier ? "tier mismatch" : `image not on the policy registry's allow-list (v${registry!.version})`}`);
     }
     if (ok.length === 0) throw new VerificationError("no_verified_candidates", `no candidate passed attestation checks: ${refusals.join("; ")}`);
     return ok;

@@ -17,7 +17,14 @@ import { newJobId } from "../core/ids";
 import { DEV_IMAGE_DIGEST } from "../core/policy-registry";
 import { startLocalAgents } from "../local/agents";
 import { startNetwork, type LocalNetwork } from "../local/network";
-import { MODEL } from "./helpers";
+import { startAgent } from "../agent/runtime";
+import { makeAttester } from "../agent/attest";
+import { createBuiltinEngine } from "../agent/engines/builtin";
+import { devPolicySource } from "../client/policy-source";
+import { VerificationError } from "../client/sdk";
+import { generateKemKey } from "../core/crypto/keys";
+import { PolicyCache, type PolicySource } from "../core/policy-registry";
+import { agentLogTo, MODEL, pollUntil } from "./helpers";
 
 /** Runs `cocoon …` in this process; answers its exit code and what it wrote. */
 async function cocoon(...argv: string[]) {
@@ -103,6 +110,81 @@ describe("receipts anchored on TON (local default)", () => {
     const { check } = await net.runAnchoringOnce();
     expect(check).toMatchObject({ mismatch: false, overdue: false });
     expect(net.chainAlerts.filter((a) => a.key.startsWith("anchor."))).toEqual([]);
+  });
+});
+
+describe("the SDK and the agent read policy from the registry (local default)", () => {
+  let net: LocalNetwork;
+  let agents: RunningAgent[];
+  const cache = (source: PolicySource) => new PolicyCache(source, { refreshSeconds: 1, maxAgeSeconds: 60, now: Date.now });
+  const withoutDev = (source: PolicySource): PolicySource => ({
+    async read() {
+      const r = await source.read();
+      return { ...r, policy: { ...r.policy, images: r.policy.images.filter((i) => i !== DEV_IMAGE_DIGEST) } };
+    },
+  });
+  const stale = (source: PolicySource): PolicySource => ({ read: async () => ({ ...(await source.read()), readAt: Date.now() / 1000 - 3600 }) });
+
+  beforeAll(async () => {
+    net = await startNetwork({ anchoring: false });
+    agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-sdk-policy-")), [{ name: "a", priceBps: 10_000 }]);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all(agents.map((a) => a.stop()));
+    await net.stop();
+  });
+
+  async function sdk(registry: (api: CocoonClient["api"]) => PolicySource) {
+    const plain = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
+    await plain.faucet(1_000_000_000n);
+    return new CocoonClient({ apiUrl: net.url, key: plain.api.key, allowDev: true, policyRegistry: cache(registry(plain.api)) });
+  }
+
+  it("the SDK encrypts only to workers whose image the registry lists, and refuses to act on a stale reading", async () => {
+    // Prepare
+    const listed = await sdk((api) => devPolicySource(api));
+    const delisted = await sdk((api) => withoutDev(devPolicySource(api)));
+    const old = await sdk((api) => stale(devPolicySource(api)));
+
+    // Act
+    const ok = await ask(listed);
+    const refused = ask(delisted);
+    const tooOld = ask(old);
+
+    // Assess
+    expect(ok.text.length).toBeGreaterThan(0);
+    await expect(refused).rejects.toBeInstanceOf(VerificationError);
+    await expect(refused).rejects.toMatchObject({ code: "no_verified_candidates", message: expect.stringContaining("policy registry") });
+    await expect(tooOld).rejects.toMatchObject({ code: "policy_stale" });
+  });
+
+  it("the agent leaves a job to its lease while its reading of the registry is stale", async () => {
+    // Prepare: the only worker of a fresh model, whose registry reading is an hour old
+    const lines: string[] = [];
+    const signingKey = generateSigningKey();
+    const kemKey = generateKemKey();
+    const api = new CocoonClient({ apiUrl: net.url, key: signingKey }).api;
+    const agent = await startAgent({
+      apiUrl: net.url,
+      signingKey,
+      kemKey,
+      engine: createBuiltinEngine(),
+      models: [{ model: "stale/model", priceBps: 10_000 }],
+      attest: makeAttester({ tier: "dev", signingKey, kemKey }),
+      log: agentLogTo(lines),
+      policy: { registry: cache(stale(devPolicySource(api))), image: DEV_IMAGE_DIGEST },
+    });
+    const client = await sdk((a) => devPolicySource(a));
+
+    // Act
+    const job = client.ask({ model: "stale/model", messages: [{ role: "user", content: "hi" }], maxTokens: 8, tiers: ["dev"], timeoutMs: 5_000 }).catch((e: Error) => e);
+    const refusal = await pollUntil("the agent's refusal in its log", () => lines.find((l) => l.includes("no fresh reading of the policy registry")), 10_000, 50);
+
+    // Assess
+    expect(refusal).toBeDefined();
+    expect(agent.stats.jobs).toBe(0);
+    await job;
+    await agent.stop();
   });
 });
 
