@@ -1,0 +1,323 @@
+/**
+ * The simulator's Store: in memory, with the local adapters' semantics (validation,
+ * conditions, updates and TTL all come from local/store-semantics.ts, as in
+ * local/memory-store.ts), instrumented the way DynamoDB meters and partitions traffic:
+ *
+ * - every get / query / transact is counted, and metered in DynamoDB units: strongly
+ *   consistent reads (the adapter sets ConsistentRead) 1 RRU per started 4 KB of the items
+ *   read (a query: of all items it read, at least 1); writes 1 WRU per started KB of the larger
+ *   of the old and new item, at least 1, twice that inside a multi-item transaction; a
+ *   ConditionCheck 2 RRU per started 4 KB (as bench/cost.ts meters them). Item size is the
+ *   JSON length of the item with its physical key (`<table>#<pk>`, as
+ *   functions/adapters/dynamo-store.ts writes it): close to DynamoDB's own rule (attribute
+ *   names + values) and a little above it.
+ * - traffic is attributed to the physical partition key (`<table>#<pk>`) per simulated
+ *   second, so the busiest key's read and write units per second can be held against
+ *   DynamoDB's per-partition limits (3,000 RCU/s, 1,000 WCU/s).
+ * - each request is attributed to the route the simulator says is running (`ctx`), so
+ *   per-job counts and fixed per-agent counts (heartbeats, registrations) are kept apart.
+ *
+ * Not DynamoDB: reads here are exact and instantaneous, transactions never conflict (the
+ * simulator runs one handler at a time), and nothing is throttled: the counts say where
+ * DynamoDB WOULD throttle, they do not make it happen.
+ *
+ * Items are copied and deep-frozen when written, so point reads can hand them out without
+ * copying; a core function that tried to mutate what it read would throw (strict mode)
+ * instead of silently corrupting the simulation. Query results are cloned (structuredClone),
+ * like any real adapter that decodes its answer, so a read of many items costs CPU in proportion.
+ */
+import { ConditionFailedError, type Item, type Key, type Store, type TableName, type WriteOp } from "../../core/ports";
+import { conditionFailedMessage, isExpired, keyOf, planTransaction, validateKey, validateOps } from "../../local/store-semantics";
+
+export interface RouteCounts {
+  gets: number;
+  queries: number;
+  /** items returned by queries */
+  queryItems: number;
+  /** transact() calls: 1 op → a plain write, more → TransactWriteItems */
+  transacts: number;
+  /** items written (put/update/delete ops) */
+  writeItems: number;
+  rru: number;
+  wru: number;
+  /** CPU ms this store spent serving the route (a simulation artifact, reported apart) */
+  storeMs: number;
+}
+const zeroCounts = (): RouteCounts => ({ gets: 0, queries: 0, queryItems: 0, transacts: 0, writeItems: 0, rru: 0, wru: 0, storeMs: 0 });
+
+interface PartitionStat {
+  r: number;
+  w: number;
+  peakR: number;
+  peakW: number;
+  lastSec: number;
+}
+
+export interface PartitionRow {
+  key: string;
+  readUnits: number;
+  writeUnits: number;
+  peakReadUnitsPerSec: number;
+  peakWriteUnitsPerSec: number;
+}
+
+const sizes = new WeakMap<object, number>();
+const json = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x));
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === "object" && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as object)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** Sorted array helpers for one partition's sort keys (UTF-16 order equals UTF-8 order for the ASCII keys the core writes). */
+function lowerBound(a: string[], x: string) {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+interface Partition {
+  items: Map<string, Item>;
+  sks: string[];
+}
+
+export class SimStore implements Store {
+  private readonly tables = new Map<TableName, Map<string, Partition>>();
+  /** route → counts; `ctx` names the route now running. */
+  readonly routes = new Map<string, RouteCounts>();
+  ctx = "setup";
+  private readonly parts = new Map<string, PartitionStat>();
+  private second = 0;
+  private cur = new Map<string, { r: number; w: number }>();
+  readonly totals = { rru: 0, wru: 0 };
+  /** Per-second totals of the whole table, for the peak aggregate rate. */
+  peakTotalWruPerSec = 0;
+  peakTotalRruPerSec = 0;
+  private secW = 0;
+  private secR = 0;
+
+  constructor(private readonly clock: { now(): number }) {}
+
+  private counts(): RouteCounts {
+    let c = this.routes.get(this.ctx);
+    if (!c) this.routes.set(this.ctx, (c = zeroCounts()));
+    return c;
+  }
+
+  private traffic(table: TableName, pk: string, r: number, w: number) {
+    const sec = Math.floor(this.clock.now() / 1000);
+    if (sec !== this.second) this.flush(sec);
+    const k = `${table}#${pk}`;
+    let e = this.cur.get(k);
+    if (!e) this.cur.set(k, (e = { r: 0, w: 0 }));
+    e.r += r;
+    e.w += w;
+    this.secR += r;
+    this.secW += w;
+    this.totals.rru += r;
+    this.totals.wru += w;
+  }
+
+  /** Closes the current simulated second: per-key peaks, and forgets keys quiet for 30 s that never mattered. */
+  flush(nextSecond = Math.floor(this.clock.now() / 1000)) {
+    for (const [k, e] of this.cur) {
+      let p = this.parts.get(k);
+      if (!p) this.parts.set(k, (p = { r: 0, w: 0, peakR: 0, peakW: 0, lastSec: this.second }));
+      p.r += e.r;
+      p.w += e.w;
+      if (e.r > p.peakR) p.peakR = e.r;
+      if (e.w > p.peakW) p.peakW = e.w;
+      p.lastSec = this.second;
+    }
+    if (this.secW > this.peakTotalWruPerSec) this.peakTotalWruPerSec = this.secW;
+    if (this.secR > this.peakTotalRruPerSec) this.peakTotalRruPerSec = this.secR;
+    this.secW = 0;
+    this.secR = 0;
+    this.cur.clear();
+    // Per-job keys (a job, its ledger movements, its idempotency record) see a few units in
+    // their life and are never the busiest: drop them once quiet, or memory grows with jobs.
+    if (nextSecond % 30 === 0) {
+      for (const [k, p] of this.parts) if (p.lastSec < nextSecond - 30 && p.r + p.w < 500) this.parts.delete(k);
+    }
+    this.second = nextSecond;
+  }
+
+  /** The busiest partition keys by write units and by read units (after a flush). */
+  busiest(n = 5): { byWrites: PartitionRow[]; byReads: PartitionRow[] } {
+    this.flush();
+    const rows: PartitionRow[] = [...this.parts].map(([key, p]) => ({ key, readUnits: p.r, writeUnits: p.w, peakReadUnitsPerSec: p.peakR, peakWriteUnitsPerSec: p.peakW }));
+    return {
+      byWrites: [...rows].sort((a, b) => b.peakWriteUnitsPerSec - a.peakWriteUnitsPerSec || b.writeUnits - a.writeUnits).slice(0, n),
+      byReads: [...rows].sort((a, b) => b.peakReadUnitsPerSec - a.peakReadUnitsPerSec || b.readUnits - a.readUnits).slice(0, n),
+    };
+  }
+
+  resetMeters() {
+    this.flush();
+    this.routes.clear();
+    this.parts.clear();
+    this.totals.rru = 0;
+    this.totals.wru = 0;
+    this.peakTotalRruPerSec = 0;
+    this.peakTotalWruPerSec = 0;
+  }
+
+  private sizeOf(table: TableName, item: Item | undefined): number {
+    if (!item) return 0;
+    let s = sizes.get(item);
+    if (s === undefined) {
+      s = json(item).length + table.length + 1;
+      sizes.set(item, s);
+    }
+    return s;
+  }
+
+  private part(table: TableName, pk: string, create: boolean): Partition | undefined {
+    let t = this.tables.get(table);
+    if (!t) {
+      if (!create) return undefined;
+      this.tables.set(table, (t = new Map()));
+    }
+    let p = t.get(pk);
+    if (!p && create) t.set(pk, (p = { items: new Map(), sks: [] }));
+    return p;
+  }
+
+  private read(table: TableName, key: Key): Item | undefined {
+    const item = this.part(table, key.pk, false)?.items.get(key.sk);
+    return item === undefined || isExpired(item, this.clock.now()) ? undefined : item;
+  }
+
+  private write(table: TableName, key: Key, item: Item | null) {
+    if (item === null) {
+      const p = this.part(table, key.pk, false);
+      if (!p || !p.items.delete(key.sk)) return;
+      const i = lowerBound(p.sks, key.sk);
+      if (p.sks[i] === key.sk) p.sks.splice(i, 1);
+      if (p.items.size === 0) this.tables.get(table)!.delete(key.pk);
+      return;
+    }
+    const p = this.part(table, key.pk, true)!;
+    if (!p.items.has(key.sk)) {
+      const i = lowerBound(p.sks, key.sk);
+      p.sks.splice(i, 0, key.sk);
+    }
+    p.items.set(key.sk, item);
+  }
+
+  async get<T extends Item = Item>(table: TableName, key: Key): Promise<T | undefined> {
+    const t0 = performance.now();
+    validateKey(key);
+    const item = this.read(table, key);
+    const c = this.counts();
+    const units = Math.max(1, Math.ceil(this.sizeOf(table, item) / 4096));
+    c.gets++;
+    c.rru += units;
+    this.traffic(table, key.pk, units, 0);
+    c.storeMs += performance.now() - t0;
+    return item as T | undefined;
+  }
+
+  async query<T extends Item = Item>(table: TableName, pk: string, q: { skPrefix?: string; limit?: number } = {}): Promise<T[]> {
+    const t0 = performance.now();
+    const p = this.part(table, pk, false);
+    const out: T[] = [];
+    let bytes = 0;
+    if (p) {
+      const prefix = q.skPrefix ?? "";
+      const limit = q.limit ?? Infinity;
+      const now = this.clock.now();
+      for (let i = prefix ? lowerBound(p.sks, prefix) : 0; i < p.sks.length && out.length < limit; i++) {
+        const sk = p.sks[i]!;
+        if (prefix && !sk.startsWith(prefix)) break;
+        const item = p.items.get(sk)!;
+        if (isExpired(item, now)) continue;
+        bytes += this.sizeOf(table, item);
+        out.push(structuredClone(item) as T);
+      }
+    }
+    const c = this.counts();
+    const units = Math.max(1, Math.ceil(bytes / 4096));
+    c.queries++;
+    c.queryItems += out.length;
+    c.rru += units;
+    this.traffic(table, pk, units, 0);
+    c.storeMs += performance.now() - t0;
+    return out;
+  }
+
+  async transact(ops: WriteOp[]): Promise<void> {
+    const t0 = performance.now();
+    validateOps(ops);
+    const current = ops.map((op) => this.read(op.table, keyOf(op)));
+    const plan = planTransaction(ops, (table, key) => this.read(table, key));
+    const transactional = ops.length > 1 || ops[0]?.op === "check";
+    const c = this.counts();
+    c.transacts++;
+    // Units per item, from the larger of old and new (DynamoDB bills a failed conditional write too).
+    // Copies, frozen: the caller keeps its objects mutable, as with any adapter that serialises.
+    const writes = plan.failed === undefined ? plan.writes.map((w) => ({ ...w, item: w.item === null ? null : deepFreeze(structuredClone(w.item)) })) : [];
+    const next = new Map(writes.map((w) => [`${w.table}\u0000${w.key.pk}\u0000${w.key.sk}`, w.item]));
+    ops.forEach((op, i) => {
+      const k = keyOf(op);
+      const old = this.sizeOf(op.table, current[i]);
+      if (op.op === "check") {
+        const r = 2 * Math.max(1, Math.ceil(old / 4096));
+        c.rru += r;
+        this.traffic(op.table, k.pk, r, 0);
+        return;
+      }
+      const after = next.get(`${op.table}\u0000${k.pk}\u0000${k.sk}`);
+      const size = Math.max(old, after ? this.sizeOf(op.table, after) : op.op === "put" ? json(op.item).length : 0);
+      const w = Math.max(1, Math.ceil(size / 1024)) * (transactional ? 2 : 1);
+      c.wru += w;
+      c.writeItems++;
+      this.traffic(op.table, k.pk, 0, w);
+    });
+    if (plan.failed !== undefined) {
+      c.storeMs += performance.now() - t0;
+      throw new ConditionFailedError(plan.failed, conditionFailedMessage(ops, plan.failed));
+    }
+    for (const w of writes) this.write(w.table, w.key, w.item);
+    c.storeMs += performance.now() - t0;
+  }
+
+  /**
+   * Uncounted removal of every item under a pk: the simulator forgets a finished job's items
+   * (on DynamoDB they stay, or a TTL removes them for free) so memory does not grow with jobs.
+   */
+  forget(table: TableName, pk: string) {
+    this.tables.get(table)?.delete(pk);
+  }
+  /** Uncounted removal of one item (same purpose as forget). */
+  forgetItem(table: TableName, key: Key) {
+    this.write(table, key, null);
+  }
+
+  /** Items under a pk, uncounted (the simulator's own bookkeeping and checks). */
+  peek(table: TableName, pk: string): Item[] {
+    const p = this.part(table, pk, false);
+    return p ? p.sks.map((sk) => p.items.get(sk)!) : [];
+  }
+  peekItem(table: TableName, key: Key): Item | undefined {
+    return this.read(table, key);
+  }
+  /** Every item of a table, uncounted. */
+  *scan(table: TableName): Generator<Item> {
+    for (const p of this.tables.get(table)?.values() ?? []) yield* p.items.values();
+  }
+  /** Number of partitions of a table whose pk starts with `prefix`, and their item counts. */
+  partitionSizes(table: TableName, prefix: string): number[] {
+    const out: number[] = [];
+    for (const [pk, p] of this.tables.get(table) ?? []) if (pk.startsWith(prefix)) out.push(p.items.size);
+    return out;
+  }
+}

@@ -1,0 +1,893 @@
+/**
+ * The discrete-event simulation of a Cocoon network at scale (issue 16), driving the REAL
+ * coordinator code: core/workers (registration, heartbeats, matching), core/jobs (prepare,
+ * submit, dispatch, leases, results, reads) and core/ledger (holds, settlements, refunds), over
+ * the instrumented SimStore (./store.ts) and SimQueues (below), on a simulated clock. No HTTP,
+ * no real time: an event runs one coordinator handler to completion, then the clock jumps.
+ *
+ * What is simulated around the real code (and so is a model, not a measurement):
+ * - the requesters' SDK: prepare, then a submit of an envelope sealed to the quoted candidates
+ *   in the quoted order (ciphertext recycled from one real sealed envelope: the coordinator
+ *   never opens it), then the wait for the answer;
+ * - the agents: SQS long-poll delivery, an engine that takes prompt/4000 + completion/speed
+ *   seconds, up to `capacity` jobs at once, a real receipt (see crypto-stub.ts for signatures),
+ *   heartbeats with their load every `heartbeatSeconds`, churn: joins (real registrations with
+ *   dev evidence), graceful leaves (offline heartbeat, in-flight jobs finish), crashes (silent;
+ *   their jobs fail over when the lease runs out; half of them come back and re-register);
+ * - network latency by region (one-way to the coordinator's region), the requester's waiting
+ *   reads on AWS (counted from core/jobs/read.ts's re-read schedule, not executed), the
+ *   matching queue's consumer (receive + delete per message).
+ */
+import type { AgentJob, PrepareResponse } from "../../events/api";
+import type { EnvelopeHeader, ReplyEnvelope, RequestEnvelope } from "../../events/envelope";
+import type { MatchingMessage } from "../../events/queue";
+import { createDevAttestation, DEV_MEASUREMENT } from "../../core/attestation/dev";
+import { localPolicy } from "../../core/attestation/policy";
+import { DEFAULT_CORE_CONFIG, type CoreConfig } from "../../core/config";
+import { b64u, canonicalJson, sha256Hex } from "../../core/crypto/encoding";
+import { replyHash, sealReply, sealRequest } from "../../core/crypto/envelope";
+import { generateKemKey, generateSigningKey, type SigningKeyPair } from "../../core/crypto/keys";
+import { signReceipt } from "../../core/crypto/receipt";
+import type { CoreDeps } from "../../core/deps";
+import { getJob, handleMatchingMessage, postResult, prepareJob, submitJob } from "../../core/jobs";
+import { applyMovement, faucetMovement, getBalance, workerAccount } from "../../core/ledger";
+import type { QueueMessage, QueueName, Queues } from "../../core/ports";
+import { MOVEMENT_INBOX_PK, RECEIPT_INBOX_PK, withMovementLog } from "../../core/receipts/log";
+import { heartbeat, issueRegistrationNonce, registerWorker } from "../../core/workers";
+import { Prng } from "../../test/sim/prng";
+import { EventHeap } from "./stats";
+import { SimStore } from "./store";
+
+// ---------------------------------------------------------------- the population
+
+export const REGIONS = [
+  { name: "us-east", share: 0.35, oneWayMs: 5 },
+  { name: "eu-west", share: 0.3, oneWayMs: 40 },
+  { name: "ap-south", share: 0.2, oneWayMs: 100 },
+  { name: "sa-east", share: 0.15, oneWayMs: 60 },
+] as const;
+
+/** Demand share of jobs and supply share of agents per model (the first is the popular one). */
+export const MODELS = [
+  { name: "llama-3.1-70b", share: 0.4 },
+  { name: "llama-3.1-8b", share: 0.25 },
+  { name: "qwen-2.5-32b", share: 0.15 },
+  { name: "mistral-7b", share: 0.1 },
+  { name: "deepseek-r1-14b", share: 0.07 },
+  { name: "gemma-2-9b", share: 0.03 },
+] as const;
+
+const PRICES_BPS: Array<[number, number]> = [
+  [8_000, 0.15],
+  [9_000, 0.2],
+  [10_000, 0.4],
+  [11_000, 0.15],
+  [12_000, 0.1],
+];
+const CAPACITY: Array<[number, number]> = [
+  [1, 0.2],
+  [2, 0.3],
+  [4, 0.4],
+  [8, 0.1],
+];
+const SPEED_TPS: Array<[number, number]> = [
+  [40, 0.3],
+  [60, 0.5],
+  [90, 0.2],
+];
+const MAX_TOKENS: Array<[number, number]> = [
+  [256, 0.3],
+  [512, 0.4],
+  [1024, 0.3],
+];
+const MAX_PROMPT_TOKENS = 4096;
+
+/** The "equal agents" whose earnings are compared: same model, price, capacity and speed, one model each, up for the whole phase. */
+export const EQUAL = { model: MODELS[0].name, priceBps: 10_000, capacity: 4, speed: 60 };
+
+export interface SimOptions {
+  agents: number;
+  /** peak arrival rate, jobs/s (bursts reach it; between bursts `baseFraction` of it) */
+  rate: number;
+  minutes: number;
+  seed: number;
+  heartbeatSeconds: number;
+  baseFraction: number;
+  burstEverySeconds: number;
+  burstSeconds: number;
+  requesters: number;
+  /** churn per minute, as fractions of the agents up */
+  joinPerMinute: number;
+  leavePerMinute: number;
+  crashPerMinute: number;
+  /** share of jobs whose agent reports a failure (engine error) instead of an answer */
+  failureRate: number;
+  /** share of jobs with a price cap at the base price (agents above 10,000 bps are excluded) */
+  priceCapShare: number;
+  log: (line: string) => void;
+}
+
+export const DEFAULT_OPTIONS: SimOptions = {
+  agents: 100_000,
+  rate: 1000,
+  minutes: 10,
+  seed: 1,
+  heartbeatSeconds: 30,
+  baseFraction: 0.6,
+  burstEverySeconds: 60,
+  burstSeconds: 10,
+  requesters: 5000,
+  joinPerMinute: 0.005,
+  leavePerMinute: 0.003,
+  crashPerMinute: 0.002,
+  failureRate: 0.002,
+  priceCapShare: 0.2,
+  log: () => {},
+};
+
+// ---------------------------------------------------------------- entities
+
+type AgentState = "up" | "leaving" | "left" | "crashed";
+
+interface Agent {
+  idx: number;
+  key: SigningKeyPair;
+  id: string;
+  models: string[];
+  region: number;
+  priceBps: number;
+  capacity: number;
+  speed: number;
+  state: AgentState;
+  /** bumped at each (re)start: events of an earlier life are ignored */
+  epoch: number;
+  inFlight: number;
+  queue: AgentJob[];
+  /** up (registered, never crashed or left) since the start of the phase */
+  steady: boolean;
+  equal: boolean;
+  measurement: string;
+}
+
+interface Requester {
+  key: SigningKeyPair;
+  id: string;
+  region: number;
+}
+
+interface JobTrack {
+  arrival: number;
+  requester: Requester;
+  model: string;
+  maxTokens: number;
+  promptTokens: number;
+  completionTokens: number;
+  cap: boolean;
+  jobId?: string;
+  submittedAt?: number;
+  startedAt?: number;
+  attemptsStarted: number;
+  envelope?: RequestEnvelope;
+  requestHash?: string;
+  phase: "A" | "B";
+  fail: boolean;
+}
+
+type Ev =
+  | { t: number; seq: number; k: "arrive" }
+  | { t: number; seq: number; k: "prepare"; job: JobTrack }
+  | { t: number; seq: number; k: "submit"; job: JobTrack; prep: PrepareResponse }
+  | { t: number; seq: number; k: "deliver"; agent: Agent; msg: AgentJob }
+  | { t: number; seq: number; k: "finish"; agent: Agent; epoch: number; msg: AgentJob; job: JobTrack | undefined }
+  | { t: number; seq: number; k: "result"; agent: Agent; msg: AgentJob; job: JobTrack | undefined; failed: boolean }
+  | { t: number; seq: number; k: "lease"; msg: MatchingMessage }
+  | { t: number; seq: number; k: "heartbeat"; agent: Agent; epoch: number }
+  | { t: number; seq: number; k: "tick" }
+  | { t: number; seq: number; k: "rejoin"; agent: Agent };
+
+type WithoutTime<E> = E extends unknown ? Omit<E, "t" | "seq"> : never;
+type EvBody = WithoutTime<Ev>;
+
+// ---------------------------------------------------------------- per-route meters (API, Lambda, SQS)
+
+export interface RouteMeter {
+  invocations: number;
+  /** handler CPU, ms (process CPU time around the real core call) */
+  cpuMs: number;
+  sqs: number;
+  /** simulated time the invocation held its Lambda waiting (submit ?wait), ms */
+  waitMs: number;
+  logBytes: number;
+}
+
+export interface PhaseResult {
+  name: string;
+  simSeconds: number;
+  jobsArrived: number;
+  jobsCompleted: number;
+  jobsRefunded: number;
+  jobsUnplaced: number;
+  jobsReassigned: number;
+  jobsFailedReports: number;
+  staleResults: number;
+  matching: { cpuMs: number[]; wallMs: number[]; storeMs: number[]; queries: number; queryItems: number; decisions: number };
+  ttaMs: number[];
+  ttaFirstMs: number[];
+  answerMs: number[];
+  equalEarnings: number[];
+  equalJobs: number[];
+  equalAgents: number;
+  agentsUp: number;
+  joins: number;
+  leaves: number;
+  crashes: number;
+  rejoins: number;
+  heartbeats: number;
+  store: { routes: Record<string, import("./store").RouteCounts>; rru: number; wru: number; peakTotalWruPerSec: number; peakTotalRruPerSec: number };
+  partitions: ReturnType<SimStore["busiest"]>;
+  routes: Record<string, RouteMeter>;
+  offerPartitions: { count: number; maxItems: number };
+  wallSeconds: number;
+}
+
+// ---------------------------------------------------------------- the simulation
+
+export class Simulation {
+  readonly store: SimStore;
+  readonly deps: CoreDeps;
+  readonly rnd: Prng;
+  private readonly heap = new EventHeap<Ev>();
+  private seq = 0;
+  now = Date.parse("2026-03-02T00:00:00Z");
+  readonly agents: Agent[] = [];
+  private readonly byId = new Map<string, Agent>();
+  private requesters: Requester[] = [];
+  private requesterCdf: number[] = [];
+  private readonly tracks = new Map<string, JobTrack>();
+  private keyPool: SigningKeyPair[] = [];
+  private hpkePool: string[] = [];
+  private replyKeyPool: string[] = [];
+  private envelopeTpl!: RequestEnvelope;
+  private replyTpl!: ReplyEnvelope;
+  private replyTplHash!: string;
+  private routes = new Map<string, RouteMeter>();
+  private logBytes = 0;
+  private phase: "A" | "B" = "A";
+  private rate = 0;
+  private phaseEnd = 0;
+  private nextBurst = 0;
+  private burstUntil = 0;
+  private cur!: PhaseResult;
+
+  constructor(readonly o: SimOptions) {
+    this.rnd = new Prng(o.seed);
+    this.store = new SimStore({ now: () => this.now });
+    const config: CoreConfig = {
+      ...DEFAULT_CORE_CONFIG,
+      allowDevAttestation: true,
+      heartbeatSeconds: o.heartbeatSeconds,
+      // the cloud default's ratio (4,500 s for 1,800 s heartbeats)
+      livenessMs: Math.round(2.5 * o.heartbeatSeconds * 1000),
+      quoteKey: "5a".repeat(32),
+    };
+    const self = this;
+    const queues: Queues = {
+      async send(queue: QueueName, body: unknown, opts?: { delaySeconds?: number }) {
+        self.sqs(Math.max(1, Math.ceil(jsonSize(body) / 65_536)));
+        if (queue === "matching") {
+          self.at(self.now + (opts?.delaySeconds ?? 0) * 1000 + 20, { k: "lease", msg: body as MatchingMessage });
+          return;
+        }
+        const agent = self.byId.get(queue.slice("worker-".length));
+        if (!agent) return;
+        // An agent long-polls its own SQS queue from its region: the message arrives one way later.
+        self.at(self.now + REGIONS[agent.region]!.oneWayMs + 10, { k: "deliver", agent, msg: body as AgentJob });
+      },
+      async receive(): Promise<QueueMessage[]> {
+        self.sqs(1);
+        return []; // agents take their messages from the simulation's delivery events
+      },
+      async delete() {
+        self.sqs(1);
+      },
+      async ensure() {
+        self.sqs(1); // CreateQueue at registration
+      },
+    };
+    const log = (msg: string, data?: Record<string, unknown>) => {
+      // CloudWatch bills ingested bytes: a JSON line of about this size per call.
+      this.logBytes += 120 + msg.length + (data ? jsonSize(data) : 0);
+    };
+    this.deps = {
+      store: withMovementLog(this.store),
+      queues,
+      notifier: { notify() {}, wait: async () => undefined },
+      clock: { now: () => this.now },
+      log: { info: log, warn: log, error: log },
+      config,
+      policy: localPolicy,
+    };
+  }
+
+  // ------------------------------------------------------------ plumbing
+
+  /** Schedules an event; times are whole milliseconds, like Date.now() (the core's schemas want integers). */
+  private at(t: number, e: EvBody) {
+    this.heap.push({ ...(e as object), t: Math.ceil(t), seq: this.seq++ } as Ev);
+  }
+
+  private route(name: string): RouteMeter {
+    let r = this.routes.get(name);
+    if (!r) this.routes.set(name, (r = { invocations: 0, cpuMs: 0, sqs: 0, waitMs: 0, logBytes: 0 }));
+    return r;
+  }
+  private curRoute = "setup";
+  private sqs(n: number) {
+    this.route(this.curRoute).sqs += n;
+  }
+
+  /** Runs one coordinator handler under a route's name: store and SQS traffic, CPU and log bytes are charged to it. */
+  private async handler<T>(name: string, fn: () => Promise<T>): Promise<{ value?: T; error?: unknown; cpuMs: number; wallMs: number; storeMs: number }> {
+    this.store.ctx = name;
+    this.curRoute = name;
+    const r = this.route(name);
+    r.invocations++;
+    const logs0 = this.logBytes;
+    const storeMs0 = this.store.routes.get(name)?.storeMs ?? 0;
+    const c0 = process.cpuUsage();
+    const w0 = performance.now();
+    let value: T | undefined;
+    let error: unknown;
+    try {
+      value = await fn();
+    } catch (e) {
+      error = e;
+    }
+    const wallMs = performance.now() - w0;
+    const c = process.cpuUsage(c0);
+    const cpuMs = (c.user + c.system) / 1000;
+    r.cpuMs += cpuMs;
+    r.logBytes += this.logBytes - logs0;
+    const storeMs = (this.store.routes.get(name)?.storeMs ?? 0) - storeMs0;
+    this.store.ctx = "sim";
+    this.curRoute = "sim";
+    return { ...(error === undefined ? { value: value as T } : { error }), cpuMs, wallMs, storeMs };
+  }
+
+  // ------------------------------------------------------------ setup
+
+  /** Keys, requesters, the envelope and reply templates, and the initial agents (registered through the real code). */
+  async setup() {
+    const o = this.o;
+    const t = performance.now();
+    const expectedJoins = Math.ceil(o.agents * o.joinPerMinute * o.minutes * 1.5) + 100;
+    o.log(`generating ${o.agents + expectedJoins} Ed25519 worker keys and ${o.requesters} requester keys (real, node:crypto)`);
+    for (let i = 0; i < o.agents + expectedJoins; i++) this.keyPool.push(generateSigningKey());
+    // HPKE keys: a pool shared by the agents (the simulated agents never open an envelope).
+    for (let i = 0; i < 64; i++) this.hpkePool.push(b64u.encode(generateKemKey().publicKey));
+    for (let i = 0; i < 64; i++) this.replyKeyPool.push(b64u.encode(generateKemKey().publicKey));
+    // One real envelope and one real reply: their ciphertext is reused for every job.
+    const kem = generateKemKey();
+    const tplHeader: EnvelopeHeader = { v: 1, jobId: "job_00000000000000000000000000", requester: "x", model: "m", maxTokens: 1, maxPromptTokens: 1, maxCost: "0", replyKey: b64u.encode(kem.publicKey) };
+    const prompt = JSON.stringify({ messages: [{ role: "user", content: "x".repeat(1500) }] });
+    this.envelopeTpl = sealRequest({ header: tplHeader, plaintext: new TextEncoder().encode(prompt), recipients: [{ workerId: "w", hpkePublicKey: kem.publicKey }] });
+    this.replyTpl = sealReply(tplHeader, "w", new TextEncoder().encode(JSON.stringify({ text: "y".repeat(1200), usage: { promptTokens: 1, completionTokens: 1 }, engine: "sim", finishReason: "stop" })));
+    this.replyTplHash = replyHash(this.replyTpl);
+
+    // Requesters, funded from the dev faucet account (one ledger movement each), Zipf-like activity.
+    let cum = 0;
+    for (let i = 0; i < o.requesters; i++) {
+      const key = generateSigningKey();
+      const r: Requester = { key, id: key.id, region: this.pickRegion() };
+      this.requesters.push(r);
+      await applyMovement(this.deps.store, faucetMovement(`sim-${i}`, r.id, 10n ** 17n, this.now));
+      cum += 1 / Math.pow(i + 1, 0.8);
+      this.requesterCdf.push(cum);
+    }
+    for (let i = 0; i < this.requesterCdf.length; i++) this.requesterCdf[i]! /= cum;
+    o.log(`keys and requesters ready in ${((performance.now() - t) / 1000).toFixed(1)} s; registering ${o.agents} agents through core/workers`);
+
+    const t2 = performance.now();
+    for (let i = 0; i < o.agents; i++) {
+      const a = this.newAgent();
+      await this.register(a, true);
+      if (i % 20000 === 19999) o.log(`  ${i + 1} registered (${((performance.now() - t2) / 1000).toFixed(1)} s)`);
+    }
+    o.log(`agents registered in ${((performance.now() - t2) / 1000).toFixed(1)} s`);
+  }
+
+  private pickRegion(): number {
+    return this.rnd.weighted(REGIONS.map((r, i) => [i, r.share] as const));
+  }
+
+  private newAgent(): Agent {
+    const key = this.keyPool.pop() ?? generateSigningKey();
+    const m = this.rnd.weighted(MODELS.map((x, i) => [i, x.share] as const));
+    const models = [MODELS[m]!.name as string];
+    // One agent in ten also serves the next model of the list.
+    if (this.rnd.chance(0.1)) models.push(MODELS[(m + 1) % MODELS.length]!.name);
+    const a: Agent = {
+      idx: this.agents.length,
+      key,
+      id: key.id,
+      models,
+      region: this.pickRegion(),
+      priceBps: this.rnd.weighted(PRICES_BPS),
+      capacity: this.rnd.weighted(CAPACITY),
+      speed: this.rnd.weighted(SPEED_TPS),
+      state: "up",
+      epoch: 0,
+      inFlight: 0,
+      queue: [],
+      steady: true,
+      equal: false,
+      measurement: DEV_MEASUREMENT,
+    };
+    a.equal = models.length === 1 && models[0] === EQUAL.model && a.priceBps === EQUAL.priceBps && a.capacity === EQUAL.capacity && a.speed === EQUAL.speed;
+    this.agents.push(a);
+    this.byId.set(a.id, a);
+    return a;
+  }
+
+  /** The real registration: a nonce, dev evidence bound to it, registerWorker. */
+  private async register(a: Agent, initial: boolean) {
+    const res = await this.handler("register", async () => {
+      const { nonce } = await issueRegistrationNonce(this.deps, a.id);
+      const attestation = createDevAttestation({ hpkePublicKey: b64u.decode(this.hpkePool[a.idx % this.hpkePool.length]!), signingPublicKey: a.key.publicKey, nonce: b64u.decode(nonce), now: this.now });
+      return registerWorker(this.deps, a.id, { attestation, models: a.models.map((model) => ({ model, priceBps: a.priceBps })), capacity: a.capacity });
+    });
+    if (res.error) throw res.error;
+    this.route("register").invocations++; // two API calls: the nonce and the registration
+    a.state = "up";
+    a.epoch++;
+    a.inFlight = 0;
+    a.queue = [];
+    const H = this.o.heartbeatSeconds * 1000;
+    this.at(this.now + (initial ? this.rnd.float() * H : H), { k: "heartbeat", agent: a, epoch: a.epoch });
+  }
+
+  // ------------------------------------------------------------ phases
+
+  newPhase(name: string): PhaseResult {
+    return {
+      name,
+      simSeconds: 0,
+      jobsArrived: 0,
+      jobsCompleted: 0,
+      jobsRefunded: 0,
+      jobsUnplaced: 0,
+      jobsReassigned: 0,
+      jobsFailedReports: 0,
+      staleResults: 0,
+      matching: { cpuMs: [], wallMs: [], storeMs: [], queries: 0, queryItems: 0, decisions: 0 },
+      ttaMs: [],
+      ttaFirstMs: [],
+      answerMs: [],
+      equalEarnings: [],
+      equalJobs: [],
+      equalAgents: 0,
+      agentsUp: 0,
+      joins: 0,
+      leaves: 0,
+      crashes: 0,
+      rejoins: 0,
+      heartbeats: 0,
+      store: { routes: {}, rru: 0, wru: 0, peakTotalWruPerSec: 0, peakTotalRruPerSec: 0 },
+      partitions: { byWrites: [], byReads: [] },
+      routes: {},
+      offerPartitions: { count: 0, maxItems: 0 },
+      wallSeconds: 0,
+    };
+  }
+
+  /**
+   * Runs `minutes` of simulated time at peak rate `rate` and returns what it measured. Meters
+   * start from zero; the network (agents, their state, in-flight jobs) carries over. Jobs
+   * still in flight at the end are finished (no new arrivals) before earnings are read.
+   */
+  async runPhase(name: "A" | "B", rate: number, minutes: number): Promise<PhaseResult> {
+    const wall0 = performance.now();
+    this.phase = name;
+    this.rate = rate;
+    this.cur = this.newPhase(name);
+    this.store.resetMeters();
+    this.routes = new Map();
+    const start = this.now;
+    this.phaseEnd = start + minutes * 60_000;
+    this.nextBurst = start + this.o.burstEverySeconds * 1000 * (0.5 + this.rnd.float());
+    this.burstUntil = 0;
+    for (const a of this.agents) a.steady = a.state === "up";
+    const earned0 = await this.equalEarnings();
+    this.at(start, { k: "arrive" });
+    this.at(start + 1000, { k: "tick" });
+    let lastLog = performance.now();
+    // Arrivals stop at phaseEnd; the drain runs until every job of the phase finished (leases included).
+    const drainUntil = this.phaseEnd + 10 * 60_000;
+    while (this.heap.size > 0) {
+      const e = this.heap.peek()!;
+      if (e.t > drainUntil) break;
+      if (e.t >= this.phaseEnd && this.tracks.size === 0) break;
+      this.heap.pop();
+      this.now = Math.max(this.now, e.t);
+      await this.dispatchEvent(e);
+      if (performance.now() - lastLog > 15_000) {
+        lastLog = performance.now();
+        this.o.log(
+          `  [${name}] sim ${((this.now - start) / 1000).toFixed(0)} s of ${minutes * 60}, wall ${((performance.now() - wall0) / 1000).toFixed(0)} s: ${this.cur.jobsArrived} jobs, ${this.cur.jobsCompleted} completed, ${this.tracks.size} in flight`,
+        );
+      }
+    }
+    this.cur.simSeconds = (Math.min(this.now, this.phaseEnd) - start) / 1000;
+    const earned1 = await this.equalEarnings();
+    for (const [id, v] of earned1) {
+      const a = this.byId.get(id)!;
+      if (!a.steady) continue;
+      this.cur.equalEarnings.push(Number(v - (earned0.get(id) ?? 0n)));
+    }
+    this.cur.equalAgents = this.cur.equalEarnings.length;
+    this.cur.agentsUp = this.agents.filter((a) => a.state === "up").length;
+    this.cur.store = {
+      routes: Object.fromEntries(this.store.routes),
+      rru: this.store.totals.rru,
+      wru: this.store.totals.wru,
+      peakTotalWruPerSec: this.store.peakTotalWruPerSec,
+      peakTotalRruPerSec: this.store.peakTotalRruPerSec,
+    };
+    this.cur.partitions = this.store.busiest(6);
+    this.cur.routes = Object.fromEntries(this.routes);
+    const offerParts = this.store.partitionSizes("offers", "");
+    this.cur.offerPartitions = { count: offerParts.length, maxItems: Math.max(0, ...offerParts) };
+    this.cur.wallSeconds = (performance.now() - wall0) / 1000;
+    return this.cur;
+  }
+
+  /** Earnings (nanoTON) of the equal agents, read from the real ledger (uncounted). */
+  private async equalEarnings(): Promise<Map<string, bigint>> {
+    const out = new Map<string, bigint>();
+    for (const a of this.agents) {
+      if (!a.equal) continue;
+      const item = this.store.peekItem("accounts", { pk: workerAccount(a.id), sk: "balance" });
+      out.set(a.id, item ? BigInt(item.available as bigint) : 0n);
+    }
+    return out;
+  }
+
+  private async dispatchEvent(e: Ev) {
+    switch (e.k) {
+      case "arrive":
+        return this.onArrive();
+      case "prepare":
+        return this.onPrepare(e.job);
+      case "submit":
+        return this.onSubmit(e.job, e.prep);
+      case "deliver":
+        return this.onDeliver(e.agent, e.msg);
+      case "finish":
+        return this.onFinish(e.agent, e.epoch, e.msg, e.job);
+      case "result":
+        return this.onResult(e.agent, e.msg, e.job, e.failed);
+      case "lease":
+        return this.onLease(e.msg);
+      case "heartbeat":
+        return this.onHeartbeat(e.agent, e.epoch);
+      case "tick":
+        return this.onTick();
+      case "rejoin":
+        return this.onRejoin(e.agent);
+    }
+  }
+
+  // ------------------------------------------------------------ arrivals
+
+  private currentRate(): number {
+    if (this.now >= this.burstUntil && this.now >= this.nextBurst) {
+      this.burstUntil = this.now + this.o.burstSeconds * 1000;
+      this.nextBurst = this.now + this.o.burstEverySeconds * 1000 * (0.5 + this.rnd.float());
+    }
+    return this.now < this.burstUntil ? this.rate : this.rate * this.o.baseFraction;
+  }
+
+  private onArrive() {
+    if (this.now >= this.phaseEnd) return;
+    const rate = this.currentRate();
+    // Poisson arrivals at the current rate (the rate steps at burst edges).
+    this.at(this.now + (-Math.log(1 - this.rnd.float()) / rate) * 1000, { k: "arrive" });
+    const u = this.rnd.float();
+    let lo = 0;
+    let hi = this.requesterCdf.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.requesterCdf[mid]! < u) lo = mid + 1;
+      else hi = mid;
+    }
+    const requester = this.requesters[lo]!;
+    const model = MODELS[this.rnd.weighted(MODELS.map((m, i) => [i, m.share] as const))]!.name;
+    const maxTokens = this.rnd.weighted(MAX_TOKENS);
+    const job: JobTrack = {
+      arrival: this.now,
+      requester,
+      model,
+      maxTokens,
+      completionTokens: Math.ceil(maxTokens * (0.2 + 0.8 * this.rnd.float())),
+      promptTokens: 50 + this.rnd.int(3000),
+      cap: this.rnd.chance(this.o.priceCapShare),
+      attemptsStarted: 0,
+      phase: this.phase,
+      fail: this.rnd.chance(this.o.failureRate),
+    };
+    this.cur.jobsArrived++;
+    this.at(this.now + REGIONS[requester.region]!.oneWayMs, { k: "prepare", job });
+  }
+
+  private async onPrepare(job: JobTrack) {
+    const before = this.store.routes.get("prepare");
+    const q0 = before?.queries ?? 0;
+    const qi0 = before?.queryItems ?? 0;
+    const r = await this.handler("prepare", () =>
+      prepareJob(this.deps, job.requester.id, {
+        model: job.model,
+        maxTokens: job.maxTokens,
+        maxPromptTokens: MAX_PROMPT_TOKENS,
+        tiers: ["dev"],
+        candidates: 3,
+        ...(job.cap ? { maxPricePerToken: 100n } : {}),
+      }),
+    );
+    const after = this.store.routes.get("prepare")!;
+    const m = this.cur.matching;
+    m.decisions++;
+    m.queries += after.queries - q0;
+    m.queryItems += after.queryItems - qi0;
+    m.cpuMs.push(r.cpuMs);
+    m.wallMs.push(r.wallMs);
+    m.storeMs.push(r.storeMs);
+    if (r.error || !r.value) {
+      this.cur.jobsUnplaced++;
+      return;
+    }
+    // The answer goes back; the SDK checks the candidates' evidence (cached verdicts) and seals (~1 ms).
+    const ow = REGIONS[job.requester.region]!.oneWayMs;
+    this.at(this.now + 2 * ow + 1, { k: "submit", job, prep: r.value });
+  }
+
+  private async onSubmit(job: JobTrack, prep: PrepareResponse) {
+    const header: EnvelopeHeader = {
+      v: 1,
+      jobId: prep.jobId,
+      requester: job.requester.id,
+      model: prep.model,
+      maxTokens: prep.maxTokens,
+      maxPromptTokens: prep.maxPromptTokens,
+      maxCost: prep.maxCost,
+      replyKey: this.replyKeyPool[this.rnd.int(this.replyKeyPool.length)]!,
+    };
+    const tpl = this.envelopeTpl;
+    const envelope: RequestEnvelope = { header, nonce: tpl.nonce, payload: tpl.payload, keys: prep.candidates.map((c) => ({ workerId: c.workerId, enc: tpl.keys[0]!.enc, ct: tpl.keys[0]!.ct })) };
+    job.jobId = prep.jobId;
+    job.envelope = envelope;
+    job.submittedAt = this.now;
+    this.tracks.set(prep.jobId, job);
+    const r = await this.handler("submit", () => submitJob(this.deps, job.requester.id, envelope, `submit-${prep.jobId}`, prep.quote));
+    if (r.error) {
+      this.tracks.delete(prep.jobId);
+      this.cur.jobsUnplaced++;
+      this.o.log(`submit failed: ${String(r.error)}`);
+    }
+  }
+
+  // ------------------------------------------------------------ agents
+
+  private onDeliver(agent: Agent, msg: AgentJob) {
+    if (agent.state !== "up") return; // a crashed or leaving agent's queue is never read again: the lease moves the job on
+    // The agent's SQS long-poll returns the message, then one DeleteMessage.
+    this.route("agent SQS").invocations++;
+    this.route("agent SQS").sqs += 2;
+    agent.queue.push(msg);
+    this.startNext(agent);
+  }
+
+  private startNext(agent: Agent) {
+    while (agent.state === "up" && agent.inFlight < agent.capacity && agent.queue.length > 0) {
+      const msg = agent.queue.shift()!;
+      const job = this.tracks.get(msg.jobId);
+      agent.inFlight++;
+      if (job) {
+        job.attemptsStarted++;
+        job.startedAt = this.now;
+        if (job.attemptsStarted === 1) this.cur.ttaFirstMs.push(this.now - job.arrival);
+      }
+      const prompt = job?.promptTokens ?? 500;
+      const completion = job?.completionTokens ?? 200;
+      const ms = (prompt / 4000 + completion / agent.speed) * 1000;
+      this.at(this.now + ms, { k: "finish", agent, epoch: agent.epoch, msg, job });
+    }
+  }
+
+  private onFinish(agent: Agent, epoch: number, msg: AgentJob, job: JobTrack | undefined) {
+    if (agent.epoch !== epoch || agent.state === "crashed" || agent.state === "left") return;
+    agent.inFlight--;
+    const failed = job?.fail === true;
+    this.at(this.now + REGIONS[agent.region]!.oneWayMs, { k: "result", agent, msg, job, failed });
+    if (agent.state === "leaving" && agent.inFlight === 0) agent.state = "left";
+    this.startNext(agent);
+  }
+
+  private async onResult(agent: Agent, msg: AgentJob, job: JobTrack | undefined, failed: boolean) {
+    const envelope = msg.envelope;
+    let r;
+    if (failed) {
+      r = await this.handler("result", () => postResult(this.deps, agent.id, { kind: "failed", jobId: msg.jobId, attempt: msg.attempt, code: "engine_error" }));
+      if (!r.error) this.cur.jobsFailedReports++;
+    } else {
+      // The agent hashes the envelope it received and signs its receipt (crypto-stub.ts: real for a sample).
+      const usage = { promptTokens: job?.promptTokens ?? 500, completionTokens: job?.completionTokens ?? 200 };
+      const receipt = signReceipt(
+        { v: 1, jobId: msg.jobId, workerId: agent.id, model: envelope.header.model, requestHash: sha256Hex(canonicalJson(envelope)), replyHash: this.replyTplHash, usage, measurement: agent.measurement, finishedAt: this.now },
+        agent.key,
+      );
+      r = await this.handler("result", () => postResult(this.deps, agent.id, { kind: "completed", jobId: msg.jobId, attempt: msg.attempt, reply: this.replyTpl, receipt }));
+    }
+    if (r.error) {
+      this.cur.staleResults++;
+      return;
+    }
+    if (job && job.jobId) await this.afterMove(job);
+  }
+
+  /** After a handler moved a job: when it is finished, the requester's final read, the counts, and the simulator forgets it. */
+  private async afterMove(job: JobTrack) {
+    const jobId = job.jobId!;
+    const item = this.store.peekItem("jobs", { pk: jobId, sk: "job" });
+    if (!item || (item.status !== "completed" && item.status !== "refunded")) return;
+    // The requester's submit (?wait=20) or GET ?wait=20 has been waiting: on AWS it re-reads
+    // the job at 0.25, 0.75, 1.75, 3.75 s, then every 5 s (core/jobs/read.ts), and each wait
+    // ends after 20 s with a new GET. Those re-reads are counted here, not executed.
+    const waited = this.now - job.submittedAt!;
+    const reads = awsWaitReads(waited);
+    const seenAt = job.submittedAt! + reads.seenAfterMs;
+    const wr = this.store.routes.get("submit wait (modelled)") ?? { gets: 0, queries: 0, queryItems: 0, transacts: 0, writeItems: 0, rru: 0, wru: 0, storeMs: 0 };
+    wr.gets += reads.reads;
+    wr.rru += reads.reads;
+    this.store.routes.set("submit wait (modelled)", wr);
+    const route = this.route("submit wait (modelled)");
+    route.waitMs += reads.seenAfterMs;
+    route.invocations += reads.extraGets; // GET /v1/jobs/{id}?wait=20 after a submit's 20 s ran out
+    // The waiting call's last read: the job and its answer, through the real core.
+    await this.handler("read", () => getJob(this.deps, job.requester.id, jobId, 0));
+    this.route("read").invocations--; // the same invocation as the submit (or GET) that waited
+    if (item.status === "completed") {
+      this.cur.jobsCompleted++;
+      if (Number(item.attempt) > 0) this.cur.jobsReassigned++;
+      if (job.startedAt !== undefined) this.cur.ttaMs.push(job.startedAt - job.arrival);
+      this.cur.answerMs.push(seenAt + REGIONS[job.requester.region]!.oneWayMs - job.arrival);
+    } else {
+      this.cur.jobsRefunded++;
+      if (Number(item.attempt) > 0) this.cur.jobsReassigned++;
+    }
+    this.tracks.delete(jobId);
+    this.forgetJob(jobId, job.requester.id);
+  }
+
+  /** Drops a finished job's items from memory (uncounted: on DynamoDB they stay until their TTL, for free). */
+  private forgetJob(jobId: string, requester: string) {
+    this.store.forget("jobs", jobId);
+    this.store.forget("idempotency", `${requester}#submit-${jobId}`);
+    for (const m of [`hold:${jobId}`, `settle:${jobId}`, `refund:${jobId}`]) {
+      this.store.forget("ledger", m);
+      this.store.forgetItem("chain", { pk: MOVEMENT_INBOX_PK, sk: m });
+    }
+    // The anchorer (not simulated) would take these out of the inbox in batches.
+    this.store.forgetItem("chain", { pk: RECEIPT_INBOX_PK, sk: jobId });
+  }
+
+  private async onLease(msg: MatchingMessage) {
+    // The matching queue's consumer: one receive and one delete per message (the expensive end; batches of 10 would cut it).
+    const r = await this.handler("lease", () => handleMatchingMessage(this.deps, msg));
+    this.route("lease").sqs += 2;
+    const job = this.tracks.get(msg.jobId);
+    if (job && r.value === "advanced") await this.afterMove(job);
+  }
+
+  private async onHeartbeat(agent: Agent, epoch: number) {
+    if (agent.epoch !== epoch || agent.state !== "up") return;
+    this.cur.heartbeats++;
+    await this.handler("heartbeat", () => heartbeat(this.deps, agent.id, agent.inFlight));
+    this.at(this.now + this.o.heartbeatSeconds * 1000, { k: "heartbeat", agent, epoch });
+  }
+
+  // ------------------------------------------------------------ churn, once a simulated second
+
+  private async onTick() {
+    if (this.now < this.phaseEnd) this.at(this.now + 1000, { k: "tick" });
+    else return;
+    const up = this.cur.agentsUp || this.agents.length;
+    const perSec = (x: number) => (up * x) / 60;
+    const n = (lambda: number) => {
+      // Poisson by inversion (small lambda)
+      let k = 0;
+      let p = Math.exp(-lambda);
+      let s = p;
+      const u = this.rnd.float();
+      while (u > s && k < 1000) {
+        k++;
+        p *= lambda / k;
+        s += p;
+      }
+      return k;
+    };
+    for (let i = n(perSec(this.o.joinPerMinute)); i > 0; i--) {
+      const a = this.newAgent();
+      a.steady = false;
+      await this.register(a, false);
+      this.cur.joins++;
+    }
+    for (let i = n(perSec(this.o.leavePerMinute)); i > 0; i--) {
+      const a = this.randomUpAgent();
+      if (!a) break;
+      a.state = a.inFlight > 0 ? "leaving" : "left";
+      a.steady = false;
+      a.queue = [];
+      this.cur.leaves++;
+      await this.handler("heartbeat", () => heartbeat(this.deps, a.id, a.inFlight, true));
+    }
+    for (let i = n(perSec(this.o.crashPerMinute)); i > 0; i--) {
+      const a = this.randomUpAgent();
+      if (!a) break;
+      a.state = "crashed";
+      a.steady = false;
+      a.queue = [];
+      a.inFlight = 0;
+      a.epoch++;
+      this.cur.crashes++;
+      if (this.rnd.chance(0.5)) this.at(this.now + (60 + this.rnd.float() * 240) * 1000, { k: "rejoin", agent: a });
+    }
+  }
+
+  private randomUpAgent(): Agent | undefined {
+    for (let tries = 0; tries < 20; tries++) {
+      const a = this.agents[this.rnd.int(this.agents.length)]!;
+      if (a.state === "up") return a;
+    }
+    return undefined;
+  }
+
+  private async onRejoin(a: Agent) {
+    if (a.state !== "crashed") return;
+    await this.register(a, false);
+    this.cur.rejoins++;
+  }
+
+}
+
+/**
+ * How many times the job item is read while a requester waits `waitedMs` for its answer on
+ * AWS (core/jobs/read.ts: a first read, re-reads at 0.25, 0.75, 1.75, 3.75 s then every 5 s,
+ * and one at the 20 s deadline; then the SDK asks again with GET ?wait=20), and when the
+ * waiting call sees the answer. The read that finds the answer is executed for real and not
+ * counted here.
+ */
+export function awsWaitReads(waitedMs: number): { reads: number; extraGets: number; seenAfterMs: number } {
+  let reads = 0;
+  let extraGets = 0;
+  let left = waitedMs;
+  let base = 0;
+  while (left > 20_000) {
+    reads += 9; // first read, 7 re-reads, the deadline read
+    left -= 20_000;
+    base += 20_000;
+    extraGets++;
+  }
+  reads++; // this call's first read found it unfinished
+  let t = 250;
+  let gap = 500;
+  while (t < left) {
+    reads++;
+    t += gap;
+    gap = Math.min(gap * 2, 5_000);
+  }
+  return { reads, extraGets, seenAfterMs: base + Math.min(t, 20_000) };
+}
+
+function jsonSize(v: unknown): number {
+  return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x)).length;
+}
