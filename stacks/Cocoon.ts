@@ -1,6 +1,6 @@
 import { Api, Cron, Queue, Table, Topic, type FunctionProps, type StackContext } from "sst/constructs";
 import { Aws, Duration, RemovalPolicy } from "aws-cdk-lib";
-import { ArnPrincipal, Effect, PolicyStatement, Role } from "aws-cdk-lib/aws-iam";
+import { ArnPrincipal, CompositePrincipal, Effect, PolicyStatement, Role } from "aws-cdk-lib/aws-iam";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
@@ -181,6 +181,9 @@ export function Cocoon({ stack, app }: StackContext) {
     "POST /v1/agent/attestations": route("http/attestation-answer", [can.writeTable]),
     "POST /v1/agent/results": route("http/post-result", [can.writeTable]),
     "POST /v1/agent/lease": route("http/extend-lease", [can.writeTable]),
+    // issue 11: how a job's stream is relayed (AWS IoT Core) and job-scoped credentials for it
+    "POST /v1/jobs/{id}/relay": route("http/relay-session", [can.writeTable], { environment: passThrough(["COCOON_IOT_ENDPOINT"]) }),
+    "POST /v1/agent/jobs/{id}/relay": route("http/relay-worker-session", [can.writeTable], { environment: passThrough(["COCOON_IOT_ENDPOINT"]) }),
     // issue 15: a receipt's inclusion proof (reads only)
     "GET /v1/receipts/{jobId}/proof": route("http/receipt-proof", [can.readTable]),
   };
@@ -266,6 +269,33 @@ export function Cocoon({ stack, app }: StackContext) {
   sessionFn.addEnvironment("COCOON_AGENT_ROLE_ARN", agentRole.roleArn);
   sessionFn.addEnvironment("COCOON_AGENT_SESSION_SECONDS", "3600");
 
+  // ------------------------------------------------------------------ issue 11: stream relay (AWS IoT Core)
+  // Workers publish sealed chunks to IoT Core over HTTPS and requesters subscribe over MQTT/WebSocket,
+  // both with credentials the two session routes vend: this role allows the IoT actions under the
+  // stage's topic prefix, each session policy one job's topic (functions/adapters/relay-iot.ts).
+  const relayPrefix = `${app.name}-${app.stage}`;
+  const iotArn = `arn:${Aws.PARTITION}:iot:${Aws.REGION}:${Aws.ACCOUNT_ID}`;
+  const relayFns = [api.getFunction("POST /v1/jobs/{id}/relay")!, api.getFunction("POST /v1/agent/jobs/{id}/relay")!];
+  const relayRole = new Role(stack, "RelayRole", {
+    description: "Assumed through the relay session routes; each session policy narrows it to one job's IoT topic",
+    assumedBy: new CompositePrincipal(...relayFns.map((f) => new ArnPrincipal(f.role!.roleArn))),
+    maxSessionDuration: Duration.hours(1),
+  });
+  relayRole.addToPolicy(statement(["iot:Publish", "iot:Receive"], [`${iotArn}:topic/${relayPrefix}/r/*`]));
+  relayRole.addToPolicy(statement(["iot:Subscribe"], [`${iotArn}:topicfilter/${relayPrefix}/r/*`]));
+  relayRole.addToPolicy(statement(["iot:Connect"], [`${iotArn}:client/${relayPrefix}-r-*`]));
+  for (const f of relayFns) {
+    f.attachPermissions([statement(["sts:AssumeRole"], [relayRole.roleArn])]);
+    f.addEnvironment("COCOON_RELAY_ROLE_ARN", relayRole.roleArn);
+    f.addEnvironment("COCOON_IOT_ARN", iotArn);
+    f.addEnvironment("COCOON_RELAY_PREFIX", relayPrefix);
+    f.addEnvironment("COCOON_RELAY_SESSION_SECONDS", "900");
+  }
+  if (!process.env.COCOON_IOT_ENDPOINT) {
+    console.warn(`[cocoon ${app.stage}] COCOON_IOT_ENDPOINT is not set (aws iot describe-endpoint --endpoint-type iot:Data-ATS): answers are not streamed, requesters get them whole`);
+  }
+  // ------------------------------------------------------------------ end issue 11
+
   stack.addOutputs({
     ApiUrl: api.url,
     Region: Aws.REGION,
@@ -274,6 +304,7 @@ export function Cocoon({ stack, app }: StackContext) {
     MatchingQueueUrl: matching.queueUrl,
     WorkerQueuePrefix: `${queuePrefix}worker-`,
     AgentRoleArn: agentRole.roleArn,
+    RelayRoleArn: relayRole.roleArn,
   });
   return { api, table, matching, alerts, agentRole };
 }

@@ -11,6 +11,7 @@ import { Template } from "aws-cdk-lib/assertions";
 import { SYNTH_ACCOUNT, SYNTH_REGION, synthesize } from "../stacks/synth";
 import { AGENT_QUEUE_ACTIONS as STACK_AGENT_ACTIONS, LAMBDA_RUNTIME } from "../stacks/Cocoon";
 import { AGENT_QUEUE_ACTIONS } from "../functions/adapters/sts-session";
+import { RELAY_REQUESTER_ACTIONS, RELAY_ROLE_ACTIONS, RELAY_WORKER_ACTIONS } from "../functions/adapters/relay-iot";
 import { loadAwsConfig } from "../functions/config";
 
 type Json = Record<string, unknown>;
@@ -50,6 +51,8 @@ const ROUTES: Record<string, string> = {
   "POST /v1/agent/results": "functions/http/post-result.handler",
   "POST /v1/agent/lease": "functions/http/extend-lease.handler",
   "GET /v1/receipts/{jobId}/proof": "functions/http/receipt-proof.handler",
+  "POST /v1/jobs/{id}/relay": "functions/http/relay-session.handler",
+  "POST /v1/agent/jobs/{id}/relay": "functions/http/relay-worker-session.handler",
 };
 
 /**
@@ -104,6 +107,9 @@ const ACTIONS: Record<string, string[]> = {
   // issue 15
   "functions/http/receipt-proof.handler": ["dynamodb:GetItem", "dynamodb:Query"],
   "functions/schedule/anchor.handler": ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+  // issue 11: the relay session routes vend IoT credentials through the RelayRole
+  "functions/http/relay-session.handler": [...TABLE_RW, "sts:AssumeRole"],
+  "functions/http/relay-worker-session.handler": [...TABLE_RW, "sts:AssumeRole"],
 };
 
 let prod: Template;
@@ -435,6 +441,32 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     expect(arr(agentStatements[0]!.Action)).toEqual([...AGENT_QUEUE_ACTIONS]);
     expect(STACK_AGENT_ACTIONS).toEqual([...AGENT_QUEUE_ACTIONS]);
     expect(resolve(agentStatements[0]!.Resource, prodJson.Resources)).toBe(`arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:cocoon-prod-worker-*`);
+  });
+
+  it("issue 11: the stream relay's role (IoT Core) is assumed only by the two relay session functions, allows only the IoT actions the session policies use, under the stage's topic prefix and client ids", () => {
+    // Prepare
+    const fns = functionsByHandler(prodJson);
+    const sessionRoles = ["functions/http/relay-session.handler", "functions/http/relay-worker-session.handler"].map((h) => roleOf(fns.get(h)!));
+    const [relayRoleId, relayRole] = ofType(prodJson, "AWS::IAM::Role").find(([, r]) => String(r.Properties!.Description ?? "").includes("relay session routes"))!;
+    // Act
+    const trust = (relayRole.Properties!.AssumeRolePolicyDocument as { Statement: Statement[] }).Statement;
+    const statements = statementsOfRole(prodJson, relayRoleId);
+    const byAction = Object.fromEntries(statements.flatMap((st) => arr(st.Action).map((a) => [a, arr(st.Resource).map((r) => resolve(r, prodJson.Resources))])));
+    // Assess
+    expect(trust.every((st) => st.Effect === "Allow" && st.Action === "sts:AssumeRole")).toBe(true);
+    expect(trust.flatMap((st) => arr((st.Principal as { AWS: unknown }).AWS))).toEqual(sessionRoles.map((r) => ({ "Fn::GetAtt": [r, "Arn"] })));
+    expect(relayRole.Properties!.MaxSessionDuration).toBe(3600);
+    expect(Object.keys(byAction).sort()).toEqual([...RELAY_ROLE_ACTIONS].sort());
+    expect([...RELAY_WORKER_ACTIONS, ...RELAY_REQUESTER_ACTIONS].sort()).toEqual([...RELAY_ROLE_ACTIONS].sort());
+    const iot = `arn:aws:iot:${SYNTH_REGION}:${SYNTH_ACCOUNT}`;
+    expect(byAction["iot:Publish"]).toEqual([`${iot}:topic/cocoon-prod/r/*`]);
+    expect(byAction["iot:Receive"]).toEqual([`${iot}:topic/cocoon-prod/r/*`]);
+    expect(byAction["iot:Subscribe"]).toEqual([`${iot}:topicfilter/cocoon-prod/r/*`]);
+    expect(byAction["iot:Connect"]).toEqual([`${iot}:client/cocoon-prod-r-*`]);
+    for (const role of sessionRoles) {
+      const assume = statementsOfRole(prodJson, role).find((st) => arr(st.Action).includes("sts:AssumeRole"))!;
+      expect(assume.Resource).toEqual({ "Fn::GetAtt": [relayRoleId, "Arn"] });
+    }
   });
 
   it("dev stage: the play-money faucet route exists, every other route too; prod has no faucet", () => {
