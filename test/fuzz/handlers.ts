@@ -400,10 +400,17 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
       const assigned = item?.candidates[item.attempt]?.workerId;
       const by = c.b % 4 === 0 ? pick(s.workers, c.b)! : (s.workers.find((x) => x.key.id === assigned) ?? pick(s.workers, c.b)!);
       const attempt = item?.attempt ?? 0;
-      const body =
-        c.b % 5 === 0
-          ? { kind: "failed", jobId: job.header.jobId, attempt, code: draw(arbitraryFor(z.enum(["engine_error", "engine_unavailable", "bad_request", "limits_exceeded"])), c.seed) }
-          : w.completed(by.worker, job.envelope, { attempt, usage: { promptTokens: c.a % 300, completionTokens: c.b % 80 } });
+      const failed = (code: string) => ({ kind: "failed", jobId: job.header.jobId, attempt, code });
+      let body: unknown;
+      if (c.b % 5 === 0) body = failed(pick(["engine_error", "engine_unavailable", "bad_request", "limits_exceeded"], c.seed)!);
+      else {
+        try {
+          body = w.completed(by.worker, job.envelope, { attempt, usage: { promptTokens: c.a % 300, completionTokens: c.b % 80 } });
+        } catch {
+          // a varied envelope the worker cannot answer (say, a reply key that is not canonical base64url): what an agent reports
+          body = failed("bad_request");
+        }
+      }
       await call(s, by.key, "POST", "/v1/agent/results", vary(s, ResultRequest, body, c.mode, c.seed));
       return;
     }
