@@ -659,3 +659,78 @@ if (process.argv[1]?.endsWith("cost.ts")) {
       process.exit(1);
     });
 }
+
+// ================================================================ issue 11: the stream relay's own cost
+// (kept apart from the rest of the model, which issue 12 reworks; `streamedRelayPricer` plugs in as its `relay`)
+
+export type RelayTransport = "iot-mqtt" | "apigw-websocket";
+
+export interface StreamedRelayCostInput {
+  /** sealed chunks per job (the agent's adaptive chunking: about one per second of generation, plus the final one) */
+  chunks: number;
+  /** plaintext bytes per chunk (the JSON of a text delta) */
+  chunkBytes: number;
+  /** how long the requester stays connected: the generation (default chunks − 1 seconds) */
+  generationSeconds?: number;
+  /** "iot-mqtt" (as built: functions/adapters/relay-iot.ts) or "apigw-websocket" (the alternative considered) */
+  transport?: RelayTransport;
+  /** how chunks travel: JSON with base64url data (as built) or raw binary */
+  encoding?: "json-base64" | "binary";
+  frontDoor?: FrontDoor;
+}
+
+export interface StreamedRelayCost {
+  usdPerMillion: number;
+  /** $ per 1M jobs by part */
+  parts: Record<string, number>;
+  /** relay messages per job as the pub/sub bills them (size steps included) */
+  billedMessagesPerJob: number;
+}
+
+/** Bytes of one relayed chunk on the wire: ChaCha20-Poly1305 adds a 16-byte tag; JSON adds the job id, attempt, seq, flags. */
+export function relayChunkWireBytes(chunkBytes: number, encoding: "json-base64" | "binary" = "json-base64"): number {
+  const sealed = chunkBytes + 16;
+  return encoding === "binary" ? sealed + 48 : Math.ceil((sealed * 4) / 3) + 110;
+}
+
+/**
+ * Dollars per 1M streamed jobs for the relay alone: what streaming adds to a job. IoT Core (as
+ * built): the two job-scoped session calls (a Lambda with an STS AssumeRole and a job read,
+ * through the front door), the requester's connect and subscribe, each chunk published and
+ * delivered (5 KB steps: a chunk past 5 KB counts twice, each way; the opener rides on chunk
+ * 0 and the receipt on the last, about 400 bytes more each), and connection minutes (billed
+ * per started minute). API Gateway WebSocket: each chunk sent to a Lambda that posts it on
+ * (two messages of 32 KB steps and one invocation per chunk), connection minutes at $0.25/M.
+ */
+export function streamedRelayCost(o: StreamedRelayCostInput): StreamedRelayCost {
+  const transport = o.transport ?? "iot-mqtt";
+  const frontDoor = o.frontDoor ?? "api-gateway";
+  const minutes = Math.max(1, Math.ceil((o.generationSeconds ?? Math.max(0, o.chunks - 1)) / 60));
+  const wire = relayChunkWireBytes(o.chunkBytes, o.encoding);
+  const M = 1e6;
+  if (transport === "iot-mqtt") {
+    const steps = (bytes: number) => Math.ceil(bytes / 5120);
+    // chunk 0 carries the opener, the last the receipt
+    const chunkSteps = Array.from({ length: o.chunks }, (_, i) => steps(wire + (i === 0 || i === o.chunks - 1 ? 400 : 0))).reduce((a, b) => a + b, 0);
+    const billed = 2 * chunkSteps + 2; // publish + delivery of each, connect + subscribe
+    const session = lambdaDollars(1, (2 * ASSUME.awsCallMs + 10) / 1000) + PRICES.dynamoReadUnit.usd + (frontDoor === "api-gateway" ? PRICES.apiHttpRequest.usd : 0);
+    const parts = { sessions: 2 * session * M, messages: billed * PRICES.iotMessage.usd * M, connection: minutes * PRICES.iotConnectionMinute.usd * M };
+    return { usdPerMillion: Object.values(parts).reduce((a, b) => a + b, 0), parts, billedMessagesPerJob: billed };
+  }
+  const wsMessage = 1.0 / 1e6; // API Gateway WebSocket messages, 32 KB steps (AWS-PRICES.md, 2026-09)
+  const wsMinute = 0.25 / 1e6; // connection-minutes (same)
+  const steps = Math.ceil((wire + 200) / 32_768);
+  const billed = 2 * o.chunks * steps;
+  const parts = { messages: billed * wsMessage * M, forwarding: lambdaDollars(o.chunks, 0.015) * M, connection: minutes * wsMinute * M };
+  return { usdPerMillion: Object.values(parts).reduce((a, b) => a + b, 0), parts, billedMessagesPerJob: billed };
+}
+
+/**
+ * The relay as priced by the block above, in the shape the rest of the model takes
+ * (`RelayPricer`): a streamed job sends one chunk per WORKLOAD.chunkSeconds of generation plus
+ * the final one, each about 1 KB of text; an answer delivered whole is one chunk.
+ */
+export const streamedRelayPricer: RelayPricer = (job, frontDoor) => {
+  const chunks = job.streamed ? Math.ceil(job.engineSeconds / WORKLOAD.chunkSeconds) + 1 : 1;
+  return streamedRelayCost({ chunks, chunkBytes: 1024, generationSeconds: job.engineSeconds, frontDoor }).usdPerMillion / 1e6;
+};
