@@ -19,10 +19,8 @@ export const devPolicySource = (api: ApiClient): PolicySource => ({
 
 /** The registry at `registry` through toncenter, with the chain time of each read. */
 export async function toncenterPolicySource(o: { endpoint: string; apiKey?: string; registry: string }): Promise<PolicySource> {
-  const [{ TonClient }, { Address }, { ChainPolicySource, toncenterClock }] = await Promise.all([import("@ton/ton"), import("@ton/core"), import("../functions/adapters/ton-registry")]);
-  const client = new TonClient({ endpoint: o.endpoint, apiKey: o.apiKey });
-  const address = Address.parse(o.registry);
-  return new ChainPolicySource(client, address, toncenterClock(client, address));
+  const { toncenterPolicySource: fromAdapter } = await import("../functions/adapters/ton-registry");
+  return fromAdapter({ address: o.registry, endpoint: o.endpoint, ...(o.apiKey ? { apiKey: o.apiKey } : {}) });
 }
 
 /** A cache with the AWS defaults (one read a minute, nothing older than 10 minutes) unless told otherwise. */

@@ -27,6 +27,8 @@ import { z } from "zod";
  * | COCOON_COORDINATOR_SEED           | 64 hex chars: Ed25519 seed of the vault's coordinator key (a secret) |
  * | COCOON_TON_ENDPOINT, _API_KEY     | toncenter: withdrawals read the vault's seqno getter (see core/withdrawals.ts) |
  * | COCOON_QUOTE_KEY                  | 64 hex chars: HMAC key of the stateless price quotes (a secret; prepare and submit must share it) |
+ * | COCOON_REGISTRY_ADDRESS           | issue 15: the PolicyRegistry contract; registration and matching then follow its image allow-list (needs COCOON_TON_ENDPOINT) |
+ * | COCOON_POLICY_REFRESH_SECONDS, _MAX_AGE_SECONDS | how often it is re-read (60) and the oldest reading acted on (600; older: 503 policy_stale) |
  *
  * The three worker-queue prefixes are computed by CloudFormation (Aws.ACCOUNT_ID, Aws.REGION,
  * Aws.PARTITION, Aws.URL_SUFFIX), so no adapter has to guess the account or partition.
@@ -74,6 +76,9 @@ const Env = z.object({
   COCOON_TON_ENDPOINT: z.string().url("must be the toncenter JSON-RPC URL").optional(),
   COCOON_TON_API_KEY: z.string().optional(),
   COCOON_QUOTE_KEY: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte HMAC key: openssl rand -hex 32)").optional(),
+  COCOON_REGISTRY_ADDRESS: z.string().min(48, "must be the PolicyRegistry contract's TON address").optional(),
+  COCOON_POLICY_REFRESH_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+  COCOON_POLICY_MAX_AGE_SECONDS: z.coerce.number().int().min(10).max(86_400).default(600),
   COCOON_POLICY_JSON: z
     .string()
     .refine((v) => {
@@ -113,6 +118,8 @@ export interface AwsConfig {
   policy: unknown;
   /** Voucher signing for worker payouts; absent → POST /v1/agents/voucher answers 503. */
   payouts: { vaultAddress: string; coordinatorSeedHex: string; ton?: { endpoint: string; apiKey?: string } } | undefined;
+  /** issue 15: the on-chain policy registry read through toncenter; absent → the static policy only. */
+  registry?: { address: string; endpoint: string; apiKey?: string; refreshSeconds: number; maxAgeSeconds: number };
 }
 
 /** Parse and validate; throws ConfigError naming the first bad variable. */
@@ -133,6 +140,9 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
   const prod = PRODUCTION_STAGES.includes(e.COCOON_STAGE);
   for (const v of ["COCOON_ALLOW_DEV_ATTESTATION", "COCOON_ALLOW_TEST_IMAGES", "COCOON_FAUCET"] as const) {
     if (prod && e[v] === "true") throw new ConfigError(v, `environment variable ${v} is "true" on the ${e.COCOON_STAGE} stage; it may only be on for dev stages`);
+  }
+  if (e.COCOON_REGISTRY_ADDRESS && !e.COCOON_TON_ENDPOINT) {
+    throw new ConfigError("COCOON_TON_ENDPOINT", "environment variable COCOON_TON_ENDPOINT is not set, but COCOON_REGISTRY_ADDRESS is: the policy registry is read through toncenter");
   }
   return {
     stage: e.COCOON_STAGE,
@@ -168,6 +178,17 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
             ...(e.COCOON_TON_ENDPOINT ? { ton: { endpoint: e.COCOON_TON_ENDPOINT, ...(e.COCOON_TON_API_KEY ? { apiKey: e.COCOON_TON_API_KEY } : {}) } } : {}),
           }
         : undefined,
+    ...(e.COCOON_REGISTRY_ADDRESS && e.COCOON_TON_ENDPOINT
+      ? {
+          registry: {
+            address: e.COCOON_REGISTRY_ADDRESS,
+            endpoint: e.COCOON_TON_ENDPOINT,
+            ...(e.COCOON_TON_API_KEY ? { apiKey: e.COCOON_TON_API_KEY } : {}),
+            refreshSeconds: e.COCOON_POLICY_REFRESH_SECONDS,
+            maxAgeSeconds: e.COCOON_POLICY_MAX_AGE_SECONDS,
+          },
+        }
+      : {}),
   };
 }
 

@@ -14,6 +14,16 @@ import { loadPolicy } from "../../core/attestation/policy";
 import type { Alerts, QueueMessage, QueueName, Queues, Store } from "../../core/ports";
 import { storeDedupAlerts } from "../../core/chain/dedup";
 import { withMovementLog } from "../../core/receipts/log";
+import { PolicyCache, type PolicySource } from "../../core/policy-registry";
+
+/** issue 15: the registry's PolicyCache; the toncenter reader is imported on the first read, so handlers that never match load no TON code. */
+function registryCache(r: NonNullable<AwsConfig["registry"]>): PolicyCache {
+  let source: Promise<PolicySource> | undefined;
+  const lazy: PolicySource = {
+    read: async () => (await (source ??= import("./ton-registry").then((m) => m.toncenterPolicySource(r)))).read(),
+  };
+  return new PolicyCache(lazy, { refreshSeconds: r.refreshSeconds, maxAgeSeconds: r.maxAgeSeconds, now: () => Date.now() });
+}
 import type { AgentSessionResponse } from "../../events/api";
 import { awsConfig, required, type AwsConfig } from "../config";
 import { LambdaNotifier } from "./aws-notifier";
@@ -66,6 +76,8 @@ export function assembleAwsDeps(config: AwsConfig, store: Store, make: AwsAdapte
     aws: config,
     // issue 15: every ledger movement also joins the movement log's inbox, in its own transaction
     store: withMovementLog(store),
+    // issue 15: the on-chain policy registry through toncenter (TON code loaded on the first read)
+    ...(config.registry ? { policyRegistry: registryCache(config.registry) } : {}),
     queues: lazyQueues(queues),
     notifier: new LambdaNotifier(),
     clock: { now: () => Date.now() },

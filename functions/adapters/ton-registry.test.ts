@@ -2,7 +2,22 @@
 import { describe, expect, it } from "vitest";
 import { registryFixture, testPolicy, TIMELOCK } from "../../contracts/registry-fixtures";
 import { PolicyCache } from "../../core/policy-registry";
+import { ConfigError, loadAwsConfig } from "../config";
+import { createAwsCoreDeps } from "./aws-core-deps";
 import { ChainPolicySource, fromContractPolicy, toContractPolicy, toncenterClock } from "./ton-registry";
+
+const ACCOUNT = "123456789012";
+const awsEnv = (over: Record<string, string | undefined> = {}): Record<string, string | undefined> => ({
+  COCOON_STAGE: "prod",
+  AWS_REGION: "us-east-1",
+  COCOON_TABLE: "prod-cocoon-Cocoon-DataTable-1X2Y3Z",
+  COCOON_MATCHING_QUEUE_URL: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/prod-cocoon-Cocoon-MatchingQueue-AbC123`,
+  COCOON_WORKER_QUEUE_NAME_PREFIX: "cocoon-prod-",
+  COCOON_WORKER_QUEUE_URL_PREFIX: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/cocoon-prod-`,
+  COCOON_WORKER_QUEUE_ARN_PREFIX: `arn:aws:sqs:us-east-1:${ACCOUNT}:cocoon-prod-`,
+  COCOON_WORKER_DLQ_ARN: `arn:aws:sqs:us-east-1:${ACCOUNT}:prod-cocoon-Cocoon-WorkerDlq-XyZ789`,
+  ...over,
+});
 
 describe("ChainPolicySource (issue 15)", () => {
   it("reads the registry's policy and version, with the chain time of the state it read", async () => {
@@ -41,5 +56,24 @@ describe("ChainPolicySource (issue 15)", () => {
     // Assess
     expect(cached.version).toBe(1);
     expect(refreshed).toMatchObject({ version: 2, policy: { images: next.images } });
+  });
+});
+
+describe("the AWS coordinator's registry settings (issue 15)", () => {
+  it("COCOON_REGISTRY_ADDRESS with toncenter gives the handlers a policy cache; without toncenter the cold start fails naming COCOON_TON_ENDPOINT; unset, no registry", async () => {
+    // Prepare
+    const registry = { COCOON_REGISTRY_ADDRESS: "0:" + "cd".repeat(32), COCOON_TON_ENDPOINT: "https://toncenter.com/api/v2/jsonRPC" };
+
+    // Act
+    const on = loadAwsConfig(awsEnv(registry));
+    const deps = await createAwsCoreDeps(on);
+    const off = await createAwsCoreDeps(loadAwsConfig(awsEnv()));
+
+    // Assess
+    expect(on.registry).toEqual({ address: registry.COCOON_REGISTRY_ADDRESS, endpoint: registry.COCOON_TON_ENDPOINT, refreshSeconds: 60, maxAgeSeconds: 600 });
+    expect(deps.policyRegistry?.opts).toMatchObject({ refreshSeconds: 60, maxAgeSeconds: 600 });
+    expect(off.policyRegistry).toBeUndefined();
+    expect(() => loadAwsConfig(awsEnv({ COCOON_REGISTRY_ADDRESS: registry.COCOON_REGISTRY_ADDRESS }))).toThrow(ConfigError);
+    expect(() => loadAwsConfig(awsEnv({ COCOON_REGISTRY_ADDRESS: registry.COCOON_REGISTRY_ADDRESS }))).toThrow(/COCOON_TON_ENDPOINT/);
   });
 });

@@ -35,3 +35,11 @@ export const toncenterClock =
   (client: { getContractState(a: Address): Promise<{ timestampt: number }> }, address: Address): ChainClock =>
   async () =>
     (await client.getContractState(address)).timestampt;
+
+/** The registry at `address` through toncenter (the AWS coordinator's reader). */
+export async function toncenterPolicySource(o: { address: string; endpoint: string; apiKey?: string }): Promise<PolicySource> {
+  const [{ TonClient }, { Address }] = await Promise.all([import("@ton/ton"), import("@ton/core")]);
+  const client = new TonClient({ endpoint: o.endpoint, apiKey: o.apiKey });
+  const address = Address.parse(o.address);
+  return new ChainPolicySource(client, address, toncenterClock(client, address));
+}
