@@ -7,8 +7,9 @@
  *    naming its route, so each DynamoDB read/write unit, SQS request, log byte, response byte
  *    and handler millisecond is attributed to the Lambda that would have spent it. Units follow
  *    DynamoDB's metering: strongly consistent reads 1 RRU per 4 KB (min 1), writes 1 WRU per
- *    1 KB of the larger of old/new item (min 1), transactional items twice that; item sizes are
- *    those the DynamoDB adapter would write (functions/adapters/dynamo-store.ts encodeItem).
+ *    1 KB of the larger of old/new item (min 1), transactional items twice that, a write whose
+ *    condition fails billed all the same; item sizes by DynamoDB's rules for the items the
+ *    adapter writes (dynamoItemBytes of bench/store.ts, the hot path's counting store).
  *    Time a handler spends waiting for a job to change (Notifier.wait) is kept apart from its
  *    own work: what waiting costs depends on the delivery channel, priced in step 3.
  * 2. Workload (WORKLOAD below, seeded): engine times from a lognormal distribution with a
@@ -27,7 +28,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Item, Key, Notifier, QueueName, Queues, Store, TableName, WriteOp } from "../core/ports";
-import { encodeItem } from "../functions/adapters/dynamo-store";
+import { dynamoItemBytes } from "./store";
 import type { BenchResult } from "./types";
 import { DEFAULT_CORE_CONFIG } from "../core/config";
 
@@ -103,8 +104,6 @@ export const ASSUME = {
   /** Cold starts: share of invocations, and the INIT time billed for each (billed like duration since 2025-08-01). */
   coldStartShare: { perRoute: 0.005, router: 0.001 },
   initSeconds: 0.5,
-  /** A requester's relay session (credentials for the subscription) serves this many jobs. */
-  jobsPerRelaySession: 20,
   agentLongPollSeconds: 20,
   sessionSeconds: 3600,
   matchingPollers: 5, // Lambda's SQS event source long-polls with ~5 pollers when idle
@@ -209,7 +208,8 @@ export class CostMeter {
   }
 }
 
-const sizeOf = (table: TableName, item: Item | undefined) => (item ? Buffer.byteLength(JSON.stringify(encodeItem(table, item), (_k, v) => (typeof v === "bigint" ? v.toString() : v))) : 0);
+/** Item sizes by DynamoDB's rules, as the hot path's counting store (bench/store.ts) computes them: the two counts agree. */
+const sizeOf = (table: TableName, item: Item | undefined) => dynamoItemBytes(table, item);
 const readUnits = (bytes: number) => Math.max(1, Math.ceil(bytes / 4096));
 const writeUnits = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
 /** DynamoDB bills 100 bytes of overhead per item stored. */
@@ -342,6 +342,8 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
   const net = await startNetwork({
     store: meteredStore(createMemoryStore(), meter),
     logSink: (line) => meter.log(Buffer.byteLength(line) + 1),
+    // No TON sandbox or chain watcher: on AWS they are not on the request path (another function, TON itself).
+    chain: false,
     // Short leases so every job's lease check is consumed (and metered) within the run.
     config: { leaseBaseSeconds: 1, leaseMsPerToken: 1 },
   });
@@ -424,17 +426,19 @@ export interface PricingChoice {
 
 /**
  * How a streamed or one-message answer reaches the requester over the relay, in dollars per
- * job. The default prices IoT Core MQTT (AWS-PRICES.md's arithmetic): each message is a
- * publish and a delivery (5 KB steps: chunks ≤ 4 KB sent binary count once each), the
- * requester's connection for the job's duration, and its relay session amortised over
- * ASSUME.jobsPerRelaySession jobs (one Lambda call that vends the subscription credentials).
- * The relay's own cost function, where the relay work exports one, replaces this default.
+ * job, under a front door. The default prices the relay as built (functions/adapters/relay-iot.ts:
+ * IoT Core MQTT with job-scoped credentials): per job, the requester's and the worker's session
+ * calls (each one Lambda invocation with an STS AssumeRole and a read of the job; through the
+ * front door), the requester's connect and subscribe, each message published and delivered
+ * (5 KB steps: chunks ≤ 4 KB sent binary count once each), and the connection for the job's
+ * duration. The relay block's own cost function (`streamedRelayCost`, where it exists)
+ * replaces this default: pass it as `relay` to benchCost.
  */
-export type RelayPricer = (job: { engineSeconds: number; streamed: boolean }) => number;
-export const defaultRelayPricer: RelayPricer = (job) => {
+export type RelayPricer = (job: { engineSeconds: number; streamed: boolean }, frontDoor: FrontDoor) => number;
+export const defaultRelayPricer: RelayPricer = (job, frontDoor) => {
   const messages = job.streamed ? Math.ceil(job.engineSeconds / WORKLOAD.chunkSeconds) + 1 : 1;
-  const session = (lambdaDollars(1, 0.02) + 0) / ASSUME.jobsPerRelaySession;
-  return 2 * messages * PRICES.iotMessage.usd + (job.engineSeconds / 60) * PRICES.iotConnectionMinute.usd + session;
+  const sessionCall = lambdaDollars(1, (2 * ASSUME.awsCallMs + 10) / 1000) + PRICES.dynamoReadUnit.usd + (frontDoor === "api-gateway" ? PRICES.apiHttpRequest.usd : 0);
+  return 2 * sessionCall + (2 + 2 * messages) * PRICES.iotMessage.usd + (job.engineSeconds / 60) * PRICES.iotConnectionMinute.usd;
 };
 
 const GB = ASSUME.lambdaMemoryMb / 1024;
@@ -506,7 +510,7 @@ export function priceJob(
   }
   // The agent on the SQS path: the receive that returns the job + one delete.
   byRoute.push(["agent SQS receive + delete", { ...NONE, sqs: 2 * PRICES.sqsRequest.usd }]);
-  if (choice.delivery === "relay") byRoute.push(["relay delivery", { ...NONE, delivery: workload.reduce((a, j) => a + relay(j), 0) / workload.length }]);
+  if (choice.delivery === "relay") byRoute.push(["relay delivery", { ...NONE, delivery: workload.reduce((a, j) => a + relay(j, choice.frontDoor), 0) / workload.length }]);
   const perJob = byRoute.reduce<Dollars>((a, [, d]) => add(a, d), NONE);
   return { perJob, byRoute };
 }
