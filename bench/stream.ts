@@ -1,0 +1,135 @@
+/**
+ * Streaming through the network (issue 11), measured: not wired into bench/run.ts yet.
+ *
+ *   - time to first token through the network minus the engine's own (target ≤ 10 ms locally):
+ *     from askStream() to the first verified delta, less the engine's own time from its call
+ *     to its first token, per job, median over the jobs;
+ *   - streamed tokens/s through the network ÷ the engine's own (target ≥ 0.98): tokens between
+ *     the first and the last delta at the SDK, against the same span inside the engine;
+ *   - relay messages per streamed job (posts of chunks by the agent), and chunks per job.
+ *
+ * The engine is the built-in one at a fixed pace per token (a stand-in for a GPU's pace), on
+ * the local network (in-process relay, LMDB store, no TON sandbox). Quotes and attestation
+ * verdicts are warm (a first job runs before the measured ones), so the TTFT measured is the
+ * network's own share: submit, dispatch, the agent's open and seal, relay publish and read.
+ *
+ *   npx tsx bench/stream.ts
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
+import { createMemoryRelay } from "../core/relay-memory";
+import { startNetwork } from "../local/network";
+import { startAgent } from "../agent/runtime";
+import { makeAttester } from "../agent/attest";
+import { BUILTIN_DEFAULT_MODEL, createBuiltinEngine } from "../agent/engines/builtin";
+import type { Engine, EngineRequest, EngineStreamEvent } from "../agent/engines/engine";
+import { CocoonClient } from "../client/sdk";
+import type { BenchResult } from "./types";
+
+export interface StreamBenchOptions {
+  jobs?: number;
+  /** the engine's pace (default 20 ms a token: 50 tokens/s) */
+  msPerToken?: number;
+  maxTokens?: number;
+}
+
+interface EngineTimes {
+  start: number;
+  first?: number;
+  end?: number;
+  tokens: number;
+}
+
+/** The built-in engine at a fixed pace, noting when each generation started, first yielded and ended. */
+function timedEngine(msPerToken: number): Engine & { runs: EngineTimes[] } {
+  const inner = createBuiltinEngine({ delayMsPerToken: msPerToken });
+  const runs: EngineTimes[] = [];
+  return {
+    name: inner.name,
+    models: () => inner.models(),
+    generate: (req) => inner.generate(req),
+    ...(inner.capabilities ? { capabilities: inner.capabilities.bind(inner) } : {}),
+    async *stream(req: EngineRequest): AsyncGenerator<EngineStreamEvent> {
+      const t: EngineTimes = { start: performance.now(), tokens: 0 };
+      runs.push(t);
+      for await (const ev of inner.stream!(req)) {
+        if (ev.type === "delta") {
+          t.first ??= performance.now();
+          t.tokens++;
+        } else t.end = performance.now();
+        yield ev;
+      }
+    },
+    runs,
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
+export async function benchStreaming(o: StreamBenchOptions = {}): Promise<BenchResult[]> {
+  const jobs = o.jobs ?? 10;
+  const msPerToken = o.msPerToken ?? 20;
+  const relay = createMemoryRelay();
+  const net = await startNetwork({ chain: false, relay, dataDir: mkdtempSync(join(tmpdir(), "cocoon-bench-stream-")) });
+  const engine = timedEngine(msPerToken);
+  const signingKey = generateSigningKey();
+  const kemKey = generateKemKey();
+  const streamed: Array<{ chunks: number; messages: number }> = [];
+  const agent = await startAgent({ apiUrl: net.url, signingKey, kemKey, engine, models: [{ model: BUILTIN_DEFAULT_MODEL }], capacity: 1, attest: makeAttester({ tier: "dev", signingKey, kemKey }) });
+  const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
+  const overheads: number[] = [];
+  const ratios: number[] = [];
+  try {
+    await client.faucet(100_000_000_000n);
+    const ask = async () => {
+      const t0 = performance.now();
+      let first: number | undefined;
+      let last = t0;
+      let chunks = 0;
+      for await (const ev of client.askStream({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: "stream a long enough answer for a measurement of its pace, please, word after word" }], maxTokens: o.maxTokens ?? 64, tiers: ["dev"] })) {
+        if (ev.type === "delta") {
+          first ??= performance.now();
+          last = performance.now();
+        } else if (ev.type === "done") chunks = ev.relay.chunks + ev.relay.recovered;
+      }
+      return { t0, first: first ?? t0, last, chunks };
+    };
+    await ask(); // warm: quote, verdicts, connections
+    engine.runs.length = 0;
+    const publishedBefore = relay.published;
+    for (let i = 0; i < jobs; i++) {
+      const r = await ask();
+      const e = engine.runs.at(-1)!;
+      overheads.push(r.first - r.t0 - (e.first! - e.start));
+      const sdkSpan = r.last - r.first;
+      const engineSpan = e.end! - e.first!;
+      ratios.push(engineSpan > 0 && sdkSpan > 0 ? Math.min(engineSpan / sdkSpan, 2) : 1);
+      streamed.push({ chunks: r.chunks, messages: 0 });
+    }
+    const chunksPerJob = (relay.published - publishedBefore) / jobs;
+    const ttft = median(overheads);
+    const ratio = median(ratios);
+    return [
+      { name: "streaming: time to first token through the network minus the engine's own (median)", value: +ttft.toFixed(2), unit: "ms", target: "≤ 10 ms", ok: ttft <= 10 },
+      { name: `streaming: streamed tokens/s through the network ÷ the engine's own (${Math.round(1000 / msPerToken)} tok/s engine)`, value: +ratio.toFixed(3), unit: "×", target: "≥ 0.98", ok: ratio >= 0.98 },
+      { name: "streaming: relay chunks per streamed job (adaptive: first token at once, then about one a second)", value: +chunksPerJob.toFixed(2), unit: "chunks", target: null, ok: null },
+    ];
+  } finally {
+    await agent.stop();
+    await net.stop();
+  }
+}
+
+if (process.argv[1]?.endsWith("stream.ts")) {
+  benchStreaming()
+    .then((rs) => {
+      for (const r of rs) console.log(`${r.name.padEnd(110)} ${String(r.value).padStart(8)} ${r.unit}  ${r.target ?? ""} ${r.ok === null ? "" : r.ok ? "ok" : "MISS"}`);
+      process.exit(0);
+    })
+    .catch((e) => {
+      console.error(e);
+      process.exit(1);
+    });
+}
