@@ -248,8 +248,18 @@ describe("policy held on chain (local default)", () => {
     expect(after.version).toBe(before.version + 1);
     expect(after.policy.images).not.toContain(DEV_IMAGE_DIGEST);
 
-    // within one policy refresh (1 s here) the worker is out of the candidate lists
-    await new Promise((r) => setTimeout(r, 1_100));
+    // within one policy refresh (1 s here) the worker is out of the candidate lists: polled with
+    // a deadline (a prepare is cheap and moves no money) instead of a fixed sleep a loaded machine can outlast
+    await pollUntil(
+      "the delisted worker to leave the candidate lists",
+      () =>
+        client.api.request(API.prepareJob, { body: { model: MODEL, maxTokens: 16, maxPromptTokens: 64, tiers: ["dev"] } }).then(
+          () => undefined,
+          (e: unknown) => (e instanceof ApiError && e.code === "no_workers" ? true : undefined),
+        ),
+      15_000,
+      100,
+    );
     const refused = ask(client);
     await expect(refused).rejects.toBeInstanceOf(ApiError);
     await expect(refused).rejects.toMatchObject({ code: "no_workers" });
