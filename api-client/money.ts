@@ -35,7 +35,10 @@ async function waitFor<T>(check: () => Promise<T | undefined>, o: WaitOptions, t
 export interface DepositOutcome {
   txHash: string;
   vault: string;
+  /** paid into the vault */
   amount: string;
+  /** credited to the account: amount less the vault's deposit fee */
+  credited: string;
   /** the account credited */
   account: string;
   before: string;
@@ -45,7 +48,8 @@ export interface DepositOutcome {
 
 /**
  * Local default: pay `amount` nanoTON from the sandbox test requester wallet into the vault
- * (POST /v1/dev/wallet/deposit), then poll GET /v1/account until the chain watcher credited it.
+ * (POST /v1/dev/wallet/deposit), then poll GET /v1/account until the chain watcher credited it
+ * (amount less the vault's deposit fee: `credited`).
  */
 export async function depositAndWait(api: ApiClient, amount: bigint, o: WaitOptions = {}): Promise<DepositOutcome> {
   const b0 = await api.request(API.account);
@@ -55,7 +59,7 @@ export async function depositAndWait(api: ApiClient, amount: bigint, o: WaitOpti
   const b = await waitFor(
     async () => {
       const b = await api.request(API.account);
-      return BigInt(b.available) + BigInt(b.held) >= before + amount ? b : undefined;
+      return BigInt(b.available) + BigInt(b.held) >= before + BigInt(sent.credited) ? b : undefined;
     },
     o,
     (s) => new ApiError(0, "deposit_not_credited", `deposit ${sent.txHash} is on chain but the chain watcher has not credited it within ${s} s; check the coordinator's log (COCOON_LOG=1)`),

@@ -150,13 +150,13 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   connection(
     program
       .command("deposit")
-      .description("local default: pay TON from the sandbox test wallet into the vault, and wait until the chain watcher credits it")
+      .description("local default: pay TON from the sandbox test wallet into the vault, and wait until the chain watcher credits it (the account is credited the amount less the vault's fixed deposit fee, which pays for the deposit's transactions; the output shows both)")
       .argument("<ton>", "how much, in TON"),
   ).action(
     run(async (ton: string, o: ConnectionOptions) => {
       const amount = parseTon(ton);
       const d = await withProgress(o, (step) => depositAndWait(connect(o).client.api, amount, { onWait: step }));
-      print(o, d, `deposited ${formatTon(d.amount)} into the vault ${d.vault} (local TON sandbox, not mainnet)\n  tx ${d.txHash}\n  credited by the chain watcher: ${formatTon(d.available)} available (was ${formatTon(d.before)})`);
+      print(o, d, `deposited ${formatTon(d.amount)} into the vault ${d.vault} (local TON sandbox, not mainnet)\n  tx ${d.txHash}\n  credited by the chain watcher: ${formatTon(d.credited)} (the vault keeps ${formatTon(BigInt(d.amount) - BigInt(d.credited))} as its deposit fee); ${formatTon(d.available)} available (was ${formatTon(d.before)})`);
     }),
   );
 

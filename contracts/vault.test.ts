@@ -17,7 +17,9 @@ import {
   AccountWallet,
   accountWalletAddress,
   CREDIT_VALUE,
+  DEPOSIT_FEE,
   type DepositCreditedLog,
+  depositCredit,
   depositComment,
   keyToUint,
   MIN_DEPOSIT,
@@ -37,13 +39,15 @@ import { FIXED_NOW, refDepositLookalikes, RESERVE, seededKeyPair, vaultFixture, 
 const here = dirname(fileURLToPath(import.meta.url));
 const GAS = toNano("0.05");
 const DEPOSIT = toNano("5");
+/** what a DEPOSIT credits: its value less the vault's DEPOSIT_FEE */
+const NET = DEPOSIT - DEPOSIT_FEE;
 
 // ---------------------------------------------------------------- helpers
 const hashOf = (a: Address) => BigInt("0x" + a.hash.toString("hex"));
 const on = (res: SendMessageResult, a: Address) => res.transactions.filter((t) => t.address === hashOf(a));
 
 interface Snapshot {
-  totals: { deposited: bigint; withdrawn: bigint; paid: bigint; toppedUp: bigint };
+  totals: { deposited: bigint; withdrawn: bigint; paid: bigint; toppedUp: bigint; fees: bigint };
   inflight: number;
   key: string;
   account: { deposited: bigint; withdrawn: bigint; seqno: number };
@@ -189,6 +193,12 @@ describe("build artefacts", () => {
     expect(src).toContain(`const CREDIT_VALUE: Int = ton("${Number(CREDIT_VALUE) / 1e9}");`);
     expect(src).toContain(`const WALLET_STORAGE: Int = ton("${Number(WALLET_STORAGE) / 1e9}");`);
     expect(src).toContain(`const MIN_DEPOSIT: Int = ton("${Number(MIN_DEPOSIT) / 1e9}");`);
+    expect(src).toContain(`const DEPOSIT_FEE: Int = ton("${Number(DEPOSIT_FEE) / 1e9}");`);
+    // a minimum deposit credits something, and routing it never sends out more than came in
+    expect(depositCredit(MIN_DEPOSIT)).toBe(MIN_DEPOSIT - DEPOSIT_FEE);
+    expect(depositCredit(MIN_DEPOSIT - 1n)).toBeNull();
+    expect(MIN_DEPOSIT - DEPOSIT_FEE).toBeGreaterThanOrEqual(3n * DEPOSIT_FEE);
+    expect(CREDIT_VALUE).toBeLessThanOrEqual(MIN_DEPOSIT);
   });
 });
 
@@ -203,7 +213,7 @@ describe("vault", () => {
     it("deploys with the owner's top-up and the coordinator key; nothing in flight", async () => {
       expect(findTransaction(f.deployTx, { to: f.vault.address, deploy: true, success: true })).toBeDefined();
       const s = await snapshot(f);
-      expect(s.totals).toEqual({ deposited: 0n, withdrawn: 0n, paid: 0n, toppedUp: RESERVE });
+      expect(s.totals).toEqual({ deposited: 0n, withdrawn: 0n, paid: 0n, toppedUp: RESERVE, fees: 0n });
       expect({ inflight: s.inflight, key: s.key }).toEqual({ inflight: 0, key: f.coordinator.publicKey.toString("hex") });
       expect((await f.vault.getOwner()).equals(f.owner.address)).toBe(true);
     });
@@ -243,7 +253,7 @@ describe("vault", () => {
       await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"), { key: next }));
       await f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"), { key: next }));
       expect(await f.vault.getPaid(f.worker.address)).toBe(toNano("1"));
-      expect(await f.vault.getAccountBalance(f.account)).toBe(DEPOSIT - toNano("1"));
+      expect(await f.vault.getAccountBalance(f.account)).toBe(NET - toNano("1"));
     });
   });
 
@@ -254,22 +264,25 @@ describe("vault", () => {
       const [routed, confirmed] = on(res, f.vault.address);
       expect(flattenTransaction(routed!)).toMatchObject({ success: true, outMessagesCount: 1 });
       expect(flattenTransaction(routed!).from?.equals(f.requester.address)).toBe(true);
-      expect(findTransaction(res.transactions, { from: f.vault.address, to: wallet, op: OPCODES.creditAccount, value: CREDIT_VALUE, deploy: true, success: true })).toBeDefined();
+      const credit = findTransaction(res.transactions, { from: f.vault.address, to: wallet, op: OPCODES.creditAccount, value: CREDIT_VALUE, deploy: true, success: true });
+      expect(credit).toBeDefined();
+      // the wallet is asked to record the deposit less the fee
+      expect(credit!.inMessage!.body.beginParse().skip(32 + 64).loadCoins()).toBe(NET);
       expect(flattenTransaction(confirmed!)).toMatchObject({ op: OPCODES.accountCredited, success: true });
       expect(flattenTransaction(confirmed!).from?.equals(wallet)).toBe(true);
-      expect(await f.vault.getAccountBalance(f.account)).toBe(DEPOSIT);
-      expect(await snapshot(f)).toMatchObject({ totals: { deposited: DEPOSIT }, inflight: 0, account: { deposited: DEPOSIT, withdrawn: 0n, seqno: 0 } });
+      expect(await f.vault.getAccountBalance(f.account)).toBe(NET);
+      expect(await snapshot(f)).toMatchObject({ totals: { deposited: NET, fees: DEPOSIT_FEE }, inflight: 0, account: { deposited: NET, withdrawn: 0n, seqno: 0 } });
       // the wallet kept its storage reserve and sent the rest of the vault's credit value back
       expect(await f.blockchain.openContract(new AccountWallet(wallet)).getTonBalance()).toBe(WALLET_STORAGE);
     });
 
-    it("a comment deposit:<64 lowercase hex> credits the account", async () => {
+    it("a comment deposit:<64 lowercase hex> credits the account (less the fee)", async () => {
       await f.vault.sendDepositComment(f.requester.getSender(), DEPOSIT, f.account);
-      expect(await f.vault.getAccountBalance(f.account)).toBe(DEPOSIT);
-      expect((await f.vault.getTotals()).deposited).toBe(DEPOSIT);
+      expect(await f.vault.getAccountBalance(f.account)).toBe(NET);
+      expect(await f.vault.getTotals()).toMatchObject({ deposited: NET, fees: DEPOSIT_FEE });
     });
 
-    it("the DepositCredited log comes only after the wallet's confirmation, exactly once, with the amount the wallet recorded", async () => {
+    it("the DepositCredited log comes only after the wallet's confirmation, exactly once, with the amount the wallet recorded (net of the fee)", async () => {
       const typed = await f.vault.sendDeposit(f.requester.getSender(), DEPOSIT, f.account);
       const comment = await f.vault.sendDepositComment(f.requester.getSender(), toNano("0.5"), f.account);
       for (const res of [typed, comment]) {
@@ -277,9 +290,9 @@ describe("vault", () => {
         expect([...routed!.outMessages.values()].filter((m) => m.info.type === "external-out")).toHaveLength(0);
         expect([...confirmed!.outMessages.values()].map((m) => m.info.type)).toEqual(["external-out"]);
       }
-      expect(logsOf(f, typed)).toEqual({ logs: [{ account: f.account, amount: DEPOSIT }], externals: 1 });
-      expect(logsOf(f, comment)).toEqual({ logs: [{ account: f.account, amount: toNano("0.5") }], externals: 1 });
-      expect(await f.vault.getAccountBalance(f.account)).toBe(DEPOSIT + toNano("0.5"));
+      expect(logsOf(f, typed)).toEqual({ logs: [{ account: f.account, amount: NET }], externals: 1 });
+      expect(logsOf(f, comment)).toEqual({ logs: [{ account: f.account, amount: toNano("0.5") - DEPOSIT_FEE }], externals: 1 });
+      expect(await f.vault.getAccountBalance(f.account)).toBe(NET + toNano("0.5") - DEPOSIT_FEE);
     });
 
     it("issue 9 #1: a comment deposit with refs, non-bounceable from a stranger, is refunded in full, reaches no wallet and logs no credit", async () => {
@@ -309,9 +322,9 @@ describe("vault", () => {
       const accounts = [0n, (1n << 256n) - 1n, BigInt("0x0123456789abcdef" + "fedcba9876543210".repeat(3))];
       for (const acc of accounts) {
         await f.vault.sendComment(f.requester.getSender(), DEPOSIT, depositComment(acc));
-        expect(await f.vault.getAccountBalance(acc)).toBe(DEPOSIT);
+        expect(await f.vault.getAccountBalance(acc)).toBe(NET);
       }
-      expect((await f.vault.getTotals()).deposited).toBe(3n * DEPOSIT);
+      expect((await f.vault.getTotals()).deposited).toBe(3n * NET);
     });
 
     it("a plain transfer from a stranger bounces: ERR_UNATTRIBUTED, nothing credited", async () => {
@@ -334,9 +347,48 @@ describe("vault", () => {
       expect(await snapshot(f)).toEqual(before);
     });
 
-    it("a deposit below MIN_DEPOSIT bounces: ERR_DEPOSIT_TOO_SMALL, no wallet deployed", async () => {
-      const res = await expectVaultRefusedUnchanged(f, () => f.vault.sendDeposit(f.requester.getSender(), toNano("0.005"), f.account), f.requester.address, "ERR_DEPOSIT_TOO_SMALL");
-      expect(on(res, await accountWalletAddress(f.vault.address, f.account))).toHaveLength(0);
+    it("a deposit below MIN_DEPOSIT (typed or comment, down to the fee itself) bounces: ERR_DEPOSIT_TOO_SMALL, no wallet deployed, no fee kept", async () => {
+      const wallet = await accountWalletAddress(f.vault.address, f.account);
+      for (const value of [toNano("0.005"), DEPOSIT_FEE, MIN_DEPOSIT - 1n]) {
+        for (const send of [f.vault.sendDeposit.bind(f.vault), f.vault.sendDepositComment.bind(f.vault)]) {
+          const res = await expectVaultRefusedUnchanged(f, () => send(f.requester.getSender(), value, f.account), f.requester.address, "ERR_DEPOSIT_TOO_SMALL");
+          expect(on(res, wallet)).toHaveLength(0);
+          expect(logsOf(f, res)).toEqual({ logs: [], externals: 0 });
+        }
+      }
+      // exactly the minimum is accepted and credits the minimum less the fee
+      await f.vault.sendDeposit(f.requester.getSender(), MIN_DEPOSIT, f.account);
+      expect(await f.vault.getAccountBalance(f.account)).toBe(MIN_DEPOSIT - DEPOSIT_FEE);
+    });
+
+    it("deposit fee: minimum deposits pay their own way: across N deposits (first and next, typed and comment) the vault's balance minus what it owes never decreases", async () => {
+      // Prepare: what the owner's reserve holds beyond what the vault owes its accounts
+      const surplus = async () => {
+        const t = await f.vault.getTotals();
+        return (await f.vault.getBalance()) - (t.deposited - t.withdrawn - t.paid);
+      };
+      const accounts = Array.from({ length: 4 }, (_, i) => keyToUint(seededKeyPair(`spam-${i}`).publicKey));
+      const surpluses = [await surplus()];
+      const logged: DepositCreditedLog[] = [];
+
+      // Act: each account's first deposit deploys its wallet; typed and comment deposits alternate
+      for (let round = 0; round < 3; round++) {
+        for (const [i, account] of accounts.entries()) {
+          const send = (round + i) % 2 === 0 ? f.vault.sendDeposit.bind(f.vault) : f.vault.sendDepositComment.bind(f.vault);
+          const res = await send(f.stranger.getSender(), MIN_DEPOSIT, account);
+          logged.push(...logsOf(f, res).logs);
+          surpluses.push(await surplus());
+        }
+      }
+
+      // Assess: the reserve never went down, the fees are counted, every account got value − fee
+      const n = BigInt(accounts.length * 3);
+      for (let i = 1; i < surpluses.length; i++) expect(surpluses[i]!, `after deposit ${i}`).toBeGreaterThanOrEqual(surpluses[i - 1]!);
+      expect(await f.vault.getTotals()).toMatchObject({ deposited: n * (MIN_DEPOSIT - DEPOSIT_FEE), fees: n * DEPOSIT_FEE });
+      expect(await f.vault.getInflight()).toBe(0);
+      expect(logged).toHaveLength(Number(n));
+      expect(new Set(logged.map((l) => l.amount))).toEqual(new Set([MIN_DEPOSIT - DEPOSIT_FEE]));
+      for (const account of accounts) expect(await f.vault.getAccountBalance(account)).toBe(3n * (MIN_DEPOSIT - DEPOSIT_FEE));
     });
 
     it("an unknown opcode bounces with Tact's invalid-message code 130", async () => {
@@ -346,7 +398,7 @@ describe("vault", () => {
       expect(await snapshot(f)).toEqual(before);
     });
 
-    it("a wallet that cannot record the credit (frozen for unpaid storage): the deposit goes back to its sender in full, nothing is counted or logged", async () => {
+    it("a wallet that cannot record the credit (frozen for unpaid storage): the deposit goes back to its sender less the fee, nothing is credited or logged", async () => {
       const wallet = await accountWalletAddress(f.vault.address, f.account);
       await freeze(f, wallet);
       const before = await snapshot(f);
@@ -355,9 +407,10 @@ describe("vault", () => {
       expect(exitOf(routed!)).toEqual({ exitCode: 0, aborted: false });
       expect(flattenTransaction(on(res, wallet)[0]!)).toMatchObject({ success: false, aborted: true });
       expect(bounceFrom(bounced!, wallet)).toEqual({ fromWallet: true, bounced: true, success: true });
-      expect(findTransaction(res.transactions, { from: f.vault.address, to: f.requester.address, value: DEPOSIT, success: true }), "refunded in full").toBeDefined();
+      expect(findTransaction(res.transactions, { from: f.vault.address, to: f.requester.address, value: NET, success: true }), "refunded less the fee").toBeDefined();
       expect(logsOf(f, res)).toEqual({ logs: [], externals: 0 });
-      expect(await snapshot(f)).toEqual(before); // totals as before, nothing left in flight
+      // nothing credited, nothing left in flight; the fee paid for the attempt
+      expect(await snapshot(f)).toEqual({ ...before, totals: { ...before.totals, fees: before.totals.fees + DEPOSIT_FEE } });
     });
 
     it("the in-flight entry exists only between the vault's two transactions", async () => {
@@ -367,7 +420,7 @@ describe("vault", () => {
         if (tx.address === hashOf(f.vault.address)) seen.push(await f.vault.getInflight());
       }
       expect(seen).toEqual([1, 0]);
-      expect(await f.vault.getAccountBalance(f.account)).toBe(DEPOSIT);
+      expect(await f.vault.getAccountBalance(f.account)).toBe(NET);
     });
 
     it("a confirmation not sent by the account's wallet is refused: ERR_NOT_WALLET, nothing counted", async () => {
@@ -419,7 +472,7 @@ describe("vault", () => {
       const pay = findTransaction(res.transactions, { from: f.vault.address, to: f.requester.address });
       expect(flattenTransaction(pay!).value! > toNano("2")).toBe(true); // amount + unused gas
       expect(await f.vault.getBalance()).toBe(balance - toNano("2"));
-      expect(await snapshot(f)).toMatchObject({ totals: { withdrawn: toNano("2") }, account: { deposited: DEPOSIT, withdrawn: toNano("2"), seqno: 1 } });
+      expect(await snapshot(f)).toMatchObject({ totals: { withdrawn: toNano("2") }, account: { deposited: NET, withdrawn: toNano("2"), seqno: 1 } });
     });
 
     it("the amount is reserved in the totals while the wallet decides", async () => {
@@ -604,14 +657,15 @@ describe("vault", () => {
     });
 
     it("withdrawals and vouchers together never exceed deposits: ERR_VAULT_INSOLVENT at the vault", async () => {
-      await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("4")));
+      const earned = NET - toNano("1"); // what the worker earned of the (net) deposit
+      await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(earned));
       await expectVaultRefusedUnchanged(f, () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("2"))), f.requester.address, "ERR_VAULT_INSOLVENT");
       await f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1")));
       const payout = await payoutWalletAddress(f.vault.address, f.worker.address);
-      const res = await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("4") + 1n));
+      const res = await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(earned + 1n));
       expect(exitOf(on(res, f.vault.address)[1]!)).toEqual({ exitCode: VaultExit.ERR_VAULT_INSOLVENT, aborted: true });
-      expect(await f.blockchain.openContract(new PayoutWallet(payout)).getPaid()).toBe(toNano("4"));
-      expect(await f.vault.getTotals()).toMatchObject({ deposited: DEPOSIT, withdrawn: toNano("1"), paid: toNano("4") });
+      expect(await f.blockchain.openContract(new PayoutWallet(payout)).getPaid()).toBe(earned);
+      expect(await f.vault.getTotals()).toMatchObject({ deposited: NET, withdrawn: toNano("1"), paid: earned });
     });
   });
 });
@@ -649,7 +703,7 @@ describe("state stays constant per contract as accounts grow (the old single vau
     expect(new Set(accountWallets.map((w) => w.cells)).size).toBe(1);
     expect(new Set(accountWallets.map((w) => w.bits)).size).toBe(1);
     expect(new Set(payoutWallets.map((w) => w.cells)).size).toBe(1);
-    expect(await f.vault.getTotals()).toMatchObject({ deposited: toNano("300"), paid: toNano("3") });
+    expect(await f.vault.getTotals()).toMatchObject({ deposited: 300n * (toNano("1") - DEPOSIT_FEE), paid: toNano("3"), fees: 300n * DEPOSIT_FEE });
     expect(await f.vault.getInflight()).toBe(0);
     // far below TON's per-account limits, and independent of N: N is bounded by nothing in these contracts
     expect(vaultAfterDeploy.cells).toBeLessThan(limits.cells / 100);
@@ -673,6 +727,9 @@ interface OpGas {
 }
 
 const GAS_FILE = join(here, "gas.json");
+const UNIT =
+  "compute gas per transaction of each operation (vault, wallet, vault, …; the sender's wallet and the payee excluded); fees = their total fees in nanoTON; " +
+  "reserveCost = what a deposit's transactions take from the vault's own balance (nanoTON, before DEPOSIT_FEE, which the vault keeps to pay for them)";
 
 describe("gas table (contracts/gas.json; UPDATE_GAS=1 rewrites it)", () => {
   let measured: Record<string, OpGas>;
@@ -704,6 +761,9 @@ describe("gas table (contracts/gas.json; UPDATE_GAS=1 rewrites it)", () => {
     r = await spent(DEPOSIT, () => f.vault.sendDepositComment(f.requester.getSender(), DEPOSIT, f.account));
     measured.depositComment = ops(f.requester.address, r.res);
     reserveCost.depositComment = r.cost;
+    r = await spent(DEPOSIT, () => f.vault.sendDepositComment(f.requester.getSender(), DEPOSIT, keyToUint(seededKeyPair("comment-first").publicKey)));
+    measured.depositCommentFirst = ops(f.requester.address, r.res);
+    reserveCost.depositCommentFirst = r.cost;
     measured.withdraw = ops(f.requester.address, await f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"))));
     measured.withdrawReplayRejected = ops(f.requester.address, await f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"))));
     measured.redeemFirst = ops(f.worker.address, await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"))));
@@ -717,7 +777,7 @@ describe("gas table (contracts/gas.json; UPDATE_GAS=1 rewrites it)", () => {
         GAS_FILE,
         JSON.stringify(
           {
-            unit: "compute gas per transaction of each operation (vault, wallet, vault, …; the sender's wallet and the payee excluded); fees = their total fees in nanoTON; reserveCost = what a deposit costs the vault's own balance",
+            unit: UNIT,
             ops: measured,
             reserveCost,
             singleContract: old.singleContract ?? {},
@@ -733,6 +793,14 @@ describe("gas table (contracts/gas.json; UPDATE_GAS=1 rewrites it)", () => {
     const recorded = JSON.parse(readFileSync(GAS_FILE, "utf8")) as { ops: Record<string, OpGas>; reserveCost: Record<string, string> };
     expect(measured).toEqual(recorded.ops);
     expect(reserveCost).toEqual(recorded.reserveCost);
+  });
+
+  it("deposit fee: DEPOSIT_FEE pays for the dearest deposit (a first comment deposit) with a margin of at least 25 %", () => {
+    const costs = Object.values(reserveCost).map(BigInt);
+    expect(costs).toHaveLength(4);
+    const dearest = costs.reduce((a, b) => (a > b ? a : b));
+    expect(dearest).toBe(BigInt(reserveCost.depositCommentFirst!));
+    expect(DEPOSIT_FEE * 4n).toBeGreaterThanOrEqual(dearest * 5n);
   });
 
   it("the credit value covers a first deposit's wallet (gas, reserve, confirmation) with room to spare", () => {

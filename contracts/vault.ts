@@ -40,8 +40,14 @@ export type { Totals } from "./build/Vault_Vault";
 
 export const TAG_WITHDRAW = 0x636f7731;
 export const TAG_VOUCHER = 0x636f7631;
-/** Smallest deposit the vault accepts (MIN_DEPOSIT in the contract). */
-export const MIN_DEPOSIT = toNano("0.01");
+/**
+ * What every deposit pays the vault (DEPOSIT_FEE in the contract): kept as the owner's income
+ * (totals.fees), it pays for the deposit's transactions, so deposits never drain the owner's
+ * reserve. The account is credited the deposit's value minus this fee (`depositCredit`).
+ */
+export const DEPOSIT_FEE = toNano("0.025");
+/** Smallest deposit the vault accepts (MIN_DEPOSIT in the contract); credits 0.075 TON. */
+export const MIN_DEPOSIT = toNano("0.1");
 /** What the vault sends its account wallet with every credit, from its own balance (CREDIT_VALUE). */
 export const CREDIT_VALUE = toNano("0.01");
 /** What a wallet keeps for its own storage (WALLET_STORAGE). */
@@ -61,6 +67,14 @@ export const OPCODES = {
   claim: 0x6b1f0c15,
   claimApproved: 0x6b1f0c16,
 } as const;
+
+/**
+ * What a deposit of `value` nanoTON credits its account (the DepositCredited log's amount and
+ * what the account wallet adds): value − DEPOSIT_FEE; null below MIN_DEPOSIT (the vault refuses it).
+ */
+export function depositCredit(value: bigint): bigint | null {
+  return value < MIN_DEPOSIT ? null : value - DEPOSIT_FEE;
+}
 
 export interface VaultConfig {
   owner: Address;
@@ -294,6 +308,7 @@ export class Vault implements Contract {
       0n,
       0n,
       0n,
+      0n,
       Dictionary.empty(Dictionary.Keys.BigUint(64), Dictionary.Values.Address()),
     );
     return new Vault(t.address, t.init);
@@ -309,6 +324,7 @@ export class Vault implements Contract {
     await provider.internal(via, { value, bounce: opts.bounce ?? true, sendMode: SendMode.PAY_GAS_SEPARATELY, body: new Cell() });
   }
 
+  /** Credits `account` with value − DEPOSIT_FEE (value ≥ MIN_DEPOSIT, else ERR_DEPOSIT_TOO_SMALL). */
   async sendDeposit(provider: ContractProvider, via: Sender, value: bigint, account: bigint): Promise<void> {
     await provider.internal(via, { value, sendMode: SendMode.PAY_GAS_SEPARATELY, body: depositBody(account) });
   }

@@ -11,7 +11,7 @@ import { createChainLedger, type StoreChainLedger } from "../core/chain/store-le
 import { runWatcher, type WatcherReport } from "../core/chain/watcher";
 import { CocoonError } from "../core/errors";
 import type { PayoutDeps } from "../core/payouts";
-import { MIN_DEPOSIT } from "../contracts/vault";
+import { DEPOSIT_FEE, MIN_DEPOSIT } from "../contracts/vault";
 import { InvalidVoucherError, voucherFromJson } from "../functions/adapters/ton-chain";
 import { InvalidWithdrawalError, tonWithdrawalSigner, withdrawalFromJson } from "../functions/adapters/ton-withdrawal-signer";
 import type { WithdrawalDeps } from "../core/withdrawals";
@@ -272,6 +272,7 @@ function devChainFor(chain: LocalChain, sync: () => Promise<unknown>): DevChain 
   return {
     vault: chain.vaultAddress.toRawString(),
     minDeposit: MIN_DEPOSIT,
+    depositFee: DEPOSIT_FEE,
     async walletOf(owner) {
       const w = await chain.wallet(walletName(owner));
       return { address: w.address.toRawString(), balance: await chain.walletBalance(w.address) };

@@ -8,7 +8,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Address, type Transaction } from "@ton/core";
-import { CREDIT_VALUE, OPCODES } from "../contracts/vault";
+import { DEPOSIT_FEE, OPCODES } from "../contracts/vault";
 import { REDEEM_GAS } from "../functions/adapters/ton-chain";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main as agentCli } from "../agent/cli";
@@ -91,15 +91,17 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
     // Act 1: two deposits through `cocoon deposit` (sandbox test wallet → vault → watcher → ledger)
     const d1 = await cli(requesterCli, ["deposit", "5", "--key", requesterKeyFile, ...common]);
     const d2 = await cli(requesterCli, ["deposit", "0.25", "--key", requesterKeyFile, ...common]);
-    const deposits = 5n * TON + TON / 4n;
+    const paidIn = 5n * TON + TON / 4n;
+    // the vault keeps its fixed deposit fee of each: the account is credited the rest
+    const deposits = paidIn - 2n * DEPOSIT_FEE;
 
     // Assess 1
     expect(d1.err).toBe("");
     expect(d1.code).toBe(0);
     expect(d2.code).toBe(0);
     expect(d1.json.txHash).toMatch(/^[0-9a-f]{64}$/);
-    expect(d1.json.available).toBe((5n * TON).toString());
-    expect(d2.json.available).toBe(deposits.toString());
+    expect(d1.json).toMatchObject({ amount: (5n * TON).toString(), credited: (5n * TON - DEPOSIT_FEE).toString(), available: (5n * TON - DEPOSIT_FEE).toString() });
+    expect(d2.json).toMatchObject({ amount: (TON / 4n).toString(), credited: (TON / 4n - DEPOSIT_FEE).toString(), available: deposits.toString() });
     expect(await chain.accountBalance(requester.id)).toBe(deposits);
 
     // Act 2: ask; the one worker earns the job's cost
@@ -130,12 +132,14 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
     expect(await chain.paid(workerAddress)).toBe(cost);
     expect((await getBalance(net.store, workerAccount(workerId))).available).toBe(0n);
     expect((await getBalance(net.store, voucherAccount(workerId))).available).toBe(0n);
-    // chain: the vault holds deposits − payouts more than before, less its own gas on deposits
-    // (paid from the owner's reserve, contracts/README.md)
-    const depositFees = depositCostSince(net, startLt, deposits);
-    expect(depositFees).toBeGreaterThan(0n);
-    expect(depositFees).toBeLessThan(2n * (CREDIT_VALUE + TON / 100n)); // per deposit: under the credit value sent to the wallet + 0.01 TON of gas
-    expect((await chain.vaultBalance()) - vault0).toBe(deposits - cost - depositFees);
+    // chain: the vault holds what was paid in − payouts more than before, less its own gas on
+    // deposits, which the deposit fees it kept pay for (contracts/README.md): the owner's
+    // reserve (what the vault holds beyond what it owes) grew
+    const depositGas = depositCostSince(net, startLt, paidIn);
+    expect(depositGas).toBeGreaterThan(0n);
+    expect(depositGas).toBeLessThan(2n * DEPOSIT_FEE);
+    expect((await chain.vaultBalance()) - vault0).toBe(paidIn - cost - depositGas);
+    expect((await chain.vaultBalance()) - vault0 - (deposits - cost)).toBe(2n * DEPOSIT_FEE - depositGas);
     // the ledger's mirror of the vault, and what it owes
     expect((await getBalance(net.store, CHAIN_ACCOUNT)).available).toBe(-(deposits - cost));
     expect(await net.chainLedger.liabilities()).toBe(deposits - cost);
@@ -244,7 +248,7 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
     expect(pass.redemptions).toBe(0);
     expect(await getBalance(net.store, requesterAccount(requester.id))).toEqual(before);
     expect(await net.chainLedger.liabilities()).toBe(owed);
-    expect(await net.chain!.accountBalance(requester.id)).toBe(5n * TON + TON / 4n);
+    expect(await net.chain!.accountBalance(requester.id)).toBe(5n * TON + TON / 4n - 2n * DEPOSIT_FEE);
   });
 
   it("without the local sandbox the dev wallet routes refuse with 403 dev_chain_disabled and payouts with 503", async () => {

@@ -8,7 +8,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Address } from "@ton/core";
+import { Address, fromNano } from "@ton/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main as requesterCli } from "../client/cli";
 import { ApiError } from "../api-client/api";
@@ -23,11 +23,13 @@ import { startLocalAgents } from "../local/agents";
 import { startNetwork, type LocalNetwork } from "../local/network";
 import { WITHDRAW_GAS } from "../functions/adapters/ton-chain";
 import { tonWithdrawalSigner, withdrawalFromJson } from "../functions/adapters/ton-withdrawal-signer";
-import { withdrawalHash } from "../contracts/vault";
+import { DEPOSIT_FEE, withdrawalHash } from "../contracts/vault";
 import { keyPairFromSeed, signVerify } from "@ton/crypto";
 import { MODEL, signedFetch } from "./helpers";
 
 const TON = 1_000_000_000n;
+/** `cocoon deposit` argument that credits `credited` nanoTON: the vault keeps its deposit fee of what is paid in */
+const paying = (credited: bigint) => fromNano(credited + DEPOSIT_FEE);
 
 /** Runs the requester CLI's main() in-process and captures what it prints. */
 async function cli(argv: string[]) {
@@ -76,8 +78,9 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
   it("deposit → cocoon withdraw: the wallet is paid on chain, available drops by exactly the amount, ledger and vault agree", async () => {
     // Prepare
     const chain = net.chain!;
-    const dep = await cli(["deposit", "5", ...common()]);
+    const dep = await cli(["deposit", paying(5n * TON), ...common()]);
     expect(dep.code).toBe(0);
+    expect(dep.json).toMatchObject({ amount: (5n * TON + DEPOSIT_FEE).toString(), credited: (5n * TON).toString() });
     const wallet = await chain.wallet(`wallet:${requester.id}`);
     const wallet0 = await chain.walletBalance(wallet.address);
     const vault0 = await chain.vaultBalance();
@@ -172,7 +175,7 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
 
   it("concurrent withdrawals get distinct seqnos, and all of them land in order", async () => {
     // Prepare
-    expect((await cli(["deposit", "3", ...common()])).code).toBe(0);
+    expect((await cli(["deposit", paying(3n * TON), ...common()])).code).toBe(0);
     const to = (await net.chain!.wallet("elsewhere")).address.toString();
 
     // Act

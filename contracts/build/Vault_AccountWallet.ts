@@ -1261,6 +1261,7 @@ export type Totals = {
     withdrawn: bigint;
     paid: bigint;
     toppedUp: bigint;
+    fees: bigint;
 }
 
 export function storeTotals(src: Totals) {
@@ -1270,6 +1271,7 @@ export function storeTotals(src: Totals) {
         b_0.storeCoins(src.withdrawn);
         b_0.storeCoins(src.paid);
         b_0.storeCoins(src.toppedUp);
+        b_0.storeCoins(src.fees);
     };
 }
 
@@ -1279,7 +1281,8 @@ export function loadTotals(slice: Slice) {
     const _withdrawn = sc_0.loadCoins();
     const _paid = sc_0.loadCoins();
     const _toppedUp = sc_0.loadCoins();
-    return { $$type: 'Totals' as const, deposited: _deposited, withdrawn: _withdrawn, paid: _paid, toppedUp: _toppedUp };
+    const _fees = sc_0.loadCoins();
+    return { $$type: 'Totals' as const, deposited: _deposited, withdrawn: _withdrawn, paid: _paid, toppedUp: _toppedUp, fees: _fees };
 }
 
 export function loadTupleTotals(source: TupleReader) {
@@ -1287,7 +1290,8 @@ export function loadTupleTotals(source: TupleReader) {
     const _withdrawn = source.readBigNumber();
     const _paid = source.readBigNumber();
     const _toppedUp = source.readBigNumber();
-    return { $$type: 'Totals' as const, deposited: _deposited, withdrawn: _withdrawn, paid: _paid, toppedUp: _toppedUp };
+    const _fees = source.readBigNumber();
+    return { $$type: 'Totals' as const, deposited: _deposited, withdrawn: _withdrawn, paid: _paid, toppedUp: _toppedUp, fees: _fees };
 }
 
 export function loadGetterTupleTotals(source: TupleReader) {
@@ -1295,7 +1299,8 @@ export function loadGetterTupleTotals(source: TupleReader) {
     const _withdrawn = source.readBigNumber();
     const _paid = source.readBigNumber();
     const _toppedUp = source.readBigNumber();
-    return { $$type: 'Totals' as const, deposited: _deposited, withdrawn: _withdrawn, paid: _paid, toppedUp: _toppedUp };
+    const _fees = source.readBigNumber();
+    return { $$type: 'Totals' as const, deposited: _deposited, withdrawn: _withdrawn, paid: _paid, toppedUp: _toppedUp, fees: _fees };
 }
 
 export function storeTupleTotals(source: Totals) {
@@ -1304,6 +1309,7 @@ export function storeTupleTotals(source: Totals) {
     builder.writeNumber(source.withdrawn);
     builder.writeNumber(source.paid);
     builder.writeNumber(source.toppedUp);
+    builder.writeNumber(source.fees);
     return builder.build();
 }
 
@@ -1384,6 +1390,7 @@ export type Vault$Data = {
     totalWithdrawn: bigint;
     totalPaid: bigint;
     totalToppedUp: bigint;
+    totalFees: bigint;
     nextQuery: bigint;
     inflight: Dictionary<bigint, Address>;
 }
@@ -1399,6 +1406,7 @@ export function storeVault$Data(src: Vault$Data) {
         b_0.storeCoins(src.totalPaid);
         const b_1 = new Builder();
         b_1.storeCoins(src.totalToppedUp);
+        b_1.storeCoins(src.totalFees);
         b_1.storeUint(src.nextQuery, 64);
         b_1.storeDict(src.inflight, Dictionary.Keys.BigUint(64), Dictionary.Values.Address());
         b_0.storeRef(b_1.endCell());
@@ -1415,9 +1423,10 @@ export function loadVault$Data(slice: Slice) {
     const _totalPaid = sc_0.loadCoins();
     const sc_1 = sc_0.loadRef().beginParse();
     const _totalToppedUp = sc_1.loadCoins();
+    const _totalFees = sc_1.loadCoins();
     const _nextQuery = sc_1.loadUintBig(64);
     const _inflight = Dictionary.load(Dictionary.Keys.BigUint(64), Dictionary.Values.Address(), sc_1);
-    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, nextQuery: _nextQuery, inflight: _inflight };
+    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
 }
 
 export function loadTupleVault$Data(source: TupleReader) {
@@ -1428,9 +1437,10 @@ export function loadTupleVault$Data(source: TupleReader) {
     const _totalWithdrawn = source.readBigNumber();
     const _totalPaid = source.readBigNumber();
     const _totalToppedUp = source.readBigNumber();
+    const _totalFees = source.readBigNumber();
     const _nextQuery = source.readBigNumber();
     const _inflight = Dictionary.loadDirect(Dictionary.Keys.BigUint(64), Dictionary.Values.Address(), source.readCellOpt());
-    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, nextQuery: _nextQuery, inflight: _inflight };
+    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
 }
 
 export function loadGetterTupleVault$Data(source: TupleReader) {
@@ -1441,9 +1451,10 @@ export function loadGetterTupleVault$Data(source: TupleReader) {
     const _totalWithdrawn = source.readBigNumber();
     const _totalPaid = source.readBigNumber();
     const _totalToppedUp = source.readBigNumber();
+    const _totalFees = source.readBigNumber();
     const _nextQuery = source.readBigNumber();
     const _inflight = Dictionary.loadDirect(Dictionary.Keys.BigUint(64), Dictionary.Values.Address(), source.readCellOpt());
-    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, nextQuery: _nextQuery, inflight: _inflight };
+    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
 }
 
 export function storeTupleVault$Data(source: Vault$Data) {
@@ -1455,6 +1466,7 @@ export function storeTupleVault$Data(source: Vault$Data) {
     builder.writeNumber(source.totalWithdrawn);
     builder.writeNumber(source.totalPaid);
     builder.writeNumber(source.totalToppedUp);
+    builder.writeNumber(source.totalFees);
     builder.writeNumber(source.nextQuery);
     builder.writeCell(source.inflight.size > 0 ? beginCell().storeDictDirect(source.inflight, Dictionary.Keys.BigUint(64), Dictionary.Values.Address()).endCell() : null);
     return builder.build();
@@ -1725,9 +1737,9 @@ const AccountWallet_types: ABIType[] = [
     {"name":"DebitApproved","header":1797196820,"fields":[{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
     {"name":"Claim","header":1797196821,"fields":[{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"ClaimApproved","header":1797196822,"fields":[{"name":"due","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"worker","type":{"kind":"simple","type":"address","optional":false}}]},
-    {"name":"Totals","header":null,"fields":[{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"paid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"toppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
+    {"name":"Totals","header":null,"fields":[{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"paid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"toppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"fees","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"AccountState","header":null,"fields":[{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
-    {"name":"Vault$Data","header":null,"fields":[{"name":"owner","type":{"kind":"simple","type":"address","optional":false}},{"name":"coordinatorKey","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"nonce","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"totalDeposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalWithdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalPaid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalToppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"nextQuery","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"inflight","type":{"kind":"dict","key":"uint","keyFormat":64,"value":"address"}}]},
+    {"name":"Vault$Data","header":null,"fields":[{"name":"owner","type":{"kind":"simple","type":"address","optional":false}},{"name":"coordinatorKey","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"nonce","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"totalDeposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalWithdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalPaid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalToppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalFees","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"nextQuery","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"inflight","type":{"kind":"dict","key":"uint","keyFormat":64,"value":"address"}}]},
     {"name":"AccountWallet$Data","header":null,"fields":[{"name":"vault","type":{"kind":"simple","type":"address","optional":false}},{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
     {"name":"PayoutWallet$Data","header":null,"fields":[{"name":"vault","type":{"kind":"simple","type":"address","optional":false}},{"name":"worker","type":{"kind":"simple","type":"address","optional":false}},{"name":"paid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
 ]
@@ -1781,7 +1793,8 @@ export const ERR_LOW_VALUE = 1015n;
 export const TAG_WITHDRAW = 1668249393n;
 export const TAG_VOUCHER = 1668249137n;
 export const DEPOSIT_PREFIX = 7234312000420541498n;
-export const MIN_DEPOSIT = 10000000n;
+export const DEPOSIT_FEE = 25000000n;
+export const MIN_DEPOSIT = 100000000n;
 export const CREDIT_VALUE = 10000000n;
 export const WALLET_STORAGE = 2000000n;
 export const PAYOUT_GAS = 30000n;

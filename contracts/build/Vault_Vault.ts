@@ -1261,6 +1261,7 @@ export type Totals = {
     withdrawn: bigint;
     paid: bigint;
     toppedUp: bigint;
+    fees: bigint;
 }
 
 export function storeTotals(src: Totals) {
@@ -1270,6 +1271,7 @@ export function storeTotals(src: Totals) {
         b_0.storeCoins(src.withdrawn);
         b_0.storeCoins(src.paid);
         b_0.storeCoins(src.toppedUp);
+        b_0.storeCoins(src.fees);
     };
 }
 
@@ -1279,7 +1281,8 @@ export function loadTotals(slice: Slice) {
     const _withdrawn = sc_0.loadCoins();
     const _paid = sc_0.loadCoins();
     const _toppedUp = sc_0.loadCoins();
-    return { $$type: 'Totals' as const, deposited: _deposited, withdrawn: _withdrawn, paid: _paid, toppedUp: _toppedUp };
+    const _fees = sc_0.loadCoins();
+    return { $$type: 'Totals' as const, deposited: _deposited, withdrawn: _withdrawn, paid: _paid, toppedUp: _toppedUp, fees: _fees };
 }
 
 export function loadTupleTotals(source: TupleReader) {
@@ -1287,7 +1290,8 @@ export function loadTupleTotals(source: TupleReader) {
     const _withdrawn = source.readBigNumber();
     const _paid = source.readBigNumber();
     const _toppedUp = source.readBigNumber();
-    return { $$type: 'Totals' as const, deposited: _deposited, withdrawn: _withdrawn, paid: _paid, toppedUp: _toppedUp };
+    const _fees = source.readBigNumber();
+    return { $$type: 'Totals' as const, deposited: _deposited, withdrawn: _withdrawn, paid: _paid, toppedUp: _toppedUp, fees: _fees };
 }
 
 export function loadGetterTupleTotals(source: TupleReader) {
@@ -1295,7 +1299,8 @@ export function loadGetterTupleTotals(source: TupleReader) {
     const _withdrawn = source.readBigNumber();
     const _paid = source.readBigNumber();
     const _toppedUp = source.readBigNumber();
-    return { $$type: 'Totals' as const, deposited: _deposited, withdrawn: _withdrawn, paid: _paid, toppedUp: _toppedUp };
+    const _fees = source.readBigNumber();
+    return { $$type: 'Totals' as const, deposited: _deposited, withdrawn: _withdrawn, paid: _paid, toppedUp: _toppedUp, fees: _fees };
 }
 
 export function storeTupleTotals(source: Totals) {
@@ -1304,6 +1309,7 @@ export function storeTupleTotals(source: Totals) {
     builder.writeNumber(source.withdrawn);
     builder.writeNumber(source.paid);
     builder.writeNumber(source.toppedUp);
+    builder.writeNumber(source.fees);
     return builder.build();
 }
 
@@ -1384,6 +1390,7 @@ export type Vault$Data = {
     totalWithdrawn: bigint;
     totalPaid: bigint;
     totalToppedUp: bigint;
+    totalFees: bigint;
     nextQuery: bigint;
     inflight: Dictionary<bigint, Address>;
 }
@@ -1399,6 +1406,7 @@ export function storeVault$Data(src: Vault$Data) {
         b_0.storeCoins(src.totalPaid);
         const b_1 = new Builder();
         b_1.storeCoins(src.totalToppedUp);
+        b_1.storeCoins(src.totalFees);
         b_1.storeUint(src.nextQuery, 64);
         b_1.storeDict(src.inflight, Dictionary.Keys.BigUint(64), Dictionary.Values.Address());
         b_0.storeRef(b_1.endCell());
@@ -1415,9 +1423,10 @@ export function loadVault$Data(slice: Slice) {
     const _totalPaid = sc_0.loadCoins();
     const sc_1 = sc_0.loadRef().beginParse();
     const _totalToppedUp = sc_1.loadCoins();
+    const _totalFees = sc_1.loadCoins();
     const _nextQuery = sc_1.loadUintBig(64);
     const _inflight = Dictionary.load(Dictionary.Keys.BigUint(64), Dictionary.Values.Address(), sc_1);
-    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, nextQuery: _nextQuery, inflight: _inflight };
+    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
 }
 
 export function loadTupleVault$Data(source: TupleReader) {
@@ -1428,9 +1437,10 @@ export function loadTupleVault$Data(source: TupleReader) {
     const _totalWithdrawn = source.readBigNumber();
     const _totalPaid = source.readBigNumber();
     const _totalToppedUp = source.readBigNumber();
+    const _totalFees = source.readBigNumber();
     const _nextQuery = source.readBigNumber();
     const _inflight = Dictionary.loadDirect(Dictionary.Keys.BigUint(64), Dictionary.Values.Address(), source.readCellOpt());
-    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, nextQuery: _nextQuery, inflight: _inflight };
+    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
 }
 
 export function loadGetterTupleVault$Data(source: TupleReader) {
@@ -1441,9 +1451,10 @@ export function loadGetterTupleVault$Data(source: TupleReader) {
     const _totalWithdrawn = source.readBigNumber();
     const _totalPaid = source.readBigNumber();
     const _totalToppedUp = source.readBigNumber();
+    const _totalFees = source.readBigNumber();
     const _nextQuery = source.readBigNumber();
     const _inflight = Dictionary.loadDirect(Dictionary.Keys.BigUint(64), Dictionary.Values.Address(), source.readCellOpt());
-    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, nextQuery: _nextQuery, inflight: _inflight };
+    return { $$type: 'Vault$Data' as const, owner: _owner, coordinatorKey: _coordinatorKey, nonce: _nonce, totalDeposited: _totalDeposited, totalWithdrawn: _totalWithdrawn, totalPaid: _totalPaid, totalToppedUp: _totalToppedUp, totalFees: _totalFees, nextQuery: _nextQuery, inflight: _inflight };
 }
 
 export function storeTupleVault$Data(source: Vault$Data) {
@@ -1455,6 +1466,7 @@ export function storeTupleVault$Data(source: Vault$Data) {
     builder.writeNumber(source.totalWithdrawn);
     builder.writeNumber(source.totalPaid);
     builder.writeNumber(source.totalToppedUp);
+    builder.writeNumber(source.totalFees);
     builder.writeNumber(source.nextQuery);
     builder.writeCell(source.inflight.size > 0 ? beginCell().storeDictDirect(source.inflight, Dictionary.Keys.BigUint(64), Dictionary.Values.Address()).endCell() : null);
     return builder.build();
@@ -1606,6 +1618,7 @@ export function dictValueParserPayoutWallet$Data(): DictionaryValue<PayoutWallet
     totalWithdrawn: bigint;
     totalPaid: bigint;
     totalToppedUp: bigint;
+    totalFees: bigint;
     nextQuery: bigint;
     inflight: Dictionary<bigint, Address>;
 }
@@ -1621,16 +1634,17 @@ function initVault_init_args(src: Vault_init_args) {
         b_0.storeCoins(src.totalPaid);
         const b_1 = new Builder();
         b_1.storeCoins(src.totalToppedUp);
+        b_1.storeCoins(src.totalFees);
         b_1.storeUint(src.nextQuery, 64);
         b_1.storeDict(src.inflight, Dictionary.Keys.BigUint(64), Dictionary.Values.Address());
         b_0.storeRef(b_1.endCell());
     };
 }
 
-async function Vault_init(owner: Address, coordinatorKey: bigint, nonce: bigint, totalDeposited: bigint, totalWithdrawn: bigint, totalPaid: bigint, totalToppedUp: bigint, nextQuery: bigint, inflight: Dictionary<bigint, Address>) {
-    const __code = Cell.fromHex('b5ee9c7241024001000f2800022cff008e88f4a413f4bcf2c80bed53208e8130e1ed43d90112020271020a02012003080202730406015aab74ed44d0fa40d3ffd31ffa00fa00fa00d401d0fa00d33ff404301039103810371036103510346c19db3c6c9405000854754325015aa9e3ed44d0fa40d3ffd31ffa00fa00fa00d401d0fa00d33ff404301039103810371036103510346c19db3c6c9107005e70218040f4866fa520911295316d326d01e231908e1701a4804054431359f47c6fa520911295316d326d01e231e830015bb851ded44d0fa40d3ffd31ffa00fa00fa00d401d0fa00d33ff404301039103810371036103510346c19db3c6c918090002280201480b0d015bb6855da89a1f481a7ffa63ff401f401f401a803a1f401a67fe8086020722070206e206c206a2068d833b678d92300c0002270201200e10015fb330fb51343e9034fff4c7fe803e803e803500743e8034cffd010c040e440e040dc40d840d440d1b06554236cf1b24600f0166f8280170db3c705920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400c87401cb0212ca07cbffc9d021015fb30c3b51343e9034fff4c7fe803e803e803500743e8034cffd010c040e440e040dc40d840d440d1b06554236cf1b246011016af82801705300db3c705920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400c87401cb0212ca07cbffc9d03204b4eda2edfb01d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40d3ffd31ffa00fa00fa00d401d0fa00d33ff404301039103810371036103510346c190ae3027029d74920c21fe30021c00021c121b0e30201c0001316292a01d8088020d7217021d749c21f9430d31f01de2082106b1f0c11bae3022082106b1f0c13ba8e3c30fa00d31fd31f552010235f0313a110681057104610355034c855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54e06ca182106b1f0c15badc1401e030d33ffa0059322a80402259f40e6fa192306ddf206e8e295f0310685515c855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54e00b8040f45b300a206ef2d080017170136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb0010685515150046c855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed5404c83109d31f2182106b1f0c01ba8eb9313908d3ff30107910681057104610354430db3cc855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54db31e02182106b1f0c12bae3022182106b1f0c02bae3022182106b1f0c14ba3117191c02fc313908d33fd3fffa0030f82822705300db3cf842fa44315920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400206ef2d08001baf2e3f5f800502b8040f45bf2e3f6515aa00ac85982106b1f0c815003cb1fcbff01fa02c9c88258c000000000000000000000000101cb67ccc970fb001068105732180056104610455512c855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54db3101fe313908d3fffa00fa40d31fd31fd430d08308d71830f8416f24135f03f8416f2481753070f8365530fa40fa0071d721fa00fa00306c6170f83aa703a082081e8480a0bef2e3f7f82322bbf2e3ea24c200f2e3f2c88210636f773101cb1ff828cf165260cbff24cf1625fa025230cb1f5220cb1fc9f900511cf910f2e3e9108b1a04fc107a1069105b104a10394bcd2bdb3c29db3c5149a0f828500b705300db3c705920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400c87401cb0212ca07cbffc9d00970804050ef7f0ec8553082106b1f0c135005cb1f5003fa02cb1fcb1fcec91049103c4db0441359c8cf8580ca00cf8440ce011e26321b006efa02806acf40f400c901fb00103847154364c855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54db3104f68ee36cb1d3fffa00fa4030f8285003705300db3cf842fa44315920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400206ef2d08001baf2e3f5f800804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb00db31e02182106b1f0c03bae3022182106b1f0c16bae30221321d202803f4313908fa40fa00d31f8308d71830f8416f24135f03f8416f2481753070f8365530fa40fa0071d721fa00fa00306c6170f83aa703a082081e8480a0bef2e3f7f82322bbf2e3eac88210636f763101cb1ff828cf1624cf1623fa0212cb1fc9f9005119f910f2e3e95419a9db3c5f09f8280170db3c7080407f05c81e211f0022f8285210c705f2d3f3fa4430c000f2e3f300b00182106b1f0c1558cb1f01fa02c910451034413041545f41f90001f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f9040003c8cf8580ca0012cccccf884008cbff01fa028069cf40cf8634f400c901fb00db3103e8313908fa00fa0031fa4030f8282170db3cf842fa44315920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400206ef2d08001baf2e3f5f8005419a9db3c5139a050a9804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb0010681057104610354044212627011888c855215023cece01fa02c9220228ff008e88f4a413f4bcf2c80bed5320e303ed43d923240129a65cefbb51343e903e903e8015481b04f6cf1b0c603901de3001d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40fa40fa0055206c13048e30028020d7217021d749c21f9430d31f01de82106b1f0c16ba8e13fa00013113a1c855205023cece01fa02c9ed54e05f04e002d70d1ff2e0820182106b1f0c15bae3025f04f2c0822500ecfa0030f84222c705f2e3f45204a120c200f2e3eb23f8276f10f8416f24135f03a182081e8480b60972fb0270810090037f5176c8552082106b1f0c165004cb1f58fa0201fa02cec9244414035077441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb0002c855205023cece01fa02c9ed5400365354a021a027bbf2e3f1f8276f10f8416f24135f03a101bef2e3f1004ac855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54db31009882106b1f0c04ba8e4131373805d3ff30f84227c705f2e3edf8416f24135f0316a010685515c855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54db31e00a01565b3810685515db3cc855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed543f03fa8ff4c21f8fed08db3c206eb38eb8206ef2d080107910681057104610354430db3cc855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54db31e03010685515db3cc855805089ce16cbff14cb1f58fa0201fa0201fa02c858fa0212cb3f12f400cdc9ed54db31e05f0a925f0be2f2c0822b313f028820d749810240bd917f9520d74ac300e292306de0d33f0182306465706f7369743abd92306de0d3ff01db3c01d3ff30db3c21c100917f9320c100e2925b6de001aa7f01b12c2c01ec2082f00f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0fb021ab0582e901010101010101010101010101010101010101010101010101010101010101b0a709a020ab03b182e8ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ffb020ab07b12d01e082e0ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffffb020ab0fb182d0ffffffff00000000ffffffff00000000ffffffff00000000ffffffffb020ab1fb182b0ffffffffffffffff0000000000000000ffffffffffffffffb020ab3fb1847fb05300aa3f12b12e01ce82b0ffffffffffffffff0000000000000000ffffffffffffffffb020aa1fb182d0ffffffff00000000ffffffff00000000ffffffff00000000ffffffffb020aa0fb182e0ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffffb020aa07b12f01de82e8ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ffb020aa03b182f00f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0fb02082f07676767676767676767676767676767676767676767676767676767676767676a0ab063000a082e901010101010101010101010101010101010101010101010101010101010101b00182f03030303030303030303030303030303030303030303030303030303030303030a001a727a058bd92307fe002f6f8416f243032218208989680bef2e3f024a4148040542066206e953059f45b30944133f416e2f8285003705300db3c82089896808011077f05c85982106b1f0c115003cb1fcb3f01fa02c910354430477041545f41f90001f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f9040003c8cf8580ca0012323e012688c855415045ce12cbff01fa0201fa02cb1fc93303c6ff008e88f4a413f4bcf2c80bed53208f4e3001d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40d3fffa00fa00d31f55406c1506925f06e004d70d1ff2e0822182106b1f0c11bae3020182106b1f0c13bae3025f06f2c082e1ed43d9343c3d020271353a0201203638012fbaf15ed44d0fa40d3fffa00fa00d31f55406c15db3c6c538370006547210012fb8c97ed44d0fa40d3fffa00fa00d31f55406c15db3c6c51839000220012fbcb6076a2687d2069fffd007d00698faaa0360aed9e3628c3b00065321a100f631d33ffa0030f84225c705f2e3f45122a0f8276f10f8416f24135f03a182081e8480b60972fb027081009051357006c8552082106b1f0c125004cb1f12cb3fcbff01fa02c9264414035055441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb004034c855405045ce12cbff01fa0201fa02cb1fc9ed5400f6fa00d31fd31ffa4030f84227c705f2e3f45328baf2e3ef5347a124bef2e3ec5173a008a470805070280410374b65c8554082106b1f0c145006cb1f14cbff58fa02cecb1fcb1fc926044833441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb005512c855405045ce12cbff01fa0201fa02cb1fc9ed540032cccccf884008cbff01fa028069cf40cf8634f400c901fb00010068f8416f2430531bc705956c2113a002e03001f2d3ee70804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb007297a9d9');
+async function Vault_init(owner: Address, coordinatorKey: bigint, nonce: bigint, totalDeposited: bigint, totalWithdrawn: bigint, totalPaid: bigint, totalToppedUp: bigint, totalFees: bigint, nextQuery: bigint, inflight: Dictionary<bigint, Address>) {
+    const __code = Cell.fromHex('b5ee9c7241024101000f8600022cff008e88f4a413f4bcf2c80bed53208e8130e1ed43d90112020271020a02012003080202730406015eab74ed44d0fa40d3ffd31ffa00fa00fa00d401d0fa00fa00d33ff40430104a104910481047104610456c1adb3c6ca505000a5476545365015ea9e3ed44d0fa40d3ffd31ffa00fa00fa00d401d0fa00fa00d33ff40430104a104910481047104610456c1adb3c6ca107005e70218040f4866fa520911295316d326d01e231908e1701a4804054431359f47c6fa520911295316d326d01e231e830015fb851ded44d0fa40d3ffd31ffa00fa00fa00d401d0fa00fa00d33ff40430104a104910481047104610456c1adb3c6ca18090002290201480b0d015fb6855da89a1f481a7ffa63ff401f401f401a803a1f401f401a67fe80860209420922090208e208c208ad835b678d94300c0002280201200e100163b330fb51343e9034fff4c7fe803e803e803500743e803e8034cffd010c0412841244120411c41184115b06954276cf1b28600f0166f8280170db3c705920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400c87401cb0212ca07cbffc9d0210163b30c3b51343e9034fff4c7fe803e803e803500743e803e8034cffd010c0412841244120411c41184115b06954276cf1b286011016af82801705300db3c705920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400c87401cb0212ca07cbffc9d03304b8eda2edfb01d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40d3ffd31ffa00fa00fa00d401d0fa00fa00d33ff40430104a104910481047104610456c1a0be302702ad74920c21fe30021c00021c121b0e30201c0001316292a01e2098020d7217021d749c21f9430d31f01de2082106b1f0c11bae3022082106b1f0c13ba8e4130fa00d31fd31f552010235f0314a11079106810571046443512c85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54e06cb182106b1f0c15badc1401e830d33ffa0059322b80402259f40e6fa192306ddf206e8e2d5f0310795516c85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54e00c8040f45b300b206ef2d080017170136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb001079551615004ec85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed5404d6310ad31f2182106b1f0c01ba8ec0313a09d3ff30108a10791068105710461035443012db3cc85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db31e02182106b1f0c12bae3022182106b1f0c02bae3022182106b1f0c14ba3217191c02fc313a09d33fd3fffa0030f82822705300db3cf842fa44315920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400206ef2d08001baf2e3f5f800502c8040f45bf2e3f6516ba00bc85982106b1f0c815003cb1fcbff01fa02c9c88258c000000000000000000000000101cb67ccc970fb00107910683318005e105710565513c85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db3101fe313a09d3fffa00fa40d31fd31fd430d08308d71830f8416f24135f03f8416f2481753070f8365530fa40fa0071d721fa00fa00306c6170f83aa703a082081e8480a0bef2e3f7f82322bbf2e3ea24c200f2e3f2c88210636f773101cb1ff828cf165260cbff24cf1625fa025230cb1f5220cb1fc9f900511df910f2e3e9109c1a04fe108b107a106c105b104a103c4bde2bdb3c2cdb3c515ca0f828500b705300db3c705920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400c87401cb0212ca07cbffc9d00c70804011101f7f0ec8553082106b1f0c135005cb1f5003fa02cb1fcb1fcec9104c103d4eb0441359c8cf8580ca00cf84401e26331b007ece01fa02806acf40f400c901fb001049103847601024c85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db3104f68ee36cc1d3fffa00fa4030f8285003705300db3cf842fa44315920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400206ef2d08001baf2e3f5f800804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb00db31e02182106b1f0c03bae3022182106b1f0c16bae30221331d202803f4313a09fa40fa00d31f8308d71830f8416f24135f03f8416f2481753070f8365530fa40fa0071d721fa00fa00306c6170f83aa703a082081e8480a0bef2e3f7f82322bbf2e3eac88210636f763101cb1ff828cf1624cf1623fa0212cb1fc9f900511af910f2e3e9541abadb3c5f0af8280170db3c7080407f05c81e211f0022f8285210c705f2d3f3fa4430c000f2e3f300b00182106b1f0c1558cb1f01fa02c910451034413041545f41f90001f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f9040003c8cf8580ca0012cccccf884008cbff01fa028069cf40cf8634f400c901fb00db3103e8313a09fa00fa0031fa4030f8282170db3cf842fa44315920f90022f9005ad76501d76582020134c8cb17cb0fcb0fcbffcbff71f90400206ef2d08001baf2e3f5f800541abadb3c514aa050ba804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb0010791068105710465a15212627011888c855215023cece01fa02c9220228ff008e88f4a413f4bcf2c80bed5320e303ed43d923240129a65cefbb51343e903e903e8015481b04f6cf1b0c603a01de3001d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40fa40fa0055206c13048e30028020d7217021d749c21f9430d31f01de82106b1f0c16ba8e13fa00013113a1c855205023cece01fa02c9ed54e05f04e002d70d1ff2e0820182106b1f0c15bae3025f04f2c0822500ecfa0030f84222c705f2e3f45204a120c200f2e3eb23f8276f10f8416f24135f03a182081e8480b60972fb0270810090037f5176c8552082106b1f0c165004cb1f58fa0201fa02cec9244414035077441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb0002c855205023cece01fa02c9ed5400365365a021a028bbf2e3f1f8276f10f8416f24135f03a101bef2e3f10052c85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db3100ae82106b1f0c04ba8e4c31383906d3ff30f84228c705f2e3edf8416f24135f0312a01079181057104610354413c85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db31e00b015e5b3910795516db3cc85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54400110925f0ce30df2c0822b03fec21f8ff809db3c206eb38ebf206ef2d080108a10791068105710461035443012db3cc85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db31e03010795516db3cc85590509ace17cbff15cb1f5003fa0201fa0201fa02c858fa0258fa0212cb3f12f400cdc9ed54db31e05f0b2c3240028820d749810240bd917f9520d74ac300e292306de0d33f0182306465706f7369743abd92306de0d3ff01db3c01d3ff30db3c21c100917f9320c100e2925b6de001aa7f01b12d2d01ec2082f00f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0fb021ab0582e901010101010101010101010101010101010101010101010101010101010101b0a709a020ab03b182e8ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ffb020ab07b12e01e082e0ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffffb020ab0fb182d0ffffffff00000000ffffffff00000000ffffffff00000000ffffffffb020ab1fb182b0ffffffffffffffff0000000000000000ffffffffffffffffb020ab3fb1847fb05300aa3f12b12f01ce82b0ffffffffffffffff0000000000000000ffffffffffffffffb020aa1fb182d0ffffffff00000000ffffffff00000000ffffffff00000000ffffffffb020aa0fb182e0ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffffb020aa07b13001de82e8ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ffb020aa03b182f00f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0fb02082f07676767676767676767676767676767676767676767676767676767676767676a0ab063100a082e901010101010101010101010101010101010101010101010101010101010101b00182f03030303030303030303030303030303030303030303030303030303030303030a001a727a058bd92307fe002f6f8416f24303221821005f5e100bef2e3f024a4148040542066206e953059f45b30944133f416e20582097d7840a0f8285003705300db3c820898968080117f0582097d7840a118c85982106b1f0c115003cb1fcb3f01fa02c910354430477041545f41f90001f9005ad76501d76582020134c8cb17cb0fcb0fcbff333f012688c855415045ce12cbff01fa0201fa02cb1fc93403c6ff008e88f4a413f4bcf2c80bed53208f4e3001d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40d3fffa00fa00d31f55406c1506925f06e004d70d1ff2e0822182106b1f0c11bae3020182106b1f0c13bae3025f06f2c082e1ed43d9353d3e020271363b0201203739012fbaf15ed44d0fa40d3fffa00fa00d31f55406c15db3c6c538380006547210012fb8c97ed44d0fa40d3fffa00fa00d31f55406c15db3c6c5183a000220012fbcb6076a2687d2069fffd007d00698faaa0360aed9e3628c3c00065321a100f631d33ffa0030f84225c705f2e3f45122a0f8276f10f8416f24135f03a182081e8480b60972fb027081009051357006c8552082106b1f0c125004cb1f12cb3fcbff01fa02c9264414035055441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb004034c855405045ce12cbff01fa0201fa02cb1fc9ed5400f6fa00d31fd31ffa4030f84227c705f2e3f45328baf2e3ef5347a124bef2e3ec5173a008a470805070280410374b65c8554082106b1f0c145006cb1f14cbff58fa02cecb1fcb1fc926044833441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb005512c855405045ce12cbff01fa0201fa02cb1fc9ed54004ecbff71f9040003c8cf8580ca0012cccccf884008cbff01fa028069cf40cf8634f400c901fb00580068f8416f2430531cc705956c2114a003e03001f2d3ee70804070136d5520c8cf8580ca00cf8440ce01fa02806acf40f400c901fb00a0729904');
     const builder = beginCell();
-    initVault_init_args({ $$type: 'Vault_init_args', owner, coordinatorKey, nonce, totalDeposited, totalWithdrawn, totalPaid, totalToppedUp, nextQuery, inflight })(builder);
+    initVault_init_args({ $$type: 'Vault_init_args', owner, coordinatorKey, nonce, totalDeposited, totalWithdrawn, totalPaid, totalToppedUp, totalFees, nextQuery, inflight })(builder);
     const __data = builder.endCell();
     return { code: __code, data: __data };
 }
@@ -1735,9 +1749,9 @@ const Vault_types: ABIType[] = [
     {"name":"DebitApproved","header":1797196820,"fields":[{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
     {"name":"Claim","header":1797196821,"fields":[{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"ClaimApproved","header":1797196822,"fields":[{"name":"due","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"worker","type":{"kind":"simple","type":"address","optional":false}}]},
-    {"name":"Totals","header":null,"fields":[{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"paid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"toppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
+    {"name":"Totals","header":null,"fields":[{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"paid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"toppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"fees","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"AccountState","header":null,"fields":[{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
-    {"name":"Vault$Data","header":null,"fields":[{"name":"owner","type":{"kind":"simple","type":"address","optional":false}},{"name":"coordinatorKey","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"nonce","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"totalDeposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalWithdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalPaid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalToppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"nextQuery","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"inflight","type":{"kind":"dict","key":"uint","keyFormat":64,"value":"address"}}]},
+    {"name":"Vault$Data","header":null,"fields":[{"name":"owner","type":{"kind":"simple","type":"address","optional":false}},{"name":"coordinatorKey","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"nonce","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"totalDeposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalWithdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalPaid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalToppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"totalFees","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"nextQuery","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"inflight","type":{"kind":"dict","key":"uint","keyFormat":64,"value":"address"}}]},
     {"name":"AccountWallet$Data","header":null,"fields":[{"name":"vault","type":{"kind":"simple","type":"address","optional":false}},{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
     {"name":"PayoutWallet$Data","header":null,"fields":[{"name":"vault","type":{"kind":"simple","type":"address","optional":false}},{"name":"worker","type":{"kind":"simple","type":"address","optional":false}},{"name":"paid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
 ]
@@ -1804,7 +1818,8 @@ export const ERR_LOW_VALUE = 1015n;
 export const TAG_WITHDRAW = 1668249393n;
 export const TAG_VOUCHER = 1668249137n;
 export const DEPOSIT_PREFIX = 7234312000420541498n;
-export const MIN_DEPOSIT = 10000000n;
+export const DEPOSIT_FEE = 25000000n;
+export const MIN_DEPOSIT = 100000000n;
 export const CREDIT_VALUE = 10000000n;
 export const WALLET_STORAGE = 2000000n;
 export const PAYOUT_GAS = 30000n;
@@ -1823,12 +1838,12 @@ export class Vault implements Contract {
     public static readonly errors = Vault_errors_backward;
     public static readonly opcodes = Vault_opcodes;
     
-    static async init(owner: Address, coordinatorKey: bigint, nonce: bigint, totalDeposited: bigint, totalWithdrawn: bigint, totalPaid: bigint, totalToppedUp: bigint, nextQuery: bigint, inflight: Dictionary<bigint, Address>) {
-        return await Vault_init(owner, coordinatorKey, nonce, totalDeposited, totalWithdrawn, totalPaid, totalToppedUp, nextQuery, inflight);
+    static async init(owner: Address, coordinatorKey: bigint, nonce: bigint, totalDeposited: bigint, totalWithdrawn: bigint, totalPaid: bigint, totalToppedUp: bigint, totalFees: bigint, nextQuery: bigint, inflight: Dictionary<bigint, Address>) {
+        return await Vault_init(owner, coordinatorKey, nonce, totalDeposited, totalWithdrawn, totalPaid, totalToppedUp, totalFees, nextQuery, inflight);
     }
     
-    static async fromInit(owner: Address, coordinatorKey: bigint, nonce: bigint, totalDeposited: bigint, totalWithdrawn: bigint, totalPaid: bigint, totalToppedUp: bigint, nextQuery: bigint, inflight: Dictionary<bigint, Address>) {
-        const __gen_init = await Vault_init(owner, coordinatorKey, nonce, totalDeposited, totalWithdrawn, totalPaid, totalToppedUp, nextQuery, inflight);
+    static async fromInit(owner: Address, coordinatorKey: bigint, nonce: bigint, totalDeposited: bigint, totalWithdrawn: bigint, totalPaid: bigint, totalToppedUp: bigint, totalFees: bigint, nextQuery: bigint, inflight: Dictionary<bigint, Address>) {
+        const __gen_init = await Vault_init(owner, coordinatorKey, nonce, totalDeposited, totalWithdrawn, totalPaid, totalToppedUp, totalFees, nextQuery, inflight);
         const address = contractAddress(0, __gen_init);
         return new Vault(address, __gen_init);
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type Address, type ShardAccount, toNano, type Transaction, type TupleItem } from "@ton/core";
-import { accountWalletAddress, CREDIT_VALUE } from "../../contracts/vault";
+import { accountWalletAddress, CREDIT_VALUE, DEPOSIT_FEE } from "../../contracts/vault";
 import { keyPairFromSeed } from "@ton/crypto";
 import { startLocalChain, type LocalChain } from "../../local/chain";
 import { refDepositLookalikes } from "../../contracts/fixtures";
@@ -35,6 +35,8 @@ const seed = (label: string) => {
   return b;
 };
 const requesterId = keyPairFromSeed(seed("requester-key")).publicKey.toString("base64url");
+/** what a deposit of `value` credits: the vault keeps DEPOSIT_FEE (contracts/README.md) */
+const net = (value: bigint) => value - DEPOSIT_FEE;
 
 async function chainWithWatcher(opts: { reserve?: bigint } = {}) {
   const chain = await startLocalChain({ now: NOW, coordinatorSeed: seed("coordinator"), ...opts });
@@ -101,15 +103,17 @@ describe("normalizeVaultTx on real sandbox transactions", () => {
     const [routed, credited] = n(dep.transactions);
     expect(routed).toMatchObject({ amount: toNano("5"), inValue: toNano("5"), outValue: CREDIT_VALUE, aborted: false, bounced: false });
     expect(routed!.account).toBeUndefined();
-    expect(credited).toMatchObject({ kind: "deposit", account: requesterId, amount: toNano("5"), outValue: 0n, aborted: false, bounced: false });
-    expect(n(depC.transactions)[1]).toMatchObject({ kind: "deposit", account: requesterId, amount: toNano("1") });
+    // credited from the log: the deposit less the vault's fee, exactly what the account wallet recorded
+    expect(credited).toMatchObject({ kind: "deposit", account: requesterId, amount: net(toNano("5")), outValue: 0n, aborted: false, bounced: false });
+    expect(n(depC.transactions)[1]).toMatchObject({ kind: "deposit", account: requesterId, amount: net(toNano("1")) });
+    expect(await chain.vault.getTotals()).toMatchObject({ deposited: net(toNano("5")) + net(toNano("1")) });
     const paid = n(w.transactions)[1]!;
     expect(paid).toMatchObject({ kind: "withdraw", account: requesterId, amount: toNano("2"), seqno: 0, expiry: wd.expiry, to: chain.requesterWallet.address.toRawString(), aborted: false });
     expect(paid.outValue > toNano("2") && paid.outValue <= toNano("2") + paid.inValue).toBe(true);
     expect(n(wReplay.transactions)[1]).toMatchObject({ kind: "withdraw-refused", amount: toNano("2"), bounced: true, outValue: 0n });
     expect(n(red.transactions)[1]).toMatchObject({ kind: "redeem", worker: worker.address.toRawString(), amount: toNano("1"), aborted: false });
     expect(n(redReplay.transactions)[1]).toMatchObject({ kind: "redeem-refused", amount: toNano("1"), bounced: true, outValue: 0n });
-    expect(n(refused.transactions)[1]).toMatchObject({ kind: "deposit-refund", amount: toNano("3"), bounced: true, outValue: toNano("3") });
+    expect(n(refused.transactions)[1]).toMatchObject({ kind: "deposit-refund", amount: net(toNano("3")), bounced: true, outValue: net(toNano("3")) });
     expect(n(top)).toMatchObject([{ kind: "topup", amount: toNano("1"), outValue: 0n }]);
     expect(n(bounce)).toMatchObject([{ kind: "bounce", aborted: true, exitCode: 1006 }]);
     expect(n(refund)).toMatchObject([{ kind: "bounce", aborted: false }]);
@@ -132,7 +136,7 @@ describe("chain watcher on the sandbox", () => {
 
     expect(again.duplicates).toBeGreaterThanOrEqual(2);
     const onChain = await chain.accountBalance(requesterId);
-    expect(onChain).toBe(toNano("5") + 1_234_567_891n);
+    expect(onChain).toBe(net(toNano("5")) + net(1_234_567_891n));
     expect((await ledger.balance(`req:${requesterId}`)).available).toBe(onChain);
   });
 
@@ -166,8 +170,8 @@ describe("chain watcher on the sandbox", () => {
     expect(await ledger.redeemed(worker.address.toRawString())).toBe(cost);
     expect((await ledger.balance("vch:worker-1")).available).toBe(0n);
     expect(await chain.walletBalance(worker.address)).toBeGreaterThan(before + cost - toNano("0.05"));
-    // requester: 5 deposited - 1.5 spent - 1 withdrawn
-    expect((await ledger.balance(`req:${requesterId}`)).available).toBe(toNano("2.5"));
+    // requester: 5 deposited (less the fee) - 1.5 spent - 1 withdrawn
+    expect((await ledger.balance(`req:${requesterId}`)).available).toBe(net(toNano("2.5")));
     // the vault holds its reserve plus exactly what the ledger owes, minus the gas it paid for deposits
     const totals = await chain.vault.getTotals();
     expect(totals.deposited - totals.withdrawn - totals.paid).toBe(await ledger.liabilities());
@@ -191,8 +195,8 @@ describe("chain watcher on the sandbox", () => {
     // Assess
     expect(vaultTxs(chain, fakes).map((t) => normalizeVaultTx(t).kind)).toEqual(["bounce", "bounce"]);
     expect({ deposits: r.deposits, bounces: r.bounces }).toEqual({ deposits: 2, bounces: 2 });
-    expect(await chain.accountBalance(requesterId)).toBe(toNano("3"));
-    expect((await ledger.balance(`req:${requesterId}`)).available).toBe(toNano("3"));
+    expect(await chain.accountBalance(requesterId)).toBe(net(toNano("1")) + net(toNano("2")));
+    expect((await ledger.balance(`req:${requesterId}`)).available).toBe(net(toNano("1")) + net(toNano("2")));
     const totals = await chain.vault.getTotals();
     expect(await ledger.liabilities()).toBe(totals.deposited - totals.withdrawn - totals.paid);
     expect(alerts.raised.map((a) => a.key)).toEqual(["chain.bounce:bounce", "chain.bounce:bounce"]); // refunded, reported, not credited
@@ -212,7 +216,7 @@ describe("chain watcher on the sandbox", () => {
 
     // Assess
     expect(external).toHaveLength(1);
-    expect(logged).toMatchObject({ kind: "deposit", account: requesterId, amount: toNano("1") });
+    expect(logged).toMatchObject({ kind: "deposit", account: requesterId, amount: net(toNano("1")) });
     expect(unlogged.kind).not.toBe("deposit");
     expect(unlogged.account).toBeUndefined();
     // the first transaction, whose inbound body is the deposit comment, credits nothing either
@@ -237,9 +241,11 @@ describe("chain watcher on the sandbox", () => {
     expect(refused).toMatchObject({ success: false, error: "ERR_NO_WALLET" });
     expect({ deposits: r.deposits, bounces: r.bounces }).toEqual({ deposits: 1, bounces: 1 });
     expect((await ledger.balance(`req:${victim}`)).available).toBe(0n);
-    expect((await ledger.balance(`req:${requesterId}`)).available).toBe(toNano("2"));
+    expect((await ledger.balance(`req:${requesterId}`)).available).toBe(net(toNano("2")));
     expect(alerts.raised.map((a) => a.key)).toEqual(["chain.bounce:deposit"]);
-    expect(before - (await chain.walletBalance(sender.address))).toBeLessThan(toNano("0.01")); // only its own wallet's fee
+    // sent back less the vault's deposit fee (which paid for the attempt); plus its own wallet's fee
+    expect(before - (await chain.walletBalance(sender.address)) - DEPOSIT_FEE).toBeLessThan(toNano("0.01"));
+    expect(before - (await chain.walletBalance(sender.address))).toBeGreaterThanOrEqual(DEPOSIT_FEE);
     const totals = await chain.vault.getTotals();
     expect(await ledger.liabilities()).toBe(totals.deposited - totals.withdrawn - totals.paid);
     expect(await chain.vault.getInflight()).toBe(0);
@@ -260,7 +266,7 @@ describe("chain watcher on the sandbox", () => {
     const keys = alerts.raised.map((a) => a.key);
     expect(keys).toContain("chain.undercollateral");
     expect(keys).toContain(`chain.unmatched-outflow:redeem:${res.txHash}`);
-    expect(r.liabilities).toBe(toNano("5"));
+    expect(r.liabilities).toBe(net(toNano("5")));
   });
 
   it("an unattributable transfer bounces on chain and raises a bounce alert; nothing is credited", async () => {
@@ -430,7 +436,7 @@ describe("issue 9 #3: the AWS adapter reads the vault's withdraw seqno, and a la
     const watch = () => runWatcher({ reader, ledger, alerts: collectingAlerts(), now: () => now, lagThresholdSeconds: 600_000, pageSize: 2, maxPages: 2 });
     await chain.deposit(requesterId, 5n);
     await watch();
-    const view = await requestWithdrawal(deps, requesterId, { amount: toNano("5"), to: chain.requesterWallet.address.toRawString() });
+    const view = await requestWithdrawal(deps, requesterId, { amount: net(toNano("5")), to: chain.requesterWallet.address.toRawString() });
     const stranger = await chain.wallet("stranger");
     for (let i = 0; i < 6; i++) await chain.depositNano(keyPairFromSeed(seed(`other-${i}`)).publicKey.toString("base64url"), toNano("1"), { from: stranger });
     expect((await chain.withdraw(chain.requesterWallet, withdrawalFromJson(view).withdrawal)).success).toBe(true);

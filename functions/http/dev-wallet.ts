@@ -41,6 +41,11 @@ export interface DevChain {
   vault: string;
   /** minimum deposit the vault accepts, nanoTON */
   minDeposit: bigint;
+  /**
+   * what the vault keeps of every deposit, nanoTON (DEPOSIT_FEE, contracts/README.md): the
+   * account is credited the amount less this; absent: a chain that keeps nothing
+   */
+  depositFee?: bigint;
   /** the sandbox wallet that belongs to this key id (created and funded on first use) */
   walletOf(owner: string): Promise<{ address: string; balance: bigint }>;
   /** pay from the local test requester wallet ("requester") or the faucet wallet ("faucet") */
@@ -97,7 +102,8 @@ export const depositRoute = defineRoute(
     const r = await chain.deposit(caller, body.amount, "requester");
     if (!r.success) throw new CocoonError(409, "deposit_rejected", `the vault refused the deposit (${r.error}); it was sent back; transaction ${r.txHash}`, { txHash: r.txHash, exit: r.error });
     deps.log.info("dev deposit sent", { account: caller, amount: body.amount.toString(), txHash: r.txHash });
-    return { txHash: r.txHash, vault: chain.vault, amount: body.amount.toString(), account: caller };
+    const credited = body.amount - (chain.depositFee ?? 0n); // checkAmount: at least the minimum deposit, above the fee
+    return { txHash: r.txHash, vault: chain.vault, amount: body.amount.toString(), credited: credited.toString(), account: caller };
   },
 );
 
@@ -147,6 +153,7 @@ export const withdrawRoute = defineRoute(
 /**
  * The local default's faucet: a real sandbox deposit from the faucet wallet, credited by the
  * chain watcher before it answers (so callers can spend right away, as with the ledger faucet).
+ * The faucet wallet also pays the vault's deposit fee, so the caller is credited `amount` exactly.
  * Idempotency-Key (else the request's signed nonce): the same key for the same caller deposits once.
  */
 export const chainFaucetRoute = defineRoute(
@@ -176,7 +183,7 @@ export const chainFaucetRoute = defineRoute(
     }
     if (fresh) {
       try {
-        const r = await chain.deposit(caller, body.amount, "faucet");
+        const r = await chain.deposit(caller, body.amount + (chain.depositFee ?? 0n), "faucet");
         if (!r.success) throw new CocoonError(409, "deposit_rejected", `the vault refused the faucet deposit (${r.error})`, { txHash: r.txHash, exit: r.error });
       } catch (e) {
         // nothing reached the vault: free the key so a retry deposits

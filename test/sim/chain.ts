@@ -5,6 +5,15 @@
  * voucher, expiries), its transaction history as the ChainReader port serves it to the real
  * watcher (core/chain/watcher.ts), and the coordinator's signers. The reader can fail and can
  * lag behind the chain (an indexer), as toncenter does.
+ *
+ * Deposits follow the sharded vault's two transactions (contracts/README.md): the Deposit is
+ * routed to the account's wallet ("deposit-routed": nothing credited), then the vault credits
+ * value − the deposit fee in the transaction where the wallet's confirmation arrives ("deposit",
+ * read from its log: `amount` is the net credit, `inValue` the wallet's returned credit value),
+ * or, when the wallet cannot record it, sends value − fee back ("deposit-refund", a bounce).
+ * An indexer that lags can show the first without the second. Withdrawals and redemptions stay
+ * one transaction each here (their ledger effect is read from the paying transaction alone).
+ * No gas is modelled: the credit value comes back in full.
  */
 import { createHash } from "node:crypto";
 import { sign, verifySignature, type SigningKeyPair } from "../../core/crypto/keys";
@@ -24,6 +33,17 @@ const withdrawalMessage = (vault: string, w: { account: string; to: string; amou
   `cow1|${vault}|${w.account}|${w.to}|${w.amount}|${w.seqno}|${w.expiry}`;
 const voucherMessage = (vault: string, v: { worker: string; cumulative: bigint; expiry: number }) => `cov1|${vault}|${v.worker}|${v.cumulative}|${v.expiry}`;
 
+/** The vault's deposit rules (DEPOSIT_FEE, MIN_DEPOSIT, CREDIT_VALUE of vault.tact), scaled to the simulation's amounts. */
+export interface SimDepositRules {
+  fee: bigint;
+  min: bigint;
+  creditValue: bigint;
+  /** 1 in `refundOneIn` credits fails at the account's wallet (frozen), decided by the transaction's hash, not the run's PRNG */
+  refundOneIn: number;
+}
+
+export const SIM_DEPOSIT_RULES: SimDepositRules = { fee: 2_500n, min: 10_000n, creditValue: 1_000n, refundOneIn: 20 };
+
 interface VaultAccount {
   deposited: bigint;
   withdrawn: bigint;
@@ -39,12 +59,15 @@ export class SimVault {
   readonly paid = new Map<string, bigint>();
   totalDeposited = 0n;
   totalOut = 0n;
+  /** the deposit fees the vault kept (the owner's income: not owed to anyone) */
+  fees = 0n;
   private lt = 1000n;
 
   constructor(
     readonly address: string,
     private readonly coordinatorPublicKey: Uint8Array,
     private readonly now: () => number,
+    readonly rules: SimDepositRules = SIM_DEPOSIT_RULES,
   ) {}
 
   private account(id: string): VaultAccount {
@@ -71,12 +94,34 @@ export class SimVault {
     return tx;
   }
 
-  deposit(account: string, amount: bigint): VaultTx {
+  /**
+   * A Deposit of `value` from `from`: refused below the minimum (bounced, nothing kept), else
+   * routed (the first transaction, returned as `routed`) and then credited value − fee or, when
+   * the account's wallet cannot record it, refunded value − fee (`settled`).
+   */
+  deposit(account: string, value: bigint, from = rawAddress(`depositor:${account}`)): { routed: VaultTx; settled?: VaultTx; credited: bigint } {
+    const { fee, min, creditValue, refundOneIn } = this.rules;
+    if (value < min) return { routed: this.record({ kind: "bounce", amount: value, inValue: value, aborted: true, exitCode: 1008, from }), credited: 0n };
+    const wallet = rawAddress(`wallet:${this.address}:${account}`);
+    const net = value - fee;
+    this.fees += fee;
+    this.balance += value - creditValue;
+    const routed = this.record({ kind: "deposit-routed", amount: value, inValue: value, outValue: creditValue, from });
+    if (parseInt(routed.hash.slice(0, 8), 16) % refundOneIn === 0) {
+      this.balance += creditValue - net;
+      const settled = this.record({ kind: "deposit-refund", amount: net, inValue: creditValue, outValue: net, bounced: true, from: wallet });
+      return { routed, settled, credited: 0n };
+    }
     const a = this.account(account);
-    a.deposited += amount;
-    this.totalDeposited += amount;
-    this.balance += amount;
-    return this.record({ kind: "deposit", account, amount, inValue: amount });
+    a.deposited += net;
+    this.totalDeposited += net;
+    this.balance += creditValue;
+    return { routed, settled: this.record({ kind: "deposit", account, amount: net, inValue: creditValue, from: wallet }), credited: net };
+  }
+
+  /** What the vault owes its accounts and workers: its balance less the owner's fee income (no gas is modelled). */
+  owed(): bigint {
+    return this.balance - this.fees;
   }
 
   /** A Withdraw message: pays when signed by the coordinator, at the account's next seqno, before expiry, within what it deposited. */

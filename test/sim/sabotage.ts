@@ -4,6 +4,7 @@
  * test can prove the invariant meant to catch it does. See sim.test.ts.
  */
 import type { WriteOp } from "../../core/ports";
+import { SIM_DEPOSIT_RULES } from "./chain";
 import type { Sabotage } from "./sim";
 
 type Put = Extract<WriteOp, { op: "put" }>;
@@ -53,6 +54,23 @@ export const SABOTAGE: Record<string, Sabotage> = {
         return ops.map((o) => (o === put ? { ...put, item: { ...put.item, pk: `${put.item.pk}#read${++n}` } } : o));
       };
     })(),
+  },
+  /** A chain deposit credits what was paid in (the routed value) instead of the vault's logged net amount: the deposit fee is credited too (balanced). */
+  "deposit credited gross, not net of the vault's fee": {
+    transact: (ops) => {
+      const put = ledgerPut(ops, "chain:");
+      if (!put || put.item.kind !== "deposit") return ops;
+      const fee = SIM_DEPOSIT_RULES.fee;
+      const postings = put.item.postings as Array<{ account: string; field: string; delta: string }>;
+      const gross = (p: { account: string; delta: string }) => ({ ...p, delta: String(BigInt(p.delta) + (p.account.startsWith("req:") ? fee : -fee)) });
+      return ops.map((o) => {
+        if (o === put) return { ...put, item: { ...put.item, postings: postings.map(gross) } };
+        if (o.op === "update" && o.table === "accounts" && o.add?.available !== undefined && postings.some((p) => p.account === o.key.pk)) {
+          return { ...o, add: { ...o.add, available: BigInt(o.add.available) + (o.key.pk.startsWith("req:") ? fee : -fee) } };
+        }
+        return o;
+      });
+    },
   },
   /** Lease checks never reach the matching queue: a job whose worker goes silent is never moved on. */
   "lease checks lost": {

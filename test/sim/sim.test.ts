@@ -41,6 +41,7 @@ describe("coordinator simulation", () => {
       "results failed",
       "duplicate results answered as duplicates",
       "withdrawals landed",
+      "deposits refunded by the vault",
       "log: expired withdrawals released",
       "log: recovered open jobs",
       "log: job reassigned",
@@ -80,6 +81,7 @@ describe("coordinator simulation", () => {
       ["envelope stored with its plaintext", /plaintext at the coordinator: the canary is in store item jobs \S+\/envelope \(base64/],
       ["overcharge by one nanoTON", /charged without a verified receipt: charged \d+, the receipt's usage at the candidate's price costs \d+/],
       ["deposit credited per read, not per transaction", /vault transaction \S+ moved money twice/],
+      ["deposit credited gross, not net of the vault's fee", /was credited \d+ in deposits, the vault records \d+ deposited/],
       ["lease checks lost", /job \S+ is still assigned at quiescence/],
     ];
     for (const [name, expected] of cases) {

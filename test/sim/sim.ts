@@ -843,8 +843,10 @@ export class Sim {
   }
 
   private chainDeposit(r: Requester, amount: bigint) {
-    this.chainTx(this.vault.deposit(r.id, amount));
-    this.note(() => `${r.label} deposits ${amount} at the vault`);
+    const { routed, settled, credited } = this.vault.deposit(r.id, amount, r.address);
+    this.chainTx(settled ?? routed);
+    if (!credited) this.count("deposits refunded by the vault");
+    this.note(() => `${r.label} deposits ${amount} at the vault: ${credited ? `credited ${credited}` : "its wallet could not record it, refunded less the fee"}`);
   }
 
   private release(r: Requester) {
@@ -1192,7 +1194,7 @@ export class Sim {
     }
     let internal = 0n;
     for (const acc of this.store.items("accounts")) if (!acc.pk.startsWith("ext:")) internal += big(acc.available) + big(acc.held);
-    if (internal !== this.vault.balance) v.push(`the vault holds ${this.vault.balance}, the ledger owes ${internal}`);
+    if (internal !== this.vault.owed()) v.push(`the vault owes ${this.vault.owed()} (it holds ${this.vault.balance}, ${this.vault.fees} of it deposit fees), the ledger owes ${internal}`);
     if (this.lastPass?.undercollateral) v.push("the last watcher pass found the vault below its liabilities");
     const cursor = this.store.item("chain", { pk: "cursor", sk: "cursor" });
     if (this.vault.txs.length && cursor?.lt !== this.vault.txs.at(-1)!.lt) v.push("the watcher never read the vault's last transaction");
