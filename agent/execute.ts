@@ -97,7 +97,7 @@ export interface ExecuteContext {
   stats: AgentStats;
   /** how streamed answers are cut into relay messages (default: defaultChunking()) */
   chunking?: Partial<ChunkingOptions>;
-  /** publishes to a pub/sub relay (AWS IoT Core); without it such jobs are answered unstreamed */
+  /** publishes to a pub/sub relay (default: AWS IoT Core over SigV4-signed HTTPS, agent/relay-iot.ts) */
   relayPublisher?: ExternalRelayPublisher;
   /** told after each job how it streamed (bench: relay messages per streamed job) */
   onStreamed?: (s: { jobId: string; chunks: number; messages: number; published: number }) => void;

@@ -7,8 +7,9 @@
 import type { RelayChunk, RelaySession } from "../events/relay";
 import { API, ApiError, type ApiClient } from "../api-client/api";
 import type { AgentLog } from "./execute";
+import { createIotRelayPublisher } from "./relay-iot";
 
-/** Publishes to a pub/sub relay with job-scoped credentials (AWS IoT Core); the agent brings none by default. */
+/** Publishes to a pub/sub relay with job-scoped credentials (default: AWS IoT Core over HTTPS, agent/relay-iot.ts). */
 export type ExternalRelayPublisher = (session: Extract<RelaySession, { transport: "iot-mqtt" }>, chunks: RelayChunk[]) => Promise<void>;
 
 export interface RelayPublisher {
@@ -23,6 +24,10 @@ export interface RelayPublisher {
   /** streaming stopped for this job (a relay error); the result still carries the whole reply */
   readonly stopped: boolean;
 }
+
+let defaultIot: ExternalRelayPublisher | undefined;
+/** AWS IoT Core over SigV4-signed HTTPS (agent/relay-iot.ts), made on first use. */
+const iotPublisher = () => (defaultIot ??= createIotRelayPublisher());
 
 /** Transports already learned per coordinator client: "http" never changes for a coordinator, so it is asked once. */
 const knownHttp = new WeakSet<ApiClient>();
@@ -61,11 +66,7 @@ export function createRelayPublisher(o: { api: ApiClient; jobId: string; attempt
       const batch = queue.splice(0, MAX_PER_POST);
       try {
         if (s.transport === "http") await o.api.request(API.publishChunks, { params: { id: o.jobId }, body: { chunks: batch } });
-        else if (o.external) await o.external(s, batch);
-        else {
-          o.log.warn("the relay is AWS IoT Core and this agent has no IoT publisher; answering without streaming", { jobId: o.jobId });
-          return stop();
-        }
+        else await (o.external ?? iotPublisher())(s, batch);
         published += batch.length;
         messages++;
       } catch (e) {

@@ -1,0 +1,80 @@
+/**
+ * The agent's publisher for the AWS relay (AWS IoT Core): one HTTPS POST per batch of sealed
+ * chunks to the broker's publish endpoint, `POST https://<endpoint>/topics/<topic>?qos=1`,
+ * signed with AWS Signature Version 4 under the job-scoped credentials the coordinator vended
+ * (functions/adapters/relay-iot.ts: they allow iot:Publish on this job's topic and nothing
+ * else). Written on node:crypto so the agent carries no AWS SDK; the signature is checked
+ * against the AWS SDK's own signer in agent/relay-iot.test.ts.
+ */
+import { createHash, createHmac } from "node:crypto";
+import type { RelayChunk, RelaySession } from "../events/relay";
+import type { ExternalRelayPublisher } from "./relay";
+
+type IotSession = Extract<RelaySession, { transport: "iot-mqtt" }>;
+
+const sha256Hex = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
+const hmac = (key: string | Buffer, data: string) => createHmac("sha256", key).update(data).digest();
+
+/** RFC 3986 encoding as SigV4 wants it (encodeURIComponent leaves !'()* alone). */
+const uriEncode = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+export interface SignedRequest {
+  url: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * SigV4 headers for one request (service "iotdata" for IoT Core's HTTPS publish). `path` is
+ * the URI path as sent (already percent-encoded once); query parameters are signed sorted.
+ */
+export function signV4(o: {
+  method: string;
+  host: string;
+  path: string;
+  query?: Record<string, string>;
+  body: string | Uint8Array;
+  region: string;
+  service: string;
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  now?: Date;
+}): SignedRequest {
+  const now = o.now ?? new Date();
+  const amzDate = now.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+  const day = amzDate.slice(0, 8);
+  const payloadHash = sha256Hex(o.body);
+  const headers: Record<string, string> = { host: o.host, "x-amz-date": amzDate, "x-amz-content-sha256": payloadHash };
+  if (o.credentials.sessionToken) headers["x-amz-security-token"] = o.credentials.sessionToken;
+  const names = Object.keys(headers).sort();
+  const canonicalQuery = Object.entries(o.query ?? {})
+    .map(([k, v]) => [uriEncode(k), uriEncode(v)] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`)
+    .join("&");
+  // Every service but S3 signs the path encoded twice: the path as sent, each segment encoded again.
+  const canonicalPath = o.path.split("/").map(uriEncode).join("/");
+  const canonical = [o.method, canonicalPath, canonicalQuery, ...names.map((n) => `${n}:${headers[n]!.trim()}`), "", names.join(";"), payloadHash].join("\n");
+  const scope = `${day}/${o.region}/${o.service}/aws4_request`;
+  const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, sha256Hex(canonical)].join("\n");
+  const key = hmac(hmac(hmac(hmac(`AWS4${o.credentials.secretAccessKey}`, day), o.region), o.service), "aws4_request");
+  const signature = createHmac("sha256", key).update(toSign).digest("hex");
+  headers.authorization = `AWS4-HMAC-SHA256 Credential=${o.credentials.accessKeyId}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}`;
+  return { url: `https://${o.host}${o.path}${canonicalQuery ? `?${canonicalQuery}` : ""}`, headers };
+}
+
+/**
+ * Publishes each chunk as its own MQTT message (QoS 1) on the job's topic: the requester's
+ * SDK reads them in order and checks each (positions, job, signature of the stream).
+ */
+export function createIotRelayPublisher(o: { fetch?: typeof fetch; now?: () => Date } = {}): ExternalRelayPublisher {
+  const doFetch = o.fetch ?? fetch;
+  return async (session: IotSession, chunks: RelayChunk[]) => {
+    if (session.credentials.expiration <= Date.now()) throw new Error("the relay credentials expired");
+    for (const c of chunks) {
+      const body = JSON.stringify(c);
+      const path = `/topics/${uriEncode(session.topic)}`;
+      const signed = signV4({ method: "POST", host: session.endpoint, path, query: { qos: "1" }, body, region: session.region, service: "iotdata", credentials: session.credentials, ...(o.now ? { now: o.now() } : {}) });
+      const r = await doFetch(signed.url, { method: "POST", headers: { ...signed.headers, "content-type": "application/json" }, body });
+      if (!r.ok) throw new Error(`IoT Core refused the publish: HTTP ${r.status}`);
+    }
+  };
+}
