@@ -33,6 +33,8 @@ export const CHAIN_WATCHER_ENV = [
   "COCOON_ANCHOR_ADDRESS", // issue 15: the watcher also checks the anchors
   "COCOON_ANCHOR_OVERDUE_SECONDS",
 ];
+/** issue 15: the policy registry the routes that register and match workers read through toncenter (functions/config.ts). */
+export const REGISTRY_ENV = ["COCOON_REGISTRY_ADDRESS", "COCOON_TON_ENDPOINT", "COCOON_TON_API_KEY", "COCOON_POLICY_REFRESH_SECONDS", "COCOON_POLICY_MAX_AGE_SECONDS"];
 /** issue 15: read from the deploying shell and handed to the anchorer (functions/schedule/anchor.ts); COCOON_ANCHOR_SEED is a secret. */
 export const ANCHORER_ENV = ["COCOON_TON_ENDPOINT", "COCOON_TON_API_KEY", "COCOON_ANCHOR_ADDRESS", "COCOON_ANCHOR_SEED", "COCOON_ANCHOR_INTERVAL_SECONDS"];
 /** issue 15: the anchorer's table actions (gets, inbox queries, puts, the status updates, inbox deletes). */
@@ -154,7 +156,7 @@ export function Cocoon({ stack, app }: StackContext) {
   const routes: Record<string, ReturnType<typeof route>> = {
     // requesters
     // Stateless quotes: prepare MACs them and submit checks them with one key (a secret from the deploying shell).
-    "POST /v1/jobs/prepare": route("http/prepare-job", [can.readTable], { environment: passThrough(["COCOON_QUOTE_KEY"]) }),
+    "POST /v1/jobs/prepare": route("http/prepare-job", [can.readTable], { environment: passThrough(["COCOON_QUOTE_KEY", ...REGISTRY_ENV]) }),
     "POST /v1/jobs": route("http/submit-job", [can.writeTable, can.sendMatching, can.sendWorker], { environment: passThrough(["COCOON_QUOTE_KEY"]) }),
     // Reads only: its replays are harmless, so it claims no request nonce (no write at all).
     "GET /v1/jobs/{id}": route("http/get-job", [can.readTable]),
@@ -163,7 +165,7 @@ export function Cocoon({ stack, app }: StackContext) {
     "GET /openapi.json": route("http/openapi", [], { memorySize: "128 MB", timeout: "10 seconds" }),
     // workers
     "POST /v1/agents/nonce": route("http/worker-nonce", [can.writeTable]),
-    "POST /v1/agents": route("http/register-worker", [can.writeTable, can.createWorkerQueue]),
+    "POST /v1/agents": route("http/register-worker", [can.writeTable, can.createWorkerQueue], { environment: passThrough(REGISTRY_ENV) }),
     "POST /v1/agents/heartbeat": route("http/heartbeat", [can.writeTable]),
     "POST /v1/agents/session": route("http/agent-session", [can.writeTable, can.createWorkerQueue]),
     "GET /v1/agents/me": route("http/worker-status", [can.writeTable]),
