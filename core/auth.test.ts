@@ -59,6 +59,11 @@ describe("authenticateRequest: who is asking", () => {
     expect(await refusal(authenticateRequest(deps, { ...signed(key), authHeader: "v2 key=x" }))).toMatchObject({ status: 401, code: "malformed_auth" });
   });
 
+  it("a programming error inside the signature check (no method) is not disguised as a 401", async () => {
+    const key = generateSigningKey();
+    await expect(authenticateRequest(makeDeps(), { ...signed(key), method: undefined as unknown as string })).rejects.toThrow(TypeError);
+  });
+
   it("a failure that is not about the signature is not turned into a 401", async () => {
     const key = generateSigningKey();
     const boom = new Error("store down");

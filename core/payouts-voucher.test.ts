@@ -1,0 +1,162 @@
+/**
+ * core/payouts.ts issueVoucher, edge by edge (issue 14, mutation-checked): what is signed and
+ * recorded, that the payout address is claimed in the same transaction as the money (a crash
+ * right after it leaves the address claimed), that a store failure is not retried into a
+ * contention error, that persistent contention ends in 503, that the cumulative never goes
+ * down, and the message of each refusal. payouts.test.ts covers the main flows and races.
+ */
+import { describe, expect, it } from "vitest";
+import { createMemoryStore } from "../local/memory-store";
+import { createChainLedger } from "./chain/store-ledger";
+import type { CoreDeps } from "./deps";
+import { CocoonError } from "./errors";
+import { applyMovement, workerAccount } from "./ledger";
+import { InvalidPayoutAddressError, issueVoucher, type PayoutDeps, type VoucherSigner } from "./payouts";
+import { ConditionFailedError, type WriteOp } from "./ports";
+
+const ADDR_A = "0:" + "a".repeat(64);
+const ADDR_B = "0:" + "b".repeat(64);
+const NOW = 1_760_000_000_000;
+
+/** Factory: deps over a memory store, a signer that records what it signed, a log that keeps its lines. */
+function makeDeps(o: { signer?: boolean } = {}) {
+  const store = createMemoryStore();
+  const signed: Array<Parameters<VoucherSigner["sign"]>[0]> = [];
+  const signer: VoucherSigner = {
+    vault: "0:" + "f".repeat(64),
+    payoutAddress(a) {
+      if (!/^0:[0-9a-f]{64}$/.test(a)) throw new InvalidPayoutAddressError(`bad address ${a}`);
+      return a;
+    },
+    async sign(v) {
+      signed.push(v);
+      return { signature: `sig:${v.worker}:${v.cumulative}:${v.expiry}` };
+    },
+  };
+  const logs: Array<{ msg: string; data?: Record<string, unknown> }> = [];
+  const deps = {
+    store,
+    clock: { now: () => NOW },
+    log: { info: (msg: string, data?: Record<string, unknown>) => logs.push({ msg, ...(data ? { data } : {}) }), warn() {}, error() {} },
+    ...(o.signer === false ? {} : { voucherSigner: signer }),
+  } as unknown as CoreDeps & PayoutDeps;
+  return { store, deps, signed, logs };
+}
+
+async function worker(store: ReturnType<typeof createMemoryStore>, id: string, earned: bigint) {
+  await store.transact([{ op: "put", table: "workers", item: { pk: id, sk: "worker", workerId: id } }]);
+  if (earned > 0n) {
+    await applyMovement(store, { id: `earn:${id}:${earned}`, kind: "settle", at: NOW, postings: [{ account: "ext:jobs", field: "available", delta: -earned }, { account: workerAccount(id), field: "available", delta: earned }] });
+  }
+}
+
+async function refusal(p: Promise<unknown>) {
+  const e = await p.then(
+    () => undefined,
+    (x) => x,
+  );
+  expect(e).toBeInstanceOf(CocoonError);
+  return { status: e.status, code: e.code, message: e.message, details: e.details };
+}
+
+describe("issueVoucher: what is signed, recorded and logged", () => {
+  it("signs (address, cumulative, expiry); the movement records worker, address and cumulative; the issue is logged", async () => {
+    // Prepare
+    const { store, deps, signed, logs } = makeDeps();
+    await worker(store, "w1", 700n);
+    // Act
+    const v = await issueVoucher(deps, "w1", ADDR_A, { ttlSeconds: 60 });
+    // Assess
+    const expiry = NOW / 1000 + 60;
+    expect(signed).toEqual([{ worker: ADDR_A, cumulative: 700n, expiry }]);
+    expect(v).toEqual({ vault: "0:" + "f".repeat(64), worker: ADDR_A, cumulative: "700", expiry, signature: `sig:${ADDR_A}:700:${expiry}` });
+    expect(await store.get("ledger", { pk: "voucher:w1:700", sk: "tx" })).toMatchObject({ kind: "voucher", meta: { workerId: "w1", address: ADDR_A, cumulative: "700" } });
+    expect(logs).toContainEqual({ msg: "voucher issued", data: { workerId: "w1", address: ADDR_A, cumulative: "700", expiry } });
+  });
+
+  it("the payout address is claimed in the same transaction as the money: a crash right after it leaves the address the worker's", async () => {
+    // Prepare: the store dies after the voucher's transaction commits
+    const { store, deps } = makeDeps();
+    await worker(store, "w1", 500n);
+    const transact = store.transact.bind(store);
+    const get = store.get.bind(store);
+    let committed = false;
+    store.transact = async (ops: WriteOp[]) => {
+      if (committed) throw new Error("coordinator crashed");
+      await transact(ops);
+      if (ops.some((op) => op.op === "put" && op.table === "ledger" && String(op.item.pk).startsWith("voucher:"))) committed = true;
+    };
+    store.get = (async (...args: Parameters<typeof get>) => {
+      if (committed) throw new Error("coordinator crashed");
+      return get(...args);
+    }) as typeof get;
+    // Act
+    await expect(issueVoucher(deps, "w1", ADDR_A)).rejects.toThrow("coordinator crashed");
+    // Assess
+    store.transact = transact;
+    store.get = get;
+    expect(await createChainLedger(store).findIssuedVoucher(ADDR_A)).toMatchObject({ workerId: "w1", cumulative: 500n });
+    await worker(store, "w2", 300n);
+    expect((await refusal(issueVoucher(deps, "w2", ADDR_A))).code).toBe("payout_address_taken");
+  });
+
+  it("a store failure is passed on as it is, not retried into a contention error", async () => {
+    const { store, deps } = makeDeps();
+    await worker(store, "w1", 500n);
+    const disk = new Error("disk on fire");
+    const transact = store.transact.bind(store);
+    store.transact = async (ops: WriteOp[]) => {
+      if (ops.some((op) => op.op === "put" && op.table === "ledger")) throw disk;
+      return transact(ops);
+    };
+    await expect(issueVoucher(deps, "w1", ADDR_A)).rejects.toBe(disk);
+  });
+
+  it("conflicts that never end: 503 voucher_contention after a bounded number of tries, no money moved", async () => {
+    const { store, deps } = makeDeps();
+    await worker(store, "w1", 500n);
+    let tries = 0;
+    const transact = store.transact.bind(store);
+    store.transact = async (ops: WriteOp[]) => {
+      if (ops.some((op) => op.op === "put" && op.table === "ledger")) {
+        tries++;
+        throw new ConditionFailedError(ops.length - 1); // someone else always got there first
+      }
+      return transact(ops);
+    };
+    expect(await refusal(issueVoucher(deps, "w1", ADDR_A))).toMatchObject({ status: 503, code: "voucher_contention", message: "could not issue the voucher: concurrent updates kept conflicting; try again" });
+    expect(tries).toBe(8);
+  });
+
+  it("a worker whose account went into debt is never signed less than its previous cumulative", async () => {
+    const { store, deps, signed } = makeDeps();
+    await worker(store, "w1", 700n);
+    await issueVoucher(deps, "w1", ADDR_A);
+    await store.transact([{ op: "update", table: "accounts", key: { pk: workerAccount("w1"), sk: "balance" }, add: { available: -50n } }]);
+    expect((await issueVoucher(deps, "w1", ADDR_A)).cumulative).toBe("700");
+    expect(signed.map((s) => s.cumulative)).toEqual([700n, 700n]);
+  });
+});
+
+describe("issueVoucher: each refusal says what to do", () => {
+  it("not a worker, no signing key, another address, a taken address, nothing earned", async () => {
+    const { store, deps } = makeDeps();
+    const { deps: off, store: store2 } = makeDeps({ signer: false });
+    await worker(store2, "w1", 100n);
+    await worker(store, "w1", 100n);
+    await worker(store, "w2", 100n);
+    await worker(store, "idle", 0n);
+    await issueVoucher(deps, "w1", ADDR_A);
+
+    expect(await refusal(issueVoucher(deps, "stranger", ADDR_A))).toEqual({ status: 403, code: "not_a_worker", message: "this key is not a registered worker: register with POST /v1/agents first", details: undefined });
+    expect(await refusal(issueVoucher(off, "w1", ADDR_A))).toEqual({ status: 503, code: "payouts_unavailable", message: "this coordinator has no voucher signing key configured; payouts are off", details: undefined });
+    expect(await refusal(issueVoucher(deps, "w1", ADDR_B))).toEqual({
+      status: 409,
+      code: "payout_address_mismatch",
+      message: `this worker's vouchers are paid to ${ADDR_A}; ask with that payoutAddress (the vault tracks what it paid per address)`,
+      details: { payoutAddress: ADDR_A },
+    });
+    expect(await refusal(issueVoucher(deps, "w2", ADDR_A))).toMatchObject({ status: 409, code: "payout_address_taken", message: `payout address ${ADDR_A} already receives another worker's vouchers; use an address of your own` });
+    expect(await refusal(issueVoucher(deps, "idle", ADDR_B))).toMatchObject({ status: 409, code: "nothing_earned", message: "this worker has earned nothing yet: run jobs first, then ask for a voucher" });
+  });
+});
