@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import { ASSUME, PRICES, priceJob, sampleWorkload, total, WORKLOAD, type MeasuredJob } from "./cost";
+
+/** One job of made-up counts: a submit (10 WRU, 2 RRU, 1 SQS send) and a result (4 WRU), 1 ms of work each. */
+function measured(): MeasuredJob {
+  const route = (wru: number, rru: number, sqs: number) => ({ invocations: 1, rru, wru, sqs, awsCalls: 0, logBytes: 0, ownMs: [1], waitMs: 0, responseBytes: 0, storedGbMonths: 0, permanentGb: 0 });
+  return {
+    jobs: 1,
+    matchingMessages: 0,
+    jobReadUnits: 1,
+    routes: new Map([
+      ["POST /v1/jobs", route(10, 2, 1)],
+      ["POST /v1/agent/results", route(4, 0, 0)],
+    ]),
+  };
+}
+
+describe("cost model: the workload", () => {
+  it("draws engine times with the stated median and p95, and the stated streamed share, the same for the same seed", () => {
+    // Act
+    const a = sampleWorkload();
+    const b = sampleWorkload();
+    const sorted = a.map((j) => j.engineSeconds).sort((x, y) => x - y);
+    // Assess
+    expect(a.slice(0, 5)).toEqual(b.slice(0, 5));
+    expect(sorted[Math.floor(sorted.length / 2)]!).toBeCloseTo(WORKLOAD.engineMedianSeconds, 0);
+    expect(sorted[Math.floor(sorted.length * 0.95)]! / WORKLOAD.engineP95Seconds).toBeGreaterThan(0.95);
+    expect(sorted[Math.floor(sorted.length * 0.95)]! / WORKLOAD.engineP95Seconds).toBeLessThan(1.05);
+    expect(a.filter((j) => j.streamed).length / a.length).toBeCloseTo(WORKLOAD.streamedShare, 1);
+  });
+});
+
+describe("cost model: pricing a measured job", () => {
+  const workload = [{ engineSeconds: 10, streamed: false }];
+  const noRelay = () => 0;
+
+  it("provisioned capacity prices a write unit at WCU-hour ÷ 3,600 ÷ utilisation, on-demand at the WRU price", () => {
+    const od = priceJob(measured(), { frontDoor: "function-urls", delivery: "relay", capacity: "on-demand" }, noRelay, workload).perJob;
+    const pv = priceJob(measured(), { frontDoor: "function-urls", delivery: "relay", capacity: "provisioned" }, noRelay, workload).perJob;
+    expect(od.dynamo).toBeCloseTo(14 * PRICES.dynamoWriteUnit.usd + 2 * PRICES.dynamoReadUnit.usd, 12);
+    expect(pv.dynamo).toBeCloseTo((14 * PRICES.dynamoWcuHour.usd + 2 * PRICES.dynamoRcuHour.usd) / 3600 / ASSUME.provisionedUtilization, 12);
+  });
+
+  it("API Gateway adds its price per request; function URLs add nothing", () => {
+    const api = priceJob(measured(), { frontDoor: "api-gateway", delivery: "relay", capacity: "on-demand" }, noRelay, workload).perJob;
+    const urls = priceJob(measured(), { frontDoor: "function-urls", delivery: "relay", capacity: "on-demand" }, noRelay, workload).perJob;
+    expect(api.frontDoor).toBeCloseTo(2 * PRICES.apiHttpRequest.usd, 12);
+    expect(urls.frontDoor).toBe(0);
+  });
+
+  it("holding the submit's Lambda bills the engine time at the function's memory and the re-reads; the relay bills what its pricer says", () => {
+    const relay = priceJob(measured(), { frontDoor: "function-urls", delivery: "relay", capacity: "on-demand" }, () => 1e-6, workload).perJob;
+    const hold = priceJob(measured(), { frontDoor: "function-urls", delivery: "hold", capacity: "on-demand" }, () => 1e-6, workload).perJob;
+    const heldSeconds = 10 * (ASSUME.lambdaMemoryMb / 1024) * PRICES.lambdaArmGbSecond.usd;
+    expect(hold.lambda - relay.lambda).toBeCloseTo(heldSeconds, 12);
+    expect(hold.dynamo - relay.dynamo).toBeCloseTo((10 / ASSUME.waitSliceSeconds) * PRICES.dynamoReadUnit.usd, 12);
+    expect(relay.delivery).toBeCloseTo(1e-6, 12);
+    expect(hold.delivery).toBe(0);
+    expect(total(hold)).toBeGreaterThan(total(relay));
+  });
+});
