@@ -108,6 +108,25 @@ export function movementOps(m: Movement, counters: AccountCounters = {}): WriteO
   return ops;
 }
 
+/**
+ * Several movements in one transaction (a batch of settlements): each keeps its own ledger
+ * item (written only if absent, so each applies once), and each account is updated once with
+ * the sum of its postings across them, guarded by that sum, as DynamoDB allows one operation
+ * per item. The ledger items come first, in order; then one update per account.
+ */
+export function movementsOps(ms: Movement[], counters: AccountCounters = {}): WriteOp[] {
+  if (ms.length === 1) return movementOps(ms[0]!, counters);
+  const puts: WriteOp[] = [];
+  const merged: Posting[] = [];
+  for (const m of ms) {
+    const [put] = movementOps(m); // checks the balance, builds the ledger item
+    puts.push(put!);
+    merged.push(...m.postings);
+  }
+  const updates = movementOps({ id: "batch", kind: ms[0]!.kind, at: ms[0]!.at, postings: merged }, counters).slice(1);
+  return [...puts, ...updates];
+}
+
 export type ApplyResult = "applied" | "duplicate";
 
 /** Thrown when an internal account would go negative; nothing was written. */

@@ -10,13 +10,14 @@ import { b64u } from "../crypto/encoding";
 import { verifyReceipt } from "../crypto/receipt";
 import type { CoreDeps } from "../deps";
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "../errors";
-import { applyMovement, OverdraftError, settleMovement, workerAccount } from "../ledger";
+import { OverdraftError, settleMovement } from "../ledger";
 import { jobCost } from "../pricing";
 import { ConditionFailedError } from "../ports";
 import { appendReceiptOp } from "../receipts/log";
 import { requireWorker, type WorkerItem } from "../workers";
 import { advance } from "./dispatch";
 import { toView } from "./read";
+import { settle } from "./settle";
 import { failureKey, jobKey, jobTopic, replyKey, resultDigest, RETAIN_SECONDS, stillAt, type FailureItem, type JobItem, type ReplyItem } from "./items";
 
 type CompletedResult = Extract<ResultRequest, { kind: "completed" }>;
@@ -72,19 +73,25 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
   replyWrite.catch(() => {});
   let settled: Error | undefined;
   try {
-    const applied = await applyMovement(deps.store, settleMovement(job.jobId, job.requester, workerId, held, cost, now), [
-      {
-        op: "update",
-        table: "jobs",
-        key: jobKey(job.jobId),
-        set: { status: "completed", cost: cost.toString(), resultDigest: digest, updatedAt: now },
-        when: stillAt(r.attempt),
-      },
-      // issue 15: the receipt joins the receipt log's inbox in this same transaction (last, no
-      // condition); the anchorer numbers and anchors it (core/receipts/log.ts).
-      appendReceiptOp(job.jobId, r.receipt, now),
-      // The worker's job and token counts ride on its balance update (one item write, not two).
-    ], { [workerAccount(workerId)]: { jobs: 1, promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens } });
+    // Batched with the worker's other results waiting to settle (./settle.ts); the worker's job
+    // and token counts ride on its balance update (one item write, not two).
+    const applied = await settle(deps, {
+      workerId,
+      movement: settleMovement(job.jobId, job.requester, workerId, held, cost, now),
+      extra: [
+        {
+          op: "update",
+          table: "jobs",
+          key: jobKey(job.jobId),
+          set: { status: "completed", cost: cost.toString(), resultDigest: digest, updatedAt: now },
+          when: stillAt(r.attempt),
+        },
+        // issue 15: the receipt joins the receipt log's inbox in this same transaction (last, no
+        // condition); the anchorer numbers and anchors it (core/receipts/log.ts).
+        appendReceiptOp(job.jobId, r.receipt, now),
+      ],
+      counters: { jobs: 1, promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens },
+    });
     if (applied === "duplicate") settled = new Error("settled already");
   } catch (e) {
     // Condition: the job moved on. Overdraft: its hold is gone (refunded meanwhile).

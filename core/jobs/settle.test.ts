@@ -1,0 +1,161 @@
+/**
+ * Batched settlement (issue 12, ./settle.ts): results for one worker that arrive together are
+ * settled in one transaction with one update of the worker's balance, and each worker is paid
+ * exactly what its receipts sum to — also across a crash in the middle of a batch.
+ */
+import { describe, expect, it } from "vitest";
+import type { ResultRequest } from "../../events/api";
+import type { RequestEnvelope } from "../../events/envelope";
+import { getBalance, requesterAccount, workerAccount } from "../ledger";
+import { jobCost } from "../pricing";
+import type { Store, WriteOp } from "../ports";
+import type { JobItem } from "./items";
+import { postResult } from "./results";
+import { submitJob } from "./submit";
+import { makeJobWorld, type JobWorld, type TestWorker } from "./testing";
+
+type Completed = Extract<ResultRequest, { kind: "completed" }>;
+
+/** `n` jobs of one requester, each with `worker` as its only candidate, submitted; their results ready to post. */
+async function jobsFor(w: JobWorld, worker: TestWorker, n: number, r?: Awaited<ReturnType<JobWorld["requester"]>>) {
+  const requester = r ?? (await w.requester());
+  const results: Array<{ envelope: RequestEnvelope; result: Completed }> = [];
+  for (let i = 0; i < n; i++) {
+    const { envelope, quote, prepared } = await w.sealedJob(requester, { candidates: 8 });
+    expect(prepared.candidates.map((c) => c.workerId)).toContain(worker.id);
+    const only = await submitOnlyTo(w, requester.id, envelope, quote, worker, i);
+    results.push({ envelope: only, result: w.completed(worker, only, { usage: { promptTokens: 3 + i, completionTokens: 5 + 2 * i } }) });
+  }
+  return { requester, results };
+}
+
+/** Submit the job sealed to `worker` only (prepare may quote several). */
+async function submitOnlyTo(w: JobWorld, requester: string, envelope: RequestEnvelope, quote: Parameters<typeof submitJob>[4], worker: TestWorker, i: number) {
+  const { seal } = await import("./testing");
+  const hpke = (await w.store.get("workers", { pk: worker.id, sk: "worker" }))!.hpkePublicKey as string;
+  const sealed = seal(envelope.header, [{ workerId: worker.id, hpkePublicKey: hpke }]);
+  await submitJob(w.deps, requester, sealed, `settle-key-${worker.id.slice(0, 6)}-${i}`, quote);
+  return sealed;
+}
+
+/** What a receipt costs at the job's quoted price (what the worker must be paid for it). */
+async function costOf(w: JobWorld, result: Completed) {
+  const job = (await w.store.get<JobItem>("jobs", { pk: result.jobId, sk: "job" }))!;
+  return jobCost(w.deps.config.pricing, BigInt(job.candidates[result.attempt]!.pricePerToken), result.receipt.body.usage);
+}
+
+/** Every balance equals the sum of the postings on it (the ledger's own invariant). */
+function ledgerAgrees(w: JobWorld) {
+  const sums = new Map<string, { available: bigint; held: bigint }>();
+  for (const m of w.store.scan("ledger")) {
+    for (const p of m.postings as Array<{ account: string; field: "available" | "held"; delta: string }>) {
+      const s = sums.get(p.account) ?? { available: 0n, held: 0n };
+      s[p.field] += BigInt(p.delta);
+      sums.set(p.account, s);
+    }
+  }
+  for (const a of w.store.scan("accounts")) {
+    const s = sums.get(String(a.pk)) ?? { available: 0n, held: 0n };
+    expect({ account: a.pk, available: BigInt(a.available as bigint), held: BigInt((a.held as bigint | undefined) ?? 0n) }).toEqual({ account: a.pk, ...s });
+  }
+}
+
+const isSettleBatch = (ops: WriteOp[]) => ops.filter((o) => o.op === "put" && o.table === "ledger" && String(o.item.pk).startsWith("settle:")).length > 1;
+const wrkUpdates = (w: JobWorld, workerId: string) => w.transacts.filter((ops) => ops.some((o) => o.op === "update" && o.key.pk === workerAccount(workerId))).length;
+
+class Crash extends Error {}
+
+/** The world's store as one process sees it: it dies (every call throws) at the first settlement batch, before or after committing it. */
+function dyingStore(inner: Store, when: "before" | "after") {
+  let dead = false;
+  const store: Store = {
+    get: (t, k) => (dead ? Promise.reject(new Crash("dead")) : inner.get(t, k)),
+    query: (t, pk, o) => (dead ? Promise.reject(new Crash("dead")) : inner.query(t, pk, o)),
+    async transact(ops) {
+      if (dead) throw new Crash("dead");
+      if (isSettleBatch(ops)) {
+        dead = true;
+        if (when === "after") await inner.transact(ops);
+        throw new Crash(`killed ${when} the batch committed`);
+      }
+      return inner.transact(ops);
+    },
+  };
+  return store;
+}
+
+describe("batched settlement", () => {
+  it("ten results for one worker posted at once settle in fewer transactions, one worker-balance update each, paying exactly the receipts' sum", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const a = await w.worker();
+    const { results } = await jobsFor(w, a, 10);
+    const owed = (await Promise.all(results.map((x) => costOf(w, x.result)))).reduce((s, c) => s + c, 0n);
+    const before = wrkUpdates(w, a.id);
+    // Act
+    const answers = await Promise.all(results.map((x) => postResult(w.deps, a.id, x.result)));
+    // Assess
+    expect(answers.every((x) => x.status === "completed" && !x.duplicate)).toBe(true);
+    expect(await w.earned(a.id)).toBe(owed);
+    expect(wrkUpdates(w, a.id) - before).toBeLessThan(10);
+    expect(w.transacts.some(isSettleBatch)).toBe(true);
+    expect(await w.store.get("accounts", { pk: workerAccount(a.id), sk: "balance" })).toMatchObject({ jobs: 10 });
+    ledgerAgrees(w);
+  });
+
+  it("a job of a batch refunded while the batch commits: the batch falls back, the others settle, that one answers 409 and is not paid", async () => {
+    // Prepare: the lease of one job in the first batch runs out just before the batch commits
+    const w = makeJobWorld();
+    const a = await w.worker();
+    const { requester, results } = await jobsFor(w, a, 6);
+    const transact = w.store.transact;
+    let gone: string | undefined;
+    w.store.transact = async (ops: WriteOp[]) => {
+      if (gone === undefined && isSettleBatch(ops)) {
+        const put = ops.find((o) => o.op === "put" && o.table === "ledger")!;
+        gone = String((put as { item: { pk: string } }).item.pk).slice("settle:".length);
+        await transact([{ op: "update", table: "jobs", key: { pk: gone, sk: "job" }, set: { status: "refunded", outcome: "expired" } }]);
+      }
+      return transact(ops);
+    };
+    // Act
+    const answers = await Promise.all(results.map((x) => postResult(w.deps, a.id, x.result).catch((e) => e)));
+    // Assess
+    const i = results.findIndex((x) => x.result.jobId === gone);
+    expect(i).toBeGreaterThanOrEqual(0);
+    expect(answers[i]).toMatchObject({ status: 409, code: "stale_attempt" });
+    expect(answers.filter((x) => x.status === "completed")).toHaveLength(5);
+    const owed = (await Promise.all(results.filter((_, k) => k !== i).map((x) => costOf(w, x.result)))).reduce((s, c) => s + c, 0n);
+    expect(await w.earned(a.id)).toBe(owed);
+    // (the refund itself is the lease check's; here only its status was set, so the hold stays)
+    expect((await getBalance(w.store, requesterAccount(requester.id))).held).toBe(BigInt(results[i]!.envelope.header.maxCost));
+  });
+
+  for (const when of ["before", "after"] as const) {
+    it(`a crash in the middle of a batch (${when} it commits), then a restart and every result posted again: each worker is paid exactly what its receipts sum to, each job settled once`, async () => {
+      // Prepare: two workers, six jobs each, one requester
+      const w = makeJobWorld();
+      const a = await w.worker();
+      const b = await w.worker();
+      const r = await w.requester();
+      const forA = await jobsFor(w, a, 6, r);
+      const forB = await jobsFor(w, b, 6, r);
+      const owedA = (await Promise.all(forA.results.map((x) => costOf(w, x.result)))).reduce((s, c) => s + c, 0n);
+      const owedB = (await Promise.all(forB.results.map((x) => costOf(w, x.result)))).reduce((s, c) => s + c, 0n);
+      const dying = { ...w.deps, store: dyingStore(w.store, when) };
+      // Act: all twelve results at once; the process dies at the first batch
+      const first = await Promise.all([...forA.results.map((x) => postResult(dying, a.id, x.result)), ...forB.results.map((x) => postResult(dying, b.id, x.result))].map((p) => p.catch((e) => e)));
+      // the restart: the same store, a fresh process; the agents post every result again
+      const again = await Promise.all([...forA.results.map((x) => postResult(w.deps, a.id, x.result)), ...forB.results.map((x) => postResult(w.deps, b.id, x.result))]);
+      // Assess
+      expect(first.some((x) => x instanceof Crash)).toBe(true);
+      expect(again.every((x) => x.status === "completed")).toBe(true);
+      expect(await w.earned(a.id)).toBe(owedA);
+      expect(await w.earned(b.id)).toBe(owedB);
+      const settles = w.store.scan("ledger").filter((m) => String(m.pk).startsWith("settle:"));
+      expect(settles).toHaveLength(12);
+      expect((await getBalance(w.store, requesterAccount(r.id))).held).toBe(0n);
+      ledgerAgrees(w);
+    });
+  }
+});

@@ -1,0 +1,105 @@
+/**
+ * Settlement, batched per worker (issue 12). Results for one worker that arrive while its last
+ * settlement is still committing are settled together in the next transaction: every job keeps
+ * its own ledger item `settle:<jobId>` (written only if absent) and its own conditioned job
+ * update, each requester's balance is updated once for all its jobs in the batch, and the
+ * worker's balance (with its job and token counters) once for the whole batch — one update per
+ * worker per batch instead of one per job, and one commit instead of many.
+ *
+ * Exactly once: the batch is one transaction, so it lands whole or not at all, and each of its
+ * movements would refuse to apply twice anyway. If it fails for any reason (one job moved on
+ * or was refunded meanwhile, a hold is gone, the store failed or its answer was lost), each
+ * settlement of the batch is retried alone, so each caller learns its own outcome and a
+ * movement that did land answers "duplicate". Every posting stays in the ledger item of its
+ * job, so each balance is still exactly the sum of the postings on it.
+ *
+ * Batches form only inside one process (the local coordinator, or a Lambda handed several
+ * results at once); a lone result is settled at once, as before.
+ */
+import type { CoreDeps } from "../deps";
+import { applyMovement, movementsOps, workerAccount, type ApplyResult, type Movement } from "../ledger";
+import type { Store, WriteOp } from "../ports";
+
+export interface Settlement {
+  workerId: string;
+  /** settleMovement(...) of this job */
+  movement: Movement;
+  /** what commits with it: the job's transition (conditioned on its attempt), the receipt log */
+  extra: WriteOp[];
+  counters: { jobs: number; promptTokens: number; completionTokens: number };
+}
+
+/** At most this many jobs per transaction (DynamoDB allows 100 operations; a job takes up to 5). */
+export const MAX_SETTLE_BATCH = 16;
+
+interface Pending {
+  s: Settlement;
+  resolve(r: ApplyResult): void;
+  reject(e: unknown): void;
+}
+interface Lane {
+  busy: boolean;
+  queue: Pending[];
+}
+
+/** Per store (one coordinator), per worker: the settlements waiting for the one in flight. */
+const lanes = new WeakMap<Store, Map<string, Lane>>();
+
+/**
+ * Settle one job, batched with the worker's others that are waiting. Resolves like
+ * applyMovement ("applied" | "duplicate") and throws what it throws (ConditionFailedError
+ * with the index into `extra`, OverdraftError).
+ */
+export function settle(deps: Pick<CoreDeps, "store">, s: Settlement): Promise<ApplyResult> {
+  let byWorker = lanes.get(deps.store);
+  if (!byWorker) lanes.set(deps.store, (byWorker = new Map()));
+  let lane = byWorker.get(s.workerId);
+  if (!lane) byWorker.set(s.workerId, (lane = { busy: false, queue: [] }));
+  const l = lane;
+  const workers = byWorker;
+  return new Promise<ApplyResult>((resolve, reject) => {
+    l.queue.push({ s, resolve, reject });
+    if (!l.busy) void drain(deps.store, workers, s.workerId, l);
+  });
+}
+
+async function drain(store: Store, byWorker: Map<string, Lane>, workerId: string, lane: Lane) {
+  lane.busy = true;
+  try {
+    while (lane.queue.length > 0) await commit(store, lane.queue.splice(0, MAX_SETTLE_BATCH));
+  } finally {
+    lane.busy = false;
+    if (lane.queue.length === 0) byWorker.delete(workerId);
+  }
+}
+
+const countersOf = (ss: Settlement[]) => ({
+  [workerAccount(ss[0]!.workerId)]: {
+    jobs: ss.reduce((n, s) => n + s.counters.jobs, 0),
+    promptTokens: ss.reduce((n, s) => n + s.counters.promptTokens, 0),
+    completionTokens: ss.reduce((n, s) => n + s.counters.completionTokens, 0),
+  },
+});
+
+async function commit(store: Store, batch: Pending[]): Promise<void> {
+  if (batch.length > 1) {
+    try {
+      const ss = batch.map((p) => p.s);
+      await store.transact([...movementsOps(ss.map((s) => s.movement), countersOf(ss)), ...ss.flatMap((s) => s.extra)]);
+      for (const p of batch) p.resolve("applied");
+      return;
+    } catch {
+      // Someone's condition failed, or the store did: settle each alone below (each is
+      // idempotent by its ledger item, so one that did land answers "duplicate").
+    }
+  }
+  await Promise.all(
+    batch.map(async (p) => {
+      try {
+        p.resolve(await applyMovement(store, p.s.movement, p.s.extra, countersOf([p.s])));
+      } catch (e) {
+        p.reject(e);
+      }
+    }),
+  );
+}
