@@ -47,7 +47,7 @@ const TESTS: Record<string, string[]> = {
   "core/crypto/request-auth.ts": ["core/crypto/request-auth*.test.ts", "core/auth.test.ts"],
   "core/crypto/receipt.ts": ["core/crypto/receipt*.test.ts", "core/jobs/results.test.ts", "client/sdk.test.ts"],
   "core/payouts.ts": ["core/payouts*.test.ts", "test/idempotency-concurrency.test.ts"],
-  "core/withdrawals.ts": ["core/withdrawals.test.ts", "test/idempotency-concurrency.test.ts"],
+  "core/withdrawals.ts": ["core/withdrawals*.test.ts", "test/idempotency-concurrency.test.ts"],
   "core/chain/watcher.ts": ["core/chain/*.test.ts"],
   "client/sdk.ts": ["client/sdk.test.ts"],
 };
