@@ -3,7 +3,7 @@ import type { AttestationTier } from "../events/attestation";
 import type { AttestationDoc } from "../events/attestation";
 import { FailurePlaintext, type Candidate, type ChallengeView, type JobView, type Quote } from "../events/api";
 import { MAX_CHOICES, RequestPlaintext, type EnvelopeHeader, type Receipt, type ReplyEnvelope, type RequestEnvelope } from "../events/envelope";
-import type { RelaySession } from "../events/relay";
+import type { RelayChunk, RelaySession } from "../events/relay";
 import { openAnswer, StreamCheckFailure, StreamVerifier, type Answer, type StreamIntegrityCode, type StreamPiece } from "./reply";
 import { verifyAttestation, type AttestationResult } from "../core/attestation/verify";
 import { loadPolicy } from "../core/attestation/policy";
@@ -337,6 +337,14 @@ export interface CocoonClientOptions {
   /** The coordinator's price weights (default core/pricing DEFAULT_PRICING): the SDK recomputes every charge. */
   priceWeights?: PriceWeights;
   /**
+   * issue 11: subscribes to a job's stream on a pub/sub relay (AWS IoT Core, MQTT over
+   * WebSocket) with the job-scoped session the coordinator vended; resolves once subscribed.
+   * This project bundles no MQTT client: pass one built on yours (e.g. mqtt.js over a
+   * SigV4-presigned WebSocket URL). Without it, askStream on such a network waits for the
+   * whole answer (verified the same way).
+   */
+  relaySubscriber?: RelaySubscriber;
+  /**
    * issue 15: the on-chain policy registry (client/policy-source.ts readers). When set, the SDK
    * encrypts only to workers whose image it lists, and refuses (policy_stale) while its newest
    * reading is older than the cache's bound.
@@ -363,6 +371,13 @@ const bucket = (n: number, min: number) => {
   while (b < n) b *= 2;
   return b;
 };
+
+/** A live subscription to one job's relayed chunks (each message one RelayChunk, JSON). */
+export interface RelaySubscription {
+  chunks: AsyncIterable<RelayChunk>;
+  close(): void;
+}
+export type RelaySubscriber = (session: Extract<RelaySession, { transport: "iot-mqtt" }>) => Promise<RelaySubscription>;
 
 /** Upper bound on tokens in a prompt: a byte-level tokenizer never makes more than one token per byte. */
 export const promptTokenBound = (messages: ChatMessage[], tools?: Tool[]) =>
@@ -715,6 +730,7 @@ export class CocoonClient {
     const p = await this.prepare(o, plaintext, this.limitsOf(o));
     // Asked before submit: a pub/sub relay keeps nothing for subscribers that come late.
     const session = await this.relaySession(p.jobId);
+    const subscription = session?.transport === "iot-mqtt" && this.opts.relaySubscriber ? await this.opts.relaySubscriber(session).catch(() => undefined) : undefined;
     await this.submit(p, 0, o);
     const verifier = new StreamVerifier(p.jobId, p.header, p.replyKey, new Set(p.verified.map((c) => c.workerId)));
     let job: JobView | undefined;
@@ -734,8 +750,30 @@ export class CocoonClient {
         from = r.next;
         if (r.job && r.job.status !== "submitted" && r.job.status !== "assigned") job = r.job;
       }
+    } else if (subscription) {
+      // A pub/sub relay (AWS IoT Core): chunks as the broker delivers them, until the job finished.
+      const jobDone = this.finish(p, undefined, o.signal);
+      jobDone.catch(() => {}); // awaited below; an early integrity error must not leave it unhandled
+      const it = subscription.chunks[Symbol.asyncIterator]();
+      try {
+        for (;;) {
+          const next = await Promise.race([it.next(), jobDone.then(() => "finished" as const)]);
+          if (next === "finished" || next.done) break;
+          let pieces: StreamPiece[];
+          try {
+            pieces = verifier.accept([next.value]);
+          } catch (e) {
+            throw asIntegrityError(e);
+          }
+          yield* events(pieces);
+          if (next.value.final) break;
+        }
+      } finally {
+        subscription.close();
+      }
+      job = await jobDone;
     } else {
-      // No relay this SDK can read (AWS IoT Core without an MQTT subscriber here): the answer comes whole, verified the same way.
+      // No relay this SDK can read (AWS IoT Core without `relaySubscriber`): the answer comes whole, verified the same way.
       job = await this.finish(p, undefined, o.signal);
     }
     job = this.finished(p, job);
