@@ -10,14 +10,15 @@ export type DepsProvider = () => Promise<CoreDeps>;
 let cached: Promise<CoreDeps> | undefined;
 
 /**
- * The lean AWS set (store now; SQS, SNS, STS on first use; no TON): what every route but the
- * signing ones needs. Those three use lambdaTonDeps (deps-ton.ts, a module of its own: a
- * dynamic import here would put its chunk into every split bundle).
+ * The lean AWS set (store now; SQS, SNS, STS on first use; no TON): what every route needs.
+ * The signing routes use lambdaTonDeps (deps-ton.ts), the routes that register and match
+ * workers lambdaRegistryDeps (deps-registry.ts): modules of their own, because a dynamic
+ * import here would put their TON chunks into every split bundle.
  */
 export const lambdaDeps: DepsProvider = () => {
   cached ??= (async () => {
-    const [{ loadAwsConfig }, { createAwsCoreDeps }] = await Promise.all([import("./config"), import("./adapters/aws-core-deps")]);
-    return createAwsCoreDeps(loadAwsConfig());
+    const [{ loadAwsConfig }, { createAwsLeanDeps }] = await Promise.all([import("./config"), import("./adapters/aws-lean-deps")]);
+    return createAwsLeanDeps(loadAwsConfig());
   })().catch((e) => ((cached = undefined), Promise.reject(e)));
   return cached;
 };

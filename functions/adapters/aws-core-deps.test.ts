@@ -11,6 +11,8 @@ import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import { loadAwsConfig } from "../config";
 import { createAwsCoreDeps } from "./aws-core-deps";
 import { lambdaTonDeps } from "../deps-ton";
+import { lambdaDeps } from "../deps";
+import { lambdaRegistryDeps } from "../deps-registry";
 
 const ACCOUNT = "123456789012";
 const env = (over: Record<string, string | undefined> = {}): Record<string, string | undefined> => ({
@@ -83,5 +85,21 @@ describe("lambdaTonDeps (the three signing routes)", () => {
     expect(deps.voucherSigner?.vault).toBe("0:" + "ab".repeat(32));
     expect(deps.withdrawalSigner?.vault).toBe("0:" + "ab".repeat(32));
     expect(deps.store).toBeDefined();
+  });
+});
+
+describe("lambdaRegistryDeps (the routes that register and match workers)", () => {
+  afterEach(() => vi.unstubAllEnvs());
+  it("adds the policy registry where COCOON_REGISTRY_ADDRESS names one; the lean set every other route builds has none", async () => {
+    // Prepare
+    const registry = { COCOON_REGISTRY_ADDRESS: "0:" + "cd".repeat(32), COCOON_TON_ENDPOINT: "https://toncenter.com/api/v2/jsonRPC" };
+    for (const [k, v] of Object.entries(env(registry))) if (v !== undefined) vi.stubEnv(k, v);
+    // Act
+    const withRegistry = await lambdaRegistryDeps();
+    const lean = await lambdaDeps();
+    // Assess
+    expect(withRegistry.policyRegistry?.opts).toMatchObject({ refreshSeconds: 60, maxAgeSeconds: 600 });
+    expect(lean.policyRegistry).toBeUndefined();
+    expect(withRegistry.store).toBe(lean.store);
   });
 });

@@ -1,15 +1,16 @@
 /**
  * Every AWS adapter at once, synchronously (tests; anything that wants the whole set). The
  * Lambda handlers do not come through here: functions/deps.ts builds the lean set of
- * aws-core-deps.ts (SQS/SNS/STS on first use, no TON) and adds the TON signers only for the
- * routes that sign (aws-ton-deps.ts). Both assemble CoreDeps through assembleAwsDeps.
+ * aws-lean-deps.ts (SQS/SNS/STS on first use, no TON), and only the routes that need them add
+ * the TON signers (deps-ton.ts) or the policy registry (deps-registry.ts). All assemble
+ * CoreDeps through assembleAwsDeps.
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { STSClient } from "@aws-sdk/client-sts";
 import { awsConfig, required, type AwsConfig } from "../config";
-import { assembleAwsDeps, type AwsCoreDeps } from "./aws-core-deps";
+import { assembleAwsDeps, withRegistry, type AwsCoreDeps } from "./aws-core-deps";
 import { tonSigners } from "./aws-ton-deps";
 import { DynamoStore } from "./dynamo-store";
 import { SqsQueues } from "./sqs-queues";
@@ -46,5 +47,5 @@ export function createAwsDeps(config: AwsConfig = awsConfig()): AwsDeps {
         queueUrlPrefix: config.queues.urlPrefix,
       }),
   });
-  return { ...core, queues, ...tonSigners(config) };
+  return { ...withRegistry(core, config), queues, ...tonSigners(config) };
 }
