@@ -36,7 +36,8 @@ const FILES = [
   "core/jobs/read.ts",
   "core/jobs/quote.ts",
   "core/chain/watcher.ts",
-  "client/sdk.ts",
+  // the SDK's verification of a completed job (receipt, measurement, usage, bill): one function of a large file
+  "client/sdk.ts#checkCompletedJob",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -49,12 +50,27 @@ const TESTS: Record<string, string[]> = {
   "core/payouts.ts": ["core/payouts*.test.ts", "test/idempotency-concurrency.test.ts"],
   "core/withdrawals.ts": ["core/withdrawals*.test.ts", "test/idempotency-concurrency.test.ts"],
   "core/chain/watcher.ts": ["core/chain/*.test.ts"],
-  "client/sdk.ts": ["client/sdk.test.ts"],
+  "client/sdk.ts#checkCompletedJob": ["client/sdk*.test.ts"],
 };
 const DEFAULT_TESTS = JOB_TESTS;
 
 const REPORTS = "reports/mutation";
-const reportPath = (file: string) => join(REPORTS, file.replace(/[\\/]/g, "__").replace(/\.ts$/, ".json"));
+const reportPath = (spec: string) => join(REPORTS, spec.replace(/[\\/]/g, "__").replace("#", "--").replace(/\.ts$/, "") + ".json");
+const fileOf = (spec: string) => spec.split("#")[0]!;
+
+/**
+ * "file#fn" → "file:start-end", the lines of `function fn(` up to the first "}" alone on a line
+ * after it (found when the run starts, so edits elsewhere in the file do not shift it).
+ */
+function mutateSpec(spec: string): string {
+  const [file, fn] = spec.split("#");
+  if (!fn) return spec;
+  const lines = readFileSync(file!, "utf8").split("\n");
+  const start = lines.findIndex((l) => new RegExp(`function ${fn}\\(`).test(l));
+  if (start < 0) throw new Error(`${spec}: no function ${fn} in ${file}`);
+  const end = lines.findIndex((l, i) => i > start && l === "}");
+  return `${file}:${start + 1}-${end + 1}`;
+}
 const runLog = join(REPORTS, "runs.json");
 
 interface Mutant {
@@ -88,7 +104,7 @@ interface FileScore {
 
 /** Score and survivors of one file's report (Stryker's definition: errors do not count either way). */
 function scoreReport(file: string, report: Report): FileScore | undefined {
-  const entry = Object.entries(report.files).find(([p]) => p.replace(/\\/g, "/").endsWith(file));
+  const entry = Object.entries(report.files).find(([p]) => p.replace(/\\/g, "/").endsWith(fileOf(file)));
   if (!entry) return undefined;
   const [, { source, mutants }] = entry;
   const lines = source.split("\n");
@@ -149,7 +165,7 @@ async function runOne(file: string, timeoutMin: number): Promise<RunRecord> {
   const tests = TESTS[file] ?? DEFAULT_TESTS;
   const started = Date.now();
   console.log(`\n=== ${file} (tests: ${tests.join(", ")})`);
-  const child = spawn(process.execPath, ["scripts/stryker-run.mjs", file], {
+  const child = spawn(process.execPath, ["scripts/stryker-run.mjs", mutateSpec(file)], {
     stdio: "inherit",
     env: { ...process.env, MUTATION_TESTS: tests.join(","), MUTATION_REPORT: reportPath(file) },
   });
