@@ -52,6 +52,8 @@ export interface BuiltHandler {
   files: number;
   /** Packages left external that the output imports (statically or not). */
   externals: string[];
+  /** Packages bundled into any of its files. */
+  packages: string[];
 }
 
 /** Builds one handler exactly as SST would for the stack (see sst/runtime/handlers/node.js). */
@@ -76,7 +78,9 @@ export async function buildHandler(handler: string, outRoot = join(root, ".sst",
     ...override,
   };
   const result = await esbuild.build(options as never);
-  const outputs = Object.entries((result as { metafile: { outputs: Record<string, { bytes: number; imports: Array<{ path: string; external?: boolean }> }> } }).metafile.outputs);
+  const metafile = (result as { metafile: { inputs: Record<string, unknown>; outputs: Record<string, { bytes: number; imports: Array<{ path: string; external?: boolean }> }> } }).metafile;
+  const outputs = Object.entries(metafile.outputs);
+  const packages = new Set(Object.keys(metafile.inputs).flatMap((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(f)?.[1] ?? []));
   const externals = new Set<string>();
   for (const [, o] of outputs) for (const i of o.imports) if (i.external && !i.path.startsWith("node:")) externals.add(i.path);
   const files = readdirSync(outdir).filter((f) => f.endsWith(".mjs"));
@@ -87,6 +91,7 @@ export async function buildHandler(handler: string, outRoot = join(root, ".sst",
     bytes: files.reduce((n, f) => n + statSync(join(outdir, f)).size, 0),
     files: files.length,
     externals: [...externals].sort(),
+    packages: [...packages].sort(),
   };
 }
 
