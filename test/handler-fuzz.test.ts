@@ -12,7 +12,7 @@ import { arbitraryFor, unsupported } from "./fuzz/arbitrary";
 import { formatReport, fuzzHandlers } from "./fuzz/handlers";
 import type { WriteOp } from "../core/ports";
 
-const CASES = Number(process.env.FUZZ_CASES ?? 2000);
+const CASES = Number(process.env.FUZZ_CASES ?? 1200);
 
 describe("handler fuzz (issue 14)", () => {
   it("what the schema arbitraries draw passes the schemas: for every route's body, query and headers", () => {

@@ -74,6 +74,8 @@ export interface FuzzOptions {
 
 /** Longest a single request may take (real time; waits are virtual). */
 const HANG_MS = 15_000;
+/** Longest a whole scenario may take. */
+const SCENARIO_HANG_MS = 120_000;
 const KEYS = ["idem-key-aaaa", "idem-key-bbbb", "idem-key-cccc"];
 const ADDRESSES = ["0:" + "a".repeat(64), "0:" + "b".repeat(64), "-1:" + "c".repeat(64), "0:" + "f".repeat(64)];
 
@@ -242,9 +244,9 @@ function vary<T>(s: Scenario, schema: z.ZodType, value: T, mode: number, seed: n
 // ---------------------------------------------------------------- sending and checking
 
 /** Runs `f` (one request) with a real-time limit: a handler that never answers is a failure, not a stuck run. */
-async function timed<T>(what: string, f: () => Promise<T>): Promise<T> {
+async function timed<T>(what: string, f: () => Promise<T>, limitMs = HANG_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new FuzzFailure(`${what} did not answer within ${HANG_MS} ms`)), HANG_MS)));
+  const hang = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new FuzzFailure(`${what} did not answer within ${limitMs} ms`)), limitMs)));
   try {
     return await Promise.race([f(), hang]);
   } finally {
@@ -365,8 +367,12 @@ const anyActor = (s: Scenario, n: number): SigningKeyPair => pick([...s.requeste
 const requester = (s: Scenario, n: number) => (n % 10 === 9 ? s.stranger.key : pick(s.requesters, n)!.key);
 const worker = (s: Scenario, n: number) => (n % 10 === 9 ? s.stranger.key : pick(s.workers, n)!.key);
 
+/** FUZZ_TRACE=1: each command on stderr as it starts (to find where a run hangs). */
+const TRACE = process.env.FUZZ_TRACE === "1";
+
 async function run(s: Scenario, c: Cmd): Promise<void> {
   const { w } = s;
+  if (TRACE) process.stderr.write(`${JSON.stringify(c)}\n`);
   switch (c.kind) {
     case "prepare": {
       const who = requester(s, c.a);
@@ -642,13 +648,23 @@ export async function fuzzHandlers(o: FuzzOptions): Promise<FuzzReport> {
   const maxCommands = o.maxCommands ?? 24;
   let lastProgress = Date.now();
   const property = fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: maxCommands }), async (steps) => {
+    if (TRACE) process.stderr.write(`--- scenario ${scenarios}\n`);
     const s = await newScenario(stats, o.sabotage);
+    let at = "setup";
     try {
-      for (const step of steps) {
-        if (step.kind === "concurrent") await Promise.all(step.cmds.map((c) => run(s, c)));
-        else await run(s, step);
-      }
-      await checkInvariants(s);
+      // Every request has its own limit (timed); this catches a wait anywhere else (a drain, a store call).
+      await timed(`a scenario of ${steps.length} steps`, async () => {
+        for (const step of steps) {
+          at = JSON.stringify(step);
+          if (step.kind === "concurrent") await Promise.all(step.cmds.map((c) => run(s, c)));
+          else await run(s, step);
+        }
+        at = "the invariant checks";
+        await checkInvariants(s);
+      }, SCENARIO_HANG_MS).catch((e) => {
+        if (e instanceof FuzzFailure && e.message.includes("did not answer")) throw new FuzzFailure(`${e.message}; last step: ${at}`);
+        throw e;
+      });
     } finally {
       s.w.queues.close();
     }
