@@ -11,6 +11,7 @@ import { b64u } from "./crypto/encoding";
 import { generateSigningKey } from "./crypto/keys";
 import { CocoonError } from "./errors";
 import { MODEL, makeJobWorld, type JobWorld, type TestWorker } from "./jobs/testing";
+import { offerKey } from "./workers";
 
 const NONCE = b64u.encode(new Uint8Array(32).fill(5));
 
@@ -58,7 +59,7 @@ describe("createChallenge", () => {
   it("an unknown worker is 404 unknown_worker; a worker that is not live is 409 worker_not_live; nothing is queued", async () => {
     const { w, worker, requester } = await world();
     expect(await codeOf(createChallenge(w.deps, requester.id, { workerId: generateSigningKey().id, nonce: NONCE }))).toEqual([404, "unknown_worker"]);
-    await w.store.transact([{ op: "update", table: "offers", key: { pk: MODEL, sk: worker.id }, set: { lastHeartbeat: 0 } }]);
+    await w.store.transact([{ op: "update", table: "offers", key: offerKey(MODEL, worker.id), set: { lastHeartbeat: 0 } }]);
     expect(await codeOf(createChallenge(w.deps, requester.id, { workerId: worker.id, nonce: NONCE }))).toEqual([409, "worker_not_live"]);
     expect(await drainWorkerQueue(w, worker.id)).toEqual([]);
   });

@@ -19,7 +19,7 @@ import type { CoreDeps } from "./deps";
 import { ConflictError, ForbiddenError, GoneError, NotFoundError } from "./errors";
 import { ulid } from "./ids";
 import { ConditionFailedError, type Item } from "./ports";
-import { isLive, requireWorker, type OfferItem, type WorkerItem } from "./workers";
+import { isLive, offerKey, requireWorker, type OfferItem, type WorkerItem } from "./workers";
 
 /** How long a worker has to answer. */
 export const CHALLENGE_TTL_MS = 2 * 60_000;
@@ -49,7 +49,7 @@ export async function createChallenge(deps: CoreDeps, requester: string, req: { 
   const w = await deps.store.get<WorkerItem>("workers", { pk: req.workerId, sk: "worker" });
   if (!w) throw new NotFoundError("unknown_worker", `no registered worker ${req.workerId}: challenge a workerId from POST /v1/jobs/prepare's candidates`);
   const now = deps.clock.now();
-  const offers = await Promise.all(w.models.map((model) => deps.store.get<OfferItem>("offers", { pk: model, sk: req.workerId })));
+  const offers = await Promise.all(w.models.map((model) => deps.store.get<OfferItem>("offers", offerKey(model, req.workerId))));
   if (!offers.some((o) => o && isLive(o, now, deps.config.livenessMs))) {
     throw new ConflictError("worker_not_live", `worker ${req.workerId} missed its heartbeats or its evidence expired: it cannot answer now; pick another candidate`);
   }

@@ -6,7 +6,7 @@ import { DEFAULT_CORE_CONFIG } from "./config";
 import type { CoreDeps } from "./deps";
 import { DEFAULT_PRICING } from "./pricing";
 import { DEV_IMAGE_DIGEST, measurementDigest, PolicyCache, PolicyStaleError, seedRegistryPolicy, type PolicyReading, type RegistryPolicy } from "./policy-registry";
-import { matchCandidates, type OfferItem } from "./workers";
+import { matchCandidates, offerKey, type OfferItem } from "./workers";
 
 // ---------------------------------------------------------------- factories
 const T0 = 1_750_000_000_000;
@@ -27,8 +27,7 @@ function fakeRegistry(images: string[]) {
 
 function offer(workerId: string, tier: OfferItem["tier"], image?: string): OfferItem {
   return {
-    pk: "m",
-    sk: workerId,
+    ...offerKey("m", workerId),
     workerId,
     model: "m",
     priceBps: 10_000,

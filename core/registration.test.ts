@@ -22,7 +22,7 @@ import { DEFAULT_CORE_CONFIG } from "./config";
 import { b64u } from "./crypto/encoding";
 import { generateKemKey, generateSigningKey } from "./crypto/keys";
 import type { CoreDeps } from "./deps";
-import { issueRegistrationNonce, registerWorker, type OfferItem, type WorkerItem } from "./workers";
+import { issueRegistrationNonce, offerKey, registerWorker, type OfferItem, type WorkerItem } from "./workers";
 import { X509 } from "./attestation/tdx/x509";
 
 const T0 = Date.parse("2025-06-25T00:00:00Z"); // inside the sample collateral's window
@@ -215,12 +215,12 @@ describe("issue 9 #11: bad model lists are a 4xx naming the problem, and registr
     const old = modelNames(49, "old");
     const prev = (await deps.store.get<WorkerItem>("workers", { pk: w.id, sk: "worker" }))!;
     await deps.store.transact([{ op: "put", table: "workers", item: { ...prev, models: old } }]);
-    for (const model of old) await deps.store.transact([{ op: "put", table: "offers", item: { pk: model, sk: w.id, workerId: w.id, model } }]);
+    for (const model of old) await deps.store.transact([{ op: "put", table: "offers", item: { ...offerKey(model, w.id), workerId: w.id, model } }]);
     // Act: 32 new models, so 49 stale offers to delete: 2 + 64 + 49 = 115 operations in all
     const r = await registerDev(deps, w, modelNames(MAX_WORKER_MODELS, "new"));
     // Assess
     expect(r.models).toHaveLength(MAX_WORKER_MODELS);
-    for (const model of old) expect(await deps.store.get<OfferItem>("offers", { pk: model, sk: w.id })).toBeUndefined();
-    for (const model of r.models) expect(await deps.store.get<OfferItem>("offers", { pk: model, sk: w.id })).toMatchObject({ workerId: w.id });
+    for (const model of old) expect(await deps.store.get<OfferItem>("offers", offerKey(model, w.id))).toBeUndefined();
+    for (const model of r.models) expect(await deps.store.get<OfferItem>("offers", offerKey(model, w.id))).toMatchObject({ workerId: w.id });
   });
 });

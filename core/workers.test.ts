@@ -21,6 +21,7 @@ import {
   listModels,
   markSuspect,
   matchCandidates,
+  offerKey,
   registerWorker,
   requireWorker,
   workerStatus,
@@ -46,9 +47,9 @@ async function registered(w: JobWorld, o: Parameters<typeof registration>[3] = {
   return { key, out };
 }
 
-const offer = (w: JobWorld, model: string, workerId: string) => w.store.get<OfferItem>("offers", { pk: model, sk: workerId });
+const offer = (w: JobWorld, model: string, workerId: string) => w.store.get<OfferItem>("offers", offerKey(model, workerId));
 const setOffer = (w: JobWorld, model: string, workerId: string, set: Record<string, unknown>) =>
-  w.store.transact([{ op: "update", table: "offers", key: { pk: model, sk: workerId }, set }]);
+  w.store.transact([{ op: "update", table: "offers", key: offerKey(model, workerId), set }]);
 
 async function codeOf(p: Promise<unknown>) {
   const e = await p.then(

@@ -10,7 +10,7 @@ import { toBig, workerAccount } from "./ledger";
 import { payoutTotals } from "./payouts";
 import { imageAllowed, imageDigestOf, ImageNotAllowedError } from "./policy-registry";
 import { pricePerToken } from "./pricing";
-import type { Item, WriteOp } from "./ports";
+import type { Item, Key, Store, WriteOp } from "./ports";
 import { MAX_TRANSACT_OPS } from "./store-rules";
 
 /** One per (model, worker): what the matcher reads, kept small. */
@@ -29,6 +29,8 @@ export interface OfferItem extends Item {
   capabilities?: ModelCapabilities;
   /** The image's name on the policy registry (core/policy-registry.ts imageDigestOf); absent for tier none and older registrations. */
   image?: string;
+  /** When the worker first registered (ms): matching's fair share is earnings per capacity since then. Absent on older offers. */
+  since?: number;
 }
 
 export interface WorkerItem extends Item {
@@ -55,6 +57,36 @@ export interface WorkerStatsItem extends Item {
 }
 
 const MODELS_PK = "*"; // offers: pk="*", sk=model lists every model ever offered
+
+// ---------------------------------------------------------------- offer layout (issue 16)
+/**
+ * Offers are write-sharded: the offer of (model, worker) lives under pk `<model>#<shard>`,
+ * the shard a hash of the worker id, so one popular model's heartbeats, load reports and
+ * suspect marks spread over OFFER_SHARDS partitions (DynamoDB takes about 1,000 writes/s per
+ * partition key; bench/sim measured a popular model's single key past it at 100k agents) and
+ * a worker's own writes always land on its own shard. Matching reads a random sample of them
+ * (sampleOffers), never the whole model. The `*` listing of model names is unchanged.
+ */
+export const OFFER_SHARDS = 16;
+
+/** FNV-1a of the worker id, modulo OFFER_SHARDS: stable, and spread evenly by the key's own randomness. */
+export function offerShard(workerId: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < workerId.length; i++) h = Math.imul(h ^ workerId.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % OFFER_SHARDS;
+}
+
+/** The partition key of one shard of a model's offers (a model name ending in "#<digits>" cannot collide: the shard is always the last part). */
+export const offerPk = (model: string, shard: number) => `${model}#${shard}`;
+
+/** Where the offer of (model, worker) is stored. */
+export const offerKey = (model: string, workerId: string): Key => ({ pk: offerPk(model, offerShard(workerId)), sk: workerId });
+
+/** Every offer of a model, shard by shard (GET /v1/models; tests). Matching never does this. */
+export async function allOffers(deps: Pick<CoreDeps, "store">, model: string): Promise<OfferItem[]> {
+  const shards = await Promise.all(Array.from({ length: OFFER_SHARDS }, (_, s) => deps.store.query<OfferItem>("offers", offerPk(model, s))));
+  return shards.flat();
+}
 
 export async function issueRegistrationNonce(deps: CoreDeps, workerId: string) {
   // Each nonce is a store write anyone with a key can cause (issue 9 #5).
@@ -117,8 +149,7 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     registeredAt: prev?.registeredAt ?? now,
   };
   const offers: OfferItem[] = req.models.map((m) => ({
-    pk: m.model,
-    sk: workerId,
+    ...offerKey(m.model, workerId),
     workerId,
     model: m.model,
     priceBps: m.priceBps,
@@ -131,6 +162,7 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     attestationExpiresAt: verdict.expiresAt,
     ...(m.capabilities ? { capabilities: m.capabilities } : {}),
     ...(image ? { image } : {}),
+    since: worker.registeredAt,
   }));
   const dropped = (prev?.models ?? []).filter((m) => !models.includes(m));
   const main: WriteOp[] = [
@@ -139,7 +171,7 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     ...offers.map((item) => ({ op: "put" as const, table: "offers" as const, item })),
     ...offers.map((o) => ({ op: "put" as const, table: "offers" as const, item: { pk: MODELS_PK, sk: o.model } })),
   ];
-  const drops: WriteOp[] = dropped.map((model) => ({ op: "delete" as const, table: "offers" as const, key: { pk: model, sk: workerId } }));
+  const drops: WriteOp[] = dropped.map((model) => ({ op: "delete" as const, table: "offers" as const, key: offerKey(model, workerId) }));
   // Never over the store's limit (issue 9 #11): the nonce, the worker and its offers go in one
   // transaction (MAX_WORKER_MODELS keeps that under it); stale offers of models no longer served
   // that do not fit (a worker registered before the cap) follow in further ones. Deleting a
@@ -180,7 +212,7 @@ export async function heartbeat(deps: CoreDeps, workerId: string, load: number, 
     if (offline) await markSuspect(deps, model, workerId);
     else
       await deps.store.transact([
-        { op: "update", table: "offers", key: { pk: model, sk: workerId }, set: { lastHeartbeat: now, load }, when: { kind: "exists" } },
+        { op: "update", table: "offers", key: offerKey(model, workerId), set: { lastHeartbeat: now, load }, when: { kind: "exists" } },
       ]);
   }
   return { ok: true, attestationExpiresAt: w.attestationExpiresAt, heartbeatSeconds: deps.config.heartbeatSeconds };
@@ -189,7 +221,7 @@ export async function heartbeat(deps: CoreDeps, workerId: string, load: number, 
 /** A worker that let a lease run out leaves the candidate lists until its next heartbeat. */
 export async function markSuspect(deps: CoreDeps, model: string, workerId: string) {
   try {
-    await deps.store.transact([{ op: "update", table: "offers", key: { pk: model, sk: workerId }, set: { lastHeartbeat: 0 }, when: { kind: "exists" } }]);
+    await deps.store.transact([{ op: "update", table: "offers", key: offerKey(model, workerId), set: { lastHeartbeat: 0 }, when: { kind: "exists" } }]);
   } catch {
     // gone already: nothing to mark
   }
@@ -206,29 +238,154 @@ export interface MatchRequest {
   k: number;
 }
 
+/** Offers read per query: a shard (or a slice of one) with more than this is sliced finer. */
+const PAGE = 64;
+/** Eligible offers matching wants to see before it chooses: enough for k two-way contests. */
+const SAMPLE_MIN = 12;
+/** Slices are sk prefixes; worker ids are base64url of a random-looking key, so each character splits a shard 64 ways. */
+const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const MAX_DEPTH = 3;
+/**
+ * Per store and model, how finely the last matching had to slice a shard to read under PAGE
+ * offers: a hint that saves the too-big first read, never a correctness input (a wrong hint
+ * costs one more read, or a smaller sample). Per process, like a Lambda container's memory.
+ */
+const sliceDepth = new WeakMap<Store, Map<string, number>>();
+
+const randomPrefix = (depth: number) => {
+  let p = "";
+  for (let i = 0; i < depth; i++) p += ID_ALPHABET[Math.floor(Math.random() * ID_ALPHABET.length)];
+  return p;
+};
+
+function shuffled<T>(xs: T[]): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  }
+  return xs;
+}
+
+/**
+ * A random sample of a model's offers that pass `stage` (which counts why the others did
+ * not): shards in random order, each read whole when it is small, else a random slice of it
+ * (worker ids starting with a random prefix) small enough to read in one page; stops once
+ * `want` passed. Reads all shards only for a model too small to fill the sample.
+ */
+async function sampleOffers(deps: CoreDeps, model: string, want: number, pass: (o: OfferItem) => boolean): Promise<{ sample: OfferItem[]; seen: number }> {
+  let hints = sliceDepth.get(deps.store);
+  if (!hints) sliceDepth.set(deps.store, (hints = new Map()));
+  let depth = hints.get(model) ?? 0;
+  const sample: OfferItem[] = [];
+  let seen = 0;
+  let slices = 0;
+  for (const shard of shuffled(Array.from({ length: OFFER_SHARDS }, (_, i) => i))) {
+    let page: OfferItem[];
+    for (;;) {
+      const prefix = randomPrefix(depth);
+      page = await deps.store.query<OfferItem>("offers", offerPk(model, shard), prefix ? { skPrefix: prefix, limit: PAGE } : { limit: PAGE });
+      // A full page is the first PAGE ids of the slice, not a random sample of it: slice finer.
+      if (page.length < PAGE || depth >= MAX_DEPTH) break;
+      depth++;
+    }
+    seen += page.length;
+    slices++;
+    for (const o of page) if (pass(o)) sample.push(o);
+    if (sample.length >= want) break;
+  }
+  // Shards that have become small again are read whole next time.
+  if (depth > 0 && (seen / slices) * ID_ALPHABET.length ** depth < PAGE / 2) depth--;
+  hints.set(model, depth);
+  return { sample, seen };
+}
+
+/**
+ * A worker's fair-share score: what it earned (prompt and completion tokens, weighted as
+ * they are priced) per unit of capacity per ms since it first registered. Read from the job
+ * counters on its balance item (core/jobs/results.ts bumps them in the settlement), so it
+ * costs one small point read per contestant and no write.
+ */
+async function fairShare(deps: CoreDeps, o: OfferItem, now: number): Promise<number> {
+  const b = await deps.store.get("accounts", { pk: workerAccount(o.workerId), sk: "balance" });
+  const p = deps.config.pricing;
+  const weighted = Number(b?.promptTokens ?? 0) * p.promptBps + Number(b?.completionTokens ?? 0) * p.completionBps;
+  const since = typeof o.since === "number" ? o.since : now - 86_400_000; // an older offer: as if registered a day ago
+  return weighted / Math.max(1, o.capacity) / Math.max(60_000, now - since);
+}
+
+const loadRatio = (o: OfferItem) => o.load / Math.max(1, o.capacity);
+/** The matcher's order: least loaded (as last reported), then cheapest. */
+const byLoadThenPrice = (a: OfferItem, b: OfferItem) => loadRatio(a) - loadRatio(b) || Number(toBig(a.pricePerToken) - toBig(b.pricePerToken));
+
 /**
  * Matching: live offers for the model, in an accepted tier, under the price cap, with spare
- * capacity; least loaded first, then cheapest; at most k.
+ * capacity (as last reported); at most k, the first the one the job goes to.
+ *
+ * At scale it never reads the whole model (issue 16): a random sample of its sharded offers
+ * (sampleOffers, ~SAMPLE_MIN eligible), then k picks by power of two choices: two random
+ * offers of the sample, the less loaded, then the cheaper wins (so cheaper workers get more,
+ * not all); among the sample's offers of the winner's load and price, two random ones, and the
+ * one further below its fair share (fairShare) is chosen, which keeps equal workers' earnings
+ * equal. When the whole eligible set is no larger than k it is returned in the matcher's order
+ * (least loaded, cheapest, worker id), as before.
  */
 export async function matchCandidates(deps: CoreDeps, req: MatchRequest): Promise<{ offers: OfferItem[]; why?: string }> {
-  const all = await deps.store.query<OfferItem>("offers", req.model);
-  if (all.length === 0) return { offers: [], why: "unknown_model" };
   const now = deps.clock.now();
-  const live = all.filter((o) => isLive(o, now, deps.config.livenessMs));
-  if (live.length === 0) return { offers: [], why: "no live worker (all missed heartbeats or attestation expired)" };
   // issue 15: a worker whose image left the registry's allow-list leaves the lists at the next policy refresh
   const reading = deps.policyRegistry ? await deps.policyRegistry.current() : undefined;
-  const listed = reading ? live.filter((o) => imageAllowed(reading, o.tier, o.image)) : live;
-  if (listed.length === 0) return { offers: [], why: `no live worker runs an image on the policy registry's allow-list (policy v${reading?.version})` };
-  const tiered = listed.filter((o) => req.tiers.includes(o.tier));
-  if (tiered.length === 0) return { offers: [], why: `no live worker in tiers [${req.tiers.join(", ")}]` };
   const cap = req.maxPricePerToken;
-  const affordable = cap === undefined ? tiered : tiered.filter((o) => toBig(o.pricePerToken) <= cap);
-  if (affordable.length === 0) return { offers: [], why: `no live worker at or below ${cap} nanoTON per token` };
-  const free = affordable.filter((o) => o.load < o.capacity);
-  const pool = free.length > 0 ? free : affordable; // all busy: queue behind the least loaded
-  pool.sort((a, b) => a.load / a.capacity - b.load / b.capacity || Number(toBig(a.pricePerToken) - toBig(b.pricePerToken)) || (a.workerId < b.workerId ? -1 : 1));
-  return { offers: pool.slice(0, req.k) };
+  const n = { live: 0, listed: 0, tiered: 0 };
+  const { sample, seen } = await sampleOffers(deps, req.model, Math.max(SAMPLE_MIN, 4 * req.k), (o) => {
+    if (!isLive(o, now, deps.config.livenessMs)) return false;
+    n.live++;
+    if (reading && !imageAllowed(reading, o.tier, o.image)) return false;
+    n.listed++;
+    if (!req.tiers.includes(o.tier)) return false;
+    n.tiered++;
+    return cap === undefined || toBig(o.pricePerToken) <= cap;
+  });
+  if (sample.length === 0) {
+    if (seen === 0) return { offers: [], why: "unknown_model" };
+    if (n.live === 0) return { offers: [], why: "no live worker (all missed heartbeats or attestation expired)" };
+    if (n.listed === 0) return { offers: [], why: `no live worker runs an image on the policy registry's allow-list (policy v${reading?.version})` };
+    if (n.tiered === 0) return { offers: [], why: `no live worker in tiers [${req.tiers.join(", ")}]` };
+    return { offers: [], why: `no live worker at or below ${cap} nanoTON per token` };
+  }
+  const free = sample.filter((o) => o.load < o.capacity);
+  const pool = free.length > 0 ? free : sample; // all busy: queue behind the least loaded
+  if (pool.length <= req.k) return { offers: pool.sort((a, b) => byLoadThenPrice(a, b) || (a.workerId < b.workerId ? -1 : 1)) };
+
+  const shares = new Map<string, Promise<number>>();
+  const share = (o: OfferItem) => {
+    let s = shares.get(o.workerId);
+    if (!s) shares.set(o.workerId, (s = fairShare(deps, o, now)));
+    return s;
+  };
+  const two = (xs: OfferItem[]): [OfferItem, OfferItem] => {
+    const i = Math.floor(Math.random() * xs.length);
+    let j = Math.floor(Math.random() * (xs.length - 1));
+    if (j >= i) j++;
+    return [xs[i]!, xs[j]!];
+  };
+  const chosen: OfferItem[] = [];
+  const left = [...pool];
+  while (chosen.length < req.k && left.length > 0) {
+    let pick: OfferItem;
+    if (left.length === 1) pick = left[0]!;
+    else {
+      const [a, b] = two(left);
+      const lead = byLoadThenPrice(a, b) <= 0 ? a : b;
+      const peers = left.filter((o) => byLoadThenPrice(o, lead) === 0);
+      if (peers.length < 2) pick = lead;
+      else {
+        const [c, d] = two(peers);
+        pick = (await share(c)) <= (await share(d)) ? c : d;
+      }
+    }
+    chosen.push(pick);
+    left.splice(left.indexOf(pick), 1);
+  }
+  return { offers: chosen };
 }
 
 export async function candidatesFor(deps: CoreDeps, offers: OfferItem[]): Promise<Candidate[]> {
@@ -245,7 +402,7 @@ export async function listModels(deps: CoreDeps) {
   const names = (await deps.store.query("offers", MODELS_PK)).map((i) => i.sk);
   const models = [];
   for (const model of names) {
-    const live = (await deps.store.query<OfferItem>("offers", model)).filter((o) => isLive(o, now, deps.config.livenessMs));
+    const live = (await allOffers(deps, model)).filter((o) => isLive(o, now, deps.config.livenessMs));
     const prices = live.map((o) => toBig(o.pricePerToken)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const tiers: Record<string, number> = {};
     for (const o of live) tiers[o.tier] = (tiers[o.tier] ?? 0) + 1;
@@ -294,7 +451,7 @@ export async function workerStatus(deps: CoreDeps, workerId: string) {
     deps.store.get<WorkerStatsItem>("workers", { pk: workerId, sk: "stats" }),
     deps.store.get<WorkerStatsItem>("accounts", { pk: workerAccount(workerId), sk: "balance" }),
     payoutTotals(deps.store, workerId),
-    Promise.all(w.models.map((model) => deps.store.get<OfferItem>("offers", { pk: model, sk: workerId }))),
+    Promise.all(w.models.map((model) => deps.store.get<OfferItem>("offers", offerKey(model, workerId)))),
   ]);
   // Heartbeats write the offer items only; the worker item has the registration's.
   const lastHeartbeat = Math.max(w.lastHeartbeat, ...offers.map((o) => (typeof o?.lastHeartbeat === "number" ? o.lastHeartbeat : 0)));

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { MatchingMessage } from "../../events/queue";
-import { heartbeat, isLive, markSuspect, type OfferItem } from "../workers";
+import { heartbeat, isLive, markSuspect, offerKey, type OfferItem } from "../workers";
 import { handleMatchingMessage } from "./dispatch";
 import type { JobItem } from "./items";
 import { pollJobs } from "./poll";
@@ -28,7 +28,7 @@ async function submitted(w: JobWorld, n: number) {
 
 const lease = (jobId: string, attempt: number): MatchingMessage => ({ type: "lease", jobId, attempt });
 const jobOf = (w: JobWorld, jobId: string) => w.store.get<JobItem>("jobs", { pk: jobId, sk: "job" });
-const offerOf = (w: JobWorld, workerId: string) => w.store.get<OfferItem>("offers", { pk: MODEL, sk: workerId });
+const offerOf = (w: JobWorld, workerId: string) => w.store.get<OfferItem>("offers", offerKey(MODEL, workerId));
 
 describe("leases", () => {
   it("a lease check that comes before the lease ran out re-queues itself and leaves the job alone", async () => {

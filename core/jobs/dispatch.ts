@@ -9,7 +9,7 @@ import type { MatchingMessage } from "../../events/queue";
 import type { CoreDeps } from "../deps";
 import { applyMovement, OverdraftError, refundMovement } from "../ledger";
 import { ConditionFailedError, type WriteOp } from "../ports";
-import { isLive, markSuspect, type OfferItem } from "../workers";
+import { isLive, markSuspect, offerKey, type OfferItem } from "../workers";
 import { envelopeKey, jobKey, jobTopic, leaseMs, stillAt, type EnvelopeItem, type JobItem } from "./items";
 
 /** Queue the check that fires when the job's current lease runs out (SQS delays at most 900 s). */
@@ -50,7 +50,7 @@ export async function advance(deps: CoreDeps, job: JobItem, fromAttempt: number,
   let next = fromAttempt + 1;
   for (; next < job.candidates.length; next++) {
     const c = job.candidates[next]!;
-    const offer = await deps.store.get<OfferItem>("offers", { pk: job.model, sk: c.workerId });
+    const offer = await deps.store.get<OfferItem>("offers", offerKey(job.model, c.workerId));
     if (offer && isLive(offer, now, deps.config.livenessMs)) break;
   }
   if (next < job.candidates.length) {
