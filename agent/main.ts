@@ -7,6 +7,7 @@ import { main } from "./cli";
 // In a single-executable binary process.execPath is the binary itself, which cannot run the
 // llama engine's child script: the child then runs on the `node` found on PATH.
 try {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- only a CommonJS SEA bundle has `require` here
   if ((require("node:sea") as { isSea(): boolean }).isSea()) process.env.COCOON_LLAMA_NODE ??= "node";
 } catch {
   // not a Node with node:sea (or not CommonJS): nothing to do

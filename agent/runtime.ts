@@ -107,7 +107,7 @@ class AgentApi extends ApiClient {
   retryBackoff: BackoffOptions = {};
   halted = false;
 
-  override async request<R extends ApiRoute>(route: R, o: RequestOptions<any> = {}): Promise<z.output<R["response"]>> {
+  override async request<R extends ApiRoute>(route: R, o: RequestOptions<unknown> = {}): Promise<z.output<R["response"]>> {
     if ((route as ApiRoute) !== API.postResult) return super.request(route, o as RequestOptions<never>);
     const started = Date.now();
     const wait = backoff(this.retryBackoff);

@@ -25,7 +25,9 @@ describe("progress on long waits", () => {
     now += 3_200;
     p.step("waiting for the answer");
     p.done();
+    // eslint-disable-next-line no-control-regex -- the ANSI escape is what the progress line writes
     expect(s.writes[0]).toMatch(/^\r\x1b\[2K. waiting for the answer 0s$/);
+    // eslint-disable-next-line no-control-regex -- the ANSI escape is what the progress line writes
     expect(s.writes[1]).toMatch(/^\r\x1b\[2K. waiting for the answer 3s$/);
     expect(s.writes.at(-1)).toBe("\r\x1b[2K");
   });

@@ -130,7 +130,7 @@ if (kind === "http" && mod.route.spec.auth !== "signed" && mod.route.spec.path !
 } else if (kind === "http") {
   // The handler's own route, with made-up path parameters and no signature.
   const method = mod.route.spec.method;
-  const p = mod.route.spec.path.replace(/\{[^}]+\}/g, "x");
+  const p = mod.route.spec.path.replace(/{[^}]+}/g, "x");
   const routeKey = method + " " + mod.route.spec.path;
   const r = await mod.handler({ version: "2.0", routeKey, rawPath: p, rawQueryString: "", headers: {}, isBase64Encoded: false,
     requestContext: { http: { method, path: p, protocol: "HTTP/1.1", sourceIp: "203.0.113.7", userAgent: "bench" }, requestId: "r1", routeKey, stage: "$default", domainName: "bench.example" } }, {});

@@ -412,7 +412,6 @@ export interface Dollars {
 const NONE: Dollars = { dynamo: 0, storage: 0, lambda: 0, frontDoor: 0, sqs: 0, logs: 0, delivery: 0, transfer: 0 };
 export const total = (d: Dollars) => Object.values(d).reduce((a, b) => a + b, 0);
 const add = (a: Dollars, b: Partial<Dollars>): Dollars => Object.fromEntries(Object.keys(NONE).map((k) => [k, a[k as keyof Dollars] + (b[k as keyof Dollars] ?? 0)])) as unknown as Dollars;
-const scale = (d: Dollars, k: number): Dollars => Object.fromEntries(Object.entries(d).map(([n, v]) => [n, v * k])) as unknown as Dollars;
 
 export type FrontDoor = "api-gateway" | "function-urls" | "router";
 export type Delivery = "hold" | "relay";

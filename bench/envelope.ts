@@ -115,7 +115,10 @@ export async function benchEnvelope(opts: EnvelopeBenchOptions = {}): Promise<Be
     const plaintext = randomBytes(MB);
     const raw = rawChaCha(MB);
     const env = () => openRequest(sealRequest({ header, plaintext, recipients }), me);
-    for (let i = 0; i < large.warmup; i++) (env(), raw());
+    for (let i = 0; i < large.warmup; i++) {
+      env();
+      raw();
+    }
     const envUs: number[] = [];
     const rawUs: number[] = [];
     for (let i = 0; i < Math.max(9, large.samples); i++) {

@@ -11,12 +11,10 @@ import type { Policy } from "../core/attestation/policy";
 import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
 import { generateKemKey, type KemKeyPair, type SigningKeyPair } from "../core/crypto/keys";
 import { openReply, replyHash, requestHash, sealRequest } from "../core/crypto/envelope";
-import { MAX_REPLY_CHUNKS } from "../events/envelope";
 import { verifyReceipt } from "../core/crypto/receipt";
-import { DEFAULT_PRICING, jobCost, maxJobCost, type PricingConfig } from "../core/pricing";
-import { newJobId } from "../core/ids";
+import { DEFAULT_PRICING, jobCost, type PricingConfig } from "../core/pricing";
 import { imageAllowed, imageDigestOf, PolicyStaleError, type PolicyCache } from "../core/policy-registry";
-import { API, ApiClient, ApiError } from "../api-client/api";
+import { API, ApiClient } from "../api-client/api";
 
 /** The SDK refused something the network sent: it never encrypts to or trusts what it cannot verify. */
 export class VerificationError extends Error {
@@ -363,8 +361,6 @@ interface CachedQuote {
 
 /** A cached quote is not used this close to its expiry (the submit must arrive before it). */
 const QUOTE_MARGIN_MS = 10_000;
-/** Refusals of a quote that a fresh prepare cures. */
-const QUOTE_REFUSALS = new Set(["bad_quote", "quote_expired"]);
 /** The smallest power of two ≥ n, at least `min`. */
 const bucket = (n: number, min: number) => {
   let b = min;

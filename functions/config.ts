@@ -65,7 +65,7 @@ const Env = z.object({
   COCOON_WORKER_QUEUE_ARN_PREFIX: z.string().regex(/^arn:[a-z-]+:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/, "must look like arn:aws:sqs:<region>:<account>:<name prefix>"),
   COCOON_WORKER_DLQ_ARN: z.string().regex(/^arn:[a-z-]+:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/, "must be an SQS queue ARN"),
   COCOON_ALERT_TOPIC_ARN: z.string().regex(/^arn:[a-z-]+:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/, "must be an SNS topic ARN").optional(),
-  COCOON_AGENT_ROLE_ARN: z.string().regex(/^arn:[a-z-]+:iam::\d{12}:role\/[\w+=,.@\/-]+$/, "must be an IAM role ARN").optional(),
+  COCOON_AGENT_ROLE_ARN: z.string().regex(/^arn:[a-z-]+:iam::\d{12}:role\/[\w+=,.@/-]+$/, "must be an IAM role ARN").optional(),
   COCOON_AGENT_SESSION_SECONDS: z.coerce.number().int().min(900, "must be at least 900 (STS minimum)").max(3600, "must be at most 3600 (role chaining caps sessions at 1 hour)").default(3600),
   COCOON_WORKER_QUEUE_MAX_RECEIVES: z.coerce.number().int().min(1).max(1000).default(5),
   COCOON_ALLOW_DEV_ATTESTATION: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),

@@ -147,9 +147,21 @@ export function valueBytes(value: unknown): Buffer {
     else if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") parts.push(Buffer.from(String(v), "utf8"));
     else if (v instanceof Uint8Array) parts.push(asBytes(v));
     else if (v instanceof ArrayBuffer) parts.push(Buffer.from(v));
-    else if (Array.isArray(v)) for (const x of v) walk(x), parts.push(SEP);
-    else if (v instanceof Map) for (const [k, x] of v) walk(k), parts.push(SEP), walk(x), parts.push(SEP);
-    else if (typeof v === "object") for (const [k, x] of Object.entries(v)) parts.push(Buffer.from(k, "utf8"), SEP), walk(x), parts.push(SEP);
+    else if (Array.isArray(v)) for (const x of v) {
+      walk(x);
+      parts.push(SEP);
+    }
+    else if (v instanceof Map) for (const [k, x] of v) {
+      walk(k);
+      parts.push(SEP);
+      walk(x);
+      parts.push(SEP);
+    }
+    else if (typeof v === "object") for (const [k, x] of Object.entries(v)) {
+      parts.push(Buffer.from(k, "utf8"), SEP);
+      walk(x);
+      parts.push(SEP);
+    }
   };
   walk(value);
   return Buffer.concat(parts);

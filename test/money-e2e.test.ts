@@ -27,7 +27,6 @@ import { MODEL, signedFetch } from "./helpers";
 const TON = 1_000_000_000n;
 
 /** Runs a CLI's main() in-process and captures what it prints. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function cli(run: (argv: string[], out?: any, err?: any) => Promise<number>, argv: string[]) {
   let out = "";
   let err = "";

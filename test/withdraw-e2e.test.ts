@@ -35,7 +35,6 @@ const paying = (credited: bigint) => fromNano(credited + DEPOSIT_FEE);
 async function cli(argv: string[]) {
   let out = "";
   let err = "";
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const sink = (f: (s: string) => void) => ({ write: (s: string) => (f(s), true) }) as any;
   const code = await requesterCli(argv, sink((s) => (out += s)), sink((s) => (err += s)));
   return { code, out, err, json: code === 0 && out.trim().startsWith("{") ? JSON.parse(out) : undefined };

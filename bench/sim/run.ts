@@ -10,7 +10,7 @@
  */
 import { writeFileSync } from "node:fs";
 import * as workers from "../../core/workers";
-import { JOB_ROUTES, PRICE_SOURCE, PRICES, phaseCost, type Dollars, type PhaseCost } from "./cost";
+import { JOB_ROUTES, PRICE_SOURCE, PRICES, phaseCost, type PhaseCost } from "./cost";
 import { gini, quantiles } from "./stats";
 import { DEFAULT_OPTIONS, EQUAL, Simulation, type PhaseResult, type SimOptions } from "./world";
 
@@ -192,7 +192,6 @@ function summarize(p: PhaseResult, peakRate: number, agents: number): PhaseSumma
 }
 
 const round = (x: number, d: number) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
-const usd = (d: Dollars) => `$${d.total.toFixed(2)} (dynamo ${d.dynamo.toFixed(2)}, lambda ${d.lambda.toFixed(2)}, api ${d.api.toFixed(2)}, sqs ${d.sqs.toFixed(2)}, logs ${d.logs.toFixed(2)})`;
 
 function cryptoReport(): CryptoReport {
   const s = (globalThis as { __cocoonSimCrypto?: { every: number; realSigns: number; pooledSigns: number; realVerifies: number; stubbedVerifies: number; realVerifyFailures: number; realVerifyMs: number[] } }).__cocoonSimCrypto;

@@ -10,9 +10,7 @@
  * Propose/Approve/Execute from their own wallets (contracts/registry.ts has the bodies).
  */
 import { type Command, InvalidArgumentError } from "commander";
-import type { ApiClient } from "../../api-client/api";
 import { API } from "../../api-client/routes";
-import type { Io } from "../../api-client/program";
 import { policyFromBody, policyToBody } from "../../functions/http/dev-contracts";
 import type { PolicyStateView, RegistryPolicyBody } from "../../events/receipts";
 import type { RegistryPolicy } from "../../core/policy-registry";

@@ -128,7 +128,7 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
 
   if (doc.tier === "dev") {
     const sig = doc.devSignature ? b64u.decode(doc.devSignature) : undefined;
-    let sigOk = false;
+    let sigOk: boolean;
     try {
       sigOk = !!sig && verifySignature(DEV_ATTESTATION_PUBLIC_KEY, devSignedMessage(quote), sig);
     } catch {

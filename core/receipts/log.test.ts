@@ -283,7 +283,7 @@ describe("anchoring and inclusion proofs", () => {
 
   it("waits for the interval, and anchors nothing when nothing happened", async () => {
     // Prepare
-    const { w, chain, run } = await anchoredWorld(1);
+    const { w, run } = await anchoredWorld(1);
     await run();
 
     // Act

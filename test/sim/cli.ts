@@ -20,7 +20,10 @@ function args(argv: string[]) {
     const a = argv[i]!;
     if (!a.startsWith("--")) continue;
     const next = argv[i + 1];
-    if (next !== undefined && !next.startsWith("--")) o[a.slice(2)] = next, i++;
+    if (next !== undefined && !next.startsWith("--")) {
+      o[a.slice(2)] = next;
+      i++;
+    }
     else o[a.slice(2)] = true;
   }
   return o;

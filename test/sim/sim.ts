@@ -622,7 +622,10 @@ export class Sim {
       const what = `${name}: unexpected ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)} (a 500)`;
       this.count("unexpected errors");
       this.note(() => `← ${what}`);
-      if (this.o.strict) this.violations.push(what), (this.pendingStop = true);
+      if (this.o.strict) {
+        this.violations.push(what);
+        this.pendingStop = true;
+      }
       else if (!this.anomalies.includes(what)) this.anomalies.push(what);
     }
   }

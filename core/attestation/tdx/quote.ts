@@ -36,10 +36,8 @@ export const MAX_CHAIN_CERTS = 4;
 /** One DER certificate. */
 export const MAX_CERT_BYTES = 4 * 1024;
 
-const HEADER_LEN = 48;
 const TD_REPORT10_LEN = 584;
 const TD_REPORT15_LEN = 648;
-const V5_BODY_DESCRIPTOR_LEN = 6;
 const ENCLAVE_REPORT_LEN = 384;
 
 export type QuoteParseCode =

@@ -234,7 +234,7 @@ export class CertMemo {
   verify(child: Cert, issuer: Cert): boolean {
     const k = `${child.id}<${issuer.id}`;
     if (this.sigs.get(k)) return true;
-    let ok = false;
+    let ok: boolean;
     try {
       ok = child.x509.verify(issuer.x509.publicKey);
     } catch {
