@@ -355,4 +355,59 @@ describe("releaseExpiredWithdrawals: to the second", () => {
     expect((await releaseExpiredWithdrawals(t.deps, A)).released).toBe(0);
     expect(t.logs).toContainEqual({ level: "warn", msg: "vault seqno unreadable: expired withdrawals stay reserved for now", data: { account: A, error: "toncenter 503" } });
   });
+
+  it("a store failure during the release is passed on, not taken for a lost race", async () => {
+    const t = makeDeps();
+    await t.deposit(TON);
+    const w = await requestWithdrawal(t.deps, A, { amount: 40n, to: TO });
+    t.setNow(releasableAt(w.expiry));
+    await t.caughtUp(releasableAt(w.expiry));
+    const disk = new Error("disk on fire");
+    const transact = t.store.transact.bind(t.store);
+    t.store.transact = async (ops: WriteOp[]) => {
+      if (ops.some((op) => op.op === "put" && op.table === "ledger")) throw disk;
+      return transact(ops);
+    };
+    await expect(releaseExpiredWithdrawals(t.deps, A)).rejects.toBe(disk);
+  });
+
+  it("issue 14: at most 90 in one release (a store transaction holds 100 operations); the next call takes the rest (it stayed reserved forever: its gen predates the first release's rewind)", async () => {
+    const t = makeDeps({ chain: false });
+    await t.deposit(TON);
+    let last = 0;
+    for (let i = 0; i < 91; i++) last = (await requestWithdrawal(t.deps, A, { amount: 1n, to: TO })).expiry;
+    t.setNow(releasableAt(last));
+    await t.caughtUp(releasableAt(last));
+    const first = await releaseExpiredWithdrawals(t.deps, A);
+    expect([first.released, first.seqnos[0], first.seqnos.at(-1)]).toEqual([90, 1, 90]);
+    expect((await releaseExpiredWithdrawals(t.deps, A)).seqnos).toEqual([0]);
+    expect(await t.pending()).toBe(0n);
+  });
+});
+
+describe("withdrawal records", () => {
+  it("a record the coordinator did not reserve (the watcher's own) is not a withdrawal of core/withdrawals", async () => {
+    const t = makeDeps();
+    await t.store.transact([{ op: "put", table: "chain", item: { ...issuedWithdrawalKey(A, 0), account: A, seqno: 0, amount: 5n, to: TO, expiry: 9 } }]);
+    expect(await getWithdrawal(t.store, A, 0)).toBeUndefined();
+  });
+
+  it("a pending record has no landing transaction; a landed one names it", async () => {
+    const t = makeDeps();
+    await t.deposit(TON);
+    const w = await requestWithdrawal(t.deps, A, { amount: 5n, to: TO });
+    expect(await getWithdrawal(t.store, A, 0)).toStrictEqual({ account: A, seqno: 0, gen: 0, amount: 5n, to: TO, expiry: w.expiry, status: "pending" });
+    await t.ledger.recordWithdrawal("9".repeat(64), { account: A, amount: 5n, seqno: 0, to: TO }, NOW);
+    expect(await getWithdrawal(t.store, A, 0)).toMatchObject({ status: "landed", landedTx: "9".repeat(64) });
+  });
+
+  it("a counter more than 90 seqnos behind what landed is refused (503) rather than scanned without bound", async () => {
+    const t = makeDeps({ chain: false });
+    await t.deposit(TON);
+    const landed: WriteOp[] = [];
+    for (let seqno = 0; seqno < 91; seqno++) landed.push({ op: "put", table: "chain", item: { ...issuedWithdrawalKey(A, seqno), account: A, seqno, amount: 1n, to: TO, expiry: 1, reserved: true, status: "landed", gen: 0 } });
+    for (let i = 0; i < landed.length; i += 50) await t.store.transact(landed.slice(i, i + 50));
+    expect((await refusal(requestWithdrawal(t.deps, A, { amount: 1n, to: TO }))).code).toBe("withdrawal_contention");
+    expect(await t.pending()).toBe(0n);
+  });
 });

@@ -289,7 +289,9 @@ export async function releaseExpiredWithdrawals(deps: CoreDeps & WithdrawalDeps,
   const candidates: WithdrawalRecord[] = [];
   for (let s = seq.next - 1; s >= 0 && candidates.length < MAX_RELEASE_BATCH; s--) {
     const rec = await getWithdrawal(deps.store, account, s);
-    if (!rec || rec.status !== "pending" || rec.gen !== seq.gen || nowS <= rec.expiry + grace) break;
+    // A pending record is the live issue of its seqno whatever its gen: one below an earlier
+    // release's batch (over MAX_RELEASE_BATCH at once) keeps the gen it was issued with.
+    if (!rec || rec.status !== "pending" || rec.gen > seq.gen || nowS <= rec.expiry + grace) break;
     // never release what may have landed without the watcher having seen it yet: the watcher
     // must have read everything up to past expiry + grace...
     caughtUp ??= await new StoreChainLedger(deps.store).lastCaughtUpAt();
@@ -336,7 +338,7 @@ export async function releaseExpiredWithdrawals(deps: CoreDeps & WithdrawalDeps,
           kind: "and",
           all: [
             { kind: "cmp", attr: "status", op: "=", value: "pending" },
-            { kind: "cmp", attr: "gen", op: "=", value: seq.gen },
+            { kind: "cmp", attr: "gen", op: "=", value: r.gen },
           ],
         },
       }),
