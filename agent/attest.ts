@@ -21,7 +21,13 @@ export function makeAttester(o: {
 }) {
   const now = o.now ?? Date.now;
   return async (nonce: Uint8Array): Promise<AttestationDoc> => {
-    const input = { hpkePublicKey: o.kemKey.publicKey, signingPublicKey: o.signingKey.publicKey, nonce, now: now(), ...(o.modelDigests ? { modelDigests: o.modelDigests } : {}) };
+    const input = {
+      hpkePublicKey: o.kemKey.publicKey,
+      signingPublicKey: o.signingKey.publicKey,
+      nonce,
+      now: now(),
+      ...(o.modelDigests ? { modelDigests: o.modelDigests } : {}),
+    };
     if (o.tier === "dev") return createDevAttestation(input);
     if (o.tier === "none") return createNoneAttestation(input);
     if (!o.quoteProvider) throw new Error("tier tdx needs a quote provider (configfs-tsm)");

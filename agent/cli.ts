@@ -19,7 +19,16 @@ import { collect, newProgram, positiveInt, runProgram, type Io } from "../api-cl
 import { progressOn } from "../api-client/progress";
 import { cliSettings, SettingsError } from "../api-client/settings";
 import { makeAttester } from "./attest";
-import { type AgentConfig, type AgentConfigInput, ConfigError, configPath, EX_CONFIG, type FlagValues, resolveConfig, writeConfig } from "./config";
+import {
+  type AgentConfig,
+  type AgentConfigInput,
+  ConfigError,
+  configPath,
+  EX_CONFIG,
+  type FlagValues,
+  resolveConfig,
+  writeConfig,
+} from "./config";
 import { jsonLog } from "./log";
 import { AgentStatusDoc, createAgentMetrics, serveMetrics, tierLabel } from "./metrics";
 import { detectQuoteProvider } from "./quote-provider";
@@ -90,12 +99,27 @@ function settingFlags(cmd: Command): Command {
   return cmd
     .option("--config <file>", "the config file (default: COCOON_AGENT_CONFIG, $COCOON_HOME/agent.json, ./.cocoon/agent.json)")
     .option("--payout-address <address>", "your TON wallet: payouts go there (bound by the first voucher)")
-    .addOption(new Option("--engine <name>", "builtin (deterministic, not a model), openai (an OpenAI-compatible server: vLLM, llama.cpp server, Ollama) or llama (--model-file); default builtin").choices(["builtin", "openai", "llama"]))
+    .addOption(
+      new Option(
+        "--engine <name>",
+        "builtin (deterministic, not a model), openai (an OpenAI-compatible server: vLLM, llama.cpp server, Ollama) or llama (--model-file); default builtin",
+      ).choices(["builtin", "openai", "llama"]),
+    )
     .option("--engine-url <url>", "the OpenAI-compatible server (--engine openai; default http://127.0.0.1:8000/v1)")
-    .addOption(new Option("--model <name>", "a model to offer (repeat for several; default: what the engine lists; with --model-file: its name)").argParser(collect).default([] as string[]))
+    .addOption(
+      new Option("--model <name>", "a model to offer (repeat for several; default: what the engine lists; with --model-file: its name)")
+        .argParser(collect)
+        .default([] as string[]),
+    )
     .option("--price-bps <n>", "your price in basis points of the model's base price (10000 = 1.0, the default)", positiveInt)
     .option("--capacity <n>", "jobs run at once at most (default 1; also bounded by the engine)", positiveInt)
-    .addOption(new Option("--tier <tier>", "tdx (confidential, default), none (home tier: NOT confidential) or dev (SIMULATED)").choices(["tdx", "none", "dev"]))
+    .addOption(
+      new Option("--tier <tier>", "tdx (confidential, default), none (home tier: NOT confidential) or dev (SIMULATED)").choices([
+        "tdx",
+        "none",
+        "dev",
+      ]),
+    )
     .option("--model-file <path.gguf>", "serve this GGUF file with the embedded llama.cpp engine")
     .option("--threads <n>", "--model-file: CPU threads (default half the cores)", positiveInt)
     .option("--gpu <kind>", "--model-file: auto (default), cpu, cuda, vulkan or metal", gpuSetting)
@@ -187,8 +211,17 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       program
         .command("start")
         .description("attest, register and serve jobs until SIGINT/SIGTERM (then drain: no new jobs, running ones finish)")
-        .addOption(new Option("--dev-attestation", "same as --tier dev: SIMULATED TDX evidence (local testing only; requesters must opt in)").conflicts("notConfidential"))
-        .addOption(new Option("--not-confidential", 'same as --tier none: no TEE at all, chosen only by requesters who ask for it').conflicts("devAttestation"))
+        .addOption(
+          new Option(
+            "--dev-attestation",
+            "same as --tier dev: SIMULATED TDX evidence (local testing only; requesters must opt in)",
+          ).conflicts("notConfidential"),
+        )
+        .addOption(
+          new Option("--not-confidential", "same as --tier none: no TEE at all, chosen only by requesters who ask for it").conflicts(
+            "devAttestation",
+          ),
+        )
         .option("--log-engine", "copy the llama.cpp child's stderr into the log (may echo request text; off by default)")
         .addHelpText("after", MODEL_FILE_HELP),
     ),
@@ -197,7 +230,9 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   connection(
     program
       .command("status")
-      .description("jobs and tokens today, earned / redeemed TON, uptime and the last error (the coordinator's and the running agent's view)")
+      .description(
+        "jobs and tokens today, earned / redeemed TON, uptime and the last error (the coordinator's and the running agent's view)",
+      )
       .option("--config <file>", "the config file (for the metrics port)")
       .option("--metrics-port <n>", "where the running agent serves /status (default: the config's, 9464)", port),
   ).action(run(async (o: ConnectionOptions & { config?: string; metricsPort?: number }) => status(o, io)));
@@ -208,7 +243,10 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       .description(
         "ask the coordinator for a voucher of everything earned; in the local default, send the Redeem from this worker's sandbox wallet and wait until the chain watcher records the payout",
       )
-      .option("--payout-address <address>", "the TON wallet to be paid (bound by the first voucher; default: the config's, else your sandbox wallet on the local network)")
+      .option(
+        "--payout-address <address>",
+        "the TON wallet to be paid (bound by the first voucher; default: the config's, else your sandbox wallet on the local network)",
+      )
       .option("--config <file>", "the config file (for the API and the payout address)"),
   ).action(
     run(async (o: ConnectionOptions & { payoutAddress?: string; config?: string }) => {
@@ -255,7 +293,9 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
       `  payouts to ${config.payoutAddress ?? "(none set: the local sandbox wallet, or cocoon-agent redeem --payout-address)"}; redeemed automatically at ${tonOrZero(config.redeemThresholdTon)}`,
       `  metrics on http://127.0.0.1:${config.metricsPort}/metrics`,
       `worker key ${keyFile} (made here, mode 0600; its secret is never printed): worker id ${signingKey.id}`,
-      ...(confidential ? [] : [`WARNING: tier ${config.tier} is NOT confidential: you can read every prompt this machine serves, and requesters see that`]),
+      ...(confidential
+        ? []
+        : [`WARNING: tier ${config.tier} is NOT confidential: you can read every prompt this machine serves, and requesters see that`]),
       `next: cocoon-agent start${o.config ? ` --config ${o.config}` : ""}`,
     ].join("\n") + "\n",
   );
@@ -324,7 +364,13 @@ async function start(o: StartOptions, io: Io): Promise<number> {
       models: models.map((model) => ({ model, priceBps: config.priceBps })),
       capacity: config.maxConcurrentJobs,
       ...(engineCapacity ? { engineCapacity } : {}),
-      attest: makeAttester({ tier, signingKey, kemKey, ...(quoteProvider ? { quoteProvider } : {}), ...(modelDigests ? { modelDigests } : {}) }),
+      attest: makeAttester({
+        tier,
+        signingKey,
+        kemKey,
+        ...(quoteProvider ? { quoteProvider } : {}),
+        ...(modelDigests ? { modelDigests } : {}),
+      }),
       log,
       metrics,
       registerRetryMs: Infinity,
@@ -361,7 +407,10 @@ async function start(o: StartOptions, io: Io): Promise<number> {
 
 /** `cocoon-agent status`: the coordinator's account of the worker, and the running agent's own. */
 async function status(o: ConnectionOptions & { config?: string; metricsPort?: number }, io: Io): Promise<number> {
-  const { config } = resolveConfig({ file: configPath(o.config), flags: { ...(o.api ? { apiUrl: o.api } : {}), ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort } : {}) } });
+  const { config } = resolveConfig({
+    file: configPath(o.config),
+    flags: { ...(o.api ? { apiUrl: o.api } : {}), ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort } : {}) },
+  });
   const { api } = connect(o, config);
   const metricsUrl = `http://127.0.0.1:${o.metricsPort ?? config.metricsPort}`;
   const [remote, local] = await Promise.allSettled([api.request(API.workerStatus), localStatus(metricsUrl)]);
@@ -369,7 +418,14 @@ async function status(o: ConnectionOptions & { config?: string; metricsPort?: nu
   const s: WorkerStatus | undefined = remote.status === "fulfilled" ? remote.value : undefined;
   const doc = local.status === "fulfilled" ? local.value : undefined;
   const tier = (s?.tier ?? doc?.tier)!;
-  const json = { ...(s ?? {}), tier, tierLabel: tierLabel(tier), confidential: tier === "tdx", agent: doc ?? null, ...(s ? {} : { apiError: (remote as PromiseRejectedResult).reason?.message }) };
+  const json = {
+    ...(s ?? {}),
+    tier,
+    tierLabel: tierLabel(tier),
+    confidential: tier === "tdx",
+    agent: doc ?? null,
+    ...(s ? {} : { apiError: (remote as PromiseRejectedResult).reason?.message }),
+  };
   const lines = [`worker ${s?.workerId ?? doc?.workerId} · tier ${tierLabel(tier)}`];
   if (doc) {
     lines.push(`  running: up ${duration(doc.uptimeSeconds)} · ${doc.state} · ${doc.inFlight}/${doc.capacity} job(s) in flight`);
@@ -381,11 +437,16 @@ async function status(o: ConnectionOptions & { config?: string; metricsPort?: nu
   }
   if (s) {
     lines.push(`  all time: ${s.jobs} job(s) · ${s.promptTokens} prompt + ${s.completionTokens} completion tokens`);
-    lines.push(`  earned ${formatTon(s.earned)} · redeemed ${formatTon(s.redeemed)} · unredeemed ${formatTon(BigInt(s.earned) - BigInt(s.redeemed))}${doc ? ` · auto-redeem at ${formatTon(doc.redeemThreshold)}` : ""}`);
+    lines.push(
+      `  earned ${formatTon(s.earned)} · redeemed ${formatTon(s.redeemed)} · unredeemed ${formatTon(BigInt(s.earned) - BigInt(s.redeemed))}${doc ? ` · auto-redeem at ${formatTon(doc.redeemThreshold)}` : ""}`,
+    );
   } else {
     lines.push(`  the coordinator did not answer: ${(remote as PromiseRejectedResult).reason?.message}`);
   }
-  if (doc?.lastRedeem) lines.push(`  last payout ${new Date(doc.lastRedeem.at).toISOString()}: ${doc.lastRedeem.sendYourself ? `voucher for ${formatTon(doc.lastRedeem.cumulative)} waiting to be sent` : `paid ${formatTon(doc.lastRedeem.paid)}`}`);
+  if (doc?.lastRedeem)
+    lines.push(
+      `  last payout ${new Date(doc.lastRedeem.at).toISOString()}: ${doc.lastRedeem.sendYourself ? `voucher for ${formatTon(doc.lastRedeem.cumulative)} waiting to be sent` : `paid ${formatTon(doc.lastRedeem.paid)}`}`,
+    );
   lines.push(`  last error: ${doc?.lastError ? `${new Date(doc.lastError.at).toISOString()} ${doc.lastError.msg}` : "none"}`);
   io.out.write((o.json ? JSON.stringify(json, null, 2) : lines.join("\n")) + "\n");
   return 0;
@@ -413,8 +474,11 @@ function duration(seconds: number): string {
 /** Runs `cocoon-agent` with `argv` (the arguments after the program name); resolves to the exit code. */
 export async function main(argv: string[], out: Io["out"] = process.stdout, err: Io["err"] = process.stderr): Promise<number> {
   let code = 0;
-  return runProgram(buildProgram({ out, err }, (c) => (code = c)), argv, () => code);
+  return runProgram(
+    buildProgram({ out, err }, (c) => (code = c)),
+    argv,
+    () => code,
+  );
 }
 
 if (process.argv[1]?.endsWith("agent/cli.ts")) main(process.argv.slice(2)).then((c) => process.exit(c));
-

@@ -30,11 +30,16 @@ const messageOf = (fn: () => unknown) => {
 async function cli(argv: string[], env: Record<string, string> = {}) {
   let out = "";
   let err = "";
-  const sink = (put: (s: string) => void) => new Writable({ write: (c, _e, cb) => (put(String(c)), cb()) }) as unknown as NodeJS.WritableStream;
+  const sink = (put: (s: string) => void) =>
+    new Writable({ write: (c, _e, cb) => (put(String(c)), cb()) }) as unknown as NodeJS.WritableStream;
   const saved = { ...process.env };
   Object.assign(process.env, env);
   try {
-    const code = await main(argv, sink((s) => (out += s)), sink((s) => (err += s)));
+    const code = await main(
+      argv,
+      sink((s) => (out += s)),
+      sink((s) => (err += s)),
+    );
     return { code, out, err };
   } finally {
     process.env = saved;
@@ -46,9 +51,22 @@ describe("issue 13: agent configuration", () => {
     // Prepare
     const file = fileWith({ apiUrl: "https://file.example", priceBps: 9000, maxConcurrentJobs: 2, tier: "none", models: ["a"] });
     // Act
-    const { config } = resolveConfig({ file, env: { COCOON_PRICE_BPS: "11000", COCOON_MAX_JOBS: "3", COCOON_MODELS: "b, c" }, flags: { maxConcurrentJobs: 4 } });
+    const { config } = resolveConfig({
+      file,
+      env: { COCOON_PRICE_BPS: "11000", COCOON_MAX_JOBS: "3", COCOON_MODELS: "b, c" },
+      flags: { maxConcurrentJobs: 4 },
+    });
     // Assess
-    expect(config).toMatchObject({ apiUrl: "https://file.example", priceBps: 11_000, maxConcurrentJobs: 4, tier: "none", models: ["b", "c"], engine: "builtin", redeemThresholdTon: "10", metricsPort: 9464 });
+    expect(config).toMatchObject({
+      apiUrl: "https://file.example",
+      priceBps: 11_000,
+      maxConcurrentJobs: 4,
+      tier: "none",
+      models: ["b", "c"],
+      engine: "builtin",
+      redeemThresholdTon: "10",
+      metricsPort: 9464,
+    });
   });
 
   it("a wrong value names the setting and its source: the file's key, the variable, or the flag", () => {
@@ -71,13 +89,24 @@ describe("issue 13: agent configuration", () => {
     // Prepare
     const home = dir();
     // Act
-    const init = await cli(["init", "--api", "https://api.example", "--tier", "none", "--capacity", "3", "--price-bps", "12000", "--redeem-threshold", "2.5"], { COCOON_HOME: home });
+    const init = await cli(
+      ["init", "--api", "https://api.example", "--tier", "none", "--capacity", "3", "--price-bps", "12000", "--redeem-threshold", "2.5"],
+      { COCOON_HOME: home },
+    );
     const again = await cli(["init"], { COCOON_HOME: home });
     const bad = await cli(["start"], { COCOON_HOME: home, COCOON_PRICE_BPS: "free" });
     // Assess
     expect(init.code).toBe(0);
     const written = JSON.parse(readFileSync(join(home, "agent.json"), "utf8")) as Record<string, unknown>;
-    expect(written).toMatchObject({ apiUrl: "https://api.example", tier: "none", maxConcurrentJobs: 3, priceBps: 12_000, redeemThresholdTon: "2.5", engine: "builtin", metricsPort: 9464 });
+    expect(written).toMatchObject({
+      apiUrl: "https://api.example",
+      tier: "none",
+      maxConcurrentJobs: 3,
+      priceBps: 12_000,
+      redeemThresholdTon: "2.5",
+      engine: "builtin",
+      metricsPort: 9464,
+    });
     const seed = readFileSync(join(home, "worker.key"), "utf8").trim();
     expect(statSync(join(home, "worker.key")).mode & 0o777).toBe(0o600);
     expect(init.out + init.err).not.toContain(seed);

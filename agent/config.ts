@@ -29,7 +29,9 @@ export const AgentConfig = z
     payoutAddress: TonAddress.optional(),
     /** builtin: deterministic, not a model; openai: an OpenAI-compatible server; llama: a GGUF file in a child process */
     engine: z.enum(["builtin", "openai", "llama"]).optional(),
-    engineUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. http://127.0.0.1:8000/v1" }).default("http://127.0.0.1:8000/v1"),
+    engineUrl: z
+      .url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. http://127.0.0.1:8000/v1" })
+      .default("http://127.0.0.1:8000/v1"),
     modelFile: z.string().min(1).optional(),
     threads: z.number().int().min(1).max(1024).optional(),
     gpu: GPU.default("auto"),
@@ -52,9 +54,16 @@ export const AgentConfig = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    if (c.modelFile && c.engine && c.engine !== "llama") ctx.addIssue({ code: "custom", path: ["modelFile"], message: `serves a GGUF file with the llama engine; the engine is set to ${c.engine}` });
-    if (c.engine === "llama" && !c.modelFile) ctx.addIssue({ code: "custom", path: ["modelFile"], message: "the llama engine needs a GGUF model file" });
-    if (c.modelFile && c.models.length > 1) ctx.addIssue({ code: "custom", path: ["models"], message: "a model file serves one model: give at most one model name" });
+    if (c.modelFile && c.engine && c.engine !== "llama")
+      ctx.addIssue({
+        code: "custom",
+        path: ["modelFile"],
+        message: `serves a GGUF file with the llama engine; the engine is set to ${c.engine}`,
+      });
+    if (c.engine === "llama" && !c.modelFile)
+      ctx.addIssue({ code: "custom", path: ["modelFile"], message: "the llama engine needs a GGUF model file" });
+    if (c.modelFile && c.models.length > 1)
+      ctx.addIssue({ code: "custom", path: ["models"], message: "a model file serves one model: give at most one model name" });
   })
   .transform((c) => ({ ...c, engine: c.engine ?? (c.modelFile ? ("llama" as const) : ("builtin" as const)) }));
 export type AgentConfig = z.output<typeof AgentConfig>;
@@ -91,7 +100,13 @@ export type FlagValues = Partial<Record<Key, string | string[] | number>>;
  * file ← env ← flags, then the schema. Throws ConfigError naming the setting and its source:
  * `priceBps (COCOON_PRICE_BPS): must be a whole number, got "ten"`.
  */
-export function resolveConfig(o: { file?: string; flags?: FlagValues; env?: NodeJS.ProcessEnv; requireFile?: boolean; readFile?: boolean }): { config: AgentConfig; file: string; fromFile: boolean } {
+export function resolveConfig(o: {
+  file?: string;
+  flags?: FlagValues;
+  env?: NodeJS.ProcessEnv;
+  requireFile?: boolean;
+  readFile?: boolean;
+}): { config: AgentConfig; file: string; fromFile: boolean } {
   const env = o.env ?? process.env;
   const file = o.file ?? configPath(undefined, env);
   const raw: Record<string, unknown> = {};
@@ -104,7 +119,8 @@ export function resolveConfig(o: { file?: string; flags?: FlagValues; env?: Node
     } catch (e) {
       throw new ConfigError(`${file} is not JSON (${(e as Error).message}); fix it or write it again with cocoon-agent init --force`);
     }
-    if (typeof json !== "object" || json === null || Array.isArray(json)) throw new ConfigError(`${file} must hold a JSON object of settings`);
+    if (typeof json !== "object" || json === null || Array.isArray(json))
+      throw new ConfigError(`${file} must hold a JSON object of settings`);
     for (const [k, v] of Object.entries(json)) {
       raw[k] = v;
       source[k] = `${file}: ${k}`;
@@ -115,7 +131,15 @@ export function resolveConfig(o: { file?: string; flags?: FlagValues; env?: Node
   }
   const take = (key: Key, text: string | string[] | number, where: string) => {
     const s = SETTINGS[key];
-    raw[key] = s.kind === "int" && typeof text === "string" ? wholeNumber(text, `${key} (${where})`) : s.kind === "list" && typeof text === "string" ? text.split(",").map((x) => x.trim()).filter(Boolean) : text;
+    raw[key] =
+      s.kind === "int" && typeof text === "string"
+        ? wholeNumber(text, `${key} (${where})`)
+        : s.kind === "list" && typeof text === "string"
+          ? text
+              .split(",")
+              .map((x) => x.trim())
+              .filter(Boolean)
+          : text;
     source[key] = `${key} (${where})`;
   };
   for (const key of Object.keys(SETTINGS) as Key[]) {
@@ -130,7 +154,8 @@ export function resolveConfig(o: { file?: string; flags?: FlagValues; env?: Node
     const lines = r.error.issues.map((i) => {
       const key = String(i.path[0] ?? "");
       const where = source[key] ?? (key ? key : file);
-      if (i.code === "unrecognized_keys") return `${file}: unknown setting${i.keys.length > 1 ? "s" : ""} ${i.keys.join(", ")} (known: ${Object.keys(SETTINGS).join(", ")})`;
+      if (i.code === "unrecognized_keys")
+        return `${file}: unknown setting${i.keys.length > 1 ? "s" : ""} ${i.keys.join(", ")} (known: ${Object.keys(SETTINGS).join(", ")})`;
       return `${where}${i.path.length > 1 ? `[${i.path.slice(1).join(".")}]` : ""}: ${i.message}`;
     });
     throw new ConfigError(`invalid agent configuration:\n  ${lines.join("\n  ")}`);
@@ -146,7 +171,10 @@ function wholeNumber(text: string, what: string): number {
 /** Writes the config file (checked first), atomically; the input's unset keys stay unset. */
 export function writeConfig(file: string, input: AgentConfigInput): void {
   const checked = AgentConfig.safeParse(input);
-  if (!checked.success) throw new ConfigError(`invalid agent configuration: ${checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  if (!checked.success)
+    throw new ConfigError(
+      `invalid agent configuration: ${checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
   mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, JSON.stringify(input, null, 2) + "\n", { mode: 0o600 });

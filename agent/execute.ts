@@ -1,4 +1,12 @@
-import { RequestPlaintext, type ChunkPlaintext, type EnvelopeHeader, type Receipt, type RequestPlaintextParsed, type SealedReply, type ToolCall } from "../events/envelope";
+import {
+  RequestPlaintext,
+  type ChunkPlaintext,
+  type EnvelopeHeader,
+  type Receipt,
+  type RequestPlaintextParsed,
+  type SealedReply,
+  type ToolCall,
+} from "../events/envelope";
 import type { AgentJob, FailureCode, FailurePlaintext, ResultRequest } from "../events/api";
 import type { RelayChunk } from "../events/relay";
 import type { Usage } from "../events/common";
@@ -145,14 +153,21 @@ class ChunkWriter {
       if (this.pendingBytes >= MAX_CHUNK_PLAINTEXT - 8192) this.flush(false);
       return;
     }
-    const due = !this.flushedOnce || this.pendingTokens >= this.chunking.maxTokens || this.pendingBytes >= this.chunking.maxBytes || this.now() - this.lastFlush >= this.chunking.intervalMs;
+    const due =
+      !this.flushedOnce ||
+      this.pendingTokens >= this.chunking.maxTokens ||
+      this.pendingBytes >= this.chunking.maxBytes ||
+      this.now() - this.lastFlush >= this.chunking.intervalMs;
     if (due) this.flush(false);
     else {
       // Nothing more may come for a while (a slow engine): what waits goes out when the interval is up.
-      this.timer ??= setTimeout(() => {
-        this.timer = undefined;
-        if (this.pending && !this.ended) this.flush(false);
-      }, Math.max(0, this.lastFlush + this.chunking.intervalMs - this.now()));
+      this.timer ??= setTimeout(
+        () => {
+          this.timer = undefined;
+          if (this.pending && !this.ended) this.flush(false);
+        },
+        Math.max(0, this.lastFlush + this.chunking.intervalMs - this.now()),
+      );
     }
   }
 
@@ -236,7 +251,13 @@ function sampling(header: EnvelopeHeader, p: RequestPlaintextParsed, maxTokens: 
 }
 
 /** The engine's stream for choice `i` of a chat or completion request. */
-function engineStream(engine: Engine, header: EnvelopeHeader, p: RequestPlaintextParsed, maxTokens: number, i: number): AsyncIterable<EngineStreamEvent> {
+function engineStream(
+  engine: Engine,
+  header: EnvelopeHeader,
+  p: RequestPlaintextParsed,
+  maxTokens: number,
+  i: number,
+): AsyncIterable<EngineStreamEvent> {
   const s = sampling(header, p, maxTokens, i);
   if (p.kind === "completion") {
     if (engine.streamCompletion) return engine.streamCompletion({ ...s, prompt: p.prompt! });
@@ -250,7 +271,12 @@ function engineStream(engine: Engine, header: EnvelopeHeader, p: RequestPlaintex
   }
   const req: EngineRequest = {
     ...s,
-    messages: p.messages!.map((m) => ({ role: m.role, content: m.content, ...(m.toolCalls ? { toolCalls: m.toolCalls } : {}), ...(m.toolCallId ? { toolCallId: m.toolCallId } : {}) })),
+    messages: p.messages!.map((m) => ({
+      role: m.role,
+      content: m.content,
+      ...(m.toolCalls ? { toolCalls: m.toolCalls } : {}),
+      ...(m.toolCallId ? { toolCallId: m.toolCallId } : {}),
+    })),
     ...(p.tools ? { tools: p.tools } : {}),
     ...(p.toolChoice ? { toolChoice: p.toolChoice } : {}),
   };
@@ -263,7 +289,12 @@ export function encodeVector(v: number[]): string {
   return b64u.encode(new Uint8Array(f.buffer, f.byteOffset, f.byteLength));
 }
 
-async function run(ctx: ExecuteContext, job: AgentJob, p: RequestPlaintextParsed, writer: ChunkWriter): Promise<{ reply: ReturnType<ChunkWriter["end"]>; usage: Usage }> {
+async function run(
+  ctx: ExecuteContext,
+  job: AgentJob,
+  p: RequestPlaintextParsed,
+  writer: ChunkWriter,
+): Promise<{ reply: ReturnType<ChunkWriter["end"]>; usage: Usage }> {
   const header = job.envelope.header;
   const engine = ctx.engine;
   if (p.logprobs) throw new JobFailure("engine_rejected", "logprobs are not supported by this network's engines yet");
@@ -272,7 +303,8 @@ async function run(ctx: ExecuteContext, job: AgentJob, p: RequestPlaintextParsed
     const r = await engine.embed({ model: header.model, input: p.input! });
     const usage = { promptTokens: r.usage.promptTokens, completionTokens: 0 };
     checkLimits(header, usage);
-    if (r.vectors.length !== p.input!.length) throw new JobFailure("engine_error", `the engine returned ${r.vectors.length} vectors for ${p.input!.length} inputs`);
+    if (r.vectors.length !== p.input!.length)
+      throw new JobFailure("engine_error", `the engine returned ${r.vectors.length} vectors for ${p.input!.length} inputs`);
     writer.embeddings(r.vectors.map(encodeVector));
     return { reply: writer.end({ usage, engine: r.engine, choices: [{ finishReason: "stop" }] }), usage };
   }
@@ -327,10 +359,22 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
     } catch (e) {
       throw new JobFailure("bad_request", (e as Error).message);
     }
-    const relay = plain.stream ? createRelayPublisher({ api, jobId: job.jobId, attempt: job.attempt, log, ...(ctx.relayPublisher ? { external: ctx.relayPublisher } : {}) }) : undefined;
+    const relay = plain.stream
+      ? createRelayPublisher({
+          api,
+          jobId: job.jobId,
+          attempt: job.attempt,
+          log,
+          ...(ctx.relayPublisher ? { external: ctx.relayPublisher } : {}),
+        })
+      : undefined;
     writer = new ChunkWriter(job, ctx, relay, { ...defaultChunking(), ...ctx.chunking }, ctx.now);
     const { reply, usage } = await run(ctx, job, plain, writer).catch((e: unknown) =>
-      Promise.reject(e instanceof EngineError || e instanceof JobFailure ? e : new JobFailure("engine_error", e instanceof Error ? e.message : String(e))),
+      Promise.reject(
+        e instanceof EngineError || e instanceof JobFailure
+          ? e
+          : new JobFailure("engine_error", e instanceof Error ? e.message : String(e)),
+      ),
     );
     const receipt = signReceipt(
       {

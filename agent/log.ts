@@ -13,7 +13,19 @@ export interface StructuredLog extends AgentLog {
 }
 
 /** Field names that could carry a request's or a reply's text: never written. */
-const TEXT_FIELDS = new Set(["prompt", "messages", "message_content", "content", "text", "answer", "reply", "plaintext", "completion", "output", "input"]);
+const TEXT_FIELDS = new Set([
+  "prompt",
+  "messages",
+  "message_content",
+  "content",
+  "text",
+  "answer",
+  "reply",
+  "plaintext",
+  "completion",
+  "output",
+  "input",
+]);
 /** Longer strings are cut: an id, a code or an error message fits; a pasted document does not. */
 const MAX_STRING = 300;
 
@@ -32,13 +44,17 @@ function clean(v: unknown, depth = 0): unknown {
  * A StructuredLog writing JSON lines to `write` (process.stdout by default). `onWarn` sees every
  * warn and error (the status's "last error").
  */
-export function jsonLog(o: { write?: (line: string) => void; now?: () => number; onWarn?: (msg: string, data: Record<string, unknown>) => void } = {}): StructuredLog {
+export function jsonLog(
+  o: { write?: (line: string) => void; now?: () => number; onWarn?: (msg: string, data: Record<string, unknown>) => void } = {},
+): StructuredLog {
   const write = o.write ?? ((line: string) => void process.stdout.write(line));
   const now = o.now ?? Date.now;
-  const put = (level: LogLevel) => (msg: string, data: Record<string, unknown> = {}) => {
-    const fields = clean(data) as Record<string, unknown>;
-    if (level !== "info") o.onWarn?.(msg, fields);
-    write(JSON.stringify({ time: new Date(now()).toISOString(), level, msg, ...fields }) + "\n");
-  };
+  const put =
+    (level: LogLevel) =>
+    (msg: string, data: Record<string, unknown> = {}) => {
+      const fields = clean(data) as Record<string, unknown>;
+      if (level !== "info") o.onWarn?.(msg, fields);
+      write(JSON.stringify({ time: new Date(now()).toISOString(), level, msg, ...fields }) + "\n");
+    };
   return { info: put("info"), warn: put("warn"), error: put("error") };
 }

@@ -85,18 +85,43 @@ export const AgentStatusDoc = z.object({
   uptimeSeconds: z.number(),
   inFlight: z.number().int(),
   capacity: z.number().int(),
-  today: z.object({ day: z.string(), jobs: z.number().int(), failed: z.number().int(), promptTokens: z.number().int(), completionTokens: z.number().int(), earned: NanoTonString }),
-  total: z.object({ jobs: z.number().int(), failed: z.number().int(), promptTokens: z.number().int(), completionTokens: z.number().int(), earned: NanoTonString }),
+  today: z.object({
+    day: z.string(),
+    jobs: z.number().int(),
+    failed: z.number().int(),
+    promptTokens: z.number().int(),
+    completionTokens: z.number().int(),
+    earned: NanoTonString,
+  }),
+  total: z.object({
+    jobs: z.number().int(),
+    failed: z.number().int(),
+    promptTokens: z.number().int(),
+    completionTokens: z.number().int(),
+    earned: NanoTonString,
+  }),
   /** from the coordinator (GET /v1/agents/me) at the last check; absent until one succeeded */
   account: z.object({ earned: NanoTonString, redeemed: NanoTonString, checkedAt: z.number().int() }).optional(),
   redeemThreshold: NanoTonString,
-  lastRedeem: z.object({ at: z.number().int(), cumulative: NanoTonString, paid: NanoTonString, txHash: z.string().optional(), sendYourself: z.boolean() }).optional(),
+  lastRedeem: z
+    .object({
+      at: z.number().int(),
+      cumulative: NanoTonString,
+      paid: NanoTonString,
+      txHash: z.string().optional(),
+      sendYourself: z.boolean(),
+    })
+    .optional(),
   lastError: z.object({ at: z.number().int(), msg: z.string(), code: z.string().optional() }).optional(),
 });
 export type AgentStatusDoc = z.infer<typeof AgentStatusDoc>;
 
 export function tierLabel(tier: AttestationTier): string {
-  return tier === "tdx" ? "tdx (confidential: attested Intel TDX)" : tier === "dev" ? "dev (SIMULATED TEE: NOT confidential)" : "none (home tier, no TEE: NOT confidential)";
+  return tier === "tdx"
+    ? "tdx (confidential: attested Intel TDX)"
+    : tier === "dev"
+      ? "dev (SIMULATED TEE: NOT confidential)"
+      : "none (home tier, no TEE: NOT confidential)";
 }
 
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -106,9 +131,15 @@ export type JobOutcome = "completed" | "failed" | "stale";
 /** The agent's counters, its status document, and their rendering. */
 export function createAgentMetrics(o: { now?: () => number } = {}) {
   const now = o.now ?? Date.now;
-  const jobs = new Counter("cocoon_agent_jobs_total", "Jobs finished, by outcome (completed, failed: reported to the coordinator, stale: the job had moved on)");
+  const jobs = new Counter(
+    "cocoon_agent_jobs_total",
+    "Jobs finished, by outcome (completed, failed: reported to the coordinator, stale: the job had moved on)",
+  );
   const tokens = new Counter("cocoon_agent_tokens_total", "Tokens of completed jobs, by kind (prompt, completion)");
-  const errors = new Counter("cocoon_agent_errors_total", "Errors by where (job, poll, heartbeat, register, engine, lease, redeem) and code");
+  const errors = new Counter(
+    "cocoon_agent_errors_total",
+    "Errors by where (job, poll, heartbeat, register, engine, lease, redeem) and code",
+  );
   const earned = new Counter("cocoon_agent_earned_nanoton_total", "nanoTON credited for completed jobs since start");
   const leases = new Counter("cocoon_agent_lease_extensions_total", "Lease extensions granted for long jobs");
   const latency = new Histogram("cocoon_agent_job_seconds", "Time from taking a job to its result posted", SECONDS);
@@ -145,7 +176,10 @@ export function createAgentMetrics(o: { now?: () => number } = {}) {
     setState(state: AgentStatusDoc["state"]) {
       status.state = state;
     },
-    jobFinished(outcome: JobOutcome, r: { seconds: number; promptTokens?: number; completionTokens?: number; earned?: bigint; code?: string }) {
+    jobFinished(
+      outcome: JobOutcome,
+      r: { seconds: number; promptTokens?: number; completionTokens?: number; earned?: bigint; code?: string },
+    ) {
       rollDay();
       jobs.inc({ outcome });
       latency.observe(r.seconds);
@@ -199,13 +233,25 @@ export function createAgentMetrics(o: { now?: () => number } = {}) {
     },
     render(): string {
       rollDay();
-      const gauge = (name: string, help: string, v: number, labels: Labels = {}) => [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name}${Object.keys(labels).length ? `{${labelKey(labels)}}` : ""} ${v}`];
+      const gauge = (name: string, help: string, v: number, labels: Labels = {}) => [
+        `# HELP ${name} ${help}`,
+        `# TYPE ${name} gauge`,
+        `${name}${Object.keys(labels).length ? `{${labelKey(labels)}}` : ""} ${v}`,
+      ];
       const redeemed = status.account ? Number(BigInt(status.account.redeemed)) : 0;
       return (
         [
-          ...gauge("cocoon_agent_info", "The worker and its tier (confidential=false: the owner can read prompts)", 1, { worker: status.workerId, tier: status.tier, confidential: String(status.confidential) }),
+          ...gauge("cocoon_agent_info", "The worker and its tier (confidential=false: the owner can read prompts)", 1, {
+            worker: status.workerId,
+            tier: status.tier,
+            confidential: String(status.confidential),
+          }),
           ...gauge("cocoon_agent_uptime_seconds", "Seconds since the agent started", (now() - startedAt) / 1000),
-          ...gauge("cocoon_agent_serving", "1 while the agent takes jobs (0 while the API or the engine is down, or draining)", status.state === "serving" ? 1 : 0),
+          ...gauge(
+            "cocoon_agent_serving",
+            "1 while the agent takes jobs (0 while the API or the engine is down, or draining)",
+            status.state === "serving" ? 1 : 0,
+          ),
           ...gauge("cocoon_agent_jobs_in_flight", "Jobs running now", status.inFlight),
           ...gauge("cocoon_agent_capacity", "Jobs the agent runs at once at most", status.capacity),
           ...gauge("cocoon_agent_redeemed_nanoton", "nanoTON redeemed on chain in all (coordinator's view at the last check)", redeemed),

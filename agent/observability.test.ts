@@ -15,12 +15,24 @@ describe("issue 13: observability", () => {
     const warned: string[] = [];
     const log = jsonLog({ write: (l) => void lines.push(l), now: () => 0, onWarn: (m) => void warned.push(m) });
     // Act
-    log.info("job", { jobId: "job_1", prompt: "secret prompt", nested: { messages: [{ content: "secret" }], text: "secret answer" }, big: "x".repeat(1000) });
+    log.info("job", {
+      jobId: "job_1",
+      prompt: "secret prompt",
+      nested: { messages: [{ content: "secret" }], text: "secret answer" },
+      big: "x".repeat(1000),
+    });
     log.warn("poll failed", { code: "unreachable" });
     // Assess
     const [first, second] = lines.map((l) => JSON.parse(l) as Record<string, any>);
     expect(lines.every((l) => l.endsWith("\n") && !l.slice(0, -1).includes("\n"))).toBe(true);
-    expect(first).toMatchObject({ time: "1970-01-01T00:00:00.000Z", level: "info", msg: "job", jobId: "job_1", prompt: "[withheld]", nested: { messages: "[withheld]", text: "[withheld]" } });
+    expect(first).toMatchObject({
+      time: "1970-01-01T00:00:00.000Z",
+      level: "info",
+      msg: "job",
+      jobId: "job_1",
+      prompt: "[withheld]",
+      nested: { messages: "[withheld]", text: "[withheld]" },
+    });
     expect(first!.big.length).toBeLessThanOrEqual(301);
     expect(lines.join("")).not.toContain("secret");
     expect(second).toMatchObject({ level: "warn", code: "unreachable" });

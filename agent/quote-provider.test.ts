@@ -70,7 +70,9 @@ describe("configfsTsmProvider", () => {
   });
 
   it("refuses report data that is not 64 bytes (bad_report_data)", async () => {
-    await expect(configfsTsmProvider(makeRoot(), kernelMimic()).quote(new Uint8Array(32))).rejects.toMatchObject({ code: "bad_report_data" });
+    await expect(configfsTsmProvider(makeRoot(), kernelMimic()).quote(new Uint8Array(32))).rejects.toMatchObject({
+      code: "bad_report_data",
+    });
   });
 
   it("refuses a non-TDX TSM provider and still cleans up", async () => {

@@ -63,7 +63,10 @@ export function configfsTsmProvider(root = CONFIGFS_TSM_ROOT, fs: TsmFs = nodeFs
         try {
           await fs.mkdir(dir);
         } catch (e) {
-          throw new QuoteProviderError("tsm_failed", `cannot create ${dir} (${(e as Error).message}): run the agent as root inside the TDX guest`);
+          throw new QuoteProviderError(
+            "tsm_failed",
+            `cannot create ${dir} (${(e as Error).message}): run the agent as root inside the TDX guest`,
+          );
         }
         try {
           const provider = await fs.readFile(join(dir, "provider")).then(text, () => undefined);
@@ -81,7 +84,10 @@ export function configfsTsmProvider(root = CONFIGFS_TSM_ROOT, fs: TsmFs = nodeFs
           await fs.rmdir(dir).catch(() => undefined);
         }
       }
-      throw new QuoteProviderError("tsm_busy", "configfs-tsm report kept changing under us (3 attempts): another process is writing the same entry");
+      throw new QuoteProviderError(
+        "tsm_busy",
+        "configfs-tsm report kept changing under us (3 attempts): another process is writing the same entry",
+      );
     },
   };
 }

@@ -4,9 +4,14 @@ import { Sha256 } from "@aws-crypto/sha256-js";
 import type { RelayChunk } from "../events/relay";
 import { createIotRelayPublisher, signV4 } from "./relay-iot";
 
-const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", sessionToken: "FwoGZXIvYXdzEXAMPLE" };
+const credentials = {
+  accessKeyId: "AKIDEXAMPLE",
+  secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+  sessionToken: "FwoGZXIvYXdzEXAMPLE",
+};
 const NOW = new Date(Date.UTC(2026, 11, 2, 12, 36, 0));
-const TOPIC = "cocoon-prod/r/UmVxdWVzdGVyS2V5Rm9yVGhlVGVzdHNPZlRoZVJlbGF5/job_01jdqv6x7s9k2m4n8p0r3t5w00/Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo";
+const TOPIC =
+  "cocoon-prod/r/UmVxdWVzdGVyS2V5Rm9yVGhlVGVzdHNPZlRoZVJlbGF5/job_01jdqv6x7s9k2m4n8p0r3t5w00/Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo";
 const HOST = "abc123-ats.iot.us-east-1.amazonaws.com";
 
 describe("the agent's IoT Core publisher (no network: a fake fetch)", () => {
@@ -14,11 +19,29 @@ describe("the agent's IoT Core publisher (no network: a fake fetch)", () => {
     // Prepare
     const body = JSON.stringify({ hello: "world", n: 1 });
     const path = `/topics/${encodeURIComponent(TOPIC)}`;
-    const ours = signV4({ method: "POST", host: HOST, path, query: { qos: "1" }, body, region: "us-east-1", service: "iotdata", credentials, now: NOW });
+    const ours = signV4({
+      method: "POST",
+      host: HOST,
+      path,
+      query: { qos: "1" },
+      body,
+      region: "us-east-1",
+      service: "iotdata",
+      credentials,
+      now: NOW,
+    });
     // Act: the SDK signs the same request
     const sdk = new SignatureV4({ credentials, region: "us-east-1", service: "iotdata", sha256: Sha256 });
     const theirs = await sdk.sign(
-      { method: "POST", protocol: "https:", hostname: HOST, path, query: { qos: "1" }, headers: { host: HOST, "x-amz-content-sha256": ours.headers["x-amz-content-sha256"]! }, body },
+      {
+        method: "POST",
+        protocol: "https:",
+        hostname: HOST,
+        path,
+        query: { qos: "1" },
+        headers: { host: HOST, "x-amz-content-sha256": ours.headers["x-amz-content-sha256"]! },
+        body,
+      },
       { signingDate: NOW },
     );
     // Assess
@@ -30,20 +53,35 @@ describe("the agent's IoT Core publisher (no network: a fake fetch)", () => {
     // Prepare
     const calls: Array<{ url: string; init: RequestInit }> = [];
     let status = 200;
-    const fake = (async (url: string, init: RequestInit) => (calls.push({ url, init }), new Response("{}", { status }))) as unknown as typeof fetch;
+    const fake = (async (url: string, init: RequestInit) => (
+      calls.push({ url, init }),
+      new Response("{}", { status })
+    )) as unknown as typeof fetch;
     const publish = createIotRelayPublisher({ fetch: fake, now: () => NOW });
-    const session = { transport: "iot-mqtt" as const, endpoint: HOST, region: "us-east-1", topic: TOPIC, clientId: "x", credentials: { ...credentials, expiration: Date.now() + 60_000 } };
+    const session = {
+      transport: "iot-mqtt" as const,
+      endpoint: HOST,
+      region: "us-east-1",
+      topic: TOPIC,
+      clientId: "x",
+      credentials: { ...credentials, expiration: Date.now() + 60_000 },
+    };
     const chunk = (seq: number): RelayChunk => ({ jobId: "job_01jdqv6x7s9k2m4n8p0r3t5w00", attempt: 0, seq, final: false, data: "AAAA" });
     // Act
     await publish(session, [chunk(0), chunk(1)]);
     status = 403;
-    const refused = await publish(session, [chunk(2)]).then(() => "published", (e: Error) => e.message);
+    const refused = await publish(session, [chunk(2)]).then(
+      () => "published",
+      (e: Error) => e.message,
+    );
     // Assess
     expect(calls.slice(0, 2).map((c) => c.url)).toEqual([0, 1].map(() => `https://${HOST}/topics/${encodeURIComponent(TOPIC)}?qos=1`));
     expect(calls.map((c) => (JSON.parse(String(c.init.body)) as RelayChunk).seq)).toEqual([0, 1, 2]);
     const h = calls[0]!.init.headers as Record<string, string>;
     expect(h["x-amz-security-token"]).toBe(credentials.sessionToken);
-    expect(h.authorization).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/20261202\/us-east-1\/iotdata\/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature=[0-9a-f]{64}$/);
+    expect(h.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/20261202\/us-east-1\/iotdata\/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature=[0-9a-f]{64}$/,
+    );
     expect(refused).toMatch(/HTTP 403/);
   });
 });

@@ -39,7 +39,10 @@ export function signV4(o: {
   now?: Date;
 }): SignedRequest {
   const now = o.now ?? new Date();
-  const amzDate = now.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+  const amzDate = now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
   const day = amzDate.slice(0, 8);
   const payloadHash = sha256Hex(o.body);
   const headers: Record<string, string> = { host: o.host, "x-amz-date": amzDate, "x-amz-content-sha256": payloadHash };
@@ -52,7 +55,15 @@ export function signV4(o: {
     .join("&");
   // Every service but S3 signs the path encoded twice: the path as sent, each segment encoded again.
   const canonicalPath = o.path.split("/").map(uriEncode).join("/");
-  const canonical = [o.method, canonicalPath, canonicalQuery, ...names.map((n) => `${n}:${headers[n]!.trim()}`), "", names.join(";"), payloadHash].join("\n");
+  const canonical = [
+    o.method,
+    canonicalPath,
+    canonicalQuery,
+    ...names.map((n) => `${n}:${headers[n]!.trim()}`),
+    "",
+    names.join(";"),
+    payloadHash,
+  ].join("\n");
   const scope = `${day}/${o.region}/${o.service}/aws4_request`;
   const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, sha256Hex(canonical)].join("\n");
   const key = hmac(hmac(hmac(hmac(`AWS4${o.credentials.secretAccessKey}`, day), o.region), o.service), "aws4_request");
@@ -72,7 +83,17 @@ export function createIotRelayPublisher(o: { fetch?: typeof fetch; now?: () => D
     for (const c of chunks) {
       const body = JSON.stringify(c);
       const path = `/topics/${uriEncode(session.topic)}`;
-      const signed = signV4({ method: "POST", host: session.endpoint, path, query: { qos: "1" }, body, region: session.region, service: "iotdata", credentials: session.credentials, ...(o.now ? { now: o.now() } : {}) });
+      const signed = signV4({
+        method: "POST",
+        host: session.endpoint,
+        path,
+        query: { qos: "1" },
+        body,
+        region: session.region,
+        service: "iotdata",
+        credentials: session.credentials,
+        ...(o.now ? { now: o.now() } : {}),
+      });
       const r = await doFetch(signed.url, { method: "POST", headers: { ...signed.headers, "content-type": "application/json" }, body });
       if (!r.ok) throw new Error(`IoT Core refused the publish: HTTP ${r.status}`);
     }

@@ -34,7 +34,13 @@ const knownHttp = new WeakSet<ApiClient>();
 
 const MAX_PER_POST = 64;
 
-export function createRelayPublisher(o: { api: ApiClient; jobId: string; attempt: number; log: AgentLog; external?: ExternalRelayPublisher }): RelayPublisher {
+export function createRelayPublisher(o: {
+  api: ApiClient;
+  jobId: string;
+  attempt: number;
+  log: AgentLog;
+  external?: ExternalRelayPublisher;
+}): RelayPublisher {
   const queue: RelayChunk[] = [];
   let published = 0;
   let messages = 0;
@@ -71,7 +77,10 @@ export function createRelayPublisher(o: { api: ApiClient; jobId: string; attempt
         messages++;
       } catch (e) {
         // Stop rather than skip: a later chunk after a lost one would be a gap the SDK must refuse.
-        o.log.warn("relay publish failed; streaming stops for this job", { jobId: o.jobId, code: e instanceof ApiError ? e.code : "error" });
+        o.log.warn("relay publish failed; streaming stops for this job", {
+          jobId: o.jobId,
+          code: e instanceof ApiError ? e.code : "error",
+        });
         return stop();
       }
     }

@@ -160,7 +160,9 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     const attestation = await o.attest(b64u.decode(nonce));
     // ---- issue 11 (OpenAI drop-in): each model goes with what the engine can do with it, for
     // /v1/models and for cocoon serve's 400s that name the parameter a model cannot honour.
-    const models = await Promise.all(o.models.map(async (m) => ({ model: m.model, priceBps: m.priceBps ?? 10_000, ...(await advertisedCapabilities(o.engine, m.model)) })));
+    const models = await Promise.all(
+      o.models.map(async (m) => ({ model: m.model, priceBps: m.priceBps ?? 10_000, ...(await advertisedCapabilities(o.engine, m.model)) })),
+    );
     // ---- end issue 11
     return api.request(API.registerWorker, { body: { attestation, models, capacity } });
   };
@@ -216,7 +218,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     name: o.engine.name,
     models: () => o.engine.models(),
     async generate(req: EngineRequest) {
-      if (engineDown) throw new EngineError("engine_unavailable", "the engine is down; the agent waits for it to come back", { engine: o.engine.name });
+      if (engineDown)
+        throw new EngineError("engine_unavailable", "the engine is down; the agent waits for it to come back", { engine: o.engine.name });
       const t0 = performance.now();
       try {
         return await o.engine.generate(req);
@@ -229,19 +232,32 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     },
     // ---- issue 11: the engine's streams, completions and embeddings pass through the same
     // guard (without them every job ran through generate: no token streaming, no embeddings).
-    ...guardedExtras(o.engine, () => engineDown, (e) => (e instanceof EngineError && ENGINE_DOWN.has(e.code) ? engineIsDown(e) : undefined), (s) => metrics.engineCall(s)),
+    ...guardedExtras(
+      o.engine,
+      () => engineDown,
+      (e) => (e instanceof EngineError && ENGINE_DOWN.has(e.code) ? engineIsDown(e) : undefined),
+      (s) => metrics.engineCall(s),
+    ),
     // ---- end issue 11
   };
 
   // ---------------------------------------------------------------- job outcomes (metrics)
-  const outcomes = new Map<string, { outcome: JobOutcome; promptTokens?: number; completionTokens?: number; earned?: bigint; code?: string }>();
+  const outcomes = new Map<
+    string,
+    { outcome: JobOutcome; promptTokens?: number; completionTokens?: number; earned?: bigint; code?: string }
+  >();
   api.observe = (body, r, e) => {
     const key = `${body.jobId}#${body.attempt}`;
     if (e instanceof ApiError && e.code === "stale_attempt") outcomes.set(key, { outcome: "stale", code: "stale_attempt" });
     else if (e) outcomes.set(key, { outcome: "failed", code: codeOf(e) });
     else if (body.kind === "completed") {
       const u = body.receipt.body.usage;
-      outcomes.set(key, { outcome: "completed", promptTokens: u.promptTokens, completionTokens: u.completionTokens, earned: r?.duplicate ? 0n : BigInt(r?.cost ?? "0") });
+      outcomes.set(key, {
+        outcome: "completed",
+        promptTokens: u.promptTokens,
+        completionTokens: u.completionTokens,
+        earned: r?.duplicate ? 0n : BigInt(r?.cost ?? "0"),
+      });
     } else outcomes.set(key, { outcome: "failed", code: body.code });
   };
 
@@ -295,7 +311,10 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       if (p.image === undefined || imageAllowed(r, tier, p.image)) return true;
       log.warn("job left to its lease: this worker's image is not on the policy registry's allow-list", { jobId, version: r.version });
     } catch (e) {
-      log.warn("job left to its lease: no fresh reading of the policy registry", { jobId, error: e instanceof Error ? e.message : String(e) });
+      log.warn("job left to its lease: no fresh reading of the policy registry", {
+        jobId,
+        error: e instanceof Error ? e.message : String(e),
+      });
     }
     return false;
   };
@@ -306,14 +325,18 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     metrics.queueWait((now() - receivedAt) / 1000);
     try {
       if (o.policy && !(await policyAllows(o.policy, reg.tier as AttestationTier, job.jobId))) return;
-      await executeJob({ api, workerId, signingKey: o.signingKey, kemKey: o.kemKey, engine, measurement: () => reg.measurement, now, log, stats }, job);
+      await executeJob(
+        { api, workerId, signingKey: o.signingKey, kemKey: o.kemKey, engine, measurement: () => reg.measurement, now, log, stats },
+        job,
+      );
     } finally {
       release();
       const key = `${job.jobId}#${job.attempt}`;
       const r = outcomes.get(key) ?? { outcome: "failed" as const, code: "unreported" };
       outcomes.delete(key);
       metrics.jobFinished(r.outcome, { seconds: (performance.now() - t0) / 1000, ...r });
-      if (r.outcome !== "completed") metrics.status.lastError = { at: now(), msg: `job ${job.jobId}: ${r.code ?? r.outcome}`, code: r.code ?? r.outcome };
+      if (r.outcome !== "completed")
+        metrics.status.lastError = { at: now(), msg: `job ${job.jobId}: ${r.code ?? r.outcome}`, code: r.code ?? r.outcome };
     }
   };
 
@@ -375,9 +398,21 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         const out = await redeemEarnings(api, { ...(r.payoutAddress ? { payoutAddress: r.payoutAddress } : {}), timeoutMs: 60_000 });
         lastVoucher = BigInt(out.voucher.cumulative);
         metrics.account(out.status);
-        metrics.redeemed({ at: now(), cumulative: out.voucher.cumulative, paid: out.paid, sendYourself: out.sendYourself === true, ...(out.txHash ? { txHash: out.txHash } : {}) });
-        if (out.sendYourself) log.info("payout voucher issued: send it to the vault in a Redeem message (contracts/README.md)", { voucher: out.voucher });
-        else log.info("payout redeemed", { paid: out.paid, cumulative: out.voucher.cumulative, ...(out.txHash ? { txHash: out.txHash } : {}) });
+        metrics.redeemed({
+          at: now(),
+          cumulative: out.voucher.cumulative,
+          paid: out.paid,
+          sendYourself: out.sendYourself === true,
+          ...(out.txHash ? { txHash: out.txHash } : {}),
+        });
+        if (out.sendYourself)
+          log.info("payout voucher issued: send it to the vault in a Redeem message (contracts/README.md)", { voucher: out.voucher });
+        else
+          log.info("payout redeemed", {
+            paid: out.paid,
+            cumulative: out.voucher.cumulative,
+            ...(out.txHash ? { txHash: out.txHash } : {}),
+          });
       }
       redeemWait.reset();
       nextRedeemCheck = now() + redeemEvery;
@@ -425,7 +460,10 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   })();
 
   // ---------------------------------------------------------------- the poll loop
-  const source = o.jobSource ?? (await cloudJobSource(api, log)) ?? createHttpJobSource(api, { onInvalid: (i) => metrics.error("poll", `invalid_${i.kind}`, "a malformed item was skipped") });
+  const source =
+    o.jobSource ??
+    (await cloudJobSource(api, log)) ??
+    createHttpJobSource(api, { onInvalid: (i) => metrics.error("poll", `invalid_${i.kind}`, "a malformed item was skipped") });
   const polls = backoff(o.backoff);
   const take = async (wait: number) => {
     const { jobs, challenges } = asWorkBatch(await source.next(wait));
@@ -521,20 +559,28 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
  * The optional ways an engine answers (streamed chat, text completion, embeddings), each failing
  * fast while the engine is down, marking it down on an error that says so, and timed.
  */
-function guardedExtras(inner: Engine, isDown: () => boolean, onError: (e: unknown) => void, timed: (seconds: number) => void): Partial<Engine> {
-  const down = () => new EngineError("engine_unavailable", "the engine is down; the agent waits for it to come back", { engine: inner.name });
-  const call = <A, R>(f: (a: A) => Promise<R>) => async (a: A): Promise<R> => {
-    if (isDown()) throw down();
-    const t0 = performance.now();
-    try {
-      return await f(a);
-    } catch (e) {
-      onError(e);
-      throw e;
-    } finally {
-      timed((performance.now() - t0) / 1000);
-    }
-  };
+function guardedExtras(
+  inner: Engine,
+  isDown: () => boolean,
+  onError: (e: unknown) => void,
+  timed: (seconds: number) => void,
+): Partial<Engine> {
+  const down = () =>
+    new EngineError("engine_unavailable", "the engine is down; the agent waits for it to come back", { engine: inner.name });
+  const call =
+    <A, R>(f: (a: A) => Promise<R>) =>
+    async (a: A): Promise<R> => {
+      if (isDown()) throw down();
+      const t0 = performance.now();
+      try {
+        return await f(a);
+      } catch (e) {
+        onError(e);
+        throw e;
+      } finally {
+        timed((performance.now() - t0) / 1000);
+      }
+    };
   const stream = <A, E>(f: (a: A) => AsyncIterable<E>) =>
     async function* (a: A): AsyncGenerator<E> {
       if (isDown()) throw down();
@@ -562,7 +608,17 @@ async function advertisedCapabilities(engine: Engine, model: string): Promise<{ 
   if (!engine.capabilities) return {};
   try {
     const c = await engine.capabilities(model);
-    return { capabilities: { chat: c.chat, completions: c.completions, embeddings: c.embeddings, streaming: c.streaming, tools: c.tools, jsonSchema: c.jsonSchema, ...(c.contextLength ? { contextLength: c.contextLength } : {}) } };
+    return {
+      capabilities: {
+        chat: c.chat,
+        completions: c.completions,
+        embeddings: c.embeddings,
+        streaming: c.streaming,
+        tools: c.tools,
+        jsonSchema: c.jsonSchema,
+        ...(c.contextLength ? { contextLength: c.contextLength } : {}),
+      },
+    };
   } catch {
     return {};
   }

@@ -75,7 +75,9 @@ describe("issue 10: answers are parsed with the route's schema on arrival, never
 
   it("path parameters are encoded and the query added; get/post by path parse with the route the path belongs to", async () => {
     // Prepare
-    const fake = await fakeCoordinator(() => ({ body: { seqno: 3, status: "pending", amount: "7", to: "0:" + "a".repeat(64), expiry: 1 } }));
+    const fake = await fakeCoordinator(() => ({
+      body: { seqno: 3, status: "pending", amount: "7", to: "0:" + "a".repeat(64), expiry: 1 },
+    }));
     const api = new ApiClient(fake.url, generateSigningKey());
     try {
       // Act
@@ -94,7 +96,9 @@ describe("issue 10: answers are parsed with the route's schema on arrival, never
 
   it("an error answer keeps its machine-readable code; a malformed one is http_error", async () => {
     const fake = await fakeCoordinator((path) =>
-      path === "/v1/account" ? { status: 402, body: { error: { code: "insufficient_funds", message: "top up" } } } : { status: 500, body: { oops: true } },
+      path === "/v1/account"
+        ? { status: 402, body: { error: { code: "insufficient_funds", message: "top up" } } }
+        : { status: 500, body: { oops: true } },
     );
     const api = new ApiClient(fake.url, generateSigningKey());
     try {

@@ -65,7 +65,11 @@ export interface RequestOptions<B> {
 type BodyOf<R> = R extends { body: z.ZodType } ? z.input<R["body"]> : never;
 
 /** "/v1/jobs/{id}" + { id } + { wait: 20 } → "/v1/jobs/job_…?wait=20" */
-export function pathOf(template: string, params: Record<string, string | number> = {}, query: Record<string, string | number> = {}): string {
+export function pathOf(
+  template: string,
+  params: Record<string, string | number> = {},
+  query: Record<string, string | number> = {},
+): string {
   const path = template.replace(/\{(\w+)\}/g, (_m, name: string) => {
     const v = params[name];
     if (v === undefined) throw new ApiError(0, "missing_path_parameter", `${template} needs the path parameter ${name}`);
@@ -132,7 +136,8 @@ export class ApiClient {
    */
   async call(method: Method, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
     const route = routeOf(method, path);
-    if (!route) throw new ApiError(0, "unknown_route", `${method} ${path.split("?")[0]} is not a route of the Cocoon API (api-client/routes.ts)`);
+    if (!route)
+      throw new ApiError(0, "unknown_route", `${method} ${path.split("?")[0]} is not a route of the Cocoon API (api-client/routes.ts)`);
     return parseAnswer(route, path, await this.requestJson(method, path, body, headers));
   }
 
@@ -142,7 +147,14 @@ export class ApiClient {
   private async signAndSend(method: Method, path: string, body: unknown, headers: Record<string, string>): Promise<RawResponse> {
     const text = body === undefined ? "" : JSON.stringify(body, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
     const idempotencyKey = Object.entries(headers).find(([k]) => k.toLowerCase() === "idempotency-key")?.[1];
-    const auth = signRequest(this.key, { method, path, body: text, host: this.host, idempotencyKey, now: Math.round(this.now() + this.clockOffsetMs) });
+    const auth = signRequest(this.key, {
+      method,
+      path,
+      body: text,
+      host: this.host,
+      idempotencyKey,
+      now: Math.round(this.now() + this.clockOffsetMs),
+    });
     try {
       return await send(
         new URL(this.baseUrl + path),
@@ -155,7 +167,11 @@ export class ApiClient {
         text,
       );
     } catch (e) {
-      throw new ApiError(0, "unreachable", `cannot reach the Cocoon API at ${this.baseUrl} (${(e as Error).message}); is the network running (npm start)?`);
+      throw new ApiError(
+        0,
+        "unreachable",
+        `cannot reach the Cocoon API at ${this.baseUrl} (${(e as Error).message}); is the network running (npm start)?`,
+      );
     }
   }
 
@@ -178,7 +194,12 @@ export class ApiClient {
 function parseAnswer<R extends ApiRoute>(route: R, path: string, json: unknown): z.output<R["response"]> {
   const r = route.response.safeParse(json);
   if (!r.success) {
-    throw new ApiError(0, "bad_response", `the API's answer to ${route.method} ${path.split("?")[0]} does not match its schema (${describeIssues(r.error)})`, r.error.issues);
+    throw new ApiError(
+      0,
+      "bad_response",
+      `the API's answer to ${route.method} ${path.split("?")[0]} does not match its schema (${describeIssues(r.error)})`,
+      r.error.issues,
+    );
   }
   return r.data as z.output<R["response"]>;
 }

@@ -16,6 +16,7 @@ export function formatTon(nano: string | bigint): string {
  */
 export function parseTon(text: string): bigint {
   const t = text.trim();
-  if (!/^\d+(?:\.\d{1,9})?$/.test(t)) throw new ApiError(0, "invalid_amount", `"${text}" is not an amount of TON (e.g. 5 or 0.25, at most 9 decimals)`);
+  if (!/^\d+(?:\.\d{1,9})?$/.test(t))
+    throw new ApiError(0, "invalid_amount", `"${text}" is not an amount of TON (e.g. 5 or 0.25, at most 9 decimals)`);
   return toNano(t);
 }

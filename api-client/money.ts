@@ -62,7 +62,12 @@ export async function depositAndWait(api: ApiClient, amount: bigint, o: WaitOpti
       return BigInt(b.available) + BigInt(b.held) >= before + BigInt(sent.credited) ? b : undefined;
     },
     o,
-    (s) => new ApiError(0, "deposit_not_credited", `deposit ${sent.txHash} is on chain but the chain watcher has not credited it within ${s} s; check the coordinator's log (COCOON_LOG=1)`),
+    (s) =>
+      new ApiError(
+        0,
+        "deposit_not_credited",
+        `deposit ${sent.txHash} is on chain but the chain watcher has not credited it within ${s} s; check the coordinator's log (COCOON_LOG=1)`,
+      ),
   );
   return { ...sent, before: before.toString(), available: b.available, held: b.held };
 }
@@ -90,7 +95,8 @@ export async function withdrawAndWait(api: ApiClient, amount: bigint, o: WaitOpt
     if (!(e instanceof ApiError && e.code === "dev_chain_disabled")) throw e;
   }
   const to = o.to ?? wallet?.address;
-  if (!to) throw new ApiError(0, "missing_address", "this network has no local TON sandbox wallet: say where to send the TON with --to ADDRESS");
+  if (!to)
+    throw new ApiError(0, "missing_address", "this network has no local TON sandbox wallet: say where to send the TON with --to ADDRESS");
   const w = await api.request(API.withdraw, { body: { amount, to }, headers: { "idempotency-key": `withdraw-${randomUUID()}` } });
   const balance = async () => (await api.request(API.account)).available;
   if (!wallet) return { withdrawal: w, sent: false, status: "pending", available: await balance() };
@@ -102,7 +108,12 @@ export async function withdrawAndWait(api: ApiClient, amount: bigint, o: WaitOpt
       return st.status !== "pending" ? st.status : undefined;
     },
     o,
-    (s) => new ApiError(0, "withdrawal_not_recorded", `withdrawal ${sent.txHash} is on chain but the chain watcher has not recorded it within ${s} s; check the coordinator's log (COCOON_LOG=1)`),
+    (s) =>
+      new ApiError(
+        0,
+        "withdrawal_not_recorded",
+        `withdrawal ${sent.txHash} is on chain but the chain watcher has not recorded it within ${s} s; check the coordinator's log (COCOON_LOG=1)`,
+      ),
   );
   return { withdrawal: w, sent: true, txHash: sent.txHash, status, available: await balance() };
 }
@@ -125,14 +136,21 @@ export interface RedeemOutcome {
  * Redeem goes from this worker's sandbox wallet (POST /v1/dev/wallet/redeem) and we wait until
  * the chain watcher recorded it (GET /v1/agents/me shows it redeemed).
  */
-export async function redeemEarnings(api: ApiClient, o: WaitOptions & { payoutAddress?: string; send?: boolean } = {}): Promise<RedeemOutcome> {
+export async function redeemEarnings(
+  api: ApiClient,
+  o: WaitOptions & { payoutAddress?: string; send?: boolean } = {},
+): Promise<RedeemOutcome> {
   let payoutAddress = o.payoutAddress;
   if (!payoutAddress) {
     try {
       payoutAddress = (await api.request(API.devWallet)).address;
     } catch (e) {
       if (e instanceof ApiError && e.code === "dev_chain_disabled") {
-        throw new ApiError(400, "payout_address_required", "this network has no local sandbox wallet for you: pass --payout-address with your TON wallet address");
+        throw new ApiError(
+          400,
+          "payout_address_required",
+          "this network has no local sandbox wallet for you: pass --payout-address with your TON wallet address",
+        );
       }
       throw e;
     }
@@ -155,7 +173,12 @@ export async function redeemEarnings(api: ApiClient, o: WaitOptions & { payoutAd
       return BigInt(s.redeemed) >= BigInt(voucher.cumulative) ? s : undefined;
     },
     o,
-    (s) => new ApiError(0, "redeem_not_recorded", `redeem ${sent.txHash} paid ${sent.paid} nanoTON on chain but the chain watcher has not recorded it within ${s} s`),
+    (s) =>
+      new ApiError(
+        0,
+        "redeem_not_recorded",
+        `redeem ${sent.txHash} paid ${sent.paid} nanoTON on chain but the chain watcher has not recorded it within ${s} s`,
+      ),
   );
   return { voucher, txHash: sent.txHash, paid: sent.paid, status };
 }

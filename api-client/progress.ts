@@ -13,7 +13,10 @@ export interface Progress {
 
 const FRAMES = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
-export function progressOn(stream: { write(s: string): unknown; isTTY?: boolean }, o: { quiet?: boolean; now?: () => number } = {}): Progress {
+export function progressOn(
+  stream: { write(s: string): unknown; isTTY?: boolean },
+  o: { quiet?: boolean; now?: () => number } = {},
+): Progress {
   if (o.quiet) return { step() {}, done() {} };
   if (!stream.isTTY) {
     let last = "";

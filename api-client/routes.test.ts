@@ -12,15 +12,18 @@ describe("issue 10: one schema per wire shape, used by the server and by the cli
     expect(new Set(client.map(([, r]) => key(r)))).toEqual(new Set(server.map(key)));
   });
 
-  it.each(client)("%s: the client parses the answer with the very schema the server declares (and sends the body it parses)", (_name, r) => {
-    const declared = server.filter((s) => key(s) === key(r));
-    expect(declared.length).toBeGreaterThan(0);
-    for (const s of declared) {
-      expect(s.response, `${key(r)} declares a response schema`).toBeDefined();
-      expect(r.response).toBe(s.response);
-      expect("body" in r ? r.body : undefined).toBe(s.body);
-    }
-  });
+  it.each(client)(
+    "%s: the client parses the answer with the very schema the server declares (and sends the body it parses)",
+    (_name, r) => {
+      const declared = server.filter((s) => key(s) === key(r));
+      expect(declared.length).toBeGreaterThan(0);
+      for (const s of declared) {
+        expect(s.response, `${key(r)} declares a response schema`).toBeDefined();
+        expect(r.response).toBe(s.response);
+        expect("body" in r ? r.body : undefined).toBe(s.body);
+      }
+    },
+  );
 
   it("a concrete path finds its route; a query is ignored; an unknown path finds none", () => {
     expect(routeOf("GET", "/v1/jobs/job_01jdqv6x7s9k2m4n8p0r3t5w00?wait=20")).toBe(API.getJob);

@@ -34,7 +34,14 @@ import {
 } from "../events/api";
 import { AgentRelaySessionRequest, RelayPublishRequest, RelayPublishResponse, RelayReadResponse, RelaySession } from "../events/relay";
 import { DevDepositView, DevRedeemRequest, DevRedeemView, DevWalletView, Voucher, VoucherRequest } from "../events/money";
-import { ChainAnchorView, DevPolicyOpView, DevPolicyProposeRequest, DevPolicyVoteRequest, PolicyStateView, ReceiptProofView } from "../events/receipts";
+import {
+  ChainAnchorView,
+  DevPolicyOpView,
+  DevPolicyProposeRequest,
+  DevPolicyVoteRequest,
+  PolicyStateView,
+  ReceiptProofView,
+} from "../events/receipts";
 import { DevWithdrawRequest, DevWithdrawView, SignedWithdrawalView, WithdrawalStatusView, WithdrawRequest } from "../events/withdrawals";
 
 export interface ApiRoute {
@@ -70,7 +77,12 @@ export const API = {
   pollJobs: route({ method: "GET", path: "/v1/agent/jobs", response: AgentWorkResponse }),
   postResult: route({ method: "POST", path: "/v1/agent/results", body: ResultRequest, response: ResultResponse }),
   extendLease: route({ method: "POST", path: "/v1/agent/lease", body: LeaseRequest, response: LeaseResponse }),
-  answerChallenge: route({ method: "POST", path: "/v1/agent/attestations", body: ChallengeAnswerRequest, response: ChallengeAnswerResponse }),
+  answerChallenge: route({
+    method: "POST",
+    path: "/v1/agent/attestations",
+    body: ChallengeAnswerRequest,
+    response: ChallengeAnswerResponse,
+  }),
   workerStatus: route({ method: "GET", path: "/v1/agents/me", response: WorkerStatusView }),
   agentSession: route({ method: "POST", path: "/v1/agents/session", response: AgentSessionResponse }),
   issueVoucher: route({ method: "POST", path: "/v1/agents/voucher", body: VoucherRequest, response: Voucher }),
@@ -84,7 +96,12 @@ export const API = {
   devWithdraw: route({ method: "POST", path: "/v1/dev/wallet/withdraw", body: DevWithdrawRequest, response: DevWithdrawView }),
   devAnchor: route({ method: "GET", path: "/v1/dev/chain/anchor", response: ChainAnchorView }),
   devPolicy: route({ method: "GET", path: "/v1/dev/chain/policy", response: PolicyStateView }),
-  devPolicyPropose: route({ method: "POST", path: "/v1/dev/chain/policy/propose", body: DevPolicyProposeRequest, response: DevPolicyOpView }),
+  devPolicyPropose: route({
+    method: "POST",
+    path: "/v1/dev/chain/policy/propose",
+    body: DevPolicyProposeRequest,
+    response: DevPolicyOpView,
+  }),
   devPolicyApprove: route({ method: "POST", path: "/v1/dev/chain/policy/approve", body: DevPolicyVoteRequest, response: DevPolicyOpView }),
   devPolicyExecute: route({ method: "POST", path: "/v1/dev/chain/policy/execute", body: DevPolicyVoteRequest, response: DevPolicyOpView }),
 } as const;

@@ -23,7 +23,12 @@ export interface CliSettings {
   keyFile: string;
 }
 
-export function cliSettings(o: { api?: string | undefined; key?: string | undefined; keyEnv?: string | undefined; defaultKeyName: string }): CliSettings {
+export function cliSettings(o: {
+  api?: string | undefined;
+  key?: string | undefined;
+  keyEnv?: string | undefined;
+  defaultKeyName: string;
+}): CliSettings {
   const home = resolve(process.env.COCOON_HOME ?? ".cocoon");
   const local = readLocalNetworkFile(join(home, "local.json"));
   return {
@@ -44,6 +49,9 @@ export function readLocalNetworkFile(path: string): LocalNetworkFile | undefined
     throw new SettingsError(`${path} is not JSON (${(e as Error).message}); delete it or start the local network again (npm start)`);
   }
   const r = LocalNetworkFile.safeParse(json);
-  if (!r.success) throw new SettingsError(`${path} is malformed (${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}); delete it or start the local network again (npm start)`);
+  if (!r.success)
+    throw new SettingsError(
+      `${path} is malformed (${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}); delete it or start the local network again (npm start)`,
+    );
   return r.data;
 }

@@ -20,7 +20,14 @@ import { AGENT_BUNDLE, buildAgent } from "../scripts/build-agent";
 import { spawnAgent, startFakeEngine } from "../test/agent-fixtures";
 import type { BenchResult } from "./types";
 
-const row = (name: string, value: number, unit: string, target: string | null, ok: boolean | null): BenchResult => ({ name, value: Math.round(value * 100) / 100, unit, target, ok, group: "agent" });
+const row = (name: string, value: number, unit: string, target: string | null, ok: boolean | null): BenchResult => ({
+  name,
+  value: Math.round(value * 100) / 100,
+  unit,
+  target,
+  ok,
+  group: "agent",
+});
 
 /** VmRSS of a process in MiB (Linux /proc). */
 function rssMiB(pid: number): number {
@@ -53,7 +60,23 @@ export async function benchAgent(o: { jobs?: number; engineMs?: number; idleMs?:
   engine.delayMs = engineMs;
   const t0 = performance.now();
   const agent = spawnAgent(
-    [process.execPath, join(build.outDir, AGENT_BUNDLE), "start", "--api", net.url, "--tier", "dev", "--engine", "openai", "--engine-url", engine.url, "--model", BUILTIN_DEFAULT_MODEL, "--metrics-port", "0"],
+    [
+      process.execPath,
+      join(build.outDir, AGENT_BUNDLE),
+      "start",
+      "--api",
+      net.url,
+      "--tier",
+      "dev",
+      "--engine",
+      "openai",
+      "--engine-url",
+      engine.url,
+      "--model",
+      BUILTIN_DEFAULT_MODEL,
+      "--metrics-port",
+      "0",
+    ],
     { COCOON_HOME: mkdtempSync(join(tmpdir(), "cocoon-bench-agent-home-")) },
   );
   try {
@@ -67,7 +90,14 @@ export async function benchAgent(o: { jobs?: number; engineMs?: number; idleMs?:
 
     const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
     await client.faucet(100_000_000_000n);
-    for (let i = 0; i < jobs; i++) await client.ask({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: `bench ${i}` }], maxTokens: 16, tiers: ["dev"], candidates: 1 });
+    for (let i = 0; i < jobs; i++)
+      await client.ask({
+        model: BUILTIN_DEFAULT_MODEL,
+        messages: [{ role: "user", content: `bench ${i}` }],
+        maxTokens: 16,
+        tiers: ["dev"],
+        candidates: 1,
+      });
     const metrics = await (await fetch(String(serving.metrics))).text();
     const jobSum = sample(metrics, "cocoon_agent_job_seconds_sum");
     const jobCount = sample(metrics, "cocoon_agent_job_seconds_count");
@@ -87,5 +117,6 @@ export async function benchAgent(o: { jobs?: number; engineMs?: number; idleMs?:
 
 if (process.argv[1]?.endsWith("bench/agent.ts")) {
   const rows = await benchAgent({ sea: process.argv.includes("--sea") });
-  for (const r of rows) process.stdout.write(`${r.name}: ${r.value} ${r.unit}${r.target ? ` (target ${r.target}: ${r.ok ? "ok" : "MISSED"})` : ""}\n`);
+  for (const r of rows)
+    process.stdout.write(`${r.name}: ${r.value} ${r.unit}${r.target ? ` (target ${r.target}: ${r.ok ? "ok" : "MISSED"})` : ""}\n`);
 }

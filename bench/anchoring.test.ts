@@ -5,7 +5,15 @@ describe("anchoring cost model", () => {
   it("spreads one anchor per interval over the receipts of that interval", () => {
     // 1 receipt/s, an anchor every 300 s: 300 receipts per anchor, 3334 anchors per 1M.
     const c = anchoringCost({ feePerAnchorNano: 6_000_000n, receiptsPerSecond: 1, intervalSeconds: 300, maxReceipts: 100_000 });
-    expect(c).toEqual({ receiptsPerAnchor: 300, anchorsPerMillionReceipts: 3334, tonPerMillionReceipts: 3334 * 0.006, anchorsPerDay: 288, tonPerDay: 288 * 0.006, proofHashes: 9, proofBytes: 9 * 32 + 12 });
+    expect(c).toEqual({
+      receiptsPerAnchor: 300,
+      anchorsPerMillionReceipts: 3334,
+      tonPerMillionReceipts: 3334 * 0.006,
+      anchorsPerDay: 288,
+      tonPerDay: 288 * 0.006,
+      proofHashes: 9,
+      proofBytes: 9 * 32 + 12,
+    });
   });
 
   it("anchors early when maxReceipts wait, so a high rate costs more anchors per day, not bigger batches", () => {

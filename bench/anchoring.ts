@@ -96,12 +96,20 @@ export async function measureAnchorFees(o: { anchors?: number; intervalSeconds?:
       if (to && typeof to !== "string" && "equals" in to && to.equals(wallet.address)) walletFees += tx.totalFees.coins;
       if (to && typeof to !== "string" && "equals" in to && to.equals(anchor.address)) {
         anchorFees += tx.totalFees.coins;
-        if (tx.description.type === "generic" && tx.description.computePhase.type === "vm") gas = Number(tx.description.computePhase.gasUsed);
+        if (tx.description.type === "generic" && tx.description.computePhase.type === "vm")
+          gas = Number(tx.description.computePhase.gasUsed);
       }
     }
   }
   const n = BigInt(anchors);
-  return { anchors, intervalSeconds: interval, anchorGas: gas, feePerAnchorNano: burnt / n, walletTxFeeNano: walletFees / n, anchorTxFeeNano: anchorFees / n };
+  return {
+    anchors,
+    intervalSeconds: interval,
+    anchorGas: gas,
+    feePerAnchorNano: burnt / n,
+    walletTxFeeNano: walletFees / n,
+    anchorTxFeeNano: anchorFees / n,
+  };
 }
 
 export interface AnchoringCost {
@@ -119,7 +127,12 @@ export interface AnchoringCost {
  * Cost of anchoring at `receiptsPerSecond`: an anchor every `intervalSeconds`, or earlier
  * whenever `maxReceipts` are waiting. Pure.
  */
-export function anchoringCost(o: { feePerAnchorNano: bigint; receiptsPerSecond: number; intervalSeconds?: number; maxReceipts?: number }): AnchoringCost {
+export function anchoringCost(o: {
+  feePerAnchorNano: bigint;
+  receiptsPerSecond: number;
+  intervalSeconds?: number;
+  maxReceipts?: number;
+}): AnchoringCost {
   const interval = o.intervalSeconds ?? DEFAULT_ANCHOR_INTERVAL_SECONDS;
   const max = o.maxReceipts ?? DEFAULT_ANCHOR_LIMITS.maxReceipts;
   const perInterval = o.receiptsPerSecond * interval;
@@ -180,7 +193,11 @@ export async function measureLogWrites(jobs = 500): Promise<LogWrites> {
       const jobId = newJobId(1_764_000_000_000 + i);
       const receipt = signedReceipt(worker, jobId);
       await applyMovement(store, holdMovement(jobId, "a", 1_000n, i));
-      await applyMovement(store, settleMovement(jobId, "a", worker.workerId, 1_000n, 600n, i), withLogs ? [appendReceiptOp(jobId, receipt, i)] : []);
+      await applyMovement(
+        store,
+        settleMovement(jobId, "a", worker.workerId, 1_000n, 600n, i),
+        withLogs ? [appendReceiptOp(jobId, receipt, i)] : [],
+      );
     }
     const hot = meter.wru;
     meter.wru = 0;
@@ -200,19 +217,67 @@ export async function benchAnchoring(o: { anchors?: number } = {}): Promise<Benc
   const rows: BenchResult[] = [
     { name: "anchor: gas per PostAnchor (sandbox)", value: m.anchorGas, unit: "gas", target: null, ok: null },
     { name: "anchor: fee per anchor, wallet v5r1 + contract, all fees", value: round(fee, 6), unit: "TON", target: null, ok: null },
-    { name: "anchor: of which the wallet transaction", value: round(Number(m.walletTxFeeNano) / 1e9, 6), unit: "TON", target: null, ok: null },
-    { name: "anchor: of which the anchor transaction (gas, storage)", value: round(Number(m.anchorTxFeeNano) / 1e9, 6), unit: "TON", target: null, ok: null },
-    { name: `anchor: cost per day at the default interval (${m.intervalSeconds} s)`, value: round(anchoringCost({ feePerAnchorNano: m.feePerAnchorNano, receiptsPerSecond: 0 }).tonPerDay, 4), unit: "TON/day", target: null, ok: null },
+    {
+      name: "anchor: of which the wallet transaction",
+      value: round(Number(m.walletTxFeeNano) / 1e9, 6),
+      unit: "TON",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "anchor: of which the anchor transaction (gas, storage)",
+      value: round(Number(m.anchorTxFeeNano) / 1e9, 6),
+      unit: "TON",
+      target: null,
+      ok: null,
+    },
+    {
+      name: `anchor: cost per day at the default interval (${m.intervalSeconds} s)`,
+      value: round(anchoringCost({ feePerAnchorNano: m.feePerAnchorNano, receiptsPerSecond: 0 }).tonPerDay, 4),
+      unit: "TON/day",
+      target: null,
+      ok: null,
+    },
   ];
   for (const r of BENCH_RATES) {
     const c = anchoringCost({ feePerAnchorNano: m.feePerAnchorNano, receiptsPerSecond: r });
-    rows.push({ name: `anchor: cost per 1M receipts at ${r} receipts/s (${c.receiptsPerAnchor} per anchor)`, value: round(c.tonPerMillionReceipts, 4), unit: "TON", target: null, ok: null });
-    rows.push({ name: `anchor: inclusion proof size, batch of ${c.receiptsPerAnchor}`, value: c.proofBytes, unit: "bytes", target: null, ok: null });
+    rows.push({
+      name: `anchor: cost per 1M receipts at ${r} receipts/s (${c.receiptsPerAnchor} per anchor)`,
+      value: round(c.tonPerMillionReceipts, 4),
+      unit: "TON",
+      target: null,
+      ok: null,
+    });
+    rows.push({
+      name: `anchor: inclusion proof size, batch of ${c.receiptsPerAnchor}`,
+      value: c.proofBytes,
+      unit: "bytes",
+      target: null,
+      ok: null,
+    });
   }
   const w = await measureLogWrites();
-  rows.push({ name: "receipt + movement logs: DynamoDB WRU per job inside the hold and the settlement", value: round(w.hotPathWru, 2), unit: "WRU", target: null, ok: null });
-  rows.push({ name: "receipt + movement logs: DynamoDB WRU per job spent by the anchorer", value: round(w.anchorerWru, 2), unit: "WRU", target: null, ok: null });
-  rows.push({ name: "  (for scale: the hold and the settlement themselves, WRU per job)", value: round(w.baseWru, 2), unit: "WRU", target: null, ok: null });
+  rows.push({
+    name: "receipt + movement logs: DynamoDB WRU per job inside the hold and the settlement",
+    value: round(w.hotPathWru, 2),
+    unit: "WRU",
+    target: null,
+    ok: null,
+  });
+  rows.push({
+    name: "receipt + movement logs: DynamoDB WRU per job spent by the anchorer",
+    value: round(w.anchorerWru, 2),
+    unit: "WRU",
+    target: null,
+    ok: null,
+  });
+  rows.push({
+    name: "  (for scale: the hold and the settlement themselves, WRU per job)",
+    value: round(w.baseWru, 2),
+    unit: "WRU",
+    target: null,
+    ok: null,
+  });
   return rows;
 }
 

@@ -63,10 +63,34 @@ export async function benchAttestation(): Promise<BenchResult[]> {
 
   const ratio = cold / oracle;
   return [
-    { name: "TDX cold verification ÷ @phala/dcap-qvl, same quote, same run", value: round(ratio), unit: "×", target: "≤ 0.5", ok: ratio <= 0.5 },
-    { name: "TDX verification, cold (fresh cache, with collateral)", value: round(cold), unit: "ms (median)", target: "< 50", ok: cold < 50 },
-    { name: "TDX verification, cold, no collateral", value: round(coldNoCollateral), unit: "ms (median)", target: "< 20", ok: coldNoCollateral < 20 },
+    {
+      name: "TDX cold verification ÷ @phala/dcap-qvl, same quote, same run",
+      value: round(ratio),
+      unit: "×",
+      target: "≤ 0.5",
+      ok: ratio <= 0.5,
+    },
+    {
+      name: "TDX verification, cold (fresh cache, with collateral)",
+      value: round(cold),
+      unit: "ms (median)",
+      target: "< 50",
+      ok: cold < 50,
+    },
+    {
+      name: "TDX verification, cold, no collateral",
+      value: round(coldNoCollateral),
+      unit: "ms (median)",
+      target: "< 20",
+      ok: coldNoCollateral < 20,
+    },
     { name: "TDX verification, warm (cached chains and collateral)", value: round(warm), unit: "ms (median)", target: "< 5", ok: warm < 5 },
-    { name: "@phala/dcap-qvl verification, same quote and collateral (reference)", value: round(oracle), unit: "ms (median)", target: null, ok: null },
+    {
+      name: "@phala/dcap-qvl verification, same quote and collateral (reference)",
+      value: round(oracle),
+      unit: "ms (median)",
+      target: null,
+      ok: null,
+    },
   ];
 }

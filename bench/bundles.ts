@@ -78,7 +78,14 @@ export async function buildHandler(handler: string, outRoot = join(root, ".sst",
     ...override,
   };
   const result = await esbuild.build(options as never);
-  const metafile = (result as { metafile: { inputs: Record<string, unknown>; outputs: Record<string, { bytes: number; imports: Array<{ path: string; external?: boolean }> }> } }).metafile;
+  const metafile = (
+    result as {
+      metafile: {
+        inputs: Record<string, unknown>;
+        outputs: Record<string, { bytes: number; imports: Array<{ path: string; external?: boolean }> }>;
+      };
+    }
+  ).metafile;
   const outputs = Object.entries(metafile.outputs);
   const packages = new Set(Object.keys(metafile.inputs).flatMap((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(f)?.[1] ?? []));
   const externals = new Set<string>();
@@ -190,7 +197,11 @@ export async function measureHandlers(o: { runs?: number; only?: string[] } = {}
     const importOnly = kind === "import" || handler === "http/list-models";
     for (let i = 0; i < (o.runs ?? 3); i++) runs.push(await probe(built.entry, kind, lambdaEnv(handler)));
     const statuses = new Set(runs.map((r) => r.status));
-    if (kind === "http" && !importOnly && ![...statuses].every((s) => s !== null && s >= 200 && s < 500 && (s >= 400 || handler === "http/openapi"))) {
+    if (
+      kind === "http" &&
+      !importOnly &&
+      ![...statuses].every((s) => s !== null && s >= 200 && s < 500 && (s >= 400 || handler === "http/openapi"))
+    ) {
       throw new Error(`${handler}: the unsigned probe was answered ${[...statuses].join(",")}, expected a 4xx`);
     }
     out.push({
@@ -213,17 +224,63 @@ export async function benchBundles(o: { runs?: number } = {}): Promise<BenchResu
   const withinSize = ms.filter((m) => m.bytes / 1024 <= BUNDLE_TARGET_KB).length;
   const withinImport = ms.filter((m) => m.importMs <= COLD_IMPORT_TARGET_MS).length;
   rows.push(
-    { name: `handler bundles within ${BUNDLE_TARGET_KB} KB and a ${COLD_IMPORT_TARGET_MS} ms cold import`, value: Math.min(withinSize, withinImport), unit: `of ${ms.length}`, target: `${ms.length} of ${ms.length}`, ok: withinSize === ms.length && withinImport === ms.length },
-    { name: `largest handler bundle (${big.handler}, all files)`, value: r1(big.bytes / 1024), unit: "KB", target: `≤ ${BUNDLE_TARGET_KB} KB`, ok: big.bytes / 1024 <= BUNDLE_TARGET_KB },
-    { name: `slowest cold import (${slow.handler}, fresh node process)`, value: r1(slow.importMs), unit: "ms", target: `≤ ${COLD_IMPORT_TARGET_MS} ms`, ok: slow.importMs <= COLD_IMPORT_TARGET_MS },
+    {
+      name: `handler bundles within ${BUNDLE_TARGET_KB} KB and a ${COLD_IMPORT_TARGET_MS} ms cold import`,
+      value: Math.min(withinSize, withinImport),
+      unit: `of ${ms.length}`,
+      target: `${ms.length} of ${ms.length}`,
+      ok: withinSize === ms.length && withinImport === ms.length,
+    },
+    {
+      name: `largest handler bundle (${big.handler}, all files)`,
+      value: r1(big.bytes / 1024),
+      unit: "KB",
+      target: `≤ ${BUNDLE_TARGET_KB} KB`,
+      ok: big.bytes / 1024 <= BUNDLE_TARGET_KB,
+    },
+    {
+      name: `slowest cold import (${slow.handler}, fresh node process)`,
+      value: r1(slow.importMs),
+      unit: "ms",
+      target: `≤ ${COLD_IMPORT_TARGET_MS} ms`,
+      ok: slow.importMs <= COLD_IMPORT_TARGET_MS,
+    },
   );
   const firsts = ms.filter((m) => m.firstMs !== null);
   const slowFirst = firsts.reduce((a, b) => (b.firstMs! > a.firstMs! ? b : a));
-  rows.push({ name: `slowest cold start to first answer (${slowFirst.handler}: import, deps with the DynamoDB client from node_modules, a 401)`, value: r1(slowFirst.firstMs!), unit: "ms", target: null, ok: null });
+  rows.push({
+    name: `slowest cold start to first answer (${slowFirst.handler}: import, deps with the DynamoDB client from node_modules, a 401)`,
+    value: r1(slowFirst.firstMs!),
+    unit: "ms",
+    target: null,
+    ok: null,
+  });
   for (const m of ms) {
-    rows.push({ name: `bundle ${m.handler}: size (${m.files} files)`, value: r1(m.bytes / 1024), unit: "KB", target: `≤ ${BUNDLE_TARGET_KB} KB`, ok: m.bytes / 1024 <= BUNDLE_TARGET_KB, group: "bundles" });
-    rows.push({ name: `bundle ${m.handler}: cold import`, value: r1(m.importMs), unit: "ms", target: `≤ ${COLD_IMPORT_TARGET_MS} ms`, ok: m.importMs <= COLD_IMPORT_TARGET_MS, group: "bundles" });
-    if (m.firstMs !== null) rows.push({ name: `bundle ${m.handler}: cold start to first answer`, value: r1(m.firstMs), unit: "ms", target: null, ok: null, group: "bundles" });
+    rows.push({
+      name: `bundle ${m.handler}: size (${m.files} files)`,
+      value: r1(m.bytes / 1024),
+      unit: "KB",
+      target: `≤ ${BUNDLE_TARGET_KB} KB`,
+      ok: m.bytes / 1024 <= BUNDLE_TARGET_KB,
+      group: "bundles",
+    });
+    rows.push({
+      name: `bundle ${m.handler}: cold import`,
+      value: r1(m.importMs),
+      unit: "ms",
+      target: `≤ ${COLD_IMPORT_TARGET_MS} ms`,
+      ok: m.importMs <= COLD_IMPORT_TARGET_MS,
+      group: "bundles",
+    });
+    if (m.firstMs !== null)
+      rows.push({
+        name: `bundle ${m.handler}: cold start to first answer`,
+        value: r1(m.firstMs),
+        unit: "ms",
+        target: null,
+        ok: null,
+        group: "bundles",
+      });
   }
   return rows;
 }

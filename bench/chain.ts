@@ -50,7 +50,9 @@ export async function measureVaultGas(): Promise<Record<string, { total: number;
   out.depositFirst = await run(() => f.vault.sendDeposit(f.requester.getSender(), DEPOSIT, f.account));
   out.depositNext = await run(() => f.vault.sendDeposit(f.requester.getSender(), DEPOSIT, f.account));
   out.depositComment = await run(() => f.vault.sendDepositComment(f.requester.getSender(), DEPOSIT, f.account));
-  out.depositCommentFirst = await run(() => f.vault.sendDepositComment(f.requester.getSender(), DEPOSIT, keyToUint(seededKeyPair("comment-first").publicKey)));
+  out.depositCommentFirst = await run(() =>
+    f.vault.sendDepositComment(f.requester.getSender(), DEPOSIT, keyToUint(seededKeyPair("comment-first").publicKey)),
+  );
   out.withdraw = await run(() => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"))));
   out.withdrawReplayRejected = await run(() => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"))));
   out.redeemFirst = await run(() => f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"))));
@@ -79,7 +81,15 @@ export async function benchChain(opts: { deposits?: number } = {}): Promise<Benc
   try {
     const ledger = createChainLedger(store);
     const t0 = performance.now();
-    const r = await runWatcher({ reader: chain.reader, ledger, alerts: collectingAlerts(), now: () => now * 1000, lagThresholdSeconds: 600, pageSize: 100, maxPages: 1000 });
+    const r = await runWatcher({
+      reader: chain.reader,
+      ledger,
+      alerts: collectingAlerts(),
+      now: () => now * 1000,
+      lagThresholdSeconds: 600,
+      pageSize: 100,
+      maxPages: 1000,
+    });
     const watchMs = performance.now() - t0;
     processed = r.processed;
     tps = (r.processed / watchMs) * 1000;
@@ -89,16 +99,36 @@ export async function benchChain(opts: { deposits?: number } = {}): Promise<Benc
   }
 
   const gas = await measureVaultGas();
-  const recorded = JSON.parse(readFileSync(join(here, "../contracts/gas.json"), "utf8")) as { ops: Record<string, { total: number } | number> };
+  const recorded = JSON.parse(readFileSync(join(here, "../contracts/gas.json"), "utf8")) as {
+    ops: Record<string, { total: number } | number>;
+  };
   const recordedTotal = (k: string) => {
     const v = recorded.ops[k];
     return typeof v === "number" ? v : v?.total;
   };
   const differing = Object.entries(gas).filter(([k, v]) => recordedTotal(k) !== v.total);
   return [
-    { name: `chain watcher throughput (sandbox → ledger over LMDB, ${processed} transactions)`, value: Math.round(tps), unit: "tx/s", target: `>= ${WATCHER_TARGET_TPS} tx/s`, ok: tps >= WATCHER_TARGET_TPS },
-    { name: "sandbox deposit send rate (wallet tx + vault tx)", value: Math.round((n / sendMs) * 1000), unit: "deposits/s", target: null, ok: null },
-    ...Object.entries(gas).map(([op, v]): BenchResult => ({ name: `vault gas: ${op} (measured in the sandbox; fees ${v.fees} nanoTON)`, value: v.total, unit: "gas", target: null, ok: null })),
+    {
+      name: `chain watcher throughput (sandbox → ledger over LMDB, ${processed} transactions)`,
+      value: Math.round(tps),
+      unit: "tx/s",
+      target: `>= ${WATCHER_TARGET_TPS} tx/s`,
+      ok: tps >= WATCHER_TARGET_TPS,
+    },
+    {
+      name: "sandbox deposit send rate (wallet tx + vault tx)",
+      value: Math.round((n / sendMs) * 1000),
+      unit: "deposits/s",
+      target: null,
+      ok: null,
+    },
+    ...Object.entries(gas).map(([op, v]): BenchResult => ({
+      name: `vault gas: ${op} (measured in the sandbox; fees ${v.fees} nanoTON)`,
+      value: v.total,
+      unit: "gas",
+      target: null,
+      ok: null,
+    })),
     {
       name: `vault gas: contracts/gas.json agrees with this measurement${differing.length ? ` (differs: ${differing.map(([k]) => k).join(", ")})` : ""}`,
       value: Object.keys(gas).length - differing.length,

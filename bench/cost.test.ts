@@ -3,7 +3,19 @@ import { ASSUME, PRICES, priceJob, sampleWorkload, total, WORKLOAD, type Measure
 
 /** One job of made-up counts: a submit (10 WRU, 2 RRU, 1 SQS send) and a result (4 WRU), 1 ms of work each. */
 function measured(): MeasuredJob {
-  const route = (wru: number, rru: number, sqs: number) => ({ invocations: 1, rru, wru, sqs, awsCalls: 0, logBytes: 0, ownMs: [1], waitMs: 0, responseBytes: 0, storedGbMonths: 0, permanentGb: 0 });
+  const route = (wru: number, rru: number, sqs: number) => ({
+    invocations: 1,
+    rru,
+    wru,
+    sqs,
+    awsCalls: 0,
+    logBytes: 0,
+    ownMs: [1],
+    waitMs: 0,
+    responseBytes: 0,
+    storedGbMonths: 0,
+    permanentGb: 0,
+  });
   return {
     jobs: 1,
     matchingMessages: 0,
@@ -38,7 +50,10 @@ describe("cost model: pricing a measured job", () => {
     const od = priceJob(measured(), { frontDoor: "function-urls", delivery: "relay", capacity: "on-demand" }, noRelay, workload).perJob;
     const pv = priceJob(measured(), { frontDoor: "function-urls", delivery: "relay", capacity: "provisioned" }, noRelay, workload).perJob;
     expect(od.dynamo).toBeCloseTo(14 * PRICES.dynamoWriteUnit.usd + 2 * PRICES.dynamoReadUnit.usd, 12);
-    expect(pv.dynamo).toBeCloseTo((14 * PRICES.dynamoWcuHour.usd + 2 * PRICES.dynamoRcuHour.usd) / 3600 / ASSUME.provisionedUtilization, 12);
+    expect(pv.dynamo).toBeCloseTo(
+      (14 * PRICES.dynamoWcuHour.usd + 2 * PRICES.dynamoRcuHour.usd) / 3600 / ASSUME.provisionedUtilization,
+      12,
+    );
   });
 
   it("API Gateway adds its price per request; function URLs add nothing", () => {
@@ -49,7 +64,12 @@ describe("cost model: pricing a measured job", () => {
   });
 
   it("holding the submit's Lambda bills the engine time at the function's memory and the re-reads; the relay bills what its pricer says", () => {
-    const relay = priceJob(measured(), { frontDoor: "function-urls", delivery: "relay", capacity: "on-demand" }, () => 1e-6, workload).perJob;
+    const relay = priceJob(
+      measured(),
+      { frontDoor: "function-urls", delivery: "relay", capacity: "on-demand" },
+      () => 1e-6,
+      workload,
+    ).perJob;
     const hold = priceJob(measured(), { frontDoor: "function-urls", delivery: "hold", capacity: "on-demand" }, () => 1e-6, workload).perJob;
     const heldSeconds = 10 * (ASSUME.lambdaMemoryMb / 1024) * PRICES.lambdaArmGbSecond.usd;
     expect(hold.lambda - relay.lambda).toBeCloseTo(heldSeconds, 12);

@@ -55,10 +55,20 @@ export const PRICES = {
   dynamoWcuHour: p(0.00065, "provisioned WCU-hour", PAGE("DynamoDB"), "2026-07"),
   dynamoRcuHour: p(0.00013, "provisioned RCU-hour", PAGE("DynamoDB"), "2026-07"),
   dynamoStorageGbMonth: p(0.25, "GB-month (first 25 GB free, not counted)", PAGE("DynamoDB"), "2026-10"),
-  dynamoPitrGbMonth: p(0.2, "GB-month of continuous backups (the stack turns PITR on)", "AWS DynamoDB pricing page (not in AWS-PRICES.md)", "2025-06-01"),
+  dynamoPitrGbMonth: p(
+    0.2,
+    "GB-month of continuous backups (the stack turns PITR on)",
+    "AWS DynamoDB pricing page (not in AWS-PRICES.md)",
+    "2025-06-01",
+  ),
   sqsRequest: p(0.4 / 1e6, "request, standard queue (each 64 KB a request)", PAGE("SQS"), "2026-03"),
   logsIngestGb: p(0.5, "GB ingested, CloudWatch Logs standard", PAGE("CloudWatch"), "2026-06"),
-  iotMessage: p(1.0 / 1e6, "message (5 KB steps; a publish and each delivery both count)", "AWS IoT Core pricing details (via AWS-PRICES.md)", "2026-09"),
+  iotMessage: p(
+    1.0 / 1e6,
+    "message (5 KB steps; a publish and each delivery both count)",
+    "AWS IoT Core pricing details (via AWS-PRICES.md)",
+    "2026-09",
+  ),
   iotConnectionMinute: p(0.08 / 1e6, "connection-minute", "AWS IoT Core pricing details (via AWS-PRICES.md)", "2026-09"),
   dataTransferOutGb: p(0.09, "GB to the internet (first 10 TB/month)", PAGE("API Gateway"), "2026-09"),
 } satisfies Record<string, Price>;
@@ -110,7 +120,15 @@ export const ASSUME = {
 };
 
 /** The figure the previous model gave (fixed 1 s engine, API Gateway, DynamoDB on-demand, submit held): issue 12. */
-export const PREVIOUS_MODEL_PER_MILLION = { usd: 27.81, dynamo: 16.26, lambda: 4.83, api: 3.0, sqs: 2.4, logs: 1.32, recorded: "issue 12 (bench/results.json before it)" };
+export const PREVIOUS_MODEL_PER_MILLION = {
+  usd: 27.81,
+  dynamo: 16.26,
+  lambda: 4.83,
+  api: 3.0,
+  sqs: 2.4,
+  logs: 1.32,
+  recorded: "issue 12 (bench/results.json before it)",
+};
 
 // ---------------------------------------------------------------- seeded sampling
 function mulberry32(seed: number) {
@@ -154,7 +172,19 @@ interface RouteMeter {
   storedGbMonths: number;
   permanentGb: number;
 }
-const zero = (): RouteMeter => ({ invocations: 0, rru: 0, wru: 0, sqs: 0, awsCalls: 0, logBytes: 0, ownMs: [], waitMs: 0, responseBytes: 0, storedGbMonths: 0, permanentGb: 0 });
+const zero = (): RouteMeter => ({
+  invocations: 0,
+  rru: 0,
+  wru: 0,
+  sqs: 0,
+  awsCalls: 0,
+  logBytes: 0,
+  ownMs: [],
+  waitMs: 0,
+  responseBytes: 0,
+  storedGbMonths: 0,
+  permanentGb: 0,
+});
 
 export class CostMeter {
   readonly routes = new Map<string, RouteMeter>();
@@ -241,7 +271,8 @@ export function meteredStore(inner: Store, meter: CostMeter, now: () => number =
       let permanentGb = 0;
       ops.forEach((op, i) => {
         const old = sizeOf(op.table, before[i]);
-        if (op.op === "check") checkReads += 2 * readUnits(old); // ConditionCheck: transactional read units
+        if (op.op === "check")
+          checkReads += 2 * readUnits(old); // ConditionCheck: transactional read units
         else if (op.op === "put") {
           const size = sizeOf(op.table, op.item);
           units += writeUnits(Math.max(old, size));
@@ -322,18 +353,28 @@ const ROUTES_NOT_PER_JOB = ["GET /v1/agent/jobs", "POST /v1/agents/heartbeat"];
 const WAITING_ROUTE = "POST /v1/jobs";
 
 export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Promise<MeasuredJob> {
-  const [{ startNetwork }, { startLocalAgents }, { createNullEngine, NULL_DEFAULT_MODEL }, { CocoonClient }, { generateSigningKey }, { createMemoryStore }, { routes }] =
-    await Promise.all([
-      import("../local/network"),
-      import("../local/agents"),
-      import("../agent/engines/builtin"),
-      import("../client/sdk"),
-      import("../core/crypto/keys"),
-      import("../local/memory-store"),
-      import("../functions/http/routes"),
-    ]);
+  const [
+    { startNetwork },
+    { startLocalAgents },
+    { createNullEngine, NULL_DEFAULT_MODEL },
+    { CocoonClient },
+    { generateSigningKey },
+    { createMemoryStore },
+    { routes },
+  ] = await Promise.all([
+    import("../local/network"),
+    import("../local/agents"),
+    import("../agent/engines/builtin"),
+    import("../client/sdk"),
+    import("../core/crypto/keys"),
+    import("../local/memory-store"),
+    import("../functions/http/routes"),
+  ]);
   const meter = new CostMeter();
-  const patterns: Array<[RegExp, string]> = routes.map((r) => [new RegExp("^" + r.spec.path.replace(/\{[^}]+\}/g, "[^/]+") + "$"), `${r.spec.method} ${r.spec.path}`]);
+  const patterns: Array<[RegExp, string]> = routes.map((r) => [
+    new RegExp("^" + r.spec.path.replace(/\{[^}]+\}/g, "[^/]+") + "$"),
+    `${r.spec.method} ${r.spec.path}`,
+  ]);
   const routeOf = (method: string, url: string) => {
     const path = new URL(url, "http://x").pathname;
     return patterns.find(([re, k]) => k.startsWith(method + " ") && re.test(path))?.[1] ?? `${method} ${path}`;
@@ -354,25 +395,39 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
   // Every request runs in a context naming its route; its duration is its Lambda's (local) time.
   const listeners = net.server.listeners("request") as Array<(...a: unknown[]) => void>;
   net.server.removeAllListeners("request");
-  net.server.on("request", (req: { method?: string; url?: string }, res: { on(e: string, f: () => void): void; write: (...a: unknown[]) => boolean; end: (...a: unknown[]) => unknown }) => {
-    const route = routeOf(req.method ?? "GET", req.url ?? "/");
-    const ctx = { route, waitMs: 0 };
-    let bytes = 0;
-    const count = (c: unknown) => (bytes += typeof c === "string" ? Buffer.byteLength(c) : c instanceof Uint8Array ? c.byteLength : 0);
-    const write = res.write.bind(res);
-    const end = res.end.bind(res);
-    res.write = (...a: unknown[]) => (count(a[0]), write(...a));
-    res.end = (...a: unknown[]) => (typeof a[0] !== "function" && count(a[0]), end(...a));
-    const t0 = performance.now();
-    res.on("finish", () => meter.invocation(route, performance.now() - t0, ctx.waitMs, bytes));
-    meter.als.run(ctx, () => listeners.forEach((l) => l.call(net.server, req, res)));
-  });
+  net.server.on(
+    "request",
+    (
+      req: { method?: string; url?: string },
+      res: { on(e: string, f: () => void): void; write: (...a: unknown[]) => boolean; end: (...a: unknown[]) => unknown },
+    ) => {
+      const route = routeOf(req.method ?? "GET", req.url ?? "/");
+      const ctx = { route, waitMs: 0 };
+      let bytes = 0;
+      const count = (c: unknown) => (bytes += typeof c === "string" ? Buffer.byteLength(c) : c instanceof Uint8Array ? c.byteLength : 0);
+      const write = res.write.bind(res);
+      const end = res.end.bind(res);
+      res.write = (...a: unknown[]) => (count(a[0]), write(...a));
+      res.end = (...a: unknown[]) => (typeof a[0] !== "function" && count(a[0]), end(...a));
+      const t0 = performance.now();
+      res.on("finish", () => meter.invocation(route, performance.now() - t0, ctx.waitMs, bytes));
+      meter.als.run(ctx, () => listeners.forEach((l) => l.call(net.server, req, res)));
+    },
+  );
 
   const home = mkdtempSync(join(tmpdir(), "cocoon-cost-"));
-  const agents = await startLocalAgents(net.url, home, [{ name: "a1", priceBps: 10_000, engine: createNullEngine(), models: [NULL_DEFAULT_MODEL], capacity: 8 }]);
+  const agents = await startLocalAgents(net.url, home, [
+    { name: "a1", priceBps: 10_000, engine: createNullEngine(), models: [NULL_DEFAULT_MODEL], capacity: 8 },
+  ]);
   const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
   await client.faucet(1_000_000_000_000n);
-  const ask = () => client.ask({ model: NULL_DEFAULT_MODEL, messages: [{ role: "user", content: "Summarise the plot of Hamlet in two sentences." }], maxTokens: 256, tiers: ["dev"] });
+  const ask = () =>
+    client.ask({
+      model: NULL_DEFAULT_MODEL,
+      messages: [{ role: "user", content: "Summarise the plot of Hamlet in two sentences." }],
+      maxTokens: 256,
+      tiers: ["dev"],
+    });
   const jobs = o.jobs ?? 100;
   try {
     for (let i = 0; i < (o.warmup ?? 10); i++) await ask();
@@ -389,7 +444,8 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
     // One heartbeat, measured: wait for the agent's next one.
     const before = meter.routes.get("POST /v1/agents/heartbeat")?.invocations ?? 0;
     const deadline = Date.now() + 12_000;
-    while ((meter.routes.get("POST /v1/agents/heartbeat")?.invocations ?? 0) === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while ((meter.routes.get("POST /v1/agents/heartbeat")?.invocations ?? 0) === before && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     measured.heartbeat = meter.routes.get("POST /v1/agents/heartbeat");
     return measured;
   } finally {
@@ -411,7 +467,8 @@ export interface Dollars {
 }
 const NONE: Dollars = { dynamo: 0, storage: 0, lambda: 0, frontDoor: 0, sqs: 0, logs: 0, delivery: 0, transfer: 0 };
 export const total = (d: Dollars) => Object.values(d).reduce((a, b) => a + b, 0);
-const add = (a: Dollars, b: Partial<Dollars>): Dollars => Object.fromEntries(Object.keys(NONE).map((k) => [k, a[k as keyof Dollars] + (b[k as keyof Dollars] ?? 0)])) as unknown as Dollars;
+const add = (a: Dollars, b: Partial<Dollars>): Dollars =>
+  Object.fromEntries(Object.keys(NONE).map((k) => [k, a[k as keyof Dollars] + (b[k as keyof Dollars] ?? 0)])) as unknown as Dollars;
 
 export type FrontDoor = "api-gateway" | "function-urls" | "router";
 export type Delivery = "hold" | "relay";
@@ -436,13 +493,17 @@ export interface PricingChoice {
 export type RelayPricer = (job: { engineSeconds: number; streamed: boolean }, frontDoor: FrontDoor) => number;
 export const defaultRelayPricer: RelayPricer = (job, frontDoor) => {
   const messages = job.streamed ? Math.ceil(job.engineSeconds / WORKLOAD.chunkSeconds) + 1 : 1;
-  const sessionCall = lambdaDollars(1, (2 * ASSUME.awsCallMs + 10) / 1000) + PRICES.dynamoReadUnit.usd + (frontDoor === "api-gateway" ? PRICES.apiHttpRequest.usd : 0);
+  const sessionCall =
+    lambdaDollars(1, (2 * ASSUME.awsCallMs + 10) / 1000) +
+    PRICES.dynamoReadUnit.usd +
+    (frontDoor === "api-gateway" ? PRICES.apiHttpRequest.usd : 0);
   return 2 * sessionCall + (2 + 2 * messages) * PRICES.iotMessage.usd + (job.engineSeconds / 60) * PRICES.iotConnectionMinute.usd;
 };
 
 const GB = ASSUME.lambdaMemoryMb / 1024;
 /** $ of n invocations of `seconds` each at the stack's memory size. */
-const lambdaDollars = (n: number, seconds: number) => n * (PRICES.lambdaRequest.usd + Math.max(ASSUME.lambdaMinMs / 1000, seconds) * GB * PRICES.lambdaArmGbSecond.usd);
+const lambdaDollars = (n: number, seconds: number) =>
+  n * (PRICES.lambdaRequest.usd + Math.max(ASSUME.lambdaMinMs / 1000, seconds) * GB * PRICES.lambdaArmGbSecond.usd);
 const median = (xs: number[]) => {
   if (xs.length === 0) return 0;
   const s = [...xs].sort((a, b) => a - b);
@@ -473,7 +534,8 @@ export function priceJob(
   const rruUsd = provisioned ? PRICES.dynamoRcuHour.usd / 3600 / ASSUME.provisionedUtilization : PRICES.dynamoReadUnit.usd;
   const coldShare = choice.frontDoor === "router" ? ASSUME.coldStartShare.router : ASSUME.coldStartShare.perRoute;
   const meanEngine = workload.reduce((a, j) => a + j.engineSeconds, 0) / workload.length;
-  const meanHeldGets = workload.reduce((a, j) => a + Math.max(0, Math.ceil(j.engineSeconds / ASSUME.maxWaitSeconds) - 1), 0) / workload.length;
+  const meanHeldGets =
+    workload.reduce((a, j) => a + Math.max(0, Math.ceil(j.engineSeconds / ASSUME.maxWaitSeconds) - 1), 0) / workload.length;
 
   for (const [route, r] of m.routes) {
     if (ROUTES_NOT_PER_JOB.includes(route)) continue;
@@ -496,12 +558,18 @@ export function priceJob(
       ...NONE,
       dynamo: (r.wru / m.jobs) * wruUsd + (r.rru / m.jobs + extraRru) * rruUsd,
       storage: storageGbMonthsPerJob(r, m.jobs, permanentMonths) * (PRICES.dynamoStorageGbMonth.usd + PRICES.dynamoPitrGbMonth.usd),
-      lambda: lambdaDollars(n, seconds) + lambdaDollars(extraCalls, ownSeconds(r, invocations)) + requests * coldShare * ASSUME.initSeconds * GB * PRICES.lambdaArmGbSecond.usd,
+      lambda:
+        lambdaDollars(n, seconds) +
+        lambdaDollars(extraCalls, ownSeconds(r, invocations)) +
+        requests * coldShare * ASSUME.initSeconds * GB * PRICES.lambdaArmGbSecond.usd,
       frontDoor: http && choice.frontDoor === "api-gateway" ? requests * PRICES.apiHttpRequest.usd : 0,
       // the matching event source: one receive and one delete batch per invocation
       sqs: (r.sqs / m.jobs + (http ? 0 : 2 * n)) * PRICES.sqsRequest.usd,
       logs:
-        ((r.logBytes / m.jobs + requests * ASSUME.platformLogBytesPerInvocation + (http && choice.frontDoor === "api-gateway" ? requests * ASSUME.accessLogBytesPerRequest : 0)) / 1e9) *
+        ((r.logBytes / m.jobs +
+          requests * ASSUME.platformLogBytesPerInvocation +
+          (http && choice.frontDoor === "api-gateway" ? requests * ASSUME.accessLogBytesPerRequest : 0)) /
+          1e9) *
         PRICES.logsIngestGb.usd,
       transfer: (r.responseBytes / m.jobs / 1e9) * PRICES.dataTransferOutGb.usd,
     };
@@ -509,7 +577,8 @@ export function priceJob(
   }
   // The agent on the SQS path: the receive that returns the job + one delete.
   byRoute.push(["agent SQS receive + delete", { ...NONE, sqs: 2 * PRICES.sqsRequest.usd }]);
-  if (choice.delivery === "relay") byRoute.push(["relay delivery", { ...NONE, delivery: workload.reduce((a, j) => a + relay(j, choice.frontDoor), 0) / workload.length }]);
+  if (choice.delivery === "relay")
+    byRoute.push(["relay delivery", { ...NONE, delivery: workload.reduce((a, j) => a + relay(j, choice.frontDoor), 0) / workload.length }]);
   const perJob = byRoute.reduce<Dollars>((a, [, d]) => add(a, d), NONE);
   return { perJob, byRoute };
 }
@@ -519,10 +588,15 @@ const r2 = (x: number) => Math.round(x * 100) / 100;
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const r6 = (x: number) => Math.round(x * 1e6) / 1e6;
 
-const DOORS: Record<FrontDoor, string> = { "api-gateway": "API Gateway HTTP API", "function-urls": "Lambda function URLs", router: "one router function (function URL)" };
+const DOORS: Record<FrontDoor, string> = {
+  "api-gateway": "API Gateway HTTP API",
+  "function-urls": "Lambda function URLs",
+  router: "one router function (function URL)",
+};
 
 /** GB-months of storage per job under a retention for the items without a TTL. */
-const storageGbMonthsPerJob = (r: RouteMeter, jobs: number, permanentMonths: number) => (r.storedGbMonths + r.permanentGb * permanentMonths) / jobs;
+const storageGbMonthsPerJob = (r: RouteMeter, jobs: number, permanentMonths: number) =>
+  (r.storedGbMonths + r.permanentGb * permanentMonths) / jobs;
 
 export async function benchCost(o: { jobs?: number; warmup?: number; print?: boolean; relay?: RelayPricer } = {}): Promise<BenchResult[]> {
   const m = await measureJob(o);
@@ -575,11 +649,21 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       ok: total(prov.perJob) * 1e6 <= 3,
     },
     ...breakdown("provisioned", prov.perJob),
-    { name: `AWS cost per 1M jobs, fully on-demand: DynamoDB on-demand, ${DOORS[onDemand.frontDoor]}, answer over the relay`, value: perM(od.perJob), unit: "$", target: "≤ $6", ok: total(od.perJob) * 1e6 <= 6 },
+    {
+      name: `AWS cost per 1M jobs, fully on-demand: DynamoDB on-demand, ${DOORS[onDemand.frontDoor]}, answer over the relay`,
+      value: perM(od.perJob),
+      unit: "$",
+      target: "≤ $6",
+      ok: total(od.perJob) * 1e6 <= 6,
+    },
     ...breakdown("on-demand", od.perJob),
-    ...(["api-gateway", "function-urls", "router"] as const).map(
-      (door): BenchResult => ({ name: `  front door compared (on-demand, relay): ${DOORS[door]}`, value: perM(cost({ ...onDemand, frontDoor: door }).perJob), unit: "$ / 1M jobs", target: null, ok: null }),
-    ),
+    ...(["api-gateway", "function-urls", "router"] as const).map((door): BenchResult => ({
+      name: `  front door compared (on-demand, relay): ${DOORS[door]}`,
+      value: perM(cost({ ...onDemand, frontDoor: door }).perJob),
+      unit: "$ / 1M jobs",
+      target: null,
+      ok: null,
+    })),
     {
       name: `  delivery compared (on-demand, function URLs): the submit's Lambda held while the engine works (mean ${r2(meanEngine)} s)`,
       value: perM(cost({ ...onDemand, delivery: "hold" }).perJob),
@@ -594,26 +678,70 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       target: null,
       ok: null,
     },
-    { name: "AWS cost per 1M jobs, today's path priced the same way (API Gateway, submit held, on-demand)", value: perM(now.perJob), unit: "$", target: null, ok: null },
-    { name: `AWS cost per 1M jobs, previous model (fixed 1 s engine; recorded in ${PREVIOUS_MODEL_PER_MILLION.recorded})`, value: PREVIOUS_MODEL_PER_MILLION.usd, unit: "$", target: null, ok: null },
-    { name: "  requests per job the cost model priced (one ask at a time, real handlers; agent on SQS)", value: r2(requests), unit: "requests", target: null, ok: null },
-    { name: "DynamoDB write units per job (measured, real handlers over the metering store)", value: r2(wru), unit: "WRU", target: null, ok: null },
-    { name: "DynamoDB read units per job (measured; a held submit's re-reads not included)", value: r2(rru), unit: "RRU", target: null, ok: null },
-    { name: "SQS requests per job (measured sends + event-source and agent receive/delete, batch of 4 at steady volume)", value: r2(sqs), unit: "requests", target: null, ok: null },
+    {
+      name: "AWS cost per 1M jobs, today's path priced the same way (API Gateway, submit held, on-demand)",
+      value: perM(now.perJob),
+      unit: "$",
+      target: null,
+      ok: null,
+    },
+    {
+      name: `AWS cost per 1M jobs, previous model (fixed 1 s engine; recorded in ${PREVIOUS_MODEL_PER_MILLION.recorded})`,
+      value: PREVIOUS_MODEL_PER_MILLION.usd,
+      unit: "$",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "  requests per job the cost model priced (one ask at a time, real handlers; agent on SQS)",
+      value: r2(requests),
+      unit: "requests",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "DynamoDB write units per job (measured, real handlers over the metering store)",
+      value: r2(wru),
+      unit: "WRU",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "DynamoDB read units per job (measured; a held submit's re-reads not included)",
+      value: r2(rru),
+      unit: "RRU",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "SQS requests per job (measured sends + event-source and agent receive/delete, batch of 4 at steady volume)",
+      value: r2(sqs),
+      unit: "requests",
+      target: null,
+      ok: null,
+    },
     ...idleAgentRows(m),
   ];
 
   if (o.print) {
-    console.error(`\ncost model: ${m.jobs} jobs through the real handlers; workload seed ${WORKLOAD.seed}, engine lognormal median ${WORKLOAD.engineMedianSeconds} s, p95 ${WORKLOAD.engineP95Seconds} s (mean ${r2(meanEngine)} s), ${WORKLOAD.streamedShare * 100} % streamed`);
+    console.error(
+      `\ncost model: ${m.jobs} jobs through the real handlers; workload seed ${WORKLOAD.seed}, engine lognormal median ${WORKLOAD.engineMedianSeconds} s, p95 ${WORKLOAD.engineP95Seconds} s (mean ${r2(meanEngine)} s), ${WORKLOAD.streamedShare * 100} % streamed`,
+    );
     for (const [label, c] of [
       ["target (provisioned)", prov],
       ["on-demand", od],
       ["today's path", now],
     ] as const) {
       console.error(`${label}: per 1M jobs by route (dynamo / storage / lambda / door / sqs / logs / delivery / transfer, $)`);
-      for (const [route, d] of c.byRoute) console.error(`  ${route.padEnd(30)} ${Object.values(d).map((x) => (x * 1e6).toFixed(3).padStart(7)).join(" ")}  = ${(total(d) * 1e6).toFixed(3)}`);
+      for (const [route, d] of c.byRoute)
+        console.error(
+          `  ${route.padEnd(30)} ${Object.values(d)
+            .map((x) => (x * 1e6).toFixed(3).padStart(7))
+            .join(" ")}  = ${(total(d) * 1e6).toFixed(3)}`,
+        );
     }
-    for (const [route, r] of m.routes) console.error(`  counts ${route}: ${JSON.stringify({ ...r, ownMs: r2(median(r.ownMs)), waitMs: Math.round(r.waitMs) })}`);
+    for (const [route, r] of m.routes)
+      console.error(`  counts ${route}: ${JSON.stringify({ ...r, ownMs: r2(median(r.ownMs)), waitMs: Math.round(r.waitMs) })}`);
   }
   return rows;
 }
@@ -638,23 +766,57 @@ function idleAgentRows(m: MeasuredJob): BenchResult[] {
       lambdaDollars(1, ownSeconds(hb, hb.invocations)) +
       (hb.wru / hb.invocations) * PRICES.dynamoWriteUnit.usd +
       (hb.rru / hb.invocations) * PRICES.dynamoReadUnit.usd +
-      ((hb.logBytes / hb.invocations + ASSUME.platformLogBytesPerInvocation + ASSUME.accessLogBytesPerRequest) / 1e9) * PRICES.logsIngestGb.usd
+      ((hb.logBytes / hb.invocations + ASSUME.platformLogBytesPerInvocation + ASSUME.accessLogBytesPerRequest) / 1e9) *
+        PRICES.logsIngestGb.usd
     : NaN;
   const cloudHeartbeat = DEFAULT_CORE_CONFIG.heartbeatSeconds;
   const withHb = idleSqs + (day / cloudHeartbeat) * hbDollars;
-  const httpPollIdle = receives * (PRICES.apiHttpRequest.usd + lambdaDollars(1, ASSUME.agentLongPollSeconds + 0.03) + PRICES.dynamoWriteUnit.usd + 3 * PRICES.dynamoReadUnit.usd + PRICES.sqsRequest.usd);
+  const httpPollIdle =
+    receives *
+    (PRICES.apiHttpRequest.usd +
+      lambdaDollars(1, ASSUME.agentLongPollSeconds + 0.03) +
+      PRICES.dynamoWriteUnit.usd +
+      3 * PRICES.dynamoReadUnit.usd +
+      PRICES.sqsRequest.usd);
   return [
-    { name: "idle agent-day (computed): SQS long-poll every 20 s + hourly session", value: r6(idleSqs), unit: "$", target: "≤ $0.002", ok: idleSqs <= 0.002 },
-    { name: `idle agent-day (computed, heartbeat measured): with heartbeats every ${cloudHeartbeat} s (cloud default)`, value: r6(withHb), unit: "$", target: "≤ $0.002", ok: withHb <= 0.002 },
-    { name: "idle agent-day (computed): HTTP long-poll fallback through Lambda", value: r6(httpPollIdle), unit: "$", target: null, ok: null },
-    { name: "matching consumer's idle pollers per day (computed, fixed, whatever the volume)", value: r6(ASSUME.matchingPollers * receives * PRICES.sqsRequest.usd), unit: "$", target: null, ok: null },
+    {
+      name: "idle agent-day (computed): SQS long-poll every 20 s + hourly session",
+      value: r6(idleSqs),
+      unit: "$",
+      target: "≤ $0.002",
+      ok: idleSqs <= 0.002,
+    },
+    {
+      name: `idle agent-day (computed, heartbeat measured): with heartbeats every ${cloudHeartbeat} s (cloud default)`,
+      value: r6(withHb),
+      unit: "$",
+      target: "≤ $0.002",
+      ok: withHb <= 0.002,
+    },
+    {
+      name: "idle agent-day (computed): HTTP long-poll fallback through Lambda",
+      value: r6(httpPollIdle),
+      unit: "$",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "matching consumer's idle pollers per day (computed, fixed, whatever the volume)",
+      value: r6(ASSUME.matchingPollers * receives * PRICES.sqsRequest.usd),
+      unit: "$",
+      target: null,
+      ok: null,
+    },
   ];
 }
 
 if (process.argv[1]?.endsWith("cost.ts")) {
   benchCost({ print: true })
     .then((rs) => {
-      for (const r of rs) console.log(`${r.name.padEnd(100)} ${String(r.value).padStart(10)} ${r.unit}  ${r.target ?? ""} ${r.ok === null ? "" : r.ok ? "ok" : "MISS"}`);
+      for (const r of rs)
+        console.log(
+          `${r.name.padEnd(100)} ${String(r.value).padStart(10)} ${r.unit}  ${r.target ?? ""} ${r.ok === null ? "" : r.ok ? "ok" : "MISS"}`,
+        );
       process.exit(0);
     })
     .catch((e) => {
@@ -714,10 +876,20 @@ export function streamedRelayCost(o: StreamedRelayCostInput): StreamedRelayCost 
   if (transport === "iot-mqtt") {
     const steps = (bytes: number) => Math.ceil(bytes / 5120);
     // chunk 0 carries the opener, the last the receipt
-    const chunkSteps = Array.from({ length: o.chunks }, (_, i) => steps(wire + (i === 0 || i === o.chunks - 1 ? 400 : 0))).reduce((a, b) => a + b, 0);
+    const chunkSteps = Array.from({ length: o.chunks }, (_, i) => steps(wire + (i === 0 || i === o.chunks - 1 ? 400 : 0))).reduce(
+      (a, b) => a + b,
+      0,
+    );
     const billed = 2 * chunkSteps + 2; // publish + delivery of each, connect + subscribe
-    const session = lambdaDollars(1, (2 * ASSUME.awsCallMs + 10) / 1000) + PRICES.dynamoReadUnit.usd + (frontDoor === "api-gateway" ? PRICES.apiHttpRequest.usd : 0);
-    const parts = { sessions: 2 * session * M, messages: billed * PRICES.iotMessage.usd * M, connection: minutes * PRICES.iotConnectionMinute.usd * M };
+    const session =
+      lambdaDollars(1, (2 * ASSUME.awsCallMs + 10) / 1000) +
+      PRICES.dynamoReadUnit.usd +
+      (frontDoor === "api-gateway" ? PRICES.apiHttpRequest.usd : 0);
+    const parts = {
+      sessions: 2 * session * M,
+      messages: billed * PRICES.iotMessage.usd * M,
+      connection: minutes * PRICES.iotConnectionMinute.usd * M,
+    };
     return { usdPerMillion: Object.values(parts).reduce((a, b) => a + b, 0), parts, billedMessagesPerJob: billed };
   }
   const wsMessage = 1.0 / 1e6; // API Gateway WebSocket messages, 32 KB steps (AWS-PRICES.md, 2026-09)

@@ -130,14 +130,26 @@ export async function benchEnvelope(opts: EnvelopeBenchOptions = {}): Promise<Be
       rawUs.push(Number(process.hrtime.bigint() - t0) / 1000);
     }
     const ratio = median(envUs) / median(rawUs);
-    out.push({ name: "envelope seal+open 1MB (k=3) ÷ raw chacha20-poly1305 seal+open 1MB, same run", value: Math.round(ratio * 100) / 100, unit: "×", target: "≤ 1.2", ok: ratio <= 1.2 });
+    out.push({
+      name: "envelope seal+open 1MB (k=3) ÷ raw chacha20-poly1305 seal+open 1MB, same run",
+      value: Math.round(ratio * 100) / 100,
+      unit: "×",
+      target: "≤ 1.2",
+      ok: ratio <= 1.2,
+    });
   }
 
   // The floor of every HPKE message: X25519 through node:crypto (keygen + DH on each seal, DH on open).
   const a = generateKeyPairSync("x25519");
   const bPub = generateKeyPairSync("x25519").publicKey;
   out.push(result("x25519 keygen (node:crypto, reference)", await measure(() => generateKeyPairSync("x25519"), small), null));
-  out.push(result("x25519 dh (node:crypto, reference)", await measure(() => diffieHellman({ privateKey: a.privateKey, publicKey: bPub }), small), null));
+  out.push(
+    result(
+      "x25519 dh (node:crypto, reference)",
+      await measure(() => diffieHellman({ privateKey: a.privateKey, publicKey: bPub }), small),
+      null,
+    ),
+  );
 
   const recipient = generateKemKey();
   const info = Buffer.from("cocoon/v1/reply");

@@ -15,8 +15,15 @@ const pct = (xs: number[], p: number) => {
 };
 
 /** Start the coordinator (local default: real handlers, LMDB, in-process queues; no TON sandbox) in its own process. */
-async function startCoordinatorProcess(): Promise<{ url: string; cpuMs(): number; requests(): Promise<Record<string, number>>; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", new URL("./coordinator-process.ts", import.meta.url).pathname], { stdio: ["pipe", "pipe", "inherit"] });
+async function startCoordinatorProcess(): Promise<{
+  url: string;
+  cpuMs(): number;
+  requests(): Promise<Record<string, number>>;
+  stop(): Promise<void>;
+}> {
+  const child = spawn(process.execPath, ["--import", "tsx", new URL("./coordinator-process.ts", import.meta.url).pathname], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   const lines = createInterface({ input: child.stdout! });
   const line = await new Promise<string>((resolve, reject) => {
     lines.once("line", resolve);
@@ -66,7 +73,9 @@ function processCpuMs(pid: number): number {
  * (prepare, only when the SDK's quote ran out) → seal → submit → dispatch → agent opens,
  * seals, signs → result → the waiting submit wakes → verify → open.
  */
-export async function benchNetwork(o: { latencyJobs?: number; throughputSeconds?: number; concurrency?: number } = {}): Promise<BenchResult[]> {
+export async function benchNetwork(
+  o: { latencyJobs?: number; throughputSeconds?: number; concurrency?: number } = {},
+): Promise<BenchResult[]> {
   const net = await startCoordinatorProcess();
   const home = mkdtempSync(join(tmpdir(), "cocoon-bench-"));
   const agents = await startLocalAgents(net.url, home, [
@@ -105,13 +114,43 @@ export async function benchNetwork(o: { latencyJobs?: number; throughputSeconds?
     const perJob = requestsPerJob(countsBefore, await net.requests(), done);
     return [
       { name: "added latency p50 (zero-time engine, full ask round trip)", value: round(p50), unit: "ms", target: "≤ 5 ms", ok: p50 <= 5 },
-      { name: "added latency p99 (zero-time engine, full ask round trip)", value: round(p99), unit: "ms", target: "≤ 20 ms", ok: p99 <= 20 },
-      { name: `throughput, null engine, ${conc} jobs in flight (coordinator on one core, SDK + agents on the other)`, value: Math.round(jps), unit: "jobs/s", target: "≥ 1000 jobs/s", ok: jps >= 1000 },
+      {
+        name: "added latency p99 (zero-time engine, full ask round trip)",
+        value: round(p99),
+        unit: "ms",
+        target: "≤ 20 ms",
+        ok: p99 <= 20,
+      },
+      {
+        name: `throughput, null engine, ${conc} jobs in flight (coordinator on one core, SDK + agents on the other)`,
+        value: Math.round(jps),
+        unit: "jobs/s",
+        target: "≥ 1000 jobs/s",
+        ok: jps >= 1000,
+      },
       // What the coordinator alone spends per job: 1000 / this = jobs/s one coordinator core could serve.
-      { name: "coordinator CPU per job (during the throughput run)", value: round(coordinatorCpuPerJob), unit: "ms", target: "≤ 1 ms", ok: coordinatorCpuPerJob <= 1 },
-      { name: `HTTP requests per job, requester + worker result (${perJob.parts})`, value: round(perJob.hot), unit: "requests", target: "≤ 2", ok: perJob.hot <= 2 },
+      {
+        name: "coordinator CPU per job (during the throughput run)",
+        value: round(coordinatorCpuPerJob),
+        unit: "ms",
+        target: "≤ 1 ms",
+        ok: coordinatorCpuPerJob <= 1,
+      },
+      {
+        name: `HTTP requests per job, requester + worker result (${perJob.parts})`,
+        value: round(perJob.hot),
+        unit: "requests",
+        target: "≤ 2",
+        ok: perJob.hot <= 2,
+      },
       // The local agents long-poll over HTTP (one poll hands out several jobs under load); on AWS they read their SQS queue.
-      { name: "  agent HTTP polls + heartbeats per job (local transport; SQS on AWS)", value: round(perJob.agent), unit: "requests", target: null, ok: null },
+      {
+        name: "  agent HTTP polls + heartbeats per job (local transport; SQS on AWS)",
+        value: round(perJob.agent),
+        unit: "requests",
+        target: null,
+        ok: null,
+      },
     ];
   } finally {
     await Promise.all(agents.map((a) => a.stop()));

@@ -2,7 +2,14 @@ import { describe, expect, it } from "vitest";
 import { applyTargets, readmeBlock, type BenchRun } from "./run";
 import type { BenchResult } from "./types";
 
-const row = (name: string, value: number, over: Partial<BenchResult> = {}): BenchResult => ({ name, value, unit: "", target: null, ok: null, ...over });
+const row = (name: string, value: number, over: Partial<BenchResult> = {}): BenchResult => ({
+  name,
+  value,
+  unit: "",
+  target: null,
+  ok: null,
+  ...over,
+});
 
 describe("bench/run: every target has its row and verdict", () => {
   it("a target row without a target gets it, with a verdict from its value (coordinator CPU per job ≤ 1 ms)", () => {

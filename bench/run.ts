@@ -29,13 +29,49 @@ const DEFAULT_LIMIT_MS = 180_000;
 export const TARGETS: Array<{ suite: string; what: string; match: RegExp; target: string; ok: (v: number) => boolean }> = [
   { suite: "network", what: "added latency p50", match: /^added latency p50/, target: "≤ 5 ms", ok: (v) => v <= 5 },
   { suite: "network", what: "added latency p99", match: /^added latency p99/, target: "≤ 20 ms", ok: (v) => v <= 20 },
-  { suite: "network", what: "throughput (jobs finished inside the window)", match: /^throughput/, target: "≥ 1000 jobs/s", ok: (v) => v >= 1000 },
+  {
+    suite: "network",
+    what: "throughput (jobs finished inside the window)",
+    match: /^throughput/,
+    target: "≥ 1000 jobs/s",
+    ok: (v) => v >= 1000,
+  },
   { suite: "network", what: "coordinator CPU per job", match: /^coordinator CPU per job/, target: "≤ 1 ms", ok: (v) => v <= 1 },
-  { suite: "envelope", what: "1 MB envelope ÷ raw ChaCha20-Poly1305", match: /^envelope seal\+open 1MB .*÷ raw chacha20/, target: "≤ 1.2", ok: (v) => v <= 1.2 },
-  { suite: "attestation", what: "TDX cold verification ÷ @phala/dcap-qvl", match: /^TDX cold verification ÷ @phala\/dcap-qvl/, target: "≤ 0.5", ok: (v) => v <= 0.5 },
-  { suite: "chain", what: "chain watcher throughput over LMDB", match: /^chain watcher throughput/, target: ">= 200 tx/s", ok: (v) => v >= 200 },
-  { suite: "cost", what: "AWS cost per 1M jobs at steady volume (provisioned)", match: /^AWS cost per 1M jobs, steady volume/, target: "≤ $3", ok: (v) => v <= 3 },
-  { suite: "cost", what: "AWS cost per 1M jobs fully on-demand", match: /^AWS cost per 1M jobs, fully on-demand/, target: "≤ $6", ok: (v) => v <= 6 },
+  {
+    suite: "envelope",
+    what: "1 MB envelope ÷ raw ChaCha20-Poly1305",
+    match: /^envelope seal\+open 1MB .*÷ raw chacha20/,
+    target: "≤ 1.2",
+    ok: (v) => v <= 1.2,
+  },
+  {
+    suite: "attestation",
+    what: "TDX cold verification ÷ @phala/dcap-qvl",
+    match: /^TDX cold verification ÷ @phala\/dcap-qvl/,
+    target: "≤ 0.5",
+    ok: (v) => v <= 0.5,
+  },
+  {
+    suite: "chain",
+    what: "chain watcher throughput over LMDB",
+    match: /^chain watcher throughput/,
+    target: ">= 200 tx/s",
+    ok: (v) => v >= 200,
+  },
+  {
+    suite: "cost",
+    what: "AWS cost per 1M jobs at steady volume (provisioned)",
+    match: /^AWS cost per 1M jobs, steady volume/,
+    target: "≤ $3",
+    ok: (v) => v <= 3,
+  },
+  {
+    suite: "cost",
+    what: "AWS cost per 1M jobs fully on-demand",
+    match: /^AWS cost per 1M jobs, fully on-demand/,
+    target: "≤ $6",
+    ok: (v) => v <= 6,
+  },
   { suite: "network", what: "HTTP requests per job", match: /^HTTP requests per job/, target: "≤ 2", ok: (v) => v <= 2 },
   { suite: "cost", what: "idle agent-day", match: /^idle agent-day \(computed\): SQS/, target: "≤ $0.002", ok: (v) => v <= 0.002 },
   { suite: "bundles", what: "largest handler bundle", match: /^largest handler bundle/, target: "≤ 300 KB", ok: (v) => v <= 300 },
@@ -105,7 +141,9 @@ export function readmeBlock(run: BenchRun): string {
     "",
     "| benchmark | value | unit | target | |",
     "|---|---|---|---|---|",
-    ...run.results.filter((r) => !r.group).map((r) => `| ${esc(r.name)} | ${fmt(r.value)} | ${esc(r.unit)} | ${esc(r.target ?? "")} | ${verdict(r)} |`),
+    ...run.results
+      .filter((r) => !r.group)
+      .map((r) => `| ${esc(r.name)} | ${fmt(r.value)} | ${esc(r.unit)} | ${esc(r.target ?? "")} | ${verdict(r)} |`),
   ];
   const bundles = run.results.filter((r) => r.group === "bundles");
   if (bundles.length) {
@@ -125,7 +163,10 @@ export function readmeBlock(run: BenchRun): string {
       "",
       "| handler | bundle (KB, all files) | cold import (ms) | cold start to first answer (ms) | |",
       "|---|---|---|---|---|",
-      ...[...byHandler].map(([h, e]) => `| ${h} | ${fmt(e.size?.value ?? NaN)} | ${fmt(e.imp?.value ?? NaN)} | ${e.first ? fmt(e.first.value) : "—"} | ${e.size?.ok && e.imp?.ok ? "ok" : "**MISS**"} |`),
+      ...[...byHandler].map(
+        ([h, e]) =>
+          `| ${h} | ${fmt(e.size?.value ?? NaN)} | ${fmt(e.imp?.value ?? NaN)} | ${e.first ? fmt(e.first.value) : "—"} | ${e.size?.ok && e.imp?.ok ? "ok" : "**MISS**"} |`,
+      ),
     );
   }
   return lines.join("\n");
@@ -162,19 +203,31 @@ async function main() {
     }
   }
   const results = applyTargets(raw, names);
-  const run: BenchRun = { commit, dirty, date, node: process.versions.node, cpus: cpus().length, loadavg: { start, end: loadavg() }, suites: names, results };
+  const run: BenchRun = {
+    commit,
+    dirty,
+    date,
+    node: process.versions.node,
+    cpus: cpus().length,
+    loadavg: { start, end: loadavg() },
+    suites: names,
+    results,
+  };
 
   const rows = results.map((r) => [r.name, fmt(r.value), r.unit, r.target ?? "", r.ok === null ? "" : r.ok ? "ok" : "MISS"]);
   const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...[["benchmark", "value", "unit", "target", ""], ...rows].map((r) => r[i]!.length)));
   const line = (r: string[]) => "| " + r.map((c, i) => c.padEnd(widths[i]!)).join(" | ") + " |";
-  console.log(`commit ${commit}${dirty ? " (dirty)" : ""}, ${date}, load ${start.map((x) => x.toFixed(2)).join(" ")} → ${run.loadavg.end.map((x) => x.toFixed(2)).join(" ")}`);
+  console.log(
+    `commit ${commit}${dirty ? " (dirty)" : ""}, ${date}, load ${start.map((x) => x.toFixed(2)).join(" ")} → ${run.loadavg.end.map((x) => x.toFixed(2)).join(" ")}`,
+  );
   console.log(line(["benchmark", "value", "unit", "target", ""]));
   console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
   for (const r of rows) console.log(line(r));
   const out = join(here, only.length ? "results.local.json" : "results.json");
   writeFileSync(out, JSON.stringify(run, null, 2) + "\n");
   console.log(`\nwrote ${out}`);
-  if (!only.length) console.log(writeReadmeBlock(run) ? "README.md benchmark table regenerated" : "README.md has no bench markers: table not written");
+  if (!only.length)
+    console.log(writeReadmeBlock(run) ? "README.md benchmark table regenerated" : "README.md has no bench markers: table not written");
   process.exit(0);
 }
 

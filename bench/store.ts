@@ -30,7 +30,12 @@ function debitOps(i: number, account: number): WriteOp[] {
       add: { available: -1_000n, reserved: 1_000n },
       when: { kind: "cmp", attr: "available", op: ">=", value: 1_000n },
     },
-    { op: "put", table: "ledger", item: { pk: `mv-${i}`, sk: "tx", account: acct.pk, amount: 1_000n, kind: "reserve" }, when: { kind: "notExists" } },
+    {
+      op: "put",
+      table: "ledger",
+      item: { pk: `mv-${i}`, sk: "tx", account: acct.pk, amount: 1_000n, kind: "reserve" },
+      when: { kind: "notExists" },
+    },
     {
       op: "update",
       table: "jobs",
@@ -44,8 +49,10 @@ function debitOps(i: number, account: number): WriteOp[] {
 
 async function seed(store: LmdbStore): Promise<void> {
   const ops: WriteOp[] = [];
-  for (let a = 0; a < ACCOUNTS; a++) ops.push({ op: "put", table: "accounts", item: { pk: `acct-${a}`, sk: "balance", available: 10n ** 15n, reserved: 0n } });
-  for (let j = 0; j < JOBS; j++) ops.push({ op: "put", table: "jobs", item: { pk: `job-${j}`, sk: "job", state: "queued", model: "llama-3.1-8b", attempts: 0 } });
+  for (let a = 0; a < ACCOUNTS; a++)
+    ops.push({ op: "put", table: "accounts", item: { pk: `acct-${a}`, sk: "balance", available: 10n ** 15n, reserved: 0n } });
+  for (let j = 0; j < JOBS; j++)
+    ops.push({ op: "put", table: "jobs", item: { pk: `job-${j}`, sk: "job", state: "queued", model: "llama-3.1-8b", attempts: 0 } });
   for (let k = 0; k < ops.length; k += 100) await store.transact(ops.slice(k, k + 100));
 }
 
@@ -131,7 +138,8 @@ function valueBytes(v: unknown): number {
   if (typeof v === "number" || typeof v === "bigint") return Math.ceil(String(v).replace(/^-/, "").length / 2) + 1;
   if (v instanceof Uint8Array) return v.byteLength;
   if (Array.isArray(v)) return 3 + v.reduce((s: number, x) => s + 1 + valueBytes(x), 0);
-  if (typeof v === "object") return 3 + Object.entries(v as Record<string, unknown>).reduce((s, [k, x]) => s + 1 + Buffer.byteLength(k) + valueBytes(x), 0);
+  if (typeof v === "object")
+    return 3 + Object.entries(v as Record<string, unknown>).reduce((s, [k, x]) => s + 1 + Buffer.byteLength(k) + valueBytes(x), 0);
   return Buffer.byteLength(String(v));
 }
 
@@ -187,7 +195,11 @@ export function countingStore(inner: Store, meter: UnitMeter): Store {
         }
         if (op.op === "put") bytes = Math.max(old, dynamoItemBytes(op.table, op.item));
         else if (op.op === "delete") bytes = old;
-        else bytes = Math.max(old, dynamoItemBytes(op.table, { ...(before[i] ?? { pk: op.key.pk, sk: op.key.sk }), ...(op.set ?? {}), ...(op.add ?? {}) } as Item));
+        else
+          bytes = Math.max(
+            old,
+            dynamoItemBytes(op.table, { ...(before[i] ?? { pk: op.key.pk, sk: op.key.sk }), ...(op.set ?? {}), ...(op.add ?? {}) } as Item),
+          );
         items++;
         wru += (transactional ? 2 : 1) * Math.max(1, Math.ceil(bytes / 1024));
       });
@@ -209,7 +221,15 @@ export function countingStore(inner: Store, meter: UnitMeter): Store {
  * heartbeats are left out of the per-job totals: on AWS the agent reads its own SQS queue.
  */
 export async function benchJobUnits(o: { jobs?: number } = {}): Promise<BenchResult[]> {
-  const [{ startNetwork }, { startLocalAgents }, { createNullEngine, NULL_DEFAULT_MODEL }, { CocoonClient }, { generateSigningKey }, { createMemoryStore }, { routes }] = await Promise.all([
+  const [
+    { startNetwork },
+    { startLocalAgents },
+    { createNullEngine, NULL_DEFAULT_MODEL },
+    { CocoonClient },
+    { generateSigningKey },
+    { createMemoryStore },
+    { routes },
+  ] = await Promise.all([
     import("../local/network"),
     import("../local/agents"),
     import("../agent/engines/builtin"),
@@ -220,7 +240,9 @@ export async function benchJobUnits(o: { jobs?: number } = {}): Promise<BenchRes
   ]);
   const meter = unitMeter();
   const requests = new Map<string, number>();
-  const patterns = routes.map((r) => [new RegExp("^" + r.spec.path.replace(/\{[^}]+\}/g, "[^/]+") + "$"), `${r.spec.method} ${r.spec.path}`] as const);
+  const patterns = routes.map(
+    (r) => [new RegExp("^" + r.spec.path.replace(/\{[^}]+\}/g, "[^/]+") + "$"), `${r.spec.method} ${r.spec.path}`] as const,
+  );
   const routeOf = (method: string, url: string) => {
     const p = new URL(url, "http://x").pathname;
     return patterns.find(([re, k]) => k.startsWith(method + " ") && re.test(p))?.[1] ?? `${method} ${p}`;
@@ -235,10 +257,18 @@ export async function benchJobUnits(o: { jobs?: number } = {}): Promise<BenchRes
     meter.route.run(route, () => listeners.forEach((l) => l.call(net.server, req, res)));
   });
   const home = mkdtempSync(join(tmpdir(), "cocoon-units-"));
-  const agents = await startLocalAgents(net.url, home, [{ name: "u1", priceBps: 10_000, engine: createNullEngine(), models: [NULL_DEFAULT_MODEL], capacity: 8 }]);
+  const agents = await startLocalAgents(net.url, home, [
+    { name: "u1", priceBps: 10_000, engine: createNullEngine(), models: [NULL_DEFAULT_MODEL], capacity: 8 },
+  ]);
   const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
   await client.faucet(1_000_000_000_000n);
-  const ask = () => client.ask({ model: NULL_DEFAULT_MODEL, messages: [{ role: "user", content: "Summarise the plot of Hamlet in two sentences." }], maxTokens: 256, tiers: ["dev"] });
+  const ask = () =>
+    client.ask({
+      model: NULL_DEFAULT_MODEL,
+      messages: [{ role: "user", content: "Summarise the plot of Hamlet in two sentences." }],
+      maxTokens: 256,
+      tiers: ["dev"],
+    });
   const jobs = o.jobs ?? 200;
   try {
     for (let i = 0; i < 5; i++) await ask();
@@ -259,12 +289,27 @@ export async function benchJobUnits(o: { jobs?: number } = {}): Promise<BenchRes
     if (agentTransport.has(route)) continue;
     wru += r.wru;
     rru += r.rru;
-    rows.push({ name: `  DynamoDB units per job: ${route} (write / read)`, value: round2(r.wru / jobs), unit: `WRU (${round2(r.rru / jobs)} RRU)`, target: null, ok: null });
+    rows.push({
+      name: `  DynamoDB units per job: ${route} (write / read)`,
+      value: round2(r.wru / jobs),
+      unit: `WRU (${round2(r.rru / jobs)} RRU)`,
+      target: null,
+      ok: null,
+    });
   }
   for (const [route, n] of requests) if (!agentTransport.has(route)) http += n;
-  const perRoute = [...requests].filter(([r]) => !agentTransport.has(r)).map(([r, n]) => `${r} ${round2(n / jobs)}`).join(", ");
+  const perRoute = [...requests]
+    .filter(([r]) => !agentTransport.has(r))
+    .map(([r, n]) => `${r} ${round2(n / jobs)}`)
+    .join(", ");
   return [
-    { name: "DynamoDB write units per job (real handlers over the counting store; AWS replay guard; agent on SQS)", value: round2(wru / jobs), unit: "WRU", target: null, ok: null },
+    {
+      name: "DynamoDB write units per job (real handlers over the counting store; AWS replay guard; agent on SQS)",
+      value: round2(wru / jobs),
+      unit: "WRU",
+      target: null,
+      ok: null,
+    },
     { name: "DynamoDB read units per job (same run)", value: round2(rru / jobs), unit: "RRU", target: null, ok: null },
     { name: `HTTP requests per job (${perRoute})`, value: round2(http / jobs), unit: "requests", target: "≤ 2", ok: http / jobs <= 2 },
     ...rows,

@@ -77,7 +77,15 @@ export async function benchStreaming(o: StreamBenchOptions = {}): Promise<BenchR
   const signingKey = generateSigningKey();
   const kemKey = generateKemKey();
   const streamed: Array<{ chunks: number; messages: number }> = [];
-  const agent = await startAgent({ apiUrl: net.url, signingKey, kemKey, engine, models: [{ model: BUILTIN_DEFAULT_MODEL }], capacity: 1, attest: makeAttester({ tier: "dev", signingKey, kemKey }) });
+  const agent = await startAgent({
+    apiUrl: net.url,
+    signingKey,
+    kemKey,
+    engine,
+    models: [{ model: BUILTIN_DEFAULT_MODEL }],
+    capacity: 1,
+    attest: makeAttester({ tier: "dev", signingKey, kemKey }),
+  });
   const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
   const overheads: number[] = [];
   const ratios: number[] = [];
@@ -88,7 +96,12 @@ export async function benchStreaming(o: StreamBenchOptions = {}): Promise<BenchR
       let first: number | undefined;
       let last = t0;
       let chunks = 0;
-      for await (const ev of client.askStream({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: "stream a long enough answer for a measurement of its pace, please, word after word" }], maxTokens: o.maxTokens ?? 64, tiers: ["dev"] })) {
+      for await (const ev of client.askStream({
+        model: BUILTIN_DEFAULT_MODEL,
+        messages: [{ role: "user", content: "stream a long enough answer for a measurement of its pace, please, word after word" }],
+        maxTokens: o.maxTokens ?? 64,
+        tiers: ["dev"],
+      })) {
         if (ev.type === "delta") {
           first ??= performance.now();
           last = performance.now();
@@ -112,9 +125,27 @@ export async function benchStreaming(o: StreamBenchOptions = {}): Promise<BenchR
     const ttft = median(overheads);
     const ratio = median(ratios);
     return [
-      { name: "streaming: time to first token through the network minus the engine's own (median)", value: +ttft.toFixed(2), unit: "ms", target: "≤ 10 ms", ok: ttft <= 10 },
-      { name: `streaming: streamed tokens/s through the network ÷ the engine's own (${Math.round(1000 / msPerToken)} tok/s engine)`, value: +ratio.toFixed(3), unit: "×", target: "≥ 0.98", ok: ratio >= 0.98 },
-      { name: "streaming: relay chunks per streamed job (adaptive: first token at once, then about one a second)", value: +chunksPerJob.toFixed(2), unit: "chunks", target: null, ok: null },
+      {
+        name: "streaming: time to first token through the network minus the engine's own (median)",
+        value: +ttft.toFixed(2),
+        unit: "ms",
+        target: "≤ 10 ms",
+        ok: ttft <= 10,
+      },
+      {
+        name: `streaming: streamed tokens/s through the network ÷ the engine's own (${Math.round(1000 / msPerToken)} tok/s engine)`,
+        value: +ratio.toFixed(3),
+        unit: "×",
+        target: "≥ 0.98",
+        ok: ratio >= 0.98,
+      },
+      {
+        name: "streaming: relay chunks per streamed job (adaptive: first token at once, then about one a second)",
+        value: +chunksPerJob.toFixed(2),
+        unit: "chunks",
+        target: null,
+        ok: null,
+      },
     ];
   } finally {
     await agent.stop();
@@ -125,7 +156,10 @@ export async function benchStreaming(o: StreamBenchOptions = {}): Promise<BenchR
 if (process.argv[1]?.endsWith("stream.ts")) {
   benchStreaming()
     .then((rs) => {
-      for (const r of rs) console.log(`${r.name.padEnd(110)} ${String(r.value).padStart(8)} ${r.unit}  ${r.target ?? ""} ${r.ok === null ? "" : r.ok ? "ok" : "MISS"}`);
+      for (const r of rs)
+        console.log(
+          `${r.name.padEnd(110)} ${String(r.value).padStart(8)} ${r.unit}  ${r.target ?? ""} ${r.ok === null ? "" : r.ok ? "ok" : "MISS"}`,
+        );
       process.exit(0);
     })
     .catch((e) => {

@@ -44,7 +44,11 @@ describe("cocoon CLI against a local network", () => {
     expect(await main(["faucet", "5", ...args("asker")], fund.out, fund.err)).toBe(0);
     // Act
     const r = io();
-    const code = await main(["ask", "what", "is", "a", "vault?", ...args("asker"), "--allow-dev", "--tier", "dev", "--max-tokens", "16"], r.out, r.err);
+    const code = await main(
+      ["ask", "what", "is", "a", "vault?", ...args("asker"), "--allow-dev", "--tier", "dev", "--max-tokens", "16"],
+      r.out,
+      r.err,
+    );
     // Assess
     expect(code).toBe(0);
     expect(r.o.out).toContain("verified: attestation ✓");
@@ -62,9 +66,32 @@ describe("cocoon CLI against a local network", () => {
     const writes: string[] = [];
     const err = io();
     // Act
-    const code = await main(["ask", "count", "the", "words", "of", "this", "question", ...args("streamer"), "--allow-dev", "--tier", "dev", "--max-tokens", "16"], { write: (s: string) => void writes.push(s) }, err.err);
+    const code = await main(
+      ["ask", "count", "the", "words", "of", "this", "question", ...args("streamer"), "--allow-dev", "--tier", "dev", "--max-tokens", "16"],
+      { write: (s: string) => void writes.push(s) },
+      err.err,
+    );
     const whole = io();
-    const wholeCode = await main(["ask", "count", "the", "words", "of", "this", "question", ...args("streamer"), "--allow-dev", "--tier", "dev", "--max-tokens", "16", "--no-stream"], whole.out, whole.err);
+    const wholeCode = await main(
+      [
+        "ask",
+        "count",
+        "the",
+        "words",
+        "of",
+        "this",
+        "question",
+        ...args("streamer"),
+        "--allow-dev",
+        "--tier",
+        "dev",
+        "--max-tokens",
+        "16",
+        "--no-stream",
+      ],
+      whole.out,
+      whole.err,
+    );
     delete process.env.COCOON_STREAM_INTERVAL_MS;
     // Assess
     expect([code, wholeCode]).toEqual([0, 0]);

@@ -43,7 +43,8 @@ function connection(cmd: Command): Command {
 function connect(o: ConnectionOptions) {
   const s = cliSettings({ api: o.api, key: o.key, keyEnv: process.env.COCOON_KEY_FILE, defaultKeyName: "requester.key" });
   // Dev (simulated) attestations only with an explicit opt-in: the flag, or the local network's own settings file.
-  const allowDev = o.allowDev === true || process.env.COCOON_ALLOW_DEV === "1" || (s.local?.allowDevAttestation === true && s.apiUrl === s.local.apiUrl);
+  const allowDev =
+    o.allowDev === true || process.env.COCOON_ALLOW_DEV === "1" || (s.local?.allowDevAttestation === true && s.apiUrl === s.local.apiUrl);
   const key = loadOrCreateKey(s.keyFile);
   return { apiUrl: s.apiUrl, key, allowDev, client: new CocoonClient({ apiUrl: s.apiUrl, key, allowDev }) };
 }
@@ -57,7 +58,10 @@ function tierList(v: string): AttestationTier[] {
 }
 
 export function buildProgram(io: Io, setCode: (code: number) => void): Command {
-  const program = newProgram("cocoon", "the Cocoon requester CLI: confidential AI inference paid in TON", io).addHelpText("after", SETTINGS_HELP);
+  const program = newProgram("cocoon", "the Cocoon requester CLI: confidential AI inference paid in TON", io).addHelpText(
+    "after",
+    SETTINGS_HELP,
+  );
   const print = (o: ConnectionOptions, v: unknown, text: string) => io.out.write((o.json ? JSON.stringify(v, null, 2) : text) + "\n");
   /** Shows what a long wait waits for (spinner on a terminal, lines otherwise, nothing with --json), wiped when it ends. */
   const withProgress = async <T>(o: ConnectionOptions, fn: (step: (text: string) => void) => Promise<T>): Promise<T> => {
@@ -88,75 +92,98 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   connection(
     program
       .command("ask")
-      .description("ask a model; the job is sealed to workers whose attestation you verified, and the answer's receipt and bill are checked")
+      .description(
+        "ask a model; the job is sealed to workers whose attestation you verified, and the answer's receipt and bill are checked",
+      )
       .argument("<prompt...>", "the question (several words are joined)")
       .option("--model <name>", "the model (default: the first with a live worker; see `cocoon models`)")
       .option("--max-tokens <n>", "most tokens in the answer", positiveInt, 256)
-      .option("--tier <list>", "attestation tiers you accept, comma-separated: tdx, dev (SIMULATED), none (NOT confidential); default tdx, plus dev when dev is allowed", tierList)
+      .option(
+        "--tier <list>",
+        "attestation tiers you accept, comma-separated: tdx, dev (SIMULATED), none (NOT confidential); default tdx, plus dev when dev is allowed",
+        tierList,
+      )
       .option("--allow-dev", "accept SIMULATED (dev) attestations (default only against the local network)")
       .option("--fresh-attestation", "challenge every candidate for evidence bound to a nonce of yours before encrypting to it")
       .option("--no-stream", "wait for the whole answer instead of printing tokens as they arrive (--json never streams)"),
   ).action(
-    run(async (words: string[], o: ConnectionOptions & { model?: string; maxTokens: number; tier?: AttestationTier[]; freshAttestation?: boolean; stream: boolean }) => {
-      const { client, allowDev } = connect(o);
-      let model = o.model;
-      if (!model) {
-        const { models } = await client.models();
-        model = models.find((m) => m.workers > 0)?.model;
-        if (!model) throw new ApiError(409, "no_workers", "no model has a live worker right now; see cocoon models");
-      }
-      const ask = {
-        model,
-        messages: [{ role: "user" as const, content: words.join(" ") }],
-        maxTokens: o.maxTokens,
-        tiers: o.tier ?? (allowDev ? (["tdx", "dev"] as AttestationTier[]) : (["tdx"] as AttestationTier[])),
-        freshAttestation: o.freshAttestation === true,
-      };
-      if (o.json || !o.stream) {
-        const r = await withProgress(o, (step) => client.ask({ ...ask, onProgress: step }));
-        print(o, r, formatAnswer(r));
-        return;
-      }
-      // Tokens as they arrive: each delta is shown only once its chunk verified (client/reply.ts).
-      const progress = progressOn(io.err, { quiet: false });
-      let streaming = false;
-      try {
-        for await (const ev of client.askStream({ ...ask, onProgress: (t) => progress.step(t) })) {
-          if (!streaming) {
-            progress.done();
-            streaming = true;
-          }
-          if (ev.type === "delta") {
-            if (ev.text) io.out.write(ev.text);
-          } else if (ev.type === "restart") {
-            io.err.write(`\n[the worker streaming this answer failed; worker ${ev.workerId.slice(0, 8)} starts over — the text above is not part of the answer]\n`);
-          } else {
-            io.out.write("\n" + formatAnswer({ ...ev, text: "" }).replace(/^\n/, "") + "\n");
-          }
+    run(
+      async (
+        words: string[],
+        o: ConnectionOptions & { model?: string; maxTokens: number; tier?: AttestationTier[]; freshAttestation?: boolean; stream: boolean },
+      ) => {
+        const { client, allowDev } = connect(o);
+        let model = o.model;
+        if (!model) {
+          const { models } = await client.models();
+          model = models.find((m) => m.workers > 0)?.model;
+          if (!model) throw new ApiError(409, "no_workers", "no model has a live worker right now; see cocoon models");
         }
-      } finally {
-        if (!streaming) progress.done();
-      }
-    }),
+        const ask = {
+          model,
+          messages: [{ role: "user" as const, content: words.join(" ") }],
+          maxTokens: o.maxTokens,
+          tiers: o.tier ?? (allowDev ? (["tdx", "dev"] as AttestationTier[]) : (["tdx"] as AttestationTier[])),
+          freshAttestation: o.freshAttestation === true,
+        };
+        if (o.json || !o.stream) {
+          const r = await withProgress(o, (step) => client.ask({ ...ask, onProgress: step }));
+          print(o, r, formatAnswer(r));
+          return;
+        }
+        // Tokens as they arrive: each delta is shown only once its chunk verified (client/reply.ts).
+        const progress = progressOn(io.err, { quiet: false });
+        let streaming = false;
+        try {
+          for await (const ev of client.askStream({ ...ask, onProgress: (t) => progress.step(t) })) {
+            if (!streaming) {
+              progress.done();
+              streaming = true;
+            }
+            if (ev.type === "delta") {
+              if (ev.text) io.out.write(ev.text);
+            } else if (ev.type === "restart") {
+              io.err.write(
+                `\n[the worker streaming this answer failed; worker ${ev.workerId.slice(0, 8)} starts over — the text above is not part of the answer]\n`,
+              );
+            } else {
+              io.out.write("\n" + formatAnswer({ ...ev, text: "" }).replace(/^\n/, "") + "\n");
+            }
+          }
+        } finally {
+          if (!streaming) progress.done();
+        }
+      },
+    ),
   );
 
   connection(program.command("balance").description("your balance: available, held for jobs in flight, reserved for withdrawals")).action(
     run(async (o: ConnectionOptions) => {
       const b = await connect(o).client.balance();
-      print(o, b, `${b.account}\n  available ${formatTon(b.available)} (${b.available} nanoTON)\n  held      ${formatTon(b.held)} (jobs in flight)\n  reserved  ${formatTon(b.reserved)} (withdrawals not landed yet)`);
+      print(
+        o,
+        b,
+        `${b.account}\n  available ${formatTon(b.available)} (${b.available} nanoTON)\n  held      ${formatTon(b.held)} (jobs in flight)\n  reserved  ${formatTon(b.reserved)} (withdrawals not landed yet)`,
+      );
     }),
   );
 
   connection(
     program
       .command("deposit")
-      .description("local default: pay TON from the sandbox test wallet into the vault, and wait until the chain watcher credits it (the account is credited the amount less the vault's fixed deposit fee, which pays for the deposit's transactions; the output shows both)")
+      .description(
+        "local default: pay TON from the sandbox test wallet into the vault, and wait until the chain watcher credits it (the account is credited the amount less the vault's fixed deposit fee, which pays for the deposit's transactions; the output shows both)",
+      )
       .argument("<ton>", "how much, in TON"),
   ).action(
     run(async (ton: string, o: ConnectionOptions) => {
       const amount = parseTon(ton);
       const d = await withProgress(o, (step) => depositAndWait(connect(o).client.api, amount, { onWait: step }));
-      print(o, d, `deposited ${formatTon(d.amount)} into the vault ${d.vault} (local TON sandbox, not mainnet)\n  tx ${d.txHash}\n  credited by the chain watcher: ${formatTon(d.credited)} (the vault keeps ${formatTon(BigInt(d.amount) - BigInt(d.credited))} as its deposit fee); ${formatTon(d.available)} available (was ${formatTon(d.before)})`);
+      print(
+        o,
+        d,
+        `deposited ${formatTon(d.amount)} into the vault ${d.vault} (local TON sandbox, not mainnet)\n  tx ${d.txHash}\n  credited by the chain watcher: ${formatTon(d.credited)} (the vault keeps ${formatTon(BigInt(d.amount) - BigInt(d.credited))} as its deposit fee); ${formatTon(d.available)} available (was ${formatTon(d.before)})`,
+      );
     }),
   );
 
@@ -171,7 +198,9 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   ).action(
     run(async (ton: string, o: ConnectionOptions & { to?: string }) => {
       const amount = parseTon(ton);
-      const w = await withProgress(o, (step) => withdrawAndWait(connect(o).client.api, amount, { ...(o.to ? { to: o.to } : {}), onWait: step }));
+      const w = await withProgress(o, (step) =>
+        withdrawAndWait(connect(o).client.api, amount, { ...(o.to ? { to: o.to } : {}), onWait: step }),
+      );
       print(
         o,
         w,
@@ -197,21 +226,40 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   connection(program.command("models").description("models with live workers, their tiers and prices per token")).action(
     run(async (o: ConnectionOptions) => {
       const m = await connect(o).client.models();
-      print(o, m, m.models.map((x) => `${x.model}  workers=${x.workers} ${Object.entries(x.tiers).map(([t, n]) => `${t}${t === "none" ? " (NOT confidential)" : t === "dev" ? " (SIMULATED)" : ""}=${n}`).join(" ")}  price/token min=${x.price.min} median=${x.price.median} max=${x.price.max} nanoTON`).join("\n") || "no models");
+      print(
+        o,
+        m,
+        m.models
+          .map(
+            (x) =>
+              `${x.model}  workers=${x.workers} ${Object.entries(x.tiers)
+                .map(([t, n]) => `${t}${t === "none" ? " (NOT confidential)" : t === "dev" ? " (SIMULATED)" : ""}=${n}`)
+                .join(" ")}  price/token min=${x.price.min} median=${x.price.median} max=${x.price.max} nanoTON`,
+          )
+          .join("\n") || "no models",
+      );
     }),
   );
 
-  connection(program.command("whoami").description("your account id, the API you talk to, and whether dev attestations are accepted")).action(
+  connection(
+    program.command("whoami").description("your account id, the API you talk to, and whether dev attestations are accepted"),
+  ).action(
     run(async (o: ConnectionOptions) => {
       const { key, apiUrl, allowDev } = connect(o);
-      print(o, { account: key.id, apiUrl, allowDev }, `account ${key.id}\napi ${apiUrl}${allowDev ? "\ndev (simulated) attestations accepted" : ""}`);
+      print(
+        o,
+        { account: key.id, apiUrl, allowDev },
+        `account ${key.id}\napi ${apiUrl}${allowDev ? "\ndev (simulated) attestations accepted" : ""}`,
+      );
     }),
   );
 
   connection(
     program
       .command("serve")
-      .description("an OpenAI-compatible proxy on 127.0.0.1 (/v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings); your key stays in this process")
+      .description(
+        "an OpenAI-compatible proxy on 127.0.0.1 (/v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings); your key stays in this process",
+      )
       .option("--port <n>", "the port to listen on", positiveInt, 8788)
       .option("--allow-dev", "accept SIMULATED (dev) attestations (default only against the local network)"),
   ).action(
@@ -236,7 +284,11 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
 /** Runs `cocoon` with `argv` (the arguments after the program name); resolves to the exit code. */
 export async function main(argv: string[], out: Io["out"] = process.stdout, err: Io["err"] = process.stderr): Promise<number> {
   let code = 0;
-  return runProgram(buildProgram({ out, err }, (c) => (code = c)), argv, () => code);
+  return runProgram(
+    buildProgram({ out, err }, (c) => (code = c)),
+    argv,
+    () => code,
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("client/cli.ts")) {

@@ -2,7 +2,12 @@ import { formatTon } from "../api-client/format";
 import type { AskResult } from "./sdk";
 
 export function formatAnswer(r: AskResult): string {
-  const tierNote = r.tier === "dev" ? "dev (SIMULATED TEE: not confidential hardware)" : r.tier === "none" ? "none (NOT confidential)" : "tdx (attested Intel TDX)";
+  const tierNote =
+    r.tier === "dev"
+      ? "dev (SIMULATED TEE: not confidential hardware)"
+      : r.tier === "none"
+        ? "none (NOT confidential)"
+        : "tdx (attested Intel TDX)";
   return [
     r.text,
     "",

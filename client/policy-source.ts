@@ -25,4 +25,8 @@ export async function toncenterPolicySource(o: { endpoint: string; apiKey?: stri
 
 /** A cache with the AWS defaults (one read a minute, nothing older than 10 minutes) unless told otherwise. */
 export const policyCache = (source: PolicySource, o: { refreshSeconds?: number; maxAgeSeconds?: number; now?: () => number } = {}) =>
-  new PolicyCache(source, { refreshSeconds: o.refreshSeconds ?? DEFAULT_POLICY_CACHE.refreshSeconds, maxAgeSeconds: o.maxAgeSeconds ?? DEFAULT_POLICY_CACHE.maxAgeSeconds, now: o.now ?? Date.now });
+  new PolicyCache(source, {
+    refreshSeconds: o.refreshSeconds ?? DEFAULT_POLICY_CACHE.refreshSeconds,
+    maxAgeSeconds: o.maxAgeSeconds ?? DEFAULT_POLICY_CACHE.maxAgeSeconds,
+    now: o.now ?? Date.now,
+  });

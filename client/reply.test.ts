@@ -15,9 +15,18 @@ function stream(texts: string[]) {
   const sealer = new ReplyStreamSealer(header, worker.workerId, worker.signing);
   const chunks: RelayChunk[] = texts.map((text, seq) => {
     const final = seq === texts.length - 1;
-    const p: ChunkPlaintext = final ? { text, end: { usage: { promptTokens: 3, completionTokens: texts.length }, engine: "test", choices: [{ finishReason: "stop" }] } } : { text };
+    const p: ChunkPlaintext = final
+      ? { text, end: { usage: { promptTokens: 3, completionTokens: texts.length }, engine: "test", choices: [{ finishReason: "stop" }] } }
+      : { text };
     const { data } = sealer.seal(new TextEncoder().encode(JSON.stringify(p)), final);
-    return { jobId: header.jobId, attempt: 0, seq, final, data, ...(seq === 0 ? { opener: { workerId: worker.workerId, ...sealer.opener } } : {}) };
+    return {
+      jobId: header.jobId,
+      attempt: 0,
+      seq,
+      final,
+      data,
+      ...(seq === 0 ? { opener: { workerId: worker.workerId, ...sealer.opener } } : {}),
+    };
   });
   const verifier = () => new StreamVerifier(header.jobId, header, replyKey, new Set([worker.workerId]));
   return { worker, replyKey, header, chunks, reply: sealer.reply(), verifier };
@@ -67,7 +76,9 @@ describe("the stored reply against the relayed stream", () => {
     v.accept(s.chunks.slice(0, 2));
     // Act / Assess: a different reply, and the same reply with a different middle chunk
     expect(failure(() => v.settle({ ...other.reply }, 0, s.worker.workerId))).toBe("stream_mismatch");
-    expect(failure(() => v.settle({ ...s.reply, chunks: [s.reply.chunks[0]!, s.reply.chunks[2]!, s.reply.chunks[2]!] }, 0, s.worker.workerId))).toBe("stream_mismatch");
+    expect(
+      failure(() => v.settle({ ...s.reply, chunks: [s.reply.chunks[0]!, s.reply.chunks[2]!, s.reply.chunks[2]!] }, 0, s.worker.workerId)),
+    ).toBe("stream_mismatch");
   });
 
   it("a stream opened by a worker we did not encrypt to is refused", () => {
@@ -91,10 +102,24 @@ describe("the stored reply against the relayed stream", () => {
     const sealer = new ReplyStreamSealer(first.header, second.worker.workerId, second.worker.signing);
     const again: RelayChunk[] = ["n", "ew"].map((text, seq) => {
       const final = seq === 1;
-      const p: ChunkPlaintext = final ? { text, end: { usage: { promptTokens: 1, completionTokens: 2 }, engine: "t", choices: [{ finishReason: "stop" }] } } : { text };
-      return { jobId: first.header.jobId, attempt: 1, seq, final, data: sealer.seal(new TextEncoder().encode(JSON.stringify(p)), final).data, ...(seq === 0 ? { opener: { workerId: second.worker.workerId, ...sealer.opener } } : {}) };
+      const p: ChunkPlaintext = final
+        ? { text, end: { usage: { promptTokens: 1, completionTokens: 2 }, engine: "t", choices: [{ finishReason: "stop" }] } }
+        : { text };
+      return {
+        jobId: first.header.jobId,
+        attempt: 1,
+        seq,
+        final,
+        data: sealer.seal(new TextEncoder().encode(JSON.stringify(p)), final).data,
+        ...(seq === 0 ? { opener: { workerId: second.worker.workerId, ...sealer.opener } } : {}),
+      };
     });
-    const both = new StreamVerifier(first.header.jobId, first.header, first.replyKey, new Set([first.worker.workerId, second.worker.workerId]));
+    const both = new StreamVerifier(
+      first.header.jobId,
+      first.header,
+      first.replyKey,
+      new Set([first.worker.workerId, second.worker.workerId]),
+    );
     // Act
     const shown = [...both.accept(first.chunks.slice(0, 1)), ...both.accept(again)];
     // Assess

@@ -3,7 +3,14 @@
  * checking a streamed one chunk by chunk (docs/architecture.md §3, "Streaming"). Everything
  * here trusts only what authenticates under a stream opened by a worker we encrypted to.
  */
-import { ChunkPlaintext, ReplyPlaintext, type ChunkedReply, type EnvelopeHeader, type ReplyEnvelope, type ToolCall } from "../events/envelope";
+import {
+  ChunkPlaintext,
+  ReplyPlaintext,
+  type ChunkedReply,
+  type EnvelopeHeader,
+  type ReplyEnvelope,
+  type ToolCall,
+} from "../events/envelope";
 import type { RelayChunk } from "../events/relay";
 import { b64u } from "../core/crypto/encoding";
 import { openReply } from "../core/crypto/envelope";
@@ -50,7 +57,8 @@ export interface Answer {
 /** Little-endian float32 (how vectors travel sealed) back to numbers. */
 export function decodeVector(s: string): number[] {
   const bytes = b64u.decode(s);
-  if (bytes.length % 4 !== 0) throw new StreamCheckFailure("stream_tampered", "an embedding vector is not a whole number of float32 values");
+  if (bytes.length % 4 !== 0)
+    throw new StreamCheckFailure("stream_tampered", "an embedding vector is not a whole number of float32 values");
   const copy = new Uint8Array(bytes); // aligned
   return Array.from(new Float32Array(copy.buffer, 0, copy.length / 4));
 }
@@ -63,7 +71,8 @@ export class AnswerBuilder {
 
   add(p: ChunkPlaintext, final: boolean): void {
     if (this.end) throw new StreamCheckFailure("stream_too_long", "a chunk came after the final one");
-    if (final !== (p.end !== undefined)) throw new StreamCheckFailure("stream_tampered", final ? "the final chunk carries no end" : "a chunk before the last carries an end");
+    if (final !== (p.end !== undefined))
+      throw new StreamCheckFailure("stream_tampered", final ? "the final chunk carries no end" : "a chunk before the last carries an end");
     const i = p.i ?? 0;
     if (p.text !== undefined) this.texts[i] = (this.texts[i] ?? "") + p.text;
     if (p.embeddings) this.vectors.push(...p.embeddings);
@@ -79,7 +88,12 @@ export class AnswerBuilder {
     if (!end) throw new StreamCheckFailure("stream_truncated", "the reply has no final chunk");
     if (this.texts.length > end.choices.length) throw new StreamCheckFailure("stream_tampered", "text for a choice the end does not list");
     return {
-      choices: end.choices.map((c, index) => ({ index, text: this.texts[index] ?? "", finishReason: c.finishReason, ...(c.toolCalls ? { toolCalls: c.toolCalls } : {}) })),
+      choices: end.choices.map((c, index) => ({
+        index,
+        text: this.texts[index] ?? "",
+        finishReason: c.finishReason,
+        ...(c.toolCalls ? { toolCalls: c.toolCalls } : {}),
+      })),
       usage: end.usage,
       engine: end.engine,
       ...(this.vectors.length ? { embeddings: this.vectors.map(decodeVector) } : {}),
@@ -95,7 +109,12 @@ function parseChunk(pt: Uint8Array, seq: number): ChunkPlaintext {
   }
 }
 
-function openStream(header: EnvelopeHeader, workerId: string, opener: { enc: string; sig: string }, replyKey: KemKeyPair): ReplyStreamOpener {
+function openStream(
+  header: EnvelopeHeader,
+  workerId: string,
+  opener: { enc: string; sig: string },
+  replyKey: KemKeyPair,
+): ReplyStreamOpener {
   try {
     return new ReplyStreamOpener(header, workerId, opener, replyKey);
   } catch (e) {
@@ -136,7 +155,10 @@ export function openChunked(reply: ChunkedReply, header: EnvelopeHeader, workerI
         } catch {
           throw new StreamCheckFailure("stream_tampered", `chunk ${i} of the stored reply does not open`);
         }
-        throw new StreamCheckFailure("stream_truncated", `the stored reply ends at chunk ${i}, which is not the worker's final chunk: it was cut short`);
+        throw new StreamCheckFailure(
+          "stream_truncated",
+          `the stored reply ends at chunk ${i}, which is not the worker's final chunk: it was cut short`,
+        );
       }
       b.add(parseChunk(pt, i), true);
     } else b.add(openChunk(o, i, false, c), false);
@@ -152,7 +174,10 @@ export function openAnswer(reply: ReplyEnvelope, header: EnvelopeHeader, workerI
 }
 
 /** One verified piece of a stream, ready to show. */
-export type StreamPiece = { kind: "text"; index: number; text: string } | { kind: "tools"; index: number; toolCalls: ToolCall[] } | { kind: "restart"; attempt: number; workerId: string };
+export type StreamPiece =
+  | { kind: "text"; index: number; text: string }
+  | { kind: "tools"; index: number; toolCalls: ToolCall[] }
+  | { kind: "restart"; attempt: number; workerId: string };
 
 interface AttemptStream {
   attempt: number;
@@ -192,15 +217,33 @@ export class StreamVerifier {
   accept(batch: RelayChunk[]): StreamPiece[] {
     const out: StreamPiece[] = [];
     batch.forEach((c, k) => {
-      if (c.jobId !== this.jobId) throw new StreamCheckFailure("stream_cross_job", `the relay delivered a chunk of job ${c.jobId} in the stream of ${this.jobId}`);
+      if (c.jobId !== this.jobId)
+        throw new StreamCheckFailure("stream_cross_job", `the relay delivered a chunk of job ${c.jobId} in the stream of ${this.jobId}`);
       const cur = this.cur;
       if (!cur || c.attempt !== cur.attempt) {
-        if (cur && c.attempt < cur.attempt) throw new StreamCheckFailure("stream_reordered", `a chunk of attempt ${c.attempt} came after attempt ${cur.attempt}'s stream began`);
-        if (c.seq !== 0 || !c.opener) throw new StreamCheckFailure("stream_gap", `attempt ${c.attempt}'s stream starts at chunk ${c.seq}: its start is missing`);
-        if (!this.workers.has(c.opener.workerId)) throw new StreamCheckFailure("stream_tampered", `a stream opened by worker ${c.opener.workerId.slice(0, 8)}, which we did not encrypt to`);
+        if (cur && c.attempt < cur.attempt)
+          throw new StreamCheckFailure(
+            "stream_reordered",
+            `a chunk of attempt ${c.attempt} came after attempt ${cur.attempt}'s stream began`,
+          );
+        if (c.seq !== 0 || !c.opener)
+          throw new StreamCheckFailure("stream_gap", `attempt ${c.attempt}'s stream starts at chunk ${c.seq}: its start is missing`);
+        if (!this.workers.has(c.opener.workerId))
+          throw new StreamCheckFailure(
+            "stream_tampered",
+            `a stream opened by worker ${c.opener.workerId.slice(0, 8)}, which we did not encrypt to`,
+          );
         const opener = openStream(this.header, c.opener.workerId, c.opener, this.replyKey);
         if (cur && this.shown) out.push({ kind: "restart", attempt: c.attempt, workerId: c.opener.workerId });
-        this.cur = { attempt: c.attempt, workerId: c.opener.workerId, opener, enc: c.opener.enc, sig: c.opener.sig, chunks: [], builder: new AnswerBuilder() };
+        this.cur = {
+          attempt: c.attempt,
+          workerId: c.opener.workerId,
+          opener,
+          enc: c.opener.enc,
+          sig: c.opener.sig,
+          chunks: [],
+          builder: new AnswerBuilder(),
+        };
       }
       const s = this.cur!;
       const next = s.chunks.length;
@@ -246,7 +289,8 @@ export class StreamVerifier {
     const same = cur !== undefined && cur.attempt === attempt;
     if (!("chunks" in reply)) {
       // An agent from before streaming: nothing was relayed for it.
-      if (same && cur.chunks.length > 0) throw new StreamCheckFailure("stream_mismatch", "the stored reply is not the stream that was relayed");
+      if (same && cur.chunks.length > 0)
+        throw new StreamCheckFailure("stream_mismatch", "the stored reply is not the stream that was relayed");
       const answer = openAnswer(reply, this.header, workerId, this.replyKey);
       if (this.shown) pieces.push({ kind: "restart", attempt, workerId });
       answer.choices.forEach((c) => c.text && pieces.push({ kind: "text", index: c.index, text: c.text }));
@@ -254,7 +298,8 @@ export class StreamVerifier {
       return { pieces, answer };
     }
     if (same) {
-      if (cur.workerId !== workerId || cur.enc !== reply.enc || cur.sig !== reply.sig) throw new StreamCheckFailure("stream_mismatch", "the stored reply was not sealed by the stream that was relayed");
+      if (cur.workerId !== workerId || cur.enc !== reply.enc || cur.sig !== reply.sig)
+        throw new StreamCheckFailure("stream_mismatch", "the stored reply was not sealed by the stream that was relayed");
       if (reply.chunks.length < cur.chunks.length || cur.chunks.some((c, i) => reply.chunks[i] !== c)) {
         throw new StreamCheckFailure("stream_mismatch", "the stored reply differs from the chunks the relay delivered");
       }

@@ -25,7 +25,15 @@ function completedJob(o: { usageInReply?: typeof USAGE; receipt?: Partial<Receip
   });
   const answer = { text: "hello", usage: o.usageInReply ?? USAGE, engine: "test", finishReason: "stop" as const };
   const reply = sealReply(header, worker.workerId, new TextEncoder().encode(JSON.stringify(answer)));
-  const body = makeReceiptBody(worker, { jobId: header.jobId, model: header.model, requestHash: requestHash(envelope), replyHash: replyHash(reply), usage: USAGE, measurement: MEASUREMENT, ...o.receipt });
+  const body = makeReceiptBody(worker, {
+    jobId: header.jobId,
+    model: header.model,
+    requestHash: requestHash(envelope),
+    replyHash: replyHash(reply),
+    usage: USAGE,
+    measurement: MEASUREMENT,
+    ...o.receipt,
+  });
   const receipt = signReceipt(body, worker.signing); // the worker's own signature: only the coordinator's bill can be wrong
   const honest = jobCost(DEFAULT_PRICING, PRICE, body.usage);
   const job: JobView = {
@@ -42,8 +50,15 @@ function completedJob(o: { usageInReply?: typeof USAGE; receipt?: Partial<Receip
     createdAt: 1,
     updatedAt: 2,
   } as JobView;
-  const candidate = { workerId: worker.workerId, hpkePublicKey: b64u.encode(worker.kem.publicKey), pricePerToken: String(PRICE), tier: "tdx", measurement: MEASUREMENT } as VerifiedCandidate;
-  const check = () => checkCompletedJob({ job, jobId: header.jobId, envelope, header, replyKey, encryptedTo: [candidate], maxCost: header.maxCost });
+  const candidate = {
+    workerId: worker.workerId,
+    hpkePublicKey: b64u.encode(worker.kem.publicKey),
+    pricePerToken: String(PRICE),
+    tier: "tdx",
+    measurement: MEASUREMENT,
+  } as VerifiedCandidate;
+  const check = () =>
+    checkCompletedJob({ job, jobId: header.jobId, envelope, header, replyKey, encryptedTo: [candidate], maxCost: header.maxCost });
   return { check, honest };
 }
 

@@ -2,7 +2,14 @@ import { randomBytes } from "node:crypto";
 import type { AttestationTier } from "../events/attestation";
 import type { AttestationDoc } from "../events/attestation";
 import { FailurePlaintext, type Candidate, type ChallengeView, type JobView, type Quote } from "../events/api";
-import { MAX_CHOICES, RequestPlaintext, type EnvelopeHeader, type Receipt, type ReplyEnvelope, type RequestEnvelope } from "../events/envelope";
+import {
+  MAX_CHOICES,
+  RequestPlaintext,
+  type EnvelopeHeader,
+  type Receipt,
+  type ReplyEnvelope,
+  type RequestEnvelope,
+} from "../events/envelope";
 import type { RelayChunk, RelaySession } from "../events/relay";
 import { openAnswer, StreamCheckFailure, StreamVerifier, type Answer, type StreamIntegrityCode, type StreamPiece } from "./reply";
 import { verifyAttestation, type AttestationResult } from "../core/attestation/verify";
@@ -74,7 +81,11 @@ function refundedError(job: JobView, header: EnvelopeHeader, encryptedTo: Candid
     }
   }
   const failure = { workerId: f.workerId, code: f.code, ...(text !== undefined ? { message: text } : {}) };
-  return new JobRefundedError(`job_${job.outcome ?? "refunded"}`, `${base}; worker ${f.workerId.slice(0, 8)} reported ${f.code}${text !== undefined ? `: ${text}` : ""}`, failure);
+  return new JobRefundedError(
+    `job_${job.outcome ?? "refunded"}`,
+    `${base}; worker ${f.workerId.slice(0, 8)} reported ${f.code}${text !== undefined ? `: ${text}` : ""}`,
+    failure,
+  );
 }
 
 /** A candidate whose attestation we verified ourselves, with the measurement it attested. */
@@ -128,8 +139,13 @@ export function checkCompletedJob(o: {
   if (!receipt || !reply || !worker || job.cost === undefined) {
     throw new VerificationError("bad_job", "completed job lacks a receipt, a reply or a cost, or came from a worker we did not encrypt to");
   }
-  if (!verifyReceipt(receipt, b64u.decode(worker.workerId))) throw new VerificationError("bad_receipt", "receipt signature does not verify with the worker's attested key");
-  if (receipt.body.jobId !== o.jobId || receipt.body.requestHash !== requestHash(o.envelope) || receipt.body.replyHash !== replyHash(reply)) {
+  if (!verifyReceipt(receipt, b64u.decode(worker.workerId)))
+    throw new VerificationError("bad_receipt", "receipt signature does not verify with the worker's attested key");
+  if (
+    receipt.body.jobId !== o.jobId ||
+    receipt.body.requestHash !== requestHash(o.envelope) ||
+    receipt.body.replyHash !== replyHash(reply)
+  ) {
     throw new VerificationError("bad_receipt", "receipt does not cover this request and reply");
   }
   if (receipt.body.measurement !== worker.measurement) {
@@ -154,7 +170,10 @@ export function checkCompletedJob(o: {
     );
   }
   if (charged !== expected) {
-    throw new VerificationError("cost_mismatch", `charged ${charged} nanoTON, but the receipt's usage at the quoted price costs ${expected}: the coordinator's bill does not follow the receipt`);
+    throw new VerificationError(
+      "cost_mismatch",
+      `charged ${charged} nanoTON, but the receipt's usage at the quoted price costs ${expected}: the coordinator's bill does not follow the receipt`,
+    );
   }
   return answer;
 }
@@ -187,7 +206,10 @@ export type ToolChoice = "auto" | "none" | "required" | { type: "function"; func
 export type ResponseFormat =
   | { type: "text" }
   | { type: "json_object" }
-  | { type: "json_schema"; json_schema: { name?: string; schema?: Record<string, unknown>; strict?: boolean | null; description?: string } };
+  | {
+      type: "json_schema";
+      json_schema: { name?: string; schema?: Record<string, unknown>; strict?: boolean | null; description?: string };
+    };
 
 /** One chat message: OpenAI's roles; an assistant turn may carry the calls it made, a tool turn answers one. */
 export interface ChatMessage {
@@ -383,7 +405,8 @@ export const promptTokenBound = (messages: ChatMessage[], tools?: Tool[]) =>
 
 /** The same bound for a plain completion's prompt and for embedding inputs (token ids count one each). */
 const textTokenBound = (prompt: string) => Buffer.byteLength(prompt) + 16;
-const inputTokenBound = (input: string[] | number[][]) => input.reduce<number>((n, x) => n + (typeof x === "string" ? Buffer.byteLength(x) : x.length) + 4, 16);
+const inputTokenBound = (input: string[] | number[][]) =>
+  input.reduce<number>((n, x) => n + (typeof x === "string" ? Buffer.byteLength(x) : x.length) + 4, 16);
 
 /** Bad input to ask/askStream/embed, caught before anything is sent; `param` names the field (OpenAI's 400 shape). */
 export class AskInputError extends Error {
@@ -399,7 +422,11 @@ export class AskInputError extends Error {
 
 /** The sealed request an AskOptions stands for, checked with the one schema the agent parses it with. */
 export function requestPlaintextOf(o: AskOptions, stream: boolean): RequestPlaintext {
-  if ((o.messages === undefined) === (o.prompt === undefined)) throw new AskInputError(o.messages ? "prompt" : "messages", "give either messages (a chat) or prompt (a text completion), not both or neither");
+  if ((o.messages === undefined) === (o.prompt === undefined))
+    throw new AskInputError(
+      o.messages ? "prompt" : "messages",
+      "give either messages (a chat) or prompt (a text completion), not both or neither",
+    );
   const p: RequestPlaintext = {
     kind: o.messages ? "chat" : "completion",
     ...(o.messages ? { messages: o.messages } : { prompt: o.prompt! }),
@@ -492,9 +519,13 @@ export class CocoonClient {
       const image = v.ok ? imageDigestOf(v) : undefined;
       if (v.ok) this.verdicts.set(id, { tier: v.tier, measurement: v.measurement, expiresAt: v.expiresAt, ...(image ? { image } : {}) });
       if (v.ok && v.tier === c.tier && listed(v.tier, image)) ok.push({ ...c, measurement: v.measurement });
-      else refusals.push(`${c.workerId.slice(0, 8)}: ${!v.ok ? v.reason : v.tier !== c.tier ? "tier mismatch" : `image not on the policy registry's allow-list (v${registry!.version})`}`);
+      else
+        refusals.push(
+          `${c.workerId.slice(0, 8)}: ${!v.ok ? v.reason : v.tier !== c.tier ? "tier mismatch" : `image not on the policy registry's allow-list (v${registry!.version})`}`,
+        );
     }
-    if (ok.length === 0) throw new VerificationError("no_verified_candidates", `no candidate passed attestation checks: ${refusals.join("; ")}`);
+    if (ok.length === 0)
+      throw new VerificationError("no_verified_candidates", `no candidate passed attestation checks: ${refusals.join("; ")}`);
     return ok;
   }
 
@@ -513,7 +544,12 @@ export class CocoonClient {
     return this.opts.allowDev ? ["tdx", "dev"] : ["tdx"];
   }
 
-  private async challenge(workerId: string, expected: { hpkePublicKey: string; tier: AttestationTier } | undefined, tiers: AttestationTier[], timeoutMs: number): Promise<FreshAttestation> {
+  private async challenge(
+    workerId: string,
+    expected: { hpkePublicKey: string; tier: AttestationTier } | undefined,
+    tiers: AttestationTier[],
+    timeoutMs: number,
+  ): Promise<FreshAttestation> {
     const nonce = randomBytes(32);
     const ch = await this.api.request(API.challenge, { body: { workerId, nonce: b64u.encode(nonce) } });
     const want = expected ?? { hpkePublicKey: ch.hpkePublicKey, tier: ch.tier };
@@ -525,9 +561,16 @@ export class CocoonClient {
       if (view.status !== "pending" || this.now() >= deadline) break;
     }
     const who = `worker ${workerId.slice(0, 8)}`;
-    if (view.status === "expired") throw new VerificationError("challenge_expired", `${who} did not answer attestation challenge ${ch.challengeId} before it expired; pick another worker or retry`);
+    if (view.status === "expired")
+      throw new VerificationError(
+        "challenge_expired",
+        `${who} did not answer attestation challenge ${ch.challengeId} before it expired; pick another worker or retry`,
+      );
     if (view.status !== "answered" || !view.attestation) {
-      throw new VerificationError("challenge_timeout", `${who} did not answer attestation challenge ${ch.challengeId} within ${timeoutMs} ms; pick another worker or wait longer`);
+      throw new VerificationError(
+        "challenge_timeout",
+        `${who} did not answer attestation challenge ${ch.challengeId} within ${timeoutMs} ms; pick another worker or wait longer`,
+      );
     }
     const doc = view.attestation;
     const forged = (why: string) => new VerificationError("stale_or_forged_evidence", `${who}'s fresh evidence is refused: ${why}`);
@@ -542,20 +585,27 @@ export class CocoonClient {
     if (doc.signingPublicKey !== workerId || doc.hpkePublicKey !== want.hpkePublicKey) {
       throw forged("it binds other keys than the worker's registered ones (signing key = worker id, HPKE key)");
     }
-    if (v.tier !== want.tier || !tiers.includes(v.tier)) throw forged(`tier ${v.tier} differs from the registered tier ${want.tier} or was not requested`);
+    if (v.tier !== want.tier || !tiers.includes(v.tier))
+      throw forged(`tier ${v.tier} differs from the registered tier ${want.tier} or was not requested`);
     return { ...v, workerId, challengeId: ch.challengeId, attestation: doc };
   }
 
   /** Challenge each candidate in parallel; keep those whose fresh evidence verifies. */
   private async freshCandidates(cands: VerifiedCandidate[], tiers: AttestationTier[], timeoutMs: number) {
-    const results = await Promise.allSettled(cands.map((c) => this.challenge(c.workerId, { hpkePublicKey: c.hpkePublicKey, tier: c.tier }, tiers, timeoutMs)));
+    const results = await Promise.allSettled(
+      cands.map((c) => this.challenge(c.workerId, { hpkePublicKey: c.hpkePublicKey, tier: c.tier }, tiers, timeoutMs)),
+    );
     const ok: Array<{ candidate: VerifiedCandidate; fresh: FreshAttestation }> = [];
     const refusals: string[] = [];
     results.forEach((r, i) => {
       if (r.status === "fulfilled") ok.push({ candidate: cands[i]!, fresh: r.value });
-      else refusals.push(`${cands[i]!.workerId.slice(0, 8)}: ${r.reason instanceof VerificationError ? `${r.reason.code}: ` : ""}${(r.reason as Error).message}`);
+      else
+        refusals.push(
+          `${cands[i]!.workerId.slice(0, 8)}: ${r.reason instanceof VerificationError ? `${r.reason.code}: ` : ""}${(r.reason as Error).message}`,
+        );
     });
-    if (ok.length === 0) throw new VerificationError("no_verified_candidates", `no candidate passed a fresh attestation challenge: ${refusals.join("; ")}`);
+    if (ok.length === 0)
+      throw new VerificationError("no_verified_candidates", `no candidate passed a fresh attestation challenge: ${refusals.join("; ")}`);
     return ok;
   }
 
@@ -570,11 +620,23 @@ export class CocoonClient {
   private turn = 0;
 
   /** A usable quote for these options (from the cache, or a fresh prepare with its candidates verified). */
-  private async quoteFor(o: AskOptions, tiers: AttestationTier[], maxTokens: number, maxPromptTokens: number, use: "cache" | "refresh" | "once"): Promise<CachedQuote> {
+  private async quoteFor(
+    o: AskOptions,
+    tiers: AttestationTier[],
+    maxTokens: number,
+    maxPromptTokens: number,
+    use: "cache" | "refresh" | "once",
+  ): Promise<CachedQuote> {
     const key = JSON.stringify([o.model, [...tiers].sort(), o.candidates ?? null, o.maxPricePerToken?.toString() ?? null]);
     const cached = this.quotes.get(key);
     // A margin for the submit's flight time: a quote that runs out on the way is refused.
-    if (use === "cache" && cached && cached.until - QUOTE_MARGIN_MS > this.now() && maxTokens <= cached.quote.maxTokens && maxPromptTokens <= cached.quote.maxPromptTokens) {
+    if (
+      use === "cache" &&
+      cached &&
+      cached.until - QUOTE_MARGIN_MS > this.now() &&
+      maxTokens <= cached.quote.maxTokens &&
+      maxPromptTokens <= cached.quote.maxPromptTokens
+    ) {
       return cached;
     }
     o.onProgress?.("asking the coordinator for candidates and a quote");
@@ -604,7 +666,11 @@ export class CocoonClient {
    * Steps 1–2 of a job (docs/architecture.md §3): a quote, our own check of each candidate's
    * attestation (and fresh evidence if asked), a one-time reply key, the sealed envelope.
    */
-  private async prepare(o: JobBasics, plaintext: RequestPlaintext, limits: { maxTokens: number; maxPromptTokens: number }): Promise<Prepared> {
+  private async prepare(
+    o: JobBasics,
+    plaintext: RequestPlaintext,
+    limits: { maxTokens: number; maxPromptTokens: number },
+  ): Promise<Prepared> {
     const tiers = o.tiers ?? this.defaultTiers();
     o.onProgress?.("asking the coordinator for candidates and a quote");
     const prep = await this.api.request(API.prepareJob, {
@@ -642,13 +708,29 @@ export class CocoonClient {
       plaintext: new TextEncoder().encode(JSON.stringify(plaintext)),
       recipients: verified.map((c) => ({ workerId: c.workerId, hpkePublicKey: b64u.decode(c.hpkePublicKey) })),
     });
-    return { jobId: prep.jobId, quote: prep.quote, model: prep.model, maxCost: prep.maxCost, verified, fresh, replyKey, header, envelope, deadline: this.now() + (o.timeoutMs ?? 120_000), timeoutMs: o.timeoutMs ?? 120_000 };
+    return {
+      jobId: prep.jobId,
+      quote: prep.quote,
+      model: prep.model,
+      maxCost: prep.maxCost,
+      verified,
+      fresh,
+      replyKey,
+      header,
+      envelope,
+      deadline: this.now() + (o.timeoutMs ?? 120_000),
+      timeoutMs: o.timeoutMs ?? 120_000,
+    };
   }
 
   /** Step 3: submit; with `wait` the submit itself waits for the answer (one round trip fewer). */
   private submit(p: Prepared, wait: number, o: JobBasics) {
     o.onProgress?.(`job ${p.jobId} sealed to ${p.verified.length} worker${p.verified.length === 1 ? "" : "s"}; waiting for the answer`);
-    return this.api.request(API.submitJob, { query: { wait }, body: { envelope: p.envelope, quote: p.quote }, headers: { "idempotency-key": `submit-${p.jobId}` } });
+    return this.api.request(API.submitJob, {
+      query: { wait },
+      body: { envelope: p.envelope, quote: p.quote },
+      headers: { "idempotency-key": `submit-${p.jobId}` },
+    });
   }
 
   /** Step 7: long-poll the job until it finished; refunded and timed-out jobs are errors. */
@@ -670,7 +752,16 @@ export class CocoonClient {
 
   /** Checks the receipt, the reply and the bill ourselves before believing any number in them. */
   private check(p: Prepared, job: JobView): { answer: CheckedAnswer; worker: VerifiedCandidate } {
-    const answer = checkCompletedJob({ job, jobId: p.jobId, envelope: p.envelope, header: p.header, replyKey: p.replyKey, encryptedTo: p.verified, maxCost: p.maxCost, ...(this.opts.priceWeights ? { weights: this.opts.priceWeights } : {}) });
+    const answer = checkCompletedJob({
+      job,
+      jobId: p.jobId,
+      envelope: p.envelope,
+      header: p.header,
+      replyKey: p.replyKey,
+      encryptedTo: p.verified,
+      maxCost: p.maxCost,
+      ...(this.opts.priceWeights ? { weights: this.opts.priceWeights } : {}),
+    });
     return { answer, worker: p.verified.find((c) => c.workerId === job.workerId)! };
   }
 
@@ -681,7 +772,16 @@ export class CocoonClient {
       jobId: job.jobId,
       text: answer.text,
       ...(toolCalls ? { toolCalls } : {}),
-      ...(answer.choices.length > 1 ? { choices: answer.choices.map((c) => ({ index: c.index, text: c.text, finishReason: finishOf(c), ...(c.toolCalls ? { toolCalls: c.toolCalls } : {}) })) } : {}),
+      ...(answer.choices.length > 1
+        ? {
+            choices: answer.choices.map((c) => ({
+              index: c.index,
+              text: c.text,
+              finishReason: finishOf(c),
+              ...(c.toolCalls ? { toolCalls: c.toolCalls } : {}),
+            })),
+          }
+        : {}),
       usage: answer.usage,
       finishReason: answer.choices[0] ? finishOf(answer.choices[0]) : "stop",
       engine: answer.engine,
@@ -726,7 +826,10 @@ export class CocoonClient {
     const p = await this.prepare(o, plaintext, this.limitsOf(o));
     // Asked before submit: a pub/sub relay keeps nothing for subscribers that come late.
     const session = await this.relaySession(p.jobId);
-    const subscription = session?.transport === "iot-mqtt" && this.opts.relaySubscriber ? await this.opts.relaySubscriber(session).catch(() => undefined) : undefined;
+    const subscription =
+      session?.transport === "iot-mqtt" && this.opts.relaySubscriber
+        ? await this.opts.relaySubscriber(session).catch(() => undefined)
+        : undefined;
     await this.submit(p, 0, o);
     const verifier = new StreamVerifier(p.jobId, p.header, p.replyKey, new Set(p.verified.map((c) => c.workerId)));
     let job: JobView | undefined;
@@ -803,16 +906,24 @@ export class CocoonClient {
    */
   async embed(o: EmbedOptions): Promise<EmbedResult> {
     const input: string[] | number[][] =
-      typeof o.input === "string" ? [o.input] : o.input.length > 0 && typeof o.input[0] === "number" ? [o.input as number[]] : (o.input as string[] | number[][]);
+      typeof o.input === "string"
+        ? [o.input]
+        : o.input.length > 0 && typeof o.input[0] === "number"
+          ? [o.input as number[]]
+          : (o.input as string[] | number[][]);
     const plaintext: RequestPlaintext = { kind: "embedding", input };
     const r = RequestPlaintext.safeParse(plaintext);
-    if (!r.success) throw new AskInputError("input", `input: ${r.error.issues[0]!.message}; give a string, strings, token ids or arrays of token ids`);
+    if (!r.success)
+      throw new AskInputError("input", `input: ${r.error.issues[0]!.message}; give a string, strings, token ids or arrays of token ids`);
     const p = await this.prepare(o, plaintext, { maxTokens: 1, maxPromptTokens: inputTokenBound(input) });
     const submitted = await this.submit(p, 20, o);
     const job = await this.finish(p, "attempt" in submitted ? submitted : undefined, o.signal);
     const { answer, worker } = this.check(p, job);
     if (!answer.embeddings || answer.embeddings.length !== input.length) {
-      throw new VerificationError("bad_embeddings", `the worker returned ${answer.embeddings?.length ?? 0} vectors for ${input.length} inputs`);
+      throw new VerificationError(
+        "bad_embeddings",
+        `the worker returned ${answer.embeddings?.length ?? 0} vectors for ${input.length} inputs`,
+      );
     }
     return {
       jobId: job.jobId,
@@ -831,7 +942,10 @@ export class CocoonClient {
 }
 
 /** What prepare, askStream and embed share of their options. */
-type JobBasics = Pick<AskOptions, "model" | "tiers" | "maxPricePerToken" | "candidates" | "timeoutMs" | "freshAttestation" | "freshAttestationTimeoutMs" | "onProgress">;
+type JobBasics = Pick<
+  AskOptions,
+  "model" | "tiers" | "maxPricePerToken" | "candidates" | "timeoutMs" | "freshAttestation" | "freshAttestationTimeoutMs" | "onProgress"
+>;
 
 interface Prepared {
   jobId: string;
@@ -847,7 +961,8 @@ interface Prepared {
   timeoutMs: number;
 }
 
-const finishOf = (c: { finishReason: "stop" | "length"; toolCalls?: unknown[] }): "stop" | "length" | "tool_calls" => (c.toolCalls?.length ? "tool_calls" : c.finishReason);
+const finishOf = (c: { finishReason: "stop" | "length"; toolCalls?: unknown[] }): "stop" | "length" | "tool_calls" =>
+  c.toolCalls?.length ? "tool_calls" : c.finishReason;
 
 function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : Object.assign(new Error("aborted"), { name: "AbortError" });
@@ -858,6 +973,16 @@ function* events(pieces: StreamPiece[]): Generator<StreamEvent> {
   for (const p of pieces) {
     if (p.kind === "restart") yield { type: "restart", attempt: p.attempt, workerId: p.workerId };
     else if (p.kind === "text") yield { type: "delta", text: p.text, ...(p.index ? { index: p.index } : {}) };
-    else yield { type: "delta", toolCalls: p.toolCalls.map((c, i) => ({ index: i, id: c.id, type: c.type, function: { name: c.function.name, arguments: c.function.arguments } })), ...(p.index ? { index: p.index } : {}) };
+    else
+      yield {
+        type: "delta",
+        toolCalls: p.toolCalls.map((c, i) => ({
+          index: i,
+          id: c.id,
+          type: c.type,
+          function: { name: c.function.name, arguments: c.function.arguments },
+        })),
+        ...(p.index ? { index: p.index } : {}),
+      };
   }
 }

@@ -122,7 +122,13 @@ describe("startServeProxy: chat completions", () => {
         max_completion_tokens: 9,
         messages: [
           { role: "developer", content: "Be brief." },
-          { role: "user", content: [{ type: "text", text: "Capital " }, { type: "text", text: "of France?" }] },
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "Capital " },
+              { type: "text", text: "of France?" },
+            ],
+          },
         ],
       }),
     );
@@ -165,7 +171,11 @@ describe("startServeProxy: chat completions", () => {
     expect(chunks.length).toBeGreaterThan(3);
     const finishes = chunks.map((c) => c.choices[0]?.finish_reason).filter((f) => f);
     expect(finishes).toEqual(["stop"]);
-    expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { prompt_tokens: 12, completion_tokens: 7, total_tokens: 19 }, cocoon: { job_ids: ["job_0123456789abcdefghijklmnop"], cost_nanoton: "1900" } });
+    expect(chunks.at(-1)).toMatchObject({
+      choices: [],
+      usage: { prompt_tokens: 12, completion_tokens: 7, total_tokens: 19 },
+      cocoon: { job_ids: ["job_0123456789abcdefghijklmnop"], cost_nanoton: "1900" },
+    });
     expect(chunks.slice(0, -1).every((c) => c.usage === null)).toBe(true);
   });
 
@@ -175,7 +185,12 @@ describe("startServeProxy: chat completions", () => {
     // Act
     const events = sseData(await (await postJson(`${url}/v1/chat/completions`, aChatBody({ stream: true }))).text());
     // Assess
-    expect(events.slice(0, -1).map((e) => JSON.parse(e)).some((c) => "usage" in c)).toBe(false);
+    expect(
+      events
+        .slice(0, -1)
+        .map((e) => JSON.parse(e))
+        .some((c) => "usage" in c),
+    ).toBe(false);
   });
 });
 
@@ -214,7 +229,11 @@ describe("startServeProxy: bad input", () => {
     // Prepare
     const { url } = await startWith(async () => anAnswer());
     // Act
-    const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" });
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{nope",
+    });
     // Assess
     expect(res.status).toBe(400);
     expect((await json(res)).error.code).toBe("invalid_json");
@@ -224,7 +243,11 @@ describe("startServeProxy: bad input", () => {
     // Prepare
     const { url, calls } = await startWith(async () => anAnswer());
     // Act
-    const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify(aChatBody()) });
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: JSON.stringify(aChatBody()),
+    });
     // Assess
     expect(res.status).toBe(415);
     expect((await json(res)).error.code).toBe("unsupported_media_type");
@@ -246,7 +269,10 @@ describe("startServeProxy: bad input", () => {
 
   it("answers 400 invalid_path for a model id that does not percent-decode", async () => {
     // Prepare
-    const { url } = await startWith(async () => anAnswer(), async () => ["m"]);
+    const { url } = await startWith(
+      async () => anAnswer(),
+      async () => ["m"],
+    );
     // Act
     const res = await fetch(`${url}/v1/models/%E0%A4%A`);
     // Assess
@@ -287,7 +313,9 @@ describe("startServeProxy: ask errors", () => {
       const res = await postJson(`${url}/v1/chat/completions`, aChatBody());
       // Assess
       expect(res.status).toBe(status);
-      expect(await json(res)).toEqual({ error: { message: `what went wrong: ${code}`, type, param: code === "model_not_served" ? "model" : null, code } });
+      expect(await json(res)).toEqual({
+        error: { message: `what went wrong: ${code}`, type, param: code === "model_not_served" ? "model" : null, code },
+      });
     });
   }
 
@@ -310,7 +338,8 @@ describe("startServeProxy: ask errors", () => {
       ask: async () => {
         throw new SdkError("quota", "over quota");
       },
-      mapError: (err) => ((err as SdkError).code === "quota" ? { status: 429, type: "rate_limit_error", code: "quota", message: "slow down" } : undefined),
+      mapError: (err) =>
+        (err as SdkError).code === "quota" ? { status: 429, type: "rate_limit_error", code: "quota", message: "slow down" } : undefined,
     });
     // Act
     const res = await postJson(`${proxy.url}/v1/chat/completions`, aChatBody());
@@ -327,7 +356,10 @@ describe("startServeProxy: ask errors", () => {
 describe("startServeProxy: models, completions, binding", () => {
   it("lists models from listModels and answers one model card", async () => {
     // Prepare
-    const { url } = await startWith(async () => anAnswer(), async () => ["llama-3-8b", "qwen/qwen2-7b"]);
+    const { url } = await startWith(
+      async () => anAnswer(),
+      async () => ["llama-3-8b", "qwen/qwen2-7b"],
+    );
     // Act
     const list = await json(await fetch(`${url}/v1/models`));
     const one = await fetch(`${url}/v1/models/qwen/qwen2-7b`);
@@ -363,7 +395,10 @@ describe("startServeProxy: models, completions, binding", () => {
     const body = await json(res);
     // Assess
     expect(res.status).toBe(200);
-    expect(body).toMatchObject({ object: "text_completion", choices: [{ text: "Paris is the capital of France.", finish_reason: "stop" }] });
+    expect(body).toMatchObject({
+      object: "text_completion",
+      choices: [{ text: "Paris is the capital of France.", finish_reason: "stop" }],
+    });
     expect(calls[0]).toMatchObject({ prompt: "Say hi", maxTokens: 5 });
     expect(res.headers.get("x-cocoon-cost-nanoton")).toBe("1900");
   });
@@ -375,7 +410,12 @@ describe("startServeProxy: models, completions, binding", () => {
     const events = sseData(await (await postJson(`${url}/v1/completions`, { model: "m", prompt: "x", stream: true })).text());
     // Assess
     expect(events.at(-1)).toBe("[DONE]");
-    expect(events.slice(0, -1).map((e) => JSON.parse(e).choices[0].text).join("")).toBe("Paris is the capital of France.");
+    expect(
+      events
+        .slice(0, -1)
+        .map((e) => JSON.parse(e).choices[0].text)
+        .join(""),
+    ).toBe("Paris is the capital of France.");
   });
 
   it("refuses to bind to a non-loopback host", async () => {
@@ -392,10 +432,14 @@ describe("startServeProxy: models, completions, binding", () => {
     const { request } = await import("node:http");
     // Act
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request(`${url}/v1/chat/completions`, { method: "POST", headers: { host: "evil.example:8788", "content-type": "application/json" } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = request(
+        `${url}/v1/chat/completions`,
+        { method: "POST", headers: { host: "evil.example:8788", "content-type": "application/json" } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on("error", reject);
       req.end(JSON.stringify(aChatBody()));
     });
@@ -490,7 +534,15 @@ function sseReader(res: Response) {
   };
 }
 
-const caps = (over: Partial<ModelCapabilities> = {}): ModelCapabilities => ({ chat: true, completions: false, embeddings: false, streaming: true, tools: false, jsonSchema: false, ...over });
+const caps = (over: Partial<ModelCapabilities> = {}): ModelCapabilities => ({
+  chat: true,
+  completions: false,
+  embeddings: false,
+  streaming: true,
+  tools: false,
+  jsonSchema: false,
+  ...over,
+});
 
 async function startFull(o: Partial<Parameters<typeof startServeProxy>[0]> = {}) {
   const calls: AskArgs[] = [];
@@ -522,7 +574,12 @@ describe("issue 11: streaming as the network delivers it", () => {
     // Assess
     expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
     expect(res.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{24}$/);
-    expect(role.choices[0]).toEqual({ index: 0, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null });
+    expect(role.choices[0]).toEqual({
+      index: 0,
+      delta: { role: "assistant", content: "", refusal: null },
+      logprobs: null,
+      finish_reason: null,
+    });
     expect(first.choices[0].delta).toEqual({ content: "Par" });
     expect(rest.at(-1)).toBe("[DONE]");
     const chunks = [role, first, ...rest.slice(0, -1).map((e) => JSON.parse(e))];
@@ -536,12 +593,22 @@ describe("issue 11: streaming as the network delivers it", () => {
 
   it("without include_usage sends no chunk without choices, and the Cocoon facts ride on the finish chunk", async () => {
     // Prepare
-    const { url } = await startFull({ askStream: async function* () { yield { type: "delta", text: "hi" }; yield done(); } });
+    const { url } = await startFull({
+      askStream: async function* () {
+        yield { type: "delta", text: "hi" };
+        yield done();
+      },
+    });
     // Act
-    const chunks = sseData(await (await postJson(`${url}/v1/chat/completions`, aChatBody({ stream: true }))).text()).slice(0, -1).map((e) => JSON.parse(e));
+    const chunks = sseData(await (await postJson(`${url}/v1/chat/completions`, aChatBody({ stream: true }))).text())
+      .slice(0, -1)
+      .map((e) => JSON.parse(e));
     // Assess
     expect(chunks.every((c) => c.choices.length === 1 && !("usage" in c))).toBe(true);
-    expect(chunks.at(-1)).toMatchObject({ choices: [{ finish_reason: "stop" }], cocoon: { job_ids: ["job_0123456789abcdefghijklmnop"], cost_nanoton: "1900", tiers: ["tdx-h100"] } });
+    expect(chunks.at(-1)).toMatchObject({
+      choices: [{ finish_reason: "stop" }],
+      cocoon: { job_ids: ["job_0123456789abcdefghijklmnop"], cost_nanoton: "1900", tiers: ["tdx-h100"] },
+    });
   });
 
   it("streams tool calls as deltas with index, id, type, name and arguments, and finishes with tool_calls", async () => {
@@ -549,13 +616,23 @@ describe("issue 11: streaming as the network delivers it", () => {
     const call = { id: "call_1", type: "function" as const, function: { name: "get_weather", arguments: '{"city":"Paris"}' } };
     const { url } = await startFull({
       askStream: async function* () {
-        yield { type: "delta", toolCalls: [{ index: 0, id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":' } }] };
+        yield {
+          type: "delta",
+          toolCalls: [{ index: 0, id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":' } }],
+        };
         yield { type: "delta", toolCalls: [{ index: 0, function: { arguments: '"Paris"}' } }] };
         yield done({ text: "", toolCalls: [call], finishReason: "tool_calls" });
       },
     });
     // Act
-    const chunks = sseData(await (await postJson(`${url}/v1/chat/completions`, aChatBody({ stream: true, tools: [{ type: "function", function: { name: "get_weather" } }] }))).text())
+    const chunks = sseData(
+      await (
+        await postJson(
+          `${url}/v1/chat/completions`,
+          aChatBody({ stream: true, tools: [{ type: "function", function: { name: "get_weather" } }] }),
+        )
+      ).text(),
+    )
       .slice(0, -1)
       .map((e) => JSON.parse(e));
     // Assess
@@ -573,9 +650,15 @@ describe("issue 11: streaming as the network delivers it", () => {
       { id: "call_a", type: "function" as const, function: { name: "f", arguments: "{}" } },
       { id: "call_b", type: "function" as const, function: { name: "g", arguments: '{"x":1}' } },
     ];
-    const { url } = await startFull({ askStream: async function* () { yield done({ text: "", toolCalls: calls, finishReason: "stop" }); } });
+    const { url } = await startFull({
+      askStream: async function* () {
+        yield done({ text: "", toolCalls: calls, finishReason: "stop" });
+      },
+    });
     // Act
-    const chunks = sseData(await (await postJson(`${url}/v1/chat/completions`, aChatBody({ stream: true }))).text()).slice(0, -1).map((e) => JSON.parse(e));
+    const chunks = sseData(await (await postJson(`${url}/v1/chat/completions`, aChatBody({ stream: true }))).text())
+      .slice(0, -1)
+      .map((e) => JSON.parse(e));
     // Assess
     expect(chunks.flatMap((c) => c.choices[0]?.delta?.tool_calls ?? [])).toEqual([
       { index: 0, ...calls[0] },
@@ -590,17 +673,33 @@ describe("issue 11: streaming as the network delivers it", () => {
       askStream: async function* () {
         yield { type: "delta", text: "A", index: 0 };
         yield { type: "delta", text: "B", index: 1 };
-        yield done({ text: "A", choices: [{ index: 0, text: "A", finishReason: "stop" }, { index: 1, text: "B", finishReason: "length" }] });
+        yield done({
+          text: "A",
+          choices: [
+            { index: 0, text: "A", finishReason: "stop" },
+            { index: 1, text: "B", finishReason: "length" },
+          ],
+        });
       },
     });
     // Act
-    const chunks = sseData(await (await postJson(`${url}/v1/chat/completions`, aChatBody({ stream: true, n: 2 }))).text()).slice(0, -1).map((e) => JSON.parse(e));
+    const chunks = sseData(await (await postJson(`${url}/v1/chat/completions`, aChatBody({ stream: true, n: 2 }))).text())
+      .slice(0, -1)
+      .map((e) => JSON.parse(e));
     // Assess
     expect(streamCalls).toHaveLength(1);
     expect(streamCalls[0]?.n).toBe(2);
     const of = (i: number) => chunks.map((c) => c.choices[0]).filter((c) => c.index === i);
-    expect(of(0).map((c) => c.delta.content ?? "").join("")).toBe("A");
-    expect(of(1).map((c) => c.delta.content ?? "").join("")).toBe("B");
+    expect(
+      of(0)
+        .map((c) => c.delta.content ?? "")
+        .join(""),
+    ).toBe("A");
+    expect(
+      of(1)
+        .map((c) => c.delta.content ?? "")
+        .join(""),
+    ).toBe("B");
     expect(of(0)[0].delta.role).toBe("assistant");
     expect(of(1)[0].delta.role).toBe("assistant");
     expect(of(0).at(-1).finish_reason).toBe("stop");
@@ -620,7 +719,12 @@ describe("issue 11: streaming as the network delivers it", () => {
     // Assess
     expect(res.status).toBe(402);
     expect(res.headers.get("x-should-retry")).toBe("false");
-    expect((await json(res)).error).toEqual({ message: "top up first", type: "insufficient_quota", param: null, code: "insufficient_funds" });
+    expect((await json(res)).error).toEqual({
+      message: "top up first",
+      type: "insufficient_quota",
+      param: null,
+      code: "insufficient_funds",
+    });
   });
 
   const broken: Array<[string, () => AsyncGenerator<AskStreamEvent>, string]> = [
@@ -679,7 +783,12 @@ describe("issue 11: streaming as the network delivers it", () => {
     const events = sseData(await (await postJson(`${url}/v1/chat/completions`, aChatBody({ stream: true }))).text());
     // Assess
     expect(events.at(-1)).toBe("[DONE]");
-    expect(events.slice(0, -1).map((e) => JSON.parse(e).choices[0]?.delta?.content ?? "").join("")).toBe("Hello");
+    expect(
+      events
+        .slice(0, -1)
+        .map((e) => JSON.parse(e).choices[0]?.delta?.content ?? "")
+        .join(""),
+    ).toBe("Hello");
   });
 
   it("closes the network's stream when the app goes away, even while it waits for the next event", async () => {
@@ -689,14 +798,22 @@ describe("issue 11: streaming as the network delivers it", () => {
       [Symbol.asyncIterator]: () => {
         let sent = false;
         return {
-          next: () => (sent ? new Promise<IteratorResult<AskStreamEvent>>(() => {}) : ((sent = true), Promise.resolve({ done: false, value: { type: "delta" as const, text: "one" } }))),
+          next: () =>
+            sent
+              ? new Promise<IteratorResult<AskStreamEvent>>(() => {})
+              : ((sent = true), Promise.resolve({ done: false, value: { type: "delta" as const, text: "one" } })),
           return: async () => ((closed = true), { done: true as const, value: undefined }),
         };
       },
     };
     const { url } = await startFull({ askStream: () => stalled });
     const ctl = new AbortController();
-    const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(aChatBody({ stream: true })), signal: ctl.signal });
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(aChatBody({ stream: true })),
+      signal: ctl.signal,
+    });
     const next = sseReader(res);
     await next();
     await next();
@@ -717,7 +834,9 @@ describe("issue 11: streaming as the network delivers it", () => {
       listModels: async () => [{ id: "m", capabilities: caps({ completions: true }) }],
     });
     // Act
-    const events = sseData(await (await postJson(`${url}/v1/completions`, { model: "m", prompt: "hello", stream: true, echo: true })).text());
+    const events = sseData(
+      await (await postJson(`${url}/v1/completions`, { model: "m", prompt: "hello", stream: true, echo: true })).text(),
+    );
     // Assess
     const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
     expect(chunks.every((c) => c.object === "text_completion" && c.id === chunks[0].id)).toBe(true);
@@ -732,7 +851,17 @@ describe("issue 11: OpenAI's fields pass through", () => {
   it("hands tools, tool_choice, parallel_tool_calls, response_format, n, stop, seed, top_p, user and logprobs to the network", async () => {
     // Prepare
     const { url, calls } = await startFull();
-    const tools = [{ type: "function", function: { name: "get_weather", description: "weather", parameters: { type: "object", properties: { city: { type: "string" } } }, strict: true } }];
+    const tools = [
+      {
+        type: "function",
+        function: {
+          name: "get_weather",
+          description: "weather",
+          parameters: { type: "object", properties: { city: { type: "string" } } },
+          strict: true,
+        },
+      },
+    ];
     const responseFormat = { type: "json_schema", json_schema: { name: "w", schema: { type: "object" }, strict: true } };
     // Act
     const res = await postJson(
@@ -753,7 +882,11 @@ describe("issue 11: OpenAI's fields pass through", () => {
         top_k: 5,
         messages: [
           { role: "user", content: "weather?" },
-          { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] },
+          {
+            role: "assistant",
+            content: null,
+            tool_calls: [{ id: "c1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }],
+          },
           { role: "tool", tool_call_id: "c1", content: "sunny" },
         ],
       }),
@@ -764,7 +897,11 @@ describe("issue 11: OpenAI's fields pass through", () => {
       model: "llama-3-8b",
       messages: [
         { role: "user", content: "weather?" },
-        { role: "assistant", content: "", toolCalls: [{ id: "c1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] },
+        {
+          role: "assistant",
+          content: "",
+          toolCalls: [{ id: "c1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }],
+        },
         { role: "tool", content: "sunny", toolCallId: "c1" },
       ],
       maxTokens: 33,
@@ -790,19 +927,39 @@ describe("issue 11: OpenAI's fields pass through", () => {
     // Act
     const body = await json(await postJson(`${url}/v1/chat/completions`, aChatBody()));
     // Assess
-    expect(body.choices).toEqual([{ index: 0, message: { role: "assistant", content: null, refusal: null, tool_calls: [call] }, logprobs: null, finish_reason: "tool_calls" }]);
+    expect(body.choices).toEqual([
+      {
+        index: 0,
+        message: { role: "assistant", content: null, refusal: null, tool_calls: [call] },
+        logprobs: null,
+        finish_reason: "tool_calls",
+      },
+    ]);
   });
 
   it("answers n choices of one job", async () => {
     // Prepare
     const { url, calls } = await startFull({
-      ask: async () => anAnswer({ text: "A", choices: [{ index: 0, text: "A", finishReason: "stop" }, { index: 1, text: "B", finishReason: "length" }] }),
+      ask: async () =>
+        anAnswer({
+          text: "A",
+          choices: [
+            { index: 0, text: "A", finishReason: "stop" },
+            { index: 1, text: "B", finishReason: "length" },
+          ],
+        }),
     });
     // Act
     const body = await json(await postJson(`${url}/v1/chat/completions`, aChatBody({ n: 2 })));
     // Assess
     expect(calls).toHaveLength(1);
-    expect(body.choices.map((c: { index: number; message: { content: string }; finish_reason: string }) => [c.index, c.message.content, c.finish_reason])).toEqual([
+    expect(
+      body.choices.map((c: { index: number; message: { content: string }; finish_reason: string }) => [
+        c.index,
+        c.message.content,
+        c.finish_reason,
+      ]),
+    ).toEqual([
       [0, "A", "stop"],
       [1, "B", "length"],
     ]);
@@ -811,7 +968,11 @@ describe("issue 11: OpenAI's fields pass through", () => {
   it("runs one job per prompt for legacy completions, with choices in prompt × n order", async () => {
     // Prepare
     const { url, calls } = await startFull({
-      ask: async (req) => anAnswer({ text: `<${req.prompt}>`, choices: [0, 1].map((i) => ({ index: i, text: `<${req.prompt}${i}>`, finishReason: "stop" as const })) }),
+      ask: async (req) =>
+        anAnswer({
+          text: `<${req.prompt}>`,
+          choices: [0, 1].map((i) => ({ index: i, text: `<${req.prompt}${i}>`, finishReason: "stop" as const })),
+        }),
       listModels: async () => [{ id: "m", capabilities: caps({ completions: true }) }],
     });
     // Act
@@ -840,7 +1001,10 @@ describe("issue 11: OpenAI's fields pass through", () => {
     // Prepare
     const { url, calls } = await startFull({ listModels: async () => [{ id: "llama-3-8b", capabilities: caps() }] });
     // Act
-    const res = await postJson(`${url}/v1/chat/completions`, aChatBody({ tools: [{ type: "function", function: { name: "f" } }], tool_choice: "none" }));
+    const res = await postJson(
+      `${url}/v1/chat/completions`,
+      aChatBody({ tools: [{ type: "function", function: { name: "f" } }], tool_choice: "none" }),
+    );
     // Assess
     expect(res.status).toBe(200);
     expect(calls[0]?.tools).toBeUndefined();
@@ -850,8 +1014,23 @@ describe("issue 11: OpenAI's fields pass through", () => {
 describe("issue 11: what a model cannot do is a 400 naming the parameter", () => {
   const refusals: Array<[string, string, Record<string, unknown>, string]> = [
     ["tools", "/v1/chat/completions", aChatBody({ tools: [{ type: "function", function: { name: "f" } }] }), "tools"],
-    ["a tool result", "/v1/chat/completions", aChatBody({ messages: [{ role: "user", content: "x" }, { role: "tool", tool_call_id: "c", content: "y" }] }), "messages.1"],
-    ["json_schema", "/v1/chat/completions", aChatBody({ response_format: { type: "json_schema", json_schema: { name: "x", schema: {} } } }), "response_format"],
+    [
+      "a tool result",
+      "/v1/chat/completions",
+      aChatBody({
+        messages: [
+          { role: "user", content: "x" },
+          { role: "tool", tool_call_id: "c", content: "y" },
+        ],
+      }),
+      "messages.1",
+    ],
+    [
+      "json_schema",
+      "/v1/chat/completions",
+      aChatBody({ response_format: { type: "json_schema", json_schema: { name: "x", schema: {} } } }),
+      "response_format",
+    ],
     ["json_object", "/v1/chat/completions", aChatBody({ response_format: { type: "json_object" } }), "response_format"],
     ["logprobs", "/v1/chat/completions", aChatBody({ logprobs: true }), "logprobs"],
     ["top_logprobs", "/v1/chat/completions", aChatBody({ top_logprobs: 3 }), "top_logprobs"],
@@ -864,7 +1043,10 @@ describe("issue 11: what a model cannot do is a 400 naming the parameter", () =>
   for (const [what, path, body, param] of refusals) {
     it(`refuses ${what} for a model that cannot (param ${param}) without asking the network`, async () => {
       // Prepare
-      const { url, calls } = await startFull({ embed: async () => ({ vectors: [[0]], usage: { promptTokens: 1 }, model: "m", workerId: "w", tier: "dev", cost: "0", jobId: "j" }), listModels: async () => [{ id: "llama-3-8b", capabilities: caps({ contextLength: 2048 }) }] });
+      const { url, calls } = await startFull({
+        embed: async () => ({ vectors: [[0]], usage: { promptTokens: 1 }, model: "m", workerId: "w", tier: "dev", cost: "0", jobId: "j" }),
+        listModels: async () => [{ id: "llama-3-8b", capabilities: caps({ contextLength: 2048 }) }],
+      });
       // Act
       const res = await postJson(`${url}${path}`, body);
       const answer = await json(res);
@@ -880,14 +1062,19 @@ describe("issue 11: what a model cannot do is a 400 naming the parameter", () =>
     // Prepare
     let now = 0;
     let lists = 0;
-    const { url, calls } = await startFull({ now: () => now, listModels: async () => (lists++, [{ id: "llama-3-8b", capabilities: caps() }]) });
+    const { url, calls } = await startFull({
+      now: () => now,
+      listModels: async () => (lists++, [{ id: "llama-3-8b", capabilities: caps() }]),
+    });
     await postJson(`${url}/v1/chat/completions`, aChatBody());
     now = 5_000;
     // Act
     const res = await postJson(`${url}/v1/chat/completions`, aChatBody({ model: "gpt-9" }));
     // Assess
     expect(res.status).toBe(404);
-    expect(await json(res)).toEqual({ error: { message: expect.stringContaining("gpt-9"), type: "invalid_request_error", param: "model", code: "model_not_found" } });
+    expect(await json(res)).toEqual({
+      error: { message: expect.stringContaining("gpt-9"), type: "invalid_request_error", param: "model", code: "model_not_found" },
+    });
     expect(lists).toBe(2);
     expect(calls).toHaveLength(1);
   });
@@ -896,7 +1083,10 @@ describe("issue 11: what a model cannot do is a 400 naming the parameter", () =>
     // Prepare
     const { url, calls } = await startFull({ listModels: async () => ["llama-3-8b"] });
     // Act
-    const res = await postJson(`${url}/v1/chat/completions`, aChatBody({ tools: [{ type: "function", function: { name: "f" } }], response_format: { type: "json_object" } }));
+    const res = await postJson(
+      `${url}/v1/chat/completions`,
+      aChatBody({ tools: [{ type: "function", function: { name: "f" } }], response_format: { type: "json_object" } }),
+    );
     // Assess
     expect(res.status).toBe(200);
     expect(calls).toHaveLength(1);
@@ -904,13 +1094,32 @@ describe("issue 11: what a model cannot do is a 400 naming the parameter", () =>
 
   it("lists each model's capabilities", async () => {
     // Prepare
-    const { url } = await startFull({ listModels: async () => [{ id: "gguf", capabilities: caps({ completions: true, embeddings: true, tools: true, jsonSchema: true, contextLength: 4096 }) }, "plain"] });
+    const { url } = await startFull({
+      listModels: async () => [
+        { id: "gguf", capabilities: caps({ completions: true, embeddings: true, tools: true, jsonSchema: true, contextLength: 4096 }) },
+        "plain",
+      ],
+    });
     // Act
     const list = await json(await fetch(`${url}/v1/models`));
     const one = await json(await fetch(`${url}/v1/models/gguf`));
     // Assess
     expect(list.data).toEqual([
-      { id: "gguf", object: "model", created: 0, owned_by: "cocoon", capabilities: { chat: true, completions: true, embeddings: true, streaming: true, tools: true, json_schema: true, context_length: 4096 } },
+      {
+        id: "gguf",
+        object: "model",
+        created: 0,
+        owned_by: "cocoon",
+        capabilities: {
+          chat: true,
+          completions: true,
+          embeddings: true,
+          streaming: true,
+          tools: true,
+          json_schema: true,
+          context_length: 4096,
+        },
+      },
       { id: "plain", object: "model", created: 0, owned_by: "cocoon" },
     ]);
     expect(one).toEqual(list.data[0]);
@@ -922,7 +1131,15 @@ describe("issue 11: /v1/embeddings", () => {
     [0.5, -1.25, 3],
     [1e-3, 0, -2],
   ];
-  const anEmbedding = (): EmbedResult => ({ vectors, usage: { promptTokens: 7 }, model: "emb", workerId: "W", tier: "dev", cost: "70", jobId: "job_e" });
+  const anEmbedding = (): EmbedResult => ({
+    vectors,
+    usage: { promptTokens: 7 },
+    model: "emb",
+    workerId: "W",
+    tier: "dev",
+    cost: "70",
+    jobId: "job_e",
+  });
 
   it("answers floats by default, with usage and the Cocoon headers", async () => {
     // Prepare
@@ -966,7 +1183,9 @@ describe("issue 11: /v1/embeddings", () => {
     it(`takes ${name} as input`, async () => {
       // Prepare
       const seen: unknown[] = [];
-      const { url } = await startFull({ embed: async (r) => (seen.push(r.input), { ...anEmbedding(), vectors: (r.input as unknown[]).map(() => [1]) }) });
+      const { url } = await startFull({
+        embed: async (r) => (seen.push(r.input), { ...anEmbedding(), vectors: (r.input as unknown[]).map(() => [1]) }),
+      });
       // Act
       const res = await postJson(`${url}/v1/embeddings`, { model: "emb", input });
       // Assess
@@ -1019,12 +1238,22 @@ describe("issue 11: errors in OpenAI's shape, x-request-id on every answer", () 
     const ids = [ok, bad, missing].map((r) => r.headers.get("x-request-id"));
     expect([...ids, forbidden].every((id) => /^req_[0-9a-f]{24}$/.test(id ?? ""))).toBe(true);
     expect(new Set([...ids, forbidden]).size).toBe(4);
-    expect((await json(bad)).error).toEqual({ message: expect.stringMatching(/temperature/), type: "invalid_request_error", param: "temperature", code: "invalid_request" });
+    expect((await json(bad)).error).toEqual({
+      message: expect.stringMatching(/temperature/),
+      type: "invalid_request_error",
+      param: "temperature",
+      code: "invalid_request",
+    });
   });
 
   const retries: Array<[string, Error, number, string | null]> = [
     ["a refused attestation", new SdkError("no_verified_candidates", "none passed"), 502, "false"],
-    ["a worker that refused the request", Object.assign(new SdkError("job_failed", "refunded"), { failure: { workerId: "w", code: "engine_rejected" } }), 400, "false"],
+    [
+      "a worker that refused the request",
+      Object.assign(new SdkError("job_failed", "refunded"), { failure: { workerId: "w", code: "engine_rejected" } }),
+      400,
+      "false",
+    ],
     ["no capacity", new SdkError("no_workers", "busy"), 503, null],
     ["a timeout", new SdkError("timeout", "slow"), 504, null],
   ];
@@ -1047,7 +1276,16 @@ describe("issue 11: errors in OpenAI's shape, x-request-id on every answer", () 
 });
 
 describe("issue 11: the SDK's stream checks map to upstream_verification_error", () => {
-  for (const code of ["stream_tampered", "stream_reordered", "stream_duplicate", "stream_gap", "stream_truncated", "stream_cross_job", "stream_mismatch", "stream_too_long"]) {
+  for (const code of [
+    "stream_tampered",
+    "stream_reordered",
+    "stream_duplicate",
+    "stream_gap",
+    "stream_truncated",
+    "stream_cross_job",
+    "stream_mismatch",
+    "stream_too_long",
+  ]) {
     it(`${code} → 502, not retried`, () => {
       expect(mapAskError(new SdkError(code, "x"))).toMatchObject({ status: 502, type: "upstream_verification_error", retryable: false });
     });

@@ -8,7 +8,15 @@ import { findTransaction, flattenTransaction } from "@ton/test-utils";
 import type { SendMessageResult } from "@ton/sandbox";
 import { signReceipt } from "../core/crypto/receipt";
 import { makeReceiptBody, makeWorker } from "../core/crypto/testing";
-import { applyAnchor, buildAnchorBatch, GENESIS_HEAD, proveReceipt, replayAnchors, verifyReceiptProof, type Anchor } from "../core/receipts/anchor";
+import {
+  applyAnchor,
+  buildAnchorBatch,
+  GENESIS_HEAD,
+  proveReceipt,
+  replayAnchors,
+  verifyReceiptProof,
+  type Anchor,
+} from "../core/receipts/anchor";
 import * as Generated from "./build/ReceiptAnchor_ReceiptAnchor";
 import { ANCHOR_MIN_VALUE, AnchorExit, headFromChain, type AnchorExitName, type AnchorOnChain } from "./anchor";
 import { anchorFixture, nextAnchor, type AnchorFixture } from "./anchor-fixtures";
@@ -34,12 +42,20 @@ async function post(f: AnchorFixture, a: Anchor): Promise<SendMessageResult> {
   return res;
 }
 
-async function expectRejectedUnchanged(f: AnchorFixture, act: () => Promise<SendMessageResult>, from: Address, name: AnchorExitName): Promise<SendMessageResult> {
+async function expectRejectedUnchanged(
+  f: AnchorFixture,
+  act: () => Promise<SendMessageResult>,
+  from: Address,
+  name: AnchorExitName,
+): Promise<SendMessageResult> {
   const before = await state(f);
   const res = await act();
   const flat = flattenTransaction(anchorTx(f, res));
   expect({ exitCode: flat.exitCode, aborted: flat.aborted }).toEqual({ exitCode: AnchorExit[name], aborted: true });
-  expect(findTransaction(res.transactions, { from: f.anchor.address, to: from, inMessageBounced: true }), "value bounced back").toBeDefined();
+  expect(
+    findTransaction(res.transactions, { from: f.anchor.address, to: from, inMessageBounced: true }),
+    "value bounced back",
+  ).toBeDefined();
   expect(await state(f)).toEqual(before);
   return res;
 }
@@ -53,9 +69,20 @@ function gasOf(f: AnchorFixture, res: SendMessageResult): number {
 // ---------------------------------------------------------------- build artefacts
 describe("anchor build artefacts", () => {
   it("the committed wrapper was built from the current anchor.tact (run npx tsx contracts/build.ts ReceiptAnchor)", () => {
-    const manifest = JSON.parse(readFileSync(join(here, "build/manifest-anchor.json"), "utf8")) as { sourceSha256: string; codeSha256: string };
-    expect(manifest.sourceSha256).toBe(createHash("sha256").update(readFileSync(join(here, "anchor.tact"))).digest("hex"));
-    expect(manifest.codeSha256).toBe(createHash("sha256").update(readFileSync(join(here, "build/ReceiptAnchor_ReceiptAnchor.code.boc"))).digest("hex"));
+    const manifest = JSON.parse(readFileSync(join(here, "build/manifest-anchor.json"), "utf8")) as {
+      sourceSha256: string;
+      codeSha256: string;
+    };
+    expect(manifest.sourceSha256).toBe(
+      createHash("sha256")
+        .update(readFileSync(join(here, "anchor.tact")))
+        .digest("hex"),
+    );
+    expect(manifest.codeSha256).toBe(
+      createHash("sha256")
+        .update(readFileSync(join(here, "build/ReceiptAnchor_ReceiptAnchor.code.boc")))
+        .digest("hex"),
+    );
   });
 
   it("exit codes exported to TS agree with the contract constants", () => {
@@ -101,7 +128,10 @@ describe("receipt anchor", () => {
   it("end to end: a real receipt batch anchored on chain; each receipt's proof verifies against the root read back from the chain", async () => {
     // Prepare
     const worker = makeWorker();
-    const receipts = Array.from({ length: 6 }, (_, i) => ({ seq: i + 1, receipt: signReceipt(makeReceiptBody(worker, { finishedAt: 1_764_000_000_000 + i }), worker.signing) }));
+    const receipts = Array.from({ length: 6 }, (_, i) => ({
+      seq: i + 1,
+      receipt: signReceipt(makeReceiptBody(worker, { finishedAt: 1_764_000_000_000 + i }), worker.signing),
+    }));
     const batch = buildAnchorBatch(GENESIS_HEAD, receipts, []);
     // Act
     await post(f, batch.anchor);
@@ -134,7 +164,12 @@ describe("receipt anchor", () => {
     });
 
     it("a stranger cannot post: ERR_NOT_COORDINATOR", async () => {
-      await expectRejectedUnchanged(f, () => f.anchor.sendAnchor(f.stranger.getSender(), nextAnchor(f.head)), f.stranger.address, "ERR_NOT_COORDINATOR");
+      await expectRejectedUnchanged(
+        f,
+        () => f.anchor.sendAnchor(f.stranger.getSender(), nextAnchor(f.head)),
+        f.stranger.address,
+        "ERR_NOT_COORDINATOR",
+      );
     });
 
     it("a replayed anchor: ERR_ANCHOR_SEQNO", async () => {
@@ -160,7 +195,12 @@ describe("receipt anchor", () => {
 
     it("a ledger restored from an older state: ERR_LEDGER_REWOUND", async () => {
       const a = { ...nextAnchor(f.head), ledgerSeqno: f.head.ledgerSeqno - 1 };
-      await expectRejectedUnchanged(f, () => f.anchor.sendAnchor(f.coordinator.getSender(), a), f.coordinator.address, "ERR_LEDGER_REWOUND");
+      await expectRejectedUnchanged(
+        f,
+        () => f.anchor.sendAnchor(f.coordinator.getSender(), a),
+        f.coordinator.address,
+        "ERR_LEDGER_REWOUND",
+      );
     });
 
     it("a different ledger hash at the same ledger seqno (an edited ledger): ERR_LEDGER_FORK", async () => {
@@ -170,7 +210,11 @@ describe("receipt anchor", () => {
 
     it("an unknown opcode bounces with Tact's invalid-message code 130, state unchanged", async () => {
       const before = await state(f);
-      const res = await f.coordinator.send({ to: f.anchor.address, value: 10_000_000n, body: beginCell().storeUint(0xdeadbeef, 32).endCell() });
+      const res = await f.coordinator.send({
+        to: f.anchor.address,
+        value: 10_000_000n,
+        body: beginCell().storeUint(0xdeadbeef, 32).endCell(),
+      });
       expect(flattenTransaction(anchorTx(f, res)).exitCode).toBe(130);
       expect(await state(f)).toEqual(before);
     });
@@ -187,11 +231,17 @@ describe("anchor gas table (contracts/anchor.gas.json; UPDATE_GAS=1 rewrites it)
     measured.postFirst = gasOf(f, await post(f, nextAnchor(f.head)));
     measured.postNext = gasOf(f, await post(f, nextAnchor(f.head)));
     measured.postEmptyBatch = gasOf(f, await post(f, nextAnchor(f.head, { count: 0, movements: 0 })));
-    measured.rejectedReplay = gasOf(f, await f.anchor.sendAnchor(f.coordinator.getSender(), { ...nextAnchor(f.head), seqno: f.head.seqno }));
+    measured.rejectedReplay = gasOf(
+      f,
+      await f.anchor.sendAnchor(f.coordinator.getSender(), { ...nextAnchor(f.head), seqno: f.head.seqno }),
+    );
     measured.rejectedStranger = gasOf(f, await f.anchor.sendAnchor(f.stranger.getSender(), nextAnchor(f.head)));
     measured.topUp = gasOf(f, await f.anchor.sendTopUp(f.stranger.getSender(), 100_000_000n));
     if (process.env.UPDATE_GAS === "1") {
-      writeFileSync(join(here, "anchor.gas.json"), JSON.stringify({ unit: "gas units (compute phase of the anchor transaction)", ops: measured }, null, 2) + "\n");
+      writeFileSync(
+        join(here, "anchor.gas.json"),
+        JSON.stringify({ unit: "gas units (compute phase of the anchor transaction)", ops: measured }, null, 2) + "\n",
+      );
     }
   });
 

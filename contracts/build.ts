@@ -49,7 +49,9 @@ export async function buildExtraContract(c: (typeof EXTRA_CONTRACTS)[number]): P
   const code = readFileSync(join(outDir, `${c.name}_${c.name}.code.boc`));
   const manifest = {
     compiler: "@tact-lang/compiler@1.6.13",
-    sourceSha256: createHash("sha256").update(readFileSync(join(here, c.path))).digest("hex"),
+    sourceSha256: createHash("sha256")
+      .update(readFileSync(join(here, c.path)))
+      .digest("hex"),
     codeSha256: createHash("sha256").update(code).digest("hex"),
   };
   writeFileSync(join(outDir, c.manifest), JSON.stringify(manifest, null, 2) + "\n");
@@ -82,7 +84,10 @@ export async function buildContracts(): Promise<void> {
   if (!res.ok) {
     throw new Error(`tact build failed: ${res.error.map((e) => e.message).join("\n")}`);
   }
-  const codeSha = (name: string) => createHash("sha256").update(readFileSync(join(outDir, `Vault_${name}.code.boc`))).digest("hex");
+  const codeSha = (name: string) =>
+    createHash("sha256")
+      .update(readFileSync(join(outDir, `Vault_${name}.code.boc`)))
+      .digest("hex");
   const manifest = {
     compiler: "@tact-lang/compiler@1.6.13",
     sourceSha256: sourceHash(),

@@ -8,7 +8,16 @@ import { findTransaction, flattenTransaction } from "@ton/test-utils";
 import { Blockchain, type SendMessageResult } from "@ton/sandbox";
 import * as Generated from "./build/PolicyRegistry_PolicyRegistry";
 import { measurementDigest, RegistryContract, RegistryExit, toTactPolicy, type Policy, type RegistryExitName } from "./registry";
-import { digest, REGISTRY_NOW, REGISTRY_RESERVE, registryFixture, testKey, testPolicy, TIMELOCK, type RegistryFixture } from "./registry-fixtures";
+import {
+  digest,
+  REGISTRY_NOW,
+  REGISTRY_RESERVE,
+  registryFixture,
+  testKey,
+  testPolicy,
+  TIMELOCK,
+  type RegistryFixture,
+} from "./registry-fixtures";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -33,7 +42,12 @@ function expectOk(f: RegistryFixture, res: SendMessageResult): SendMessageResult
   return res;
 }
 
-async function expectRejectedUnchanged(f: RegistryFixture, act: () => Promise<SendMessageResult>, from: Address, name: RegistryExitName): Promise<void> {
+async function expectRejectedUnchanged(
+  f: RegistryFixture,
+  act: () => Promise<SendMessageResult>,
+  from: Address,
+  name: RegistryExitName,
+): Promise<void> {
   // Storage rent for time the test moved the clock through is due at the next transaction,
   // failed or not: collect it first (a top-up), so the balance check below is exact.
   await f.registry.sendTopUp(f.stranger.getSender(), toNano("0.01"));
@@ -41,7 +55,10 @@ async function expectRejectedUnchanged(f: RegistryFixture, act: () => Promise<Se
   const res = await act();
   const flat = flattenTransaction(registryTx(f, res));
   expect({ exitCode: flat.exitCode, aborted: flat.aborted }).toEqual({ exitCode: RegistryExit[name], aborted: true });
-  expect(findTransaction(res.transactions, { from: f.registry.address, to: from, inMessageBounced: true }), "value bounced back").toBeDefined();
+  expect(
+    findTransaction(res.transactions, { from: f.registry.address, to: from, inMessageBounced: true }),
+    "value bounced back",
+  ).toBeDefined();
   expect(await state(f)).toEqual(before);
 }
 
@@ -63,9 +80,20 @@ const withoutImageV1 = () => testPolicy({ images: [digest("image v2")] });
 // ---------------------------------------------------------------- build artefacts
 describe("registry build artefacts", () => {
   it("the committed wrapper was built from the current registry.tact (run npx tsx contracts/build.ts PolicyRegistry)", () => {
-    const manifest = JSON.parse(readFileSync(join(here, "build/manifest-registry.json"), "utf8")) as { sourceSha256: string; codeSha256: string };
-    expect(manifest.sourceSha256).toBe(createHash("sha256").update(readFileSync(join(here, "registry.tact"))).digest("hex"));
-    expect(manifest.codeSha256).toBe(createHash("sha256").update(readFileSync(join(here, "build/PolicyRegistry_PolicyRegistry.code.boc"))).digest("hex"));
+    const manifest = JSON.parse(readFileSync(join(here, "build/manifest-registry.json"), "utf8")) as {
+      sourceSha256: string;
+      codeSha256: string;
+    };
+    expect(manifest.sourceSha256).toBe(
+      createHash("sha256")
+        .update(readFileSync(join(here, "registry.tact")))
+        .digest("hex"),
+    );
+    expect(manifest.codeSha256).toBe(
+      createHash("sha256")
+        .update(readFileSync(join(here, "build/PolicyRegistry_PolicyRegistry.code.boc")))
+        .digest("hex"),
+    );
   });
 
   it("exit codes exported to TS agree with the contract constants", () => {
@@ -145,7 +173,13 @@ describe("policy changes: 2-of-3 multisig with a time lock", () => {
     const id = await propose(f, 0, next);
     f.blockchain.now = REGISTRY_NOW + 100;
     expectOk(f, await f.registry.sendApprove(f.owners[2]!.getSender(), id));
-    expect(await f.registry.getProposal(id)).toEqual({ proposer: 0, baseVersion: 1, approvals: [0, 2], readyAt: REGISTRY_NOW + 100 + TIMELOCK, policy: next });
+    expect(await f.registry.getProposal(id)).toEqual({
+      proposer: 0,
+      baseVersion: 1,
+      approvals: [0, 2],
+      readyAt: REGISTRY_NOW + 100 + TIMELOCK,
+      policy: next,
+    });
     // Act
     f.blockchain.now = REGISTRY_NOW + 100 + TIMELOCK;
     expectOk(f, await f.registry.sendExecute(f.owners[1]!.getSender(), id));
@@ -158,7 +192,12 @@ describe("policy changes: 2-of-3 multisig with a time lock", () => {
   it("fewer than m approvals: ERR_NOT_ENOUGH_APPROVALS, even long after the time lock", async () => {
     const id = await propose(f, 0, withoutImageV1());
     f.blockchain.now = REGISTRY_NOW + 10 * TIMELOCK;
-    await expectRejectedUnchanged(f, () => f.registry.sendExecute(f.owners[0]!.getSender(), id), f.owners[0]!.address, "ERR_NOT_ENOUGH_APPROVALS");
+    await expectRejectedUnchanged(
+      f,
+      () => f.registry.sendExecute(f.owners[0]!.getSender(), id),
+      f.owners[0]!.address,
+      "ERR_NOT_ENOUGH_APPROVALS",
+    );
     expect((await f.registry.getPolicyState()).policy).toEqual(testPolicy());
   });
 
@@ -185,7 +224,12 @@ describe("policy changes: 2-of-3 multisig with a time lock", () => {
     expectOk(f, await f.registry.sendApprove(f.owners[1]!.getSender(), id));
     f.blockchain.now = REGISTRY_NOW + TIMELOCK;
     const s = f.stranger;
-    await expectRejectedUnchanged(f, () => f.registry.sendPropose(s.getSender(), testPolicy({ images: [] })), s.address, "ERR_NOT_REGISTRY_OWNER");
+    await expectRejectedUnchanged(
+      f,
+      () => f.registry.sendPropose(s.getSender(), testPolicy({ images: [] })),
+      s.address,
+      "ERR_NOT_REGISTRY_OWNER",
+    );
     await expectRejectedUnchanged(f, () => f.registry.sendApprove(s.getSender(), id), s.address, "ERR_NOT_REGISTRY_OWNER");
     await expectRejectedUnchanged(f, () => f.registry.sendRevoke(s.getSender(), id), s.address, "ERR_NOT_REGISTRY_OWNER");
     await expectRejectedUnchanged(f, () => f.registry.sendExecute(s.getSender(), id), s.address, "ERR_NOT_REGISTRY_OWNER");
@@ -193,9 +237,19 @@ describe("policy changes: 2-of-3 multisig with a time lock", () => {
 
   it("one owner cannot approve twice (nor the proposer again): ERR_ALREADY_APPROVED", async () => {
     const id = await propose(f, 0, withoutImageV1());
-    await expectRejectedUnchanged(f, () => f.registry.sendApprove(f.owners[0]!.getSender(), id), f.owners[0]!.address, "ERR_ALREADY_APPROVED");
+    await expectRejectedUnchanged(
+      f,
+      () => f.registry.sendApprove(f.owners[0]!.getSender(), id),
+      f.owners[0]!.address,
+      "ERR_ALREADY_APPROVED",
+    );
     expectOk(f, await f.registry.sendApprove(f.owners[1]!.getSender(), id));
-    await expectRejectedUnchanged(f, () => f.registry.sendApprove(f.owners[1]!.getSender(), id), f.owners[1]!.address, "ERR_ALREADY_APPROVED");
+    await expectRejectedUnchanged(
+      f,
+      () => f.registry.sendApprove(f.owners[1]!.getSender(), id),
+      f.owners[1]!.address,
+      "ERR_ALREADY_APPROVED",
+    );
   });
 
   it("an unknown or already executed proposal: ERR_NO_PROPOSAL", async () => {
@@ -217,8 +271,18 @@ describe("policy changes: 2-of-3 multisig with a time lock", () => {
     // Act: p1 executes first.
     expectOk(f, await f.registry.sendExecute(f.owners[0]!.getSender(), p1));
     // Assess: p2 would silently overwrite p1's change; it is refused.
-    await expectRejectedUnchanged(f, () => f.registry.sendExecute(f.owners[2]!.getSender(), p2), f.owners[2]!.address, "ERR_STALE_PROPOSAL");
-    await expectRejectedUnchanged(f, () => f.registry.sendApprove(f.owners[0]!.getSender(), p2), f.owners[0]!.address, "ERR_STALE_PROPOSAL");
+    await expectRejectedUnchanged(
+      f,
+      () => f.registry.sendExecute(f.owners[2]!.getSender(), p2),
+      f.owners[2]!.address,
+      "ERR_STALE_PROPOSAL",
+    );
+    await expectRejectedUnchanged(
+      f,
+      () => f.registry.sendApprove(f.owners[0]!.getSender(), p2),
+      f.owners[0]!.address,
+      "ERR_STALE_PROPOSAL",
+    );
     expect((await f.registry.getPolicyState()).policy).toEqual(withoutImageV1());
   });
 
@@ -230,7 +294,12 @@ describe("policy changes: 2-of-3 multisig with a time lock", () => {
     expect((await f.registry.getProposal(replacement))!.approvals).toEqual([0]);
     f.blockchain.now = REGISTRY_NOW + TIMELOCK;
     await expectRejectedUnchanged(f, () => f.registry.sendExecute(f.owners[0]!.getSender(), old), f.owners[0]!.address, "ERR_NO_PROPOSAL");
-    await expectRejectedUnchanged(f, () => f.registry.sendExecute(f.owners[0]!.getSender(), replacement), f.owners[0]!.address, "ERR_NOT_ENOUGH_APPROVALS");
+    await expectRejectedUnchanged(
+      f,
+      () => f.registry.sendExecute(f.owners[0]!.getSender(), replacement),
+      f.owners[0]!.address,
+      "ERR_NOT_ENOUGH_APPROVALS",
+    );
   });
 
   it("revoking below the threshold stops the clock: ERR_NOT_ENOUGH_APPROVALS; a revoke without approval: ERR_NOT_APPROVED", async () => {
@@ -240,18 +309,31 @@ describe("policy changes: 2-of-3 multisig with a time lock", () => {
     expectOk(f, await f.registry.sendRevoke(f.owners[1]!.getSender(), id));
     expect(await f.registry.getProposal(id)).toMatchObject({ approvals: [0], readyAt: 0 });
     f.blockchain.now = REGISTRY_NOW + TIMELOCK;
-    await expectRejectedUnchanged(f, () => f.registry.sendExecute(f.owners[0]!.getSender(), id), f.owners[0]!.address, "ERR_NOT_ENOUGH_APPROVALS");
+    await expectRejectedUnchanged(
+      f,
+      () => f.registry.sendExecute(f.owners[0]!.getSender(), id),
+      f.owners[0]!.address,
+      "ERR_NOT_ENOUGH_APPROVALS",
+    );
   });
 
   it("a proposal with an operator fee above 100%, a zero multiplier or no coordinator key: ERR_BAD_POLICY", async () => {
     const fees = testPolicy().fees;
-    for (const bad of [testPolicy({ fees: { ...fees, operatorFeeBps: 10_001 } }), testPolicy({ fees: { ...fees, completionBps: 0 } }), testPolicy({ coordinatorKey: Buffer.alloc(32) })]) {
+    for (const bad of [
+      testPolicy({ fees: { ...fees, operatorFeeBps: 10_001 } }),
+      testPolicy({ fees: { ...fees, completionBps: 0 } }),
+      testPolicy({ coordinatorKey: Buffer.alloc(32) }),
+    ]) {
       await expectRejectedUnchanged(f, () => f.registry.sendPropose(f.owners[0]!.getSender(), bad), f.owners[0]!.address, "ERR_BAD_POLICY");
     }
   });
 
   it("rotates the coordinator key and the fee parameters through the same path", async () => {
-    const next = testPolicy({ coordinatorKey: testKey("coordinator-2"), fees: { pricePerToken: 150n, promptBps: 3_000, completionBps: 12_000, operatorFeeBps: 250 }, models: { [digest("m1")]: 0n, [digest("m2")]: 300n } });
+    const next = testPolicy({
+      coordinatorKey: testKey("coordinator-2"),
+      fees: { pricePerToken: 150n, promptBps: 3_000, completionBps: 12_000, operatorFeeBps: 250 },
+      models: { [digest("m1")]: 0n, [digest("m2")]: 300n },
+    });
     const id = await propose(f, 1, next);
     expectOk(f, await f.registry.sendApprove(f.owners[2]!.getSender(), id));
     f.blockchain.now = REGISTRY_NOW + TIMELOCK;
@@ -261,7 +343,11 @@ describe("policy changes: 2-of-3 multisig with a time lock", () => {
 
   it("an unknown opcode bounces with Tact's invalid-message code 130, state unchanged", async () => {
     const before = await state(f);
-    const res = await f.owners[0]!.send({ to: f.registry.address, value: 10_000_000n, body: beginCell().storeUint(0xdeadbeef, 32).endCell() });
+    const res = await f.owners[0]!.send({
+      to: f.registry.address,
+      value: 10_000_000n,
+      body: beginCell().storeUint(0xdeadbeef, 32).endCell(),
+    });
     expect(flattenTransaction(registryTx(f, res)).exitCode).toBe(130);
     expect(await state(f)).toEqual(before);
   });
@@ -270,7 +356,11 @@ describe("policy changes: 2-of-3 multisig with a time lock", () => {
 describe("measurementDigest", () => {
   it("is SHA-256 over mrtd | rtmr0 | rtmr1 | rtmr2 and refuses malformed registers", () => {
     const m = { mrtd: "11".repeat(48), rtmr0: "22".repeat(48), rtmr1: "33".repeat(48), rtmr2: "44".repeat(48) };
-    expect(measurementDigest(m)).toBe(createHash("sha256").update(Buffer.from("11".repeat(48) + "22".repeat(48) + "33".repeat(48) + "44".repeat(48), "hex")).digest("hex"));
+    expect(measurementDigest(m)).toBe(
+      createHash("sha256")
+        .update(Buffer.from("11".repeat(48) + "22".repeat(48) + "33".repeat(48) + "44".repeat(48), "hex"))
+        .digest("hex"),
+    );
     expect(() => measurementDigest({ ...m, rtmr2: "44" })).toThrow();
   });
 });
@@ -295,7 +385,10 @@ describe("registry gas table (contracts/registry.gas.json; UPDATE_GAS=1 rewrites
     measured.executeRejectedNotEnough = gasOf(f, await f.registry.sendExecute(b!, 3));
     measured.rejectedStranger = gasOf(f, await f.registry.sendApprove(f.stranger.getSender(), 3));
     if (process.env.UPDATE_GAS === "1") {
-      writeFileSync(join(here, "registry.gas.json"), JSON.stringify({ unit: "gas units (compute phase of the registry transaction)", ops: measured }, null, 2) + "\n");
+      writeFileSync(
+        join(here, "registry.gas.json"),
+        JSON.stringify({ unit: "gas units (compute phase of the registry transaction)", ops: measured }, null, 2) + "\n",
+      );
     }
   });
 

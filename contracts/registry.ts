@@ -124,7 +124,12 @@ export function fromTactPolicy(t: TactPolicy): Policy {
       operatorFeeBps: Number(t.fees.operatorFeeBps),
     },
     images: t.images.keys().map(hex32).sort(),
-    models: Object.fromEntries(t.models.keys().map((k) => [hex32(k), t.models.get(k)!] as const).sort(([a], [b]) => (a < b ? -1 : 1))),
+    models: Object.fromEntries(
+      t.models
+        .keys()
+        .map((k) => [hex32(k), t.models.get(k)!] as const)
+        .sort(([a], [b]) => (a < b ? -1 : 1)),
+    ),
   };
 }
 
@@ -135,16 +140,24 @@ function bits(mask: bigint): number[] {
 }
 
 export function proposeBody(policy: Policy): Cell {
-  return beginCell().store(storePropose({ $$type: "Propose", policy: toTactPolicy(policy) })).endCell();
+  return beginCell()
+    .store(storePropose({ $$type: "Propose", policy: toTactPolicy(policy) }))
+    .endCell();
 }
 export function approveBody(id: number): Cell {
-  return beginCell().store(storeApprove({ $$type: "Approve", id: BigInt(id) })).endCell();
+  return beginCell()
+    .store(storeApprove({ $$type: "Approve", id: BigInt(id) }))
+    .endCell();
 }
 export function revokeBody(id: number): Cell {
-  return beginCell().store(storeRevoke({ $$type: "Revoke", id: BigInt(id) })).endCell();
+  return beginCell()
+    .store(storeRevoke({ $$type: "Revoke", id: BigInt(id) }))
+    .endCell();
 }
 export function executeBody(id: number): Cell {
-  return beginCell().store(storeExecute({ $$type: "Execute", id: BigInt(id) })).endCell();
+  return beginCell()
+    .store(storeExecute({ $$type: "Execute", id: BigInt(id) }))
+    .endCell();
 }
 
 export class RegistryContract implements Contract {
@@ -211,12 +224,23 @@ export class RegistryContract implements Contract {
     const cell = await TactRegistry.fromAddress(this.address).getProposal(provider, BigInt(id));
     if (!cell) return null;
     const p = loadProposal(cell.beginParse());
-    return { proposer: Number(p.proposer), baseVersion: Number(p.baseVersion), approvals: bits(p.approvals), readyAt: Number(p.readyAt), policy: fromTactPolicy(p.policy) };
+    return {
+      proposer: Number(p.proposer),
+      baseVersion: Number(p.baseVersion),
+      approvals: bits(p.approvals),
+      readyAt: Number(p.readyAt),
+      policy: fromTactPolicy(p.policy),
+    };
   }
 
   async getMultisig(provider: ContractProvider): Promise<MultisigState> {
     const m = await TactRegistry.fromAddress(this.address).getMultisig(provider);
-    return { threshold: Number(m.threshold), ownerCount: Number(m.ownerCount), timelock: Number(m.timelock), nextProposalId: Number(m.nextProposalId) };
+    return {
+      threshold: Number(m.threshold),
+      ownerCount: Number(m.ownerCount),
+      timelock: Number(m.timelock),
+      nextProposalId: Number(m.nextProposalId),
+    };
   }
 
   /** Owner wallets by index. */

@@ -12,7 +12,14 @@ import { Address, beginCell, Cell, Dictionary, type ShardAccount, toNano, type T
 import { findTransaction, flattenTransaction } from "@ton/test-utils";
 import type { SendMessageResult } from "@ton/sandbox";
 import * as Generated from "./build/Vault_Vault";
-import { storeAccountCredited, storeClaim, storeClaimApproved, storeCreditAccount, storeDebit, storeDebitApproved } from "./build/Vault_Vault";
+import {
+  storeAccountCredited,
+  storeClaim,
+  storeClaimApproved,
+  storeCreditAccount,
+  storeDebit,
+  storeDebitApproved,
+} from "./build/Vault_Vault";
 import {
   AccountWallet,
   accountWalletAddress,
@@ -81,7 +88,10 @@ function gasOf(tx: Transaction): number {
 function expectVaultRefused(f: VaultFixture, res: SendMessageResult, from: Address, name: VaultExitName): void {
   const [first] = on(res, f.vault.address);
   expect(exitOf(first!)).toEqual({ exitCode: VaultExit[name], aborted: true });
-  expect(findTransaction(res.transactions, { from: f.vault.address, to: from, inMessageBounced: true }), "value bounced back to the sender").toBeDefined();
+  expect(
+    findTransaction(res.transactions, { from: f.vault.address, to: from, inMessageBounced: true }),
+    "value bounced back to the sender",
+  ).toBeDefined();
 }
 
 async function expectVaultRefusedUnchanged(f: VaultFixture, act: () => Promise<SendMessageResult>, from: Address, name: VaultExitName) {
@@ -173,8 +183,13 @@ function stateLimits(f: VaultFixture): { cells: number; bits: number } {
 // ---------------------------------------------------------------- build artefacts
 describe("build artefacts", () => {
   it("the committed wrappers were built from the current vault.tact (run npm run contracts:build)", () => {
-    const manifest = JSON.parse(readFileSync(join(here, "build/manifest.json"), "utf8")) as { sourceSha256: string; children: Record<string, string> };
-    const src = createHash("sha256").update(readFileSync(join(here, "vault.tact"))).digest("hex");
+    const manifest = JSON.parse(readFileSync(join(here, "build/manifest.json"), "utf8")) as {
+      sourceSha256: string;
+      children: Record<string, string>;
+    };
+    const src = createHash("sha256")
+      .update(readFileSync(join(here, "vault.tact")))
+      .digest("hex");
     expect(manifest.sourceSha256).toBe(src);
     expect(Object.keys(manifest.children).sort()).toEqual(["AccountWallet", "PayoutWallet"]);
   });
@@ -238,7 +253,12 @@ describe("vault", () => {
     });
 
     it("a stranger cannot rotate the key: ERR_NOT_OWNER, nothing changes", async () => {
-      await expectVaultRefusedUnchanged(f, () => f.vault.sendSetCoordinatorKey(f.stranger.getSender(), GAS, seededKeyPair("other").publicKey), f.stranger.address, "ERR_NOT_OWNER");
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.vault.sendSetCoordinatorKey(f.stranger.getSender(), GAS, seededKeyPair("other").publicKey),
+        f.stranger.address,
+        "ERR_NOT_OWNER",
+      );
     });
 
     it("key rotation: old-key vouchers and withdrawals fail with ERR_BAD_SIGNATURE, new-key ones pay", async () => {
@@ -247,8 +267,18 @@ describe("vault", () => {
       await f.vault.sendSetCoordinatorKey(f.owner.getSender(), GAS, next.publicKey);
       expect((await f.vault.getCoordinatorKey()).equals(next.publicKey)).toBe(true);
 
-      await expectVaultRefusedUnchanged(f, () => f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"))), f.worker.address, "ERR_BAD_SIGNATURE");
-      await expectVaultRefusedUnchanged(f, () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"))), f.requester.address, "ERR_BAD_SIGNATURE");
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"))),
+        f.worker.address,
+        "ERR_BAD_SIGNATURE",
+      );
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"))),
+        f.requester.address,
+        "ERR_BAD_SIGNATURE",
+      );
 
       await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"), { key: next }));
       await f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"), { key: next }));
@@ -264,14 +294,30 @@ describe("vault", () => {
       const [routed, confirmed] = on(res, f.vault.address);
       expect(flattenTransaction(routed!)).toMatchObject({ success: true, outMessagesCount: 1 });
       expect(flattenTransaction(routed!).from?.equals(f.requester.address)).toBe(true);
-      const credit = findTransaction(res.transactions, { from: f.vault.address, to: wallet, op: OPCODES.creditAccount, value: CREDIT_VALUE, deploy: true, success: true });
+      const credit = findTransaction(res.transactions, {
+        from: f.vault.address,
+        to: wallet,
+        op: OPCODES.creditAccount,
+        value: CREDIT_VALUE,
+        deploy: true,
+        success: true,
+      });
       expect(credit).toBeDefined();
       // the wallet is asked to record the deposit less the fee
-      expect(credit!.inMessage!.body.beginParse().skip(32 + 64).loadCoins()).toBe(NET);
+      expect(
+        credit!
+          .inMessage!.body.beginParse()
+          .skip(32 + 64)
+          .loadCoins(),
+      ).toBe(NET);
       expect(flattenTransaction(confirmed!)).toMatchObject({ op: OPCODES.accountCredited, success: true });
       expect(flattenTransaction(confirmed!).from?.equals(wallet)).toBe(true);
       expect(await f.vault.getAccountBalance(f.account)).toBe(NET);
-      expect(await snapshot(f)).toMatchObject({ totals: { deposited: NET, fees: DEPOSIT_FEE }, inflight: 0, account: { deposited: NET, withdrawn: 0n, seqno: 0 } });
+      expect(await snapshot(f)).toMatchObject({
+        totals: { deposited: NET, fees: DEPOSIT_FEE },
+        inflight: 0,
+        account: { deposited: NET, withdrawn: 0n, seqno: 0 },
+      });
       // the wallet kept its storage reserve and sent the rest of the vault's credit value back
       expect(await f.blockchain.openContract(new AccountWallet(wallet)).getTonBalance()).toBe(WALLET_STORAGE);
     });
@@ -301,7 +347,14 @@ describe("vault", () => {
         const res = await f.stranger.send({ to: f.vault.address, value: DEPOSIT, bounce: false, body });
         const flat = flattenTransaction(on(res, f.vault.address)[0]!);
         expect({ name, success: flat.success, aborted: flat.aborted }).toEqual({ name, success: true, aborted: false });
-        expect(findTransaction(res.transactions, { from: f.vault.address, to: f.stranger.address, value: (v) => (v ?? 0n) > DEPOSIT - toNano("0.01") }), name).toBeDefined();
+        expect(
+          findTransaction(res.transactions, {
+            from: f.vault.address,
+            to: f.stranger.address,
+            value: (v) => (v ?? 0n) > DEPOSIT - toNano("0.01"),
+          }),
+          name,
+        ).toBeDefined();
         expect(findTransaction(res.transactions, { from: f.vault.address, op: OPCODES.creditAccount }), name).toBeUndefined();
         expect(logsOf(f, res), name).toEqual({ logs: [], externals: 0 });
         expect(await snapshot(f), name).toEqual(before);
@@ -328,13 +381,32 @@ describe("vault", () => {
     });
 
     it("a plain transfer from a stranger bounces: ERR_UNATTRIBUTED, nothing credited", async () => {
-      await expectVaultRefusedUnchanged(f, () => f.vault.sendTopUp(f.stranger.getSender(), DEPOSIT), f.stranger.address, "ERR_UNATTRIBUTED");
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.vault.sendTopUp(f.stranger.getSender(), DEPOSIT),
+        f.stranger.address,
+        "ERR_UNATTRIBUTED",
+      );
     });
 
     it("a comment that is not a valid deposit tag bounces: ERR_UNATTRIBUTED", async () => {
-      const bad = ["hello", "deposit:xyz", depositComment(f.account).toUpperCase().replace("DEPOSIT:", "deposit:"), `deposit:${"/".repeat(64)}`, `deposit:${":".repeat(64)}`, `deposit:${"g".repeat(64)}`, `deposit:${"a".repeat(63)}`, `Deposit:${"a".repeat(64)}`];
+      const bad = [
+        "hello",
+        "deposit:xyz",
+        depositComment(f.account).toUpperCase().replace("DEPOSIT:", "deposit:"),
+        `deposit:${"/".repeat(64)}`,
+        `deposit:${":".repeat(64)}`,
+        `deposit:${"g".repeat(64)}`,
+        `deposit:${"a".repeat(63)}`,
+        `Deposit:${"a".repeat(64)}`,
+      ];
       for (const text of bad) {
-        await expectVaultRefusedUnchanged(f, () => f.vault.sendComment(f.stranger.getSender(), DEPOSIT, text), f.stranger.address, "ERR_UNATTRIBUTED");
+        await expectVaultRefusedUnchanged(
+          f,
+          () => f.vault.sendComment(f.stranger.getSender(), DEPOSIT, text),
+          f.stranger.address,
+          "ERR_UNATTRIBUTED",
+        );
       }
     });
 
@@ -343,7 +415,13 @@ describe("vault", () => {
       const res = await f.vault.sendTopUp(f.stranger.getSender(), DEPOSIT, { bounce: false });
       const flat = flattenTransaction(on(res, f.vault.address)[0]!);
       expect({ success: flat.success, outMessagesCount: flat.outMessagesCount }).toEqual({ success: true, outMessagesCount: 1 });
-      expect(findTransaction(res.transactions, { from: f.vault.address, to: f.stranger.address, value: (v) => (v ?? 0n) > DEPOSIT - toNano("0.01") })).toBeDefined();
+      expect(
+        findTransaction(res.transactions, {
+          from: f.vault.address,
+          to: f.stranger.address,
+          value: (v) => (v ?? 0n) > DEPOSIT - toNano("0.01"),
+        }),
+      ).toBeDefined();
       expect(await snapshot(f)).toEqual(before);
     });
 
@@ -351,7 +429,12 @@ describe("vault", () => {
       const wallet = await accountWalletAddress(f.vault.address, f.account);
       for (const value of [toNano("0.005"), DEPOSIT_FEE, MIN_DEPOSIT - 1n]) {
         for (const send of [f.vault.sendDeposit.bind(f.vault), f.vault.sendDepositComment.bind(f.vault)]) {
-          const res = await expectVaultRefusedUnchanged(f, () => send(f.requester.getSender(), value, f.account), f.requester.address, "ERR_DEPOSIT_TOO_SMALL");
+          const res = await expectVaultRefusedUnchanged(
+            f,
+            () => send(f.requester.getSender(), value, f.account),
+            f.requester.address,
+            "ERR_DEPOSIT_TOO_SMALL",
+          );
           expect(on(res, wallet)).toHaveLength(0);
           expect(logsOf(f, res)).toEqual({ logs: [], externals: 0 });
         }
@@ -407,7 +490,10 @@ describe("vault", () => {
       expect(exitOf(routed!)).toEqual({ exitCode: 0, aborted: false });
       expect(flattenTransaction(on(res, wallet)[0]!)).toMatchObject({ success: false, aborted: true });
       expect(bounceFrom(bounced!, wallet)).toEqual({ fromWallet: true, bounced: true, success: true });
-      expect(findTransaction(res.transactions, { from: f.vault.address, to: f.requester.address, value: NET, success: true }), "refunded less the fee").toBeDefined();
+      expect(
+        findTransaction(res.transactions, { from: f.vault.address, to: f.requester.address, value: NET, success: true }),
+        "refunded less the fee",
+      ).toBeDefined();
       expect(logsOf(f, res)).toEqual({ logs: [], externals: 0 });
       // nothing credited, nothing left in flight; the fee paid for the attempt
       expect(await snapshot(f)).toEqual({ ...before, totals: { ...before.totals, fees: before.totals.fees + DEPOSIT_FEE } });
@@ -415,7 +501,22 @@ describe("vault", () => {
 
     it("the in-flight entry exists only between the vault's two transactions", async () => {
       const seen: number[] = [];
-      const msg = { info: { type: "internal" as const, ihrDisabled: true, bounce: true, bounced: false, src: f.requester.address, dest: f.vault.address, value: { coins: DEPOSIT }, ihrFee: 0n, forwardFee: 0n, createdLt: 0n, createdAt: FIXED_NOW }, body: beginCell().storeUint(OPCODES.deposit, 32).storeUint(f.account, 256).endCell() };
+      const msg = {
+        info: {
+          type: "internal" as const,
+          ihrDisabled: true,
+          bounce: true,
+          bounced: false,
+          src: f.requester.address,
+          dest: f.vault.address,
+          value: { coins: DEPOSIT },
+          ihrFee: 0n,
+          forwardFee: 0n,
+          createdLt: 0n,
+          createdAt: FIXED_NOW,
+        },
+        body: beginCell().storeUint(OPCODES.deposit, 32).storeUint(f.account, 256).endCell(),
+      };
       for await (const tx of await f.blockchain.sendMessageIter(msg)) {
         if (tx.address === hashOf(f.vault.address)) seen.push(await f.vault.getInflight());
       }
@@ -424,16 +525,40 @@ describe("vault", () => {
     });
 
     it("a confirmation not sent by the account's wallet is refused: ERR_NOT_WALLET, nothing counted", async () => {
-      const body = beginCell().store(storeAccountCredited({ $$type: "AccountCredited", queryId: 0n, account: f.account, amount: toNano("100") })).endCell();
-      await expectVaultRefusedUnchanged(f, () => f.stranger.send({ to: f.vault.address, value: GAS, body }), f.stranger.address, "ERR_NOT_WALLET");
+      const body = beginCell()
+        .store(storeAccountCredited({ $$type: "AccountCredited", queryId: 0n, account: f.account, amount: toNano("100") }))
+        .endCell();
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.stranger.send({ to: f.vault.address, value: GAS, body }),
+        f.stranger.address,
+        "ERR_NOT_WALLET",
+      );
     });
 
     it("a confirmation from the real wallet for a deposit not in flight is refused: ERR_UNKNOWN_DEPOSIT (no replays)", async () => {
       await f.vault.sendDeposit(f.requester.getSender(), DEPOSIT, f.account);
       const wallet = await accountWalletAddress(f.vault.address, f.account);
-      const body = beginCell().store(storeAccountCredited({ $$type: "AccountCredited", queryId: 0n, account: f.account, amount: DEPOSIT })).endCell();
+      const body = beginCell()
+        .store(storeAccountCredited({ $$type: "AccountCredited", queryId: 0n, account: f.account, amount: DEPOSIT }))
+        .endCell();
       const before = await snapshot(f);
-      const res = await f.blockchain.sendMessage({ info: { type: "internal", ihrDisabled: true, bounce: true, bounced: false, src: wallet, dest: f.vault.address, value: { coins: GAS }, ihrFee: 0n, forwardFee: 0n, createdLt: 0n, createdAt: FIXED_NOW }, body });
+      const res = await f.blockchain.sendMessage({
+        info: {
+          type: "internal",
+          ihrDisabled: true,
+          bounce: true,
+          bounced: false,
+          src: wallet,
+          dest: f.vault.address,
+          value: { coins: GAS },
+          ihrFee: 0n,
+          forwardFee: 0n,
+          createdLt: 0n,
+          createdAt: FIXED_NOW,
+        },
+        body,
+      });
       expect(exitOf(on(res, f.vault.address)[0]!)).toEqual({ exitCode: VaultExit.ERR_UNKNOWN_DEPOSIT, aborted: true });
       expect(await snapshot(f)).toEqual(before);
     });
@@ -444,9 +569,24 @@ describe("vault", () => {
       const account = await accountWalletAddress(f.vault.address, f.account);
       const payout = await payoutWalletAddress(f.vault.address, f.worker.address);
       const bodies: Array<[Address, Cell]> = [
-        [account, beginCell().store(storeCreditAccount({ $$type: "CreditAccount", queryId: 7n, amount: toNano("100") })).endCell()],
-        [account, beginCell().store(storeDebit({ $$type: "Debit", amount: toNano("1"), seqno: 0n, expiry: BigInt(FIXED_NOW + 60), to: f.stranger.address })).endCell()],
-        [payout, beginCell().store(storeClaim({ $$type: "Claim", cumulative: toNano("100") })).endCell()],
+        [
+          account,
+          beginCell()
+            .store(storeCreditAccount({ $$type: "CreditAccount", queryId: 7n, amount: toNano("100") }))
+            .endCell(),
+        ],
+        [
+          account,
+          beginCell()
+            .store(storeDebit({ $$type: "Debit", amount: toNano("1"), seqno: 0n, expiry: BigInt(FIXED_NOW + 60), to: f.stranger.address }))
+            .endCell(),
+        ],
+        [
+          payout,
+          beginCell()
+            .store(storeClaim({ $$type: "Claim", cumulative: toNano("100") }))
+            .endCell(),
+        ],
       ];
       for (const [to, body] of bodies) {
         const before = await snapshot(f);
@@ -468,17 +608,37 @@ describe("vault", () => {
       const balance = await f.vault.getBalance();
       const res = await f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("2")));
       expect(findTransaction(res.transactions, { from: f.vault.address, to: wallet, op: OPCODES.debit, success: true })).toBeDefined();
-      expect(findTransaction(res.transactions, { from: wallet, to: f.vault.address, op: OPCODES.debitApproved, success: true })).toBeDefined();
+      expect(
+        findTransaction(res.transactions, { from: wallet, to: f.vault.address, op: OPCODES.debitApproved, success: true }),
+      ).toBeDefined();
       const pay = findTransaction(res.transactions, { from: f.vault.address, to: f.requester.address });
       expect(flattenTransaction(pay!).value! > toNano("2")).toBe(true); // amount + unused gas
       expect(await f.vault.getBalance()).toBe(balance - toNano("2"));
-      expect(await snapshot(f)).toMatchObject({ totals: { withdrawn: toNano("2") }, account: { deposited: NET, withdrawn: toNano("2"), seqno: 1 } });
+      expect(await snapshot(f)).toMatchObject({
+        totals: { withdrawn: toNano("2") },
+        account: { deposited: NET, withdrawn: toNano("2"), seqno: 1 },
+      });
     });
 
     it("the amount is reserved in the totals while the wallet decides", async () => {
       const w = f.withdrawal(toNano("2"));
       const seen: bigint[] = [];
-      const msg = { info: { type: "internal" as const, ihrDisabled: true, bounce: true, bounced: false, src: f.requester.address, dest: f.vault.address, value: { coins: GAS }, ihrFee: 0n, forwardFee: 0n, createdLt: 0n, createdAt: FIXED_NOW }, body: withdrawBody(w) };
+      const msg = {
+        info: {
+          type: "internal" as const,
+          ihrDisabled: true,
+          bounce: true,
+          bounced: false,
+          src: f.requester.address,
+          dest: f.vault.address,
+          value: { coins: GAS },
+          ihrFee: 0n,
+          forwardFee: 0n,
+          createdLt: 0n,
+          createdAt: FIXED_NOW,
+        },
+        body: withdrawBody(w),
+      };
       for await (const tx of await f.blockchain.sendMessageIter(msg)) {
         if (tx.address === hashOf(f.vault.address) || tx.address === hashOf(wallet)) seen.push((await f.vault.getTotals()).withdrawn);
       }
@@ -488,7 +648,12 @@ describe("vault", () => {
     it("refuses a withdrawal above the account balance at the wallet: ERR_OVER_BALANCE, reservation rolled back", async () => {
       // another account's deposit, so the vault's totals alone would allow it
       await f.vault.sendDeposit(f.stranger.getSender(), DEPOSIT, keyToUint(seededKeyPair("other").publicKey));
-      await expectWalletRefusedUnchanged(f, () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(DEPOSIT + 1n)), wallet, "ERR_OVER_BALANCE");
+      await expectWalletRefusedUnchanged(
+        f,
+        () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(DEPOSIT + 1n)),
+        wallet,
+        "ERR_OVER_BALANCE",
+      );
     });
 
     it("refuses a withdrawal for an account that never deposited: its wallet does not exist, the debit bounces, nothing changes", async () => {
@@ -511,37 +676,72 @@ describe("vault", () => {
     });
 
     it("refuses a withdrawal with a future seqno at the wallet: ERR_BAD_SEQNO", async () => {
-      await expectWalletRefusedUnchanged(f, () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"), { seqno: 1 })), wallet, "ERR_BAD_SEQNO");
+      await expectWalletRefusedUnchanged(
+        f,
+        () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"), { seqno: 1 })),
+        wallet,
+        "ERR_BAD_SEQNO",
+      );
     });
 
     it("refuses an expired withdrawal: ERR_EXPIRED", async () => {
-      await expectVaultRefusedUnchanged(f, () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"), { expiry: FIXED_NOW - 1 })), f.requester.address, "ERR_EXPIRED");
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"), { expiry: FIXED_NOW - 1 })),
+        f.requester.address,
+        "ERR_EXPIRED",
+      );
     });
 
     it("refuses a withdrawal signed by another key: ERR_BAD_SIGNATURE", async () => {
-      await expectVaultRefusedUnchanged(f, () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"), { key: seededKeyPair("forger") })), f.requester.address, "ERR_BAD_SIGNATURE");
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"), { key: seededKeyPair("forger") })),
+        f.requester.address,
+        "ERR_BAD_SIGNATURE",
+      );
     });
 
     it("refuses a withdrawal whose destination was changed after signing: ERR_BAD_SIGNATURE", async () => {
       const w = { ...f.withdrawal(toNano("1")), to: f.stranger.address };
-      await expectVaultRefusedUnchanged(f, () => f.vault.sendWithdraw(f.stranger.getSender(), GAS, w), f.stranger.address, "ERR_BAD_SIGNATURE");
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.vault.sendWithdraw(f.stranger.getSender(), GAS, w),
+        f.stranger.address,
+        "ERR_BAD_SIGNATURE",
+      );
     });
 
     it("refuses a withdrawal to the vault itself or outside the basechain, even when signed: ERR_BAD_DESTINATION", async () => {
       const masterchain = Address.parse(`-1:${f.requester.address.hash.toString("hex")}`);
       for (const to of [f.vault.address, masterchain]) {
-        await expectVaultRefusedUnchanged(f, () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"), { to })), f.requester.address, "ERR_BAD_DESTINATION");
+        await expectVaultRefusedUnchanged(
+          f,
+          () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"), { to })),
+          f.requester.address,
+          "ERR_BAD_DESTINATION",
+        );
       }
     });
 
     it("refuses a zero withdrawal: ERR_BAD_AMOUNT", async () => {
-      await expectVaultRefusedUnchanged(f, () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(0n)), f.requester.address, "ERR_BAD_AMOUNT");
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(0n)),
+        f.requester.address,
+        "ERR_BAD_AMOUNT",
+      );
     });
 
     it("issue 16: a withdrawal without the value its three transactions need is refused up front: ERR_LOW_VALUE (else the wallet could be debited, or the totals reserved, with nothing paid)", async () => {
       // 0.006–0.01 TON used to run a wallet or the paying transaction out of gas with no bounce to undo it
       for (const value of [toNano("0.006"), toNano("0.009"), toNano("0.016")]) {
-        await expectVaultRefusedUnchanged(f, () => f.vault.sendWithdraw(f.stranger.getSender(), value, f.withdrawal(toNano("1"))), f.stranger.address, "ERR_LOW_VALUE");
+        await expectVaultRefusedUnchanged(
+          f,
+          () => f.vault.sendWithdraw(f.stranger.getSender(), value, f.withdrawal(toNano("1"))),
+          f.stranger.address,
+          "ERR_LOW_VALUE",
+        );
       }
       // and the signed withdrawal still pays when sent with enough
       await f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1")));
@@ -549,8 +749,24 @@ describe("vault", () => {
     });
 
     it("an approval not sent by the account's wallet pays nothing: ERR_NOT_WALLET", async () => {
-      const body = beginCell().store(storeDebitApproved({ $$type: "DebitApproved", account: f.account, amount: toNano("4"), to: f.stranger.address, seqno: 0n, expiry: BigInt(FIXED_NOW + 60) })).endCell();
-      await expectVaultRefusedUnchanged(f, () => f.stranger.send({ to: f.vault.address, value: GAS, body }), f.stranger.address, "ERR_NOT_WALLET");
+      const body = beginCell()
+        .store(
+          storeDebitApproved({
+            $$type: "DebitApproved",
+            account: f.account,
+            amount: toNano("4"),
+            to: f.stranger.address,
+            seqno: 0n,
+            expiry: BigInt(FIXED_NOW + 60),
+          }),
+        )
+        .endCell();
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.stranger.send({ to: f.vault.address, value: GAS, body }),
+        f.stranger.address,
+        "ERR_NOT_WALLET",
+      );
     });
   });
 
@@ -564,10 +780,20 @@ describe("vault", () => {
     it("pays the difference to what was already paid; the payout wallet keeps the high-water mark", async () => {
       const b0 = await f.vault.getBalance();
       const r1 = await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1")));
-      expect(findTransaction(r1.transactions, { from: f.vault.address, to: payout, op: OPCODES.claim, deploy: true, success: true })).toBeDefined();
-      expect(findTransaction(r1.transactions, { from: payout, to: f.vault.address, op: OPCODES.claimApproved, success: true })).toBeDefined();
+      expect(
+        findTransaction(r1.transactions, { from: f.vault.address, to: payout, op: OPCODES.claim, deploy: true, success: true }),
+      ).toBeDefined();
+      expect(
+        findTransaction(r1.transactions, { from: payout, to: f.vault.address, op: OPCODES.claimApproved, success: true }),
+      ).toBeDefined();
       const r2 = await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1.5")));
-      expect(findTransaction(r2.transactions, { from: f.vault.address, to: f.worker.address, value: (v) => (v ?? 0n) > toNano("0.5") && (v ?? 0n) < toNano("0.5") + GAS })).toBeDefined();
+      expect(
+        findTransaction(r2.transactions, {
+          from: f.vault.address,
+          to: f.worker.address,
+          value: (v) => (v ?? 0n) > toNano("0.5") && (v ?? 0n) < toNano("0.5") + GAS,
+        }),
+      ).toBeDefined();
       expect(await f.vault.getPaid(f.worker.address)).toBe(toNano("1.5"));
       expect(await f.blockchain.openContract(new PayoutWallet(payout)).getPaid()).toBe(toNano("1.5"));
       expect(await f.vault.getBalance()).toBe(b0 - toNano("1.5"));
@@ -587,11 +813,21 @@ describe("vault", () => {
     });
 
     it("a voucher for 0 pays nothing: ERR_NOTHING_TO_PAY", async () => {
-      await expectWalletRefusedUnchanged(f, () => f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(0n)), payout, "ERR_NOTHING_TO_PAY");
+      await expectWalletRefusedUnchanged(
+        f,
+        () => f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(0n)),
+        payout,
+        "ERR_NOTHING_TO_PAY",
+      );
     });
 
     it("a forged voucher (wrong key) pays 0: ERR_BAD_SIGNATURE", async () => {
-      await expectVaultRefusedUnchanged(f, () => f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"), { key: seededKeyPair("forger") })), f.worker.address, "ERR_BAD_SIGNATURE");
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"), { key: seededKeyPair("forger") })),
+        f.worker.address,
+        "ERR_BAD_SIGNATURE",
+      );
     });
 
     it("a voucher with an inflated amount pays 0: ERR_BAD_SIGNATURE", async () => {
@@ -601,29 +837,53 @@ describe("vault", () => {
 
     it("a voucher for another worker cannot be redirected: ERR_BAD_SIGNATURE", async () => {
       const v = { ...f.voucher(toNano("1")), worker: f.stranger.address };
-      await expectVaultRefusedUnchanged(f, () => f.vault.sendRedeem(f.stranger.getSender(), GAS, v), f.stranger.address, "ERR_BAD_SIGNATURE");
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.vault.sendRedeem(f.stranger.getSender(), GAS, v),
+        f.stranger.address,
+        "ERR_BAD_SIGNATURE",
+      );
     });
 
     it("a voucher for the vault itself or a masterchain address pays 0: ERR_BAD_DESTINATION", async () => {
       const masterchain = Address.parse(`-1:${f.worker.address.hash.toString("hex")}`);
       for (const worker of [f.vault.address, masterchain]) {
-        await expectVaultRefusedUnchanged(f, () => f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"), { worker })), f.worker.address, "ERR_BAD_DESTINATION");
+        await expectVaultRefusedUnchanged(
+          f,
+          () => f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"), { worker })),
+          f.worker.address,
+          "ERR_BAD_DESTINATION",
+        );
       }
     });
 
     it("an expired voucher pays 0: ERR_EXPIRED", async () => {
-      await expectVaultRefusedUnchanged(f, () => f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"), { expiry: FIXED_NOW - 1 })), f.worker.address, "ERR_EXPIRED");
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"), { expiry: FIXED_NOW - 1 })),
+        f.worker.address,
+        "ERR_EXPIRED",
+      );
     });
 
     it("a voucher for a different vault does not verify: ERR_BAD_SIGNATURE", async () => {
       const other = await Vault.createFromConfig({ owner: f.owner.address, coordinatorKey: f.coordinator.publicKey, nonce: 1n });
-      const v = signVoucher(f.coordinator.secretKey, other.address, { worker: f.worker.address, cumulative: toNano("1"), expiry: FIXED_NOW + 60 });
+      const v = signVoucher(f.coordinator.secretKey, other.address, {
+        worker: f.worker.address,
+        cumulative: toNano("1"),
+        expiry: FIXED_NOW + 60,
+      });
       await expectVaultRefusedUnchanged(f, () => f.vault.sendRedeem(f.worker.getSender(), GAS, v), f.worker.address, "ERR_BAD_SIGNATURE");
     });
 
     it("issue 16: a voucher without the value its three transactions need is refused up front: ERR_LOW_VALUE (else the payout wallet's mark could rise with nothing paid)", async () => {
       for (const value of [toNano("0.006"), toNano("0.009"), toNano("0.016")]) {
-        await expectVaultRefusedUnchanged(f, () => f.vault.sendRedeem(f.stranger.getSender(), value, f.voucher(toNano("1"))), f.stranger.address, "ERR_LOW_VALUE");
+        await expectVaultRefusedUnchanged(
+          f,
+          () => f.vault.sendRedeem(f.stranger.getSender(), value, f.voucher(toNano("1"))),
+          f.stranger.address,
+          "ERR_LOW_VALUE",
+        );
       }
       expect(await f.blockchain.openContract(new PayoutWallet(payout)).getPaid()).toBe(0n);
       await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1")));
@@ -631,8 +891,15 @@ describe("vault", () => {
     });
 
     it("an approval not sent by the worker's payout wallet pays nothing: ERR_NOT_WALLET", async () => {
-      const body = beginCell().store(storeClaimApproved({ $$type: "ClaimApproved", due: toNano("4"), cumulative: toNano("4"), worker: f.stranger.address })).endCell();
-      await expectVaultRefusedUnchanged(f, () => f.stranger.send({ to: f.vault.address, value: GAS, body }), f.stranger.address, "ERR_NOT_WALLET");
+      const body = beginCell()
+        .store(storeClaimApproved({ $$type: "ClaimApproved", due: toNano("4"), cumulative: toNano("4"), worker: f.stranger.address }))
+        .endCell();
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.stranger.send({ to: f.vault.address, value: GAS, body }),
+        f.stranger.address,
+        "ERR_NOT_WALLET",
+      );
     });
   });
 
@@ -659,7 +926,12 @@ describe("vault", () => {
     it("withdrawals and vouchers together never exceed deposits: ERR_VAULT_INSOLVENT at the vault", async () => {
       const earned = NET - toNano("1"); // what the worker earned of the (net) deposit
       await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(earned));
-      await expectVaultRefusedUnchanged(f, () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("2"))), f.requester.address, "ERR_VAULT_INSOLVENT");
+      await expectVaultRefusedUnchanged(
+        f,
+        () => f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("2"))),
+        f.requester.address,
+        "ERR_VAULT_INSOLVENT",
+      );
       await f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1")));
       const payout = await payoutWalletAddress(f.vault.address, f.worker.address);
       const res = await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(earned + 1n));
@@ -694,7 +966,9 @@ describe("state stays constant per contract as accounts grow (the old single vau
       vaultBits.push(used.bits);
     }
     const accountWallets = await Promise.all(accounts.map(async (a) => storageUsed(f, await accountWalletAddress(f.vault.address, a))));
-    const payoutWallets = await Promise.all(workers.map(async (w) => storageUsed(f, await payoutWalletAddress(f.vault.address, w.address))));
+    const payoutWallets = await Promise.all(
+      workers.map(async (w) => storageUsed(f, await payoutWalletAddress(f.vault.address, w.address))),
+    );
 
     // Assess: O(1) per contract
     expect(new Set(vaultCells)).toEqual(new Set([vaultAfterDeploy.cells]));
@@ -703,7 +977,11 @@ describe("state stays constant per contract as accounts grow (the old single vau
     expect(new Set(accountWallets.map((w) => w.cells)).size).toBe(1);
     expect(new Set(accountWallets.map((w) => w.bits)).size).toBe(1);
     expect(new Set(payoutWallets.map((w) => w.cells)).size).toBe(1);
-    expect(await f.vault.getTotals()).toMatchObject({ deposited: 300n * (toNano("1") - DEPOSIT_FEE), paid: toNano("3"), fees: 300n * DEPOSIT_FEE });
+    expect(await f.vault.getTotals()).toMatchObject({
+      deposited: 300n * (toNano("1") - DEPOSIT_FEE),
+      paid: toNano("3"),
+      fees: 300n * DEPOSIT_FEE,
+    });
     expect(await f.vault.getInflight()).toBe(0);
     // far below TON's per-account limits, and independent of N: N is bounded by nothing in these contracts
     expect(vaultAfterDeploy.cells).toBeLessThan(limits.cells / 100);
@@ -761,16 +1039,24 @@ describe("gas table (contracts/gas.json; UPDATE_GAS=1 rewrites it)", () => {
     r = await spent(DEPOSIT, () => f.vault.sendDepositComment(f.requester.getSender(), DEPOSIT, f.account));
     measured.depositComment = ops(f.requester.address, r.res);
     reserveCost.depositComment = r.cost;
-    r = await spent(DEPOSIT, () => f.vault.sendDepositComment(f.requester.getSender(), DEPOSIT, keyToUint(seededKeyPair("comment-first").publicKey)));
+    r = await spent(DEPOSIT, () =>
+      f.vault.sendDepositComment(f.requester.getSender(), DEPOSIT, keyToUint(seededKeyPair("comment-first").publicKey)),
+    );
     measured.depositCommentFirst = ops(f.requester.address, r.res);
     reserveCost.depositCommentFirst = r.cost;
     measured.withdraw = ops(f.requester.address, await f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"))));
-    measured.withdrawReplayRejected = ops(f.requester.address, await f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"))));
+    measured.withdrawReplayRejected = ops(
+      f.requester.address,
+      await f.vault.sendWithdraw(f.requester.getSender(), GAS, f.withdrawal(toNano("1"))),
+    );
     measured.redeemFirst = ops(f.worker.address, await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("1"))));
     measured.redeemNext = ops(f.worker.address, await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("2"))));
     measured.redeemReplayRejected = ops(f.worker.address, await f.vault.sendRedeem(f.worker.getSender(), GAS, f.voucher(toNano("2"))));
     measured.unattributedBounce = ops(f.stranger.address, await f.vault.sendTopUp(f.stranger.getSender(), DEPOSIT));
-    measured.setCoordinatorKey = ops(f.owner.address, await f.vault.sendSetCoordinatorKey(f.owner.getSender(), GAS, seededKeyPair("k2").publicKey));
+    measured.setCoordinatorKey = ops(
+      f.owner.address,
+      await f.vault.sendSetCoordinatorKey(f.owner.getSender(), GAS, seededKeyPair("k2").publicKey),
+    );
     if (process.env.UPDATE_GAS === "1") {
       const old = JSON.parse(readFileSync(GAS_FILE, "utf8")) as { singleContract?: unknown };
       writeFileSync(

@@ -11,17 +11,7 @@
  *   withdrawal: uint32 "cow1" | vault address | account uint256 | to address | amount coins | seqno uint32 | expiry uint32
  *   voucher:    uint32 "cov1" | vault address | worker address | cumulative coins | expiry uint32
  */
-import {
-  Address,
-  beginCell,
-  Cell,
-  type Contract,
-  type ContractProvider,
-  Dictionary,
-  type Sender,
-  SendMode,
-  toNano,
-} from "@ton/core";
+import { Address, beginCell, Cell, type Contract, type ContractProvider, Dictionary, type Sender, SendMode, toNano } from "@ton/core";
 import { sign } from "@ton/crypto";
 import {
   loadDepositCredited,
@@ -165,7 +155,9 @@ export async function payoutWalletAddress(vault: Address, worker: Address): Prom
 
 // ---------------------------------------------------------------- message bodies
 export function depositBody(account: bigint): Cell {
-  return beginCell().store(storeDeposit({ $$type: "Deposit", account })).endCell();
+  return beginCell()
+    .store(storeDeposit({ $$type: "Deposit", account }))
+    .endCell();
 }
 
 export function depositComment(account: bigint): string {
@@ -203,7 +195,9 @@ export function redeemBody(v: SignedVoucher): Cell {
 }
 
 export function setCoordinatorKeyBody(key: Buffer): Cell {
-  return beginCell().store(storeSetCoordinatorKey({ $$type: "SetCoordinatorKey", key: keyToUint(key) })).endCell();
+  return beginCell()
+    .store(storeSetCoordinatorKey({ $$type: "SetCoordinatorKey", key: keyToUint(key) }))
+    .endCell();
 }
 
 /** What the vault logged for a credited deposit. */

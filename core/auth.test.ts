@@ -24,8 +24,17 @@ function makeDeps(o: { replay?: ReplayGuard; store?: Store } = {}) {
 }
 
 /** Factory: a request as the transport hands it over, signed by `key` at `ts`. */
-function signed(key: SigningKeyPair, o: { ts?: number; nonce?: string; body?: string; path?: string; idempotencyKey?: string } = {}): SignedRequest {
-  const req = { method: "POST", path: o.path ?? "/v1/account/faucet", body: o.body ?? '{"amount":"1"}', host: HOST, ...(o.idempotencyKey ? { idempotencyKey: o.idempotencyKey } : {}) };
+function signed(
+  key: SigningKeyPair,
+  o: { ts?: number; nonce?: string; body?: string; path?: string; idempotencyKey?: string } = {},
+): SignedRequest {
+  const req = {
+    method: "POST",
+    path: o.path ?? "/v1/account/faucet",
+    body: o.body ?? '{"amount":"1"}',
+    host: HOST,
+    ...(o.idempotencyKey ? { idempotencyKey: o.idempotencyKey } : {}),
+  };
   return { ...req, authHeader: signRequest(key, { ...req, now: o.ts ?? T0, ...(o.nonce ? { nonce: o.nonce } : {}) }) };
 }
 
@@ -55,8 +64,14 @@ describe("authenticateRequest: who is asking", () => {
     const deps = makeDeps();
     const tampered = { ...signed(key), body: '{"amount":"2"}' };
     expect(await refusal(authenticateRequest(deps, tampered))).toMatchObject({ status: 401, code: "bad_signature" });
-    expect(await refusal(authenticateRequest(deps, { ...signed(key), authHeader: undefined }))).toMatchObject({ status: 401, code: "missing_auth" });
-    expect(await refusal(authenticateRequest(deps, { ...signed(key), authHeader: "v2 key=x" }))).toMatchObject({ status: 401, code: "malformed_auth" });
+    expect(await refusal(authenticateRequest(deps, { ...signed(key), authHeader: undefined }))).toMatchObject({
+      status: 401,
+      code: "missing_auth",
+    });
+    expect(await refusal(authenticateRequest(deps, { ...signed(key), authHeader: "v2 key=x" }))).toMatchObject({
+      status: 401,
+      code: "malformed_auth",
+    });
   });
 
   it("a programming error inside the signature check (no method) is not disguised as a 401", async () => {
@@ -100,7 +115,8 @@ describe("authenticateRequest: freshness", () => {
     expect(r).toEqual({
       status: 401,
       code: "future_request",
-      message: "request timestamp is 12 s ahead of server time; at most 5 s is accepted: sync your clock (NTP) and sign with the current time",
+      message:
+        "request timestamp is 12 s ahead of server time; at most 5 s is accepted: sync your clock (NTP) and sign with the current time",
     });
     expect((await refusal(authenticateRequest(deps, signed(key, { ts: T0 + AUTH_FUTURE_SKEW_MS + 1 })))).code).toBe("future_request");
   });

@@ -32,7 +32,9 @@ export function storeReplayGuard(store: Store): ReplayGuard {
   return {
     async claim(id, _signedAt, expiresAt) {
       try {
-        await store.transact([{ op: "put", table: "nonces", item: { pk: id, sk: "n", ttl: Math.ceil(expiresAt / 1000) }, when: { kind: "notExists" } }]);
+        await store.transact([
+          { op: "put", table: "nonces", item: { pk: id, sk: "n", ttl: Math.ceil(expiresAt / 1000) }, when: { kind: "notExists" } },
+        ]);
         return true;
       } catch (e) {
         if (e instanceof ConditionFailedError) return false;
@@ -75,7 +77,13 @@ export async function authenticateRequest(
 ): Promise<Authenticated> {
   let claims: { keyId: string; ts: number; nonce: string };
   try {
-    claims = verifyRequestAuth(req.authHeader, { method: req.method, path: req.path, body: req.body, host: req.host, idempotencyKey: req.idempotencyKey });
+    claims = verifyRequestAuth(req.authHeader, {
+      method: req.method,
+      path: req.path,
+      body: req.body,
+      host: req.host,
+      idempotencyKey: req.idempotencyKey,
+    });
   } catch (e) {
     if (e instanceof AuthError) throw new UnauthenticatedError(e.code, e.message);
     throw e;
@@ -99,12 +107,19 @@ export async function authenticateRequest(
   // Kept until the request is stale everywhere: ts + window, doubled for clock drift between
   // Lambda instances. An item past its ttl counts as absent, and by then the request is stale.
   if (!(await guard.claim(`${claims.keyId}#${claims.nonce}`, claims.ts, claims.ts + 2 * window))) {
-    throw new UnauthenticatedError("replayed_request", "this request nonce was already used (or was signed before the coordinator restarted); sign every request with a fresh nonce and the current time");
+    throw new UnauthenticatedError(
+      "replayed_request",
+      "this request nonce was already used (or was signed before the coordinator restarted); sign every request with a fresh nonce and the current time",
+    );
   }
   return claims;
 }
 
 /** authenticateRequest with the replay guard: the caller's key id. */
-export async function authenticate(deps: { store: Store; clock: Clock; config: { authWindowMs: number }; replay?: ReplayGuard }, req: SignedRequest, replay: ReplayPolicy = "guard"): Promise<string> {
+export async function authenticate(
+  deps: { store: Store; clock: Clock; config: { authWindowMs: number }; replay?: ReplayGuard },
+  req: SignedRequest,
+  replay: ReplayPolicy = "guard",
+): Promise<string> {
   return (await authenticateRequest(deps, req, replay)).keyId;
 }

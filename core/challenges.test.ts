@@ -6,7 +6,15 @@
 import { describe, expect, it } from "vitest";
 import type { AgentChallenge } from "../events/api";
 import { createDevAttestation } from "./attestation/dev";
-import { answerChallenge, CHALLENGE_TTL_MS, challengeKey, createChallenge, getChallenge, isChallengeOpen, type ChallengeItem } from "./challenges";
+import {
+  answerChallenge,
+  CHALLENGE_TTL_MS,
+  challengeKey,
+  createChallenge,
+  getChallenge,
+  isChallengeOpen,
+  type ChallengeItem,
+} from "./challenges";
 import { b64u } from "./crypto/encoding";
 import { generateSigningKey } from "./crypto/keys";
 import { CocoonError } from "./errors";
@@ -25,7 +33,12 @@ async function world() {
 
 /** Fresh evidence from `worker` bound to `nonce`. */
 const evidence = (w: JobWorld, worker: TestWorker, nonce = NONCE) =>
-  createDevAttestation({ hpkePublicKey: worker.kem.publicKey, signingPublicKey: worker.signing.publicKey, nonce: b64u.decode(nonce), now: w.clock.now() });
+  createDevAttestation({
+    hpkePublicKey: worker.kem.publicKey,
+    signingPublicKey: worker.signing.publicKey,
+    nonce: b64u.decode(nonce),
+    now: w.clock.now(),
+  });
 
 async function codeOf(p: Promise<unknown>) {
   const e = await p.then(
@@ -49,16 +62,27 @@ describe("createChallenge", () => {
     const c = await createChallenge(w.deps, requester.id, { workerId: worker.id, nonce: NONCE });
     // Assess
     const item = await w.store.get<ChallengeItem>("quotes", challengeKey(c.challengeId));
-    expect(c).toEqual({ challengeId: item!.challengeId, expiresAt: w.clock.now() + CHALLENGE_TTL_MS, workerId: worker.id, hpkePublicKey: b64u.encode(worker.kem.publicKey), tier: "dev" });
+    expect(c).toEqual({
+      challengeId: item!.challengeId,
+      expiresAt: w.clock.now() + CHALLENGE_TTL_MS,
+      workerId: worker.id,
+      hpkePublicKey: b64u.encode(worker.kem.publicKey),
+      tier: "dev",
+    });
     expect(c.challengeId).toMatch(/^chl_[0-9a-z]{26}$/);
     expect(item).toMatchObject({ requester: requester.id, workerId: worker.id, nonce: NONCE, status: "pending", createdAt: w.clock.now() });
     expect(item!.ttl).toBeGreaterThan(Math.ceil(c.expiresAt / 1000));
-    expect(await drainWorkerQueue(w, worker.id)).toEqual([{ kind: "challenge", challengeId: c.challengeId, nonce: NONCE, expiresAt: c.expiresAt }]);
+    expect(await drainWorkerQueue(w, worker.id)).toEqual([
+      { kind: "challenge", challengeId: c.challengeId, nonce: NONCE, expiresAt: c.expiresAt },
+    ]);
   });
 
   it("an unknown worker is 404 unknown_worker; a worker that is not live is 409 worker_not_live; nothing is queued", async () => {
     const { w, worker, requester } = await world();
-    expect(await codeOf(createChallenge(w.deps, requester.id, { workerId: generateSigningKey().id, nonce: NONCE }))).toEqual([404, "unknown_worker"]);
+    expect(await codeOf(createChallenge(w.deps, requester.id, { workerId: generateSigningKey().id, nonce: NONCE }))).toEqual([
+      404,
+      "unknown_worker",
+    ]);
     await w.store.transact([{ op: "update", table: "offers", key: offerKey(MODEL, worker.id), set: { lastHeartbeat: 0 } }]);
     expect(await codeOf(createChallenge(w.deps, requester.id, { workerId: worker.id, nonce: NONCE }))).toEqual([409, "worker_not_live"]);
     expect(await drainWorkerQueue(w, worker.id)).toEqual([]);
@@ -70,24 +94,55 @@ describe("answerChallenge", () => {
     const { w, worker, requester } = await world();
     const { challengeId } = await createChallenge(w.deps, requester.id, { workerId: worker.id, nonce: NONCE });
     const doc = evidence(w, worker);
-    expect(await answerChallenge(w.deps, worker.id, { challengeId, attestation: doc })).toEqual({ challengeId, status: "answered", duplicate: false });
-    expect(await answerChallenge(w.deps, worker.id, { challengeId, attestation: doc })).toEqual({ challengeId, status: "answered", duplicate: true });
-    expect(await getChallenge(w.deps, requester.id, challengeId)).toEqual({ challengeId, workerId: worker.id, status: "answered", expiresAt: w.clock.now() + CHALLENGE_TTL_MS, attestation: doc });
+    expect(await answerChallenge(w.deps, worker.id, { challengeId, attestation: doc })).toEqual({
+      challengeId,
+      status: "answered",
+      duplicate: false,
+    });
+    expect(await answerChallenge(w.deps, worker.id, { challengeId, attestation: doc })).toEqual({
+      challengeId,
+      status: "answered",
+      duplicate: true,
+    });
+    expect(await getChallenge(w.deps, requester.id, challengeId)).toEqual({
+      challengeId,
+      workerId: worker.id,
+      status: "answered",
+      expiresAt: w.clock.now() + CHALLENGE_TTL_MS,
+      attestation: doc,
+    });
     // other evidence after the answer: refused
     w.advance(1);
-    expect(await codeOf(answerChallenge(w.deps, worker.id, { challengeId, attestation: evidence(w, worker) }))).toEqual([409, "already_answered"]);
+    expect(await codeOf(answerChallenge(w.deps, worker.id, { challengeId, attestation: evidence(w, worker) }))).toEqual([
+      409,
+      "already_answered",
+    ]);
   });
 
   it("refuses: not a worker (403), unknown challenge (404), another worker's challenge (403), evidence for another key (403), too late (410)", async () => {
     const { w, worker, requester } = await world();
     const other = await w.worker();
     const { challengeId } = await createChallenge(w.deps, requester.id, { workerId: worker.id, nonce: NONCE });
-    expect(await codeOf(answerChallenge(w.deps, generateSigningKey().id, { challengeId, attestation: evidence(w, worker) }))).toEqual([403, "not_a_worker"]);
-    expect(await codeOf(answerChallenge(w.deps, worker.id, { challengeId: "chl_" + "0".repeat(26), attestation: evidence(w, worker) }))).toEqual([404, "unknown_challenge"]);
-    expect(await codeOf(answerChallenge(w.deps, other.id, { challengeId, attestation: evidence(w, other) }))).toEqual([403, "not_your_challenge"]);
-    expect(await codeOf(answerChallenge(w.deps, worker.id, { challengeId, attestation: evidence(w, other) }))).toEqual([403, "key_mismatch"]);
+    expect(await codeOf(answerChallenge(w.deps, generateSigningKey().id, { challengeId, attestation: evidence(w, worker) }))).toEqual([
+      403,
+      "not_a_worker",
+    ]);
+    expect(
+      await codeOf(answerChallenge(w.deps, worker.id, { challengeId: "chl_" + "0".repeat(26), attestation: evidence(w, worker) })),
+    ).toEqual([404, "unknown_challenge"]);
+    expect(await codeOf(answerChallenge(w.deps, other.id, { challengeId, attestation: evidence(w, other) }))).toEqual([
+      403,
+      "not_your_challenge",
+    ]);
+    expect(await codeOf(answerChallenge(w.deps, worker.id, { challengeId, attestation: evidence(w, other) }))).toEqual([
+      403,
+      "key_mismatch",
+    ]);
     w.advance(CHALLENGE_TTL_MS);
-    expect(await codeOf(answerChallenge(w.deps, worker.id, { challengeId, attestation: evidence(w, worker) }))).toEqual([410, "challenge_expired"]);
+    expect(await codeOf(answerChallenge(w.deps, worker.id, { challengeId, attestation: evidence(w, worker) }))).toEqual([
+      410,
+      "challenge_expired",
+    ]);
     expect(await getChallenge(w.deps, requester.id, challengeId)).toMatchObject({ status: "expired" });
   });
 
@@ -97,7 +152,10 @@ describe("answerChallenge", () => {
     const a = evidence(w, worker);
     w.advance(1);
     const b = evidence(w, worker);
-    const both = await Promise.allSettled([answerChallenge(w.deps, worker.id, { challengeId, attestation: a }), answerChallenge(w.deps, worker.id, { challengeId, attestation: b })]);
+    const both = await Promise.allSettled([
+      answerChallenge(w.deps, worker.id, { challengeId, attestation: a }),
+      answerChallenge(w.deps, worker.id, { challengeId, attestation: b }),
+    ]);
     expect(both.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     const lost = both.find((r) => r.status === "rejected") as PromiseRejectedResult;
     expect([lost.reason.status, lost.reason.code]).toEqual([409, "already_answered"]);
@@ -129,7 +187,12 @@ describe("isChallengeOpen and getChallenge", () => {
   it("only the requester who asked reads it (403 not_your_challenge); an unknown id is 404; pending without evidence", async () => {
     const { w, worker, requester } = await world();
     const { challengeId } = await createChallenge(w.deps, requester.id, { workerId: worker.id, nonce: NONCE });
-    expect(await getChallenge(w.deps, requester.id, challengeId)).toEqual({ challengeId, workerId: worker.id, status: "pending", expiresAt: w.clock.now() + CHALLENGE_TTL_MS });
+    expect(await getChallenge(w.deps, requester.id, challengeId)).toEqual({
+      challengeId,
+      workerId: worker.id,
+      status: "pending",
+      expiresAt: w.clock.now() + CHALLENGE_TTL_MS,
+    });
     expect(await codeOf(getChallenge(w.deps, generateSigningKey().id, challengeId))).toEqual([403, "not_your_challenge"]);
     expect(await codeOf(getChallenge(w.deps, requester.id, "chl_" + "2".repeat(26)))).toEqual([404, "unknown_challenge"]);
   });

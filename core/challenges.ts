@@ -43,15 +43,26 @@ export const challengeKey = (challengeId: string) => ({ pk: `chal:${challengeId}
 export const challengeTopic = (challengeId: string) => `chal:${challengeId}`;
 
 /** POST /v1/attestations: store the challenge and put it on the worker's queue. */
-export async function createChallenge(deps: CoreDeps, requester: string, req: { workerId: string; nonce: string }): Promise<ChallengeResponse> {
+export async function createChallenge(
+  deps: CoreDeps,
+  requester: string,
+  req: { workerId: string; nonce: string },
+): Promise<ChallengeResponse> {
   // Each challenge is a store write and a message on a worker's queue, for anyone with a key (issue 9 #5).
   enforceRateLimit(deps.store, deps.config.rateLimits, "challenge", requester, deps.clock.now());
   const w = await deps.store.get<WorkerItem>("workers", { pk: req.workerId, sk: "worker" });
-  if (!w) throw new NotFoundError("unknown_worker", `no registered worker ${req.workerId}: challenge a workerId from POST /v1/jobs/prepare's candidates`);
+  if (!w)
+    throw new NotFoundError(
+      "unknown_worker",
+      `no registered worker ${req.workerId}: challenge a workerId from POST /v1/jobs/prepare's candidates`,
+    );
   const now = deps.clock.now();
   const offers = await Promise.all(w.models.map((model) => deps.store.get<OfferItem>("offers", offerKey(model, req.workerId))));
   if (!offers.some((o) => o && isLive(o, now, deps.config.livenessMs))) {
-    throw new ConflictError("worker_not_live", `worker ${req.workerId} missed its heartbeats or its evidence expired: it cannot answer now; pick another candidate`);
+    throw new ConflictError(
+      "worker_not_live",
+      `worker ${req.workerId} missed its heartbeats or its evidence expired: it cannot answer now; pick another candidate`,
+    );
   }
   const challengeId = newChallengeId(now);
   const expiresAt = now + CHALLENGE_TTL_MS;
@@ -78,7 +89,11 @@ export async function createChallenge(deps: CoreDeps, requester: string, req: { 
  * Whether a challenge taken off a worker's queue is still worth answering (pending, for this
  * worker, not expired). Used by pollJobs to drop stale messages before the agent sees them.
  */
-export async function isChallengeOpen(deps: CoreDeps, workerId: string, c: Pick<AgentChallenge, "challengeId" | "nonce">): Promise<boolean> {
+export async function isChallengeOpen(
+  deps: CoreDeps,
+  workerId: string,
+  c: Pick<AgentChallenge, "challengeId" | "nonce">,
+): Promise<boolean> {
   const item = await deps.store.get<ChallengeItem>("quotes", challengeKey(c.challengeId));
   return !!item && item.workerId === workerId && item.nonce === c.nonce && item.status === "pending" && item.expiresAt > deps.clock.now();
 }
@@ -93,7 +108,8 @@ export async function answerChallenge(
   const key = challengeKey(req.challengeId);
   const item = await deps.store.get<ChallengeItem>("quotes", key);
   if (!item) throw new NotFoundError("unknown_challenge", `no challenge ${req.challengeId} (never issued, or expired long ago)`);
-  if (item.workerId !== workerId) throw new ForbiddenError("not_your_challenge", "this challenge was sent to another worker; answer only challenges from your own queue");
+  if (item.workerId !== workerId)
+    throw new ForbiddenError("not_your_challenge", "this challenge was sent to another worker; answer only challenges from your own queue");
   if (req.attestation.signingPublicKey !== workerId) {
     throw new ForbiddenError("key_mismatch", "attestation.signingPublicKey must be the key that signs this request");
   }
@@ -105,7 +121,10 @@ export async function answerChallenge(
   }
   const now = deps.clock.now();
   if (item.expiresAt <= now) {
-    throw new GoneError("challenge_expired", `challenge ${req.challengeId} expired at ${new Date(item.expiresAt).toISOString()}; the requester must issue a new one`);
+    throw new GoneError(
+      "challenge_expired",
+      `challenge ${req.challengeId} expired at ${new Date(item.expiresAt).toISOString()}; the requester must issue a new one`,
+    );
   }
   try {
     await deps.store.transact([
@@ -118,7 +137,8 @@ export async function answerChallenge(
       },
     ]);
   } catch (e) {
-    if (e instanceof ConditionFailedError) throw new ConflictError("already_answered", "this challenge already has evidence; a challenge is answered once");
+    if (e instanceof ConditionFailedError)
+      throw new ConflictError("already_answered", "this challenge already has evidence; a challenge is answered once");
     throw e;
   }
   deps.notifier.notify(challengeTopic(req.challengeId));

@@ -34,7 +34,13 @@ const movement = (id: string, postings: Array<[string, "available" | "held", big
 async function storeWith(balances: Record<string, bigint>) {
   const store = createMemoryStore();
   for (const [account, amount] of Object.entries(balances)) {
-    await applyMovement(store, movement(`seed:${account}`, [["ext:seed", "available", -amount], [account, "available", amount]]));
+    await applyMovement(
+      store,
+      movement(`seed:${account}`, [
+        ["ext:seed", "available", -amount],
+        [account, "available", amount],
+      ]),
+    );
   }
   return store;
 }
@@ -59,7 +65,10 @@ function withoutIndex(store: Store): Store {
 describe("movementOps: the write operations of a movement", () => {
   it("an unbalanced movement is refused, naming the movement and by how much it is off", () => {
     // Prepare
-    const m = movement("m-off", [["req:a", "available", 5n], ["ext:x", "available", -2n]]);
+    const m = movement("m-off", [
+      ["req:a", "available", 5n],
+      ["ext:x", "available", -2n],
+    ]);
     // Act
     const err = (() => {
       try {
@@ -75,7 +84,13 @@ describe("movementOps: the write operations of a movement", () => {
   });
 
   it("the ledger item records every posting (deltas as text) and is written only if absent", () => {
-    const m = { ...movement("m1", [["ext:x", "available", -5n], ["req:a", "available", 5n]]), meta: { why: "test" } };
+    const m = {
+      ...movement("m1", [
+        ["ext:x", "available", -5n],
+        ["req:a", "available", 5n],
+      ]),
+      meta: { why: "test" },
+    };
     const [ledger] = movementOps(m);
     expect(ledger).toEqual({
       op: "put",
@@ -105,7 +120,15 @@ describe("movementOps: the write operations of a movement", () => {
         ["req:b", "held", 3n], // two fields of one account: one update
       ]),
     );
-    expect(ops.slice(1)).toEqual([{ op: "update", table: "accounts", key: { pk: "req:b", sk: "balance" }, add: { available: -3n, held: 3n }, when: { kind: "cmp", attr: "available", op: ">=", value: 3n } }]);
+    expect(ops.slice(1)).toEqual([
+      {
+        op: "update",
+        table: "accounts",
+        key: { pk: "req:b", sk: "balance" },
+        add: { available: -3n, held: 3n },
+        when: { kind: "cmp", attr: "available", op: ">=", value: 3n },
+      },
+    ]);
   });
 
   it("a debit of an internal account carries its guard; a debit of two fields carries both; external accounts and credits carry none", () => {
@@ -185,7 +208,15 @@ describe("applyMovement: what a failed transaction means", () => {
 
       it("an external account may go negative: no overdraft", async () => {
         const store = wrap(await storeWith({}));
-        expect(await applyMovement(store, movement("m-ext", [["ext:x", "available", -5n], ["req:a", "available", 5n]]))).toBe("applied");
+        expect(
+          await applyMovement(
+            store,
+            movement("m-ext", [
+              ["ext:x", "available", -5n],
+              ["req:a", "available", 5n],
+            ]),
+          ),
+        ).toBe("applied");
         expect((await getBalance(store, "ext:x")).available).toBe(-5n);
       });
     });
@@ -209,8 +240,13 @@ describe("applyMovement: what a failed transaction means", () => {
 
   it("an adapter that cannot locate the failure: a failing extra is reported at the first extra (best guess), not as an overdraft or duplicate", async () => {
     const store = withoutIndex(await storeWith({ "req:a": 10n }));
-    const m = movement("m-x", [["req:a", "available", -5n], ["ext:x", "available", 5n]]);
-    const err = await applyMovement(store, m, [{ op: "put", table: "jobs", item: { pk: "j", sk: "job" }, when: { kind: "exists" } }]).catch((e) => e);
+    const m = movement("m-x", [
+      ["req:a", "available", -5n],
+      ["ext:x", "available", 5n],
+    ]);
+    const err = await applyMovement(store, m, [{ op: "put", table: "jobs", item: { pk: "j", sk: "job" }, when: { kind: "exists" } }]).catch(
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(ConditionFailedError);
     expect(err).not.toBeInstanceOf(OverdraftError);
     expect(err.index).toBe(0);

@@ -101,7 +101,9 @@ describe("ledger", () => {
   });
 
   it("refuses an unbalanced movement and a charge above the hold", () => {
-    expect(() => movementOps({ id: "x", kind: "faucet", at: 0, postings: [{ account: "req:a", field: "available", delta: 1n }] })).toThrow(UnbalancedMovementError);
+    expect(() => movementOps({ id: "x", kind: "faucet", at: 0, postings: [{ account: "req:a", field: "available", delta: 1n }] })).toThrow(
+      UnbalancedMovementError,
+    );
     expect(() => settleMovement("j", "a", "w", 10n, 11n, 0)).toThrow(UnbalancedMovementError);
   });
 

@@ -90,7 +90,8 @@ export function movementOps(m: Movement, counters: AccountCounters = {}): WriteO
     }
     // Riding on the balance update: one write per account, however many things it records.
     for (const [field, n] of Object.entries(counters[account] ?? {})) {
-      if (field === "available" || field === "held") throw new UnbalancedMovementError(`counter ${field} on ${account} would move money outside the postings`);
+      if (field === "available" || field === "held")
+        throw new UnbalancedMovementError(`counter ${field} on ${account} would move money outside the postings`);
       add[field] = n;
     }
     if (Object.keys(add).length === 0) continue;
@@ -103,7 +104,8 @@ export function movementOps(m: Movement, counters: AccountCounters = {}): WriteO
     });
   }
   for (const account of Object.keys(counters)) {
-    if (!byAccount.has(account)) throw new UnbalancedMovementError(`movement ${m.id} posts nothing to ${account}, so it cannot carry its counters`);
+    if (!byAccount.has(account))
+      throw new UnbalancedMovementError(`movement ${m.id} posts nothing to ${account}, so it cannot carry its counters`);
   }
   return ops;
 }

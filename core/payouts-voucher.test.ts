@@ -46,7 +46,15 @@ function makeDeps(o: { signer?: boolean } = {}) {
 async function worker(store: ReturnType<typeof createMemoryStore>, id: string, earned: bigint) {
   await store.transact([{ op: "put", table: "workers", item: { pk: id, sk: "worker", workerId: id } }]);
   if (earned > 0n) {
-    await applyMovement(store, { id: `earn:${id}:${earned}`, kind: "settle", at: NOW, postings: [{ account: "ext:jobs", field: "available", delta: -earned }, { account: workerAccount(id), field: "available", delta: earned }] });
+    await applyMovement(store, {
+      id: `earn:${id}:${earned}`,
+      kind: "settle",
+      at: NOW,
+      postings: [
+        { account: "ext:jobs", field: "available", delta: -earned },
+        { account: workerAccount(id), field: "available", delta: earned },
+      ],
+    });
   }
 }
 
@@ -69,8 +77,17 @@ describe("issueVoucher: what is signed, recorded and logged", () => {
     // Assess
     const expiry = NOW / 1000 + 60;
     expect(signed).toEqual([{ worker: ADDR_A, cumulative: 700n, expiry }]);
-    expect(v).toEqual({ vault: "0:" + "f".repeat(64), worker: ADDR_A, cumulative: "700", expiry, signature: `sig:${ADDR_A}:700:${expiry}` });
-    expect(await store.get("ledger", { pk: "voucher:w1:700", sk: "tx" })).toMatchObject({ kind: "voucher", meta: { workerId: "w1", address: ADDR_A, cumulative: "700" } });
+    expect(v).toEqual({
+      vault: "0:" + "f".repeat(64),
+      worker: ADDR_A,
+      cumulative: "700",
+      expiry,
+      signature: `sig:${ADDR_A}:700:${expiry}`,
+    });
+    expect(await store.get("ledger", { pk: "voucher:w1:700", sk: "tx" })).toMatchObject({
+      kind: "voucher",
+      meta: { workerId: "w1", address: ADDR_A, cumulative: "700" },
+    });
     expect(logs).toContainEqual({ msg: "voucher issued", data: { workerId: "w1", address: ADDR_A, cumulative: "700", expiry } });
   });
 
@@ -124,7 +141,11 @@ describe("issueVoucher: what is signed, recorded and logged", () => {
       }
       return transact(ops);
     };
-    expect(await refusal(issueVoucher(deps, "w1", ADDR_A))).toMatchObject({ status: 503, code: "voucher_contention", message: "could not issue the voucher: concurrent updates kept conflicting; try again" });
+    expect(await refusal(issueVoucher(deps, "w1", ADDR_A))).toMatchObject({
+      status: 503,
+      code: "voucher_contention",
+      message: "could not issue the voucher: concurrent updates kept conflicting; try again",
+    });
     expect(tries).toBe(8);
   });
 
@@ -148,15 +169,33 @@ describe("issueVoucher: each refusal says what to do", () => {
     await worker(store, "idle", 0n);
     await issueVoucher(deps, "w1", ADDR_A);
 
-    expect(await refusal(issueVoucher(deps, "stranger", ADDR_A))).toEqual({ status: 403, code: "not_a_worker", message: "this key is not a registered worker: register with POST /v1/agents first", details: undefined });
-    expect(await refusal(issueVoucher(off, "w1", ADDR_A))).toEqual({ status: 503, code: "payouts_unavailable", message: "this coordinator has no voucher signing key configured; payouts are off", details: undefined });
+    expect(await refusal(issueVoucher(deps, "stranger", ADDR_A))).toEqual({
+      status: 403,
+      code: "not_a_worker",
+      message: "this key is not a registered worker: register with POST /v1/agents first",
+      details: undefined,
+    });
+    expect(await refusal(issueVoucher(off, "w1", ADDR_A))).toEqual({
+      status: 503,
+      code: "payouts_unavailable",
+      message: "this coordinator has no voucher signing key configured; payouts are off",
+      details: undefined,
+    });
     expect(await refusal(issueVoucher(deps, "w1", ADDR_B))).toEqual({
       status: 409,
       code: "payout_address_mismatch",
       message: `this worker's vouchers are paid to ${ADDR_A}; ask with that payoutAddress (the vault tracks what it paid per address)`,
       details: { payoutAddress: ADDR_A },
     });
-    expect(await refusal(issueVoucher(deps, "w2", ADDR_A))).toMatchObject({ status: 409, code: "payout_address_taken", message: `payout address ${ADDR_A} already receives another worker's vouchers; use an address of your own` });
-    expect(await refusal(issueVoucher(deps, "idle", ADDR_B))).toMatchObject({ status: 409, code: "nothing_earned", message: "this worker has earned nothing yet: run jobs first, then ask for a voucher" });
+    expect(await refusal(issueVoucher(deps, "w2", ADDR_A))).toMatchObject({
+      status: 409,
+      code: "payout_address_taken",
+      message: `payout address ${ADDR_A} already receives another worker's vouchers; use an address of your own`,
+    });
+    expect(await refusal(issueVoucher(deps, "idle", ADDR_B))).toMatchObject({
+      status: 409,
+      code: "nothing_earned",
+      message: "this worker has earned nothing yet: run jobs first, then ask for a voucher",
+    });
   });
 });

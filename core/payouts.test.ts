@@ -138,7 +138,9 @@ describe("worker payouts (vouchers)", () => {
     expect((await getBalance(store, voucherAccount(winner))).available).toBe(earned[winner]);
     expect(await payoutTotals(store, loser)).toMatchObject({ issued: 0n, payoutAddress: undefined });
     expect((await createChainLedger(store).findIssuedVoucher(ADDR_A))?.workerId).toBe(winner);
-    const total = store.scan("accounts").reduce((sum, a) => sum + BigInt((a.available as bigint) ?? 0n) + BigInt((a.held as bigint) ?? 0n), 0n);
+    const total = store
+      .scan("accounts")
+      .reduce((sum, a) => sum + BigInt((a.available as bigint) ?? 0n) + BigInt((a.held as bigint) ?? 0n), 0n);
     expect(total).toBe(0n);
     // the loser is free to be paid elsewhere, all of it
     expect((await issueVoucher(deps, loser, ADDR_B)).cumulative).toBe(String(earned[loser]));
@@ -156,7 +158,11 @@ describe("worker payouts (vouchers)", () => {
     await earn(store, "w2", 100n, "j2");
     await issueVoucher(deps, "w1", ADDR_A);
     await earn(store, "w1", 50n, "j3");
-    const code = (p: Promise<unknown>) => p.then(() => "ok", (e: { status: number; code: string }) => `${e.status} ${e.code}`);
+    const code = (p: Promise<unknown>) =>
+      p.then(
+        () => "ok",
+        (e: { status: number; code: string }) => `${e.status} ${e.code}`,
+      );
 
     // Act + Assess
     expect(await code(issueVoucher(unsigned, "w1", ADDR_A))).toBe("503 payouts_unavailable");

@@ -74,7 +74,12 @@ export const DEFAULT_VOUCHER_TTL_SECONDS = 86_400;
  * Safe to retry and to call concurrently: the cumulative amount only grows, and each growth
  * is one ledger movement keyed by the new cumulative.
  */
-export async function issueVoucher(deps: CoreDeps & PayoutDeps, workerId: string, payoutAddress: string, o: { ttlSeconds?: number } = {}): Promise<VoucherView> {
+export async function issueVoucher(
+  deps: CoreDeps & PayoutDeps,
+  workerId: string,
+  payoutAddress: string,
+  o: { ttlSeconds?: number } = {},
+): Promise<VoucherView> {
   if (!(await deps.store.get("workers", { pk: workerId, sk: "worker" }))) {
     throw new ForbiddenError("not_a_worker", "this key is not a registered worker: register with POST /v1/agents first");
   }
@@ -82,23 +87,32 @@ export async function issueVoucher(deps: CoreDeps & PayoutDeps, workerId: string
   if (!signer) throw new CocoonError(503, "payouts_unavailable", "this coordinator has no voucher signing key configured; payouts are off");
   const address = signer.payoutAddress(payoutAddress);
   const chainLedger = createChainLedger(deps.store);
-  const contention = () => new CocoonError(503, "voucher_contention", "could not issue the voucher: concurrent updates kept conflicting; try again");
+  const contention = () =>
+    new CocoonError(503, "voucher_contention", "could not issue the voucher: concurrent updates kept conflicting; try again");
 
   return retryOptimistic({ attempts: 8, exhausted: contention }, async () => {
     const rec = await getPayoutRecord(deps.store, workerId);
     if (rec && rec.address !== address) {
-      throw new ConflictError("payout_address_mismatch", `this worker's vouchers are paid to ${rec.address}; ask with that payoutAddress (the vault tracks what it paid per address)`, {
-        payoutAddress: rec.address,
-      });
+      throw new ConflictError(
+        "payout_address_mismatch",
+        `this worker's vouchers are paid to ${rec.address}; ask with that payoutAddress (the vault tracks what it paid per address)`,
+        {
+          payoutAddress: rec.address,
+        },
+      );
     }
     const owner = await chainLedger.findIssuedVoucher(address);
     if (owner && owner.workerId !== workerId) {
-      throw new ConflictError("payout_address_taken", `payout address ${address} already receives another worker's vouchers; use an address of your own`);
+      throw new ConflictError(
+        "payout_address_taken",
+        `payout address ${address} already receives another worker's vouchers; use an address of your own`,
+      );
     }
     const earned = (await getBalance(deps.store, workerAccount(workerId))).available;
     const prev = rec?.cumulative ?? 0n;
     const cumulative = prev + (earned > 0n ? earned : 0n);
-    if (cumulative === 0n) throw new ConflictError("nothing_earned", "this worker has earned nothing yet: run jobs first, then ask for a voucher");
+    if (cumulative === 0n)
+      throw new ConflictError("nothing_earned", "this worker has earned nothing yet: run jobs first, then ask for a voucher");
 
     const now = deps.clock.now();
     const expiry = Math.floor(now / 1000) + (o.ttlSeconds ?? DEFAULT_VOUCHER_TTL_SECONDS);
@@ -124,7 +138,13 @@ export async function issueVoucher(deps: CoreDeps & PayoutDeps, workerId: string
         table: "chain",
         item: { ...issuedVoucherKey(address), workerId, worker: address, cumulative, expiry, at: now },
         when: owner
-          ? { kind: "and", all: [{ kind: "cmp", attr: "workerId", op: "=", value: workerId }, { kind: "cmp", attr: "cumulative", op: "<", value: cumulative }] }
+          ? {
+              kind: "and",
+              all: [
+                { kind: "cmp", attr: "workerId", op: "=", value: workerId },
+                { kind: "cmp", attr: "cumulative", op: "<", value: cumulative },
+              ],
+            }
           : { kind: "notExists" },
       };
       try {
@@ -147,7 +167,11 @@ export async function issueVoucher(deps: CoreDeps & PayoutDeps, workerId: string
 
 /** Earned and redeemed nanoTON of a worker, from the ledger (see the header). */
 export async function payoutTotals(store: Store, workerId: string) {
-  const [wrk, vch, rec] = await Promise.all([getBalance(store, workerAccount(workerId)), getBalance(store, voucherAccount(workerId)), getPayoutRecord(store, workerId)]);
+  const [wrk, vch, rec] = await Promise.all([
+    getBalance(store, workerAccount(workerId)),
+    getBalance(store, voucherAccount(workerId)),
+    getPayoutRecord(store, workerId),
+  ]);
   const issued = rec?.cumulative ?? 0n;
   return {
     /** not yet vouchered */

@@ -5,12 +5,25 @@ import { localPolicy, testImages } from "./attestation/policy";
 import { DEFAULT_CORE_CONFIG } from "./config";
 import type { CoreDeps } from "./deps";
 import { DEFAULT_PRICING } from "./pricing";
-import { DEV_IMAGE_DIGEST, measurementDigest, PolicyCache, PolicyStaleError, seedRegistryPolicy, type PolicyReading, type RegistryPolicy } from "./policy-registry";
+import {
+  DEV_IMAGE_DIGEST,
+  measurementDigest,
+  PolicyCache,
+  PolicyStaleError,
+  seedRegistryPolicy,
+  type PolicyReading,
+  type RegistryPolicy,
+} from "./policy-registry";
 import { matchCandidates, offerKey, type OfferItem } from "./workers";
 
 // ---------------------------------------------------------------- factories
 const T0 = 1_750_000_000_000;
-const policy = (images: string[]): RegistryPolicy => ({ coordinatorKey: "11".repeat(32), fees: { pricePerToken: 100n, promptBps: 2500, completionBps: 10_000, operatorFeeBps: 0 }, images, models: {} });
+const policy = (images: string[]): RegistryPolicy => ({
+  coordinatorKey: "11".repeat(32),
+  fees: { pricePerToken: 100n, promptBps: 2500, completionBps: 10_000, operatorFeeBps: 0 },
+  images,
+  models: {},
+});
 
 /** A registry the test edits: each read returns its current policy at the chain time `chainNow`. */
 function fakeRegistry(images: string[]) {
@@ -96,7 +109,9 @@ describe("policy cache", () => {
   it("with no reading at all it refuses rather than guessing", async () => {
     const { r, source } = fakeRegistry([]);
     r.fail = true;
-    await expect(new PolicyCache(source, { refreshSeconds: 2, maxAgeSeconds: 60, now: () => T0 }).current()).rejects.toBeInstanceOf(PolicyStaleError);
+    await expect(new PolicyCache(source, { refreshSeconds: 2, maxAgeSeconds: 60, now: () => T0 }).current()).rejects.toBeInstanceOf(
+      PolicyStaleError,
+    );
   });
 });
 
@@ -109,7 +124,9 @@ describe("image digests and the local seed", () => {
   it("the local seed lists the test images that pin rtmr0..2, the dev image, the pricing config and the coordinator key", () => {
     const p = seedRegistryPolicy({ attestation: localPolicy, pricing: DEFAULT_PRICING, coordinatorKey: "22".repeat(32), devImage: true });
     const t = testImages[0]!;
-    expect(p.images).toEqual([measurementDigest({ mrtd: t.mrtd, rtmr0: t.rtmr0!, rtmr1: t.rtmr1!, rtmr2: t.rtmr2! }), DEV_IMAGE_DIGEST].sort());
+    expect(p.images).toEqual(
+      [measurementDigest({ mrtd: t.mrtd, rtmr0: t.rtmr0!, rtmr1: t.rtmr1!, rtmr2: t.rtmr2! }), DEV_IMAGE_DIGEST].sort(),
+    );
     expect(p.fees).toEqual({ pricePerToken: 100n, promptBps: 2500, completionBps: 10_000, operatorFeeBps: 0 });
     expect(p.coordinatorKey).toBe("22".repeat(32));
   });
@@ -123,14 +140,21 @@ describe("matching under the registry", () => {
     const drop = "bb".repeat(32);
     const { r, source } = fakeRegistry([keep, drop]);
     const store = createMemoryStore();
-    await store.transact([offer("w-keep", "tdx", keep), offer("w-drop", "tdx", drop), offer("w-none", "none"), offer("w-old", "tdx")].map((item) => ({ op: "put" as const, table: "offers" as const, item })));
+    await store.transact(
+      [offer("w-keep", "tdx", keep), offer("w-drop", "tdx", drop), offer("w-none", "none"), offer("w-old", "tdx")].map((item) => ({
+        op: "put" as const,
+        table: "offers" as const,
+        item,
+      })),
+    );
     const deps = {
       store,
       clock: { now: () => now },
       config: DEFAULT_CORE_CONFIG,
       policyRegistry: new PolicyCache(source, { refreshSeconds: 2, maxAgeSeconds: 60, now: () => now }),
     } as unknown as CoreDeps;
-    const match = async () => (await matchCandidates(deps, { model: "m", tiers: ["tdx", "none"], k: 10 })).offers.map((o) => o.workerId).sort();
+    const match = async () =>
+      (await matchCandidates(deps, { model: "m", tiers: ["tdx", "none"], k: 10 })).offers.map((o) => o.workerId).sort();
 
     // Act
     const before = await match();

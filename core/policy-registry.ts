@@ -104,7 +104,9 @@ export class PolicyCache {
     if (!r) throw new PolicyStaleError("the policy registry could not be read; nothing is matched or accepted until it can");
     const age = now / 1000 - r.readAt;
     if (age > this.opts.maxAgeSeconds) {
-      throw new PolicyStaleError(`the newest policy read from the registry is ${Math.round(age)} s old (limit ${this.opts.maxAgeSeconds} s); nothing is matched or accepted until a fresh read`);
+      throw new PolicyStaleError(
+        `the newest policy read from the registry is ${Math.round(age)} s old (limit ${this.opts.maxAgeSeconds} s); nothing is matched or accepted until a fresh read`,
+      );
     }
     return r;
   }
@@ -145,7 +147,10 @@ export function measurementDigest(m: { mrtd: string; rtmr0: string; rtmr1: strin
 export const DEV_IMAGE_DIGEST = createHash("sha256").update(`cocoon/v1/dev-image\n${DEV_MEASUREMENT}`).digest("hex");
 
 /** The on-chain name of a worker's image (undefined for tier none, or a tdx verdict without its registers). */
-export function imageDigestOf(v: { tier: AttestationTier; registers?: { mrtd: string; rtmr0: string; rtmr1: string; rtmr2: string } }): string | undefined {
+export function imageDigestOf(v: {
+  tier: AttestationTier;
+  registers?: { mrtd: string; rtmr0: string; rtmr1: string; rtmr2: string };
+}): string | undefined {
   if (v.tier === "dev") return DEV_IMAGE_DIGEST;
   if (v.tier === "tdx" && v.registers) return measurementDigest(v.registers);
   return undefined;
@@ -159,7 +164,11 @@ export function imageAllowed(reading: PolicyReading, tier: AttestationTier, imag
 
 export class ImageNotAllowedError extends CocoonError {
   constructor(image: string | undefined, version: number) {
-    super(403, "attestation_image_not_in_registry", `the worker's image ${image ?? "(unknown)"} is not on the policy registry's allow-list (policy v${version})`);
+    super(
+      403,
+      "attestation_image_not_in_registry",
+      `the worker's image ${image ?? "(unknown)"} is not on the policy registry's allow-list (policy v${version})`,
+    );
     this.name = "ImageNotAllowedError";
   }
 }
@@ -171,7 +180,13 @@ export class ImageNotAllowedError extends CocoonError {
  * rtmr0..rtmr2, model digests of 32 bytes), the pricing config and the coordinator's key;
  * `devImage` adds DEV_IMAGE_DIGEST (local default only).
  */
-export function seedRegistryPolicy(o: { attestation: AttestationPolicy; pricing: PricingConfig; coordinatorKey: string; devImage?: boolean; operatorFeeBps?: number }): RegistryPolicy {
+export function seedRegistryPolicy(o: {
+  attestation: AttestationPolicy;
+  pricing: PricingConfig;
+  coordinatorKey: string;
+  devImage?: boolean;
+  operatorFeeBps?: number;
+}): RegistryPolicy {
   const images = new Set<string>();
   for (const m of o.attestation.measurements) {
     if (m.rtmr0 && m.rtmr1 && m.rtmr2) images.add(measurementDigest({ mrtd: m.mrtd, rtmr0: m.rtmr0, rtmr1: m.rtmr1, rtmr2: m.rtmr2 }));
@@ -184,7 +199,12 @@ export function seedRegistryPolicy(o: { attestation: AttestationPolicy; pricing:
   if (!/^[0-9a-f]{64}$/.test(o.coordinatorKey)) throw new Error("coordinatorKey must be 32 bytes of lower-case hex");
   return {
     coordinatorKey: o.coordinatorKey,
-    fees: { pricePerToken: o.pricing.defaultBasePerToken, promptBps: o.pricing.promptBps, completionBps: o.pricing.completionBps, operatorFeeBps: o.operatorFeeBps ?? 0 },
+    fees: {
+      pricePerToken: o.pricing.defaultBasePerToken,
+      promptBps: o.pricing.promptBps,
+      completionBps: o.pricing.completionBps,
+      operatorFeeBps: o.operatorFeeBps ?? 0,
+    },
     images: [...images].sort(),
     models,
   };

@@ -13,11 +13,18 @@ describe("pricing", () => {
 
   it("never charges more than the quote for usage within the maxima (property)", () => {
     fc.assert(
-      fc.property(fc.array(fc.bigInt(1n, 10_000n), { minLength: 1, maxLength: 5 }), fc.nat(5000), fc.nat(5000), fc.nat(5000), fc.nat(5000), (prices, mp, mt, p, c) => {
-        const quote = maxJobCost(DEFAULT_PRICING, prices, mp, mt);
-        const usage = { promptTokens: Math.min(p, mp), completionTokens: Math.min(c, mt) };
-        for (const price of prices) expect(jobCost(DEFAULT_PRICING, price, usage) <= quote).toBe(true);
-      }),
+      fc.property(
+        fc.array(fc.bigInt(1n, 10_000n), { minLength: 1, maxLength: 5 }),
+        fc.nat(5000),
+        fc.nat(5000),
+        fc.nat(5000),
+        fc.nat(5000),
+        (prices, mp, mt, p, c) => {
+          const quote = maxJobCost(DEFAULT_PRICING, prices, mp, mt);
+          const usage = { promptTokens: Math.min(p, mp), completionTokens: Math.min(c, mt) };
+          for (const price of prices) expect(jobCost(DEFAULT_PRICING, price, usage) <= quote).toBe(true);
+        },
+      ),
     );
   });
 });

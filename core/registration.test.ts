@@ -80,7 +80,11 @@ describe("issue 9 #5: registration cannot exhaust the coordinator's memory", () 
     const parses = vi.spyOn(X509, "parse");
     const started = performance.now();
     // Act
-    const err = await registerWorker(deps, w.id, { attestation: w.tdxDoc(nonce, T0, quoteWithBogusCerts(340)), models: models(["m-0"]), capacity: 1 }).catch((e) => e);
+    const err = await registerWorker(deps, w.id, {
+      attestation: w.tdxDoc(nonce, T0, quoteWithBogusCerts(340)),
+      models: models(["m-0"]),
+      capacity: 1,
+    }).catch((e) => e);
     const ms = performance.now() - started;
     // Assess
     expect(err).toMatchObject({ status: 403, code: "attestation_malformed", message: expect.stringContaining("quote") });
@@ -100,7 +104,11 @@ describe("issue 9 #5: registration cannot exhaust the coordinator's memory", () 
     const { deps } = makeDeps();
     const warmup = newWorker();
     const n0 = (await issueRegistrationNonce(deps, warmup.id)).nonce;
-    const warm = await registerWorker(deps, warmup.id, { attestation: warmup.tdxDoc(n0, T0, SAMPLE_QUOTE, sampleCollateral()), models: models(["m-0"]), capacity: 1 }).catch((e) => e);
+    const warm = await registerWorker(deps, warmup.id, {
+      attestation: warmup.tdxDoc(n0, T0, SAMPLE_QUOTE, sampleCollateral()),
+      models: models(["m-0"]),
+      capacity: 1,
+    }).catch((e) => e);
     const before = sharedTdxCacheSizes();
     // Act: 100 registrations, each from a fresh key with distinct made-up evidence
     const codes = new Set<string>();
@@ -154,7 +162,11 @@ describe("issue 9 #5: registration and challenges are rate-limited per key", () 
     const { deps } = makeDeps({ registration_nonce: tight });
     const w = newWorker();
     for (let i = 0; i < tight.burst; i++) await issueRegistrationNonce(deps, w.id);
-    await expect(issueRegistrationNonce(deps, w.id)).rejects.toMatchObject({ status: 429, code: "rate_limited", details: { action: "registration_nonce" } });
+    await expect(issueRegistrationNonce(deps, w.id)).rejects.toMatchObject({
+      status: 429,
+      code: "rate_limited",
+      details: { action: "registration_nonce" },
+    });
   });
 
   it("issue 9 #5: the N+1-th requester challenge in a window gets 429 rate_limited", async () => {
@@ -185,7 +197,10 @@ describe("issue 9 #11: bad model lists are a 4xx naming the problem, and registr
     const schema = RegisterWorkerRequest.safeParse(req);
     const core = await registerWorker(deps, w.id, req).catch((e) => e);
     // Assess
-    expect(schema.error?.issues[0]).toMatchObject({ path: ["models", 2, "model"], message: expect.stringContaining('"m-0" is listed twice') });
+    expect(schema.error?.issues[0]).toMatchObject({
+      path: ["models", 2, "model"],
+      message: expect.stringContaining('"m-0" is listed twice'),
+    });
     expect(core).toMatchObject({ status: 400, code: "duplicate_model", message: expect.stringContaining("m-0") });
   });
 
@@ -215,12 +230,14 @@ describe("issue 9 #11: bad model lists are a 4xx naming the problem, and registr
     const old = modelNames(49, "old");
     const prev = (await deps.store.get<WorkerItem>("workers", { pk: w.id, sk: "worker" }))!;
     await deps.store.transact([{ op: "put", table: "workers", item: { ...prev, models: old } }]);
-    for (const model of old) await deps.store.transact([{ op: "put", table: "offers", item: { ...offerKey(model, w.id), workerId: w.id, model } }]);
+    for (const model of old)
+      await deps.store.transact([{ op: "put", table: "offers", item: { ...offerKey(model, w.id), workerId: w.id, model } }]);
     // Act: 32 new models, so 49 stale offers to delete: 2 + 64 + 49 = 115 operations in all
     const r = await registerDev(deps, w, modelNames(MAX_WORKER_MODELS, "new"));
     // Assess
     expect(r.models).toHaveLength(MAX_WORKER_MODELS);
     for (const model of old) expect(await deps.store.get<OfferItem>("offers", offerKey(model, w.id))).toBeUndefined();
-    for (const model of r.models) expect(await deps.store.get<OfferItem>("offers", offerKey(model, w.id))).toMatchObject({ workerId: w.id });
+    for (const model of r.models)
+      expect(await deps.store.get<OfferItem>("offers", offerKey(model, w.id))).toMatchObject({ workerId: w.id });
   });
 });

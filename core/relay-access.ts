@@ -23,7 +23,12 @@ export interface RelaySessionVendor {
 export type RelayDeps = CoreDeps & WithRelay & { relaySessions?: RelaySessionVendor };
 
 function requireRelay(deps: RelayDeps): RelayPort {
-  if (!deps.relay) throw new CocoonError(404, "relay_unavailable", "this network has no HTTP relay; ask POST /v1/jobs/{id}/relay for how to reach its relay, or read the answer with GET /v1/jobs/{id}");
+  if (!deps.relay)
+    throw new CocoonError(
+      404,
+      "relay_unavailable",
+      "this network has no HTTP relay; ask POST /v1/jobs/{id}/relay for how to reach its relay, or read the answer with GET /v1/jobs/{id}",
+    );
   return deps.relay;
 }
 
@@ -31,15 +36,24 @@ function requireRelay(deps: RelayDeps): RelayPort {
 async function currentJobOf(deps: CoreDeps, jobId: string, attempt: number, workerId: string): Promise<JobItem> {
   const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
   if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
-  if (job.candidates[attempt]?.workerId !== workerId) throw new ForbiddenError("not_your_job", "this job was not dispatched to you at that attempt");
+  if (job.candidates[attempt]?.workerId !== workerId)
+    throw new ForbiddenError("not_your_job", "this job was not dispatched to you at that attempt");
   if (job.status !== "assigned" || job.attempt !== attempt) {
-    throw new ConflictError("stale_attempt", `job ${jobId} is no longer assigned to you (status ${job.status}, attempt ${job.attempt}); stop streaming it`);
+    throw new ConflictError(
+      "stale_attempt",
+      `job ${jobId} is no longer assigned to you (status ${job.status}, attempt ${job.attempt}); stop streaming it`,
+    );
   }
   return job;
 }
 
 /** POST /v1/agent/jobs/{id}/chunks: the worker at the job's current attempt appends chunks of its stream. */
-export async function publishChunks(deps: RelayDeps, workerId: string, jobId: string, chunks: RelayChunk[]): Promise<{ ok: true; buffered: number }> {
+export async function publishChunks(
+  deps: RelayDeps,
+  workerId: string,
+  jobId: string,
+  chunks: RelayChunk[],
+): Promise<{ ok: true; buffered: number }> {
   const relay = requireRelay(deps);
   const attempt = chunks[0]!.attempt;
   for (const c of chunks) {
@@ -58,7 +72,13 @@ const TERMINAL = new Set(["completed", "refunded"]);
  * as soon as there is a chunk past `from`, or the job finished (then with the job's view,
  * whose stored reply and receipt the SDK checks the stream against), or the wait ran out.
  */
-export async function readChunks(deps: RelayDeps, requester: string, jobId: string, from: number, waitSeconds: number): Promise<RelayReadResponse> {
+export async function readChunks(
+  deps: RelayDeps,
+  requester: string,
+  jobId: string,
+  from: number,
+  waitSeconds: number,
+): Promise<RelayReadResponse> {
   const relay = requireRelay(deps);
   const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
   if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);

@@ -107,7 +107,9 @@ export function createMemoryRelay(o: MemoryRelayOptions = {}): MemoryRelay {
       if (s.ended) throw new RelayFullError(`the stream of job ${jobId} has ended`);
       const bytes = chunks.reduce((n, c) => n + c.data.length, 0);
       if (s.chunks.length + chunks.length > maxChunks || s.bytes + bytes > maxBytes) {
-        throw new RelayFullError(`job ${jobId}'s relay buffer is full (${maxChunks} chunks / ${maxBytes} bytes); the result carries the whole reply`);
+        throw new RelayFullError(
+          `job ${jobId}'s relay buffer is full (${maxChunks} chunks / ${maxBytes} bytes); the result carries the whole reply`,
+        );
       }
       s.chunks.push(...chunks);
       s.bytes += bytes;

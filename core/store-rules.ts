@@ -13,7 +13,8 @@ export const MAX_TRANSACT_OPS = 100;
 /** pk + sk in UTF-8 bytes: inside LMDB's 1978-byte key (with the table name) and DynamoDB's pk 2048 + sk 1024. */
 export const MAX_KEY_BYTES = 1800;
 
-export type StoreValidationCode = "STORE_TOO_MANY_OPS" | "STORE_DUPLICATE_ITEM" | "STORE_BAD_KEY" | "STORE_BAD_UPDATE" | "STORE_NOT_A_NUMBER";
+export type StoreValidationCode =
+  "STORE_TOO_MANY_OPS" | "STORE_DUPLICATE_ITEM" | "STORE_BAD_KEY" | "STORE_BAD_UPDATE" | "STORE_NOT_A_NUMBER";
 
 /** A transaction or key that no store would accept; nothing was written. */
 export class StoreValidationError extends Error {

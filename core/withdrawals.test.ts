@@ -104,7 +104,14 @@ describe("requester withdrawals: reservation", () => {
     const w = await requestWithdrawal(t.deps, A, { amount: 4n * TON, to: TO });
 
     // Assess
-    expect(w).toMatchObject({ vault: t.signer.vault, account: A, to: TO, amount: (4n * TON).toString(), seqno: 0, expiry: NOW / 1000 + DEFAULT_WITHDRAWAL_TTL_SECONDS });
+    expect(w).toMatchObject({
+      vault: t.signer.vault,
+      account: A,
+      to: TO,
+      amount: (4n * TON).toString(),
+      seqno: 0,
+      expiry: NOW / 1000 + DEFAULT_WITHDRAWAL_TTL_SECONDS,
+    });
     expect(w.signature.length).toBeGreaterThan(0);
     expect(t.signer.signed).toEqual([{ account: A, to: TO, amount: 4n * TON, seqno: 0, expiry: w.expiry }]);
     expect(await t.balances()).toEqual({ available: 6n * TON, pending: 4n * TON, chain: -10n * TON, liabilities: 10n * TON });
@@ -365,7 +372,22 @@ describe("issue 9 #3: no double spend of a withdrawal that landed", () => {
     const bare = makeDeps({ chain: false });
     await bare.deposit(10n * TON);
     await bare.store.transact([
-      { op: "put", table: "chain", item: { pk: `wd:${A}:0`, sk: "issued", account: A, seqno: 0, amount: TON, to: TO, expiry: 1, reserved: true, status: "landed", gen: 0 } },
+      {
+        op: "put",
+        table: "chain",
+        item: {
+          pk: `wd:${A}:0`,
+          sk: "issued",
+          account: A,
+          seqno: 0,
+          amount: TON,
+          to: TO,
+          expiry: 1,
+          reserved: true,
+          status: "landed",
+          gen: 0,
+        },
+      },
     ]);
 
     // Act
@@ -392,7 +414,13 @@ describe("issue 9 #3: no double spend of a withdrawal that landed", () => {
     const alerts = collectingAlerts();
 
     // Act
-    const pass = await runWatcher({ reader, ledger: t.ledger, alerts, now: () => expiredAt(w.expiry) + 1000, lagThresholdSeconds: 600_000 });
+    const pass = await runWatcher({
+      reader,
+      ledger: t.ledger,
+      alerts,
+      now: () => expiredAt(w.expiry) + 1000,
+      lagThresholdSeconds: 600_000,
+    });
     t.signer.vaultSeqno = 1;
     const refused = await codeOf(requestWithdrawal(t.deps, A, { amount: 1n, to: TO }));
 

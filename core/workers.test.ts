@@ -30,12 +30,30 @@ import {
 } from "./workers";
 
 const OTHER = "test/model-2";
-const CAPS: ModelCapabilities = { chat: true, completions: true, embeddings: false, streaming: true, tools: true, jsonSchema: false, contextLength: 4096 };
+const CAPS: ModelCapabilities = {
+  chat: true,
+  completions: true,
+  embeddings: false,
+  streaming: true,
+  tools: true,
+  jsonSchema: false,
+  contextLength: 4096,
+};
 
 /** Factory: a registration request for `key`, its dev evidence bound to `nonce`. */
-function registration(w: JobWorld, key: SigningKeyPair, nonce: string, o: { models?: Array<{ model: string; priceBps: number; capabilities?: ModelCapabilities }>; capacity?: number } = {}) {
+function registration(
+  w: JobWorld,
+  key: SigningKeyPair,
+  nonce: string,
+  o: { models?: Array<{ model: string; priceBps: number; capabilities?: ModelCapabilities }>; capacity?: number } = {},
+) {
   const kem = generateKemKey();
-  const attestation = createDevAttestation({ hpkePublicKey: kem.publicKey, signingPublicKey: key.publicKey, nonce: b64u.decode(nonce), now: w.clock.now() });
+  const attestation = createDevAttestation({
+    hpkePublicKey: kem.publicKey,
+    signingPublicKey: key.publicKey,
+    nonce: b64u.decode(nonce),
+    now: w.clock.now(),
+  });
   return { attestation, models: o.models ?? [{ model: MODEL, priceBps: 10_000 }], capacity: o.capacity ?? 4 };
 }
 
@@ -67,7 +85,10 @@ describe("registration", () => {
     const n = await issueRegistrationNonce(w.deps, key.id);
     expect(n.expiresAt).toBe(w.clock.now() + 5 * 60_000);
     expect(b64u.decode(n.nonce)).toHaveLength(32);
-    expect(await w.store.get("nonces", { pk: `reg#${key.id}`, sk: "n" })).toMatchObject({ nonce: n.nonce, ttl: Math.ceil(n.expiresAt / 1000) });
+    expect(await w.store.get("nonces", { pk: `reg#${key.id}`, sk: "n" })).toMatchObject({
+      nonce: n.nonce,
+      ttl: Math.ceil(n.expiresAt / 1000),
+    });
     const again = await issueRegistrationNonce(w.deps, key.id);
     expect(again.nonce).not.toBe(n.nonce);
   });
@@ -77,7 +98,13 @@ describe("registration", () => {
     const w = makeJobWorld();
     const key = generateSigningKey();
     const { nonce } = await issueRegistrationNonce(w.deps, key.id);
-    const req = registration(w, key, nonce, { models: [{ model: MODEL, priceBps: 12_000, capabilities: CAPS }, { model: OTHER, priceBps: 8_000 }], capacity: 3 });
+    const req = registration(w, key, nonce, {
+      models: [
+        { model: MODEL, priceBps: 12_000, capabilities: CAPS },
+        { model: OTHER, priceBps: 8_000 },
+      ],
+      capacity: 3,
+    });
     // Act
     const out = await registerWorker(w.deps, key.id, req);
     // Assess
@@ -92,7 +119,16 @@ describe("registration", () => {
       registeredAt: w.clock.now(),
     });
     const o = await offer(w, MODEL, key.id);
-    expect(o).toMatchObject({ workerId: key.id, model: MODEL, priceBps: 12_000, tier: "dev", capacity: 3, load: 0, capabilities: CAPS, lastHeartbeat: w.clock.now() });
+    expect(o).toMatchObject({
+      workerId: key.id,
+      model: MODEL,
+      priceBps: 12_000,
+      tier: "dev",
+      capacity: 3,
+      load: 0,
+      capabilities: CAPS,
+      lastHeartbeat: w.clock.now(),
+    });
     expect(BigInt(o!.pricePerToken)).toBe(pricePerToken(w.deps.config.pricing, MODEL, 12_000));
     expect(await offer(w, OTHER, key.id)).not.toHaveProperty("capabilities");
     expect((await w.store.query("offers", "*")).map((i) => i.sk).sort()).toEqual([MODEL, OTHER].sort());
@@ -103,12 +139,21 @@ describe("registration", () => {
 
   it("re-registration keeps the first registration time and withdraws the offers of models no longer listed", async () => {
     const w = makeJobWorld();
-    const { key } = await registered(w, { models: [{ model: MODEL, priceBps: 10_000 }, { model: OTHER, priceBps: 10_000 }] });
+    const { key } = await registered(w, {
+      models: [
+        { model: MODEL, priceBps: 10_000 },
+        { model: OTHER, priceBps: 10_000 },
+      ],
+    });
     const first = w.clock.now();
     w.advance(60_000);
     const { nonce } = await issueRegistrationNonce(w.deps, key.id);
     await registerWorker(w.deps, key.id, registration(w, key, nonce, { models: [{ model: OTHER, priceBps: 9_000 }] }));
-    expect(await w.store.get<WorkerItem>("workers", { pk: key.id, sk: "worker" })).toMatchObject({ registeredAt: first, lastHeartbeat: first + 60_000, models: [OTHER] });
+    expect(await w.store.get<WorkerItem>("workers", { pk: key.id, sk: "worker" })).toMatchObject({
+      registeredAt: first,
+      lastHeartbeat: first + 60_000,
+      models: [OTHER],
+    });
     expect(await offer(w, MODEL, key.id)).toBeUndefined();
     expect(await offer(w, OTHER, key.id)).toMatchObject({ priceBps: 9_000 });
   });
@@ -150,7 +195,12 @@ describe("registration", () => {
 describe("heartbeats and liveness", () => {
   it("a heartbeat stamps every offer with the time and the load; offline takes the worker off the lists at once", async () => {
     const w = makeJobWorld();
-    const { key } = await registered(w, { models: [{ model: MODEL, priceBps: 10_000 }, { model: OTHER, priceBps: 10_000 }] });
+    const { key } = await registered(w, {
+      models: [
+        { model: MODEL, priceBps: 10_000 },
+        { model: OTHER, priceBps: 10_000 },
+      ],
+    });
     w.advance(5_000);
     const r = await heartbeat(w.deps, key.id, 3);
     expect(r).toMatchObject({ ok: true, heartbeatSeconds: w.deps.config.heartbeatSeconds });
@@ -215,17 +265,31 @@ describe("matching", () => {
     const cap = pricePerToken(w.deps.config.pricing, MODEL, 15_000);
     const m = await matchCandidates(w.deps, { model: MODEL, tiers: ["dev"], k: 3, maxPricePerToken: cap });
     expect(m.offers.map((o) => o.workerId).sort()).toEqual([a, c].sort());
-    const none = await matchCandidates(w.deps, { model: MODEL, tiers: ["dev"], k: 3, maxPricePerToken: pricePerToken(w.deps.config.pricing, MODEL, 10_000) - 1n });
-    expect(none).toEqual({ offers: [], why: `no live worker at or below ${pricePerToken(w.deps.config.pricing, MODEL, 10_000) - 1n} nanoTON per token` });
+    const none = await matchCandidates(w.deps, {
+      model: MODEL,
+      tiers: ["dev"],
+      k: 3,
+      maxPricePerToken: pricePerToken(w.deps.config.pricing, MODEL, 10_000) - 1n,
+    });
+    expect(none).toEqual({
+      offers: [],
+      why: `no live worker at or below ${pricePerToken(w.deps.config.pricing, MODEL, 10_000) - 1n} nanoTON per token`,
+    });
   });
 
   it("says why nothing matched: unknown model, nobody live, nobody in the tiers", async () => {
     const w = makeJobWorld();
     expect(await matchCandidates(w.deps, { model: MODEL, tiers: ["dev"], k: 3 })).toEqual({ offers: [], why: "unknown_model" });
     const { key } = await registered(w);
-    expect(await matchCandidates(w.deps, { model: MODEL, tiers: ["tdx"], k: 3 })).toEqual({ offers: [], why: "no live worker in tiers [tdx]" });
+    expect(await matchCandidates(w.deps, { model: MODEL, tiers: ["tdx"], k: 3 })).toEqual({
+      offers: [],
+      why: "no live worker in tiers [tdx]",
+    });
     await setOffer(w, MODEL, key.id, { lastHeartbeat: 0 });
-    expect(await matchCandidates(w.deps, { model: MODEL, tiers: ["dev"], k: 3 })).toEqual({ offers: [], why: "no live worker (all missed heartbeats or attestation expired)" });
+    expect(await matchCandidates(w.deps, { model: MODEL, tiers: ["dev"], k: 3 })).toEqual({
+      offers: [],
+      why: "no live worker (all missed heartbeats or attestation expired)",
+    });
   });
 
   it("candidatesFor gives what a requester seals to, and skips an offer whose worker is gone", async () => {
@@ -237,7 +301,13 @@ describe("matching", () => {
     expect(cands).toHaveLength(2);
     expect(cands.map((c) => c.workerId)).not.toContain(a);
     const wi = (await w.store.get<WorkerItem>("workers", { pk: cands[0]!.workerId, sk: "worker" }))!;
-    expect(cands[0]).toEqual({ workerId: wi.workerId, hpkePublicKey: wi.hpkePublicKey, attestation: wi.attestation, pricePerToken: String(offers.find((o) => o.workerId === wi.workerId)!.pricePerToken), tier: "dev" });
+    expect(cands[0]).toEqual({
+      workerId: wi.workerId,
+      hpkePublicKey: wi.hpkePublicKey,
+      attestation: wi.attestation,
+      pricePerToken: String(offers.find((o) => o.workerId === wi.workerId)!.pricePerToken),
+      tier: "dev",
+    });
   });
 });
 
@@ -250,7 +320,15 @@ describe("listing models and a worker's status", () => {
     await setOffer(w, MODEL, ids[3]!, { lastHeartbeat: 0 }); // not live: left out
     const per = (bps: number) => pricePerToken(w.deps.config.pricing, MODEL, bps);
     let { models } = await listModels(w.deps);
-    expect(models).toEqual([{ model: MODEL, workers: 3, tiers: { dev: 3 }, price: { min: String(per(10_000)), median: String(per(15_000)), max: String(per(20_000)) }, capabilities: CAPS }]);
+    expect(models).toEqual([
+      {
+        model: MODEL,
+        workers: 3,
+        tiers: { dev: 3 },
+        price: { min: String(per(10_000)), median: String(per(15_000)), max: String(per(20_000)) },
+        capabilities: CAPS,
+      },
+    ]);
     await setOffer(w, MODEL, ids[3]!, { lastHeartbeat: w.clock.now() });
     ({ models } = await listModels(w.deps));
     expect(models[0]!.price.median).toBe(String((per(15_000) + per(20_000)) / 2n));
@@ -260,17 +338,44 @@ describe("listing models and a worker's status", () => {
     const w = makeJobWorld();
     const { key } = await registered(w);
     await setOffer(w, MODEL, key.id, { lastHeartbeat: 0 });
-    expect((await listModels(w.deps)).models).toEqual([{ model: MODEL, workers: 0, tiers: {}, price: { min: "0", median: "0", max: "0" } }]);
+    expect((await listModels(w.deps)).models).toEqual([
+      { model: MODEL, workers: 0, tiers: {}, price: { min: "0", median: "0", max: "0" } },
+    ]);
   });
 
   it("workerStatus: jobs and tokens from the stats item, earnings from the ledger, the latest heartbeat from the offers", async () => {
     const w = makeJobWorld();
-    const { key } = await registered(w, { models: [{ model: MODEL, priceBps: 10_000 }, { model: OTHER, priceBps: 10_000 }] });
-    await w.store.transact([{ op: "put", table: "workers", item: { pk: key.id, sk: "stats", jobs: 2, promptTokens: 30, completionTokens: 40 } }]);
-    await applyMovement(w.store, { id: "t-earn", kind: "settle", at: 0, postings: [{ account: "ext:t", field: "available", delta: -77n }, { account: workerAccount(key.id), field: "available", delta: 77n }] });
+    const { key } = await registered(w, {
+      models: [
+        { model: MODEL, priceBps: 10_000 },
+        { model: OTHER, priceBps: 10_000 },
+      ],
+    });
+    await w.store.transact([
+      { op: "put", table: "workers", item: { pk: key.id, sk: "stats", jobs: 2, promptTokens: 30, completionTokens: 40 } },
+    ]);
+    await applyMovement(w.store, {
+      id: "t-earn",
+      kind: "settle",
+      at: 0,
+      postings: [
+        { account: "ext:t", field: "available", delta: -77n },
+        { account: workerAccount(key.id), field: "available", delta: 77n },
+      ],
+    });
     await setOffer(w, OTHER, key.id, { lastHeartbeat: w.clock.now() + 9_000 });
     const s = await workerStatus(w.deps, key.id);
-    expect(s).toMatchObject({ workerId: key.id, tier: "dev", models: [MODEL, OTHER], jobs: 2, promptTokens: 30, completionTokens: 40, earned: "77", redeemed: "0", lastHeartbeat: w.clock.now() + 9_000 });
+    expect(s).toMatchObject({
+      workerId: key.id,
+      tier: "dev",
+      models: [MODEL, OTHER],
+      jobs: 2,
+      promptTokens: 30,
+      completionTokens: 40,
+      earned: "77",
+      redeemed: "0",
+      lastHeartbeat: w.clock.now() + 9_000,
+    });
     expect(await codeOf(workerStatus(w.deps, generateSigningKey().id))).toEqual([403, "not_a_worker"]);
   });
 

@@ -84,7 +84,9 @@ export const offerKey = (model: string, workerId: string): Key => ({ pk: offerPk
 
 /** Every offer of a model, shard by shard (GET /v1/models; tests). Matching never does this. */
 export async function allOffers(deps: Pick<CoreDeps, "store">, model: string): Promise<OfferItem[]> {
-  const shards = await Promise.all(Array.from({ length: OFFER_SHARDS }, (_, s) => deps.store.query<OfferItem>("offers", offerPk(model, s))));
+  const shards = await Promise.all(
+    Array.from({ length: OFFER_SHARDS }, (_, s) => deps.store.query<OfferItem>("offers", offerPk(model, s))),
+  );
   return shards.flat();
 }
 
@@ -113,7 +115,10 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
   }
   const stored = await deps.store.get("nonces", { pk: `reg#${workerId}`, sk: "n" });
   if (!stored || stored.nonce !== doc.nonce) {
-    throw new UnauthenticatedError("bad_registration_nonce", "attestation.nonce must be a fresh nonce from POST /v1/agents/nonce (valid 5 minutes, single use)");
+    throw new UnauthenticatedError(
+      "bad_registration_nonce",
+      "attestation.nonce must be a fresh nonce from POST /v1/agents/nonce (valid 5 minutes, single use)",
+    );
   }
   const now = deps.clock.now();
   const verdict = await verifyAttestation(doc, {
@@ -180,17 +185,28 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
   await deps.store.transact([...main, ...drops.slice(0, room)]);
   for (let i = room; i < drops.length; i += MAX_TRANSACT_OPS) await deps.store.transact(drops.slice(i, i + MAX_TRANSACT_OPS));
   await deps.queues.ensure(`worker-${workerId}`);
-  return { workerId, tier: verdict.tier, measurement: verdict.measurement, attestationExpiresAt: verdict.expiresAt, models, heartbeatSeconds: deps.config.heartbeatSeconds };
+  return {
+    workerId,
+    tier: verdict.tier,
+    measurement: verdict.measurement,
+    attestationExpiresAt: verdict.expiresAt,
+    models,
+    heartbeatSeconds: deps.config.heartbeatSeconds,
+  };
 }
 
 /** What the request schema checks, again here for callers that skip it: a 4xx, never a store error. */
 function checkModels(models: RegisterWorkerRequest["models"]) {
   if (models.length > MAX_WORKER_MODELS) {
-    throw new RegistrationRefusedError("too_many_models", `a worker may offer at most ${MAX_WORKER_MODELS} models, this registration lists ${models.length}`);
+    throw new RegistrationRefusedError(
+      "too_many_models",
+      `a worker may offer at most ${MAX_WORKER_MODELS} models, this registration lists ${models.length}`,
+    );
   }
   const seen = new Set<string>();
   for (const m of models) {
-    if (seen.has(m.model)) throw new RegistrationRefusedError("duplicate_model", `model "${m.model}" is listed twice: list each model once`);
+    if (seen.has(m.model))
+      throw new RegistrationRefusedError("duplicate_model", `model "${m.model}" is listed twice: list each model once`);
     seen.add(m.model);
   }
 }
@@ -221,7 +237,9 @@ export async function heartbeat(deps: CoreDeps, workerId: string, load: number, 
 /** A worker that let a lease run out leaves the candidate lists until its next heartbeat. */
 export async function markSuspect(deps: CoreDeps, model: string, workerId: string) {
   try {
-    await deps.store.transact([{ op: "update", table: "offers", key: offerKey(model, workerId), set: { lastHeartbeat: 0 }, when: { kind: "exists" } }]);
+    await deps.store.transact([
+      { op: "update", table: "offers", key: offerKey(model, workerId), set: { lastHeartbeat: 0 }, when: { kind: "exists" } },
+    ]);
   } catch {
     // gone already: nothing to mark
   }
@@ -272,7 +290,12 @@ function shuffled<T>(xs: T[]): T[] {
  * (worker ids starting with a random prefix) small enough to read in one page; stops once
  * `want` passed. Reads all shards only for a model too small to fill the sample.
  */
-async function sampleOffers(deps: CoreDeps, model: string, want: number, pass: (o: OfferItem) => boolean): Promise<{ sample: OfferItem[]; seen: number }> {
+async function sampleOffers(
+  deps: CoreDeps,
+  model: string,
+  want: number,
+  pass: (o: OfferItem) => boolean,
+): Promise<{ sample: OfferItem[]; seen: number }> {
   let hints = sliceDepth.get(deps.store);
   if (!hints) sliceDepth.set(deps.store, (hints = new Map()));
   let depth = hints.get(model) ?? 0;
@@ -283,7 +306,11 @@ async function sampleOffers(deps: CoreDeps, model: string, want: number, pass: (
     let page: OfferItem[];
     for (;;) {
       const prefix = randomPrefix(depth);
-      page = await deps.store.query<OfferItem>("offers", offerPk(model, shard), prefix ? { skPrefix: prefix, limit: PAGE } : { limit: PAGE });
+      page = await deps.store.query<OfferItem>(
+        "offers",
+        offerPk(model, shard),
+        prefix ? { skPrefix: prefix, limit: PAGE } : { limit: PAGE },
+      );
       // A full page is the first PAGE ids of the slice, not a random sample of it: slice finer.
       if (page.length < PAGE || depth >= MAX_DEPTH) break;
       depth++;
@@ -315,7 +342,8 @@ async function fairShare(deps: CoreDeps, o: OfferItem, now: number): Promise<num
 
 const loadRatio = (o: OfferItem) => o.load / Math.max(1, o.capacity);
 /** The matcher's order: least loaded (as last reported), then cheapest. */
-const byLoadThenPrice = (a: OfferItem, b: OfferItem) => loadRatio(a) - loadRatio(b) || Number(toBig(a.pricePerToken) - toBig(b.pricePerToken));
+const byLoadThenPrice = (a: OfferItem, b: OfferItem) =>
+  loadRatio(a) - loadRatio(b) || Number(toBig(a.pricePerToken) - toBig(b.pricePerToken));
 
 /**
  * Matching: live offers for the model, in an accepted tier, under the price cap, with spare
@@ -347,7 +375,8 @@ export async function matchCandidates(deps: CoreDeps, req: MatchRequest): Promis
   if (sample.length === 0) {
     if (seen === 0) return { offers: [], why: "unknown_model" };
     if (n.live === 0) return { offers: [], why: "no live worker (all missed heartbeats or attestation expired)" };
-    if (n.listed === 0) return { offers: [], why: `no live worker runs an image on the policy registry's allow-list (policy v${reading?.version})` };
+    if (n.listed === 0)
+      return { offers: [], why: `no live worker runs an image on the policy registry's allow-list (policy v${reading?.version})` };
     if (n.tiered === 0) return { offers: [], why: `no live worker in tiers [${req.tiers.join(", ")}]` };
     return { offers: [], why: `no live worker at or below ${cap} nanoTON per token` };
   }
@@ -393,7 +422,15 @@ export async function candidatesFor(deps: CoreDeps, offers: OfferItem[]): Promis
   return offers.flatMap((o, i) => {
     const w = workers[i];
     if (!w) return [];
-    return [{ workerId: o.workerId, hpkePublicKey: w.hpkePublicKey, attestation: w.attestation, pricePerToken: toBig(o.pricePerToken).toString(), tier: w.tier }];
+    return [
+      {
+        workerId: o.workerId,
+        hpkePublicKey: w.hpkePublicKey,
+        attestation: w.attestation,
+        pricePerToken: toBig(o.pricePerToken).toString(),
+        tier: w.tier,
+      },
+    ];
   });
 }
 
@@ -406,7 +443,11 @@ export async function listModels(deps: CoreDeps) {
     const prices = live.map((o) => toBig(o.pricePerToken)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const tiers: Record<string, number> = {};
     for (const o of live) tiers[o.tier] = (tiers[o.tier] ?? 0) + 1;
-    const median = prices.length ? (prices.length % 2 ? prices[(prices.length - 1) / 2]! : (prices[prices.length / 2 - 1]! + prices[prices.length / 2]!) / 2n) : 0n;
+    const median = prices.length
+      ? prices.length % 2
+        ? prices[(prices.length - 1) / 2]!
+        : (prices[prices.length / 2 - 1]! + prices[prices.length / 2]!) / 2n
+      : 0n;
     const capabilities = commonCapabilities(live);
     models.push({
       model,

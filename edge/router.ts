@@ -7,9 +7,7 @@
  */
 
 export type RouteMatch<T> =
-  | { kind: "found"; value: T; params: Record<string, string> }
-  | { kind: "method_not_allowed"; allowed: string[] }
-  | { kind: "not_found" };
+  { kind: "found"; value: T; params: Record<string, string> } | { kind: "method_not_allowed"; allowed: string[] } | { kind: "not_found" };
 
 export interface Router<T> {
   /**

@@ -214,7 +214,8 @@ export const RegisterWorkerRequest = z.object({
     .superRefine((models, ctx) => {
       const seen = new Set<string>();
       models.forEach((m, i) => {
-        if (seen.has(m.model)) ctx.addIssue({ code: "custom", path: [i, "model"], message: `model "${m.model}" is listed twice: list each model once` });
+        if (seen.has(m.model))
+          ctx.addIssue({ code: "custom", path: [i, "model"], message: `model "${m.model}" is listed twice: list each model once` });
         seen.add(m.model);
       });
     }),
@@ -245,7 +246,11 @@ export const HeartbeatRequest = z.object({
 });
 
 /** POST /v1/agents/heartbeat answer. */
-export const HeartbeatResponse = z.object({ ok: z.literal(true), attestationExpiresAt: z.number().int(), heartbeatSeconds: z.number().int().positive() });
+export const HeartbeatResponse = z.object({
+  ok: z.literal(true),
+  attestationExpiresAt: z.number().int(),
+  heartbeatSeconds: z.number().int().positive(),
+});
 
 export const AgentJob = z.object({
   jobId: JobId,
@@ -260,7 +265,13 @@ export const AgentPollResponse = z.object({ jobs: z.array(AgentJob) });
 export const ResultRequest = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("completed"), jobId: JobId, attempt: z.number().int(), reply: ReplyEnvelope, receipt: Receipt }),
   // Unknown keys (an old agent's clear-text `reason`) are stripped here, so never stored or logged.
-  z.object({ kind: z.literal("failed"), jobId: JobId, attempt: z.number().int(), code: FailureCode.default("unspecified"), reply: FailureReply.optional() }),
+  z.object({
+    kind: z.literal("failed"),
+    jobId: JobId,
+    attempt: z.number().int(),
+    code: FailureCode.default("unspecified"),
+    reply: FailureReply.optional(),
+  }),
 ]);
 export type ResultRequest = z.infer<typeof ResultRequest>;
 

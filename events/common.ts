@@ -1,9 +1,7 @@
 import { z } from "zod";
 
 /** base64url without padding: how every binary value travels in JSON. */
-export const B64u = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]*$/, "must be base64url without padding");
+export const B64u = z.string().regex(/^[A-Za-z0-9_-]*$/, "must be base64url without padding");
 
 /** A 32-byte key (Ed25519 or X25519 public key) as base64url. Also the account / worker id. */
 export const Key32 = z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a 32-byte key in base64url (43 chars)");
@@ -35,7 +33,9 @@ export const NanoTon = z.union([NanoTonString, z.bigint().nonnegative()]).transf
  * base64url chars). Its checksum and workchain are checked where @ton/core parses it (the
  * adapters), since events/ stays free of TON code.
  */
-export const TonAddress = z.string().regex(/^(?:-?\d{1,3}:[0-9a-fA-F]{64}|[A-Za-z0-9_+/-]{48})$/, 'must be a TON address: raw "0:<64 hex>" or user-friendly (48 chars)');
+export const TonAddress = z
+  .string()
+  .regex(/^(?:-?\d{1,3}:[0-9a-fA-F]{64}|[A-Za-z0-9_+/-]{48})$/, 'must be a TON address: raw "0:<64 hex>" or user-friendly (48 chars)');
 
 /** An Ed25519 signature (64 bytes) in standard base64, as the coordinator signs vouchers and withdrawals. */
 export const SignatureBase64 = z.string().regex(/^[A-Za-z0-9+/]{86}==$/, "must be a 64-byte Ed25519 signature in base64 (88 chars)");

@@ -63,7 +63,10 @@ export const Tool = z.object({
 });
 export type Tool = z.infer<typeof Tool>;
 
-export const ToolChoice = z.union([z.enum(["auto", "none", "required"]), z.object({ type: z.literal("function"), function: z.object({ name: z.string().min(1).max(256) }) })]);
+export const ToolChoice = z.union([
+  z.enum(["auto", "none", "required"]),
+  z.object({ type: z.literal("function"), function: z.object({ name: z.string().min(1).max(256) }) }),
+]);
 export type ToolChoice = z.infer<typeof ToolChoice>;
 
 export const ResponseFormat = z.discriminatedUnion("type", [
@@ -118,7 +121,8 @@ export const RequestPlaintext = z
     const field = need[p.kind];
     if (p[field] === undefined) ctx.addIssue({ code: "custom", path: [field], message: `a ${p.kind} request needs ${field}` });
     for (const other of Object.values(need)) {
-      if (other !== field && p[other] !== undefined) ctx.addIssue({ code: "custom", path: [other], message: `a ${p.kind} request takes ${field}, not ${other}` });
+      if (other !== field && p[other] !== undefined)
+        ctx.addIssue({ code: "custom", path: [other], message: `a ${p.kind} request takes ${field}, not ${other}` });
     }
   });
 export type RequestPlaintext = z.input<typeof RequestPlaintext>;
@@ -179,7 +183,12 @@ export const ChoiceEnd = z.object({
  * one little-endian float32 vector per input, base64url.
  */
 export const ChunkPlaintext = z.object({
-  i: z.number().int().min(0).max(MAX_CHOICES - 1).optional(),
+  i: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_CHOICES - 1)
+    .optional(),
   text: z.string().optional(),
   embeddings: z.array(B64u).optional(),
   end: z

@@ -5,8 +5,22 @@ import { SignedWithdrawalView } from "./withdrawals";
 
 const SIGNATURE = Buffer.alloc(64, 7).toString("base64");
 const ADDRESS = "0:" + "ab".repeat(32);
-const voucher = { vault: ADDRESS, worker: "EQCD39VS5jcptHL8vMjEXrzGaRcCVYto7HUn4bpAOg8xqB2N", cumulative: "123", expiry: 1_800_000_000, signature: SIGNATURE };
-const withdrawal = { vault: ADDRESS, account: "8Jk3n6vB0cQ1yZ2xW4tR5sP7oN9mL0kJ3hG5fD1sA2q", to: ADDRESS, amount: "5", seqno: 0, expiry: 1_800_000_000, signature: SIGNATURE };
+const voucher = {
+  vault: ADDRESS,
+  worker: "EQCD39VS5jcptHL8vMjEXrzGaRcCVYto7HUn4bpAOg8xqB2N",
+  cumulative: "123",
+  expiry: 1_800_000_000,
+  signature: SIGNATURE,
+};
+const withdrawal = {
+  vault: ADDRESS,
+  account: "8Jk3n6vB0cQ1yZ2xW4tR5sP7oN9mL0kJ3hG5fD1sA2q",
+  to: ADDRESS,
+  amount: "5",
+  seqno: 0,
+  expiry: 1_800_000_000,
+  signature: SIGNATURE,
+};
 
 describe("issue 10: the voucher and withdrawal shapes, checked once by their schema", () => {
   it("accept what the coordinator signs (raw or user-friendly addresses, 64-byte base64 signatures)", () => {

@@ -28,6 +28,12 @@ export type Voucher = z.infer<typeof Voucher>;
 // DEV ONLY (local default's sandbox chain)
 export const DevWalletView = z.object({ address: TonAddress, balance: NanoTonString, vault: TonAddress });
 /** amount: what was paid into the vault; credited: what the vault credits the account (amount less its deposit fee) */
-export const DevDepositView = z.object({ txHash: z.string(), vault: TonAddress, amount: NanoTonString, credited: NanoTonString, account: z.string() });
+export const DevDepositView = z.object({
+  txHash: z.string(),
+  vault: TonAddress,
+  amount: NanoTonString,
+  credited: NanoTonString,
+  account: z.string(),
+});
 export const DevRedeemRequest = z.object({ voucher: Voucher });
 export const DevRedeemView = z.object({ txHash: z.string(), paid: NanoTonString, worker: TonAddress, cumulative: NanoTonString });

@@ -59,7 +59,9 @@ export const PolicyStateView = z.object({
   readAt: Uint,
   policy: RegistryPolicyBody,
   multisig: z.object({ threshold: Uint, ownerCount: Uint, timelock: Uint, nextProposalId: Uint }),
-  proposals: z.array(z.object({ id: Uint, proposer: Uint, baseVersion: Uint, approvals: z.array(Uint), readyAt: Uint, policy: RegistryPolicyBody })),
+  proposals: z.array(
+    z.object({ id: Uint, proposer: Uint, baseVersion: Uint, approvals: z.array(Uint), readyAt: Uint, policy: RegistryPolicyBody }),
+  ),
 });
 export type PolicyStateView = z.infer<typeof PolicyStateView>;
 

@@ -18,7 +18,11 @@ export const RelayChunk = z.object({
   /** the job attempt (worker) whose stream this is: a failover starts a new stream */
   attempt: z.number().int().nonnegative(),
   /** position in the stream (in the chunk's AAD) */
-  seq: z.number().int().nonnegative().max(MAX_REPLY_CHUNKS - 1),
+  seq: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(MAX_REPLY_CHUNKS - 1),
   /** the stream's last chunk (in the chunk's AAD) */
   final: z.boolean(),
   /** the sealed chunk, ChaCha20-Poly1305 ct || tag */

@@ -31,7 +31,13 @@ export type SignedWithdrawalView = z.infer<typeof SignedWithdrawalView>;
 
 // DEV ONLY (local default's sandbox chain)
 export const DevWithdrawRequest = z.object({ withdrawal: SignedWithdrawalView });
-export const DevWithdrawView = z.object({ txHash: z.string(), account: AccountId, to: TonAddress, amount: NanoTonString, seqno: z.number().int() });
+export const DevWithdrawView = z.object({
+  txHash: z.string(),
+  account: AccountId,
+  to: TonAddress,
+  amount: NanoTonString,
+  seqno: z.number().int(),
+});
 
 /** GET /v1/account/withdrawals/{seqno} */
 export const WithdrawalStatusView = z.object({

@@ -61,21 +61,42 @@ const Env = z.object({
       (p) => p.length + "worker-".length + WORKER_ID_MAX <= SQS_NAME_MAX,
       `is too long: prefix + "worker-" + a 43-character worker id must fit SQS's 80-character queue name limit (shorten the app or stage name)`,
     ),
-  COCOON_WORKER_QUEUE_URL_PREFIX: z.string().regex(/^https:\/\/\S+\/\d{12}\/[A-Za-z0-9_-]+$/, "must look like https://sqs.<region>.amazonaws.com/<account>/<name prefix>"),
-  COCOON_WORKER_QUEUE_ARN_PREFIX: z.string().regex(/^arn:[a-z-]+:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/, "must look like arn:aws:sqs:<region>:<account>:<name prefix>"),
+  COCOON_WORKER_QUEUE_URL_PREFIX: z
+    .string()
+    .regex(/^https:\/\/\S+\/\d{12}\/[A-Za-z0-9_-]+$/, "must look like https://sqs.<region>.amazonaws.com/<account>/<name prefix>"),
+  COCOON_WORKER_QUEUE_ARN_PREFIX: z
+    .string()
+    .regex(/^arn:[a-z-]+:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/, "must look like arn:aws:sqs:<region>:<account>:<name prefix>"),
   COCOON_WORKER_DLQ_ARN: z.string().regex(/^arn:[a-z-]+:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/, "must be an SQS queue ARN"),
-  COCOON_ALERT_TOPIC_ARN: z.string().regex(/^arn:[a-z-]+:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/, "must be an SNS topic ARN").optional(),
-  COCOON_AGENT_ROLE_ARN: z.string().regex(/^arn:[a-z-]+:iam::\d{12}:role\/[\w+=,.@/-]+$/, "must be an IAM role ARN").optional(),
-  COCOON_AGENT_SESSION_SECONDS: z.coerce.number().int().min(900, "must be at least 900 (STS minimum)").max(3600, "must be at most 3600 (role chaining caps sessions at 1 hour)").default(3600),
+  COCOON_ALERT_TOPIC_ARN: z
+    .string()
+    .regex(/^arn:[a-z-]+:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/, "must be an SNS topic ARN")
+    .optional(),
+  COCOON_AGENT_ROLE_ARN: z
+    .string()
+    .regex(/^arn:[a-z-]+:iam::\d{12}:role\/[\w+=,.@/-]+$/, "must be an IAM role ARN")
+    .optional(),
+  COCOON_AGENT_SESSION_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(900, "must be at least 900 (STS minimum)")
+    .max(3600, "must be at most 3600 (role chaining caps sessions at 1 hour)")
+    .default(3600),
   COCOON_WORKER_QUEUE_MAX_RECEIVES: z.coerce.number().int().min(1).max(1000).default(5),
   COCOON_ALLOW_DEV_ATTESTATION: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
   COCOON_ALLOW_TEST_IMAGES: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
   COCOON_FAUCET: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
   COCOON_VAULT_ADDRESS: z.string().min(48, "must be a TON address").optional(),
-  COCOON_COORDINATOR_SEED: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte Ed25519 seed)").optional(),
+  COCOON_COORDINATOR_SEED: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte Ed25519 seed)")
+    .optional(),
   COCOON_TON_ENDPOINT: z.string().url("must be the toncenter JSON-RPC URL").optional(),
   COCOON_TON_API_KEY: z.string().optional(),
-  COCOON_QUOTE_KEY: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte HMAC key: openssl rand -hex 32)").optional(),
+  COCOON_QUOTE_KEY: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte HMAC key: openssl rand -hex 32)")
+    .optional(),
   COCOON_REGISTRY_ADDRESS: z.string().min(48, "must be the PolicyRegistry contract's TON address").optional(),
   COCOON_POLICY_REFRESH_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
   COCOON_POLICY_MAX_AGE_SECONDS: z.coerce.number().int().min(10).max(86_400).default(600),
@@ -139,10 +160,14 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
   const e = parsed.data;
   const prod = PRODUCTION_STAGES.includes(e.COCOON_STAGE);
   for (const v of ["COCOON_ALLOW_DEV_ATTESTATION", "COCOON_ALLOW_TEST_IMAGES", "COCOON_FAUCET"] as const) {
-    if (prod && e[v] === "true") throw new ConfigError(v, `environment variable ${v} is "true" on the ${e.COCOON_STAGE} stage; it may only be on for dev stages`);
+    if (prod && e[v] === "true")
+      throw new ConfigError(v, `environment variable ${v} is "true" on the ${e.COCOON_STAGE} stage; it may only be on for dev stages`);
   }
   if (e.COCOON_REGISTRY_ADDRESS && !e.COCOON_TON_ENDPOINT) {
-    throw new ConfigError("COCOON_TON_ENDPOINT", "environment variable COCOON_TON_ENDPOINT is not set, but COCOON_REGISTRY_ADDRESS is: the policy registry is read through toncenter");
+    throw new ConfigError(
+      "COCOON_TON_ENDPOINT",
+      "environment variable COCOON_TON_ENDPOINT is not set, but COCOON_REGISTRY_ADDRESS is: the policy registry is read through toncenter",
+    );
   }
   return {
     stage: e.COCOON_STAGE,
@@ -175,7 +200,9 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
             vaultAddress: e.COCOON_VAULT_ADDRESS,
             coordinatorSeedHex: e.COCOON_COORDINATOR_SEED,
             // the vault's seqno getter for withdrawals (issue 9 #3)
-            ...(e.COCOON_TON_ENDPOINT ? { ton: { endpoint: e.COCOON_TON_ENDPOINT, ...(e.COCOON_TON_API_KEY ? { apiKey: e.COCOON_TON_API_KEY } : {}) } } : {}),
+            ...(e.COCOON_TON_ENDPOINT
+              ? { ton: { endpoint: e.COCOON_TON_ENDPOINT, ...(e.COCOON_TON_API_KEY ? { apiKey: e.COCOON_TON_API_KEY } : {}) } }
+              : {}),
           }
         : undefined,
     ...(e.COCOON_REGISTRY_ADDRESS && e.COCOON_TON_ENDPOINT

@@ -12,7 +12,11 @@ let cached: Promise<CoreDeps> | undefined;
  */
 export const lambdaRegistryDeps: DepsProvider = () => {
   cached ??= (async () => {
-    const [core, { loadAwsConfig }, { withRegistry }] = await Promise.all([lambdaDeps(), import("./config"), import("./adapters/aws-core-deps")]);
+    const [core, { loadAwsConfig }, { withRegistry }] = await Promise.all([
+      lambdaDeps(),
+      import("./config"),
+      import("./adapters/aws-core-deps"),
+    ]);
     return withRegistry(core as AwsCoreDeps, loadAwsConfig());
   })().catch((e) => ((cached = undefined), Promise.reject(e)));
   return cached;

@@ -10,7 +10,11 @@ let cached: Promise<CoreDeps> | undefined;
  */
 export const lambdaTonDeps: DepsProvider = () => {
   cached ??= (async () => {
-    const [core, { loadAwsConfig }, { tonSigners }] = await Promise.all([lambdaDeps(), import("./config"), import("./adapters/aws-ton-deps")]);
+    const [core, { loadAwsConfig }, { tonSigners }] = await Promise.all([
+      lambdaDeps(),
+      import("./config"),
+      import("./adapters/aws-ton-deps"),
+    ]);
     return { ...core, ...tonSigners(loadAwsConfig()) };
   })().catch((e) => ((cached = undefined), Promise.reject(e)));
   return cached;

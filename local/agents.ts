@@ -62,7 +62,11 @@ export interface ModelFileAgent {
  * (`npm run model:tiny` writes the same bytes: it is deterministic and local). The file is
  * loaded before the agent registers, and its SHA-256 is what the agent attests.
  */
-export async function startModelFileAgent(apiUrl: string, home: string, o: { modelFile?: string; modelName?: string; name?: string; priceBps?: number; threads?: number } = {}): Promise<ModelFileAgent> {
+export async function startModelFileAgent(
+  apiUrl: string,
+  home: string,
+  o: { modelFile?: string; modelName?: string; name?: string; priceBps?: number; threads?: number } = {},
+): Promise<ModelFileAgent> {
   const tiny = o.modelFile === undefined;
   const modelFile = o.modelFile ?? TINY_MODEL_DEFAULT_PATH;
   if (tiny && !existsSync(modelFile)) writeTinyGguf(modelFile);
@@ -75,7 +79,14 @@ export async function startModelFileAgent(apiUrl: string, home: string, o: { mod
   });
   const info = await engine.load();
   const [agent] = await startLocalAgents(apiUrl, home, [
-    { name: o.name ?? "agent-gguf", priceBps: o.priceBps ?? 10_000, engine, models: [engine.modelName], capacity: 1, modelDigests: { [engine.modelName]: info.digest } },
+    {
+      name: o.name ?? "agent-gguf",
+      priceBps: o.priceBps ?? 10_000,
+      engine,
+      models: [engine.modelName],
+      capacity: 1,
+      modelDigests: { [engine.modelName]: info.digest },
+    },
   ]);
   return { agent: agent!, engine, info, model: engine.modelName, tiny };
 }

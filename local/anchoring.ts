@@ -44,7 +44,13 @@ export function startLocalAnchoring(o: LocalAnchoringOptions): LocalAnchoring {
       resendAfterSeconds: 10, // the sandbox executes a send at once: a missing anchor was lost, not in flight
       logger: o.logger,
     });
-    const check = await checkAnchors({ log: o.log, reader: o.contracts.anchorReader, alerts: o.alerts, now: o.now, overdueSeconds: o.overdueSeconds ?? 60 });
+    const check = await checkAnchors({
+      log: o.log,
+      reader: o.contracts.anchorReader,
+      alerts: o.alerts,
+      now: o.now,
+      overdueSeconds: o.overdueSeconds ?? 60,
+    });
     return { anchoring, check };
   };
   const runOnce = () => {

@@ -20,11 +20,25 @@
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { Blockchain, snapshotFromSerializable, snapshotToSerializable, type SandboxContract, type SendMessageResult, type TreasuryContract } from "@ton/sandbox";
+import {
+  Blockchain,
+  snapshotFromSerializable,
+  snapshotToSerializable,
+  type SandboxContract,
+  type SendMessageResult,
+  type TreasuryContract,
+} from "@ton/sandbox";
 import { type Address, type Transaction, toNano } from "@ton/core";
 import { keyPairFromSeed, type KeyPair } from "@ton/crypto";
 import { getSecureRandomBytes } from "@ton/crypto";
-import { signVoucher as sign, signWithdrawal as signW, Vault, vaultExitName, type SignedVoucher, type SignedWithdrawal } from "../contracts/vault";
+import {
+  signVoucher as sign,
+  signWithdrawal as signW,
+  Vault,
+  vaultExitName,
+  type SignedVoucher,
+  type SignedWithdrawal,
+} from "../contracts/vault";
 import { accountIdToUint } from "../core/chain/account";
 import type { ChainReader } from "../core/chain/ports";
 import type { VoucherSigner } from "../core/payouts";
@@ -53,7 +67,11 @@ export interface LocalChain {
   /** Pay `tons` whole TON from the requester wallet to the vault, tagged with the account. */
   deposit(accountId: string, tons: bigint, opts?: { comment?: boolean }): Promise<ChainSendResult>;
   /** Same, in nanoTON. */
-  depositNano(accountId: string, nano: bigint, opts?: { comment?: boolean; from?: SandboxContract<TreasuryContract> }): Promise<ChainSendResult>;
+  depositNano(
+    accountId: string,
+    nano: bigint,
+    opts?: { comment?: boolean; from?: SandboxContract<TreasuryContract> },
+  ): Promise<ChainSendResult>;
   /** A sandbox wallet by name (created and funded with 1M TON on first use). */
   wallet(name: string): Promise<SandboxContract<TreasuryContract>>;
   /** Coordinator-signed voucher for a worker payout address (expires in `ttlSeconds`, default 1 day). */
@@ -107,7 +125,8 @@ interface StateFile {
 
 export async function startLocalChain(opts: LocalChainOptions = {}): Promise<LocalChain> {
   const blockchain = await Blockchain.create();
-  const saved: StateFile | undefined = opts.stateFile && existsSync(opts.stateFile) ? (JSON.parse(readFileSync(opts.stateFile, "utf8")) as StateFile) : undefined;
+  const saved: StateFile | undefined =
+    opts.stateFile && existsSync(opts.stateFile) ? (JSON.parse(readFileSync(opts.stateFile, "utf8")) as StateFile) : undefined;
   if (saved) await blockchain.loadFrom(snapshotFromSerializable(saved.snapshot));
   if (opts.now !== undefined) blockchain.now = opts.now;
   const owner = await blockchain.treasury("owner");
@@ -115,7 +134,10 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
   const coordinatorSeed = saved ? Buffer.from(saved.coordinatorSeed, "hex") : (opts.coordinatorSeed ?? (await getSecureRandomBytes(32)));
   const coordinator = keyPairFromSeed(coordinatorSeed);
   const vault = blockchain.openContract(await Vault.createFromConfig({ owner: owner.address, coordinatorKey: coordinator.publicKey }));
-  if (saved && saved.vault !== vault.address.toRawString()) throw new Error(`${opts.stateFile} holds vault ${saved.vault} but its key derives ${vault.address.toRawString()}: delete the file to start a fresh chain`);
+  if (saved && saved.vault !== vault.address.toRawString())
+    throw new Error(
+      `${opts.stateFile} holds vault ${saved.vault} but its key derives ${vault.address.toRawString()}: delete the file to start a fresh chain`,
+    );
   if (!saved) await vault.sendDeploy(owner.getSender(), opts.reserve ?? toNano("10"));
   const nowSeconds = () => blockchain.now ?? Math.floor(Date.now() / 1000);
 
@@ -143,7 +165,12 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
     // hash is the watcher's once-only key: one deposit read before and after a restart was
     // credited twice. Keep each transaction's original cell.
     serialized.transactions.forEach((t, i) => (t.transaction = snap.transactions[i]!.raw.toBoc().toString("base64")));
-    const file: StateFile = { v: 1, coordinatorSeed: coordinatorSeed.toString("hex"), vault: vault.address.toRawString(), snapshot: serialized };
+    const file: StateFile = {
+      v: 1,
+      coordinatorSeed: coordinatorSeed.toString("hex"),
+      vault: vault.address.toRawString(),
+      snapshot: serialized,
+    };
     writeAtomically(opts.stateFile, JSON.stringify(file));
   };
   /** A send: alone, and on disk before the caller (or the watcher) hears of it. Written even when it throws: it may have moved state. */
@@ -162,7 +189,9 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
   const reader = new Proxy(inner, {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === "function" ? (...args: unknown[]) => exclusive(async () => (v as (...a: unknown[]) => unknown).apply(target, args)) : v;
+      return typeof v === "function"
+        ? (...args: unknown[]) => exclusive(async () => (v as (...a: unknown[]) => unknown).apply(target, args))
+        : v;
     },
   }) as ChainReader;
   // A fresh chain is on disk before anything uses it: a crash right after the first start keeps its vault and key.
@@ -204,10 +233,17 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
     depositNano(accountId, nano, o = {}) {
       const from = o.from ?? requesterWallet;
       const account = accountIdToUint(accountId);
-      return send(async () => outcome(o.comment ? await vault.sendDepositComment(from.getSender(), nano, account) : await vault.sendDeposit(from.getSender(), nano, account)));
+      return send(async () =>
+        outcome(
+          o.comment
+            ? await vault.sendDepositComment(from.getSender(), nano, account)
+            : await vault.sendDeposit(from.getSender(), nano, account),
+        ),
+      );
     },
     wallet: (name) => blockchain.treasury(name),
-    signVoucher: (worker, cumulative, ttl = 86_400) => sign(coordinator.secretKey, vault.address, { worker, cumulative, expiry: nowSeconds() + ttl }),
+    signVoucher: (worker, cumulative, ttl = 86_400) =>
+      sign(coordinator.secretKey, vault.address, { worker, cumulative, expiry: nowSeconds() + ttl }),
     async signWithdrawal(accountId, to, amount, ttl = 3_600) {
       const account = accountIdToUint(accountId);
       const seqno = await vault.getWithdrawSeqno(account); // read from the account's wallet

@@ -52,19 +52,25 @@ interface StateFile {
   registry: string;
 }
 
-export async function startLocalContracts(chain: LocalChain, o: { seed: RegistryPolicy; stateFile?: string; timelockSeconds?: number }): Promise<LocalContracts> {
+export async function startLocalContracts(
+  chain: LocalChain,
+  o: { seed: RegistryPolicy; stateFile?: string; timelockSeconds?: number },
+): Promise<LocalContracts> {
   const b = chain.blockchain;
-  const saved: StateFile | undefined = o.stateFile && existsSync(o.stateFile) ? (JSON.parse(readFileSync(o.stateFile, "utf8")) as StateFile) : undefined;
+  const saved: StateFile | undefined =
+    o.stateFile && existsSync(o.stateFile) ? (JSON.parse(readFileSync(o.stateFile, "utf8")) as StateFile) : undefined;
   const active = async (a: Address) => (await b.getContract(a)).accountState?.type === "active";
   const funder = await chain.wallet("contracts-funder");
 
   // ---- anchor: the coordinator's anchoring wallet, funded with sandbox TON, and the contract
   const w = anchorWallet(derivedAnchorSeed(chain.coordinator.secretKey.subarray(0, 32)));
-  if ((await b.getContract(w.wallet.address)).balance < toNano("10")) await funder.send({ to: w.wallet.address, value: toNano("100"), bounce: false });
+  if ((await b.getContract(w.wallet.address)).balance < toNano("10"))
+    await funder.send({ to: w.wallet.address, value: toNano("100"), bounce: false });
   const fresh = b.openContract(await AnchorContract.createFromConfig({ coordinator: w.wallet.address }));
   const anchorAddress = saved ? Address.parse(saved.anchor) : fresh.address;
   if (!(await active(anchorAddress))) {
-    if (!anchorAddress.equals(fresh.address)) throw new Error(`${o.stateFile} names anchor ${saved!.anchor}, which is not on this chain: delete the file to deploy a fresh one`);
+    if (!anchorAddress.equals(fresh.address))
+      throw new Error(`${o.stateFile} names anchor ${saved!.anchor}, which is not on this chain: delete the file to deploy a fresh one`);
     await fresh.sendDeploy(funder.getSender(), toNano("1"));
   }
 
@@ -82,11 +88,21 @@ export async function startLocalContracts(chain: LocalChain, o: { seed: Registry
     registryAddress = created.address;
     await b.openContract(created).sendDeploy(owners[0]!.getSender(), toNano("1"));
   }
-  if (o.stateFile) writeFileSync(o.stateFile, JSON.stringify({ v: 1, anchor: anchorAddress.toRawString(), registry: registryAddress.toRawString() } satisfies StateFile, null, 2));
+  if (o.stateFile)
+    writeFileSync(
+      o.stateFile,
+      JSON.stringify({ v: 1, anchor: anchorAddress.toRawString(), registry: registryAddress.toRawString() } satisfies StateFile, null, 2),
+    );
   const registry = b.openContract(RegistryContract.createFromAddress(registryAddress));
 
   const outcome = (res: SendMessageResult): OwnerOpResult => {
-    const tx = res.transactions.find((t: Transaction) => t.inMessage?.info.dest && typeof t.inMessage.info.dest !== "string" && "equals" in t.inMessage.info.dest && t.inMessage.info.dest.equals(registryAddress));
+    const tx = res.transactions.find(
+      (t: Transaction) =>
+        t.inMessage?.info.dest &&
+        typeof t.inMessage.info.dest !== "string" &&
+        "equals" in t.inMessage.info.dest &&
+        t.inMessage.info.dest.equals(registryAddress),
+    );
     const d = tx?.description;
     if (!d || d.type !== "generic") return { success: false, error: "ERR_NO_REGISTRY" };
     if (!d.aborted) return { success: true };
@@ -136,9 +152,25 @@ export function devContractsFor(c: LocalContracts, o: { policy?: PolicyCache } =
       const proposals = [];
       for (let id = 1; id < multisig.nextProposalId; id++) {
         const p = await c.proposal(id);
-        if (p) proposals.push({ id, proposer: p.proposer, baseVersion: p.baseVersion, approvals: p.approvals, readyAt: p.readyAt, policy: policyToBody(p.policy) });
+        if (p)
+          proposals.push({
+            id,
+            proposer: p.proposer,
+            baseVersion: p.baseVersion,
+            approvals: p.approvals,
+            readyAt: p.readyAt,
+            policy: policyToBody(p.policy),
+          });
       }
-      return { address: c.registryAddress.toRawString(), version: reading.version, updatedAt: reading.updatedAt, readAt: Math.floor(reading.readAt), policy: policyToBody(reading.policy), multisig, proposals };
+      return {
+        address: c.registryAddress.toRawString(),
+        version: reading.version,
+        updatedAt: reading.updatedAt,
+        readAt: Math.floor(reading.readAt),
+        policy: policyToBody(reading.policy),
+        multisig,
+        proposals,
+      };
     },
     async propose(owner, policy) {
       const r = await c.propose(owner, policy);

@@ -12,7 +12,12 @@ const BODY_LIMIT = 1024 * 1024;
  * a replayer chooses. Failures outside a route answer by the same mapping as inside one: an
  * oversize body 413, an unreadable target 400 malformed_path, anything else 500 with a reference.
  */
-export async function startHttpServer(opts: { routes: Route[]; deps: CoreDeps; port: number; host?: string }): Promise<{ server: Server; url: string }> {
+export async function startHttpServer(opts: {
+  routes: Route[];
+  deps: CoreDeps;
+  port: number;
+  host?: string;
+}): Promise<{ server: Server; url: string }> {
   const { server, url } = await listenNode({
     host: opts.host ?? "127.0.0.1",
     port: opts.port,

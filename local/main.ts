@@ -47,9 +47,17 @@ function intEnv(name: string): number | undefined {
 }
 const leaseBaseSeconds = intEnv("COCOON_LEASE_BASE_SECONDS");
 const leaseMsPerToken = intEnv("COCOON_LEASE_MS_PER_TOKEN");
-const config = { ...(leaseBaseSeconds !== undefined ? { leaseBaseSeconds } : {}), ...(leaseMsPerToken !== undefined ? { leaseMsPerToken } : {}) };
+const config = {
+  ...(leaseBaseSeconds !== undefined ? { leaseBaseSeconds } : {}),
+  ...(leaseMsPerToken !== undefined ? { leaseMsPerToken } : {}),
+};
 
-const net = await startNetwork({ dataDir: join(home, "data"), port, config, logSink: (l) => process.env.COCOON_LOG === "1" && console.log(l) });
+const net = await startNetwork({
+  dataDir: join(home, "data"),
+  port,
+  config,
+  logSink: (l) => process.env.COCOON_LOG === "1" && console.log(l),
+});
 const localFile: LocalNetworkFile = { apiUrl: net.url, allowDevAttestation: true, startedAt: new Date().toISOString() };
 writeFileSync(join(home, "local.json"), JSON.stringify(localFile, null, 2));
 if (process.env.COCOON_COORDINATOR_ONLY === "1") {
@@ -78,23 +86,36 @@ async function demo() {
   }
 
   console.log(`Cocoon local network up at ${net.url}  (data: ${net.dataDir})`);
-  console.log(`  store: LMDB (durable, transactional) · queues: in-process, SQS-shaped · relay: in-process (streamed answers, sealed chunk by chunk)`);
-  for (const a of agents) console.log(`  worker ${a.workerId.slice(0, 12)}… tier=${a.tier} (SIMULATED TEE) model=${BUILTIN_DEFAULT_MODEL} engine=builtin-deterministic (not a real model)`);
+  console.log(
+    `  store: LMDB (durable, transactional) · queues: in-process, SQS-shaped · relay: in-process (streamed answers, sealed chunk by chunk)`,
+  );
+  for (const a of agents)
+    console.log(
+      `  worker ${a.workerId.slice(0, 12)}… tier=${a.tier} (SIMULATED TEE) model=${BUILTIN_DEFAULT_MODEL} engine=builtin-deterministic (not a real model)`,
+    );
   if (gguf) {
     console.log(
       `  worker ${gguf.agent.workerId.slice(0, 12)}… tier=${gguf.agent.tier} (SIMULATED TEE) model=${gguf.model} engine=llama.cpp (embedded) file=${gguf.info.file} sha256=${gguf.info.digest.slice(0, 16)}…`,
     );
-    if (gguf.tiny || gguf.info.randomWeights) console.log(`    ^ RANDOM WEIGHTS: this model's text means nothing (the project's own tiny test model). Serve a real one: COCOON_MODEL_FILE=path.gguf npm start`);
+    if (gguf.tiny || gguf.info.randomWeights)
+      console.log(
+        `    ^ RANDOM WEIGHTS: this model's text means nothing (the project's own tiny test model). Serve a real one: COCOON_MODEL_FILE=path.gguf npm start`,
+      );
   }
 
   const requester = loadOrCreateKey(join(home, "requester.key"));
   const client = new CocoonClient({ apiUrl: net.url, key: requester, allowDev: true });
-  if (net.chain) console.log(`  TON: local sandbox (NOT mainnet), vault ${net.chain.vaultAddress.toRawString()}${net.chain.restored ? " (restored)" : ""} · chain watcher every 500 ms`);
+  if (net.chain)
+    console.log(
+      `  TON: local sandbox (NOT mainnet), vault ${net.chain.vaultAddress.toRawString()}${net.chain.restored ? " (restored)" : ""} · chain watcher every 500 ms`,
+    );
   const bal = await client.balance();
   if (BigInt(bal.available) < 1_000_000_000n) {
     if (net.chain) {
       const d = await depositAndWait(client.api, 10_000_000_000n); // `cocoon deposit 10`
-      console.log(`deposit: ${formatTon(d.amount)} from the sandbox test wallet into the vault, tx ${d.txHash.slice(0, 16)}…, credited by the chain watcher`);
+      console.log(
+        `deposit: ${formatTon(d.amount)} from the sandbox test wallet into the vault, tx ${d.txHash.slice(0, 16)}…, credited by the chain watcher`,
+      );
     } else await client.faucet(10_000_000_000n); // 10 TON of dev play money (ledger only)
   }
 
@@ -105,7 +126,9 @@ async function demo() {
     const r = await printStream(client, BUILTIN_DEFAULT_MODEL, prompt);
     console.log(formatAnswer({ ...r, text: "" }).replace(/^\n/, ""));
     if (gguf) {
-      console.log(`\nThe same through the GGUF agent (${gguf.model}${gguf.tiny || gguf.info.randomWeights ? ": RANDOM WEIGHTS, the text means nothing" : ""}):`);
+      console.log(
+        `\nThe same through the GGUF agent (${gguf.model}${gguf.tiny || gguf.info.randomWeights ? ": RANDOM WEIGHTS, the text means nothing" : ""}):`,
+      );
       const g = await printStream(client, gguf.model, prompt, 24);
       console.log(formatAnswer({ ...g, text: "" }).replace(/^\n/, ""));
     }
@@ -114,12 +137,16 @@ async function demo() {
     const worker = agents.find((a) => a.workerId === r.workerId);
     if (net.chain && worker) {
       const red = await redeemEarnings(worker.api);
-      console.log(`worker ${r.workerId.slice(0, 12)}… redeemed its voucher at the vault: paid ${red.paid} nanoTON (earned ${red.status.earned}, redeemed ${red.status.redeemed})`);
+      console.log(
+        `worker ${r.workerId.slice(0, 12)}… redeemed its voucher at the vault: paid ${red.paid} nanoTON (earned ${red.status.earned}, redeemed ${red.status.redeemed})`,
+      );
     }
     if (net.chain) {
       const vault = await net.chain.vaultBalance();
       const owed = await net.chainLedger.liabilities();
-      console.log(`vault balance ${formatTon(vault)} ≥ ledger liabilities ${formatTon(owed)} (requester balances + unredeemed earnings; the rest is the owner's gas reserve)`);
+      console.log(
+        `vault balance ${formatTon(vault)} ≥ ledger liabilities ${formatTon(owed)} (requester balances + unredeemed earnings; the rest is the owner's gas reserve)`,
+      );
     }
   } catch (e) {
     console.error(`demo job failed: ${(e as Error).message}`);

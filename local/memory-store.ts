@@ -34,8 +34,7 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): MemoryStore {
   const assertOpen = () => {
     if (closed) throw new Error("memory store is closed; create a new one");
   };
-  const read = (table: TableName, key: Key): Item | undefined =>
-    live(tables.get(table)?.get(key.pk)?.get(key.sk), clock.now());
+  const read = (table: TableName, key: Key): Item | undefined => live(tables.get(table)?.get(key.pk)?.get(key.sk), clock.now());
 
   const write = (table: TableName, key: Key, item: Item | null) => {
     let byPk = tables.get(table);
@@ -111,7 +110,8 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): MemoryStore {
       assertOpen();
       const now = clock.now();
       const out: T[] = [];
-      for (const bySk of tables.get(table)?.values() ?? []) for (const item of bySk.values()) if (!isExpired(item, now)) out.push(structuredClone(item) as T);
+      for (const bySk of tables.get(table)?.values() ?? [])
+        for (const item of bySk.values()) if (!isExpired(item, now)) out.push(structuredClone(item) as T);
       return out;
     },
 

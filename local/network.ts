@@ -111,7 +111,10 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
   const store = withMovementLog(o.store ?? lmdb!);
   const queues = createLocalQueues();
   const log: Log = createJsonLog(o.logSink ?? (() => {}));
-  const chain = o.chain === false ? undefined : await startLocalChain({ ...(typeof o.chain === "object" ? o.chain : {}), stateFile: join(dataDir, "chain.json") });
+  const chain =
+    o.chain === false
+      ? undefined
+      : await startLocalChain({ ...(typeof o.chain === "object" ? o.chain : {}), stateFile: join(dataDir, "chain.json") });
   const chainLedger = createChainLedger(store); // the same construction as the Lambda's watcher
   const relay = o.relay ?? createMemoryRelay();
   const deps: CoreDeps & PayoutDeps & WithdrawalDeps & DevChainDeps & WithRelay & DevContractsDeps = {
@@ -129,7 +132,9 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
   const watcher = chain ? startChainWatcher(chain, chainLedger, log, o.watcherIntervalMs ?? 500, deps.clock) : undefined;
   if (chain && watcher) {
     deps.voucherSigner = chain.voucherSigner;
-    deps.withdrawalSigner = tonWithdrawalSigner(chain.coordinator.secretKey, chain.vaultAddress, (account) => chain.vault.getWithdrawSeqno(account));
+    deps.withdrawalSigner = tonWithdrawalSigner(chain.coordinator.secretKey, chain.vaultAddress, (account) =>
+      chain.vault.getWithdrawSeqno(account),
+    );
     deps.devChain = devChainFor(chain, watcher.runOnce);
     log.info("local TON sandbox up", { vault: chain.vaultAddress.toRawString(), restored: chain.restored });
   }
@@ -137,7 +142,12 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
   const anchorLog = new StoreAnchorLog(store);
   const contracts = chain
     ? await startLocalContracts(chain, {
-        seed: seedRegistryPolicy({ attestation: deps.policy, pricing: deps.config.pricing, coordinatorKey: Buffer.from(chain.coordinator.publicKey).toString("hex"), devImage: deps.config.allowDevAttestation }),
+        seed: seedRegistryPolicy({
+          attestation: deps.policy,
+          pricing: deps.config.pricing,
+          coordinatorKey: Buffer.from(chain.coordinator.publicKey).toString("hex"),
+          devImage: deps.config.allowDevAttestation,
+        }),
         stateFile: join(dataDir, "contracts.json"),
         ...(o.policyRegistry ? { timelockSeconds: o.policyRegistry.timelockSeconds } : {}),
       })
@@ -156,15 +166,25 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
       ? startLocalAnchoring({ log: anchorLog, contracts, alerts: watcher.sink, logger: log, now: deps.clock.now, ...(o.anchoring ?? {}) })
       : undefined;
   if (contracts) deps.devContracts = devContractsFor(contracts, { ...(deps.policyRegistry ? { policy: deps.policyRegistry } : {}) });
-  const httpRoutes = [...(chain ? [...routes.map((r) => (r.spec.path === chainFaucet.spec.path ? chainFaucet : r)), ...devChainRoutes] : [...routes, ...devChainRoutes]), ...httpRelayRoutes];
-  const consumer = startConsumer(queues, "matching", matchingHandler(async () => deps), {
-    batchSize: 10,
-    visibilitySeconds: 30,
-    maxReceiveCount: 5,
-    concurrency: 4,
-    deadLetter: (m) => log.error("matching message dead-lettered", { messageId: m.id }),
-    onError: (e) => log.error("matching consumer error", { error: String(e) }),
-  });
+  const httpRoutes = [
+    ...(chain
+      ? [...routes.map((r) => (r.spec.path === chainFaucet.spec.path ? chainFaucet : r)), ...devChainRoutes]
+      : [...routes, ...devChainRoutes]),
+    ...httpRelayRoutes,
+  ];
+  const consumer = startConsumer(
+    queues,
+    "matching",
+    matchingHandler(async () => deps),
+    {
+      batchSize: 10,
+      visibilitySeconds: 30,
+      maxReceiveCount: 5,
+      concurrency: 4,
+      deadLetter: (m) => log.error("matching message dead-lettered", { messageId: m.id }),
+      onError: (e) => log.error("matching consumer error", { error: String(e) }),
+    },
+  );
   const { server, url } = await startHttpServer({ routes: [...httpRoutes, openapiRoute], deps, port: o.port ?? 0 });
   // Local queues live in memory and the store is the truth: after a restart every job still
   // assigned gets a fresh lease check, so it finishes or is refunded instead of hanging.
@@ -216,7 +236,11 @@ function startChainWatcher(chain: LocalChain, ledger: StoreChainLedger, log: Log
       async raise(a) {
         alerts.push(a);
         if (alerts.length > 1000) alerts.shift();
-        (a.severity === "critical" ? log.error : a.severity === "warning" ? log.warn : log.info)(`chain alert: ${a.title}`, { alert: a.key, severity: a.severity, ...a.details });
+        (a.severity === "critical" ? log.error : a.severity === "warning" ? log.warn : log.info)(`chain alert: ${a.title}`, {
+          alert: a.key,
+          severity: a.severity,
+          ...a.details,
+        });
       },
     },
     10 * 60_000,

@@ -24,7 +24,15 @@
 import { randomUUID } from "node:crypto";
 import type { Clock, QueueMessage, QueueName, Queues } from "../core/ports";
 
-export { ConsumerResponseError, localLambdaContext, queueArn, startConsumer, toSqsRecord, type Consumer, type ConsumerOptions } from "./sqs-consumer";
+export {
+  ConsumerResponseError,
+  localLambdaContext,
+  queueArn,
+  startConsumer,
+  toSqsRecord,
+  type Consumer,
+  type ConsumerOptions,
+} from "./sqs-consumer";
 
 export const MAX_MESSAGE_BYTES = 256 * 1024;
 export const MAX_DELAY_SECONDS = 900;
@@ -185,11 +193,14 @@ export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
     q.wakeTimer = undefined;
     q.wakeAt = next;
     if (next === Infinity) return;
-    q.wakeTimer = setTimeout(() => {
-      q.wakeTimer = undefined;
-      q.wakeAt = Infinity;
-      drain(q);
-    }, Math.max(1, next - now));
+    q.wakeTimer = setTimeout(
+      () => {
+        q.wakeTimer = undefined;
+        q.wakeAt = Infinity;
+        drain(q);
+      },
+      Math.max(1, next - now),
+    );
     q.wakeTimer.unref();
   };
 
@@ -201,11 +212,17 @@ export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
       try {
         text = JSON.stringify(body);
       } catch (error) {
-        throw new QueueError("QUEUE_BAD_BODY", `message body is not JSON-serialisable (${(error as Error).message}); encode bigints as strings`);
+        throw new QueueError(
+          "QUEUE_BAD_BODY",
+          `message body is not JSON-serialisable (${(error as Error).message}); encode bigints as strings`,
+        );
       }
       if (text === undefined) throw new QueueError("QUEUE_BAD_BODY", "message body is undefined or a function; send a JSON value");
       if (Buffer.byteLength(text) > MAX_MESSAGE_BYTES) {
-        throw new QueueError("QUEUE_MESSAGE_TOO_LARGE", `message body is ${Buffer.byteLength(text)} bytes; SQS allows ${MAX_MESSAGE_BYTES}`);
+        throw new QueueError(
+          "QUEUE_MESSAGE_TOO_LARGE",
+          `message body is ${Buffer.byteLength(text)} bytes; SQS allows ${MAX_MESSAGE_BYTES}`,
+        );
       }
       const q = stateOf(queue);
       const now = clock.now();

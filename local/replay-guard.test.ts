@@ -23,7 +23,13 @@ const clockAt = (ms: number) => {
 
 /** A signed GET /v1/account as a client would send it. */
 function signedRequest(key: SigningKeyPair, ts: number, host = HOST): SignedRequest {
-  return { method: "GET", path: "/v1/account", body: "", host, authHeader: signRequest(key, { method: "GET", path: "/v1/account", host, now: ts }) };
+  return {
+    method: "GET",
+    path: "/v1/account",
+    body: "",
+    host,
+    authHeader: signRequest(key, { method: "GET", path: "/v1/account", host, now: ts }),
+  };
 }
 
 async function outcome(p: Promise<string>): Promise<string> {

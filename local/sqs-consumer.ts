@@ -6,7 +6,16 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { QueueMessage, QueueName, Queues } from "../core/ports";
-import { checkInt, LOCAL_ACCOUNT, LOCAL_REGION, MAX_BATCH, MAX_VISIBILITY_SECONDS, MAX_WAIT_SECONDS, type LocalQueueMessage, type ReceiveOptions } from "./queues";
+import {
+  checkInt,
+  LOCAL_ACCOUNT,
+  LOCAL_REGION,
+  MAX_BATCH,
+  MAX_VISIBILITY_SECONDS,
+  MAX_WAIT_SECONDS,
+  type LocalQueueMessage,
+  type ReceiveOptions,
+} from "./queues";
 
 export interface ConsumerOptions {
   /** Records per handler call, 1..10 (the event source mapping's BatchSize). */
@@ -139,7 +148,9 @@ export function startConsumer(
       const ids = new Set(live.map((m) => m.id));
       for (const id of failed) {
         if (typeof id !== "string" || !ids.has(id)) {
-          throw new ConsumerResponseError(`batchItemFailures names ${String(id)}, which is not a messageId of the batch; the whole batch is retried`);
+          throw new ConsumerResponseError(
+            `batchItemFailures names ${String(id)}, which is not a messageId of the batch; the whole batch is retried`,
+          );
         }
       }
     } catch (error) {

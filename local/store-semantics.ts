@@ -170,9 +170,7 @@ export function nextItem(op: WriteOp, current: Item | undefined, index: number):
  * either the index of the first failing condition, or the list of writes to apply.
  * Throws StoreValidationError only for data-dependent invalid updates; never after a write.
  */
-export type TransactPlan =
-  | { failed: number }
-  | { failed?: undefined; writes: Array<{ table: TableName; key: Key; item: Item | null }> };
+export type TransactPlan = { failed: number } | { failed?: undefined; writes: Array<{ table: TableName; key: Key; item: Item | null }> };
 
 export function planTransaction(ops: readonly WriteOp[], read: (table: TableName, key: Key) => Item | undefined): TransactPlan {
   const current = ops.map((op) => read(op.table, keyOf(op)));

@@ -54,7 +54,10 @@ describe.each(stores)("local store validation: %s", (_name, make) => {
   const put = (pk: string, extra: Partial<Item> = {}): WriteOp => ({ op: "put", table: "jobs", item: { pk, sk: "job", ...extra } });
 
   it("rejects more than 100 ops with STORE_TOO_MANY_OPS", () =>
-    rejects(Array.from({ length: 101 }, (_, i) => put(`j${i}`)), "STORE_TOO_MANY_OPS"));
+    rejects(
+      Array.from({ length: 101 }, (_, i) => put(`j${i}`)),
+      "STORE_TOO_MANY_OPS",
+    ));
 
   it("rejects two ops on one item with STORE_DUPLICATE_ITEM", () =>
     rejects([put("a"), put("b"), { op: "update", table: "jobs", key: { pk: "a", sk: "job" }, set: { x: 1 } }], "STORE_DUPLICATE_ITEM", 2));
@@ -80,12 +83,10 @@ describe.each(stores)("local store validation: %s", (_name, make) => {
     const store = await make();
     await store.transact([put("a", { state: "queued" })]);
     // Act
-    const error = await store
-      .transact([put("b"), { op: "update", table: "jobs", key: { pk: "a", sk: "job" }, add: { state: 1 } }])
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    const error = await store.transact([put("b"), { op: "update", table: "jobs", key: { pk: "a", sk: "job" }, add: { state: 1 } }]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     // Assess
     expect((error as StoreValidationError).code).toBe("STORE_NOT_A_NUMBER");
     expect((error as StoreValidationError).index).toBe(1);

@@ -48,7 +48,14 @@ export async function buildAgentSea(o: { outDir?: string } = {}): Promise<SeaBui
   const { digest } = await buildAgent({ outDir });
   const blob = join(outDir, "sea-prep.blob");
   const seaConfig = join(outDir, "sea-config.json");
-  writeFileSync(seaConfig, JSON.stringify({ main: join(outDir, AGENT_BUNDLE), output: blob, disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false }, null, 2));
+  writeFileSync(
+    seaConfig,
+    JSON.stringify(
+      { main: join(outDir, AGENT_BUNDLE), output: blob, disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false },
+      null,
+      2,
+    ),
+  );
   execFileSync(process.execPath, ["--experimental-sea-config", seaConfig], { stdio: "pipe" });
   const binary = join(outDir, SEA_BINARY);
   if (existsSync(binary)) rmSync(binary);

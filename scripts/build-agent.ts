@@ -25,7 +25,16 @@ export const AGENT_BUNDLE = "cocoon-agent.cjs";
 export const LLAMA_WORKER = "llama-worker.mjs";
 
 /** Where the build's inputs must never come from. */
-export const FORBIDDEN_INPUTS: RegExp[] = [/^functions\//, /^local\//, /^client\//, /^stacks\//, /^bench\//, /^test\//, /aws-cdk/, /node_modules\/(sst|lmdb|@ton\/sandbox|@aws-sdk\/client-dynamodb|@aws-lambda-powertools)\//];
+export const FORBIDDEN_INPUTS: RegExp[] = [
+  /^functions\//,
+  /^local\//,
+  /^client\//,
+  /^stacks\//,
+  /^bench\//,
+  /^test\//,
+  /aws-cdk/,
+  /node_modules\/(sst|lmdb|@ton\/sandbox|@aws-sdk\/client-dynamodb|@aws-lambda-powertools)\//,
+];
 
 export interface BuiltFile {
   name: string;
@@ -61,7 +70,13 @@ const llamaChildRewrite: Plugin = {
       let out = src;
       for (const [from, to] of swaps) {
         if (!out.includes(from)) {
-          return { errors: [{ text: `agent/engines/llama.ts no longer contains ${JSON.stringify(from)}: update the child rewrite in scripts/build-agent.ts` }] };
+          return {
+            errors: [
+              {
+                text: `agent/engines/llama.ts no longer contains ${JSON.stringify(from)}: update the child rewrite in scripts/build-agent.ts`,
+              },
+            ],
+          };
         }
         out = out.replace(from, to);
       }
@@ -110,7 +125,9 @@ export async function buildAgent(o: { outDir?: string } = {}): Promise<AgentBuil
     entryPoints: ["agent/engines/llama-worker.ts"],
     outfile: join(outDir, LLAMA_WORKER),
     format: "esm",
-    banner: { js: 'import { createRequire as __cocoonCreateRequire } from "node:module"; const require = __cocoonCreateRequire(import.meta.url);' },
+    banner: {
+      js: 'import { createRequire as __cocoonCreateRequire } from "node:module"; const require = __cocoonCreateRequire(import.meta.url);',
+    },
     // The native engine: installed next to the bundle by whoever serves a GGUF file.
     external: ["node-llama-cpp"],
   });
@@ -126,7 +143,18 @@ export async function buildAgent(o: { outDir?: string } = {}): Promise<AgentBuil
   writeFileSync(join(outDir, "SHA256SUMS"), files.map((f) => `${f.sha256}  ${f.name}\n`).join(""));
   writeFileSync(
     join(outDir, "manifest.json"),
-    JSON.stringify({ agent: AGENT_BUNDLE, digest: `sha256:${digest}`, esbuild: esbuildVersion, node: ">=20", external: ["node-llama-cpp@3.21.1 (only with --model-file)"], files: files.map(({ name, bytes, sha256 }) => ({ name, bytes, sha256 })) }, null, 2) + "\n",
+    JSON.stringify(
+      {
+        agent: AGENT_BUNDLE,
+        digest: `sha256:${digest}`,
+        esbuild: esbuildVersion,
+        node: ">=20",
+        external: ["node-llama-cpp@3.21.1 (only with --model-file)"],
+        files: files.map(({ name, bytes, sha256 }) => ({ name, bytes, sha256 })),
+      },
+      null,
+      2,
+    ) + "\n",
   );
   return { outDir, digest, files, inputs };
 }

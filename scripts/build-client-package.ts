@@ -24,7 +24,16 @@ export const CLIENT_PACKAGE_NAME = "@cocoon/client";
 export const DEFAULT_CLIENT_OUT = join(REPO_ROOT, "dist", "client-package");
 
 /** What the requester's package must never carry. */
-export const CLIENT_FORBIDDEN_INPUTS: RegExp[] = [/^functions\//, /^local\//, /^stacks\//, /^agent\//, /^bench\//, /^test\//, /aws-cdk/, /node_modules\/(sst|lmdb|@ton\/sandbox|@aws-sdk|@aws-lambda-powertools|node-llama-cpp)\//];
+export const CLIENT_FORBIDDEN_INPUTS: RegExp[] = [
+  /^functions\//,
+  /^local\//,
+  /^stacks\//,
+  /^agent\//,
+  /^bench\//,
+  /^test\//,
+  /aws-cdk/,
+  /node_modules\/(sst|lmdb|@ton\/sandbox|@aws-sdk|@aws-lambda-powertools|node-llama-cpp)\//,
+];
 
 export interface ClientPackage {
   dir: string;
@@ -34,7 +43,8 @@ export interface ClientPackage {
   inputs: string[];
 }
 
-const rootPackage = () => JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string; dependencies: Record<string, string> };
+const rootPackage = () =>
+  JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string; dependencies: Record<string, string> };
 
 export async function buildClientPackage(o: { outDir?: string } = {}): Promise<ClientPackage> {
   const dir = resolve(o.outDir ?? DEFAULT_CLIENT_OUT);
@@ -42,7 +52,8 @@ export async function buildClientPackage(o: { outDir?: string } = {}): Promise<C
   mkdirSync(join(dir, "dist"), { recursive: true });
   const root = rootPackage();
   // Some bundled dependencies are CommonJS and require node's built-ins.
-  const requireBanner = 'import { createRequire as __cocoonCreateRequire } from "node:module"; const require = __cocoonCreateRequire(import.meta.url);';
+  const requireBanner =
+    'import { createRequire as __cocoonCreateRequire } from "node:module"; const require = __cocoonCreateRequire(import.meta.url);';
   const common: BuildOptions = {
     absWorkingDir: REPO_ROOT,
     bundle: true,
@@ -61,7 +72,12 @@ export async function buildClientPackage(o: { outDir?: string } = {}): Promise<C
     build({ ...common, entryPoints: ["client/index.ts"], outfile: join(dir, "dist", "index.js") }),
     build({
       ...common,
-      stdin: { contents: 'import { main } from "./client/cli";\nmain(process.argv.slice(2)).then((code) => process.exit(code));\n', resolveDir: REPO_ROOT, sourcefile: "cocoon-cli-entry.ts", loader: "ts" },
+      stdin: {
+        contents: 'import { main } from "./client/cli";\nmain(process.argv.slice(2)).then((code) => process.exit(code));\n',
+        resolveDir: REPO_ROOT,
+        sourcefile: "cocoon-cli-entry.ts",
+        loader: "ts",
+      },
       outfile: join(dir, "dist", "cli.js"),
       banner: { js: `#!/usr/bin/env node\n${requireBanner}` },
     }),
@@ -85,14 +101,18 @@ export async function buildClientPackage(o: { outDir?: string } = {}): Promise<C
   });
   const emitted = program.emit();
   // (emitSkipped is set whenever some input has nothing to emit, e.g. a JSON module: judge by the entry's file.)
-  if (!existsSync(join(dir, "types", "client", "index.d.ts"))) throw new Error(`the SDK's declarations were not emitted: ${ts.formatDiagnostics(emitted.diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => REPO_ROOT, getNewLine: () => "\n" })}`);
+  if (!existsSync(join(dir, "types", "client", "index.d.ts")))
+    throw new Error(
+      `the SDK's declarations were not emitted: ${ts.formatDiagnostics(emitted.diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => REPO_ROOT, getNewLine: () => "\n" })}`,
+    );
 
   const [sdk, cli] = await bundling;
   const version = root.version;
   const pkg = {
     name: CLIENT_PACKAGE_NAME,
     version,
-    description: "Cocoon requester SDK and CLI: confidential AI inference paid in TON; verifies workers' attestation, seals prompts, opens answers",
+    description:
+      "Cocoon requester SDK and CLI: confidential AI inference paid in TON; verifies workers' attestation, seals prompts, opens answers",
     type: "module",
     engines: { node: ">=20" },
     exports: { ".": { types: "./types/client/index.d.ts", import: "./dist/index.js" }, "./package.json": "./package.json" },
@@ -133,7 +153,11 @@ export function clientForbiddenInputs(inputs: string[]): string[] {
 /** `npm pack` of the built package into `dest`; returns the tarball's path. */
 export function packClientPackage(dir: string, dest: string): string {
   mkdirSync(dest, { recursive: true });
-  const out = execFileSync("npm", ["pack", "--json", "--pack-destination", dest], { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  const out = execFileSync("npm", ["pack", "--json", "--pack-destination", dest], {
+    cwd: dir,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const [info] = JSON.parse(out) as Array<{ filename: string }>;
   return join(dest, info!.filename);
 }

@@ -22,7 +22,9 @@ console.log(`handler fuzz: about ${cases} requests, seed ${seed}`);
 try {
   const report = await fuzzHandlers({ cases, seed, progress: (l) => console.log(l) });
   console.log(formatReport(report));
-  console.log(`ok: no 5xx, every 4xx with a code, every 2xx matching its schema, the ledger's invariants held (${Math.round(report.requests / (report.ms / 1000))} requests/s)`);
+  console.log(
+    `ok: no 5xx, every 4xx with a code, every 2xx matching its schema, the ledger's invariants held (${Math.round(report.requests / (report.ms / 1000))} requests/s)`,
+  );
   process.exit(0); // the memory relay's and queues' timers would keep the process up
 } catch (e) {
   console.error(e instanceof Error ? e.message : e);

@@ -43,7 +43,15 @@ const FILES = [
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
 const JOB_TESTS = ["core/jobs/*.test.ts", "test/idempotency-concurrency.test.ts"];
 const TESTS: Record<string, string[]> = {
-  "core/ledger.ts": ["core/ledger.test.ts", "core/ledger-ops.test.ts", "core/withdrawals.test.ts", "core/payouts.test.ts", "core/chain/*.test.ts", "events/money.test.ts", ...JOB_TESTS],
+  "core/ledger.ts": [
+    "core/ledger.test.ts",
+    "core/ledger-ops.test.ts",
+    "core/withdrawals.test.ts",
+    "core/payouts.test.ts",
+    "core/chain/*.test.ts",
+    "events/money.test.ts",
+    ...JOB_TESTS,
+  ],
   "core/auth.ts": ["core/auth.test.ts", "core/crypto/request-auth*.test.ts"],
   "core/crypto/request-auth.ts": ["core/crypto/request-auth*.test.ts", "core/auth.test.ts"],
   "core/crypto/receipt.ts": ["core/crypto/receipt*.test.ts", "core/jobs/results.test.ts", "client/sdk.test.ts"],
@@ -121,8 +129,16 @@ function scoreReport(file: string, report: Report): FileScore | undefined {
     .map((m) => {
       const { start, end } = m.location;
       const original =
-        start.line === end.line ? lines[start.line - 1]!.slice(start.column - 1, end.column - 1) : `${lines[start.line - 1]!.slice(start.column - 1)} …`;
-      return { line: start.line, column: start.column, mutator: m.status === "NoCoverage" ? `${m.mutatorName} (no test reaches it)` : m.mutatorName, original, replacement: m.replacement ?? "" };
+        start.line === end.line
+          ? lines[start.line - 1]!.slice(start.column - 1, end.column - 1)
+          : `${lines[start.line - 1]!.slice(start.column - 1)} …`;
+      return {
+        line: start.line,
+        column: start.column,
+        mutator: m.status === "NoCoverage" ? `${m.mutatorName} (no test reaches it)` : m.mutatorName,
+        original,
+        replacement: m.replacement ?? "",
+      };
     });
   return { file, killed, timeout, survived, noCoverage, errors, score: valid ? (100 * (killed + timeout)) / valid : 100, survivors };
 }
@@ -143,7 +159,9 @@ function summarise(files: string[]): void {
     const run = runs.filter((r) => r.file === file).at(-1);
     const path = reportPath(file);
     if (!existsSync(path)) {
-      rows.push(`| ${file} | ${run && !run.finished ? `not finished (stopped after ${Math.round(run.seconds / 60)} min)` : "not run"} | | | | |`);
+      rows.push(
+        `| ${file} | ${run && !run.finished ? `not finished (stopped after ${Math.round(run.seconds / 60)} min)` : "not run"} | | | | |`,
+      );
       continue;
     }
     const s = scoreReport(file, JSON.parse(readFileSync(path, "utf8")) as Report);
@@ -151,10 +169,13 @@ function summarise(files: string[]): void {
       rows.push(`| ${file} | no mutants in report | | | | |`);
       continue;
     }
-    rows.push(`| ${file} | ${s.score.toFixed(1)} % | ${s.killed + s.timeout} | ${s.survived} | ${s.noCoverage} | ${run ? `${Math.round(run.seconds)} s` : ""} |`);
+    rows.push(
+      `| ${file} | ${s.score.toFixed(1)} % | ${s.killed + s.timeout} | ${s.survived} | ${s.noCoverage} | ${run ? `${Math.round(run.seconds)} s` : ""} |`,
+    );
     if (s.survivors.length) {
       console.log(`\n${file}: ${s.survivors.length} surviving mutant(s)`);
-      for (const m of s.survivors) console.log(`  ${file}:${m.line}:${m.column}  ${m.mutator}: ${oneLine(m.original, 60)}  →  ${oneLine(m.replacement, 60)}`);
+      for (const m of s.survivors)
+        console.log(`  ${file}:${m.line}:${m.column}  ${m.mutator}: ${oneLine(m.original, 60)}  →  ${oneLine(m.replacement, 60)}`);
     }
   }
   console.log("\n| file | score (killed) | killed + timed out | survived | no coverage | run time |\n|---|---|---|---|---|---|");

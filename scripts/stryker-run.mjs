@@ -11,5 +11,9 @@ if (!file) {
   console.error("usage: node scripts/stryker-run.mjs <file to mutate> [--dry-run-only]");
   process.exit(2);
 }
-const stryker = new Stryker({ configFile: "stryker.config.mjs", mutate: [file], ...(rest.includes("--dry-run-only") ? { dryRunOnly: true } : {}) });
+const stryker = new Stryker({
+  configFile: "stryker.config.mjs",
+  mutate: [file],
+  ...(rest.includes("--dry-run-only") ? { dryRunOnly: true } : {}),
+});
 await stryker.runMutationTest();

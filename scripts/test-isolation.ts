@@ -12,16 +12,26 @@ const args = process.argv.slice(2);
 const s = args.indexOf("--seeds");
 const seeds = (s >= 0 ? args[s + 1]! : "1,2").split(",").map(Number);
 const named = args.filter((a, i) => !a.startsWith("--") && !(s >= 0 && i === s + 1));
-const files = named.length ? named : readdirSync("test").filter((f) => f.endsWith(".test.ts")).map((f) => `test/${f}`);
+const files = named.length
+  ? named
+  : readdirSync("test")
+      .filter((f) => f.endsWith(".test.ts"))
+      .map((f) => `test/${f}`);
 
 function runAlone(file: string, seed: number): Promise<{ ok: boolean; seconds: number; tail: string }> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["node_modules/vitest/vitest.mjs", "run", file, "--sequence.shuffle", `--sequence.seed=${seed}`, "--exclude", ".stryker-tmp/**"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(
+      process.execPath,
+      ["node_modules/vitest/vitest.mjs", "run", file, "--sequence.shuffle", `--sequence.seed=${seed}`, "--exclude", ".stryker-tmp/**"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     let out = "";
     child.stdout.on("data", (b: Buffer) => (out += b.toString()));
     child.stderr.on("data", (b: Buffer) => (out += b.toString()));
-    child.on("exit", (code) => resolve({ ok: code === 0, seconds: (Date.now() - started) / 1000, tail: out.split("\n").slice(-40).join("\n") }));
+    child.on("exit", (code) =>
+      resolve({ ok: code === 0, seconds: (Date.now() - started) / 1000, tail: out.split("\n").slice(-40).join("\n") }),
+    );
   });
 }
 

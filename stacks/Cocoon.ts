@@ -34,11 +34,29 @@ export const CHAIN_WATCHER_ENV = [
   "COCOON_ANCHOR_OVERDUE_SECONDS",
 ];
 /** issue 15: the policy registry the routes that register and match workers read through toncenter (functions/config.ts). */
-export const REGISTRY_ENV = ["COCOON_REGISTRY_ADDRESS", "COCOON_TON_ENDPOINT", "COCOON_TON_API_KEY", "COCOON_POLICY_REFRESH_SECONDS", "COCOON_POLICY_MAX_AGE_SECONDS"];
+export const REGISTRY_ENV = [
+  "COCOON_REGISTRY_ADDRESS",
+  "COCOON_TON_ENDPOINT",
+  "COCOON_TON_API_KEY",
+  "COCOON_POLICY_REFRESH_SECONDS",
+  "COCOON_POLICY_MAX_AGE_SECONDS",
+];
 /** issue 15: read from the deploying shell and handed to the anchorer (functions/schedule/anchor.ts); COCOON_ANCHOR_SEED is a secret. */
-export const ANCHORER_ENV = ["COCOON_TON_ENDPOINT", "COCOON_TON_API_KEY", "COCOON_ANCHOR_ADDRESS", "COCOON_ANCHOR_SEED", "COCOON_ANCHOR_INTERVAL_SECONDS"];
+export const ANCHORER_ENV = [
+  "COCOON_TON_ENDPOINT",
+  "COCOON_TON_API_KEY",
+  "COCOON_ANCHOR_ADDRESS",
+  "COCOON_ANCHOR_SEED",
+  "COCOON_ANCHOR_INTERVAL_SECONDS",
+];
 /** issue 15: the anchorer's table actions (gets, inbox queries, puts, the status updates, inbox deletes). */
-export const ANCHORER_TABLE_ACTIONS = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"];
+export const ANCHORER_TABLE_ACTIONS = [
+  "dynamodb:GetItem",
+  "dynamodb:Query",
+  "dynamodb:PutItem",
+  "dynamodb:UpdateItem",
+  "dynamodb:DeleteItem",
+];
 const passThrough = (names: string[]) => Object.fromEntries(names.filter((n) => process.env[n]).map((n) => [n, process.env[n]!]));
 
 const WORKER_ID_CHARS = 43;
@@ -60,7 +78,9 @@ export function Cocoon({ stack, app }: StackContext) {
   /** Worker "W" gets the SQS queue `${queuePrefix}worker-W`; IAM for CreateQueue is limited to that prefix. */
   const queuePrefix = `${app.name}-${app.stage}-`;
   if (queuePrefix.length + "worker-".length + WORKER_ID_CHARS > SQS_NAME_MAX) {
-    throw new Error(`stage name "${app.stage}" is too long: "${queuePrefix}worker-<43-char id>" must fit SQS's ${SQS_NAME_MAX}-character queue names`);
+    throw new Error(
+      `stage name "${app.stage}" is too long: "${queuePrefix}worker-<43-char id>" must fit SQS's ${SQS_NAME_MAX}-character queue names`,
+    );
   }
   const workerQueueArnPrefix = `arn:${Aws.PARTITION}:sqs:${Aws.REGION}:${Aws.ACCOUNT_ID}:${queuePrefix}`;
   const workerQueueUrlPrefix = `https://sqs.${Aws.REGION}.${Aws.URL_SUFFIX}/${Aws.ACCOUNT_ID}/${queuePrefix}`;
@@ -156,8 +176,12 @@ export function Cocoon({ stack, app }: StackContext) {
   const routes: Record<string, ReturnType<typeof route>> = {
     // requesters
     // Stateless quotes: prepare MACs them and submit checks them with one key (a secret from the deploying shell).
-    "POST /v1/jobs/prepare": route("http/prepare-job", [can.readTable], { environment: passThrough(["COCOON_QUOTE_KEY", ...REGISTRY_ENV]) }),
-    "POST /v1/jobs": route("http/submit-job", [can.writeTable, can.sendMatching, can.sendWorker], { environment: passThrough(["COCOON_QUOTE_KEY"]) }),
+    "POST /v1/jobs/prepare": route("http/prepare-job", [can.readTable], {
+      environment: passThrough(["COCOON_QUOTE_KEY", ...REGISTRY_ENV]),
+    }),
+    "POST /v1/jobs": route("http/submit-job", [can.writeTable, can.sendMatching, can.sendWorker], {
+      environment: passThrough(["COCOON_QUOTE_KEY"]),
+    }),
     // Reads only: its replays are harmless, so it claims no request nonce (no write at all).
     "GET /v1/jobs/{id}": route("http/get-job", [can.readTable]),
     "GET /v1/account": route("http/get-account", [can.writeTable]),
@@ -170,10 +194,14 @@ export function Cocoon({ stack, app }: StackContext) {
     "POST /v1/agents/session": route("http/agent-session", [can.writeTable, can.createWorkerQueue]),
     "GET /v1/agents/me": route("http/worker-status", [can.writeTable]),
     // Signs payout vouchers with the vault's coordinator key (a secret, passed from the deploying shell).
-    "POST /v1/agents/voucher": route("http/issue-voucher", [can.writeTable], { environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED"]) }),
+    "POST /v1/agents/voucher": route("http/issue-voucher", [can.writeTable], {
+      environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED"]),
+    }),
     // Signs requester withdrawals with the same key; the status route releases expired ones lazily.
     // toncenter too: withdrawals read the vault's seqno getter (issue 9 #3).
-    "POST /v1/account/withdraw": route("http/withdraw", [can.writeTable], { environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED", "COCOON_TON_ENDPOINT", "COCOON_TON_API_KEY"]) }),
+    "POST /v1/account/withdraw": route("http/withdraw", [can.writeTable], {
+      environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED", "COCOON_TON_ENDPOINT", "COCOON_TON_API_KEY"]),
+    }),
     "GET /v1/account/withdrawals/{seqno}": route("http/withdrawal-status", [can.writeTable], {
       environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED", "COCOON_TON_ENDPOINT", "COCOON_TON_API_KEY"]),
     }),
@@ -185,7 +213,9 @@ export function Cocoon({ stack, app }: StackContext) {
     "POST /v1/agent/lease": route("http/extend-lease", [can.writeTable]),
     // issue 11: how a job's stream is relayed (AWS IoT Core) and job-scoped credentials for it
     "POST /v1/jobs/{id}/relay": route("http/relay-session", [can.writeTable], { environment: passThrough(["COCOON_IOT_ENDPOINT"]) }),
-    "POST /v1/agent/jobs/{id}/relay": route("http/relay-worker-session", [can.writeTable], { environment: passThrough(["COCOON_IOT_ENDPOINT"]) }),
+    "POST /v1/agent/jobs/{id}/relay": route("http/relay-worker-session", [can.writeTable], {
+      environment: passThrough(["COCOON_IOT_ENDPOINT"]),
+    }),
     // issue 15: a receipt's inclusion proof (reads only)
     "GET /v1/receipts/{jobId}/proof": route("http/receipt-proof", [can.readTable]),
   };
@@ -199,15 +229,23 @@ export function Cocoon({ stack, app }: StackContext) {
   });
 
   matching.addConsumer(stack, {
-    function: { handler: "functions/queue/matching.handler", timeout: "30 seconds", permissions: [can.writeTable, can.sendMatching, can.sendWorker] },
+    function: {
+      handler: "functions/queue/matching.handler",
+      timeout: "30 seconds",
+      permissions: [can.writeTable, can.sendMatching, can.sendWorker],
+    },
     cdk: { eventSource: { batchSize: 10, reportBatchItemFailures: true, maxBatchingWindow: Duration.seconds(0) } },
   });
 
   if (!process.env.COCOON_QUOTE_KEY) {
-    console.warn(`[cocoon ${app.stage}] COCOON_QUOTE_KEY is not set: each container will sign quotes with its own key and most submits will be refused (bad_quote); set it (openssl rand -hex 32) and redeploy`);
+    console.warn(
+      `[cocoon ${app.stage}] COCOON_QUOTE_KEY is not set: each container will sign quotes with its own key and most submits will be refused (bad_quote); set it (openssl rand -hex 32) and redeploy`,
+    );
   }
   if (!process.env.COCOON_TON_ENDPOINT || !process.env.COCOON_VAULT_ADDRESS) {
-    console.warn(`[cocoon ${app.stage}] COCOON_TON_ENDPOINT / COCOON_VAULT_ADDRESS are not set: the chain watcher will fail (and alarm) until you redeploy with them`);
+    console.warn(
+      `[cocoon ${app.stage}] COCOON_TON_ENDPOINT / COCOON_VAULT_ADDRESS are not set: the chain watcher will fail (and alarm) until you redeploy with them`,
+    );
   }
   const watcher = new Cron(stack, "ChainWatcher", {
     schedule: "rate(1 minute)",
@@ -294,7 +332,9 @@ export function Cocoon({ stack, app }: StackContext) {
     f.addEnvironment("COCOON_RELAY_SESSION_SECONDS", "900");
   }
   if (!process.env.COCOON_IOT_ENDPOINT) {
-    console.warn(`[cocoon ${app.stage}] COCOON_IOT_ENDPOINT is not set (aws iot describe-endpoint --endpoint-type iot:Data-ATS): answers are not streamed, requesters get them whole`);
+    console.warn(
+      `[cocoon ${app.stage}] COCOON_IOT_ENDPOINT is not set (aws iot describe-endpoint --endpoint-type iot:Data-ATS): answers are not streamed, requesters get them whole`,
+    );
   }
   // ------------------------------------------------------------------ end issue 11
 

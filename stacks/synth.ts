@@ -106,7 +106,9 @@ async function main() {
       const resources = Template.fromStack(stack).toJSON().Resources as Record<string, { Type: string }>;
       const byType = new Map<string, number>();
       for (const r of Object.values(resources)) byType.set(r.Type, (byType.get(r.Type) ?? 0) + 1);
-      console.log(`${stack.stackName}: ${Object.keys(resources).length} resources (${stage}, ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      console.log(
+        `${stack.stackName}: ${Object.keys(resources).length} resources (${stage}, ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+      );
       for (const [type, n] of [...byType].sort()) console.log(`  ${String(n).padStart(3)}  ${type}`);
     }
     console.log(`  cloud assembly: ${path.relative(process.cwd(), outdir)}`);

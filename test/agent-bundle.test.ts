@@ -41,7 +41,15 @@ describe("issue 13: the agent bundle", () => {
 
   it("carries only the agent: nothing from functions/, local/, client/, stacks/ or the AWS CDK; node-llama-cpp stays outside", () => {
     // Assess: the check itself catches each kind (so an empty answer below means something)
-    expect(forbiddenInputs(["functions/http/routes.ts", "local/network.ts", "client/sdk.ts", "stacks/Cocoon.ts", "node_modules/aws-cdk-lib/index.js"])).toHaveLength(5);
+    expect(
+      forbiddenInputs([
+        "functions/http/routes.ts",
+        "local/network.ts",
+        "client/sdk.ts",
+        "stacks/Cocoon.ts",
+        "node_modules/aws-cdk-lib/index.js",
+      ]),
+    ).toHaveLength(5);
     expect(build.inputs).toContain("agent/runtime.ts");
     expect(build.inputs).toContain("agent/engines/llama-worker.ts");
     expect(forbiddenInputs(build.inputs)).toEqual([]);
@@ -74,14 +82,40 @@ describe("issue 13: the agent bundle", () => {
       const engine = await startFakeEngine(MODEL).start();
       const home = tmp("agent-home");
       const agent = spawnAgent(
-        [process.execPath, bundle, "start", "--api", net.url, "--tier", "dev", "--engine", "openai", "--engine-url", engine.url, "--model", MODEL, "--capacity", "2", "--metrics-port", "0"],
+        [
+          process.execPath,
+          bundle,
+          "start",
+          "--api",
+          net.url,
+          "--tier",
+          "dev",
+          "--engine",
+          "openai",
+          "--engine-url",
+          engine.url,
+          "--model",
+          MODEL,
+          "--capacity",
+          "2",
+          "--metrics-port",
+          "0",
+        ],
         { COCOON_HOME: home, COCOON_POLL_WAIT_SECONDS: "1" },
       );
       try {
         const serving = await agent.waitFor("serving");
         const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
         await client.faucet(10_000_000_000n);
-        const ask = (content: string) => client.ask({ model: MODEL, messages: [{ role: "user", content }], maxTokens: 16, tiers: ["dev"], candidates: 1, timeoutMs: 20_000 });
+        const ask = (content: string) =>
+          client.ask({
+            model: MODEL,
+            messages: [{ role: "user", content }],
+            maxTokens: 16,
+            tiers: ["dev"],
+            candidates: 1,
+            timeoutMs: 20_000,
+          });
         // Act 1: a job
         const first = await ask("hello");
         const metrics = await (await fetch(String(serving.metrics))).text();
@@ -114,29 +148,43 @@ describe("issue 13: the agent bundle", () => {
       }
     });
 
-    it.skipIf(!process.env.COCOON_TEST_SEA)("the single executable (Node SEA) prints --help, joins, answers a job and stops on SIGTERM", async () => {
-      // Prepare
-      const { buildAgentSea } = await import("../scripts/build-agent-sea");
-      const sea = await buildAgentSea({ outDir: tmp("agent-sea") });
-      // Act
-      const help = spawnSync(sea.binary, ["--help"], { encoding: "utf8" });
-      const agent = spawnAgent([sea.binary, "start", "--api", net.url, "--tier", "dev", "--metrics-port", "0"], { COCOON_HOME: tmp("agent-sea-home"), COCOON_POLL_WAIT_SECONDS: "1" });
-      try {
-        const serving = await agent.waitFor("serving");
-        const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
-        await client.faucet(10_000_000_000n);
-        const r = await client.ask({ model: String((serving.models as string[])[0]), messages: [{ role: "user", content: "hello, binary" }], maxTokens: 16, tiers: ["dev"], candidates: 1, timeoutMs: 20_000 });
-        agent.child.kill("SIGTERM");
-        const code = await agent.exited;
-        // Assess
-        expect(sea.bundleDigest).toBe(build.digest);
-        expect(help.status).toBe(0);
-        expect(help.stdout).toMatch(/^ {2}start\b/m);
-        expect(r.workerId).toBe(serving.workerId);
-        expect(code).toBe(0);
-      } finally {
-        if (agent.child.exitCode === null) agent.child.kill("SIGKILL");
-      }
-    }, 120_000);
+    it.skipIf(!process.env.COCOON_TEST_SEA)(
+      "the single executable (Node SEA) prints --help, joins, answers a job and stops on SIGTERM",
+      async () => {
+        // Prepare
+        const { buildAgentSea } = await import("../scripts/build-agent-sea");
+        const sea = await buildAgentSea({ outDir: tmp("agent-sea") });
+        // Act
+        const help = spawnSync(sea.binary, ["--help"], { encoding: "utf8" });
+        const agent = spawnAgent([sea.binary, "start", "--api", net.url, "--tier", "dev", "--metrics-port", "0"], {
+          COCOON_HOME: tmp("agent-sea-home"),
+          COCOON_POLL_WAIT_SECONDS: "1",
+        });
+        try {
+          const serving = await agent.waitFor("serving");
+          const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
+          await client.faucet(10_000_000_000n);
+          const r = await client.ask({
+            model: String((serving.models as string[])[0]),
+            messages: [{ role: "user", content: "hello, binary" }],
+            maxTokens: 16,
+            tiers: ["dev"],
+            candidates: 1,
+            timeoutMs: 20_000,
+          });
+          agent.child.kill("SIGTERM");
+          const code = await agent.exited;
+          // Assess
+          expect(sea.bundleDigest).toBe(build.digest);
+          expect(help.status).toBe(0);
+          expect(help.stdout).toMatch(/^ {2}start\b/m);
+          expect(r.workerId).toBe(serving.workerId);
+          expect(code).toBe(0);
+        } finally {
+          if (agent.child.exitCode === null) agent.child.kill("SIGKILL");
+        }
+      },
+      120_000,
+    );
   });
 });

@@ -19,13 +19,24 @@ export function startFakeEngine(model: string) {
   let received = 0;
   const held: Array<() => void> = [];
   const answer = (res: ServerResponse) =>
-    res.writeHead(200, { "content-type": "application/json" }).end(
-      JSON.stringify({ id: "x", object: "chat.completion", model, choices: [{ index: 0, message: { role: "assistant", content: "fake answer" }, finish_reason: "stop" }], usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 } }),
-    );
+    res
+      .writeHead(200, { "content-type": "application/json" })
+      .end(
+        JSON.stringify({
+          id: "x",
+          object: "chat.completion",
+          model,
+          choices: [{ index: 0, message: { role: "assistant", content: "fake answer" }, finish_reason: "stop" }],
+          usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
+        }),
+      );
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     req.resume();
     req.on("end", () => {
-      if (req.url?.endsWith("/models")) return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ object: "list", data: [{ id: model }] }));
+      if (req.url?.endsWith("/models"))
+        return void res
+          .writeHead(200, { "content-type": "application/json" })
+          .end(JSON.stringify({ object: "list", data: [{ id: model }] }));
       received++;
       if (hold) held.push(() => answer(res));
       else setTimeout(() => answer(res), delayMs);
@@ -99,7 +110,15 @@ export function spawnAgent(argv: string[], env: Record<string, string> = {}): Ag
   const exited = new Promise<number | string>((r) => child.once("exit", (code, signal) => r(code ?? signal ?? -1)));
   const waitFor = (msg: string, timeoutMs = 20_000) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no "${msg}" from the agent within ${timeoutMs} ms; stdout:\n${lines.map((l) => JSON.stringify(l)).join("\n")}\nstderr:\n${err}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `no "${msg}" from the agent within ${timeoutMs} ms; stdout:\n${lines.map((l) => JSON.stringify(l)).join("\n")}\nstderr:\n${err}`,
+            ),
+          ),
+        timeoutMs,
+      );
       const look = () => {
         const hit = lines.find((l) => String(l.msg).startsWith(msg));
         if (hit) {

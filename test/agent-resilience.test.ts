@@ -78,7 +78,14 @@ async function requester(apiUrl: string): Promise<CocoonClient> {
 }
 
 const ask = (c: CocoonClient, content: string, o: { candidates?: number; maxTokens?: number } = {}) =>
-  c.ask({ model: MODEL, messages: [{ role: "user", content }], maxTokens: o.maxTokens ?? 16, tiers: ["dev"], candidates: o.candidates ?? 1, timeoutMs: 20_000 });
+  c.ask({
+    model: MODEL,
+    messages: [{ role: "user", content }],
+    maxTokens: o.maxTokens ?? 16,
+    tiers: ["dev"],
+    candidates: o.candidates ?? 1,
+    timeoutMs: 20_000,
+  });
 
 const logged = (a: { lines: string[] }, msg: string) => a.lines.some((l) => (JSON.parse(l) as { msg: string }).msg === msg);
 
@@ -93,7 +100,11 @@ describe("issue 13: an agent that looks after itself", () => {
     const a = await agent(first.url);
     // Act 1: the coordinator goes away
     await first.stop();
-    await pollUntil("two failed polls", () => (a.lines.filter((l) => l.includes('"msg":"poll failed"')).length >= 2 ? true : undefined), 10_000);
+    await pollUntil(
+      "two failed polls",
+      () => (a.lines.filter((l) => l.includes('"msg":"poll failed"')).length >= 2 ? true : undefined),
+      10_000,
+    );
     const whileDown = a.metrics.doc().state;
     // Act 2: it comes back on the same address and store; a requester asks
     const again = await network({ dataDir, port });
@@ -156,8 +167,21 @@ describe("issue 13: an agent that looks after itself", () => {
     // sealed to another worker's key and one whose ciphertext is broken
     const net = await network();
     const signingKey = generateSigningKey();
-    const header: EnvelopeHeader = { v: 1, jobId: "job_00000000000000000000000000", requester: generateSigningKey().id, model: MODEL, maxTokens: 16, maxPromptTokens: 100, maxCost: "1000", replyKey: b64u.encode(generateKemKey().publicKey) };
-    const foreign = sealRequest({ header, plaintext: new TextEncoder().encode('{"messages":[{"role":"user","content":"x"}]}'), recipients: [{ workerId: generateSigningKey().id, hpkePublicKey: generateKemKey().publicKey }] });
+    const header: EnvelopeHeader = {
+      v: 1,
+      jobId: "job_00000000000000000000000000",
+      requester: generateSigningKey().id,
+      model: MODEL,
+      maxTokens: 16,
+      maxPromptTokens: 100,
+      maxCost: "1000",
+      replyKey: b64u.encode(generateKemKey().publicKey),
+    };
+    const foreign = sealRequest({
+      header,
+      plaintext: new TextEncoder().encode('{"messages":[{"role":"user","content":"x"}]}'),
+      recipients: [{ workerId: generateSigningKey().id, hpkePublicKey: generateKemKey().publicKey }],
+    });
     const broken = { ...foreign, payload: "AAAA" };
     const poller = new ApiClient(net.url, signingKey);
     let injected = false;
@@ -229,6 +253,10 @@ describe("issue 13: an agent that looks after itself", () => {
     // Assess: the answer carried it (positive control), the owner's views do not
     expect(findCanary(r.text, canary).length).toBeGreaterThan(0);
     expect(metrics).toMatch(/cocoon_agent_jobs_total\{outcome="completed"\} 1/);
-    expectNoCanary(canary, [...lineSources("agent log", a.lines), ...lineSources("metrics", [metrics]), ...lineSources("status", [status])]);
+    expectNoCanary(canary, [
+      ...lineSources("agent log", a.lines),
+      ...lineSources("metrics", [metrics]),
+      ...lineSources("status", [status]),
+    ]);
   });
 });

@@ -17,7 +17,11 @@ import { startNetwork, type LocalNetwork } from "../local/network";
 
 /** POST /v1/account/faucet with a ready-made auth header (so tests can send it anywhere). */
 const faucet = (url: string, auth: string, body: string, idempotencyKey: string) =>
-  fetch(`${url}/v1/account/faucet`, { method: "POST", headers: { "content-type": "application/json", "x-cocoon-auth": auth, "idempotency-key": idempotencyKey }, body });
+  fetch(`${url}/v1/account/faucet`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-cocoon-auth": auth, "idempotency-key": idempotencyKey },
+    body,
+  });
 
 const errorCode = async (res: Response) => [res.status, ((await res.json()) as { error?: { code: string } }).error?.code];
 
@@ -35,7 +39,13 @@ describe("issue 9 #9 and #12 over HTTP: two local deployments", () => {
     // Prepare
     const key = generateSigningKey();
     const body = JSON.stringify({ amount: "1000" });
-    const auth = signRequest(key, { method: "POST", path: "/v1/account/faucet", body, host: apiHostOf(a.url), idempotencyKey: "faucet-k-0001" });
+    const auth = signRequest(key, {
+      method: "POST",
+      path: "/v1/account/faucet",
+      body,
+      host: apiHostOf(a.url),
+      idempotencyKey: "faucet-k-0001",
+    });
     // Act
     const atB = await faucet(b.url, auth, body, "faucet-k-0001");
     const atA = await faucet(a.url, auth, body, "faucet-k-0001");
@@ -49,7 +59,13 @@ describe("issue 9 #9 and #12 over HTTP: two local deployments", () => {
     // Prepare: a captured faucet call; each new Idempotency-Key would be a new credit
     const key = generateSigningKey();
     const body = JSON.stringify({ amount: "1000" });
-    const auth = signRequest(key, { method: "POST", path: "/v1/account/faucet", body, host: apiHostOf(a.url), idempotencyKey: "faucet-k-0002" });
+    const auth = signRequest(key, {
+      method: "POST",
+      path: "/v1/account/faucet",
+      body,
+      host: apiHostOf(a.url),
+      idempotencyKey: "faucet-k-0002",
+    });
     // Act
     const first = await faucet(a.url, auth, body, "faucet-k-0002");
     const swapped = await faucet(a.url, auth, body, "faucet-k-0003");
@@ -105,7 +121,11 @@ describe("issue 9 #12 on Lambda: the host is API Gateway's domainName", () => {
   it("issue 9 #12: signed for the testnet API, refused by the mainnet API", async () => {
     // Prepare
     const key = generateSigningKey();
-    const forTestnet = signRequest(key, { method: "GET", path: "/v1/account", host: apiHostOf("https://testnet.execute-api.eu-west-1.amazonaws.com") });
+    const forTestnet = signRequest(key, {
+      method: "GET",
+      path: "/v1/account",
+      host: apiHostOf("https://testnet.execute-api.eu-west-1.amazonaws.com"),
+    });
     // Act
     const handler = lambdaHandler(account, async () => deps);
     const atMainnet = await handler(event("mainnet.execute-api.eu-west-1.amazonaws.com", forTestnet), {} as Context);

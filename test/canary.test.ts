@@ -15,13 +15,25 @@ import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import type { EnvelopeHeader } from "../events/envelope";
 import { createMemoryStore } from "../local/memory-store";
 import { openLmdbStore } from "../local/store-lmdb";
-import { canaryForms, dirSources, expectNoCanary, lineSources, newCanary, scanForCanary, storeSources, valueBytes, type CanaryEncoding, type CanarySource } from "./canary";
+import {
+  canaryForms,
+  dirSources,
+  expectNoCanary,
+  lineSources,
+  newCanary,
+  scanForCanary,
+  storeSources,
+  valueBytes,
+  type CanaryEncoding,
+  type CanarySource,
+} from "./canary";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 /** Factory: the plaintext of a prompt with the canary `pad` characters further in. */
-const promptWith = (canary: string, pad = 0) => JSON.stringify({ messages: [{ role: "user", content: `${"x".repeat(pad)}say ${canary}` }] });
+const promptWith = (canary: string, pad = 0) =>
+  JSON.stringify({ messages: [{ role: "user", content: `${"x".repeat(pad)}say ${canary}` }] });
 
 /** Each encoding, and how to write a plaintext in it; the alignment a base64 hit must report. */
 const ENCODINGS: Array<{ name: string; encode: (pt: string) => Buffer; expect: (pt: string, canary: string) => CanaryEncoding }> = [
@@ -58,9 +70,17 @@ function sealedJob(canary: string) {
     maxCost: "100",
     replyKey: b64u.encode(replyKey.publicKey),
   };
-  const envelope = sealRequest({ header, plaintext: Buffer.from(promptWith(canary)), recipients: [{ workerId: worker.signing.id, hpkePublicKey: worker.kem.publicKey }] });
+  const envelope = sealRequest({
+    header,
+    plaintext: Buffer.from(promptWith(canary)),
+    recipients: [{ workerId: worker.signing.id, hpkePublicKey: worker.kem.publicKey }],
+  });
   const reply = sealReply(header, worker.signing.id, Buffer.from(JSON.stringify({ text: `you said ${canary}` })));
-  const failure = sealReply(header, worker.signing.id, Buffer.from(JSON.stringify({ error: { code: "engine_error", message: `cannot answer "${canary}"` } })));
+  const failure = sealReply(
+    header,
+    worker.signing.id,
+    Buffer.from(JSON.stringify({ error: { code: "engine_error", message: `cannot answer "${canary}"` } })),
+  );
   return { envelope, reply, failure };
 }
 
@@ -106,15 +126,20 @@ describe("positive control: the plaintext written deliberately is found in every
         "memory store": storeSources(memory),
         "lmdb items": lmdbItems,
         "lmdb files": dirSources(dir),
-        "queue message": lineSources("queue", [JSON.stringify({ jobId: "job_a", attempt: 0, envelope: { payload: bytes.toString("latin1") } })]),
+        "queue message": lineSources("queue", [
+          JSON.stringify({ jobId: "job_a", attempt: 0, envelope: { payload: bytes.toString("latin1") } }),
+        ]),
         "relay message": lineSources("relay", [JSON.stringify({ kind: "challenge", evidence: bytes.toString("latin1") })]),
         "log line": lineSources("log", [`{"level":"info","msg":"job submitted","payload":${JSON.stringify(bytes.toString("latin1"))}}`]),
       };
       // Act
-      const found = Object.fromEntries(Object.entries(places).map(([place, sources]) => [place, scanForCanary(canary, sources).map((h) => h.encoding)]));
+      const found = Object.fromEntries(
+        Object.entries(places).map(([place, sources]) => [place, scanForCanary(canary, sources).map((h) => h.encoding)]),
+      );
       // Assess: found everywhere, under the encoding it was written in (UTF-16 inside JSON text has its NULs escaped)
       const inJson = want.startsWith("utf16") ? (`${want}/json` as CanaryEncoding) : want;
-      for (const [place, encodings] of Object.entries(found)) expect(encodings, place).toContain(["queue message", "relay message", "log line"].includes(place) ? inJson : want);
+      for (const [place, encodings] of Object.entries(found))
+        expect(encodings, place).toContain(["queue message", "relay message", "log line"].includes(place) ? inJson : want);
       expect(() => expectNoCanary(canary, places["lmdb files"]!)).toThrow(new RegExp(`${want.replace(/[$@]/g, "\\$&")} at byte`));
     });
   }
@@ -122,11 +147,18 @@ describe("positive control: the plaintext written deliberately is found in every
   it("the raw UTF-8 check the tests used before misses an unencrypted payload stored base64url; this scan does not", () => {
     // Prepare: "encryption" replaced by no encryption: the payload is the plaintext, base64url, as the envelope stores it
     const canary = newCanary();
-    const envelope = { header: { jobId: "job_x" }, nonce: "AAAAAAAAAAAAAAAA", payload: b64u.encode(Buffer.from(promptWith(canary))), keys: [] };
+    const envelope = {
+      header: { jobId: "job_x" },
+      nonce: "AAAAAAAAAAAAAAAA",
+      payload: b64u.encode(Buffer.from(promptWith(canary))),
+      keys: [],
+    };
     const stored = Buffer.from(JSON.stringify(envelope));
     // Act + Assess
     expect(stored.includes(Buffer.from(canary))).toBe(false);
-    expect(scanForCanary(canary, [{ name: "envelope", data: stored }]).map((h) => h.encoding)).toContainEqual(expect.stringMatching(/^base64url@[012]$/));
+    expect(scanForCanary(canary, [{ name: "envelope", data: stored }]).map((h) => h.encoding)).toContainEqual(
+      expect.stringMatching(/^base64url@[012]$/),
+    );
   });
 });
 

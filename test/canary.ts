@@ -25,15 +25,7 @@ import { randomBytes } from "node:crypto";
 import type { Item, TableName } from "../core/ports";
 
 export type CanaryEncoding =
-  | "utf8"
-  | "utf16le"
-  | "utf16be"
-  | "utf16le/json"
-  | "utf16be/json"
-  | `base64@${0 | 1 | 2}`
-  | `base64url@${0 | 1 | 2}`
-  | "hex"
-  | "HEX";
+  "utf8" | "utf16le" | "utf16be" | "utf16le/json" | "utf16be/json" | `base64@${0 | 1 | 2}` | `base64url@${0 | 1 | 2}` | "hex" | "HEX";
 
 export interface CanaryForm {
   encoding: CanaryEncoding;
@@ -74,7 +66,8 @@ export function canaryForms(canary: string): CanaryForm[] {
   const hit = memo.get(canary);
   if (hit) return hit;
   const bytes = Buffer.from(canary, "utf8");
-  if (bytes.length < MIN_CANARY_BYTES) throw new RangeError(`a canary needs at least ${MIN_CANARY_BYTES} bytes, "${canary}" has ${bytes.length}`);
+  if (bytes.length < MIN_CANARY_BYTES)
+    throw new RangeError(`a canary needs at least ${MIN_CANARY_BYTES} bytes, "${canary}" has ${bytes.length}`);
   const forms: CanaryForm[] = [
     { encoding: "utf8", needle: bytes },
     { encoding: "utf16le", needle: Buffer.from(canary, "utf16le") },
@@ -94,7 +87,11 @@ export function canaryForms(canary: string): CanaryForm[] {
 }
 
 const asBytes = (data: Uint8Array | string): Buffer =>
-  typeof data === "string" ? Buffer.from(data, "utf8") : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  typeof data === "string"
+    ? Buffer.from(data, "utf8")
+    : Buffer.isBuffer(data)
+      ? data
+      : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 
 /** Every form of the canary found in `data` (first offset of each). */
 export function findCanary(data: Uint8Array | string, canary: string): Array<{ encoding: CanaryEncoding; offset: number }> {
@@ -127,12 +124,23 @@ export function expectNoCanary(canary: string, sources: Iterable<CanarySource>):
 
 /** Each file under `dir`, as raw bytes (an LMDB data directory, a chain state file). */
 export function dirSources(dir: string): CanarySource[] {
-  const walk = (d: string): string[] => readdirSync(d).flatMap((f) => (statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : [join(d, f)]));
+  const walk = (d: string): string[] =>
+    readdirSync(d).flatMap((f) => (statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : [join(d, f)]));
   return walk(dir).map((f) => ({ name: `file ${f}`, data: readFileSync(f) }));
 }
 
 /** Every table of the Store port. */
-export const STORE_TABLES: readonly TableName[] = ["jobs", "quotes", "workers", "offers", "accounts", "ledger", "idempotency", "nonces", "chain"];
+export const STORE_TABLES: readonly TableName[] = [
+  "jobs",
+  "quotes",
+  "workers",
+  "offers",
+  "accounts",
+  "ledger",
+  "idempotency",
+  "nonces",
+  "chain",
+];
 
 /**
  * The bytes of a value as a store would keep them: strings as UTF-8, binary values as their
@@ -147,21 +155,24 @@ export function valueBytes(value: unknown): Buffer {
     else if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") parts.push(Buffer.from(String(v), "utf8"));
     else if (v instanceof Uint8Array) parts.push(asBytes(v));
     else if (v instanceof ArrayBuffer) parts.push(Buffer.from(v));
-    else if (Array.isArray(v)) for (const x of v) {
-      walk(x);
-      parts.push(SEP);
-    }
-    else if (v instanceof Map) for (const [k, x] of v) {
-      walk(k);
-      parts.push(SEP);
-      walk(x);
-      parts.push(SEP);
-    }
-    else if (typeof v === "object") for (const [k, x] of Object.entries(v)) {
-      parts.push(Buffer.from(k, "utf8"), SEP);
-      walk(x);
-      parts.push(SEP);
-    }
+    else if (Array.isArray(v))
+      for (const x of v) {
+        walk(x);
+        parts.push(SEP);
+      }
+    else if (v instanceof Map)
+      for (const [k, x] of v) {
+        walk(k);
+        parts.push(SEP);
+        walk(x);
+        parts.push(SEP);
+      }
+    else if (typeof v === "object")
+      for (const [k, x] of Object.entries(v)) {
+        parts.push(Buffer.from(k, "utf8"), SEP);
+        walk(x);
+        parts.push(SEP);
+      }
   };
   walk(value);
   return Buffer.concat(parts);
@@ -170,7 +181,10 @@ const SEP = Buffer.from([0]);
 
 /** One source per table: every live item of a store that can list its tables (memory store, LMDB store). */
 export function storeSources(store: { scan<T extends Item = Item>(table: TableName): T[] }, name = "store"): CanarySource[] {
-  return STORE_TABLES.map((table) => ({ name: `${name} table ${table}`, data: Buffer.concat(store.scan(table).map((item) => Buffer.concat([valueBytes(item), SEP]))) }));
+  return STORE_TABLES.map((table) => ({
+    name: `${name} table ${table}`,
+    data: Buffer.concat(store.scan(table).map((item) => Buffer.concat([valueBytes(item), SEP]))),
+  }));
 }
 
 /** Lines (logs, queue message bodies, relay messages) as sources named `what #i`. */

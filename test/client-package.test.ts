@@ -13,7 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNetwork, type LocalNetwork } from "../local/network";
 import { startLocalAgents } from "../local/agents";
 import type { RunningAgent } from "../agent/runtime";
-import { buildClientPackage, CLIENT_PACKAGE_NAME, clientForbiddenInputs, packClientPackage, type ClientPackage } from "../scripts/build-client-package";
+import {
+  buildClientPackage,
+  CLIENT_PACKAGE_NAME,
+  clientForbiddenInputs,
+  packClientPackage,
+  type ClientPackage,
+} from "../scripts/build-client-package";
 import { MODEL } from "./helpers";
 
 const tmp = (what: string) => mkdtempSync(join(tmpdir(), `cocoon-${what}-`));
@@ -43,11 +49,27 @@ describe("issue 13: the SDK as an installable package", () => {
   it("the tarball holds ESM, types, the cocoon CLI and a package.json naming them; nothing of the coordinator or the agent went in", () => {
     // Act
     const files = execFileSync("tar", ["tzf", tarball], { encoding: "utf8" }).split("\n").filter(Boolean);
-    const manifest = JSON.parse(execFileSync("tar", ["xzf", tarball, "-O", "package/package.json"], { encoding: "utf8" })) as Record<string, any>;
+    const manifest = JSON.parse(execFileSync("tar", ["xzf", tarball, "-O", "package/package.json"], { encoding: "utf8" })) as Record<
+      string,
+      any
+    >;
     // Assess
-    expect(files).toEqual(expect.arrayContaining(["package/package.json", "package/dist/index.js", "package/dist/cli.js", "package/types/client/index.d.ts", "package/types/client/sdk.d.ts"]));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        "package/package.json",
+        "package/dist/index.js",
+        "package/dist/cli.js",
+        "package/types/client/index.d.ts",
+        "package/types/client/sdk.d.ts",
+      ]),
+    );
     expect(files.filter((f) => /^package\/(types\/)?(functions|local|stacks|agent)\//.test(f))).toEqual([]);
-    expect(manifest).toMatchObject({ name: CLIENT_PACKAGE_NAME, type: "module", bin: { cocoon: "dist/cli.js" }, exports: { ".": { import: "./dist/index.js", types: "./types/client/index.d.ts" } } });
+    expect(manifest).toMatchObject({
+      name: CLIENT_PACKAGE_NAME,
+      type: "module",
+      bin: { cocoon: "dist/cli.js" },
+      exports: { ".": { import: "./dist/index.js", types: "./types/client/index.d.ts" } },
+    });
     expect(Object.keys(manifest.dependencies)).toEqual(["zod"]);
     expect(clientForbiddenInputs(["agent/runtime.ts", "functions/http/routes.ts", "local/network.ts"])).toHaveLength(3);
     expect(pkg.inputs).toContain("client/sdk.ts");
@@ -66,7 +88,12 @@ console.log(JSON.stringify({ text: r.text, workerId: r.workerId, tier: r.tier, c
 `,
     );
     // Act (not spawnSync: the network answering it runs in this process)
-    const r = await promisify(execFile)(process.execPath, ["ask.mjs"], { cwd: app, env: { ...process.env, API: net.url }, encoding: "utf8", timeout: 30_000 });
+    const r = await promisify(execFile)(process.execPath, ["ask.mjs"], {
+      cwd: app,
+      env: { ...process.env, API: net.url },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
     // Assess
     expect(r.stderr).toBe("");
     const answer = JSON.parse(r.stdout) as { text: string; workerId: string; tier: string; cost: string };

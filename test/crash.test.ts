@@ -117,7 +117,14 @@ describe("kill -9 under load", () => {
       const errorsBeforeKill: string[] = [];
       let killed = false;
       const ops: Record<Kind, (c: CocoonClient, i: number) => Promise<unknown>> = {
-        job: (c, i) => c.ask({ model: MODEL, messages: [{ role: "user", content: `crash load ${i}` }], maxTokens: 16, tiers: ["dev"], timeoutMs: 60_000 }),
+        job: (c, i) =>
+          c.ask({
+            model: MODEL,
+            messages: [{ role: "user", content: `crash load ${i}` }],
+            maxTokens: 16,
+            tiers: ["dev"],
+            timeoutMs: 60_000,
+          }),
         deposit: (c) => depositAndWait(c.api, TON, { timeoutMs: 30_000, pollMs: 100 }),
         withdraw: (c) => withdrawAndWait(c.api, TON / 2n, { timeoutMs: 30_000, pollMs: 100 }),
       };
@@ -171,7 +178,12 @@ describe("kill -9 under load", () => {
       phase("recovery");
       // the recovered network serves: a new job completes, a new requester's deposit is credited
       // (the chain faucet runs a watcher pass before it answers, so everything on chain is read)
-      const after = await requesters[0]!.ask({ model: MODEL, messages: [{ role: "user", content: "after the crash" }], maxTokens: 16, tiers: ["dev"] });
+      const after = await requesters[0]!.ask({
+        model: MODEL,
+        messages: [{ role: "user", content: "after the crash" }],
+        maxTokens: 16,
+        tiers: ["dev"],
+      });
       const probe = new CocoonClient({ apiUrl: coordinator.url, key: generateSigningKey(), allowDev: true });
       const probed = await probe.faucet(TON);
       await Promise.all(agents.map((a) => a.stop()));

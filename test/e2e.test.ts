@@ -14,11 +14,26 @@ import type { EnvelopeHeader } from "../events/envelope";
 
 /** Prepare + seal by hand, so tests control every byte that is submitted. */
 async function prepareAndSeal(t: TestNet, key: ReturnType<typeof generateSigningKey>, prompt = "hi", extra: Record<string, unknown> = {}) {
-  const prep = await signedFetch(t.net.url, key, "POST", "/v1/jobs/prepare", { model: MODEL, maxTokens: 32, maxPromptTokens: 200, tiers: ["dev"], ...extra });
+  const prep = await signedFetch(t.net.url, key, "POST", "/v1/jobs/prepare", {
+    model: MODEL,
+    maxTokens: 32,
+    maxPromptTokens: 200,
+    tiers: ["dev"],
+    ...extra,
+  });
   expect(prep.status).toBe(200);
   const p = prep.json as PrepareResponse;
   const replyKey = generateKemKey();
-  const header: EnvelopeHeader = { v: 1, jobId: p.jobId, requester: key.id, model: p.model, maxTokens: p.maxTokens, maxPromptTokens: p.maxPromptTokens, maxCost: p.maxCost, replyKey: b64u.encode(replyKey.publicKey) };
+  const header: EnvelopeHeader = {
+    v: 1,
+    jobId: p.jobId,
+    requester: key.id,
+    model: p.model,
+    maxTokens: p.maxTokens,
+    maxPromptTokens: p.maxPromptTokens,
+    maxCost: p.maxCost,
+    replyKey: b64u.encode(replyKey.publicKey),
+  };
   const envelope = sealRequest({
     header,
     plaintext: new TextEncoder().encode(JSON.stringify({ messages: [{ role: "user", content: prompt }] })),
@@ -39,7 +54,12 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
     const client = await t.client();
     const before = await getBalance(t.net.store, requesterAccount(client.account));
     // Act
-    const r = await client.ask({ model: MODEL, messages: [{ role: "user", content: "What is private inference?" }], maxTokens: 64, tiers: ["dev"] });
+    const r = await client.ask({
+      model: MODEL,
+      messages: [{ role: "user", content: "What is private inference?" }],
+      maxTokens: 64,
+      tiers: ["dev"],
+    });
     // Assess
     expect(r.text).toContain("not a real model");
     expect(r.text).toContain("What is private inference?");
@@ -59,9 +79,30 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
     const client = await t.client();
     const key = (client as any).opts.key;
     const { envelope, p, quote } = await prepareAndSeal(t, key);
-    const a = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope, quote }, { headers: { "idempotency-key": "same-key-123" } });
-    const b = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope, quote }, { headers: { "idempotency-key": "same-key-123" } });
-    const c = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope, quote }, { headers: { "idempotency-key": "other-key-456" } });
+    const a = await signedFetch(
+      t.net.url,
+      key,
+      "POST",
+      "/v1/jobs",
+      { envelope, quote },
+      { headers: { "idempotency-key": "same-key-123" } },
+    );
+    const b = await signedFetch(
+      t.net.url,
+      key,
+      "POST",
+      "/v1/jobs",
+      { envelope, quote },
+      { headers: { "idempotency-key": "same-key-123" } },
+    );
+    const c = await signedFetch(
+      t.net.url,
+      key,
+      "POST",
+      "/v1/jobs",
+      { envelope, quote },
+      { headers: { "idempotency-key": "other-key-456" } },
+    );
     expect(a.status).toBe(202);
     expect(b.status).toBe(202);
     expect(b.json.jobId).toBe(a.json.jobId);
@@ -79,7 +120,14 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
     const client = await t.client();
     const key = (client as any).opts.key;
     const { envelope, quote } = await prepareAndSeal(t, key);
-    const r = await signedFetch(t.net.url, key, "POST", "/v1/jobs?wait=10", { envelope, quote }, { headers: { "idempotency-key": "submit-wait-1" } });
+    const r = await signedFetch(
+      t.net.url,
+      key,
+      "POST",
+      "/v1/jobs?wait=10",
+      { envelope, quote },
+      { headers: { "idempotency-key": "submit-wait-1" } },
+    );
     expect(r.status).toBe(202);
     expect(r.json.status).toBe("completed");
     expect(r.json.reply).toBeDefined();
@@ -91,8 +139,22 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
     const key = (client as any).opts.key;
     const one = await prepareAndSeal(t, key);
     const two = await prepareAndSeal(t, key);
-    await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope: one.envelope, quote: one.quote }, { headers: { "idempotency-key": "reused-key-1" } });
-    const r = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope: two.envelope, quote: two.quote }, { headers: { "idempotency-key": "reused-key-1" } });
+    await signedFetch(
+      t.net.url,
+      key,
+      "POST",
+      "/v1/jobs",
+      { envelope: one.envelope, quote: one.quote },
+      { headers: { "idempotency-key": "reused-key-1" } },
+    );
+    const r = await signedFetch(
+      t.net.url,
+      key,
+      "POST",
+      "/v1/jobs",
+      { envelope: two.envelope, quote: two.quote },
+      { headers: { "idempotency-key": "reused-key-1" } },
+    );
     expect(r.status).toBe(422);
     expect(r.json.error.code).toBe("idempotency_key_reused");
   });
@@ -107,7 +169,9 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
     const worker = t.agents.find((a) => a.workerId === done.json.workerId)!;
     const earned = (await getBalance(t.net.store, workerAccount(worker.workerId))).available;
     // the same result again, through the worker's own signed client
-    const again = await worker.api.request(API.postResult, { body: { kind: "completed", jobId: p.jobId, attempt: done.json.attempt, reply: done.json.reply, receipt: done.json.receipt } });
+    const again = await worker.api.request(API.postResult, {
+      body: { kind: "completed", jobId: p.jobId, attempt: done.json.attempt, reply: done.json.reply, receipt: done.json.receipt },
+    });
     expect(again.duplicate).toBe(true);
     // the same queue message delivered twice
     expect(await handleMatchingMessage(t.net.deps, { type: "lease", jobId: p.jobId, attempt: 0 })).toBe("stale");
@@ -119,7 +183,11 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
   it("issue 9 #11: a path that does not percent-decode is a 400 with a code, only an oversize body is a 413", async () => {
     // Act
     const malformed = await fetch(`${t.net.url}/v1/jobs/%E0%A4%A`);
-    const oversize = await fetch(`${t.net.url}/v1/jobs/prepare`, { method: "POST", headers: { "content-type": "application/json" }, body: "x".repeat(1024 * 1024 + 1) });
+    const oversize = await fetch(`${t.net.url}/v1/jobs/prepare`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "x".repeat(1024 * 1024 + 1),
+    });
     // Assess
     expect(malformed.status).toBe(400);
     expect(((await malformed.json()) as any).error.code).toBe("malformed_path");
@@ -154,7 +222,9 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
     expect([replay.status, replay.json.error.code]).toEqual([401, "replayed_request"]);
     // a signature made for one path does not open another
     const { apiHostOf, signRequest } = await import("../core/crypto/request-auth");
-    const forged = await signedFetch(t.net.url, key, "GET", "/v1/account", undefined, { auth: signRequest(key, { method: "GET", path: "/v1/models", host: apiHostOf(t.net.url) }) });
+    const forged = await signedFetch(t.net.url, key, "GET", "/v1/account", undefined, {
+      auth: signRequest(key, { method: "GET", path: "/v1/models", host: apiHostOf(t.net.url) }),
+    });
     expect([forged.status, forged.json.error.code]).toEqual([401, "bad_signature"]);
     // someone else's job
     const r = await client.ask({ model: MODEL, messages: [{ role: "user", content: "mine" }], tiers: ["dev"] });
@@ -168,10 +238,22 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
 
   it("unknown model and insufficient funds get their own errors and hold nothing", async () => {
     const key = generateSigningKey();
-    const unknown = await signedFetch(t.net.url, key, "POST", "/v1/jobs/prepare", { model: "no-such-model", maxTokens: 8, maxPromptTokens: 8, tiers: ["dev"] });
+    const unknown = await signedFetch(t.net.url, key, "POST", "/v1/jobs/prepare", {
+      model: "no-such-model",
+      maxTokens: 8,
+      maxPromptTokens: 8,
+      tiers: ["dev"],
+    });
     expect([unknown.status, unknown.json.error.code]).toEqual([404, "unknown_model"]);
     const { envelope, quote } = await prepareAndSeal(t, key); // never funded
-    const poor = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope, quote }, { headers: { "idempotency-key": "poor-key-01" } });
+    const poor = await signedFetch(
+      t.net.url,
+      key,
+      "POST",
+      "/v1/jobs",
+      { envelope, quote },
+      { headers: { "idempotency-key": "poor-key-01" } },
+    );
     expect([poor.status, poor.json.error.code]).toEqual([402, "insufficient_funds"]);
     expect(poor.json.error.message).toMatch(/deposit/);
     const bal = await getBalance(t.net.store, requesterAccount(key.id));
@@ -183,7 +265,14 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
     const key = (client as any).opts.key;
     const { envelope, quote } = await prepareAndSeal(t, key);
     const tampered = { ...envelope, header: { ...envelope.header, maxTokens: envelope.header.maxTokens + 1 } };
-    const r = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope: tampered, quote }, { headers: { "idempotency-key": "tamper-key-1" } });
+    const r = await signedFetch(
+      t.net.url,
+      key,
+      "POST",
+      "/v1/jobs",
+      { envelope: tampered, quote },
+      { headers: { "idempotency-key": "tamper-key-1" } },
+    );
     expect([r.status, r.json.error.code]).toEqual([400, "invalid_request"]);
     expect(r.json.error.message).toContain("maxTokens");
   });
@@ -191,7 +280,9 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
   it("serves GET /openapi.json generated from the schemas, and GET /v1/models with live counts and prices", async () => {
     const doc = (await (await fetch(`${t.net.url}/openapi.json`)).json()) as any;
     expect(doc.openapi).toBe("3.1.0");
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/jobs/prepare", "/v1/jobs", "/v1/jobs/{id}", "/v1/agents", "/v1/agent/results", "/v1/models"]));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(["/v1/jobs/prepare", "/v1/jobs", "/v1/jobs/{id}", "/v1/agents", "/v1/agent/results", "/v1/models"]),
+    );
     const models = (await (await fetch(`${t.net.url}/v1/models`)).json()) as any;
     const m = models.models.find((x: { model: string }) => x.model === MODEL);
     expect(m.workers).toBe(2);
@@ -245,7 +336,9 @@ describe("failover and privacy", () => {
       await t.net.store.transact([{ op: "put", table: "quotes", item: planted }]);
       const found = scanForCanary(canary, sources());
       await t.net.store.transact([{ op: "delete", table: "quotes", key: { pk: planted.pk, sk: planted.sk } }]);
-      expect(found.map((h) => h.source)).toEqual(expect.arrayContaining(["store table quotes", expect.stringMatching(/^file .*data\.mdb$/)]));
+      expect(found.map((h) => h.source)).toEqual(
+        expect.arrayContaining(["store table quotes", expect.stringMatching(/^file .*data\.mdb$/)]),
+      );
     } finally {
       await silent.stop();
     }
@@ -259,7 +352,14 @@ describe("failover and privacy", () => {
       const before = await getBalance(t.net.store, requesterAccount(key.id));
       const { envelope, p, quote } = await prepareAndSeal(t, key, "nobody home", { candidates: 1 });
       expect(p.candidates[0]!.workerId).toBe(silent.workerId);
-      const sub = await signedFetch(t.net.url, key, "POST", "/v1/jobs", { envelope, quote }, { headers: { "idempotency-key": "expire-key-1" } });
+      const sub = await signedFetch(
+        t.net.url,
+        key,
+        "POST",
+        "/v1/jobs",
+        { envelope, quote },
+        { headers: { "idempotency-key": "expire-key-1" } },
+      );
       expect(sub.status).toBe(202);
       const held = await getBalance(t.net.store, requesterAccount(key.id));
       expect(held.held).toBe(BigInt(p.maxCost));
@@ -280,7 +380,8 @@ describe("liveness", () => {
     const t = await startTestNet({ agents: [{ priceBps: 10_000 }] });
     try {
       const extra = await startSilentAgent(t.net.url, 9_000);
-      const count = async () => ((await (await fetch(`${t.net.url}/v1/models`)).json()) as any).models.find((m: { model: string }) => m.model === MODEL).workers;
+      const count = async () =>
+        ((await (await fetch(`${t.net.url}/v1/models`)).json()) as any).models.find((m: { model: string }) => m.model === MODEL).workers;
       expect(await count()).toBe(2);
       // Act
       await extra.stop();

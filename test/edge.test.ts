@@ -62,21 +62,32 @@ describe("edge/node: node:http as a thin mapper", () => {
     try {
       // Act
       const text = await new Promise<string>((resolve, reject) => {
-        const req = request(`${url}/v1/x%2Fy?b=2&a=%20&b=3`, { method: "POST", headers: { "X-Mixed-Case": "v", host: "evil.example" } }, (res) => {
-          let got = "";
-          res.setEncoding("utf8");
-          res.on("data", (c: string) => {
-            got += c;
-            if (got === "first;") firstArrived();
-          });
-          res.on("end", () => resolve(got));
-        });
+        const req = request(
+          `${url}/v1/x%2Fy?b=2&a=%20&b=3`,
+          { method: "POST", headers: { "X-Mixed-Case": "v", host: "evil.example" } },
+          (res) => {
+            let got = "";
+            res.setEncoding("utf8");
+            res.on("data", (c: string) => {
+              got += c;
+              if (got === "first;") firstArrived();
+            });
+            res.on("end", () => resolve(got));
+          },
+        );
         req.on("error", reject);
         req.end("hello");
       });
       // Assess
       expect(text).toBe("first;second");
-      expect(seen).toMatchObject({ method: "POST", path: "/v1/x%2Fy", rawQuery: "b=2&a=%20&b=3", query: { a: " ", b: "3" }, body: "hello", host: apiHost });
+      expect(seen).toMatchObject({
+        method: "POST",
+        path: "/v1/x%2Fy",
+        rawQuery: "b=2&a=%20&b=3",
+        query: { a: " ", b: "3" },
+        body: "hello",
+        host: apiHost,
+      });
       expect(seen!.headers["x-mixed-case"]).toBe("v");
       expect(apiHost).toBe(new URL(url).host);
     } finally {
@@ -114,7 +125,9 @@ describe("edge/node: node:http as a thin mapper", () => {
 /** Every module specifier imported by a file (static, dynamic and type-only imports). */
 function importsOf(file: string): string[] {
   const src = readFileSync(file, "utf8");
-  return [...src.matchAll(/(?:^|\n)\s*(?:import|export)\b[^"'`;]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g)].map((m) => (m[1] ?? m[2])!);
+  return [...src.matchAll(/(?:^|\n)\s*(?:import|export)\b[^"'`;]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g)].map(
+    (m) => (m[1] ?? m[2])!,
+  );
 }
 
 /** The files reachable from `entry` through relative imports, and the packages they import. */

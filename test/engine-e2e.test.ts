@@ -57,7 +57,9 @@ describe("agent with an OpenAI-compatible engine", () => {
     await client.faucet(1_000_000_000n);
     engine.setBehaviour("error-500");
     try {
-      const err = await client.ask({ model: "llama-3-8b-instruct", messages: [{ role: "user", content: "hi" }], maxTokens: 8, tiers: ["dev"], candidates: 1 }).catch((e) => e);
+      const err = await client
+        .ask({ model: "llama-3-8b-instruct", messages: [{ role: "user", content: "hi" }], maxTokens: 8, tiers: ["dev"], candidates: 1 })
+        .catch((e) => e);
       expect((err as { code?: string }).code).toBe("job_failed");
       expect(await client.balance()).toMatchObject({ available: "1000000000", held: "0" });
     } finally {

@@ -25,7 +25,12 @@ const SILENT_MODEL = "silent-model-1";
  * - "other-keys": answers with evidence that binds the requester's nonce but a different HPKE key;
  * - "silent": never takes anything off its queue (tests answer for it by hand).
  */
-async function startOddAgent(apiUrl: string, mode: "replay" | "other-keys" | "silent", model: string, priceBps: number): Promise<RunningAgent> {
+async function startOddAgent(
+  apiUrl: string,
+  mode: "replay" | "other-keys" | "silent",
+  model: string,
+  priceBps: number,
+): Promise<RunningAgent> {
   const signingKey = generateSigningKey();
   const kemKey = generateKemKey();
   const honest = makeAttester({ tier: "dev", signingKey, kemKey });
@@ -76,7 +81,10 @@ describe("requester-issued attestation challenges (real HTTP on 127.0.0.1)", () 
     const registered = await t.net.store.get<WorkerItem>("workers", { pk: worker.workerId, sk: "worker" });
 
     // Act
-    const asked = await signedFetch(t.net.url, requester, "POST", "/v1/attestations", { workerId: worker.workerId, nonce: b64u.encode(nonce) });
+    const asked = await signedFetch(t.net.url, requester, "POST", "/v1/attestations", {
+      workerId: worker.workerId,
+      nonce: b64u.encode(nonce),
+    });
     const got = await signedFetch(t.net.url, requester, "GET", `/v1/attestations/${asked.json.challengeId}?wait=10`);
 
     // Assess
@@ -89,7 +97,13 @@ describe("requester-issued attestation challenges (real HTTP on 127.0.0.1)", () 
     expect(view.attestation!.nonce).toBe(b64u.encode(nonce));
     expect(view.attestation!.nonce).not.toBe(registered!.attestation.nonce);
     expect(view.attestation!.hpkePublicKey).toBe(registered!.hpkePublicKey);
-    const verdict = await verifyAttestation(view.attestation!, { policy: loadPolicy(), now: Date.now(), expectedNonce: nonce, allowDev: true, allowNone: false });
+    const verdict = await verifyAttestation(view.attestation!, {
+      policy: loadPolicy(),
+      now: Date.now(),
+      expectedNonce: nonce,
+      allowDev: true,
+      allowNone: false,
+    });
     expect(verdict).toMatchObject({ ok: true, tier: "dev" });
   });
 
@@ -139,8 +153,14 @@ describe("requester-issued attestation challenges (real HTTP on 127.0.0.1)", () 
     const stranger = generateSigningKey();
 
     // Act
-    const byOtherWorker = await signedFetch(t.net.url, intruder.api.key, "POST", "/v1/agent/attestations", { challengeId: asked.json.challengeId, attestation: intruderDoc });
-    const byStranger = await signedFetch(t.net.url, stranger, "POST", "/v1/agent/attestations", { challengeId: asked.json.challengeId, attestation: intruderDoc });
+    const byOtherWorker = await signedFetch(t.net.url, intruder.api.key, "POST", "/v1/agent/attestations", {
+      challengeId: asked.json.challengeId,
+      attestation: intruderDoc,
+    });
+    const byStranger = await signedFetch(t.net.url, stranger, "POST", "/v1/agent/attestations", {
+      challengeId: asked.json.challengeId,
+      attestation: intruderDoc,
+    });
     const view = await signedFetch(t.net.url, requester, "GET", `/v1/attestations/${asked.json.challengeId}`);
 
     // Assess
@@ -157,16 +177,31 @@ describe("requester-issued attestation challenges (real HTTP on 127.0.0.1)", () 
     // Prepare
     const requester = generateSigningKey();
     const nonce = randomBytes(32);
-    const asked = await signedFetch(t.net.url, requester, "POST", "/v1/attestations", { workerId: silent.workerId, nonce: b64u.encode(nonce) });
+    const asked = await signedFetch(t.net.url, requester, "POST", "/v1/attestations", {
+      workerId: silent.workerId,
+      nonce: b64u.encode(nonce),
+    });
     const silentKey = silent.api.key;
     const doc = await makeAttester({ tier: "dev", signingKey: silentKey, kemKey: generateKemKey() })(nonce);
     const foreignDoc = await makeAttester({ tier: "dev", signingKey: generateSigningKey(), kemKey: generateKemKey() })(nonce);
 
     // Act
-    const wrongKey = await signedFetch(t.net.url, silentKey, "POST", "/v1/agent/attestations", { challengeId: asked.json.challengeId, attestation: foreignDoc });
-    const first = await signedFetch(t.net.url, silentKey, "POST", "/v1/agent/attestations", { challengeId: asked.json.challengeId, attestation: doc });
-    const retry = await signedFetch(t.net.url, silentKey, "POST", "/v1/agent/attestations", { challengeId: asked.json.challengeId, attestation: doc });
-    const other = await signedFetch(t.net.url, silentKey, "POST", "/v1/agent/attestations", { challengeId: asked.json.challengeId, attestation: { ...doc, issuedAt: doc.issuedAt + 1 } });
+    const wrongKey = await signedFetch(t.net.url, silentKey, "POST", "/v1/agent/attestations", {
+      challengeId: asked.json.challengeId,
+      attestation: foreignDoc,
+    });
+    const first = await signedFetch(t.net.url, silentKey, "POST", "/v1/agent/attestations", {
+      challengeId: asked.json.challengeId,
+      attestation: doc,
+    });
+    const retry = await signedFetch(t.net.url, silentKey, "POST", "/v1/agent/attestations", {
+      challengeId: asked.json.challengeId,
+      attestation: doc,
+    });
+    const other = await signedFetch(t.net.url, silentKey, "POST", "/v1/agent/attestations", {
+      challengeId: asked.json.challengeId,
+      attestation: { ...doc, issuedAt: doc.issuedAt + 1 },
+    });
     const view = await signedFetch(t.net.url, requester, "GET", `/v1/attestations/${asked.json.challengeId}`);
 
     // Assess
@@ -185,7 +220,10 @@ describe("requester-issued attestation challenges (real HTTP on 127.0.0.1)", () 
     // Prepare
     const requester = generateSigningKey();
     const stranger = generateSigningKey();
-    const asked = await signedFetch(t.net.url, requester, "POST", "/v1/attestations", { workerId: t.agents[0]!.workerId, nonce: newNonce() });
+    const asked = await signedFetch(t.net.url, requester, "POST", "/v1/attestations", {
+      workerId: t.agents[0]!.workerId,
+      nonce: newNonce(),
+    });
 
     // Act
     const byStranger = await signedFetch(t.net.url, stranger, "GET", `/v1/attestations/${asked.json.challengeId}`);
@@ -204,8 +242,14 @@ describe("requester-issued attestation challenges (real HTTP on 127.0.0.1)", () 
 
   it("challenges for unknown workers are 404 unknown_worker; a nonce that is not 32 bytes is 400 naming body.nonce", async () => {
     const requester = generateSigningKey();
-    const unknown = await signedFetch(t.net.url, requester, "POST", "/v1/attestations", { workerId: generateSigningKey().id, nonce: newNonce() });
-    const short = await signedFetch(t.net.url, requester, "POST", "/v1/attestations", { workerId: t.agents[0]!.workerId, nonce: b64u.encode(randomBytes(16)) });
+    const unknown = await signedFetch(t.net.url, requester, "POST", "/v1/attestations", {
+      workerId: generateSigningKey().id,
+      nonce: newNonce(),
+    });
+    const short = await signedFetch(t.net.url, requester, "POST", "/v1/attestations", {
+      workerId: t.agents[0]!.workerId,
+      nonce: b64u.encode(randomBytes(16)),
+    });
     expect(unknown.status).toBe(404);
     expect(unknown.json.error.code).toBe("unknown_worker");
     expect(short.status).toBe(400);
@@ -238,7 +282,15 @@ describe("requester-issued attestation challenges (real HTTP on 127.0.0.1)", () 
     const client = await t.client();
 
     // Act
-    const r = await client.ask({ model: MODEL, messages: [{ role: "user", content: "fresh please" }], maxTokens: 32, tiers: ["dev"], candidates: 3, freshAttestation: true, freshAttestationTimeoutMs: 20_000 });
+    const r = await client.ask({
+      model: MODEL,
+      messages: [{ role: "user", content: "fresh please" }],
+      maxTokens: 32,
+      tiers: ["dev"],
+      candidates: 3,
+      freshAttestation: true,
+      freshAttestationTimeoutMs: 20_000,
+    });
 
     // Assess
     expect(r.text).toContain("fresh please");
@@ -257,7 +309,14 @@ describe("requester-issued attestation challenges (real HTTP on 127.0.0.1)", () 
 
     // Act
     const err = await client
-      .ask({ model: FORGER_MODEL, messages: [{ role: "user", content: "hi" }], maxTokens: 16, tiers: ["dev"], freshAttestation: true, freshAttestationTimeoutMs: 20_000 })
+      .ask({
+        model: FORGER_MODEL,
+        messages: [{ role: "user", content: "hi" }],
+        maxTokens: 16,
+        tiers: ["dev"],
+        freshAttestation: true,
+        freshAttestationTimeoutMs: 20_000,
+      })
       .catch((e: unknown) => e);
 
     // Assess

@@ -36,11 +36,23 @@ describe("handler fuzz (issue 14)", () => {
     const unreached = all.map((r) => `${r.spec.method} ${r.spec.path}`).filter((k) => !((report.routes[k]?.reached ?? 0) > 0));
     expect(unreached, formatReport(report)).toEqual([]);
     // the money routes got past validation to their handlers many times, not once by luck
-    for (const k of ["POST /v1/jobs", "POST /v1/agent/results", "POST /v1/account/withdraw", "POST /v1/agents/voucher", "POST /v1/jobs/prepare"]) {
+    for (const k of [
+      "POST /v1/jobs",
+      "POST /v1/agent/results",
+      "POST /v1/account/withdraw",
+      "POST /v1/agents/voucher",
+      "POST /v1/jobs/prepare",
+    ]) {
       expect(report.routes[k]?.reached ?? 0, `${k}\n${formatReport(report)}`).toBeGreaterThanOrEqual(20);
     }
     // and the valid paths succeed, not only refusals
-    for (const [k, status] of [["POST /v1/jobs", "202"], ["POST /v1/agent/results", "200"], ["POST /v1/account/withdraw", "200"], ["POST /v1/agents/voucher", "200"], ["POST /v1/dev/wallet/deposit", "202"]] as const) {
+    for (const [k, status] of [
+      ["POST /v1/jobs", "202"],
+      ["POST /v1/agent/results", "200"],
+      ["POST /v1/account/withdraw", "200"],
+      ["POST /v1/agents/voucher", "200"],
+      ["POST /v1/dev/wallet/deposit", "202"],
+    ] as const) {
       expect(report.routes[k]?.statuses[status] ?? 0, `${k} ${status}\n${formatReport(report)}`).toBeGreaterThan(0);
     }
   }, 60_000);
@@ -68,7 +80,8 @@ describe("handler fuzz (issue 14)", () => {
         seed: 2,
         sabotage: (w) => {
           const transact = w.store.transact.bind(w.store);
-          w.store.transact = (ops: WriteOp[]) => transact(ops.filter((op) => !(op.op === "update" && op.table === "accounts" && op.key.pk === "ext:faucet")));
+          w.store.transact = (ops: WriteOp[]) =>
+            transact(ops.filter((op) => !(op.op === "update" && op.table === "accounts" && op.key.pk === "ext:faucet")));
         },
       });
       await expect(run).rejects.toThrow(/does not sum to zero/);
@@ -84,7 +97,11 @@ describe("handler fuzz (issue 14)", () => {
             const isHold = ops.some((op) => op.op === "put" && op.table === "ledger" && String(op.item.pk).startsWith("hold:"));
             return transact(
               isHold
-                ? ops.map((op) => (op.op === "update" && op.table === "accounts" && op.add?.held !== undefined ? { ...op, add: { available: BigInt(op.add.available as bigint) - 1n, held: BigInt(op.add.held as bigint) + 1n } } : op))
+                ? ops.map((op) =>
+                    op.op === "update" && op.table === "accounts" && op.add?.held !== undefined
+                      ? { ...op, add: { available: BigInt(op.add.available as bigint) - 1n, held: BigInt(op.add.held as bigint) + 1n } }
+                      : op,
+                  )
                 : ops,
             );
           };

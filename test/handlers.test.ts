@@ -37,7 +37,13 @@ function makeDeps(over: Partial<CoreDeps["config"]> = {}) {
 function signed(event: APIGatewayProxyEventV2, key: SigningKeyPair, body = event.body ?? ""): APIGatewayProxyEventV2 {
   const path = event.rawPath + (event.rawQueryString ? `?${event.rawQueryString}` : "");
   const idempotencyKey = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === "idempotency-key")?.[1];
-  const auth = signRequest(key, { method: event.requestContext.http.method, path, body, host: event.requestContext.domainName, idempotencyKey });
+  const auth = signRequest(key, {
+    method: event.requestContext.http.method,
+    path,
+    body,
+    host: event.requestContext.domainName,
+    idempotencyKey,
+  });
   return { ...event, body, headers: { ...event.headers, "x-cocoon-auth": auth } };
 }
 
@@ -61,7 +67,10 @@ describe("HTTP handlers (API Gateway v2 events)", () => {
     const unsigned = await handler(fixture("apigw-prepare.json"), context);
     expect(unsigned.statusCode).toBe(401);
     expect(JSON.parse(unsigned.body!).error.code).toBe("missing_auth");
-    const bad = await handler(signed(fixture("apigw-prepare.json"), generateSigningKey(), JSON.stringify({ model: "", maxTokens: -1 })), context);
+    const bad = await handler(
+      signed(fixture("apigw-prepare.json"), generateSigningKey(), JSON.stringify({ model: "", maxTokens: -1 })),
+      context,
+    );
     const err = JSON.parse(bad.body!).error;
     expect(bad.statusCode).toBe(400);
     expect(err.code).toBe("invalid_request");
@@ -90,7 +99,11 @@ describe("HTTP handlers (API Gateway v2 events)", () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...posts), fc.jsonValue(), async (r, value) => {
         const base = fixture<APIGatewayProxyEventV2>("apigw-prepare.json");
-        const event: APIGatewayProxyEventV2 = { ...base, rawPath: r.spec.path, requestContext: { ...base.requestContext, http: { ...base.requestContext.http, path: r.spec.path } } };
+        const event: APIGatewayProxyEventV2 = {
+          ...base,
+          rawPath: r.spec.path,
+          requestContext: { ...base.requestContext, http: { ...base.requestContext.http, path: r.spec.path } },
+        };
         const res = await lambdaHandler(r, async () => deps)(signed(event, key, JSON.stringify(value)), context);
         expect(res.statusCode ?? 0).toBeGreaterThanOrEqual(200);
         expect(res.statusCode ?? 0).toBeLessThan(500);
@@ -114,7 +127,13 @@ describe("the typed HTTP edge on Lambda (API Gateway v2 and function URLs)", () 
       rawQueryString: "",
       headers: { host: domainName, ...headers },
       body: undefined,
-      requestContext: { ...base.requestContext, routeKey: "$default", domainName, domainPrefix: "abcdefghijklmnopqrstuvwxyz012345", http: { ...base.requestContext.http, method, path: rawPath } },
+      requestContext: {
+        ...base.requestContext,
+        routeKey: "$default",
+        domainName,
+        domainPrefix: "abcdefghijklmnopqrstuvwxyz012345",
+        http: { ...base.requestContext.http, method, path: rawPath },
+      },
     };
   };
 
@@ -170,7 +189,8 @@ describe("the typed HTTP edge on Lambda (API Gateway v2 and function URLs)", () 
     const key = generateSigningKey();
     const base = fixture<APIGatewayProxyEventV2>("apigw-prepare.json");
     const body = JSON.stringify({ amount: "1", to: "0:" + "0".repeat(64) });
-    const at = (headers: Record<string, string>) => signed({ ...base, rawPath: "/v1/account/withdraw", headers: { ...base.headers, ...headers } }, key, body);
+    const at = (headers: Record<string, string>) =>
+      signed({ ...base, rawPath: "/v1/account/withdraw", headers: { ...base.headers, ...headers } }, key, body);
     const handler = lambdaHandler(route("/v1/account/withdraw"), async () => deps);
     // Act
     const missing = await handler(at({}), context);
@@ -189,12 +209,19 @@ describe("the typed HTTP edge on Lambda (API Gateway v2 and function URLs)", () 
     const { deps } = makeDeps();
     // Act
     const base = fixture<APIGatewayProxyEventV2>("apigw-prepare.json");
-    const event = { ...base, rawPath: "/openapi.json", body: undefined, requestContext: { ...base.requestContext, http: { ...base.requestContext.http, method: "GET" } } };
+    const event = {
+      ...base,
+      rawPath: "/openapi.json",
+      body: undefined,
+      requestContext: { ...base.requestContext, http: { ...base.requestContext.http, method: "GET" } },
+    };
     const res = await lambdaHandler(openapiRoute, async () => deps)(event, context);
     const doc = JSON.parse(res.body!);
     // Assess
     const header = (path: string, method: string) =>
-      (doc.paths[path][method].parameters ?? []).filter((p: { in: string; name: string }) => p.in === "header" && p.name.toLowerCase() === "idempotency-key");
+      (doc.paths[path][method].parameters ?? []).filter(
+        (p: { in: string; name: string }) => p.in === "header" && p.name.toLowerCase() === "idempotency-key",
+      );
     const submit = header("/v1/jobs", "post");
     const withdraw = header("/v1/account/withdraw", "post");
     expect(res.statusCode).toBe(200);
@@ -204,7 +231,9 @@ describe("the typed HTTP edge on Lambda (API Gateway v2 and function URLs)", () 
     expect(withdraw).toEqual(submit);
     expect(header("/v1/account/faucet", "post")[0]).toMatchObject({ required: false, schema: submit[0].schema });
     expect(doc.components.securitySchemes.cocoonSignature).toMatchObject({ type: "apiKey", in: "header", name: "x-cocoon-auth" });
-    const everyParam = Object.values(doc.paths).flatMap((ops) => Object.values(ops as Record<string, { parameters?: Array<{ name: string }> }>).flatMap((op) => op.parameters ?? []));
+    const everyParam = Object.values(doc.paths).flatMap((ops) =>
+      Object.values(ops as Record<string, { parameters?: Array<{ name: string }> }>).flatMap((op) => op.parameters ?? []),
+    );
     expect(everyParam.some((p) => p.name.toLowerCase() === "x-cocoon-auth")).toBe(false);
     expect(buildOpenApi().paths["/v1/jobs"]?.post).toMatchObject({ security: [{ cocoonSignature: [] }] });
   });

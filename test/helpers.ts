@@ -28,7 +28,19 @@ export async function signedFetch(
   const text = o.rawBody ?? (body === undefined ? "" : JSON.stringify(body));
   const headers: Record<string, string> = { ...(text ? { "content-type": "application/json" } : {}), ...o.headers };
   const idempotencyKey = Object.entries(headers).find(([k]) => k.toLowerCase() === "idempotency-key")?.[1];
-  const auth = o.auth ?? (key ? signRequest(key, { method, path, body: text, host: apiHostOf(url), idempotencyKey, ...(o.now !== undefined ? { now: o.now } : {}), ...(o.nonce ? { nonce: o.nonce } : {}) }) : undefined);
+  const auth =
+    o.auth ??
+    (key
+      ? signRequest(key, {
+          method,
+          path,
+          body: text,
+          host: apiHostOf(url),
+          idempotencyKey,
+          ...(o.now !== undefined ? { now: o.now } : {}),
+          ...(o.nonce ? { nonce: o.nonce } : {}),
+        })
+      : undefined);
   if (auth) headers["x-cocoon-auth"] = auth;
   const res = await fetch(url + path, { method, headers, ...(text ? { body: text } : {}) });
   const json = (await res.json()) as any;
@@ -100,7 +112,16 @@ export async function startSilentAgent(apiUrl: string, priceBps: number, log?: A
 export async function startAnsweringAgent(apiUrl: string, priceBps: number, log: AgentLog): Promise<RunningAgent> {
   const signingKey = generateSigningKey();
   const kemKey = generateKemKey();
-  return startAgent({ apiUrl, signingKey, kemKey, engine: createBuiltinEngine(), models: [{ model: MODEL, priceBps }], capacity: 4, attest: makeAttester({ tier: "dev", signingKey, kemKey }), log });
+  return startAgent({
+    apiUrl,
+    signingKey,
+    kemKey,
+    engine: createBuiltinEngine(),
+    models: [{ model: MODEL, priceBps }],
+    capacity: 4,
+    attest: makeAttester({ tier: "dev", signingKey, kemKey }),
+    log,
+  });
 }
 
 /** An agent log that keeps each line as JSON text in `lines`. */
@@ -133,7 +154,12 @@ const repoRoot = join(fileURLToPath(new URL(".", import.meta.url)), "..");
  * store, sandbox chain and watcher) in its own process, serving on 127.0.0.1. `port` 0 takes a
  * free one; pass the first start's port to come back on the same address.
  */
-export async function startCoordinatorProcess(o: { home: string; port?: number; env?: Record<string, string>; readyTimeoutMs?: number }): Promise<CoordinatorProcess> {
+export async function startCoordinatorProcess(o: {
+  home: string;
+  port?: number;
+  env?: Record<string, string>;
+  readyTimeoutMs?: number;
+}): Promise<CoordinatorProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", "local/main.ts"], {
     cwd: repoRoot,
     env: { ...process.env, COCOON_HOME: o.home, PORT: String(o.port ?? 0), COCOON_COORDINATOR_ONLY: "1", ...o.env },
@@ -189,7 +215,12 @@ export async function startCoordinatorProcess(o: { home: string; port?: number; 
 }
 
 /** Polls `check` every `everyMs` until it returns something other than undefined; throws once `timeoutMs` passed. */
-export async function pollUntil<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, everyMs = 50): Promise<T> {
+export async function pollUntil<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();

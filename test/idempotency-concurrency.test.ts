@@ -59,7 +59,10 @@ describe("submit: the same job, sent concurrently", () => {
     expect(new Set(answers.map((a) => a.text)).size).toBe(1);
     expect(answers[0]!.json).toMatchObject({ jobId: envelope.header.jobId });
     expect(movements(w, "hold")).toHaveLength(1);
-    expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n - BigInt(envelope.header.maxCost), held: BigInt(envelope.header.maxCost) });
+    expect(await w.balance(r.id)).toEqual({
+      available: 10_000_000_000n - BigInt(envelope.header.maxCost),
+      held: BigInt(envelope.header.maxCost),
+    });
   });
 
   it("6 separately signed submits with one Idempotency-Key at once: identical 202s, one hold", async () => {
@@ -134,10 +137,16 @@ describe("withdrawal: the same withdrawal requested concurrently", () => {
 
   it("one Idempotency-Key, different amounts at once: one withdrawal is issued, every other answer is 422 idempotency_key_reused", async () => {
     const { w, r } = await funded();
-    const answers = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => w.call(r, "POST", "/v1/account/withdraw", { amount: String(i * 100), to: TO }, { idempotencyKey: "withdraw-contested" })));
+    const answers = await Promise.all(
+      [1, 2, 3, 4, 5, 6].map((i) =>
+        w.call(r, "POST", "/v1/account/withdraw", { amount: String(i * 100), to: TO }, { idempotencyKey: "withdraw-contested" }),
+      ),
+    );
     const ok = answers.filter((a) => a.status === 200);
     expect(ok).toHaveLength(1);
-    expect(answers.filter((a) => a.status !== 200).map((a) => [a.status, a.json.error.code])).toEqual(Array(N - 1).fill([422, "idempotency_key_reused"]));
+    expect(answers.filter((a) => a.status !== 200).map((a) => [a.status, a.json.error.code])).toEqual(
+      Array(N - 1).fill([422, "idempotency_key_reused"]),
+    );
     expect(movements(w, "withdrawal")).toHaveLength(1);
     expect((await getBalance(w.store, pendingWithdrawalAccount(r.id))).available).toBe(BigInt(ok[0]!.json.amount));
   });

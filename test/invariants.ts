@@ -70,7 +70,8 @@ export async function checkInvariants(dataDir: string, o: { settled: boolean }):
     for (const [id, a] of accounts) {
       total += a.available + a.held;
       const r = replayed.get(id) ?? { available: 0n, held: 0n };
-      if (r.available !== a.available || r.held !== a.held) fail(`${id} is ${a.available}/${a.held} (available/held) but its movements add up to ${r.available}/${r.held}`);
+      if (r.available !== a.available || r.held !== a.held)
+        fail(`${id} is ${a.available}/${a.held} (available/held) but its movements add up to ${r.available}/${r.held}`);
     }
     for (const id of replayed.keys()) if (!accounts.has(id)) fail(`movements post to ${id}, which has no balance`);
     if (total !== 0n) fail(`the ledger sums to ${total}, not 0`);
@@ -107,7 +108,10 @@ export async function checkInvariants(dataDir: string, o: { settled: boolean }):
     for (const owner of owners) {
       const reserved = accounts.get(pendingWithdrawalAccount(owner)) ?? { available: 0n, held: 0n };
       const want = pending.get(owner) ?? 0n;
-      if (reserved.available !== want || reserved.held !== 0n) fail(`${pendingWithdrawalAccount(owner)} reserves ${reserved.available} (held ${reserved.held}), pending withdrawals sum to ${want}`);
+      if (reserved.available !== want || reserved.held !== 0n)
+        fail(
+          `${pendingWithdrawalAccount(owner)} reserves ${reserved.available} (held ${reserved.held}), pending withdrawals sum to ${want}`,
+        );
     }
 
     // the chain against the ledger
@@ -119,7 +123,9 @@ export async function checkInvariants(dataDir: string, o: { settled: boolean }):
       const cursor = await new StoreChainLedger(store).getCursor();
       const vaultState = await chain.blockchain.getContract(chain.vaultAddress);
       if (cursor && vaultState.lastTransactionLt < BigInt(cursor.lt)) {
-        fail(`the ledger read the vault up to lt ${cursor.lt}, the chain on disk ends at lt ${vaultState.lastTransactionLt}: it lost transactions the ledger reflects`);
+        fail(
+          `the ledger read the vault up to lt ${cursor.lt}, the chain on disk ends at lt ${vaultState.lastTransactionLt}: it lost transactions the ledger reflects`,
+        );
       }
       const vaultBalance = await chain.vaultBalance();
       const internal = [...accounts].filter(([id]) => !id.startsWith("ext:")).reduce((s, [, a]) => s + a.available + a.held, 0n);
@@ -130,7 +136,8 @@ export async function checkInvariants(dataDir: string, o: { settled: boolean }):
         for (const r of requesters) {
           const onChain = await chain.accountBalance(r);
           const inLedger = chainSide.get(r) ?? 0n;
-          if (onChain !== inLedger) fail(`requester ${r}: the vault records ${onChain}, the ledger's deposits minus withdrawals are ${inLedger}`);
+          if (onChain !== inLedger)
+            fail(`requester ${r}: the vault records ${onChain}, the ledger's deposits minus withdrawals are ${inLedger}`);
         }
       }
     }

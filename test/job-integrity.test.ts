@@ -65,9 +65,24 @@ describe("one job, many posts (in-memory store, real agents)", () => {
   async function sealedJob(): Promise<{ requester: SigningKeyPair; envelope: RequestEnvelope; header: EnvelopeHeader; quote: Quote }> {
     const requester = generateSigningKey();
     await applyMovement(store, faucetMovement(`t-${requester.id}`, requester.id, FUNDS, Date.now()));
-    const p = await prepareJob(net.deps, requester.id, { model: MODEL, maxTokens: 32, maxPromptTokens: 200, tiers: ["dev"], candidates: 1 });
+    const p = await prepareJob(net.deps, requester.id, {
+      model: MODEL,
+      maxTokens: 32,
+      maxPromptTokens: 200,
+      tiers: ["dev"],
+      candidates: 1,
+    });
     expect(p.candidates.map((c) => c.workerId)).toEqual([worker.agent.workerId]);
-    const header: EnvelopeHeader = { v: 1, jobId: p.jobId, requester: requester.id, model: p.model, maxTokens: p.maxTokens, maxPromptTokens: p.maxPromptTokens, maxCost: p.maxCost, replyKey: b64u.encode(generateKemKey().publicKey) };
+    const header: EnvelopeHeader = {
+      v: 1,
+      jobId: p.jobId,
+      requester: requester.id,
+      model: p.model,
+      maxTokens: p.maxTokens,
+      maxPromptTokens: p.maxPromptTokens,
+      maxCost: p.maxCost,
+      replyKey: b64u.encode(generateKemKey().publicKey),
+    };
     const envelope = sealRequest({
       header,
       plaintext: new TextEncoder().encode(JSON.stringify({ messages: [{ role: "user", content: "hi" }] })),
@@ -77,10 +92,28 @@ describe("one job, many posts (in-memory store, real agents)", () => {
   }
 
   /** What the held worker would post for the job: a sealed answer and its signed receipt. */
-  function result(envelope: RequestEnvelope, text: string, usage = { promptTokens: 5, completionTokens: 7 }): Extract<ResultRequest, { kind: "completed" }> {
+  function result(
+    envelope: RequestEnvelope,
+    text: string,
+    usage = { promptTokens: 5, completionTokens: 7 },
+  ): Extract<ResultRequest, { kind: "completed" }> {
     const h = envelope.header;
-    const reply = sealReply(h, worker.agent.workerId, new TextEncoder().encode(JSON.stringify({ text, usage, engine: "test", finishReason: "stop" })));
-    const body = { v: 1 as const, jobId: h.jobId, workerId: worker.agent.workerId, model: h.model, requestHash: requestHash(envelope), replyHash: replyHash(reply), usage, measurement: worker.agent.measurement, finishedAt: Date.now() };
+    const reply = sealReply(
+      h,
+      worker.agent.workerId,
+      new TextEncoder().encode(JSON.stringify({ text, usage, engine: "test", finishReason: "stop" })),
+    );
+    const body = {
+      v: 1 as const,
+      jobId: h.jobId,
+      workerId: worker.agent.workerId,
+      model: h.model,
+      requestHash: requestHash(envelope),
+      replyHash: replyHash(reply),
+      usage,
+      measurement: worker.agent.measurement,
+      finishedAt: Date.now(),
+    };
     return { kind: "completed", jobId: h.jobId, attempt: 0, reply, receipt: signReceipt(body, worker.signingKey) };
   }
 
@@ -90,9 +123,13 @@ describe("one job, many posts (in-memory store, real agents)", () => {
     // Prepare
     const { requester, envelope, quote } = await sealedJob();
     // Act
-    const all = await Promise.allSettled(Array.from({ length: 5 }, () => submitJob(net.deps, requester.id, envelope, "one-key-for-five", quote)));
+    const all = await Promise.allSettled(
+      Array.from({ length: 5 }, () => submitJob(net.deps, requester.id, envelope, "one-key-for-five", quote)),
+    );
     // Assess
-    expect(all.map((r) => (r.status === "fulfilled" ? r.value.jobId : `${(r.reason as { code?: string }).code}`))).toEqual(Array(5).fill(envelope.header.jobId));
+    expect(all.map((r) => (r.status === "fulfilled" ? r.value.jobId : `${(r.reason as { code?: string }).code}`))).toEqual(
+      Array(5).fill(envelope.header.jobId),
+    );
     expect(all.filter((r) => r.status === "fulfilled" && !r.value.replayed)).toHaveLength(1);
     const bal = await getBalance(store, requesterAccount(requester.id));
     expect(bal.held).toBe(BigInt(envelope.header.maxCost));
@@ -177,13 +214,21 @@ describe("one job, many posts (in-memory store, real agents)", () => {
     };
     try {
       // Act
-      const failed = await postResult(net.deps, worker.agent.workerId, { kind: "failed", jobId: envelope.header.jobId, attempt: 0, code: "engine_error" }).catch((e) => e);
+      const failed = await postResult(net.deps, worker.agent.workerId, {
+        kind: "failed",
+        jobId: envelope.header.jobId,
+        attempt: 0,
+        code: "engine_error",
+      }).catch((e) => e);
       // Assess
       expect(settled?.duplicate).toBe(false);
       expect(failed).toMatchObject({ status: 409, code: "stale_attempt" });
       expect(await ledgerItem(`refund:${envelope.header.jobId}`)).toBeUndefined();
       expect(await store.get("jobs", { pk: envelope.header.jobId, sk: "failure#0" })).toBeUndefined();
-      expect(await getBalance(store, requesterAccount(requester.id))).toMatchObject({ held: 0n, available: FUNDS - BigInt(settled!.cost!) });
+      expect(await getBalance(store, requesterAccount(requester.id))).toMatchObject({
+        held: 0n,
+        available: FUNDS - BigInt(settled!.cost!),
+      });
       expect((await getJob(net.deps, requester.id, envelope.header.jobId)).status).toBe("completed");
     } finally {
       store.transact = transact;
@@ -199,7 +244,12 @@ describe("one job, many posts (in-memory store, real agents)", () => {
     const transact = store.transact;
     store.transact = async (ops: WriteOp[]) => {
       if (!refunded && ops.some((op) => op.op === "put" && op.table === "ledger" && op.item.pk === `settle:${envelope.header.jobId}`)) {
-        refunded = await postResult(net.deps, worker.agent.workerId, { kind: "failed", jobId: envelope.header.jobId, attempt: 0, code: "engine_error" });
+        refunded = await postResult(net.deps, worker.agent.workerId, {
+          kind: "failed",
+          jobId: envelope.header.jobId,
+          attempt: 0,
+          code: "engine_error",
+        });
       }
       return transact(ops);
     };
@@ -223,9 +273,15 @@ describe("one job, many posts (in-memory store, real agents)", () => {
     await submitJob(net.deps, requester.id, envelope, "double-fail-1", quote);
     const report = { kind: "failed" as const, jobId: envelope.header.jobId, attempt: 0, code: "engine_error" as const };
     // Act
-    const both = await Promise.allSettled([postResult(net.deps, worker.agent.workerId, report), postResult(net.deps, worker.agent.workerId, report)]);
+    const both = await Promise.allSettled([
+      postResult(net.deps, worker.agent.workerId, report),
+      postResult(net.deps, worker.agent.workerId, report),
+    ]);
     // Assess
-    expect(both.map((r) => (r.status === "fulfilled" ? r.value.status : (r.reason as { code: string }).code)).sort()).toEqual(["refunded", "stale_attempt"]);
+    expect(both.map((r) => (r.status === "fulfilled" ? r.value.status : (r.reason as { code: string }).code)).sort()).toEqual([
+      "refunded",
+      "stale_attempt",
+    ]);
     expect(await getBalance(store, requesterAccount(requester.id))).toMatchObject({ held: 0n, available: FUNDS });
     expect(both.some((r) => r.status === "rejected" && r.reason instanceof ConditionFailedError)).toBe(false);
   });
@@ -245,14 +301,25 @@ describe("a failing engine (issue 9 #12)", () => {
       },
     };
     const agentLogs: string[] = [];
-    const agent = await startAgent({ apiUrl: t.net.url, signingKey, kemKey, engine: failing, models: [{ model: MODEL }], attest: makeAttester({ tier: "dev", signingKey, kemKey }), heartbeatMs: 1000, log: agentLogTo(agentLogs) });
+    const agent = await startAgent({
+      apiUrl: t.net.url,
+      signingKey,
+      kemKey,
+      engine: failing,
+      models: [{ model: MODEL }],
+      attest: makeAttester({ tier: "dev", signingKey, kemKey }),
+      heartbeatMs: 1000,
+      log: agentLogTo(agentLogs),
+    });
     const canary = randomCanary();
     let err;
     let balance;
     try {
       const client = await t.client();
       // Act
-      err = await client.ask({ model: MODEL, messages: [{ role: "user", content: `tell me ${canary}` }], maxTokens: 16, tiers: ["dev"], candidates: 1 }).catch((e) => e);
+      err = await client
+        .ask({ model: MODEL, messages: [{ role: "user", content: `tell me ${canary}` }], maxTokens: 16, tiers: ["dev"], candidates: 1 })
+        .catch((e) => e);
       balance = await client.balance();
     } finally {
       await agent.stop();
@@ -260,13 +327,20 @@ describe("a failing engine (issue 9 #12)", () => {
     }
     // Assess: the coordinator learnt a code only: no form of the canary (UTF-8, UTF-16, base64,
     // base64url, hex: test/canary.ts) in its logs, queue messages or store files, nor in the agent's log
-    const sources = () => [...lineSources("coordinator log", t.logs), ...lineSources("queue message", t.sent), ...lineSources("agent log", agentLogs), ...dirSources(t.net.dataDir)];
+    const sources = () => [
+      ...lineSources("coordinator log", t.logs),
+      ...lineSources("queue message", t.sent),
+      ...lineSources("agent log", agentLogs),
+      ...dirSources(t.net.dataDir),
+    ];
     expect(agentLogs.some((l) => l.includes("job failed") && l.includes("engine_error"))).toBe(true);
     expectNoCanary(canary, sources());
     expect(t.logs.some((l) => l.includes("worker reported failure") && l.includes("engine_error"))).toBe(true);
     // positive control, same files and scan: the failure text written into the store in clear is found
     const reopened = await openLmdbStore(join(t.net.dataDir, "store"));
-    await reopened.transact([{ op: "put", table: "jobs", item: { pk: "canary-control", sk: "failure#0", message: `cannot answer "tell me ${canary}"` } }]);
+    await reopened.transact([
+      { op: "put", table: "jobs", item: { pk: "canary-control", sk: "failure#0", message: `cannot answer "tell me ${canary}"` } },
+    ]);
     await reopened.close();
     expect(scanForCanary(canary, sources()).map((h) => [h.source.endsWith("data.mdb"), h.encoding])).toContainEqual([true, "utf8"]);
     // ... while the requester learns what went wrong, in full, and got its money back

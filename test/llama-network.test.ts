@@ -26,7 +26,12 @@ beforeAll(async () => {
   const good = writeTinyGguf(join(dir, "good.gguf")).path;
   copyFileSync(good, join(dir, "first.gguf"));
   // Both serve the same model (same file bytes, same digest) under one name; the first is cheaper, so it is tried first.
-  first = await startModelFileAgent(net.url, dir, { modelFile: join(dir, "first.gguf"), modelName: MODEL, name: "first", priceBps: 10_000 });
+  first = await startModelFileAgent(net.url, dir, {
+    modelFile: join(dir, "first.gguf"),
+    modelName: MODEL,
+    name: "first",
+    priceBps: 10_000,
+  });
   second = await startModelFileAgent(net.url, dir, { modelFile: good, modelName: MODEL, name: "second", priceBps: 12_000 });
   client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
   await client.faucet(50_000_000_000n);
@@ -54,12 +59,30 @@ describe("the tiny GGUF through the network", () => {
   it("chat, streamed: deltas as the model generates, then the receipt; the engine says its weights are random; usage from its tokenizer", async () => {
     // Act
     const events: StreamEvent[] = [];
-    for await (const ev of client.askStream({ model: model(), messages: [{ role: "user", content: "hello world" }], maxTokens: 24, temperature: 0, tiers: ["dev"] })) events.push(ev);
-    const whole = await client.ask({ model: model(), messages: [{ role: "user", content: "hello world" }], maxTokens: 24, temperature: 0, tiers: ["dev"] });
+    for await (const ev of client.askStream({
+      model: model(),
+      messages: [{ role: "user", content: "hello world" }],
+      maxTokens: 24,
+      temperature: 0,
+      tiers: ["dev"],
+    }))
+      events.push(ev);
+    const whole = await client.ask({
+      model: model(),
+      messages: [{ role: "user", content: "hello world" }],
+      maxTokens: 24,
+      temperature: 0,
+      tiers: ["dev"],
+    });
     // Assess
     const done = events.at(-1)!;
     if (done.type !== "done") throw new Error("no done");
-    expect(events.filter((e) => e.type === "delta").map((e) => (e.type === "delta" ? e.text : "")).join("")).toBe(done.text);
+    expect(
+      events
+        .filter((e) => e.type === "delta")
+        .map((e) => (e.type === "delta" ? e.text : ""))
+        .join(""),
+    ).toBe(done.text);
     expect(done.text).toBe(whole.text); // temperature 0: the same text either way
     expect(done.engine).toMatch(/random weights/);
     expect(done.usage.completionTokens).toBeGreaterThan(0);
@@ -75,7 +98,16 @@ describe("the tiny GGUF through the network", () => {
       messages: [{ role: "user", content: "hello world" }],
       maxTokens: 300,
       temperature: 0,
-      tools: [{ type: "function", function: { name: "get_weather", description: "Current weather", parameters: { type: "object", properties: { unit: { enum: ["c", "f"] } }, required: ["unit"] } } }],
+      tools: [
+        {
+          type: "function",
+          function: {
+            name: "get_weather",
+            description: "Current weather",
+            parameters: { type: "object", properties: { unit: { enum: ["c", "f"] } }, required: ["unit"] },
+          },
+        },
+      ],
       toolChoice: { type: "function", function: { name: "get_weather" } },
       tiers: ["dev"],
     });

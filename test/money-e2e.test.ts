@@ -31,7 +31,11 @@ async function cli(run: (argv: string[], out?: any, err?: any) => Promise<number
   let out = "";
   let err = "";
   const sink = (f: (s: string) => void) => ({ write: (s: string) => (f(s), true) }) as unknown as NodeJS.WriteStream;
-  const code = await run(argv, sink((s) => (out += s)), sink((s) => (err += s)));
+  const code = await run(
+    argv,
+    sink((s) => (out += s)),
+    sink((s) => (err += s)),
+  );
   return { code, out, err, json: code === 0 && out.trim().startsWith("{") ? JSON.parse(out) : undefined };
 }
 
@@ -99,13 +103,26 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
     expect(d1.code).toBe(0);
     expect(d2.code).toBe(0);
     expect(d1.json.txHash).toMatch(/^[0-9a-f]{64}$/);
-    expect(d1.json).toMatchObject({ amount: (5n * TON).toString(), credited: (5n * TON - DEPOSIT_FEE).toString(), available: (5n * TON - DEPOSIT_FEE).toString() });
-    expect(d2.json).toMatchObject({ amount: (TON / 4n).toString(), credited: (TON / 4n - DEPOSIT_FEE).toString(), available: deposits.toString() });
+    expect(d1.json).toMatchObject({
+      amount: (5n * TON).toString(),
+      credited: (5n * TON - DEPOSIT_FEE).toString(),
+      available: (5n * TON - DEPOSIT_FEE).toString(),
+    });
+    expect(d2.json).toMatchObject({
+      amount: (TON / 4n).toString(),
+      credited: (TON / 4n - DEPOSIT_FEE).toString(),
+      available: deposits.toString(),
+    });
     expect(await chain.accountBalance(requester.id)).toBe(deposits);
 
     // Act 2: ask; the one worker earns the job's cost
     const client = new CocoonClient({ apiUrl: net.url, key: requester, allowDev: true });
-    const r = await client.ask({ model: MODEL, messages: [{ role: "user", content: "What does a vault do?" }], maxTokens: 48, tiers: ["dev"] });
+    const r = await client.ask({
+      model: MODEL,
+      messages: [{ role: "user", content: "What does a vault do?" }],
+      maxTokens: 48,
+      tiers: ["dev"],
+    });
     const cost = BigInt(r.cost);
     expect(cost).toBeGreaterThan(0n);
     expect(r.workerId).toBe(agents[0]!.workerId);
@@ -264,7 +281,9 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
       expect([dep.status, dep.json.error.code]).toEqual([403, "dev_chain_disabled"]);
       expect([wal.status, wal.json.error.code]).toEqual([403, "dev_chain_disabled"]);
       expect([voucher.status, voucher.json.error.code]).toEqual([403, "not_a_worker"]); // checked before the signer
-      const noSigner = await signedFetch(bare.url, workers[0]!.api.key, "POST", "/v1/agents/voucher", { payoutAddress: "0:" + "0".repeat(64) });
+      const noSigner = await signedFetch(bare.url, workers[0]!.api.key, "POST", "/v1/agents/voucher", {
+        payoutAddress: "0:" + "0".repeat(64),
+      });
       expect([noSigner.status, noSigner.json.error.code]).toEqual([503, "payouts_unavailable"]);
       expect(() => bare.runWatcherOnce()).toThrow(/without the TON sandbox/);
     } finally {

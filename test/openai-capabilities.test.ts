@@ -19,12 +19,24 @@ import { startFakeOpenAiServer, type FakeOpenAiServer } from "./fixtures/openai-
  * request `cocoon serve` lets through is one any candidate can serve.
  */
 
-const all: ModelCapabilities = { chat: true, completions: true, embeddings: true, streaming: true, tools: true, jsonSchema: true, contextLength: 8192 };
+const all: ModelCapabilities = {
+  chat: true,
+  completions: true,
+  embeddings: true,
+  streaming: true,
+  tools: true,
+  jsonSchema: true,
+  contextLength: 8192,
+};
 
 describe("commonCapabilities", () => {
   it("is true only where every offer is, with the smallest context length", () => {
     // Act
-    const c = commonCapabilities([{ capabilities: all }, { capabilities: { ...all, tools: false, contextLength: 2048 } }, { capabilities: { ...all, embeddings: false, contextLength: 4096 } }]);
+    const c = commonCapabilities([
+      { capabilities: all },
+      { capabilities: { ...all, tools: false, contextLength: 2048 } },
+      { capabilities: { ...all, embeddings: false, contextLength: 4096 } },
+    ]);
     // Assess
     expect(c).toEqual({ ...all, tools: false, embeddings: false, contextLength: 2048 });
   });
@@ -66,8 +78,14 @@ describe("GET /v1/models with capabilities from the agents' registrations", () =
     await agents[1]!.stop();
     const strongOnly = (await client.models()).models.find((m) => m.model === "shared");
     // Assess
-    expect(both).toMatchObject({ workers: 2, capabilities: { chat: true, completions: false, embeddings: false, streaming: true, tools: false, jsonSchema: false } });
+    expect(both).toMatchObject({
+      workers: 2,
+      capabilities: { chat: true, completions: false, embeddings: false, streaming: true, tools: false, jsonSchema: false },
+    });
     expect(both?.capabilities?.contextLength).toBeUndefined();
-    expect(strongOnly).toMatchObject({ workers: 1, capabilities: { chat: true, completions: true, tools: true, jsonSchema: true, contextLength: 4096 } });
+    expect(strongOnly).toMatchObject({
+      workers: 1,
+      capabilities: { chat: true, completions: true, tools: true, jsonSchema: true, contextLength: 4096 },
+    });
   });
 });

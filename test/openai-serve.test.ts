@@ -43,7 +43,10 @@ beforeAll(async () => {
     {
       name: "embed",
       priceBps: 10_000,
-      engine: createOpenAiEngine({ baseUrl: engine.url, capabilities: { chat: false, completions: false, tools: false, jsonSchema: false, embeddings: true } }),
+      engine: createOpenAiEngine({
+        baseUrl: engine.url,
+        capabilities: { chat: false, completions: false, tools: false, jsonSchema: false, embeddings: true },
+      }),
       models: [EMBED],
     },
   ]);
@@ -76,7 +79,9 @@ describe("openai client → cocoon serve → local network", () => {
 
   it("answers a chat completion with usage, and x-request-id on the response", async () => {
     // Act
-    const { data, response, request_id } = await openai.chat.completions.create({ model: BUILTIN_DEFAULT_MODEL, messages: ask("Capital of France?"), max_tokens: 64 }).withResponse();
+    const { data, response, request_id } = await openai.chat.completions
+      .create({ model: BUILTIN_DEFAULT_MODEL, messages: ask("Capital of France?"), max_tokens: 64 })
+      .withResponse();
     // Assess
     const expected = truncateToTokens(builtinAnswer(ask("Capital of France?")), 64);
     expect(data.choices[0]).toMatchObject({ index: 0, message: { role: "assistant", content: expected.text }, finish_reason: "stop" });
@@ -88,10 +93,16 @@ describe("openai client → cocoon serve → local network", () => {
 
   it("refuses a bad parameter with 400 naming it, and an unknown model with 404, in OpenAI's error shape", async () => {
     // Act
-    const bad = await openai.chat.completions.create({ model: BUILTIN_DEFAULT_MODEL, messages: ask("hi"), temperature: 7 }).catch((e: unknown) => e);
+    const bad = await openai.chat.completions
+      .create({ model: BUILTIN_DEFAULT_MODEL, messages: ask("hi"), temperature: 7 })
+      .catch((e: unknown) => e);
     const unknown = await openai.chat.completions.create({ model: "gpt-9-not-here", messages: ask("hi") }).catch((e: unknown) => e);
     const cannot = await openai.chat.completions
-      .create({ model: BUILTIN_DEFAULT_MODEL, messages: ask("hi"), tools: [{ type: "function", function: { name: "lookup", parameters: { type: "object" } } }] })
+      .create({
+        model: BUILTIN_DEFAULT_MODEL,
+        messages: ask("hi"),
+        tools: [{ type: "function", function: { name: "lookup", parameters: { type: "object" } } }],
+      })
       .catch((e: unknown) => e);
     // Assess
     expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
@@ -111,7 +122,13 @@ describe("openai client → cocoon serve → local network", () => {
     const generationMs = expected.tokens * SLOW_MS_PER_TOKEN;
     // Act
     const started = Date.now();
-    const stream = await openai.chat.completions.create({ model: SLOW, messages, max_tokens: 64, stream: true, stream_options: { include_usage: true } });
+    const stream = await openai.chat.completions.create({
+      model: SLOW,
+      messages,
+      max_tokens: 64,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let firstAt: number | undefined;
     let lastAt = 0;
     let text = "";
@@ -140,7 +157,12 @@ describe("openai client → cocoon serve → local network", () => {
     const messages = ask("Stream me");
     const expected = truncateToTokens(builtinAnswer(messages), 64);
     // Act
-    const stream = openai.chat.completions.stream({ model: BUILTIN_DEFAULT_MODEL, messages, max_tokens: 64, stream_options: { include_usage: true } });
+    const stream = openai.chat.completions.stream({
+      model: BUILTIN_DEFAULT_MODEL,
+      messages,
+      max_tokens: 64,
+      stream_options: { include_usage: true },
+    });
     const pieces: string[] = [];
     stream.on("content", (delta) => pieces.push(delta));
     const final = await stream.finalChatCompletion();
@@ -152,7 +174,16 @@ describe("openai client → cocoon serve → local network", () => {
 
   it("runs a tool-call round trip through an OpenAI-shaped engine", async () => {
     // Prepare
-    const tools: OpenAI.Chat.ChatCompletionTool[] = [{ type: "function", function: { name: "lookup_weather", description: "weather by city", parameters: { type: "object", properties: { question: { type: "string" } } } } }];
+    const tools: OpenAI.Chat.ChatCompletionTool[] = [
+      {
+        type: "function",
+        function: {
+          name: "lookup_weather",
+          description: "weather by city",
+          parameters: { type: "object", properties: { question: { type: "string" } } },
+        },
+      },
+    ];
     const question: OpenAI.Chat.ChatCompletionMessageParam[] = [{ role: "user", content: "Weather in Paris?" }];
     // Act 1: the model calls the tool
     const first = await openai.chat.completions.create({ model: TOOLS, messages: question, tools, tool_choice: "auto", max_tokens: 32 });
@@ -171,19 +202,30 @@ describe("openai client → cocoon serve → local network", () => {
     // The engine got the tools, and then the call and its result, as OpenAI shapes them.
     expect(engine.requests.at(-1)?.body).toMatchObject({
       tools,
-      messages: [{ role: "user" }, { role: "assistant", tool_calls: [{ id: call.id, function: call.function }] }, { role: "tool", tool_call_id: call.id, content: "sunny, 21 C" }],
+      messages: [
+        { role: "user" },
+        { role: "assistant", tool_calls: [{ id: call.id, function: call.function }] },
+        { role: "tool", tool_call_id: call.id, content: "sunny, 21 C" },
+      ],
     });
   });
 
   it("streams tool-call deltas the .stream() helper assembles", async () => {
     // Prepare
-    const tools: OpenAI.Chat.ChatCompletionTool[] = [{ type: "function", function: { name: "lookup_weather", parameters: { type: "object" } } }];
+    const tools: OpenAI.Chat.ChatCompletionTool[] = [
+      { type: "function", function: { name: "lookup_weather", parameters: { type: "object" } } },
+    ];
     // Act
-    const final = await openai.chat.completions.stream({ model: TOOLS, messages: ask("Weather in Oslo?"), tools, max_tokens: 32 }).finalChatCompletion();
+    const final = await openai.chat.completions
+      .stream({ model: TOOLS, messages: ask("Weather in Oslo?"), tools, max_tokens: 32 })
+      .finalChatCompletion();
     // Assess
     const call = final.choices[0]!.message.tool_calls![0]! as OpenAI.Chat.ChatCompletionMessageFunctionToolCall;
     expect(final.choices[0]!.finish_reason).toBe("tool_calls");
-    expect(call).toMatchObject({ type: "function", function: { name: "lookup_weather", arguments: JSON.stringify({ question: "Weather in Oslo?" }) } });
+    expect(call).toMatchObject({
+      type: "function",
+      function: { name: "lookup_weather", arguments: JSON.stringify({ question: "Weather in Oslo?" }) },
+    });
     expect(call.id).toBeTruthy();
   });
 
@@ -203,7 +245,9 @@ describe("openai client → cocoon serve → local network", () => {
 
   it("answers n choices from one job", async () => {
     // Act
-    const { data, response } = await openai.chat.completions.create({ model: BUILTIN_DEFAULT_MODEL, messages: ask("Two answers please"), max_tokens: 64, n: 2 }).withResponse();
+    const { data, response } = await openai.chat.completions
+      .create({ model: BUILTIN_DEFAULT_MODEL, messages: ask("Two answers please"), max_tokens: 64, n: 2 })
+      .withResponse();
     // Assess
     const expected = truncateToTokens(builtinAnswer(ask("Two answers please")), 64).text;
     expect(data.choices.map((c) => [c.index, c.message.content])).toEqual([

@@ -123,7 +123,9 @@ describe("the SDK and the agent read policy from the registry (local default)", 
       return { ...r, policy: { ...r.policy, images: r.policy.images.filter((i) => i !== DEV_IMAGE_DIGEST) } };
     },
   });
-  const stale = (source: PolicySource): PolicySource => ({ read: async () => ({ ...(await source.read()), readAt: Date.now() / 1000 - 3600 }) });
+  const stale = (source: PolicySource): PolicySource => ({
+    read: async () => ({ ...(await source.read()), readAt: Date.now() / 1000 - 3600 }),
+  });
 
   beforeAll(async () => {
     net = await startNetwork({ anchoring: false });
@@ -177,8 +179,15 @@ describe("the SDK and the agent read policy from the registry (local default)", 
     const client = await sdk((a) => devPolicySource(a));
 
     // Act
-    const job = client.ask({ model: "stale/model", messages: [{ role: "user", content: "hi" }], maxTokens: 8, tiers: ["dev"], timeoutMs: 5_000 }).catch((e: Error) => e);
-    const refusal = await pollUntil("the agent's refusal in its log", () => lines.find((l) => l.includes("no fresh reading of the policy registry")), 10_000, 50);
+    const job = client
+      .ask({ model: "stale/model", messages: [{ role: "user", content: "hi" }], maxTokens: 8, tiers: ["dev"], timeoutMs: 5_000 })
+      .catch((e: Error) => e);
+    const refusal = await pollUntil(
+      "the agent's refusal in its log",
+      () => lines.find((l) => l.includes("no fresh reading of the policy registry")),
+      10_000,
+      50,
+    );
 
     // Assess
     expect(refusal).toBeDefined();
@@ -196,7 +205,11 @@ describe("policy held on chain (local default)", () => {
 
   beforeAll(async () => {
     const home = mkdtempSync(join(tmpdir(), "cocoon-policy-"));
-    net = await startNetwork({ chain: { now: Math.floor(Date.now() / 1000) }, anchoring: false, policyRegistry: { timelockSeconds: 600, refreshSeconds: 1 } });
+    net = await startNetwork({
+      chain: { now: Math.floor(Date.now() / 1000) },
+      anchoring: false,
+      policyRegistry: { timelockSeconds: 600, refreshSeconds: 1 },
+    });
     agents = await startLocalAgents(net.url, home, [{ name: "a", priceBps: 10_000 }]);
     const keyFile = join(home, "requester.key");
     client = new CocoonClient({ apiUrl: net.url, key: loadOrCreateKey(keyFile), allowDev: true });
@@ -210,7 +223,12 @@ describe("policy held on chain (local default)", () => {
 
   /** The registry as `cocoon policy show` reads it, less the time of the read. */
   const policyState = async () => {
-    const { readAt: _readAt, ...s } = JSON.parse((await cocoon("policy", "show", ...conn, "--json")).out) as { readAt: number; version: number; policy: { images: string[] }; proposals: unknown[] };
+    const { readAt: _readAt, ...s } = JSON.parse((await cocoon("policy", "show", ...conn, "--json")).out) as {
+      readAt: number;
+      version: number;
+      policy: { images: string[] };
+      proposals: unknown[];
+    };
     return s;
   };
 

@@ -19,11 +19,17 @@ describe("restart recovery", () => {
     try {
       const client = new CocoonClient({ apiUrl: coordinator.url, key: generateSigningKey(), allowDev: true });
       await client.faucet(TON);
-      const asking = client.ask({ model: MODEL, messages: [{ role: "user", content: "x" }], tiers: ["dev"], candidates: 1, timeoutMs: 200 }).catch((e) => e);
-      const held = await pollUntil("the job's money to be held", async () => {
-        const h = (await client.balance()).held;
-        return h !== "0" ? h : undefined;
-      }, 10_000);
+      const asking = client
+        .ask({ model: MODEL, messages: [{ role: "user", content: "x" }], tiers: ["dev"], candidates: 1, timeoutMs: 200 })
+        .catch((e) => e);
+      const held = await pollUntil(
+        "the job's money to be held",
+        async () => {
+          const h = (await client.balance()).held;
+          return h !== "0" ? h : undefined;
+        },
+        10_000,
+      );
       expect(BigInt(held)).toBeGreaterThan(0n);
 
       // Act: kill -9 (the in-memory queues and their delayed lease checks are gone), then start again on the same data
@@ -32,10 +38,15 @@ describe("restart recovery", () => {
       coordinator = await startCoordinatorProcess({ home, port: coordinator.port, env });
 
       // Assess: the open job is found and refunded, and the data satisfies every invariant
-      const settled = await pollUntil("the held money to come back", async () => {
-        const b = await client.balance();
-        return b.held === "0" ? b : undefined;
-      }, 20_000, 100);
+      const settled = await pollUntil(
+        "the held money to come back",
+        async () => {
+          const b = await client.balance();
+          return b.held === "0" ? b : undefined;
+        },
+        20_000,
+        100,
+      );
       expect([settled.available, settled.held]).toEqual([TON.toString(), "0"]);
       await silent.stop();
       await coordinator.stop();

@@ -36,7 +36,11 @@ function worldWithoutGuard() {
 }
 
 /** Every item of every table, as JSON: equal snapshots mean nothing was written. */
-const snapshot = (w: RouteWorld) => JSON.stringify(TABLES.map((t) => w.store.scan(t)), (_k, v) => (typeof v === "bigint" ? `${v}n` : v));
+const snapshot = (w: RouteWorld) =>
+  JSON.stringify(
+    TABLES.map((t) => w.store.scan(t)),
+    (_k, v) => (typeof v === "bigint" ? `${v}n` : v),
+  );
 
 /** A submitted job and the worker it was dispatched to. */
 async function submittedJob(w: RouteWorld) {
@@ -95,7 +99,12 @@ describe("issue 12: replayed requests change nothing, with no replay guard at al
     expect((await w.call(r, "POST", "/v1/jobs", { envelope, quote }, { idempotencyKey: "replay-fail-1" })).status).toBe(202);
     const job = await w.store.get<JobItem>("jobs", { pk: envelope.header.jobId, sk: "job" });
     const worker = workers.find((x) => x.id === job!.candidates[0]!.workerId)!;
-    const fail = w.request(worker.signing, "POST", "/v1/agent/results", { kind: "failed", jobId: envelope.header.jobId, attempt: 0, code: "engine_error" });
+    const fail = w.request(worker.signing, "POST", "/v1/agent/results", {
+      kind: "failed",
+      jobId: envelope.header.jobId,
+      attempt: 0,
+      code: "engine_error",
+    });
     expect((await w.send(fail)).status).toBe(200);
     const before = snapshot(w);
     // Act
@@ -201,7 +210,12 @@ describe("issue 9 #10, by idempotency: a faucet call replayed across a real rest
     const port = Number(new URL(net.url).port);
     const body = JSON.stringify({ amount: "1000" });
     const auth = signRequest(key, { method: "POST", path: "/v1/account/faucet", body, host: apiHostOf(net.url), now: Date.now() + 4_000 });
-    const send = () => fetch(`${net.url}/v1/account/faucet`, { method: "POST", headers: { "content-type": "application/json", "x-cocoon-auth": auth }, body });
+    const send = () =>
+      fetch(`${net.url}/v1/account/faucet`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-cocoon-auth": auth },
+        body,
+      });
     const first = await send();
     await net.stop();
     net = await startNetwork({ dataDir, chain: false, port });

@@ -33,7 +33,8 @@ export function fakeWithdrawalSigner(): WithdrawalSigner & { signed: number } {
     vault: VAULT,
     signed: 0,
     address(a: string) {
-      if (typeof a !== "string" || !/^-?\d+:[0-9a-f]{64}$/.test(a)) throw new InvalidWithdrawalAddressError(`to must be a raw address "0:<64 hex>", got ${JSON.stringify(a).slice(0, 80)}`);
+      if (typeof a !== "string" || !/^-?\d+:[0-9a-f]{64}$/.test(a))
+        throw new InvalidWithdrawalAddressError(`to must be a raw address "0:<64 hex>", got ${JSON.stringify(a).slice(0, 80)}`);
       return a;
     },
     async sign(w: { account: string; to: string; amount: bigint; seqno: number; expiry: number }) {
@@ -50,7 +51,8 @@ export function fakeVoucherSigner(): VoucherSigner & { signed: number } {
     vault: VAULT,
     signed: 0,
     payoutAddress(a: string) {
-      if (typeof a !== "string" || !RAW_ADDRESS.test(a)) throw new InvalidPayoutAddressError(`payoutAddress must be a raw address "0:<64 hex>"`);
+      if (typeof a !== "string" || !RAW_ADDRESS.test(a))
+        throw new InvalidPayoutAddressError(`payoutAddress must be a raw address "0:<64 hex>"`);
       return a;
     },
     async sign(v: { worker: string; cumulative: bigint; expiry: number }) {
@@ -102,7 +104,15 @@ export function makeRouteWorld(o: { faucet?: boolean; extraRoutes?: Route[]; wra
     const auth =
       c.auth ??
       (key
-        ? signRequest(key, { method, path: pathWithQuery, body: text, host: TEST_HOST, idempotencyKey: c.idempotencyKey, now: c.now ?? w.clock.now(), ...(c.nonce ? { nonce: c.nonce } : {}) })
+        ? signRequest(key, {
+            method,
+            path: pathWithQuery,
+            body: text,
+            host: TEST_HOST,
+            idempotencyKey: c.idempotencyKey,
+            now: c.now ?? w.clock.now(),
+            ...(c.nonce ? { nonce: c.nonce } : {}),
+          })
         : undefined);
     if (auth !== undefined) headers["x-cocoon-auth"] = auth;
     return httpRequest({ method, path, rawQuery: c.query ?? "", headers, body: text, host: TEST_HOST });
@@ -120,7 +130,8 @@ export function makeRouteWorld(o: { faucet?: boolean; extraRoutes?: Route[]; wra
     return { status: res.status, text, json };
   }
 
-  const call = (key: SigningKeyPair | undefined, method: "GET" | "POST", path: string, body?: unknown, c: CallOptions = {}) => send(request(key, method, path, body, c));
+  const call = (key: SigningKeyPair | undefined, method: "GET" | "POST", path: string, body?: unknown, c: CallOptions = {}) =>
+    send(request(key, method, path, body, c));
 
   return { ...w, deps, withdrawalSigner, voucherSigner, routes: all, handle, request, send, call };
 }

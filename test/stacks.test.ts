@@ -69,7 +69,14 @@ const LAMBDA_RUNTIME_DEPRECATION: Record<string, string> = {
   "nodejs24.x": "2028-04-30",
 };
 
-const TABLE_RW = ["dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"];
+const TABLE_RW = [
+  "dynamodb:ConditionCheckItem",
+  "dynamodb:DeleteItem",
+  "dynamodb:GetItem",
+  "dynamodb:PutItem",
+  "dynamodb:Query",
+  "dynamodb:UpdateItem",
+];
 const CREATE_QUEUE = ["sqs:CreateQueue", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:TagQueue"];
 /** Least privilege, per function: exactly these actions and no others. */
 const ACTIONS: Record<string, string[]> = {
@@ -106,7 +113,13 @@ const ACTIONS: Record<string, string[]> = {
   "functions/schedule/chain-watcher.handler": [...TABLE_RW, "sns:Publish"],
   // issue 15
   "functions/http/receipt-proof.handler": ["dynamodb:GetItem", "dynamodb:Query"],
-  "functions/schedule/anchor.handler": ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+  "functions/schedule/anchor.handler": [
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+  ],
   // issue 11: the relay session routes vend IoT credentials through the RelayRole
   "functions/http/relay-session.handler": [...TABLE_RW, "sts:AssumeRole"],
   "functions/http/relay-worker-session.handler": [...TABLE_RW, "sts:AssumeRole"],
@@ -136,7 +149,12 @@ function resolve(v: unknown, resources: Record<string, Resource>): string {
   if (typeof v === "string") return v;
   const o = v as Json;
   if (typeof o.Ref === "string") {
-    const pseudo: Record<string, string> = { "AWS::Region": SYNTH_REGION, "AWS::AccountId": SYNTH_ACCOUNT, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com" };
+    const pseudo: Record<string, string> = {
+      "AWS::Region": SYNTH_REGION,
+      "AWS::AccountId": SYNTH_ACCOUNT,
+      "AWS::Partition": "aws",
+      "AWS::URLSuffix": "amazonaws.com",
+    };
     if (pseudo[o.Ref]) return pseudo[o.Ref]!;
     const r = resources[o.Ref];
     if (r?.Type === "AWS::SQS::Queue") return `https://sqs.${SYNTH_REGION}.amazonaws.com/${SYNTH_ACCOUNT}/${o.Ref}`;
@@ -174,7 +192,8 @@ function functionsByHandler(t: { Resources: Record<string, Resource> }) {
 function statementsOfRole(t: { Resources: Record<string, Resource> }, roleId: string): Statement[] {
   const out: Statement[] = [];
   const role = t.Resources[roleId]!;
-  for (const p of arr(role.Properties?.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>)) out.push(...p.PolicyDocument.Statement);
+  for (const p of arr(role.Properties?.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>))
+    out.push(...p.PolicyDocument.Statement);
   for (const [, p] of ofType(t, "AWS::IAM::Policy")) {
     const roles = arr(p.Properties!.Roles as Array<{ Ref?: string }>);
     if (roles.some((r) => r.Ref === roleId)) out.push(...(p.Properties!.PolicyDocument as { Statement: Statement[] }).Statement);
@@ -221,7 +240,10 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     expect(defined.sort()).toEqual(Object.keys(ROUTES).sort());
     // and each deployed handler serves exactly the route it is deployed for, through the Lambda mapper
     for (const [key, handler] of Object.entries(ROUTES)) {
-      const mod = (await import(`../${handler.replace(/\.handler$/, "")}`)) as { route?: { spec: { method: string; path: string } }; handler?: unknown };
+      const mod = (await import(`../${handler.replace(/\.handler$/, "")}`)) as {
+        route?: { spec: { method: string; path: string } };
+        handler?: unknown;
+      };
       expect(`${mod.route?.spec.method} ${mod.route?.spec.path}`, handler).toBe(key);
       expect(typeof mod.handler, handler).toBe("function");
     }
@@ -250,7 +272,9 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
       expect(fn.props.Architectures, handler).toEqual(["arm64"]);
       expect(fn.props.TracingConfig, handler).toBeUndefined();
       expect((fn.props.Code as Json).S3Key, handler).toMatch(/\.zip$/);
-      const env = Object.fromEntries(Object.entries((fn.props.Environment as { Variables: Json }).Variables).map(([k, v]) => [k, resolve(v, prodJson.Resources)]));
+      const env = Object.fromEntries(
+        Object.entries((fn.props.Environment as { Variables: Json }).Variables).map(([k, v]) => [k, resolve(v, prodJson.Resources)]),
+      );
       const config = loadAwsConfig({ ...env, AWS_REGION: SYNTH_REGION });
       expect(config.stage).toBe("prod");
       expect(config.queues.namePrefix).toBe("cocoon-prod-");
@@ -266,7 +290,9 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
   it("the built bundles load and answer: cold start with the template's environment, no AWS call needed", async () => {
     // Prepare: the environment CloudFormation would give the agent-session function.
     const fn = functionsByHandler(prodJson).get("functions/http/agent-session.handler")!;
-    const env = Object.fromEntries(Object.entries((fn.props.Environment as { Variables: Json }).Variables).map(([k, v]) => [k, resolve(v, prodJson.Resources)]));
+    const env = Object.fromEntries(
+      Object.entries((fn.props.Environment as { Variables: Json }).Variables).map(([k, v]) => [k, resolve(v, prodJson.Resources)]),
+    );
     const vars = { ...env, AWS_REGION: SYNTH_REGION, AWS_ACCESS_KEY_ID: "AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY: "unused" };
     const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
     Object.assign(process.env, vars);
@@ -277,7 +303,12 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
       rawQueryString: "",
       headers: {},
       isBase64Encoded: false,
-      requestContext: { http: { method, path: p, protocol: "HTTP/1.1", sourceIp: "203.0.113.7", userAgent: "test" }, requestId: "r1", routeKey: `${method} ${p}`, stage: "$default" },
+      requestContext: {
+        http: { method, path: p, protocol: "HTTP/1.1", sourceIp: "203.0.113.7", userAgent: "test" },
+        requestId: "r1",
+        routeKey: `${method} ${p}`,
+        stage: "$default",
+      },
     });
     try {
       // Act
@@ -327,7 +358,9 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
       if (r) dlqs.add((r.deadLetterTargetArn["Fn::GetAtt"] as string[])[0]!);
     }
     const anyFn = [...functionsByHandler(prodJson).values()][0]!;
-    const workerDlq = (((anyFn.props.Environment as { Variables: Json }).Variables.COCOON_WORKER_DLQ_ARN as Json)["Fn::GetAtt"] as string[])[0]!;
+    const workerDlq = (
+      ((anyFn.props.Environment as { Variables: Json }).Variables.COCOON_WORKER_DLQ_ARN as Json)["Fn::GetAtt"] as string[]
+    )[0]!;
     dlqs.add(workerDlq);
     for (const [id, q] of queues) expect(Boolean(q.Properties?.RedrivePolicy) || dlqs.has(id), id).toBe(true);
     expect(dlqs.size).toBe(2);
@@ -368,7 +401,10 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
       State: "ENABLED",
       Targets: [{ Arn: { "Fn::GetAtt": [watcher.id, "Arn"] } }],
     });
-    prod.hasResourceProperties("AWS::CloudWatch::Alarm", { MetricName: "Errors", Dimensions: [{ Name: "FunctionName", Value: { Ref: watcher.id } }] });
+    prod.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      MetricName: "Errors",
+      Dimensions: [{ Name: "FunctionName", Value: { Ref: watcher.id } }],
+    });
   });
 
   it("issue 15: the receipt anchorer runs every minute as one writer (reserved concurrency 1), alarms on repeated failures, and gets the anchor settings", () => {
@@ -379,7 +415,10 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
       Targets: [{ Arn: { "Fn::GetAtt": [anchorer.id, "Arn"] } }],
     });
     expect(anchorer.props.ReservedConcurrentExecutions).toBe(1);
-    prod.hasResourceProperties("AWS::CloudWatch::Alarm", { MetricName: "Errors", Dimensions: [{ Name: "FunctionName", Value: { Ref: anchorer.id } }] });
+    prod.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      MetricName: "Errors",
+      Dimensions: [{ Name: "FunctionName", Value: { Ref: anchorer.id } }],
+    });
   });
 
   it("alert topic and the outputs agents and requesters need", () => {
@@ -393,9 +432,11 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     for (const t of [prodJson, devJson]) {
       const docs: Array<[string, Statement[]]> = [];
       for (const [id, r] of Object.entries(t.Resources)) {
-        if (r.Type === "AWS::IAM::Policy" || r.Type === "AWS::IAM::ManagedPolicy") docs.push([id, (r.Properties!.PolicyDocument as { Statement: Statement[] }).Statement]);
+        if (r.Type === "AWS::IAM::Policy" || r.Type === "AWS::IAM::ManagedPolicy")
+          docs.push([id, (r.Properties!.PolicyDocument as { Statement: Statement[] }).Statement]);
         if (r.Type === "AWS::IAM::Role") {
-          for (const p of arr(r.Properties!.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>)) docs.push([id, p.PolicyDocument.Statement]);
+          for (const p of arr(r.Properties!.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>))
+            docs.push([id, p.PolicyDocument.Statement]);
           expect(JSON.stringify(r.Properties!.ManagedPolicyArns ?? []), id).not.toMatch(/AdministratorAccess|PowerUser|FullAccess/);
         }
       }
@@ -426,9 +467,13 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     const session = fns.get("functions/http/agent-session.handler")!;
     const sessionStatements = statementsOfRole(prodJson, roleOf(session));
     const createQueue = sessionStatements.find((s) => arr(s.Action).includes("sqs:CreateQueue"))!;
-    expect(arr(createQueue.Resource).map((r) => resolve(r, prodJson.Resources))).toEqual([`arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:cocoon-prod-worker-*`]);
+    expect(arr(createQueue.Resource).map((r) => resolve(r, prodJson.Resources))).toEqual([
+      `arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:cocoon-prod-worker-*`,
+    ]);
 
-    const [agentRoleId, agentRole] = ofType(prodJson, "AWS::IAM::Role").find(([, r]) => JSON.stringify(r.Properties!.AssumeRolePolicyDocument).includes(roleOf(session)))!;
+    const [agentRoleId, agentRole] = ofType(prodJson, "AWS::IAM::Role").find(([, r]) =>
+      JSON.stringify(r.Properties!.AssumeRolePolicyDocument).includes(roleOf(session)),
+    )!;
     expect((agentRole.Properties!.AssumeRolePolicyDocument as { Statement: Statement[] }).Statement).toEqual([
       { Action: "sts:AssumeRole", Effect: "Allow", Principal: { AWS: { "Fn::GetAtt": [roleOf(session), "Arn"] } } },
     ]);
@@ -440,21 +485,31 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     expect(agentStatements).toHaveLength(1);
     expect(arr(agentStatements[0]!.Action)).toEqual([...AGENT_QUEUE_ACTIONS]);
     expect(STACK_AGENT_ACTIONS).toEqual([...AGENT_QUEUE_ACTIONS]);
-    expect(resolve(agentStatements[0]!.Resource, prodJson.Resources)).toBe(`arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:cocoon-prod-worker-*`);
+    expect(resolve(agentStatements[0]!.Resource, prodJson.Resources)).toBe(
+      `arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:cocoon-prod-worker-*`,
+    );
   });
 
   it("issue 11: the stream relay's role (IoT Core) is assumed only by the two relay session functions, allows only the IoT actions the session policies use, under the stage's topic prefix and client ids", () => {
     // Prepare
     const fns = functionsByHandler(prodJson);
-    const sessionRoles = ["functions/http/relay-session.handler", "functions/http/relay-worker-session.handler"].map((h) => roleOf(fns.get(h)!));
-    const [relayRoleId, relayRole] = ofType(prodJson, "AWS::IAM::Role").find(([, r]) => String(r.Properties!.Description ?? "").includes("relay session routes"))!;
+    const sessionRoles = ["functions/http/relay-session.handler", "functions/http/relay-worker-session.handler"].map((h) =>
+      roleOf(fns.get(h)!),
+    );
+    const [relayRoleId, relayRole] = ofType(prodJson, "AWS::IAM::Role").find(([, r]) =>
+      String(r.Properties!.Description ?? "").includes("relay session routes"),
+    )!;
     // Act
     const trust = (relayRole.Properties!.AssumeRolePolicyDocument as { Statement: Statement[] }).Statement;
     const statements = statementsOfRole(prodJson, relayRoleId);
-    const byAction = Object.fromEntries(statements.flatMap((st) => arr(st.Action).map((a) => [a, arr(st.Resource).map((r) => resolve(r, prodJson.Resources))])));
+    const byAction = Object.fromEntries(
+      statements.flatMap((st) => arr(st.Action).map((a) => [a, arr(st.Resource).map((r) => resolve(r, prodJson.Resources))])),
+    );
     // Assess
     expect(trust.every((st) => st.Effect === "Allow" && st.Action === "sts:AssumeRole")).toBe(true);
-    expect(trust.flatMap((st) => arr((st.Principal as { AWS: unknown }).AWS))).toEqual(sessionRoles.map((r) => ({ "Fn::GetAtt": [r, "Arn"] })));
+    expect(trust.flatMap((st) => arr((st.Principal as { AWS: unknown }).AWS))).toEqual(
+      sessionRoles.map((r) => ({ "Fn::GetAtt": [r, "Arn"] })),
+    );
     expect(relayRole.Properties!.MaxSessionDuration).toBe(3600);
     expect(Object.keys(byAction).sort()).toEqual([...RELAY_ROLE_ACTIONS].sort());
     expect([...RELAY_WORKER_ACTIONS, ...RELAY_REQUESTER_ACTIONS].sort()).toEqual([...RELAY_ROLE_ACTIONS].sort());

@@ -26,7 +26,8 @@ const PREFIX = "cocoon-test";
 /** FAKE broker: topic → subscribers; MQTT's single-level wildcard `+` at the end of a filter. */
 const subscribers = new Set<{ filter: string; push: (c: RelayChunk) => void }>();
 const published: Array<{ topic: string; chunk: RelayChunk; auth: string }> = [];
-const matches = (filter: string, topic: string) => (filter.endsWith("/+") ? topic.startsWith(filter.slice(0, -1)) && !topic.slice(filter.length - 1).includes("/") : filter === topic);
+const matches = (filter: string, topic: string) =>
+  filter.endsWith("/+") ? topic.startsWith(filter.slice(0, -1)) && !topic.slice(filter.length - 1).includes("/") : filter === topic;
 
 const realFetch = globalThis.fetch;
 const fakeVendor: RelaySessionVendor = {
@@ -100,7 +101,13 @@ describe("streaming over a pub/sub relay (AWS IoT Core's shape, fake transports)
   it("the agent publishes SigV4-signed chunks to the job's own topic under the requester's account; the SDK streams them, verified", async () => {
     // Act
     const events: StreamEvent[] = [];
-    for await (const ev of client.askStream({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: "stream this over the pub/sub relay, word by word" }], maxTokens: 48, tiers: ["dev"] })) events.push(ev);
+    for await (const ev of client.askStream({
+      model: BUILTIN_DEFAULT_MODEL,
+      messages: [{ role: "user", content: "stream this over the pub/sub relay, word by word" }],
+      maxTokens: 48,
+      tiers: ["dev"],
+    }))
+      events.push(ev);
     // Assess
     const done = events.at(-1)!;
     if (done.type !== "done") throw new Error("no done");
@@ -110,7 +117,12 @@ describe("streaming over a pub/sub relay (AWS IoT Core's shape, fake transports)
     expect(mine.every((p) => p.auth.startsWith("AWS4-HMAC-SHA256 Credential=ASIAFAKE/"))).toBe(true);
     expect(done.relay.chunks).toBe(mine.length);
     expect(done.relay.recovered).toBe(0);
-    expect(events.filter((e) => e.type === "delta").map((e) => (e.type === "delta" ? e.text : "")).join("")).toBe(done.text);
+    expect(
+      events
+        .filter((e) => e.type === "delta")
+        .map((e) => (e.type === "delta" ? e.text : ""))
+        .join(""),
+    ).toBe(done.text);
     expect(net.relay && "dump" in net.relay ? (net.relay as { dump(): unknown[] }).dump() : []).toEqual([]); // nothing went through the coordinator's own relay
   });
 
@@ -120,12 +132,23 @@ describe("streaming over a pub/sub relay (AWS IoT Core's shape, fake transports)
     await plain.faucet(1_000_000_000n);
     // Act
     const events: StreamEvent[] = [];
-    for await (const ev of plain.askStream({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: "no subscriber here" }], maxTokens: 16, tiers: ["dev"] })) events.push(ev);
+    for await (const ev of plain.askStream({
+      model: BUILTIN_DEFAULT_MODEL,
+      messages: [{ role: "user", content: "no subscriber here" }],
+      maxTokens: 16,
+      tiers: ["dev"],
+    }))
+      events.push(ev);
     // Assess
     const done = events.at(-1)!;
     if (done.type !== "done") throw new Error("no done");
     expect(done.relay.chunks).toBe(0);
     expect(done.relay.recovered).toBeGreaterThan(0);
-    expect(events.filter((e) => e.type === "delta").map((e) => (e.type === "delta" ? e.text : "")).join("")).toBe(done.text);
+    expect(
+      events
+        .filter((e) => e.type === "delta")
+        .map((e) => (e.type === "delta" ? e.text : ""))
+        .join(""),
+    ).toBe(done.text);
   });
 });

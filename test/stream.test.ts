@@ -110,7 +110,12 @@ const sent: string[] = [];
 beforeAll(async () => {
   memory = createMemoryRelay();
   relay = faultyRelay(memory);
-  net = await startNetwork({ logSink: (l) => coordinatorLogs.push(l), relay, chain: false, dataDir: mkdtempSync(join(tmpdir(), "cocoon-stream-")) });
+  net = await startNetwork({
+    logSink: (l) => coordinatorLogs.push(l),
+    relay,
+    chain: false,
+    dataDir: mkdtempSync(join(tmpdir(), "cocoon-stream-")),
+  });
   const send = net.queues.send.bind(net.queues);
   net.queues.send = async (q, body, opts) => {
     sent.push(JSON.stringify(body));
@@ -127,7 +132,8 @@ afterAll(async () => {
   await net?.stop();
 });
 
-const ask = (content = PROMPT) => client.askStream({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content }], maxTokens: 64, tiers: ["dev"] });
+const ask = (content = PROMPT) =>
+  client.askStream({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content }], maxTokens: 64, tiers: ["dev"] });
 
 describe("askStream through the local network", () => {
   it("an honest relay: verified deltas in order, then done with receipt, usage and the exact bill; the text equals ask()'s", async () => {
@@ -135,7 +141,12 @@ describe("askStream through the local network", () => {
     relay.fault = undefined;
     // Act
     const { events, error } = await drain(ask());
-    const whole = await client.ask({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: PROMPT }], maxTokens: 64, tiers: ["dev"] });
+    const whole = await client.ask({
+      model: BUILTIN_DEFAULT_MODEL,
+      messages: [{ role: "user", content: PROMPT }],
+      maxTokens: 64,
+      tiers: ["dev"],
+    });
     // Assess
     expect(error).toBeUndefined();
     const done = events.at(-1)!;
@@ -178,7 +189,11 @@ describe("askStream through the local network", () => {
     ["drops a chunk", "stream_gap", (cs) => cs.filter((c) => c.seq !== 1)],
     ["repeats a chunk", "stream_duplicate", (cs) => cs.flatMap((c) => (c.seq === 1 ? [c, c] : [c]))],
     ["alters a chunk", "stream_tampered", (cs) => cs.map((c) => (c.seq === 1 ? { ...c, data: flip(c.data) } : c))],
-    ["marks a middle chunk final (a cut disguised as the end)", "stream_tampered", (cs) => cs.map((c) => (c.seq === 1 ? { ...c, final: true } : c))],
+    [
+      "marks a middle chunk final (a cut disguised as the end)",
+      "stream_tampered",
+      (cs) => cs.map((c) => (c.seq === 1 ? { ...c, final: true } : c)),
+    ],
   ];
   it.each(faults)("a relay that %s is detected (%s); only text before the fault was shown", async (_what, code, fault) => {
     // Prepare
@@ -199,7 +214,7 @@ describe("askStream through the local network", () => {
     let held: RelayChunk | undefined;
     relay.fault = (cs) =>
       cs.flatMap((c) => {
-        if (c.seq === 1) return (held = c), [];
+        if (c.seq === 1) return ((held = c), []);
         if (c.seq === 2 && held) return [c, held];
         return [c];
       });
@@ -283,7 +298,8 @@ describe("askStream through the local network", () => {
 
 /** The answer of the builtin engine to PROMPT, asked unstreamed (deterministic). */
 async function honestText(): Promise<string> {
-  return (await client.ask({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: PROMPT }], maxTokens: 64, tiers: ["dev"] })).text;
+  return (await client.ask({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: PROMPT }], maxTokens: 64, tiers: ["dev"] }))
+    .text;
 }
 
 function flip(data: string): string {

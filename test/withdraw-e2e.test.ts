@@ -36,7 +36,11 @@ async function cli(argv: string[]) {
   let out = "";
   let err = "";
   const sink = (f: (s: string) => void) => ({ write: (s: string) => (f(s), true) }) as any;
-  const code = await requesterCli(argv, sink((s) => (out += s)), sink((s) => (err += s)));
+  const code = await requesterCli(
+    argv,
+    sink((s) => (out += s)),
+    sink((s) => (err += s)),
+  );
   return { code, out, err, json: code === 0 && out.trim().startsWith("{") ? JSON.parse(out) : undefined };
 }
 
@@ -62,7 +66,10 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
   });
   let keys = 0;
   const post = (path: string, body: unknown, o: { now?: number; key?: string } = {}) =>
-    signedFetch(net.url, requester, "POST", path, body, { ...o, headers: { "idempotency-key": o.key ?? `test-key-${++keys}-${Date.now()}` } });
+    signedFetch(net.url, requester, "POST", path, body, {
+      ...o,
+      headers: { "idempotency-key": o.key ?? `test-key-${++keys}-${Date.now()}` },
+    });
 
   beforeAll(async () => {
     net = await startNetwork({ dataDir, chain: { now: chainNow }, watcherIntervalMs: 100 });
@@ -92,7 +99,12 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
     expect(w.err).toBe("");
     expect(w.code).toBe(0);
     expect(w.json).toMatchObject({ sent: true, status: "landed", available: (3n * TON).toString() });
-    expect(w.json.withdrawal).toMatchObject({ account: requester.id, to: wallet.address.toRawString(), amount: (2n * TON).toString(), seqno: 0 });
+    expect(w.json.withdrawal).toMatchObject({
+      account: requester.id,
+      to: wallet.address.toRawString(),
+      amount: (2n * TON).toString(),
+      seqno: 0,
+    });
     firstWithdrawal = w.json.withdrawal;
     // chain: the vault paid exactly 2 TON (send mode 64: the gas the sender attached travels back with it)
     expect(vault0 - (await chain.vaultBalance())).toBe(2n * TON);
@@ -207,7 +219,11 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
 
     // Assess
     expect([replay.status, replay.json.error.code, replay.json.error.details.exit]).toEqual([409, "withdraw_rejected", "ERR_BAD_SEQNO"]);
-    expect([replayBig.status, replayBig.json.error.code, replayBig.json.error.details.exit]).toEqual([409, "withdraw_rejected", "ERR_VAULT_INSOLVENT"]);
+    expect([replayBig.status, replayBig.json.error.code, replayBig.json.error.details.exit]).toEqual([
+      409,
+      "withdraw_rejected",
+      "ERR_VAULT_INSOLVENT",
+    ]);
     // nothing paid; the wallet's refusal bounced to the vault, which keeps the rest of the sender's gas
     const kept = (await chain.vaultBalance()) - vault0;
     expect(kept >= 0n && kept < WITHDRAW_GAS).toBe(true);
@@ -224,7 +240,14 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
     const key = generateSigningKey();
     try {
       // Act
-      const w = await signedFetch(bare.url, key, "POST", "/v1/account/withdraw", { amount: "1", to: "0:" + "0".repeat(64) }, { headers: { "idempotency-key": "bare-key-0001" } });
+      const w = await signedFetch(
+        bare.url,
+        key,
+        "POST",
+        "/v1/account/withdraw",
+        { amount: "1", to: "0:" + "0".repeat(64) },
+        { headers: { "idempotency-key": "bare-key-0001" } },
+      );
       const dev = await signedFetch(bare.url, key, "POST", "/v1/dev/wallet/withdraw", { withdrawal: firstWithdrawal });
       // Assess
       expect([w.status, w.json.error.code]).toEqual([503, "withdrawals_unavailable"]);
@@ -280,11 +303,16 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
     expect([s1.json.status, s2.json.status]).toEqual(["released", "released"]);
     expect(afterRelease).toEqual(before);
     const releases = [];
-    for (const pk of [`withdrawal-release:${requester.id}:${w.seqno}:0`, `withdrawal-release:${requester.id}:${w.seqno}:1`]) releases.push(await net.store.get("ledger", { pk, sk: "tx" }));
+    for (const pk of [`withdrawal-release:${requester.id}:${w.seqno}:0`, `withdrawal-release:${requester.id}:${w.seqno}:1`])
+      releases.push(await net.store.get("ledger", { pk, sk: "tx" }));
     expect(releases.filter(Boolean)).toHaveLength(1);
     expect(again.seqno).toBe(w.seqno); // the vault still expected it
     expect(sent.status).toBe(200);
-    expect(await ledger()).toMatchObject({ available: before.available - TON / 4n, pending: 0n, liabilities: before.liabilities - TON / 4n });
+    expect(await ledger()).toMatchObject({
+      available: before.available - TON / 4n,
+      pending: 0n,
+      liabilities: before.liabilities - TON / 4n,
+    });
     expect(await chain.accountBalance(requester.id)).toBe(before.liabilities - TON / 4n);
   });
 });
@@ -294,7 +322,8 @@ describe("withdraw requests are idempotent", () => {
     // Prepare
     const net = await startNetwork({});
     const key = generateSigningKey();
-    const post = (body: unknown, idem: string) => signedFetch(net.url, key, "POST", "/v1/account/withdraw", body, { headers: { "idempotency-key": idem } });
+    const post = (body: unknown, idem: string) =>
+      signedFetch(net.url, key, "POST", "/v1/account/withdraw", body, { headers: { "idempotency-key": idem } });
     try {
       expect((await signedFetch(net.url, key, "POST", "/v1/account/faucet", { amount: TON.toString() })).status).toBe(200);
       const to = (await signedFetch(net.url, key, "GET", "/v1/dev/wallet")).json.address;

@@ -62,7 +62,9 @@ describe("createBuiltinEngine", () => {
     // Assess
     expect(engine.name).toBe("builtin-deterministic (not a real model)");
     expect(result.engine).toBe(BUILTIN_ENGINE_NAME);
-    expect(result.text).toMatch(/^\[builtin engine — not a real model\] You said: What is the capital of France\?\. Word count: 6\. SHA-256: [0-9a-f]{12}\.$/);
+    expect(result.text).toMatch(
+      /^\[builtin engine — not a real model\] You said: What is the capital of France\?\. Word count: 6\. SHA-256: [0-9a-f]{12}\.$/,
+    );
     expect(result.finishReason).toBe("stop");
   });
 
@@ -182,7 +184,16 @@ describe("builtin engine streaming", () => {
   it("streamOf gives engines without stream() one delta and the result", async () => {
     // Prepare
     const engine = createNullEngine();
-    const oneShot = { name: "one-shot", models: engine.models, generate: async () => ({ text: "hi there", usage: { promptTokens: 1, completionTokens: 2 }, finishReason: "stop" as const, engine: "one-shot" }) };
+    const oneShot = {
+      name: "one-shot",
+      models: engine.models,
+      generate: async () => ({
+        text: "hi there",
+        usage: { promptTokens: 1, completionTokens: 2 },
+        finishReason: "stop" as const,
+        engine: "one-shot",
+      }),
+    };
     // Act
     const s = await collectStream(streamOf(oneShot, aRequest()));
     // Assess

@@ -193,13 +193,19 @@ export function throwIfAborted(signal: AbortSignal | undefined, engine: string):
 /** The shared checks of sampling fields. Throws EngineError('invalid_request') naming the field. */
 export function assertValidSampling(req: EngineSampling, engine: string): void {
   if (!Number.isSafeInteger(req.maxTokens) || req.maxTokens < 1) {
-    throw new EngineError("invalid_request", `maxTokens must be a positive integer, got ${String(req.maxTokens)}`, { engine, param: "max_tokens" });
+    throw new EngineError("invalid_request", `maxTokens must be a positive integer, got ${String(req.maxTokens)}`, {
+      engine,
+      param: "max_tokens",
+    });
   }
   if (typeof req.model !== "string" || req.model.length === 0) {
     throw new EngineError("invalid_request", "model must be a non-empty string", { engine, param: "model" });
   }
   if (req.temperature !== undefined && !(Number.isFinite(req.temperature) && req.temperature >= 0 && req.temperature <= 2)) {
-    throw new EngineError("invalid_request", `temperature must be between 0 and 2, got ${String(req.temperature)}`, { engine, param: "temperature" });
+    throw new EngineError("invalid_request", `temperature must be between 0 and 2, got ${String(req.temperature)}`, {
+      engine,
+      param: "temperature",
+    });
   }
   if (req.topP !== undefined && !(Number.isFinite(req.topP) && req.topP > 0 && req.topP <= 1)) {
     throw new EngineError("invalid_request", `top_p must be in (0, 1], got ${String(req.topP)}`, { engine, param: "top_p" });
@@ -207,7 +213,10 @@ export function assertValidSampling(req: EngineSampling, engine: string): void {
   if (req.seed !== undefined && !Number.isSafeInteger(req.seed)) {
     throw new EngineError("invalid_request", `seed must be an integer, got ${String(req.seed)}`, { engine, param: "seed" });
   }
-  if (req.stop !== undefined && (!Array.isArray(req.stop) || req.stop.length > 4 || req.stop.some((s) => typeof s !== "string" || s.length === 0))) {
+  if (
+    req.stop !== undefined &&
+    (!Array.isArray(req.stop) || req.stop.length > 4 || req.stop.some((s) => typeof s !== "string" || s.length === 0))
+  ) {
     throw new EngineError("invalid_request", "stop must be at most 4 non-empty strings", { engine, param: "stop" });
   }
 }

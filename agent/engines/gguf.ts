@@ -38,11 +38,41 @@ const ARRAY = 9;
  * (node-llama-cpp 3.21.1 bindings). Ids missing here are removed or unknown types: refused.
  */
 const GGML_TYPES: Record<number, [number, number]> = {
-  0: [1, 4], 1: [1, 2], 2: [32, 18], 3: [32, 20], 6: [32, 22], 7: [32, 24], 8: [32, 34], 9: [32, 36],
-  10: [256, 84], 11: [256, 110], 12: [256, 144], 13: [256, 176], 14: [256, 210], 15: [256, 292],
-  16: [256, 66], 17: [256, 74], 18: [256, 98], 19: [256, 50], 20: [32, 18], 21: [256, 110], 22: [256, 82],
-  23: [256, 136], 24: [1, 1], 25: [1, 2], 26: [1, 4], 27: [1, 8], 28: [1, 8], 29: [256, 56], 30: [1, 2],
-  34: [256, 54], 35: [256, 66], 39: [32, 17], 40: [64, 36], 41: [128, 18], 42: [64, 18],
+  0: [1, 4],
+  1: [1, 2],
+  2: [32, 18],
+  3: [32, 20],
+  6: [32, 22],
+  7: [32, 24],
+  8: [32, 34],
+  9: [32, 36],
+  10: [256, 84],
+  11: [256, 110],
+  12: [256, 144],
+  13: [256, 176],
+  14: [256, 210],
+  15: [256, 292],
+  16: [256, 66],
+  17: [256, 74],
+  18: [256, 98],
+  19: [256, 50],
+  20: [32, 18],
+  21: [256, 110],
+  22: [256, 82],
+  23: [256, 136],
+  24: [1, 1],
+  25: [1, 2],
+  26: [1, 4],
+  27: [1, 8],
+  28: [1, 8],
+  29: [256, 56],
+  30: [1, 2],
+  34: [256, 54],
+  35: [256, 66],
+  39: [32, 17],
+  40: [64, 36],
+  41: [128, 18],
+  42: [64, 18],
 };
 
 // Generous bounds: real files stay far below them; hostile counts are refused before allocation.
@@ -81,7 +111,8 @@ class Cursor {
     return b;
   }
   async skip(n: number): Promise<void> {
-    if (this.pos + n > this.size) throw new Invalid(`truncated: a value of ${n} bytes at offset ${this.pos} runs past the end of the file (${this.size} bytes)`);
+    if (this.pos + n > this.size)
+      throw new Invalid(`truncated: a value of ${n} bytes at offset ${this.pos} runs past the end of the file (${this.size} bytes)`);
     this.pos += n;
   }
   async u32(): Promise<number> {
@@ -116,21 +147,31 @@ async function readValue(c: Cursor, type: number, key: string): Promise<GgufSumm
   if (size === undefined) throw new Invalid(`metadata ${key} has unknown value type ${type}`);
   const b = await c.take(size);
   switch (type) {
-    case 0: return b.readUInt8(0);
-    case 1: return b.readInt8(0);
-    case 2: return b.readUInt16LE(0);
-    case 3: return b.readInt16LE(0);
-    case 4: return b.readUInt32LE(0);
-    case 5: return b.readInt32LE(0);
-    case 6: return b.readFloatLE(0);
+    case 0:
+      return b.readUInt8(0);
+    case 1:
+      return b.readInt8(0);
+    case 2:
+      return b.readUInt16LE(0);
+    case 3:
+      return b.readInt16LE(0);
+    case 4:
+      return b.readUInt32LE(0);
+    case 5:
+      return b.readInt32LE(0);
+    case 6:
+      return b.readFloatLE(0);
     case 7: {
       const v = b.readUInt8(0);
       if (v > 1) throw new Invalid(`metadata ${key} is a bool holding ${v}`);
       return v === 1;
     }
-    case 10: return b.readBigUInt64LE(0);
-    case 11: return b.readBigInt64LE(0);
-    default: return b.readDoubleLE(0);
+    case 10:
+      return b.readBigUInt64LE(0);
+    case 11:
+      return b.readBigInt64LE(0);
+    default:
+      return b.readDoubleLE(0);
   }
 }
 
@@ -191,7 +232,8 @@ export async function validateGguf(path: string): Promise<GgufSummary> {
       const layout = GGML_TYPES[type];
       if (!layout) throw new Invalid(`tensor ${name} has unknown or removed ggml type ${type}`);
       const [blockSize, blockBytes] = layout;
-      if (dims[0]! % blockSize !== 0) throw new Invalid(`tensor ${name}: row of ${dims[0]} elements is not a whole number of ${blockSize}-element blocks`);
+      if (dims[0]! % blockSize !== 0)
+        throw new Invalid(`tensor ${name}: row of ${dims[0]} elements is not a whole number of ${blockSize}-element blocks`);
       const offset = await c.u64(`tensor ${name} offset`, Number.MAX_SAFE_INTEGER);
       if (offset % alignment !== 0) throw new Invalid(`tensor ${name} offset ${offset} is not aligned to ${alignment}`);
       tensors.push({ name, offset, bytes: (elements / blockSize) * blockBytes });

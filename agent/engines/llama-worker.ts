@@ -88,7 +88,11 @@ function templateSupportsTools(wrapper: ChatWrapper, template: string | undefine
   const fns = wrapper.settings.functions;
   const generic = JSON.stringify(fns) === JSON.stringify((wrapper.constructor as typeof ChatWrapper).defaultSettings?.functions);
   if (wrapper instanceof JinjaTemplateChatWrapper) {
-    return !!template && /\btools\b/.test(template) && (wrapper as unknown as { _usingJinjaFunctionCallTemplate?: boolean })._usingJinjaFunctionCallTemplate === true;
+    return (
+      !!template &&
+      /\btools\b/.test(template) &&
+      (wrapper as unknown as { _usingJinjaFunctionCallTemplate?: boolean })._usingJinjaFunctionCallTemplate === true
+    );
   }
   return !generic && !["General", "ChatML", "AlpacaChat", "FalconChat", "Empty", "Template"].includes(wrapper.wrapperName ?? "");
 }
@@ -104,7 +108,10 @@ async function load(o: LoadOptions): Promise<void> {
       maxThreads: o.threads,
     });
   } catch (err) {
-    throw new LoadError("binary", `no usable llama.cpp build for gpu=${String(o.gpu)} (GPU builds are opt-in: agent/engines/README.md): ${(err as Error).message}`);
+    throw new LoadError(
+      "binary",
+      `no usable llama.cpp build for gpu=${String(o.gpu)} (GPU builds are opt-in: agent/engines/README.md): ${(err as Error).message}`,
+    );
   }
   const model = await llama.loadModel({ modelPath: o.modelPath, ...(llama.gpu === false ? { gpuLayers: 0 } : {}) });
   const trainContextSize = model.trainContextSize;
@@ -113,7 +120,10 @@ async function load(o: LoadOptions): Promise<void> {
   const free: LlamaContextSequence[] = [];
   for (let i = 0; i < o.parallel; i++) free.push(context.getSequence());
   const wrapper = resolveChatWrapper(model);
-  const meta = model.fileInfo.metadata as unknown as { general?: { name?: string; description?: string; architecture?: string }; tokenizer?: { chat_template?: string; ggml?: { tokens?: unknown[] } } };
+  const meta = model.fileInfo.metadata as unknown as {
+    general?: { name?: string; description?: string; architecture?: string };
+    tokenizer?: { chat_template?: string; ggml?: { tokens?: unknown[] } };
+  };
   const info: ModelInfo = {
     ...(meta.general?.name ? { name: meta.general.name } : {}),
     ...(meta.general?.description ? { description: meta.general.description } : {}),
@@ -234,7 +244,11 @@ async function grammarFor(l: Loaded, job: { responseFormat?: ChatJob["responseFo
     // node-llama-cpp's JSON-schema grammar supports a subset of JSON Schema; it throws on what it cannot express.
     return await l.llama.createGrammarForJsonSchema(schema as Parameters<Llama["createGrammarForJsonSchema"]>[0]);
   } catch (err) {
-    throw new JobError("engine_rejected", `response_format: this engine cannot turn the schema into a grammar: ${(err as Error).message}`, "response_format");
+    throw new JobError(
+      "engine_rejected",
+      `response_format: this engine cannot turn the schema into a grammar: ${(err as Error).message}`,
+      "response_format",
+    );
   }
 }
 
@@ -270,7 +284,12 @@ function toHistory(messages: ChatJob["messages"]): ChatHistoryItem[] {
       history.push({ type: "model", response });
     } else {
       const call = m.toolCallId === undefined ? undefined : calls.get(m.toolCallId);
-      if (!call) throw new JobError("invalid_request", `a tool message answers tool_call_id ${JSON.stringify(m.toolCallId)}, which no earlier assistant message made`, "messages");
+      if (!call)
+        throw new JobError(
+          "invalid_request",
+          `a tool message answers tool_call_id ${JSON.stringify(m.toolCallId)}, which no earlier assistant message made`,
+          "messages",
+        );
       let result: unknown;
       try {
         result = JSON.parse(m.content);
@@ -377,12 +396,17 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
     throw new JobError("engine_rejected", `tools: this model's chat template (${l.info.chatWrapper}) has no function calling`, "tools");
   }
   if (useTools && job.responseFormat && job.responseFormat.type !== "text") {
-    throw new JobError("engine_rejected", "response_format: a JSON response format cannot be combined with tools on this engine", "response_format");
+    throw new JobError(
+      "engine_rejected",
+      "response_format: a JSON response format cannot be combined with tools on this engine",
+      "response_format",
+    );
   }
   let forcedTools = tools;
   if (typeof choice === "object") {
     forcedTools = tools.filter((t) => t.function.name === choice.function.name);
-    if (forcedTools.length === 0) throw new JobError("invalid_request", `tool_choice names ${choice.function.name}, which is not in tools`, "tool_choice");
+    if (forcedTools.length === 0)
+      throw new JobError("invalid_request", `tool_choice names ${choice.function.name}, which is not in tools`, "tool_choice");
   }
   /** "required" or a named function: the call is forced by a grammar instead of left to the model. */
   const forced = useTools && choice !== "auto";
@@ -390,7 +414,10 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
     ? Object.fromEntries(
         tools.map((t) => [
           t.function.name,
-          { ...(t.function.description ? { description: t.function.description } : {}), ...(t.function.parameters ? { params: t.function.parameters as never } : {}) },
+          {
+            ...(t.function.description ? { description: t.function.description } : {}),
+            ...(t.function.parameters ? { params: t.function.parameters as never } : {}),
+          },
         ]),
       )
     : undefined;
@@ -403,23 +430,37 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
       : await grammarFor(l, job);
   } catch (err) {
     if (err instanceof JobError) throw err;
-    throw new JobError("engine_rejected", `tools: this engine cannot turn the function parameters into a grammar: ${(err as Error).message}`, "tools");
+    throw new JobError(
+      "engine_rejected",
+      `tools: this engine cannot turn the function parameters into a grammar: ${(err as Error).message}`,
+      "tools",
+    );
   }
 
   // The prompt exactly as the template renders it (tools included): its length is the prompt usage.
   let promptTokens: Token[];
   try {
-    const state = l.wrapper.generateContextState({ chatHistory: history, ...(functions ? { availableFunctions: functions, documentFunctionParams: true } : {}) });
+    const state = l.wrapper.generateContextState({
+      chatHistory: history,
+      ...(functions ? { availableFunctions: functions, documentFunctionParams: true } : {}),
+    });
     promptTokens = state.contextText.tokenize(l.model.tokenizer);
   } catch (err) {
     throw new JobError("engine_rejected", `messages: the model's chat template cannot render them: ${(err as Error).message}`, "messages");
   }
   const room = l.info.contextSize - promptTokens.length;
   if (room < 1) {
-    throw new JobError("engine_rejected", `messages: the prompt is ${promptTokens.length} tokens, the context window ${l.info.contextSize}`, "messages");
+    throw new JobError(
+      "engine_rejected",
+      `messages: the prompt is ${promptTokens.length} tokens, the context window ${l.info.contextSize}`,
+      "messages",
+    );
   }
   const maxTokens = Math.min(job.maxTokens, room);
-  const usage = (completionTokens: number) => ({ promptTokens: promptTokens.length, completionTokens: Math.min(completionTokens, job.maxTokens) });
+  const usage = (completionTokens: number) => ({
+    promptTokens: promptTokens.length,
+    completionTokens: Math.min(completionTokens, job.maxTokens),
+  });
 
   if (forced) {
     // The rendered prompt, continued under a grammar that only admits {"name", "arguments"}.
@@ -429,7 +470,12 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
     const g = await continueTokens(id, l, input, { job, maxTokens, grammar: grammar!, json: true, stops: [], stream: false });
     try {
       const call = JSON.parse(g.text) as { name: string; arguments: unknown };
-      return { text: "", usage: usage(g.completionTokens), finishReason: g.finishReason, toolCalls: [{ id: callId(), type: "function", function: { name: call.name, arguments: JSON.stringify(call.arguments) } }] };
+      return {
+        text: "",
+        usage: usage(g.completionTokens),
+        finishReason: g.finishReason,
+        toolCalls: [{ id: callId(), type: "function", function: { name: call.name, arguments: JSON.stringify(call.arguments) } }],
+      };
     } catch {
       // Cut off by max_tokens before the JSON closed: there is no whole call to report.
       return { text: "", usage: usage(g.completionTokens), finishReason: "length" };
@@ -440,7 +486,12 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
     const ac = new AbortController();
     const entry = { ac, byParent: false };
     running.set(id, entry);
-    const sink = new TextSink(job.stop ?? [], job.stream ? (text) => send({ t: "delta", id, text }) : undefined, () => ac.abort(), isJson(job));
+    const sink = new TextSink(
+      job.stop ?? [],
+      job.stream ? (text) => send({ t: "delta", id, text }) : undefined,
+      () => ac.abort(),
+      isJson(job),
+    );
     let completionTokens = 0;
     const chat = new LlamaChat({ contextSequence: seq, chatWrapper: l.wrapper, autoDisposeSequence: false });
     try {
@@ -481,8 +532,19 @@ async function runCompletion(id: number, job: CompletionJob): Promise<JobResult>
   const room = l.info.contextSize - promptTokens;
   if (room < 1) throw new JobError("engine_rejected", `prompt: ${promptTokens} tokens, the context window ${l.info.contextSize}`, "prompt");
   const maxTokens = Math.min(job.maxTokens, room);
-  const g = await continueTokens(id, l, tokens, { job, maxTokens, ...(grammar ? { grammar } : {}), json: isJson(job), stops: job.stop ?? [], stream: job.stream });
-  return { text: g.text, usage: { promptTokens, completionTokens: Math.min(g.completionTokens, job.maxTokens) }, finishReason: g.finishReason };
+  const g = await continueTokens(id, l, tokens, {
+    job,
+    maxTokens,
+    ...(grammar ? { grammar } : {}),
+    json: isJson(job),
+    stops: job.stop ?? [],
+    stream: job.stream,
+  });
+  return {
+    text: g.text,
+    usage: { promptTokens, completionTokens: Math.min(g.completionTokens, job.maxTokens) },
+    finishReason: g.finishReason,
+  };
 }
 
 async function runEmbed(job: EmbedJob): Promise<{ vectors: number[][]; promptTokens: number }> {
@@ -498,12 +560,18 @@ async function runEmbed(job: EmbedJob): Promise<{ vectors: number[][]; promptTok
     } else {
       // Ids outside the vocabulary would index past the embedding table in native code.
       const bad = input.find((t) => t >= l.info.vocabularySize);
-      if (bad !== undefined) throw new JobError("invalid_request", `input[${i}]: token id ${bad} is outside this model's vocabulary (${l.info.vocabularySize})`, "input");
+      if (bad !== undefined)
+        throw new JobError(
+          "invalid_request",
+          `input[${i}]: token id ${bad} is outside this model's vocabulary (${l.info.vocabularySize})`,
+          "input",
+        );
       tokens = input as Token[];
     }
     if (tokens.length === 0) throw new JobError("invalid_request", `input[${i}] is empty`, "input");
     const n = tokens.length + framingTokens(l.model, tokens, true);
-    if (n >= l.info.contextSize) throw new JobError("engine_rejected", `input[${i}] is ${n} tokens, the embedding window ${l.info.contextSize}`, "input");
+    if (n >= l.info.contextSize)
+      throw new JobError("engine_rejected", `input[${i}] is ${n} tokens, the embedding window ${l.info.contextSize}`, "input");
     const e = await ctx.getEmbeddingFor([...tokens]);
     vectors.push([...e.vector]);
     promptTokens += n;
@@ -547,14 +615,23 @@ function onMessage(raw: unknown): void {
     return;
   }
   if (m.t === "chat") {
-    runChat(m.id, m.job).then((result) => send({ t: "done", id: m.id, result }), (err) => reportError(m.id, err));
+    runChat(m.id, m.job).then(
+      (result) => send({ t: "done", id: m.id, result }),
+      (err) => reportError(m.id, err),
+    );
   } else if (m.t === "complete") {
-    runCompletion(m.id, m.job).then((result) => send({ t: "done", id: m.id, result }), (err) => reportError(m.id, err));
+    runCompletion(m.id, m.job).then(
+      (result) => send({ t: "done", id: m.id, result }),
+      (err) => reportError(m.id, err),
+    );
   } else {
     const job = m.job;
     const p = embedChain.then(() => runEmbed(job));
     embedChain = p.catch(() => {});
-    p.then((r) => send({ t: "embedded", id: m.id, vectors: r.vectors, promptTokens: r.promptTokens }), (err) => reportError(m.id, err));
+    p.then(
+      (r) => send({ t: "embedded", id: m.id, vectors: r.vectors, promptTokens: r.promptTokens }),
+      (err) => reportError(m.id, err),
+    );
   }
 }
 

@@ -80,7 +80,15 @@ describe("llama engine: answers", () => {
     expect(r.engine).toMatch(/random weights: its text means nothing/);
     expect(r.usage.completionTokens).toBeLessThanOrEqual(8);
     expect(digests).toEqual({ [MODEL]: createHash("sha256").update(readFileSync(modelFile)).digest("hex") });
-    expect(caps).toMatchObject({ chat: true, completions: true, embeddings: true, streaming: true, tools: true, jsonSchema: true, contextLength: 2048 });
+    expect(caps).toMatchObject({
+      chat: true,
+      completions: true,
+      embeddings: true,
+      streaming: true,
+      tools: true,
+      jsonSchema: true,
+      contextLength: 2048,
+    });
   });
 
   it("counts usage with the model's tokenizer", async () => {
@@ -147,7 +155,10 @@ describe("llama engine: answers", () => {
     const r = await engine.generate(
       aChat({
         maxTokens: 120,
-        responseFormat: { type: "json_schema", json_schema: { name: "flag", schema: { type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"] } } },
+        responseFormat: {
+          type: "json_schema",
+          json_schema: { name: "flag", schema: { type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"] } },
+        },
       }),
     );
     // Assess
@@ -156,7 +167,9 @@ describe("llama engine: answers", () => {
 
   it("returns a forced tool call in OpenAI's shape; tools enter the prompt through the template", async () => {
     // Act
-    const forced = await engine.generate(aChat({ maxTokens: 300, tools: [weatherTool], toolChoice: { type: "function", function: { name: "get_weather" } } }));
+    const forced = await engine.generate(
+      aChat({ maxTokens: 300, tools: [weatherTool], toolChoice: { type: "function", function: { name: "get_weather" } } }),
+    );
     const auto = await engine.generate(aChat({ maxTokens: 4, tools: [weatherTool] }));
     const plain = await engine.generate(aChat({ maxTokens: 4 }));
     // Assess
@@ -186,7 +199,16 @@ describe("llama engine: answers", () => {
     const wrongModel = await engineError(engine.generate(aChat({ model: "gpt-4" })));
     const badStop = await engineError(engine.generate(aChat({ stop: ["a", "b", "c", "d", "e"] })));
     const badToken = await engineError(engine.embed!({ model: MODEL, input: [[1, 99_999]] }));
-    const strayTool = await engineError(engine.generate(aChat({ messages: [{ role: "user", content: "hi" }, { role: "tool", content: "{}", toolCallId: "call_x" }] })));
+    const strayTool = await engineError(
+      engine.generate(
+        aChat({
+          messages: [
+            { role: "user", content: "hi" },
+            { role: "tool", content: "{}", toolCallId: "call_x" },
+          ],
+        }),
+      ),
+    );
     // Assess
     expect(wrongModel.code).toBe("model_not_served");
     expect([badStop.code, badStop.details?.param]).toEqual(["invalid_request", "stop"]);

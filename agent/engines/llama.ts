@@ -19,7 +19,16 @@ import {
   throwIfAborted,
 } from "./engine";
 import { fileIdentity, sha256File, validateGguf } from "./gguf";
-import { ChatJob, CompletionJob, EmbedJob, FromWorker, type GpuSetting, type JobResult, type ModelInfo, type ToWorker } from "./llama-protocol";
+import {
+  ChatJob,
+  CompletionJob,
+  EmbedJob,
+  FromWorker,
+  type GpuSetting,
+  type JobResult,
+  type ModelInfo,
+  type ToWorker,
+} from "./llama-protocol";
 
 /**
  * The embedded llama.cpp engine: serves one GGUF file through node-llama-cpp (pinned
@@ -109,7 +118,12 @@ interface Worker {
 function firstIssue(err: z.ZodError): { param: string; message: string } {
   const i = err.issues[0];
   const path = (i?.path ?? []).map(String);
-  const param = ({ maxTokens: "max_tokens", topP: "top_p", responseFormat: "response_format", toolChoice: "tool_choice" } as Record<string, string>)[path[0] ?? ""] ?? path[0] ?? "(request)";
+  const param =
+    ({ maxTokens: "max_tokens", topP: "top_p", responseFormat: "response_format", toolChoice: "tool_choice" } as Record<string, string>)[
+      path[0] ?? ""
+    ] ??
+    path[0] ??
+    "(request)";
   return { param, message: `${path.join(".") || "(request)"}: ${i?.message ?? "invalid"}` };
 }
 
@@ -120,8 +134,10 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
   const parallel = opts.parallel ?? 1;
   const gpu: GpuSetting = opts.gpu ?? "auto";
   const loadTimeoutMs = opts.loadTimeoutMs ?? 300_000;
-  if (!Number.isSafeInteger(threads) || threads < 1) throw new EngineError("invalid_request", `threads must be a positive integer, got ${threads}`);
-  if (!Number.isSafeInteger(parallel) || parallel < 1) throw new EngineError("invalid_request", `parallel must be a positive integer, got ${parallel}`);
+  if (!Number.isSafeInteger(threads) || threads < 1)
+    throw new EngineError("invalid_request", `threads must be a positive integer, got ${threads}`);
+  if (!Number.isSafeInteger(parallel) || parallel < 1)
+    throw new EngineError("invalid_request", `parallel must be a positive integer, got ${parallel}`);
 
   let name = `llama.cpp ${basename(modelFile)}`;
   let worker: Worker | undefined;
@@ -142,7 +158,12 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
     try {
       identity = await fileIdentity(modelFile);
     } catch (err) {
-      throw new EngineError("model_invalid", `the model file ${modelFile} cannot be read: ${(err as Error).message}`, { engine: name }, { cause: err });
+      throw new EngineError(
+        "model_invalid",
+        `the model file ${modelFile} cannot be read: ${(err as Error).message}`,
+        { engine: name },
+        { cause: err },
+      );
     }
     if (advertised && advertised.identity === identity) return advertised;
     let randomWeights = false;
@@ -194,12 +215,21 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
         clearTimeout(timer);
         if (!loadedOk) {
           rejectReady(
-            new EngineError("model_invalid", `the engine process ${how} while loading ${modelFile}: the file is malformed or not supported by llama.cpp${tail(w)}`, {
-              engine: name,
-            }),
+            new EngineError(
+              "model_invalid",
+              `the engine process ${how} while loading ${modelFile}: the file is malformed or not supported by llama.cpp${tail(w)}`,
+              {
+                engine: name,
+              },
+            ),
           );
         }
-        failAll(w, new EngineError("engine_crashed", `the engine process ${how} while running this job; the next job starts a fresh one${tail(w)}`, { engine: name }));
+        failAll(
+          w,
+          new EngineError("engine_crashed", `the engine process ${how} while running this job; the next job starts a fresh one${tail(w)}`, {
+            engine: name,
+          }),
+        );
         if (worker === w) worker = undefined;
       };
       child.on("exit", (code, signal) => died(signal ? `was killed by ${signal}` : `exited with code ${code}`));
@@ -242,11 +272,15 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
         if (m.t === "error") p.reject(new EngineError(m.code, m.message, { engine: name, ...(m.param ? { param: m.param } : {}) }));
         else if (m.t === "done" && p.kind === "gen") p.resolve(m.result);
         else if (m.t === "embedded" && p.kind === "embed") p.resolve({ vectors: m.vectors, promptTokens: m.promptTokens });
-        else p.reject(new EngineError("engine_bad_response", `the engine process answered a ${p.kind} job with "${m.t}"`, { engine: name }));
+        else
+          p.reject(new EngineError("engine_bad_response", `the engine process answered a ${p.kind} job with "${m.t}"`, { engine: name }));
       });
     });
     w.ready.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
-    const load: ToWorker = { t: "load", options: { modelPath: modelFile, threads, gpu, parallel, ...(opts.contextSize ? { contextSize: opts.contextSize } : {}) } };
+    const load: ToWorker = {
+      t: "load",
+      options: { modelPath: modelFile, threads, gpu, parallel, ...(opts.contextSize ? { contextSize: opts.contextSize } : {}) },
+    };
     child.send(load);
     return w;
   }
@@ -290,7 +324,14 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
       const onAbort = () => {
         const i = waiting.indexOf(go);
         if (i >= 0) waiting.splice(i, 1);
-        rej(new EngineError("engine_aborted", "aborted by the caller while waiting for the engine", { engine: name }, { cause: signal?.reason }));
+        rej(
+          new EngineError(
+            "engine_aborted",
+            "aborted by the caller while waiting for the engine",
+            { engine: name },
+            { cause: signal?.reason },
+          ),
+        );
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       waiting.push(go);
@@ -303,7 +344,11 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
   }
 
   /** Runs one job in the child: waits for a slot, (re)starts the child if needed, relays abort. */
-  async function run<T>(signal: AbortSignal | undefined, message: (id: number) => ToWorker, pending: (resolve: (v: T) => void, reject: (e: Error) => void) => Pending): Promise<T> {
+  async function run<T>(
+    signal: AbortSignal | undefined,
+    message: (id: number) => ToWorker,
+    pending: (resolve: (v: T) => void, reject: (e: Error) => void) => Pending,
+  ): Promise<T> {
     throwIfAborted(signal, name);
     await acquire(signal);
     try {
@@ -317,23 +362,33 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
           if (!w.exited) w.child.send({ t: "abort", id } satisfies ToWorker);
         };
         const done = () => signal?.removeEventListener("abort", onAbort);
-        w.pending.set(id, pending(
-          (v) => {
-            done();
-            res(v);
-          },
-          (e) => {
-            done();
-            rej(e);
-          },
-        ));
+        w.pending.set(
+          id,
+          pending(
+            (v) => {
+              done();
+              res(v);
+            },
+            (e) => {
+              done();
+              rej(e);
+            },
+          ),
+        );
         signal?.addEventListener("abort", onAbort, { once: true });
         try {
           w.child.send(message(id));
         } catch (err) {
           w.pending.delete(id);
           done();
-          rej(new EngineError("engine_crashed", `cannot reach the engine process: ${(err as Error).message}`, { engine: name }, { cause: err }));
+          rej(
+            new EngineError(
+              "engine_crashed",
+              `cannot reach the engine process: ${(err as Error).message}`,
+              { engine: name },
+              { cause: err },
+            ),
+          );
         }
       });
     } finally {
@@ -343,7 +398,10 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
 
   function checkModel(model: string): void {
     if (model !== modelName) {
-      throw new EngineError("model_not_served", `model "${model}" is not served by ${name}; it serves: ${modelName}`, { engine: name, param: "model" });
+      throw new EngineError("model_not_served", `model "${model}" is not served by ${name}; it serves: ${modelName}`, {
+        engine: name,
+        param: "model",
+      });
     }
   }
 
@@ -383,12 +441,21 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
 
   function toResult(r: JobResult, maxTokens: number): EngineResult {
     if (r.usage.completionTokens > maxTokens) {
-      throw new EngineError("engine_bad_response", `the engine reported ${r.usage.completionTokens} completion tokens, more than max_tokens ${maxTokens}`, { engine: name });
+      throw new EngineError(
+        "engine_bad_response",
+        `the engine reported ${r.usage.completionTokens} completion tokens, more than max_tokens ${maxTokens}`,
+        { engine: name },
+      );
     }
     return { text: r.text, usage: r.usage, finishReason: r.finishReason, ...(r.toolCalls ? { toolCalls: r.toolCalls } : {}), engine: name };
   }
 
-  function generateJob(kind: "chat" | "complete", job: ChatJob | CompletionJob, signal: AbortSignal | undefined, onDelta?: (t: string) => void): Promise<JobResult> {
+  function generateJob(
+    kind: "chat" | "complete",
+    job: ChatJob | CompletionJob,
+    signal: AbortSignal | undefined,
+    onDelta?: (t: string) => void,
+  ): Promise<JobResult> {
     return run<JobResult>(
       signal,
       (id) => (kind === "chat" ? { t: "chat", id, job: job as ChatJob } : { t: "complete", id, job: job as CompletionJob }),
@@ -397,7 +464,12 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
   }
 
   /** Deltas as the child sends them, then "done"; leaving the loop early aborts the generation. */
-  async function* streamJob(kind: "chat" | "complete", job: ChatJob | CompletionJob, maxTokens: number, signal: AbortSignal | undefined): AsyncGenerator<EngineStreamEvent> {
+  async function* streamJob(
+    kind: "chat" | "complete",
+    job: ChatJob | CompletionJob,
+    maxTokens: number,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<EngineStreamEvent> {
     const ac = new AbortController();
     const onOuterAbort = () => ac.abort(signal?.reason);
     if (signal?.aborted) ac.abort(signal.reason);
@@ -463,7 +535,15 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
     async capabilities(model: string): Promise<EngineCapabilities> {
       checkModel(model);
       const info = (await ensureWorker()).info;
-      return { chat: true, completions: true, embeddings: true, streaming: true, tools: info.tools, jsonSchema: true, contextLength: info.contextSize };
+      return {
+        chat: true,
+        completions: true,
+        embeddings: true,
+        streaming: true,
+        tools: info.tools,
+        jsonSchema: true,
+        contextLength: info.contextSize,
+      };
     },
 
     async generate(req: EngineRequest): Promise<EngineResult> {
@@ -490,7 +570,10 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
       checkModel(req.model);
       const parsed = EmbedJob.safeParse({ input: req.input });
       if (!parsed.success || parsed.data.input.length === 0) {
-        throw new EngineError("invalid_request", "input must be a non-empty list of strings or of token-id lists", { engine: name, param: "input" });
+        throw new EngineError("invalid_request", "input must be a non-empty list of strings or of token-id lists", {
+          engine: name,
+          param: "input",
+        });
       }
       const job = parsed.data;
       const r = await run<{ vectors: number[][]; promptTokens: number }>(
@@ -499,7 +582,9 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
         (resolve, reject) => ({ kind: "embed", resolve, reject }),
       );
       if (r.vectors.length !== job.input.length) {
-        throw new EngineError("engine_bad_response", `the engine returned ${r.vectors.length} vectors for ${job.input.length} inputs`, { engine: name });
+        throw new EngineError("engine_bad_response", `the engine returned ${r.vectors.length} vectors for ${job.input.length} inputs`, {
+          engine: name,
+        });
       }
       return { vectors: r.vectors, usage: { promptTokens: r.promptTokens }, engine: name };
     },

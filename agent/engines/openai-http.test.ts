@@ -1,5 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { fakeCompletion, fakeEmbedding, type FakeOpenAiServer, fakeToolCall, startFakeOpenAiServer } from "../../test/fixtures/openai-server";
+import {
+  fakeCompletion,
+  fakeEmbedding,
+  type FakeOpenAiServer,
+  fakeToolCall,
+  startFakeOpenAiServer,
+} from "../../test/fixtures/openai-server";
 import { EngineError, type EngineRequest } from "./engine";
 import { createOpenAiEngine } from "./openai-http";
 
@@ -169,7 +175,10 @@ describe("createOpenAiEngine against a fake OpenAI server", () => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ ...aRequest(), max_tokens: 64, stream: true, stream_options: { include_usage: true } }),
     });
-    const events = (await res.text()).split("\n\n").filter((b) => b.length > 0).map((b) => b.replace(/^data: /, ""));
+    const events = (await res.text())
+      .split("\n\n")
+      .filter((b) => b.length > 0)
+      .map((b) => b.replace(/^data: /, ""));
     // Assess
     expect(res.headers.get("content-type")).toBe("text/event-stream");
     expect(events.at(-1)).toBe("[DONE]");
@@ -202,7 +211,9 @@ describe("createOpenAiEngine response checks (injected fetch)", () => {
   it("names the missing usage field", async () => {
     // Act
     const err = await errorOf(
-      createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl: answering(completion({ usage: { prompt_tokens: 4 } })) }).generate(aRequest()),
+      createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl: answering(completion({ usage: { prompt_tokens: 4 } })) }).generate(
+        aRequest(),
+      ),
     );
     // Assess
     expect(err.code).toBe("engine_bad_response");
@@ -261,7 +272,12 @@ describe("createOpenAiEngine passes OpenAI fields through", () => {
     const fetchImpl: typeof fetch = async (_url, init) => {
       seen.push(JSON.parse(String(init?.body)));
       const call = { id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } };
-      return new Response(JSON.stringify({ choices: [{ message: { content: null, tool_calls: [call] }, finish_reason: "tool_calls" }], usage: { prompt_tokens: 5, completion_tokens: 7 } }));
+      return new Response(
+        JSON.stringify({
+          choices: [{ message: { content: null, tool_calls: [call] }, finish_reason: "tool_calls" }],
+          usage: { prompt_tokens: 5, completion_tokens: 7 },
+        }),
+      );
     };
     const engine = createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl });
     const tools = [{ type: "function" as const, function: { name: "get_weather", parameters: { type: "object" } } }];
@@ -326,7 +342,15 @@ describe("issue 11: createOpenAiEngine streams, completes, embeds and tells its 
     const deltas = events.flatMap((e) => (e.type === "delta" ? [e.text] : []));
     expect(deltas.join("")).toBe(expected.text);
     expect(deltas.length).toBe(expected.completionTokens);
-    expect(events.at(-1)).toEqual({ type: "done", result: { text: expected.text, usage: { promptTokens: expected.promptTokens, completionTokens: expected.completionTokens }, finishReason: "stop", engine: `openai-compatible:${server!.url}` } });
+    expect(events.at(-1)).toEqual({
+      type: "done",
+      result: {
+        text: expected.text,
+        usage: { promptTokens: expected.promptTokens, completionTokens: expected.completionTokens },
+        finishReason: "stop",
+        engine: `openai-compatible:${server!.url}`,
+      },
+    });
     // The first delta came while the server was still generating (chunks are 40 ms apart).
     expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThan(40 * (deltas.length - 1) * 0.8);
     expect(server!.requests[0]?.body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
@@ -351,14 +375,25 @@ describe("issue 11: createOpenAiEngine streams, completes, embeds and tells its 
   it("fails a stream without usage (billing needs the engine's count), without [DONE], or with a mid-stream error", async () => {
     // Prepare
     server = await startFakeOpenAiServer({ behaviour: "omit-usage" });
-    const cut = (body: string): typeof fetch => (async () => new Response(body, { status: 200, headers: { "content-type": "text/event-stream" } })) as typeof fetch;
+    const cut = (body: string): typeof fetch =>
+      (async () => new Response(body, { status: 200, headers: { "content-type": "text/event-stream" } })) as typeof fetch;
     const drain = async (it: AsyncIterable<unknown>) => {
       for await (const _ of it);
     };
     // Act
     const noUsage = await errorOf(drain(createOpenAiEngine({ baseUrl: server!.url }).stream!(aRequest())));
-    const noDone = await errorOf(drain(createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl: cut('data: {"choices":[{"delta":{"content":"hi"}}]}\n\n') }).stream!(aRequest())));
-    const midError = await errorOf(drain(createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl: cut('data: {"error":{"message":"CUDA out of memory"}}\n\n') }).stream!(aRequest())));
+    const noDone = await errorOf(
+      drain(
+        createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl: cut('data: {"choices":[{"delta":{"content":"hi"}}]}\n\n') })
+          .stream!(aRequest()),
+      ),
+    );
+    const midError = await errorOf(
+      drain(
+        createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl: cut('data: {"error":{"message":"CUDA out of memory"}}\n\n') })
+          .stream!(aRequest()),
+      ),
+    );
     // Assess
     expect(noUsage.code).toBe("engine_bad_response");
     expect(noUsage.message).toMatch(/usage/);
@@ -371,16 +406,30 @@ describe("issue 11: createOpenAiEngine streams, completes, embeds and tells its 
   it("reads a server that ignores stream: true and answers whole as one delta and the result", async () => {
     // Prepare
     const whole: typeof fetch = (async () =>
-      new Response(JSON.stringify({ choices: [{ message: { content: "all at once" }, finish_reason: "stop" }], usage: { prompt_tokens: 3, completion_tokens: 3 } }), {
-        headers: { "content-type": "application/json" },
-      })) as typeof fetch;
+      new Response(
+        JSON.stringify({
+          choices: [{ message: { content: "all at once" }, finish_reason: "stop" }],
+          usage: { prompt_tokens: 3, completion_tokens: 3 },
+        }),
+        {
+          headers: { "content-type": "application/json" },
+        },
+      )) as typeof fetch;
     // Act
     const events = [];
     for await (const ev of createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl: whole }).stream!(aRequest())) events.push(ev);
     // Assess
     expect(events).toEqual([
       { type: "delta", text: "all at once" },
-      { type: "done", result: { text: "all at once", usage: { promptTokens: 3, completionTokens: 3 }, finishReason: "stop", engine: "openai-compatible:http://127.0.0.1:9/v1" } },
+      {
+        type: "done",
+        result: {
+          text: "all at once",
+          usage: { promptTokens: 3, completionTokens: 3 },
+          finishReason: "stop",
+          engine: "openai-compatible:http://127.0.0.1:9/v1",
+        },
+      },
     ]);
   });
 
@@ -411,10 +460,17 @@ describe("issue 11: createOpenAiEngine streams, completes, embeds and tells its 
     const events = [];
     for await (const ev of engine.streamCompletion!({ model: "fake-model", prompt: "Once upon", maxTokens: 5 })) events.push(ev);
     // Assess
-    expect(whole).toMatchObject({ text: expected.text, usage: { promptTokens: expected.promptTokens, completionTokens: expected.completionTokens }, finishReason: "stop" });
+    expect(whole).toMatchObject({
+      text: expected.text,
+      usage: { promptTokens: expected.promptTokens, completionTokens: expected.completionTokens },
+      finishReason: "stop",
+    });
     expect(events.flatMap((e) => (e.type === "delta" ? [e.text] : [])).join("")).toBe(expected.text);
     expect(events.at(-1)).toMatchObject({ type: "done", result: { text: expected.text } });
-    expect(server!.requests[0]).toMatchObject({ path: "/v1/completions", body: { prompt: "Once upon", max_tokens: 5, stop: ["\n"], stream: false } });
+    expect(server!.requests[0]).toMatchObject({
+      path: "/v1/completions",
+      body: { prompt: "Once upon", max_tokens: 5, stop: ["\n"], stream: false },
+    });
   });
 
   it("embeds texts and token ids with the server's usage, vectors in input order", async () => {
@@ -425,18 +481,34 @@ describe("issue 11: createOpenAiEngine streams, completes, embeds and tells its 
     const texts = await engine.embed!({ model: "fake-model", input: ["one two", "three"] });
     const ids = await engine.embed!({ model: "fake-model", input: [[1, 2, 3]] });
     // Assess
-    expect(texts).toEqual({ vectors: [fakeEmbedding("one two"), fakeEmbedding("three")], usage: { promptTokens: 3 }, engine: `openai-compatible:${server!.url}` });
+    expect(texts).toEqual({
+      vectors: [fakeEmbedding("one two"), fakeEmbedding("three")],
+      usage: { promptTokens: 3 },
+      engine: `openai-compatible:${server!.url}`,
+    });
     expect(ids.vectors).toEqual([fakeEmbedding([1, 2, 3])]);
     expect(server!.requests[0]?.body).toEqual({ model: "fake-model", input: ["one two", "three"], encoding_format: "float" });
   });
 
   it("refuses embeddings that come out of order or short", async () => {
     // Prepare
-    const answering = (data: unknown): typeof fetch => (async () => new Response(JSON.stringify({ data, usage: { prompt_tokens: 2 } }))) as typeof fetch;
+    const answering = (data: unknown): typeof fetch =>
+      (async () => new Response(JSON.stringify({ data, usage: { prompt_tokens: 2 } }))) as typeof fetch;
     // Act
-    const short = await errorOf(createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl: answering([{ index: 0, embedding: [1] }]) }).embed!({ model: "m", input: ["a", "b"] }));
+    const short = await errorOf(
+      createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl: answering([{ index: 0, embedding: [1] }]) }).embed!({
+        model: "m",
+        input: ["a", "b"],
+      }),
+    );
     const gap = await errorOf(
-      createOpenAiEngine({ baseUrl: "http://127.0.0.1:9/v1", fetchImpl: answering([{ index: 0, embedding: [1] }, { index: 2, embedding: [2] }]) }).embed!({ model: "m", input: ["a", "b"] }),
+      createOpenAiEngine({
+        baseUrl: "http://127.0.0.1:9/v1",
+        fetchImpl: answering([
+          { index: 0, embedding: [1] },
+          { index: 2, embedding: [2] },
+        ]),
+      }).embed!({ model: "m", input: ["a", "b"] }),
     );
     // Assess
     expect(short.code).toBe("engine_bad_response");
@@ -448,9 +520,19 @@ describe("issue 11: createOpenAiEngine streams, completes, embeds and tells its 
     server = await startFakeOpenAiServer({ modelFields: { max_model_len: 8192 } });
     // Act
     const plain = await createOpenAiEngine({ baseUrl: server!.url }).capabilities!("fake-model");
-    const set = await createOpenAiEngine({ baseUrl: server!.url, capabilities: { tools: false, embeddings: true } }).capabilities!("fake-model");
+    const set = await createOpenAiEngine({ baseUrl: server!.url, capabilities: { tools: false, embeddings: true } }).capabilities!(
+      "fake-model",
+    );
     // Assess
-    expect(plain).toEqual({ chat: true, completions: true, embeddings: false, streaming: true, tools: true, jsonSchema: true, contextLength: 8192 });
+    expect(plain).toEqual({
+      chat: true,
+      completions: true,
+      embeddings: false,
+      streaming: true,
+      tools: true,
+      jsonSchema: true,
+      contextLength: 8192,
+    });
     expect(set).toMatchObject({ tools: false, embeddings: true, contextLength: 8192 });
   });
 });

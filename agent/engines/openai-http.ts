@@ -59,7 +59,9 @@ const ModelList = z.object({
 });
 
 const TextCompletion = z.object({
-  choices: z.array(z.object({ text: z.string().nullable().optional(), finish_reason: z.string().nullable().optional() }).loose()).min(1, "choices is empty"),
+  choices: z
+    .array(z.object({ text: z.string().nullable().optional(), finish_reason: z.string().nullable().optional() }).loose())
+    .min(1, "choices is empty"),
   usage: z.unknown().optional(),
 });
 
@@ -106,7 +108,14 @@ const StreamChunk = z
   })
   .loose();
 
-const DEFAULT_CAPABILITIES: EngineCapabilities = { chat: true, completions: true, embeddings: false, streaming: true, tools: true, jsonSchema: true };
+const DEFAULT_CAPABILITIES: EngineCapabilities = {
+  chat: true,
+  completions: true,
+  embeddings: false,
+  streaming: true,
+  tools: true,
+  jsonSchema: true,
+};
 
 const ChatCompletion = z.object({
   choices: z
@@ -117,7 +126,15 @@ const ChatCompletion = z.object({
             .object({
               content: z.string().nullable().optional(),
               tool_calls: z
-                .array(z.object({ id: z.string(), type: z.literal("function"), function: z.object({ name: z.string(), arguments: z.string() }) }).loose())
+                .array(
+                  z
+                    .object({
+                      id: z.string(),
+                      type: z.literal("function"),
+                      function: z.object({ name: z.string(), arguments: z.string() }),
+                    })
+                    .loose(),
+                )
                 .nullable()
                 .optional(),
             })
@@ -200,7 +217,12 @@ function chatBody(req: EngineRequest, stream: boolean): Record<string, unknown> 
 }
 
 function completionBody(req: EngineCompletionRequest, stream: boolean): Record<string, unknown> {
-  const body: Record<string, unknown> = { ...samplingFields(req), prompt: req.prompt, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) };
+  const body: Record<string, unknown> = {
+    ...samplingFields(req),
+    prompt: req.prompt,
+    stream,
+    ...(stream ? { stream_options: { include_usage: true } } : {}),
+  };
   if (req.responseFormat !== undefined) body.response_format = req.responseFormat;
   return body;
 }
@@ -280,9 +302,14 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       return { status: res.status, bodyText };
     } catch (err) {
       if (timedOut) {
-        throw new EngineError("engine_timeout", `${init.method} ${url} got no complete answer within ${timeoutMs} ms`, { engine: name }, {
-          cause: err,
-        });
+        throw new EngineError(
+          "engine_timeout",
+          `${init.method} ${url} got no complete answer within ${timeoutMs} ms`,
+          { engine: name },
+          {
+            cause: err,
+          },
+        );
       }
       if (signal?.aborted) {
         throw new EngineError("engine_aborted", `${init.method} ${url} aborted by the caller`, { engine: name }, { cause: err });
@@ -304,7 +331,12 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
    * A streamed POST: the data of each SSE event as it arrives. The timeout bounds the wait for
    * the head and for each next event (a long generation is fine, a stalled one is not).
    */
-  async function* streamExchange(path: string, body: unknown, signal: AbortSignal | undefined, model: string): AsyncGenerator<{ data: string } | { whole: string }> {
+  async function* streamExchange(
+    path: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+    model: string,
+  ): AsyncGenerator<{ data: string } | { whole: string }> {
     throwIfAborted(signal, name);
     const ctl = new AbortController();
     let timedOut = false;
@@ -323,10 +355,16 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     const url = `${baseUrl}${path}`;
     const failed = (err: unknown): EngineError => {
       if (err instanceof EngineError) return err;
-      if (timedOut) return new EngineError("engine_timeout", `POST ${url} sent nothing for ${timeoutMs} ms`, { engine: name }, { cause: err });
+      if (timedOut)
+        return new EngineError("engine_timeout", `POST ${url} sent nothing for ${timeoutMs} ms`, { engine: name }, { cause: err });
       if (signal?.aborted) return new EngineError("engine_aborted", `POST ${url} aborted by the caller`, { engine: name }, { cause: err });
       const code = causeCode(err);
-      return new EngineError("engine_unavailable", `cannot reach the engine at ${url}${code ? ` (${code})` : ""}: is the server running and is baseUrl right (it must include /v1)?`, { engine: name }, { cause: err });
+      return new EngineError(
+        "engine_unavailable",
+        `cannot reach the engine at ${url}${code ? ` (${code})` : ""}: is the server running and is baseUrl right (it must include /v1)?`,
+        { engine: name },
+        { cause: err },
+      );
     };
     arm();
     try {
@@ -393,9 +431,16 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       if (status < 200 || status > 299) throw httpError("GET", path, status, bodyText);
       const parsed = ModelList.safeParse(parseJson("GET", path, bodyText));
       if (!parsed.success) {
-        throw new EngineError("engine_bad_response", `GET ${baseUrl}${path} is not an OpenAI model list ({data:[{id}]}): ${describeIssues(parsed.error)}`, { engine: name });
+        throw new EngineError(
+          "engine_bad_response",
+          `GET ${baseUrl}${path} is not an OpenAI model list ({data:[{id}]}): ${describeIssues(parsed.error)}`,
+          { engine: name },
+        );
       }
-      return parsed.data.data.map((m) => ({ id: m.id, ...((m.max_model_len ?? m.context_length) ? { contextLength: m.max_model_len ?? m.context_length } : {}) }));
+      return parsed.data.data.map((m) => ({
+        id: m.id,
+        ...((m.max_model_len ?? m.context_length) ? { contextLength: m.max_model_len ?? m.context_length } : {}),
+      }));
     })().catch((err: unknown) => {
       listed = undefined; // a later call asks again
       throw err;
@@ -415,11 +460,19 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     }
     const usage = UsageShape.safeParse(rawUsage);
     if (!usage.success) {
-      throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} answered an unusable "usage" object: ${describeIssues(usage.error, "usage.")}`, { engine: name });
+      throw new EngineError(
+        "engine_bad_response",
+        `POST ${baseUrl}${path} answered an unusable "usage" object: ${describeIssues(usage.error, "usage.")}`,
+        { engine: name },
+      );
     }
     const { prompt_tokens: promptTokens, completion_tokens: completionTokens } = usage.data;
     if (completionTokens > maxTokens) {
-      throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} reported usage.completion_tokens = ${completionTokens}, more than max_tokens = ${maxTokens}`, { engine: name });
+      throw new EngineError(
+        "engine_bad_response",
+        `POST ${baseUrl}${path} reported usage.completion_tokens = ${completionTokens}, more than max_tokens = ${maxTokens}`,
+        { engine: name },
+      );
     }
     return { promptTokens, completionTokens };
   }
@@ -429,18 +482,28 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     if (reason === null || reason === undefined) return completionTokens >= maxTokens ? "length" : "stop";
     if (LENGTH_REASONS.has(reason)) return "length";
     if (STOP_REASONS.has(reason)) return "stop";
-    throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} answered an unknown finish_reason "${excerpt(reason, 40)}"`, { engine: name });
+    throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} answered an unknown finish_reason "${excerpt(reason, 40)}"`, {
+      engine: name,
+    });
   }
 
   function chatResult(path: string, bodyText: string, req: EngineSampling): EngineResult {
     const parsed = ChatCompletion.safeParse(parseJson("POST", path, bodyText));
     if (!parsed.success) {
-      throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} is not an OpenAI chat completion: ${describeIssues(parsed.error)}`, { engine: name });
+      throw new EngineError(
+        "engine_bad_response",
+        `POST ${baseUrl}${path} is not an OpenAI chat completion: ${describeIssues(parsed.error)}`,
+        { engine: name },
+      );
     }
     const choice = parsed.data.choices[0]!;
     const usage = usageOf(path, parsed.data.usage, req.maxTokens);
     throwIfAborted(req.signal, name);
-    const toolCalls = (choice.message.tool_calls ?? []).map((c) => ({ id: c.id, type: "function" as const, function: { name: c.function.name, arguments: c.function.arguments } }));
+    const toolCalls = (choice.message.tool_calls ?? []).map((c) => ({
+      id: c.id,
+      type: "function" as const,
+      function: { name: c.function.name, arguments: c.function.arguments },
+    }));
     return {
       text: choice.message.content ?? "",
       usage,
@@ -453,12 +516,21 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
   function completionResult(path: string, bodyText: string, req: EngineSampling): EngineResult {
     const parsed = TextCompletion.safeParse(parseJson("POST", path, bodyText));
     if (!parsed.success) {
-      throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} is not an OpenAI text completion: ${describeIssues(parsed.error)}`, { engine: name });
+      throw new EngineError(
+        "engine_bad_response",
+        `POST ${baseUrl}${path} is not an OpenAI text completion: ${describeIssues(parsed.error)}`,
+        { engine: name },
+      );
     }
     const choice = parsed.data.choices[0]!;
     const usage = usageOf(path, parsed.data.usage, req.maxTokens);
     throwIfAborted(req.signal, name);
-    return { text: choice.text ?? "", usage, finishReason: finishOf(path, choice.finish_reason, usage.completionTokens, req.maxTokens), engine: name };
+    return {
+      text: choice.text ?? "",
+      usage,
+      finishReason: finishOf(path, choice.finish_reason, usage.completionTokens, req.maxTokens),
+      engine: name,
+    };
   }
 
   /**
@@ -489,12 +561,23 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       try {
         json = JSON.parse(data);
       } catch (err) {
-        throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} streamed an event that is not JSON: "${excerpt(data, 80)}"`, { engine: name }, { cause: err });
+        throw new EngineError(
+          "engine_bad_response",
+          `POST ${baseUrl}${path} streamed an event that is not JSON: "${excerpt(data, 80)}"`,
+          { engine: name },
+          { cause: err },
+        );
       }
       const chunk = StreamChunk.safeParse(json);
-      if (!chunk.success) throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} streamed an unusable event: ${describeIssues(chunk.error)}`, { engine: name });
+      if (!chunk.success)
+        throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} streamed an unusable event: ${describeIssues(chunk.error)}`, {
+          engine: name,
+        });
       if (chunk.data.error !== undefined) {
-        throw new EngineError("engine_unavailable", `POST ${baseUrl}${path} failed mid-stream: ${serverMessageOf(data)}`, { engine: name, serverMessage: serverMessageOf(data) });
+        throw new EngineError("engine_unavailable", `POST ${baseUrl}${path} failed mid-stream: ${serverMessageOf(data)}`, {
+          engine: name,
+          serverMessage: serverMessageOf(data),
+        });
       }
       if (chunk.data.usage !== undefined && chunk.data.usage !== null) rawUsage = chunk.data.usage;
       const choice = chunk.data.choices?.find((c) => (c.index ?? 0) === 0);
@@ -513,16 +596,28 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       }
       if (choice.finish_reason) reason = choice.finish_reason;
     }
-    if (!ended) throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} ended its stream without "data: [DONE]": the answer may be cut`, { engine: name });
+    if (!ended)
+      throw new EngineError(
+        "engine_bad_response",
+        `POST ${baseUrl}${path} ended its stream without "data: [DONE]": the answer may be cut`,
+        { engine: name },
+      );
     const usage = usageOf(path, rawUsage, req.maxTokens);
     const toolCalls: EngineToolCall[] = [...calls.entries()]
       .sort(([a], [b]) => a - b)
       .map(([i, c]) => ({ id: c.id ?? `call_${i}`, type: "function", function: { name: c.name, arguments: c.arguments } }));
-    if (toolCalls.some((c) => c.function.name === "")) throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} streamed a tool call without a function name`, { engine: name });
+    if (toolCalls.some((c) => c.function.name === ""))
+      throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} streamed a tool call without a function name`, { engine: name });
     throwIfAborted(req.signal, name);
     yield {
       type: "done",
-      result: { text, usage, finishReason: finishOf(path, reason, usage.completionTokens, req.maxTokens), ...(toolCalls.length ? { toolCalls } : {}), engine: name },
+      result: {
+        text,
+        usage,
+        finishReason: finishOf(path, reason, usage.completionTokens, req.maxTokens),
+        ...(toolCalls.length ? { toolCalls } : {}),
+        engine: name,
+      },
     };
   }
 
@@ -576,21 +671,38 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     },
 
     async embed(req: EngineEmbedRequest): Promise<EngineEmbedResult> {
-      if (!Array.isArray(req.input) || req.input.length === 0) throw new EngineError("invalid_request", "input must hold at least one text or token list", { engine: name, param: "input" });
+      if (!Array.isArray(req.input) || req.input.length === 0)
+        throw new EngineError("invalid_request", "input must hold at least one text or token list", { engine: name, param: "input" });
       const path = "/embeddings";
-      const { status, bodyText } = await exchange(path, { method: "POST", body: { model: req.model, input: req.input, encoding_format: "float" } }, req.signal);
+      const { status, bodyText } = await exchange(
+        path,
+        { method: "POST", body: { model: req.model, input: req.input, encoding_format: "float" } },
+        req.signal,
+      );
       if (status < 200 || status > 299) throw httpError("POST", path, status, bodyText, req.model);
       const parsed = Embeddings.safeParse(parseJson("POST", path, bodyText));
       if (!parsed.success) {
-        throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} is not an OpenAI embedding list: ${describeIssues(parsed.error)}`, { engine: name });
+        throw new EngineError(
+          "engine_bad_response",
+          `POST ${baseUrl}${path} is not an OpenAI embedding list: ${describeIssues(parsed.error)}`,
+          { engine: name },
+        );
       }
       const { data, usage } = parsed.data;
       if (!usage) {
-        throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} answered without usage.prompt_tokens (Cocoon bills from the engine's own token count)`, { engine: name });
+        throw new EngineError(
+          "engine_bad_response",
+          `POST ${baseUrl}${path} answered without usage.prompt_tokens (Cocoon bills from the engine's own token count)`,
+          { engine: name },
+        );
       }
       const vectors = [...data].sort((a, b) => a.index - b.index).map((d) => d.embedding);
       if (vectors.length !== req.input.length || data.some((d, i) => [...data].sort((a, b) => a.index - b.index)[i]!.index !== i)) {
-        throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} answered ${vectors.length} vectors (indexes ${data.map((d) => d.index).join(",")}) for ${req.input.length} inputs`, { engine: name });
+        throw new EngineError(
+          "engine_bad_response",
+          `POST ${baseUrl}${path} answered ${vectors.length} vectors (indexes ${data.map((d) => d.index).join(",")}) for ${req.input.length} inputs`,
+          { engine: name },
+        );
       }
       throwIfAborted(req.signal, name);
       return { vectors, usage: { promptTokens: usage.prompt_tokens }, engine: name };

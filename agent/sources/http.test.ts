@@ -12,14 +12,28 @@ function agentJob(n: number): AgentJob {
     attempt: 0,
     deadline: 1_800_000_000_000,
     envelope: {
-      header: { v: 1, jobId, requester: "8Jk3n6vB0cQ1yZ2xW4tR5sP7oN9mL0kJ3hG5fD1sA2q", model: "m", maxTokens: 16, maxPromptTokens: 64, maxCost: "1500", replyKey: "q2Aw4Bs6Cd8Ef0Gh2Ij4Kl6Mn8Op0Qr2St4Uv6Wx8Yz" },
+      header: {
+        v: 1,
+        jobId,
+        requester: "8Jk3n6vB0cQ1yZ2xW4tR5sP7oN9mL0kJ3hG5fD1sA2q",
+        model: "m",
+        maxTokens: 16,
+        maxPromptTokens: 64,
+        maxCost: "1500",
+        replyKey: "q2Aw4Bs6Cd8Ef0Gh2Ij4Kl6Mn8Op0Qr2St4Uv6Wx8Yz",
+      },
       nonce: "AAECAwQFBgcICQoL",
       payload: "c2VhbGVkIHBheWxvYWQ",
       keys: [{ workerId: WORKER, enc: "ZW5jYXBzdWxhdGVkLWtleQ", ct: "c2VhbGVkLWRhdGEta2V5" }],
     },
   };
 }
-const challenge = (n: number): AgentChallenge => ({ kind: "challenge", challengeId: `chl_${String(n).padStart(26, "0")}`, nonce: "A".repeat(43), expiresAt: 1_800_000_000_000 });
+const challenge = (n: number): AgentChallenge => ({
+  kind: "challenge",
+  challengeId: `chl_${String(n).padStart(26, "0")}`,
+  nonce: "A".repeat(43),
+  expiresAt: 1_800_000_000_000,
+});
 
 /** An API that answers the poll with `body` and records the paths asked for. */
 const fakeApi = (body: unknown, paths: string[] = []): Pick<ApiClient, "requestJson"> => ({
@@ -45,9 +59,12 @@ describe("HTTP job source (issue 10: the poll's answer is parsed with its events
     // Prepare
     const invalid: string[] = [];
     const bad = { ...agentJob(2), envelope: { ...agentJob(2).envelope, header: { ...agentJob(2).envelope.header, maxCost: 1.5 } } };
-    const source = createHttpJobSource(fakeApi({ jobs: [bad, agentJob(3)], challenges: [{ kind: "challenge", challengeId: "nope" }, challenge(2)] }), {
-      onInvalid: (i) => invalid.push(`${i.kind}: ${i.reason}`),
-    });
+    const source = createHttpJobSource(
+      fakeApi({ jobs: [bad, agentJob(3)], challenges: [{ kind: "challenge", challengeId: "nope" }, challenge(2)] }),
+      {
+        onInvalid: (i) => invalid.push(`${i.kind}: ${i.reason}`),
+      },
+    );
     // Act
     const batch = await source.next(20);
     const old = await createHttpJobSource(fakeApi({ jobs: [agentJob(4)] })).next(0);

@@ -24,7 +24,12 @@ export function createHttpJobSource(api: Pick<ApiClient, "requestJson">, o: Http
     async next(waitSeconds): Promise<WorkBatch> {
       const wait = Math.max(0, Math.min(20, Math.floor(waitSeconds)));
       const batch = Batch.safeParse(await api.requestJson(API.pollJobs.method, `${API.pollJobs.path}?wait=${wait}`));
-      if (!batch.success) throw new ApiError(0, "bad_response", `the API's answer to GET ${API.pollJobs.path} does not match its schema (${reasonOf(batch.error)})`);
+      if (!batch.success)
+        throw new ApiError(
+          0,
+          "bad_response",
+          `the API's answer to GET ${API.pollJobs.path} does not match its schema (${reasonOf(batch.error)})`,
+        );
       const each = <T>(items: unknown[], schema: z.ZodType<T>, kind: "job" | "challenge"): T[] =>
         items.flatMap((item) => {
           const p = schema.safeParse(item);

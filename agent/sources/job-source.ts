@@ -15,4 +15,5 @@ export interface JobSource {
 }
 
 /** Normalizes what a JobSource returned. */
-export const asWorkBatch = (r: WorkBatch | AgentJob[]): WorkBatch => (Array.isArray(r) ? { jobs: r, challenges: [] } : { jobs: r.jobs, challenges: r.challenges ?? [] });
+export const asWorkBatch = (r: WorkBatch | AgentJob[]): WorkBatch =>
+  Array.isArray(r) ? { jobs: r, challenges: [] } : { jobs: r.jobs, challenges: r.challenges ?? [] };

@@ -42,7 +42,12 @@ function credsFactory(start = NOW) {
   let n = 0;
   const fetch = async () => {
     n++;
-    const c = { accessKeyId: `ASIAEXAMPLE0000000${n}`, secretAccessKey: `secret-${n}`, sessionToken: `token-${n}`, expiration: start + 3_600_000 };
+    const c = {
+      accessKeyId: `ASIAEXAMPLE0000000${n}`,
+      secretAccessKey: `secret-${n}`,
+      sessionToken: `token-${n}`,
+      expiration: start + 3_600_000,
+    };
     issued.push(c);
     return c;
   };
@@ -63,7 +68,13 @@ describe("SQS job source", () => {
       ],
     });
     sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [{ Id: "0" }, { Id: "1" }], Failed: [] });
-    const source = createSqsJobSource({ queueUrl: QUEUE_URL, region: "us-east-1", credentials: credsFactory().fetch, maxJobs: 4, client: new SQSClient({ region: "us-east-1" }) });
+    const source = createSqsJobSource({
+      queueUrl: QUEUE_URL,
+      region: "us-east-1",
+      credentials: credsFactory().fetch,
+      maxJobs: 4,
+      client: new SQSClient({ region: "us-east-1" }),
+    });
 
     // Act
     const { jobs, challenges } = await source.next(30);
@@ -88,7 +99,12 @@ describe("SQS job source", () => {
 
   it("an empty long-poll costs exactly one request: no delete", async () => {
     sqs.on(ReceiveMessageCommand).resolves({});
-    const source = createSqsJobSource({ queueUrl: QUEUE_URL, region: "us-east-1", credentials: credsFactory().fetch, client: new SQSClient({ region: "us-east-1" }) });
+    const source = createSqsJobSource({
+      queueUrl: QUEUE_URL,
+      region: "us-east-1",
+      credentials: credsFactory().fetch,
+      client: new SQSClient({ region: "us-east-1" }),
+    });
     expect(await source.next(20)).toEqual({ jobs: [], challenges: [] });
     expect(sqs.calls()).toHaveLength(1);
   });
@@ -127,7 +143,12 @@ describe("SQS job source", () => {
 
   it("attestation challenges travel on the same queue: validated and returned apart from the jobs", async () => {
     // Prepare
-    const challenge: AgentChallenge = { kind: "challenge", challengeId: "chl_01jdqv6x7s9k2m4n8p0r3t5w9z", nonce: "n0nce-32-bytes-n0nce-32-bytes-n0nce-32-byte", expiresAt: NOW + 120_000 };
+    const challenge: AgentChallenge = {
+      kind: "challenge",
+      challengeId: "chl_01jdqv6x7s9k2m4n8p0r3t5w9z",
+      nonce: "n0nce-32-bytes-n0nce-32-bytes-n0nce-32-byte",
+      expiresAt: NOW + 120_000,
+    };
     const shortNonce = { ...challenge, challengeId: "chl_01jdqv6x7s9k2m4n8p0r3t5wa0", nonce: "dG9vLXNob3J0" };
     sqs.on(ReceiveMessageCommand).resolves({
       Messages: [
@@ -138,7 +159,14 @@ describe("SQS job source", () => {
     });
     sqs.on(DeleteMessageBatchCommand).resolves({});
     const invalid: Array<{ messageId: string | undefined; reason: string }> = [];
-    const source = createSqsJobSource({ queueUrl: QUEUE_URL, region: "us-east-1", credentials: credsFactory().fetch, maxJobs: 10, onInvalid: (i) => invalid.push(i), client: new SQSClient({ region: "us-east-1" }) });
+    const source = createSqsJobSource({
+      queueUrl: QUEUE_URL,
+      region: "us-east-1",
+      credentials: credsFactory().fetch,
+      maxJobs: 10,
+      onInvalid: (i) => invalid.push(i),
+      client: new SQSClient({ region: "us-east-1" }),
+    });
 
     // Act
     const batch = await source.next(20);
@@ -158,7 +186,12 @@ describe("SQS job source", () => {
       .rejectsOnce(Object.assign(new Error("The security token included in the request is expired"), { name: "ExpiredToken" }))
       .resolves({});
     const creds = credsFactory();
-    const source = createSqsJobSource({ queueUrl: QUEUE_URL, region: "us-east-1", credentials: creds.fetch, client: new SQSClient({ region: "us-east-1" }) });
+    const source = createSqsJobSource({
+      queueUrl: QUEUE_URL,
+      region: "us-east-1",
+      credentials: creds.fetch,
+      client: new SQSClient({ region: "us-east-1" }),
+    });
 
     // Act
     await source.next(20);
@@ -170,15 +203,29 @@ describe("SQS job source", () => {
 
   it("credentials rejected twice fail with SQS_CREDENTIALS_REJECTED", async () => {
     sqs.on(ReceiveMessageCommand).rejects(Object.assign(new Error("Access to the resource is denied"), { name: "AccessDenied" }));
-    const source = createSqsJobSource({ queueUrl: QUEUE_URL, region: "us-east-1", credentials: credsFactory().fetch, client: new SQSClient({ region: "us-east-1" }) });
+    const source = createSqsJobSource({
+      queueUrl: QUEUE_URL,
+      region: "us-east-1",
+      credentials: credsFactory().fetch,
+      client: new SQSClient({ region: "us-east-1" }),
+    });
     await expect(source.next(20)).rejects.toMatchObject({ code: "SQS_CREDENTIALS_REJECTED" });
   });
 
   it("extendVisibility → ChangeMessageVisibility on its own queue", async () => {
     sqs.on(ChangeMessageVisibilityCommand).resolves({});
-    const source = createSqsJobSource({ queueUrl: QUEUE_URL, region: "us-east-1", credentials: credsFactory().fetch, client: new SQSClient({ region: "us-east-1" }) });
+    const source = createSqsJobSource({
+      queueUrl: QUEUE_URL,
+      region: "us-east-1",
+      credentials: credsFactory().fetch,
+      client: new SQSClient({ region: "us-east-1" }),
+    });
     await source.extendVisibility("rh-9", 900);
-    expect(sqs.commandCalls(ChangeMessageVisibilityCommand)[0]!.args[0].input).toEqual({ QueueUrl: QUEUE_URL, ReceiptHandle: "rh-9", VisibilityTimeout: 900 });
+    expect(sqs.commandCalls(ChangeMessageVisibilityCommand)[0]!.args[0].input).toEqual({
+      QueueUrl: QUEUE_URL,
+      ReceiptHandle: "rh-9",
+      VisibilityTimeout: 900,
+    });
   });
 
   it("the default client signs with the session credentials it fetched", async () => {
@@ -252,7 +299,9 @@ describe("sqsJobSourceFromApi", () => {
   });
 
   it("other API failures are not hidden", async () => {
-    await expect(sqsJobSourceFromApi(failing(403, "not_a_worker", "this key is not a registered worker"))).rejects.toMatchObject({ code: "not_a_worker" });
+    await expect(sqsJobSourceFromApi(failing(403, "not_a_worker", "this key is not a registered worker"))).rejects.toMatchObject({
+      code: "not_a_worker",
+    });
   });
 
   it("a session answer that does not match AgentSessionResponse is refused, not used", async () => {

@@ -61,7 +61,15 @@ export class SqsSourceError extends Error {
   }
 }
 
-const AUTH_ERRORS = new Set(["ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException", "InvalidSecurity", "AccessDenied", "AccessDeniedException"]);
+const AUTH_ERRORS = new Set([
+  "ExpiredToken",
+  "ExpiredTokenException",
+  "InvalidClientTokenId",
+  "UnrecognizedClientException",
+  "InvalidSecurity",
+  "AccessDenied",
+  "AccessDeniedException",
+]);
 const errName = (e: unknown) => (e && typeof e === "object" && "name" in e ? String((e as { name: unknown }).name) : "");
 
 /**
@@ -89,7 +97,12 @@ export function refreshingCredentials(fetch: () => Promise<AgentCredentials>, op
     /** An AWS SDK credential provider. */
     provider: async () => {
       const c = await provider();
-      return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: new Date(current!.expiresAt) };
+      return {
+        accessKeyId: c.accessKeyId,
+        secretAccessKey: c.secretAccessKey,
+        sessionToken: c.sessionToken,
+        expiration: new Date(current!.expiresAt),
+      };
     },
     /** Forget the cached credentials (after the service rejected them). */
     invalidate: () => {
@@ -120,7 +133,10 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
       client = make();
       return fn().catch((e2) => {
         if (AUTH_ERRORS.has(errName(e2))) {
-          throw new SqsSourceError("SQS_CREDENTIALS_REJECTED", `SQS refused the agent session credentials (${errName(e2)}); fall back to the HTTP job source and check the worker's registration`);
+          throw new SqsSourceError(
+            "SQS_CREDENTIALS_REJECTED",
+            `SQS refused the agent session credentials (${errName(e2)}); fall back to the HTTP job source and check the worker's registration`,
+          );
         }
         throw e2;
       });
@@ -131,7 +147,12 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
       const wait = Math.min(20, Math.max(0, Math.floor(waitSeconds)));
       const out = await send(() =>
         client.send(
-          new ReceiveMessageCommand({ QueueUrl: o.queueUrl, MaxNumberOfMessages: max, WaitTimeSeconds: wait, MessageSystemAttributeNames: ["ApproximateReceiveCount"] }),
+          new ReceiveMessageCommand({
+            QueueUrl: o.queueUrl,
+            MaxNumberOfMessages: max,
+            WaitTimeSeconds: wait,
+            MessageSystemAttributeNames: ["ApproximateReceiveCount"],
+          }),
           o.signal ? { abortSignal: o.signal } : undefined,
         ),
       );
@@ -147,7 +168,8 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
           o.onInvalid?.({ messageId: m.MessageId, reason: "body is not JSON" });
           continue;
         }
-        const invalid = (e: z.ZodError) => o.onInvalid?.({ messageId: m.MessageId, reason: e.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
+        const invalid = (e: z.ZodError) =>
+          o.onInvalid?.({ messageId: m.MessageId, reason: e.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
         // A challenge says so (`kind: "challenge"`); anything else must be a job.
         if (IsChallenge.safeParse(parsed).success) {
           const r = AgentChallenge.safeParse(parsed);
@@ -169,7 +191,13 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
 
     async extendVisibility(receiptHandle: string, seconds: number) {
       await send(() =>
-        client.send(new ChangeMessageVisibilityCommand({ QueueUrl: o.queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: Math.min(43_200, Math.max(0, Math.floor(seconds))) })),
+        client.send(
+          new ChangeMessageVisibilityCommand({
+            QueueUrl: o.queueUrl,
+            ReceiptHandle: receiptHandle,
+            VisibilityTimeout: Math.min(43_200, Math.max(0, Math.floor(seconds))),
+          }),
+        ),
       );
     },
   };

@@ -19,7 +19,15 @@ const argv = process.argv.slice(2);
 const everyArg = argv.indexOf("--crypto-every");
 const every = everyArg >= 0 ? Number(argv[everyArg + 1]) : 100;
 if (!Number.isInteger(every) || every < 1) throw new Error(`--crypto-every needs a positive integer, got ${argv[everyArg + 1]}`);
-(globalThis as { __cocoonSimCrypto?: unknown }).__cocoonSimCrypto = { every, realSigns: 0, pooledSigns: 0, realVerifies: 0, stubbedVerifies: 0, realVerifyFailures: 0, realVerifyMs: [] };
+(globalThis as { __cocoonSimCrypto?: unknown }).__cocoonSimCrypto = {
+  every,
+  realSigns: 0,
+  pooledSigns: 0,
+  realVerifies: 0,
+  stubbedVerifies: 0,
+  realVerifyFailures: 0,
+  realVerifyMs: [],
+};
 
 const outDir = join(root, "node_modules/.cache/cocoon-sim");
 mkdirSync(outDir, { recursive: true });

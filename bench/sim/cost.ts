@@ -23,12 +23,28 @@ const FALLBACK_PRICES = {
   apiHttpRequest: 1.0 / 1e6,
   logsIngestGb: 0.5,
 };
-const FALLBACK_ASSUME = { lambdaMemoryMb: 256, lambdaFullCpuMb: 1769, awsCallMs: 6, lambdaMinMs: 1, platformLogBytesPerInvocation: 330, accessLogBytesPerRequest: 280, matchingBatchSteady: 4 };
+const FALLBACK_ASSUME = {
+  lambdaMemoryMb: 256,
+  lambdaFullCpuMb: 1769,
+  awsCallMs: 6,
+  lambdaMinMs: 1,
+  platformLogBytesPerInvocation: 330,
+  accessLogBytesPerRequest: 280,
+  matchingBatchSteady: 4,
+};
 
 /** bench/cost.ts's prices are numbers or { usd, per, source, asOf } records, depending on its version. */
 const exported = costModel as unknown as { PRICES?: Record<string, unknown>; ASSUME?: Record<string, unknown> };
-const usdOf = (v: unknown): number | undefined => (typeof v === "number" ? v : typeof v === "object" && v !== null && typeof (v as { usd?: unknown }).usd === "number" ? (v as { usd: number }).usd : undefined);
-function pick<T extends Record<string, number>>(fallback: T, from: Record<string, unknown> | undefined): { values: T; fromBench: string[] } {
+const usdOf = (v: unknown): number | undefined =>
+  typeof v === "number"
+    ? v
+    : typeof v === "object" && v !== null && typeof (v as { usd?: unknown }).usd === "number"
+      ? (v as { usd: number }).usd
+      : undefined;
+function pick<T extends Record<string, number>>(
+  fallback: T,
+  from: Record<string, unknown> | undefined,
+): { values: T; fromBench: string[] } {
   const values = { ...fallback };
   const fromBench: string[] = [];
   for (const k of Object.keys(fallback) as Array<keyof T & string>) {
@@ -47,7 +63,9 @@ export const ASSUME = assume.values;
 export const PRICE_SOURCE =
   prices.fromBench.length === Object.keys(FALLBACK_PRICES).length
     ? "bench/cost.ts PRICES and ASSUME (us-east-1, /work/shared/AWS-PRICES.md)"
-    : `bench/sim/cost.ts copy of /work/shared/AWS-PRICES.md (us-east-1) for ${Object.keys(FALLBACK_PRICES).filter((k) => !prices.fromBench.includes(k)).join(", ")}`;
+    : `bench/sim/cost.ts copy of /work/shared/AWS-PRICES.md (us-east-1) for ${Object.keys(FALLBACK_PRICES)
+        .filter((k) => !prices.fromBench.includes(k))
+        .join(", ")}`;
 
 /** Routes a job causes; everything else is the fleet's fixed cost. */
 export const JOB_ROUTES = ["prepare", "submit", "submit wait (modelled)", "read", "result", "lease", "agent SQS"];
@@ -63,8 +81,22 @@ export interface Dollars {
   total: number;
 }
 const zero = (): Dollars => ({ dynamo: 0, sqs: 0, api: 0, lambda: 0, logs: 0, total: 0 });
-const add = (a: Dollars, b: Dollars): Dollars => ({ dynamo: a.dynamo + b.dynamo, sqs: a.sqs + b.sqs, api: a.api + b.api, lambda: a.lambda + b.lambda, logs: a.logs + b.logs, total: a.total + b.total });
-export const scale = (a: Dollars, k: number): Dollars => ({ dynamo: a.dynamo * k, sqs: a.sqs * k, api: a.api * k, lambda: a.lambda * k, logs: a.logs * k, total: a.total * k });
+const add = (a: Dollars, b: Dollars): Dollars => ({
+  dynamo: a.dynamo + b.dynamo,
+  sqs: a.sqs + b.sqs,
+  api: a.api + b.api,
+  lambda: a.lambda + b.lambda,
+  logs: a.logs + b.logs,
+  total: a.total + b.total,
+});
+export const scale = (a: Dollars, k: number): Dollars => ({
+  dynamo: a.dynamo * k,
+  sqs: a.sqs * k,
+  api: a.api * k,
+  lambda: a.lambda * k,
+  logs: a.logs * k,
+  total: a.total * k,
+});
 
 function routeDollars(name: string, store: RouteCounts | undefined, r: RouteMeter | undefined): Dollars {
   const s = store ?? { gets: 0, queries: 0, queryItems: 0, transacts: 0, writeItems: 0, rru: 0, wru: 0, storeMs: 0 };
@@ -83,7 +115,10 @@ function routeDollars(name: string, store: RouteCounts | undefined, r: RouteMete
   const handlerMs = name === "agent SQS" ? 0 : m.cpuMs * cpuScale + awsCalls * ASSUME.awsCallMs;
   const ms = Math.max(lambdaInvocations * ASSUME.lambdaMinMs, handlerMs) + m.waitMs;
   const lambda = lambdaInvocations * PRICES.lambdaRequest + (ms / 1000) * (ASSUME.lambdaMemoryMb / 1024) * PRICES.lambdaArmGbSecond;
-  const logBytes = m.logBytes + lambdaInvocations * ASSUME.platformLogBytesPerInvocation + (HTTP_ROUTES.has(name) ? m.invocations * ASSUME.accessLogBytesPerRequest : 0);
+  const logBytes =
+    m.logBytes +
+    lambdaInvocations * ASSUME.platformLogBytesPerInvocation +
+    (HTTP_ROUTES.has(name) ? m.invocations * ASSUME.accessLogBytesPerRequest : 0);
   const logs = (logBytes / 1e9) * PRICES.logsIngestGb;
   return { dynamo, sqs, api, lambda, logs, total: dynamo + sqs + api + lambda + logs };
 }

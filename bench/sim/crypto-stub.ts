@@ -33,7 +33,15 @@ export interface SimCryptoStats {
 }
 
 const g = globalThis as { __cocoonSimCrypto?: SimCryptoStats };
-const stats: SimCryptoStats = (g.__cocoonSimCrypto ??= { every: 1, realSigns: 0, pooledSigns: 0, realVerifies: 0, stubbedVerifies: 0, realVerifyFailures: 0, realVerifyMs: [] });
+const stats: SimCryptoStats = (g.__cocoonSimCrypto ??= {
+  every: 1,
+  realSigns: 0,
+  pooledSigns: 0,
+  realVerifies: 0,
+  stubbedVerifies: 0,
+  realVerifyFailures: 0,
+  realVerifyMs: [],
+});
 
 let pooled: Uint8Array | undefined;
 const pooledSignature = () => (pooled ??= real.sign(real.generateSigningKey(), "cocoon sim: one real signature, reused"));

@@ -41,12 +41,38 @@ export interface PhaseSummary {
   peakRate: number;
   simSeconds: number;
   wallSeconds: number;
-  jobs: { arrived: number; completed: number; refunded: number; unplaced: number; reassigned: number; reassignedShare: number; failureReports: number; staleResults: number };
-  matching: { decisions: number; cpuMsP50: number; cpuMsP99: number; cpuMsMax: number; wallMsP50: number; wallMsP99: number; storeMsP50: number; queriesPerDecision: number; offersReadPerDecision: number };
+  jobs: {
+    arrived: number;
+    completed: number;
+    refunded: number;
+    unplaced: number;
+    reassigned: number;
+    reassignedShare: number;
+    failureReports: number;
+    staleResults: number;
+  };
+  matching: {
+    decisions: number;
+    cpuMsP50: number;
+    cpuMsP99: number;
+    cpuMsMax: number;
+    wallMsP50: number;
+    wallMsP99: number;
+    storeMsP50: number;
+    queriesPerDecision: number;
+    offersReadPerDecision: number;
+  };
   timeToAssignmentMs: { p50: number; p90: number; p99: number; max: number; firstDispatchP50: number; firstDispatchP99: number };
   answerMs: { p50: number; p99: number };
   fairness: { equalAgents: number; gini: number; meanJobsEarnedNanoTon: number; zeroEarners: number };
-  dynamo: { readUnitsPerJob: number; writeUnitsPerJob: number; requestsPerJob: number; requestsPerJobByRoute: Record<string, number>; peakTableWcuPerSec: number; peakTableRcuPerSec: number };
+  dynamo: {
+    readUnitsPerJob: number;
+    writeUnitsPerJob: number;
+    requestsPerJob: number;
+    requestsPerJobByRoute: Record<string, number>;
+    peakTableWcuPerSec: number;
+    peakTableRcuPerSec: number;
+  };
   busiestPartition: {
     byWrites: Array<{ key: string; peakWcuPerSec: number; meanWcuPerSec: number; shareOfWrites: number }>;
     byReads: Array<{ key: string; peakRcuPerSec: number; meanRcuPerSec: number; shareOfReads: number }>;
@@ -100,7 +126,9 @@ function parseArgs(argv: string[]): SimOptions {
       case "--":
         break;
       default:
-        throw new Error(`unknown option ${a} (--agents N --rate JOBS_PER_S --minutes M [--seed S --heartbeat SECONDS --requesters N --crypto-every N --phase-b on|off --out FILE])`);
+        throw new Error(
+          `unknown option ${a} (--agents N --rate JOBS_PER_S --minutes M [--seed S --heartbeat SECONDS --requesters N --crypto-every N --phase-b on|off --out FILE])`,
+        );
     }
   }
   return o;
@@ -164,7 +192,14 @@ function summarize(p: PhaseResult, peakRate: number, agents: number): PhaseSumma
       queriesPerDecision: round(p.matching.queries / Math.max(1, p.matching.decisions), 2),
       offersReadPerDecision: round(p.matching.queryItems / Math.max(1, p.matching.decisions), 1),
     },
-    timeToAssignmentMs: { p50: round(t50!, 0), p90: round(t90!, 0), p99: round(t99!, 0), max: round(tMax!, 0), firstDispatchP50: round(f50!, 0), firstDispatchP99: round(f99!, 0) },
+    timeToAssignmentMs: {
+      p50: round(t50!, 0),
+      p90: round(t90!, 0),
+      p99: round(t99!, 0),
+      max: round(tMax!, 0),
+      firstDispatchP50: round(f50!, 0),
+      firstDispatchP99: round(f99!, 0),
+    },
     answerMs: { p50: round(a50!, 0), p99: round(a99!, 0) },
     fairness: {
       equalAgents: p.equalAgents,
@@ -181,12 +216,29 @@ function summarize(p: PhaseResult, peakRate: number, agents: number): PhaseSumma
       peakTableRcuPerSec: p.store.peakTotalRruPerSec,
     },
     busiestPartition: {
-      byWrites: p.partitions.byWrites.map((r) => ({ key: r.key, peakWcuPerSec: r.peakWriteUnitsPerSec, meanWcuPerSec: round(r.writeUnits / secs, 1), shareOfWrites: round(r.writeUnits / totalW, 4) })),
-      byReads: p.partitions.byReads.map((r) => ({ key: r.key, peakRcuPerSec: r.peakReadUnitsPerSec, meanRcuPerSec: round(r.readUnits / secs, 1), shareOfReads: round(r.readUnits / totalR, 4) })),
+      byWrites: p.partitions.byWrites.map((r) => ({
+        key: r.key,
+        peakWcuPerSec: r.peakWriteUnitsPerSec,
+        meanWcuPerSec: round(r.writeUnits / secs, 1),
+        shareOfWrites: round(r.writeUnits / totalW, 4),
+      })),
+      byReads: p.partitions.byReads.map((r) => ({
+        key: r.key,
+        peakRcuPerSec: r.peakReadUnitsPerSec,
+        meanRcuPerSec: round(r.readUnits / secs, 1),
+        shareOfReads: round(r.readUnits / totalR, 4),
+      })),
     },
     sqs: { requestsPerJob: round(sqs / jobs, 2) },
     cost: phaseCost(p, agents),
-    churn: { joins: p.joins, leaves: p.leaves, crashes: p.crashes, rejoins: p.rejoins, heartbeats: p.heartbeats, agentsUpAtEnd: p.agentsUp },
+    churn: {
+      joins: p.joins,
+      leaves: p.leaves,
+      crashes: p.crashes,
+      rejoins: p.rejoins,
+      heartbeats: p.heartbeats,
+      agentsUpAtEnd: p.agentsUp,
+    },
     offerPartitions: p.offerPartitions,
   };
 }
@@ -194,8 +246,31 @@ function summarize(p: PhaseResult, peakRate: number, agents: number): PhaseSumma
 const round = (x: number, d: number) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
 
 function cryptoReport(): CryptoReport {
-  const s = (globalThis as { __cocoonSimCrypto?: { every: number; realSigns: number; pooledSigns: number; realVerifies: number; stubbedVerifies: number; realVerifyFailures: number; realVerifyMs: number[] } }).__cocoonSimCrypto;
-  if (!s) return { mode: "all real (no launcher stub)", every: 1, realSigns: NaN, pooledSigns: 0, realVerifies: NaN, stubbedVerifies: 0, realVerifyFailures: 0, realVerifyMsP50: NaN, realVerifyMsP99: NaN };
+  const s = (
+    globalThis as {
+      __cocoonSimCrypto?: {
+        every: number;
+        realSigns: number;
+        pooledSigns: number;
+        realVerifies: number;
+        stubbedVerifies: number;
+        realVerifyFailures: number;
+        realVerifyMs: number[];
+      };
+    }
+  ).__cocoonSimCrypto;
+  if (!s)
+    return {
+      mode: "all real (no launcher stub)",
+      every: 1,
+      realSigns: NaN,
+      pooledSigns: 0,
+      realVerifies: NaN,
+      stubbedVerifies: 0,
+      realVerifyFailures: 0,
+      realVerifyMsP50: NaN,
+      realVerifyMsP99: NaN,
+    };
   const [v50, v99] = quantiles(s.realVerifyMs, [0.5, 0.99]);
   return {
     mode: s.every <= 1 ? "all real" : `1 in ${s.every} signatures made and verified for real; the rest pooled and verification stubbed`,
@@ -225,15 +300,35 @@ export async function runSim(o: SimOptions, opts: { phaseB?: boolean } = {}): Pr
     const b = summarize(await sim.runPhase("B", rateB, minutesB), rateB, o.agents);
     phases.push(b);
     const ratio = a.cost.perMillionJobs.total / b.cost.perMillionJobs.total;
-    linearity = { perJobA: round(a.cost.perMillionJobs.total, 3), perJobB: round(b.cost.perMillionJobs.total, 3), ratio: round(ratio, 3), ok: Math.abs(ratio - 1) <= 0.1 };
+    linearity = {
+      perJobA: round(a.cost.perMillionJobs.total, 3),
+      perJobB: round(b.cost.perMillionJobs.total, 3),
+      ratio: round(ratio, 3),
+      ok: Math.abs(ratio - 1) <= 0.1,
+    };
   }
   const hottestW = a.busiestPartition.byWrites[0];
   const hottestR = a.busiestPartition.byReads[0];
   const targets = [
     { name: "matching CPU per decision, p99", value: a.matching.cpuMsP99, target: "<= 50 ms", ok: a.matching.cpuMsP99 <= 50 },
-    { name: `busiest partition key, peak writes/s (${hottestW?.key ?? "-"})`, value: hottestW?.peakWcuPerSec ?? 0, target: "<= 1000 WCU/s", ok: (hottestW?.peakWcuPerSec ?? 0) <= 1000 },
-    { name: `busiest partition key, peak reads/s (${hottestR?.key ?? "-"})`, value: hottestR?.peakRcuPerSec ?? 0, target: "<= 3000 RCU/s", ok: (hottestR?.peakRcuPerSec ?? 0) <= 3000 },
-    { name: `earnings Gini among ${a.fairness.equalAgents} equal agents`, value: a.fairness.gini, target: "<= 0.1", ok: a.fairness.gini <= 0.1 },
+    {
+      name: `busiest partition key, peak writes/s (${hottestW?.key ?? "-"})`,
+      value: hottestW?.peakWcuPerSec ?? 0,
+      target: "<= 1000 WCU/s",
+      ok: (hottestW?.peakWcuPerSec ?? 0) <= 1000,
+    },
+    {
+      name: `busiest partition key, peak reads/s (${hottestR?.key ?? "-"})`,
+      value: hottestR?.peakRcuPerSec ?? 0,
+      target: "<= 3000 RCU/s",
+      ok: (hottestR?.peakRcuPerSec ?? 0) <= 3000,
+    },
+    {
+      name: `earnings Gini among ${a.fairness.equalAgents} equal agents`,
+      value: a.fairness.gini,
+      target: "<= 0.1",
+      ok: a.fairness.gini <= 0.1,
+    },
     { name: "cost per job, phase A / phase B", value: linearity.ratio, target: "within 10% of 1", ok: linearity.ok },
   ];
   return {
@@ -258,37 +353,96 @@ export function printReport(r: SimReport, print: (s: string) => void) {
   const row = (k: string, ...vs: Array<string | number>) => print(`${pad(k, 58)} ${vs.map((v) => pad(String(v), 22)).join(" ")}`);
   const ph = r.phases;
   print("");
-  print(`Cocoon scale simulation (issue 16): ${r.options.agents} agents, ${OFFER_SHARDS_INFO()}, heartbeats every ${r.options.heartbeatSeconds} s, seed ${r.options.seed}`);
-  print(`crypto: ${r.crypto.mode}; real verifications ${r.crypto.realVerifies} (p50 ${r.crypto.realVerifyMsP50} ms, p99 ${r.crypto.realVerifyMsP99} ms, failures ${r.crypto.realVerifyFailures})`);
-  print(`prices: ${PRICE_SOURCE}; DynamoDB on-demand $${(PRICES.dynamoWriteUnit * 1e6).toFixed(3)}/M WRU, $${(PRICES.dynamoReadUnit * 1e6).toFixed(3)}/M RRU`);
+  print(
+    `Cocoon scale simulation (issue 16): ${r.options.agents} agents, ${OFFER_SHARDS_INFO()}, heartbeats every ${r.options.heartbeatSeconds} s, seed ${r.options.seed}`,
+  );
+  print(
+    `crypto: ${r.crypto.mode}; real verifications ${r.crypto.realVerifies} (p50 ${r.crypto.realVerifyMsP50} ms, p99 ${r.crypto.realVerifyMsP99} ms, failures ${r.crypto.realVerifyFailures})`,
+  );
+  print(
+    `prices: ${PRICE_SOURCE}; DynamoDB on-demand $${(PRICES.dynamoWriteUnit * 1e6).toFixed(3)}/M WRU, $${(PRICES.dynamoReadUnit * 1e6).toFixed(3)}/M RRU`,
+  );
   print("");
   row("", ...ph.map((p) => `phase ${p.name}: peak ${p.peakRate}/s`));
   row("simulated / wall seconds", ...ph.map((p) => `${p.simSeconds} / ${p.wallSeconds}`));
-  row("jobs arrived / completed / refunded / unplaced", ...ph.map((p) => `${p.jobs.arrived}/${p.jobs.completed}/${p.jobs.refunded}/${p.jobs.unplaced}`));
-  row("matching CPU per decision p50 / p99 / max (ms)", ...ph.map((p) => `${p.matching.cpuMsP50} / ${p.matching.cpuMsP99} / ${p.matching.cpuMsMax}`));
+  row(
+    "jobs arrived / completed / refunded / unplaced",
+    ...ph.map((p) => `${p.jobs.arrived}/${p.jobs.completed}/${p.jobs.refunded}/${p.jobs.unplaced}`),
+  );
+  row(
+    "matching CPU per decision p50 / p99 / max (ms)",
+    ...ph.map((p) => `${p.matching.cpuMsP50} / ${p.matching.cpuMsP99} / ${p.matching.cpuMsMax}`),
+  );
   row("  wall p50 / p99 (ms, loaded machine)", ...ph.map((p) => `${p.matching.wallMsP50} / ${p.matching.wallMsP99}`));
-  row("  store queries / offers read per decision", ...ph.map((p) => `${p.matching.queriesPerDecision} / ${p.matching.offersReadPerDecision}`));
-  row("time to assignment p50 / p90 / p99 (ms)", ...ph.map((p) => `${p.timeToAssignmentMs.p50} / ${p.timeToAssignmentMs.p90} / ${p.timeToAssignmentMs.p99}`));
-  row("  first dispatch p50 / p99; answer p50 / p99 (ms)", ...ph.map((p) => `${p.timeToAssignmentMs.firstDispatchP50}/${p.timeToAssignmentMs.firstDispatchP99}; ${p.answerMs.p50}/${p.answerMs.p99}`));
-  row(`earnings Gini, equal agents (${EQUAL.model}, ${EQUAL.priceBps} bps, cap ${EQUAL.capacity})`, ...ph.map((p) => `${p.fairness.gini} (n=${p.fairness.equalAgents}, ${p.fairness.zeroEarners} at 0)`));
+  row(
+    "  store queries / offers read per decision",
+    ...ph.map((p) => `${p.matching.queriesPerDecision} / ${p.matching.offersReadPerDecision}`),
+  );
+  row(
+    "time to assignment p50 / p90 / p99 (ms)",
+    ...ph.map((p) => `${p.timeToAssignmentMs.p50} / ${p.timeToAssignmentMs.p90} / ${p.timeToAssignmentMs.p99}`),
+  );
+  row(
+    "  first dispatch p50 / p99; answer p50 / p99 (ms)",
+    ...ph.map(
+      (p) => `${p.timeToAssignmentMs.firstDispatchP50}/${p.timeToAssignmentMs.firstDispatchP99}; ${p.answerMs.p50}/${p.answerMs.p99}`,
+    ),
+  );
+  row(
+    `earnings Gini, equal agents (${EQUAL.model}, ${EQUAL.priceBps} bps, cap ${EQUAL.capacity})`,
+    ...ph.map((p) => `${p.fairness.gini} (n=${p.fairness.equalAgents}, ${p.fairness.zeroEarners} at 0)`),
+  );
   row("jobs reassigned (share)", ...ph.map((p) => `${p.jobs.reassigned} (${(p.jobs.reassignedShare * 100).toFixed(2)}%)`));
   row("DynamoDB requests per job", ...ph.map((p) => p.dynamo.requestsPerJob));
   row("  RRU / WRU per job", ...ph.map((p) => `${p.dynamo.readUnitsPerJob} / ${p.dynamo.writeUnitsPerJob}`));
   row("  peak table WCU/s / RCU/s", ...ph.map((p) => `${p.dynamo.peakTableWcuPerSec} / ${p.dynamo.peakTableRcuPerSec}`));
-  row("busiest key by writes: peak WCU/s (share)", ...ph.map((p) => `${p.busiestPartition.byWrites[0]?.peakWcuPerSec ?? 0} (${((p.busiestPartition.byWrites[0]?.shareOfWrites ?? 0) * 100).toFixed(1)}%)`));
+  row(
+    "busiest key by writes: peak WCU/s (share)",
+    ...ph.map(
+      (p) =>
+        `${p.busiestPartition.byWrites[0]?.peakWcuPerSec ?? 0} (${((p.busiestPartition.byWrites[0]?.shareOfWrites ?? 0) * 100).toFixed(1)}%)`,
+    ),
+  );
   row("  key", ...ph.map((p) => p.busiestPartition.byWrites[0]?.key ?? "-"));
-  row("busiest key by reads: peak RCU/s (share)", ...ph.map((p) => `${p.busiestPartition.byReads[0]?.peakRcuPerSec ?? 0} (${((p.busiestPartition.byReads[0]?.shareOfReads ?? 0) * 100).toFixed(1)}%)`));
+  row(
+    "busiest key by reads: peak RCU/s (share)",
+    ...ph.map(
+      (p) =>
+        `${p.busiestPartition.byReads[0]?.peakRcuPerSec ?? 0} (${((p.busiestPartition.byReads[0]?.shareOfReads ?? 0) * 100).toFixed(1)}%)`,
+    ),
+  );
   row("  key", ...ph.map((p) => p.busiestPartition.byReads[0]?.key ?? "-"));
   row("SQS requests per job", ...ph.map((p) => p.sqs.requestsPerJob));
   row("AWS $ per 1M jobs (per-job part)", ...ph.map((p) => `$${p.cost.perMillionJobs.total.toFixed(2)}`));
-  row("  dynamo / lambda / api / sqs / logs", ...ph.map((p) => [p.cost.perMillionJobs.dynamo, p.cost.perMillionJobs.lambda, p.cost.perMillionJobs.api, p.cost.perMillionJobs.sqs, p.cost.perMillionJobs.logs].map((x) => x.toFixed(2)).join("/")));
-  row("fleet $ per agent-day (heartbeats, churn) + idle polls", ...ph.map((p) => `$${p.cost.fixedPerAgentDay.total.toFixed(4)} + $${p.cost.idlePollsPerAgentDay.toFixed(4)}`));
-  row("churn: joins / leaves / crashes / rejoins", ...ph.map((p) => `${p.churn.joins}/${p.churn.leaves}/${p.churn.crashes}/${p.churn.rejoins}`));
+  row(
+    "  dynamo / lambda / api / sqs / logs",
+    ...ph.map((p) =>
+      [
+        p.cost.perMillionJobs.dynamo,
+        p.cost.perMillionJobs.lambda,
+        p.cost.perMillionJobs.api,
+        p.cost.perMillionJobs.sqs,
+        p.cost.perMillionJobs.logs,
+      ]
+        .map((x) => x.toFixed(2))
+        .join("/"),
+    ),
+  );
+  row(
+    "fleet $ per agent-day (heartbeats, churn) + idle polls",
+    ...ph.map((p) => `$${p.cost.fixedPerAgentDay.total.toFixed(4)} + $${p.cost.idlePollsPerAgentDay.toFixed(4)}`),
+  );
+  row(
+    "churn: joins / leaves / crashes / rejoins",
+    ...ph.map((p) => `${p.churn.joins}/${p.churn.leaves}/${p.churn.crashes}/${p.churn.rejoins}`),
+  );
   print("");
   print("busiest partition keys (phase A), by peak writes/s:");
-  for (const k of ph[0]!.busiestPartition.byWrites) print(`  ${pad(k.key, 60)} peak ${k.peakWcuPerSec} WCU/s, mean ${k.meanWcuPerSec}, ${(k.shareOfWrites * 100).toFixed(2)}% of writes`);
+  for (const k of ph[0]!.busiestPartition.byWrites)
+    print(`  ${pad(k.key, 60)} peak ${k.peakWcuPerSec} WCU/s, mean ${k.meanWcuPerSec}, ${(k.shareOfWrites * 100).toFixed(2)}% of writes`);
   print("by peak reads/s:");
-  for (const k of ph[0]!.busiestPartition.byReads) print(`  ${pad(k.key, 60)} peak ${k.peakRcuPerSec} RCU/s, mean ${k.meanRcuPerSec}, ${(k.shareOfReads * 100).toFixed(2)}% of reads`);
+  for (const k of ph[0]!.busiestPartition.byReads)
+    print(`  ${pad(k.key, 60)} peak ${k.peakRcuPerSec} RCU/s, mean ${k.meanRcuPerSec}, ${(k.shareOfReads * 100).toFixed(2)}% of reads`);
   print("");
   print("targets:");
   for (const t of r.targets) print(`  ${t.ok ? "ok  " : "MISS"} ${pad(t.name, 80)} ${t.value}  (${t.target})`);

@@ -31,9 +31,15 @@ describe("cocoon attest verify", () => {
   });
 
   it("hex quote file (with 0x and line breaks) is accepted", async () => {
-    const hexText = "0x" + Buffer.from(SAMPLE_QUOTE).toString("hex").replace(/(.{128})/g, "$1\n");
+    const hexText =
+      "0x" +
+      Buffer.from(SAMPLE_QUOTE)
+        .toString("hex")
+        .replace(/(.{128})/g, "$1\n");
     const { o, io: x } = io();
-    expect(await attestVerifyCommand([file("quote.hex", hexText), "--collateral", COLLATERAL, "--at", "2025-06-25T00:00:00Z", "--json"], x)).toBe(0);
+    expect(
+      await attestVerifyCommand([file("quote.hex", hexText), "--collateral", COLLATERAL, "--at", "2025-06-25T00:00:00Z", "--json"], x),
+    ).toBe(0);
     expect(JSON.parse(o.out).mrtd).toBe(MRTD);
   });
 
@@ -46,7 +52,10 @@ describe("cocoon attest verify", () => {
 
   it("tampered quote: non-zero exit with the reason", async () => {
     const { o, io: x } = io();
-    const rc = await attestVerifyCommand([file("bad.bin", flip(SAMPLE_QUOTE, 300)), "--collateral", COLLATERAL, "--at", "2025-06-25T00:00:00Z", "--json"], x);
+    const rc = await attestVerifyCommand(
+      [file("bad.bin", flip(SAMPLE_QUOTE, 300)), "--collateral", COLLATERAL, "--at", "2025-06-25T00:00:00Z", "--json"],
+      x,
+    );
     expect(rc).toBe(1);
     expect(JSON.parse(o.out)).toMatchObject({ verdict: "invalid", code: "quote_signature_invalid", mrtd: null });
     const h = io();

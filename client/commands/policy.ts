@@ -20,7 +20,9 @@ const hex32 = (what: string) => (v: string) => {
   if (!/^[0-9a-f]{64}$/.test(v)) throw new InvalidArgumentError(`${what} is 32 bytes of lower-case hex.`);
   return v;
 };
-const collectHex = (what: string) => (v: string, prev: string[] = []) => [...prev, hex32(what)(v)];
+const collectHex =
+  (what: string) =>
+  (v: string, prev: string[] = []) => [...prev, hex32(what)(v)];
 const uint = (max: number) => (v: string) => {
   const n = Number(v);
   if (!/^\d+$/.test(v) || n > max) throw new InvalidArgumentError(`must be a whole number from 0 to ${max}.`);
@@ -69,7 +71,9 @@ function formatPolicy(p: RegistryPolicyBody): string[] {
     `  coordinator key  ${p.coordinatorKey}`,
     `  fees             ${p.fees.pricePerToken} nanoTON/token · prompt ×${p.fees.promptBps / 10_000} · completion ×${p.fees.completionBps / 10_000} · operator ${p.fees.operatorFeeBps / 100} %`,
     `  images (${p.images.length})${p.images.map((h) => `\n    ${h}`).join("")}`,
-    `  models (${Object.keys(p.models).length})${Object.entries(p.models).map(([h, price]) => `\n    ${h}${price !== "0" ? ` ${price} nanoTON/token` : ""}`).join("")}`,
+    `  models (${Object.keys(p.models).length})${Object.entries(p.models)
+      .map(([h, price]) => `\n    ${h}${price !== "0" ? ` ${price} nanoTON/token` : ""}`)
+      .join("")}`,
   ];
 }
 
@@ -79,7 +83,8 @@ export function formatPolicyState(s: PolicyStateView): string {
     ...formatPolicy(s.policy),
     `  multisig         ${s.multisig.threshold}-of-${s.multisig.ownerCount}, time lock ${s.multisig.timelock} s`,
     ...s.proposals.map(
-      (p) => `  proposal ${p.id} by owner ${p.proposer} (against v${p.baseVersion}): approved by [${p.approvals.join(", ")}]${p.readyAt ? `, executable from ${new Date(p.readyAt * 1000).toISOString()}` : ", below the threshold"}`,
+      (p) =>
+        `  proposal ${p.id} by owner ${p.proposer} (against v${p.baseVersion}): approved by [${p.approvals.join(", ")}]${p.readyAt ? `, executable from ${new Date(p.readyAt * 1000).toISOString()}` : ", below the threshold"}`,
     ),
   ].join("\n");
 }
@@ -97,30 +102,51 @@ async function toncenterPolicy(o: { registry: string; tonEndpoint?: string; tonA
   const address = Address.parse(o.registry);
   const reading = await new ChainPolicySource(client, address, toncenterClock(client, address)).read();
   const multisig = await RegistryContract.createFromAddress(address).getMultisig(client.provider(address));
-  return { address: address.toRawString(), version: reading.version, updatedAt: reading.updatedAt, readAt: Math.floor(reading.readAt), policy: policyToBody(reading.policy), multisig, proposals: [] };
+  return {
+    address: address.toRawString(),
+    version: reading.version,
+    updatedAt: reading.updatedAt,
+    readAt: Math.floor(reading.readAt),
+    policy: policyToBody(reading.policy),
+    multisig,
+    proposals: [],
+  };
 }
 
 export function definePolicyCommands(parent: Command, d: ReceiptsCommandDeps): Command {
-  const policy = parent.command("policy").description("the policy registry on TON: allowed images and models, fees, the coordinator's key (m-of-n owners, time lock)");
+  const policy = parent
+    .command("policy")
+    .description("the policy registry on TON: allowed images and models, fees, the coordinator's key (m-of-n owners, time lock)");
   const out = (o: { json?: boolean }, v: unknown, text: string) => d.io.out.write((o.json ? JSON.stringify(v, null, 2) : text) + "\n");
-  const owner = (cmd: Command) => cmd.requiredOption("--owner <index>", "which of the local registry's test owners acts (0, 1 or 2)", uint(15));
+  const owner = (cmd: Command) =>
+    cmd.requiredOption("--owner <index>", "which of the local registry's test owners acts (0, 1 or 2)", uint(15));
 
   d.connection(
     policy
       .command("show")
       .description("the registry's current policy (and, locally, its multisig and open proposals)")
-      .option("--registry <address>", "the PolicyRegistry to read through toncenter (default: COCOON_REGISTRY_ADDRESS; the local network's sandbox when unset)")
+      .option(
+        "--registry <address>",
+        "the PolicyRegistry to read through toncenter (default: COCOON_REGISTRY_ADDRESS; the local network's sandbox when unset)",
+      )
       .option("--ton-endpoint <url>", "toncenter JSON-RPC (default: COCOON_TON_ENDPOINT)")
       .option("--ton-api-key <key>", "toncenter API key (default: COCOON_TON_API_KEY)"),
   ).action(
-    runWithCode(d, async (o: { api?: string; key?: string; json?: boolean; registry?: string; tonEndpoint?: string; tonApiKey?: string }) => {
-      const registry = o.registry ?? process.env.COCOON_REGISTRY_ADDRESS;
-      const s = registry
-        ? await toncenterPolicy({ registry, tonEndpoint: o.tonEndpoint ?? process.env.COCOON_TON_ENDPOINT, tonApiKey: o.tonApiKey ?? process.env.COCOON_TON_API_KEY })
-        : await d.api(o).request(API.devPolicy);
-      out(o, s, formatPolicyState(s));
-      return 0;
-    }),
+    runWithCode(
+      d,
+      async (o: { api?: string; key?: string; json?: boolean; registry?: string; tonEndpoint?: string; tonApiKey?: string }) => {
+        const registry = o.registry ?? process.env.COCOON_REGISTRY_ADDRESS;
+        const s = registry
+          ? await toncenterPolicy({
+              registry,
+              tonEndpoint: o.tonEndpoint ?? process.env.COCOON_TON_ENDPOINT,
+              tonApiKey: o.tonApiKey ?? process.env.COCOON_TON_API_KEY,
+            })
+          : await d.api(o).request(API.devPolicy);
+        out(o, s, formatPolicyState(s));
+        return 0;
+      },
+    ),
   );
 
   owner(
@@ -129,7 +155,11 @@ export function definePolicyCommands(parent: Command, d: ReceiptsCommandDeps): C
         .command("propose")
         .description("LOCAL: a test owner proposes the current policy with these edits (counts as its approval); prints the proposal id")
         .option("--add-image <digest>", "allow an image measurement digest (repeatable)", collectHex("an image digest"))
-        .option("--remove-image <digest>", "remove an image digest (repeatable): its workers leave the candidate lists once the change executes", collectHex("an image digest"))
+        .option(
+          "--remove-image <digest>",
+          "remove an image digest (repeatable): its workers leave the candidate lists once the change executes",
+          collectHex("an image digest"),
+        )
         .option("--add-model <digest>", "allow a model digest (repeatable)", collectHex("a model digest"))
         .option("--remove-model <digest>", "remove a model digest (repeatable)", collectHex("a model digest"))
         .option("--price <nanoTON>", "default base price per token", nano)
@@ -144,7 +174,13 @@ export function definePolicyCommands(parent: Command, d: ReceiptsCommandDeps): C
       const current = await api.request(API.devPolicy);
       const next = editPolicy(policyFromBody(current.policy), o);
       const r = await api.request(API.devPolicyPropose, { body: { owner: o.owner, policy: policyToBody(next) } });
-      out(o, r, r.success ? `proposal ${r.id} by owner ${o.owner} (counts as its approval; needs ${current.multisig.threshold} approvals, then ${current.multisig.timelock} s)` : `REFUSED on chain: ${r.error}`);
+      out(
+        o,
+        r,
+        r.success
+          ? `proposal ${r.id} by owner ${o.owner} (counts as its approval; needs ${current.multisig.threshold} approvals, then ${current.multisig.timelock} s)`
+          : `REFUSED on chain: ${r.error}`,
+      );
       return r.success ? 0 : 1;
     }),
   );
@@ -153,7 +189,14 @@ export function definePolicyCommands(parent: Command, d: ReceiptsCommandDeps): C
     ["approve", "approves proposal <id>; the time lock starts at the m-th approval"],
     ["execute", "executes proposal <id>: refused on chain below m approvals or before the time lock"],
   ] as const) {
-    owner(d.connection(policy.command(name).description(`LOCAL: a test owner ${what}`).argument("<id>", "the proposal id", uint(2 ** 32)))).action(
+    owner(
+      d.connection(
+        policy
+          .command(name)
+          .description(`LOCAL: a test owner ${what}`)
+          .argument("<id>", "the proposal id", uint(2 ** 32)),
+      ),
+    ).action(
       runWithCode(d, async (id: number, o: { api?: string; key?: string; json?: boolean; owner: number }) => {
         const route = name === "approve" ? API.devPolicyApprove : API.devPolicyExecute;
         const r = await d.api(o).request(route, { body: { owner: o.owner, id } });

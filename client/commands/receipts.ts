@@ -16,7 +16,13 @@ import { ApiError, type ApiClient } from "../../api-client/api";
 import { API } from "../../api-client/routes";
 import type { Io } from "../../api-client/program";
 import { JobId } from "../../events/common";
-import { verifyProofAgainstChain, type AnchorReader, type ChainAnchor, type ProofVerdict, type ReceiptProofBundle } from "../../core/receipts/proof";
+import {
+  verifyProofAgainstChain,
+  type AnchorReader,
+  type ChainAnchor,
+  type ProofVerdict,
+  type ReceiptProofBundle,
+} from "../../core/receipts/proof";
 
 export interface ChainOptions {
   tonEndpoint?: string;
@@ -25,8 +31,13 @@ export interface ChainOptions {
 
 /** The anchor contract through toncenter (loaded on demand: @ton/ton is heavy). */
 export async function toncenterAnchorReader(o: ChainOptions & { anchor: string }): Promise<AnchorReader> {
-  const [{ TonClient }, { Address }, { ChainAnchorReader }] = await Promise.all([import("@ton/ton"), import("@ton/core"), import("../../functions/adapters/ton-anchor")]);
-  if (!o.tonEndpoint) throw new ApiError(0, "missing_ton_endpoint", "reading the anchor contract needs --ton-endpoint (or COCOON_TON_ENDPOINT)");
+  const [{ TonClient }, { Address }, { ChainAnchorReader }] = await Promise.all([
+    import("@ton/ton"),
+    import("@ton/core"),
+    import("../../functions/adapters/ton-anchor"),
+  ]);
+  if (!o.tonEndpoint)
+    throw new ApiError(0, "missing_ton_endpoint", "reading the anchor contract needs --ton-endpoint (or COCOON_TON_ENDPOINT)");
   return new ChainAnchorReader(new TonClient({ endpoint: o.tonEndpoint, apiKey: o.tonApiKey }), Address.parse(o.anchor));
 }
 
@@ -45,7 +56,12 @@ export interface VerifyOutcome {
 }
 
 /** Fetches the proof and the on-chain anchor, and verifies; with `waitSeconds`, retries while the receipt is not anchored yet. */
-export async function verifyReceipt(api: ApiClient, reader: AnchorReader, jobId: string, o: { waitSeconds?: number; now?: () => number; sleep?: (ms: number) => Promise<void> } = {}): Promise<VerifyOutcome> {
+export async function verifyReceipt(
+  api: ApiClient,
+  reader: AnchorReader,
+  jobId: string,
+  o: { waitSeconds?: number; now?: () => number; sleep?: (ms: number) => Promise<void> } = {},
+): Promise<VerifyOutcome> {
   const now = o.now ?? Date.now;
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const deadline = now() + (o.waitSeconds ?? 0) * 1000;
@@ -108,36 +124,64 @@ export function defineReceiptsCommands(parent: Command, d: ReceiptsCommandDeps):
   d.connection(
     receipts
       .command("verify")
-      .description("verify a job's receipt against the ReceiptAnchor contract on chain (exit 0 verified, 1 not verified or not anchored yet, 2 unknown job or API error)")
+      .description(
+        "verify a job's receipt against the ReceiptAnchor contract on chain (exit 0 verified, 1 not verified or not anchored yet, 2 unknown job or API error)",
+      )
       .argument("<job-id>", "the job (yours as requester, or one you completed as worker)", jobIdArg)
-      .option("--anchor <address>", "the ReceiptAnchor contract to trust (default: COCOON_ANCHOR_ADDRESS; the local network's sandbox when unset)")
+      .option(
+        "--anchor <address>",
+        "the ReceiptAnchor contract to trust (default: COCOON_ANCHOR_ADDRESS; the local network's sandbox when unset)",
+      )
       .option("--ton-endpoint <url>", "toncenter JSON-RPC to read the contract through (default: COCOON_TON_ENDPOINT)")
       .option("--ton-api-key <key>", "toncenter API key (default: COCOON_TON_API_KEY)")
       .option("--wait <seconds>", "keep trying this long while the receipt is not anchored yet", seconds, 0),
   ).action(
-    runWithCode(d, async (jobId: string, o: { api?: string; key?: string; json?: boolean; anchor?: string; tonEndpoint?: string; tonApiKey?: string; wait: number }) => {
-      const api = d.api(o);
-      const anchor = o.anchor ?? process.env.COCOON_ANCHOR_ADDRESS;
-      const reader = anchor
-        ? await toncenterAnchorReader({ anchor, tonEndpoint: o.tonEndpoint ?? process.env.COCOON_TON_ENDPOINT, tonApiKey: o.tonApiKey ?? process.env.COCOON_TON_API_KEY })
-        : devAnchorReader(api);
-      const r = await verifyReceipt(api, reader, jobId, { waitSeconds: o.wait });
-      const v = r.verdict;
-      if (o.json) d.io.out.write(JSON.stringify({ jobId, verified: v.ok, ...(v.ok ? { anchorSeqno: v.anchor.seqno, root: v.anchor.root, chainSeqno: v.chain.seqno, seq: r.proof?.seq } : { code: v.code, message: v.message }) }, null, 2) + "\n");
-      else if (v.ok) {
-        const p = r.proof!;
-        d.io.out.write(
-          [
-            `VERIFIED: job ${jobId}'s receipt is leaf ${p.leafIndex} of ${p.treeSize} (receipt #${p.seq}) under anchor ${v.anchor.seqno}'s root ${v.anchor.root}`,
-            `  anchored on chain: the contract is at anchor ${v.chain.seqno} (posted at ${new Date(v.chain.postedAt * 1000).toISOString()}); its history matches the proof's anchors`,
-            `  receipt signed by worker ${p.receipt.body.workerId}: ${p.receipt.body.usage.promptTokens} prompt + ${p.receipt.body.usage.completionTokens} completion tokens, model ${p.receipt.body.model}`,
-            `  audit path ${p.path.length} hashes (${p.path.length * 32 + 12} bytes)`,
-            "",
-          ].join("\n"),
-        );
-      } else d.io.err.write(`NOT VERIFIED [${v.code}]: ${v.message}\n`);
-      return v.ok ? 0 : 1;
-    }),
+    runWithCode(
+      d,
+      async (
+        jobId: string,
+        o: { api?: string; key?: string; json?: boolean; anchor?: string; tonEndpoint?: string; tonApiKey?: string; wait: number },
+      ) => {
+        const api = d.api(o);
+        const anchor = o.anchor ?? process.env.COCOON_ANCHOR_ADDRESS;
+        const reader = anchor
+          ? await toncenterAnchorReader({
+              anchor,
+              tonEndpoint: o.tonEndpoint ?? process.env.COCOON_TON_ENDPOINT,
+              tonApiKey: o.tonApiKey ?? process.env.COCOON_TON_API_KEY,
+            })
+          : devAnchorReader(api);
+        const r = await verifyReceipt(api, reader, jobId, { waitSeconds: o.wait });
+        const v = r.verdict;
+        if (o.json)
+          d.io.out.write(
+            JSON.stringify(
+              {
+                jobId,
+                verified: v.ok,
+                ...(v.ok
+                  ? { anchorSeqno: v.anchor.seqno, root: v.anchor.root, chainSeqno: v.chain.seqno, seq: r.proof?.seq }
+                  : { code: v.code, message: v.message }),
+              },
+              null,
+              2,
+            ) + "\n",
+          );
+        else if (v.ok) {
+          const p = r.proof!;
+          d.io.out.write(
+            [
+              `VERIFIED: job ${jobId}'s receipt is leaf ${p.leafIndex} of ${p.treeSize} (receipt #${p.seq}) under anchor ${v.anchor.seqno}'s root ${v.anchor.root}`,
+              `  anchored on chain: the contract is at anchor ${v.chain.seqno} (posted at ${new Date(v.chain.postedAt * 1000).toISOString()}); its history matches the proof's anchors`,
+              `  receipt signed by worker ${p.receipt.body.workerId}: ${p.receipt.body.usage.promptTokens} prompt + ${p.receipt.body.usage.completionTokens} completion tokens, model ${p.receipt.body.model}`,
+              `  audit path ${p.path.length} hashes (${p.path.length * 32 + 12} bytes)`,
+              "",
+            ].join("\n"),
+          );
+        } else d.io.err.write(`NOT VERIFIED [${v.code}]: ${v.message}\n`);
+        return v.ok ? 0 : 1;
+      },
+    ),
   );
   return receipts;
 }

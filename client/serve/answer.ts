@@ -1,6 +1,16 @@
 import { randomBytes } from "node:crypto";
 import { jsonResponse, type HttpResponse } from "../../edge/http";
-import type { AskChoice, AskFn, AskRequest, AskResult, AskStreamEvent, AskStreamFn, OpenAiErrorMapping, ToolCall, ToolCallDelta } from "./types";
+import type {
+  AskChoice,
+  AskFn,
+  AskRequest,
+  AskResult,
+  AskStreamEvent,
+  AskStreamFn,
+  OpenAiErrorMapping,
+  ToolCall,
+  ToolCallDelta,
+} from "./types";
 
 /** How answers go back to the app: OpenAI JSON, or server-sent events as the network delivers them. */
 
@@ -42,7 +52,9 @@ export function streamPieces(text: string): string[] {
 
 /** The choices of one job's answer, choice 0 first. */
 export const choicesOf = (r: AskResult): AskChoice[] =>
-  r.choices?.length ? r.choices : [{ index: 0, text: r.text, ...(r.toolCalls?.length ? { toolCalls: r.toolCalls } : {}), finishReason: r.finishReason }];
+  r.choices?.length
+    ? r.choices
+    : [{ index: 0, text: r.text, ...(r.toolCalls?.length ? { toolCalls: r.toolCalls } : {}), finishReason: r.finishReason }];
 
 /**
  * A streamed ask: the network's own stream, or for a proxy built without one, the finished
@@ -52,7 +64,8 @@ export function streamOf(ask: AskFn, askStream: AskStreamFn | undefined, req: As
   if (askStream) return askStream(req);
   return (async function* () {
     const r = await ask(req);
-    for (const c of choicesOf(r)) for (const text of streamPieces(c.text)) yield { type: "delta" as const, text, index: c.index, jobId: r.jobId };
+    for (const c of choicesOf(r))
+      for (const text of streamPieces(c.text)) yield { type: "delta" as const, text, index: c.index, jobId: r.jobId };
     yield { type: "done" as const, ...r };
   })();
 }
@@ -80,7 +93,8 @@ export async function openAll(streams: AsyncIterable<AskStreamEvent>[]): Promise
 }
 
 /** The job id the stream's first event names, if any (a stream's id is known before its job finishes only then). */
-export const firstJobId = (s: OpenedStream | undefined) => (s && !s.first.done && s.first.value.type === "delta" ? s.first.value.jobId : undefined);
+export const firstJobId = (s: OpenedStream | undefined) =>
+  s && !s.first.done && s.first.value.type === "delta" ? s.first.value.jobId : undefined;
 
 /**
  * One job's stream, normalized: text and tool-call pieces per choice (each call's first piece
@@ -101,7 +115,9 @@ export async function* jobItems(s: OpenedStream, signal?: AbortSignal): AsyncGen
   const stateOf = (choice: number) => calls.get(choice) ?? calls.set(choice, { started: new Set(), whole: 0 }).get(choice)!;
   const piece = (choice: number, c: ToolCallDelta | ToolCall): ToolCallDelta => {
     const st = stateOf(choice);
-    const d: ToolCallDelta = isWhole(c) ? { index: st.whole++, id: c.id, type: "function", function: { name: c.function.name, arguments: c.function.arguments } } : { ...c };
+    const d: ToolCallDelta = isWhole(c)
+      ? { index: st.whole++, id: c.id, type: "function", function: { name: c.function.name, arguments: c.function.arguments } }
+      : { ...c };
     if (!st.started.has(d.index)) {
       // The openai clients' stream helpers need id, type, name and arguments on a call's first piece.
       st.started.add(d.index);
@@ -112,7 +128,9 @@ export async function* jobItems(s: OpenedStream, signal?: AbortSignal): AsyncGen
     return d;
   };
   // The app went away: stop waiting for the network (its generator is closed in `finally`).
-  const gone = new Promise<"gone">((resolve) => (signal?.aborted ? resolve("gone") : signal?.addEventListener("abort", () => resolve("gone"), { once: true })));
+  const gone = new Promise<"gone">((resolve) =>
+    signal?.aborted ? resolve("gone") : signal?.addEventListener("abort", () => resolve("gone"), { once: true }),
+  );
   let shown = false;
   let ev = s.first;
   try {
@@ -136,7 +154,8 @@ export async function* jobItems(s: OpenedStream, signal?: AbortSignal): AsyncGen
         const { type: _type, ...result } = e;
         for (const c of choicesOf(result)) {
           // Calls the network delivered only with the result (an engine that does not stream them).
-          if (!calls.get(c.index)?.started.size) for (const call of c.toolCalls ?? []) yield { kind: "tool", choice: c.index, delta: piece(c.index, call) };
+          if (!calls.get(c.index)?.started.size)
+            for (const call of c.toolCalls ?? []) yield { kind: "tool", choice: c.index, delta: piece(c.index, call) };
           yield { kind: "finish", choice: c.index, reason: finishReasonOf(c) };
         }
         yield { kind: "result", result };
@@ -165,7 +184,9 @@ export class StreamEndedEarly extends Error {
 export class StreamRestarted extends Error {
   readonly code = "stream_restarted";
   constructor() {
-    super("the worker failed mid-answer and the job moved to another worker, which starts over: the text sent so far is void; send the request again");
+    super(
+      "the worker failed mid-answer and the job moved to another worker, which starts over: the text sent so far is void; send the request again",
+    );
   }
 }
 
@@ -236,7 +257,8 @@ export function streamResponse(
         finished++;
         // Without include_usage no chunk may lack choices (OpenAI never sends one, and apps index
         // choices[0]): the Cocoon facts ride on the answer's last finish chunk instead.
-        if (finished === streams.length && !shape.includeUsage && held.length) held[held.length - 1] = { ...held.at(-1), cocoon: cocoonFacts(results) };
+        if (finished === streams.length && !shape.includeUsage && held.length)
+          held[held.length - 1] = { ...held.at(-1), cocoon: cocoonFacts(results) };
         yield* held;
         held = [];
         continue;

@@ -60,7 +60,10 @@ export function proxyApp(opts: ServeProxyOptions) {
 
   function answerError(err: unknown): HttpResponse {
     if (err instanceof OpenAiError) return errorResponse(err);
-    if (err instanceof BodyTooLargeError) return errorResponse(new OpenAiError(413, "invalid_request_error", "body_too_large", `request body is larger than ${err.limit} bytes`));
+    if (err instanceof BodyTooLargeError)
+      return errorResponse(
+        new OpenAiError(413, "invalid_request_error", "body_too_large", `request body is larger than ${err.limit} bytes`),
+      );
     if (err instanceof URIError) return errorResponse(invalid("invalid_path", "the path is not valid percent-encoding"));
     const mapped = mapError(err);
     if (mapped.status >= 500) opts.onError?.(err);
@@ -71,7 +74,17 @@ export function proxyApp(opts: ServeProxyOptions) {
 
   function guard(req: HttpRequest): HttpResponse | undefined {
     if (hostIsLoopback(req.headers.host)) return undefined;
-    return withRequestId(errorResponse(new OpenAiError(403, "invalid_request_error", "forbidden_host", "Host header must name a loopback address (127.0.0.1 or localhost)")), newRequestId());
+    return withRequestId(
+      errorResponse(
+        new OpenAiError(
+          403,
+          "invalid_request_error",
+          "forbidden_host",
+          "Host header must name a loopback address (127.0.0.1 or localhost)",
+        ),
+      ),
+      newRequestId(),
+    );
   }
 
   async function handle(req: HttpRequest): Promise<HttpResponse> {
@@ -86,8 +99,14 @@ export function proxyApp(opts: ServeProxyOptions) {
         throw invalid("invalid_path", "model id in the path is not valid percent-encoding");
       }
       if (hit.kind === "found") return withRequestId(await hit.value(req, ctx, hit.params), requestId);
-      if (hit.kind === "method_not_allowed") throw new OpenAiError(405, "invalid_request_error", "method_not_allowed", `${path} accepts ${hit.allowed.join(", ")} only`);
-      throw new OpenAiError(404, "invalid_request_error", "not_found", `no route ${req.method} ${path}; this proxy serves /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models`);
+      if (hit.kind === "method_not_allowed")
+        throw new OpenAiError(405, "invalid_request_error", "method_not_allowed", `${path} accepts ${hit.allowed.join(", ")} only`);
+      throw new OpenAiError(
+        404,
+        "invalid_request_error",
+        "not_found",
+        `no route ${req.method} ${path}; this proxy serves /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models`,
+      );
     } catch (err) {
       return withRequestId(answerError(err), requestId);
     }

@@ -66,10 +66,15 @@ export function checkChat(model: ModelInfo | undefined, need: ChatNeeds): void {
   if (!caps) return;
   const id = model!.id;
   if (!caps.chat) throw unsupported("model", `model "${id}" does not serve chat completions (it serves:${served(caps)})`);
-  if (need.tools?.length && need.toolChoice !== "none" && !caps.tools) throw unsupported("tools", `model "${id}" does not support function calling (tools)`);
+  if (need.tools?.length && need.toolChoice !== "none" && !caps.tools)
+    throw unsupported("tools", `model "${id}" does not support function calling (tools)`);
   if (!caps.tools) {
     const i = need.messages.findIndex((m) => m.role === "tool" || m.toolCalls?.length);
-    if (i >= 0) throw unsupported(`messages.${i}`, `model "${id}" does not support function calling: its chat template cannot hold tool calls or tool results`);
+    if (i >= 0)
+      throw unsupported(
+        `messages.${i}`,
+        `model "${id}" does not support function calling: its chat template cannot hold tool calls or tool results`,
+      );
   }
   if (need.responseFormat && need.responseFormat.type !== "text" && !caps.jsonSchema) {
     throw unsupported("response_format", `model "${id}" cannot enforce response_format ${need.responseFormat.type}`);
@@ -83,7 +88,8 @@ export function checkCompletion(model: ModelInfo | undefined, need: { logprobs?:
   const caps = model?.capabilities;
   if (!caps) return { raw: true };
   const id = model!.id;
-  if (!caps.completions && !caps.chat) throw unsupported("model", `model "${id}" does not serve text completions (it serves:${served(caps)})`);
+  if (!caps.completions && !caps.chat)
+    throw unsupported("model", `model "${id}" does not serve text completions (it serves:${served(caps)})`);
   checkLogprobs(id, caps, need.logprobs !== null && need.logprobs !== undefined, undefined);
   checkMaxTokens(id, caps, need.maxTokens);
   return { raw: caps.completions };
@@ -102,12 +108,16 @@ export const defaultBudget = (model: ModelInfo | undefined, fallback: number) =>
 
 function checkLogprobs(id: string, caps: ModelCapabilities, asked: boolean, top: number | undefined) {
   if (asked && caps.logprobs !== true) throw unsupported("logprobs", `model "${id}" does not return log probabilities`);
-  if (top !== undefined && top > 0 && caps.logprobs !== true) throw unsupported("top_logprobs", `model "${id}" does not return log probabilities`);
+  if (top !== undefined && top > 0 && caps.logprobs !== true)
+    throw unsupported("top_logprobs", `model "${id}" does not return log probabilities`);
 }
 
 function checkMaxTokens(id: string, caps: ModelCapabilities, maxTokens: number | undefined) {
   if (maxTokens !== undefined && caps.contextLength !== undefined && maxTokens >= caps.contextLength) {
-    throw unsupported("max_tokens", `max_tokens ${maxTokens} does not fit model "${id}"'s context of ${caps.contextLength} tokens (prompt included)`);
+    throw unsupported(
+      "max_tokens",
+      `max_tokens ${maxTokens} does not fit model "${id}"'s context of ${caps.contextLength} tokens (prompt included)`,
+    );
   }
 }
 

@@ -88,13 +88,26 @@ function chatMessage(r: AskChoice) {
     // OpenAI sends null content beside tool calls when the model wrote no text.
     content: calls && r.text === "" ? null : r.text,
     refusal: null,
-    ...(calls ? { tool_calls: calls.map((c) => ({ id: c.id, type: "function", function: { name: c.function.name, arguments: c.function.arguments } })) } : {}),
+    ...(calls
+      ? {
+          tool_calls: calls.map((c) => ({
+            id: c.id,
+            type: "function",
+            function: { name: c.function.name, arguments: c.function.arguments },
+          })),
+        }
+      : {}),
   };
 }
 
 /** One chat chunk's choice: role first, then content or tool-call pieces, then the finish reason. */
 function chatChunkChoice(index: number, item: ChunkItem): Record<string, unknown> {
-  const choice = (delta: Record<string, unknown>, finish: string | null = null) => ({ index, delta, logprobs: null, finish_reason: finish });
+  const choice = (delta: Record<string, unknown>, finish: string | null = null) => ({
+    index,
+    delta,
+    logprobs: null,
+    finish_reason: finish,
+  });
   switch (item.kind) {
     case "start":
       return choice({ role: "assistant", content: "", refusal: null });

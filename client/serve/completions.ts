@@ -19,26 +19,31 @@ export async function completions(req: HttpRequest, ctx: ProxyContext): Promise<
   const prompts = typeof body.prompt === "string" ? [body.prompt] : (body.prompt as string[]);
   if (body.suffix) throw unsupported("suffix", "suffix (fill-in-the-middle) is not supported by Cocoon");
   const n = body.n ?? 1;
-  if (body.best_of != null && body.best_of > n) throw unsupported("best_of", "best_of is not supported by Cocoon (the choices are not ranked by log probability): use n");
-  if (prompts.length * n > MAX_CHOICES) throw invalid("invalid_request", `prompts × n is at most ${MAX_CHOICES} (each is a separate sealed job)`, "n");
+  if (body.best_of != null && body.best_of > n)
+    throw unsupported("best_of", "best_of is not supported by Cocoon (the choices are not ranked by log probability): use n");
+  if (prompts.length * n > MAX_CHOICES)
+    throw invalid("invalid_request", `prompts × n is at most ${MAX_CHOICES} (each is a separate sealed job)`, "n");
   const model = await ctx.model(body.model);
   const explicitMax = body.max_tokens ?? undefined;
-  const { raw: rawPrompt } = checkCompletion(model, { ...(body.logprobs != null ? { logprobs: body.logprobs } : {}), ...(explicitMax !== undefined ? { maxTokens: explicitMax } : {}) });
+  const { raw: rawPrompt } = checkCompletion(model, {
+    ...(body.logprobs != null ? { logprobs: body.logprobs } : {}),
+    ...(explicitMax !== undefined ? { maxTokens: explicitMax } : {}),
+  });
   const stop = asStop(body.stop);
   const extra = extraFields(raw, CompletionBody);
   const asks: AskRequest[] = prompts.map((prompt) => ({
-      model: body.model,
-      ...(rawPrompt ? { prompt } : { messages: [{ role: "user" as const, content: prompt }] }),
-      ...(n > 1 ? { n } : {}),
-      maxTokens: explicitMax ?? defaultBudget(model, ctx.defaultMaxTokens),
-      ...(body.temperature != null ? { temperature: body.temperature } : {}),
-      ...(body.top_p != null ? { topP: body.top_p } : {}),
-      ...(body.seed != null ? { seed: body.seed } : {}),
-      ...(stop ? { stop } : {}),
-      ...(body.user !== undefined ? { user: body.user } : {}),
-      ...(extra ? { extra } : {}),
-      ...(req.signal ? { signal: req.signal } : {}),
-    }));
+    model: body.model,
+    ...(rawPrompt ? { prompt } : { messages: [{ role: "user" as const, content: prompt }] }),
+    ...(n > 1 ? { n } : {}),
+    maxTokens: explicitMax ?? defaultBudget(model, ctx.defaultMaxTokens),
+    ...(body.temperature != null ? { temperature: body.temperature } : {}),
+    ...(body.top_p != null ? { topP: body.top_p } : {}),
+    ...(body.seed != null ? { seed: body.seed } : {}),
+    ...(stop ? { stop } : {}),
+    ...(body.user !== undefined ? { user: body.user } : {}),
+    ...(extra ? { extra } : {}),
+    ...(req.signal ? { signal: req.signal } : {}),
+  }));
   const echoed = (index: number) => (body.echo ? prompts[Math.floor(index / n)]! : "");
   const created = Math.floor(ctx.now() / 1000);
 
@@ -67,7 +72,12 @@ export async function completions(req: HttpRequest, ctx: ProxyContext): Promise<
     model: body.model,
     system_fingerprint: null,
     choices: results.flatMap((r, j) =>
-      choicesOf(r).map((c) => ({ index: j * n + c.index, text: echoed(j * n + c.index) + c.text, logprobs: null, finish_reason: finishReasonOf(c) })),
+      choicesOf(r).map((c) => ({
+        index: j * n + c.index,
+        text: echoed(j * n + c.index) + c.text,
+        logprobs: null,
+        finish_reason: finishReasonOf(c),
+      })),
     ),
     usage: usageOf(results),
   });

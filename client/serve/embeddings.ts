@@ -23,14 +23,24 @@ export async function embeddings(req: HttpRequest, ctx: ProxyContext): Promise<H
   const { body } = readJson(req, EmbeddingsBody);
   if (!ctx.embed) throw new OpenAiError(501, "server_error", "not_implemented", "this proxy was started without embeddings (embed)");
   // Cutting a vector short is only meaningful for models trained for it; no worker says it is.
-  if (body.dimensions !== undefined) throw unsupported("dimensions", "dimensions is not supported by Cocoon: vectors come at the model's own size");
+  if (body.dimensions !== undefined)
+    throw unsupported("dimensions", "dimensions is not supported by Cocoon: vectors come at the model's own size");
   const model = await ctx.model(body.model);
   checkEmbeddings(model);
   const input: string[] | number[][] =
-    typeof body.input === "string" ? [body.input] : typeof body.input[0] === "number" ? [body.input as number[]] : (body.input as string[] | number[][]);
+    typeof body.input === "string"
+      ? [body.input]
+      : typeof body.input[0] === "number"
+        ? [body.input as number[]]
+        : (body.input as string[] | number[][]);
   const r = await ctx.embed({ model: body.model, input, ...(req.signal ? { signal: req.signal } : {}) });
   if (r.vectors.length !== input.length) {
-    throw new OpenAiError(502, "upstream_error", "bad_embeddings", `the worker answered ${r.vectors.length} vectors for ${input.length} inputs`);
+    throw new OpenAiError(
+      502,
+      "upstream_error",
+      "bad_embeddings",
+      `the worker answered ${r.vectors.length} vectors for ${input.length} inputs`,
+    );
   }
   const base64 = body.encoding_format === "base64";
   return jsonResponse(

@@ -31,13 +31,21 @@ export class OpenAiError extends Error implements OpenAiErrorMapping {
 }
 
 /** 400 invalid_request_error; `param` names the field at fault, as OpenAI does. */
-export const invalid = (code: string, message: string, param: string | null = null) => new OpenAiError(400, "invalid_request_error", code, message, { param });
+export const invalid = (code: string, message: string, param: string | null = null) =>
+  new OpenAiError(400, "invalid_request_error", code, message, { param });
 
 /** A model on offer that cannot do what the request asks: 400 naming the parameter. */
-export const unsupported = (param: string, message: string) => new OpenAiError(400, "invalid_request_error", "unsupported_parameter", message, { param });
+export const unsupported = (param: string, message: string) =>
+  new OpenAiError(400, "invalid_request_error", "unsupported_parameter", message, { param });
 
 export const modelNotFound = (model: string) =>
-  new OpenAiError(404, "invalid_request_error", "model_not_found", `The model \`${model}\` does not exist or no Cocoon worker offers it right now (see GET /v1/models).`, { param: "model" });
+  new OpenAiError(
+    404,
+    "invalid_request_error",
+    "model_not_found",
+    `The model \`${model}\` does not exist or no Cocoon worker offers it right now (see GET /v1/models).`,
+    { param: "model" },
+  );
 
 export function zodMessage(err: z.ZodError): string {
   return err.issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message)).join("; ");
@@ -82,7 +90,12 @@ function failureOf(err: unknown): { code?: unknown } | undefined {
  * do not retry a request that cannot succeed.
  */
 export function mapAskError(err: unknown): OpenAiErrorMapping {
-  const e = (typeof err === "object" && err !== null ? err : {}) as { code?: unknown; status?: unknown; message?: unknown; details?: { param?: unknown } };
+  const e = (typeof err === "object" && err !== null ? err : {}) as {
+    code?: unknown;
+    status?: unknown;
+    message?: unknown;
+    details?: { param?: unknown };
+  };
   const code = typeof e.code === "string" ? e.code : "internal_error";
   const message = typeof e.message === "string" && e.message.length > 0 ? e.message : String(err);
   const c = code.toLowerCase();
@@ -111,7 +124,11 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
   if (/no_(worker|candidate)|unavailable|no_capacity/.test(c)) return pick(503, "service_unavailable");
   // Evidence that a worker or the coordinator misbehaved: a retry would hold money again for the same verdict.
   // (The SDK's stream checks answer stream_tampered, _reordered, _duplicate, _gap, _truncated, _cross_job, _mismatch, _too_long.)
-  if (/attestation|untrusted|measurement|receipt|signature|decrypt|verified|mismatch|overcharged|tamper|chunk|integrity|^stream_(?!restarted)/.test(c)) {
+  if (
+    /attestation|untrusted|measurement|receipt|signature|decrypt|verified|mismatch|overcharged|tamper|chunk|integrity|^stream_(?!restarted)/.test(
+      c,
+    )
+  ) {
     return pick(502, "upstream_verification_error", { retryable: false });
   }
   if (/^(invalid|validation|bad_request)|too_long|too_large/.test(c)) return pick(400, "invalid_request_error");

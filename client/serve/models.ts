@@ -24,7 +24,8 @@ const card = (m: ModelInfo) => ({
 });
 
 function requireList(ctx: ProxyContext): NonNullable<ProxyContext["listModels"]> {
-  if (!ctx.listModels) throw new OpenAiError(501, "server_error", "not_implemented", "this proxy was started without a model list (listModels)");
+  if (!ctx.listModels)
+    throw new OpenAiError(501, "server_error", "not_implemented", "this proxy was started without a model list (listModels)");
   return ctx.listModels;
 }
 

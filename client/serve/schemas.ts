@@ -39,7 +39,13 @@ const ChatMessage = z.discriminatedUnion(
         name: z.string().optional(),
       })
       .loose(),
-    z.object({ role: z.literal("tool"), content: Content, tool_call_id: z.string().min(1, "tool_call_id must name the call this answers").max(256) }).loose(),
+    z
+      .object({
+        role: z.literal("tool"),
+        content: Content,
+        tool_call_id: z.string().min(1, "tool_call_id must name the call this answers").max(256),
+      })
+      .loose(),
   ],
   { error: "role must be system, developer, user, assistant or tool" },
 );
@@ -69,7 +75,12 @@ const ResponseFormatSchema = z.discriminatedUnion(
     z.object({
       type: z.literal("json_schema"),
       json_schema: z
-        .object({ name: z.string().min(1).max(256), description: z.string().max(8192).optional(), schema: z.record(z.string(), z.unknown()).optional(), strict: z.boolean().nullable().optional() })
+        .object({
+          name: z.string().min(1).max(256),
+          description: z.string().max(8192).optional(),
+          schema: z.record(z.string(), z.unknown()).optional(),
+          strict: z.boolean().nullable().optional(),
+        })
         .loose(),
     }),
   ],
@@ -159,7 +170,11 @@ export function contentText(content: z.infer<typeof Content> | null | undefined,
   return content
     .map((part, i) => {
       if (part.type === "text" && typeof (part as { text?: unknown }).text === "string") return (part as { text: string }).text;
-      throw invalid("unsupported_content", `${at}.content.${i}: content part type "${part.type}" is not supported (text only)`, `${at}.content.${i}`);
+      throw invalid(
+        "unsupported_content",
+        `${at}.content.${i}: content part type "${part.type}" is not supported (text only)`,
+        `${at}.content.${i}`,
+      );
     })
     .join("");
 }
@@ -178,7 +193,15 @@ export function askMessages(messages: ChatBody["messages"]): AskMessage[] {
         return {
           role: "assistant",
           content: contentText(m.content, at),
-          ...(m.tool_calls?.length ? { toolCalls: m.tool_calls.map((c) => ({ id: c.id, type: "function" as const, function: { name: c.function.name, arguments: c.function.arguments } })) } : {}),
+          ...(m.tool_calls?.length
+            ? {
+                toolCalls: m.tool_calls.map((c) => ({
+                  id: c.id,
+                  type: "function" as const,
+                  function: { name: c.function.name, arguments: c.function.arguments },
+                })),
+              }
+            : {}),
           ...(m.name ? { name: m.name } : {}),
         };
       case "tool":
@@ -202,7 +225,8 @@ export const asToolChoice = (c: ChatBody["tool_choice"]): ToolChoice | undefined
 
 export const asResponseFormat = (f: ChatBody["response_format"]): ResponseFormat | undefined => f as ResponseFormat | undefined;
 
-export const asStop = (stop: string | string[] | null | undefined): string[] | undefined => (stop === null || stop === undefined ? undefined : typeof stop === "string" ? [stop] : stop.length ? stop : undefined);
+export const asStop = (stop: string | string[] | null | undefined): string[] | undefined =>
+  stop === null || stop === undefined ? undefined : typeof stop === "string" ? [stop] : stop.length ? stop : undefined;
 
 /**
  * The request's JSON body checked against `schema`. Only `Content-Type: application/json` is
@@ -210,7 +234,12 @@ export const asStop = (stop: string | string[] | null | undefined): string[] | u
  */
 export function readJson<S extends z.ZodType>(req: HttpRequest, schema: S): { body: z.infer<S>; raw: Record<string, unknown> } {
   if (!/^application\/json\b/.test((req.headers["content-type"] ?? "").toLowerCase())) {
-    throw new OpenAiError(415, "invalid_request_error", "unsupported_media_type", 'send the body as JSON with header "Content-Type: application/json"');
+    throw new OpenAiError(
+      415,
+      "invalid_request_error",
+      "unsupported_media_type",
+      'send the body as JSON with header "Content-Type: application/json"',
+    );
   }
   let raw: unknown;
   try {

@@ -1,5 +1,14 @@
 import type { AskOptions, AskResult as SdkAskResult, EmbedOptions, EmbedResult as SdkEmbedResult, StreamEvent } from "../sdk";
-import type { AskRequest, AskResult, AskStreamEvent, EmbedRequest, EmbedResult, ModelCapabilities, ModelInfo, ServeProxyOptions } from "./types";
+import type {
+  AskRequest,
+  AskResult,
+  AskStreamEvent,
+  EmbedRequest,
+  EmbedResult,
+  ModelCapabilities,
+  ModelInfo,
+  ServeProxyOptions,
+} from "./types";
 
 /**
  * The proxy's backend from the requester SDK (client/sdk.ts CocoonClient): `ask`, `askStream`
@@ -63,9 +72,19 @@ export function serveBackend(client: NetworkClient): Pick<ServeProxyOptions, "as
       })(),
     embed: async (req: EmbedRequest): Promise<EmbedResult> => {
       const r = await client.embed({ model: req.model, input: req.input, ...(req.signal ? { signal: req.signal } : {}) });
-      return { vectors: r.vectors, usage: { promptTokens: r.usage.promptTokens }, model: r.model, workerId: r.workerId, tier: r.tier, cost: r.cost, jobId: r.jobId };
+      return {
+        vectors: r.vectors,
+        usage: { promptTokens: r.usage.promptTokens },
+        model: r.model,
+        workerId: r.workerId,
+        tier: r.tier,
+        cost: r.cost,
+        jobId: r.jobId,
+      };
     },
     listModels: async (): Promise<ModelInfo[]> =>
-      (await client.models()).models.filter((m) => m.workers > 0).map((m) => ({ id: m.model, ...(m.capabilities ? { capabilities: m.capabilities } : {}) })),
+      (await client.models()).models
+        .filter((m) => m.workers > 0)
+        .map((m) => ({ id: m.model, ...(m.capabilities ? { capabilities: m.capabilities } : {}) })),
   };
 }

@@ -4,7 +4,15 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { IN_WINDOW, LAYOUT, SAMPLE_QUOTE, sampleCollateral } from "../../test/fixtures/attestation/helpers";
-import { SAMPLE_CHAIN, bogusCollateral, bogusLeaf, quoteWithBogusCerts, quoteWithBogusLeaf, quoteWithChain, toPem } from "../../test/fixtures/attestation/forge";
+import {
+  SAMPLE_CHAIN,
+  bogusCollateral,
+  bogusLeaf,
+  quoteWithBogusCerts,
+  quoteWithBogusLeaf,
+  quoteWithChain,
+  toPem,
+} from "../../test/fixtures/attestation/forge";
 import { Lru } from "./lru";
 import { DEFAULT_RATE_LIMITS, TokenBuckets } from "./rate-limit";
 import { MAX_CERT_BYTES, MAX_CERT_DATA_BYTES, MAX_CHAIN_CERTS, MAX_QUOTE_BYTES } from "./tdx/quote";
@@ -48,7 +56,10 @@ describe("issue 9 #5: certificate count and sizes are capped before parsing", ()
     big.set(SAMPLE_CHAIN[0]!);
     const parses = countParses();
     // Act
-    const v = await verifyTdxQuote(quoteWithChain([big, ...SAMPLE_CHAIN.slice(1)].map(toPem).join("")), { ...at, cache: new TdxVerifierCache() });
+    const v = await verifyTdxQuote(quoteWithChain([big, ...SAMPLE_CHAIN.slice(1)].map(toPem).join("")), {
+      ...at,
+      cache: new TdxVerifierCache(),
+    });
     // Assess
     expect(v).toMatchObject({ genuine: false, code: "cert_too_large" });
     expect(parses.mock.calls.length).toBe(0);
@@ -66,14 +77,22 @@ describe("issue 9 #5: certificate count and sizes are capped before parsing", ()
   it("issue 9 #5: collateral issuer chains are capped the same way", async () => {
     const chain = Array.from({ length: 5 }, (_, i) => toPem(bogusLeaf(i))).join("");
     const parses = countParses();
-    const v = await verifyTdxQuote(SAMPLE_QUOTE, { ...at, collateral: { ...sampleCollateral(), tcb_info_issuer_chain: chain }, cache: new TdxVerifierCache() });
+    const v = await verifyTdxQuote(SAMPLE_QUOTE, {
+      ...at,
+      collateral: { ...sampleCollateral(), tcb_info_issuer_chain: chain },
+      cache: new TdxVerifierCache(),
+    });
     expect(v).toMatchObject({ genuine: false, code: "cert_chain_too_long" });
     // Only the quote's own (genuine) chain was parsed, never the made-up one.
     expect(parses.mock.calls.every(([ber]) => SAMPLE_CHAIN.some((c) => Buffer.from(c).equals(Buffer.from(ber))))).toBe(true);
   });
 
   it("the genuine sample, rebuilt through the same framing, still verifies (the caps leave room for real quotes)", async () => {
-    const v = await verifyTdxQuote(quoteWithChain(SAMPLE_CHAIN.map(toPem).join("")), { ...at, collateral: sampleCollateral(), cache: new TdxVerifierCache() });
+    const v = await verifyTdxQuote(quoteWithChain(SAMPLE_CHAIN.map(toPem).join("")), {
+      ...at,
+      collateral: sampleCollateral(),
+      cache: new TdxVerifierCache(),
+    });
     expect(v).toMatchObject({ genuine: true, status: "UpToDate" });
   });
 });

@@ -15,9 +15,7 @@ import { TcbStatus } from "./tdx/collateral";
 import defaultPolicyJson from "./policy.json";
 import testImagesJson from "./test-images.json";
 
-const Hex48 = z
-  .string()
-  .regex(/^[0-9a-f]{96}$/, "must be 48 bytes of lower-case hex");
+const Hex48 = z.string().regex(/^[0-9a-f]{96}$/, "must be 48 bytes of lower-case hex");
 
 export const AllowedMeasurement = z.object({
   /** Human name of the image, e.g. "cocoon-worker-ubuntu24-vllm-0.6". */
@@ -99,7 +97,8 @@ const matches = (a: AllowedMeasurement, m: Measured) =>
   (a.rtmr3 === undefined || a.rtmr3 === m.rtmr3) &&
   (a.mrconfigid === undefined || a.mrconfigid === m.mrConfigId);
 
-export type MeasurementMatch = { ok: true; entry: AllowedMeasurement } | { ok: false; code: "measurement_not_allowed" | "test_image_not_allowed"; reason: string };
+export type MeasurementMatch =
+  { ok: true; entry: AllowedMeasurement } | { ok: false; code: "measurement_not_allowed" | "test_image_not_allowed"; reason: string };
 
 /**
  * The allow-list entry whose MRTD and every pinned field equal the evidence's. A `testOnly`
@@ -116,7 +115,11 @@ export function matchMeasurement(policy: Policy, m: Measured, allowTestImages = 
       reason: `MRTD ${m.mrtd} is the TEST image "${all[0]!.name}" (testOnly in policy v${policy.version}): it is accepted only where test images are allowed (tests, the local default), never in production`,
     };
   }
-  return { ok: false, code: "measurement_not_allowed", reason: `MRTD ${m.mrtd} (with its RTMRs and MRCONFIGID) is not on policy v${policy.version}'s allow-list` };
+  return {
+    ok: false,
+    code: "measurement_not_allowed",
+    reason: `MRTD ${m.mrtd} (with its RTMRs and MRCONFIGID) is not on policy v${policy.version}'s allow-list`,
+  };
 }
 
 /** The permitted allow-list entry for the evidence, if any (see matchMeasurement). */

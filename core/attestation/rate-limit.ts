@@ -45,7 +45,8 @@ export class TokenBuckets {
     readonly limit: RateLimit,
     maxKeys = MAX_KEYS,
   ) {
-    if (!(limit.burst >= 1) || !(limit.perMinute > 0)) throw new RangeError(`a rate limit needs burst >= 1 and perMinute > 0, got ${JSON.stringify(limit)}`);
+    if (!(limit.burst >= 1) || !(limit.perMinute > 0))
+      throw new RangeError(`a rate limit needs burst >= 1 and perMinute > 0, got ${JSON.stringify(limit)}`);
     this.buckets = new Lru(maxKeys);
   }
   get keys() {

@@ -12,7 +12,11 @@ import { verifyAttestation, type AttestationContext } from "./verify";
 // ---------------------------------------------------------------- factories
 const NOW = Date.parse("2025-06-25T00:00:00Z");
 function keys() {
-  return { hpkePublicKey: new Uint8Array(randomBytes(32)), signingPublicKey: new Uint8Array(randomBytes(32)), nonce: new Uint8Array(randomBytes(32)) };
+  return {
+    hpkePublicKey: new Uint8Array(randomBytes(32)),
+    signingPublicKey: new Uint8Array(randomBytes(32)),
+    nonce: new Uint8Array(randomBytes(32)),
+  };
 }
 /** The tests' context: the local policy (production + the public sample image) with test images allowed. */
 function ctx(over: Partial<AttestationContext> = {}): AttestationContext {
@@ -31,7 +35,11 @@ function tdxDoc(k = keys(), over: Partial<AttestationDoc> = {}): AttestationDoc 
 }
 const SAMPLE = testImages.find((m) => m.name === "sample-dcap-qvl-tdx")!;
 /** A stub TDX verdict for a quote whose report data binds `k` (no real quote can). */
-function stubVerdict(k: ReturnType<typeof keys>, over: Partial<TdxVerdict> = {}, measured: Partial<NonNullable<TdxVerdict["measurements"]>> = {}) {
+function stubVerdict(
+  k: ReturnType<typeof keys>,
+  over: Partial<TdxVerdict> = {},
+  measured: Partial<NonNullable<TdxVerdict["measurements"]>> = {},
+) {
   return async (): Promise<TdxVerdict> => ({
     genuine: true,
     status: "UpToDate",
@@ -62,7 +70,9 @@ function stubVerdict(k: ReturnType<typeof keys>, over: Partial<TdxVerdict> = {},
 describe("reportData", () => {
   it("is SHA-512(hpke || signing || nonce), 64 bytes", () => {
     const k = keys();
-    const want = createHash("sha512").update(Buffer.concat([k.hpkePublicKey, k.signingPublicKey, k.nonce])).digest();
+    const want = createHash("sha512")
+      .update(Buffer.concat([k.hpkePublicKey, k.signingPublicKey, k.nonce]))
+      .digest();
     expect(Buffer.from(reportData(k.hpkePublicKey, k.signingPublicKey, k.nonce)).equals(want)).toBe(true);
     expect(reportData(k.hpkePublicKey, k.signingPublicKey, k.nonce)).toHaveLength(64);
   });
@@ -227,12 +237,18 @@ describe("tdx tier", () => {
   it("expired collateral → collateral_expired", async () => {
     const later = Date.parse("2026-01-01T00:00:00Z");
     const doc = tdxDoc(keys(), { issuedAt: later - 1000 });
-    expect(await verifyAttestation(doc, ctx({ now: later, collateral: sampleCollateral() }))).toMatchObject({ ok: false, code: "collateral_expired" });
+    expect(await verifyAttestation(doc, ctx({ now: later, collateral: sampleCollateral() }))).toMatchObject({
+      ok: false,
+      code: "collateral_expired",
+    });
   });
 
   it("a measurement not on the allow-list → measurement_not_allowed", async () => {
     const policy: Policy = { ...localPolicy, measurements: [] };
-    expect(await verifyAttestation(tdxDoc(), ctx({ policy, collateral: sampleCollateral() }))).toMatchObject({ ok: false, code: "measurement_not_allowed" });
+    expect(await verifyAttestation(tdxDoc(), ctx({ policy, collateral: sampleCollateral() }))).toMatchObject({
+      ok: false,
+      code: "measurement_not_allowed",
+    });
   });
 
   it("a tampered quote → the verifier's precise code", async () => {

@@ -95,10 +95,16 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
   const { policy, now } = ctx;
 
   if (doc.tier === "dev" && !ctx.allowDev) {
-    return no("dev_not_allowed", "this is a SIMULATED (dev) attestation; accept it only with explicit opt-in (allowDev / --allow-dev-attestation)");
+    return no(
+      "dev_not_allowed",
+      "this is a SIMULATED (dev) attestation; accept it only with explicit opt-in (allowDev / --allow-dev-attestation)",
+    );
   }
   if (doc.tier === "none" && !ctx.allowNone) {
-    return no("not_confidential_not_allowed", "this worker runs outside any TEE (tier none); ask for not-confidential workers explicitly to use it");
+    return no(
+      "not_confidential_not_allowed",
+      "this worker runs outside any TEE (tier none); ask for not-confidential workers explicitly to use it",
+    );
   }
 
   const nonce = b64u.decode(doc.nonce);
@@ -107,10 +113,16 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
   }
   const maxAgeMs = policy.maxEvidenceAgeSeconds * 1000;
   if (now - doc.issuedAt > maxAgeMs) {
-    return no("evidence_expired", `evidence issued at ${new Date(doc.issuedAt).toISOString()} is older than ${policy.maxEvidenceAgeSeconds} s: re-attest`);
+    return no(
+      "evidence_expired",
+      `evidence issued at ${new Date(doc.issuedAt).toISOString()} is older than ${policy.maxEvidenceAgeSeconds} s: re-attest`,
+    );
   }
   if (doc.issuedAt - now > MAX_SKEW_MS) {
-    return no("evidence_from_future", `evidence issued at ${new Date(doc.issuedAt).toISOString()} is in the future: check the worker's clock`);
+    return no(
+      "evidence_from_future",
+      `evidence issued at ${new Date(doc.issuedAt).toISOString()} is in the future: check the worker's clock`,
+    );
   }
   const expiresAt = doc.issuedAt + maxAgeMs;
   const expectedRd = reportData(b64u.decode(doc.hpkePublicKey), b64u.decode(doc.signingPublicKey), nonce);
@@ -123,7 +135,8 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
 
   if (!doc.quote) return no("quote_missing", `a ${doc.tier} attestation must carry a quote`);
   // Bounded before decoding: a real quote is about 5 KB (the schema bounds the text as well).
-  if (Math.floor((doc.quote.length * 3) / 4) > MAX_QUOTE_BYTES) return no("quote_too_large", `the quote is larger than ${MAX_QUOTE_BYTES} bytes; a TDX quote is about 5 KB`);
+  if (Math.floor((doc.quote.length * 3) / 4) > MAX_QUOTE_BYTES)
+    return no("quote_too_large", `the quote is larger than ${MAX_QUOTE_BYTES} bytes; a TDX quote is about 5 KB`);
   const quote = b64u.decode(doc.quote);
 
   if (doc.tier === "dev") {
@@ -171,7 +184,10 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
   if (!match.ok) return no(match.code, match.reason);
   const allowed = match.entry;
   if (verdict.measurements.reportData !== hex(expectedRd)) {
-    return no("report_data_mismatch", "the quote's report data is not SHA-512(hpkePublicKey || signingPublicKey || nonce): the keys are not bound to this TD");
+    return no(
+      "report_data_mismatch",
+      "the quote's report data is not SHA-512(hpkePublicKey || signingPublicKey || nonce): the keys are not bound to this TD",
+    );
   }
   const m = checkModels(policy, doc.modelDigests);
   if (m) return m;
@@ -189,5 +205,13 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
     return no("gpu_evidence_missing", `policy v${policy.version} requires GPU evidence (e.g. NVIDIA CC) next to the TDX quote`);
   }
   const { mrtd, rtmr0, rtmr1, rtmr2 } = verdict.measurements;
-  return { ok: true, tier: "tdx", measurement: mrtd, expiresAt, tcbStatus: verdict.status, imageName: allowed.name, registers: { mrtd, rtmr0, rtmr1, rtmr2 } };
+  return {
+    ok: true,
+    tier: "tdx",
+    measurement: mrtd,
+    expiresAt,
+    tcbStatus: verdict.status,
+    imageName: allowed.name,
+    registers: { mrtd, rtmr0, rtmr1, rtmr2 },
+  };
 }

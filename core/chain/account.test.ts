@@ -13,18 +13,19 @@ describe("account ids", () => {
     expect(depositCommentFor(id)).toBe(`deposit:${"8f".repeat(32)}`);
   });
 
-  it.each([["short", key.subarray(0, 31).toString("base64url")], ["padded", key.toString("base64")], ["not base64", "!".repeat(43)]])(
-    "rejects a %s id with code invalid_account_id",
-    (_, bad) => {
-      const e = (() => {
-        try {
-          accountIdToHex(bad);
-        } catch (x) {
-          return x;
-        }
-      })();
-      expect(e).toBeInstanceOf(InvalidAccountIdError);
-      expect((e as InvalidAccountIdError).code).toBe("invalid_account_id");
-    },
-  );
+  it.each([
+    ["short", key.subarray(0, 31).toString("base64url")],
+    ["padded", key.toString("base64")],
+    ["not base64", "!".repeat(43)],
+  ])("rejects a %s id with code invalid_account_id", (_, bad) => {
+    const e = (() => {
+      try {
+        accountIdToHex(bad);
+      } catch (x) {
+        return x;
+      }
+    })();
+    expect(e).toBeInstanceOf(InvalidAccountIdError);
+    expect((e as InvalidAccountIdError).code).toBe("invalid_account_id");
+  });
 });

@@ -23,7 +23,16 @@ describe("dedupAlerts", () => {
   it("does not remember a failed send", async () => {
     let fail = true;
     const sent: string[] = [];
-    const d = dedupAlerts({ raise: async (a) => { if (fail) throw new Error("down"); sent.push(a.key); } }, 1000, { now: () => 0 });
+    const d = dedupAlerts(
+      {
+        raise: async (a) => {
+          if (fail) throw new Error("down");
+          sent.push(a.key);
+        },
+      },
+      1000,
+      { now: () => 0 },
+    );
     await expect(d.raise(alert("a"))).rejects.toThrow("down");
     fail = false;
     await d.raise(alert("a"));
@@ -47,7 +56,18 @@ describe("storeDedupAlerts", () => {
   it("releases the claim when the send fails", async () => {
     const store = new TestStore();
     const clock = { now: () => 5 };
-    await expect(storeDedupAlerts({ raise: async () => { throw new Error("down"); } }, store, 1000, clock).raise(alert("a"))).rejects.toThrow("down");
+    await expect(
+      storeDedupAlerts(
+        {
+          raise: async () => {
+            throw new Error("down");
+          },
+        },
+        store,
+        1000,
+        clock,
+      ).raise(alert("a")),
+    ).rejects.toThrow("down");
     const inner = collectingAlerts();
     await storeDedupAlerts(inner, store, 1000, clock).raise(alert("a"));
     expect(inner.raised).toHaveLength(1);

@@ -50,13 +50,18 @@ export function storeDedupAlerts(inner: Alerts, store: Store, windowMs: number, 
           throw e;
         }
       };
-      const claimed = (await claim({ kind: "notExists" })) || (await claim({ kind: "cmp", attr: "sentAt", op: "<=", value: now - windowMs }));
+      const claimed =
+        (await claim({ kind: "notExists" })) || (await claim({ kind: "cmp", attr: "sentAt", op: "<=", value: now - windowMs }));
       if (!claimed) return;
       try {
         await inner.raise(alert);
       } catch (e) {
         // release the claim so the next raise retries
-        await store.transact([{ op: "delete", table: "chain", key: { pk: item.pk, sk: item.sk }, when: { kind: "cmp", attr: "sentAt", op: "=", value: now } }]).catch(() => undefined);
+        await store
+          .transact([
+            { op: "delete", table: "chain", key: { pk: item.pk, sk: item.sk }, when: { kind: "cmp", attr: "sentAt", op: "=", value: now } },
+          ])
+          .catch(() => undefined);
         throw e;
       }
     },
@@ -69,7 +74,8 @@ export function fanoutAlerts(channels: Alerts[]): Alerts {
     async raise(alert: Alert) {
       const results = await Promise.allSettled(channels.map((c) => c.raise(alert)));
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason as unknown);
-      if (failed.length > 0) throw new AggregateError(failed, `${failed.length} of ${channels.length} alert channels failed for ${alert.key}`);
+      if (failed.length > 0)
+        throw new AggregateError(failed, `${failed.length} of ${channels.length} alert channels failed for ${alert.key}`);
     },
   };
 }

@@ -52,7 +52,11 @@ export class ScriptedReader implements ChainReader {
     }
     let start = 0;
     if (this.repeatFirstPageOnce) this.repeatFirstPageOnce = false;
-    else if (after) start = this.txs.findIndex((t) => BigInt(t.lt) > BigInt(after.lt)) < 0 ? this.txs.length : this.txs.findIndex((t) => BigInt(t.lt) > BigInt(after.lt));
+    else if (after)
+      start =
+        this.txs.findIndex((t) => BigInt(t.lt) > BigInt(after.lt)) < 0
+          ? this.txs.length
+          : this.txs.findIndex((t) => BigInt(t.lt) > BigInt(after.lt));
     const page = this.txs.slice(start, start + limit);
     const last = page[page.length - 1];
     return { txs: page, cursor: last ? { lt: last.lt, hash: last.hash } : after };

@@ -1,6 +1,15 @@
 import type { ApplyResult, Cursor, IssuedVoucher, IssuedWithdrawal, VaultTx, WithdrawalLanding } from "./types";
 
-export type { ApplyResult, Cursor, IssuedVoucher, IssuedWithdrawal, VaultTx, VaultTxKind, WithdrawalLanding, WithdrawalMatch } from "./types";
+export type {
+  ApplyResult,
+  Cursor,
+  IssuedVoucher,
+  IssuedWithdrawal,
+  VaultTx,
+  VaultTxKind,
+  WithdrawalLanding,
+  WithdrawalMatch,
+} from "./types";
 
 /** Read side of the chain: the vault's transactions in ascending (lt) order, and its balance. */
 export interface ChainReader {
@@ -32,12 +41,20 @@ export interface ChainLedger {
    * A withdrawal the vault paid, once per txHash: out of the reservation it was issued with,
    * or out of req:<account> (see WithdrawalMatch).
    */
-  recordWithdrawal(txHash: string, w: { account: string; amount: bigint; seqno?: number; to?: string; expiry?: number }, at: number): Promise<WithdrawalLanding>;
+  recordWithdrawal(
+    txHash: string,
+    w: { account: string; amount: bigint; seqno?: number; to?: string; expiry?: number },
+    at: number,
+  ): Promise<WithdrawalLanding>;
   /**
    * Record a voucher redemption: pays `cumulative - already redeemed` out of the worker's
    * earnings (wrk:<workerId> of the matching issued voucher, ext:unmatched when none).
    */
-  recordRedemption(txHash: string, r: { worker: string; cumulative: bigint }, at: number): Promise<{ result: ApplyResult; paid: bigint; workerId: string | null }>;
+  recordRedemption(
+    txHash: string,
+    r: { worker: string; cumulative: bigint },
+    at: number,
+  ): Promise<{ result: ApplyResult; paid: bigint; workerId: string | null }>;
   findIssuedWithdrawal(account: string, seqno: number): Promise<IssuedWithdrawal | undefined>;
   /** The highest-cumulative voucher issued for this payout address. */
   findIssuedVoucher(worker: string): Promise<IssuedVoucher | undefined>;

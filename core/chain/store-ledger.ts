@@ -137,7 +137,9 @@ export class StoreChainLedger implements ChainLedger {
   }
 
   async setCursor(cursor: Cursor, at: number): Promise<void> {
-    await this.store.transact([{ op: "put", table: "chain", item: { pk: "cursor", sk: "cursor", lt: cursor.lt, hash: cursor.hash, updatedAt: at } }]);
+    await this.store.transact([
+      { op: "put", table: "chain", item: { pk: "cursor", sk: "cursor", lt: cursor.lt, hash: cursor.hash, updatedAt: at } },
+    ]);
   }
 
   async lastPassAt(): Promise<number | null> {
@@ -147,7 +149,14 @@ export class StoreChainLedger implements ChainLedger {
 
   async markPass(at: number, o: { caughtUpAsOf: number | null }): Promise<void> {
     // an update, so a pass that stopped at its page limit keeps the last caught-up time
-    await this.store.transact([{ op: "update", table: "chain", key: { pk: "pass", sk: "pass" }, set: { at, ...(o.caughtUpAsOf !== null ? { caughtUpAt: o.caughtUpAsOf } : {}) } }]);
+    await this.store.transact([
+      {
+        op: "update",
+        table: "chain",
+        key: { pk: "pass", sk: "pass" },
+        set: { at, ...(o.caughtUpAsOf !== null ? { caughtUpAt: o.caughtUpAsOf } : {}) },
+      },
+    ]);
   }
 
   async lastCaughtUpAt(): Promise<number | null> {
@@ -161,7 +170,10 @@ export class StoreChainLedger implements ChainLedger {
       await this.store.transact(ops);
       return "applied";
     } catch (e) {
-      if (e instanceof ConditionFailedError && (e.index === 0 || (await this.store.get("ledger", { pk: (ops[0] as { item: Item }).item.pk, sk: "tx" })))) {
+      if (
+        e instanceof ConditionFailedError &&
+        (e.index === 0 || (await this.store.get("ledger", { pk: (ops[0] as { item: Item }).item.pk, sk: "tx" })))
+      ) {
         return "duplicate";
       }
       throw e;
@@ -200,17 +212,26 @@ export class StoreChainLedger implements ChainLedger {
    *     and it turns `released` (supersededBy this transaction);
    *   - anything else debits `req:<account>.available` the same way (the chain already paid).
    */
-  async recordWithdrawal(txHash: string, w: { account: string; amount: bigint; seqno?: number; to?: string; expiry?: number }, at: number): Promise<WithdrawalLanding> {
+  async recordWithdrawal(
+    txHash: string,
+    w: { account: string; amount: bigint; seqno?: number; to?: string; expiry?: number },
+    at: number,
+  ): Promise<WithdrawalLanding> {
     const meta: Record<string, string> = { txHash, account: w.account };
     if (w.seqno !== undefined) meta.seqno = String(w.seqno);
     if (w.to !== undefined) meta.to = w.to;
     if (w.expiry !== undefined) meta.expiry = String(w.expiry);
     const same = (x: Record<string, unknown>) =>
       big(x.amount) === w.amount && (w.to === undefined || x.to === w.to) && (w.expiry === undefined || Number(x.expiry) === w.expiry);
-    const contention = () => new ChainLedgerContentionError(`could not record withdrawal ${txHash}: concurrent updates kept conflicting; run the watcher again`);
+    const contention = () =>
+      new ChainLedgerContentionError(`could not record withdrawal ${txHash}: concurrent updates kept conflicting; run the watcher again`);
     return retryOptimistic<WithdrawalLanding>({ attempts: 5, exhausted: contention }, async () => {
       const done = await this.store.get("ledger", { pk: chainMovementId(txHash), sk: "tx" });
-      if (done) return { result: "duplicate", match: ((done.meta as Record<string, string> | undefined)?.match as WithdrawalMatch | undefined) ?? "unmatched" };
+      if (done)
+        return {
+          result: "duplicate",
+          match: ((done.meta as Record<string, string> | undefined)?.match as WithdrawalMatch | undefined) ?? "unmatched",
+        };
       const key = w.seqno === undefined ? undefined : issuedWithdrawalKey(w.account, w.seqno);
       const it = key ? await this.store.get("chain", key) : undefined;
       const reserved = !!it && it.reserved === true;
@@ -228,12 +249,24 @@ export class StoreChainLedger implements ChainLedger {
       if (reserved && it!.status === "pending" && same(it!)) {
         match = "reserved";
         postings.push({ account: pendingWithdrawalAccount(w.account), field: "available", delta: -w.amount });
-        extra.push({ op: "update", table: "chain", key: key!, set: { status: "landed", landedTx: txHash, landedAt: at }, when: genGuard("pending") });
+        extra.push({
+          op: "update",
+          table: "chain",
+          key: key!,
+          set: { status: "landed", landedTx: txHash, landedAt: at },
+          when: genGuard("pending"),
+        });
       } else {
         postings.push({ account: req(w.account), field: "available", delta: -w.amount });
         if (reserved && it!.status === "released" && same(it!)) {
           match = "after-release";
-          extra.push({ op: "update", table: "chain", key: key!, set: { status: "landed", landedTx: txHash, landedAt: at, afterRelease: true }, when: genGuard("released") });
+          extra.push({
+            op: "update",
+            table: "chain",
+            key: key!,
+            set: { status: "landed", landedTx: txHash, landedAt: at, afterRelease: true },
+            when: genGuard("released"),
+          });
         } else if (key && reserved && (await this.earlierIssueMatches(w.account, w.seqno!, gen, same))) {
           match = "after-release";
         } else if (it && !reserved && same(it)) {
@@ -244,13 +277,30 @@ export class StoreChainLedger implements ChainLedger {
         if (reserved && it!.status === "pending") {
           // this seqno is spent on chain: the pending issue can never land, its reservation comes back
           const back = big(it!.amount);
-          postings.push({ account: pendingWithdrawalAccount(w.account), field: "available", delta: -back }, { account: req(w.account), field: "available", delta: back });
-          extra.push({ op: "update", table: "chain", key: key!, set: { status: "released", releasedAt: at, supersededBy: txHash }, when: genGuard("pending") });
+          postings.push(
+            { account: pendingWithdrawalAccount(w.account), field: "available", delta: -back },
+            { account: req(w.account), field: "available", delta: back },
+          );
+          extra.push({
+            op: "update",
+            table: "chain",
+            key: key!,
+            set: { status: "released", releasedAt: at, supersededBy: txHash },
+            when: genGuard("pending"),
+          });
         }
       }
       postings.push({ account: CHAIN_ACCOUNT, field: "available", delta: w.amount });
       const from = match === "reserved" ? pendingWithdrawalAccount(w.account) : req(w.account);
-      const ops = [...movementOps(chainMovementId(txHash), "withdrawal", at, postings, { ...meta, from, match, ...(reserved ? { gen: String(gen) } : {}) }), ...extra];
+      const ops = [
+        ...movementOps(chainMovementId(txHash), "withdrawal", at, postings, {
+          ...meta,
+          from,
+          match,
+          ...(reserved ? { gen: String(gen) } : {}),
+        }),
+        ...extra,
+      ];
       try {
         await this.store.transact(ops);
         return { result: "applied", match };
@@ -262,7 +312,12 @@ export class StoreChainLedger implements ChainLedger {
   }
 
   /** Whether an earlier issue (gen < `gen`) of this seqno was exactly this withdrawal (from its reservation movement). */
-  private async earlierIssueMatches(account: string, seqno: number, gen: number, same: (x: Record<string, unknown>) => boolean): Promise<boolean> {
+  private async earlierIssueMatches(
+    account: string,
+    seqno: number,
+    gen: number,
+    same: (x: Record<string, unknown>) => boolean,
+  ): Promise<boolean> {
     for (let g = gen - 1; g >= 0 && g >= gen - 32; g--) {
       const m = await this.store.get("ledger", { pk: withdrawalMovementId(account, seqno, g), sk: "tx" });
       const meta = m?.meta as Record<string, string> | undefined;
@@ -271,47 +326,55 @@ export class StoreChainLedger implements ChainLedger {
     return false;
   }
 
-  async recordRedemption(txHash: string, r: { worker: string; cumulative: bigint }, at: number): Promise<{ result: ApplyResult; paid: bigint; workerId: string | null }> {
-    const contention = () => new ChainLedgerContentionError(`could not record redemption ${txHash}: concurrent updates kept conflicting; run the watcher again`);
-    return retryOptimistic<{ result: ApplyResult; paid: bigint; workerId: string | null }>({ attempts: 5, exhausted: contention }, async () => {
-      const done = await this.store.get("ledger", { pk: chainMovementId(txHash), sk: "tx" });
-      if (done) {
-        const meta = done.meta as Record<string, string> | undefined;
-        return { result: "duplicate", paid: big(meta?.paid), workerId: meta?.workerId ?? null };
-      }
-      const progress = await this.store.get("chain", { pk: `redeemed:${r.worker}`, sk: "w" });
-      const prev = big(progress?.cumulative);
-      const paid = r.cumulative > prev ? r.cumulative - prev : 0n;
-      const issued = await this.findIssuedVoucher(r.worker);
-      const workerId = issued?.workerId ?? null;
-      // Paid out of `vch:`, where core/payouts moved the earnings when it signed the voucher
-      // (never a choice: a `wrk:` default once left `vch:` undrained on AWS, issue 9 #2).
-      const from = workerId ? voucherAccount(workerId) : UNMATCHED_ACCOUNT;
-      const ops = movementOps(
-        chainMovementId(txHash),
-        "redemption",
-        at,
-        [
-          { account: from, field: "available", delta: -paid },
-          { account: CHAIN_ACCOUNT, field: "available", delta: paid },
-        ],
-        { txHash, worker: r.worker, workerId: workerId ?? "", cumulative: r.cumulative.toString(), paid: paid.toString() },
-      );
-      const guard: Condition = progress ? { kind: "cmp", attr: "cumulative", op: "=", value: prev } : { kind: "notExists" };
-      ops.push({
-        op: "put",
-        table: "chain",
-        item: { pk: `redeemed:${r.worker}`, sk: "w", cumulative: paid > 0n ? r.cumulative : prev, at },
-        when: guard,
-      });
-      try {
-        await this.store.transact(ops);
-        return { result: "applied", paid, workerId };
-      } catch (e) {
-        if (!(e instanceof ConditionFailedError)) throw e;
-        return RETRY; // a concurrent pass got there first: re-read and decide again
-      }
-    });
+  async recordRedemption(
+    txHash: string,
+    r: { worker: string; cumulative: bigint },
+    at: number,
+  ): Promise<{ result: ApplyResult; paid: bigint; workerId: string | null }> {
+    const contention = () =>
+      new ChainLedgerContentionError(`could not record redemption ${txHash}: concurrent updates kept conflicting; run the watcher again`);
+    return retryOptimistic<{ result: ApplyResult; paid: bigint; workerId: string | null }>(
+      { attempts: 5, exhausted: contention },
+      async () => {
+        const done = await this.store.get("ledger", { pk: chainMovementId(txHash), sk: "tx" });
+        if (done) {
+          const meta = done.meta as Record<string, string> | undefined;
+          return { result: "duplicate", paid: big(meta?.paid), workerId: meta?.workerId ?? null };
+        }
+        const progress = await this.store.get("chain", { pk: `redeemed:${r.worker}`, sk: "w" });
+        const prev = big(progress?.cumulative);
+        const paid = r.cumulative > prev ? r.cumulative - prev : 0n;
+        const issued = await this.findIssuedVoucher(r.worker);
+        const workerId = issued?.workerId ?? null;
+        // Paid out of `vch:`, where core/payouts moved the earnings when it signed the voucher
+        // (never a choice: a `wrk:` default once left `vch:` undrained on AWS, issue 9 #2).
+        const from = workerId ? voucherAccount(workerId) : UNMATCHED_ACCOUNT;
+        const ops = movementOps(
+          chainMovementId(txHash),
+          "redemption",
+          at,
+          [
+            { account: from, field: "available", delta: -paid },
+            { account: CHAIN_ACCOUNT, field: "available", delta: paid },
+          ],
+          { txHash, worker: r.worker, workerId: workerId ?? "", cumulative: r.cumulative.toString(), paid: paid.toString() },
+        );
+        const guard: Condition = progress ? { kind: "cmp", attr: "cumulative", op: "=", value: prev } : { kind: "notExists" };
+        ops.push({
+          op: "put",
+          table: "chain",
+          item: { pk: `redeemed:${r.worker}`, sk: "w", cumulative: paid > 0n ? r.cumulative : prev, at },
+          when: guard,
+        });
+        try {
+          await this.store.transact(ops);
+          return { result: "applied", paid, workerId };
+        } catch (e) {
+          if (!(e instanceof ConditionFailedError)) throw e;
+          return RETRY; // a concurrent pass got there first: re-read and decide again
+        }
+      },
+    );
   }
 
   // ------------------------------------------------------------ what the coordinator signed

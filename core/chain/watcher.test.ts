@@ -13,7 +13,14 @@ function setup(txs = [] as ReturnType<typeof deposit>[]) {
   const ledger = new StoreChainLedger(store);
   const reader = new ScriptedReader(txs);
   const alerts = collectingAlerts();
-  const opts = (o: Partial<WatcherOptions> = {}): WatcherOptions => ({ reader, ledger, alerts, now: () => NOW_MS, lagThresholdSeconds: 600, ...o });
+  const opts = (o: Partial<WatcherOptions> = {}): WatcherOptions => ({
+    reader,
+    ledger,
+    alerts,
+    now: () => NOW_MS,
+    lagThresholdSeconds: 600,
+    ...o,
+  });
   return { store, ledger, reader, alerts, opts };
 }
 
@@ -38,7 +45,11 @@ describe("runWatcher: deposits", () => {
 
     const r = await runWatcher(opts());
 
-    expect({ processed: r.processed, deposits: r.deposits, duplicates: r.duplicates }).toEqual({ processed: 3, deposits: 3, duplicates: 0 });
+    expect({ processed: r.processed, deposits: r.deposits, duplicates: r.duplicates }).toEqual({
+      processed: 3,
+      deposits: 3,
+      duplicates: 0,
+    });
     expect(await ledger.balance(`req:${A}`)).toEqual({ available: 6n * TON, held: 0n });
     expect(await ledger.balance(`req:${B}`)).toEqual({ available: 2n * TON, held: 0n });
     expect(await ledger.getCursor()).toEqual({ lt: txs[2]!.lt, hash: txs[2]!.hash });
@@ -258,7 +269,12 @@ describe("runWatcher: the vault's two-step operations (per-account and per-worke
     const r = await runWatcher(s.opts());
 
     // Assess
-    expect({ deposits: r.deposits, withdrawals: r.withdrawals, redemptions: r.redemptions, bounces: r.bounces }).toEqual({ deposits: 1, withdrawals: 1, redemptions: 0, bounces: 0 });
+    expect({ deposits: r.deposits, withdrawals: r.withdrawals, redemptions: r.redemptions, bounces: r.bounces }).toEqual({
+      deposits: 1,
+      withdrawals: 1,
+      redemptions: 0,
+      bounces: 0,
+    });
     expect(await s.ledger.balance(`req:${A}`)).toEqual({ available: 3n * TON, held: 0n });
     expect(r.alerts.filter((k) => k.startsWith("chain.unmatched-outflow"))).toEqual([`chain.unmatched-outflow:withdraw:${txs[3]!.hash}`]); // nobody recorded issuing it
     expect(sumOfAccounts(s.store)).toBe(0n);
@@ -274,7 +290,13 @@ describe("runWatcher: the vault's two-step operations (per-account and per-worke
   it("wallet refusals are reported under their operation, credit and pay nothing; a refunded deposit may send back exactly what it names", async () => {
     // Prepare
     const refund = vaultTx({ kind: "deposit-refund", bounced: true, amount: 3n * TON, inValue: 8_000_000n, outValue: 3n * TON });
-    const tooMuch = vaultTx({ kind: "deposit-refund", bounced: true, amount: 3n * TON, inValue: 8_000_000n, outValue: 3n * TON + 8_000_001n });
+    const tooMuch = vaultTx({
+      kind: "deposit-refund",
+      bounced: true,
+      amount: 3n * TON,
+      inValue: 8_000_000n,
+      outValue: 3n * TON + 8_000_001n,
+    });
     const refusedW = vaultTx({ kind: "withdraw-refused", bounced: true, amount: 2n * TON, inValue: 40_000_000n });
     const refusedR = vaultTx({ kind: "redeem-refused", bounced: true, amount: TON, inValue: 40_000_000n });
     const insolvent = vaultTx({ kind: "redeem", worker: W, amount: TON, aborted: true, exitCode: 1009, inValue: 40_000_000n });
@@ -284,7 +306,12 @@ describe("runWatcher: the vault's two-step operations (per-account and per-worke
     const r = await runWatcher(s.opts());
 
     // Assess
-    expect({ deposits: r.deposits, withdrawals: r.withdrawals, redemptions: r.redemptions, bounces: r.bounces }).toEqual({ deposits: 0, withdrawals: 0, redemptions: 0, bounces: 5 });
+    expect({ deposits: r.deposits, withdrawals: r.withdrawals, redemptions: r.redemptions, bounces: r.bounces }).toEqual({
+      deposits: 0,
+      withdrawals: 0,
+      redemptions: 0,
+      bounces: 5,
+    });
     expect(s.alerts.raised.map((a) => [a.key, a.severity])).toEqual([
       ["chain.bounce:deposit", "warning"],
       ["chain.bounce:deposit", "warning"],

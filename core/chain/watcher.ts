@@ -108,7 +108,12 @@ export async function runWatcher(o: WatcherOptions): Promise<WatcherReport> {
     });
     if (lastPass !== null && (o.now() - lastPass) / 1000 > o.lagThresholdSeconds) {
       report.lagSeconds = Math.floor((o.now() - lastPass) / 1000);
-      await raise({ key: "chain.lag", severity: "critical", title: "no successful chain watcher pass within the lag threshold", details: { lagSeconds: report.lagSeconds } });
+      await raise({
+        key: "chain.lag",
+        severity: "critical",
+        title: "no successful chain watcher pass within the lag threshold",
+        details: { lagSeconds: report.lagSeconds },
+      });
     }
     throw e;
   }
@@ -154,9 +159,17 @@ type Raise = (a: Alert) => Promise<void>;
 function bounceOf(tx: VaultTx): { label: string; severity: Alert["severity"]; title: string } {
   switch (tx.kind) {
     case "deposit-refund":
-      return { label: "deposit", severity: "warning", title: "an account wallet could not record a deposit: the vault sent it back, nothing was credited" };
+      return {
+        label: "deposit",
+        severity: "warning",
+        title: "an account wallet could not record a deposit: the vault sent it back, nothing was credited",
+      };
     case "withdraw-refused":
-      return { label: "withdraw", severity: "info", title: "the account wallet refused a withdrawal (seqno, balance or no wallet): nothing was paid" };
+      return {
+        label: "withdraw",
+        severity: "info",
+        title: "the account wallet refused a withdrawal (seqno, balance or no wallet): nothing was paid",
+      };
     case "redeem-refused":
       return { label: "redeem", severity: "info", title: "the payout wallet refused a voucher (nothing due): nothing was paid" };
   }
@@ -177,7 +190,13 @@ async function processTx(o: WatcherOptions, tx: VaultTx, report: WatcherReport, 
       key: `chain.bounce:${b.label}`,
       severity: b.severity,
       title: b.title,
-      details: { ...base, exitCode: tx.exitCode, from: tx.from, inValue: tx.inValue.toString(), ...(tx.kind === "deposit-refund" ? { refunded: tx.amount.toString() } : {}) },
+      details: {
+        ...base,
+        exitCode: tx.exitCode,
+        from: tx.from,
+        inValue: tx.inValue.toString(),
+        ...(tx.kind === "deposit-refund" ? { refunded: tx.amount.toString() } : {}),
+      },
     });
     // A rejection sends back at most what came in; a refunded deposit also what its first
     // transaction kept (the amount the bounced credit names), never more.
@@ -196,7 +215,11 @@ async function processTx(o: WatcherOptions, tx: VaultTx, report: WatcherReport, 
     }
     case "withdraw": {
       if (!tx.account) throw new Error(`withdrawal ${tx.hash} has no account; the chain adapter must set it`);
-      const r = await o.ledger.recordWithdrawal(tx.hash, { account: tx.account, amount: tx.amount, seqno: tx.seqno, to: tx.to, expiry: tx.expiry }, at);
+      const r = await o.ledger.recordWithdrawal(
+        tx.hash,
+        { account: tx.account, amount: tx.amount, seqno: tx.seqno, to: tx.to, expiry: tx.expiry },
+        at,
+      );
       if (r.result === "applied") report.withdrawals++;
       else report.duplicates++;
       const details = { ...base, account: tx.account, amount: tx.amount.toString(), seqno: tx.seqno, to: tx.to, expiry: tx.expiry };
@@ -212,7 +235,8 @@ async function processTx(o: WatcherOptions, tx: VaultTx, report: WatcherReport, 
         await raise({
           key: `chain.withdrawal-after-release:${tx.hash}`,
           severity: "critical",
-          title: "a withdrawal landed after its reservation was released as expired: debited from the requester again (its available balance may now be a debt)",
+          title:
+            "a withdrawal landed after its reservation was released as expired: debited from the requester again (its available balance may now be a debt)",
           details,
         });
       }

@@ -100,7 +100,10 @@ function write(value: unknown, stack: Set<object>, path: string): string {
       const toJSON = (value as { toJSON?: unknown }).toJSON;
       if (typeof toJSON === "function") return write(toJSON.call(value), stack, path);
       if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Map || value instanceof Set) {
-        throw new CryptoInputError("unsupported_value", `${path} is a ${value.constructor.name}; convert it first (bytes → b64u string, Map → plain object)`);
+        throw new CryptoInputError(
+          "unsupported_value",
+          `${path} is a ${value.constructor.name}; convert it first (bytes → b64u string, Map → plain object)`,
+        );
       }
       stack.add(value);
       let out: string;

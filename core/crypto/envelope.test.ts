@@ -84,11 +84,7 @@ describe("request envelope", () => {
     const [a, b] = env.keys;
     const swapped: typeof env = {
       ...env,
-      keys: [
-        { ...a!, enc: b!.enc, ct: b!.ct },
-        { ...b!, enc: a!.enc, ct: a!.ct },
-        env.keys[2]!,
-      ],
+      keys: [{ ...a!, enc: b!.enc, ct: b!.ct }, { ...b!, enc: a!.enc, ct: a!.ct }, env.keys[2]!],
     };
     const relabelled: typeof env = { ...env, keys: [{ ...a!, workerId: b!.workerId }, { ...b!, workerId: a!.workerId }, env.keys[2]!] };
     // Act
@@ -152,8 +148,12 @@ describe("request envelope", () => {
     const w = workers[0]!;
     // Act
     const dup = envelopeError(() => sealRequest({ header, plaintext, recipients: recipientsOf([w, w]) }));
-    const short = envelopeError(() => sealRequest({ header, plaintext, recipients: [{ workerId: w.workerId, hpkePublicKey: new Uint8Array(16) }] }));
-    const lowOrder = envelopeError(() => sealRequest({ header, plaintext, recipients: [{ workerId: w.workerId, hpkePublicKey: new Uint8Array(32) }] }));
+    const short = envelopeError(() =>
+      sealRequest({ header, plaintext, recipients: [{ workerId: w.workerId, hpkePublicKey: new Uint8Array(16) }] }),
+    );
+    const lowOrder = envelopeError(() =>
+      sealRequest({ header, plaintext, recipients: [{ workerId: w.workerId, hpkePublicKey: new Uint8Array(32) }] }),
+    );
     // Assess
     expect([dup.code, short.code, lowOrder.code]).toEqual(["invalid_recipients", "invalid_recipients", "invalid_recipients"]);
   });
@@ -201,7 +201,9 @@ describe("reply envelope", () => {
   const worker = makeWorker();
   const replyKey = generateKemKey();
   const header = makeHeader({ replyKey: b64u.encode(replyKey.publicKey) });
-  const answer = text(JSON.stringify({ text: "TON is…", usage: { promptTokens: 5, completionTokens: 3 }, engine: "test", finishReason: "stop" }));
+  const answer = text(
+    JSON.stringify({ text: "TON is…", usage: { promptTokens: 5, completionTokens: 3 }, engine: "test", finishReason: "stop" }),
+  );
   const reply = sealReply(header, worker.workerId, answer);
 
   it("round trips to the requester's one-time key", () => {
@@ -217,7 +219,10 @@ describe("reply envelope", () => {
     ["another worker id", () => openReply(reply, header, makeWorker().workerId, replyKey)],
     ["another header", () => openReply(reply, { ...header, maxTokens: header.maxTokens + 1 }, worker.workerId, replyKey)],
     ["another reply key", () => openReply(reply, header, worker.workerId, generateKemKey())],
-    ["a changed ct", () => openReply({ ...reply, ct: b64u.encode(randomBytes(b64u.decode(reply.ct).length)) }, header, worker.workerId, replyKey)],
+    [
+      "a changed ct",
+      () => openReply({ ...reply, ct: b64u.encode(randomBytes(b64u.decode(reply.ct).length)) }, header, worker.workerId, replyKey),
+    ],
     ["a garbage enc", () => openReply({ ...reply, enc: "!!" }, header, worker.workerId, replyKey)],
   ])("with %s gives reply_auth_failed", (_what, f) => {
     // Act

@@ -48,10 +48,14 @@ export function sealRequest(o: { header: EnvelopeHeader; plaintext: Uint8Array; 
   }
   const seen = new Set<string>();
   for (const r of recipients) {
-    if (seen.has(r.workerId)) throw new EnvelopeError("invalid_recipients", `worker ${r.workerId} is listed twice; list each candidate once`);
+    if (seen.has(r.workerId))
+      throw new EnvelopeError("invalid_recipients", `worker ${r.workerId} is listed twice; list each candidate once`);
     seen.add(r.workerId);
     if (r.hpkePublicKey.length !== 32) {
-      throw new EnvelopeError("invalid_recipients", `worker ${r.workerId} has a ${r.hpkePublicKey.length}-byte HPKE key; X25519 keys are 32 bytes`);
+      throw new EnvelopeError(
+        "invalid_recipients",
+        `worker ${r.workerId} has a ${r.hpkePublicKey.length}-byte HPKE key; X25519 keys are 32 bytes`,
+      );
     }
   }
   const aad = headerAad(header);
@@ -86,7 +90,10 @@ function decodeOr(s: string, code: "key_unwrap_failed" | "payload_auth_failed" |
 export function openRequest(env: RequestEnvelope, me: { workerId: string; kem: KemKeyPair }): Uint8Array {
   const wrapped = env.keys.find((k) => k.workerId === me.workerId);
   if (!wrapped) {
-    throw new EnvelopeError("not_a_recipient", `this envelope has no key for worker ${me.workerId}; it was sealed to ${env.keys.length} other worker(s)`);
+    throw new EnvelopeError(
+      "not_a_recipient",
+      `this envelope has no key for worker ${me.workerId}; it was sealed to ${env.keys.length} other worker(s)`,
+    );
   }
   const aad = headerAad(env.header);
   const enc = decodeOr(wrapped.enc, "key_unwrap_failed", "wrapped key enc");
@@ -96,7 +103,10 @@ export function openRequest(env: RequestEnvelope, me: { workerId: string; kem: K
     dataKey = hpkeOpen(me.kem, enc, INFO_REQUEST, workerAad(aad, me.workerId), ct);
   } catch (e) {
     if (e instanceof HpkeOpenError) {
-      throw new EnvelopeError("key_unwrap_failed", "the data key did not open with this worker's HPKE key: the header or wrapped key was changed, or it was sealed to another key");
+      throw new EnvelopeError(
+        "key_unwrap_failed",
+        "the data key did not open with this worker's HPKE key: the header or wrapped key was changed, or it was sealed to another key",
+      );
     }
     throw e;
   }
@@ -105,10 +115,15 @@ export function openRequest(env: RequestEnvelope, me: { workerId: string; kem: K
       throw new EnvelopeError("key_unwrap_failed", `unwrapped data key is ${dataKey.length} bytes, expected ${DATA_KEY_LEN}`);
     }
     const nonce = decodeOr(env.nonce, "payload_auth_failed", "payload nonce");
-    if (nonce.length !== NONCE_LEN) throw new EnvelopeError("payload_auth_failed", `payload nonce is ${nonce.length} bytes, expected ${NONCE_LEN}`);
+    if (nonce.length !== NONCE_LEN)
+      throw new EnvelopeError("payload_auth_failed", `payload nonce is ${nonce.length} bytes, expected ${NONCE_LEN}`);
     const payload = decodeOr(env.payload, "payload_auth_failed", "payload");
     const pt = aeadOpen("chacha20-poly1305", dataKey, nonce, aad, payload);
-    if (!pt) throw new EnvelopeError("payload_auth_failed", "the payload did not authenticate under the data key: the header, nonce or payload was changed");
+    if (!pt)
+      throw new EnvelopeError(
+        "payload_auth_failed",
+        "the payload did not authenticate under the data key: the header, nonce or payload was changed",
+      );
     return pt;
   } finally {
     dataKey.fill(0);
@@ -133,7 +148,10 @@ export function openReply(reply: SealedReply, header: EnvelopeHeader, workerId: 
     return hpkeOpen(replyKey, enc, INFO_REPLY, workerAad(headerAad(header), workerId), ct);
   } catch (e) {
     if (e instanceof HpkeOpenError) {
-      throw new EnvelopeError("reply_auth_failed", "the reply did not open with this reply key: it was changed, sealed for another job header or worker, or to another key");
+      throw new EnvelopeError(
+        "reply_auth_failed",
+        "the reply did not open with this reply key: it was changed, sealed for another job header or worker, or to another key",
+      );
     }
     throw e;
   }

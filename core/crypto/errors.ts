@@ -4,12 +4,7 @@
  */
 
 export type CryptoInputErrorCode =
-  | "invalid_base64url"
-  | "invalid_key"
-  | "invalid_length"
-  | "unsupported_value"
-  | "unsupported_aead"
-  | "sequence_overflow";
+  "invalid_base64url" | "invalid_key" | "invalid_length" | "unsupported_value" | "unsupported_aead" | "sequence_overflow";
 
 /** Bad input to a crypto helper (wrong length, bad encoding, value that cannot be canonicalised). */
 export class CryptoInputError extends Error {
@@ -36,11 +31,7 @@ export class HpkeOpenError extends Error {
 }
 
 export type EnvelopeErrorCode =
-  | "not_a_recipient"
-  | "key_unwrap_failed"
-  | "payload_auth_failed"
-  | "reply_auth_failed"
-  | "invalid_recipients";
+  "not_a_recipient" | "key_unwrap_failed" | "payload_auth_failed" | "reply_auth_failed" | "invalid_recipients";
 
 /** A request or reply envelope could not be opened (or, for `invalid_recipients`, sealed). */
 export class EnvelopeError extends Error {

@@ -288,8 +288,12 @@ describe("hpke: tampering and bad input", () => {
 
   it("sealing to a bad recipient key is a CryptoInputError, not a silent success", () => {
     // Act / Assess
-    expect(() => hpkeSeal(new Uint8Array(31), info, aad, pt)).toThrow(expect.objectContaining({ name: "CryptoInputError", code: "invalid_length" }));
-    expect(() => hpkeSeal(new Uint8Array(32), info, aad, pt)).toThrow(expect.objectContaining({ name: "CryptoInputError", code: "invalid_key" }));
+    expect(() => hpkeSeal(new Uint8Array(31), info, aad, pt)).toThrow(
+      expect.objectContaining({ name: "CryptoInputError", code: "invalid_length" }),
+    );
+    expect(() => hpkeSeal(new Uint8Array(32), info, aad, pt)).toThrow(
+      expect.objectContaining({ name: "CryptoInputError", code: "invalid_key" }),
+    );
   });
 
   it("an unknown AEAD id is refused", () => {

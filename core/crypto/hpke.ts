@@ -10,14 +10,7 @@
 import { createCipheriv, createDecipheriv, createHmac, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { asBuffer, bytesEqual, toBytes } from "./encoding";
 import { CryptoInputError, HpkeOpenError } from "./errors";
-import {
-  kemKeyFromPrivate,
-  rawPublicKey,
-  x25519,
-  x25519PublicKeyObject,
-  x25519PublicKeyObjectOnce,
-  type KemKeyPair,
-} from "./keys";
+import { kemKeyFromPrivate, rawPublicKey, x25519, x25519PublicKeyObject, x25519PublicKeyObjectOnce, type KemKeyPair } from "./keys";
 
 export type HpkeAead = "chacha20-poly1305" | "aes-128-gcm";
 export const DEFAULT_AEAD: HpkeAead = "chacha20-poly1305";
@@ -170,7 +163,8 @@ function encap(pkR: Uint8Array, ikmE?: Uint8Array): { sharedSecret: Buffer; enc:
   try {
     z = dh(skE, x25519PublicKeyObject(pkR));
   } catch (e) {
-    if (e instanceof HpkeOpenError) throw new CryptoInputError("invalid_key", "HPKE recipient public key is a low-order X25519 point; use the worker's real key");
+    if (e instanceof HpkeOpenError)
+      throw new CryptoInputError("invalid_key", "HPKE recipient public key is a low-order X25519 point; use the worker's real key");
     throw e;
   }
   return { sharedSecret: extractAndExpand(z, enc, pkR), enc };
@@ -292,7 +286,8 @@ class Context implements HpkeContext {
   }
 
   private bump(): void {
-    if (this.seq >= Number.MAX_SAFE_INTEGER) throw new CryptoInputError("sequence_overflow", "HPKE context sequence number exhausted; set up a new context");
+    if (this.seq >= Number.MAX_SAFE_INTEGER)
+      throw new CryptoInputError("sequence_overflow", "HPKE context sequence number exhausted; set up a new context");
     this.seq++;
   }
 
@@ -304,13 +299,18 @@ class Context implements HpkeContext {
 
   open(aad: Uint8Array | string, ct: Uint8Array): Uint8Array {
     const out = aeadOpen(this.p.cipher, this.key, this.nonce(), toBytes(aad), ct);
-    if (!out) throw new HpkeOpenError("open_failed", "HPKE ciphertext did not authenticate: wrong recipient key, enc, info or aad, or the ciphertext was changed");
+    if (!out)
+      throw new HpkeOpenError(
+        "open_failed",
+        "HPKE ciphertext did not authenticate: wrong recipient key, enc, info or aad, or the ciphertext was changed",
+      );
     this.bump();
     return out;
   }
 
   export(exporterContext: Uint8Array | string, length: number): Uint8Array {
-    if (!Number.isInteger(length) || length < 0) throw new CryptoInputError("invalid_length", `export length must be a non-negative integer, got ${length}`);
+    if (!Number.isInteger(length) || length < 0)
+      throw new CryptoInputError("invalid_length", `export length must be a non-negative integer, got ${length}`);
     if (!this.exporterSecret) this.exporterSecret = labeledExpand(this.suiteId, this.secret, "exp", this.ksc, NH);
     return labeledExpand(this.suiteId, this.exporterSecret, "sec", toBytes(exporterContext), length);
   }
@@ -333,7 +333,11 @@ export interface HpkeSenderOptions extends HpkeOptions {
 }
 
 /** SetupBaseS: encapsulate to pkR and return enc with a sender context. */
-export function setupBaseS(pkR: Uint8Array, info: Uint8Array | string, opts: HpkeSenderOptions = {}): { enc: Uint8Array; context: HpkeContext } {
+export function setupBaseS(
+  pkR: Uint8Array,
+  info: Uint8Array | string,
+  opts: HpkeSenderOptions = {},
+): { enc: Uint8Array; context: HpkeContext } {
   const { sharedSecret, enc } = encap(pkR, opts.ikmE);
   return { enc, context: makeContext(opts.aead, sharedSecret, toBytes(info)) };
 }
@@ -377,7 +381,13 @@ export function hpkeOpen(
 // ---------------------------------------------------------------------------------------
 
 /** AEAD seal with node:crypto; returns ct || 16-byte tag. */
-export function aeadSeal(cipher: "aes-128-gcm" | "chacha20-poly1305", key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, pt: Uint8Array): Uint8Array {
+export function aeadSeal(
+  cipher: "aes-128-gcm" | "chacha20-poly1305",
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  pt: Uint8Array,
+): Uint8Array {
   // Both AEADs share the GCM-style cipher interface (setAAD / getAuthTag).
   const c = createCipheriv(cipher as "aes-128-gcm", key, nonce, { authTagLength: NT });
   c.setAAD(aad, { plaintextLength: pt.length });
@@ -391,7 +401,13 @@ export function aeadSeal(cipher: "aes-128-gcm" | "chacha20-poly1305", key: Uint8
 }
 
 /** AEAD open with node:crypto; returns the plaintext, or null when it does not authenticate. */
-export function aeadOpen(cipher: "aes-128-gcm" | "chacha20-poly1305", key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ct: Uint8Array): Uint8Array | null {
+export function aeadOpen(
+  cipher: "aes-128-gcm" | "chacha20-poly1305",
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  ct: Uint8Array,
+): Uint8Array | null {
   if (ct.length < NT) return null;
   const ctb = asBuffer(ct);
   const d = createDecipheriv(cipher as "aes-128-gcm", key, nonce, { authTagLength: NT });

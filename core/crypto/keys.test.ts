@@ -71,7 +71,9 @@ describe("Ed25519 signing keys", () => {
 
   it("refuses a seed of the wrong length", () => {
     // Act / Assess
-    expect(() => signingKeyFromSeed(new Uint8Array(31))).toThrow(expect.objectContaining({ name: "CryptoInputError", code: "invalid_length" }));
+    expect(() => signingKeyFromSeed(new Uint8Array(31))).toThrow(
+      expect.objectContaining({ name: "CryptoInputError", code: "invalid_length" }),
+    );
   });
 });
 
@@ -185,14 +187,17 @@ describe("issue 9 #9: small-order and non-canonical Ed25519 keys and signatures"
     expect(ours).toEqual([false, false, false]);
   });
 
-  it.each(SMALL_ORDER_POINTS.map((h, i) => [i, h]))("issue 9 #9: small-order key #%i (%s) is refused with a signature OpenSSL accepts", (_i, pointHex) => {
-    // Prepare: R = rB, S = r verifies under a small-order key A whenever k·A = 0 (1 message in ord(A))
-    const pub = hex(pointHex as string);
-    const { msg, sig } = findForgery(pub, (m) => signAs(0n, pub, m));
-    // Act / Assess
-    expect(verifySignature(pub, msg, sig)).toBe(false);
-    expect(ed25519PublicKeyProblem(pub)).toMatch(/small-order/);
-  });
+  it.each(SMALL_ORDER_POINTS.map((h, i) => [i, h]))(
+    "issue 9 #9: small-order key #%i (%s) is refused with a signature OpenSSL accepts",
+    (_i, pointHex) => {
+      // Prepare: R = rB, S = r verifies under a small-order key A whenever k·A = 0 (1 message in ord(A))
+      const pub = hex(pointHex as string);
+      const { msg, sig } = findForgery(pub, (m) => signAs(0n, pub, m));
+      // Act / Assess
+      expect(verifySignature(pub, msg, sig)).toBe(false);
+      expect(ed25519PublicKeyProblem(pub)).toMatch(/small-order/);
+    },
+  );
 
   it("issue 9 #9: a key with a small-order component (aB + T) is refused though OpenSSL accepts its holder's signature", () => {
     // Prepare
@@ -278,7 +283,11 @@ describe("issue 9 #9: small-order and non-canonical Ed25519 keys and signatures"
     const kp = generateSigningKey();
     const sig = sign(kp, "m");
     // Act
-    const verdicts = [verifySignature(kp.publicKey, "m", sig), verifySignature(kp.publicKey, "m", sig), verifySignature(kp.publicKey, "n", sig)];
+    const verdicts = [
+      verifySignature(kp.publicKey, "m", sig),
+      verifySignature(kp.publicKey, "m", sig),
+      verifySignature(kp.publicKey, "n", sig),
+    ];
     // Assess
     expect(verdicts).toEqual([true, true, false]);
     expect(ed25519PublicKeyProblem(kp.publicKey)).toBeUndefined();

@@ -59,11 +59,14 @@ describe("receipts", () => {
     expect(verifyReceipt(receipt, new Uint8Array(5))).toBe(false);
   });
 
-  it("issue 9 #9: a receipt \"signed\" by the identity point as worker key (R = identity, S = 0) does not verify", () => {
+  it('issue 9 #9: a receipt "signed" by the identity point as worker key (R = identity, S = 0) does not verify', () => {
     // Prepare: OpenSSL alone accepts this for any body
     const identity = new Uint8Array(32);
     identity[0] = 1;
-    const forged = { body: makeReceiptBody(worker, { workerId: b64u.encode(identity), usage: { promptTokens: 0, completionTokens: 999_999 } }), signature: b64u.encode(Buffer.concat([identity, Buffer.alloc(32)])) };
+    const forged = {
+      body: makeReceiptBody(worker, { workerId: b64u.encode(identity), usage: { promptTokens: 0, completionTokens: 999_999 } }),
+      signature: b64u.encode(Buffer.concat([identity, Buffer.alloc(32)])),
+    };
     // Act / Assess
     expect(verifyReceipt(forged, identity)).toBe(false);
   });

@@ -58,7 +58,11 @@ describe("reply stream: test vectors (core/crypto/fixtures/reply-stream-v1.json)
     // Prepare
     const suite = new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Chacha20Poly1305() });
     const theirs = await suite.kem.deriveKeyPair(hex(v.inputs.ikmR));
-    const ctx = await suite.createRecipientContext({ recipientKey: theirs.privateKey, enc: b64u.decode(v.reply.enc), info: text(v.derived.info) });
+    const ctx = await suite.createRecipientContext({
+      recipientKey: theirs.privateKey,
+      enc: b64u.decode(v.reply.enc),
+      info: text(v.derived.info),
+    });
     // Act
     const key = new Uint8Array(await ctx.export(text("cocoon/v1/reply-stream/key"), 32));
     const baseNonce = new Uint8Array(await ctx.export(text("cocoon/v1/reply-stream/nonce"), 12));
@@ -134,14 +138,22 @@ describe("reply stream: what does not open", () => {
     const forger = makeWorker();
     const forged = new ReplyStreamSealer(s.header, forger.workerId, forger.signing);
     // Act / Assess: its own stream under the real worker's id, and the real enc with a forged signature
-    expect(envelopeError(() => new ReplyStreamOpener(s.header, s.worker.workerId, forged.opener, s.replyKey)).code).toBe("reply_auth_failed");
-    expect(envelopeError(() => new ReplyStreamOpener(s.header, s.worker.workerId, { enc: forged.opener.enc, sig: s.sealer.opener.sig }, s.replyKey)).code).toBe("reply_auth_failed");
+    expect(envelopeError(() => new ReplyStreamOpener(s.header, s.worker.workerId, forged.opener, s.replyKey)).code).toBe(
+      "reply_auth_failed",
+    );
+    expect(
+      envelopeError(
+        () => new ReplyStreamOpener(s.header, s.worker.workerId, { enc: forged.opener.enc, sig: s.sealer.opener.sig }, s.replyKey),
+      ).code,
+    ).toBe("reply_auth_failed");
   });
 
   it("an opener of another job is refused (the signature names the header)", () => {
     const a = makeStream(1);
     const b = makeStream(1);
-    expect(envelopeError(() => new ReplyStreamOpener(a.header, b.worker.workerId, b.sealer.opener, a.replyKey)).code).toBe("reply_auth_failed");
+    expect(envelopeError(() => new ReplyStreamOpener(a.header, b.worker.workerId, b.sealer.opener, a.replyKey)).code).toBe(
+      "reply_auth_failed",
+    );
   });
 
   it("the sealer refuses chunks after the final one, and a reply without one", () => {

@@ -56,7 +56,8 @@ export function chunkAad(jobId: string, seq: number, final: boolean): Buffer {
 
 /** baseNonce XOR the big-endian sequence number (RFC 9180's ComputeNonce). */
 export function chunkNonce(baseNonce: Uint8Array, seq: number): Buffer {
-  if (!Number.isSafeInteger(seq) || seq < 0) throw new CryptoInputError("invalid_length", `chunk sequence number must be a non-negative integer, got ${seq}`);
+  if (!Number.isSafeInteger(seq) || seq < 0)
+    throw new CryptoInputError("invalid_length", `chunk sequence number must be a non-negative integer, got ${seq}`);
   const n = Buffer.from(baseNonce);
   let s = seq;
   for (let i = NONCE_LEN - 1; i >= 0 && s > 0; i--) {
@@ -100,7 +101,8 @@ export class ReplyStreamSealer {
     } catch (e) {
       throw new CryptoInputError("invalid_key", `header.replyKey is not base64url: ${(e as Error).message}`);
     }
-    if (signingKey.id !== workerId) throw new CryptoInputError("invalid_key", "the signing key is not this worker's (its id differs from workerId)");
+    if (signingKey.id !== workerId)
+      throw new CryptoInputError("invalid_key", "the signing key is not this worker's (its id differs from workerId)");
     const { enc, context } = setupBaseS(replyKey, streamInfo(header, workerId), { ...opts, aead: "chacha20-poly1305" });
     this.key = context.export(REPLY_STREAM_KEY_LABEL, KEY_LEN);
     this.baseNonce = context.export(REPLY_STREAM_NONCE_LABEL, NONCE_LEN);
@@ -116,7 +118,8 @@ export class ReplyStreamSealer {
   /** Seals the next chunk; returns it (base64url) with its sequence number. */
   seal(plaintext: Uint8Array, final: boolean): { seq: number; data: string } {
     if (this.finished) throw new CryptoInputError("sequence_overflow", "the stream already has its final chunk");
-    if (plaintext.length > MAX_CHUNK_PLAINTEXT) throw new CryptoInputError("invalid_length", `a chunk holds at most ${MAX_CHUNK_PLAINTEXT} bytes, got ${plaintext.length}`);
+    if (plaintext.length > MAX_CHUNK_PLAINTEXT)
+      throw new CryptoInputError("invalid_length", `a chunk holds at most ${MAX_CHUNK_PLAINTEXT} bytes, got ${plaintext.length}`);
     const seq = this.chunks.length;
     const ct = aeadSeal("chacha20-poly1305", this.key, chunkNonce(this.baseNonce, seq), chunkAad(this.header.jobId, seq, final), plaintext);
     const data = b64u.encode(ct);
@@ -158,14 +161,18 @@ export class ReplyStreamOpener {
       throw new EnvelopeError("reply_auth_failed", `the stream opener is not valid base64url: ${(e as Error).message}`);
     }
     if (!verifySignature(workerKey, openerMessage(header, workerId, opener.enc), sig)) {
-      throw new EnvelopeError("reply_auth_failed", `the stream opener is not signed by worker ${workerId.slice(0, 8)} for this job: someone else started this stream`);
+      throw new EnvelopeError(
+        "reply_auth_failed",
+        `the stream opener is not signed by worker ${workerId.slice(0, 8)} for this job: someone else started this stream`,
+      );
     }
     try {
       const ctx = setupBaseR(replyKey, enc, streamInfo(header, workerId), { aead: "chacha20-poly1305" });
       this.key = ctx.export(REPLY_STREAM_KEY_LABEL, KEY_LEN);
       this.baseNonce = ctx.export(REPLY_STREAM_NONCE_LABEL, NONCE_LEN);
     } catch (e) {
-      if (e instanceof HpkeOpenError) throw new EnvelopeError("reply_auth_failed", `the stream's encapsulation does not open: ${e.message}`);
+      if (e instanceof HpkeOpenError)
+        throw new EnvelopeError("reply_auth_failed", `the stream's encapsulation does not open: ${e.message}`);
       throw e;
     }
   }
@@ -180,7 +187,10 @@ export class ReplyStreamOpener {
     }
     const pt = aeadOpen("chacha20-poly1305", this.key, chunkNonce(this.baseNonce, seq), chunkAad(this.header.jobId, seq, final), ct);
     if (!pt) {
-      throw new EnvelopeError("reply_auth_failed", `chunk ${seq}${final ? " (final)" : ""} does not open: it was changed, moved, copied, relabelled or belongs to another job or stream`);
+      throw new EnvelopeError(
+        "reply_auth_failed",
+        `chunk ${seq}${final ? " (final)" : ""} does not open: it was changed, moved, copied, relabelled or belongs to another job or stream`,
+      );
     }
     return pt;
   }

@@ -55,7 +55,16 @@ describe("known-answer vector", () => {
   it("the signed string is prefix, lower-case host, upper-case method, path, body hash, Idempotency-Key, ts and nonce, one per line", () => {
     expect(requestSigningString(req, TS, NONCE)).toBe(documented);
     expect(requestSigningString({ ...req, body: undefined, idempotencyKey: undefined }, TS, NONCE)).toBe(
-      ["cocoon/v2/request", "api.test:8443", "POST", "/v1/jobs?wait=5", createHash("sha256").update("").digest("hex"), "", String(TS), NONCE].join("\n"),
+      [
+        "cocoon/v2/request",
+        "api.test:8443",
+        "POST",
+        "/v1/jobs?wait=5",
+        createHash("sha256").update("").digest("hex"),
+        "",
+        String(TS),
+        NONCE,
+      ].join("\n"),
     );
   });
 
@@ -74,7 +83,7 @@ describe("known-answer vector", () => {
   it("a bad signature says how to sign, naming the host the server expects", () => {
     const err = authError(() => verifyRequestAuth(good, { ...verifyReq, path: "/v1/jobs" }));
     expect(err.message).toBe(
-      "x-cocoon-auth signature does not verify: sign \"cocoon/v2/request\\nhost\\nMETHOD\\npath?query\\nsha256hex(body)\\nidempotency-key\\nts\\nnonce\" with the key in the header, using this API's host (API.Test:8443), the exact method, path with query, body bytes and Idempotency-Key that are sent (small-order or non-canonical Ed25519 keys and signatures are refused)",
+      'x-cocoon-auth signature does not verify: sign "cocoon/v2/request\\nhost\\nMETHOD\\npath?query\\nsha256hex(body)\\nidempotency-key\\nts\\nnonce" with the key in the header, using this API\'s host (API.Test:8443), the exact method, path with query, body bytes and Idempotency-Key that are sent (small-order or non-canonical Ed25519 keys and signatures are refused)',
     );
   });
 });
@@ -100,7 +109,10 @@ describe("what can be signed", () => {
   ])("host %j can be signed: %s", (host, ok) => {
     const f = () => requestSigningString({ ...req, host }, TS, NONCE);
     if (ok) expect(f()).toContain(`\n${host.toLowerCase()}\n`);
-    else expect(f).toThrow(new CryptoInputError("unsupported_value", `request host must be the API URL's host[:port], got ${JSON.stringify(host)}`));
+    else
+      expect(f).toThrow(
+        new CryptoInputError("unsupported_value", `request host must be the API URL's host[:port], got ${JSON.stringify(host)}`),
+      );
   });
 
   it("a host that is not a string is refused as a value, not a crash", () => {
@@ -116,8 +128,12 @@ describe("what can be signed", () => {
 
   it("the timestamp may be 0 but not negative; the nonce is checked before signing", () => {
     expect(parseAuthHeader(signRequest(key, { ...req, now: 0, nonce: NONCE })).ts).toBe(0);
-    expect(() => signRequest(key, { ...req, now: -1, nonce: NONCE })).toThrow(new CryptoInputError("unsupported_value", "request timestamp must be a non-negative integer of unix ms, got -1"));
-    expect(() => signRequest(key, { ...req, now: TS, nonce: `${NONCE}!` })).toThrow(new CryptoInputError("unsupported_value", "request nonce must be 16 to 128 base64url characters"));
+    expect(() => signRequest(key, { ...req, now: -1, nonce: NONCE })).toThrow(
+      new CryptoInputError("unsupported_value", "request timestamp must be a non-negative integer of unix ms, got -1"),
+    );
+    expect(() => signRequest(key, { ...req, now: TS, nonce: `${NONCE}!` })).toThrow(
+      new CryptoInputError("unsupported_value", "request nonce must be 16 to 128 base64url characters"),
+    );
   });
 });
 
@@ -125,7 +141,10 @@ describe("parsing the header: every refusal names its problem", () => {
   it("no header, null, or only spaces: missing_auth with the format", () => {
     for (const h of [undefined, null, "  "]) {
       const e = parseError(h);
-      expect([e.code, e.message]).toEqual(["missing_auth", `missing x-cocoon-auth header: sign every request with your Ed25519 key ("v2 key=<b64u public key>,ts=<unix ms>,nonce=<16-128 base64url chars>,sig=<b64u signature>")`]);
+      expect([e.code, e.message]).toEqual([
+        "missing_auth",
+        `missing x-cocoon-auth header: sign every request with your Ed25519 key ("v2 key=<b64u public key>,ts=<unix ms>,nonce=<16-128 base64url chars>,sig=<b64u signature>")`,
+      ]);
     }
   });
 
@@ -140,7 +159,11 @@ describe("parsing the header: every refusal names its problem", () => {
   });
 
   it("spaces around the header, after commas and around = are allowed", () => {
-    const spaced = `  v2  ${good.slice(3).split(",").map((f) => f.replace("=", " = ")).join(" , ")}  `;
+    const spaced = `  v2  ${good
+      .slice(3)
+      .split(",")
+      .map((f) => f.replace("=", " = "))
+      .join(" , ")}  `;
     expect(parseAuthHeader(spaced)).toEqual(parseAuthHeader(good));
   });
 

@@ -16,7 +16,13 @@ function authError(f: () => unknown): AuthError {
 
 describe("signed requests", () => {
   const key = generateSigningKey();
-  const req = { method: "post", path: "/v1/jobs?dry=1", body: '{"model":"qwen/qwen2-7b"}', host: "api.cocoon.example", idempotencyKey: "submit-0001" };
+  const req = {
+    method: "post",
+    path: "/v1/jobs?dry=1",
+    body: '{"model":"qwen/qwen2-7b"}',
+    host: "api.cocoon.example",
+    idempotencyKey: "submit-0001",
+  };
   const now = 1_764_000_000_123;
   const header = signRequest(key, { ...req, now, nonce: "abcdefghijklmnop" });
 
@@ -59,7 +65,10 @@ describe("signed requests", () => {
     ["ts", () => verifyRequestAuth(swap("ts", String(now + 1)), req)],
     ["nonce", () => verifyRequestAuth(swap("nonce", "abcdefghijklmnoq"), req)],
     ["key", () => verifyRequestAuth(header.replace(key.id, generateSigningKey().id), req)],
-    ["signature from another request", () => verifyRequestAuth(header.replace(/sig=.*/, resign({ now: now + 1 }).match(/sig=.*/)![0]), req)],
+    [
+      "signature from another request",
+      () => verifyRequestAuth(header.replace(/sig=.*/, resign({ now: now + 1 }).match(/sig=.*/)![0]), req),
+    ],
   ])("a changed %s gives bad_signature", (_what, f) => {
     // Act
     const err = authError(f);
@@ -94,7 +103,7 @@ describe("signed requests", () => {
     const err = authError(() => verifyRequestAuth(value, req));
     // Assess
     expect(err.code).toBe("malformed_auth");
-    expect(err.message).toContain("expected \"v2 key=");
+    expect(err.message).toContain('expected "v2 key=');
   });
 
   it("accepts the fields in any order", () => {

@@ -60,16 +60,19 @@ export function apiHostOf(apiUrl: string): string {
 /** The exact string that is signed. Throws CryptoInputError for a host or Idempotency-Key that cannot be signed unambiguously. */
 export function requestSigningString(req: SignableRequest, ts: number, nonce: string): string {
   const host = typeof req.host === "string" ? req.host.toLowerCase() : "";
-  if (!HOST_RE.test(host)) throw new CryptoInputError("unsupported_value", `request host must be the API URL's host[:port], got ${JSON.stringify(req.host)}`);
+  if (!HOST_RE.test(host))
+    throw new CryptoInputError("unsupported_value", `request host must be the API URL's host[:port], got ${JSON.stringify(req.host)}`);
   const idem = req.idempotencyKey ?? "";
-  if (typeof idem !== "string" || !IDEMPOTENCY_RE.test(idem)) throw new CryptoInputError("unsupported_value", "Idempotency-Key must be at most 256 printable ASCII characters");
+  if (typeof idem !== "string" || !IDEMPOTENCY_RE.test(idem))
+    throw new CryptoInputError("unsupported_value", "Idempotency-Key must be at most 256 printable ASCII characters");
   return [SIGNED_PREFIX, host, req.method.toUpperCase(), req.path, sha256Hex(req.body ?? ""), idem, String(ts), nonce].join("\n");
 }
 
 /** Returns the x-cocoon-auth header value for this request. */
 export function signRequest(kp: SigningKeyPair, req: SignableRequest & { now?: number; nonce?: string }): string {
   const ts = req.now ?? Date.now();
-  if (!Number.isSafeInteger(ts) || ts < 0) throw new CryptoInputError("unsupported_value", `request timestamp must be a non-negative integer of unix ms, got ${ts}`);
+  if (!Number.isSafeInteger(ts) || ts < 0)
+    throw new CryptoInputError("unsupported_value", `request timestamp must be a non-negative integer of unix ms, got ${ts}`);
   const nonce = req.nonce ?? b64u.encode(randomBytes(16));
   if (!NONCE_RE.test(nonce)) throw new CryptoInputError("unsupported_value", "request nonce must be 16 to 128 base64url characters");
   const sig = sign(kp, requestSigningString(req, ts, nonce));
@@ -97,7 +100,10 @@ export function parseAuthHeader(headerValue: string | undefined): { key: string;
   }
   if (!value.startsWith(`${AUTH_SCHEME} `)) throw malformed(`scheme must be "${AUTH_SCHEME}"`);
   const fields = new Map<string, string>();
-  for (const part of value.slice(AUTH_SCHEME.length + 1).trim().split(",")) {
+  for (const part of value
+    .slice(AUTH_SCHEME.length + 1)
+    .trim()
+    .split(",")) {
     const eq = part.indexOf("=");
     if (eq <= 0) throw malformed(`"${part.slice(0, 20)}" is not name=value`);
     const name = part.slice(0, eq).trim();

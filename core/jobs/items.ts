@@ -89,7 +89,10 @@ export interface FailureItem extends Item {
 export const jobKey = (jobId: string) => ({ pk: jobId, sk: "job" });
 export const quoteKey = (jobId: string) => ({ pk: jobId, sk: "quote" });
 export const envelopeKey = (jobId: string) => ({ pk: jobId, sk: "envelope" });
-export const replyKey = (jobId: string, attempt: number, digest?: string) => ({ pk: jobId, sk: digest ? `reply#${attempt}#${digest}` : `reply#${attempt}` });
+export const replyKey = (jobId: string, attempt: number, digest?: string) => ({
+  pk: jobId,
+  sk: digest ? `reply#${attempt}#${digest}` : `reply#${attempt}`,
+});
 export const failureKey = (jobId: string, attempt: number) => ({ pk: jobId, sk: `failure#${attempt}` });
 
 /** What a completed job pins: sha256 over the canonical {reply, receipt} it accepted. */

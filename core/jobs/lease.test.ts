@@ -20,7 +20,11 @@ async function submitted(w: JobWorld, n = 2) {
   return { job, first: job.candidates[0]!.workerId, second: job.candidates[1]?.workerId };
 }
 const jobOf = async (w: JobWorld, jobId: string) => (await w.store.get<JobItem>("jobs", { pk: jobId, sk: "job" }))!;
-const codeOf = (p: Promise<unknown>) => p.then(() => "resolved", (e: unknown) => (e instanceof CocoonError ? `${e.status} ${e.code}` : String(e)));
+const codeOf = (p: Promise<unknown>) =>
+  p.then(
+    () => "resolved",
+    (e: unknown) => (e instanceof CocoonError ? `${e.status} ${e.code}` : String(e)),
+  );
 
 describe("issue 13: lease extension (POST /v1/agent/lease)", () => {
   it("the candidate's extension keeps the job: the lease check at the old time reschedules instead of failing over", async () => {
@@ -33,7 +37,10 @@ describe("issue 13: lease extension (POST /v1/agent/lease)", () => {
     w.advance(2_000);
     const outcome = await handleMatchingMessage(w.deps, { type: "lease", jobId: job.jobId, attempt: 0 });
     // Assess
-    expect(r).toEqual({ extended: true, leaseUntil: w.clock.now() - 2_000 + w.deps.config.leaseBaseSeconds * 1000 + 32 * w.deps.config.leaseMsPerToken });
+    expect(r).toEqual({
+      extended: true,
+      leaseUntil: w.clock.now() - 2_000 + w.deps.config.leaseBaseSeconds * 1000 + 32 * w.deps.config.leaseMsPerToken,
+    });
     expect(outcome).toBe("rescheduled");
     expect(await jobOf(w, job.jobId)).toMatchObject({ status: "assigned", attempt: 0, leaseUntil: r.leaseUntil });
   });

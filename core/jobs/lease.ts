@@ -21,17 +21,24 @@ export async function extendLease(deps: CoreDeps, workerId: string, r: LeaseRequ
   await requireWorker(deps, workerId);
   const job = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
   if (!job) throw new NotFoundError("unknown_job", `no job ${r.jobId}`);
-  if (job.candidates[r.attempt]?.workerId !== workerId) throw new ForbiddenError("not_your_job", "this job was not dispatched to you at that attempt");
+  if (job.candidates[r.attempt]?.workerId !== workerId)
+    throw new ForbiddenError("not_your_job", "this job was not dispatched to you at that attempt");
   if (job.status !== "assigned" || job.attempt !== r.attempt) {
-    throw new ConflictError("stale_attempt", `job ${r.jobId} is no longer assigned to you (status ${job.status}, attempt ${job.attempt}); stop working on it`);
+    throw new ConflictError(
+      "stale_attempt",
+      `job ${r.jobId} is no longer assigned to you (status ${job.status}, attempt ${job.attempt}); stop working on it`,
+    );
   }
   const now = deps.clock.now();
   const until = Math.min(now + leaseMs(deps, job.header.maxTokens), job.createdAt + MAX_JOB_MS);
   if (until <= job.leaseUntil) return { leaseUntil: job.leaseUntil, extended: false };
   try {
-    await deps.store.transact([{ op: "update", table: "jobs", key: jobKey(job.jobId), set: { leaseUntil: until, updatedAt: now }, when: stillAt(r.attempt) }]);
+    await deps.store.transact([
+      { op: "update", table: "jobs", key: jobKey(job.jobId), set: { leaseUntil: until, updatedAt: now }, when: stillAt(r.attempt) },
+    ]);
   } catch (e) {
-    if (e instanceof ConditionFailedError) throw new ConflictError("stale_attempt", `job ${r.jobId} moved on while its lease was being extended`);
+    if (e instanceof ConditionFailedError)
+      throw new ConflictError("stale_attempt", `job ${r.jobId} moved on while its lease was being extended`);
     throw e;
   }
   return { leaseUntil: until, extended: true };

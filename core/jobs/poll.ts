@@ -11,10 +11,19 @@ import { jobKey, type JobItem } from "./items";
  * kinds: an AgentJob (no `kind`) or an AgentChallenge (`kind: "challenge"`), each parsed with
  * its schema; a message that is neither is dropped (the lease check covers a lost job).
  */
-export async function pollJobs(deps: CoreDeps, workerId: string, waitSeconds: number, max = 4): Promise<{ jobs: AgentJob[]; challenges: AgentChallenge[] }> {
+export async function pollJobs(
+  deps: CoreDeps,
+  workerId: string,
+  waitSeconds: number,
+  max = 4,
+): Promise<{ jobs: AgentJob[]; challenges: AgentChallenge[] }> {
   await requireWorker(deps, workerId);
   const queue = `worker-${workerId}` as const;
-  const msgs = await deps.queues.receive(queue, { max, waitSeconds: Math.min(waitSeconds, deps.config.maxWaitSeconds), visibilitySeconds: 30 });
+  const msgs = await deps.queues.receive(queue, {
+    max,
+    waitSeconds: Math.min(waitSeconds, deps.config.maxWaitSeconds),
+    visibilitySeconds: 30,
+  });
   const jobs: AgentJob[] = [];
   const challenges: AgentChallenge[] = [];
   for (const m of msgs) {

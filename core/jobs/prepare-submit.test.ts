@@ -27,7 +27,14 @@ describe("prepareJob", () => {
     expect(p.candidates.map((c) => c.workerId).sort()).toEqual([cheap.id, dear.id].sort());
     expect(BigInt(p.maxCost)).toBe(maxJobCost(w.deps.config.pricing, prices, 50, 100));
     expect(BigInt(p.maxCost)).toBeGreaterThan(maxJobCost(w.deps.config.pricing, [prices.reduce((a, b) => (a < b ? a : b))], 50, 100));
-    expect(p.quote).toMatchObject({ requester: r.id, model: MODEL, maxTokens: 100, maxPromptTokens: 50, maxCost: p.maxCost, expiresAt: w.clock.now() + w.deps.config.quoteTtlSeconds * 1000 });
+    expect(p.quote).toMatchObject({
+      requester: r.id,
+      model: MODEL,
+      maxTokens: 100,
+      maxPromptTokens: 50,
+      maxCost: p.maxCost,
+      expiresAt: w.clock.now() + w.deps.config.quoteTtlSeconds * 1000,
+    });
     expect(p.quote.candidates.map((c) => [c.workerId, c.pricePerToken])).toEqual(p.candidates.map((c) => [c.workerId, c.pricePerToken]));
     expect(w.transacts.length).toBe(writes);
     expect(await w.balance(r.id)).toEqual({ available: FUNDS, held: 0n });
@@ -47,8 +54,20 @@ describe("prepareJob", () => {
     const w = makeJobWorld();
     await w.worker();
     const r = await w.requester();
-    const unknown = await prepareJob(w.deps, r.id, { model: "nobody/serves-this", maxTokens: 1, maxPromptTokens: 1, tiers: ["dev"], candidates: 1 }).catch((e) => e);
-    const wrongTier = await prepareJob(w.deps, r.id, { model: MODEL, maxTokens: 1, maxPromptTokens: 1, tiers: ["tdx"], candidates: 1 }).catch((e) => e);
+    const unknown = await prepareJob(w.deps, r.id, {
+      model: "nobody/serves-this",
+      maxTokens: 1,
+      maxPromptTokens: 1,
+      tiers: ["dev"],
+      candidates: 1,
+    }).catch((e) => e);
+    const wrongTier = await prepareJob(w.deps, r.id, {
+      model: MODEL,
+      maxTokens: 1,
+      maxPromptTokens: 1,
+      tiers: ["tdx"],
+      candidates: 1,
+    }).catch((e) => e);
     expect(unknown).toMatchObject({ status: 404, code: "unknown_model" });
     expect(wrongTier).toMatchObject({ status: 409, code: "no_workers" });
   });
@@ -107,7 +126,9 @@ describe("submitJob", () => {
     const { envelope, header, quote } = await w.sealedJob(r);
     await submitJob(w.deps, r.id, envelope, "key-00000001", quote);
     const other = await w.sealedJob(r);
-    const resealed = seal(header, [{ workerId: a.id, hpkePublicKey: (await w.store.get("workers", { pk: a.id, sk: "worker" }))!.hpkePublicKey as string }]);
+    const resealed = seal(header, [
+      { workerId: a.id, hpkePublicKey: (await w.store.get("workers", { pk: a.id, sk: "worker" }))!.hpkePublicKey as string },
+    ]);
     // Act
     const reused = await submitJob(w.deps, r.id, other.envelope, "key-00000001", other.quote).catch((e) => e);
     const otherKey = await submitJob(w.deps, r.id, resealed, "key-00000002", quote).catch((e) => e);
@@ -127,11 +148,22 @@ describe("submitJob", () => {
     const quoted = prepared.candidates[0]!;
     const outsider = workers.find((x) => x.id !== quoted.workerId)!;
     const aKey = { workerId: quoted.workerId, hpkePublicKey: quoted.hpkePublicKey };
-    const outsiderKey = { workerId: outsider.id, hpkePublicKey: (await w.store.get("workers", { pk: outsider.id, sk: "worker" }))!.hpkePublicKey as string };
+    const outsiderKey = {
+      workerId: outsider.id,
+      hpkePublicKey: (await w.store.get("workers", { pk: outsider.id, sk: "worker" }))!.hpkePublicKey as string,
+    };
     // Act
-    const changed = await submitJob(w.deps, r.id, seal({ ...header, maxTokens: header.maxTokens + 1, maxCost: "1" }, [aKey]), "key-00000001", quote).catch((e) => e);
+    const changed = await submitJob(
+      w.deps,
+      r.id,
+      seal({ ...header, maxTokens: header.maxTokens + 1, maxCost: "1" }, [aKey]),
+      "key-00000001",
+      quote,
+    ).catch((e) => e);
     const wrongKeys = await submitJob(w.deps, r.id, seal(header, [outsiderKey]), "key-00000002", quote).catch((e) => e);
-    const notYours = await submitJob(w.deps, stranger.id, seal({ ...header, requester: stranger.id }, [aKey]), "key-00000003", quote).catch((e) => e);
+    const notYours = await submitJob(w.deps, stranger.id, seal({ ...header, requester: stranger.id }, [aKey]), "key-00000003", quote).catch(
+      (e) => e,
+    );
     w.advance(w.deps.config.quoteTtlSeconds * 1000 + 1);
     const expired = await submitJob(w.deps, r.id, envelope, "key-00000004", quote).catch((e) => e);
     // Assess
@@ -175,12 +207,22 @@ describe("submitJob", () => {
     const otherKey = (await w.store.get<WorkerItem>("workers", { pk: other.id, sk: "worker" }))!.hpkePublicKey;
     const candidate = quote.candidates[0]!;
     const cheaper = { ...quote, candidates: [{ ...candidate, pricePerToken: "1" }] };
-    const added = { ...quote, candidates: [...quote.candidates, { workerId: other.id, hpkePublicKey: otherKey, pricePerToken: "1", tier: "dev" as const }] };
+    const added = {
+      ...quote,
+      candidates: [...quote.candidates, { workerId: other.id, hpkePublicKey: otherKey, pricePerToken: "1", tier: "dev" as const }],
+    };
     const later = { ...quote, expiresAt: quote.expiresAt + 3_600_000 };
-    const foreign = await prepareJob({ ...w.deps, config: { ...w.deps.config, quoteKey: "ab".repeat(32) } }, r.id, { model: MODEL, maxTokens: 32, maxPromptTokens: 200, tiers: ["dev"], candidates: 1 });
+    const foreign = await prepareJob({ ...w.deps, config: { ...w.deps.config, quoteKey: "ab".repeat(32) } }, r.id, {
+      model: MODEL,
+      maxTokens: 32,
+      maxPromptTokens: 200,
+      tiers: ["dev"],
+      candidates: 1,
+    });
     // Act
     const outcomes = [];
-    for (const [i, q] of [cheaper, added, later, foreign.quote].entries()) outcomes.push(await submitJob(w.deps, r.id, envelope, `forged-key-${i}`, q).catch((e) => e));
+    for (const [i, q] of [cheaper, added, later, foreign.quote].entries())
+      outcomes.push(await submitJob(w.deps, r.id, envelope, `forged-key-${i}`, q).catch((e) => e));
     // Assess
     for (const o of outcomes) expect(o).toMatchObject({ status: 403, code: "bad_quote" });
     expect(await w.balance(r.id)).toEqual({ available: FUNDS, held: 0n });
@@ -214,14 +256,40 @@ describe("submitJob", () => {
     const { header, quote, prepared } = await w.sealedJob(r, { candidates: 2, maxTokens: 100, maxPromptTokens: 100 });
     const cheap = prepared.candidates.reduce((a, b) => (BigInt(a.pricePerToken) < BigInt(b.pricePerToken) ? a : b));
     const cost = (cands: typeof prepared.candidates, prompt: number, completion: number) =>
-      maxJobCost(w.deps.config.pricing, cands.map((c) => BigInt(c.pricePerToken)), prompt, completion);
+      maxJobCost(
+        w.deps.config.pricing,
+        cands.map((c) => BigInt(c.pricePerToken)),
+        prompt,
+        completion,
+      );
     const small = { ...header, jobId: newJobId(w.clock.now()), maxTokens: 10, maxPromptTokens: 10 };
     // Act
-    const tooLittle = await submitJob(w.deps, r.id, seal({ ...small, maxCost: (cost(prepared.candidates, 10, 10) - 1n).toString() }, prepared.candidates), "hold-key-1", quote).catch((e) => e);
-    const tooMuch = await submitJob(w.deps, r.id, seal({ ...small, maxCost: (BigInt(quote.maxCost) + 1n).toString() }, prepared.candidates), "hold-key-2", quote).catch((e) => e);
-    const onlyCheap = await submitJob(w.deps, r.id, seal({ ...small, maxCost: cost([cheap], 10, 10).toString() }, [cheap]), "hold-key-3", quote);
+    const tooLittle = await submitJob(
+      w.deps,
+      r.id,
+      seal({ ...small, maxCost: (cost(prepared.candidates, 10, 10) - 1n).toString() }, prepared.candidates),
+      "hold-key-1",
+      quote,
+    ).catch((e) => e);
+    const tooMuch = await submitJob(
+      w.deps,
+      r.id,
+      seal({ ...small, maxCost: (BigInt(quote.maxCost) + 1n).toString() }, prepared.candidates),
+      "hold-key-2",
+      quote,
+    ).catch((e) => e);
+    const onlyCheap = await submitJob(
+      w.deps,
+      r.id,
+      seal({ ...small, maxCost: cost([cheap], 10, 10).toString() }, [cheap]),
+      "hold-key-3",
+      quote,
+    );
     // Assess
-    expect(tooLittle).toMatchObject({ status: 400, details: { fields: ["maxCost"], neededMaxCost: cost(prepared.candidates, 10, 10).toString() } });
+    expect(tooLittle).toMatchObject({
+      status: 400,
+      details: { fields: ["maxCost"], neededMaxCost: cost(prepared.candidates, 10, 10).toString() },
+    });
     expect(tooMuch).toMatchObject({ status: 400, details: { fields: ["maxCost"] } });
     expect(onlyCheap.status).toBe("assigned");
     expect((await w.balance(r.id)).held).toBe(cost([cheap], 10, 10));

@@ -22,7 +22,8 @@ export async function prepareJob(deps: CoreDeps, requester: string, req: Prepare
   if (why === "unknown_model") throw new UnknownModelError(req.model);
   if (offers.length === 0) throw new CocoonError(409, "no_workers", `no worker can take this job now: ${why}; see GET /v1/models`);
   const candidates = await candidatesFor(deps, offers);
-  if (candidates.length === 0) throw new CocoonError(409, "no_workers", "no worker can take this job now: its registration is gone; see GET /v1/models");
+  if (candidates.length === 0)
+    throw new CocoonError(409, "no_workers", "no worker can take this job now: its registration is gone; see GET /v1/models");
   const prices = candidates.map((c) => BigInt(c.pricePerToken));
   // The worst case at the dearest candidate: failover to any other never needs more money.
   const maxCost = maxJobCost(deps.config.pricing, prices, req.maxPromptTokens, req.maxTokens);

@@ -63,4 +63,5 @@ export function verifyQuote(deps: Pick<CoreDeps, "config" | "clock">, requester:
 }
 
 /** The candidates of a prepare answer as the quote carries them (no attestation documents: the SDK has those). */
-export const quoteCandidates = (cs: PrepareResponse["candidates"]) => cs.map((c) => ({ workerId: c.workerId, hpkePublicKey: c.hpkePublicKey, pricePerToken: c.pricePerToken, tier: c.tier }));
+export const quoteCandidates = (cs: PrepareResponse["candidates"]) =>
+  cs.map((c) => ({ workerId: c.workerId, hpkePublicKey: c.hpkePublicKey, pricePerToken: c.pricePerToken, tier: c.tier }));

@@ -20,14 +20,24 @@ export function toView(job: JobItem, answer?: ReplyItem, failure?: FailureItem):
     ...(job.cost !== undefined ? { cost: job.cost } : {}),
     ...(job.outcome !== undefined ? { outcome: job.outcome } : {}),
     ...(answer ? { reply: answer.reply, receipt: answer.receipt } : {}),
-    ...(failure ? { failure: { attempt: job.attempt, workerId: failure.workerId, code: failure.code, ...(failure.reply ? { reply: failure.reply } : {}) } } : {}),
+    ...(failure
+      ? {
+          failure: {
+            attempt: job.attempt,
+            workerId: failure.workerId,
+            code: failure.code,
+            ...(failure.reply ? { reply: failure.reply } : {}),
+          },
+        }
+      : {}),
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
   };
 }
 
 /** What a settlement hands the job's waiters (core/jobs/results.ts): the finished view itself. */
-const isFinishedView = (x: unknown): x is JobView => typeof x === "object" && x !== null && (x as JobView).status === "completed" && (x as JobView).reply !== undefined;
+const isFinishedView = (x: unknown): x is JobView =>
+  typeof x === "object" && x !== null && (x as JobView).status === "completed" && (x as JobView).reply !== undefined;
 
 /**
  * Without pushed wakeups (AWS, until the relay carries the answer), the store is re-read after
@@ -50,8 +60,10 @@ export async function getJob(deps: CoreDeps, requester: string, jobId: string, w
     const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
     if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
     if (job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
-    if (job.status === "completed") return toView(job, await deps.store.get<ReplyItem>("jobs", replyKey(jobId, job.attempt, job.resultDigest)));
-    if (job.status === "refunded" && job.outcome === "failed") return toView(job, undefined, await deps.store.get<FailureItem>("jobs", failureKey(jobId, job.attempt)));
+    if (job.status === "completed")
+      return toView(job, await deps.store.get<ReplyItem>("jobs", replyKey(jobId, job.attempt, job.resultDigest)));
+    if (job.status === "refunded" && job.outcome === "failed")
+      return toView(job, undefined, await deps.store.get<FailureItem>("jobs", failureKey(jobId, job.attempt)));
     if (TERMINAL.includes(job.status) || deadline <= deps.clock.now()) return toView(job);
     const recheckAt = deps.clock.now() + gap;
     gap = Math.min(gap * 2, MAX_RECHECK_MS);
@@ -67,6 +79,9 @@ export async function getJob(deps: CoreDeps, requester: string, jobId: string, w
 
 /** GET /v1/account: available and held, and what is reserved for signed withdrawals not yet landed. */
 export async function getAccount(deps: CoreDeps, account: string) {
-  const [b, reserved] = await Promise.all([getBalance(deps.store, requesterAccount(account)), getBalance(deps.store, pendingWithdrawalAccount(account))]);
+  const [b, reserved] = await Promise.all([
+    getBalance(deps.store, requesterAccount(account)),
+    getBalance(deps.store, pendingWithdrawalAccount(account)),
+  ]);
   return { account, available: b.available.toString(), held: b.held.toString(), reserved: reserved.available.toString() };
 }

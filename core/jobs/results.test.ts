@@ -44,21 +44,39 @@ describe("a completed result is settled: cost from the receipt's usage, capped a
     expect(out).toEqual({ status: "completed", cost: cost.toString(), duplicate: false });
     expect(await w.earned(a.id)).toBe(cost);
     expect(await w.balance(r.id)).toEqual({ available: FUNDS - cost, held: 0n });
-    expect(await getJob(w.deps, r.id, header.jobId)).toMatchObject({ status: "completed", cost: cost.toString(), reply: result.reply, receipt: result.receipt });
-    expect(await w.store.get("accounts", { pk: `wrk:${a.id}`, sk: "balance" })).toMatchObject({ jobs: 1, promptTokens: 11, completionTokens: 13 });
+    expect(await getJob(w.deps, r.id, header.jobId)).toMatchObject({
+      status: "completed",
+      cost: cost.toString(),
+      reply: result.reply,
+      receipt: result.receipt,
+    });
+    expect(await w.store.get("accounts", { pk: `wrk:${a.id}`, sk: "balance" })).toMatchObject({
+      jobs: 1,
+      promptTokens: 11,
+      completionTokens: 13,
+    });
   });
 });
 
 describe("receipt fields must match the job and the worker's registration (400, naming the field)", () => {
   /** Each case: a receipt wrong in one field only, signed by the posting worker. */
-  const cases: Array<{ field: string; body: (ctx: { other: TestWorker; header: { maxTokens: number; maxPromptTokens: number } }) => Partial<ReceiptBody> }> = [
+  const cases: Array<{
+    field: string;
+    body: (ctx: { other: TestWorker; header: { maxTokens: number; maxPromptTokens: number } }) => Partial<ReceiptBody>;
+  }> = [
     { field: "jobId", body: () => ({ jobId: "job_00000000000000000000000000" }) },
     { field: "workerId", body: ({ other }) => ({ workerId: other.id }) },
     { field: "model", body: () => ({ model: "test/another-model" }) },
     { field: "requestHash", body: () => ({ requestHash: "0".repeat(64) }) },
     { field: "replyHash", body: () => ({ replyHash: "1".repeat(64) }) },
-    { field: "usage.completionTokens exceeds maxTokens", body: ({ header }) => ({ usage: { promptTokens: 1, completionTokens: header.maxTokens + 1 } }) },
-    { field: "usage.promptTokens exceeds maxPromptTokens", body: ({ header }) => ({ usage: { promptTokens: header.maxPromptTokens + 1, completionTokens: 1 } }) },
+    {
+      field: "usage.completionTokens exceeds maxTokens",
+      body: ({ header }) => ({ usage: { promptTokens: 1, completionTokens: header.maxTokens + 1 } }),
+    },
+    {
+      field: "usage.promptTokens exceeds maxPromptTokens",
+      body: ({ header }) => ({ usage: { promptTokens: header.maxPromptTokens + 1, completionTokens: 1 } }),
+    },
     { field: "measurement", body: () => ({ measurement: "a".repeat(96) }) },
   ];
 
@@ -97,7 +115,10 @@ describe("the receipt's signature must verify with the poster's key (403 bad_rec
     const { envelope, workers } = await submitted(w);
     const a = workers[0]!;
     const signed = w.completed(a, envelope, { usage: { promptTokens: 100, completionTokens: 30 } });
-    const tampered = { ...signed, receipt: { ...signed.receipt, body: { ...signed.receipt.body, usage: { promptTokens: 1, completionTokens: 1 } } } };
+    const tampered = {
+      ...signed,
+      receipt: { ...signed.receipt, body: { ...signed.receipt.body, usage: { promptTokens: 1, completionTokens: 1 } } },
+    };
     const err = await postResult(w.deps, a.id, tampered).catch((e) => e);
     expect(err).toMatchObject({ status: 403, code: "bad_receipt_signature" });
   });

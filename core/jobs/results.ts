@@ -18,7 +18,18 @@ import { requireWorker, type WorkerItem } from "../workers";
 import { advance } from "./dispatch";
 import { toView } from "./read";
 import { settle } from "./settle";
-import { failureKey, jobKey, jobTopic, replyKey, resultDigest, RETAIN_SECONDS, stillAt, type FailureItem, type JobItem, type ReplyItem } from "./items";
+import {
+  failureKey,
+  jobKey,
+  jobTopic,
+  replyKey,
+  resultDigest,
+  RETAIN_SECONDS,
+  stillAt,
+  type FailureItem,
+  type JobItem,
+  type ReplyItem,
+} from "./items";
 
 type CompletedResult = Extract<ResultRequest, { kind: "completed" }>;
 type FailedResult = Extract<ResultRequest, { kind: "failed" }>;
@@ -28,7 +39,12 @@ type FailedResult = Extract<ResultRequest, { kind: "failed" }>;
  * what the coordinator recorded (the job, the worker's registration) or a usage over the
  * header's maxima. Empty when it matches. The signature is checked separately.
  */
-export function receiptProblems(job: JobItem, worker: Pick<WorkerItem, "workerId" | "measurement">, reply: ReplyEnvelope, receipt: Receipt): string[] {
+export function receiptProblems(
+  job: JobItem,
+  worker: Pick<WorkerItem, "workerId" | "measurement">,
+  reply: ReplyEnvelope,
+  receipt: Receipt,
+): string[] {
   const body = receipt.body;
   const h = job.header;
   const problems: string[] = [];
@@ -43,22 +59,31 @@ export function receiptProblems(job: JobItem, worker: Pick<WorkerItem, "workerId
   return problems;
 }
 
-export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequest): Promise<{ status: JobStatus; cost?: string; duplicate: boolean }> {
+export async function postResult(
+  deps: CoreDeps,
+  workerId: string,
+  r: ResultRequest,
+): Promise<{ status: JobStatus; cost?: string; duplicate: boolean }> {
   const worker = await requireWorker(deps, workerId);
   const job = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
   if (!job) throw new NotFoundError("unknown_job", `no job ${r.jobId}`);
-  if (job.candidates[r.attempt]?.workerId !== workerId) throw new ForbiddenError("not_your_job", "this job was not dispatched to you at that attempt");
+  if (job.candidates[r.attempt]?.workerId !== workerId)
+    throw new ForbiddenError("not_your_job", "this job was not dispatched to you at that attempt");
 
   if (job.status === "completed" && r.kind === "completed" && job.attempt === r.attempt) return repeatedResult(deps, job, r);
   if (job.status !== "assigned" || job.attempt !== r.attempt) {
-    throw new ConflictError("stale_attempt", `job ${r.jobId} is no longer assigned to you (status ${job.status}, attempt ${job.attempt}); the result is discarded`);
+    throw new ConflictError(
+      "stale_attempt",
+      `job ${r.jobId} is no longer assigned to you (status ${job.status}, attempt ${job.attempt}); the result is discarded`,
+    );
   }
   if (r.kind === "failed") return recordFailure(deps, job, workerId, r);
 
   const body = r.receipt.body;
   const problems = receiptProblems(job, { workerId, measurement: worker.measurement }, r.reply, r.receipt);
   if (problems.length) throw new ValidationError(`receipt does not match the job: ${problems.join(", ")}`, { fields: problems });
-  if (!verifyReceipt(r.receipt, b64u.decode(workerId))) throw new ForbiddenError("bad_receipt_signature", "receipt signature does not verify with your registered key");
+  if (!verifyReceipt(r.receipt, b64u.decode(workerId)))
+    throw new ForbiddenError("bad_receipt_signature", "receipt signature does not verify with your registered key");
 
   const price = BigInt(job.candidates[r.attempt]!.pricePerToken);
   const held = BigInt(job.maxCost);
@@ -102,7 +127,10 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
   if (settled) return lostSettlement(deps, r, digest, settled);
   // Wake the job's waiters with the answer itself: they return it without reading the store.
   const finished: JobItem = { ...job, status: "completed", cost: cost.toString(), resultDigest: digest, updatedAt: now };
-  deps.notifier.notify(jobTopic(job.jobId), toView(finished, { ...replyKey(job.jobId, r.attempt, digest), reply: r.reply, receipt: r.receipt }));
+  deps.notifier.notify(
+    jobTopic(job.jobId),
+    toView(finished, { ...replyKey(job.jobId, r.attempt, digest), reply: r.reply, receipt: r.receipt }),
+  );
   deps.log.info("job completed", { jobId: job.jobId, workerId, cost: cost.toString(), ...body.usage });
   return { status: "completed", cost: cost.toString(), duplicate: false };
 }
@@ -130,11 +158,17 @@ async function lostSettlement(deps: CoreDeps, r: CompletedResult, digest: string
   if (why instanceof OverdraftError && now?.status === "assigned" && now.attempt === r.attempt) throw why; // books are wrong: a 500 with an alert, not a 409
   await deps.store.transact([{ op: "delete", table: "jobs", key: replyKey(r.jobId, r.attempt, digest) }]).catch(() => {});
   if (now?.status === "completed" && now.attempt === r.attempt) throw resultDiffers(r.jobId);
-  throw new ConflictError("stale_attempt", `job ${r.jobId} changed while the result was recorded (status ${now?.status}); the result is discarded`);
+  throw new ConflictError(
+    "stale_attempt",
+    `job ${r.jobId} changed while the result was recorded (status ${now?.status}); the result is discarded`,
+  );
 }
 
 const resultDiffers = (jobId: string) =>
-  new ConflictError("result_differs", `job ${jobId} was completed with another reply or receipt; the accepted result stands and nothing was changed`);
+  new ConflictError(
+    "result_differs",
+    `job ${jobId} was completed with another reply or receipt; the accepted result stands and nothing was changed`,
+  );
 
 /**
  * A completed result posted again for a completed job: accepted as a duplicate only when
@@ -161,10 +195,19 @@ async function repeatedResult(deps: CoreDeps, job: JobItem, r: CompletedResult) 
  */
 async function recordFailure(deps: CoreDeps, job: JobItem, workerId: string, r: FailedResult) {
   deps.log.warn("worker reported failure", { jobId: job.jobId, workerId, attempt: r.attempt, code: r.code });
-  const item: FailureItem = { ...failureKey(job.jobId, r.attempt), workerId, code: r.code, ...(r.reply ? { reply: r.reply } : {}), ttl: Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS };
+  const item: FailureItem = {
+    ...failureKey(job.jobId, r.attempt),
+    workerId,
+    code: r.code,
+    ...(r.reply ? { reply: r.reply } : {}),
+    ttl: Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS,
+  };
   const moved = await advance(deps, job, r.attempt, "failed", [{ op: "put", table: "jobs", item, when: { kind: "notExists" } }]);
   if (!moved) {
-    throw new ConflictError("stale_attempt", `job ${job.jobId} changed while the failure was recorded (it was completed or moved on); nothing was changed`);
+    throw new ConflictError(
+      "stale_attempt",
+      `job ${job.jobId} changed while the failure was recorded (it was completed or moved on); nothing was changed`,
+    );
   }
   const after = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
   return { status: after!.status, duplicate: false };

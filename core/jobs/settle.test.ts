@@ -30,7 +30,14 @@ async function jobsFor(w: JobWorld, worker: TestWorker, n: number, r?: Awaited<R
 }
 
 /** Submit the job sealed to `worker` only (prepare may quote several). */
-async function submitOnlyTo(w: JobWorld, requester: string, envelope: RequestEnvelope, quote: Parameters<typeof submitJob>[4], worker: TestWorker, i: number) {
+async function submitOnlyTo(
+  w: JobWorld,
+  requester: string,
+  envelope: RequestEnvelope,
+  quote: Parameters<typeof submitJob>[4],
+  worker: TestWorker,
+  i: number,
+) {
   const { seal } = await import("./testing");
   const hpke = (await w.store.get("workers", { pk: worker.id, sk: "worker" }))!.hpkePublicKey as string;
   const sealed = seal(envelope.header, [{ workerId: worker.id, hpkePublicKey: hpke }]);
@@ -56,12 +63,17 @@ function ledgerAgrees(w: JobWorld) {
   }
   for (const a of w.store.scan("accounts")) {
     const s = sums.get(String(a.pk)) ?? { available: 0n, held: 0n };
-    expect({ account: a.pk, available: BigInt(a.available as bigint), held: BigInt((a.held as bigint | undefined) ?? 0n) }).toEqual({ account: a.pk, ...s });
+    expect({ account: a.pk, available: BigInt(a.available as bigint), held: BigInt((a.held as bigint | undefined) ?? 0n) }).toEqual({
+      account: a.pk,
+      ...s,
+    });
   }
 }
 
-const isSettleBatch = (ops: WriteOp[]) => ops.filter((o) => o.op === "put" && o.table === "ledger" && String(o.item.pk).startsWith("settle:")).length > 1;
-const wrkUpdates = (w: JobWorld, workerId: string) => w.transacts.filter((ops) => ops.some((o) => o.op === "update" && o.key.pk === workerAccount(workerId))).length;
+const isSettleBatch = (ops: WriteOp[]) =>
+  ops.filter((o) => o.op === "put" && o.table === "ledger" && String(o.item.pk).startsWith("settle:")).length > 1;
+const wrkUpdates = (w: JobWorld, workerId: string) =>
+  w.transacts.filter((ops) => ops.some((o) => o.op === "update" && o.key.pk === workerAccount(workerId))).length;
 
 class Crash extends Error {}
 
@@ -144,9 +156,16 @@ describe("batched settlement", () => {
       const owedB = (await Promise.all(forB.results.map((x) => costOf(w, x.result)))).reduce((s, c) => s + c, 0n);
       const dying = { ...w.deps, store: dyingStore(w.store, when) };
       // Act: all twelve results at once; the process dies at the first batch
-      const first = await Promise.all([...forA.results.map((x) => postResult(dying, a.id, x.result)), ...forB.results.map((x) => postResult(dying, b.id, x.result))].map((p) => p.catch((e) => e)));
+      const first = await Promise.all(
+        [...forA.results.map((x) => postResult(dying, a.id, x.result)), ...forB.results.map((x) => postResult(dying, b.id, x.result))].map(
+          (p) => p.catch((e) => e),
+        ),
+      );
       // the restart: the same store, a fresh process; the agents post every result again
-      const again = await Promise.all([...forA.results.map((x) => postResult(w.deps, a.id, x.result)), ...forB.results.map((x) => postResult(w.deps, b.id, x.result))]);
+      const again = await Promise.all([
+        ...forA.results.map((x) => postResult(w.deps, a.id, x.result)),
+        ...forB.results.map((x) => postResult(w.deps, b.id, x.result)),
+      ]);
       // Assess
       expect(first.some((x) => x instanceof Crash)).toBe(true);
       expect(again.every((x) => x.status === "completed")).toBe(true);

@@ -85,7 +85,13 @@ async function commit(store: Store, batch: Pending[]): Promise<void> {
   if (batch.length > 1) {
     try {
       const ss = batch.map((p) => p.s);
-      await store.transact([...movementsOps(ss.map((s) => s.movement), countersOf(ss)), ...ss.flatMap((s) => s.extra)]);
+      await store.transact([
+        ...movementsOps(
+          ss.map((s) => s.movement),
+          countersOf(ss),
+        ),
+        ...ss.flatMap((s) => s.extra),
+      ]);
       for (const p of batch) p.resolve("applied");
       return;
     } catch {

@@ -45,7 +45,8 @@ export async function submitJob(
     if (prior) return replayIdempotent(deps, prior, bodyHash);
   }
 
-  if (h.requester !== requester) throw new ForbiddenError("requester_mismatch", "envelope.header.requester must be the key that signs this request");
+  if (h.requester !== requester)
+    throw new ForbiddenError("requester_mismatch", "envelope.header.requester must be the key that signs this request");
   if (canonical.length > MAX_ENVELOPE_BYTES) {
     throw new CocoonError(413, "envelope_too_large", `the envelope exceeds ${MAX_ENVELOPE_BYTES} bytes; shorten the prompt`);
   }
@@ -62,7 +63,11 @@ export async function submitJob(
     const c = quoted.get(k.workerId);
     return c ? [{ workerId: c.workerId, pricePerToken: c.pricePerToken, tier: c.tier }] : [];
   });
-  if (candidates.length === 0 || candidates.length !== envelope.keys.length || new Set(candidates.map((c) => c.workerId)).size !== candidates.length) {
+  if (
+    candidates.length === 0 ||
+    candidates.length !== envelope.keys.length ||
+    new Set(candidates.map((c) => c.workerId)).size !== candidates.length
+  ) {
     throw new ValidationError("envelope.keys must wrap the data key for distinct candidates of the quote only", {
       candidates: q.candidates.map((c) => c.workerId),
     });
@@ -89,13 +94,16 @@ export async function submitJob(
   };
   // The sealed request goes in its own item, outside the transaction (cheaper on DynamoDB),
   // written while the transaction runs (one commit locally). The job item pins its hash.
-  const envelopeItem: EnvelopeItem = { ...envelopeKey(h.jobId), envelope, requestHash: reqHash, ttl: Math.ceil(now / 1000) + RETAIN_SECONDS };
-  const envelopeWrite = deps.store
-    .transact([{ op: "put", table: "jobs", item: envelopeItem, when: { kind: "notExists" } }])
-    .then(
-      () => "written" as const,
-      (e) => (e instanceof ConditionFailedError ? ("exists" as const) : Promise.reject(e)),
-    );
+  const envelopeItem: EnvelopeItem = {
+    ...envelopeKey(h.jobId),
+    envelope,
+    requestHash: reqHash,
+    ttl: Math.ceil(now / 1000) + RETAIN_SECONDS,
+  };
+  const envelopeWrite = deps.store.transact([{ op: "put", table: "jobs", item: envelopeItem, when: { kind: "notExists" } }]).then(
+    () => "written" as const,
+    (e) => (e instanceof ConditionFailedError ? ("exists" as const) : Promise.reject(e)),
+  );
   envelopeWrite.catch(() => {}); // awaited below; never an unhandled rejection if we leave early
   // The lease check goes out before the job exists: if we crash after the commit, it
   // still fires and moves the job on; if the commit fails, it finds nothing and drops.
@@ -103,7 +111,16 @@ export async function submitJob(
   try {
     const r = await applyMovement(deps.store, holdMovement(h.jobId, requester, maxCost, now), [
       { op: "put", table: "jobs", item: job, when: { kind: "notExists" } },
-      ...(keyedByJob ? [] : [{ op: "put" as const, table: "idempotency" as const, item: { ...idemKey, jobId: h.jobId, bodyHash, ttl: Math.ceil(now / 1000) + 86_400 }, when: { kind: "notExists" as const } }]),
+      ...(keyedByJob
+        ? []
+        : [
+            {
+              op: "put" as const,
+              table: "idempotency" as const,
+              item: { ...idemKey, jobId: h.jobId, bodyHash, ttl: Math.ceil(now / 1000) + 86_400 },
+              when: { kind: "notExists" as const },
+            },
+          ]),
     ]);
     // The hold is already there: a concurrent retry with this key won the race, or an
     // earlier attempt of this very request committed without us hearing back (an ambiguous
@@ -137,7 +154,10 @@ async function answerDuplicate(deps: CoreDeps, jobId: string, by: Key | string, 
   }
   const prior = await deps.store.get("idempotency", by);
   if (prior) return replayIdempotent(deps, prior, bodyHash); // the body hash pins the job id too
-  throw new ConflictError("job_exists", `job ${jobId} was already submitted with another Idempotency-Key; retry with the key you first used`);
+  throw new ConflictError(
+    "job_exists",
+    `job ${jobId} was already submitted with another Idempotency-Key; retry with the key you first used`,
+  );
 }
 
 /**
@@ -147,17 +167,28 @@ async function answerDuplicate(deps: CoreDeps, jobId: string, by: Key | string, 
  */
 function replayFromJob(job: JobItem, requester: string, bodyHash: string) {
   if (job.requester !== requester || job.keyedByJob !== true) {
-    throw new ConflictError("job_exists", `job ${job.jobId} was already submitted with another Idempotency-Key (or by another account); pick a new job id`);
+    throw new ConflictError(
+      "job_exists",
+      `job ${job.jobId} was already submitted with another Idempotency-Key (or by another account); pick a new job id`,
+    );
   }
   if (job.requestHash !== bodyHash) {
-    throw new CocoonError(422, "idempotency_key_reused", "this Idempotency-Key was used for a different request body: use a new key for a new job");
+    throw new CocoonError(
+      422,
+      "idempotency_key_reused",
+      "this Idempotency-Key was used for a different request body: use a new key for a new job",
+    );
   }
   return { jobId: job.jobId, status: job.status, replayed: true };
 }
 
 async function replayIdempotent(deps: CoreDeps, prior: Item, bodyHash: string) {
   if (prior.bodyHash !== bodyHash) {
-    throw new CocoonError(422, "idempotency_key_reused", "this Idempotency-Key was used for a different request body: use a new key for a new job");
+    throw new CocoonError(
+      422,
+      "idempotency_key_reused",
+      "this Idempotency-Key was used for a different request body: use a new key for a new job",
+    );
   }
   const job = await deps.store.get<JobItem>("jobs", jobKey(String(prior.jobId)));
   return { jobId: String(prior.jobId), status: job?.status ?? "submitted", replayed: true };
@@ -173,10 +204,18 @@ function assertHeaderWithinQuote(deps: CoreDeps, h: EnvelopeHeader, q: QuoteBody
   if (h.model !== q.model) diffs.push("model");
   if (h.maxTokens > q.maxTokens) diffs.push("maxTokens");
   if (h.maxPromptTokens > q.maxPromptTokens) diffs.push("maxPromptTokens");
-  const needed = maxJobCost(deps.config.pricing, candidates.map((c) => BigInt(c.pricePerToken)), h.maxPromptTokens, h.maxTokens);
+  const needed = maxJobCost(
+    deps.config.pricing,
+    candidates.map((c) => BigInt(c.pricePerToken)),
+    h.maxPromptTokens,
+    h.maxTokens,
+  );
   const held = BigInt(h.maxCost);
   if (held < needed || held > BigInt(q.maxCost)) diffs.push("maxCost");
   if (diffs.length) {
-    throw new ValidationError(`envelope.header must stay within the quote; differs in: ${diffs.join(", ")}`, { fields: diffs, ...(diffs.includes("maxCost") ? { neededMaxCost: needed.toString() } : {}) });
+    throw new ValidationError(`envelope.header must stay within the quote; differs in: ${diffs.join(", ")}`, {
+      fields: diffs,
+      ...(diffs.includes("maxCost") ? { neededMaxCost: needed.toString() } : {}),
+    });
   }
 }

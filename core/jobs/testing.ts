@@ -77,7 +77,12 @@ export function makeJobWorld() {
     const signing = generateSigningKey();
     const kem = generateKemKey();
     const { nonce } = await issueRegistrationNonce(deps, signing.id);
-    const attestation = createDevAttestation({ hpkePublicKey: kem.publicKey, signingPublicKey: signing.publicKey, nonce: b64u.decode(nonce), now: clock.now() });
+    const attestation = createDevAttestation({
+      hpkePublicKey: kem.publicKey,
+      signingPublicKey: signing.publicKey,
+      nonce: b64u.decode(nonce),
+      now: clock.now(),
+    });
     await registerWorker(deps, signing.id, { attestation, models: [{ model: MODEL, priceBps }], capacity: 4 });
     const item = await store.get<WorkerItem>("workers", { pk: signing.id, sk: "worker" });
     return { id: signing.id, signing, kem, measurement: item!.measurement };
@@ -92,9 +97,27 @@ export function makeJobWorld() {
 
   /** Prepare a job for `who` with `candidates` workers and seal its envelope to every quoted candidate. */
   async function sealedJob(who: SigningKeyPair, o: { candidates?: number; maxTokens?: number; maxPromptTokens?: number } = {}) {
-    const p = await prepareJob(deps, who.id, { model: MODEL, maxTokens: o.maxTokens ?? 32, maxPromptTokens: o.maxPromptTokens ?? 200, tiers: ["dev"], candidates: o.candidates ?? 1 });
-    const header: EnvelopeHeader = { v: 1, jobId: p.jobId, requester: who.id, model: p.model, maxTokens: p.maxTokens, maxPromptTokens: p.maxPromptTokens, maxCost: p.maxCost, replyKey: b64u.encode(generateKemKey().publicKey) };
-    const envelope = seal(header, p.candidates.map((c) => ({ workerId: c.workerId, hpkePublicKey: c.hpkePublicKey })));
+    const p = await prepareJob(deps, who.id, {
+      model: MODEL,
+      maxTokens: o.maxTokens ?? 32,
+      maxPromptTokens: o.maxPromptTokens ?? 200,
+      tiers: ["dev"],
+      candidates: o.candidates ?? 1,
+    });
+    const header: EnvelopeHeader = {
+      v: 1,
+      jobId: p.jobId,
+      requester: who.id,
+      model: p.model,
+      maxTokens: p.maxTokens,
+      maxPromptTokens: p.maxPromptTokens,
+      maxCost: p.maxCost,
+      replyKey: b64u.encode(generateKemKey().publicKey),
+    };
+    const envelope = seal(
+      header,
+      p.candidates.map((c) => ({ workerId: c.workerId, hpkePublicKey: c.hpkePublicKey })),
+    );
     return { prepared: p, header, envelope, quote: p.quote };
   }
 
@@ -102,11 +125,21 @@ export function makeJobWorld() {
   function completed(
     w: TestWorker,
     envelope: RequestEnvelope,
-    o: { attempt?: number; text?: string; usage?: { promptTokens: number; completionTokens: number }; body?: Partial<ReceiptBody>; signer?: SigningKeyPair } = {},
+    o: {
+      attempt?: number;
+      text?: string;
+      usage?: { promptTokens: number; completionTokens: number };
+      body?: Partial<ReceiptBody>;
+      signer?: SigningKeyPair;
+    } = {},
   ): Extract<ResultRequest, { kind: "completed" }> {
     const h = envelope.header;
     const usage = o.usage ?? { promptTokens: 5, completionTokens: 7 };
-    const reply = sealReply(h, w.id, new TextEncoder().encode(JSON.stringify({ text: o.text ?? "an answer", usage, engine: "test", finishReason: "stop" })));
+    const reply = sealReply(
+      h,
+      w.id,
+      new TextEncoder().encode(JSON.stringify({ text: o.text ?? "an answer", usage, engine: "test", finishReason: "stop" })),
+    );
     const body: ReceiptBody = {
       v: 1,
       jobId: h.jobId,

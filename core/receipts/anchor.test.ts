@@ -39,7 +39,10 @@ function receiptLog(from: number, n: number): ReceiptLogEntry[] {
 function movementLog(from: number, n: number): MovementLogEntry[] {
   return Array.from({ length: n }, (_, i) => {
     const k = from + i;
-    const m: Movement = k % 2 === 1 ? holdMovement(`job_${k}`, "req:a", 100n + BigInt(k), 1_764_000_000_000 + k) : settleMovement(`job_${k}`, "req:a", "wrk:b", 100n, 60n, 1_764_000_000_000 + k);
+    const m: Movement =
+      k % 2 === 1
+        ? holdMovement(`job_${k}`, "req:a", 100n + BigInt(k), 1_764_000_000_000 + k)
+        : settleMovement(`job_${k}`, "req:a", "wrk:b", 100n, 60n, 1_764_000_000_000 + k);
     return { seq: k, movement: m };
   });
 }
@@ -58,8 +61,14 @@ describe("ledger hash chain", () => {
   it("hash_n = SHA-256(hash_{n-1} || canonical(movement_n)), from 32 zero bytes", () => {
     // Prepare
     const [e1, e2] = movementLog(1, 2);
-    const h1 = createHash("sha256").update(Buffer.alloc(32)).update(JSON.stringify(canonicalMovement(e1!.movement))).digest();
-    const h2 = createHash("sha256").update(h1).update(JSON.stringify(canonicalMovement(e2!.movement))).digest();
+    const h1 = createHash("sha256")
+      .update(Buffer.alloc(32))
+      .update(JSON.stringify(canonicalMovement(e1!.movement)))
+      .digest();
+    const h2 = createHash("sha256")
+      .update(h1)
+      .update(JSON.stringify(canonicalMovement(e2!.movement)))
+      .digest();
     // Act
     const out = chainLedger({ seqno: 0, hash: "00".repeat(32) }, [e1!, e2!]);
     // Assess
@@ -74,7 +83,9 @@ describe("ledger hash chain", () => {
 
   it("refuses a log with a gap", () => {
     const log = movementLog(1, 4);
-    expect(() => chainLedger({ seqno: 0, hash: "00".repeat(32) }, [log[0]!, log[2]!])).toThrow(expect.objectContaining({ code: "movement_gap" }));
+    expect(() => chainLedger({ seqno: 0, hash: "00".repeat(32) }, [log[0]!, log[2]!])).toThrow(
+      expect.objectContaining({ code: "movement_gap" }),
+    );
   });
 });
 
@@ -98,7 +109,9 @@ describe("anchor batches", () => {
   it("refuse receipts that do not continue the previous anchor", () => {
     const { batches } = threeAnchors();
     expect(() => buildAnchorBatch(batches[0]!.head, receiptLog(7, 2), [])).toThrow(expect.objectContaining({ code: "receipt_gap" }));
-    expect(() => buildAnchorBatch(GENESIS_HEAD, [...receiptLog(1, 2), ...receiptLog(4, 1)], [])).toThrow(expect.objectContaining({ code: "receipt_gap" }));
+    expect(() => buildAnchorBatch(GENESIS_HEAD, [...receiptLog(1, 2), ...receiptLog(4, 1)], [])).toThrow(
+      expect.objectContaining({ code: "receipt_gap" }),
+    );
   });
 
   it("history is SHA-256 over the 120-byte packing of the previous history and the anchor's fields", () => {
@@ -135,7 +148,11 @@ describe("receipt inclusion proofs against the anchor", () => {
   it("a receipt dropped from the batch: the coordinator cannot prove the rest against the anchored root", () => {
     // Prepare: the coordinator rebuilds batch 3 without receipt 9 and renumbers the rest (6..12).
     const kept = receipts.slice(5).filter((e) => e.seq !== 9);
-    const tampered = buildAnchorBatch(batches[1]!.head, kept.map((e, i) => ({ ...e, seq: 6 + i })), []);
+    const tampered = buildAnchorBatch(
+      batches[1]!.head,
+      kept.map((e, i) => ({ ...e, seq: 6 + i })),
+      [],
+    );
     // Act / Assess: none of the kept receipts proves against the anchor that is on chain.
     kept.forEach((e, i) => {
       expect(verifyReceiptProof(e.receipt, proveReceipt(tampered, 6 + i), b3.anchor), `kept receipt ${e.seq}`).toBe(false);
@@ -171,7 +188,11 @@ describe("replaying anchors", () => {
     ["gap in the receipt range", (a) => ({ ...a, firstSeq: a.firstSeq + 1 }), "range_gap"],
     ["overlapping receipt range", (a) => ({ ...a, firstSeq: a.firstSeq - 1 }), "range_gap"],
     ["ledger rewound", (_a, prev) => ({ ..._a, ledgerSeqno: prev.ledgerSeqno - 1 }), "ledger_rewound"],
-    ["ledger hash changed without movements", (a, prev) => ({ ...a, ledgerSeqno: prev.ledgerSeqno, ledgerHash: "11".repeat(32) }), "ledger_fork"],
+    [
+      "ledger hash changed without movements",
+      (a, prev) => ({ ...a, ledgerSeqno: prev.ledgerSeqno, ledgerHash: "11".repeat(32) }),
+      "ledger_fork",
+    ],
     ["malformed root", (a) => ({ ...a, root: "AB".repeat(32) }), "bad_anchor"],
     ["negative count", (a) => ({ ...a, count: -1 }), "bad_anchor"],
   ];
@@ -186,25 +207,45 @@ describe("replaying anchors", () => {
 describe("checking the ledger against the anchors (restored or edited database)", () => {
   it("the honest movement log matches every anchor", () => {
     const { batches, movements } = threeAnchors();
-    expect(checkLedgerAgainstAnchors(batches.map((b) => b.anchor), movements)).toEqual({ ok: true, checked: 3 });
+    expect(
+      checkLedgerAgainstAnchors(
+        batches.map((b) => b.anchor),
+        movements,
+      ),
+    ).toEqual({ ok: true, checked: 3 });
   });
 
   it("a log restored from an old backup (movements 5..7 lost) fails at the anchor that committed them", () => {
     const { batches, movements } = threeAnchors();
-    const r = checkLedgerAgainstAnchors(batches.map((b) => b.anchor), movements.slice(0, 4));
+    const r = checkLedgerAgainstAnchors(
+      batches.map((b) => b.anchor),
+      movements.slice(0, 4),
+    );
     expect(r).toMatchObject({ ok: false, anchorSeqno: 2, code: "ledger_rewound" });
   });
 
   it("a movement edited by hand fails at the first anchor covering it", () => {
     const { batches, movements } = threeAnchors();
-    const edited = movements.map((e) => (e.seq === 3 ? { ...e, movement: { ...e.movement, postings: e.movement.postings.map((p) => ({ ...p, delta: p.delta * 2n })) } } : e));
-    expect(checkLedgerAgainstAnchors(batches.map((b) => b.anchor), edited)).toMatchObject({ ok: false, anchorSeqno: 1, code: "ledger_fork" });
+    const edited = movements.map((e) =>
+      e.seq === 3 ? { ...e, movement: { ...e.movement, postings: e.movement.postings.map((p) => ({ ...p, delta: p.delta * 2n })) } } : e,
+    );
+    expect(
+      checkLedgerAgainstAnchors(
+        batches.map((b) => b.anchor),
+        edited,
+      ),
+    ).toMatchObject({ ok: false, anchorSeqno: 1, code: "ledger_fork" });
   });
 
   it("a removed movement (log renumbered) fails", () => {
     const { batches, movements } = threeAnchors();
     const removed = movements.filter((e) => e.seq !== 6).map((e, i) => ({ ...e, seq: i + 1 }));
-    expect(checkLedgerAgainstAnchors(batches.map((b) => b.anchor), removed)).toMatchObject({ ok: false, anchorSeqno: 2 });
+    expect(
+      checkLedgerAgainstAnchors(
+        batches.map((b) => b.anchor),
+        removed,
+      ),
+    ).toMatchObject({ ok: false, anchorSeqno: 2 });
   });
 });
 
@@ -241,5 +282,11 @@ describe("prepareAnchor over the log ports", () => {
 function canonicalMovement(m: Movement): unknown {
   // Keys in sorted order, deltas as decimal strings: canonical JSON by hand, as an independent check.
   const meta = m.meta ? Object.fromEntries(Object.entries(m.meta).sort(([a], [b]) => (a < b ? -1 : 1))) : undefined;
-  return { at: m.at, id: m.id, kind: m.kind, meta, postings: m.postings.map((p) => ({ account: p.account, delta: p.delta.toString(), field: p.field })) };
+  return {
+    at: m.at,
+    id: m.id,
+    kind: m.kind,
+    meta,
+    postings: m.postings.map((p) => ({ account: p.account, delta: p.delta.toString(), field: p.field })),
+  };
 }

@@ -113,7 +113,8 @@ export function chainLedger(prev: { seqno: number; hash: string }, entries: read
   let h: Uint8Array = hexBytes(prev.hash, "ledger hash");
   let seqno = prev.seqno;
   for (const e of entries) {
-    if (e.seq !== seqno + 1) throw new AnchorError("movement_gap", `movement log entry ${e.seq} follows ${seqno}; the log must be contiguous`);
+    if (e.seq !== seqno + 1)
+      throw new AnchorError("movement_gap", `movement log entry ${e.seq} follows ${seqno}; the log must be contiguous`);
     h = ledgerStep(h, e.movement);
     seqno = e.seq;
   }
@@ -152,12 +153,23 @@ export function anchorHistory(prevHistory: string, a: Anchor): string {
 export function applyAnchor(prev: AnchorHead, a: Anchor): AnchorHead {
   assertAnchorShape(a);
   if (a.seqno !== prev.seqno + 1) throw new AnchorError("anchor_gap", `anchor ${a.seqno} follows anchor ${prev.seqno}`);
-  if (a.firstSeq !== prev.lastSeq + 1) throw new AnchorError("range_gap", `anchor ${a.seqno} starts at receipt ${a.firstSeq}, the previous one ended at ${prev.lastSeq}`);
-  if (a.ledgerSeqno < prev.ledgerSeqno) throw new AnchorError("ledger_rewound", `anchor ${a.seqno} commits to ${a.ledgerSeqno} movements, the previous one to ${prev.ledgerSeqno}`);
+  if (a.firstSeq !== prev.lastSeq + 1)
+    throw new AnchorError("range_gap", `anchor ${a.seqno} starts at receipt ${a.firstSeq}, the previous one ended at ${prev.lastSeq}`);
+  if (a.ledgerSeqno < prev.ledgerSeqno)
+    throw new AnchorError(
+      "ledger_rewound",
+      `anchor ${a.seqno} commits to ${a.ledgerSeqno} movements, the previous one to ${prev.ledgerSeqno}`,
+    );
   if (a.ledgerSeqno === prev.ledgerSeqno && a.ledgerHash !== prev.ledgerHash) {
     throw new AnchorError("ledger_fork", `anchor ${a.seqno} changes the ledger hash without new movements`);
   }
-  return { seqno: a.seqno, lastSeq: a.firstSeq + a.count - 1, ledgerSeqno: a.ledgerSeqno, ledgerHash: a.ledgerHash, history: anchorHistory(prev.history, a) };
+  return {
+    seqno: a.seqno,
+    lastSeq: a.firstSeq + a.count - 1,
+    ledgerSeqno: a.ledgerSeqno,
+    ledgerHash: a.ledgerHash,
+    history: anchorHistory(prev.history, a),
+  };
 }
 
 /** Replays anchors from `from`; the result's history must equal the contract's. */
@@ -179,10 +191,15 @@ export interface AnchorBatch {
  * The next anchor after `prev`: receipts must be prev.lastSeq + 1, + 2, ... and movements
  * prev.ledgerSeqno + 1, + 2, ...; either list may be empty.
  */
-export function buildAnchorBatch(prev: AnchorHead, receipts: readonly ReceiptLogEntry[], movements: readonly MovementLogEntry[]): AnchorBatch {
+export function buildAnchorBatch(
+  prev: AnchorHead,
+  receipts: readonly ReceiptLogEntry[],
+  movements: readonly MovementLogEntry[],
+): AnchorBatch {
   if (receipts.length > MAX_BATCH) throw new AnchorError("bad_anchor", `a batch holds at most ${MAX_BATCH} receipts`);
   receipts.forEach((e, i) => {
-    if (e.seq !== prev.lastSeq + 1 + i) throw new AnchorError("receipt_gap", `receipt log entry ${e.seq} where ${prev.lastSeq + 1 + i} was due; the log must be contiguous`);
+    if (e.seq !== prev.lastSeq + 1 + i)
+      throw new AnchorError("receipt_gap", `receipt log entry ${e.seq} where ${prev.lastSeq + 1 + i} was due; the log must be contiguous`);
   });
   const levels = merkleLevels(receipts.map((e) => receiptLeafHash(e.receipt)));
   const root = receipts.length === 0 ? EMPTY_ROOT : levels[levels.length - 1]![0]!;
@@ -211,7 +228,10 @@ export function proveReceipt(batch: Pick<AnchorBatch, "anchor" | "levels">, seq:
   const { anchor, levels } = batch;
   const index = seq - anchor.firstSeq;
   if (!Number.isSafeInteger(index) || index < 0 || index >= anchor.count) {
-    throw new AnchorError("not_in_batch", `receipt ${seq} is not in anchor ${anchor.seqno} (receipts ${anchor.firstSeq}..${anchor.firstSeq + anchor.count - 1})`);
+    throw new AnchorError(
+      "not_in_batch",
+      `receipt ${seq} is not in anchor ${anchor.seqno} (receipts ${anchor.firstSeq}..${anchor.firstSeq + anchor.count - 1})`,
+    );
   }
   return { anchorSeqno: anchor.seqno, seq, path: auditPathFromLevels(levels, index).map((h) => Buffer.from(h).toString("hex")) };
 }
@@ -226,7 +246,13 @@ export function verifyReceiptProof(receipt: Receipt, proof: ReceiptProof, anchor
     if (proof.anchorSeqno !== anchor.seqno) return false;
     if (!proof.path.every((h) => /^[0-9a-f]{64}$/.test(h)) || !/^[0-9a-f]{64}$/.test(anchor.root)) return false;
     const index = proof.seq - anchor.firstSeq;
-    return verifyInclusion(receiptLeafHash(receipt), index, anchor.count, proof.path.map((h) => Buffer.from(h, "hex")), Buffer.from(anchor.root, "hex"));
+    return verifyInclusion(
+      receiptLeafHash(receipt),
+      index,
+      anchor.count,
+      proof.path.map((h) => Buffer.from(h, "hex")),
+      Buffer.from(anchor.root, "hex"),
+    );
   } catch {
     return false;
   }
@@ -251,7 +277,12 @@ export function checkLedgerAgainstAnchors(anchors: readonly Anchor[], movements:
   for (const a of anchors) {
     const upTo = movements.slice(next, next + (a.ledgerSeqno - state.seqno));
     if (upTo.length !== a.ledgerSeqno - state.seqno) {
-      return { ok: false, anchorSeqno: a.seqno, code: "ledger_rewound", message: `anchor ${a.seqno} commits to ${a.ledgerSeqno} movements, the log holds ${state.seqno + upTo.length}` };
+      return {
+        ok: false,
+        anchorSeqno: a.seqno,
+        code: "ledger_rewound",
+        message: `anchor ${a.seqno} commits to ${a.ledgerSeqno} movements, the log holds ${state.seqno + upTo.length}`,
+      };
     }
     try {
       state = chainLedger(state, upTo);
@@ -260,7 +291,12 @@ export function checkLedgerAgainstAnchors(anchors: readonly Anchor[], movements:
     }
     next += upTo.length;
     if (state.hash !== a.ledgerHash) {
-      return { ok: false, anchorSeqno: a.seqno, code: "ledger_fork", message: `the movement log up to ${a.ledgerSeqno} does not hash to what anchor ${a.seqno} committed` };
+      return {
+        ok: false,
+        anchorSeqno: a.seqno,
+        code: "ledger_fork",
+        message: `the movement log up to ${a.ledgerSeqno} does not hash to what anchor ${a.seqno} committed`,
+      };
     }
   }
   return { ok: true, checked: anchors.length };
@@ -289,27 +325,49 @@ export const DEFAULT_ANCHOR_INTERVAL_SECONDS = 300;
 export const DEFAULT_ANCHOR_LIMITS: AnchorLimits = { maxReceipts: 100_000, maxMovements: 1_000_000 };
 
 /** The next batch from the logs, or null when nothing happened since `prev`. */
-export async function prepareAnchor(logs: { receipts: ReceiptLog; movements: MovementLog }, prev: AnchorHead, limits: AnchorLimits = DEFAULT_ANCHOR_LIMITS): Promise<AnchorBatch | null> {
-  const [receipts, movements] = await Promise.all([logs.receipts.receiptsAfter(prev.lastSeq, limits.maxReceipts), logs.movements.movementsAfter(prev.ledgerSeqno, limits.maxMovements)]);
+export async function prepareAnchor(
+  logs: { receipts: ReceiptLog; movements: MovementLog },
+  prev: AnchorHead,
+  limits: AnchorLimits = DEFAULT_ANCHOR_LIMITS,
+): Promise<AnchorBatch | null> {
+  const [receipts, movements] = await Promise.all([
+    logs.receipts.receiptsAfter(prev.lastSeq, limits.maxReceipts),
+    logs.movements.movementsAfter(prev.ledgerSeqno, limits.maxMovements),
+  ]);
   if (receipts.length === 0 && movements.length === 0) return null;
   return buildAnchorBatch(prev, receipts, movements);
 }
 
 /** Whether an anchor is due: the interval passed since the last one, or a full batch is waiting. */
-export function anchorDue(o: { lastPostedAt: number; now: number; pendingReceipts: number; intervalSeconds: number; maxReceipts: number }): boolean {
+export function anchorDue(o: {
+  lastPostedAt: number;
+  now: number;
+  pendingReceipts: number;
+  intervalSeconds: number;
+  maxReceipts: number;
+}): boolean {
   return o.pendingReceipts >= o.maxReceipts || o.now - o.lastPostedAt >= o.intervalSeconds;
 }
 
 // ---------------------------------------------------------------- helpers
 function hexBytes(h: string, what: string): Uint8Array {
-  if (typeof h !== "string" || !/^[0-9a-f]{64}$/.test(h)) throw new AnchorError("bad_anchor", `${what} must be ${HASH_BYTES} bytes of lower-case hex`);
+  if (typeof h !== "string" || !/^[0-9a-f]{64}$/.test(h))
+    throw new AnchorError("bad_anchor", `${what} must be ${HASH_BYTES} bytes of lower-case hex`);
   return Buffer.from(h, "hex");
 }
 
 function assertAnchorShape(a: Anchor): void {
   const u = (n: number, max: number) => Number.isSafeInteger(n) && n >= 0 && n <= max;
-  if (!u(a.seqno, 0xffff_ffff) || !u(a.count, MAX_BATCH) || !u(a.firstSeq, Number.MAX_SAFE_INTEGER) || !u(a.ledgerSeqno, Number.MAX_SAFE_INTEGER)) {
-    throw new AnchorError("bad_anchor", `anchor fields must be non-negative integers in range: ${JSON.stringify({ seqno: a.seqno, firstSeq: a.firstSeq, count: a.count, ledgerSeqno: a.ledgerSeqno })}`);
+  if (
+    !u(a.seqno, 0xffff_ffff) ||
+    !u(a.count, MAX_BATCH) ||
+    !u(a.firstSeq, Number.MAX_SAFE_INTEGER) ||
+    !u(a.ledgerSeqno, Number.MAX_SAFE_INTEGER)
+  ) {
+    throw new AnchorError(
+      "bad_anchor",
+      `anchor fields must be non-negative integers in range: ${JSON.stringify({ seqno: a.seqno, firstSeq: a.firstSeq, count: a.count, ledgerSeqno: a.ledgerSeqno })}`,
+    );
   }
   hexBytes(a.root, "root");
   hexBytes(a.ledgerHash, "ledger hash");

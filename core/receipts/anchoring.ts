@@ -55,7 +55,12 @@ export interface AnchoringReport {
 }
 
 export const sameAnchor = (a: Anchor, b: Anchor) =>
-  a.seqno === b.seqno && a.root === b.root && a.firstSeq === b.firstSeq && a.count === b.count && a.ledgerSeqno === b.ledgerSeqno && a.ledgerHash === b.ledgerHash;
+  a.seqno === b.seqno &&
+  a.root === b.root &&
+  a.firstSeq === b.firstSeq &&
+  a.count === b.count &&
+  a.ledgerSeqno === b.ledgerSeqno &&
+  a.ledgerHash === b.ledgerHash;
 
 export async function runAnchoring(o: AnchoringOptions): Promise<AnchoringReport> {
   const [chain, coordinatorSeqno] = await Promise.all([o.reader.latest(), o.log.latestSeqno()]);
@@ -124,13 +129,23 @@ export async function checkAnchors(o: AnchorCheckOptions): Promise<AnchorCheckRe
   try {
     chain = await o.reader.latest();
   } catch (e) {
-    await o.alerts.raise({ key: "anchor.reader-error", severity: "warning", title: "the anchor contract could not be read", details: { error: (e as Error).message } });
+    await o.alerts.raise({
+      key: "anchor.reader-error",
+      severity: "warning",
+      title: "the anchor contract could not be read",
+      details: { error: (e as Error).message },
+    });
     return { chainSeqno: null, coordinatorSeqno, mismatch: false, overdue: false };
   }
   const report: AnchorCheckReport = { chainSeqno: chain.seqno, coordinatorSeqno, mismatch: false, overdue: false };
   const mismatch = async (why: string, details: Record<string, unknown>) => {
     report.mismatch = true;
-    await o.alerts.raise({ key: "anchor.mismatch", severity: "critical", title: `the anchor on chain does not match the coordinator's log: ${why}`, details: { chainSeqno: chain.seqno, coordinatorSeqno, ...details } });
+    await o.alerts.raise({
+      key: "anchor.mismatch",
+      severity: "critical",
+      title: `the anchor on chain does not match the coordinator's log: ${why}`,
+      details: { chainSeqno: chain.seqno, coordinatorSeqno, ...details },
+    });
   };
   if (chain.seqno > coordinatorSeqno) {
     await mismatch("the chain holds anchors the log does not (database restored from an older state, or another poster)", {});
@@ -138,7 +153,10 @@ export async function checkAnchors(o: AnchorCheckOptions): Promise<AnchorCheckRe
     const r = await o.log.record(chain.seqno);
     if (!r) await mismatch(`the log has no batch ${chain.seqno}`, {});
     else if (!sameAnchor(r, chain) || r.history !== chain.history) {
-      await mismatch(`batch ${chain.seqno} differs from what was anchored (database edited?)`, { chain: anchorOf(chain), log: anchorOf(r) });
+      await mismatch(`batch ${chain.seqno} differs from what was anchored (database edited?)`, {
+        chain: anchorOf(chain),
+        log: anchorOf(r),
+      });
     }
   }
   const now = o.now();

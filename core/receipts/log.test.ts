@@ -70,7 +70,9 @@ describe("the movement log", () => {
     await expect(overdraft).rejects.toThrow(/too little balance/);
     const inbox = await w.inner.query("chain", MOVEMENT_INBOX_PK);
     expect(inbox.map((e) => e.sk).sort()).toEqual(["faucet:f-" + T0, "hold:job_x"].sort());
-    expect(inbox.find((e) => e.sk === "hold:job_x")).toMatchObject({ movement: { kind: "hold", postings: m.postings.map((p) => ({ ...p, delta: p.delta.toString() })) } });
+    expect(inbox.find((e) => e.sk === "hold:job_x")).toMatchObject({
+      movement: { kind: "hold", postings: m.postings.map((p) => ({ ...p, delta: p.delta.toString() })) },
+    });
   });
 
   it("the appended put comes last and has no condition: a caller's failing condition keeps its index", async () => {
@@ -201,7 +203,8 @@ describe("anchoring and inclusion proofs", () => {
 
     // Assess
     expect(report).toMatchObject({ prepared: 1, sent: [1] });
-    for (const s of settled) expect(verifyProofAgainstChain(await proofOf(w, s.jobId), await chain.latest())).toMatchObject({ ok: true, anchor: { seqno: 1 } });
+    for (const s of settled)
+      expect(verifyProofAgainstChain(await proofOf(w, s.jobId), await chain.latest())).toMatchObject({ ok: true, anchor: { seqno: 1 } });
   });
 
   it("a receipt of an older batch proves through the later anchors' history", async () => {
@@ -232,7 +235,13 @@ describe("anchoring and inclusion proofs", () => {
     const altered = { ...p, receipt: { ...p.receipt, body: { ...p.receipt.body, usage: { promptTokens: 1, completionTokens: 1 } } } };
     const chunk = (await w.inner.get("chain", { pk: "anchor:1", sk: "r#000000" }))!;
     const leaves = Buffer.from(chunk.leaves as string, "base64");
-    await w.inner.transact([{ op: "put", table: "chain", item: { ...chunk, leaves: Buffer.concat([leaves.subarray(32)]).toString("base64"), jobIds: (chunk.jobIds as string[]).slice(1) } }]);
+    await w.inner.transact([
+      {
+        op: "put",
+        table: "chain",
+        item: { ...chunk, leaves: Buffer.concat([leaves.subarray(32)]).toString("base64"), jobIds: (chunk.jobIds as string[]).slice(1) },
+      },
+    ]);
     const afterDrop = await w.log.proof((await w.log.indexOf(settled[4]!.jobId))!).then(
       (q) => verifyProofAgainstChain({ jobId: settled[4]!.jobId, ...q }, latest),
       (e: Error) => ({ ok: false, code: e.message }),

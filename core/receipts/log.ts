@@ -32,7 +32,16 @@
 import type { Receipt } from "../../events/envelope";
 import type { Movement } from "../ledger";
 import { ConditionFailedError, type Item, type Store, type WriteOp } from "../ports";
-import { GENESIS_HEAD, buildAnchorBatch, type Anchor, type AnchorHead, type AnchorLimits, type MovementLogEntry, type ReceiptLogEntry, DEFAULT_ANCHOR_LIMITS } from "./anchor";
+import {
+  GENESIS_HEAD,
+  buildAnchorBatch,
+  type Anchor,
+  type AnchorHead,
+  type AnchorLimits,
+  type MovementLogEntry,
+  type ReceiptLogEntry,
+  DEFAULT_ANCHOR_LIMITS,
+} from "./anchor";
 import { auditPathFromLevels, HASH_BYTES, merkleLevels } from "./merkle";
 
 export const RECEIPT_INBOX_PK = "rlog:pending";
@@ -57,7 +66,11 @@ export const receiptIndexKey = (jobId: string) => ({ pk: `rlog:${jobId}`, sk: "r
  * transaction commit at most once per job. One item of about 0.7 KB: 1 WRU, 2 inside a transaction.
  */
 export function appendReceiptOp(jobId: string, receipt: Receipt, at: number): WriteOp {
-  return { op: "put", table: "chain", item: { pk: RECEIPT_INBOX_PK, sk: jobId, receipt: { body: receipt.body, signature: receipt.signature }, at } };
+  return {
+    op: "put",
+    table: "chain",
+    item: { pk: RECEIPT_INBOX_PK, sk: jobId, receipt: { body: receipt.body, signature: receipt.signature }, at },
+  };
 }
 
 /** A ledger movement as the ledgers write it: a notExists put of ledger/<id>/tx. */
@@ -78,7 +91,11 @@ export function withMovementLog<S extends Store>(store: S): S {
       const m = movementPut(op);
       if (!m) continue;
       const { pk, sk: _sk, ...rest } = m;
-      extra.push({ op: "put", table: "chain", item: { pk: MOVEMENT_INBOX_PK, sk: pk, movement: rest, at: typeof m.at === "number" ? m.at : 0 } });
+      extra.push({
+        op: "put",
+        table: "chain",
+        item: { pk: MOVEMENT_INBOX_PK, sk: pk, movement: rest, at: typeof m.at === "number" ? m.at : 0 },
+      });
     }
     return store.transact(extra.length ? [...ops, ...extra] : ops);
   };
@@ -132,9 +149,23 @@ export interface ReceiptIndexItem extends Item {
   receipt: Receipt;
 }
 
-export const anchorOf = (r: Anchor): Anchor => ({ seqno: r.seqno, root: r.root, firstSeq: r.firstSeq, count: r.count, ledgerSeqno: r.ledgerSeqno, ledgerHash: r.ledgerHash });
-const headOf = (r: AnchorRecord): AnchorHead => ({ seqno: r.seqno, lastSeq: r.firstSeq + r.count - 1, ledgerSeqno: r.ledgerSeqno, ledgerHash: r.ledgerHash, history: r.history });
-const byAtThenKey = (a: { at: number; sk: string }, b: { at: number; sk: string }) => a.at - b.at || (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0);
+export const anchorOf = (r: Anchor): Anchor => ({
+  seqno: r.seqno,
+  root: r.root,
+  firstSeq: r.firstSeq,
+  count: r.count,
+  ledgerSeqno: r.ledgerSeqno,
+  ledgerHash: r.ledgerHash,
+});
+const headOf = (r: AnchorRecord): AnchorHead => ({
+  seqno: r.seqno,
+  lastSeq: r.firstSeq + r.count - 1,
+  ledgerSeqno: r.ledgerSeqno,
+  ledgerHash: r.ledgerHash,
+  history: r.history,
+});
+const byAtThenKey = (a: { at: number; sk: string }, b: { at: number; sk: string }) =>
+  a.at - b.at || (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0);
 
 /** Another anchorer cut the batch first (the head moved): this run stops; the next one continues. */
 export class AnchorConcurrencyError extends Error {
@@ -180,7 +211,8 @@ export class StoreAnchorLog {
     const out: AnchorRecord[] = [];
     for (let bucket = Math.floor(Math.max(1, from) / 1000); bucket <= Math.floor(to / 1000); bucket++) {
       const prefix = pad(bucket * 1000).slice(0, 7);
-      for (const r of await this.store.query<AnchorRecord>("chain", LIST_PK, { skPrefix: prefix })) if (r.seqno >= from && r.seqno <= to) out.push(r);
+      for (const r of await this.store.query<AnchorRecord>("chain", LIST_PK, { skPrefix: prefix }))
+        if (r.seqno >= from && r.seqno <= to) out.push(r);
     }
     return out;
   }
@@ -194,7 +226,10 @@ export class StoreAnchorLog {
   /** The oldest inbox entry's time (ms), or undefined when nothing waits: how late anchoring is. */
   async oldestPending(): Promise<number | undefined> {
     // The receipt inbox is keyed by job id (time-ordered ULIDs): its first entry is about the oldest.
-    const [r, m] = await Promise.all([this.store.query<InboxReceipt>("chain", RECEIPT_INBOX_PK, { limit: 1 }), this.store.query<InboxMovement>("chain", MOVEMENT_INBOX_PK, { limit: 50 })]);
+    const [r, m] = await Promise.all([
+      this.store.query<InboxReceipt>("chain", RECEIPT_INBOX_PK, { limit: 1 }),
+      this.store.query<InboxMovement>("chain", MOVEMENT_INBOX_PK, { limit: 50 }),
+    ]);
     const ats = [...r, ...m].map((e) => e.at);
     return ats.length ? Math.min(...ats) : undefined;
   }
@@ -215,7 +250,10 @@ export class StoreAnchorLog {
     inR.sort(byAtThenKey);
     inM.sort(byAtThenKey);
     const receipts: ReceiptLogEntry[] = inR.map((e, i) => ({ seq: prev.lastSeq + 1 + i, receipt: e.receipt }));
-    const movements: MovementLogEntry[] = inM.map((e, i) => ({ seq: prev.ledgerSeqno + 1 + i, movement: { id: e.sk, ...e.movement } as Movement }));
+    const movements: MovementLogEntry[] = inM.map((e, i) => ({
+      seq: prev.ledgerSeqno + 1 + i,
+      movement: { id: e.sk, ...e.movement } as Movement,
+    }));
     const batch = buildAnchorBatch(prev, receipts, movements);
     const seqno = batch.anchor.seqno;
 
@@ -224,10 +262,15 @@ export class StoreAnchorLog {
     const chunks: Item[] = [];
     for (let i = 0, c = 0; i < inR.length; i += this.chunk, c++) {
       const part = leaves.slice(i, i + this.chunk);
-      chunks.push({ ...chunkKey(seqno, "r", c), jobIds: inR.slice(i, i + this.chunk).map((e) => e.sk), leaves: Buffer.concat(part).toString("base64") } satisfies ReceiptChunk);
+      chunks.push({
+        ...chunkKey(seqno, "r", c),
+        jobIds: inR.slice(i, i + this.chunk).map((e) => e.sk),
+        leaves: Buffer.concat(part).toString("base64"),
+      } satisfies ReceiptChunk);
     }
     const receiptChunks = chunks.length;
-    for (let i = 0, c = 0; i < inM.length; i += this.chunk, c++) chunks.push({ ...chunkKey(seqno, "m", c), ids: inM.slice(i, i + this.chunk).map((e) => e.sk) } satisfies MovementChunk);
+    for (let i = 0, c = 0; i < inM.length; i += this.chunk, c++)
+      chunks.push({ ...chunkKey(seqno, "m", c), ids: inM.slice(i, i + this.chunk).map((e) => e.sk) } satisfies MovementChunk);
     await eachLimited(chunks, this.opts.concurrency ?? 8, (item) => this.store.transact([{ op: "put", table: "chain", item }]));
 
     // (2) the batch is fixed: record + head, only if nobody else cut it
@@ -243,7 +286,12 @@ export class StoreAnchorLog {
     try {
       await this.store.transact([
         { op: "put", table: "chain", item: record, when: { kind: "notExists" } },
-        { op: "put", table: "chain", item: { ...HEAD_KEY, seqno }, when: seqno === 1 ? { kind: "notExists" } : { kind: "cmp", attr: "seqno", op: "=", value: seqno - 1 } },
+        {
+          op: "put",
+          table: "chain",
+          item: { ...HEAD_KEY, seqno },
+          when: seqno === 1 ? { kind: "notExists" } : { kind: "cmp", attr: "seqno", op: "=", value: seqno - 1 },
+        },
       ]);
     } catch (e) {
       if (e instanceof ConditionFailedError) throw new AnchorConcurrencyError(`anchor ${seqno} was cut by another writer`);
@@ -268,17 +316,30 @@ export class StoreAnchorLog {
       conc,
       async ({ jobId, seq }) => {
         // After a crash (no map) each entry is read back from the inbox: rare, so one read each is fine.
-        const receipt = receipts ? receipts.get(jobId) : (await this.store.get<InboxReceipt>("chain", { pk: RECEIPT_INBOX_PK, sk: jobId }))?.receipt;
+        const receipt = receipts
+          ? receipts.get(jobId)
+          : (await this.store.get<InboxReceipt>("chain", { pk: RECEIPT_INBOX_PK, sk: jobId }))?.receipt;
         // Absent from the inbox: its index was written before its inbox entry was deleted (by an earlier try).
         if (!receipt) return;
         const item: ReceiptIndexItem = { ...receiptIndexKey(jobId), seq, anchorSeqno: r.seqno, receipt };
         await this.store.transact([{ op: "put", table: "chain", item }]);
       },
     );
-    const deletes = [...jobIds.map((sk) => ({ pk: RECEIPT_INBOX_PK, sk })), ...mChunks.flatMap((c) => c.ids.map((sk) => ({ pk: MOVEMENT_INBOX_PK, sk })))];
+    const deletes = [
+      ...jobIds.map((sk) => ({ pk: RECEIPT_INBOX_PK, sk })),
+      ...mChunks.flatMap((c) => c.ids.map((sk) => ({ pk: MOVEMENT_INBOX_PK, sk }))),
+    ];
     await eachLimited(deletes, conc, (key) => this.store.transact([{ op: "delete", table: "chain", key }]));
     try {
-      await this.store.transact([{ op: "update", table: "chain", key: recordKey(r.seqno), set: { status: "indexed" }, when: { kind: "cmp", attr: "status", op: "=", value: "prepared" } }]);
+      await this.store.transact([
+        {
+          op: "update",
+          table: "chain",
+          key: recordKey(r.seqno),
+          set: { status: "indexed" },
+          when: { kind: "cmp", attr: "status", op: "=", value: "prepared" },
+        },
+      ]);
     } catch (e) {
       if (!(e instanceof ConditionFailedError)) throw e; // indexed already
     }
@@ -289,7 +350,9 @@ export class StoreAnchorLog {
   }
 
   async markPosted(seqno: number, chainTime: number): Promise<void> {
-    await this.store.transact([{ op: "update", table: "chain", key: recordKey(seqno), set: { postedAt: chainTime }, when: { kind: "exists" } }]);
+    await this.store.transact([
+      { op: "update", table: "chain", key: recordKey(seqno), set: { postedAt: chainTime }, when: { kind: "exists" } },
+    ]);
   }
 
   private async chunks<T extends Item>(seqno: number, kind: "r" | "m", n: number): Promise<T[]> {
@@ -336,7 +399,16 @@ export class StoreAnchorLog {
     const path = auditPathFromLevels(merkleLevels(leaves), leafIndex).map((h) => Buffer.from(h).toString("hex"));
     const last = Math.min(await this.latestSeqno(), r.seqno + MAX_PROOF_ANCHORS - 1);
     const [prev, anchors] = await Promise.all([this.record(r.seqno - 1), this.records(r.seqno, last)]);
-    return { receipt: index.receipt, seq: index.seq, anchorSeqno: r.seqno, leafIndex, treeSize: r.count, path, prevHistory: prev?.history ?? GENESIS_HEAD.history, anchors: anchors.map(anchorOf) };
+    return {
+      receipt: index.receipt,
+      seq: index.seq,
+      anchorSeqno: r.seqno,
+      leafIndex,
+      treeSize: r.count,
+      path,
+      prevHistory: prev?.history ?? GENESIS_HEAD.history,
+      anchors: anchors.map(anchorOf),
+    };
   }
 }
 

@@ -189,7 +189,9 @@ describe("merkle tree (RFC 6962)", () => {
 
 describe("receipts as leaves", () => {
   const worker = makeWorker();
-  const receipts = Array.from({ length: 11 }, (_, i) => signReceipt(makeReceiptBody(worker, { finishedAt: 1_764_000_000_000 + i }), worker.signing));
+  const receipts = Array.from({ length: 11 }, (_, i) =>
+    signReceipt(makeReceiptBody(worker, { finishedAt: 1_764_000_000_000 + i }), worker.signing),
+  );
   const leaves = receipts.map(receiptLeafHash);
   const root = merkleRoot(leaves);
 

@@ -54,27 +54,49 @@ export type ProofFailure =
 export type ProofVerdict = { ok: true; anchor: Anchor; chain: ChainAnchor } | { ok: false; code: ProofFailure; message: string };
 
 const sameAnchor = (a: Anchor, b: Anchor) =>
-  a.seqno === b.seqno && a.root === b.root && a.firstSeq === b.firstSeq && a.count === b.count && a.ledgerSeqno === b.ledgerSeqno && a.ledgerHash === b.ledgerHash;
+  a.seqno === b.seqno &&
+  a.root === b.root &&
+  a.firstSeq === b.firstSeq &&
+  a.count === b.count &&
+  a.ledgerSeqno === b.ledgerSeqno &&
+  a.ledgerHash === b.ledgerHash;
 
 export function verifyProofAgainstChain(p: ReceiptProofBundle, chain: ChainAnchor): ProofVerdict {
   const no = (code: ProofFailure, message: string): ProofVerdict => ({ ok: false, code, message });
   try {
     if (p.receipt.body.jobId !== p.jobId) return no("receipt_mismatch", `the receipt is for job ${p.receipt.body.jobId}, not ${p.jobId}`);
-    if (!verifyReceipt(p.receipt, b64u.decode(p.receipt.body.workerId))) return no("bad_receipt_signature", `the receipt is not signed by the worker it names (${p.receipt.body.workerId})`);
-    if (chain.seqno < p.anchorSeqno) return no("not_anchored_yet", `the receipt is in anchor ${p.anchorSeqno}; the contract holds anchors up to ${chain.seqno}: try again after the next anchor`);
+    if (!verifyReceipt(p.receipt, b64u.decode(p.receipt.body.workerId)))
+      return no("bad_receipt_signature", `the receipt is not signed by the worker it names (${p.receipt.body.workerId})`);
+    if (chain.seqno < p.anchorSeqno)
+      return no(
+        "not_anchored_yet",
+        `the receipt is in anchor ${p.anchorSeqno}; the contract holds anchors up to ${chain.seqno}: try again after the next anchor`,
+      );
     const upTo = p.anchors.filter((a) => a.seqno <= chain.seqno);
     const contiguous = upTo.every((a, i) => a.seqno === p.anchorSeqno + i);
     if (!contiguous || upTo.length === 0 || upTo[upTo.length - 1]!.seqno !== chain.seqno) {
-      return no("anchors_incomplete", `the proof carries anchors ${p.anchors[0]?.seqno ?? "-"}..${p.anchors.at(-1)?.seqno ?? "-"}, the contract is at ${chain.seqno}: fetch the proof again`);
+      return no(
+        "anchors_incomplete",
+        `the proof carries anchors ${p.anchors[0]?.seqno ?? "-"}..${p.anchors.at(-1)?.seqno ?? "-"}, the contract is at ${chain.seqno}: fetch the proof again`,
+      );
     }
     let history = p.prevHistory;
     for (const a of upTo) history = anchorHistory(history, a);
-    if (history !== chain.history) return no("history_mismatch", `the proof's anchors ${p.anchorSeqno}..${chain.seqno} do not reproduce the contract's history: they are not the anchors on chain`);
-    if (!sameAnchor(upTo[upTo.length - 1]!, chain)) return no("latest_mismatch", `the proof's anchor ${chain.seqno} differs from the contract's latest`);
+    if (history !== chain.history)
+      return no(
+        "history_mismatch",
+        `the proof's anchors ${p.anchorSeqno}..${chain.seqno} do not reproduce the contract's history: they are not the anchors on chain`,
+      );
+    if (!sameAnchor(upTo[upTo.length - 1]!, chain))
+      return no("latest_mismatch", `the proof's anchor ${chain.seqno} differs from the contract's latest`);
     const anchor = upTo[0]!;
-    if (p.leafIndex !== p.seq - anchor.firstSeq || p.treeSize !== anchor.count) return no("not_included", `receipt ${p.seq} is not leaf ${p.leafIndex} of anchor ${anchor.seqno}'s ${anchor.count} receipts`);
+    if (p.leafIndex !== p.seq - anchor.firstSeq || p.treeSize !== anchor.count)
+      return no("not_included", `receipt ${p.seq} is not leaf ${p.leafIndex} of anchor ${anchor.seqno}'s ${anchor.count} receipts`);
     if (!verifyReceiptProof(p.receipt, { anchorSeqno: p.anchorSeqno, seq: p.seq, path: p.path }, anchor)) {
-      return no("not_included", `the audit path does not lead from the receipt to the root anchor ${anchor.seqno} put on chain: the receipt was altered or is not in the batch`);
+      return no(
+        "not_included",
+        `the audit path does not lead from the receipt to the root anchor ${anchor.seqno} put on chain: the receipt was altered or is not in the batch`,
+      );
     }
     return { ok: true, anchor, chain };
   } catch (e) {

@@ -17,11 +17,13 @@ export async function receiptProof(deps: CoreDeps, caller: string, jobId: string
   if (caller !== job.requester && !(job.status === "completed" && caller === worker)) {
     throw new ForbiddenError("not_your_job", "only the job's requester and the worker that completed it can fetch its receipt proof");
   }
-  if (job.status !== "completed") throw new ConflictError("job_not_settled", `job ${jobId} is ${job.status}: only a completed job has a receipt`);
+  if (job.status !== "completed")
+    throw new ConflictError("job_not_settled", `job ${jobId} is ${job.status}: only a completed job has a receipt`);
   const log = new StoreAnchorLog(deps.store);
   const index = await log.indexOf(jobId);
   if (!index) {
-    if (await log.isPending(jobId)) throw new ConflictError("receipt_not_anchored_yet", `job ${jobId}'s receipt waits for the next anchor batch; ask again shortly`);
+    if (await log.isPending(jobId))
+      throw new ConflictError("receipt_not_anchored_yet", `job ${jobId}'s receipt waits for the next anchor batch; ask again shortly`);
     throw new NotFoundError("receipt_not_logged", `job ${jobId} was settled before the receipt log existed: its receipt is in no anchor`);
   }
   return { jobId, ...(await log.proof(index)) };

@@ -77,7 +77,9 @@ describe("loadAwsConfig", () => {
   });
 
   it("required() names a variable a function needs but was not given", () => {
-    expect(() => required(undefined, "COCOON_ALERT_TOPIC_ARN")).toThrow(expect.objectContaining({ code: "config_invalid", variable: "COCOON_ALERT_TOPIC_ARN" }));
+    expect(() => required(undefined, "COCOON_ALERT_TOPIC_ARN")).toThrow(
+      expect.objectContaining({ code: "config_invalid", variable: "COCOON_ALERT_TOPIC_ARN" }),
+    );
   });
 });
 
@@ -93,7 +95,10 @@ describe("createAwsDeps", () => {
 
   it("a function without an alert topic fails on first alert with config_invalid", async () => {
     const deps = createAwsDeps(loadAwsConfig(prodEnv({ COCOON_ALERT_TOPIC_ARN: undefined })));
-    await expect(deps.alerts.raise({ key: "k", severity: "info", title: "t", details: {} })).rejects.toMatchObject({ code: "config_invalid", variable: "COCOON_ALERT_TOPIC_ARN" });
+    await expect(deps.alerts.raise({ key: "k", severity: "info", title: "t", details: {} })).rejects.toMatchObject({
+      code: "config_invalid",
+      variable: "COCOON_ALERT_TOPIC_ARN",
+    });
   });
 
   it("alerts go to SNS once per key: the second raise loses the conditional claim in the table and publishes nothing", async () => {
@@ -104,7 +109,12 @@ describe("createAwsDeps", () => {
     ddb.on(PutCommand).resolvesOnce({}).rejects(claimed);
     sns.on(PublishCommand).resolves({ MessageId: "m-1" });
     const deps = createAwsDeps(loadAwsConfig(prodEnv()));
-    const alert = { key: "vault-below-liabilities", severity: "critical" as const, title: "vault balance below liabilities", details: { shortfall: 5n } };
+    const alert = {
+      key: "vault-below-liabilities",
+      severity: "critical" as const,
+      title: "vault balance below liabilities",
+      details: { shortfall: 5n },
+    };
 
     // Act
     await deps.alerts.raise(alert);

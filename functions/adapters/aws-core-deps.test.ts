@@ -60,7 +60,10 @@ describe("createAwsCoreDeps (what lambdaDeps builds)", () => {
     // Prepare
     const ddb = mockClient(DynamoDBDocumentClient);
     const sns = mockClient(SNSClient);
-    ddb.on(PutCommand).resolvesOnce({}).rejects(new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} }));
+    ddb
+      .on(PutCommand)
+      .resolvesOnce({})
+      .rejects(new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} }));
     sns.on(PublishCommand).resolves({ MessageId: "m-1" });
     const deps = await createAwsCoreDeps(loadAwsConfig(env()));
     const without = await createAwsCoreDeps(loadAwsConfig(env({ COCOON_ALERT_TOPIC_ARN: undefined })));

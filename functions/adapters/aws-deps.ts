@@ -36,7 +36,10 @@ export function createAwsDeps(config: AwsConfig = awsConfig()): AwsDeps {
   });
   const core = assembleAwsDeps(config, store, {
     queues: async () => queues,
-    alertChannel: async () => new SnsAlerts(new SNSClient({ region }), required(config.alertTopicArn, "COCOON_ALERT_TOPIC_ARN"), { subjectPrefix: `cocoon ${config.stage}` }),
+    alertChannel: async () =>
+      new SnsAlerts(new SNSClient({ region }), required(config.alertTopicArn, "COCOON_ALERT_TOPIC_ARN"), {
+        subjectPrefix: `cocoon ${config.stage}`,
+      }),
     sessions: async () =>
       new StsSessionVendor({
         client: new STSClient({ region }),

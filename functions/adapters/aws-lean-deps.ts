@@ -53,7 +53,8 @@ function lazyQueues(load: () => Promise<AwsQueues>): AwsQueues {
   return {
     send: async (q: QueueName, body: unknown, opts?: { delaySeconds?: number }) => (await load()).send(q, body, opts),
     sendBatch: async (q: QueueName, bodies: unknown[], opts?: { delaySeconds?: number }) => (await load()).sendBatch(q, bodies, opts),
-    receive: async (q: QueueName, opts: { max: number; waitSeconds: number; visibilitySeconds: number }): Promise<QueueMessage[]> => (await load()).receive(q, opts),
+    receive: async (q: QueueName, opts: { max: number; waitSeconds: number; visibilitySeconds: number }): Promise<QueueMessage[]> =>
+      (await load()).receive(q, opts),
     delete: async (q: QueueName, handle: string) => (await load()).delete(q, handle),
     extendVisibility: async (q: QueueName, handle: string, seconds: number) => (await load()).extendVisibility(q, handle, seconds),
     ensure: async (q: QueueName) => (await load()).ensure(q),

@@ -1,6 +1,11 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { mockClient } from "aws-sdk-client-mock";
-import { DynamoDBClient, ConditionalCheckFailedException, InternalServerError, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import {
+  DynamoDBClient,
+  ConditionalCheckFailedException,
+  InternalServerError,
+  TransactionCanceledException,
+} from "@aws-sdk/client-dynamodb";
 import {
   DynamoDBDocumentClient,
   GetCommand,
@@ -40,7 +45,10 @@ const cancelled = (codes: string[]) =>
   new TransactionCanceledException({
     message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${codes.join(", ")}]`,
     $metadata: {},
-    CancellationReasons: codes.map((Code) => ({ Code, ...(Code === "ConditionalCheckFailed" ? { Message: "The conditional request failed" } : {}) })),
+    CancellationReasons: codes.map((Code) => ({
+      Code,
+      ...(Code === "ConditionalCheckFailed" ? { Message: "The conditional request failed" } : {}),
+    })),
   });
 
 beforeEach(() => {
@@ -68,17 +76,36 @@ describe("DynamoStore reads", () => {
     const item = await store.get("accounts", { pk: ACCOUNT, sk: "balance" });
 
     // Assess
-    expect(ddb.commandCalls(GetCommand)[0]!.args[0].input).toEqual({ TableName: TABLE, Key: { pk: `accounts#${ACCOUNT}`, sk: "balance" }, ConsistentRead: true });
-    expect(item).toEqual({ pk: ACCOUNT, sk: "balance", available: 123456789012345678901234567n, held: 0n, version: 7, meta: { fee: 42n, count: 3 } });
+    expect(ddb.commandCalls(GetCommand)[0]!.args[0].input).toEqual({
+      TableName: TABLE,
+      Key: { pk: `accounts#${ACCOUNT}`, sk: "balance" },
+      ConsistentRead: true,
+    });
+    expect(item).toEqual({
+      pk: ACCOUNT,
+      sk: "balance",
+      available: 123456789012345678901234567n,
+      held: 0n,
+      version: 7,
+      meta: { fee: 42n, count: 3 },
+    });
   });
 
   it("get hides an item whose TTL has passed but which DynamoDB has not swept yet", async () => {
-    ddb.on(GetCommand).resolves({ Item: { pk: "nonces#k#n1", sk: "n", ttl: new NumberValue(String(NOW_S - 1)), _exp: new NumberValue(String(NOW_S - 1)) } });
+    ddb
+      .on(GetCommand)
+      .resolves({
+        Item: { pk: "nonces#k#n1", sk: "n", ttl: new NumberValue(String(NOW_S - 1)), _exp: new NumberValue(String(NOW_S - 1)) },
+      });
     expect(await makeStore().get("nonces", { pk: "k#n1", sk: "n" })).toBeUndefined();
   });
 
   it("get returns an item whose TTL is still ahead, without the reserved attributes", async () => {
-    ddb.on(GetCommand).resolves({ Item: { pk: "nonces#k#n1", sk: "n", ttl: new NumberValue(String(NOW_S + 60)), _exp: new NumberValue(String(NOW_S + 60)) } });
+    ddb
+      .on(GetCommand)
+      .resolves({
+        Item: { pk: "nonces#k#n1", sk: "n", ttl: new NumberValue(String(NOW_S + 60)), _exp: new NumberValue(String(NOW_S + 60)) },
+      });
     expect(await makeStore().get("nonces", { pk: "k#n1", sk: "n" })).toEqual({ pk: "k#n1", sk: "n", ttl: NOW_S + 60 });
   });
 
@@ -98,7 +125,12 @@ describe("DynamoStore reads", () => {
         ],
         LastEvaluatedKey: { pk: "offers#llama-3.1-8b", sk: "w2" },
       })
-      .resolvesOnce({ Items: [{ pk: "offers#llama-3.1-8b", sk: "w3" }, { pk: "offers#llama-3.1-8b", sk: "w4" }] });
+      .resolvesOnce({
+        Items: [
+          { pk: "offers#llama-3.1-8b", sk: "w3" },
+          { pk: "offers#llama-3.1-8b", sk: "w4" },
+        ],
+      });
 
     // Act
     const items = await makeStore().query("offers", "llama-3.1-8b", { skPrefix: "w", limit: 2 });
@@ -128,7 +160,9 @@ describe("DynamoStore single writes", () => {
     const store = makeStore();
 
     // Act
-    await store.transact([{ op: "put", table: "nonces", item: { pk: "key1#nonce1", sk: "n", ttl: NOW_S + 120 }, when: { kind: "notExists" } }]);
+    await store.transact([
+      { op: "put", table: "nonces", item: { pk: "key1#nonce1", sk: "n", ttl: NOW_S + 120 }, when: { kind: "notExists" } },
+    ]);
 
     // Assess
     expect(ddb.commandCalls(PutCommand)[0]!.args[0].input).toEqual({
@@ -157,7 +191,9 @@ describe("DynamoStore single writes", () => {
 
   it("put writes a bigint as a number with its marker and a nested bigint as a tagged map", async () => {
     ddb.on(PutCommand).resolves({});
-    await makeStore().transact([{ op: "put", table: "jobs", item: { pk: JOB, sk: "job", maxCost: 5_000_000_000n, attempt: 0, quote: { price: 12n } } }]);
+    await makeStore().transact([
+      { op: "put", table: "jobs", item: { pk: JOB, sk: "job", maxCost: 5_000_000_000n, attempt: 0, quote: { price: 12n } } },
+    ]);
     expect(ddb.commandCalls(PutCommand)[0]!.args[0].input).toEqual({
       TableName: TABLE,
       Item: { pk: `jobs#${JOB}`, sk: "job", maxCost: 5_000_000_000n, "_bi:maxCost": true, attempt: 0, quote: { price: { $bigint: "12" } } },
@@ -186,14 +222,24 @@ describe("DynamoStore single writes", () => {
       Key: { pk: `jobs#${JOB}`, sk: "job" },
       UpdateExpression: "SET #n0 = :v0 REMOVE #n1, #n2, #n3 ADD #n4 :v1",
       ConditionExpression: "(attribute_exists(#n5) AND (attribute_not_exists(#n6) OR #n6 > :v2)) AND (#n0 = :v3)",
-      ExpressionAttributeNames: { "#n0": "status", "#n1": "_bi:status", "#n2": "workerId", "#n3": "_bi:workerId", "#n4": "attempt", "#n5": "pk", "#n6": "_exp" },
+      ExpressionAttributeNames: {
+        "#n0": "status",
+        "#n1": "_bi:status",
+        "#n2": "workerId",
+        "#n3": "_bi:workerId",
+        "#n4": "attempt",
+        "#n5": "pk",
+        "#n6": "_exp",
+      },
       ExpressionAttributeValues: { ":v0": "assigned", ":v1": 1, ":v2": NOW_S, ":v3": "submitted" },
     });
   });
 
   it("delete with an `in` condition", async () => {
     ddb.on(DeleteCommand).resolves({});
-    await makeStore().transact([{ op: "delete", table: "quotes", key: { pk: JOB, sk: "quote" }, when: { kind: "in", attr: "state", values: ["open", "expired"] } }]);
+    await makeStore().transact([
+      { op: "delete", table: "quotes", key: { pk: JOB, sk: "quote" }, when: { kind: "in", attr: "state", values: ["open", "expired"] } },
+    ]);
     expect(ddb.commandCalls(DeleteCommand)[0]!.args[0].input).toEqual({
       TableName: TABLE,
       Key: { pk: `quotes#${JOB}`, sk: "quote" },
@@ -205,7 +251,9 @@ describe("DynamoStore single writes", () => {
 
   it("a lone check is a one-item TransactWriteItems with a ConditionCheck", async () => {
     ddb.on(TransactWriteCommand).resolves({});
-    await makeStore().transact([{ op: "check", table: "workers", key: { pk: "w1", sk: "worker" }, when: { kind: "cmp", attr: "capacity", op: ">", value: 0 } }]);
+    await makeStore().transact([
+      { op: "check", table: "workers", key: { pk: "w1", sk: "worker" }, when: { kind: "cmp", attr: "capacity", op: ">", value: 0 } },
+    ]);
     expect(ddb.commandCalls(TransactWriteCommand)[0]!.args[0].input).toEqual({
       ClientRequestToken: expect.any(String),
       TransactItems: [
@@ -225,7 +273,9 @@ describe("DynamoStore single writes", () => {
   it("other DynamoDB errors pass through unchanged", async () => {
     const throttled = Object.assign(new Error("Rate exceeded"), { name: "ProvisionedThroughputExceededException" });
     ddb.on(PutCommand).rejects(throttled);
-    await expect(makeStore().transact([{ op: "put", table: "jobs", item: { pk: JOB, sk: "job" } }])).rejects.toMatchObject({ name: "ProvisionedThroughputExceededException" });
+    await expect(makeStore().transact([{ op: "put", table: "jobs", item: { pk: JOB, sk: "job" } }])).rejects.toMatchObject({
+      name: "ProvisionedThroughputExceededException",
+    });
   });
 });
 
@@ -235,7 +285,13 @@ describe("DynamoStore transactions (money)", () => {
   it("a ledger hold is one TransactWriteItems: movement put (notExists) + guarded balance update", async () => {
     // Prepare
     ddb.on(TransactWriteCommand).resolves({});
-    const jobOp: WriteOp = { op: "update", table: "jobs", key: { pk: JOB, sk: "job" }, set: { status: "submitted" }, when: { kind: "notExists" } };
+    const jobOp: WriteOp = {
+      op: "update",
+      table: "jobs",
+      key: { pk: JOB, sk: "job" },
+      set: { status: "submitted" },
+      when: { kind: "notExists" },
+    };
 
     // Act
     const result = await applyMovement(makeStore(), hold(), [jobOp]);
@@ -300,21 +356,28 @@ describe("DynamoStore transactions (money)", () => {
 
   it("a failing balance guard maps to ConditionFailedError with that op's index (the core turns it into an overdraft)", async () => {
     ddb.on(TransactWriteCommand).rejects(cancelled(["None", "ConditionalCheckFailed"]));
-    const err = await makeStore().transact(movementOps(hold())).catch((e: unknown) => e);
+    const err = await makeStore()
+      .transact(movementOps(hold()))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConditionFailedError);
     expect((err as ConditionFailedError).index).toBe(1);
     await expect(applyMovement(makeStore(), hold())).rejects.toMatchObject({ name: "OverdraftError", account: ACCOUNT });
   });
 
   it("a transaction cancelled only by conflicts is retried, then succeeds", async () => {
-    ddb.on(TransactWriteCommand).rejectsOnce(cancelled(["TransactionConflict", "None"])).resolves({});
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(cancelled(["TransactionConflict", "None"]))
+      .resolves({});
     await makeStore().transact(movementOps(hold()));
     expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(2);
   });
 
   it("a transaction that keeps conflicting fails with STORE_CONFLICT after the retries", async () => {
     ddb.on(TransactWriteCommand).rejects(cancelled(["TransactionConflict", "None"]));
-    const err = await makeStore({ retries: 2 }).transact(movementOps(hold())).catch((e: unknown) => e);
+    const err = await makeStore({ retries: 2 })
+      .transact(movementOps(hold()))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreError);
     expect((err as StoreError).code).toBe("STORE_CONFLICT");
     expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(3);
@@ -338,7 +401,10 @@ describe("DynamoStore transactions (money)", () => {
 
   it("a conflict retry is a new call with a new token; two transact calls with equal items never share one", async () => {
     // Prepare
-    ddb.on(TransactWriteCommand).rejectsOnce(cancelled(["TransactionConflict", "None"])).resolves({});
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(cancelled(["TransactionConflict", "None"]))
+      .resolves({});
     const store = makeStore();
     // Act
     await store.transact(movementOps(hold()));
@@ -369,22 +435,41 @@ describe("DynamoStore transactions (money)", () => {
   it("the store rules are one module: every transaction the local stores refuse, this adapter refuses before any request, with the same error and code", async () => {
     // Prepare: one transaction per rule of core/store-rules.ts
     const bad: Array<[StoreValidationCode, WriteOp[]]> = [
-      ["STORE_TOO_MANY_OPS", Array.from({ length: 101 }, (_, i) => ({ op: "put" as const, table: "chain" as const, item: { pk: `tx${i}`, sk: "tx" } }))],
-      ["STORE_DUPLICATE_ITEM", [{ op: "put", table: "jobs", item: { pk: JOB, sk: "job" } }, { op: "delete", table: "jobs", key: { pk: JOB, sk: "job" } }]],
+      [
+        "STORE_TOO_MANY_OPS",
+        Array.from({ length: 101 }, (_, i) => ({ op: "put" as const, table: "chain" as const, item: { pk: `tx${i}`, sk: "tx" } })),
+      ],
+      [
+        "STORE_DUPLICATE_ITEM",
+        [
+          { op: "put", table: "jobs", item: { pk: JOB, sk: "job" } },
+          { op: "delete", table: "jobs", key: { pk: JOB, sk: "job" } },
+        ],
+      ],
       ["STORE_BAD_KEY", [{ op: "put", table: "jobs", item: { pk: "", sk: "job" } }]],
       ["STORE_BAD_KEY", [{ op: "put", table: "jobs", item: { pk: "p".repeat(1800), sk: "job" } }]],
       ["STORE_BAD_UPDATE", [{ op: "update", table: "jobs", key: { pk: JOB, sk: "job" }, set: { pk: "other" } }]],
-      ["STORE_BAD_UPDATE", [{ op: "update", table: "accounts", key: { pk: ACCOUNT, sk: "balance" }, set: { held: 1n }, add: { held: 1n } }]],
+      [
+        "STORE_BAD_UPDATE",
+        [{ op: "update", table: "accounts", key: { pk: ACCOUNT, sk: "balance" }, set: { held: 1n }, add: { held: 1n } }],
+      ],
       ["STORE_NOT_A_NUMBER", [{ op: "update", table: "accounts", key: { pk: ACCOUNT, sk: "balance" }, add: { held: Number.NaN } }]],
     ];
     for (const [code, ops] of bad) {
       // Act
-      const aws = await makeStore().transact(ops).catch((e: unknown) => e);
-      const local = await createMemoryStore().transact(ops).catch((e: unknown) => e);
+      const aws = await makeStore()
+        .transact(ops)
+        .catch((e: unknown) => e);
+      const local = await createMemoryStore()
+        .transact(ops)
+        .catch((e: unknown) => e);
       // Assess
       expect(aws, code).toBeInstanceOf(StoreValidationError);
       expect(local, code).toBeInstanceOf(StoreValidationError);
-      expect([(aws as StoreValidationError).code, (aws as StoreValidationError).index]).toEqual([code, (local as StoreValidationError).index]);
+      expect([(aws as StoreValidationError).code, (aws as StoreValidationError).index]).toEqual([
+        code,
+        (local as StoreValidationError).index,
+      ]);
       expect((local as StoreValidationError).code).toBe(code);
     }
     expect(ddb.calls()).toHaveLength(0);
@@ -401,7 +486,10 @@ describe("DynamoStore transactions (money)", () => {
       ],
     });
     const local = createMemoryStore({ clock: { now: () => NOW } });
-    await local.transact([{ op: "put", table: "jobs", item: now }, { op: "put", table: "jobs", item: later }]);
+    await local.transact([
+      { op: "put", table: "jobs", item: now },
+      { op: "put", table: "jobs", item: later },
+    ]);
     // Act
     const aws = await makeStore().query("jobs", JOB);
     const mem = await local.query("jobs", JOB);
@@ -411,7 +499,9 @@ describe("DynamoStore transactions (money)", () => {
   });
 
   it("an attribute named like a reserved one is refused with STORE_RESERVED_ATTRIBUTE", async () => {
-    await expect(makeStore().transact([{ op: "put", table: "jobs", item: { pk: JOB, sk: "job", _exp: 1 } }])).rejects.toMatchObject({ code: "STORE_RESERVED_ATTRIBUTE" });
+    await expect(makeStore().transact([{ op: "put", table: "jobs", item: { pk: JOB, sk: "job", _exp: 1 } }])).rejects.toMatchObject({
+      code: "STORE_RESERVED_ATTRIBUTE",
+    });
   });
 
   it("an update with neither set nor add becomes a ConditionCheck inside a transaction", async () => {

@@ -254,7 +254,9 @@ export function toTransactItem(tableName: string, op: WriteOp, nowSeconds: numbe
   switch (op.op) {
     case "put": {
       const cond = op.when ? b.condition(op.when) : undefined;
-      return { Put: { TableName: tableName, Item: encodeItem(op.table, op.item), ...(cond ? { ConditionExpression: cond } : {}), ...b.fields() } };
+      return {
+        Put: { TableName: tableName, Item: encodeItem(op.table, op.item), ...(cond ? { ConditionExpression: cond } : {}), ...b.fields() },
+      };
     }
     case "update": {
       const upd = updateExpression(op, b);
@@ -276,10 +278,19 @@ export function toTransactItem(tableName: string, op: WriteOp, nowSeconds: numbe
     }
     case "delete": {
       const cond = op.when ? b.condition(op.when) : undefined;
-      return { Delete: { TableName: tableName, Key: physicalKey(op.table, op.key), ...(cond ? { ConditionExpression: cond } : {}), ...b.fields() } };
+      return {
+        Delete: { TableName: tableName, Key: physicalKey(op.table, op.key), ...(cond ? { ConditionExpression: cond } : {}), ...b.fields() },
+      };
     }
     case "check":
-      return { ConditionCheck: { TableName: tableName, Key: physicalKey(op.table, op.key), ConditionExpression: b.condition(op.when), ...b.fields() } };
+      return {
+        ConditionCheck: {
+          TableName: tableName,
+          Key: physicalKey(op.table, op.key),
+          ConditionExpression: b.condition(op.when),
+          ...b.fields(),
+        },
+      };
   }
 }
 
@@ -288,7 +299,14 @@ export function toTransactItem(tableName: string, op: WriteOp, nowSeconds: numbe
 const errName = (e: unknown) => (e && typeof e === "object" && "name" in e ? String((e as { name: unknown }).name) : "");
 
 /** Failures after which a transaction may have committed or may still be running: re-sent with the same token. */
-const AMBIGUOUS_ERRORS = new Set(["TransactionInProgressException", "InternalServerError", "ServiceUnavailable", "TimeoutError", "RequestTimeout", "RequestTimeoutException"]);
+const AMBIGUOUS_ERRORS = new Set([
+  "TransactionInProgressException",
+  "InternalServerError",
+  "ServiceUnavailable",
+  "TimeoutError",
+  "RequestTimeout",
+  "RequestTimeoutException",
+]);
 const AMBIGUOUS_CODES = new Set(["ECONNRESET", "ETIMEDOUT", "EPIPE", "ECONNABORTED"]);
 function isAmbiguous(e: unknown): boolean {
   if (!e || typeof e !== "object") return false;
@@ -326,7 +344,8 @@ export class DynamoStore implements Store {
           TableName: this.opts.table,
           KeyConditionExpression: opts.skPrefix !== undefined ? "#pk = :pk AND begins_with(#sk, :sk)" : "#pk = :pk",
           ExpressionAttributeNames: opts.skPrefix !== undefined ? { "#pk": "pk", "#sk": "sk" } : { "#pk": "pk" },
-          ExpressionAttributeValues: opts.skPrefix !== undefined ? { ":pk": physicalPk(table, pk), ":sk": opts.skPrefix } : { ":pk": physicalPk(table, pk) },
+          ExpressionAttributeValues:
+            opts.skPrefix !== undefined ? { ":pk": physicalPk(table, pk), ":sk": opts.skPrefix } : { ":pk": physicalPk(table, pk) },
           ConsistentRead: true,
           ...(want !== undefined ? { Limit: want } : {}),
           ...(start ? { ExclusiveStartKey: start } : {}),
@@ -365,7 +384,8 @@ export class DynamoStore implements Store {
         else if (it.Update) await this.doc.send(new UpdateCommand(it.Update));
         else if (it.Delete) await this.doc.send(new DeleteCommand(it.Delete));
       } catch (e) {
-        if (errName(e) === "ConditionalCheckFailedException") throw new ConditionFailedError(portIndex[0], `condition of ${describe(ops[portIndex[0]!]!)} failed`);
+        if (errName(e) === "ConditionalCheckFailedException")
+          throw new ConditionFailedError(portIndex[0], `condition of ${describe(ops[portIndex[0]!]!)} failed`);
         throw e;
       }
       return;
@@ -378,9 +398,18 @@ export class DynamoStore implements Store {
     // concurrent calls with equal content (two identical result posts in the same ms) would
     // then both be told "applied", where the port promises exactly one winner.
     let resends = 0; // ambiguous re-sends, over the whole call
-    const conflicting = () => new StoreError("STORE_CONFLICT", `transaction kept conflicting with concurrent writes after ${this.retries + 1} attempts; retry the request`);
+    const conflicting = () =>
+      new StoreError(
+        "STORE_CONFLICT",
+        `transaction kept conflicting with concurrent writes after ${this.retries + 1} attempts; retry the request`,
+      );
     await retryOptimistic(
-      { attempts: this.retries + 1, exhausted: conflicting, backoffMs: (n) => 20 * 2 ** n + Math.floor(Math.random() * 20), sleep: this.sleep },
+      {
+        attempts: this.retries + 1,
+        exhausted: conflicting,
+        backoffMs: (n) => 20 * 2 ** n + Math.floor(Math.random() * 20),
+        sleep: this.sleep,
+      },
       async () => {
         const token = randomUUID(); // a cancelled attempt committed nothing: each attempt is a fresh call
         try {
@@ -398,7 +427,9 @@ export class DynamoStore implements Store {
           return undefined;
         } catch (e) {
           if (errName(e) !== "TransactionCanceledException") throw e;
-          const reasons = ((e as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? []).map((r) => r?.Code ?? "None");
+          const reasons = ((e as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? []).map(
+            (r) => r?.Code ?? "None",
+          );
           const failed = reasons.indexOf("ConditionalCheckFailed");
           if (failed >= 0) {
             const i = portIndex[failed];

@@ -15,8 +15,20 @@ describe("DynamoDB wire format", () => {
       requestHandler: {
         handle: async (req: { body?: string }) => {
           bodies.push(String(req.body));
-          const body = bodies.length === 1 ? "{}" : JSON.stringify({ Item: { pk: { S: "accounts#a" }, sk: { S: "balance" }, available: { N: "98765432109876543210" }, "_bi:available": { BOOL: true } } });
-          return { response: { statusCode: 200, headers: { "content-type": "application/x-amz-json-1.0" }, body: new Blob([body]).stream() } };
+          const body =
+            bodies.length === 1
+              ? "{}"
+              : JSON.stringify({
+                  Item: {
+                    pk: { S: "accounts#a" },
+                    sk: { S: "balance" },
+                    available: { N: "98765432109876543210" },
+                    "_bi:available": { BOOL: true },
+                  },
+                });
+          return {
+            response: { statusCode: 200, headers: { "content-type": "application/x-amz-json-1.0" }, body: new Blob([body]).stream() },
+          };
         },
       } as never,
     });

@@ -16,11 +16,21 @@ const EXPIRES = new Date(Date.UTC(2026, 10, 25, 13, 0, 0));
 // aws-sdk-client-mock stands in for STS: no AWS call is made here.
 const sts = mockClient(STSClient);
 const vendor = (durationSeconds = 900) =>
-  new IotRelaySessionVendor({ client: new STSClient({ region: "us-east-1" }), roleArn: ROLE, region: "us-east-1", endpoint: "abc123-ats.iot.us-east-1.amazonaws.com", iotArn: IOT_ARN, prefix: PREFIX, durationSeconds });
+  new IotRelaySessionVendor({
+    client: new STSClient({ region: "us-east-1" }),
+    roleArn: ROLE,
+    region: "us-east-1",
+    endpoint: "abc123-ats.iot.us-east-1.amazonaws.com",
+    iotArn: IOT_ARN,
+    prefix: PREFIX,
+    durationSeconds,
+  });
 
 beforeEach(() => {
   sts.reset();
-  sts.on(AssumeRoleCommand).resolves({ Credentials: { AccessKeyId: "ASIAEXAMPLE", SecretAccessKey: "secret", SessionToken: "token", Expiration: EXPIRES } });
+  sts
+    .on(AssumeRoleCommand)
+    .resolves({ Credentials: { AccessKeyId: "ASIAEXAMPLE", SecretAccessKey: "secret", SessionToken: "token", Expiration: EXPIRES } });
 });
 
 describe("relay sessions on AWS IoT Core (STS mocked)", () => {
@@ -32,7 +42,14 @@ describe("relay sessions on AWS IoT Core (STS mocked)", () => {
     expect(input).toMatchObject({ RoleArn: ROLE, RoleSessionName: `w-${JOB}-1`, DurationSeconds: 900 });
     expect(JSON.parse(input.Policy!)).toEqual({
       Version: "2012-10-17",
-      Statement: [{ Sid: "PublishThisJobsStream", Effect: "Allow", Action: ["iot:Publish"], Resource: `${IOT_ARN}:topic/${PREFIX}/r/${REQUESTER}/${JOB}/${WORKER}` }],
+      Statement: [
+        {
+          Sid: "PublishThisJobsStream",
+          Effect: "Allow",
+          Action: ["iot:Publish"],
+          Resource: `${IOT_ARN}:topic/${PREFIX}/r/${REQUESTER}/${JOB}/${WORKER}`,
+        },
+      ],
     });
     expect(RelaySession.parse(s)).toEqual({
       transport: "iot-mqtt",
@@ -48,7 +65,9 @@ describe("relay sessions on AWS IoT Core (STS mocked)", () => {
     // Act
     const s = await vendor().forRequester(JOB, REQUESTER);
     // Assess
-    const policy = JSON.parse(sts.commandCalls(AssumeRoleCommand)[0]!.args[0].input.Policy!) as { Statement: Array<{ Action: string[]; Resource: string }> };
+    const policy = JSON.parse(sts.commandCalls(AssumeRoleCommand)[0]!.args[0].input.Policy!) as {
+      Statement: Array<{ Action: string[]; Resource: string }>;
+    };
     expect(policy.Statement.map((x) => [x.Action, x.Resource])).toEqual([
       [["iot:Connect"], `${IOT_ARN}:client/${PREFIX}-r-${JOB}`],
       [["iot:Subscribe"], `${IOT_ARN}:topicfilter/${PREFIX}/r/${REQUESTER}/${JOB}/*`],

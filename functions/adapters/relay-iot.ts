@@ -52,14 +52,27 @@ export interface IotRelayOptions {
 }
 
 /** The topic of one job's stream from one worker. */
-export const relayTopic = (prefix: string, requester: string, jobId: string, workerId: string) => `${prefix}/r/${requester}/${jobId}/${workerId}`;
+export const relayTopic = (prefix: string, requester: string, jobId: string, workerId: string) =>
+  `${prefix}/r/${requester}/${jobId}/${workerId}`;
 /** The requester's MQTT client id for one job. */
 export const relayClientId = (prefix: string, jobId: string) => `${prefix}-r-${jobId}`;
 
-export function workerRelayPolicy(o: Pick<IotRelayOptions, "iotArn" | "prefix">, requester: string, jobId: string, workerId: string): string {
+export function workerRelayPolicy(
+  o: Pick<IotRelayOptions, "iotArn" | "prefix">,
+  requester: string,
+  jobId: string,
+  workerId: string,
+): string {
   return JSON.stringify({
     Version: "2012-10-17",
-    Statement: [{ Sid: "PublishThisJobsStream", Effect: "Allow", Action: [...RELAY_WORKER_ACTIONS], Resource: `${o.iotArn}:topic/${relayTopic(o.prefix, requester, jobId, workerId)}` }],
+    Statement: [
+      {
+        Sid: "PublishThisJobsStream",
+        Effect: "Allow",
+        Action: [...RELAY_WORKER_ACTIONS],
+        Resource: `${o.iotArn}:topic/${relayTopic(o.prefix, requester, jobId, workerId)}`,
+      },
+    ],
   });
 }
 
@@ -68,7 +81,12 @@ export function requesterRelayPolicy(o: Pick<IotRelayOptions, "iotArn" | "prefix
   return JSON.stringify({
     Version: "2012-10-17",
     Statement: [
-      { Sid: "ConnectAsThisJob", Effect: "Allow", Action: ["iot:Connect"], Resource: `${o.iotArn}:client/${relayClientId(o.prefix, jobId)}` },
+      {
+        Sid: "ConnectAsThisJob",
+        Effect: "Allow",
+        Action: ["iot:Connect"],
+        Resource: `${o.iotArn}:client/${relayClientId(o.prefix, jobId)}`,
+      },
       { Sid: "SubscribeThisJob", Effect: "Allow", Action: ["iot:Subscribe"], Resource: `${o.iotArn}:topicfilter/${base}/*` },
       { Sid: "ReceiveThisJob", Effect: "Allow", Action: ["iot:Receive"], Resource: `${o.iotArn}:topic/${base}/*` },
     ],
@@ -90,22 +108,50 @@ export class IotRelaySessionVendor implements RelaySessionVendor {
 
   private async assume(name: string, policy: string) {
     const { AssumeRoleCommand } = await import("@aws-sdk/client-sts");
-    const out = await this.o.client.send(new AssumeRoleCommand({ RoleArn: this.o.roleArn, RoleSessionName: name, DurationSeconds: this.o.durationSeconds, Policy: policy }));
+    const out = await this.o.client.send(
+      new AssumeRoleCommand({ RoleArn: this.o.roleArn, RoleSessionName: name, DurationSeconds: this.o.durationSeconds, Policy: policy }),
+    );
     const c = out.Credentials;
     if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
-      throw new CocoonError(503, "relay_session_unavailable", "STS returned no credentials; retry, or read the answer with GET /v1/jobs/{id}");
+      throw new CocoonError(
+        503,
+        "relay_session_unavailable",
+        "STS returned no credentials; retry, or read the answer with GET /v1/jobs/{id}",
+      );
     }
-    return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration.getTime() };
+    return {
+      accessKeyId: c.AccessKeyId,
+      secretAccessKey: c.SecretAccessKey,
+      sessionToken: c.SessionToken,
+      expiration: c.Expiration.getTime(),
+    };
   }
 
   async forWorker(job: { jobId: string; attempt: number; requester: string }, workerId: string): Promise<RelaySession> {
-    const credentials = await this.assume(sessionName("w", `${job.jobId}-${job.attempt}`), workerRelayPolicy(this.o, job.requester, job.jobId, workerId));
-    return { transport: "iot-mqtt", endpoint: this.o.endpoint, region: this.o.region, topic: relayTopic(this.o.prefix, job.requester, job.jobId, workerId), clientId: relayClientId(this.o.prefix, job.jobId), credentials };
+    const credentials = await this.assume(
+      sessionName("w", `${job.jobId}-${job.attempt}`),
+      workerRelayPolicy(this.o, job.requester, job.jobId, workerId),
+    );
+    return {
+      transport: "iot-mqtt",
+      endpoint: this.o.endpoint,
+      region: this.o.region,
+      topic: relayTopic(this.o.prefix, job.requester, job.jobId, workerId),
+      clientId: relayClientId(this.o.prefix, job.jobId),
+      credentials,
+    };
   }
 
   async forRequester(jobId: string, requester: string): Promise<RelaySession> {
     const credentials = await this.assume(sessionName("r", jobId), requesterRelayPolicy(this.o, requester, jobId));
-    return { transport: "iot-mqtt", endpoint: this.o.endpoint, region: this.o.region, topic: `${this.o.prefix}/r/${requester}/${jobId}/+`, clientId: relayClientId(this.o.prefix, jobId), credentials };
+    return {
+      transport: "iot-mqtt",
+      endpoint: this.o.endpoint,
+      region: this.o.region,
+      topic: `${this.o.prefix}/r/${requester}/${jobId}/+`,
+      clientId: relayClientId(this.o.prefix, jobId),
+      credentials,
+    };
   }
 }
 
@@ -117,7 +163,8 @@ let fromEnv: Promise<RelaySessionVendor | undefined> | undefined;
  * Undefined where they are not set (the local default: its relay is the coordinator's own).
  */
 export function relaySessionsFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<RelaySessionVendor | undefined> {
-  if (!env.COCOON_RELAY_ROLE_ARN || !env.COCOON_IOT_ENDPOINT || !env.COCOON_IOT_ARN || !env.COCOON_RELAY_PREFIX) return Promise.resolve(undefined);
+  if (!env.COCOON_RELAY_ROLE_ARN || !env.COCOON_IOT_ENDPOINT || !env.COCOON_IOT_ARN || !env.COCOON_RELAY_PREFIX)
+    return Promise.resolve(undefined);
   fromEnv ??= import("@aws-sdk/client-sts").then(({ STSClient }) => {
     const region = env.AWS_REGION ?? "us-east-1";
     return new IotRelaySessionVendor({

@@ -25,7 +25,8 @@ describe("SnsAlerts", () => {
     expect(calls[0]!.args[0].input).toEqual({
       TopicArn: TOPIC,
       Subject: "[cocoon critical] vault balance is below liabilities",
-      Message: '{"key":"chain.undercollateral","severity":"critical","title":"vault balance is below liabilities","details":{"vaultBalance":"4000000000","liabilities":"5000000000"}}',
+      Message:
+        '{"key":"chain.undercollateral","severity":"critical","title":"vault balance is below liabilities","details":{"vaultBalance":"4000000000","liabilities":"5000000000"}}',
       MessageAttributes: {
         severity: { DataType: "String", StringValue: "critical" },
         key: { DataType: "String", StringValue: "chain.undercollateral" },
@@ -41,14 +42,19 @@ describe("SnsAlerts", () => {
     await d.raise(alert);
     await d.raise(alert);
     await d.raise({ ...alert, key: "chain.lag" });
-    expect(sns.commandCalls(PublishCommand).map((c) => c.args[0].input.MessageAttributes?.key?.StringValue)).toEqual(["chain.undercollateral", "chain.lag"]);
+    expect(sns.commandCalls(PublishCommand).map((c) => c.args[0].input.MessageAttributes?.key?.StringValue)).toEqual([
+      "chain.undercollateral",
+      "chain.lag",
+    ]);
     sns.restore();
   });
 
   it("propagates a publish failure (so dedup retries next time)", async () => {
     const sns = mockClient(SNSClient);
     sns.on(PublishCommand).rejects(Object.assign(new Error("Topic does not exist"), { name: "NotFoundException" }));
-    await expect(new SnsAlerts(new SNSClient({ region: "eu-west-1" }), TOPIC).raise(alert)).rejects.toMatchObject({ name: "NotFoundException" });
+    await expect(new SnsAlerts(new SNSClient({ region: "eu-west-1" }), TOPIC).raise(alert)).rejects.toMatchObject({
+      name: "NotFoundException",
+    });
     sns.restore();
   });
 

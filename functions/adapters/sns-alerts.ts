@@ -8,7 +8,9 @@ import { PublishCommand, type SNSClient } from "@aws-sdk/client-sns";
 import type { Alert, Alerts } from "../../core/ports";
 
 export const alertJson = (a: Alert): string =>
-  JSON.stringify({ key: a.key, severity: a.severity, title: a.title, details: a.details }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  JSON.stringify({ key: a.key, severity: a.severity, title: a.title, details: a.details }, (_k, v: unknown) =>
+    typeof v === "bigint" ? v.toString() : v,
+  );
 
 /** SNS subjects: ASCII, no line breaks, at most 100 characters. */
 export function snsSubject(a: Alert, prefix = "cocoon"): string {

@@ -88,11 +88,18 @@ describe("SqsQueues", () => {
       .resolves({ Successful: [], Failed: [] });
 
     // Act
-    await makeQueues().sendBatch("matching", Array.from({ length: 12 }, (_, i) => intake(i)));
+    await makeQueues().sendBatch(
+      "matching",
+      Array.from({ length: 12 }, (_, i) => intake(i)),
+    );
 
     // Assess
     const calls = sqs.commandCalls(SendMessageBatchCommand).map((c) => c.args[0].input);
-    expect(calls.map((c) => c.Entries!.map((e) => e.Id))).toEqual([["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], ["3"], ["10", "11"]]);
+    expect(calls.map((c) => c.Entries!.map((e) => e.Id))).toEqual([
+      ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+      ["3"],
+      ["10", "11"],
+    ]);
     expect(calls[1]!.Entries![0]).toEqual({ Id: "3", MessageBody: JSON.stringify(intake(3)) });
   });
 
@@ -160,7 +167,14 @@ describe("SqsQueues", () => {
   });
 
   it("ensure accepts a queue that exists with other attributes (QueueNameExists)", async () => {
-    sqs.on(CreateQueueCommand).rejects(new QueueNameExists({ message: "A queue already exists with the same name and a different value for attribute VisibilityTimeout", $metadata: {} }));
+    sqs
+      .on(CreateQueueCommand)
+      .rejects(
+        new QueueNameExists({
+          message: "A queue already exists with the same name and a different value for attribute VisibilityTimeout",
+          $metadata: {},
+        }),
+      );
     await expect(makeQueues().ensure(`worker-${WORKER}`)).resolves.toBeUndefined();
   });
 });

@@ -32,7 +32,10 @@ export const SQS_MAX_MESSAGE_BYTES = 256 * 1024;
 function serialize(queue: string, body: unknown): string {
   const s = JSON.stringify(body);
   if (Buffer.byteLength(s) > SQS_MAX_MESSAGE_BYTES) {
-    throw new QueueError("QUEUE_MESSAGE_TOO_LARGE", `message to ${queue} is ${Buffer.byteLength(s)} bytes; SQS takes at most ${SQS_MAX_MESSAGE_BYTES}`);
+    throw new QueueError(
+      "QUEUE_MESSAGE_TOO_LARGE",
+      `message to ${queue} is ${Buffer.byteLength(s)} bytes; SQS takes at most ${SQS_MAX_MESSAGE_BYTES}`,
+    );
   }
   return s;
 }
@@ -122,7 +125,11 @@ export class SqsQueues implements Queues {
         if (failed.length === 0) break;
         const retryable = failed.filter((f) => !f.SenderFault).map((f) => f.Id);
         if (attempt >= 1 || retryable.length !== failed.length) {
-          throw new QueueError("QUEUE_BATCH_FAILED", `${failed.length} of ${entries.length} messages to ${queue} were refused by SQS`, failed);
+          throw new QueueError(
+            "QUEUE_BATCH_FAILED",
+            `${failed.length} of ${entries.length} messages to ${queue} were refused by SQS`,
+            failed,
+          );
         }
         entries = entries.filter((e) => retryable.includes(e.Id));
       }
@@ -206,7 +213,10 @@ export class SqsQueues implements Queues {
     const n = errName(e);
     if (n === "QueueDoesNotExist" || n === "AWS.SimpleQueueService.NonExistentQueue") {
       this.ensured.delete(queue);
-      return new QueueError("QUEUE_MISSING", `SQS queue for "${queue}" does not exist; a worker queue is created when the worker registers`);
+      return new QueueError(
+        "QUEUE_MISSING",
+        `SQS queue for "${queue}" does not exist; a worker queue is created when the worker registers`,
+      );
     }
     if (n === "QueueDeletedRecently") {
       return new QueueError("QUEUE_DELETED_RECENTLY", `SQS queue for "${queue}" was deleted less than 60 s ago; retry in a minute`);

@@ -18,7 +18,14 @@ const EXPIRES = new Date(Date.UTC(2026, 10, 25, 13, 0, 0));
 const sts = mockClient(STSClient);
 
 function makeVendor(durationSeconds = 3600) {
-  return new StsSessionVendor({ client: new STSClient({ region: "us-east-1" }), roleArn: ROLE, region: "us-east-1", durationSeconds, queueArnPrefix: ARN_PREFIX, queueUrlPrefix: URL_PREFIX });
+  return new StsSessionVendor({
+    client: new STSClient({ region: "us-east-1" }),
+    roleArn: ROLE,
+    region: "us-east-1",
+    durationSeconds,
+    queueArnPrefix: ARN_PREFIX,
+    queueUrlPrefix: URL_PREFIX,
+  });
 }
 
 function fakeStore(items: Record<string, Item>): Store {
@@ -45,7 +52,12 @@ const registered = () => ({ [`workers/${WORKER}/worker`]: { pk: WORKER, sk: "wor
 beforeEach(() => {
   sts.reset();
   sts.on(AssumeRoleCommand).resolves({
-    Credentials: { AccessKeyId: "ASIAEXAMPLEEXAMPLE12", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", SessionToken: "FwoGZXIvYXdzEBYaDEXAMPLETOKEN", Expiration: EXPIRES },
+    Credentials: {
+      AccessKeyId: "ASIAEXAMPLEEXAMPLE12",
+      SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+      SessionToken: "FwoGZXIvYXdzEBYaDEXAMPLETOKEN",
+      Expiration: EXPIRES,
+    },
   });
 });
 
@@ -56,7 +68,12 @@ describe("agent sessions (STS)", () => {
 
     // Assess
     const input = sts.commandCalls(AssumeRoleCommand)[0]!.args[0].input;
-    expect(input).toEqual({ RoleArn: ROLE, RoleSessionName: `w-${WORKER}`, DurationSeconds: 900, Policy: sessionPolicy(`${ARN_PREFIX}worker-${WORKER}`) });
+    expect(input).toEqual({
+      RoleArn: ROLE,
+      RoleSessionName: `w-${WORKER}`,
+      DurationSeconds: 900,
+      Policy: sessionPolicy(`${ARN_PREFIX}worker-${WORKER}`),
+    });
     expect(JSON.parse(input.Policy!)).toEqual({
       Version: "2012-10-17",
       Statement: [
@@ -72,7 +89,12 @@ describe("agent sessions (STS)", () => {
       workerId: WORKER,
       region: "us-east-1",
       queueUrl: `${URL_PREFIX}worker-${WORKER}`,
-      credentials: { accessKeyId: "ASIAEXAMPLEEXAMPLE12", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", sessionToken: "FwoGZXIvYXdzEBYaDEXAMPLETOKEN", expiration: EXPIRES.getTime() },
+      credentials: {
+        accessKeyId: "ASIAEXAMPLEEXAMPLE12",
+        secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        sessionToken: "FwoGZXIvYXdzEBYaDEXAMPLETOKEN",
+        expiration: EXPIRES.getTime(),
+      },
     });
   });
 
@@ -100,7 +122,9 @@ describe("agent sessions (STS)", () => {
 
   it("an unregistered key gets 403 not_a_worker and no credentials", async () => {
     const ensured: string[] = [];
-    await expect(createAgentSession({ store: fakeStore({}), queues: fakeQueues(ensured), sessions: makeVendor() }, WORKER)).rejects.toMatchObject({
+    await expect(
+      createAgentSession({ store: fakeStore({}), queues: fakeQueues(ensured), sessions: makeVendor() }, WORKER),
+    ).rejects.toMatchObject({
       status: 403,
       code: "not_a_worker",
     });
@@ -124,12 +148,21 @@ describe("POST /v1/agents/session route", () => {
 
   it("is a signed POST that answers the session of the caller", async () => {
     expect(agentSessionRoute.spec).toMatchObject({ method: "POST", path: "/v1/agents/session", auth: "signed" });
-    const out = await agentSessionRoute.run({ deps: deps({ sessions: makeVendor() }), caller: WORKER, body: undefined, query: undefined, params: {}, headers: {} });
+    const out = await agentSessionRoute.run({
+      deps: deps({ sessions: makeVendor() }),
+      caller: WORKER,
+      body: undefined,
+      query: undefined,
+      params: {},
+      headers: {},
+    });
     expect(AgentSessionResponse.parse(out).workerId).toBe(WORKER);
   });
 
   it("on a network without SQS (the local default) answers 404 sessions_unavailable", async () => {
-    await expect(agentSessionRoute.run({ deps: deps({}), caller: WORKER, body: undefined, query: undefined, params: {}, headers: {} })).rejects.toMatchObject({
+    await expect(
+      agentSessionRoute.run({ deps: deps({}), caller: WORKER, body: undefined, query: undefined, params: {}, headers: {} }),
+    ).rejects.toMatchObject({
       status: 404,
       code: "sessions_unavailable",
     });

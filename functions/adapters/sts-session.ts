@@ -17,7 +17,12 @@ import { AgentSessionResponse } from "../../events/api";
 /** Wire shape of POST /v1/agents/session (move into events/api.ts when the lead takes it over). */
 export { AgentSessionResponse };
 
-export const AGENT_QUEUE_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"] as const;
+export const AGENT_QUEUE_ACTIONS = [
+  "sqs:ReceiveMessage",
+  "sqs:DeleteMessage",
+  "sqs:ChangeMessageVisibility",
+  "sqs:GetQueueAttributes",
+] as const;
 
 /** The inline session policy: the four agent actions on one queue ARN, nothing else. */
 export function sessionPolicy(queueArn: string): string {
@@ -95,7 +100,10 @@ export async function createAgentSession(
 ): Promise<AgentSessionResponse> {
   const worker = await deps.store.get("workers", { pk: workerId, sk: "worker" });
   if (!worker) {
-    throw new ForbiddenError("not_a_worker", "this key is not a registered worker: register with POST /v1/agents first, then ask for a session");
+    throw new ForbiddenError(
+      "not_a_worker",
+      "this key is not a registered worker: register with POST /v1/agents first, then ask for a session",
+    );
   }
   await deps.queues.ensure(`worker-${workerId}`);
   return deps.sessions.vend(workerId);

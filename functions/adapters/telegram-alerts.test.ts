@@ -34,7 +34,12 @@ async function fakeTelegram(status = 200, reply: unknown = { ok: true, result: {
   return { seen, baseUrl: `http://127.0.0.1:${port}` };
 }
 
-const alert: Alert = { key: "chain.bounce:inbound", severity: "warning", title: "a message from the vault bounced back", details: { txHash: "ab".repeat(32), inValue: 5n } };
+const alert: Alert = {
+  key: "chain.bounce:inbound",
+  severity: "warning",
+  title: "a message from the vault bounced back",
+  details: { txHash: "ab".repeat(32), inValue: 5n },
+};
 
 describe("TelegramAlerts", () => {
   it("POSTs sendMessage to /bot<token>/ with chat_id and a plain-text message", async () => {
@@ -80,6 +85,6 @@ describe("TelegramAlerts", () => {
   it("cuts long messages to Telegram's 4096 characters", async () => {
     const { seen, baseUrl } = await fakeTelegram();
     await new TelegramAlerts({ token: "t", chatId: "1", baseUrl }).raise({ ...alert, details: { blob: "x".repeat(10_000) } });
-    expect(((seen[0]!.body as { text: string }).text).length).toBe(4096);
+    expect((seen[0]!.body as { text: string }).text.length).toBe(4096);
   });
 });

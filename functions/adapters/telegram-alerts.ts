@@ -55,7 +55,10 @@ export class TelegramAlerts implements Alerts {
         signal: AbortSignal.timeout(this.o.timeoutMs ?? 10_000),
       });
     } catch (e) {
-      throw new TelegramAlertError("telegram_unreachable", `cannot reach the Telegram Bot API at ${this.base}: ${e instanceof Error ? e.message : String(e)}`);
+      throw new TelegramAlertError(
+        "telegram_unreachable",
+        `cannot reach the Telegram Bot API at ${this.base}: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
     const body = (await res.json().catch(() => null)) as { ok?: boolean; description?: string } | null;
     if (!res.ok || body?.ok !== true) {

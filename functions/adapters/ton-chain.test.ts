@@ -7,7 +7,13 @@ import { refDepositLookalikes } from "../../contracts/fixtures";
 import { accountIdToUint } from "../../core/chain/account";
 import { getBalance, requesterAccount } from "../../core/ledger";
 import type { CoreDeps } from "../../core/deps";
-import { DEFAULT_RELEASE_GRACE_SECONDS, getWithdrawal, releaseExpiredWithdrawals, requestWithdrawal, type WithdrawalDeps } from "../../core/withdrawals";
+import {
+  DEFAULT_RELEASE_GRACE_SECONDS,
+  getWithdrawal,
+  releaseExpiredWithdrawals,
+  requestWithdrawal,
+  type WithdrawalDeps,
+} from "../../core/withdrawals";
 import { tonWithdrawalSigner, withdrawalFromJson } from "./ton-withdrawal-signer";
 import { loadAwsConfig } from "../config";
 import { createAwsDeps } from "./aws-deps";
@@ -44,7 +50,15 @@ async function chainWithWatcher(opts: { reserve?: bigint } = {}) {
   const ledger = new StoreChainLedger(store);
   const alerts = collectingAlerts();
   const watch = (o: { pageSize?: number; maxPages?: number; reader?: ChainReader } = {}) =>
-    runWatcher({ reader: o.reader ?? chain.reader, ledger, alerts, now: () => NOW * 1000 + 60_000, lagThresholdSeconds: 600, pageSize: o.pageSize, maxPages: o.maxPages });
+    runWatcher({
+      reader: o.reader ?? chain.reader,
+      ledger,
+      alerts,
+      now: () => NOW * 1000 + 60_000,
+      lagThresholdSeconds: 600,
+      pageSize: o.pageSize,
+      maxPages: o.maxPages,
+    });
   return { chain, store, ledger, alerts, watch };
 }
 
@@ -84,7 +98,8 @@ describe("normalizeVaultTx on real sandbox transactions", () => {
     const top = (await chain.vault.sendTopUp(chain.owner.getSender(), toNano("1"))).transactions;
     const bounce = (await chain.vault.sendTopUp(stranger.getSender(), toNano("1"))).transactions;
     const refund = (await chain.vault.sendTopUp(stranger.getSender(), toNano("1"), { bounce: false })).transactions;
-    const admin = (await chain.vault.sendSetCoordinatorKey(chain.owner.getSender(), toNano("0.05"), chain.coordinator.publicKey)).transactions;
+    const admin = (await chain.vault.sendSetCoordinatorKey(chain.owner.getSender(), toNano("0.05"), chain.coordinator.publicKey))
+      .transactions;
     const other = keyPairFromSeed(seed("frozen-account")).publicKey.toString("base64url");
     await freeze(chain, await accountWalletAddress(chain.vaultAddress, accountIdToUint(other)));
     const refused = await chain.depositNano(other, toNano("3"));
@@ -104,22 +119,49 @@ describe("normalizeVaultTx on real sandbox transactions", () => {
     expect(routed).toMatchObject({ amount: toNano("5"), inValue: toNano("5"), outValue: CREDIT_VALUE, aborted: false, bounced: false });
     expect(routed!.account).toBeUndefined();
     // credited from the log: the deposit less the vault's fee, exactly what the account wallet recorded
-    expect(credited).toMatchObject({ kind: "deposit", account: requesterId, amount: net(toNano("5")), outValue: 0n, aborted: false, bounced: false });
+    expect(credited).toMatchObject({
+      kind: "deposit",
+      account: requesterId,
+      amount: net(toNano("5")),
+      outValue: 0n,
+      aborted: false,
+      bounced: false,
+    });
     expect(n(depC.transactions)[1]).toMatchObject({ kind: "deposit", account: requesterId, amount: net(toNano("1")) });
     expect(await chain.vault.getTotals()).toMatchObject({ deposited: net(toNano("5")) + net(toNano("1")) });
     const paid = n(w.transactions)[1]!;
-    expect(paid).toMatchObject({ kind: "withdraw", account: requesterId, amount: toNano("2"), seqno: 0, expiry: wd.expiry, to: chain.requesterWallet.address.toRawString(), aborted: false });
+    expect(paid).toMatchObject({
+      kind: "withdraw",
+      account: requesterId,
+      amount: toNano("2"),
+      seqno: 0,
+      expiry: wd.expiry,
+      to: chain.requesterWallet.address.toRawString(),
+      aborted: false,
+    });
     expect(paid.outValue > toNano("2") && paid.outValue <= toNano("2") + paid.inValue).toBe(true);
     expect(n(wReplay.transactions)[1]).toMatchObject({ kind: "withdraw-refused", amount: toNano("2"), bounced: true, outValue: 0n });
-    expect(n(red.transactions)[1]).toMatchObject({ kind: "redeem", worker: worker.address.toRawString(), amount: toNano("1"), aborted: false });
+    expect(n(red.transactions)[1]).toMatchObject({
+      kind: "redeem",
+      worker: worker.address.toRawString(),
+      amount: toNano("1"),
+      aborted: false,
+    });
     expect(n(redReplay.transactions)[1]).toMatchObject({ kind: "redeem-refused", amount: toNano("1"), bounced: true, outValue: 0n });
-    expect(n(refused.transactions)[1]).toMatchObject({ kind: "deposit-refund", amount: net(toNano("3")), bounced: true, outValue: net(toNano("3")) });
+    expect(n(refused.transactions)[1]).toMatchObject({
+      kind: "deposit-refund",
+      amount: net(toNano("3")),
+      bounced: true,
+      outValue: net(toNano("3")),
+    });
     expect(n(top)).toMatchObject([{ kind: "topup", amount: toNano("1"), outValue: 0n }]);
     expect(n(bounce)).toMatchObject([{ kind: "bounce", aborted: true, exitCode: 1006 }]);
     expect(n(refund)).toMatchObject([{ kind: "bounce", aborted: false }]);
     expect(n(admin)).toMatchObject([{ kind: "admin" }]);
     // the local chain reports the transaction the watcher books: the credit, the payment, the refusal
-    expect([dep, w, wReplay, red, refused].map((r) => r.txHash)).toEqual([dep, w, wReplay, red, refused].map((r) => n(r.transactions).at(-1)!.hash));
+    expect([dep, w, wReplay, red, refused].map((r) => r.txHash)).toEqual(
+      [dep, w, wReplay, red, refused].map((r) => n(r.transactions).at(-1)!.hash),
+    );
     expect([wReplay.error, redReplay.error, refused.error]).toEqual(["ERR_BAD_SEQNO", "ERR_NOTHING_TO_PAY", "ERR_NO_WALLET"]);
   });
 });
@@ -153,13 +195,19 @@ describe("chain watcher on the sandbox", () => {
       { op: "update", table: "accounts", key: { pk: "vch:worker-1", sk: "balance" }, add: { available: cost } }, // vouchered (core/payouts.ts)
     ]);
     const voucher = chain.signVoucher(worker.address, cost);
-    await ledger.recordIssuedVoucher({ workerId: "worker-1", worker: worker.address.toRawString(), cumulative: cost, expiry: voucher.expiry }, 0);
+    await ledger.recordIssuedVoucher(
+      { workerId: "worker-1", worker: worker.address.toRawString(), cumulative: cost, expiry: voucher.expiry },
+      0,
+    );
     const before = await chain.walletBalance(worker.address);
     const red = await chain.redeem(worker, voucher);
     expect(red.success).toBe(true);
 
     const wd = await chain.signWithdrawal(requesterId, chain.requesterWallet.address, toNano("1"));
-    await ledger.recordIssuedWithdrawal({ account: requesterId, seqno: wd.seqno, amount: wd.amount, to: wd.to.toRawString(), expiry: wd.expiry }, 0);
+    await ledger.recordIssuedWithdrawal(
+      { account: requesterId, seqno: wd.seqno, amount: wd.amount, to: wd.to.toRawString(), expiry: wd.expiry },
+      0,
+    );
     expect((await chain.withdraw(chain.requesterWallet, wd)).success).toBe(true);
 
     const r = await watch();
@@ -363,12 +411,19 @@ describe("issue 9 #3: the AWS adapter reads the vault's withdraw seqno, and a la
     // Prepare
     const chain = await startLocalChain({ now: NOW, coordinatorSeed: seed("coordinator") });
     await chain.deposit(requesterId, 5n);
-    for (let i = 0; i < 2; i++) expect((await chain.withdraw(chain.requesterWallet, await chain.signWithdrawal(requesterId, chain.requesterWallet.address, toNano("1")))).success).toBe(true);
+    for (let i = 0; i < 2; i++)
+      expect(
+        (await chain.withdraw(chain.requesterWallet, await chain.signWithdrawal(requesterId, chain.requesterWallet.address, toNano("1"))))
+          .success,
+      ).toBe(true);
     const reader = new TonClientChainReader(fakeToncenter(chain), chain.vaultAddress);
     const nobody = accountIdToUint(keyPairFromSeed(seed("nobody")).publicKey.toString("base64url"));
 
     // Act
-    const seqnos = [await reader.getWithdrawSeqno(accountIdToUint(requesterId)), await tonClientWithdrawSeqno(fakeToncenter(chain), chain.vaultAddress)(nobody)];
+    const seqnos = [
+      await reader.getWithdrawSeqno(accountIdToUint(requesterId)),
+      await tonClientWithdrawSeqno(fakeToncenter(chain), chain.vaultAddress)(nobody),
+    ];
 
     // Assess
     expect(seqnos).toEqual([2, 0]);
@@ -379,11 +434,15 @@ describe("issue 9 #3: the AWS adapter reads the vault's withdraw seqno, and a la
     // Prepare: the requester's wallet exists (two withdrawals spent seqnos 0 and 1), then freezes
     const chain = await startLocalChain({ now: NOW, coordinatorSeed: seed("coordinator") });
     await chain.deposit(requesterId, 5n);
-    for (let i = 0; i < 2; i++) await chain.withdraw(chain.requesterWallet, await chain.signWithdrawal(requesterId, chain.requesterWallet.address, toNano("1")));
+    for (let i = 0; i < 2; i++)
+      await chain.withdraw(chain.requesterWallet, await chain.signWithdrawal(requesterId, chain.requesterWallet.address, toNano("1")));
     await freeze(chain, await accountWalletAddress(chain.vaultAddress, accountIdToUint(requesterId)));
 
     // Act
-    const read = tonClientWithdrawSeqno(fakeToncenter(chain), chain.vaultAddress)(accountIdToUint(requesterId)).then(
+    const read = tonClientWithdrawSeqno(
+      fakeToncenter(chain),
+      chain.vaultAddress,
+    )(accountIdToUint(requesterId)).then(
       (n) => n,
       (e: Error) => e,
     );
@@ -433,12 +492,14 @@ describe("issue 9 #3: the AWS adapter reads the vault's withdraw seqno, and a la
     } as unknown as CoreDeps & WithdrawalDeps;
     const ledger = new StoreChainLedger(store);
     const reader = new TonClientChainReader(fakeToncenter(chain), chain.vaultAddress, { pageSize: 3 });
-    const watch = () => runWatcher({ reader, ledger, alerts: collectingAlerts(), now: () => now, lagThresholdSeconds: 600_000, pageSize: 2, maxPages: 2 });
+    const watch = () =>
+      runWatcher({ reader, ledger, alerts: collectingAlerts(), now: () => now, lagThresholdSeconds: 600_000, pageSize: 2, maxPages: 2 });
     await chain.deposit(requesterId, 5n);
     await watch();
     const view = await requestWithdrawal(deps, requesterId, { amount: net(toNano("5")), to: chain.requesterWallet.address.toRawString() });
     const stranger = await chain.wallet("stranger");
-    for (let i = 0; i < 6; i++) await chain.depositNano(keyPairFromSeed(seed(`other-${i}`)).publicKey.toString("base64url"), toNano("1"), { from: stranger });
+    for (let i = 0; i < 6; i++)
+      await chain.depositNano(keyPairFromSeed(seed(`other-${i}`)).publicKey.toString("base64url"), toNano("1"), { from: stranger });
     expect((await chain.withdraw(chain.requesterWallet, withdrawalFromJson(view).withdrawal)).success).toBe(true);
     now = (view.expiry + DEFAULT_RELEASE_GRACE_SECONDS + 1) * 1000;
 
@@ -446,7 +507,7 @@ describe("issue 9 #3: the AWS adapter reads the vault's withdraw seqno, and a la
     const limited = await watch();
     const released = await releaseExpiredWithdrawals(deps, requesterId);
     let withdrawals = 0;
-    for (let more = true; more; ) {
+    for (let more = true; more;) {
       const pass = await watch();
       withdrawals += pass.withdrawals;
       more = pass.hasMore;
@@ -471,7 +532,11 @@ describe("voucher JSON", () => {
     const back = voucherFromJson(j);
     expect(back.vault.equals(chain.vaultAddress)).toBe(true);
     expect({ ...back.voucher, worker: back.voucher.worker.toRawString() }).toEqual({ ...v, worker: v.worker.toRawString() });
-    for (const bad of [{ ...j, signature: "AAAA" }, { ...j, cumulative: "-1" }, { ...j, worker: "nope" }]) {
+    for (const bad of [
+      { ...j, signature: "AAAA" },
+      { ...j, cumulative: "-1" },
+      { ...j, worker: "nope" },
+    ]) {
       expect(() => voucherFromJson(bad)).toThrow(InvalidVoucherError);
     }
     expect(accountIdFromUint(1n)).toHaveLength(43);

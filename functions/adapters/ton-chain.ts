@@ -137,7 +137,9 @@ export function normalizeVaultTx(tx: Transaction): VaultTx {
       case 0: // a comment: a deposit when the vault routed it, else not credited
         return routed ? { ...common, kind: "deposit-routed", amount: inValue } : topupOrBounce();
       case OPCODES.deposit: // routed, or refused (too small: aborted)
-        return routed ? { ...common, kind: "deposit-routed", amount: inValue } : { ...common, kind: aborted ? "bounce" : "unknown", amount: inValue };
+        return routed
+          ? { ...common, kind: "deposit-routed", amount: inValue }
+          : { ...common, kind: aborted ? "bounce" : "unknown", amount: inValue };
       case OPCODES.withdraw: {
         const msg = loadWithdraw(body.beginParse());
         return {
@@ -209,7 +211,10 @@ export interface TonClientLike {
  * never issued, and one below it is never released as expired. The local default reads the same
  * getter from the sandbox.
  */
-export function tonClientWithdrawSeqno(client: Pick<TonClientLike, "runMethod" | "getContractState">, vault: Address): (account: bigint) => Promise<number> {
+export function tonClientWithdrawSeqno(
+  client: Pick<TonClientLike, "runMethod" | "getContractState">,
+  vault: Address,
+): (account: bigint) => Promise<number> {
   return async (account) => {
     const wallet = await accountWalletAddress(vault, account);
     const { state } = await client.getContractState(wallet);
@@ -227,7 +232,9 @@ export function tonClientWithdrawSeqno(client: Pick<TonClientLike, "runMethod" |
 export function toncenterWithdrawSeqno(ton: { endpoint: string; apiKey?: string }, vault: Address): (account: bigint) => Promise<number> {
   let getter: Promise<(account: bigint) => Promise<number>> | undefined;
   return async (account) => {
-    getter ??= import("@ton/ton").then(({ TonClient }) => tonClientWithdrawSeqno(new TonClient({ endpoint: ton.endpoint, apiKey: ton.apiKey }), vault));
+    getter ??= import("@ton/ton").then(({ TonClient }) =>
+      tonClientWithdrawSeqno(new TonClient({ endpoint: ton.endpoint, apiKey: ton.apiKey }), vault),
+    );
     return (await getter)(account);
   };
 }
@@ -305,7 +312,9 @@ export class SandboxChainReader implements ChainReader {
 
   private history(): Transaction[] {
     const all =
-      this.opts.source === "recorded" ? this.recorded : ((this.blockchain as unknown as { transactions?: Transaction[] }).transactions ?? []);
+      this.opts.source === "recorded"
+        ? this.recorded
+        : ((this.blockchain as unknown as { transactions?: Transaction[] }).transactions ?? []);
     return all.filter((t) => t.address === this.vaultHash).sort((a, b) => (a.lt < b.lt ? -1 : a.lt > b.lt ? 1 : 0));
   }
 
@@ -332,11 +341,21 @@ export interface VaultSender {
   sendRedeem(via: Sender, value: bigint, v: SignedVoucher): Promise<unknown>;
 }
 
-export function sendWithdrawal<V extends Pick<VaultSender, "sendWithdraw">>(vault: V, via: Sender, w: SignedWithdrawal, value = WITHDRAW_GAS): ReturnType<V["sendWithdraw"]> {
+export function sendWithdrawal<V extends Pick<VaultSender, "sendWithdraw">>(
+  vault: V,
+  via: Sender,
+  w: SignedWithdrawal,
+  value = WITHDRAW_GAS,
+): ReturnType<V["sendWithdraw"]> {
   return vault.sendWithdraw(via, value, w) as ReturnType<V["sendWithdraw"]>;
 }
 
-export function sendVoucher<V extends Pick<VaultSender, "sendRedeem">>(vault: V, via: Sender, v: SignedVoucher, value = REDEEM_GAS): ReturnType<V["sendRedeem"]> {
+export function sendVoucher<V extends Pick<VaultSender, "sendRedeem">>(
+  vault: V,
+  via: Sender,
+  v: SignedVoucher,
+  value = REDEEM_GAS,
+): ReturnType<V["sendRedeem"]> {
   return vault.sendRedeem(via, value, v) as ReturnType<V["sendRedeem"]>;
 }
 
@@ -361,12 +380,20 @@ export class InvalidVoucherError extends Error {
 /** Voucher JSON → what Vault.sendRedeem takes: the shape by its events/ schema, the addresses by @ton/core. */
 export function voucherFromJson(j: unknown): { vault: Address; voucher: SignedVoucher } {
   const r = Voucher.safeParse(j);
-  if (!r.success) throw new InvalidVoucherError(`voucher JSON is malformed: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  if (!r.success)
+    throw new InvalidVoucherError(
+      `voucher JSON is malformed: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
   const v = r.data;
   try {
     return {
       vault: Address.parse(v.vault),
-      voucher: { worker: Address.parse(v.worker), cumulative: BigInt(v.cumulative), expiry: v.expiry, signature: Buffer.from(v.signature, "base64") },
+      voucher: {
+        worker: Address.parse(v.worker),
+        cumulative: BigInt(v.cumulative),
+        expiry: v.expiry,
+        signature: Buffer.from(v.signature, "base64"),
+      },
     };
   } catch (e) {
     throw new InvalidVoucherError(`voucher JSON is malformed: ${e instanceof Error ? e.message : String(e)}`);

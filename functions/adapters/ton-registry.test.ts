@@ -23,7 +23,10 @@ describe("ChainPolicySource (issue 15)", () => {
   it("reads the registry's policy and version, with the chain time of the state it read", async () => {
     // Prepare: a toncenter-shaped client over the sandbox
     const f = await registryFixture();
-    const client = { provider: f.blockchain.provider.bind(f.blockchain), getContractState: async () => ({ timestampt: f.blockchain.now! }) };
+    const client = {
+      provider: f.blockchain.provider.bind(f.blockchain),
+      getContractState: async () => ({ timestampt: f.blockchain.now! }),
+    };
     const source = new ChainPolicySource(client, f.registry.address, toncenterClock(client, f.registry.address));
 
     // Act
@@ -37,9 +40,16 @@ describe("ChainPolicySource (issue 15)", () => {
   it("a change executed by m owners after the time lock shows at the next refresh, not before", async () => {
     // Prepare
     const f = await registryFixture();
-    const client = { provider: f.blockchain.provider.bind(f.blockchain), getContractState: async () => ({ timestampt: f.blockchain.now! }) };
+    const client = {
+      provider: f.blockchain.provider.bind(f.blockchain),
+      getContractState: async () => ({ timestampt: f.blockchain.now! }),
+    };
     let now = f.blockchain.now! * 1000;
-    const cache = new PolicyCache(new ChainPolicySource(client, f.registry.address, toncenterClock(client, f.registry.address)), { refreshSeconds: 60, maxAgeSeconds: 7200, now: () => now });
+    const cache = new PolicyCache(new ChainPolicySource(client, f.registry.address, toncenterClock(client, f.registry.address)), {
+      refreshSeconds: 60,
+      maxAgeSeconds: 7200,
+      now: () => now,
+    });
     const before = await cache.current();
     const next = testPolicy({ images: [before.policy.images[1]!] });
     await f.registry.sendPropose(f.owners[0]!.getSender(), next);
@@ -70,7 +80,12 @@ describe("the AWS coordinator's registry settings (issue 15)", () => {
     const off = await createAwsCoreDeps(loadAwsConfig(awsEnv()));
 
     // Assess
-    expect(on.registry).toEqual({ address: registry.COCOON_REGISTRY_ADDRESS, endpoint: registry.COCOON_TON_ENDPOINT, refreshSeconds: 60, maxAgeSeconds: 600 });
+    expect(on.registry).toEqual({
+      address: registry.COCOON_REGISTRY_ADDRESS,
+      endpoint: registry.COCOON_TON_ENDPOINT,
+      refreshSeconds: 60,
+      maxAgeSeconds: 600,
+    });
     expect(deps.policyRegistry?.opts).toMatchObject({ refreshSeconds: 60, maxAgeSeconds: 600 });
     expect(off.policyRegistry).toBeUndefined();
     expect(() => loadAwsConfig(awsEnv({ COCOON_REGISTRY_ADDRESS: registry.COCOON_REGISTRY_ADDRESS }))).toThrow(ConfigError);

@@ -9,8 +9,18 @@ import { RegistryContract, type Policy as ContractPolicy } from "../../contracts
 import type { PolicyReading, PolicySource, RegistryPolicy } from "../../core/policy-registry";
 import type { ProviderFactory } from "./ton-anchor";
 
-export const toContractPolicy = (p: RegistryPolicy): ContractPolicy => ({ coordinatorKey: Buffer.from(p.coordinatorKey, "hex"), fees: { ...p.fees }, images: [...p.images], models: { ...p.models } });
-export const fromContractPolicy = (p: ContractPolicy): RegistryPolicy => ({ coordinatorKey: p.coordinatorKey.toString("hex"), fees: { ...p.fees }, images: [...p.images], models: { ...p.models } });
+export const toContractPolicy = (p: RegistryPolicy): ContractPolicy => ({
+  coordinatorKey: Buffer.from(p.coordinatorKey, "hex"),
+  fees: { ...p.fees },
+  images: [...p.images],
+  models: { ...p.models },
+});
+export const fromContractPolicy = (p: ContractPolicy): RegistryPolicy => ({
+  coordinatorKey: p.coordinatorKey.toString("hex"),
+  fees: { ...p.fees },
+  images: [...p.images],
+  models: { ...p.models },
+});
 
 /** Chain time (unix s) of the state a read sees: toncenter's sync time, or the sandbox clock. */
 export type ChainClock = () => Promise<number>;

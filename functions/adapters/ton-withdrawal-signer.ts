@@ -20,12 +20,22 @@ export function parseWithdrawalAddress(address: string): Address {
 }
 
 /** `secretKey`: 64-byte Ed25519 secret key (@ton/crypto's KeyPair.secretKey). */
-export function tonWithdrawalSigner(secretKey: Buffer, vault: Address, chainSeqno?: (account: bigint) => Promise<number>): WithdrawalSigner {
+export function tonWithdrawalSigner(
+  secretKey: Buffer,
+  vault: Address,
+  chainSeqno?: (account: bigint) => Promise<number>,
+): WithdrawalSigner {
   return {
     vault: vault.toRawString(),
     address: (a) => parseWithdrawalAddress(a).toRawString(),
     async sign(w) {
-      const signed = signWithdrawal(secretKey, vault, { account: accountIdToUint(w.account), to: Address.parse(w.to), amount: w.amount, seqno: w.seqno, expiry: w.expiry });
+      const signed = signWithdrawal(secretKey, vault, {
+        account: accountIdToUint(w.account),
+        to: Address.parse(w.to),
+        amount: w.amount,
+        seqno: w.seqno,
+        expiry: w.expiry,
+      });
       return { signature: signed.signature.toString("base64") };
     },
     ...(chainSeqno ? { chainSeqno: (account: string) => chainSeqno(accountIdToUint(account)) } : {}),
@@ -40,12 +50,22 @@ export class InvalidWithdrawalError extends Error {
 /** The signed withdrawal JSON → what Vault.sendWithdraw takes: the shape by its events/ schema, the addresses by @ton/core. */
 export function withdrawalFromJson(j: unknown): { vault: Address; withdrawal: SignedWithdrawal } {
   const r = SignedWithdrawalView.safeParse(j);
-  if (!r.success) throw new InvalidWithdrawalError(`withdrawal JSON is malformed: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  if (!r.success)
+    throw new InvalidWithdrawalError(
+      `withdrawal JSON is malformed: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
   const w = r.data;
   try {
     return {
       vault: Address.parse(w.vault),
-      withdrawal: { account: accountIdToUint(w.account), to: Address.parse(w.to), amount: BigInt(w.amount), seqno: w.seqno, expiry: w.expiry, signature: Buffer.from(w.signature, "base64") },
+      withdrawal: {
+        account: accountIdToUint(w.account),
+        to: Address.parse(w.to),
+        amount: BigInt(w.amount),
+        seqno: w.seqno,
+        expiry: w.expiry,
+        signature: Buffer.from(w.signature, "base64"),
+      },
     };
   } catch (e) {
     throw new InvalidWithdrawalError(`withdrawal JSON is malformed: ${e instanceof Error ? e.message : String(e)}`);

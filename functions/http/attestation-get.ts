@@ -15,7 +15,12 @@ export const route = defineRoute(
   },
   ({ deps, caller, query, params }) => {
     const id = ChallengeId.safeParse(params.id);
-    if (!id.success) throw new CocoonError(400, "invalid_challenge_id", "path parameter id must look like chl_<26 lowercase base32 chars>, as returned by POST /v1/attestations");
+    if (!id.success)
+      throw new CocoonError(
+        400,
+        "invalid_challenge_id",
+        "path parameter id must look like chl_<26 lowercase base32 chars>, as returned by POST /v1/attestations",
+      );
     return getChallenge(deps, caller, id.data, query.wait);
   },
 );

@@ -13,7 +13,14 @@
 import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
 import type { RegistryPolicy } from "../../core/policy-registry";
-import { ChainAnchorView, DevPolicyOpView, DevPolicyProposeRequest, DevPolicyVoteRequest, PolicyStateView, type RegistryPolicyBody } from "../../events/receipts";
+import {
+  ChainAnchorView,
+  DevPolicyOpView,
+  DevPolicyProposeRequest,
+  DevPolicyVoteRequest,
+  PolicyStateView,
+  type RegistryPolicyBody,
+} from "../../events/receipts";
 import { defineRoute } from "./middleware";
 
 /** The sandbox contracts as these routes see them (local/contracts.ts devContractsFor implements it). */
@@ -44,32 +51,70 @@ export const policyFromBody = (b: RegistryPolicyBody): RegistryPolicy => ({
 
 function devContractsOf(deps: CoreDeps): DevContracts {
   const c = (deps as CoreDeps & DevContractsDeps).devContracts;
-  if (!c) throw new CocoonError(403, "dev_chain_disabled", "this network has no local TON sandbox: read the anchor and the policy registry on chain (cocoon receipts verify / cocoon policy show --ton-endpoint …)");
+  if (!c)
+    throw new CocoonError(
+      403,
+      "dev_chain_disabled",
+      "this network has no local TON sandbox: read the anchor and the policy registry on chain (cocoon receipts verify / cocoon policy show --ton-endpoint …)",
+    );
   return c;
 }
 
 export const anchorRoute = defineRoute(
-  { method: "GET", path: "/v1/dev/chain/anchor", summary: "DEV ONLY: the local sandbox's receipt anchor contract (its latest getter)", auth: "signed", response: ChainAnchorView },
+  {
+    method: "GET",
+    path: "/v1/dev/chain/anchor",
+    summary: "DEV ONLY: the local sandbox's receipt anchor contract (its latest getter)",
+    auth: "signed",
+    response: ChainAnchorView,
+  },
   ({ deps }) => devContractsOf(deps).anchor(),
 );
 
 export const policyRoute = defineRoute(
-  { method: "GET", path: "/v1/dev/chain/policy", summary: "DEV ONLY: the local sandbox's policy registry: policy, multisig, open proposals", auth: "signed", response: PolicyStateView },
+  {
+    method: "GET",
+    path: "/v1/dev/chain/policy",
+    summary: "DEV ONLY: the local sandbox's policy registry: policy, multisig, open proposals",
+    auth: "signed",
+    response: PolicyStateView,
+  },
   ({ deps }) => devContractsOf(deps).policy(),
 );
 
 export const proposeRoute = defineRoute(
-  { method: "POST", path: "/v1/dev/chain/policy/propose", summary: "DEV ONLY: a test owner of the local registry proposes a policy", auth: "signed", body: DevPolicyProposeRequest, response: DevPolicyOpView },
+  {
+    method: "POST",
+    path: "/v1/dev/chain/policy/propose",
+    summary: "DEV ONLY: a test owner of the local registry proposes a policy",
+    auth: "signed",
+    body: DevPolicyProposeRequest,
+    response: DevPolicyOpView,
+  },
   ({ deps, body }) => devContractsOf(deps).propose(body.owner, policyFromBody(body.policy)),
 );
 
 export const approveRoute = defineRoute(
-  { method: "POST", path: "/v1/dev/chain/policy/approve", summary: "DEV ONLY: a test owner of the local registry approves a proposal", auth: "signed", body: DevPolicyVoteRequest, response: DevPolicyOpView },
+  {
+    method: "POST",
+    path: "/v1/dev/chain/policy/approve",
+    summary: "DEV ONLY: a test owner of the local registry approves a proposal",
+    auth: "signed",
+    body: DevPolicyVoteRequest,
+    response: DevPolicyOpView,
+  },
   ({ deps, body }) => devContractsOf(deps).approve(body.owner, body.id),
 );
 
 export const executeRoute = defineRoute(
-  { method: "POST", path: "/v1/dev/chain/policy/execute", summary: "DEV ONLY: a test owner of the local registry executes an approved proposal after its time lock", auth: "signed", body: DevPolicyVoteRequest, response: DevPolicyOpView },
+  {
+    method: "POST",
+    path: "/v1/dev/chain/policy/execute",
+    summary: "DEV ONLY: a test owner of the local registry executes an approved proposal after its time lock",
+    auth: "signed",
+    body: DevPolicyVoteRequest,
+    response: DevPolicyOpView,
+  },
   ({ deps, body }) => devContractsOf(deps).execute(body.owner, body.id),
 );
 

@@ -67,18 +67,33 @@ const MAX_DEPOSIT = 1_000_000_000_000n; // 1,000 sandbox TON per call
 
 function devChainOf(deps: CoreDeps): DevChain {
   const chain = (deps as CoreDeps & DevChainDeps).devChain;
-  if (!chain) throw new CocoonError(403, "dev_chain_disabled", "this network has no local TON sandbox: dev wallet routes exist only in the local default (npm start); deposit real TON to the vault instead");
+  if (!chain)
+    throw new CocoonError(
+      403,
+      "dev_chain_disabled",
+      "this network has no local TON sandbox: dev wallet routes exist only in the local default (npm start); deposit real TON to the vault instead",
+    );
   return chain;
 }
 
 function checkAmount(chain: DevChain, amount: bigint) {
   if (amount < chain.minDeposit || amount > MAX_DEPOSIT) {
-    throw new CocoonError(400, "invalid_amount", `amount must be between ${chain.minDeposit} (the vault's minimum deposit) and ${MAX_DEPOSIT} nanoTON`);
+    throw new CocoonError(
+      400,
+      "invalid_amount",
+      `amount must be between ${chain.minDeposit} (the vault's minimum deposit) and ${MAX_DEPOSIT} nanoTON`,
+    );
   }
 }
 
 export const walletRoute = defineRoute(
-  { method: "GET", path: "/v1/dev/wallet", summary: "DEV ONLY: the caller's wallet on the local TON sandbox", auth: "signed", response: DevWalletView },
+  {
+    method: "GET",
+    path: "/v1/dev/wallet",
+    summary: "DEV ONLY: the caller's wallet on the local TON sandbox",
+    auth: "signed",
+    response: DevWalletView,
+  },
   async ({ deps, caller }) => {
     const chain = devChainOf(deps);
     const w = await chain.walletOf(caller);
@@ -100,7 +115,13 @@ export const depositRoute = defineRoute(
     const chain = devChainOf(deps);
     checkAmount(chain, body.amount);
     const r = await chain.deposit(caller, body.amount, "requester");
-    if (!r.success) throw new CocoonError(409, "deposit_rejected", `the vault refused the deposit (${r.error}); it was sent back; transaction ${r.txHash}`, { txHash: r.txHash, exit: r.error });
+    if (!r.success)
+      throw new CocoonError(
+        409,
+        "deposit_rejected",
+        `the vault refused the deposit (${r.error}); it was sent back; transaction ${r.txHash}`,
+        { txHash: r.txHash, exit: r.error },
+      );
     deps.log.info("dev deposit sent", { account: caller, amount: body.amount.toString(), txHash: r.txHash });
     const credited = body.amount - (chain.depositFee ?? 0n); // checkAmount: at least the minimum deposit, above the fee
     return { txHash: r.txHash, vault: chain.vault, amount: body.amount.toString(), credited: credited.toString(), account: caller };
@@ -118,10 +139,16 @@ export const redeemRoute = defineRoute(
   },
   async ({ deps, caller, body }) => {
     const chain = devChainOf(deps);
-    if (body.voucher.vault !== chain.vault) throw new CocoonError(400, "wrong_vault", `this voucher is for vault ${body.voucher.vault}, the local vault is ${chain.vault}`);
+    if (body.voucher.vault !== chain.vault)
+      throw new CocoonError(400, "wrong_vault", `this voucher is for vault ${body.voucher.vault}, the local vault is ${chain.vault}`);
     const r = await chain.redeem(caller, body.voucher);
     if (!r.success) {
-      throw new CocoonError(409, "redeem_rejected", `the vault refused the voucher (${r.error}): nothing was paid; transaction ${r.txHash}`, { txHash: r.txHash, exit: r.error });
+      throw new CocoonError(
+        409,
+        "redeem_rejected",
+        `the vault refused the voucher (${r.error}): nothing was paid; transaction ${r.txHash}`,
+        { txHash: r.txHash, exit: r.error },
+      );
     }
     deps.log.info("dev redeem sent", { workerId: caller, txHash: r.txHash, paid: r.paid.toString() });
     return { txHash: r.txHash, paid: r.paid.toString(), worker: body.voucher.worker, cumulative: body.voucher.cumulative };
@@ -140,10 +167,16 @@ export const withdrawRoute = defineRoute(
   async ({ deps, caller, body }) => {
     const chain = devChainOf(deps);
     const w = body.withdrawal;
-    if (w.vault !== chain.vault) throw new CocoonError(400, "wrong_vault", `this withdrawal is for vault ${w.vault}, the local vault is ${chain.vault}`);
+    if (w.vault !== chain.vault)
+      throw new CocoonError(400, "wrong_vault", `this withdrawal is for vault ${w.vault}, the local vault is ${chain.vault}`);
     const r = await chain.withdraw(caller, w);
     if (!r.success) {
-      throw new CocoonError(409, "withdraw_rejected", `the vault refused the withdrawal (${r.error}): nothing was paid; transaction ${r.txHash}`, { txHash: r.txHash, exit: r.error });
+      throw new CocoonError(
+        409,
+        "withdraw_rejected",
+        `the vault refused the withdrawal (${r.error}): nothing was paid; transaction ${r.txHash}`,
+        { txHash: r.txHash, exit: r.error },
+      );
     }
     deps.log.info("dev withdraw sent", { account: w.account, seqno: w.seqno, txHash: r.txHash, amount: w.amount });
     return { txHash: r.txHash, account: w.account, to: w.to, amount: w.amount, seqno: w.seqno };
@@ -175,7 +208,14 @@ export const chainFaucetRoute = defineRoute(
     let fresh = true;
     if (key) {
       try {
-        await deps.store.transact([{ op: "put", table: "chain", item: { pk: `faucet:${caller}:${key}`, sk: "claim", at: deps.clock.now() }, when: { kind: "notExists" } }]);
+        await deps.store.transact([
+          {
+            op: "put",
+            table: "chain",
+            item: { pk: `faucet:${caller}:${key}`, sk: "claim", at: deps.clock.now() },
+            when: { kind: "notExists" },
+          },
+        ]);
       } catch (e) {
         if (!(e instanceof ConditionFailedError)) throw e;
         fresh = false;
@@ -184,10 +224,17 @@ export const chainFaucetRoute = defineRoute(
     if (fresh) {
       try {
         const r = await chain.deposit(caller, body.amount + (chain.depositFee ?? 0n), "faucet");
-        if (!r.success) throw new CocoonError(409, "deposit_rejected", `the vault refused the faucet deposit (${r.error})`, { txHash: r.txHash, exit: r.error });
+        if (!r.success)
+          throw new CocoonError(409, "deposit_rejected", `the vault refused the faucet deposit (${r.error})`, {
+            txHash: r.txHash,
+            exit: r.error,
+          });
       } catch (e) {
         // nothing reached the vault: free the key so a retry deposits
-        if (key) await deps.store.transact([{ op: "delete", table: "chain", key: { pk: `faucet:${caller}:${key}`, sk: "claim" } }]).catch(() => undefined);
+        if (key)
+          await deps.store
+            .transact([{ op: "delete", table: "chain", key: { pk: `faucet:${caller}:${key}`, sk: "claim" } }])
+            .catch(() => undefined);
         throw e;
       }
     }

@@ -7,7 +7,8 @@ export const route = defineRoute(
   {
     method: "POST",
     path: "/v1/agent/lease",
-    summary: "The worker running a job asks for more time: at most one more lease from now, never past an hour after submit (409 stale_attempt once the job moved on)",
+    summary:
+      "The worker running a job asks for more time: at most one more lease from now, never past an hour after submit (409 stale_attempt once the job moved on)",
     auth: "signed",
     body: LeaseRequest,
     response: LeaseResponse,

@@ -5,7 +5,15 @@ import { lambdaHandler } from "./lambda";
 import { defineRoute, WaitQuery } from "./middleware";
 
 export const route = defineRoute(
-  { method: "GET", path: "/v1/jobs/{id}", summary: "Read a job; ?wait=N long-polls up to N seconds for it to finish", auth: "signed", replay: "idempotent", query: WaitQuery, response: JobView },
+  {
+    method: "GET",
+    path: "/v1/jobs/{id}",
+    summary: "Read a job; ?wait=N long-polls up to N seconds for it to finish",
+    auth: "signed",
+    replay: "idempotent",
+    query: WaitQuery,
+    response: JobView,
+  },
   ({ deps, caller, query, params }) => {
     const id = JobId.safeParse(params.id);
     if (!id.success) throw new CocoonError(400, "invalid_job_id", "path parameter id must look like job_<26 lowercase base32 chars>");

@@ -4,7 +4,14 @@ import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
-  { method: "POST", path: "/v1/agents/heartbeat", summary: "Liveness and current load of a worker", auth: "signed", body: HeartbeatRequest, response: HeartbeatResponse },
+  {
+    method: "POST",
+    path: "/v1/agents/heartbeat",
+    summary: "Liveness and current load of a worker",
+    auth: "signed",
+    body: HeartbeatRequest,
+    response: HeartbeatResponse,
+  },
   ({ deps, caller, body }) => heartbeat(deps, caller, body.load, body.offline),
 );
 export const handler = lambdaHandler(route);

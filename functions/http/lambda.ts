@@ -34,7 +34,9 @@ export async function toLambdaResult(r: HttpResponse): Promise<LambdaHttpResult>
 }
 
 /** A failure before any deps exist still reaches CloudWatch as one JSON line. */
-const consoleLog = { error: (message: string, data?: Record<string, unknown>) => console.error(JSON.stringify({ level: "ERROR", message, ...data })) };
+const consoleLog = {
+  error: (message: string, data?: Record<string, unknown>) => console.error(JSON.stringify({ level: "ERROR", message, ...data })),
+};
 
 /**
  * The Lambda side of the HTTP edge as middy middleware. `before` swaps the v2 event for the

@@ -59,15 +59,22 @@ export function defineRoute<B extends Part = undefined, Q extends Part = undefin
   return { spec, run };
 }
 
-export const errorBody = (code: string, message: string, details?: unknown) => ({ error: { code, message, ...(details !== undefined ? { details } : {}) } });
+export const errorBody = (code: string, message: string, details?: unknown) => ({
+  error: { code, message, ...(details !== undefined ? { details } : {}) },
+});
 
 // ---------------------------------------------------------------- shared schemas
 
 /** The Idempotency-Key of money-moving POSTs: the same key on every retry of one request. */
 export const IdempotencyKey = z
   .string({ error: "send an Idempotency-Key header (8-128 chars of A-Z a-z 0-9 _ . : -), the same one on every retry of this request" })
-  .regex(/^[A-Za-z0-9_.:-]{8,128}$/, { error: "an Idempotency-Key is 8-128 chars of A-Z a-z 0-9 _ . : -, the same one on every retry of this request" })
-  .meta({ description: "The same key on every retry of one request: a replay with the same body answers as before, with another body 422 idempotency_key_reused. Signed (x-cocoon-auth)." });
+  .regex(/^[A-Za-z0-9_.:-]{8,128}$/, {
+    error: "an Idempotency-Key is 8-128 chars of A-Z a-z 0-9 _ . : -, the same one on every retry of this request",
+  })
+  .meta({
+    description:
+      "The same key on every retry of one request: a replay with the same body answers as before, with another body 422 idempotency_key_reused. Signed (x-cocoon-auth).",
+  });
 
 /** The one header schema of requests that move money: submit, withdraw. */
 export const IdempotencyHeaders = z.object({ "idempotency-key": IdempotencyKey });
@@ -108,7 +115,13 @@ export function failureResponse(e: unknown, log: Pick<CoreDeps["log"], "error">,
   if (e instanceof CocoonError && e.status < 500) return jsonResponse(e.status, errorBody(e.code, e.message, e.details));
   if (e instanceof BodyTooLargeError) return jsonResponse(413, errorBody("body_too_large", e.message));
   if (e instanceof URIError) {
-    return jsonResponse(400, errorBody("malformed_path", "the request path does not decode: a malformed percent-encoding (like %E0%A4%A) or not a URL; percent-encode it as UTF-8"));
+    return jsonResponse(
+      400,
+      errorBody(
+        "malformed_path",
+        "the request path does not decode: a malformed percent-encoding (like %E0%A4%A) or not a URL; percent-encode it as UTF-8",
+      ),
+    );
   }
   const ref = randomUUID();
   log.error("unhandled error", { ref, route: where, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
@@ -166,7 +179,10 @@ export function routeRequests(routes: Route[], deps: CoreDeps): (req: HttpReques
     try {
       const hit = router.match(req.method, req.path);
       if (hit.kind === "found") return await runRoute(hit.value, req, hit.params, deps);
-      if (hit.kind === "method_not_allowed") return jsonResponse(405, errorBody("method_not_allowed", `${req.method} is not allowed on ${req.path}`), { allow: hit.allowed.join(", ") });
+      if (hit.kind === "method_not_allowed")
+        return jsonResponse(405, errorBody("method_not_allowed", `${req.method} is not allowed on ${req.path}`), {
+          allow: hit.allowed.join(", "),
+        });
       return jsonResponse(404, errorBody("no_such_route", `no route ${req.method} ${req.path}; see GET /openapi.json`));
     } catch (e) {
       return failureResponse(e, deps.log, `${req.method} ${req.path}`);

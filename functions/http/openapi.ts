@@ -39,7 +39,10 @@ export function buildOpenApi(all: Route[] = routes) {
           description: "success",
           ...(s.response ? { content: { "application/json": { schema: schemaOf(s.response, "output") } } } : {}),
         },
-        "4XX": { description: "client error with a machine-readable code", content: { "application/json": { schema: schemaOf(ErrorBody, "output") } } },
+        "4XX": {
+          description: "client error with a machine-readable code",
+          content: { "application/json": { schema: schemaOf(ErrorBody, "output") } },
+        },
       },
     };
   }
@@ -52,7 +55,8 @@ export function buildOpenApi(all: Route[] = routes) {
           type: "apiKey",
           in: "header",
           name: "x-cocoon-auth",
-          description: "v2 key=<ed25519 pub b64url>,ts=<unix ms>,nonce=<b64url>,sig=<b64url> over \"cocoon/v2/request\", API host, method, path+query, sha256(body), Idempotency-Key (or empty), ts, nonce; joined by \\n",
+          description:
+            'v2 key=<ed25519 pub b64url>,ts=<unix ms>,nonce=<b64url>,sig=<b64url> over "cocoon/v2/request", API host, method, path+query, sha256(body), Idempotency-Key (or empty), ts, nonce; joined by \\n',
         },
       },
     },

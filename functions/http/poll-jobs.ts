@@ -4,7 +4,14 @@ import { lambdaHandler } from "./lambda";
 import { defineRoute, WaitQuery } from "./middleware";
 
 export const route = defineRoute(
-  { method: "GET", path: "/v1/agent/jobs", summary: "Long-poll the jobs and attestation challenges sent to the calling worker (HTTP fallback of the SQS job source)", auth: "signed", query: WaitQuery, response: AgentWorkResponse },
+  {
+    method: "GET",
+    path: "/v1/agent/jobs",
+    summary: "Long-poll the jobs and attestation challenges sent to the calling worker (HTTP fallback of the SQS job source)",
+    auth: "signed",
+    query: WaitQuery,
+    response: AgentWorkResponse,
+  },
   ({ deps, caller, query }) => pollJobs(deps, caller, query.wait),
 );
 export const handler = lambdaHandler(route);

@@ -10,7 +10,8 @@ export const route = defineRoute(
   {
     method: "GET",
     path: "/v1/receipts/{jobId}/proof",
-    summary: "A settled job's worker-signed receipt with its Merkle inclusion proof and the anchors up to the newest (requester or completing worker only); verify against the anchor contract's getter",
+    summary:
+      "A settled job's worker-signed receipt with its Merkle inclusion proof and the anchors up to the newest (requester or completing worker only); verify against the anchor contract's getter",
     auth: "signed",
     response: ReceiptProofView,
   },

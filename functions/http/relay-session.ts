@@ -13,7 +13,8 @@ export const route = defineRoute(
   {
     method: "POST",
     path: "/v1/jobs/{id}/relay",
-    summary: "How the requester reads its job's stream (ask after prepare, before submit): this coordinator's HTTP relay, or job-scoped pub/sub credentials",
+    summary:
+      "How the requester reads its job's stream (ask after prepare, before submit): this coordinator's HTTP relay, or job-scoped pub/sub credentials",
     auth: "signed",
     response: RelaySession,
   },

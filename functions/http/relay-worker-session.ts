@@ -13,7 +13,8 @@ export const route = defineRoute(
   {
     method: "POST",
     path: "/v1/agent/jobs/{id}/relay",
-    summary: "How the worker at the job's current attempt publishes its stream: this coordinator's HTTP relay, or job-scoped pub/sub credentials",
+    summary:
+      "How the worker at the job's current attempt publishes its stream: this coordinator's HTTP relay, or job-scoped pub/sub credentials",
     auth: "signed",
     body: AgentRelaySessionRequest,
     response: RelaySession,

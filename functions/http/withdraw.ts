@@ -22,7 +22,8 @@ export const route = defineRoute(
     headers: IdempotencyHeaders,
     response: SignedWithdrawalView,
   },
-  ({ deps, caller, body, headers }) => requestWithdrawal(deps as CoreDeps & WithdrawalDeps, caller, body, { idempotencyKey: headers["idempotency-key"] }),
+  ({ deps, caller, body, headers }) =>
+    requestWithdrawal(deps as CoreDeps & WithdrawalDeps, caller, body, { idempotencyKey: headers["idempotency-key"] }),
 );
 // Signs with the vault key: the only handlers that bundle TON code (see functions/deps-ton.ts).
 export const handler = lambdaHandler(route, lambdaTonDeps);

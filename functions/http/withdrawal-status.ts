@@ -21,8 +21,19 @@ export const route = defineRoute(
     if (!seqno.success) throw new ValidationError(`seqno must be a non-negative integer, got "${params.seqno}"`);
     await releaseExpiredWithdrawals(deps as CoreDeps & WithdrawalDeps, caller);
     const w = await getWithdrawal(deps.store, caller, seqno.data);
-    if (!w) throw new NotFoundError("withdrawal_not_found", `no withdrawal with seqno ${seqno.data} was issued for this account; see POST /v1/account/withdraw`);
-    return { seqno: w.seqno, status: w.status, amount: w.amount.toString(), to: w.to, expiry: w.expiry, ...(w.landedTx ? { txHash: w.landedTx } : {}) };
+    if (!w)
+      throw new NotFoundError(
+        "withdrawal_not_found",
+        `no withdrawal with seqno ${seqno.data} was issued for this account; see POST /v1/account/withdraw`,
+      );
+    return {
+      seqno: w.seqno,
+      status: w.status,
+      amount: w.amount.toString(),
+      to: w.to,
+      expiry: w.expiry,
+      ...(w.landedTx ? { txHash: w.landedTx } : {}),
+    };
   },
 );
 // Signs with the vault key: the only handlers that bundle TON code (see functions/deps-ton.ts).

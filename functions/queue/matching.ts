@@ -19,7 +19,10 @@ async function processRecord(deps: CoreDeps, record: SQSRecord) {
     throw new PoisonMessageError("body is not JSON");
   }
   const msg = MatchingMessage.safeParse(body);
-  if (!msg.success) throw new PoisonMessageError(`body is not a matching message: ${msg.error.issues.map((i) => i.path.join(".") + " " + i.message).join("; ")}`);
+  if (!msg.success)
+    throw new PoisonMessageError(
+      `body is not a matching message: ${msg.error.issues.map((i) => i.path.join(".") + " " + i.message).join("; ")}`,
+    );
   return handleMatchingMessage(deps, msg.data);
 }
 

@@ -30,12 +30,22 @@ async function world() {
   await funder.send({ to: w.wallet.address, value: toNano("10"), bounce: false });
   const anchor = blockchain.openContract(await AnchorContract.createFromConfig({ coordinator: w.wallet.address }));
   await anchor.sendDeploy(funder.getSender(), toNano("0.5"));
-  const chain = { provider: (a: Parameters<Blockchain["provider"]>[0], i?: Parameters<Blockchain["provider"]>[1]) => blockchain.provider(a, i), open: (x: typeof w.wallet) => blockchain.openContract(x) };
+  const chain = {
+    provider: (a: Parameters<Blockchain["provider"]>[0], i?: Parameters<Blockchain["provider"]>[1]) => blockchain.provider(a, i),
+    open: (x: typeof w.wallet) => blockchain.openContract(x),
+  };
   let now = NOW * 1000;
   const clock = { now: () => now };
   const store = withMovementLog(createMemoryStore({ clock }));
   const reader = new ChainAnchorReader(chain, anchor.address);
-  const handler = makeAnchorHandler({ store, clock, log: quietLog, reader, poster: new WalletAnchorPoster(chain, w, anchor.address), intervalSeconds: 300 });
+  const handler = makeAnchorHandler({
+    store,
+    clock,
+    log: quietLog,
+    reader,
+    poster: new WalletAnchorPoster(chain, w, anchor.address),
+    intervalSeconds: 300,
+  });
   const settle = async () => {
     const jobId = newJobId(now);
     await store.transact([appendReceiptOp(jobId, signedReceipt(worker, jobId), now)]);
@@ -69,11 +79,16 @@ describe("anchoring Lambda (chain mocked by the sandbox)", () => {
     const log = new StoreAnchorLog(w.store);
     const latest = await w.reader.latest();
     expect(latest).toMatchObject({ seqno: 2, lastSeq: 4 });
-    for (const jobId of jobs) expect(verifyProofAgainstChain({ jobId, ...(await log.proof((await log.indexOf(jobId))!)) }, latest).ok).toBe(true);
+    for (const jobId of jobs)
+      expect(verifyProofAgainstChain({ jobId, ...(await log.proof((await log.indexOf(jobId))!)) }, latest).ok).toBe(true);
   });
 
   it("the environment names the contract, the wallet seed and toncenter; a bad seed fails the cold start", () => {
-    const ok = { COCOON_TON_ENDPOINT: "https://toncenter.com/api/v2/jsonRPC", COCOON_ANCHOR_ADDRESS: "0:" + "a".repeat(64), COCOON_ANCHOR_SEED: "b".repeat(64) };
+    const ok = {
+      COCOON_TON_ENDPOINT: "https://toncenter.com/api/v2/jsonRPC",
+      COCOON_ANCHOR_ADDRESS: "0:" + "a".repeat(64),
+      COCOON_ANCHOR_SEED: "b".repeat(64),
+    };
     expect(AnchorEnv.parse(ok).COCOON_ANCHOR_INTERVAL_SECONDS).toBe(300);
     expect(AnchorEnv.safeParse({ ...ok, COCOON_ANCHOR_SEED: "xyz" }).success).toBe(false);
   });
@@ -87,7 +102,8 @@ describe("the chain watcher Lambda checks the anchors (issue 15)", () => {
     await w.handler();
     const noVault = { getVaultTransactions: async () => ({ txs: [], cursor: null }), getVaultBalance: async () => 10n ** 12n } as never;
     const alerts = collectingAlerts();
-    const watch = (store: typeof w.store) => makeChainWatcherHandler({ store, clock: w.clock, log: quietLog, reader: noVault, alerts, anchorReader: w.reader })();
+    const watch = (store: typeof w.store) =>
+      makeChainWatcherHandler({ store, clock: w.clock, log: quietLog, reader: noVault, alerts, anchorReader: w.reader })();
 
     // Act
     const matching = await watch(w.store);

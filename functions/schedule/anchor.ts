@@ -57,7 +57,12 @@ export const AnchorEnv = z.object({
 /** Lambda entry: AWS store + toncenter reader and wallet, built once per cold start. */
 export const handler = makeAnchorHandler(async () => {
   const env = AnchorEnv.parse(process.env);
-  const [{ lambdaDeps }, { TonClient }, { Address }, ton] = await Promise.all([import("../deps"), import("@ton/ton"), import("@ton/core"), import("../adapters/ton-anchor")]);
+  const [{ lambdaDeps }, { TonClient }, { Address }, ton] = await Promise.all([
+    import("../deps"),
+    import("@ton/ton"),
+    import("@ton/core"),
+    import("../adapters/ton-anchor"),
+  ]);
   const core = await lambdaDeps();
   const client = new TonClient({ endpoint: env.COCOON_TON_ENDPOINT, apiKey: env.COCOON_TON_API_KEY });
   const anchor = Address.parse(env.COCOON_ANCHOR_ADDRESS);
@@ -66,7 +71,11 @@ export const handler = makeAnchorHandler(async () => {
     clock: core.clock,
     log: core.log,
     reader: new ton.ChainAnchorReader(client, anchor),
-    poster: new ton.WalletAnchorPoster({ provider: (a, i) => client.provider(a, i), open: (w) => client.open(w) }, ton.anchorWallet(Buffer.from(env.COCOON_ANCHOR_SEED, "hex")), anchor),
+    poster: new ton.WalletAnchorPoster(
+      { provider: (a, i) => client.provider(a, i), open: (w) => client.open(w) },
+      ton.anchorWallet(Buffer.from(env.COCOON_ANCHOR_SEED, "hex")),
+      anchor,
+    ),
     intervalSeconds: env.COCOON_ANCHOR_INTERVAL_SECONDS,
   };
 });

@@ -30,7 +30,11 @@ describe("chain watcher handler", () => {
     const first = await handler();
     const second = await handler();
 
-    expect({ deposits: first.deposits, redemptions: first.redemptions, liabilities: first.liabilities }).toEqual({ deposits: 1, redemptions: 1, liabilities: credited.toString() });
+    expect({ deposits: first.deposits, redemptions: first.redemptions, liabilities: first.liabilities }).toEqual({
+      deposits: 1,
+      redemptions: 1,
+      liabilities: credited.toString(),
+    });
     expect(first.alerts).toContain("chain.undercollateral");
     expect(second.alerts).toContain("chain.undercollateral"); // raised again by the pass...
     expect(alerts.raised.filter((a) => a.key === "chain.undercollateral")).toHaveLength(1); // ...but sent once

@@ -67,7 +67,13 @@ export function makeChainWatcherHandler(deps: ChainWatcherDeps | (() => Promise<
     });
     const summary: ChainWatcherSummary = summarize(report);
     if (d.anchorReader) {
-      summary.anchors = await checkAnchors({ log: new StoreAnchorLog(d.store), reader: d.anchorReader, alerts, now: () => d.clock.now(), overdueSeconds: d.anchorOverdueSeconds ?? 900 });
+      summary.anchors = await checkAnchors({
+        log: new StoreAnchorLog(d.store),
+        reader: d.anchorReader,
+        alerts,
+        now: () => d.clock.now(),
+        overdueSeconds: d.anchorOverdueSeconds ?? 900,
+      });
     }
     d.log.info("chain watcher pass", { ...summary });
     return summary;
@@ -89,16 +95,17 @@ const ChainEnv = z.object({
 /** Lambda entry: AWS deps + toncenter + SNS/Telegram, built once per cold start. */
 export const handler = makeChainWatcherHandler(async () => {
   const env = ChainEnv.parse(process.env);
-  const [{ lambdaDeps }, { TonClient }, { Address }, { SNSClient }, ton, { SnsAlerts }, { TelegramAlerts }, { ChainAnchorReader }] = await Promise.all([
-    import("../deps"),
-    import("@ton/ton"),
-    import("@ton/core"),
-    import("@aws-sdk/client-sns"),
-    import("../adapters/ton-chain"),
-    import("../adapters/sns-alerts"),
-    import("../adapters/telegram-alerts"),
-    import("../adapters/ton-anchor"),
-  ]);
+  const [{ lambdaDeps }, { TonClient }, { Address }, { SNSClient }, ton, { SnsAlerts }, { TelegramAlerts }, { ChainAnchorReader }] =
+    await Promise.all([
+      import("../deps"),
+      import("@ton/ton"),
+      import("@ton/core"),
+      import("@aws-sdk/client-sns"),
+      import("../adapters/ton-chain"),
+      import("../adapters/sns-alerts"),
+      import("../adapters/telegram-alerts"),
+      import("../adapters/ton-anchor"),
+    ]);
   const core = await lambdaDeps();
   const channels: Alerts[] = [];
   if (env.COCOON_ALERT_TOPIC_ARN) channels.push(new SnsAlerts(new SNSClient({}), env.COCOON_ALERT_TOPIC_ARN));
@@ -113,6 +120,11 @@ export const handler = makeChainWatcherHandler(async () => {
     reader: new ton.TonClientChainReader(client, Address.parse(env.COCOON_VAULT_ADDRESS)),
     alerts: fanoutAlerts(channels),
     lagThresholdSeconds: env.COCOON_CHAIN_LAG_SECONDS,
-    ...(env.COCOON_ANCHOR_ADDRESS ? { anchorReader: new ChainAnchorReader(client, Address.parse(env.COCOON_ANCHOR_ADDRESS)), anchorOverdueSeconds: env.COCOON_ANCHOR_OVERDUE_SECONDS } : {}),
+    ...(env.COCOON_ANCHOR_ADDRESS
+      ? {
+          anchorReader: new ChainAnchorReader(client, Address.parse(env.COCOON_ANCHOR_ADDRESS)),
+          anchorOverdueSeconds: env.COCOON_ANCHOR_OVERDUE_SECONDS,
+        }
+      : {}),
   };
 });

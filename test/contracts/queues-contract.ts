@@ -34,7 +34,8 @@ function useQueues(make: () => Promise<QueuesUnderTest>): () => QueuesUnderTest 
   return () => current!;
 }
 
-const receiveNow = (q: Queues, queue: QueueName, visibilitySeconds = 30, max = 10) => q.receive(queue, { max, waitSeconds: 0, visibilitySeconds });
+const receiveNow = (q: Queues, queue: QueueName, visibilitySeconds = 30, max = 10) =>
+  q.receive(queue, { max, waitSeconds: 0, visibilitySeconds });
 
 export function describeQueuesContract(name: string, make: () => Promise<QueuesUnderTest>): void {
   describe(`Queues contract: ${name}`, () => {
@@ -216,7 +217,10 @@ export function describeConsumerContract(name: string, make: () => Promise<Queue
       const jobId = (r: { body: string }) => JSON.parse(r.body).jobId as string;
       // Act
       const { events, calls, deleted } = consume(
-        (event, call) => (call === 1 ? { batchItemFailures: event.Records.filter((r) => jobId(r) === "b").map((r) => ({ itemIdentifier: r.messageId })) } : undefined),
+        (event, call) =>
+          call === 1
+            ? { batchItemFailures: event.Records.filter((r) => jobId(r) === "b").map((r) => ({ itemIdentifier: r.messageId })) }
+            : undefined,
         { visibilitySeconds: 1 },
       );
       await calls(1);
@@ -234,9 +238,12 @@ export function describeConsumerContract(name: string, make: () => Promise<Queue
     it("retries the whole batch when the handler throws", async () => {
       const { queues, queue } = t();
       for (const id of ["a", "b"]) await queues.send(queue, dispatchBody(id));
-      const { events, calls } = consume((_e, call) => {
-        if (call === 1) throw new Error("handler failed");
-      }, { visibilitySeconds: 0 });
+      const { events, calls } = consume(
+        (_e, call) => {
+          if (call === 1) throw new Error("handler failed");
+        },
+        { visibilitySeconds: 0 },
+      );
       await calls(2);
       await consumer!.stop();
       expect(events[1]!.Records).toHaveLength(2);
@@ -248,10 +255,13 @@ export function describeConsumerContract(name: string, make: () => Promise<Queue
       const { queues, queue } = t();
       await queues.send(queue, dispatchBody("x"));
       const errors: unknown[] = [];
-      const { events, calls } = consume((_e, call) => (call === 1 ? { batchItemFailures: [{ itemIdentifier: "not-in-batch" }] } : undefined), {
-        visibilitySeconds: 0,
-        onError: (e) => errors.push(e),
-      });
+      const { events, calls } = consume(
+        (_e, call) => (call === 1 ? { batchItemFailures: [{ itemIdentifier: "not-in-batch" }] } : undefined),
+        {
+          visibilitySeconds: 0,
+          onError: (e) => errors.push(e),
+        },
+      );
       await calls(2);
       await consumer!.stop();
       expect(events[1]!.Records[0]!.attributes.ApproximateReceiveCount).toBe("2");

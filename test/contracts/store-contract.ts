@@ -117,7 +117,9 @@ export function describeStoreContract(name: string, make: () => Promise<Closable
 
       it("exists fails on a missing item", async () => {
         const key = { pk: uniquePk("job"), sk: "job" };
-        const error = await conditionFailure(store().transact([{ op: "update", table: "jobs", key, set: { a: 1 }, when: { kind: "exists" } }]));
+        const error = await conditionFailure(
+          store().transact([{ op: "update", table: "jobs", key, set: { a: 1 }, when: { kind: "exists" } }]),
+        );
         expect(error.index).toBe(0);
         expect(await store().get("jobs", key)).toBeUndefined();
       });
@@ -146,9 +148,13 @@ export function describeStoreContract(name: string, make: () => Promise<Closable
       it("compares a bigint attribute with a number value numerically", async () => {
         const pk = uniquePk("acct");
         await store().transact([{ op: "put", table: "accounts", item: accountItem(pk, 5n) }]);
-        await store().transact([{ op: "check", table: "accounts", key: { pk, sk: "balance" }, when: { kind: "cmp", attr: "available", op: "=", value: 5 } }]);
+        await store().transact([
+          { op: "check", table: "accounts", key: { pk, sk: "balance" }, when: { kind: "cmp", attr: "available", op: "=", value: 5 } },
+        ]);
         await conditionFailure(
-          store().transact([{ op: "check", table: "accounts", key: { pk, sk: "balance" }, when: { kind: "cmp", attr: "available", op: ">", value: 5 } }]),
+          store().transact([
+            { op: "check", table: "accounts", key: { pk, sk: "balance" }, when: { kind: "cmp", attr: "available", op: ">", value: 5 } },
+          ]),
         );
       });
 
@@ -172,14 +178,18 @@ export function describeStoreContract(name: string, make: () => Promise<Closable
       it("cmp on a missing attribute is false, even for <>", async () => {
         const item = jobItem();
         await store().transact([{ op: "put", table: "jobs", item }]);
-        await conditionFailure(store().transact([{ op: "check", table: "jobs", key: item, when: { kind: "cmp", attr: "nope", op: "<>", value: "x" } }]));
+        await conditionFailure(
+          store().transact([{ op: "check", table: "jobs", key: item, when: { kind: "cmp", attr: "nope", op: "<>", value: "x" } }]),
+        );
       });
 
       it("cmp on a boolean supports = and <>", async () => {
         const item = jobItem({ paid: true });
         await store().transact([{ op: "put", table: "jobs", item }]);
         await store().transact([{ op: "check", table: "jobs", key: item, when: { kind: "cmp", attr: "paid", op: "=", value: true } }]);
-        await conditionFailure(store().transact([{ op: "check", table: "jobs", key: item, when: { kind: "cmp", attr: "paid", op: "<>", value: true } }]));
+        await conditionFailure(
+          store().transact([{ op: "check", table: "jobs", key: item, when: { kind: "cmp", attr: "paid", op: "<>", value: true } }]),
+        );
       });
 
       it("in and and combine", async () => {
@@ -187,14 +197,12 @@ export function describeStoreContract(name: string, make: () => Promise<Closable
         await store().transact([{ op: "put", table: "jobs", item }]);
         const when = (states: string[]): Condition => ({
           kind: "and",
-          all: [
-            { kind: "exists" },
-            { kind: "in", attr: "state", values: states },
-            { kind: "cmp", attr: "attempts", op: "<", value: 3 },
-          ],
+          all: [{ kind: "exists" }, { kind: "in", attr: "state", values: states }, { kind: "cmp", attr: "attempts", op: "<", value: 3 }],
         });
         await store().transact([{ op: "update", table: "jobs", key: item, set: { state: "running" }, when: when(["queued", "retry"]) }]);
-        const error = await conditionFailure(store().transact([{ op: "update", table: "jobs", key: item, set: { state: "x" }, when: when(["queued"]) }]));
+        const error = await conditionFailure(
+          store().transact([{ op: "update", table: "jobs", key: item, set: { state: "x" }, when: when(["queued"]) }]),
+        );
         expect(error.index).toBe(0);
         expect((await store().get("jobs", item))?.state).toBe("running");
       });
@@ -202,7 +210,9 @@ export function describeStoreContract(name: string, make: () => Promise<Closable
       it("a failed condition on delete keeps the item", async () => {
         const item = jobItem();
         await store().transact([{ op: "put", table: "jobs", item }]);
-        await conditionFailure(store().transact([{ op: "delete", table: "jobs", key: item, when: { kind: "cmp", attr: "state", op: "=", value: "done" } }]));
+        await conditionFailure(
+          store().transact([{ op: "delete", table: "jobs", key: item, when: { kind: "cmp", attr: "state", op: "=", value: "done" } }]),
+        );
         expect(await store().get("jobs", item)).toEqual(item);
       });
     });
@@ -257,8 +267,12 @@ export function describeStoreContract(name: string, make: () => Promise<Closable
         // Act
         const old = await store().get("nonces", { pk, sk: "old" });
         const listed = await store().query("nonces", pk);
-        await store().transact([{ op: "put", table: "nonces", item: { pk, sk: "old", ttl: nowSeconds() + 3600, again: true }, when: { kind: "notExists" } }]);
-        const dup = await conditionFailure(store().transact([{ op: "put", table: "nonces", item: { pk, sk: "new" }, when: { kind: "notExists" } }]));
+        await store().transact([
+          { op: "put", table: "nonces", item: { pk, sk: "old", ttl: nowSeconds() + 3600, again: true }, when: { kind: "notExists" } },
+        ]);
+        const dup = await conditionFailure(
+          store().transact([{ op: "put", table: "nonces", item: { pk, sk: "new" }, when: { kind: "notExists" } }]),
+        );
         // Assess
         expect(old).toBeUndefined();
         expect(listed.map((i) => i.sk)).toEqual(["new"]);
@@ -287,7 +301,13 @@ export function describeStoreTransactions(name: string, make: () => Promise<Clos
       await store().transact([{ op: "put", table: "accounts", item: accountItem(acct, 100n) }]);
       await store().transact([
         { op: "put", table: "jobs", item: { pk: jobPk, sk: "job", state: "queued" }, when: { kind: "notExists" } },
-        { op: "update", table: "accounts", key: { pk: acct, sk: "balance" }, add: { available: -40n, reserved: 40n }, when: { kind: "cmp", attr: "available", op: ">=", value: 40n } },
+        {
+          op: "update",
+          table: "accounts",
+          key: { pk: acct, sk: "balance" },
+          add: { available: -40n, reserved: 40n },
+          when: { kind: "cmp", attr: "available", op: ">=", value: 40n },
+        },
         { op: "put", table: "ledger", item: { pk: `${jobPk}#reserve`, sk: "tx", amount: 40n }, when: { kind: "notExists" } },
       ]);
       expect(await store().get("accounts", { pk: acct, sk: "balance" })).toMatchObject({ available: 60n, reserved: 40n });
@@ -324,7 +344,12 @@ export function describeStoreTransactions(name: string, make: () => Promise<Clos
       const error = await conditionFailure(
         store().transact([
           { op: "put", table: "jobs", item: { pk: jobPk, sk: "job", worker } },
-          { op: "check", table: "workers", key: { pk: worker, sk: "worker" }, when: { kind: "cmp", attr: "status", op: "=", value: "active" } },
+          {
+            op: "check",
+            table: "workers",
+            key: { pk: worker, sk: "worker" },
+            when: { kind: "cmp", attr: "status", op: "=", value: "active" },
+          },
         ]),
       );
       expect(error.index).toBe(1);

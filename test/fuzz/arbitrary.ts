@@ -95,7 +95,12 @@ function build(schema: z.ZodType): fc.Arbitrary<unknown> {
       return fc.oneof(...(d.options as z.ZodType[]).map(arbitraryFor));
     case "record":
       return fc.dictionary(
-        (d.keyType ? arbitraryFor(d.keyType) : stringArb([{ check: "max_length", maximum: 12 }, { check: "min_length", minimum: 1 }])) as fc.Arbitrary<string>,
+        (d.keyType
+          ? arbitraryFor(d.keyType)
+          : stringArb([
+              { check: "max_length", maximum: 12 },
+              { check: "min_length", minimum: 1 },
+            ])) as fc.Arbitrary<string>,
         arbitraryFor(d.valueType),
         { maxKeys: 3 },
       );
@@ -156,7 +161,10 @@ function numberArb(checks: Def[]): fc.Arbitrary<number> {
     const lo = Math.max(Number.MIN_SAFE_INTEGER, Math.ceil(lowOpen ? min + 1 : min));
     const hi = Math.min(Number.MAX_SAFE_INTEGER, Math.floor(highOpen ? max - 1 : max));
     // Edges are where checks go wrong: draw them often.
-    return fc.oneof({ arbitrary: fc.integer({ min: lo, max: hi }), weight: 3 }, { arbitrary: fc.constantFrom(lo, hi, Math.min(hi, Math.max(lo, 0))), weight: 1 });
+    return fc.oneof(
+      { arbitrary: fc.integer({ min: lo, max: hi }), weight: 3 },
+      { arbitrary: fc.constantFrom(lo, hi, Math.min(hi, Math.max(lo, 0))), weight: 1 },
+    );
   }
   return fc.double({ min, max, minExcluded: lowOpen, maxExcluded: highOpen, noNaN: true, noDefaultInfinity: true });
 }
@@ -175,7 +183,9 @@ export function leaves(schema: z.ZodType, value: unknown, path: Array<string | n
     case "object": {
       if (typeof value !== "object" || value === null) return [];
       const shape = d.shape as Record<string, z.ZodType>;
-      return Object.entries(shape).flatMap(([k, s]) => ((value as Record<string, unknown>)[k] === undefined ? [] : leaves(s, (value as Record<string, unknown>)[k], [...path, k])));
+      return Object.entries(shape).flatMap(([k, s]) =>
+        (value as Record<string, unknown>)[k] === undefined ? [] : leaves(s, (value as Record<string, unknown>)[k], [...path, k]),
+      );
     }
     case "array":
       return Array.isArray(value) ? value.flatMap((v, i) => leaves(d.element, v, [...path, i])) : [];

@@ -37,7 +37,17 @@ import { route as openapiRoute } from "../../functions/http/openapi";
 import type { DevChain } from "../../functions/http/dev-wallet";
 import type { EnvelopeHeader, RequestEnvelope } from "../../events/envelope";
 import { ErrorBody } from "../../events/common";
-import { ChallengeAnswerRequest, ChallengeRequest, FaucetRequest, HeartbeatRequest, LeaseRequest, PrepareRequest, RegisterWorkerRequest, ResultRequest, SubmitRequest } from "../../events/api";
+import {
+  ChallengeAnswerRequest,
+  ChallengeRequest,
+  FaucetRequest,
+  HeartbeatRequest,
+  LeaseRequest,
+  PrepareRequest,
+  RegisterWorkerRequest,
+  ResultRequest,
+  SubmitRequest,
+} from "../../events/api";
 import { DevRedeemRequest, VoucherRequest } from "../../events/money";
 import { DevWithdrawRequest, WithdrawRequest } from "../../events/withdrawals";
 import { AgentRelaySessionRequest, RelayPublishRequest } from "../../events/relay";
@@ -173,7 +183,13 @@ async function newScenario(stats: Record<string, RouteStats>, sabotage?: (w: Rou
   sabotage?.(w);
   // One job already settled: worker 0 has earnings (vouchers can succeed) and the job list is not empty.
   const first = await w.sealedJob(requesters[0]!.key);
-  await w.call(requesters[0]!.key, "POST", "/v1/jobs", { envelope: first.envelope, quote: first.quote }, { idempotencyKey: "seed-job-0001" });
+  await w.call(
+    requesters[0]!.key,
+    "POST",
+    "/v1/jobs",
+    { envelope: first.envelope, quote: first.quote },
+    { idempotencyKey: "seed-job-0001" },
+  );
   const assigned = (await w.store.get<JobItem>("jobs", { pk: first.header.jobId, sk: "job" }))?.candidates[0]?.workerId;
   const earner = workers.find((x) => x.key.id === assigned) ?? workers[0]!;
   await w.call(earner.key, "POST", "/v1/agent/results", w.completed(earner.worker, first.envelope));
@@ -246,7 +262,9 @@ function vary<T>(s: Scenario, schema: z.ZodType, value: T, mode: number, seed: n
 /** Runs `f` (one request) with a real-time limit: a handler that never answers is a failure, not a stuck run. */
 async function timed<T>(what: string, f: () => Promise<T>, limitMs = HANG_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new FuzzFailure(`${what} did not answer within ${limitMs} ms`)), limitMs)));
+  const hang = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new FuzzFailure(`${what} did not answer within ${limitMs} ms`)), limitMs)),
+  );
   try {
     return await Promise.race([f(), hang]);
   } finally {
@@ -272,7 +290,8 @@ async function send(s: Scenario, req: ReturnType<RouteWorld["request"]>): Promis
     st.statuses[a.status] = (st.statuses[a.status] ?? 0) + 1;
     if (a.status >= 400 && a.json?.error?.code) st.codes[a.json.error.code] = (st.codes[a.json.error.code] ?? 0) + 1;
   }
-  const fail = (why: string) => new FuzzFailure(`${what} → ${a.status}: ${why}\nanswer: ${a.text.slice(0, 600)}\nbody sent: ${req.body.slice(0, 600)}`);
+  const fail = (why: string) =>
+    new FuzzFailure(`${what} → ${a.status}: ${why}\nanswer: ${a.text.slice(0, 600)}\nbody sent: ${req.body.slice(0, 600)}`);
   if (a.status >= 500) throw fail("a 5xx");
   if (a.status >= 400) {
     const e = ErrorBody.safeParse(a.json);
@@ -281,13 +300,22 @@ async function send(s: Scenario, req: ReturnType<RouteWorld["request"]>): Promis
     if (e.data.error.message.trim() === "") throw fail("a 4xx without a message");
   } else if (route?.spec.response && a.status !== 204) {
     const r = route.spec.response.safeParse(a.json);
-    if (!r.success) throw fail(`the ${a.status} does not match the route's response schema: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    if (!r.success)
+      throw fail(
+        `the ${a.status} does not match the route's response schema: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+      );
   }
   return a;
 }
 
-const call = (s: Scenario, key: SigningKeyPair | undefined, method: "GET" | "POST", path: string, body?: unknown, o: Parameters<RouteWorld["request"]>[4] = {}) =>
-  send(s, s.w.request(key, method, path, body, o));
+const call = (
+  s: Scenario,
+  key: SigningKeyPair | undefined,
+  method: "GET" | "POST",
+  path: string,
+  body?: unknown,
+  o: Parameters<RouteWorld["request"]>[4] = {},
+) => send(s, s.w.request(key, method, path, body, o));
 
 // ---------------------------------------------------------------- commands
 
@@ -361,7 +389,10 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.record({
 });
 
 type Step = Cmd | { kind: "concurrent"; cmds: Cmd[] };
-const stepArb: fc.Arbitrary<Step> = fc.oneof({ arbitrary: cmdArb, weight: 9 }, { arbitrary: fc.record({ kind: fc.constant("concurrent" as const), cmds: fc.array(cmdArb, { minLength: 2, maxLength: 4 }) }), weight: 1 });
+const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  { arbitrary: cmdArb, weight: 9 },
+  { arbitrary: fc.record({ kind: fc.constant("concurrent" as const), cmds: fc.array(cmdArb, { minLength: 2, maxLength: 4 }) }), weight: 1 },
+);
 
 const anyActor = (s: Scenario, n: number): SigningKeyPair => pick([...s.requesters, ...s.workers, s.stranger], n)!.key;
 const requester = (s: Scenario, n: number) => (n % 10 === 9 ? s.stranger.key : pick(s.requesters, n)!.key);
@@ -376,7 +407,13 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
   switch (c.kind) {
     case "prepare": {
       const who = requester(s, c.a);
-      const valid = { model: MODEL, maxTokens: 1 + (c.b % 64), maxPromptTokens: 1 + ((c.b * 7) % 500), tiers: ["dev"], candidates: 1 + (c.a % 3) };
+      const valid = {
+        model: MODEL,
+        maxTokens: 1 + (c.b % 64),
+        maxPromptTokens: 1 + ((c.b * 7) % 500),
+        tiers: ["dev"],
+        candidates: 1 + (c.a % 3),
+      };
       const a = await call(s, who, "POST", "/v1/jobs/prepare", vary(s, PrepareRequest, valid, c.mode, c.seed));
       if (a.status === 200) {
         s.prepared.push({ who, p: a.json });
@@ -388,18 +425,40 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
       const prep = pick(s.prepared, c.a);
       if (!prep) return;
       const { p, who } = prep;
-      const header: EnvelopeHeader = { v: 1, jobId: p.jobId, requester: who.id, model: p.model, maxTokens: p.maxTokens, maxPromptTokens: p.maxPromptTokens, maxCost: p.maxCost, replyKey: b64u.encode(generateSigningKey().publicKey) };
-      const envelope = seal(header, p.candidates.map((x: { workerId: string; hpkePublicKey: string }) => ({ workerId: x.workerId, hpkePublicKey: x.hpkePublicKey })));
+      const header: EnvelopeHeader = {
+        v: 1,
+        jobId: p.jobId,
+        requester: who.id,
+        model: p.model,
+        maxTokens: p.maxTokens,
+        maxPromptTokens: p.maxPromptTokens,
+        maxCost: p.maxCost,
+        replyKey: b64u.encode(generateSigningKey().publicKey),
+      };
+      const envelope = seal(
+        header,
+        p.candidates.map((x: { workerId: string; hpkePublicKey: string }) => ({ workerId: x.workerId, hpkePublicKey: x.hpkePublicKey })),
+      );
       const body = vary(s, SubmitRequest, { envelope, quote: p.quote }, c.mode, c.seed);
       const key = c.b % 4 === 0 ? pick(KEYS, c.b)! : `submit-${p.jobId}`;
-      const a = await call(s, c.b % 17 === 0 ? requester(s, c.b) : who, "POST", "/v1/jobs", body, { idempotencyKey: key, ...(c.b % 5 === 0 ? { query: `wait=${c.b % 3}` } : {}) });
-      if (a.status === 202) s.jobs.push({ who, envelope: body.envelope as RequestEnvelope, header: (body.envelope as RequestEnvelope).header, quote: body.quote });
+      const a = await call(s, c.b % 17 === 0 ? requester(s, c.b) : who, "POST", "/v1/jobs", body, {
+        idempotencyKey: key,
+        ...(c.b % 5 === 0 ? { query: `wait=${c.b % 3}` } : {}),
+      });
+      if (a.status === 202)
+        s.jobs.push({
+          who,
+          envelope: body.envelope as RequestEnvelope,
+          header: (body.envelope as RequestEnvelope).header,
+          quote: body.quote,
+        });
       return;
     }
     case "result": {
       // mostly a job that is still open: that is where a result can settle
       const open: Scenario["jobs"] = [];
-      for (const j of s.jobs) if ((await w.store.get<JobItem>("jobs", { pk: j.header.jobId, sk: "job" }))?.status === "assigned") open.push(j);
+      for (const j of s.jobs)
+        if ((await w.store.get<JobItem>("jobs", { pk: j.header.jobId, sk: "job" }))?.status === "assigned") open.push(j);
       const job = c.mode % 4 ? (pick(open, c.a) ?? pick(s.jobs, c.a)) : pick(s.jobs, c.a);
       if (!job) return;
       const item = await w.store.get<JobItem>("jobs", { pk: job.header.jobId, sk: "job" });
@@ -423,7 +482,13 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
     case "lease": {
       const job = pick(s.jobs, c.a);
       const item = job ? await w.store.get<JobItem>("jobs", { pk: job.header.jobId, sk: "job" }) : undefined;
-      await call(s, worker(s, c.b), "POST", "/v1/agent/lease", vary(s, LeaseRequest, { jobId: job?.header.jobId ?? "job_" + "0".repeat(26), attempt: item?.attempt ?? 0 }, c.mode, c.seed));
+      await call(
+        s,
+        worker(s, c.b),
+        "POST",
+        "/v1/agent/lease",
+        vary(s, LeaseRequest, { jobId: job?.header.jobId ?? "job_" + "0".repeat(26), attempt: item?.attempt ?? 0 }, c.mode, c.seed),
+      );
       return;
     }
     case "poll":
@@ -457,12 +522,25 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
       return;
     }
     case "voucher": {
-      const a = await call(s, worker(s, c.a), "POST", "/v1/agents/voucher", vary(s, VoucherRequest, { payoutAddress: pick(ADDRESSES, c.b)! }, c.mode, c.seed));
+      const a = await call(
+        s,
+        worker(s, c.a),
+        "POST",
+        "/v1/agents/voucher",
+        vary(s, VoucherRequest, { payoutAddress: pick(ADDRESSES, c.b)! }, c.mode, c.seed),
+      );
       if (a.status === 200) s.vouchers.push(a.json);
       return;
     }
     case "faucet": {
-      await call(s, anyActor(s, c.a), "POST", "/v1/account/faucet", vary(s, FaucetRequest, { amount: String(1 + (c.b * 1_000_003) % 5_000_000_000) }, c.mode, c.seed), c.b % 2 ? { idempotencyKey: pick(KEYS, c.b)! } : {});
+      await call(
+        s,
+        anyActor(s, c.a),
+        "POST",
+        "/v1/account/faucet",
+        vary(s, FaucetRequest, { amount: String(1 + ((c.b * 1_000_003) % 5_000_000_000)) }, c.mode, c.seed),
+        c.b % 2 ? { idempotencyKey: pick(KEYS, c.b)! } : {},
+      );
       return;
     }
     case "register": {
@@ -471,12 +549,35 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
       if (n.status !== 200) return;
       const kem = generateSigningKey(); // any 32-byte public key will do as the HPKE key at registration
       const nonce = c.b % 6 === 0 ? b64u.encode(new Uint8Array(32)) : n.json.nonce;
-      const attestation = createDevAttestation({ hpkePublicKey: kem.publicKey, signingPublicKey: who.key.publicKey, nonce: b64u.decode(nonce), now: w.clock.now() });
-      await call(s, who.key, "POST", "/v1/agents", vary(s, RegisterWorkerRequest, { attestation, models: [{ model: MODEL, priceBps: 10_000 + c.b }], capacity: 1 + (c.a % 8) }, c.mode, c.seed));
+      const attestation = createDevAttestation({
+        hpkePublicKey: kem.publicKey,
+        signingPublicKey: who.key.publicKey,
+        nonce: b64u.decode(nonce),
+        now: w.clock.now(),
+      });
+      await call(
+        s,
+        who.key,
+        "POST",
+        "/v1/agents",
+        vary(
+          s,
+          RegisterWorkerRequest,
+          { attestation, models: [{ model: MODEL, priceBps: 10_000 + c.b }], capacity: 1 + (c.a % 8) },
+          c.mode,
+          c.seed,
+        ),
+      );
       return;
     }
     case "challenge": {
-      const a = await call(s, requester(s, c.a), "POST", "/v1/attestations", vary(s, ChallengeRequest, { workerId: worker(s, c.b).id, nonce: b64u.encode(new Uint8Array(32).fill(c.b % 256)) }, c.mode, c.seed));
+      const a = await call(
+        s,
+        requester(s, c.a),
+        "POST",
+        "/v1/attestations",
+        vary(s, ChallengeRequest, { workerId: worker(s, c.b).id, nonce: b64u.encode(new Uint8Array(32).fill(c.b % 256)) }, c.mode, c.seed),
+      );
       if (a.status === 200 || a.status === 201) {
         s.challenges.push(a.json.challengeId);
         s.ids.push(a.json.challengeId);
@@ -486,8 +587,19 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
     case "answer": {
       const by = pick(s.workers, c.a)!;
       const challengeId = pick(s.challenges, c.b) ?? draw(arbitraryFor(z.string().regex(/^chl_[0-9a-z]{26}$/)), c.seed);
-      const attestation = createDevAttestation({ hpkePublicKey: by.worker.kem.publicKey, signingPublicKey: by.key.publicKey, nonce: new Uint8Array(32).fill(c.b % 256), now: w.clock.now() });
-      await call(s, by.key, "POST", "/v1/agent/attestations", vary(s, ChallengeAnswerRequest, { challengeId, attestation }, c.mode, c.seed));
+      const attestation = createDevAttestation({
+        hpkePublicKey: by.worker.kem.publicKey,
+        signingPublicKey: by.key.publicKey,
+        nonce: new Uint8Array(32).fill(c.b % 256),
+        now: w.clock.now(),
+      });
+      await call(
+        s,
+        by.key,
+        "POST",
+        "/v1/agent/attestations",
+        vary(s, ChallengeAnswerRequest, { challengeId, attestation }, c.mode, c.seed),
+      );
       return;
     }
     case "getChallenge": {
@@ -505,7 +617,13 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
           await call(s, job?.who ?? requester(s, c.b), "POST", `/v1/jobs/${id}/relay`);
           return;
         case 1:
-          await call(s, assigned, "POST", `/v1/agent/jobs/${id}/relay`, vary(s, AgentRelaySessionRequest, { attempt: item?.attempt ?? 0 }, c.mode, c.seed));
+          await call(
+            s,
+            assigned,
+            "POST",
+            `/v1/agent/jobs/${id}/relay`,
+            vary(s, AgentRelaySessionRequest, { attempt: item?.attempt ?? 0 }, c.mode, c.seed),
+          );
           return;
         case 2: {
           const chunks = draw(arbitraryFor(RelayPublishRequest), c.seed) as { chunks: Array<Record<string, unknown>> };
@@ -514,7 +632,9 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
           return;
         }
         default:
-          await call(s, job?.who ?? requester(s, c.b), "GET", `/v1/jobs/${id}/chunks`, undefined, { query: `from=${c.a % 4}&wait=${c.mode % 3}` });
+          await call(s, job?.who ?? requester(s, c.b), "GET", `/v1/jobs/${id}/chunks`, undefined, {
+            query: `from=${c.a % 4}&wait=${c.mode % 3}`,
+          });
           return;
       }
     }
@@ -524,11 +644,23 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
           await call(s, anyActor(s, c.a), "GET", "/v1/dev/wallet");
           return;
         case 1:
-          await call(s, requester(s, c.a), "POST", "/v1/dev/wallet/deposit", vary(s, FaucetRequest, { amount: String(1_000_000 + Math.abs(c.seed) * 3) }, c.mode, c.seed));
+          await call(
+            s,
+            requester(s, c.a),
+            "POST",
+            "/v1/dev/wallet/deposit",
+            vary(s, FaucetRequest, { amount: String(1_000_000 + Math.abs(c.seed) * 3) }, c.mode, c.seed),
+          );
           return;
         case 2: {
           const voucher = pick(s.vouchers, c.a) ?? draw(arbitraryFor(DevRedeemRequest), c.seed);
-          await call(s, worker(s, c.a), "POST", "/v1/dev/wallet/redeem", vary(s, DevRedeemRequest, "voucher" in voucher ? voucher : { voucher }, c.mode, c.seed));
+          await call(
+            s,
+            worker(s, c.a),
+            "POST",
+            "/v1/dev/wallet/redeem",
+            vary(s, DevRedeemRequest, "voucher" in voucher ? voucher : { voucher }, c.mode, c.seed),
+          );
           return;
         }
         default: {
@@ -543,12 +675,23 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
       // Any route, body / query / headers straight from its schemas, path ids from the scenario or drawn.
       const r = pick(s.w.routes, c.a)!;
       const path = r.spec.path.replace(/\{([^}]+)\}/g, (_m, name: string) =>
-        name === "seqno" ? String(c.b % 5) : c.mode % 2 ? (pick(s.ids.filter((i) => i.startsWith("job_") || i.startsWith("chl_")), c.b) ?? "job_" + "2".repeat(26)) : draw(fc.constantFrom("job_" + "3".repeat(26), "chl_" + "4".repeat(26), "x", "%20", "job_"), c.seed),
+        name === "seqno"
+          ? String(c.b % 5)
+          : c.mode % 2
+            ? (pick(
+                s.ids.filter((i) => i.startsWith("job_") || i.startsWith("chl_")),
+                c.b,
+              ) ?? "job_" + "2".repeat(26))
+            : draw(fc.constantFrom("job_" + "3".repeat(26), "chl_" + "4".repeat(26), "x", "%20", "job_"), c.seed),
       );
       const body = r.spec.body ? draw(arbitraryFor(r.spec.body), c.seed) : undefined;
       const query = r.spec.query ? (draw(arbitraryFor(r.spec.query), c.seed + 1) as Record<string, unknown>) : undefined;
       const headers = r.spec.headers ? (draw(arbitraryFor(r.spec.headers), c.seed + 2) as Record<string, string | undefined>) : {};
-      const qs = query ? new URLSearchParams(Object.entries(query).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]]))).toString() : "";
+      const qs = query
+        ? new URLSearchParams(
+            Object.entries(query).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]])),
+          ).toString()
+        : "";
       await call(s, r.spec.auth === "none" ? undefined : anyActor(s, c.b), r.spec.method, path, body, {
         ...(qs ? { query: qs } : {}),
         ...(headers["idempotency-key"] ? { idempotencyKey: headers["idempotency-key"] } : {}),
@@ -612,10 +755,11 @@ async function checkInvariants(s: Scenario): Promise<void> {
   if (errors.length) throw new FuzzFailure(`the coordinator logged an error: ${JSON.stringify(errors[0])}`);
   let total = 0n;
   for (const a of store.scan("accounts")) {
-    const available = BigInt(a.available as bigint | string | number | undefined ?? 0);
-    const held = BigInt(a.held as bigint | string | number | undefined ?? 0);
+    const available = BigInt((a.available as bigint | string | number | undefined) ?? 0);
+    const held = BigInt((a.held as bigint | string | number | undefined) ?? 0);
     total += available + held;
-    if (!String(a.pk).startsWith("ext:") && (available < 0n || held < 0n)) throw new FuzzFailure(`account ${a.pk} is negative: available ${available}, held ${held}`);
+    if (!String(a.pk).startsWith("ext:") && (available < 0n || held < 0n))
+      throw new FuzzFailure(`account ${a.pk} is negative: available ${available}, held ${held}`);
   }
   if (total !== 0n) throw new FuzzFailure(`the ledger does not sum to zero: ${total}`);
   for (const m of store.scan("ledger")) {
@@ -630,7 +774,7 @@ async function checkInvariants(s: Scenario): Promise<void> {
   for (const a of store.scan("accounts")) {
     const pk = String(a.pk);
     if (!pk.startsWith("req:")) continue;
-    const held = BigInt(a.held as bigint | string | number | undefined ?? 0);
+    const held = BigInt((a.held as bigint | string | number | undefined) ?? 0);
     const expected = open.get(pk.slice(4)) ?? 0n;
     if (held !== expected) throw new FuzzFailure(`${pk} holds ${held}, its open jobs' maximum cost is ${expected}`);
   }
@@ -653,15 +797,19 @@ export async function fuzzHandlers(o: FuzzOptions): Promise<FuzzReport> {
     let at = "setup";
     try {
       // Every request has its own limit (timed); this catches a wait anywhere else (a drain, a store call).
-      await timed(`a scenario of ${steps.length} steps`, async () => {
-        for (const step of steps) {
-          at = JSON.stringify(step);
-          if (step.kind === "concurrent") await Promise.all(step.cmds.map((c) => run(s, c)));
-          else await run(s, step);
-        }
-        at = "the invariant checks";
-        await checkInvariants(s);
-      }, SCENARIO_HANG_MS).catch((e) => {
+      await timed(
+        `a scenario of ${steps.length} steps`,
+        async () => {
+          for (const step of steps) {
+            at = JSON.stringify(step);
+            if (step.kind === "concurrent") await Promise.all(step.cmds.map((c) => run(s, c)));
+            else await run(s, step);
+          }
+          at = "the invariant checks";
+          await checkInvariants(s);
+        },
+        SCENARIO_HANG_MS,
+      ).catch((e) => {
         if (e instanceof FuzzFailure && e.message.includes("did not answer")) throw new FuzzFailure(`${e.message}; last step: ${at}`);
         throw e;
       });
@@ -678,7 +826,12 @@ export async function fuzzHandlers(o: FuzzOptions): Promise<FuzzReport> {
   // Chunks of scenarios, each under its own seed (seed, seed + 1, ...), until enough requests were sent.
   for (let chunk = 0; requests < o.cases; chunk++) {
     const left = o.cases - requests;
-    await fc.assert(property, { seed: seed + chunk, numRuns: Math.max(1, Math.ceil(left / (maxCommands / 2 + 2))), endOnFailure: true, includeErrorInReport: true });
+    await fc.assert(property, {
+      seed: seed + chunk,
+      numRuns: Math.max(1, Math.ceil(left / (maxCommands / 2 + 2))),
+      endOnFailure: true,
+      includeErrorInReport: true,
+    });
   }
   return { seed, scenarios, requests, ms: Date.now() - started, routes: stats };
 }

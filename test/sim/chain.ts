@@ -31,7 +31,8 @@ export const rawAddress = (seed: string) => `0:${createHash("sha256").update(see
 
 const withdrawalMessage = (vault: string, w: { account: string; to: string; amount: bigint; seqno: number; expiry: number }) =>
   `cow1|${vault}|${w.account}|${w.to}|${w.amount}|${w.seqno}|${w.expiry}`;
-const voucherMessage = (vault: string, v: { worker: string; cumulative: bigint; expiry: number }) => `cov1|${vault}|${v.worker}|${v.cumulative}|${v.expiry}`;
+const voucherMessage = (vault: string, v: { worker: string; cumulative: bigint; expiry: number }) =>
+  `cov1|${vault}|${v.worker}|${v.cumulative}|${v.expiry}`;
 
 /** The vault's deposit rules (DEPOSIT_FEE, MIN_DEPOSIT, CREDIT_VALUE of vault.tact), scaled to the simulation's amounts. */
 export interface SimDepositRules {
@@ -99,9 +100,14 @@ export class SimVault {
    * routed (the first transaction, returned as `routed`) and then credited value − fee or, when
    * the account's wallet cannot record it, refunded value − fee (`settled`).
    */
-  deposit(account: string, value: bigint, from = rawAddress(`depositor:${account}`)): { routed: VaultTx; settled?: VaultTx; credited: bigint } {
+  deposit(
+    account: string,
+    value: bigint,
+    from = rawAddress(`depositor:${account}`),
+  ): { routed: VaultTx; settled?: VaultTx; credited: bigint } {
     const { fee, min, creditValue, refundOneIn } = this.rules;
-    if (value < min) return { routed: this.record({ kind: "bounce", amount: value, inValue: value, aborted: true, exitCode: 1008, from }), credited: 0n };
+    if (value < min)
+      return { routed: this.record({ kind: "bounce", amount: value, inValue: value, aborted: true, exitCode: 1008, from }), credited: 0n };
     const wallet = rawAddress(`wallet:${this.address}:${account}`);
     const net = value - fee;
     this.fees += fee;
@@ -109,7 +115,14 @@ export class SimVault {
     const routed = this.record({ kind: "deposit-routed", amount: value, inValue: value, outValue: creditValue, from });
     if (parseInt(routed.hash.slice(0, 8), 16) % refundOneIn === 0) {
       this.balance += creditValue - net;
-      const settled = this.record({ kind: "deposit-refund", amount: net, inValue: creditValue, outValue: net, bounced: true, from: wallet });
+      const settled = this.record({
+        kind: "deposit-refund",
+        amount: net,
+        inValue: creditValue,
+        outValue: net,
+        bounced: true,
+        from: wallet,
+      });
       return { routed, settled, credited: 0n };
     }
     const a = this.account(account);
@@ -129,7 +142,9 @@ export class SimVault {
     const amount = BigInt(w.amount);
     const a = this.account(w.account);
     const nowS = Math.floor(this.now() / 1000);
-    const sigOk = w.vault === this.address && verifySignature(this.coordinatorPublicKey, withdrawalMessage(this.address, { ...w, amount }), Buffer.from(w.signature, "base64"));
+    const sigOk =
+      w.vault === this.address &&
+      verifySignature(this.coordinatorPublicKey, withdrawalMessage(this.address, { ...w, amount }), Buffer.from(w.signature, "base64"));
     const why = !sigOk
       ? "bad signature"
       : w.seqno !== a.seqno
@@ -146,18 +161,30 @@ export class SimVault {
     a.seqno++;
     this.totalOut += amount;
     this.balance -= amount;
-    return { tx: this.record({ kind: "withdraw", account: w.account, amount, seqno: w.seqno, to: w.to, expiry: w.expiry, outValue: amount }), paid: true };
+    return {
+      tx: this.record({ kind: "withdraw", account: w.account, amount, seqno: w.seqno, to: w.to, expiry: w.expiry, outValue: amount }),
+      paid: true,
+    };
   }
 
   /** A Redeem message: pays cumulative − already paid to the payout address, when signed and not expired. */
   redeem(v: Voucher): { tx: VaultTx; paid: bigint; why?: string } {
     const cumulative = BigInt(v.cumulative);
     const nowS = Math.floor(this.now() / 1000);
-    const sigOk = v.vault === this.address && verifySignature(this.coordinatorPublicKey, voucherMessage(this.address, { ...v, cumulative }), Buffer.from(v.signature, "base64"));
+    const sigOk =
+      v.vault === this.address &&
+      verifySignature(this.coordinatorPublicKey, voucherMessage(this.address, { ...v, cumulative }), Buffer.from(v.signature, "base64"));
     const before = this.paid.get(v.worker) ?? 0n;
     const pay = cumulative > before ? cumulative - before : 0n;
-    const why = !sigOk ? "bad signature" : v.expiry < nowS ? "expired" : this.totalOut + pay > this.totalDeposited ? "more than the vault holds" : undefined;
-    if (why) return { tx: this.record({ kind: "redeem", worker: v.worker, amount: cumulative, aborted: true, exitCode: 101 }), paid: 0n, why };
+    const why = !sigOk
+      ? "bad signature"
+      : v.expiry < nowS
+        ? "expired"
+        : this.totalOut + pay > this.totalDeposited
+          ? "more than the vault holds"
+          : undefined;
+    if (why)
+      return { tx: this.record({ kind: "redeem", worker: v.worker, amount: cumulative, aborted: true, exitCode: 101 }), paid: 0n, why };
     this.paid.set(v.worker, before + pay);
     this.totalOut += pay;
     this.balance -= pay;
@@ -205,7 +232,10 @@ export class SimReader implements ChainReader {
 }
 
 /** The coordinator's signers over its simulated key; `chainSeqno` reads the vault (and may fail). */
-export function simSigners(o: { vault: SimVault; key: SigningKeyPair; rng: Prng; seqnoFailRate: number; faults: () => boolean }): { withdrawalSigner: WithdrawalSigner; voucherSigner: VoucherSigner } {
+export function simSigners(o: { vault: SimVault; key: SigningKeyPair; rng: Prng; seqnoFailRate: number; faults: () => boolean }): {
+  withdrawalSigner: WithdrawalSigner;
+  voucherSigner: VoucherSigner;
+} {
   const sig = (msg: string) => Buffer.from(sign(o.key, msg)).toString("base64");
   return {
     withdrawalSigner: {

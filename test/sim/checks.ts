@@ -55,7 +55,11 @@ const ceilDiv = (a: bigint, b: bigint) => (a + b - 1n) / b;
 
 /** The price of a usage, computed here again (not by core/pricing): ceil(price × (p × promptBps + c × completionBps) / 10 000). */
 export const oracleCost = (pricing: PricingConfig, pricePerToken: bigint, usage: { promptTokens: number; completionTokens: number }) =>
-  ceilDiv(pricePerToken * (BigInt(usage.promptTokens) * BigInt(pricing.promptBps) + BigInt(usage.completionTokens) * BigInt(pricing.completionBps)), 10_000n);
+  ceilDiv(
+    pricePerToken *
+      (BigInt(usage.promptTokens) * BigInt(pricing.promptBps) + BigInt(usage.completionTokens) * BigInt(pricing.completionBps)),
+    10_000n,
+  );
 
 interface Posting {
   account: string;
@@ -89,10 +93,14 @@ export function checkStore(store: SimStore, oracle: Oracle): string[] {
     accounts.set(a.pk, b);
     total += b.available + b.held;
     const r = replayed.get(a.pk) ?? { available: 0n, held: 0n };
-    if (r.available !== b.available || r.held !== b.held) v.push(`${a.pk} is ${b.available}/${b.held} (available/held) but its movements add up to ${r.available}/${r.held}`);
-    if (!a.pk.startsWith("ext:") && (b.available < 0n || b.held < 0n)) v.push(`internal account ${a.pk} is negative: ${b.available}/${b.held}`);
+    if (r.available !== b.available || r.held !== b.held)
+      v.push(`${a.pk} is ${b.available}/${b.held} (available/held) but its movements add up to ${r.available}/${r.held}`);
+    if (!a.pk.startsWith("ext:") && (b.available < 0n || b.held < 0n))
+      v.push(`internal account ${a.pk} is negative: ${b.available}/${b.held}`);
   }
-  for (const [id, r] of replayed) if (!accounts.has(id) && (r.available !== 0n || r.held !== 0n)) v.push(`movements post ${r.available}/${r.held} to ${id}, which has no balance`);
+  for (const [id, r] of replayed)
+    if (!accounts.has(id) && (r.available !== 0n || r.held !== 0n))
+      v.push(`movements post ${r.available}/${r.held} to ${id}, which has no balance`);
   if (total !== 0n) v.push(`the ledger sums to ${total}, not 0`);
 
   // ---- the chain: once per transaction, never more than the vault records
@@ -118,8 +126,12 @@ export function checkStore(store: SimStore, oracle: Oracle): string[] {
     }
   }
   if (oracle.chain) {
-    for (const [owner, c] of credited) if (c > oracle.chain.deposited(owner)) v.push(`req:${owner} was credited ${c} in deposits, the vault records ${oracle.chain.deposited(owner)} deposited`);
-    for (const [owner, d] of debited) if (d > oracle.chain.withdrawn(owner)) v.push(`req:${owner} was debited ${d} in landed withdrawals, the vault records ${oracle.chain.withdrawn(owner)} withdrawn`);
+    for (const [owner, c] of credited)
+      if (c > oracle.chain.deposited(owner))
+        v.push(`req:${owner} was credited ${c} in deposits, the vault records ${oracle.chain.deposited(owner)} deposited`);
+    for (const [owner, d] of debited)
+      if (d > oracle.chain.withdrawn(owner))
+        v.push(`req:${owner} was debited ${d} in landed withdrawals, the vault records ${oracle.chain.withdrawn(owner)} withdrawn`);
   }
 
   // ---- jobs: held = open jobs' maximum cost; each job's money matches its status
@@ -131,7 +143,8 @@ export function checkStore(store: SimStore, oracle: Oracle): string[] {
   }
   for (const m of ledger.values()) {
     const [kind, id] = [m.pk.slice(0, m.pk.indexOf(":")), m.pk.slice(m.pk.indexOf(":") + 1)];
-    if ((kind === "hold" || kind === "settle" || kind === "refund") && !store.item("jobs", { pk: id, sk: "job" })) v.push(`movement ${m.pk} has no job`);
+    if ((kind === "hold" || kind === "settle" || kind === "refund") && !store.item("jobs", { pk: id, sk: "job" }))
+      v.push(`movement ${m.pk} has no job`);
   }
   for (const [id, b] of accounts) {
     const requester = id.startsWith("req:") ? id.slice(4) : undefined;
@@ -150,7 +163,8 @@ export function checkStore(store: SimStore, oracle: Oracle): string[] {
   for (const owner of owners) {
     const reserved = accounts.get(`wdr:${owner}`) ?? { available: 0n, held: 0n };
     const want = pending.get(owner) ?? 0n;
-    if (reserved.available !== want || reserved.held !== 0n) v.push(`wdr:${owner} reserves ${reserved.available} (held ${reserved.held}), its pending withdrawals sum to ${want}`);
+    if (reserved.available !== want || reserved.held !== 0n)
+      v.push(`wdr:${owner} reserves ${reserved.available} (held ${reserved.held}), its pending withdrawals sum to ${want}`);
   }
   return v;
 }
@@ -179,7 +193,9 @@ function settlementProblems(job: Item, settle: Item, oracle: Oracle): string[] {
     const want = raw > held ? held : raw;
     const postings = (settle.postings ?? []) as Posting[];
     const credited = postings.filter((x) => x.account === `wrk:${honest.workerId}`).reduce((s, x) => s + BigInt(x.delta), 0n);
-    const released = postings.filter((x) => x.account === `req:${job.requester}` && x.field === "held").reduce((s, x) => s + BigInt(x.delta), 0n);
+    const released = postings
+      .filter((x) => x.account === `req:${job.requester}` && x.field === "held")
+      .reduce((s, x) => s + BigInt(x.delta), 0n);
     if (credited !== want) p.push(`charged ${credited}, the receipt's usage at the candidate's price costs ${want}`);
     if (big(job.cost) !== want) p.push(`the job says it cost ${job.cost}, the receipt's usage costs ${want}`);
     if (released !== -held) p.push(`the settlement released ${-released} of a ${held} hold`);
@@ -304,8 +320,10 @@ export class IncrementalChecker {
         if (r.available !== 0n || r.held !== 0n) v.push(`movements post ${r.available}/${r.held} to ${id}, which has no balance`);
         continue;
       }
-      if (r.available !== b.available || r.held !== b.held) v.push(`${id} is ${b.available}/${b.held} (available/held) but its movements add up to ${r.available}/${r.held}`);
-      if (!id.startsWith("ext:") && (b.available < 0n || b.held < 0n)) v.push(`internal account ${id} is negative: ${b.available}/${b.held}`);
+      if (r.available !== b.available || r.held !== b.held)
+        v.push(`${id} is ${b.available}/${b.held} (available/held) but its movements add up to ${r.available}/${r.held}`);
+      if (!id.startsWith("ext:") && (b.available < 0n || b.held < 0n))
+        v.push(`internal account ${id} is negative: ${b.available}/${b.held}`);
       if (!id.startsWith("req:") && b.held !== 0n) v.push(`${id} holds ${b.held}, its open jobs' maximum cost is 0`);
     }
     for (const r of this.dirtyRequesters) {
@@ -317,14 +335,17 @@ export class IncrementalChecker {
     for (const owner of this.dirtyOwners) {
       const reserved = this.balances.get(`wdr:${owner}`) ?? ZERO;
       const want = this.pendingByOwner.get(owner) ?? 0n;
-      if (reserved.available !== want || reserved.held !== 0n) v.push(`wdr:${owner} reserves ${reserved.available} (held ${reserved.held}), its pending withdrawals sum to ${want}`);
+      if (reserved.available !== want || reserved.held !== 0n)
+        v.push(`wdr:${owner} reserves ${reserved.available} (held ${reserved.held}), its pending withdrawals sum to ${want}`);
     }
     if (oracle.chain) {
       for (const owner of this.dirtyChainOwners) {
         const c = this.credited.get(owner) ?? 0n;
         const d = this.debited.get(owner) ?? 0n;
-        if (c > oracle.chain.deposited(owner)) v.push(`req:${owner} was credited ${c} in deposits, the vault records ${oracle.chain.deposited(owner)} deposited`);
-        if (d > oracle.chain.withdrawn(owner)) v.push(`req:${owner} was debited ${d} in landed withdrawals, the vault records ${oracle.chain.withdrawn(owner)} withdrawn`);
+        if (c > oracle.chain.deposited(owner))
+          v.push(`req:${owner} was credited ${c} in deposits, the vault records ${oracle.chain.deposited(owner)} deposited`);
+        if (d > oracle.chain.withdrawn(owner))
+          v.push(`req:${owner} was debited ${d} in landed withdrawals, the vault records ${oracle.chain.withdrawn(owner)} withdrawn`);
       }
     }
     this.dirtyAccounts.clear();
@@ -344,7 +365,12 @@ function jobProblems(store: SimStore, oracle: Oracle, id: string): string[] {
   const settle = store.item("ledger", { pk: `settle:${id}`, sk: "tx" });
   const refund = store.item("ledger", { pk: `refund:${id}`, sk: "tx" });
   if (!j) {
-    for (const [m, name] of [[hold, "hold"], [settle, "settle"], [refund, "refund"]] as const) if (m) v.push(`movement ${name}:${id} has no job`);
+    for (const [m, name] of [
+      [hold, "hold"],
+      [settle, "settle"],
+      [refund, "refund"],
+    ] as const)
+      if (m) v.push(`movement ${name}:${id} has no job`);
     return v;
   }
   const status = String(j.status);

@@ -23,8 +23,7 @@ function args(argv: string[]) {
     if (next !== undefined && !next.startsWith("--")) {
       o[a.slice(2)] = next;
       i++;
-    }
-    else o[a.slice(2)] = true;
+    } else o[a.slice(2)] = true;
   }
   return o;
 }
@@ -52,7 +51,8 @@ async function main() {
     for (const [k, n] of Object.entries(r.stats)) totals[k] = (totals[k] ?? 0) + n;
     for (const an of new Set(r.anomalies.map(normalize))) anomalies.set(an, [...(anomalies.get(an) ?? []), seed]);
     if (!r.ok && onlyKnown(r) && a["fail-known"] !== true) {
-      for (const k of Object.keys(KNOWN_FINDINGS)) if (r.violations.some((v) => v.includes(k))) known.set(k, [...(known.get(k) ?? []), seed]);
+      for (const k of Object.keys(KNOWN_FINDINGS))
+        if (r.violations.some((v) => v.includes(k))) known.set(k, [...(known.get(k) ?? []), seed]);
       if (single !== undefined) console.log(report(r, traceLines));
     } else if (!r.ok) {
       failed.push(r);
@@ -60,12 +60,19 @@ async function main() {
       if (a["keep-going"] !== true) break;
     } else if (single !== undefined) {
       console.log(`seed ${seed} passed: ${r.steps} steps in ${r.ms.toFixed(0)} ms; knobs ${JSON.stringify(r.knobs)}`);
-      console.log(r.trace.slice(-traceLines).map((l) => `  ${l}`).join("\n"));
+      console.log(
+        r.trace
+          .slice(-traceLines)
+          .map((l) => `  ${l}`)
+          .join("\n"),
+      );
     }
     if (single === undefined && done % 25 === 0) console.log(`${done} seeds, ${rate(done, started)} seeds/min`);
   }
   const minutes = (performance.now() - started) / 60_000;
-  console.log(`\n${done} seeds (${steps} active steps each) in ${(minutes * 60).toFixed(1)} s: ${rate(done, started)} seeds per minute, ${failed.length} failed`);
+  console.log(
+    `\n${done} seeds (${steps} active steps each) in ${(minutes * 60).toFixed(1)} s: ${rate(done, started)} seeds per minute, ${failed.length} failed`,
+  );
   console.log(
     "totals:",
     Object.entries(totals)
@@ -73,10 +80,12 @@ async function main() {
       .map(([k, n]) => `${k}=${n}`)
       .join(", "),
   );
-  for (const [k, seeds] of known) console.log(`known finding (not counted as a failure): ${k} [seeds ${seeds.join(", ")}]\n  ${KNOWN_FINDINGS[k]}`);
+  for (const [k, seeds] of known)
+    console.log(`known finding (not counted as a failure): ${k} [seeds ${seeds.join(", ")}]\n  ${KNOWN_FINDINGS[k]}`);
   if (anomalies.size) {
     console.log(`anomalies (reported, not failures${strict ? "" : "; --strict fails on unexpected 500s"}):`);
-    for (const [what, seeds] of anomalies) console.log(`  ${what}  [seeds ${seeds.slice(0, 8).join(", ")}${seeds.length > 8 ? ", …" : ""}]`);
+    for (const [what, seeds] of anomalies)
+      console.log(`  ${what}  [seeds ${seeds.slice(0, 8).join(", ")}${seeds.length > 8 ? ", …" : ""}]`);
   }
   process.exitCode = failed.length ? 1 : 0;
 }

@@ -50,9 +50,20 @@ export class SimQueues implements Queues {
     const copies = this.faults && this.rng.chance(this.knobs.dupRate) ? 2 : 1;
     for (let c = 0; c < copies; c++) {
       const extra = this.faults && this.rng.chance(this.knobs.delayRate) ? this.rng.range(1, 8000) : 0;
-      const m: SimMessage = { id: `m${++this.seq}`, queue, body: text, visibleAt: this.now() + (opts.delaySeconds ?? 0) * 1000 + extra, receiveCount: 0, sentAt: this.now() };
+      const m: SimMessage = {
+        id: `m${++this.seq}`,
+        queue,
+        body: text,
+        visibleAt: this.now() + (opts.delaySeconds ?? 0) * 1000 + extra,
+        receiveCount: 0,
+        sentAt: this.now(),
+      };
       this.list(queue).push(m);
-      this.onSend(queue, text, `${m.id}${copies > 1 ? ` (copy ${c + 1}/2)` : ""} visible in ${((m.visibleAt - this.now()) / 1000).toFixed(1)}s`);
+      this.onSend(
+        queue,
+        text,
+        `${m.id}${copies > 1 ? ` (copy ${c + 1}/2)` : ""} visible in ${((m.visibleAt - this.now()) / 1000).toFixed(1)}s`,
+      );
     }
   }
 

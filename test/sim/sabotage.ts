@@ -9,21 +9,26 @@ import type { Sabotage } from "./sim";
 
 type Put = Extract<WriteOp, { op: "put" }>;
 type Update = Extract<WriteOp, { op: "update" }>;
-const ledgerPut = (ops: WriteOp[], prefix: string) => (ops[0]?.op === "put" && ops[0].table === "ledger" && ops[0].item.pk.startsWith(prefix) ? (ops[0] as Put) : undefined);
+const ledgerPut = (ops: WriteOp[], prefix: string) =>
+  ops[0]?.op === "put" && ops[0].table === "ledger" && ops[0].item.pk.startsWith(prefix) ? (ops[0] as Put) : undefined;
 
 export const SABOTAGE: Record<string, Sabotage> = {
   /** A refund that puts the money back in `available` but never takes it out of `held`. */
   "refund keeps the hold": {
     transact: (ops) => {
       if (!ledgerPut(ops, "refund:")) return ops;
-      return ops.map((o) => (o.op === "update" && o.table === "accounts" && o.add?.held !== undefined ? ({ ...o, add: { ...o.add, held: 0n } } as Update) : o));
+      return ops.map((o) =>
+        o.op === "update" && o.table === "accounts" && o.add?.held !== undefined ? ({ ...o, add: { ...o.add, held: 0n } } as Update) : o,
+      );
     },
   },
   /** The coordinator keeps a debug copy of the prompt, base64url, next to the sealed envelope. */
   "envelope stored with its plaintext": {
     transact: (ops, { canary }) =>
       ops.map((o) =>
-        o.op === "put" && o.table === "jobs" && o.item.sk === "envelope" ? { ...o, item: { ...o.item, debug: Buffer.from(`{"content":"say ${canary}"}`).toString("base64url") } } : o,
+        o.op === "put" && o.table === "jobs" && o.item.sk === "envelope"
+          ? { ...o, item: { ...o.item, debug: Buffer.from(`{"content":"say ${canary}"}`).toString("base64url") } }
+          : o,
       ),
   },
   /** Settlement charges one nanoTON more than the receipt's usage costs (balanced, so the books still add up). */
@@ -38,8 +43,10 @@ export const SABOTAGE: Record<string, Sabotage> = {
         p === worker ? { ...p, delta: String(BigInt(p.delta) + 1n) } : p === requester ? { ...p, delta: String(BigInt(p.delta) - 1n) } : p;
       return ops.map((o) => {
         if (o === put) return { ...put, item: { ...put.item, postings: postings.map(bump) } };
-        if (o.op === "update" && o.table === "accounts" && o.key.pk === worker.account) return { ...o, add: { ...o.add, available: BigInt(o.add!.available!) + 1n } };
-        if (o.op === "update" && o.table === "accounts" && o.key.pk === requester.account) return { ...o, add: { ...o.add, available: BigInt(o.add!.available!) - 1n } };
+        if (o.op === "update" && o.table === "accounts" && o.key.pk === worker.account)
+          return { ...o, add: { ...o.add, available: BigInt(o.add!.available!) + 1n } };
+        if (o.op === "update" && o.table === "accounts" && o.key.pk === requester.account)
+          return { ...o, add: { ...o.add, available: BigInt(o.add!.available!) - 1n } };
         return o;
       });
     },
@@ -62,7 +69,10 @@ export const SABOTAGE: Record<string, Sabotage> = {
       if (!put || put.item.kind !== "deposit") return ops;
       const fee = SIM_DEPOSIT_RULES.fee;
       const postings = put.item.postings as Array<{ account: string; field: string; delta: string }>;
-      const gross = (p: { account: string; delta: string }) => ({ ...p, delta: String(BigInt(p.delta) + (p.account.startsWith("req:") ? fee : -fee)) });
+      const gross = (p: { account: string; delta: string }) => ({
+        ...p,
+        delta: String(BigInt(p.delta) + (p.account.startsWith("req:") ? fee : -fee)),
+      });
       return ops.map((o) => {
         if (o === put) return { ...put, item: { ...put.item, postings: postings.map(gross) } };
         if (o.op === "update" && o.table === "accounts" && o.add?.available !== undefined && postings.some((p) => p.account === o.key.pk)) {

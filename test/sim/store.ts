@@ -54,13 +54,37 @@ export class SimStore {
   forTask(task: Task): Store {
     const enqueue = <T>(kind: PendingOp["kind"], describe: () => string, exec: () => Promise<T>, ops?: WriteOp[]) =>
       new Promise<T>((resolve, reject) => {
-        this.pending.push({ seq: ++this.seq, task, kind, describe, exec, resolve: resolve as (v: unknown) => void, reject, ...(ops ? { ops } : {}) });
+        this.pending.push({
+          seq: ++this.seq,
+          task,
+          kind,
+          describe,
+          exec,
+          resolve: resolve as (v: unknown) => void,
+          reject,
+          ...(ops ? { ops } : {}),
+        });
       });
     return {
-      get: <T extends Item = Item>(table: TableName, key: Key) => enqueue<T | undefined>("get", () => `get ${table} ${key.pk}/${key.sk}`, () => this.inner.get<T>(table, key)),
+      get: <T extends Item = Item>(table: TableName, key: Key) =>
+        enqueue<T | undefined>(
+          "get",
+          () => `get ${table} ${key.pk}/${key.sk}`,
+          () => this.inner.get<T>(table, key),
+        ),
       query: <T extends Item = Item>(table: TableName, pk: string, opts?: { skPrefix?: string; limit?: number }) =>
-        enqueue<T[]>("query", () => `query ${table} ${pk}${opts?.skPrefix ? ` ${opts.skPrefix}*` : ""}`, () => this.inner.query<T>(table, pk, opts)),
-      transact: (ops: WriteOp[]) => enqueue<void>("transact", () => `transact ${describeOps(ops)}`, () => this.commit(ops), ops),
+        enqueue<T[]>(
+          "query",
+          () => `query ${table} ${pk}${opts?.skPrefix ? ` ${opts.skPrefix}*` : ""}`,
+          () => this.inner.query<T>(table, pk, opts),
+        ),
+      transact: (ops: WriteOp[]) =>
+        enqueue<void>(
+          "transact",
+          () => `transact ${describeOps(ops)}`,
+          () => this.commit(ops),
+          ops,
+        ),
     };
   }
 
@@ -114,7 +138,18 @@ function describeOps(ops: WriteOp[]): string {
   return ops
     .map((o) => {
       const k = keyOf(o);
-      const what = o.op === "put" ? "put" : o.op === "update" ? `update${o.add ? `(+${Object.entries(o.add).map(([a, d]) => `${a}:${d}`).join(",")})` : ""}` : o.op;
+      const what =
+        o.op === "put"
+          ? "put"
+          : o.op === "update"
+            ? `update${
+                o.add
+                  ? `(+${Object.entries(o.add)
+                      .map(([a, d]) => `${a}:${d}`)
+                      .join(",")})`
+                  : ""
+              }`
+            : o.op;
       return `${what} ${o.table} ${k.pk}/${k.sk}`;
     })
     .join("; ");

@@ -8,7 +8,17 @@ import { createHash } from "node:crypto";
 import type { QeIdentityJson, TcbInfoJson } from "./collateral";
 import { Lru } from "../lru";
 import { pemCertificates } from "./quote";
-import { CertMemo, TdxCheckError, p256KeyOf, parseCertificate, verifyChainToRoot, type Cert, type Crl, type PublicKey, type VerifiedChain } from "./x509";
+import {
+  CertMemo,
+  TdxCheckError,
+  p256KeyOf,
+  parseCertificate,
+  verifyChainToRoot,
+  type Cert,
+  type Crl,
+  type PublicKey,
+  type VerifiedChain,
+} from "./x509";
 
 export interface Root {
   cert: Cert;
@@ -57,7 +67,13 @@ export class TdxVerifierCache {
   }
   /** Entry counts (tests and diagnostics). */
   sizes() {
-    return { roots: this.roots.size, chains: this.chains.size, collateral: this.collateral.size, keys: this.keys.size, ...this.certs.sizes() };
+    return {
+      roots: this.roots.size,
+      chains: this.chains.size,
+      collateral: this.collateral.size,
+      keys: this.keys.size,
+      ...this.certs.sizes(),
+    };
   }
   clear() {
     this.certs.clear();
@@ -108,11 +124,12 @@ export function loadRoot(pem: string, cache: TdxVerifierCache): Root {
 }
 
 export function chain(cache: TdxVerifierCache, ders: Uint8Array[], root: Root, code: string, what: string, leafIsCa = false) {
-  return memo(cache.chains, sha256Hex(root.key, code, ...ders), async () => verifyChainToRoot(ders, root, code, what, leafIsCa, cache.certs));
+  return memo(cache.chains, sha256Hex(root.key, code, ...ders), async () =>
+    verifyChainToRoot(ders, root, code, what, leafIsCa, cache.certs),
+  );
 }
 
 /** The P-256 key of a verified chain's leaf, kept per certificate. */
 export function leafKey(cache: TdxVerifierCache, cert: Cert, code: string, what: string) {
   return memo(cache.keys, cert.id, async () => p256KeyOf(cert, code, what));
 }
-

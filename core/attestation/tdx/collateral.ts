@@ -12,9 +12,15 @@ const Hex = (maxBytes: number) =>
     .max(maxBytes * 2, `must be at most ${maxBytes} bytes`)
     .regex(/^([0-9a-fA-F]{2})*$/, "must be hex");
 /** A PEM chain: a few certificates (quote.ts also caps their count and size). */
-const PemChain = z.string().min(1).max(16 * 1024, "must be at most 16 KiB of PEM");
+const PemChain = z
+  .string()
+  .min(1)
+  .max(16 * 1024, "must be at most 16 KiB of PEM");
 /** Signed JSON from Intel PCS (TCB info is about 3 KB today). */
-const SignedJson = z.string().min(2).max(64 * 1024, "must be at most 64 KiB");
+const SignedJson = z
+  .string()
+  .min(2)
+  .max(64 * 1024, "must be at most 64 KiB");
 
 export const TdxCollateral = z.object({
   pck_crl_issuer_chain: PemChain,
@@ -59,9 +65,7 @@ const ModuleIdentity = z.object({
   mrsigner: HexN(48),
   attributes: HexN(8),
   attributesMask: HexN(8),
-  tcbLevels: z
-    .array(IsvTcbLevel)
-    .optional(),
+  tcbLevels: z.array(IsvTcbLevel).optional(),
 });
 
 export const TcbInfoJson = z.object({
@@ -104,8 +108,6 @@ export const QeIdentityJson = z.object({
   attributesMask: HexN(16),
   mrsigner: HexN(32),
   isvprodid: z.number().int().min(0),
-  tcbLevels: z
-    .array(IsvTcbLevel)
-    .min(1),
+  tcbLevels: z.array(IsvTcbLevel).min(1),
 });
 export type QeIdentityJson = z.infer<typeof QeIdentityJson>;

@@ -68,7 +68,7 @@ export function der(buf: Uint8Array): Der {
 export function children(el: Der): Der[] {
   if ((el.tag & 0x20) === 0) throw new DerError(`tag 0x${el.tag.toString(16)} is not constructed`);
   const out: Der[] = [];
-  for (let at = 0; at < el.value.length; ) {
+  for (let at = 0; at < el.value.length;) {
     const r = readAt(el.value, at);
     out.push(r.el);
     at = r.next;
@@ -145,14 +145,18 @@ export function boolean(el: Der | undefined, what: string): boolean {
 export function time(el: Der | undefined, what: string): number {
   if (!el || (el.tag !== TAG.UTC_TIME && el.tag !== TAG.GENERALIZED_TIME)) throw new DerError(`${what} is not a time`);
   const s = Buffer.from(el.value).toString("latin1");
-  const m = el.tag === TAG.UTC_TIME ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s) : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s);
+  const m =
+    el.tag === TAG.UTC_TIME
+      ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s)
+      : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s);
   if (!m) throw new DerError(`${what}: "${s}" is not a DER time`);
   let year = Number(m[1]);
   if (el.tag === TAG.UTC_TIME) year += year < 50 ? 2000 : 1900;
   const [mo, d, h, mi, se] = [m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number];
   const t = Date.UTC(year, mo - 1, d, h, mi, se);
   const back = new Date(t);
-  if (back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || se > 59) throw new DerError(`${what}: "${s}" is not a valid date`);
+  if (back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || se > 59)
+    throw new DerError(`${what}: "${s}" is not a valid date`);
   return t;
 }
 

@@ -45,9 +45,15 @@ export async function prepareCollateral(raw: unknown, root: Root, cache: TdxVeri
     }
     const crls = [prepCrl(rootCrl, "root CA CRL"), prepCrl(pckCrl, "PCK CRL")];
 
-    const tcbChain = await chain(cache, pemCertificates(c.tcb_info_issuer_chain, "TCB info issuer chain"), root, "tcb_signing_chain_invalid", "TCB info issuer chain");
+    const tcbChain = await chain(
+      cache,
+      pemCertificates(c.tcb_info_issuer_chain, "TCB info issuer chain"),
+      root,
+      "tcb_signing_chain_invalid",
+      "TCB info issuer chain",
+    );
     const tcbKey = await leafKey(cache, tcbChain.certs[0]!, "tcb_signing_chain_invalid", "TCB signing certificate");
-    if (!(verifyRawEcdsa(tcbKey, fromHex(c.tcb_info_signature), new TextEncoder().encode(c.tcb_info)))) {
+    if (!verifyRawEcdsa(tcbKey, fromHex(c.tcb_info_signature), new TextEncoder().encode(c.tcb_info))) {
       throw new TdxCheckError("tcb_info_signature_invalid", "the TCB info signature does not verify with the TCB signing certificate");
     }
     const qeChain = await chain(
@@ -58,7 +64,7 @@ export async function prepareCollateral(raw: unknown, root: Root, cache: TdxVeri
       "QE identity issuer chain",
     );
     const qeKey = await leafKey(cache, qeChain.certs[0]!, "qe_identity_chain_invalid", "QE identity signing certificate");
-    if (!(verifyRawEcdsa(qeKey, fromHex(c.qe_identity_signature), new TextEncoder().encode(c.qe_identity)))) {
+    if (!verifyRawEcdsa(qeKey, fromHex(c.qe_identity_signature), new TextEncoder().encode(c.qe_identity))) {
       throw new TdxCheckError(
         "qe_identity_signature_invalid",
         "the QE identity signature does not verify with the TCB signing certificate",
@@ -93,7 +99,16 @@ export function revokedBy(cert: Cert, crls: PreparedCrl[]): string | undefined {
   return undefined;
 }
 
-function parseJson<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } }, text: string, code: string, what: string): T {
+function parseJson<T>(
+  schema: {
+    safeParse(
+      v: unknown,
+    ): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } };
+  },
+  text: string,
+  code: string,
+  what: string,
+): T {
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -107,4 +122,3 @@ function parseJson<T>(schema: { safeParse(v: unknown): { success: true; data: T 
   }
   return r.data;
 }
-

@@ -234,11 +234,17 @@ export function pemCertificates(pem: string, what = "certificate chain"): Uint8A
   for (const m of pem.matchAll(PEM_CERT)) {
     const b64 = m[1]!.replace(/[\r\n]/g, "");
     if (Math.floor((b64.length * 3) / 4) > MAX_CERT_BYTES + 2) {
-      throw new QuoteParseError("cert_too_large", `${what}: certificate #${out.length} is larger than ${MAX_CERT_BYTES} bytes; Intel's are about 1.2 KB`);
+      throw new QuoteParseError(
+        "cert_too_large",
+        `${what}: certificate #${out.length} is larger than ${MAX_CERT_BYTES} bytes; Intel's are about 1.2 KB`,
+      );
     }
     const der = new Uint8Array(Buffer.from(b64, "base64"));
     if (der.length > MAX_CERT_BYTES) {
-      throw new QuoteParseError("cert_too_large", `${what}: certificate #${out.length} is ${der.length} bytes, more than ${MAX_CERT_BYTES}`);
+      throw new QuoteParseError(
+        "cert_too_large",
+        `${what}: certificate #${out.length} is ${der.length} bytes, more than ${MAX_CERT_BYTES}`,
+      );
     }
     out.push(der);
   }
@@ -251,7 +257,10 @@ export function pemCertificates(pem: string, what = "certificate chain"): Uint8A
  */
 export function parseTdxQuote(quote: Uint8Array): TdxQuote {
   if (quote.length > MAX_QUOTE_BYTES) {
-    throw new QuoteParseError("quote_too_large", `the quote is ${quote.length} bytes, more than ${MAX_QUOTE_BYTES}; a TDX quote is about 5 KB`);
+    throw new QuoteParseError(
+      "quote_too_large",
+      `the quote is ${quote.length} bytes, more than ${MAX_QUOTE_BYTES}; a TDX quote is about 5 KB`,
+    );
   }
   const r = new Reader(quote, "quote");
   const header = parseHeader(r);
@@ -312,7 +321,10 @@ export function parseTdxQuote(quote: Uint8Array): TdxQuote {
     );
   }
   if (certSize > MAX_CERT_DATA_BYTES) {
-    throw new QuoteParseError("quote_cert_data_too_large", `the quote's certification data is ${certSize} bytes, more than ${MAX_CERT_DATA_BYTES}`);
+    throw new QuoteParseError(
+      "quote_cert_data_too_large",
+      `the quote's certification data is ${certSize} bytes, more than ${MAX_CERT_DATA_BYTES}`,
+    );
   }
   const certBody = sigData.bytes(certSize, "certData.body");
   if (sigData.remaining !== 0) {

@@ -44,7 +44,7 @@ export async function verifyQuoteSignatures(q: TdxQuote, root: Root, now: number
   }
   // 2. QE report signed by the PCK key.
   const pckKey = await leafKey(cache, pck.certs[0]!, "pck_chain_invalid", "PCK certificate");
-  if (!(verifyRawEcdsa(pckKey, q.qeReportSignature, q.qeReport.raw))) {
+  if (!verifyRawEcdsa(pckKey, q.qeReportSignature, q.qeReport.raw)) {
     throw new TdxCheckError("qe_report_signature_invalid", "the QE report signature does not verify with the PCK certificate key");
   }
   if ((q.qeReport.attributes[0]! & 0x02) !== 0) {
@@ -60,10 +60,12 @@ export async function verifyQuoteSignatures(q: TdxQuote, root: Root, now: number
   }
   // 4. Quote signed by the attestation key.
   const attKey = importP256Raw(q.attestationKey, "attestation_key_invalid", "attestation key");
-  if (!(verifyRawEcdsa(attKey, q.quoteSignature, q.signedBytes))) {
-    throw new TdxCheckError("quote_signature_invalid", "the quote signature over header and TD report does not verify with the attestation key");
+  if (!verifyRawEcdsa(attKey, q.quoteSignature, q.signedBytes)) {
+    throw new TdxCheckError(
+      "quote_signature_invalid",
+      "the quote signature over header and TD report does not verify with the attestation key",
+    );
   }
   checkTdAttributes(q);
   return pck;
 }
-

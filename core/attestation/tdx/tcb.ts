@@ -14,8 +14,7 @@ export function mergeTcbStatus(a: TcbStatus, b: TcbStatus): TcbStatus {
   const s = new Set([a, b]);
   if (s.has("Revoked")) return "Revoked";
   const outOfDate = s.has("OutOfDate") || s.has("OutOfDateConfigurationNeeded");
-  const config =
-    s.has("ConfigurationNeeded") || s.has("ConfigurationAndSWHardeningNeeded") || s.has("OutOfDateConfigurationNeeded");
+  const config = s.has("ConfigurationNeeded") || s.has("ConfigurationAndSWHardeningNeeded") || s.has("OutOfDateConfigurationNeeded");
   const sw = s.has("SWHardeningNeeded") || s.has("ConfigurationAndSWHardeningNeeded");
   if (outOfDate) return config ? "OutOfDateConfigurationNeeded" : "OutOfDate";
   if (config) return sw ? "ConfigurationAndSWHardeningNeeded" : "ConfigurationNeeded";
@@ -60,7 +59,10 @@ export function matchTcb(q: TdxQuote, pckLeaf: Cert, col: PreparedCollateral): T
     !maskedEqual(misc, fromHex(qeIdentity.miscselect), fromHex(qeIdentity.miscselectMask)) ||
     !maskedEqual(qe.attributes, fromHex(qeIdentity.attributes), fromHex(qeIdentity.attributesMask))
   ) {
-    throw new TdxCheckError("qe_identity_mismatch", "the quoting enclave's MRSIGNER/ISVPRODID/MISCSELECT/ATTRIBUTES do not match the QE identity");
+    throw new TdxCheckError(
+      "qe_identity_mismatch",
+      "the quoting enclave's MRSIGNER/ISVPRODID/MISCSELECT/ATTRIBUTES do not match the QE identity",
+    );
   }
   const qeLevel = qeIdentity.tcbLevels.find((l) => qe.isvSvn >= l.tcb.isvsvn);
   if (!qeLevel) throw new TdxCheckError("qe_tcb_not_supported", `QE ISVSVN ${qe.isvSvn} is below every QE identity TCB level`);
@@ -75,7 +77,10 @@ export function matchTcb(q: TdxQuote, pckLeaf: Cert, col: PreparedCollateral): T
     const id = `TDX_${moduleVersion.toString(16).toUpperCase().padStart(2, "0")}`;
     const ident = tcbInfo.tdxModuleIdentities.find((m) => m.id.toUpperCase() === id);
     if (!ident) throw new TdxCheckError("tdx_module_mismatch", `TCB info has no TDX module identity ${id}`);
-    if (hex(q.body.mrSignerSeam) !== ident.mrsigner.toLowerCase() || !maskedEqual(q.body.seamAttributes, fromHex(ident.attributes), fromHex(ident.attributesMask))) {
+    if (
+      hex(q.body.mrSignerSeam) !== ident.mrsigner.toLowerCase() ||
+      !maskedEqual(q.body.seamAttributes, fromHex(ident.attributes), fromHex(ident.attributesMask))
+    ) {
       throw new TdxCheckError("tdx_module_mismatch", `MRSIGNERSEAM/SEAMATTRIBUTES do not match TDX module identity ${id}`);
     }
     const lvl = (ident.tcbLevels ?? []).find((l) => moduleSvn >= l.tcb.isvsvn);
@@ -84,7 +89,10 @@ export function matchTcb(q: TdxQuote, pckLeaf: Cert, col: PreparedCollateral): T
     for (const a of lvl.advisoryIDs ?? []) advisories.add(a);
   } else if (tcbInfo.tdxModule) {
     const m = tcbInfo.tdxModule;
-    if (hex(q.body.mrSignerSeam) !== m.mrsigner.toLowerCase() || !maskedEqual(q.body.seamAttributes, fromHex(m.attributes), fromHex(m.attributesMask))) {
+    if (
+      hex(q.body.mrSignerSeam) !== m.mrsigner.toLowerCase() ||
+      !maskedEqual(q.body.seamAttributes, fromHex(m.attributes), fromHex(m.attributesMask))
+    ) {
       throw new TdxCheckError("tdx_module_mismatch", "MRSIGNERSEAM/SEAMATTRIBUTES do not match the TCB info's TDX module");
     }
   }
@@ -104,4 +112,3 @@ export function matchTcb(q: TdxQuote, pckLeaf: Cert, col: PreparedCollateral): T
   for (const a of level.advisoryIDs ?? []) advisories.add(a);
   return { status, advisoryIds: [...advisories].sort(), fmspc: ext.fmspc };
 }
-

@@ -161,7 +161,10 @@ describe("verifyTdxQuote: tampered evidence fails with a precise code", () => {
   it("a flipped character in the TCB info JSON → tcb_info_signature_invalid", async () => {
     const c = sampleCollateral();
     c.tcb_info = flipChar(c.tcb_info, c.tcb_info.indexOf('"UpToDate"') + 3);
-    expect(await verifyTdxQuote(SAMPLE_QUOTE, { ...at, collateral: c })).toMatchObject({ genuine: false, code: "tcb_info_signature_invalid" });
+    expect(await verifyTdxQuote(SAMPLE_QUOTE, { ...at, collateral: c })).toMatchObject({
+      genuine: false,
+      code: "tcb_info_signature_invalid",
+    });
   });
 
   it("a flipped byte in the TCB info signature → tcb_info_signature_invalid", async () => {
@@ -173,7 +176,10 @@ describe("verifyTdxQuote: tampered evidence fails with a precise code", () => {
   it("a flipped character in the QE identity JSON → qe_identity_signature_invalid", async () => {
     const c = sampleCollateral();
     c.qe_identity = flipChar(c.qe_identity, c.qe_identity.indexOf("isvprodid") + 11);
-    expect(await verifyTdxQuote(SAMPLE_QUOTE, { ...at, collateral: c })).toMatchObject({ genuine: false, code: "qe_identity_signature_invalid" });
+    expect(await verifyTdxQuote(SAMPLE_QUOTE, { ...at, collateral: c })).toMatchObject({
+      genuine: false,
+      code: "qe_identity_signature_invalid",
+    });
   });
 
   it("a flipped byte in the PCK CRL → pck_crl_signature_invalid (or malformed)", async () => {
@@ -207,11 +213,57 @@ describe("verifyTdxQuote: tampered evidence fails with a precise code", () => {
 describe("verifyTdxQuote vs dcap-qvl (differential)", () => {
   // ~40 positions across every region of the quote; each flipped (xor 0x01) separately.
   const positions = [
-    0, 2, 4, 8, 10, 12, 20, 28, 40, 47, // header
-    48, 50, 70, 100, 168, 176, 184, 232, 376, 424, 472, 520, 568, 631, // TD report body
-    636, 668, 699, 700, 731, 763, // quote signature, attestation key
-    766, 770, 900, 1100, 1154, 1200, 1218, 1220, 1251, 1252, 1254, // QE report certification data
-    1258, 1300, 1500, 2000, 2500, 3000, 3500, 4000, 4500, 4900, // PCK chain PEM
+    0,
+    2,
+    4,
+    8,
+    10,
+    12,
+    20,
+    28,
+    40,
+    47, // header
+    48,
+    50,
+    70,
+    100,
+    168,
+    176,
+    184,
+    232,
+    376,
+    424,
+    472,
+    520,
+    568,
+    631, // TD report body
+    636,
+    668,
+    699,
+    700,
+    731,
+    763, // quote signature, attestation key
+    766,
+    770,
+    900,
+    1100,
+    1154,
+    1200,
+    1218,
+    1220,
+    1251,
+    1252,
+    1254, // QE report certification data
+    1258,
+    1300,
+    1500,
+    2000,
+    2500,
+    3000,
+    3500,
+    4000,
+    4500,
+    4900, // PCK chain PEM
     4950, // zero padding after the quote (unsigned, unused)
   ];
   it.each(positions)("flip at offset %i: our verdict equals dcap-qvl's", async (pos) => {

@@ -139,7 +139,11 @@ export async function verifyTdxQuote(quote: Uint8Array, opts: TdxVerifyOptions):
     }
     const tcb = matchTcb(q, pck.certs[0]!, col);
     if (tcb.status === "Revoked") {
-      return { ...fail("tcb_revoked", "the platform TCB level is Revoked in Intel's TCB info", "Revoked"), fmspc: tcb.fmspc, advisoryIds: tcb.advisoryIds };
+      return {
+        ...fail("tcb_revoked", "the platform TCB level is Revoked in Intel's TCB info", "Revoked"),
+        fmspc: tcb.fmspc,
+        advisoryIds: tcb.advisoryIds,
+      };
     }
     // Freshness of collateral, at `now`.
     const windows: Array<{ what: string; from: number; until: number | undefined }> = [

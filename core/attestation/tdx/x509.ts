@@ -11,7 +11,23 @@
 import { X509Certificate, createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from "node:crypto";
 import { Lru } from "../lru";
 import { bytesEqual } from "../../crypto/encoding";
-import { DerError, TAG, bits, boolean, children, der, expectTag, integerBytes, isContext, octets, oid, seq, time, uint, type Der } from "./der";
+import {
+  DerError,
+  TAG,
+  bits,
+  boolean,
+  children,
+  der,
+  expectTag,
+  integerBytes,
+  isContext,
+  octets,
+  oid,
+  seq,
+  time,
+  uint,
+  type Der,
+} from "./der";
 
 /** A failed check: a machine-readable code and a message that says what is wrong. */
 export class TdxCheckError extends Error {
@@ -155,10 +171,19 @@ export function parseCrl(bytes: Uint8Array, code: string, what: string): Crl {
     const nextUpdate = f[i] && (f[i]!.tag === TAG.UTC_TIME || f[i]!.tag === TAG.GENERALIZED_TIME) ? time(f[i++], "nextUpdate") : undefined;
     const revoked = new Set<string>();
     if (f[i]?.tag === TAG.SEQUENCE) {
-      for (const entry of seq(f[i++], "revokedCertificates")) revoked.add(hex(integerBytes(seq(entry, "revoked entry")[0], "revoked serial")));
+      for (const entry of seq(f[i++], "revokedCertificates"))
+        revoked.add(hex(integerBytes(seq(entry, "revoked entry")[0], "revoked serial")));
     }
     if (i < f.length && !isContext(f[i], 0)) throw new DerError("unexpected field in tbsCertList");
-    return { issuer: issuer.raw, thisUpdate, nextUpdate, revoked, tbs: tbs!.raw, algorithm: oid(seq(innerAlg, "algorithm")[0], "algorithm"), signature: bits(sig, "signature") };
+    return {
+      issuer: issuer.raw,
+      thisUpdate,
+      nextUpdate,
+      revoked,
+      tbs: tbs!.raw,
+      algorithm: oid(seq(innerAlg, "algorithm")[0], "algorithm"),
+      signature: bits(sig, "signature"),
+    };
   } catch (e) {
     throw new TdxCheckError(code, `${what}: not a valid DER CRL (${(e as Error).message})`);
   }
@@ -179,7 +204,10 @@ export function importP256Raw(xy: Uint8Array, code: string, what: string): Publi
   try {
     if (xy.length !== 64) throw new Error(`${xy.length} bytes, expected 64`);
     const b = Buffer.from(xy.buffer, xy.byteOffset, xy.byteLength);
-    return createPublicKey({ key: { kty: "EC", crv: "P-256", x: b.subarray(0, 32).toString("base64url"), y: b.subarray(32).toString("base64url") }, format: "jwk" });
+    return createPublicKey({
+      key: { kty: "EC", crv: "P-256", x: b.subarray(0, 32).toString("base64url"), y: b.subarray(32).toString("base64url") },
+      format: "jwk",
+    });
   } catch (e) {
     throw new TdxCheckError(code, `${what}: not a valid P-256 point (${(e as Error).message})`);
   }
@@ -296,7 +324,10 @@ export function verifyChainToRoot(
     }
     const code = isTop ? "untrusted_root" : chainCode;
     if (!bytesEqual(cert.issuer, issuer.subject)) {
-      throw new TdxCheckError(code, `${what}: "${cert.cn}" names an issuer that is not ${isTop ? "the pinned Intel SGX Root CA" : `"${issuer.cn}"`}`);
+      throw new TdxCheckError(
+        code,
+        `${what}: "${cert.cn}" names an issuer that is not ${isTop ? "the pinned Intel SGX Root CA" : `"${issuer.cn}"`}`,
+      );
     }
     if (!memo.verify(cert, issuer)) {
       throw new TdxCheckError(code, `${what}: the signature of "${cert.cn}" does not verify with the key of "${issuer.cn}"`);
@@ -305,7 +336,10 @@ export function verifyChainToRoot(
       throw new TdxCheckError(chainCode, `${what}: "${cert.cn}" issues certificates but is not a CA`);
     }
     if (i === 0 && cert.isCa !== leafIsCa) {
-      throw new TdxCheckError(chainCode, `${what}: "${cert.cn}" ${leafIsCa ? "must be a CA (it signs a CRL)" : "is a CA certificate, not an end entity"}`);
+      throw new TdxCheckError(
+        chainCode,
+        `${what}: "${cert.cn}" ${leafIsCa ? "must be a CA (it signs a CRL)" : "is a CA certificate, not an end entity"}`,
+      );
     }
     certs[i] = cert;
     issuer = cert;
