@@ -6,8 +6,18 @@ import { AgentJob } from "./api";
 export const IntakeMessage = z.object({ type: z.literal("dispatch"), jobId: JobId, attempt: z.number().int().nonnegative() });
 export type IntakeMessage = z.infer<typeof IntakeMessage>;
 
-/** Delayed message: fires when a lease runs out; stale ones (attempt moved on) are dropped. */
-export const LeaseCheckMessage = z.object({ type: z.literal("lease"), jobId: JobId, attempt: z.number().int().nonnegative() });
+/**
+ * Delayed message: fires when a lease runs out; stale ones (attempt moved on) are dropped. It is
+ * sent before the commit that creates the job or moves it to `attempt`, so it may come first:
+ * it then waits for that commit, re-sent with `awaitUntil` (ms, set on its first early arrival)
+ * until then (core/jobs/dispatch.ts).
+ */
+export const LeaseCheckMessage = z.object({
+  type: z.literal("lease"),
+  jobId: JobId,
+  attempt: z.number().int().nonnegative(),
+  awaitUntil: z.number().int().nonnegative().optional(),
+});
 export type LeaseCheckMessage = z.infer<typeof LeaseCheckMessage>;
 
 export const MatchingMessage = z.discriminatedUnion("type", [IntakeMessage, LeaseCheckMessage]);

@@ -6,13 +6,13 @@
 import { describe, expect, it } from "vitest";
 import type { MatchingMessage } from "../../events/queue";
 import { heartbeat, isLive, markSuspect, offerKey, type OfferItem } from "../workers";
-import { handleMatchingMessage } from "./dispatch";
+import { COMMIT_WAIT_MS, handleMatchingMessage } from "./dispatch";
 import type { JobItem } from "./items";
 import { pollJobs } from "./poll";
 import { getJob } from "./read";
 import { postResult } from "./results";
 import { submitJob } from "./submit";
-import { FUNDS, MODEL, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
+import { FUNDS, MODEL, T0, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
 
 /** A submitted job with `n` candidates; `workers` in the order the job will try them. */
 async function submitted(w: JobWorld, n: number) {
@@ -69,10 +69,10 @@ describe("leases", () => {
     w.advance(job.leaseUntil - w.clock.now() + 1000);
     // Act
     const late = await handleMatchingMessage(w.deps, lease(header.jobId, 0));
-    const unknown = await handleMatchingMessage(w.deps, lease("job_00000000000000000000000000", 0));
+    const ahead = await handleMatchingMessage(w.deps, lease(header.jobId, 1));
     // Assess
     expect(late).toBe("stale");
-    expect(unknown).toBe("stale");
+    expect(ahead).toBe("stale"); // a completed job never moves to attempt 1
     expect(await jobOf(w, header.jobId)).toMatchObject({ status: "completed", attempt: 0 });
     expect(await w.balance(r.id)).toEqual(before);
     expect(isLive((await offerOf(w, workers[0]!.id))!, w.clock.now(), w.deps.config.livenessMs)).toBe(true);
@@ -138,6 +138,110 @@ describe("leases", () => {
     await handleMatchingMessage(w.deps, lease(header.jobId, 0));
     // Assess
     expect(await jobOf(w, header.jobId)).toMatchObject({ status: "assigned", attempt: 2 });
+  });
+});
+
+/** Every lease check that is due, handled as the consumer does, until none is left; the clock jumps to each. */
+async function drainMatching(w: JobWorld) {
+  const outcomes: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    const got = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
+    if (got.length === 0) {
+      if (w.queues.stats("matching").delayed === 0) return outcomes;
+      w.advance(60_000);
+      continue;
+    }
+    for (const m of got) {
+      outcomes.push(await handleMatchingMessage(w.deps, JSON.parse(m.body) as MatchingMessage));
+      await w.queues.delete("matching", m.receiptHandle);
+    }
+  }
+  throw new Error(`the matching queue never emptied: ${outcomes.join(", ")}`);
+}
+
+describe("lease checks that arrive before their commit", () => {
+  it("lease check dropped before the submit commits: a check that finds no job yet waits for the submit's commit, and the job is refunded when its worker never answers", async () => {
+    // Prepare: the submit's lease check is delivered (and deleted) while its commit is still
+    // in flight, past the lease (a commit slower than the lease); the worker never answers.
+    const w = makeJobWorld();
+    await w.worker();
+    const r = await w.requester();
+    const { envelope, header, quote } = await w.sealedJob(r);
+    const send = w.deps.queues.send.bind(w.deps.queues);
+    let early: MatchingMessage | undefined;
+    w.deps.queues.send = async (queue, body, opts) => {
+      if (queue === "matching" && !early) return void (early = body as MatchingMessage); // taken by the consumer at once
+      return send(queue, body, opts);
+    };
+    const outcomes: string[] = [];
+    const transact = w.store.transact;
+    w.store.transact = async (ops) => {
+      if (ops.some((op) => op.op === "put" && op.table === "ledger" && op.item.pk === `hold:${header.jobId}`)) {
+        w.store.transact = transact;
+        w.advance(w.deps.config.leaseBaseSeconds * 1000 + 32 * w.deps.config.leaseMsPerToken + 1000);
+        outcomes.push(await handleMatchingMessage(w.deps, early!));
+      }
+      return transact(ops);
+    };
+    await submitJob(w.deps, r.id, envelope, "key-early-0001", quote);
+    // Act: the worker stays silent; every check is handled when due
+    outcomes.push(...(await drainMatching(w)));
+    // Assess: the job did not stay assigned with the requester's money held
+    expect(await jobOf(w, header.jobId)).toMatchObject({ status: "refunded", outcome: "expired" });
+    expect(await w.balance(r.id)).toEqual({ available: FUNDS, held: 0n });
+    expect(outcomes[0]).toBe("awaiting");
+    expect(outcomes).toContain("advanced");
+  });
+
+  it("a lease check for the next attempt that comes before the move there commits waits for it, and then moves the job on when that lease runs out", async () => {
+    // Prepare: A reports a failure; the check of attempt 1 (sent before the move commits) is
+    // delivered before the move lands; B then never answers.
+    const w = makeJobWorld();
+    const { r, header, workers } = await submitted(w, 2);
+    await w.queues.purge("matching"); // the submit's check of attempt 0: not what this test is about
+    const send = w.deps.queues.send.bind(w.deps.queues);
+    let early: MatchingMessage | undefined;
+    w.deps.queues.send = async (queue, body, opts) => {
+      if (queue === "matching" && !early) return void (early = body as MatchingMessage);
+      return send(queue, body, opts);
+    };
+    const outcomes: string[] = [];
+    const transact = w.store.transact;
+    w.store.transact = async (ops) => {
+      if (ops.some((op) => op.op === "update" && op.table === "jobs" && op.set?.attempt === 1)) {
+        w.store.transact = transact;
+        outcomes.push(await handleMatchingMessage(w.deps, early!));
+      }
+      return transact(ops);
+    };
+    await postResult(w.deps, workers[0]!.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error" });
+    // Act
+    outcomes.push(...(await drainMatching(w)));
+    // Assess
+    expect(await jobOf(w, header.jobId)).toMatchObject({ status: "refunded", outcome: "expired", attempt: 1 });
+    expect(await w.balance(r.id)).toEqual({ available: FUNDS, held: 0n });
+    expect(early).toEqual(lease(header.jobId, 1));
+    expect(outcomes[0]).toBe("awaiting");
+  });
+
+  it("a lease check whose job never comes is sent again once, COMMIT_WAIT_MS later, and then dropped", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const jobId = "job_00000000000000000000000000";
+    // Act
+    const first = await handleMatchingMessage(w.deps, lease(jobId, 0));
+    const queued = w.queues.stats("matching").delayed;
+    w.advance(COMMIT_WAIT_MS);
+    const [again] = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
+    const second = await handleMatchingMessage(w.deps, JSON.parse(again!.body) as MatchingMessage);
+    const laterAttempt = await handleMatchingMessage(w.deps, lease(jobId, 1));
+    // Assess
+    expect(first).toBe("awaiting");
+    expect(queued).toBe(1);
+    expect(JSON.parse(again!.body)).toEqual({ ...lease(jobId, 0), awaitUntil: T0 + COMMIT_WAIT_MS });
+    expect(second).toBe("stale");
+    expect(laterAttempt).toBe("stale"); // a job is only ever created at attempt 0
+    expect(w.queues.stats("matching")).toMatchObject({ visible: 0, delayed: 0 });
   });
 });
 

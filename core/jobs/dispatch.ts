@@ -92,9 +92,20 @@ async function stillAssigned(deps: CoreDeps, jobId: string, attempt: number) {
   return now?.status === "assigned" && now.attempt === attempt;
 }
 
+/**
+ * How long a lease check that came before its commit waits for it. The check is sent before the
+ * transaction that creates the job (submit) or moves it to the check's attempt (advance), so
+ * that a crash after that commit still leaves the job a check; that commit lands while the
+ * request that sent it runs, and no handler runs longer than Lambda's 15 minutes. One re-send
+ * covers it (SQS delays up to 900 s): a submit that never committed (402, a crash) costs one
+ * more message, a committed job none.
+ */
+export const COMMIT_WAIT_MS = 900_000;
+
 /** Matching queue consumer: dispatch requests and lease checks. Idempotent per message. */
 export async function handleMatchingMessage(deps: CoreDeps, msg: MatchingMessage) {
   const job = await deps.store.get<JobItem>("jobs", jobKey(msg.jobId));
+  if (msg.type === "lease" && beforeItsCommit(job, msg.attempt)) return awaitCommit(deps, msg);
   if (!job || job.status !== "assigned" || job.attempt !== msg.attempt) return "stale";
   if (msg.type === "dispatch") {
     await dispatch(deps, job);
@@ -108,4 +119,28 @@ export async function handleMatchingMessage(deps: CoreDeps, msg: MatchingMessage
   await markSuspect(deps, job.model, job.candidates[job.attempt]!.workerId);
   await advance(deps, job, job.attempt, "expired");
   return "advanced";
+}
+
+/**
+ * The job is not at this attempt yet, though it may still get there: it does not exist (the
+ * submit that sent the check has not committed) or it is still assigned at an earlier attempt
+ * (the move to this one has not committed). Dropping the check as stale would leave the job,
+ * once committed, with no lease check: money held for good if its worker never answers.
+ */
+function beforeItsCommit(job: JobItem | undefined, attempt: number): boolean {
+  if (!job) return attempt === 0; // a job is only ever created at attempt 0
+  return job.status === "assigned" && job.attempt < attempt;
+}
+
+/** Check again later, until COMMIT_WAIT_MS after the check first found its job not there yet; then drop it. */
+async function awaitCommit(deps: CoreDeps, msg: Extract<MatchingMessage, { type: "lease" }>) {
+  const now = deps.clock.now();
+  const until = msg.awaitUntil ?? now + COMMIT_WAIT_MS;
+  if (now >= until) {
+    deps.log.info("lease check dropped: its commit never landed", { jobId: msg.jobId, attempt: msg.attempt });
+    return "stale";
+  }
+  const again: MatchingMessage = { type: "lease", jobId: msg.jobId, attempt: msg.attempt, awaitUntil: until };
+  await deps.queues.send("matching", again, { delaySeconds: Math.min(900, Math.ceil((until - now) / 1000)) });
+  return "awaiting";
 }

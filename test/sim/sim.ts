@@ -1166,7 +1166,7 @@ export class Sim {
     for (const j of this.store.items("jobs")) {
       if (j.sk !== "job") continue;
       if (j.status !== "completed" && j.status !== "refunded") {
-        const why = this.leaseDroppedBeforeCommit.has(String(j.jobId)) ? `: ${KNOWN_LEASE_BEFORE_COMMIT}: its lease check came before its submit committed and was dropped as stale` : "";
+        const why = this.leaseDroppedBeforeCommit.has(String(j.jobId)) ? ": its lease check came before its submit committed and was dropped as stale" : "";
         v.push(`job ${j.jobId} is still ${j.status} at quiescence (attempt ${j.attempt})${why}`);
       }
       if (j.status === "completed" && !this.store.item("jobs", { pk: String(j.jobId), sk: `reply#${j.attempt}#${j.resultDigest}` })) {
@@ -1279,10 +1279,9 @@ export class Sim {
  * keeps one seed per finding and fails once the finding no longer reproduces, so the entry
  * goes when the fix lands.
  */
-export const KNOWN_LEASE_BEFORE_COMMIT = "KNOWN lease-before-commit";
 export const KNOWN_FINDINGS: Record<string, string> = {
-  [KNOWN_LEASE_BEFORE_COMMIT]:
-    "submitJob sends the job's lease check before its commit; when the check is delivered before the commit lands (a commit slower than the lease, or a consumer whose clock runs ahead), handleMatchingMessage finds no job and drops it as stale, and the job, once committed, has no lease check: if its worker never answers it stays assigned with its money held (AWS; a local restart's recovery re-sends one)",
+  // none open. Fixed: "lease-before-commit" (a lease check delivered before its submit
+  // committed was dropped as stale; core/jobs/dispatch.ts now waits for the commit).
 };
 
 /** True when the seed failed only on known findings. */
