@@ -14,7 +14,15 @@ import type { CoreDeps } from "./deps";
 import { CocoonError } from "./errors";
 import { getBalance, requesterAccount } from "./ledger";
 import { ConditionFailedError, type WriteOp } from "./ports";
-import { DEFAULT_RELEASE_GRACE_SECONDS, getWithdrawal, InvalidWithdrawalAddressError, releaseExpiredWithdrawals, requestWithdrawal, type WithdrawalDeps, type WithdrawalSigner } from "./withdrawals";
+import {
+  DEFAULT_RELEASE_GRACE_SECONDS,
+  getWithdrawal,
+  InvalidWithdrawalAddressError,
+  releaseExpiredWithdrawals,
+  requestWithdrawal,
+  type WithdrawalDeps,
+  type WithdrawalSigner,
+} from "./withdrawals";
 
 const TON = 1_000_000_000n;
 const NOW = 1_760_000_000_000;
@@ -176,7 +184,9 @@ describe("requestWithdrawal: refusals, failures, seqnos", () => {
     t.signer.chainSeqno = async () => {
       throw new Error("toncenter 503");
     };
-    expect((await refusal(requestWithdrawal(t.deps, A, { amount: 1n, to: TO }))).message).toBe("could not read the vault's withdraw seqno for this account (toncenter 503); try again shortly");
+    expect((await refusal(requestWithdrawal(t.deps, A, { amount: 1n, to: TO }))).message).toBe(
+      "could not read the vault's withdraw seqno for this account (toncenter 503); try again shortly",
+    );
   });
 
   it("what is signed, reserved and logged", async () => {
@@ -188,7 +198,11 @@ describe("requestWithdrawal: refusals, failures, seqnos", () => {
       kind: "withdrawal",
       meta: { account: A, seqno: "0", gen: "0", to: TO, amount: "250", expiry: String(w.expiry), stage: "reserve" },
     });
-    expect(t.logs).toContainEqual({ level: "info", msg: "withdrawal issued", data: { account: A, seqno: 0, gen: 0, to: TO, amount: "250", expiry: w.expiry } });
+    expect(t.logs).toContainEqual({
+      level: "info",
+      msg: "withdrawal issued",
+      data: { account: A, seqno: 0, gen: 0, to: TO, amount: "250", expiry: w.expiry },
+    });
   });
 
   it("a store failure is passed on as it is; endless conflicts end in 503 withdrawal_contention after a bounded number of tries", async () => {
@@ -230,7 +244,23 @@ describe("requestWithdrawal: refusals, failures, seqnos", () => {
     const t = makeDeps({ chain: false });
     await t.deposit(TON);
     for (const seqno of [0, 1]) {
-      await t.store.transact([{ op: "put", table: "chain", item: { ...issuedWithdrawalKey(A, seqno), account: A, seqno, amount: 1n, to: TO, expiry: 1, reserved: true, status: "landed", gen: 0 } }]);
+      await t.store.transact([
+        {
+          op: "put",
+          table: "chain",
+          item: {
+            ...issuedWithdrawalKey(A, seqno),
+            account: A,
+            seqno,
+            amount: 1n,
+            to: TO,
+            expiry: 1,
+            reserved: true,
+            status: "landed",
+            gen: 0,
+          },
+        },
+      ]);
     }
     const w = await requestWithdrawal(t.deps, A, { amount: 5n, to: TO });
     expect(w.seqno).toBe(2);
@@ -291,8 +321,15 @@ describe("releaseExpiredWithdrawals: to the second", () => {
     expect(t.chainReads() - readsBefore).toBe(1);
     expect(await t.pending()).toBe(0n);
     expect(await t.available()).toBe(TON);
-    expect(await t.store.get("ledger", { pk: `withdrawal-release:${A}:0:0`, sk: "tx" })).toMatchObject({ kind: "withdrawal", meta: { account: A, seqnos: "2,1,0", gen: "0", stage: "release" } });
-    expect(t.logs).toContainEqual({ level: "info", msg: "expired withdrawals released", data: { account: A, seqnos: [2, 1, 0], amount: "60", rewoundTo: 0 } });
+    expect(await t.store.get("ledger", { pk: `withdrawal-release:${A}:0:0`, sk: "tx" })).toMatchObject({
+      kind: "withdrawal",
+      meta: { account: A, seqnos: "2,1,0", gen: "0", stage: "release" },
+    });
+    expect(t.logs).toContainEqual({
+      level: "info",
+      msg: "expired withdrawals released",
+      data: { account: A, seqnos: [2, 1, 0], amount: "60", rewoundTo: 0 },
+    });
     expect((await requestWithdrawal(t.deps, A, { amount: 1n, to: TO })).seqno).toBe(0);
   });
 
@@ -330,7 +367,11 @@ describe("releaseExpiredWithdrawals: to the second", () => {
     // Assess
     expect(r).toEqual({ released: 0, amount: 0n, seqnos: [] });
     expect(await getWithdrawal(t.store, A, 0)).toMatchObject({ status: "landed" });
-    expect([await t.available(), await t.pending(), (await getBalance(t.store, CHAIN_ACCOUNT)).available]).toEqual([TON - 40n, 0n, -(TON - 40n)]);
+    expect([await t.available(), await t.pending(), (await getBalance(t.store, CHAIN_ACCOUNT)).available]).toEqual([
+      TON - 40n,
+      0n,
+      -(TON - 40n),
+    ]);
   });
 
   it("works where withdrawals are off (no signer): what was reserved still comes back", async () => {
@@ -353,7 +394,11 @@ describe("releaseExpiredWithdrawals: to the second", () => {
       throw new Error("toncenter 503");
     };
     expect((await releaseExpiredWithdrawals(t.deps, A)).released).toBe(0);
-    expect(t.logs).toContainEqual({ level: "warn", msg: "vault seqno unreadable: expired withdrawals stay reserved for now", data: { account: A, error: "toncenter 503" } });
+    expect(t.logs).toContainEqual({
+      level: "warn",
+      msg: "vault seqno unreadable: expired withdrawals stay reserved for now",
+      data: { account: A, error: "toncenter 503" },
+    });
   });
 
   it("a store failure during the release is passed on, not taken for a lost race", async () => {
@@ -388,7 +433,9 @@ describe("releaseExpiredWithdrawals: to the second", () => {
 describe("withdrawal records", () => {
   it("a record the coordinator did not reserve (the watcher's own) is not a withdrawal of core/withdrawals", async () => {
     const t = makeDeps();
-    await t.store.transact([{ op: "put", table: "chain", item: { ...issuedWithdrawalKey(A, 0), account: A, seqno: 0, amount: 5n, to: TO, expiry: 9 } }]);
+    await t.store.transact([
+      { op: "put", table: "chain", item: { ...issuedWithdrawalKey(A, 0), account: A, seqno: 0, amount: 5n, to: TO, expiry: 9 } },
+    ]);
     expect(await getWithdrawal(t.store, A, 0)).toBeUndefined();
   });
 
@@ -396,7 +443,15 @@ describe("withdrawal records", () => {
     const t = makeDeps();
     await t.deposit(TON);
     const w = await requestWithdrawal(t.deps, A, { amount: 5n, to: TO });
-    expect(await getWithdrawal(t.store, A, 0)).toStrictEqual({ account: A, seqno: 0, gen: 0, amount: 5n, to: TO, expiry: w.expiry, status: "pending" });
+    expect(await getWithdrawal(t.store, A, 0)).toStrictEqual({
+      account: A,
+      seqno: 0,
+      gen: 0,
+      amount: 5n,
+      to: TO,
+      expiry: w.expiry,
+      status: "pending",
+    });
     await t.ledger.recordWithdrawal("9".repeat(64), { account: A, amount: 5n, seqno: 0, to: TO }, NOW);
     expect(await getWithdrawal(t.store, A, 0)).toMatchObject({ status: "landed", landedTx: "9".repeat(64) });
   });
@@ -405,7 +460,22 @@ describe("withdrawal records", () => {
     const t = makeDeps({ chain: false });
     await t.deposit(TON);
     const landed: WriteOp[] = [];
-    for (let seqno = 0; seqno < 91; seqno++) landed.push({ op: "put", table: "chain", item: { ...issuedWithdrawalKey(A, seqno), account: A, seqno, amount: 1n, to: TO, expiry: 1, reserved: true, status: "landed", gen: 0 } });
+    for (let seqno = 0; seqno < 91; seqno++)
+      landed.push({
+        op: "put",
+        table: "chain",
+        item: {
+          ...issuedWithdrawalKey(A, seqno),
+          account: A,
+          seqno,
+          amount: 1n,
+          to: TO,
+          expiry: 1,
+          reserved: true,
+          status: "landed",
+          gen: 0,
+        },
+      });
     for (let i = 0; i < landed.length; i += 50) await t.store.transact(landed.slice(i, i + 50));
     expect((await refusal(requestWithdrawal(t.deps, A, { amount: 1n, to: TO }))).code).toBe("withdrawal_contention");
     expect(await t.pending()).toBe(0n);

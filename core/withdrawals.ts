@@ -40,7 +40,13 @@
  *   itself until fees ate it) and addresses outside the basechain are refused with 400.
  */
 import type { SignedWithdrawalView } from "../events/withdrawals";
-import { issuedWithdrawalKey, issuedWithdrawalOp, pendingWithdrawalAccount, StoreChainLedger, withdrawalMovementId } from "./chain/store-ledger";
+import {
+  issuedWithdrawalKey,
+  issuedWithdrawalOp,
+  pendingWithdrawalAccount,
+  StoreChainLedger,
+  withdrawalMovementId,
+} from "./chain/store-ledger";
 import type { CoreDeps } from "./deps";
 import { CocoonError } from "./errors";
 import { applyMovement, getBalance, OverdraftError, requesterAccount, toBig, type Movement } from "./ledger";
@@ -151,7 +157,8 @@ export async function getWithdrawal(store: Store, account: string, seqno: number
 
 function signerOf(deps: CoreDeps & WithdrawalDeps): WithdrawalSigner {
   const signer = deps.withdrawalSigner;
-  if (!signer) throw new CocoonError(503, "withdrawals_unavailable", "this coordinator has no withdrawal signing key configured; withdrawals are off");
+  if (!signer)
+    throw new CocoonError(503, "withdrawals_unavailable", "this coordinator has no withdrawal signing key configured; withdrawals are off");
   return signer;
 }
 
@@ -174,33 +181,59 @@ export async function requestWithdrawal(
     if (prior) return replayWithdrawal(deps, signer, account, prior, bodyHash);
   }
   if (req.amount <= 0n || req.amount > MAX_AMOUNT) {
-    throw new CocoonError(400, "invalid_amount", `amount must be a positive whole number of nanoTON below 2^120 (the vault's coins field), got ${req.amount}`);
+    throw new CocoonError(
+      400,
+      "invalid_amount",
+      `amount must be a positive whole number of nanoTON below 2^120 (the vault's coins field), got ${req.amount}`,
+    );
   }
   const to = signer.address(req.to);
   if (to === signer.vault) {
-    throw new WithdrawalDestinationError("withdrawal_to_vault", "to is the vault's own address: the payment would come straight back and be sent back again until fees ate it; withdraw to a wallet of yours");
+    throw new WithdrawalDestinationError(
+      "withdrawal_to_vault",
+      "to is the vault's own address: the payment would come straight back and be sent back again until fees ate it; withdraw to a wallet of yours",
+    );
   }
   if (!to.startsWith("0:")) {
-    throw new WithdrawalDestinationError("unsupported_workchain", `to ${to} is outside the basechain (workchain 0): the vault pays basechain addresses only`);
+    throw new WithdrawalDestinationError(
+      "unsupported_workchain",
+      `to ${to} is outside the basechain (workchain 0): the vault pays basechain addresses only`,
+    );
   }
   await releaseExpiredWithdrawals(deps, account, o);
   const chainSeq = await readChainSeqno(signer, account);
 
-  const contention = () => new CocoonError(503, "withdrawal_contention", "could not issue the withdrawal: concurrent withdrawals kept conflicting; try again");
+  const contention = () =>
+    new CocoonError(503, "withdrawal_contention", "could not issue the withdrawal: concurrent withdrawals kept conflicting; try again");
   return retryOptimistic<SignedWithdrawalView>({ attempts: 8, exhausted: contention }, async () => {
     const seq = await readSeq(deps.store, account);
     // never below the vault's counter (the vault would refuse it), never one the ledger saw land
     let seqno = Math.max(seq.next, chainSeq ?? 0);
     let prior = await deps.store.get("chain", issuedWithdrawalKey(account, seqno));
-    for (let skipped = 0; prior?.status === "landed" && skipped < MAX_RELEASE_BATCH; skipped++) prior = await deps.store.get("chain", issuedWithdrawalKey(account, ++seqno));
-    if (seqno !== seq.next) deps.log.warn("withdrawal seqno counter behind the vault: skipping seqnos already spent on chain", { account, next: seq.next, chainSeqno: chainSeq, issuing: seqno });
+    for (let skipped = 0; prior?.status === "landed" && skipped < MAX_RELEASE_BATCH; skipped++)
+      prior = await deps.store.get("chain", issuedWithdrawalKey(account, ++seqno));
+    if (seqno !== seq.next)
+      deps.log.warn("withdrawal seqno counter behind the vault: skipping seqnos already spent on chain", {
+        account,
+        next: seq.next,
+        chainSeqno: chainSeq,
+        issuing: seqno,
+      });
     const now = deps.clock.now();
     const expiry = Math.floor(now / 1000) + (o.ttlSeconds ?? DEFAULT_WITHDRAWAL_TTL_SECONDS);
     const m: Movement = {
       id: withdrawalMovementId(account, seqno, seq.gen),
       kind: "withdrawal",
       at: now,
-      meta: { account, seqno: String(seqno), gen: String(seq.gen), to, amount: req.amount.toString(), expiry: String(expiry), stage: "reserve" },
+      meta: {
+        account,
+        seqno: String(seqno),
+        gen: String(seq.gen),
+        to,
+        amount: req.amount.toString(),
+        expiry: String(expiry),
+        stage: "reserve",
+      },
       postings: [
         { account: requesterAccount(account), field: "available", delta: -req.amount },
         { account: pendingWithdrawalAccount(account), field: "available", delta: req.amount },
@@ -215,7 +248,14 @@ export async function requestWithdrawal(
         when: prior ? { kind: "cmp", attr: "status", op: "=", value: "released" } : { kind: "notExists" },
       }),
       ...(idem
-        ? [{ op: "put" as const, table: "idempotency" as const, item: { ...idem, seqno, gen: seq.gen, bodyHash, ttl: expiry + 86_400 }, when: { kind: "notExists" as const } }]
+        ? [
+            {
+              op: "put" as const,
+              table: "idempotency" as const,
+              item: { ...idem, seqno, gen: seq.gen, bodyHash, ttl: expiry + 86_400 },
+              when: { kind: "notExists" as const },
+            },
+          ]
         : []),
     ];
     try {
@@ -250,17 +290,33 @@ async function readChainSeqno(signer: WithdrawalSigner, account: string): Promis
   try {
     return await signer.chainSeqno(account);
   } catch (e) {
-    throw new ChainUnavailableError(`could not read the vault's withdraw seqno for this account (${e instanceof Error ? e.message : String(e)}); try again shortly`);
+    throw new ChainUnavailableError(
+      `could not read the vault's withdraw seqno for this account (${e instanceof Error ? e.message : String(e)}); try again shortly`,
+    );
   }
 }
 
-async function replayWithdrawal(deps: CoreDeps, signer: WithdrawalSigner, account: string, prior: Item, bodyHash: string): Promise<SignedWithdrawalView> {
+async function replayWithdrawal(
+  deps: CoreDeps,
+  signer: WithdrawalSigner,
+  account: string,
+  prior: Item,
+  bodyHash: string,
+): Promise<SignedWithdrawalView> {
   if (prior.bodyHash !== bodyHash) {
-    throw new CocoonError(422, "idempotency_key_reused", "this Idempotency-Key was used for a different withdrawal (amount or destination): use a new key for a new withdrawal");
+    throw new CocoonError(
+      422,
+      "idempotency_key_reused",
+      "this Idempotency-Key was used for a different withdrawal (amount or destination): use a new key for a new withdrawal",
+    );
   }
   const w = await getWithdrawal(deps.store, account, Number(prior.seqno));
   if (!w || w.gen !== Number(prior.gen) || w.status === "released") {
-    throw new CocoonError(410, "withdrawal_expired", "the withdrawal this key made expired unused and its amount is available again: request a new one with a new key");
+    throw new CocoonError(
+      410,
+      "withdrawal_expired",
+      "the withdrawal this key made expired unused and its amount is available again: request a new one with a new key",
+    );
   }
   const { signature } = await signer.sign({ account, to: w.to, amount: w.amount, seqno: w.seqno, expiry: w.expiry });
   return { vault: signer.vault, account, to: w.to, amount: w.amount.toString(), seqno: w.seqno, expiry: w.expiry, signature };
@@ -276,7 +332,11 @@ export interface ReleaseResult {
  * Return the reservations of expired, never-landed withdrawals to `available` (see the header).
  * Safe to call any time, concurrently and repeatedly: each reservation comes back at most once.
  */
-export async function releaseExpiredWithdrawals(deps: CoreDeps & WithdrawalDeps, account: string, o: { graceSeconds?: number } = {}): Promise<ReleaseResult> {
+export async function releaseExpiredWithdrawals(
+  deps: CoreDeps & WithdrawalDeps,
+  account: string,
+  o: { graceSeconds?: number } = {},
+): Promise<ReleaseResult> {
   const none: ReleaseResult = { released: 0, amount: 0n, seqnos: [] };
   const seq = await readSeq(deps.store, account);
   if (seq.next === 0) return none;
@@ -302,7 +362,10 @@ export async function releaseExpiredWithdrawals(deps: CoreDeps & WithdrawalDeps,
         try {
           chainSeq = await signer.chainSeqno(account);
         } catch (e) {
-          deps.log.warn("vault seqno unreadable: expired withdrawals stay reserved for now", { account, error: e instanceof Error ? e.message : String(e) });
+          deps.log.warn("vault seqno unreadable: expired withdrawals stay reserved for now", {
+            account,
+            error: e instanceof Error ? e.message : String(e),
+          });
           break;
         }
       }
@@ -328,21 +391,19 @@ export async function releaseExpiredWithdrawals(deps: CoreDeps & WithdrawalDeps,
   };
   const extra: WriteOp[] = [
     { op: "put", table: "chain", item: { ...seqKey(account), next: from, gen: seq.gen + 1, at: now }, when: seqGuard(seq) },
-    ...candidates.map(
-      (r): WriteOp => ({
-        op: "update",
-        table: "chain",
-        key: issuedWithdrawalKey(account, r.seqno),
-        set: { status: "released", releasedAt: now },
-        when: {
-          kind: "and",
-          all: [
-            { kind: "cmp", attr: "status", op: "=", value: "pending" },
-            { kind: "cmp", attr: "gen", op: "=", value: r.gen },
-          ],
-        },
-      }),
-    ),
+    ...candidates.map((r): WriteOp => ({
+      op: "update",
+      table: "chain",
+      key: issuedWithdrawalKey(account, r.seqno),
+      set: { status: "released", releasedAt: now },
+      when: {
+        kind: "and",
+        all: [
+          { kind: "cmp", attr: "status", op: "=", value: "pending" },
+          { kind: "cmp", attr: "gen", op: "=", value: r.gen },
+        ],
+      },
+    })),
   ];
   try {
     const r = await applyMovement(deps.store, m, extra);
@@ -352,6 +413,11 @@ export async function releaseExpiredWithdrawals(deps: CoreDeps & WithdrawalDeps,
     if (e instanceof ConditionFailedError || e instanceof OverdraftError) return none;
     throw e;
   }
-  deps.log.info("expired withdrawals released", { account, seqnos: candidates.map((r) => r.seqno), amount: amount.toString(), rewoundTo: from });
+  deps.log.info("expired withdrawals released", {
+    account,
+    seqnos: candidates.map((r) => r.seqno),
+    amount: amount.toString(),
+    rewoundTo: from,
+  });
   return { released: candidates.length, amount, seqnos: candidates.map((r) => r.seqno).reverse() };
 }

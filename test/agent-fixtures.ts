@@ -19,17 +19,15 @@ export function startFakeEngine(model: string) {
   let received = 0;
   const held: Array<() => void> = [];
   const answer = (res: ServerResponse) =>
-    res
-      .writeHead(200, { "content-type": "application/json" })
-      .end(
-        JSON.stringify({
-          id: "x",
-          object: "chat.completion",
-          model,
-          choices: [{ index: 0, message: { role: "assistant", content: "fake answer" }, finish_reason: "stop" }],
-          usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
-        }),
-      );
+    res.writeHead(200, { "content-type": "application/json" }).end(
+      JSON.stringify({
+        id: "x",
+        object: "chat.completion",
+        model,
+        choices: [{ index: 0, message: { role: "assistant", content: "fake answer" }, finish_reason: "stop" }],
+        usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
+      }),
+    );
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     req.resume();
     req.on("end", () => {

@@ -55,7 +55,11 @@ describe("leases", () => {
     // Assess
     expect(outcome).toBe("advanced");
     const moved = await jobOf(w, header.jobId);
-    expect(moved).toMatchObject({ status: "assigned", attempt: 1, leaseUntil: w.clock.now() + w.deps.config.leaseBaseSeconds * 1000 + 32 * w.deps.config.leaseMsPerToken });
+    expect(moved).toMatchObject({
+      status: "assigned",
+      attempt: 1,
+      leaseUntil: w.clock.now() + w.deps.config.leaseBaseSeconds * 1000 + 32 * w.deps.config.leaseMsPerToken,
+    });
     expect(isLive((await offerOf(w, a.id))!, w.clock.now(), w.deps.config.livenessMs)).toBe(false);
     expect((await pollJobs(w.deps, b.id, 0)).jobs.map((j) => [j.jobId, j.attempt])).toEqual([[header.jobId, 1]]);
   });
@@ -85,7 +89,10 @@ describe("leases", () => {
     w.advance(job.leaseUntil - w.clock.now());
     await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 900 }); // the submit's check, handled below by hand
     // Act
-    const outcomes = await Promise.all([handleMatchingMessage(w.deps, lease(header.jobId, 0)), handleMatchingMessage(w.deps, lease(header.jobId, 0))]);
+    const outcomes = await Promise.all([
+      handleMatchingMessage(w.deps, lease(header.jobId, 0)),
+      handleMatchingMessage(w.deps, lease(header.jobId, 0)),
+    ]);
     // Assess
     expect(outcomes).toEqual(["advanced", "advanced"]);
     expect(await jobOf(w, header.jobId)).toMatchObject({ status: "assigned", attempt: 1 });
@@ -309,7 +316,9 @@ describe("failure reports: failover, then refund", () => {
     const writes = w.transacts.length;
     const matching = w.queues.stats("matching");
     // Act
-    const again = await postResult(w.deps, workers[0]!.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error" }).catch((e) => e);
+    const again = await postResult(w.deps, workers[0]!.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error" }).catch(
+      (e) => e,
+    );
     // Assess
     expect(again).toMatchObject({ status: 409, code: "stale_attempt" });
     expect(w.transacts.length).toBe(writes);

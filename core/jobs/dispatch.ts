@@ -28,7 +28,12 @@ async function loadEnvelope(deps: CoreDeps, jobId: string): Promise<RequestEnvel
 /** Put the job on its current candidate's queue. A failed send is covered by the lease check. */
 export async function dispatch(deps: CoreDeps, job: JobItem, envelope?: RequestEnvelope) {
   const c = job.candidates[job.attempt]!;
-  const msg: AgentJob = { jobId: job.jobId, attempt: job.attempt, envelope: envelope ?? (await loadEnvelope(deps, job.jobId)), deadline: job.leaseUntil };
+  const msg: AgentJob = {
+    jobId: job.jobId,
+    attempt: job.attempt,
+    envelope: envelope ?? (await loadEnvelope(deps, job.jobId)),
+    deadline: job.leaseUntil,
+  };
   try {
     await deps.queues.send(`worker-${c.workerId}`, msg);
   } catch (e) {
@@ -45,7 +50,13 @@ export async function dispatch(deps: CoreDeps, job: JobItem, envelope?: RequestE
  * someone else moved the job first (settled it, moved it on, refunded it): then nothing
  * was written and no money moved.
  */
-export async function advance(deps: CoreDeps, job: JobItem, fromAttempt: number, outcome: "expired" | "failed", extra: WriteOp[] = []): Promise<boolean> {
+export async function advance(
+  deps: CoreDeps,
+  job: JobItem,
+  fromAttempt: number,
+  outcome: "expired" | "failed",
+  extra: WriteOp[] = [],
+): Promise<boolean> {
   const now = deps.clock.now();
   let next = fromAttempt + 1;
   for (; next < job.candidates.length; next++) {
@@ -58,7 +69,13 @@ export async function advance(deps: CoreDeps, job: JobItem, fromAttempt: number,
     await sendLeaseCheck(deps, moved);
     try {
       await deps.store.transact([
-        { op: "update", table: "jobs", key: jobKey(job.jobId), set: { attempt: next, leaseUntil: moved.leaseUntil, updatedAt: now }, when: stillAt(fromAttempt) },
+        {
+          op: "update",
+          table: "jobs",
+          key: jobKey(job.jobId),
+          set: { attempt: next, leaseUntil: moved.leaseUntil, updatedAt: now },
+          when: stillAt(fromAttempt),
+        },
         ...extra,
       ]);
     } catch (e) {
@@ -71,7 +88,13 @@ export async function advance(deps: CoreDeps, job: JobItem, fromAttempt: number,
   }
   try {
     const r = await applyMovement(deps.store, refundMovement(job.jobId, job.requester, BigInt(job.maxCost), now), [
-      { op: "update", table: "jobs", key: jobKey(job.jobId), set: { status: "refunded", outcome, updatedAt: now }, when: stillAt(fromAttempt) },
+      {
+        op: "update",
+        table: "jobs",
+        key: jobKey(job.jobId),
+        set: { status: "refunded", outcome, updatedAt: now },
+        when: stillAt(fromAttempt),
+      },
       ...extra,
     ]);
     if (r === "duplicate") return false; // refunded already

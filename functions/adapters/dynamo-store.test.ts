@@ -92,20 +92,16 @@ describe("DynamoStore reads", () => {
   });
 
   it("get hides an item whose TTL has passed but which DynamoDB has not swept yet", async () => {
-    ddb
-      .on(GetCommand)
-      .resolves({
-        Item: { pk: "nonces#k#n1", sk: "n", ttl: new NumberValue(String(NOW_S - 1)), _exp: new NumberValue(String(NOW_S - 1)) },
-      });
+    ddb.on(GetCommand).resolves({
+      Item: { pk: "nonces#k#n1", sk: "n", ttl: new NumberValue(String(NOW_S - 1)), _exp: new NumberValue(String(NOW_S - 1)) },
+    });
     expect(await makeStore().get("nonces", { pk: "k#n1", sk: "n" })).toBeUndefined();
   });
 
   it("get returns an item whose TTL is still ahead, without the reserved attributes", async () => {
-    ddb
-      .on(GetCommand)
-      .resolves({
-        Item: { pk: "nonces#k#n1", sk: "n", ttl: new NumberValue(String(NOW_S + 60)), _exp: new NumberValue(String(NOW_S + 60)) },
-      });
+    ddb.on(GetCommand).resolves({
+      Item: { pk: "nonces#k#n1", sk: "n", ttl: new NumberValue(String(NOW_S + 60)), _exp: new NumberValue(String(NOW_S + 60)) },
+    });
     expect(await makeStore().get("nonces", { pk: "k#n1", sk: "n" })).toEqual({ pk: "k#n1", sk: "n", ttl: NOW_S + 60 });
   });
 

@@ -167,14 +167,12 @@ describe("SqsQueues", () => {
   });
 
   it("ensure accepts a queue that exists with other attributes (QueueNameExists)", async () => {
-    sqs
-      .on(CreateQueueCommand)
-      .rejects(
-        new QueueNameExists({
-          message: "A queue already exists with the same name and a different value for attribute VisibilityTimeout",
-          $metadata: {},
-        }),
-      );
+    sqs.on(CreateQueueCommand).rejects(
+      new QueueNameExists({
+        message: "A queue already exists with the same name and a different value for attribute VisibilityTimeout",
+        $metadata: {},
+      }),
+    );
     await expect(makeQueues().ensure(`worker-${WORKER}`)).resolves.toBeUndefined();
   });
 });

@@ -29,7 +29,9 @@ describe("coordinator simulation", () => {
     }
     const perMinute = (CI_SEEDS / (performance.now() - started)) * 60_000;
     if (known.length) console.info(`known findings (reported in core, not failures here):\n  ${known.join("\n  ")}`);
-    console.info(`simulation: ${CI_SEEDS} seeds, ${perMinute.toFixed(0)} seeds per minute; ${totals["jobs completed"] ?? 0} jobs completed, ${totals["jobs refunded"] ?? 0} refunded, ${totals.crashes ?? 0} crashes, ${totals["forged results refused"] ?? 0} forged results refused`);
+    console.info(
+      `simulation: ${CI_SEEDS} seeds, ${perMinute.toFixed(0)} seeds per minute; ${totals["jobs completed"] ?? 0} jobs completed, ${totals["jobs refunded"] ?? 0} refunded, ${totals.crashes ?? 0} crashes, ${totals["forged results refused"] ?? 0} forged results refused`,
+    );
     // Assess: no seed failed, and the seeds did exercise what they claim to
     expect(failures, failures.join("\n\n")).toEqual([]);
     const exercised = [
@@ -70,7 +72,10 @@ describe("coordinator simulation", () => {
     const cases: Array<[string, RegExp]> = [
       ["refund keeps the hold", /the ledger sums to \d+, not 0|its movements add up to|holds \d+, its open jobs' maximum cost is/],
       ["envelope stored with its plaintext", /plaintext at the coordinator: the canary is in store item jobs \S+\/envelope \(base64/],
-      ["overcharge by one nanoTON", /charged without a verified receipt: charged \d+, the receipt's usage at the candidate's price costs \d+/],
+      [
+        "overcharge by one nanoTON",
+        /charged without a verified receipt: charged \d+, the receipt's usage at the candidate's price costs \d+/,
+      ],
       ["deposit credited per read, not per transaction", /vault transaction \S+ moved money twice/],
       ["deposit credited gross, not net of the vault's fee", /was credited \d+ in deposits, the vault records \d+ deposited/],
       ["lease checks lost", /job \S+ is still assigned at quiescence/],

@@ -50,7 +50,16 @@ import type { Alert, Item, Key, Log, TableName, WriteOp } from "../../core/ports
 import { recoverAssignedJobs } from "../../core/recovery";
 import { releaseExpiredWithdrawals, requestWithdrawal, type WithdrawalDeps } from "../../core/withdrawals";
 import { heartbeat, issueRegistrationNonce, registerWorker } from "../../core/workers";
-import { AgentJob, LeaseRequest, PrepareRequest, RegisterWorkerRequest, ResultRequest, SubmitRequest, type JobView, type PrepareResponse } from "../../events/api";
+import {
+  AgentJob,
+  LeaseRequest,
+  PrepareRequest,
+  RegisterWorkerRequest,
+  ResultRequest,
+  SubmitRequest,
+  type JobView,
+  type PrepareResponse,
+} from "../../events/api";
 import type { EnvelopeHeader, ReceiptBody, ReplyEnvelope, RequestEnvelope } from "../../events/envelope";
 import { RequestPlaintext } from "../../events/envelope";
 import { Voucher } from "../../events/money";
@@ -309,10 +318,18 @@ export class Sim {
       heartbeatSeconds: 5,
       livenessMs: 15_000,
       quoteTtlSeconds: 120,
-      rateLimits: { registration_nonce: { burst: 1000, perMinute: 1000 }, registration: { burst: 1000, perMinute: 1000 }, challenge: { burst: 1000, perMinute: 1000 } },
+      rateLimits: {
+        registration_nonce: { burst: 1000, perMinute: 1000 },
+        registration: { burst: 1000, perMinute: 1000 },
+        challenge: { burst: 1000, perMinute: 1000 },
+      },
     };
     const rewrite = o.sabotage?.transact;
-    this.store = new SimStore(this.inner, (table, key, item) => this.onCommit(table, key, item), rewrite && ((ops) => rewrite(ops, { canary: this.canary })));
+    this.store = new SimStore(
+      this.inner,
+      (table, key, item) => this.onCommit(table, key, item),
+      rewrite && ((ops) => rewrite(ops, { canary: this.canary })),
+    );
     this.queues = new SimQueues(this.rng, this.clock.now, this.knobs, (queue, body, note) => this.onSend(queue, body, note));
     this.queues.faults = false; // on once set up
     if (o.sabotage?.dropSend) {
@@ -327,7 +344,13 @@ export class Sim {
     this.vault = new SimVault(rawAddress(`vault:${o.seed}`), coordinator.publicKey, this.clock.now);
     this.reader = new SimReader(this.vault, this.rng, this.knobs.readerFailRate, this.knobs.readerRepeatRate);
     this.reader.faults = false;
-    this.signers = simSigners({ vault: this.vault, key: coordinator, rng: this.rng, seqnoFailRate: this.knobs.seqnoFailRate, faults: () => this.faultsOn });
+    this.signers = simSigners({
+      vault: this.vault,
+      key: coordinator,
+      rng: this.rng,
+      seqnoFailRate: this.knobs.seqnoFailRate,
+      faults: () => this.faultsOn,
+    });
     const vault = this.vault;
     this.oracle = {
       honest: new Map(),
@@ -341,7 +364,16 @@ export class Sim {
     this.log = { info: line("info"), warn: line("warn"), error: line("error") };
     for (let i = 0; i < this.knobs.requesters; i++) {
       const key = signingKeyFromSeed(this.rng.bytes(32));
-      this.requesters.push({ label: `R${i}`, key, id: key.id, address: rawAddress(`to:${key.id}`), quotes: [], submissions: [], withdrawals: [], signed: [] });
+      this.requesters.push({
+        label: `R${i}`,
+        key,
+        id: key.id,
+        address: rawAddress(`to:${key.id}`),
+        quotes: [],
+        submissions: [],
+        withdrawals: [],
+        signed: [],
+      });
       this.label(key.id, `R${i}`);
     }
     for (let i = 0; i < this.knobs.agents; i++) {
@@ -399,7 +431,9 @@ export class Sim {
       stats: this.stats,
       trace: this.trace.map((e) => this.formatEntry(e)),
       // formatted at the end, when every id has its label (random ids, e.g. of a quote a crash cut off, are labelled when first stored)
-      ...(this.o.fullTrace ? { traceHash: this.trace.reduce((h, e) => h.update(this.formatEntry(e) + "\n"), createHash("sha256")).digest("hex") } : {}),
+      ...(this.o.fullTrace
+        ? { traceHash: this.trace.reduce((h, e) => h.update(this.formatEntry(e) + "\n"), createHash("sha256")).digest("hex") }
+        : {}),
       ms: performance.now() - started,
     };
   }
@@ -447,7 +481,11 @@ export class Sim {
     const room = this.tasks.size < MAX_TASKS;
     if (P) options.push([() => this.runOp(), 8 + P]);
     // time: mostly small steps; now and then past a lease (~11 s); rarely past a withdrawal's expiry and grace (70 s)
-    options.push([() => this.tick(rng.range(50, 1500)), 2], [() => this.tick(rng.range(5_000, 25_000)), 0.1], [() => this.tick(rng.range(75_000, 120_000)), 0.02]);
+    options.push(
+      [() => this.tick(rng.range(50, 1500)), 2],
+      [() => this.tick(rng.range(5_000, 25_000)), 0.1],
+      [() => this.tick(rng.range(75_000, 120_000)), 0.02],
+    );
     for (const r of this.requesters) {
       if (room) options.push([() => this.prepare(r), 2]);
       if (room && r.quotes.length) options.push([() => this.submit(r), 3]);
@@ -481,7 +519,8 @@ export class Sim {
       if (room && a.seen.length) options.push([() => this.forge(a), this.knobs.byzantine]);
     }
     if (room && this.queues.visibleCount("matching")) options.push([() => this.deliverLease(false), 2.5]);
-    if (room && this.queues.size("matching") > this.queues.visibleCount("matching")) options.push([() => this.deliverLease(true), this.knobs.earlyDelivery]);
+    if (room && this.queues.size("matching") > this.queues.visibleCount("matching"))
+      options.push([() => this.deliverLease(true), this.knobs.earlyDelivery]);
     if (room && (this.knobs.overlappingWatchers || this.watchers === 0)) options.push([() => this.startWatcher(), 0.6]);
     if (this.reader.visible < this.vault.txs.length && this.t >= this.indexerStalledUntil) options.push([() => this.indexerCatchUp(), 1]);
     await rng.weighted(options)();
@@ -510,25 +549,29 @@ export class Sim {
       this.runOp();
       return true;
     }
-    if (this.tasks.size) this.fail(`tasks wait on something that is not a store operation: ${[...this.tasks.values()].map((t) => t.task.name).join(", ")}`);
+    if (this.tasks.size)
+      this.fail(`tasks wait on something that is not a store operation: ${[...this.tasks.values()].map((t) => t.task.name).join(", ")}`);
     const live = this.agents.filter((a) => a.alive);
-    for (const a of live) if (!a.registered) return this.register(a), true;
-    for (const a of live) if (a.inbox.length) return this.work(a), true;
-    for (const a of live) if (a.unacked.length) return this.retryPost(a), true;
+    for (const a of live) if (!a.registered) return (this.register(a), true);
+    for (const a of live) if (a.inbox.length) return (this.work(a), true);
+    for (const a of live) if (a.unacked.length) return (this.retryPost(a), true);
     for (const r of this.requesters) {
       const s = r.submissions.find((x) => x.state === "unknown");
-      if (s) return this.sendSubmit(r, s), true;
+      if (s) return (this.sendSubmit(r, s), true);
       const w = r.withdrawals.find((x) => x.state === "unknown");
-      if (w) return this.sendWithdraw(r, w), true;
+      if (w) return (this.sendWithdraw(r, w), true);
     }
-    for (const a of live) if (this.queues.visibleCount(`worker-${a.id}`)) return this.poll(a), true;
-    if (this.queues.visibleCount("matching")) return this.deliverLease(false), true;
+    for (const a of live) if (this.queues.visibleCount(`worker-${a.id}`)) return (this.poll(a), true);
+    if (this.queues.visibleCount("matching")) return (this.deliverLease(false), true);
     const cursor = this.store.item("chain", { pk: "cursor", sk: "cursor" });
     const lastTx = this.vault.txs.at(-1);
-    if (lastTx && (cursor?.lt !== lastTx.lt || !this.lastPass || this.lastPass.hasMore || this.lastPass.overlapped)) return this.startWatcher(), true;
+    if (lastTx && (cursor?.lt !== lastTx.lt || !this.lastPass || this.lastPass.hasMore || this.lastPass.overlapped))
+      return (this.startWatcher(), true);
     for (const r of this.requesters) {
-      const s = r.submissions.find((x) => x.state === "accepted" && !x.final && x.readAt !== this.store.version && this.jobStatus(x.jobId) !== "assigned");
-      if (s) return this.read(r, s), true;
+      const s = r.submissions.find(
+        (x) => x.state === "accepted" && !x.final && x.readAt !== this.store.version && this.jobStatus(x.jobId) !== "assigned",
+      );
+      if (s) return (this.read(r, s), true);
     }
     const due = this.queues.nextVisible(["matching", ...live.map((a) => `worker-${a.id}`)]);
     if (due < Infinity) {
@@ -546,12 +589,12 @@ export class Sim {
     const pending = this.pendingWithdrawals();
     if (pending.length) {
       const releasable = Math.max(...pending.map((w) => (Number(w.expiry) + RELEASE_GRACE_SECONDS + 1) * 1000));
-      if (this.t < releasable) return this.tick(releasable - this.t), true;
-      if (!this.lastPass || this.lastPass.startedAt < releasable || this.lastPass.hasMore) return this.startWatcher(), true;
+      if (this.t < releasable) return (this.tick(releasable - this.t), true);
+      if (!this.lastPass || this.lastPass.startedAt < releasable || this.lastPass.hasMore) return (this.startWatcher(), true);
       for (const r of this.requesters) {
         if (!pending.some((w) => w.account === r.id) || this.releaseTried.get(r.id) === this.store.version) continue;
         this.releaseTried.set(r.id, this.store.version);
-        return this.release(r), true;
+        return (this.release(r), true);
       }
     }
     return false;
@@ -564,7 +607,11 @@ export class Sim {
   // ------------------------------------------------------------ tasks and store operations
 
   /** A request to the coordinator (or a consumer invocation): real core code on its own deps. */
-  private launch<T>(name: string, fn: (d: SimDeps) => Promise<T>, on: { ok?: (v: T) => void; err?: (e: unknown) => void; lost?: () => void } = {}) {
+  private launch<T>(
+    name: string,
+    fn: (d: SimDeps) => Promise<T>,
+    on: { ok?: (v: T) => void; err?: (e: unknown) => void; lost?: () => void } = {},
+  ) {
     const task: Task = { id: ++this.taskSeq, name, epoch: this.epoch };
     this.tasks.set(task.id, { task, ...(on.lost ? { lost: on.lost } : {}) });
     this.note(() => `→ ${name}`);
@@ -604,7 +651,8 @@ export class Sim {
     try {
       f();
     } catch (e) {
-      if (!(e instanceof StopRun)) this.violations.push(`the simulator itself failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      if (!(e instanceof StopRun))
+        this.violations.push(`the simulator itself failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       this.pendingStop = true;
     }
   }
@@ -625,8 +673,7 @@ export class Sim {
       if (this.o.strict) {
         this.violations.push(what);
         this.pendingStop = true;
-      }
-      else if (!this.anomalies.includes(what)) this.anomalies.push(what);
+      } else if (!this.anomalies.includes(what)) this.anomalies.push(what);
     }
   }
 
@@ -653,7 +700,9 @@ export class Sim {
     this.watchers = 0;
     this.running.clear();
     const queued = this.knobs.durableQueues ? 0 : this.queues.clear();
-    this.note(`CRASH: ${lost.length} requests in flight lost (${dropped} store operations never ran), ${queued} queued messages lost; restart`);
+    this.note(
+      `CRASH: ${lost.length} requests in flight lost (${dropped} store operations never ran), ${queued} queued messages lost; restart`,
+    );
     for (const r of lost) this.guard(() => r.lost?.());
     if (!this.knobs.durableQueues) this.recover();
   }
@@ -673,7 +722,13 @@ export class Sim {
   // ------------------------------------------------------------ requesters
 
   private prepare(r: Requester) {
-    const req = PrepareRequest.parse({ model: MODEL, maxTokens: this.rng.range(8, 64), maxPromptTokens: 128, tiers: ["dev"], candidates: this.knobs.candidates });
+    const req = PrepareRequest.parse({
+      model: MODEL,
+      maxTokens: this.rng.range(8, 64),
+      maxPromptTokens: 128,
+      tiers: ["dev"],
+      candidates: this.knobs.candidates,
+    });
     this.launch(`${r.label} prepare`, (d) => prepareJob(d, r.id, req), {
       ok: (p) => {
         r.quotes.push({ p, uses: 0 });
@@ -691,7 +746,8 @@ export class Sim {
   private seal(r: Requester): Omit<Submission, "label" | "idemKey" | "state" | "accepted"> {
     const q = this.rng.pick(r.quotes);
     const p = q.p;
-    const jobId = q.uses++ === 0 ? p.jobId : `job_${Array.from(this.rng.bytes(26), (b) => "0123456789abcdefghjkmnpqrstvwxyz"[b % 32]).join("")}`;
+    const jobId =
+      q.uses++ === 0 ? p.jobId : `job_${Array.from(this.rng.bytes(26), (b) => "0123456789abcdefghjkmnpqrstvwxyz"[b % 32]).join("")}`;
     if (q.uses >= 3) r.quotes.splice(r.quotes.indexOf(q), 1);
     this.label(jobId, `J${this.labels.size}`);
     const recipients = p.candidates.filter((_, i) => i === 0 || !this.rng.chance(0.1));
@@ -699,13 +755,27 @@ export class Sim {
     const smaller = this.rng.chance(0.3);
     const maxTokens = smaller ? this.rng.range(1, p.maxTokens) : p.maxTokens;
     const maxCost = smaller
-      ? recipients.reduce((m, c) => {
-          const cost = oracleCost(this.config.pricing, BigInt(c.pricePerToken), { promptTokens: p.maxPromptTokens, completionTokens: maxTokens });
-          return cost > m ? cost : m;
-        }, 0n).toString()
+      ? recipients
+          .reduce((m, c) => {
+            const cost = oracleCost(this.config.pricing, BigInt(c.pricePerToken), {
+              promptTokens: p.maxPromptTokens,
+              completionTokens: maxTokens,
+            });
+            return cost > m ? cost : m;
+          }, 0n)
+          .toString()
       : p.maxCost;
     const replyKey = kemKeyFromPrivate(this.rng.bytes(32));
-    const header: EnvelopeHeader = { v: 1, jobId, requester: r.id, model: p.model, maxTokens, maxPromptTokens: p.maxPromptTokens, maxCost, replyKey: b64u.encode(replyKey.publicKey) };
+    const header: EnvelopeHeader = {
+      v: 1,
+      jobId,
+      requester: r.id,
+      model: p.model,
+      maxTokens,
+      maxPromptTokens: p.maxPromptTokens,
+      maxCost,
+      replyKey: b64u.encode(replyKey.publicKey),
+    };
     const prompt = `say ${this.canary} (${++this.counter})`;
     const envelope = sealRequest({
       header,
@@ -717,7 +787,13 @@ export class Sim {
 
   private submit(r: Requester) {
     const sealed = this.seal(r);
-    const s: Submission = { ...sealed, label: this.labelOf(sealed.jobId), idemKey: `key-${++this.counter}`, state: "inflight", accepted: false };
+    const s: Submission = {
+      ...sealed,
+      label: this.labelOf(sealed.jobId),
+      idemKey: `key-${++this.counter}`,
+      state: "inflight",
+      accepted: false,
+    };
     r.submissions.push(s);
     this.sendSubmit(r, s);
   }
@@ -750,12 +826,17 @@ export class Sim {
     const used = this.rng.pick(r.submissions.filter((s) => s.accepted));
     const other = this.seal(r);
     const body = SubmitRequest.parse({ envelope: other.envelope, quote: other.quote.quote });
-    this.launch(`${r.label} submit ${this.labelOf(other.jobId)} reusing ${used.label}'s key`, (d) => submitJob(d, r.id, body.envelope, used.idemKey, body.quote), {
-      ok: (v) => this.fail(`${r.label} reused ${used.label}'s Idempotency-Key for another body and got ${JSON.stringify(v)}, not 422`),
-      err: (e) => {
-        if (e instanceof CocoonError && e.status < 500 && e.code !== "idempotency_key_reused") this.fail(`a reused Idempotency-Key with another body was answered ${e.status} ${e.code}, not 422 idempotency_key_reused`);
+    this.launch(
+      `${r.label} submit ${this.labelOf(other.jobId)} reusing ${used.label}'s key`,
+      (d) => submitJob(d, r.id, body.envelope, used.idemKey, body.quote),
+      {
+        ok: (v) => this.fail(`${r.label} reused ${used.label}'s Idempotency-Key for another body and got ${JSON.stringify(v)}, not 422`),
+        err: (e) => {
+          if (e instanceof CocoonError && e.status < 500 && e.code !== "idempotency_key_reused")
+            this.fail(`a reused Idempotency-Key with another body was answered ${e.status} ${e.code}, not 422 idempotency_key_reused`);
+        },
       },
-    });
+    );
   }
 
   private read(r: Requester, s: Submission) {
@@ -779,7 +860,8 @@ export class Sim {
       if (body.jobId !== s.jobId) bad("the receipt is for another job");
       if (body.requestHash !== requestHash(s.envelope)) bad("the receipt covers another request");
       if (body.replyHash !== replyHash(view.reply)) bad("the reply is not the one the receipt covers");
-      if (body.usage.completionTokens > s.header.maxTokens || body.usage.promptTokens > s.header.maxPromptTokens) bad("usage above the maxima");
+      if (body.usage.completionTokens > s.header.maxTokens || body.usage.promptTokens > s.header.maxPromptTokens)
+        bad("usage above the maxima");
       const price = s.quote.candidates.find((c) => c.workerId === workerId)?.pricePerToken;
       if (!price) bad("answered by a worker that was not quoted");
       const raw = oracleCost(this.config.pricing, BigInt(price!), body.usage);
@@ -823,16 +905,27 @@ export class Sim {
     const retry = w.state === "unknown";
     w.state = "inflight";
     const body = WithdrawRequest.parse({ amount: w.amount.toString(), to: r.address });
-    this.launch(`${r.label} withdraw ${w.amount}${retry ? " (retry)" : ""}`, (d) => requestWithdrawal(d, r.id, body, { ttlSeconds: WITHDRAWAL_TTL_SECONDS, graceSeconds: RELEASE_GRACE_SECONDS, idempotencyKey: w.idemKey }), {
-      ok: (v) => {
-        const signed = SignedWithdrawalView.parse(v);
-        if (BigInt(signed.amount) !== w.amount || signed.to !== r.address) this.fail(`${r.label} asked to withdraw ${w.amount} to its address and got ${JSON.stringify(signed)}`);
-        w.state = "signed";
-        if (!r.signed.some((x) => x.w.seqno === signed.seqno && x.w.expiry === signed.expiry)) r.signed.push({ w: signed, sent: 0, abandoned: this.rng.chance(0.4) });
+    this.launch(
+      `${r.label} withdraw ${w.amount}${retry ? " (retry)" : ""}`,
+      (d) =>
+        requestWithdrawal(d, r.id, body, {
+          ttlSeconds: WITHDRAWAL_TTL_SECONDS,
+          graceSeconds: RELEASE_GRACE_SECONDS,
+          idempotencyKey: w.idemKey,
+        }),
+      {
+        ok: (v) => {
+          const signed = SignedWithdrawalView.parse(v);
+          if (BigInt(signed.amount) !== w.amount || signed.to !== r.address)
+            this.fail(`${r.label} asked to withdraw ${w.amount} to its address and got ${JSON.stringify(signed)}`);
+          w.state = "signed";
+          if (!r.signed.some((x) => x.w.seqno === signed.seqno && x.w.expiry === signed.expiry))
+            r.signed.push({ w: signed, sent: 0, abandoned: this.rng.chance(0.4) });
+        },
+        err: (e) => void (w.state = e instanceof CocoonError && e.status < 500 ? "refused" : "unknown"),
+        lost: () => void (w.state = "unknown"),
       },
-      err: (e) => void (w.state = e instanceof CocoonError && e.status < 500 ? "refused" : "unknown"),
-      lost: () => void (w.state = "unknown"),
-    });
+    );
   }
 
   /** The requester sends a signed withdrawal to the vault (sometimes late, sometimes twice). */
@@ -849,11 +942,16 @@ export class Sim {
     const { routed, settled, credited } = this.vault.deposit(r.id, amount, r.address);
     this.chainTx(settled ?? routed);
     if (!credited) this.count("deposits refunded by the vault");
-    this.note(() => `${r.label} deposits ${amount} at the vault: ${credited ? `credited ${credited}` : "its wallet could not record it, refunded less the fee"}`);
+    this.note(
+      () =>
+        `${r.label} deposits ${amount} at the vault: ${credited ? `credited ${credited}` : "its wallet could not record it, refunded less the fee"}`,
+    );
   }
 
   private release(r: Requester) {
-    this.launch(`${r.label} release expired withdrawals`, (d) => releaseExpiredWithdrawals(d, r.id, { graceSeconds: RELEASE_GRACE_SECONDS }));
+    this.launch(`${r.label} release expired withdrawals`, (d) =>
+      releaseExpiredWithdrawals(d, r.id, { graceSeconds: RELEASE_GRACE_SECONDS }),
+    );
   }
 
   // ------------------------------------------------------------ agents
@@ -861,20 +959,33 @@ export class Sim {
   private register(a: Agent) {
     a.registering = true;
     const life = a.life;
-    this.launch(`${a.label} register`, async (d) => {
-      const { nonce } = await issueRegistrationNonce(d, a.id);
-      const attestation = createDevAttestation({ hpkePublicKey: a.kem.publicKey, signingPublicKey: a.signing.publicKey, nonce: b64u.decode(nonce), now: this.clock.now() });
-      return registerWorker(d, a.id, RegisterWorkerRequest.parse({ attestation, models: [{ model: MODEL, priceBps: a.priceBps }], capacity: a.capacity }));
-    }, {
-      ok: (v) => {
-        if (a.life !== life) return;
-        a.registered = true;
-        a.registering = false;
-        a.measurement = v.measurement;
+    this.launch(
+      `${a.label} register`,
+      async (d) => {
+        const { nonce } = await issueRegistrationNonce(d, a.id);
+        const attestation = createDevAttestation({
+          hpkePublicKey: a.kem.publicKey,
+          signingPublicKey: a.signing.publicKey,
+          nonce: b64u.decode(nonce),
+          now: this.clock.now(),
+        });
+        return registerWorker(
+          d,
+          a.id,
+          RegisterWorkerRequest.parse({ attestation, models: [{ model: MODEL, priceBps: a.priceBps }], capacity: a.capacity }),
+        );
       },
-      err: () => void (a.life === life && (a.registering = false)),
-      lost: () => void (a.life === life && (a.registering = false)),
-    });
+      {
+        ok: (v) => {
+          if (a.life !== life) return;
+          a.registered = true;
+          a.registering = false;
+          a.measurement = v.measurement;
+        },
+        err: () => void (a.life === life && (a.registering = false)),
+        lost: () => void (a.life === life && (a.registering = false)),
+      },
+    );
   }
 
   private beat(a: Agent) {
@@ -907,7 +1018,8 @@ export class Sim {
       this.launch(`${a.label} extend lease ${this.labelOf(job.jobId)}@${job.attempt}`, (d) => extendLease(d, a.id, body), {
         ok: (v) => this.count(v.extended ? "leases extended" : "lease extensions refused (at the limit)"),
         err: (e) => {
-          if (e instanceof CocoonError && e.status < 500 && e.code !== "stale_attempt") this.fail(`${a.label}'s lease extension for its own attempt was refused: ${e.status} ${e.code}`);
+          if (e instanceof CocoonError && e.status < 500 && e.code !== "stale_attempt")
+            this.fail(`${a.label}'s lease extension for its own attempt was refused: ${e.status} ${e.code}`);
         },
       });
       return;
@@ -915,7 +1027,8 @@ export class Sim {
     const h = job.envelope.header;
     let content: string | undefined;
     try {
-      content = RequestPlaintext.parse(JSON.parse(new TextDecoder().decode(openRequest(job.envelope, { workerId: a.id, kem: a.kem })))).messages?.[0]?.content;
+      content = RequestPlaintext.parse(JSON.parse(new TextDecoder().decode(openRequest(job.envelope, { workerId: a.id, kem: a.kem }))))
+        .messages?.[0]?.content;
     } catch {
       content = undefined;
     }
@@ -926,10 +1039,15 @@ export class Sim {
       const reply = sealReply(h, a.id, new TextEncoder().encode(JSON.stringify({ error: { code, message } })));
       body = ResultRequest.parse({ kind: "failed", jobId: job.jobId, attempt: job.attempt, code, reply });
     } else {
-      const usage = { promptTokens: Math.min(h.maxPromptTokens, 1 + Math.floor(content.length / 4)), completionTokens: this.rng.range(1, h.maxTokens) };
+      const usage = {
+        promptTokens: Math.min(h.maxPromptTokens, 1 + Math.floor(content.length / 4)),
+        completionTokens: this.rng.range(1, h.maxTokens),
+      };
       const text = `echo: ${content}`;
       // today's agents stream the answer as sealed chunks (core/crypto/reply-stream.ts); older ones seal it whole
-      const reply = this.rng.chance(0.5) ? this.chunked(a, h, text, usage) : sealReply(h, a.id, new TextEncoder().encode(JSON.stringify({ text, usage, engine: "sim", finishReason: "stop" })));
+      const reply = this.rng.chance(0.5)
+        ? this.chunked(a, h, text, usage)
+        : sealReply(h, a.id, new TextEncoder().encode(JSON.stringify({ text, usage, engine: "sim", finishReason: "stop" })));
       const receipt = signReceipt(this.receiptBody(a, job, reply, usage), a.signing);
       body = ResultRequest.parse({ kind: "completed", jobId: job.jobId, attempt: job.attempt, reply, receipt });
       const digest = resultDigest(reply, receipt);
@@ -981,7 +1099,10 @@ export class Sim {
           return;
         }
         if (e instanceof CocoonError && e.status < 500) {
-          if (!["stale_attempt", "result_differs"].includes(e.code)) this.fail(`an honest ${body.kind} result of ${a.label} for ${this.labelOf(body.jobId)}@${body.attempt} was refused: ${e.status} ${e.code}: ${e.message}`);
+          if (!["stale_attempt", "result_differs"].includes(e.code))
+            this.fail(
+              `an honest ${body.kind} result of ${a.label} for ${this.labelOf(body.jobId)}@${body.attempt} was refused: ${e.status} ${e.code}: ${e.message}`,
+            );
           return;
         }
         if (a.life === life && a.alive) a.unacked.push({ body, honest });
@@ -1003,7 +1124,14 @@ export class Sim {
     const job = a.inbox.length && this.rng.chance(0.8) ? this.rng.pick(a.inbox) : a.seen.length ? this.rng.pick(a.seen) : undefined;
     if (!job) return;
     const other = this.agents.find((x) => x !== a);
-    const variants = ["over-usage", "wrong-request", "tampered-reply", "bad-measurement", ...(other ? ["wrong-key", "other-worker"] : []), "not-my-attempt"];
+    const variants = [
+      "over-usage",
+      "wrong-request",
+      "tampered-reply",
+      "bad-measurement",
+      ...(other ? ["wrong-key", "other-worker"] : []),
+      "not-my-attempt",
+    ];
     const variant = this.rng.pick(variants);
     const h = job.envelope.header;
     const reply = sealReply(h, a.id, new TextEncoder().encode(JSON.stringify({ text: "forged" })));
@@ -1095,15 +1223,19 @@ export class Sim {
       return;
     }
     const msg = MatchingMessage.parse(JSON.parse(m.body));
-    this.launch(`consumer: ${msg.type} ${this.labelOf(msg.jobId)}@${msg.attempt}${early ? " (delivered early)" : ""}${m.receiveCount > 1 ? ` (delivery ${m.receiveCount})` : ""}`, (d) => handleMatchingMessage(d, msg), {
-      ok: (r) => {
-        this.count(`lease checks ${r}`);
-        // dropped as stale because the job does not exist (yet): if its submit commits after this, nothing checks its lease
-        if (r === "stale" && !this.store.item("jobs", { pk: msg.jobId, sk: "job" })) this.leaseDroppedBeforeCommit.add(msg.jobId);
-        void this.queues.delete("matching", m.receiptHandle);
+    this.launch(
+      `consumer: ${msg.type} ${this.labelOf(msg.jobId)}@${msg.attempt}${early ? " (delivered early)" : ""}${m.receiveCount > 1 ? ` (delivery ${m.receiveCount})` : ""}`,
+      (d) => handleMatchingMessage(d, msg),
+      {
+        ok: (r) => {
+          this.count(`lease checks ${r}`);
+          // dropped as stale because the job does not exist (yet): if its submit commits after this, nothing checks its lease
+          if (r === "stale" && !this.store.item("jobs", { pk: msg.jobId, sk: "job" })) this.leaseDroppedBeforeCommit.add(msg.jobId);
+          void this.queues.delete("matching", m.receiptHandle);
+        },
+        // a failed handler leaves the message: it is delivered again after its visibility timeout
       },
-      // a failed handler leaves the message: it is delivered again after its visibility timeout
-    });
+    );
   }
 
   private chainTx(tx: VaultTx) {
@@ -1142,7 +1274,16 @@ export class Sim {
     };
     this.launch(
       "watcher pass",
-      (d) => runWatcher({ reader: this.reader, ledger: createChainLedger(d.store), alerts, now: this.clock.now, lagThresholdSeconds: 120, pageSize: 4, maxPages: 3 }),
+      (d) =>
+        runWatcher({
+          reader: this.reader,
+          ledger: createChainLedger(d.store),
+          alerts,
+          now: this.clock.now,
+          lagThresholdSeconds: 120,
+          pageSize: 4,
+          maxPages: 3,
+        }),
       {
         ok: (rep) => {
           this.watchers--;
@@ -1166,7 +1307,9 @@ export class Sim {
     for (const j of this.store.items("jobs")) {
       if (j.sk !== "job") continue;
       if (j.status !== "completed" && j.status !== "refunded") {
-        const why = this.leaseDroppedBeforeCommit.has(String(j.jobId)) ? ": its lease check came before its submit committed and was dropped as stale" : "";
+        const why = this.leaseDroppedBeforeCommit.has(String(j.jobId))
+          ? ": its lease check came before its submit committed and was dropped as stale"
+          : "";
         v.push(`job ${j.jobId} is still ${j.status} at quiescence (attempt ${j.attempt})${why}`);
       }
       if (j.status === "completed" && !this.store.item("jobs", { pk: String(j.jobId), sk: `reply#${j.attempt}#${j.resultDigest}` })) {
@@ -1178,8 +1321,10 @@ export class Sim {
     for (const r of this.requesters) {
       for (const s of r.submissions) {
         if (s.state === "inflight" || s.state === "unknown") v.push(`${r.label}'s submit of ${s.label} never got an answer`);
-        if (s.accepted && !this.store.item("jobs", { pk: s.jobId, sk: "job" })) v.push(`${r.label}'s accepted job ${s.label} does not exist`);
-        if (s.accepted && !s.final && !s.answerMissing && this.jobStatus(s.jobId) !== "assigned") v.push(`${r.label} never saw its job ${s.label} end`);
+        if (s.accepted && !this.store.item("jobs", { pk: s.jobId, sk: "job" }))
+          v.push(`${r.label}'s accepted job ${s.label} does not exist`);
+        if (s.accepted && !s.final && !s.answerMissing && this.jobStatus(s.jobId) !== "assigned")
+          v.push(`${r.label} never saw its job ${s.label} end`);
       }
       // the chain and the ledger agree, per account, once the watcher has read everything
       const a = this.vault.accounts.get(r.id);
@@ -1190,19 +1335,25 @@ export class Sim {
         if (!postings.some((p) => p.account === "ext:chain")) continue;
         for (const p of postings) if (p.account === `req:${r.id}` || p.account === `wdr:${r.id}`) inLedger += BigInt(p.delta);
       }
-      if (onChain !== inLedger) v.push(`${r.label}: the vault records ${onChain} deposited minus withdrawn, the ledger's chain movements ${inLedger}`);
+      if (onChain !== inLedger)
+        v.push(`${r.label}: the vault records ${onChain} deposited minus withdrawn, the ledger's chain movements ${inLedger}`);
     }
     for (const w of this.pendingWithdrawals()) {
-      if ((Number(w.expiry) + RELEASE_GRACE_SECONDS) * 1000 < this.t) v.push(`withdrawal seqno ${w.seqno} of ${w.account} (${w.amount}) expired unsent and is still reserved at quiescence`);
+      if ((Number(w.expiry) + RELEASE_GRACE_SECONDS) * 1000 < this.t)
+        v.push(`withdrawal seqno ${w.seqno} of ${w.account} (${w.amount}) expired unsent and is still reserved at quiescence`);
     }
     let internal = 0n;
     for (const acc of this.store.items("accounts")) if (!acc.pk.startsWith("ext:")) internal += big(acc.available) + big(acc.held);
-    if (internal !== this.vault.owed()) v.push(`the vault owes ${this.vault.owed()} (it holds ${this.vault.balance}, ${this.vault.fees} of it deposit fees), the ledger owes ${internal}`);
+    if (internal !== this.vault.owed())
+      v.push(
+        `the vault owes ${this.vault.owed()} (it holds ${this.vault.balance}, ${this.vault.fees} of it deposit fees), the ledger owes ${internal}`,
+      );
     if (this.lastPass?.undercollateral) v.push("the last watcher pass found the vault below its liabilities");
     const cursor = this.store.item("chain", { pk: "cursor", sk: "cursor" });
     if (this.vault.txs.length && cursor?.lt !== this.vault.txs.at(-1)!.lt) v.push("the watcher never read the vault's last transaction");
     // every byte the store holds, once more, in every encoding
-    for (const s of storeSources(this.inner)) for (const h of findCanary(s.data, this.canary)) v.push(`plaintext at the coordinator: the canary is in ${s.name} (${h.encoding})`);
+    for (const s of storeSources(this.inner))
+      for (const h of findCanary(s.data, this.canary)) v.push(`plaintext at the coordinator: the canary is in ${s.name} (${h.encoding})`);
     for (const j of this.store.items("jobs")) if (j.sk === "job") this.count(`jobs ${j.status}`);
     if (v.length) this.fail(...v);
   }
@@ -1216,20 +1367,24 @@ export class Sim {
   private onCommit(table: TableName, key: Key, item: Item | undefined) {
     this.checker.observe(table, key, item);
     if (!item) return;
-    if ((table === "quotes" || table === "jobs") && key.pk.startsWith("job_") && !this.labels.has(key.pk)) this.label(key.pk, `J${this.labels.size}`);
-    for (const h of findCanary(valueBytes(item), this.canary)) this.guard(() => this.fail(`plaintext at the coordinator: the canary is in store item ${table} ${key.pk}/${key.sk} (${h.encoding})`));
+    if ((table === "quotes" || table === "jobs") && key.pk.startsWith("job_") && !this.labels.has(key.pk))
+      this.label(key.pk, `J${this.labels.size}`);
+    for (const h of findCanary(valueBytes(item), this.canary))
+      this.guard(() => this.fail(`plaintext at the coordinator: the canary is in store item ${table} ${key.pk}/${key.sk} (${h.encoding})`));
   }
 
   private onSend(queue: string, body: string, note: string) {
     this.count("queue sends");
-    for (const h of findCanary(body, this.canary)) this.guard(() => this.fail(`plaintext at the coordinator: the canary is in a message on ${queue} (${h.encoding})`));
+    for (const h of findCanary(body, this.canary))
+      this.guard(() => this.fail(`plaintext at the coordinator: the canary is in a message on ${queue} (${h.encoding})`));
     this.note(() => `  send ${queue}: ${note}`);
   }
 
   private onLog(level: string, msg: string, data?: Record<string, unknown>) {
     this.count(`log: ${msg}`);
     const line = JSON.stringify({ level, msg, ...data }, bigintJson);
-    for (const h of findCanary(line, this.canary)) this.guard(() => this.fail(`plaintext at the coordinator: the canary is in a log line (${h.encoding}): ${line.slice(0, 200)}`));
+    for (const h of findCanary(line, this.canary))
+      this.guard(() => this.fail(`plaintext at the coordinator: the canary is in a log line (${h.encoding}): ${line.slice(0, 200)}`));
     this.note(() => `  log ${level}: ${line.slice(0, 160)}`);
   }
 
@@ -1257,7 +1412,13 @@ export class Sim {
 
   private fmt(s: string): string {
     if (this.labels.size === 0) return s;
-    this.labelRe ??= new RegExp([...this.labels.keys()].sort((a, b) => b.length - a.length).map((k) => k.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "g");
+    this.labelRe ??= new RegExp(
+      [...this.labels.keys()]
+        .sort((a, b) => b.length - a.length)
+        .map((k) => k.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+        .join("|"),
+      "g",
+    );
     return s.replace(this.labelRe, (m) => this.labels.get(m) ?? m);
   }
 
@@ -1285,7 +1446,8 @@ export const KNOWN_FINDINGS: Record<string, string> = {
 };
 
 /** True when the seed failed only on known findings. */
-export const onlyKnown = (r: Pick<SimResult, "violations">) => r.violations.length > 0 && r.violations.every((v) => Object.keys(KNOWN_FINDINGS).some((k) => v.includes(k)));
+export const onlyKnown = (r: Pick<SimResult, "violations">) =>
+  r.violations.length > 0 && r.violations.every((v) => Object.keys(KNOWN_FINDINGS).some((k) => v.includes(k)));
 
 /** Run one seed to the end (or its first violation). */
 export async function runSeed(o: SimOptions): Promise<SimResult & { tail: (n: number) => string[] }> {
