@@ -7,6 +7,7 @@ import { newJobId } from "../ids";
 import { maxJobCost } from "../pricing";
 import { prepareJob } from "./prepare";
 import { jobIdempotencyKey, submitJob } from "./submit";
+import { handleMatchingMessage } from "./dispatch";
 import { pollJobs } from "./poll";
 import { FUNDS, MODEL, makeJobWorld, seal } from "./testing";
 import type { JobItem } from "./items";
@@ -340,5 +341,70 @@ describe("submitJob", () => {
     await submitJob(w.deps, r.id, envelope, "first-key-01", quote);
     const named = await submitJob(w.deps, r.id, envelope, jobIdempotencyKey(header.jobId), quote).catch((e) => e);
     expect(named).toMatchObject({ status: 409, code: "job_exists" });
+  });
+});
+
+describe("submitJob: a committed job always has its envelope", () => {
+  /** The process dies while it writes the envelope item: that write never lands, and the submit never answers. */
+  function crashOnEnvelopeWrite(w: ReturnType<typeof makeJobWorld>) {
+    const transact = w.store.transact;
+    w.store.transact = async (ops) => {
+      if (ops.some((op) => op.op === "put" && op.table === "jobs" && op.item.sk === "envelope")) {
+        w.store.transact = transact;
+        throw new Error("the process died");
+      }
+      return transact(ops);
+    };
+  }
+
+  it("envelope lost in a crash: a crash while the envelope is written, then the retried submit, leaves a job that its candidates can be handed", async () => {
+    // Prepare: two candidates; the first submit dies writing the envelope
+    const w = makeJobWorld();
+    await w.worker();
+    await w.worker();
+    const r = await w.requester();
+    const { envelope, header, quote } = await w.sealedJob(r, { candidates: 2 });
+    crashOnEnvelopeWrite(w);
+    const first = await submitJob(w.deps, r.id, envelope, "key-crash-0001", quote).catch((e: Error) => e);
+    // Act: the requester retries; later the first candidate's lease runs out
+    const retried = await submitJob(w.deps, r.id, envelope, "key-crash-0001", quote);
+    const job = (await w.store.get<JobItem>("jobs", { pk: header.jobId, sk: "job" }))!;
+    w.advance(job.leaseUntil - w.clock.now());
+    const moved = await handleMatchingMessage(w.deps, { type: "lease", jobId: header.jobId, attempt: 0 });
+    // Assess: the job has its envelope, and the second candidate is handed the job with it
+    expect(first).toBeInstanceOf(Error);
+    expect(retried).toMatchObject({ jobId: header.jobId, status: "assigned" });
+    expect(await w.store.get("jobs", { pk: header.jobId, sk: "envelope" })).toMatchObject({ envelope, requestHash: job.requestHash });
+    expect(moved).toBe("advanced");
+    const polled = await pollJobs(w.deps, job.candidates[1]!.workerId, 0);
+    expect(polled.jobs.map((j) => [j.jobId, j.attempt, j.envelope])).toEqual([[header.jobId, 1, envelope]]);
+    expect((await w.balance(r.id)).held).toBe(BigInt(header.maxCost));
+  });
+
+  it("an envelope an earlier submit of this job id left behind (another body, never committed) is replaced in the commit that makes the job ours, and only then", async () => {
+    // Prepare: body A's submit stored its envelope and died before its commit
+    const w = makeJobWorld();
+    await w.worker();
+    const r = await w.requester();
+    const { envelope: a, header, quote, prepared } = await w.sealedJob(r);
+    const b = seal(header, prepared.candidates);
+    const transact = w.store.transact;
+    w.store.transact = async (ops) => {
+      if (ops.some((op) => op.op === "put" && op.table === "ledger")) {
+        w.store.transact = transact;
+        throw new Error("the process died");
+      }
+      return transact(ops);
+    };
+    await submitJob(w.deps, r.id, a, "key-a-0001", quote).catch(() => undefined);
+    const leftover = await w.store.get("jobs", { pk: header.jobId, sk: "envelope" });
+    // Act: body B under the same job id commits; then A is sent again (a 409: the job is B's)
+    await submitJob(w.deps, r.id, b, "key-b-0001", quote);
+    const again = await submitJob(w.deps, r.id, a, "key-a-0002", quote).catch((e) => e);
+    // Assess
+    expect(leftover).toMatchObject({ envelope: a });
+    expect(again).toMatchObject({ status: 409, code: "job_exists" });
+    const job = (await w.store.get<JobItem>("jobs", { pk: header.jobId, sk: "job" }))!;
+    expect(await w.store.get("jobs", { pk: header.jobId, sk: "envelope" })).toMatchObject({ envelope: b, requestHash: job.requestHash });
   });
 });

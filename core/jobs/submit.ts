@@ -92,8 +92,12 @@ export async function submitJob(
     updatedAt: now,
     ...(keyedByJob ? { keyedByJob: true } : {}),
   };
-  // The sealed request goes in its own item, outside the transaction (cheaper on DynamoDB),
-  // written while the transaction runs (one commit locally). The job item pins its hash.
+  // The sealed request goes in its own item, outside the transaction (a transaction bills each
+  // item twice on DynamoDB), and is stored BEFORE the commit: a committed job always has its
+  // envelope, whatever crashes when (a job without one could never be dispatched). Written
+  // only if absent, so it never replaces the envelope of a job that is someone else's; when
+  // one is there already (an earlier submit of this id that never committed, with this body
+  // or another), ours goes into the commit itself and replaces it only if the job is ours.
   const envelopeItem: EnvelopeItem = {
     ...envelopeKey(h.jobId),
     envelope,
@@ -104,10 +108,11 @@ export async function submitJob(
     () => "written" as const,
     (e) => (e instanceof ConditionFailedError ? ("exists" as const) : Promise.reject(e)),
   );
-  envelopeWrite.catch(() => {}); // awaited below; never an unhandled rejection if we leave early
-  // The lease check goes out before the job exists: if we crash after the commit, it
-  // still fires and moves the job on; if the commit fails, it finds nothing and drops.
-  await sendLeaseCheck(deps, job);
+  envelopeWrite.catch(() => {}); // awaited below; never an unhandled rejection if the send fails first
+  // The lease check goes out before the job exists (alongside the envelope): if we crash after
+  // the commit, it still fires and moves the job on; if it comes before the commit, it waits
+  // for it (./dispatch.ts); if the commit never lands, it is dropped.
+  const [envelopeStored] = await Promise.all([envelopeWrite, sendLeaseCheck(deps, job)]);
   try {
     const r = await applyMovement(deps.store, holdMovement(h.jobId, requester, maxCost, now), [
       { op: "put", table: "jobs", item: job, when: { kind: "notExists" } },
@@ -121,6 +126,8 @@ export async function submitJob(
               when: { kind: "notExists" as const },
             },
           ]),
+      // last, unconditioned: it commits only with the job, so it never replaces another job's envelope
+      ...(envelopeStored === "exists" ? [{ op: "put" as const, table: "jobs" as const, item: envelopeItem }] : []),
     ]);
     // The hold is already there: a concurrent retry with this key won the race, or an
     // earlier attempt of this very request committed without us hearing back (an ambiguous
@@ -135,8 +142,6 @@ export async function submitJob(
     if (e instanceof ConditionFailedError) return answerDuplicate(deps, h.jobId, keyedByJob ? requester : idemKey, bodyHash);
     throw e;
   }
-  // The job is ours: an envelope left under this id by an earlier submit that never committed is replaced.
-  if ((await envelopeWrite) === "exists") await deps.store.transact([{ op: "put", table: "jobs", item: envelopeItem }]);
   await dispatch(deps, job, envelope);
   deps.log.info("job submitted", { jobId: job.jobId, model: job.model, candidates: candidates.length, maxCost: job.maxCost });
   return { jobId: h.jobId, status: "assigned", replayed: false };
