@@ -173,6 +173,7 @@ async function newScenario(stats: Record<string, RouteStats>, sabotage?: (w: Rou
     return got;
   }) as typeof w.queues.receive;
 
+  if (TRACE) process.stderr.write("setup: requesters and workers\n");
   const requesters = [await w.requester(), await w.requester(3_000_000_000n)].map((key) => ({ key, kind: "requester" as const }));
   const workers = [];
   for (let i = 0; i < 2; i++) {
@@ -181,6 +182,7 @@ async function newScenario(stats: Record<string, RouteStats>, sabotage?: (w: Rou
   }
   const stranger = { key: generateSigningKey(), kind: "stranger" as const };
   sabotage?.(w);
+  if (TRACE) process.stderr.write("setup: the settled job\n");
   // One job already settled: worker 0 has earnings (vouchers can succeed) and the job list is not empty.
   const first = await w.sealedJob(requesters[0]!.key);
   await w.call(
@@ -793,20 +795,21 @@ export async function fuzzHandlers(o: FuzzOptions): Promise<FuzzReport> {
   let lastProgress = Date.now();
   const property = fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: maxCommands }), async (steps) => {
     if (TRACE) process.stderr.write(`--- scenario ${scenarios}\n`);
-    const s = await newScenario(stats, o.sabotage);
     let at = "setup";
+    let s: Scenario | undefined;
     try {
-      // Every request has its own limit (timed); this catches a wait anywhere else (a drain, a store call).
+      // Every request has its own limit (timed); this catches a wait anywhere else (the setup, a drain, a store call).
       await timed(
         `a scenario of ${steps.length} steps`,
         async () => {
+          s = await newScenario(stats, o.sabotage);
           for (const step of steps) {
             at = JSON.stringify(step);
-            if (step.kind === "concurrent") await Promise.all(step.cmds.map((c) => run(s, c)));
-            else await run(s, step);
+            if (step.kind === "concurrent") await Promise.all(step.cmds.map((c) => run(s!, c)));
+            else await run(s!, step);
           }
           at = "the invariant checks";
-          await checkInvariants(s);
+          await checkInvariants(s!);
         },
         SCENARIO_HANG_MS,
       ).catch((e) => {
@@ -814,9 +817,9 @@ export async function fuzzHandlers(o: FuzzOptions): Promise<FuzzReport> {
         throw e;
       });
     } finally {
-      s.w.queues.close();
+      s?.w.queues.close();
     }
-    requests += s.requests;
+    requests += s!.requests;
     scenarios++;
     if (o.progress && Date.now() - lastProgress > 10_000) {
       lastProgress = Date.now();
