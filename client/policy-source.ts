@@ -6,8 +6,7 @@
  */
 import type { ApiClient } from "../api-client/api";
 import { API } from "../api-client/routes";
-import { DEFAULT_POLICY_CACHE, PolicyCache, type PolicySource } from "../core/policy-registry";
-import { policyFromBody } from "../functions/http/dev-contracts";
+import { DEFAULT_POLICY_CACHE, PolicyCache, policyFromBody, type PolicySource } from "../core/policy-registry";
 
 /** The local default's registry, read by its dev chain route. */
 export const devPolicySource = (api: ApiClient): PolicySource => ({
@@ -19,7 +18,7 @@ export const devPolicySource = (api: ApiClient): PolicySource => ({
 
 /** The registry at `registry` through toncenter, with the chain time of each read. */
 export async function toncenterPolicySource(o: { endpoint: string; apiKey?: string; registry: string }): Promise<PolicySource> {
-  const { toncenterPolicySource: fromAdapter } = await import("../functions/adapters/ton-registry");
+  const { toncenterPolicySource: fromAdapter } = await import("../ton/registry");
   return fromAdapter({ address: o.registry, endpoint: o.endpoint, ...(o.apiKey ? { apiKey: o.apiKey } : {}) });
 }
 

@@ -13,10 +13,11 @@
  * real images; none: no image, not on any allow-list (openly not confidential, chosen only by
  * requesters who ask for tier none).
  *
- * Pure core: no TON client here (the readers live in functions/adapters/ton-registry.ts and local/).
+ * Pure core: no TON client here (the readers live in ton/registry.ts and local/).
  */
 import { createHash } from "node:crypto";
 import type { AttestationTier } from "../events/attestation";
+import type { RegistryPolicyBody } from "../events/receipts";
 import { DEV_MEASUREMENT } from "./attestation/dev";
 import type { Policy as AttestationPolicy } from "./attestation/policy";
 import { CocoonError } from "./errors";
@@ -209,3 +210,17 @@ export function seedRegistryPolicy(o: {
     models,
   };
 }
+
+/** The registry policy on the wire (amounts as decimal strings) and back. */
+export const policyToBody = (p: RegistryPolicy): RegistryPolicyBody => ({
+  coordinatorKey: p.coordinatorKey,
+  fees: { ...p.fees, pricePerToken: p.fees.pricePerToken.toString() },
+  images: [...p.images],
+  models: Object.fromEntries(Object.entries(p.models).map(([k, v]) => [k, v.toString()])),
+});
+export const policyFromBody = (b: RegistryPolicyBody): RegistryPolicy => ({
+  coordinatorKey: b.coordinatorKey,
+  fees: { ...b.fees, pricePerToken: BigInt(b.fees.pricePerToken) },
+  images: [...new Set(b.images)].sort(),
+  models: Object.fromEntries(Object.entries(b.models).map(([k, v]) => [k, BigInt(v)])),
+});

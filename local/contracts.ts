@@ -12,10 +12,10 @@ import { Address, toNano, type Transaction } from "@ton/core";
 import type { SandboxContract, SendMessageResult, TreasuryContract } from "@ton/sandbox";
 import { AnchorContract } from "../contracts/anchor";
 import { registryExitName, RegistryContract, type MultisigState, type ProposalState } from "../contracts/registry";
-import type { PolicyCache, RegistryPolicy } from "../core/policy-registry";
-import { policyToBody, type DevContracts } from "../functions/http/dev-contracts";
-import { anchorWallet, ChainAnchorReader, derivedAnchorSeed, WalletAnchorPoster } from "../functions/adapters/ton-anchor";
-import { ChainPolicySource, fromContractPolicy, toContractPolicy } from "../functions/adapters/ton-registry";
+import { policyToBody, type PolicyCache, type RegistryPolicy } from "../core/policy-registry";
+import type { DevContracts } from "../functions/http/dev-contracts";
+import { anchorWallet, ChainAnchorReader, derivedAnchorSeed, WalletAnchorPoster } from "../ton/anchor";
+import { ChainPolicySource, fromContractPolicy, toContractPolicy } from "../ton/registry";
 import type { LocalChain } from "./chain";
 
 export const LOCAL_REGISTRY_THRESHOLD = 2;

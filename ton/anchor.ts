@@ -12,10 +12,10 @@ import { createHash } from "node:crypto";
 import { type Address, type ContractProvider, internal, type MessageRelaxed, SendMode, type StateInit } from "@ton/core";
 import { keyPairFromSeed, type KeyPair } from "@ton/crypto";
 import { WalletContractV5R1 } from "@ton/ton";
-import { AnchorContract, ANCHOR_VALUE, postAnchorBody } from "../../contracts/anchor";
-import type { Anchor } from "../../core/receipts/anchor";
-import type { AnchorPoster } from "../../core/receipts/anchoring";
-import type { AnchorReader, ChainAnchor } from "../../core/receipts/proof";
+import { AnchorContract, ANCHOR_VALUE, postAnchorBody } from "../contracts/anchor";
+import type { Anchor } from "../core/receipts/anchor";
+import type { AnchorPoster } from "../core/receipts/anchoring";
+import type { AnchorReader, ChainAnchor } from "../core/receipts/proof";
 
 /** TonClient and Blockchain both hand out providers for an address. */
 export interface ProviderFactory {

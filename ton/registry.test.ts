@@ -1,10 +1,10 @@
 /** The registry's PolicySource with the chain mocked by @ton/sandbox behind the provider factory toncenter's TonClient fills on AWS. */
 import { describe, expect, it } from "vitest";
-import { registryFixture, testPolicy, TIMELOCK } from "../../contracts/registry-fixtures";
-import { PolicyCache } from "../../core/policy-registry";
-import { ConfigError, loadAwsConfig } from "../config";
-import { createAwsCoreDeps } from "./aws-core-deps";
-import { ChainPolicySource, fromContractPolicy, toContractPolicy, toncenterClock } from "./ton-registry";
+import { registryFixture, testPolicy, TIMELOCK } from "../contracts/registry-fixtures";
+import { PolicyCache } from "../core/policy-registry";
+import { ConfigError, loadAwsConfig } from "../functions/config";
+import { createAwsCoreDeps } from "../functions/adapters/aws-core-deps";
+import { ChainPolicySource, fromContractPolicy, toContractPolicy, toncenterClock } from "./registry";
 
 const ACCOUNT = "123456789012";
 const awsEnv = (over: Record<string, string | undefined> = {}): Record<string, string | undefined> => ({

@@ -5,9 +5,9 @@
  * contract wrapper's Policy (Buffer key) and the core's RegistryPolicy (hex key).
  */
 import type { Address } from "@ton/core";
-import { RegistryContract, type Policy as ContractPolicy } from "../../contracts/registry";
-import type { PolicyReading, PolicySource, RegistryPolicy } from "../../core/policy-registry";
-import type { ProviderFactory } from "./ton-anchor";
+import { RegistryContract, type Policy as ContractPolicy } from "../contracts/registry";
+import type { PolicyReading, PolicySource, RegistryPolicy } from "../core/policy-registry";
+import type { ProviderFactory } from "./anchor";
 
 export const toContractPolicy = (p: RegistryPolicy): ContractPolicy => ({
   coordinatorKey: Buffer.from(p.coordinatorKey, "hex"),

@@ -11,9 +11,8 @@
  */
 import { type Command, InvalidArgumentError } from "commander";
 import { API } from "../../api-client/routes";
-import { policyFromBody, policyToBody } from "../../functions/http/dev-contracts";
+import { policyFromBody, policyToBody, type RegistryPolicy } from "../../core/policy-registry";
 import type { PolicyStateView, RegistryPolicyBody } from "../../events/receipts";
-import type { RegistryPolicy } from "../../core/policy-registry";
 import { runWithCode, type ReceiptsCommandDeps } from "./receipts";
 
 const hex32 = (what: string) => (v: string) => {
@@ -95,7 +94,7 @@ async function toncenterPolicy(o: { registry: string; tonEndpoint?: string; tonA
   const [{ TonClient }, { Address }, { ChainPolicySource, toncenterClock }, { RegistryContract }] = await Promise.all([
     import("@ton/ton"),
     import("@ton/core"),
-    import("../../functions/adapters/ton-registry"),
+    import("../../ton/registry"),
     import("../../contracts/registry"),
   ]);
   const client = new TonClient({ endpoint: o.tonEndpoint, apiKey: o.tonApiKey });

@@ -34,7 +34,7 @@ export async function toncenterAnchorReader(o: ChainOptions & { anchor: string }
   const [{ TonClient }, { Address }, { ChainAnchorReader }] = await Promise.all([
     import("@ton/ton"),
     import("@ton/core"),
-    import("../../functions/adapters/ton-anchor"),
+    import("../../ton/anchor"),
   ]);
   if (!o.tonEndpoint)
     throw new ApiError(0, "missing_ton_endpoint", "reading the anchor contract needs --ton-endpoint (or COCOON_TON_ENDPOINT)");

@@ -15,7 +15,7 @@ export { assembleAwsDeps, createAwsLeanDeps, type AwsAdapterMakers, type AwsCore
 export function registryCache(r: NonNullable<AwsConfig["registry"]>): PolicyCache {
   let source: Promise<PolicySource> | undefined;
   const lazy: PolicySource = {
-    read: async () => (await (source ??= import("./ton-registry").then((m) => m.toncenterPolicySource(r)))).read(),
+    read: async () => (await (source ??= import("../../ton/registry").then((m) => m.toncenterPolicySource(r)))).read(),
   };
   return new PolicyCache(lazy, { refreshSeconds: r.refreshSeconds, maxAgeSeconds: r.maxAgeSeconds, now: () => Date.now() });
 }

@@ -12,15 +12,8 @@
  */
 import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
-import type { RegistryPolicy } from "../../core/policy-registry";
-import {
-  ChainAnchorView,
-  DevPolicyOpView,
-  DevPolicyProposeRequest,
-  DevPolicyVoteRequest,
-  PolicyStateView,
-  type RegistryPolicyBody,
-} from "../../events/receipts";
+import { policyFromBody, type RegistryPolicy } from "../../core/policy-registry";
+import { ChainAnchorView, DevPolicyOpView, DevPolicyProposeRequest, DevPolicyVoteRequest, PolicyStateView } from "../../events/receipts";
 import { defineRoute } from "./middleware";
 
 /** The sandbox contracts as these routes see them (local/contracts.ts devContractsFor implements it). */
@@ -35,19 +28,6 @@ export interface DevContracts {
 export interface DevContractsDeps {
   devContracts?: DevContracts;
 }
-
-export const policyToBody = (p: RegistryPolicy): RegistryPolicyBody => ({
-  coordinatorKey: p.coordinatorKey,
-  fees: { ...p.fees, pricePerToken: p.fees.pricePerToken.toString() },
-  images: [...p.images],
-  models: Object.fromEntries(Object.entries(p.models).map(([k, v]) => [k, v.toString()])),
-});
-export const policyFromBody = (b: RegistryPolicyBody): RegistryPolicy => ({
-  coordinatorKey: b.coordinatorKey,
-  fees: { ...b.fees, pricePerToken: BigInt(b.fees.pricePerToken) },
-  images: [...new Set(b.images)].sort(),
-  models: Object.fromEntries(Object.entries(b.models).map(([k, v]) => [k, BigInt(v)])),
-});
 
 function devContractsOf(deps: CoreDeps): DevContracts {
   const c = (deps as CoreDeps & DevContractsDeps).devContracts;

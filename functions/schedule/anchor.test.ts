@@ -14,7 +14,7 @@ import { appendReceiptOp, StoreAnchorLog, withMovementLog } from "../../core/rec
 import { verifyProofAgainstChain } from "../../core/receipts/proof";
 import { signedReceipt } from "../../core/receipts/testing";
 import { createMemoryStore } from "../../local/memory-store";
-import { anchorWallet, ChainAnchorReader, WalletAnchorPoster } from "../adapters/ton-anchor";
+import { anchorWallet, ChainAnchorReader, WalletAnchorPoster } from "../../ton/anchor";
 import { AnchorEnv, makeAnchorHandler } from "./anchor";
 import { makeChainWatcherHandler } from "./chain-watcher";
 

@@ -61,7 +61,7 @@ export const handler = makeAnchorHandler(async () => {
     import("../deps"),
     import("@ton/ton"),
     import("@ton/core"),
-    import("../adapters/ton-anchor"),
+    import("../../ton/anchor"),
   ]);
   const core = await lambdaDeps();
   const client = new TonClient({ endpoint: env.COCOON_TON_ENDPOINT, apiKey: env.COCOON_TON_API_KEY });

@@ -104,7 +104,7 @@ export const handler = makeChainWatcherHandler(async () => {
       import("../adapters/ton-chain"),
       import("../adapters/sns-alerts"),
       import("../adapters/telegram-alerts"),
-      import("../adapters/ton-anchor"),
+      import("../../ton/anchor"),
     ]);
   const core = await lambdaDeps();
   const channels: Alerts[] = [];
