@@ -75,6 +75,20 @@ export const TARGETS: Array<{ suite: string; what: string; match: RegExp; target
   { suite: "network", what: "HTTP requests per job", match: /^HTTP requests per job/, target: "≤ 2", ok: (v) => v <= 2 },
   { suite: "cost", what: "idle agent-day", match: /^idle agent-day \(computed\): SQS/, target: "≤ $0.002", ok: (v) => v <= 0.002 },
   { suite: "bundles", what: "largest handler bundle", match: /^largest handler bundle/, target: "≤ 300 KB", ok: (v) => v <= 300 },
+  {
+    suite: "stream",
+    what: "time to first token through the network minus the engine's own",
+    match: /^streaming: time to first token/,
+    target: "≤ 10 ms",
+    ok: (v) => v <= 10,
+  },
+  {
+    suite: "stream",
+    what: "streamed tokens/s through the network ÷ the engine's own",
+    match: /^streaming: streamed tokens\/s/,
+    target: "≥ 0.98",
+    ok: (v) => v >= 0.98,
+  },
   { suite: "bundles", what: "slowest cold import", match: /^slowest cold import/, target: "≤ 150 ms", ok: (v) => v <= 150 },
 ];
 

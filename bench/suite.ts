@@ -10,6 +10,8 @@ export const suites: Record<string, () => Promise<BenchResult[]>> = {
   chain: async () => (await import("./chain")).benchChain(),
   cost: async () => (await import("./cost")).benchCost(),
   anchoring: async () => (await import("./anchoring")).benchAnchoring(),
+  stream: async () => (await import("./stream")).benchStreaming(),
+  agent: async () => (await import("./agent")).benchAgent({ sea: process.env.COCOON_BENCH_SEA === "1" }),
 };
 
 if (process.argv[1]?.endsWith("suite.ts")) {
