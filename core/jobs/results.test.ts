@@ -192,6 +192,60 @@ describe("only the candidate at the job's current attempt can post for it", () =
   });
 });
 
+describe("a settled job always has its answer", () => {
+  it("answer lost after payment: a crash while the reply is written, then the agent dies; the requester is never charged for an answer it cannot read", async () => {
+    // Prepare: the process dies while it writes the reply item; the agent never posts again
+    const w = makeJobWorld();
+    const { r, header, envelope, workers, job } = await submitted(w);
+    const a = workers[0]!;
+    const transact = w.store.transact;
+    w.store.transact = async (ops) => {
+      if (ops.some((op) => op.op === "put" && op.table === "jobs" && op.item.sk.startsWith("reply#"))) {
+        w.store.transact = transact;
+        throw new Error("the process died");
+      }
+      return transact(ops);
+    };
+    const posted = await postResult(w.deps, a.id, w.completed(a, envelope)).catch((e: Error) => e);
+    // Act: what the requester reads now, and after the lease ran out
+    const now = await getJob(w.deps, r.id, header.jobId);
+    w.advance(job.leaseUntil - w.clock.now());
+    await handleMatchingMessage(w.deps, { type: "lease", jobId: header.jobId, attempt: 0 });
+    const later = await getJob(w.deps, r.id, header.jobId);
+    // Assess: charged only with the answer readable; here nothing was charged and the hold came back
+    expect(posted).toBeInstanceOf(Error);
+    for (const view of [now, later]) if (view.status === "completed") expect(view.reply).toBeDefined();
+    expect(now.status).toBe("assigned");
+    expect(later).toMatchObject({ status: "refunded", outcome: "expired" });
+    expect(await w.balance(r.id)).toEqual({ available: FUNDS, held: 0n });
+    expect(await w.earned(a.id)).toBe(0n);
+  });
+
+  it("the same result posted again after such a crash settles it, with its answer", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const { r, header, envelope, workers } = await submitted(w);
+    const a = workers[0]!;
+    const result = w.completed(a, envelope);
+    const transact = w.store.transact;
+    w.store.transact = async (ops) => {
+      if (ops.some((op) => op.op === "put" && op.table === "ledger" && op.item.pk === `settle:${header.jobId}`)) {
+        w.store.transact = transact;
+        throw new Error("the process died"); // the reply item is stored, the settlement never ran
+      }
+      return transact(ops);
+    };
+    await postResult(w.deps, a.id, result).catch(() => undefined);
+    // Act
+    const again = await postResult(w.deps, a.id, result);
+    // Assess
+    expect(again).toMatchObject({ status: "completed", duplicate: false });
+    const view = await getJob(w.deps, r.id, header.jobId);
+    expect({ reply: view.reply, receipt: view.receipt }).toEqual({ reply: result.reply, receipt: result.receipt });
+    expect(await w.store.query("jobs", header.jobId, { skPrefix: "reply#" })).toHaveLength(1);
+  });
+});
+
 describe("a job settles exactly once", () => {
   it("five concurrent identical posts: one settles, four are told duplicate; the money moves once", async () => {
     // Prepare

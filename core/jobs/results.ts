@@ -91,11 +91,12 @@ export async function postResult(
   const cost = raw > held ? held : raw;
   const now = deps.clock.now();
   const digest = resultDigest(r.reply, r.receipt);
-  // The answer goes in its own item, keyed by attempt and digest, written while the
-  // settlement commits: only the one the job pins is ever served, and a retried post
-  // rewrites it if a crash lost it.
-  const replyWrite = putReply(deps, job.jobId, r.attempt, digest, r.reply, r.receipt);
-  replyWrite.catch(() => {});
+  // The answer goes in its own item, keyed by attempt and digest (outside the settlement: a
+  // transaction bills each item twice, and a batch of settlements would carry every reply), and
+  // is stored BEFORE the settlement that pins it commits: a requester charged for an answer can
+  // always read it, whatever crashes when. Only the one the job pins is ever served; one left
+  // by a post that then did not settle is removed (lostSettlement) or expires (TTL).
+  await putReply(deps, job.jobId, r.attempt, digest, r.reply, r.receipt);
   let settled: Error | undefined;
   try {
     // Batched with the worker's other results waiting to settle (./settle.ts); the worker's job
@@ -123,7 +124,6 @@ export async function postResult(
     if (!(e instanceof ConditionFailedError || e instanceof OverdraftError)) throw e;
     settled = e;
   }
-  await replyWrite;
   if (settled) return lostSettlement(deps, r, digest, settled);
   // Wake the job's waiters with the answer itself: they return it without reading the store.
   const finished: JobItem = { ...job, status: "completed", cost: cost.toString(), resultDigest: digest, updatedAt: now };
