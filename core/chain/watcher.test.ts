@@ -172,8 +172,9 @@ describe("runWatcher: withdrawals and redemptions", () => {
 
   it("a withdrawal that pays out more than amount + the gas it brought is an unmatched outflow", async () => {
     await s.ledger.recordIssuedWithdrawal({ account: A, seqno: 0, amount: TON, to: "0:" + "11".repeat(32), expiry: 0 }, 0);
+    const funded = deposit(A, 5n * TON); // first, so the history is in lt order as a reader serves it
     const tx = withdraw(A, TON, 0, "0:" + "11".repeat(32), { inValue: 50_000_000n, outValue: TON + 60_000_000n });
-    s.reader.txs = [deposit(A, 5n * TON), tx];
+    s.reader.txs = [funded, tx];
     await runWatcher(s.opts());
     expect(s.alerts.raised.map((a) => a.key)).toEqual([`chain.unmatched-outflow:${tx.hash}`]);
   });
@@ -188,6 +189,62 @@ describe("runWatcher: alerts", () => {
     expect(a?.severity).toBe("critical");
     expect(a?.details).toEqual({ vaultBalance: String(4n * TON), liabilities: String(5n * TON), shortfall: String(TON) });
     expect({ vaultBalance: r.vaultBalance, liabilities: r.liabilities }).toEqual({ vaultBalance: 4n * TON, liabilities: 5n * TON });
+  });
+
+  it("false undercollateral alert: a withdrawal that lands after the pass's last page and before its balance read is no shortfall", async () => {
+    // Prepare: the vault holds exactly what A is owed; A's signed withdrawal of 2 TON lands
+    // (and the vault pays it) between the pass's last page and its balance read
+    const { ledger, reader, alerts, opts } = setup([deposit(A, 5n * TON)]);
+    reader.balance = 5n * TON;
+    await ledger.recordIssuedWithdrawal({ account: A, seqno: 0, amount: 2n * TON, to: "0:" + "11".repeat(32), expiry: 0 }, 0);
+    const getVaultBalance = reader.getVaultBalance.bind(reader);
+    reader.getVaultBalance = async () => {
+      reader.getVaultBalance = getVaultBalance;
+      reader.txs.push(withdraw(A, 2n * TON, 0, "0:" + "11".repeat(32)));
+      reader.balance = 3n * TON;
+      return getVaultBalance();
+    };
+    // Act
+    const r = await runWatcher(opts());
+    // Assess
+    expect(alerts.raised.map((a) => a.key)).not.toContain("chain.undercollateral");
+    expect({ vaultBalance: r.vaultBalance, liabilities: r.liabilities, withdrawals: r.withdrawals }).toEqual({ vaultBalance: 3n * TON, liabilities: 3n * TON, withdrawals: 1 });
+  });
+
+  it("false undercollateral alert: an overlapping pass that credits a new deposit between this pass's balance and liabilities reads is no shortfall", async () => {
+    // Prepare: B deposits 4 TON just after this pass read the balance, and an overlapping pass
+    // credits it before this one reads the liabilities
+    const { reader, alerts, opts } = setup([deposit(A, 5n * TON)]);
+    reader.balance = 5n * TON;
+    const getVaultBalance = reader.getVaultBalance.bind(reader);
+    reader.getVaultBalance = async () => {
+      reader.getVaultBalance = getVaultBalance;
+      const before = await getVaultBalance();
+      reader.txs.push(deposit(B, 4n * TON));
+      reader.balance = 9n * TON;
+      await runWatcher(opts()); // the overlapping pass
+      return before;
+    };
+    // Act
+    const r = await runWatcher(opts());
+    // Assess
+    expect(alerts.raised.map((a) => a.key)).not.toContain("chain.undercollateral");
+    expect({ vaultBalance: r.vaultBalance, liabilities: r.liabilities }).toEqual({ vaultBalance: 9n * TON, liabilities: 9n * TON });
+  });
+
+  it("a pass left behind (stopped at its page limit) gives no collateral verdict: the balance already holds what it has not read", async () => {
+    // Prepare: a withdrawal the pass does not reach has already lowered the balance
+    const { ledger, reader, alerts, opts } = setup();
+    await ledger.recordIssuedWithdrawal({ account: A, seqno: 0, amount: 2n * TON, to: "0:" + "11".repeat(32), expiry: 0 }, 0);
+    reader.txs = [deposit(A, 5n * TON), withdraw(A, 2n * TON, 0, "0:" + "11".repeat(32))];
+    reader.balance = 3n * TON;
+    // Act
+    const behind = await runWatcher(opts({ pageSize: 1, maxPages: 1 }));
+    const caughtUp = await runWatcher(opts({ pageSize: 1, maxPages: 5 }));
+    // Assess
+    expect(behind).toMatchObject({ hasMore: true, vaultBalance: null, liabilities: null });
+    expect(caughtUp).toMatchObject({ hasMore: false, vaultBalance: 3n * TON, liabilities: 3n * TON });
+    expect(alerts.raised.map((a) => a.key)).not.toContain("chain.undercollateral");
   });
 
   it("an inbound bounce raises a warning", async () => {

@@ -7,7 +7,8 @@
  *                           by an account or payout wallet (the vault keeps per-account and
  *                           per-worker state in child wallets: see VaultTxKind)
  *   chain.unmatched-outflow  value left the vault with no matching signed withdrawal/voucher
- *   chain.undercollateral    vault balance < liabilities (requester balances + unredeemed earnings)
+ *   chain.undercollateral    vault balance < liabilities (requester balances + unredeemed earnings),
+ *                           both as of the same last transaction (see runWatcher)
  *   chain.lag               transactions older than the threshold still unprocessed, or no
  *                           successful pass for longer than the threshold
  *   chain.withdrawal-after-release  a withdrawal landed whose reservation had been released as
@@ -48,6 +49,7 @@ export interface WatcherReport {
    * count toward releasing expired withdrawals (one that landed may be among the unread ones)
    */
   hasMore: boolean;
+  /** the collateral snapshot (both at one point of the vault's history); null when this pass took none (hasMore, or the chain kept moving) */
   vaultBalance: bigint | null;
   liabilities: bigint | null;
   lagSeconds: number;
@@ -81,22 +83,46 @@ export async function runWatcher(o: WatcherOptions): Promise<WatcherReport> {
   let cursor = await o.ledger.getCursor();
   report.cursor = cursor;
   let oldestPendingUtime: number | null = null;
-  try {
-    for (let page = 0; ; page++) {
+  let pages = 0;
+  /** Process pages from the cursor until the chain shows no more (or the page limit: hasMore). */
+  const readToEnd = async () => {
+    for (;;) {
       const { txs, cursor: next } = await o.reader.getVaultTransactions(cursor, pageSize);
-      if (txs.length === 0) break;
-      if (page >= maxPages) {
+      if (txs.length === 0) return;
+      if (pages >= maxPages) {
         report.hasMore = true;
         oldestPendingUtime = txs[0]!.utime;
-        break;
+        return;
       }
+      pages++;
       for (const tx of txs) await processTx(o, tx, report, raise);
       if (next) {
         await o.ledger.setCursor(next, o.now());
         cursor = next;
         report.cursor = next;
       }
-      if (txs.length < pageSize) break;
+      if (txs.length < pageSize) return;
+    }
+  };
+  let collateral: { vaultBalance: bigint; liabilities: bigint } | null = null;
+  try {
+    await readToEnd();
+    // Collateral: the vault must hold at least what the ledger owes, compared at ONE point of
+    // the vault's history. The balance is the chain's as of when it is read, the liabilities
+    // the ledger's as of the transactions processed (by this pass or an overlapping one). A
+    // withdrawal or redemption that lands after the last page lowers the balance before any
+    // pass records it, and one an overlapping pass records after our balance read lowers the
+    // liabilities without it: either way a false shortfall (a deposit the other way round).
+    // So: balance, then liabilities, then nothing newer than the cursor may have appeared;
+    // else read on and try again. A pass left behind (hasMore) gives no verdict: lag alerts.
+    for (let tries = 0; tries < 3 && !report.hasMore; tries++) {
+      const vaultBalance = await o.reader.getVaultBalance();
+      const liabilities = await o.ledger.liabilities();
+      if (!(await newerThan(o.reader, cursor))) {
+        collateral = { vaultBalance, liabilities };
+        break;
+      }
+      await readToEnd();
     }
   } catch (e) {
     const lastPass = await o.ledger.lastPassAt();
@@ -118,10 +144,11 @@ export async function runWatcher(o: WatcherOptions): Promise<WatcherReport> {
     throw e;
   }
 
-  // Collateral: the vault must hold at least what the ledger owes.
-  report.vaultBalance = await o.reader.getVaultBalance();
-  report.liabilities = await o.ledger.liabilities();
-  if (report.vaultBalance < report.liabilities) {
+  if (collateral) {
+    report.vaultBalance = collateral.vaultBalance;
+    report.liabilities = collateral.liabilities;
+  }
+  if (report.vaultBalance !== null && report.liabilities !== null && report.vaultBalance < report.liabilities) {
     await raise({
       key: "chain.undercollateral",
       severity: "critical",
@@ -150,6 +177,12 @@ export async function runWatcher(o: WatcherOptions): Promise<WatcherReport> {
 }
 
 type Raise = (a: Alert) => Promise<void>;
+
+/** Whether the chain shows a transaction after `cursor` (an indexer may serve the cursor's own again: not newer). */
+async function newerThan(reader: ChainReader, cursor: Cursor | null): Promise<boolean> {
+  const { txs } = await reader.getVaultTransactions(cursor, 1);
+  return txs.some((t) => cursor === null || BigInt(t.lt) > BigInt(cursor.lt));
+}
 
 /**
  * How a rejected, refunded or bounced transaction is reported: `chain.bounce:<label>` with the
