@@ -208,7 +208,11 @@ describe("runWatcher: alerts", () => {
     const r = await runWatcher(opts());
     // Assess
     expect(alerts.raised.map((a) => a.key)).not.toContain("chain.undercollateral");
-    expect({ vaultBalance: r.vaultBalance, liabilities: r.liabilities, withdrawals: r.withdrawals }).toEqual({ vaultBalance: 3n * TON, liabilities: 3n * TON, withdrawals: 1 });
+    expect({ vaultBalance: r.vaultBalance, liabilities: r.liabilities, withdrawals: r.withdrawals }).toEqual({
+      vaultBalance: 3n * TON,
+      liabilities: 3n * TON,
+      withdrawals: 1,
+    });
   });
 
   it("false undercollateral alert: an overlapping pass that credits a new deposit between this pass's balance and liabilities reads is no shortfall", async () => {
