@@ -25,7 +25,9 @@ export const DEFAULT_PRICING: PricingConfig = {
 const ceilDiv = (a: bigint, b: bigint) => (a + b - 1n) / b;
 
 export function pricePerToken(cfg: PricingConfig, model: string, workerPriceBps: number): bigint {
-  const base = cfg.basePerToken[model] ?? cfg.defaultBasePerToken;
+  // Own keys only: a model named like an Object.prototype member ("constructor", "toString")
+  // would otherwise read an inherited function and fail as a 500 (issue 14, found by the fuzz).
+  const base = Object.hasOwn(cfg.basePerToken, model) ? cfg.basePerToken[model]! : cfg.defaultBasePerToken;
   return ceilDiv(base * BigInt(workerPriceBps), 10_000n);
 }
 

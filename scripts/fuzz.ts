@@ -3,7 +3,8 @@
  * at any size; CI runs ~2,000 requests in test/handler-fuzz.test.ts, the manual setting is
  * `--cases 100000`. Prints progress, then per route: requests sent, how many reached the
  * handler (past auth and validation), the statuses and the commonest error codes. A failure
- * prints the seed and the counterexample that replay it (`--seed S`), and exits 1.
+ * prints the seed and the counterexample that replay it (`--seed S`; one case alone: `--seed <the
+ * seed fast-check printed> --path <its path>`), and exits 1.
  */
 import { formatReport, fuzzHandlers } from "../test/fuzz/handlers";
 
@@ -20,7 +21,8 @@ if (!Number.isSafeInteger(cases) || cases < 1 || !Number.isSafeInteger(seed)) {
 }
 console.log(`handler fuzz: about ${cases} requests, seed ${seed}`);
 try {
-  const report = await fuzzHandlers({ cases, seed, progress: (l) => console.log(l) });
+  const path = arg("--path");
+  const report = await fuzzHandlers({ cases, seed, progress: (l) => console.log(l), ...(path ? { path } : {}) });
   console.log(formatReport(report));
   console.log(
     `ok: no 5xx, every 4xx with a code, every 2xx matching its schema, the ledger's invariants held (${Math.round(report.requests / (report.ms / 1000))} requests/s)`,

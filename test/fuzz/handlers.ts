@@ -78,6 +78,8 @@ export interface FuzzOptions {
   maxCommands?: number;
   /** progress lines (the CLI prints them) */
   progress?: (line: string) => void;
+  /** Replay one failing case: the path fast-check printed (with the chunk's seed as `seed`). */
+  path?: string;
   /** Positive controls: break each scenario's world on purpose (the fuzz must then fail). */
   sabotage?: (w: RouteWorld) => void;
 }
@@ -292,8 +294,13 @@ async function send(s: Scenario, req: ReturnType<RouteWorld["request"]>): Promis
     st.statuses[a.status] = (st.statuses[a.status] ?? 0) + 1;
     if (a.status >= 400 && a.json?.error?.code) st.codes[a.json.error.code] = (st.codes[a.json.error.code] ?? 0) + 1;
   }
-  const fail = (why: string) =>
-    new FuzzFailure(`${what} → ${a.status}: ${why}\nanswer: ${a.text.slice(0, 600)}\nbody sent: ${req.body.slice(0, 600)}`);
+  const fail = (why: string) => {
+    // a 500's cause is only in the coordinator's log (the answer carries a reference): show it
+    const logged = s.w.logs.filter((l) => l.level === "error").at(-1);
+    return new FuzzFailure(
+      `${what} → ${a.status}: ${why}\nanswer: ${a.text.slice(0, 600)}${logged ? `\nlogged: ${JSON.stringify(logged).slice(0, 800)}` : ""}\nbody sent: ${req.body.slice(0, 1500)}`,
+    );
+  };
   if (a.status >= 500) throw fail("a 5xx");
   if (a.status >= 400) {
     const e = ErrorBody.safeParse(a.json);
@@ -827,6 +834,10 @@ export async function fuzzHandlers(o: FuzzOptions): Promise<FuzzReport> {
     }
   });
   // Chunks of scenarios, each under its own seed (seed, seed + 1, ...), until enough requests were sent.
+  if (o.path !== undefined) {
+    await fc.assert(property, { seed, path: o.path, numRuns: 1, endOnFailure: true, includeErrorInReport: true });
+    return { seed, scenarios, requests, ms: Date.now() - started, routes: stats };
+  }
   for (let chunk = 0; requests < o.cases; chunk++) {
     const left = o.cases - requests;
     await fc.assert(property, {
