@@ -46,7 +46,15 @@ function completedJob(t: Tamper = {}) {
   });
   const answer = { text: "hello", usage: t.usageInReply ?? USAGE, engine: "test", finishReason: "stop" as const };
   const reply = sealReply(header, worker.workerId, new TextEncoder().encode(JSON.stringify(answer)));
-  const body = makeReceiptBody(worker, { jobId: header.jobId, model: header.model, requestHash: requestHash(envelope), replyHash: replyHash(reply), usage: USAGE, measurement: MEASUREMENT, ...t.receipt });
+  const body = makeReceiptBody(worker, {
+    jobId: header.jobId,
+    model: header.model,
+    requestHash: requestHash(envelope),
+    replyHash: replyHash(reply),
+    usage: USAGE,
+    measurement: MEASUREMENT,
+    ...t.receipt,
+  });
   const receipt = signReceipt(body, t.signer === "stranger" ? generateSigningKey() : worker.signing);
   const honest = jobCost(DEFAULT_PRICING, PRICE, body.usage);
   const cost = t.cost ? t.cost(honest) : honest;
@@ -65,8 +73,15 @@ function completedJob(t: Tamper = {}) {
     updatedAt: 2,
   } as JobView;
   const job = t.job ? t.job(base) : base;
-  const candidate = { workerId: worker.workerId, hpkePublicKey: b64u.encode(worker.kem.publicKey), pricePerToken: String(PRICE), tier: "tdx", measurement: MEASUREMENT } as VerifiedCandidate;
-  const check = () => checkCompletedJob({ job, jobId: header.jobId, envelope, header, replyKey, encryptedTo: [candidate], maxCost: header.maxCost });
+  const candidate = {
+    workerId: worker.workerId,
+    hpkePublicKey: b64u.encode(worker.kem.publicKey),
+    pricePerToken: String(PRICE),
+    tier: "tdx",
+    measurement: MEASUREMENT,
+  } as VerifiedCandidate;
+  const check = () =>
+    checkCompletedJob({ job, jobId: header.jobId, envelope, header, replyKey, encryptedTo: [candidate], maxCost: header.maxCost });
   return { check, honest, worker, header };
 }
 
@@ -80,7 +95,10 @@ function refusal(f: () => unknown): { code: string; message: string } {
   return { code: "accepted", message: "" };
 }
 
-const BAD_JOB = { code: "bad_job", message: "completed job lacks a receipt, a reply or a cost, or came from a worker we did not encrypt to" };
+const BAD_JOB = {
+  code: "bad_job",
+  message: "completed job lacks a receipt, a reply or a cost, or came from a worker we did not encrypt to",
+};
 const NOT_COVERED = { code: "bad_receipt", message: "receipt does not cover this request and reply" };
 
 describe("checkCompletedJob: a job that is not whole", () => {
@@ -96,7 +114,10 @@ describe("checkCompletedJob: a job that is not whole", () => {
 
 describe("checkCompletedJob: the receipt", () => {
   it("signed by another key than the worker's: bad_receipt, saying so", () => {
-    expect(refusal(completedJob({ signer: "stranger" }).check)).toEqual({ code: "bad_receipt", message: "receipt signature does not verify with the worker's attested key" });
+    expect(refusal(completedJob({ signer: "stranger" }).check)).toEqual({
+      code: "bad_receipt",
+      message: "receipt signature does not verify with the worker's attested key",
+    });
   });
 
   it.each([
@@ -121,7 +142,10 @@ describe("checkCompletedJob: usage and bill", () => {
     ["prompt tokens", { promptTokens: 13, completionTokens: 34 }],
     ["completion tokens", { promptTokens: 12, completionTokens: 35 }],
   ])("the sealed reply reports other %s than the receipt bills: usage_mismatch", (_what, usageInReply) => {
-    expect(refusal(completedJob({ usageInReply }).check)).toEqual({ code: "usage_mismatch", message: "the usage billed differs from the usage inside the sealed reply" });
+    expect(refusal(completedJob({ usageInReply }).check)).toEqual({
+      code: "usage_mismatch",
+      message: "the usage billed differs from the usage inside the sealed reply",
+    });
   });
 
   it("a usage whose cost is above the hold is billed at the hold, and exactly the hold passes", () => {
@@ -131,7 +155,8 @@ describe("checkCompletedJob: usage and bill", () => {
     expect(capped.check()).toMatchObject({ text: "hello" });
     expect(refusal(completedJob({ maxCost: "3000", cost: () => 2999n }).check)).toEqual({
       code: "cost_mismatch",
-      message: "charged 2999 nanoTON, but the receipt's usage at the quoted price costs 3000: the coordinator's bill does not follow the receipt",
+      message:
+        "charged 2999 nanoTON, but the receipt's usage at the quoted price costs 3000: the coordinator's bill does not follow the receipt",
     });
   });
 

@@ -27,7 +27,12 @@ describe("issue 14 (fuzz): model names that are Object.prototype members", () =>
     const key = generateSigningKey();
     const kem = generateKemKey();
     const { nonce } = await issueRegistrationNonce(w.deps, key.id);
-    const attestation = createDevAttestation({ hpkePublicKey: kem.publicKey, signingPublicKey: key.publicKey, nonce: b64u.decode(nonce), now: w.clock.now() });
+    const attestation = createDevAttestation({
+      hpkePublicKey: kem.publicKey,
+      signingPublicKey: key.publicKey,
+      nonce: b64u.decode(nonce),
+      now: w.clock.now(),
+    });
     const out = await registerWorker(w.deps, key.id, { attestation, models: [{ model: "constructor", priceBps: 10_000 }], capacity: 1 });
     expect(out.models).toEqual(["constructor"]);
   });

@@ -3,6 +3,9 @@
  * inside the coordinator process, the chain watcher on its timer, the CLIs' own code paths.
  *   deposit (cocoon deposit) → ask (CocoonClient, dev attestation) → worker earns →
  *   voucher + redeem (cocoon-agent redeem) → balances agree on chain and in the ledger to the nanoTON.
+ * The tests share the network only: each makes its own requester and its own agent (stopped at
+ * its end) and measures the chain and the ledger from where it found them, so each runs alone and
+ * in any order (issue 14: npm run test:isolation).
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -70,152 +73,195 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
   const chainNow = Math.floor(Date.now() / 1000);
   const logs: string[] = [];
   let net: LocalNetwork;
-  let agents: RunningAgent[];
-  const requesterKeyFile = join(home, "requester.key");
-  const agentKeyFile = join(home, "agent-0.key");
+  const startShared = () => startNetwork({ dataDir, logSink: (l) => logs.push(l), chain: { now: chainNow }, watcherIntervalMs: 100 });
 
   beforeAll(async () => {
-    net = await startNetwork({ dataDir, logSink: (l) => logs.push(l), chain: { now: chainNow }, watcherIntervalMs: 100 });
-    agents = await startLocalAgents(net.url, home, [{ name: "agent-0", priceBps: 10_000 }]);
+    net = await startShared();
   });
   afterAll(async () => {
-    await Promise.all((agents ?? []).map((a) => a.stop()));
     await net?.stop();
   });
 
-  it("deposit → ask → earn → voucher → redeem: ledger and chain agree to the nanoTON, and every pass after that changes nothing", async () => {
-    // Prepare
-    const chain = net.chain!;
-    const requester = loadOrCreateKey(requesterKeyFile);
-    const startLt = BigInt((await net.chainLedger.getCursor())?.lt ?? "0");
-    const vault0 = await chain.vaultBalance();
+  /** Factory: a requester of this test's own (a fresh key file). */
+  const newRequester = () => {
+    const keyFile = join(mkdtempSync(join(home, "requester-")), "requester.key");
+    return { keyFile, key: loadOrCreateKey(keyFile) };
+  };
+
+  /** Factory: a dev agent of this test's own; the test stops it (it then leaves the candidate lists at once). */
+  const newAgent = async (name = "agent") => {
+    const agentHome = mkdtempSync(join(home, "agent-"));
+    const [agent] = await startLocalAgents(net.url, agentHome, [{ name, priceBps: 10_000 }]);
+    return { agent: agent!, keyFile: join(agentHome, `${name}.key`) };
+  };
+
+  /** What the test's requester pays in (two `cocoon deposit`s) and is credited. */
+  const PAID_IN = 5n * TON + TON / 4n;
+  const DEPOSITS = PAID_IN - 2n * DEPOSIT_FEE;
+
+  /** Prepare: a requester who deposited, asked once, and an agent that was paid for it (`cocoon-agent redeem`). */
+  async function cashedWorker() {
+    const requester = newRequester();
+    const { agent, keyFile } = await newAgent();
     const common = ["--api", net.url, "--json"];
+    for (const amount of ["5", "0.25"])
+      expect((await cli(requesterCli, ["deposit", amount, "--key", requester.keyFile, ...common])).code).toBe(0);
+    const client = new CocoonClient({ apiUrl: net.url, key: requester.key, allowDev: true });
+    const r = await client.ask({ model: MODEL, messages: [{ role: "user", content: "pay me" }], maxTokens: 16, tiers: ["dev"] });
+    expect(r.workerId).toBe(agent.workerId);
+    const red = await cli(agentCli, ["redeem", "--key", keyFile, ...common]);
+    expect([red.code, red.json?.paid]).toEqual([0, r.cost]);
+    return { requester, agent, agentKeyFile: keyFile, cost: BigInt(r.cost) };
+  }
 
-    // Act 1: two deposits through `cocoon deposit` (sandbox test wallet → vault → watcher → ledger)
-    const d1 = await cli(requesterCli, ["deposit", "5", "--key", requesterKeyFile, ...common]);
-    const d2 = await cli(requesterCli, ["deposit", "0.25", "--key", requesterKeyFile, ...common]);
-    const paidIn = 5n * TON + TON / 4n;
-    // the vault keeps its fixed deposit fee of each: the account is credited the rest
-    const deposits = paidIn - 2n * DEPOSIT_FEE;
+  it("deposit → ask → earn → voucher → redeem: ledger and chain agree to the nanoTON, and every pass after that changes nothing", async () => {
+    // Prepare: an account and an agent of our own; the chain and the ledger as we find them
+    const chain = net.chain!;
+    const { keyFile: requesterKeyFile, key: requester } = newRequester();
+    const { agent, keyFile: agentKeyFile } = await newAgent();
+    await net.runWatcherOnce(); // whatever earlier tests left is read: the re-read below starts here
+    const startCursor = await net.chainLedger.getCursor();
+    const startLt = BigInt(startCursor?.lt ?? "0");
+    const vault0 = await chain.vaultBalance();
+    const owed0 = await net.chainLedger.liabilities();
+    const mirror0 = (await getBalance(net.store, CHAIN_ACCOUNT)).available;
+    const common = ["--api", net.url, "--json"];
+    try {
+      // Act 1: two deposits through `cocoon deposit` (sandbox test wallet → vault → watcher → ledger)
+      const d1 = await cli(requesterCli, ["deposit", "5", "--key", requesterKeyFile, ...common]);
+      const d2 = await cli(requesterCli, ["deposit", "0.25", "--key", requesterKeyFile, ...common]);
+      const paidIn = 5n * TON + TON / 4n;
+      // the vault keeps its fixed deposit fee of each: the account is credited the rest
+      const deposits = paidIn - 2n * DEPOSIT_FEE;
 
-    // Assess 1
-    expect(d1.err).toBe("");
-    expect(d1.code).toBe(0);
-    expect(d2.code).toBe(0);
-    expect(d1.json.txHash).toMatch(/^[0-9a-f]{64}$/);
-    expect(d1.json).toMatchObject({
-      amount: (5n * TON).toString(),
-      credited: (5n * TON - DEPOSIT_FEE).toString(),
-      available: (5n * TON - DEPOSIT_FEE).toString(),
-    });
-    expect(d2.json).toMatchObject({
-      amount: (TON / 4n).toString(),
-      credited: (TON / 4n - DEPOSIT_FEE).toString(),
-      available: deposits.toString(),
-    });
-    expect(await chain.accountBalance(requester.id)).toBe(deposits);
+      // Assess 1
+      expect(d1.err).toBe("");
+      expect(d1.code).toBe(0);
+      expect(d2.code).toBe(0);
+      expect(d1.json.txHash).toMatch(/^[0-9a-f]{64}$/);
+      expect(d1.json).toMatchObject({
+        amount: (5n * TON).toString(),
+        credited: (5n * TON - DEPOSIT_FEE).toString(),
+        available: (5n * TON - DEPOSIT_FEE).toString(),
+      });
+      expect(d2.json).toMatchObject({
+        amount: (TON / 4n).toString(),
+        credited: (TON / 4n - DEPOSIT_FEE).toString(),
+        available: deposits.toString(),
+      });
+      expect(await chain.accountBalance(requester.id)).toBe(deposits);
 
-    // Act 2: ask; the one worker earns the job's cost
-    const client = new CocoonClient({ apiUrl: net.url, key: requester, allowDev: true });
-    const r = await client.ask({
-      model: MODEL,
-      messages: [{ role: "user", content: "What does a vault do?" }],
-      maxTokens: 48,
-      tiers: ["dev"],
-    });
-    const cost = BigInt(r.cost);
-    expect(cost).toBeGreaterThan(0n);
-    expect(r.workerId).toBe(agents[0]!.workerId);
+      // Act 2: ask; the one worker earns the job's cost
+      const client = new CocoonClient({ apiUrl: net.url, key: requester, allowDev: true });
+      const r = await client.ask({
+        model: MODEL,
+        messages: [{ role: "user", content: "What does a vault do?" }],
+        maxTokens: 48,
+        tiers: ["dev"],
+      });
+      const cost = BigInt(r.cost);
+      expect(cost).toBeGreaterThan(0n);
+      expect(r.workerId).toBe(agent.workerId);
 
-    // Act 3: `cocoon-agent redeem`: voucher for the cumulative earnings, Redeem from the worker's sandbox wallet
-    const red = await cli(agentCli, ["redeem", "--key", agentKeyFile, ...common]);
+      // Act 3: `cocoon-agent redeem`: voucher for the cumulative earnings, Redeem from the worker's sandbox wallet
+      const red = await cli(agentCli, ["redeem", "--key", agentKeyFile, ...common]);
 
-    // Assess 3
-    expect(red.err).toBe("");
-    expect(red.code).toBe(0);
-    const workerAddress = Address.parse(red.json.voucher.worker);
-    expect(red.json.paid).toBe(cost.toString());
-    expect(red.json.voucher.cumulative).toBe(cost.toString());
-    expect(red.json.status.earned).toBe(cost.toString());
-    expect(red.json.status.redeemed).toBe(cost.toString());
+      // Assess 3
+      expect(red.err).toBe("");
+      expect(red.code).toBe(0);
+      const workerAddress = Address.parse(red.json.voucher.worker);
+      expect(red.json.paid).toBe(cost.toString());
+      expect(red.json.voucher.cumulative).toBe(cost.toString());
+      expect(red.json.status.earned).toBe(cost.toString());
+      expect(red.json.status.redeemed).toBe(cost.toString());
 
-    // requester: deposits − cost, nothing held
-    const req = await getBalance(net.store, requesterAccount(requester.id));
-    expect(req.available).toBe(deposits - cost);
-    expect(req.held).toBe(0n);
-    // worker: the vault paid exactly what the ledger says it earned; nothing left owed
-    const workerId = agents[0]!.workerId;
-    expect(await chain.paid(workerAddress)).toBe(cost);
-    expect((await getBalance(net.store, workerAccount(workerId))).available).toBe(0n);
-    expect((await getBalance(net.store, voucherAccount(workerId))).available).toBe(0n);
-    // chain: the vault holds what was paid in − payouts more than before, less its own gas on
-    // deposits, which the deposit fees it kept pay for (contracts/README.md): the owner's
-    // reserve (what the vault holds beyond what it owes) grew
-    const depositGas = depositCostSince(net, startLt, paidIn);
-    expect(depositGas).toBeGreaterThan(0n);
-    expect(depositGas).toBeLessThan(2n * DEPOSIT_FEE);
-    expect((await chain.vaultBalance()) - vault0).toBe(paidIn - cost - depositGas);
-    expect((await chain.vaultBalance()) - vault0 - (deposits - cost)).toBe(2n * DEPOSIT_FEE - depositGas);
-    // the ledger's mirror of the vault, and what it owes
-    expect((await getBalance(net.store, CHAIN_ACCOUNT)).available).toBe(-(deposits - cost));
-    expect(await net.chainLedger.liabilities()).toBe(deposits - cost);
-    // agent status reads the same from GET /v1/agents/me
-    const st = await cli(agentCli, ["status", "--key", agentKeyFile, ...common]);
-    expect(st.json).toMatchObject({ workerId, jobs: 1, earned: cost.toString(), redeemed: cost.toString() });
-    expect(st.json.completionTokens).toBe(r.usage.completionTokens);
-    expect(net.chainAlerts.map((a) => a.key)).not.toContain("chain.undercollateral");
+      // requester: deposits − cost, nothing held
+      const req = await getBalance(net.store, requesterAccount(requester.id));
+      expect(req.available).toBe(deposits - cost);
+      expect(req.held).toBe(0n);
+      // worker: the vault paid exactly what the ledger says it earned; nothing left owed
+      const workerId = agent.workerId;
+      expect(await chain.paid(workerAddress)).toBe(cost);
+      expect((await getBalance(net.store, workerAccount(workerId))).available).toBe(0n);
+      expect((await getBalance(net.store, voucherAccount(workerId))).available).toBe(0n);
+      // chain: the vault holds what was paid in − payouts more than before, less its own gas on
+      // deposits, which the deposit fees it kept pay for (contracts/README.md): the owner's
+      // reserve (what the vault holds beyond what it owes) grew
+      const depositGas = depositCostSince(net, startLt, paidIn);
+      expect(depositGas).toBeGreaterThan(0n);
+      expect(depositGas).toBeLessThan(2n * DEPOSIT_FEE);
+      expect((await chain.vaultBalance()) - vault0).toBe(paidIn - cost - depositGas);
+      expect((await chain.vaultBalance()) - vault0 - (deposits - cost)).toBe(2n * DEPOSIT_FEE - depositGas);
+      // the ledger's mirror of the vault, and what it owes
+      expect((await getBalance(net.store, CHAIN_ACCOUNT)).available).toBe(mirror0 - (deposits - cost));
+      expect(await net.chainLedger.liabilities()).toBe(owed0 + deposits - cost);
+      // agent status reads the same from GET /v1/agents/me
+      const st = await cli(agentCli, ["status", "--key", agentKeyFile, ...common]);
+      expect(st.json).toMatchObject({ workerId, jobs: 1, earned: cost.toString(), redeemed: cost.toString() });
+      expect(st.json.completionTokens).toBe(r.usage.completionTokens);
+      expect(net.chainAlerts.map((a) => a.key)).not.toContain("chain.undercollateral");
 
-    // Act 4: the watcher runs twice more, then re-reads the whole history from scratch
-    const again = await net.runWatcherOnce();
-    await net.store.transact([{ op: "delete", table: "chain", key: { pk: "cursor", sk: "cursor" } }]);
-    const reread = await net.runWatcherOnce();
+      // Act 4: the watcher runs twice more, then re-reads this test's history again
+      const again = await net.runWatcherOnce();
+      if (startCursor) await net.chainLedger.setCursor(startCursor, Date.now());
+      else await net.store.transact([{ op: "delete", table: "chain", key: { pk: "cursor", sk: "cursor" } }]);
+      const reread = await net.runWatcherOnce();
 
-    // Assess 4: nothing new, everything seen again is a duplicate, no balance moved
-    expect(again.deposits + again.redemptions).toBe(0);
-    expect(reread.deposits).toBe(0);
-    expect(reread.redemptions).toBe(0);
-    expect(reread.duplicates).toBe(3); // two deposits + one redemption
-    expect((await getBalance(net.store, requesterAccount(requester.id))).available).toBe(deposits - cost);
-    expect(await net.chainLedger.liabilities()).toBe(deposits - cost);
+      // Assess 4: nothing new, everything seen again is a duplicate, no balance moved
+      expect(again.deposits + again.redemptions).toBe(0);
+      expect(reread.deposits).toBe(0);
+      expect(reread.redemptions).toBe(0);
+      expect(reread.duplicates).toBe(3); // two deposits + one redemption
+      expect((await getBalance(net.store, requesterAccount(requester.id))).available).toBe(deposits - cost);
+      expect(await net.chainLedger.liabilities()).toBe(owed0 + deposits - cost);
+    } finally {
+      await agent.stop();
+    }
   });
 
   it("a replayed voucher pays 0 and changes nothing, on chain or in the ledger", async () => {
     // Prepare: the voucher the worker already cashed
     const chain = net.chain!;
+    const { agent, agentKeyFile } = await cashedWorker();
     const key = loadOrCreateKey(agentKeyFile);
-    const wallet = await signedFetch(net.url, key, "GET", "/v1/dev/wallet");
-    const voucher = await signedFetch(net.url, key, "POST", "/v1/agents/voucher", { payoutAddress: wallet.json.address });
-    const workerAddress = Address.parse(wallet.json.address);
-    const paid0 = await chain.paid(workerAddress);
-    const vault0 = await chain.vaultBalance();
-    const owed0 = await net.chainLedger.liabilities();
-    const status0 = await signedFetch(net.url, key, "GET", "/v1/agents/me");
+    try {
+      const wallet = await signedFetch(net.url, key, "GET", "/v1/dev/wallet");
+      const voucher = await signedFetch(net.url, key, "POST", "/v1/agents/voucher", { payoutAddress: wallet.json.address });
+      const workerAddress = Address.parse(wallet.json.address);
+      const paid0 = await chain.paid(workerAddress);
+      const vault0 = await chain.vaultBalance();
+      const owed0 = await net.chainLedger.liabilities();
+      const status0 = await signedFetch(net.url, key, "GET", "/v1/agents/me");
 
-    // Act
-    const replay = await signedFetch(net.url, key, "POST", "/v1/dev/wallet/redeem", { voucher: voucher.json });
-    const pass = await net.runWatcherOnce();
+      // Act
+      const replay = await signedFetch(net.url, key, "POST", "/v1/dev/wallet/redeem", { voucher: voucher.json });
+      const pass = await net.runWatcherOnce();
 
-    // Assess
-    expect(voucher.status).toBe(200);
-    expect(voucher.json.cumulative).toBe(paid0.toString()); // re-issued: nothing earned since
-    expect(replay.status).toBe(409);
-    expect(replay.json.error.code).toBe("redeem_rejected");
-    expect(replay.json.error.details.exit).toBe("ERR_NOTHING_TO_PAY");
-    expect(await chain.paid(workerAddress)).toBe(paid0);
-    // nothing paid out; the payout wallet's refusal bounced to the vault, which keeps the rest of
-    // the sender's gas (a bounce does not say who sent the Redeem)
-    const kept = (await chain.vaultBalance()) - vault0;
-    expect(kept >= 0n && kept < REDEEM_GAS).toBe(true);
-    expect(pass.redemptions).toBe(0);
-    // the watcher saw the refused Redeem (on its timer or in this pass) and reported it, once
-    const seen = net.chainAlerts.filter((a) => a.details.txHash === replay.json.error.details.txHash);
-    expect(seen.map((a) => a.key)).toEqual(["chain.bounce:redeem"]);
-    expect(await net.chainLedger.liabilities()).toBe(owed0);
-    expect((await signedFetch(net.url, key, "GET", "/v1/agents/me")).json).toEqual(status0.json);
+      // Assess
+      expect(voucher.status).toBe(200);
+      expect(voucher.json.cumulative).toBe(paid0.toString()); // re-issued: nothing earned since
+      expect(replay.status).toBe(409);
+      expect(replay.json.error.code).toBe("redeem_rejected");
+      expect(replay.json.error.details.exit).toBe("ERR_NOTHING_TO_PAY");
+      expect(await chain.paid(workerAddress)).toBe(paid0);
+      // nothing paid out; the payout wallet's refusal bounced to the vault, which keeps the rest of
+      // the sender's gas (a bounce does not say who sent the Redeem)
+      const kept = (await chain.vaultBalance()) - vault0;
+      expect(kept >= 0n && kept < REDEEM_GAS).toBe(true);
+      expect(pass.redemptions).toBe(0);
+      // the watcher saw the refused Redeem (on its timer or in this pass) and reported it, once
+      const seen = net.chainAlerts.filter((a) => a.details.txHash === replay.json.error.details.txHash);
+      expect(seen.map((a) => a.key)).toEqual(["chain.bounce:redeem"]);
+      expect(await net.chainLedger.liabilities()).toBe(owed0);
+      expect((await signedFetch(net.url, key, "GET", "/v1/agents/me")).json).toEqual(status0.json);
+    } finally {
+      await agent.stop();
+    }
   });
 
   it("payout requests that cannot be honoured are refused with their precise codes", async () => {
-    // Prepare
+    // Prepare: a worker whose vouchers are paid to its own wallet, one that earned nothing, a stranger
+    const { agent, agentKeyFile } = await cashedWorker();
     const worker = loadOrCreateKey(agentKeyFile);
     const stranger = generateSigningKey();
     const idle = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-idle-")), [{ name: "idle", priceBps: 50_000 }]);
@@ -237,23 +283,24 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
       expect([tooSmall.status, tooSmall.json.error.code]).toEqual([400, "invalid_amount"]);
       expect([noVoucherFields.status, noVoucherFields.json.error.code]).toEqual([400, "invalid_request"]);
     } finally {
-      await Promise.all(idle.map((a) => a.stop()));
+      await Promise.all([...idle, agent].map((a) => a.stop()));
     }
   });
 
   it("after a restart the same vault comes back and the watcher, reading every transaction again, credits nothing twice", async () => {
-    // Prepare: forget the cursor so the restarted watcher re-reads the vault's whole history
-    const requester = loadOrCreateKey(requesterKeyFile);
+    // Prepare: deposits and a redemption in the history; forget the cursor so the restarted
+    // watcher re-reads the vault's whole history
+    const { requester, agent } = await cashedWorker();
+    await agent.stop();
+    await net.runWatcherOnce();
     const vault = net.chain!.vaultAddress.toRawString();
-    const before = await getBalance(net.store, requesterAccount(requester.id));
+    const before = await getBalance(net.store, requesterAccount(requester.key.id));
     const owed = await net.chainLedger.liabilities();
     await net.store.transact([{ op: "delete", table: "chain", key: { pk: "cursor", sk: "cursor" } }]);
-    await Promise.all(agents.map((a) => a.stop()));
     await net.stop();
 
     // Act
     net = await startNetwork({ dataDir, logSink: (l) => logs.push(l), chain: { now: chainNow }, watcherIntervalMs: 0 });
-    agents = [];
     const pass = await net.runWatcherOnce();
 
     // Assess
@@ -262,9 +309,12 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
     expect(pass.processed).toBeGreaterThanOrEqual(3);
     expect(pass.deposits).toBe(0);
     expect(pass.redemptions).toBe(0);
-    expect(await getBalance(net.store, requesterAccount(requester.id))).toEqual(before);
+    expect(await getBalance(net.store, requesterAccount(requester.key.id))).toEqual(before);
     expect(await net.chainLedger.liabilities()).toBe(owed);
-    expect(await net.chain!.accountBalance(requester.id)).toBe(5n * TON + TON / 4n - 2n * DEPOSIT_FEE);
+    expect(await net.chain!.accountBalance(requester.key.id)).toBe(DEPOSITS);
+    // the other tests get the network as beforeAll made it (the watcher on its timer)
+    await net.stop();
+    net = await startShared();
   });
 
   it("without the local sandbox the dev wallet routes refuse with 403 dev_chain_disabled and payouts with 503", async () => {

@@ -153,7 +153,13 @@ export class SimStore implements Store {
   /** The busiest partition keys by write units and by read units (after a flush). */
   busiest(n = 5): { byWrites: PartitionRow[]; byReads: PartitionRow[] } {
     this.flush();
-    const rows: PartitionRow[] = [...this.parts].map(([key, p]) => ({ key, readUnits: p.r, writeUnits: p.w, peakReadUnitsPerSec: p.peakR, peakWriteUnitsPerSec: p.peakW }));
+    const rows: PartitionRow[] = [...this.parts].map(([key, p]) => ({
+      key,
+      readUnits: p.r,
+      writeUnits: p.w,
+      peakReadUnitsPerSec: p.peakR,
+      peakWriteUnitsPerSec: p.peakW,
+    }));
     return {
       byWrites: [...rows].sort((a, b) => b.peakWriteUnitsPerSec - a.peakWriteUnitsPerSec || b.writeUnits - a.writeUnits).slice(0, n),
       byReads: [...rows].sort((a, b) => b.peakReadUnitsPerSec - a.peakReadUnitsPerSec || b.readUnits - a.readUnits).slice(0, n),
@@ -264,7 +270,10 @@ export class SimStore implements Store {
     c.transacts++;
     // Units per item, from the larger of old and new (DynamoDB bills a failed conditional write too).
     // Copies, frozen: the caller keeps its objects mutable, as with any adapter that serialises.
-    const writes = plan.failed === undefined ? plan.writes.map((w) => ({ ...w, item: w.item === null ? null : deepFreeze(structuredClone(w.item)) })) : [];
+    const writes =
+      plan.failed === undefined
+        ? plan.writes.map((w) => ({ ...w, item: w.item === null ? null : deepFreeze(structuredClone(w.item)) }))
+        : [];
     const next = new Map(writes.map((w) => [`${w.table}\u0000${w.key.pk}\u0000${w.key.sk}`, w.item]));
     ops.forEach((op, i) => {
       const k = keyOf(op);

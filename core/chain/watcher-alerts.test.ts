@@ -27,7 +27,14 @@ function setup(txs: VaultTx[] = [], o: { now?: number; threshold?: number } = {}
   const reader = new ScriptedReader(txs);
   reader.balance = 1_000n * TON;
   const alerts = collectingAlerts();
-  const opts = (p: Partial<WatcherOptions> = {}): WatcherOptions => ({ reader, ledger, alerts, now: () => o.now ?? NOW_MS, lagThresholdSeconds: o.threshold ?? 600, ...p });
+  const opts = (p: Partial<WatcherOptions> = {}): WatcherOptions => ({
+    reader,
+    ledger,
+    alerts,
+    now: () => o.now ?? NOW_MS,
+    lagThresholdSeconds: o.threshold ?? 600,
+    ...p,
+  });
   const only = (prefix: string): Alert[] => alerts.raised.filter((a) => a.key.startsWith(prefix));
   return { store, ledger, reader, alerts, opts, only };
 }
@@ -40,7 +47,12 @@ describe("reader failures and lag", () => {
     s.reader.failNext = new Error("toncenter 502");
     await expect(runWatcher(s.opts())).rejects.toThrow("toncenter 502");
     expect(s.only("chain.reader-error")).toEqual([
-      { key: "chain.reader-error", severity: "warning", title: "chain watcher pass failed; it resumes from the saved cursor", details: { error: "toncenter 502", cursor } },
+      {
+        key: "chain.reader-error",
+        severity: "warning",
+        title: "chain watcher pass failed; it resumes from the saved cursor",
+        details: { error: "toncenter 502", cursor },
+      },
     ]);
     expect(s.only("chain.lag")).toEqual([]); // the last good pass is recent
   });
@@ -61,7 +73,14 @@ describe("reader failures and lag", () => {
     s.reader.failNext = new Error("down");
     const late = await runWatcher(s.opts({ now: () => NOW_MS + 601_500 })).catch((e) => e);
     expect(late).toBeInstanceOf(Error);
-    expect(s.only("chain.lag")).toEqual([{ key: "chain.lag", severity: "critical", title: "no successful chain watcher pass within the lag threshold", details: { lagSeconds: 601 } }]);
+    expect(s.only("chain.lag")).toEqual([
+      {
+        key: "chain.lag",
+        severity: "critical",
+        title: "no successful chain watcher pass within the lag threshold",
+        details: { lagSeconds: 601 },
+      },
+    ]);
   });
 
   it("a backlog exactly the threshold old is not late; one second older is chain.lag (warning) with the lag, threshold and cursor", async () => {
@@ -72,7 +91,12 @@ describe("reader failures and lag", () => {
     const over = setup([deposit(A, TON), deposit(A, TON, { utime: nowS - 601 })]);
     const r1 = await runWatcher(over.opts({ pageSize: 1, maxPages: 1 }));
     expect(over.only("chain.lag")).toEqual([
-      { key: "chain.lag", severity: "warning", title: "chain watcher is behind the vault's transactions", details: { lagSeconds: 601, thresholdSeconds: 600, cursor: r1.cursor } },
+      {
+        key: "chain.lag",
+        severity: "warning",
+        title: "chain watcher is behind the vault's transactions",
+        details: { lagSeconds: 601, thresholdSeconds: 600, cursor: r1.cursor },
+      },
     ]);
   });
 
@@ -93,9 +117,30 @@ describe("reader failures and lag", () => {
 
 describe("bounces and refusals", () => {
   it.each([
-    ["deposit-refund", { bounced: true, amount: 7n }, "chain.bounce:deposit", "warning", "an account wallet could not record a deposit: the vault sent it back, nothing was credited", { refunded: "7" }],
-    ["withdraw-refused", { bounced: true }, "chain.bounce:withdraw", "info", "the account wallet refused a withdrawal (seqno, balance or no wallet): nothing was paid", {}],
-    ["redeem-refused", { bounced: true }, "chain.bounce:redeem", "info", "the payout wallet refused a voucher (nothing due): nothing was paid", {}],
+    [
+      "deposit-refund",
+      { bounced: true, amount: 7n },
+      "chain.bounce:deposit",
+      "warning",
+      "an account wallet could not record a deposit: the vault sent it back, nothing was credited",
+      { refunded: "7" },
+    ],
+    [
+      "withdraw-refused",
+      { bounced: true },
+      "chain.bounce:withdraw",
+      "info",
+      "the account wallet refused a withdrawal (seqno, balance or no wallet): nothing was paid",
+      {},
+    ],
+    [
+      "redeem-refused",
+      { bounced: true },
+      "chain.bounce:redeem",
+      "info",
+      "the payout wallet refused a voucher (nothing due): nothing was paid",
+      {},
+    ],
     ["deposit", { bounced: true }, "chain.bounce:inbound", "warning", "a message from the vault bounced back", {}],
     ["withdraw-routed", { aborted: true }, "chain.bounce:withdraw", "info", "the vault rejected or refunded an inbound message", {}],
     ["bounce", {}, "chain.bounce:bounce", "info", "the vault rejected or refunded an inbound message", {}],
@@ -106,12 +151,20 @@ describe("bounces and refusals", () => {
     const r = await runWatcher(s.opts());
     expect(r.bounces).toBe(1);
     expect(s.alerts.raised).toEqual([
-      { key, severity, title, details: { txHash: tx.hash, lt: tx.lt, kind, exitCode: 41, from: "0:" + "22".repeat(32), inValue: "5", ...extra } },
+      {
+        key,
+        severity,
+        title,
+        details: { txHash: tx.hash, lt: tx.lt, kind, exitCode: 41, from: "0:" + "22".repeat(32), inValue: "5", ...extra },
+      },
     ]);
   });
 
   it("a bounce may send back what came in; a refunded deposit also the amount it names; never more", async () => {
-    const ok = setup([vaultTx({ kind: "deposit-refund", bounced: true, inValue: 5n, amount: 7n, outValue: 12n }), vaultTx({ kind: "bounce", inValue: 5n, outValue: 5n })]);
+    const ok = setup([
+      vaultTx({ kind: "deposit-refund", bounced: true, inValue: 5n, amount: 7n, outValue: 12n }),
+      vaultTx({ kind: "bounce", inValue: 5n, outValue: 5n }),
+    ]);
     await runWatcher(ok.opts());
     expect(ok.only("chain.unmatched-outflow")).toEqual([]);
     const more = vaultTx({ kind: "deposit-refund", bounced: true, inValue: 5n, amount: 7n, outValue: 13n });
@@ -119,8 +172,18 @@ describe("bounces and refusals", () => {
     const bad = setup([more, notRefund]);
     await runWatcher(bad.opts());
     expect(bad.only("chain.unmatched-outflow")).toEqual([
-      { key: `chain.unmatched-outflow:${more.hash}`, severity: "critical", title: "value left the vault that no withdrawal or voucher explains", details: { txHash: more.hash, lt: more.lt, kind: "deposit-refund", outValue: "13", allowed: "12" } },
-      { key: `chain.unmatched-outflow:${notRefund.hash}`, severity: "critical", title: "value left the vault that no withdrawal or voucher explains", details: { txHash: notRefund.hash, lt: notRefund.lt, kind: "withdraw-refused", outValue: "12", allowed: "5" } },
+      {
+        key: `chain.unmatched-outflow:${more.hash}`,
+        severity: "critical",
+        title: "value left the vault that no withdrawal or voucher explains",
+        details: { txHash: more.hash, lt: more.lt, kind: "deposit-refund", outValue: "13", allowed: "12" },
+      },
+      {
+        key: `chain.unmatched-outflow:${notRefund.hash}`,
+        severity: "critical",
+        title: "value left the vault that no withdrawal or voucher explains",
+        details: { txHash: notRefund.hash, lt: notRefund.lt, kind: "withdraw-refused", outValue: "12", allowed: "5" },
+      },
     ]);
   });
 
@@ -128,7 +191,9 @@ describe("bounces and refusals", () => {
     const tx = vaultTx({ kind: "deposit-refund", aborted: true, inValue: 5n, amount: 7n, outValue: 6n });
     const s = setup([tx]);
     await runWatcher(s.opts());
-    expect(s.only("chain.unmatched-outflow").map((a) => a.details)).toEqual([{ txHash: tx.hash, lt: tx.lt, kind: "deposit-refund", outValue: "6", allowed: "5" }]);
+    expect(s.only("chain.unmatched-outflow").map((a) => a.details)).toEqual([
+      { txHash: tx.hash, lt: tx.lt, kind: "deposit-refund", outValue: "6", allowed: "5" },
+    ]);
   });
 });
 
@@ -147,7 +212,9 @@ describe("money transactions", () => {
       [redeem(W, TON, TON, { worker: undefined }), "redemption"],
     ] as const) {
       const s = setup([tx]);
-      await expect(runWatcher(s.opts())).rejects.toThrow(`${what} ${tx.hash} has no ${what === "redemption" ? "worker" : "account"}; the chain adapter must set it`);
+      await expect(runWatcher(s.opts())).rejects.toThrow(
+        `${what} ${tx.hash} has no ${what === "redemption" ? "worker" : "account"}; the chain adapter must set it`,
+      );
     }
   });
 
@@ -172,7 +239,17 @@ describe("money transactions", () => {
       key: `chain.unmatched-outflow:withdraw:${forged.hash}`,
       severity: "critical",
       title: "a withdrawal was paid that the coordinator did not sign (coordinator key compromised?)",
-      details: { txHash: forged.hash, lt: forged.lt, kind: "withdraw", account: A, amount: String(3n * TON), seqno: 0, to: TO, expiry: 100, issued: { amount: String(TON), to: TO, expiry: 99 } },
+      details: {
+        txHash: forged.hash,
+        lt: forged.lt,
+        kind: "withdraw",
+        account: A,
+        amount: String(3n * TON),
+        seqno: 0,
+        to: TO,
+        expiry: 100,
+        issued: { amount: String(TON), to: TO, expiry: 99 },
+      },
     });
     expect(unmatched[1]!.details).toMatchObject({ seqno: undefined, issued: null });
   });
@@ -205,7 +282,14 @@ describe("other transactions", () => {
     const tx = vaultTx({ kind: "admin" });
     const s = setup([tx]);
     await runWatcher(s.opts());
-    expect(s.alerts.raised).toEqual([{ key: "chain.key-rotated", severity: "warning", title: "the vault owner changed the coordinator key", details: { txHash: tx.hash, lt: tx.lt, kind: "admin" } }]);
+    expect(s.alerts.raised).toEqual([
+      {
+        key: "chain.key-rotated",
+        severity: "warning",
+        title: "the vault owner changed the coordinator key",
+        details: { txHash: tx.hash, lt: tx.lt, kind: "admin" },
+      },
+    ]);
   });
 
   it("unknown value kept: chain.uncredited-inflow only when value came in and none went out", async () => {
@@ -226,7 +310,9 @@ describe("other transactions", () => {
     const tx = kind === "deposit" ? deposit(A, TON, { outValue: 1n }) : vaultTx({ kind, inValue: 5n, outValue: 1n });
     const s = setup([tx]);
     await runWatcher(s.opts());
-    expect(s.only("chain.unmatched-outflow").map((a) => a.details)).toEqual([{ txHash: tx.hash, lt: tx.lt, kind, outValue: "1", allowed: "0" }]);
+    expect(s.only("chain.unmatched-outflow").map((a) => a.details)).toEqual([
+      { txHash: tx.hash, lt: tx.lt, kind, outValue: "1", allowed: "0" },
+    ]);
   });
 
   it.each(["deposit-routed", "withdraw-routed", "redeem-routed"] as const)("%s may forward what came in, not more", async (kind) => {
@@ -238,7 +324,11 @@ describe("other transactions", () => {
   });
 
   it("refusal kinds that did not bounce move nothing and raise nothing", async () => {
-    const s = setup([vaultTx({ kind: "withdraw-refused", outValue: 0n }), vaultTx({ kind: "redeem-refused" }), vaultTx({ kind: "deposit-refund" })]);
+    const s = setup([
+      vaultTx({ kind: "withdraw-refused", outValue: 0n }),
+      vaultTx({ kind: "redeem-refused" }),
+      vaultTx({ kind: "deposit-refund" }),
+    ]);
     const r = await runWatcher(s.opts());
     expect([r.processed, r.bounces, s.alerts.raised]).toEqual([3, 0, []]);
   });
