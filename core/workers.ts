@@ -260,15 +260,20 @@ export interface MatchRequest {
 const PAGE = 64;
 /** Eligible offers matching wants to see before it chooses: enough for k two-way contests. */
 const SAMPLE_MIN = 12;
+/** Queries one decision may make; a model whose offers almost all fail the filter gets a smaller sample (or none), never a full scan. */
+const MAX_READS = 24;
+/** Queries sent at once (in parallel, so a decision waits for about one round trip per round). */
+const MAX_PARALLEL = 8;
 /** Slices are sk prefixes; worker ids are base64url of a random-looking key, so each character splits a shard 64 ways. */
 const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 const MAX_DEPTH = 3;
 /**
- * Per store and model, how finely the last matching had to slice a shard to read under PAGE
- * offers: a hint that saves the too-big first read, never a correctness input (a wrong hint
- * costs one more read, or a smaller sample). Per process, like a Lambda container's memory.
+ * Per store and model: how finely matching slices the shards (prefix length) and how many
+ * offers a slice held lately. A hint that sizes the next decision's reads, never a
+ * correctness input (a wrong one costs a read more, or a smaller sample). Per process, like a
+ * Lambda container's memory.
  */
-const sliceDepth = new WeakMap<Store, Map<string, number>>();
+const sliceHints = new WeakMap<Store, Map<string, { depth: number; perSlice: number }>>();
 
 const randomPrefix = (depth: number) => {
   let p = "";
@@ -285,44 +290,74 @@ function shuffled<T>(xs: T[]): T[] {
 }
 
 /**
- * A random sample of a model's offers that pass `stage` (which counts why the others did
- * not): shards in random order, each read whole when it is small, else a random slice of it
- * (worker ids starting with a random prefix) small enough to read in one page; stops once
- * `want` passed. Reads all shards only for a model too small to fill the sample.
+ * A random sample of a model's offers that pass `pass`: whole shards in random order while
+ * they are small, else random slices (a shard's offers whose worker id starts with a random
+ * prefix) small enough to come back in one page, several at once, until `want` passed. A full
+ * page would be the lowest ids of its slice, not a random sample, so it is dropped and the
+ * slices made finer. Reads every shard only for a model too small to fill the sample.
  */
-async function sampleOffers(
-  deps: CoreDeps,
-  model: string,
-  want: number,
-  pass: (o: OfferItem) => boolean,
-): Promise<{ sample: OfferItem[]; seen: number }> {
-  let hints = sliceDepth.get(deps.store);
-  if (!hints) sliceDepth.set(deps.store, (hints = new Map()));
-  let depth = hints.get(model) ?? 0;
+async function sampleOffers(deps: CoreDeps, model: string, want: number, pass: (o: OfferItem) => boolean): Promise<{ sample: OfferItem[]; seen: number }> {
+  let hints = sliceHints.get(deps.store);
+  if (!hints) sliceHints.set(deps.store, (hints = new Map()));
+  const hint = hints.get(model) ?? { depth: 0, perSlice: PAGE };
+  let depth = hint.depth;
   const sample: OfferItem[] = [];
+  const shards = shuffled(Array.from({ length: OFFER_SHARDS }, (_, i) => i));
+  let next = 0; // depth 0: the next shard to read
+  const asked = new Set<string>();
   let seen = 0;
-  let slices = 0;
-  for (const shard of shuffled(Array.from({ length: OFFER_SHARDS }, (_, i) => i))) {
-    let page: OfferItem[];
-    for (;;) {
-      const prefix = randomPrefix(depth);
-      page = await deps.store.query<OfferItem>(
-        "offers",
-        offerPk(model, shard),
-        prefix ? { skPrefix: prefix, limit: PAGE } : { limit: PAGE },
-      );
-      // A full page is the first PAGE ids of the slice, not a random sample of it: slice finer.
-      if (page.length < PAGE || depth >= MAX_DEPTH) break;
-      depth++;
+  let reads = 0;
+  let kept = 0;
+  let slicesRead = 0;
+  while (sample.length < want && reads < MAX_READS) {
+    // How many slices this round: what is missing, over what a slice yields lately (offers per slice × the share that passes).
+    const passRate = seen > 0 ? Math.max(0.05, kept / seen) : 1;
+    const perSlice = Math.max(0.5, hint.perSlice * passRate);
+    let n = Math.min(MAX_PARALLEL, MAX_READS - reads, Math.max(1, Math.ceil((want - sample.length) / perSlice)));
+    const slices: Array<{ shard: number; prefix: string }> = [];
+    if (depth === 0) {
+      n = Math.min(n, shards.length - next);
+      for (let i = 0; i < n; i++) slices.push({ shard: shards[next++]!, prefix: "" });
+    } else {
+      for (let tries = 0; slices.length < n && tries < 4 * n; tries++) {
+        const slice = { shard: Math.floor(Math.random() * OFFER_SHARDS), prefix: randomPrefix(depth) };
+        const id = `${slice.shard}/${slice.prefix}`;
+        if (asked.has(id)) continue;
+        asked.add(id);
+        slices.push(slice);
+      }
     }
-    seen += page.length;
-    slices++;
-    for (const o of page) if (pass(o)) sample.push(o);
-    if (sample.length >= want) break;
+    if (slices.length === 0) break; // every shard read
+    const pages = await Promise.all(
+      slices.map((x) => deps.store.query<OfferItem>("offers", offerPk(model, x.shard), x.prefix ? { skPrefix: x.prefix, limit: PAGE } : { limit: PAGE })),
+    );
+    reads += slices.length;
+    let full = false;
+    for (const page of pages) {
+      if (page.length >= PAGE && depth < MAX_DEPTH) {
+        full = true; // biased to the lowest ids: not used
+        continue;
+      }
+      seen += page.length;
+      slicesRead++;
+      for (const o of page) {
+        if (!pass(o)) continue;
+        kept++;
+        sample.push(o);
+      }
+    }
+    if (full) {
+      depth++;
+      asked.clear();
+      hint.perSlice = PAGE / ID_ALPHABET.length;
+    } else if (slicesRead > 0) hint.perSlice = seen / slicesRead;
   }
   // Shards that have become small again are read whole next time.
-  if (depth > 0 && (seen / slices) * ID_ALPHABET.length ** depth < PAGE / 2) depth--;
-  hints.set(model, depth);
+  if (depth > 0 && slicesRead > 0 && (seen / slicesRead) * ID_ALPHABET.length < PAGE / 2) {
+    depth--;
+    hint.perSlice = (seen / slicesRead) * ID_ALPHABET.length;
+  }
+  hints.set(model, { depth, perSlice: hint.perSlice });
   return { sample, seen };
 }
 

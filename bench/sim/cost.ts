@@ -108,7 +108,7 @@ function routeDollars(name: string, store: RouteCounts | undefined, r: RouteMete
   const sqs = (name === "lease" ? m.sqs / batch : m.sqs) * PRICES.sqsRequest;
   // The agent's own SQS calls run in no Lambda; the modelled waiting re-reads run in the
   // submit's (its time held is charged there) plus a GET when a wait passes 20 s.
-  const lambdaInvocations = name === "agent SQS" ? 0 : m.invocations / batch;
+  const lambdaInvocations = name === "agent SQS" || name === "read" ? 0 : m.invocations / batch;
   const api = HTTP_ROUTES.has(name) ? m.invocations * PRICES.apiHttpRequest : 0;
   const awsCalls = s.gets + s.queries + s.transacts + (name === "agent SQS" ? 0 : name === "lease" ? m.sqs / batch : m.sqs);
   const cpuScale = ASSUME.lambdaFullCpuMb / ASSUME.lambdaMemoryMb;

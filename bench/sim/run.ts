@@ -81,6 +81,8 @@ export interface PhaseSummary {
   cost: PhaseCost;
   churn: { joins: number; leaves: number; crashes: number; rejoins: number; heartbeats: number; agentsUpAtEnd: number };
   offerPartitions: { count: number; maxItems: number };
+  /** per route: calls and process CPU per call (ms; sampled, see world.ts) */
+  routes: Record<string, { calls: number; cpuMsPerCall: number }>;
 }
 
 function parseArgs(argv: string[]): SimOptions {
@@ -240,6 +242,7 @@ function summarize(p: PhaseResult, peakRate: number, agents: number): PhaseSumma
       agentsUpAtEnd: p.agentsUp,
     },
     offerPartitions: p.offerPartitions,
+    routes: Object.fromEntries(Object.entries(p.routes).map(([k, v]) => [k, { calls: v.invocations, cpuMsPerCall: round(v.cpuMs / Math.max(1, v.invocations), 4) }])),
   };
 }
 

@@ -27,7 +27,7 @@
  * like any real adapter that decodes its answer, so a read of many items costs CPU in proportion.
  */
 import { ConditionFailedError, type Item, type Key, type Store, type TableName, type WriteOp } from "../../core/ports";
-import { conditionFailedMessage, isExpired, keyOf, planTransaction, validateKey, validateOps } from "../../local/store-semantics";
+import { conditionFailedMessage, isExpired, keyOf, planTransaction, validateOps } from "../../local/store-semantics";
 
 export interface RouteCounts {
   gets: number;
@@ -62,14 +62,68 @@ export interface PartitionRow {
 }
 
 const sizes = new WeakMap<object, number>();
-const json = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x));
-
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === "object" && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o as object)) deepFreeze(v);
+/** JSON size of one `"name":value,` for a primitive value; undefined for objects (measured whole). */
+function attrSize(name: string, v: unknown): number | undefined {
+  switch (typeof v) {
+    case "undefined":
+      return 0;
+    case "number":
+    case "bigint":
+    case "boolean":
+      return name.length + 4 + String(v).length;
+    case "string":
+      return name.length + 6 + v.length; // ASCII in practice; escapes ignored
+    default:
+      return v === null ? name.length + 8 : undefined;
   }
-  return o;
+}
+/**
+ * The length JSON.stringify would give (bigints as bare digits), without building the string:
+ * items carry kilobytes of base64, and the simulation sizes every item it writes.
+ */
+function jsonSize(v: unknown): number {
+  switch (typeof v) {
+    case "string":
+      return v.length + 2; // ASCII in practice; escapes ignored
+    case "number":
+      return Number.isFinite(v) ? String(v).length : 4;
+    case "bigint":
+      return String(v).length;
+    case "boolean":
+      return v ? 4 : 5;
+    case "object": {
+      if (v === null) return 4;
+      if (Array.isArray(v)) {
+        let n = 2 + Math.max(0, v.length - 1);
+        for (const x of v) n += x === undefined ? 4 : jsonSize(x);
+        return n;
+      }
+      let n = 2;
+      let first = true;
+      for (const k in v) {
+        const x = (v as Record<string, unknown>)[k];
+        if (x === undefined || typeof x === "function") continue;
+        n += (first ? 0 : 1) + k.length + 3 + jsonSize(x);
+        first = false;
+      }
+      return n;
+    }
+    default:
+      return 0;
+  }
+}
+
+/**
+ * A deep copy of a stored value, frozen as it is made (plain objects, arrays, primitives and
+ * bigints: what items hold). Values already frozen are stored items' own parts and are shared.
+ */
+function frozenCopy<T>(v: T): T {
+  if (v === null || typeof v !== "object" || Object.isFrozen(v)) return v;
+  if (Array.isArray(v)) return Object.freeze(v.map(frozenCopy)) as T;
+  if (v instanceof Uint8Array) return Object.freeze(new Uint8Array(v)) as unknown as T;
+  const out: Record<string, unknown> = {};
+  for (const k in v) out[k] = frozenCopy((v as Record<string, unknown>)[k]);
+  return Object.freeze(out) as T;
 }
 
 /** Sorted array helpers for one partition's sort keys (UTF-16 order equals UTF-8 order for the ASCII keys the core writes). */
@@ -96,7 +150,8 @@ export class SimStore implements Store {
   ctx = "setup";
   private readonly parts = new Map<string, PartitionStat>();
   private second = 0;
-  private cur = new Map<string, { r: number; w: number }>();
+  /** this second's traffic: table → pk → units */
+  private cur = new Map<TableName, Map<string, { r: number; w: number }>>();
   readonly totals = { rru: 0, wru: 0 };
   /** Per-second totals of the whole table, for the peak aggregate rate. */
   peakTotalWruPerSec = 0;
@@ -115,9 +170,10 @@ export class SimStore implements Store {
   private traffic(table: TableName, pk: string, r: number, w: number) {
     const sec = Math.floor(this.clock.now() / 1000);
     if (sec !== this.second) this.flush(sec);
-    const k = `${table}#${pk}`;
-    let e = this.cur.get(k);
-    if (!e) this.cur.set(k, (e = { r: 0, w: 0 }));
+    let t = this.cur.get(table);
+    if (!t) this.cur.set(table, (t = new Map()));
+    let e = t.get(pk);
+    if (!e) t.set(pk, (e = { r: 0, w: 0 }));
     e.r += r;
     e.w += w;
     this.secR += r;
@@ -128,15 +184,17 @@ export class SimStore implements Store {
 
   /** Closes the current simulated second: per-key peaks, and forgets keys quiet for 30 s that never mattered. */
   flush(nextSecond = Math.floor(this.clock.now() / 1000)) {
-    for (const [k, e] of this.cur) {
-      let p = this.parts.get(k);
-      if (!p) this.parts.set(k, (p = { r: 0, w: 0, peakR: 0, peakW: 0, lastSec: this.second }));
-      p.r += e.r;
-      p.w += e.w;
-      if (e.r > p.peakR) p.peakR = e.r;
-      if (e.w > p.peakW) p.peakW = e.w;
-      p.lastSec = this.second;
-    }
+    for (const [table, t] of this.cur)
+      for (const [pk, e] of t) {
+        const k = `${table}#${pk}`;
+        let p = this.parts.get(k);
+        if (!p) this.parts.set(k, (p = { r: 0, w: 0, peakR: 0, peakW: 0, lastSec: this.second }));
+        p.r += e.r;
+        p.w += e.w;
+        if (e.r > p.peakR) p.peakR = e.r;
+        if (e.w > p.peakW) p.peakW = e.w;
+        p.lastSec = this.second;
+      }
     if (this.secW > this.peakTotalWruPerSec) this.peakTotalWruPerSec = this.secW;
     if (this.secR > this.peakTotalRruPerSec) this.peakTotalRruPerSec = this.secR;
     this.secW = 0;
@@ -180,7 +238,7 @@ export class SimStore implements Store {
     if (!item) return 0;
     let s = sizes.get(item);
     if (s === undefined) {
-      s = json(item).length + table.length + 1;
+      s = jsonSize(item) + table.length + 1;
       sizes.set(item, s);
     }
     return s;
@@ -221,7 +279,6 @@ export class SimStore implements Store {
 
   async get<T extends Item = Item>(table: TableName, key: Key): Promise<T | undefined> {
     const t0 = performance.now();
-    validateKey(key);
     const item = this.read(table, key);
     const c = this.counts();
     const units = Math.max(1, Math.ceil(this.sizeOf(table, item) / 4096));
@@ -272,7 +329,13 @@ export class SimStore implements Store {
     // Copies, frozen: the caller keeps its objects mutable, as with any adapter that serialises.
     const writes =
       plan.failed === undefined
-        ? plan.writes.map((w) => ({ ...w, item: w.item === null ? null : deepFreeze(structuredClone(w.item)) }))
+        ? plan.writes.map((w) => {
+            if (w.item === null) return { ...w, item: null };
+            // An update made a fresh top-level object over the stored (frozen) parts: freezing it is enough when it set only primitives.
+            const op = ops.find((o) => o.op !== "check" && keyOf(o).pk === w.key.pk && keyOf(o).sk === w.key.sk && o.table === w.table);
+            const shallow = op?.op === "update" && Object.values(op.set ?? {}).every((v) => v === null || typeof v !== "object");
+            return { ...w, item: shallow ? Object.freeze(w.item) : frozenCopy(w.item) };
+          })
         : [];
     const next = new Map(writes.map((w) => [`${w.table}\u0000${w.key.pk}\u0000${w.key.sk}`, w.item]));
     ops.forEach((op, i) => {
@@ -285,7 +348,22 @@ export class SimStore implements Store {
         return;
       }
       const after = next.get(`${op.table}\u0000${k.pk}\u0000${k.sk}`);
-      const size = Math.max(old, after ? this.sizeOf(op.table, after) : op.op === "put" ? json(op.item).length : 0);
+      if (after && op.op === "update" && current[i] && !sizes.has(after)) {
+        // An update of primitives (heartbeats, counters, status): the new size from the old, without serialising.
+        let delta = 0;
+        let ok = true;
+        for (const attr of [...Object.keys(op.set ?? {}), ...Object.keys(op.add ?? {})]) {
+          const a = attrSize(attr, after[attr]);
+          const b = attrSize(attr, current[i]![attr]);
+          if (a === undefined || b === undefined) {
+            ok = false;
+            break;
+          }
+          delta += a - b;
+        }
+        if (ok) sizes.set(after, old + delta);
+      }
+      const size = Math.max(old, after ? this.sizeOf(op.table, after) : op.op === "put" ? jsonSize(op.item) : 0);
       const w = Math.max(1, Math.ceil(size / 1024)) * (transactional ? 2 : 1);
       c.wru += w;
       c.writeItems++;
