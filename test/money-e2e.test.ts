@@ -22,7 +22,6 @@ import { generateSigningKey } from "../core/crypto/keys";
 import { CHAIN_ACCOUNT } from "../core/chain/store-ledger";
 import { getBalance, requesterAccount, workerAccount } from "../core/ledger";
 import { voucherAccount } from "../core/payouts";
-import type { RunningAgent } from "../agent/runtime";
 import { startLocalAgents } from "../local/agents";
 import { startNetwork, type LocalNetwork } from "../local/network";
 import { MODEL, signedFetch } from "./helpers";
