@@ -242,7 +242,9 @@ function summarize(p: PhaseResult, peakRate: number, agents: number): PhaseSumma
       agentsUpAtEnd: p.agentsUp,
     },
     offerPartitions: p.offerPartitions,
-    routes: Object.fromEntries(Object.entries(p.routes).map(([k, v]) => [k, { calls: v.invocations, cpuMsPerCall: round(v.cpuMs / Math.max(1, v.invocations), 4) }])),
+    routes: Object.fromEntries(
+      Object.entries(p.routes).map(([k, v]) => [k, { calls: v.invocations, cpuMsPerCall: round(v.cpuMs / Math.max(1, v.invocations), 4) }]),
+    ),
   };
 }
 
