@@ -61,7 +61,11 @@ export interface PartitionRow {
   peakWriteUnitsPerSec: number;
 }
 
-const sizes = new WeakMap<object, number>();
+const TRACK_FROM = 20;
+
+/** A stored item's metered size, kept on the item itself (non-enumerable: no spread, clone or JSON sees it). */
+const SIZE = Symbol("size");
+type Sized = Item & { [SIZE]?: number };
 /** JSON size of one `"name":value,` for a primitive value; undefined for objects (measured whole). */
 function attrSize(name: string, v: unknown): number | undefined {
   switch (typeof v) {
@@ -81,7 +85,7 @@ function attrSize(name: string, v: unknown): number | undefined {
  * The length JSON.stringify would give (bigints as bare digits), without building the string:
  * items carry kilobytes of base64, and the simulation sizes every item it writes.
  */
-function jsonSize(v: unknown): number {
+export function jsonSize(v: unknown): number {
   switch (typeof v) {
     case "string":
       return v.length + 2; // ASCII in practice; escapes ignored
@@ -124,6 +128,13 @@ function frozenCopy<T>(v: T): T {
   const out: Record<string, unknown> = {};
   for (const k in v) out[k] = frozenCopy((v as Record<string, unknown>)[k]);
   return Object.freeze(out) as T;
+}
+
+/** The item to store: its nested values frozen copies (or shared frozen parts), the top level a fresh object, not yet frozen. */
+function storedCopy(item: Item): Sized {
+  const out: Record<string, unknown> = {};
+  for (const k in item) out[k] = frozenCopy(item[k]);
+  return out as Sized;
 }
 
 /** Sorted array helpers for one partition's sort keys (UTF-16 order equals UTF-8 order for the ASCII keys the core writes). */
@@ -188,6 +199,9 @@ export class SimStore implements Store {
       for (const [pk, e] of t) {
         const k = `${table}#${pk}`;
         let p = this.parts.get(k);
+        // A key is followed once it had TRACK_FROM units in one second: the busiest keys have
+        // hundreds; the millions of per-job keys (a job, its movements) never get there.
+        if (!p && e.r + e.w < TRACK_FROM) continue;
         if (!p) this.parts.set(k, (p = { r: 0, w: 0, peakR: 0, peakW: 0, lastSec: this.second }));
         p.r += e.r;
         p.w += e.w;
@@ -234,14 +248,9 @@ export class SimStore implements Store {
     this.peakTotalWruPerSec = 0;
   }
 
-  private sizeOf(table: TableName, item: Item | undefined): number {
+  private sizeOf(table: TableName, item: Sized | undefined): number {
     if (!item) return 0;
-    let s = sizes.get(item);
-    if (s === undefined) {
-      s = jsonSize(item) + table.length + 1;
-      sizes.set(item, s);
-    }
-    return s;
+    return item[SIZE] ?? jsonSize(item) + table.length + 1;
   }
 
   private part(table: TableName, pk: string, create: boolean): Partition | undefined {
@@ -325,22 +334,29 @@ export class SimStore implements Store {
     const transactional = ops.length > 1 || ops[0]?.op === "check";
     const c = this.counts();
     c.transacts++;
+    // Copies: the caller keeps its objects mutable, as with any adapter that serialises. An
+    // update made a fresh top-level object over the stored (frozen) parts, so it is used as is
+    // when it set only primitives (heartbeats, counters, status).
+    const writes: Array<{ table: TableName; key: Key; item: Sized | null }> = [];
+    const next = new Map<string, Sized>();
+    if (plan.failed === undefined) {
+      for (const w of plan.writes) {
+        if (w.item === null) {
+          writes.push({ ...w, item: null });
+          continue;
+        }
+        const op = ops.find((o) => o.op !== "check" && o.table === w.table && keyOf(o).pk === w.key.pk && keyOf(o).sk === w.key.sk);
+        const shallow = op?.op === "update" && Object.values(op.set ?? {}).every((v) => v === null || typeof v !== "object");
+        const item = shallow ? (w.item as Sized) : storedCopy(w.item);
+        writes.push({ ...w, item });
+        next.set(`${w.table}\u0000${w.key.pk}\u0000${w.key.sk}`, item);
+      }
+    }
     // Units per item, from the larger of old and new (DynamoDB bills a failed conditional write too).
-    // Copies, frozen: the caller keeps its objects mutable, as with any adapter that serialises.
-    const writes =
-      plan.failed === undefined
-        ? plan.writes.map((w) => {
-            if (w.item === null) return { ...w, item: null };
-            // An update made a fresh top-level object over the stored (frozen) parts: freezing it is enough when it set only primitives.
-            const op = ops.find((o) => o.op !== "check" && keyOf(o).pk === w.key.pk && keyOf(o).sk === w.key.sk && o.table === w.table);
-            const shallow = op?.op === "update" && Object.values(op.set ?? {}).every((v) => v === null || typeof v !== "object");
-            return { ...w, item: shallow ? Object.freeze(w.item) : frozenCopy(w.item) };
-          })
-        : [];
-    const next = new Map(writes.map((w) => [`${w.table}\u0000${w.key.pk}\u0000${w.key.sk}`, w.item]));
     ops.forEach((op, i) => {
       const k = keyOf(op);
-      const old = this.sizeOf(op.table, current[i]);
+      const cur = current[i] as Sized | undefined;
+      const old = this.sizeOf(op.table, cur);
       if (op.op === "check") {
         const r = 2 * Math.max(1, Math.ceil(old / 4096));
         c.rru += r;
@@ -348,27 +364,32 @@ export class SimStore implements Store {
         return;
       }
       const after = next.get(`${op.table}\u0000${k.pk}\u0000${k.sk}`);
-      if (after && op.op === "update" && current[i] && !sizes.has(after)) {
-        // An update of primitives (heartbeats, counters, status): the new size from the old, without serialising.
-        let delta = 0;
-        let ok = true;
-        for (const attr of [...Object.keys(op.set ?? {}), ...Object.keys(op.add ?? {})]) {
-          const a = attrSize(attr, after[attr]);
-          const b = attrSize(attr, current[i]![attr]);
-          if (a === undefined || b === undefined) {
-            ok = false;
-            break;
+      let newSize = 0;
+      if (after) {
+        let size: number | undefined;
+        if (op.op === "update" && cur) {
+          // An update of primitives: the new size from the old, without walking the item.
+          let delta = 0;
+          for (const attr of [...Object.keys(op.set ?? {}), ...Object.keys(op.add ?? {})]) {
+            const a = attrSize(attr, after[attr]);
+            const b = attrSize(attr, cur[attr]);
+            if (a === undefined || b === undefined) {
+              delta = NaN;
+              break;
+            }
+            delta += a - b;
           }
-          delta += a - b;
+          if (Number.isFinite(delta)) size = old + delta;
         }
-        if (ok) sizes.set(after, old + delta);
-      }
-      const size = Math.max(old, after ? this.sizeOf(op.table, after) : op.op === "put" ? jsonSize(op.item) : 0);
-      const w = Math.max(1, Math.ceil(size / 1024)) * (transactional ? 2 : 1);
+        newSize = size ?? jsonSize(after) + op.table.length + 1;
+        Object.defineProperty(after, SIZE, { value: newSize, enumerable: false });
+      } else if (op.op === "put") newSize = jsonSize(op.item) + op.table.length + 1;
+      const w = Math.max(1, Math.ceil(Math.max(old, newSize) / 1024)) * (transactional ? 2 : 1);
       c.wru += w;
       c.writeItems++;
       this.traffic(op.table, k.pk, 0, w);
     });
+    for (const w of writes) if (w.item) Object.freeze(w.item);
     if (plan.failed !== undefined) {
       c.storeMs += performance.now() - t0;
       throw new ConditionFailedError(plan.failed, conditionFailedMessage(ops, plan.failed));

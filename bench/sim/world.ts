@@ -30,13 +30,13 @@ import { generateKemKey, generateSigningKey, type SigningKeyPair } from "../../c
 import { signReceipt } from "../../core/crypto/receipt";
 import type { CoreDeps } from "../../core/deps";
 import { getJob, handleMatchingMessage, postResult, prepareJob, submitJob } from "../../core/jobs";
-import { applyMovement, faucetMovement, workerAccount } from "../../core/ledger";
+import { applyMovement, faucetMovement, getBalance, workerAccount } from "../../core/ledger";
 import type { QueueMessage, QueueName, Queues } from "../../core/ports";
 import { MOVEMENT_INBOX_PK, RECEIPT_INBOX_PK, withMovementLog } from "../../core/receipts/log";
 import { heartbeat, issueRegistrationNonce, registerWorker } from "../../core/workers";
 import { Prng } from "../../test/sim/prng";
 import { EventHeap } from "./stats";
-import { SimStore } from "./store";
+import { jsonSize, SimStore } from "./store";
 
 // ---------------------------------------------------------------- the population
 
@@ -112,7 +112,10 @@ export const DEFAULT_OPTIONS: SimOptions = {
   rate: 1000,
   minutes: 10,
   seed: 1,
-  heartbeatSeconds: 30,
+  // Agents report load with each heartbeat. The cloud default is 1,800 s (rare paid writes;
+  // dead workers are caught by their leases), which leaves matching blind to load; 60 s is a
+  // network that reports it. --heartbeat 1800 runs the cloud default, --heartbeat 30 the hot case.
+  heartbeatSeconds: 60,
   baseFraction: 0.6,
   burstEverySeconds: 60,
   burstSeconds: 10,
@@ -185,8 +188,12 @@ type Ev =
   | { t: number; seq: number; k: "tick" }
   | { t: number; seq: number; k: "rejoin"; agent: Agent };
 
-/** 1 in this many handler calls of a route (other than matching) has its CPU time measured. */
+/**
+ * 1 in this many handler calls of a route has its CPU time measured (process.cpuUsage is a
+ * system call, tens of µs on a loaded machine); matching decisions 1 in MATCH_CPU_SAMPLE.
+ */
 const CPU_SAMPLE = 16;
+const MATCH_CPU_SAMPLE = 4;
 
 type WithoutTime<E> = E extends unknown ? Omit<E, "t" | "seq"> : never;
 type EvBody = WithoutTime<Ev>;
@@ -226,13 +233,7 @@ export interface PhaseResult {
   crashes: number;
   rejoins: number;
   heartbeats: number;
-  store: {
-    routes: Record<string, import("./store").RouteCounts>;
-    rru: number;
-    wru: number;
-    peakTotalWruPerSec: number;
-    peakTotalRruPerSec: number;
-  };
+  store: { routes: Record<string, import("./store").RouteCounts>; rru: number; wru: number; peakTotalWruPerSec: number; peakTotalRruPerSec: number };
   partitions: ReturnType<SimStore["busiest"]>;
   routes: Record<string, RouteMeter>;
   offerPartitions: { count: number; maxItems: number };
@@ -245,7 +246,7 @@ export class Simulation {
   readonly store: SimStore;
   readonly deps: CoreDeps;
   readonly rnd: Prng;
-  private readonly heap = new EventHeap<Ev>();
+  private heap!: EventHeap<Ev>;
   private seq = 0;
   now = Date.parse("2026-03-02T00:00:00Z");
   readonly agents: Agent[] = [];
@@ -270,6 +271,7 @@ export class Simulation {
 
   constructor(readonly o: SimOptions) {
     this.rnd = new Prng(o.seed);
+    this.heap = new EventHeap<Ev>(this.now);
     this.store = new SimStore({ now: () => this.now });
     const config: CoreConfig = {
       ...DEFAULT_CORE_CONFIG,
@@ -341,21 +343,17 @@ export class Simulation {
   /**
    * Runs one coordinator handler under a route's name: store and SQS traffic, CPU and log
    * bytes are charged to it. CPU: process time (not wall time, which this loaded machine
-   * inflates) of every matching decision, and of 1 in CPU_SAMPLE calls of other routes,
-   * scaled up (`cpuSampled`).
+   * inflates) of 1 in MATCH_CPU_SAMPLE matching decisions and 1 in CPU_SAMPLE calls of other
+   * routes, scaled up; the wall time of every call.
    */
-  private async handler<T>(
-    name: string,
-    fn: () => Promise<T>,
-    alwaysCpu = false,
-  ): Promise<{ value?: T; error?: unknown; cpuMs: number; wallMs: number; storeMs: number }> {
+  private async handler<T>(name: string, fn: () => Promise<T>, alwaysCpu = false): Promise<{ value?: T; error?: unknown; cpuMs: number; wallMs: number; storeMs: number }> {
     this.store.ctx = name;
     this.curRoute = name;
     const r = this.route(name);
     r.invocations++;
     const n = (this.calls.get(name) ?? 0) + 1;
     this.calls.set(name, n);
-    const timed = alwaysCpu || n % CPU_SAMPLE === 1;
+    const timed = n % (alwaysCpu ? MATCH_CPU_SAMPLE : CPU_SAMPLE) === 1;
     const logs0 = this.logBytes;
     const storeMs0 = this.store.routes.get(name)?.storeMs ?? 0;
     const c0 = timed ? process.cpuUsage() : undefined;
@@ -372,7 +370,7 @@ export class Simulation {
     if (c0) {
       const c = process.cpuUsage(c0);
       cpuMs = (c.user + c.system) / 1000;
-      r.cpuMs += cpuMs * (alwaysCpu ? 1 : CPU_SAMPLE);
+      r.cpuMs += cpuMs * (alwaysCpu ? MATCH_CPU_SAMPLE : CPU_SAMPLE);
     }
     r.logBytes += this.logBytes - logs0;
     const storeMs = (this.store.routes.get(name)?.storeMs ?? 0) - storeMs0;
@@ -395,29 +393,10 @@ export class Simulation {
     for (let i = 0; i < 64; i++) this.replyKeyPool.push(b64u.encode(generateKemKey().publicKey));
     // One real envelope and one real reply: their ciphertext is reused for every job.
     const kem = generateKemKey();
-    const tplHeader: EnvelopeHeader = {
-      v: 1,
-      jobId: "job_00000000000000000000000000",
-      requester: "x",
-      model: "m",
-      maxTokens: 1,
-      maxPromptTokens: 1,
-      maxCost: "0",
-      replyKey: b64u.encode(kem.publicKey),
-    };
+    const tplHeader: EnvelopeHeader = { v: 1, jobId: "job_00000000000000000000000000", requester: "x", model: "m", maxTokens: 1, maxPromptTokens: 1, maxCost: "0", replyKey: b64u.encode(kem.publicKey) };
     const prompt = JSON.stringify({ messages: [{ role: "user", content: "x".repeat(1500) }] });
-    this.envelopeTpl = sealRequest({
-      header: tplHeader,
-      plaintext: new TextEncoder().encode(prompt),
-      recipients: [{ workerId: "w", hpkePublicKey: kem.publicKey }],
-    });
-    this.replyTpl = sealReply(
-      tplHeader,
-      "w",
-      new TextEncoder().encode(
-        JSON.stringify({ text: "y".repeat(1200), usage: { promptTokens: 1, completionTokens: 1 }, engine: "sim", finishReason: "stop" }),
-      ),
-    );
+    this.envelopeTpl = sealRequest({ header: tplHeader, plaintext: new TextEncoder().encode(prompt), recipients: [{ workerId: "w", hpkePublicKey: kem.publicKey }] });
+    this.replyTpl = sealReply(tplHeader, "w", new TextEncoder().encode(JSON.stringify({ text: "y".repeat(1200), usage: { promptTokens: 1, completionTokens: 1 }, engine: "sim", finishReason: "stop" })));
     this.replyTplHash = replyHash(this.replyTpl);
 
     // Requesters, funded from the dev faucet account (one ledger movement each), Zipf-like activity.
@@ -431,9 +410,7 @@ export class Simulation {
       this.requesterCdf.push(cum);
     }
     for (let i = 0; i < this.requesterCdf.length; i++) this.requesterCdf[i]! /= cum;
-    o.log(
-      `keys and requesters ready in ${((performance.now() - t) / 1000).toFixed(1)} s; registering ${o.agents} agents through core/workers`,
-    );
+    o.log(`keys and requesters ready in ${((performance.now() - t) / 1000).toFixed(1)} s; registering ${o.agents} agents through core/workers`);
 
     const t2 = performance.now();
     for (let i = 0; i < o.agents; i++) {
@@ -471,12 +448,7 @@ export class Simulation {
       equal: false,
       measurement: DEV_MEASUREMENT,
     };
-    a.equal =
-      models.length === 1 &&
-      models[0] === EQUAL.model &&
-      a.priceBps === EQUAL.priceBps &&
-      a.capacity === EQUAL.capacity &&
-      a.speed === EQUAL.speed;
+    a.equal = models.length === 1 && models[0] === EQUAL.model && a.priceBps === EQUAL.priceBps && a.capacity === EQUAL.capacity && a.speed === EQUAL.speed;
     this.agents.push(a);
     this.byId.set(a.id, a);
     return a;
@@ -486,17 +458,8 @@ export class Simulation {
   private async register(a: Agent, initial: boolean) {
     const res = await this.handler("register", async () => {
       const { nonce } = await issueRegistrationNonce(this.deps, a.id);
-      const attestation = createDevAttestation({
-        hpkePublicKey: b64u.decode(this.hpkePool[a.idx % this.hpkePool.length]!),
-        signingPublicKey: a.key.publicKey,
-        nonce: b64u.decode(nonce),
-        now: this.now,
-      });
-      return registerWorker(this.deps, a.id, {
-        attestation,
-        models: a.models.map((model) => ({ model, priceBps: a.priceBps })),
-        capacity: a.capacity,
-      });
+      const attestation = createDevAttestation({ hpkePublicKey: b64u.decode(this.hpkePool[a.idx % this.hpkePool.length]!), signingPublicKey: a.key.publicKey, nonce: b64u.decode(nonce), now: this.now });
+      return registerWorker(this.deps, a.id, { attestation, models: a.models.map((model) => ({ model, priceBps: a.priceBps })), capacity: a.capacity });
     });
     if (res.error) throw res.error;
     this.route("register").invocations++; // two API calls: the nonce and the registration
@@ -686,17 +649,15 @@ export class Simulation {
     const before = this.store.routes.get("prepare");
     const q0 = before?.queries ?? 0;
     const qi0 = before?.queryItems ?? 0;
-    const r = await this.handler(
-      "prepare",
-      () =>
-        prepareJob(this.deps, job.requester.id, {
-          model: job.model,
-          maxTokens: job.maxTokens,
-          maxPromptTokens: MAX_PROMPT_TOKENS,
-          tiers: ["dev"],
-          candidates: 3,
-          ...(job.cap ? { maxPricePerToken: 100n } : {}),
-        }),
+    const r = await this.handler("prepare", () =>
+      prepareJob(this.deps, job.requester.id, {
+        model: job.model,
+        maxTokens: job.maxTokens,
+        maxPromptTokens: MAX_PROMPT_TOKENS,
+        tiers: ["dev"],
+        candidates: 3,
+        ...(job.cap ? { maxPricePerToken: 100n } : {}),
+      }),
       true,
     );
     const after = this.store.routes.get("prepare")!;
@@ -704,7 +665,7 @@ export class Simulation {
     m.decisions++;
     m.queries += after.queries - q0;
     m.queryItems += after.queryItems - qi0;
-    m.cpuMs.push(r.cpuMs);
+    if (Number.isFinite(r.cpuMs)) m.cpuMs.push(r.cpuMs);
     m.wallMs.push(r.wallMs);
     m.storeMs.push(r.storeMs);
     if (r.error || !r.value) {
@@ -728,12 +689,7 @@ export class Simulation {
       replyKey: this.replyKeyPool[this.rnd.int(this.replyKeyPool.length)]!,
     };
     const tpl = this.envelopeTpl;
-    const envelope: RequestEnvelope = {
-      header,
-      nonce: tpl.nonce,
-      payload: tpl.payload,
-      keys: prep.candidates.map((c) => ({ workerId: c.workerId, enc: tpl.keys[0]!.enc, ct: tpl.keys[0]!.ct })),
-    };
+    const envelope: RequestEnvelope = { header, nonce: tpl.nonce, payload: tpl.payload, keys: prep.candidates.map((c) => ({ workerId: c.workerId, enc: tpl.keys[0]!.enc, ct: tpl.keys[0]!.ct })) };
     job.jobId = prep.jobId;
     job.envelope = envelope;
     job.submittedAt = this.now;
@@ -787,34 +743,18 @@ export class Simulation {
     const envelope = msg.envelope;
     let r;
     if (failed) {
-      r = await this.handler("result", () =>
-        postResult(this.deps, agent.id, { kind: "failed", jobId: msg.jobId, attempt: msg.attempt, code: "engine_error" }),
-      );
+      r = await this.handler("result", () => postResult(this.deps, agent.id, { kind: "failed", jobId: msg.jobId, attempt: msg.attempt, code: "engine_error" }));
       if (!r.error) this.cur.jobsFailedReports++;
     } else {
       // The agent signs its receipt (crypto-stub.ts: real for a sample). Its request hash is the
       // one the coordinator recorded (a real agent hashes the envelope itself: same value, its CPU).
-      const requestHash = String(
-        this.store.peekItem("jobs", { pk: msg.jobId, sk: "job" })?.requestHash ?? sha256Hex(canonicalJson(envelope)),
-      );
+      const requestHash = String(this.store.peekItem("jobs", { pk: msg.jobId, sk: "job" })?.requestHash ?? sha256Hex(canonicalJson(envelope)));
       const usage = { promptTokens: job?.promptTokens ?? 500, completionTokens: job?.completionTokens ?? 200 };
       const receipt = signReceipt(
-        {
-          v: 1,
-          jobId: msg.jobId,
-          workerId: agent.id,
-          model: envelope.header.model,
-          requestHash,
-          replyHash: this.replyTplHash,
-          usage,
-          measurement: agent.measurement,
-          finishedAt: this.now,
-        },
+        { v: 1, jobId: msg.jobId, workerId: agent.id, model: envelope.header.model, requestHash, replyHash: this.replyTplHash, usage, measurement: agent.measurement, finishedAt: this.now },
         agent.key,
       );
-      r = await this.handler("result", () =>
-        postResult(this.deps, agent.id, { kind: "completed", jobId: msg.jobId, attempt: msg.attempt, reply: this.replyTpl, receipt }),
-      );
+      r = await this.handler("result", () => postResult(this.deps, agent.id, { kind: "completed", jobId: msg.jobId, attempt: msg.attempt, reply: this.replyTpl, receipt }));
     }
     if (r.error) {
       this.cur.staleResults++;
@@ -834,16 +774,7 @@ export class Simulation {
     const waited = this.now - job.submittedAt!;
     const reads = awsWaitReads(waited);
     const seenAt = job.submittedAt! + reads.seenAfterMs;
-    const wr = this.store.routes.get("submit wait (modelled)") ?? {
-      gets: 0,
-      queries: 0,
-      queryItems: 0,
-      transacts: 0,
-      writeItems: 0,
-      rru: 0,
-      wru: 0,
-      storeMs: 0,
-    };
+    const wr = this.store.routes.get("submit wait (modelled)") ?? { gets: 0, queries: 0, queryItems: 0, transacts: 0, writeItems: 0, rru: 0, wru: 0, storeMs: 0 };
     wr.gets += reads.reads;
     wr.rru += reads.reads;
     this.store.routes.set("submit wait (modelled)", wr);
@@ -954,6 +885,7 @@ export class Simulation {
     await this.register(a, false);
     this.cur.rejoins++;
   }
+
 }
 
 /**
@@ -985,6 +917,3 @@ export function awsWaitReads(waitedMs: number): { reads: number; extraGets: numb
   return { reads, extraGets, seenAfterMs: base + Math.min(t, 20_000) };
 }
 
-function jsonSize(v: unknown): number {
-  return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x)).length;
-}
