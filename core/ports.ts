@@ -14,7 +14,7 @@ export type TableName =
   | "jobs" // pk=jobId sk="job"
   | "quotes" // pk=jobId sk="quote": prepared, not yet submitted
   | "workers" // pk=workerId sk="worker"
-  | "offers" // pk=model sk=workerId: who serves what, at what price, how loaded
+  | "offers" // pk=<model>#<shard> sk=workerId: who serves what, at what price, how loaded (core/workers.ts offerKey); pk="*" lists models
   | "accounts" // pk=accountId sk="balance"
   | "ledger" // pk=movementId sk="tx": one item per money movement (idempotency of money)
   | "idempotency" // pk=requester#key sk="submit"
