@@ -63,7 +63,10 @@ describe("postResult: bounds and refusals", () => {
     const { a, envelope } = await submitted(w);
     const other = await w.worker();
     const wrong = w.completed(a, envelope, { body: { model: "test/other", requestHash: "0".repeat(64) } });
-    expect(await refusal(postResult(w.deps, a.id, wrong))).toMatchObject({ status: 400, message: "receipt does not match the job: model, requestHash" });
+    expect(await refusal(postResult(w.deps, a.id, wrong))).toMatchObject({
+      status: 400,
+      message: "receipt does not match the job: model, requestHash",
+    });
     const forged = w.completed(a, envelope, { signer: other.signing });
     expect(await refusal(postResult(w.deps, a.id, forged))).toEqual({
       status: 403,
@@ -104,7 +107,11 @@ describe("postResult: what is stored and logged", () => {
     const out = await postResult(w.deps, a.id, result);
     const item = await w.store.get("jobs", replyKey(header.jobId, 0, resultDigest(result.reply, result.receipt)));
     expect(item).toMatchObject({ ttl: Math.ceil(w.clock.now() / 1000) + RETAIN_SECONDS });
-    expect(w.logs).toContainEqual({ level: "info", msg: "job completed", data: { jobId: header.jobId, workerId: a.id, cost: out.cost, promptTokens: 3, completionTokens: 4 } });
+    expect(w.logs).toContainEqual({
+      level: "info",
+      msg: "job completed",
+      data: { jobId: header.jobId, workerId: a.id, cost: out.cost, promptTokens: 3, completionTokens: 4 },
+    });
   });
 
   it("a failure report stores its code and sealed text for the requester, kept RETAIN_SECONDS, and is logged by code only", async () => {
@@ -112,8 +119,17 @@ describe("postResult: what is stored and logged", () => {
     const { a, envelope, header } = await submitted(w);
     const sealed = w.completed(a, envelope).reply as never;
     await postResult(w.deps, a.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error", reply: sealed });
-    expect(await w.store.get("jobs", failureKey(header.jobId, 0))).toMatchObject({ workerId: a.id, code: "engine_error", reply: sealed, ttl: Math.ceil(w.clock.now() / 1000) + RETAIN_SECONDS });
-    expect(w.logs).toContainEqual({ level: "warn", msg: "worker reported failure", data: { jobId: header.jobId, workerId: a.id, attempt: 0, code: "engine_error" } });
+    expect(await w.store.get("jobs", failureKey(header.jobId, 0))).toMatchObject({
+      workerId: a.id,
+      code: "engine_error",
+      reply: sealed,
+      ttl: Math.ceil(w.clock.now() / 1000) + RETAIN_SECONDS,
+    });
+    expect(w.logs).toContainEqual({
+      level: "warn",
+      msg: "worker reported failure",
+      data: { jobId: header.jobId, workerId: a.id, attempt: 0, code: "engine_error" },
+    });
   });
 
   it("two failure reports at once: one moves the job on, the other is 409 stale_attempt", async () => {
@@ -124,7 +140,9 @@ describe("postResult: what is stored and logged", () => {
     expect(both.filter((x) => x.status === "fulfilled")).toHaveLength(1);
     const lost = both.find((x) => x.status === "rejected") as PromiseRejectedResult;
     expect([lost.reason.status, lost.reason.code]).toEqual([409, "stale_attempt"]);
-    expect(lost.reason.message).toBe(`job ${header.jobId} changed while the failure was recorded (it was completed or moved on); nothing was changed`);
+    expect(lost.reason.message).toBe(
+      `job ${header.jobId} changed while the failure was recorded (it was completed or moved on); nothing was changed`,
+    );
   });
 });
 
