@@ -40,7 +40,8 @@ function offer(priceBps = 10_000, o: Partial<OfferItem> = {}): OfferItem {
 /** Factory: deps over a memory store holding `offers`, with a store that counts what queries return. */
 async function world(offers: OfferItem[]) {
   const inner = createMemoryStore({ clock: { now: () => T0 } });
-  for (let i = 0; i < offers.length; i += 100) await inner.transact(offers.slice(i, i + 100).map((item) => ({ op: "put" as const, table: "offers" as const, item })));
+  for (let i = 0; i < offers.length; i += 100)
+    await inner.transact(offers.slice(i, i + 100).map((item) => ({ op: "put" as const, table: "offers" as const, item })));
   const read = { items: 0, queries: 0 };
   const store: Store = {
     get: (t, k) => inner.get(t, k),
@@ -55,7 +56,9 @@ async function world(offers: OfferItem[]) {
   const deps = { store, clock: { now: () => T0 }, config: { ...DEFAULT_CORE_CONFIG } } as unknown as CoreDeps;
   /** What a settlement does to the chosen worker's counters (core/jobs/results.ts): `tokens` completion tokens more. */
   const earn = (workerId: string, tokens: number) =>
-    inner.transact([{ op: "update", table: "accounts", key: { pk: workerAccount(workerId), sk: "balance" }, add: { jobs: 1, completionTokens: tokens } }]);
+    inner.transact([
+      { op: "update", table: "accounts", key: { pk: workerAccount(workerId), sk: "balance" }, add: { jobs: 1, completionTokens: tokens } },
+    ]);
   return { deps, read, earn, inner };
 }
 
@@ -75,7 +78,11 @@ describe("issue 16: sharded offers and sampled matching", () => {
     expect(pks.size).toBe(OFFER_SHARDS);
     expect(Math.max(...pks.values())).toBeLessThan(200 / OFFER_SHARDS + 20);
     expect(beat).toHaveLength(1);
-    expect(beat[0]).toMatchObject({ op: "update", table: "offers", key: { pk: `${MODEL}#${offerShard(workers[0]!.id)}`, sk: workers[0]!.id } });
+    expect(beat[0]).toMatchObject({
+      op: "update",
+      table: "offers",
+      key: { pk: `${MODEL}#${offerShard(workers[0]!.id)}`, sk: workers[0]!.id },
+    });
   });
 
   it("issue 16: a matching decision reads a bounded sample of a big model's offers, not all of them", async () => {

@@ -67,5 +67,8 @@ writeFileSync(
   ].join("\n"),
 );
 const rest = argv.filter((a, i) => !(a === "--crypto-every" || (everyArg >= 0 && i === everyArg + 1)));
-const r = spawnSync(process.execPath, ["--max-semi-space-size=64", "--max-old-space-size=8192", runner, ...rest], { stdio: "inherit", cwd: root });
+const r = spawnSync(process.execPath, ["--max-semi-space-size=64", "--max-old-space-size=8192", runner, ...rest], {
+  stdio: "inherit",
+  cwd: root,
+});
 process.exit(r.status ?? 1);

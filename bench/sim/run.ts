@@ -247,7 +247,9 @@ function summarize(p: PhaseResult, peakRate: number, agents: number): PhaseSumma
       agentsUpAtEnd: p.agentsUp,
     },
     offerPartitions: p.offerPartitions,
-    routes: Object.fromEntries(Object.entries(p.routes).map(([k, v]) => [k, { calls: v.invocations, cpuMsPerCall: round(v.cpuMs / Math.max(1, v.invocations), 4) }])),
+    routes: Object.fromEntries(
+      Object.entries(p.routes).map(([k, v]) => [k, { calls: v.invocations, cpuMsPerCall: round(v.cpuMs / Math.max(1, v.invocations), 4) }]),
+    ),
   };
 }
 
@@ -354,7 +356,15 @@ export async function runSim(o: SimOptions, opts: { phaseB?: boolean; inspect?: 
     ],
     wallSeconds: round((performance.now() - wall0) / 1000, 1),
     ...(opts.inspect
-      ? { inspect: { accounts: [...sim.store.scan("accounts")].map((i) => ({ account: i.pk, available: BigInt((i.available as bigint | undefined) ?? 0n), held: BigInt((i.held as bigint | undefined) ?? 0n) })) } }
+      ? {
+          inspect: {
+            accounts: [...sim.store.scan("accounts")].map((i) => ({
+              account: i.pk,
+              available: BigInt((i.available as bigint | undefined) ?? 0n),
+              held: BigInt((i.held as bigint | undefined) ?? 0n),
+            })),
+          },
+        }
       : {}),
   };
 }

@@ -72,7 +72,10 @@ describe("bench/sim: the requester's waiting reads on AWS (core/jobs/read.ts sch
 describe("bench/sim: a small network, all real", () => {
   it("every job ends (completed, refunded or never placed), the books balance, and the report has its rows", async () => {
     // Act: 300 agents, a 30 s phase A and a 60 s phase B
-    const r = await runSim({ ...DEFAULT_OPTIONS, agents: 300, rate: 20, minutes: 0.5, requesters: 40, seed: 7, crashPerMinute: 0.02 }, { phaseB: true, inspect: true });
+    const r = await runSim(
+      { ...DEFAULT_OPTIONS, agents: 300, rate: 20, minutes: 0.5, requesters: 40, seed: 7, crashPerMinute: 0.02 },
+      { phaseB: true, inspect: true },
+    );
     // Assess
     for (const p of r.phases) {
       expect(p.jobs.completed + p.jobs.refunded + p.jobs.unplaced).toBe(p.jobs.arrived);
