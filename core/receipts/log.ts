@@ -14,8 +14,11 @@
  * `notExists` put of `ledger/<id>/tx`), so no caller of the ledger has to remember it.
  *
  * Layout, all in the logical table "chain":
- *   rlog:pending / <jobId>        inbox: a settled receipt without a sequence number yet
- *   mlog:pending / <movementId>   inbox: a movement without a sequence number yet
+ *   rlog:pending#<s> / <jobId>        inbox: a settled receipt without a sequence number yet
+ *   mlog:pending#<s> / <movementId>   inbox: a movement without a sequence number yet
+ *     (s = a hash of the sk mod INBOX_SHARDS: every settlement and every movement of the network
+ *     appends here, so one partition key would take ~1,000 jobs/s × 2 WCU of receipts and twice
+ *     that of movements, past DynamoDB's ~1,000 WCU/s per key; bench/sim measured it, issue 16)
  *   anchor:head  / h              { seqno }: the latest batch cut (the one writer's guard)
  *   anchor:list  / <seqno, 10 d>  AnchorRecord: one batch, its anchor fields and state
  *   anchor:<seqno> / r#<chunk>    the batch's receipts in order: job ids + leaf hashes
@@ -46,6 +49,16 @@ import { auditPathFromLevels, HASH_BYTES, merkleLevels } from "./merkle";
 
 export const RECEIPT_INBOX_PK = "rlog:pending";
 export const MOVEMENT_INBOX_PK = "mlog:pending";
+/** Partition keys per inbox (issue 16): appends spread over them; the anchorer reads them all. */
+export const INBOX_SHARDS = 16;
+/** The inbox partition an entry goes to: FNV-1a of its sort key (job id or movement id). */
+export function inboxPk(inbox: typeof RECEIPT_INBOX_PK | typeof MOVEMENT_INBOX_PK, sk: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < sk.length; i++) h = Math.imul(h ^ sk.charCodeAt(i), 0x01000193);
+  return `${inbox}#${(h >>> 0) % INBOX_SHARDS}`;
+}
+/** Every partition of an inbox. */
+export const inboxPks = (inbox: typeof RECEIPT_INBOX_PK | typeof MOVEMENT_INBOX_PK) => Array.from({ length: INBOX_SHARDS }, (_, i) => `${inbox}#${i}`);
 const HEAD_KEY = { pk: "anchor:head", sk: "h" };
 const LIST_PK = "anchor:list";
 /** Receipts (or movements) per chunk item: 1000 leaves are ~43 KB of base64 plus the ids, far below DynamoDB's 400 KB item. */
@@ -69,7 +82,7 @@ export function appendReceiptOp(jobId: string, receipt: Receipt, at: number): Wr
   return {
     op: "put",
     table: "chain",
-    item: { pk: RECEIPT_INBOX_PK, sk: jobId, receipt: { body: receipt.body, signature: receipt.signature }, at },
+    item: { pk: inboxPk(RECEIPT_INBOX_PK, jobId), sk: jobId, receipt: { body: receipt.body, signature: receipt.signature }, at },
   };
 }
 
@@ -94,7 +107,7 @@ export function withMovementLog<S extends Store>(store: S): S {
       extra.push({
         op: "put",
         table: "chain",
-        item: { pk: MOVEMENT_INBOX_PK, sk: pk, movement: rest, at: typeof m.at === "number" ? m.at : 0 },
+        item: { pk: inboxPk(MOVEMENT_INBOX_PK, pk), sk: pk, movement: rest, at: typeof m.at === "number" ? m.at : 0 },
       });
     }
     return store.transact(extra.length ? [...ops, ...extra] : ops);
@@ -225,12 +238,12 @@ export class StoreAnchorLog {
 
   /** The oldest inbox entry's time (ms), or undefined when nothing waits: how late anchoring is. */
   async oldestPending(): Promise<number | undefined> {
-    // The receipt inbox is keyed by job id (time-ordered ULIDs): its first entry is about the oldest.
+    // The receipt inbox is keyed by job id (time-ordered ULIDs): each partition's first entry is about its oldest.
     const [r, m] = await Promise.all([
-      this.store.query<InboxReceipt>("chain", RECEIPT_INBOX_PK, { limit: 1 }),
-      this.store.query<InboxMovement>("chain", MOVEMENT_INBOX_PK, { limit: 50 }),
+      Promise.all(inboxPks(RECEIPT_INBOX_PK).map((pk) => this.store.query<InboxReceipt>("chain", pk, { limit: 1 }))),
+      Promise.all(inboxPks(MOVEMENT_INBOX_PK).map((pk) => this.store.query<InboxMovement>("chain", pk, { limit: 50 }))),
     ]);
-    const ats = [...r, ...m].map((e) => e.at);
+    const ats = [...r.flat(), ...m.flat()].map((e) => e.at);
     return ats.length ? Math.min(...ats) : undefined;
   }
 
@@ -242,13 +255,14 @@ export class StoreAnchorLog {
     const latest = await this.latest();
     if (latest?.status === "prepared") await this.finishIndexing(latest);
     const prev = latest ? headOf(latest) : GENESIS_HEAD;
-    const [inR, inM] = await Promise.all([
-      this.store.query<InboxReceipt>("chain", RECEIPT_INBOX_PK, { limit: limits.maxReceipts }),
-      this.store.query<InboxMovement>("chain", MOVEMENT_INBOX_PK, { limit: limits.maxMovements }),
+    // Each inbox partition up to the batch's limit, then the oldest entries across them; the rest wait for the next batch.
+    const [allR, allM] = await Promise.all([
+      Promise.all(inboxPks(RECEIPT_INBOX_PK).map((pk) => this.store.query<InboxReceipt>("chain", pk, { limit: limits.maxReceipts }))),
+      Promise.all(inboxPks(MOVEMENT_INBOX_PK).map((pk) => this.store.query<InboxMovement>("chain", pk, { limit: limits.maxMovements }))),
     ]);
+    const inR = allR.flat().sort(byAtThenKey).slice(0, limits.maxReceipts);
+    const inM = allM.flat().sort(byAtThenKey).slice(0, limits.maxMovements);
     if (inR.length === 0 && inM.length === 0) return null;
-    inR.sort(byAtThenKey);
-    inM.sort(byAtThenKey);
     const receipts: ReceiptLogEntry[] = inR.map((e, i) => ({ seq: prev.lastSeq + 1 + i, receipt: e.receipt }));
     const movements: MovementLogEntry[] = inM.map((e, i) => ({
       seq: prev.ledgerSeqno + 1 + i,
@@ -318,7 +332,7 @@ export class StoreAnchorLog {
         // After a crash (no map) each entry is read back from the inbox: rare, so one read each is fine.
         const receipt = receipts
           ? receipts.get(jobId)
-          : (await this.store.get<InboxReceipt>("chain", { pk: RECEIPT_INBOX_PK, sk: jobId }))?.receipt;
+          : (await this.store.get<InboxReceipt>("chain", { pk: inboxPk(RECEIPT_INBOX_PK, jobId), sk: jobId }))?.receipt;
         // Absent from the inbox: its index was written before its inbox entry was deleted (by an earlier try).
         if (!receipt) return;
         const item: ReceiptIndexItem = { ...receiptIndexKey(jobId), seq, anchorSeqno: r.seqno, receipt };
@@ -326,8 +340,8 @@ export class StoreAnchorLog {
       },
     );
     const deletes = [
-      ...jobIds.map((sk) => ({ pk: RECEIPT_INBOX_PK, sk })),
-      ...mChunks.flatMap((c) => c.ids.map((sk) => ({ pk: MOVEMENT_INBOX_PK, sk }))),
+      ...jobIds.map((sk) => ({ pk: inboxPk(RECEIPT_INBOX_PK, sk), sk })),
+      ...mChunks.flatMap((c) => c.ids.map((sk) => ({ pk: inboxPk(MOVEMENT_INBOX_PK, sk), sk }))),
     ];
     await eachLimited(deletes, conc, (key) => this.store.transact([{ op: "delete", table: "chain", key }]));
     try {
@@ -377,7 +391,7 @@ export class StoreAnchorLog {
 
   /** True while the job's receipt waits for the next batch. */
   async isPending(jobId: string): Promise<boolean> {
-    return (await this.store.get("chain", { pk: RECEIPT_INBOX_PK, sk: jobId })) !== undefined;
+    return (await this.store.get("chain", { pk: inboxPk(RECEIPT_INBOX_PK, jobId), sk: jobId })) !== undefined;
   }
 
   /**
