@@ -58,7 +58,8 @@ export function inboxPk(inbox: typeof RECEIPT_INBOX_PK | typeof MOVEMENT_INBOX_P
   return `${inbox}#${(h >>> 0) % INBOX_SHARDS}`;
 }
 /** Every partition of an inbox. */
-export const inboxPks = (inbox: typeof RECEIPT_INBOX_PK | typeof MOVEMENT_INBOX_PK) => Array.from({ length: INBOX_SHARDS }, (_, i) => `${inbox}#${i}`);
+export const inboxPks = (inbox: typeof RECEIPT_INBOX_PK | typeof MOVEMENT_INBOX_PK) =>
+  Array.from({ length: INBOX_SHARDS }, (_, i) => `${inbox}#${i}`);
 const HEAD_KEY = { pk: "anchor:head", sk: "h" };
 const LIST_PK = "anchor:list";
 /** Receipts (or movements) per chunk item: 1000 leaves are ~43 KB of base64 plus the ids, far below DynamoDB's 400 KB item. */
