@@ -7,10 +7,10 @@
  * Checked against every RFC 9180 Appendix A vector for these suites and differentially
  * against @hpke/core (see hpke.test.ts).
  */
-import { createCipheriv, createDecipheriv, createHmac, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, type KeyObject } from "node:crypto";
 import { asBuffer, bytesEqual, toBytes } from "./encoding";
 import { CryptoInputError, HpkeOpenError } from "./errors";
-import { kemKeyFromPrivate, rawPublicKey, x25519, x25519PublicKeyObject, x25519PublicKeyObjectOnce, type KemKeyPair } from "./keys";
+import { generateKemKey, kemKeyFromPrivate, x25519, x25519PublicKeyObject, x25519PublicKeyObjectOnce, type KemKeyPair } from "./keys";
 
 export type HpkeAead = "chacha20-poly1305" | "aes-128-gcm";
 export const DEFAULT_AEAD: HpkeAead = "chacha20-poly1305";
@@ -155,9 +155,9 @@ function encap(pkR: Uint8Array, ikmE?: Uint8Array): { sharedSecret: Buffer; enc:
     skE = kp.privateKey;
     enc = kp.publicKey;
   } else {
-    const kp = generateKeyPairSync("x25519");
+    const kp = generateKemKey(); // imported random bytes, never a KeyGenJob: see generateKemKey
     skE = kp.privateKey;
-    enc = rawPublicKey(kp.publicKey);
+    enc = kp.publicKey;
   }
   let z: Buffer;
   try {

@@ -2,7 +2,7 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
+  randomBytes,
   sign as nodeSign,
   verify as nodeVerify,
   type KeyObject,
@@ -118,8 +118,15 @@ function signingPair(privateKey: KeyObject): SigningKeyPair {
   return { id: b64u.encode(publicKey), publicKey, privateKey };
 }
 
+/**
+ * A fresh key from 32 random bytes, imported: never node:crypto's key generation. On Node 20 a
+ * generated pair's KeyGenJob, collected by a GC that runs while the key is exported as JWK
+ * (rawPublicKey), locks the mutex that export holds: the process hangs for good (issue 14,
+ * found by the handler fuzz; any process that makes keys often, like an agent sealing replies,
+ * could hang). Any 32 bytes are a valid Ed25519 seed and a valid X25519 private key.
+ */
 export function generateSigningKey(): SigningKeyPair {
-  return signingPair(generateKeyPairSync("ed25519").privateKey);
+  return signingKeyFromSeed(randomBytes(32));
 }
 
 /** Deterministic key pair from a 32-byte Ed25519 seed (RFC 8032 private key). */
@@ -248,9 +255,9 @@ export interface KemKeyPair {
   privateKey: KeyObject;
 }
 
+/** A fresh X25519 key (see generateSigningKey for why it is imported, not generated). */
 export function generateKemKey(): KemKeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync("x25519");
-  return { publicKey: rawPublicKey(publicKey), privateKey };
+  return kemKeyFromPrivate(randomBytes(32));
 }
 
 /** Key pair from a raw 32-byte X25519 private key. */
