@@ -18,6 +18,7 @@
  *   reads on AWS (counted from core/jobs/read.ts's re-read schedule, not executed), the
  *   matching queue's consumer (receive + delete per message).
  */
+import { randomBytes } from "node:crypto";
 import type { AgentJob, PrepareResponse } from "../../events/api";
 import type { EnvelopeHeader, ReplyEnvelope, RequestEnvelope } from "../../events/envelope";
 import type { MatchingMessage } from "../../events/queue";
@@ -26,13 +27,13 @@ import { localPolicy } from "../../core/attestation/policy";
 import { DEFAULT_CORE_CONFIG, type CoreConfig } from "../../core/config";
 import { b64u, canonicalJson, sha256Hex } from "../../core/crypto/encoding";
 import { replyHash, sealReply, sealRequest } from "../../core/crypto/envelope";
-import { generateKemKey, generateSigningKey, type SigningKeyPair } from "../../core/crypto/keys";
+import { kemKeyFromPrivate, signingKeyFromSeed, type SigningKeyPair } from "../../core/crypto/keys";
 import { signReceipt } from "../../core/crypto/receipt";
 import type { CoreDeps } from "../../core/deps";
 import { getJob, handleMatchingMessage, postResult, prepareJob, submitJob } from "../../core/jobs";
-import { applyMovement, faucetMovement, workerAccount } from "../../core/ledger";
+import { applyMovement, faucetMovement, getBalance, workerAccount } from "../../core/ledger";
 import type { QueueMessage, QueueName, Queues } from "../../core/ports";
-import { MOVEMENT_INBOX_PK, RECEIPT_INBOX_PK, withMovementLog } from "../../core/receipts/log";
+import { inboxPk, MOVEMENT_INBOX_PK, RECEIPT_INBOX_PK, withMovementLog } from "../../core/receipts/log";
 import { heartbeat, issueRegistrationNonce, registerWorker } from "../../core/workers";
 import { Prng } from "../../test/sim/prng";
 import { EventHeap } from "./stats";
@@ -233,13 +234,7 @@ export interface PhaseResult {
   crashes: number;
   rejoins: number;
   heartbeats: number;
-  store: {
-    routes: Record<string, import("./store").RouteCounts>;
-    rru: number;
-    wru: number;
-    peakTotalWruPerSec: number;
-    peakTotalRruPerSec: number;
-  };
+  store: { routes: Record<string, import("./store").RouteCounts>; rru: number; wru: number; peakTotalWruPerSec: number; peakTotalRruPerSec: number };
   partitions: ReturnType<SimStore["busiest"]>;
   routes: Record<string, RouteMeter>;
   offerPartitions: { count: number; maxItems: number };
@@ -272,6 +267,7 @@ export class Simulation {
   private rate = 0;
   private phaseEnd = 0;
   private nextBurst = 0;
+  private arrivalClock = 0;
   private burstUntil = 0;
   private cur!: PhaseResult;
 
@@ -352,11 +348,7 @@ export class Simulation {
    * inflates) of 1 in MATCH_CPU_SAMPLE matching decisions and 1 in CPU_SAMPLE calls of other
    * routes, scaled up; the wall time of every call.
    */
-  private async handler<T>(
-    name: string,
-    fn: () => Promise<T>,
-    alwaysCpu = false,
-  ): Promise<{ value?: T; error?: unknown; cpuMs: number; wallMs: number; storeMs: number }> {
+  private async handler<T>(name: string, fn: () => Promise<T>, alwaysCpu = false): Promise<{ value?: T; error?: unknown; cpuMs: number; wallMs: number; storeMs: number }> {
     this.store.ctx = name;
     this.curRoute = name;
     const r = this.route(name);
@@ -397,41 +389,22 @@ export class Simulation {
     const t = performance.now();
     const expectedJoins = Math.ceil(o.agents * o.joinPerMinute * o.minutes * 1.5) + 100;
     o.log(`generating ${o.agents + expectedJoins} Ed25519 worker keys and ${o.requesters} requester keys (real, node:crypto)`);
-    for (let i = 0; i < o.agents + expectedJoins; i++) this.keyPool.push(generateSigningKey());
+    for (let i = 0; i < o.agents + expectedJoins; i++) this.keyPool.push(newSigningKey());
     // HPKE keys: a pool shared by the agents (the simulated agents never open an envelope).
-    for (let i = 0; i < 64; i++) this.hpkePool.push(b64u.encode(generateKemKey().publicKey));
-    for (let i = 0; i < 64; i++) this.replyKeyPool.push(b64u.encode(generateKemKey().publicKey));
+    for (let i = 0; i < 64; i++) this.hpkePool.push(b64u.encode(newKemKey().publicKey));
+    for (let i = 0; i < 64; i++) this.replyKeyPool.push(b64u.encode(newKemKey().publicKey));
     // One real envelope and one real reply: their ciphertext is reused for every job.
-    const kem = generateKemKey();
-    const tplHeader: EnvelopeHeader = {
-      v: 1,
-      jobId: "job_00000000000000000000000000",
-      requester: "x",
-      model: "m",
-      maxTokens: 1,
-      maxPromptTokens: 1,
-      maxCost: "0",
-      replyKey: b64u.encode(kem.publicKey),
-    };
+    const kem = newKemKey();
+    const tplHeader: EnvelopeHeader = { v: 1, jobId: "job_00000000000000000000000000", requester: "x", model: "m", maxTokens: 1, maxPromptTokens: 1, maxCost: "0", replyKey: b64u.encode(kem.publicKey) };
     const prompt = JSON.stringify({ messages: [{ role: "user", content: "x".repeat(1500) }] });
-    this.envelopeTpl = sealRequest({
-      header: tplHeader,
-      plaintext: new TextEncoder().encode(prompt),
-      recipients: [{ workerId: "w", hpkePublicKey: kem.publicKey }],
-    });
-    this.replyTpl = sealReply(
-      tplHeader,
-      "w",
-      new TextEncoder().encode(
-        JSON.stringify({ text: "y".repeat(1200), usage: { promptTokens: 1, completionTokens: 1 }, engine: "sim", finishReason: "stop" }),
-      ),
-    );
+    this.envelopeTpl = sealRequest({ header: tplHeader, plaintext: new TextEncoder().encode(prompt), recipients: [{ workerId: "w", hpkePublicKey: kem.publicKey }] });
+    this.replyTpl = sealReply(tplHeader, "w", new TextEncoder().encode(JSON.stringify({ text: "y".repeat(1200), usage: { promptTokens: 1, completionTokens: 1 }, engine: "sim", finishReason: "stop" })));
     this.replyTplHash = replyHash(this.replyTpl);
 
     // Requesters, funded from the dev faucet account (one ledger movement each), Zipf-like activity.
     let cum = 0;
     for (let i = 0; i < o.requesters; i++) {
-      const key = generateSigningKey();
+      const key = newSigningKey();
       const r: Requester = { key, id: key.id, region: this.pickRegion() };
       this.requesters.push(r);
       await applyMovement(this.deps.store, faucetMovement(`sim-${i}`, r.id, 10n ** 17n, this.now));
@@ -439,9 +412,7 @@ export class Simulation {
       this.requesterCdf.push(cum);
     }
     for (let i = 0; i < this.requesterCdf.length; i++) this.requesterCdf[i]! /= cum;
-    o.log(
-      `keys and requesters ready in ${((performance.now() - t) / 1000).toFixed(1)} s; registering ${o.agents} agents through core/workers`,
-    );
+    o.log(`keys and requesters ready in ${((performance.now() - t) / 1000).toFixed(1)} s; registering ${o.agents} agents through core/workers`);
 
     const t2 = performance.now();
     for (let i = 0; i < o.agents; i++) {
@@ -457,7 +428,7 @@ export class Simulation {
   }
 
   private newAgent(): Agent {
-    const key = this.keyPool.pop() ?? generateSigningKey();
+    const key = this.keyPool.pop() ?? newSigningKey();
     const m = this.rnd.weighted(MODELS.map((x, i) => [i, x.share] as const));
     const models = [MODELS[m]!.name as string];
     // One agent in ten also serves the next model of the list.
@@ -479,12 +450,7 @@ export class Simulation {
       equal: false,
       measurement: DEV_MEASUREMENT,
     };
-    a.equal =
-      models.length === 1 &&
-      models[0] === EQUAL.model &&
-      a.priceBps === EQUAL.priceBps &&
-      a.capacity === EQUAL.capacity &&
-      a.speed === EQUAL.speed;
+    a.equal = models.length === 1 && models[0] === EQUAL.model && a.priceBps === EQUAL.priceBps && a.capacity === EQUAL.capacity && a.speed === EQUAL.speed;
     this.agents.push(a);
     this.byId.set(a.id, a);
     return a;
@@ -494,17 +460,8 @@ export class Simulation {
   private async register(a: Agent, initial: boolean) {
     const res = await this.handler("register", async () => {
       const { nonce } = await issueRegistrationNonce(this.deps, a.id);
-      const attestation = createDevAttestation({
-        hpkePublicKey: b64u.decode(this.hpkePool[a.idx % this.hpkePool.length]!),
-        signingPublicKey: a.key.publicKey,
-        nonce: b64u.decode(nonce),
-        now: this.now,
-      });
-      return registerWorker(this.deps, a.id, {
-        attestation,
-        models: a.models.map((model) => ({ model, priceBps: a.priceBps })),
-        capacity: a.capacity,
-      });
+      const attestation = createDevAttestation({ hpkePublicKey: b64u.decode(this.hpkePool[a.idx % this.hpkePool.length]!), signingPublicKey: a.key.publicKey, nonce: b64u.decode(nonce), now: this.now });
+      return registerWorker(this.deps, a.id, { attestation, models: a.models.map((model) => ({ model, priceBps: a.priceBps })), capacity: a.capacity });
     });
     if (res.error) throw res.error;
     this.route("register").invocations++; // two API calls: the nonce and the registration
@@ -661,8 +618,10 @@ export class Simulation {
   private onArrive() {
     if (this.now >= this.phaseEnd) return;
     const rate = this.currentRate();
-    // Poisson arrivals at the current rate (the rate steps at burst edges).
-    this.at(this.now + (-Math.log(1 - this.rnd.float()) / rate) * 1000, { k: "arrive" });
+    // Poisson arrivals at the current rate (the rate steps at burst edges), on a clock of their
+    // own in fractions of a ms: events run at whole ms, and rounding each gap up would cut 1,000/s to ~670/s.
+    this.arrivalClock = Math.max(this.arrivalClock, this.now - 1) + (-Math.log(1 - this.rnd.float()) / rate) * 1000;
+    this.at(this.arrivalClock, { k: "arrive" });
     const u = this.rnd.float();
     let lo = 0;
     let hi = this.requesterCdf.length - 1;
@@ -694,17 +653,15 @@ export class Simulation {
     const before = this.store.routes.get("prepare");
     const q0 = before?.queries ?? 0;
     const qi0 = before?.queryItems ?? 0;
-    const r = await this.handler(
-      "prepare",
-      () =>
-        prepareJob(this.deps, job.requester.id, {
-          model: job.model,
-          maxTokens: job.maxTokens,
-          maxPromptTokens: MAX_PROMPT_TOKENS,
-          tiers: ["dev"],
-          candidates: 3,
-          ...(job.cap ? { maxPricePerToken: 100n } : {}),
-        }),
+    const r = await this.handler("prepare", () =>
+      prepareJob(this.deps, job.requester.id, {
+        model: job.model,
+        maxTokens: job.maxTokens,
+        maxPromptTokens: MAX_PROMPT_TOKENS,
+        tiers: ["dev"],
+        candidates: 3,
+        ...(job.cap ? { maxPricePerToken: 100n } : {}),
+      }),
       true,
     );
     const after = this.store.routes.get("prepare")!;
@@ -736,12 +693,7 @@ export class Simulation {
       replyKey: this.replyKeyPool[this.rnd.int(this.replyKeyPool.length)]!,
     };
     const tpl = this.envelopeTpl;
-    const envelope: RequestEnvelope = {
-      header,
-      nonce: tpl.nonce,
-      payload: tpl.payload,
-      keys: prep.candidates.map((c) => ({ workerId: c.workerId, enc: tpl.keys[0]!.enc, ct: tpl.keys[0]!.ct })),
-    };
+    const envelope: RequestEnvelope = { header, nonce: tpl.nonce, payload: tpl.payload, keys: prep.candidates.map((c) => ({ workerId: c.workerId, enc: tpl.keys[0]!.enc, ct: tpl.keys[0]!.ct })) };
     job.jobId = prep.jobId;
     job.envelope = envelope;
     job.submittedAt = this.now;
@@ -795,34 +747,18 @@ export class Simulation {
     const envelope = msg.envelope;
     let r;
     if (failed) {
-      r = await this.handler("result", () =>
-        postResult(this.deps, agent.id, { kind: "failed", jobId: msg.jobId, attempt: msg.attempt, code: "engine_error" }),
-      );
+      r = await this.handler("result", () => postResult(this.deps, agent.id, { kind: "failed", jobId: msg.jobId, attempt: msg.attempt, code: "engine_error" }));
       if (!r.error) this.cur.jobsFailedReports++;
     } else {
       // The agent signs its receipt (crypto-stub.ts: real for a sample). Its request hash is the
       // one the coordinator recorded (a real agent hashes the envelope itself: same value, its CPU).
-      const requestHash = String(
-        this.store.peekItem("jobs", { pk: msg.jobId, sk: "job" })?.requestHash ?? sha256Hex(canonicalJson(envelope)),
-      );
+      const requestHash = String(this.store.peekItem("jobs", { pk: msg.jobId, sk: "job" })?.requestHash ?? sha256Hex(canonicalJson(envelope)));
       const usage = { promptTokens: job?.promptTokens ?? 500, completionTokens: job?.completionTokens ?? 200 };
       const receipt = signReceipt(
-        {
-          v: 1,
-          jobId: msg.jobId,
-          workerId: agent.id,
-          model: envelope.header.model,
-          requestHash,
-          replyHash: this.replyTplHash,
-          usage,
-          measurement: agent.measurement,
-          finishedAt: this.now,
-        },
+        { v: 1, jobId: msg.jobId, workerId: agent.id, model: envelope.header.model, requestHash, replyHash: this.replyTplHash, usage, measurement: agent.measurement, finishedAt: this.now },
         agent.key,
       );
-      r = await this.handler("result", () =>
-        postResult(this.deps, agent.id, { kind: "completed", jobId: msg.jobId, attempt: msg.attempt, reply: this.replyTpl, receipt }),
-      );
+      r = await this.handler("result", () => postResult(this.deps, agent.id, { kind: "completed", jobId: msg.jobId, attempt: msg.attempt, reply: this.replyTpl, receipt }));
     }
     if (r.error) {
       this.cur.staleResults++;
@@ -842,16 +778,7 @@ export class Simulation {
     const waited = this.now - job.submittedAt!;
     const reads = awsWaitReads(waited);
     const seenAt = job.submittedAt! + reads.seenAfterMs;
-    const wr = this.store.routes.get("submit wait (modelled)") ?? {
-      gets: 0,
-      queries: 0,
-      queryItems: 0,
-      transacts: 0,
-      writeItems: 0,
-      rru: 0,
-      wru: 0,
-      storeMs: 0,
-    };
+    const wr = this.store.routes.get("submit wait (modelled)") ?? { gets: 0, queries: 0, queryItems: 0, transacts: 0, writeItems: 0, rru: 0, wru: 0, storeMs: 0 };
     wr.gets += reads.reads;
     wr.rru += reads.reads;
     this.store.routes.set("submit wait (modelled)", wr);
@@ -880,10 +807,10 @@ export class Simulation {
     this.store.forget("idempotency", `${requester}#submit-${jobId}`);
     for (const m of [`hold:${jobId}`, `settle:${jobId}`, `refund:${jobId}`]) {
       this.store.forget("ledger", m);
-      this.store.forgetItem("chain", { pk: MOVEMENT_INBOX_PK, sk: m });
+      this.store.forgetItem("chain", { pk: inboxPk(MOVEMENT_INBOX_PK, m), sk: m });
     }
     // The anchorer (not simulated) would take these out of the inbox in batches.
-    this.store.forgetItem("chain", { pk: RECEIPT_INBOX_PK, sk: jobId });
+    this.store.forgetItem("chain", { pk: inboxPk(RECEIPT_INBOX_PK, jobId), sk: jobId });
   }
 
   private async onLease(msg: MatchingMessage) {
@@ -962,7 +889,20 @@ export class Simulation {
     await this.register(a, false);
     this.cur.rejoins++;
   }
+
 }
+
+/**
+ * A real Ed25519 key from 32 random bytes. Not generateSigningKey: Node 20's
+ * generateKeyPairSync leaves a job object whose collection, when a GC falls inside the next
+ * JWK export of that key, takes a mutex the export holds: the process deadlocked (seen here,
+ * gdb: ~KeyGenJob under ExportJWKEdKey) after some ten thousand keys with a large young generation.
+ */
+function newSigningKey(): SigningKeyPair {
+  return signingKeyFromSeed(randomBytes(32));
+}
+/** A real X25519 key from 32 random bytes (same reason). */
+const newKemKey = () => kemKeyFromPrivate(randomBytes(32));
 
 /**
  * How many times the job item is read while a requester waits `waitedMs` for its answer on
@@ -992,3 +932,4 @@ export function awsWaitReads(waitedMs: number): { reads: number; extraGets: numb
   }
   return { reads, extraGets, seenAfterMs: base + Math.min(t, 20_000) };
 }
+
