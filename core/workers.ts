@@ -302,7 +302,12 @@ function shuffled<T>(xs: T[]): T[] {
  * page would be the lowest ids of its slice, not a random sample, so it is dropped and the
  * slices made finer. Reads every shard only for a model too small to fill the sample.
  */
-async function sampleOffers(deps: CoreDeps, model: string, want: number, pass: (o: OfferItem) => boolean): Promise<{ sample: OfferItem[]; seen: number }> {
+async function sampleOffers(
+  deps: CoreDeps,
+  model: string,
+  want: number,
+  pass: (o: OfferItem) => boolean,
+): Promise<{ sample: OfferItem[]; seen: number }> {
   let hints = sliceHints.get(deps.store);
   if (!hints) sliceHints.set(deps.store, (hints = new Map()));
   const hint = hints.get(model) ?? { depth: 0, perSlice: PAGE };
@@ -335,7 +340,9 @@ async function sampleOffers(deps: CoreDeps, model: string, want: number, pass: (
     }
     if (slices.length === 0) break; // every shard read
     const pages = await Promise.all(
-      slices.map((x) => deps.store.query<OfferItem>("offers", offerPk(model, x.shard), x.prefix ? { skPrefix: x.prefix, limit: PAGE } : { limit: PAGE })),
+      slices.map((x) =>
+        deps.store.query<OfferItem>("offers", offerPk(model, x.shard), x.prefix ? { skPrefix: x.prefix, limit: PAGE } : { limit: PAGE }),
+      ),
     );
     reads += slices.length;
     let full = false;

@@ -44,7 +44,8 @@ const stats: SimCryptoStats = (g.__cocoonSimCrypto ??= {
 });
 
 let pooled: Uint8Array | undefined;
-const pooledSignature = () => (pooled ??= real.sign(real.generateSigningKey(), "cocoon sim: one real signature, reused"));
+const pooledSignature = () =>
+  (pooled ??= real.sign(real.signingKeyFromSeed(new Uint8Array(32).fill(7)), "cocoon sim: one real signature, reused"));
 
 const enc = new TextEncoder();
 /** FNV-1a over the message: which messages are signed and verified for real. */

@@ -234,7 +234,13 @@ export interface PhaseResult {
   crashes: number;
   rejoins: number;
   heartbeats: number;
-  store: { routes: Record<string, import("./store").RouteCounts>; rru: number; wru: number; peakTotalWruPerSec: number; peakTotalRruPerSec: number };
+  store: {
+    routes: Record<string, import("./store").RouteCounts>;
+    rru: number;
+    wru: number;
+    peakTotalWruPerSec: number;
+    peakTotalRruPerSec: number;
+  };
   partitions: ReturnType<SimStore["busiest"]>;
   routes: Record<string, RouteMeter>;
   offerPartitions: { count: number; maxItems: number };
@@ -348,7 +354,11 @@ export class Simulation {
    * inflates) of 1 in MATCH_CPU_SAMPLE matching decisions and 1 in CPU_SAMPLE calls of other
    * routes, scaled up; the wall time of every call.
    */
-  private async handler<T>(name: string, fn: () => Promise<T>, alwaysCpu = false): Promise<{ value?: T; error?: unknown; cpuMs: number; wallMs: number; storeMs: number }> {
+  private async handler<T>(
+    name: string,
+    fn: () => Promise<T>,
+    alwaysCpu = false,
+  ): Promise<{ value?: T; error?: unknown; cpuMs: number; wallMs: number; storeMs: number }> {
     this.store.ctx = name;
     this.curRoute = name;
     const r = this.route(name);
@@ -395,10 +405,29 @@ export class Simulation {
     for (let i = 0; i < 64; i++) this.replyKeyPool.push(b64u.encode(newKemKey().publicKey));
     // One real envelope and one real reply: their ciphertext is reused for every job.
     const kem = newKemKey();
-    const tplHeader: EnvelopeHeader = { v: 1, jobId: "job_00000000000000000000000000", requester: "x", model: "m", maxTokens: 1, maxPromptTokens: 1, maxCost: "0", replyKey: b64u.encode(kem.publicKey) };
+    const tplHeader: EnvelopeHeader = {
+      v: 1,
+      jobId: "job_00000000000000000000000000",
+      requester: "x",
+      model: "m",
+      maxTokens: 1,
+      maxPromptTokens: 1,
+      maxCost: "0",
+      replyKey: b64u.encode(kem.publicKey),
+    };
     const prompt = JSON.stringify({ messages: [{ role: "user", content: "x".repeat(1500) }] });
-    this.envelopeTpl = sealRequest({ header: tplHeader, plaintext: new TextEncoder().encode(prompt), recipients: [{ workerId: "w", hpkePublicKey: kem.publicKey }] });
-    this.replyTpl = sealReply(tplHeader, "w", new TextEncoder().encode(JSON.stringify({ text: "y".repeat(1200), usage: { promptTokens: 1, completionTokens: 1 }, engine: "sim", finishReason: "stop" })));
+    this.envelopeTpl = sealRequest({
+      header: tplHeader,
+      plaintext: new TextEncoder().encode(prompt),
+      recipients: [{ workerId: "w", hpkePublicKey: kem.publicKey }],
+    });
+    this.replyTpl = sealReply(
+      tplHeader,
+      "w",
+      new TextEncoder().encode(
+        JSON.stringify({ text: "y".repeat(1200), usage: { promptTokens: 1, completionTokens: 1 }, engine: "sim", finishReason: "stop" }),
+      ),
+    );
     this.replyTplHash = replyHash(this.replyTpl);
 
     // Requesters, funded from the dev faucet account (one ledger movement each), Zipf-like activity.
@@ -412,7 +441,9 @@ export class Simulation {
       this.requesterCdf.push(cum);
     }
     for (let i = 0; i < this.requesterCdf.length; i++) this.requesterCdf[i]! /= cum;
-    o.log(`keys and requesters ready in ${((performance.now() - t) / 1000).toFixed(1)} s; registering ${o.agents} agents through core/workers`);
+    o.log(
+      `keys and requesters ready in ${((performance.now() - t) / 1000).toFixed(1)} s; registering ${o.agents} agents through core/workers`,
+    );
 
     const t2 = performance.now();
     for (let i = 0; i < o.agents; i++) {
@@ -450,7 +481,12 @@ export class Simulation {
       equal: false,
       measurement: DEV_MEASUREMENT,
     };
-    a.equal = models.length === 1 && models[0] === EQUAL.model && a.priceBps === EQUAL.priceBps && a.capacity === EQUAL.capacity && a.speed === EQUAL.speed;
+    a.equal =
+      models.length === 1 &&
+      models[0] === EQUAL.model &&
+      a.priceBps === EQUAL.priceBps &&
+      a.capacity === EQUAL.capacity &&
+      a.speed === EQUAL.speed;
     this.agents.push(a);
     this.byId.set(a.id, a);
     return a;
@@ -460,8 +496,17 @@ export class Simulation {
   private async register(a: Agent, initial: boolean) {
     const res = await this.handler("register", async () => {
       const { nonce } = await issueRegistrationNonce(this.deps, a.id);
-      const attestation = createDevAttestation({ hpkePublicKey: b64u.decode(this.hpkePool[a.idx % this.hpkePool.length]!), signingPublicKey: a.key.publicKey, nonce: b64u.decode(nonce), now: this.now });
-      return registerWorker(this.deps, a.id, { attestation, models: a.models.map((model) => ({ model, priceBps: a.priceBps })), capacity: a.capacity });
+      const attestation = createDevAttestation({
+        hpkePublicKey: b64u.decode(this.hpkePool[a.idx % this.hpkePool.length]!),
+        signingPublicKey: a.key.publicKey,
+        nonce: b64u.decode(nonce),
+        now: this.now,
+      });
+      return registerWorker(this.deps, a.id, {
+        attestation,
+        models: a.models.map((model) => ({ model, priceBps: a.priceBps })),
+        capacity: a.capacity,
+      });
     });
     if (res.error) throw res.error;
     this.route("register").invocations++; // two API calls: the nonce and the registration
@@ -653,15 +698,17 @@ export class Simulation {
     const before = this.store.routes.get("prepare");
     const q0 = before?.queries ?? 0;
     const qi0 = before?.queryItems ?? 0;
-    const r = await this.handler("prepare", () =>
-      prepareJob(this.deps, job.requester.id, {
-        model: job.model,
-        maxTokens: job.maxTokens,
-        maxPromptTokens: MAX_PROMPT_TOKENS,
-        tiers: ["dev"],
-        candidates: 3,
-        ...(job.cap ? { maxPricePerToken: 100n } : {}),
-      }),
+    const r = await this.handler(
+      "prepare",
+      () =>
+        prepareJob(this.deps, job.requester.id, {
+          model: job.model,
+          maxTokens: job.maxTokens,
+          maxPromptTokens: MAX_PROMPT_TOKENS,
+          tiers: ["dev"],
+          candidates: 3,
+          ...(job.cap ? { maxPricePerToken: 100n } : {}),
+        }),
       true,
     );
     const after = this.store.routes.get("prepare")!;
@@ -693,7 +740,12 @@ export class Simulation {
       replyKey: this.replyKeyPool[this.rnd.int(this.replyKeyPool.length)]!,
     };
     const tpl = this.envelopeTpl;
-    const envelope: RequestEnvelope = { header, nonce: tpl.nonce, payload: tpl.payload, keys: prep.candidates.map((c) => ({ workerId: c.workerId, enc: tpl.keys[0]!.enc, ct: tpl.keys[0]!.ct })) };
+    const envelope: RequestEnvelope = {
+      header,
+      nonce: tpl.nonce,
+      payload: tpl.payload,
+      keys: prep.candidates.map((c) => ({ workerId: c.workerId, enc: tpl.keys[0]!.enc, ct: tpl.keys[0]!.ct })),
+    };
     job.jobId = prep.jobId;
     job.envelope = envelope;
     job.submittedAt = this.now;
@@ -747,18 +799,34 @@ export class Simulation {
     const envelope = msg.envelope;
     let r;
     if (failed) {
-      r = await this.handler("result", () => postResult(this.deps, agent.id, { kind: "failed", jobId: msg.jobId, attempt: msg.attempt, code: "engine_error" }));
+      r = await this.handler("result", () =>
+        postResult(this.deps, agent.id, { kind: "failed", jobId: msg.jobId, attempt: msg.attempt, code: "engine_error" }),
+      );
       if (!r.error) this.cur.jobsFailedReports++;
     } else {
       // The agent signs its receipt (crypto-stub.ts: real for a sample). Its request hash is the
       // one the coordinator recorded (a real agent hashes the envelope itself: same value, its CPU).
-      const requestHash = String(this.store.peekItem("jobs", { pk: msg.jobId, sk: "job" })?.requestHash ?? sha256Hex(canonicalJson(envelope)));
+      const requestHash = String(
+        this.store.peekItem("jobs", { pk: msg.jobId, sk: "job" })?.requestHash ?? sha256Hex(canonicalJson(envelope)),
+      );
       const usage = { promptTokens: job?.promptTokens ?? 500, completionTokens: job?.completionTokens ?? 200 };
       const receipt = signReceipt(
-        { v: 1, jobId: msg.jobId, workerId: agent.id, model: envelope.header.model, requestHash, replyHash: this.replyTplHash, usage, measurement: agent.measurement, finishedAt: this.now },
+        {
+          v: 1,
+          jobId: msg.jobId,
+          workerId: agent.id,
+          model: envelope.header.model,
+          requestHash,
+          replyHash: this.replyTplHash,
+          usage,
+          measurement: agent.measurement,
+          finishedAt: this.now,
+        },
         agent.key,
       );
-      r = await this.handler("result", () => postResult(this.deps, agent.id, { kind: "completed", jobId: msg.jobId, attempt: msg.attempt, reply: this.replyTpl, receipt }));
+      r = await this.handler("result", () =>
+        postResult(this.deps, agent.id, { kind: "completed", jobId: msg.jobId, attempt: msg.attempt, reply: this.replyTpl, receipt }),
+      );
     }
     if (r.error) {
       this.cur.staleResults++;
@@ -778,7 +846,16 @@ export class Simulation {
     const waited = this.now - job.submittedAt!;
     const reads = awsWaitReads(waited);
     const seenAt = job.submittedAt! + reads.seenAfterMs;
-    const wr = this.store.routes.get("submit wait (modelled)") ?? { gets: 0, queries: 0, queryItems: 0, transacts: 0, writeItems: 0, rru: 0, wru: 0, storeMs: 0 };
+    const wr = this.store.routes.get("submit wait (modelled)") ?? {
+      gets: 0,
+      queries: 0,
+      queryItems: 0,
+      transacts: 0,
+      writeItems: 0,
+      rru: 0,
+      wru: 0,
+      storeMs: 0,
+    };
     wr.gets += reads.reads;
     wr.rru += reads.reads;
     this.store.routes.set("submit wait (modelled)", wr);
@@ -889,7 +966,6 @@ export class Simulation {
     await this.register(a, false);
     this.cur.rejoins++;
   }
-
 }
 
 /**
@@ -932,4 +1008,3 @@ export function awsWaitReads(waitedMs: number): { reads: number; extraGets: numb
   }
   return { reads, extraGets, seenAfterMs: base + Math.min(t, 20_000) };
 }
-
