@@ -13,6 +13,7 @@ import {
   getBalance,
   holdMovement,
   movementOps,
+  movementsOps,
   OverdraftError,
   refundMovement,
   settleMovement,
@@ -320,5 +321,72 @@ describe("job movements: exact postings", () => {
 
   it("toBig reads absent, null, number, string and bigint fields", () => {
     expect([toBig(undefined), toBig(null), toBig(3), toBig("4"), toBig(5n)]).toEqual([0n, 0n, 3n, 4n, 5n]);
+  });
+});
+
+describe("counters riding on balance updates, and batches of movements", () => {
+  it("counters are added to the account's one update", () => {
+    const ops = movementOps(
+      movement("m", [
+        ["ext:x", "available", -5n],
+        ["wrk:w", "available", 5n],
+      ]),
+      { "wrk:w": { jobs: 1, promptTokens: 7 } },
+    );
+    expect(ops[2]).toEqual({
+      op: "update",
+      table: "accounts",
+      key: { pk: "wrk:w", sk: "balance" },
+      add: { available: 5n, jobs: 1, promptTokens: 7 },
+    });
+  });
+
+  it.each(["available", "held"])("a counter named %s would move money outside the postings: refused", (field) => {
+    expect(() =>
+      movementOps(
+        movement("m", [
+          ["ext:x", "available", -5n],
+          ["wrk:w", "available", 5n],
+        ]),
+        { "wrk:w": { [field]: 1 } },
+      ),
+    ).toThrow(new UnbalancedMovementError(`counter ${field} on wrk:w would move money outside the postings`));
+  });
+
+  it("counters for an account the movement does not post to are refused, naming the movement", () => {
+    const m = movement("m-c", [
+      ["ext:x", "available", -5n],
+      ["wrk:w", "available", 5n],
+    ]);
+    expect(() => movementOps(m, { "wrk:other": { jobs: 1 } })).toThrow(
+      "movement m-c posts nothing to wrk:other, so it cannot carry its counters",
+    );
+    expect(() => movementsOps([m, { ...m, id: "m-d" }], { "wrk:other": { jobs: 1 } })).toThrow(
+      "movement batch posts nothing to wrk:other, so it cannot carry its counters",
+    );
+  });
+
+  it("a batch: every movement's own ledger item first, then one update per account with the summed deltas, guarded by the sum", () => {
+    const a = movement("s1", [
+      ["req:r", "held", -30n],
+      ["req:r", "available", 10n],
+      ["wrk:w", "available", 20n],
+    ]);
+    const b = movement("s2", [
+      ["req:r", "held", -40n],
+      ["req:r", "available", 15n],
+      ["wrk:w", "available", 25n],
+    ]);
+    const ops = movementsOps([a, b], { "wrk:w": { jobs: 2 } });
+    expect(ops.map((o) => (o.op === "put" ? o.item.pk : o.op === "update" ? o.key.pk : "?"))).toEqual(["s1", "s2", "req:r", "wrk:w"]);
+    expect(ops[2]).toEqual({
+      op: "update",
+      table: "accounts",
+      key: { pk: "req:r", sk: "balance" },
+      add: { available: 25n, held: -70n },
+      when: { kind: "cmp", attr: "held", op: ">=", value: 70n },
+    });
+    expect(ops[3]).toEqual({ op: "update", table: "accounts", key: { pk: "wrk:w", sk: "balance" }, add: { available: 45n, jobs: 2 } });
+    expect(movementsOps([a])).toEqual(movementOps(a));
   });
 });
