@@ -222,3 +222,31 @@ describe("postResult: jobs completed before result digests existed", () => {
     expect((await refusal(postResult(w.deps, a.id, w.completed(a, envelope)))).code).toBe("result_differs");
   });
 });
+
+describe("postResult: more edges", () => {
+  it("a completed result for an earlier attempt of a job completed at a later one is 409 stale_attempt (not compared as a repost)", async () => {
+    // Prepare: candidate 1 fails, candidate 2 completes
+    const w = makeJobWorld();
+    const workers = [await w.worker(), await w.worker()];
+    const r = await w.requester();
+    const { envelope, header, quote } = await w.sealedJob(r, { candidates: 2 });
+    await submitJob(w.deps, r.id, envelope, "key-00000002", quote);
+    const job = (await jobOf(w, header.jobId))!;
+    const [first, second] = job.candidates.map((c) => workers.find((x) => x.id === c.workerId)!);
+    await postResult(w.deps, first!.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error" });
+    await postResult(w.deps, second!.id, w.completed(second!, envelope, { attempt: 1 }));
+    // Act + Assess: the first comes back late with an answer for attempt 0
+    expect((await refusal(postResult(w.deps, first!.id, w.completed(first!, envelope, { attempt: 0 })))).code).toBe("stale_attempt");
+  });
+
+  it("an identical repost puts back a reply item a crash lost", async () => {
+    const w = makeJobWorld();
+    const { a, envelope, header } = await submitted(w);
+    const result = w.completed(a, envelope);
+    await postResult(w.deps, a.id, result);
+    const key = replyKey(header.jobId, 0, resultDigest(result.reply, result.receipt));
+    await w.store.transact([{ op: "delete", table: "jobs", key }]);
+    expect(await postResult(w.deps, a.id, result)).toMatchObject({ duplicate: true });
+    expect(await w.store.get("jobs", key)).toMatchObject({ reply: result.reply, receipt: result.receipt });
+  });
+});

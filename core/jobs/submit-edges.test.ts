@@ -239,3 +239,51 @@ describe("submitJob: store and log", () => {
     expect((await w.balance(r.id)).held).toBe(0n);
   });
 });
+
+describe("submitJob: more edges", () => {
+  it("three first submits at once with the SDK's key: one job, one hold, two replays", async () => {
+    const w = makeJobWorld();
+    await w.worker();
+    const r = await w.requester();
+    const { envelope, header, quote } = await w.sealedJob(r);
+    const all = await Promise.all([1, 2, 3].map(() => submitJob(w.deps, r.id, envelope, `submit-${header.jobId}`, quote)));
+    expect(all.map((x) => x.jobId)).toEqual([header.jobId, header.jobId, header.jobId]);
+    expect(all.filter((x) => !x.replayed)).toHaveLength(1);
+    expect((await w.balance(r.id)).held).toBe(BigInt(header.maxCost));
+  });
+
+  it("another body under the SDK's key: 422, saying to use a new key", async () => {
+    const w = makeJobWorld();
+    const a = await w.worker();
+    const r = await w.requester();
+    const { envelope, header, quote } = await w.sealedJob(r);
+    await submitJob(w.deps, r.id, envelope, `submit-${header.jobId}`, quote);
+    const other = seal(header, [{ workerId: a.id, hpkePublicKey: await hpkeOf(w, a.id) }]);
+    expect(await refusal(submitJob(w.deps, r.id, other, `submit-${header.jobId}`, quote))).toMatchObject({
+      status: 422,
+      code: "idempotency_key_reused",
+      message: "this Idempotency-Key was used for a different request body: use a new key for a new job",
+    });
+  });
+
+  it("an idempotency record lives a day past the submit", async () => {
+    const w = makeJobWorld();
+    await w.worker();
+    const r = await w.requester();
+    const { envelope, quote } = await w.sealedJob(r);
+    await submitJob(w.deps, r.id, envelope, "k-ttl-00001", quote);
+    expect(w.store.scan("idempotency")).toEqual([expect.objectContaining({ ttl: Math.ceil(w.clock.now() / 1000) + 86_400 })]);
+  });
+
+  it(`an envelope of exactly ${MAX_ENVELOPE_BYTES} bytes (canonical) is accepted`, async () => {
+    const w = makeJobWorld();
+    await w.worker();
+    const r = await w.requester();
+    const { envelope, quote } = await w.sealedJob(r);
+    const { canonicalJson } = await import("../crypto/encoding");
+    const base = canonicalJson({ ...envelope, payload: "" }).length;
+    const exact = { ...envelope, payload: "A".repeat(MAX_ENVELOPE_BYTES - base) };
+    expect(canonicalJson(exact).length).toBe(MAX_ENVELOPE_BYTES);
+    expect(await submitJob(w.deps, r.id, exact, "k-exact-0001", quote)).toMatchObject({ status: "assigned" });
+  });
+});
