@@ -1,0 +1,99 @@
+/**
+ * core/jobs/quote.ts to the byte (issue 14, mutation-checked): the MAC is HMAC-SHA256 under the
+ * quote key (64 hex chars are the key's bytes; anything else is used as text) over
+ * "cocoon/v1/quote\n" + canonical JSON of the body, checked against node:crypto directly; a MAC
+ * of another length is refused like a wrong one (not a crash); the expiry is inclusive; each
+ * refusal says what to do. prepare-submit.test.ts covers forged quotes end to end.
+ */
+import { createHmac } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import type { Quote } from "../../events/api";
+import { b64u, canonicalJson } from "../crypto/encoding";
+import { CocoonError } from "../errors";
+import { signQuote, verifyQuote, type QuoteBody } from "./quote";
+
+const T = 1_760_000_000_000;
+const HEX_KEY = "0f".repeat(32);
+const body: QuoteBody = {
+  v: 1,
+  requester: "r".repeat(43),
+  model: "test/model-1",
+  maxTokens: 32,
+  maxPromptTokens: 200,
+  maxCost: "1234",
+  candidates: [{ workerId: "w".repeat(43), hpkePublicKey: "k".repeat(43), pricePerToken: "100", tier: "dev" }],
+  promptBps: 2500,
+  completionBps: 10000,
+  expiresAt: T,
+};
+const deps = (quoteKey = HEX_KEY, now = T) => ({ config: { quoteKey } as never, clock: { now: () => now } });
+const reference = (key: Buffer) =>
+  b64u.encode(
+    createHmac("sha256", key)
+      .update("cocoon/v1/quote\n" + canonicalJson(body))
+      .digest(),
+  );
+
+function refusal(f: () => unknown) {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof CocoonError) return { status: e.status, code: e.code, message: e.message };
+    throw e;
+  }
+  return undefined;
+}
+
+describe("quote MAC known answers", () => {
+  it("a 64-hex-char key is used as its 32 bytes", () => {
+    expect(signQuote(deps(), body).mac).toBe(reference(Buffer.from(HEX_KEY, "hex")));
+  });
+
+  it("any other key is used as its UTF-8 text", () => {
+    expect(signQuote(deps("not hex, a passphrase"), body).mac).toBe(reference(Buffer.from("not hex, a passphrase", "utf8")));
+    const almostHex = "0f".repeat(31) + "zz";
+    expect(signQuote(deps(almostHex), body).mac).toBe(reference(Buffer.from(almostHex, "utf8")));
+    const longer = "0f".repeat(33);
+    expect(signQuote(deps(longer), body).mac).toBe(reference(Buffer.from(longer, "utf8")));
+    expect(signQuote(deps("x" + HEX_KEY), body).mac).toBe(reference(Buffer.from("x" + HEX_KEY, "utf8")));
+  });
+
+  it("verifyQuote accepts the reference MAC and refuses one over the JSON without the domain", () => {
+    const good: Quote = { ...body, mac: reference(Buffer.from(HEX_KEY, "hex")) };
+    expect(verifyQuote(deps(), body.requester, good)).toEqual(body);
+    const noDomain = b64u.encode(createHmac("sha256", Buffer.from(HEX_KEY, "hex")).update(canonicalJson(body)).digest());
+    expect(refusal(() => verifyQuote(deps(), body.requester, { ...body, mac: noDomain }))?.code).toBe("bad_quote");
+  });
+});
+
+describe("verifyQuote refusals", () => {
+  const good = () => signQuote(deps(), body);
+
+  it("a MAC of another length, or not base64url, is 403 bad_quote (not a crash), saying what to do", () => {
+    const want = {
+      status: 403,
+      code: "bad_quote",
+      message:
+        "the quote's MAC does not verify: it was changed, or made by another coordinator (or one whose COCOON_QUOTE_KEY differs): call POST /v1/jobs/prepare again",
+    };
+    expect(refusal(() => verifyQuote(deps(), body.requester, { ...good(), mac: good().mac.slice(0, 22) }))).toEqual(want);
+    expect(refusal(() => verifyQuote(deps(), body.requester, { ...good(), mac: "!!" }))).toEqual(want);
+  });
+
+  it("another account's quote: 403 not_your_quote", () => {
+    expect(refusal(() => verifyQuote(deps(), "s".repeat(43), good()))).toEqual({
+      status: 403,
+      code: "not_your_quote",
+      message: "this quote was made for another account: prepare your own",
+    });
+  });
+
+  it("valid up to and including expiresAt; one ms later 410 quote_expired", () => {
+    expect(verifyQuote(deps(HEX_KEY, T), body.requester, good())).toEqual(body);
+    expect(refusal(() => verifyQuote(deps(HEX_KEY, T + 1), body.requester, good()))).toEqual({
+      status: 410,
+      code: "quote_expired",
+      message: "the price quote expired: call POST /v1/jobs/prepare again",
+    });
+  });
+});
