@@ -31,7 +31,7 @@ import { kemKeyFromPrivate, signingKeyFromSeed, type SigningKeyPair } from "../.
 import { signReceipt } from "../../core/crypto/receipt";
 import type { CoreDeps } from "../../core/deps";
 import { getJob, handleMatchingMessage, postResult, prepareJob, submitJob } from "../../core/jobs";
-import { applyMovement, faucetMovement, getBalance, workerAccount } from "../../core/ledger";
+import { applyMovement, faucetMovement, workerAccount } from "../../core/ledger";
 import type { QueueMessage, QueueName, Queues } from "../../core/ports";
 import { inboxPk, MOVEMENT_INBOX_PK, RECEIPT_INBOX_PK, withMovementLog } from "../../core/receipts/log";
 import { heartbeat, issueRegistrationNonce, registerWorker } from "../../core/workers";
