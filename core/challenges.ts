@@ -18,7 +18,7 @@ import { enforceRateLimit } from "./attestation/rate-limit";
 import type { CoreDeps } from "./deps";
 import { ConflictError, ForbiddenError, GoneError, NotFoundError } from "./errors";
 import { ulid } from "./ids";
-import { ConditionFailedError, type Item } from "./ports";
+import { ConditionFailedError, type Item, type Random } from "./ports";
 import { isLive, offerKey, requireWorker, type OfferItem, type WorkerItem } from "./workers";
 
 /** How long a worker has to answer. */
@@ -38,7 +38,7 @@ export interface ChallengeItem extends Item {
   answeredAt?: number;
 }
 
-export const newChallengeId = (now: number) => `chl_${ulid(now)}`;
+export const newChallengeId = (now: number, random?: Random) => `chl_${ulid(now, random)}`;
 export const challengeKey = (challengeId: string) => ({ pk: `chal:${challengeId}`, sk: "challenge" });
 export const challengeTopic = (challengeId: string) => `chal:${challengeId}`;
 
@@ -64,7 +64,7 @@ export async function createChallenge(
       `worker ${req.workerId} missed its heartbeats or its evidence expired: it cannot answer now; pick another candidate`,
     );
   }
-  const challengeId = newChallengeId(now);
+  const challengeId = newChallengeId(now, deps.random);
   const expiresAt = now + CHALLENGE_TTL_MS;
   const item: ChallengeItem = {
     ...challengeKey(challengeId),

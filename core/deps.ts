@@ -1,5 +1,5 @@
 import type { CoreConfig } from "./config";
-import type { Clock, Log, Notifier, Queues, ReplayGuard, Store } from "./ports";
+import type { Clock, Log, Notifier, Queues, Random, ReplayGuard, Store } from "./ports";
 import type { Policy } from "./attestation/policy";
 import type { PolicyCache } from "./policy-registry";
 
@@ -16,4 +16,6 @@ export interface CoreDeps {
   replay?: ReplayGuard;
   /** The on-chain policy registry (issue 15): when set, only workers whose image it lists are registered and matched. */
   policyRegistry?: PolicyCache;
+  /** Randomness for ids and matching samples; default node:crypto (the simulation seeds it). */
+  random?: Random;
 }

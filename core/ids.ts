@@ -1,19 +1,29 @@
 import { randomBytes } from "node:crypto";
+import type { Random } from "./ports";
 
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"; // Crockford base32, lower case
 
+/** The default randomness: node:crypto. */
+export const systemRandom: Random = { bytes: (n) => randomBytes(n) };
+
+/** A uniform integer in [0, n) (n ≤ 2^32; the bias of a 32-bit draw is negligible for sampling). */
+export const randomInt = (random: Random, n: number): number => {
+  const b = random.bytes(4);
+  return Math.floor(((((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0) / 2 ** 32) * n);
+};
+
 /** Time-ordered 26-char id (ULID layout): 10 chars of ms timestamp + 16 chars of randomness. */
-export function ulid(now: number): string {
+export function ulid(now: number, random: Random = systemRandom): string {
   let t = now;
   let time = "";
   for (let i = 0; i < 10; i++) {
     time = ALPHABET[t % 32]! + time;
     t = Math.floor(t / 32);
   }
-  const rnd = randomBytes(16);
+  const rnd = random.bytes(16);
   let r = "";
   for (let i = 0; i < 16; i++) r += ALPHABET[rnd[i]! % 32];
   return time + r;
 }
 
-export const newJobId = (now: number) => `job_${ulid(now)}`;
+export const newJobId = (now: number, random?: Random) => `job_${ulid(now, random)}`;

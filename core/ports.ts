@@ -110,6 +110,12 @@ export interface Clock {
   now(): number; // ms since epoch
 }
 
+/** Where core draws randomness (ids, matching samples); the simulation passes a seeded one so a seed replays exactly. */
+export interface Random {
+  /** `n` uniformly random bytes */
+  bytes(n: number): Uint8Array;
+}
+
 export interface Log {
   info(msg: string, data?: Record<string, unknown>): void;
   warn(msg: string, data?: Record<string, unknown>): void;

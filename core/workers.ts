@@ -3,14 +3,14 @@ import { MAX_WORKER_MODELS, type Candidate, type ModelCapabilities, type Registe
 import { enforceRateLimit } from "./attestation/rate-limit";
 import { verifyAttestation } from "./attestation/verify";
 import { b64u } from "./crypto/encoding";
-import { randomBytes } from "node:crypto";
 import type { CoreDeps } from "./deps";
 import { ForbiddenError, RegistrationRefusedError, UnauthenticatedError } from "./errors";
 import { toBig, workerAccount } from "./ledger";
 import { payoutTotals } from "./payouts";
 import { imageAllowed, imageDigestOf, ImageNotAllowedError } from "./policy-registry";
 import { pricePerToken } from "./pricing";
-import type { Item, Key, Store, WriteOp } from "./ports";
+import type { Item, Key, Random, Store, WriteOp } from "./ports";
+import { randomInt, systemRandom } from "./ids";
 import { MAX_TRANSACT_OPS } from "./store-rules";
 
 /** One per (model, worker): what the matcher reads, kept small. */
@@ -93,7 +93,7 @@ export async function allOffers(deps: Pick<CoreDeps, "store">, model: string): P
 export async function issueRegistrationNonce(deps: CoreDeps, workerId: string) {
   // Each nonce is a store write anyone with a key can cause (issue 9 #5).
   enforceRateLimit(deps.store, deps.config.rateLimits, "registration_nonce", workerId, deps.clock.now());
-  const nonce = b64u.encode(randomBytes(32));
+  const nonce = b64u.encode((deps.random ?? systemRandom).bytes(32));
   const expiresAt = deps.clock.now() + 5 * 60_000;
   await deps.store.transact([
     { op: "put", table: "nonces", item: { pk: `reg#${workerId}`, sk: "n", nonce, ttl: Math.ceil(expiresAt / 1000) } },
@@ -281,15 +281,15 @@ const MAX_DEPTH = 3;
  */
 const sliceHints = new WeakMap<Store, Map<string, { depth: number; perSlice: number }>>();
 
-const randomPrefix = (depth: number) => {
+const randomPrefix = (random: Random, depth: number) => {
   let p = "";
-  for (let i = 0; i < depth; i++) p += ID_ALPHABET[Math.floor(Math.random() * ID_ALPHABET.length)];
+  for (let i = 0; i < depth; i++) p += ID_ALPHABET[randomInt(random, ID_ALPHABET.length)];
   return p;
 };
 
-function shuffled<T>(xs: T[]): T[] {
+function shuffled<T>(random: Random, xs: T[]): T[] {
   for (let i = xs.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
+    const j = randomInt(random, i + 1);
     [xs[i], xs[j]] = [xs[j]!, xs[i]!];
   }
   return xs;
@@ -313,7 +313,11 @@ async function sampleOffers(
   const hint = hints.get(model) ?? { depth: 0, perSlice: PAGE };
   let depth = hint.depth;
   const sample: OfferItem[] = [];
-  const shards = shuffled(Array.from({ length: OFFER_SHARDS }, (_, i) => i));
+  const random = deps.random ?? systemRandom;
+  const shards = shuffled(
+    random,
+    Array.from({ length: OFFER_SHARDS }, (_, i) => i),
+  );
   let next = 0; // depth 0: the next shard to read
   const asked = new Set<string>();
   let seen = 0;
@@ -331,7 +335,7 @@ async function sampleOffers(
       for (let i = 0; i < n; i++) slices.push({ shard: shards[next++]!, prefix: "" });
     } else {
       for (let tries = 0; slices.length < n && tries < 4 * n; tries++) {
-        const slice = { shard: Math.floor(Math.random() * OFFER_SHARDS), prefix: randomPrefix(depth) };
+        const slice = { shard: randomInt(random, OFFER_SHARDS), prefix: randomPrefix(random, depth) };
         const id = `${slice.shard}/${slice.prefix}`;
         if (asked.has(id)) continue;
         asked.add(id);
@@ -439,9 +443,10 @@ export async function matchCandidates(deps: CoreDeps, req: MatchRequest): Promis
     if (!s) shares.set(o.workerId, (s = fairShare(deps, o, now)));
     return s;
   };
+  const random = deps.random ?? systemRandom;
   const two = (xs: OfferItem[]): [OfferItem, OfferItem] => {
-    const i = Math.floor(Math.random() * xs.length);
-    let j = Math.floor(Math.random() * (xs.length - 1));
+    const i = randomInt(random, xs.length);
+    let j = randomInt(random, xs.length - 1);
     if (j >= i) j++;
     return [xs[i]!, xs[j]!];
   };
@@ -457,7 +462,7 @@ export async function matchCandidates(deps: CoreDeps, req: MatchRequest): Promis
       // to FAIR_CHOICES offers of the same load and price furthest below its fair share.
       const peers = chosen.length === 0 ? left.filter((o) => byLoadThenPrice(o, pick) === 0) : [];
       if (peers.length > 1) {
-        const contenders = shuffled(peers).slice(0, FAIR_CHOICES);
+        const contenders = shuffled(random, peers).slice(0, FAIR_CHOICES);
         const scores = await Promise.all(contenders.map(share));
         pick = contenders[scores.indexOf(Math.min(...scores))]!;
       }

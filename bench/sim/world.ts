@@ -279,6 +279,7 @@ export class Simulation {
 
   constructor(readonly o: SimOptions) {
     this.rnd = new Prng(o.seed);
+    const coreRandom = new Prng((o.seed ^ 0x5eed5eed) >>> 0);
     this.heap = new EventHeap<Ev>(this.now);
     this.store = new SimStore({ now: () => this.now });
     const config: CoreConfig = {
@@ -325,6 +326,8 @@ export class Simulation {
       log: { info: log, warn: log, error: log },
       config,
       policy: localPolicy,
+      // core's ids and matching samples from the seed too, so a run is reproducible
+      random: { bytes: (n) => coreRandom.bytes(n) },
     };
   }
 

@@ -45,7 +45,7 @@ export async function prepareJob(deps: CoreDeps, requester: string, req: Prepare
     expiresAt,
   });
   return {
-    jobId: newJobId(now),
+    jobId: newJobId(now, deps.random),
     model: req.model,
     maxTokens: req.maxTokens,
     maxPromptTokens: req.maxPromptTokens,

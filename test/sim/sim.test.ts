@@ -57,9 +57,7 @@ describe("coordinator simulation", () => {
     }
   }, 60_000);
 
-  // KNOWN REGRESSION (end of session 2026-12-02): replay diverged after the inbox-sharding and
-  // keygen commits (a9468f4..23f6609); not bisected in time. Said in the closing note.
-  it.skip("a seed replays exactly: the same seed gives the same trace, step for step", async () => {
+  it("a seed replays exactly: the same seed gives the same trace, step for step", async () => {
     // Prepare + Act
     const a = await runSeed({ seed: 7, fullTrace: true });
     const b = await runSeed({ seed: 7, fullTrace: true });

@@ -46,7 +46,7 @@ import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
 import { extendLease, getJob, handleMatchingMessage, pollJobs, postResult, prepareJob, resultDigest, submitJob } from "../../core/jobs";
 import { issueVoucher, type PayoutDeps } from "../../core/payouts";
-import type { Alert, Item, Key, Log, TableName, WriteOp } from "../../core/ports";
+import type { Alert, Item, Key, Log, Random, TableName, WriteOp } from "../../core/ports";
 import { recoverAssignedJobs } from "../../core/recovery";
 import { releaseExpiredWithdrawals, requestWithdrawal, type WithdrawalDeps } from "../../core/withdrawals";
 import { heartbeat, issueRegistrationNonce, registerWorker } from "../../core/workers";
@@ -304,9 +304,13 @@ export class Sim {
   private labelRe: RegExp | undefined;
   private readonly log: Log;
   private readonly notifier = { notify() {}, wait: async () => {} };
+  /** core's own randomness (ids, matching samples): a stream of its own from the seed, so a seed replays exactly */
+  private readonly coreRandom: Random;
 
   constructor(private readonly o: SimOptions) {
     this.rng = new Prng(o.seed);
+    const side = new Prng((o.seed ^ 0x5eed5eed) >>> 0);
+    this.coreRandom = { bytes: (n) => side.bytes(n) };
     this.knobs = { ...drawKnobs(this.rng), ...o.knobs };
     this.canary = `CANARY-${this.rng.hex(9)}`;
     this.config = {
@@ -623,6 +627,7 @@ export class Sim {
       log: this.log,
       config: this.config,
       policy: localPolicy,
+      random: this.coreRandom,
       withdrawalSigner: this.signers.withdrawalSigner,
       voucherSigner: this.signers.voucherSigner,
     };
@@ -1451,18 +1456,9 @@ export const onlyKnown = (r: Pick<SimResult, "violations">) =>
 
 /** Run one seed to the end (or its first violation). */
 export async function runSeed(o: SimOptions): Promise<SimResult & { tail: (n: number) => string[] }> {
-  // core's sampled matching (core/workers.ts) draws from Math.random: during a run it draws from
-  // a stream of its own derived from the seed, so a seed still replays exactly.
-  const side = new Prng((o.seed ^ 0x5eed5eed) >>> 0);
-  const saved = Math.random;
-  Math.random = () => side.u32() / 2 ** 32;
-  try {
-    const sim = new Sim(o);
-    const r = await sim.run();
-    return { ...r, trace: sim.tail(o.traceSize ?? 60), tail: (n) => sim.tail(n) };
-  } finally {
-    Math.random = saved;
-  }
+  const sim = new Sim(o);
+  const r = await sim.run();
+  return { ...r, trace: sim.tail(o.traceSize ?? 60), tail: (n) => sim.tail(n) };
 }
 
 /** A failing seed, as a short report: what broke, the knobs, the last steps, how to replay it. */
