@@ -1,0 +1,124 @@
+/**
+ * core/jobs/prepare.ts edges (issue 14, mutation-checked): the requester's price cap reaches
+ * the matcher, each 409 no_workers names why, an offer whose worker registration is gone is no
+ * candidate, and the quote lives no longer than the EARLIEST evidence among its candidates.
+ */
+import { describe, expect, it } from "vitest";
+import type { PrepareRequest } from "../../events/api";
+import { CocoonError } from "../errors";
+import type { WorkerItem } from "../workers";
+import { prepareJob } from "./prepare";
+import { MODEL, makeJobWorld, type JobWorld } from "./testing";
+
+const ask = (o: Partial<PrepareRequest> = {}): PrepareRequest => ({
+  model: MODEL,
+  maxTokens: 10,
+  maxPromptTokens: 10,
+  tiers: ["dev"],
+  candidates: 2,
+  ...o,
+});
+
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => {
+      if (e instanceof CocoonError) return { status: e.status, code: e.code, message: e.message };
+      throw e;
+    },
+  );
+
+const attestedUntil = async (w: JobWorld, workerId: string) =>
+  (await w.store.get<WorkerItem>("workers", { pk: workerId, sk: "worker" }))!.attestationExpiresAt;
+
+describe("prepareJob: the price cap", () => {
+  it("a cap at the cheaper worker's price leaves only that worker; no cap offers both", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const cheap = await w.worker(10_000);
+    const dear = await w.worker(20_000);
+    const r = await w.requester();
+    const both = await prepareJob(w.deps, r.id, ask());
+    const cheapPrice = BigInt(both.candidates.find((c) => c.workerId === cheap.id)!.pricePerToken);
+    // Act
+    const capped = await prepareJob(w.deps, r.id, ask({ maxPricePerToken: cheapPrice }));
+    // Assess
+    expect(both.candidates.map((c) => c.workerId).sort()).toEqual([cheap.id, dear.id].sort());
+    expect(capped.candidates.map((c) => c.workerId)).toEqual([cheap.id]);
+    expect(capped.quote.candidates.map((c) => c.workerId)).toEqual([cheap.id]);
+    expect(BigInt(capped.maxCost)).toBeLessThan(BigInt(both.maxCost));
+  });
+
+  it("a cap below every price is 409 no_workers naming the cap", async () => {
+    const w = makeJobWorld();
+    await w.worker(10_000);
+    const r = await w.requester();
+    const price = BigInt((await prepareJob(w.deps, r.id, ask({ candidates: 1 }))).candidates[0]!.pricePerToken);
+    expect(await refusal(prepareJob(w.deps, r.id, ask({ maxPricePerToken: price - 1n })))).toEqual({
+      status: 409,
+      code: "no_workers",
+      message: `no worker can take this job now: no live worker at or below ${price - 1n} nanoTON per token; see GET /v1/models`,
+    });
+  });
+});
+
+describe("prepareJob: no candidates", () => {
+  it("no live offer in the asked tiers: 409 no_workers saying which tiers", async () => {
+    const w = makeJobWorld();
+    await w.worker();
+    const r = await w.requester();
+    expect(await refusal(prepareJob(w.deps, r.id, ask({ tiers: ["tdx"] })))).toEqual({
+      status: 409,
+      code: "no_workers",
+      message: "no worker can take this job now: no live worker in tiers [tdx]; see GET /v1/models",
+    });
+  });
+
+  it("an offer whose worker registration is gone is no candidate; when it was the only one, 409 no_workers says so", async () => {
+    // Prepare: two offers, then one worker's registration item disappears (its offer is still listed)
+    const w = makeJobWorld();
+    const kept = await w.worker();
+    const gone = await w.worker();
+    const r = await w.requester();
+    await w.store.transact([{ op: "delete", table: "workers", key: { pk: gone.id, sk: "worker" } }]);
+    // Act
+    const one = await prepareJob(w.deps, r.id, ask());
+    await w.store.transact([{ op: "delete", table: "workers", key: { pk: kept.id, sk: "worker" } }]);
+    const none = await refusal(prepareJob(w.deps, r.id, ask()));
+    // Assess
+    expect(one.candidates.map((c) => c.workerId)).toEqual([kept.id]);
+    expect(none).toEqual({
+      status: 409,
+      code: "no_workers",
+      message: "no worker can take this job now: its registration is gone; see GET /v1/models",
+    });
+  });
+});
+
+describe("prepareJob: quote expiry", () => {
+  it("the quote expires with the earliest evidence among its candidates, not the latest", async () => {
+    // Prepare: A attested first, B ten minutes later; a quote TTL past both
+    const w = makeJobWorld();
+    const a = await w.worker();
+    w.advance(600_000);
+    const b = await w.worker();
+    const r = await w.requester();
+    const [untilA, untilB] = [await attestedUntil(w, a.id), await attestedUntil(w, b.id)];
+    w.deps.config.quoteTtlSeconds = Math.ceil((untilB - w.clock.now()) / 1000) + 3600;
+    // Act
+    const p = await prepareJob(w.deps, r.id, ask());
+    // Assess
+    expect(untilA).toBeLessThan(untilB);
+    expect(p.candidates).toHaveLength(2);
+    expect(p.quote.expiresAt).toBe(untilA);
+    expect(p.quoteExpiresAt).toBe(untilA);
+  });
+
+  it("with evidence that outlives it, the quote lives quoteTtlSeconds", async () => {
+    const w = makeJobWorld();
+    await w.worker();
+    const r = await w.requester();
+    const p = await prepareJob(w.deps, r.id, ask({ candidates: 1 }));
+    expect(p.quoteExpiresAt).toBe(w.clock.now() + w.deps.config.quoteTtlSeconds * 1000);
+  });
+});
