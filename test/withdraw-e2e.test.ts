@@ -47,6 +47,13 @@ async function cli(argv: string[]) {
   return { code, out, err, json: code === 0 && out.trim().startsWith("{") ? JSON.parse(out) : undefined };
 }
 
+/** The CLI run that must succeed: a failure shows what the CLI printed. */
+async function cliOk(argv: string[]) {
+  const r = await cli(argv);
+  expect(r.code, `cocoon ${argv.join(" ")}: ${r.err}`).toBe(0);
+  return r;
+}
+
 describe("requester withdrawals in the local default (sandbox vault, chain watcher, real HTTP)", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "cocoon-wd-"));
   const home = mkdtempSync(join(tmpdir(), "cocoon-wd-home-"));
@@ -138,7 +145,7 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
   it("withdrawing more than available is refused with 402 and reserves nothing", async () => {
     // Prepare
     const { requester, common, ledger, post } = await newAccount();
-    expect((await cli(["deposit", paying(3n * TON), ...common()])).code).toBe(0);
+    await cliOk(["deposit", paying(3n * TON), ...common()]);
     const before = await ledger();
     const to = (await signedFetch(net.url, requester, "GET", "/v1/dev/wallet")).json.address;
 
@@ -177,7 +184,7 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
   it("money reserved for a withdrawal cannot be spent on a job", async () => {
     // Prepare: reserve everything available
     const { requester, common, ledger, post } = await newAccount();
-    expect((await cli(["deposit", paying(3n * TON), ...common()])).code).toBe(0);
+    await cliOk(["deposit", paying(3n * TON), ...common()]);
     const to = (await signedFetch(net.url, requester, "GET", "/v1/dev/wallet")).json.address;
     const w = await post("/v1/account/withdraw", { amount: (3n * TON).toString(), to });
     expect(w.status).toBe(200);
@@ -205,7 +212,7 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
   it("concurrent withdrawals get distinct seqnos, and all of them land in order", async () => {
     // Prepare
     const { requester, common, ledger, post } = await newAccount();
-    expect((await cli(["deposit", paying(3n * TON), ...common()])).code).toBe(0);
+    await cliOk(["deposit", paying(3n * TON), ...common()]);
     const to = (await net.chain!.wallet("elsewhere")).address.toString();
 
     // Act
@@ -229,7 +236,7 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
     // cover it: the account's wallet decides)
     const chain = net.chain!;
     const { requester, common, ledger, post } = await newAccount();
-    expect((await cli(["deposit", paying(101n * TON), ...common()])).code).toBe(0);
+    await cliOk(["deposit", paying(101n * TON), ...common()]);
     const to = (await signedFetch(net.url, requester, "GET", "/v1/dev/wallet")).json.address;
     const landed = async (amount: bigint) => {
       const w = (await post("/v1/account/withdraw", { amount: amount.toString(), to })).json;
@@ -324,7 +331,7 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
       const net = own;
       const chain = net.chain!;
       const { requester, common, ledger, post } = await newAccount(own);
-      expect((await cli(["deposit", paying(TON), ...common()])).code).toBe(0);
+      await cliOk(["deposit", paying(TON), ...common()]);
       const before = await ledger();
       const to = (await signedFetch(net.url, requester, "GET", "/v1/dev/wallet")).json.address;
       const w = (await post("/v1/account/withdraw", { amount: (TON / 2n).toString(), to })).json;
