@@ -21,7 +21,7 @@ import type { RegistryPolicyBody } from "../events/receipts";
 import { DEV_MEASUREMENT } from "./attestation/dev";
 import type { Policy as AttestationPolicy } from "./attestation/policy";
 import { CocoonError } from "./errors";
-import type { PricingConfig } from "./pricing";
+import { pricePerTokenFromBase, type PricingConfig } from "./pricing";
 
 export interface RegistryFees {
   /** default base price per token, nanoTON */
@@ -172,6 +172,93 @@ export class ImageNotAllowedError extends CocoonError {
     );
     this.name = "ImageNotAllowedError";
   }
+}
+
+// ---------------------------------------------------------------- models (issue 15)
+
+const HEX_DIGEST = /^[0-9a-f]{64,128}$/;
+
+/**
+ * Whether the registry holds a model allow-list at all: a policy that lists no model digest
+ * (the local default's first one, seeded from an empty policy.json) checks no model, as the
+ * attestation policy checks no model it does not name. Once it lists one, every model a worker
+ * offers must carry a listed digest.
+ */
+export const modelListInForce = (reading: PolicyReading): boolean => Object.keys(reading.policy.models).length > 0;
+
+/**
+ * Whether a worker that attests `digest` for a model may serve it under `reading`: with the
+ * allow-list in force the digest must be listed (a model offered without one is refused, every
+ * tier alike: the list names weights, not images).
+ */
+export function modelAllowed(reading: PolicyReading, digest: string | undefined): boolean {
+  if (!modelListInForce(reading)) return true;
+  return digest !== undefined && Object.hasOwn(reading.policy.models, digest.toLowerCase());
+}
+
+export class ModelNotAllowedError extends CocoonError {
+  constructor(model: string, digest: string | undefined, version: number) {
+    super(
+      403,
+      "model_not_in_registry",
+      digest === undefined
+        ? `model "${model}" is offered without a weight digest, and the policy registry's model allow-list is in force (policy v${version}): attest the digest of the weights served (modelDigests)`
+        : `model "${model}" digest ${digest} is not on the policy registry's model allow-list (policy v${version})`,
+    );
+    this.name = "ModelNotAllowedError";
+  }
+}
+
+/** The first model of `models` a worker attesting `digests` may not serve under `reading` (undefined: all allowed). */
+export function refusedModel(
+  reading: PolicyReading,
+  models: string[],
+  digests: Record<string, string> | undefined,
+): { model: string; digest: string | undefined } | undefined {
+  for (const model of models) {
+    const digest = digests && Object.hasOwn(digests, model) ? digests[model] : undefined;
+    if (!modelAllowed(reading, digest)) return { model, digest };
+  }
+  return undefined;
+}
+
+/**
+ * What matching and the listing ask of an offer under `reading` (one rule for both, so
+ * GET /v1/models counts exactly the workers that could be matched): its image on the image
+ * allow-list (tier none: no image), its model's digest on the model allow-list when in force.
+ */
+export function offerAllowed(
+  reading: PolicyReading,
+  o: { tier: AttestationTier; image?: string | undefined; modelDigest?: string | undefined },
+): boolean {
+  return imageAllowed(reading, o.tier, o.image) && modelAllowed(reading, o.modelDigest);
+}
+
+// ---------------------------------------------------------------- fees (issue 15)
+
+/**
+ * The pricing the coordinator bills with under `reading`: the registry's default price per
+ * token and weights replace the configured ones (a model's own base price is by digest, see
+ * registryPricePerToken, not by name). Nothing of `base` survives but the shape.
+ */
+export function registryPricing(reading: PolicyReading): PricingConfig {
+  const f = reading.policy.fees;
+  return { basePerToken: {}, defaultBasePerToken: f.pricePerToken, promptBps: f.promptBps, completionBps: f.completionBps };
+}
+
+/** A worker's price per token for a model whose weights hash to `digest`: the registry's base for that digest (0 or unlisted: the default), times the worker's coefficient. */
+export function registryPricePerToken(reading: PolicyReading, digest: string | undefined, workerPriceBps: number): bigint {
+  const listed = digest !== undefined && Object.hasOwn(reading.policy.models, digest) ? reading.policy.models[digest]! : 0n;
+  return pricePerTokenFromBase(listed > 0n ? listed : reading.policy.fees.pricePerToken, workerPriceBps);
+}
+
+/**
+ * The pricing to quote and hold with now: the registry's when one is configured (a stale
+ * reading throws PolicyStaleError: nothing is quoted on fees the owners may have changed),
+ * else the configured one.
+ */
+export async function currentPricing(deps: { config: { pricing: PricingConfig }; policyRegistry?: PolicyCache }): Promise<PricingConfig> {
+  return deps.policyRegistry ? registryPricing(await deps.policyRegistry.current()) : deps.config.pricing;
 }
 
 // ---------------------------------------------------------------- the local default's first policy

@@ -28,6 +28,11 @@ export function pricePerToken(cfg: PricingConfig, model: string, workerPriceBps:
   // Own keys only: a model named like an Object.prototype member ("constructor", "toString")
   // would otherwise read an inherited function and fail as a 500 (issue 14, found by the fuzz).
   const base = Object.hasOwn(cfg.basePerToken, model) ? cfg.basePerToken[model]! : cfg.defaultBasePerToken;
+  return pricePerTokenFromBase(base, workerPriceBps);
+}
+
+/** ceil(base × workerPriceBps / 10_000): a worker's price from a model's base price (config or policy registry). */
+export function pricePerTokenFromBase(base: bigint, workerPriceBps: number): bigint {
   return ceilDiv(base * BigInt(workerPriceBps), 10_000n);
 }
 

@@ -7,7 +7,16 @@ import type { CoreDeps } from "./deps";
 import { ForbiddenError, RegistrationRefusedError, UnauthenticatedError } from "./errors";
 import { toBig, workerAccount } from "./ledger";
 import { payoutTotals } from "./payouts";
-import { imageAllowed, imageDigestOf, ImageNotAllowedError } from "./policy-registry";
+import {
+  imageAllowed,
+  imageDigestOf,
+  ImageNotAllowedError,
+  ModelNotAllowedError,
+  offerAllowed,
+  refusedModel,
+  registryPricePerToken,
+  type PolicyReading,
+} from "./policy-registry";
 import { pricePerToken } from "./pricing";
 import type { Item, Key, Random, Store, WriteOp } from "./ports";
 import { randomInt, systemRandom } from "./ids";
@@ -29,6 +38,8 @@ export interface OfferItem extends Item {
   capabilities?: ModelCapabilities;
   /** The image's name on the policy registry (core/policy-registry.ts imageDigestOf); absent for tier none and older registrations. */
   image?: string;
+  /** The weight digest the worker attested for this model (the registry's model allow-list names it); absent when none was attested. */
+  modelDigest?: string;
   /** When the worker first registered (ms): matching's fair share is earnings per capacity since then. Absent on older offers. */
   since?: number;
 }
@@ -131,10 +142,20 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
   });
   if (!verdict.ok) throw new ForbiddenError(`attestation_${verdict.code}`, `attestation refused: ${verdict.reason}`);
   const image = imageDigestOf(verdict);
+  const digests = verdict.modelDigests;
+  const digestOf = (model: string) => (digests && Object.hasOwn(digests, model) ? digests[model] : undefined);
+  let reading: PolicyReading | undefined;
   if (deps.policyRegistry) {
-    // issue 15: the on-chain allow-list too (a stale reading refuses with 503 policy_stale)
-    const reading = await deps.policyRegistry.current();
+    // issue 15: the on-chain allow-lists too (a stale reading refuses with 503 policy_stale):
+    // the image, and each offered model's attested weight digest
+    reading = await deps.policyRegistry.current();
     if (!imageAllowed(reading, verdict.tier, image)) throw new ImageNotAllowedError(image, reading.version);
+    const refused = refusedModel(
+      reading,
+      req.models.map((m) => m.model),
+      digests,
+    );
+    if (refused) throw new ModelNotAllowedError(refused.model, refused.digest, reading.version);
   }
 
   const prev = await deps.store.get<WorkerItem>("workers", { pk: workerId, sk: "worker" });
@@ -158,7 +179,10 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     workerId,
     model: m.model,
     priceBps: m.priceBps,
-    pricePerToken: pricePerToken(deps.config.pricing, m.model, m.priceBps),
+    // issue 15: with a registry, the base price is the registry's (by the weights' digest), not the configured one
+    pricePerToken: reading
+      ? registryPricePerToken(reading, digestOf(m.model), m.priceBps)
+      : pricePerToken(deps.config.pricing, m.model, m.priceBps),
     tier: verdict.tier,
     hpkePublicKey: doc.hpkePublicKey,
     capacity: req.capacity,
@@ -167,6 +191,7 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     attestationExpiresAt: verdict.expiresAt,
     ...(m.capabilities ? { capabilities: m.capabilities } : {}),
     ...(image ? { image } : {}),
+    ...(digestOf(m.model) !== undefined ? { modelDigest: digestOf(m.model) } : {}),
     since: worker.registeredAt,
   }));
   const dropped = (prev?.models ?? []).filter((m) => !models.includes(m));
@@ -419,7 +444,7 @@ export async function matchCandidates(deps: CoreDeps, req: MatchRequest): Promis
   const { sample, seen } = await sampleOffers(deps, req.model, Math.max(SAMPLE_MIN, 4 * req.k), (o) => {
     if (!isLive(o, now, deps.config.livenessMs)) return false;
     n.live++;
-    if (reading && !imageAllowed(reading, o.tier, o.image)) return false;
+    if (reading && !offerAllowed(reading, o)) return false;
     n.listed++;
     if (!req.tiers.includes(o.tier)) return false;
     n.tiered++;
@@ -429,7 +454,10 @@ export async function matchCandidates(deps: CoreDeps, req: MatchRequest): Promis
     if (seen === 0) return { offers: [], why: "unknown_model" };
     if (n.live === 0) return { offers: [], why: "no live worker (all missed heartbeats or attestation expired)" };
     if (n.listed === 0)
-      return { offers: [], why: `no live worker runs an image on the policy registry's allow-list (policy v${reading?.version})` };
+      return {
+        offers: [],
+        why: `no live worker runs an image and model on the policy registry's allow-lists (policy v${reading?.version})`,
+      };
     if (n.tiered === 0) return { offers: [], why: `no live worker in tiers [${req.tiers.join(", ")}]` };
     return { offers: [], why: `no live worker at or below ${cap} nanoTON per token` };
   }
@@ -490,12 +518,21 @@ export async function candidatesFor(deps: CoreDeps, offers: OfferItem[]): Promis
   });
 }
 
+/**
+ * GET /v1/models: per model, the workers matching could choose now (live, and with a registry
+ * on its allow-lists, by the same offerAllowed as matchCandidates: a delisted image or model is
+ * not counted), their tiers, prices and common capabilities. With a registry whose newest
+ * reading is too old it refuses (503 policy_stale) as matching does: nothing would be matched.
+ */
 export async function listModels(deps: CoreDeps) {
   const now = deps.clock.now();
+  const reading = deps.policyRegistry ? await deps.policyRegistry.current() : undefined;
   const names = (await deps.store.query("offers", MODELS_PK)).map((i) => i.sk);
   const models = [];
   for (const model of names) {
-    const live = (await allOffers(deps, model)).filter((o) => isLive(o, now, deps.config.livenessMs));
+    const live = (await allOffers(deps, model)).filter(
+      (o) => isLive(o, now, deps.config.livenessMs) && (!reading || offerAllowed(reading, o)),
+    );
     const prices = live.map((o) => toBig(o.pricePerToken)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const tiers: Record<string, number> = {};
     for (const o of live) tiers[o.tier] = (tiers[o.tier] ?? 0) + 1;

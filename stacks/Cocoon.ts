@@ -180,12 +180,12 @@ export function Cocoon({ stack, app }: StackContext) {
       environment: passThrough(["COCOON_QUOTE_KEY", ...REGISTRY_ENV]),
     }),
     "POST /v1/jobs": route("http/submit-job", [can.writeTable, can.sendMatching, can.sendWorker], {
-      environment: passThrough(["COCOON_QUOTE_KEY"]),
+      environment: passThrough(["COCOON_QUOTE_KEY", ...REGISTRY_ENV]),
     }),
     // Reads only: its replays are harmless, so it claims no request nonce (no write at all).
     "GET /v1/jobs/{id}": route("http/get-job", [can.readTable]),
     "GET /v1/account": route("http/get-account", [can.writeTable]),
-    "GET /v1/models": route("http/list-models", [can.readTable]),
+    "GET /v1/models": route("http/list-models", [can.readTable], { environment: passThrough(REGISTRY_ENV) }),
     "GET /openapi.json": route("http/openapi", [], { memorySize: "128 MB", timeout: "10 seconds" }),
     // workers
     "POST /v1/agents/nonce": route("http/worker-nonce", [can.writeTable]),

@@ -28,6 +28,11 @@ export type AttestationResult =
       imageName?: string;
       /** tdx: the registers the policy registry names an image by (core/policy-registry.ts measurementDigest) */
       registers?: { mrtd: string; rtmr0: string; rtmr1: string; rtmr2: string };
+      /**
+       * model name → weight digest (lower-case hex) as the evidence states it (dev: the signed
+       * report's); what the policy registry's model allow-list is checked against (issue 15).
+       */
+      modelDigests?: Record<string, string>;
     }
   | { ok: false; code: string; reason: string };
 
@@ -74,6 +79,14 @@ export const sharedTdxCacheSizes = () => sharedCache.sizes();
 const no = (code: string, reason: string): AttestationResult => ({ ok: false, code, reason });
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+/** The digests a verdict carries: own keys only, lower-cased; absent when the evidence names none. */
+const digestsOf = (d: Record<string, string> | undefined): { modelDigests?: Record<string, string> } => {
+  if (!d || typeof d !== "object") return {};
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(d)) if (typeof v === "string") out[k] = v.toLowerCase();
+  return Object.keys(out).length ? { modelDigests: out } : {};
+};
 
 function checkModels(policy: Policy, digests: Record<string, string> | undefined): AttestationResult | undefined {
   for (const [model, digest] of Object.entries(digests ?? {})) {
@@ -130,7 +143,7 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
   if (doc.tier === "none") {
     const m = checkModels(policy, doc.modelDigests);
     if (m) return m;
-    return { ok: true, tier: "none", measurement: "none", expiresAt };
+    return { ok: true, tier: "none", measurement: "none", expiresAt, ...digestsOf(doc.modelDigests) };
   }
 
   if (!doc.quote) return no("quote_missing", `a ${doc.tier} attestation must carry a quote`);
@@ -160,9 +173,10 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
     if (report.reportData !== hex(expectedRd)) {
       return no("report_data_mismatch", "report data is not SHA-512(hpkePublicKey || signingPublicKey || nonce)");
     }
-    const m = checkModels(policy, report.modelDigests ?? doc.modelDigests);
+    const digests = report.modelDigests ?? doc.modelDigests;
+    const m = checkModels(policy, digests);
     if (m) return m;
-    return { ok: true, tier: "dev", measurement: DEV_MEASUREMENT, expiresAt };
+    return { ok: true, tier: "dev", measurement: DEV_MEASUREMENT, expiresAt, ...digestsOf(digests) };
   }
 
   // tdx
@@ -213,5 +227,6 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
     tcbStatus: verdict.status,
     imageName: allowed.name,
     registers: { mrtd, rtmr0, rtmr1, rtmr2 },
+    ...digestsOf(doc.modelDigests),
   };
 }

@@ -59,6 +59,12 @@ export interface JobItem extends Item {
   resultDigest?: string;
   /** Submitted under the key `submit-<jobId>`: this item is the idempotency record (no other). */
   keyedByJob?: boolean;
+  /**
+   * issue 15: the price weights the job was quoted and held under, when they come from the
+   * policy registry (which the owners may change while the job runs): settlement bills by
+   * these, not by the weights of the moment. Absent: the configured weights.
+   */
+  weights?: { promptBps: number; completionBps: number };
   createdAt: number;
   updatedAt: number;
 }

@@ -7,6 +7,7 @@ import type { PrepareRequest, PrepareResponse } from "../../events/api";
 import type { CoreDeps } from "../deps";
 import { CocoonError, UnknownModelError } from "../errors";
 import { newJobId } from "../ids";
+import { currentPricing } from "../policy-registry";
 import { maxJobCost } from "../pricing";
 import { candidatesFor, matchCandidates } from "../workers";
 import { quoteCandidates, signQuote } from "./quote";
@@ -25,8 +26,10 @@ export async function prepareJob(deps: CoreDeps, requester: string, req: Prepare
   if (candidates.length === 0)
     throw new CocoonError(409, "no_workers", "no worker can take this job now: its registration is gone; see GET /v1/models");
   const prices = candidates.map((c) => BigInt(c.pricePerToken));
+  // issue 15: the registry's weights where one is configured (matching read it just now)
+  const pricing = await currentPricing(deps);
   // The worst case at the dearest candidate: failover to any other never needs more money.
-  const maxCost = maxJobCost(deps.config.pricing, prices, req.maxPromptTokens, req.maxTokens);
+  const maxCost = maxJobCost(pricing, prices, req.maxPromptTokens, req.maxTokens);
   const now = deps.clock.now();
   // A quote lives no longer than the evidence of any of its candidates: past that the SDK
   // must not encrypt to them anyway, and a fresh prepare finds who is still attested.
@@ -40,8 +43,8 @@ export async function prepareJob(deps: CoreDeps, requester: string, req: Prepare
     maxPromptTokens: req.maxPromptTokens,
     maxCost: maxCost.toString(),
     candidates: quoteCandidates(candidates),
-    promptBps: deps.config.pricing.promptBps,
-    completionBps: deps.config.pricing.completionBps,
+    promptBps: pricing.promptBps,
+    completionBps: pricing.completionBps,
     expiresAt,
   });
   return {

@@ -87,7 +87,8 @@ export async function postResult(
 
   const price = BigInt(job.candidates[r.attempt]!.pricePerToken);
   const held = BigInt(job.maxCost);
-  const raw = jobCost(deps.config.pricing, price, body.usage);
+  // issue 15: the weights the job was held under (the registry's may have changed since)
+  const raw = jobCost(job.weights ? { ...deps.config.pricing, ...job.weights } : deps.config.pricing, price, body.usage);
   const cost = raw > held ? held : raw;
   const now = deps.clock.now();
   const digest = resultDigest(r.reply, r.receipt);

@@ -7,7 +7,8 @@ import { CocoonError, ConflictError, ForbiddenError, GoneError, InsufficientFund
 import { applyMovement, getBalance, holdMovement, OverdraftError, requesterAccount } from "../ledger";
 import { ConditionFailedError, type Item, type Key } from "../ports";
 import { dispatch, sendLeaseCheck } from "./dispatch";
-import { maxJobCost } from "../pricing";
+import { currentPricing } from "../policy-registry";
+import { maxJobCost, type PricingConfig } from "../pricing";
 import { envelopeKey, jobKey, leaseMs, RETAIN_SECONDS, type EnvelopeItem, type JobCandidate, type JobItem } from "./items";
 import { verifyQuote, type QuoteBody } from "./quote";
 
@@ -53,7 +54,9 @@ export async function submitJob(
   // The quote is checked by its MAC, not read from the store (./quote.ts).
   const q = verifyQuote(deps, requester, quote);
   const now = deps.clock.now();
-  if (q.promptBps !== deps.config.pricing.promptBps || q.completionBps !== deps.config.pricing.completionBps) {
+  // issue 15: with a registry, its weights of the moment (a stale reading refuses: 503 policy_stale)
+  const pricing = await currentPricing(deps);
+  if (q.promptBps !== pricing.promptBps || q.completionBps !== pricing.completionBps) {
     throw new GoneError("quote_expired", "the coordinator's price weights changed since this quote: call POST /v1/jobs/prepare again");
   }
   // The job's candidates: the quoted ones the envelope wraps a key for, in the envelope's order
@@ -72,7 +75,7 @@ export async function submitJob(
       candidates: q.candidates.map((c) => c.workerId),
     });
   }
-  assertHeaderWithinQuote(deps, h, q, candidates);
+  assertHeaderWithinQuote(pricing, h, q, candidates);
 
   const maxCost = BigInt(h.maxCost);
   const reqHash = bodyHash;
@@ -91,6 +94,7 @@ export async function submitJob(
     createdAt: now,
     updatedAt: now,
     ...(keyedByJob ? { keyedByJob: true } : {}),
+    ...(deps.policyRegistry ? { weights: { promptBps: pricing.promptBps, completionBps: pricing.completionBps } } : {}),
   };
   // The sealed request goes in its own item, outside the transaction (a transaction bills each
   // item twice on DynamoDB), and is stored BEFORE the commit: a committed job always has its
@@ -204,13 +208,13 @@ async function replayIdempotent(deps: CoreDeps, prior: Item, bodyHash: string) {
  * hold (maxCost) that covers the maxima at the dearest candidate the job may fail over to
  * (so settlement never needs more) and is no larger than the quote's.
  */
-function assertHeaderWithinQuote(deps: CoreDeps, h: EnvelopeHeader, q: QuoteBody, candidates: JobCandidate[]) {
+function assertHeaderWithinQuote(pricing: PricingConfig, h: EnvelopeHeader, q: QuoteBody, candidates: JobCandidate[]) {
   const diffs: string[] = [];
   if (h.model !== q.model) diffs.push("model");
   if (h.maxTokens > q.maxTokens) diffs.push("maxTokens");
   if (h.maxPromptTokens > q.maxPromptTokens) diffs.push("maxPromptTokens");
   const needed = maxJobCost(
-    deps.config.pricing,
+    pricing,
     candidates.map((c) => BigInt(c.pricePerToken)),
     h.maxPromptTokens,
     h.maxTokens,

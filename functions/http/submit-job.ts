@@ -1,5 +1,6 @@
 import { SubmitJobResponse, SubmitRequest } from "../../events/api";
 import { getJob, submitJob } from "../../core/jobs";
+import { lambdaRegistryDeps } from "../deps-registry";
 import { lambdaHandler } from "./lambda";
 import { defineRoute, IdempotencyHeaders, WaitQuery } from "./middleware";
 
@@ -25,4 +26,5 @@ export const route = defineRoute(
     return { jobId: r.jobId, status: r.status };
   },
 );
-export const handler = lambdaHandler(route);
+// issue 15: the hold is checked against the policy registry's price weights where one is configured (functions/deps-registry.ts).
+export const handler = lambdaHandler(route, lambdaRegistryDeps);
