@@ -20,6 +20,7 @@ function measured(): MeasuredJob {
     jobs: 1,
     matchingMessages: 0,
     jobReadUnits: 1,
+    items: new Map(),
     routes: new Map([
       ["POST /v1/jobs", route(10, 2, 1)],
       ["POST /v1/agent/results", route(4, 0, 0)],

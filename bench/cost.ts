@@ -192,6 +192,21 @@ export class CostMeter {
   matchingMessages = 0;
   /** RRU of each read of a job item (what a waiting Lambda re-reads). */
   readonly jobReads: number[] = [];
+  /** Units by route, operation, table and item kind ("jobs job", "ledger posting#…"): where each unit goes. */
+  readonly items = new Map<string, { wru: number; rru: number; ops: number; bytes: number }>();
+  private itemRow(what: string) {
+    const k = `${this.als.getStore()?.route ?? this.background} | ${what}`;
+    let r = this.items.get(k);
+    if (!r) this.items.set(k, (r = { wru: 0, rru: 0, ops: 0, bytes: 0 }));
+    return r;
+  }
+  item(what: string, wru: number, rru: number, bytes: number) {
+    const r = this.itemRow(what);
+    r.wru += wru;
+    r.rru += rru;
+    r.ops++;
+    r.bytes += bytes;
+  }
   /** Requests that arrive outside an HTTP request: the matching consumer. */
   constructor(readonly background = "SQS matching") {}
   private m(): RouteMeter {
@@ -235,7 +250,21 @@ export class CostMeter {
     this.routes.clear();
     this.matchingMessages = 0;
     this.jobReads.length = 0;
+    this.items.clear();
   }
+}
+
+/** An item's kind for the breakdown: its table and its key with ids blanked out. */
+export function itemKind(table: TableName, key: Key): string {
+  const blank = (x: string) =>
+    x
+      .replace(/\b(job|mv|wd|w|acct)_[0-9a-z]{10,}/gi, "$1_<id>")
+      .replace(/[0-9a-f]{8}-[0-9a-f-]{27,}/gi, "<id>")
+      .replace(/#\d+\b/g, "#<n>")
+      .replace(/[A-Za-z0-9_-]{32,}/g, "<id>")
+      .replace(/[0-9a-f]{16,}/gi, "<hex>")
+      .replace(/\d{6,}/g, "<n>");
+  return `${table} ${blank(String(key.pk))} / ${blank(String(key.sk))}`;
 }
 
 /** Item sizes by DynamoDB's rules, as the hot path's counting store (bench/store.ts) computes them: the two counts agree. */
@@ -253,12 +282,15 @@ export function meteredStore(inner: Store, meter: CostMeter, now: () => number =
       const item = await inner.get(table, key);
       const units = readUnits(sizeOf(table, item));
       meter.read(units);
+      meter.item(`get ${itemKind(table, key)}`, 0, units, sizeOf(table, item));
       if (table === "jobs" && item) meter.jobReads.push(units);
       return item as never;
     },
     async query(table, pk, opts) {
       const items = await inner.query(table, pk, opts);
-      meter.read(readUnits(items.reduce((n, i) => n + sizeOf(table, i), 0)));
+      const bytes = items.reduce((n, i) => n + sizeOf(table, i), 0);
+      meter.read(readUnits(bytes));
+      meter.item(`query ${itemKind(table, { pk, sk: "*" })} (${items.length} items)`, 0, readUnits(bytes), bytes);
       return items as never;
     },
     async transact(ops) {
@@ -269,11 +301,17 @@ export function meteredStore(inner: Store, meter: CostMeter, now: () => number =
       let checkReads = 0;
       let gbMonths = 0;
       let permanentGb = 0;
+      const perOp: Array<[string, number, number, number]> = [];
+      const tx = transactional ? 2 : 1;
       ops.forEach((op, i) => {
         const old = sizeOf(op.table, before[i]);
-        if (op.op === "check")
+        const u0 = units;
+        const kind = `${transactional ? "tx " : ""}${op.op} ${itemKind(op.table, keyOf(op))}`;
+        if (op.op === "check") {
           checkReads += 2 * readUnits(old); // ConditionCheck: transactional read units
-        else if (op.op === "put") {
+          perOp.push([kind, 0, 2 * readUnits(old), old]);
+          return;
+        } else if (op.op === "put") {
           const size = sizeOf(op.table, op.item);
           units += writeUnits(Math.max(old, size));
           // What this put leaves stored: its size (less what it replaced), for its TTL or for good.
@@ -286,7 +324,15 @@ export function meteredStore(inner: Store, meter: CostMeter, now: () => number =
           const after = { ...(before[i] ?? { pk: op.key.pk, sk: op.key.sk }), ...(op.set ?? {}), ...(op.add ?? {}) } as Item;
           units += writeUnits(Math.max(old, sizeOf(op.table, after)));
         }
+        const size =
+          op.op === "put"
+            ? sizeOf(op.table, op.item)
+            : op.op === "delete"
+              ? old
+              : sizeOf(op.table, { ...(before[i] ?? {}), ...(op.set ?? {}), ...(op.add ?? {}) } as Item);
+        perOp.push([kind, tx * (units - u0), 0, Math.max(old, size)]);
       });
+      for (const [k, w, r, b] of perOp) meter.item(k, w, r, b);
       try {
         await inner.transact(ops);
         meter.stored(gbMonths, permanentGb);
@@ -346,6 +392,8 @@ export interface MeasuredJob {
   /** Mean RRU of one read of a job item. */
   jobReadUnits: number;
   heartbeat?: RouteMeter;
+  /** DynamoDB units by route, operation, table and item kind (CostMeter.items). */
+  items: Map<string, { wru: number; rru: number; ops: number; bytes: number }>;
 }
 
 const ROUTES_NOT_PER_JOB = ["GET /v1/agent/jobs", "POST /v1/agents/heartbeat"];
@@ -439,6 +487,7 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
       jobs,
       routes: new Map([...meter.routes].map(([k, v]) => [k, { ...v, ownMs: [...v.ownMs] }])),
       matchingMessages: meter.matchingMessages,
+      items: new Map([...meter.items].map(([k, v]) => [k, { ...v }])),
       jobReadUnits: meter.jobReads.length ? meter.jobReads.reduce((a, b) => a + b, 0) / meter.jobReads.length : 1,
     };
     // One heartbeat, measured: wait for the agent's next one.
@@ -742,6 +791,15 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
     }
     for (const [route, r] of m.routes)
       console.error(`  counts ${route}: ${JSON.stringify({ ...r, ownMs: r2(median(r.ownMs)), waitMs: Math.round(r.waitMs) })}`);
+    console.error("DynamoDB units per job by route | operation table item (WRU / RRU / operations / mean bytes):");
+    for (const [k, r] of [...m.items].sort((a, b) => b[1].wru - a[1].wru || b[1].rru - a[1].rru))
+      console.error(
+        `  ${k.padEnd(90)} ${(r.wru / m.jobs).toFixed(2).padStart(6)} ${(r.rru / m.jobs).toFixed(2).padStart(6)} ${(r.ops / m.jobs).toFixed(2).padStart(6)} ${Math.round(
+          r.bytes / Math.max(1, r.ops),
+        )
+          .toString()
+          .padStart(6)}`,
+      );
   }
   return rows;
 }

@@ -3,7 +3,7 @@ import { createMemoryStore } from "../../local/memory-store";
 import { collectingAlerts } from "../chain/dedup";
 import { makeWorker } from "../crypto/testing";
 import { newJobId } from "../ids";
-import { applyMovement, faucetMovement, holdMovement, type Movement } from "../ledger";
+import { applyMovement, faucetMovement, holdMovement, settleMovement, type Movement } from "../ledger";
 import { ConditionFailedError, type Store, type WriteOp } from "../ports";
 import { checkLedgerAgainstAnchors, type Anchor } from "./anchor";
 import { checkAnchors, runAnchoring } from "./anchoring";
@@ -177,6 +177,88 @@ describe("cutting batches", () => {
     // Assess
     expect(honest).toEqual({ ok: true, checked: 2 });
     expect(edited).toMatchObject({ ok: false, anchorSeqno: 2, code: "ledger_fork" });
+  });
+});
+
+// ---------------------------------------------------------------- a settlement's movement in its receipt's entry
+describe("issue 12: a settlement's movement rides in its receipt's inbox entry (one item of < 1 KB, not two)", () => {
+  /** A job held and settled as core/jobs does it: the settle movement and the receipt append in one transaction. */
+  async function settleJob(w: ReturnType<typeof world>, cost = 7n) {
+    const jobId = newJobId(w.clock.now());
+    await applyMovement(w.store, holdMovement(jobId, "a", 10n, w.clock.now()));
+    w.advance(1);
+    const receipt = signedReceipt(worker, jobId);
+    await applyMovement(w.store, settleMovement(jobId, "a", worker.workerId, 10n, cost, w.clock.now()), [
+      appendReceiptOp(jobId, receipt, w.clock.now()),
+    ]);
+    w.advance(1);
+    return jobId;
+  }
+  const ledgerEntries = async (w: ReturnType<typeof world>, ids: string[]) =>
+    Promise.all(
+      ids.map(async (id, i) => {
+        const { pk, sk: _sk, ...m } = (await w.inner.get("ledger", { pk: id, sk: "tx" }))!;
+        return { seq: i + 1, movement: { id: pk, ...m } as unknown as Movement };
+      }),
+    );
+
+  it("no movement inbox entry of its own; the batch logs it, in order, and the ledger replays against the anchor", async () => {
+    // Prepare
+    const w = world();
+    await fund(w);
+    const jobs = [await settleJob(w), await settleJob(w, 0n), await settleJob(w, 10n)];
+
+    // Act
+    const mInbox = (await Promise.all(inboxPks(MOVEMENT_INBOX_PK).map((pk) => w.inner.query("chain", pk)))).flat();
+    const rInbox = (await Promise.all(inboxPks(RECEIPT_INBOX_PK).map((pk) => w.inner.query("chain", pk)))).flat();
+    const b = (await w.log.prepareNext(w.clock.now()))!;
+    const ids = await w.log.movementIds(1);
+
+    // Assess
+    expect(mInbox.map((e) => e.sk).filter((sk) => sk.startsWith("settle:"))).toEqual([]);
+    expect(rInbox.map((e) => e.mid).sort()).toEqual(jobs.map((j) => `settle:${j}`).sort());
+    expect(rInbox.every((e) => Array.isArray(e.ms))).toBe(true); // the short form: it rebuilt exactly
+    expect(b).toMatchObject({ count: 3, ledgerSeqno: 7 });
+    expect(ids).toEqual([`faucet:f-${T0}`, ...jobs.flatMap((j) => [`hold:${j}`, `settle:${j}`])]);
+    expect(checkLedgerAgainstAnchors([b] as Anchor[], await ledgerEntries(w, ids))).toEqual({ ok: true, checked: 1 });
+    for (const pk of [...inboxPks(RECEIPT_INBOX_PK), ...inboxPks(MOVEMENT_INBOX_PK)]) expect(await w.inner.query("chain", pk)).toEqual([]);
+  });
+
+  it("under tight limits a receipt and its movement go in the same batch, and each log stays a prefix in time", async () => {
+    // Prepare
+    const w = world();
+    await fund(w);
+    const jobs = [await settleJob(w), await settleJob(w), await settleJob(w)];
+    const limits = { maxReceipts: 100, maxMovements: 4 };
+
+    // Act
+    const b1 = (await w.log.prepareNext(w.clock.now(), limits))!;
+    const b2 = (await w.log.prepareNext(w.clock.now(), limits))!;
+    const b3 = (await w.log.prepareNext(w.clock.now(), limits))!;
+    const ids = [...(await w.log.movementIds(1)), ...(await w.log.movementIds(2)), ...(await w.log.movementIds(3))];
+
+    // Assess: faucet, hold, settle, hold (4); settle, hold, settle (3): job 2's receipt goes with its settlement
+    expect(ids).toEqual([`faucet:f-${T0}`, ...jobs.flatMap((j) => [`hold:${j}`, `settle:${j}`])]);
+    expect([b1.count, b2.count, b3 === null ? 0 : b3.count]).toEqual([1, 2, 0]);
+    expect(await w.log.indexOf(jobs[1]!)).toMatchObject({ anchorSeqno: 2 });
+    const entries = await ledgerEntries(w, ids);
+    expect(checkLedgerAgainstAnchors([b1, b2] as Anchor[], entries)).toEqual({ ok: true, checked: 2 });
+  });
+
+  it("a crash after the batch is fixed: the rerun deletes the shared entries and nothing else", async () => {
+    // Prepare: the first inbox delete crashes the run
+    const w = world({ failOn: (ops) => ops.length === 1 && ops[0]!.op === "delete" });
+    await fund(w);
+    await settleJob(w);
+    await expect(w.log.prepareNext(w.clock.now())).rejects.toThrow(/crash/);
+
+    // Act
+    const next = await w.log.prepareNext(w.clock.now());
+
+    // Assess
+    expect(next).toBeNull();
+    expect((await w.log.record(1))?.status).toBe("indexed");
+    for (const pk of [...inboxPks(RECEIPT_INBOX_PK), ...inboxPks(MOVEMENT_INBOX_PK)]) expect(await w.inner.query("chain", pk)).toEqual([]);
   });
 });
 
