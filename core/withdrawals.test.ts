@@ -426,7 +426,25 @@ describe("issue 9 #3: no double spend of a withdrawal that landed", () => {
 
     // Assess
     expect(pass.withdrawals).toBe(1);
-    expect(alerts.raised.map((a) => [a.key, a.severity])).toEqual([[`chain.withdrawal-after-release:${reader.txs[0]!.hash}`, "critical"]]);
+    const landed = reader.txs[0]!;
+    expect(alerts.raised).toEqual([
+      {
+        key: `chain.withdrawal-after-release:${landed.hash}`,
+        severity: "critical",
+        title:
+          "a withdrawal landed after its reservation was released as expired: debited from the requester again (its available balance may now be a debt)",
+        details: {
+          txHash: landed.hash,
+          lt: landed.lt,
+          kind: "withdraw",
+          account: A,
+          amount: (5n * TON).toString(),
+          seqno: 0,
+          to: TO,
+          expiry: w.expiry,
+        },
+      },
+    ]);
     expect(await getWithdrawal(t.store, A, 0)).toMatchObject({ status: "landed", landedTx: reader.txs[0]!.hash });
     // conserved: the requester owes 5 (held 5 for the job, available −5), the ledger mirrors the vault's 0
     expect(await t.balances()).toEqual({ available: -5n * TON, pending: 0n, chain: 0n, liabilities: 0n });

@@ -57,7 +57,8 @@ const TESTS: Record<string, string[]> = {
   "core/crypto/receipt.ts": ["core/crypto/receipt*.test.ts", "core/jobs/results.test.ts", "client/sdk.test.ts"],
   "core/payouts.ts": ["core/payouts*.test.ts", "test/idempotency-concurrency.test.ts"],
   "core/withdrawals.ts": ["core/withdrawals*.test.ts", "test/idempotency-concurrency.test.ts"],
-  "core/chain/watcher.ts": ["core/chain/*.test.ts"],
+  // withdrawals*.test.ts: the withdrawal-after-release alert is raised from a released reservation (core/withdrawals.ts)
+  "core/chain/watcher.ts": ["core/chain/*.test.ts", "core/withdrawals*.test.ts"],
   "client/sdk.ts#checkCompletedJob": ["client/sdk*.test.ts"],
 };
 const DEFAULT_TESTS = JOB_TESTS;
