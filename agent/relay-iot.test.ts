@@ -49,7 +49,7 @@ describe("the agent's IoT Core publisher (no network: a fake fetch)", () => {
     expect(ours.url).toBe(`https://${HOST}${path}?qos=1`);
   });
 
-  it("posts each chunk to the job's topic with QoS 1, signed with the session's credentials; a refusal is an error", async () => {
+  it("posts each chunk to the job's topic with QoS 0 (issue 12: no metered PUBACK per delivery), signed with the session's credentials; a refusal is an error", async () => {
     // Prepare
     const calls: Array<{ url: string; init: RequestInit }> = [];
     let status = 200;
@@ -75,7 +75,7 @@ describe("the agent's IoT Core publisher (no network: a fake fetch)", () => {
       (e: Error) => e.message,
     );
     // Assess
-    expect(calls.slice(0, 2).map((c) => c.url)).toEqual([0, 1].map(() => `https://${HOST}/topics/${encodeURIComponent(TOPIC)}?qos=1`));
+    expect(calls.slice(0, 2).map((c) => c.url)).toEqual([0, 1].map(() => `https://${HOST}/topics/${encodeURIComponent(TOPIC)}?qos=0`)); // issue 12: no metered PUBACK per delivery
     expect(calls.map((c) => (JSON.parse(String(c.init.body)) as RelayChunk).seq)).toEqual([0, 1, 2]);
     const h = calls[0]!.init.headers as Record<string, string>;
     expect(h["x-amz-security-token"]).toBe(credentials.sessionToken);

@@ -1,6 +1,6 @@
 /**
  * The agent's publisher for the AWS relay (AWS IoT Core): one HTTPS POST per batch of sealed
- * chunks to the broker's publish endpoint, `POST https://<endpoint>/topics/<topic>?qos=1`,
+ * chunks to the broker's publish endpoint, `POST https://<endpoint>/topics/<topic>?qos=0`,
  * signed with AWS Signature Version 4 under the job-scoped credentials the coordinator vended
  * (functions/adapters/relay-iot.ts: they allow iot:Publish on this job's topic and nothing
  * else). Written on node:crypto so the agent carries no AWS SDK; the signature is checked
@@ -73,7 +73,16 @@ export function signV4(o: {
 }
 
 /**
- * Publishes each chunk as its own MQTT message (QoS 1) on the job's topic: the requester's
+ * QoS of the relayed chunks (issue 12). A message is delivered at the lower of the publish's
+ * and the subscription's QoS, and IoT Core meters the PUBACK a subscriber sends for each QoS 1
+ * delivery as one more message: at QoS 0 a chunk costs its publish and its delivery, not a
+ * third. What QoS 1 would add (redelivery to a subscriber that dropped) the SDK does not need:
+ * it checks the stream against the stored reply and recovers what the relay lost.
+ */
+export const RELAY_PUBLISH_QOS = "0";
+
+/**
+ * Publishes each chunk as its own MQTT message (QoS 0, above) on the job's topic: the requester's
  * SDK reads them in order and checks each (positions, job, signature of the stream).
  */
 export function createIotRelayPublisher(o: { fetch?: typeof fetch; now?: () => Date } = {}): ExternalRelayPublisher {
@@ -87,7 +96,7 @@ export function createIotRelayPublisher(o: { fetch?: typeof fetch; now?: () => D
         method: "POST",
         host: session.endpoint,
         path,
-        query: { qos: "1" },
+        query: { qos: RELAY_PUBLISH_QOS },
         body,
         region: session.region,
         service: "iotdata",

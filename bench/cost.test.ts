@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ASSUME, PRICES, priceJob, sampleWorkload, total, WORKLOAD, type MeasuredJob } from "./cost";
+import { ASSUME, PRICES, priceJob, RELAY_AS_BUILT, relayUse, sampleWorkload, total, WORKLOAD, type MeasuredJob } from "./cost";
 
 /** One job of made-up counts: a submit (10 WRU, 2 RRU, 1 SQS send) and a result (4 WRU), 1 ms of work each. */
 function measured(): MeasuredJob {
@@ -78,5 +78,50 @@ describe("cost model: pricing a measured job", () => {
     expect(relay.delivery).toBeCloseTo(1e-6, 12);
     expect(hold.delivery).toBe(0);
     expect(total(hold)).toBeGreaterThan(total(relay));
+  });
+});
+
+describe("issue 12: the relay's IoT Core messages, item by item", () => {
+  it("a streamed job: connect, subscribe, one publish and one delivery per chunk; QoS 1 adds the requester's PUBACK of each", () => {
+    // Prepare
+    const job = { engineSeconds: 5, streamed: true };
+    // Act
+    const q0 = relayUse(job, RELAY_AS_BUILT);
+    const q1 = relayUse(job, { ...RELAY_AS_BUILT, publishQos: 1 });
+    // Assess: 5 s at one chunk a second, plus the first
+    expect(q0).toMatchObject({ connect: 1, subscribe: 1, publish: 6, delivery: 6, puback: 0, connectionMinutes: 1, sessionCalls: 2 });
+    expect(q1.puback).toBe(6);
+  });
+
+  it("a whole answer is one chunk, counted in 5 KB steps; a reused account connection drops connect, subscribe and a session call", () => {
+    // Prepare
+    const long = { engineSeconds: 30, streamed: false }; // ~9 KB of text: two steps each way
+    // Act
+    const u = relayUse(long, RELAY_AS_BUILT);
+    const reused = relayUse(
+      { engineSeconds: 2, streamed: false },
+      { ...RELAY_AS_BUILT, requesterSessionPerJob: false, connectPerJob: false },
+    );
+    // Assess
+    expect(Math.ceil((WORKLOAD.textBytesPerSecond * 30) / 5120)).toBeGreaterThan(1);
+    expect(u.publish).toBeGreaterThan(1);
+    expect(u.delivery).toBe(u.publish);
+    expect(reused).toMatchObject({ connect: 0, subscribe: 0, publish: 1, delivery: 1, sessionCalls: 1 });
+  });
+
+  it("as built: a whole answer waits on the submit (held, no relay); a streamed one pays the relay and the held wait", () => {
+    // Prepare
+    const whole = [{ engineSeconds: 10, streamed: false }];
+    const streamed = [{ engineSeconds: 10, streamed: true }];
+    const choice = { frontDoor: "function-urls" as const, delivery: "as-built" as const, capacity: "on-demand" as const };
+    // Act
+    const w = priceJob(measured(), choice, () => 1e-6, whole).perJob;
+    const s = priceJob(measured(), choice, () => 1e-6, streamed).perJob;
+    const hold = priceJob(measured(), { ...choice, delivery: "hold" }, () => 1e-6, whole).perJob;
+    // Assess
+    expect(w.delivery).toBe(0);
+    expect(w.lambda).toBeCloseTo(hold.lambda, 12);
+    expect(s.delivery).toBeCloseTo(1e-6, 12);
+    expect(s.lambda).toBeCloseTo(hold.lambda, 12);
   });
 });

@@ -83,8 +83,10 @@ export const WORKLOAD = {
   engineP95Seconds: 20,
   /** Share of jobs whose answer streams as sealed chunks (the rest: one sealed answer). */
   streamedShare: 0.5,
-  /** Adaptive chunking: about one relay message per second of generation, plus the final one (≤ 4 KB, binary). */
+  /** Adaptive chunking: about one relay message per second of generation, plus the final one (agent/execute.ts defaultChunking). */
   chunkSeconds: 1,
+  /** Text per second of generation: ~60 tokens/s of ~4 bytes plus the JSON of the deltas. */
+  textBytesPerSecond: 300,
   /** Steady volume for provisioned capacity: the cost per job does not depend on it, as long as it is steady. */
   steadyJobsPerSecond: 50,
 };
@@ -114,6 +116,11 @@ export const ASSUME = {
   /** Cold starts: share of invocations, and the INIT time billed for each (billed like duration since 2025-08-01). */
   coldStartShare: { perRoute: 0.005, router: 0.001 },
   initSeconds: 0.5,
+  /**
+   * How long a receipt or movement inbox entry stays in the table: until the anchorer's next
+   * cut (DEFAULT_ANCHOR_INTERVAL_SECONDS of core/receipts/anchor.ts; the cron runs every minute).
+   */
+  inboxSeconds: 300,
   agentLongPollSeconds: 20,
   sessionSeconds: 3600,
   matchingPollers: 5, // Lambda's SQS event source long-polls with ~5 pollers when idle
@@ -225,6 +232,17 @@ export class CostMeter {
     r.wru += units;
     r.awsCalls += calls;
   }
+  /** What the anchorer will do for the inbox entries the jobs wrote: delete each, index each receipt, read them all. */
+  readonly anchorer = { deleteWru: 0, indexWru: 0, indexGb: 0, readBytes: 0, entries: 0 };
+  inboxEntry(bytes: number, indexBytes: number) {
+    this.anchorer.entries++;
+    this.anchorer.deleteWru += writeUnits(bytes);
+    this.anchorer.readBytes += bytes;
+    if (indexBytes > 0) {
+      this.anchorer.indexWru += writeUnits(indexBytes);
+      this.anchorer.indexGb += (indexBytes + ITEM_OVERHEAD_BYTES) / 1e9;
+    }
+  }
   stored(gbMonths: number, permanentGb: number) {
     const r = this.m();
     r.storedGbMonths += gbMonths;
@@ -251,6 +269,7 @@ export class CostMeter {
     this.matchingMessages = 0;
     this.jobReads.length = 0;
     this.items.clear();
+    Object.assign(this.anchorer, { deleteWru: 0, indexWru: 0, indexGb: 0, readBytes: 0, entries: 0 });
   }
 }
 
@@ -301,6 +320,7 @@ export function meteredStore(inner: Store, meter: CostMeter, now: () => number =
       let checkReads = 0;
       let gbMonths = 0;
       let permanentGb = 0;
+      const inboxes: Array<{ bytes: number; indexBytes: number }> = [];
       const perOp: Array<[string, number, number, number]> = [];
       const tx = transactional ? 2 : 1;
       ops.forEach((op, i) => {
@@ -317,7 +337,23 @@ export function meteredStore(inner: Store, meter: CostMeter, now: () => number =
           // What this put leaves stored: its size (less what it replaced), for its TTL or for good.
           const ttl = typeof op.item.ttl === "number" ? (op.item.ttl > 1e11 ? op.item.ttl : op.item.ttl * 1000) : undefined;
           const gb = Math.max(0, size - old + (old ? 0 : ITEM_OVERHEAD_BYTES)) / 1e9;
-          if (ttl !== undefined) gbMonths += gb * (Math.max(0, ttl - now()) / (30 * 86_400_000));
+          const inbox = op.table === "chain" && /^(rlog|mlog):pending#/.test(String(op.item.pk));
+          if (inbox) {
+            // An inbox entry lives until the anchorer's next cut, which deletes it (and, for a
+            // receipt, writes its permanent index item): work the anchorer does per job, later.
+            gbMonths += gb * (ASSUME.inboxSeconds / (30 * 86_400));
+            const index =
+              op.item.receipt !== undefined
+                ? sizeOf("chain", {
+                    pk: `rlog:${String(op.item.sk)}`,
+                    sk: "r",
+                    seq: 1e9,
+                    anchorSeqno: 1e6,
+                    receipt: op.item.receipt,
+                  } as Item)
+                : 0;
+            inboxes.push({ bytes: size, indexBytes: index });
+          } else if (ttl !== undefined) gbMonths += gb * (Math.max(0, ttl - now()) / (30 * 86_400_000));
           else permanentGb += gb;
         } else if (op.op === "delete") units += writeUnits(old);
         else {
@@ -336,6 +372,7 @@ export function meteredStore(inner: Store, meter: CostMeter, now: () => number =
       try {
         await inner.transact(ops);
         meter.stored(gbMonths, permanentGb);
+        for (const e of inboxes) meter.inboxEntry(e.bytes, e.indexBytes);
       } finally {
         meter.write(transactional ? 2 * units : units);
         if (checkReads) meter.read(checkReads);
@@ -392,6 +429,8 @@ export interface MeasuredJob {
   /** Mean RRU of one read of a job item. */
   jobReadUnits: number;
   heartbeat?: RouteMeter;
+  /** The anchorer's later work for the jobs' inbox entries (CostMeter.anchorer). */
+  anchorer?: CostMeter["anchorer"];
   /** DynamoDB units by route, operation, table and item kind (CostMeter.items). */
   items: Map<string, { wru: number; rru: number; ops: number; bytes: number }>;
 }
@@ -488,6 +527,7 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
       routes: new Map([...meter.routes].map(([k, v]) => [k, { ...v, ownMs: [...v.ownMs] }])),
       matchingMessages: meter.matchingMessages,
       items: new Map([...meter.items].map(([k, v]) => [k, { ...v }])),
+      anchorer: { ...meter.anchorer },
       jobReadUnits: meter.jobReads.length ? meter.jobReads.reduce((a, b) => a + b, 0) / meter.jobReads.length : 1,
     };
     // One heartbeat, measured: wait for the agent's next one.
@@ -520,7 +560,13 @@ const add = (a: Dollars, b: Partial<Dollars>): Dollars =>
   Object.fromEntries(Object.keys(NONE).map((k) => [k, a[k as keyof Dollars] + (b[k as keyof Dollars] ?? 0)])) as unknown as Dollars;
 
 export type FrontDoor = "api-gateway" | "function-urls" | "router";
-export type Delivery = "hold" | "relay";
+/**
+ * hold: the submit's Lambda waits while the engine works (POST /v1/jobs?wait, then GET ?wait);
+ * relay: every answer over the relay (a whole answer as one message) and nothing held;
+ * as-built: what the SDK does today: ask() waits on the submit (held), askStream() reads the
+ * relay while its GET ?wait is held until the job is done.
+ */
+export type Delivery = "hold" | "relay" | "as-built";
 export type Capacity = "on-demand" | "provisioned";
 
 export interface PricingChoice {
@@ -530,24 +576,83 @@ export interface PricingChoice {
 }
 
 /**
+ * AWS IoT Core's metering, as its "additional metering details" page states it (stored copy,
+ * read 2026-12-02): every message in 5 KB steps; MQTT CONNECT and SUBSCRIBE are metered (each
+ * well under 5 KB: one message); a PUBLISH received from a device and each PUBLISH the service
+ * sends (a delivery) are metered on payload + topic; a PUBACK received from a device (QoS 1,
+ * MQTT 3.1.1) is metered as one 5 KB message; PINGREQ/PINGRESP, DISCONNECT, CONNACK, SUBACK,
+ * UNSUBSCRIBE and the service's own PUBACKs are not. An HTTPS publish is metered on its body
+ * (the Publish API answers 200 with an empty body). Connection time: per connection-minute.
+ */
+export const IOT_METERING = {
+  stepBytes: 5 * 1024,
+  source: "AWS IoT Core pricing, additional metering details (aws.amazon.com/iot-core/pricing/additional-details, stored copy)",
+  asOf: "2026-12-02",
+};
+
+/**
+ * How the relay is used per job (what decides its messages). As built: the requester asks a
+ * job-scoped session (a Lambda: STS AssumeRole + a job read), connects and subscribes before
+ * submit; the worker asks its own session and publishes each sealed chunk over HTTPS at QoS 0
+ * (agent/relay-iot.ts; at QoS 1 the requester's PUBACK of each delivery would be metered too);
+ * the connection lasts the generation, billed per started minute.
+ */
+export interface RelayPlan {
+  /** a job-scoped session per job for the requester (true as built) or one per account and hour, reused (false) */
+  requesterSessionPerJob: boolean;
+  /** the requester connects and subscribes per job (true as built) or keeps one connection and subscription (false) */
+  connectPerJob: boolean;
+  publishQos: 0 | 1;
+  encoding: "json-base64" | "binary";
+}
+export const RELAY_AS_BUILT: RelayPlan = { requesterSessionPerJob: true, connectPerJob: true, publishQos: 0, encoding: "json-base64" };
+
+/** Relay messages and calls of one job, item by item (IOT_METERING). */
+export function relayUse(job: { engineSeconds: number; streamed: boolean }, plan: RelayPlan = RELAY_AS_BUILT) {
+  const topicBytes = 80; // cocoon/relay/<account>/<jobId>
+  const steps = (bytes: number) => Math.ceil((bytes + topicBytes) / IOT_METERING.stepBytes);
+  // Streamed: the first delta at once, then one chunk per second of generation (agent/execute.ts
+  // defaultChunking), the last with the receipt. Whole: one chunk with the whole answer.
+  const chunkBytes = job.streamed
+    ? Array.from(
+        { length: Math.ceil(job.engineSeconds / WORKLOAD.chunkSeconds) + 1 },
+        () => WORKLOAD.textBytesPerSecond * WORKLOAD.chunkSeconds,
+      )
+    : [WORKLOAD.textBytesPerSecond * job.engineSeconds];
+  const wire = chunkBytes.map(
+    (b, i) => relayChunkWireBytes(b, plan.encoding) + (i === 0 ? 200 : 0) + (i === chunkBytes.length - 1 ? 450 : 0),
+  );
+  const publish = wire.reduce((a, b) => a + steps(b), 0);
+  return {
+    sessionCalls: 1 + (plan.requesterSessionPerJob ? 1 : 0),
+    connect: plan.connectPerJob ? 1 : 0,
+    subscribe: plan.connectPerJob ? 1 : 0,
+    publish,
+    delivery: publish,
+    puback: plan.publishQos === 1 ? wire.length : 0,
+    connectionMinutes: plan.connectPerJob ? Math.max(1, Math.ceil(job.engineSeconds / 60)) : job.engineSeconds / 60,
+  };
+}
+
+/**
  * How a streamed or one-message answer reaches the requester over the relay, in dollars per
- * job, under a front door. The default prices the relay as built (functions/adapters/relay-iot.ts:
- * IoT Core MQTT with job-scoped credentials): per job, the requester's and the worker's session
- * calls (each one Lambda invocation with an STS AssumeRole and a read of the job; through the
- * front door), the requester's connect and subscribe, each message published and delivered
- * (5 KB steps: chunks ≤ 4 KB sent binary count once each), and the connection for the job's
- * duration. The relay block's own cost function (`streamedRelayCost`, where it exists)
- * replaces this default: pass it as `relay` to benchCost.
+ * job, under a front door: relayUse's messages at the IoT Core price, its session calls (each
+ * one Lambda invocation with an STS AssumeRole and a read of the job, through the front door),
+ * and the connection minutes.
  */
 export type RelayPricer = (job: { engineSeconds: number; streamed: boolean }, frontDoor: FrontDoor) => number;
-export const defaultRelayPricer: RelayPricer = (job, frontDoor) => {
-  const messages = job.streamed ? Math.ceil(job.engineSeconds / WORKLOAD.chunkSeconds) + 1 : 1;
-  const sessionCall =
-    lambdaDollars(1, (2 * ASSUME.awsCallMs + 10) / 1000) +
-    PRICES.dynamoReadUnit.usd +
-    (frontDoor === "api-gateway" ? PRICES.apiHttpRequest.usd : 0);
-  return 2 * sessionCall + (2 + 2 * messages) * PRICES.iotMessage.usd + (job.engineSeconds / 60) * PRICES.iotConnectionMinute.usd;
-};
+export const relayPricer =
+  (plan: RelayPlan): RelayPricer =>
+  (job, frontDoor) => {
+    const u = relayUse(job, plan);
+    const sessionCall =
+      lambdaDollars(1, (2 * ASSUME.awsCallMs + 10) / 1000) +
+      PRICES.dynamoReadUnit.usd +
+      (frontDoor === "api-gateway" ? PRICES.apiHttpRequest.usd : 0);
+    const messages = u.connect + u.subscribe + u.publish + u.delivery + u.puback;
+    return u.sessionCalls * sessionCall + messages * PRICES.iotMessage.usd + u.connectionMinutes * PRICES.iotConnectionMinute.usd;
+  };
+export const defaultRelayPricer: RelayPricer = relayPricer(RELAY_AS_BUILT);
 
 const GB = ASSUME.lambdaMemoryMb / 1024;
 /** $ of n invocations of `seconds` each at the stack's memory size. */
@@ -595,7 +700,7 @@ export function priceJob(
     let seconds = ownSeconds(r, invocations);
     let extraCalls = 0;
     let extraRru = 0;
-    if (route === WAITING_ROUTE && choice.delivery === "hold") {
+    if (route === WAITING_ROUTE && choice.delivery !== "relay") {
       // The submit's Lambda stays up while the engine works, re-reading the job every slice, and
       // a wait past 20 s takes another GET ?wait=20 (another invocation).
       seconds += meanEngine / Math.max(1e-9, n);
@@ -624,10 +729,30 @@ export function priceJob(
     };
     byRoute.push([route, d]);
   }
+  // The anchorer's deferred per-job work: the inbox deletes, the receipt index puts (plain
+  // writes, outside transactions), the inbox reads (queries: 4 KB a unit), the index items kept.
+  if (m.anchorer && m.anchorer.entries > 0) {
+    const a = m.anchorer;
+    byRoute.push([
+      "anchorer (per job, later)",
+      {
+        ...NONE,
+        dynamo: ((a.deleteWru + a.indexWru) / m.jobs) * wruUsd + (a.readBytes / 4096 / m.jobs) * rruUsd,
+        storage: ((a.indexGb * permanentMonths) / m.jobs) * (PRICES.dynamoStorageGbMonth.usd + PRICES.dynamoPitrGbMonth.usd),
+      },
+    ]);
+  }
   // The agent on the SQS path: the receive that returns the job + one delete.
   byRoute.push(["agent SQS receive + delete", { ...NONE, sqs: 2 * PRICES.sqsRequest.usd }]);
-  if (choice.delivery === "relay")
-    byRoute.push(["relay delivery", { ...NONE, delivery: workload.reduce((a, j) => a + relay(j, choice.frontDoor), 0) / workload.length }]);
+  if (choice.delivery !== "hold")
+    byRoute.push([
+      "relay delivery",
+      {
+        ...NONE,
+        delivery:
+          workload.reduce((a, j) => a + (choice.delivery === "relay" || j.streamed ? relay(j, choice.frontDoor) : 0), 0) / workload.length,
+      },
+    ]);
   const perJob = byRoute.reduce<Dollars>((a, [, d]) => add(a, d), NONE);
   return { perJob, byRoute };
 }
@@ -721,6 +846,30 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       ok: null,
     },
     {
+      name: "  delivery compared (on-demand, function URLs): as built (ask() held on the submit; askStream() over the relay with its GET ?wait held)",
+      value: perM(cost({ ...onDemand, delivery: "as-built" }).perJob),
+      unit: "$ / 1M jobs",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "  relay compared (on-demand): one requester session, connection and subscription per account, reused (not built)",
+      value: perM(
+        priceJob(m, onDemand, relayPricer({ ...RELAY_AS_BUILT, requesterSessionPerJob: false, connectPerJob: false }), workload).perJob,
+      ),
+      unit: "$ / 1M jobs",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "  relay compared (on-demand): the agent publishing at QoS 1 (before issue 12: each delivery's PUBACK metered)",
+      value: perM(priceJob(m, onDemand, relayPricer({ ...RELAY_AS_BUILT, publishQos: 1 }), workload).perJob),
+      unit: "$ / 1M jobs",
+      target: null,
+      ok: null,
+    },
+    ...relayRows(workload),
+    {
       name: "  storage compared (on-demand): job records and ledger kept a year in the table instead of a month",
       value: perM(priceJob(m, onDemand, relay, workload, 12).perJob),
       unit: "$ / 1M jobs",
@@ -751,6 +900,13 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
     {
       name: "DynamoDB write units per job (measured, real handlers over the metering store)",
       value: r2(wru),
+      unit: "WRU",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "  + the anchorer's later writes per job (inbox deletes, receipt index items; from the inbox entries the handlers wrote)",
+      value: r2(m.anchorer ? (m.anchorer.deleteWru + m.anchorer.indexWru) / m.jobs : 0),
       unit: "WRU",
       target: null,
       ok: null,
@@ -802,6 +958,31 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       );
   }
   return rows;
+}
+
+/** IoT Core messages per job as the relay is built (relayUse), streamed and whole, averaged over the workload. */
+function relayRows(workload: Array<{ engineSeconds: number; streamed: boolean }>): BenchResult[] {
+  const mean = (streamed: boolean) => {
+    const js = workload.filter((j) => j.streamed === streamed);
+    const us = js.map((j) => relayUse(j));
+    const avg = (f: (u: ReturnType<typeof relayUse>) => number) => us.reduce((a, u) => a + f(u), 0) / Math.max(1, us.length);
+    return {
+      messages: avg((u) => u.connect + u.subscribe + u.publish + u.delivery + u.puback),
+      detail: `connect ${r2(avg((u) => u.connect))}, subscribe ${r2(avg((u) => u.subscribe))}, publish ${r2(avg((u) => u.publish))}, delivery ${r2(avg((u) => u.delivery))}, PUBACK ${r2(avg((u) => u.puback))}; ${r2(avg((u) => u.connectionMinutes))} connection-minutes; ${r2(avg((u) => u.sessionCalls))} session calls`,
+    };
+  };
+  const st = mean(true);
+  const whole = mean(false);
+  return [
+    { name: `  IoT Core messages per streamed job (${st.detail})`, value: r2(st.messages), unit: "messages", target: null, ok: null },
+    {
+      name: `  IoT Core messages per whole answer over the relay (${whole.detail})`,
+      value: r2(whole.messages),
+      unit: "messages",
+      target: null,
+      ok: null,
+    },
+  ];
 }
 
 /** The idle agent: arithmetic on the prices and one measured heartbeat, named as such. */
