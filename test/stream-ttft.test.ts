@@ -80,7 +80,10 @@ function streamedJob(workerId: string, hpkePublicKey: Uint8Array) {
     maxCost: "1000000",
     replyKey: b64u.encode(replyKey.publicKey),
   };
-  const plaintext = requestPlaintextOf({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: "a short streamed answer" }] }, true);
+  const plaintext = requestPlaintextOf(
+    { model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: "a short streamed answer" }] },
+    true,
+  );
   const envelope = sealRequest({
     header,
     plaintext: new TextEncoder().encode(JSON.stringify(plaintext)),
