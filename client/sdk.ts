@@ -20,7 +20,8 @@ import { generateKemKey, type KemKeyPair, type SigningKeyPair } from "../core/cr
 import { openReply, replyHash, requestHash, sealRequest } from "../core/crypto/envelope";
 import { verifyReceipt } from "../core/crypto/receipt";
 import { DEFAULT_PRICING, jobCost, type PricingConfig } from "../core/pricing";
-import { imageAllowed, imageDigestOf, PolicyStaleError, type PolicyCache } from "../core/policy-registry";
+import { imageAllowed, imageDigestOf, modelAllowed, PolicyStaleError, type PolicyCache, type PolicyReading } from "../core/policy-registry";
+import type { SignedWithdrawalView } from "../events/withdrawals";
 import { API, ApiClient } from "../api-client/api";
 
 /** The SDK refused something the network sent: it never encrypts to or trusts what it cannot verify. */
@@ -366,8 +367,11 @@ export interface CocoonClientOptions {
   relaySubscriber?: RelaySubscriber;
   /**
    * issue 15: the on-chain policy registry (client/policy-source.ts readers). When set, the SDK
-   * encrypts only to workers whose image it lists, and refuses (policy_stale) while its newest
-   * reading is older than the cache's bound.
+   * encrypts only to workers whose image (and, where the registry lists models, whose attested
+   * weight digest of the model asked for) it lists; takes a quote only at the registry's price
+   * weights and checks each bill by them; takes a withdrawal only signed by the coordinator key
+   * on the registry (withdraw); and refuses (policy_stale) while its newest reading is older
+   * than the cache's bound.
    */
   policyRegistry?: PolicyCache;
 }
@@ -457,7 +461,10 @@ export class CocoonClient {
   private readonly policy: Policy;
   private readonly now: () => number;
   /** Verdicts on evidence we already checked, until that evidence expires: same document, same answer. */
-  private readonly verdicts = new Map<string, { tier: AttestationTier; measurement: string; expiresAt: number; image?: string }>();
+  private readonly verdicts = new Map<
+    string,
+    { tier: AttestationTier; measurement: string; expiresAt: number; image?: string; modelDigests?: Record<string, string> }
+  >();
 
   constructor(private readonly opts: CocoonClientOptions) {
     this.api = new ApiClient(opts.apiUrl, opts.key);
@@ -481,19 +488,77 @@ export class CocoonClient {
     return this.api.request(API.models);
   }
 
-  /** Verify each candidate's attestation ourselves; keep only those that pass. */
-  async verifyCandidates(cands: Candidate[], tiers: AttestationTier[]): Promise<VerifiedCandidate[]> {
-    const ok: VerifiedCandidate[] = [];
-    const refusals: string[] = [];
-    // issue 15: the registry's allow-list, read from the chain (never older than the cache's bound)
-    let registry;
+  /** issue 15: the registry's reading to act on (undefined without a registry); one older than the cache's bound refuses (policy_stale). */
+  private async registryReading(): Promise<PolicyReading | undefined> {
     try {
-      registry = await this.opts.policyRegistry?.current();
+      return await this.opts.policyRegistry?.current();
     } catch (e) {
       if (e instanceof PolicyStaleError) throw new VerificationError("policy_stale", e.message);
       throw e;
     }
-    const listed = (tier: AttestationTier, image: string | undefined) => !registry || imageAllowed(registry, tier, image);
+  }
+
+  /**
+   * issue 15: a quote's price weights must be the registry's (the coordinator bills by the
+   * quote's); one at other weights is refused (fees_not_on_chain) before anything is held.
+   */
+  private async checkQuoteFees(quote: Quote): Promise<void> {
+    const r = await this.registryReading();
+    if (!r) return;
+    const f = r.policy.fees;
+    if (quote.promptBps !== f.promptBps || quote.completionBps !== f.completionBps)
+      throw new VerificationError(
+        "fees_not_on_chain",
+        `the coordinator quoted price weights prompt ${quote.promptBps} / completion ${quote.completionBps} bps; the policy registry (v${r.version}) says ${f.promptBps} / ${f.completionBps}`,
+      );
+  }
+
+  /**
+   * issue 15: a coordinator-signed withdrawal (POST /v1/account/withdraw) of `amount` nanoTON to
+   * `to`. With a registry its signature must verify under the coordinator key on chain (the key
+   * the vault is to trust, changed only by the registry's owners): one signed by any other key
+   * is refused (coordinator_key_not_on_chain) and must not be sent; unsent, it expires and the
+   * amount is released to the balance.
+   */
+  async withdraw(amount: bigint, to: string): Promise<SignedWithdrawalView> {
+    const w = await this.api.request(API.withdraw, {
+      body: { amount, to },
+      headers: { "idempotency-key": `withdraw-${b64u.encode(randomBytes(12))}` },
+    });
+    await this.checkWithdrawal(w);
+    return w;
+  }
+
+  /** The coordinator-key check of withdraw, for a withdrawal obtained elsewhere (a no-op without a registry). */
+  async checkWithdrawal(w: SignedWithdrawalView): Promise<void> {
+    const r = await this.registryReading();
+    if (!r) return;
+    // The vault's signing helpers carry @ton/core: loaded only when a registry is configured.
+    const { withdrawalSignedBy } = await import("../ton/registry");
+    if (!withdrawalSignedBy(w, r.policy.coordinatorKey))
+      throw new VerificationError(
+        "coordinator_key_not_on_chain",
+        `withdrawal ${w.seqno} is not signed by the coordinator key on the policy registry (v${r.version}, ${r.policy.coordinatorKey.slice(0, 16)}…): do not send it`,
+      );
+  }
+
+  /**
+   * Verify each candidate's attestation ourselves; keep only those that pass. With a registry,
+   * also its image, and for `model` (the model asked for) the weight digest it attested.
+   */
+  async verifyCandidates(cands: Candidate[], tiers: AttestationTier[], model?: string): Promise<VerifiedCandidate[]> {
+    const ok: VerifiedCandidate[] = [];
+    const refusals: string[] = [];
+    // issue 15: the registry's allow-lists, read from the chain (never older than the cache's bound)
+    const registry = await this.registryReading();
+    const unlisted = (tier: AttestationTier, image: string | undefined, digests: Record<string, string> | undefined) => {
+      if (!registry) return undefined;
+      if (!imageAllowed(registry, tier, image)) return `image not on the policy registry's allow-list (v${registry.version})`;
+      const digest = model !== undefined && digests && Object.hasOwn(digests, model) ? digests[model] : undefined;
+      if (model !== undefined && !modelAllowed(registry, digest))
+        return `model ${model} ${digest ? `digest ${digest.slice(0, 16)}…` : "without a digest"} not on the policy registry's allow-list (v${registry.version})`;
+      return undefined;
+    };
     for (const c of cands) {
       if (c.attestation.signingPublicKey !== c.workerId || c.attestation.hpkePublicKey !== c.hpkePublicKey) {
         refusals.push(`${c.workerId.slice(0, 8)}: keys differ from its attestation`);
@@ -506,8 +571,9 @@ export class CocoonClient {
       const id = sha256Hex(canonicalJson(c.attestation));
       const known = this.verdicts.get(id);
       if (known && known.expiresAt > this.now() && known.tier === c.tier) {
-        if (listed(known.tier, known.image)) ok.push({ ...c, measurement: known.measurement });
-        else refusals.push(`${c.workerId.slice(0, 8)}: image not on the policy registry's allow-list (v${registry!.version})`);
+        const why = unlisted(known.tier, known.image, known.modelDigests);
+        if (why === undefined) ok.push({ ...c, measurement: known.measurement });
+        else refusals.push(`${c.workerId.slice(0, 8)}: ${why}`);
         continue;
       }
       const v = await verifyAttestation(c.attestation, {
@@ -517,12 +583,17 @@ export class CocoonClient {
         allowNone: tiers.includes("none"),
       });
       const image = v.ok ? imageDigestOf(v) : undefined;
-      if (v.ok) this.verdicts.set(id, { tier: v.tier, measurement: v.measurement, expiresAt: v.expiresAt, ...(image ? { image } : {}) });
-      if (v.ok && v.tier === c.tier && listed(v.tier, image)) ok.push({ ...c, measurement: v.measurement });
-      else
-        refusals.push(
-          `${c.workerId.slice(0, 8)}: ${!v.ok ? v.reason : v.tier !== c.tier ? "tier mismatch" : `image not on the policy registry's allow-list (v${registry!.version})`}`,
-        );
+      if (v.ok)
+        this.verdicts.set(id, {
+          tier: v.tier,
+          measurement: v.measurement,
+          expiresAt: v.expiresAt,
+          ...(image ? { image } : {}),
+          ...(v.modelDigests ? { modelDigests: v.modelDigests } : {}),
+        });
+      const why = !v.ok ? v.reason : v.tier !== c.tier ? "tier mismatch" : unlisted(v.tier, image, v.modelDigests);
+      if (v.ok && why === undefined) ok.push({ ...c, measurement: v.measurement });
+      else refusals.push(`${c.workerId.slice(0, 8)}: ${why}`);
     }
     if (ok.length === 0)
       throw new VerificationError("no_verified_candidates", `no candidate passed attestation checks: ${refusals.join("; ")}`);
@@ -629,10 +700,13 @@ export class CocoonClient {
   ): Promise<CachedQuote> {
     const key = JSON.stringify([o.model, [...tiers].sort(), o.candidates ?? null, o.maxPricePerToken?.toString() ?? null]);
     const cached = this.quotes.get(key);
+    // issue 15: a kept quote made before the registry's owners changed the weights is not used again
+    const fees = (await this.registryReading())?.policy.fees;
     // A margin for the submit's flight time: a quote that runs out on the way is refused.
     if (
       use === "cache" &&
       cached &&
+      (!fees || (cached.quote.promptBps === fees.promptBps && cached.quote.completionBps === fees.completionBps)) &&
       cached.until - QUOTE_MARGIN_MS > this.now() &&
       maxTokens <= cached.quote.maxTokens &&
       maxPromptTokens <= cached.quote.maxPromptTokens
@@ -653,7 +727,8 @@ export class CocoonClient {
       },
     });
     o.onProgress?.(`verifying the attestation of ${prep.candidates.length} candidate${prep.candidates.length === 1 ? "" : "s"}`);
-    const verified = await this.verifyCandidates(prep.candidates, tiers);
+    const verified = await this.verifyCandidates(prep.candidates, tiers, o.model);
+    await this.checkQuoteFees(prep.quote);
     // Kept until the quote or any verdict we reached runs out, whichever is first (the
     // coordinator bounds the quote by the evidence too; we do not rely on it).
     const evidence = verified.map((c) => this.verdicts.get(sha256Hex(canonicalJson(c.attestation)))?.expiresAt ?? 0);
@@ -684,7 +759,8 @@ export class CocoonClient {
       },
     });
     o.onProgress?.(`verifying the attestation of ${prep.candidates.length} candidate${prep.candidates.length === 1 ? "" : "s"}`);
-    let verified = await this.verifyCandidates(prep.candidates, tiers);
+    let verified = await this.verifyCandidates(prep.candidates, tiers, o.model);
+    await this.checkQuoteFees(prep.quote);
     const fresh = new Map<string, FreshAttestation>();
     if (o.freshAttestation) {
       o.onProgress?.(`challenging ${verified.length} candidate${verified.length === 1 ? "" : "s"} for fresh evidence`);
@@ -760,7 +836,12 @@ export class CocoonClient {
       replyKey: p.replyKey,
       encryptedTo: p.verified,
       maxCost: p.maxCost,
-      ...(this.opts.priceWeights ? { weights: this.opts.priceWeights } : {}),
+      ...(this.opts.priceWeights
+        ? { weights: this.opts.priceWeights }
+        : this.opts.policyRegistry
+          ? // issue 15: the quote's weights, which were the registry's when we took it (checkQuoteFees); the job is billed by them
+            { weights: { promptBps: p.quote.promptBps, completionBps: p.quote.completionBps } }
+          : {}),
     });
     return { answer, worker: p.verified.find((c) => c.workerId === job.workerId)! };
   }

@@ -15,7 +15,7 @@ import { submitJob } from "./jobs/submit";
 import { jobKey, type JobItem } from "./jobs/items";
 import { makeJobWorld, MODEL, T0 } from "./jobs/testing";
 import { DEV_IMAGE_DIGEST, PolicyCache, type PolicyReading, type RegistryFees } from "./policy-registry";
-import { issueRegistrationNonce, listModels, matchCandidates, offerKey, registerWorker, type OfferItem } from "./workers";
+import { issueRegistrationNonce, listModels, matchCandidates, offerKey, registerWorker, type OfferItem, type WorkerItem } from "./workers";
 
 // ---------------------------------------------------------------- factories
 const LISTED = "1a".repeat(32);
@@ -214,7 +214,7 @@ describe("issue 15: prices and weights come from the registry", () => {
     const reg = fakeRegistry();
     const w = worldWithRegistry(reg);
     const worker = await w.register(undefined);
-    worker.measurement = (await w.store.get<{ measurement: string }>("workers", { pk: worker.id, sk: "worker" }))!.measurement;
+    worker.measurement = (await w.store.get<WorkerItem>("workers", { pk: worker.id, sk: "worker" }))!.measurement;
     const who = await w.requester();
     const job = await w.sealedJob(who, { maxTokens: 10, maxPromptTokens: 100 });
     await submitJob(w.deps, who.id, job.envelope, `submit-${job.header.jobId}`, job.quote);

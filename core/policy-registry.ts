@@ -176,8 +176,6 @@ export class ImageNotAllowedError extends CocoonError {
 
 // ---------------------------------------------------------------- models (issue 15)
 
-const HEX_DIGEST = /^[0-9a-f]{64,128}$/;
-
 /**
  * Whether the registry holds a model allow-list at all: a policy that lists no model digest
  * (the local default's first one, seeded from an empty policy.json) checks no model, as the

@@ -1,0 +1,227 @@
+/**
+ * issue 15: the SDK acts on the registry's whole policy, not only its image list: the model
+ * digest a candidate attested, the price weights of the quote, and the coordinator key that
+ * signs a withdrawal (the one signature of the coordinator a requester handles: quotes are
+ * MAC'd, vouchers go to workers). The coordinator's API is stubbed at ApiClient.request, so
+ * each test sees exactly which requests the SDK made.
+ */
+import { Address } from "@ton/core";
+import { keyPairFromSeed } from "@ton/crypto";
+import { describe, expect, it } from "vitest";
+import { createDevAttestation } from "../core/attestation/dev";
+import { b64u } from "../core/crypto/encoding";
+import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
+import { DEV_IMAGE_DIGEST, PolicyCache, type PolicyReading, type RegistryFees } from "../core/policy-registry";
+import type { Candidate, Quote } from "../events/api";
+import type { SignedWithdrawalView } from "../events/withdrawals";
+import { tonWithdrawalSigner } from "../functions/adapters/ton-withdrawal-signer";
+import { CocoonClient, VerificationError } from "./sdk";
+
+// ---------------------------------------------------------------- factories
+const T0 = Date.parse("2026-03-01T00:00:00Z");
+const MODEL = "test/model";
+const LISTED = "1a".repeat(32);
+const OTHER = "2b".repeat(32);
+const FEES: RegistryFees = { pricePerToken: 100n, promptBps: 2_500, completionBps: 10_000, operatorFeeBps: 0 };
+const coordinator = keyPairFromSeed(Buffer.alloc(32, 7));
+const impostor = keyPairFromSeed(Buffer.alloc(32, 8));
+const VAULT = Address.parse("0:" + "ab".repeat(32));
+
+/** A registry reading source the test edits (chain time `chainNow`, s). */
+function fakeRegistry(o: { models?: Record<string, bigint>; coordinatorKey?: string } = {}) {
+  const r = {
+    models: { ...(o.models ?? {}) },
+    fees: { ...FEES },
+    coordinatorKey: o.coordinatorKey ?? coordinator.publicKey.toString("hex"),
+    chainNow: T0 / 1000,
+  };
+  const source = {
+    async read(): Promise<PolicyReading> {
+      return {
+        version: 3,
+        updatedAt: T0 / 1000,
+        readAt: r.chainNow,
+        policy: { coordinatorKey: r.coordinatorKey, fees: { ...r.fees }, images: [DEV_IMAGE_DIGEST], models: { ...r.models } },
+      };
+    },
+  };
+  return { r, source };
+}
+
+/** A client on the test's clock reading `registry` (none: no registry), its API stubbed. */
+function client(registry?: ReturnType<typeof fakeRegistry>, now = () => T0) {
+  const key = generateSigningKey();
+  const c = new CocoonClient({
+    apiUrl: "http://127.0.0.1:9",
+    key,
+    allowDev: true,
+    now,
+    ...(registry ? { policyRegistry: new PolicyCache(registry.source, { refreshSeconds: 2, maxAgeSeconds: 60, now }) } : {}),
+  });
+  const calls: string[] = [];
+  const answers = new Map<string, unknown>();
+  c.api.request = (async (route: { path: string }) => {
+    calls.push(route.path);
+    if (answers.has(route.path)) return answers.get(route.path);
+    throw new Error(`stub: no answer for ${route.path}`);
+  }) as typeof c.api.request;
+  return { c, calls, answers, requester: key };
+}
+
+/** A dev candidate attesting `digest` for MODEL (none: no digest). */
+function candidate(digest?: string): Candidate {
+  const signing = generateSigningKey();
+  const kem = generateKemKey();
+  const attestation = createDevAttestation({
+    hpkePublicKey: kem.publicKey,
+    signingPublicKey: signing.publicKey,
+    nonce: new Uint8Array(32),
+    now: T0,
+    ...(digest ? { modelDigests: { [MODEL]: digest } } : {}),
+  });
+  return { workerId: signing.id, hpkePublicKey: b64u.encode(kem.publicKey), attestation, pricePerToken: "100", tier: "dev" };
+}
+
+/** What POST /v1/jobs/prepare answers: one candidate, a quote at `weights`. */
+function prepared(requester: string, cand: Candidate, weights: { promptBps: number; completionBps: number }) {
+  const quote: Quote = {
+    v: 1,
+    requester,
+    model: MODEL,
+    maxTokens: 16,
+    maxPromptTokens: 64,
+    maxCost: "1000",
+    candidates: [{ workerId: cand.workerId, hpkePublicKey: cand.hpkePublicKey, pricePerToken: cand.pricePerToken, tier: cand.tier }],
+    ...weights,
+    expiresAt: T0 + 60_000,
+    mac: "AAAA",
+  };
+  return {
+    jobId: "job-1",
+    model: MODEL,
+    maxTokens: 16,
+    maxPromptTokens: 64,
+    maxCost: "1000",
+    candidates: [cand],
+    quoteExpiresAt: T0 + 60_000,
+    quote,
+  };
+}
+
+async function withdrawal(secretKey: Buffer): Promise<SignedWithdrawalView> {
+  const w = { account: generateSigningKey().id, to: "0:" + "cd".repeat(32), amount: 5_000_000n, seqno: 0, expiry: T0 / 1000 + 600 };
+  const { signature } = await tonWithdrawalSigner(secretKey, VAULT).sign(w);
+  return { vault: VAULT.toRawString(), ...w, amount: w.amount.toString(), signature };
+}
+
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: Error & { code?: string }) => ({ code: e.code, message: e.message }),
+  );
+
+// ---------------------------------------------------------------- model digests
+
+describe("issue 15: the SDK checks the candidate's model digest against the registry", () => {
+  it("a candidate whose attested digest of the model asked for is not listed is not encrypted to", async () => {
+    // Prepare
+    const { c } = client(fakeRegistry({ models: { [LISTED]: 0n } }));
+    const listed = candidate(LISTED);
+    const other = candidate(OTHER);
+    const bare = candidate();
+
+    // Act
+    const kept = await c.verifyCandidates([listed, other, bare], ["dev"], MODEL);
+    const none = await refusal(c.verifyCandidates([other], ["dev"], MODEL));
+
+    // Assess
+    expect(kept.map((k) => k.workerId)).toEqual([listed.workerId]);
+    expect(none).toMatchObject({ code: "no_verified_candidates", message: expect.stringContaining(`model ${MODEL} digest`) });
+  });
+
+  it("the cached verdict is checked again: a digest delisted after a first verification is refused at the next refresh", async () => {
+    // Prepare
+    let now = T0;
+    const reg = fakeRegistry({ models: { [LISTED]: 0n, [OTHER]: 0n } });
+    const { c } = client(reg, () => now);
+    const cand = candidate(OTHER);
+    await c.verifyCandidates([cand], ["dev"], MODEL);
+
+    // Act
+    delete reg.r.models[OTHER];
+    now += 2_000;
+    reg.r.chainNow += 2;
+    const after = await refusal(c.verifyCandidates([cand], ["dev"], MODEL));
+
+    // Assess
+    expect(after).toMatchObject({ code: "no_verified_candidates" });
+  });
+
+  it("without a registry, or one that lists no model, digests are not checked", async () => {
+    const cand = candidate(OTHER);
+    expect(await client().c.verifyCandidates([cand], ["dev"], MODEL)).toHaveLength(1);
+    expect(await client(fakeRegistry()).c.verifyCandidates([cand], ["dev"], MODEL)).toHaveLength(1);
+  });
+});
+
+// ---------------------------------------------------------------- fees
+
+describe("issue 15: the SDK takes a quote only at the registry's price weights", () => {
+  it("a quote at other weights is refused (fees_not_on_chain) before anything is submitted; at the registry's it goes on to submit", async () => {
+    // Prepare
+    const reg = fakeRegistry();
+    const off = client(reg);
+    const on = client(reg);
+    const cand = candidate();
+    off.answers.set("/v1/jobs/prepare", prepared(off.requester.id, cand, { promptBps: 2_500, completionBps: 20_000 }));
+    on.answers.set("/v1/jobs/prepare", prepared(on.requester.id, cand, { promptBps: 2_500, completionBps: 10_000 }));
+    const ask = (x: ReturnType<typeof client>) => refusal(x.c.ask({ model: MODEL, tiers: ["dev"], prompt: "hi", maxTokens: 16 }));
+
+    // Act
+    const refused = await ask(off);
+    const passed = await ask(on);
+
+    // Assess
+    expect(refused).toMatchObject({ code: "fees_not_on_chain" });
+    expect(off.calls).toEqual(["/v1/jobs/prepare"]);
+    expect(passed?.message).toContain("stub: no answer for /v1/jobs"); // past the check, at the submit
+  });
+});
+
+// ---------------------------------------------------------------- the coordinator key
+
+describe("issue 15: a withdrawal must be signed by the coordinator key on the registry", () => {
+  it("signed by the on-chain key it is returned; by any other key it is refused (coordinator_key_not_on_chain)", async () => {
+    // Prepare
+    const good = client(fakeRegistry());
+    const bad = client(fakeRegistry());
+    good.answers.set("/v1/account/withdraw", await withdrawal(coordinator.secretKey));
+    bad.answers.set("/v1/account/withdraw", await withdrawal(impostor.secretKey));
+
+    // Act
+    const ok = await good.c.withdraw(5_000_000n, "0:" + "cd".repeat(32));
+    const refused = await refusal(bad.c.withdraw(5_000_000n, "0:" + "cd".repeat(32)));
+
+    // Assess
+    expect(ok.amount).toBe("5000000");
+    expect(refused).toMatchObject({ code: "coordinator_key_not_on_chain" });
+  });
+
+  it("a withdrawal altered after signing (amount) is refused too", async () => {
+    const w = await withdrawal(coordinator.secretKey);
+    await expect(client(fakeRegistry()).c.checkWithdrawal({ ...w, amount: "5000001" })).rejects.toMatchObject({
+      code: "coordinator_key_not_on_chain",
+    });
+  });
+
+  it("a stale reading of the registry refuses (policy_stale) rather than trusting the key it last saw", async () => {
+    // Prepare
+    const reg = fakeRegistry();
+    reg.r.chainNow = T0 / 1000 - 3_600;
+    const w = await withdrawal(coordinator.secretKey);
+
+    // Act / Assess
+    await expect(client(reg).c.checkWithdrawal(w)).rejects.toBeInstanceOf(VerificationError);
+    await expect(client(reg).c.checkWithdrawal(w)).rejects.toMatchObject({ code: "policy_stale" });
+  });
+});
