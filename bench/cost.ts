@@ -97,7 +97,11 @@ export const ASSUME = {
   lambdaFullCpuMb: 1769,
   awsCallMs: 6, // one DynamoDB/SQS round trip from Lambda, same region
   lambdaMinMs: 1, // Lambda bills per 1 ms
-  platformLogBytesPerInvocation: 330, // START + END + REPORT lines (droppable with the system log level at WARN)
+  /**
+   * Lambda's START + END + REPORT lines (~330 bytes an invocation): dropped since issue 12
+   * (stacks/Cocoon.ts: JSON log format, system log level WARN), so 0.
+   */
+  platformLogBytesPerInvocation: 0,
   accessLogBytesPerRequest: 280, // API Gateway access log line (stacks/Cocoon.ts turns it on)
   /** A waiting Lambda (?wait) on AWS re-reads the job every 250 ms (functions/adapters/aws-notifier.ts). */
   waitSliceSeconds: 0.25,

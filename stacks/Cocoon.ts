@@ -2,6 +2,7 @@ import { Api, Cron, Queue, Table, Topic, type FunctionProps, type StackContext }
 import { Aws, Duration, RemovalPolicy } from "aws-cdk-lib";
 import { ArnPrincipal, CompositePrincipal, Effect, PolicyStatement, Role } from "aws-cdk-lib/aws-iam";
 import * as sqs from "aws-cdk-lib/aws-sqs";
+import { ApplicationLogLevel, LoggingFormat, SystemLogLevel } from "aws-cdk-lib/aws-lambda";
 import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
@@ -152,6 +153,13 @@ export function Cocoon({ stack, app }: StackContext) {
     memorySize: "256 MB",
     timeout: "29 seconds", // API Gateway's integration limit is 30 s; long-polls wait ≤ 20 s
     tracing: "disabled", // X-Ray would cost more per job than the rest of the request (and needs xray:* on "*")
+    // issue 12: Lambda's own START/END/REPORT lines are ~330 bytes per invocation, about a third
+    // of the log bytes of a job; at WARN only the platform's warnings and errors (timeouts, init
+    // failures) are kept, and duration and errors stay in CloudWatch's Lambda metrics. Our own
+    // lines are Powertools JSON already, which this format keeps as they are.
+    loggingFormat: LoggingFormat.JSON,
+    systemLogLevelV2: SystemLogLevel.WARN,
+    applicationLogLevelV2: ApplicationLogLevel.INFO,
     // ESM, minified, split, @aws-sdk/* from the runtime, zod imports tree-shaken: see stacks/bundling.ts
     // (bench/bundles.ts measures each handler built this way: size and cold start).
     nodejs: HANDLER_NODEJS,
