@@ -259,6 +259,8 @@ function sampling(header: EnvelopeHeader, p: RequestPlaintextParsed, maxTokens: 
     ...(p.seed !== undefined ? { seed: p.seed + i } : {}),
     ...(p.stop !== undefined ? { stop: p.stop } : {}),
     ...(p.responseFormat !== undefined ? { responseFormat: p.responseFormat } : {}),
+    ...(p.user !== undefined ? { user: p.user } : {}),
+    ...(p.extra !== undefined ? { extra: p.extra } : {}),
   };
 }
 
@@ -291,6 +293,7 @@ function engineStream(
     })),
     ...(p.tools ? { tools: p.tools } : {}),
     ...(p.toolChoice ? { toolChoice: p.toolChoice } : {}),
+    ...(p.parallelToolCalls !== undefined ? { parallelToolCalls: p.parallelToolCalls } : {}),
   };
   return streamOf(engine, req);
 }

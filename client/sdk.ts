@@ -243,6 +243,12 @@ export interface AskOptions {
   user?: string;
   logprobs?: boolean;
   topLogprobs?: number;
+  /**
+   * Request fields the engine may know and this SDK does not name (frequency_penalty,
+   * logit_bias, vLLM's top_k…), under their OpenAI names: sealed with the request, passed on
+   * by engines that take them (an OpenAI-compatible server), never over a field set above.
+   */
+  extra?: Record<string, unknown>;
   /** Tiers accepted. Default ["tdx"]; "dev" needs allowDev, "none" means NOT confidential. */
   tiers?: AttestationTier[];
   maxPricePerToken?: bigint;
@@ -446,6 +452,7 @@ export function requestPlaintextOf(o: AskOptions, stream: boolean): RequestPlain
     ...(o.user !== undefined ? { user: o.user } : {}),
     ...(o.logprobs !== undefined ? { logprobs: o.logprobs } : {}),
     ...(o.topLogprobs !== undefined ? { topLogprobs: o.topLogprobs } : {}),
+    ...(o.extra !== undefined && Object.keys(o.extra).length > 0 ? { extra: o.extra } : {}),
     ...(stream ? { stream: true } : {}),
   };
   const r = RequestPlaintext.safeParse(p);

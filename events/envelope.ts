@@ -115,6 +115,12 @@ export const RequestPlaintext = z
     logprobs: z.boolean().optional(),
     topLogprobs: z.number().int().min(0).max(20).optional(),
     stream: z.boolean().optional(),
+    /**
+     * issue 11: request fields OpenAI's API (or an engine's: vLLM's top_k, min_p…) has that this
+     * schema does not name, under their own names, for the engine (agent/engines/openai-http.ts
+     * passes them on; never over a field the agent sets itself).
+     */
+    extra: z.record(z.string().max(256), z.unknown()).optional(),
   })
   .superRefine((p, ctx) => {
     const need = { chat: "messages", completion: "prompt", embedding: "input" } as const;

@@ -210,6 +210,56 @@ describe("openai client → cocoon serve → local network", () => {
     });
   });
 
+  it("passes unknown fields, user and parallel_tool_calls through to the engine (sealed), never over a field the network sets", async () => {
+    // Prepare: fields OpenAI's types do not name (vLLM's top_k, min_p), one the proxy does not act on
+    // (frequency_penalty), and an attempt to widen the paid budget through an unknown-field path
+    const tools: OpenAI.Chat.ChatCompletionTool[] = [{ type: "function", function: { name: "noop", parameters: { type: "object" } } }];
+    const body = {
+      model: TOOLS,
+      messages: ask("Weather in Oslo?"),
+      tools,
+      parallel_tool_calls: false,
+      user: "app-user-7",
+      max_tokens: 16,
+      frequency_penalty: 0.5,
+      top_k: 7,
+      min_p: 0.05,
+      logit_bias: { "42": -100 },
+    };
+    // Act
+    const r = await openai.chat.completions.create(body as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+    // Assess
+    expect(r.choices[0]!.finish_reason).toBe("tool_calls");
+    const got = engine.requests.at(-1)!.body as Record<string, unknown>;
+    expect(got).toMatchObject({
+      top_k: 7,
+      min_p: 0.05,
+      frequency_penalty: 0.5,
+      logit_bias: { "42": -100 },
+      user: "app-user-7",
+      parallel_tool_calls: false,
+      max_tokens: 16,
+      model: TOOLS,
+    });
+  });
+
+  it("an unknown field cannot override what the network set (the budget paid for, the choices, the stream)", async () => {
+    // Prepare: the SDK itself (no proxy in between) puts reserved names in `extra`
+    const r = await sdk.ask({
+      model: TOOLS,
+      messages: ask("hello"),
+      maxTokens: 8,
+      tiers: ["dev"],
+      extra: { max_tokens: 100_000, n: 5, stream: false, stream_options: { include_usage: false }, model: "another", top_k: 3 },
+    });
+    // Assess
+    const got = engine.requests.at(-1)!.body as Record<string, unknown>;
+    expect(r.text.length).toBeGreaterThan(0);
+    // (the agent streams from the engine and needs its usage: stream and stream_options are its own)
+    expect(got).toMatchObject({ max_tokens: 8, model: TOOLS, stream: true, stream_options: { include_usage: true }, top_k: 3 });
+    expect(got.n).toBeUndefined();
+  });
+
   it("streams tool-call deltas the .stream() helper assembles", async () => {
     // Prepare
     const tools: OpenAI.Chat.ChatCompletionTool[] = [

@@ -58,6 +58,14 @@ export interface EngineSampling {
   /** Up to 4 strings; the text ends before the first one generated (not included). */
   stop?: string[];
   responseFormat?: EngineResponseFormat;
+  /** OpenAI's end-user id, as the requester sent it (sealed: only this worker saw it). */
+  user?: string;
+  /**
+   * Request fields the network does not name (frequency_penalty, logit_bias, top_k…), as the
+   * requester sent them under OpenAI's names. An engine that can pass them on does (the
+   * OpenAI-compatible adapter, never over a field it sets itself); the others ignore them.
+   */
+  extra?: Record<string, unknown>;
   /** Aborts the generation (EngineError 'engine_aborted'). */
   signal?: AbortSignal;
 }
@@ -66,6 +74,8 @@ export interface EngineRequest extends EngineSampling {
   messages: EngineMessage[];
   tools?: EngineTool[];
   toolChoice?: EngineToolChoice;
+  /** OpenAI's parallel_tool_calls, as sent. */
+  parallelToolCalls?: boolean;
 }
 
 /** A plain text completion (OpenAI's /v1/completions): the prompt is continued as is, no chat template. */

@@ -187,14 +187,51 @@ function causeCode(err: unknown): string | undefined {
   return typeof cause?.code === "string" ? cause.code : undefined;
 }
 
+/**
+ * Fields a requester's `extra` never sets: this adapter sets them itself, and the job's limits,
+ * its bill (n, best_of: more generations than were paid for) and the shape of the answer it
+ * parses depend on them.
+ */
+const RESERVED = new Set([
+  "model",
+  "messages",
+  "prompt",
+  "input",
+  "stream",
+  "stream_options",
+  "max_tokens",
+  "max_completion_tokens",
+  "n",
+  "best_of",
+  "echo",
+  "suffix",
+  "logprobs",
+  "top_logprobs",
+  "tools",
+  "tool_choice",
+  "functions",
+  "function_call",
+  "parallel_tool_calls",
+  "response_format",
+  "temperature",
+  "top_p",
+  "seed",
+  "stop",
+  "user",
+]);
+
 /** The request fields shared by chat and text completion, under OpenAI's names. */
 function samplingFields(req: EngineSampling): Record<string, unknown> {
-  const body: Record<string, unknown> = { model: req.model, max_tokens: req.maxTokens };
+  // The requester's other fields first (frequency_penalty, logit_bias, top_k…), as sent: the
+  // server decides; a server that cannot honour one answers 4xx (engine_rejected).
+  const extra = Object.entries(req.extra ?? {}).filter(([k]) => !RESERVED.has(k));
+  const body: Record<string, unknown> = { ...Object.fromEntries(extra), model: req.model, max_tokens: req.maxTokens };
   // Passed through as OpenAI names them; a server that cannot honour one answers 4xx (engine_rejected).
   if (req.temperature !== undefined) body.temperature = req.temperature;
   if (req.topP !== undefined) body.top_p = req.topP;
   if (req.seed !== undefined) body.seed = req.seed;
   if (req.stop !== undefined) body.stop = req.stop;
+  if (req.user !== undefined) body.user = req.user;
   return body;
 }
 
@@ -213,6 +250,7 @@ function chatBody(req: EngineRequest, stream: boolean): Record<string, unknown> 
   if (req.responseFormat !== undefined) body.response_format = req.responseFormat;
   if (req.tools !== undefined) body.tools = req.tools;
   if (req.toolChoice !== undefined) body.tool_choice = req.toolChoice;
+  if (req.parallelToolCalls !== undefined && req.tools?.length) body.parallel_tool_calls = req.parallelToolCalls;
   return body;
 }
 

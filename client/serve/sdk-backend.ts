@@ -25,12 +25,11 @@ export interface NetworkClient {
 
 /**
  * AskRequest → the SDK's options: the same fields under the same names, the tool fields of each
- * message kept. Fields OpenAI's request has that the sealed request (events/envelope.ts
- * RequestPlaintext) has no place for (`extra`: frequency_penalty, logit_bias, vLLM's top_k, …)
- * are accepted by the proxy and not carried.
+ * message kept. Fields the proxy does not name (`extra`: frequency_penalty, logit_bias, vLLM's
+ * top_k, …) travel sealed as they were sent, for the engine (issue 11: passed through, not dropped).
  */
 export function askOptions(req: AskRequest): AskOptions {
-  const { messages, extra: _notCarried, ...rest } = req;
+  const { messages, ...rest } = req;
   return {
     ...rest,
     ...(messages
