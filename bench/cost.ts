@@ -608,6 +608,8 @@ export interface RelayPlan {
   connectPerJob: boolean;
   publishQos: 0 | 1;
   encoding: "json-base64" | "binary";
+  /** seconds of generation per streamed chunk (default WORKLOAD.chunkSeconds: agent/execute.ts's one a second) */
+  chunkSeconds?: number;
 }
 export const RELAY_AS_BUILT: RelayPlan = { requesterSessionPerJob: true, connectPerJob: true, publishQos: 0, encoding: "json-base64" };
 
@@ -617,11 +619,9 @@ export function relayUse(job: { engineSeconds: number; streamed: boolean }, plan
   const steps = (bytes: number) => Math.ceil((bytes + topicBytes) / IOT_METERING.stepBytes);
   // Streamed: the first delta at once, then one chunk per second of generation (agent/execute.ts
   // defaultChunking), the last with the receipt. Whole: one chunk with the whole answer.
+  const every = plan.chunkSeconds ?? WORKLOAD.chunkSeconds;
   const chunkBytes = job.streamed
-    ? Array.from(
-        { length: Math.ceil(job.engineSeconds / WORKLOAD.chunkSeconds) + 1 },
-        () => WORKLOAD.textBytesPerSecond * WORKLOAD.chunkSeconds,
-      )
+    ? Array.from({ length: Math.ceil(job.engineSeconds / every) + 1 }, () => WORKLOAD.textBytesPerSecond * every)
     : [WORKLOAD.textBytesPerSecond * job.engineSeconds];
   const wire = chunkBytes.map(
     (b, i) => relayChunkWireBytes(b, plan.encoding) + (i === 0 ? 200 : 0) + (i === chunkBytes.length - 1 ? 450 : 0),
@@ -861,6 +861,13 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       value: perM(
         priceJob(m, onDemand, relayPricer({ ...RELAY_AS_BUILT, requesterSessionPerJob: false, connectPerJob: false }), workload).perJob,
       ),
+      unit: "$ / 1M jobs",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "  relay compared (on-demand): streamed chunks every 2 s instead of every second (COCOON_STREAM_INTERVAL_MS=2000)",
+      value: perM(priceJob(m, onDemand, relayPricer({ ...RELAY_AS_BUILT, chunkSeconds: 2 }), workload).perJob),
       unit: "$ / 1M jobs",
       target: null,
       ok: null,
