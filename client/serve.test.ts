@@ -1118,6 +1118,7 @@ describe("issue 11: what a model cannot do is a 400 naming the parameter", () =>
           tools: true,
           json_schema: true,
           context_length: 4096,
+          logprobs: false,
         },
       },
       { id: "plain", object: "model", created: 0, owned_by: "cocoon" },

@@ -75,6 +75,27 @@ describe("openai client → cocoon serve → local network", () => {
     expect(of(BUILTIN_DEFAULT_MODEL)).toMatchObject({ chat: true, tools: false, json_schema: false, embeddings: false, streaming: true });
     expect(of(TOOLS)).toMatchObject({ chat: true, tools: true, json_schema: true, context_length: 4096 });
     expect(of(EMBED)).toMatchObject({ chat: false, embeddings: true });
+    // No engine of this network returns log probabilities yet: said, not left to guess.
+    for (const id of [BUILTIN_DEFAULT_MODEL, TOOLS, EMBED]) expect(of(id)).toMatchObject({ logprobs: false });
+  });
+
+  it("refuses logprobs and top_logprobs with a 400 naming the parameter where the model cannot return them (chat and completions)", async () => {
+    // Prepare
+    const requestsBefore = engine.requests.length;
+    // Act
+    const chat = await openai.chat.completions.create({ model: TOOLS, messages: ask("hi"), logprobs: true }).catch((e: unknown) => e);
+    const top = await openai.chat.completions.create({ model: TOOLS, messages: ask("hi"), top_logprobs: 2 }).catch((e: unknown) => e);
+    const streamed = await openai.chat.completions
+      .create({ model: SLOW, messages: ask("hi"), logprobs: true, stream: true })
+      .catch((e: unknown) => e);
+    const completion = await openai.completions.create({ model: TOOLS, prompt: "Once", logprobs: 1 }).catch((e: unknown) => e);
+    // Assess: refused before any job (nothing reached the engine, nothing was held)
+    expect(chat).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(chat).toMatchObject({ status: 400, param: "logprobs", code: "unsupported_parameter", type: "invalid_request_error" });
+    expect(top).toMatchObject({ status: 400, param: "top_logprobs", code: "unsupported_parameter" });
+    expect(streamed).toMatchObject({ status: 400, param: "logprobs" });
+    expect(completion).toMatchObject({ status: 400, param: "logprobs" });
+    expect(engine.requests.length).toBe(requestsBefore);
   });
 
   it("answers a chat completion with usage, and x-request-id on the response", async () => {

@@ -18,6 +18,8 @@ const card = (m: ModelInfo) => ({
           tools: m.capabilities.tools,
           json_schema: m.capabilities.jsonSchema,
           context_length: m.capabilities.contextLength ?? null,
+          // Said outright: a request for them is a 400 naming the parameter unless this is true.
+          logprobs: m.capabilities.logprobs === true,
         },
       }
     : {}),
