@@ -507,9 +507,14 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
   );
 
   const home = mkdtempSync(join(tmpdir(), "cocoon-cost-"));
-  const agents = await startLocalAgents(net.url, home, [
-    { name: "a1", priceBps: 10_000, engine: createNullEngine(), models: [NULL_DEFAULT_MODEL], capacity: 8 },
-  ]);
+  // Three agents: a job's candidates are the default k = 3 (core/config.ts), so the envelope wraps
+  // three keys and the job item lists three candidates, as on a live network (one agent made both
+  // items smaller than they are: the envelope crosses 1 KB with three).
+  const agents = await startLocalAgents(
+    net.url,
+    home,
+    ["a1", "a2", "a3"].map((name) => ({ name, priceBps: 10_000, engine: createNullEngine(), models: [NULL_DEFAULT_MODEL], capacity: 8 })),
+  );
   const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
   await client.faucet(1_000_000_000_000n);
   const ask = () =>
