@@ -173,6 +173,7 @@ interface RouteMeter {
   rru: number;
   wru: number;
   sqs: number;
+  /** AWS round trips (calls made together count once: CostMeter.begin) */
   awsCalls: number;
   logBytes: number;
   /** Wall time inside the handler, less the time spent waiting for a job to change. */
@@ -199,7 +200,23 @@ const zero = (): RouteMeter => ({
 
 export class CostMeter {
   readonly routes = new Map<string, RouteMeter>();
-  readonly als = new AsyncLocalStorage<{ route: string; waitMs: number }>();
+  readonly als = new AsyncLocalStorage<{ route: string; waitMs: number; inflight?: number }>();
+  private readonly backgroundCtx = { inflight: 0 };
+  /**
+   * An AWS call starts: a round trip is counted only when none of the same request is in flight,
+   * so calls made together (Promise.all: the 16 offer shards, the candidates' worker items) cost
+   * one round trip of the handler's billed time, as they do on Lambda.
+   */
+  begin(): () => void {
+    const ctx = this.als.getStore() ?? this.backgroundCtx;
+    if (!ctx.inflight) this.m().awsCalls++;
+    ctx.inflight = (ctx.inflight ?? 0) + 1;
+    let done = false;
+    return () => {
+      if (!done) ctx.inflight = (ctx.inflight ?? 1) - 1;
+      done = true;
+    };
+  }
   matchingMessages = 0;
   /** RRU of each read of a job item (what a waiting Lambda re-reads). */
   readonly jobReads: number[] = [];
@@ -227,14 +244,10 @@ export class CostMeter {
     return r;
   }
   read(units: number) {
-    const r = this.m();
-    r.rru += units;
-    r.awsCalls++;
+    this.m().rru += units;
   }
-  write(units: number, calls = 1) {
-    const r = this.m();
-    r.wru += units;
-    r.awsCalls += calls;
+  write(units: number) {
+    this.m().wru += units;
   }
   /** What the anchorer will do for the inbox entries the jobs wrote: delete each, index each receipt, read them all. */
   readonly anchorer = { deleteWru: 0, indexWru: 0, indexGb: 0, readBytes: 0, entries: 0 };
@@ -253,9 +266,7 @@ export class CostMeter {
     r.permanentGb += permanentGb;
   }
   sqs(requests = 1) {
-    const r = this.m();
-    r.sqs += requests;
-    r.awsCalls++;
+    this.m().sqs += requests;
   }
   log(bytes: number) {
     this.m().logBytes += bytes;
@@ -302,7 +313,8 @@ export function meteredStore(inner: Store, meter: CostMeter, now: () => number =
   const keyOf = (op: WriteOp): Key => (op.op === "put" ? op.item : op.key);
   return {
     async get(table, key) {
-      const item = await inner.get(table, key);
+      const done = meter.begin();
+      const item = await inner.get(table, key).finally(done);
       const units = readUnits(sizeOf(table, item));
       meter.read(units);
       meter.item(`get ${itemKind(table, key)}`, 0, units, sizeOf(table, item));
@@ -310,7 +322,8 @@ export function meteredStore(inner: Store, meter: CostMeter, now: () => number =
       return item as never;
     },
     async query(table, pk, opts) {
-      const items = await inner.query(table, pk, opts);
+      const done = meter.begin();
+      const items = await inner.query(table, pk, opts).finally(done);
       const bytes = items.reduce((n, i) => n + sizeOf(table, i), 0);
       meter.read(readUnits(bytes));
       meter.item(`query ${itemKind(table, { pk, sk: "*" })} (${items.length} items)`, 0, readUnits(bytes), bytes);
@@ -373,11 +386,13 @@ export function meteredStore(inner: Store, meter: CostMeter, now: () => number =
         perOp.push([kind, tx * (units - u0), 0, Math.max(old, size)]);
       });
       for (const [k, w, r, b] of perOp) meter.item(k, w, r, b);
+      const done = meter.begin();
       try {
         await inner.transact(ops);
         meter.stored(gbMonths, permanentGb);
         for (const e of inboxes) meter.inboxEntry(e.bytes, e.indexBytes);
       } finally {
+        done();
         meter.write(transactional ? 2 * units : units);
         if (checkReads) meter.read(checkReads);
       }
@@ -391,19 +406,19 @@ export function meteredQueues(inner: Queues, meter: CostMeter): Queues {
     async send(queue: QueueName, body: unknown, opts?: { delaySeconds?: number }) {
       meter.sqs(Math.max(1, Math.ceil(Buffer.byteLength(JSON.stringify(body)) / 65_536)));
       if (queue === "matching") meter.matchingMessages++;
-      return inner.send(queue, body, opts);
+      return inner.send(queue, body, opts).finally(meter.begin());
     },
     async receive(queue, opts) {
       meter.sqs();
-      return inner.receive(queue, opts);
+      return inner.receive(queue, opts).finally(meter.begin());
     },
     async delete(queue, handle) {
       meter.sqs();
-      return inner.delete(queue, handle);
+      return inner.delete(queue, handle).finally(meter.begin());
     },
     async ensure(queue) {
       meter.sqs();
-      return inner.ensure(queue);
+      return inner.ensure(queue).finally(meter.begin());
     },
   };
 }
@@ -493,7 +508,7 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
       res: { on(e: string, f: () => void): void; write: (...a: unknown[]) => boolean; end: (...a: unknown[]) => unknown },
     ) => {
       const route = routeOf(req.method ?? "GET", req.url ?? "/");
-      const ctx = { route, waitMs: 0 };
+      const ctx = { route, waitMs: 0, inflight: 0 };
       let bytes = 0;
       const count = (c: unknown) => (bytes += typeof c === "string" ? Buffer.byteLength(c) : c instanceof Uint8Array ? c.byteLength : 0);
       const write = res.write.bind(res);
