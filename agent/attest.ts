@@ -2,6 +2,7 @@ import type { AttestationDoc, AttestationTier } from "../events/attestation";
 import { createDevAttestation, createNoneAttestation } from "../core/attestation/dev";
 import { reportData } from "../core/attestation/report-data";
 import { b64u } from "../core/crypto/encoding";
+import { DEV_IMAGE_DIGEST, imageAllowed, refusedModel, type PolicyReading } from "../core/policy-registry";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
 import type { QuoteProvider } from "./quote-provider";
 
@@ -42,4 +43,34 @@ export function makeAttester(o: {
       issuedAt: input.now,
     };
   };
+}
+
+/** What an agent knows of itself that the policy registry names: its tier, image digest and the weight digest of each model it serves. */
+export interface AgentSelf {
+  tier: AttestationTier;
+  /** core/policy-registry.ts imageDigestOf (dev: DEV_IMAGE_DIGEST; tdx: from its registers when known); absent: not checked */
+  image?: string;
+  models: string[];
+  /** model name → SHA-256 (hex) of the weights served, as attested */
+  modelDigests?: Record<string, string>;
+}
+
+/** The image digest an agent of `tier` can name for itself without a quote: dev only (tdx needs its registers, none has no image). */
+export const ownImageDigest = (tier: AttestationTier): string | undefined => (tier === "dev" ? DEV_IMAGE_DIGEST : undefined);
+
+/**
+ * issue 15: why this agent may not serve under `reading` (undefined: it may). The same lists
+ * the coordinator and the SDK apply: its image on the image allow-list, and, where the
+ * registry lists models, every model it serves with an attested digest on that list. An agent
+ * that is not allowed leaves its jobs to their lease instead of running them.
+ */
+export function policyRefusal(reading: PolicyReading, self: AgentSelf): string | undefined {
+  if (self.image !== undefined && !imageAllowed(reading, self.tier, self.image))
+    return `this worker's image is not on the policy registry's allow-list (policy v${reading.version})`;
+  const refused = refusedModel(reading, self.models, self.modelDigests);
+  if (refused)
+    return refused.digest === undefined
+      ? `model ${refused.model} is served without an attested digest while the policy registry lists models (policy v${reading.version})`
+      : `model ${refused.model} digest ${refused.digest} is not on the policy registry's allow-list (policy v${reading.version})`;
+  return undefined;
 }

@@ -18,7 +18,8 @@ import { redeemEarnings, type WorkerStatus } from "../api-client/money";
 import { collect, newProgram, positiveInt, runProgram, type Io } from "../api-client/program";
 import { progressOn } from "../api-client/progress";
 import { cliSettings, SettingsError } from "../api-client/settings";
-import { makeAttester } from "./attest";
+import { makeAttester, ownImageDigest } from "./attest";
+import { policyCache, toncenterPolicySource } from "../client/policy-source";
 import {
   type AgentConfig,
   type AgentConfigInput,
@@ -61,6 +62,10 @@ interface SettingFlags {
   contextSize?: number;
   redeemThreshold?: string;
   metricsPort?: number;
+  registry?: string;
+  tonEndpoint?: string;
+  tonApiKey?: string;
+  policyMaxAge?: number;
 }
 
 interface StartOptions extends ConnectionOptions, SettingFlags {
@@ -125,7 +130,14 @@ function settingFlags(cmd: Command): Command {
     .option("--gpu <kind>", "--model-file: auto (default), cpu, cuda, vulkan or metal", gpuSetting)
     .option("--context-size <n>", "--model-file: context window in tokens", positiveInt)
     .option("--redeem-threshold <ton>", 'redeem earnings automatically once this much TON is unredeemed (default 10; "0": never)')
-    .option("--metrics-port <n>", "GET /metrics and /status on 127.0.0.1 (default 9464; 0: any free port)", port);
+    .option("--metrics-port <n>", "GET /metrics and /status on 127.0.0.1 (default 9464; 0: any free port)", port)
+    .option(
+      "--registry <address>",
+      "the PolicyRegistry contract: run jobs only while it lists this worker (issue 15; needs --ton-endpoint)",
+    )
+    .option("--ton-endpoint <url>", "toncenter JSON-RPC the registry is read through")
+    .option("--ton-api-key <key>", "toncenter API key (default: COCOON_TON_API_KEY)")
+    .option("--policy-max-age <s>", "refuse jobs while the newest registry reading is older than this (default 600)", positiveInt);
 }
 
 /** The flags the user gave, by config setting. */
@@ -146,6 +158,10 @@ function flagsOf(o: SettingFlags & { devAttestation?: boolean; notConfidential?:
     tier,
     redeemThresholdTon: o.redeemThreshold,
     metricsPort: o.metricsPort,
+    registryAddress: o.registry,
+    tonEndpoint: o.tonEndpoint,
+    tonApiKey: o.tonApiKey,
+    policyMaxAgeSeconds: o.policyMaxAge,
   };
   return Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined)) as FlagValues;
 }
@@ -354,6 +370,21 @@ async function start(o: StartOptions, io: Io): Promise<number> {
     log.warn("metrics not served", { port: config.metricsPort, error: (e as Error).message });
   }
   if (tier !== "tdx") io.err.write(`WARNING: tier ${tierLabel(tier)}: requesters who choose it accept that you can read their prompts\n`);
+  // issue 15: the policy registry, read by the agent itself (not the coordinator's word)
+  const registry = config.registryAddress
+    ? policyCache(
+        await toncenterPolicySource({
+          registry: config.registryAddress,
+          endpoint: config.tonEndpoint!,
+          ...(config.tonApiKey ? { apiKey: config.tonApiKey } : {}),
+        }),
+        {
+          maxAgeSeconds: config.policyMaxAgeSeconds,
+          refreshSeconds: Math.min(60, Math.max(1, Math.floor(config.policyMaxAgeSeconds / 4))),
+        },
+      )
+    : undefined;
+  const image = ownImageDigest(tier);
   try {
     const pollWait = Number(process.env.COCOON_POLL_WAIT_SECONDS ?? "20");
     const agent = await startAgent({
@@ -376,6 +407,7 @@ async function start(o: StartOptions, io: Io): Promise<number> {
       registerRetryMs: Infinity,
       pollWaitSeconds: Number.isFinite(pollWait) && pollWait >= 0 ? Math.min(20, pollWait) : 20,
       redeem: { threshold: parseTon(config.redeemThresholdTon), ...(config.payoutAddress ? { payoutAddress: config.payoutAddress } : {}) },
+      ...(registry ? { policy: { registry, ...(image ? { image } : {}), ...(modelDigests ? { modelDigests } : {}) } } : {}),
     });
     log.info("serving", {
       workerId: agent.workerId,

@@ -51,6 +51,15 @@ export const AgentConfig = z
       .default("10"),
     /** GET /metrics and /status on 127.0.0.1 (0: a free port, printed at start) */
     metricsPort: z.number().int().min(0).max(65_535).default(9464),
+    /**
+     * issue 15: the PolicyRegistry contract, read through toncenter (`tonEndpoint`): jobs are then
+     * run only under a reading no older than `policyMaxAgeSeconds` that still lists this worker's
+     * image (dev) and its models' digests; otherwise they are left to their lease.
+     */
+    registryAddress: TonAddress.optional(),
+    tonEndpoint: z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. https://toncenter.com/api/v2/jsonRPC" }).optional(),
+    tonApiKey: z.string().min(1).max(256).optional(),
+    policyMaxAgeSeconds: z.number().int().min(10).max(86_400).default(600),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -64,6 +73,12 @@ export const AgentConfig = z
       ctx.addIssue({ code: "custom", path: ["modelFile"], message: "the llama engine needs a GGUF model file" });
     if (c.modelFile && c.models.length > 1)
       ctx.addIssue({ code: "custom", path: ["models"], message: "a model file serves one model: give at most one model name" });
+    if (c.registryAddress && !c.tonEndpoint)
+      ctx.addIssue({
+        code: "custom",
+        path: ["tonEndpoint"],
+        message: "reading the policy registry (registryAddress) needs a toncenter endpoint, e.g. https://toncenter.com/api/v2/jsonRPC",
+      });
   })
   .transform((c) => ({ ...c, engine: c.engine ?? (c.modelFile ? ("llama" as const) : ("builtin" as const)) }));
 export type AgentConfig = z.output<typeof AgentConfig>;
@@ -86,6 +101,10 @@ export const SETTINGS: Record<Key, { flag: string; env: string; kind: "string" |
   tier: { flag: "--tier", env: "COCOON_TIER", kind: "string" },
   redeemThresholdTon: { flag: "--redeem-threshold", env: "COCOON_REDEEM_THRESHOLD", kind: "string" },
   metricsPort: { flag: "--metrics-port", env: "COCOON_METRICS_PORT", kind: "int" },
+  registryAddress: { flag: "--registry", env: "COCOON_REGISTRY_ADDRESS", kind: "string" },
+  tonEndpoint: { flag: "--ton-endpoint", env: "COCOON_TON_ENDPOINT", kind: "string" },
+  tonApiKey: { flag: "--ton-api-key", env: "COCOON_TON_API_KEY", kind: "string" },
+  policyMaxAgeSeconds: { flag: "--policy-max-age", env: "COCOON_POLICY_MAX_AGE_SECONDS", kind: "int" },
 };
 
 /** Where the config file is: --config, else COCOON_AGENT_CONFIG, else $COCOON_HOME/agent.json. */

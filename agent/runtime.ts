@@ -12,7 +12,8 @@ import { executeJob, type AgentLog, type AgentStats } from "./execute";
 import { type AgentMetrics, createAgentMetrics, type JobOutcome } from "./metrics";
 import { asWorkBatch, type JobSource } from "./sources/job-source";
 import { createHttpJobSource } from "./sources/http";
-import { imageAllowed, type PolicyCache } from "../core/policy-registry";
+import type { PolicyCache } from "../core/policy-registry";
+import { policyRefusal } from "./attest";
 
 // The job execution lives in execute.ts; these stay importable from here.
 export { failureCode, type AgentLog, type AgentStats } from "./execute";
@@ -58,10 +59,11 @@ export interface AgentOptions {
   /**
    * issue 15: the on-chain policy registry (client/policy-source.ts). When set, a job is run only
    * on a reading younger than the cache's bound that still lists `image` (this worker's image
-   * digest, core/policy-registry.ts imageDigestOf; without it only the age is checked). A job
-   * refused here is left to its lease, which moves it to another candidate.
+   * digest, core/policy-registry.ts imageDigestOf; without it the image is not checked) and,
+   * where the registry lists models, the job's model's digest in `modelDigests` (agent/attest.ts
+   * policyRefusal). A job refused here is left to its lease, which moves it to another candidate.
    */
-  policy?: { registry: PolicyCache; image?: string };
+  policy?: { registry: PolicyCache; image?: string; modelDigests?: Record<string, string> };
 }
 
 /** Challenges answered at once at most; more are dropped (each costs a quote) and the requester times out. */
@@ -305,11 +307,17 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   };
 
   /** issue 15: may we act under the registry's current policy? (a stale reading or a delisted image: no) */
-  const policyAllows = async (p: NonNullable<AgentOptions["policy"]>, tier: AttestationTier, jobId: string) => {
+  const policyAllows = async (p: NonNullable<AgentOptions["policy"]>, tier: AttestationTier, jobId: string, model: string) => {
     try {
       const r = await p.registry.current();
-      if (p.image === undefined || imageAllowed(r, tier, p.image)) return true;
-      log.warn("job left to its lease: this worker's image is not on the policy registry's allow-list", { jobId, version: r.version });
+      const why = policyRefusal(r, {
+        tier,
+        ...(p.image !== undefined ? { image: p.image } : {}),
+        models: [model],
+        ...(p.modelDigests ? { modelDigests: p.modelDigests } : {}),
+      });
+      if (why === undefined) return true;
+      log.warn(`job left to its lease: ${why}`, { jobId, version: r.version });
     } catch (e) {
       log.warn("job left to its lease: no fresh reading of the policy registry", {
         jobId,
@@ -324,7 +332,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     const t0 = performance.now();
     metrics.queueWait((now() - receivedAt) / 1000);
     try {
-      if (o.policy && !(await policyAllows(o.policy, reg.tier as AttestationTier, job.jobId))) return;
+      if (o.policy && !(await policyAllows(o.policy, reg.tier as AttestationTier, job.jobId, job.envelope.header.model))) return;
       await executeJob(
         { api, workerId, signingKey: o.signingKey, kemKey: o.kemKey, engine, measurement: () => reg.measurement, now, log, stats },
         job,
