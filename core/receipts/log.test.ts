@@ -3,7 +3,7 @@ import { createMemoryStore } from "../../local/memory-store";
 import { collectingAlerts } from "../chain/dedup";
 import { makeWorker } from "../crypto/testing";
 import { newJobId } from "../ids";
-import { applyMovement, faucetMovement, holdMovement, settleMovement, type Movement } from "../ledger";
+import { applyMovement, faucetMovement, holdMovement, movementsOps, settleMovement, type Movement } from "../ledger";
 import { ConditionFailedError, type Store, type WriteOp } from "../ports";
 import { checkLedgerAgainstAnchors, type Anchor } from "./anchor";
 import { checkAnchors, runAnchoring } from "./anchoring";
@@ -243,6 +243,32 @@ describe("issue 12: a settlement's movement rides in its receipt's inbox entry (
     expect(await w.log.indexOf(jobs[1]!)).toMatchObject({ anchorSeqno: 2 });
     const entries = await ledgerEntries(w, ids);
     expect(checkLedgerAgainstAnchors([b1, b2] as Anchor[], entries)).toEqual({ ok: true, checked: 2 });
+  });
+
+  it("a batch of settlements in one transaction (core/jobs/settle.ts): each movement rides in its own job's receipt entry", async () => {
+    // Prepare
+    const w = world();
+    await fund(w);
+    const jobs = [newJobId(w.clock.now()), newJobId(w.clock.now() + 1)];
+    for (const j of jobs) await applyMovement(w.store, holdMovement(j, "a", 10n, w.clock.now()));
+    const now = w.clock.now() + 5;
+
+    // Act
+    await w.store.transact([
+      ...movementsOps(jobs.map((j, i) => settleMovement(j, "a", worker.workerId, 10n, BigInt(3 + i), now))),
+      ...jobs.map((j) => appendReceiptOp(j, signedReceipt(worker, j), now)),
+    ]);
+    const rInbox = (await Promise.all(inboxPks(RECEIPT_INBOX_PK).map((pk) => w.inner.query("chain", pk)))).flat();
+    const mInbox = (await Promise.all(inboxPks(MOVEMENT_INBOX_PK).map((pk) => w.inner.query("chain", pk)))).flat();
+    const b = (await w.log.prepareNext(now + 1))!;
+
+    // Assess
+    expect(Object.fromEntries(rInbox.map((e) => [e.sk, e.mid]))).toEqual(Object.fromEntries(jobs.map((j) => [j, `settle:${j}`])));
+    expect(rInbox.map((e) => (e.ms as string[])[2]).sort()).toEqual(["3", "4"]);
+    expect(mInbox.some((e) => String(e.sk).startsWith("settle:"))).toBe(false);
+    const ids = await w.log.movementIds(1);
+    expect(ids.filter((id) => id.startsWith("settle:")).sort()).toEqual(jobs.map((j) => `settle:${j}`).sort());
+    expect(checkLedgerAgainstAnchors([b] as Anchor[], await ledgerEntries(w, ids))).toEqual({ ok: true, checked: 1 });
   });
 
   it("a crash after the batch is fixed: the rerun deletes the shared entries and nothing else", async () => {
