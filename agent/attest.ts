@@ -2,7 +2,8 @@ import type { AttestationDoc, AttestationTier } from "../events/attestation";
 import { createDevAttestation, createNoneAttestation } from "../core/attestation/dev";
 import { reportData } from "../core/attestation/report-data";
 import { b64u } from "../core/crypto/encoding";
-import { DEV_IMAGE_DIGEST, imageAllowed, refusedModel, type PolicyReading } from "../core/policy-registry";
+import { DEV_IMAGE_DIGEST, imageAllowed, refusedModel, type PolicyCache, type PolicyReading } from "../core/policy-registry";
+import type { Voucher } from "../events/money";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
 import type { QuoteProvider } from "./quote-provider";
 
@@ -74,3 +75,26 @@ export function policyRefusal(reading: PolicyReading, self: AgentSelf): string |
       : `model ${refused.model} digest ${refused.digest} is not on the policy registry's allow-list (policy v${reading.version})`;
   return undefined;
 }
+
+export class CoordinatorKeyError extends Error {
+  override readonly name = "CoordinatorKeyError";
+  readonly code = "coordinator_key_not_on_chain";
+}
+
+/**
+ * issue 15: a payout voucher is the coordinator's signature a worker handles; it must verify
+ * under the coordinator key on the registry (a fresh reading: a stale one throws
+ * PolicyStaleError) before the agent sends or shows it. A voucher signed by any other key throws
+ * CoordinatorKeyError, and nothing is sent.
+ */
+export const voucherCheck =
+  (registry: PolicyCache) =>
+  async (v: Voucher): Promise<void> => {
+    const r = await registry.current();
+    // The vault's hashing carries @ton/core: loaded only when a registry is configured.
+    const { voucherSignedBy } = await import("../ton/registry");
+    if (!voucherSignedBy(v, r.policy.coordinatorKey))
+      throw new CoordinatorKeyError(
+        `the payout voucher for ${v.cumulative} nanoTON is not signed by the coordinator key on the policy registry (v${r.version}, ${r.policy.coordinatorKey.slice(0, 16)}…): not sent`,
+      );
+  };

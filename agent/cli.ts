@@ -18,7 +18,7 @@ import { redeemEarnings, type WorkerStatus } from "../api-client/money";
 import { collect, newProgram, positiveInt, runProgram, type Io } from "../api-client/program";
 import { progressOn } from "../api-client/progress";
 import { cliSettings, SettingsError } from "../api-client/settings";
-import { makeAttester, ownImageDigest } from "./attest";
+import { makeAttester, ownImageDigest, voucherCheck } from "./attest";
 import { policyCache, toncenterPolicySource } from "../client/policy-source";
 import {
   type AgentConfig,
@@ -271,7 +271,12 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       const progress = progressOn(io.err, { quiet: o.json === true });
       let r;
       try {
-        r = await redeemEarnings(connect(o, config).api, { ...(payoutAddress ? { payoutAddress } : {}), onWait: (s) => progress.step(s) });
+        const registry = await registryOf(config);
+        r = await redeemEarnings(connect(o, config).api, {
+          ...(payoutAddress ? { payoutAddress } : {}),
+          onWait: (s) => progress.step(s),
+          ...(registry ? { checkVoucher: voucherCheck(registry) } : {}),
+        });
       } finally {
         progress.done();
       }
@@ -316,6 +321,19 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
     ].join("\n") + "\n",
   );
   return 0;
+}
+
+/** issue 15: the policy registry the settings name, read by the agent itself through toncenter (not the coordinator's word). */
+async function registryOf(config: AgentConfig) {
+  if (!config.registryAddress) return undefined;
+  return policyCache(
+    await toncenterPolicySource({
+      registry: config.registryAddress,
+      endpoint: config.tonEndpoint!,
+      ...(config.tonApiKey ? { apiKey: config.tonApiKey } : {}),
+    }),
+    { maxAgeSeconds: config.policyMaxAgeSeconds, refreshSeconds: Math.min(60, Math.max(1, Math.floor(config.policyMaxAgeSeconds / 4))) },
+  );
 }
 
 /** `cocoon-agent start`: settings, the engine, metrics, then attestation and registration, then jobs until a signal. */
@@ -370,20 +388,7 @@ async function start(o: StartOptions, io: Io): Promise<number> {
     log.warn("metrics not served", { port: config.metricsPort, error: (e as Error).message });
   }
   if (tier !== "tdx") io.err.write(`WARNING: tier ${tierLabel(tier)}: requesters who choose it accept that you can read their prompts\n`);
-  // issue 15: the policy registry, read by the agent itself (not the coordinator's word)
-  const registry = config.registryAddress
-    ? policyCache(
-        await toncenterPolicySource({
-          registry: config.registryAddress,
-          endpoint: config.tonEndpoint!,
-          ...(config.tonApiKey ? { apiKey: config.tonApiKey } : {}),
-        }),
-        {
-          maxAgeSeconds: config.policyMaxAgeSeconds,
-          refreshSeconds: Math.min(60, Math.max(1, Math.floor(config.policyMaxAgeSeconds / 4))),
-        },
-      )
-    : undefined;
+  const registry = await registryOf(config);
   const image = ownImageDigest(tier);
   try {
     const pollWait = Number(process.env.COCOON_POLL_WAIT_SECONDS ?? "20");

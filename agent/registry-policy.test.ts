@@ -3,21 +3,28 @@
  * and each served model's attested digest (agent/attest.ts policyRefusal, which the runtime asks
  * before running a job), and its settings name the registry it reads itself (agent/config.ts).
  */
+import { Address } from "@ton/core";
+import { keyPairFromSeed } from "@ton/crypto";
 import { describe, expect, it } from "vitest";
-import { DEV_IMAGE_DIGEST, type PolicyReading } from "../core/policy-registry";
-import { ownImageDigest, policyRefusal } from "./attest";
+import { ApiClient } from "../api-client/api";
+import { redeemEarnings } from "../api-client/money";
+import { signVoucher } from "../contracts/vault";
+import { generateSigningKey } from "../core/crypto/keys";
+import { DEV_IMAGE_DIGEST, PolicyCache, type PolicyReading } from "../core/policy-registry";
+import type { Voucher } from "../events/money";
+import { ownImageDigest, policyRefusal, voucherCheck } from "./attest";
 import { ConfigError, resolveConfig } from "./config";
 
 const LISTED = "1a".repeat(32);
 const OTHER = "2b".repeat(32);
 
 /** A reading of a registry listing `images` and `models` (digest → base price). */
-const reading = (images: string[], models: Record<string, bigint>): PolicyReading => ({
+const reading = (images: string[], models: Record<string, bigint>, coordinatorKey = "11".repeat(32)): PolicyReading => ({
   version: 4,
   updatedAt: 1,
   readAt: 1,
   policy: {
-    coordinatorKey: "11".repeat(32),
+    coordinatorKey,
     fees: { pricePerToken: 100n, promptBps: 2_500, completionBps: 10_000, operatorFeeBps: 0 },
     images,
     models,
@@ -86,5 +93,63 @@ describe("issue 15: the agent's registry settings", () => {
     expect(() => resolveConfig({ file, env: { COCOON_POLICY_MAX_AGE_SECONDS: "5" } })).toThrow(
       /policyMaxAgeSeconds \(COCOON_POLICY_MAX_AGE_SECONDS\)/,
     );
+  });
+});
+
+describe("issue 15: a payout voucher must be signed by the coordinator key on the registry", () => {
+  const coordinator = keyPairFromSeed(Buffer.alloc(32, 7));
+  const impostor = keyPairFromSeed(Buffer.alloc(32, 8));
+  const vault = Address.parse("0:" + "ab".repeat(32));
+  const voucher = (secretKey: Buffer): Voucher => {
+    const v = { worker: Address.parse("0:" + "cd".repeat(32)), cumulative: 2_000_000n, expiry: 2_000_000_000 };
+    const signed = signVoucher(secretKey, vault, v);
+    return {
+      vault: vault.toRawString(),
+      worker: v.worker.toRawString(),
+      cumulative: v.cumulative.toString(),
+      expiry: v.expiry,
+      signature: signed.signature.toString("base64"),
+    };
+  };
+  /** A cache over a reading whose chain time is `readAt` (s), on a clock at 1 s. */
+  const registry = (readAt = 1) =>
+    new PolicyCache(
+      { read: async () => ({ ...reading([], {}, coordinator.publicKey.toString("hex")), readAt }) },
+      { refreshSeconds: 60, maxAgeSeconds: 60, now: () => 1_000 },
+    );
+
+  it("signed by the on-chain key it passes; by another key, or altered, it is refused (coordinator_key_not_on_chain)", async () => {
+    // Prepare
+    const check = voucherCheck(registry());
+
+    // Act / Assess
+    await expect(check(voucher(coordinator.secretKey))).resolves.toBeUndefined();
+    await expect(check(voucher(impostor.secretKey))).rejects.toMatchObject({ code: "coordinator_key_not_on_chain" });
+    await expect(check({ ...voucher(coordinator.secretKey), cumulative: "2000001" })).rejects.toMatchObject({
+      code: "coordinator_key_not_on_chain",
+    });
+  });
+
+  it("a stale reading refuses (policy_stale) rather than trusting the key it last saw", async () => {
+    await expect(voucherCheck(registry(-3_600))(voucher(coordinator.secretKey))).rejects.toMatchObject({ code: "policy_stale" });
+  });
+
+  it("redeemEarnings asks the check before anything is sent: a refused voucher is not redeemed", async () => {
+    // Prepare: an API that answers the wallet and the voucher, and records every call
+    const calls: string[] = [];
+    const api = new ApiClient("http://127.0.0.1:9", generateSigningKey());
+    api.request = (async (route: { path: string }) => {
+      calls.push(route.path);
+      if (route.path === "/v1/dev/wallet") return { address: "0:" + "cd".repeat(32), balance: "0", vault: vault.toRawString() };
+      if (route.path === "/v1/agents/voucher") return voucher(impostor.secretKey);
+      throw new Error(`stub: no answer for ${route.path}`);
+    }) as typeof api.request;
+
+    // Act
+    const out = redeemEarnings(api, { checkVoucher: voucherCheck(registry()) });
+
+    // Assess
+    await expect(out).rejects.toMatchObject({ code: "coordinator_key_not_on_chain" });
+    expect(calls).toEqual(["/v1/dev/wallet", "/v1/agents/voucher"]);
   });
 });

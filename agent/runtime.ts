@@ -13,7 +13,7 @@ import { type AgentMetrics, createAgentMetrics, type JobOutcome } from "./metric
 import { asWorkBatch, type JobSource } from "./sources/job-source";
 import { createHttpJobSource } from "./sources/http";
 import type { PolicyCache } from "../core/policy-registry";
-import { policyRefusal } from "./attest";
+import { policyRefusal, voucherCheck } from "./attest";
 
 // The job execution lives in execute.ts; these stay importable from here.
 export { failureCode, type AgentLog, type AgentStats } from "./execute";
@@ -403,7 +403,12 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       const earned = BigInt(s.earned);
       const unredeemed = earned - BigInt(s.redeemed);
       if (r.threshold > 0n && unredeemed >= r.threshold && earned > lastVoucher) {
-        const out = await redeemEarnings(api, { ...(r.payoutAddress ? { payoutAddress: r.payoutAddress } : {}), timeoutMs: 60_000 });
+        const out = await redeemEarnings(api, {
+          ...(r.payoutAddress ? { payoutAddress: r.payoutAddress } : {}),
+          timeoutMs: 60_000,
+          // issue 15: with a registry, a voucher not signed by the coordinator key on chain is neither sent nor shown
+          ...(o.policy ? { checkVoucher: voucherCheck(o.policy.registry) } : {}),
+        });
         lastVoucher = BigInt(out.voucher.cumulative);
         metrics.account(out.status);
         metrics.redeemed({

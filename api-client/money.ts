@@ -138,7 +138,12 @@ export interface RedeemOutcome {
  */
 export async function redeemEarnings(
   api: ApiClient,
-  o: WaitOptions & { payoutAddress?: string; send?: boolean } = {},
+  o: WaitOptions & {
+    payoutAddress?: string;
+    send?: boolean;
+    /** issue 15: throws to stop here, before anything is sent (the agent: the voucher must be signed by the registry's coordinator key) */
+    checkVoucher?: (v: Voucher) => Promise<void>;
+  } = {},
 ): Promise<RedeemOutcome> {
   let payoutAddress = o.payoutAddress;
   if (!payoutAddress) {
@@ -156,6 +161,7 @@ export async function redeemEarnings(
     }
   }
   const voucher = await api.request(API.issueVoucher, { body: { payoutAddress } });
+  await o.checkVoucher?.(voucher);
   const status0 = await api.request(API.workerStatus);
   if (o.send === false) return { voucher, paid: "0", status: status0 };
   if (BigInt(status0.redeemed) >= BigInt(voucher.cumulative)) return { voucher, paid: "0", status: status0 }; // all paid already
