@@ -125,3 +125,20 @@ describe("issue 12: the relay's IoT Core messages, item by item", () => {
     expect(s.lambda).toBeCloseTo(hold.lambda, 12);
   });
 });
+
+describe("issue 12: the anchorer's later work per job", () => {
+  it("its inbox deletes and receipt index puts are priced as plain writes, its index items as stored for the retention", () => {
+    // Prepare: 2 entries per job, one of them a receipt (1 delete each, 1 index put)
+    const m = { ...measured(), anchorer: { deleteWru: 2, indexWru: 1, indexGb: 1e-6, readBytes: 0, entries: 2 } };
+    const choice = { frontDoor: "function-urls" as const, delivery: "relay" as const, capacity: "on-demand" as const };
+    // Act
+    const { byRoute } = priceJob(m, choice, () => 0, [{ engineSeconds: 1, streamed: false }]);
+    const anchorer = byRoute.find(([r]) => r.startsWith("anchorer"))?.[1];
+    // Assess
+    expect(anchorer?.dynamo).toBeCloseTo(3 * PRICES.dynamoWriteUnit.usd, 12);
+    expect(anchorer?.storage).toBeCloseTo(
+      1e-6 * ASSUME.permanentItemMonths * (PRICES.dynamoStorageGbMonth.usd + PRICES.dynamoPitrGbMonth.usd),
+      15,
+    );
+  });
+});
