@@ -14,8 +14,9 @@
  * `notExists` put of `ledger/<id>/tx`), so no caller of the ledger has to remember it.
  *
  * Layout, all in the logical table "chain":
- *   rlog:pending#<s> / <jobId>        inbox: a settled receipt without a sequence number yet
- *   mlog:pending#<s> / <movementId>   inbox: a movement without a sequence number yet
+ *   rlog:pending#<s> / <jobId>        inbox: a settled receipt without a sequence number yet, and
+ *                                     the job's settlement movement with it (issue 12: one item, not two)
+ *   mlog:pending#<s> / <movementId>   inbox: any other movement without a sequence number yet
  *     (s = a hash of the sk mod INBOX_SHARDS: every settlement and every movement of the network
  *     appends here, so one partition key would take ~1,000 jobs/s × 2 WCU of receipts and twice
  *     that of movements, past DynamoDB's ~1,000 WCU/s per key; bench/sim measured it, issue 16)
