@@ -19,7 +19,7 @@ import { collect, newProgram, positiveInt, runProgram, type Io } from "../api-cl
 import { progressOn } from "../api-client/progress";
 import { cliSettings, SettingsError } from "../api-client/settings";
 import { makeAttester, ownImageDigest, voucherCheck } from "./attest";
-import { policyCache, toncenterPolicySource } from "../client/policy-source";
+import { PolicyCache } from "../core/policy-registry";
 import {
   type AgentConfig,
   type AgentConfigInput,
@@ -326,14 +326,18 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
 /** issue 15: the policy registry the settings name, read by the agent itself through toncenter (not the coordinator's word). */
 async function registryOf(config: AgentConfig) {
   if (!config.registryAddress) return undefined;
-  return policyCache(
-    await toncenterPolicySource({
-      registry: config.registryAddress,
-      endpoint: config.tonEndpoint!,
-      ...(config.tonApiKey ? { apiKey: config.tonApiKey } : {}),
-    }),
-    { maxAgeSeconds: config.policyMaxAgeSeconds, refreshSeconds: Math.min(60, Math.max(1, Math.floor(config.policyMaxAgeSeconds / 4))) },
-  );
+  // ton/, not client/policy-source.ts: the agent's bundle carries no requester code (scripts/build-agent.ts)
+  const { toncenterPolicySource } = await import("../ton/registry");
+  const source = await toncenterPolicySource({
+    address: config.registryAddress,
+    endpoint: config.tonEndpoint!,
+    ...(config.tonApiKey ? { apiKey: config.tonApiKey } : {}),
+  });
+  return new PolicyCache(source, {
+    maxAgeSeconds: config.policyMaxAgeSeconds,
+    refreshSeconds: Math.min(60, Math.max(1, Math.floor(config.policyMaxAgeSeconds / 4))),
+    now: Date.now,
+  });
 }
 
 /** `cocoon-agent start`: settings, the engine, metrics, then attestation and registration, then jobs until a signal. */
