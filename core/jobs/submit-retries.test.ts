@@ -1,0 +1,107 @@
+/**
+ * core/jobs/submit.ts retries and refusals not covered elsewhere (issue 14, mutation-checked):
+ * a retry under the SDK's key is answered from the job item even after the quote expired (it
+ * is not re-validated); an envelope that wraps no key is refused before anything is written;
+ * the envelope is written once, outside the commit (a transaction bills each item twice);
+ * a job id whose job item is gone (TTL) while its hold stays in the ledger is 409 job_exists
+ * under the SDK's key; a replay whose job item is gone answers "submitted".
+ */
+import { describe, expect, it } from "vitest";
+import { CocoonError } from "../errors";
+import { envelopeKey, jobKey } from "./items";
+import { submitJob } from "./submit";
+import { makeJobWorld, type JobWorld } from "./testing";
+
+async function refusal(p: Promise<unknown>) {
+  const e = await p.then(
+    () => undefined,
+    (x) => x,
+  );
+  expect(e).toBeInstanceOf(CocoonError);
+  return { status: e.status, code: e.code, message: e.message };
+}
+
+async function world() {
+  const w = makeJobWorld();
+  await w.worker();
+  const r = await w.requester();
+  return { w, r, ...(await w.sealedJob(r)) };
+}
+
+/** What a DynamoDB TTL does to a finished job's items: gone, while its ledger entries stay. */
+async function expireJobItems(w: JobWorld, jobId: string) {
+  await w.store.transact([
+    { op: "delete", table: "jobs", key: jobKey(jobId) },
+    { op: "delete", table: "jobs", key: envelopeKey(jobId) },
+  ]);
+}
+
+describe("submitJob under the SDK's key (submit-<jobId>)", () => {
+  it("a retry after the quote expired is answered from the job item, replayed", async () => {
+    const { w, r, envelope, header, quote } = await world();
+    const key = `submit-${header.jobId}`;
+    await submitJob(w.deps, r.id, envelope, key, quote);
+    w.advance(w.deps.config.quoteTtlSeconds * 1000 + 1);
+    expect(await submitJob(w.deps, r.id, envelope, key, quote)).toEqual({ jobId: header.jobId, status: "assigned", replayed: true });
+  });
+
+  it("a job id whose job item is gone while its hold stays in the ledger is 409 job_exists, and nothing more is held", async () => {
+    // Prepare
+    const { w, r, envelope, header, quote } = await world();
+    const key = `submit-${header.jobId}`;
+    await submitJob(w.deps, r.id, envelope, key, quote);
+    await expireJobItems(w, header.jobId);
+    const before = await w.balance(r.id);
+    // Act
+    const again = await refusal(submitJob(w.deps, r.id, envelope, key, quote));
+    // Assess
+    expect(again).toEqual({
+      status: 409,
+      code: "job_exists",
+      message: `job ${header.jobId} was already submitted; retry with the key you first used`,
+    });
+    expect(await w.balance(r.id)).toEqual(before);
+  });
+});
+
+describe("submitJob under a key of the caller's own", () => {
+  it("a replay whose job item is gone answers status submitted", async () => {
+    const { w, r, envelope, header, quote } = await world();
+    await submitJob(w.deps, r.id, envelope, "my-own-key-0001", quote);
+    await expireJobItems(w, header.jobId);
+    expect(await submitJob(w.deps, r.id, envelope, "my-own-key-0001", quote)).toEqual({
+      jobId: header.jobId,
+      status: "submitted",
+      replayed: true,
+    });
+  });
+});
+
+describe("submitJob: what is written", () => {
+  it("an envelope that wraps no key is 400, and nothing is written or held", async () => {
+    const { w, r, envelope, quote } = await world();
+    const writes = w.transacts.length;
+    const e = await refusal(submitJob(w.deps, r.id, { ...envelope, keys: [] }, "my-own-key-0002", quote));
+    expect(e).toMatchObject({ status: 400, message: "envelope.keys must wrap the data key for distinct candidates of the quote only" });
+    expect(w.transacts.length).toBe(writes);
+    expect((await w.balance(r.id)).held).toBe(0n);
+  });
+
+  it("the envelope is written once, before and outside the commit that creates the job", async () => {
+    // Prepare
+    const { w, r, envelope, header, quote } = await world();
+    const from = w.transacts.length;
+    // Act
+    await submitJob(w.deps, r.id, envelope, "my-own-key-0003", quote);
+    // Assess
+    const envelopePuts = w.transacts
+      .slice(from)
+      .map((ops, i) => ({ i, n: ops.filter((op) => op.op === "put" && op.table === "jobs" && op.item.sk === "envelope").length }))
+      .filter((t) => t.n > 0);
+    const commit = w.transacts
+      .slice(from)
+      .findIndex((ops) => ops.some((op) => op.op === "put" && op.table === "ledger" && op.item.pk === `hold:${header.jobId}`));
+    expect(envelopePuts).toEqual([{ i: 0, n: 1 }]);
+    expect(commit).toBeGreaterThan(0);
+  });
+});
