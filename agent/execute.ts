@@ -1,6 +1,7 @@
 import {
   RequestPlaintext,
   type ChunkPlaintext,
+  type TokenLogprob,
   type EnvelopeHeader,
   type Receipt,
   type RequestPlaintextParsed,
@@ -153,14 +154,18 @@ class ChunkWriter {
     void this.sealer;
   }
 
-  /** A text delta of choice `i`. */
-  text(i: number, text: string): void {
-    if (text === "") return;
+  /** A text delta of choice `i` (with its tokens' log probabilities when the request asked for them). */
+  text(i: number, text: string, logprobs?: TokenLogprob[]): void {
+    if (text === "" && !logprobs?.length) return;
     if (this.pending && (this.pending.i ?? 0) !== i) this.flush(false);
     const p = (this.pending ??= i ? { i } : {});
-    p.text = (p.text ?? "") + text;
+    if (text !== "") p.text = (p.text ?? "") + text;
     this.pendingTokens++;
     this.pendingBytes += text.length * 3;
+    if (logprobs?.length) {
+      (p.logprobs ??= []).push(...logprobs);
+      this.pendingBytes += JSON.stringify(logprobs).length * 3;
+    }
     if (!this.relay) {
       if (this.pendingBytes >= MAX_CHUNK_PLAINTEXT - 8192) this.flush(false);
       return;
@@ -261,6 +266,7 @@ function sampling(header: EnvelopeHeader, p: RequestPlaintextParsed, maxTokens: 
     ...(p.responseFormat !== undefined ? { responseFormat: p.responseFormat } : {}),
     ...(p.user !== undefined ? { user: p.user } : {}),
     ...(p.extra !== undefined ? { extra: p.extra } : {}),
+    ...(p.logprobs ? { logprobs: true, ...(p.topLogprobs !== undefined ? { topLogprobs: p.topLogprobs } : {}) } : {}),
   };
 }
 
@@ -312,7 +318,15 @@ async function run(
 ): Promise<{ reply: ReturnType<ChunkWriter["end"]>; usage: Usage }> {
   const header = job.envelope.header;
   const engine = ctx.engine;
-  if (p.logprobs) throw new JobFailure("engine_rejected", "logprobs are not supported by this network's engines yet");
+  // issue 11: log probabilities only from an engine that says it returns them, for chat only
+  // (cocoon serve refuses the others up front with a 400 naming the parameter).
+  if (p.logprobs || (p.topLogprobs ?? 0) > 0) {
+    const param = p.logprobs ? "logprobs" : "top_logprobs";
+    if (p.kind !== "chat") throw new JobFailure("engine_rejected", `${param}: log probabilities are returned for chat completions only`);
+    const caps = await engine.capabilities?.(header.model).catch(() => undefined);
+    if (caps?.logprobs !== true)
+      throw new JobFailure("engine_rejected", `${param}: this worker's engine (${engine.name}) does not return log probabilities`);
+  }
   if (p.kind === "embedding") {
     if (!engine.embed) throw new JobFailure("engine_rejected", `this worker's engine (${engine.name}) cannot make embeddings`);
     const embedding = engine.embed({ model: header.model, input: p.input! });
@@ -344,7 +358,7 @@ async function run(
         const r = await next;
         if (r.done) break;
         const ev = r.value;
-        if (ev.type === "delta") writer.text(i, ev.text);
+        if (ev.type === "delta") writer.text(i, ev.text, ev.logprobs);
         else {
           const r = ev.result;
           usage.promptTokens += r.usage.promptTokens;

@@ -630,6 +630,7 @@ async function advertisedCapabilities(engine: Engine, model: string): Promise<{ 
         tools: c.tools,
         jsonSchema: c.jsonSchema,
         ...(c.contextLength ? { contextLength: c.contextLength } : {}),
+        ...(c.logprobs ? { logprobs: true } : {}),
       },
     };
   } catch {

@@ -9,6 +9,7 @@ import {
   type ChunkedReply,
   type EnvelopeHeader,
   type ReplyEnvelope,
+  type TokenLogprob,
   type ToolCall,
 } from "../events/envelope";
 import type { RelayChunk } from "../events/relay";
@@ -43,6 +44,8 @@ export interface AnswerChoice {
   text: string;
   toolCalls?: ToolCall[];
   finishReason: "stop" | "length";
+  /** each generated token's log probability, when the request asked for them (logprobs) */
+  logprobs?: TokenLogprob[];
 }
 
 /** A reply, opened. */
@@ -66,6 +69,7 @@ export function decodeVector(s: string): number[] {
 /** Accumulates opened chunks into an answer; the final chunk, and only it, carries the end. */
 export class AnswerBuilder {
   private readonly texts: string[] = [];
+  private readonly logprobs: TokenLogprob[][] = [];
   private readonly vectors: string[] = [];
   private end: ChunkPlaintext["end"];
 
@@ -75,6 +79,7 @@ export class AnswerBuilder {
       throw new StreamCheckFailure("stream_tampered", final ? "the final chunk carries no end" : "a chunk before the last carries an end");
     const i = p.i ?? 0;
     if (p.text !== undefined) this.texts[i] = (this.texts[i] ?? "") + p.text;
+    if (p.logprobs?.length) (this.logprobs[i] ??= []).push(...p.logprobs);
     if (p.embeddings) this.vectors.push(...p.embeddings);
     if (p.end) this.end = p.end;
   }
@@ -86,13 +91,15 @@ export class AnswerBuilder {
   answer(): Answer {
     const end = this.end;
     if (!end) throw new StreamCheckFailure("stream_truncated", "the reply has no final chunk");
-    if (this.texts.length > end.choices.length) throw new StreamCheckFailure("stream_tampered", "text for a choice the end does not list");
+    if (this.texts.length > end.choices.length || this.logprobs.length > end.choices.length)
+      throw new StreamCheckFailure("stream_tampered", "text for a choice the end does not list");
     return {
       choices: end.choices.map((c, index) => ({
         index,
         text: this.texts[index] ?? "",
         finishReason: c.finishReason,
         ...(c.toolCalls ? { toolCalls: c.toolCalls } : {}),
+        ...(this.logprobs[index] ? { logprobs: this.logprobs[index] } : {}),
       })),
       usage: end.usage,
       engine: end.engine,
@@ -175,7 +182,7 @@ export function openAnswer(reply: ReplyEnvelope, header: EnvelopeHeader, workerI
 
 /** One verified piece of a stream, ready to show. */
 export type StreamPiece =
-  | { kind: "text"; index: number; text: string }
+  | { kind: "text"; index: number; text: string; logprobs?: TokenLogprob[] }
   | { kind: "tools"; index: number; toolCalls: ToolCall[] }
   | { kind: "restart"; attempt: number; workerId: string };
 
@@ -271,7 +278,8 @@ export class StreamVerifier {
 
   private pieces(p: ChunkPlaintext): StreamPiece[] {
     const out: StreamPiece[] = [];
-    if (p.text) out.push({ kind: "text", index: p.i ?? 0, text: p.text });
+    if (p.text || p.logprobs?.length)
+      out.push({ kind: "text", index: p.i ?? 0, text: p.text ?? "", ...(p.logprobs?.length ? { logprobs: p.logprobs } : {}) });
     p.end?.choices.forEach((c, index) => {
       if (c.toolCalls?.length) out.push({ kind: "tools", index, toolCalls: c.toolCalls });
     });

@@ -179,6 +179,14 @@ export function checkCompletedJob(o: {
   return answer;
 }
 
+/** One generated token's log probability and its likeliest alternatives (OpenAI's logprobs.content[]). */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  bytes?: number[] | null;
+  topLogprobs?: Array<{ token: string; logprob: number; bytes?: number[] | null }>;
+}
+
 /** A tool call in OpenAI's shape (camelCase elsewhere); `arguments` is the JSON text the model wrote. */
 export interface ToolCall {
   id: string;
@@ -274,6 +282,8 @@ export interface AskChoice {
   text: string;
   toolCalls?: ToolCall[];
   finishReason: "stop" | "length" | "tool_calls";
+  /** each token's log probability (asked with `logprobs`), from the sealed reply */
+  logprobs?: TokenLogprob[];
 }
 
 /**
@@ -286,7 +296,15 @@ export interface AskChoice {
  * that cannot take text back should end its output with an error).
  */
 export type StreamEvent =
-  | { type: "delta"; text?: string; toolCalls?: ToolCallDelta[]; /** choice index (n > 1), default 0 */ index?: number }
+  | {
+      type: "delta";
+      text?: string;
+      toolCalls?: ToolCallDelta[];
+      /** choice index (n > 1), default 0 */
+      index?: number;
+      /** the log probabilities of this delta's tokens (asked with `logprobs`) */
+      logprobs?: TokenLogprob[];
+    }
   | { type: "restart"; attempt: number; workerId: string }
   | ({ type: "done" } & AskResult & { receipt: Receipt; relay: { chunks: number; recovered: number } });
 
@@ -337,6 +355,8 @@ export interface AskResult {
   text: string;
   /** The calls the model made (finishReason "tool_calls"). */
   toolCalls?: ToolCall[];
+  /** Choice 0's tokens with their log probabilities (asked with `logprobs`). */
+  logprobs?: TokenLogprob[];
   /** n > 1: every choice, choice 0 first. */
   choices?: AskChoice[];
   usage: { promptTokens: number; completionTokens: number };
@@ -855,11 +875,13 @@ export class CocoonClient {
 
   private result(p: Prepared, job: JobView, answer: CheckedAnswer, worker: VerifiedCandidate): AskResult & { receipt: Receipt } {
     const toolCalls = answer.choices[0]?.toolCalls;
+    const logprobs = answer.choices[0]?.logprobs;
     const fresh = p.fresh.get(worker.workerId);
     return {
       jobId: job.jobId,
       text: answer.text,
       ...(toolCalls ? { toolCalls } : {}),
+      ...(logprobs ? { logprobs } : {}),
       ...(answer.choices.length > 1
         ? {
             choices: answer.choices.map((c) => ({
@@ -867,6 +889,7 @@ export class CocoonClient {
               text: c.text,
               finishReason: finishOf(c),
               ...(c.toolCalls ? { toolCalls: c.toolCalls } : {}),
+              ...(c.logprobs ? { logprobs: c.logprobs } : {}),
             })),
           }
         : {}),
@@ -1060,7 +1083,8 @@ function throwIfAborted(signal?: AbortSignal): void {
 function* events(pieces: StreamPiece[]): Generator<StreamEvent> {
   for (const p of pieces) {
     if (p.kind === "restart") yield { type: "restart", attempt: p.attempt, workerId: p.workerId };
-    else if (p.kind === "text") yield { type: "delta", text: p.text, ...(p.index ? { index: p.index } : {}) };
+    else if (p.kind === "text")
+      yield { type: "delta", text: p.text, ...(p.index ? { index: p.index } : {}), ...(p.logprobs ? { logprobs: p.logprobs } : {}) };
     else
       yield {
         type: "delta",

@@ -42,6 +42,7 @@ export type {
   OpenAiErrorMapping,
   ServeProxy,
   ServeProxyOptions,
+  TokenLogprob,
   ToolCall,
   ToolCallDelta,
 } from "./serve/types";

@@ -574,6 +574,8 @@ export function commonCapabilities(offers: Array<Pick<OfferItem, "capabilities">
     tools: all("tools"),
     jsonSchema: all("jsonSchema"),
     ...(contextLength !== undefined ? { contextLength } : {}),
+    // issue 11: listed only when every live worker of the model returns them
+    ...(known.every((c) => c.logprobs === true) ? { logprobs: true } : {}),
   };
 }
 

@@ -168,6 +168,8 @@ export const ModelCapabilities = z.object({
   jsonSchema: z.boolean(),
   /** context window in tokens, when the engine knows it */
   contextLength: z.number().int().positive().optional(),
+  /** issue 11: chat answers can carry token log probabilities (`logprobs`, `top_logprobs`); absent means no */
+  logprobs: z.boolean().optional(),
 });
 export type ModelCapabilities = z.infer<typeof ModelCapabilities>;
 

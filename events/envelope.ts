@@ -188,6 +188,15 @@ export const ChoiceEnd = z.object({
  * ended (with its tool calls). An embedding reply is a single final chunk with `embeddings`:
  * one little-endian float32 vector per input, base64url.
  */
+/** One generated token's log probability and, when asked, its likeliest alternatives (OpenAI's logprobs.content[]). */
+const TokenLogprobBase = z.object({
+  token: z.string().max(1024),
+  logprob: z.number(),
+  bytes: z.array(z.number().int().min(0).max(255)).max(4096).nullable().optional(),
+});
+export const TokenLogprob = TokenLogprobBase.extend({ topLogprobs: z.array(TokenLogprobBase).max(20).optional() });
+export type TokenLogprob = z.infer<typeof TokenLogprob>;
+
 export const ChunkPlaintext = z.object({
   i: z
     .number()
@@ -196,6 +205,8 @@ export const ChunkPlaintext = z.object({
     .max(MAX_CHOICES - 1)
     .optional(),
   text: z.string().optional(),
+  /** issue 11: the log probabilities of this chunk's tokens of choice `i`, when the request asked for them */
+  logprobs: z.array(TokenLogprob).max(65_536).optional(),
   embeddings: z.array(B64u).optional(),
   end: z
     .object({

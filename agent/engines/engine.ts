@@ -60,6 +60,9 @@ export interface EngineSampling {
   responseFormat?: EngineResponseFormat;
   /** OpenAI's end-user id, as the requester sent it (sealed: only this worker saw it). */
   user?: string;
+  /** Return each token's log probability (and the `topLogprobs` likeliest alternatives); only for engines whose capabilities say logprobs. */
+  logprobs?: boolean;
+  topLogprobs?: number;
   /**
    * Request fields the network does not name (frequency_penalty, logit_bias, top_k…), as the
    * requester sent them under OpenAI's names. An engine that can pass them on does (the
@@ -94,6 +97,8 @@ export interface EngineResult {
   finishReason: "stop" | "length";
   /** Calls the model made instead of (or after) text; absent when none. */
   toolCalls?: EngineToolCall[];
+  /** Every generated token's log probability, when asked for (`logprobs`) and the engine returns them. */
+  logprobs?: EngineTokenLogprob[];
   /** Human-readable engine name, shown to the requester (ReplyPlaintext.engine). */
   engine: string;
 }
@@ -102,7 +107,17 @@ export interface EngineResult {
  * What `stream` yields: text deltas as they are generated, then exactly one "done" whose
  * result holds the whole text (the deltas concatenated), the usage and the finish reason.
  */
-export type EngineStreamEvent = { type: "delta"; text: string } | { type: "done"; result: EngineResult };
+/** One generated token's log probability, and the likeliest alternatives when asked (OpenAI's logprobs.content[]). */
+export interface EngineTokenLogprob {
+  token: string;
+  logprob: number;
+  bytes?: number[] | null;
+  topLogprobs?: Array<{ token: string; logprob: number; bytes?: number[] | null }>;
+}
+
+export type EngineStreamEvent =
+  | { type: "delta"; text: string; /** the tokens of this delta, when log probabilities were asked for */ logprobs?: EngineTokenLogprob[] }
+  | { type: "done"; result: EngineResult };
 
 export interface EngineEmbedRequest {
   model: string;
@@ -131,6 +146,8 @@ export interface EngineCapabilities {
   jsonSchema: boolean;
   /** Context window in tokens, when known. */
   contextLength?: number;
+  /** Chat answers can carry each token's log probability (`logprobs`, `top_logprobs`); absent means no. */
+  logprobs?: boolean;
 }
 
 export interface Engine {

@@ -11,6 +11,7 @@ import {
   type EngineRequest,
   type EngineResult,
   type EngineSampling,
+  type EngineTokenLogprob,
   type EngineStreamEvent,
   type EngineToolCall,
   throwIfAborted,
@@ -71,6 +72,37 @@ const Embeddings = z.object({
 });
 
 /** One event of an OpenAI stream (chat or text completion); only what the adapter reads is checked. */
+/** OpenAI's `choices[].logprobs` of a chat answer or stream chunk: the tokens with their log probabilities. */
+const TokenLogprobShape = z
+  .object({ token: z.string(), logprob: z.number(), bytes: z.array(z.number().int()).nullable().optional() })
+  .loose();
+const LogprobsShape = z
+  .object({
+    content: z
+      .array(TokenLogprobShape.extend({ top_logprobs: z.array(TokenLogprobShape).optional() }))
+      .nullable()
+      .optional(),
+  })
+  .loose()
+  .nullable()
+  .optional();
+
+const logprobsOf = (l: z.infer<typeof LogprobsShape>): EngineTokenLogprob[] =>
+  (l?.content ?? []).map((t) => ({
+    token: t.token,
+    logprob: t.logprob,
+    ...(t.bytes !== undefined ? { bytes: t.bytes } : {}),
+    ...(t.top_logprobs
+      ? {
+          topLogprobs: t.top_logprobs.map((a) => ({
+            token: a.token,
+            logprob: a.logprob,
+            ...(a.bytes !== undefined ? { bytes: a.bytes } : {}),
+          })),
+        }
+      : {}),
+  }));
+
 const StreamChunk = z
   .object({
     choices: z
@@ -99,6 +131,7 @@ const StreamChunk = z
               .loose()
               .optional(),
             finish_reason: z.string().nullable().optional(),
+            logprobs: LogprobsShape,
           })
           .loose(),
       )
@@ -140,6 +173,7 @@ const ChatCompletion = z.object({
             })
             .loose(),
           finish_reason: z.string().nullable().optional(),
+          logprobs: LogprobsShape,
         })
         .loose(),
     )
@@ -251,6 +285,9 @@ function chatBody(req: EngineRequest, stream: boolean): Record<string, unknown> 
   if (req.tools !== undefined) body.tools = req.tools;
   if (req.toolChoice !== undefined) body.tool_choice = req.toolChoice;
   if (req.parallelToolCalls !== undefined && req.tools?.length) body.parallel_tool_calls = req.parallelToolCalls;
+  // Asked only where the engine's capabilities say logprobs (agent/execute.ts refuses otherwise).
+  if (req.logprobs) body.logprobs = true;
+  if (req.logprobs && req.topLogprobs !== undefined) body.top_logprobs = req.topLogprobs;
   return body;
 }
 
@@ -542,13 +579,27 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       type: "function" as const,
       function: { name: c.function.name, arguments: c.function.arguments },
     }));
+    const logprobs = logprobsOf(choice.logprobs);
+    const text = choice.message.content ?? "";
+    if (req.logprobs) assertLogprobs(path, text, logprobs);
     return {
-      text: choice.message.content ?? "",
+      text,
       usage,
       finishReason: finishOf(path, choice.finish_reason, usage.completionTokens, req.maxTokens),
       ...(toolCalls.length ? { toolCalls } : {}),
+      ...(req.logprobs ? { logprobs } : {}),
       engine: name,
     };
+  }
+
+  /** Log probabilities were asked for: an answer with text but none is not passed off as one with them. */
+  function assertLogprobs(path: string, text: string, logprobs: EngineTokenLogprob[]) {
+    if (text !== "" && logprobs.length === 0)
+      throw new EngineError(
+        "engine_bad_response",
+        `POST ${baseUrl}${path} answered without log probabilities though they were asked for (logprobs: true): does this server return them?`,
+        { engine: name },
+      );
   }
 
   function completionResult(path: string, bodyText: string, req: EngineSampling): EngineResult {
@@ -580,13 +631,14 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     let text = "";
     let reason: string | null | undefined;
     let rawUsage: unknown;
+    const logprobs: EngineTokenLogprob[] = [];
     const calls = new Map<number, { id?: string; name: string; arguments: string }>();
     let ended = false;
     for await (const event of streamExchange(path, body, req.signal, req.model)) {
       if ("whole" in event) {
         // The server answered whole (it ignored `stream: true`): one delta, then the result.
         const result = path === "/completions" ? completionResult(path, event.whole, req) : chatResult(path, event.whole, req);
-        if (result.text) yield { type: "delta", text: result.text };
+        if (result.text) yield { type: "delta", text: result.text, ...(result.logprobs?.length ? { logprobs: result.logprobs } : {}) };
         yield { type: "done", result };
         return;
       }
@@ -621,9 +673,11 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       const choice = chunk.data.choices?.find((c) => (c.index ?? 0) === 0);
       if (!choice) continue;
       const piece = choice.delta?.content ?? choice.text ?? "";
-      if (piece) {
+      const lps = req.logprobs ? logprobsOf(choice.logprobs) : [];
+      logprobs.push(...lps);
+      if (piece || lps.length) {
         text += piece;
-        yield { type: "delta", text: piece };
+        yield { type: "delta", text: piece, ...(lps.length ? { logprobs: lps } : {}) };
       }
       for (const c of choice.delta?.tool_calls ?? []) {
         const call = calls.get(c.index) ?? { name: "", arguments: "" };
@@ -647,6 +701,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     if (toolCalls.some((c) => c.function.name === ""))
       throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} streamed a tool call without a function name`, { engine: name });
     throwIfAborted(req.signal, name);
+    if (req.logprobs) assertLogprobs(path, text, logprobs);
     yield {
       type: "done",
       result: {
@@ -654,6 +709,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
         usage,
         finishReason: finishOf(path, reason, usage.completionTokens, req.maxTokens),
         ...(toolCalls.length ? { toolCalls } : {}),
+        ...(req.logprobs ? { logprobs } : {}),
         engine: name,
       },
     };

@@ -8,6 +8,7 @@ import type {
   AskStreamEvent,
   AskStreamFn,
   OpenAiErrorMapping,
+  TokenLogprob,
   ToolCall,
   ToolCallDelta,
 } from "./types";
@@ -54,7 +55,15 @@ export function streamPieces(text: string): string[] {
 export const choicesOf = (r: AskResult): AskChoice[] =>
   r.choices?.length
     ? r.choices
-    : [{ index: 0, text: r.text, ...(r.toolCalls?.length ? { toolCalls: r.toolCalls } : {}), finishReason: r.finishReason }];
+    : [
+        {
+          index: 0,
+          text: r.text,
+          ...(r.toolCalls?.length ? { toolCalls: r.toolCalls } : {}),
+          finishReason: r.finishReason,
+          ...(r.logprobs ? { logprobs: r.logprobs } : {}),
+        },
+      ];
 
 /**
  * A streamed ask: the network's own stream, or for a proxy built without one, the finished
@@ -101,7 +110,7 @@ export const firstJobId = (s: OpenedStream | undefined) =>
  * complete with id, type, name and arguments), a finish per choice, then the result.
  */
 export type JobItem =
-  | { kind: "text"; choice: number; text: string }
+  | { kind: "text"; choice: number; text: string; logprobs?: TokenLogprob[] }
   | { kind: "tool"; choice: number; delta: ToolCallDelta }
   | { kind: "finish"; choice: number; reason: string }
   | { kind: "result"; result: AskResult };
@@ -142,9 +151,9 @@ export async function* jobItems(s: OpenedStream, signal?: AbortSignal): AsyncGen
         if (shown) throw new StreamRestarted();
       } else if (e.type === "delta") {
         const choice = e.index ?? 0;
-        if (e.text) {
+        if (e.text || e.logprobs?.length) {
           shown = true;
-          yield { kind: "text", choice, text: e.text };
+          yield { kind: "text", choice, text: e.text ?? "", ...(e.logprobs?.length ? { logprobs: e.logprobs } : {}) };
         }
         for (const c of e.toolCalls ?? []) {
           shown = true;

@@ -90,7 +90,14 @@ export function checkCompletion(model: ModelInfo | undefined, need: { logprobs?:
   const id = model!.id;
   if (!caps.completions && !caps.chat)
     throw unsupported("model", `model "${id}" does not serve text completions (it serves:${served(caps)})`);
-  checkLogprobs(id, caps, need.logprobs !== null && need.logprobs !== undefined, undefined);
+  // Log probabilities travel for chat answers only (OpenAI's legacy completions shape them otherwise).
+  if (need.logprobs !== null && need.logprobs !== undefined)
+    throw unsupported(
+      "logprobs",
+      caps.logprobs === true
+        ? `model "${id}" returns log probabilities for chat completions only, not for /v1/completions`
+        : `model "${id}" does not return log probabilities`,
+    );
   checkMaxTokens(id, caps, need.maxTokens);
   return { raw: caps.completions };
 }

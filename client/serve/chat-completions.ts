@@ -2,7 +2,7 @@ import type { HttpRequest, HttpResponse } from "../../edge/http";
 import { choicesOf, finishReasonOf, firstJobId, jsonAnswer, openStream, streamOf, streamResponse, usageOf, type ChunkItem } from "./answer";
 import { checkChat, defaultBudget } from "./capabilities";
 import { asResponseFormat, asStop, asTools, askMessages, ChatBody, extraFields, readJson } from "./schemas";
-import type { AskChoice, AskRequest, ProxyContext } from "./types";
+import type { AskChoice, AskRequest, ProxyContext, TokenLogprob } from "./types";
 
 /**
  * POST /v1/chat/completions. Everything OpenAI defines is accepted: tools, tool_choice,
@@ -76,7 +76,12 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
     created,
     model: body.model,
     system_fingerprint: null,
-    choices: choicesOf(result).map((c) => ({ index: c.index, message: chatMessage(c), logprobs: null, finish_reason: finishReasonOf(c) })),
+    choices: choicesOf(result).map((c) => ({
+      index: c.index,
+      message: chatMessage(c),
+      logprobs: openAiLogprobs(c.logprobs),
+      finish_reason: finishReasonOf(c),
+    })),
     usage: usageOf([result]),
   });
 }
@@ -100,19 +105,30 @@ function chatMessage(r: AskChoice) {
   };
 }
 
+/** OpenAI's `logprobs` of a choice (null when they were not asked for). */
+function openAiLogprobs(lps: TokenLogprob[] | undefined) {
+  if (!lps) return null;
+  const one = (t: { token: string; logprob: number; bytes?: number[] | null }) => ({
+    token: t.token,
+    logprob: t.logprob,
+    bytes: t.bytes ?? [...Buffer.from(t.token, "utf8")],
+  });
+  return { content: lps.map((t) => ({ ...one(t), top_logprobs: (t.topLogprobs ?? []).map(one) })), refusal: null };
+}
+
 /** One chat chunk's choice: role first, then content or tool-call pieces, then the finish reason. */
 function chatChunkChoice(index: number, item: ChunkItem): Record<string, unknown> {
-  const choice = (delta: Record<string, unknown>, finish: string | null = null) => ({
+  const choice = (delta: Record<string, unknown>, finish: string | null = null, logprobs: TokenLogprob[] | undefined = undefined) => ({
     index,
     delta,
-    logprobs: null,
+    logprobs: openAiLogprobs(logprobs),
     finish_reason: finish,
   });
   switch (item.kind) {
     case "start":
       return choice({ role: "assistant", content: "", refusal: null });
     case "text":
-      return choice({ content: item.text });
+      return choice({ content: item.text }, null, item.logprobs);
     case "tool":
       return choice({ tool_calls: [item.delta] });
     case "finish":

@@ -51,6 +51,7 @@ const answer = (r: SdkAskResult): AskResult => ({
   usage: r.usage,
   finishReason: r.finishReason,
   ...(r.toolCalls?.length ? { toolCalls: r.toolCalls } : {}),
+  ...(r.logprobs ? { logprobs: r.logprobs } : {}),
   ...(r.choices?.length ? { choices: r.choices } : {}),
   model: r.model,
   workerId: r.workerId,

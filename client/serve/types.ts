@@ -17,6 +17,14 @@ export interface ToolCallDelta {
   function?: { name?: string; arguments?: string };
 }
 
+/** One generated token's log probability and its likeliest alternatives (OpenAI's `logprobs.content[]`, camelCase). */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  bytes?: number[] | null;
+  topLogprobs?: Array<{ token: string; logprob: number; bytes?: number[] | null }>;
+}
+
 /** A function the model may call (OpenAI's `tools[]` entry); `parameters` is a JSON Schema. */
 export interface Tool {
   type: "function";
@@ -76,6 +84,8 @@ export interface AskChoice {
   text: string;
   toolCalls?: ToolCall[];
   finishReason: "stop" | "length" | "tool_calls";
+  /** asked with `logprobs`: each token's log probability */
+  logprobs?: TokenLogprob[];
 }
 
 export interface AskResult {
@@ -85,6 +95,8 @@ export interface AskResult {
   /** A stop that produced tool calls is OpenAI's "tool_calls" (also when only `toolCalls` says so). */
   finishReason: "stop" | "length" | "tool_calls";
   toolCalls?: ToolCall[];
+  /** choice 0's tokens with their log probabilities, when asked for */
+  logprobs?: TokenLogprob[];
   /** n > 1: every choice, choice 0 first. */
   choices?: AskChoice[];
   model: string;
@@ -103,7 +115,15 @@ export type AskFn = (req: AskRequest) => Promise<AskResult>;
  * what was shown is not part of the answer.
  */
 export type AskStreamEvent =
-  | { type: "delta"; text?: string; toolCalls?: Array<ToolCallDelta | ToolCall>; index?: number; jobId?: string }
+  | {
+      type: "delta";
+      text?: string;
+      toolCalls?: Array<ToolCallDelta | ToolCall>;
+      index?: number;
+      jobId?: string;
+      /** the log probabilities of this delta's tokens, when asked for */
+      logprobs?: TokenLogprob[];
+    }
   | { type: "restart" }
   | ({ type: "done" } & AskResult);
 
@@ -138,7 +158,7 @@ export interface ModelCapabilities {
   tools: boolean;
   jsonSchema: boolean;
   contextLength?: number;
-  /** No engine returns log probabilities today; absent means false. */
+  /** Chat answers carry token log probabilities (`logprobs`, `top_logprobs`); absent means false. */
   logprobs?: boolean;
 }
 
