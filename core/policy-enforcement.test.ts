@@ -186,6 +186,35 @@ describe("issue 15: prices and weights come from the registry", () => {
     expect((await w.offerOf(plain.id))?.pricePerToken).toBe(300n); // 0: the registry's pricePerToken
   });
 
+  it("a price change on the registry reaches the next quote without the worker registering again; a price cap applies to it", async () => {
+    // Prepare
+    const reg = fakeRegistry({ models: { [LISTED]: 1_000n } });
+    const w = worldWithRegistry(reg);
+    await w.register(LISTED, 20_000);
+    const prepare = (maxPricePerToken?: bigint) =>
+      prepareJob(w.deps, generateSigningKey().id, {
+        model: MODEL,
+        maxTokens: 10,
+        maxPromptTokens: 100,
+        tiers: ["dev"],
+        candidates: 1,
+        ...(maxPricePerToken !== undefined ? { maxPricePerToken } : {}),
+      });
+    const before = await prepare();
+
+    // Act
+    w.nextRefresh(() => (reg.r.models[LISTED] = 2_000n));
+    const after = await prepare();
+    const capped = await refusal(prepare(3_000n));
+
+    // Assess
+    expect(before.candidates[0]?.pricePerToken).toBe("2000"); // 1000 × 2.0
+    expect(after.candidates[0]?.pricePerToken).toBe("4000"); // 2000 × 2.0, the offer unchanged
+    expect(after.quote.candidates[0]?.pricePerToken).toBe("4000");
+    expect(after.maxCost).toBe("280000"); // 4000 × (100 × 5000 + 10 × 20000) / 10000
+    expect(capped).toEqual({ status: 409, code: "no_workers" });
+  });
+
   it("prepare quotes the registry's weights and holds by them; submit keeps them on the job and refuses a quote made under weights the owners changed since", async () => {
     // Prepare
     const reg = fakeRegistry();
