@@ -93,6 +93,25 @@ describe("createOpenAiEngine against a fake OpenAI server", () => {
     expect(err.message).toMatch(/usage\.prompt_tokens/);
   });
 
+  it("asks for log probabilities as sent, and fails with engine_bad_response when a server answers text without them (whole and streamed)", async () => {
+    // Prepare: this fake server never returns log probabilities
+    const engine = createOpenAiEngine({ baseUrl: server.url, capabilities: { logprobs: true } });
+    // Act
+    const whole = await errorOf(engine.generate(aRequest({ logprobs: true, topLogprobs: 3 })));
+    const streamed = await errorOf(
+      (async () => {
+        for await (const _ of engine.stream!(aRequest({ logprobs: true }))) void _;
+      })(),
+    );
+    // Assess
+    expect(server.requests.at(-2)?.body).toMatchObject({ logprobs: true, top_logprobs: 3 });
+    for (const err of [whole, streamed]) {
+      expect(err.code).toBe("engine_bad_response");
+      expect(err.message).toMatch(/without log probabilities though they were asked for/);
+    }
+    expect((await engine.capabilities!("fake-model")).logprobs).toBe(true);
+  });
+
   it("fails with engine_unavailable and the server's message on HTTP 500", async () => {
     // Prepare
     server.setBehaviour("error-500");
