@@ -204,6 +204,7 @@ describe("issue 15: prices and weights come from the registry", () => {
 
     // Act
     w.nextRefresh(() => (reg.r.models[LISTED] = 2_000n));
+    const listed = (await listModels(w.deps)).models.find((m) => m.model === MODEL)?.price;
     const after = await prepare();
     const capped = await refusal(prepare(3_000n));
 
@@ -213,6 +214,7 @@ describe("issue 15: prices and weights come from the registry", () => {
     expect(after.quote.candidates[0]?.pricePerToken).toBe("4000");
     expect(after.maxCost).toBe("280000"); // 4000 × (100 × 5000 + 10 × 20000) / 10000
     expect(capped).toEqual({ status: 409, code: "no_workers" });
+    expect(listed).toEqual({ min: "4000", median: "4000", max: "4000" }); // GET /v1/models shows what prepare quotes
   });
 
   it("prepare quotes the registry's weights and holds by them; submit keeps them on the job and refuses a quote made under weights the owners changed since", async () => {

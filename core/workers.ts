@@ -533,7 +533,10 @@ export async function listModels(deps: CoreDeps) {
     const live = (await allOffers(deps, model)).filter(
       (o) => isLive(o, now, deps.config.livenessMs) && (!reading || offerAllowed(reading, o)),
     );
-    const prices = live.map((o) => toBig(o.pricePerToken)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    // With a registry, the prices prepare would quote (its fees of the moment), not those the offers kept from registration.
+    const prices = live
+      .map((o) => (reading ? registryPricePerToken(reading, o.modelDigest, o.priceBps) : toBig(o.pricePerToken)))
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const tiers: Record<string, number> = {};
     for (const o of live) tiers[o.tier] = (tiers[o.tier] ?? 0) + 1;
     const median = prices.length
