@@ -11,7 +11,8 @@
 import { writeFileSync } from "node:fs";
 import * as workers from "../../core/workers";
 import { JOB_ROUTES, PRICE_SOURCE, PRICES, phaseCost, type PhaseCost } from "./cost";
-import { gini, quantiles } from "./stats";
+import { gini, giniFloors, quantiles } from "./stats";
+import { Prng } from "../../test/sim/prng";
 import { DEFAULT_OPTIONS, EQUAL, Simulation, type PhaseResult, type SimOptions } from "./world";
 
 export interface SimReport {
@@ -68,7 +69,22 @@ export interface PhaseSummary {
   };
   timeToAssignmentMs: { p50: number; p90: number; p99: number; max: number; firstDispatchP50: number; firstDispatchP99: number };
   answerMs: { p50: number; p99: number };
-  fairness: { equalAgents: number; gini: number; meanJobsEarnedNanoTon: number; zeroEarners: number };
+  fairness: {
+    equalAgents: number;
+    gini: number;
+    meanJobsEarnedNanoTon: number;
+    zeroEarners: number;
+    /** jobs settled per equal agent in the phase, mean */
+    jobsPerAgent: number;
+    /** coefficient of variation of one job's pay among those jobs (sizes differ) */
+    jobPayCv: number;
+    /**
+     * The same jobs dealt again three ways (stats.ts giniFloors): what chance alone leaves at
+     * this many jobs per agent. Round-robin is the floor of a count-fair matcher; least-earned-first
+     * the floor of any matcher.
+     */
+    floor: { roundRobin: number; uniformRandom: number; leastEarnedFirst: number };
+  };
   dynamo: {
     readUnitsPerJob: number;
     writeUnitsPerJob: number;
@@ -145,7 +161,7 @@ const argOf = (argv: string[], name: string) => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 
-function summarize(p: PhaseResult, peakRate: number, agents: number): PhaseSummary {
+function summarize(p: PhaseResult, peakRate: number, agents: number, seed: number): PhaseSummary {
   const jobs = Math.max(1, p.jobsCompleted + p.jobsRefunded);
   const [c50, c99, cMax] = quantiles(p.matching.cpuMs, [0.5, 0.99, 1]);
   const [w50, w99] = quantiles(p.matching.wallMs, [0.5, 0.99]);
@@ -213,6 +229,9 @@ function summarize(p: PhaseResult, peakRate: number, agents: number): PhaseSumma
       gini: round(gini(p.equalEarnings), 4),
       meanJobsEarnedNanoTon: round(p.equalEarnings.reduce((a, b) => a + b, 0) / Math.max(1, p.equalEarnings.length), 0),
       zeroEarners: p.equalEarnings.filter((x) => x === 0).length,
+      jobsPerAgent: round(p.equalJobs.reduce((a, b) => a + b, 0) / Math.max(1, p.equalJobs.length), 2),
+      jobPayCv: round(cv(p.equalJobEarnings), 3),
+      floor: roundAll(giniFloors(p.equalJobEarnings, p.equalAgents, floorRandom(seed)), 4),
     },
     dynamo: {
       readUnitsPerJob: round(rru / jobs, 2),
@@ -254,6 +273,19 @@ function summarize(p: PhaseResult, peakRate: number, agents: number): PhaseSumma
 }
 
 const round = (x: number, d: number) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
+const roundAll = <T extends Record<string, number>>(o: T, d: number): T =>
+  Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v, d)])) as T;
+function cv(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const variance = xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length;
+  return Math.sqrt(variance) / mean;
+}
+/** The floors' dealing has a generator of its own, so computing them never moves the simulation's. */
+function floorRandom(seed: number): () => number {
+  const g = new Prng((seed ^ 0x6a09e667) >>> 0);
+  return () => g.float();
+}
 
 function cryptoReport(): CryptoReport {
   const s = (
@@ -300,14 +332,14 @@ export async function runSim(o: SimOptions, opts: { phaseB?: boolean; inspect?: 
   const sim = new Simulation(o);
   await sim.setup();
   o.log(`phase A: peak ${o.rate} jobs/s for ${o.minutes} simulated minutes`);
-  const a = summarize(await sim.runPhase("A", o.rate, o.minutes), o.rate, o.agents);
+  const a = summarize(await sim.runPhase("A", o.rate, o.minutes), o.rate, o.agents, o.seed);
   const phases = [a];
   let linearity = { perJobA: a.cost.perMillionJobs.total, perJobB: NaN, ratio: NaN, ok: false };
   if (opts.phaseB !== false) {
     const rateB = o.rate / 4;
     const minutesB = Math.max(1, o.minutes / 5);
     o.log(`phase B (linearity): peak ${rateB} jobs/s for ${minutesB} simulated minutes`);
-    const b = summarize(await sim.runPhase("B", rateB, minutesB), rateB, o.agents);
+    const b = summarize(await sim.runPhase("B", rateB, minutesB), rateB, o.agents, o.seed);
     phases.push(b);
     const ratio = a.cost.perMillionJobs.total / b.cost.perMillionJobs.total;
     linearity = {
@@ -334,7 +366,7 @@ export async function runSim(o: SimOptions, opts: { phaseB?: boolean; inspect?: 
       ok: (hottestR?.peakRcuPerSec ?? 0) <= 3000,
     },
     {
-      name: `earnings Gini among ${a.fairness.equalAgents} equal agents`,
+      name: `earnings Gini among ${a.fairness.equalAgents} equal agents (${a.fairness.jobsPerAgent} jobs each; same jobs round-robin ${a.fairness.floor.roundRobin}, at random ${a.fairness.floor.uniformRandom})`,
       value: a.fairness.gini,
       target: "<= 0.1",
       ok: a.fairness.gini <= 0.1,
@@ -412,6 +444,14 @@ export function printReport(r: SimReport, print: (s: string) => void) {
   row(
     `earnings Gini, equal agents (${EQUAL.model}, ${EQUAL.priceBps} bps, cap ${EQUAL.capacity})`,
     ...ph.map((p) => `${p.fairness.gini} (n=${p.fairness.equalAgents}, ${p.fairness.zeroEarners} at 0)`),
+  );
+  row(
+    "  jobs per equal agent; one job's pay, coefficient of variation",
+    ...ph.map((p) => `${p.fairness.jobsPerAgent}; ${p.fairness.jobPayCv}`),
+  );
+  row(
+    "  same jobs dealt round-robin / at random / least-earned-first",
+    ...ph.map((p) => `${p.fairness.floor.roundRobin} / ${p.fairness.floor.uniformRandom} / ${p.fairness.floor.leastEarnedFirst}`),
   );
   row("jobs reassigned (share)", ...ph.map((p) => `${p.jobs.reassigned} (${(p.jobs.reassignedShare * 100).toFixed(2)}%)`));
   row("DynamoDB requests per job", ...ph.map((p) => p.dynamo.requestsPerJob));

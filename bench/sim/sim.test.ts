@@ -6,6 +6,8 @@
 import { describe, expect, it } from "vitest";
 import type { Item } from "../../core/ports";
 import { runSim } from "./run";
+import { Prng } from "../../test/sim/prng";
+import { gini, giniFloors } from "./stats";
 import { SimStore } from "./store";
 import { DEFAULT_OPTIONS, awsWaitReads } from "./world";
 
@@ -57,6 +59,27 @@ describe("bench/sim: the metering store", () => {
     expect(() => {
       (read as unknown as { blob: string }).blob = "y";
     }).toThrow(TypeError);
+  });
+});
+
+describe("bench/sim: the fairness floors (what chance alone leaves at a few jobs per agent)", () => {
+  it("round-robin of equal jobs is perfectly fair; with unequal jobs least-earned-first < round-robin < at random", () => {
+    // Prepare: a fixed generator; 100 agents, 4 jobs each
+    const g = new Prng(3);
+    const rnd = () => g.float();
+    const equalJobs = Array.from({ length: 400 }, () => 1000);
+    const mixedJobs = Array.from({ length: 400 }, () => 200 + g.int(1600));
+    // Act
+    const same = giniFloors(equalJobs, 100, rnd, 3);
+    const mixed = giniFloors(mixedJobs, 100, rnd, 3);
+    // Assess
+    expect(same.roundRobin).toBe(0);
+    expect(same.leastEarnedFirst).toBe(0);
+    expect(same.uniformRandom).toBeGreaterThan(0.2); // Poisson(4) counts: ~0.28
+    expect(mixed.leastEarnedFirst).toBeLessThan(mixed.roundRobin);
+    expect(mixed.roundRobin).toBeGreaterThan(0.05);
+    expect(mixed.roundRobin).toBeLessThan(mixed.uniformRandom);
+    expect(gini([1, 1, 1, 1])).toBe(0);
   });
 });
 

@@ -28,6 +28,64 @@ export function gini(xs: ArrayLike<number>): number {
   return (2 * weighted) / (n * cum) - (n + 1) / n;
 }
 
+/**
+ * The Gini a matcher would leave from chance alone, for the same jobs (their earnings, as the
+ * equal agents earned them) dealt to `agents` agents in three reference ways, each averaged over
+ * `trials` random orders: round-robin (every agent the same number of jobs, ±1: only the job
+ * sizes differ), uniformly at random (what matching blind to earnings gives), and
+ * least-earned-first (each job, in a random order, to the agent that has earned least so far:
+ * the best any one-job-at-a-time matcher can do). With a few jobs per agent, sizes alone keep
+ * round-robin above 0.
+ */
+export function giniFloors(
+  jobs: number[],
+  agents: number,
+  rnd: () => number,
+  trials = 10,
+): { roundRobin: number; uniformRandom: number; leastEarnedFirst: number } {
+  if (agents === 0 || jobs.length === 0) return { roundRobin: NaN, uniformRandom: NaN, leastEarnedFirst: NaN };
+  const order = jobs.slice();
+  const shuffle = () => {
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+  };
+  let rr = 0;
+  let ur = 0;
+  let lef = 0;
+  const earned = new Float64Array(agents);
+  for (let t = 0; t < trials; t++) {
+    shuffle();
+    earned.fill(0);
+    for (let i = 0; i < order.length; i++) earned[i % agents]! += order[i]!;
+    rr += gini(earned);
+    earned.fill(0);
+    for (const x of order) earned[Math.floor(rnd() * agents)]! += x;
+    ur += gini(earned);
+    // least earned first: a binary min-heap of agent indices by earnings
+    earned.fill(0);
+    const heap = Int32Array.from({ length: agents }, (_, i) => i);
+    for (const x of order) {
+      const a = heap[0]!;
+      earned[a]! += x;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= agents) break;
+        const r = l + 1;
+        const c = r < agents && earned[heap[r]!]! < earned[heap[l]!]! ? r : l;
+        if (earned[a]! <= earned[heap[c]!]!) break;
+        heap[i] = heap[c]!;
+        i = c;
+      }
+      heap[i] = a;
+    }
+    lef += gini(earned);
+  }
+  return { roundRobin: rr / trials, uniformRandom: ur / trials, leastEarnedFirst: lef / trials };
+}
+
 /** Reservoir of at most `cap` values (uniform sample of everything offered). */
 export class Reservoir {
   readonly values: number[] = [];

@@ -226,7 +226,10 @@ export interface PhaseResult {
   ttaFirstMs: number[];
   answerMs: number[];
   equalEarnings: number[];
+  /** jobs settled to each equal agent (same order as equalEarnings) */
   equalJobs: number[];
+  /** what each of those jobs paid (nanoTON), all equal agents' together: the floors' input */
+  equalJobEarnings: number[];
   equalAgents: number;
   agentsUp: number;
   joins: number;
@@ -276,6 +279,8 @@ export class Simulation {
   private arrivalClock = 0;
   private burstUntil = 0;
   private cur!: PhaseResult;
+  /** this phase's settlements to each equal agent, nanoTON each (read off the ledger around the real postResult) */
+  private equalPaid = new Map<Agent, number[]>();
 
   constructor(readonly o: SimOptions) {
     this.rnd = new Prng(o.seed);
@@ -540,6 +545,7 @@ export class Simulation {
       answerMs: [],
       equalEarnings: [],
       equalJobs: [],
+      equalJobEarnings: [],
       equalAgents: 0,
       agentsUp: 0,
       joins: 0,
@@ -573,6 +579,7 @@ export class Simulation {
     this.nextBurst = start + this.o.burstEverySeconds * 1000 * (0.5 + this.rnd.float());
     this.burstUntil = 0;
     for (const a of this.agents) a.steady = a.state === "up";
+    this.equalPaid = new Map();
     const earned0 = await this.equalEarnings();
     this.at(start, { k: "arrive" });
     this.at(start + 1000, { k: "tick" });
@@ -599,6 +606,9 @@ export class Simulation {
       const a = this.byId.get(id)!;
       if (!a.steady) continue;
       this.cur.equalEarnings.push(Number(v - (earned0.get(id) ?? 0n)));
+      const paid = this.equalPaid.get(a) ?? [];
+      this.cur.equalJobs.push(paid.length);
+      for (const x of paid) this.cur.equalJobEarnings.push(x);
     }
     this.cur.equalAgents = this.cur.equalEarnings.length;
     this.cur.agentsUp = this.agents.filter((a) => a.state === "up").length;
@@ -827,9 +837,19 @@ export class Simulation {
         },
         agent.key,
       );
+      const balance = { pk: workerAccount(agent.id), sk: "balance" };
+      const before = agent.equal ? BigInt((this.store.peekItem("accounts", balance)?.available as bigint | undefined) ?? 0n) : 0n;
       r = await this.handler("result", () =>
         postResult(this.deps, agent.id, { kind: "completed", jobId: msg.jobId, attempt: msg.attempt, reply: this.replyTpl, receipt }),
       );
+      if (agent.equal) {
+        const paid = BigInt((this.store.peekItem("accounts", balance)?.available as bigint | undefined) ?? 0n) - before;
+        if (paid > 0n) {
+          let xs = this.equalPaid.get(agent);
+          if (!xs) this.equalPaid.set(agent, (xs = []));
+          xs.push(Number(paid));
+        }
+      }
     }
     if (r.error) {
       this.cur.staleResults++;
