@@ -176,6 +176,19 @@ describe("logprobs through cocoon serve, where the engine returns them", () => {
     expect(upstream.seen.length).toBe(before);
   });
 
+  it("refuses top_logprobs without logprobs: true (400 naming top_logprobs), as OpenAI does", async () => {
+    // Prepare
+    const before = upstream.seen.length;
+    // Act
+    const e = await openai.chat.completions
+      .create({ model: MODEL, messages: [{ role: "user", content: "hi" }], top_logprobs: 2 })
+      .catch((err: unknown) => err);
+    // Assess
+    expect(e).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(e).toMatchObject({ status: 400, param: "top_logprobs" });
+    expect(upstream.seen.length).toBe(before);
+  });
+
   it("sends none when none were asked for (logprobs: null, and not asked of the engine)", async () => {
     // Act
     const r = await openai.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "hi" }] });

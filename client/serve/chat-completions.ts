@@ -1,6 +1,7 @@
 import type { HttpRequest, HttpResponse } from "../../edge/http";
 import { choicesOf, finishReasonOf, firstJobId, jsonAnswer, openStream, streamOf, streamResponse, usageOf, type ChunkItem } from "./answer";
 import { checkChat, defaultBudget } from "./capabilities";
+import { invalid } from "./errors";
 import { asResponseFormat, asStop, asTools, askMessages, ChatBody, extraFields, readJson } from "./schemas";
 import type { AskChoice, AskRequest, ProxyContext, TokenLogprob } from "./types";
 
@@ -17,6 +18,9 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
   const responseFormat = asResponseFormat(body.response_format);
   const model = await ctx.model(body.model);
   const explicitMax = body.max_completion_tokens ?? body.max_tokens ?? undefined;
+  // As OpenAI answers: alternatives per token only come with the tokens' own log probabilities.
+  if ((body.top_logprobs ?? 0) > 0 && body.logprobs !== true)
+    throw invalid("invalid_request", "top_logprobs requires logprobs: true", "top_logprobs");
   checkChat(model, {
     messages,
     ...(tools ? { tools } : {}),
