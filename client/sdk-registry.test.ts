@@ -8,9 +8,12 @@
 import { Address } from "@ton/core";
 import { keyPairFromSeed } from "@ton/crypto";
 import { describe, expect, it } from "vitest";
-import { createDevAttestation } from "../core/attestation/dev";
+import { createDevAttestation, DEV_MEASUREMENT } from "../core/attestation/dev";
+import { replyHash, requestHash, sealReply } from "../core/crypto/envelope";
+import { signReceipt } from "../core/crypto/receipt";
+import type { RequestEnvelope } from "../events/envelope";
 import { b64u } from "../core/crypto/encoding";
-import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
+import { generateKemKey, generateSigningKey, type SigningKeyPair } from "../core/crypto/keys";
 import { DEV_IMAGE_DIGEST, PolicyCache, type PolicyReading, type RegistryFees } from "../core/policy-registry";
 import type { Candidate, Quote } from "../events/api";
 import type { SignedWithdrawalView } from "../events/withdrawals";
@@ -69,8 +72,7 @@ function client(registry?: ReturnType<typeof fakeRegistry>, now = () => T0) {
 }
 
 /** A dev candidate attesting `digest` for MODEL (none: no digest). */
-function candidate(digest?: string): Candidate {
-  const signing = generateSigningKey();
+function candidate(digest?: string, signing: SigningKeyPair = generateSigningKey()): Candidate {
   const kem = generateKemKey();
   const attestation = createDevAttestation({
     hpkePublicKey: kem.publicKey,
@@ -90,7 +92,7 @@ function prepared(requester: string, cand: Candidate, weights: { promptBps: numb
     model: MODEL,
     maxTokens: 16,
     maxPromptTokens: 64,
-    maxCost: "1000",
+    maxCost: "100000",
     candidates: [{ workerId: cand.workerId, hpkePublicKey: cand.hpkePublicKey, pricePerToken: cand.pricePerToken, tier: cand.tier }],
     ...weights,
     expiresAt: T0 + 60_000,
@@ -101,7 +103,7 @@ function prepared(requester: string, cand: Candidate, weights: { promptBps: numb
     model: MODEL,
     maxTokens: 16,
     maxPromptTokens: 64,
-    maxCost: "1000",
+    maxCost: "100000",
     candidates: [cand],
     quoteExpiresAt: T0 + 60_000,
     quote,
@@ -167,6 +169,60 @@ describe("issue 15: the SDK checks the candidate's model digest against the regi
 // ---------------------------------------------------------------- fees
 
 describe("issue 15: the SDK takes a quote only at the registry's price weights", () => {
+  it("the bill is checked at the quote's (the registry's) weights: charged what they give, the answer is accepted", async () => {
+    // Prepare: a registry whose weights differ from the SDK's defaults (2500 / 10000)
+    const reg = fakeRegistry();
+    reg.r.fees = { ...FEES, promptBps: 5_000, completionBps: 20_000 };
+    const x = client(reg);
+    const signing = generateSigningKey();
+    const cand = candidate(undefined, signing);
+    x.answers.set("/v1/jobs/prepare", prepared(x.requester.id, cand, { promptBps: 5_000, completionBps: 20_000 }));
+    const usage = { promptTokens: 10, completionTokens: 4 };
+    // 100 × (10 × 5000 + 4 × 20000) / 10000 = 1300 (the default weights would give 650: "overcharged")
+    const completed = (envelope: RequestEnvelope) => {
+      const h = envelope.header;
+      const reply = sealReply(
+        h,
+        cand.workerId,
+        new TextEncoder().encode(JSON.stringify({ text: "ok", usage, engine: "test", finishReason: "stop" })),
+      );
+      const body = {
+        v: 1 as const,
+        jobId: h.jobId,
+        workerId: cand.workerId,
+        model: h.model,
+        requestHash: requestHash(envelope),
+        replyHash: replyHash(reply),
+        usage,
+        measurement: DEV_MEASUREMENT,
+        finishedAt: T0,
+      };
+      return {
+        jobId: h.jobId,
+        status: "completed",
+        model: h.model,
+        workerId: cand.workerId,
+        tier: "dev",
+        attempt: 0,
+        maxCost: h.maxCost,
+        cost: "1300",
+        reply,
+        receipt: signReceipt(body, signing),
+        createdAt: T0,
+        updatedAt: T0,
+      };
+    };
+    const request = x.c.api.request;
+    x.c.api.request = (async (route: { path: string }, o?: { body?: { envelope: RequestEnvelope } }) =>
+      route.path === "/v1/jobs" ? completed(o!.body!.envelope) : request(route as never, o as never)) as typeof request;
+
+    // Act
+    const r = await x.c.ask({ model: MODEL, tiers: ["dev"], prompt: "hi", maxTokens: 16 });
+
+    // Assess
+    expect(r).toMatchObject({ text: "ok", cost: "1300" });
+  });
+
   it("a quote at other weights is refused (fees_not_on_chain) before anything is submitted; at the registry's it goes on to submit", async () => {
     // Prepare
     const reg = fakeRegistry();
