@@ -481,3 +481,36 @@ describe("withdrawal records", () => {
     expect(await t.pending()).toBe(0n);
   });
 });
+
+describe("a withdrawal racing the release of the seqnos before it", () => {
+  it("the request that loses the race to a release re-reads the counter and takes the rewound seqno (the vault only accepts its next one)", async () => {
+    // Prepare: seqno 0 issued and expired; the request's own release pass finds the watcher not
+    // caught up yet, and another release (a caught-up watcher's) commits just before the request does
+    const t = makeDeps();
+    await t.deposit(5n * TON);
+    const w0 = await requestWithdrawal(t.deps, A, { amount: TON, to: TO });
+    t.setNow(releasableAt(w0.expiry));
+    const transact = t.store.transact.bind(t.store);
+    let released = 0;
+    t.store.transact = async (ops: WriteOp[]) => {
+      if (ops.some((op) => op.op === "put" && op.table === "chain" && op.item.next === 2)) {
+        t.store.transact = transact;
+        await t.caughtUp(releasableAt(w0.expiry));
+        released = (await releaseExpiredWithdrawals(t.deps, A)).released;
+      }
+      return transact(ops);
+    };
+    // Act
+    const w = await requestWithdrawal(t.deps, A, { amount: 2n * TON, to: TO });
+    // Assess
+    expect(released).toBe(1);
+    expect(w.seqno).toBe(0);
+    expect(t.signed.map((s) => [s.seqno, s.amount])).toEqual([
+      [0, TON],
+      [0, 2n * TON],
+    ]);
+    expect(await getWithdrawal(t.store, A, 0)).toMatchObject({ status: "pending", amount: 2n * TON, gen: 1 });
+    expect(await t.pending()).toBe(2n * TON);
+    expect(await t.available()).toBe(3n * TON);
+  });
+});
