@@ -41,7 +41,8 @@ const FILES = [
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
-const JOB_TESTS = ["core/jobs/*.test.ts", "test/idempotency-concurrency.test.ts"];
+// policy-enforcement.test.ts: the registry's price weights a job is quoted, held and billed under (issue 15)
+const JOB_TESTS = ["core/jobs/*.test.ts", "core/policy-enforcement.test.ts", "test/idempotency-concurrency.test.ts"];
 const TESTS: Record<string, string[]> = {
   "core/ledger.ts": [
     "core/ledger.test.ts",
