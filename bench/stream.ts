@@ -13,10 +13,10 @@
  * verdicts are warm (a first job runs before the measured ones), so the TTFT measured is the
  * network's own share: quote, submit, dispatch, the agent's open and seal, relay publish and read.
  *
- * The time to first token is split in two: what comes before the engine starts (dominated by
- * the submit's durable writes: the envelope, then the hold with the job, each awaited until
- * flushed to disk, so it follows the disk's fsync latency) and what comes after its first
- * token (the streaming path proper).
+ * The time to first token is split in two: what comes before the engine starts (the quote
+ * round trip and the seal, then the submit, dominated by its two store transactions in
+ * sequence: the envelope, then the hold with the job) and what comes after its first token
+ * (the streaming path proper).
  *
  *   npx tsx bench/run.ts stream
  */
