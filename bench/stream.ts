@@ -15,7 +15,8 @@
  *
  * The time to first token is split in two: what comes before the engine starts (the quote
  * round trip and the seal, then the submit, dominated by its two store transactions in
- * sequence: the envelope, then the hold with the job) and what comes after its first token
+ * sequence, each resolved once synced to disk: the envelope, then the hold with the job) and
+ * what comes after its first token
  * (the streaming path proper).
  *
  *   npx tsx bench/run.ts stream
