@@ -16,8 +16,7 @@
  * The time to first token is split in two: what comes before the engine starts (the quote
  * round trip and the seal, then the submit, dominated by its two store transactions in
  * sequence, each resolved once synced to disk: the envelope, then the hold with the job) and
- * what comes after its first token
- * (the streaming path proper).
+ * what comes after its first token (the streaming path proper).
  *
  *   npx tsx bench/run.ts stream
  */
