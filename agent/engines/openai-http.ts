@@ -499,29 +499,46 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     }
   }
 
+  /** GET /models, checked against OpenAI's model list shape (models() and modelList() both read it). */
+  async function fetchModels(): Promise<z.infer<typeof ModelList>["data"]> {
+    const path = "/models";
+    const { status, bodyText } = await exchange(path, { method: "GET" }, undefined);
+    if (status < 200 || status > 299) throw httpError("GET", path, status, bodyText);
+    const parsed = ModelList.safeParse(parseJson("GET", path, bodyText));
+    if (!parsed.success) {
+      throw new EngineError(
+        "engine_bad_response",
+        `GET ${baseUrl}${path} is not an OpenAI model list ({data:[{id}]}): ${describeIssues(parsed.error)}`,
+        { engine: name },
+      );
+    }
+    return parsed.data.data;
+  }
+
+  /**
+   * One non-streamed POST (generate, complete, embed): the body of a 2xx answer; any other
+   * status is the engine's HTTP error, with the model for a 404.
+   */
+  async function post(path: string, body: unknown, req: { model: string; signal?: AbortSignal }): Promise<string> {
+    const { status, bodyText } = await exchange(path, { method: "POST", body }, req.signal);
+    if (status < 200 || status > 299) throw httpError("POST", path, status, bodyText, req.model);
+    return bodyText;
+  }
+
   /** The server's models with their context length when it says (vLLM: max_model_len); read once. */
   let listed: Promise<Array<{ id: string; contextLength?: number }>> | undefined;
   function modelList() {
-    listed ??= (async () => {
-      const path = "/models";
-      const { status, bodyText } = await exchange(path, { method: "GET" }, undefined);
-      if (status < 200 || status > 299) throw httpError("GET", path, status, bodyText);
-      const parsed = ModelList.safeParse(parseJson("GET", path, bodyText));
-      if (!parsed.success) {
-        throw new EngineError(
-          "engine_bad_response",
-          `GET ${baseUrl}${path} is not an OpenAI model list ({data:[{id}]}): ${describeIssues(parsed.error)}`,
-          { engine: name },
-        );
-      }
-      return parsed.data.data.map((m) => ({
-        id: m.id,
-        ...((m.max_model_len ?? m.context_length) ? { contextLength: m.max_model_len ?? m.context_length } : {}),
-      }));
-    })().catch((err: unknown) => {
-      listed = undefined; // a later call asks again
-      throw err;
-    });
+    listed ??= fetchModels()
+      .then((models) =>
+        models.map((m) => ({
+          id: m.id,
+          ...((m.max_model_len ?? m.context_length) ? { contextLength: m.max_model_len ?? m.context_length } : {}),
+        })),
+      )
+      .catch((err: unknown) => {
+        listed = undefined; // a later call asks again
+        throw err;
+      });
     return listed;
   }
 
@@ -721,18 +738,8 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     name,
 
     async models(): Promise<string[]> {
-      const path = "/models";
-      const { status, bodyText } = await exchange(path, { method: "GET" }, undefined);
-      if (status < 200 || status > 299) throw httpError("GET", path, status, bodyText);
-      const parsed = ModelList.safeParse(parseJson("GET", path, bodyText));
-      if (!parsed.success) {
-        throw new EngineError(
-          "engine_bad_response",
-          `GET ${baseUrl}${path} is not an OpenAI model list ({data:[{id}]}): ${describeIssues(parsed.error)}`,
-          { engine: name },
-        );
-      }
-      return parsed.data.data.map((m) => m.id);
+      // Not cached like modelList(): each call asks the server again.
+      return (await fetchModels()).map((m) => m.id);
     },
 
     async capabilities(model: string): Promise<EngineCapabilities> {
@@ -750,9 +757,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     async generate(req: EngineRequest): Promise<EngineResult> {
       assertValidEngineRequest(req, name);
       const path = "/chat/completions";
-      const { status, bodyText } = await exchange(path, { method: "POST", body: chatBody(req, false) }, req.signal);
-      if (status < 200 || status > 299) throw httpError("POST", path, status, bodyText, req.model);
-      return chatResult(path, bodyText, req);
+      return chatResult(path, await post(path, chatBody(req, false), req), req);
     },
 
     stream(req: EngineRequest): AsyncIterable<EngineStreamEvent> {
@@ -763,9 +768,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     async complete(req: EngineCompletionRequest): Promise<EngineResult> {
       assertValidCompletionRequest(req, name);
       const path = "/completions";
-      const { status, bodyText } = await exchange(path, { method: "POST", body: completionBody(req, false) }, req.signal);
-      if (status < 200 || status > 299) throw httpError("POST", path, status, bodyText, req.model);
-      return completionResult(path, bodyText, req);
+      return completionResult(path, await post(path, completionBody(req, false), req), req);
     },
 
     streamCompletion(req: EngineCompletionRequest): AsyncIterable<EngineStreamEvent> {
@@ -777,12 +780,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       if (!Array.isArray(req.input) || req.input.length === 0)
         throw new EngineError("invalid_request", "input must hold at least one text or token list", { engine: name, param: "input" });
       const path = "/embeddings";
-      const { status, bodyText } = await exchange(
-        path,
-        { method: "POST", body: { model: req.model, input: req.input, encoding_format: "float" } },
-        req.signal,
-      );
-      if (status < 200 || status > 299) throw httpError("POST", path, status, bodyText, req.model);
+      const bodyText = await post(path, { model: req.model, input: req.input, encoding_format: "float" }, req);
       const parsed = Embeddings.safeParse(parseJson("POST", path, bodyText));
       if (!parsed.success) {
         throw new EngineError(
