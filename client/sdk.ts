@@ -9,6 +9,8 @@ import {
   type Receipt,
   type ReplyEnvelope,
   type RequestEnvelope,
+  type TokenLogprob,
+  type ToolCall,
 } from "../events/envelope";
 import type { RelayChunk, RelaySession } from "../events/relay";
 import { openAnswer, StreamCheckFailure, StreamVerifier, type Answer, type StreamIntegrityCode, type StreamPiece } from "./reply";
@@ -179,24 +181,20 @@ export function checkCompletedJob(o: {
   return answer;
 }
 
-/** One generated token's log probability and its likeliest alternatives (OpenAI's logprobs.content[]). */
-export interface TokenLogprob {
-  token: string;
-  logprob: number;
-  bytes?: number[] | null;
-  topLogprobs?: Array<{ token: string; logprob: number; bytes?: number[] | null }>;
-}
+/**
+ * A generated token's log probability (OpenAI's logprobs.content[]) and a tool call in OpenAI's
+ * shape: the types of the schemas the sealed reply carries, declared once in events/.
+ */
+export type { TokenLogprob, ToolCall };
 
-/** A tool call in OpenAI's shape (camelCase elsewhere); `arguments` is the JSON text the model wrote. */
-export interface ToolCall {
-  id: string;
-  type: "function";
-  function: { name: string; arguments: string };
-}
-
-/** A piece of a tool call in a stream (OpenAI's `delta.tool_calls[]`); this network sends each call whole. */
+/**
+ * A piece of a tool call in a stream (OpenAI's `delta.tool_calls[]`); this network sends each call
+ * whole. `cocoon serve` re-exports it (client/serve/types.ts).
+ */
 export interface ToolCallDelta {
+  /** which call of the answer this piece belongs to (0, 1, …) */
   index: number;
+  /** on a call's first piece */
   id?: string;
   type?: "function";
   function?: { name?: string; arguments?: string };

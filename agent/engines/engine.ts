@@ -1,3 +1,4 @@
+import type { ModelCapabilities } from "../../events/api";
 import type { Usage } from "../../events/common";
 
 /**
@@ -133,22 +134,11 @@ export interface EngineEmbedResult {
   engine: string;
 }
 
-/** What a model can do, for /v1/models and for 400s that name the parameter a model cannot honour. */
-export interface EngineCapabilities {
-  chat: boolean;
-  completions: boolean;
-  embeddings: boolean;
-  /** Token-by-token streaming from the engine itself (otherwise callers get one delta). */
-  streaming: boolean;
-  /** Function calling through the model's own chat template. */
-  tools: boolean;
-  /** `response_format: json_schema` / `json_object` enforced by a grammar. */
-  jsonSchema: boolean;
-  /** Context window in tokens, when known. */
-  contextLength?: number;
-  /** Chat answers can carry each token's log probability (`logprobs`, `top_logprobs`); absent means no. */
-  logprobs?: boolean;
-}
+/**
+ * What a model can do, for /v1/models and for 400s that name the parameter a model cannot honour:
+ * what the agent advertises at registration, so the wire schema's type (events/api.ts).
+ */
+export type EngineCapabilities = ModelCapabilities;
 
 export interface Engine {
   readonly name: string;

@@ -1,29 +1,15 @@
 /** The public shapes of `cocoon serve` (re-exported by client/serve.ts). */
 
-/** A tool call in OpenAI's shape; `arguments` is the JSON text the model wrote. */
-export interface ToolCall {
-  id: string;
-  type: "function";
-  function: { name: string; arguments: string };
-}
+import type { ModelCapabilities } from "../../events/api";
+import type { TokenLogprob, ToolCall } from "../../events/envelope";
+import type { ToolCallDelta } from "../sdk";
 
-/** A piece of a tool call as a stream carries it (OpenAI's `delta.tool_calls[]` entry). */
-export interface ToolCallDelta {
-  /** which call of the answer this piece belongs to (0, 1, …) */
-  index: number;
-  /** on a call's first piece */
-  id?: string;
-  type?: "function";
-  function?: { name?: string; arguments?: string };
-}
-
-/** One generated token's log probability and its likeliest alternatives (OpenAI's `logprobs.content[]`, camelCase). */
-export interface TokenLogprob {
-  token: string;
-  logprob: number;
-  bytes?: number[] | null;
-  topLogprobs?: Array<{ token: string; logprob: number; bytes?: number[] | null }>;
-}
+/**
+ * Declared once where the network defines them: a tool call and a token's log probability as the
+ * sealed reply carries them, a model's capabilities as the agent registers them, a streamed tool
+ * call piece as the SDK yields it.
+ */
+export type { ModelCapabilities, TokenLogprob, ToolCall, ToolCallDelta };
 
 /** A function the model may call (OpenAI's `tools[]` entry); `parameters` is a JSON Schema. */
 export interface Tool {
@@ -148,19 +134,6 @@ export interface EmbedResult {
 }
 
 export type EmbedFn = (req: EmbedRequest) => Promise<EmbedResult>;
-
-/** What a model can do (GET /v1/models on the coordinator aggregates what its workers advertise). */
-export interface ModelCapabilities {
-  chat: boolean;
-  completions: boolean;
-  embeddings: boolean;
-  streaming: boolean;
-  tools: boolean;
-  jsonSchema: boolean;
-  contextLength?: number;
-  /** Chat answers carry token log probabilities (`logprobs`, `top_logprobs`); absent means false. */
-  logprobs?: boolean;
-}
 
 /** A model on offer; without capabilities the proxy checks nothing and lets the worker decide. */
 export interface ModelInfo {
