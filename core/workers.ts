@@ -297,7 +297,7 @@ const FAIR_CHOICES = 8;
 /**
  * Independent slices (or shards) a decision reads at least. The contenders of one slice form a
  * closed group: the slice wins its 1/(number of slices) of the model's jobs whatever its size,
- * so a worker in a slice of 25 got half again what one in a slice of 50 got (slice sizes vary
+ * so a worker in a slice of 25 got about twice what one in a slice of 50 got (slice sizes vary
  * like Poisson counts: ~39 ± 6 per slice at 100k agents). With contenders from two slices, the
  * fair-share contest moves work across them. bench/sim/fairness.ts: Gini 0.174 with one slice,
  * 0.086 with two, 0.079 with four (5 contenders, earnings current); the simulation at 100k

@@ -1,9 +1,10 @@
 /**
  * The matcher alone, for fairness (issue 16): `npx tsx bench/sim/fairness.ts [workers] [jobs per
- * equal worker] [seed]`. One model's offers written straight into a SimStore (bench/sim's prices
- * and capacities, all live and idle), then the REAL matchCandidates picks the worker of each
- * job and the job's pay lands on that worker's counters at once (no engine, no settlement
- * delay). Prints the earnings Gini among the workers at 10,000 bps with capacity 4 next to
+ * equal worker] [seed] [lag]`. One model's offers written straight into a SimStore (bench/sim's
+ * prices and capacities, all live and idle), then the REAL matchCandidates picks the worker of
+ * each job and the job's pay lands on that worker's counters `lag` decisions later (0: at once;
+ * 2000 is about the ~8 s from pick to settlement at the simulation's 260 jobs/s on its popular
+ * model; no engine, no load reports, no churn). Prints the earnings Gini among the workers at 10,000 bps with capacity 4 next to
  * the same jobs dealt round-robin, at random and least-earned-first. A quick way to see what
  * sampleOffers and the candidate choice do at 100k-agent density (40k offers of one model)
  * without the whole simulation.
