@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { AttestationTier } from "../events/attestation";
 import type { AttestationDoc } from "../events/attestation";
-import { FailurePlaintext, type Candidate, type ChallengeView, type JobView, type Quote } from "../events/api";
+import { FailurePlaintext, type Candidate, type ChallengeView, type JobView, type PrepareResponse, type Quote } from "../events/api";
 import {
   MAX_CHOICES,
   RequestPlaintext,
@@ -715,6 +715,33 @@ export class CocoonClient {
   /** Round-robin over a cached quote's candidates, so one client's jobs spread over them. */
   private turn = 0;
 
+  /**
+   * A fresh quote for these limits and the candidates whose attestation we verified ourselves,
+   * its fee weights checked against the registry: what a job (prepare) and the quote cache
+   * (quoteFor) both start from.
+   */
+  private async quoteVerified(
+    o: JobBasics,
+    tiers: AttestationTier[],
+    limits: { maxTokens: number; maxPromptTokens: number },
+  ): Promise<{ prep: PrepareResponse; verified: VerifiedCandidate[] }> {
+    o.onProgress?.("asking the coordinator for candidates and a quote");
+    const prep = await this.api.request(API.prepareJob, {
+      body: {
+        model: o.model,
+        maxTokens: limits.maxTokens,
+        maxPromptTokens: limits.maxPromptTokens,
+        tiers,
+        ...(o.candidates ? { candidates: o.candidates } : {}),
+        ...(o.maxPricePerToken !== undefined ? { maxPricePerToken: o.maxPricePerToken } : {}),
+      },
+    });
+    o.onProgress?.(`verifying the attestation of ${prep.candidates.length} candidate${prep.candidates.length === 1 ? "" : "s"}`);
+    const verified = await this.verifyCandidates(prep.candidates, tiers, o.model);
+    await this.checkQuoteFees(prep.quote);
+    return { prep, verified };
+  }
+
   /** A usable quote for these options (from the cache, or a fresh prepare with its candidates verified). */
   private async quoteFor(
     o: AskOptions,
@@ -738,22 +765,12 @@ export class CocoonClient {
     ) {
       return cached;
     }
-    o.onProgress?.("asking the coordinator for candidates and a quote");
-    const prep = await this.api.request(API.prepareJob, {
-      body: {
-        model: o.model,
-        // Asked in powers of two: the quote caps each job's maxima, so rounding up lets the
-        // next asks reuse it; each job's hold is still computed at its own maxima.
-        maxTokens: Math.min(32_768, bucket(maxTokens, 256)),
-        maxPromptTokens: Math.min(262_144, bucket(maxPromptTokens, 1024)),
-        tiers,
-        ...(o.candidates ? { candidates: o.candidates } : {}),
-        ...(o.maxPricePerToken !== undefined ? { maxPricePerToken: o.maxPricePerToken } : {}),
-      },
+    const { prep, verified } = await this.quoteVerified(o, tiers, {
+      // Asked in powers of two: the quote caps each job's maxima, so rounding up lets the
+      // next asks reuse it; each job's hold is still computed at its own maxima.
+      maxTokens: Math.min(32_768, bucket(maxTokens, 256)),
+      maxPromptTokens: Math.min(262_144, bucket(maxPromptTokens, 1024)),
     });
-    o.onProgress?.(`verifying the attestation of ${prep.candidates.length} candidate${prep.candidates.length === 1 ? "" : "s"}`);
-    const verified = await this.verifyCandidates(prep.candidates, tiers, o.model);
-    await this.checkQuoteFees(prep.quote);
     // Kept until the quote or any verdict we reached runs out, whichever is first (the
     // coordinator bounds the quote by the evidence too; we do not rely on it).
     const evidence = verified.map((c) => this.verdicts.get(sha256Hex(canonicalJson(c.attestation)))?.expiresAt ?? 0);
@@ -772,20 +789,9 @@ export class CocoonClient {
     limits: { maxTokens: number; maxPromptTokens: number },
   ): Promise<Prepared> {
     const tiers = o.tiers ?? this.defaultTiers();
-    o.onProgress?.("asking the coordinator for candidates and a quote");
-    const prep = await this.api.request(API.prepareJob, {
-      body: {
-        model: o.model,
-        maxTokens: limits.maxTokens,
-        maxPromptTokens: limits.maxPromptTokens,
-        tiers,
-        ...(o.candidates ? { candidates: o.candidates } : {}),
-        ...(o.maxPricePerToken !== undefined ? { maxPricePerToken: o.maxPricePerToken } : {}),
-      },
-    });
-    o.onProgress?.(`verifying the attestation of ${prep.candidates.length} candidate${prep.candidates.length === 1 ? "" : "s"}`);
-    let verified = await this.verifyCandidates(prep.candidates, tiers, o.model);
-    await this.checkQuoteFees(prep.quote);
+    const quoted = await this.quoteVerified(o, tiers, limits);
+    const { prep } = quoted;
+    let { verified } = quoted;
     const fresh = new Map<string, FreshAttestation>();
     if (o.freshAttestation) {
       o.onProgress?.(`challenging ${verified.length} candidate${verified.length === 1 ? "" : "s"} for fresh evidence`);
