@@ -9,7 +9,7 @@
  *   - sendWithdrawal / sendVoucher, voucher JSON (the agent receives vouchers over HTTP)
  */
 import { Address, type Cell, type Sender, type Transaction, type TupleItem, type TupleReader, toNano } from "@ton/core";
-import { loadClaimApproved, loadDebitApproved, loadRedeem, loadWithdraw } from "../../contracts/build/Vault_Vault";
+import { type DebitApproved, loadClaimApproved, loadDebitApproved, loadRedeem, loadWithdraw } from "../../contracts/build/Vault_Vault";
 import {
   accountWalletAddress,
   type DepositCreditedLog,
@@ -129,6 +129,17 @@ export function normalizeVaultTx(tx: Transaction): VaultTx {
   // Not credited: the owner's top-up when accepted and nothing went out; otherwise a
   // rejected (bounced) or refunded transfer, whatever its body says.
   const topupOrBounce = (): VaultTx => ({ ...common, kind: !aborted && outValue === 0n ? "topup" : "bounce", amount: inValue });
+  // The owner's signed request (Withdraw, routed) and the wallet's approval the vault paid
+  // (DebitApproved) carry the same withdrawal fields.
+  const withdrawal = (kind: "withdraw-routed" | "withdraw", msg: Omit<DebitApproved, "$$type">): VaultTx => ({
+    ...common,
+    kind,
+    account: accountIdFromUint(msg.account),
+    amount: msg.amount,
+    seqno: Number(msg.seqno),
+    expiry: Number(msg.expiry),
+    to: msg.to.toRawString(),
+  });
   if (empty) return topupOrBounce();
   if (s.remainingBits < 32) return { ...common, kind: "unknown", amount: inValue };
   const op = s.preloadUint(32);
@@ -140,30 +151,10 @@ export function normalizeVaultTx(tx: Transaction): VaultTx {
         return routed
           ? { ...common, kind: "deposit-routed", amount: inValue }
           : { ...common, kind: aborted ? "bounce" : "unknown", amount: inValue };
-      case OPCODES.withdraw: {
-        const msg = loadWithdraw(body.beginParse());
-        return {
-          ...common,
-          kind: "withdraw-routed",
-          account: accountIdFromUint(msg.account),
-          amount: msg.amount,
-          seqno: Number(msg.seqno),
-          expiry: Number(msg.expiry),
-          to: msg.to.toRawString(),
-        };
-      }
-      case OPCODES.debitApproved: {
-        const msg = loadDebitApproved(body.beginParse());
-        return {
-          ...common,
-          kind: "withdraw",
-          account: accountIdFromUint(msg.account),
-          amount: msg.amount,
-          seqno: Number(msg.seqno),
-          expiry: Number(msg.expiry),
-          to: msg.to.toRawString(),
-        };
-      }
+      case OPCODES.withdraw:
+        return withdrawal("withdraw-routed", loadWithdraw(body.beginParse()));
+      case OPCODES.debitApproved:
+        return withdrawal("withdraw", loadDebitApproved(body.beginParse()));
       case OPCODES.redeem: {
         const msg = loadRedeem(body.beginParse());
         return { ...common, kind: "redeem-routed", worker: msg.worker.toRawString(), amount: msg.cumulative };
