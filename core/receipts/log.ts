@@ -48,6 +48,7 @@ import {
   DEFAULT_ANCHOR_LIMITS,
 } from "./anchor";
 import { auditPathFromLevels, HASH_BYTES, merkleLevels } from "./merkle";
+import type { ReceiptProofBundle } from "./proof";
 
 export const RECEIPT_INBOX_PK = "rlog:pending";
 export const MOVEMENT_INBOX_PK = "mlog:pending";
@@ -549,15 +550,5 @@ export class StoreAnchorLog {
   }
 }
 
-export interface StoredProof {
-  receipt: Receipt;
-  seq: number;
-  anchorSeqno: number;
-  leafIndex: number;
-  treeSize: number;
-  path: string[];
-  /** History before the receipt's anchor (32 zero bytes before the first). */
-  prevHistory: string;
-  /** The receipt's anchor first, then every later one the coordinator cut, ascending. */
-  anchors: Anchor[];
-}
+/** A receipt's proof as the log holds it: the bundle GET /v1/receipts/{jobId}/proof answers, less the job id the caller asked with. */
+export type StoredProof = Omit<ReceiptProofBundle, "jobId">;

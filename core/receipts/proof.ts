@@ -38,7 +38,9 @@ export interface ReceiptProofBundle {
   leafIndex: number;
   treeSize: number;
   path: string[];
+  /** History before the receipt's anchor (32 zero bytes before the first). */
   prevHistory: string;
+  /** The receipt's anchor first, then every later one the coordinator cut, ascending. */
   anchors: Anchor[];
 }
 
