@@ -2,14 +2,14 @@
 
 import type { ModelCapabilities } from "../../events/api";
 import type { TokenLogprob, ToolCall } from "../../events/envelope";
-import type { ToolCallDelta } from "../sdk";
+import type { AskChoice, ToolCallDelta } from "../sdk";
 
 /**
  * Declared once where the network defines them: a tool call and a token's log probability as the
  * sealed reply carries them, a model's capabilities as the agent registers them, a streamed tool
- * call piece as the SDK yields it.
+ * call piece and one of n choices as the SDK yields them.
  */
-export type { ModelCapabilities, TokenLogprob, ToolCall, ToolCallDelta };
+export type { AskChoice, ModelCapabilities, TokenLogprob, ToolCall, ToolCallDelta };
 
 /** A function the model may call (OpenAI's `tools[]` entry); `parameters` is a JSON Schema. */
 export interface Tool {
@@ -62,16 +62,6 @@ export interface AskRequest {
   extra?: Record<string, unknown>;
   /** Fires when the HTTP client goes away before the answer is complete. */
   signal?: AbortSignal;
-}
-
-/** One of n choices. */
-export interface AskChoice {
-  index: number;
-  text: string;
-  toolCalls?: ToolCall[];
-  finishReason: "stop" | "length" | "tool_calls";
-  /** asked with `logprobs`: each token's log probability */
-  logprobs?: TokenLogprob[];
 }
 
 export interface AskResult {
