@@ -499,20 +499,23 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     }
   }
 
+  /** The answer's JSON checked against the shape the adapter reads (`what` names it); anything else is engine_bad_response. */
+  function parseAs<S extends z.ZodType>(schema: S, what: string, method: string, path: string, bodyText: string): z.output<S> {
+    const parsed = schema.safeParse(parseJson(method, path, bodyText));
+    if (!parsed.success) {
+      throw new EngineError("engine_bad_response", `${method} ${baseUrl}${path} is not ${what}: ${describeIssues(parsed.error)}`, {
+        engine: name,
+      });
+    }
+    return parsed.data;
+  }
+
   /** GET /models, checked against OpenAI's model list shape (models() and modelList() both read it). */
   async function fetchModels(): Promise<z.infer<typeof ModelList>["data"]> {
     const path = "/models";
     const { status, bodyText } = await exchange(path, { method: "GET" }, undefined);
     if (status < 200 || status > 299) throw httpError("GET", path, status, bodyText);
-    const parsed = ModelList.safeParse(parseJson("GET", path, bodyText));
-    if (!parsed.success) {
-      throw new EngineError(
-        "engine_bad_response",
-        `GET ${baseUrl}${path} is not an OpenAI model list ({data:[{id}]}): ${describeIssues(parsed.error)}`,
-        { engine: name },
-      );
-    }
-    return parsed.data.data;
+    return parseAs(ModelList, "an OpenAI model list ({data:[{id}]})", "GET", path, bodyText).data;
   }
 
   /**
@@ -582,16 +585,9 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
   }
 
   function chatResult(path: string, bodyText: string, req: EngineSampling): EngineResult {
-    const parsed = ChatCompletion.safeParse(parseJson("POST", path, bodyText));
-    if (!parsed.success) {
-      throw new EngineError(
-        "engine_bad_response",
-        `POST ${baseUrl}${path} is not an OpenAI chat completion: ${describeIssues(parsed.error)}`,
-        { engine: name },
-      );
-    }
-    const choice = parsed.data.choices[0]!;
-    const usage = usageOf(path, parsed.data.usage, req.maxTokens);
+    const answer = parseAs(ChatCompletion, "an OpenAI chat completion", "POST", path, bodyText);
+    const choice = answer.choices[0]!;
+    const usage = usageOf(path, answer.usage, req.maxTokens);
     throwIfAborted(req.signal, name);
     const toolCalls = (choice.message.tool_calls ?? []).map((c) => ({
       id: c.id,
@@ -622,16 +618,9 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
   }
 
   function completionResult(path: string, bodyText: string, req: EngineSampling): EngineResult {
-    const parsed = TextCompletion.safeParse(parseJson("POST", path, bodyText));
-    if (!parsed.success) {
-      throw new EngineError(
-        "engine_bad_response",
-        `POST ${baseUrl}${path} is not an OpenAI text completion: ${describeIssues(parsed.error)}`,
-        { engine: name },
-      );
-    }
-    const choice = parsed.data.choices[0]!;
-    const usage = usageOf(path, parsed.data.usage, req.maxTokens);
+    const answer = parseAs(TextCompletion, "an OpenAI text completion", "POST", path, bodyText);
+    const choice = answer.choices[0]!;
+    const usage = usageOf(path, answer.usage, req.maxTokens);
     throwIfAborted(req.signal, name);
     return {
       text: choice.text ?? "",
@@ -781,15 +770,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
         throw new EngineError("invalid_request", "input must hold at least one text or token list", { engine: name, param: "input" });
       const path = "/embeddings";
       const bodyText = await post(path, { model: req.model, input: req.input, encoding_format: "float" }, req);
-      const parsed = Embeddings.safeParse(parseJson("POST", path, bodyText));
-      if (!parsed.success) {
-        throw new EngineError(
-          "engine_bad_response",
-          `POST ${baseUrl}${path} is not an OpenAI embedding list: ${describeIssues(parsed.error)}`,
-          { engine: name },
-        );
-      }
-      const { data, usage } = parsed.data;
+      const { data, usage } = parseAs(Embeddings, "an OpenAI embedding list", "POST", path, bodyText);
       if (!usage) {
         throw new EngineError(
           "engine_bad_response",
