@@ -21,7 +21,9 @@ async function startCoordinatorProcess(): Promise<{
   requests(): Promise<Record<string, number>>;
   stop(): Promise<void>;
 }> {
-  const child = spawn(process.execPath, ["--import", "tsx", new URL("./coordinator-process.ts", import.meta.url).pathname], {
+  // COCOON_BENCH_CPU_PROF=DIR: the coordinator writes a V8 CPU profile there when it stops (where its time per job goes)
+  const prof = process.env.COCOON_BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.COCOON_BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...prof, "--import", "tsx", new URL("./coordinator-process.ts", import.meta.url).pathname], {
     stdio: ["pipe", "pipe", "inherit"],
   });
   const lines = createInterface({ input: child.stdout! });
