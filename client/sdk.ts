@@ -21,10 +21,11 @@ import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
 import { generateKemKey, type KemKeyPair, type SigningKeyPair } from "../core/crypto/keys";
 import { openReply, replyHash, requestHash, sealRequest } from "../core/crypto/envelope";
 import { verifyReceipt } from "../core/crypto/receipt";
-import { DEFAULT_PRICING, jobCost, type PricingConfig } from "../core/pricing";
+import { DEFAULT_PRICING, jobCost, maxJobCost, type PricingConfig } from "../core/pricing";
+import { newJobId } from "../core/ids";
 import { imageAllowed, imageDigestOf, modelAllowed, PolicyStaleError, type PolicyCache, type PolicyReading } from "../core/policy-registry";
 import type { SignedWithdrawalView } from "../events/withdrawals";
-import { API, ApiClient } from "../api-client/api";
+import { API, ApiClient, ApiError } from "../api-client/api";
 
 /** The SDK refused something the network sent: it never encrypts to or trusts what it cannot verify. */
 export class VerificationError extends Error {
@@ -767,9 +768,10 @@ export class CocoonClient {
     }
     const { prep, verified } = await this.quoteVerified(o, tiers, {
       // Asked in powers of two: the quote caps each job's maxima, so rounding up lets the
-      // next asks reuse it; each job's hold is still computed at its own maxima.
-      maxTokens: Math.min(32_768, bucket(maxTokens, 256)),
-      maxPromptTokens: Math.min(262_144, bucket(maxPromptTokens, 1024)),
+      // next asks reuse it; each job's hold is still computed at its own maxima. Never
+      // below this job's own (a quote under them could not carry it).
+      maxTokens: Math.max(maxTokens, Math.min(32_768, bucket(maxTokens, 256))),
+      maxPromptTokens: Math.max(maxPromptTokens, Math.min(262_144, bucket(maxPromptTokens, 1024))),
     });
     // Kept until the quote or any verdict we reached runs out, whichever is first (the
     // coordinator bounds the quote by the evidence too; we do not rely on it).
@@ -779,19 +781,79 @@ export class CocoonClient {
     return entry;
   }
 
+  /** Drops the kept quote a job used (if it is still the one kept): the next job prepares afresh. */
+  private dropQuote(p: Prepared) {
+    if (p.cacheKey !== undefined && this.quotes.get(p.cacheKey)?.quote === p.quote) this.quotes.delete(p.cacheKey);
+  }
+
+  /**
+   * Steps 1–2 from a kept quote (issue 12: no prepare request): its candidates checked again
+   * (cached verdicts on the same evidence, the registry's allow-lists read again), a job id of
+   * our own, this job's own maxima and the hold at the dearest candidate we seal to, by the
+   * quote's weights (what submit checks). The candidates are rotated per job so one client's
+   * jobs spread over them; the coordinator still puts the live ones first.
+   */
+  private async fromKeptQuote(
+    o: JobBasics,
+    tiers: AttestationTier[],
+    limits: { maxTokens: number; maxPromptTokens: number },
+    use: "cache" | "refresh",
+  ) {
+    let entry = await this.quoteFor(o, tiers, limits.maxTokens, limits.maxPromptTokens, use);
+    let verified: VerifiedCandidate[];
+    try {
+      verified = await this.verifyCandidates(entry.verified, tiers, o.model);
+    } catch (e) {
+      // every kept candidate fell off the registry's lists (or its verdict ran out): a fresh quote
+      if (use !== "cache" || !(e instanceof VerificationError) || e.code !== "no_verified_candidates") throw e;
+      this.quotes.delete(entry.key);
+      entry = await this.quoteFor(o, tiers, limits.maxTokens, limits.maxPromptTokens, "refresh");
+      verified = await this.verifyCandidates(entry.verified, tiers, o.model);
+    }
+    const start = this.turn++ % verified.length;
+    verified = [...verified.slice(start), ...verified.slice(0, start)];
+    const q = entry.quote;
+    const prices = new Map(q.candidates.map((c) => [c.workerId, BigInt(c.pricePerToken)]));
+    verified = verified.filter((c) => prices.has(c.workerId));
+    const weights: PricingConfig = { ...DEFAULT_PRICING, promptBps: q.promptBps, completionBps: q.completionBps };
+    const maxCost = maxJobCost(
+      weights,
+      verified.map((c) => prices.get(c.workerId)!),
+      limits.maxPromptTokens,
+      limits.maxTokens,
+    );
+    return {
+      jobId: newJobId(this.now()),
+      model: o.model,
+      maxTokens: limits.maxTokens,
+      maxPromptTokens: limits.maxPromptTokens,
+      maxCost: maxCost.toString(),
+      quote: q,
+      verified,
+      cacheKey: entry.key,
+    };
+  }
+
   /**
    * Steps 1–2 of a job (docs/architecture.md §3): a quote, our own check of each candidate's
    * attestation (and fresh evidence if asked), a one-time reply key, the sealed envelope.
+   * Without a fresh challenge the quote is a kept one (fromKeptQuote); a fresh challenge is
+   * per job, so it prepares its own.
    */
   private async prepare(
     o: JobBasics,
     plaintext: RequestPlaintext,
     limits: { maxTokens: number; maxPromptTokens: number },
+    use: "cache" | "refresh" = "cache",
   ): Promise<Prepared> {
     const tiers = o.tiers ?? this.defaultTiers();
-    const quoted = await this.quoteVerified(o, tiers, limits);
-    const { prep } = quoted;
-    let { verified } = quoted;
+    let prep: Pick<PrepareResponse, "jobId" | "model" | "maxTokens" | "maxPromptTokens" | "maxCost" | "quote"> & { cacheKey?: string };
+    let verified: VerifiedCandidate[];
+    if (!o.freshAttestation) {
+      ({ verified, ...prep } = await this.fromKeptQuote(o, tiers, limits, use));
+    } else {
+      ({ prep, verified } = await this.quoteVerified(o, tiers, limits));
+    }
     const fresh = new Map<string, FreshAttestation>();
     if (o.freshAttestation) {
       o.onProgress?.(`challenging ${verified.length} candidate${verified.length === 1 ? "" : "s"} for fresh evidence`);
@@ -818,6 +880,7 @@ export class CocoonClient {
     return {
       jobId: prep.jobId,
       quote: prep.quote,
+      ...(prep.cacheKey !== undefined ? { cacheKey: prep.cacheKey } : {}),
       model: prep.model,
       maxCost: prep.maxCost,
       verified,
@@ -828,6 +891,33 @@ export class CocoonClient {
       deadline: this.now() + (o.timeoutMs ?? 120_000),
       timeoutMs: o.timeoutMs ?? 120_000,
     };
+  }
+
+  /**
+   * Steps 1–3: prepare and submit. A submit refused because of a kept quote (expired, fees
+   * changed, none of its candidates live any more, ...) held nothing: the quote is dropped and
+   * the job prepared once more with a fresh one and submitted again. `beforeSubmit` runs for
+   * each prepared job before its submit (askStream opens the relay there).
+   */
+  private async prepareAndSubmit(
+    o: JobBasics,
+    plaintext: RequestPlaintext,
+    limits: { maxTokens: number; maxPromptTokens: number },
+    wait: number,
+    beforeSubmit?: (p: Prepared) => Promise<void>,
+  ) {
+    let p = await this.prepare(o, plaintext, limits);
+    try {
+      await beforeSubmit?.(p);
+      return { p, submitted: await this.submit(p, wait, o) };
+    } catch (e) {
+      if (p.cacheKey === undefined || !quoteRefused(e)) throw e;
+      this.dropQuote(p);
+      o.onProgress?.(`the kept quote was refused (${(e as ApiError).code}); asking for a fresh one`);
+      p = await this.prepare(o, plaintext, limits, "refresh");
+      await beforeSubmit?.(p);
+      return { p, submitted: await this.submit(p, wait, o) };
+    }
   }
 
   /** Step 3: submit; with `wait` the submit itself waits for the answer (one round trip fewer). */
@@ -852,6 +942,8 @@ export class CocoonClient {
   }
 
   private finished(p: Prepared, job: JobView): JobView {
+    // A job that had to fail over (or was not answered) says the kept quote's candidates are not all well: a fresh one next time.
+    if (job.status !== "completed" || job.attempt > 0) this.dropQuote(p);
     if (job.status === "refunded") throw refundedError(job, p.header, p.verified, p.replyKey);
     if (job.status !== "completed") throw new VerificationError("timeout", `job ${job.jobId} still ${job.status} after ${p.timeoutMs} ms`);
     return job;
@@ -923,8 +1015,7 @@ export class CocoonClient {
   /** Chat or text completion, answered whole: the sealed answer, verified, with its receipt and bill. */
   async ask(o: AskOptions): Promise<AskResult> {
     const plaintext = requestPlaintextOf(o, false);
-    const p = await this.prepare(o, plaintext, this.limitsOf(o));
-    const submitted = await this.submit(p, 20, o);
+    const { p, submitted } = await this.prepareAndSubmit(o, plaintext, this.limitsOf(o), 20);
     const job = await this.finish(p, "attempt" in submitted ? submitted : undefined, o.signal);
     const { answer, worker } = this.check(p, job);
     return this.result(p, job, answer, worker);
@@ -938,14 +1029,17 @@ export class CocoonClient {
    */
   async *askStream(o: AskOptions): AsyncGenerator<StreamEvent, void, undefined> {
     const plaintext = requestPlaintextOf(o, true);
-    const p = await this.prepare(o, plaintext, this.limitsOf(o));
     // Asked before submit: a pub/sub relay keeps nothing for subscribers that come late.
-    const session = await this.relaySession(p.jobId);
-    const subscription =
-      session?.transport === "iot-mqtt" && this.opts.relaySubscriber
-        ? await this.opts.relaySubscriber(session).catch(() => undefined)
-        : undefined;
-    await this.submit(p, 0, o);
+    const relay: { session?: RelaySession; subscription?: RelaySubscription } = {};
+    const { p } = await this.prepareAndSubmit(o, plaintext, this.limitsOf(o), 0, async (prepared) => {
+      relay.subscription?.close(); // a job prepared again has another id
+      relay.session = await this.relaySession(prepared.jobId);
+      relay.subscription =
+        relay.session?.transport === "iot-mqtt" && this.opts.relaySubscriber
+          ? await this.opts.relaySubscriber(relay.session).catch(() => undefined)
+          : undefined;
+    });
+    const { session, subscription } = relay;
     const verifier = new StreamVerifier(p.jobId, p.header, p.replyKey, new Set(p.verified.map((c) => c.workerId)));
     let job: JobView | undefined;
     if (session?.transport === "http") {
@@ -1030,8 +1124,7 @@ export class CocoonClient {
     const r = RequestPlaintext.safeParse(plaintext);
     if (!r.success)
       throw new AskInputError("input", `input: ${r.error.issues[0]!.message}; give a string, strings, token ids or arrays of token ids`);
-    const p = await this.prepare(o, plaintext, { maxTokens: 1, maxPromptTokens: inputTokenBound(input) });
-    const submitted = await this.submit(p, 20, o);
+    const { p, submitted } = await this.prepareAndSubmit(o, plaintext, { maxTokens: 1, maxPromptTokens: inputTokenBound(input) }, 20);
     const job = await this.finish(p, "attempt" in submitted ? submitted : undefined, o.signal);
     const { answer, worker } = this.check(p, job);
     if (!answer.embeddings || answer.embeddings.length !== input.length) {
@@ -1065,6 +1158,8 @@ type JobBasics = Pick<
 interface Prepared {
   jobId: string;
   quote: Quote;
+  /** the quote cache's key when the quote is a kept one (dropped when refused or a job fails over) */
+  cacheKey?: string;
   model: string;
   maxCost: string;
   verified: VerifiedCandidate[];
@@ -1074,6 +1169,18 @@ interface Prepared {
   envelope: RequestEnvelope;
   deadline: number;
   timeoutMs: number;
+}
+
+/**
+ * A submit refused for its quote, before anything was held (core/jobs/submit.ts): expired or
+ * the fee weights changed (quote_expired), not verifiable (bad_quote, not_your_quote), none of
+ * its candidates live now (no_live_candidate), or the envelope outside what it quoted.
+ */
+function quoteRefused(e: unknown): boolean {
+  if (!(e instanceof ApiError)) return false;
+  if (["quote_expired", "bad_quote", "not_your_quote", "no_live_candidate"].includes(e.code)) return true;
+  const d = e.details as { fields?: unknown; candidates?: unknown } | undefined;
+  return e.code === "invalid_request" && d !== undefined && (d.fields !== undefined || d.candidates !== undefined);
 }
 
 const finishOf = (c: { finishReason: "stop" | "length"; toolCalls?: unknown[] }): "stop" | "length" | "tool_calls" =>

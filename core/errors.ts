@@ -76,3 +76,17 @@ export class RegistrationRefusedError extends CocoonError {
     super(400, code, message);
   }
 }
+/**
+ * None of the job's candidates is live now (issue 12): the SDK keeps a quote and reuses it, and
+ * every worker it names has stopped or left since. Nothing was held: prepare again and resubmit.
+ */
+export class NoLiveCandidateError extends CocoonError {
+  constructor(candidates: string[]) {
+    super(
+      409,
+      "no_live_candidate",
+      "none of this quote's candidates is live now: call POST /v1/jobs/prepare again for a fresh quote and submit again",
+      { candidates },
+    );
+  }
+}

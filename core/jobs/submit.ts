@@ -3,14 +3,23 @@ import type { JobStatus, Quote } from "../../events/api";
 import type { EnvelopeHeader, RequestEnvelope } from "../../events/envelope";
 import { canonicalJson, sha256Hex } from "../crypto/encoding";
 import type { CoreDeps } from "../deps";
-import { CocoonError, ConflictError, ForbiddenError, GoneError, InsufficientFundsError, ValidationError } from "../errors";
+import {
+  CocoonError,
+  ConflictError,
+  ForbiddenError,
+  GoneError,
+  InsufficientFundsError,
+  NoLiveCandidateError,
+  ValidationError,
+} from "../errors";
 import { applyMovement, getBalance, holdMovement, OverdraftError, requesterAccount } from "../ledger";
 import { ConditionFailedError, type Item, type Key } from "../ports";
 import { dispatch, sendLeaseCheck } from "./dispatch";
-import { currentPricing } from "../policy-registry";
+import { offerAllowed, registryPricing, type PolicyReading } from "../policy-registry";
 import { maxJobCost, type PricingConfig } from "../pricing";
 import { envelopeKey, jobKey, leaseMs, RETAIN_SECONDS, type EnvelopeItem, type JobCandidate, type JobItem } from "./items";
 import { verifyQuote, type QuoteBody } from "./quote";
+import { isLive, offerKey, type OfferItem } from "../workers";
 
 /**
  * The Idempotency-Key that names its job (what the SDK sends). Such a submit writes no
@@ -55,7 +64,8 @@ export async function submitJob(
   const q = verifyQuote(deps, requester, quote);
   const now = deps.clock.now();
   // issue 15: with a registry, its weights of the moment (a stale reading refuses: 503 policy_stale)
-  const pricing = await currentPricing(deps);
+  const reading = deps.policyRegistry ? await deps.policyRegistry.current() : undefined;
+  const pricing = reading ? registryPricing(reading) : deps.config.pricing;
   if (q.promptBps !== pricing.promptBps || q.completionBps !== pricing.completionBps) {
     throw new GoneError("quote_expired", "the coordinator's price weights changed since this quote: call POST /v1/jobs/prepare again");
   }
@@ -76,6 +86,7 @@ export async function submitJob(
     });
   }
   assertHeaderWithinQuote(pricing, h, q, candidates);
+  const order = await liveFirst(deps, h.model, candidates, now, reading);
 
   const maxCost = BigInt(h.maxCost);
   const reqHash = bodyHash;
@@ -86,7 +97,7 @@ export async function submitJob(
     model: h.model,
     status: "assigned",
     attempt: 0,
-    candidates,
+    candidates: order,
     header: h,
     requestHash: reqHash,
     maxCost: h.maxCost,
@@ -147,8 +158,32 @@ export async function submitJob(
     throw e;
   }
   await dispatch(deps, job, envelope);
-  deps.log.info("job submitted", { jobId: job.jobId, model: job.model, candidates: candidates.length, maxCost: job.maxCost });
+  deps.log.info("job submitted", { jobId: job.jobId, model: job.model, candidates: order.length, maxCost: job.maxCost });
   return { jobId: h.jobId, status: "assigned", replayed: false };
+}
+
+/**
+ * The job's dispatch order (issue 12): a quote is kept and reused by the SDK until it expires,
+ * so a candidate it names may have stopped since (missed heartbeats, attestation expired, left
+ * the registry's allow-lists). Its offers are read now (one item each, in parallel) and the live
+ * ones go first in the requester's order; dead ones are dropped, so the job never waits out a
+ * lease on a worker already known to be gone. None live: 409 no_live_candidate before anything
+ * is held (the SDK prepares again). The envelope keeps every key: each worker finds its own.
+ */
+async function liveFirst(
+  deps: CoreDeps,
+  model: string,
+  candidates: JobCandidate[],
+  now: number,
+  reading: PolicyReading | undefined,
+): Promise<JobCandidate[]> {
+  const offers = await Promise.all(candidates.map((c) => deps.store.get<OfferItem>("offers", offerKey(model, c.workerId))));
+  const live = candidates.filter((_, i) => {
+    const o = offers[i];
+    return o !== undefined && isLive(o, now, deps.config.livenessMs) && (!reading || offerAllowed(reading, o));
+  });
+  if (live.length === 0) throw new NoLiveCandidateError(candidates.map((c) => c.workerId));
+  return live;
 }
 
 /**
