@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { Address, beginCell, Cell, Dictionary, type ShardAccount, toNano, type Transaction } from "@ton/core";
+import { Address, beginCell, Cell, type ShardAccount, toNano, type Transaction } from "@ton/core";
 import { findTransaction, flattenTransaction } from "@ton/test-utils";
 import type { SendMessageResult } from "@ton/sandbox";
 import * as Generated from "./build/Vault_Vault";
@@ -157,27 +157,6 @@ async function freeze(f: VaultFixture, address: Address): Promise<void> {
     lastTransactionHash: 0n,
   };
   await f.blockchain.setShardAccount(address, frozen);
-}
-
-/** cells and bits of an account's state as TON counts them (what max_acc_state_cells/bits limit). */
-async function storageUsed(f: VaultFixture, a: Address): Promise<{ cells: number; bits: number }> {
-  const used = (await f.blockchain.getContract(a)).account.account!.storageStats.used;
-  return { cells: Number(used.cells), bits: Number(used.bits) };
-}
-
-/**
- * max_acc_state_cells / max_acc_state_bits: config param 43 (size_limits_config_v2) when the
- * network sets it, else the validator's defaults (1 << 16 cells, (1 << 16) * 1023 bits).
- */
-function stateLimits(f: VaultFixture): { cells: number; bits: number } {
-  const params = Dictionary.loadDirect(Dictionary.Keys.Int(32), Dictionary.Values.Cell(), f.blockchain.config);
-  const p43 = params.get(43);
-  if (!p43) return { cells: 1 << 16, bits: (1 << 16) * 1023 };
-  const s = p43.beginParse();
-  const tag = s.loadUint(8);
-  if (tag !== 0x02) throw new Error(`unexpected size limits tag ${tag}`);
-  s.skip(32 + 32 + 32 + 16 + 32 + 16); // max_msg_bits, max_msg_cells, max_library_cells, max_vm_data_depth, max_ext_msg_size, max_ext_msg_depth
-  return { cells: s.loadUint(32), bits: s.loadUint(32) };
 }
 
 // ---------------------------------------------------------------- build artefacts
@@ -943,56 +922,7 @@ describe("vault", () => {
 });
 
 // ---------------------------------------------------------------- scale
-describe("state stays constant per contract as accounts grow (the old single vault stopped near 32k)", () => {
-  it("300 accounts and 30 workers: the vault's state cells never change, every wallet's state is the same small size", async () => {
-    // Prepare
-    const f = await vaultFixture();
-    const limits = stateLimits(f);
-    const accounts = Array.from({ length: 300 }, (_, i) => BigInt("0x" + createHash("sha256").update(`account-${i}`).digest("hex")));
-    const workers = await Promise.all(Array.from({ length: 30 }, (_, i) => f.blockchain.treasury(`worker-${i}`)));
-    const vaultAfterDeploy = await storageUsed(f, f.vault.address);
-    const vaultCells: number[] = [];
-    const vaultBits: number[] = [];
-
-    // Act
-    for (const [i, account] of accounts.entries()) {
-      await f.vault.sendDeposit(f.requester.getSender(), toNano("1"), account);
-      if (i % 10 === 9) {
-        const w = workers[(i - 9) / 10]!;
-        await f.vault.sendRedeem(w.getSender(), GAS, f.voucher(toNano("0.1"), { worker: w.address }));
-      }
-      const used = await storageUsed(f, f.vault.address);
-      vaultCells.push(used.cells);
-      vaultBits.push(used.bits);
-    }
-    const accountWallets = await Promise.all(accounts.map(async (a) => storageUsed(f, await accountWalletAddress(f.vault.address, a))));
-    const payoutWallets = await Promise.all(
-      workers.map(async (w) => storageUsed(f, await payoutWalletAddress(f.vault.address, w.address))),
-    );
-
-    // Assess: O(1) per contract
-    expect(new Set(vaultCells)).toEqual(new Set([vaultAfterDeploy.cells]));
-    // bits move only with the width of the coins totals (4-bit length + bytes), never with the number of accounts
-    expect(Math.max(...vaultBits) - vaultAfterDeploy.bits).toBeLessThanOrEqual(4 * 8 * 4 + 8);
-    expect(new Set(accountWallets.map((w) => w.cells)).size).toBe(1);
-    expect(new Set(accountWallets.map((w) => w.bits)).size).toBe(1);
-    expect(new Set(payoutWallets.map((w) => w.cells)).size).toBe(1);
-    expect(await f.vault.getTotals()).toMatchObject({
-      deposited: 300n * (toNano("1") - DEPOSIT_FEE),
-      paid: toNano("3"),
-      fees: 300n * DEPOSIT_FEE,
-    });
-    expect(await f.vault.getInflight()).toBe(0);
-    // far below TON's per-account limits, and independent of N: N is bounded by nothing in these contracts
-    expect(vaultAfterDeploy.cells).toBeLessThan(limits.cells / 100);
-    expect(accountWallets[0]!.cells).toBeLessThan(limits.cells / 1000);
-    console.log(
-      `state cells/bits: vault ${vaultAfterDeploy.cells}/${vaultAfterDeploy.bits} (after 300 accounts + 30 workers: ${vaultCells.at(-1)}/${vaultBits.at(-1)}), ` +
-        `account wallet ${accountWallets[0]!.cells}/${accountWallets[0]!.bits}, payout wallet ${payoutWallets[0]!.cells}/${payoutWallets[0]!.bits}; ` +
-        `limit ${limits.cells} cells / ${limits.bits} bits per account (the single-contract vault added 2 cells per account: ~${Math.floor(limits.cells / 2)} accounts max)`,
-    );
-  }, 120_000);
-});
+// The state per contract as accounts grow (issue 16): contracts/vault-scale.test.ts.
 
 // ---------------------------------------------------------------- gas table
 /** Gas of each transaction of an operation, in order, and their fees. */
