@@ -1,0 +1,114 @@
+/**
+ * issue 12: a job costs two requests on the hot path. The SDK keeps a quote (stateless, MAC'd,
+ * naming no job) and submits every job under it until it expires: no POST /v1/jobs/prepare per
+ * job. A kept quote may name a worker that stopped since; the coordinator dispatches to the live
+ * candidates first, so the job is still answered at once (never after a lease), and when none of
+ * them is live the SDK takes a fresh quote and submits again.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { startTestNet, type TestNet } from "./helpers";
+import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
+import { startLocalAgents } from "../local/agents";
+import { API } from "../api-client/api";
+import type { CocoonClient } from "../client/sdk";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** Every API call a client makes, by endpoint (a spy on its API client, which sends each request). */
+function countCalls(client: CocoonClient) {
+  const calls: unknown[] = [];
+  const request = client.api.request.bind(client.api);
+  vi.spyOn(client.api, "request").mockImplementation(((endpoint: unknown, o?: unknown) => {
+    calls.push(endpoint);
+    return (request as (e: unknown, o?: unknown) => Promise<unknown>)(endpoint, o);
+  }) as typeof client.api.request);
+  return {
+    prepares: () => calls.filter((e) => e === API.prepareJob).length,
+    all: () => calls.length,
+  };
+}
+
+const ask = (client: CocoonClient, content: string) =>
+  client.ask({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content }], maxTokens: 16, tiers: ["dev"], candidates: 2 });
+
+describe("issue 12: the SDK submits under a kept quote", () => {
+  let t: TestNet;
+  // A lease far longer than the test's timeout: a job that waited out one could not pass.
+  beforeAll(async () => {
+    t = await startTestNet({ config: { leaseBaseSeconds: 600 } });
+  }, 60_000);
+  afterAll(async () => t?.stop());
+
+  it("a second ask with the same options makes no prepare request, one request in all, and is billed and verified as before", async () => {
+    // Prepare
+    const client = await t.client();
+    const calls = countCalls(client);
+    await ask(client, "the first ask prepares");
+    expect(calls.prepares()).toBe(1);
+    const before = await client.balance();
+    const n = calls.all();
+    // Act
+    const r = await ask(client, "the second reuses the quote");
+    // Assess
+    expect(calls.prepares()).toBe(1);
+    expect(calls.all() - n).toBe(1); // the submit, which waited for the answer
+    const after = await client.balance();
+    expect(BigInt(r.cost)).toBeGreaterThan(0n);
+    expect(BigInt(r.cost)).toBeLessThanOrEqual(BigInt(r.maxCost));
+    expect(BigInt(before.available) - BigInt(after.available)).toBe(BigInt(r.cost));
+    expect(BigInt(after.held)).toBe(BigInt(before.held));
+    expect(r.receipt.body.jobId).toBe(r.jobId);
+    expect(r.attempt).toBe(0);
+  }, 60_000);
+
+  it("a kept quote whose first candidate stopped still gets its answer at once from the other (no lease waited out, no prepare)", async () => {
+    // Prepare: the quote names both agents; then one stops
+    const client = await t.client();
+    const calls = countCalls(client);
+    await ask(client, "take the quote");
+    const [gone, staying] = t.agents as [(typeof t.agents)[0], (typeof t.agents)[0]];
+    await gone.stop();
+    // Act: the SDK rotates its candidates per job, so one of these two names the stopped one first
+    const started = Date.now();
+    const answers = [await ask(client, "one"), await ask(client, "two")];
+    // Assess
+    expect(answers.map((a) => [a.workerId, a.attempt])).toEqual([
+      [staying.workerId, 0],
+      [staying.workerId, 0],
+    ]);
+    expect(calls.prepares()).toBe(1);
+    expect(Date.now() - started).toBeLessThan(30_000); // a lease here is 600 s
+  }, 60_000);
+
+});
+
+describe("issue 12: a kept quote none of whose candidates is live", () => {
+  let t: TestNet;
+  beforeAll(async () => {
+    t = await startTestNet({ agents: [{ priceBps: 10_000 }], config: { leaseBaseSeconds: 600 } });
+  }, 60_000);
+  afterAll(async () => t?.stop());
+
+  it("the refused submit (409 no_live_candidate, nothing held) is followed by one fresh prepare and the job is answered", async () => {
+    // Prepare: a quote naming the only agent; it stops and another comes
+    const client = await t.client();
+    await ask(client, "take the quote");
+    const calls = countCalls(client);
+    await t.agents[0]!.stop();
+    const [fresh] = await startLocalAgents(t.net.url, mkdtempSync(join(tmpdir(), "cocoon-q12-")), [{ name: "fresh", priceBps: 10_000 }]);
+    try {
+      // Act
+      const r = await ask(client, "answered by the newcomer");
+      // Assess
+      expect(r.workerId).toBe(fresh!.workerId);
+      expect(r.attempt).toBe(0);
+      expect(calls.prepares()).toBe(1);
+      expect(calls.all()).toBe(3); // the refused submit, the prepare, the submit that was answered
+      const b = await client.balance();
+      expect(BigInt(b.held)).toBe(0n);
+    } finally {
+      await fresh!.stop();
+    }
+  }, 60_000);
+});
