@@ -1,0 +1,102 @@
+/**
+ * core/jobs/prepare.ts under a policy registry (issue 15 code, issue 14 mutation check): each
+ * candidate is priced from the registry's fees of the moment, and the requester's cap is
+ * applied to that price: a cap exactly at it keeps the candidate, a cap below it (the offer's
+ * own, older price being under the cap) is 409 no_workers naming the cap and the policy
+ * version. core/policy-enforcement.test.ts covers the registry end to end.
+ */
+import { describe, expect, it } from "vitest";
+import { createDevAttestation } from "../attestation/dev";
+import { b64u } from "../crypto/encoding";
+import { generateKemKey, generateSigningKey } from "../crypto/keys";
+import { CocoonError } from "../errors";
+import { DEV_IMAGE_DIGEST, PolicyCache, type PolicyReading } from "../policy-registry";
+import { issueRegistrationNonce, registerWorker } from "../workers";
+import { prepareJob } from "./prepare";
+import { MODEL, T0, makeJobWorld } from "./testing";
+
+const DIGEST = "1a".repeat(32);
+
+/** A job world whose coordinator reads a registry the test edits (refresh 2 s); one worker (coefficient 2.0) attesting DIGEST. */
+async function world() {
+  const r = { base: 1_000n, version: 1, chainNow: T0 / 1000 };
+  const w = makeJobWorld();
+  const source = {
+    async read(): Promise<PolicyReading> {
+      return {
+        version: r.version,
+        updatedAt: T0 / 1000,
+        readAt: r.chainNow,
+        policy: {
+          coordinatorKey: "11".repeat(32),
+          fees: { pricePerToken: 300n, promptBps: 5_000, completionBps: 20_000, operatorFeeBps: 0 },
+          images: [DEV_IMAGE_DIGEST],
+          models: { [DIGEST]: r.base },
+        },
+      };
+    },
+  };
+  w.deps.policyRegistry = new PolicyCache(source, { refreshSeconds: 2, maxAgeSeconds: 60, now: w.deps.clock.now });
+  const signing = generateSigningKey();
+  const kem = generateKemKey();
+  const { nonce } = await issueRegistrationNonce(w.deps, signing.id);
+  const attestation = createDevAttestation({
+    hpkePublicKey: kem.publicKey,
+    signingPublicKey: signing.publicKey,
+    nonce: b64u.decode(nonce),
+    now: w.clock.now(),
+    modelDigests: { [MODEL]: DIGEST },
+  });
+  await registerWorker(w.deps, signing.id, { attestation, models: [{ model: MODEL, priceBps: 20_000 }], capacity: 4 });
+  /** The owners change the base price; the next read sees it. */
+  const raiseBase = (base: bigint) => {
+    r.base = base;
+    r.version++;
+    w.advance(2_000);
+    r.chainNow += 2;
+  };
+  const prepare = (maxPricePerToken?: bigint) =>
+    prepareJob(w.deps, generateSigningKey().id, {
+      model: MODEL,
+      maxTokens: 10,
+      maxPromptTokens: 100,
+      tiers: ["dev"],
+      candidates: 1,
+      ...(maxPricePerToken !== undefined ? { maxPricePerToken } : {}),
+    });
+  return { w, raiseBase, prepare, workerId: signing.id };
+}
+
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => {
+      if (e instanceof CocoonError) return { status: e.status, code: e.code, message: e.message };
+      throw e;
+    },
+  );
+
+describe("prepareJob under a policy registry: the cap applies to the registry's price", () => {
+  it("a cap exactly at the registry's price keeps the candidate, at that price", async () => {
+    const { prepare, workerId } = await world();
+    const p = await prepare(2_000n); // 1000 × 2.0
+    expect(p.candidates.map((c) => [c.workerId, c.pricePerToken])).toEqual([[workerId, "2000"]]);
+  });
+
+  it("a cap under the registry's new price, though above the offer's registered one, is 409 no_workers naming the cap and the policy version", async () => {
+    // Prepare: registered at 2000 per token; the owners double the base
+    const { raiseBase, prepare } = await world();
+    raiseBase(2_000n);
+    // Act
+    const capped = await refusal(prepare(3_000n));
+    const atIt = await prepare(4_000n);
+    // Assess
+    expect(capped).toEqual({
+      status: 409,
+      code: "no_workers",
+      message:
+        "no worker can take this job now: none at or below 3000 nanoTON per token under the policy registry's fees (v2); see GET /v1/models",
+    });
+    expect(atIt.candidates.map((c) => c.pricePerToken)).toEqual(["4000"]);
+  });
+});
