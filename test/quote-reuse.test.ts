@@ -58,7 +58,7 @@ describe("issue 12: the SDK submits under a kept quote", () => {
     expect(BigInt(r.cost)).toBeLessThanOrEqual(BigInt(r.maxCost));
     expect(BigInt(before.available) - BigInt(after.available)).toBe(BigInt(r.cost));
     expect(BigInt(after.held)).toBe(BigInt(before.held));
-    expect(r.receipt.body.jobId).toBe(r.jobId);
+    expect(r.receipt?.body.jobId).toBe(r.jobId);
     expect(r.attempt).toBe(0);
   }, 60_000);
 
@@ -80,7 +80,6 @@ describe("issue 12: the SDK submits under a kept quote", () => {
     expect(calls.prepares()).toBe(1);
     expect(Date.now() - started).toBeLessThan(30_000); // a lease here is 600 s
   }, 60_000);
-
 });
 
 describe("issue 12: a kept quote none of whose candidates is live", () => {
