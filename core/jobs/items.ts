@@ -93,7 +93,6 @@ export interface FailureItem extends Item {
 }
 
 export const jobKey = (jobId: string) => ({ pk: jobId, sk: "job" });
-export const quoteKey = (jobId: string) => ({ pk: jobId, sk: "quote" });
 export const envelopeKey = (jobId: string) => ({ pk: jobId, sk: "envelope" });
 export const replyKey = (jobId: string, attempt: number, digest?: string) => ({
   pk: jobId,
