@@ -28,9 +28,14 @@ console.log(
   `vault:scale: ${accounts.toLocaleString("en-US")} first deposits, a redeem every ${workerEvery || "-"}, a row every ${every.toLocaleString("en-US")}`,
 );
 console.log("(c/b = state cells/bits as TON counts them; deposited and fees in TON)");
-console.log(TABLE_HEADER);
+console.log(`${TABLE_HEADER} heapMB`);
 const started = Date.now();
-const { rows, vaultAfterDeploy } = await runScale({ accounts, every, workerEvery, onRow: (r) => console.log(formatRow(r)) });
+const { rows, vaultAfterDeploy } = await runScale({
+  accounts,
+  every,
+  workerEvery,
+  onRow: (r) => console.log(`${formatRow(r)} ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0).padStart(6)}`),
+});
 const last = rows.at(-1)!;
 console.log(
   `vault after deploy ${vaultAfterDeploy.cells}/${vaultAfterDeploy.bits}; TON's limit per account ${last.limits.cells.toLocaleString("en-US")} cells ` +
