@@ -158,7 +158,7 @@ export interface LogWrites {
   baseWru: number;
   /** extra WRU per job inside those transactions (the two movement inbox puts, the receipt inbox put) */
   hotPathWru: number;
-  /** WRU per job the anchorer spends later (index item, three inbox deletes, chunks and batch record amortised) */
+  /** WRU per job the anchorer spends later (index item, two inbox deletes: the hold's movement, the receipt with the settlement's, chunks and batch record amortised) */
   anchorerWru: number;
 }
 
