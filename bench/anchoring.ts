@@ -156,7 +156,7 @@ export interface LogWrites {
   jobs: number;
   /** WRU per job without the logs: the hold and the settlement transactions */
   baseWru: number;
-  /** extra WRU per job inside those transactions (the two movement inbox puts, the receipt inbox put) */
+  /** extra WRU per job inside those transactions (the hold's movement inbox put, the receipt inbox put carrying the settlement's movement) */
   hotPathWru: number;
   /** WRU per job the anchorer spends later (index item, two inbox deletes: the hold's movement, the receipt with the settlement's, chunks and batch record amortised) */
   anchorerWru: number;
