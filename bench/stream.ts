@@ -14,9 +14,8 @@
  * network's own share: quote, submit, dispatch, the agent's open and seal, relay publish and read.
  *
  * The time to first token is split in two: what comes before the engine starts (the quote
- * round trip and the seal, then the submit, dominated by its two store transactions in
- * sequence, each resolved once synced to disk: the envelope, then the hold with the job) and
- * what comes after its first token (the streaming path proper).
+ * round trip and the seal, then the submit, the dispatch and the agent's open) and what comes
+ * after its first token (the streaming path proper).
  *
  *   npx tsx bench/run.ts stream
  */
