@@ -132,6 +132,33 @@ describe("issue 15: the registry's model allow-list", () => {
     expect(await matched()).toEqual([keep.id]);
     expect(await listed()).toBe(1);
   });
+  it("submit: a kept quote's candidate whose digest left the registry since is not dispatched to; with none left, 409 no_live_candidate holding nothing", async () => {
+    // Prepare: a quote naming both workers, then the registry drops OTHER
+    const reg = fakeRegistry({ models: { [LISTED]: 0n, [OTHER]: 0n } });
+    const w = worldWithRegistry(reg);
+    const keep = await w.register(LISTED);
+    const drop = await w.register(OTHER);
+    const who = await w.requester();
+    const both = await w.sealedJob(who, { candidates: 2 });
+    const onlyDropped = await w.sealedJob(who, { candidates: 2 });
+    w.nextRefresh(() => delete reg.r.models[OTHER]);
+
+    // Act
+    await submitJob(w.deps, who.id, both.envelope, `submit-${both.header.jobId}`, both.quote);
+    w.nextRefresh(() => {
+      delete reg.r.models[LISTED];
+      reg.r.models["3c".repeat(32)] = 0n; // a list still in force (an empty one checks no model)
+    });
+    const none = await refusal(submitJob(w.deps, who.id, onlyDropped.envelope, `submit-${onlyDropped.header.jobId}`, onlyDropped.quote));
+
+    // Assess
+    expect(both.envelope.keys.map((k) => k.workerId).sort()).toEqual([keep.id, drop.id].sort());
+    const job = await w.store.get<JobItem>("jobs", jobKey(both.header.jobId));
+    expect(job!.candidates.map((c) => c.workerId)).toEqual([keep.id]);
+    expect(none).toEqual({ status: 409, code: "no_live_candidate" });
+    expect(await w.store.get<JobItem>("jobs", jobKey(onlyDropped.header.jobId))).toBeUndefined();
+    expect(await w.balance(who.id)).toMatchObject({ held: BigInt(both.header.maxCost) });
+  });
 });
 
 // ---------------------------------------------------------------- GET /v1/models
