@@ -52,6 +52,7 @@ interface SettingFlags {
   payoutAddress?: string;
   engine?: string;
   engineUrl?: string;
+  engineLogprobs?: string;
   model: string[];
   priceBps?: number;
   capacity?: number;
@@ -112,6 +113,12 @@ function settingFlags(cmd: Command): Command {
     )
     .option("--engine-url <url>", "the OpenAI-compatible server (--engine openai; default http://127.0.0.1:8000/v1)")
     .addOption(
+      new Option(
+        "--engine-logprobs <on|off>",
+        "--engine openai: the server returns log probabilities, so requesters may ask for them (default off)",
+      ).choices(["on", "off"]),
+    )
+    .addOption(
       new Option("--model <name>", "a model to offer (repeat for several; default: what the engine lists; with --model-file: its name)")
         .argParser(collect)
         .default([] as string[]),
@@ -148,6 +155,7 @@ function flagsOf(o: SettingFlags & { devAttestation?: boolean; notConfidential?:
     payoutAddress: o.payoutAddress,
     engine: o.engine,
     engineUrl: o.engineUrl,
+    engineLogprobs: o.engineLogprobs,
     modelFile: o.modelFile,
     threads: o.threads,
     gpu: o.gpu,
@@ -380,7 +388,10 @@ async function start(o: StartOptions, io: Io): Promise<number> {
     });
     engine = llama;
   } else {
-    engine = config.engine === "openai" ? createOpenAiEngine({ baseUrl: config.engineUrl }) : createBuiltinEngine();
+    engine =
+      config.engine === "openai"
+        ? createOpenAiEngine({ baseUrl: config.engineUrl, ...(config.engineLogprobs === "on" ? { capabilities: { logprobs: true } } : {}) })
+        : createBuiltinEngine();
   }
   const models = config.engine === "llama" ? await engine.models() : config.models.length ? config.models : await engine.models();
   const kemKey = generateKemKey(); // made here, never written anywhere: it lives and dies with this VM

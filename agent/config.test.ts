@@ -85,6 +85,19 @@ describe("issue 13: agent configuration", () => {
     expect(llama).toMatch(/modelFile.*needs a GGUF model file/);
   });
 
+  it("engineLogprobs: off by default, on from the environment or the flag, anything else refused by name", () => {
+    // Act
+    const none = join(dir(), "none.json");
+    const byDefault = resolveConfig({ file: none, env: {} }).config.engineLogprobs;
+    const fromEnv = resolveConfig({ file: none, env: { COCOON_ENGINE_LOGPROBS: "on" } }).config.engineLogprobs;
+    const fromFlag = resolveConfig({ file: none, env: { COCOON_ENGINE_LOGPROBS: "on" }, flags: { engineLogprobs: "off" } }).config
+      .engineLogprobs;
+    const wrong = messageOf(() => resolveConfig({ file: none, env: { COCOON_ENGINE_LOGPROBS: "1" } }));
+    // Assess
+    expect([byDefault, fromEnv, fromFlag]).toEqual(["off", "on", "off"]);
+    expect(wrong).toMatch(/engineLogprobs \(COCOON_ENGINE_LOGPROBS\): must be "on" or "off"/);
+  });
+
   it("init writes a checked config with every setting, makes the key there (0600) and never prints its secret; start refuses a wrong value with exit 78", async () => {
     // Prepare
     const home = dir();

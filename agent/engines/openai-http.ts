@@ -43,8 +43,8 @@ export interface OpenAiEngineOptions {
    * tools and JSON schema (vLLM, llama.cpp server and Ollama have them; a model that cannot
    * answers 4xx, which reaches the requester as a refusal) and no embeddings; the context
    * length comes from the model list when the server reports it (vLLM's max_model_len).
-   * Log probabilities are off unless set here (or COCOON_ENGINE_LOGPROBS=1): a server that
-   * ignores `logprobs` would otherwise fail every job that asks for them.
+   * Log probabilities are off unless set here (the agent's `--engine-logprobs on`): a server
+   * that ignores `logprobs` would otherwise fail every job that asks for them.
    */
   capabilities?: Partial<EngineCapabilities>;
 }
@@ -736,9 +736,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       return {
         ...DEFAULT_CAPABILITIES,
         ...(contextLength ? { contextLength } : {}),
-        // Log probabilities: only when the owner says the server returns them (vLLM, llama.cpp
-        // server do; not every server does), here or with COCOON_ENGINE_LOGPROBS=1.
-        ...(process.env.COCOON_ENGINE_LOGPROBS === "1" ? { logprobs: true } : {}),
+        // Log probabilities only when the owner says the server returns them (opts.capabilities).
         ...opts.capabilities,
       };
     },
