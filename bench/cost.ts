@@ -9,7 +9,7 @@
  *    DynamoDB's metering: strongly consistent reads 1 RRU per 4 KB (min 1), writes 1 WRU per
  *    1 KB of the larger of old/new item (min 1), transactional items twice that, a write whose
  *    condition fails billed all the same; item sizes by DynamoDB's rules for the items the
- *    adapter writes (dynamoItemBytes of bench/store.ts, the hot path's counting store).
+ *    adapter writes (dynamoItemBytes of bench/store.ts).
  *    Time a handler spends waiting for a job to change (Notifier.wait) is kept apart from its
  *    own work: what waiting costs depends on the delivery channel, priced in step 3.
  * 2. Workload (WORKLOAD below, seeded): engine times from a lognormal distribution with a
@@ -301,7 +301,7 @@ export function itemKind(table: TableName, key: Key): string {
   return `${table} ${blank(String(key.pk))} / ${blank(String(key.sk))}`;
 }
 
-/** Item sizes by DynamoDB's rules, as the hot path's counting store (bench/store.ts) computes them: the two counts agree. */
+/** Item sizes by DynamoDB's rules (bench/store.ts dynamoItemBytes). */
 const sizeOf = (table: TableName, item: Item | undefined) => dynamoItemBytes(table, item);
 const readUnits = (bytes: number) => Math.max(1, Math.ceil(bytes / 4096));
 const writeUnits = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
@@ -949,6 +949,16 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       target: null,
       ok: null,
     },
+    ...[...m.routes]
+      .filter(([route]) => !ROUTES_NOT_PER_JOB.includes(route))
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([route, r]) => ({
+        name: `  DynamoDB units per job: ${route} (write / read)`,
+        value: r2(r.wru / m.jobs),
+        unit: `WRU (${r2(r.rru / m.jobs)} RRU)`,
+        target: null,
+        ok: null,
+      })),
     {
       name: "SQS requests per job (measured sends + event-source and agent receive/delete, batch of 4 at steady volume)",
       value: r2(sqs),
