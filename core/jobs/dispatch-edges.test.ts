@@ -13,20 +13,7 @@ import { advance, COMMIT_WAIT_MS, handleMatchingMessage, sendLeaseCheck } from "
 import { envelopeKey, jobTopic, type JobItem } from "./items";
 import { pollJobs } from "./poll";
 import { postResult } from "./results";
-import { submitJob } from "./submit";
-import { FUNDS, MODEL, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
-
-/** A submitted job with `n` candidates; `workers` in the order the job will try them. */
-async function submitted(w: JobWorld, n: number) {
-  const all: TestWorker[] = [];
-  for (let i = 0; i < n; i++) all.push(await w.worker());
-  const r = await w.requester();
-  const { envelope, header, quote } = await w.sealedJob(r, { candidates: n });
-  await submitJob(w.deps, r.id, envelope, "key-00000001", quote);
-  const job = (await w.store.get<JobItem>("jobs", { pk: header.jobId, sk: "job" }))!;
-  const workers = job.candidates.map((c) => all.find((x) => x.id === c.workerId)!);
-  return { r, envelope, header, workers, job };
-}
+import { FUNDS, MODEL, makeJobWorld, type JobWorld } from "./testing";
 
 const jobOf = async (w: JobWorld, jobId: string) => (await w.store.get<JobItem>("jobs", { pk: jobId, sk: "job" }))!;
 
@@ -84,7 +71,7 @@ describe("lease check delays", () => {
   it("a submitted job's first lease check comes when its lease runs out", async () => {
     const w = makeJobWorld();
     const { sent } = spy(w);
-    const { job } = await submitted(w, 1);
+    const { job } = await w.submitted(1);
     const lease = w.deps.config.leaseBaseSeconds * 1000 + 32 * w.deps.config.leaseMsPerToken;
     expect(sent.filter((s) => s.queue === "matching")).toEqual([
       { queue: "matching", body: { type: "lease", jobId: job.jobId, attempt: 0 }, delaySeconds: Math.ceil(lease / 1000) },
@@ -113,7 +100,7 @@ describe("dispatch messages on the matching queue", () => {
   it("a dispatch for the job's current attempt puts it on its candidate's queue again and wakes the candidate and the job's waiters", async () => {
     // Prepare: the first dispatch was taken (and lost) by the worker
     const w = makeJobWorld();
-    const { header, envelope, job, workers } = await submitted(w, 1);
+    const { header, envelope, job, workers } = await w.submitted(1);
     await w.queues.purge(`worker-${workers[0]!.id}`);
     const { topics } = spy(w);
     // Act
@@ -129,7 +116,7 @@ describe("dispatch messages on the matching queue", () => {
   it("a dispatch for a job that does not exist, or for an attempt it has left, is stale: nothing is sent", async () => {
     // Prepare: a job moved on to attempt 1
     const w = makeJobWorld();
-    const { header, workers } = await submitted(w, 2);
+    const { header, workers } = await w.submitted(2);
     await postResult(w.deps, workers[0]!.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error" });
     const { sent } = spy(w);
     // Act
@@ -142,7 +129,7 @@ describe("dispatch messages on the matching queue", () => {
 
   it("a job whose envelope item is gone cannot be dispatched: the error names the job", async () => {
     const w = makeJobWorld();
-    const { header } = await submitted(w, 1);
+    const { header } = await w.submitted(1);
     await w.store.transact([{ op: "delete", table: "jobs", key: envelopeKey(header.jobId) }]);
     await expect(handleMatchingMessage(w.deps, { type: "dispatch", jobId: header.jobId, attempt: 0 })).rejects.toThrow(
       `envelope of ${header.jobId} is missing`,
@@ -152,7 +139,7 @@ describe("dispatch messages on the matching queue", () => {
   it("a send to the worker's queue that fails is logged with the job and attempt, and the worker is still woken (the lease check covers the job)", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { header, workers } = await submitted(w, 1);
+    const { header, workers } = await w.submitted(1);
     const { topics } = spy(w);
     const send = w.deps.queues.send;
     w.deps.queues.send = async (queue, body, opts) => {
@@ -175,7 +162,7 @@ describe("dispatch messages on the matching queue", () => {
 describe("advance: moves and refunds that lose a race", () => {
   it("a move logs where the job went and why", async () => {
     const w = makeJobWorld();
-    const { header, job } = await submitted(w, 2);
+    const { header, job } = await w.submitted(2);
     w.advance(job.leaseUntil - w.clock.now());
     await handleMatchingMessage(w.deps, { type: "lease", jobId: header.jobId, attempt: 0 });
     expect(w.logs).toContainEqual({
@@ -188,7 +175,7 @@ describe("advance: moves and refunds that lose a race", () => {
   it("a move from an attempt the job has left answers false and dispatches nothing", async () => {
     // Prepare: the job already moved from attempt 0 to 1; a stale copy of it at attempt 0
     const w = makeJobWorld();
-    const { header, job, workers } = await submitted(w, 3);
+    const { header, job, workers } = await w.submitted(3);
     await postResult(w.deps, workers[0]!.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error" });
     const queued = [1, 2].map((i) => w.queues.stats(`worker-${workers[i]!.id}`).visible);
     // Act
@@ -202,7 +189,7 @@ describe("advance: moves and refunds that lose a race", () => {
 
   it("a store failure while moving the job is thrown, not taken for a lost race", async () => {
     const w = makeJobWorld();
-    const { header, job } = await submitted(w, 2);
+    const { header, job } = await w.submitted(2);
     failNext(w, isMove, () => new Error("store down"));
     await expect(advance(w.deps, job, 0, "expired")).rejects.toThrow("store down");
     expect(await jobOf(w, header.jobId)).toMatchObject({ status: "assigned", attempt: 0 });
@@ -210,7 +197,7 @@ describe("advance: moves and refunds that lose a race", () => {
 
   it("the last candidate's silence refunds in full, logs it and wakes the job's waiters", async () => {
     const w = makeJobWorld();
-    const { r, header, job } = await submitted(w, 1);
+    const { r, header, job } = await w.submitted(1);
     const { topics } = spy(w);
     const refunded = await advance(w.deps, job, 0, "expired");
     expect(refunded).toBe(true);
@@ -222,7 +209,7 @@ describe("advance: moves and refunds that lose a race", () => {
   it("a refund from an attempt the job has left (the hold still there) answers false: nothing refunded, nothing logged", async () => {
     // Prepare: the job moved to B; B then looks dead to a stale copy at attempt 0
     const w = makeJobWorld();
-    const { r, header, job, workers } = await submitted(w, 2);
+    const { r, header, job, workers } = await w.submitted(2);
     await postResult(w.deps, workers[0]!.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error" });
     await markSuspect(w.deps, MODEL, workers[1]!.id);
     const { topics } = spy(w);
@@ -239,7 +226,7 @@ describe("advance: moves and refunds that lose a race", () => {
   it("a refund of a job settled meanwhile (its hold is gone) answers false: the requester keeps the settlement, nothing else moves", async () => {
     // Prepare: a stale copy at attempt 0 of a job its worker completed
     const w = makeJobWorld();
-    const { r, envelope, header, job, workers } = await submitted(w, 1);
+    const { r, envelope, header, job, workers } = await w.submitted(1);
     await postResult(w.deps, workers[0]!.id, w.completed(workers[0]!, envelope));
     const settled = await w.balance(r.id);
     // Act
@@ -254,7 +241,7 @@ describe("advance: moves and refunds that lose a race", () => {
 
   it("an overdraft on the refund of a job still assigned at that attempt is thrown: the books are wrong, it is not a lost race", async () => {
     const w = makeJobWorld();
-    const { r, header, job } = await submitted(w, 1);
+    const { r, header, job } = await w.submitted(1);
     failNext(w, isRefund(header.jobId), () => new OverdraftError(`req:${r.id}`));
     await expect(advance(w.deps, job, 0, "expired")).rejects.toBeInstanceOf(OverdraftError);
   });
@@ -262,7 +249,7 @@ describe("advance: moves and refunds that lose a race", () => {
   it("an overdraft on a refund from an attempt the job has since left answers false", async () => {
     // Prepare: the job moved to B (dead), and the refund from the stale attempt 0 hits an overdraft
     const w = makeJobWorld();
-    const { header, job, workers } = await submitted(w, 2);
+    const { header, job, workers } = await w.submitted(2);
     await postResult(w.deps, workers[0]!.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error" });
     await markSuspect(w.deps, MODEL, workers[1]!.id);
     failNext(w, isRefund(header.jobId), () => new OverdraftError("req:x"));
@@ -272,7 +259,7 @@ describe("advance: moves and refunds that lose a race", () => {
 
   it("an overdraft on a refund of a job whose item is gone (TTL) answers false, without a crash", async () => {
     const w = makeJobWorld();
-    const { header, job } = await submitted(w, 1);
+    const { header, job } = await w.submitted(1);
     await w.store.transact([{ op: "delete", table: "jobs", key: { pk: header.jobId, sk: "job" } }]);
     failNext(w, isRefund(header.jobId), () => new OverdraftError("req:x"));
     expect(await advance(w.deps, job, 0, "expired")).toBe(false);
@@ -281,8 +268,8 @@ describe("advance: moves and refunds that lose a race", () => {
   it("any other store failure on a refund is thrown, even when the job has moved on meanwhile", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { header, job, workers } = await submitted(w, 2);
-    const single = await submitted(w, 1);
+    const { header, job, workers } = await w.submitted(2);
+    const single = await w.submitted(1);
     await postResult(w.deps, workers[0]!.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error" });
     await markSuspect(w.deps, MODEL, workers[1]!.id);
     // Act / Assess: the job moved on (to attempt 1), and the job still where the refund found it

@@ -14,18 +14,6 @@ import { postResult } from "./results";
 import { submitJob } from "./submit";
 import { FUNDS, MODEL, T0, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
 
-/** A submitted job with `n` candidates; `workers` in the order the job will try them. */
-async function submitted(w: JobWorld, n: number) {
-  const all: TestWorker[] = [];
-  for (let i = 0; i < n; i++) all.push(await w.worker());
-  const r = await w.requester();
-  const { envelope, header, quote } = await w.sealedJob(r, { candidates: n });
-  await submitJob(w.deps, r.id, envelope, "key-00000001", quote);
-  const job = (await w.store.get<JobItem>("jobs", { pk: header.jobId, sk: "job" }))!;
-  const workers = job.candidates.map((c) => all.find((x) => x.id === c.workerId)!);
-  return { r, envelope, header, workers, job };
-}
-
 const lease = (jobId: string, attempt: number): MatchingMessage => ({ type: "lease", jobId, attempt });
 const jobOf = (w: JobWorld, jobId: string) => w.store.get<JobItem>("jobs", { pk: jobId, sk: "job" });
 const offerOf = (w: JobWorld, workerId: string) => w.store.get<OfferItem>("offers", offerKey(MODEL, workerId));
@@ -34,7 +22,7 @@ describe("leases", () => {
   it("a lease check that comes before the lease ran out re-queues itself and leaves the job alone", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { header, job } = await submitted(w, 2);
+    const { header, job } = await w.submitted(2);
     w.advance(job.leaseUntil - w.clock.now() - 1000);
     // Act
     const outcome = await handleMatchingMessage(w.deps, lease(header.jobId, 0));
@@ -47,7 +35,7 @@ describe("leases", () => {
   it("a lease that ran out moves the job to the next candidate, dispatches it there, and takes the silent worker off the lists", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { header, job, workers } = await submitted(w, 2);
+    const { header, job, workers } = await w.submitted(2);
     const [a, b] = workers as [TestWorker, TestWorker];
     w.advance(job.leaseUntil - w.clock.now());
     // Act
@@ -67,7 +55,7 @@ describe("leases", () => {
   it("a lease check for an attempt the job has left is stale: nothing moves and nobody is marked suspect", async () => {
     // Prepare: the job completed at attempt 0, then its lease check arrives late
     const w = makeJobWorld();
-    const { r, header, envelope, job, workers } = await submitted(w, 2);
+    const { r, header, envelope, job, workers } = await w.submitted(2);
     await postResult(w.deps, workers[0]!.id, w.completed(workers[0]!, envelope));
     const before = await w.balance(r.id);
     w.advance(job.leaseUntil - w.clock.now() + 1000);
@@ -85,7 +73,7 @@ describe("leases", () => {
   it("the same lease check delivered twice at once moves the job on once: one dispatch, to the next candidate only", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { header, job, workers } = await submitted(w, 3);
+    const { header, job, workers } = await w.submitted(3);
     w.advance(job.leaseUntil - w.clock.now());
     await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 900 }); // the submit's check, handled below by hand
     // Act
@@ -102,7 +90,7 @@ describe("leases", () => {
 
   it("when the last candidate's lease runs out the job is refunded with outcome expired, in full", async () => {
     const w = makeJobWorld();
-    const { r, header, job } = await submitted(w, 1);
+    const { r, header, job } = await w.submitted(1);
     w.advance(job.leaseUntil - w.clock.now());
     await handleMatchingMessage(w.deps, lease(header.jobId, 0));
     expect(await jobOf(w, header.jobId)).toMatchObject({ status: "refunded", outcome: "expired" });
@@ -114,7 +102,7 @@ describe("leases", () => {
     // Prepare: B looks dead to the lease check of attempt 0, which decides to refund; before
     // its refund commits, B heartbeats and A's failure report moves the job to B.
     const w = makeJobWorld();
-    const { r, header, job, workers } = await submitted(w, 2);
+    const { r, header, job, workers } = await w.submitted(2);
     const [a, b] = workers as [TestWorker, TestWorker];
     await markSuspect(w.deps, MODEL, b.id);
     w.advance(job.leaseUntil - w.clock.now());
@@ -138,7 +126,7 @@ describe("leases", () => {
   it("failover skips a candidate that is no longer live", async () => {
     // Prepare: three candidates, the second stopped heartbeating
     const w = makeJobWorld();
-    const { header, job, workers } = await submitted(w, 3);
+    const { header, job, workers } = await w.submitted(3);
     await markSuspect(w.deps, MODEL, workers[1]!.id);
     w.advance(job.leaseUntil - w.clock.now());
     // Act
@@ -204,7 +192,7 @@ describe("lease checks that arrive before their commit", () => {
     // Prepare: A reports a failure; the check of attempt 1 (sent before the move commits) is
     // delivered before the move lands; B then never answers.
     const w = makeJobWorld();
-    const { r, header, workers } = await submitted(w, 2);
+    const { r, header, workers } = await w.submitted(2);
     await w.queues.purge("matching"); // the submit's check of attempt 0: not what this test is about
     const send = w.deps.queues.send.bind(w.deps.queues);
     let early: MatchingMessage | undefined;
@@ -256,7 +244,7 @@ describe("polls hand out only jobs still assigned to the polling worker at that 
   it("a dispatch left on a worker's queue after the job moved on is not handed out", async () => {
     // Prepare: the job moves from A to B before A polls
     const w = makeJobWorld();
-    const { header, job, workers } = await submitted(w, 2);
+    const { header, job, workers } = await w.submitted(2);
     w.advance(job.leaseUntil - w.clock.now());
     await handleMatchingMessage(w.deps, lease(header.jobId, 0));
     // Act
@@ -268,7 +256,7 @@ describe("polls hand out only jobs still assigned to the polling worker at that 
   it("a message naming an attempt of another worker is not handed out, and a malformed one is dropped with a warning", async () => {
     // Prepare: A's queue holds a copy of B's attempt, and garbage
     const w = makeJobWorld();
-    const { header, envelope, job, workers } = await submitted(w, 2);
+    const { header, envelope, job, workers } = await w.submitted(2);
     const [a, b] = workers as [TestWorker, TestWorker];
     await pollJobs(w.deps, a.id, 0); // A takes its own dispatch
     w.advance(job.leaseUntil - w.clock.now());
@@ -288,7 +276,7 @@ describe("failure reports: failover, then refund", () => {
   it("a failure moves the job to the next candidate; the last one's failure refunds it with outcome failed, and the requester reads the code", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { r, header, workers } = await submitted(w, 2);
+    const { r, header, workers } = await w.submitted(2);
     const [a, b] = workers as [TestWorker, TestWorker];
     // Act
     const first = await postResult(w.deps, a.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error" });
@@ -311,7 +299,7 @@ describe("failure reports: failover, then refund", () => {
   it("a failure report for an attempt the job has left is 409 stale_attempt and writes nothing", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { header, workers } = await submitted(w, 2);
+    const { header, workers } = await w.submitted(2);
     await postResult(w.deps, workers[0]!.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error" });
     const writes = w.transacts.length;
     const matching = w.queues.stats("matching");

@@ -16,21 +16,9 @@ import type { JobItem } from "./items";
 import { extendLease } from "./lease";
 import { pollJobs } from "./poll";
 import { postResult } from "./results";
-import { submitJob } from "./submit";
-import { makeJobWorld, type JobWorld, type TestWorker } from "./testing";
+import { makeJobWorld } from "./testing";
 
 const NONCE = b64u.encode(new Uint8Array(32).fill(7));
-
-async function submitted(w: JobWorld, n: number) {
-  const all: TestWorker[] = [];
-  for (let i = 0; i < n; i++) all.push(await w.worker());
-  const r = await w.requester();
-  const { envelope, header, quote } = await w.sealedJob(r, { candidates: n });
-  await submitJob(w.deps, r.id, envelope, "key-00000001", quote);
-  const job = (await w.store.get<JobItem>("jobs", { pk: header.jobId, sk: "job" }))!;
-  const workers = job.candidates.map((c) => all.find((x) => x.id === c.workerId)!);
-  return { r, envelope, header, workers, job };
-}
 
 const refusal = (p: Promise<unknown>) =>
   p.then(
@@ -87,7 +75,7 @@ describe("pollJobs", () => {
   it("a dispatch of a job that finished, or of a job it does not know, is not handed out (and does not fail the poll)", async () => {
     // Prepare: A completes the job, then finds a duplicate of its dispatch and one for an unknown job
     const w = makeJobWorld();
-    const { envelope, header, workers } = await submitted(w, 1);
+    const { envelope, header, workers } = await w.submitted(1);
     const a = workers[0]!;
     await pollJobs(w.deps, a.id, 0);
     await postResult(w.deps, a.id, w.completed(a, envelope));
@@ -117,7 +105,7 @@ describe("pollJobs", () => {
 describe("extendLease refusals", () => {
   it("an unknown job is 404 naming it; an attempt the job never had is 403 not_your_job", async () => {
     const w = makeJobWorld();
-    const { header, workers } = await submitted(w, 1);
+    const { header, workers } = await w.submitted(1);
     const unknown = "job_00000000000000000000000000";
     expect(await refusal(extendLease(w.deps, workers[0]!.id, { jobId: unknown, attempt: 0 }))).toEqual({
       status: 404,
@@ -134,7 +122,7 @@ describe("extendLease refusals", () => {
   it("a finished job is 409 stale_attempt saying its status and attempt; nothing is written", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { envelope, header, workers } = await submitted(w, 1);
+    const { envelope, header, workers } = await w.submitted(1);
     await postResult(w.deps, workers[0]!.id, w.completed(workers[0]!, envelope));
     const writes = w.transacts.length;
     // Act
@@ -151,7 +139,7 @@ describe("extendLease refusals", () => {
   it("an extension that loses the race to a failover is 409 stale_attempt; the job stays with the next candidate", async () => {
     // Prepare: the job moves on between the extension's read and its write
     const w = makeJobWorld();
-    const { header, workers, job } = await submitted(w, 2);
+    const { header, workers, job } = await w.submitted(2);
     w.advance(5_000);
     const transact = w.store.transact;
     w.store.transact = async (ops: WriteOp[]) => {
@@ -170,7 +158,7 @@ describe("extendLease refusals", () => {
 
   it("a store failure while extending is thrown as is (not a 409)", async () => {
     const w = makeJobWorld();
-    const { header, workers } = await submitted(w, 1);
+    const { header, workers } = await w.submitted(1);
     w.advance(5_000);
     const transact = w.store.transact;
     w.store.transact = async () => {

@@ -12,19 +12,7 @@ import type { WriteOp } from "../ports";
 import { handleMatchingMessage } from "./dispatch";
 import type { JobItem } from "./items";
 import { postResult } from "./results";
-import { submitJob } from "./submit";
 import { FUNDS, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
-
-async function submitted(w: JobWorld, n: number) {
-  const all: TestWorker[] = [];
-  for (let i = 0; i < n; i++) all.push(await w.worker());
-  const r = await w.requester();
-  const { envelope, header, quote } = await w.sealedJob(r, { candidates: n });
-  await submitJob(w.deps, r.id, envelope, "key-00000001", quote);
-  const job = (await w.store.get<JobItem>("jobs", { pk: header.jobId, sk: "job" }))!;
-  const workers = job.candidates.map((c) => all.find((x) => x.id === c.workerId)!);
-  return { r, envelope, header, workers, job };
-}
 
 /** Runs `meanwhile` once, just before the first store transaction that `matches` is tried; `fail` then replaces its outcome. */
 function before(w: JobWorld, matches: (ops: WriteOp[]) => boolean, meanwhile: () => Promise<void>, fail?: () => Error) {
@@ -59,7 +47,7 @@ describe("postResult: a settlement that loses its race", () => {
   it("another result of the same worker for the same attempt settled first: 409 result_differs; its answer stands, paid once", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { r, envelope, header, workers } = await submitted(w, 1);
+    const { r, envelope, header, workers } = await w.submitted(1);
     const a = workers[0]!;
     const first = w.completed(a, envelope, { text: "first", usage: { promptTokens: 5, completionTokens: 7 } });
     const second = w.completed(a, envelope, { text: "second", usage: { promptTokens: 5, completionTokens: 9 } });
@@ -80,7 +68,7 @@ describe("postResult: a settlement that loses its race", () => {
   it("the job failed over and the next candidate completed it first: 409 stale_attempt, not result_differs; only the next candidate is paid", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { r, envelope, header, workers, job } = await submitted(w, 2);
+    const { r, envelope, header, workers, job } = await w.submitted(2);
     const [a, b] = workers as [TestWorker, TestWorker];
     w.advance(job.leaseUntil - w.clock.now());
     before(w, settlementOf(header.jobId), async () => {
@@ -102,7 +90,7 @@ describe("postResult: a settlement that loses its race", () => {
   it("the job was refunded meanwhile (its hold is gone): 409 stale_attempt, not a 500; the requester keeps the refund, the worker gets nothing", async () => {
     // Prepare: the only candidate's lease runs out while its result settles
     const w = makeJobWorld();
-    const { r, envelope, header, workers, job } = await submitted(w, 1);
+    const { r, envelope, header, workers, job } = await w.submitted(1);
     const a = workers[0]!;
     w.advance(job.leaseUntil - w.clock.now());
     before(w, settlementOf(header.jobId), async () => {
@@ -121,7 +109,7 @@ describe("postResult: a settlement that loses its race", () => {
   it("an overdraft reported while the job moved on to the next candidate is a lost race (409 stale_attempt), not an error of the books", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { envelope, header, workers, job } = await submitted(w, 2);
+    const { envelope, header, workers, job } = await w.submitted(2);
     const a = workers[0]!;
     w.advance(job.leaseUntil - w.clock.now());
     before(

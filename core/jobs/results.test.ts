@@ -13,20 +13,7 @@ import { handleMatchingMessage } from "./dispatch";
 import type { JobItem } from "./items";
 import { getJob } from "./read";
 import { postResult } from "./results";
-import { submitJob } from "./submit";
 import { FUNDS, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
-
-/** A submitted job with `n` candidates, `workers` in the order the job tries them. */
-async function submitted(w: JobWorld, n = 1) {
-  const all: TestWorker[] = [];
-  for (let i = 0; i < n; i++) all.push(await w.worker());
-  const r = await w.requester();
-  const { envelope, header, quote } = await w.sealedJob(r, { candidates: n, maxTokens: 32, maxPromptTokens: 200 });
-  await submitJob(w.deps, r.id, envelope, "key-00000001", quote);
-  const job = (await w.store.get<JobItem>("jobs", { pk: header.jobId, sk: "job" }))!;
-  const workers = job.candidates.map((c) => all.find((x) => x.id === c.workerId)!);
-  return { r, envelope, header, workers, job };
-}
 
 const jobOf = (w: JobWorld, jobId: string) => w.store.get<JobItem>("jobs", { pk: jobId, sk: "job" });
 
@@ -34,7 +21,7 @@ describe("a completed result is settled: cost from the receipt's usage, capped a
   it("the worker is credited the cost, the requester keeps the rest of the hold, the requester reads the reply and receipt", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { r, header, envelope, workers, job } = await submitted(w);
+    const { r, header, envelope, workers, job } = await w.submitted();
     const a = workers[0]!;
     const result = w.completed(a, envelope, { usage: { promptTokens: 11, completionTokens: 13 } });
     // Act
@@ -84,7 +71,7 @@ describe("receipt fields must match the job and the worker's registration (400, 
     it(`a receipt with another ${c.field} is refused and moves no money`, async () => {
       // Prepare
       const w = makeJobWorld();
-      const { r, header, envelope, workers } = await submitted(w);
+      const { r, header, envelope, workers } = await w.submitted();
       const other = await w.worker();
       const a = workers[0]!;
       const result = w.completed(a, envelope, { body: c.body({ other, header }) });
@@ -102,7 +89,7 @@ describe("receipt fields must match the job and the worker's registration (400, 
 describe("the receipt's signature must verify with the poster's key (403 bad_receipt_signature)", () => {
   it("a receipt signed by another key is refused and moves no money", async () => {
     const w = makeJobWorld();
-    const { header, envelope, workers } = await submitted(w);
+    const { header, envelope, workers } = await w.submitted();
     const a = workers[0]!;
     const err = await postResult(w.deps, a.id, w.completed(a, envelope, { signer: generateSigningKey() })).catch((e) => e);
     expect(err).toMatchObject({ status: 403, code: "bad_receipt_signature" });
@@ -112,7 +99,7 @@ describe("the receipt's signature must verify with the poster's key (403 bad_rec
 
   it("a receipt whose usage was lowered after signing is refused", async () => {
     const w = makeJobWorld();
-    const { envelope, workers } = await submitted(w);
+    const { envelope, workers } = await w.submitted();
     const a = workers[0]!;
     const signed = w.completed(a, envelope, { usage: { promptTokens: 100, completionTokens: 30 } });
     const tampered = {
@@ -128,7 +115,7 @@ describe("only the candidate at the job's current attempt can post for it", () =
   it("the second candidate posting for attempt 0 (its own key, its own receipt) is 403 not_your_job; a stranger worker too", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { header, envelope, workers } = await submitted(w, 2);
+    const { header, envelope, workers } = await w.submitted(2);
     const stranger = await w.worker();
     const b = workers[1]!;
     // Act
@@ -144,7 +131,7 @@ describe("only the candidate at the job's current attempt can post for it", () =
   it("the first candidate's result after its lease moved the job on is 409 stale_attempt, and it costs no store write", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { header, envelope, workers, job } = await submitted(w, 2);
+    const { header, envelope, workers, job } = await w.submitted(2);
     const a = workers[0]!;
     w.advance(job.leaseUntil - w.clock.now());
     await handleMatchingMessage(w.deps, { type: "lease", jobId: header.jobId, attempt: 0 });
@@ -160,7 +147,7 @@ describe("only the candidate at the job's current attempt can post for it", () =
   it("a result whose job moves on while it is being settled is 409 stale_attempt; the hold stays for the next candidate", async () => {
     // Prepare: the lease check runs between the post's read of the job and its settlement
     const w = makeJobWorld();
-    const { r, header, envelope, workers, job } = await submitted(w, 2);
+    const { r, header, envelope, workers, job } = await w.submitted(2);
     const a = workers[0]!;
     w.advance(job.leaseUntil - w.clock.now());
     const transact = w.store.transact;
@@ -182,7 +169,7 @@ describe("only the candidate at the job's current attempt can post for it", () =
 
   it("a result for a refunded job is 409 stale_attempt and costs no store write", async () => {
     const w = makeJobWorld();
-    const { header, envelope, workers } = await submitted(w, 1);
+    const { header, envelope, workers } = await w.submitted(1);
     const a = workers[0]!;
     await postResult(w.deps, a.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error" });
     const writes = w.transacts.length;
@@ -196,7 +183,7 @@ describe("a settled job always has its answer", () => {
   it("answer lost after payment: a crash while the reply is written, then the agent dies; the requester is never charged for an answer it cannot read", async () => {
     // Prepare: the process dies while it writes the reply item; the agent never posts again
     const w = makeJobWorld();
-    const { r, header, envelope, workers, job } = await submitted(w);
+    const { r, header, envelope, workers, job } = await w.submitted();
     const a = workers[0]!;
     const transact = w.store.transact;
     w.store.transact = async (ops) => {
@@ -224,7 +211,7 @@ describe("a settled job always has its answer", () => {
   it("the same result posted again after such a crash settles it, with its answer", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { r, header, envelope, workers } = await submitted(w);
+    const { r, header, envelope, workers } = await w.submitted();
     const a = workers[0]!;
     const result = w.completed(a, envelope);
     const transact = w.store.transact;
@@ -250,7 +237,7 @@ describe("a job settles exactly once", () => {
   it("five concurrent identical posts: one settles, four are told duplicate; the money moves once", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { r, header, envelope, workers } = await submitted(w);
+    const { r, header, envelope, workers } = await w.submitted();
     const a = workers[0]!;
     const result = w.completed(a, envelope);
     // Act
@@ -270,7 +257,7 @@ describe("a job settles exactly once", () => {
   it("two different results posted at once: one is accepted, the other is 409; a later different post is 409 result_differs and changes nothing", async () => {
     // Prepare
     const w = makeJobWorld();
-    const { r, header, envelope, workers } = await submitted(w);
+    const { r, header, envelope, workers } = await w.submitted();
     const a = workers[0]!;
     const one = w.completed(a, envelope, { text: "one", usage: { promptTokens: 5, completionTokens: 7 } });
     const two = w.completed(a, envelope, { text: "two", usage: { promptTokens: 5, completionTokens: 9 } });

@@ -19,7 +19,9 @@ import type { CoreDeps } from "../deps";
 import { applyMovement, faucetMovement, getBalance, requesterAccount, workerAccount } from "../ledger";
 import type { WriteOp } from "../ports";
 import { issueRegistrationNonce, registerWorker, type WorkerItem } from "../workers";
+import { jobKey, type JobItem } from "./items";
 import { prepareJob } from "./prepare";
+import { submitJob } from "./submit";
 
 export const MODEL = "test/model-1";
 export const T0 = Date.parse("2026-01-05T00:00:00Z");
@@ -121,6 +123,18 @@ export function makeJobWorld() {
     return { prepared: p, header, envelope, quote: p.quote };
   }
 
+  /** `n` new workers and a job sealed to all of them, submitted; `workers` in the order the job will try them. */
+  async function submitted(n = 1) {
+    const all: TestWorker[] = [];
+    for (let i = 0; i < n; i++) all.push(await worker());
+    const r = await requester();
+    const { envelope, header, quote } = await sealedJob(r, { candidates: n });
+    await submitJob(deps, r.id, envelope, "key-00000001", quote);
+    const job = (await store.get<JobItem>("jobs", jobKey(header.jobId)))!;
+    const workers = job.candidates.map((c) => all.find((x) => x.id === c.workerId)!);
+    return { r, envelope, header, workers, job };
+  }
+
   /** What `w` would post for the job at `attempt`; `body` overrides receipt fields (still signed by `signer`, default w). */
   function completed(
     w: TestWorker,
@@ -161,7 +175,7 @@ export function makeJobWorld() {
   };
   const earned = async (workerId: string) => (await getBalance(store, workerAccount(workerId))).available;
 
-  return { deps, store, queues, clock, logs, transacts, advance, worker, requester, sealedJob, completed, balance, earned };
+  return { deps, store, queues, clock, logs, transacts, advance, worker, requester, sealedJob, submitted, completed, balance, earned };
 }
 
 export function seal(header: EnvelopeHeader, recipients: Array<{ workerId: string; hpkePublicKey: string }>): RequestEnvelope {
