@@ -51,6 +51,15 @@ export interface Anchor {
   ledgerHash: string;
 }
 
+/** The same anchor: every field the message carries is equal. */
+export const sameAnchor = (a: Anchor, b: Anchor) =>
+  a.seqno === b.seqno &&
+  a.root === b.root &&
+  a.firstSeq === b.firstSeq &&
+  a.count === b.count &&
+  a.ledgerSeqno === b.ledgerSeqno &&
+  a.ledgerHash === b.ledgerHash;
+
 /** State after the latest anchor: what the next anchor must continue from. */
 export interface AnchorHead {
   seqno: number;

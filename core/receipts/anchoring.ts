@@ -21,7 +21,7 @@
  *   anchor.reader-error  warning: the contract could not be read
  */
 import type { Alerts, Log } from "../ports";
-import { DEFAULT_ANCHOR_LIMITS, type Anchor, type AnchorLimits } from "./anchor";
+import { DEFAULT_ANCHOR_LIMITS, sameAnchor, type Anchor, type AnchorLimits } from "./anchor";
 import { AnchorConcurrencyError, anchorOf, type StoreAnchorLog } from "./log";
 import type { AnchorReader, ChainAnchor } from "./proof";
 
@@ -53,14 +53,6 @@ export interface AnchoringReport {
   /** why nothing was sent */
   idle?: "not_due" | "nothing_to_anchor" | "in_flight" | "chain_disagrees" | "concurrent_writer";
 }
-
-export const sameAnchor = (a: Anchor, b: Anchor) =>
-  a.seqno === b.seqno &&
-  a.root === b.root &&
-  a.firstSeq === b.firstSeq &&
-  a.count === b.count &&
-  a.ledgerSeqno === b.ledgerSeqno &&
-  a.ledgerHash === b.ledgerHash;
 
 export async function runAnchoring(o: AnchoringOptions): Promise<AnchoringReport> {
   const [chain, coordinatorSeqno] = await Promise.all([o.reader.latest(), o.log.latestSeqno()]);

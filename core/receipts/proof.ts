@@ -14,7 +14,7 @@
 import type { Receipt } from "../../events/envelope";
 import { b64u } from "../crypto/encoding";
 import { verifyReceipt } from "../crypto/receipt";
-import { anchorHistory, verifyReceiptProof, type Anchor } from "./anchor";
+import { anchorHistory, sameAnchor, verifyReceiptProof, type Anchor } from "./anchor";
 
 /** The contract's `latest` getter, as any chain reader returns it (contracts/anchor.ts AnchorOnChain). */
 export interface ChainAnchor extends Anchor {
@@ -54,14 +54,6 @@ export type ProofFailure =
   | "bad_receipt_signature"; // the named worker did not sign it
 
 export type ProofVerdict = { ok: true; anchor: Anchor; chain: ChainAnchor } | { ok: false; code: ProofFailure; message: string };
-
-const sameAnchor = (a: Anchor, b: Anchor) =>
-  a.seqno === b.seqno &&
-  a.root === b.root &&
-  a.firstSeq === b.firstSeq &&
-  a.count === b.count &&
-  a.ledgerSeqno === b.ledgerSeqno &&
-  a.ledgerHash === b.ledgerHash;
 
 export function verifyProofAgainstChain(p: ReceiptProofBundle, chain: ChainAnchor): ProofVerdict {
   const no = (code: ProofFailure, message: string): ProofVerdict => ({ ok: false, code, message });
