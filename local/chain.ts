@@ -98,6 +98,14 @@ export interface LocalChain {
   /** true when this chain was loaded from `stateFile` */
   restored: boolean;
   /**
+   * Runs `f`, a send into this sandbox, alone and writes the state before it resolves, as the
+   * vault's own sends do. Every send into the sandbox must come through here: its message queue
+   * is shared, so a send running beside another can have its transactions carried off by the
+   * other's call (a dev withdrawal sent while the anchorer posted failed with "the message never
+   * reached the vault").
+   */
+  exclusiveSend<T>(f: () => Promise<T>): Promise<T>;
+  /**
    * Write the sandbox to `stateFile` (no-op without one), from now on keeping only the vault's
    * transactions after `keepVaultTxsAfterLt` (those the watcher has not processed yet; all of
    * them when undefined). During a send it only sets the cut: the send writes when it is done.
@@ -268,6 +276,7 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
     },
     txCount: () => sandboxTransactions(blockchain).length,
     restored: saved !== undefined,
+    exclusiveSend: send,
     save(keep) {
       keepAfter = keep;
       if (!sending) write(); // mid-send the state is half-applied; the send writes when done

@@ -114,13 +114,33 @@ export async function startLocalContracts(
     if (!wallet) throw new Error(`owner index ${i} is outside 0..${owners.length - 1}`);
     return wallet.getSender();
   };
-  const sendResult = (p: Promise<unknown>) => p as Promise<SendMessageResult>;
+  /** A registry owner's message, sent alone (LocalChain.exclusiveSend). */
+  const sendResult = (f: () => Promise<unknown>) => chain.exclusiveSend(f) as Promise<SendMessageResult>;
+  /** `x` with the methods that send (`isSend` by name) made alone (LocalChain.exclusiveSend); reads as they are. */
+  const sendingAlone = <T extends object>(x: T, isSend: (name: string) => boolean): T =>
+    new Proxy(x, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== "function") return v;
+        const f = v as (...args: unknown[]) => Promise<unknown>;
+        return typeof prop === "string" && isSend(prop)
+          ? (...args: unknown[]) => chain.exclusiveSend(() => f.apply(target, args))
+          : f.bind(target);
+      },
+    });
 
   return {
     anchorAddress,
     registryAddress,
     anchorReader: new ChainAnchorReader(b, anchorAddress),
-    anchorPoster: new WalletAnchorPoster({ provider: (a, i) => b.provider(a, i), open: (x) => b.openContract(x) }, w, anchorAddress),
+    anchorPoster: new WalletAnchorPoster(
+      {
+        provider: (a, i) => sendingAlone(b.provider(a, i), (m) => m === "external" || m === "internal"),
+        open: (x) => sendingAlone(b.openContract(x), (m) => m.startsWith("send")),
+      },
+      w,
+      anchorAddress,
+    ),
     // The sandbox runs in this process: a read always sees its newest state, so the read is as
     // old as the wall clock says (a test may pin the sandbox's own clock far in the past).
     policySource: new ChainPolicySource(b, registryAddress, async () => Date.now() / 1000),
@@ -128,10 +148,10 @@ export async function startLocalContracts(
     owners,
     async propose(i, policy) {
       const id = (await registry.getMultisig()).nextProposalId;
-      return { ...outcome(await sendResult(registry.sendPropose(owner(i), toContractPolicy(policy)))), id };
+      return { ...outcome(await sendResult(() => registry.sendPropose(owner(i), toContractPolicy(policy)))), id };
     },
-    approve: async (i, id) => outcome(await sendResult(registry.sendApprove(owner(i), id))),
-    execute: async (i, id) => outcome(await sendResult(registry.sendExecute(owner(i), id))),
+    approve: async (i, id) => outcome(await sendResult(() => registry.sendApprove(owner(i), id))),
+    execute: async (i, id) => outcome(await sendResult(() => registry.sendExecute(owner(i), id))),
     async proposal(id) {
       const p = await registry.getProposal(id);
       return p ? { ...p, policy: fromContractPolicy(p.policy) } : null;
