@@ -48,6 +48,73 @@ describe("b64u", () => {
   });
 });
 
+describe("b64u.decode verdicts (the checks that replaced re-encoding)", () => {
+  /** The definition decode must keep: canonical exactly when the bytes re-encode to the same string. */
+  const reference = (s: string): boolean => s.length % 4 !== 1 && Buffer.from(s, "base64url").toString("base64url") === s;
+  const accepts = (s: string): boolean => {
+    try {
+      b64u.decode(s);
+      return true;
+    } catch (e) {
+      if (e instanceof CryptoInputError && e.code === "invalid_base64url") return false;
+      throw e;
+    }
+  };
+
+  it("agrees with re-encode-and-compare for every UTF-16 code unit (every position for 0-0xFF)", () => {
+    // Prepare: a code unit put in a full group and in the last character of a partial one (the
+    // trailing bits); code units up to 0xFF in every place of 4-, 6- and 7-character strings
+    const places = (c: number): Array<[string, number]> =>
+      c > 0xff
+        ? [
+            ["AAAAAA", 1],
+            ["AAAAAA", 5],
+          ]
+        : ["AAAA", "AAAAAA", "AAAAAAA"].flatMap((t) => [...t].map((_, i): [string, number] => [t, i]));
+    const disagreements: string[] = [];
+    // Act
+    for (let c = 0; c <= 0xffff; c++) {
+      const ch = String.fromCharCode(c);
+      for (const [t, i] of places(c)) {
+        const s = t.slice(0, i) + ch + t.slice(i + 1);
+        if (accepts(s) !== reference(s)) disagreements.push(`U+${c.toString(16)} at ${i} of ${t.length}`);
+      }
+    }
+    // Assess
+    expect(disagreements).toEqual([]);
+  });
+
+  it("refuses a non-canonical character past the first 16 K (the ASCII check works in chunks)", () => {
+    // Prepare: a 1 MB canonical string, then one bad character deep inside it (and a split surrogate pair)
+    const good = b64u.encode(Buffer.alloc(1 << 20, 7));
+    const at = (k: number, ch: string) => good.slice(0, k) + ch + good.slice(k + ch.length);
+    const bad = [at(700_001, "\u0141"), at(16 * 1024 - 1, "\ud83d\ude00"), at(900_000, "+"), at(500_000, "="), at(123_457, " ")];
+    // Act / Assess
+    expect(accepts(good)).toBe(true);
+    for (const s of bad) {
+      expect(reference(s)).toBe(false);
+      expect(accepts(s)).toBe(false);
+    }
+  });
+
+  it("agrees with re-encode-and-compare on random strings near the alphabet", () => {
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char = fc.oneof(
+      { weight: 30, arbitrary: fc.constantFrom(...alphabet) },
+      { weight: 1, arbitrary: fc.constantFrom("+", "/", "=", " ", "\n", ".", "\u0141", "\u00e9", "\u0100", "\ud83d") },
+    );
+    fc.assert(
+      fc.property(fc.array(char, { maxLength: 40 }), (chars) => {
+        // Act
+        const s = chars.join("");
+        // Assess
+        expect(accepts(s)).toBe(reference(s));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
 describe("hashes", () => {
   it("sha256Hex hashes strings as UTF-8 and matches the FIPS 180 'abc' vector", () => {
     // Act / Assess
