@@ -8,9 +8,13 @@ import { DEFAULT_PRICING } from "./pricing";
 import {
   DEV_IMAGE_DIGEST,
   measurementDigest,
+  POLICY_SNAPSHOT_KEY,
   PolicyCache,
+  PolicySnapshotError,
   PolicyStaleError,
+  publishPolicySnapshot,
   seedRegistryPolicy,
+  StorePolicySource,
   type PolicyReading,
   type RegistryPolicy,
 } from "./policy-registry";
@@ -112,6 +116,86 @@ describe("policy cache", () => {
     await expect(new PolicyCache(source, { refreshSeconds: 2, maxAgeSeconds: 60, now: () => T0 }).current()).rejects.toBeInstanceOf(
       PolicyStaleError,
     );
+  });
+});
+
+describe("issue 12: the registry snapshot the chain watcher keeps in the store (the AWS routes' source)", () => {
+  const REGISTRY = "0:" + "cd".repeat(32);
+  const reading = (o: { version?: number; readAt?: number; images?: string[]; models?: Record<string, bigint> } = {}): PolicyReading => ({
+    version: o.version ?? 1,
+    updatedAt: T0 / 1000 - 100,
+    readAt: o.readAt ?? T0 / 1000,
+    policy: { ...policy(o.images ?? ["aa".repeat(32)]), models: o.models ?? { ["ef".repeat(32)]: 250n } },
+  });
+
+  it("what the watcher stores is what the routes read: the same policy, bigints included, the same chain time", async () => {
+    // Prepare
+    const store = createMemoryStore();
+    const r = reading({ images: ["bb".repeat(32), "aa".repeat(32)] });
+
+    // Act
+    const written = await publishPolicySnapshot(store, REGISTRY, r);
+    const read = await new StorePolicySource(store, REGISTRY).read();
+
+    // Assess
+    expect(written).toBe(true);
+    expect(read).toEqual({ ...r, policy: { ...r.policy, images: ["aa".repeat(32), "bb".repeat(32)] } });
+  });
+
+  it("a snapshot of an older chain state never replaces a newer one (overlapping watcher passes)", async () => {
+    // Prepare
+    const store = createMemoryStore();
+    await publishPolicySnapshot(store, REGISTRY, reading({ version: 3, readAt: T0 / 1000 + 60 }));
+
+    // Act
+    const older = await publishPolicySnapshot(store, REGISTRY, reading({ version: 2, readAt: T0 / 1000 }));
+    const newer = await publishPolicySnapshot(store, REGISTRY, reading({ version: 4, readAt: T0 / 1000 + 120 }));
+
+    // Assess
+    expect({ older, newer }).toEqual({ older: false, newer: true });
+    expect(await new StorePolicySource(store, REGISTRY).read()).toMatchObject({ version: 4, readAt: T0 / 1000 + 120 });
+  });
+
+  it("no snapshot, another registry's, or a malformed one is refused: the cache over it answers 503 policy_stale", async () => {
+    // Prepare
+    const empty = createMemoryStore();
+    const other = createMemoryStore();
+    await publishPolicySnapshot(other, "0:" + "99".repeat(32), reading());
+    const broken = createMemoryStore();
+    await broken.transact([
+      { op: "put", table: "chain", item: { ...POLICY_SNAPSHOT_KEY, registry: REGISTRY, version: 1, readAt: T0 / 1000 } },
+    ]);
+    const cacheOver = (store: ReturnType<typeof createMemoryStore>) =>
+      new PolicyCache(new StorePolicySource(store, REGISTRY), { refreshSeconds: 60, maxAgeSeconds: 600, now: () => T0 });
+
+    // Act / Assess
+    for (const store of [empty, other, broken]) {
+      await expect(new StorePolicySource(store, REGISTRY).read()).rejects.toBeInstanceOf(PolicySnapshotError);
+      await expect(cacheOver(store).current()).rejects.toMatchObject({ status: 503, code: "policy_stale" });
+    }
+  });
+
+  it("the age bound is on the chain time of the watcher's read: a watcher that stopped leaves the routes refusing once it is too old, and a new pass lets them act again", async () => {
+    // Prepare
+    let now = T0;
+    const store = createMemoryStore();
+    await publishPolicySnapshot(store, REGISTRY, reading({ readAt: T0 / 1000 }));
+    const cache = new PolicyCache(new StorePolicySource(store, REGISTRY), { refreshSeconds: 60, maxAgeSeconds: 600, now: () => now });
+
+    // Act
+    now += 599_000;
+    const young = await cache.current();
+    now += 2_000; // 601 s after the chain state the watcher read, and no pass since
+    const stale = cache.current();
+    await stale.catch(() => undefined);
+    await publishPolicySnapshot(store, REGISTRY, reading({ version: 2, readAt: now / 1000 - 30 }));
+    now += 60_000; // the routes re-read the store once per refresh interval
+    const fresh = await cache.current();
+
+    // Assess
+    expect(young.version).toBe(1);
+    await expect(stale).rejects.toMatchObject({ status: 503, code: "policy_stale" });
+    expect(fresh.version).toBe(2);
   });
 });
 

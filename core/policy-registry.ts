@@ -13,14 +13,20 @@
  * real images; none: no image, not on any allow-list (openly not confidential, chosen only by
  * requesters who ask for tier none).
  *
+ * On AWS the request routes do not read the chain themselves: the chain watcher reads the
+ * registry each pass and keeps the reading in the store (publishPolicySnapshot), and the routes
+ * read that (StorePolicySource) through the same PolicyCache and the same age bound, measured
+ * on the chain time of the watcher's read. So no request handler carries a TON client.
+ *
  * Pure core: no TON client here (the readers live in ton/registry.ts and local/).
  */
 import { createHash } from "node:crypto";
 import type { AttestationTier } from "../events/attestation";
-import type { RegistryPolicyBody } from "../events/receipts";
+import { RegistryPolicyBody } from "../events/receipts";
 import { DEV_MEASUREMENT } from "./attestation/dev";
 import type { Policy as AttestationPolicy } from "./attestation/policy";
 import { CocoonError } from "./errors";
+import { ConditionFailedError, type Item, type Store } from "./ports";
 import { pricePerTokenFromBase, type PricingConfig } from "./pricing";
 
 export interface RegistryFees {
@@ -309,3 +315,94 @@ export const policyFromBody = (b: RegistryPolicyBody): RegistryPolicy => ({
   images: [...new Set(b.images)].sort(),
   models: Object.fromEntries(Object.entries(b.models).map(([k, v]) => [k, BigInt(v)])),
 });
+
+// ---------------------------------------------------------------- the store snapshot (AWS)
+
+/** Where the newest reading of the registry is kept (table "chain": what the chain watcher writes). */
+export const POLICY_SNAPSHOT_KEY = { pk: "policy-registry", sk: "snapshot" } as const;
+
+interface SnapshotItem extends Item {
+  /** the registry's address as configured (the watcher's and the routes' COCOON_REGISTRY_ADDRESS) */
+  registry: string;
+  version: number;
+  updatedAt: number;
+  readAt: number;
+  policy: RegistryPolicyBody;
+}
+
+export class PolicySnapshotError extends Error {
+  override readonly name = "PolicySnapshotError";
+  readonly code = "policy_snapshot_unusable";
+}
+
+/**
+ * The registry's reading as the chain watcher last stored it: what the AWS request routes read
+ * instead of the chain. A missing, malformed or other registry's snapshot throws, so the
+ * PolicyCache over it answers 503 policy_stale exactly as over an unreachable chain; an old one
+ * is refused by the cache's age bound on its `readAt` (the chain time of the watcher's read).
+ */
+export class StorePolicySource implements PolicySource {
+  constructor(
+    private readonly store: Store,
+    /** the registry the routes are configured with; a snapshot of another is not used */
+    readonly registry: string,
+  ) {}
+
+  async read(): Promise<PolicyReading> {
+    const it = await this.store.get<SnapshotItem>("chain", POLICY_SNAPSHOT_KEY);
+    if (!it) throw new PolicySnapshotError("no policy snapshot in the store yet: the chain watcher writes one on each pass");
+    if (it.registry !== this.registry) {
+      throw new PolicySnapshotError(`the policy snapshot is of registry ${it.registry}, not of the configured ${this.registry}`);
+    }
+    const policy = RegistryPolicyBody.safeParse(it.policy);
+    const n = (v: unknown) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+    if (!policy.success || !n(it.version) || !n(it.updatedAt) || !n(it.readAt)) {
+      throw new PolicySnapshotError("the policy snapshot in the store is malformed");
+    }
+    return { version: it.version, updatedAt: it.updatedAt, readAt: it.readAt, policy: policyFromBody(policy.data) };
+  }
+}
+
+/**
+ * Stores `reading` of `registry` as the snapshot the routes read, unless the store already holds
+ * one of the same registry read at the same chain time or later (two overlapping watcher passes
+ * never move it back to an older state). Returns whether it was written.
+ */
+export async function publishPolicySnapshot(store: Store, registry: string, reading: PolicyReading): Promise<boolean> {
+  const item: SnapshotItem = {
+    ...POLICY_SNAPSHOT_KEY,
+    registry,
+    version: reading.version,
+    updatedAt: reading.updatedAt,
+    readAt: reading.readAt,
+    policy: policyToBody(reading.policy),
+  };
+  // A write that lost a race to another pass reads again: it wins only over an older snapshot.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const current = await store.get<SnapshotItem>("chain", POLICY_SNAPSHOT_KEY);
+    if (current && current.registry === registry && current.readAt >= reading.readAt) return false;
+    try {
+      await store.transact([
+        {
+          op: "put",
+          table: "chain",
+          item,
+          // what was read above, still there: a snapshot written meanwhile is compared again
+          when: current
+            ? {
+                kind: "and",
+                all: [
+                  { kind: "cmp", attr: "readAt", op: "=", value: current.readAt },
+                  { kind: "cmp", attr: "registry", op: "=", value: current.registry },
+                ],
+              }
+            : { kind: "notExists" },
+        },
+      ]);
+      return true;
+    } catch (e) {
+      if (!(e instanceof ConditionFailedError)) throw e;
+    }
+  }
+  return false;
+}

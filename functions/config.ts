@@ -27,8 +27,8 @@ import { z } from "zod";
  * | COCOON_COORDINATOR_SEED           | 64 hex chars: Ed25519 seed of the vault's coordinator key (a secret) |
  * | COCOON_TON_ENDPOINT, _API_KEY     | toncenter: withdrawals read the vault's seqno getter (see core/withdrawals.ts) |
  * | COCOON_QUOTE_KEY                  | 64 hex chars: HMAC key of the stateless price quotes (a secret; prepare and submit must share it) |
- * | COCOON_REGISTRY_ADDRESS           | issue 15: the PolicyRegistry contract; registration and matching then follow its image allow-list (needs COCOON_TON_ENDPOINT) |
- * | COCOON_POLICY_REFRESH_SECONDS, _MAX_AGE_SECONDS | how often it is re-read (60) and the oldest reading acted on (600; older: 503 policy_stale) |
+ * | COCOON_REGISTRY_ADDRESS           | issue 15: the PolicyRegistry contract; registration and matching then follow its allow-lists and fees, read from the snapshot the chain watcher keeps in the store (core/policy-registry.ts StorePolicySource) |
+ * | COCOON_POLICY_REFRESH_SECONDS, _MAX_AGE_SECONDS | how often the snapshot is re-read (60) and the oldest chain reading acted on (600; older: 503 policy_stale) |
  *
  * The three worker-queue prefixes are computed by CloudFormation (Aws.ACCOUNT_ID, Aws.REGION,
  * Aws.PARTITION, Aws.URL_SUFFIX), so no adapter has to guess the account or partition.
@@ -139,8 +139,11 @@ export interface AwsConfig {
   policy: unknown;
   /** Voucher signing for worker payouts; absent → POST /v1/agents/voucher answers 503. */
   payouts: { vaultAddress: string; coordinatorSeedHex: string; ton?: { endpoint: string; apiKey?: string } } | undefined;
-  /** issue 15: the on-chain policy registry read through toncenter; absent → the static policy only. */
-  registry?: { address: string; endpoint: string; apiKey?: string; refreshSeconds: number; maxAgeSeconds: number };
+  /**
+   * issue 15: the on-chain policy registry, read from the snapshot the chain watcher keeps in the
+   * store (it reads the chain; the routes never do); absent → the static policy only.
+   */
+  registry?: { address: string; refreshSeconds: number; maxAgeSeconds: number };
 }
 
 /** Parse and validate; throws ConfigError naming the first bad variable. */
@@ -162,12 +165,6 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
   for (const v of ["COCOON_ALLOW_DEV_ATTESTATION", "COCOON_ALLOW_TEST_IMAGES", "COCOON_FAUCET"] as const) {
     if (prod && e[v] === "true")
       throw new ConfigError(v, `environment variable ${v} is "true" on the ${e.COCOON_STAGE} stage; it may only be on for dev stages`);
-  }
-  if (e.COCOON_REGISTRY_ADDRESS && !e.COCOON_TON_ENDPOINT) {
-    throw new ConfigError(
-      "COCOON_TON_ENDPOINT",
-      "environment variable COCOON_TON_ENDPOINT is not set, but COCOON_REGISTRY_ADDRESS is: the policy registry is read through toncenter",
-    );
   }
   return {
     stage: e.COCOON_STAGE,
@@ -205,12 +202,10 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
               : {}),
           }
         : undefined,
-    ...(e.COCOON_REGISTRY_ADDRESS && e.COCOON_TON_ENDPOINT
+    ...(e.COCOON_REGISTRY_ADDRESS
       ? {
           registry: {
             address: e.COCOON_REGISTRY_ADDRESS,
-            endpoint: e.COCOON_TON_ENDPOINT,
-            ...(e.COCOON_TON_API_KEY ? { apiKey: e.COCOON_TON_API_KEY } : {}),
             refreshSeconds: e.COCOON_POLICY_REFRESH_SECONDS,
             maxAgeSeconds: e.COCOON_POLICY_MAX_AGE_SECONDS,
           },

@@ -33,15 +33,14 @@ export const CHAIN_WATCHER_ENV = [
   "COCOON_CHAIN_LAG_SECONDS",
   "COCOON_ANCHOR_ADDRESS", // issue 15: the watcher also checks the anchors
   "COCOON_ANCHOR_OVERDUE_SECONDS",
+  "COCOON_REGISTRY_ADDRESS", // issue 15: the watcher reads the policy registry and keeps it in the table for the routes
 ];
-/** issue 15: the policy registry the routes that register and match workers read through toncenter (functions/config.ts). */
-export const REGISTRY_ENV = [
-  "COCOON_REGISTRY_ADDRESS",
-  "COCOON_TON_ENDPOINT",
-  "COCOON_TON_API_KEY",
-  "COCOON_POLICY_REFRESH_SECONDS",
-  "COCOON_POLICY_MAX_AGE_SECONDS",
-];
+/**
+ * issue 15: the policy registry of the routes that register and match workers. They read the
+ * snapshot the chain watcher keeps in the table, never the chain (issue 12: no TON client in a
+ * request handler), so they get no toncenter endpoint or key (functions/config.ts).
+ */
+export const REGISTRY_ENV = ["COCOON_REGISTRY_ADDRESS", "COCOON_POLICY_REFRESH_SECONDS", "COCOON_POLICY_MAX_AGE_SECONDS"];
 /** issue 15: read from the deploying shell and handed to the anchorer (functions/schedule/anchor.ts); COCOON_ANCHOR_SEED is a secret. */
 export const ANCHORER_ENV = [
   "COCOON_TON_ENDPOINT",

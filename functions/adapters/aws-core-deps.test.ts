@@ -9,7 +9,9 @@ import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import { loadAwsConfig } from "../config";
-import { createAwsCoreDeps } from "./aws-core-deps";
+import { createAwsCoreDeps, withRegistry } from "./aws-core-deps";
+import { createMemoryStore } from "../../local/memory-store";
+import { publishPolicySnapshot, StorePolicySource } from "../../core/policy-registry";
 import { lambdaTonDeps } from "../deps-ton";
 import { lambdaDeps } from "../deps";
 import { lambdaRegistryDeps } from "../deps-registry";
@@ -95,14 +97,46 @@ describe("lambdaRegistryDeps (the routes that register and match workers)", () =
   afterEach(() => vi.unstubAllEnvs());
   it("adds the policy registry where COCOON_REGISTRY_ADDRESS names one; the lean set every other route builds has none", async () => {
     // Prepare
-    const registry = { COCOON_REGISTRY_ADDRESS: "0:" + "cd".repeat(32), COCOON_TON_ENDPOINT: "https://toncenter.com/api/v2/jsonRPC" };
+    const registry = { COCOON_REGISTRY_ADDRESS: "0:" + "cd".repeat(32) };
     for (const [k, v] of Object.entries(env(registry))) if (v !== undefined) vi.stubEnv(k, v);
     // Act
     const withRegistry = await lambdaRegistryDeps();
     const lean = await lambdaDeps();
     // Assess
     expect(withRegistry.policyRegistry?.opts).toMatchObject({ refreshSeconds: 60, maxAgeSeconds: 600 });
+    // issue 12: the store's snapshot of the configured registry, not a chain reader (no toncenter endpoint needed)
+    expect(withRegistry.policyRegistry?.source).toBeInstanceOf(StorePolicySource);
+    expect((withRegistry.policyRegistry?.source as StorePolicySource).registry).toBe(registry.COCOON_REGISTRY_ADDRESS);
     expect(lean.policyRegistry).toBeUndefined();
     expect(withRegistry.store).toBe(lean.store);
+  });
+});
+
+describe("issue 12: the registry routes read the chain watcher's snapshot from their own store", () => {
+  it("acts on the stored reading and refuses (503 policy_stale) one whose chain time is past COCOON_POLICY_MAX_AGE_SECONDS", async () => {
+    // Prepare
+    const address = "0:" + "cd".repeat(32);
+    const config = loadAwsConfig(env({ COCOON_REGISTRY_ADDRESS: address, COCOON_POLICY_MAX_AGE_SECONDS: "120" }));
+    const store = createMemoryStore();
+    const nowS = Math.floor(Date.now() / 1000);
+    const policy = {
+      coordinatorKey: "11".repeat(32),
+      fees: { pricePerToken: 100n, promptBps: 2500, completionBps: 10_000, operatorFeeBps: 0 },
+      images: ["aa".repeat(32)],
+      models: {},
+    };
+    const base = await createAwsCoreDeps(config);
+    const fresh = withRegistry({ ...base, store }, config);
+    const stale = withRegistry({ ...base, store: createMemoryStore() }, config);
+    await publishPolicySnapshot(store, address, { version: 7, updatedAt: nowS - 500, readAt: nowS - 30, policy });
+    await publishPolicySnapshot(stale.store, address, { version: 6, updatedAt: nowS - 500, readAt: nowS - 121, policy });
+
+    // Act
+    const reading = await fresh.policyRegistry!.current();
+    const refused = stale.policyRegistry!.current();
+
+    // Assess
+    expect(reading).toMatchObject({ version: 7, policy: { images: ["aa".repeat(32)] } });
+    await expect(refused).rejects.toMatchObject({ status: 503, code: "policy_stale" });
   });
 });

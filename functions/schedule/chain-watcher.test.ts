@@ -10,6 +10,7 @@ import { issueVoucher, payoutTotals, type PayoutDeps } from "../../core/payouts"
 import { voucherFromJson } from "../adapters/ton-chain";
 import { DEPOSIT_FEE } from "../../contracts/vault";
 import { makeChainWatcherHandler } from "./chain-watcher";
+import { StorePolicySource, type PolicyReading } from "../../core/policy-registry";
 
 const NOW = 1_750_000_000;
 const quietLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -79,5 +80,59 @@ describe("issue 9 #2: the Lambda watcher books redemptions where the payouts put
     expect(pass.liabilities).toBe((2n * TON - DEPOSIT_FEE).toString()); // 5 TON deposited less the vault's fee, 3 TON redeemed
     const totals = await chain.vault.getTotals();
     expect(BigInt(pass.liabilities!)).toBe(totals.deposited - totals.withdrawn - totals.paid);
+  });
+});
+
+describe("issue 12: the watcher keeps the policy registry's reading in the store for the request routes", () => {
+  const REGISTRY = "0:" + "cd".repeat(32);
+  const reading = (version: number, readAt: number): PolicyReading => ({
+    version,
+    updatedAt: NOW - 100,
+    readAt,
+    policy: {
+      coordinatorKey: "11".repeat(32),
+      fees: { pricePerToken: 100n, promptBps: 2500, completionBps: 10_000, operatorFeeBps: 0 },
+      images: ["aa".repeat(32)],
+      models: {},
+    },
+  });
+
+  it("each pass reads the registry and stores it where StorePolicySource reads; a failed read is alerted and the pass still runs", async () => {
+    // Prepare
+    const chain = await startLocalChain({ now: NOW });
+    const requester = keyPairFromSeed(Buffer.alloc(32, 5)).publicKey.toString("base64url");
+    await chain.deposit(requester, 2n);
+    const clock = { now: () => NOW * 1000 };
+    const store = new TestStore(clock);
+    const alerts = collectingAlerts();
+    const registry = { next: reading(3, NOW - 5) as PolicyReading | Error };
+    const source = {
+      read: async () => {
+        if (registry.next instanceof Error) throw registry.next;
+        return registry.next;
+      },
+    };
+    const handler = makeChainWatcherHandler({
+      store,
+      clock,
+      log: quietLog,
+      reader: chain.reader,
+      alerts,
+      policy: { registry: REGISTRY, source },
+    });
+
+    // Act
+    const first = await handler();
+    const stored = await new StorePolicySource(store, REGISTRY).read();
+    registry.next = new Error("toncenter unreachable");
+    const second = await handler();
+
+    // Assess
+    expect(first.policy).toEqual({ version: 3, readAt: NOW - 5, written: true });
+    expect(stored).toEqual(reading(3, NOW - 5));
+    expect(second.policy).toEqual({ error: "toncenter unreachable" });
+    expect(alerts.raised.map((a) => a.key)).toContain("policy.read_failed");
+    expect(first.deposits).toBe(1); // the watcher's own work is done either way
+    expect(await new StorePolicySource(store, REGISTRY).read()).toEqual(reading(3, NOW - 5)); // kept: the routes' age bound decides
   });
 });

@@ -13,6 +13,11 @@
  *                              the anchors against the coordinator's log (issue 15: anchor.overdue,
  *                              anchor.mismatch; core/receipts/anchoring.ts checkAnchors)
  *   COCOON_ANCHOR_OVERDUE_SECONDS  default 900 (three 300 s intervals)
+ *   COCOON_REGISTRY_ADDRESS    optional: the PolicyRegistry contract; each pass then also reads its
+ *                              policy and keeps it in the store, where the request routes read it
+ *                              (issue 15, issue 12: core/policy-registry.ts publishPolicySnapshot;
+ *                              the routes carry no TON client and refuse a reading older than their
+ *                              bound, 503 policy_stale, so a watcher that stops reading stops them)
  */
 import { z } from "zod";
 import type { Alerts, Clock, Log, Store } from "../../core/ports";
@@ -23,6 +28,7 @@ import { runWatcher, type WatcherReport } from "../../core/chain/watcher";
 import { checkAnchors, type AnchorCheckReport } from "../../core/receipts/anchoring";
 import { StoreAnchorLog } from "../../core/receipts/log";
 import type { AnchorReader } from "../../core/receipts/proof";
+import { publishPolicySnapshot, type PolicySource } from "../../core/policy-registry";
 
 export interface ChainWatcherDeps {
   store: Store;
@@ -38,13 +44,19 @@ export interface ChainWatcherDeps {
   /** issue 15: the anchor contract's getter; when set each pass checks the anchors too */
   anchorReader?: AnchorReader;
   anchorOverdueSeconds?: number;
+  /** issue 15: the policy registry to read each pass and keep in the store for the request routes */
+  policy?: { registry: string; source: PolicySource };
 }
+
+/** What a pass did with the registry's policy: the reading stored (or already there), or why none was. */
+export type PolicySnapshotReport = { version: number; readAt: number; written: boolean } | { error: string };
 
 /** The watcher's report as JSON (bigints as decimal strings), less the cursor. */
 export type ChainWatcherSummary = Omit<WatcherReport, "cursor" | "vaultBalance" | "liabilities"> & {
   vaultBalance: string | null;
   liabilities: string | null;
   anchors?: AnchorCheckReport;
+  policy?: PolicySnapshotReport;
 };
 
 export function summarize({ cursor: _cursor, vaultBalance, liabilities, ...rest }: WatcherReport): ChainWatcherSummary {
@@ -55,6 +67,8 @@ export function makeChainWatcherHandler(deps: ChainWatcherDeps | (() => Promise<
   return async (): Promise<ChainWatcherSummary> => {
     const d = typeof deps === "function" ? await deps() : deps;
     const alerts = storeDedupAlerts(d.alerts, d.store, d.dedupWindowMs ?? 30 * 60_000, d.clock);
+    // First and on its own: a pass that fails below still keeps the routes' policy fresh.
+    const policy = d.policy ? await refreshPolicy(d.store, d.policy, alerts, d.log) : undefined;
     const report = await runWatcher({
       reader: d.reader,
       // the same ledger construction as the local default (redemptions drain vch:<id>)
@@ -65,7 +79,7 @@ export function makeChainWatcherHandler(deps: ChainWatcherDeps | (() => Promise<
       pageSize: d.pageSize,
       maxPages: d.maxPages,
     });
-    const summary: ChainWatcherSummary = summarize(report);
+    const summary: ChainWatcherSummary = { ...summarize(report), ...(policy ? { policy } : {}) };
     if (d.anchorReader) {
       summary.anchors = await checkAnchors({
         log: new StoreAnchorLog(d.store),
@@ -80,6 +94,35 @@ export function makeChainWatcherHandler(deps: ChainWatcherDeps | (() => Promise<
   };
 }
 
+/**
+ * Reads the registry and stores the reading for the request routes. A failed read is alerted
+ * (once per dedup window) and reported, not thrown: the routes keep acting on the stored reading
+ * until it is older than their bound, then refuse (503 policy_stale) until a read succeeds.
+ */
+async function refreshPolicy(
+  store: Store,
+  p: NonNullable<ChainWatcherDeps["policy"]>,
+  alerts: Alerts,
+  log: Log,
+): Promise<PolicySnapshotReport> {
+  try {
+    const reading = await p.source.read();
+    const written = await publishPolicySnapshot(store, p.registry, reading);
+    return { version: reading.version, readAt: reading.readAt, written };
+  } catch (e) {
+    const error = e instanceof Error ? e.message : String(e);
+    log.error("policy registry read failed", { registry: p.registry, error });
+    await alerts.raise({
+      key: "policy.read_failed",
+      severity: "warning",
+      title:
+        "The policy registry could not be read: the routes that register and match workers refuse (503) once the stored reading is too old",
+      details: { registry: p.registry, error },
+    });
+    return { error };
+  }
+}
+
 const ChainEnv = z.object({
   COCOON_TON_ENDPOINT: z.string().url("must be the toncenter JSON-RPC URL"),
   COCOON_TON_API_KEY: z.string().optional(),
@@ -90,22 +133,33 @@ const ChainEnv = z.object({
   COCOON_CHAIN_LAG_SECONDS: z.coerce.number().int().positive().default(600),
   COCOON_ANCHOR_ADDRESS: z.string().min(48, "must be the ReceiptAnchor contract's TON address").optional(),
   COCOON_ANCHOR_OVERDUE_SECONDS: z.coerce.number().int().positive().default(900),
+  COCOON_REGISTRY_ADDRESS: z.string().min(48, "must be the PolicyRegistry contract's TON address").optional(),
 });
 
 /** Lambda entry: AWS deps + toncenter + SNS/Telegram, built once per cold start. */
 export const handler = makeChainWatcherHandler(async () => {
   const env = ChainEnv.parse(process.env);
-  const [{ lambdaDeps }, { TonClient }, { Address }, { SNSClient }, ton, { SnsAlerts }, { TelegramAlerts }, { ChainAnchorReader }] =
-    await Promise.all([
-      import("../deps"),
-      import("@ton/ton"),
-      import("@ton/core"),
-      import("@aws-sdk/client-sns"),
-      import("../adapters/ton-chain"),
-      import("../adapters/sns-alerts"),
-      import("../adapters/telegram-alerts"),
-      import("../../ton/anchor"),
-    ]);
+  const [
+    { lambdaDeps },
+    { TonClient },
+    { Address },
+    { SNSClient },
+    ton,
+    { SnsAlerts },
+    { TelegramAlerts },
+    { ChainAnchorReader },
+    { ChainPolicySource, toncenterClock },
+  ] = await Promise.all([
+    import("../deps"),
+    import("@ton/ton"),
+    import("@ton/core"),
+    import("@aws-sdk/client-sns"),
+    import("../adapters/ton-chain"),
+    import("../adapters/sns-alerts"),
+    import("../adapters/telegram-alerts"),
+    import("../../ton/anchor"),
+    import("../../ton/registry"),
+  ]);
   const core = await lambdaDeps();
   const channels: Alerts[] = [];
   if (env.COCOON_ALERT_TOPIC_ARN) channels.push(new SnsAlerts(new SNSClient({}), env.COCOON_ALERT_TOPIC_ARN));
@@ -113,6 +167,10 @@ export const handler = makeChainWatcherHandler(async () => {
     channels.push(new TelegramAlerts({ token: env.COCOON_TELEGRAM_BOT_TOKEN, chatId: env.COCOON_TELEGRAM_CHAT_ID }));
   }
   const client = new TonClient({ endpoint: env.COCOON_TON_ENDPOINT, apiKey: env.COCOON_TON_API_KEY });
+  const registryPolicy = (registry: string) => {
+    const address = Address.parse(registry);
+    return { registry, source: new ChainPolicySource(client, address, toncenterClock(client, address)) };
+  };
   return {
     store: core.store,
     clock: core.clock,
@@ -126,5 +184,6 @@ export const handler = makeChainWatcherHandler(async () => {
           anchorOverdueSeconds: env.COCOON_ANCHOR_OVERDUE_SECONDS,
         }
       : {}),
+    ...(env.COCOON_REGISTRY_ADDRESS ? { policy: registryPolicy(env.COCOON_REGISTRY_ADDRESS) } : {}),
   };
 });
