@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { b64u, bytesEqual, canonicalJson, sha256Hex, sha512 } from "./encoding";
+import { b64u, bytesEqual, canonicalJson, randomBytes, sha256Hex, sha512 } from "./encoding";
 import { CryptoInputError } from "./errors";
 
 function inputError(f: () => unknown): CryptoInputError {
@@ -51,14 +51,20 @@ describe("b64u", () => {
 describe("b64u.decode verdicts (the checks that replaced re-encoding)", () => {
   /** The definition decode must keep: canonical exactly when the bytes re-encode to the same string. */
   const reference = (s: string): boolean => s.length % 4 !== 1 && Buffer.from(s, "base64url").toString("base64url") === s;
+  const scratch = Buffer.alloc(2 << 20);
+  /** decode's verdict, which must be the same into a new buffer and into a given one. */
   const accepts = (s: string): boolean => {
-    try {
-      b64u.decode(s);
-      return true;
-    } catch (e) {
-      if (e instanceof CryptoInputError && e.code === "invalid_base64url") return false;
-      throw e;
-    }
+    const verdicts = [undefined, scratch].map((into) => {
+      try {
+        b64u.decode(s, into);
+        return true;
+      } catch (e) {
+        if (e instanceof CryptoInputError && e.code === "invalid_base64url") return false;
+        throw e;
+      }
+    });
+    if (verdicts[0] !== verdicts[1]) throw new Error(`decode(${JSON.stringify(s.slice(0, 20))}) differs with a given buffer`);
+    return verdicts[0]!;
   };
 
   it("agrees with re-encode-and-compare for every UTF-16 code unit (every position for 0-0xFF)", () => {
@@ -112,6 +118,26 @@ describe("b64u.decode verdicts (the checks that replaced re-encoding)", () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe("b64u.decode into a given buffer", () => {
+  it("writes at its start and returns a view when the bytes fit, a new buffer when they do not", () => {
+    // Prepare
+    const bytes = randomBytes(1000);
+    const s = b64u.encode(bytes);
+    const big = Buffer.alloc(1000, 0xee);
+    const small = Buffer.alloc(999, 0xee);
+    // Act
+    const intoBig = b64u.decode(s, big);
+    const intoSmall = b64u.decode(s, small);
+    // Assess
+    expect(Buffer.from(intoBig).equals(bytes)).toBe(true);
+    expect(intoBig.buffer).toBe(big.buffer);
+    expect(intoBig.byteOffset).toBe(big.byteOffset);
+    expect(Buffer.from(intoSmall).equals(bytes)).toBe(true);
+    expect(intoSmall.buffer).not.toBe(small.buffer);
+    expect(small.every((b) => b === 0xee)).toBe(true);
   });
 });
 

@@ -28,12 +28,20 @@ export const b64u = {
   encode(bytes: Uint8Array): string {
     return asBuffer(bytes).toString("base64url");
   },
-  /** Throws CryptoInputError('invalid_base64url') on anything but canonical unpadded base64url. */
-  decode(s: string): Uint8Array {
+  /**
+   * Throws CryptoInputError('invalid_base64url') on anything but canonical unpadded base64url.
+   * With `into`, the bytes are written at its start and a view of it is returned when they fit
+   * (a new buffer otherwise): for a caller that reuses one buffer for large transient values.
+   */
+  decode(s: string, into?: Buffer): Uint8Array {
     if (typeof s !== "string") {
       throw new CryptoInputError("invalid_base64url", `expected a base64url string, got ${typeof s}`);
     }
-    const out = Buffer.from(s, "base64url");
+    // byteLength is arithmetic on the length: an upper bound of what the decoder writes.
+    const out =
+      into && into.length >= Buffer.byteLength(s, "base64url")
+        ? into.subarray(0, into.write(s, 0, "base64url"))
+        : Buffer.from(s, "base64url");
     if (!isCanonicalB64u(s, out)) throw new CryptoInputError("invalid_base64url", describeBadB64u(s));
     return out;
   },

@@ -197,6 +197,61 @@ describe("request envelope", () => {
   });
 });
 
+describe("request envelope payloads across sizes (one staging buffer reused for the ciphertext)", () => {
+  const workers = [makeWorker(), makeWorker(), makeWorker()];
+  const header = makeHeader();
+  const seal = (plaintext: Uint8Array) => sealRequest({ header, plaintext, recipients: recipientsOf(workers) });
+
+  it("round trips payloads around the 64 KiB seal chunk and past the 8 MiB staging limit, in any order", () => {
+    // Prepare: sizes that grow, shrink and cross the limit, so the staging buffer grows and is reused
+    const sizes = [0, 1, 65_535, 65_536, 65_537, 1 << 20, 17, 9 << 20, 3 * 65_536 + 5, 1 << 20];
+    const plaintexts = sizes.map((n) => randomBytes(n));
+    // Act
+    const envs = plaintexts.map(seal);
+    const opened = envs.map((env, i) => openRequest(env, me(workers[i % 3]!)));
+    // Assess
+    expect(envs.map((env) => b64u.decode(env.payload).length)).toEqual(sizes.map((n) => n + 16));
+    expect(opened.map((pt, i) => Buffer.from(pt).equals(plaintexts[i]!))).toEqual(sizes.map(() => true));
+  });
+
+  it("a plaintext that open returned stays intact through later seals and opens (no view of a reused buffer escapes)", () => {
+    // Prepare
+    const a = randomBytes(200_000);
+    const b = randomBytes(300_000);
+    const first = openRequest(seal(a), me(workers[0]!));
+    const kept = Buffer.from(first);
+    // Act
+    const second = openRequest(seal(b), me(workers[1]!));
+    // Assess
+    expect(Buffer.from(first).equals(kept)).toBe(true);
+    expect(Buffer.from(second).equals(b)).toBe(true);
+    expect(first.buffer).not.toBe(second.buffer);
+  });
+
+  it("a changed byte deep in a 1 MB payload gives payload_auth_failed, and the next open still works", () => {
+    // Prepare
+    const plaintext = randomBytes(1 << 20);
+    const env = seal(plaintext);
+    const bytes = Buffer.from(b64u.decode(env.payload));
+    bytes[700_000]! ^= 1;
+    // Act
+    const err = envelopeError(() => openRequest({ ...env, payload: b64u.encode(bytes) }, me(workers[2]!)));
+    const after = openRequest(env, me(workers[2]!));
+    // Assess
+    expect(err.code).toBe("payload_auth_failed");
+    expect(Buffer.from(after).equals(plaintext)).toBe(true);
+  });
+
+  it("a payload that is not a string gives payload_auth_failed, not a TypeError", () => {
+    // Prepare
+    const env = seal(randomBytes(10));
+    // Act
+    const err = envelopeError(() => openRequest({ ...env, payload: 42 as unknown as string }, me(workers[0]!)));
+    // Assess
+    expect(err.code).toBe("payload_auth_failed");
+  });
+});
+
 describe("reply envelope", () => {
   const worker = makeWorker();
   const replyKey = generateKemKey();

@@ -3,8 +3,11 @@ import { Chacha20Poly1305 } from "@hpke/chacha20poly1305";
 import { describe, expect, it } from "vitest";
 import vectors from "./fixtures/rfc9180-base-x25519.json";
 import { CryptoInputError, HpkeOpenError } from "./errors";
+import { createCipheriv } from "node:crypto";
 import {
   aeadFromId,
+  aeadOpen,
+  aeadSeal,
   decapsulate,
   deriveKeyPair,
   hpkeOpen,
@@ -299,5 +302,45 @@ describe("hpke: tampering and bad input", () => {
   it("an unknown AEAD id is refused", () => {
     // Act / Assess
     expect(() => aeadFromId(2)).toThrow(CryptoInputError);
+  });
+});
+
+describe("aeadSeal / aeadOpen (the envelope payload's AEAD, sealed in 64 KiB chunks)", () => {
+  /** One update over the whole plaintext: what aeadSeal must equal byte for byte. */
+  function oneShot(cipher: HpkeAead, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, pt: Uint8Array): Buffer {
+    const c = createCipheriv(cipher as "aes-128-gcm", key, nonce, { authTagLength: 16 });
+    c.setAAD(aad, { plaintextLength: pt.length });
+    const body = c.update(pt);
+    c.final();
+    return Buffer.concat([body, c.getAuthTag()]);
+  }
+  const sizes = [0, 1, 65_535, 65_536, 65_537, 3 * 65_536 + 5];
+
+  for (const cipher of ["chacha20-poly1305", "aes-128-gcm"] as const) {
+    it.each(sizes)(`${cipher}, %i bytes: equals a one-shot seal, into a new buffer or a larger given one, and opens`, (size) => {
+      // Prepare
+      const key = randomBytes(cipher === "aes-128-gcm" ? 16 : 32);
+      const nonce = randomBytes(12);
+      const aad = randomBytes(40);
+      const pt = randomBytes(size);
+      const out = Buffer.alloc(size + 100, 0xee);
+      // Act
+      const fresh = aeadSeal(cipher, key, nonce, aad, pt);
+      const given = aeadSeal(cipher, key, nonce, aad, pt, out);
+      // Assess
+      const expected = oneShot(cipher, key, nonce, aad, pt);
+      expect(Buffer.from(fresh).equals(expected)).toBe(true);
+      expect(Buffer.from(given).equals(expected)).toBe(true);
+      expect(given.buffer).toBe(out.buffer);
+      expect(out[size + 16]).toBe(0xee);
+      expect(Buffer.from(aeadOpen(cipher, key, nonce, aad, given)!).equals(pt)).toBe(true);
+    });
+  }
+
+  it("an output buffer too small for ct || tag is refused, not overrun", () => {
+    // Act / Assess
+    expect(() =>
+      aeadSeal("chacha20-poly1305", randomBytes(32), randomBytes(12), new Uint8Array(0), randomBytes(10), Buffer.alloc(25)),
+    ).toThrow(expect.objectContaining({ name: "CryptoInputError", code: "invalid_length" }));
   });
 });

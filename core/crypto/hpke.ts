@@ -380,24 +380,35 @@ export function hpkeOpen(
 // AEAD helpers (also used for the envelope payload)
 // ---------------------------------------------------------------------------------------
 
-/** AEAD seal with node:crypto; returns ct || 16-byte tag. */
+// node:crypto returns a fresh buffer per update; sealing in chunks of this size and copying
+// each into the output spares a second whole-payload allocation (ct, then ct || tag).
+const SEAL_CHUNK = 64 * 1024;
+
+/**
+ * AEAD seal with node:crypto; returns ct || 16-byte tag, written into `out` when given (it must
+ * hold pt.length + 16 bytes; the result is a view of its start) or into a new buffer.
+ */
 export function aeadSeal(
   cipher: "aes-128-gcm" | "chacha20-poly1305",
   key: Uint8Array,
   nonce: Uint8Array,
   aad: Uint8Array,
   pt: Uint8Array,
+  out?: Buffer,
 ): Uint8Array {
+  const n = pt.length + NT;
+  if (out && out.length < n) throw new CryptoInputError("invalid_length", `AEAD output buffer holds ${out.length} bytes, needs ${n}`);
+  const dst = out ? out.subarray(0, n) : Buffer.allocUnsafe(n);
   // Both AEADs share the GCM-style cipher interface (setAAD / getAuthTag).
   const c = createCipheriv(cipher as "aes-128-gcm", key, nonce, { authTagLength: NT });
   c.setAAD(aad, { plaintextLength: pt.length });
-  const body = c.update(pt);
-  c.final();
-  const tag = c.getAuthTag();
-  const out = Buffer.allocUnsafe(body.length + NT);
-  body.copy(out, 0);
-  tag.copy(out, body.length);
-  return out;
+  const src = asBuffer(pt);
+  let w = 0;
+  for (let off = 0; off < src.length; off += SEAL_CHUNK) w += c.update(src.subarray(off, off + SEAL_CHUNK)).copy(dst, w);
+  w += c.final().copy(dst, w);
+  if (w !== pt.length) throw new Error(`${cipher} produced ${w} bytes of ciphertext for ${pt.length} of plaintext`);
+  c.getAuthTag().copy(dst, w);
+  return dst;
 }
 
 /** AEAD open with node:crypto; returns the plaintext, or null when it does not authenticate. */
