@@ -216,20 +216,6 @@ export function tonClientWithdrawSeqno(
   };
 }
 
-/**
- * tonClientWithdrawSeqno over a TonClient built on first use (the coordinator's Lambdas load
- * @ton/ton only when a withdrawal needs the vault's seqno).
- */
-export function toncenterWithdrawSeqno(ton: { endpoint: string; apiKey?: string }, vault: Address): (account: bigint) => Promise<number> {
-  let getter: Promise<(account: bigint) => Promise<number>> | undefined;
-  return async (account) => {
-    getter ??= import("@ton/ton").then(({ TonClient }) =>
-      tonClientWithdrawSeqno(new TonClient({ endpoint: ton.endpoint, apiKey: ton.apiKey }), vault),
-    );
-    return (await getter)(account);
-  };
-}
-
 export class TonClientChainReader implements ChainReader {
   constructor(
     private readonly client: TonClientLike,

@@ -1,45 +1,25 @@
 /**
- * WithdrawalSigner (core/withdrawals.ts) over the vault's signing helpers: Ed25519 with the
- * coordinator's secret key over the withdrawal cell
- * ("cow1" | vault | account | to | amount | seqno | expiry). The local default passes the
- * sandbox vault's coordinator key (and the vault's withdrawSeqno getter); a deployment passes
- * the key from its configuration (a secret) and the deployed vault's address.
+ * WithdrawalSigner (core/withdrawals.ts) for callers that hold the vault's coordinator key as a
+ * NaCl secret key and the vault as a @ton/core Address (the local default, with the sandbox
+ * vault's withdrawSeqno getter; tests): Ed25519 over the withdrawal cell
+ * ("cow1" | vault | account | to | amount | seqno | expiry), signed by vault-signers.ts, the one
+ * implementation the AWS routes use too. And the signed withdrawal's JSON back into what
+ * Vault.sendWithdraw takes (the CLI, the local dev routes).
  */
 import { Address } from "@ton/core";
-import { signWithdrawal, type SignedWithdrawal } from "../../contracts/vault";
+import type { SignedWithdrawal } from "../../contracts/vault";
 import { accountIdToUint } from "../../core/chain/account";
-import { InvalidWithdrawalAddressError, type WithdrawalSigner } from "../../core/withdrawals";
+import type { WithdrawalSigner } from "../../core/withdrawals";
 import { SignedWithdrawalView } from "../../events/withdrawals";
+import { vaultWithdrawalSigner } from "./vault-signers";
 
-export function parseWithdrawalAddress(address: string): Address {
-  try {
-    return Address.parse(address);
-  } catch {
-    throw new InvalidWithdrawalAddressError(`to "${address}" is not a TON address (raw "0:<64 hex>" or user-friendly base64)`);
-  }
-}
-
-/** `secretKey`: 64-byte Ed25519 secret key (@ton/crypto's KeyPair.secretKey). */
+/** `secretKey`: 64-byte Ed25519 secret key (@ton/crypto's KeyPair.secretKey: seed | public key). */
 export function tonWithdrawalSigner(
   secretKey: Buffer,
   vault: Address,
   chainSeqno?: (account: bigint) => Promise<number>,
 ): WithdrawalSigner {
-  return {
-    vault: vault.toRawString(),
-    address: (a) => parseWithdrawalAddress(a).toRawString(),
-    async sign(w) {
-      const signed = signWithdrawal(secretKey, vault, {
-        account: accountIdToUint(w.account),
-        to: Address.parse(w.to),
-        amount: w.amount,
-        seqno: w.seqno,
-        expiry: w.expiry,
-      });
-      return { signature: signed.signature.toString("base64") };
-    },
-    ...(chainSeqno ? { chainSeqno: (account: string) => chainSeqno(accountIdToUint(account)) } : {}),
-  };
+  return vaultWithdrawalSigner(secretKey.subarray(0, 32), { workchain: vault.workChain, hash: vault.hash }, chainSeqno);
 }
 
 export class InvalidWithdrawalError extends Error {
