@@ -11,7 +11,8 @@ import { createMemoryStore } from "../local/memory-store";
 import { createLocalQueues } from "../local/queues";
 import { createLocalNotifier } from "../local/notifier";
 import { lambdaHandler } from "../functions/http/lambda";
-import { buildOpenApi, route as openapiRoute } from "../functions/http/openapi";
+import { route as openapiRoute } from "../functions/http/openapi";
+import { buildOpenApi } from "../functions/http/openapi-doc";
 import { routes } from "../functions/http/routes";
 import { matchingHandler } from "../functions/queue/matching";
 
