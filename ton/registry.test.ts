@@ -1,8 +1,8 @@
 /** The registry's PolicySource with the chain mocked by @ton/sandbox behind the provider factory toncenter's TonClient fills on AWS. */
 import { describe, expect, it } from "vitest";
 import { registryFixture, testPolicy, TIMELOCK } from "../contracts/registry-fixtures";
-import { PolicyCache } from "../core/policy-registry";
-import { ConfigError, loadAwsConfig } from "../functions/config";
+import { PolicyCache, StorePolicySource } from "../core/policy-registry";
+import { loadAwsConfig } from "../functions/config";
 import { createAwsCoreDeps } from "../functions/adapters/aws-core-deps";
 import { ChainPolicySource, fromContractPolicy, toContractPolicy, toncenterClock } from "./registry";
 
@@ -70,9 +70,9 @@ describe("ChainPolicySource (issue 15)", () => {
 });
 
 describe("the AWS coordinator's registry settings (issue 15)", () => {
-  it("COCOON_REGISTRY_ADDRESS with toncenter gives the handlers a policy cache; without toncenter the cold start fails naming COCOON_TON_ENDPOINT; unset, no registry", async () => {
+  it("COCOON_REGISTRY_ADDRESS gives the handlers a policy cache over the chain watcher's snapshot in the store (issue 12: no toncenter endpoint needed); unset, no registry", async () => {
     // Prepare
-    const registry = { COCOON_REGISTRY_ADDRESS: "0:" + "cd".repeat(32), COCOON_TON_ENDPOINT: "https://toncenter.com/api/v2/jsonRPC" };
+    const registry = { COCOON_REGISTRY_ADDRESS: "0:" + "cd".repeat(32) };
 
     // Act
     const on = loadAwsConfig(awsEnv(registry));
@@ -80,15 +80,9 @@ describe("the AWS coordinator's registry settings (issue 15)", () => {
     const off = await createAwsCoreDeps(loadAwsConfig(awsEnv()));
 
     // Assess
-    expect(on.registry).toEqual({
-      address: registry.COCOON_REGISTRY_ADDRESS,
-      endpoint: registry.COCOON_TON_ENDPOINT,
-      refreshSeconds: 60,
-      maxAgeSeconds: 600,
-    });
+    expect(on.registry).toEqual({ address: registry.COCOON_REGISTRY_ADDRESS, refreshSeconds: 60, maxAgeSeconds: 600 });
     expect(deps.policyRegistry?.opts).toMatchObject({ refreshSeconds: 60, maxAgeSeconds: 600 });
+    expect(deps.policyRegistry?.source).toBeInstanceOf(StorePolicySource);
     expect(off.policyRegistry).toBeUndefined();
-    expect(() => loadAwsConfig(awsEnv({ COCOON_REGISTRY_ADDRESS: registry.COCOON_REGISTRY_ADDRESS }))).toThrow(ConfigError);
-    expect(() => loadAwsConfig(awsEnv({ COCOON_REGISTRY_ADDRESS: registry.COCOON_REGISTRY_ADDRESS }))).toThrow(/COCOON_TON_ENDPOINT/);
   });
 });
