@@ -92,12 +92,16 @@ export async function postResult(
   const cost = raw > held ? held : raw;
   const now = deps.clock.now();
   const digest = resultDigest(r.reply, r.receipt);
-  // The answer goes in its own item, keyed by attempt and digest (outside the settlement: a
-  // transaction bills each item twice, and a batch of settlements would carry every reply), and
-  // is stored BEFORE the settlement that pins it commits: a requester charged for an answer can
-  // always read it, whatever crashes when. Only the one the job pins is ever served; one left
-  // by a post that then did not settle is removed (lostSettlement) or expires (TTL).
-  await putReply(deps, job.jobId, r.attempt, digest, r.reply, r.receipt);
+  // The answer goes in its own item, keyed by attempt and digest, and is stored no later than
+  // the settlement that pins it: a requester charged for an answer can always read it, whatever
+  // crashes when. Where transactions are cheap (store.cheapTransactions) it commits with the
+  // settlement (one flush fewer); on DynamoDB (a transaction bills each item twice, and a batch
+  // of settlements would carry every reply) it is stored alone BEFORE it. Only the one the job
+  // pins is ever served; one left by a post that then did not settle is removed
+  // (lostSettlement) or expires (TTL).
+  const reply = replyItem(deps, job.jobId, r.attempt, digest, r.reply, r.receipt);
+  const replyInCommit = deps.store.cheapTransactions === true;
+  if (!replyInCommit) await putReply(deps, reply);
   let settled: Error | undefined;
   try {
     // Batched with the worker's other results waiting to settle (./settle.ts); the worker's job
@@ -116,6 +120,8 @@ export async function postResult(
         // issue 15: the receipt joins the receipt log's inbox in this same transaction (last, no
         // condition); the anchorer numbers and anchors it (core/receipts/log.ts).
         appendReceiptOp(job.jobId, r.receipt, now),
+        // content-addressed: one already there (an earlier post of this very result) is the same item
+        ...(replyInCommit ? [{ op: "put" as const, table: "jobs" as const, item: reply }] : []),
       ],
       counters: { jobs: 1, promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens },
     });
@@ -136,9 +142,15 @@ export async function postResult(
   return { status: "completed", cost: cost.toString(), duplicate: false };
 }
 
+const replyItem = (deps: CoreDeps, jobId: string, attempt: number, digest: string, reply: ReplyEnvelope, receipt: Receipt): ReplyItem => ({
+  ...replyKey(jobId, attempt, digest),
+  reply,
+  receipt,
+  ttl: Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS,
+});
+
 /** Write a reply item if absent: its key is its content's digest, so "present" means "identical". */
-async function putReply(deps: CoreDeps, jobId: string, attempt: number, digest: string, reply: ReplyEnvelope, receipt: Receipt) {
-  const item: ReplyItem = { ...replyKey(jobId, attempt, digest), reply, receipt, ttl: Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS };
+async function putReply(deps: CoreDeps, item: ReplyItem) {
   try {
     await deps.store.transact([{ op: "put", table: "jobs", item, when: { kind: "notExists" } }]);
   } catch (e) {
@@ -184,7 +196,7 @@ async function repeatedResult(deps: CoreDeps, job: JobItem, r: CompletedResult) 
     pinned = legacy ? resultDigest(legacy.reply, legacy.receipt) : undefined;
   }
   if (pinned !== digest) throw resultDiffers(job.jobId);
-  if (job.resultDigest) await putReply(deps, job.jobId, r.attempt, digest, r.reply, r.receipt);
+  if (job.resultDigest) await putReply(deps, replyItem(deps, job.jobId, r.attempt, digest, r.reply, r.receipt));
   return { status: "completed" as const, cost: job.cost!, duplicate: true };
 }
 

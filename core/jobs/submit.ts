@@ -107,22 +107,27 @@ export async function submitJob(
     ...(keyedByJob ? { keyedByJob: true } : {}),
     ...(deps.policyRegistry ? { weights: { promptBps: pricing.promptBps, completionBps: pricing.completionBps } } : {}),
   };
-  // The sealed request goes in its own item, outside the transaction (a transaction bills each
-  // item twice on DynamoDB), and is stored BEFORE the commit: a committed job always has its
-  // envelope, whatever crashes when (a job without one could never be dispatched). Written
-  // only if absent, so it never replaces the envelope of a job that is someone else's; when
-  // one is there already (an earlier submit of this id that never committed, with this body
-  // or another), ours goes into the commit itself and replaces it only if the job is ours.
+  // The sealed request goes in its own item. A committed job always has its envelope, whatever
+  // crashes when (a job without one could never be dispatched): where transactions are cheap
+  // (store.cheapTransactions) it commits with the job; on DynamoDB (a transaction bills each
+  // item twice) it is stored alone BEFORE the commit, only if absent, so it never replaces the
+  // envelope of a job that is someone else's; when one is there already (an earlier submit of
+  // this id that never committed, with this body or another), ours goes into the commit itself
+  // and replaces it only if the job is ours.
   const envelopeItem: EnvelopeItem = {
     ...envelopeKey(h.jobId),
     envelope,
     requestHash: reqHash,
     ttl: Math.ceil(now / 1000) + RETAIN_SECONDS,
   };
-  const envelopeWrite = deps.store.transact([{ op: "put", table: "jobs", item: envelopeItem, when: { kind: "notExists" } }]).then(
-    () => "written" as const,
-    (e) => (e instanceof ConditionFailedError ? ("exists" as const) : Promise.reject(e)),
-  );
+  // Where transactions cost nothing extra (LMDB), the envelope joins the commit below instead
+  // (one flush fewer before the worker starts: the time to first token).
+  const envelopeWrite = deps.store.cheapTransactions
+    ? Promise.resolve("in commit" as const)
+    : deps.store.transact([{ op: "put", table: "jobs", item: envelopeItem, when: { kind: "notExists" } }]).then(
+        () => "written" as const,
+        (e) => (e instanceof ConditionFailedError ? ("exists" as const) : Promise.reject(e)),
+      );
   envelopeWrite.catch(() => {}); // awaited below; never an unhandled rejection if the send fails first
   // The lease check goes out before the job exists (alongside the envelope): if we crash after
   // the commit, it still fires and moves the job on; if it comes before the commit, it waits
@@ -142,7 +147,7 @@ export async function submitJob(
             },
           ]),
       // last, unconditioned: it commits only with the job, so it never replaces another job's envelope
-      ...(envelopeStored === "exists" ? [{ op: "put" as const, table: "jobs" as const, item: envelopeItem }] : []),
+      ...(envelopeStored !== "written" ? [{ op: "put" as const, table: "jobs" as const, item: envelopeItem }] : []),
     ]);
     // The hold is already there: a concurrent retry with this key won the race, or an
     // earlier attempt of this very request committed without us hearing back (an ambiguous

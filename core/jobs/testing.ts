@@ -42,10 +42,13 @@ export interface LogEntry {
 
 export type JobWorld = ReturnType<typeof makeJobWorld>;
 
-/** Factory: core deps over fresh in-memory adapters; `transacts` records every store transaction. */
-export function makeJobWorld() {
+/**
+ * Factory: core deps over fresh in-memory adapters; `transacts` records every store transaction.
+ * `cheapTransactions`: the store says so, as LMDB does (large items join the transactions).
+ */
+export function makeJobWorld(o: { cheapTransactions?: boolean } = {}) {
   const clock = { t: T0, now: () => clock.t };
-  const store: MemoryStore = createMemoryStore({ clock });
+  const store: MemoryStore = Object.assign(createMemoryStore({ clock }), o.cheapTransactions ? { cheapTransactions: true } : {});
   const queues: LocalQueues = createLocalQueues({ clock });
   const logs: LogEntry[] = [];
   const transacts: WriteOp[][] = [];
