@@ -7,53 +7,17 @@
  * the registry.
  */
 import { Address } from "@ton/core";
-import { RegistryContract, type Policy as ContractPolicy } from "../contracts/registry";
 import { voucherHash, withdrawalHash } from "../contracts/vault";
 import { accountIdToUint } from "../core/chain/account";
 import { verifySignature } from "../core/crypto/keys";
 import type { Voucher } from "../events/money";
 import type { SignedWithdrawalView } from "../events/withdrawals";
-import type { PolicyReading, PolicySource, RegistryPolicy } from "../core/policy-registry";
-import type { ProviderFactory } from "./anchor";
+import type { PolicySource } from "../core/policy-registry";
+import { ChainPolicySource, toncenterClock } from "./registry-source";
 
-export const toContractPolicy = (p: RegistryPolicy): ContractPolicy => ({
-  coordinatorKey: Buffer.from(p.coordinatorKey, "hex"),
-  fees: { ...p.fees },
-  images: [...p.images],
-  models: { ...p.models },
-});
-export const fromContractPolicy = (p: ContractPolicy): RegistryPolicy => ({
-  coordinatorKey: p.coordinatorKey.toString("hex"),
-  fees: { ...p.fees },
-  images: [...p.images],
-  models: { ...p.models },
-});
+export { ChainPolicySource, fromContractPolicy, toContractPolicy, toncenterClock, type ChainClock } from "./registry-source";
 
-/** Chain time (unix s) of the state a read sees: toncenter's sync time, or the sandbox clock. */
-export type ChainClock = () => Promise<number>;
-
-export class ChainPolicySource implements PolicySource {
-  constructor(
-    private readonly chain: ProviderFactory,
-    readonly registry: Address,
-    private readonly chainTime: ChainClock,
-  ) {}
-
-  async read(): Promise<PolicyReading> {
-    // The time first: the getter then runs on a state at least this new, so the age is never understated.
-    const readAt = await this.chainTime();
-    const s = await RegistryContract.createFromAddress(this.registry).getPolicyState(this.chain.provider(this.registry));
-    return { version: s.version, updatedAt: s.updatedAt, policy: fromContractPolicy(s.policy), readAt };
-  }
-}
-
-/** toncenter: the time of the masterchain state getContractState answered from (its `timestampt`, sic). */
-export const toncenterClock =
-  (client: { getContractState(a: Address): Promise<{ timestampt: number }> }, address: Address): ChainClock =>
-  async () =>
-    (await client.getContractState(address)).timestampt;
-
-/** The registry at `address` through toncenter (the AWS coordinator's reader). */
+/** The registry at `address` through toncenter (the SDK's and the CLI's reader; the AWS routes read the chain watcher's snapshot). */
 export async function toncenterPolicySource(o: { address: string; endpoint: string; apiKey?: string }): Promise<PolicySource> {
   const [{ TonClient }, { Address }] = await Promise.all([import("@ton/ton"), import("@ton/core")]);
   const client = new TonClient({ endpoint: o.endpoint, apiKey: o.apiKey });

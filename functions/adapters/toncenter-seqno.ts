@@ -14,50 +14,13 @@
  */
 import * as z from "zod";
 import { accountWalletAddress, friendlyAddress, rawAddress, type TonAddress } from "./ton-cells";
+import { toncenterCall as call, ToncenterError, type ToncenterEndpoint } from "./toncenter-rpc";
 
-export interface ToncenterEndpoint {
-  /** the JSON-RPC URL, e.g. https://toncenter.com/api/v2/jsonRPC */
-  endpoint: string;
-  apiKey?: string;
-}
+export { ToncenterError, type ToncenterEndpoint } from "./toncenter-rpc";
 
-/** TonClient's default (HttpApi: 30 s), inside Lambda's 29 s the route fails first either way. */
-const TIMEOUT_MS = 30_000;
-
-const Envelope = z.object({ ok: z.boolean(), result: z.unknown().optional() });
 const AddressInformation = z.object({ state: z.enum(["active", "uninitialized", "frozen"]) });
 const GetMethodResult = z.object({ gas_used: z.number(), exit_code: z.number(), stack: z.array(z.unknown()) });
 const NumEntry = z.tuple([z.literal("num"), z.string().regex(/^-?0x[0-9a-fA-F]+$|^-?\d+$/)]);
-
-export class ToncenterError extends Error {
-  override readonly name = "ToncenterError";
-}
-
-/** One JSON-RPC call as @ton/ton's HttpApi.doCall makes it. */
-async function call<T>(ton: ToncenterEndpoint, method: string, params: unknown, codec: z.ZodType<T>): Promise<T> {
-  const headers: Record<string, string> = { "Content-Type": "application/json" };
-  if (ton.apiKey) headers["X-API-Key"] = ton.apiKey;
-  const res = await fetch(ton.endpoint, {
-    method: "POST",
-    headers,
-    body: JSON.stringify({ id: "1", jsonrpc: "2.0", method, params }),
-    signal: AbortSignal.timeout(TIMEOUT_MS),
-  });
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new ToncenterError(`toncenter ${method}: HTTP ${res.status}, not JSON`);
-  }
-  const envelope = Envelope.safeParse(body);
-  if (res.status !== 200 || !envelope.success || !envelope.data.ok) {
-    throw new ToncenterError(`toncenter ${method}: HTTP ${res.status}: ${text.slice(0, 300)}`);
-  }
-  const result = codec.safeParse(envelope.data.result);
-  if (!result.success) throw new ToncenterError(`toncenter ${method}: malformed result: ${result.error.message}`);
-  return result.data;
-}
 
 /** The seqno getter of core/withdrawals.ts WithdrawalSigner.chainSeqno (through vault-signers.ts). */
 export function toncenterWithdrawSeqno(ton: ToncenterEndpoint, vault: TonAddress): (account: bigint) => Promise<number> {

@@ -57,14 +57,15 @@ export const AnchorEnv = z.object({
 /** Lambda entry: AWS store + toncenter reader and wallet, built once per cold start. */
 export const handler = makeAnchorHandler(async () => {
   const env = AnchorEnv.parse(process.env);
-  const [{ lambdaDeps }, { TonClient }, { Address }, ton] = await Promise.all([
+  const [{ lambdaDeps }, { ToncenterClient }, { Address }, ton] = await Promise.all([
     import("../deps"),
-    import("@ton/ton"),
+    import("../adapters/toncenter-client"),
     import("@ton/core"),
     import("../../ton/anchor"),
   ]);
   const core = await lambdaDeps();
-  const client = new TonClient({ endpoint: env.COCOON_TON_ENDPOINT, apiKey: env.COCOON_TON_API_KEY });
+  // toncenter over fetch: TonClient's calls and decoding without axios (issue 12)
+  const client = new ToncenterClient({ endpoint: env.COCOON_TON_ENDPOINT, apiKey: env.COCOON_TON_API_KEY });
   const anchor = Address.parse(env.COCOON_ANCHOR_ADDRESS);
   return {
     store: core.store,

@@ -141,7 +141,7 @@ export const handler = makeChainWatcherHandler(async () => {
   const env = ChainEnv.parse(process.env);
   const [
     { lambdaDeps },
-    { TonClient },
+    { ToncenterClient },
     { Address },
     { SNSClient },
     ton,
@@ -151,14 +151,14 @@ export const handler = makeChainWatcherHandler(async () => {
     { ChainPolicySource, toncenterClock },
   ] = await Promise.all([
     import("../deps"),
-    import("@ton/ton"),
+    import("../adapters/toncenter-client"),
     import("@ton/core"),
     import("@aws-sdk/client-sns"),
     import("../adapters/ton-chain"),
     import("../adapters/sns-alerts"),
     import("../adapters/telegram-alerts"),
     import("../../ton/anchor"),
-    import("../../ton/registry"),
+    import("../../ton/registry-source"),
   ]);
   const core = await lambdaDeps();
   const channels: Alerts[] = [];
@@ -166,7 +166,8 @@ export const handler = makeChainWatcherHandler(async () => {
   if (env.COCOON_TELEGRAM_BOT_TOKEN && env.COCOON_TELEGRAM_CHAT_ID) {
     channels.push(new TelegramAlerts({ token: env.COCOON_TELEGRAM_BOT_TOKEN, chatId: env.COCOON_TELEGRAM_CHAT_ID }));
   }
-  const client = new TonClient({ endpoint: env.COCOON_TON_ENDPOINT, apiKey: env.COCOON_TON_API_KEY });
+  // toncenter over fetch: TonClient's calls and decoding without axios (issue 12)
+  const client = new ToncenterClient({ endpoint: env.COCOON_TON_ENDPOINT, apiKey: env.COCOON_TON_API_KEY });
   const registryPolicy = (registry: string) => {
     const address = Address.parse(registry);
     return { registry, source: new ChainPolicySource(client, address, toncenterClock(client, address)) };
