@@ -32,7 +32,14 @@ import {
   SubmitRequest,
   WorkerStatusView,
 } from "../events/api";
-import { AgentRelaySessionRequest, RelayPublishRequest, RelayPublishResponse, RelayReadResponse, RelaySession } from "../events/relay";
+import {
+  AgentRelaySessionRequest,
+  RelayPublishRequest,
+  RelayPublishResponse,
+  RelayReadResponse,
+  RelaySession,
+  RelaySessionRequest,
+} from "../events/relay";
 import { DevDepositView, DevRedeemRequest, DevRedeemView, DevWalletView, Voucher, VoucherRequest } from "../events/money";
 import {
   ChainAnchorView,
@@ -67,7 +74,7 @@ export const API = {
   withdraw: route({ method: "POST", path: "/v1/account/withdraw", body: WithdrawRequest, response: SignedWithdrawalView }),
   withdrawalStatus: route({ method: "GET", path: "/v1/account/withdrawals/{seqno}", response: WithdrawalStatusView }),
   receiptProof: route({ method: "GET", path: "/v1/receipts/{jobId}/proof", response: ReceiptProofView }),
-  relaySession: route({ method: "POST", path: "/v1/jobs/{id}/relay", response: RelaySession }),
+  relaySession: route({ method: "POST", path: "/v1/jobs/{id}/relay", body: RelaySessionRequest, response: RelaySession }),
   /** the HTTP relay (the local default): long-poll a job's sealed chunks */
   readChunks: route({ method: "GET", path: "/v1/jobs/{id}/chunks", response: RelayReadResponse }),
   // worker agent

@@ -18,6 +18,8 @@ import type { RelayPort, WithRelay } from "./relay";
 export interface RelaySessionVendor {
   forWorker(job: { jobId: string; attempt: number; requester: string }, workerId: string): Promise<RelaySession>;
   forRequester(jobId: string, account: string): Promise<RelaySession>;
+  /** Reads every job of `account` (issue 12: one connection and subscription per account, reused across its jobs). */
+  forAccount(account: string): Promise<RelaySession>;
 }
 
 export type RelayDeps = CoreDeps & WithRelay & { relaySessions?: RelaySessionVendor };
@@ -116,11 +118,19 @@ export async function workerRelaySession(deps: RelayDeps, workerId: string, jobI
  * prepare, before submit (a pub/sub relay keeps nothing for late subscribers), when the job
  * may not exist yet (quotes are stateless): a job that exists must be the caller's, and the
  * credentials name the caller's own account in the topic, so nobody reads another's stream.
+ * Scope "account": credentials for the streams of all the caller's jobs (the SDK's one
+ * subscription per account); they still name the caller's own account and nothing wider.
  */
-export async function requesterRelaySession(deps: RelayDeps, requester: string, jobId: string): Promise<RelaySession> {
+export async function requesterRelaySession(
+  deps: RelayDeps,
+  requester: string,
+  jobId: string,
+  scope: "job" | "account" = "job",
+): Promise<RelaySession> {
   const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
   if (job && job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
-  if (deps.relaySessions) return deps.relaySessions.forRequester(jobId, requester);
+  if (deps.relaySessions)
+    return scope === "account" ? deps.relaySessions.forAccount(requester) : deps.relaySessions.forRequester(jobId, requester);
   requireRelay(deps);
   return { transport: "http" };
 }

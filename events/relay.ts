@@ -64,10 +64,23 @@ export type RelayReadResponse = z.infer<typeof RelayReadResponse>;
 export const AgentRelaySessionRequest = z.object({ attempt: z.number().int().nonnegative() });
 
 /**
+ * POST /v1/jobs/{id}/relay (optional body): "job" (the default) asks for credentials that read
+ * this job's stream only; "account" for credentials that read the streams of all the caller's
+ * jobs (`<prefix>/r/<account>/+/+`), so that the SDK keeps ONE connection and subscription per
+ * account across jobs instead of one per job (issue 12). The HTTP relay answers the same to both.
+ */
+export const RelaySessionRequest = z
+  .object({ scope: z.enum(["job", "account"]).optional() })
+  .strict()
+  .optional();
+export type RelaySessionRequest = z.infer<typeof RelaySessionRequest>;
+
+/**
  * How to reach the relay for one job. "http": the coordinator's own routes (the local default,
  * and any deployment without a pub/sub relay). "iot-mqtt": AWS IoT Core, MQTT over WebSocket,
  * with short-lived credentials whose session policy names this job's topic and nothing else
- * (publish for the worker, subscribe and receive for the requester).
+ * (publish for the worker, subscribe and receive for the requester), or, for a requester that
+ * asked for scope "account", its own account's topics and nothing else.
  */
 export const RelaySession = z.discriminatedUnion("transport", [
   z.object({ transport: z.literal("http") }),
@@ -76,7 +89,11 @@ export const RelaySession = z.discriminatedUnion("transport", [
     /** the account's IoT data endpoint, e.g. abc123-ats.iot.us-east-1.amazonaws.com */
     endpoint: z.string().min(1).max(256),
     region: z.string().min(1).max(32),
-    /** the MQTT topic of this job's stream (the worker publishes to it, the requester subscribes) */
+    /**
+     * the MQTT topic of this job's stream (the worker publishes to it, the requester subscribes),
+     * or for an account-scoped requester session the filter of all its jobs' streams
+     * (`<prefix>/r/<account>/+/+`: job id, then worker id)
+     */
     topic: z.string().min(1).max(256),
     /** the only MQTT client id the credentials may connect with */
     clientId: z.string().min(1).max(128),

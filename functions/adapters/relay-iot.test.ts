@@ -2,7 +2,14 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { mockClient } from "aws-sdk-client-mock";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { RelaySession } from "../../events/relay";
-import { IotRelaySessionVendor, relaySessionsFromEnv, requesterRelayPolicy, workerRelayPolicy } from "./relay-iot";
+import {
+  accountClientId,
+  IotRelaySessionVendor,
+  relaySessionsFromEnv,
+  relayTopic,
+  requesterRelayPolicy,
+  workerRelayPolicy,
+} from "./relay-iot";
 
 const ACCOUNT = "123456789012";
 const IOT_ARN = `arn:aws:iot:us-east-1:${ACCOUNT}`;
@@ -77,6 +84,41 @@ describe("relay sessions on AWS IoT Core (STS mocked)", () => {
     // no statement reaches another job or another account
     expect(requesterRelayPolicy({ iotArn: IOT_ARN, prefix: PREFIX }, REQUESTER, JOB)).not.toMatch(/\/r\/\*|topic\/\*|\*\/\*/);
     expect(workerRelayPolicy({ iotArn: IOT_ARN, prefix: PREFIX }, REQUESTER, JOB, WORKER)).not.toContain("*");
+  });
+
+  it("issue 12: an account session may connect as its own client id, subscribe to exactly its account's filter and receive its own jobs' topics, no other account's", async () => {
+    // Prepare: IoT policy resources match with `*` as the only wildcard (MQTT's `+` is a plain character there)
+    const allows = (resource: string, arn: string) =>
+      new RegExp(`^${resource.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*")}$`).test(arn);
+    const other = `${REQUESTER}x`; // an account whose name starts with this one's
+    // Act
+    const a = await vendor().forAccount(REQUESTER);
+    const b = await vendor().forAccount(REQUESTER);
+    // Assess
+    const input = sts.commandCalls(AssumeRoleCommand)[0]!.args[0].input;
+    const policy = JSON.parse(input.Policy!) as { Statement: Array<{ Action: string[]; Resource: string }> };
+    if (a.transport !== "iot-mqtt" || b.transport !== "iot-mqtt") throw new Error("not iot-mqtt");
+    expect(a.topic).toBe(`${PREFIX}/r/${REQUESTER}/+/+`);
+    expect(a.clientId).toMatch(new RegExp(`^${PREFIX}-r-${REQUESTER}-[0-9a-f]{12}$`));
+    expect(b.clientId).not.toBe(a.clientId); // two processes of one account each connect
+    expect(policy.Statement.map((x) => [x.Action, x.Resource])).toEqual([
+      [["iot:Connect"], `${IOT_ARN}:client/${a.clientId}`],
+      [["iot:Subscribe"], `${IOT_ARN}:topicfilter/${PREFIX}/r/${REQUESTER}/+/+`],
+      [["iot:Receive"], `${IOT_ARN}:topic/${PREFIX}/r/${REQUESTER}/*`],
+    ]);
+    const receive = policy.Statement[2]!.Resource;
+    expect(allows(receive, `${IOT_ARN}:topic/${relayTopic(PREFIX, REQUESTER, JOB, WORKER)}`)).toBe(true);
+    expect(allows(receive, `${IOT_ARN}:topic/${relayTopic(PREFIX, other, JOB, WORKER)}`)).toBe(false);
+    expect(allows(policy.Statement[1]!.Resource, `${IOT_ARN}:topicfilter/${PREFIX}/r/${other}/+/+`)).toBe(false);
+    expect(allows(policy.Statement[1]!.Resource, `${IOT_ARN}:topicfilter/${PREFIX}/r/+/+/+`)).toBe(false);
+    expect(allows(policy.Statement[1]!.Resource, `${IOT_ARN}:topicfilter/${PREFIX}/r/${REQUESTER}/#`)).toBe(false);
+    expect(allows(policy.Statement[0]!.Resource, `${IOT_ARN}:client/${b.clientId}`)).toBe(false);
+    expect(input.RoleSessionName).toMatch(/^[\w+=,.@-]{2,64}$/);
+  });
+
+  it("a client id past IoT Core's 128 bytes is hashed, keeping its random part", () => {
+    expect(accountClientId(PREFIX, "a".repeat(200), "0123456789ab")).toMatch(new RegExp(`^${PREFIX}-r-[0-9a-f]{40}-0123456789ab$`));
+    expect(accountClientId(PREFIX, REQUESTER, "0123456789ab")).toBe(`${PREFIX}-r-${REQUESTER}-0123456789ab`);
   });
 
   it("no credentials from STS is a 503; a duration outside 900-3600 s is refused at construction", async () => {

@@ -20,14 +20,19 @@
  * the requester may connect as `<stage>-r-<jobId>` and subscribe to / receive
  * `<prefix>/<requester>/<jobId>/*`. The requester's own account is in the topic, so
  * credentials asked for before a job exists (quotes are stateless) read nothing of another's.
+ * An account-scoped requester session (issue 12: the SDK's one connection and subscription per
+ * account, reused across its jobs, client/relay-mqtt.ts) may connect as one client id made for
+ * it (`<prefix>-r-<requester>-<random>`: two processes of one account do not take each other's
+ * connection over), subscribe to exactly `<prefix>/r/<requester>/+/+` and receive under
+ * `<prefix>/r/<requester>/`: the streams of its own jobs and nothing else. Workers stay job-scoped.
  *
  * What is built and tested here: the vending (with aws-sdk-client-mock) and the policies.
  * The transports at the two ends are small: the agent publishes with one SigV4-signed HTTPS
- * POST (agent/relay-iot.ts); the SDK takes an MQTT subscriber as an option (no MQTT client is
- * a dependency of this project: without one, askStream waits for the whole answer instead).
+ * POST (agent/relay-iot.ts); the SDK subscribes over MQTT 3.1.1 on a SigV4-presigned WebSocket
+ * (client/relay-mqtt.ts), one connection per account.
  */
 import type { STSClient } from "@aws-sdk/client-sts";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { RelaySession } from "../../events/relay";
 import { CocoonError } from "../../core/errors";
 import type { RelaySessionVendor } from "../../core/relay-access";
@@ -56,6 +61,15 @@ export const relayTopic = (prefix: string, requester: string, jobId: string, wor
   `${prefix}/r/${requester}/${jobId}/${workerId}`;
 /** The requester's MQTT client id for one job. */
 export const relayClientId = (prefix: string, jobId: string) => `${prefix}-r-${jobId}`;
+
+/** The filter of all of one requester's streams: `+` the job id, `+` the worker id. */
+export const accountRelayFilter = (prefix: string, requester: string) => `${prefix}/r/${requester}/+/+`;
+/** A client id for one account session: the account, and a random part so that two of its processes can both be connected. */
+export function accountClientId(prefix: string, requester: string, random = randomBytes(6).toString("hex")): string {
+  const id = `${prefix}-r-${requester}-${random}`;
+  // IoT Core takes client ids up to 128 bytes; a longer account name is hashed (still one account's, still unguessable with the random part).
+  return id.length <= 128 ? id : `${prefix}-r-${createHash("sha256").update(requester).digest("hex").slice(0, 40)}-${random}`;
+}
 
 export function workerRelayPolicy(
   o: Pick<IotRelayOptions, "iotArn" | "prefix">,
@@ -89,6 +103,28 @@ export function requesterRelayPolicy(o: Pick<IotRelayOptions, "iotArn" | "prefix
       },
       { Sid: "SubscribeThisJob", Effect: "Allow", Action: ["iot:Subscribe"], Resource: `${o.iotArn}:topicfilter/${base}/*` },
       { Sid: "ReceiveThisJob", Effect: "Allow", Action: ["iot:Receive"], Resource: `${o.iotArn}:topic/${base}/*` },
+    ],
+  });
+}
+
+/**
+ * An account-scoped requester session: connect as the one client id made for it, subscribe to
+ * exactly the account's filter (IoT policies read MQTT's `+` in a topicfilter resource as the
+ * character itself), receive on any topic under the account's own prefix. The trailing `/`
+ * keeps one account's prefix from matching another whose name starts with it.
+ */
+export function accountRelayPolicy(o: Pick<IotRelayOptions, "iotArn" | "prefix">, requester: string, clientId: string): string {
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [
+      { Sid: "ConnectAsThisSession", Effect: "Allow", Action: ["iot:Connect"], Resource: `${o.iotArn}:client/${clientId}` },
+      {
+        Sid: "SubscribeOwnJobs",
+        Effect: "Allow",
+        Action: ["iot:Subscribe"],
+        Resource: `${o.iotArn}:topicfilter/${accountRelayFilter(o.prefix, requester)}`,
+      },
+      { Sid: "ReceiveOwnJobs", Effect: "Allow", Action: ["iot:Receive"], Resource: `${o.iotArn}:topic/${o.prefix}/r/${requester}/*` },
     ],
   });
 }
@@ -150,6 +186,19 @@ export class IotRelaySessionVendor implements RelaySessionVendor {
       region: this.o.region,
       topic: `${this.o.prefix}/r/${requester}/${jobId}/+`,
       clientId: relayClientId(this.o.prefix, jobId),
+      credentials,
+    };
+  }
+
+  async forAccount(requester: string): Promise<RelaySession> {
+    const clientId = accountClientId(this.o.prefix, requester);
+    const credentials = await this.assume(sessionName("r", clientId), accountRelayPolicy(this.o, requester, clientId));
+    return {
+      transport: "iot-mqtt",
+      endpoint: this.o.endpoint,
+      region: this.o.region,
+      topic: accountRelayFilter(this.o.prefix, requester),
+      clientId,
       credentials,
     };
   }

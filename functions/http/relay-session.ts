@@ -1,8 +1,10 @@
 /**
  * POST /v1/jobs/{id}/relay — how the requester reads its job's stream (asked after prepare,
- * before submit): this coordinator's HTTP relay, or job-scoped AWS IoT Core credentials.
+ * before submit): this coordinator's HTTP relay, or AWS IoT Core credentials scoped to this
+ * job or, with `{"scope":"account"}`, to all the caller's jobs (the SDK's one subscription
+ * per account).
  */
-import { RelaySession } from "../../events/relay";
+import { RelaySession, RelaySessionRequest } from "../../events/relay";
 import { requesterRelaySession, type RelayDeps } from "../../core/relay-access";
 import { relaySessionsFromEnv } from "../adapters/relay-iot";
 import { jobIdOf } from "./job-id";
@@ -14,11 +16,13 @@ export const route = defineRoute(
     method: "POST",
     path: "/v1/jobs/{id}/relay",
     summary:
-      "How the requester reads its job's stream (ask after prepare, before submit): this coordinator's HTTP relay, or job-scoped pub/sub credentials",
+      "How the requester reads its job's stream (ask after prepare, before submit): this coordinator's HTTP relay, or pub/sub credentials scoped to this job or (scope: account) to all the caller's jobs",
     auth: "signed",
+    body: RelaySessionRequest,
     response: RelaySession,
   },
-  async ({ deps, caller, params }) => requesterRelaySession(await withVendor(deps as RelayDeps), caller, jobIdOf(params)),
+  async ({ deps, caller, params, body }) =>
+    requesterRelaySession(await withVendor(deps as RelayDeps), caller, jobIdOf(params), body?.scope ?? "job"),
 );
 /** On a deployed stage the vendor of AWS IoT Core credentials (from the stack's environment); locally none. */
 async function withVendor(deps: RelayDeps): Promise<RelayDeps> {
