@@ -5,8 +5,8 @@ import type { Item, Key, QueueName, Queues, Store, TableName } from "../../core/
 import type { CoreDeps } from "../../core/deps";
 import { DEFAULT_CORE_CONFIG } from "../../core/config";
 import { defaultPolicy } from "../../core/attestation/policy";
-import { AgentSessionResponse, StsSessionVendor, createAgentSession, roleSessionName, sessionPolicy } from "./sts-session";
-import { route as agentSessionRoute } from "../http/agent-session";
+import { AgentSessionResponse, StsSessionVendor, roleSessionName, sessionPolicy } from "./sts-session";
+import { createAgentSession, route as agentSessionRoute } from "../http/agent-session";
 
 const ACCOUNT = "123456789012";
 const WORKER = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo";

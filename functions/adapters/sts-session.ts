@@ -9,8 +9,7 @@
  */
 import { AssumeRoleCommand, type STSClient } from "@aws-sdk/client-sts";
 import { createHash } from "node:crypto";
-import type { Queues, Store } from "../../core/ports";
-import { CocoonError, ForbiddenError } from "../../core/errors";
+import { CocoonError } from "../../core/errors";
 import { ConfigError } from "../config";
 import { AgentSessionResponse } from "../../events/api";
 
@@ -87,24 +86,4 @@ export class StsSessionVendor {
       },
     };
   }
-}
-
-/**
- * The use case behind POST /v1/agents/session, for an already authenticated worker id:
- * the worker must be registered; its queue is made sure to exist (registration creates it,
- * but a queue removed by hand would otherwise fail every receive); then credentials are vended.
- */
-export async function createAgentSession(
-  deps: { store: Store; queues: Queues; sessions: Pick<StsSessionVendor, "vend"> },
-  workerId: string,
-): Promise<AgentSessionResponse> {
-  const worker = await deps.store.get("workers", { pk: workerId, sk: "worker" });
-  if (!worker) {
-    throw new ForbiddenError(
-      "not_a_worker",
-      "this key is not a registered worker: register with POST /v1/agents first, then ask for a session",
-    );
-  }
-  await deps.queues.ensure(`worker-${workerId}`);
-  return deps.sessions.vend(workerId);
 }

@@ -1,10 +1,33 @@
-import { CocoonError } from "../../core/errors";
+import { CocoonError, ForbiddenError } from "../../core/errors";
 import type { CoreDeps } from "../../core/deps";
-import { AgentSessionResponse, createAgentSession, type StsSessionVendor } from "../adapters/sts-session";
+import type { Queues, Store } from "../../core/ports";
+import { AgentSessionResponse } from "../../events/api";
+// a type only: the STS adapter and its SDK client load when the first session is vended (issue 12: cold import)
+import type { StsSessionVendor } from "../adapters/sts-session";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";
 
 type WithSessions = CoreDeps & { sessions?: Pick<StsSessionVendor, "vend"> };
+
+/**
+ * The use case behind POST /v1/agents/session, for an already authenticated worker id:
+ * the worker must be registered; its queue is made sure to exist (registration creates it,
+ * but a queue removed by hand would otherwise fail every receive); then credentials are vended.
+ */
+export async function createAgentSession(
+  deps: { store: Store; queues: Queues; sessions: Pick<StsSessionVendor, "vend"> },
+  workerId: string,
+): Promise<AgentSessionResponse> {
+  const worker = await deps.store.get("workers", { pk: workerId, sk: "worker" });
+  if (!worker) {
+    throw new ForbiddenError(
+      "not_a_worker",
+      "this key is not a registered worker: register with POST /v1/agents first, then ask for a session",
+    );
+  }
+  await deps.queues.ensure(`worker-${workerId}`);
+  return deps.sessions.vend(workerId);
+}
 
 /**
  * Short-lived SQS credentials for the calling worker, scoped to its own queue, so the agent
