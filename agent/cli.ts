@@ -349,6 +349,17 @@ async function registryOf(config: AgentConfig) {
 }
 
 /** `cocoon-agent start`: settings, the engine, metrics, then attestation and registration, then jobs until a signal. */
+/**
+ * The engine a config names, other than a model file (start() loads that itself): an
+ * OpenAI-compatible server, which returns log probabilities only where its owner says so
+ * (engineLogprobs: the server cannot be asked), or the built-in deterministic engine.
+ */
+export function configuredEngine(config: Pick<AgentConfig, "engine" | "engineUrl" | "engineLogprobs">): Engine {
+  return config.engine === "openai"
+    ? createOpenAiEngine({ baseUrl: config.engineUrl, ...(config.engineLogprobs === "on" ? { capabilities: { logprobs: true } } : {}) })
+    : createBuiltinEngine();
+}
+
 async function start(o: StartOptions, io: Io): Promise<number> {
   const { config, file, fromFile } = resolveConfig({ file: configPath(o.config), flags: flagsOf(o) });
   const { apiUrl, signingKey } = connect(o, config);
@@ -388,10 +399,7 @@ async function start(o: StartOptions, io: Io): Promise<number> {
     });
     engine = llama;
   } else {
-    engine =
-      config.engine === "openai"
-        ? createOpenAiEngine({ baseUrl: config.engineUrl, ...(config.engineLogprobs === "on" ? { capabilities: { logprobs: true } } : {}) })
-        : createBuiltinEngine();
+    engine = configuredEngine(config);
   }
   const models = config.engine === "llama" ? await engine.models() : config.models.length ? config.models : await engine.models();
   const kemKey = generateKemKey(); // made here, never written anywhere: it lives and dies with this VM

@@ -4,11 +4,13 @@
  * makes the key in place and never prints its secret.
  */
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { main } from "./cli";
+import { configuredEngine, main } from "./cli";
 import { ConfigError, EX_CONFIG, resolveConfig } from "./config";
 
 const dir = () => mkdtempSync(join(tmpdir(), "cocoon-agent-config-"));
@@ -96,6 +98,24 @@ describe("issue 13: agent configuration", () => {
     // Assess
     expect([byDefault, fromEnv, fromFlag]).toEqual(["off", "on", "off"]);
     expect(wrong).toMatch(/engineLogprobs \(COCOON_ENGINE_LOGPROBS\): must be "on" or "off"/);
+  });
+
+  it("engineLogprobs reaches the engine: an OpenAI-compatible engine says it returns log probabilities only when the setting is on", async () => {
+    // Prepare: an OpenAI-shaped server that lists one model (the engine asks it for the context length)
+    const server = createServer((_req, res) => res.end(JSON.stringify({ object: "list", data: [{ id: "any-model", object: "model" }] })));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const none = join(dir(), "none.json");
+    const env = { COCOON_ENGINE: "openai", COCOON_ENGINE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` };
+    try {
+      // Act
+      const on = configuredEngine(resolveConfig({ file: none, env, flags: { engineLogprobs: "on" } }).config);
+      const off = configuredEngine(resolveConfig({ file: none, env }).config);
+      // Assess
+      expect((await on.capabilities!("any-model")).logprobs).toBe(true);
+      expect((await off.capabilities!("any-model")).logprobs ?? false).toBe(false);
+    } finally {
+      server.close();
+    }
   });
 
   it("init writes a checked config with every setting, makes the key there (0600) and never prints its secret; start refuses a wrong value with exit 78", async () => {
