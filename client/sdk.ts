@@ -14,6 +14,7 @@ import {
 } from "../events/envelope";
 import type { RelayChunk, RelaySession } from "../events/relay";
 import { openAnswer, StreamCheckFailure, StreamVerifier, type Answer, type StreamIntegrityCode, type StreamPiece } from "./reply";
+import { MqttRelay, type IotSession, type MqttRelayOptions, type RelaySubscription } from "./relay-mqtt";
 import { verifyAttestation, type AttestationResult } from "../core/attestation/verify";
 import { loadPolicy } from "../core/attestation/policy";
 import type { Policy } from "../core/attestation/policy";
@@ -385,11 +386,12 @@ export interface CocoonClientOptions {
   /**
    * issue 11: subscribes to a job's stream on a pub/sub relay (AWS IoT Core, MQTT over
    * WebSocket) with the job-scoped session the coordinator vended; resolves once subscribed.
-   * This project bundles no MQTT client: pass one built on yours (e.g. mqtt.js over a
-   * SigV4-presigned WebSocket URL). Without it, askStream on such a network waits for the
-   * whole answer (verified the same way).
+   * Optional (tests, custom transports): without it the SDK's own subscriber (client/relay-mqtt.ts:
+   * one connection and subscription per account, reused across jobs) reads the relay.
    */
   relaySubscriber?: RelaySubscriber;
+  /** issue 12: options of the built-in MQTT subscriber (tests point it at a local broker). */
+  mqtt?: MqttRelayOptions;
   /**
    * issue 15: the on-chain policy registry (client/policy-source.ts readers). When set, the SDK
    * encrypts only to workers whose image (and, where the registry lists models, whose attested
@@ -420,10 +422,7 @@ const bucket = (n: number, min: number) => {
 };
 
 /** A live subscription to one job's relayed chunks (each message one RelayChunk, JSON). */
-export interface RelaySubscription {
-  chunks: AsyncIterable<RelayChunk>;
-  close(): void;
-}
+export type { RelaySubscription };
 export type RelaySubscriber = (session: Extract<RelaySession, { transport: "iot-mqtt" }>) => Promise<RelaySubscription>;
 
 /** Upper bound on tokens in a prompt: a byte-level tokenizer never makes more than one token per byte. */
@@ -1012,8 +1011,21 @@ export class CocoonClient {
     return { maxTokens, maxPromptTokens: bound * n };
   }
 
-  /** Chat or text completion, answered whole: the sealed answer, verified, with its receipt and bill. */
+  /**
+   * Chat or text completion, answered whole: the sealed answer, verified, with its receipt and bill.
+   * On a network whose relay is a pub/sub one (AWS IoT Core) the answer comes over the relay, as
+   * askStream's, collected (issue 12): the submit returns at once and no function of the
+   * coordinator is held while the GPU works. Over the HTTP relay (the local default) the submit
+   * waits for the answer (one round trip fewer than reading the relay).
+   */
   async ask(o: AskOptions): Promise<AskResult> {
+    if ((await this.relayTransport()) === "iot-mqtt") {
+      let done: Extract<StreamEvent, { type: "done" }> | undefined;
+      for await (const ev of this.askStream(o)) if (ev.type === "done") done = ev;
+      if (!done) throw new VerificationError("bad_job", "the stream ended without its answer");
+      const { type: _type, relay: _relay, ...result } = done;
+      return result;
+    }
     const plaintext = requestPlaintextOf(o, false);
     const { p, submitted } = await this.prepareAndSubmit(o, plaintext, this.limitsOf(o), 20);
     const job = await this.finish(p, "attempt" in submitted ? submitted : undefined, o.signal);
@@ -1030,14 +1042,10 @@ export class CocoonClient {
   async *askStream(o: AskOptions): AsyncGenerator<StreamEvent, void, undefined> {
     const plaintext = requestPlaintextOf(o, true);
     // Asked before submit: a pub/sub relay keeps nothing for subscribers that come late.
-    const relay: { session?: RelaySession; subscription?: RelaySubscription } = {};
+    let relay: { session?: RelaySession; subscription?: RelaySubscription } = {};
     const { p } = await this.prepareAndSubmit(o, plaintext, this.limitsOf(o), 0, async (prepared) => {
       relay.subscription?.close(); // a job prepared again has another id
-      relay.session = await this.relaySession(prepared.jobId);
-      relay.subscription =
-        relay.session?.transport === "iot-mqtt" && this.opts.relaySubscriber
-          ? await this.opts.relaySubscriber(relay.session).catch(() => undefined)
-          : undefined;
+      relay = await this.openRelay(prepared);
     });
     const { session, subscription } = relay;
     const verifier = new StreamVerifier(p.jobId, p.header, p.replyKey, new Set(p.verified.map((c) => c.workerId)));
@@ -1059,14 +1067,28 @@ export class CocoonClient {
         if (r.job && r.job.status !== "submitted" && r.job.status !== "assigned") job = r.job;
       }
     } else if (subscription) {
-      // A pub/sub relay (AWS IoT Core): chunks as the broker delivers them, until the job finished.
-      const jobDone = this.finish(p, undefined, o.signal);
-      jobDone.catch(() => {}); // awaited below; an early integrity error must not leave it unhandled
+      // A pub/sub relay (AWS IoT Core): chunks as the broker delivers them. Nothing of the
+      // coordinator is held meanwhile (issue 12): its job is read once the final chunk came (the
+      // worker posts its result right after publishing it), or when the relay was quiet for
+      // RELAY_QUIET_MS (a job refunded or failed over before its new worker's first chunk).
       const it = subscription.chunks[Symbol.asyncIterator]();
+      // the chunk asked for: a quiet spell does not drop it, the next turn waits on it again
+      let asked: Promise<IteratorResult<RelayChunk>> | undefined;
       try {
         for (;;) {
-          const next = await Promise.race([it.next(), jobDone.then(() => "finished" as const)]);
-          if (next === "finished" || next.done) break;
+          if (this.now() > p.deadline) throw new VerificationError("timeout", `job ${p.jobId} did not finish within ${p.timeoutMs} ms`);
+          asked ??= it.next();
+          const next = await orQuiet(asked, RELAY_QUIET_MS, o.signal);
+          if (next !== "quiet") asked = undefined;
+          if (next === "quiet") {
+            const j = await this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: 0 } });
+            if (j.status === "completed" || j.status === "refunded") {
+              job = j;
+              break;
+            }
+            continue;
+          }
+          if (next.done) break; // the connection ended: the rest comes from the stored reply
           let pieces: StreamPiece[];
           try {
             pieces = verifier.accept([next.value]);
@@ -1076,10 +1098,12 @@ export class CocoonClient {
           yield* events(pieces);
           if (next.value.final) break;
         }
+      } catch (e) {
+        throw asIntegrityError(e);
       } finally {
         subscription.close();
       }
-      job = await jobDone;
+      job ??= await this.finish(p, undefined, o.signal);
     } else {
       // No relay this SDK can read (AWS IoT Core without `relaySubscriber`): the answer comes whole, verified the same way.
       job = await this.finish(p, undefined, o.signal);
@@ -1096,18 +1120,74 @@ export class CocoonClient {
     yield { type: "done", ...this.result(p, job, answer, worker), relay: { chunks: verifier.relayed, recovered: verifier.recovered } };
   }
 
-  /** How this coordinator relays streams; "http" is learnt once per client. */
-  private async relaySession(jobId: string): Promise<RelaySession | undefined> {
-    if (this.httpRelay) return { transport: "http" };
+  /**
+   * How this coordinator relays streams, learnt once per client (a coordinator's transport does
+   * not change): "http", "iot-mqtt", or "none" (no relay session route answered).
+   */
+  private async relayTransport(): Promise<"http" | "iot-mqtt" | "none"> {
+    if (this.relayKind === undefined) {
+      // The account scope reads no job in particular: any id of ours names it in the path.
+      this.accountSession = this.requestAccountSession(newJobId(this.now()));
+      await this.accountSession;
+    }
+    return this.relayKind ?? "none";
+  }
+  private relayKind: "http" | "iot-mqtt" | "none" | undefined;
+  /** the last account-scoped session asked for, used by the next connection the built-in subscriber makes */
+  private accountSession: Promise<RelaySession | undefined> | undefined;
+  /** issue 12: the built-in subscriber, made when the coordinator first vends an "iot-mqtt" session */
+  private mqtt: MqttRelay | undefined;
+
+  private async requestAccountSession(jobId: string): Promise<RelaySession | undefined> {
     try {
-      const s = await this.api.request(API.relaySession, { params: { id: jobId } });
-      if (s.transport === "http") this.httpRelay = true;
+      const s = await this.api.request(API.relaySession, { params: { id: jobId }, body: { scope: "account" } });
+      this.relayKind = s.transport;
       return s;
-    } catch {
+    } catch (e) {
+      // A coordinator with no relay (404) has none for good; any other failure is asked again next time.
+      if (e instanceof ApiError && e.status === 404) this.relayKind = "none";
       return undefined; // no relay: the answer still comes, whole
     }
   }
-  private httpRelay = false;
+
+  /**
+   * How askStream reads job `p`'s stream, opened before its submit (a pub/sub relay keeps nothing
+   * for subscribers that come late): the HTTP relay; a custom `relaySubscriber` on a job-scoped
+   * session; or the built-in subscriber's one connection per account, which asks for an account
+   * session only when it has no connection whose credentials outlive this job's deadline.
+   */
+  private async openRelay(p: Prepared): Promise<{ session?: RelaySession; subscription?: RelaySubscription }> {
+    if (this.relayKind === "http") return { session: { transport: "http" } };
+    if (this.opts.relaySubscriber) {
+      const session = await this.api
+        .request(API.relaySession, { params: { id: p.jobId }, body: { scope: "job" } })
+        .catch(() => undefined);
+      if (session) this.relayKind = session.transport;
+      if (session?.transport !== "iot-mqtt") return { ...(session ? { session } : {}) };
+      return { session, subscription: await this.opts.relaySubscriber(session).catch(() => undefined) };
+    }
+    const kind = await this.relayTransport();
+    if (kind === "http") return { session: { transport: "http" } };
+    if (kind !== "iot-mqtt") return {};
+    this.mqtt ??= new MqttRelay(this.opts.mqtt);
+    const subscription = await this.mqtt.open(p.jobId, p.deadline, () => this.takeAccountSession(p.jobId)).catch(() => undefined);
+    return subscription ? { subscription } : {};
+  }
+
+  /** An account session for a new connection: the one relayTransport learnt with, if not used yet, else a new one. */
+  private async takeAccountSession(jobId: string): Promise<IotSession> {
+    const pending = this.accountSession;
+    this.accountSession = undefined;
+    const s = (await pending) ?? (await this.requestAccountSession(jobId));
+    if (s?.transport !== "iot-mqtt") throw new VerificationError("relay_unavailable", "the coordinator vended no relay session");
+    return s;
+  }
+
+  /** Ends the built-in relay subscriber's connection (a process that does not call it still exits: it holds nothing while idle). */
+  close(): void {
+    this.mqtt?.close();
+    this.mqtt = undefined;
+  }
 
   /**
    * Embeddings, sealed like chat: one float vector per input, in input order. Billed per input
@@ -1185,6 +1265,31 @@ function quoteRefused(e: unknown): boolean {
 
 const finishOf = (c: { finishReason: "stop" | "length"; toolCalls?: unknown[] }): "stop" | "length" | "tool_calls" =>
   c.toolCalls?.length ? "tool_calls" : c.finishReason;
+
+/** A job whose relay was silent this long is read from the coordinator (refunded? failed over?): client/relay-mqtt.ts. */
+const RELAY_QUIET_MS = 10_000;
+
+/** What `next` gives, or "quiet" if it gave nothing within `ms`; an abort ends the wait at once. */
+function orQuiet<T>(next: Promise<T>, ms: number, signal?: AbortSignal): Promise<T | "quiet"> {
+  throwIfAborted(signal);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => finish(() => resolve("quiet")), ms);
+    const onAbort = () => finish(() => reject(abortReason(signal!)));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const finish = (f: () => void) => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      f();
+    };
+    next.then(
+      (r) => finish(() => resolve(r)),
+      (e: unknown) => finish(() => reject(e)),
+    );
+  });
+}
+
+const abortReason = (signal: AbortSignal) =>
+  signal.reason instanceof Error ? signal.reason : Object.assign(new Error("aborted"), { name: "AbortError" });
 
 function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : Object.assign(new Error("aborted"), { name: "AbortError" });
