@@ -69,10 +69,12 @@ export interface JobItem extends Item {
   updatedAt: number;
 }
 
-/** pk=jobId sk="envelope": the sealed request, written once at submit. */
+/**
+ * pk=jobId sk="envelope": the sealed request, written once at submit. Nothing else: its hash is
+ * on the job item, and on DynamoDB every byte counts (a write is billed per started KB).
+ */
 export interface EnvelopeItem extends Item {
   envelope: RequestEnvelope;
-  requestHash: string;
 }
 
 /**

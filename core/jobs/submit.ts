@@ -117,7 +117,6 @@ export async function submitJob(
   const envelopeItem: EnvelopeItem = {
     ...envelopeKey(h.jobId),
     envelope,
-    requestHash: reqHash,
     ttl: Math.ceil(now / 1000) + RETAIN_SECONDS,
   };
   // Where transactions cost nothing extra (LMDB), the envelope joins the commit below instead
