@@ -231,12 +231,14 @@ export class MqttRelay {
     client.on("message", (topic, payload) => this.deliver(conn, topic, payload));
     client.on("close", () => this.end(conn, "connection closed"));
     client.on("error", () => this.end(conn, "connection error"));
-    try {
-      const granted = await client.subscribeAsync(session.topic, { qos: 0 });
-      if (!granted.length || granted.some((g) => g.qos === 128)) throw new Error(`IoT Core refused the subscription to ${session.topic}`);
-    } catch (e) {
+    // A filter the session's policy does not allow: SUBACK 0x80 (mqtt.js rejects), or IoT Core drops the connection.
+    const refused = await client.subscribeAsync(session.topic, { qos: 0 }).then(
+      (granted) => (!granted.length || granted.some((g) => g.qos === 128) ? "SUBACK 0x80" : undefined),
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+    );
+    if (refused !== undefined) {
       this.end(conn, "subscribe refused");
-      throw e;
+      throw new Error(`IoT Core refused the subscription to ${session.topic}: ${refused}`);
     }
     this.conns.add(conn);
     if (this.closed) {
