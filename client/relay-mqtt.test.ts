@@ -77,7 +77,9 @@ describe("the presigned URL (SigV4, service iotdevicegateway)", () => {
       .map(([k, v]) => `${enc(k)}=${enc(v)}`)
       .sort()
       .join("&");
-    const canonical = ["GET", "/mqtt", canonicalQuery, `host:${url.host}`, "", "host", createHash("sha256").update("").digest("hex")].join("\n");
+    const canonical = ["GET", "/mqtt", canonicalQuery, `host:${url.host}`, "", "host", createHash("sha256").update("").digest("hex")].join(
+      "\n",
+    );
     const amzDate = url.searchParams.get("X-Amz-Date")!;
     const scope = `${amzDate.slice(0, 8)}/${region}/iotdevicegateway/aws4_request`;
     const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, createHash("sha256").update(canonical).digest("hex")].join("\n");
@@ -137,8 +139,7 @@ describe("one MQTT connection per account over WebSocket (aedes on 127.0.0.1)", 
     // Act
     const subs = await Promise.all(jobs.map((j) => r.open(j, deadline, session)));
     const reads = subs.map((s) => take(s.chunks, 3));
-    for (let seq = 0; seq < 3; seq++)
-      for (const j of jobs) await broker.publish(topicOf(j), JSON.stringify(chunkOf(j, seq, seq === 2)));
+    for (let seq = 0; seq < 3; seq++) for (const j of jobs) await broker.publish(topicOf(j), JSON.stringify(chunkOf(j, seq, seq === 2)));
     await broker.publish(topicOf(newJobId(Date.now())), JSON.stringify(chunkOf(jobs[0]!, 9))); // a job this client does not read
     const got = await Promise.all(reads);
     // Assess
@@ -147,7 +148,9 @@ describe("one MQTT connection per account over WebSocket (aedes on 127.0.0.1)", 
     expect(broker.connects.length - before.connects).toBe(1);
     expect(broker.subscriptions.slice(before.subs)).toEqual([FILTER]);
     got.forEach((cs, i) => expect(cs.map((c) => [c.jobId, c.seq])).toEqual([0, 1, 2].map((seq) => [jobs[i], seq])));
-    expect(broker.upgrades.at(-1)).toMatch(/^\/mqtt\?X-Amz-Algorithm=AWS4-HMAC-SHA256&.*&X-Amz-Signature=[0-9a-f]{64}&X-Amz-Security-Token=/);
+    expect(broker.upgrades.at(-1)).toMatch(
+      /^\/mqtt\?X-Amz-Algorithm=AWS4-HMAC-SHA256&.*&X-Amz-Signature=[0-9a-f]{64}&X-Amz-Security-Token=/,
+    );
   });
 
   it("a payload that is not a chunk ends that job's stream with stream_tampered, and only that job's", async () => {
@@ -196,7 +199,9 @@ describe("one MQTT connection per account over WebSocket (aedes on 127.0.0.1)", 
   it("credentials that expire close the connection: its jobs' streams end (the SDK then reads the stored reply)", async () => {
     // Prepare: credentials that expire in 5.5 s (the connection ends 5 s before)
     const r = relay();
-    const sub = await r.open(newJobId(Date.now()), Date.now() - 60_000, () => Promise.resolve(sessionOf({ expiration: Date.now() + 5_500 })));
+    const sub = await r.open(newJobId(Date.now()), Date.now() - 60_000, () =>
+      Promise.resolve(sessionOf({ expiration: Date.now() + 5_500 })),
+    );
     // Act
     const ended = await take(sub.chunks, 0).then(async () => {
       for await (const _ of sub.chunks) void _;

@@ -220,7 +220,11 @@ export class MqttRelay {
         createConnection: (opts: Record<string, unknown>) => {
           const host = String(opts.host ?? "");
           const s = url.startsWith("wss:")
-            ? tlsConnect({ ...opts, path: undefined, servername: isIP(host) ? "" : ((opts.servername as string | undefined) ?? host) } as never)
+            ? tlsConnect({
+                ...opts,
+                path: undefined,
+                servername: isIP(host) ? "" : ((opts.servername as string | undefined) ?? host),
+              } as never)
             : netConnect({ ...opts, path: undefined } as never);
           conn.socket = s;
           return s;

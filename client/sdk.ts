@@ -1126,12 +1126,16 @@ export class CocoonClient {
    */
   private async relayTransport(): Promise<"http" | "iot-mqtt" | "none"> {
     if (this.relayKind === undefined) {
-      // The account scope reads no job in particular: any id of ours names it in the path.
-      this.accountSession = this.requestAccountSession(newJobId(this.now()));
-      await this.accountSession;
+      // Asked once for jobs that start together. The account scope reads no job in particular: any id of ours names it in the path.
+      this.learning ??= (async () => {
+        this.accountSession = this.requestAccountSession(newJobId(this.now()));
+        await this.accountSession;
+      })().finally(() => (this.learning = undefined));
+      await this.learning;
     }
     return this.relayKind ?? "none";
   }
+  private learning: Promise<void> | undefined;
   private relayKind: "http" | "iot-mqtt" | "none" | undefined;
   /** the last account-scoped session asked for, used by the next connection the built-in subscriber makes */
   private accountSession: Promise<RelaySession | undefined> | undefined;
@@ -1159,9 +1163,7 @@ export class CocoonClient {
   private async openRelay(p: Prepared): Promise<{ session?: RelaySession; subscription?: RelaySubscription }> {
     if (this.relayKind === "http") return { session: { transport: "http" } };
     if (this.opts.relaySubscriber) {
-      const session = await this.api
-        .request(API.relaySession, { params: { id: p.jobId }, body: { scope: "job" } })
-        .catch(() => undefined);
+      const session = await this.api.request(API.relaySession, { params: { id: p.jobId }, body: { scope: "job" } }).catch(() => undefined);
       if (session) this.relayKind = session.transport;
       if (session?.transport !== "iot-mqtt") return { ...(session ? { session } : {}) };
       return { session, subscription: await this.opts.relaySubscriber(session).catch(() => undefined) };

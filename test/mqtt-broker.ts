@@ -67,9 +67,8 @@ export async function startTestBroker(): Promise<TestBroker> {
     allowFilter: (f) => (allow = f),
     publish: (topic, payload) =>
       new Promise<void>((resolve, reject) =>
-        broker.publish(
-          { cmd: "publish", topic, payload: Buffer.from(payload), qos: 0, retain: false, dup: false },
-          (e?: Error) => (e ? reject(e) : resolve()),
+        broker.publish({ cmd: "publish", topic, payload: Buffer.from(payload), qos: 0, retain: false, dup: false }, (e?: Error) =>
+          e ? reject(e) : resolve(),
         ),
       ),
     dropAll: () => {

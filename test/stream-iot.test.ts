@@ -1,9 +1,10 @@
 /**
- * The AWS-shaped streaming path with FAKES at the two transports (no AWS, no MQTT client, no
- * network beyond 127.0.0.1): the coordinator vends "iot-mqtt" sessions (a fake vendor in the
- * place of functions/adapters/relay-iot.ts's STS one), the agent publishes through its real
- * IoT publisher (agent/relay-iot.ts, SigV4-signed HTTPS) whose fetch lands in an in-memory
- * broker, and the SDK reads through a `relaySubscriber` on that broker. What is real: the
+ * The AWS-shaped streaming path with FAKES at the two transports (no AWS, no network beyond
+ * 127.0.0.1): the coordinator vends "iot-mqtt" sessions (a fake vendor in the place of
+ * functions/adapters/relay-iot.ts's STS one), the agent publishes through its real IoT publisher
+ * (agent/relay-iot.ts, SigV4-signed HTTPS) whose fetch lands in an in-memory broker, and the SDK
+ * reads through a custom `relaySubscriber` on that broker (the option kept for custom transports;
+ * the SDK's own MQTT subscriber over a real broker: test/stream-mqtt.test.ts). What is real: the
  * session routes, the agent's publishing, the topics, the SDK's checks.
  */
 import { mkdtempSync } from "node:fs";
@@ -36,6 +37,9 @@ const fakeVendor: RelaySessionVendor = {
   },
   async forRequester(jobId, requester) {
     return session(`${PREFIX}/r/${requester}/${jobId}/+`, jobId);
+  },
+  async forAccount(requester) {
+    return session(`${PREFIX}/r/${requester}/+/+`, requester);
   },
 };
 const session = (topic: string, jobId: string): RelaySession => ({
@@ -126,9 +130,14 @@ describe("streaming over a pub/sub relay (AWS IoT Core's shape, fake transports)
     expect(net.relay && "dump" in net.relay ? (net.relay as { dump(): unknown[] }).dump() : []).toEqual([]); // nothing went through the coordinator's own relay
   });
 
-  it("without a subscriber the SDK still answers, whole and verified (the stored reply)", async () => {
-    // Prepare
-    const plain = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
+  it("when the SDK's own subscriber cannot connect the SDK still answers, whole and verified (the stored reply)", async () => {
+    // Prepare: nothing listens on 127.0.0.1:9 (the broker is unreachable)
+    const plain = new CocoonClient({
+      apiUrl: net.url,
+      key: generateSigningKey(),
+      allowDev: true,
+      mqtt: { urlOverride: (u) => `ws://127.0.0.1:9/mqtt${new URL(u).search}` },
+    });
     await plain.faucet(1_000_000_000n);
     // Act
     const events: StreamEvent[] = [];

@@ -1,0 +1,234 @@
+/**
+ * The AWS streaming path end to end with the SDK's OWN subscriber (client/relay-mqtt.ts) over a
+ * real MQTT broker on WebSocket (aedes + ws on 127.0.0.1, test/mqtt-broker.ts), issue 12: the
+ * coordinator vends "iot-mqtt" sessions (a fake vendor in the place of the STS one, same topics
+ * and scopes as functions/adapters/relay-iot.ts), the agent publishes through its real IoT
+ * publisher (agent/relay-iot.ts, SigV4-signed HTTPS) whose requests this test hands to the broker,
+ * and the SDK reads over MQTT: one connection and one subscription per account.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RelayChunk, RelaySession } from "../events/relay";
+import { generateSigningKey } from "../core/crypto/keys";
+import type { RelaySessionVendor } from "../core/relay-access";
+import { startNetwork, type LocalNetwork } from "../local/network";
+import { startLocalAgents } from "../local/agents";
+import type { RunningAgent } from "../agent/runtime";
+import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
+import { API } from "../api-client/api";
+import { CocoonClient, StreamIntegrityError, type StreamEvent } from "../client/sdk";
+import { startTestBroker, type TestBroker } from "./mqtt-broker";
+
+process.env.COCOON_STREAM_INTERVAL_MS = "1";
+const ENDPOINT = "fake-iot.local";
+const PREFIX = "cocoon-test";
+
+let net: LocalNetwork;
+let agents: RunningAgent[];
+let broker: TestBroker;
+const realFetch = globalThis.fetch;
+/** what the coordinator was asked (method and URL), in order */
+const requests: string[] = [];
+/** account sessions vended, and how long the next one lasts (then 900 s again) */
+let accountSessions = 0;
+let nextAccountSessionMs: number | undefined;
+/** what the agent published, as it published it (before any rewrite below) */
+const published: Array<{ topic: string; chunk: RelayChunk }> = [];
+/** rewrites a publish on its way to the broker (a relay that tampers); undefined: pass it on */
+let rewrite: ((topic: string, chunk: RelayChunk) => RelayChunk | undefined) | undefined;
+
+const session = (topic: string, clientId: string, ms = 600_000): RelaySession => ({
+  transport: "iot-mqtt",
+  endpoint: ENDPOINT,
+  region: "us-east-1",
+  topic,
+  clientId,
+  credentials: { accessKeyId: "ASIAFAKE", secretAccessKey: "fake", sessionToken: "fake-token", expiration: Date.now() + ms },
+});
+const vendor: RelaySessionVendor = {
+  forWorker: async (job, workerId) => session(`${PREFIX}/r/${job.requester}/${job.jobId}/${workerId}`, `${PREFIX}-w`),
+  forRequester: async (jobId, requester) => session(`${PREFIX}/r/${requester}/${jobId}/+`, `${PREFIX}-r-${jobId}`),
+  forAccount: async (requester) => {
+    accountSessions++;
+    const ms = nextAccountSessionMs ?? 900_000;
+    nextAccountSessionMs = undefined;
+    return session(`${PREFIX}/r/${requester}/+/+`, `${PREFIX}-r-${requester}-${randomBytes(6).toString("hex")}`, ms);
+  },
+};
+
+const newClient = async (o: { mqtt?: boolean } = {}) => {
+  const c = new CocoonClient({
+    apiUrl: net.url,
+    key: generateSigningKey(),
+    allowDev: true,
+    ...(o.mqtt === false ? {} : { mqtt: { urlOverride: (u: string) => broker.urlFor(u) } }),
+  });
+  await c.faucet(1_000_000_000n);
+  return c;
+};
+const ask = (words: string, extra: { timeoutMs?: number } = {}) => ({
+  model: BUILTIN_DEFAULT_MODEL,
+  messages: [{ role: "user" as const, content: words }],
+  maxTokens: 32,
+  tiers: ["dev" as const],
+  ...extra,
+});
+async function collect(it: AsyncIterable<StreamEvent>): Promise<{ events: StreamEvent[]; done: Extract<StreamEvent, { type: "done" }> }> {
+  const events: StreamEvent[] = [];
+  for await (const ev of it) events.push(ev);
+  const done = events.at(-1);
+  if (done?.type !== "done") throw new Error("no done");
+  return { events, done };
+}
+const textOf = (events: StreamEvent[]) =>
+  events
+    .filter((e) => e.type === "delta")
+    .map((e) => (e.type === "delta" ? e.text : ""))
+    .join("");
+
+beforeAll(async () => {
+  broker = await startTestBroker();
+  // The agent's IoT publisher POSTs to https://<endpoint>/topics/<topic>: the test hands each to the broker.
+  globalThis.fetch = (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
+    if (url.host !== ENDPOINT) return realFetch(input, init);
+    const topic = decodeURIComponent(url.pathname.slice("/topics/".length));
+    const chunk = JSON.parse(String(init!.body)) as RelayChunk;
+    published.push({ topic, chunk });
+    const out = rewrite?.(topic, chunk) ?? chunk;
+    await broker.publish(topic, JSON.stringify(out));
+    return new Response("{}", { status: 200 });
+  }) as typeof fetch;
+  net = await startNetwork({ chain: false, dataDir: mkdtempSync(join(tmpdir(), "cocoon-mqtt-")) });
+  (net.deps as { relaySessions?: RelaySessionVendor }).relaySessions = vendor;
+  net.server.on("request", (req: { method?: string; url?: string }) => requests.push(`${req.method} ${req.url}`));
+  agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-mqtt-agents-")), [{ name: "a", priceBps: 10_000 }]);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all((agents ?? []).map((a) => a.stop()));
+  await net?.stop();
+  await broker?.close();
+  globalThis.fetch = realFetch;
+});
+
+describe("issue 12: the SDK's own MQTT subscriber, one connection per account (real broker over WebSocket)", () => {
+  it("several concurrent askStream jobs share ONE connection and ONE subscription; each gets only its own chunks, verified", async () => {
+    // Prepare
+    const client = await newClient();
+    const before = { connects: broker.connects.length, subs: broker.subscriptions.length, sessions: accountSessions };
+    // Act
+    const runs = await Promise.all(
+      ["the first of three streams", "a second stream at the same time", "and a third one beside them"].map((w) =>
+        collect(client.askStream(ask(w))),
+      ),
+    );
+    // Assess
+    expect(accountSessions - before.sessions).toBe(1);
+    expect(broker.connects.length - before.connects).toBe(1);
+    expect(broker.subscriptions.slice(before.subs)).toEqual([`${PREFIX}/r/${client.account}/+/+`]);
+    for (const { events, done } of runs) {
+      const mine = published.filter((p) => p.chunk.jobId === done.jobId);
+      expect(mine.length).toBeGreaterThan(1);
+      expect(done.relay).toEqual({ chunks: mine.length, recovered: 0 }); // every chunk came over MQTT, none from the stored reply
+      expect(textOf(events)).toBe(done.text);
+    }
+    expect(new Set(runs.map((r) => r.done.text)).size).toBe(3);
+    client.close();
+  });
+
+  it("a chunk forged on the account's topic is refused by the SDK's checks (stream_tampered), its text never shown", async () => {
+    // Prepare: the relay alters the second chunk of the next job
+    const client = await newClient();
+    rewrite = (_topic, c) => (c.seq === 1 ? { ...c, data: (c.data[0] === "A" ? "B" : "A") + c.data.slice(1) } : undefined);
+    const shown: StreamEvent[] = [];
+    // Act
+    const run = (async () => {
+      for await (const ev of client.askStream(ask("forge the second chunk of this answer please"))) shown.push(ev);
+    })();
+    // Assess
+    await expect(run).rejects.toMatchObject({ name: "StreamIntegrityError", code: "stream_tampered" });
+    expect(shown.filter((e) => e.type === "delta").length).toBeLessThanOrEqual(1); // chunk 0's text at most
+    rewrite = undefined;
+    client.close();
+  });
+
+  it("another job's chunk published on this job's topic is refused (stream_cross_job)", async () => {
+    // Prepare: a real chunk of an earlier job, put in place of this job's second chunk
+    const client = await newClient();
+    const foreign = published.find((p) => p.chunk.seq === 1)!.chunk;
+    rewrite = (_topic, c) => (c.seq === 1 && c.jobId !== foreign.jobId ? foreign : undefined);
+    // Act
+    const run = collect(client.askStream(ask("a foreign chunk lands in this stream")));
+    // Assess
+    await expect(run).rejects.toBeInstanceOf(StreamIntegrityError);
+    await expect(run).rejects.toMatchObject({ code: "stream_cross_job" });
+    rewrite = undefined;
+    client.close();
+  });
+
+  it("ask() takes the whole answer over the relay: the submit returns at once (no wait), the answer verified", async () => {
+    // Prepare
+    const client = await newClient();
+    const from = requests.length;
+    // Act
+    const r = await client.ask(ask("answer me whole, but over the relay"));
+    // Assess
+    const mine = requests.slice(from);
+    const submits = mine.filter((x) => /^POST \/v1\/jobs(\?|$)/.test(x));
+    expect(submits).toHaveLength(1);
+    expect(new URL(submits[0]!.slice(5), "http://x").searchParams.get("wait") ?? "0").toBe("0");
+    expect(published.filter((p) => p.chunk.jobId === r.jobId).some((p) => p.chunk.final && p.chunk.receipt)).toBe(true);
+    expect(r.receipt?.body.jobId).toBe(r.jobId);
+    expect(r.text.length).toBeGreaterThan(0);
+    expect(r).not.toHaveProperty("relay");
+    // the job was read once, after its final chunk; no long-poll of the relay's HTTP routes
+    expect(mine.filter((x) => x.startsWith(`GET /v1/jobs/${r.jobId}`)).length).toBeLessThanOrEqual(1);
+    expect(mine.some((x) => x.includes("/chunks"))).toBe(false);
+    client.close();
+  });
+
+  it("credentials that would expire within a job's deadline: a new session and connection before submit; the old connection closes", async () => {
+    // Prepare: a first account session that lasts 100 s (a job needs it to last 60 s past its deadline)
+    nextAccountSessionMs = 100_000;
+    const client = await newClient();
+    const before = { connects: broker.connects.length, sessions: accountSessions };
+    await expect.poll(() => broker.connected()).toBe(0); // the clients of the tests above are gone
+    // Act
+    const first = await collect(client.askStream(ask("a short job", { timeoutMs: 30_000 })));
+    const second = await collect(client.askStream(ask("a job with a longer deadline", { timeoutMs: 50_000 })));
+    // Assess
+    expect(accountSessions - before.sessions).toBe(2);
+    expect(broker.connects.length - before.connects).toBe(2);
+    expect(first.done.relay.recovered).toBe(0);
+    expect(second.done.relay.recovered).toBe(0);
+    await expect.poll(() => broker.connected()).toBe(1); // the first connection closed once it had no job
+    client.close();
+  });
+
+  it("the HTTP relay (no vendor: the local default) is as it was: ask() waits on the submit, scope account answers http", async () => {
+    // Prepare
+    const deps = net.deps as { relaySessions?: RelaySessionVendor };
+    delete deps.relaySessions;
+    try {
+      const client = await newClient({ mqtt: false });
+      const from = requests.length;
+      // Act
+      const s = await client.api.request(API.relaySession, {
+        params: { id: "job_00000000000000000000000000" },
+        body: { scope: "account" },
+      });
+      const r = await client.ask(ask("answer me on the local default"));
+      // Assess
+      expect(s).toEqual({ transport: "http" });
+      expect(r.text.length).toBeGreaterThan(0);
+      const submit = requests.slice(from).find((x) => /^POST \/v1\/jobs(\?|$)/.test(x))!;
+      expect(new URL(submit.slice(5), "http://x").searchParams.get("wait")).toBe("20");
+    } finally {
+      deps.relaySessions = vendor;
+    }
+  });
+});
