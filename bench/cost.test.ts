@@ -1,5 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { ASSUME, PRICES, priceJob, RELAY_AS_BUILT, relayUse, sampleWorkload, total, WORKLOAD, type MeasuredJob } from "./cost";
+import {
+  accountConnectionsPerJob,
+  ASSUME,
+  PRICES,
+  priceJob,
+  RELAY_AS_BUILT,
+  RELAY_PER_JOB,
+  relayUse,
+  sampleWorkload,
+  total,
+  WORKLOAD,
+  type MeasuredJob,
+} from "./cost";
 
 /** One job of made-up counts: a submit (10 WRU, 2 RRU, 1 SQS send) and a result (4 WRU), 1 ms of work each. */
 function measured(): MeasuredJob {
@@ -82,38 +94,69 @@ describe("cost model: pricing a measured job", () => {
 });
 
 describe("issue 12: the relay's IoT Core messages, item by item", () => {
-  it("a streamed job: connect, subscribe, one publish and one delivery per chunk; QoS 1 adds the requester's PUBACK of each", () => {
+  it("a streamed job with a connection per job: connect, subscribe, one publish and one delivery per chunk; QoS 1 adds the requester's PUBACK of each", () => {
     // Prepare
     const job = { engineSeconds: 5, streamed: true };
     // Act
-    const q0 = relayUse(job, RELAY_AS_BUILT);
-    const q1 = relayUse(job, { ...RELAY_AS_BUILT, publishQos: 1 });
+    const q0 = relayUse(job, RELAY_PER_JOB);
+    const q1 = relayUse(job, { ...RELAY_PER_JOB, publishQos: 1 });
     // Assess: 5 s at one chunk a second, plus the first
     expect(q0).toMatchObject({ connect: 1, subscribe: 1, publish: 6, delivery: 6, puback: 0, connectionMinutes: 1, sessionCalls: 2 });
     expect(q1.puback).toBe(6);
   });
 
-  it("a whole answer is one chunk, counted in 5 KB steps; a reused account connection drops connect, subscribe and a session call", () => {
+  it("issue 12, as built: the account's connection, subscription and session shared by its jobs; an answer not asked as a stream is chunked like one", () => {
+    // Prepare: a connection takes jobs for 900 − 120 − 60 = 720 s: 5 an hour, shared by the account's jobs of that hour
+    const shared = 3600 / 720 / ASSUME.jobsPerAccountHour;
+    // Act
+    const whole = relayUse({ engineSeconds: 5, streamed: false }, RELAY_AS_BUILT);
+    const streamed = relayUse({ engineSeconds: 5, streamed: true }, RELAY_AS_BUILT);
+    // Assess
+    expect(accountConnectionsPerJob()).toBeCloseTo(shared, 12);
+    expect(whole).toEqual(streamed);
+    expect(whole).toMatchObject({ publish: 6, delivery: 6, puback: 0 });
+    expect(whole.connect).toBeCloseTo(shared, 12);
+    expect(whole.subscribe).toBeCloseTo(shared, 12);
+    expect(whole.sessionCalls).toBeCloseTo(1 + shared, 12); // the worker's job-scoped session, and the account's share
+    expect(whole.connectionMinutes).toBeCloseTo(60 / ASSUME.jobsPerAccountHour, 12);
+  });
+
+  it("a whole answer as one message (not built) is one chunk, counted in 5 KB steps", () => {
     // Prepare
     const long = { engineSeconds: 30, streamed: false }; // ~9 KB of text: two steps each way
     // Act
-    const u = relayUse(long, RELAY_AS_BUILT);
-    const reused = relayUse(
-      { engineSeconds: 2, streamed: false },
-      { ...RELAY_AS_BUILT, requesterSessionPerJob: false, connectPerJob: false },
-    );
+    const u = relayUse(long, { ...RELAY_AS_BUILT, wholeAnswer: "one-message" });
     // Assess
     expect(Math.ceil((WORKLOAD.textBytesPerSecond * 30) / 5120)).toBeGreaterThan(1);
     expect(u.publish).toBeGreaterThan(1);
+    expect(u.publish).toBeLessThan(relayUse(long, RELAY_AS_BUILT).publish);
     expect(u.delivery).toBe(u.publish);
-    expect(reused).toMatchObject({ connect: 0, subscribe: 0, publish: 1, delivery: 1, sessionCalls: 1 });
   });
 
-  it("as built: a whole answer waits on the submit (held, no relay); a streamed one pays the relay and the held wait", () => {
+  it("issue 12: over the relay the submit is not held and the read after the final chunk is priced; held, that read is not made", () => {
+    // Prepare: the measured job plus one GET of the completed job, carrying the job's view (1,000 bytes, also in the submit's answer)
+    const m = measured();
+    m.routes.set("GET /v1/jobs/{id}", { ...m.routes.get("POST /v1/agent/results")!, wru: 0, rru: 1, responseBytes: 1000 });
+    m.routes.get("POST /v1/jobs")!.responseBytes = 1200;
+    const choice = { frontDoor: "function-urls" as const, delivery: "relay" as const, capacity: "on-demand" as const };
+    // Act
+    const relay = priceJob(m, choice, () => 0, [{ engineSeconds: 10, streamed: false }]);
+    const hold = priceJob(m, { ...choice, delivery: "hold" }, () => 0, [{ engineSeconds: 10, streamed: false }]);
+    // Assess
+    const routesOf = (r: typeof relay) => r.byRoute.map(([k]) => k);
+    expect(routesOf(relay)).toContain("GET /v1/jobs/{id}");
+    expect(routesOf(hold)).not.toContain("GET /v1/jobs/{id}");
+    const submit = (r: typeof relay) => r.byRoute.find(([k]) => k === "POST /v1/jobs")![1];
+    expect(submit(relay).transfer).toBeCloseTo((200 / 1e9) * PRICES.dataTransferOutGb.usd, 15); // the view goes out once
+    expect(submit(hold).transfer).toBeCloseTo((1200 / 1e9) * PRICES.dataTransferOutGb.usd, 15);
+    expect(submit(hold).lambda - submit(relay).lambda).toBeCloseTo(10 * (ASSUME.lambdaMemoryMb / 1024) * PRICES.lambdaArmGbSecond.usd, 12);
+  });
+
+  it("before the SDK's subscriber (ask-held): a whole answer waits on the submit (held, no relay); a streamed one pays the relay and the held wait", () => {
     // Prepare
     const whole = [{ engineSeconds: 10, streamed: false }];
     const streamed = [{ engineSeconds: 10, streamed: true }];
-    const choice = { frontDoor: "function-urls" as const, delivery: "as-built" as const, capacity: "on-demand" as const };
+    const choice = { frontDoor: "function-urls" as const, delivery: "ask-held" as const, capacity: "on-demand" as const };
     // Act
     const w = priceJob(measured(), choice, () => 1e-6, whole).perJob;
     const s = priceJob(measured(), choice, () => 1e-6, streamed).perJob;

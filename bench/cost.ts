@@ -16,9 +16,11 @@
  *    stated median and p95; a share of jobs streamed (one sealed chunk per second of
  *    generation plus the final one), the rest answered in one message.
  * 3. Priced per choice: the front door (API Gateway HTTP API, Lambda function URLs, one router
- *    function), the delivery of the answer (the submit's Lambda held while the engine works, as
- *    POST /v1/jobs?wait does today, or a relay message), DynamoDB on-demand or provisioned at
- *    steady volume. Every price is a dated constant with its source (../shared/AWS-PRICES.md).
+ *    function), the delivery of the answer (as built on AWS: over the IoT Core relay, ask() and
+ *    askStream() alike, the requester on one connection per account; or the submit's Lambda held
+ *    while the engine works, as POST /v1/jobs?wait does on the local default), DynamoDB on-demand
+ *    or provisioned at steady volume. Every price is a dated constant with its source
+ *    (../shared/AWS-PRICES.md).
  *
  * What is assumed is in ASSUME, each with its reason. Not counted: free tiers, the fixed daily
  * cost of idle pollers (shown separately), support plans.
@@ -127,6 +129,20 @@ export const ASSUME = {
   inboxSeconds: 300,
   agentLongPollSeconds: 20,
   sessionSeconds: 3600,
+  /** The relay's STS sessions last this long (stacks/Cocoon.ts COCOON_RELAY_SESSION_SECONDS). */
+  relaySessionSeconds: 900,
+  /**
+   * The SDK starts a job on an account connection only while its credentials outlive the job's
+   * deadline (default timeout 120 s) by 60 s (client/relay-mqtt.ts): a connection takes new jobs
+   * for 900 − 180 = 720 s, then the next job makes a new one (a session call, CONNECT, SUBSCRIBE).
+   */
+  sdkJobTimeoutSeconds: 120,
+  relayRenewMarginSeconds: 60,
+  /**
+   * Jobs per hour of an account that is asking (its connection, session calls, CONNECTs and
+   * SUBSCRIBEs shared among them). One a minute: a quiet app; a busier one shares them wider.
+   */
+  jobsPerAccountHour: 60,
   matchingPollers: 5, // Lambda's SQS event source long-polls with ~5 pollers when idle
 };
 
@@ -455,8 +471,15 @@ export interface MeasuredJob {
 }
 
 const ROUTES_NOT_PER_JOB = ["GET /v1/agent/jobs", "POST /v1/agents/heartbeat"];
-/** The route whose Lambda waits for the answer today (POST /v1/jobs?wait=20). */
+/** The route whose Lambda waits for the answer where the answer is held (POST /v1/jobs?wait=20). */
 const WAITING_ROUTE = "POST /v1/jobs";
+/**
+ * The SDK's one read of the job after the relay's final chunk (its bill and stored reply, checked
+ * as always): measured as one GET of the completed job per ask, priced only where the answer
+ * comes over the relay. A job whose relay is silent for 10 s is read again meanwhile (refunds,
+ * failovers): not counted, the first chunk flushes at once and then one a second.
+ */
+const READ_AFTER_RELAY = "GET /v1/jobs/{id}";
 
 export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Promise<MeasuredJob> {
   const [
@@ -467,6 +490,7 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
     { generateSigningKey },
     { createMemoryStore },
     { routes },
+    { API },
   ] = await Promise.all([
     import("../local/network"),
     import("../local/agents"),
@@ -475,6 +499,7 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
     import("../core/crypto/keys"),
     import("../local/memory-store"),
     import("../functions/http/routes"),
+    import("../api-client/api"),
   ]);
   const meter = new CostMeter();
   const patterns: Array<[RegExp, string]> = routes.map((r) => [
@@ -532,13 +557,17 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
   );
   const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
   await client.faucet(1_000_000_000_000n);
-  const ask = () =>
-    client.ask({
+  // The local default answers on the submit (HTTP relay); the read the SDK makes after the relay's
+  // final chunk on AWS (READ_AFTER_RELAY) is measured beside it, on the completed job.
+  const ask = async () => {
+    const r = await client.ask({
       model: NULL_DEFAULT_MODEL,
       messages: [{ role: "user", content: "Summarise the plot of Hamlet in two sentences." }],
       maxTokens: 256,
       tiers: ["dev"],
     });
+    await client.api.request(API.getJob, { params: { id: r.jobId }, query: { wait: 0 } });
+  };
   const jobs = o.jobs ?? 100;
   try {
     for (let i = 0; i < (o.warmup ?? 10); i++) await ask();
@@ -585,12 +614,15 @@ const add = (a: Dollars, b: Partial<Dollars>): Dollars =>
 
 export type FrontDoor = "api-gateway" | "function-urls" | "router";
 /**
- * hold: the submit's Lambda waits while the engine works (POST /v1/jobs?wait, then GET ?wait);
- * relay: every answer over the relay (a whole answer as one message) and nothing held;
- * as-built: what the SDK does today: ask() waits on the submit (held), askStream() reads the
- * relay while its GET ?wait is held until the job is done.
+ * relay (as built on AWS, issue 12): every answer over the relay, ask() as askStream() collected,
+ * nothing held while the engine works: the submit returns at once and the SDK reads the job once
+ * after the final chunk (READ_AFTER_RELAY, measured); the relay priced by the RelayPricer.
+ * hold: the submit's Lambda waits while the engine works (POST /v1/jobs?wait, then GET ?wait), as
+ * on the local default's HTTP relay.
+ * ask-held: the SDK before its own MQTT subscriber: ask() waited on the submit (held),
+ * askStream() read the relay while its GET ?wait was held until the job was done.
  */
-export type Delivery = "hold" | "relay" | "as-built";
+export type Delivery = "hold" | "relay" | "ask-held";
 export type Capacity = "on-demand" | "provisioned";
 
 export interface PricingChoice {
@@ -615,23 +647,42 @@ export const IOT_METERING = {
 };
 
 /**
- * How the relay is used per job (what decides its messages). As built: the requester asks a
- * job-scoped session (a Lambda: STS AssumeRole + a job read), connects and subscribes before
- * submit; the worker asks its own session and publishes each sealed chunk over HTTPS at QoS 0
- * (agent/relay-iot.ts; at QoS 1 the requester's PUBACK of each delivery would be metered too);
- * the connection lasts the generation, billed per started minute.
+ * How the relay is used per job (what decides its messages). As built (issue 12): the SDK keeps
+ * one account-scoped session, connection and subscription per account (client/relay-mqtt.ts),
+ * renewed when a job would outlive its credentials (ASSUME.relaySessionSeconds), their cost
+ * shared by the account's jobs (ASSUME.jobsPerAccountHour); the worker asks its own job-scoped
+ * session and publishes each sealed chunk over HTTPS at QoS 0 (agent/relay-iot.ts; at QoS 1 the
+ * requester's PUBACK of each delivery would be metered too). ask() is askStream() collected, and
+ * the agent chunks every relayed answer the same way: a whole answer is a stream too.
  */
 export interface RelayPlan {
-  /** a job-scoped session per job for the requester (true as built) or one per account and hour, reused (false) */
+  /** a job-scoped session per job for the requester (before issue 12's subscriber) or one per account, reused (false: as built) */
   requesterSessionPerJob: boolean;
-  /** the requester connects and subscribes per job (true as built) or keeps one connection and subscription (false) */
+  /** the requester connects and subscribes per job, connected for the generation (before) or keeps one per account (false: as built) */
   connectPerJob: boolean;
+  /**
+   * An answer the requester did not ask to stream: chunked like a stream (as built: ask() asks the
+   * agent for a stream) or published as one message (not built: an agent change, see the rows).
+   */
+  wholeAnswer: "streamed" | "one-message";
   publishQos: 0 | 1;
   encoding: "json-base64" | "binary";
   /** seconds of generation per streamed chunk (default WORKLOAD.chunkSeconds: agent/execute.ts's one a second) */
   chunkSeconds?: number;
 }
-export const RELAY_AS_BUILT: RelayPlan = { requesterSessionPerJob: true, connectPerJob: true, publishQos: 0, encoding: "json-base64" };
+export const RELAY_AS_BUILT: RelayPlan = {
+  requesterSessionPerJob: false,
+  connectPerJob: false,
+  publishQos: 0,
+  encoding: "json-base64",
+  wholeAnswer: "streamed",
+};
+/** The relay before the SDK's own subscriber: a job-scoped requester session, connection and subscription per job. */
+export const RELAY_PER_JOB: RelayPlan = { ...RELAY_AS_BUILT, requesterSessionPerJob: true, connectPerJob: true };
+
+/** Connections (and so session calls, CONNECTs, SUBSCRIBEs) an asking account makes per job (RelayPlan, ASSUME). */
+export const accountConnectionsPerJob = () =>
+  3600 / (ASSUME.relaySessionSeconds - ASSUME.sdkJobTimeoutSeconds - ASSUME.relayRenewMarginSeconds) / ASSUME.jobsPerAccountHour;
 
 /** Relay messages and calls of one job, item by item (IOT_METERING). */
 export function relayUse(job: { engineSeconds: number; streamed: boolean }, plan: RelayPlan = RELAY_AS_BUILT) {
@@ -640,21 +691,25 @@ export function relayUse(job: { engineSeconds: number; streamed: boolean }, plan
   // Streamed: the first delta at once, then one chunk per second of generation (agent/execute.ts
   // defaultChunking), the last with the receipt. Whole: one chunk with the whole answer.
   const every = plan.chunkSeconds ?? WORKLOAD.chunkSeconds;
-  const chunkBytes = job.streamed
-    ? Array.from({ length: Math.ceil(job.engineSeconds / every) + 1 }, () => WORKLOAD.textBytesPerSecond * every)
-    : [WORKLOAD.textBytesPerSecond * job.engineSeconds];
+  const chunkBytes =
+    job.streamed || plan.wholeAnswer === "streamed"
+      ? Array.from({ length: Math.ceil(job.engineSeconds / every) + 1 }, () => WORKLOAD.textBytesPerSecond * every)
+      : [WORKLOAD.textBytesPerSecond * job.engineSeconds];
   const wire = chunkBytes.map(
     (b, i) => relayChunkWireBytes(b, plan.encoding) + (i === 0 ? 200 : 0) + (i === chunkBytes.length - 1 ? 450 : 0),
   );
   const publish = wire.reduce((a, b) => a + steps(b), 0);
+  const shared = accountConnectionsPerJob();
   return {
-    sessionCalls: 1 + (plan.requesterSessionPerJob ? 1 : 0),
-    connect: plan.connectPerJob ? 1 : 0,
-    subscribe: plan.connectPerJob ? 1 : 0,
+    // the worker's job-scoped session, and the requester's (per job, or its share of the account's)
+    sessionCalls: 1 + (plan.requesterSessionPerJob ? 1 : shared),
+    connect: plan.connectPerJob ? 1 : shared,
+    subscribe: plan.connectPerJob ? 1 : shared,
     publish,
     delivery: publish,
     puback: plan.publishQos === 1 ? wire.length : 0,
-    connectionMinutes: plan.connectPerJob ? Math.max(1, Math.ceil(job.engineSeconds / 60)) : job.engineSeconds / 60,
+    // per job: connected for the generation, billed per started minute; per account: its hour shared by its jobs
+    connectionMinutes: plan.connectPerJob ? Math.max(1, Math.ceil(job.engineSeconds / 60)) : 60 / ASSUME.jobsPerAccountHour,
   };
 }
 
@@ -715,8 +770,11 @@ export function priceJob(
   const meanHeldGets =
     workload.reduce((a, j) => a + Math.max(0, Math.ceil(j.engineSeconds / ASSUME.maxWaitSeconds) - 1), 0) / workload.length;
 
+  const overRelay = choice.delivery === "relay";
+  const readAfter = m.routes.get(READ_AFTER_RELAY);
   for (const [route, r] of m.routes) {
     if (ROUTES_NOT_PER_JOB.includes(route)) continue;
+    if (route === READ_AFTER_RELAY && !overRelay) continue; // the answer came with the held submit
     const http = route !== "SQS matching";
     // The matching consumer: one invocation per batch of messages at steady volume.
     const invocations = http ? r.invocations : m.matchingMessages / ASSUME.matchingBatchSteady;
@@ -749,7 +807,10 @@ export function priceJob(
           (http && choice.frontDoor === "api-gateway" ? requests * ASSUME.accessLogBytesPerRequest : 0)) /
           1e9) *
         PRICES.logsIngestGb.usd,
-      transfer: (r.responseBytes / m.jobs / 1e9) * PRICES.dataTransferOutGb.usd,
+      // Over the relay the submit returns before the answer: the job's view goes out once, with the read after the relay.
+      transfer:
+        (Math.max(0, r.responseBytes - (overRelay && route === WAITING_ROUTE ? (readAfter?.responseBytes ?? 0) : 0)) / m.jobs / 1e9) *
+        PRICES.dataTransferOutGb.usd,
     };
     byRoute.push([route, d]);
   }
@@ -773,8 +834,7 @@ export function priceJob(
       "relay delivery",
       {
         ...NONE,
-        delivery:
-          workload.reduce((a, j) => a + (choice.delivery === "relay" || j.streamed ? relay(j, choice.frontDoor) : 0), 0) / workload.length,
+        delivery: workload.reduce((a, j) => a + (overRelay || j.streamed ? relay(j, choice.frontDoor) : 0), 0) / workload.length,
       },
     ]);
   const perJob = byRoute.reduce<Dollars>((a, [, d]) => add(a, d), NONE);
@@ -840,7 +900,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
 
   const rows: BenchResult[] = [
     {
-      name: `AWS cost per 1M jobs, steady volume: DynamoDB provisioned, ${DOORS[target.frontDoor]}, answer over the relay`,
+      name: `AWS cost per 1M jobs, steady volume: DynamoDB provisioned, ${DOORS[target.frontDoor]}, answer over the relay (as built: ask() and askStream(), one requester connection per account)`,
       value: perM(prov.perJob),
       unit: "$",
       target: "≤ $3",
@@ -848,7 +908,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
     },
     ...breakdown("provisioned", prov.perJob),
     {
-      name: `AWS cost per 1M jobs, fully on-demand: DynamoDB on-demand, ${DOORS[onDemand.frontDoor]}, answer over the relay`,
+      name: `AWS cost per 1M jobs, fully on-demand: DynamoDB on-demand, ${DOORS[onDemand.frontDoor]}, answer over the relay (as built)`,
       value: perM(od.perJob),
       unit: "$",
       target: "≤ $6",
@@ -870,17 +930,29 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       ok: null,
     },
     {
-      name: "  delivery compared (on-demand, function URLs): as built (ask() held on the submit; askStream() over the relay with its GET ?wait held)",
-      value: perM(cost({ ...onDemand, delivery: "as-built" }).perJob),
+      name: "  delivery compared (on-demand, function URLs): before the SDK's own subscriber (ask() held on the submit; askStream() over the relay with its GET ?wait held, a session and connection per job)",
+      value: perM(priceJob(m, { ...onDemand, delivery: "ask-held" }, relayPricer(RELAY_PER_JOB), workload).perJob),
       unit: "$ / 1M jobs",
       target: null,
       ok: null,
     },
     {
-      name: "  relay compared (on-demand): one requester session, connection and subscription per account, reused (not built)",
-      value: perM(
-        priceJob(m, onDemand, relayPricer({ ...RELAY_AS_BUILT, requesterSessionPerJob: false, connectPerJob: false }), workload).perJob,
-      ),
+      name: "  relay compared (on-demand): a requester session, connection and subscription per job instead of per account",
+      value: perM(priceJob(m, onDemand, relayPricer(RELAY_PER_JOB), workload).perJob),
+      unit: "$ / 1M jobs",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "  relay compared (on-demand): an answer not asked as a stream published as ONE message (not built: the agent would relay a whole answer as its final chunk only)",
+      value: perM(priceJob(m, onDemand, relayPricer({ ...RELAY_AS_BUILT, wholeAnswer: "one-message" }), workload).perJob),
+      unit: "$ / 1M jobs",
+      target: null,
+      ok: null,
+    },
+    {
+      name: `  relay compared (on-demand): accounts that ask ${ASSUME.jobsPerAccountHour / 6} jobs an hour instead of ${ASSUME.jobsPerAccountHour} (their connection shared by fewer jobs)`,
+      value: perM(withAssume({ jobsPerAccountHour: ASSUME.jobsPerAccountHour / 6 }, () => priceJob(m, onDemand, relay, workload).perJob)),
       unit: "$ / 1M jobs",
       target: null,
       ok: null,
@@ -908,7 +980,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       ok: null,
     },
     {
-      name: "AWS cost per 1M jobs, today's path priced the same way (API Gateway, submit held, on-demand)",
+      name: "AWS cost per 1M jobs, the path before issue 12 priced the same way (API Gateway, submit held, on-demand)",
       value: perM(now.perJob),
       unit: "$",
       target: null,
@@ -976,7 +1048,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
     for (const [label, c] of [
       ["target (provisioned)", prov],
       ["on-demand", od],
-      ["today's path", now],
+      ["before issue 12", now],
     ] as const) {
       console.error(`${label}: per 1M jobs by route (dynamo / storage / lambda / door / sqs / logs / delivery / transfer, $)`);
       for (const [route, d] of c.byRoute)
@@ -1001,6 +1073,17 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
   return rows;
 }
 
+/** Runs `f` with some ASSUME values changed (a comparison row), then puts them back. */
+function withAssume<T>(changes: Partial<typeof ASSUME>, f: () => T): T {
+  const saved = { ...ASSUME };
+  Object.assign(ASSUME, changes);
+  try {
+    return f();
+  } finally {
+    Object.assign(ASSUME, saved);
+  }
+}
+
 /** IoT Core messages per job as the relay is built (relayUse), streamed and whole, averaged over the workload. */
 function relayRows(workload: Array<{ engineSeconds: number; streamed: boolean }>): BenchResult[] {
   const mean = (streamed: boolean) => {
@@ -1017,7 +1100,7 @@ function relayRows(workload: Array<{ engineSeconds: number; streamed: boolean }>
   return [
     { name: `  IoT Core messages per streamed job (${st.detail})`, value: r2(st.messages), unit: "messages", target: null, ok: null },
     {
-      name: `  IoT Core messages per whole answer over the relay (${whole.detail})`,
+      name: `  IoT Core messages per answer not asked as a stream (ask()), chunked like a stream as built (${whole.detail})`,
       value: r2(whole.messages),
       unit: "messages",
       target: null,

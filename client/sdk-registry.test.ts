@@ -62,7 +62,8 @@ function client(registry?: ReturnType<typeof fakeRegistry>, now = () => T0) {
     ...(registry ? { policyRegistry: new PolicyCache(registry.source, { refreshSeconds: 2, maxAgeSeconds: 60, now }) } : {}),
   });
   const calls: string[] = [];
-  const answers = new Map<string, unknown>();
+  // the local default's relay (ask() asks which once per client: it holds nothing)
+  const answers = new Map<string, unknown>([["/v1/jobs/{id}/relay", { transport: "http" }]]);
   c.api.request = (async (route: { path: string }) => {
     calls.push(route.path);
     if (answers.has(route.path)) return answers.get(route.path);
@@ -239,7 +240,7 @@ describe("issue 15: the SDK takes a quote only at the registry's price weights",
 
     // Assess
     expect(refused).toMatchObject({ code: "fees_not_on_chain" });
-    expect(off.calls).toEqual(["/v1/jobs/prepare"]);
+    expect(off.calls.filter((p) => p !== "/v1/jobs/{id}/relay")).toEqual(["/v1/jobs/prepare"]);
     expect(passed?.message).toContain("stub: no answer for /v1/jobs"); // past the check, at the submit
   });
 });
