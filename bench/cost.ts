@@ -994,7 +994,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       ok: null,
     },
     {
-      name: "  requests per job the cost model priced (one ask at a time, real handlers; agent on SQS)",
+      name: "  requests per job the cost model priced over the relay (submit, the worker's result, the SDK's read after the final chunk; one ask at a time, real handlers; agent on SQS; the relay's session calls priced with it)",
       value: r2(requests),
       unit: "requests",
       target: null,
