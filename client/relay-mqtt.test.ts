@@ -4,7 +4,9 @@
  * presigned URL is recomputed independently (node:crypto, AWS's documented algorithm) and its
  * shape checked; the round trips are MQTT 3.1.1 for real.
  */
+import { spawn } from "node:child_process";
 import { createHash, createHmac } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { RelayChunk } from "../events/relay";
 import { newJobId } from "../core/ids";
@@ -240,6 +242,25 @@ describe("one MQTT connection per account over WebSocket (aedes on 127.0.0.1)", 
     await expect(opened).rejects.toThrow(/refused the subscription/);
     expect(r.connections).toBe(0);
   });
+
+  it("an idle connection does not keep the process alive: a process that never calls close() exits by itself", async () => {
+    // Prepare
+    const child = fileURLToPath(new URL("../test/fixtures/relay-idle-exit.ts", import.meta.url));
+    const port = new URL(broker.urlFor("wss://x/mqtt")).port;
+    const connects = broker.connects.length;
+    // Act: the child opens a connection, reads one job, closes that job and returns (it never calls close())
+    const p = spawn(process.execPath, ["--import", "tsx", child, port], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const exited = await new Promise<number | null | "hung">((resolve) => {
+      const t = setTimeout(() => (p.kill(), resolve("hung")), 30_000);
+      p.on("exit", (code) => (clearTimeout(t), resolve(code)));
+    });
+    // Assess
+    expect(out).toContain("connected 1");
+    expect(broker.connects.length - connects).toBe(1);
+    expect(exited).toBe(0);
+  }, 40_000);
 
   it("close() ends the connection and refuses new jobs", async () => {
     // Prepare
