@@ -92,6 +92,12 @@ export interface MqttRelayOptions {
    */
   renewMarginMs?: number;
   now?: () => number;
+  /**
+   * A job whose relay is silent this long is read from the coordinator (refunded? failed over
+   * before its new worker's first chunk? its chunks lost?). Default 10 s: the agent flushes the
+   * first token at once, then about one chunk a second.
+   */
+  quietMs?: number;
   /** TEST ONLY: where to connect instead of `wss://<endpoint>/mqtt` (the presigned query is kept). */
   urlOverride?: (presigned: string) => string;
   /** told of connections made and closed (tests; the CLI's progress) */

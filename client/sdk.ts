@@ -1078,7 +1078,7 @@ export class CocoonClient {
         for (;;) {
           if (this.now() > p.deadline) throw new VerificationError("timeout", `job ${p.jobId} did not finish within ${p.timeoutMs} ms`);
           asked ??= it.next();
-          const next = await orQuiet(asked, RELAY_QUIET_MS, o.signal);
+          const next = await orQuiet(asked, this.opts.mqtt?.quietMs ?? RELAY_QUIET_MS, o.signal);
           if (next !== "quiet") asked = undefined;
           if (next === "quiet") {
             const j = await this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: 0 } });
@@ -1268,7 +1268,7 @@ function quoteRefused(e: unknown): boolean {
 const finishOf = (c: { finishReason: "stop" | "length"; toolCalls?: unknown[] }): "stop" | "length" | "tool_calls" =>
   c.toolCalls?.length ? "tool_calls" : c.finishReason;
 
-/** A job whose relay was silent this long is read from the coordinator (refunded? failed over?): client/relay-mqtt.ts. */
+/** A job whose relay was silent this long is read from the coordinator (refunded? failed over?): MqttRelayOptions.quietMs. */
 const RELAY_QUIET_MS = 10_000;
 
 /** What `next` gives, or "quiet" if it gave nothing within `ms`; an abort ends the wait at once. */

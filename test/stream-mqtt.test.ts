@@ -37,8 +37,8 @@ let accountSessions = 0;
 let nextAccountSessionMs: number | undefined;
 /** what the agent published, as it published it (before any rewrite below) */
 const published: Array<{ topic: string; chunk: RelayChunk }> = [];
-/** rewrites a publish on its way to the broker (a relay that tampers); undefined: pass it on */
-let rewrite: ((topic: string, chunk: RelayChunk) => RelayChunk | undefined) | undefined;
+/** rewrites a publish on its way to the broker (a relay that tampers); undefined: pass it on; "drop": lose it */
+let rewrite: ((topic: string, chunk: RelayChunk) => RelayChunk | "drop" | undefined) | undefined;
 
 const session = (topic: string, clientId: string, ms = 600_000): RelaySession => ({
   transport: "iot-mqtt",
@@ -59,12 +59,12 @@ const vendor: RelaySessionVendor = {
   },
 };
 
-const newClient = async (o: { mqtt?: boolean } = {}) => {
+const newClient = async (o: { mqtt?: boolean; quietMs?: number } = {}) => {
   const c = new CocoonClient({
     apiUrl: net.url,
     key: generateSigningKey(),
     allowDev: true,
-    ...(o.mqtt === false ? {} : { mqtt: { urlOverride: (u: string) => broker.urlFor(u) } }),
+    ...(o.mqtt === false ? {} : { mqtt: { urlOverride: (u: string) => broker.urlFor(u), ...(o.quietMs ? { quietMs: o.quietMs } : {}) } }),
   });
   await c.faucet(1_000_000_000n);
   return c;
@@ -99,7 +99,7 @@ beforeAll(async () => {
     const chunk = JSON.parse(String(init!.body)) as RelayChunk;
     published.push({ topic, chunk });
     const out = rewrite?.(topic, chunk) ?? chunk;
-    await broker.publish(topic, JSON.stringify(out));
+    if (out !== "drop") await broker.publish(topic, JSON.stringify(out));
     return new Response("{}", { status: 200 });
   }) as typeof fetch;
   net = await startNetwork({ chain: false, dataDir: mkdtempSync(join(tmpdir(), "cocoon-mqtt-")) });
@@ -157,15 +157,32 @@ describe("issue 12: the SDK's own MQTT subscriber, one connection per account (r
   });
 
   it("another job's chunk published on this job's topic is refused (stream_cross_job)", async () => {
-    // Prepare: a real chunk of an earlier job, put in place of this job's second chunk
+    // Prepare: a real chunk of another job, put in place of this job's second chunk
     const client = await newClient();
-    const foreign = published.find((p) => p.chunk.seq === 1)!.chunk;
+    const other = await collect(client.askStream(ask("another job whose chunk will be replayed")));
+    const foreign = published.find((p) => p.chunk.jobId === other.done.jobId && p.chunk.seq === 1)!.chunk;
     rewrite = (_topic, c) => (c.seq === 1 && c.jobId !== foreign.jobId ? foreign : undefined);
     // Act
     const run = collect(client.askStream(ask("a foreign chunk lands in this stream")));
     // Assess
     await expect(run).rejects.toBeInstanceOf(StreamIntegrityError);
     await expect(run).rejects.toMatchObject({ code: "stream_cross_job" });
+    rewrite = undefined;
+    client.close();
+  });
+
+  it("a relay that goes silent (every chunk lost) does not hang the stream: the job is read after the quiet spell and the answer recovered from the stored reply", async () => {
+    // Prepare: the broker never gets this job's chunks
+    const client = await newClient({ quietMs: 300 });
+    rewrite = () => "drop";
+    const from = requests.length;
+    // Act
+    const { events, done } = await collect(client.askStream(ask("nothing of this reaches the broker")));
+    // Assess
+    expect(done.relay.chunks).toBe(0);
+    expect(done.relay.recovered).toBeGreaterThan(0);
+    expect(textOf(events)).toBe(done.text);
+    expect(requests.slice(from).some((x) => x.startsWith(`GET /v1/jobs/${done.jobId}?wait=0`))).toBe(true); // the quiet spell's read
     rewrite = undefined;
     client.close();
   });
