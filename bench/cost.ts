@@ -1222,8 +1222,9 @@ export function relayChunkWireBytes(chunkBytes: number, encoding: "json-base64" 
 }
 
 /**
- * Dollars per 1M streamed jobs for the relay alone: what streaming adds to a job. IoT Core (as
- * built): the two job-scoped session calls (a Lambda with an STS AssumeRole and a job read,
+ * Dollars per 1M streamed jobs for the relay alone: what streaming adds to a job (issue 11's
+ * estimate, a requester session and connection per job; as built since issue 12 the requester's
+ * share is per account: relayUse and RELAY_AS_BUILT). IoT Core: the two job-scoped session calls (a Lambda with an STS AssumeRole and a job read,
  * through the front door), the requester's connect and subscribe, each chunk published and
  * delivered (5 KB steps: a chunk past 5 KB counts twice, each way; the opener rides on chunk
  * 0 and the receipt on the last, about 400 bytes more each), and connection minutes (billed
