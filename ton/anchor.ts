@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { type Address, type ContractProvider, internal, type MessageRelaxed, SendMode, type StateInit } from "@ton/core";
 import { keyPairFromSeed, type KeyPair } from "@ton/crypto";
 // the wallet module alone: @ton/ton's index also loads TonClient and axios (issue 12: the anchorer's bundle)
-import { WalletContractV5R1 } from "@ton/ton/dist/wallets/v5r1/WalletContractV5R1";
+import { WalletContractV5R1 } from "@ton/ton/dist/wallets/v5r1/WalletContractV5R1.js";
 import { AnchorContract, ANCHOR_VALUE, postAnchorBody } from "../contracts/anchor";
 import type { Anchor } from "../core/receipts/anchor";
 import type { AnchorPoster } from "../core/receipts/anchoring";
