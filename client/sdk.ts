@@ -1,3 +1,4 @@
+import { KEPT_QUOTE_MS, QUOTE_MARGIN_MS } from "./quote-keeping";
 import { randomBytes } from "node:crypto";
 import type { AttestationTier } from "../events/attestation";
 import type { AttestationDoc } from "../events/attestation";
@@ -412,8 +413,6 @@ interface CachedQuote {
   until: number;
 }
 
-/** A cached quote is not used this close to its expiry (the submit must arrive before it). */
-const QUOTE_MARGIN_MS = 10_000;
 /** The smallest power of two ≥ n, at least `min`. */
 const bucket = (n: number, min: number) => {
   let b = min;
@@ -773,9 +772,11 @@ export class CocoonClient {
       maxPromptTokens: Math.max(maxPromptTokens, Math.min(262_144, bucket(maxPromptTokens, 1024))),
     });
     // Kept until the quote or any verdict we reached runs out, whichever is first (the
-    // coordinator bounds the quote by the evidence too; we do not rely on it).
+    // coordinator bounds the quote by the evidence too; we do not rely on it), and a minute at
+    // most (./quote-keeping.ts: so one busy client's jobs do not stay with the same few workers).
     const evidence = verified.map((c) => this.verdicts.get(sha256Hex(canonicalJson(c.attestation)))?.expiresAt ?? 0);
-    const entry: CachedQuote = { key, quote: prep.quote, verified, until: Math.min(prep.quote.expiresAt, ...evidence) };
+    const until = Math.min(prep.quote.expiresAt, this.now() + KEPT_QUOTE_MS, ...evidence);
+    const entry: CachedQuote = { key, quote: prep.quote, verified, until };
     if (use !== "once") this.quotes.set(key, entry);
     return entry;
   }

@@ -432,6 +432,20 @@ async function fairShare(deps: CoreDeps, o: OfferItem, now: number): Promise<num
   return weighted / Math.max(1, o.capacity) / Math.max(60_000, now - since);
 }
 
+/**
+ * Offers in the order a job should try them when the requester already chose the set (a kept
+ * quote, core/jobs/submit.ts): the one furthest below its fair share first, as matching picks
+ * a job's first candidate; ties keep their order. One small read per offer.
+ */
+export async function byFairShare(deps: CoreDeps, offers: OfferItem[]): Promise<OfferItem[]> {
+  const now = deps.clock.now();
+  const scores = await Promise.all(offers.map((o) => fairShare(deps, o, now)));
+  return offers
+    .map((o, i) => ({ o, s: scores[i]!, i }))
+    .sort((a, b) => a.s - b.s || a.i - b.i)
+    .map((x) => x.o);
+}
+
 const loadRatio = (o: OfferItem) => o.load / Math.max(1, o.capacity);
 /** The matcher's order: least loaded (as last reported), then cheapest. */
 const byLoadThenPrice = (a: OfferItem, b: OfferItem) =>

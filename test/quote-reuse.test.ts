@@ -10,7 +10,9 @@ import { startTestNet, type TestNet } from "./helpers";
 import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
 import { startLocalAgents } from "../local/agents";
 import { API } from "../api-client/api";
-import type { CocoonClient } from "../client/sdk";
+import { CocoonClient } from "../client/sdk";
+import { KEPT_QUOTE_MS, QUOTE_MARGIN_MS } from "../client/quote-keeping";
+import { generateSigningKey } from "../core/crypto/keys";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -60,6 +62,24 @@ describe("issue 12: the SDK submits under a kept quote", () => {
     expect(BigInt(after.held)).toBe(BigInt(before.held));
     expect(r.receipt?.body.jobId).toBe(r.jobId);
     expect(r.attempt).toBe(0);
+  }, 60_000);
+
+  it("a quote is kept a minute at most, though valid for five: then one fresh prepare (one client's jobs do not stay with the same workers)", async () => {
+    // Prepare: a client whose clock the test moves (its requests are still signed with the real one)
+    let shift = 0;
+    const client = new CocoonClient({ apiUrl: t.net.url, key: generateSigningKey(), allowDev: true, now: () => Date.now() + shift });
+    await client.faucet(10_000_000_000n);
+    const calls = countCalls(client);
+    await ask(client, "the first ask prepares");
+    shift = KEPT_QUOTE_MS - QUOTE_MARGIN_MS - 5_000;
+    await ask(client, "within the minute: the kept quote");
+    expect(calls.prepares()).toBe(1);
+    // Act
+    shift = KEPT_QUOTE_MS - QUOTE_MARGIN_MS + 1_000;
+    const r = await ask(client, "past the minute: a fresh quote");
+    // Assess
+    expect(calls.prepares()).toBe(2);
+    expect(r.receipt?.body.jobId).toBe(r.jobId);
   }, 60_000);
 
   it("a kept quote whose first candidate stopped still gets its answer at once from the other (no lease waited out, no prepare)", async () => {

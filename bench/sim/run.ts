@@ -49,6 +49,8 @@ export interface PhaseSummary {
     completed: number;
     refunded: number;
     unplaced: number;
+    underKeptQuote: number;
+    keptQuoteRefused: number;
     reassigned: number;
     reassignedShare: number;
     failureReports: number;
@@ -198,6 +200,8 @@ function summarize(p: PhaseResult, peakRate: number, agents: number, seed: numbe
       completed: p.jobsCompleted,
       refunded: p.jobsRefunded,
       unplaced: p.jobsUnplaced,
+      underKeptQuote: p.jobsKeptQuote,
+      keptQuoteRefused: p.keptQuoteRefused,
       reassigned: p.jobsReassigned,
       reassignedShare: round(p.jobsReassigned / jobs, 5),
       failureReports: p.jobsFailedReports,
@@ -383,7 +387,7 @@ export async function runSim(o: SimOptions, opts: { phaseB?: boolean; inspect?: 
       "REAL: core/workers (registration with dev evidence, heartbeats, matching), core/jobs (prepare with its MAC'd quote, submit, dispatch, lease checks, failover, results, the final read), core/ledger (faucet, holds, settlements, refunds), core/receipts/log (the movement and receipt inboxes, via withMovementLog as the AWS deps assemble it).",
       "REAL: the Store port semantics (local/store-semantics.ts) under a metering in-memory store; DynamoDB units by item size; per-partition traffic per simulated second.",
       `CRYPTO: ${cryptoReport().mode}. Worker and requester keys are real Ed25519 keys; HPKE keys are a pool of 64 (the simulated agents never decrypt); every envelope and reply reuses one real sealed ciphertext.`,
-      "MODELLED: arrivals (Poisson, bursts to the peak rate), the SDK (prepare per job, no quote reuse), agents (engine time, capacity, SQS delivery), latency by region, churn, the requester's waiting re-reads on AWS (counted from core/jobs/read.ts's schedule), the matching consumer's SQS calls, Lambda time (measured handler CPU scaled to 256 MB + 6 ms per AWS call).",
+      "MODELLED: arrivals (Poisson, bursts to the peak rate), the SDK (a kept quote reused per requester and model, as client/sdk.ts does; prepare when it runs out or is refused), agents (engine time, capacity, SQS delivery), latency by region, churn, the requester's waiting re-reads on AWS (counted from core/jobs/read.ts's schedule), the matching consumer's SQS calls, Lambda time (measured handler CPU scaled to 256 MB + 6 ms per AWS call).",
       "NOT MODELLED: DynamoDB throttling or adaptive capacity (the counts say where it would throttle), transaction conflicts, the anchorer's batch cuts and inbox deletes, idle agents' long-polls (given per agent-day), the policy registry (no image filter), lease extensions (every job fits its lease).",
     ],
     wallSeconds: round((performance.now() - wall0) / 1000, 1),

@@ -103,7 +103,9 @@ describe("bench/sim: a small network, all real", () => {
     for (const p of r.phases) {
       expect(p.jobs.completed + p.jobs.refunded + p.jobs.unplaced).toBe(p.jobs.arrived);
       expect(p.jobs.completed).toBeGreaterThan(0.9 * p.jobs.arrived);
-      expect(p.matching.decisions).toBe(p.jobs.arrived);
+      // a matching decision per prepare: every job not submitted under a kept quote, and every kept quote refused (prepared afresh)
+      expect(p.matching.decisions + p.jobs.underKeptQuote - p.jobs.keptQuoteRefused).toBe(p.jobs.arrived);
+      expect(p.jobs.underKeptQuote).toBeGreaterThan(0.2 * p.jobs.arrived);
       expect(Number.isFinite(p.matching.cpuMsP99)).toBe(true);
       expect(p.dynamo.writeUnitsPerJob).toBeGreaterThan(5);
       expect(p.cost.perMillionJobs.total).toBeGreaterThan(0);

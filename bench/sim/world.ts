@@ -6,9 +6,11 @@
  * no real time: an event runs one coordinator handler to completion, then the clock jumps.
  *
  * What is simulated around the real code (and so is a model, not a measurement):
- * - the requesters' SDK: prepare, then a submit of an envelope sealed to the quoted candidates
- *   in the quoted order (ciphertext recycled from one real sealed envelope: the coordinator
- *   never opens it), then the wait for the answer;
+ * - the requesters' SDK: a kept quote per requester and model reused until it nears expiry (as
+ *   client/sdk.ts: maxima asked in powers of two, candidates rotated per job, dropped when a
+ *   submit under it is refused or a job fails over), else a prepare; then a submit of an
+ *   envelope sealed to the candidates in that order (ciphertext recycled from one real sealed
+ *   envelope: the coordinator never opens it), then the wait for the answer;
  * - the agents: SQS long-poll delivery, an engine that takes prompt/4000 + completion/speed
  *   seconds, up to `capacity` jobs at once, a real receipt (see crypto-stub.ts for signatures),
  *   heartbeats with their load every `heartbeatSeconds`, churn: joins (real registrations with
@@ -25,6 +27,9 @@ import type { MatchingMessage } from "../../events/queue";
 import { createDevAttestation, DEV_MEASUREMENT } from "../../core/attestation/dev";
 import { localPolicy } from "../../core/attestation/policy";
 import { DEFAULT_CORE_CONFIG, type CoreConfig } from "../../core/config";
+import { newJobId } from "../../core/ids";
+import { DEFAULT_PRICING, maxJobCost } from "../../core/pricing";
+import { KEPT_QUOTE_MS, QUOTE_MARGIN_MS } from "../../client/quote-keeping";
 import { b64u, canonicalJson, sha256Hex } from "../../core/crypto/encoding";
 import { replyHash, sealReply, sealRequest } from "../../core/crypto/envelope";
 import { kemKeyFromPrivate, signingKeyFromSeed, type SigningKeyPair } from "../../core/crypto/keys";
@@ -157,7 +162,23 @@ interface Requester {
   key: SigningKeyPair;
   id: string;
   region: number;
+  /**
+   * The SDK's kept quotes (client/sdk.ts quoteFor), by what they were asked for: reused until
+   * QUOTE_MARGIN_MS before they expire, for jobs within their maxima; dropped when a submit
+   * under one is refused or a job of one had to fail over.
+   */
+  quotes: Map<string, PrepareResponse & { until: number }>;
+  /** the SDK's round-robin over a kept quote's candidates */
+  turn: number;
 }
+
+/** client/sdk.ts: the SDK asks a quote's maxima in powers of two, so the next asks can reuse it. */
+const bucket = (n: number, min: number) => {
+  let b = min;
+  while (b < n) b *= 2;
+  return b;
+};
+const quoteKey = (job: Pick<JobTrack, "model" | "cap">) => `${job.model}|${job.cap}`;
 
 interface JobTrack {
   arrival: number;
@@ -175,6 +196,10 @@ interface JobTrack {
   requestHash?: string;
   phase: "A" | "B";
   fail: boolean;
+  /** submitted under a kept quote (no prepare of its own) */
+  kept?: boolean;
+  /** the quote it was submitted under */
+  quote?: PrepareResponse["quote"];
 }
 
 type Ev =
@@ -218,6 +243,9 @@ export interface PhaseResult {
   jobsCompleted: number;
   jobsRefunded: number;
   jobsUnplaced: number;
+  /** submitted under a kept quote (no prepare), and those refused (the SDK prepared afresh) */
+  jobsKeptQuote: number;
+  keptQuoteRefused: number;
   jobsReassigned: number;
   jobsFailedReports: number;
   staleResults: number;
@@ -442,7 +470,7 @@ export class Simulation {
     let cum = 0;
     for (let i = 0; i < o.requesters; i++) {
       const key = newSigningKey();
-      const r: Requester = { key, id: key.id, region: this.pickRegion() };
+      const r: Requester = { key, id: key.id, region: this.pickRegion(), quotes: new Map(), turn: 0 };
       this.requesters.push(r);
       await applyMovement(this.deps.store, faucetMovement(`sim-${i}`, r.id, 10n ** 17n, this.now));
       cum += 1 / Math.pow(i + 1, 0.8);
@@ -536,6 +564,8 @@ export class Simulation {
       jobsCompleted: 0,
       jobsRefunded: 0,
       jobsUnplaced: 0,
+      jobsKeptQuote: 0,
+      keptQuoteRefused: 0,
       jobsReassigned: 0,
       jobsFailedReports: 0,
       staleResults: 0,
@@ -707,7 +737,36 @@ export class Simulation {
     this.at(this.now + REGIONS[requester.region]!.oneWayMs, { k: "prepare", job });
   }
 
+  /**
+   * The SDK's step 1 (client/sdk.ts fromKeptQuote): under a kept quote, no request: a job id of
+   * its own, this job's maxima, the candidates rotated per job, the hold at the dearest of them
+   * by the quote's weights; it seals (~1 ms) and submits. Otherwise a prepare (below).
+   */
+  private fromKeptQuote(job: JobTrack): PrepareResponse | undefined {
+    const q = job.requester.quotes.get(quoteKey(job));
+    if (!q || q.until - QUOTE_MARGIN_MS <= this.now || job.maxTokens > q.maxTokens) return undefined;
+    const start = job.requester.turn++ % q.candidates.length;
+    const candidates = [...q.candidates.slice(start), ...q.candidates.slice(0, start)];
+    const weights = { ...DEFAULT_PRICING, promptBps: q.quote.promptBps, completionBps: q.quote.completionBps };
+    const maxCost = maxJobCost(
+      weights,
+      candidates.map((c) => BigInt(c.pricePerToken)),
+      MAX_PROMPT_TOKENS,
+      job.maxTokens,
+    );
+    const { until: _until, ...prep } = q;
+    return { ...prep, jobId: newJobId(this.now, this.deps.random), maxTokens: job.maxTokens, maxCost: maxCost.toString(), candidates };
+  }
+
   private async onPrepare(job: JobTrack) {
+    const kept = this.fromKeptQuote(job);
+    if (kept) {
+      job.kept = true;
+      this.cur.jobsKeptQuote++;
+      this.at(this.now + 1, { k: "submit", job, prep: kept });
+      return;
+    }
+    job.kept = false;
     const before = this.store.routes.get("prepare");
     const q0 = before?.queries ?? 0;
     const qi0 = before?.queryItems ?? 0;
@@ -716,7 +775,7 @@ export class Simulation {
       () =>
         prepareJob(this.deps, job.requester.id, {
           model: job.model,
-          maxTokens: job.maxTokens,
+          maxTokens: Math.max(job.maxTokens, Math.min(32_768, bucket(job.maxTokens, 256))),
           maxPromptTokens: MAX_PROMPT_TOKENS,
           tiers: ["dev"],
           candidates: 3,
@@ -736,9 +795,11 @@ export class Simulation {
       this.cur.jobsUnplaced++;
       return;
     }
-    // The answer goes back; the SDK checks the candidates' evidence (cached verdicts) and seals (~1 ms).
+    // The answer goes back; the SDK keeps the quote, checks the candidates' evidence (cached verdicts) and seals (~1 ms).
+    job.requester.quotes.set(quoteKey(job), { ...r.value, until: Math.min(r.value.quote.expiresAt, this.now + KEPT_QUOTE_MS) });
     const ow = REGIONS[job.requester.region]!.oneWayMs;
-    this.at(this.now + 2 * ow + 1, { k: "submit", job, prep: r.value });
+    const first = this.fromKeptQuote(job) ?? r.value;
+    this.at(this.now + 2 * ow + 1, { k: "submit", job, prep: first });
   }
 
   private async onSubmit(job: JobTrack, prep: PrepareResponse) {
@@ -760,10 +821,20 @@ export class Simulation {
       keys: prep.candidates.map((c) => ({ workerId: c.workerId, enc: tpl.keys[0]!.enc, ct: tpl.keys[0]!.ct })),
     };
     job.jobId = prep.jobId;
+    job.quote = prep.quote;
     job.envelope = envelope;
     job.submittedAt = this.now;
     this.tracks.set(prep.jobId, job);
     const r = await this.handler("submit", () => submitJob(this.deps, job.requester.id, envelope, `submit-${prep.jobId}`, prep.quote));
+    if (r.error && job.kept) {
+      // A kept quote refused (expired, fees changed, no live candidate left): the SDK drops it and prepares afresh.
+      this.tracks.delete(prep.jobId);
+      job.requester.quotes.delete(quoteKey(job));
+      this.cur.keptQuoteRefused++;
+      const ow = REGIONS[job.requester.region]!.oneWayMs;
+      this.at(this.now + 2 * ow, { k: "prepare", job });
+      return;
+    }
     if (r.error) {
       this.tracks.delete(prep.jobId);
       this.cur.jobsUnplaced++;
@@ -788,6 +859,8 @@ export class Simulation {
       const job = this.tracks.get(msg.jobId);
       agent.inFlight++;
       if (job) {
+        // A job that fails over says the kept quote's candidates are not all well: the SDK drops it.
+        if (msg.attempt > 0 && job.requester.quotes.get(quoteKey(job))?.quote === job.quote) job.requester.quotes.delete(quoteKey(job));
         job.attemptsStarted++;
         job.startedAt = this.now;
         if (job.attemptsStarted === 1) this.cur.ttaFirstMs.push(this.now - job.arrival);

@@ -1,10 +1,11 @@
 /**
  * issue 12: the SDK keeps a quote and submits many jobs under it, so a candidate it names may
  * have stopped since. submitJob reads the candidates' offers and dispatches to the live ones
- * first (in the envelope's order), dropping the dead; with none live it refuses with 409
- * no_live_candidate before anything is held.
+ * only, the one furthest below its fair share first (ties in the envelope's order), dropping the
+ * dead; with none live it refuses with 409 no_live_candidate before anything is held.
  */
 import { describe, expect, it } from "vitest";
+import { workerAccount } from "../ledger";
 import { heartbeat, offerKey } from "../workers";
 import { submitJob } from "./submit";
 import { pollJobs } from "./poll";
@@ -46,6 +47,22 @@ describe("issue 12: submit dispatches a kept quote's job to live candidates only
     await submitJob(w.deps, r.id, envelope, `submit-${header.jobId}`, quote);
     const job = await w.store.get<JobItem>("jobs", { pk: header.jobId, sk: "job" });
     expect(job!.candidates.map((c) => c.workerId)).toEqual(order);
+  });
+
+  it("among live candidates, the one furthest below its fair share goes first, whatever the envelope's order (a kept quote's jobs spread by earnings, not by the requester's rotation)", async () => {
+    // Prepare: the envelope's first two candidates have already earned; the third has not
+    const { w, r, envelope, header, quote, order } = await threeCandidateJob();
+    const [first, second, third] = order as [string, string, string];
+    const earned = (id: string, completionTokens: number) =>
+      w.store.transact([{ op: "update", table: "accounts", key: { pk: workerAccount(id), sk: "balance" }, add: { completionTokens } }]);
+    await earned(first, 900);
+    await earned(second, 300);
+    // Act
+    await submitJob(w.deps, r.id, envelope, `submit-${header.jobId}`, quote);
+    // Assess
+    const job = await w.store.get<JobItem>("jobs", { pk: header.jobId, sk: "job" });
+    expect(job!.candidates.map((c) => c.workerId)).toEqual([third, second, first]);
+    expect((await pollJobs(w.deps, third, 0)).jobs.map((j) => j.jobId)).toEqual([header.jobId]);
   });
 
   it("a candidate whose heartbeats stopped (past the liveness window) is dropped like a stopped one", async () => {

@@ -19,7 +19,7 @@ import { offerAllowed, registryPricing, type PolicyReading } from "../policy-reg
 import { maxJobCost, type PricingConfig } from "../pricing";
 import { envelopeKey, jobKey, leaseMs, RETAIN_SECONDS, type EnvelopeItem, type JobCandidate, type JobItem } from "./items";
 import { verifyQuote, type QuoteBody } from "./quote";
-import { isLive, offerKey, type OfferItem } from "../workers";
+import { byFairShare, isLive, offerKey, type OfferItem } from "../workers";
 
 /**
  * The Idempotency-Key that names its job (what the SDK sends). Such a submit writes no
@@ -167,12 +167,13 @@ export async function submitJob(
 }
 
 /**
- * The job's dispatch order (issue 12): a quote is kept and reused by the SDK until it expires,
- * so a candidate it names may have stopped since (missed heartbeats, attestation expired, left
- * the registry's allow-lists). Its offers are read now (one item each, in parallel) and the live
- * ones go first in the requester's order; dead ones are dropped, so the job never waits out a
- * lease on a worker already known to be gone. None live: 409 no_live_candidate before anything
- * is held (the SDK prepares again). The envelope keeps every key: each worker finds its own.
+ * The job's dispatch order (issue 12): a quote is kept and reused by the SDK for a minute, so
+ * a candidate it names may have stopped since (missed heartbeats, attestation expired, left the
+ * registry's allow-lists). Its offers are read now (one item each, in parallel) and only the
+ * live ones stay, the one furthest below its fair share first (one small read each: what it
+ * earned); dead ones are dropped, so the job never waits out a lease on a worker already known
+ * to be gone. None live: 409 no_live_candidate before anything is held (the SDK prepares
+ * again). The envelope keeps every key: each worker finds its own.
  */
 async function liveFirst(
   deps: CoreDeps,
@@ -187,7 +188,12 @@ async function liveFirst(
     return o !== undefined && isLive(o, now, deps.config.livenessMs) && (!reading || offerAllowed(reading, o));
   });
   if (live.length === 0) throw new NoLiveCandidateError(candidates.map((c) => c.workerId));
-  return live;
+  // The requester's kept quote sends its jobs to the same few workers: among them the one
+  // furthest below its fair share goes first (matching's rule for a first candidate), so a
+  // busy requester's flow does not pile onto whichever the rotation names (bench/sim).
+  const liveOffers = live.map((c) => offers[candidates.indexOf(c)]!);
+  const order = await byFairShare(deps, liveOffers);
+  return order.map((o) => live[liveOffers.indexOf(o)]!);
 }
 
 /**
