@@ -41,15 +41,30 @@ export interface HttpResponse {
 /** Builds a request from its transport's parts (the query is parsed here, the same way for all). */
 export function httpRequest(p: Omit<HttpRequest, "query">): HttpRequest {
   const query: Record<string, string> = {};
-  new URLSearchParams(p.rawQuery).forEach((v, k) => (query[k] = v));
+  if (p.rawQuery) new URLSearchParams(p.rawQuery).forEach((v, k) => (query[k] = v));
   return { ...p, method: p.method.toUpperCase(), query };
+}
+
+const bigintAsString = (_k: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v);
+
+/** JSON text; bigints as decimal strings. */
+function toJson(value: unknown): string {
+  // A replacer makes JSON.stringify call back into JS for every value; most answers hold no
+  // bigint, and for one that does the plain call throws a TypeError (and only then is the
+  // replacer needed): the same text either way.
+  try {
+    return JSON.stringify(value);
+  } catch (e) {
+    if (e instanceof TypeError) return JSON.stringify(value, bigintAsString);
+    throw e;
+  }
 }
 
 /** A JSON answer; bigints travel as decimal strings. */
 export const jsonResponse = (status: number, value: unknown, headers: Record<string, string> = {}): HttpResponse => ({
   status,
   headers: { "content-type": "application/json", ...headers },
-  body: JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v)),
+  body: toJson(value),
 });
 
 /** The whole body of a response as text (for transports that cannot stream). */

@@ -20,15 +20,44 @@ export interface NodeEdgeOptions {
   streamFailed?(e: unknown): void;
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > limit) throw new BodyTooLargeError(limit);
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks).toString("utf8");
+/**
+ * The body as UTF-8 text. Read through 'data' and 'end' rather than the stream's async
+ * iterator (which costs a promise per chunk and more per request); as with the iterator, a
+ * body over the limit fails and destroys the stream, and a stream that closes or errs before
+ * its end fails.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const fail = (e: unknown) => {
+      if (settled) return;
+      settled = true;
+      reject(e);
+    };
+    req.on("data", (c: Buffer) => {
+      if (settled) return;
+      size += c.length;
+      if (size > limit) {
+        fail(new BodyTooLargeError(limit));
+        // Destroyed as the iterator did on leaving its loop, once the parser is done with the
+        // bytes at hand: a body that arrived whole keeps its connection (the 413 is written),
+        // one still streaming in is cut.
+        setImmediate(() => req.destroy());
+        return;
+      }
+      chunks.push(c);
+    });
+    req.once("end", () => {
+      if (settled) return;
+      settled = true;
+      resolve(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"));
+    });
+    req.once("error", fail);
+    // (checked before the Error is made: every request closes, and an Error captures a stack)
+    req.once("close", () => settled || fail(Object.assign(new Error("Premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" })));
+  });
 }
 
 /**
@@ -47,6 +76,11 @@ function splitTarget(target: string): { path: string; rawQuery: string } {
   }
   const q = target.indexOf("?");
   return q < 0 ? { path: target, rawQuery: "" } : { path: target.slice(0, q), rawQuery: target.slice(q + 1) };
+}
+
+/** `signal` as a getter: the controller behind it is made on first read. */
+function withSignal(req: HttpRequest, signal: () => AbortSignal): HttpRequest {
+  return Object.defineProperty(req, "signal", { get: signal, enumerable: true, configurable: true });
 }
 
 function headersOf(req: IncomingMessage): Record<string, string> {
@@ -76,18 +110,36 @@ export function listenNode(o: NodeEdgeOptions): Promise<{ server: Server; url: s
   // Set once listening: requests are only served after that.
   let apiHost = "";
   const server = createServer(async (req, res) => {
-    const ctl = new AbortController();
+    // The signal is made when a route first asks for it (most never do): an AbortController
+    // per request is an EventTarget and a listener. One made after the client went away is
+    // aborted already.
+    let ctl: AbortController | undefined;
+    let gone = false;
     res.on("close", () => {
-      if (!res.writableEnded) ctl.abort(new Error("client disconnected"));
+      if (res.writableEnded) return;
+      gone = true;
+      ctl?.abort(new Error("client disconnected"));
     });
+    const signal = () => {
+      if (!ctl) {
+        ctl = new AbortController();
+        if (gone) ctl.abort(new Error("client disconnected"));
+      }
+      return ctl.signal;
+    };
     const method = (req.method ?? "GET").toUpperCase();
     let path = "/";
     let answer: HttpResponse;
     try {
       const target = splitTarget(req.url ?? "/");
       path = target.path;
-      const head = httpRequest({ method, ...target, headers: headersOf(req), body: "", host: apiHost, signal: ctl.signal });
-      answer = o.guard?.(head) ?? (await o.handle({ ...head, body: await readBody(req, o.bodyLimit) }));
+      const head = withSignal(httpRequest({ method, ...target, headers: headersOf(req), body: "", host: apiHost }), signal);
+      const refused = o.guard?.(head);
+      if (refused) answer = refused;
+      else {
+        head.body = await readBody(req, o.bodyLimit);
+        answer = await o.handle(head);
+      }
     } catch (e) {
       answer = o.fail(e, { method, path });
     }

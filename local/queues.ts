@@ -101,6 +101,8 @@ interface StoredMessage {
   handle: string | undefined;
   /** false until the first receive (distinguishes delayed from in flight) */
   received: boolean;
+  /** order of sending: visible messages are handed out in this order */
+  seq: number;
 }
 
 interface Waiter {
@@ -112,11 +114,68 @@ interface Waiter {
 
 interface QueueState {
   name: QueueName;
+  /** every message not deleted, in the order sent */
   messages: Map<string, StoredMessage>;
+  /**
+   * Each message is in one of two heaps: `ready` (visible when last looked at, by `seq`) or
+   * `hidden` (by `visibleAt`). Then a receive or a send costs O(log n), not a walk over every
+   * message: a queue holds a lease check per job in flight (10 s or more ahead), thousands
+   * under load. A deleted message leaves its heap when it reaches the top.
+   */
+  ready: Heap<StoredMessage>;
+  hidden: Heap<StoredMessage>;
+  nextSeq: number;
   waiters: Waiter[];
   wakeTimer: NodeJS.Timeout | undefined;
   wakeAt: number;
 }
+
+/** A binary min-heap. */
+class Heap<T> {
+  private items: T[] = [];
+  constructor(private readonly before: (a: T, b: T) => boolean) {}
+  get size(): number {
+    return this.items.length;
+  }
+  peek(): T | undefined {
+    return this.items[0];
+  }
+  push(x: T): void {
+    const a = this.items;
+    let i = a.push(x) - 1;
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (!this.before(x, a[up]!)) break;
+      a[i] = a[up]!;
+      i = up;
+    }
+    a[i] = x;
+  }
+  pop(): T | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || last === undefined) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= a.length) break;
+      const r = l + 1;
+      const c = r < a.length && this.before(a[r]!, a[l]!) ? r : l;
+      if (!this.before(a[c]!, last)) break;
+      a[i] = a[c]!;
+      i = c;
+    }
+    a[i] = last;
+    return top;
+  }
+  clear(): void {
+    this.items = [];
+  }
+}
+
+const bySeq = (a: StoredMessage, b: StoredMessage) => a.seq < b.seq;
+const byVisibleAt = (a: StoredMessage, b: StoredMessage) => a.visibleAt < b.visibleAt || (a.visibleAt === b.visibleAt && a.seq < b.seq);
 
 export function checkInt(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
@@ -136,17 +195,48 @@ export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
 
   const stateOf = (name: QueueName): QueueState => {
     let q = queues.get(name);
-    if (!q) queues.set(name, (q = { name, messages: new Map(), waiters: [], wakeTimer: undefined, wakeAt: Infinity }));
+    if (!q)
+      queues.set(
+        name,
+        (q = {
+          name,
+          messages: new Map(),
+          ready: new Heap(bySeq),
+          hidden: new Heap(byVisibleAt),
+          nextSeq: 0,
+          waiters: [],
+          wakeTimer: undefined,
+          wakeAt: Infinity,
+        }),
+      );
     return q;
+  };
+
+  const isLive = (q: QueueState, m: StoredMessage) => q.messages.get(m.id) === m;
+
+  /** Moves the hidden messages visible by `now` to `ready`; drops deleted ones on the way. */
+  const reveal = (q: QueueState, now: number) => {
+    for (let m = q.hidden.peek(); m !== undefined; m = q.hidden.peek()) {
+      if (!isLive(q, m)) q.hidden.pop();
+      else if (m.visibleAt <= now) q.ready.push(q.hidden.pop()!);
+      else break;
+    }
   };
 
   /** Takes up to max visible messages, making them invisible and issuing new handles. */
   const take = (q: QueueState, max: number, visibilitySeconds: number): LocalQueueMessage[] => {
     const now = clock.now();
+    reveal(q, now);
     const out: LocalQueueMessage[] = [];
-    for (const m of q.messages.values()) {
-      if (out.length >= max) break;
-      if (m.visibleAt > now) continue;
+    const later: StoredMessage[] = [];
+    while (out.length < max && q.ready.size > 0) {
+      const m = q.ready.pop()!;
+      if (!isLive(q, m)) continue;
+      if (m.visibleAt > now) {
+        later.push(m); // a clock set back: hidden again
+        continue;
+      }
+      later.push(m);
       m.receiveCount++;
       if (!m.received) m.firstReceiveAt = now;
       m.received = true;
@@ -161,6 +251,9 @@ export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
         firstReceiveTimestamp: m.firstReceiveAt,
       });
     }
+    // After the loop: a message received with visibilitySeconds 0 is visible again, but not
+    // twice in one receive.
+    for (const m of later) q.hidden.push(m);
     return out;
   };
 
@@ -186,8 +279,14 @@ export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
       return;
     }
     const now = clock.now();
-    let next = Infinity;
-    for (const m of q.messages.values()) if (m.visibleAt > now && m.visibleAt < next) next = m.visibleAt;
+    // The earliest hidden message; one visible already (the clock moved on since the last
+    // take) wakes the waiters at once rather than being passed over.
+    let top = q.hidden.peek();
+    while (top !== undefined && !isLive(q, top)) {
+      q.hidden.pop();
+      top = q.hidden.peek();
+    }
+    const next = top === undefined ? Infinity : Math.max(top.visibleAt, now + 1);
     if (next === q.wakeAt && q.wakeTimer) return;
     if (q.wakeTimer) clearTimeout(q.wakeTimer);
     q.wakeTimer = undefined;
@@ -227,7 +326,7 @@ export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
       const q = stateOf(queue);
       const now = clock.now();
       const id = randomUUID();
-      q.messages.set(id, {
+      const m: StoredMessage = {
         id,
         body: text,
         sentAt: now,
@@ -236,7 +335,10 @@ export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
         firstReceiveAt: 0,
         handle: undefined,
         received: false,
-      });
+        seq: q.nextSeq++,
+      };
+      q.messages.set(id, m);
+      q.hidden.push(m); // revealed by the next take
       drain(q);
     },
 
@@ -310,6 +412,8 @@ export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
     purge(queue) {
       const q = queues.get(queue);
       q?.messages.clear();
+      q?.ready.clear();
+      q?.hidden.clear();
       if (q) schedule(q);
     },
 

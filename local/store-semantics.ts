@@ -173,7 +173,10 @@ export function nextItem(op: WriteOp, current: Item | undefined, index: number):
 export type TransactPlan = { failed: number } | { failed?: undefined; writes: Array<{ table: TableName; key: Key; item: Item | null }> };
 
 export function planTransaction(ops: readonly WriteOp[], read: (table: TableName, key: Key) => Item | undefined): TransactPlan {
-  const current = ops.map((op) => read(op.table, keyOf(op)));
+  // Only a condition or an update looks at the current item: a plain put or delete is not
+  // read (a read decodes the item).
+  const keys = ops.map(keyOf);
+  const current = ops.map((op, i) => (op.when || op.op === "update" ? read(op.table, keys[i]!) : undefined));
   for (let i = 0; i < ops.length; i++) {
     const when = ops[i]!.when;
     if (when && !evalCondition(when, current[i])) return { failed: i };
@@ -181,7 +184,7 @@ export function planTransaction(ops: readonly WriteOp[], read: (table: TableName
   const writes: Array<{ table: TableName; key: Key; item: Item | null }> = [];
   ops.forEach((op, i) => {
     const item = nextItem(op, current[i], i);
-    if (item !== undefined) writes.push({ table: op.table, key: keyOf(op), item });
+    if (item !== undefined) writes.push({ table: op.table, key: keys[i]!, item });
   });
   return { writes };
 }

@@ -123,16 +123,20 @@ export function randomBytes(n: number): Uint8Array {
  * value that is signed or used as AAD must have exactly one meaning.
  */
 export function canonicalJson(value: unknown): string {
-  return write(value, new Set<object>(), "$");
+  return write(value, new Set<object>(), []);
 }
 
-function write(value: unknown, stack: Set<object>, path: string): string {
+/**
+ * `path` holds the keys and indices from the root to `value`; it is written as "$.a[0]" only
+ * for an error message, so a value that serialises builds no path strings.
+ */
+function write(value: unknown, stack: Set<object>, path: Array<string | number>): string {
   switch (typeof value) {
     case "string":
       return JSON.stringify(value);
     case "number":
       if (!Number.isFinite(value)) {
-        throw new CryptoInputError("unsupported_value", `${path} is ${value}; canonical JSON only holds finite numbers`);
+        throw new CryptoInputError("unsupported_value", `${pathOf(path)} is ${value}; canonical JSON only holds finite numbers`);
       }
       return JSON.stringify(value);
     case "boolean":
@@ -143,39 +147,49 @@ function write(value: unknown, stack: Set<object>, path: string): string {
       return "null";
     case "object": {
       if (value === null) return "null";
-      if (stack.has(value)) throw new CryptoInputError("unsupported_value", `${path} is a circular reference`);
+      if (stack.has(value)) throw new CryptoInputError("unsupported_value", `${pathOf(path)} is a circular reference`);
       const toJSON = (value as { toJSON?: unknown }).toJSON;
       if (typeof toJSON === "function") return write(toJSON.call(value), stack, path);
       if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Map || value instanceof Set) {
         throw new CryptoInputError(
           "unsupported_value",
-          `${path} is a ${value.constructor.name}; convert it first (bytes → b64u string, Map → plain object)`,
+          `${pathOf(path)} is a ${value.constructor.name}; convert it first (bytes → b64u string, Map → plain object)`,
         );
       }
       stack.add(value);
       let out: string;
       if (Array.isArray(value)) {
-        const parts: string[] = [];
-        for (let i = 0; i < value.length; i++) parts.push(write(value[i], stack, `${path}[${i}]`));
-        out = `[${parts.join(",")}]`;
+        out = "[";
+        for (let i = 0; i < value.length; i++) {
+          path.push(i);
+          out += (i === 0 ? "" : ",") + write(value[i], stack, path);
+          path.pop();
+        }
+        out += "]";
       } else {
         const obj = value as Record<string, unknown>;
         const keys = Object.keys(obj).sort();
-        const parts: string[] = [];
+        out = "{";
+        let first = true;
         for (const k of keys) {
           const v = obj[k];
           if (v === undefined) continue;
-          parts.push(`${JSON.stringify(k)}:${write(v, stack, `${path}.${k}`)}`);
+          path.push(k);
+          out += (first ? "" : ",") + JSON.stringify(k) + ":" + write(v, stack, path);
+          path.pop();
+          first = false;
         }
-        out = `{${parts.join(",")}}`;
+        out += "}";
       }
       stack.delete(value);
       return out;
     }
     default:
-      throw new CryptoInputError("unsupported_value", `${path} is a ${typeof value}; canonical JSON cannot hold it`);
+      throw new CryptoInputError("unsupported_value", `${pathOf(path)} is a ${typeof value}; canonical JSON cannot hold it`);
   }
 }
+
+const pathOf = (path: Array<string | number>) => "$" + path.map((p) => (typeof p === "number" ? `[${p}]` : `.${p}`)).join("");
 
 /**
  * Byte equality in constant time for equal lengths (node's timingSafeEqual): the one compare

@@ -29,8 +29,10 @@ export async function pollJobs(
   for (const m of msgs) {
     await deps.queues.delete(queue, m.receiptHandle);
     const body = parseQueueBody(m.body);
-    const challenge = AgentChallenge.safeParse(body);
-    if (challenge.success) {
+    // Only a body with kind "challenge" can pass AgentChallenge (its kind is that literal): a
+    // job is not put through a parse that must fail (a failed zod parse builds its issues).
+    const challenge = isChallengeKind(body) ? AgentChallenge.safeParse(body) : undefined;
+    if (challenge?.success) {
       if (await isChallengeOpen(deps, workerId, challenge.data)) challenges.push(challenge.data);
       continue;
     }
@@ -45,6 +47,8 @@ export async function pollJobs(
   }
   return { jobs, challenges };
 }
+
+const isChallengeKind = (body: unknown) => typeof body === "object" && body !== null && (body as { kind?: unknown }).kind === "challenge";
 
 function parseQueueBody(body: string): unknown {
   try {
