@@ -137,6 +137,8 @@ class ChunkWriter {
     private readonly relay: RelayPublisher | undefined,
     private readonly chunking: ChunkingOptions,
     private readonly now: () => number,
+    /** publish only full chunks and the last (the requester waits for the whole answer): RequestPlaintext.relayWhole */
+    private readonly whole = false,
   ) {
     this.workerId = ctx.workerId;
   }
@@ -166,7 +168,7 @@ class ChunkWriter {
       (p.logprobs ??= []).push(...logprobs);
       this.pendingBytes += JSON.stringify(logprobs).length * 3;
     }
-    if (!this.relay) {
+    if (!this.relay || this.whole) {
       if (this.pendingBytes >= MAX_CHUNK_PLAINTEXT - 8192) this.flush(false);
       return;
     }
@@ -414,7 +416,7 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
           ...(ctx.relayPublisher ? { external: ctx.relayPublisher } : {}),
         })
       : undefined;
-    writer = new ChunkWriter(job, ctx, relay, { ...defaultChunking(), ...ctx.chunking }, ctx.now);
+    writer = new ChunkWriter(job, ctx, relay, { ...defaultChunking(), ...ctx.chunking }, ctx.now, plain.relayWhole === true);
     const { reply, usage } = await run(ctx, job, plain, writer).catch((e: unknown) =>
       Promise.reject(
         e instanceof EngineError || e instanceof JobFailure

@@ -652,8 +652,9 @@ export const IOT_METERING = {
  * renewed when a job would outlive its credentials (ASSUME.relaySessionSeconds), their cost
  * shared by the account's jobs (ASSUME.jobsPerAccountHour); the worker asks its own job-scoped
  * session and publishes each sealed chunk over HTTPS at QoS 0 (agent/relay-iot.ts; at QoS 1 the
- * requester's PUBACK of each delivery would be metered too). ask() is askStream() collected, and
- * the agent chunks every relayed answer the same way: a whole answer is a stream too.
+ * requester's PUBACK of each delivery would be metered too). ask() is askStream() collected with
+ * RequestPlaintext.relayWhole: the agent publishes a whole answer as its final chunk (split only
+ * at the chunk cap), one message where a stream of it would be one a second.
  */
 export interface RelayPlan {
   /** a job-scoped session per job for the requester (before issue 12's subscriber) or one per account, reused (false: as built) */
@@ -661,8 +662,8 @@ export interface RelayPlan {
   /** the requester connects and subscribes per job, connected for the generation (before) or keeps one per account (false: as built) */
   connectPerJob: boolean;
   /**
-   * An answer the requester did not ask to stream: chunked like a stream (as built: ask() asks the
-   * agent for a stream) or published as one message (not built: an agent change, see the rows).
+   * An answer the requester did not ask to stream: published as one message (as built: ask() asks
+   * the agent for relayWhole) or chunked like a stream (before relayWhole, see the rows).
    */
   wholeAnswer: "streamed" | "one-message";
   publishQos: 0 | 1;
@@ -675,7 +676,7 @@ export const RELAY_AS_BUILT: RelayPlan = {
   connectPerJob: false,
   publishQos: 0,
   encoding: "json-base64",
-  wholeAnswer: "streamed",
+  wholeAnswer: "one-message",
 };
 /** The relay before the SDK's own subscriber: a job-scoped requester session, connection and subscription per job. */
 export const RELAY_PER_JOB: RelayPlan = { ...RELAY_AS_BUILT, requesterSessionPerJob: true, connectPerJob: true };
@@ -944,8 +945,8 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       ok: null,
     },
     {
-      name: "  relay compared (on-demand): an answer not asked as a stream published as ONE message (not built: the agent would relay a whole answer as its final chunk only)",
-      value: perM(priceJob(m, onDemand, relayPricer({ ...RELAY_AS_BUILT, wholeAnswer: "one-message" }), workload).perJob),
+      name: "  relay compared (on-demand): an answer not asked as a stream chunked like one, about a message a second (before relayWhole)",
+      value: perM(priceJob(m, onDemand, relayPricer({ ...RELAY_AS_BUILT, wholeAnswer: "streamed" }), workload).perJob),
       unit: "$ / 1M jobs",
       target: null,
       ok: null,

@@ -1021,8 +1021,9 @@ export class CocoonClient {
    */
   async ask(o: AskOptions): Promise<AskResult> {
     if ((await this.relayTransport()) === "iot-mqtt") {
+      // Over the relay, without holding a function; the worker publishes the answer whole (relayWhole).
       let done: Extract<StreamEvent, { type: "done" }> | undefined;
-      for await (const ev of this.askStream(o)) if (ev.type === "done") done = ev;
+      for await (const ev of this.streamed(o, true)) if (ev.type === "done") done = ev;
       if (!done) throw new VerificationError("bad_job", "the stream ended without its answer");
       const { type: _type, relay: _relay, ...result } = done;
       return result;
@@ -1040,8 +1041,13 @@ export class CocoonClient {
    * foreign chunk ends the iteration with a StreamIntegrityError (its text is never shown);
    * "restart" says a failed-over job starts over with another worker.
    */
-  async *askStream(o: AskOptions): AsyncGenerator<StreamEvent, void, undefined> {
-    const plaintext = requestPlaintextOf(o, true);
+  askStream(o: AskOptions): AsyncGenerator<StreamEvent, void, undefined> {
+    return this.streamed(o, false);
+  }
+
+  /** askStream; `whole`: the worker publishes the answer in as few relay messages as it can (ask() over a pub/sub relay). */
+  private async *streamed(o: AskOptions, whole: boolean): AsyncGenerator<StreamEvent, void, undefined> {
+    const plaintext: RequestPlaintext = { ...requestPlaintextOf(o, true), ...(whole ? { relayWhole: true } : {}) };
     // Asked before submit: a pub/sub relay keeps nothing for subscribers that come late.
     let relay: { session?: RelaySession; subscription?: RelaySubscription } = {};
     const { p } = await this.prepareAndSubmit(o, plaintext, this.limitsOf(o), 0, async (prepared) => {

@@ -94,7 +94,8 @@ export const MAX_CHOICES = 8;
  *  - chat: `messages` (+ tools, tool choice, response format)
  *  - completion: `prompt`, continued as is (no chat template)
  *  - embedding: `input`, texts or token ids; the reply holds one vector per input
- * `stream`: the worker also publishes the sealed chunks on the relay as it generates them.
+ * `stream`: the worker also publishes the sealed chunks on the relay as it generates them
+ * (`relayWhole`: only when a chunk is full and at the end).
  */
 export const RequestPlaintext = z
   .object({
@@ -115,6 +116,13 @@ export const RequestPlaintext = z
     logprobs: z.boolean().optional(),
     topLogprobs: z.number().int().min(0).max(20).optional(),
     stream: z.boolean().optional(),
+    /**
+     * With `stream`: the requester waits for the whole answer anyway (the SDK's ask() over a
+     * pub/sub relay), so the worker publishes it in as few chunks as the chunk cap allows, with
+     * the receipt on the last, instead of one about every second: one relay message for most
+     * answers. The sealed chunk sequence and its checks are the same.
+     */
+    relayWhole: z.boolean().optional(),
     /**
      * issue 11: request fields OpenAI's API (or an engine's: vLLM's top_k, min_p…) has that this
      * schema does not name, under their own names, for the engine (agent/engines/openai-http.ts
