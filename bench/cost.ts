@@ -1101,7 +1101,7 @@ function relayRows(workload: Array<{ engineSeconds: number; streamed: boolean }>
   return [
     { name: `  IoT Core messages per streamed job (${st.detail})`, value: r2(st.messages), unit: "messages", target: null, ok: null },
     {
-      name: `  IoT Core messages per answer not asked as a stream (ask()), chunked like a stream as built (${whole.detail})`,
+      name: `  IoT Core messages per answer not asked as a stream (ask()), one message as built (relayWhole) (${whole.detail})`,
       value: r2(whole.messages),
       unit: "messages",
       target: null,
