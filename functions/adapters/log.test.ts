@@ -84,3 +84,26 @@ describe("issue 12: lines written without Powertools' formatting are the lines P
     }
   });
 });
+
+describe("issue 12: the level threshold", () => {
+  it("drops lines under POWERTOOLS_LOG_LEVEL with and without Powertools' formatting", () => {
+    // Prepare
+    const before = process.env.POWERTOOLS_LOG_LEVEL;
+    process.env.POWERTOOLS_LOG_LEVEL = "WARN";
+    try {
+      for (const lean of [true, false]) {
+        const lines: string[] = [];
+        const log = createJsonLog((l) => lines.push(l), "svc-test", { lean });
+        // Act
+        log.info("under the threshold", { jobId: "job_1" });
+        log.warn("at it", { jobId: "job_1" });
+        log.error("over it", { jobId: "job_1" });
+        // Assess
+        expect(lines.map((l) => JSON.parse(l).message)).toEqual(["at it", "over it"]);
+      }
+    } finally {
+      if (before === undefined) delete process.env.POWERTOOLS_LOG_LEVEL;
+      else process.env.POWERTOOLS_LOG_LEVEL = before;
+    }
+  });
+});

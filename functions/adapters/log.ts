@@ -115,10 +115,13 @@ export function createJsonLog(sink?: (line: string) => void, service = DEFAULT_S
   }
   const logger = new SinkLogger(sink, service);
   const shape = o.lean === false ? undefined : leanShape(logger);
+  // Read once: Powertools reads its level from the environment at construction, and nothing
+  // can change it on a logger nobody else holds (its getter reads the environment per call).
+  const threshold = logger.level;
   const emit = (level: keyof typeof LEVELS, message: string, data: Record<string, unknown> | undefined) => {
     if (shape) {
       // (no log buffer is configured, so a line under the threshold is nothing, as in Powertools)
-      if (LEVELS[level] < logger.level) return;
+      if (LEVELS[level] < threshold) return;
       const line = leanLine(shape, level, message, data);
       if (line !== undefined) return sink(line);
     }
