@@ -411,6 +411,13 @@ interface CachedQuote {
   verified: VerifiedCandidate[];
   /** usable until then (ms) */
   until: number;
+  /**
+   * Jobs of ours in flight under it, and how many its candidates run at once: a kept quote is
+   * not used past that (a fresh prepare spreads the rest by fair share), so a busy client never
+   * queues its jobs on a few workers while others idle.
+   */
+  inFlight: number;
+  capacity: number;
 }
 
 /** The smallest power of two ≥ n, at least `min`. */
@@ -759,9 +766,11 @@ export class CocoonClient {
       cached &&
       (!fees || (cached.quote.promptBps === fees.promptBps && cached.quote.completionBps === fees.completionBps)) &&
       cached.until - QUOTE_MARGIN_MS > this.now() &&
+      cached.inFlight < cached.capacity &&
       maxTokens <= cached.quote.maxTokens &&
       maxPromptTokens <= cached.quote.maxPromptTokens
     ) {
+      cached.inFlight++; // this job's place, taken before any await: concurrent asks cannot all pass the check
       return cached;
     }
     const { prep, verified } = await this.quoteVerified(o, tiers, {
@@ -776,9 +785,16 @@ export class CocoonClient {
     // most (./quote-keeping.ts: so one busy client's jobs do not stay with the same few workers).
     const evidence = verified.map((c) => this.verdicts.get(sha256Hex(canonicalJson(c.attestation)))?.expiresAt ?? 0);
     const until = Math.min(prep.quote.expiresAt, this.now() + KEPT_QUOTE_MS, ...evidence);
-    const entry: CachedQuote = { key, quote: prep.quote, verified, until };
+    const capacity = verified.reduce((n, c) => n + (c.capacity ?? 1), 0);
+    const entry: CachedQuote = { key, quote: prep.quote, verified, until, inFlight: 1, capacity };
     if (use !== "once") this.quotes.set(key, entry);
     return entry;
+  }
+
+  /** The job no longer counts against its kept quote's in-flight jobs (once). */
+  private release(p: Prepared) {
+    if (p.kept) p.kept.inFlight--;
+    delete p.kept;
   }
 
   /** Drops the kept quote a job used (if it is still the one kept): the next job prepares afresh. */
@@ -799,16 +815,23 @@ export class CocoonClient {
     limits: { maxTokens: number; maxPromptTokens: number },
     use: "cache" | "refresh",
   ) {
+    // quoteFor reserves this job's place in the entry (inFlight): given back on any failure here
     let entry = await this.quoteFor(o, tiers, limits.maxTokens, limits.maxPromptTokens, use);
     let verified: VerifiedCandidate[];
     try {
       verified = await this.verifyCandidates(entry.verified, tiers, o.model);
     } catch (e) {
+      entry.inFlight--;
       // every kept candidate fell off the registry's lists (or its verdict ran out): a fresh quote
       if (use !== "cache" || !(e instanceof VerificationError) || e.code !== "no_verified_candidates") throw e;
       this.quotes.delete(entry.key);
       entry = await this.quoteFor(o, tiers, limits.maxTokens, limits.maxPromptTokens, "refresh");
-      verified = await this.verifyCandidates(entry.verified, tiers, o.model);
+      try {
+        verified = await this.verifyCandidates(entry.verified, tiers, o.model);
+      } catch (e2) {
+        entry.inFlight--;
+        throw e2;
+      }
     }
     const start = this.turn++ % verified.length;
     verified = [...verified.slice(start), ...verified.slice(0, start)];
@@ -822,6 +845,7 @@ export class CocoonClient {
       limits.maxPromptTokens,
       limits.maxTokens,
     );
+    // the place is released when the job finished (finished()); one that never gets there frees it with the entry, within a minute
     return {
       jobId: newJobId(this.now()),
       model: o.model,
@@ -831,6 +855,7 @@ export class CocoonClient {
       quote: q,
       verified,
       cacheKey: entry.key,
+      kept: entry,
     };
   }
 
@@ -847,7 +872,10 @@ export class CocoonClient {
     use: "cache" | "refresh" = "cache",
   ): Promise<Prepared> {
     const tiers = o.tiers ?? this.defaultTiers();
-    let prep: Pick<PrepareResponse, "jobId" | "model" | "maxTokens" | "maxPromptTokens" | "maxCost" | "quote"> & { cacheKey?: string };
+    let prep: Pick<PrepareResponse, "jobId" | "model" | "maxTokens" | "maxPromptTokens" | "maxCost" | "quote"> & {
+      cacheKey?: string;
+      kept?: CachedQuote;
+    };
     let verified: VerifiedCandidate[];
     if (!o.freshAttestation) {
       ({ verified, ...prep } = await this.fromKeptQuote(o, tiers, limits, use));
@@ -881,6 +909,7 @@ export class CocoonClient {
       jobId: prep.jobId,
       quote: prep.quote,
       ...(prep.cacheKey !== undefined ? { cacheKey: prep.cacheKey } : {}),
+      ...(prep.kept ? { kept: prep.kept } : {}),
       model: prep.model,
       maxCost: prep.maxCost,
       verified,
@@ -911,6 +940,7 @@ export class CocoonClient {
       await beforeSubmit?.(p);
       return { p, submitted: await this.submit(p, wait, o) };
     } catch (e) {
+      this.release(p); // not submitted (or refused before anything was held)
       if (p.cacheKey === undefined || !quoteRefused(e)) throw e;
       this.dropQuote(p);
       o.onProgress?.(`the kept quote was refused (${(e as ApiError).code}); asking for a fresh one`);
@@ -942,6 +972,7 @@ export class CocoonClient {
   }
 
   private finished(p: Prepared, job: JobView): JobView {
+    this.release(p);
     // A job that had to fail over (or was not answered) says the kept quote's candidates are not all well: a fresh one next time.
     if (job.status !== "completed" || job.attempt > 0) this.dropQuote(p);
     if (job.status === "refunded") throw refundedError(job, p.header, p.verified, p.replyKey);
@@ -1249,6 +1280,8 @@ interface Prepared {
   quote: Quote;
   /** the quote cache's key when the quote is a kept one (dropped when refused or a job fails over) */
   cacheKey?: string;
+  /** the kept quote this job counts against (its inFlight) until it finished */
+  kept?: CachedQuote;
   model: string;
   maxCost: string;
   verified: VerifiedCandidate[];

@@ -310,6 +310,7 @@ describe("matching", () => {
       attestation: wi.attestation,
       pricePerToken: String(offers.find((o) => o.workerId === wi.workerId)!.pricePerToken),
       tier: "dev",
+      capacity: offers.find((o) => o.workerId === wi.workerId)!.capacity,
     });
   });
 });

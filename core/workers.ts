@@ -542,6 +542,7 @@ export async function candidatesFor(deps: CoreDeps, offers: OfferItem[]): Promis
         attestation: w.attestation,
         pricePerToken: toBig(o.pricePerToken).toString(),
         tier: w.tier,
+        capacity: Math.max(1, o.capacity),
       },
     ];
   });

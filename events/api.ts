@@ -23,6 +23,8 @@ export const Candidate = z.object({
   attestation: AttestationDoc,
   pricePerToken: NanoTonString, // nanoTON per weighted token, this worker's coefficient applied
   tier: AttestationTier,
+  /** jobs it runs at once (as it registered): the SDK keeps no more of its jobs in flight under one kept quote than its candidates run */
+  capacity: z.number().int().positive().optional(),
 });
 export type Candidate = z.infer<typeof Candidate>;
 

@@ -82,6 +82,21 @@ describe("issue 12: the SDK submits under a kept quote", () => {
     expect(r.receipt?.body.jobId).toBe(r.jobId);
   }, 60_000);
 
+  it("a kept quote carries no more of a client's jobs at once than its candidates run: the rest prepare afresh (spread by fair share), and it is kept again once they finished", async () => {
+    // Prepare: a kept quote over two candidates of capacity 4 each (startLocalAgents' default)
+    const client = await t.client();
+    const calls = countCalls(client);
+    await ask(client, "the first ask prepares and keeps the quote");
+    expect(calls.prepares()).toBe(1);
+    // Act: twelve at once: eight places under the kept quote, four prepare
+    await Promise.all(Array.from({ length: 12 }, (_, i) => ask(client, `at once ${i}`)));
+    const duringBurst = calls.prepares() - 1;
+    await ask(client, "after the burst");
+    // Assess
+    expect(duringBurst).toBe(4);
+    expect(calls.prepares()).toBe(1 + 4); // the last one was kept again: its places were given back
+  }, 60_000);
+
   it("a kept quote whose first candidate stopped still gets its answer at once from the other (no lease waited out, no prepare)", async () => {
     // Prepare: the quote names both agents; then one stops
     const client = await t.client();

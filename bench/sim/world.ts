@@ -167,7 +167,7 @@ interface Requester {
    * QUOTE_MARGIN_MS before they expire, for jobs within their maxima; dropped when a submit
    * under one is refused or a job of one had to fail over.
    */
-  quotes: Map<string, PrepareResponse & { until: number }>;
+  quotes: Map<string, KeptQuote>;
   /** the SDK's round-robin over a kept quote's candidates */
   turn: number;
 }
@@ -179,6 +179,13 @@ const bucket = (n: number, min: number) => {
   return b;
 };
 const quoteKey = (job: Pick<JobTrack, "model" | "cap">) => `${job.model}|${job.cap}`;
+/** The job no longer counts against its kept quote (client/sdk.ts release). */
+const release = (job: JobTrack) => {
+  if (job.keptEntry) job.keptEntry.inFlight--;
+  delete job.keptEntry;
+};
+/** client/sdk.ts CachedQuote: usable until `until`, and while fewer of the requester's jobs are in flight under it than its candidates run. */
+type KeptQuote = PrepareResponse & { until: number; inFlight: number; capacity: number };
 
 interface JobTrack {
   arrival: number;
@@ -200,6 +207,8 @@ interface JobTrack {
   kept?: boolean;
   /** the quote it was submitted under */
   quote?: PrepareResponse["quote"];
+  /** the kept quote it counts against until it finished */
+  keptEntry?: KeptQuote;
 }
 
 type Ev =
@@ -744,7 +753,9 @@ export class Simulation {
    */
   private fromKeptQuote(job: JobTrack): PrepareResponse | undefined {
     const q = job.requester.quotes.get(quoteKey(job));
-    if (!q || q.until - QUOTE_MARGIN_MS <= this.now || job.maxTokens > q.maxTokens) return undefined;
+    if (!q || q.until - QUOTE_MARGIN_MS <= this.now || q.inFlight >= q.capacity || job.maxTokens > q.maxTokens) return undefined;
+    q.inFlight++;
+    job.keptEntry = q;
     const start = job.requester.turn++ % q.candidates.length;
     const candidates = [...q.candidates.slice(start), ...q.candidates.slice(0, start)];
     const weights = { ...DEFAULT_PRICING, promptBps: q.quote.promptBps, completionBps: q.quote.completionBps };
@@ -754,7 +765,7 @@ export class Simulation {
       MAX_PROMPT_TOKENS,
       job.maxTokens,
     );
-    const { until: _until, ...prep } = q;
+    const { until: _until, inFlight: _inFlight, capacity: _capacity, ...prep } = q;
     return { ...prep, jobId: newJobId(this.now, this.deps.random), maxTokens: job.maxTokens, maxCost: maxCost.toString(), candidates };
   }
 
@@ -796,7 +807,12 @@ export class Simulation {
       return;
     }
     // The answer goes back; the SDK keeps the quote, checks the candidates' evidence (cached verdicts) and seals (~1 ms).
-    job.requester.quotes.set(quoteKey(job), { ...r.value, until: Math.min(r.value.quote.expiresAt, this.now + KEPT_QUOTE_MS) });
+    job.requester.quotes.set(quoteKey(job), {
+      ...r.value,
+      until: Math.min(r.value.quote.expiresAt, this.now + KEPT_QUOTE_MS),
+      inFlight: 0,
+      capacity: r.value.candidates.reduce((n, c) => n + (c.capacity ?? 1), 0),
+    });
     const ow = REGIONS[job.requester.region]!.oneWayMs;
     const first = this.fromKeptQuote(job) ?? r.value;
     this.at(this.now + 2 * ow + 1, { k: "submit", job, prep: first });
@@ -826,6 +842,7 @@ export class Simulation {
     job.submittedAt = this.now;
     this.tracks.set(prep.jobId, job);
     const r = await this.handler("submit", () => submitJob(this.deps, job.requester.id, envelope, `submit-${prep.jobId}`, prep.quote));
+    if (r.error) release(job);
     if (r.error && job.kept) {
       // A kept quote refused (expired, fees changed, no live candidate left): the SDK drops it and prepares afresh.
       this.tracks.delete(prep.jobId);
@@ -972,6 +989,7 @@ export class Simulation {
     }
     this.tracks.delete(jobId);
     this.forgetJob(jobId, job.requester.id);
+    release(job);
   }
 
   /** Drops a finished job's items from memory (uncounted: on DynamoDB they stay until their TTL, for free). */
