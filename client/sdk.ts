@@ -781,7 +781,7 @@ export class CocoonClient {
       maxPromptTokens: Math.max(maxPromptTokens, Math.min(262_144, bucket(maxPromptTokens, 1024))),
     });
     // Kept until the quote or any verdict we reached runs out, whichever is first (the
-    // coordinator bounds the quote by the evidence too; we do not rely on it), and a minute at
+    // coordinator bounds the quote by the evidence too; we do not rely on it), and 15 s at
     // most (./quote-keeping.ts: so one busy client's jobs do not stay with the same few workers).
     const evidence = verified.map((c) => this.verdicts.get(sha256Hex(canonicalJson(c.attestation)))?.expiresAt ?? 0);
     const until = Math.min(prep.quote.expiresAt, this.now() + KEPT_QUOTE_MS, ...evidence);
@@ -845,7 +845,7 @@ export class CocoonClient {
       limits.maxPromptTokens,
       limits.maxTokens,
     );
-    // the place is released when the job finished (finished()); one that never gets there frees it with the entry, within a minute
+    // the place is released when the job finished (finished()); one that never gets there frees it with the entry, within 15 s
     return {
       jobId: newJobId(this.now()),
       model: o.model,

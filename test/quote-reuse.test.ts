@@ -64,7 +64,7 @@ describe("issue 12: the SDK submits under a kept quote", () => {
     expect(r.attempt).toBe(0);
   }, 60_000);
 
-  it("a quote is kept a minute at most, though valid for five: then one fresh prepare (one client's jobs do not stay with the same workers)", async () => {
+  it("a quote is kept 15 s at most, though valid for five minutes: then one fresh prepare (one client's jobs do not stay with the same workers)", async () => {
     // Prepare: a client whose clock the test moves (its requests are still signed with the real one)
     let shift = 0;
     const client = new CocoonClient({ apiUrl: t.net.url, key: generateSigningKey(), allowDev: true, now: () => Date.now() + shift });

@@ -105,7 +105,7 @@ describe("bench/sim: a small network, all real", () => {
       expect(p.jobs.completed).toBeGreaterThan(0.9 * p.jobs.arrived);
       // a matching decision per prepare: every job not submitted under a kept quote, and every kept quote refused (prepared afresh)
       expect(p.matching.decisions + p.jobs.underKeptQuote - p.jobs.keptQuoteRefused).toBe(p.jobs.arrived);
-      expect(p.jobs.underKeptQuote).toBeGreaterThan(0.2 * p.jobs.arrived);
+      expect(p.jobs.underKeptQuote).toBeGreaterThan(0.05 * p.jobs.arrived); // some jobs reuse a kept quote
       expect(Number.isFinite(p.matching.cpuMsP99)).toBe(true);
       expect(p.dynamo.writeUnitsPerJob).toBeGreaterThan(5);
       expect(p.cost.perMillionJobs.total).toBeGreaterThan(0);
