@@ -3,6 +3,10 @@
  * DynamoDB metering of the SimStore, the AWS wait-read model, and a whole two-phase run whose
  * books must balance and whose every job must end.
  */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Item } from "../../core/ports";
 import { runSim } from "./run";
@@ -115,5 +119,17 @@ describe("bench/sim: a small network, all real", () => {
     expect(balances.reduce((a, b) => a + b.available + b.held, 0n)).toBe(0n);
     expect(balances.filter((b) => b.held !== 0n)).toEqual([]);
     expect(r.targets.map((t) => t.name.split(" ")[0])).toEqual(["matching", "busiest", "busiest", "earnings", "cost"]);
+  }, 120_000);
+
+  it("npm run sim starts from its bundle (external packages resolved by Node's ESM loader) and writes its results: a tiny run", () => {
+    // Act
+    const out = join(mkdtempSync(join(tmpdir(), "cocoon-sim-smoke-")), "sim.json");
+    const args = ["--agents", "40", "--rate", "5", "--minutes", "0.1", "--requesters", "5", "--phase-b", "off", "--out", out];
+    const r = spawnSync(process.execPath, ["--import", "tsx", "bench/sim/cli.ts", ...args], { encoding: "utf8", timeout: 90_000 });
+    // Assess
+    expect(r.stderr.match(/ERR_\w+|Error: .*/)?.[0] ?? "").toBe("");
+    expect(r.status).toBe(0);
+    const written = JSON.parse(readFileSync(out, "utf8")) as { phases: Array<{ jobs: { arrived: number } }> };
+    expect(written.phases[0]!.jobs.arrived).toBeGreaterThan(0);
   }, 120_000);
 });
