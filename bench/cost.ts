@@ -958,6 +958,14 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       target: null,
       ok: null,
     },
+    // issue 11: what a streamed job costs, every job streamed (the same engine times)
+    ...(["provisioned", "on-demand"] as const).map((capacity) => ({
+      name: `  every job streamed (${capacity}): AWS cost per 1M streamed jobs, as built`,
+      value: perM(priceJob(m, { ...target, capacity }, relay, sampleWorkload({ ...WORKLOAD, streamedShare: 1 })).perJob),
+      unit: "$ / 1M jobs",
+      target: null,
+      ok: null,
+    })),
     {
       name: "  relay compared (on-demand): streamed chunks every 2 s instead of every second (COCOON_STREAM_INTERVAL_MS=2000)",
       value: perM(priceJob(m, onDemand, relayPricer({ ...RELAY_AS_BUILT, chunkSeconds: 2 }), workload).perJob),
