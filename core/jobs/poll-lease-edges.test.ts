@@ -10,24 +10,14 @@ import { describe, expect, it } from "vitest";
 import { createChallenge, answerChallenge } from "../challenges";
 import { createDevAttestation } from "../attestation/dev";
 import { b64u } from "../crypto/encoding";
-import { CocoonError } from "../errors";
 import type { WriteOp } from "../ports";
 import type { JobItem } from "./items";
 import { extendLease } from "./lease";
 import { pollJobs } from "./poll";
 import { postResult } from "./results";
-import { makeJobWorld } from "./testing";
+import { makeJobWorld, refusal } from "./testing";
 
 const NONCE = b64u.encode(new Uint8Array(32).fill(7));
-
-const refusal = (p: Promise<unknown>) =>
-  p.then(
-    () => undefined,
-    (e: unknown) => {
-      if (e instanceof CocoonError) return { status: e.status, code: e.code, message: e.message };
-      throw e;
-    },
-  );
 
 describe("pollJobs", () => {
   it("waits no longer than config.maxWaitSeconds, and no longer than asked", async () => {

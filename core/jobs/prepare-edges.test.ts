@@ -5,10 +5,9 @@
  */
 import { describe, expect, it } from "vitest";
 import type { PrepareRequest } from "../../events/api";
-import { CocoonError } from "../errors";
 import type { WorkerItem } from "../workers";
 import { prepareJob } from "./prepare";
-import { MODEL, makeJobWorld, type JobWorld } from "./testing";
+import { makeJobWorld, MODEL, refusal, type JobWorld } from "./testing";
 
 const ask = (o: Partial<PrepareRequest> = {}): PrepareRequest => ({
   model: MODEL,
@@ -18,15 +17,6 @@ const ask = (o: Partial<PrepareRequest> = {}): PrepareRequest => ({
   candidates: 2,
   ...o,
 });
-
-const refusal = (p: Promise<unknown>) =>
-  p.then(
-    () => undefined,
-    (e: unknown) => {
-      if (e instanceof CocoonError) return { status: e.status, code: e.code, message: e.message };
-      throw e;
-    },
-  );
 
 const attestedUntil = async (w: JobWorld, workerId: string) =>
   (await w.store.get<WorkerItem>("workers", { pk: workerId, sk: "worker" }))!.attestationExpiresAt;

@@ -9,11 +9,10 @@ import { describe, expect, it } from "vitest";
 import { createDevAttestation } from "../attestation/dev";
 import { b64u } from "../crypto/encoding";
 import { generateKemKey, generateSigningKey } from "../crypto/keys";
-import { CocoonError } from "../errors";
 import { DEV_IMAGE_DIGEST, PolicyCache, type PolicyReading } from "../policy-registry";
 import { issueRegistrationNonce, registerWorker } from "../workers";
 import { prepareJob } from "./prepare";
-import { MODEL, T0, makeJobWorld } from "./testing";
+import { makeJobWorld, MODEL, refusal, T0 } from "./testing";
 
 const DIGEST = "1a".repeat(32);
 
@@ -66,15 +65,6 @@ async function world() {
     });
   return { w, raiseBase, prepare, workerId: signing.id };
 }
-
-const refusal = (p: Promise<unknown>) =>
-  p.then(
-    () => undefined,
-    (e: unknown) => {
-      if (e instanceof CocoonError) return { status: e.status, code: e.code, message: e.message };
-      throw e;
-    },
-  );
 
 describe("prepareJob under a policy registry: the cap applies to the registry's price", () => {
   it("a cap exactly at the registry's price keeps the candidate, at that price", async () => {

@@ -7,14 +7,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { sealReply } from "../crypto/envelope";
-import { CocoonError } from "../errors";
 import type { Key, Notifier, TableName } from "../ports";
 import { handleMatchingMessage } from "./dispatch";
 import type { JobItem } from "./items";
 import { getJob } from "./read";
 import { postResult } from "./results";
 import { submitJob } from "./submit";
-import { MODEL, makeJobWorld, type JobWorld } from "./testing";
+import { makeJobWorld, MODEL, refusal, type JobWorld } from "./testing";
 
 async function submitted(w: JobWorld) {
   const a = await w.worker();
@@ -53,15 +52,6 @@ function scripted(w: JobWorld, answers: unknown[], step = 250) {
   };
   return { deps: { ...w.deps, notifier }, waits };
 }
-
-const refusal = (p: Promise<unknown>) =>
-  p.then(
-    () => undefined,
-    (e: unknown) => {
-      if (e instanceof CocoonError) return { status: e.status, code: e.code, message: e.message };
-      throw e;
-    },
-  );
 
 describe("getJob: the view", () => {
   it("an assigned job shows its current worker and tier and nothing it does not have yet", async () => {

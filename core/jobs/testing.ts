@@ -16,6 +16,7 @@ import { b64u } from "../crypto/encoding";
 import { generateKemKey, generateSigningKey, type KemKeyPair, type SigningKeyPair } from "../crypto/keys";
 import { signReceipt } from "../crypto/receipt";
 import type { CoreDeps } from "../deps";
+import { CocoonError } from "../errors";
 import { applyMovement, faucetMovement, getBalance, requesterAccount, workerAccount } from "../ledger";
 import type { WriteOp } from "../ports";
 import { issueRegistrationNonce, registerWorker, type WorkerItem } from "../workers";
@@ -180,6 +181,16 @@ export function makeJobWorld(o: { cheapTransactions?: boolean } = {}) {
 
   return { deps, store, queues, clock, logs, transacts, advance, worker, requester, sealedJob, submitted, completed, balance, earned };
 }
+
+/** A use case's refusal as { status, code, message } (undefined when it did not refuse; anything but a CocoonError is rethrown). */
+export const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => {
+      if (e instanceof CocoonError) return { status: e.status, code: e.code, message: e.message };
+      throw e;
+    },
+  );
 
 export function seal(header: EnvelopeHeader, recipients: Array<{ workerId: string; hpkePublicKey: string }>): RequestEnvelope {
   return sealRequest({
