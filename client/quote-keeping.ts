@@ -16,3 +16,20 @@ export const QUOTE_MARGIN_MS = 10_000;
  * more often; a client asking steadily still makes two requests a job.
  */
 export const KEPT_QUOTE_MS = 25_000;
+
+/** The smallest power of two ≥ n, at least `min`. */
+const bucket = (n: number, min: number) => {
+  let b = min;
+  while (b < n) b *= 2;
+  return b;
+};
+
+/**
+ * The maxima a quote is asked for: in powers of two, so the next asks can reuse it (each job's
+ * hold is still computed at its own maxima), never below this job's own (a quote under them
+ * could not carry it), within the API's bounds.
+ */
+export const quoteMaxima = (limits: { maxTokens: number; maxPromptTokens: number }) => ({
+  maxTokens: Math.max(limits.maxTokens, Math.min(32_768, bucket(limits.maxTokens, 256))),
+  maxPromptTokens: Math.max(limits.maxPromptTokens, Math.min(262_144, bucket(limits.maxPromptTokens, 1024))),
+});

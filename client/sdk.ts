@@ -1,4 +1,4 @@
-import { KEPT_QUOTE_MS, QUOTE_MARGIN_MS } from "./quote-keeping";
+import { KEPT_QUOTE_MS, QUOTE_MARGIN_MS, quoteMaxima } from "./quote-keeping";
 import { randomBytes } from "node:crypto";
 import type { AttestationTier } from "../events/attestation";
 import type { AttestationDoc } from "../events/attestation";
@@ -420,13 +420,6 @@ interface CachedQuote {
   capacity: number;
 }
 
-/** The smallest power of two ≥ n, at least `min`. */
-const bucket = (n: number, min: number) => {
-  let b = min;
-  while (b < n) b *= 2;
-  return b;
-};
-
 /** A live subscription to one job's relayed chunks (each message one RelayChunk, JSON). */
 export type { RelaySubscription };
 export type RelaySubscriber = (session: Extract<RelaySession, { transport: "iot-mqtt" }>) => Promise<RelaySubscription>;
@@ -773,13 +766,7 @@ export class CocoonClient {
       cached.inFlight++; // this job's place, taken before any await: concurrent asks cannot all pass the check
       return cached;
     }
-    const { prep, verified } = await this.quoteVerified(o, tiers, {
-      // Asked in powers of two: the quote caps each job's maxima, so rounding up lets the
-      // next asks reuse it; each job's hold is still computed at its own maxima. Never
-      // below this job's own (a quote under them could not carry it).
-      maxTokens: Math.max(maxTokens, Math.min(32_768, bucket(maxTokens, 256))),
-      maxPromptTokens: Math.max(maxPromptTokens, Math.min(262_144, bucket(maxPromptTokens, 1024))),
-    });
+    const { prep, verified } = await this.quoteVerified(o, tiers, quoteMaxima({ maxTokens, maxPromptTokens }));
     // Kept until the quote or any verdict we reached runs out, whichever is first (the
     // coordinator bounds the quote by the evidence too; we do not rely on it), and 15 s at
     // most (./quote-keeping.ts: so one busy client's jobs do not stay with the same few workers).

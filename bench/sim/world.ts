@@ -29,7 +29,7 @@ import { localPolicy } from "../../core/attestation/policy";
 import { DEFAULT_CORE_CONFIG, type CoreConfig } from "../../core/config";
 import { newJobId } from "../../core/ids";
 import { DEFAULT_PRICING, maxJobCost } from "../../core/pricing";
-import { KEPT_QUOTE_MS, QUOTE_MARGIN_MS } from "../../client/quote-keeping";
+import { KEPT_QUOTE_MS, QUOTE_MARGIN_MS, quoteMaxima } from "../../client/quote-keeping";
 import { b64u, canonicalJson, sha256Hex } from "../../core/crypto/encoding";
 import { replyHash, sealReply, sealRequest } from "../../core/crypto/envelope";
 import { kemKeyFromPrivate, signingKeyFromSeed, type SigningKeyPair } from "../../core/crypto/keys";
@@ -172,12 +172,6 @@ interface Requester {
   turn: number;
 }
 
-/** client/sdk.ts: the SDK asks a quote's maxima in powers of two, so the next asks can reuse it. */
-const bucket = (n: number, min: number) => {
-  let b = min;
-  while (b < n) b *= 2;
-  return b;
-};
 const quoteKey = (job: Pick<JobTrack, "model" | "cap">) => `${job.model}|${job.cap}`;
 /** The job no longer counts against its kept quote (client/sdk.ts release). */
 const release = (job: JobTrack) => {
@@ -185,7 +179,7 @@ const release = (job: JobTrack) => {
   delete job.keptEntry;
 };
 /** client/sdk.ts CachedQuote: usable until `until`, and while fewer of the requester's jobs are in flight under it than its candidates run. */
-type KeptQuote = PrepareResponse & { until: number; inFlight: number; capacity: number };
+type KeptQuote = { prep: PrepareResponse; until: number; inFlight: number; capacity: number };
 
 interface JobTrack {
   arrival: number;
@@ -752,10 +746,12 @@ export class Simulation {
    * by the quote's weights; it seals (~1 ms) and submits. Otherwise a prepare (below).
    */
   private fromKeptQuote(job: JobTrack): PrepareResponse | undefined {
-    const q = job.requester.quotes.get(quoteKey(job));
-    if (!q || q.until - QUOTE_MARGIN_MS <= this.now || q.inFlight >= q.capacity || job.maxTokens > q.maxTokens) return undefined;
-    q.inFlight++;
-    job.keptEntry = q;
+    const kept = job.requester.quotes.get(quoteKey(job));
+    if (!kept || kept.until - QUOTE_MARGIN_MS <= this.now || kept.inFlight >= kept.capacity || job.maxTokens > kept.prep.maxTokens)
+      return undefined;
+    kept.inFlight++;
+    job.keptEntry = kept;
+    const q = kept.prep;
     const start = job.requester.turn++ % q.candidates.length;
     const candidates = [...q.candidates.slice(start), ...q.candidates.slice(0, start)];
     const weights = { ...DEFAULT_PRICING, promptBps: q.quote.promptBps, completionBps: q.quote.completionBps };
@@ -765,8 +761,7 @@ export class Simulation {
       MAX_PROMPT_TOKENS,
       job.maxTokens,
     );
-    const { until: _until, inFlight: _inFlight, capacity: _capacity, ...prep } = q;
-    return { ...prep, jobId: newJobId(this.now, this.deps.random), maxTokens: job.maxTokens, maxCost: maxCost.toString(), candidates };
+    return { ...q, jobId: newJobId(this.now, this.deps.random), maxTokens: job.maxTokens, maxCost: maxCost.toString(), candidates };
   }
 
   private async onPrepare(job: JobTrack) {
@@ -786,8 +781,7 @@ export class Simulation {
       () =>
         prepareJob(this.deps, job.requester.id, {
           model: job.model,
-          maxTokens: Math.max(job.maxTokens, Math.min(32_768, bucket(job.maxTokens, 256))),
-          maxPromptTokens: MAX_PROMPT_TOKENS,
+          ...quoteMaxima({ maxTokens: job.maxTokens, maxPromptTokens: MAX_PROMPT_TOKENS }),
           tiers: ["dev"],
           candidates: 3,
           ...(job.cap ? { maxPricePerToken: 100n } : {}),
@@ -808,7 +802,7 @@ export class Simulation {
     }
     // The answer goes back; the SDK keeps the quote, checks the candidates' evidence (cached verdicts) and seals (~1 ms).
     job.requester.quotes.set(quoteKey(job), {
-      ...r.value,
+      prep: r.value,
       until: Math.min(r.value.quote.expiresAt, this.now + KEPT_QUOTE_MS),
       inFlight: 0,
       capacity: r.value.candidates.reduce((n, c) => n + (c.capacity ?? 1), 0),
@@ -877,7 +871,8 @@ export class Simulation {
       agent.inFlight++;
       if (job) {
         // A job that fails over says the kept quote's candidates are not all well: the SDK drops it.
-        if (msg.attempt > 0 && job.requester.quotes.get(quoteKey(job))?.quote === job.quote) job.requester.quotes.delete(quoteKey(job));
+        if (msg.attempt > 0 && job.requester.quotes.get(quoteKey(job))?.prep.quote === job.quote)
+          job.requester.quotes.delete(quoteKey(job));
         job.attemptsStarted++;
         job.startedAt = this.now;
         if (job.attemptsStarted === 1) this.cur.ttaFirstMs.push(this.now - job.arrival);
