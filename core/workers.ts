@@ -433,17 +433,17 @@ async function fairShare(deps: CoreDeps, o: OfferItem, now: number): Promise<num
 }
 
 /**
- * Offers in the order a job should try them when the requester already chose the set (a kept
- * quote, core/jobs/submit.ts): the one furthest below its fair share first, as matching picks
- * a job's first candidate; ties keep their order. One small read per offer.
+ * Items in the order a job should try their offers when the requester already chose the set
+ * (a kept quote, core/jobs/submit.ts): the offer furthest below its fair share first, as
+ * matching picks a job's first candidate; ties keep their order. One small read per offer.
  */
-export async function byFairShare(deps: CoreDeps, offers: OfferItem[]): Promise<OfferItem[]> {
+export async function byFairShare<T>(deps: CoreDeps, items: T[], offerOf: (item: T) => OfferItem): Promise<T[]> {
   const now = deps.clock.now();
-  const scores = await Promise.all(offers.map((o) => fairShare(deps, o, now)));
-  return offers
-    .map((o, i) => ({ o, s: scores[i]!, i }))
+  const scores = await Promise.all(items.map((x) => fairShare(deps, offerOf(x), now)));
+  return items
+    .map((x, i) => ({ x, s: scores[i]!, i }))
     .sort((a, b) => a.s - b.s || a.i - b.i)
-    .map((x) => x.o);
+    .map((e) => e.x);
 }
 
 const loadRatio = (o: OfferItem) => o.load / Math.max(1, o.capacity);

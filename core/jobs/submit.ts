@@ -183,17 +183,16 @@ async function liveFirst(
   reading: PolicyReading | undefined,
 ): Promise<JobCandidate[]> {
   const offers = await Promise.all(candidates.map((c) => deps.store.get<OfferItem>("offers", offerKey(model, c.workerId))));
-  const live = candidates.filter((_, i) => {
-    const o = offers[i];
-    return o !== undefined && isLive(o, now, deps.config.livenessMs) && (!reading || offerAllowed(reading, o));
+  const live = candidates.flatMap((candidate, i) => {
+    const offer = offers[i];
+    const ok = offer !== undefined && isLive(offer, now, deps.config.livenessMs) && (!reading || offerAllowed(reading, offer));
+    return ok ? [{ candidate, offer }] : [];
   });
   if (live.length === 0) throw new NoLiveCandidateError(candidates.map((c) => c.workerId));
   // The requester's kept quote sends its jobs to the same few workers: among them the one
   // furthest below its fair share goes first (matching's rule for a first candidate), so a
   // busy requester's flow does not pile onto whichever the rotation names (bench/sim).
-  const liveOffers = live.map((c) => offers[candidates.indexOf(c)]!);
-  const order = await byFairShare(deps, liveOffers);
-  return order.map((o) => live[liveOffers.indexOf(o)]!);
+  return (await byFairShare(deps, live, (x) => x.offer)).map((x) => x.candidate);
 }
 
 /**
