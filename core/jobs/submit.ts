@@ -109,7 +109,8 @@ export async function submitJob(
   };
   // The sealed request goes in its own item. A committed job always has its envelope, whatever
   // crashes when (a job without one could never be dispatched): where transactions are cheap
-  // (store.cheapTransactions) it commits with the job; on DynamoDB (a transaction bills each
+  // (store.cheapTransactions) it commits with the job (one flush fewer before the worker starts:
+  // the time to first token); on DynamoDB (a transaction bills each
   // item twice) it is stored alone BEFORE the commit, only if absent, so it never replaces the
   // envelope of a job that is someone else's; when one is there already (an earlier submit of
   // this id that never committed, with this body or another), ours goes into the commit itself
@@ -119,8 +120,6 @@ export async function submitJob(
     envelope,
     ttl: Math.ceil(now / 1000) + RETAIN_SECONDS,
   };
-  // Where transactions cost nothing extra (LMDB), the envelope joins the commit below instead
-  // (one flush fewer before the worker starts: the time to first token).
   const envelopeWrite = deps.store.cheapTransactions
     ? Promise.resolve("in commit" as const)
     : deps.store.transact([{ op: "put", table: "jobs", item: envelopeItem, when: { kind: "notExists" } }]).then(
