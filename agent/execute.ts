@@ -438,10 +438,15 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
       },
       ctx.signingKey,
     );
-    // The last chunk reaches the relay before the result: the requester's stream ends with it, not with a recovery.
-    await writer.finishRelay(receipt);
-    if (relay) ctx.onStreamed?.({ jobId: job.jobId, chunks: reply.chunks.length, messages: relay.messages, published: relay.published });
+    // On the HTTP relay the last chunk goes out before the result, so that the requester's stream
+    // ends with it rather than with a recovery from the stored reply. On a pub/sub relay it goes
+    // out after the coordinator took the result (a stale attempt never publishes one): the SDK
+    // then takes the final chunk as the job's end and reads nothing more (issue 12: two requests a job).
+    const resultFirst = relay !== undefined && (await relay.pubsub());
+    if (!resultFirst) await writer.finishRelay(receipt);
     await api.request(API.postResult, { body: { kind: "completed", jobId: job.jobId, attempt: job.attempt, reply, receipt } });
+    if (resultFirst) await writer.finishRelay(receipt);
+    if (relay) ctx.onStreamed?.({ jobId: job.jobId, chunks: reply.chunks.length, messages: relay.messages, published: relay.published });
     stats.jobs++;
     stats.promptTokens += usage.promptTokens;
     stats.completionTokens += usage.completionTokens;

@@ -23,6 +23,8 @@ export interface RelayPublisher {
   readonly messages: number;
   /** streaming stopped for this job (a relay error); the result still carries the whole reply */
   readonly stopped: boolean;
+  /** Whether this job's relay is a pub/sub one (AWS IoT Core), which keeps nothing for the coordinator to serve. */
+  pubsub(): Promise<boolean>;
 }
 
 let defaultIot: ExternalRelayPublisher | undefined;
@@ -115,6 +117,9 @@ export function createRelayPublisher(o: {
     },
     get stopped() {
       return stopped;
+    },
+    async pubsub() {
+      return (await resolveSession())?.transport === "iot-mqtt";
     },
   };
 }

@@ -276,6 +276,13 @@ export class StreamVerifier {
     return out;
   }
 
+  /** The attempt the relay delivered whole, from its opener to its final chunk: its sealed reply as the worker posts it. */
+  relayedReply(): { reply: ChunkedReply; attempt: number; workerId: string } | undefined {
+    const s = this.cur;
+    if (!s?.builder.done) return undefined;
+    return { reply: { v: 2, enc: s.enc, sig: s.sig, chunks: [...s.chunks] }, attempt: s.attempt, workerId: s.workerId };
+  }
+
   private pieces(p: ChunkPlaintext): StreamPiece[] {
     const out: StreamPiece[] = [];
     if (p.text || p.logprobs?.length)

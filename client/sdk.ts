@@ -100,14 +100,6 @@ export type VerifiedCandidate = Candidate & { measurement: string };
 /** The price weights a coordinator bills with (core/pricing.ts); only the weights matter here. */
 export type PriceWeights = Pick<PricingConfig, "promptBps" | "completionBps">;
 
-/**
- * Checks a completed job before believing any number in it (issue 9 #12): the receipt is
- * signed by the worker we encrypted to, covers our request and this reply, names the
- * measurement that worker attested to us, bills the usage inside the sealed reply, and the
- * charge is exactly the cost of that usage at the price we were quoted for that worker (capped
- * by the hold). Returns the opened answer; throws VerificationError with code bad_job,
- * bad_receipt, measurement_mismatch, usage_mismatch, overcharged or cost_mismatch.
- */
 /** An opened answer with its first choice's text and finish reason up front. */
 export type CheckedAnswer = Answer & { text: string; finishReason: "stop" | "length" };
 
@@ -128,8 +120,20 @@ function asIntegrityError(e: unknown): unknown {
   return e instanceof StreamCheckFailure ? new StreamIntegrityError(e.code, e.message) : e;
 }
 
+/**
+ * Checks a completed job before believing any number in it (issue 9 #12): the receipt is
+ * signed by the worker we encrypted to, covers our request and this reply, names the
+ * measurement that worker attested to us, bills the usage inside the sealed reply, and the
+ * charge is exactly the cost of that usage at the price we were quoted for that worker (capped
+ * by the hold). Returns the opened answer and that cost; throws VerificationError with code
+ * bad_job, bad_receipt, measurement_mismatch, usage_mismatch, overcharged or cost_mismatch.
+ * `relayed`: the reply and receipt came over a pub/sub relay, whose worker publishes the final
+ * chunk only once the coordinator took its result (agent/execute.ts): there is no bill of the
+ * coordinator's to compare, and the cost is the one its rule (core/pricing.ts jobCost, capped by
+ * the hold) gives for that receipt.
+ */
 export function checkCompletedJob(o: {
-  job: JobView;
+  job: Pick<JobView, "workerId" | "reply" | "receipt" | "cost">;
   jobId: string;
   envelope: RequestEnvelope;
   header: EnvelopeHeader;
@@ -138,11 +142,12 @@ export function checkCompletedJob(o: {
   encryptedTo: VerifiedCandidate[];
   maxCost: string;
   weights?: PriceWeights;
-}): CheckedAnswer {
+  relayed?: boolean;
+}): CheckedAnswer & { cost: string } {
   const { job } = o;
   const { receipt, reply } = job;
   const worker = o.encryptedTo.find((c) => c.workerId === job.workerId);
-  if (!receipt || !reply || !worker || job.cost === undefined) {
+  if (!receipt || !reply || !worker || (job.cost === undefined && !o.relayed)) {
     throw new VerificationError("bad_job", "completed job lacks a receipt, a reply or a cost, or came from a worker we did not encrypt to");
   }
   if (!verifyReceipt(receipt, b64u.decode(worker.workerId)))
@@ -168,6 +173,7 @@ export function checkCompletedJob(o: {
   const held = BigInt(o.maxCost);
   const computed = jobCost({ ...DEFAULT_PRICING, ...o.weights }, BigInt(worker.pricePerToken), usage);
   const expected = computed < held ? computed : held;
+  if (job.cost === undefined) return { ...answer, cost: expected.toString() };
   const charged = BigInt(job.cost);
   if (charged > expected) {
     throw new VerificationError(
@@ -181,7 +187,7 @@ export function checkCompletedJob(o: {
       `charged ${charged} nanoTON, but the receipt's usage at the quoted price costs ${expected}: the coordinator's bill does not follow the receipt`,
     );
   }
-  return answer;
+  return { ...answer, cost: job.cost };
 }
 
 /**
@@ -544,6 +550,15 @@ export class CocoonClient {
    * is refused (coordinator_key_not_on_chain) and must not be sent; unsent, it expires and the
    * amount is released to the balance.
    */
+  /**
+   * The coordinator's view of one of this account's jobs: its status, the stored reply and
+   * receipt, and the bill. ask() over a pub/sub relay reports the bill the receipt implies
+   * without reading the job (issue 12); this is how to see the coordinator's own.
+   */
+  async job(jobId: string): Promise<JobView> {
+    return this.api.request(API.getJob, { params: { id: jobId }, query: { wait: 0 } });
+  }
+
   async withdraw(amount: bigint, to: string): Promise<SignedWithdrawalView> {
     const w = await this.api.request(API.withdraw, {
       body: { amount, to },
@@ -968,9 +983,10 @@ export class CocoonClient {
   }
 
   /** Checks the receipt, the reply and the bill ourselves before believing any number in them. */
-  private check(p: Prepared, job: JobView): { answer: CheckedAnswer; worker: VerifiedCandidate } {
+  private check(p: Prepared, job: JobView, relayed = false): { answer: CheckedAnswer & { cost: string }; worker: VerifiedCandidate } {
     const answer = checkCompletedJob({
       job,
+      relayed,
       jobId: p.jobId,
       envelope: p.envelope,
       header: p.header,
@@ -987,7 +1003,12 @@ export class CocoonClient {
     return { answer, worker: p.verified.find((c) => c.workerId === job.workerId)! };
   }
 
-  private result(p: Prepared, job: JobView, answer: CheckedAnswer, worker: VerifiedCandidate): AskResult & { receipt: Receipt } {
+  private result(
+    p: Prepared,
+    job: JobView,
+    answer: CheckedAnswer & { cost: string },
+    worker: VerifiedCandidate,
+  ): AskResult & { receipt: Receipt } {
     const toolCalls = answer.choices[0]?.toolCalls;
     const logprobs = answer.choices[0]?.logprobs;
     const fresh = p.fresh.get(worker.workerId);
@@ -1013,7 +1034,7 @@ export class CocoonClient {
       model: p.model,
       workerId: worker.workerId,
       tier: worker.tier,
-      cost: job.cost ?? "0",
+      cost: answer.cost,
       maxCost: p.maxCost,
       attempt: job.attempt,
       receipt: job.receipt!,
@@ -1075,6 +1096,7 @@ export class CocoonClient {
     const { session, subscription } = relay;
     const verifier = new StreamVerifier(p.jobId, p.header, p.replyKey, new Set(p.verified.map((c) => c.workerId)));
     let job: JobView | undefined;
+    let relayed = false;
     if (session?.transport === "http") {
       let from = 0;
       while (!job) {
@@ -1121,20 +1143,24 @@ export class CocoonClient {
             throw asIntegrityError(e);
           }
           yield* events(pieces);
-          if (next.value.final) break;
+          if (next.value.final) {
+            job = relayedJob(p, verifier, next.value.receipt, this.now());
+            break;
+          }
         }
       } catch (e) {
         throw asIntegrityError(e);
       } finally {
         subscription.close();
       }
+      relayed = job !== undefined;
       job ??= await this.finish(p, undefined, o.signal);
     } else {
       // No relay this SDK can read (AWS IoT Core without `relaySubscriber`): the answer comes whole, verified the same way.
       job = await this.finish(p, undefined, o.signal);
     }
     job = this.finished(p, job);
-    const { answer, worker } = this.check(p, job);
+    const { answer, worker } = this.check(p, job, relayed);
     let settled: ReturnType<StreamVerifier["settle"]>;
     try {
       settled = verifier.settle(job.reply!, job.attempt, job.workerId!);
@@ -1248,7 +1274,7 @@ export class CocoonClient {
       engine: answer.engine,
       workerId: worker.workerId,
       tier: worker.tier,
-      cost: job.cost ?? "0",
+      cost: answer.cost,
       maxCost: p.maxCost,
       attempt: job.attempt,
       receipt: job.receipt!,
@@ -1297,6 +1323,20 @@ const finishOf = (c: { finishReason: "stop" | "length"; toolCalls?: unknown[] })
 
 /** A job whose relay was silent this long is read from the coordinator (refunded? failed over?): MqttRelayOptions.quietMs. */
 const RELAY_QUIET_MS = 10_000;
+
+/**
+ * The job as a pub/sub relay delivered it whole: one attempt's stream from its opener to the final
+ * chunk, which carries the worker's receipt and goes out only once the coordinator took the result
+ * (agent/execute.ts). The SDK checks it as it checks a stored job (checkCompletedJob, `relayed`)
+ * and reads nothing more: two requests a job (issue 12). Undefined when the final chunk came
+ * without a receipt: the job is then read as before.
+ */
+function relayedJob(p: Prepared, verifier: StreamVerifier, receipt: Receipt | undefined, now: number): JobView | undefined {
+  const whole = verifier.relayedReply();
+  if (!receipt || !whole) return undefined;
+  const { reply, attempt, workerId } = whole;
+  return { jobId: p.jobId, status: "completed", model: p.model, workerId, attempt, maxCost: p.maxCost, reply, receipt, createdAt: now, updatedAt: now };
+}
 
 /** What `next` gives, or "quiet" if it gave nothing within `ms`; an abort ends the wait at once. */
 function orQuiet<T>(next: Promise<T>, ms: number, signal?: AbortSignal): Promise<T | "quiet"> {

@@ -36,7 +36,8 @@ const requests: string[] = [];
 let accountSessions = 0;
 let nextAccountSessionMs: number | undefined;
 /** what the agent published, as it published it (before any rewrite below) */
-const published: Array<{ topic: string; chunk: RelayChunk }> = [];
+const published: Array<{ topic: string; chunk: RelayChunk; /** how many HTTP requests the coordinator had received by then */ requestsBefore: number }> =
+  [];
 /** rewrites a publish on its way to the broker (a relay that tampers); undefined: pass it on; "drop": lose it */
 let rewrite: ((topic: string, chunk: RelayChunk) => RelayChunk | "drop" | undefined) | undefined;
 
@@ -97,7 +98,7 @@ beforeAll(async () => {
     if (url.host !== ENDPOINT) return realFetch(input, init);
     const topic = decodeURIComponent(url.pathname.slice("/topics/".length));
     const chunk = JSON.parse(String(init!.body)) as RelayChunk;
-    published.push({ topic, chunk });
+    published.push({ topic, chunk, requestsBefore: requests.length });
     const out = rewrite?.(topic, chunk) ?? chunk;
     if (out !== "drop") await broker.publish(topic, JSON.stringify(out));
     return new Response("{}", { status: 200 });
@@ -135,6 +136,9 @@ describe("issue 12: the SDK's own MQTT subscriber, one connection per account (r
       expect(mine.length).toBeGreaterThan(1);
       expect(done.relay).toEqual({ chunks: mine.length, recovered: 0 }); // every chunk came over MQTT, none from the stored reply
       expect(textOf(events)).toBe(done.text);
+      // issue 12: two requests a job: after the final chunk the job is not read (its receipt ends it)
+      expect(requests.some((x) => x.startsWith(`GET /v1/jobs/${done.jobId}`))).toBe(false);
+      expect(done.cost).toBe((await client.job(done.jobId)).cost); // the bill the SDK gave is the one the coordinator charged
     }
     expect(new Set(runs.map((r) => r.done.text)).size).toBe(3);
     client.close();
@@ -206,9 +210,12 @@ describe("issue 12: the SDK's own MQTT subscriber, one connection per account (r
     expect(r.receipt?.body.jobId).toBe(r.jobId);
     expect(r.text.length).toBeGreaterThan(0);
     expect(r).not.toHaveProperty("relay");
-    // the job was read once, after its final chunk; no long-poll of the relay's HTTP routes
-    expect(mine.filter((x) => x.startsWith(`GET /v1/jobs/${r.jobId}`)).length).toBeLessThanOrEqual(1);
+    // issue 12: the job is never read (its final chunk, with the receipt, ends it); no long-poll of the relay's HTTP routes
+    expect(mine.filter((x) => x.startsWith(`GET /v1/jobs/${r.jobId}`))).toEqual([]);
     expect(mine.some((x) => x.includes("/chunks"))).toBe(false);
+    // the final chunk went out only once the coordinator had the worker's result: it is the SDK's word that the job was billed
+    expect(requests.slice(from, relayed[0]!.requestsBefore).some((x) => x.startsWith("POST /v1/agent/results"))).toBe(true);
+    expect(r.cost).toBe((await client.job(r.jobId)).cost);
     client.close();
   });
 
