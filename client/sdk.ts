@@ -1335,7 +1335,18 @@ function relayedJob(p: Prepared, verifier: StreamVerifier, receipt: Receipt | un
   const whole = verifier.relayedReply();
   if (!receipt || !whole) return undefined;
   const { reply, attempt, workerId } = whole;
-  return { jobId: p.jobId, status: "completed", model: p.model, workerId, attempt, maxCost: p.maxCost, reply, receipt, createdAt: now, updatedAt: now };
+  return {
+    jobId: p.jobId,
+    status: "completed",
+    model: p.model,
+    workerId,
+    attempt,
+    maxCost: p.maxCost,
+    reply,
+    receipt,
+    createdAt: now,
+    updatedAt: now,
+  };
 }
 
 /** What `next` gives, or "quiet" if it gave nothing within `ms`; an abort ends the wait at once. */

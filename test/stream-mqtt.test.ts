@@ -36,8 +36,11 @@ const requests: string[] = [];
 let accountSessions = 0;
 let nextAccountSessionMs: number | undefined;
 /** what the agent published, as it published it (before any rewrite below) */
-const published: Array<{ topic: string; chunk: RelayChunk; /** how many HTTP requests the coordinator had received by then */ requestsBefore: number }> =
-  [];
+const published: Array<{
+  topic: string;
+  chunk: RelayChunk;
+  /** how many HTTP requests the coordinator had received by then */ requestsBefore: number;
+}> = [];
 /** rewrites a publish on its way to the broker (a relay that tampers); undefined: pass it on; "drop": lose it */
 let rewrite: ((topic: string, chunk: RelayChunk) => RelayChunk | "drop" | undefined) | undefined;
 
