@@ -133,7 +133,7 @@ describe("issue 12: the relay's IoT Core messages, item by item", () => {
     expect(u.delivery).toBe(u.publish);
   });
 
-  it("issue 12: over the relay the submit is not held and the read after the final chunk is priced; held, that read is not made", () => {
+  it("issue 12: over the relay the submit is not held and no read follows the final chunk (relay-read prices the read it replaced); held, that read is not made", () => {
     // Prepare: the measured job plus one GET of the completed job, carrying the job's view (1,000 bytes, also in the submit's answer)
     const m = measured();
     m.routes.set("GET /v1/jobs/{id}", { ...m.routes.get("POST /v1/agent/results")!, wru: 0, rru: 1, responseBytes: 1000 });
@@ -142,10 +142,13 @@ describe("issue 12: the relay's IoT Core messages, item by item", () => {
     // Act
     const relay = priceJob(m, choice, () => 0, [{ engineSeconds: 10, streamed: false }]);
     const hold = priceJob(m, { ...choice, delivery: "hold" }, () => 0, [{ engineSeconds: 10, streamed: false }]);
+    const relayRead = priceJob(m, { ...choice, delivery: "relay-read" }, () => 0, [{ engineSeconds: 10, streamed: false }]);
     // Assess
     const routesOf = (r: typeof relay) => r.byRoute.map(([k]) => k);
-    expect(routesOf(relay)).toContain("GET /v1/jobs/{id}");
+    expect(routesOf(relay)).not.toContain("GET /v1/jobs/{id}");
+    expect(routesOf(relayRead)).toContain("GET /v1/jobs/{id}");
     expect(routesOf(hold)).not.toContain("GET /v1/jobs/{id}");
+    expect(total(relayRead.perJob)).toBeGreaterThan(total(relay.perJob));
     const submit = (r: typeof relay) => r.byRoute.find(([k]) => k === "POST /v1/jobs")![1];
     expect(submit(relay).transfer).toBeCloseTo((200 / 1e9) * PRICES.dataTransferOutGb.usd, 15); // the view goes out once
     expect(submit(hold).transfer).toBeCloseTo((1200 / 1e9) * PRICES.dataTransferOutGb.usd, 15);

@@ -474,9 +474,10 @@ const ROUTES_NOT_PER_JOB = ["GET /v1/agent/jobs", "POST /v1/agents/heartbeat"];
 /** The route whose Lambda waits for the answer where the answer is held (POST /v1/jobs?wait=20). */
 const WAITING_ROUTE = "POST /v1/jobs";
 /**
- * The SDK's one read of the job after the relay's final chunk (its bill and stored reply, checked
- * as always): measured as one GET of the completed job per ask, priced only where the answer
- * comes over the relay. A job whose relay is silent for 10 s is read again meanwhile (refunds,
+ * The SDK's read of the job after the relay's final chunk, before issue 12's last step (the agent
+ * now publishes its final chunk, with the receipt, only once the coordinator took the result, and
+ * the SDK ends the job on it): measured as one GET of the completed job per ask, priced only for
+ * the "relay-read" comparison. A job whose relay is silent for 10 s is still read (refunds,
  * failovers): not counted, the first chunk flushes at once and then one a second.
  */
 const READ_AFTER_RELAY = "GET /v1/jobs/{id}";
@@ -557,8 +558,8 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
   );
   const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
   await client.faucet(1_000_000_000_000n);
-  // The local default answers on the submit (HTTP relay); the read the SDK makes after the relay's
-  // final chunk on AWS (READ_AFTER_RELAY) is measured beside it, on the completed job.
+  // The local default answers on the submit (HTTP relay); the read the SDK made after the relay's
+  // final chunk on AWS before issue 12's last step (READ_AFTER_RELAY) is measured beside it, on the completed job.
   const ask = async () => {
     const r = await client.ask({
       model: NULL_DEFAULT_MODEL,
@@ -615,14 +616,17 @@ const add = (a: Dollars, b: Partial<Dollars>): Dollars =>
 export type FrontDoor = "api-gateway" | "function-urls" | "router";
 /**
  * relay (as built on AWS, issue 12): every answer over the relay, ask() as askStream() collected,
- * nothing held while the engine works: the submit returns at once and the SDK reads the job once
- * after the final chunk (READ_AFTER_RELAY, measured); the relay priced by the RelayPricer.
+ * nothing held while the engine works: the submit returns at once and the final chunk (with the
+ * receipt, published after the coordinator took the result) ends the job: two requests; the
+ * relay priced by the RelayPricer.
+ * relay-read: the same, with the SDK reading the job once after the final chunk (READ_AFTER_RELAY,
+ * measured), as it did before issue 12's last step.
  * hold: the submit's Lambda waits while the engine works (POST /v1/jobs?wait, then GET ?wait), as
  * on the local default's HTTP relay.
  * ask-held: the SDK before its own MQTT subscriber: ask() waited on the submit (held),
  * askStream() read the relay while its GET ?wait was held until the job was done.
  */
-export type Delivery = "hold" | "relay" | "ask-held";
+export type Delivery = "hold" | "relay" | "relay-read" | "ask-held";
 export type Capacity = "on-demand" | "provisioned";
 
 export interface PricingChoice {
@@ -771,11 +775,12 @@ export function priceJob(
   const meanHeldGets =
     workload.reduce((a, j) => a + Math.max(0, Math.ceil(j.engineSeconds / ASSUME.maxWaitSeconds) - 1), 0) / workload.length;
 
-  const overRelay = choice.delivery === "relay";
+  const overRelay = choice.delivery === "relay" || choice.delivery === "relay-read";
   const readAfter = m.routes.get(READ_AFTER_RELAY);
   for (const [route, r] of m.routes) {
     if (ROUTES_NOT_PER_JOB.includes(route)) continue;
-    if (route === READ_AFTER_RELAY && !overRelay) continue; // the answer came with the held submit
+    // held: the answer came with the submit; relay: the final chunk ended the job
+    if (route === READ_AFTER_RELAY && choice.delivery !== "relay-read") continue;
     const http = route !== "SQS matching";
     // The matching consumer: one invocation per batch of messages at steady volume.
     const invocations = http ? r.invocations : m.matchingMessages / ASSUME.matchingBatchSteady;
@@ -783,7 +788,7 @@ export function priceJob(
     let seconds = ownSeconds(r, invocations);
     let extraCalls = 0;
     let extraRru = 0;
-    if (route === WAITING_ROUTE && choice.delivery !== "relay") {
+    if (route === WAITING_ROUTE && !overRelay) {
       // The submit's Lambda stays up while the engine works, re-reading the job every slice, and
       // a wait past 20 s takes another GET ?wait=20 (another invocation).
       seconds += meanEngine / Math.max(1e-9, n);
@@ -808,7 +813,7 @@ export function priceJob(
           (http && choice.frontDoor === "api-gateway" ? requests * ASSUME.accessLogBytesPerRequest : 0)) /
           1e9) *
         PRICES.logsIngestGb.usd,
-      // Over the relay the submit returns before the answer: the job's view goes out once, with the read after the relay.
+      // Over the relay the submit returns before the answer: the job's view goes out with the read after the relay, if any.
       transfer:
         (Math.max(0, r.responseBytes - (overRelay && route === WAITING_ROUTE ? (readAfter?.responseBytes ?? 0) : 0)) / m.jobs / 1e9) *
         PRICES.dataTransferOutGb.usd,
@@ -878,7 +883,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
   let sqs = 2; // the agent's receive + delete
   for (const [route, r] of m.routes) {
     if (ROUTES_NOT_PER_JOB.includes(route)) continue;
-    if (route !== "SQS matching") requests += r.invocations / m.jobs;
+    if (route !== "SQS matching" && route !== READ_AFTER_RELAY) requests += r.invocations / m.jobs;
     wru += r.wru / m.jobs;
     rru += r.rru / m.jobs;
     sqs += r.sqs / m.jobs + (route === "SQS matching" ? (2 * m.matchingMessages) / ASSUME.matchingBatchSteady / m.jobs : 0);
@@ -933,6 +938,13 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
     {
       name: "  delivery compared (on-demand, function URLs): before the SDK's own subscriber (ask() held on the submit; askStream() over the relay with its GET ?wait held, a session and connection per job)",
       value: perM(priceJob(m, { ...onDemand, delivery: "ask-held" }, relayPricer(RELAY_PER_JOB), workload).perJob),
+      unit: "$ / 1M jobs",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "  delivery compared (on-demand, function URLs): the SDK reading the job once after the final chunk (before issue 12's last step: three requests a job)",
+      value: perM(priceJob(m, { ...onDemand, delivery: "relay-read" }, relay, workload).perJob),
       unit: "$ / 1M jobs",
       target: null,
       ok: null,
@@ -1003,7 +1015,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       ok: null,
     },
     {
-      name: "  requests per job the cost model priced over the relay (submit, the worker's result, the SDK's read after the final chunk; one ask at a time, real handlers; agent on SQS; the relay's session calls priced with it)",
+      name: "  requests per job the cost model priced over the relay (the submit and the worker's result: the final chunk, published once the coordinator took the result, ends the job; one ask at a time, real handlers; agent on SQS; the relay's session calls priced with it)",
       value: r2(requests),
       unit: "requests",
       target: null,
