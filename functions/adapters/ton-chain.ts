@@ -1,183 +1,29 @@
 /**
  * TON adapter for the chain watcher and the coordinator's payouts.
- *   - normalizeVaultTx: @ton/core Transaction -> VaultTx (decodes the vault's message bodies and
- *     logs; the vault's per-account and per-worker state lives in child wallets, whose answers
- *     reach the vault as messages the watcher reads on the vault's own history)
+ *   - normalizeVaultTx (ton-vault-tx.ts, re-exported): a transaction -> VaultTx (decodes the
+ *     vault's message bodies and logs; the vault's per-account and per-worker state lives in child
+ *     wallets, whose answers reach the vault as messages the watcher reads on the vault's own history)
  *   - TonClientChainReader: ChainReader over @ton/ton's TonClient (toncenter), paging the
  *     vault's history newest-first with (lt, hash) and returning it oldest-first after a cursor
+ *     (ton-vault-tx.ts VaultHistoryReader, which the chain-watcher Lambda runs over its own client)
  *   - SandboxChainReader: ChainReader over a @ton/sandbox Blockchain (local default, tests, bench)
  *   - sendWithdrawal / sendVoucher, voucher JSON (the agent receives vouchers over HTTP)
  */
 import { Address, type Cell, type Sender, type Transaction, type TupleItem, type TupleReader, toNano } from "@ton/core";
-import { type DebitApproved, loadClaimApproved, loadDebitApproved, loadRedeem, loadWithdraw } from "../../contracts/build/Vault_Vault";
-import {
-  accountWalletAddress,
-  type DepositCreditedLog,
-  OPCODES,
-  parseDepositCredited,
-  signVoucher,
-  signWithdrawal,
-  type SignedVoucher,
-  type SignedWithdrawal,
-} from "../../contracts/vault";
-import { accountIdFromUint } from "../../core/chain/account";
+import { accountWalletAddress, signVoucher, signWithdrawal, type SignedVoucher, type SignedWithdrawal } from "../../contracts/vault";
 import type { ChainReader } from "../../core/chain/ports";
-import type { Cursor, VaultTx, VaultTxKind } from "../../core/chain/types";
+import type { Cursor } from "../../core/chain/types";
 import { Voucher } from "../../events/money";
+import { ascendingAfter, VaultHistoryReader } from "./ton-vault-tx";
 
 export const WITHDRAW_GAS = toNano("0.05");
 export const REDEEM_GAS = toNano("0.05");
 
 // ---------------------------------------------------------------- decoding
-/**
- * The vault's DepositCredited logs in a transaction: its external-out messages that parse
- * exactly as the log (contracts/vault.ts parseDepositCredited). Only the vault's own code
- * writes them (one per deposit its account wallet confirmed), so nothing a sender puts in a
- * message body can make one appear.
- */
-function depositLogs(tx: Transaction): DepositCreditedLog[] {
-  const logs: DepositCreditedLog[] = [];
-  for (const m of tx.outMessages.values()) {
-    if (m.info.type !== "external-out") continue;
-    const log = parseDepositCredited(m.body);
-    if (log) logs.push(log);
-  }
-  return logs;
-}
-
-/** Whether the transaction sent an internal message with this opcode (the vault routing to a wallet). */
-function sent(tx: Transaction, op: number): boolean {
-  for (const m of tx.outMessages.values()) {
-    if (m.info.type !== "internal") continue;
-    const s = m.body.beginParse();
-    if (s.remainingBits >= 32 && s.preloadUint(32) === op) return true;
-  }
-  return false;
-}
-
-/**
- * What a bounced message of the vault's was: the body of a bounce is 0xffffffff and the first
- * 256 bits of the vault's own message, so the opcode and the leading fields (the amount, which
- * the vault puts first for this reason) are the vault's, not a sender's.
- */
-function bouncedKind(body: Cell): { kind: VaultTxKind; amount: bigint } | null {
-  try {
-    const s = body.beginParse();
-    if (s.remainingBits < 64 || s.loadUint(32) !== 0xffffffff) return null;
-    switch (s.loadUint(32)) {
-      case OPCODES.creditAccount:
-        s.skip(64); // queryId
-        return { kind: "deposit-refund", amount: s.loadCoins() };
-      case OPCODES.debit:
-        return { kind: "withdraw-refused", amount: s.loadCoins() };
-      case OPCODES.claim:
-        return { kind: "redeem-refused", amount: s.loadCoins() };
-    }
-  } catch {
-    // too short to be one of the vault's messages
-  }
-  return null;
-}
-
-/**
- * Turns one of the vault's transactions into the watcher's shape.
- *
- * The vault keeps per-account and per-worker state in child wallets, so each operation spans two
- * of its transactions (core/chain/types.ts VaultTxKind): a deposit is routed to the account's
- * wallet, and credited only in the transaction where the wallet's confirmation arrives and the
- * vault emits its DepositCredited log. A deposit is read ONLY from that log, never from an
- * inbound body: the vault decides what it credits (a comment is a deposit only as one 576-bit
- * cell without refs, anything else from a stranger is refunded), and a looser reading here once
- * credited refunded transfers (issue 9 #1). An aborted transaction, or one that sent value
- * out, is never a credit, whatever it logged. Withdrawals and redemptions are read from the
- * wallet's approval the vault acted on (DebitApproved, ClaimApproved: the vault aborts unless
- * they come from the wallet that (vault, owner) derives), in the transaction that paid.
- */
-export function normalizeVaultTx(tx: Transaction): VaultTx {
-  const d = tx.description;
-  const aborted = d.type === "generic" ? d.aborted : false;
-  const exitCode = d.type === "generic" && d.computePhase.type === "vm" ? d.computePhase.exitCode : undefined;
-  let outValue = 0n;
-  for (const m of tx.outMessages.values()) if (m.info.type === "internal") outValue += m.info.value.coins;
-  const base = { hash: tx.hash().toString("hex"), lt: tx.lt.toString(), utime: tx.now, aborted, outValue, exitCode };
-
-  const inMsg = tx.inMessage;
-  if (!inMsg || inMsg.info.type !== "internal") {
-    return { ...base, kind: "unknown", amount: 0n, inValue: 0n, bounced: false };
-  }
-  const info = inMsg.info;
-  const inValue = info.value.coins;
-  const from = info.src.toRawString();
-  const common = { ...base, inValue, from, bounced: info.bounced };
-  if (info.bounced) {
-    const b = bouncedKind(inMsg.body);
-    return b ? { ...common, ...b } : { ...common, kind: "bounce", amount: inValue };
-  }
-
-  const logs = depositLogs(tx);
-  if (logs.length > 0) {
-    // The contract logs exactly one credit per transaction and pays nothing out with it.
-    if (aborted || outValue > 0n || logs.length !== 1) return { ...common, kind: "unknown", amount: inValue };
-    return { ...common, kind: "deposit", account: accountIdFromUint(logs[0]!.account), amount: logs[0]!.amount };
-  }
-
-  const body = inMsg.body;
-  const s = body.beginParse();
-  const empty = s.remainingBits === 0 && s.remainingRefs === 0;
-  // Routed to the account's wallet: accepted, not credited yet (the credit comes with the log).
-  const routed = !aborted && sent(tx, OPCODES.creditAccount);
-  // Not credited: the owner's top-up when accepted and nothing went out; otherwise a
-  // rejected (bounced) or refunded transfer, whatever its body says.
-  const topupOrBounce = (): VaultTx => ({ ...common, kind: !aborted && outValue === 0n ? "topup" : "bounce", amount: inValue });
-  // The owner's signed request (Withdraw, routed) and the wallet's approval the vault paid
-  // (DebitApproved) carry the same withdrawal fields.
-  const withdrawal = (kind: "withdraw-routed" | "withdraw", msg: Omit<DebitApproved, "$$type">): VaultTx => ({
-    ...common,
-    kind,
-    account: accountIdFromUint(msg.account),
-    amount: msg.amount,
-    seqno: Number(msg.seqno),
-    expiry: Number(msg.expiry),
-    to: msg.to.toRawString(),
-  });
-  if (empty) return topupOrBounce();
-  if (s.remainingBits < 32) return { ...common, kind: "unknown", amount: inValue };
-  const op = s.preloadUint(32);
-  try {
-    switch (op) {
-      case 0: // a comment: a deposit when the vault routed it, else not credited
-        return routed ? { ...common, kind: "deposit-routed", amount: inValue } : topupOrBounce();
-      case OPCODES.deposit: // routed, or refused (too small: aborted)
-        return routed
-          ? { ...common, kind: "deposit-routed", amount: inValue }
-          : { ...common, kind: aborted ? "bounce" : "unknown", amount: inValue };
-      case OPCODES.withdraw:
-        return withdrawal("withdraw-routed", loadWithdraw(body.beginParse()));
-      case OPCODES.debitApproved:
-        return withdrawal("withdraw", loadDebitApproved(body.beginParse()));
-      case OPCODES.redeem: {
-        const msg = loadRedeem(body.beginParse());
-        return { ...common, kind: "redeem-routed", worker: msg.worker.toRawString(), amount: msg.cumulative };
-      }
-      case OPCODES.claimApproved: {
-        const msg = loadClaimApproved(body.beginParse());
-        return { ...common, kind: "redeem", worker: msg.worker.toRawString(), amount: msg.cumulative };
-      }
-      case OPCODES.setCoordinatorKey:
-        return { ...common, kind: "admin", amount: 0n };
-    }
-  } catch {
-    // malformed body for a known opcode: the vault rejected it too
-  }
-  return { ...common, kind: "unknown" as VaultTxKind, amount: inValue };
-}
-
-function ascendingAfter(all: Transaction[], after: Cursor | null, limit: number) {
-  const txs = all.map(normalizeVaultTx);
-  const page = txs.slice(0, limit);
-  const last = page[page.length - 1];
-  return { txs: page, cursor: last ? { lt: last.lt, hash: last.hash } : after };
-}
+// normalizeVaultTx lives in ton-vault-tx.ts, written against the members of a transaction it
+// reads, so the chain-watcher Lambda runs it over ton-tx.ts's lean transactions (issue 12) and
+// the sandbox readers below over @ton/core's.
+export { normalizeVaultTx } from "./ton-vault-tx";
 
 // ---------------------------------------------------------------- TonClient (toncenter)
 /** The part of @ton/ton's TonClient the reader uses (so tests can fake it). */
@@ -216,40 +62,14 @@ export function tonClientWithdrawSeqno(
   };
 }
 
-export class TonClientChainReader implements ChainReader {
+/** The vault's history through TonClient (ton-vault-tx.ts VaultHistoryReader), plus an account's withdrawal seqno. */
+export class TonClientChainReader extends VaultHistoryReader<Address, Transaction> {
   constructor(
-    private readonly client: TonClientLike,
-    private readonly vault: Address,
-    private readonly opts: { pageSize?: number; archival?: boolean } = {},
-  ) {}
-
-  /**
-   * toncenter pages newest-first; we walk back from the newest transaction to the cursor
-   * (to_lt bounds the walk), then return the oldest `limit` of them.
-   */
-  async getVaultTransactions(after: Cursor | null, limit: number) {
-    const pageSize = this.opts.pageSize ?? 100;
-    const newer: Transaction[] = [];
-    let from: { lt: string; hash: string } | undefined;
-    for (;;) {
-      const page = await this.client.getTransactions(this.vault, {
-        limit: pageSize,
-        ...(from ? { lt: from.lt, hash: from.hash, inclusive: false } : {}),
-        ...(after ? { to_lt: after.lt } : {}),
-        archival: this.opts.archival ?? true,
-      });
-      const fresh = after ? page.filter((t) => t.lt > BigInt(after.lt)) : page;
-      newer.push(...fresh);
-      if (page.length < pageSize || fresh.length < page.length) break;
-      const last = page[page.length - 1]!;
-      from = { lt: last.lt.toString(), hash: last.hash().toString("base64") };
-    }
-    newer.sort((a, b) => (a.lt < b.lt ? -1 : a.lt > b.lt ? 1 : 0));
-    return ascendingAfter(newer, after, limit);
-  }
-
-  getVaultBalance(): Promise<bigint> {
-    return this.client.getBalance(this.vault);
+    protected override readonly client: TonClientLike,
+    vault: Address,
+    opts: { pageSize?: number; archival?: boolean } = {},
+  ) {
+    super(client, vault, opts);
   }
 
   /** The account wallet's seqno (see tonClientWithdrawSeqno). */
