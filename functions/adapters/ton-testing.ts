@@ -1,0 +1,45 @@
+/**
+ * Test factories for the lean TON code (ton-boc.ts, ton-tx.ts, ton-vault-tx.ts,
+ * ton-wallet-v5.ts): a seeded generator (a failure reproduces from its seed) and random values
+ * across their edges. Imported by tests only.
+ */
+
+/** mulberry32: small, fast, seeded. */
+export function rng(seed: number) {
+  let s = seed >>> 0;
+  const next = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (n: number) => Math.floor(next() * n);
+  const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
+  const big = (bits: number) => (bits === 0 ? 0n : BigInt("0x" + bytes(Math.ceil(bits / 8)).toString("hex")) & ((1n << BigInt(bits)) - 1n));
+  const bool = () => next() < 0.5;
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
+  return { next, int, bytes, big, bool, pick };
+}
+export type Rng = ReturnType<typeof rng>;
+
+/** Amounts across the whole coins range: zero, the byte-length edges, and random ones. */
+export function coins(r: Rng): bigint {
+  const p = r.int(5);
+  if (p === 0) return 0n;
+  const bytes = 1 + r.int(15);
+  return p === 1 ? (1n << BigInt(bytes * 8)) - 1n : r.big(bytes * 8) | 1n;
+}
+
+/** A workchain as addresses carry them: mostly 0 and -1, sometimes any int8. */
+export const workchain = (r: Rng) => (r.int(4) === 0 ? r.int(256) - 128 : r.pick([0, -1]));
+
+/** Whether `f` throws (the refusals are compared, not their messages). */
+export function throws(f: () => unknown): boolean {
+  try {
+    f();
+    return false;
+  } catch {
+    return true;
+  }
+}
