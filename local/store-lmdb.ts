@@ -4,7 +4,8 @@
  * - Keys are lmdb array keys [table, pk, sk], ordered by UTF-8 bytes like DynamoDB, so
  *   `query(table, pk, { skPrefix, limit })` is one range scan.
  * - Values are msgpack (lmdb's encoder) with msgpackr's bigint extension, so every bigint
- *   (not only 64-bit ones) round-trips as a bigint and numbers stay numbers.
+ *   (not only 64-bit ones) round-trips as a bigint and numbers stay numbers; objects are plain
+ *   msgpack maps (no records).
  * - `transact` is one callback of lmdb's batched async transaction: lmdb runs the callbacks
  *   of many concurrent transactions one after another inside a single write transaction
  *   (single writer, so read-check-write is isolated, also against other processes) and
@@ -63,7 +64,11 @@ export async function openLmdbStore(dir: string, opts: LmdbStoreOptions = {}): P
   const db: RootDatabase<Item, LmdbKey> = open<Item, LmdbKey>({
     path: join(dir, LMDB_FILE),
     compression: false,
-    encoder: { useBigIntExtension: true },
+    // Plain msgpack maps, not msgpackr's records: with no shared structures (none are stored)
+    // every item carried its record definition and every read rebuilt a reader for it, about a
+    // fifth of the store's encode and decode time per job (issue 12). Items written as records
+    // (before this) still decode: a record definition inside a value is read as such.
+    encoder: { useBigIntExtension: true, useRecords: false },
   });
   // lmdb's own msgpackr instance, used to encode values before the write phase
   const encoder = (db as unknown as { encoder: { encode(v: unknown): Uint8Array } }).encoder;

@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { Clock, Item, WriteOp } from "../core/ports";
 import { describeStoreContract, describeStoreTransactions, uniquePk } from "../test/contracts/store-contract";
 import { createMemoryStore } from "./memory-store";
-import { openLmdbStore } from "./store-lmdb";
+import { open } from "lmdb";
+import { LMDB_FILE, openLmdbStore } from "./store-lmdb";
 import { StoreValidationError, type StoreValidationCode } from "./store-semantics";
 
 const dirs: string[] = [];
@@ -156,6 +157,36 @@ describe("lmdb store durability", () => {
     await second.close();
     // Assess
     expect(got).toEqual({ pk, sk: "balance", available: 2n ** 70n, note: "é😀" });
+  });
+
+  it("reads and updates items an earlier version wrote as msgpackr records, and writes plain msgpack maps", async () => {
+    // Prepare: the database as openLmdbStore wrote it before issue 12 (lmdb's default records)
+    const dir = tempDir();
+    const item = {
+      pk: "old",
+      sk: "job",
+      attempt: 100, // a positive fixint in the range records reserve (0x40-0x7f)
+      candidates: [{ workerId: "w1", tier: "dev" }, { workerId: "w2", tier: "dev" }],
+      header: { maxTokens: 64, nested: { deep: [1, 65, 127, "x"] } },
+      available: 2n ** 70n,
+    };
+    const old = open({ path: join(dir, LMDB_FILE), compression: false, encoder: { useBigIntExtension: true } });
+    await old.put(["jobs", "old", "job"], item);
+    expect(old.getBinary(["jobs", "old", "job"])![0]).toBe(0xd4); // a record definition (msgpack fixext 1, type "r")
+    await old.close();
+    // Act
+    const store = await openLmdbStore(dir);
+    const read = await store.get("jobs", { pk: "old", sk: "job" });
+    await store.transact([{ op: "update", table: "jobs", key: { pk: "old", sk: "job" }, add: { attempt: 1 }, set: { status: "x" } }]);
+    const updated = await store.get("jobs", { pk: "old", sk: "job" });
+    await store.close();
+    const raw = open({ path: join(dir, LMDB_FILE), compression: false });
+    const first = raw.getBinary(["jobs", "old", "job"])![0]!;
+    await raw.close();
+    // Assess
+    expect(read).toEqual(item);
+    expect(updated).toEqual({ ...item, attempt: 101, status: "x" });
+    expect((first >= 0x80 && first <= 0x8f) || first === 0xde || first === 0xdf).toBe(true); // a msgpack map: no record definition
   });
 
   it("shares data with a second process that opens the same directory", async () => {
