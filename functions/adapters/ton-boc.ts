@@ -200,6 +200,8 @@ function wonders(type: CellType, data: Buffer, bitLength: number, refs: readonly
         if (bitLength !== size) throw new Error(`Pruned branch cell must have exactly ${size} bits, got "${bitLength}"`);
       }
       const level = maskLevel(mask);
+      // @ton/core reads `level` hashes and depths whatever the size check allowed: past the end, it throws
+      if (at + level * (256 + 16) > bitLength) throw new Error(`Index ${at + level * (256 + 16)} is out of bounds`);
       pruned = [];
       for (let i = 0; i < level; i++) {
         pruned.push({ hash: copyBits(data, at + i * 256, 256), depth: word(at + level * 256 + i * 16, 16) });

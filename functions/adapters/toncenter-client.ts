@@ -1,36 +1,23 @@
 /**
  * The part of @ton/ton's TonClient the scheduled functions use (the chain watcher, the
- * anchorer), over toncenter-rpc.ts's fetch instead of axios (issue 12: TonClient's module
- * brings axios, form-data and mime-db, about 400 KB minified, into their bundles). The same
- * JSON-RPC calls and the same decoding as TonClient 15.x (its HttpApi and createProvider),
- * with @ton/core parsing what toncenter returns; toncenter-client.test.ts runs both clients
+ * anchorer), over toncenter-rpc.ts's fetch instead of axios, and with no TON library (issue 12:
+ * TonClient's module brings axios, form-data and mime-db, about 400 KB minified, and @ton/core
+ * with @ton/crypto another 270 KB, into their bundles). The same JSON-RPC calls and the same
+ * decoding as TonClient 15.x (its HttpApi and parseStack), with ton-boc.ts and ton-tx.ts
+ * parsing what toncenter returns; toncenter-client.test.ts runs this client and TonClient
  * against one toncenter double over the TON sandbox and compares what they read and send.
  *
- *   getTransactions   the vault's history (TonClientChainReader), as BOC-parsed Transactions
- *   getContractState  state, balance and toncenter's sync time (`timestampt`, sic: ton/registry.ts)
- *   runMethod         get-methods (exit code ≠ 0 throws)
- *   provider, open    ContractProviders for the contract wrappers (registry, anchor, wallet v5r1):
- *                     getState, get, external; `internal` and `getTransactions` are not used by
- *                     any of them and throw
+ *   getTransactions   the vault's history (ton-vault-tx.ts VaultHistoryReader), as ton-tx.ts Transactions
+ *   getContractState  state, balance and toncenter's sync time (`timestampt`, sic: ton-getters.ts)
+ *   runMethod         get-methods (exit code ≠ 0 throws), the stack as a TupleReader
+ *   sendFile          a BOC (the anchorer's external message, ton-wallet-v5.ts)
+ *
+ * Addresses are ton-cells.ts TonAddresses, sent as TonClient sends @ton/core's (url-safe, bounceable).
  */
-import {
-  Address,
-  beginCell,
-  Cell,
-  external,
-  loadTransaction,
-  openContract,
-  storeMessage,
-  TupleReader,
-  type Contract,
-  type ContractProvider,
-  type ContractState,
-  type OpenedContract,
-  type StateInit,
-  type Transaction,
-  type TupleItem,
-} from "@ton/core";
 import * as z from "zod";
+import { type Cell, parseBoc } from "./ton-boc";
+import { friendlyAddress, type TonAddress } from "./ton-cells";
+import { loadTransaction, type Transaction } from "./ton-tx";
 import { toncenterCall, ToncenterError, type ToncenterEndpoint } from "./toncenter-rpc";
 
 const AddressInformation = z.object({
@@ -60,21 +47,21 @@ export class ToncenterClient {
 
   /** TonClient.getTransactions: newest first from (lt, hash), `inclusive: false` leaving that one out. */
   async getTransactions(
-    address: Address,
+    address: TonAddress,
     opts: { limit: number; lt?: string; hash?: string; to_lt?: string; inclusive?: boolean; archival?: boolean },
   ): Promise<Transaction[]> {
     const { inclusive, ...rest } = opts;
     const skipFirst = Boolean(opts.hash && opts.lt && inclusive !== true);
     const limit = opts.limit + (skipFirst ? 1 : 0);
     const hash = opts.hash ? Buffer.from(opts.hash, "base64").toString("hex") : undefined;
-    let txs = await toncenterCall(this.ton, "getTransactions", { address: address.toString(), ...rest, limit, hash }, Transactions);
+    let txs = await toncenterCall(this.ton, "getTransactions", { address: friendlyAddress(address), ...rest, limit, hash }, Transactions);
     if (txs.length > limit) txs = txs.slice(0, limit);
     if (skipFirst) txs = txs.slice(1);
-    return txs.map((t) => loadTransaction(Cell.fromBoc(Buffer.from(t.data, "base64"))[0]!.beginParse()));
+    return txs.map((t) => loadTransaction(parseBoc(Buffer.from(t.data, "base64"))[0]!));
   }
 
-  async getContractState(address: Address): Promise<ToncenterContractState> {
-    const info = await toncenterCall(this.ton, "getAddressInformation", { address: address.toString() }, AddressInformation);
+  async getContractState(address: TonAddress): Promise<ToncenterContractState> {
+    const info = await toncenterCall(this.ton, "getAddressInformation", { address: friendlyAddress(address) }, AddressInformation);
     return {
       balance: BigInt(info.balance),
       state: info.state,
@@ -85,16 +72,16 @@ export class ToncenterClient {
     };
   }
 
-  async getBalance(address: Address): Promise<bigint> {
+  async getBalance(address: TonAddress): Promise<bigint> {
     return (await this.getContractState(address)).balance;
   }
 
   /** toncenter runGetMethod; throws when the get-method exits non-zero (as TonClient.runMethod). */
-  async runMethod(address: Address, name: string, stack: TupleItem[] = []): Promise<{ gas_used: number; stack: TupleReader }> {
+  async runMethod(address: TonAddress, name: string, stack: TupleItem[] = []): Promise<{ gas_used: number; stack: TupleReader }> {
     const r = await toncenterCall(
       this.ton,
       "runGetMethod",
-      { address: address.toString(), method: name, stack: serializeStack(stack) },
+      { address: friendlyAddress(address), method: name, stack: serializeStack(stack) },
       GetMethod,
     );
     if (r.exit_code !== 0) throw new ToncenterError(`Unable to execute get method. Got exit_code: ${r.exit_code}`);
@@ -104,44 +91,58 @@ export class ToncenterClient {
   async sendFile(boc: Buffer): Promise<void> {
     await toncenterCall(this.ton, "sendBoc", { boc: boc.toString("base64") }, Sent);
   }
-
-  provider(address: Address, init?: StateInit | null): ContractProvider {
-    return createProvider(this, address, init ?? null);
-  }
-
-  open<T extends Contract>(contract: T): OpenedContract<T> {
-    return openContract(contract, (a) => createProvider(this, a.address, a.init ?? null));
-  }
 }
 
-function createProvider(client: ToncenterClient, address: Address, init: StateInit | null): ContractProvider {
-  const unsupported = (what: string) => () => Promise.reject(new ToncenterError(`${what} is not supported by the toncenter client`));
-  return {
-    async getState(): Promise<ContractState> {
-      const s = await client.getContractState(address);
-      const last = s.lastTransaction ? { lt: BigInt(s.lastTransaction.lt), hash: Buffer.from(s.lastTransaction.hash, "base64") } : null;
-      const state: ContractState["state"] =
-        s.state === "active"
-          ? { type: "active", code: s.code, data: s.data }
-          : s.state === "uninitialized"
-            ? { type: "uninit" }
-            : { type: "frozen", stateHash: Buffer.alloc(0) };
-      return { balance: s.balance, extracurrency: null, last, state };
-    },
-    async get(name, args) {
-      if (typeof name !== "string") throw new ToncenterError("a get-method is called by name over toncenter");
-      return { stack: (await client.runMethod(address, name, args)).stack };
-    },
-    async external(message) {
-      // An undeployed contract's first message carries its init (a wallet's first transfer).
-      const deployed = init ? (await client.getContractState(address)).state === "active" : true;
-      const ext = external({ to: address, init: deployed ? null : init, body: message });
-      await client.sendFile(beginCell().store(storeMessage(ext)).endCell().toBoc());
-    },
-    internal: unsupported("sending an internal message"),
-    open: (contract) => client.open(contract),
-    getTransactions: unsupported("ContractProvider.getTransactions"),
-  };
+// ---------------------------------------------------------------- get-method stacks (@ton/core's TupleItem, TupleReader)
+
+export type TupleItem =
+  | { type: "int"; value: bigint }
+  | { type: "null" }
+  | { type: "cell" | "slice" | "builder"; cell: Cell }
+  /** TonClient's reading of a tuple or list: nested entries as values (bigints, cells, arrays), not TupleItems */
+  | { type: "tuple"; items: unknown[] };
+
+/** The reads @ton/core's TupleReader makes, with its refusals ("EOF", "Not a number", "Not a cell"). */
+export class TupleReader {
+  private readonly items: TupleItem[];
+
+  constructor(items: TupleItem[]) {
+    this.items = [...items];
+  }
+
+  get remaining(): number {
+    return this.items.length;
+  }
+
+  pop(): TupleItem {
+    const item = this.items.shift();
+    if (!item) throw new ToncenterError("EOF");
+    return item;
+  }
+
+  readBigNumber(): bigint {
+    const p = this.pop();
+    if (p.type !== "int") throw new ToncenterError("Not a number");
+    return p.value;
+  }
+
+  readNumber(): number {
+    return Number(this.readBigNumber());
+  }
+
+  readCell(): Cell {
+    const p = this.pop();
+    if (p.type !== "cell" && p.type !== "slice" && p.type !== "builder") throw new ToncenterError("Not a cell: " + p.type);
+    return p.cell;
+  }
+
+  readCellOpt(): Cell | null {
+    if (this.items[0]?.type === "null") {
+      this.pop();
+      return null;
+    }
+    return this.readCell();
+  }
 }
 
 // ---------------------------------------------------------------- toncenter's stack encoding (TonClient's)
@@ -163,7 +164,7 @@ function serializeStack(items: TupleItem[]): unknown[] {
   });
 }
 
-const cellOf = (b64: string): Cell => Cell.fromBoc(Buffer.from(b64, "base64"))[0]!;
+const cellOf = (b64: string): Cell => parseBoc(Buffer.from(b64, "base64"))[0]!;
 const bigOf = (v: string): bigint => (v.startsWith("-") ? -BigInt(v.slice(1)) : BigInt(v));
 
 type Entry = { "@type": string; [k: string]: unknown };
@@ -210,7 +211,7 @@ function parseStackItem(raw: unknown): TupleItem {
     case "list": {
       const elements = (v as { elements: Entry[] }).elements;
       // TonClient's own reading, typed as it returns it (nested entries as values, not TupleItems)
-      return elements.length === 0 ? { type: "null" } : ({ type: "tuple", items: elements.map(parseStackEntry) } as unknown as TupleItem);
+      return elements.length === 0 ? { type: "null" } : { type: "tuple", items: elements.map(parseStackEntry) };
     }
     default:
       throw new ToncenterError(`unsupported stack item type ${String(kind)}`);

@@ -54,29 +54,31 @@ export const AnchorEnv = z.object({
   COCOON_ANCHOR_INTERVAL_SECONDS: z.coerce.number().int().min(10).max(86_400).default(DEFAULT_ANCHOR_INTERVAL_SECONDS),
 });
 
-/** Lambda entry: AWS store + toncenter reader and wallet, built once per cold start. */
+/**
+ * Lambda entry: AWS store + toncenter reader and wallet, built once per cold start. No TON
+ * library in the bundle (issue 12): toncenter over fetch, the anchor's getter, the wallet v5r1
+ * and its signed transfer from functions/adapters/ton-*.ts, each checked against @ton/core and
+ * @ton/ton in its tests (the local default and the tests above run ton/anchor.ts over them).
+ */
 export const handler = makeAnchorHandler(async () => {
   const env = AnchorEnv.parse(process.env);
-  const [{ lambdaDeps }, { ToncenterClient }, { Address }, ton] = await Promise.all([
-    import("../deps"),
-    import("../adapters/toncenter-client"),
-    import("@ton/core"),
-    import("../../ton/anchor"),
-  ]);
+  const [{ lambdaDeps }, { ToncenterClient }, { parseTonAddress }, { ToncenterAnchorReader }, { anchorWalletFromSeed, ToncenterAnchorPoster }] =
+    await Promise.all([
+      import("../deps"),
+      import("../adapters/toncenter-client"),
+      import("../adapters/ton-cells"),
+      import("../adapters/ton-getters"),
+      import("../adapters/ton-wallet-v5"),
+    ]);
   const core = await lambdaDeps();
-  // toncenter over fetch: TonClient's calls and decoding without axios (issue 12)
   const client = new ToncenterClient({ endpoint: env.COCOON_TON_ENDPOINT, apiKey: env.COCOON_TON_API_KEY });
-  const anchor = Address.parse(env.COCOON_ANCHOR_ADDRESS);
+  const anchor = parseTonAddress(env.COCOON_ANCHOR_ADDRESS);
   return {
     store: core.store,
     clock: core.clock,
     log: core.log,
-    reader: new ton.ChainAnchorReader(client, anchor),
-    poster: new ton.WalletAnchorPoster(
-      { provider: (a, i) => client.provider(a, i), open: (w) => client.open(w) },
-      ton.anchorWallet(Buffer.from(env.COCOON_ANCHOR_SEED, "hex")),
-      anchor,
-    ),
+    reader: new ToncenterAnchorReader(client, anchor),
+    poster: new ToncenterAnchorPoster(client, anchorWalletFromSeed(Buffer.from(env.COCOON_ANCHOR_SEED, "hex")), anchor),
     intervalSeconds: env.COCOON_ANCHOR_INTERVAL_SECONDS,
   };
 });

@@ -136,29 +136,32 @@ const ChainEnv = z.object({
   COCOON_REGISTRY_ADDRESS: z.string().min(48, "must be the PolicyRegistry contract's TON address").optional(),
 });
 
-/** Lambda entry: AWS deps + toncenter + SNS/Telegram, built once per cold start. */
+/**
+ * Lambda entry: AWS deps + toncenter + SNS/Telegram, built once per cold start. No TON library
+ * in the bundle (issue 12): toncenter over fetch, its BOCs read by functions/adapters/ton-boc.ts
+ * and ton-tx.ts, the getters decoded by ton-getters.ts, each checked against @ton/core in its
+ * tests; the vault's history is read by the same normalizeVaultTx as the local default's.
+ */
 export const handler = makeChainWatcherHandler(async () => {
   const env = ChainEnv.parse(process.env);
   const [
     { lambdaDeps },
     { ToncenterClient },
-    { Address },
+    { parseTonAddress },
     { SNSClient },
-    ton,
+    { VaultHistoryReader },
     { SnsAlerts },
     { TelegramAlerts },
-    { ChainAnchorReader },
-    { ChainPolicySource, toncenterClock },
+    { ToncenterAnchorReader, ToncenterPolicySource },
   ] = await Promise.all([
     import("../deps"),
     import("../adapters/toncenter-client"),
-    import("@ton/core"),
+    import("../adapters/ton-cells"),
     import("@aws-sdk/client-sns"),
-    import("../adapters/ton-chain"),
+    import("../adapters/ton-vault-tx"),
     import("../adapters/sns-alerts"),
     import("../adapters/telegram-alerts"),
-    import("../../ton/anchor"),
-    import("../../ton/registry-source"),
+    import("../adapters/ton-getters"),
   ]);
   const core = await lambdaDeps();
   const channels: Alerts[] = [];
@@ -166,25 +169,28 @@ export const handler = makeChainWatcherHandler(async () => {
   if (env.COCOON_TELEGRAM_BOT_TOKEN && env.COCOON_TELEGRAM_CHAT_ID) {
     channels.push(new TelegramAlerts({ token: env.COCOON_TELEGRAM_BOT_TOKEN, chatId: env.COCOON_TELEGRAM_CHAT_ID }));
   }
-  // toncenter over fetch: TonClient's calls and decoding without axios (issue 12)
+  // toncenter over fetch: TonClient's calls and decoding without axios or @ton/core (issue 12)
   const client = new ToncenterClient({ endpoint: env.COCOON_TON_ENDPOINT, apiKey: env.COCOON_TON_API_KEY });
-  const registryPolicy = (registry: string) => {
-    const address = Address.parse(registry);
-    return { registry, source: new ChainPolicySource(client, address, toncenterClock(client, address)) };
-  };
   return {
     store: core.store,
     clock: core.clock,
     log: core.log,
-    reader: new ton.TonClientChainReader(client, Address.parse(env.COCOON_VAULT_ADDRESS)),
+    reader: new VaultHistoryReader(client, parseTonAddress(env.COCOON_VAULT_ADDRESS)),
     alerts: fanoutAlerts(channels),
     lagThresholdSeconds: env.COCOON_CHAIN_LAG_SECONDS,
     ...(env.COCOON_ANCHOR_ADDRESS
       ? {
-          anchorReader: new ChainAnchorReader(client, Address.parse(env.COCOON_ANCHOR_ADDRESS)),
+          anchorReader: new ToncenterAnchorReader(client, parseTonAddress(env.COCOON_ANCHOR_ADDRESS)),
           anchorOverdueSeconds: env.COCOON_ANCHOR_OVERDUE_SECONDS,
         }
       : {}),
-    ...(env.COCOON_REGISTRY_ADDRESS ? { policy: registryPolicy(env.COCOON_REGISTRY_ADDRESS) } : {}),
+    ...(env.COCOON_REGISTRY_ADDRESS
+      ? {
+          policy: {
+            registry: env.COCOON_REGISTRY_ADDRESS,
+            source: new ToncenterPolicySource(client, parseTonAddress(env.COCOON_REGISTRY_ADDRESS)),
+          },
+        }
+      : {}),
   };
 });
