@@ -103,7 +103,16 @@ export const replyKey = (jobId: string, attempt: number, digest?: string) => ({
 export const failureKey = (jobId: string, attempt: number) => ({ pk: jobId, sk: `failure#${attempt}` });
 
 /** What a completed job pins: sha256 over the canonical {reply, receipt} it accepted. */
-export const resultDigest = (reply: ReplyEnvelope, receipt: Receipt) => sha256Hex(canonicalJson({ reply, receipt }));
+export const resultDigest = (reply: ReplyEnvelope, receipt: Receipt) => resultDigestOf(canonicalJson(reply), receipt);
+
+/**
+ * resultDigest for a reply already in canonical form (canonicalJson(reply)): the very string
+ * canonicalJson({ reply, receipt }) writes ("receipt" sorts before "reply"), so a result's
+ * reply, which may hold thousands of chunks, is made canonical once for both its receipt's
+ * replyHash and this digest (core/jobs/results.ts).
+ */
+export const resultDigestOf = (canonicalReply: string, receipt: Receipt) =>
+  sha256Hex(`{"receipt":${canonicalJson(receipt)},"reply":${canonicalReply}}`);
 
 /** Envelopes and replies are kept this long after submit, then expire (TTL). */
 export const RETAIN_SECONDS = 7 * 86_400;

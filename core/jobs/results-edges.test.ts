@@ -7,6 +7,7 @@
  * check and the main settlement.
  */
 import { describe, expect, it } from "vitest";
+import { canonicalJson, sha256Hex } from "../crypto/encoding";
 import { CocoonError } from "../errors";
 import { OverdraftError } from "../ledger";
 import type { WriteOp } from "../ports";
@@ -100,6 +101,20 @@ describe("postResult: bounds and refusals", () => {
 });
 
 describe("postResult: what is stored and logged", () => {
+  it("the job pins sha256 over canonicalJson({ reply, receipt }), with the reply made canonical once", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const { a, envelope, header } = await submitted(w);
+    const result = w.completed(a, envelope);
+    // Act
+    await postResult(w.deps, a.id, result);
+    // Assess: the definition of issue 9 #8, spelled out (not through the helper the code uses)
+    const digest = sha256Hex(canonicalJson({ reply: result.reply, receipt: result.receipt }));
+    expect((await jobOf(w, header.jobId))?.resultDigest).toBe(digest);
+    expect(await w.store.get("jobs", replyKey(header.jobId, 0, digest))).toMatchObject({ reply: result.reply, receipt: result.receipt });
+    expect(resultDigest(result.reply, result.receipt)).toBe(digest);
+  });
+
   it("the reply item is kept RETAIN_SECONDS; the completion is logged with the cost and usage", async () => {
     const w = makeJobWorld();
     const { a, envelope, header } = await submitted(w);

@@ -5,8 +5,7 @@
  */
 import type { JobStatus, ResultRequest } from "../../events/api";
 import type { Receipt, ReplyEnvelope } from "../../events/envelope";
-import { replyHash } from "../crypto/envelope";
-import { b64u } from "../crypto/encoding";
+import { b64u, canonicalJson, sha256Hex } from "../crypto/encoding";
 import { verifyReceipt } from "../crypto/receipt";
 import type { CoreDeps } from "../deps";
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "../errors";
@@ -24,6 +23,7 @@ import {
   jobTopic,
   replyKey,
   resultDigest,
+  resultDigestOf,
   RETAIN_SECONDS,
   stillAt,
   type FailureItem,
@@ -44,6 +44,8 @@ export function receiptProblems(
   worker: Pick<WorkerItem, "workerId" | "measurement">,
   reply: ReplyEnvelope,
   receipt: Receipt,
+  /** canonicalJson(reply), when the caller has it already */
+  canonicalReply: string = canonicalJson(reply),
 ): string[] {
   const body = receipt.body;
   const h = job.header;
@@ -52,7 +54,7 @@ export function receiptProblems(
   if (body.workerId !== worker.workerId) problems.push("workerId");
   if (body.model !== job.model) problems.push("model");
   if (body.requestHash !== job.requestHash) problems.push("requestHash");
-  if (body.replyHash !== replyHash(reply)) problems.push("replyHash");
+  if (body.replyHash !== sha256Hex(canonicalReply)) problems.push("replyHash"); // replyHash(reply)
   if (body.usage.completionTokens > h.maxTokens) problems.push("usage.completionTokens exceeds maxTokens");
   if (body.usage.promptTokens > h.maxPromptTokens) problems.push("usage.promptTokens exceeds maxPromptTokens");
   if (body.measurement !== worker.measurement) problems.push("measurement");
@@ -80,7 +82,9 @@ export async function postResult(
   if (r.kind === "failed") return recordFailure(deps, job, workerId, r);
 
   const body = r.receipt.body;
-  const problems = receiptProblems(job, { workerId, measurement: worker.measurement }, r.reply, r.receipt);
+  // The reply made canonical once: its hash for the receipt check, and the result's digest.
+  const canonicalReply = canonicalJson(r.reply);
+  const problems = receiptProblems(job, { workerId, measurement: worker.measurement }, r.reply, r.receipt, canonicalReply);
   if (problems.length) throw new ValidationError(`receipt does not match the job: ${problems.join(", ")}`, { fields: problems });
   if (!verifyReceipt(r.receipt, b64u.decode(workerId)))
     throw new ForbiddenError("bad_receipt_signature", "receipt signature does not verify with your registered key");
@@ -91,7 +95,7 @@ export async function postResult(
   const raw = jobCost(job.weights ? { ...deps.config.pricing, ...job.weights } : deps.config.pricing, price, body.usage);
   const cost = raw > held ? held : raw;
   const now = deps.clock.now();
-  const digest = resultDigest(r.reply, r.receipt);
+  const digest = resultDigestOf(canonicalReply, r.receipt);
   // The answer goes in its own item, keyed by attempt and digest, and is stored no later than
   // the settlement that pins it: a requester charged for an answer can always read it, whatever
   // crashes when. Where transactions are cheap (store.cheapTransactions) it commits with the
