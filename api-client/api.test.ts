@@ -27,10 +27,14 @@ describe("ApiClient signing", () => {
   });
 });
 
-/** A stand-in coordinator that answers every request with `answer` (status 200 unless given). */
+/**
+ * A stand-in coordinator that answers every request with `answer` (status 200 unless given),
+ * except GET /v1/routes, which it does not know (404, not listed in `seen`): every route at its base URL.
+ */
 async function fakeCoordinator(answer: (path: string) => { status?: number; body: unknown }) {
   const seen: string[] = [];
   const server: Server = createServer((req, res) => {
+    if (req.url === "/v1/routes") return res.writeHead(404).end();
     seen.push(`${req.method} ${req.url}`);
     const a = answer(req.url ?? "");
     res.writeHead(a.status ?? 200, { "content-type": "application/json" }).end(JSON.stringify(a.body));

@@ -90,6 +90,11 @@ export class ApiClient {
   readonly host: string;
   /** Server time minus our clock, learnt from a refused timestamp (the server accepts at most 5 s ahead). */
   private clockOffsetMs = 0;
+  /**
+   * Where each route answers besides `baseUrl` (GET /v1/routes, issue 12: on AWS, the routes'
+   * Lambda function URLs, which cost nothing per request where API Gateway does), asked once.
+   */
+  private directory: Promise<Map<string, string>> | undefined;
 
   constructor(
     readonly baseUrl: string,
@@ -144,20 +149,44 @@ export class ApiClient {
   get = (path: string) => this.call("GET", path);
   post = (path: string, body?: unknown, headers?: Record<string, string>) => this.call("POST", path, body ?? {}, headers);
 
+  /** The URL a route answers at: its own (the directory's) or the base URL. */
+  private async baseFor(method: Method, path: string): Promise<string> {
+    const urls = await (this.directory ??= this.readDirectory());
+    if (urls.size === 0) return this.baseUrl; // everything at the base URL (the local default)
+    const route = routeOf(method, path);
+    return (route && urls.get(`${route.method} ${route.path}`)) ?? this.baseUrl;
+  }
+
+  /** GET /v1/routes, unsigned. A coordinator without it (404) has none for good; another failure is asked again next time. */
+  private async readDirectory(): Promise<Map<string, string>> {
+    try {
+      const res = await send(new URL(this.baseUrl + API.routeDirectory.path), "GET", {}, "");
+      if (res.status === 404) return new Map();
+      const r = API.routeDirectory.response.safeParse(JSON.parse(res.text));
+      if (res.status === 200 && r.success) return new Map(Object.entries(r.data.urls));
+    } catch {
+      // unreachable or not JSON: the request itself will say what is wrong
+    }
+    this.directory = undefined;
+    return new Map();
+  }
+
   private async signAndSend(method: Method, path: string, body: unknown, headers: Record<string, string>): Promise<RawResponse> {
     const text = body === undefined ? "" : JSON.stringify(body, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
     const idempotencyKey = Object.entries(headers).find(([k]) => k.toLowerCase() === "idempotency-key")?.[1];
+    const base = await this.baseFor(method, path);
     const auth = signRequest(this.key, {
       method,
       path,
       body: text,
-      host: this.host,
+      // signed for the host it is sent to: another deployment's (or another route's function) refuses it
+      host: base === this.baseUrl ? this.host : apiHostOf(base),
       idempotencyKey,
       now: Math.round(this.now() + this.clockOffsetMs),
     });
     try {
       return await send(
-        new URL(this.baseUrl + path),
+        new URL(base + path),
         method,
         {
           "x-cocoon-auth": auth,
@@ -170,7 +199,7 @@ export class ApiClient {
       throw new ApiError(
         0,
         "unreachable",
-        `cannot reach the Cocoon API at ${this.baseUrl} (${(e as Error).message}); is the network running (npm start)?`,
+        `cannot reach the Cocoon API at ${base} (${(e as Error).message}); is the network running (npm start)?`,
       );
     }
   }

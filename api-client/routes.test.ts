@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { chainFaucet, devChainRoutes, httpRelayRoutes, routes } from "../functions/http/routes";
+import { route as routeDirectory } from "../functions/http/route-directory";
 import { API, routeOf } from "./routes";
 
 /** Every route the coordinator serves (the local default mounts the dev chain routes and the HTTP relay too). */
-const server = [...routes, ...devChainRoutes, ...httpRelayRoutes, chainFaucet].map((r) => r.spec);
+const server = [...routes, ...devChainRoutes, ...httpRelayRoutes, chainFaucet, routeDirectory].map((r) => r.spec);
 const client = Object.entries(API);
 const key = (r: { method: string; path: string }) => `${r.method} ${r.path}`;
 

@@ -372,3 +372,21 @@ export const ChallengeView = z.object({
   attestation: AttestationDoc.optional(),
 });
 export type ChallengeView = z.infer<typeof ChallengeView>;
+
+/** "METHOD /path/{param}": a route as the stack and api-client/routes.ts name it. */
+export const RouteKey = z.string().regex(/^(GET|POST) \/[A-Za-z0-9/{}._-]*$/, 'must name a route as "METHOD /path"');
+
+/**
+ * GET /v1/routes (issue 12): where each route answers besides the API's base URL. On AWS every
+ * route's function also has a Lambda function URL, which costs nothing per request where API
+ * Gateway costs $1.00 per million; the SDK and the agent learn these once per client and send
+ * each request to its route's URL (signed for that URL's host, as any request). Empty where
+ * everything answers at the base URL (the local default).
+ */
+export const RouteDirectory = z.object({
+  urls: z.record(
+    RouteKey,
+    z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, "")),
+  ),
+});
+export type RouteDirectory = z.infer<typeof RouteDirectory>;

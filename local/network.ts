@@ -21,6 +21,7 @@ import { createMemoryRelay } from "../core/relay-memory";
 import type { RelayPort, WithRelay } from "../core/relay";
 import { startLocalChain, type LocalChain, type LocalChainOptions } from "./chain";
 import { route as openapiRoute } from "../functions/http/openapi";
+import { routeDirectoryRoute } from "../functions/http/route-directory";
 import { matchingHandler } from "../functions/queue/matching";
 import { recoverAssignedJobs } from "../core/recovery";
 import { startHttpServer } from "./http-server";
@@ -64,6 +65,11 @@ export interface NetworkOptions {
 
 export interface LocalNetwork {
   url: string;
+  /**
+   * What GET /v1/routes answers: routes that also answer at another URL (on AWS, their Lambda
+   * function URLs). Empty here: every route answers at `url`. Tests put a second listener in.
+   */
+  routeUrls: Record<string, string>;
   deps: CoreDeps & PayoutDeps & WithdrawalDeps & DevChainDeps & WithRelay & DevContractsDeps;
   /** the relay the coordinator carries streamed chunks through (HTTP routes over an in-process buffer) */
   relay: RelayPort;
@@ -185,12 +191,18 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
       onError: (e) => log.error("matching consumer error", { error: String(e) }),
     },
   );
-  const { server, url } = await startHttpServer({ routes: [...httpRoutes, openapiRoute], deps, port: o.port ?? 0 });
+  const routeUrls: Record<string, string> = {};
+  const { server, url } = await startHttpServer({
+    routes: [...httpRoutes, openapiRoute, routeDirectoryRoute(() => routeUrls)],
+    deps,
+    port: o.port ?? 0,
+  });
   // Local queues live in memory and the store is the truth: after a restart every job still
   // assigned gets a fresh lease check, so it finishes or is refunded instead of hanging.
   await recoverAssignedJobs(deps, lmdb?.scan("jobs") ?? []);
   return {
     url,
+    routeUrls,
     deps,
     relay,
     chain,

@@ -2,7 +2,7 @@ import { Api, Cron, Queue, Table, Topic, type FunctionProps, type StackContext }
 import { Aws, Duration, RemovalPolicy } from "aws-cdk-lib";
 import { ArnPrincipal, CompositePrincipal, Effect, PolicyStatement, Role } from "aws-cdk-lib/aws-iam";
 import * as sqs from "aws-cdk-lib/aws-sqs";
-import { ApplicationLogLevel, LoggingFormat, SystemLogLevel } from "aws-cdk-lib/aws-lambda";
+import { ApplicationLogLevel, FunctionUrlAuthType, LoggingFormat, SystemLogLevel } from "aws-cdk-lib/aws-lambda";
 import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
@@ -177,6 +177,7 @@ export function Cocoon({ stack, app }: StackContext) {
     },
   });
 
+  const ROUTE_DIRECTORY = "GET /v1/routes";
   const route = (handler: string, permissions: PolicyStatement[], extra: Partial<FunctionProps> = {}) => ({
     function: { handler: `functions/${handler}.handler`, permissions, ...extra },
   });
@@ -228,12 +229,25 @@ export function Cocoon({ stack, app }: StackContext) {
   };
   // Play money exists on dev stages only (and only when COCOON_FAUCET=true at deploy).
   if (!retained) routes["POST /v1/account/faucet"] = route("http/faucet", [can.writeTable]);
+  // issue 12: where each route answers besides API Gateway (its function URL, below); unsigned, reads nothing.
+  routes[ROUTE_DIRECTORY] = route("http/route-directory", [], { memorySize: "128 MB", timeout: "10 seconds" });
 
   const api = new Api(stack, "Api", {
     cors: false,
     accessLog: { retention: retained ? "one_month" : "one_week" },
     routes,
   });
+  // issue 12: every route's function also answers at its own Lambda function URL, which costs
+  // nothing per request (API Gateway's HTTP API: $1.00 per million, bench/cost.ts). The SDK and
+  // the agent read them once per client from GET /v1/routes and send each request straight to its
+  // function; API Gateway stays the one stable base URL (custom domains, curl, the directory).
+  // Auth NONE: each route checks its own signed requests, signed for the function URL's host.
+  const routeUrls: Record<string, string> = {};
+  for (const key of Object.keys(routes)) {
+    if (key === ROUTE_DIRECTORY || key === "GET /openapi.json") continue;
+    routeUrls[key] = api.getFunction(key)!.addFunctionUrl({ authType: FunctionUrlAuthType.NONE }).url;
+  }
+  api.getFunction(ROUTE_DIRECTORY)!.addEnvironment("COCOON_ROUTE_URLS", stack.toJsonString(routeUrls));
 
   matching.addConsumer(stack, {
     function: {

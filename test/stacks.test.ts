@@ -13,6 +13,7 @@ import { AGENT_QUEUE_ACTIONS as STACK_AGENT_ACTIONS, LAMBDA_RUNTIME } from "../s
 import { AGENT_QUEUE_ACTIONS } from "../functions/adapters/sts-session";
 import { RELAY_REQUESTER_ACTIONS, RELAY_ROLE_ACTIONS, RELAY_WORKER_ACTIONS } from "../functions/adapters/relay-iot";
 import { loadAwsConfig } from "../functions/config";
+import { routeUrlsFromEnv } from "../functions/http/route-directory";
 
 type Json = Record<string, unknown>;
 interface Resource {
@@ -53,6 +54,7 @@ const ROUTES: Record<string, string> = {
   "GET /v1/receipts/{jobId}/proof": "functions/http/receipt-proof.handler",
   "POST /v1/jobs/{id}/relay": "functions/http/relay-session.handler",
   "POST /v1/agent/jobs/{id}/relay": "functions/http/relay-worker-session.handler",
+  "GET /v1/routes": "functions/http/route-directory.handler",
 };
 
 /**
@@ -87,6 +89,7 @@ const ACTIONS: Record<string, string[]> = {
   "functions/http/get-account.handler": TABLE_RW,
   "functions/http/list-models.handler": ["dynamodb:GetItem", "dynamodb:Query"],
   "functions/http/openapi.handler": [],
+  "functions/http/route-directory.handler": [],
   "functions/http/worker-nonce.handler": TABLE_RW,
   "functions/http/register-worker.handler": [...TABLE_RW, ...CREATE_QUEUE],
   "functions/http/heartbeat.handler": TABLE_RW,
@@ -169,6 +172,7 @@ function resolve(v: unknown, resources: Record<string, Resource>): string {
     if (type === "AWS::IAM::Role" && attr === "Arn") return `arn:aws:iam::${SYNTH_ACCOUNT}:role/${id}`;
     if (type === "AWS::DynamoDB::Table" && attr === "Arn") return `arn:aws:dynamodb:${SYNTH_REGION}:${SYNTH_ACCOUNT}:table/${id}`;
     if (type === "AWS::SNS::Topic" && attr === "TopicArn") return `arn:aws:sns:${SYNTH_REGION}:${SYNTH_ACCOUNT}:${id}`;
+    if (type === "AWS::Lambda::Url" && attr === "FunctionUrl") return `https://${id.toLowerCase()}.lambda-url.${SYNTH_REGION}.on.aws/`;
   }
   if (Array.isArray(o["Fn::Join"])) {
     const [sep, parts] = o["Fn::Join"] as [string, unknown[]];
@@ -234,7 +238,8 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
   it("the deployed routes are exactly the routes the handlers define (functions/http/routes.ts), less the local-only dev ones", async () => {
     const { routes } = await import("../functions/http/routes");
     const { route: openapi } = await import("../functions/http/openapi");
-    const defined = [...routes, openapi]
+    const { route: directory } = await import("../functions/http/route-directory");
+    const defined = [...routes, openapi, directory]
       .map((r) => `${r.spec.method} ${r.spec.path}`)
       .filter((k) => !k.includes("/v1/dev/") && k !== "POST /v1/account/faucet");
     expect(defined.sort()).toEqual(Object.keys(ROUTES).sort());
@@ -246,6 +251,36 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
       };
       expect(`${mod.route?.spec.method} ${mod.route?.spec.path}`, handler).toBe(key);
       expect(typeof mod.handler, handler).toBe("function");
+    }
+  });
+
+  it("issue 12: every route's function has a public function URL (its own signed-request auth), and GET /v1/routes names each of them", () => {
+    // Prepare
+    const fns = ofType(prodJson, "AWS::Lambda::Function");
+    const handlerOf = (id: string) => String(fns.find(([fid]) => fid === id)![1].Properties!.Handler);
+    const urls = ofType(prodJson, "AWS::Lambda::Url");
+    // Assess: one URL per route function, auth NONE, invocable through the URL only
+    const withUrl = urls.map(([, u]) => handlerOf(((u.Properties!.TargetFunctionArn as Json)["Fn::GetAtt"] as string[])[0]!));
+    const expected = Object.entries(ROUTES)
+      .filter(([k]) => k !== "GET /v1/routes" && k !== "GET /openapi.json")
+      .map(([, h]) => h);
+    expect(withUrl.sort()).toEqual(expected.sort());
+    for (const [, u] of urls) expect(u.Properties!.AuthType).toBe("NONE");
+    // the directory's environment, with each URL resolved to a stand-in naming its resource, is
+    // what the handler's own parser accepts, and maps every route key to its function's URL
+    const directory = fns.find(([, f]) => f.Properties!.Handler === ROUTES["GET /v1/routes"])![1];
+    const variables = (directory.Properties!.Environment as Json).Variables as Json;
+    const map = routeUrlsFromEnv(resolve(variables.COCOON_ROUTE_URLS, prodJson.Resources));
+    expect(Object.keys(map).sort()).toEqual(
+      Object.keys(ROUTES)
+        .filter((k) => k !== "GET /v1/routes" && k !== "GET /openapi.json")
+        .sort(),
+    );
+    for (const [key, url] of Object.entries(map)) {
+      const urlId = urls.find(
+        ([, u]) => handlerOf(((u.Properties!.TargetFunctionArn as Json)["Fn::GetAtt"] as string[])[0]!) === ROUTES[key],
+      )![0];
+      expect(url, key).toBe(`https://${urlId.toLowerCase()}.lambda-url.${SYNTH_REGION}.on.aws`); // the trailing slash dropped
     }
   });
 

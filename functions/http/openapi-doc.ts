@@ -14,6 +14,7 @@ import { z } from "zod";
 import { ErrorBody } from "../../events/common";
 import type { Route } from "./middleware";
 import { route as openapiRoute } from "./openapi";
+import { route as routeDirectory } from "./route-directory";
 import { routes } from "./routes";
 
 /** JSON Schema of what a client sends (io: input) or receives (io: output). */
@@ -77,7 +78,7 @@ export function buildOpenApi(all: Route[] = routes) {
 }
 
 /** What GET /openapi.json serves: every REST route and itself. */
-export const openApiDocument = () => buildOpenApi([...routes, openapiRoute]);
+export const openApiDocument = () => buildOpenApi([...routes, openapiRoute, routeDirectory]);
 
 /** The committed document, as JSON.stringify writes it (the file's own format). */
 export const openApiJson = () => JSON.stringify(openApiDocument(), null, 2) + "\n";
