@@ -231,7 +231,14 @@ function buildable(ops: Op[]): CoreCell {
   const b = beginCell();
   for (const op of ops) {
     // (@ton/core's builder takes a 1024th bit and refuses it at endCell)
-    if (throws(() => op.c(beginCell().storeSlice(b.asCell().beginParse())).endCell())) break;
+    if (
+      throws(() => {
+        const probe = beginCell().storeSlice(b.asCell().beginParse());
+        op.c(probe);
+        probe.endCell();
+      })
+    )
+      break;
     op.c(b);
   }
   return b.endCell();

@@ -166,7 +166,7 @@ describe("issue 12: the vault's message loaders against the Tact-generated ones"
 /** The fields of a transaction the watcher's code reads, from either library's object. */
 function view(t: CoreTransaction | ReturnType<typeof loadTransaction>) {
   const d = t.description;
-  const msg = (m: CoreMessage | ReturnType<typeof loadTransaction>["inMessage"]) => {
+  const msg = (m: CoreMessage | ReturnType<typeof loadTransaction>["inMessage"] | null) => {
     if (!m) return null;
     const i = m.info;
     const a = (x: { toRawString(): string } | null | undefined) => x?.toRawString() ?? null;
