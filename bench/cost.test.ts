@@ -4,6 +4,7 @@ import {
   ASSUME,
   PRICES,
   priceJob,
+  quietReadsPerJob,
   RELAY_AS_BUILT,
   RELAY_PER_JOB,
   relayUse,
@@ -139,10 +140,11 @@ describe("issue 12: the relay's IoT Core messages, item by item", () => {
     m.routes.set("GET /v1/jobs/{id}", { ...m.routes.get("POST /v1/agent/results")!, wru: 0, rru: 1, responseBytes: 1000 });
     m.routes.get("POST /v1/jobs")!.responseBytes = 1200;
     const choice = { frontDoor: "function-urls" as const, delivery: "relay" as const, capacity: "on-demand" as const };
+    const short = [{ engineSeconds: 9, streamed: false }]; // shorter than the relay's quiet spell: never read
     // Act
-    const relay = priceJob(m, choice, () => 0, [{ engineSeconds: 10, streamed: false }]);
-    const hold = priceJob(m, { ...choice, delivery: "hold" }, () => 0, [{ engineSeconds: 10, streamed: false }]);
-    const relayRead = priceJob(m, { ...choice, delivery: "relay-read" }, () => 0, [{ engineSeconds: 10, streamed: false }]);
+    const relay = priceJob(m, choice, () => 0, short);
+    const hold = priceJob(m, { ...choice, delivery: "hold" }, () => 0, short);
+    const relayRead = priceJob(m, { ...choice, delivery: "relay-read" }, () => 0, short);
     // Assess
     const routesOf = (r: typeof relay) => r.byRoute.map(([k]) => k);
     expect(routesOf(relay)).not.toContain("GET /v1/jobs/{id}");
@@ -152,7 +154,24 @@ describe("issue 12: the relay's IoT Core messages, item by item", () => {
     const submit = (r: typeof relay) => r.byRoute.find(([k]) => k === "POST /v1/jobs")![1];
     expect(submit(relay).transfer).toBeCloseTo((200 / 1e9) * PRICES.dataTransferOutGb.usd, 15); // the view goes out once
     expect(submit(hold).transfer).toBeCloseTo((1200 / 1e9) * PRICES.dataTransferOutGb.usd, 15);
-    expect(submit(hold).lambda - submit(relay).lambda).toBeCloseTo(10 * (ASSUME.lambdaMemoryMb / 1024) * PRICES.lambdaArmGbSecond.usd, 12);
+    expect(submit(hold).lambda - submit(relay).lambda).toBeCloseTo(9 * (ASSUME.lambdaMemoryMb / 1024) * PRICES.lambdaArmGbSecond.usd, 12);
+  });
+
+  it("issue 12: an ask() answer published whole is read once per quiet spell of the relay while it generates; a streamed one never", () => {
+    // Prepare
+    const m = measured();
+    m.routes.set("GET /v1/jobs/{id}", { ...m.routes.get("POST /v1/agent/results")!, wru: 0, rru: 1, responseBytes: 1000 });
+    const choice = { frontDoor: "function-urls" as const, delivery: "relay" as const, capacity: "on-demand" as const };
+    const read = (workload: Array<{ engineSeconds: number; streamed: boolean }>) =>
+      priceJob(m, choice, () => 0, workload).byRoute.find(([k]) => k === "GET /v1/jobs/{id}")?.[1];
+    const once = priceJob(m, { ...choice, delivery: "relay-read" }, () => 0, [{ engineSeconds: 1, streamed: false }]).byRoute.find(
+      ([k]) => k === "GET /v1/jobs/{id}",
+    )![1];
+    // Act + Assess: 25 s of silence is two quiet spells of 10 s; a stream is never silent
+    expect(quietReadsPerJob([{ engineSeconds: 25, streamed: false }])).toBe(2);
+    expect(quietReadsPerJob([{ engineSeconds: 25, streamed: true }])).toBe(0);
+    expect(total(read([{ engineSeconds: 25, streamed: false }])!)).toBeCloseTo(2 * total(once), 15);
+    expect(read([{ engineSeconds: 25, streamed: true }])).toBeUndefined();
   });
 
   it("before the SDK's subscriber (ask-held): a whole answer waits on the submit (held, no relay); a streamed one pays the relay and the held wait", () => {

@@ -144,7 +144,18 @@ export const ASSUME = {
    */
   jobsPerAccountHour: 60,
   matchingPollers: 5, // Lambda's SQS event source long-polls with ~5 pollers when idle
+  /**
+   * The SDK reads the job when the relay was silent this long (client/sdk.ts RELAY_QUIET_MS): a
+   * refund or failover says nothing on the relay. A streamed job publishes a chunk a second, but
+   * an ask() answer published whole (relayWhole) is silent until its end: one read per 10 s of
+   * generation.
+   */
+  relayQuietSeconds: 10,
 };
+
+/** The SDK's reads of a job during relay silence (ASSUME.relayQuietSeconds), per job of the workload. */
+export const quietReadsPerJob = (workload: Array<{ engineSeconds: number; streamed: boolean }>) =>
+  workload.reduce((a, j) => a + (j.streamed ? 0 : Math.floor(j.engineSeconds / ASSUME.relayQuietSeconds)), 0) / workload.length;
 
 /** The figure the previous model gave (fixed 1 s engine, API Gateway, DynamoDB on-demand, submit held): issue 12. */
 export const PREVIOUS_MODEL_PER_MILLION = {
@@ -777,10 +788,13 @@ export function priceJob(
 
   const overRelay = choice.delivery === "relay" || choice.delivery === "relay-read";
   const readAfter = m.routes.get(READ_AFTER_RELAY);
+  const quietReads = quietReadsPerJob(workload);
   for (const [route, r] of m.routes) {
     if (ROUTES_NOT_PER_JOB.includes(route)) continue;
-    // held: the answer came with the submit; relay: the final chunk ended the job
-    if (route === READ_AFTER_RELAY && choice.delivery !== "relay-read") continue;
+    // held: the answer came with the submit. Over the relay the job is read during relay silence
+    // (an ask() answer longer than 10 s: ASSUME.relayQuietSeconds), and once more after the final chunk for relay-read.
+    const reads = route !== READ_AFTER_RELAY ? 1 : overRelay ? quietReads + (choice.delivery === "relay-read" ? 1 : 0) : 0;
+    if (reads === 0) continue;
     const http = route !== "SQS matching";
     // The matching consumer: one invocation per batch of messages at steady volume.
     const invocations = http ? r.invocations : m.matchingMessages / ASSUME.matchingBatchSteady;
@@ -818,7 +832,8 @@ export function priceJob(
         (Math.max(0, r.responseBytes - (overRelay && route === WAITING_ROUTE ? (readAfter?.responseBytes ?? 0) : 0)) / m.jobs / 1e9) *
         PRICES.dataTransferOutGb.usd,
     };
-    byRoute.push([route, d]);
+    // a read during silence priced as the measured read of the completed job (an upper bound: a running job's view is smaller)
+    byRoute.push([route, reads === 1 ? d : (Object.fromEntries(Object.entries(d).map(([k, v]) => [k, v * reads])) as unknown as Dollars)]);
   }
   // The anchorer's deferred per-job work: the inbox deletes, the receipt index puts (plain
   // writes, outside transactions), the inbox reads (queries: 4 KB a unit), the index items kept.
@@ -881,11 +896,14 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
   let wru = 0;
   let rru = 0;
   let sqs = 2; // the agent's receive + delete
+  const quietReads = quietReadsPerJob(workload);
   for (const [route, r] of m.routes) {
     if (ROUTES_NOT_PER_JOB.includes(route)) continue;
-    if (route !== "SQS matching" && route !== READ_AFTER_RELAY) requests += r.invocations / m.jobs;
+    // as built over the relay: the job is read only during relay silence (quietReads a job)
+    const times = route === READ_AFTER_RELAY ? quietReads : 1;
+    if (route !== "SQS matching") requests += (times * r.invocations) / m.jobs;
     wru += r.wru / m.jobs;
-    rru += r.rru / m.jobs;
+    rru += (times * r.rru) / m.jobs;
     sqs += r.sqs / m.jobs + (route === "SQS matching" ? (2 * m.matchingMessages) / ASSUME.matchingBatchSteady / m.jobs : 0);
   }
 
@@ -1015,7 +1033,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       ok: null,
     },
     {
-      name: "  requests per job the cost model priced over the relay (the submit and the worker's result: the final chunk, published once the coordinator took the result, ends the job; one ask at a time, real handlers; agent on SQS; the relay's session calls priced with it)",
+      name: `  requests per job the cost model priced over the relay (the submit and the worker's result: the final chunk, published once the coordinator took the result, ends the job; plus ${r2(quietReads)} reads of the job during relay silence, one per ${ASSUME.relayQuietSeconds} s of an ask() answer published whole; real handlers; agent on SQS; the relay's session calls priced with it)`,
       value: r2(requests),
       unit: "requests",
       target: null,
