@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { Address, beginCell, type Builder as CoreBuilder, Cell as CoreCell, convertToMerkleProof, Dictionary, type Slice as CoreSlice } from "@ton/core";
 import { beginCell as leanBeginCell, type Builder, type Cell, crc32c, parseBoc, parseDict, serializeBoc, type Slice } from "./ton-boc";
-import { coins, rng, type Rng, throws, workchain } from "./ton-testing";
+import { attempt, coins, rng, type Rng, throws, workchain } from "./ton-testing";
 
 // ---------------------------------------------------------------- factories
 
@@ -130,18 +130,8 @@ describe("issue 12: cells and BOCs without @ton/core", () => {
             ? Buffer.concat([bad.subarray(0, at), bad.subarray(at + 1)])
             : Buffer.concat([bad, Buffer.from([r.int(256)])]);
       // Act
-      let core: CoreCell[] | null = null;
-      try {
-        core = CoreCell.fromBoc(corrupted);
-      } catch {
-        core = null;
-      }
-      let lean: Cell[] | null = null;
-      try {
-        lean = parseBoc(corrupted);
-      } catch {
-        lean = null;
-      }
+      const core = attempt(() => CoreCell.fromBoc(corrupted));
+      const lean = attempt(() => parseBoc(corrupted));
       // Assess: never read where @ton/core refuses; where both read, the same cells
       if (core === null) expect(lean, corrupted.toString("hex")).toBeNull();
       else if (lean !== null) {
@@ -253,22 +243,16 @@ describe("issue 12: builders without @ton/core", () => {
       // Prepare
       const ops = randomOps(r, pool, 1 + r.int(8));
       // Act: the ops on both; a refusal (at a store, or at endCell: @ton/core takes a 1024th bit and refuses it there) must be the same
-      let c: CoreCell | null = null;
-      let l: Cell | null = null;
-      try {
+      const c = attempt(() => {
         const cb = beginCell();
         for (const op of ops) op.c(cb);
-        c = cb.endCell();
-      } catch {
-        c = null;
-      }
-      try {
+        return cb.endCell();
+      });
+      const l = attempt(() => {
         const lb = leanBeginCell();
         for (const op of ops) op.l(lb);
-        l = lb.endCell();
-      } catch {
-        l = null;
-      }
+        return lb.endCell();
+      });
       // Assess
       expect(l === null).toBe(c === null);
       if (!c || !l) continue;

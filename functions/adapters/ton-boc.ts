@@ -746,12 +746,13 @@ function walk<V>(prefix: string, s: Slice, n: number, out: Map<bigint, V>, value
   let length: number;
   let pp = prefix;
   const lenBits = Math.ceil(Math.log2(n + 1));
-  if (!s.loadBit()) {
+  const label = s.loadBit() ? (s.loadBit() ? "same" : "long") : "short";
+  if (label === "short") {
     // hml_short: unary length, then the bits
     length = 0;
     while (s.loadBit()) length++;
     for (let i = 0; i < length; i++) pp += s.loadBit() ? "1" : "0";
-  } else if (!s.loadBit()) {
+  } else if (label === "long") {
     // hml_long
     length = s.loadUint(lenBits);
     for (let i = 0; i < length; i++) pp += s.loadBit() ? "1" : "0";

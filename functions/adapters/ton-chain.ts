@@ -9,7 +9,7 @@
  *   - SandboxChainReader: ChainReader over a @ton/sandbox Blockchain (local default, tests, bench)
  *   - sendWithdrawal / sendVoucher, voucher JSON (the agent receives vouchers over HTTP)
  */
-import { Address, type Cell, type Sender, type Transaction, type TupleItem, type TupleReader, toNano } from "@ton/core";
+import { Address, type Sender, type Transaction, type TupleItem, type TupleReader, toNano } from "@ton/core";
 import { accountWalletAddress, signVoucher, signWithdrawal, type SignedVoucher, type SignedWithdrawal } from "../../contracts/vault";
 import type { ChainReader } from "../../core/chain/ports";
 import type { Cursor } from "../../core/chain/types";

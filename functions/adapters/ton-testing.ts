@@ -43,3 +43,12 @@ export function throws(f: () => unknown): boolean {
     return true;
   }
 }
+
+/** What `f` returns, or null where it throws. */
+export function attempt<T>(f: () => T): T | null {
+  try {
+    return f();
+  } catch {
+    return null;
+  }
+}

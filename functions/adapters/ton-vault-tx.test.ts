@@ -38,7 +38,7 @@ import {
 import { OPCODES, parseDepositCredited as coreParseDepositCredited } from "../../contracts/vault";
 import { startLocalChain } from "../../local/chain";
 import { parseBoc } from "./ton-boc";
-import { coins, rng, type Rng, throws, workchain } from "./ton-testing";
+import { attempt, coins, rng, type Rng, throws, workchain } from "./ton-testing";
 import { loadTransaction } from "./ton-tx";
 import {
   loadClaimApproved,
@@ -139,14 +139,10 @@ describe("issue 12: the vault's message loaders against the Tact-generated ones"
       const l = lean(body);
       for (const [ours, tact] of pairs) {
         // Act
-        let expected: Record<string, unknown> | null = null;
-        try {
-          const t = tact(body) as Record<string, unknown>;
-          const { $$type: _t, signature: _s, ...fields } = t;
-          expected = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v instanceof Address ? v.toRawString() : v]));
-        } catch {
-          expected = null;
-        }
+        const expected = attempt(() => {
+          const { $$type: _t, signature: _s, ...fields } = tact(body) as Record<string, unknown>;
+          return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v instanceof Address ? v.toRawString() : v]));
+        });
         const overCore = throws(() => ours(body.beginParse())) ? null : ours(body.beginParse());
         const overLean = throws(() => ours(l.beginParse())) ? null : ours(l.beginParse());
         // Assess
