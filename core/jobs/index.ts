@@ -3,7 +3,7 @@
  * reads. One file per stage; this index is the public API (importers use "core/jobs").
  */
 export { prepareJob } from "./prepare";
-export { submitJob, jobIdempotencyKey, MAX_ENVELOPE_BYTES } from "./submit";
+export { submitJob, submitJobWithItem, jobIdempotencyKey, MAX_ENVELOPE_BYTES } from "./submit";
 export { handleMatchingMessage, sendLeaseCheck } from "./dispatch";
 export { extendLease, MAX_JOB_MS } from "./lease";
 export { pollJobs } from "./poll";

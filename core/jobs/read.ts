@@ -52,12 +52,20 @@ const MAX_RECHECK_MS = 1_000;
  * waits. The waiter is woken by the result itself: the settlement notifies the job's topic with
  * the finished view, which is answered as is (the requester was checked before waiting; the
  * topic is this job's). Any other notification (a failover, a refund) re-reads the store.
+ *
+ * `written`: the job item as the caller's own submit just created it (POST /v1/jobs?wait), taken
+ * for the first look instead of reading it back (issue 12: one read fewer per job). Nothing can
+ * have finished it in between: from the commit to the wait below no I/O is awaited locally, so
+ * no result request runs; on AWS no push reaches this waiter anyway and the store is read at
+ * the first recheck, as it is after a first read that found the job assigned.
  */
-export async function getJob(deps: CoreDeps, requester: string, jobId: string, waitSeconds = 0): Promise<JobView> {
+export async function getJob(deps: CoreDeps, requester: string, jobId: string, waitSeconds = 0, written?: JobItem): Promise<JobView> {
   const deadline = deps.clock.now() + Math.min(waitSeconds, deps.config.maxWaitSeconds) * 1000;
   let gap = FIRST_RECHECK_MS;
+  let known = written?.jobId === jobId ? written : undefined;
   for (;;) {
-    const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+    const job = known ?? (await deps.store.get<JobItem>("jobs", jobKey(jobId)));
+    known = undefined;
     if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
     if (job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
     if (job.status === "completed")

@@ -38,6 +38,21 @@ export async function submitJob(
   idempotencyKey: string,
   quote: Quote,
 ): Promise<{ jobId: string; status: JobStatus; replayed: boolean }> {
+  const { job: _created, ...r } = await submitJobWithItem(deps, requester, envelope, idempotencyKey, quote);
+  return r;
+}
+
+/**
+ * submitJob, with the job item as this call created it (absent on a replay): POST /v1/jobs?wait
+ * waits on it without reading it back (core/jobs/read.ts getJob).
+ */
+export async function submitJobWithItem(
+  deps: CoreDeps,
+  requester: string,
+  envelope: RequestEnvelope,
+  idempotencyKey: string,
+  quote: Quote,
+): Promise<{ jobId: string; status: JobStatus; replayed: boolean; job?: JobItem }> {
   const h = envelope.header;
   // One canonical form serves the size check, the idempotency body hash and the request hash
   // every receipt must cover (requestHash(envelope) is this same hash).
@@ -162,7 +177,7 @@ export async function submitJob(
   }
   await dispatch(deps, job, envelope);
   deps.log.info("job submitted", { jobId: job.jobId, model: job.model, candidates: order.length, maxCost: job.maxCost });
-  return { jobId: h.jobId, status: "assigned", replayed: false };
+  return { jobId: h.jobId, status: "assigned", replayed: false, job };
 }
 
 /**

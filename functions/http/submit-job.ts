@@ -1,5 +1,5 @@
 import { SubmitJobResponse, SubmitRequest } from "../../events/api";
-import { getJob, submitJob } from "../../core/jobs";
+import { getJob, submitJobWithItem } from "../../core/jobs";
 import { lambdaRegistryDeps } from "../deps-registry";
 import { lambdaHandler } from "./lambda";
 import { defineRoute, IdempotencyHeaders, WaitQuery } from "./middleware";
@@ -20,9 +20,10 @@ export const route = defineRoute(
     status: 202,
   },
   async ({ deps, caller, body, headers, query }) => {
-    const r = await submitJob(deps, caller, body.envelope, headers["idempotency-key"], body.quote);
+    const r = await submitJobWithItem(deps, caller, body.envelope, headers["idempotency-key"], body.quote);
     // Waiting here saves the requester a round trip: the answer comes back on the submit itself.
-    if (query.wait > 0) return getJob(deps, caller, r.jobId, query.wait);
+    // A new job is waited on as just written (no read back); a replay reads what is stored.
+    if (query.wait > 0) return getJob(deps, caller, r.jobId, query.wait, r.job);
     return { jobId: r.jobId, status: r.status };
   },
 );
