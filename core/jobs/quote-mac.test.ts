@@ -58,6 +58,21 @@ describe("quote MAC known answers", () => {
     expect(signQuote(deps("x" + HEX_KEY), body).mac).toBe(reference(Buffer.from("x" + HEX_KEY, "utf8")));
   });
 
+  it("keys taken in turn: each quote verifies under its own key only (the key object kept for the last key never serves another)", () => {
+    // Prepare
+    const a = deps(HEX_KEY);
+    const b = deps("another coordinator's key");
+    const qa = signQuote(a, body);
+    const qb = signQuote(b, body);
+    // Act + Assess: alternate, so the key last used is always the other one
+    expect(refusal(() => verifyQuote(a, body.requester, qa))).toBeUndefined();
+    expect(refusal(() => verifyQuote(b, body.requester, qa))?.code).toBe("bad_quote");
+    expect(refusal(() => verifyQuote(a, body.requester, qb))?.code).toBe("bad_quote");
+    expect(refusal(() => verifyQuote(b, body.requester, qb))).toBeUndefined();
+    expect(qa.mac).toBe(reference(Buffer.from(HEX_KEY, "hex")));
+    expect(qb.mac).toBe(reference(Buffer.from("another coordinator's key", "utf8")));
+  });
+
   it("verifyQuote accepts the reference MAC and refuses one over the JSON without the domain", () => {
     const good: Quote = { ...body, mac: reference(Buffer.from(HEX_KEY, "hex")) };
     expect(verifyQuote(deps(), body.requester, good)).toEqual(body);
