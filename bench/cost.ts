@@ -1018,6 +1018,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       target: null,
       ok: null,
     },
+    ...whatIfRows(m, workload, relay),
     {
       name: "AWS cost per 1M jobs, the path before issue 12 priced the same way (API Gateway, submit held, on-demand)",
       value: perM(now.perJob),
@@ -1121,6 +1122,42 @@ function withAssume<T>(changes: Partial<typeof ASSUME>, f: () => T): T {
   } finally {
     Object.assign(ASSUME, saved);
   }
+}
+
+/**
+ * What would move the headline, computed from the measured job with counts changed (NOT built,
+ * and said so in each row): one hold for many jobs of a requester (the submit a plain put of the
+ * job, the result a plain update: 2 WRU each, no inbox entries for the anchorer to delete),
+ * streamed chunks delivered as one metered message each instead of a publish and a delivery
+ * (what a relay that pushes to a held connection would bill), both, and what is left with both
+ * and a free relay: the floor of the rest of the design (SQS, Lambda, storage, reads).
+ */
+function whatIfRows(m: MeasuredJob, workload: Array<{ engineSeconds: number; streamed: boolean }>, relay: RelayPricer): BenchResult[] {
+  const tabs: MeasuredJob = {
+    ...m,
+    routes: new Map(
+      [...m.routes].map(([k, r]) => [k, k === "POST /v1/jobs" || k === "POST /v1/agent/results" ? { ...r, wru: 2 * m.jobs } : r]),
+    ),
+    ...(m.anchorer ? { anchorer: { ...m.anchorer, deleteWru: 0 } } : {}),
+  };
+  const oneMessage: RelayPricer = (job, door) => (job.streamed ? relay(job, door) / 2 : relay(job, door));
+  const free: RelayPricer = () => 0;
+  const both = (cap: Capacity, mm: MeasuredJob, r: RelayPricer) =>
+    r2(total(priceJob(mm, { frontDoor: "function-urls", delivery: "relay", capacity: cap }, r, workload).perJob) * 1e6);
+  return (
+    [
+      ["one hold for many jobs of a requester (2 WRU at submit and 2 at the result, no inbox entries)", tabs, relay],
+      ["streamed chunks at one metered message each (a relay pushing to a held connection)", m, oneMessage],
+      ["both", tabs, oneMessage],
+      ["both, and the relay free: the floor of the rest (SQS, Lambda, storage, reads)", tabs, free],
+    ] as const
+  ).map(([what, mm, r]) => ({
+    name: `  what if (computed from the measured job, NOT built): ${what}: provisioned / on-demand`,
+    value: both("provisioned", mm, r),
+    unit: `$ / 1M jobs (on-demand ${both("on-demand", mm, r)})`,
+    target: null,
+    ok: null,
+  }));
 }
 
 /** IoT Core messages per job as the relay is built (relayUse), streamed and whole, averaged over the workload. */
