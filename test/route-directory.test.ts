@@ -71,7 +71,7 @@ describe("issue 12: GET /v1/routes and per-route URLs (Lambda function URLs on A
     await expect.poll(() => atSide.slice(from.side)).toContain("POST /v1/agent/results");
     // Assess: verified as always (receipt, bill), and the two hot requests never touched the base URL
     expect(r.text.length).toBeGreaterThan(0);
-    expect(r.receipt.body.jobId).toBe(r.jobId);
+    expect(r.receipt?.body.jobId).toBe(r.jobId);
     expect(atSide.slice(from.side).sort()).toEqual(["POST /v1/agent/results", "POST /v1/jobs"]);
     expect(atBase.slice(from.base)).not.toContain("POST /v1/jobs");
     expect(atBase.slice(from.base)).not.toContain("POST /v1/agent/results");

@@ -66,25 +66,46 @@ function vaultBody(r: Rng): CoreCell {
     case 0:
       return CoreCell.EMPTY;
     case 1:
-      return beginCell().storeUint(0, 32).storeStringTail("acct:" + r.bytes(8).toString("hex")).endCell();
+      return beginCell()
+        .storeUint(0, 32)
+        .storeStringTail("acct:" + r.bytes(8).toString("hex"))
+        .endCell();
     case 2:
       c = beginCell()
-        .store(storeWithdraw({ $$type: "Withdraw", account: r.big(256), amount: coins(r), to: addr(r), seqno: u32(), expiry: u32(), signature: sig() }))
+        .store(
+          storeWithdraw({
+            $$type: "Withdraw",
+            account: r.big(256),
+            amount: coins(r),
+            to: addr(r),
+            seqno: u32(),
+            expiry: u32(),
+            signature: sig(),
+          }),
+        )
         .endCell();
       break;
     case 3:
       c = beginCell()
-        .store(storeDebitApproved({ $$type: "DebitApproved", account: r.big(256), amount: coins(r), to: addr(r), seqno: u32(), expiry: u32() }))
+        .store(
+          storeDebitApproved({ $$type: "DebitApproved", account: r.big(256), amount: coins(r), to: addr(r), seqno: u32(), expiry: u32() }),
+        )
         .endCell();
       break;
     case 4:
-      c = beginCell().store(storeRedeem({ $$type: "Redeem", worker: addr(r), cumulative: coins(r), expiry: u32(), signature: sig() })).endCell();
+      c = beginCell()
+        .store(storeRedeem({ $$type: "Redeem", worker: addr(r), cumulative: coins(r), expiry: u32(), signature: sig() }))
+        .endCell();
       break;
     case 5:
-      c = beginCell().store(storeClaimApproved({ $$type: "ClaimApproved", due: coins(r), cumulative: coins(r), worker: addr(r) })).endCell();
+      c = beginCell()
+        .store(storeClaimApproved({ $$type: "ClaimApproved", due: coins(r), cumulative: coins(r), worker: addr(r) }))
+        .endCell();
       break;
     case 6:
-      c = beginCell().store(storeDepositCredited({ $$type: "DepositCredited", account: r.big(256), amount: coins(r) })).endCell();
+      c = beginCell()
+        .store(storeDepositCredited({ $$type: "DepositCredited", account: r.big(256), amount: coins(r) }))
+        .endCell();
       break;
     case 7: {
       // a bounce of one of the vault's own messages: 0xffffffff, then its first 256 bits
@@ -105,7 +126,12 @@ function vaultBody(r: Rng): CoreCell {
       const b = beginCell();
       const n = r.int(700);
       for (let k = 0; k < n; k += 50) b.storeUint(r.big(Math.min(50, n - k)), Math.min(50, n - k));
-      if (r.bool()) b.storeRef(beginCell().storeBuffer(r.bytes(r.int(70))).endCell());
+      if (r.bool())
+        b.storeRef(
+          beginCell()
+            .storeBuffer(r.bytes(r.int(70)))
+            .endCell(),
+        );
       return b.endCell();
     }
   }
@@ -205,7 +231,14 @@ function expectSameTransaction(core: CoreTransaction): string {
 /** A random message of each kind, with or without a StateInit (inline or by reference), its body a vault body. */
 function message(r: Rng): CoreMessage {
   const body = vaultBody(r);
-  const init = r.int(6) === 0 ? { code: beginCell().storeUint(r.big(30), 30).endCell(), data: r.bool() ? beginCell().storeBit(1).endCell() : null, splitDepth: r.bool() ? r.int(32) : undefined } : null;
+  const init =
+    r.int(6) === 0
+      ? {
+          code: beginCell().storeUint(r.big(30), 30).endCell(),
+          data: r.bool() ? beginCell().storeBit(1).endCell() : null,
+          splitDepth: r.bool() ? r.int(32) : undefined,
+        }
+      : null;
   const ext = () => (r.int(3) === 0 ? null : new ExternalAddress(r.big(64), 64));
   const k = r.int(5);
   const info: CoreMessage["info"] =
@@ -259,7 +292,13 @@ function transaction(r: Rng): CoreCell {
   const generic: TransactionDescriptionGeneric = {
     type: "generic",
     creditFirst: r.bool(),
-    storagePhase: r.bool() ? { storageFeesCollected: coins(r), storageFeesDue: r.bool() ? coins(r) : undefined, statusChange: r.pick(["unchanged", "frozen", "deleted"] as const) } : undefined,
+    storagePhase: r.bool()
+      ? {
+          storageFeesCollected: coins(r),
+          storageFeesDue: r.bool() ? coins(r) : undefined,
+          statusChange: r.pick(["unchanged", "frozen", "deleted"] as const),
+        }
+      : undefined,
     creditPhase: r.bool() ? { dueFeesColelcted: r.bool() ? coins(r) : undefined, credit: { coins: coins(r) } } : undefined,
     computePhase: r.bool() ? vm() : { type: "skipped", reason: r.pick(["no-state", "bad-state", "no-gas"] as const) },
     actionPhase: undefined,
@@ -268,7 +307,9 @@ function transaction(r: Rng): CoreCell {
     destroyed: r.bool(),
   };
   const description: CoreTransaction["description"] =
-    r.int(8) > 0 ? generic : { type: "storage", storagePhase: { storageFeesCollected: coins(r), storageFeesDue: undefined, statusChange: "unchanged" } };
+    r.int(8) > 0
+      ? generic
+      : { type: "storage", storagePhase: { storageFeesCollected: coins(r), storageFeesDue: undefined, statusChange: "unchanged" } };
   const tx = {
     address: r.big(256),
     lt: r.big(64),
@@ -301,6 +342,22 @@ describe("issue 12: transactions without @ton/core", () => {
     }
     // every reading of the vault's was reached (admin, topup, deposit, withdraw, redeem, their routed/refused/refund forms, bounce, unknown)
     expect(kinds.size).toBeGreaterThanOrEqual(12);
+  });
+
+  it("an inbound message whose body is an exotic cell (a library cell) is not a credit on either path, instead of throwing and stalling the watcher", () => {
+    // Prepare: anyone can send the vault such a body, and no slice reads an exotic cell
+    const r = rng(63);
+    const library = beginCell().storeUint(2, 8).storeBuffer(Buffer.alloc(32, 7)).endCell({ exotic: true });
+    const cell = transaction(r);
+    for (const bounced of [false, true]) {
+      const info = { type: "internal" as const, src: addr(r), value: { coins: 1_000_000n }, bounced };
+      const core = { ...coreLoadTransaction(cell.beginParse()), inMessage: { info, body: library } } as unknown as CoreTransaction;
+      const leanTx = { ...loadTransaction(lean(cell)), inMessage: { info, body: lean(library) } };
+      // Act
+      const kinds = [normalizeVaultTx(core), normalizeVaultTx(leanTx as unknown as typeof core)].map((t) => t.kind);
+      // Assess
+      expect(kinds).toEqual(bounced ? ["bounce", "bounce"] : ["unknown", "unknown"]);
+    }
   });
 
   it("every transaction of a sandbox run of the vault (deposits, withdrawals, redemptions and their replays, top-ups, bounces, refunds, junk): the same fields and VaultTx", async () => {

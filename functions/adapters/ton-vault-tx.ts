@@ -35,6 +35,8 @@ export interface SliceLike {
 }
 
 export interface CellLike {
+  /** a pruned branch, library cell or Merkle cell: no slice reads it */
+  readonly isExotic: boolean;
   beginParse(): SliceLike;
 }
 
@@ -242,6 +244,9 @@ export function normalizeVaultTx(tx: TransactionLike): VaultTx {
   }
 
   const body = inMsg.body;
+  // Anyone can send the vault a body that is an exotic cell (a library cell, say), which no
+  // slice reads: it is not a credit, and it must not throw (the watcher would stop at it for good).
+  if (body.isExotic) return { ...common, kind: "unknown", amount: inValue };
   const s = body.beginParse();
   const empty = s.remainingBits === 0 && s.remainingRefs === 0;
   // Routed to the account's wallet: accepted, not credited yet (the credit comes with the log).
