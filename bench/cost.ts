@@ -339,10 +339,10 @@ const ITEM_OVERHEAD_BYTES = 100;
 export function meteredStore(inner: Store, meter: CostMeter, now: () => number = Date.now): Store {
   const keyOf = (op: WriteOp): Key => (op.op === "put" ? op.item : op.key);
   return {
-    async get(table, key) {
+    async get(table, key, o) {
       const done = meter.begin();
-      const item = await inner.get(table, key).finally(done);
-      const units = readUnits(sizeOf(table, item));
+      const item = await inner.get(table, key, o).finally(done);
+      const units = readUnits(sizeOf(table, item)) * (o?.eventual ? 0.5 : 1);
       meter.read(units);
       meter.item(`get ${itemKind(table, key)}`, 0, units, sizeOf(table, item));
       if (table === "jobs" && item) meter.jobReads.push(units);
@@ -352,8 +352,9 @@ export function meteredStore(inner: Store, meter: CostMeter, now: () => number =
       const done = meter.begin();
       const items = await inner.query(table, pk, opts).finally(done);
       const bytes = items.reduce((n, i) => n + sizeOf(table, i), 0);
-      meter.read(readUnits(bytes));
-      meter.item(`query ${itemKind(table, { pk, sk: "*" })} (${items.length} items)`, 0, readUnits(bytes), bytes);
+      const units = readUnits(bytes) * (opts?.eventual ? 0.5 : 1); // an eventually consistent read bills half
+      meter.read(units);
+      meter.item(`query ${itemKind(table, { pk, sk: "*" })} (${items.length} items)`, 0, units, bytes);
       return items as never;
     },
     async transact(ops) {

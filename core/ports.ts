@@ -63,10 +63,20 @@ export class ConditionFailedError extends Error {
   }
 }
 
+/**
+ * How a read may be served. `eventual`: it may miss a write of the last second or so, and
+ * DynamoDB bills half the read units for it (issue 12). Only for reads whose staleness decides
+ * no money and no authorization: matching's offers and fair shares, which change by the
+ * heartbeat and the job anyway. Stores with one copy of the data ignore it.
+ */
+export interface ReadOptions {
+  eventual?: boolean;
+}
+
 export interface Store {
-  get<T extends Item = Item>(table: TableName, key: Key): Promise<T | undefined>;
+  get<T extends Item = Item>(table: TableName, key: Key, opts?: ReadOptions): Promise<T | undefined>;
   /** Items with this pk, sk ascending, optionally only those whose sk starts with skPrefix. */
-  query<T extends Item = Item>(table: TableName, pk: string, opts?: { skPrefix?: string; limit?: number }): Promise<T[]>;
+  query<T extends Item = Item>(table: TableName, pk: string, opts?: { skPrefix?: string; limit?: number } & ReadOptions): Promise<T[]>;
   /** All-or-nothing; throws ConditionFailedError if any `when` fails. At most 100 ops (DynamoDB's limit). */
   transact(ops: WriteOp[]): Promise<void>;
   /**

@@ -12,6 +12,7 @@ import { generateKemKey, generateSigningKey, type SigningKeyPair } from "./crypt
 import { CocoonError } from "./errors";
 import { MODEL, makeJobWorld, type JobWorld } from "./jobs/testing";
 import { applyMovement, workerAccount } from "./ledger";
+import type { Store } from "./ports";
 import { pricePerToken } from "./pricing";
 import {
   candidatesFor,
@@ -242,6 +243,31 @@ describe("matching", () => {
     const one = (await matchCandidates(w.deps, { model: MODEL, tiers: ["dev"], k: 1 })).offers.map((o) => o.workerId);
     expect(one).toHaveLength(1);
     expect([b, c]).toContain(one[0]);
+  });
+
+  it("issue 12: matching reads offers and fair shares eventually consistent (half the read units on DynamoDB), nothing else", async () => {
+    // Prepare: five workers of equal load and price (a fair-share contest), every read recorded with its options
+    const w = makeJobWorld();
+    for (let i = 0; i < 5; i++) await registered(w);
+    const reads: string[] = [];
+    const store = w.deps.store;
+    const recording: Store = {
+      ...store,
+      get: (t, k, o) => {
+        reads.push(`get ${t} ${o?.eventual ? "eventual" : "consistent"}`);
+        return store.get(t, k, o);
+      },
+      query: (t, pk, o) => {
+        reads.push(`query ${t} ${o?.eventual ? "eventual" : "consistent"}`);
+        return store.query(t, pk, o);
+      },
+    };
+    const deps = { ...w.deps, store: recording };
+    // Act
+    await matchCandidates(deps, { model: MODEL, tiers: ["dev"], k: 3 });
+    // Assess
+    expect(reads.length).toBeGreaterThan(0);
+    expect(new Set(reads)).toEqual(new Set(["query offers eventual", "get accounts eventual"]));
   });
 
   it("equal load and price: ordered by worker id, so matching is deterministic", async () => {

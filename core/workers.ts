@@ -96,7 +96,7 @@ export const offerKey = (model: string, workerId: string): Key => ({ pk: offerPk
 /** Every offer of a model, shard by shard (GET /v1/models; tests). Matching never does this. */
 export async function allOffers(deps: Pick<CoreDeps, "store">, model: string): Promise<OfferItem[]> {
   const shards = await Promise.all(
-    Array.from({ length: OFFER_SHARDS }, (_, s) => deps.store.query<OfferItem>("offers", offerPk(model, s))),
+    Array.from({ length: OFFER_SHARDS }, (_, s) => deps.store.query<OfferItem>("offers", offerPk(model, s), { eventual: true })),
   );
   return shards.flat();
 }
@@ -385,7 +385,12 @@ async function sampleOffers(
     if (slices.length === 0) break; // every shard read
     const pages = await Promise.all(
       slices.map((x) =>
-        deps.store.query<OfferItem>("offers", offerPk(model, x.shard), x.prefix ? { skPrefix: x.prefix, limit: PAGE } : { limit: PAGE }),
+        // eventual (half the read units): an offer's liveness moves by the heartbeat, not by the second
+        deps.store.query<OfferItem>(
+          "offers",
+          offerPk(model, x.shard),
+          x.prefix ? { skPrefix: x.prefix, limit: PAGE, eventual: true } : { limit: PAGE, eventual: true },
+        ),
       ),
     );
     reads += slices.length;
@@ -425,7 +430,8 @@ async function sampleOffers(
  * costs one small point read per contestant and no write.
  */
 async function fairShare(deps: CoreDeps, o: OfferItem, now: number): Promise<number> {
-  const b = await deps.store.get("accounts", { pk: workerAccount(o.workerId), sk: "balance" });
+  // eventual: a share a second old orders the contest as well (it reads counters, moves no money)
+  const b = await deps.store.get("accounts", { pk: workerAccount(o.workerId), sk: "balance" }, { eventual: true });
   const p = deps.config.pricing;
   const weighted = Number(b?.promptTokens ?? 0) * p.promptBps + Number(b?.completionTokens ?? 0) * p.completionBps;
   const since = typeof o.since === "number" ? o.since : now - 86_400_000; // an older offer: as if registered a day ago

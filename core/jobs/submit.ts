@@ -196,7 +196,10 @@ async function liveFirst(
   now: number,
   reading: PolicyReading | undefined,
 ): Promise<JobCandidate[]> {
-  const offers = await Promise.all(candidates.map((c) => deps.store.get<OfferItem>("offers", offerKey(model, c.workerId))));
+  // eventual (half the read units): they only order the candidates, live first
+  const offers = await Promise.all(
+    candidates.map((c) => deps.store.get<OfferItem>("offers", offerKey(model, c.workerId), { eventual: true })),
+  );
   const live = candidates.flatMap((candidate, i) => {
     const offer = offers[i];
     const ok = offer !== undefined && isLive(offer, now, deps.config.livenessMs) && (!reading || offerAllowed(reading, offer));

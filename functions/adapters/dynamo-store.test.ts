@@ -110,6 +110,21 @@ describe("DynamoStore reads", () => {
     expect(await makeStore().get("jobs", { pk: JOB, sk: "job" })).toBeUndefined();
   });
 
+  it("issue 12: a read asked as eventual is sent without ConsistentRead (half the read units); every other read stays consistent", async () => {
+    // Prepare
+    ddb.on(GetCommand).resolves({});
+    ddb.on(QueryCommand).resolves({ Items: [] });
+    const store = makeStore();
+    // Act
+    await store.get("offers", { pk: "m#0", sk: "w1" }, { eventual: true });
+    await store.get("offers", { pk: "m#0", sk: "w1" });
+    await store.query("offers", "m#0", { eventual: true, limit: 5 });
+    await store.query("offers", "m#0");
+    // Assess
+    expect(ddb.commandCalls(GetCommand).map((c) => c.args[0].input.ConsistentRead)).toEqual([false, true]);
+    expect(ddb.commandCalls(QueryCommand).map((c) => c.args[0].input.ConsistentRead)).toEqual([false, true]);
+  });
+
   it("query pages on, skips expired items and stops at the limit", async () => {
     // Prepare
     ddb

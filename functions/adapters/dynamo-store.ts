@@ -41,7 +41,16 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { randomUUID } from "node:crypto";
-import { ConditionFailedError, type Condition, type Item, type Key, type Store, type TableName, type WriteOp } from "../../core/ports";
+import {
+  ConditionFailedError,
+  type Condition,
+  type Item,
+  type Key,
+  type ReadOptions,
+  type Store,
+  type TableName,
+  type WriteOp,
+} from "../../core/ports";
 import { RETRY, retryOptimistic } from "../../core/retry";
 import { ttlPassed, ttlSeconds, validateOps } from "../../core/store-rules";
 
@@ -327,13 +336,19 @@ export class DynamoStore implements Store {
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  async get<T extends Item = Item>(table: TableName, key: Key): Promise<T | undefined> {
-    const out = await this.doc.send(new GetCommand({ TableName: this.opts.table, Key: physicalKey(table, key), ConsistentRead: true }));
+  async get<T extends Item = Item>(table: TableName, key: Key, opts: ReadOptions = {}): Promise<T | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.opts.table, Key: physicalKey(table, key), ConsistentRead: opts.eventual !== true }),
+    );
     if (!out.Item || isExpired(out.Item, this.now())) return undefined;
     return decodeItem<T>(table, out.Item);
   }
 
-  async query<T extends Item = Item>(table: TableName, pk: string, opts: { skPrefix?: string; limit?: number } = {}): Promise<T[]> {
+  async query<T extends Item = Item>(
+    table: TableName,
+    pk: string,
+    opts: { skPrefix?: string; limit?: number } & ReadOptions = {},
+  ): Promise<T[]> {
     const items: T[] = [];
     let start: Record<string, unknown> | undefined;
     const now = this.now();
@@ -346,7 +361,7 @@ export class DynamoStore implements Store {
           ExpressionAttributeNames: opts.skPrefix !== undefined ? { "#pk": "pk", "#sk": "sk" } : { "#pk": "pk" },
           ExpressionAttributeValues:
             opts.skPrefix !== undefined ? { ":pk": physicalPk(table, pk), ":sk": opts.skPrefix } : { ":pk": physicalPk(table, pk) },
-          ConsistentRead: true,
+          ConsistentRead: opts.eventual !== true,
           ...(want !== undefined ? { Limit: want } : {}),
           ...(start ? { ExclusiveStartKey: start } : {}),
         }),
