@@ -925,7 +925,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
 
   const rows: BenchResult[] = [
     {
-      name: `AWS cost per 1M jobs, steady volume: DynamoDB provisioned, ${DOORS[target.frontDoor]}, answer over the relay (as built: ask() and askStream(), one requester connection per account)`,
+      name: `AWS cost per 1M jobs, steady volume: DynamoDB provisioned, ${DOORS[target.frontDoor]}, answer over the relay (as built: ask() and askStream(), one requester connection per account; job records and ledger items priced for ${ASSUME.permanentItemMonths} month in the table: their archival is NOT built, see the year row)`,
       value: perM(prov.perJob),
       unit: "$",
       target: "≤ $3",
