@@ -13,7 +13,7 @@ import { b64u } from "../crypto/encoding";
 import type { WriteOp } from "../ports";
 import type { JobItem } from "./items";
 import { extendLease } from "./lease";
-import { pollJobs } from "./poll";
+import { MAX_POLL_BATCH, pollJobs } from "./poll";
 import { postResult } from "./results";
 import { makeJobWorld, refusal } from "./testing";
 
@@ -36,6 +36,28 @@ describe("pollJobs", () => {
     // Assess
     expect(waits).toEqual([w.deps.config.maxWaitSeconds, 3]);
     expect(w.deps.config.maxWaitSeconds).toBeLessThan(60);
+  });
+
+  it("asks the queue for as many messages as the worker runs at once (its registered capacity), at most SQS's 10", async () => {
+    // Prepare: one worker, its capacity set in turn; record what the queue is asked for
+    const w = makeJobWorld();
+    const worker = await w.worker();
+    const asked: number[] = [];
+    const receive = w.deps.queues.receive.bind(w.deps.queues);
+    w.deps.queues.receive = (queue, opts) => {
+      asked.push(opts.max);
+      return receive(queue, opts);
+    };
+    const capacities = [1, 3, 4, 10, 64];
+    // Act
+    for (const capacity of capacities) {
+      await w.store.transact([{ op: "update", table: "workers", key: { pk: worker.id, sk: "worker" }, set: { capacity } }]);
+      await pollJobs(w.deps, worker.id, 0);
+    }
+    await pollJobs(w.deps, worker.id, 0, 2); // an explicit max stands
+    // Assess
+    expect(asked).toEqual([1, 3, 4, 10, MAX_POLL_BATCH, 2]);
+    expect(MAX_POLL_BATCH).toBe(10);
   });
 
   it("hands out an open attestation challenge for the worker, and drops one that was answered meanwhile", async () => {

@@ -5,22 +5,30 @@ import type { CoreDeps } from "../deps";
 import { requireWorker } from "../workers";
 import { jobKey, type JobItem } from "./items";
 
+/** The most messages one poll hands out: SQS's batch limit. */
+export const MAX_POLL_BATCH = 10;
+
 /**
  * Long-poll this worker's queue; hand out only jobs still assigned to it at that attempt, and
  * the attestation challenges (core/challenges) still open for it. The queue carries both
  * kinds: an AgentJob (no `kind`) or an AgentChallenge (`kind: "challenge"`), each parsed with
  * its schema; a message that is neither is dropped (the lease check covers a lost job).
+ *
+ * At most `max` messages; by default as many as the worker registered it runs at once (its
+ * capacity), up to SQS's 10: a busy worker takes what waits for it in fewer polls (issue 12:
+ * each poll is a signed request to verify), and a worker that runs one job at a time is not
+ * handed several to hold.
  */
 export async function pollJobs(
   deps: CoreDeps,
   workerId: string,
   waitSeconds: number,
-  max = 4,
+  max?: number,
 ): Promise<{ jobs: AgentJob[]; challenges: AgentChallenge[] }> {
-  await requireWorker(deps, workerId);
+  const worker = await requireWorker(deps, workerId);
   const queue = `worker-${workerId}` as const;
   const msgs = await deps.queues.receive(queue, {
-    max,
+    max: max ?? Math.min(MAX_POLL_BATCH, Math.max(1, Math.floor(worker.capacity) || 1)),
     waitSeconds: Math.min(waitSeconds, deps.config.maxWaitSeconds),
     visibilitySeconds: 30,
   });
