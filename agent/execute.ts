@@ -230,7 +230,7 @@ class ChunkWriter {
 
   finalChunk: { seq: number; data: string } | undefined;
 
-  relayChunk(seq: number, data: string, final: boolean, receipt?: Receipt): RelayChunk {
+  relayChunk(seq: number, data: string, final: boolean, receipt?: Receipt, billed?: string): RelayChunk {
     return {
       jobId: this.job.jobId,
       attempt: this.job.attempt,
@@ -239,13 +239,14 @@ class ChunkWriter {
       data,
       ...(seq === 0 ? { opener: { workerId: this.workerId, ...this.sealer.opener } } : {}),
       ...(receipt ? { receipt } : {}),
+      ...(billed !== undefined ? { billed } : {}),
     };
   }
 
   /** Publishes the final chunk with the receipt and waits until everything reached the relay. */
-  async finishRelay(receipt: Receipt): Promise<void> {
+  async finishRelay(receipt: Receipt, billed?: string): Promise<void> {
     if (!this.relay || !this.finalChunk) return;
-    this.relay.publish(this.relayChunk(this.finalChunk.seq, this.finalChunk.data, true, receipt));
+    this.relay.publish(this.relayChunk(this.finalChunk.seq, this.finalChunk.data, true, receipt, billed));
     await this.relay.flush();
   }
 
@@ -440,12 +441,15 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
     );
     // On the HTTP relay the last chunk goes out before the result, so that the requester's stream
     // ends with it rather than with a recovery from the stored reply. On a pub/sub relay it goes
-    // out after the coordinator took the result (a stale attempt never publishes one): the SDK
-    // then takes the final chunk as the job's end and reads nothing more (issue 12: two requests a job).
+    // out after the coordinator took the result (a stale attempt never publishes one), with the
+    // bill the coordinator answered: the SDK then takes the final chunk as the job's end and reads
+    // nothing more (issue 12: two requests a job).
     const resultFirst = relay !== undefined && (await relay.pubsub());
     if (!resultFirst) await writer.finishRelay(receipt);
-    await api.request(API.postResult, { body: { kind: "completed", jobId: job.jobId, attempt: job.attempt, reply, receipt } });
-    if (resultFirst) await writer.finishRelay(receipt);
+    const taken = await api.request(API.postResult, {
+      body: { kind: "completed", jobId: job.jobId, attempt: job.attempt, reply, receipt },
+    });
+    if (resultFirst) await writer.finishRelay(receipt, taken.duplicate ? undefined : taken.cost);
     if (relay) ctx.onStreamed?.({ jobId: job.jobId, chunks: reply.chunks.length, messages: relay.messages, published: relay.published });
     stats.jobs++;
     stats.promptTokens += usage.promptTokens;

@@ -32,8 +32,6 @@ interface Tamper {
   maxCost?: string;
   /** the job view as the coordinator returns it */
   job?: (j: JobView) => JobView;
-  /** the reply and receipt came over a pub/sub relay (no coordinator bill to compare) */
-  relayed?: boolean;
 }
 
 /** Factory: a completed job as an honest coordinator returns it, what the SDK kept at submit, and the check. */
@@ -83,16 +81,7 @@ function completedJob(t: Tamper = {}) {
     measurement: MEASUREMENT,
   } as VerifiedCandidate;
   const check = () =>
-    checkCompletedJob({
-      job,
-      jobId: header.jobId,
-      envelope,
-      header,
-      replyKey,
-      encryptedTo: [candidate],
-      maxCost: header.maxCost,
-      ...(t.relayed ? { relayed: true } : {}),
-    });
+    checkCompletedJob({ job, jobId: header.jobId, envelope, header, replyKey, encryptedTo: [candidate], maxCost: header.maxCost });
   return { check, honest, worker, header };
 }
 
@@ -180,31 +169,5 @@ describe("checkCompletedJob: usage and bill", () => {
       code: "overcharged",
       message: "charged 3705 nanoTON, but 12+34 tokens at the quoted 100 nanoTON/token cost 3700 (held 100000)",
     });
-  });
-});
-
-describe("checkCompletedJob: a job the relay delivered whole (issue 12: no read of the job after the final chunk)", () => {
-  it("no coordinator bill: the cost is the receipt's usage at the quoted price", () => {
-    const relayed = completedJob({ relayed: true, cost: () => undefined });
-    expect(relayed.check()).toMatchObject({ cost: "3700", text: "hello" });
-  });
-
-  it("no coordinator bill: a usage whose cost is above the hold costs the hold", () => {
-    expect(completedJob({ relayed: true, maxCost: "3000", cost: () => undefined }).check()).toMatchObject({ cost: "3000" });
-  });
-
-  it("a coordinator's view is checked against its bill, and one without a bill is still refused", () => {
-    expect(completedJob().check()).toMatchObject({ cost: "3700" });
-    expect(refusal(completedJob({ cost: () => undefined }).check)).toEqual(BAD_JOB);
-  });
-
-  it("relayed, every other check still holds: a receipt signed by a stranger, another measurement, a usage not in the reply", () => {
-    expect(refusal(completedJob({ relayed: true, cost: () => undefined, signer: "stranger" }).check).code).toBe("bad_receipt");
-    expect(refusal(completedJob({ relayed: true, cost: () => undefined, receipt: { measurement: "cd".repeat(48) } }).check).code).toBe(
-      "measurement_mismatch",
-    );
-    expect(
-      refusal(completedJob({ relayed: true, cost: () => undefined, usageInReply: { promptTokens: 13, completionTokens: 34 } }).check).code,
-    ).toBe("usage_mismatch");
   });
 });

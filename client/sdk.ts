@@ -127,10 +127,6 @@ function asIntegrityError(e: unknown): unknown {
  * charge is exactly the cost of that usage at the price we were quoted for that worker (capped
  * by the hold). Returns the opened answer and that cost; throws VerificationError with code
  * bad_job, bad_receipt, measurement_mismatch, usage_mismatch, overcharged or cost_mismatch.
- * `relayed`: the reply and receipt came over a pub/sub relay, whose worker publishes the final
- * chunk only once the coordinator took its result (agent/execute.ts): there is no bill of the
- * coordinator's to compare, and the cost is the one its rule (core/pricing.ts jobCost, capped by
- * the hold) gives for that receipt.
  */
 export function checkCompletedJob(o: {
   job: Pick<JobView, "workerId" | "reply" | "receipt" | "cost">;
@@ -142,12 +138,11 @@ export function checkCompletedJob(o: {
   encryptedTo: VerifiedCandidate[];
   maxCost: string;
   weights?: PriceWeights;
-  relayed?: boolean;
 }): CheckedAnswer & { cost: string } {
   const { job } = o;
   const { receipt, reply } = job;
   const worker = o.encryptedTo.find((c) => c.workerId === job.workerId);
-  if (!receipt || !reply || !worker || (job.cost === undefined && !o.relayed)) {
+  if (!receipt || !reply || !worker || job.cost === undefined) {
     throw new VerificationError("bad_job", "completed job lacks a receipt, a reply or a cost, or came from a worker we did not encrypt to");
   }
   if (!verifyReceipt(receipt, b64u.decode(worker.workerId)))
@@ -173,7 +168,6 @@ export function checkCompletedJob(o: {
   const held = BigInt(o.maxCost);
   const computed = jobCost({ ...DEFAULT_PRICING, ...o.weights }, BigInt(worker.pricePerToken), usage);
   const expected = computed < held ? computed : held;
-  if (job.cost === undefined) return { ...answer, cost: expected.toString() };
   const charged = BigInt(job.cost);
   if (charged > expected) {
     throw new VerificationError(
@@ -372,7 +366,13 @@ export interface AskResult {
   model: string;
   workerId: string;
   tier: AttestationTier;
-  cost: string; // nanoTON actually charged
+  /**
+   * nanoTON charged: the coordinator's bill, checked to be exactly the receipt's usage at the
+   * quoted price (capped by the hold). Over a pub/sub relay it is the bill the coordinator
+   * answered the worker's result with, relayed on the final chunk (issue 12); `client.job(id)`
+   * reads the stored one.
+   */
+  cost: string;
   maxCost: string; // nanoTON that was held
   attempt: number;
   /** With ask({ freshAttestation: true }): the challenge the answering worker passed. */
@@ -544,20 +544,21 @@ export class CocoonClient {
   }
 
   /**
+   * The coordinator's stored view of one of this account's jobs, as it answers it (unchecked):
+   * status, reply, receipt and bill. Over a pub/sub relay ask() takes the bill the coordinator
+   * answered the worker's result with, relayed on the final chunk and checked against the
+   * receipt (issue 12), without reading the job; this reads the stored record.
+   */
+  async job(jobId: string): Promise<JobView> {
+    return this.api.request(API.getJob, { params: { id: jobId }, query: { wait: 0 } });
+  }
+  /**
    * issue 15: a coordinator-signed withdrawal (POST /v1/account/withdraw) of `amount` nanoTON to
    * `to`. With a registry its signature must verify under the coordinator key on chain (the key
    * the vault is to trust, changed only by the registry's owners): one signed by any other key
    * is refused (coordinator_key_not_on_chain) and must not be sent; unsent, it expires and the
    * amount is released to the balance.
    */
-  /**
-   * The coordinator's view of one of this account's jobs: its status, the stored reply and
-   * receipt, and the bill. ask() over a pub/sub relay reports the bill the receipt implies
-   * without reading the job (issue 12); this is how to see the coordinator's own.
-   */
-  async job(jobId: string): Promise<JobView> {
-    return this.api.request(API.getJob, { params: { id: jobId }, query: { wait: 0 } });
-  }
 
   async withdraw(amount: bigint, to: string): Promise<SignedWithdrawalView> {
     const w = await this.api.request(API.withdraw, {
@@ -983,10 +984,9 @@ export class CocoonClient {
   }
 
   /** Checks the receipt, the reply and the bill ourselves before believing any number in them. */
-  private check(p: Prepared, job: JobView, relayed = false): { answer: CheckedAnswer & { cost: string }; worker: VerifiedCandidate } {
+  private check(p: Prepared, job: JobView): { answer: CheckedAnswer & { cost: string }; worker: VerifiedCandidate } {
     const answer = checkCompletedJob({
       job,
-      relayed,
       jobId: p.jobId,
       envelope: p.envelope,
       header: p.header,
@@ -1001,6 +1001,21 @@ export class CocoonClient {
           : {}),
     });
     return { answer, worker: p.verified.find((c) => c.workerId === job.workerId)! };
+  }
+
+  /**
+   * A job as its final relayed chunk gives it, checked as a stored one; undefined when only its
+   * bill fails (absent, or not what the receipt costs at the quote): the coordinator's own record
+   * then decides. Any other failure (receipt, reply, measurement, usage) is the worker's and throws.
+   */
+  private checkRelayed(p: Prepared, view: JobView): ReturnType<CocoonClient["check"]> | undefined {
+    try {
+      return this.check(p, view);
+    } catch (e) {
+      if (e instanceof VerificationError && (e.code === "bad_job" || e.code === "cost_mismatch" || e.code === "overcharged"))
+        return undefined;
+      throw e;
+    }
   }
 
   private result(
@@ -1096,7 +1111,8 @@ export class CocoonClient {
     const { session, subscription } = relay;
     const verifier = new StreamVerifier(p.jobId, p.header, p.replyKey, new Set(p.verified.map((c) => c.workerId)));
     let job: JobView | undefined;
-    let relayed = false;
+    /** the job's answer as checked from its final relayed chunk (issue 12), when that chunk says the coordinator settled it */
+    let checked: ReturnType<CocoonClient["check"]> | undefined;
     if (session?.transport === "http") {
       let from = 0;
       while (!job) {
@@ -1115,9 +1131,11 @@ export class CocoonClient {
       }
     } else if (subscription) {
       // A pub/sub relay (AWS IoT Core): chunks as the broker delivers them. Nothing of the
-      // coordinator is held meanwhile (issue 12): its job is read once the final chunk came (the
-      // worker posts its result right after publishing it), or when the relay was quiet for
-      // RELAY_QUIET_MS (a job refunded or failed over before its new worker's first chunk).
+      // coordinator is held meanwhile (issue 12). The worker publishes its final chunk once the
+      // coordinator took its result, with the receipt and the bill it was answered: checked here,
+      // they end the job without a read (two requests a job). The job is read when that bill is
+      // missing or is not the receipt's, when the relay ends early, or after RELAY_QUIET_MS of
+      // silence (a job refunded or failed over before its new worker's first chunk).
       const it = subscription.chunks[Symbol.asyncIterator]();
       // the chunk asked for: a quiet spell does not drop it, the next turn waits on it again
       let asked: Promise<IteratorResult<RelayChunk>> | undefined;
@@ -1144,7 +1162,9 @@ export class CocoonClient {
           }
           yield* events(pieces);
           if (next.value.final) {
-            job = relayedJob(p, verifier, next.value.receipt, this.now());
+            const view = relayedJob(p, verifier, next.value, this.now());
+            checked = view && this.checkRelayed(p, view);
+            if (checked) job = view;
             break;
           }
         }
@@ -1153,14 +1173,13 @@ export class CocoonClient {
       } finally {
         subscription.close();
       }
-      relayed = job !== undefined;
       job ??= await this.finish(p, undefined, o.signal);
     } else {
       // No relay this SDK can read (AWS IoT Core without `relaySubscriber`): the answer comes whole, verified the same way.
       job = await this.finish(p, undefined, o.signal);
     }
     job = this.finished(p, job);
-    const { answer, worker } = this.check(p, job, relayed);
+    const { answer, worker } = checked ?? this.check(p, job);
     let settled: ReturnType<StreamVerifier["settle"]>;
     try {
       settled = verifier.settle(job.reply!, job.attempt, job.workerId!);
@@ -1326,14 +1345,13 @@ const RELAY_QUIET_MS = 10_000;
 
 /**
  * The job as a pub/sub relay delivered it whole: one attempt's stream from its opener to the final
- * chunk, which carries the worker's receipt and goes out only once the coordinator took the result
- * (agent/execute.ts). The SDK checks it as it checks a stored job (checkCompletedJob, `relayed`)
- * and reads nothing more: two requests a job (issue 12). Undefined when the final chunk came
- * without a receipt: the job is then read as before.
+ * chunk, which carries the worker's receipt and the coordinator's bill, and goes out only once the
+ * coordinator took the result (agent/execute.ts). Checked as a stored job (checkCompletedJob),
+ * it ends the job without a read: two requests a job (issue 12). Undefined without a receipt.
  */
-function relayedJob(p: Prepared, verifier: StreamVerifier, receipt: Receipt | undefined, now: number): JobView | undefined {
+function relayedJob(p: Prepared, verifier: StreamVerifier, final: RelayChunk, now: number): JobView | undefined {
   const whole = verifier.relayedReply();
-  if (!receipt || !whole) return undefined;
+  if (!final.receipt || !whole) return undefined;
   const { reply, attempt, workerId } = whole;
   return {
     jobId: p.jobId,
@@ -1342,8 +1360,9 @@ function relayedJob(p: Prepared, verifier: StreamVerifier, receipt: Receipt | un
     workerId,
     attempt,
     maxCost: p.maxCost,
+    ...(final.billed !== undefined ? { cost: final.billed } : {}),
     reply,
-    receipt,
+    receipt: final.receipt,
     createdAt: now,
     updatedAt: now,
   };

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { B64u, JobId, WorkerId } from "./common";
+import { B64u, JobId, NanoTonString, WorkerId } from "./common";
 import { JobView } from "./api";
 import { MAX_REPLY_CHUNKS, Receipt } from "./envelope";
 
@@ -34,6 +34,15 @@ export const RelayChunk = z.object({
   opener: z.object({ workerId: WorkerId, enc: B64u.max(64), sig: B64u.max(128) }).optional(),
   /** on the final chunk: the worker's signed receipt over the whole chunk sequence */
   receipt: Receipt.optional(),
+  /**
+   * On the final chunk over a pub/sub relay (issue 12): the bill the coordinator answered the
+   * worker's result with. The agent publishes that chunk only once the coordinator took the
+   * result, so its presence is the SDK's sign that the job is settled: it then checks this bill
+   * against the receipt and reads nothing more. Absent (an agent from before, or the HTTP relay),
+   * or not the receipt's cost, the SDK reads the job as before. Not sealed: a relay that changes
+   * it only makes the SDK read the job.
+   */
+  billed: NanoTonString.optional(),
 });
 export type RelayChunk = z.infer<typeof RelayChunk>;
 

@@ -222,6 +222,28 @@ describe("issue 12: the SDK's own MQTT subscriber, one connection per account (r
     client.close();
   });
 
+  it.each([
+    [
+      "without the coordinator's bill (an agent from before issue 12's last step)",
+      (c: RelayChunk): RelayChunk => ({ ...c, billed: undefined }),
+    ],
+    ["with a bill that is not the receipt's (a relay that changed it)", (c: RelayChunk): RelayChunk => ({ ...c, billed: "1" })],
+  ])("a final chunk %s: the job is read once and the coordinator's own bill, checked, is the one reported", async (_what, change) => {
+    // Prepare
+    const client = await newClient();
+    rewrite = (_topic, chunk) => (chunk.final ? change(chunk) : undefined);
+    const from = requests.length;
+    // Act
+    const r = await client.ask(ask("a bill to check"));
+    // Assess
+    expect(requests.slice(from).filter((x) => x.startsWith(`GET /v1/jobs/${r.jobId}`))).toHaveLength(1);
+    const stored = await client.job(r.jobId);
+    expect(r.cost).toBe(stored.cost);
+    expect(r.cost).not.toBe("1");
+    rewrite = undefined;
+    client.close();
+  });
+
   it("credentials that would expire within a job's deadline: a new session and connection before submit; the old connection closes", async () => {
     // Prepare: a first account session that lasts 100 s (a job needs it to last 60 s past its deadline)
     nextAccountSessionMs = 100_000;

@@ -12,7 +12,8 @@ import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey, type SigningKeyPair } from "../core/crypto/keys";
 import { sealRequest } from "../core/crypto/envelope";
 import { ReplyStreamOpener } from "../core/crypto/reply-stream";
-import { API, type ApiClient } from "../api-client/api";
+import { API, ApiError, type ApiClient } from "../api-client/api";
+import type { ExternalRelayPublisher } from "../agent/relay";
 import type { ApiRoute } from "../api-client/routes";
 import { executeJob, type AgentStats } from "../agent/execute";
 import { BUILTIN_DEFAULT_MODEL, createBuiltinEngine } from "../agent/engines/builtin";
@@ -20,26 +21,48 @@ import type { Engine, EngineRequest, EngineStreamEvent } from "../agent/engines/
 import { openAnswer } from "../client/reply";
 import { requestPlaintextOf } from "../client/sdk";
 
-/** The coordinator's side as the agent sees it: an HTTP relay, results taken. */
-function fakeApi() {
+/**
+ * The coordinator's side as the agent sees it: an HTTP relay (or with `pubsub`, a pub/sub one
+ * whose publishes land in `published` too), results taken (or refused with `refuse`). `log`
+ * lists what happened in order: each publish and each result post.
+ */
+function fakeApi(o: { pubsub?: boolean; refuse?: ApiError } = {}) {
   const published: RelayChunk[] = [];
   const results: ResultRequest[] = [];
+  const log: string[] = [];
   const api = {
-    async request(route: ApiRoute, o: { body?: unknown } = {}) {
-      if (route === API.agentRelaySession) return { transport: "http" };
+    async request(route: ApiRoute, opts: { body?: unknown } = {}) {
+      if (route === API.agentRelaySession)
+        return o.pubsub
+          ? {
+              transport: "iot-mqtt",
+              endpoint: "iot.test",
+              region: "us-east-1",
+              topic: "t",
+              clientId: "c",
+              credentials: { accessKeyId: "a", secretAccessKey: "s", sessionToken: "t", expiration: Date.now() + 600_000 },
+            }
+          : { transport: "http" };
       if (route === API.publishChunks) {
-        const chunks = (o.body as { chunks: RelayChunk[] }).chunks;
+        const chunks = (opts.body as { chunks: RelayChunk[] }).chunks;
         published.push(...chunks);
+        log.push(...chunks.map((c) => `publish ${c.seq}${c.final ? " final" : ""}`));
         return { ok: true, buffered: chunks.length };
       }
       if (route === API.postResult) {
-        results.push(o.body as ResultRequest);
-        return { ok: true, duplicate: false, cost: "1" };
+        log.push("result");
+        if (o.refuse) throw o.refuse;
+        results.push(opts.body as ResultRequest);
+        return { status: "completed", duplicate: false, cost: "1" };
       }
       throw new Error(`unexpected route ${route.path}`);
     },
   };
-  return { api: api as unknown as ApiClient, published, results };
+  const external: ExternalRelayPublisher = async (_session, chunks) => {
+    published.push(...chunks);
+    log.push(...chunks.map((c) => `publish ${c.seq}${c.final ? " final" : ""}`));
+  };
+  return { api: api as unknown as ApiClient, published, results, log, external };
 }
 
 /** A signing key that notes each use of its private half (the opener's signature is the first). */
@@ -130,5 +153,64 @@ describe("issue 11: the agent's share of the time to first token", () => {
     const answer = openAnswer(result.reply, header, signingKey.id, replyKey);
     expect(answer.choices[0]!.text.length).toBeGreaterThan(0);
     expect(published.at(-1)!.final).toBe(true);
+  });
+});
+
+describe("issue 12: on a pub/sub relay the final chunk goes out only once the coordinator took the result", () => {
+  const run = async (o: { pubsub: boolean; refuse?: ApiError }) => {
+    const signingKey = generateSigningKey();
+    const kemKey = generateKemKey();
+    const fake = fakeApi(o);
+    const { job } = streamedJob(signingKey.id, kemKey.publicKey);
+    const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
+    await executeJob(
+      {
+        api: fake.api,
+        workerId: signingKey.id,
+        signingKey,
+        kemKey,
+        engine: createBuiltinEngine({ delayMsPerToken: 1 }),
+        measurement: () => "m".repeat(64),
+        now: Date.now,
+        log: { info() {}, warn() {} },
+        stats,
+        ...(o.pubsub ? { relayPublisher: fake.external } : {}),
+      },
+      job,
+    );
+    return { ...fake, stats };
+  };
+
+  it("pub/sub: the result first, then the final chunk with the receipt and the coordinator's bill", async () => {
+    // Act
+    const { log, published } = await run({ pubsub: true });
+    // Assess
+    expect(log.indexOf("result")).toBeGreaterThanOrEqual(0);
+    expect(log.slice(log.indexOf("result") + 1).some((x) => x.endsWith(" final"))).toBe(true);
+    expect(log.slice(0, log.indexOf("result")).some((x) => x.endsWith(" final"))).toBe(false);
+    expect(published.at(-1)).toMatchObject({ final: true, billed: "1" });
+    expect(published.at(-1)!.receipt).toBeDefined();
+  });
+
+  it("pub/sub, a result the coordinator refuses (stale attempt): no final chunk ever goes out, so no requester takes it as settled", async () => {
+    // Act
+    const { log, published, stats } = await run({
+      pubsub: true,
+      refuse: new ApiError(409, "stale_attempt", "another attempt runs the job"),
+    });
+    // Assess
+    expect(log).toContain("result");
+    expect(published.some((c) => c.final)).toBe(false);
+    expect(stats.jobs).toBe(0);
+  });
+
+  it("the HTTP relay keeps its order: the final chunk before the result, without a bill", async () => {
+    // Act
+    const { log, published } = await run({ pubsub: false });
+    // Assess
+    const final = log.findIndex((x) => x.endsWith(" final"));
+    expect(final).toBeGreaterThanOrEqual(0);
+    expect(final).toBeLessThan(log.indexOf("result"));
+    expect(published.at(-1)!.billed).toBeUndefined();
   });
 });
