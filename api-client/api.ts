@@ -9,6 +9,7 @@ import type { z } from "zod";
 import { ErrorBody } from "../events/common";
 import { apiHostOf, signRequest } from "../core/crypto/request-auth";
 import type { SigningKeyPair } from "../core/crypto/keys";
+import { RouteKey } from "../events/api";
 import { API, type ApiRoute, routeOf } from "./routes";
 
 /** An error answered by the coordinator (or about its answer), with its machine-readable code. */
@@ -54,6 +55,27 @@ function send(url: URL, method: string, headers: Record<string, string>, body: s
 
 type Method = "GET" | "POST";
 
+/** Connection errors that mean the request never left this machine (safe to send again elsewhere). */
+const NEVER_SENT = new Set(["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH"]);
+
+/** A directory entry is an origin only (no path, query or credentials), https where the base URL is. */
+function isOrigin(v: unknown, https: boolean): boolean {
+  if (typeof v !== "string") return false;
+  try {
+    const u = new URL(v);
+    return (
+      (u.protocol === "https:" || (!https && u.protocol === "http:")) &&
+      !u.username &&
+      !u.password &&
+      (u.pathname === "/" || u.pathname === "") &&
+      !u.search &&
+      !u.hash
+    );
+  } catch {
+    return false;
+  }
+}
+
 /** What `request` takes besides the route: path parameters, query, body (typed by the route's body schema) and headers. */
 export interface RequestOptions<B> {
   params?: Record<string, string | number>;
@@ -95,6 +117,7 @@ export class ApiClient {
    * Lambda function URLs, which cost nothing per request where API Gateway does), asked once.
    */
   private directory: Promise<Map<string, string>> | undefined;
+  private directoryAgainAt = 0;
 
   constructor(
     readonly baseUrl: string,
@@ -151,24 +174,42 @@ export class ApiClient {
 
   /** The URL a route answers at: its own (the directory's) or the base URL. */
   private async baseFor(method: Method, path: string): Promise<string> {
+    if (!this.directory && this.now() < this.directoryAgainAt) return this.baseUrl;
     const urls = await (this.directory ??= this.readDirectory());
     if (urls.size === 0) return this.baseUrl; // everything at the base URL (the local default)
     const route = routeOf(method, path);
     return (route && urls.get(`${route.method} ${route.path}`)) ?? this.baseUrl;
   }
 
-  /** GET /v1/routes, unsigned. A coordinator without it (404) has none for good; another failure is asked again next time. */
+  /**
+   * GET /v1/routes, unsigned. A coordinator without it (404) has none for good. Entries that are
+   * not a route key and an origin (https where the base URL is) are left out, not the directory;
+   * another failure sends everything to the base URL for a minute, then asks again.
+   */
   private async readDirectory(): Promise<Map<string, string>> {
     try {
       const res = await send(new URL(this.baseUrl + API.routeDirectory.path), "GET", {}, "");
       if (res.status === 404) return new Map();
-      const r = API.routeDirectory.response.safeParse(JSON.parse(res.text));
-      if (res.status === 200 && r.success) return new Map(Object.entries(r.data.urls));
+      const urls = (res.status === 200 ? (JSON.parse(res.text) as { urls?: unknown }) : undefined)?.urls;
+      if (urls && typeof urls === "object") {
+        const https = new URL(this.baseUrl).protocol === "https:";
+        return new Map(
+          Object.entries(urls).flatMap(([k, v]) =>
+            RouteKey.safeParse(k).success && isOrigin(v, https) ? [[k, String(v).replace(/\/+$/, "")]] : [],
+          ),
+        );
+      }
     } catch {
       // unreachable or not JSON: the request itself will say what is wrong
     }
-    this.directory = undefined;
+    this.forgetDirectory();
     return new Map();
+  }
+
+  /** Everything to the base URL for a minute (a directory that failed, or a route URL that is gone), then the directory again. */
+  private forgetDirectory() {
+    this.directory = undefined;
+    this.directoryAgainAt = this.now() + 60_000;
   }
 
   private async signAndSend(method: Method, path: string, body: unknown, headers: Record<string, string>): Promise<RawResponse> {
@@ -184,8 +225,9 @@ export class ApiClient {
       idempotencyKey,
       now: Math.round(this.now() + this.clockOffsetMs),
     });
+    let res: RawResponse;
     try {
-      return await send(
+      res = await send(
         new URL(base + path),
         method,
         {
@@ -196,12 +238,24 @@ export class ApiClient {
         text,
       );
     } catch (e) {
+      // A route URL that no longer resolves or connects (a redeploy replaced its function) never
+      // saw the request: ask the base URL instead, once.
+      if (base !== this.baseUrl && NEVER_SENT.has((e as NodeJS.ErrnoException).code ?? "")) {
+        this.forgetDirectory();
+        return this.signAndSend(method, path, body, headers);
+      }
       throw new ApiError(
         0,
         "unreachable",
         `cannot reach the Cocoon API at ${base} (${(e as Error).message}); is the network running (npm start)?`,
       );
     }
+    // Lambda's own 403/404 (not one of ours, which carry an error code): the function URL is gone; the handler never ran.
+    if (base !== this.baseUrl && (res.status === 403 || res.status === 404) && !/"code"\s*:/.test(res.text)) {
+      this.forgetDirectory();
+      return this.signAndSend(method, path, body, headers);
+    }
+    return res;
   }
 
   private answer(res: RawResponse): unknown {

@@ -102,4 +102,66 @@ describe("issue 12: GET /v1/routes and per-route URLs (Lambda function URLs on A
     // Assess
     expect(atSide.slice(from)).toEqual(["GET /v1/routes", "POST /v1/account/faucet", "GET /v1/account"]);
   });
+
+  describe("a directory that is wrong or goes stale", () => {
+    /** a port nothing listens on: a function URL whose function is gone */
+    const closed = "http://127.0.0.1:1";
+    const restore = () => {
+      for (const k of Object.keys(net.routeUrls)) delete net.routeUrls[k];
+      net.routeUrls["POST /v1/jobs"] = sideUrl;
+      net.routeUrls["POST /v1/agent/results"] = sideUrl;
+    };
+
+    it("entries that are not a route key and an origin are left out, the rest kept", async () => {
+      // Prepare
+      net.routeUrls["PUT /v1/account"] = sideUrl; // not a route key this client knows how to name
+      net.routeUrls["GET /v1/account"] = `${sideUrl}/prefix`; // not an origin
+      net.routeUrls["POST /v1/account/faucet"] = sideUrl;
+      const api = new ApiClient(net.url, generateSigningKey());
+      const from = { base: atBase.length, side: atSide.length };
+      // Act
+      await api.request(API.faucet, { body: { amount: "1000" } });
+      await api.request(API.account);
+      // Assess
+      expect(atSide.slice(from.side)).toEqual(["POST /v1/account/faucet"]);
+      expect(atBase.slice(from.base)).toEqual(["GET /v1/routes", "GET /v1/account"]);
+      restore();
+    });
+
+    it("a route URL that refuses connections: the request goes to the base URL instead, and so do the next ones for a while", async () => {
+      // Prepare
+      net.routeUrls["POST /v1/account/faucet"] = closed;
+      net.routeUrls["GET /v1/account"] = closed;
+      const api = new ApiClient(net.url, generateSigningKey());
+      const from = atBase.length;
+      // Act
+      const funded = await api.request(API.faucet, { body: { amount: "1000" } });
+      const again = await api.request(API.account);
+      // Assess: answered, from the base URL; the directory not asked again meanwhile
+      expect(funded.available).toBe("1000");
+      expect(again.available).toBe("1000");
+      expect(atBase.slice(from)).toEqual(["GET /v1/routes", "POST /v1/account/faucet", "GET /v1/account"]);
+      restore();
+    });
+
+    it("a directory that fails (not JSON): every request to the base URL, the directory not asked before each", async () => {
+      // Prepare: a base that answers the directory with garbage and passes the rest on to the second edge
+      const handlers = side.listeners("request") as Array<(req: http.IncomingMessage, res: http.ServerResponse) => void>;
+      const seen: string[] = [];
+      const broken = http.createServer((req, res) => {
+        seen.push(`${req.method} ${req.url?.split("?")[0]}`);
+        if (req.url === "/v1/routes") return res.writeHead(500).end("<html>oops</html>");
+        handlers.forEach((h) => h.call(side, req, res));
+      });
+      await new Promise<void>((r) => broken.listen(0, "127.0.0.1", r));
+      const port = (broken.address() as { port: number }).port;
+      const api = new ApiClient(`http://127.0.0.1:${port}`, generateSigningKey());
+      // Act: refused for the host (the second edge signs for its own), but answered: what matters is where they went
+      await api.request(API.models).catch(() => undefined);
+      await api.request(API.models).catch(() => undefined);
+      // Assess
+      expect(seen).toEqual(["GET /v1/routes", "GET /v1/models", "GET /v1/models"]);
+      broken.close();
+    });
+  });
 });

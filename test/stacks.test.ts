@@ -271,6 +271,10 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     const directory = fns.find(([, f]) => f.Properties!.Handler === ROUTES["GET /v1/routes"])![1];
     const variables = (directory.Properties!.Environment as Json).Variables as Json;
     const map = routeUrlsFromEnv(resolve(variables.COCOON_ROUTE_URLS, prodJson.Resources));
+    // Lambda allows 4 KB of environment (keys and values): the directory's leaves 1 KB for what a
+    // deployer adds to every function (COCOON_POLICY_JSON, ...)
+    const envBytes = Object.entries(variables).reduce((n, [k, v]) => n + k.length + resolve(v, prodJson.Resources).length, 0);
+    expect(envBytes).toBeLessThanOrEqual(3 * 1024);
     expect(Object.keys(map).sort()).toEqual(
       Object.keys(ROUTES)
         .filter((k) => k !== "GET /v1/routes" && k !== "GET /openapi.json")
