@@ -686,6 +686,8 @@ export interface RelayPlan {
   encoding: "json-base64" | "binary";
   /** seconds of generation per streamed chunk (default WORKLOAD.chunkSeconds: agent/execute.ts's one a second) */
   chunkSeconds?: number;
+  /** what-if only (not built): each message metered once, as a relay pushing to a held connection would, not a publish and a delivery */
+  meteredOnce?: boolean;
 }
 export const RELAY_AS_BUILT: RelayPlan = {
   requesterSessionPerJob: false,
@@ -723,7 +725,7 @@ export function relayUse(job: { engineSeconds: number; streamed: boolean }, plan
     connect: plan.connectPerJob ? 1 : shared,
     subscribe: plan.connectPerJob ? 1 : shared,
     publish,
-    delivery: publish,
+    delivery: plan.meteredOnce ? 0 : publish,
     puback: plan.publishQos === 1 ? wire.length : 0,
     // per job: connected for the generation, billed per started minute; per account: its hour shared by its jobs
     connectionMinutes: plan.connectPerJob ? Math.max(1, Math.ceil(job.engineSeconds / 60)) : 60 / ASSUME.jobsPerAccountHour,
@@ -1141,14 +1143,14 @@ function whatIfRows(m: MeasuredJob, workload: Array<{ engineSeconds: number; str
     ),
     ...(m.anchorer ? { anchorer: { ...m.anchorer, deleteWru: 0 } } : {}),
   };
-  const oneMessage: RelayPricer = (job, door) => (job.streamed ? relay(job, door) / 2 : relay(job, door));
+  const oneMessage = relayPricer({ ...RELAY_AS_BUILT, meteredOnce: true });
   const free: RelayPricer = () => 0;
   const both = (cap: Capacity, mm: MeasuredJob, r: RelayPricer) =>
     r2(total(priceJob(mm, { frontDoor: "function-urls", delivery: "relay", capacity: cap }, r, workload).perJob) * 1e6);
   return (
     [
       ["one hold for many jobs of a requester (2 WRU at submit and 2 at the result, no inbox entries)", tabs, relay],
-      ["streamed chunks at one metered message each (a relay pushing to a held connection)", m, oneMessage],
+      ["every relayed message metered once, not a publish and a delivery (a relay pushing to a held connection)", m, oneMessage],
       ["both", tabs, oneMessage],
       ["both, and the relay free: the floor of the rest (SQS, Lambda, storage, reads)", tabs, free],
     ] as const
