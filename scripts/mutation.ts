@@ -38,6 +38,8 @@ const FILES = [
   "core/chain/watcher.ts",
   // the SDK's verification of a completed job (receipt, measurement, usage, bill): one function of a large file
   "client/sdk.ts#checkCompletedJob",
+  // the chain watcher's reading of the vault's transactions (what is credited as a deposit), lean since issue 12
+  "functions/adapters/ton-vault-tx.ts#normalizeVaultTx",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -61,6 +63,13 @@ const TESTS: Record<string, string[]> = {
   // withdrawals*.test.ts: the withdrawal-after-release alert is raised from a released reservation (core/withdrawals.ts)
   "core/chain/watcher.ts": ["core/chain/*.test.ts", "core/withdrawals*.test.ts"],
   "client/sdk.ts#checkCompletedJob": ["client/sdk*.test.ts"],
+  "functions/adapters/ton-vault-tx.ts#normalizeVaultTx": [
+    "functions/adapters/ton-vault-tx.test.ts",
+    "functions/adapters/ton-chain*.test.ts",
+    "functions/adapters/toncenter-client.test.ts",
+    "core/chain/*.test.ts",
+    "contracts/vault*.test.ts",
+  ],
 };
 const DEFAULT_TESTS = JOB_TESTS;
 
