@@ -166,7 +166,10 @@ describe("lmdb store durability", () => {
       pk: "old",
       sk: "job",
       attempt: 100, // a positive fixint in the range records reserve (0x40-0x7f)
-      candidates: [{ workerId: "w1", tier: "dev" }, { workerId: "w2", tier: "dev" }],
+      candidates: [
+        { workerId: "w1", tier: "dev" },
+        { workerId: "w2", tier: "dev" },
+      ],
       header: { maxTokens: 64, nested: { deep: [1, 65, 127, "x"] } },
       available: 2n ** 70n,
     };

@@ -4,7 +4,15 @@
  * both ways, builders, slice reads (well-formed and misaligned), dictionaries, and corrupted BOCs.
  */
 import { describe, expect, it } from "vitest";
-import { Address, beginCell, type Builder as CoreBuilder, Cell as CoreCell, convertToMerkleProof, Dictionary, type Slice as CoreSlice } from "@ton/core";
+import {
+  Address,
+  beginCell,
+  type Builder as CoreBuilder,
+  Cell as CoreCell,
+  convertToMerkleProof,
+  Dictionary,
+  type Slice as CoreSlice,
+} from "@ton/core";
 import { beginCell as leanBeginCell, type Builder, type Cell, crc32c, parseBoc, parseDict, serializeBoc, type Slice } from "./ton-boc";
 import { attempt, coins, rng, type Rng, throws, workchain } from "./ton-testing";
 
@@ -88,7 +96,12 @@ describe("issue 12: cells and BOCs without @ton/core", () => {
     for (let i = 0; i < 1000; i++) {
       // Prepare
       const core = tree(r, 1 + r.int(12));
-      const forms = [core.toBoc(), core.toBoc({ idx: true, crc32: true }), core.toBoc({ idx: false, crc32: false }), core.toBoc({ idx: true, crc32: false })];
+      const forms = [
+        core.toBoc(),
+        core.toBoc({ idx: true, crc32: true }),
+        core.toBoc({ idx: false, crc32: false }),
+        core.toBoc({ idx: true, crc32: false }),
+      ];
       for (const boc of forms) {
         // Act
         const [lean] = parseBoc(boc);

@@ -499,9 +499,7 @@ export class Builder {
   /** addr_std, or addr_none for null */
   storeAddress(a: TonAddress | null): this {
     if (!a) return this.storeUint(0, 2);
-    return this.storeUint(0b100, 3)
-      .storeInt(a.workchain, 8)
-      .storeBuffer(a.hash);
+    return this.storeUint(0b100, 3).storeInt(a.workchain, 8).storeBuffer(a.hash);
   }
 
   storeRef(c: Cell | Builder): this {

@@ -6,7 +6,16 @@
  */
 import { sign as nodeSign } from "node:crypto";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Address, beginCell, type Cell as CoreCell, external, internal, SendMode as CoreSendMode, storeMessage, storeMessageRelaxed } from "@ton/core";
+import {
+  Address,
+  beginCell,
+  type Cell as CoreCell,
+  external,
+  internal,
+  SendMode as CoreSendMode,
+  storeMessage,
+  storeMessageRelaxed,
+} from "@ton/core";
 import { keyPairFromSeed, sign } from "@ton/crypto";
 import { WalletContractV5R1 } from "@ton/ton";
 import { ANCHOR_VALUE as CORE_ANCHOR_VALUE, postAnchorBody as corePostAnchorBody } from "../../contracts/anchor";
@@ -29,7 +38,14 @@ const hex = (n: number) => n.toString(16);
 
 function anchor(r: Rng): Anchor {
   const h = () => r.bytes(32).toString("hex");
-  return { seqno: r.int(2 ** 32), root: h(), firstSeq: r.int(2 ** 48), count: r.int(2 ** 32), ledgerSeqno: r.int(2 ** 48), ledgerHash: h() };
+  return {
+    seqno: r.int(2 ** 32),
+    root: h(),
+    firstSeq: r.int(2 ** 48),
+    count: r.int(2 ** 32),
+    ledgerSeqno: r.int(2 ** 48),
+    ledgerHash: h(),
+  };
 }
 
 /** A body of random size: short ones go inline, long ones and ones with many refs by reference. */
@@ -79,7 +95,9 @@ describe("issue 12: the anchorer's wallet without @ton/*", () => {
       const value = coins(r);
       const bounce = r.bool();
       const b = body(r);
-      const theirs = beginCell().store(storeMessageRelaxed(internal({ to, value, bounce, body: b }))).endCell();
+      const theirs = beginCell()
+        .store(storeMessageRelaxed(internal({ to, value, bounce, body: b })))
+        .endCell();
       const ours = internalMessage({ to: { workchain: to.workChain, hash: to.hash }, value, bounce, body: lean(b) });
       expect(ours.toBoc().toString("hex")).toBe(theirs.toBoc().toString("hex"));
     }
@@ -113,7 +131,9 @@ describe("issue 12: the anchorer's wallet without @ton/*", () => {
         key: ours.key.privateKey,
         sendMode,
         timeout,
-        messages: anchors.map((a) => internalMessage({ to: { workchain: 0, hash: to.hash }, value, bounce: true, body: postAnchorBody(a) })),
+        messages: anchors.map((a) =>
+          internalMessage({ to: { workchain: 0, hash: to.hash }, value, bounce: true, body: postAnchorBody(a) }),
+        ),
       });
       const withInit = r.bool();
       const theirExt = beginCell()

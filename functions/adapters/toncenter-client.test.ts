@@ -251,6 +251,8 @@ describe("issue 12: the scheduled functions' toncenter path without @ton/*, agai
       await refused(ours.runMethod(lean(f.registry.address), "no_such_getter")),
       await refused(tonClient.runMethod(f.registry.address, "no_such_getter")),
     ]).toEqual([true, true]);
-    expect(await refused(new ToncenterClient({ endpoint: "http://127.0.0.1:9/api/v2/jsonRPC" }).getBalance(lean(f.registry.address)))).toBe(true);
+    expect(await refused(new ToncenterClient({ endpoint: "http://127.0.0.1:9/api/v2/jsonRPC" }).getBalance(lean(f.registry.address)))).toBe(
+      true,
+    );
   });
 });

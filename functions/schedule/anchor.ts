@@ -62,14 +62,19 @@ export const AnchorEnv = z.object({
  */
 export const handler = makeAnchorHandler(async () => {
   const env = AnchorEnv.parse(process.env);
-  const [{ lambdaDeps }, { ToncenterClient }, { parseTonAddress }, { ToncenterAnchorReader }, { anchorWalletFromSeed, ToncenterAnchorPoster }] =
-    await Promise.all([
-      import("../deps"),
-      import("../adapters/toncenter-client"),
-      import("../adapters/ton-cells"),
-      import("../adapters/ton-getters"),
-      import("../adapters/ton-wallet-v5"),
-    ]);
+  const [
+    { lambdaDeps },
+    { ToncenterClient },
+    { parseTonAddress },
+    { ToncenterAnchorReader },
+    { anchorWalletFromSeed, ToncenterAnchorPoster },
+  ] = await Promise.all([
+    import("../deps"),
+    import("../adapters/toncenter-client"),
+    import("../adapters/ton-cells"),
+    import("../adapters/ton-getters"),
+    import("../adapters/ton-wallet-v5"),
+  ]);
   const core = await lambdaDeps();
   const client = new ToncenterClient({ endpoint: env.COCOON_TON_ENDPOINT, apiKey: env.COCOON_TON_API_KEY });
   const anchor = parseTonAddress(env.COCOON_ANCHOR_ADDRESS);
