@@ -25,23 +25,9 @@ import {
   type CellRef,
   type TonAddress,
 } from "./ton-cells";
+import { rng, type Rng } from "./ton-testing";
 
 // ---------------------------------------------------------------- factories (seeded: a failure reproduces)
-function rng(seed: number) {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
-  const big = (bits: number) => (bits === 0 ? 0n : BigInt("0x" + bytes(Math.ceil(bits / 8)).toString("hex")) & ((1n << BigInt(bits)) - 1n));
-  return { next, int, bytes, big };
-}
-type Rng = ReturnType<typeof rng>;
 
 const workchains = [0, -1, 0, 0, -1];
 const tonAddress = (r: Rng, wc = workchains[r.int(workchains.length)]!): TonAddress => ({ workchain: wc, hash: r.bytes(32) });
