@@ -1,12 +1,15 @@
 /**
  * AWS cost of a simulated phase, from the counts the simulation made through the real code:
- * DynamoDB read and write units, SQS requests, API Gateway requests, Lambda invocations with
- * their measured handler CPU, and log bytes. Prices and the Lambda assumptions come from
+ * DynamoDB read and write units, SQS requests, Lambda invocations with their measured handler
+ * CPU, and log bytes; requests reach their functions through Lambda function URLs (no charge
+ * per request: stacks/Cocoon.ts, issue 12) and answers come over the IoT Core relay, priced per
+ * job by bench/cost.ts's relay pricer over its workload. Prices and the Lambda assumptions come from
  * bench/cost.ts (PRICES, ASSUME) when it exports them, else from the copy below (same
  * sources: /work/shared/AWS-PRICES.md).
  *
- * Costs are split into what each job causes (prepare, submit and its wait, dispatch, the
- * agent's SQS receive, the result, the lease check, the final read) and what the fleet costs
+ * Costs are split into what each job causes (prepare, submit, dispatch, the agent's SQS
+ * receive, the result, the lease check, the reads during relay silence, the relay delivery of
+ * the answer) and what the fleet costs
  * whether or not jobs come (heartbeats, registrations, idle long-polls): per 1M jobs and per
  * agent-day. "Linear in jobs" means the per-job part is the same at two arrival rates.
  */
@@ -20,7 +23,6 @@ const FALLBACK_PRICES = {
   sqsRequest: 0.4 / 1e6,
   lambdaRequest: 0.2 / 1e6,
   lambdaArmGbSecond: 0.0000133334,
-  apiHttpRequest: 1.0 / 1e6,
   logsIngestGb: 0.5,
 };
 const FALLBACK_ASSUME = {
@@ -29,7 +31,6 @@ const FALLBACK_ASSUME = {
   awsCallMs: 6,
   lambdaMinMs: 1,
   platformLogBytesPerInvocation: 330,
-  accessLogBytesPerRequest: 280,
   matchingBatchSteady: 4,
 };
 
@@ -68,23 +69,27 @@ export const PRICE_SOURCE =
         .join(", ")}`;
 
 /** Routes a job causes; everything else is the fleet's fixed cost. */
-export const JOB_ROUTES = ["prepare", "submit", "submit wait (modelled)", "read", "result", "lease", "agent SQS"];
-/** Routes that are HTTP API calls (API Gateway + their own Lambda invocation). */
-const HTTP_ROUTES = new Set(["prepare", "submit", "submit wait (modelled)", "result", "heartbeat", "register"]);
+export const JOB_ROUTES = ["prepare", "submit", "quiet read (modelled)", "read", "result", "lease", "agent SQS"];
+
+/** The answer's delivery over the relay, $ per job: bench/cost.ts's pricer averaged over its workload (function URLs). */
+const RELAY_PER_JOB = (() => {
+  const w = costModel.sampleWorkload();
+  return w.reduce((a, j) => a + costModel.defaultRelayPricer(j, "function-urls"), 0) / w.length;
+})();
 
 export interface Dollars {
   dynamo: number;
   sqs: number;
-  api: number;
+  relay: number;
   lambda: number;
   logs: number;
   total: number;
 }
-const zero = (): Dollars => ({ dynamo: 0, sqs: 0, api: 0, lambda: 0, logs: 0, total: 0 });
+const zero = (): Dollars => ({ dynamo: 0, sqs: 0, relay: 0, lambda: 0, logs: 0, total: 0 });
 const add = (a: Dollars, b: Dollars): Dollars => ({
   dynamo: a.dynamo + b.dynamo,
   sqs: a.sqs + b.sqs,
-  api: a.api + b.api,
+  relay: a.relay + b.relay,
   lambda: a.lambda + b.lambda,
   logs: a.logs + b.logs,
   total: a.total + b.total,
@@ -92,7 +97,7 @@ const add = (a: Dollars, b: Dollars): Dollars => ({
 export const scale = (a: Dollars, k: number): Dollars => ({
   dynamo: a.dynamo * k,
   sqs: a.sqs * k,
-  api: a.api * k,
+  relay: a.relay * k,
   lambda: a.lambda * k,
   logs: a.logs * k,
   total: a.total * k,
@@ -106,21 +111,16 @@ function routeDollars(name: string, store: RouteCounts | undefined, r: RouteMete
   // one invocation, one receive and one delete per batch. The simulation counted 2 per message.
   const batch = name === "lease" ? ASSUME.matchingBatchSteady : 1;
   const sqs = (name === "lease" ? m.sqs / batch : m.sqs) * PRICES.sqsRequest;
-  // The agent's own SQS calls run in no Lambda; the modelled waiting re-reads run in the
-  // submit's (its time held is charged there) plus a GET when a wait passes 20 s.
-  const lambdaInvocations = name === "agent SQS" || name === "read" ? 0 : m.invocations / batch;
-  const api = HTTP_ROUTES.has(name) ? m.invocations * PRICES.apiHttpRequest : 0;
+  // The agent's own SQS calls run in no Lambda.
+  const lambdaInvocations = name === "agent SQS" ? 0 : m.invocations / batch;
   const awsCalls = s.gets + s.queries + s.transacts + (name === "agent SQS" ? 0 : name === "lease" ? m.sqs / batch : m.sqs);
   const cpuScale = ASSUME.lambdaFullCpuMb / ASSUME.lambdaMemoryMb;
   const handlerMs = name === "agent SQS" ? 0 : m.cpuMs * cpuScale + awsCalls * ASSUME.awsCallMs;
   const ms = Math.max(lambdaInvocations * ASSUME.lambdaMinMs, handlerMs) + m.waitMs;
   const lambda = lambdaInvocations * PRICES.lambdaRequest + (ms / 1000) * (ASSUME.lambdaMemoryMb / 1024) * PRICES.lambdaArmGbSecond;
-  const logBytes =
-    m.logBytes +
-    lambdaInvocations * ASSUME.platformLogBytesPerInvocation +
-    (HTTP_ROUTES.has(name) ? m.invocations * ASSUME.accessLogBytesPerRequest : 0);
+  const logBytes = m.logBytes + lambdaInvocations * ASSUME.platformLogBytesPerInvocation;
   const logs = (logBytes / 1e9) * PRICES.logsIngestGb;
-  return { dynamo, sqs, api, lambda, logs, total: dynamo + sqs + api + lambda + logs };
+  return { dynamo, sqs, relay: 0, lambda, logs, total: dynamo + sqs + lambda + logs };
 }
 
 export interface PhaseCost {
@@ -149,6 +149,8 @@ export function phaseCost(p: PhaseResult, agents: number): PhaseCost {
     if (JOB_ROUTES.includes(name)) job = add(job, d);
     else fixed = add(fixed, d);
   }
+  const relay = RELAY_PER_JOB * jobs;
+  job = add(job, { ...zero(), relay, total: relay });
   const agentDays = (agents * p.simSeconds) / 86_400;
   return {
     jobs,

@@ -384,10 +384,10 @@ export async function runSim(o: SimOptions, opts: { phaseB?: boolean; inspect?: 
     linearity,
     targets,
     whatIsReal: [
-      "REAL: core/workers (registration with dev evidence, heartbeats, matching), core/jobs (prepare with its MAC'd quote, submit, dispatch, lease checks, failover, results, the final read), core/ledger (faucet, holds, settlements, refunds), core/receipts/log (the movement and receipt inboxes, via withMovementLog as the AWS deps assemble it).",
+      "REAL: core/workers (registration with dev evidence, heartbeats, matching), core/jobs (prepare with its MAC'd quote, submit, dispatch, lease checks, failover, results, the read that learns of a refund), core/ledger (faucet, holds, settlements, refunds), core/receipts/log (the movement and receipt inboxes, via withMovementLog as the AWS deps assemble it).",
       "REAL: the Store port semantics (local/store-semantics.ts) under a metering in-memory store; DynamoDB units by item size; per-partition traffic per simulated second.",
       `CRYPTO: ${cryptoReport().mode}. Worker and requester keys are real Ed25519 keys; HPKE keys are a pool of 64 (the simulated agents never decrypt); every envelope and reply reuses one real sealed ciphertext.`,
-      "MODELLED: arrivals (Poisson, bursts to the peak rate), the SDK (a kept quote reused per requester and model, as client/sdk.ts does; prepare when it runs out or is refused), agents (engine time, capacity, SQS delivery), latency by region, churn, the requester's waiting re-reads on AWS (counted from core/jobs/read.ts's schedule), the matching consumer's SQS calls, Lambda time (measured handler CPU scaled to 256 MB + 6 ms per AWS call).",
+      "MODELLED: arrivals (Poisson, bursts to the peak rate), the SDK (a kept quote reused per requester and model, as client/sdk.ts does; prepare when it runs out or is refused), agents (engine time, capacity, SQS delivery), latency by region, churn, the answer over the relay as built on AWS (issue 12: no submit held, no read after the final chunk; one read per 10 s of an answer's silence, counted; the relay priced per job by bench/cost.ts over its workload; function URLs, no API Gateway per request), the matching consumer's SQS calls, Lambda time (measured handler CPU scaled to 256 MB + 6 ms per AWS call).",
       "NOT MODELLED: DynamoDB throttling or adaptive capacity (the counts say where it would throttle), transaction conflicts, the anchorer's batch cuts and inbox deletes, idle agents' long-polls (given per agent-day), the policy registry (no image filter), lease extensions (every job fits its lease).",
     ],
     wallSeconds: round((performance.now() - wall0) / 1000, 1),
@@ -480,12 +480,12 @@ export function printReport(r: SimReport, print: (s: string) => void) {
   row("SQS requests per job", ...ph.map((p) => p.sqs.requestsPerJob));
   row("AWS $ per 1M jobs (per-job part)", ...ph.map((p) => `$${p.cost.perMillionJobs.total.toFixed(2)}`));
   row(
-    "  dynamo / lambda / api / sqs / logs",
+    "  dynamo / lambda / relay / sqs / logs",
     ...ph.map((p) =>
       [
         p.cost.perMillionJobs.dynamo,
         p.cost.perMillionJobs.lambda,
-        p.cost.perMillionJobs.api,
+        p.cost.perMillionJobs.relay,
         p.cost.perMillionJobs.sqs,
         p.cost.perMillionJobs.logs,
       ]

@@ -13,7 +13,7 @@ import { runSim } from "./run";
 import { Prng } from "../../test/sim/prng";
 import { gini, giniFloors } from "./stats";
 import { SimStore } from "./store";
-import { DEFAULT_OPTIONS, awsWaitReads } from "./world";
+import { DEFAULT_OPTIONS, quietReads } from "./world";
 
 const item = (pk: string, sk: string, bytes: number): Item => ({ pk, sk, blob: "x".repeat(bytes) });
 
@@ -87,12 +87,11 @@ describe("bench/sim: the fairness floors (what chance alone leaves at a few jobs
   });
 });
 
-describe("bench/sim: the requester's waiting reads on AWS (core/jobs/read.ts schedule)", () => {
-  it("re-reads at 0.25, 0.75, 1.75, 3.75, 7.75 s … and a new GET after 20 s", () => {
-    expect(awsWaitReads(5_000)).toEqual({ reads: 5, extraGets: 0, seenAfterMs: 7_750 });
-    expect(awsWaitReads(200)).toEqual({ reads: 1, extraGets: 0, seenAfterMs: 250 });
-    // 25 s: a whole 20 s wait (9 reads), then a GET whose answer comes at its 7.75 s re-read
-    expect(awsWaitReads(25_000)).toEqual({ reads: 9 + 5, extraGets: 1, seenAfterMs: 20_000 + 7_750 });
+describe("bench/sim: the requester's reads on AWS (issue 12: the answer over the relay, read only in its silence)", () => {
+  it("one read per whole 10 s of a generation published whole, none below", () => {
+    expect(quietReads(9_999)).toBe(0);
+    expect(quietReads(10_000)).toBe(1);
+    expect(quietReads(25_000)).toBe(2);
   });
 });
 

@@ -16,9 +16,10 @@
  *   heartbeats with their load every `heartbeatSeconds`, churn: joins (real registrations with
  *   dev evidence), graceful leaves (offline heartbeat, in-flight jobs finish), crashes (silent;
  *   their jobs fail over when the lease runs out; half of them come back and re-register);
- * - network latency by region (one-way to the coordinator's region), the requester's waiting
- *   reads on AWS (counted from core/jobs/read.ts's re-read schedule, not executed), the
- *   matching queue's consumer (receive + delete per message).
+ * - network latency by region (one-way to the coordinator's region), the answer over the relay
+ *   as built on AWS (issue 12: the submit not held, the final chunk ends the job; the SDK's
+ *   reads in relay silence counted, not executed), the matching queue's consumer (receive +
+ *   delete per message).
  */
 import { randomBytes } from "node:crypto";
 import type { AgentJob, PrepareResponse } from "../../events/api";
@@ -42,6 +43,7 @@ import { inboxPk, MOVEMENT_INBOX_PK, RECEIPT_INBOX_PK, withMovementLog } from ".
 import { heartbeat, issueRegistrationNonce, registerWorker } from "../../core/workers";
 import { Prng } from "../../test/sim/prng";
 import { EventHeap } from "./stats";
+import { ASSUME as COST_ASSUME } from "../cost";
 import { jsonSize, SimStore } from "./store";
 
 // ---------------------------------------------------------------- the population
@@ -948,31 +950,31 @@ export class Simulation {
     const jobId = job.jobId!;
     const item = this.store.peekItem("jobs", { pk: jobId, sk: "job" });
     if (!item || (item.status !== "completed" && item.status !== "refunded")) return;
-    // The requester's submit (?wait=20) or GET ?wait=20 has been waiting: on AWS it re-reads
-    // the job at 0.25, 0.75, 1.75, 3.75 s, then every 5 s (core/jobs/read.ts), and each wait
-    // ends after 20 s with a new GET. Those re-reads are counted here, not executed.
-    const waited = this.now - job.submittedAt!;
-    const reads = awsWaitReads(waited);
-    const seenAt = job.submittedAt! + reads.seenAfterMs;
-    const wr = this.store.routes.get("submit wait (modelled)") ?? {
-      gets: 0,
-      queries: 0,
-      queryItems: 0,
-      transacts: 0,
-      writeItems: 0,
-      rru: 0,
-      wru: 0,
-      storeMs: 0,
-    };
-    wr.gets += reads.reads;
-    wr.rru += reads.reads;
-    this.store.routes.set("submit wait (modelled)", wr);
-    const route = this.route("submit wait (modelled)");
-    route.waitMs += reads.seenAfterMs;
-    route.invocations += reads.extraGets; // GET /v1/jobs/{id}?wait=20 after a submit's 20 s ran out
-    // The waiting call's last read: the job and its answer, through the real core.
-    // (the same invocation as the submit or GET that waited: bench/sim/cost.ts charges it no Lambda or API request of its own)
-    await this.handler("read", () => getJob(this.deps, job.requester.id, jobId, 0));
+    // As built on AWS (issue 12): the submit returned at once and the answer comes over the
+    // relay; the worker's final chunk, published once the coordinator took the result, ends the
+    // job with no read. The SDK reads the job only in relay silence (client/sdk.ts
+    // RELAY_QUIET_MS): an ask() answer published whole is silent until its end, one read per
+    // 10 s of generation (counted here, not executed); a refunded job is learnt by such a read
+    // (executed, through the real core).
+    const seenAt = this.now;
+    const quiet = quietReads(this.now - (job.startedAt ?? job.submittedAt!));
+    if (quiet > 0) {
+      const wr = this.store.routes.get("quiet read (modelled)") ?? {
+        gets: 0,
+        queries: 0,
+        queryItems: 0,
+        transacts: 0,
+        writeItems: 0,
+        rru: 0,
+        wru: 0,
+        storeMs: 0,
+      };
+      wr.gets += quiet;
+      wr.rru += quiet;
+      this.store.routes.set("quiet read (modelled)", wr);
+      this.route("quiet read (modelled)").invocations += quiet;
+    }
+    if (item.status === "refunded") await this.handler("read", () => getJob(this.deps, job.requester.id, jobId, 0));
     if (item.status === "completed") {
       this.cur.jobsCompleted++;
       if (Number(item.attempt) > 0) this.cur.jobsReassigned++;
@@ -1090,30 +1092,8 @@ function newSigningKey(): SigningKeyPair {
 const newKemKey = () => kemKeyFromPrivate(randomBytes(32));
 
 /**
- * How many times the job item is read while a requester waits `waitedMs` for its answer on
- * AWS (core/jobs/read.ts: a first read, re-reads at 0.25, 0.75, 1.75, 3.75 s then every 5 s,
- * and one at the 20 s deadline; then the SDK asks again with GET ?wait=20), and when the
- * waiting call sees the answer. The read that finds the answer is executed for real and not
- * counted here.
+ * The SDK's reads of a job during relay silence (client/sdk.ts RELAY_QUIET_MS, bench/cost.ts
+ * ASSUME.relayQuietSeconds): an ask() answer published whole says nothing on the relay until its
+ * final chunk, so a generation of `generatedMs` is read once per whole quiet spell.
  */
-export function awsWaitReads(waitedMs: number): { reads: number; extraGets: number; seenAfterMs: number } {
-  let reads = 0;
-  let extraGets = 0;
-  let left = waitedMs;
-  let base = 0;
-  while (left > 20_000) {
-    reads += 9; // first read, 7 re-reads, the deadline read
-    left -= 20_000;
-    base += 20_000;
-    extraGets++;
-  }
-  reads++; // this call's first read found it unfinished
-  let t = 250;
-  let gap = 500;
-  while (t < left) {
-    reads++;
-    t += gap;
-    gap = Math.min(gap * 2, 5_000);
-  }
-  return { reads, extraGets, seenAfterMs: base + Math.min(t, 20_000) };
-}
+export const quietReads = (generatedMs: number) => Math.floor(Math.max(0, generatedMs) / (COST_ASSUME.relayQuietSeconds * 1000));
