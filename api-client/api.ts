@@ -5,11 +5,11 @@
  */
 import http from "node:http";
 import https from "node:https";
-import type { z } from "zod";
+import { z } from "zod";
 import { ErrorBody } from "../events/common";
 import { apiHostOf, signRequest } from "../core/crypto/request-auth";
 import type { SigningKeyPair } from "../core/crypto/keys";
-import { RouteKey } from "../events/api";
+import { RouteKey, RouteUrl } from "../events/api";
 import { API, type ApiRoute, routeOf } from "./routes";
 
 /** An error answered by the coordinator (or about its answer), with its machine-readable code. */
@@ -58,23 +58,8 @@ type Method = "GET" | "POST";
 /** Connection errors that mean the request never left this machine (safe to send again elsewhere). */
 const NEVER_SENT = new Set(["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH"]);
 
-/** A directory entry is an origin only (no path, query or credentials), https where the base URL is. */
-function isOrigin(v: unknown, https: boolean): boolean {
-  if (typeof v !== "string") return false;
-  try {
-    const u = new URL(v);
-    return (
-      (u.protocol === "https:" || (!https && u.protocol === "http:")) &&
-      !u.username &&
-      !u.password &&
-      (u.pathname === "/" || u.pathname === "") &&
-      !u.search &&
-      !u.hash
-    );
-  } catch {
-    return false;
-  }
-}
+/** GET /v1/routes as the client reads it: entry by entry (RouteKey, RouteUrl), so one bad entry is left out, not the directory. */
+const DirectoryEntries = z.object({ urls: z.record(z.string(), z.unknown()) });
 
 /** What `request` takes besides the route: path parameters, query, body (typed by the route's body schema) and headers. */
 export interface RequestOptions<B> {
@@ -190,13 +175,15 @@ export class ApiClient {
     try {
       const res = await send(new URL(this.baseUrl + API.routeDirectory.path), "GET", {}, "");
       if (res.status === 404) return new Map();
-      const urls = (res.status === 200 ? (JSON.parse(res.text) as { urls?: unknown }) : undefined)?.urls;
-      if (urls && typeof urls === "object") {
+      const read = res.status === 200 ? DirectoryEntries.safeParse(JSON.parse(res.text)) : undefined;
+      if (read?.success) {
         const https = new URL(this.baseUrl).protocol === "https:";
         return new Map(
-          Object.entries(urls).flatMap(([k, v]) =>
-            RouteKey.safeParse(k).success && isOrigin(v, https) ? [[k, String(v).replace(/\/+$/, "")]] : [],
-          ),
+          Object.entries(read.data.urls).flatMap(([k, v]) => {
+            const url = RouteUrl.safeParse(v);
+            // never from https down to http
+            return RouteKey.safeParse(k).success && url.success && (!https || url.data.startsWith("https:")) ? [[k, url.data]] : [];
+          }),
         );
       }
     } catch {

@@ -376,6 +376,15 @@ export type ChallengeView = z.infer<typeof ChallengeView>;
 /** "METHOD /path/{param}": a route as the stack and api-client/routes.ts name it. */
 export const RouteKey = z.string().regex(/^(GET|POST) \/[A-Za-z0-9/{}._-]*$/, 'must name a route as "METHOD /path"');
 
+/** A route's own URL: an origin only (no path, query or credentials), its trailing slash dropped. */
+export const RouteUrl = z
+  .url({ protocol: /^https?$/ })
+  .refine((v) => {
+    const u = new URL(v);
+    return !u.username && !u.password && (u.pathname === "/" || u.pathname === "") && !u.search && !u.hash;
+  }, "must be an origin (scheme, host and port only)")
+  .transform((u) => u.replace(/\/+$/, ""));
+
 /**
  * GET /v1/routes (issue 12): where each route answers besides the API's base URL. On AWS every
  * route's function also has a Lambda function URL, which costs nothing per request where API
@@ -383,10 +392,5 @@ export const RouteKey = z.string().regex(/^(GET|POST) \/[A-Za-z0-9/{}._-]*$/, 'm
  * each request to its route's URL (signed for that URL's host, as any request). Empty where
  * everything answers at the base URL (the local default).
  */
-export const RouteDirectory = z.object({
-  urls: z.record(
-    RouteKey,
-    z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, "")),
-  ),
-});
+export const RouteDirectory = z.object({ urls: z.record(RouteKey, RouteUrl) });
 export type RouteDirectory = z.infer<typeof RouteDirectory>;

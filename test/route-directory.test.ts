@@ -16,6 +16,8 @@ import { startNetwork, type LocalNetwork } from "../local/network";
 import { startLocalAgents } from "../local/agents";
 import { startHttpServer } from "../local/http-server";
 import { routes } from "../functions/http/routes";
+import { routeUrlsFromEnv } from "../functions/http/route-directory";
+import { ConfigError } from "../functions/config";
 import type { RunningAgent } from "../agent/runtime";
 import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
 import { API, ApiClient } from "../api-client/api";
@@ -54,6 +56,15 @@ describe("issue 12: GET /v1/routes and per-route URLs (Lambda function URLs on A
     expect(API.routeDirectory.response.parse(await res.json())).toEqual({
       urls: { "POST /v1/jobs": sideUrl, "POST /v1/agent/results": sideUrl },
     });
+  });
+
+  it("COCOON_ROUTE_URLS is checked at cold start by the same schema: route keys to origins, the trailing slash dropped", () => {
+    expect(routeUrlsFromEnv('{"POST /v1/jobs":"https://abc.lambda-url.us-east-1.on.aws/"}')).toEqual({
+      "POST /v1/jobs": "https://abc.lambda-url.us-east-1.on.aws",
+    });
+    expect(() => routeUrlsFromEnv('{"POST /v1/jobs":"https://abc.example/prefix"}')).toThrow(ConfigError);
+    expect(() => routeUrlsFromEnv('{"PUT /v1/jobs":"https://abc.example"}')).toThrow(ConfigError);
+    expect(() => routeUrlsFromEnv("not json")).toThrow(ConfigError);
   });
 
   it("a job's submit and its worker's result go to their routes' URLs, signed for that host; the rest stays at the base URL", async () => {
