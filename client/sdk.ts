@@ -125,8 +125,8 @@ function asIntegrityError(e: unknown): unknown {
  * signed by the worker we encrypted to, covers our request and this reply, names the
  * measurement that worker attested to us, bills the usage inside the sealed reply, and the
  * charge is exactly the cost of that usage at the price we were quoted for that worker (capped
- * by the hold). Returns the opened answer and that cost; throws VerificationError with code
- * bad_job, bad_receipt, measurement_mismatch, usage_mismatch, overcharged or cost_mismatch.
+ * by the hold). Returns the opened answer; throws VerificationError with code bad_job,
+ * bad_receipt, measurement_mismatch, usage_mismatch, overcharged or cost_mismatch.
  */
 export function checkCompletedJob(o: {
   job: Pick<JobView, "workerId" | "reply" | "receipt" | "cost">;
@@ -138,7 +138,7 @@ export function checkCompletedJob(o: {
   encryptedTo: VerifiedCandidate[];
   maxCost: string;
   weights?: PriceWeights;
-}): CheckedAnswer & { cost: string } {
+}): CheckedAnswer {
   const { job } = o;
   const { receipt, reply } = job;
   const worker = o.encryptedTo.find((c) => c.workerId === job.workerId);
@@ -181,7 +181,7 @@ export function checkCompletedJob(o: {
       `charged ${charged} nanoTON, but the receipt's usage at the quoted price costs ${expected}: the coordinator's bill does not follow the receipt`,
     );
   }
-  return { ...answer, cost: job.cost };
+  return answer;
 }
 
 /**
@@ -984,7 +984,7 @@ export class CocoonClient {
   }
 
   /** Checks the receipt, the reply and the bill ourselves before believing any number in them. */
-  private check(p: Prepared, job: JobView): { answer: CheckedAnswer & { cost: string }; worker: VerifiedCandidate } {
+  private check(p: Prepared, job: JobView): { answer: CheckedAnswer; worker: VerifiedCandidate } {
     const answer = checkCompletedJob({
       job,
       jobId: p.jobId,
@@ -1018,12 +1018,7 @@ export class CocoonClient {
     }
   }
 
-  private result(
-    p: Prepared,
-    job: JobView,
-    answer: CheckedAnswer & { cost: string },
-    worker: VerifiedCandidate,
-  ): AskResult & { receipt: Receipt } {
+  private result(p: Prepared, job: JobView, answer: CheckedAnswer, worker: VerifiedCandidate): AskResult & { receipt: Receipt } {
     const toolCalls = answer.choices[0]?.toolCalls;
     const logprobs = answer.choices[0]?.logprobs;
     const fresh = p.fresh.get(worker.workerId);
@@ -1049,7 +1044,7 @@ export class CocoonClient {
       model: p.model,
       workerId: worker.workerId,
       tier: worker.tier,
-      cost: answer.cost,
+      cost: job.cost ?? "0",
       maxCost: p.maxCost,
       attempt: job.attempt,
       receipt: job.receipt!,
@@ -1293,7 +1288,7 @@ export class CocoonClient {
       engine: answer.engine,
       workerId: worker.workerId,
       tier: worker.tier,
-      cost: answer.cost,
+      cost: job.cost ?? "0",
       maxCost: p.maxCost,
       attempt: job.attempt,
       receipt: job.receipt!,
