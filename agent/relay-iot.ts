@@ -87,7 +87,8 @@ export const RELAY_PUBLISH_QOS = "0";
  */
 export function createIotRelayPublisher(o: { fetch?: typeof fetch; now?: () => Date } = {}): ExternalRelayPublisher {
   const doFetch = o.fetch ?? fetch;
-  return async (session: IotSession, chunks: RelayChunk[]) => {
+  return async (session, chunks: RelayChunk[]) => {
+    if (session.transport !== "iot-mqtt") throw new Error(`not an IoT Core relay session: ${session.transport}`);
     if (session.credentials.expiration <= Date.now()) throw new Error("the relay credentials expired");
     for (const c of chunks) {
       const body = JSON.stringify(c);

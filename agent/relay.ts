@@ -8,9 +8,16 @@ import type { RelayChunk, RelaySession } from "../events/relay";
 import { API, ApiError, type ApiClient } from "../api-client/api";
 import type { AgentLog } from "./execute";
 import { createIotRelayPublisher } from "./relay-iot";
+import { createSqsRelayPublisher } from "./relay-sqs";
 
-/** Publishes to a pub/sub relay with job-scoped credentials (default: AWS IoT Core over HTTPS, agent/relay-iot.ts). */
-export type ExternalRelayPublisher = (session: Extract<RelaySession, { transport: "iot-mqtt" }>, chunks: RelayChunk[]) => Promise<void>;
+/** A pub/sub relay's session: anything but the coordinator's own HTTP relay. */
+export type PubSubSession = Exclude<RelaySession, { transport: "http" }>;
+
+/**
+ * Publishes to a pub/sub relay with job-scoped credentials (default: by the session's transport,
+ * Amazon SQS (agent/relay-sqs.ts) or AWS IoT Core over HTTPS (agent/relay-iot.ts)).
+ */
+export type ExternalRelayPublisher = (session: PubSubSession, chunks: RelayChunk[]) => Promise<void>;
 
 export interface RelayPublisher {
   /** Queues a chunk; returns at once. */
@@ -23,13 +30,15 @@ export interface RelayPublisher {
   readonly messages: number;
   /** streaming stopped for this job (a relay error); the result still carries the whole reply */
   readonly stopped: boolean;
-  /** Whether this job's relay is a pub/sub one (AWS IoT Core), which keeps nothing for the coordinator to serve. */
+  /** Whether this job's relay is a pub/sub one (SQS, AWS IoT Core), which keeps nothing for the coordinator to serve. */
   pubsub(): Promise<boolean>;
 }
 
 let defaultIot: ExternalRelayPublisher | undefined;
-/** AWS IoT Core over SigV4-signed HTTPS (agent/relay-iot.ts), made on first use. */
-const iotPublisher = () => (defaultIot ??= createIotRelayPublisher());
+let defaultSqs: ExternalRelayPublisher | undefined;
+/** The built-in publisher for a session's transport, made on first use. */
+const builtinPublisher = (s: PubSubSession): ExternalRelayPublisher =>
+  s.transport === "sqs" ? (defaultSqs ??= createSqsRelayPublisher()) : (defaultIot ??= createIotRelayPublisher());
 
 /** Transports already learned per coordinator client: "http" never changes for a coordinator, so it is asked once. */
 const knownHttp = new WeakSet<ApiClient>();
@@ -74,7 +83,7 @@ export function createRelayPublisher(o: {
       const batch = queue.splice(0, MAX_PER_POST);
       try {
         if (s.transport === "http") await o.api.request(API.publishChunks, { params: { id: o.jobId }, body: { chunks: batch } });
-        else await (o.external ?? iotPublisher())(s, batch);
+        else await (o.external ?? builtinPublisher(s))(s, batch);
         published += batch.length;
         messages++;
       } catch (e) {
@@ -119,7 +128,8 @@ export function createRelayPublisher(o: {
       return stopped;
     },
     async pubsub() {
-      return (await resolveSession())?.transport === "iot-mqtt";
+      const t = (await resolveSession())?.transport;
+      return t !== undefined && t !== "http";
     },
   };
 }

@@ -16,10 +16,14 @@ import type { RelayPort, WithRelay } from "./relay";
  * Core: functions/adapters/relay-iot.ts). Absent: the coordinator's own HTTP relay routes.
  */
 export interface RelaySessionVendor {
-  forWorker(job: { jobId: string; attempt: number; requester: string }, workerId: string): Promise<RelaySession>;
+  /** `relayChannel`: the channel the job was submitted with (a relay with channels sends there; none: it vends nothing). */
+  forWorker(job: { jobId: string; attempt: number; requester: string; relayChannel?: string }, workerId: string): Promise<RelaySession>;
   forRequester(jobId: string, account: string): Promise<RelaySession>;
-  /** Reads every job of `account` (issue 12: one connection and subscription per account, reused across its jobs). */
-  forAccount(account: string): Promise<RelaySession>;
+  /**
+   * Reads every job of `account` (issue 12: one connection and subscription per account, reused
+   * across its jobs); `channel`: the caller's own reader, on a relay with channels (SQS).
+   */
+  forAccount(account: string, channel?: string): Promise<RelaySession>;
 }
 
 export type RelayDeps = CoreDeps & WithRelay & { relaySessions?: RelaySessionVendor };
@@ -108,7 +112,11 @@ export async function readChunks(
 /** POST /v1/agent/jobs/{id}/relay: how the worker at the current attempt publishes this job's stream. */
 export async function workerRelaySession(deps: RelayDeps, workerId: string, jobId: string, attempt: number): Promise<RelaySession> {
   const job = await currentJobOf(deps, jobId, attempt, workerId);
-  if (deps.relaySessions) return deps.relaySessions.forWorker({ jobId, attempt, requester: job.requester }, workerId);
+  if (deps.relaySessions)
+    return deps.relaySessions.forWorker(
+      { jobId, attempt, requester: job.requester, ...(job.relayChannel ? { relayChannel: job.relayChannel } : {}) },
+      workerId,
+    );
   requireRelay(deps);
   return { transport: "http" };
 }
@@ -126,11 +134,12 @@ export async function requesterRelaySession(
   requester: string,
   jobId: string,
   scope: "job" | "account" = "job",
+  channel?: string,
 ): Promise<RelaySession> {
   const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
   if (job && job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
   if (deps.relaySessions)
-    return scope === "account" ? deps.relaySessions.forAccount(requester) : deps.relaySessions.forRequester(jobId, requester);
+    return scope === "account" ? deps.relaySessions.forAccount(requester, channel) : deps.relaySessions.forRequester(jobId, requester);
   requireRelay(deps);
   return { transport: "http" };
 }

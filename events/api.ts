@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AccountId, B64u, JobId, Key32, ModelName, NanoTon, NanoTonString, Usage, WorkerId } from "./common";
+import { AccountId, B64u, JobId, Key32, ModelName, NanoTon, NanoTonString, RelayChannel, Usage, WorkerId } from "./common";
 import { AttestationDoc, AttestationTier } from "./attestation";
 import { Receipt, ReplyEnvelope, RequestEnvelope, SealedReply } from "./envelope";
 
@@ -76,7 +76,16 @@ export type PrepareResponse = z.infer<typeof PrepareResponse>;
  * and at most the quote's; the envelope may wrap keys only for quoted candidates, and its key
  * order is the order they are tried in.
  */
-export const SubmitRequest = z.object({ envelope: RequestEnvelope, quote: Quote });
+export const SubmitRequest = z.object({
+  envelope: RequestEnvelope,
+  quote: Quote,
+  /**
+   * Where the answer's relayed chunks go on a relay with channels (the SQS relay): the channel
+   * of the requester's account session it reads with (events/relay.ts). Not part of the
+   * envelope: it names no data of the job, only which of the account's readers gets its stream.
+   */
+  relay: z.object({ channel: RelayChannel }).strict().optional(),
+});
 export type SubmitRequest = z.infer<typeof SubmitRequest>;
 
 export const SubmitResponse = z.object({ jobId: JobId, status: z.string() });

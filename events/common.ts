@@ -12,6 +12,13 @@ export const WorkerId = Key32;
 
 export const JobId = z.string().regex(/^job_[0-9a-z]{26}$/, "must look like job_<26 lowercase base32 chars>");
 
+/**
+ * One reader of an account's relayed answers (an SDK instance; issue 12's SQS relay): the
+ * account's streams go to the channel its job was submitted with, so that two processes of one
+ * account each get their own jobs' chunks (a queue hands each message to one reader).
+ */
+export const RelayChannel = z.string().regex(/^[A-Za-z0-9_-]{8,24}$/, "must be 8–24 characters of A-Z a-z 0-9 _ -");
+
 export const ModelName = z
   .string()
   .min(1)

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { B64u, JobId, NanoTonString, WorkerId } from "./common";
+import { B64u, JobId, NanoTonString, RelayChannel, WorkerId } from "./common";
 import { JobView } from "./api";
 import { MAX_REPLY_CHUNKS, Receipt } from "./envelope";
 
@@ -79,10 +79,34 @@ export const AgentRelaySessionRequest = z.object({ attempt: z.number().int().non
  * account across jobs instead of one per job (issue 12). The HTTP relay answers the same to both.
  */
 export const RelaySessionRequest = z
-  .object({ scope: z.enum(["job", "account"]).optional() })
+  .object({
+    scope: z.enum(["job", "account"]).optional(),
+    /**
+     * On an account session over a relay with channels (SQS): the caller's own reader, which its
+     * jobs then name at submit (SubmitRequest.relay). Made up by the SDK (random, per instance).
+     */
+    channel: RelayChannel.optional(),
+  })
   .strict()
   .optional();
 export type RelaySessionRequest = z.infer<typeof RelaySessionRequest>;
+
+/** Short-lived AWS credentials (STS) a relay session carries; `expiration` in ms since the epoch. */
+const RelayCredentials = z.object({
+  accessKeyId: z.string(),
+  secretAccessKey: z.string(),
+  sessionToken: z.string(),
+  expiration: z.number().int(),
+});
+
+/**
+ * The STS role session name the coordinator gives the worker's relay credentials for one job
+ * attempt (≤ 64 characters of [\w+=,.@-]: a job id and an attempt always fit). Over SQS the
+ * requester reads it back in each message's SenderId (`<role id>:<session name>`), so a worker
+ * can only speak for the job attempt it was dispatched: one that sends chunks for the account's
+ * other jobs (its credentials reach the whole channel's queue) is ignored, never believed.
+ */
+export const relaySenderName = (jobId: string, attempt: number) => `w-${jobId}-${attempt}`;
 
 /**
  * How to reach the relay for one job. "http": the coordinator's own routes (the local default,
@@ -106,12 +130,21 @@ export const RelaySession = z.discriminatedUnion("transport", [
     topic: z.string().min(1).max(256),
     /** the only MQTT client id the credentials may connect with */
     clientId: z.string().min(1).max(128),
-    credentials: z.object({
-      accessKeyId: z.string(),
-      secretAccessKey: z.string(),
-      sessionToken: z.string(),
-      expiration: z.number().int(),
-    }),
+    credentials: RelayCredentials,
+  }),
+  z.object({
+    /**
+     * Amazon SQS (issue 12: a third of IoT Core's price per streamed job; bench/cost.ts): one
+     * queue per account channel. The worker's credentials allow sqs:SendMessage to the queue of
+     * the channel its job was submitted with, the requester's allow receiving from its own; each
+     * chunk is one message (its body a RelayChunk, JSON). A queue hands a message to one reader and
+     * may reorder or repeat: the SDK puts each job's chunks back in order, drops repeats, and
+     * takes a chunk only from the sender named for its job and attempt (relaySenderName).
+     */
+    transport: z.literal("sqs"),
+    region: z.string().min(1).max(32),
+    queueUrl: z.string().url().max(512),
+    credentials: RelayCredentials,
   }),
 ]);
 export type RelaySession = z.infer<typeof RelaySession>;

@@ -65,6 +65,8 @@ export interface JobItem extends Item {
    * these, not by the weights of the moment. Absent: the configured weights.
    */
   weights?: { promptBps: number; completionBps: number };
+  /** issue 12: the requester's relay channel its stream goes to (SubmitRequest.relay; the SQS relay's queue). */
+  relayChannel?: string;
   createdAt: number;
   updatedAt: number;
 }

@@ -37,9 +37,15 @@ export async function submitJob(
   envelope: RequestEnvelope,
   idempotencyKey: string,
   quote: Quote,
+  o: SubmitOptions = {},
 ): Promise<{ jobId: string; status: JobStatus; replayed: boolean }> {
-  const { job: _created, ...r } = await submitJobWithItem(deps, requester, envelope, idempotencyKey, quote);
+  const { job: _created, ...r } = await submitJobWithItem(deps, requester, envelope, idempotencyKey, quote, o);
   return r;
+}
+
+export interface SubmitOptions {
+  /** the requester's relay channel for this job's stream (SubmitRequest.relay.channel) */
+  relayChannel?: string;
 }
 
 /**
@@ -52,6 +58,7 @@ export async function submitJobWithItem(
   envelope: RequestEnvelope,
   idempotencyKey: string,
   quote: Quote,
+  o: SubmitOptions = {},
 ): Promise<{ jobId: string; status: JobStatus; replayed: boolean; job?: JobItem }> {
   const h = envelope.header;
   // One canonical form serves the size check, the idempotency body hash and the request hash
@@ -121,6 +128,7 @@ export async function submitJobWithItem(
     updatedAt: now,
     ...(keyedByJob ? { keyedByJob: true } : {}),
     ...(deps.policyRegistry ? { weights: { promptBps: pricing.promptBps, completionBps: pricing.completionBps } } : {}),
+    ...(o.relayChannel ? { relayChannel: o.relayChannel } : {}),
   };
   // The sealed request goes in its own item. A committed job always has its envelope, whatever
   // crashes when (a job without one could never be dispatched): where transactions are cheap

@@ -22,7 +22,7 @@ export const route = defineRoute(
     response: RelaySession,
   },
   async ({ deps, caller, params, body }) =>
-    requesterRelaySession(await withVendor(deps as RelayDeps), caller, jobIdOf(params), body?.scope ?? "job"),
+    requesterRelaySession(await withVendor(deps as RelayDeps), caller, jobIdOf(params), body?.scope ?? "job", body?.channel),
 );
 /** On a deployed stage the vendor of AWS IoT Core credentials (from the stack's environment); locally none. */
 async function withVendor(deps: RelayDeps): Promise<RelayDeps> {

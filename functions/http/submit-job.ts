@@ -20,7 +20,9 @@ export const route = defineRoute(
     status: 202,
   },
   async ({ deps, caller, body, headers, query }) => {
-    const r = await submitJobWithItem(deps, caller, body.envelope, headers["idempotency-key"], body.quote);
+    const r = await submitJobWithItem(deps, caller, body.envelope, headers["idempotency-key"], body.quote, {
+      ...(body.relay ? { relayChannel: body.relay.channel } : {}),
+    });
     // Waiting here saves the requester a round trip: the answer comes back on the submit itself.
     // A new job is waited on as just written (no read back); a replay reads what is stored.
     if (query.wait > 0) return getJob(deps, caller, r.jobId, query.wait, r.job);
