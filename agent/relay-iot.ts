@@ -7,7 +7,7 @@
  * against the AWS SDK's own signer in agent/relay-iot.test.ts.
  */
 import { createHash, createHmac } from "node:crypto";
-import type { RelayChunk, RelaySession } from "../events/relay";
+import type { RelayChunk } from "../events/relay";
 import type { ExternalRelayPublisher } from "./relay";
 
 
