@@ -6,7 +6,10 @@ import {
   priceJob,
   quietReadsPerJob,
   RELAY_AS_BUILT,
+  RELAY_IOT,
   RELAY_PER_JOB,
+  relayChunkWireBytes,
+  relayPricer,
   relayUse,
   sampleWorkload,
   total,
@@ -106,12 +109,12 @@ describe("issue 12: the relay's IoT Core messages, item by item", () => {
     expect(q1.puback).toBe(6);
   });
 
-  it("issue 12, as built: the account's connection, subscription and session shared by its jobs; an answer not asked as a stream is one message (relayWhole)", () => {
+  it("issue 12, IoT Core with one connection per account: the account's connection, subscription and session shared by its jobs; an answer not asked as a stream is one message (relayWhole)", () => {
     // Prepare: a connection takes jobs for 900 − 120 − 60 = 720 s: 5 an hour, shared by the account's jobs of that hour
     const shared = 3600 / 720 / ASSUME.jobsPerAccountHour;
     // Act
-    const whole = relayUse({ engineSeconds: 5, streamed: false }, RELAY_AS_BUILT);
-    const streamed = relayUse({ engineSeconds: 5, streamed: true }, RELAY_AS_BUILT);
+    const whole = relayUse({ engineSeconds: 5, streamed: false }, RELAY_IOT);
+    const streamed = relayUse({ engineSeconds: 5, streamed: true }, RELAY_IOT);
     // Assess
     expect(accountConnectionsPerJob()).toBeCloseTo(shared, 12);
     expect(streamed).toMatchObject({ publish: 6, delivery: 6, puback: 0 });
@@ -122,16 +125,53 @@ describe("issue 12: the relay's IoT Core messages, item by item", () => {
     expect(whole.connectionMinutes).toBeCloseTo(60 / ASSUME.jobsPerAccountHour, 12);
   });
 
-  it("a whole answer as one message (as built) is one chunk, counted in 5 KB steps; chunked like a stream it would be more", () => {
+  it("a whole answer as one message (relayWhole) is one chunk, counted in 5 KB steps on IoT Core; chunked like a stream it would be more", () => {
     // Prepare
     const long = { engineSeconds: 30, streamed: false }; // ~9 KB of text: two steps each way
     // Act
-    const u = relayUse(long, RELAY_AS_BUILT);
+    const u = relayUse(long, RELAY_IOT);
     // Assess
     expect(Math.ceil((WORKLOAD.textBytesPerSecond * 30) / 5120)).toBeGreaterThan(1);
     expect(u.publish).toBeGreaterThan(1);
-    expect(u.publish).toBeLessThan(relayUse(long, { ...RELAY_AS_BUILT, wholeAnswer: "streamed" }).publish);
+    expect(u.publish).toBeLessThan(relayUse(long, { ...RELAY_IOT, wholeAnswer: "streamed" }).publish);
     expect(u.delivery).toBe(u.publish);
+  });
+});
+
+describe("issue 12: the SQS relay's requests (as built), item by item", () => {
+  it("a streamed job: each chunk one send and one receive (64 KiB steps), no IoT messages or connection minutes, the channel queue's create and delete shared by the account's jobs", () => {
+    // Prepare
+    const shared = accountConnectionsPerJob();
+    // Act
+    const u = relayUse({ engineSeconds: 5, streamed: true }, RELAY_AS_BUILT);
+    // Assess: 5 s at one chunk a second, plus the first: 6 sends, 6 receives
+    expect(RELAY_AS_BUILT.transport).toBe("sqs");
+    expect(u.sqsRequests).toBeCloseTo(12 + 2 * shared, 12);
+    expect(u).toMatchObject({ connect: 0, subscribe: 0, publish: 0, delivery: 0, puback: 0, connectionMinutes: 0 });
+    expect(u.sessionCalls).toBeCloseTo(1 + shared, 12);
+  });
+
+  it("an answer published whole: one send, one receive, and an empty long poll per 20 s it was silent; a chunk past 64 KiB bills a request per step each way", () => {
+    // Prepare: the one chunk carries the opener (+200) and the receipt (+450)
+    const shared = accountConnectionsPerJob();
+    const steps = Math.ceil((relayChunkWireBytes(WORKLOAD.textBytesPerSecond * 300) + 650) / (64 * 1024));
+    // Act
+    const short = relayUse({ engineSeconds: 5, streamed: false }, RELAY_AS_BUILT);
+    const long = relayUse({ engineSeconds: 300, streamed: false }, RELAY_AS_BUILT);
+    // Assess
+    expect(short.sqsRequests).toBeCloseTo(2 + 2 * shared, 12);
+    expect(steps).toBeGreaterThan(1);
+    expect(long.sqsRequests).toBeCloseTo(2 * steps + 300 / 20 + 2 * shared, 12);
+  });
+
+  it("priced at the SQS request price: a streamed job's relay costs less on SQS than on IoT Core", () => {
+    // Prepare
+    const job = { engineSeconds: 6, streamed: true };
+    // Act
+    const sqs = relayPricer(RELAY_AS_BUILT)(job, "function-urls");
+    const iot = relayPricer(RELAY_IOT)(job, "function-urls");
+    // Assess
+    expect(sqs).toBeLessThan(iot / 2);
   });
 
   it("issue 12: over the relay the submit is not held and no read follows the final chunk (relay-read prices the read it replaced); held, that read is not made", () => {

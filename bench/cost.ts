@@ -673,6 +673,12 @@ export const IOT_METERING = {
  * at the chunk cap), one message where a stream of it would be one a second.
  */
 export interface RelayPlan {
+  /**
+   * "sqs" (as built since this change: functions/adapters/relay-sqs.ts, a queue per requester
+   * channel; the worker sends each chunk, the SDK long-polls it) or "iot-mqtt" (AWS IoT Core,
+   * the relay before it, still deployable: a publish and a delivery per chunk, connection minutes).
+   */
+  transport: "sqs" | "iot-mqtt";
   /** a job-scoped session per job for the requester (before issue 12's subscriber) or one per account, reused (false: as built) */
   requesterSessionPerJob: boolean;
   /** the requester connects and subscribes per job, connected for the generation (before) or keeps one per account (false: as built) */
@@ -686,18 +692,27 @@ export interface RelayPlan {
   encoding: "json-base64" | "binary";
   /** seconds of generation per streamed chunk (default WORKLOAD.chunkSeconds: agent/execute.ts's one a second) */
   chunkSeconds?: number;
-  /** what-if only (not built): each message metered once, as a relay pushing to a held connection would, not a publish and a delivery */
-  meteredOnce?: boolean;
 }
 export const RELAY_AS_BUILT: RelayPlan = {
+  transport: "sqs",
   requesterSessionPerJob: false,
   connectPerJob: false,
   publishQos: 0,
   encoding: "json-base64",
   wholeAnswer: "one-message",
 };
-/** The relay before the SDK's own subscriber: a job-scoped requester session, connection and subscription per job. */
-export const RELAY_PER_JOB: RelayPlan = { ...RELAY_AS_BUILT, requesterSessionPerJob: true, connectPerJob: true };
+/** AWS IoT Core with the SDK's one connection per account: the relay as built before the SQS relay. */
+export const RELAY_IOT: RelayPlan = { ...RELAY_AS_BUILT, transport: "iot-mqtt" };
+/** The IoT Core relay before the SDK's own subscriber: a job-scoped requester session, connection and subscription per job. */
+export const RELAY_PER_JOB: RelayPlan = { ...RELAY_IOT, requesterSessionPerJob: true, connectPerJob: true };
+
+/**
+ * Amazon SQS's metering (AWS-PRICES.md, SQS, 2026-03): every API action is a request, each 64 KiB
+ * of payload a request; a long-poll receive is one request, empty or not, and returns as soon as a
+ * message is there (up to 10 at once). The relay's queues keep a received message invisible past
+ * its retention (functions/adapters/relay-sqs.ts), so the SDK deletes nothing.
+ */
+export const SQS_METERING = { stepBytes: 64 * 1024, longPollSeconds: 20 };
 
 /** Connections (and so session calls, CONNECTs, SUBSCRIBEs) an asking account makes per job (RelayPlan, ASSUME). */
 export const accountConnectionsPerJob = () =>
@@ -717,18 +732,39 @@ export function relayUse(job: { engineSeconds: number; streamed: boolean }, plan
   const wire = chunkBytes.map(
     (b, i) => relayChunkWireBytes(b, plan.encoding) + (i === 0 ? 200 : 0) + (i === chunkBytes.length - 1 ? 450 : 0),
   );
-  const publish = wire.reduce((a, b) => a + steps(b), 0);
   const shared = accountConnectionsPerJob();
+  if (plan.transport === "sqs") {
+    // The worker sends each chunk (chunks that queue behind a send in flight share a batch: not
+    // counted, so this errs high). The SDK's long poll returns with each chunk (one job on the
+    // channel at a time: with more, one receive takes several), plus one empty receive per 20 s
+    // of silence (an answer published whole is silent while it is generated). Each account
+    // session creates its channel's queue (idempotent) and the SDK deletes it when it closes.
+    const sends = wire.reduce((a, b) => a + Math.ceil(b / SQS_METERING.stepBytes), 0);
+    const silentSeconds = job.streamed || plan.wholeAnswer === "streamed" ? 0 : job.engineSeconds;
+    return {
+      sessionCalls: 1 + (plan.requesterSessionPerJob ? 1 : shared),
+      connect: 0,
+      subscribe: 0,
+      publish: 0,
+      delivery: 0,
+      puback: 0,
+      connectionMinutes: 0,
+      // each receive of a chunk bills its 64 KiB steps too
+      sqsRequests: 2 * sends + Math.floor(silentSeconds / SQS_METERING.longPollSeconds) + 2 * shared,
+    };
+  }
+  const publish = wire.reduce((a, b) => a + steps(b), 0);
   return {
     // the worker's job-scoped session, and the requester's (per job, or its share of the account's)
     sessionCalls: 1 + (plan.requesterSessionPerJob ? 1 : shared),
     connect: plan.connectPerJob ? 1 : shared,
     subscribe: plan.connectPerJob ? 1 : shared,
     publish,
-    delivery: plan.meteredOnce ? 0 : publish,
+    delivery: publish,
     puback: plan.publishQos === 1 ? wire.length : 0,
     // per job: connected for the generation, billed per started minute; per account: its hour shared by its jobs
     connectionMinutes: plan.connectPerJob ? Math.max(1, Math.ceil(job.engineSeconds / 60)) : 60 / ASSUME.jobsPerAccountHour,
+    sqsRequests: 0,
   };
 }
 
@@ -748,7 +784,12 @@ export const relayPricer =
       PRICES.dynamoReadUnit.usd +
       (frontDoor === "api-gateway" ? PRICES.apiHttpRequest.usd : 0);
     const messages = u.connect + u.subscribe + u.publish + u.delivery + u.puback;
-    return u.sessionCalls * sessionCall + messages * PRICES.iotMessage.usd + u.connectionMinutes * PRICES.iotConnectionMinute.usd;
+    return (
+      u.sessionCalls * sessionCall +
+      messages * PRICES.iotMessage.usd +
+      u.connectionMinutes * PRICES.iotConnectionMinute.usd +
+      u.sqsRequests * PRICES.sqsRequest.usd
+    );
   };
 export const defaultRelayPricer: RelayPricer = relayPricer(RELAY_AS_BUILT);
 
@@ -971,7 +1012,14 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       ok: null,
     },
     {
-      name: "  relay compared (on-demand): a requester session, connection and subscription per job instead of per account",
+      name: "  relay compared (on-demand): AWS IoT Core, one connection and subscription per account (the relay as built before the SQS relay: a publish and a delivery per chunk, connection minutes)",
+      value: perM(priceJob(m, onDemand, relayPricer(RELAY_IOT), workload).perJob),
+      unit: "$ / 1M jobs",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "  relay compared (on-demand): IoT Core with a requester session, connection and subscription per job instead of per account",
       value: perM(priceJob(m, onDemand, relayPricer(RELAY_PER_JOB), workload).perJob),
       unit: "$ / 1M jobs",
       target: null,
@@ -1007,8 +1055,8 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       ok: null,
     },
     {
-      name: "  relay compared (on-demand): the agent publishing at QoS 1 (before issue 12: each delivery's PUBACK metered)",
-      value: perM(priceJob(m, onDemand, relayPricer({ ...RELAY_AS_BUILT, publishQos: 1 }), workload).perJob),
+      name: "  relay compared (on-demand): IoT Core with the agent publishing at QoS 1 (before issue 12: each delivery's PUBACK metered)",
+      value: perM(priceJob(m, onDemand, relayPricer({ ...RELAY_IOT, publishQos: 1 }), workload).perJob),
       unit: "$ / 1M jobs",
       target: null,
       ok: null,
@@ -1130,10 +1178,8 @@ function withAssume<T>(changes: Partial<typeof ASSUME>, f: () => T): T {
 /**
  * What would move the headline, computed from the measured job with counts changed (NOT built,
  * and said so in each row): one hold for many jobs of a requester (the submit a plain put of the
- * job, the result a plain update: 2 WRU each, no inbox entries for the anchorer to delete),
- * streamed chunks delivered as one metered message each instead of a publish and a delivery
- * (what a relay that pushes to a held connection would bill), both, and what is left with both
- * and a free relay: the floor of the rest of the design (SQS, Lambda, storage, reads).
+ * job, the result a plain update: 2 WRU each, no inbox entries for the anchorer to delete), and
+ * that with a free relay: the floor of the rest of the design (SQS, Lambda, storage, reads).
  */
 function whatIfRows(m: MeasuredJob, workload: Array<{ engineSeconds: number; streamed: boolean }>, relay: RelayPricer): BenchResult[] {
   const tabs: MeasuredJob = {
@@ -1143,16 +1189,13 @@ function whatIfRows(m: MeasuredJob, workload: Array<{ engineSeconds: number; str
     ),
     ...(m.anchorer ? { anchorer: { ...m.anchorer, deleteWru: 0 } } : {}),
   };
-  const oneMessage = relayPricer({ ...RELAY_AS_BUILT, meteredOnce: true });
   const free: RelayPricer = () => 0;
   const both = (cap: Capacity, mm: MeasuredJob, r: RelayPricer) =>
     r2(total(priceJob(mm, { frontDoor: "function-urls", delivery: "relay", capacity: cap }, r, workload).perJob) * 1e6);
   return (
     [
       ["one hold for many jobs of a requester (2 WRU at submit and 2 at the result, no inbox entries)", tabs, relay],
-      ["every relayed message metered once, not a publish and a delivery (a relay pushing to a held connection)", m, oneMessage],
-      ["both", tabs, oneMessage],
-      ["both, and the relay free: the floor of the rest (SQS, Lambda, storage, reads)", tabs, free],
+      ["that, and the relay free: the floor of the rest (SQS, Lambda, storage, reads)", tabs, free],
     ] as const
   ).map(([what, mm, r]) => ({
     name: `  what if (computed from the measured job, NOT built): ${what}: provisioned / on-demand`,
@@ -1163,11 +1206,20 @@ function whatIfRows(m: MeasuredJob, workload: Array<{ engineSeconds: number; str
   }));
 }
 
-/** IoT Core messages per job as the relay is built (relayUse), streamed and whole, averaged over the workload. */
+/** Relay requests (SQS, as built) and IoT Core messages (the relay before) per job (relayUse), streamed and whole, averaged over the workload. */
 function relayRows(workload: Array<{ engineSeconds: number; streamed: boolean }>): BenchResult[] {
+  const sqs = (streamed: boolean) => {
+    const us = workload.filter((j) => j.streamed === streamed).map((j) => relayUse(j, RELAY_AS_BUILT));
+    return {
+      requests: us.reduce((a, u) => a + u.sqsRequests, 0) / Math.max(1, us.length),
+      sessions: us.reduce((a, u) => a + u.sessionCalls, 0) / Math.max(1, us.length),
+    };
+  };
+  const sqsStreamed = sqs(true);
+  const sqsWhole = sqs(false);
   const mean = (streamed: boolean) => {
     const js = workload.filter((j) => j.streamed === streamed);
-    const us = js.map((j) => relayUse(j));
+    const us = js.map((j) => relayUse(j, RELAY_IOT));
     const avg = (f: (u: ReturnType<typeof relayUse>) => number) => us.reduce((a, u) => a + f(u), 0) / Math.max(1, us.length);
     return {
       messages: avg((u) => u.connect + u.subscribe + u.publish + u.delivery + u.puback),
@@ -1177,9 +1229,29 @@ function relayRows(workload: Array<{ engineSeconds: number; streamed: boolean }>
   const st = mean(true);
   const whole = mean(false);
   return [
-    { name: `  IoT Core messages per streamed job (${st.detail})`, value: r2(st.messages), unit: "messages", target: null, ok: null },
     {
-      name: `  IoT Core messages per answer not asked as a stream (ask()), one message as built (relayWhole) (${whole.detail})`,
+      name: `  SQS requests per streamed job on the relay as built (each chunk sent and received, its channel queue's create and delete shared by the account's jobs; ${r2(sqsStreamed.sessions)} session calls)`,
+      value: r2(sqsStreamed.requests),
+      unit: "requests",
+      target: null,
+      ok: null,
+    },
+    {
+      name: `  SQS requests per answer not asked as a stream (ask()), one message (relayWhole), plus an empty long poll per 20 s of silence (${r2(sqsWhole.sessions)} session calls)`,
+      value: r2(sqsWhole.requests),
+      unit: "requests",
+      target: null,
+      ok: null,
+    },
+    {
+      name: `  IoT Core (the relay before): messages per streamed job (${st.detail})`,
+      value: r2(st.messages),
+      unit: "messages",
+      target: null,
+      ok: null,
+    },
+    {
+      name: `  IoT Core (the relay before): messages per answer not asked as a stream (ask()), one message (relayWhole) (${whole.detail})`,
       value: r2(whole.messages),
       unit: "messages",
       target: null,
