@@ -968,7 +968,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
 
   const rows: BenchResult[] = [
     {
-      name: `AWS cost per 1M jobs, steady volume: DynamoDB provisioned, ${DOORS[target.frontDoor]}, answer over the relay (as built: ask() and askStream(), one requester connection per account; job records and ledger items priced for ${ASSUME.permanentItemMonths} month in the table: their archival is NOT built, see the year row)`,
+      name: `AWS cost per 1M jobs, steady volume: DynamoDB provisioned, ${DOORS[target.frontDoor]}, answer over the SQS relay (as built: ask() and askStream(), one channel queue per SDK instance, a send and a receive per chunk; job records and ledger items priced for ${ASSUME.permanentItemMonths} month in the table: their archival is NOT built, see the year row)`,
       value: perM(prov.perJob),
       unit: "$",
       target: "≤ $3",
@@ -976,7 +976,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
     },
     ...breakdown("provisioned", prov.perJob),
     {
-      name: `AWS cost per 1M jobs, fully on-demand: DynamoDB on-demand, ${DOORS[onDemand.frontDoor]}, answer over the relay (as built)`,
+      name: `AWS cost per 1M jobs, fully on-demand: DynamoDB on-demand, ${DOORS[onDemand.frontDoor]}, answer over the SQS relay (as built)`,
       value: perM(od.perJob),
       unit: "$",
       target: "≤ $6",
