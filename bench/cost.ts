@@ -892,8 +892,10 @@ export function priceJob(
       },
     ]);
   }
-  // The agent on the SQS path: the receive that returns the job + one delete.
-  byRoute.push(["agent SQS receive + delete", { ...NONE, sqs: 2 * PRICES.sqsRequest.usd }]);
+  // The agent on the SQS path: the receive that returns the job; no delete (issue 12: a worker
+  // queue's visibility timeout outlasts its retention, so a received job never comes back:
+  // agent/sources/sqs.ts, functions/adapters/sqs-queues.ts). Errs high: one receive per job.
+  byRoute.push(["agent SQS receive", { ...NONE, sqs: PRICES.sqsRequest.usd }]);
   if (choice.delivery !== "hold")
     byRoute.push([
       "relay delivery",
@@ -939,7 +941,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
   let requests = 0;
   let wru = 0;
   let rru = 0;
-  let sqs = 2; // the agent's receive + delete
+  let sqs = 1; // the agent's receive (no delete: agent/sources/sqs.ts)
   const quietReads = quietReadsPerJob(workload);
   for (const [route, r] of m.routes) {
     if (ROUTES_NOT_PER_JOB.includes(route)) continue;
@@ -1123,7 +1125,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
         ok: null,
       })),
     {
-      name: "SQS requests per job (measured sends + event-source and agent receive/delete, batch of 4 at steady volume)",
+      name: "SQS requests per job (measured sends, the event source's receive and delete in batches of 4 at steady volume, the agent's receive (it deletes nothing))",
       value: r2(sqs),
       unit: "requests",
       target: null,

@@ -1,7 +1,13 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { z } from "zod";
 import { mockClient } from "aws-sdk-client-mock";
-import { SQSClient, ReceiveMessageCommand, DeleteMessageBatchCommand, ChangeMessageVisibilityCommand } from "@aws-sdk/client-sqs";
+import {
+  SQSClient,
+  ReceiveMessageCommand,
+  DeleteMessageBatchCommand,
+  ChangeMessageVisibilityCommand,
+  GetQueueAttributesCommand,
+} from "@aws-sdk/client-sqs";
 import type { AgentChallenge, AgentJob } from "../../events/api";
 import { ApiError, type ApiClient } from "../../api-client/api";
 import type { ApiRoute } from "../../api-client/routes";
@@ -95,6 +101,79 @@ describe("SQS job source", () => {
         { Id: "1", ReceiptHandle: "rh-2" },
       ],
     });
+  });
+
+  it("issue 12: on a queue whose messages never come back (visibility ≥ retention) it deletes nothing; the attributes are read once", async () => {
+    // Prepare
+    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { VisibilityTimeout: "43200", MessageRetentionPeriod: "3600" } });
+    sqs.on(ReceiveMessageCommand).resolves({ Messages: [{ MessageId: "m1", ReceiptHandle: "rh-1", Body: JSON.stringify(agentJob(1)) }] });
+    const source = createSqsJobSource({
+      queueUrl: QUEUE_URL,
+      region: "us-east-1",
+      credentials: credsFactory().fetch,
+      client: new SQSClient({ region: "us-east-1" }),
+    });
+    // Act
+    const first = await source.next(20);
+    const second = await source.next(20);
+    // Assess
+    expect([...first.jobs, ...second.jobs]).toEqual([agentJob(1), agentJob(1)]);
+    expect(sqs.commandCalls(DeleteMessageBatchCommand)).toHaveLength(0);
+    expect(sqs.commandCalls(GetQueueAttributesCommand)).toHaveLength(1);
+    expect(sqs.commandCalls(GetQueueAttributesCommand)[0]!.args[0].input).toEqual({
+      QueueUrl: QUEUE_URL,
+      AttributeNames: ["VisibilityTimeout", "MessageRetentionPeriod"],
+    });
+  });
+
+  it("issue 12: a queue that would redeliver (visibility < retention: an older deploy's) or unreadable attributes: it deletes each batch as before", async () => {
+    for (const attrs of [{ Attributes: { VisibilityTimeout: "300", MessageRetentionPeriod: "86400" } }, undefined]) {
+      // Prepare
+      sqs.reset();
+      if (attrs) sqs.on(GetQueueAttributesCommand).resolves(attrs);
+      else sqs.on(GetQueueAttributesCommand).rejects(Object.assign(new Error("denied"), { name: "AccessDenied" }));
+      sqs.on(ReceiveMessageCommand).resolves({ Messages: [{ MessageId: "m1", ReceiptHandle: "rh-1", Body: JSON.stringify(agentJob(1)) }] });
+      sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [{ Id: "0" }], Failed: [] });
+      const source = createSqsJobSource({
+        queueUrl: QUEUE_URL,
+        region: "us-east-1",
+        credentials: credsFactory().fetch,
+        client: new SQSClient({ region: "us-east-1" }),
+      });
+      // Act
+      await source.next(20);
+      // Assess
+      expect(sqs.commandCalls(DeleteMessageBatchCommand)).toHaveLength(1);
+    }
+  });
+
+  it("issue 12: past its in-flight budget within one retention period it deletes again; once those are dropped it stops", async () => {
+    // Prepare
+    let now = NOW;
+    sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { VisibilityTimeout: "43200", MessageRetentionPeriod: "3600" } });
+    sqs.on(ReceiveMessageCommand).resolves({
+      Messages: [
+        { MessageId: "m1", ReceiptHandle: "rh-1", Body: JSON.stringify(agentJob(1)) },
+        { MessageId: "m2", ReceiptHandle: "rh-2", Body: JSON.stringify(agentJob(2)) },
+      ],
+    });
+    sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [{ Id: "0" }, { Id: "1" }], Failed: [] });
+    const source = createSqsJobSource({
+      queueUrl: QUEUE_URL,
+      region: "us-east-1",
+      credentials: credsFactory().fetch,
+      client: new SQSClient({ region: "us-east-1" }),
+      inFlightBudget: 3,
+      now: () => now,
+    });
+    // Act + Assess: 2 kept; 2 more would be 4 > 3: deleted; an hour on, the first 2 are gone: kept again
+    await source.next(20);
+    expect(sqs.commandCalls(DeleteMessageBatchCommand)).toHaveLength(0);
+    await source.next(20);
+    expect(sqs.commandCalls(DeleteMessageBatchCommand)).toHaveLength(1);
+    now += 3_600_000;
+    await source.next(20);
+    expect(sqs.commandCalls(DeleteMessageBatchCommand)).toHaveLength(1);
   });
 
   it("an empty long-poll costs exactly one request: no delete", async () => {

@@ -4,10 +4,16 @@
  * An idle agent costs one SQS request per 20 s wait: 4,320 requests a day.
  *
  * Each message body is either a DispatchMessage (= AgentJob) or an AgentChallenge
- * (`kind: "challenge"`: a requester asks for fresh evidence), validated with zod. Messages are
- * deleted right after receipt (one DeleteMessageBatch): from then on the coordinator's
- * lease check, not SQS redelivery, decides what happens when the agent dies mid-job.
- * A malformed message is deleted too (it would only come back) and reported to onInvalid.
+ * (`kind: "challenge"`: a requester asks for fresh evidence), validated with zod. From receipt
+ * on, the coordinator's lease check, not SQS redelivery, decides what happens when the agent
+ * dies mid-job, so a received message must never come back. Worker queues are made so that it
+ * cannot (issue 12: functions/adapters/sqs-queues.ts, a visibility timeout longer than the
+ * retention: a received message stays invisible until SQS drops it), and then the agent deletes
+ * nothing: one SQS request a job fewer. It reads the queue's two attributes once to know; a
+ * queue made otherwise (an older deploy), or attributes it cannot read, get one
+ * DeleteMessageBatch right after each receipt as before. So do messages past an in-flight budget
+ * (received, not deleted, not yet dropped: SQS stops a queue's receives at 120,000), and
+ * malformed messages are reported to onInvalid either way.
  */
 import type { z } from "zod";
 import type { AgentSessionResponse } from "../../events/api";
@@ -16,6 +22,7 @@ import {
   ReceiveMessageCommand,
   DeleteMessageBatchCommand,
   ChangeMessageVisibilityCommand,
+  GetQueueAttributesCommand,
   type Message,
 } from "@aws-sdk/client-sqs";
 import { DispatchMessage } from "../../events/queue";
@@ -49,6 +56,8 @@ export interface SqsJobSourceOptions {
   signal?: AbortSignal;
   /** Injected for tests; built from region + credentials otherwise. */
   client?: SQSClient;
+  /** Most messages left undeleted within one retention period before deleting again (default 60,000: half SQS's in-flight cap). */
+  inFlightBudget?: number;
 }
 
 export class SqsSourceError extends Error {
@@ -142,6 +151,34 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
       });
     });
 
+  // Whether a received message can never come back (visibility ≥ retention), read once; and
+  // how many went undeleted when, so their count within a retention period stays in budget.
+  let retention: Promise<number | undefined> | undefined;
+  const undeletable = () =>
+    (retention ??= send(async () =>
+      client.send(new GetQueueAttributesCommand({ QueueUrl: o.queueUrl, AttributeNames: ["VisibilityTimeout", "MessageRetentionPeriod"] })),
+    ).then(
+      (r) => {
+        const vis = Number(r?.Attributes?.VisibilityTimeout);
+        const keep = Number(r?.Attributes?.MessageRetentionPeriod);
+        return Number.isFinite(vis) && Number.isFinite(keep) && keep > 0 && vis >= keep ? keep : undefined;
+      },
+      () => undefined,
+    ));
+  const kept: Array<{ at: number; n: number }> = [];
+  const now = o.now ?? Date.now;
+  const budget = o.inFlightBudget ?? 60_000;
+  /** Leave `n` messages undeleted? Only on a queue that never redelivers, within the in-flight budget. */
+  const mayKeep = async (n: number) => {
+    const keepSeconds = await undeletable();
+    if (keepSeconds === undefined) return false;
+    const t = now();
+    while (kept.length > 0 && kept[0]!.at <= t - keepSeconds * 1000) kept.shift();
+    if (kept.reduce((a, k) => a + k.n, 0) + n > budget) return false;
+    kept.push({ at: t, n });
+    return true;
+  };
+
   return {
     async next(waitSeconds: number): Promise<WorkBatch> {
       const wait = Math.min(20, Math.max(0, Math.floor(waitSeconds)));
@@ -182,7 +219,7 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
         }
       }
       const entries = messages.filter((m) => m.ReceiptHandle).map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! }));
-      if (entries.length > 0) {
+      if (entries.length > 0 && !(await mayKeep(entries.length))) {
         // A failed delete only means SQS may deliver the job again; the coordinator drops stale attempts.
         await send(() => client.send(new DeleteMessageBatchCommand({ QueueUrl: o.queueUrl, Entries: entries }))).catch(() => undefined);
       }

@@ -859,9 +859,10 @@ export class Simulation {
 
   private onDeliver(agent: Agent, msg: AgentJob) {
     if (agent.state !== "up") return; // a crashed or leaving agent's queue is never read again: the lease moves the job on
-    // The agent's SQS long-poll returns the message, then one DeleteMessage.
+    // The agent's SQS long-poll returns the message; no delete (issue 12: worker queues never
+    // redeliver a received message, agent/sources/sqs.ts).
     this.route("agent SQS").invocations++;
-    this.route("agent SQS").sqs += 2;
+    this.route("agent SQS").sqs += 1;
     agent.queue.push(msg);
     this.startNext(agent);
   }

@@ -157,8 +157,8 @@ describe("SqsQueues", () => {
       QueueName: `cocoon-prod-worker-${WORKER}`,
       Attributes: {
         RedrivePolicy: JSON.stringify({ deadLetterTargetArn: DLQ_ARN, maxReceiveCount: 5 }),
-        VisibilityTimeout: "300",
-        MessageRetentionPeriod: "86400",
+        VisibilityTimeout: "43200",
+        MessageRetentionPeriod: "3600",
         ReceiveMessageWaitTimeSeconds: "20",
         SqsManagedSseEnabled: "true",
       },

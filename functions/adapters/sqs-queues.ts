@@ -62,9 +62,16 @@ export interface SqsQueuesOptions {
   workerDlqArn: string;
   /** Receives before a worker-queue message moves to the DLQ. */
   maxReceives?: number;
-  /** Visibility timeout of new worker queues (an agent extends it for long jobs). */
+  /**
+   * Visibility timeout of new worker queues (default 12 h, SQS's most): longer than the
+   * retention, so a received message never comes back and the agent need not delete it
+   * (agent/sources/sqs.ts; issue 12: one SQS request a job fewer).
+   */
   workerVisibilitySeconds?: number;
-  /** Retention of undelivered jobs in worker queues; leases expire far sooner anyway. */
+  /**
+   * Retention of jobs in worker queues (default 1 h): a job waiting longer has long been moved
+   * on by its lease check; received ones are dropped by SQS then too.
+   */
   workerRetentionSeconds?: number;
 }
 
@@ -194,8 +201,8 @@ export class SqsQueues implements Queues {
           QueueName: this.nameOf(queue),
           Attributes: {
             RedrivePolicy: JSON.stringify({ deadLetterTargetArn: this.o.workerDlqArn, maxReceiveCount: this.o.maxReceives ?? 5 }),
-            VisibilityTimeout: String(this.o.workerVisibilitySeconds ?? 300),
-            MessageRetentionPeriod: String(this.o.workerRetentionSeconds ?? 86_400),
+            VisibilityTimeout: String(this.o.workerVisibilitySeconds ?? SQS_MAX_VISIBILITY_SECONDS),
+            MessageRetentionPeriod: String(this.o.workerRetentionSeconds ?? 3600),
             ReceiveMessageWaitTimeSeconds: String(SQS_MAX_WAIT_SECONDS),
             SqsManagedSseEnabled: "true",
           },
