@@ -57,6 +57,28 @@ export const ANCHORER_TABLE_ACTIONS = [
   "dynamodb:UpdateItem",
   "dynamodb:DeleteItem",
 ];
+/**
+ * issue 12: the relays a stage can stream answers over (COCOON_RELAY_TRANSPORT at deploy):
+ * "sqs" (the default: one queue per requester channel, functions/adapters/relay-sqs.ts) or
+ * "iot-mqtt" (AWS IoT Core, functions/adapters/relay-iot.ts; needs COCOON_IOT_ENDPOINT).
+ */
+export const RELAY_TRANSPORTS = ["sqs", "iot-mqtt"] as const;
+export type RelayTransport = (typeof RELAY_TRANSPORTS)[number];
+/** What the RelayRole allows on the stage's `<prefix>-r-*` queues with the SQS relay (each session policy narrows it to one queue). */
+export const RELAY_SQS_ROLE_ACTIONS = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:DeleteQueue"];
+
+/** The relay of this deploy, from the deploying shell; refused when it cannot work. */
+export function relayTransportFromEnv(env: NodeJS.ProcessEnv = process.env): RelayTransport {
+  const t = env.COCOON_RELAY_TRANSPORT || "sqs";
+  if (!(RELAY_TRANSPORTS as readonly string[]).includes(t))
+    throw new Error(`COCOON_RELAY_TRANSPORT is "${t}": must be "sqs" (the default) or "iot-mqtt"`);
+  if (t === "iot-mqtt" && !env.COCOON_IOT_ENDPOINT)
+    throw new Error(
+      "COCOON_RELAY_TRANSPORT is iot-mqtt but COCOON_IOT_ENDPOINT is not set (aws iot describe-endpoint --endpoint-type iot:Data-ATS): set it, or leave the transport unset for SQS",
+    );
+  return t as RelayTransport;
+}
+
 const passThrough = (names: string[]) => Object.fromEntries(names.filter((n) => process.env[n]).map((n) => [n, process.env[n]!]));
 
 const WORKER_ID_CHARS = 43;
@@ -85,6 +107,10 @@ export function Cocoon({ stack, app }: StackContext) {
   const workerQueueArnPrefix = `arn:${Aws.PARTITION}:sqs:${Aws.REGION}:${Aws.ACCOUNT_ID}:${queuePrefix}`;
   const workerQueueUrlPrefix = `https://sqs.${Aws.REGION}.${Aws.URL_SUFFIX}/${Aws.ACCOUNT_ID}/${queuePrefix}`;
   const workerQueues = `${workerQueueArnPrefix}worker-*`;
+  // issue 12: the relay's channel queues, `<app>-<stage>-r-<account>-<channel>` (or a hash), created by the requester-session route
+  const relayTransport = relayTransportFromEnv();
+  const relayPrefix = `${app.name}-${app.stage}`;
+  const relayQueues = `${workerQueueArnPrefix}r-*`;
 
   // ------------------------------------------------------------------ data
   const table = new Table(stack, "Data", {
@@ -143,6 +169,8 @@ export function Cocoon({ stack, app }: StackContext) {
     sendWorker: statement(["sqs:SendMessage"], [workerQueues]),
     pollWorker: statement(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"], [workerQueues]),
     createWorkerQueue: statement(["sqs:CreateQueue", "sqs:TagQueue", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"], [workerQueues]),
+    // the requester-session route only: a worker's session route must not be able to make queues exist
+    createRelayQueue: statement(["sqs:CreateQueue"], [relayQueues]),
     publishAlerts: statement(["sns:Publish"], [alerts.topicArn]),
   };
 
@@ -219,11 +247,9 @@ export function Cocoon({ stack, app }: StackContext) {
     "POST /v1/agent/attestations": route("http/attestation-answer", [can.writeTable]),
     "POST /v1/agent/results": route("http/post-result", [can.writeTable]),
     "POST /v1/agent/lease": route("http/extend-lease", [can.writeTable]),
-    // issue 11: how a job's stream is relayed (AWS IoT Core) and job-scoped credentials for it
-    "POST /v1/jobs/{id}/relay": route("http/relay-session", [can.writeTable], { environment: passThrough(["COCOON_IOT_ENDPOINT"]) }),
-    "POST /v1/agent/jobs/{id}/relay": route("http/relay-worker-session", [can.writeTable], {
-      environment: passThrough(["COCOON_IOT_ENDPOINT"]),
-    }),
+    // issue 11/12: how a job's stream is relayed (SQS channel queues, or AWS IoT Core) and narrow credentials for it
+    "POST /v1/jobs/{id}/relay": route("http/relay-session", [can.writeTable, ...(relayTransport === "sqs" ? [can.createRelayQueue] : [])]),
+    "POST /v1/agent/jobs/{id}/relay": route("http/relay-worker-session", [can.writeTable]),
     // issue 15: a receipt's inclusion proof (reads only)
     "GET /v1/receipts/{jobId}/proof": route("http/receipt-proof", [can.readTable]),
   };
@@ -330,34 +356,41 @@ export function Cocoon({ stack, app }: StackContext) {
   sessionFn.addEnvironment("COCOON_AGENT_ROLE_ARN", agentRole.roleArn);
   sessionFn.addEnvironment("COCOON_AGENT_SESSION_SECONDS", "3600");
 
-  // ------------------------------------------------------------------ issue 11: stream relay (AWS IoT Core)
-  // Workers publish sealed chunks to IoT Core over HTTPS and requesters subscribe over MQTT/WebSocket,
-  // both with credentials the two session routes vend: this role allows the IoT actions under the
-  // stage's topic prefix, each session policy one job's topic (functions/adapters/relay-iot.ts).
-  const relayPrefix = `${app.name}-${app.stage}`;
-  const iotArn = `arn:${Aws.PARTITION}:iot:${Aws.REGION}:${Aws.ACCOUNT_ID}`;
+  // ------------------------------------------------------------------ issue 11/12: stream relay (SQS or AWS IoT Core)
+  // The worker's agent sends sealed chunks straight to the relay and the requester's SDK reads
+  // them there, both with credentials the two session routes vend by assuming this role with a
+  // session policy that names one queue (SQS: send for the worker's job attempt, read and delete
+  // for the requester's own channel; functions/adapters/relay-sqs.ts) or one job's topics (IoT
+  // Core, functions/adapters/relay-iot.ts). The role allows only the chosen relay's actions.
   const relayFns = [api.getFunction("POST /v1/jobs/{id}/relay")!, api.getFunction("POST /v1/agent/jobs/{id}/relay")!];
   const relayRole = new Role(stack, "RelayRole", {
-    description: "Assumed through the relay session routes; each session policy narrows it to one job's IoT topic",
+    description:
+      relayTransport === "sqs"
+        ? "Assumed through the relay session routes; each session policy narrows it to one channel's SQS queue"
+        : "Assumed through the relay session routes; each session policy narrows it to one job's IoT topic",
     assumedBy: new CompositePrincipal(...relayFns.map((f) => new ArnPrincipal(f.role!.roleArn))),
     maxSessionDuration: Duration.hours(1),
   });
-  relayRole.addToPolicy(statement(["iot:Publish", "iot:Receive"], [`${iotArn}:topic/${relayPrefix}/r/*`]));
-  relayRole.addToPolicy(statement(["iot:Subscribe"], [`${iotArn}:topicfilter/${relayPrefix}/r/*`]));
-  relayRole.addToPolicy(statement(["iot:Connect"], [`${iotArn}:client/${relayPrefix}-r-*`]));
+  if (relayTransport === "sqs") {
+    relayRole.addToPolicy(statement(RELAY_SQS_ROLE_ACTIONS, [relayQueues]));
+  } else {
+    const iotArn = `arn:${Aws.PARTITION}:iot:${Aws.REGION}:${Aws.ACCOUNT_ID}`;
+    relayRole.addToPolicy(statement(["iot:Publish", "iot:Receive"], [`${iotArn}:topic/${relayPrefix}/r/*`]));
+    relayRole.addToPolicy(statement(["iot:Subscribe"], [`${iotArn}:topicfilter/${relayPrefix}/r/*`]));
+    relayRole.addToPolicy(statement(["iot:Connect"], [`${iotArn}:client/${relayPrefix}-r-*`]));
+    for (const f of relayFns) {
+      f.addEnvironment("COCOON_IOT_ARN", iotArn);
+      f.addEnvironment("COCOON_IOT_ENDPOINT", process.env.COCOON_IOT_ENDPOINT!);
+    }
+  }
   for (const f of relayFns) {
     f.attachPermissions([statement(["sts:AssumeRole"], [relayRole.roleArn])]);
-    f.addEnvironment("COCOON_RELAY_ROLE_ARN", relayRole.roleArn);
-    f.addEnvironment("COCOON_IOT_ARN", iotArn);
+    f.addEnvironment("COCOON_RELAY_TRANSPORT", relayTransport);
+    f.addEnvironment("COCOON_RELAY_ROLE_ARN", relayRole.roleArn); // its account is the queues' (relay-sessions.ts)
     f.addEnvironment("COCOON_RELAY_PREFIX", relayPrefix);
     f.addEnvironment("COCOON_RELAY_SESSION_SECONDS", "900");
   }
-  if (!process.env.COCOON_IOT_ENDPOINT) {
-    console.warn(
-      `[cocoon ${app.stage}] COCOON_IOT_ENDPOINT is not set (aws iot describe-endpoint --endpoint-type iot:Data-ATS): answers are not streamed, requesters get them whole`,
-    );
-  }
-  // ------------------------------------------------------------------ end issue 11
+  // ------------------------------------------------------------------ end issue 11/12
 
   stack.addOutputs({
     ApiUrl: api.url,
@@ -368,6 +401,8 @@ export function Cocoon({ stack, app }: StackContext) {
     WorkerQueuePrefix: `${queuePrefix}worker-`,
     AgentRoleArn: agentRole.roleArn,
     RelayRoleArn: relayRole.roleArn,
+    RelayTransport: relayTransport,
+    ...(relayTransport === "sqs" ? { RelayQueuePrefix: `${relayPrefix}-r-` } : {}),
   });
   return { api, table, matching, alerts, agentRole };
 }

@@ -9,9 +9,23 @@ import { pathToFileURL } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Template } from "aws-cdk-lib/assertions";
 import { SYNTH_ACCOUNT, SYNTH_REGION, synthesize } from "../stacks/synth";
-import { AGENT_QUEUE_ACTIONS as STACK_AGENT_ACTIONS, LAMBDA_RUNTIME } from "../stacks/Cocoon";
+import {
+  AGENT_QUEUE_ACTIONS as STACK_AGENT_ACTIONS,
+  LAMBDA_RUNTIME,
+  RELAY_SQS_ROLE_ACTIONS,
+  relayTransportFromEnv,
+} from "../stacks/Cocoon";
 import { AGENT_QUEUE_ACTIONS } from "../functions/adapters/sts-session";
-import { RELAY_REQUESTER_ACTIONS, RELAY_ROLE_ACTIONS, RELAY_WORKER_ACTIONS } from "../functions/adapters/relay-iot";
+import { IotRelaySessionVendor, RELAY_REQUESTER_ACTIONS, RELAY_ROLE_ACTIONS, RELAY_WORKER_ACTIONS } from "../functions/adapters/relay-iot";
+import {
+  relayQueueName,
+  SQS_RELAY_CREATE_ACTIONS,
+  SQS_RELAY_REQUESTER_ACTIONS,
+  SQS_RELAY_ROLE_ACTIONS,
+  SQS_RELAY_WORKER_ACTIONS,
+  SqsRelaySessionVendor,
+} from "../functions/adapters/relay-sqs";
+import { relaySessionsFromEnv } from "../functions/adapters/relay-sessions";
 import { loadAwsConfig } from "../functions/config";
 import { routeUrlsFromEnv } from "../functions/http/route-directory";
 
@@ -123,8 +137,9 @@ const ACTIONS: Record<string, string[]> = {
     "dynamodb:Query",
     "dynamodb:UpdateItem",
   ],
-  // issue 11: the relay session routes vend IoT credentials through the RelayRole
-  "functions/http/relay-session.handler": [...TABLE_RW, "sts:AssumeRole"],
+  // issue 11/12: the relay session routes vend credentials through the RelayRole; with the SQS
+  // relay (the default) the requester's also creates its channel queue, the worker's never
+  "functions/http/relay-session.handler": [...TABLE_RW, "sqs:CreateQueue", "sts:AssumeRole"],
   "functions/http/relay-worker-session.handler": [...TABLE_RW, "sts:AssumeRole"],
 };
 
@@ -132,14 +147,40 @@ let prod: Template;
 let dev: Template;
 let prodJson: { Resources: Record<string, Resource>; Outputs?: Json };
 let devJson: { Resources: Record<string, Resource> };
+/** issue 12: a stage deployed with COCOON_RELAY_TRANSPORT=iot-mqtt (placeholder bundles) */
+let iotJson: { Resources: Record<string, Resource> };
+
+const IOT_ENDPOINT = "abc123-ats.iot.us-east-1.amazonaws.com";
+/** Runs `fn` with these variables of the deploying shell (undefined: unset), then puts them back. */
+async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const set = (v: Record<string, string | undefined>) => {
+    for (const [k, x] of Object.entries(v)) {
+      if (x === undefined) delete process.env[k];
+      else process.env[k] = x;
+    }
+  };
+  set(vars);
+  try {
+    return await fn();
+  } finally {
+    set(saved);
+  }
+}
 
 beforeAll(async () => {
-  const p = await synthesize({ stage: "prod" });
+  // prod and dev as a deployer gets them without choosing a relay (SQS), whatever this shell has set
+  const shell = { COCOON_RELAY_TRANSPORT: undefined, COCOON_IOT_ENDPOINT: undefined };
+  const p = await withEnv(shell, () => synthesize({ stage: "prod" }));
   prod = Template.fromStack(p.stacks[0]!);
-  const d = await synthesize({ stage: "dev", bundle: false });
+  const d = await withEnv(shell, () => synthesize({ stage: "dev", bundle: false }));
   dev = Template.fromStack(d.stacks[0]!);
+  const i = await withEnv({ COCOON_RELAY_TRANSPORT: "iot-mqtt", COCOON_IOT_ENDPOINT: IOT_ENDPOINT }, () =>
+    synthesize({ stage: "iot", bundle: false }),
+  );
   prodJson = prod.toJSON() as typeof prodJson;
   devJson = dev.toJSON() as typeof devJson;
+  iotJson = Template.fromStack(i.stacks[0]!).toJSON() as typeof iotJson;
 }, 300_000);
 
 // ---------------------------------------------------------------- helpers
@@ -217,6 +258,32 @@ function bundleOf(handler: string): string {
 }
 
 const roleOf = (fn: { props: Json }) => ((fn.props.Role as Json)["Fn::GetAtt"] as [string, string])[0];
+
+/** The function's environment as CloudFormation would resolve it. */
+const resolvedEnv = (t: { Resources: Record<string, Resource> }, fn: { props: Json }): Record<string, string> =>
+  Object.fromEntries(Object.entries((fn.props.Environment as { Variables: Json }).Variables).map(([k, v]) => [k, resolve(v, t.Resources)]));
+
+/** The function an API route reaches (by its integration: a stage synthesized with placeholder bundles has one handler name for all). */
+function functionOfRoute(t: { Resources: Record<string, Resource> }, routeKey: string): { id: string; props: Json } {
+  const route = ofType(t, "AWS::ApiGatewayV2::Route").find(([, r]) => r.Properties!.RouteKey === routeKey)![1];
+  const integrationId = (((route.Properties!.Target as Json)["Fn::Join"] as [string, unknown[]])[1][1] as { Ref: string }).Ref;
+  const id = ((t.Resources[integrationId]!.Properties!.IntegrationUri as Json)["Fn::GetAtt"] as string[])[0]!;
+  return { id, props: t.Resources[id]!.Properties! };
+}
+
+/** The stream relay's role (issue 11/12). */
+function relayRoleOf(t: { Resources: Record<string, Resource> }) {
+  const [id, role] = ofType(t, "AWS::IAM::Role").find(([, r]) => String(r.Properties!.Description ?? "").includes("relay session routes"))!;
+  return { id, role };
+}
+
+/** Each action a role allows → the resources (resolved) it allows it on. */
+const actionsToResources = (t: { Resources: Record<string, Resource> }, roleId: string): Record<string, string[]> => {
+  const out: Record<string, string[]> = {};
+  for (const st of statementsOfRole(t, roleId))
+    for (const a of arr(st.Action)) (out[a] ??= []).push(...arr(st.Resource).map((r) => resolve(r, t.Resources)));
+  return out;
+};
 
 // ---------------------------------------------------------------- tests
 
@@ -529,38 +596,89 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     );
   });
 
-  it("issue 11: the stream relay's role (IoT Core) is assumed only by the two relay session functions, allows only the IoT actions the session policies use, under the stage's topic prefix and client ids", () => {
+  it("issue 12: the relay is SQS by default: the RelayRole, assumed only by the two session functions, allows the four SQS actions on the stage's `-r-` queues only; only the requester-session function may create them", async () => {
     // Prepare
     const fns = functionsByHandler(prodJson);
-    const sessionRoles = ["functions/http/relay-session.handler", "functions/http/relay-worker-session.handler"].map((h) =>
-      roleOf(fns.get(h)!),
-    );
-    const [relayRoleId, relayRole] = ofType(prodJson, "AWS::IAM::Role").find(([, r]) =>
-      String(r.Properties!.Description ?? "").includes("relay session routes"),
-    )!;
+    const requesterFn = fns.get("functions/http/relay-session.handler")!;
+    const workerFn = fns.get("functions/http/relay-worker-session.handler")!;
+    const { id: relayRoleId, role: relayRole } = relayRoleOf(prodJson);
+    const relayQueues = `arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:cocoon-prod-r-*`;
+    const covers = (pattern: string, arn: string) => arn.startsWith(pattern.slice(0, -1));
     // Act
     const trust = (relayRole.Properties!.AssumeRolePolicyDocument as { Statement: Statement[] }).Statement;
-    const statements = statementsOfRole(prodJson, relayRoleId);
-    const byAction = Object.fromEntries(
-      statements.flatMap((st) => arr(st.Action).map((a) => [a, arr(st.Resource).map((r) => resolve(r, prodJson.Resources))])),
-    );
-    // Assess
+    const byAction = actionsToResources(prodJson, relayRoleId);
+    const creates = (fn: { props: Json }) =>
+      statementsOfRole(prodJson, roleOf(fn))
+        .filter((st) => arr(st.Action).some((a) => a === "sqs:CreateQueue"))
+        .map((st) => [arr(st.Action), arr(st.Resource).map((r) => resolve(r, prodJson.Resources))]);
+    // Assess: trust and duration
     expect(trust.every((st) => st.Effect === "Allow" && st.Action === "sts:AssumeRole")).toBe(true);
     expect(trust.flatMap((st) => arr((st.Principal as { AWS: unknown }).AWS))).toEqual(
-      sessionRoles.map((r) => ({ "Fn::GetAtt": [r, "Arn"] })),
+      [requesterFn, workerFn].map((f) => ({ "Fn::GetAtt": [roleOf(f), "Arn"] })),
+    );
+    expect(relayRole.Properties!.MaxSessionDuration).toBe(3600);
+    // the role: exactly the actions the session policies hand out, all on the stage's relay queues
+    expect(Object.keys(byAction).sort()).toEqual([...RELAY_SQS_ROLE_ACTIONS].sort());
+    expect([...SQS_RELAY_ROLE_ACTIONS].sort()).toEqual([...RELAY_SQS_ROLE_ACTIONS].sort());
+    expect([...SQS_RELAY_WORKER_ACTIONS, ...SQS_RELAY_REQUESTER_ACTIONS].sort()).toEqual([...RELAY_SQS_ROLE_ACTIONS].sort());
+    for (const a of RELAY_SQS_ROLE_ACTIONS) expect(byAction[a], a).toEqual([relayQueues]);
+    // CreateQueue: the requester's function only, on the same pattern
+    expect(creates(requesterFn)).toEqual([[[...SQS_RELAY_CREATE_ACTIONS], [relayQueues]]]);
+    expect(creates(workerFn)).toEqual([]);
+    for (const f of [requesterFn, workerFn]) {
+      const assume = statementsOfRole(prodJson, roleOf(f)).find((st) => arr(st.Action).includes("sts:AssumeRole"))!;
+      expect(assume.Resource).toEqual({ "Fn::GetAtt": [relayRoleId, "Arn"] });
+    }
+    // the pattern covers every channel queue the vendor names and none of the stage's other queues
+    const account = Buffer.alloc(32, 7).toString("base64url");
+    for (const ch of ["abcdefgh", "c".repeat(24)])
+      expect(covers(relayQueues, `arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:${relayQueueName("cocoon-prod", account, ch)}`)).toBe(true);
+    const otherQueues = ofType(prodJson, "AWS::SQS::Queue").map(([id]) => `arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:${id}`);
+    for (const q of [...otherQueues, `arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:cocoon-prod-worker-${account}`])
+      expect(covers(relayQueues, q), q).toBe(false);
+    // both functions get an environment the chooser turns into the SQS vendor
+    for (const f of [requesterFn, workerFn]) {
+      const env = resolvedEnv(prodJson, f);
+      expect(env).toMatchObject({ COCOON_RELAY_TRANSPORT: "sqs", COCOON_RELAY_PREFIX: "cocoon-prod" });
+      expect(env.COCOON_IOT_ENDPOINT).toBeUndefined();
+      expect(await relaySessionsFromEnv({ ...env, AWS_REGION: SYNTH_REGION })).toBeInstanceOf(SqsRelaySessionVendor);
+    }
+  });
+
+  it("issue 11/12: deployed with COCOON_RELAY_TRANSPORT=iot-mqtt, the RelayRole allows only the IoT actions the session policies use, under the stage's topic prefix and client ids, and nobody creates queues", async () => {
+    // Prepare
+    const relayFns = ["POST /v1/jobs/{id}/relay", "POST /v1/agent/jobs/{id}/relay"].map((k) => functionOfRoute(iotJson, k));
+    const { id: relayRoleId, role: relayRole } = relayRoleOf(iotJson);
+    // Act
+    const trust = (relayRole.Properties!.AssumeRolePolicyDocument as { Statement: Statement[] }).Statement;
+    const byAction = actionsToResources(iotJson, relayRoleId);
+    // Assess
+    expect(trust.flatMap((st) => arr((st.Principal as { AWS: unknown }).AWS))).toEqual(
+      relayFns.map((f) => ({ "Fn::GetAtt": [roleOf(f), "Arn"] })),
     );
     expect(relayRole.Properties!.MaxSessionDuration).toBe(3600);
     expect(Object.keys(byAction).sort()).toEqual([...RELAY_ROLE_ACTIONS].sort());
     expect([...RELAY_WORKER_ACTIONS, ...RELAY_REQUESTER_ACTIONS].sort()).toEqual([...RELAY_ROLE_ACTIONS].sort());
     const iot = `arn:aws:iot:${SYNTH_REGION}:${SYNTH_ACCOUNT}`;
-    expect(byAction["iot:Publish"]).toEqual([`${iot}:topic/cocoon-prod/r/*`]);
-    expect(byAction["iot:Receive"]).toEqual([`${iot}:topic/cocoon-prod/r/*`]);
-    expect(byAction["iot:Subscribe"]).toEqual([`${iot}:topicfilter/cocoon-prod/r/*`]);
-    expect(byAction["iot:Connect"]).toEqual([`${iot}:client/cocoon-prod-r-*`]);
-    for (const role of sessionRoles) {
-      const assume = statementsOfRole(prodJson, role).find((st) => arr(st.Action).includes("sts:AssumeRole"))!;
-      expect(assume.Resource).toEqual({ "Fn::GetAtt": [relayRoleId, "Arn"] });
+    expect(byAction["iot:Publish"]).toEqual([`${iot}:topic/cocoon-iot/r/*`]);
+    expect(byAction["iot:Receive"]).toEqual([`${iot}:topic/cocoon-iot/r/*`]);
+    expect(byAction["iot:Subscribe"]).toEqual([`${iot}:topicfilter/cocoon-iot/r/*`]);
+    expect(byAction["iot:Connect"]).toEqual([`${iot}:client/cocoon-iot-r-*`]);
+    for (const f of relayFns) {
+      const actions = statementsOfRole(iotJson, roleOf(f)).flatMap((st) => arr(st.Action));
+      expect(actions).not.toContain("sqs:CreateQueue");
+      expect(actions).toContain("sts:AssumeRole");
+      const env = resolvedEnv(iotJson, f);
+      expect(env).toMatchObject({ COCOON_RELAY_TRANSPORT: "iot-mqtt", COCOON_IOT_ENDPOINT: IOT_ENDPOINT, COCOON_IOT_ARN: iot });
+      expect(await relaySessionsFromEnv({ ...env, AWS_REGION: SYNTH_REGION })).toBeInstanceOf(IotRelaySessionVendor);
     }
+  });
+
+  it("issue 12: a deploy asking for an unknown relay, or for IoT Core without its endpoint, is refused before anything is built", () => {
+    expect(relayTransportFromEnv({})).toBe("sqs");
+    expect(relayTransportFromEnv({ COCOON_RELAY_TRANSPORT: "iot-mqtt", COCOON_IOT_ENDPOINT: IOT_ENDPOINT })).toBe("iot-mqtt");
+    expect(() => relayTransportFromEnv({ COCOON_RELAY_TRANSPORT: "iot-mqtt" })).toThrow(/COCOON_IOT_ENDPOINT/);
+    expect(() => relayTransportFromEnv({ COCOON_RELAY_TRANSPORT: "kafka" })).toThrow(/"sqs"/);
   });
 
   it("dev stage: the play-money faucet route exists, every other route too; prod has no faucet", () => {

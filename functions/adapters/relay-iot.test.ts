@@ -1,15 +1,8 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { mockClient } from "aws-sdk-client-mock";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
-import { RelaySession } from "../../events/relay";
-import {
-  accountClientId,
-  IotRelaySessionVendor,
-  relaySessionsFromEnv,
-  relayTopic,
-  requesterRelayPolicy,
-  workerRelayPolicy,
-} from "./relay-iot";
+import { RelaySession, relaySenderName } from "../../events/relay";
+import { accountClientId, IotRelaySessionVendor, relayTopic, requesterRelayPolicy, workerRelayPolicy } from "./relay-iot";
 
 const ACCOUNT = "123456789012";
 const IOT_ARN = `arn:aws:iot:us-east-1:${ACCOUNT}`;
@@ -47,6 +40,7 @@ describe("relay sessions on AWS IoT Core (STS mocked)", () => {
     // Assess
     const input = sts.commandCalls(AssumeRoleCommand)[0]!.args[0].input;
     expect(input).toMatchObject({ RoleArn: ROLE, RoleSessionName: `w-${JOB}-1`, DurationSeconds: 900 });
+    expect(input.RoleSessionName).toBe(relaySenderName(JOB, 1)); // one rule for both relays
     expect(JSON.parse(input.Policy!)).toEqual({
       Version: "2012-10-17",
       Statement: [
@@ -125,9 +119,5 @@ describe("relay sessions on AWS IoT Core (STS mocked)", () => {
     sts.on(AssumeRoleCommand).resolves({});
     await expect(vendor().forRequester(JOB, REQUESTER)).rejects.toMatchObject({ status: 503, code: "relay_session_unavailable" });
     expect(() => vendor(60)).toThrow(/900/);
-  });
-
-  it("without the stack's environment there is no vendor (the local default relays over HTTP)", async () => {
-    await expect(relaySessionsFromEnv({})).resolves.toBeUndefined();
   });
 });

@@ -1,5 +1,7 @@
 /**
- * The relay on AWS: AWS IoT Core, MQTT over WebSocket (docs/architecture.md §3, "Streaming").
+ * The relay on AWS IoT Core, MQTT over WebSocket (docs/architecture.md §3, "Streaming"): since
+ * issue 12 the alternative to the SQS relay (relay-sqs.ts, the default), chosen at deploy with
+ * COCOON_RELAY_TRANSPORT=iot-mqtt (relay-sessions.ts reads it back).
  *
  * Why IoT Core (of API Gateway WebSocket, IoT Core, Lambda response streaming, long-poll —
  * ../shared/AWS-PRICES.md has the prices): it is the one where no compute of ours runs per
@@ -33,9 +35,9 @@
  */
 import type { STSClient } from "@aws-sdk/client-sts";
 import { createHash, randomBytes } from "node:crypto";
-import type { RelaySession } from "../../events/relay";
-import { CocoonError } from "../../core/errors";
+import { relaySenderName, type RelaySession } from "../../events/relay";
 import type { RelaySessionVendor } from "../../core/relay-access";
+import { assumeRelayRole, checkRelayDuration, exactSessionName, relaySessionName } from "./relay-sts";
 
 export const RELAY_WORKER_ACTIONS = ["iot:Publish"] as const;
 export const RELAY_REQUESTER_ACTIONS = ["iot:Connect", "iot:Subscribe", "iot:Receive"] as const;
@@ -129,43 +131,19 @@ export function accountRelayPolicy(o: Pick<IotRelayOptions, "iotArn" | "prefix">
   });
 }
 
-/** RoleSessionName: ≤ 64 chars of [\w+=,.@-]; a job id fits, a hash otherwise. */
-function sessionName(kind: "w" | "r", id: string): string {
-  const name = `${kind}-${id}`;
-  return /^[\w+=,.@-]{2,64}$/.test(name) ? name : `${kind}-${createHash("sha256").update(id).digest("hex").slice(0, 40)}`;
-}
-
 export class IotRelaySessionVendor implements RelaySessionVendor {
   constructor(private readonly o: IotRelayOptions) {
-    if (!Number.isInteger(o.durationSeconds) || o.durationSeconds < 900 || o.durationSeconds > 3600) {
-      throw new CocoonError(500, "relay_misconfigured", `relay session duration ${o.durationSeconds} s is outside 900–3600 s`);
-    }
+    checkRelayDuration(o.durationSeconds);
   }
 
-  private async assume(name: string, policy: string) {
-    const { AssumeRoleCommand } = await import("@aws-sdk/client-sts");
-    const out = await this.o.client.send(
-      new AssumeRoleCommand({ RoleArn: this.o.roleArn, RoleSessionName: name, DurationSeconds: this.o.durationSeconds, Policy: policy }),
-    );
-    const c = out.Credentials;
-    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
-      throw new CocoonError(
-        503,
-        "relay_session_unavailable",
-        "STS returned no credentials; retry, or read the answer with GET /v1/jobs/{id}",
-      );
-    }
-    return {
-      accessKeyId: c.AccessKeyId,
-      secretAccessKey: c.SecretAccessKey,
-      sessionToken: c.SessionToken,
-      expiration: c.Expiration.getTime(),
-    };
+  private assume(name: string, policy: string) {
+    return assumeRelayRole(this.o, name, policy);
   }
 
   async forWorker(job: { jobId: string; attempt: number; requester: string }, workerId: string): Promise<RelaySession> {
+    // the same rule as the SQS relay's (where the requester checks it in SenderId): one job attempt
     const credentials = await this.assume(
-      sessionName("w", `${job.jobId}-${job.attempt}`),
+      exactSessionName(relaySenderName(job.jobId, job.attempt)),
       workerRelayPolicy(this.o, job.requester, job.jobId, workerId),
     );
     return {
@@ -179,7 +157,7 @@ export class IotRelaySessionVendor implements RelaySessionVendor {
   }
 
   async forRequester(jobId: string, requester: string): Promise<RelaySession> {
-    const credentials = await this.assume(sessionName("r", jobId), requesterRelayPolicy(this.o, requester, jobId));
+    const credentials = await this.assume(relaySessionName("r", jobId), requesterRelayPolicy(this.o, requester, jobId));
     return {
       transport: "iot-mqtt",
       endpoint: this.o.endpoint,
@@ -192,7 +170,7 @@ export class IotRelaySessionVendor implements RelaySessionVendor {
 
   async forAccount(requester: string): Promise<RelaySession> {
     const clientId = accountClientId(this.o.prefix, requester);
-    const credentials = await this.assume(sessionName("r", clientId), accountRelayPolicy(this.o, requester, clientId));
+    const credentials = await this.assume(relaySessionName("r", clientId), accountRelayPolicy(this.o, requester, clientId));
     return {
       transport: "iot-mqtt",
       endpoint: this.o.endpoint,
@@ -202,29 +180,4 @@ export class IotRelaySessionVendor implements RelaySessionVendor {
       credentials,
     };
   }
-}
-
-let fromEnv: Promise<RelaySessionVendor | undefined> | undefined;
-
-/**
- * The vendor of a deployed stage, from the environment the stack gives the two session
- * functions (COCOON_RELAY_ROLE_ARN, COCOON_IOT_ENDPOINT, COCOON_IOT_ARN, COCOON_RELAY_PREFIX).
- * Undefined where they are not set (the local default: its relay is the coordinator's own).
- */
-export function relaySessionsFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<RelaySessionVendor | undefined> {
-  if (!env.COCOON_RELAY_ROLE_ARN || !env.COCOON_IOT_ENDPOINT || !env.COCOON_IOT_ARN || !env.COCOON_RELAY_PREFIX)
-    return Promise.resolve(undefined);
-  fromEnv ??= import("@aws-sdk/client-sts").then(({ STSClient }) => {
-    const region = env.AWS_REGION ?? "us-east-1";
-    return new IotRelaySessionVendor({
-      client: new STSClient({ region }),
-      roleArn: env.COCOON_RELAY_ROLE_ARN!,
-      region,
-      endpoint: env.COCOON_IOT_ENDPOINT!,
-      iotArn: env.COCOON_IOT_ARN!,
-      prefix: env.COCOON_RELAY_PREFIX!,
-      durationSeconds: Number(env.COCOON_RELAY_SESSION_SECONDS ?? 900),
-    });
-  });
-  return fromEnv;
 }

@@ -1,12 +1,13 @@
 /**
  * POST /v1/jobs/{id}/relay — how the requester reads its job's stream (asked after prepare,
- * before submit): this coordinator's HTTP relay, or AWS IoT Core credentials scoped to this
- * job or, with `{"scope":"account"}`, to all the caller's jobs (the SDK's one subscription
- * per account).
+ * before submit): this coordinator's HTTP relay; or on AWS, with `{"scope":"account","channel":…}`,
+ * the SQS queue of the caller's channel (created here) and credentials that read that queue only
+ * (the default relay, adapters/relay-sqs.ts); or AWS IoT Core credentials scoped to this job or,
+ * with `{"scope":"account"}`, to all the caller's jobs (the SDK's one subscription per account).
  */
 import { RelaySession, RelaySessionRequest } from "../../events/relay";
 import { requesterRelaySession, type RelayDeps } from "../../core/relay-access";
-import { relaySessionsFromEnv } from "../adapters/relay-iot";
+import { relaySessionsFromEnv } from "../adapters/relay-sessions";
 import { jobIdOf } from "./job-id";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";
@@ -24,7 +25,7 @@ export const route = defineRoute(
   async ({ deps, caller, params, body }) =>
     requesterRelaySession(await withVendor(deps as RelayDeps), caller, jobIdOf(params), body?.scope ?? "job", body?.channel),
 );
-/** On a deployed stage the vendor of AWS IoT Core credentials (from the stack's environment); locally none. */
+/** On a deployed stage the vendor of the relay's credentials, SQS or IoT Core (from the stack's environment: adapters/relay-sessions.ts); locally none. */
 async function withVendor(deps: RelayDeps): Promise<RelayDeps> {
   if (deps.relaySessions) return deps;
   const relaySessions = await relaySessionsFromEnv();

@@ -1,10 +1,11 @@
 /**
  * POST /v1/agent/jobs/{id}/relay — how the worker at the job's current attempt publishes its
- * stream: this coordinator's HTTP relay, or job-scoped AWS IoT Core credentials.
+ * stream: this coordinator's HTTP relay, or on AWS credentials for this job attempt only: send to
+ * the requester's channel queue (SQS, the default), or publish to the job's topic (IoT Core).
  */
 import { AgentRelaySessionRequest, RelaySession } from "../../events/relay";
 import { workerRelaySession, type RelayDeps } from "../../core/relay-access";
-import { relaySessionsFromEnv } from "../adapters/relay-iot";
+import { relaySessionsFromEnv } from "../adapters/relay-sessions";
 import { jobIdOf } from "./job-id";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";
@@ -21,7 +22,7 @@ export const route = defineRoute(
   },
   async ({ deps, caller, body, params }) => workerRelaySession(await withVendor(deps as RelayDeps), caller, jobIdOf(params), body.attempt),
 );
-/** On a deployed stage the vendor of AWS IoT Core credentials (from the stack's environment); locally none. */
+/** On a deployed stage the vendor of the relay's credentials, SQS or IoT Core (from the stack's environment: adapters/relay-sessions.ts); locally none. */
 async function withVendor(deps: RelayDeps): Promise<RelayDeps> {
   if (deps.relaySessions) return deps;
   const relaySessions = await relaySessionsFromEnv();
