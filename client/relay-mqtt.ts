@@ -38,8 +38,8 @@ export interface RelaySubscription {
 /** RFC 3986 as SigV4 wants it (encodeURIComponent leaves !'()* alone). */
 const uriEncode = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
-/** node:crypto as the AWS signer's hash (SHA-256, or HMAC-SHA-256 when given a key). */
-class NodeSha256 {
+/** node:crypto as the AWS signer's hash (SHA-256, or HMAC-SHA-256 when given a key); the SQS relay signs with it too. */
+export class NodeSha256 {
   private h;
   constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
     const key = secret === undefined ? undefined : typeof secret === "string" ? secret : toBytes(secret);

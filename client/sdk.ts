@@ -16,6 +16,7 @@ import {
 import type { RelayChunk, RelaySession } from "../events/relay";
 import { openAnswer, StreamCheckFailure, StreamVerifier, type Answer, type StreamIntegrityCode, type StreamPiece } from "./reply";
 import { MqttRelay, type IotSession, type MqttRelayOptions, type RelaySubscription } from "./relay-mqtt";
+import { newRelayChannel, sqsReader, SqsRelay, type SqsRelayOptions, type SqsSession } from "./relay-sqs";
 import { verifyAttestation, type AttestationResult } from "../core/attestation/verify";
 import { loadPolicy } from "../core/attestation/policy";
 import type { Policy } from "../core/attestation/policy";
@@ -399,6 +400,8 @@ export interface CocoonClientOptions {
   relaySubscriber?: RelaySubscriber;
   /** issue 12: options of the built-in MQTT subscriber (tests point it at a local broker). */
   mqtt?: MqttRelayOptions;
+  /** issue 12: options of the built-in SQS subscriber (client/relay-sqs.ts); its channel is the client's own, new on each close(). */
+  sqs?: Omit<SqsRelayOptions, "channel">;
   /**
    * issue 15: the on-chain policy registry (client/policy-source.ts readers). When set, the SDK
    * encrypts only to workers whose image (and, where the registry lists models, whose attested
@@ -958,7 +961,7 @@ export class CocoonClient {
     o.onProgress?.(`job ${p.jobId} sealed to ${p.verified.length} worker${p.verified.length === 1 ? "" : "s"}; waiting for the answer`);
     return this.api.request(API.submitJob, {
       query: { wait },
-      body: { envelope: p.envelope, quote: p.quote },
+      body: { envelope: p.envelope, quote: p.quote, ...(p.relayChannel !== undefined ? { relay: { channel: p.relayChannel } } : {}) },
       headers: { "idempotency-key": `submit-${p.jobId}` },
     });
   }
@@ -1063,13 +1066,14 @@ export class CocoonClient {
 
   /**
    * Chat or text completion, answered whole: the sealed answer, verified, with its receipt and bill.
-   * On a network whose relay is a pub/sub one (AWS IoT Core) the answer comes over the relay, as
+   * On a network whose relay is a pub/sub one (Amazon SQS, AWS IoT Core) the answer comes over the relay, as
    * askStream's, collected (issue 12): the submit returns at once and no function of the
    * coordinator is held while the GPU works. Over the HTTP relay (the local default) the submit
    * waits for the answer (one round trip fewer than reading the relay).
    */
   async ask(o: AskOptions): Promise<AskResult> {
-    if ((await this.relayTransport()) === "iot-mqtt") {
+    const kind = await this.relayTransport();
+    if (kind === "iot-mqtt" || kind === "sqs") {
       // Over the relay, without holding a function; the worker publishes the answer whole (relayWhole).
       let done: Extract<StreamEvent, { type: "done" }> | undefined;
       for await (const ev of this.streamed(o, true)) if (ev.type === "done") done = ev;
@@ -1125,7 +1129,7 @@ export class CocoonClient {
         if (r.job && r.job.status !== "submitted" && r.job.status !== "assigned") job = r.job;
       }
     } else if (subscription) {
-      // A pub/sub relay (AWS IoT Core): chunks as the broker delivers them. Nothing of the
+      // A pub/sub relay (SQS, AWS IoT Core): chunks as the relay delivers them. Nothing of the
       // coordinator is held meanwhile (issue 12). The worker publishes its final chunk once the
       // coordinator took its result, with the receipt and the bill it was answered: checked here,
       // they end the job without a read (two requests a job). The job is read when that bill is
@@ -1138,7 +1142,11 @@ export class CocoonClient {
         for (;;) {
           if (this.now() > p.deadline) throw new VerificationError("timeout", `job ${p.jobId} did not finish within ${p.timeoutMs} ms`);
           asked ??= it.next();
-          const next = await orQuiet(asked, this.opts.mqtt?.quietMs ?? RELAY_QUIET_MS, o.signal);
+          const next = await orQuiet(
+            asked,
+            (this.relayKind === "sqs" ? this.opts.sqs : this.opts.mqtt)?.quietMs ?? RELAY_QUIET_MS,
+            o.signal,
+          );
           if (next !== "quiet") asked = undefined;
           if (next === "quiet") {
             const j = await this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: 0 } });
@@ -1187,9 +1195,9 @@ export class CocoonClient {
 
   /**
    * How this coordinator relays streams, learnt once per client (a coordinator's transport does
-   * not change): "http", "iot-mqtt", or "none" (no relay session route answered).
+   * not change): "http", "iot-mqtt", "sqs", or "none" (no relay session route answered).
    */
-  private async relayTransport(): Promise<"http" | "iot-mqtt" | "none"> {
+  private async relayTransport(): Promise<RelayKind> {
     if (this.relayKind === undefined) {
       // Asked once for jobs that start together. The account scope reads no job in particular: any id of ours names it in the path.
       this.learning ??= (async () => {
@@ -1201,15 +1209,24 @@ export class CocoonClient {
     return this.relayKind ?? "none";
   }
   private learning: Promise<void> | undefined;
-  private relayKind: "http" | "iot-mqtt" | "none" | undefined;
+  private relayKind: RelayKind | undefined;
   /** the last account-scoped session asked for, used by the next connection the built-in subscriber makes */
   private accountSession: Promise<RelaySession | undefined> | undefined;
   /** issue 12: the built-in subscriber, made when the coordinator first vends an "iot-mqtt" session */
   private mqtt: MqttRelay | undefined;
+  /**
+   * issue 12: this client's relay channel (its own SQS queue: two clients of one account never
+   * read each other's streams), named in every account session it asks for; the built-in SQS
+   * subscriber reads it, made when the coordinator first vends an "sqs" session. A new one after
+   * close() (SQS will not make a queue again under a name deleted less than a minute ago).
+   */
+  private channel = newRelayChannel();
+  private sqs: SqsRelay | undefined;
 
   private async requestAccountSession(jobId: string): Promise<RelaySession | undefined> {
     try {
-      const s = await this.api.request(API.relaySession, { params: { id: jobId }, body: { scope: "account" } });
+      // The channel is for a relay with channels (SQS); the others ignore it.
+      const s = await this.api.request(API.relaySession, { params: { id: jobId }, body: { scope: "account", channel: this.channel } });
       this.relayKind = s.transport;
       return s;
     } catch (e) {
@@ -1222,12 +1239,15 @@ export class CocoonClient {
   /**
    * How askStream reads job `p`'s stream, opened before its submit (a pub/sub relay keeps nothing
    * for subscribers that come late): the HTTP relay; a custom `relaySubscriber` on a job-scoped
-   * session; or the built-in subscriber's one connection per account, which asks for an account
-   * session only when it has no connection whose credentials outlive this job's deadline.
+   * session (IoT Core); the built-in MQTT subscriber's one connection per account; or the built-in
+   * SQS subscriber's one loop on this client's channel, the job then submitted with that channel
+   * (p.relayChannel). The built-in ones ask for an account session only when the credentials they
+   * hold do not outlive this job's deadline.
    */
   private async openRelay(p: Prepared): Promise<{ session?: RelaySession; subscription?: RelaySubscription }> {
     if (this.relayKind === "http") return { session: { transport: "http" } };
-    if (this.opts.relaySubscriber) {
+    // (a custom subscriber takes IoT Core's job-scoped sessions; SQS has none, its own subscriber reads it)
+    if (this.opts.relaySubscriber && this.relayKind !== "sqs") {
       const session = await this.api.request(API.relaySession, { params: { id: p.jobId }, body: { scope: "job" } }).catch(() => undefined);
       if (session) this.relayKind = session.transport;
       if (session?.transport !== "iot-mqtt") return { ...(session ? { session } : {}) };
@@ -1235,25 +1255,53 @@ export class CocoonClient {
     }
     const kind = await this.relayTransport();
     if (kind === "http") return { session: { transport: "http" } };
+    if (kind === "sqs") {
+      const channel = this.channel;
+      this.sqs ??= new SqsRelay({ ...this.opts.sqs, channel });
+      const subscription = await this.sqs.open(p.jobId, p.deadline, () => this.takeAccountSession(p.jobId, "sqs")).catch(() => undefined);
+      // Without a subscription the job goes without a channel: its worker is vended no session and answers whole (nothing sent to a queue nobody reads).
+      if (subscription) p.relayChannel = channel;
+      return subscription ? { subscription } : {};
+    }
     if (kind !== "iot-mqtt") return {};
     this.mqtt ??= new MqttRelay(this.opts.mqtt);
-    const subscription = await this.mqtt.open(p.jobId, p.deadline, () => this.takeAccountSession(p.jobId)).catch(() => undefined);
+    const subscription = await this.mqtt
+      .open(p.jobId, p.deadline, () => this.takeAccountSession(p.jobId, "iot-mqtt"))
+      .catch(() => undefined);
     return subscription ? { subscription } : {};
   }
 
   /** An account session for a new connection: the one relayTransport learnt with, if not used yet, else a new one. */
-  private async takeAccountSession(jobId: string): Promise<IotSession> {
+  private async takeAccountSession(jobId: string, transport: "iot-mqtt"): Promise<IotSession>;
+  private async takeAccountSession(jobId: string, transport: "sqs"): Promise<SqsSession>;
+  private async takeAccountSession(jobId: string, transport: "iot-mqtt" | "sqs"): Promise<IotSession | SqsSession> {
     const pending = this.accountSession;
     this.accountSession = undefined;
     const s = (await pending) ?? (await this.requestAccountSession(jobId));
-    if (s?.transport !== "iot-mqtt") throw new VerificationError("relay_unavailable", "the coordinator vended no relay session");
+    if (s?.transport !== transport) throw new VerificationError("relay_unavailable", "the coordinator vended no relay session");
     return s;
   }
 
-  /** Ends the built-in relay subscriber's connection (a process that does not call it still exits: it holds nothing while idle). */
+  /**
+   * Ends the built-in relay subscribers (a process that does not call it still exits: they hold
+   * nothing while idle) and, over SQS, deletes this client's channel queue, best effort, in the
+   * background; a later job reads on a new channel.
+   */
   close(): void {
     this.mqtt?.close();
     this.mqtt = undefined;
+    const deleting: Array<Promise<unknown>> = [];
+    if (this.sqs) deleting.push(this.sqs.close());
+    this.sqs = undefined;
+    if (this.relayKind === "sqs") {
+      // An account session never used (learnt, no job read since) made the queue too.
+      const unused = this.accountSession;
+      this.accountSession = undefined;
+      if (unused)
+        deleting.push(unused.then((s) => (s?.transport === "sqs" ? (this.opts.sqs?.reader ?? sqsReader)(s).deleteQueue() : undefined)));
+      this.channel = newRelayChannel();
+    }
+    void Promise.all(deleting.map((d) => d.catch(() => undefined)));
   }
 
   /**
@@ -1304,6 +1352,8 @@ type JobBasics = Pick<
 
 interface Prepared {
   jobId: string;
+  /** issue 12: the relay channel the job's stream is read on (SQS), sent with its submit */
+  relayChannel?: string;
   quote: Quote;
   /** the quote cache's key when the quote is a kept one (dropped when refused or a job fails over) */
   cacheKey?: string;
@@ -1335,7 +1385,10 @@ function quoteRefused(e: unknown): boolean {
 const finishOf = (c: { finishReason: "stop" | "length"; toolCalls?: unknown[] }): "stop" | "length" | "tool_calls" =>
   c.toolCalls?.length ? "tool_calls" : c.finishReason;
 
-/** A job whose relay was silent this long is read from the coordinator (refunded? failed over?): MqttRelayOptions.quietMs. */
+/** How the coordinator relays streams (RelaySession's transports), or "none" (no relay session route answered). */
+type RelayKind = RelaySession["transport"] | "none";
+
+/** A job whose relay was silent this long is read from the coordinator (refunded? failed over?): MqttRelayOptions.quietMs, SqsRelayOptions.quietMs. */
 const RELAY_QUIET_MS = 10_000;
 
 /**

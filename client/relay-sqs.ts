@@ -1,0 +1,384 @@
+/**
+ * The SDK's subscriber for the SQS relay (issue 12; docs/architecture.md §3, "Streaming"): one
+ * standard queue per requester channel, a channel being one CocoonClient (a random name it makes
+ * up, RelayChannel). The coordinator's account session (POST /v1/jobs/{id}/relay with
+ * `{"scope":"account","channel":C}`, functions/adapters/relay-sqs.ts) creates the queue and vends
+ * credentials that may receive from it and delete it; each job submitted with `relay: {channel}`
+ * has its worker send its sealed chunks there, one message each (agent/relay-sqs.ts), under a role
+ * session named for the job attempt (relaySenderName), which SQS reports as the SenderId.
+ *
+ * ONE receive loop per channel, running only while a job is open: a long poll (20 s, up to 10
+ * messages) at a time, and when the last job closes the poll in flight is aborted, so an idle
+ * client holds no request and the process can exit. Messages are never deleted: the queue's
+ * visibility timeout (12 h) outlives its retention (120 s), so a received message never comes
+ * back, and a DeleteMessage per chunk would be a paid request for nothing.
+ *
+ * What a message must be to reach a job's stream: a RelayChunk (zod), of a job open here, sent
+ * by the sender named for that job and attempt (SenderId `<role id>:<relaySenderName>`). Any
+ * worker of this account's jobs holds credentials to this channel's queue; one that speaks for a
+ * job it does not hold is dropped silently, and never ends that job. Then, per job, the chunks
+ * are put back in order (a standard queue may reorder and repeat): seq 0, 1, 2… of the newest
+ * attempt; a repeat is dropped; a chunk of a newer attempt (a failover) starts that attempt and
+ * drops what waited of the older one. The SDK's StreamVerifier then checks each chunk as it
+ * does on every relay (sealed to our reply key, opened by a worker we encrypted to).
+ *
+ * Credentials last 15–60 minutes. A job only starts on credentials that outlive its deadline
+ * (with a margin), else a new account session is asked for before the job is submitted; a new
+ * session of the same queue replaces the loop's credentials in place (the queue, and so every
+ * open job's messages, stay the same). A loop whose receives keep failing ends its jobs' streams:
+ * the SDK then reads their answers from the coordinator, checked the same way.
+ *
+ * No AWS SDK here: the SDK's package bundles its dependencies and carries no @aws-sdk
+ * (scripts/build-client-package.ts), so the two calls (ReceiveMessage, DeleteQueue) are SQS's
+ * JSON protocol over fetch, signed by @smithy/signature-v4 (the AWS SDK's own signer), at the
+ * queue URL's origin. close() ends the loops and, best effort, deletes the channel's queue.
+ */
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+import { RelayChannel } from "../events/common";
+import { RelayChunk, relaySenderName, type RelaySession } from "../events/relay";
+import { NodeSha256, type RelaySubscription } from "./relay-mqtt";
+
+export type SqsSession = Extract<RelaySession, { transport: "sqs" }>;
+
+/** A new channel: 16 base64url characters (96 random bits), so two clients of one account never share a queue. */
+export const newRelayChannel = (): string => RelayChannel.parse(randomBytes(12).toString("base64url"));
+
+/** One message as the relay reads it: its body and SQS's SenderId attribute. */
+export interface SqsMessage {
+  body: string;
+  senderId?: string;
+}
+
+/** The two SQS calls the subscriber makes, for one session (sqsReader; tests pass a stand-in). */
+export interface SqsReader {
+  /** ReceiveMessage: a long poll (20 s, ≤ 10 messages, with SenderId); `signal` aborts it. */
+  receive(signal: AbortSignal): Promise<SqsMessage[]>;
+  /** DeleteQueue (the channel's queue, when the client closes). */
+  deleteQueue(): Promise<void>;
+}
+
+/** SQS refused a call, or answered something that is not SQS's. `code`: SQS's error type (QueueDoesNotExist, ExpiredToken…). */
+export class SqsRequestError extends Error {
+  override readonly name = "SqsRequestError";
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The long poll: SQS's most (20 s), and its most messages per receive (10). */
+export const RECEIVE = { WaitTimeSeconds: 20, MaxNumberOfMessages: 10, MessageSystemAttributeNames: ["SenderId"] } as const;
+
+const ReceiveResponse = z.object({
+  Messages: z
+    .array(z.object({ Body: z.string(), Attributes: z.record(z.string(), z.string()).optional() }))
+    .max(RECEIVE.MaxNumberOfMessages)
+    .optional(),
+});
+/** SQS's JSON error: `__type` like `com.amazonaws.sqs#QueueDoesNotExist`. */
+const ErrorResponse = z.object({ __type: z.string().optional(), message: z.string().optional(), Message: z.string().optional() });
+
+/**
+ * The SQS calls for one session: JSON protocol (`x-amz-target: AmazonSQS.<Action>`), POST to the
+ * queue URL's origin, SigV4 (service `sqs`) with the session's credentials and token.
+ */
+export function sqsReader(s: SqsSession, o: { fetch?: typeof fetch } = {}): SqsReader {
+  const origin = new URL(s.queueUrl);
+  async function call(action: string, body: Record<string, unknown>, signal?: AbortSignal): Promise<unknown> {
+    const { SignatureV4 } = await import("@smithy/signature-v4");
+    const { accessKeyId, secretAccessKey, sessionToken } = s.credentials;
+    const signer = new SignatureV4({
+      service: "sqs",
+      region: s.region,
+      credentials: { accessKeyId, secretAccessKey, sessionToken },
+      sha256: NodeSha256,
+      uriEscapePath: true,
+    });
+    const payload = JSON.stringify(body);
+    const signed = await signer.sign({
+      method: "POST",
+      protocol: origin.protocol,
+      hostname: origin.hostname,
+      ...(origin.port ? { port: Number(origin.port) } : {}),
+      path: "/",
+      query: {},
+      headers: { host: origin.host, "content-type": "application/x-amz-json-1.0", "x-amz-target": `AmazonSQS.${action}` },
+      body: payload,
+    });
+    // fetch sets Host itself, from the same URL (the value signed above)
+    const { host: _host, ...headers } = signed.headers;
+    const r = await (o.fetch ?? fetch)(`${origin.origin}/`, { method: "POST", headers, body: payload, ...(signal ? { signal } : {}) });
+    const text = await r.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
+      throw new SqsRequestError("bad_response", r.status, `SQS ${action} answered ${r.status} with something that is not JSON`);
+    }
+    if (!r.ok) {
+      const e = ErrorResponse.safeParse(json);
+      const type = (e.success ? e.data.__type : undefined) ?? `http_${r.status}`;
+      const msg = e.success ? (e.data.message ?? e.data.Message) : undefined;
+      throw new SqsRequestError(
+        type.slice(type.lastIndexOf("#") + 1),
+        r.status,
+        `SQS ${action} refused (${r.status} ${type})${msg ? `: ${msg}` : ""}`,
+      );
+    }
+    return json;
+  }
+  return {
+    async receive(signal) {
+      const r = ReceiveResponse.safeParse(await call("ReceiveMessage", { QueueUrl: s.queueUrl, ...RECEIVE }, signal));
+      if (!r.success)
+        throw new SqsRequestError("bad_response", 200, "SQS ReceiveMessage answered something that is not a list of messages");
+      return (r.data.Messages ?? []).map((m) => ({
+        body: m.Body,
+        ...(m.Attributes?.SenderId !== undefined ? { senderId: m.Attributes.SenderId } : {}),
+      }));
+    },
+    async deleteQueue() {
+      await call("DeleteQueue", { QueueUrl: s.queueUrl });
+    },
+  };
+}
+
+export interface SqsRelayOptions {
+  /** this subscriber's channel (default: a new random one, newRelayChannel) */
+  channel?: string;
+  /** A job starts on the current credentials only when they expire later than its deadline plus this (default 60 s). */
+  renewMarginMs?: number;
+  now?: () => number;
+  /** A job whose relay is silent this long is read from the coordinator (CocoonClient; default 10 s, as over MQTT). */
+  quietMs?: number;
+  /** A failed receive is tried again after this times the failures in a row (default 1 s), up to MAX_RECEIVE_FAILURES. */
+  retryMs?: number;
+  /** TEST ONLY: the SQS calls for a session (default sqsReader: signed fetch to the queue's origin). */
+  reader?: (s: SqsSession) => SqsReader;
+}
+
+/** Receives that fail in a row before the loop ends its jobs' streams (they then read the stored replies). */
+export const MAX_RECEIVE_FAILURES = 3;
+
+/**
+ * One job's stream as the queue delivers it, put back in order (module comment). Bounded: the
+ * chunks waiting for an earlier one have distinct seqs below MAX_REPLY_CHUNKS (RelayChunk's
+ * schema refuses any other), so at most that many of the one attempt it reads.
+ */
+class JobStream {
+  private attempt = -1;
+  /** the seq handed on next */
+  private next = 0;
+  /** chunks of `attempt` that came before an earlier one */
+  private readonly early = new Map<number, RelayChunk>();
+  private readonly ready: RelayChunk[] = [];
+  private wake: (() => void) | undefined;
+  ended = false;
+
+  take(c: RelayChunk): void {
+    if (this.ended || c.attempt < this.attempt) return; // an older attempt's, after a newer one began
+    if (c.attempt > this.attempt) {
+      // a failover: the new worker starts over; what waited of the old stream will never be shown
+      this.attempt = c.attempt;
+      this.next = 0;
+      this.early.clear();
+    }
+    if (c.seq < this.next || this.early.has(c.seq)) return; // a repeat (SQS delivers at least once)
+    this.early.set(c.seq, c);
+    for (let n = this.early.get(this.next); n; n = this.early.get(this.next)) {
+      this.early.delete(this.next++);
+      this.ready.push(n);
+    }
+    this.wake?.();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  async *iterate(): AsyncGenerator<RelayChunk> {
+    for (;;) {
+      const c = this.ready.shift();
+      if (c) yield c;
+      else if (this.ended) return;
+      else await new Promise<void>((r) => (this.wake = r));
+    }
+  }
+}
+
+interface Conn {
+  /** the newest session of this queue: its credentials sign the next receive */
+  session: SqsSession;
+  reader: SqsReader;
+  jobs: Map<string, JobStream>;
+  closed: boolean;
+  /** a receive loop runs */
+  polling: boolean;
+  /** aborts the receive in flight */
+  abort?: AbortController;
+  expiry?: NodeJS.Timeout;
+}
+
+/** The SDK's one reader per channel on Amazon SQS (module comment). */
+export class SqsRelay {
+  readonly channel: string;
+  private current: Conn | undefined;
+  private pending: Promise<Conn> | undefined;
+  private readonly conns = new Set<Conn>();
+  /** every queue read, with the newest session's calls (close deletes them) */
+  private readonly queues = new Map<string, SqsReader>();
+  private closed = false;
+  private readonly now: () => number;
+
+  constructor(private readonly o: SqsRelayOptions = {}) {
+    this.channel = o.channel === undefined ? newRelayChannel() : RelayChannel.parse(o.channel);
+    this.now = o.now ?? Date.now;
+  }
+
+  /** receive loops running now (tests: none while no job is open) */
+  get polling(): number {
+    return [...this.conns].filter((c) => c.polling).length;
+  }
+
+  /** Whether a job with this deadline can start on the current credentials without asking for a session. */
+  covers(deadline: number): boolean {
+    const c = this.current;
+    return c !== undefined && !c.closed && c.session.credentials.expiration - (this.o.renewMarginMs ?? 60_000) > deadline;
+  }
+
+  /**
+   * Reads job `jobId`'s chunks (call before the job is submitted with this channel). `session`
+   * (an account session of this channel) is asked only when the current credentials do not
+   * outlive `deadline`.
+   */
+  async open(jobId: string, deadline: number, session: () => Promise<SqsSession>): Promise<RelaySubscription> {
+    if (this.closed) throw new Error("the relay subscriber is closed");
+    // Another job may be renewing for an earlier deadline: wait for it, then renew once more if it is too short.
+    for (let tries = 0; !this.covers(deadline); tries++) {
+      if (tries === 2) throw new Error("the relay credentials expire before the job's deadline");
+      await (this.pending ??= session()
+        .then((s) => this.adopt(s))
+        .finally(() => (this.pending = undefined)));
+    }
+    const conn = this.current!;
+    const stream = new JobStream();
+    conn.jobs.get(jobId)?.end();
+    conn.jobs.set(jobId, stream);
+    this.poll(conn);
+    return {
+      chunks: stream.iterate(),
+      close: () => {
+        stream.end();
+        if (conn.jobs.get(jobId) === stream) conn.jobs.delete(jobId);
+        if (conn.jobs.size > 0) return;
+        // no job left: the long poll in flight would only take messages nobody reads, and hold the process
+        conn.abort?.abort();
+        if (conn !== this.current) this.end(conn);
+      },
+    };
+  }
+
+  /** Ends every loop and, best effort, deletes the channel's queue (CocoonClient.close). */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const c of [...this.conns]) this.end(c);
+    this.current = undefined;
+    const readers = [...this.queues.values()];
+    this.queues.clear();
+    await Promise.all(readers.map((r) => r.deleteQueue().catch(() => undefined)));
+  }
+
+  /** Takes a new session: the current queue's new credentials, or a new queue (the old one is read until its jobs are done). */
+  private adopt(s: SqsSession): Conn {
+    const reader = (this.o.reader ?? sqsReader)(s);
+    if (this.closed) {
+      void reader.deleteQueue().catch(() => undefined); // the session made the queue: do not leave it behind
+      throw new Error("the relay subscriber is closed");
+    }
+    this.queues.set(s.queueUrl, reader);
+    const cur = this.current;
+    if (cur && !cur.closed && cur.session.queueUrl === s.queueUrl) {
+      cur.session = s;
+      cur.reader = reader;
+      this.arm(cur);
+      return cur;
+    }
+    const conn: Conn = { session: s, reader, jobs: new Map(), closed: false, polling: false };
+    this.conns.add(conn);
+    this.current = conn;
+    this.arm(conn);
+    if (cur && cur.jobs.size === 0) this.end(cur);
+    return conn;
+  }
+
+  /** Credentials about to expire end the queue's reading: its jobs read the rest from the coordinator. */
+  private arm(c: Conn) {
+    if (c.expiry) clearTimeout(c.expiry);
+    c.expiry = setTimeout(() => this.end(c), Math.max(0, c.session.credentials.expiration - this.now() - 5_000));
+    c.expiry.unref();
+  }
+
+  /** Starts the receive loop of `c` unless it runs: it runs while a job is open there. */
+  private poll(c: Conn) {
+    if (c.polling || c.closed || c.jobs.size === 0) return;
+    c.polling = true;
+    void this.receiveWhileOpen(c);
+  }
+
+  private async receiveWhileOpen(c: Conn): Promise<void> {
+    let failures = 0;
+    try {
+      // `polling` falls in the same turn as this check fails (finally): poll() never finds a loop that is about to stop
+      while (!c.closed && c.jobs.size > 0) {
+        const abort = (c.abort = new AbortController());
+        let messages: SqsMessage[];
+        try {
+          messages = await c.reader.receive(abort.signal);
+          failures = 0;
+        } catch {
+          if (abort.signal.aborted) continue; // no job left, or closed: the loop's condition decides
+          if (++failures >= MAX_RECEIVE_FAILURES) {
+            this.end(c);
+            return;
+          }
+          // The messages wait in the queue meanwhile (retention 120 s): nothing is lost by waiting.
+          await new Promise((r) => setTimeout(r, (this.o.retryMs ?? 1_000) * failures).unref());
+          continue;
+        }
+        for (const m of messages) this.deliver(c, m);
+      }
+    } finally {
+      c.polling = false;
+    }
+  }
+
+  private deliver(c: Conn, m: SqsMessage) {
+    let chunk: RelayChunk;
+    try {
+      chunk = RelayChunk.parse(JSON.parse(m.body));
+    } catch {
+      return; // not a chunk: it names no job, so no stream to end over it
+    }
+    const stream = c.jobs.get(chunk.jobId);
+    if (!stream) return; // a job this client does not read (finished, or never ours)
+    // Only the worker dispatched for this job attempt speaks for it (module comment).
+    if (!m.senderId?.endsWith(`:${relaySenderName(chunk.jobId, chunk.attempt)}`)) return;
+    stream.take(chunk);
+  }
+
+  private end(c: Conn) {
+    if (c.closed) return;
+    c.closed = true;
+    if (c.expiry) clearTimeout(c.expiry);
+    if (this.current === c) this.current = undefined;
+    for (const s of c.jobs.values()) s.end();
+    c.jobs.clear();
+    c.abort?.abort();
+    this.conns.delete(c);
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * Amazon SQS for the SQS relay's tests (issue 12), on 127.0.0.1: local-aws-sqs (an in-process SQS
+ * speaking the JSON protocol the AWS SDK v3 and the SDK's own reader use) behind a small HTTP proxy
+ * that makes it behave as SQS does where the relay depends on it:
+ *
+ *  - SigV4: every request must be signed with the secret of the access key it names (checked here
+ *    on node:crypto, AWS's documented algorithm, independent of both signers under test); a
+ *    request that is not is refused 403 SignatureDoesNotMatch, as SQS would.
+ *  - SenderId: local-aws-sqs reports a fixed one; SQS reports `<role id>:<role session name>` of
+ *    the credentials that sent the message. The access keys minted here (credentialsFor) encode
+ *    the session name, so the proxy reads it from each SendMessage(Batch)'s Authorization header
+ *    and puts `AROATEST:<name>` in ReceiveMessage's answers, when the receive asked for SenderId.
+ *  - A deleted queue's name cannot be used again for 60 s (local-aws-sqs's emulation, left on).
+ *  - Long polls: local-aws-sqs answers a long poll only when it holds MaxNumberOfMessages or at the
+ *    end of WaitTimeSeconds; SQS answers as soon as a message is there. The proxy polls it briefly
+ *    until a message comes, the wait ends, or the caller goes away (an aborted poll).
+ *
+ * It also records what a relay's bill is made of: every call by action and caller, each message
+ * sent and each delivered.
+ */
+import { createHash, createHmac } from "node:crypto";
+import { createServer, request, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createRequestHandler } from "local-aws-sqs";
+
+/** Short-lived credentials in the shape a relay session carries them. */
+export interface TestCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  expiration: number;
+}
+
+/** Credentials whose access key id names `sessionName` (the role session name SQS reports in SenderId). */
+export function credentialsFor(sessionName: string, ms = 900_000): TestCredentials {
+  return {
+    accessKeyId: `ASIA${Buffer.from(sessionName).toString("hex").toUpperCase()}`,
+    secretAccessKey: secretOf(sessionName),
+    sessionToken: `token-${sessionName}`,
+    expiration: Date.now() + ms,
+  };
+}
+const secretOf = (sessionName: string) => createHash("sha256").update(`secret/${sessionName}`).digest("base64");
+export const sessionNameOf = (accessKeyId: string) => Buffer.from(accessKeyId.slice(4), "hex").toString("utf8");
+
+/** What the proxy saw of one call. */
+export interface SqsCall {
+  action: string;
+  /** the role session name of the caller's credentials */
+  caller: string;
+  queueUrl?: string;
+}
+
+export interface SqsStandIn {
+  /** http://127.0.0.1:<port>: the endpoint, and the origin of every queue URL */
+  readonly url: string;
+  /** every call, in order */
+  readonly calls: SqsCall[];
+  /** every message sent (SendMessage and SendMessageBatch entries), in order */
+  readonly sent: Array<{ messageId: string; body: string; sender: string; queueUrl: string }>;
+  /** every message a ReceiveMessage handed out, in order */
+  readonly delivered: Array<{ messageId: string; body: string; sender: string; queueUrl: string }>;
+  /** requests refused for their signature */
+  readonly refused: string[];
+  /** long polls open now */
+  receiving(): number;
+  /** Called before a send is passed on (a test may send something of its own first); `bodies` are the messages' bodies. */
+  beforeSend: ((send: { bodies: string[]; sender: string; queueUrl: string }) => Promise<void> | void) | undefined;
+  /** The names of the queues that exist now. */
+  queueNames(): string[];
+  close(): Promise<void>;
+}
+
+const parseAuth = (h: string | undefined) =>
+  /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(
+    h ?? "",
+  );
+
+/**
+ * Why a request's SigV4 signature is not the one its access key's secret makes (undefined when it
+ * is): AWS's documented algorithm for a request without a query (SQS's JSON protocol), on node:crypto.
+ */
+export function sigV4Refusal(req: { method: string; path: string; headers: IncomingMessage["headers"]; body: Buffer }): string | undefined {
+  const m = parseAuth(req.headers.authorization);
+  if (!m) return "no SigV4 Authorization header";
+  const [, keyId, day, region, service, signedHeaders, signature] = m as unknown as string[];
+  if (service !== "sqs") return `signed for service ${service}, not sqs`;
+  const names = signedHeaders!.split(";");
+  if (!names.includes("host") || !names.includes("x-amz-date")) return "host or x-amz-date not signed";
+  const amzDate = String(req.headers["x-amz-date"]);
+  if (amzDate.slice(0, 8) !== day) return "the credential's day is not x-amz-date's";
+  const sha = (d: string | Buffer) => createHash("sha256").update(d).digest("hex");
+  const claimed = req.headers["x-amz-content-sha256"];
+  if (claimed !== undefined && claimed !== sha(req.body)) return "x-amz-content-sha256 is not the body's hash";
+  const canonical = [
+    req.method,
+    req.path,
+    "",
+    names
+      .map(
+        (n) =>
+          `${n}:${String(req.headers[n] ?? "")
+            .trim()
+            .replace(/\s+/g, " ")}\n`,
+      )
+      .join(""),
+    signedHeaders,
+    sha(req.body), // what was sent, not what a header says was
+  ].join("\n");
+  const toSign = ["AWS4-HMAC-SHA256", amzDate, `${day}/${region}/${service}/aws4_request`, sha(canonical)].join("\n");
+  const h = (k: string | Buffer, d: string) => createHmac("sha256", k).update(d).digest();
+  const key = h(h(h(h(`AWS4${secretOf(sessionNameOf(keyId!))}`, day!), region!), service!), "aws4_request");
+  return createHmac("sha256", key).update(toSign).digest("hex") === signature ? undefined : "SignatureDoesNotMatch";
+}
+
+const readBody = (req: IncomingMessage) =>
+  new Promise<Buffer>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    req.on("data", (d: Buffer) => parts.push(d));
+    req.on("end", () => resolve(Buffer.concat(parts)));
+    req.on("error", reject);
+  });
+
+type Json = Record<string, unknown>;
+
+export async function startSqsStandIn(): Promise<SqsStandIn> {
+  // The proxy's port is the queue URLs' port: it listens first, local-aws-sqs is told it.
+  const proxy = createServer();
+  await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+  const port = (proxy.address() as AddressInfo).port;
+  const { requestHandler, service } = createRequestHandler({ port, hostname: "127.0.0.1" });
+  const inner: Server = createServer((req, res) => void requestHandler(req, res));
+  await new Promise<void>((r) => inner.listen(0, "127.0.0.1", r));
+  const innerPort = (inner.address() as AddressInfo).port;
+
+  /** One JSON-protocol call to local-aws-sqs. */
+  const forward = (target: string, body: Json) =>
+    new Promise<{ status: number; json: Json }>((resolve, reject) => {
+      const payload = JSON.stringify(body);
+      const r = request(
+        {
+          host: "127.0.0.1",
+          port: innerPort,
+          method: "POST",
+          path: "/",
+          headers: { "content-type": "application/x-amz-json-1.0", "x-amz-target": target, "content-length": Buffer.byteLength(payload) },
+        },
+        (res) =>
+          void readBody(res).then((b) =>
+            resolve({ status: res.statusCode ?? 500, json: b.length ? (JSON.parse(b.toString()) as Json) : {} }),
+          ),
+      );
+      r.on("error", reject);
+      r.end(payload);
+    });
+
+  const calls: SqsCall[] = [];
+  const sent: SqsStandIn["sent"] = [];
+  const delivered: SqsStandIn["delivered"] = [];
+  const refused: string[] = [];
+  const senderOf = new Map<string, string>();
+  let open = 0;
+  const self: SqsStandIn = {
+    url: `http://127.0.0.1:${port}`,
+    calls,
+    sent,
+    delivered,
+    refused,
+    receiving: () => open,
+    beforeSend: undefined,
+    queueNames: () => service.Queues.map((q) => q.QueueName).filter((n) => !service.deletingQueues.has(n)),
+    close: async () => {
+      proxy.closeAllConnections();
+      await Promise.all([proxy, inner].map((s) => new Promise((r) => s.close(r))));
+    },
+  };
+
+  proxy.on("request", (req, res) => {
+    void (async () => {
+      const raw = await readBody(req);
+      const answer = (status: number, json: Json) => {
+        res.writeHead(status, { "content-type": "application/x-amz-json-1.0" });
+        res.end(JSON.stringify(json));
+      };
+      const refusal = sigV4Refusal({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body: raw });
+      if (refusal) {
+        refused.push(refusal);
+        return answer(403, { __type: "com.amazon.coral.service#SignatureDoesNotMatch", message: refusal });
+      }
+      const target = String(req.headers["x-amz-target"] ?? "");
+      const action = target.replace(/^AmazonSQS\./, "");
+      const caller = sessionNameOf(parseAuth(req.headers.authorization)![1]!);
+      const body = JSON.parse(raw.toString() || "{}") as Json;
+      const queueUrl = typeof body.QueueUrl === "string" ? body.QueueUrl : undefined;
+      calls.push({ action, caller, ...(queueUrl ? { queueUrl } : {}) });
+
+      if (action === "SendMessage" || action === "SendMessageBatch") {
+        const entries = action === "SendMessage" ? [body] : (body.Entries as Json[]);
+        await self.beforeSend?.({ bodies: entries.map((e) => String(e.MessageBody)), sender: caller, queueUrl: queueUrl! });
+        const r = await forward(target, body);
+        // Who sent each message: what ReceiveMessage reports as its SenderId.
+        const ids =
+          action === "SendMessage" ? [r.json.MessageId] : ((r.json.Successful as Json[] | undefined) ?? []).map((e) => e.MessageId);
+        ids.forEach((id, i) => {
+          if (typeof id !== "string") return;
+          senderOf.set(id, caller);
+          const entry =
+            action === "SendMessage" ? body : (body.Entries as Json[]).find((e) => e.Id === (r.json.Successful as Json[])[i]!.Id)!;
+          sent.push({ messageId: id, body: String(entry.MessageBody), sender: caller, queueUrl: queueUrl! });
+        });
+        return answer(r.status, r.json);
+      }
+
+      if (action === "ReceiveMessage") {
+        // SQS answers a long poll as soon as a message is there: poll local-aws-sqs (WaitTimeSeconds 0) until one is.
+        const until = Date.now() + Number(body.WaitTimeSeconds ?? 0) * 1000;
+        let gone = false;
+        res.on("close", () => (gone = true));
+        open++;
+        let r: { status: number; json: Json };
+        try {
+          for (;;) {
+            r = await forward(target, { ...body, WaitTimeSeconds: 0 });
+            const got = (r.json.Messages as Json[] | undefined)?.length ?? 0;
+            if (r.status !== 200 || got > 0 || gone || Date.now() >= until) break;
+            await new Promise((w) => setTimeout(w, 10));
+          }
+        } finally {
+          open--;
+        }
+        if (gone) return; // the caller aborted: what this poll took is lost, as on SQS
+        const asked = [
+          ...((body.MessageSystemAttributeNames as string[] | undefined) ?? []),
+          ...((body.AttributeNames as string[] | undefined) ?? []),
+        ];
+        const withSender = asked.includes("SenderId") || asked.includes("All");
+        for (const m of (r.json.Messages as Json[] | undefined) ?? []) {
+          const sender = senderOf.get(String(m.MessageId)) ?? "unknown";
+          const { SenderId: _fixed, ...attributes } = (m.Attributes as Json | undefined) ?? {};
+          m.Attributes = withSender ? { ...attributes, SenderId: `AROATEST:${sender}` } : attributes;
+          delivered.push({ messageId: String(m.MessageId), body: String(m.Body), sender, queueUrl: queueUrl! });
+        }
+        return answer(r.status, r.json);
+      }
+
+      const r = await forward(target, body);
+      answer(r.status, r.json);
+    })().catch((e: unknown) => {
+      if (!res.headersSent) res.writeHead(500);
+      res.end(String(e));
+    });
+  });
+  return self;
+}
