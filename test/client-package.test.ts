@@ -1,8 +1,9 @@
 /**
  * Issue 13: the requester's side as a product. `npm run build:client` makes a package whose
  * `npm pack` tarball has ESM, .d.ts types and the `cocoon` CLI and nothing of the coordinator or
- * the agent; an empty project installs the tarball offline (its one dependency, zod, from npm's
- * cache) and asks the local network a question through `import { CocoonClient } from "@cocoon/client"`.
+ * the agent; an empty project installs the tarball offline (its one dependency, zod, packed from
+ * this repository's own node_modules: npm's cache may not hold zod's registry metadata, and a test
+ * reaches no registry) and asks the local network a question through `import { CocoonClient } from "@cocoon/client"`.
  */
 import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { promisify } from "node:util";
@@ -34,10 +35,23 @@ beforeAll(async () => {
   [pkg, net] = await Promise.all([buildClientPackage({ outDir: join(tmp("client-build"), "package") }), startNetwork({ chain: false })]);
   agents = await startLocalAgents(net.url, tmp("client-agents"), [{ name: "agent-0", priceBps: 10_000 }]);
   tarball = packClientPackage(pkg.dir, tmp("client-pack"));
-  // An empty project that installs the tarball, offline: no registry, npm's cache only.
+  // An empty project that installs the tarball, offline: no registry. Its dependency zod comes
+  // as a tarball of the very version it names, packed from our node_modules (it satisfies the
+  // package's own "zod" range, so npm asks the registry for nothing).
   app = tmp("client-app");
+  const zodDir = tmp("zod-pack");
+  const zodTarball = join(
+    zodDir,
+    execFileSync("npm", ["pack", "--silent", new URL("../node_modules/zod", import.meta.url).pathname], {
+      cwd: zodDir,
+      encoding: "utf8",
+    }).trim(),
+  );
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "an-app", version: "1.0.0", private: true, type: "module" }));
-  execFileSync("npm", ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", tarball], { cwd: app, stdio: "pipe" });
+  execFileSync("npm", ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", zodTarball, tarball], {
+    cwd: app,
+    stdio: "pipe",
+  });
 }, 120_000);
 
 afterAll(async () => {
