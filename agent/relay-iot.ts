@@ -10,7 +10,6 @@ import { createHash, createHmac } from "node:crypto";
 import type { RelayChunk } from "../events/relay";
 import type { ExternalRelayPublisher } from "./relay";
 
-
 const sha256Hex = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
 const hmac = (key: string | Buffer, data: string) => createHmac("sha256", key).update(data).digest();
 
