@@ -40,6 +40,10 @@ const FILES = [
   "client/sdk.ts#checkCompletedJob",
   // the chain watcher's reading of the vault's transactions (what is credited as a deposit), lean since issue 12
   "functions/adapters/ton-vault-tx.ts#normalizeVaultTx",
+  // the SQS relay (issue 12): whom a chunk is taken from and in what order (the SDK), and what
+  // each party's credentials allow (the coordinator's session policies)
+  "client/relay-sqs.ts",
+  "functions/adapters/relay-sqs.ts",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -72,6 +76,8 @@ const TESTS: Record<string, string[]> = {
     "core/chain/*.test.ts",
     "contracts/vault*.test.ts",
   ],
+  "client/relay-sqs.ts": ["client/relay-sqs.test.ts"],
+  "functions/adapters/relay-sqs.ts": ["functions/adapters/relay-sqs.test.ts", "functions/adapters/relay-sessions.test.ts"],
 };
 const DEFAULT_TESTS = JOB_TESTS;
 
