@@ -11,7 +11,7 @@ import {
 import type { AgentChallenge, AgentJob } from "../../events/api";
 import { ApiError, type ApiClient } from "../../api-client/api";
 import type { ApiRoute } from "../../api-client/routes";
-import { createSqsJobSource, refreshingCredentials, sqsJobSourceFromApi, type AgentCredentials } from "./sqs";
+import { createSqsJobSource, refreshingCredentials, sqsJobSourceFromApi, type AgentCredentials, type SqsJobSourceOptions } from "./sqs";
 
 const WORKER = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo";
 const QUEUE_URL = `https://sqs.us-east-1.amazonaws.com/123456789012/cocoon-prod-worker-${WORKER}`;
@@ -64,6 +64,16 @@ beforeEach(() => {
   sqs.reset();
 });
 
+/** Factory: a source on QUEUE_URL with fresh credentials and the mocked client; `o` overrides. */
+const newSource = (o: Partial<SqsJobSourceOptions> = {}) =>
+  createSqsJobSource({
+    queueUrl: QUEUE_URL,
+    region: "us-east-1",
+    credentials: credsFactory().fetch,
+    client: new SQSClient({ region: "us-east-1" }),
+    ...o,
+  });
+
 describe("SQS job source", () => {
   it("long-polls its queue, validates each job and deletes the batch right after receipt", async () => {
     // Prepare
@@ -74,13 +84,7 @@ describe("SQS job source", () => {
       ],
     });
     sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [{ Id: "0" }, { Id: "1" }], Failed: [] });
-    const source = createSqsJobSource({
-      queueUrl: QUEUE_URL,
-      region: "us-east-1",
-      credentials: credsFactory().fetch,
-      maxJobs: 4,
-      client: new SQSClient({ region: "us-east-1" }),
-    });
+    const source = newSource({ maxJobs: 4 });
 
     // Act
     const { jobs, challenges } = await source.next(30);
@@ -107,12 +111,7 @@ describe("SQS job source", () => {
     // Prepare
     sqs.on(GetQueueAttributesCommand).resolves({ Attributes: { VisibilityTimeout: "43200", MessageRetentionPeriod: "3600" } });
     sqs.on(ReceiveMessageCommand).resolves({ Messages: [{ MessageId: "m1", ReceiptHandle: "rh-1", Body: JSON.stringify(agentJob(1)) }] });
-    const source = createSqsJobSource({
-      queueUrl: QUEUE_URL,
-      region: "us-east-1",
-      credentials: credsFactory().fetch,
-      client: new SQSClient({ region: "us-east-1" }),
-    });
+    const source = newSource();
     // Act
     const first = await source.next(20);
     const second = await source.next(20);
@@ -134,12 +133,7 @@ describe("SQS job source", () => {
       else sqs.on(GetQueueAttributesCommand).rejects(Object.assign(new Error("denied"), { name: "AccessDenied" }));
       sqs.on(ReceiveMessageCommand).resolves({ Messages: [{ MessageId: "m1", ReceiptHandle: "rh-1", Body: JSON.stringify(agentJob(1)) }] });
       sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [{ Id: "0" }], Failed: [] });
-      const source = createSqsJobSource({
-        queueUrl: QUEUE_URL,
-        region: "us-east-1",
-        credentials: credsFactory().fetch,
-        client: new SQSClient({ region: "us-east-1" }),
-      });
+      const source = newSource();
       // Act
       await source.next(20);
       // Assess
@@ -158,14 +152,7 @@ describe("SQS job source", () => {
       ],
     });
     sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [{ Id: "0" }, { Id: "1" }], Failed: [] });
-    const source = createSqsJobSource({
-      queueUrl: QUEUE_URL,
-      region: "us-east-1",
-      credentials: credsFactory().fetch,
-      client: new SQSClient({ region: "us-east-1" }),
-      inFlightBudget: 3,
-      now: () => now,
-    });
+    const source = newSource({ inFlightBudget: 3, now: () => now });
     // Act + Assess: 2 kept; 2 more would be 4 > 3: deleted; an hour on, the first 2 are gone: kept again
     await source.next(20);
     expect(sqs.commandCalls(DeleteMessageBatchCommand)).toHaveLength(0);
@@ -178,12 +165,7 @@ describe("SQS job source", () => {
 
   it("an empty long-poll costs exactly one request: no delete", async () => {
     sqs.on(ReceiveMessageCommand).resolves({});
-    const source = createSqsJobSource({
-      queueUrl: QUEUE_URL,
-      region: "us-east-1",
-      credentials: credsFactory().fetch,
-      client: new SQSClient({ region: "us-east-1" }),
-    });
+    const source = newSource();
     expect(await source.next(20)).toEqual({ jobs: [], challenges: [] });
     expect(sqs.calls()).toHaveLength(1);
   });
@@ -282,23 +264,13 @@ describe("SQS job source", () => {
 
   it("credentials rejected twice fail with SQS_CREDENTIALS_REJECTED", async () => {
     sqs.on(ReceiveMessageCommand).rejects(Object.assign(new Error("Access to the resource is denied"), { name: "AccessDenied" }));
-    const source = createSqsJobSource({
-      queueUrl: QUEUE_URL,
-      region: "us-east-1",
-      credentials: credsFactory().fetch,
-      client: new SQSClient({ region: "us-east-1" }),
-    });
+    const source = newSource();
     await expect(source.next(20)).rejects.toMatchObject({ code: "SQS_CREDENTIALS_REJECTED" });
   });
 
   it("extendVisibility → ChangeMessageVisibility on its own queue", async () => {
     sqs.on(ChangeMessageVisibilityCommand).resolves({});
-    const source = createSqsJobSource({
-      queueUrl: QUEUE_URL,
-      region: "us-east-1",
-      credentials: credsFactory().fetch,
-      client: new SQSClient({ region: "us-east-1" }),
-    });
+    const source = newSource();
     await source.extendVisibility("rh-9", 900);
     expect(sqs.commandCalls(ChangeMessageVisibilityCommand)[0]!.args[0].input).toEqual({
       QueueUrl: QUEUE_URL,
