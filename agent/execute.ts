@@ -414,6 +414,9 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
           jobId: job.jobId,
           attempt: job.attempt,
           log,
+          now: ctx.now,
+          // issue 12: the session that came with the job, so the agent asks the coordinator nothing for it
+          ...(job.relay ? { dispatched: job.relay } : {}),
           ...(ctx.relayPublisher ? { external: ctx.relayPublisher } : {}),
         })
       : undefined;

@@ -45,21 +45,63 @@ const knownHttp = new WeakSet<ApiClient>();
 
 const MAX_PER_POST = 64;
 
+/** A dispatched session is used only while its credentials have this long left (a post may take a while to land). */
+export const DISPATCHED_SESSION_MARGIN_MS = 60_000;
+
+/**
+ * The relay refused the credentials (expired, revoked, not allowed): worth asking the coordinator
+ * for fresh ones, unlike a refusal of the chunks themselves. AWS SDK errors by name or HTTP status,
+ * the built-in publishers' own expiry check and HTTP status (agent/relay-sqs.ts, relay-iot.ts).
+ */
+export function isAuthRefusal(e: unknown): boolean {
+  if (!e || typeof e !== "object") return false;
+  const x = e as { name?: unknown; Code?: unknown; message?: unknown; $metadata?: { httpStatusCode?: unknown } };
+  const status = x.$metadata?.httpStatusCode;
+  if (status === 401 || status === 403) return true;
+  const name = `${typeof x.name === "string" ? x.name : ""} ${typeof x.Code === "string" ? x.Code : ""}`;
+  if (
+    /AccessDenied|ExpiredToken|InvalidClientTokenId|InvalidSecurity|SignatureDoesNotMatch|UnrecognizedClient|InvalidToken|Unauthori[sz]ed|Forbidden/i.test(
+      name,
+    )
+  )
+    return true;
+  return typeof x.message === "string" && /credentials expired|HTTP 40[13]\b/.test(x.message);
+}
+
 export function createRelayPublisher(o: {
   api: ApiClient;
   jobId: string;
   attempt: number;
   log: AgentLog;
   external?: ExternalRelayPublisher;
+  /**
+   * The session that came with the job (AgentJob.relay, issue 12): used while its credentials have
+   * DISPATCHED_SESSION_MARGIN_MS left, so the agent asks the coordinator nothing for this job.
+   * Absent, expiring, or refused by the relay: POST /v1/agent/jobs/{id}/relay, as before.
+   */
+  dispatched?: RelaySession;
+  now?: () => number;
 }): RelayPublisher {
+  const now = o.now ?? Date.now;
   const queue: RelayChunk[] = [];
   let published = 0;
   let messages = 0;
   let stopped = false;
   let running: Promise<void> | undefined;
   let session: Promise<RelaySession | undefined> | undefined;
+  let dispatched = o.dispatched;
+
+  /** The dispatched session while it may still be used; forgotten (for good) once it may not. */
+  const usableDispatched = (): RelaySession | undefined => {
+    if (dispatched?.transport === "http") return dispatched;
+    if (dispatched && dispatched.credentials.expiration - now() > DISPATCHED_SESSION_MARGIN_MS) return dispatched;
+    dispatched = undefined;
+    return undefined;
+  };
 
   const resolveSession = (): Promise<RelaySession | undefined> => {
+    const d = usableDispatched();
+    if (d) return Promise.resolve(d);
     if (knownHttp.has(o.api)) return Promise.resolve({ transport: "http" });
     session ??= o.api
       .request(API.agentRelaySession, { params: { id: o.jobId }, body: { attempt: o.attempt } })
@@ -73,8 +115,13 @@ export function createRelayPublisher(o: {
       });
     return session;
   };
-  // Ask at once, while the engine starts: the first token should not wait for it.
+  // Ask at once (unless the job brought a session), while the engine starts: the first token should not wait for it.
   void resolveSession();
+
+  const post = async (s: RelaySession, batch: RelayChunk[]) => {
+    if (s.transport === "http") await o.api.request(API.publishChunks, { params: { id: o.jobId }, body: { chunks: batch } });
+    else await (o.external ?? builtinPublisher(s))(s, batch);
+  };
 
   const drain = async () => {
     while (queue.length > 0 && !stopped) {
@@ -82,8 +129,18 @@ export function createRelayPublisher(o: {
       if (!s) return stop();
       const batch = queue.splice(0, MAX_PER_POST);
       try {
-        if (s.transport === "http") await o.api.request(API.publishChunks, { params: { id: o.jobId }, body: { chunks: batch } });
-        else await (o.external ?? builtinPublisher(s))(s, batch);
+        try {
+          await post(s, batch);
+        } catch (e) {
+          // The dispatched credentials were refused: the coordinator's own, asked now, get one more go
+          // at the same batch (a repeat of a chunk that did land is dropped by the SDK).
+          if (s !== dispatched || !isAuthRefusal(e)) throw e;
+          dispatched = undefined;
+          o.log.warn("relay refused the dispatched session; asking the coordinator for one", { jobId: o.jobId });
+          const again = await resolveSession();
+          if (!again) return stop();
+          await post(again, batch);
+        }
         published += batch.length;
         messages++;
       } catch (e) {

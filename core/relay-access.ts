@@ -12,8 +12,9 @@ import { jobKey, jobTopic, type JobItem } from "./jobs/items";
 import type { RelayPort, WithRelay } from "./relay";
 
 /**
- * Vends job-scoped credentials for a relay the coordinator does not carry itself (AWS IoT
- * Core: functions/adapters/relay-iot.ts). Absent: the coordinator's own HTTP relay routes.
+ * Vends job-scoped credentials for a relay the coordinator does not carry itself (Amazon SQS:
+ * functions/adapters/relay-sqs.ts; AWS IoT Core: relay-iot.ts), as CoreDeps.relaySessions.
+ * Absent: the coordinator's own HTTP relay routes.
  */
 export interface RelaySessionVendor {
   /** `relayChannel`: the channel the job was submitted with (a relay with channels sends there; none: it vends nothing). */
@@ -26,7 +27,8 @@ export interface RelaySessionVendor {
   forAccount(account: string, channel?: string): Promise<RelaySession>;
 }
 
-export type RelayDeps = CoreDeps & WithRelay & { relaySessions?: RelaySessionVendor };
+/** What the relay routes need: the core (with its relay session vendor, CoreDeps.relaySessions, where there is one) and the HTTP relay where there is one. */
+export type RelayDeps = CoreDeps & WithRelay;
 
 function requireRelay(deps: RelayDeps): RelayPort {
   if (!deps.relay)

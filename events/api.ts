@@ -2,6 +2,7 @@ import { z } from "zod";
 import { AccountId, B64u, JobId, Key32, ModelName, NanoTon, NanoTonString, RelayChannel, Usage, WorkerId } from "./common";
 import { AttestationDoc, AttestationTier } from "./attestation";
 import { Receipt, ReplyEnvelope, RequestEnvelope, SealedReply } from "./envelope";
+import { RelaySession } from "./relay-session";
 
 // ---------- requester ----------
 
@@ -270,6 +271,13 @@ export const AgentJob = z.object({
   attempt: z.number().int(),
   envelope: RequestEnvelope,
   deadline: z.number().int(),
+  /**
+   * issue 12: how this attempt publishes its stream, vended at dispatch (a job submitted with a
+   * relay channel, on a coordinator whose relay vends credentials: SQS), so that the agent asks
+   * POST /v1/agent/jobs/{id}/relay only when it is absent or expires before it is used. One the
+   * agent cannot read (a transport newer than the agent) reads as absent, never as a bad job.
+   */
+  relay: RelaySession.optional().catch(undefined),
 });
 export type AgentJob = z.infer<typeof AgentJob>;
 

@@ -1,4 +1,4 @@
-import { Api, Cron, Queue, Table, Topic, type FunctionProps, type StackContext } from "sst/constructs";
+import { Api, Cron, Queue, Table, Topic, type Function as SstFunction, type FunctionProps, type StackContext } from "sst/constructs";
 import { Aws, Duration, RemovalPolicy } from "aws-cdk-lib";
 import { ArnPrincipal, CompositePrincipal, Effect, PolicyStatement, Role } from "aws-cdk-lib/aws-iam";
 import * as sqs from "aws-cdk-lib/aws-sqs";
@@ -358,17 +358,23 @@ export function Cocoon({ stack, app }: StackContext) {
 
   // ------------------------------------------------------------------ issue 11/12: stream relay (SQS or AWS IoT Core)
   // The worker's agent sends sealed chunks straight to the relay and the requester's SDK reads
-  // them there, both with credentials the two session routes vend by assuming this role with a
-  // session policy that names one queue (SQS: send for the worker's job attempt, read and delete
-  // for the requester's own channel; functions/adapters/relay-sqs.ts) or one job's topics (IoT
-  // Core, functions/adapters/relay-iot.ts). The role allows only the chosen relay's actions.
+  // them there, both with credentials vended by assuming this role with a session policy that
+  // names one queue (SQS: send for the worker's job attempt, read and delete for the requester's
+  // own channel; functions/adapters/relay-sqs.ts) or one job's topics (IoT Core,
+  // functions/adapters/relay-iot.ts). The role allows only the chosen relay's actions. The two
+  // session routes vend them on request; the functions that dispatch jobs (POST /v1/jobs and the
+  // matching consumer) vend the worker's into each job they send (issue 12: the agent then asks
+  // nothing per job; core/jobs/dispatch.ts), so they assume the role too. Only the
+  // requester-session route creates queues (its own route permissions, above).
   const relayFns = [api.getFunction("POST /v1/jobs/{id}/relay")!, api.getFunction("POST /v1/agent/jobs/{id}/relay")!];
+  const dispatchFns = [api.getFunction("POST /v1/jobs")!, matching.consumerFunction as SstFunction];
+  const vendingFns = [...relayFns, ...dispatchFns];
   const relayRole = new Role(stack, "RelayRole", {
     description:
       relayTransport === "sqs"
-        ? "Assumed through the relay session routes; each session policy narrows it to one channel's SQS queue"
-        : "Assumed through the relay session routes; each session policy narrows it to one job's IoT topic",
-    assumedBy: new CompositePrincipal(...relayFns.map((f) => new ArnPrincipal(f.role!.roleArn))),
+        ? "Assumed through the relay session routes and the dispatching functions; each session policy narrows it to one channel's SQS queue"
+        : "Assumed through the relay session routes and the dispatching functions; each session policy narrows it to one job's IoT topic",
+    assumedBy: new CompositePrincipal(...vendingFns.map((f) => new ArnPrincipal(f.role!.roleArn))),
     maxSessionDuration: Duration.hours(1),
   });
   if (relayTransport === "sqs") {
@@ -378,12 +384,12 @@ export function Cocoon({ stack, app }: StackContext) {
     relayRole.addToPolicy(statement(["iot:Publish", "iot:Receive"], [`${iotArn}:topic/${relayPrefix}/r/*`]));
     relayRole.addToPolicy(statement(["iot:Subscribe"], [`${iotArn}:topicfilter/${relayPrefix}/r/*`]));
     relayRole.addToPolicy(statement(["iot:Connect"], [`${iotArn}:client/${relayPrefix}-r-*`]));
-    for (const f of relayFns) {
+    for (const f of vendingFns) {
       f.addEnvironment("COCOON_IOT_ARN", iotArn);
       f.addEnvironment("COCOON_IOT_ENDPOINT", process.env.COCOON_IOT_ENDPOINT!);
     }
   }
-  for (const f of relayFns) {
+  for (const f of vendingFns) {
     f.attachPermissions([statement(["sts:AssumeRole"], [relayRole.roleArn])]);
     f.addEnvironment("COCOON_RELAY_TRANSPORT", relayTransport);
     f.addEnvironment("COCOON_RELAY_ROLE_ARN", relayRole.roleArn); // its account is the queues' (relay-sessions.ts)

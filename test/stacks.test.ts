@@ -98,7 +98,8 @@ const CREATE_QUEUE = ["sqs:CreateQueue", "sqs:GetQueueAttributes", "sqs:GetQueue
 const ACTIONS: Record<string, string[]> = {
   // Stateless quote, replay-safe reads (no nonce written): read-only.
   "functions/http/prepare-job.handler": ["dynamodb:GetItem", "dynamodb:Query"],
-  "functions/http/submit-job.handler": [...TABLE_RW, "sqs:SendMessage"],
+  // issue 12: it vends the worker's relay session into the job's first dispatch (through the RelayRole)
+  "functions/http/submit-job.handler": [...TABLE_RW, "sqs:SendMessage", "sts:AssumeRole"],
   "functions/http/get-job.handler": ["dynamodb:GetItem", "dynamodb:Query"],
   "functions/http/get-account.handler": TABLE_RW,
   "functions/http/list-models.handler": ["dynamodb:GetItem", "dynamodb:Query"],
@@ -126,6 +127,7 @@ const ACTIONS: Record<string, string[]> = {
     "sqs:GetQueueUrl",
     "sqs:ReceiveMessage",
     "sqs:SendMessage",
+    "sts:AssumeRole", // issue 12: a dispatch (a failover's too) carries the worker's relay session
   ],
   "functions/schedule/chain-watcher.handler": [...TABLE_RW, "sns:Publish"],
   // issue 15
@@ -268,6 +270,16 @@ function functionOfRoute(t: { Resources: Record<string, Resource> }, routeKey: s
   const route = ofType(t, "AWS::ApiGatewayV2::Route").find(([, r]) => r.Properties!.RouteKey === routeKey)![1];
   const integrationId = (((route.Properties!.Target as Json)["Fn::Join"] as [string, unknown[]])[1][1] as { Ref: string }).Ref;
   const id = ((t.Resources[integrationId]!.Properties!.IntegrationUri as Json)["Fn::GetAtt"] as string[])[0]!;
+  return { id, props: t.Resources[id]!.Properties! };
+}
+
+/** The matching queue's consumer (by its event source mapping: placeholder bundles share one handler name). */
+function matchingConsumerOf(t: { Resources: Record<string, Resource> }): { id: string; props: Json } {
+  const [, mapping] = ofType(t, "AWS::Lambda::EventSourceMapping").find(([, m]) => {
+    const queueId = ((m.Properties!.EventSourceArn as Json)["Fn::GetAtt"] as string[])[0]!;
+    return t.Resources[queueId]?.Type === "AWS::SQS::Queue";
+  })!;
+  const id = (mapping.Properties!.FunctionName as { Ref: string }).Ref;
   return { id, props: t.Resources[id]!.Properties! };
 }
 
@@ -596,11 +608,14 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     );
   });
 
-  it("issue 12: the relay is SQS by default: the RelayRole, assumed only by the two session functions, allows the four SQS actions on the stage's `-r-` queues only; only the requester-session function may create them", async () => {
+  it("issue 12: the relay is SQS by default: the RelayRole, assumed only by the two session functions and the two that dispatch jobs, allows the four SQS actions on the stage's `-r-` queues only; only the requester-session function may create them", async () => {
     // Prepare
     const fns = functionsByHandler(prodJson);
     const requesterFn = fns.get("functions/http/relay-session.handler")!;
     const workerFn = fns.get("functions/http/relay-worker-session.handler")!;
+    // they put the worker's session into each job they send (core/jobs/dispatch.ts)
+    const dispatchFns = ["functions/http/submit-job.handler", "functions/queue/matching.handler"].map((h) => fns.get(h)!);
+    const vendingFns = [requesterFn, workerFn, ...dispatchFns];
     const { id: relayRoleId, role: relayRole } = relayRoleOf(prodJson);
     const relayQueues = `arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:cocoon-prod-r-*`;
     const covers = (pattern: string, arn: string) => arn.startsWith(pattern.slice(0, -1));
@@ -614,7 +629,7 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     // Assess: trust and duration
     expect(trust.every((st) => st.Effect === "Allow" && st.Action === "sts:AssumeRole")).toBe(true);
     expect(trust.flatMap((st) => arr((st.Principal as { AWS: unknown }).AWS))).toEqual(
-      [requesterFn, workerFn].map((f) => ({ "Fn::GetAtt": [roleOf(f), "Arn"] })),
+      vendingFns.map((f) => ({ "Fn::GetAtt": [roleOf(f), "Arn"] })),
     );
     expect(relayRole.Properties!.MaxSessionDuration).toBe(3600);
     // the role: exactly the actions the session policies hand out, all on the stage's relay queues
@@ -624,8 +639,8 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     for (const a of RELAY_SQS_ROLE_ACTIONS) expect(byAction[a], a).toEqual([relayQueues]);
     // CreateQueue: the requester's function only, on the same pattern
     expect(creates(requesterFn)).toEqual([[[...SQS_RELAY_CREATE_ACTIONS], [relayQueues]]]);
-    expect(creates(workerFn)).toEqual([]);
-    for (const f of [requesterFn, workerFn]) {
+    for (const f of [workerFn, ...dispatchFns]) expect(creates(f)).toEqual([]);
+    for (const f of vendingFns) {
       const assume = statementsOfRole(prodJson, roleOf(f)).find((st) => arr(st.Action).includes("sts:AssumeRole"))!;
       expect(assume.Resource).toEqual({ "Fn::GetAtt": [relayRoleId, "Arn"] });
     }
@@ -636,8 +651,8 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     const otherQueues = ofType(prodJson, "AWS::SQS::Queue").map(([id]) => `arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:${id}`);
     for (const q of [...otherQueues, `arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:cocoon-prod-worker-${account}`])
       expect(covers(relayQueues, q), q).toBe(false);
-    // both functions get an environment the chooser turns into the SQS vendor
-    for (const f of [requesterFn, workerFn]) {
+    // all four get an environment the chooser turns into the SQS vendor
+    for (const f of vendingFns) {
       const env = resolvedEnv(prodJson, f);
       expect(env).toMatchObject({ COCOON_RELAY_TRANSPORT: "sqs", COCOON_RELAY_PREFIX: "cocoon-prod" });
       expect(env.COCOON_IOT_ENDPOINT).toBeUndefined();
@@ -645,9 +660,12 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     }
   });
 
-  it("issue 11/12: deployed with COCOON_RELAY_TRANSPORT=iot-mqtt, the RelayRole allows only the IoT actions the session policies use, under the stage's topic prefix and client ids, and nobody creates queues", async () => {
+  it("issue 11/12: deployed with COCOON_RELAY_TRANSPORT=iot-mqtt, the RelayRole (assumed by the session functions and the two that dispatch jobs) allows only the IoT actions the session policies use, under the stage's topic prefix and client ids, and nobody creates queues", async () => {
     // Prepare
-    const relayFns = ["POST /v1/jobs/{id}/relay", "POST /v1/agent/jobs/{id}/relay"].map((k) => functionOfRoute(iotJson, k));
+    const relayFns = ["POST /v1/jobs/{id}/relay", "POST /v1/agent/jobs/{id}/relay", "POST /v1/jobs"].map((k) =>
+      functionOfRoute(iotJson, k),
+    );
+    relayFns.push(matchingConsumerOf(iotJson));
     const { id: relayRoleId, role: relayRole } = relayRoleOf(iotJson);
     // Act
     const trust = (relayRole.Properties!.AssumeRolePolicyDocument as { Statement: Statement[] }).Statement;

@@ -33,6 +33,8 @@ let agents: RunningAgent[];
 let sqs: SqsStandIn;
 /** what the coordinator was asked (method and URL), in order */
 const requests: string[] = [];
+/** the coordinator's log lines (JSON) */
+const coordinatorLog: string[] = [];
 /** the account sessions vended: for which account and channel, and the queue */
 const accountSessions: Array<{ account: string; channel: string; queueUrl: string }> = [];
 
@@ -109,7 +111,11 @@ beforeAll(async () => {
   sqs = await startSqsStandIn();
   const { expiration: _e, ...vendorCredentials } = credentialsFor("vendor");
   admin = new SQSClient({ region: REGION, endpoint: sqs.url, credentials: vendorCredentials });
-  net = await startNetwork({ chain: false, dataDir: mkdtempSync(join(tmpdir(), "cocoon-sqs-")) });
+  net = await startNetwork({
+    chain: false,
+    dataDir: mkdtempSync(join(tmpdir(), "cocoon-sqs-")),
+    logSink: (line) => coordinatorLog.push(line),
+  });
   (net.deps as { relaySessions?: RelaySessionVendor }).relaySessions = vendor;
   net.server.on("request", (req: { method?: string; url?: string }) => requests.push(`${req.method} ${req.url}`));
   agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-sqs-agents-")), [{ name: "a", priceBps: 10_000 }]);
@@ -144,13 +150,14 @@ describe("issue 12: the SQS relay, the SDK's own subscriber on its channel's que
       expect(done.relay).toEqual({ chunks: sent.length, recovered: 0 }); // every chunk came over SQS, none from the stored reply
       expect(textOf(events)).toBe(done.text);
       expect(requests.some((x) => x.startsWith(`GET /v1/jobs/${done.jobId}`))).toBe(false); // the final chunk ended the job
+      expect(requests.some((x) => x.startsWith(`POST /v1/agent/jobs/${done.jobId}/relay`))).toBe(false); // its session came with it
       expect(done.cost).toBe((await client.job(done.jobId)).cost);
     }
     expect(new Set(runs.map((r) => r.done.text)).size).toBe(3);
     client.close();
   });
 
-  it("ask() over SQS: the submit returns at once, the answer comes whole in one message; the job costs the coordinator its submit and its result, nothing is read", async () => {
+  it("ask() over SQS: the submit returns at once, the answer comes whole in one message; the job costs the coordinator exactly two requests, its submit and its result (the worker's relay session rode in the dispatch)", async () => {
     // Prepare: a client that has read a job already (its quote kept, its channel's session held)
     const client = await newClient();
     await client.ask(ask("warm up the quote and the channel"));
@@ -162,10 +169,15 @@ describe("issue 12: the SQS relay, the SDK's own subscriber on its channel's que
     const hot = hotPath(from);
     expect(hot.filter((x) => /^POST \/v1\/jobs(\?|$)/.test(x))).toEqual(["POST /v1/jobs?wait=0"]);
     expect(hot.filter((x) => x.startsWith("POST /v1/agent/results"))).toHaveLength(1);
-    // and besides them only the worker's relay session for this job: no read of the job, no relay route, no new account session
-    expect(hot.filter((x) => !/^POST \/v1\/jobs(\?|$)/.test(x) && !x.startsWith("POST /v1/agent/results"))).toEqual([
-      `POST /v1/agent/jobs/${r.jobId}/relay`,
-    ]);
+    // and nothing else: no read of the job, no new account session, and (issue 12) no worker relay session
+    // (POST /v1/agent/jobs/{id}/relay): the agent sent with the session that came with the job
+    expect(hot).toHaveLength(2);
+    expect(hot.filter((x) => x.includes("/relay"))).toEqual([]);
+    expect(sentFor(r.jobId).map((m) => m.sender)).toEqual([relaySenderName(r.jobId, 0)]);
+    // the coordinator logged the job (its submit, its dispatch) but not the credentials it dispatched
+    const worker = credentialsFor(relaySenderName(r.jobId, 0));
+    expect(coordinatorLog.some((l) => l.includes(r.jobId))).toBe(true);
+    expect(coordinatorLog.filter((l) => l.includes(worker.secretAccessKey) || l.includes(worker.sessionToken))).toEqual([]);
     const relayed = sentFor(r.jobId);
     expect(relayed).toHaveLength(1); // relayWhole
     expect(chunkIn(relayed[0]!.body)).toMatchObject({ seq: 0, final: true });

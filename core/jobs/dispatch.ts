@@ -6,6 +6,7 @@
 import type { AgentJob } from "../../events/api";
 import type { RequestEnvelope } from "../../events/envelope";
 import type { MatchingMessage } from "../../events/queue";
+import type { RelaySession } from "../../events/relay";
 import type { CoreDeps } from "../deps";
 import { applyMovement, OverdraftError, refundMovement } from "../ledger";
 import { ConditionFailedError, type WriteOp } from "../ports";
@@ -25,14 +26,72 @@ async function loadEnvelope(deps: CoreDeps, jobId: string): Promise<RequestEnvel
   return e.envelope;
 }
 
-/** Put the job on its current candidate's queue. A failed send is covered by the lease check. */
-export async function dispatch(deps: CoreDeps, job: JobItem, envelope?: RequestEnvelope) {
+/**
+ * The most a dispatch waits for the worker's relay session (an STS call, tens of ms): a vendor
+ * that hangs must not hold the job; the agent then asks POST /v1/agent/jobs/{id}/relay.
+ */
+export const RELAY_VEND_TIMEOUT_MS = 2000;
+
+/**
+ * The relay session of the job's candidate at its attempt, to ride in the dispatch (issue 12:
+ * the agent then asks the coordinator nothing per job), or undefined: no vendor (the HTTP relay,
+ * which the agent learns once per coordinator), no relay channel (the requester reads no stream
+ * over the relay), or the vendor failed or took longer than RELAY_VEND_TIMEOUT_MS (logged; the
+ * agent asks the route as before). Never rejects. Depends only on the job id, the attempt, the
+ * requester, the channel and that candidate, so submit starts it before its commit.
+ */
+export function workerRelayFor(
+  deps: CoreDeps,
+  job: Pick<JobItem, "jobId" | "attempt" | "requester" | "relayChannel" | "candidates">,
+): Promise<RelaySession | undefined> {
+  const vendor = deps.relaySessions;
+  const relayChannel = job.relayChannel;
+  const c = job.candidates[job.attempt];
+  if (!vendor || !relayChannel || !c) return Promise.resolve(undefined);
+  const at = { jobId: job.jobId, attempt: job.attempt };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), RELAY_VEND_TIMEOUT_MS);
+    (timer as { unref?: () => void }).unref?.();
+  });
+  const vended = Promise.resolve()
+    .then(() => vendor.forWorker({ ...at, requester: job.requester, relayChannel }, c.workerId))
+    .then(
+      (s) => s,
+      (e: unknown) => {
+        // what failed, never what was vended: a session's credentials never reach a log
+        deps.log.warn("relay session not vended; the worker will ask for it", { ...at, error: String(e) });
+        return undefined;
+      },
+    );
+  return Promise.race([vended, late]).then((r) => {
+    clearTimeout(timer);
+    if (r !== "late") return r;
+    deps.log.warn("relay session not vended in time; the worker will ask for it", { ...at, timeoutMs: RELAY_VEND_TIMEOUT_MS });
+    return undefined;
+  });
+}
+
+/**
+ * Put the job on its current candidate's queue. A failed send is covered by the lease check.
+ * `relay`: the worker's relay session, already asked for (submit starts it with its commit);
+ * absent, it is asked for here (workerRelayFor). Either way it rides in the message when there
+ * is one.
+ */
+export async function dispatch(
+  deps: CoreDeps,
+  job: JobItem,
+  envelope?: RequestEnvelope,
+  relay: Promise<RelaySession | undefined> = workerRelayFor(deps, job),
+) {
   const c = job.candidates[job.attempt]!;
+  const [env, session] = await Promise.all([envelope ?? loadEnvelope(deps, job.jobId), relay]);
   const msg: AgentJob = {
     jobId: job.jobId,
     attempt: job.attempt,
-    envelope: envelope ?? (await loadEnvelope(deps, job.jobId)),
+    envelope: env,
     deadline: job.leaseUntil,
+    ...(session ? { relay: session } : {}),
   };
   try {
     await deps.queues.send(`worker-${c.workerId}`, msg);

@@ -14,7 +14,7 @@ import {
 } from "../errors";
 import { applyMovement, getBalance, holdMovement, OverdraftError, requesterAccount } from "../ledger";
 import { ConditionFailedError, type Item, type Key } from "../ports";
-import { dispatch, sendLeaseCheck } from "./dispatch";
+import { dispatch, sendLeaseCheck, workerRelayFor } from "./dispatch";
 import { offerAllowed, registryPricing, type PolicyReading } from "../policy-registry";
 import { maxJobCost, type PricingConfig } from "../pricing";
 import { envelopeKey, jobKey, leaseMs, RETAIN_SECONDS, type EnvelopeItem, type JobCandidate, type JobItem } from "./items";
@@ -130,6 +130,12 @@ export async function submitJobWithItem(
     ...(deps.policyRegistry ? { weights: { promptBps: pricing.promptBps, completionBps: pricing.completionBps } } : {}),
     ...(o.relayChannel ? { relayChannel: o.relayChannel } : {}),
   };
+  // issue 12: the worker's relay session rides in the dispatch (no session request per job). It
+  // needs only what is known now (the job id, attempt 0, the requester, the channel, the first
+  // candidate), so the vendor's STS call runs alongside the writes below instead of after them.
+  // It never rejects (a failure or a slow vendor: the job goes without it); unused when the
+  // submit ends early (a duplicate, no funds).
+  const relay = workerRelayFor(deps, job);
   // The sealed request goes in its own item. A committed job always has its envelope, whatever
   // crashes when (a job without one could never be dispatched): where transactions are cheap
   // (store.cheapTransactions) it commits with the job (one flush fewer before the worker starts:
@@ -183,7 +189,7 @@ export async function submitJobWithItem(
     if (e instanceof ConditionFailedError) return answerDuplicate(deps, h.jobId, keyedByJob ? requester : idemKey, bodyHash);
     throw e;
   }
-  await dispatch(deps, job, envelope);
+  await dispatch(deps, job, envelope, relay);
   deps.log.info("job submitted", { jobId: job.jobId, model: job.model, candidates: order.length, maxCost: job.maxCost });
   return { jobId: h.jobId, status: "assigned", replayed: false, job };
 }

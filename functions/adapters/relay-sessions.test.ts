@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { mockClient } from "aws-sdk-client-mock";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { SQSClient } from "@aws-sdk/client-sqs";
-import { relaySessionsFromEnv } from "./relay-sessions";
+import { lazyRelaySessionsFromEnv, relaySessionsFromEnv } from "./relay-sessions";
 import { SqsRelaySessionVendor } from "./relay-sqs";
 import { IotRelaySessionVendor } from "./relay-iot";
 
@@ -92,5 +92,32 @@ describe("relaySessionsFromEnv: which relay a stage vends", () => {
     const unknown = relaySessionsFromEnv(sqsEnv({ COCOON_RELAY_TRANSPORT: "kafka" }));
     await expect(unknown).rejects.toMatchObject({ variable: "COCOON_RELAY_TRANSPORT" });
     await expect(unknown).rejects.toThrow(/"sqs" or "iot-mqtt"/);
+  });
+});
+
+describe("lazyRelaySessionsFromEnv: the vendor of the functions that dispatch jobs (issue 12)", () => {
+  it("unset (or empty) transport: none, so nothing rides in the dispatch (the HTTP relay)", () => {
+    expect(lazyRelaySessionsFromEnv({})).toBeUndefined();
+    expect(lazyRelaySessionsFromEnv({ ...sqsEnv(), COCOON_RELAY_TRANSPORT: "" })).toBeUndefined();
+  });
+
+  it("sqs: nothing is asked of AWS until the first dispatch; then the worker's session of the real vendor", async () => {
+    // Prepare
+    const v = lazyRelaySessionsFromEnv(sqsEnv());
+    const before = sts.commandCalls(AssumeRoleCommand).length;
+    // Act
+    const s = await v!.forWorker({ jobId: JOB, attempt: 2, requester: REQUESTER, relayChannel: CHANNEL }, "w");
+    // Assess
+    expect(before).toBe(0);
+    expect(s).toMatchObject({ transport: "sqs", region: "eu-west-1" });
+    expect(sts.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input.RoleSessionName)).toEqual([`w-${JOB}-2`]);
+  });
+
+  it("a malformed environment: the dispatch's call is refused with the ConfigError naming the variable (dispatch logs it and goes without)", async () => {
+    const v = lazyRelaySessionsFromEnv(sqsEnv({ COCOON_RELAY_ROLE_ARN: undefined }));
+    await expect(v!.forWorker({ jobId: JOB, attempt: 0, requester: REQUESTER, relayChannel: CHANNEL }, "w")).rejects.toMatchObject({
+      name: "ConfigError",
+      variable: "COCOON_RELAY_ROLE_ARN",
+    });
   });
 });

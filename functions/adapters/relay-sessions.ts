@@ -111,3 +111,21 @@ export function relaySessionsFromEnv(env: Record<string, string | undefined> = p
   }
   return vendor;
 }
+
+/**
+ * relaySessionsFromEnv for the functions that only vend the worker's session into a dispatch
+ * (issue 12: POST /v1/jobs and the matching consumer, core/jobs/dispatch.ts): undefined where no
+ * relay transport is set (the HTTP relay); else a vendor that builds the real one, and imports its
+ * AWS SDK clients, on its first call rather than at cold start. A misconfigured environment
+ * rejects that call with the ConfigError (dispatch logs it and sends the job without a session:
+ * the agent asks the worker-session route, which refuses it the same way).
+ */
+export function lazyRelaySessionsFromEnv(env: Record<string, string | undefined> = process.env): RelaySessionVendor | undefined {
+  if (!env.COCOON_RELAY_TRANSPORT) return undefined;
+  const vendor = () => relaySessionsFromEnv(env).then((v) => v!);
+  return {
+    forWorker: async (job, workerId) => (await vendor()).forWorker(job, workerId),
+    forRequester: async (jobId, account) => (await vendor()).forRequester(jobId, account),
+    forAccount: async (account, channel) => (await vendor()).forAccount(account, channel),
+  };
+}

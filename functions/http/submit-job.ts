@@ -1,6 +1,7 @@
 import { SubmitJobResponse, SubmitRequest } from "../../events/api";
 import { getJob, submitJobWithItem } from "../../core/jobs";
 import { lambdaRegistryDeps } from "../deps-registry";
+import { withRelaySessions } from "../deps-relay";
 import { lambdaHandler } from "./lambda";
 import { defineRoute, IdempotencyHeaders, WaitQuery } from "./middleware";
 
@@ -30,4 +31,5 @@ export const route = defineRoute(
   },
 );
 // issue 15: the hold is checked against the policy registry's price weights where one is configured (functions/deps-registry.ts).
-export const handler = lambdaHandler(route, lambdaRegistryDeps);
+// issue 12: the job's first dispatch carries the worker's relay session, vended alongside the hold (functions/deps-relay.ts).
+export const handler = lambdaHandler(route, withRelaySessions(lambdaRegistryDeps));

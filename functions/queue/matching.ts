@@ -5,6 +5,7 @@ import { MatchingMessage } from "../../events/queue";
 import { handleMatchingMessage } from "../../core/jobs";
 import type { CoreDeps } from "../../core/deps";
 import { lambdaDeps, type DepsProvider } from "../deps";
+import { withRelaySessions } from "../deps-relay";
 
 /** A message that can never succeed: acknowledged (not retried) and logged. */
 class PoisonMessageError extends Error {
@@ -28,9 +29,10 @@ async function processRecord(deps: CoreDeps, record: SQSRecord) {
 
 /**
  * Matching queue consumer (intake dispatches + delayed lease checks). Failed records are
- * reported as batchItemFailures so only they are redelivered; poison ones are dropped.
+ * reported as batchItemFailures so only they are redelivered; poison ones are dropped. On AWS its
+ * dispatches (a failover's too) carry the worker's relay session (functions/deps-relay.ts).
  */
-export function matchingHandler(provider: DepsProvider = lambdaDeps) {
+export function matchingHandler(provider: DepsProvider = withRelaySessions(lambdaDeps)) {
   return middy<SQSEvent, SQSBatchResponse>().handler(async (event, context) => {
     const deps = await provider();
     const processor = new BatchProcessor(EventType.SQS);
