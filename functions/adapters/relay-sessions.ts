@@ -1,6 +1,6 @@
 /**
  * Which relay a deployed stage vends sessions for, from the environment the stack gives the two
- * relay session functions (stacks/Cocoon.ts), used by both routes:
+ * relay session functions and the two that dispatch jobs (stacks/Cocoon.ts), used by all four:
  *
  * | COCOON_RELAY_TRANSPORT | vendor                                     | also needs                                        |
  * |------------------------|--------------------------------------------|---------------------------------------------------|
