@@ -692,19 +692,31 @@ export interface RelayPlan {
   encoding: "json-base64" | "binary";
   /** seconds of generation per streamed chunk (default WORKLOAD.chunkSeconds: agent/execute.ts's one a second) */
   chunkSeconds?: number;
+  /**
+   * How the worker gets its job-scoped relay credentials: "dispatched" (as built: the submit's
+   * Lambda asks STS alongside the hold and puts them in the job it dispatches, core/jobs/dispatch.ts;
+   * STS is free, the call runs beside the transaction) or "asked" (before: the agent's own
+   * POST /v1/agent/jobs/{id}/relay, one more request a job: a Lambda, STS and a job read).
+   */
+  workerSession: "dispatched" | "asked";
 }
 export const RELAY_AS_BUILT: RelayPlan = {
   transport: "sqs",
+  workerSession: "dispatched",
   requesterSessionPerJob: false,
   connectPerJob: false,
   publishQos: 0,
   encoding: "json-base64",
   wholeAnswer: "one-message",
 };
-/** AWS IoT Core with the SDK's one connection per account: the relay as built before the SQS relay. */
-export const RELAY_IOT: RelayPlan = { ...RELAY_AS_BUILT, transport: "iot-mqtt" };
-/** The IoT Core relay before the SDK's own subscriber: a job-scoped requester session, connection and subscription per job. */
-export const RELAY_PER_JOB: RelayPlan = { ...RELAY_IOT, requesterSessionPerJob: true, connectPerJob: true };
+/**
+ * AWS IoT Core with the SDK's one connection per account: the relay as built before the SQS
+ * relay (still deployable). Its jobs name no relay channel, so its workers still ask for their
+ * session per job.
+ */
+export const RELAY_IOT: RelayPlan = { ...RELAY_AS_BUILT, transport: "iot-mqtt", workerSession: "asked" };
+/** The IoT Core relay before the SDK's own subscriber: a job-scoped requester session, connection and subscription per job, the worker asking its own. */
+export const RELAY_PER_JOB: RelayPlan = { ...RELAY_IOT, requesterSessionPerJob: true, connectPerJob: true, workerSession: "asked" };
 
 /**
  * Amazon SQS's metering (AWS-PRICES.md, SQS, 2026-03): every API action is a request, each 64 KiB
@@ -742,7 +754,7 @@ export function relayUse(job: { engineSeconds: number; streamed: boolean }, plan
     const sends = wire.reduce((a, b) => a + Math.ceil(b / SQS_METERING.stepBytes), 0);
     const silentSeconds = job.streamed || plan.wholeAnswer === "streamed" ? 0 : job.engineSeconds;
     return {
-      sessionCalls: 1 + (plan.requesterSessionPerJob ? 1 : shared),
+      sessionCalls: (plan.workerSession === "asked" ? 1 : 0) + (plan.requesterSessionPerJob ? 1 : shared),
       connect: 0,
       subscribe: 0,
       publish: 0,
@@ -755,8 +767,8 @@ export function relayUse(job: { engineSeconds: number; streamed: boolean }, plan
   }
   const publish = wire.reduce((a, b) => a + steps(b), 0);
   return {
-    // the worker's job-scoped session, and the requester's (per job, or its share of the account's)
-    sessionCalls: 1 + (plan.requesterSessionPerJob ? 1 : shared),
+    // the worker's job-scoped session when it asks for it, and the requester's (per job, or its share of the account's)
+    sessionCalls: (plan.workerSession === "asked" ? 1 : 0) + (plan.requesterSessionPerJob ? 1 : shared),
     connect: plan.connectPerJob ? 1 : shared,
     subscribe: plan.connectPerJob ? 1 : shared,
     publish,
@@ -784,7 +796,11 @@ export const relayPricer =
       PRICES.dynamoReadUnit.usd +
       (frontDoor === "api-gateway" ? PRICES.apiHttpRequest.usd : 0);
     const messages = u.connect + u.subscribe + u.publish + u.delivery + u.puback;
+    // a dispatched worker session: one STS round trip of the submit's Lambda (free itself; billed as
+    // duration, though it runs beside the hold's transaction)
+    const dispatched = plan.workerSession === "dispatched" ? (ASSUME.awsCallMs / 1000) * GB * PRICES.lambdaArmGbSecond.usd : 0;
     return (
+      dispatched +
       u.sessionCalls * sessionCall +
       messages * PRICES.iotMessage.usd +
       u.connectionMinutes * PRICES.iotConnectionMinute.usd +
@@ -1016,6 +1032,13 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
     {
       name: "  relay compared (on-demand): AWS IoT Core, one connection and subscription per account (the relay as built before the SQS relay: a publish and a delivery per chunk, connection minutes)",
       value: perM(priceJob(m, onDemand, relayPricer(RELAY_IOT), workload).perJob),
+      unit: "$ / 1M jobs",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "  relay compared (on-demand): the worker asking the coordinator for its relay session per job (POST /v1/agent/jobs/{id}/relay: a third request a job) instead of receiving it in the dispatch",
+      value: perM(priceJob(m, onDemand, relayPricer({ ...RELAY_AS_BUILT, workerSession: "asked" }), workload).perJob),
       unit: "$ / 1M jobs",
       target: null,
       ok: null,
