@@ -15,7 +15,8 @@
  * DynamoDB + long-poll ($53). Fewer, larger chunks are the lever (the agent's adaptive
  * chunking: about one per second of generation), and a chunk over 5 KB counts twice.
  *
- * Least privilege: the RelayRole (stacks/Cocoon.ts) trusts only the two session functions and
+ * Least privilege: the RelayRole (stacks/Cocoon.ts) trusts only the two session functions and the
+ * two that dispatch jobs (submit, matching), and
  * allows the four IoT actions under this stage's topic prefix; each AssumeRole adds a session
  * policy naming ONE job's topic: the worker at the job's current attempt may publish to
  * `<prefix>/<requester>/<jobId>/<workerId>` (nothing else: HTTPS publish needs no Connect),

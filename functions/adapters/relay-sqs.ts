@@ -14,7 +14,8 @@
  * - ReceiveMessageWaitTimeSeconds 20: long polls by default, the fewest empty receives;
  * - SQS-managed encryption at rest (the chunks are sealed anyway).
  *
- * Least privilege: the RelayRole (stacks/Cocoon.ts) trusts only the two session functions and
+ * Least privilege: the RelayRole (stacks/Cocoon.ts) trusts only the two session functions and the
+ * two that dispatch jobs (submit, matching: the worker's session rides in the dispatch), and
  * allows the four SQS actions below on `<prefix>-r-*` queues; only the requester-session
  * function may CreateQueue there. Each AssumeRole adds a session policy naming ONE queue ARN:
  * - the worker at a job's attempt may sqs:SendMessage to the job's channel queue (which also
