@@ -9,12 +9,30 @@ import { startAgent, type AgentLog, type RunningAgent } from "../agent/runtime";
 import { makeAttester } from "../agent/attest";
 import { createBuiltinEngine, BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
 import type { JobSource } from "../agent/sources/job-source";
-import { CocoonClient } from "../client/sdk";
+import { CocoonClient, type StreamEvent } from "../client/sdk";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export const MODEL = BUILTIN_DEFAULT_MODEL;
+
+/** Every event of a stream, and its last, which must be "done". */
+export async function collectStream(
+  it: AsyncIterable<StreamEvent>,
+): Promise<{ events: StreamEvent[]; done: Extract<StreamEvent, { type: "done" }> }> {
+  const events: StreamEvent[] = [];
+  for await (const ev of it) events.push(ev);
+  const done = events.at(-1);
+  if (done?.type !== "done") throw new Error("no done");
+  return { events, done };
+}
+
+/** The text the deltas of a stream add up to. */
+export const streamText = (events: StreamEvent[]) =>
+  events
+    .filter((e) => e.type === "delta")
+    .map((e) => (e.type === "delta" ? e.text : ""))
+    .join("");
 
 /** A raw signed HTTP call, so tests can also forge, replay and age requests. */
 export async function signedFetch(

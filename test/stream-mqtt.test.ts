@@ -20,6 +20,7 @@ import type { RunningAgent } from "../agent/runtime";
 import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
 import { API } from "../api-client/api";
 import { CocoonClient, StreamIntegrityError, type StreamEvent } from "../client/sdk";
+import { collectStream, streamText } from "./helpers";
 import { startTestBroker, type TestBroker } from "./mqtt-broker";
 
 process.env.COCOON_STREAM_INTERVAL_MS = "1";
@@ -80,18 +81,6 @@ const ask = (words: string, extra: { timeoutMs?: number } = {}) => ({
   tiers: ["dev" as const],
   ...extra,
 });
-async function collect(it: AsyncIterable<StreamEvent>): Promise<{ events: StreamEvent[]; done: Extract<StreamEvent, { type: "done" }> }> {
-  const events: StreamEvent[] = [];
-  for await (const ev of it) events.push(ev);
-  const done = events.at(-1);
-  if (done?.type !== "done") throw new Error("no done");
-  return { events, done };
-}
-const textOf = (events: StreamEvent[]) =>
-  events
-    .filter((e) => e.type === "delta")
-    .map((e) => (e.type === "delta" ? e.text : ""))
-    .join("");
 
 beforeAll(async () => {
   broker = await startTestBroker();
@@ -127,7 +116,7 @@ describe("issue 12: the SDK's own MQTT subscriber, one connection per account (r
     // Act
     const runs = await Promise.all(
       ["the first of three streams", "a second stream at the same time", "and a third one beside them"].map((w) =>
-        collect(client.askStream(ask(w))),
+        collectStream(client.askStream(ask(w))),
       ),
     );
     // Assess
@@ -138,7 +127,7 @@ describe("issue 12: the SDK's own MQTT subscriber, one connection per account (r
       const mine = published.filter((p) => p.chunk.jobId === done.jobId);
       expect(mine.length).toBeGreaterThan(1);
       expect(done.relay).toEqual({ chunks: mine.length, recovered: 0 }); // every chunk came over MQTT, none from the stored reply
-      expect(textOf(events)).toBe(done.text);
+      expect(streamText(events)).toBe(done.text);
       // issue 12: two requests a job: after the final chunk the job is not read (its receipt ends it)
       expect(requests.some((x) => x.startsWith(`GET /v1/jobs/${done.jobId}`))).toBe(false);
       expect(done.cost).toBe((await client.job(done.jobId)).cost); // the bill the SDK gave is the one the coordinator charged
@@ -166,11 +155,11 @@ describe("issue 12: the SDK's own MQTT subscriber, one connection per account (r
   it("another job's chunk published on this job's topic is refused (stream_cross_job)", async () => {
     // Prepare: a real chunk of another job, put in place of this job's second chunk
     const client = await newClient();
-    const other = await collect(client.askStream(ask("another job whose chunk will be replayed")));
+    const other = await collectStream(client.askStream(ask("another job whose chunk will be replayed")));
     const foreign = published.find((p) => p.chunk.jobId === other.done.jobId && p.chunk.seq === 1)!.chunk;
     rewrite = (_topic, c) => (c.seq === 1 && c.jobId !== foreign.jobId ? foreign : undefined);
     // Act
-    const run = collect(client.askStream(ask("a foreign chunk lands in this stream")));
+    const run = collectStream(client.askStream(ask("a foreign chunk lands in this stream")));
     // Assess
     await expect(run).rejects.toBeInstanceOf(StreamIntegrityError);
     await expect(run).rejects.toMatchObject({ code: "stream_cross_job" });
@@ -184,11 +173,11 @@ describe("issue 12: the SDK's own MQTT subscriber, one connection per account (r
     rewrite = () => "drop";
     const from = requests.length;
     // Act
-    const { events, done } = await collect(client.askStream(ask("nothing of this reaches the broker")));
+    const { events, done } = await collectStream(client.askStream(ask("nothing of this reaches the broker")));
     // Assess
     expect(done.relay.chunks).toBe(0);
     expect(done.relay.recovered).toBeGreaterThan(0);
-    expect(textOf(events)).toBe(done.text);
+    expect(streamText(events)).toBe(done.text);
     expect(requests.slice(from).some((x) => x.startsWith(`GET /v1/jobs/${done.jobId}?wait=0`))).toBe(true); // the quiet spell's read
     rewrite = undefined;
     client.close();
@@ -251,8 +240,8 @@ describe("issue 12: the SDK's own MQTT subscriber, one connection per account (r
     const before = { connects: broker.connects.length, sessions: accountSessions };
     await expect.poll(() => broker.connected()).toBe(0); // the clients of the tests above are gone
     // Act
-    const first = await collect(client.askStream(ask("a short job", { timeoutMs: 30_000 })));
-    const second = await collect(client.askStream(ask("a job with a longer deadline", { timeoutMs: 50_000 })));
+    const first = await collectStream(client.askStream(ask("a short job", { timeoutMs: 30_000 })));
+    const second = await collectStream(client.askStream(ask("a job with a longer deadline", { timeoutMs: 50_000 })));
     // Assess
     expect(accountSessions - before.sessions).toBe(2);
     expect(broker.connects.length - before.connects).toBe(2);

@@ -21,9 +21,10 @@ import { startNetwork, type LocalNetwork } from "../local/network";
 import { startLocalAgents } from "../local/agents";
 import type { RunningAgent } from "../agent/runtime";
 import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
-import { CocoonClient, type StreamEvent } from "../client/sdk";
+import { CocoonClient } from "../client/sdk";
 import { credentialsFor, startSqsStandIn, type SqsStandIn } from "./sqs-relay-standin";
 
+import { collectStream, streamText } from "./helpers";
 process.env.COCOON_STREAM_INTERVAL_MS = "1";
 const PREFIX = "cocoon-test";
 const REGION = "us-east-1";
@@ -86,18 +87,6 @@ const ask = (words: string) => ({
   maxTokens: 32,
   tiers: ["dev" as const],
 });
-async function collect(it: AsyncIterable<StreamEvent>): Promise<{ events: StreamEvent[]; done: Extract<StreamEvent, { type: "done" }> }> {
-  const events: StreamEvent[] = [];
-  for await (const ev of it) events.push(ev);
-  const done = events.at(-1);
-  if (done?.type !== "done") throw new Error("no done");
-  return { events, done };
-}
-const textOf = (events: StreamEvent[]) =>
-  events
-    .filter((e) => e.type === "delta")
-    .map((e) => (e.type === "delta" ? e.text : ""))
-    .join("");
 const chunkIn = (body: string) => RelayChunk.parse(JSON.parse(body));
 /** the messages the worker sent for a job */
 const sentFor = (jobId: string) => sqs.sent.filter((m) => chunkIn(m.body).jobId === jobId);
@@ -135,7 +124,7 @@ describe("issue 12: the SQS relay, the SDK's own subscriber on its channel's que
     // Act
     const runs = await Promise.all(
       ["the first of three streams", "a second stream at the same time", "and a third one beside them"].map((w) =>
-        collect(client.askStream(ask(w))),
+        collectStream(client.askStream(ask(w))),
       ),
     );
     // Assess
@@ -148,7 +137,7 @@ describe("issue 12: the SQS relay, the SDK's own subscriber on its channel's que
       expect(new Set(sent.map((m) => m.queueUrl))).toEqual(new Set([mine[0]!.queueUrl])); // the job named the client's channel
       expect(new Set(sent.map((m) => m.sender))).toEqual(new Set([relaySenderName(done.jobId, 0)]));
       expect(done.relay).toEqual({ chunks: sent.length, recovered: 0 }); // every chunk came over SQS, none from the stored reply
-      expect(textOf(events)).toBe(done.text);
+      expect(streamText(events)).toBe(done.text);
       expect(requests.some((x) => x.startsWith(`GET /v1/jobs/${done.jobId}`))).toBe(false); // the final chunk ended the job
       expect(requests.some((x) => x.startsWith(`POST /v1/agent/jobs/${done.jobId}/relay`))).toBe(false); // its session came with it
       expect(done.cost).toBe((await client.job(done.jobId)).cost);
@@ -191,7 +180,7 @@ describe("issue 12: the SQS relay, the SDK's own subscriber on its channel's que
   it("a chunk for job B sent by another job's worker (its credentials reach the channel's queue) is ignored while B completes over SQS", async () => {
     // Prepare: job A done; A's worker credentials then send a forged first chunk for B, just before B's real one
     const client = await newClient();
-    const a = await collect(client.askStream(ask("job A, whose worker will speak for B")));
+    const a = await collectStream(client.askStream(ask("job A, whose worker will speak for B")));
     let forged: RelayChunk | undefined;
     sqs.beforeSend = async ({ bodies, sender, queueUrl }) => {
       const first = bodies.map(chunkIn).find((c) => c.seq === 0 && c.jobId !== a.done.jobId);
@@ -203,7 +192,7 @@ describe("issue 12: the SQS relay, the SDK's own subscriber on its channel's que
       );
     };
     // Act
-    const b = await collect(client.askStream(ask("job B, streamed while A's worker forges its first chunk")));
+    const b = await collectStream(client.askStream(ask("job B, streamed while A's worker forges its first chunk")));
     sqs.beforeSend = undefined;
     // Assess
     expect(forged?.jobId).toBe(b.done.jobId);
@@ -213,7 +202,7 @@ describe("issue 12: the SQS relay, the SDK's own subscriber on its channel's que
       chunks: sentFor(b.done.jobId).filter((m) => m.sender === relaySenderName(b.done.jobId, 0)).length,
       recovered: 0,
     });
-    expect(textOf(b.events)).toBe(b.done.text);
+    expect(streamText(b.events)).toBe(b.done.text);
     client.close();
   });
 
@@ -225,8 +214,8 @@ describe("issue 12: the SQS relay, the SDK's own subscriber on its channel's que
     const before = accountSessions.length;
     // Act
     const [a, b] = await Promise.all([
-      collect(one.askStream(ask("the first client's stream"))),
-      collect(two.askStream(ask("the second client's stream, at the same time"))),
+      collectStream(one.askStream(ask("the first client's stream"))),
+      collectStream(two.askStream(ask("the second client's stream, at the same time"))),
     ]);
     // Assess
     const sessions = accountSessions.slice(before);
@@ -247,7 +236,7 @@ describe("issue 12: the SQS relay, the SDK's own subscriber on its channel's que
     // Prepare
     const client = await newClient();
     const before = accountSessions.length;
-    await collect(client.askStream(ask("a stream before close")));
+    await collectStream(client.askStream(ask("a stream before close")));
     const queue = accountSessions[before]!.queueUrl.split("/").pop()!;
     expect(sqs.queueNames()).toContain(queue);
     // Act
@@ -255,7 +244,7 @@ describe("issue 12: the SQS relay, the SDK's own subscriber on its channel's que
     // Assess
     await expect.poll(() => sqs.queueNames().includes(queue)).toBe(false);
     // SQS makes no queue under a name deleted less than a minute ago: the client reads on from a new channel
-    const again = await collect(client.askStream(ask("a stream after close")));
+    const again = await collectStream(client.askStream(ask("a stream after close")));
     expect(accountSessions.slice(before).map((s) => s.account)).toEqual([client.account, client.account]);
     expect(accountSessions.at(-1)!.channel).not.toBe(accountSessions[before]!.channel);
     expect(again.done.relay).toEqual({ chunks: sentFor(again.done.jobId).length, recovered: 0 });
