@@ -81,10 +81,14 @@ describe("relay sessions over SQS: the requester's channel (SQS and STS mocked)"
     expect(input).toMatchObject({ RoleArn: ROLE, DurationSeconds: 900 });
     expect(input.RoleSessionName).toMatch(/^r-[\w+=,.@-]{1,62}$/);
     expect(policy.Version).toBe("2012-10-17");
-    expect(policy.Statement).toHaveLength(1);
-    expect(policy.Statement[0]!.Effect).toBe("Allow");
-    expect([...policy.Statement[0]!.Action].sort()).toEqual(["sqs:DeleteQueue", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]);
-    expect(policy.Statement[0]!.Resource).toBe(arnOf(name));
+    expect(policy.Statement).toEqual([
+      {
+        Sid: "ReadOwnChannel",
+        Effect: "Allow",
+        Action: ["sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:DeleteQueue"],
+        Resource: arnOf(name),
+      },
+    ]);
     expect(RelaySession.parse(s)).toEqual({
       transport: "sqs",
       region: REGION,
@@ -116,6 +120,7 @@ describe("relay sessions over SQS: the requester's channel (SQS and STS mocked)"
     await expect(missing).rejects.toMatchObject({ status: 400, code: "relay_channel_required" });
     await expect(missing).rejects.toThrow('{"scope":"account","channel":');
     await expect(malformed).rejects.toMatchObject({ status: 400, code: "invalid_request" });
+    await expect(malformed).rejects.toThrow("relay channel must be 8–24 characters of A-Z a-z 0-9 _ -");
     expect(sqs.calls()).toHaveLength(0);
     expect(sts.calls()).toHaveLength(0);
   });
@@ -129,11 +134,66 @@ describe("relay sessions over SQS: the requester's channel (SQS and STS mocked)"
       .rejectsOnce(new QueueNameExists({ message: "exists", $metadata: {} }))
       .callsFake((input: { QueueName: string }) => ({ QueueUrl: urlOf(input.QueueName) }));
     // Act / Assess
-    await expect(v.forAccount(REQUESTER, CHANNEL)).rejects.toMatchObject({ status: 409, code: "relay_channel_deleted" });
-    await expect(v.forAccount(REQUESTER, CHANNEL)).rejects.toMatchObject({ status: 409, code: "relay_channel_conflict" });
+    const deleted = v.forAccount(REQUESTER, CHANNEL);
+    await expect(deleted).rejects.toMatchObject({ status: 409, code: "relay_channel_deleted" });
+    await expect(deleted).rejects.toThrow(/deleted less than 60 s ago: open a new channel/);
+    const conflict = v.forAccount(REQUESTER, CHANNEL);
+    await expect(conflict).rejects.toMatchObject({ status: 409, code: "relay_channel_conflict" });
+    await expect(conflict).rejects.toThrow(/exists with other settings: open a new channel/);
     expect(sts.calls()).toHaveLength(0);
     await expect(v.forAccount(REQUESTER, CHANNEL)).resolves.toMatchObject({ transport: "sqs" });
     expect(sqs.commandCalls(CreateQueueCommand)).toHaveLength(3);
+  });
+
+  it("any other CreateQueue failure reaches the caller as SQS threw it: not a 409, not cached, no credentials vended", async () => {
+    // Prepare: an SQS error of another kind, and things a client might throw that are not Errors at all
+    const denied = Object.assign(new Error("not authorized to create"), { name: "AccessDenied" });
+    const thrown: unknown[] = [denied, "QueueDeletedRecently", null, undefined];
+    let creates = 0;
+    const failing = {
+      send: async () => {
+        throw thrown[creates++];
+      },
+    } as unknown as SQSClient;
+    const v = new SqsRelaySessionVendor({
+      sqs: failing,
+      sts: new STSClient({ region: REGION }),
+      roleArn: ROLE,
+      region: REGION,
+      accountId: AWS_ACCOUNT,
+      prefix: PREFIX,
+      durationSeconds: 900,
+    });
+    // Act
+    const got: unknown[] = [];
+    for (const _ of thrown)
+      got.push(
+        await v.forAccount(REQUESTER, CHANNEL).then(
+          () => "resolved",
+          (e: unknown) => e,
+        ),
+      );
+    // Assess: the very value thrown, each time (a string or null must not make the error check itself throw)
+    expect(got).toEqual(thrown);
+    expect(got[0]).toBe(denied);
+    expect(creates).toBe(thrown.length);
+    expect(sts.calls()).toHaveLength(0);
+  });
+
+  it("CreateQueue answering no queue URL is a 503 that says to retry, and is not cached", async () => {
+    // Prepare
+    const v = vendor();
+    sqs
+      .on(CreateQueueCommand)
+      .resolvesOnce({})
+      .callsFake((input: { QueueName: string }) => ({ QueueUrl: urlOf(input.QueueName) }));
+    // Act
+    const first = v.forAccount(REQUESTER, CHANNEL);
+    // Assess
+    await expect(first).rejects.toMatchObject({ status: 503, code: "relay_session_unavailable" });
+    await expect(first).rejects.toThrow(/no queue URL; retry/);
+    expect(sts.calls()).toHaveLength(0);
+    await expect(v.forAccount(REQUESTER, CHANNEL)).resolves.toMatchObject({ queueUrl: urlOf(relayQueueName(PREFIX, REQUESTER, CHANNEL)) });
   });
 
   it("job-scoped requester sessions do not exist over SQS: 400 relay_scope_unsupported, pointing at scope account", async () => {
@@ -226,8 +286,25 @@ describe("channel queue names", () => {
 
   it("a misconfigured vendor is refused at construction: duration outside 900–3600 s, an account that is not 12 digits, a prefix too long for any name", () => {
     expect(() => vendor({ durationSeconds: 60 })).toThrow(/900/);
-    expect(() => vendor({ accountId: "12345" })).toThrow(/account/);
-    expect(() => vendor({ prefix: "p".repeat(38) })).toThrow(/prefix/);
+    const misconfigured = (o: Parameters<typeof vendor>[0]) => {
+      try {
+        vendor(o);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    };
+    for (const accountId of ["12345", `x${AWS_ACCOUNT}`, `${AWS_ACCOUNT}0`, `${AWS_ACCOUNT}\n`])
+      expect(misconfigured({ accountId })).toMatchObject({
+        status: 500,
+        code: "relay_misconfigured",
+        message: expect.stringMatching(/account/),
+      });
+    expect(misconfigured({ prefix: "p".repeat(38) })).toMatchObject({
+      status: 500,
+      code: "relay_misconfigured",
+      message: expect.stringMatching(/prefix/),
+    });
     expect(() => vendor({ prefix: "p".repeat(37) })).not.toThrow();
   });
 });
