@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { relaySenderName, type RelayChunk } from "../events/relay";
 import { newJobId } from "../core/ids";
 import {
@@ -54,6 +54,11 @@ class MemoryQueue {
   readonly receives: string[] = [];
   readonly aborted: number[] = [];
   readonly deleted: string[] = [];
+  /** when each receive was made (Date.now()), in order */
+  readonly receivedAt: number[] = [];
+  /** receives in flight now, and the most ever in flight at once */
+  inFlight = 0;
+  maxInFlight = 0;
   /** receives to fail, next first */
   failures = 0;
   get waiting() {
@@ -62,11 +67,13 @@ class MemoryQueue {
   readonly reader = (s: SqsSession): SqsReader => ({
     receive: (signal) => {
       this.receives.push(s.credentials.accessKeyId);
+      this.receivedAt.push(Date.now());
       if (this.failures > 0) {
         this.failures--;
         return Promise.reject(new SqsRequestError("InternalError", 500, "SQS failed"));
       }
-      return new Promise((resolve, reject) => {
+      this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+      return new Promise<SqsMessage[]>((resolve, reject) => {
         const hand = (m: SqsMessage[]) => {
           this.waiter = undefined;
           resolve(m);
@@ -78,7 +85,7 @@ class MemoryQueue {
           this.aborted.push(this.receives.length);
           reject(Object.assign(new Error("aborted"), { name: "AbortError" }));
         });
-      });
+      }).finally(() => this.inFlight--);
     },
     deleteQueue: async () => {
       this.deleted.push(s.queueUrl);
@@ -119,6 +126,14 @@ async function until(f: () => boolean, what: string, ms = 5_000): Promise<void> 
     await new Promise((r) => setTimeout(r, 2));
   }
 }
+/** A reader per queue URL: each session reads the in-memory queue its URL names. */
+const readerOf =
+  (queues: Record<string, MemoryQueue>) =>
+  (s: SqsSession): SqsReader =>
+    queues[s.queueUrl]!.reader(s);
+/** What a promise settled to within `ms`, or "pending" (a stream that neither yields nor ends). */
+const within = <T>(p: Promise<T>, ms = 1_000): Promise<T | "pending"> =>
+  Promise.race([p, new Promise<"pending">((r) => setTimeout(() => r("pending"), ms))]);
 const sha256Hex = (s: string) => createHash("sha256").update(s).digest("hex");
 const seqs = (cs: RelayChunk[]) => cs.map((c) => `${c.attempt}:${c.seq}`);
 
@@ -314,6 +329,379 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     const open = relayOn(q).open(newJobId(Date.now()), Date.now() + 120_000, async () => sessionOf({ ms: 100_000 }));
     // Assess
     await expect(open).rejects.toThrow(/expire before the job's deadline/);
+  });
+
+  it("the first copy of a chunk that waits for an earlier one is the one handed on: a later copy with other content does not replace it", async () => {
+    // Prepare
+    const q = new MemoryQueue();
+    const job = newJobId(Date.now());
+    const sub = await relayOn(q).open(job, Date.now() + 60_000, async () => sessionOf());
+    // Act: chunk 1 waits for chunk 0; a second chunk 1 (same sender, other bytes) comes while it waits
+    q.put(messageOf(chunkOf(job, 1, { data: "first" })), messageOf(chunkOf(job, 1, { data: "second" })));
+    q.put(messageOf(chunkOf(job, 0)));
+    // Assess
+    expect(await take(sub.chunks, 2)).toEqual([chunkOf(job, 0), chunkOf(job, 1, { data: "first" })]);
+  });
+
+  it("its channel: the one given (checked as RelayChannel), else a new random one per subscriber", () => {
+    // Act
+    const given = new SqsRelay({ channel: "my-channel_01" });
+    const a = new SqsRelay();
+    const b = new SqsRelay();
+    // Assess
+    expect(given.channel).toBe("my-channel_01");
+    expect(a.channel).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect(b.channel).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect(a.channel).not.toBe(b.channel);
+    expect(() => new SqsRelay({ channel: "no/slash" })).toThrow();
+  });
+
+  it("covers a deadline only while the credentials outlive it by more than the margin (the default 60 s, or the one given)", async () => {
+    // Prepare
+    const q = new MemoryQueue();
+    const s = sessionOf();
+    const expiration = s.credentials.expiration;
+    const r = relayOn(q);
+    const tight = relayOn(q, { renewMarginMs: 1_000 });
+    // Act
+    await r.open(newJobId(Date.now()), Date.now() + 1_000, async () => s);
+    await tight.open(newJobId(Date.now()), Date.now() + 1_000, async () => s);
+    // Assess
+    expect(r.covers(expiration - 60_001)).toBe(true);
+    expect(r.covers(expiration - 60_000)).toBe(false);
+    expect(tight.covers(expiration - 1_001)).toBe(true);
+    expect(tight.covers(expiration - 1_000)).toBe(false);
+  });
+
+  it("a closed subscriber asks for no session; one that arrives after close is refused and its queue deleted (the session made it)", async () => {
+    // Prepare
+    const q = new MemoryQueue();
+    const r = relayOn(q);
+    let asked = 0;
+    let give: (s: SqsSession) => void = () => undefined;
+    const opening = r.open(newJobId(Date.now()), Date.now() + 60_000, () => {
+      asked++;
+      return new Promise<SqsSession>((resolve) => (give = resolve));
+    });
+    // Act: close while the first job's session is on its way, then it arrives; then a job after close
+    await r.close();
+    give(sessionOf());
+    const late = await opening.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const after = r.open(newJobId(Date.now()), Date.now() + 60_000, async () => {
+      asked++;
+      return sessionOf();
+    });
+    // Assess
+    expect(late).toMatchObject({ message: "the relay subscriber is closed" });
+    await expect(after).rejects.toThrow("the relay subscriber is closed");
+    expect(asked).toBe(1);
+    await until(() => q.deleted.length === 1, "the late session's queue to be deleted");
+    expect(q.deleted).toEqual([QUEUE]);
+    expect(q.receives).toEqual([]);
+  });
+
+  it("a job opened again replaces its stream; closing the replaced subscription leaves the new one reading", async () => {
+    // Prepare
+    const q = new MemoryQueue();
+    const r = relayOn(q);
+    const job = newJobId(Date.now());
+    const old = await r.open(job, Date.now() + 60_000, async () => sessionOf());
+    const again = await r.open(job, Date.now() + 60_000, async () => sessionOf());
+    // Act
+    old.close();
+    q.put(messageOf(chunkOf(job, 0)));
+    // Assess
+    expect(await take(old.chunks, 1)).toEqual([]);
+    expect(await within(take(again.chunks, 1))).toEqual([chunkOf(job, 0)]);
+    expect(r.polling).toBe(1);
+  });
+
+  it("a session for another queue starts a second loop there; the first queue is still read for its open jobs, and their close keeps the new credentials", async () => {
+    // Prepare: the first session (queue 1) lasts 100 s; the second (queue 2) 15 min
+    const QUEUE2 = `${QUEUE}-2`;
+    const q1 = new MemoryQueue();
+    const q2 = new MemoryQueue();
+    const r = relayOn(q1, { reader: readerOf({ [QUEUE]: q1, [QUEUE2]: q2 }) });
+    const sessions = [sessionOf({ name: "r-first", ms: 100_000 }), sessionOf({ name: "r-second", queueUrl: QUEUE2 })];
+    let asked = 0;
+    const session = async () => sessions[asked++]!;
+    const early = newJobId(Date.now());
+    const later = newJobId(Date.now());
+    // Act
+    const a = await r.open(early, Date.now() + 30_000, session);
+    const b = await r.open(later, Date.now() + 50_000, session); // 100 s - 60 s margin < 50 s: a new session
+    q1.put(messageOf(chunkOf(early, 0)));
+    q2.put(messageOf(chunkOf(later, 0)));
+    // Assess
+    expect(asked).toBe(2);
+    expect(await within(take(a.chunks, 1))).toEqual([chunkOf(early, 0)]);
+    expect(await within(take(b.chunks, 1))).toEqual([chunkOf(later, 0)]);
+    expect(r.polling).toBe(2);
+    // the first queue's last job closes: its loop stops, the second queue's goes on, and the next job asks nothing
+    a.close();
+    await until(() => r.polling === 1, "the first queue's loop to stop");
+    expect(r.covers(Date.now() + 50_000)).toBe(true);
+    await r.open(newJobId(Date.now()), Date.now() + 50_000, session);
+    expect(asked).toBe(2);
+    expect(q2.waiting).toBe(true);
+  });
+
+  it("the last job's close keeps the credentials: the next job starts on them without asking", async () => {
+    // Prepare
+    const q = new MemoryQueue();
+    const r = relayOn(q);
+    let asked = 0;
+    const session = async () => (asked++, sessionOf());
+    const a = await r.open(newJobId(Date.now()), Date.now() + 60_000, session);
+    // Act
+    a.close();
+    // Assess
+    expect(r.covers(Date.now() + 60_000)).toBe(true);
+    await r.open(newJobId(Date.now()), Date.now() + 60_000, session);
+    expect(asked).toBe(1);
+  });
+
+  it("credentials about to expire (5 s before) end the queue's reading and its jobs' streams; the next job asks for a session", async () => {
+    // Prepare: a clock 5.2 s short of the credentials' expiration, so they are 0.2 s from the cut
+    const q = new MemoryQueue();
+    const s = sessionOf();
+    const r = relayOn(q, { now: () => s.credentials.expiration - 5_200, renewMarginMs: 0 });
+    const sub = await r.open(newJobId(Date.now()), Date.now() + 1_000, async () => s);
+    await until(() => q.waiting, "a long poll");
+    // Act
+    const ended = await within(take(sub.chunks, 1), 3_000);
+    // Assess
+    expect(ended).toEqual([]);
+    expect(q.aborted).toHaveLength(1);
+    expect(r.polling).toBe(0);
+    expect(r.covers(Date.now() + 1_000)).toBe(false);
+  });
+
+  it("a renewal of the same queue moves the cut to the new credentials' expiration: open jobs read on past the old one", async () => {
+    // Prepare: the first credentials are 0.2 s from their cut (clock as above), the second last 15 min more
+    const q = new MemoryQueue();
+    const first = sessionOf({ name: "r-first" });
+    const second = sessionOf({ name: "r-second", ms: 1_800_000 });
+    const sessions = [first, second];
+    let asked = 0;
+    const r = relayOn(q, { now: () => first.credentials.expiration - 5_200, renewMarginMs: 0 });
+    const job = newJobId(Date.now());
+    const sub = await r.open(job, Date.now() + 1_000, async () => sessions[asked++]!);
+    await r.open(newJobId(Date.now()), first.credentials.expiration + 1, async () => sessions[asked++]!);
+    // Act: wait past the first credentials' cut, then a chunk
+    await new Promise((w) => setTimeout(w, 600));
+    q.put(messageOf(chunkOf(job, 0)));
+    // Assess
+    expect(asked).toBe(2);
+    expect(await within(take(sub.chunks, 1))).toEqual([chunkOf(job, 0)]);
+    expect(r.polling).toBe(1);
+  });
+
+  it("one receive at a time per queue, however many jobs open", async () => {
+    // Prepare
+    const q = new MemoryQueue();
+    const r = relayOn(q);
+    // Act
+    for (let i = 0; i < 3; i++) await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    await until(() => q.waiting, "a long poll");
+    q.put(messageOf(chunkOf(newJobId(Date.now()), 0)));
+    await until(() => q.receives.length >= 2 && q.waiting, "the next long poll");
+    // Assess
+    expect(q.maxInFlight).toBe(1);
+    expect(r.polling).toBe(1);
+  });
+
+  it("an aborted receive is not a failure: the last job closing while the next opens, MAX_RECEIVE_FAILURES times, leaves the loop reading", async () => {
+    // Prepare
+    const q = new MemoryQueue();
+    const r = relayOn(q);
+    let sub = await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    // Act: each time, the job closes (aborting the poll) and another opens in the same turn, so the loop goes on
+    for (let i = 0; i < MAX_RECEIVE_FAILURES; i++) {
+      await until(() => q.waiting, "a long poll");
+      const polls = q.receives.length;
+      sub.close();
+      sub = await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+      await until(() => q.receives.length > polls && q.waiting, "the poll after the abort");
+    }
+    // Assess
+    expect(q.aborted).toHaveLength(MAX_RECEIVE_FAILURES);
+    expect(r.polling).toBe(1);
+    expect(r.covers(Date.now() + 60_000)).toBe(true);
+    expect(await within(take(sub.chunks, 1), 100)).toBe("pending"); // not ended
+  });
+
+  it("a failed receive is tried again after retryMs times the failures in a row", async () => {
+    // Prepare
+    const q = new MemoryQueue();
+    q.failures = MAX_RECEIVE_FAILURES - 1;
+    const r = relayOn(q, { retryMs: 100 });
+    const job = newJobId(Date.now());
+    // Act
+    const sub = await r.open(job, Date.now() + 60_000, async () => sessionOf());
+    q.put(messageOf(chunkOf(job, 0)));
+    await take(sub.chunks, 1);
+    // Assess: 100 ms after the first failure, 200 ms after the second
+    const [t0, t1, t2] = q.receivedAt;
+    expect(t1! - t0!).toBeGreaterThanOrEqual(95);
+    expect(t1! - t0!).toBeLessThan(900);
+    expect(t2! - t1!).toBeGreaterThanOrEqual(195);
+  });
+
+  it("close() is once: closing again deletes nothing more", async () => {
+    // Prepare
+    const q = new MemoryQueue();
+    const r = new SqsRelay({ reader: q.reader });
+    await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    // Act
+    await r.close();
+    await r.close();
+    // Assess
+    expect(q.deleted).toEqual([QUEUE]);
+  });
+
+  it("its expiry timer does not keep the process alive (unref): an open job adds no timer the event loop waits for", async () => {
+    // Prepare
+    const q = new MemoryQueue();
+    const r = relayOn(q);
+    const timers = () => process.getActiveResourcesInfo().filter((t) => t === "Timeout").length;
+    const before = timers();
+    // Act
+    await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    // Assess
+    expect(timers()).toBe(before);
+  });
+});
+
+describe("the SQS relay subscriber's timers: each queue holds one expiry timer while it is read, none once done", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const settle = () => vi.advanceTimersByTimeAsync(0);
+
+  it("close() clears the expiry timer of every queue", async () => {
+    // Prepare
+    vi.useFakeTimers();
+    const q = new MemoryQueue();
+    const r = new SqsRelay({ reader: q.reader });
+    await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    await settle();
+    const open = vi.getTimerCount();
+    // Act
+    await r.close();
+    await settle();
+    // Assess
+    expect(open).toBe(1);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("a session for another queue ends the old one at once when no job reads it, else when its last job closes", async () => {
+    // Prepare
+    vi.useFakeTimers();
+    const queues = { [QUEUE]: new MemoryQueue(), [`${QUEUE}-2`]: new MemoryQueue(), [`${QUEUE}-3`]: new MemoryQueue() };
+    const r = new SqsRelay({ reader: readerOf(queues) });
+    const session = (queueUrl: string, ms: number) => async () => sessionOf({ queueUrl, ms });
+    const a = await r.open(newJobId(Date.now()), Date.now() + 30_000, session(QUEUE, 100_000));
+    a.close();
+    // Act: queue 1 has no job when queue 2 comes; queue 2 has one when queue 3 comes, closed after
+    const b = await r.open(newJobId(Date.now()), Date.now() + 50_000, session(`${QUEUE}-2`, 200_000));
+    await settle();
+    const afterSecond = vi.getTimerCount();
+    const c = await r.open(newJobId(Date.now()), Date.now() + 150_000, session(`${QUEUE}-3`, 900_000)); // queue 2 does not cover it
+    await settle();
+    const whileBothRead = vi.getTimerCount();
+    b.close();
+    await settle();
+    // Assess
+    expect(afterSecond).toBe(1);
+    expect(whileBothRead).toBe(2);
+    expect(vi.getTimerCount()).toBe(1);
+    c.close();
+    await r.close();
+  });
+});
+
+describe("the SQS calls' answers: SQS's errors, and answers that are not SQS's (fetch stand-in)", () => {
+  const answering = (status: number, body: string) =>
+    sqsReader(sessionOf(), { fetch: (async () => new Response(body, { status })) as unknown as typeof fetch });
+  const receiveError = (reader: SqsReader) =>
+    reader.receive(new AbortController().signal).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+  it("an SQS error keeps SQS's code (after the last #), the status and SQS's message, whichever case its key is in", async () => {
+    // Act
+    const lower = await receiveError(
+      answering(400, JSON.stringify({ __type: "com.amazonaws.sqs#QueueDoesNotExist", message: "The specified queue does not exist." })),
+    );
+    const upper = await receiveError(
+      answering(403, JSON.stringify({ __type: "com.amazon.coral.service#AccessDenied", Message: "Not yours." })),
+    );
+    // Assess
+    expect(lower).toBeInstanceOf(SqsRequestError);
+    expect(lower).toMatchObject({
+      code: "QueueDoesNotExist",
+      status: 400,
+      message: "SQS ReceiveMessage refused (400 com.amazonaws.sqs#QueueDoesNotExist): The specified queue does not exist.",
+    });
+    expect(upper).toMatchObject({
+      code: "AccessDenied",
+      status: 403,
+      message: "SQS ReceiveMessage refused (403 com.amazon.coral.service#AccessDenied): Not yours.",
+    });
+  });
+
+  it("an error without SQS's shape is http_<status>, its message only the call and status", async () => {
+    // Act
+    const empty = answering(500, "").deleteQueue();
+    const bare = receiveError(answering(503, "{}"));
+    // Assess
+    await expect(empty).rejects.toMatchObject({
+      name: "SqsRequestError",
+      code: "http_500",
+      status: 500,
+      message: "SQS DeleteQueue refused (500 http_500)",
+    });
+    expect(await bare).toMatchObject({ code: "http_503", status: 503, message: "SQS ReceiveMessage refused (503 http_503)" });
+  });
+
+  it("an answer that is not JSON, or not a list of at most 10 messages, is bad_response", async () => {
+    // Act
+    const html = await receiveError(answering(502, "<html>Bad Gateway</html>"));
+    const notList = await receiveError(answering(200, JSON.stringify({ Messages: "none" })));
+    const eleven = await receiveError(answering(200, JSON.stringify({ Messages: Array.from({ length: 11 }, () => ({ Body: "x" })) })));
+    // Assess
+    expect(html).toMatchObject({
+      code: "bad_response",
+      status: 502,
+      message: "SQS ReceiveMessage answered 502 with something that is not JSON",
+    });
+    for (const e of [notList, eleven]) {
+      expect(e).toBeInstanceOf(SqsRequestError);
+      expect(e).toMatchObject({
+        code: "bad_response",
+        status: 200,
+        message: "SQS ReceiveMessage answered something that is not a list of messages",
+      });
+    }
+  });
+
+  it("a message without a SenderId (no attributes, or others only) comes without one, so the relay drops it", async () => {
+    // Prepare
+    const reader = answering(
+      200,
+      JSON.stringify({
+        Messages: [{ Body: "a" }, { Body: "b", Attributes: { SentTimestamp: "1" } }, { Body: "c", Attributes: { SenderId: "AROA:w" } }],
+      }),
+    );
+    // Act
+    const got = await reader.receive(new AbortController().signal);
+    // Assess
+    expect(got).toStrictEqual([{ body: "a" }, { body: "b" }, { body: "c", senderId: "AROA:w" }]);
   });
 });
 
