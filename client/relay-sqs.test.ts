@@ -547,7 +547,7 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     // Assess: 100 ms after the first failure, 200 ms after the second
     const [t0, t1, t2] = q.receivedAt;
     expect(t1! - t0!).toBeGreaterThanOrEqual(95);
-    expect(t1! - t0!).toBeLessThan(900);
+    expect(t1! - t0!).toBeLessThan(1900); // loose: a loaded 2-core CI may fire the timer late
     expect(t2! - t1!).toBeGreaterThanOrEqual(195);
   });
 
