@@ -4,11 +4,11 @@ import { lazyRelaySessionsFromEnv } from "./adapters/relay-sessions";
 
 /**
  * A provider's deps plus the relay's session vendor where the stack gives this function the relay
- * environment (issue 12): for the functions that dispatch jobs (POST /v1/jobs, the matching
- * consumer), which put the worker's relay session into each job they send, so the agent asks the
- * coordinator nothing per job. The vendor and its SDK clients load on the first dispatch that
- * needs one (adapters/relay-sessions.ts), not at cold start. Without the environment: the deps as
- * they were (the HTTP relay; nothing rides in the dispatch).
+ * environment (issue 12): the two relay session routes, and the functions that dispatch jobs
+ * (POST /v1/jobs, the matching consumer), which put the worker's relay session into each job they
+ * send, so the agent asks the coordinator nothing per job. The vendor and its SDK clients load on
+ * its first call (adapters/relay-sessions.ts), not at cold start. Without the environment: the
+ * deps as they were (the HTTP relay; nothing rides in the dispatch).
  */
 export function withRelaySessions(provider: DepsProvider, env: Record<string, string | undefined> = process.env): DepsProvider {
   let cached: Promise<CoreDeps> | undefined;

@@ -113,8 +113,9 @@ export function relaySessionsFromEnv(env: Record<string, string | undefined> = p
 }
 
 /**
- * relaySessionsFromEnv for the functions that only vend the worker's session into a dispatch
- * (issue 12: POST /v1/jobs and the matching consumer, core/jobs/dispatch.ts): undefined where no
+ * relaySessionsFromEnv for the functions that vend relay sessions (functions/deps-relay.ts: the
+ * two session routes, and POST /v1/jobs and the matching consumer, which put the worker's session
+ * into a dispatch, core/jobs/dispatch.ts): undefined where no
  * relay transport is set (the HTTP relay); else a vendor that builds the real one, and imports its
  * AWS SDK clients, on its first call rather than at cold start. A misconfigured environment
  * rejects that call with the ConfigError (dispatch logs it and sends the job without a session:
@@ -122,7 +123,17 @@ export function relaySessionsFromEnv(env: Record<string, string | undefined> = p
  */
 export function lazyRelaySessionsFromEnv(env: Record<string, string | undefined> = process.env): RelaySessionVendor | undefined {
   if (!env.COCOON_RELAY_TRANSPORT) return undefined;
-  const vendor = () => relaySessionsFromEnv(env).then((v) => v!);
+  // the vendor once built (a failed build is asked for again on the next call), not the
+  // environment parsed again on every dispatch
+  let built: Promise<RelaySessionVendor> | undefined;
+  const vendor = () =>
+    (built ??= relaySessionsFromEnv(env).then(
+      (v) => v!,
+      (e: unknown) => {
+        built = undefined;
+        throw e;
+      },
+    ));
   return {
     forWorker: async (job, workerId) => (await vendor()).forWorker(job, workerId),
     forRequester: async (jobId, account) => (await vendor()).forRequester(jobId, account),

@@ -7,7 +7,8 @@
  */
 import { RelaySession, RelaySessionRequest } from "../../events/relay";
 import { requesterRelaySession, type RelayDeps } from "../../core/relay-access";
-import { relaySessionsFromEnv } from "../adapters/relay-sessions";
+import { lambdaDeps } from "../deps";
+import { withRelaySessions } from "../deps-relay";
 import { jobIdOf } from "./job-id";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";
@@ -23,13 +24,8 @@ export const route = defineRoute(
     response: RelaySession,
   },
   async ({ deps, caller, params, body }) =>
-    requesterRelaySession(await withVendor(deps as RelayDeps), caller, jobIdOf(params), body?.scope ?? "job", body?.channel),
+    requesterRelaySession(deps as RelayDeps, caller, jobIdOf(params), body?.scope ?? "job", body?.channel),
 );
-/** On a deployed stage the vendor of the relay's credentials, SQS or IoT Core (from the stack's environment: adapters/relay-sessions.ts); locally none. */
-async function withVendor(deps: RelayDeps): Promise<RelayDeps> {
-  if (deps.relaySessions) return deps;
-  const relaySessions = await relaySessionsFromEnv();
-  return relaySessions ? { ...deps, relaySessions } : deps;
-}
-
-export const handler = lambdaHandler(route);
+// On a deployed stage the vendor of the relay's credentials, SQS or IoT Core, from the stack's
+// environment (functions/deps-relay.ts, as for the functions that dispatch jobs); locally none.
+export const handler = lambdaHandler(route, withRelaySessions(lambdaDeps));

@@ -5,7 +5,8 @@
  */
 import { AgentRelaySessionRequest, RelaySession } from "../../events/relay";
 import { workerRelaySession, type RelayDeps } from "../../core/relay-access";
-import { relaySessionsFromEnv } from "../adapters/relay-sessions";
+import { lambdaDeps } from "../deps";
+import { withRelaySessions } from "../deps-relay";
 import { jobIdOf } from "./job-id";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";
@@ -20,13 +21,8 @@ export const route = defineRoute(
     body: AgentRelaySessionRequest,
     response: RelaySession,
   },
-  async ({ deps, caller, body, params }) => workerRelaySession(await withVendor(deps as RelayDeps), caller, jobIdOf(params), body.attempt),
+  async ({ deps, caller, body, params }) => workerRelaySession(deps as RelayDeps, caller, jobIdOf(params), body.attempt),
 );
-/** On a deployed stage the vendor of the relay's credentials, SQS or IoT Core (from the stack's environment: adapters/relay-sessions.ts); locally none. */
-async function withVendor(deps: RelayDeps): Promise<RelayDeps> {
-  if (deps.relaySessions) return deps;
-  const relaySessions = await relaySessionsFromEnv();
-  return relaySessions ? { ...deps, relaySessions } : deps;
-}
-
-export const handler = lambdaHandler(route);
+// On a deployed stage the vendor of the relay's credentials, SQS or IoT Core, from the stack's
+// environment (functions/deps-relay.ts, as for the functions that dispatch jobs); locally none.
+export const handler = lambdaHandler(route, withRelaySessions(lambdaDeps));
