@@ -10,6 +10,7 @@ import type { RelaySession } from "../../events/relay";
 import type { CoreDeps } from "../deps";
 import { applyMovement, OverdraftError, refundMovement } from "../ledger";
 import { ConditionFailedError, type WriteOp } from "../ports";
+import { holdLogOps } from "../receipts/log";
 import { isLive, markSuspect, offerKey, type OfferItem } from "../workers";
 import { envelopeKey, jobKey, jobTopic, leaseMs, stillAt, type EnvelopeItem, type JobItem } from "./items";
 
@@ -155,6 +156,8 @@ export async function advance(
         when: stillAt(fromAttempt),
       },
       ...extra,
+      // the job's hold, when its submit left logging it to the job's end (last, no condition)
+      ...holdLogOps(job),
     ]);
     if (r === "duplicate") return false; // refunded already
   } catch (e) {

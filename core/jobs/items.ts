@@ -67,6 +67,12 @@ export interface JobItem extends Item {
   weights?: { promptBps: number; completionBps: number };
   /** issue 12: the requester's relay channel its stream goes to (SubmitRequest.relay; the SQS relay's queue). */
   relayChannel?: string;
+  /**
+   * issue 12: "with-end" when the job's hold is logged by the transaction that ends the job
+   * (its settlement or refund), not by the submit's (core/receipts/log.ts JobHold). Absent on
+   * jobs whose hold was logged at submit (before this).
+   */
+  holdLog?: typeof HOLD_LOGGED_WITH_END;
   createdAt: number;
   updatedAt: number;
 }
@@ -95,6 +101,9 @@ export interface FailureItem extends Item {
   code: FailureCode;
   reply?: SealedReply;
 }
+
+/** JobItem.holdLog: the job's end logs its hold (core/receipts/log.ts JobHold). */
+export const HOLD_LOGGED_WITH_END = "with-end";
 
 export const jobKey = (jobId: string) => ({ pk: jobId, sk: "job" });
 export const envelopeKey = (jobId: string) => ({ pk: jobId, sk: "envelope" });

@@ -12,7 +12,7 @@ import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from ".
 import { OverdraftError, settleMovement } from "../ledger";
 import { jobCost } from "../pricing";
 import { ConditionFailedError } from "../ports";
-import { appendReceiptOp } from "../receipts/log";
+import { appendReceiptOp, jobHoldOf } from "../receipts/log";
 import { requireWorker, type WorkerItem } from "../workers";
 import { advance } from "./dispatch";
 import { toView } from "./read";
@@ -123,7 +123,8 @@ export async function postResult(
         },
         // issue 15: the receipt joins the receipt log's inbox in this same transaction (last, no
         // condition); the anchorer numbers and anchors it (core/receipts/log.ts).
-        appendReceiptOp(job.jobId, r.receipt, now),
+        // and the job's hold with it, when its submit left that to the job's end
+        appendReceiptOp(job.jobId, r.receipt, now, jobHoldOf(job)),
         // content-addressed: one already there (an earlier post of this very result) is the same item
         ...(replyInCommit ? [{ op: "put" as const, table: "jobs" as const, item: reply }] : []),
       ],

@@ -17,7 +17,16 @@ import { ConditionFailedError, type Item, type Key } from "../ports";
 import { dispatch, sendLeaseCheck, workerRelayFor } from "./dispatch";
 import { offerAllowed, registryPricing, type PolicyReading } from "../policy-registry";
 import { maxJobCost, type PricingConfig } from "../pricing";
-import { envelopeKey, jobKey, leaseMs, RETAIN_SECONDS, type EnvelopeItem, type JobCandidate, type JobItem } from "./items";
+import {
+  envelopeKey,
+  HOLD_LOGGED_WITH_END,
+  jobKey,
+  leaseMs,
+  RETAIN_SECONDS,
+  type EnvelopeItem,
+  type JobCandidate,
+  type JobItem,
+} from "./items";
 import { verifyQuote, type QuoteBody } from "./quote";
 import { byFairShare, isLive, offerKey, type OfferItem } from "../workers";
 
@@ -129,6 +138,7 @@ export async function submitJobWithItem(
     ...(keyedByJob ? { keyedByJob: true } : {}),
     ...(deps.policyRegistry ? { weights: { promptBps: pricing.promptBps, completionBps: pricing.completionBps } } : {}),
     ...(o.relayChannel ? { relayChannel: o.relayChannel } : {}),
+    holdLog: HOLD_LOGGED_WITH_END, // the hold is logged when the job ends (one inbox write fewer here)
   };
   // issue 12: the worker's relay session rides in the dispatch (no session request per job). It
   // needs only what is known now (the job id, attempt 0, the requester, the channel, the first

@@ -34,9 +34,10 @@
  * that was already given a number.
  */
 import type { Receipt } from "../../events/envelope";
-import { settleMovement, type Movement } from "../ledger";
+import { holdMovement, settleMovement, type Movement } from "../ledger";
 import { canonicalJson } from "../crypto/encoding";
 import { ConditionFailedError, type Item, type Store, type WriteOp } from "../ports";
+import { HOLD_LOGGED_WITH_END, type JobItem } from "../jobs/items";
 import {
   GENESIS_HEAD,
   buildAnchorBatch,
@@ -82,13 +83,74 @@ export const receiptIndexKey = (jobId: string) => ({ pk: `rlog:${jobId}`, sk: "r
  * the settlement's own movement (`settle:<jobId>`, written notExists) already makes the
  * transaction commit at most once per job. One item of about 0.7 KB: 1 WRU, 2 inside a transaction.
  */
-export function appendReceiptOp(jobId: string, receipt: Receipt, at: number): WriteOp {
+export function appendReceiptOp(jobId: string, receipt: Receipt, at: number, hold?: JobHold): WriteOp {
   return {
     op: "put",
     table: "chain",
-    item: { pk: inboxPk(RECEIPT_INBOX_PK, jobId), sk: jobId, receipt: { body: receipt.body, signature: receipt.signature }, at },
+    item: {
+      pk: inboxPk(RECEIPT_INBOX_PK, jobId),
+      sk: jobId,
+      receipt: { body: receipt.body, signature: receipt.signature },
+      at,
+      ...(hold ? { hold: [hold.requester, hold.amount.toString(), hold.at] satisfies CompactHold } : {}),
+    },
   };
 }
+
+/**
+ * issue 12: a job's hold is logged with the job's end, not at submit. Submit marks the job item
+ * `holdLog: "with-end"` and its transaction then appends no inbox entry for the hold (2 WRU
+ * fewer a job on DynamoDB, and one inbox entry fewer for the anchorer to read and delete); the
+ * transaction that ends the job logs it: a settlement in its receipt's entry (appendReceiptOp's
+ * `hold`), a refund with an entry of its own (holdLogOp). Every job ends in exactly one of the
+ * two (leases), so every hold is logged exactly once; a job submitted before this (no mark) had
+ * its hold logged at submit and is not logged again. What a hold held is on the job item
+ * (requester, maxCost, createdAt), so the logged movement is the one submit wrote
+ * (core/ledger.ts holdMovement).
+ */
+export interface JobHold {
+  requester: string;
+  amount: bigint;
+  /** the hold's time: the job item's createdAt */
+  at: number;
+}
+/** A job whose hold its end logs (JobItem.holdLog): the hold, rebuilt from the job item. */
+export const jobHoldOf = (job: Pick<JobItem, "holdLog" | "requester" | "maxCost" | "createdAt">): JobHold | undefined =>
+  job.holdLog === HOLD_LOGGED_WITH_END ? { requester: job.requester, amount: BigInt(job.maxCost), at: job.createdAt } : undefined;
+
+/** What a refund of `job` adds to its transaction: its hold's inbox entry when the job's end logs it, else nothing. */
+export function holdLogOps(job: Pick<JobItem, "jobId" | "holdLog" | "requester" | "maxCost" | "createdAt">): WriteOp[] {
+  const hold = jobHoldOf(job);
+  return hold ? [holdLogOp(job.jobId, hold)] : [];
+}
+
+/** The movement inbox entry of a job's hold, for a transaction that ends the job without a receipt (a refund). */
+export function holdLogOp(jobId: string, hold: JobHold): WriteOp {
+  const { id, ...movement } = storedForm(holdMovement(jobId, hold.requester, hold.amount, hold.at));
+  return { op: "put", table: "chain", item: { pk: inboxPk(MOVEMENT_INBOX_PK, id), sk: id, movement, at: hold.at } };
+}
+
+/** A movement as the ledger item stores it (bigints as strings), with its id. */
+function storedForm(m: Movement): Omit<Movement, "postings"> & { postings: Array<{ account: string; field: string; delta: string }> } {
+  return {
+    id: m.id,
+    kind: m.kind,
+    at: m.at,
+    postings: m.postings.map((p) => ({ account: p.account, field: p.field, delta: p.delta.toString() })),
+    ...(m.meta ? { meta: m.meta } : {}),
+  };
+}
+
+/**
+ * A submit's hold that its job's end will log: the transaction also puts that job's item marked
+ * `holdLog: "with-end"` (so the mark and the unlogged hold commit together or not at all).
+ */
+function holdLoggedWithEnd(m: Item, ops: WriteOp[]): boolean {
+  if (typeof m.pk !== "string" || !m.pk.startsWith(HOLD)) return false;
+  const jobId = m.pk.slice(HOLD.length);
+  return ops.some((op) => op.op === "put" && op.table === "jobs" && op.item.jobId === jobId && op.item.holdLog === HOLD_LOGGED_WITH_END);
+}
+const HOLD = "hold:";
 
 /** A ledger movement as the ledgers write it: a notExists put of ledger/<id>/tx. */
 function movementPut(op: WriteOp): Item | undefined {
@@ -122,7 +184,7 @@ export function withMovementLog<S extends Store>(store: S): S {
     });
     for (const op of ops) {
       const m = movementPut(op);
-      if (!m) continue;
+      if (!m || holdLoggedWithEnd(m, ops)) continue;
       const { pk, sk: _sk, ...rest } = m;
       const at = typeof m.at === "number" ? m.at : 0;
       const jobId = (m.meta as Record<string, unknown> | undefined)?.jobId;
@@ -132,7 +194,10 @@ export function withMovementLog<S extends Store>(store: S): S {
         if (out === ops) out = [...ops];
         const r = out[carrier] as Extract<WriteOp, { op: "put" }>;
         const compact = compactSettle(pk, rest, (r.item.receipt as Receipt | undefined)?.body.workerId);
-        out[carrier] = { ...r, item: { ...r.item, mid: pk, ...(compact ? { ms: compact } : { movement: rest }) } };
+        const { hold, ...entry } = r.item as Item & { hold?: CompactHold };
+        // the hold's requester and amount are the short settlement's too: only its time is kept apart
+        const holdForm = hold === undefined ? {} : compact && compact[0] === hold[0] && compact[1] === hold[1] ? { ha: hold[2] } : { hold };
+        out[carrier] = { ...r, item: { ...entry, mid: pk, ...(compact ? { ms: compact } : { movement: rest }), ...holdForm } };
         continue;
       }
       extra.push({ op: "put", table: "chain", item: { pk: inboxPk(MOVEMENT_INBOX_PK, pk), sk: pk, movement: rest, at } });
@@ -175,7 +240,13 @@ interface InboxReceipt extends Item {
   movement?: Omit<Movement, "id">;
   /** or, for a settlement that rebuilds exactly from it, the short form (compactSettle) */
   ms?: CompactSettle;
+  /** the job's hold when its end logs it (JobHold): in full, or only its time when `ms` names its requester and amount */
+  hold?: CompactHold;
+  ha?: number;
 }
+
+/** A job's hold as its receipt entry carries it: [requester, amount, at]. */
+type CompactHold = [string, string, number];
 
 /**
  * A settlement's movement in the short form it rides in with its receipt: [requester, held,
@@ -206,13 +277,15 @@ function compactSettle(id: string, rest: Record<string, unknown>, worker: string
 }
 /** The stored form (ledger item less its key) of the settlement a CompactSettle names. */
 function expandSettle(id: string, worker: string, [requester, held, cost, at]: CompactSettle): Omit<Movement, "id"> {
-  const m = settleMovement(id.slice(SETTLE.length), requester, worker, BigInt(held), BigInt(cost), at);
-  return {
-    kind: m.kind,
-    at: m.at,
-    postings: m.postings.map((p) => ({ account: p.account, field: p.field, delta: p.delta.toString() })),
-    ...(m.meta ? { meta: m.meta } : {}),
-  } as unknown as Omit<Movement, "id">;
+  const { id: _id, ...m } = storedForm(settleMovement(id.slice(SETTLE.length), requester, worker, BigInt(held), BigInt(cost), at));
+  return m as unknown as Omit<Movement, "id">;
+}
+/** The hold a receipt entry carries (its job's end logs it), as an inbox movement entry; undefined when it carries none. */
+function carriedHold(r: InboxReceipt): InboxMovement | undefined {
+  const h: CompactHold | undefined = r.hold ?? (r.ha !== undefined && r.ms ? [r.ms[0], r.ms[1], r.ha] : undefined);
+  if (!h) return undefined;
+  const { id, ...movement } = storedForm(holdMovement(r.sk, h[0], BigInt(h[1]), h[2]));
+  return { pk: r.pk, sk: id, movement: movement as unknown as Omit<Movement, "id">, at: h[2] };
 }
 interface InboxMovement extends Item {
   movement: Omit<Movement, "id">;
@@ -276,8 +349,11 @@ function selectEntries(
   for (const e of evs) {
     const takesR = e.r !== undefined;
     const carried = e.r?.mid !== undefined && (e.r.movement !== undefined || e.r.ms !== undefined);
-    const takesM = e.m !== undefined || carried;
-    const fits = (!takesR || (rOpen && inR.length < limits.maxReceipts)) && (!takesM || (mOpen && inM.length < limits.maxMovements));
+    const hold = e.r ? carriedHold(e.r) : undefined;
+    const mCount = (e.m !== undefined || carried ? 1 : 0) + (hold ? 1 : 0);
+    const takesM = mCount > 0;
+    const fits =
+      (!takesR || (rOpen && inR.length < limits.maxReceipts)) && (!takesM || (mOpen && inM.length + mCount <= limits.maxMovements));
     if (!fits) {
       // left for the next batch: each log it touches takes nothing younger in this one
       if (takesR) rOpen = false;
@@ -286,6 +362,12 @@ function selectEntries(
       continue;
     }
     if (e.r) inR.push(e.r);
+    if (hold) {
+      // older than the job's settlement (and maybe than movements already anchored): the log
+      // lists it just before its job's end, in the batch that logs that end
+      inM.push(hold);
+      inReceipts.add(hold.sk);
+    }
     if (e.m) inM.push(e.m);
     else if (carried) {
       const r = e.r!;
