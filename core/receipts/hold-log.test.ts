@@ -24,8 +24,7 @@ function loggedWorld(o: { rewrite?: (ops: WriteOp[]) => WriteOp[] } = {}) {
   // a rewrite acts above the movement log, as if the caller had written the rewritten transaction
   w.deps.store = o.rewrite
     ? new Proxy(logged, {
-        get: (t, p, r) =>
-          p === "transact" ? (ops: WriteOp[]) => logged.transact(o.rewrite!(ops)) : (Reflect.get(t, p, r) as unknown),
+        get: (t, p, r) => (p === "transact" ? (ops: WriteOp[]) => logged.transact(o.rewrite!(ops)) : (Reflect.get(t, p, r) as unknown)),
       })
     : logged;
   const log = new StoreAnchorLog(w.deps.store, { chunk: 2, concurrency: 2 });
