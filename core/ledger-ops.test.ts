@@ -173,6 +173,29 @@ describe("applyMovement: what a failed transaction means", () => {
         expect((await getBalance(store, "req:alice")).available).toBe(50n);
       });
 
+      it("a movement recorded by another item (a job's hold, issue 12): no ledger item; twice is a duplicate, the money held once; short of money is an overdraft", async () => {
+        // Prepare
+        const store = wrap(await storeWith({ "req:a": 10n }));
+        const record = { op: "put", table: "jobs", item: { pk: "job_1", sk: "job", maxCost: "4" }, when: { kind: "notExists" } } as const;
+        const hold = holdMovement("job_1", "a", 4n, 1);
+
+        // Act
+        const first = await applyMovement(store, hold, [], undefined, record);
+        const again = await applyMovement(store, hold, [], undefined, record);
+        const short = await applyMovement(store, holdMovement("job_2", "a", 7n, 2), [], undefined, {
+          ...record,
+          item: { pk: "job_2", sk: "job" },
+        }).catch((e) => e);
+
+        // Assess
+        expect([first, again]).toEqual(["applied", "duplicate"]);
+        expect(await getBalance(store, "req:a")).toMatchObject({ available: 6n, held: 4n });
+        expect(await store.get("ledger", { pk: "hold:job_1", sk: "tx" })).toBeUndefined();
+        expect(short).toBeInstanceOf(OverdraftError);
+        expect(short.account).toBe("req:a");
+        expect(await store.get("jobs", { pk: "job_2", sk: "job" })).toBeUndefined();
+      });
+
       it("an overdraft names the account that would go negative (not the first one debited) and writes nothing", async () => {
         const base = await storeWith({ "req:a": 10n, "req:b": 1n });
         const store = wrap(base);

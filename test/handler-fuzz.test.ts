@@ -11,6 +11,7 @@ import { devChainRoutes, httpRelayRoutes, routes } from "../functions/http/route
 import { arbitraryFor, unsupported } from "./fuzz/arbitrary";
 import { formatReport, fuzzHandlers } from "./fuzz/handlers";
 import type { WriteOp } from "../core/ports";
+import { isHoldCommit } from "../core/jobs/testing";
 
 const CASES = Number(process.env.FUZZ_CASES ?? 1200);
 
@@ -94,7 +95,7 @@ describe("handler fuzz (issue 14)", () => {
         sabotage: (w) => {
           const transact = w.store.transact.bind(w.store);
           w.store.transact = (ops: WriteOp[]) => {
-            const isHold = ops.some((op) => op.op === "put" && op.table === "ledger" && String(op.item.pk).startsWith("hold:"));
+            const isHold = isHoldCommit(ops);
             return transact(
               isHold
                 ? ops.map((op) =>

@@ -16,13 +16,14 @@ import { pendingWithdrawalAccount } from "../core/chain/store-ledger";
 import { generateSigningKey } from "../core/crypto/keys";
 import type { SigningKeyPair } from "../core/crypto/keys";
 import { makeRouteWorld, type Answer, type RouteWorld } from "./route-world";
+import { ledgerRecords } from "../core/jobs/testing";
 
 const N = 6;
 const TO = "0:" + "c".repeat(64);
 const PAYOUT = "0:" + "a".repeat(64);
 
 /** The ledger movements of one kind (each is one effect). */
-const movements = (w: RouteWorld, kind: string) => w.store.scan("ledger").filter((m) => m.kind === kind);
+const movements = (w: RouteWorld, kind: string) => ledgerRecords(w.store).filter((m) => m.kind === kind);
 
 /** The same signed request, N times at once. */
 const copies = (w: RouteWorld, req: ReturnType<RouteWorld["request"]>, n = N) => Promise.all(Array.from({ length: n }, () => w.send(req)));

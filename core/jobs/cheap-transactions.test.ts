@@ -10,7 +10,7 @@ import type { WriteOp } from "../ports";
 import { envelopeKey, jobKey, replyKey, resultDigest, type JobItem } from "./items";
 import { postResult } from "./results";
 import { submitJob } from "./submit";
-import { makeJobWorld } from "./testing";
+import { isHoldCommit, makeJobWorld } from "./testing";
 
 const puts = (ops: WriteOp[], sk: (s: string) => boolean) =>
   ops.filter((o) => o.op === "put" && o.table === "jobs" && sk(String(o.item.sk))).length;
@@ -29,7 +29,7 @@ describe("a store with cheap transactions", () => {
     const withEnvelope = w.transacts.filter((ops) => puts(ops, (sk) => sk === "envelope") > 0);
     expect(withEnvelope).toHaveLength(1);
     expect(puts(withEnvelope[0]!, (sk) => sk === "job")).toBe(1);
-    expect(withEnvelope[0]!.some((o) => o.op === "put" && o.table === "ledger")).toBe(true);
+    expect(isHoldCommit(withEnvelope[0]!, header.jobId)).toBe(true);
     expect((await w.store.get("jobs", envelopeKey(header.jobId)))?.envelope).toEqual(envelope);
   });
 

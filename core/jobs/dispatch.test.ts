@@ -12,7 +12,7 @@ import { pollJobs } from "./poll";
 import { getJob } from "./read";
 import { postResult } from "./results";
 import { submitJob } from "./submit";
-import { FUNDS, MODEL, T0, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
+import { isHoldCommit, FUNDS, MODEL, T0, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
 
 const lease = (jobId: string, attempt: number): MatchingMessage => ({ type: "lease", jobId, attempt });
 const jobOf = (w: JobWorld, jobId: string) => w.store.get<JobItem>("jobs", { pk: jobId, sk: "job" });
@@ -171,7 +171,7 @@ describe("lease checks that arrive before their commit", () => {
     const outcomes: string[] = [];
     const transact = w.store.transact;
     w.store.transact = async (ops) => {
-      if (ops.some((op) => op.op === "put" && op.table === "ledger" && op.item.pk === `hold:${header.jobId}`)) {
+      if (isHoldCommit(ops, header.jobId)) {
         w.store.transact = transact;
         w.advance(w.deps.config.leaseBaseSeconds * 1000 + 32 * w.deps.config.leaseMsPerToken + 1000);
         outcomes.push(await handleMatchingMessage(w.deps, early!));

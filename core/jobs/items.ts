@@ -12,7 +12,8 @@ import type { FailureCode, JobStatus } from "../../events/api";
 import type { EnvelopeHeader, Receipt, ReplyEnvelope, RequestEnvelope, SealedReply } from "../../events/envelope";
 import { canonicalJson, sha256Hex } from "../crypto/encoding";
 import type { CoreDeps } from "../deps";
-import type { Item } from "../ports";
+import type { Item, WriteOp } from "../ports";
+import { holdMovement, movementOps, type Movement } from "../ledger";
 
 export interface JobCandidate {
   workerId: string;
@@ -68,11 +69,13 @@ export interface JobItem extends Item {
   /** issue 12: the requester's relay channel its stream goes to (SubmitRequest.relay; the SQS relay's queue). */
   relayChannel?: string;
   /**
-   * issue 12: "with-end" when the job's hold is logged by the transaction that ends the job
-   * (its settlement or refund), not by the submit's (core/receipts/log.ts JobHold). Absent on
-   * jobs whose hold was logged at submit (before this).
+   * issue 12: this item is the record of the job's hold movement (holdMovement of its requester,
+   * maxCost and createdAt): no `ledger/hold:<jobId>` item is written, since this item's put, only
+   * if absent and in the hold's own transaction, already makes the hold apply once, as a ledger
+   * item would. The job's end logs the hold for the anchors (core/receipts/log.ts JobHold).
+   * Absent on jobs submitted before it (their hold has its ledger item).
    */
-  holdLog?: typeof HOLD_LOGGED_WITH_END;
+  holdInJob?: true;
   createdAt: number;
   updatedAt: number;
 }
@@ -102,8 +105,18 @@ export interface FailureItem extends Item {
   reply?: SealedReply;
 }
 
-/** JobItem.holdLog: the job's end logs its hold (core/receipts/log.ts JobHold). */
-export const HOLD_LOGGED_WITH_END = "with-end";
+/** The hold a job item records (JobItem.holdInJob), or undefined when its hold has a ledger item of its own. */
+export const jobHoldMovement = (job: Pick<JobItem, "jobId" | "holdInJob" | "requester" | "maxCost" | "createdAt">): Movement | undefined =>
+  job.holdInJob === true ? holdMovement(job.jobId, job.requester, BigInt(job.maxCost), job.createdAt) : undefined;
+
+/**
+ * The same hold in the shape of the ledger item it replaces (`hold:<jobId>` / "tx"), for audits
+ * that read the ledger's records: the ledger is its items plus the holds its job items record.
+ */
+export function jobHoldRecord(job: Item): Item | undefined {
+  const m = job.sk === "job" ? jobHoldMovement(job as JobItem) : undefined;
+  return m ? (movementOps(m)[0] as Extract<WriteOp, { op: "put" }>).item : undefined;
+}
 
 export const jobKey = (jobId: string) => ({ pk: jobId, sk: "job" });
 export const envelopeKey = (jobId: string) => ({ pk: jobId, sk: "envelope" });

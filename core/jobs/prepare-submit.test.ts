@@ -10,7 +10,7 @@ import { prepareJob } from "./prepare";
 import { jobIdempotencyKey, submitJob } from "./submit";
 import { handleMatchingMessage } from "./dispatch";
 import { pollJobs } from "./poll";
-import { FUNDS, MODEL, makeJobWorld, seal } from "./testing";
+import { isHoldCommit, FUNDS, MODEL, makeJobWorld, seal } from "./testing";
 import type { JobItem } from "./items";
 import type { WorkerItem } from "../workers";
 
@@ -391,7 +391,7 @@ describe("submitJob: a committed job always has its envelope", () => {
     const b = seal(header, prepared.candidates);
     const transact = w.store.transact;
     w.store.transact = async (ops) => {
-      if (ops.some((op) => op.op === "put" && op.table === "ledger")) {
+      if (isHoldCommit(ops)) {
         w.store.transact = transact;
         throw new Error("the process died");
       }

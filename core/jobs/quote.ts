@@ -7,8 +7,9 @@
  *
  * A quote names no job: the SDK keeps it (with the attestation verdicts of its candidates)
  * until it expires and submits many jobs under it, each with a job id of its own choosing.
- * What makes a job single-use is the job id itself (the hold `hold:<jobId>` and the job
- * item are written only if absent), not the quote.
+ * What makes a job single-use is the job id itself (the job item, which records the job's hold,
+ * is written only if absent), not the quote; once the job item is gone (archived), the expired
+ * quote it was submitted under refuses the id again.
  *
  * The MAC covers: version, requester, model, the maxima and the maximum cost at them, every
  * candidate's worker id, HPKE key, price and tier, the price weights, and the expiry. A quote

@@ -12,7 +12,7 @@ import type { Store, WriteOp } from "../ports";
 import type { JobItem } from "./items";
 import { postResult } from "./results";
 import { submitJob } from "./submit";
-import { makeJobWorld, type JobWorld, type TestWorker } from "./testing";
+import { ledgerRecords, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
 
 type Completed = Extract<ResultRequest, { kind: "completed" }>;
 
@@ -54,7 +54,7 @@ async function costOf(w: JobWorld, result: Completed) {
 /** Every balance equals the sum of the postings on it (the ledger's own invariant). */
 function ledgerAgrees(w: JobWorld) {
   const sums = new Map<string, { available: bigint; held: bigint }>();
-  for (const m of w.store.scan("ledger")) {
+  for (const m of ledgerRecords(w.store)) {
     for (const p of m.postings as Array<{ account: string; field: "available" | "held"; delta: string }>) {
       const s = sums.get(p.account) ?? { available: 0n, held: 0n };
       s[p.field] += BigInt(p.delta);

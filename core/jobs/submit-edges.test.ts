@@ -11,7 +11,7 @@ import { CocoonError } from "../errors";
 import type { WriteOp } from "../ports";
 import { envelopeKey, jobKey, RETAIN_SECONDS, type JobItem } from "./items";
 import { MAX_ENVELOPE_BYTES, submitJob } from "./submit";
-import { makeJobWorld, seal, type JobWorld } from "./testing";
+import { isHoldCommit, makeJobWorld, seal, type JobWorld } from "./testing";
 
 async function refusal(p: Promise<unknown>) {
   const e = await p.then(
@@ -212,7 +212,7 @@ describe("submitJob: store and log", () => {
     const disk = new Error("disk on fire");
     const transact = w.store.transact;
     w.store.transact = async (ops: WriteOp[]) => {
-      if (ops.some((op) => op.op === "put" && op.table === "ledger")) throw disk;
+      if (isHoldCommit(ops)) throw disk;
       return transact(ops);
     };
     await expect(submitJob(w.deps, r.id, envelope, "k-disk-0001", quote)).rejects.toBe(disk);

@@ -3,14 +3,14 @@
  * a retry under the SDK's key is answered from the job item even after the quote expired (it
  * is not re-validated); an envelope that wraps no key is refused before anything is written;
  * the envelope is written once, outside the commit (a transaction bills each item twice);
- * a job id whose job item is gone (TTL) while its hold stays in the ledger is 409 job_exists
- * under the SDK's key; a replay whose job item is gone answers "submitted".
+ * a job id whose job item is gone (archived after its quote expired) is refused as expired under
+ * the SDK's key; a replay whose job item is gone answers "submitted".
  */
 import { describe, expect, it } from "vitest";
 import { CocoonError } from "../errors";
 import { envelopeKey, jobKey } from "./items";
 import { submitJob } from "./submit";
-import { makeJobWorld, type JobWorld } from "./testing";
+import { isHoldCommit, makeJobWorld, type JobWorld } from "./testing";
 
 async function refusal(p: Promise<unknown>) {
   const e = await p.then(
@@ -45,21 +45,19 @@ describe("submitJob under the SDK's key (submit-<jobId>)", () => {
     expect(await submitJob(w.deps, r.id, envelope, key, quote)).toEqual({ jobId: header.jobId, status: "assigned", replayed: true });
   });
 
-  it("a job id whose job item is gone while its hold stays in the ledger is 409 job_exists, and nothing more is held", async () => {
-    // Prepare
+  it("a job id whose job item is gone (archived once its quote expired) is refused as expired, and nothing more is held", async () => {
+    // Prepare: the job item records the job's hold (issue 12), so what guards the id once it is
+    // gone is the quote: a submit needs an unexpired one, and the job item outlives it
     const { w, r, envelope, header, quote } = await world();
     const key = `submit-${header.jobId}`;
     await submitJob(w.deps, r.id, envelope, key, quote);
+    w.advance(w.deps.config.quoteTtlSeconds * 1000 + 1);
     await expireJobItems(w, header.jobId);
     const before = await w.balance(r.id);
     // Act
     const again = await refusal(submitJob(w.deps, r.id, envelope, key, quote));
     // Assess
-    expect(again).toEqual({
-      status: 409,
-      code: "job_exists",
-      message: `job ${header.jobId} was already submitted; retry with the key you first used`,
-    });
+    expect(again).toMatchObject({ status: 410, code: "quote_expired" });
     expect(await w.balance(r.id)).toEqual(before);
   });
 });
@@ -98,9 +96,7 @@ describe("submitJob: what is written", () => {
       .slice(from)
       .map((ops, i) => ({ i, n: ops.filter((op) => op.op === "put" && op.table === "jobs" && op.item.sk === "envelope").length }))
       .filter((t) => t.n > 0);
-    const commit = w.transacts
-      .slice(from)
-      .findIndex((ops) => ops.some((op) => op.op === "put" && op.table === "ledger" && op.item.pk === `hold:${header.jobId}`));
+    const commit = w.transacts.slice(from).findIndex((ops) => isHoldCommit(ops, header.jobId));
     expect(envelopePuts).toEqual([{ i: 0, n: 1 }]);
     expect(commit).toBeGreaterThan(0);
   });

@@ -17,16 +17,7 @@ import { ConditionFailedError, type Item, type Key } from "../ports";
 import { dispatch, sendLeaseCheck, workerRelayFor } from "./dispatch";
 import { offerAllowed, registryPricing, type PolicyReading } from "../policy-registry";
 import { maxJobCost, type PricingConfig } from "../pricing";
-import {
-  envelopeKey,
-  HOLD_LOGGED_WITH_END,
-  jobKey,
-  leaseMs,
-  RETAIN_SECONDS,
-  type EnvelopeItem,
-  type JobCandidate,
-  type JobItem,
-} from "./items";
+import { envelopeKey, jobKey, leaseMs, RETAIN_SECONDS, type EnvelopeItem, type JobCandidate, type JobItem } from "./items";
 import { verifyQuote, type QuoteBody } from "./quote";
 import { byFairShare, isLive, offerKey, type OfferItem } from "../workers";
 
@@ -138,7 +129,7 @@ export async function submitJobWithItem(
     ...(keyedByJob ? { keyedByJob: true } : {}),
     ...(deps.policyRegistry ? { weights: { promptBps: pricing.promptBps, completionBps: pricing.completionBps } } : {}),
     ...(o.relayChannel ? { relayChannel: o.relayChannel } : {}),
-    holdLog: HOLD_LOGGED_WITH_END, // the hold is logged when the job ends (one inbox write fewer here)
+    holdInJob: true, // this item records the hold (no ledger item), and the job's end logs it
   };
   // issue 12: the worker's relay session rides in the dispatch (no session request per job). It
   // needs only what is known now (the job id, attempt 0, the requester, the channel, the first
@@ -171,21 +162,28 @@ export async function submitJobWithItem(
   // for it (./dispatch.ts); if the commit never lands, it is dropped.
   const [envelopeStored] = await Promise.all([envelopeWrite, sendLeaseCheck(deps, job)]);
   try {
-    const r = await applyMovement(deps.store, holdMovement(h.jobId, requester, maxCost, now), [
-      { op: "put", table: "jobs", item: job, when: { kind: "notExists" } },
-      ...(keyedByJob
-        ? []
-        : [
-            {
-              op: "put" as const,
-              table: "idempotency" as const,
-              item: { ...idemKey, jobId: h.jobId, bodyHash, ttl: Math.ceil(now / 1000) + 86_400 },
-              when: { kind: "notExists" as const },
-            },
-          ]),
-      // last, unconditioned: it commits only with the job, so it never replaces another job's envelope
-      ...(envelopeStored !== "written" ? [{ op: "put" as const, table: "jobs" as const, item: envelopeItem }] : []),
-    ]);
+    // The job item is the hold's record (JobItem.holdInJob): put only if absent, it makes the hold apply once.
+    const jobPut = { op: "put", table: "jobs", item: job, when: { kind: "notExists" } } as const;
+    const r = await applyMovement(
+      deps.store,
+      holdMovement(h.jobId, requester, maxCost, now),
+      [
+        ...(keyedByJob
+          ? []
+          : [
+              {
+                op: "put" as const,
+                table: "idempotency" as const,
+                item: { ...idemKey, jobId: h.jobId, bodyHash, ttl: Math.ceil(now / 1000) + 86_400 },
+                when: { kind: "notExists" as const },
+              },
+            ]),
+        // last, unconditioned: it commits only with the job, so it never replaces another job's envelope
+        ...(envelopeStored !== "written" ? [{ op: "put" as const, table: "jobs" as const, item: envelopeItem }] : []),
+      ],
+      undefined,
+      jobPut,
+    );
     // The hold is already there: a concurrent retry with this key won the race, or an
     // earlier attempt of this very request committed without us hearing back (an ambiguous
     // store commit). Either way the idempotency record committed with that hold says

@@ -18,9 +18,9 @@ import { signReceipt } from "../crypto/receipt";
 import type { CoreDeps } from "../deps";
 import { CocoonError } from "../errors";
 import { applyMovement, faucetMovement, getBalance, requesterAccount, workerAccount } from "../ledger";
-import type { WriteOp } from "../ports";
+import type { Item, TableName, WriteOp } from "../ports";
 import { issueRegistrationNonce, registerWorker, type WorkerItem } from "../workers";
-import { jobKey, type JobItem } from "./items";
+import { jobHoldRecord, jobKey, type JobItem } from "./items";
 import { prepareJob } from "./prepare";
 import { submitJob } from "./submit";
 
@@ -199,3 +199,20 @@ export function seal(header: EnvelopeHeader, recipients: Array<{ workerId: strin
     recipients: recipients.map((c) => ({ workerId: c.workerId, hpkePublicKey: b64u.decode(c.hpkePublicKey) })),
   });
 }
+
+/** Whether `ops` is a submit's commit: the job item that records its hold (issue 12: no ledger item); of job `jobId` when given. */
+export const isHoldCommit = (ops: WriteOp[], jobId?: string): boolean =>
+  ops.some(
+    (op) =>
+      op.op === "put" &&
+      op.table === "jobs" &&
+      op.item.sk === "job" &&
+      op.item.holdInJob === true &&
+      (jobId === undefined || op.item.pk === jobId),
+  );
+
+/** The ledger's records in a store: its items, and the holds its job items record (issue 12), in the ledger item's shape. */
+export const ledgerRecords = (store: { scan(table: TableName): Item[] }): Item[] => [
+  ...store.scan("ledger"),
+  ...store.scan("jobs").flatMap((j) => jobHoldRecord(j) ?? []),
+];

@@ -1,17 +1,18 @@
 /**
- * issue 12: a job's hold is logged by the transaction that ends the job (its settlement's
- * receipt entry, or its refund), not by the submit's: one inbox write fewer a job. What must
- * still hold: every hold is in the anchored movement log exactly once, just before its job's
- * end, and the ledger replays against the anchors. Real core handlers over the in-memory store
+ * issue 12: a job's hold is recorded by its job item (no ledger item) and logged by the
+ * transaction that ends the job (its settlement's receipt entry, or its refund), not by the
+ * submit's: two transactional items fewer a job. What must still hold: the hold applies once,
+ * every hold is in the anchored movement log exactly once, just before its job's end, and the
+ * ledger (ledger items and the holds job items record) replays against the anchors. Real core handlers over the in-memory store
  * wrapped the way the coordinator wraps it (withMovementLog).
  */
 import { describe, expect, it } from "vitest";
 import type { MatchingMessage } from "../../events/queue";
 import { handleMatchingMessage } from "../jobs/dispatch";
-import { HOLD_LOGGED_WITH_END, jobKey, type JobItem } from "../jobs/items";
+import { jobHoldRecord, jobKey, type JobItem } from "../jobs/items";
 import { postResult } from "../jobs/results";
 import { makeJobWorld } from "../jobs/testing";
-import type { Movement } from "../ledger";
+import { holdMovement, movementOps, type Movement } from "../ledger";
 import type { WriteOp } from "../ports";
 import { checkLedgerAgainstAnchors, type Anchor } from "./anchor";
 import { inboxPks, MOVEMENT_INBOX_PK, RECEIPT_INBOX_PK, StoreAnchorLog, withMovementLog } from "./log";
@@ -30,11 +31,16 @@ function loggedWorld(o: { rewrite?: (ops: WriteOp[]) => WriteOp[] } = {}) {
   const log = new StoreAnchorLog(w.deps.store, { chunk: 2, concurrency: 2 });
   const inbox = async (pk: typeof MOVEMENT_INBOX_PK | typeof RECEIPT_INBOX_PK) =>
     (await Promise.all(inboxPks(pk).map((p) => raw.query("chain", p)))).flat();
-  /** The anchored movements with their ledger items, as checkLedgerAgainstAnchors reads them. */
+  /** The anchored movements as the store records them (a ledger item, or the job item of a hold), as checkLedgerAgainstAnchors reads them. */
   const ledgerEntries = (ids: string[]) =>
     Promise.all(
       ids.map(async (id, i) => {
-        const { pk, sk: _sk, ...m } = (await raw.get("ledger", { pk: id, sk: "tx" }))!;
+        const item = await raw.get("ledger", { pk: id, sk: "tx" });
+        if (item) {
+          const { pk, sk: _sk, ...m } = item;
+          return { seq: i + 1, movement: { id: pk, ...m } as unknown as Movement };
+        }
+        const { pk, sk: _sk, ...m } = jobHoldRecord((await raw.get<JobItem>("jobs", jobKey(id.replace(/^hold:/, ""))))!)!;
         return { seq: i + 1, movement: { id: pk, ...m } as unknown as Movement };
       }),
     );
@@ -58,9 +64,10 @@ describe("issue 12: a job's hold is logged with the job's end", () => {
     const ids = await log.movementIds(1);
 
     // Assess
-    expect(submitTx.map((op) => op.table)).toEqual(["ledger", "accounts", "jobs", "idempotency"]); // no inbox entry
+    expect(submitTx.map((op) => op.table)).toEqual(["jobs", "accounts", "idempotency"]); // no ledger item, no inbox entry
     expect(afterSubmit).toEqual([]);
-    expect((await w.store.get<JobItem>("jobs", jobKey(header.jobId)))?.holdLog).toBe(HOLD_LOGGED_WITH_END);
+    expect(await w.store.get("ledger", { pk: `hold:${header.jobId}`, sk: "tx" })).toBeUndefined();
+    expect((await w.store.get<JobItem>("jobs", jobKey(header.jobId)))?.holdInJob).toBe(true);
     expect(receiptEntries).toHaveLength(1);
     expect(receiptEntries[0]).toMatchObject({ mid: `settle:${header.jobId}`, ha: expect.any(Number) });
     expect(receiptEntries[0]).not.toHaveProperty("hold"); // the short settlement names its requester and amount
@@ -92,14 +99,15 @@ describe("issue 12: a job's hold is logged with the job's end", () => {
   });
 
   it("a job submitted before the change (no mark) had its hold logged at submit: its settlement does not log it again", async () => {
-    // Prepare: the submit as an older coordinator wrote it (a job item without holdLog)
-    const unmark = (ops: WriteOp[]) =>
-      ops.map((op) =>
-        op.op === "put" && op.table === "jobs" && op.item.holdLog !== undefined
-          ? { ...op, item: Object.fromEntries(Object.entries(op.item).filter(([k]) => k !== "holdLog")) }
-          : op,
-      );
-    const { w, log, inbox } = loggedWorld({ rewrite: unmark });
+    // Prepare: the submit as an older coordinator wrote it: the hold's own ledger item, a job item without the mark
+    const asBefore = (ops: WriteOp[]): WriteOp[] => {
+      const i = ops.findIndex((op) => op.op === "put" && op.table === "jobs" && op.item.holdInJob === true);
+      if (i < 0) return ops;
+      const { holdInJob: _mark, ...job } = (ops[i] as Extract<WriteOp, { op: "put" }>).item as JobItem;
+      const ledgerPut = movementOps(holdMovement(job.jobId, job.requester, BigInt(job.maxCost), job.createdAt))[0]!;
+      return [ledgerPut, ...ops.map((op, k) => (k === i ? { ...op, item: job } : op))] as WriteOp[];
+    };
+    const { w, log, inbox } = loggedWorld({ rewrite: asBefore });
     const { header, envelope, workers } = await w.submitted();
     const afterSubmit = (await inbox(MOVEMENT_INBOX_PK)).map((e) => e.sk);
 

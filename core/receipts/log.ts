@@ -37,7 +37,7 @@ import type { Receipt } from "../../events/envelope";
 import { holdMovement, settleMovement, type Movement } from "../ledger";
 import { canonicalJson } from "../crypto/encoding";
 import { ConditionFailedError, type Item, type Store, type WriteOp } from "../ports";
-import { HOLD_LOGGED_WITH_END, type JobItem } from "../jobs/items";
+import type { JobItem } from "../jobs/items";
 import {
   GENESIS_HEAD,
   buildAnchorBatch,
@@ -98,15 +98,13 @@ export function appendReceiptOp(jobId: string, receipt: Receipt, at: number, hol
 }
 
 /**
- * issue 12: a job's hold is logged with the job's end, not at submit. Submit marks the job item
- * `holdLog: "with-end"` and its transaction then appends no inbox entry for the hold (2 WRU
- * fewer a job on DynamoDB, and one inbox entry fewer for the anchorer to read and delete); the
- * transaction that ends the job logs it: a settlement in its receipt's entry (appendReceiptOp's
- * `hold`), a refund with an entry of its own (holdLogOp). Every job ends in exactly one of the
- * two (leases), so every hold is logged exactly once; a job submitted before this (no mark) had
- * its hold logged at submit and is not logged again. What a hold held is on the job item
- * (requester, maxCost, createdAt), so the logged movement is the one submit wrote
- * (core/ledger.ts holdMovement).
+ * issue 12: a job's hold is logged with the job's end, not at submit. Its record is the job item
+ * itself (JobItem.holdInJob: no ledger item, so withMovementLog sees no movement to log at
+ * submit: 2 WRU fewer a job on DynamoDB, and one inbox entry fewer for the anchorer to read and
+ * delete); the transaction that ends the job logs it: a settlement in its receipt's entry
+ * (appendReceiptOp's `hold`), a refund with an entry of its own (holdLogOp). Every job ends in
+ * exactly one of the two (leases), so every hold is logged exactly once. A job submitted before
+ * this (no mark) had a ledger item for its hold, logged at submit, and is not logged again.
  */
 export interface JobHold {
   requester: string;
@@ -114,12 +112,12 @@ export interface JobHold {
   /** the hold's time: the job item's createdAt */
   at: number;
 }
-/** A job whose hold its end logs (JobItem.holdLog): the hold, rebuilt from the job item. */
-export const jobHoldOf = (job: Pick<JobItem, "holdLog" | "requester" | "maxCost" | "createdAt">): JobHold | undefined =>
-  job.holdLog === HOLD_LOGGED_WITH_END ? { requester: job.requester, amount: BigInt(job.maxCost), at: job.createdAt } : undefined;
+/** A job whose item records its hold (JobItem.holdInJob): the hold, as the job item states it. */
+export const jobHoldOf = (job: Pick<JobItem, "holdInJob" | "requester" | "maxCost" | "createdAt">): JobHold | undefined =>
+  job.holdInJob === true ? { requester: job.requester, amount: BigInt(job.maxCost), at: job.createdAt } : undefined;
 
 /** What a refund of `job` adds to its transaction: its hold's inbox entry when the job's end logs it, else nothing. */
-export function holdLogOps(job: Pick<JobItem, "jobId" | "holdLog" | "requester" | "maxCost" | "createdAt">): WriteOp[] {
+export function holdLogOps(job: Pick<JobItem, "jobId" | "holdInJob" | "requester" | "maxCost" | "createdAt">): WriteOp[] {
   const hold = jobHoldOf(job);
   return hold ? [holdLogOp(job.jobId, hold)] : [];
 }
@@ -140,17 +138,6 @@ function storedForm(m: Movement): Omit<Movement, "postings"> & { postings: Array
     ...(m.meta ? { meta: m.meta } : {}),
   };
 }
-
-/**
- * A submit's hold that its job's end will log: the transaction also puts that job's item marked
- * `holdLog: "with-end"` (so the mark and the unlogged hold commit together or not at all).
- */
-function holdLoggedWithEnd(m: Item, ops: WriteOp[]): boolean {
-  if (typeof m.pk !== "string" || !m.pk.startsWith(HOLD)) return false;
-  const jobId = m.pk.slice(HOLD.length);
-  return ops.some((op) => op.op === "put" && op.table === "jobs" && op.item.jobId === jobId && op.item.holdLog === HOLD_LOGGED_WITH_END);
-}
-const HOLD = "hold:";
 
 /** A ledger movement as the ledgers write it: a notExists put of ledger/<id>/tx. */
 function movementPut(op: WriteOp): Item | undefined {
@@ -184,7 +171,7 @@ export function withMovementLog<S extends Store>(store: S): S {
     });
     for (const op of ops) {
       const m = movementPut(op);
-      if (!m || holdLoggedWithEnd(m, ops)) continue;
+      if (!m) continue;
       const { pk, sk: _sk, ...rest } = m;
       const at = typeof m.at === "number" ? m.at : 0;
       const jobId = (m.meta as Record<string, unknown> | undefined)?.jobId;

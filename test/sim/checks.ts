@@ -18,6 +18,7 @@
  *     (an independent computation), capped at the hold.
  */
 import { verifyReceipt } from "../../core/crypto/receipt";
+import { jobHoldRecord } from "../../core/jobs/items";
 import type { Item } from "../../core/ports";
 import type { PricingConfig } from "../../core/pricing";
 import type { Receipt, ReplyEnvelope } from "../../events/envelope";
@@ -71,6 +72,11 @@ export function checkStore(store: SimStore, oracle: Oracle): string[] {
   const v: string[] = [];
   const ledger = new Map<string, Item>();
   for (const m of store.items("ledger")) ledger.set(m.pk, m);
+  // a job's hold is recorded by its job item (issue 12)
+  for (const j of store.items("jobs")) {
+    const hold = jobHoldRecord(j);
+    if (hold) ledger.set(hold.pk, hold);
+  }
 
   // ---- the ledger
   const replayed = new Map<string, { available: bigint; held: bigint }>();
@@ -245,6 +251,8 @@ export class IncrementalChecker {
       if (key.pk.startsWith("req:")) this.dirtyRequesters.add(key.pk.slice(4));
       if (key.pk.startsWith("wdr:")) this.dirtyOwners.add(key.pk.slice(4));
     } else if (table === "jobs" && key.sk === "job") {
+      const hold = item ? jobHoldRecord(item) : undefined; // the job item records its hold (issue 12)
+      if (hold) this.observeMovement(hold.pk, hold);
       const old = this.jobs.get(key.pk);
       if (old) this.openCost.set(old.requester, (this.openCost.get(old.requester) ?? 0n) - old.open);
       const requester = String(item?.requester);
@@ -361,7 +369,7 @@ export class IncrementalChecker {
 function jobProblems(store: SimStore, oracle: Oracle, id: string): string[] {
   const v: string[] = [];
   const j = store.item("jobs", { pk: id, sk: "job" });
-  const hold = store.item("ledger", { pk: `hold:${id}`, sk: "tx" });
+  const hold = store.item("ledger", { pk: `hold:${id}`, sk: "tx" }) ?? (j ? jobHoldRecord(j) : undefined);
   const settle = store.item("ledger", { pk: `settle:${id}`, sk: "tx" });
   const refund = store.item("ledger", { pk: `refund:${id}`, sk: "tx" });
   if (!j) {
