@@ -196,6 +196,42 @@ describe("applyMovement: what a failed transaction means", () => {
         expect(await store.get("jobs", { pk: "job_2", sk: "job" })).toBeUndefined();
       });
 
+      it("a movement recorded by a conditioned update (a job's settlement, issue 12): once applied, its condition fails and it is a duplicate; an overdraft is still named", async () => {
+        // Prepare: a job item at "assigned", and its requester's hold
+        const store = wrap(await storeWith({ "req:a": 10n }));
+        await applyMovement(store, holdMovement("job_1", "a", 4n, 1));
+        await store.transact([{ op: "put", table: "jobs", item: { pk: "job_1", sk: "job", status: "assigned" } }]);
+        const record = {
+          op: "update",
+          table: "jobs",
+          key: { pk: "job_1", sk: "job" },
+          set: { status: "completed" },
+          when: { kind: "cmp", attr: "status", op: "=", value: "assigned" },
+        } as const;
+        const settle = settleMovement("job_1", "a", "w", 4n, 3n, 2);
+
+        // Act
+        const first = await applyMovement(store, settle, [], undefined, record);
+        const again = await applyMovement(store, settle, [], undefined, record).catch((e) => e);
+        const overdrawn = await applyMovement(store, settleMovement("job_2", "a", "w", 4n, 3n, 3), [], undefined, {
+          ...record,
+          key: { pk: "job_1", sk: "job" },
+          when: { kind: "cmp", attr: "status", op: "=", value: "completed" },
+        }).catch((e) => e);
+
+        // Assess
+        expect(first).toBe("applied");
+        // an update record's condition cannot be read back: an adapter that does not name it
+        // reports the overdraft the repeat also causes (postResult reads the job back either way)
+        if (wrap === withoutIndex) expect(again).toBeInstanceOf(OverdraftError);
+        else expect(again).toBe("duplicate");
+        expect(await getBalance(store, "req:a")).toMatchObject({ available: 7n, held: 0n });
+        expect(await getBalance(store, "wrk:w")).toMatchObject({ available: 3n });
+        expect(await store.get("ledger", { pk: "settle:job_1", sk: "tx" })).toBeUndefined();
+        expect(overdrawn).toBeInstanceOf(OverdraftError); // nothing held any more: the held debit is refused
+        expect(overdrawn.account).toBe("req:a");
+      });
+
       it("an overdraft names the account that would go negative (not the first one debited) and writes nothing", async () => {
         const base = await storeWith({ "req:a": 10n, "req:b": 1n });
         const store = wrap(base);

@@ -12,8 +12,8 @@ import { ConditionFailedError, type Condition, type Store, type WriteOp } from "
  *
  * Every movement is one item in table "ledger" keyed by a deterministic id (job id,
  * transaction hash, ...) written with `notExists`, in the same transaction as the balance
- * updates: a movement applies exactly once, however often it is retried. One exception: a
- * job's hold is recorded by its job item (MovementRecord; JobItem.holdInJob).
+ * updates: a movement applies exactly once, however often it is retried. Two exceptions: a
+ * job's hold and its settlement are recorded by its job item (MovementRecord).
  */
 export type BalanceField = "available" | "held";
 
@@ -53,12 +53,16 @@ export const isExternal = (account: string) => account.startsWith("ext:");
 export type AccountCounters = Record<string, Record<string, number>>;
 
 /**
- * A put, only if absent, that records a movement instead of its ledger item: the item whose
- * creation the movement is part of, so that one item says both (issue 12: a job's hold is
- * recorded by its job item, JobItem.holdInJob — one transactional item, 2 WRU, fewer a job).
- * It makes the movement apply once exactly as the ledger item would.
+ * A write that records a movement instead of its ledger item, in the same transaction: a write
+ * to the item the movement belongs to, which only one transaction can ever make (issue 12: one
+ * transactional item, 2 WRU, fewer a movement). Either a put only if absent (a job's hold:
+ * the job item's creation, JobItem.holdInJob) or an update under a condition the movement's
+ * own transaction makes false (a job's settlement: the job's move from assigned to completed,
+ * JobItem.settledInJob). It makes the movement apply once exactly as the ledger item would;
+ * its condition failing is this movement's "duplicate" (index 0).
  */
-export type MovementRecord = Extract<WriteOp, { op: "put" }> & { when: { kind: "notExists" } };
+export type MovementRecord =
+  (Extract<WriteOp, { op: "put" }> & { when: { kind: "notExists" } }) | (Extract<WriteOp, { op: "update" }> & { when: Condition });
 
 /**
  * Build the write operations of a movement: one ledger item (or the `record` the caller gives)
@@ -128,12 +132,12 @@ export function movementOps(m: Movement, counters: AccountCounters = {}, record?
  * the sum of its postings across them, guarded by that sum, as DynamoDB allows one operation
  * per item. The ledger items come first, in order; then one update per account.
  */
-export function movementsOps(ms: Movement[], counters: AccountCounters = {}): WriteOp[] {
-  if (ms.length === 1) return movementOps(ms[0]!, counters);
+export function movementsOps(ms: Movement[], counters: AccountCounters = {}, records: Array<MovementRecord | undefined> = []): WriteOp[] {
+  if (ms.length === 1) return movementOps(ms[0]!, counters, records[0]);
   const puts: WriteOp[] = [];
   const merged: Posting[] = [];
-  for (const m of ms) {
-    const [put] = movementOps(m); // checks the balance, builds the ledger item
+  for (const [i, m] of ms.entries()) {
+    const [put] = movementOps(m, {}, records[i]); // checks the balance, builds the ledger item (or takes its record)
     puts.push(put!);
     merged.push(...m.postings);
   }
@@ -182,8 +186,12 @@ export async function applyMovement(
 
 /** When an adapter cannot say which condition failed, find out by reading. */
 async function locateFailure(store: Store, ops: WriteOp[]): Promise<number> {
-  const first = ops[0] as Extract<WriteOp, { op: "put" }>;
-  if (await store.get(first.table, { pk: first.item.pk, sk: first.item.sk })) return 0;
+  const first = ops[0]!;
+  // A put record (or the ledger item) that is there: this movement applied already. An update
+  // record's condition cannot be read back here: it is the one left when no balance explains the
+  // failure (a repeat whose first application emptied a balance is then reported as that
+  // overdraft; postResult reads the job back either way). The store adapters all name the index.
+  if (first.op === "put" && (await store.get(first.table, { pk: first.item.pk, sk: first.item.sk }))) return 0;
   const movementOpCount = ops.length;
   for (let i = 1; i < ops.length; i++) {
     const op = ops[i]!;
@@ -193,7 +201,7 @@ async function locateFailure(store: Store, ops: WriteOp[]): Promise<number> {
       if (BigInt(delta) < 0n && bal[field as BalanceField] < -BigInt(delta) && !isExternal(op.key.pk)) return i;
     }
   }
-  return movementOpCount; // first extra op, best guess
+  return first.op === "update" ? 0 : movementOpCount; // the update record's condition; else the first extra op, best guess
 }
 
 export async function getBalance(store: Store, account: string): Promise<AccountBalance> {

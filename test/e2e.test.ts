@@ -4,7 +4,7 @@ import { b64u } from "../core/crypto/encoding";
 import { sealRequest } from "../core/crypto/envelope";
 import { getBalance, requesterAccount, workerAccount } from "../core/ledger";
 import { handleMatchingMessage } from "../core/jobs";
-import { jobHoldRecord } from "../core/jobs/items";
+import { jobMovementRecords } from "../core/jobs/items";
 import { agentLogTo, MODEL, randomCanary, signedFetch, startAnsweringAgent, startSilentAgent, startTestNet, type TestNet } from "./helpers";
 import { dirSources, expectNoCanary, lineSources, scanForCanary, storeSources } from "./canary";
 import type { RunningAgent } from "../agent/runtime";
@@ -111,10 +111,14 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
     expect(c.json.error.code).toBe("job_exists");
     const done = await signedFetch(t.net.url, key, "GET", `/v1/jobs/${p.jobId}?wait=10`);
     expect(done.json.status).toBe("completed");
-    // one hold, recorded by the job item (issue 12: no ledger item of its own)
+    // one hold and one settlement, recorded by the job item (issue 12: no ledger items of their own)
     const job = await t.net.store.get("jobs", { pk: p.jobId, sk: "job" });
-    expect(job && jobHoldRecord(job)).toMatchObject({ pk: `hold:${p.jobId}`, kind: "hold" });
+    expect(job && jobMovementRecords(job)).toMatchObject([
+      { pk: `hold:${p.jobId}`, kind: "hold" },
+      { pk: `settle:${p.jobId}`, kind: "settle" },
+    ]);
     expect(await t.net.store.get("ledger", { pk: `hold:${p.jobId}`, sk: "tx" })).toBeUndefined();
+    expect(await t.net.store.get("ledger", { pk: `settle:${p.jobId}`, sk: "tx" })).toBeUndefined();
     const bal = await getBalance(t.net.store, requesterAccount(key.id));
     expect(bal.available).toBe(10_000_000_000n - BigInt(done.json.cost));
   });

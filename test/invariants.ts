@@ -20,7 +20,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { CHAIN_ACCOUNT, StoreChainLedger, pendingWithdrawalAccount } from "../core/chain/store-ledger";
-import { jobHoldRecord } from "../core/jobs/items";
+import { jobMovementRecords } from "../core/jobs/items";
 import { startLocalChain } from "../local/chain";
 import { openLmdbStore } from "../local/store-lmdb";
 
@@ -48,8 +48,8 @@ export async function checkInvariants(dataDir: string, o: { settled: boolean }):
   try {
     const accounts = new Map(store.scan("accounts").map((a) => [String(a.pk), { available: big(a.available), held: big(a.held) }]));
     const jobs = store.scan("jobs").filter((j) => j.sk === "job");
-    // the ledger's records: its items, and the holds that job items record (issue 12)
-    const movements = [...store.scan("ledger"), ...jobs.flatMap((j) => jobHoldRecord(j) ?? [])];
+    // the ledger's records: its items, and the holds and settlements that job items record (issue 12)
+    const movements = [...store.scan("ledger"), ...jobs.flatMap(jobMovementRecords)];
     const withdrawals = store.scan("chain").filter((w) => String(w.pk).startsWith("wd:") && w.reserved === true);
 
     // the ledger: balanced movements, balances = their postings, sum zero

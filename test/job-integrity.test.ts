@@ -26,7 +26,7 @@ import { JobRefundedError } from "../client/sdk";
 import { agentLogTo, MODEL, randomCanary, startTestNet } from "./helpers";
 import { dirSources, expectNoCanary, lineSources, scanForCanary } from "./canary";
 import { openLmdbStore } from "../local/store-lmdb";
-import { isHoldCommit } from "../core/jobs/testing";
+import { isHoldCommit, isSettleCommit } from "../core/jobs/testing";
 
 const FUNDS = 10_000_000_000n;
 
@@ -249,7 +249,7 @@ describe("one job, many posts (in-memory store, real agents)", () => {
     let refunded: Awaited<ReturnType<typeof postResult>> | undefined;
     const transact = store.transact;
     store.transact = async (ops: WriteOp[]) => {
-      if (!refunded && ops.some((op) => op.op === "put" && op.table === "ledger" && op.item.pk === `settle:${envelope.header.jobId}`)) {
+      if (!refunded && isSettleCommit(ops, envelope.header.jobId)) {
         refunded = await postResult(net.deps, worker.agent.workerId, {
           kind: "failed",
           jobId: envelope.header.jobId,

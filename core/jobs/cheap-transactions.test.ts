@@ -10,7 +10,7 @@ import type { WriteOp } from "../ports";
 import { envelopeKey, jobKey, replyKey, resultDigest, type JobItem } from "./items";
 import { postResult } from "./results";
 import { submitJob } from "./submit";
-import { isHoldCommit, makeJobWorld } from "./testing";
+import { isHoldCommit, isSettleCommit, makeJobWorld } from "./testing";
 
 const puts = (ops: WriteOp[], sk: (s: string) => boolean) =>
   ops.filter((o) => o.op === "put" && o.table === "jobs" && sk(String(o.item.sk))).length;
@@ -59,7 +59,7 @@ describe("a store with cheap transactions", () => {
     expect(out.duplicate).toBe(false);
     const withReply = w.transacts.filter((ops) => puts(ops, (sk) => sk.startsWith("reply#")) > 0);
     expect(withReply).toHaveLength(1);
-    expect(withReply[0]!.some((o) => o.op === "put" && o.table === "ledger" && String(o.item.pk).startsWith("settle:"))).toBe(true);
+    expect(isSettleCommit(withReply[0]!, header.jobId)).toBe(true);
     const job = (await w.store.get<JobItem>("jobs", jobKey(header.jobId)))!;
     const digest = resultDigest(post.reply, post.receipt);
     expect(job.resultDigest).toBe(digest);
@@ -75,8 +75,7 @@ describe("a store with cheap transactions", () => {
     const post = w.completed(workers[0]!, envelope);
     const transact = w.store.transact.bind(w.store);
     w.store.transact = async (ops: WriteOp[]) => {
-      if (ops.some((o) => o.op === "put" && o.table === "ledger" && String(o.item.pk).startsWith("settle:")))
-        await transact([{ op: "update", table: "jobs", key: jobKey(header.jobId), set: { status: "expired" } }]);
+      if (isSettleCommit(ops)) await transact([{ op: "update", table: "jobs", key: jobKey(header.jobId), set: { status: "expired" } }]);
       return transact(ops);
     };
     // Act

@@ -13,7 +13,7 @@ import type { EnvelopeHeader, Receipt, ReplyEnvelope, RequestEnvelope, SealedRep
 import { canonicalJson, sha256Hex } from "../crypto/encoding";
 import type { CoreDeps } from "../deps";
 import type { Item, WriteOp } from "../ports";
-import { holdMovement, movementOps, type Movement } from "../ledger";
+import { holdMovement, movementOps, settleMovement, type Movement } from "../ledger";
 
 export interface JobCandidate {
   workerId: string;
@@ -76,6 +76,13 @@ export interface JobItem extends Item {
    * Absent on jobs submitted before it (their hold has its ledger item).
    */
   holdInJob?: true;
+  /**
+   * issue 12: set by the settlement, whose move of this item from assigned to completed records
+   * the settlement movement (settleMovement of maxCost and cost, to the worker at `attempt`, at
+   * `updatedAt`): no `ledger/settle:<jobId>` item is written. A completed job is never written
+   * again (every job write is conditioned on status assigned), so those fields stay as settled.
+   */
+  settledInJob?: true;
   createdAt: number;
   updatedAt: number;
 }
@@ -109,13 +116,26 @@ export interface FailureItem extends Item {
 export const jobHoldMovement = (job: Pick<JobItem, "jobId" | "holdInJob" | "requester" | "maxCost" | "createdAt">): Movement | undefined =>
   job.holdInJob === true ? holdMovement(job.jobId, job.requester, BigInt(job.maxCost), job.createdAt) : undefined;
 
+/** The settlement a completed job item records (JobItem.settledInJob), or undefined when it has a ledger item of its own. */
+export function jobSettleMovement(
+  job: Pick<JobItem, "jobId" | "settledInJob" | "status" | "requester" | "maxCost" | "cost" | "candidates" | "attempt" | "updatedAt">,
+): Movement | undefined {
+  const worker = job.candidates[job.attempt]?.workerId;
+  if (job.settledInJob !== true || job.status !== "completed" || job.cost === undefined || worker === undefined) return undefined;
+  return settleMovement(job.jobId, job.requester, worker, BigInt(job.maxCost), BigInt(job.cost), job.updatedAt);
+}
+
 /**
- * The same hold in the shape of the ledger item it replaces (`hold:<jobId>` / "tx"), for audits
- * that read the ledger's records: the ledger is its items plus the holds its job items record.
+ * The movements a job item records (its hold, its settlement), in the shape of the ledger items
+ * they replace (`hold:<jobId>` / "tx", `settle:<jobId>` / "tx"), for audits that read the
+ * ledger's records: the ledger is its items plus the movements its job items record.
  */
-export function jobHoldRecord(job: Item): Item | undefined {
-  const m = job.sk === "job" ? jobHoldMovement(job as JobItem) : undefined;
-  return m ? (movementOps(m)[0] as Extract<WriteOp, { op: "put" }>).item : undefined;
+export function jobMovementRecords(item: Item): Item[] {
+  if (item.sk !== "job") return [];
+  const job = item as JobItem;
+  return [jobHoldMovement(job), jobSettleMovement(job)].flatMap((m) =>
+    m ? [(movementOps(m)[0] as Extract<WriteOp, { op: "put" }>).item] : [],
+  );
 }
 
 export const jobKey = (jobId: string) => ({ pk: jobId, sk: "job" });

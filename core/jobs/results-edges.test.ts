@@ -14,7 +14,7 @@ import type { WriteOp } from "../ports";
 import { failureKey, jobKey, replyKey, resultDigest, RETAIN_SECONDS, type JobItem } from "./items";
 import { postResult } from "./results";
 import { submitJob } from "./submit";
-import { makeJobWorld, type JobWorld } from "./testing";
+import { isSettleCommit, makeJobWorld, type JobWorld } from "./testing";
 
 /** Factory: a submitted job with one candidate, the worker it went to. */
 async function submitted(w: JobWorld, o: { maxTokens?: number; maxPromptTokens?: number } = {}) {
@@ -168,7 +168,7 @@ describe("postResult: settlements that do not go through", () => {
     const disk = new Error("disk on fire");
     const transact = w.store.transact;
     w.store.transact = async (ops: WriteOp[]) => {
-      if (ops.some((op) => op.op === "put" && op.table === "ledger")) throw disk;
+      if (isSettleCommit(ops)) throw disk;
       return transact(ops);
     };
     await expect(postResult(w.deps, a.id, w.completed(a, envelope))).rejects.toBe(disk);
@@ -191,7 +191,7 @@ describe("postResult: settlements that do not go through", () => {
     const result = w.completed(a, envelope);
     const transact = w.store.transact;
     w.store.transact = async (ops: WriteOp[]) => {
-      if (ops.some((op) => op.op === "put" && op.table === "ledger")) {
+      if (isSettleCommit(ops)) {
         w.store.transact = transact;
         await transact([{ op: "delete", table: "jobs", key: jobKey(header.jobId) }]);
       }

@@ -12,7 +12,7 @@ import type { WriteOp } from "../ports";
 import { handleMatchingMessage } from "./dispatch";
 import type { JobItem } from "./items";
 import { postResult } from "./results";
-import { FUNDS, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
+import { isSettleCommit, FUNDS, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
 
 /** Runs `meanwhile` once, just before the first store transaction that `matches` is tried; `fail` then replaces its outcome. */
 function before(w: JobWorld, matches: (ops: WriteOp[]) => boolean, meanwhile: () => Promise<void>, fail?: () => Error) {
@@ -26,8 +26,7 @@ function before(w: JobWorld, matches: (ops: WriteOp[]) => boolean, meanwhile: ()
     return transact(ops);
   };
 }
-const settlementOf = (jobId: string) => (ops: WriteOp[]) =>
-  ops.some((op) => op.op === "put" && op.table === "ledger" && op.item.pk === `settle:${jobId}`);
+const settlementOf = (jobId: string) => (ops: WriteOp[]) => isSettleCommit(ops, jobId);
 /** The reply item a post writes before it settles (a post of the same worker cannot run inside that worker's settlement). */
 const replyOf = (jobId: string) => (ops: WriteOp[]) =>
   ops.some((op) => op.op === "put" && op.table === "jobs" && op.item.pk === jobId && String(op.item.sk).startsWith("reply#"));

@@ -13,7 +13,7 @@ import { handleMatchingMessage } from "./dispatch";
 import type { JobItem } from "./items";
 import { getJob } from "./read";
 import { postResult } from "./results";
-import { FUNDS, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
+import { isSettleCommit, FUNDS, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
 
 const jobOf = (w: JobWorld, jobId: string) => w.store.get<JobItem>("jobs", { pk: jobId, sk: "job" });
 
@@ -152,7 +152,7 @@ describe("only the candidate at the job's current attempt can post for it", () =
     w.advance(job.leaseUntil - w.clock.now());
     const transact = w.store.transact;
     w.store.transact = async (ops) => {
-      if (ops.some((op) => op.op === "put" && op.table === "ledger" && op.item.pk === `settle:${header.jobId}`)) {
+      if (isSettleCommit(ops, header.jobId)) {
         w.store.transact = transact;
         await handleMatchingMessage(w.deps, { type: "lease", jobId: header.jobId, attempt: 0 });
       }
@@ -216,7 +216,7 @@ describe("a settled job always has its answer", () => {
     const result = w.completed(a, envelope);
     const transact = w.store.transact;
     w.store.transact = async (ops) => {
-      if (ops.some((op) => op.op === "put" && op.table === "ledger" && op.item.pk === `settle:${header.jobId}`)) {
+      if (isSettleCommit(ops, header.jobId)) {
         w.store.transact = transact;
         throw new Error("the process died"); // the reply item is stored, the settlement never ran
       }

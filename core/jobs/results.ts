@@ -110,21 +110,24 @@ export async function postResult(
   try {
     // Batched with the worker's other results waiting to settle (./settle.ts); the worker's job
     // and token counts ride on its balance update (one item write, not two).
+    const movement = settleMovement(job.jobId, job.requester, workerId, held, cost, now);
     const applied = await settle(deps, {
       workerId,
-      movement: settleMovement(job.jobId, job.requester, workerId, held, cost, now),
+      movement,
+      // issue 12: the job's move to completed records the settlement (no ledger item): only one
+      // transaction can make it, and the job item then states every field of the movement
+      record: {
+        op: "update",
+        table: "jobs",
+        key: jobKey(job.jobId),
+        set: { status: "completed", cost: cost.toString(), resultDigest: digest, updatedAt: now, settledInJob: true },
+        when: stillAt(r.attempt),
+      },
       extra: [
-        {
-          op: "update",
-          table: "jobs",
-          key: jobKey(job.jobId),
-          set: { status: "completed", cost: cost.toString(), resultDigest: digest, updatedAt: now },
-          when: stillAt(r.attempt),
-        },
         // issue 15: the receipt joins the receipt log's inbox in this same transaction (last, no
-        // condition); the anchorer numbers and anchors it (core/receipts/log.ts).
-        // and the job's hold with it, when its submit left that to the job's end
-        appendReceiptOp(job.jobId, r.receipt, now, jobHoldOf(job)),
+        // condition), carrying the settlement and the job's hold; the anchorer numbers and
+        // anchors them (core/receipts/log.ts)
+        appendReceiptOp(job.jobId, r.receipt, now, jobHoldOf(job), movement),
         // content-addressed: one already there (an earlier post of this very result) is the same item
         ...(replyInCommit ? [{ op: "put" as const, table: "jobs" as const, item: reply }] : []),
       ],

@@ -12,7 +12,7 @@ import type { Store, WriteOp } from "../ports";
 import type { JobItem } from "./items";
 import { postResult } from "./results";
 import { submitJob } from "./submit";
-import { ledgerRecords, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
+import { ledgerRecords, makeJobWorld, settleRecords, type JobWorld, type TestWorker } from "./testing";
 
 type Completed = Extract<ResultRequest, { kind: "completed" }>;
 
@@ -70,8 +70,7 @@ function ledgerAgrees(w: JobWorld) {
   }
 }
 
-const isSettleBatch = (ops: WriteOp[]) =>
-  ops.filter((o) => o.op === "put" && o.table === "ledger" && String(o.item.pk).startsWith("settle:")).length > 1;
+const isSettleBatch = (ops: WriteOp[]) => settleRecords(ops).length > 1;
 const wrkUpdates = (w: JobWorld, workerId: string) =>
   w.transacts.filter((ops) => ops.some((o) => o.op === "update" && o.key.pk === workerAccount(workerId))).length;
 
@@ -124,8 +123,7 @@ describe("batched settlement", () => {
     let gone: string | undefined;
     w.store.transact = async (ops: WriteOp[]) => {
       if (gone === undefined && isSettleBatch(ops)) {
-        const put = ops.find((o) => o.op === "put" && o.table === "ledger")!;
-        gone = String((put as { item: { pk: string } }).item.pk).slice("settle:".length);
+        gone = settleRecords(ops)[0]!.key.pk;
         await transact([{ op: "update", table: "jobs", key: { pk: gone, sk: "job" }, set: { status: "refunded", outcome: "expired" } }]);
       }
       return transact(ops);
@@ -171,7 +169,7 @@ describe("batched settlement", () => {
       expect(again.every((x) => x.status === "completed")).toBe(true);
       expect(await w.earned(a.id)).toBe(owedA);
       expect(await w.earned(b.id)).toBe(owedB);
-      const settles = w.store.scan("ledger").filter((m) => String(m.pk).startsWith("settle:"));
+      const settles = ledgerRecords(w.store).filter((m) => String(m.pk).startsWith("settle:"));
       expect(settles).toHaveLength(12);
       expect((await getBalance(w.store, requesterAccount(r.id))).held).toBe(0n);
       ledgerAgrees(w);

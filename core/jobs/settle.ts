@@ -4,7 +4,8 @@
  * its own ledger item `settle:<jobId>` (written only if absent) and its own conditioned job
  * update, each requester's balance is updated once for all its jobs in the batch, and the
  * worker's balance (with its job and token counters) once for the whole batch — one update per
- * worker per batch instead of one per job, and one commit instead of many.
+ * worker per batch instead of one per job, and one commit instead of many. Each settlement is
+ * recorded by its job's move to completed (Settlement.record, issue 12), not a ledger item.
  *
  * Exactly once: the batch is one transaction, so it lands whole or not at all, and each of its
  * movements would refuse to apply twice anyway. If it fails for any reason (one job moved on
@@ -17,14 +18,16 @@
  * results at once); a lone result is settled at once, as before.
  */
 import type { CoreDeps } from "../deps";
-import { applyMovement, movementsOps, workerAccount, type ApplyResult, type Movement } from "../ledger";
+import { applyMovement, movementsOps, workerAccount, type ApplyResult, type Movement, type MovementRecord } from "../ledger";
 import type { Store, WriteOp } from "../ports";
 
 export interface Settlement {
   workerId: string;
   /** settleMovement(...) of this job */
   movement: Movement;
-  /** what commits with it: the job's transition (conditioned on its attempt), the receipt log */
+  /** what records it instead of a ledger item: the job's move to completed, conditioned on its attempt (issue 12) */
+  record?: MovementRecord;
+  /** what else commits with it: the receipt log */
   extra: WriteOp[];
   counters: { jobs: number; promptTokens: number; completionTokens: number };
 }
@@ -89,6 +92,7 @@ async function commit(store: Store, batch: Pending[]): Promise<void> {
         ...movementsOps(
           ss.map((s) => s.movement),
           countersOf(ss),
+          ss.map((s) => s.record),
         ),
         ...ss.flatMap((s) => s.extra),
       ]);
@@ -102,7 +106,7 @@ async function commit(store: Store, batch: Pending[]): Promise<void> {
   await Promise.all(
     batch.map(async (p) => {
       try {
-        p.resolve(await applyMovement(store, p.s.movement, p.s.extra, countersOf([p.s])));
+        p.resolve(await applyMovement(store, p.s.movement, p.s.extra, countersOf([p.s]), p.s.record));
       } catch (e) {
         p.reject(e);
       }

@@ -20,7 +20,7 @@ import { CocoonError } from "../errors";
 import { applyMovement, faucetMovement, getBalance, requesterAccount, workerAccount } from "../ledger";
 import type { Item, TableName, WriteOp } from "../ports";
 import { issueRegistrationNonce, registerWorker, type WorkerItem } from "../workers";
-import { jobHoldRecord, jobKey, type JobItem } from "./items";
+import { jobKey, jobMovementRecords, type JobItem } from "./items";
 import { prepareJob } from "./prepare";
 import { submitJob } from "./submit";
 
@@ -211,8 +211,16 @@ export const isHoldCommit = (ops: WriteOp[], jobId?: string): boolean =>
       (jobId === undefined || op.item.pk === jobId),
   );
 
-/** The ledger's records in a store: its items, and the holds its job items record (issue 12), in the ledger item's shape. */
+/** The ledger's records in a store: its items, and the holds and settlements its job items record (issue 12), in the ledger item's shape. */
 export const ledgerRecords = (store: { scan(table: TableName): Item[] }): Item[] => [
   ...store.scan("ledger"),
-  ...store.scan("jobs").flatMap((j) => jobHoldRecord(j) ?? []),
+  ...store.scan("jobs").flatMap(jobMovementRecords),
 ];
+
+/** The settlements in `ops`: the job updates to completed that record them (issue 12: no ledger item). */
+export const settleRecords = (ops: WriteOp[]): Array<Extract<WriteOp, { op: "update" }>> =>
+  ops.flatMap((op) => (op.op === "update" && op.table === "jobs" && op.set?.settledInJob === true ? [op] : []));
+
+/** Whether `ops` settles a job (of job `jobId` when given). */
+export const isSettleCommit = (ops: WriteOp[], jobId?: string): boolean =>
+  settleRecords(ops).some((op) => jobId === undefined || op.key.pk === jobId);

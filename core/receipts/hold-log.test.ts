@@ -9,7 +9,7 @@
 import { describe, expect, it } from "vitest";
 import type { MatchingMessage } from "../../events/queue";
 import { handleMatchingMessage } from "../jobs/dispatch";
-import { jobHoldRecord, jobKey, type JobItem } from "../jobs/items";
+import { jobKey, jobMovementRecords, type JobItem } from "../jobs/items";
 import { postResult } from "../jobs/results";
 import { makeJobWorld } from "../jobs/testing";
 import { holdMovement, movementOps, type Movement } from "../ledger";
@@ -40,7 +40,8 @@ function loggedWorld(o: { rewrite?: (ops: WriteOp[]) => WriteOp[] } = {}) {
           const { pk, sk: _sk, ...m } = item;
           return { seq: i + 1, movement: { id: pk, ...m } as unknown as Movement };
         }
-        const { pk, sk: _sk, ...m } = jobHoldRecord((await raw.get<JobItem>("jobs", jobKey(id.replace(/^hold:/, ""))))!)!;
+        const job = (await raw.get<JobItem>("jobs", jobKey(id.replace(/^(hold|settle):/, ""))))!;
+        const { pk, sk: _sk, ...m } = jobMovementRecords(job).find((r) => r.pk === id)!;
         return { seq: i + 1, movement: { id: pk, ...m } as unknown as Movement };
       }),
     );
@@ -68,6 +69,8 @@ describe("issue 12: a job's hold is logged with the job's end", () => {
     expect(afterSubmit).toEqual([]);
     expect(await w.store.get("ledger", { pk: `hold:${header.jobId}`, sk: "tx" })).toBeUndefined();
     expect((await w.store.get<JobItem>("jobs", jobKey(header.jobId)))?.holdInJob).toBe(true);
+    expect(await w.store.get("ledger", { pk: `settle:${header.jobId}`, sk: "tx" })).toBeUndefined(); // the job item records it
+    expect((await w.store.get<JobItem>("jobs", jobKey(header.jobId)))?.settledInJob).toBe(true);
     expect(receiptEntries).toHaveLength(1);
     expect(receiptEntries[0]).toMatchObject({ mid: `settle:${header.jobId}`, ha: expect.any(Number) });
     expect(receiptEntries[0]).not.toHaveProperty("hold"); // the short settlement names its requester and amount

@@ -83,7 +83,7 @@ export const receiptIndexKey = (jobId: string) => ({ pk: `rlog:${jobId}`, sk: "r
  * the settlement's own movement (`settle:<jobId>`, written notExists) already makes the
  * transaction commit at most once per job. One item of about 0.7 KB: 1 WRU, 2 inside a transaction.
  */
-export function appendReceiptOp(jobId: string, receipt: Receipt, at: number, hold?: JobHold): WriteOp {
+export function appendReceiptOp(jobId: string, receipt: Receipt, at: number, hold?: JobHold, settlement?: Movement): WriteOp {
   return {
     op: "put",
     table: "chain",
@@ -92,8 +92,27 @@ export function appendReceiptOp(jobId: string, receipt: Receipt, at: number, hol
       sk: jobId,
       receipt: { body: receipt.body, signature: receipt.signature },
       at,
-      ...(hold ? { hold: [hold.requester, hold.amount.toString(), hold.at] satisfies CompactHold } : {}),
+      ...(settlement ? settlementForm(settlement, receipt.body.workerId, hold) : hold ? { hold: holdForm(hold) } : {}),
     },
+  };
+}
+
+const holdForm = (hold: JobHold): CompactHold => [hold.requester, hold.amount.toString(), hold.at];
+
+/**
+ * The settlement (and the job's hold) as a receipt entry carries them when the job item, not a
+ * ledger item, records the settlement (issue 12), so withMovementLog finds no movement to carry:
+ * `mid` and the short form `ms` when it rebuilds exactly (else the stored form in full), and the
+ * hold as only its time when `ms` names its requester and amount.
+ */
+function settlementForm(m: Movement, worker: string, hold: JobHold | undefined): Record<string, unknown> {
+  const { id, ...rest } = storedForm(m);
+  const compact = compactSettle(id, rest, worker);
+  const h = hold ? holdForm(hold) : undefined;
+  return {
+    mid: id,
+    ...(compact ? { ms: compact } : { movement: rest }),
+    ...(h === undefined ? {} : compact && compact[0] === h[0] && compact[1] === h[1] ? { ha: h[2] } : { hold: h }),
   };
 }
 

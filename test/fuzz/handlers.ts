@@ -29,7 +29,7 @@ import { createDevAttestation } from "../../core/attestation/dev";
 import { StoreChainLedger } from "../../core/chain/store-ledger";
 import { createMemoryRelay } from "../../core/relay-memory";
 import { handleMatchingMessage } from "../../core/jobs/dispatch";
-import { jobHoldRecord, type JobItem } from "../../core/jobs/items";
+import { jobMovementRecords, type JobItem } from "../../core/jobs/items";
 import { seal, MODEL } from "../../core/jobs/testing";
 import type { Route } from "../../functions/http/middleware";
 import { httpRelayRoutes } from "../../functions/http/routes";
@@ -778,7 +778,7 @@ async function checkInvariants(s: Scenario): Promise<void> {
       throw new FuzzFailure(`account ${a.pk} is negative: available ${available}, held ${held}`);
   }
   if (total !== 0n) throw new FuzzFailure(`the ledger does not sum to zero: ${total}`);
-  for (const m of [...store.scan("ledger"), ...store.scan("jobs").flatMap((j) => jobHoldRecord(j) ?? [])]) {
+  for (const m of [...store.scan("ledger"), ...store.scan("jobs").flatMap(jobMovementRecords)]) {
     const sum = ((m.postings as Array<{ delta: string }>) ?? []).reduce((x, p) => x + BigInt(p.delta), 0n);
     if (sum !== 0n) throw new FuzzFailure(`movement ${m.pk} does not balance: ${sum}`);
   }

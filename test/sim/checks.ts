@@ -18,7 +18,7 @@
  *     (an independent computation), capped at the hold.
  */
 import { verifyReceipt } from "../../core/crypto/receipt";
-import { jobHoldRecord } from "../../core/jobs/items";
+import { jobMovementRecords } from "../../core/jobs/items";
 import type { Item } from "../../core/ports";
 import type { PricingConfig } from "../../core/pricing";
 import type { Receipt, ReplyEnvelope } from "../../events/envelope";
@@ -72,11 +72,8 @@ export function checkStore(store: SimStore, oracle: Oracle): string[] {
   const v: string[] = [];
   const ledger = new Map<string, Item>();
   for (const m of store.items("ledger")) ledger.set(m.pk, m);
-  // a job's hold is recorded by its job item (issue 12)
-  for (const j of store.items("jobs")) {
-    const hold = jobHoldRecord(j);
-    if (hold) ledger.set(hold.pk, hold);
-  }
+  // a job's hold and settlement are recorded by its job item (issue 12)
+  for (const j of store.items("jobs")) for (const m of jobMovementRecords(j)) ledger.set(m.pk, m);
 
   // ---- the ledger
   const replayed = new Map<string, { available: bigint; held: bigint }>();
@@ -251,8 +248,8 @@ export class IncrementalChecker {
       if (key.pk.startsWith("req:")) this.dirtyRequesters.add(key.pk.slice(4));
       if (key.pk.startsWith("wdr:")) this.dirtyOwners.add(key.pk.slice(4));
     } else if (table === "jobs" && key.sk === "job") {
-      const hold = item ? jobHoldRecord(item) : undefined; // the job item records its hold (issue 12)
-      if (hold) this.observeMovement(hold.pk, hold);
+      // the job item records its hold and its settlement (issue 12)
+      for (const m of item ? jobMovementRecords(item) : []) this.observeMovement(m.pk, m);
       const old = this.jobs.get(key.pk);
       if (old) this.openCost.set(old.requester, (this.openCost.get(old.requester) ?? 0n) - old.open);
       const requester = String(item?.requester);
@@ -369,8 +366,9 @@ export class IncrementalChecker {
 function jobProblems(store: SimStore, oracle: Oracle, id: string): string[] {
   const v: string[] = [];
   const j = store.item("jobs", { pk: id, sk: "job" });
-  const hold = store.item("ledger", { pk: `hold:${id}`, sk: "tx" }) ?? (j ? jobHoldRecord(j) : undefined);
-  const settle = store.item("ledger", { pk: `settle:${id}`, sk: "tx" });
+  const recorded = j ? jobMovementRecords(j) : [];
+  const hold = store.item("ledger", { pk: `hold:${id}`, sk: "tx" }) ?? recorded.find((m) => m.pk === `hold:${id}`);
+  const settle = store.item("ledger", { pk: `settle:${id}`, sk: "tx" }) ?? recorded.find((m) => m.pk === `settle:${id}`);
   const refund = store.item("ledger", { pk: `refund:${id}`, sk: "tx" });
   if (!j) {
     for (const [m, name] of [

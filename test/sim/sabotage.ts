@@ -4,6 +4,7 @@
  * test can prove the invariant meant to catch it does. See sim.test.ts.
  */
 import type { WriteOp } from "../../core/ports";
+import { settleRecords } from "../../core/jobs/testing";
 import { SIM_DEPOSIT_RULES } from "./chain";
 import type { Sabotage } from "./sim";
 
@@ -34,19 +35,16 @@ export const SABOTAGE: Record<string, Sabotage> = {
   /** Settlement charges one nanoTON more than the receipt's usage costs (balanced, so the books still add up). */
   "overcharge by one nanoTON": {
     transact: (ops) => {
-      const put = ledgerPut(ops, "settle:");
-      if (!put) return ops;
-      const postings = put.item.postings as Array<{ account: string; field: string; delta: string }>;
-      const worker = postings.find((p) => p.account.startsWith("wrk:"))!;
-      const requester = postings.find((p) => p.account.startsWith("req:") && p.field === "available")!;
-      const bump = (p: { account: string; field: string; delta: string }) =>
-        p === worker ? { ...p, delta: String(BigInt(p.delta) + 1n) } : p === requester ? { ...p, delta: String(BigInt(p.delta) - 1n) } : p;
+      // one settlement's cost, as its job item records it (issue 12), and the balances to match
+      const [record] = settleRecords(ops);
+      if (!record || settleRecords(ops).length > 1) return ops;
+      const wrk = ops.find((o) => o.op === "update" && o.table === "accounts" && o.key.pk.startsWith("wrk:"));
+      const req = ops.find((o) => o.op === "update" && o.table === "accounts" && o.key.pk.startsWith("req:"));
+      if (!wrk || !req) return ops;
       return ops.map((o) => {
-        if (o === put) return { ...put, item: { ...put.item, postings: postings.map(bump) } };
-        if (o.op === "update" && o.table === "accounts" && o.key.pk === worker.account)
-          return { ...o, add: { ...o.add, available: BigInt(o.add!.available!) + 1n } };
-        if (o.op === "update" && o.table === "accounts" && o.key.pk === requester.account)
-          return { ...o, add: { ...o.add, available: BigInt(o.add!.available!) - 1n } };
+        if (o === record) return { ...record, set: { ...record.set, cost: String(BigInt(record.set!.cost as string) + 1n) } };
+        if (o === wrk && o.op === "update") return { ...o, add: { ...o.add, available: BigInt(o.add!.available!) + 1n } };
+        if (o === req && o.op === "update") return { ...o, add: { ...o.add, available: BigInt(o.add!.available!) - 1n } };
         return o;
       });
     },
