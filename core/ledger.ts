@@ -1,4 +1,4 @@
-import { ConditionFailedError, type Condition, type Store, type WriteOp } from "./ports";
+import { ConditionFailedError, type Condition, type Item, type Store, type WriteOp } from "./ports";
 
 /**
  * Double-entry ledger in integer nanoTON.
@@ -64,6 +64,16 @@ export type AccountCounters = Record<string, Record<string, number>>;
 export type MovementRecord =
   (Extract<WriteOp, { op: "put" }> & { when: { kind: "notExists" } }) | (Extract<WriteOp, { op: "update" }> & { when: Condition });
 
+/** A movement's ledger item (`<id>` / "tx", bigints as strings): what movementOps writes, and the shape audits and the movement log read. */
+export const ledgerItem = (m: Movement): Item => ({
+  pk: m.id,
+  sk: "tx",
+  kind: m.kind,
+  at: m.at,
+  postings: m.postings.map((p) => ({ account: p.account, field: p.field, delta: p.delta.toString() })),
+  ...(m.meta ? { meta: m.meta } : {}),
+});
+
 /**
  * Build the write operations of a movement: one ledger item (or the `record` the caller gives)
  * + one update per touched account.
@@ -81,21 +91,7 @@ export function movementOps(m: Movement, counters: AccountCounters = {}, record?
     byAccount.set(p.account, d);
   }
 
-  const ops: WriteOp[] = [
-    record ?? {
-      op: "put",
-      table: "ledger",
-      item: {
-        pk: m.id,
-        sk: "tx",
-        kind: m.kind,
-        at: m.at,
-        postings: m.postings.map((p) => ({ account: p.account, field: p.field, delta: p.delta.toString() })),
-        ...(m.meta ? { meta: m.meta } : {}),
-      },
-      when: { kind: "notExists" },
-    },
-  ];
+  const ops: WriteOp[] = [record ?? { op: "put", table: "ledger", item: ledgerItem(m), when: { kind: "notExists" } }];
   for (const [account, d] of byAccount) {
     const add: Record<string, number | bigint> = {};
     const guards: Condition[] = [];

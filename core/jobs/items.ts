@@ -12,8 +12,8 @@ import type { FailureCode, JobStatus } from "../../events/api";
 import type { EnvelopeHeader, Receipt, ReplyEnvelope, RequestEnvelope, SealedReply } from "../../events/envelope";
 import { canonicalJson, sha256Hex } from "../crypto/encoding";
 import type { CoreDeps } from "../deps";
-import type { Item, WriteOp } from "../ports";
-import { holdMovement, movementOps, settleMovement, type Movement } from "../ledger";
+import type { Item } from "../ports";
+import { holdMovement, ledgerItem, settleMovement, type Movement } from "../ledger";
 
 export interface JobCandidate {
   workerId: string;
@@ -72,7 +72,7 @@ export interface JobItem extends Item {
    * issue 12: this item is the record of the job's hold movement (holdMovement of its requester,
    * maxCost and createdAt): no `ledger/hold:<jobId>` item is written, since this item's put, only
    * if absent and in the hold's own transaction, already makes the hold apply once, as a ledger
-   * item would. The job's end logs the hold for the anchors (core/receipts/log.ts JobHold).
+   * item would. The job's end logs the hold for the anchors (core/receipts/log.ts holdLogOps).
    * Absent on jobs submitted before it (their hold has its ledger item).
    */
   holdInJob?: true;
@@ -133,9 +133,7 @@ export function jobSettleMovement(
 export function jobMovementRecords(item: Item): Item[] {
   if (item.sk !== "job") return [];
   const job = item as JobItem;
-  return [jobHoldMovement(job), jobSettleMovement(job)].flatMap((m) =>
-    m ? [(movementOps(m)[0] as Extract<WriteOp, { op: "put" }>).item] : [],
-  );
+  return [jobHoldMovement(job), jobSettleMovement(job)].flatMap((m) => (m ? [ledgerItem(m)] : []));
 }
 
 export const jobKey = (jobId: string) => ({ pk: jobId, sk: "job" });

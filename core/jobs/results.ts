@@ -12,7 +12,7 @@ import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from ".
 import { OverdraftError, settleMovement } from "../ledger";
 import { jobCost } from "../pricing";
 import { ConditionFailedError } from "../ports";
-import { appendReceiptOp, jobHoldOf } from "../receipts/log";
+import { appendReceiptOp } from "../receipts/log";
 import { requireWorker, type WorkerItem } from "../workers";
 import { advance } from "./dispatch";
 import { toView } from "./read";
@@ -26,6 +26,7 @@ import {
   resultDigestOf,
   RETAIN_SECONDS,
   stillAt,
+  jobHoldMovement,
   type FailureItem,
   type JobItem,
   type ReplyItem,
@@ -127,7 +128,7 @@ export async function postResult(
         // issue 15: the receipt joins the receipt log's inbox in this same transaction (last, no
         // condition), carrying the settlement and the job's hold; the anchorer numbers and
         // anchors them (core/receipts/log.ts)
-        appendReceiptOp(job.jobId, r.receipt, now, jobHoldOf(job), movement),
+        appendReceiptOp(job.jobId, r.receipt, now, jobHoldMovement(job), movement),
         // content-addressed: one already there (an earlier post of this very result) is the same item
         ...(replyInCommit ? [{ op: "put" as const, table: "jobs" as const, item: reply }] : []),
       ],

@@ -34,10 +34,10 @@
  * that was already given a number.
  */
 import type { Receipt } from "../../events/envelope";
-import { holdMovement, settleMovement, type Movement } from "../ledger";
+import { holdMovement, ledgerItem, settleMovement, type Movement } from "../ledger";
 import { canonicalJson } from "../crypto/encoding";
 import { ConditionFailedError, type Item, type Store, type WriteOp } from "../ports";
-import type { JobItem } from "../jobs/items";
+import { jobHoldMovement, type JobItem } from "../jobs/items";
 import {
   GENESIS_HEAD,
   buildAnchorBatch,
@@ -83,7 +83,7 @@ export const receiptIndexKey = (jobId: string) => ({ pk: `rlog:${jobId}`, sk: "r
  * the settlement's own movement (`settle:<jobId>`, written notExists) already makes the
  * transaction commit at most once per job. One item of about 0.7 KB: 1 WRU, 2 inside a transaction.
  */
-export function appendReceiptOp(jobId: string, receipt: Receipt, at: number, hold?: JobHold, settlement?: Movement): WriteOp {
+export function appendReceiptOp(jobId: string, receipt: Receipt, at: number, hold?: Movement, settlement?: Movement): WriteOp {
   return {
     op: "put",
     table: "chain",
@@ -92,12 +92,13 @@ export function appendReceiptOp(jobId: string, receipt: Receipt, at: number, hol
       sk: jobId,
       receipt: { body: receipt.body, signature: receipt.signature },
       at,
-      ...(settlement ? settlementForm(settlement, receipt.body.workerId, hold) : hold ? { hold: holdForm(hold) } : {}),
+      ...(settlement ? settlementForm(settlement, receipt.body.workerId, hold) : hold ? { hold: compactHold(hold) } : {}),
     },
   };
 }
 
-const holdForm = (hold: JobHold): CompactHold => [hold.requester, hold.amount.toString(), hold.at];
+/** A hold (core/ledger.ts holdMovement) in the short form a receipt entry carries: [requester, amount, at]. */
+const compactHold = (m: Movement): CompactHold => [m.postings[1]!.account.slice("req:".length), m.postings[1]!.delta.toString(), m.at];
 
 /**
  * The settlement (and the job's hold) as a receipt entry carries them when the job item, not a
@@ -105,10 +106,10 @@ const holdForm = (hold: JobHold): CompactHold => [hold.requester, hold.amount.to
  * `mid` and the short form `ms` when it rebuilds exactly (else the stored form in full), and the
  * hold as only its time when `ms` names its requester and amount.
  */
-function settlementForm(m: Movement, worker: string, hold: JobHold | undefined): Record<string, unknown> {
+function settlementForm(m: Movement, worker: string, hold: Movement | undefined): Record<string, unknown> {
   const { id, ...rest } = storedForm(m);
   const compact = compactSettle(id, rest, worker);
-  const h = hold ? holdForm(hold) : undefined;
+  const h = hold ? compactHold(hold) : undefined;
   return {
     mid: id,
     ...(compact ? { ms: compact } : { movement: rest }),
@@ -120,42 +121,23 @@ function settlementForm(m: Movement, worker: string, hold: JobHold | undefined):
  * issue 12: a job's hold is logged with the job's end, not at submit. Its record is the job item
  * itself (JobItem.holdInJob: no ledger item, so withMovementLog sees no movement to log at
  * submit: 2 WRU fewer a job on DynamoDB, and one inbox entry fewer for the anchorer to read and
- * delete); the transaction that ends the job logs it: a settlement in its receipt's entry
- * (appendReceiptOp's `hold`), a refund with an entry of its own (holdLogOp). Every job ends in
- * exactly one of the two (leases), so every hold is logged exactly once. A job submitted before
- * this (no mark) had a ledger item for its hold, logged at submit, and is not logged again.
+ * delete); the transaction that ends the job logs it (core/jobs/items.ts jobHoldMovement): a
+ * settlement in its receipt's entry (appendReceiptOp's `hold`), a refund with an entry of its own
+ * (holdLogOps). Every job ends in exactly one of the two (leases), so every hold is logged exactly
+ * once. A job submitted before this (no mark) had a ledger item for its hold, logged at submit,
+ * and is not logged again.
  */
-export interface JobHold {
-  requester: string;
-  amount: bigint;
-  /** the hold's time: the job item's createdAt */
-  at: number;
-}
-/** A job whose item records its hold (JobItem.holdInJob): the hold, as the job item states it. */
-export const jobHoldOf = (job: Pick<JobItem, "holdInJob" | "requester" | "maxCost" | "createdAt">): JobHold | undefined =>
-  job.holdInJob === true ? { requester: job.requester, amount: BigInt(job.maxCost), at: job.createdAt } : undefined;
-
-/** What a refund of `job` adds to its transaction: its hold's inbox entry when the job's end logs it, else nothing. */
 export function holdLogOps(job: Pick<JobItem, "jobId" | "holdInJob" | "requester" | "maxCost" | "createdAt">): WriteOp[] {
-  const hold = jobHoldOf(job);
-  return hold ? [holdLogOp(job.jobId, hold)] : [];
+  const hold = jobHoldMovement(job);
+  if (!hold) return [];
+  const { id, ...movement } = storedForm(hold);
+  return [{ op: "put", table: "chain", item: { pk: inboxPk(MOVEMENT_INBOX_PK, id), sk: id, movement, at: hold.at } }];
 }
 
-/** The movement inbox entry of a job's hold, for a transaction that ends the job without a receipt (a refund). */
-export function holdLogOp(jobId: string, hold: JobHold): WriteOp {
-  const { id, ...movement } = storedForm(holdMovement(jobId, hold.requester, hold.amount, hold.at));
-  return { op: "put", table: "chain", item: { pk: inboxPk(MOVEMENT_INBOX_PK, id), sk: id, movement, at: hold.at } };
-}
-
-/** A movement as the ledger item stores it (bigints as strings), with its id. */
-function storedForm(m: Movement): Omit<Movement, "postings"> & { postings: Array<{ account: string; field: string; delta: string }> } {
-  return {
-    id: m.id,
-    kind: m.kind,
-    at: m.at,
-    postings: m.postings.map((p) => ({ account: p.account, field: p.field, delta: p.delta.toString() })),
-    ...(m.meta ? { meta: m.meta } : {}),
-  };
+/** A movement as the ledger item stores it (core/ledger.ts ledgerItem), keyed by its id. */
+function storedForm(m: Movement): { id: string } & Omit<Movement, "id" | "postings"> & { postings: unknown } {
+  const { pk, sk: _sk, ...rest } = ledgerItem(m);
+  return { id: pk, ...rest } as { id: string } & Omit<Movement, "id" | "postings"> & { postings: unknown };
 }
 
 /** A ledger movement as the ledgers write it: a notExists put of ledger/<id>/tx. */
@@ -200,10 +182,7 @@ export function withMovementLog<S extends Store>(store: S): S {
         if (out === ops) out = [...ops];
         const r = out[carrier] as Extract<WriteOp, { op: "put" }>;
         const compact = compactSettle(pk, rest, (r.item.receipt as Receipt | undefined)?.body.workerId);
-        const { hold, ...entry } = r.item as Item & { hold?: CompactHold };
-        // the hold's requester and amount are the short settlement's too: only its time is kept apart
-        const holdForm = hold === undefined ? {} : compact && compact[0] === hold[0] && compact[1] === hold[1] ? { ha: hold[2] } : { hold };
-        out[carrier] = { ...r, item: { ...entry, mid: pk, ...(compact ? { ms: compact } : { movement: rest }), ...holdForm } };
+        out[carrier] = { ...r, item: { ...r.item, mid: pk, ...(compact ? { ms: compact } : { movement: rest }) } };
         continue;
       }
       extra.push({ op: "put", table: "chain", item: { pk: inboxPk(MOVEMENT_INBOX_PK, pk), sk: pk, movement: rest, at } });
@@ -246,7 +225,7 @@ interface InboxReceipt extends Item {
   movement?: Omit<Movement, "id">;
   /** or, for a settlement that rebuilds exactly from it, the short form (compactSettle) */
   ms?: CompactSettle;
-  /** the job's hold when its end logs it (JobHold): in full, or only its time when `ms` names its requester and amount */
+  /** the job's hold when its end logs it: in full, or only its time when `ms` names its requester and amount */
   hold?: CompactHold;
   ha?: number;
 }
