@@ -88,18 +88,24 @@ const ErrorResponse = z.object({ __type: z.string().optional(), message: z.strin
  */
 export function sqsReader(s: SqsSession, o: { fetch?: typeof fetch } = {}): SqsReader {
   const origin = new URL(s.queueUrl);
+  // one signer per session (its credentials do not change), made on the first call
+  let signer: Promise<import("@smithy/signature-v4").SignatureV4> | undefined;
+  const signerOf = () =>
+    (signer ??= import("@smithy/signature-v4").then(({ SignatureV4 }) => {
+      const { accessKeyId, secretAccessKey, sessionToken } = s.credentials;
+      return new SignatureV4({
+        service: "sqs",
+        region: s.region,
+        credentials: { accessKeyId, secretAccessKey, sessionToken },
+        sha256: NodeSha256,
+        uriEscapePath: true,
+      });
+    }));
   async function call(action: string, body: Record<string, unknown>, signal?: AbortSignal): Promise<unknown> {
-    const { SignatureV4 } = await import("@smithy/signature-v4");
-    const { accessKeyId, secretAccessKey, sessionToken } = s.credentials;
-    const signer = new SignatureV4({
-      service: "sqs",
-      region: s.region,
-      credentials: { accessKeyId, secretAccessKey, sessionToken },
-      sha256: NodeSha256,
-      uriEscapePath: true,
-    });
     const payload = JSON.stringify(body);
-    const signed = await signer.sign({
+    const signed = await (
+      await signerOf()
+    ).sign({
       method: "POST",
       protocol: origin.protocol,
       hostname: origin.hostname,

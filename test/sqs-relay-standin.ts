@@ -64,6 +64,8 @@ export interface SqsStandIn {
   readonly refused: string[];
   /** long polls open now */
   receiving(): number;
+  /** long polls whose caller went away (aborted) but that still run: what one takes now is lost, as it may be on SQS */
+  abandoned(): number;
   /** Called before a send is passed on (a test may send something of its own first); `bodies` are the messages' bodies. */
   beforeSend: ((send: { bodies: string[]; sender: string; queueUrl: string }) => Promise<void> | void) | undefined;
   /** The names of the queues that exist now. */
@@ -160,6 +162,7 @@ export async function startSqsStandIn(): Promise<SqsStandIn> {
   const refused: string[] = [];
   const senderOf = new Map<string, string>();
   let open = 0;
+  let abandoned = 0;
   const self: SqsStandIn = {
     url: `http://127.0.0.1:${port}`,
     calls,
@@ -167,6 +170,7 @@ export async function startSqsStandIn(): Promise<SqsStandIn> {
     delivered,
     refused,
     receiving: () => open,
+    abandoned: () => abandoned,
     beforeSend: undefined,
     queueNames: () => service.Queues.map((q) => q.QueueName).filter((n) => !service.deletingQueues.has(n)),
     close: async () => {
@@ -215,7 +219,11 @@ export async function startSqsStandIn(): Promise<SqsStandIn> {
         // SQS answers a long poll as soon as a message is there: poll local-aws-sqs (WaitTimeSeconds 0) until one is.
         const until = Date.now() + Number(body.WaitTimeSeconds ?? 0) * 1000;
         let gone = false;
-        res.on("close", () => (gone = true));
+        res.on("close", () => {
+          if (res.writableEnded) return;
+          gone = true;
+          abandoned++;
+        });
         open++;
         let r: { status: number; json: Json };
         try {
@@ -227,6 +235,7 @@ export async function startSqsStandIn(): Promise<SqsStandIn> {
           }
         } finally {
           open--;
+          if (gone) abandoned--;
         }
         if (gone) return; // the caller aborted: what this poll took is lost, as on SQS
         const asked = [

@@ -88,6 +88,10 @@ const ask = (words: string) => ({
   tiers: ["dev" as const],
 });
 const chunkIn = (body: string) => RelayChunk.parse(JSON.parse(body));
+/** Waits (bounded: 5 s, then the test's own assertions say what went wrong) until `cond` holds. */
+async function until(cond: () => boolean): Promise<void> {
+  for (const end = Date.now() + 5_000; !cond() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 5));
+}
 /** the messages the worker sent for a job */
 const sentFor = (jobId: string) => sqs.sent.filter((m) => chunkIn(m.body).jobId === jobId);
 /** the coordinator's requests between two points, the agents' polls and heartbeats apart (on AWS those read SQS) */
@@ -186,10 +190,17 @@ describe("issue 12: the SQS relay, the SDK's own subscriber on its channel's que
       const first = bodies.map(chunkIn).find((c) => c.seq === 0 && c.jobId !== a.done.jobId);
       if (!first || forged || sender !== relaySenderName(first.jobId, 0)) return;
       forged = { ...first, data: (first.data[0] === "A" ? "B" : "A") + first.data.slice(1) };
+      // A's close aborted the SDK's poll; until the stand-in has seen that poll stop, it could take
+      // the forged chunk for nobody (as SQS may): forge only once no such poll runs
+      await until(() => sqs.abandoned() === 0);
       const { expiration: _e, ...aWorker } = credentialsFor(relaySenderName(a.done.jobId, 0));
       await new SQSClient({ region: REGION, endpoint: sqs.url, credentials: aWorker }).send(
         new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(forged) }),
       );
+      // B's real chunk waits until the SDK has received the forged one: without this the SDK could
+      // take B's whole stream in one receive and stop before the forged chunk reaches it (a race,
+      // not a pass: the test must show the SDK dropping it)
+      await until(() => sqs.delivered.some((m) => m.sender === relaySenderName(a.done.jobId, 0) && chunkIn(m.body).jobId === first.jobId));
     };
     // Act
     const b = await collectStream(client.askStream(ask("job B, streamed while A's worker forges its first chunk")));
