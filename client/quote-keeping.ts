@@ -17,6 +17,16 @@ export const QUOTE_MARGIN_MS = 10_000;
  */
 export const KEPT_QUOTE_MS = 25_000;
 
+/**
+ * A kept quote is renewed by a submit under it once it is this old (SubmitRequest.renew: the
+ * coordinator picks the next quote by fair share and answers it with the submit, no request
+ * of its own), one renewal at a time. So a client asking less than once a second gets every
+ * job's candidates from a contest run at its previous job, as with a prepare for every job,
+ * and a busy one renews once a second instead of once per job (a renewal costs the submit a
+ * prepare's reads and CPU). Measured with `npm run sim` (see KEPT_QUOTE_MS): README.
+ */
+export const RENEW_AFTER_MS = 1_000;
+
 /** The smallest power of two ≥ n, at least `min`. */
 const bucket = (n: number, min: number) => {
   let b = min;

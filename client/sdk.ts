@@ -1,8 +1,16 @@
-import { KEPT_QUOTE_MS, QUOTE_MARGIN_MS, quoteMaxima } from "./quote-keeping";
+import { KEPT_QUOTE_MS, QUOTE_MARGIN_MS, quoteMaxima, RENEW_AFTER_MS } from "./quote-keeping";
 import { randomBytes } from "node:crypto";
 import type { AttestationTier } from "../events/attestation";
 import type { AttestationDoc } from "../events/attestation";
-import { FailurePlaintext, type Candidate, type ChallengeView, type JobView, type PrepareResponse, type Quote } from "../events/api";
+import {
+  FailurePlaintext,
+  type Candidate,
+  type ChallengeView,
+  type JobView,
+  type PrepareAsk,
+  type PrepareResponse,
+  type Quote,
+} from "../events/api";
 import {
   MAX_CHOICES,
   RequestPlaintext,
@@ -427,6 +435,11 @@ interface CachedQuote {
    */
   inFlight: number;
   capacity: number;
+  /** what its prepare was asked (a renewal asks the same) and when it answered (ms) */
+  ask: QuoteAsk;
+  since: number;
+  /** a submit carries its renewal now (one at a time) */
+  renewing?: boolean;
 }
 
 /** A live subscription to one job's relayed chunks (each message one RelayChunk, JSON). */
@@ -732,6 +745,8 @@ export class CocoonClient {
   private readonly quotes = new Map<string, CachedQuote>();
   /** Round-robin over a cached quote's candidates, so one client's jobs spread over them. */
   private turn = 0;
+  /** Renewed quotes being checked (adoptRenewal), so a test or close can wait for them. */
+  private readonly renewals = new Set<Promise<unknown>>();
 
   /**
    * A fresh quote for these limits and the candidates whose attestation we verified ourselves,
@@ -744,20 +759,63 @@ export class CocoonClient {
     limits: { maxTokens: number; maxPromptTokens: number },
   ): Promise<{ prep: PrepareResponse; verified: VerifiedCandidate[] }> {
     o.onProgress?.("asking the coordinator for candidates and a quote");
-    const prep = await this.api.request(API.prepareJob, {
-      body: {
-        model: o.model,
-        maxTokens: limits.maxTokens,
-        maxPromptTokens: limits.maxPromptTokens,
-        tiers,
-        ...(o.candidates ? { candidates: o.candidates } : {}),
-        ...(o.maxPricePerToken !== undefined ? { maxPricePerToken: o.maxPricePerToken } : {}),
-      },
-    });
+    const prep = await this.api.request(API.prepareJob, { body: prepareAsk(o, tiers, limits) });
     o.onProgress?.(`verifying the attestation of ${prep.candidates.length} candidate${prep.candidates.length === 1 ? "" : "s"}`);
-    const verified = await this.verifyCandidates(prep.candidates, tiers, o.model);
+    return { prep, verified: await this.verifiedQuote(prep, tiers, o.model) };
+  }
+
+  /** A prepare's answer (asked, or renewed with a submit) checked: the candidates that pass our attestation check, its fees by the registry's. */
+  private async verifiedQuote(prep: PrepareResponse, tiers: AttestationTier[], model: string): Promise<VerifiedCandidate[]> {
+    const verified = await this.verifyCandidates(prep.candidates, tiers, model);
     await this.checkQuoteFees(prep.quote);
-    return { prep, verified };
+    return verified;
+  }
+
+  /**
+   * The kept entry for a verified quote: kept until the quote or any verdict we reached runs
+   * out, whichever is first (the coordinator bounds the quote by the evidence too; we do not
+   * rely on it), and KEPT_QUOTE_MS at most (./quote-keeping.ts).
+   */
+  private keptEntry(key: string, ask: QuoteAsk, prep: PrepareResponse, verified: VerifiedCandidate[], inFlight: number): CachedQuote {
+    const evidence = verified.map((c) => this.verdicts.get(sha256Hex(canonicalJson(c.attestation)))?.expiresAt ?? 0);
+    const until = Math.min(prep.quote.expiresAt, this.now() + KEPT_QUOTE_MS, ...evidence);
+    const capacity = verified.reduce((n, c) => n + (c.capacity ?? 1), 0);
+    return { key, quote: prep.quote, verified, until, inFlight, capacity, ask, since: this.now() };
+  }
+
+  /**
+   * The renewal a job under a kept quote asks with its submit (SubmitRequest.renew), when one is
+   * due: the quote was picked RENEW_AFTER_MS ago or more and no other submit carries one.
+   */
+  private renewalDue(entry: CachedQuote): QuoteAsk | undefined {
+    if (entry.renewing || this.now() - entry.since < RENEW_AFTER_MS || this.quotes.get(entry.key) !== entry) return undefined;
+    entry.renewing = true;
+    return entry.ask;
+  }
+
+  /**
+   * A submit's answer came (or not): the renewed quote it carried replaces the kept one once its
+   * candidates pass our own checks (in the background: the job does not wait for it). The old
+   * entry stays while that runs, and if the renewal fails, the next due submit asks again.
+   */
+  private adoptRenewal(p: Prepared, next: PrepareResponse | undefined): void {
+    const old = p.kept;
+    if (!old || p.renew === undefined) return;
+    if (!next) {
+      old.renewing = false;
+      return;
+    }
+    const ask = p.renew;
+    const adopting = this.verifiedQuote(next, ask.tiers, ask.model).then(
+      (verified) => {
+        // dropped or replaced meanwhile (refused, a failover, a fresh prepare): theirs stands
+        if (this.quotes.get(old.key) === old && verified.length > 0) this.quotes.set(old.key, this.keptEntry(old.key, ask, next, verified, 0));
+        else old.renewing = false;
+      },
+      () => (old.renewing = false), // no candidate passed, or fees not the registry's: keep the old one until it runs out
+    );
+    this.renewals.add(adopting);
+    void adopting.finally(() => this.renewals.delete(adopting));
   }
 
   /** A usable quote for these options (from the cache, or a fresh prepare with its candidates verified). */
@@ -785,14 +843,9 @@ export class CocoonClient {
       cached.inFlight++; // this job's place, taken before any await: concurrent asks cannot all pass the check
       return cached;
     }
-    const { prep, verified } = await this.quoteVerified(o, tiers, quoteMaxima({ maxTokens, maxPromptTokens }));
-    // Kept until the quote or any verdict we reached runs out, whichever is first (the
-    // coordinator bounds the quote by the evidence too; we do not rely on it), and 15 s at
-    // most (./quote-keeping.ts: so one busy client's jobs do not stay with the same few workers).
-    const evidence = verified.map((c) => this.verdicts.get(sha256Hex(canonicalJson(c.attestation)))?.expiresAt ?? 0);
-    const until = Math.min(prep.quote.expiresAt, this.now() + KEPT_QUOTE_MS, ...evidence);
-    const capacity = verified.reduce((n, c) => n + (c.capacity ?? 1), 0);
-    const entry: CachedQuote = { key, quote: prep.quote, verified, until, inFlight: 1, capacity };
+    const limits = quoteMaxima({ maxTokens, maxPromptTokens });
+    const { prep, verified } = await this.quoteVerified(o, tiers, limits);
+    const entry = this.keptEntry(key, prepareAsk(o, tiers, limits), prep, verified, 1);
     if (use !== "once") this.quotes.set(key, entry);
     return entry;
   }
@@ -862,6 +915,8 @@ export class CocoonClient {
       verified,
       cacheKey: entry.key,
       kept: entry,
+      // asked last, after every await above: a job that fails before its submit asks no renewal
+      ...((r) => (r ? { renew: r } : {}))(this.renewalDue(entry)),
     };
   }
 
@@ -881,6 +936,7 @@ export class CocoonClient {
     let prep: Pick<PrepareResponse, "jobId" | "model" | "maxTokens" | "maxPromptTokens" | "maxCost" | "quote"> & {
       cacheKey?: string;
       kept?: CachedQuote;
+      renew?: QuoteAsk;
     };
     let verified: VerifiedCandidate[];
     if (!o.freshAttestation) {
@@ -916,6 +972,7 @@ export class CocoonClient {
       quote: prep.quote,
       ...(prep.cacheKey !== undefined ? { cacheKey: prep.cacheKey } : {}),
       ...(prep.kept ? { kept: prep.kept } : {}),
+      ...(prep.renew ? { renew: prep.renew } : {}),
       model: prep.model,
       maxCost: prep.maxCost,
       verified,
@@ -944,7 +1001,7 @@ export class CocoonClient {
     let p = await this.prepare(o, plaintext, limits);
     try {
       await beforeSubmit?.(p);
-      return { p, submitted: await this.submit(p, wait, o) };
+      return { p, submitted: await this.submitRenewing(p, wait, o) };
     } catch (e) {
       this.release(p); // not submitted (or refused before anything was held)
       if (p.cacheKey === undefined || !quoteRefused(e)) throw e;
@@ -952,8 +1009,21 @@ export class CocoonClient {
       o.onProgress?.(`the kept quote was refused (${(e as ApiError).code}); asking for a fresh one`);
       p = await this.prepare(o, plaintext, limits, "refresh");
       await beforeSubmit?.(p);
-      return { p, submitted: await this.submit(p, wait, o) };
+      return { p, submitted: await this.submitRenewing(p, wait, o) };
     }
+  }
+
+  /** submit, and the kept quote's renewal it carried (if it asked one) taken from its answer. */
+  private async submitRenewing(p: Prepared, wait: number, o: JobBasics) {
+    let submitted: Awaited<ReturnType<CocoonClient["submit"]>>;
+    try {
+      submitted = await this.submit(p, wait, o);
+    } catch (e) {
+      this.adoptRenewal(p, undefined);
+      throw e;
+    }
+    this.adoptRenewal(p, submitted.next);
+    return submitted;
   }
 
   /** Step 3: submit; with `wait` the submit itself waits for the answer (one round trip fewer). */
@@ -961,7 +1031,12 @@ export class CocoonClient {
     o.onProgress?.(`job ${p.jobId} sealed to ${p.verified.length} worker${p.verified.length === 1 ? "" : "s"}; waiting for the answer`);
     return this.api.request(API.submitJob, {
       query: { wait },
-      body: { envelope: p.envelope, quote: p.quote, ...(p.relayChannel !== undefined ? { relay: { channel: p.relayChannel } } : {}) },
+      body: {
+        envelope: p.envelope,
+        quote: p.quote,
+        ...(p.relayChannel !== undefined ? { relay: { channel: p.relayChannel } } : {}),
+        ...(p.renew ? { renew: p.renew } : {}),
+      },
       headers: { "idempotency-key": `submit-${p.jobId}` },
     });
   }
@@ -1359,6 +1434,8 @@ interface Prepared {
   cacheKey?: string;
   /** the kept quote this job counts against (its inFlight) until it finished */
   kept?: CachedQuote;
+  /** the kept quote's renewal its submit asks for (CocoonClient.renewalDue) */
+  renew?: QuoteAsk;
   model: string;
   maxCost: string;
   verified: VerifiedCandidate[];
@@ -1369,6 +1446,19 @@ interface Prepared {
   deadline: number;
   timeoutMs: number;
 }
+
+/** A prepare as the SDK asks it: always naming the tiers it accepts. */
+type QuoteAsk = PrepareAsk & { tiers: AttestationTier[] };
+
+/** What a prepare is asked for these options (and what a renewal of its quote asks again). */
+const prepareAsk = (o: JobBasics, tiers: AttestationTier[], limits: { maxTokens: number; maxPromptTokens: number }): QuoteAsk => ({
+  model: o.model,
+  maxTokens: limits.maxTokens,
+  maxPromptTokens: limits.maxPromptTokens,
+  tiers,
+  ...(o.candidates ? { candidates: o.candidates } : {}),
+  ...(o.maxPricePerToken !== undefined ? { maxPricePerToken: o.maxPricePerToken } : {}),
+});
 
 /**
  * A submit refused for its quote, before anything was held (core/jobs/submit.ts): expired or

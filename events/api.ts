@@ -17,6 +17,8 @@ export const PrepareRequest = z.object({
   candidates: z.number().int().min(1).max(8).default(3),
 });
 export type PrepareRequest = z.infer<typeof PrepareRequest>;
+/** A prepare as a client writes it (the defaults not yet applied). */
+export type PrepareAsk = z.input<typeof PrepareRequest>;
 
 export const Candidate = z.object({
   workerId: WorkerId,
@@ -86,10 +88,18 @@ export const SubmitRequest = z.object({
    * envelope: it names no data of the job, only which of the account's readers gets its stream.
    */
   relay: z.object({ channel: RelayChannel }).strict().optional(),
+  /**
+   * Prepare the next quote with this submit's answer (`next`): what a prepare would be asked,
+   * so the SDK's kept quote is renewed by a fresh fair-share pick at no request of its own.
+   */
+  renew: PrepareRequest.optional(),
 });
 export type SubmitRequest = z.infer<typeof SubmitRequest>;
 
-export const SubmitResponse = z.object({ jobId: JobId, status: z.string() });
+/** What a submit answers beside its job: the renewed quote it was asked for (SubmitRequest.renew), when one could be made. */
+const Renewed = { next: PrepareResponse.optional() };
+
+export const SubmitResponse = z.object({ jobId: JobId, status: z.string(), ...Renewed });
 
 export const JobStatus = z.enum(["submitted", "assigned", "completed", "refunded"]);
 export type JobStatus = z.infer<typeof JobStatus>;
@@ -149,7 +159,7 @@ export const JobView = z.object({
 export type JobView = z.infer<typeof JobView>;
 
 /** POST /v1/jobs answer: the job's view with ?wait=N (once it finished or the wait ran out), else its id and status. */
-export const SubmitJobResponse = z.union([JobView, SubmitResponse]);
+export const SubmitJobResponse = z.union([JobView.extend(Renewed), SubmitResponse]);
 
 export const BalanceView = z.object({
   account: AccountId,

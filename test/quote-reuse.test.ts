@@ -11,23 +11,30 @@ import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
 import { startLocalAgents } from "../local/agents";
 import { API } from "../api-client/api";
 import { CocoonClient } from "../client/sdk";
-import { KEPT_QUOTE_MS, QUOTE_MARGIN_MS } from "../client/quote-keeping";
+import { KEPT_QUOTE_MS, QUOTE_MARGIN_MS, RENEW_AFTER_MS } from "../client/quote-keeping";
+import type { PrepareResponse, SubmitRequest } from "../events/api";
 import { generateSigningKey } from "../core/crypto/keys";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** Every API call a client makes, by endpoint (a spy on its API client, which sends each request). */
+/** Every API call a client makes, by endpoint (a spy on its API client, which sends each request), with the submits' bodies and answers. */
 function countCalls(client: CocoonClient) {
   const calls: unknown[] = [];
+  const submits: Array<{ body: SubmitRequest; answer?: { next?: PrepareResponse } }> = [];
   const request = client.api.request.bind(client.api);
-  vi.spyOn(client.api, "request").mockImplementation(((endpoint: unknown, o?: unknown) => {
+  vi.spyOn(client.api, "request").mockImplementation(((endpoint: unknown, o?: { body?: unknown }) => {
     calls.push(endpoint);
-    return (request as (e: unknown, o?: unknown) => Promise<unknown>)(endpoint, o);
+    const sent = (request as (e: unknown, o?: unknown) => Promise<unknown>)(endpoint, o);
+    if (endpoint !== API.submitJob) return sent;
+    const s: (typeof submits)[0] = { body: o!.body as SubmitRequest };
+    submits.push(s);
+    return sent.then((a) => ((s.answer = a as { next?: PrepareResponse }), a));
   }) as typeof client.api.request);
   return {
     prepares: () => calls.filter((e) => e === API.prepareJob).length,
     all: () => calls.length,
+    submits,
   };
 }
 
@@ -64,21 +71,53 @@ describe("issue 12: the SDK submits under a kept quote", () => {
     expect(r.attempt).toBe(0);
   }, 60_000);
 
-  it("a quote is kept 15 s at most, though valid for five minutes: then one fresh prepare (one client's jobs do not stay with the same workers)", async () => {
+  it("a quote not renewed is kept 15 s at most, though valid for five minutes: then one fresh prepare (one client's jobs do not stay with the same workers)", async () => {
     // Prepare: a client whose clock the test moves (its requests are still signed with the real one)
     let shift = 0;
     const client = new CocoonClient({ apiUrl: t.net.url, key: generateSigningKey(), allowDev: true, now: () => Date.now() + shift });
     await client.faucet(10_000_000_000n);
     const calls = countCalls(client);
     await ask(client, "the first ask prepares");
-    shift = KEPT_QUOTE_MS - QUOTE_MARGIN_MS - 5_000;
-    await ask(client, "within the minute: the kept quote");
+    shift = RENEW_AFTER_MS / 2;
+    await ask(client, "soon after: the kept quote, not yet due for renewal");
     expect(calls.prepares()).toBe(1);
+    expect(calls.submits.map((x) => x.body.renew)).toEqual([undefined, undefined]);
     // Act
     shift = KEPT_QUOTE_MS - QUOTE_MARGIN_MS + 1_000;
-    const r = await ask(client, "past the minute: a fresh quote");
+    const r = await ask(client, "past the keep: a fresh quote");
     // Assess
     expect(calls.prepares()).toBe(2);
+    expect(r.receipt?.body.jobId).toBe(r.jobId);
+  }, 60_000);
+
+  it("a kept quote picked a second ago or more is renewed by the next submit: the answer brings the next quote (picked now), the SDK keeps it, and the job after is submitted under it; still one request a job", async () => {
+    // Prepare
+    let shift = 0;
+    const client = new CocoonClient({ apiUrl: t.net.url, key: generateSigningKey(), allowDev: true, now: () => Date.now() + shift });
+    await client.faucet(10_000_000_000n);
+    const calls = countCalls(client);
+    await ask(client, "the first ask prepares");
+    const first = calls.submits[0]!.body.quote;
+    const n = calls.all();
+    shift = RENEW_AFTER_MS;
+    // Act
+    await ask(client, "due: this submit carries the renewal");
+    await vi.waitFor(() => expect(calls.submits[1]!.answer).toBeDefined());
+    await (client as unknown as { renewals: Set<Promise<unknown>> }).renewals.values().next().value;
+    shift = KEPT_QUOTE_MS - QUOTE_MARGIN_MS + RENEW_AFTER_MS / 2; // past the first quote's keep, not the renewed one's
+    const r = await ask(client, "under the renewed quote");
+    // Assess
+    const [one, two, three] = calls.submits;
+    expect(one!.body.renew).toBeUndefined();
+    expect(two!.body.renew).toMatchObject({ model: BUILTIN_DEFAULT_MODEL, tiers: ["dev"], candidates: 2, maxTokens: first.maxTokens });
+    expect(two!.body.quote).toEqual(first);
+    const next = two!.answer!.next!;
+    expect(next.quote.requester).toBe(client.account);
+    expect(next.quote.expiresAt).toBeGreaterThan(first.expiresAt);
+    expect(three!.body.quote).toEqual(next.quote); // not a prepare: the renewed quote, taken from the answer
+    expect(three!.body.renew).toEqual(two!.body.renew); // picked 14 s ago by the client's clock: due again
+    expect(calls.prepares()).toBe(1);
+    expect(calls.all() - n).toBe(2); // the two submits, nothing else
     expect(r.receipt?.body.jobId).toBe(r.jobId);
   }, 60_000);
 

@@ -71,6 +71,46 @@ describe("issue 12: replayed requests change nothing, with no replay guard at al
     expect((await w.balance(r.id)).held).toBe(BigInt(envelope.header.maxCost));
   });
 
+  it("a replayed submit that asks its quote's renewal answers a renewed quote again and still writes nothing more", async () => {
+    // Prepare
+    const w = worldWithoutGuard();
+    await w.worker();
+    const r = await w.requester();
+    const { envelope, quote } = await w.sealedJob(r);
+    const renew = { model: quote.model, maxTokens: quote.maxTokens, maxPromptTokens: quote.maxPromptTokens, tiers: ["dev"] };
+    const submit = w.request(r, "POST", "/v1/jobs", { envelope, quote, renew }, { idempotencyKey: "replay-renew-1" });
+    const first = await w.send(submit);
+    const before = snapshot(w);
+    w.advance(30_000);
+    // Act
+    const replay = await w.send(submit);
+    // Assess
+    expect(first.status).toBe(202);
+    expect(first.json).toMatchObject({ jobId: envelope.header.jobId, next: { quote: { requester: r.id, model: quote.model } } });
+    expect(replay.json).toMatchObject({ jobId: envelope.header.jobId, status: "assigned", next: { quote: { requester: r.id } } });
+    expect(snapshot(w)).toBe(before);
+    expect((await w.balance(r.id)).held).toBe(BigInt(envelope.header.maxCost));
+  });
+
+  it("a submit under a forged quote that asks a renewal is refused as before (403 bad_quote): no renewed quote, nothing written", async () => {
+    // Prepare
+    const w = worldWithoutGuard();
+    await w.worker();
+    const r = await w.requester();
+    const { envelope, quote } = await w.sealedJob(r);
+    const renew = { model: quote.model, maxTokens: quote.maxTokens, maxPromptTokens: quote.maxPromptTokens, tiers: ["dev"] };
+    const before = snapshot(w);
+    // Act
+    const refused = await w.send(
+      w.request(r, "POST", "/v1/jobs", { envelope, quote: { ...quote, maxCost: "1" }, renew }, { idempotencyKey: "forged-renew-1" }),
+    );
+    // Assess
+    expect(refused.status).toBe(403);
+    expect(refused.json).toMatchObject({ error: { code: "bad_quote" } });
+    expect(refused.json).not.toHaveProperty("next");
+    expect(snapshot(w)).toBe(before);
+  });
+
   it("a replayed result is a duplicate: the worker is paid once and nothing is written", async () => {
     // Prepare
     const w = worldWithoutGuard();

@@ -51,6 +51,8 @@ export interface PhaseSummary {
     unplaced: number;
     underKeptQuote: number;
     keptQuoteRefused: number;
+    /** submits that carried their kept quote's renewal */
+    quoteRenewals: number;
     reassigned: number;
     reassignedShare: number;
     failureReports: number;
@@ -202,6 +204,7 @@ function summarize(p: PhaseResult, peakRate: number, agents: number, seed: numbe
       unplaced: p.jobsUnplaced,
       underKeptQuote: p.jobsKeptQuote,
       keptQuoteRefused: p.keptQuoteRefused,
+      quoteRenewals: p.quoteRenewals,
       reassigned: p.jobsReassigned,
       reassignedShare: round(p.jobsReassigned / jobs, 5),
       failureReports: p.jobsFailedReports,
@@ -387,7 +390,7 @@ export async function runSim(o: SimOptions, opts: { phaseB?: boolean; inspect?: 
       "REAL: core/workers (registration with dev evidence, heartbeats, matching), core/jobs (prepare with its MAC'd quote, submit, dispatch, lease checks, failover, results, the read that learns of a refund), core/ledger (faucet, holds, settlements, refunds), core/receipts/log (the movement and receipt inboxes, via withMovementLog as the AWS deps assemble it).",
       "REAL: the Store port semantics (local/store-semantics.ts) under a metering in-memory store; DynamoDB units by item size; per-partition traffic per simulated second.",
       `CRYPTO: ${cryptoReport().mode}. Worker and requester keys are real Ed25519 keys; HPKE keys are a pool of 64 (the simulated agents never decrypt); every envelope and reply reuses one real sealed ciphertext.`,
-      "MODELLED: arrivals (Poisson, bursts to the peak rate), the SDK (a kept quote reused per requester and model, as client/sdk.ts does; prepare when it runs out or is refused), agents (engine time, capacity, SQS delivery), latency by region, churn, the answer over the relay as built on AWS (issue 12: no submit held, no read after the final chunk; one read per 10 s of an answer's silence, counted; the relay priced per job by bench/cost.ts over its workload; function URLs, no API Gateway per request), the matching consumer's SQS calls, Lambda time (measured handler CPU scaled to 256 MB + 6 ms per AWS call).",
+      "MODELLED: arrivals (Poisson, bursts to the peak rate), the SDK (a kept quote reused per requester and model, as client/sdk.ts does, renewed by a submit once a second old (SubmitRequest.renew: the coordinator's fair-share pick rides the submit's answer); prepare when it runs out or is refused), agents (engine time, capacity, SQS delivery), latency by region, churn, the answer over the relay as built on AWS (issue 12: no submit held, no read after the final chunk; one read per 10 s of an answer's silence, counted; the relay priced per job by bench/cost.ts over its workload; function URLs, no API Gateway per request), the matching consumer's SQS calls, Lambda time (measured handler CPU scaled to 256 MB + 6 ms per AWS call).",
       "NOT MODELLED: DynamoDB throttling or adaptive capacity (the counts say where it would throttle), transaction conflicts, the anchorer's batch cuts and inbox deletes, idle agents' long-polls (given per agent-day), the policy registry (no image filter), lease extensions (every job fits its lease).",
     ],
     wallSeconds: round((performance.now() - wall0) / 1000, 1),
@@ -456,6 +459,10 @@ export function printReport(r: SimReport, print: (s: string) => void) {
   row(
     "  same jobs dealt round-robin / at random / least-earned-first",
     ...ph.map((p) => `${p.fairness.floor.roundRobin} / ${p.fairness.floor.uniformRandom} / ${p.fairness.floor.leastEarnedFirst}`),
+  );
+  row(
+    "jobs prepared / under a kept quote / submits renewing it",
+    ...ph.map((p) => `${p.matching.decisions}/${p.jobs.underKeptQuote}/${p.jobs.quoteRenewals}`),
   );
   row("jobs reassigned (share)", ...ph.map((p) => `${p.jobs.reassigned} (${(p.jobs.reassignedShare * 100).toFixed(2)}%)`));
   row("DynamoDB requests per job", ...ph.map((p) => p.dynamo.requestsPerJob));

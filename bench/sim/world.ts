@@ -30,13 +30,13 @@ import { localPolicy } from "../../core/attestation/policy";
 import { DEFAULT_CORE_CONFIG, type CoreConfig } from "../../core/config";
 import { newJobId } from "../../core/ids";
 import { DEFAULT_PRICING, maxJobCost } from "../../core/pricing";
-import { KEPT_QUOTE_MS, QUOTE_MARGIN_MS, quoteMaxima } from "../../client/quote-keeping";
+import { KEPT_QUOTE_MS, QUOTE_MARGIN_MS, quoteMaxima, RENEW_AFTER_MS } from "../../client/quote-keeping";
 import { b64u, canonicalJson, sha256Hex } from "../../core/crypto/encoding";
 import { replyHash, sealReply, sealRequest } from "../../core/crypto/envelope";
 import { kemKeyFromPrivate, signingKeyFromSeed, type SigningKeyPair } from "../../core/crypto/keys";
 import { signReceipt } from "../../core/crypto/receipt";
 import type { CoreDeps } from "../../core/deps";
-import { getJob, handleMatchingMessage, postResult, prepareJob, submitJob } from "../../core/jobs";
+import { getJob, handleMatchingMessage, postResult, prepareJob, renewQuote, submitJob } from "../../core/jobs";
 import { applyMovement, faucetMovement, workerAccount } from "../../core/ledger";
 import type { QueueMessage, QueueName, Queues } from "../../core/ports";
 import { inboxPk, MOVEMENT_INBOX_PK, RECEIPT_INBOX_PK, withMovementLog } from "../../core/receipts/log";
@@ -181,7 +181,15 @@ const release = (job: JobTrack) => {
   delete job.keptEntry;
 };
 /** client/sdk.ts CachedQuote: usable until `until`, and while fewer of the requester's jobs are in flight under it than its candidates run. */
-type KeptQuote = { prep: PrepareResponse; until: number; inFlight: number; capacity: number };
+type KeptQuote = {
+  prep: PrepareResponse;
+  until: number;
+  inFlight: number;
+  capacity: number;
+  /** when its prepare (or the submit that renewed it) answered; a submit carries its renewal now */
+  since: number;
+  renewing?: boolean;
+};
 
 interface JobTrack {
   arrival: number;
@@ -205,12 +213,15 @@ interface JobTrack {
   quote?: PrepareResponse["quote"];
   /** the kept quote it counts against until it finished */
   keptEntry?: KeptQuote;
+  /** its submit carries the kept quote's renewal (client/sdk.ts renewalDue) */
+  renews?: boolean;
 }
 
 type Ev =
   | { t: number; seq: number; k: "arrive" }
   | { t: number; seq: number; k: "prepare"; job: JobTrack }
   | { t: number; seq: number; k: "submit"; job: JobTrack; prep: PrepareResponse }
+  | { t: number; seq: number; k: "renewed"; job: JobTrack; kept: KeptQuote; prep: PrepareResponse }
   | { t: number; seq: number; k: "deliver"; agent: Agent; msg: AgentJob }
   | { t: number; seq: number; k: "finish"; agent: Agent; epoch: number; msg: AgentJob; job: JobTrack | undefined }
   | { t: number; seq: number; k: "result"; agent: Agent; msg: AgentJob; job: JobTrack | undefined; failed: boolean }
@@ -251,6 +262,8 @@ export interface PhaseResult {
   /** submitted under a kept quote (no prepare), and those refused (the SDK prepared afresh) */
   jobsKeptQuote: number;
   keptQuoteRefused: number;
+  /** submits that carried their kept quote's renewal (SubmitRequest.renew) */
+  quoteRenewals: number;
   jobsReassigned: number;
   jobsFailedReports: number;
   staleResults: number;
@@ -571,6 +584,7 @@ export class Simulation {
       jobsUnplaced: 0,
       jobsKeptQuote: 0,
       keptQuoteRefused: 0,
+      quoteRenewals: 0,
       jobsReassigned: 0,
       jobsFailedReports: 0,
       staleResults: 0,
@@ -681,6 +695,10 @@ export class Simulation {
         return this.onPrepare(e.job);
       case "submit":
         return this.onSubmit(e.job, e.prep);
+      case "renewed":
+        // the SDK keeps the renewed quote unless its kept one was dropped or replaced meanwhile (client/sdk.ts adoptRenewal)
+        if (e.job.requester.quotes.get(quoteKey(e.job)) === e.kept) this.keep(e.job, e.prep);
+        return;
       case "deliver":
         return this.onDeliver(e.agent, e.msg);
       case "finish":
@@ -753,6 +771,7 @@ export class Simulation {
       return undefined;
     kept.inFlight++;
     job.keptEntry = kept;
+    if (!kept.renewing && this.now - kept.since >= RENEW_AFTER_MS) kept.renewing = job.renews = true;
     const q = kept.prep;
     const start = job.requester.turn++ % q.candidates.length;
     const candidates = [...q.candidates.slice(start), ...q.candidates.slice(0, start)];
@@ -778,18 +797,7 @@ export class Simulation {
     const before = this.store.routes.get("prepare");
     const q0 = before?.queries ?? 0;
     const qi0 = before?.queryItems ?? 0;
-    const r = await this.handler(
-      "prepare",
-      () =>
-        prepareJob(this.deps, job.requester.id, {
-          model: job.model,
-          ...quoteMaxima({ maxTokens: job.maxTokens, maxPromptTokens: MAX_PROMPT_TOKENS }),
-          tiers: ["dev"],
-          candidates: 3,
-          ...(job.cap ? { maxPricePerToken: 100n } : {}),
-        }),
-      true,
-    );
+    const r = await this.handler("prepare", () => prepareJob(this.deps, job.requester.id, this.prepareAsk(job)), true);
     const after = this.store.routes.get("prepare")!;
     const m = this.cur.matching;
     m.decisions++;
@@ -803,15 +811,32 @@ export class Simulation {
       return;
     }
     // The answer goes back; the SDK keeps the quote, checks the candidates' evidence (cached verdicts) and seals (~1 ms).
-    job.requester.quotes.set(quoteKey(job), {
-      prep: r.value,
-      until: Math.min(r.value.quote.expiresAt, this.now + KEPT_QUOTE_MS),
-      inFlight: 0,
-      capacity: r.value.candidates.reduce((n, c) => n + (c.capacity ?? 1), 0),
-    });
+    this.keep(job, r.value);
     const ow = REGIONS[job.requester.region]!.oneWayMs;
     const first = this.fromKeptQuote(job) ?? r.value;
     this.at(this.now + 2 * ow + 1, { k: "submit", job, prep: first });
+  }
+
+  /** What the SDK asks a prepare (and a renewal) for this job's quote key. */
+  private prepareAsk(job: JobTrack) {
+    return {
+      model: job.model,
+      ...quoteMaxima({ maxTokens: job.maxTokens, maxPromptTokens: MAX_PROMPT_TOKENS }),
+      tiers: ["dev" as const],
+      candidates: 3,
+      ...(job.cap ? { maxPricePerToken: 100n } : {}),
+    };
+  }
+
+  /** The SDK keeps a quote (client/sdk.ts keptEntry). */
+  private keep(job: JobTrack, prep: PrepareResponse) {
+    job.requester.quotes.set(quoteKey(job), {
+      prep,
+      until: Math.min(prep.quote.expiresAt, this.now + KEPT_QUOTE_MS),
+      inFlight: 0,
+      capacity: prep.candidates.reduce((n, c) => n + (c.capacity ?? 1), 0),
+      since: this.now,
+    });
   }
 
   private async onSubmit(job: JobTrack, prep: PrepareResponse) {
@@ -837,7 +862,23 @@ export class Simulation {
     job.envelope = envelope;
     job.submittedAt = this.now;
     this.tracks.set(prep.jobId, job);
-    const r = await this.handler("submit", () => submitJob(this.deps, job.requester.id, envelope, `submit-${prep.jobId}`, prep.quote));
+    // As functions/http/submit-job.ts: the kept quote's renewal picked alongside the submit (its CPU and reads are the submit's)
+    const renews = job.renews === true;
+    delete job.renews;
+    const r = await this.handler("submit", async () => {
+      const renewal = renews ? renewQuote(this.deps, job.requester.id, this.prepareAsk(job)) : undefined;
+      const submitted = await submitJob(this.deps, job.requester.id, envelope, `submit-${prep.jobId}`, prep.quote);
+      return { submitted, next: await renewal };
+    });
+    if (renews) {
+      this.cur.quoteRenewals++;
+      const kept = job.keptEntry ?? job.requester.quotes.get(quoteKey(job));
+      const next = r.value?.next;
+      const ow = REGIONS[job.requester.region]!.oneWayMs;
+      // the answer reaches the SDK, which checks the candidates (cached verdicts) and keeps the renewed quote
+      if (kept) kept.renewing = false;
+      if (next && kept) this.at(this.now + ow, { k: "renewed", job, kept, prep: next });
+    }
     if (r.error) release(job);
     if (r.error && job.kept) {
       // A kept quote refused (expired, fees changed, no live candidate left): the SDK drops it and prepares afresh.

@@ -2,7 +2,7 @@
  * Jobs: prepare, submit, dispatch and leases, the worker's poll and result, the requester's
  * reads. One file per stage; this index is the public API (importers use "core/jobs").
  */
-export { prepareJob } from "./prepare";
+export { prepareJob, renewQuote } from "./prepare";
 export { submitJob, submitJobWithItem, jobIdempotencyKey, MAX_ENVELOPE_BYTES } from "./submit";
 export { handleMatchingMessage, sendLeaseCheck } from "./dispatch";
 export { extendLease, MAX_JOB_MS } from "./lease";

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import type { PrepareRequest } from "../../events/api";
 import type { WorkerItem } from "../workers";
-import { prepareJob } from "./prepare";
+import { prepareJob, renewQuote } from "./prepare";
 import { makeJobWorld, MODEL, refusal, type JobWorld } from "./testing";
 
 const ask = (o: Partial<PrepareRequest> = {}): PrepareRequest => ({
@@ -110,5 +110,49 @@ describe("prepareJob: quote expiry", () => {
     const r = await w.requester();
     const p = await prepareJob(w.deps, r.id, ask({ candidates: 1 }));
     expect(p.quoteExpiresAt).toBe(w.clock.now() + w.deps.config.quoteTtlSeconds * 1000);
+  });
+});
+
+describe("renewQuote: the next quote a submit answers with (SubmitRequest.renew)", () => {
+  it("answers the quote a prepare would, for the requester, and writes nothing", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    await w.worker(10_000);
+    await w.worker(20_000);
+    const r = await w.requester();
+    const writes = w.transacts.length;
+    // Act
+    const next = await renewQuote(w.deps, r.id, ask());
+    // Assess
+    expect(next?.quote).toMatchObject({ requester: r.id, model: MODEL, maxTokens: 10, maxPromptTokens: 10 });
+    expect(next?.candidates).toHaveLength(2);
+    expect(w.transacts.length).toBe(writes);
+  });
+
+  it("no worker free now: no quote and no error (the submit it rides on stands), logged as info", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    await w.worker();
+    const r = await w.requester();
+    // Act
+    const next = await renewQuote(w.deps, r.id, ask({ tiers: ["tdx"] }));
+    // Assess
+    expect(next).toBeUndefined();
+    expect(w.logs).toContainEqual({ level: "info", msg: "quote not renewed", data: { requester: r.id, model: MODEL, code: "no_workers" } });
+  });
+
+  it("a store that fails: no quote and no error, logged as a warning", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    await w.worker();
+    const r = await w.requester();
+    w.store.query = () => Promise.reject(new Error("throttled (injected)"));
+    // Act
+    const next = await renewQuote(w.deps, r.id, ask());
+    // Assess
+    expect(next).toBeUndefined();
+    expect(w.logs.filter((l) => l.level === "warn")).toEqual([
+      { level: "warn", msg: "quote renewal failed", data: { requester: r.id, model: MODEL, error: "Error: throttled (injected)" } },
+    ]);
   });
 });

@@ -74,3 +74,25 @@ export async function prepareJob(deps: CoreDeps, requester: string, req: Prepare
     quote,
   };
 }
+
+/**
+ * The next quote, prepared with a submit's answer (SubmitRequest.renew): the SDK keeps a quote
+ * so that a job costs two requests, but a kept quote sends all of a client's jobs to the same
+ * few workers, skewing who earns what and queueing jobs on busy workers (bench/sim at 100k
+ * agents). Renewed with each submit (at most one a second per kept quote, client/quote-keeping.ts),
+ * every job's candidates come out of a fair-share contest run no longer ago than its client's
+ * previous job, at no request of its own. A prepare writes nothing, so a replayed submit renews
+ * again harmlessly. A renewal that cannot be made (no worker free now, an unknown model) is no
+ * answer, not an error: the job is already submitted, and the SDK keeps its quote or prepares.
+ */
+export async function renewQuote(deps: CoreDeps, requester: string, req: PrepareRequest): Promise<PrepareResponse | undefined> {
+  try {
+    return await prepareJob(deps, requester, req);
+  } catch (e) {
+    // the submit it rides on succeeded: its answer is not lost over a renewal (a store error here
+    // included; it is logged and the SDK prepares when its quote runs out)
+    if (e instanceof CocoonError && e.status < 500) deps.log.info("quote not renewed", { requester, model: req.model, code: e.code });
+    else deps.log.warn("quote renewal failed", { requester, model: req.model, error: String(e) });
+    return undefined;
+  }
+}

@@ -1,5 +1,5 @@
 import { SubmitJobResponse, SubmitRequest } from "../../events/api";
-import { getJob, submitJobWithItem } from "../../core/jobs";
+import { getJob, renewQuote, submitJobWithItem } from "../../core/jobs";
 import { lambdaRegistryDeps } from "../deps-registry";
 import { withRelaySessions } from "../deps-relay";
 import { lambdaHandler } from "./lambda";
@@ -21,13 +21,18 @@ export const route = defineRoute(
     status: 202,
   },
   async ({ deps, caller, body, headers, query }) => {
+    // The kept quote's renewal (core/jobs/prepare.ts renewQuote) is picked alongside the submit: it
+    // reads and writes nothing the submit does, and never rejects, so a refused submit leaves none behind.
+    const renewal = body.renew ? renewQuote(deps, caller, body.renew) : undefined;
     const r = await submitJobWithItem(deps, caller, body.envelope, headers["idempotency-key"], body.quote, {
       ...(body.relay ? { relayChannel: body.relay.channel } : {}),
     });
+    const next = await renewal;
+    const renewed = next ? { next } : {};
     // Waiting here saves the requester a round trip: the answer comes back on the submit itself.
     // A new job is waited on as just written (no read back); a replay reads what is stored.
-    if (query.wait > 0) return getJob(deps, caller, r.jobId, query.wait, r.job);
-    return { jobId: r.jobId, status: r.status };
+    if (query.wait > 0) return { ...(await getJob(deps, caller, r.jobId, query.wait, r.job)), ...renewed };
+    return { jobId: r.jobId, status: r.status, ...renewed };
   },
 );
 // issue 15: the hold is checked against the policy registry's price weights where one is configured (functions/deps-registry.ts).
