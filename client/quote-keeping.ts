@@ -12,8 +12,9 @@ export const QUOTE_MARGIN_MS = 10_000;
  * earns what. Measured with `npm run sim` (100k agents, 1,000 jobs/s, 10 min; a worker's fair
  * share there is ~5 jobs): earnings Gini among equal workers 0.39 kept 1 min, 0.31 kept 1 min
  * with the in-flight cap, 0.22 kept 15 s with it, 0.09 with a prepare for every job (target
- * 0.1: not met while quotes are kept; at 2,000 agents 0.07). Shorter costs a prepare request
- * more often; a client asking steadily still makes two requests a job.
+ * 0.1: not met while quotes are kept; at 2,000 agents 0.07); renewed by the submit
+ * (RENEW_AFTER_MS) 0.145. Shorter costs a prepare request more often; a client asking steadily
+ * still makes two requests a job.
  */
 export const KEPT_QUOTE_MS = 25_000;
 
@@ -23,7 +24,7 @@ export const KEPT_QUOTE_MS = 25_000;
  * of its own), one renewal at a time. So a client asking less than once a second gets every
  * job's candidates from a contest run at its previous job, as with a prepare for every job,
  * and a busy one renews once a second instead of once per job (a renewal costs the submit a
- * prepare's reads and CPU). Measured with `npm run sim` (see KEPT_QUOTE_MS): README.
+ * prepare's reads and CPU). Measured with `npm run sim` (KEPT_QUOTE_MS): README.
  */
 export const RENEW_AFTER_MS = 1_000;
 

@@ -42,6 +42,14 @@ const snapshot = (w: RouteWorld) =>
     (_k, v) => (typeof v === "bigint" ? `${v}n` : v),
   );
 
+/** What the SDK asks with a submit to renew the quote it was made under (SubmitRequest.renew). */
+const renewalOf = (q: { model: string; maxTokens: number; maxPromptTokens: number }) => ({
+  model: q.model,
+  maxTokens: q.maxTokens,
+  maxPromptTokens: q.maxPromptTokens,
+  tiers: ["dev"],
+});
+
 /** A submitted job and the worker it was dispatched to. */
 async function submittedJob(w: RouteWorld) {
   const a = await w.worker();
@@ -77,7 +85,7 @@ describe("issue 12: replayed requests change nothing, with no replay guard at al
     await w.worker();
     const r = await w.requester();
     const { envelope, quote } = await w.sealedJob(r);
-    const renew = { model: quote.model, maxTokens: quote.maxTokens, maxPromptTokens: quote.maxPromptTokens, tiers: ["dev"] };
+    const renew = renewalOf(quote);
     const submit = w.request(r, "POST", "/v1/jobs", { envelope, quote, renew }, { idempotencyKey: "replay-renew-1" });
     const first = await w.send(submit);
     const before = snapshot(w);
@@ -98,7 +106,7 @@ describe("issue 12: replayed requests change nothing, with no replay guard at al
     await w.worker();
     const r = await w.requester();
     const { envelope, quote } = await w.sealedJob(r);
-    const renew = { model: quote.model, maxTokens: quote.maxTokens, maxPromptTokens: quote.maxPromptTokens, tiers: ["dev"] };
+    const renew = renewalOf(quote);
     const before = snapshot(w);
     // Act
     const refused = await w.send(

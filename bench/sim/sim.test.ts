@@ -109,6 +109,8 @@ describe("bench/sim: a small network, all real", () => {
       // a matching decision per prepare: every job not submitted under a kept quote, and every kept quote refused (prepared afresh)
       expect(p.matching.decisions + p.jobs.underKeptQuote - p.jobs.keptQuoteRefused).toBe(p.jobs.arrived);
       expect(p.jobs.underKeptQuote).toBeGreaterThan(0.05 * p.jobs.arrived); // some jobs reuse a kept quote
+      expect(p.jobs.quoteRenewals).toBeGreaterThan(0); // and some of their submits renew it (SubmitRequest.renew)
+      expect(p.jobs.quoteRenewals).toBeLessThanOrEqual(p.jobs.underKeptQuote);
       expect(Number.isFinite(p.matching.cpuMsP99)).toBe(true);
       expect(p.dynamo.writeUnitsPerJob).toBeGreaterThan(5);
       expect(p.cost.perMillionJobs.total).toBeGreaterThan(0);

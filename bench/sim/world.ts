@@ -186,7 +186,8 @@ type KeptQuote = {
   until: number;
   inFlight: number;
   capacity: number;
-  /** when its prepare (or the submit that renewed it) answered; a submit carries its renewal now */
+  /** what its prepare was asked (a renewal asks the same), and when it (or the submit that renewed it) answered */
+  ask: ReturnType<Simulation["prepareAsk"]>;
   since: number;
   renewing?: boolean;
 };
@@ -697,7 +698,7 @@ export class Simulation {
         return this.onSubmit(e.job, e.prep);
       case "renewed":
         // the SDK keeps the renewed quote unless its kept one was dropped or replaced meanwhile (client/sdk.ts adoptRenewal)
-        if (e.job.requester.quotes.get(quoteKey(e.job)) === e.kept) this.keep(e.job, e.prep);
+        if (e.job.requester.quotes.get(quoteKey(e.job)) === e.kept) this.keep(e.job, e.kept.ask, e.prep);
         return;
       case "deliver":
         return this.onDeliver(e.agent, e.msg);
@@ -797,7 +798,8 @@ export class Simulation {
     const before = this.store.routes.get("prepare");
     const q0 = before?.queries ?? 0;
     const qi0 = before?.queryItems ?? 0;
-    const r = await this.handler("prepare", () => prepareJob(this.deps, job.requester.id, this.prepareAsk(job)), true);
+    const ask = this.prepareAsk(job);
+    const r = await this.handler("prepare", () => prepareJob(this.deps, job.requester.id, ask), true);
     const after = this.store.routes.get("prepare")!;
     const m = this.cur.matching;
     m.decisions++;
@@ -811,7 +813,7 @@ export class Simulation {
       return;
     }
     // The answer goes back; the SDK keeps the quote, checks the candidates' evidence (cached verdicts) and seals (~1 ms).
-    this.keep(job, r.value);
+    this.keep(job, ask, r.value);
     const ow = REGIONS[job.requester.region]!.oneWayMs;
     const first = this.fromKeptQuote(job) ?? r.value;
     this.at(this.now + 2 * ow + 1, { k: "submit", job, prep: first });
@@ -829,9 +831,10 @@ export class Simulation {
   }
 
   /** The SDK keeps a quote (client/sdk.ts keptEntry). */
-  private keep(job: JobTrack, prep: PrepareResponse) {
+  private keep(job: JobTrack, ask: KeptQuote["ask"], prep: PrepareResponse) {
     job.requester.quotes.set(quoteKey(job), {
       prep,
+      ask,
       until: Math.min(prep.quote.expiresAt, this.now + KEPT_QUOTE_MS),
       inFlight: 0,
       capacity: prep.candidates.reduce((n, c) => n + (c.capacity ?? 1), 0),
@@ -863,21 +866,20 @@ export class Simulation {
     job.submittedAt = this.now;
     this.tracks.set(prep.jobId, job);
     // As functions/http/submit-job.ts: the kept quote's renewal picked alongside the submit (its CPU and reads are the submit's)
-    const renews = job.renews === true;
+    const renewing = job.renews === true ? job.keptEntry : undefined;
     delete job.renews;
     const r = await this.handler("submit", async () => {
-      const renewal = renews ? renewQuote(this.deps, job.requester.id, this.prepareAsk(job)) : undefined;
+      const renewal = renewing ? renewQuote(this.deps, job.requester.id, renewing.ask) : undefined;
       const submitted = await submitJob(this.deps, job.requester.id, envelope, `submit-${prep.jobId}`, prep.quote);
       return { submitted, next: await renewal };
     });
-    if (renews) {
+    if (renewing) {
       this.cur.quoteRenewals++;
-      const kept = job.keptEntry ?? job.requester.quotes.get(quoteKey(job));
       const next = r.value?.next;
       const ow = REGIONS[job.requester.region]!.oneWayMs;
       // the answer reaches the SDK, which checks the candidates (cached verdicts) and keeps the renewed quote
-      if (kept) kept.renewing = false;
-      if (next && kept) this.at(this.now + ow, { k: "renewed", job, kept, prep: next });
+      if (next) this.at(this.now + ow, { k: "renewed", job, kept: renewing, prep: next });
+      else renewing.renewing = false; // none made: the next due submit asks again
     }
     if (r.error) release(job);
     if (r.error && job.kept) {
