@@ -809,7 +809,8 @@ export class CocoonClient {
     const adopting = this.verifiedQuote(next, ask.tiers, ask.model).then(
       (verified) => {
         // dropped or replaced meanwhile (refused, a failover, a fresh prepare): theirs stands
-        if (this.quotes.get(old.key) === old && verified.length > 0) this.quotes.set(old.key, this.keptEntry(old.key, ask, next, verified, 0));
+        if (this.quotes.get(old.key) === old && verified.length > 0)
+          this.quotes.set(old.key, this.keptEntry(old.key, ask, next, verified, 0));
         else old.renewing = false;
       },
       () => (old.renewing = false), // no candidate passed, or fees not the registry's: keep the old one until it runs out

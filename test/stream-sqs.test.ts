@@ -90,7 +90,7 @@ const ask = (words: string) => ({
 const chunkIn = (body: string) => RelayChunk.parse(JSON.parse(body));
 /** Waits (bounded: 5 s, then the test's own assertions say what went wrong) until `cond` holds. */
 async function until(cond: () => boolean): Promise<void> {
-  for (const end = Date.now() + 5_000; !cond() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 5));
+  for (const end = Date.now() + 5_000; !cond() && Date.now() < end;) await new Promise((r) => setTimeout(r, 5));
 }
 /** the messages the worker sent for a job */
 const sentFor = (jobId: string) => sqs.sent.filter((m) => chunkIn(m.body).jobId === jobId);
