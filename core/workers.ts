@@ -537,7 +537,13 @@ export async function matchCandidates(deps: CoreDeps, req: MatchRequest): Promis
 }
 
 export async function candidatesFor(deps: CoreDeps, offers: OfferItem[]): Promise<Candidate[]> {
-  const workers = await Promise.all(offers.map((o) => deps.store.get<WorkerItem>("workers", { pk: o.workerId, sk: "worker" })));
+  // eventual (half the read units: a prepare, and the quote renewal with a submit, read three):
+  // a worker's keys and evidence change only when it registers again, and the SDK checks the
+  // evidence itself; a read a moment stale at worst names keys the worker just replaced, and its
+  // job then fails over to the next candidate
+  const workers = await Promise.all(
+    offers.map((o) => deps.store.get<WorkerItem>("workers", { pk: o.workerId, sk: "worker" }, { eventual: true })),
+  );
   return offers.flatMap((o, i) => {
     const w = workers[i];
     if (!w) return [];
