@@ -561,13 +561,20 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
   );
 
   const home = mkdtempSync(join(tmpdir(), "cocoon-cost-"));
-  // Three agents: a job's candidates are the default k = 3 (core/config.ts), so the envelope wraps
+  // Four agents: a job's candidates are the default k = 3 (core/config.ts), so the envelope wraps
   // three keys and the job item lists three candidates, as on a live network (one agent made both
-  // items smaller than they are: the envelope crosses 1 KB with three).
+  // items smaller than they are: the envelope crosses 1 KB with three); and one more than a quote
+  // names, so a quote is not every live worker (PrepareResponse.allLive) and is renewed (below).
   const agents = await startLocalAgents(
     net.url,
     home,
-    ["a1", "a2", "a3"].map((name) => ({ name, priceBps: 10_000, engine: createNullEngine(), models: [NULL_DEFAULT_MODEL], capacity: 8 })),
+    ["a1", "a2", "a3", "a4"].map((name) => ({
+      name,
+      priceBps: 10_000,
+      engine: createNullEngine(),
+      models: [NULL_DEFAULT_MODEL],
+      capacity: 8,
+    })),
   );
   // The client's clock moves RENEW_AFTER_MS a job (its requests are still signed with the real
   // one): every submit renews its kept quote (client/quote-keeping.ts), as for a requester asking

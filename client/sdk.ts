@@ -440,6 +440,8 @@ interface CachedQuote {
   since: number;
   /** a submit carries its renewal now (one at a time) */
   renewing?: boolean;
+  /** its candidates are every live worker that fits (PrepareResponse.allLive): a renewal would name the same, so none is asked */
+  allLive?: boolean;
 }
 
 /** A live subscription to one job's relayed chunks (each message one RelayChunk, JSON). */
@@ -780,7 +782,17 @@ export class CocoonClient {
     const evidence = verified.map((c) => this.verdicts.get(sha256Hex(canonicalJson(c.attestation)))?.expiresAt ?? 0);
     const until = Math.min(prep.quote.expiresAt, this.now() + KEPT_QUOTE_MS, ...evidence);
     const capacity = verified.reduce((n, c) => n + (c.capacity ?? 1), 0);
-    return { key, quote: prep.quote, verified, until, inFlight, capacity, ask, since: this.now() };
+    return {
+      key,
+      quote: prep.quote,
+      verified,
+      until,
+      inFlight,
+      capacity,
+      ask,
+      since: this.now(),
+      ...(prep.allLive ? { allLive: true } : {}),
+    };
   }
 
   /**
@@ -788,7 +800,8 @@ export class CocoonClient {
    * due: the quote was picked RENEW_AFTER_MS ago or more and no other submit carries one.
    */
   private renewalDue(entry: CachedQuote): QuoteAsk | undefined {
-    if (entry.renewing || this.now() - entry.since < RENEW_AFTER_MS || this.quotes.get(entry.key) !== entry) return undefined;
+    if (entry.allLive || entry.renewing || this.now() - entry.since < RENEW_AFTER_MS || this.quotes.get(entry.key) !== entry)
+      return undefined;
     entry.renewing = true;
     return entry.ask;
   }

@@ -470,7 +470,14 @@ const byLoadThenPrice = (a: OfferItem, b: OfferItem) =>
  * eligible set is no larger than k it is returned in the matcher's order (least loaded,
  * cheapest, worker id), as before.
  */
-export async function matchCandidates(deps: CoreDeps, req: MatchRequest): Promise<{ offers: OfferItem[]; why?: string }> {
+/**
+ * `allLive`: the offers are every live one that fits the request (no more than k were found), so
+ * another pick now would name the same workers: the SDK renews no quote made of them.
+ */
+export async function matchCandidates(
+  deps: CoreDeps,
+  req: MatchRequest,
+): Promise<{ offers: OfferItem[]; why?: string; allLive?: boolean }> {
   const now = deps.clock.now();
   // issue 15: a worker whose image left the registry's allow-list leaves the lists at the next policy refresh
   const reading = deps.policyRegistry ? await deps.policyRegistry.current() : undefined;
@@ -498,7 +505,11 @@ export async function matchCandidates(deps: CoreDeps, req: MatchRequest): Promis
   }
   const free = sample.filter((o) => o.load < o.capacity);
   const pool = free.length > 0 ? free : sample; // all busy: queue behind the least loaded
-  if (pool.length <= req.k) return { offers: pool.sort((a, b) => byLoadThenPrice(a, b) || (a.workerId < b.workerId ? -1 : 1)) };
+  if (pool.length <= req.k)
+    return {
+      offers: pool.sort((a, b) => byLoadThenPrice(a, b) || (a.workerId < b.workerId ? -1 : 1)),
+      ...(sample.length <= req.k ? { allLive: true } : {}),
+    };
 
   const shares = new Map<string, Promise<number>>();
   const share = (o: OfferItem) => {

@@ -70,6 +70,11 @@ export const PrepareResponse = z.object({
   quoteExpiresAt: z.number().int(),
   /** Send back with every submit under this quote. */
   quote: Quote,
+  /**
+   * The candidates are every live worker that fits the request: a renewal (SubmitRequest.renew)
+   * would name the same ones until workers join, so the SDK asks none under this quote.
+   */
+  allLive: z.literal(true).optional(),
 });
 export type PrepareResponse = z.infer<typeof PrepareResponse>;
 

@@ -38,8 +38,9 @@ function countCalls(client: CocoonClient) {
   };
 }
 
-const ask = (client: CocoonClient, content: string) =>
-  client.ask({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content }], maxTokens: 16, tiers: ["dev"], candidates: 2 });
+const askWith = (client: CocoonClient, content: string, candidates = 2) =>
+  client.ask({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content }], maxTokens: 16, tiers: ["dev"], candidates });
+const ask = (client: CocoonClient, content: string) => askWith(client, content);
 
 describe("issue 12: the SDK submits under a kept quote", () => {
   let t: TestNet;
@@ -91,11 +92,12 @@ describe("issue 12: the SDK submits under a kept quote", () => {
   }, 60_000);
 
   it("a kept quote picked a second ago or more is renewed by the next submit: the answer brings the next quote (picked now), the SDK keeps it, and the job after is submitted under it; still one request a job", async () => {
-    // Prepare
+    // Prepare: one candidate a quote of the two agents, so another pick may name the other
     let shift = 0;
     const client = new CocoonClient({ apiUrl: t.net.url, key: generateSigningKey(), allowDev: true, now: () => Date.now() + shift });
     await client.faucet(10_000_000_000n);
     const calls = countCalls(client);
+    const ask = (c: CocoonClient, content: string) => askWith(c, content, 1);
     await ask(client, "the first ask prepares");
     const first = calls.submits[0]!.body.quote;
     const n = calls.all();
@@ -109,7 +111,7 @@ describe("issue 12: the SDK submits under a kept quote", () => {
     // Assess
     const [one, two, three] = calls.submits;
     expect(one!.body.renew).toBeUndefined();
-    expect(two!.body.renew).toMatchObject({ model: BUILTIN_DEFAULT_MODEL, tiers: ["dev"], candidates: 2, maxTokens: first.maxTokens });
+    expect(two!.body.renew).toMatchObject({ model: BUILTIN_DEFAULT_MODEL, tiers: ["dev"], candidates: 1, maxTokens: first.maxTokens });
     expect(two!.body.quote).toEqual(first);
     const next = two!.answer!.next!;
     expect(next.quote.requester).toBe(client.account);
@@ -119,6 +121,21 @@ describe("issue 12: the SDK submits under a kept quote", () => {
     expect(calls.prepares()).toBe(1);
     expect(calls.all() - n).toBe(2); // the two submits, nothing else
     expect(r.receipt?.body.jobId).toBe(r.jobId);
+  }, 60_000);
+
+  it("a quote naming every live worker (two candidates of two agents) is not renewed: another pick would name the same", async () => {
+    // Prepare
+    let shift = 0;
+    const client = new CocoonClient({ apiUrl: t.net.url, key: generateSigningKey(), allowDev: true, now: () => Date.now() + shift });
+    await client.faucet(10_000_000_000n);
+    const calls = countCalls(client);
+    await ask(client, "the first ask prepares: both agents");
+    // Act
+    shift = RENEW_AFTER_MS * 5;
+    await ask(client, "due by age, but there is no one else to pick");
+    // Assess
+    expect(calls.submits.map((x) => x.body.renew)).toEqual([undefined, undefined]);
+    expect(calls.prepares()).toBe(1);
   }, 60_000);
 
   it("a kept quote carries no more of a client's jobs at once than its candidates run: the rest prepare afresh (spread by fair share), and it is kept again once they finished", async () => {

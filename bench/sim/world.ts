@@ -772,7 +772,7 @@ export class Simulation {
       return undefined;
     kept.inFlight++;
     job.keptEntry = kept;
-    if (!kept.renewing && this.now - kept.since >= RENEW_AFTER_MS) kept.renewing = job.renews = true;
+    if (!kept.prep.allLive && !kept.renewing && this.now - kept.since >= RENEW_AFTER_MS) kept.renewing = job.renews = true;
     const q = kept.prep;
     const start = job.requester.turn++ % q.candidates.length;
     const candidates = [...q.candidates.slice(start), ...q.candidates.slice(0, start)];

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { PrepareRequest } from "../../events/api";
-import type { WorkerItem } from "../workers";
+import { heartbeat, type WorkerItem } from "../workers";
 import { prepareJob, renewQuote } from "./prepare";
 import { makeJobWorld, MODEL, refusal, type JobWorld } from "./testing";
 
@@ -127,6 +127,36 @@ describe("renewQuote: the next quote a submit answers with (SubmitRequest.renew)
     expect(next?.quote).toMatchObject({ requester: r.id, model: MODEL, maxTokens: 10, maxPromptTokens: 10 });
     expect(next?.candidates).toHaveLength(2);
     expect(w.transacts.length).toBe(writes);
+  });
+
+  it("says allLive when its candidates are every live worker that fits (a renewal could only name them again), not when there are more", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    await w.worker(10_000);
+    await w.worker(20_000);
+    const r = await w.requester();
+    // Act
+    const both = await prepareJob(w.deps, r.id, ask({ candidates: 2 }));
+    const one = await prepareJob(w.deps, r.id, ask({ candidates: 1 }));
+    const capped = await prepareJob(w.deps, r.id, ask({ candidates: 2, maxPricePerToken: BigInt(both.candidates[0]!.pricePerToken) }));
+    // Assess
+    expect(both.allLive).toBe(true);
+    expect(one.allLive).toBeUndefined();
+    expect(capped.candidates).toHaveLength(1);
+    expect(capped.allLive).toBe(true); // the dearer one does not fit the cap
+  });
+
+  it("not allLive when busy workers were left out (the free ones fit in k): a renewal may name them once they are free", async () => {
+    // Prepare: three workers, one reporting itself full
+    const w = makeJobWorld();
+    const [busy] = [await w.worker(), await w.worker(), await w.worker()];
+    await heartbeat(w.deps, busy!.id, 4);
+    const r = await w.requester();
+    // Act
+    const p = await prepareJob(w.deps, r.id, ask({ candidates: 2 }));
+    // Assess
+    expect(p.candidates.map((c) => c.workerId)).not.toContain(busy!.id);
+    expect(p.allLive).toBeUndefined();
   });
 
   it("no worker free now: no quote and no error (the submit it rides on stands), logged as info", async () => {

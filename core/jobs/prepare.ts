@@ -14,7 +14,7 @@ import { quoteCandidates, signQuote } from "./quote";
 
 export async function prepareJob(deps: CoreDeps, requester: string, req: PrepareRequest): Promise<PrepareResponse> {
   const k = req.candidates ?? deps.config.defaultCandidates;
-  const { offers, why } = await matchCandidates(deps, {
+  const { offers, why, allLive } = await matchCandidates(deps, {
     model: req.model,
     tiers: req.tiers,
     ...(req.maxPricePerToken !== undefined ? { maxPricePerToken: req.maxPricePerToken } : {}),
@@ -72,6 +72,8 @@ export async function prepareJob(deps: CoreDeps, requester: string, req: Prepare
     candidates,
     quoteExpiresAt: expiresAt,
     quote,
+    // every live worker that fits, and each still a candidate: a renewal would name the same ones
+    ...(allLive && candidates.length === offers.length ? { allLive: true as const } : {}),
   };
 }
 
