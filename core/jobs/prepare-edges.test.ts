@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { PrepareRequest } from "../../events/api";
+import { CocoonError } from "../errors";
 import { heartbeat, type WorkerItem } from "../workers";
 import { prepareJob, renewQuote } from "./prepare";
 import { makeJobWorld, MODEL, refusal, type JobWorld } from "./testing";
@@ -169,6 +170,33 @@ describe("renewQuote: the next quote a submit answers with (SubmitRequest.renew)
     // Assess
     expect(next).toBeUndefined();
     expect(w.logs).toContainEqual({ level: "info", msg: "quote not renewed", data: { requester: r.id, model: MODEL, code: "no_workers" } });
+  });
+
+  it("a refusal of 500 or above (the policy registry unreadable), or an error that is not ours whatever its status: no quote, logged as a warning", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    await w.worker();
+    const r = await w.requester();
+    const failures = [
+      new CocoonError(503, "policy_stale", "the registry reading is too old"),
+      Object.assign(new Error("odd"), { status: 400 }),
+    ];
+    // Act
+    const answers = [];
+    for (const f of failures) {
+      w.deps.policyRegistry = { current: () => Promise.reject(f) } as unknown as NonNullable<typeof w.deps.policyRegistry>;
+      answers.push(await renewQuote(w.deps, r.id, ask()));
+    }
+    // Assess
+    expect(answers).toEqual([undefined, undefined]);
+    expect(w.logs.filter((l) => l.msg.startsWith("quote"))).toEqual([
+      {
+        level: "warn",
+        msg: "quote renewal failed",
+        data: { requester: r.id, model: MODEL, error: "CocoonError: the registry reading is too old" },
+      },
+      { level: "warn", msg: "quote renewal failed", data: { requester: r.id, model: MODEL, error: "Error: odd" } },
+    ]);
   });
 
   it("a store that fails: no quote and no error, logged as a warning", async () => {

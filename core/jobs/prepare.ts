@@ -72,8 +72,8 @@ export async function prepareJob(deps: CoreDeps, requester: string, req: Prepare
     candidates,
     quoteExpiresAt: expiresAt,
     quote,
-    // every live worker that fits, and each still a candidate: a renewal would name the same ones
-    ...(allLive && candidates.length === offers.length ? { allLive: true as const } : {}),
+    // every live worker that fits (those left out since, unregistered or above the cap, do not): a renewal would name the same ones
+    ...(allLive ? { allLive: true as const } : {}),
   };
 }
 
