@@ -172,13 +172,13 @@ describe("renewQuote: the next quote a submit answers with (SubmitRequest.renew)
     expect(w.logs).toContainEqual({ level: "info", msg: "quote not renewed", data: { requester: r.id, model: MODEL, code: "no_workers" } });
   });
 
-  it("a refusal of 500 or above (the policy registry unreadable), or an error that is not ours whatever its status: no quote, logged as a warning", async () => {
+  it("a refusal of 500 or above (the policy registry unreadable: 500, the boundary), or an error that is not ours whatever its status: no quote, logged as a warning", async () => {
     // Prepare
     const w = makeJobWorld();
     await w.worker();
     const r = await w.requester();
     const failures = [
-      new CocoonError(503, "policy_stale", "the registry reading is too old"),
+      new CocoonError(500, "policy_unreadable", "the registry reading failed"),
       Object.assign(new Error("odd"), { status: 400 }),
     ];
     // Act
@@ -193,7 +193,7 @@ describe("renewQuote: the next quote a submit answers with (SubmitRequest.renew)
       {
         level: "warn",
         msg: "quote renewal failed",
-        data: { requester: r.id, model: MODEL, error: "CocoonError: the registry reading is too old" },
+        data: { requester: r.id, model: MODEL, error: "CocoonError: the registry reading failed" },
       },
       { level: "warn", msg: "quote renewal failed", data: { requester: r.id, model: MODEL, error: "Error: odd" } },
     ]);
