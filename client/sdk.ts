@@ -1017,6 +1017,7 @@ export class CocoonClient {
       await beforeSubmit?.(p);
       return { p, submitted: await this.submitRenewing(p, wait, o) };
     } catch (e) {
+      this.adoptRenewal(p, undefined); // none came: the next due submit asks again
       this.release(p); // not submitted (or refused before anything was held)
       if (p.cacheKey === undefined || !quoteRefused(e)) throw e;
       this.dropQuote(p);
@@ -1029,13 +1030,7 @@ export class CocoonClient {
 
   /** submit, and the kept quote's renewal it carried (if it asked one) taken from its answer. */
   private async submitRenewing(p: Prepared, wait: number, o: JobBasics) {
-    let submitted: Awaited<ReturnType<CocoonClient["submit"]>>;
-    try {
-      submitted = await this.submit(p, wait, o);
-    } catch (e) {
-      this.adoptRenewal(p, undefined);
-      throw e;
-    }
+    const submitted = await this.submit(p, wait, o);
     this.adoptRenewal(p, submitted.next);
     return submitted;
   }

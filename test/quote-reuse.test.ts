@@ -123,6 +123,25 @@ describe("issue 12: the SDK submits under a kept quote", () => {
     expect(r.receipt?.body.jobId).toBe(r.jobId);
   }, 60_000);
 
+  it("a submit that carried the renewal and was refused for something else (too little balance) leaves it to the next submit", async () => {
+    // Prepare: a kept quote of one candidate, due; then the balance all reserved by a withdrawal
+    let shift = 0;
+    const client = new CocoonClient({ apiUrl: t.net.url, key: generateSigningKey(), allowDev: true, now: () => Date.now() + shift });
+    await client.faucet(10_000_000_000n);
+    const calls = countCalls(client);
+    await askWith(client, "the first ask prepares", 1);
+    shift = RENEW_AFTER_MS;
+    await client.withdraw(BigInt((await client.balance()).available), "0:" + "a".repeat(64));
+    // Act
+    const refused = await askWith(client, "refused: nothing left to hold", 1).catch((e: Error) => e);
+    await client.faucet(10_000_000_000n);
+    await askWith(client, "funded again: this submit carries the renewal", 1);
+    // Assess
+    expect(refused).toBeInstanceOf(Error);
+    expect(calls.submits.map((x) => x.body.renew !== undefined)).toEqual([false, true, true]);
+    expect(calls.submits[2]!.answer?.next?.quote.requester).toBe(client.account);
+  }, 60_000);
+
   it("a quote naming every live worker (two candidates of two agents) is not renewed: another pick would name the same", async () => {
     // Prepare
     let shift = 0;
