@@ -747,7 +747,7 @@ export class CocoonClient {
   private readonly quotes = new Map<string, CachedQuote>();
   /** Round-robin over a cached quote's candidates, so one client's jobs spread over them. */
   private turn = 0;
-  /** Renewed quotes being checked (adoptRenewal), so a test or close can wait for them. */
+  /** Renewed quotes being checked (adoptRenewal), so a test can wait for them. */
   private readonly renewals = new Set<Promise<unknown>>();
 
   /**
@@ -918,6 +918,8 @@ export class CocoonClient {
       limits.maxPromptTokens,
       limits.maxTokens,
     );
+    // asked last, after every await above: a job that fails before this asks no renewal
+    const renew = this.renewalDue(entry);
     // the place is released when the job finished (finished()); one that never gets there frees it with the entry, within 15 s
     return {
       jobId: newJobId(this.now()),
@@ -929,8 +931,7 @@ export class CocoonClient {
       verified,
       cacheKey: entry.key,
       kept: entry,
-      // asked last, after every await above: a job that fails before its submit asks no renewal
-      ...((r) => (r ? { renew: r } : {}))(this.renewalDue(entry)),
+      ...(renew ? { renew } : {}),
     };
   }
 
