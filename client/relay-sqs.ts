@@ -8,8 +8,12 @@
  * session named for the job attempt (relaySenderName), which SQS reports as the SenderId.
  *
  * ONE receive loop per channel, running only while a job is open: a long poll (20 s, up to 10
- * messages) at a time, and when the last job closes the poll in flight is aborted, so an idle
- * client holds no request and the process can exit. Messages are never deleted: the queue's
+ * messages) at a time. When the last job closes, the poll in flight is NOT aborted but left to end
+ * by itself (at most 20 s; no other starts): SQS goes on with a long poll whose caller went away,
+ * and the first messages that reach the queue meanwhile (the next job's chunks, or its whole
+ * answer) would go to nobody and stay invisible for the visibility timeout (aws/aws-sdk-js#2350).
+ * Left to run, it hands them to a job opened meanwhile. Only close() aborts it (the queue is
+ * then deleted, so nothing can be lost), and it lets a process exit at once. Messages are never deleted: the queue's
  * visibility timeout (12 h) outlives its retention (120 s), so a received message never comes
  * back, and a DeleteMessage per chunk would be a paid request for nothing.
  *
@@ -30,10 +34,12 @@
  *
  * No AWS SDK here: the SDK's package bundles its dependencies and carries no @aws-sdk
  * (scripts/build-client-package.ts), so the two calls (ReceiveMessage, DeleteQueue) are SQS's
- * JSON protocol over fetch, signed by @smithy/signature-v4 (the AWS SDK's own signer), at the
+ * JSON protocol over node:http(s) (nodePost), signed by @smithy/signature-v4 (the AWS SDK's own signer), at the
  * queue URL's origin. close() ends the loops and, best effort, deletes the channel's queue.
  */
 import { randomBytes } from "node:crypto";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { z } from "zod";
 import { RelayChannel } from "../events/common";
 import { RelayChunk, relaySenderName, type RelaySession } from "../events/relay";
@@ -50,10 +56,26 @@ export interface SqsMessage {
   senderId?: string;
 }
 
+/**
+ * Whether a long poll in flight keeps the process alive: while a job reads it, yes; once none
+ * does, no. The poll goes on either way (module comment); a process with nothing else to do exits.
+ */
+export class PollHold extends EventTarget {
+  private value = true;
+  get held(): boolean {
+    return this.value;
+  }
+  set held(v: boolean) {
+    if (v === this.value) return;
+    this.value = v;
+    this.dispatchEvent(new Event("change"));
+  }
+}
+
 /** The two SQS calls the subscriber makes, for one session (sqsReader; tests pass a stand-in). */
 export interface SqsReader {
-  /** ReceiveMessage: a long poll (20 s, ≤ 10 messages, with SenderId); `signal` aborts it. */
-  receive(signal: AbortSignal): Promise<SqsMessage[]>;
+  /** ReceiveMessage: a long poll (20 s, ≤ 10 messages, with SenderId); `signal` aborts it; `hold` says whether it keeps the process alive. */
+  receive(signal: AbortSignal, hold?: PollHold): Promise<SqsMessage[]>;
   /** DeleteQueue (the channel's queue, when the client closes). */
   deleteQueue(): Promise<void>;
 }
@@ -82,11 +104,48 @@ const ReceiveResponse = z.object({
 /** SQS's JSON error: `__type` like `com.amazonaws.sqs#QueueDoesNotExist`. */
 const ErrorResponse = z.object({ __type: z.string().optional(), message: z.string().optional(), Message: z.string().optional() });
 
+/** One POST as the reader sends it (sqsReader's `post`; tests record or answer it). */
+export type SqsPost = (
+  url: string,
+  init: { headers: Record<string, string>; body: string; signal?: AbortSignal; hold?: PollHold },
+) => Promise<{ status: number; text: string }>;
+
+/**
+ * The POST on node:http(s), not fetch: its socket can be unref'd while `hold` is not held, so a
+ * long poll left running after the last job (module comment) does not keep the process alive.
+ */
+export const nodePost: SqsPost = (url, init) =>
+  new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = (u.protocol === "https:" ? httpsRequest : httpRequest)(
+      u,
+      { method: "POST", headers: { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) }, ...(init.signal ? { signal: init.signal } : {}) },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on("data", (d: Buffer) => parts.push(d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString("utf8") }));
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    const hold = init.hold;
+    if (hold) {
+      const apply = () => {
+        if (hold.held) req.socket?.ref();
+        else req.socket?.unref();
+      };
+      req.on("socket", apply);
+      hold.addEventListener("change", apply);
+      req.on("close", () => hold.removeEventListener("change", apply));
+    }
+    req.end(init.body);
+  });
+
 /**
  * The SQS calls for one session: JSON protocol (`x-amz-target: AmazonSQS.<Action>`), POST to the
  * queue URL's origin, SigV4 (service `sqs`) with the session's credentials and token.
  */
-export function sqsReader(s: SqsSession, o: { fetch?: typeof fetch } = {}): SqsReader {
+export function sqsReader(s: SqsSession, o: { post?: SqsPost } = {}): SqsReader {
   const origin = new URL(s.queueUrl);
   // one signer per session (its credentials do not change), made on the first call
   let signer: Promise<import("@smithy/signature-v4").SignatureV4> | undefined;
@@ -101,7 +160,7 @@ export function sqsReader(s: SqsSession, o: { fetch?: typeof fetch } = {}): SqsR
         uriEscapePath: true,
       });
     }));
-  async function call(action: string, body: Record<string, unknown>, signal?: AbortSignal): Promise<unknown> {
+  async function call(action: string, body: Record<string, unknown>, signal?: AbortSignal, hold?: PollHold): Promise<unknown> {
     const payload = JSON.stringify(body);
     const signed = await (
       await signerOf()
@@ -115,17 +174,20 @@ export function sqsReader(s: SqsSession, o: { fetch?: typeof fetch } = {}): SqsR
       headers: { host: origin.host, "content-type": "application/x-amz-json-1.0", "x-amz-target": `AmazonSQS.${action}` },
       body: payload,
     });
-    // fetch sets Host itself, from the same URL (the value signed above)
-    const { host: _host, ...headers } = signed.headers;
-    const r = await (o.fetch ?? fetch)(`${origin.origin}/`, { method: "POST", headers, body: payload, ...(signal ? { signal } : {}) });
-    const text = await r.text();
+    const r = await (o.post ?? nodePost)(`${origin.origin}/`, {
+      headers: signed.headers,
+      body: payload,
+      ...(signal ? { signal } : {}),
+      ...(hold ? { hold } : {}),
+    });
+    const text = r.text;
     let json: unknown;
     try {
       json = text ? JSON.parse(text) : {};
     } catch {
       throw new SqsRequestError("bad_response", r.status, `SQS ${action} answered ${r.status} with something that is not JSON`);
     }
-    if (!r.ok) {
+    if (r.status < 200 || r.status > 299) {
       const e = ErrorResponse.safeParse(json);
       const type = (e.success ? e.data.__type : undefined) ?? `http_${r.status}`;
       const msg = e.success ? (e.data.message ?? e.data.Message) : undefined;
@@ -138,8 +200,8 @@ export function sqsReader(s: SqsSession, o: { fetch?: typeof fetch } = {}): SqsR
     return json;
   }
   return {
-    async receive(signal) {
-      const r = ReceiveResponse.safeParse(await call("ReceiveMessage", { QueueUrl: s.queueUrl, ...RECEIVE }, signal));
+    async receive(signal, hold) {
+      const r = ReceiveResponse.safeParse(await call("ReceiveMessage", { QueueUrl: s.queueUrl, ...RECEIVE }, signal, hold));
       if (!r.success)
         throw new SqsRequestError("bad_response", 200, "SQS ReceiveMessage answered something that is not a list of messages");
       return (r.data.Messages ?? []).map((m) => ({
@@ -163,7 +225,7 @@ export interface SqsRelayOptions {
   quietMs?: number;
   /** A failed receive is tried again after this times the failures in a row (default 1 s), up to MAX_RECEIVE_FAILURES. */
   retryMs?: number;
-  /** TEST ONLY: the SQS calls for a session (default sqsReader: signed fetch to the queue's origin). */
+  /** TEST ONLY: the SQS calls for a session (default sqsReader: a signed POST to the queue's origin). */
   reader?: (s: SqsSession) => SqsReader;
 }
 
@@ -227,6 +289,8 @@ interface Conn {
   polling: boolean;
   /** aborts the receive in flight */
   abort?: AbortController;
+  /** whether the receive in flight keeps the process alive: while a job is open */
+  hold: PollHold;
   expiry?: NodeJS.Timeout;
 }
 
@@ -275,6 +339,7 @@ export class SqsRelay {
     const stream = new JobStream();
     conn.jobs.get(jobId)?.end();
     conn.jobs.set(jobId, stream);
+    conn.hold.held = true;
     this.poll(conn);
     return {
       chunks: stream.iterate(),
@@ -282,17 +347,20 @@ export class SqsRelay {
         stream.end();
         if (conn.jobs.get(jobId) === stream) conn.jobs.delete(jobId);
         if (conn.jobs.size > 0) return;
-        // no job left: the long poll in flight would only take messages nobody reads, and hold the process
-        conn.abort?.abort();
+        // No job left: the poll in flight is left to end by itself (module comment), not holding the process, then the loop stops.
+        conn.hold.held = false;
         if (conn !== this.current) this.end(conn);
       },
     };
   }
 
-  /** Ends every loop and, best effort, deletes the channel's queue (CocoonClient.close). */
+  /** Ends every loop, aborting the polls in flight, and, best effort, deletes the channel's queue (CocoonClient.close). */
   async close(): Promise<void> {
     this.closed = true;
-    for (const c of [...this.conns]) this.end(c);
+    for (const c of [...this.conns]) {
+      this.end(c);
+      c.abort?.abort(); // what an aborted poll goes on to take at SQS is lost with the queue anyway
+    }
     this.current = undefined;
     const readers = [...this.queues.values()];
     this.queues.clear();
@@ -314,7 +382,7 @@ export class SqsRelay {
       this.arm(cur);
       return cur;
     }
-    const conn: Conn = { session: s, reader, jobs: new Map(), closed: false, polling: false };
+    const conn: Conn = { session: s, reader, jobs: new Map(), closed: false, polling: false, hold: new PollHold() };
     this.conns.add(conn);
     this.current = conn;
     this.arm(conn);
@@ -344,10 +412,10 @@ export class SqsRelay {
         const abort = (c.abort = new AbortController());
         let messages: SqsMessage[];
         try {
-          messages = await c.reader.receive(abort.signal);
+          messages = await c.reader.receive(abort.signal, c.hold);
           failures = 0;
         } catch {
-          if (abort.signal.aborted) continue; // no job left, or closed: the loop's condition decides
+          if (abort.signal.aborted) continue; // closed: the loop's condition decides
           if (++failures >= MAX_RECEIVE_FAILURES) {
             this.end(c);
             return;
@@ -370,7 +438,10 @@ export class SqsRelay {
     } catch {
       return; // not a chunk: it names no job, so no stream to end over it
     }
-    const stream = c.jobs.get(chunk.jobId);
+    // A poll of a loop that has ended (its credentials expired) may end with chunks of a job opened
+    // since, on a new session of the same queue: they are that job's.
+    const now = this.current?.session.queueUrl === c.session.queueUrl ? this.current : undefined;
+    const stream = c.jobs.get(chunk.jobId) ?? now?.jobs.get(chunk.jobId);
     if (!stream) return; // a job this client does not read (finished, or never ours)
     // Only the worker dispatched for this job attempt speaks for it (module comment).
     if (!m.senderId?.endsWith(`:${relaySenderName(chunk.jobId, chunk.attempt)}`)) return;
@@ -384,7 +455,8 @@ export class SqsRelay {
     if (this.current === c) this.current = undefined;
     for (const s of c.jobs.values()) s.end();
     c.jobs.clear();
-    c.abort?.abort();
+    c.hold.held = false;
+    // the poll in flight, if any, is left to end by itself (module comment); close() aborts it
     this.conns.delete(c);
   }
 }

@@ -13,7 +13,9 @@
  *  - A deleted queue's name cannot be used again for 60 s (local-aws-sqs's emulation, left on).
  *  - Long polls: local-aws-sqs answers a long poll only when it holds MaxNumberOfMessages or at the
  *    end of WaitTimeSeconds; SQS answers as soon as a message is there. The proxy polls it briefly
- *    until a message comes, the wait ends, or the caller goes away (an aborted poll).
+ *    until a message comes or the wait ends, even when the caller went away (an aborted poll): SQS
+ *    goes on with such a poll, and what it takes is invisible to everyone for the queue's visibility
+ *    timeout (aws/aws-sdk-js#2350). close() ends those.
  *
  * It also records what a relay's bill is made of: every call by action and caller, each message
  * sent and each delivered.
@@ -64,8 +66,10 @@ export interface SqsStandIn {
   readonly refused: string[];
   /** long polls open now */
   receiving(): number;
-  /** long polls whose caller went away (aborted) but that still run: what one takes now is lost, as it may be on SQS */
+  /** long polls whose caller went away (aborted) but that still run, as on SQS: what one takes is lost */
   abandoned(): number;
+  /** messages an abandoned poll took: nobody will read them */
+  readonly lost: Array<{ messageId: string; body: string; queueUrl: string }>;
   /** Called before a send is passed on (a test may send something of its own first); `bodies` are the messages' bodies. */
   beforeSend: ((send: { bodies: string[]; sender: string; queueUrl: string }) => Promise<void> | void) | undefined;
   /** The names of the queues that exist now. */
@@ -163,6 +167,8 @@ export async function startSqsStandIn(): Promise<SqsStandIn> {
   const senderOf = new Map<string, string>();
   let open = 0;
   let abandoned = 0;
+  let stopped = false;
+  const lost: SqsStandIn["lost"] = [];
   const self: SqsStandIn = {
     url: `http://127.0.0.1:${port}`,
     calls,
@@ -171,9 +177,11 @@ export async function startSqsStandIn(): Promise<SqsStandIn> {
     refused,
     receiving: () => open,
     abandoned: () => abandoned,
+    lost,
     beforeSend: undefined,
     queueNames: () => service.Queues.map((q) => q.QueueName).filter((n) => !service.deletingQueues.has(n)),
     close: async () => {
+      stopped = true;
       proxy.closeAllConnections();
       await Promise.all([proxy, inner].map((s) => new Promise((r) => s.close(r))));
     },
@@ -230,14 +238,19 @@ export async function startSqsStandIn(): Promise<SqsStandIn> {
           for (;;) {
             r = await forward(target, { ...body, WaitTimeSeconds: 0 });
             const got = (r.json.Messages as Json[] | undefined)?.length ?? 0;
-            if (r.status !== 200 || got > 0 || gone || Date.now() >= until) break;
+            if (r.status !== 200 || got > 0 || stopped || Date.now() >= until) break;
             await new Promise((w) => setTimeout(w, 10));
           }
         } finally {
           open--;
           if (gone) abandoned--;
         }
-        if (gone) return; // the caller aborted: what this poll took is lost, as on SQS
+        if (gone) {
+          // the caller aborted: what this poll took is lost, as on SQS
+          for (const m of (r!.json.Messages as Json[] | undefined) ?? [])
+            lost.push({ messageId: String(m.MessageId), body: String(m.Body), queueUrl: queueUrl! });
+          return;
+        }
         const asked = [
           ...((body.MessageSystemAttributeNames as string[] | undefined) ?? []),
           ...((body.AttributeNames as string[] | undefined) ?? []),

@@ -181,6 +181,25 @@ describe("issue 12: the SQS relay, the SDK's own subscriber on its channel's que
     client.close();
   });
 
+  it("jobs one after another on one client, as a chat sends them: each answer comes over SQS, none taken by the poll the previous job left running", async () => {
+    // Prepare
+    const client = await newClient();
+    const lostBefore = sqs.lost.length;
+    const from = requests.length;
+    // Act: streamed and whole answers in turn, each job started as soon as the last one ended
+    const first = await collectStream(client.askStream(ask("the first turn")));
+    const second = await client.ask(ask("the second turn, answered whole"));
+    const third = await collectStream(client.askStream(ask("the third turn")));
+    // Assess
+    expect(sqs.lost.length - lostBefore).toBe(0);
+    for (const { done } of [first, third]) expect(done.relay).toEqual({ chunks: sentFor(done.jobId).length, recovered: 0 });
+    expect(sentFor(second.jobId)).toHaveLength(1);
+    // no answer was read from the coordinator: the relay brought each one
+    for (const id of [first.done.jobId, second.jobId, third.done.jobId])
+      expect(requests.slice(from).some((x) => x.startsWith(`GET /v1/jobs/${id}`))).toBe(false);
+    client.close();
+  });
+
   it("a chunk for job B sent by another job's worker (its credentials reach the channel's queue) is ignored while B completes over SQS", async () => {
     // Prepare: job A done; A's worker credentials then send a forged first chunk for B, just before B's real one
     const client = await newClient();
@@ -190,9 +209,6 @@ describe("issue 12: the SQS relay, the SDK's own subscriber on its channel's que
       const first = bodies.map(chunkIn).find((c) => c.seq === 0 && c.jobId !== a.done.jobId);
       if (!first || forged || sender !== relaySenderName(first.jobId, 0)) return;
       forged = { ...first, data: (first.data[0] === "A" ? "B" : "A") + first.data.slice(1) };
-      // A's close aborted the SDK's poll; until the stand-in has seen that poll stop, it could take
-      // the forged chunk for nobody (as SQS may): forge only once no such poll runs
-      await until(() => sqs.abandoned() === 0);
       const { expiration: _e, ...aWorker } = credentialsFor(relaySenderName(a.done.jobId, 0));
       await new SQSClient({ region: REGION, endpoint: sqs.url, credentials: aWorker }).send(
         new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(forged) }),
