@@ -7,6 +7,8 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
@@ -14,7 +16,9 @@ import { relaySenderName, type RelayChunk } from "../events/relay";
 import { newJobId } from "../core/ids";
 import {
   MAX_RECEIVE_FAILURES,
+  nodePost,
   RECEIVE,
+  SQS_SILENCE_MS,
   SqsRelay,
   sqsReader,
   SqsRequestError,
@@ -872,6 +876,25 @@ describe("the SQS calls: ReceiveMessage and DeleteQueue, SQS's JSON protocol ove
     expect(exited).toBe(0);
     expect(Date.now() - started).toBeLessThan(12_000); // not held until the poll's 20 s ran out
   }, 30_000);
+
+  it("a connection that goes silent (no byte past the silence limit) fails the call with SqsRequestError timeout, so the loop tries again instead of waiting for good", async () => {
+    // Prepare: a server that takes the request and never answers (a connection that died on the way)
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    const { port } = silent.address() as AddressInfo;
+    // Act
+    const t0 = Date.now();
+    const r = await nodePost(`http://127.0.0.1:${port}/`, { headers: {}, body: "{}", silenceMs: 200 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    // Assess
+    expect(r).toMatchObject({ name: "SqsRequestError", code: "timeout" });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(SQS_SILENCE_MS).toBeGreaterThan(RECEIVE.WaitTimeSeconds * 1000); // never cuts a long poll that is only waiting
+    silent.closeAllConnections();
+    await new Promise((w) => silent.close(w));
+  });
 
   it("DeleteQueue deletes the queue; SQS's refusals come back as SqsRequestError with SQS's code", async () => {
     // Prepare

@@ -107,8 +107,15 @@ const ErrorResponse = z.object({ __type: z.string().optional(), message: z.strin
 /** One POST as the reader sends it (sqsReader's `post`; tests record or answer it). */
 export type SqsPost = (
   url: string,
-  init: { headers: Record<string, string>; body: string; signal?: AbortSignal; hold?: PollHold },
+  init: { headers: Record<string, string>; body: string; signal?: AbortSignal; hold?: PollHold; silenceMs?: number },
 ) => Promise<{ status: number; text: string }>;
+
+/**
+ * How long a call may go without a byte from SQS: a long poll's 20 s and as much again. Only a
+ * connection that died silently (a NAT's timeout, a laptop's sleep) gets there; without it the
+ * receive loop would wait on it for good and every open job would fall back to the coordinator.
+ */
+export const SQS_SILENCE_MS = 40_000;
 
 /**
  * The POST on node:http(s), not fetch: its socket can be unref'd while `hold` is not held, so a
@@ -119,7 +126,12 @@ export const nodePost: SqsPost = (url, init) =>
     const u = new URL(url);
     const req = (u.protocol === "https:" ? httpsRequest : httpRequest)(
       u,
-      { method: "POST", headers: { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) }, ...(init.signal ? { signal: init.signal } : {}) },
+      {
+        method: "POST",
+        headers: { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) },
+        timeout: init.silenceMs ?? SQS_SILENCE_MS,
+        ...(init.signal ? { signal: init.signal } : {}),
+      },
       (res) => {
         const parts: Buffer[] = [];
         res.on("data", (d: Buffer) => parts.push(d));
@@ -128,6 +140,7 @@ export const nodePost: SqsPost = (url, init) =>
       },
     );
     req.on("error", reject);
+    req.on("timeout", () => req.destroy(new SqsRequestError("timeout", 0, `no answer from SQS in ${init.silenceMs ?? SQS_SILENCE_MS} ms`)));
     const hold = init.hold;
     if (hold) {
       const apply = () => {
