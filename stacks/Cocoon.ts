@@ -66,6 +66,8 @@ export const RELAY_TRANSPORTS = ["sqs", "iot-mqtt"] as const;
 export type RelayTransport = (typeof RELAY_TRANSPORTS)[number];
 /** What the RelayRole allows on the stage's `<prefix>-r-*` queues with the SQS relay (each session policy narrows it to one queue). */
 export const RELAY_SQS_ROLE_ACTIONS = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:DeleteQueue"];
+/** The requester-session function's own: create a channel's queue, or set an older deploy's one to today's attributes. */
+export const RELAY_SQS_CREATE_ACTIONS = ["sqs:CreateQueue", "sqs:SetQueueAttributes"];
 
 /** The relay of this deploy, from the deploying shell; refused when it cannot work. */
 export function relayTransportFromEnv(env: NodeJS.ProcessEnv = process.env): RelayTransport {
@@ -170,7 +172,7 @@ export function Cocoon({ stack, app }: StackContext) {
     pollWorker: statement(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"], [workerQueues]),
     createWorkerQueue: statement(["sqs:CreateQueue", "sqs:TagQueue", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"], [workerQueues]),
     // the requester-session route only: a worker's session route must not be able to make queues exist
-    createRelayQueue: statement(["sqs:CreateQueue"], [relayQueues]),
+    createRelayQueue: statement(RELAY_SQS_CREATE_ACTIONS, [relayQueues]),
     publishAlerts: statement(["sns:Publish"], [alerts.topicArn]),
   };
 

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { beforeEach, describe, expect, it } from "vitest";
 import { mockClient } from "aws-sdk-client-mock";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
-import { CreateQueueCommand, QueueDeletedRecently, QueueNameExists, SQSClient } from "@aws-sdk/client-sqs";
+import { CreateQueueCommand, QueueDeletedRecently, QueueNameExists, SetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { RelaySession, relaySenderName } from "../../events/relay";
 import { RELAY_QUEUE_ATTRIBUTES, relayQueueName, SqsRelaySessionVendor } from "./relay-sqs";
 
@@ -74,6 +74,7 @@ describe("relay sessions over SQS: the requester's channel (SQS and STS mocked)"
           VisibilityTimeout: "43200",
           ReceiveMessageWaitTimeSeconds: "20",
           SqsManagedSseEnabled: "true",
+          MaximumMessageSize: "147456",
         },
       },
     ]);
@@ -125,24 +126,51 @@ describe("relay sessions over SQS: the requester's channel (SQS and STS mocked)"
     expect(sts.calls()).toHaveLength(0);
   });
 
-  it("a queue deleted less than a minute ago, or one with other settings, is a 409 telling the SDK to open a new channel (and is not cached)", async () => {
+  it("a queue deleted less than a minute ago is a 409 telling the SDK to open a new channel (and is not cached)", async () => {
     // Prepare
     const v = vendor();
     sqs
       .on(CreateQueueCommand)
       .rejectsOnce(new QueueDeletedRecently({ message: "deleted recently", $metadata: {} }))
-      .rejectsOnce(new QueueNameExists({ message: "exists", $metadata: {} }))
       .callsFake((input: { QueueName: string }) => ({ QueueUrl: urlOf(input.QueueName) }));
     // Act / Assess
     const deleted = v.forAccount(REQUESTER, CHANNEL);
     await expect(deleted).rejects.toMatchObject({ status: 409, code: "relay_channel_deleted" });
     await expect(deleted).rejects.toThrow(/deleted less than 60 s ago: open a new channel/);
-    const conflict = v.forAccount(REQUESTER, CHANNEL);
-    await expect(conflict).rejects.toMatchObject({ status: 409, code: "relay_channel_conflict" });
-    await expect(conflict).rejects.toThrow(/exists with other settings: open a new channel/);
     expect(sts.calls()).toHaveLength(0);
     await expect(v.forAccount(REQUESTER, CHANNEL)).resolves.toMatchObject({ transport: "sqs" });
-    expect(sqs.commandCalls(CreateQueueCommand)).toHaveLength(3);
+    expect(sqs.commandCalls(CreateQueueCommand)).toHaveLength(2);
+  });
+
+  it("a channel's queue made with other attributes (an older deploy's) is set to today's and read on: the client keeps its channel", async () => {
+    // Prepare
+    const v = vendor();
+    sqs.on(CreateQueueCommand).rejects(new QueueNameExists({ message: "exists", $metadata: {} }));
+    sqs.on(SetQueueAttributesCommand).resolves({});
+    // Act
+    const s = await v.forAccount(REQUESTER, CHANNEL);
+    // Assess
+    const name = relayQueueName(PREFIX, REQUESTER, CHANNEL);
+    expect(s).toMatchObject({ transport: "sqs", queueUrl: urlOf(name) });
+    expect(sqs.commandCalls(SetQueueAttributesCommand).map((c) => c.args[0].input)).toEqual([
+      { QueueUrl: urlOf(name), Attributes: { ...RELAY_QUEUE_ATTRIBUTES } },
+    ]);
+    // and once set, the same warm function asks SQS nothing more for it
+    await v.forAccount(REQUESTER, CHANNEL);
+    expect(sqs.commandCalls(CreateQueueCommand)).toHaveLength(1);
+  });
+
+  it("a queue with other attributes that cannot be set is a 409 relay_channel_conflict telling the SDK to open a new channel", async () => {
+    // Prepare
+    const v = vendor();
+    sqs.on(CreateQueueCommand).rejects(new QueueNameExists({ message: "exists", $metadata: {} }));
+    sqs.on(SetQueueAttributesCommand).rejects(Object.assign(new Error("denied"), { name: "AccessDenied" }));
+    // Act
+    const conflict = v.forAccount(REQUESTER, CHANNEL);
+    // Assess
+    await expect(conflict).rejects.toMatchObject({ status: 409, code: "relay_channel_conflict" });
+    await expect(conflict).rejects.toThrow(/open a new channel/);
+    expect(sts.calls()).toHaveLength(0);
   });
 
   it("any other CreateQueue failure reaches the caller as SQS threw it: not a 409, not cached, no credentials vended", async () => {

@@ -43,15 +43,27 @@ export const SQS_RELAY_WORKER_ACTIONS = ["sqs:SendMessage"] as const;
 export const SQS_RELAY_REQUESTER_ACTIONS = ["sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:DeleteQueue"] as const;
 /** What the RelayRole itself allows on `<prefix>-r-*` (the session policies narrow it to one queue). */
 export const SQS_RELAY_ROLE_ACTIONS = [...SQS_RELAY_WORKER_ACTIONS, ...SQS_RELAY_REQUESTER_ACTIONS] as const;
-/** What the requester-session function itself does on `<prefix>-r-*` (no worker may make a queue exist). */
-export const SQS_RELAY_CREATE_ACTIONS = ["sqs:CreateQueue"] as const;
+/**
+ * What the requester-session function itself does on `<prefix>-r-*` (no worker may make a queue
+ * exist): create a channel's queue, and bring one an older deploy made to today's attributes.
+ */
+export const SQS_RELAY_CREATE_ACTIONS = ["sqs:CreateQueue", "sqs:SetQueueAttributes"] as const;
 
-/** Every channel queue's attributes (CreateQueue is idempotent only while these stay equal). */
+/**
+ * Every channel queue's attributes. CreateQueue is idempotent only while these stay equal: a
+ * queue made before they changed is set to them (ensureQueue), so a deploy that changes them
+ * leaves every client's channel working.
+ */
 export const RELAY_QUEUE_ATTRIBUTES = {
   MessageRetentionPeriod: "120",
   VisibilityTimeout: "43200",
   ReceiveMessageWaitTimeSeconds: "20",
   SqsManagedSseEnabled: "true",
+  // The largest chunk a worker sends is ~136 KiB (events/relay.ts: 132 KiB of sealed data, the
+  // receipt and the bill on the last). SQS would take 1 MiB, billed per 64 KiB: a worker's
+  // credentials reach the whole channel queue for their 15 minutes, so no message may be bigger
+  // than a real chunk.
+  MaximumMessageSize: String(144 * 1024),
 } as const;
 
 const SQS_NAME = /^[A-Za-z0-9_-]{1,80}$/;
@@ -137,12 +149,19 @@ export class SqsRelaySessionVendor implements RelaySessionVendor {
           "relay_channel_deleted",
           "this channel's queue was deleted less than 60 s ago: open a new channel (a new SDK client)",
         );
-      if (/Queue(NameExists|AlreadyExists)/.test(n))
+      if (!/Queue(NameExists|AlreadyExists)/.test(n)) throw e;
+      // Made with other attributes (by an older deploy): set today's, and read on. The name is
+      // this account's own channel, so no one else's queue is touched.
+      url = this.queueUrl(name);
+      const { SetQueueAttributesCommand } = await import("@aws-sdk/client-sqs");
+      try {
+        await this.o.sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: { ...RELAY_QUEUE_ATTRIBUTES } }));
+      } catch {
         throw new ConflictError(
           "relay_channel_conflict",
-          "this channel's queue exists with other settings: open a new channel (a new SDK client)",
+          "this channel's queue exists with other settings that could not be changed: open a new channel (a new SDK client)",
         );
-      throw e;
+      }
     }
     if (!url)
       throw new CocoonError(
