@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { OverdraftError } from "../ledger";
-import type { WriteOp } from "../ports";
+import { ConditionFailedError, type WriteOp } from "../ports";
 import { markSuspect } from "../workers";
 import { advance, COMMIT_WAIT_MS, handleMatchingMessage, sendLeaseCheck } from "./dispatch";
 import { envelopeKey, jobTopic, type JobItem } from "./items";
@@ -185,6 +185,26 @@ describe("advance: moves and refunds that lose a race", () => {
     expect(await jobOf(w, header.jobId)).toMatchObject({ status: "assigned", attempt: 1 });
     expect([1, 2].map((i) => w.queues.stats(`worker-${workers[i]!.id}`).visible)).toEqual(queued);
     expect(w.logs.filter((l) => l.msg === "job reassigned")).toHaveLength(1);
+  });
+
+  it("a move whose write was applied but answered as a failed condition (DynamoDB's lost answer, re-sent by the AWS SDK) still dispatches to the next candidate", async () => {
+    // Prepare: the move's write lands, and the store then says its condition failed
+    const w = makeJobWorld();
+    const { header, job, workers } = await w.submitted(2);
+    const transact = w.store.transact;
+    w.store.transact = async (ops) => {
+      if (!isMove(ops)) return transact(ops);
+      w.store.transact = transact;
+      await transact(ops);
+      throw new ConditionFailedError(0, "condition of op 0 failed (the re-send of a write that was applied)");
+    };
+    const before = w.queues.stats(`worker-${workers[1]!.id}`).visible;
+    // Act
+    const moved = await advance(w.deps, job, 0, "expired");
+    // Assess
+    expect(moved).toBe(true);
+    expect(await jobOf(w, header.jobId)).toMatchObject({ status: "assigned", attempt: 1 });
+    expect(w.queues.stats(`worker-${workers[1]!.id}`).visible).toBe(before + 1);
   });
 
   it("a store failure while moving the job is thrown, not taken for a lost race", async () => {

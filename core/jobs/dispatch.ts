@@ -9,6 +9,8 @@ import type { MatchingMessage } from "../../events/queue";
 import type { RelaySession } from "../../events/relay";
 import type { CoreDeps } from "../deps";
 import { applyMovement, OverdraftError, refundMovement } from "../ledger";
+import { b64u } from "../crypto/encoding";
+import { systemRandom } from "../ids";
 import { ConditionFailedError, type WriteOp } from "../ports";
 import { holdLogOps } from "../receipts/log";
 import { isLive, markSuspect, offerKey, type OfferItem } from "../workers";
@@ -125,7 +127,8 @@ export async function advance(
     if (offer && isLive(offer, now, deps.config.livenessMs)) break;
   }
   if (next < job.candidates.length) {
-    const moved: JobItem = { ...job, attempt: next, leaseUntil: now + leaseMs(deps, job.header.maxTokens), updatedAt: now };
+    const moveId = b64u.encode((deps.random ?? systemRandom).bytes(9));
+    const moved: JobItem = { ...job, attempt: next, leaseUntil: now + leaseMs(deps, job.header.maxTokens), moveId, updatedAt: now };
     await sendLeaseCheck(deps, moved);
     try {
       await deps.store.transact([
@@ -133,14 +136,17 @@ export async function advance(
           op: "update",
           table: "jobs",
           key: jobKey(job.jobId),
-          set: { attempt: next, leaseUntil: moved.leaseUntil, updatedAt: now },
+          set: { attempt: next, leaseUntil: moved.leaseUntil, moveId, updatedAt: now },
           when: stillAt(fromAttempt),
         },
         ...extra,
       ]);
     } catch (e) {
-      if (e instanceof ConditionFailedError) return false; // someone else moved it
-      throw e;
+      if (!(e instanceof ConditionFailedError)) throw e;
+      // Someone else moved it, unless this very write did: a lone write that DynamoDB applied but
+      // whose answer was lost is re-sent by the AWS SDK and then fails its own condition. The job
+      // at `next` with this move's tag is that (a transaction carries a token instead).
+      if (extra.length > 0 || !(await movedHere(deps, moved))) return false;
     }
     deps.log.info("job reassigned", { jobId: job.jobId, from: fromAttempt, to: next, reason: outcome });
     await dispatch(deps, moved);
@@ -170,6 +176,12 @@ export async function advance(
   deps.log.info("job refunded", { jobId: job.jobId, outcome });
   deps.notifier.notify(jobTopic(job.jobId));
   return true;
+}
+
+/** Whether the job is where `moved` says, tagged with its moveId: the write that put it there was this one. */
+async function movedHere(deps: CoreDeps, moved: JobItem) {
+  const now = await deps.store.get<JobItem>("jobs", jobKey(moved.jobId));
+  return now?.status === "assigned" && now.attempt === moved.attempt && now.moveId === moved.moveId;
 }
 
 async function stillAssigned(deps: CoreDeps, jobId: string, attempt: number) {

@@ -12,7 +12,8 @@ import type { FailureCode, JobStatus } from "../../events/api";
 import type { EnvelopeHeader, Receipt, ReplyEnvelope, RequestEnvelope, SealedReply } from "../../events/envelope";
 import { canonicalJson, sha256Hex } from "../crypto/encoding";
 import type { CoreDeps } from "../deps";
-import type { Item } from "../ports";
+import type { Item, Key, Store } from "../ports";
+import { itemBytes, MAX_ITEM_BYTES } from "../store-rules";
 import { holdMovement, ledgerItem, settleMovement, type Movement } from "../ledger";
 
 export interface JobCandidate {
@@ -50,6 +51,8 @@ export interface JobItem extends Item {
   requestHash: string;
   maxCost: string;
   leaseUntil: number;
+  /** A random tag of the move (core/jobs/dispatch.ts advance) that set this attempt: how a move knows its own write. */
+  moveId?: string;
   cost?: string;
   outcome?: string;
   /**
@@ -98,12 +101,41 @@ export interface EnvelopeItem extends Item {
 /**
  * pk=jobId sk="reply#<attempt>#<resultDigest>": a worker's sealed answer and signed receipt.
  * Content-addressed and written only if absent, so no post can ever overwrite an answer;
- * the job item names the one that was accepted.
+ * the job item names the one that was accepted. This is also the whole result as readers get
+ * it from readReply, whichever layout it is stored in (below).
  */
 export interface ReplyItem extends Item {
   reply: ReplyEnvelope;
   receipt: Receipt;
 }
+
+/**
+ * A reply too large for one item (DynamoDB stores at most 400 KB an item, core/store-rules.ts
+ * MAX_ITEM_BYTES; an embeddings reply is easily more) is stored split: this head, at the
+ * reply item's key, holds the receipt and the number of parts; part i (ReplyPartItem, key
+ * `<head sk>#<i>`) holds the i-th slice of canonicalJson(reply). Every part is a function of
+ * the digest in its key, so the parts are content-addressed like the head, and the head is
+ * written after its parts: a head that is there names parts that were all written.
+ */
+export interface ReplyHeadItem extends Item {
+  receipt: Receipt;
+  parts: number;
+}
+
+/** One slice of a split reply's canonical JSON (ReplyHeadItem). */
+export interface ReplyPartItem extends Item {
+  data: string;
+}
+
+/** A reply item as stored: whole, or the head of a split one. */
+export type StoredReplyItem = ReplyItem | ReplyHeadItem;
+
+/**
+ * UTF-8 bytes of canonical reply JSON per part: with its key (under 150 bytes), `data` and `ttl`
+ * a part item stays 16 KiB under MAX_ITEM_BYTES. Fewer, larger parts: fewer requests (DynamoDB
+ * bills writes and reads per KB whatever the split).
+ */
+export const REPLY_PART_BYTES = 384 * 1024;
 
 /** pk=jobId sk="failure#<attempt>": a worker's failure report: a code, and its text sealed to the requester. */
 export interface FailureItem extends Item {
@@ -143,6 +175,75 @@ export const replyKey = (jobId: string, attempt: number, digest?: string) => ({
   sk: digest ? `reply#${attempt}#${digest}` : `reply#${attempt}`,
 });
 export const failureKey = (jobId: string, attempt: number) => ({ pk: jobId, sk: `failure#${attempt}` });
+/** Part `i` of the split reply whose head is at `head` (ReplyHeadItem). */
+export const replyPartKey = (head: Key, i: number) => ({ pk: head.pk, sk: `${head.sk}#${i}` });
+
+/**
+ * The items that store one result (docs/architecture.md §3, step 6): the reply item whole when
+ * it fits in one store item (today's layout and cost: one write), else a small head and the
+ * parts it names. Writers put the parts first, then the head.
+ */
+export function replyItems(
+  jobId: string,
+  attempt: number,
+  digest: string,
+  reply: ReplyEnvelope,
+  receipt: Receipt,
+  /** canonicalJson(reply), when the caller has it already */
+  canonicalReply: string | undefined,
+  ttl: number,
+): { head: StoredReplyItem; parts: ReplyPartItem[] } {
+  const key = replyKey(jobId, attempt, digest);
+  const whole: ReplyItem = { ...key, reply, receipt, ttl };
+  if (itemBytes(whole) <= MAX_ITEM_BYTES) return { head: whole, parts: [] };
+  const slices = splitUtf8(canonicalReply ?? canonicalJson(reply), REPLY_PART_BYTES);
+  return {
+    head: { ...key, receipt, parts: slices.length, ttl } satisfies ReplyHeadItem,
+    parts: slices.map((data, i) => ({ ...replyPartKey(key, i), data, ttl })),
+  };
+}
+
+/** Every key a result's items may have (the head's and each part's), for removing them. */
+export const replyItemKeys = (items: { head: StoredReplyItem; parts: ReplyPartItem[] }): Key[] => [
+  { pk: items.head.pk, sk: items.head.sk },
+  ...items.parts.map((p) => ({ pk: p.pk, sk: p.sk })),
+];
+
+const isSplit = (item: StoredReplyItem): item is ReplyHeadItem => !("reply" in item) && typeof item.parts === "number";
+
+/**
+ * The result stored at `key` (a reply item's key), whole: a split one's parts are read (in
+ * parallel, each a get: no query page limit to follow) and joined. Undefined when the item, or
+ * any of its parts, is missing (expired, or removed by a post that lost its race; an identical
+ * retry of the accepted result writes them again). The parts are not re-hashed: each is
+ * written only if absent under a key naming the result's digest, so none can differ.
+ */
+export async function readReply(store: Pick<Store, "get">, key: Key): Promise<ReplyItem | undefined> {
+  const head = await store.get<StoredReplyItem>("jobs", key);
+  if (!head || !isSplit(head)) return head;
+  const parts = await Promise.all(Array.from({ length: head.parts }, (_, i) => store.get<ReplyPartItem>("jobs", replyPartKey(key, i))));
+  if (parts.some((p) => p === undefined)) return undefined;
+  const { parts: _count, ...rest } = head;
+  return { ...rest, reply: JSON.parse(parts.map((p) => p!.data).join("")) as ReplyEnvelope };
+}
+
+/**
+ * `s` cut into consecutive slices of at most `maxBytes` UTF-8 bytes each, never inside a
+ * surrogate pair. A reply's canonical JSON is ASCII (base64url and its field names), cut by
+ * characters; anything else is cut at a third of that (a UTF-16 unit is at most 3 bytes).
+ */
+export function splitUtf8(s: string, maxBytes: number): string[] {
+  const step = Buffer.byteLength(s, "utf8") === s.length ? maxBytes : Math.floor(maxBytes / 3);
+  const out: string[] = [];
+  for (let i = 0; i < s.length; ) {
+    let end = Math.min(s.length, i + step);
+    const last = s.charCodeAt(end - 1);
+    if (end < s.length && last >= 0xd800 && last <= 0xdbff) end--; // keep the pair whole
+    out.push(s.slice(i, end));
+    i = end;
+  }
+  return out;
+}
 
 /** What a completed job pins: sha256 over the canonical {reply, receipt} it accepted. */
 export const resultDigest = (reply: ReplyEnvelope, receipt: Receipt) => resultDigestOf(canonicalJson(reply), receipt);

@@ -20,7 +20,8 @@ import { ConditionFailedError, type WriteOp } from "../../core/ports";
 import { applyMovement, holdMovement, movementOps } from "../../core/ledger";
 import { createMemoryStore } from "../../local/memory-store";
 import type { StoreValidationCode } from "../../core/store-rules";
-import { DynamoStore, StoreError, StoreValidationError } from "./dynamo-store";
+import { decodeItem, DynamoStore, encodeItem, StoreBusyError, StoreError, StoreValidationError } from "./dynamo-store";
+import { failureResponse } from "../http/middleware";
 
 const TABLE = "cocoon-test-Data";
 const NOW = Date.UTC(2026, 10, 25, 12, 0, 0); // ms
@@ -53,6 +54,27 @@ const cancelled = (codes: string[]) =>
 
 beforeEach(() => {
   ddb.reset();
+});
+
+describe("DynamoStore encoding of maps that come from outside", () => {
+  it("a caller's map that looks like the adapter's tags ({$bigint: …}, {$obj: …}) reads back as the same map, not as a bigint or a throw", () => {
+    // Prepare: what a worker may put in its attestation document, beside a real nested bigint
+    const item = {
+      pk: "w1",
+      sk: "worker",
+      attestation: {
+        collateral: { $bigint: "x" },
+        modelDigests: { $bigint: "12" },
+        other: { $obj: { $bigint: "7" } },
+        list: [{ $bigint: "nope" }, { $obj: 1 }],
+      },
+      fee: { nested: 42n },
+    };
+    // Act
+    const back = decodeItem("workers", encodeItem("workers", item));
+    // Assess
+    expect(back).toEqual(item);
+  });
 });
 
 describe("DynamoStore reads", () => {
@@ -232,7 +254,9 @@ describe("DynamoStore single writes", () => {
       TableName: TABLE,
       Key: { pk: `jobs#${JOB}`, sk: "job" },
       UpdateExpression: "SET #n0 = :v0 REMOVE #n1, #n2, #n3 ADD #n4 :v1",
-      ConditionExpression: "(attribute_exists(#n5) AND (attribute_not_exists(#n6) OR #n6 > :v2)) AND (#n0 = :v3)",
+      // a comparison holds only on a live item that has the attribute, as in the local stores
+      ConditionExpression:
+        "(attribute_exists(#n5) AND (attribute_not_exists(#n6) OR #n6 > :v2)) AND (attribute_exists(#n0) AND #n0 = :v3 AND (attribute_not_exists(#n6) OR #n6 > :v2))",
       ExpressionAttributeNames: {
         "#n0": "status",
         "#n1": "_bi:status",
@@ -254,9 +278,9 @@ describe("DynamoStore single writes", () => {
     expect(ddb.commandCalls(DeleteCommand)[0]!.args[0].input).toEqual({
       TableName: TABLE,
       Key: { pk: `quotes#${JOB}`, sk: "quote" },
-      ConditionExpression: "#n0 IN (:v0, :v1)",
-      ExpressionAttributeNames: { "#n0": "state" },
-      ExpressionAttributeValues: { ":v0": "open", ":v1": "expired" },
+      ConditionExpression: "#n0 IN (:v0, :v1) AND (attribute_not_exists(#n1) OR #n1 > :v2)",
+      ExpressionAttributeNames: { "#n0": "state", "#n1": "_exp" },
+      ExpressionAttributeValues: { ":v0": "open", ":v1": "expired", ":v2": NOW_S },
     });
   });
 
@@ -272,9 +296,9 @@ describe("DynamoStore single writes", () => {
           ConditionCheck: {
             TableName: TABLE,
             Key: { pk: "workers#w1", sk: "worker" },
-            ConditionExpression: "#n0 > :v0",
-            ExpressionAttributeNames: { "#n0": "capacity" },
-            ExpressionAttributeValues: { ":v0": 0 },
+            ConditionExpression: "attribute_exists(#n0) AND #n0 > :v0 AND (attribute_not_exists(#n1) OR #n1 > :v1)",
+            ExpressionAttributeNames: { "#n0": "capacity", "#n1": "_exp" },
+            ExpressionAttributeValues: { ":v0": 0, ":v1": NOW_S },
           },
         },
       ],
@@ -335,9 +359,9 @@ describe("DynamoStore transactions (money)", () => {
             TableName: TABLE,
             Key: { pk: `accounts#${ACCOUNT}`, sk: "balance" },
             UpdateExpression: "SET #n1 = :v1, #n3 = :v3 ADD #n0 :v0, #n2 :v2",
-            ConditionExpression: "#n0 >= :v4",
-            ExpressionAttributeNames: { "#n0": "available", "#n1": "_bi:available", "#n2": "held", "#n3": "_bi:held" },
-            ExpressionAttributeValues: { ":v0": -1_500_000n, ":v1": true, ":v2": 1_500_000n, ":v3": true, ":v4": 1_500_000n },
+            ConditionExpression: "attribute_exists(#n0) AND #n0 >= :v4 AND (attribute_not_exists(#n4) OR #n4 > :v5)",
+            ExpressionAttributeNames: { "#n0": "available", "#n1": "_bi:available", "#n2": "held", "#n3": "_bi:held", "#n4": "_exp" },
+            ExpressionAttributeValues: { ":v0": -1_500_000n, ":v1": true, ":v2": 1_500_000n, ":v3": true, ":v4": 1_500_000n, ":v5": NOW_S },
           },
         },
         {
@@ -384,14 +408,51 @@ describe("DynamoStore transactions (money)", () => {
     expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(2);
   });
 
-  it("a transaction that keeps conflicting fails with STORE_CONFLICT after the retries", async () => {
+  it("a transaction cancelled without reasons is thrown as DynamoDB said it, not read as a failed condition (which the core takes for 'done already')", async () => {
+    // Prepare
+    ddb.on(TransactWriteCommand).rejects(cancelled([]));
+    // Act
+    const err = await makeStore()
+      .transact(movementOps(hold()))
+      .catch((e: unknown) => e);
+    // Assess
+    expect(err).not.toBeInstanceOf(ConditionFailedError);
+    expect(err).toMatchObject({ name: "TransactionCanceledException" });
+  });
+
+  it("a transaction that keeps conflicting fails after the retries as a 503 store_busy (send it again), not an anonymous 500", async () => {
     ddb.on(TransactWriteCommand).rejects(cancelled(["TransactionConflict", "None"]));
     const err = await makeStore({ retries: 2 })
       .transact(movementOps(hold()))
       .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(StoreError);
-    expect((err as StoreError).code).toBe("STORE_CONFLICT");
+    expect(err).toBeInstanceOf(StoreBusyError);
+    expect(err).toMatchObject({ status: 503, code: "store_busy" });
     expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(3);
+    // and the HTTP edge answers it so
+    const answer = failureResponse(err, { error: () => undefined }, "POST /v1/jobs");
+    expect(answer.status).toBe(503);
+    expect(answer.headers["retry-after"]).toBe("1");
+    expect(JSON.parse(answer.body as string)).toMatchObject({ error: { code: "store_busy" } });
+  });
+
+  it("by default a conflicting transaction is tried 7 times with jittered waits of about 1.3 s in all at most", async () => {
+    // Prepare
+    ddb.on(TransactWriteCommand).rejects(cancelled(["TransactionConflict", "None"]));
+    const waits: number[] = [];
+    const store = new DynamoStore({
+      table: TABLE,
+      client: new DynamoDBClient({ region: "us-east-1", credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" } }),
+      now: () => NOW,
+      sleep: async (ms) => void waits.push(ms),
+    });
+    // Act
+    const err = await store.transact(movementOps(hold())).catch((e: unknown) => e);
+    // Assess
+    expect(err).toBeInstanceOf(StoreBusyError);
+    expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(7);
+    expect(waits).toHaveLength(6);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(640);
+    expect(waits.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(40 + 80 + 160 + 320 + 640 + 640);
   });
 
   it("issue 9 #6: a hold re-sent after an ambiguous failure carries the same ClientRequestToken, so DynamoDB applies it once and answers success", async () => {

@@ -51,6 +51,7 @@ import {
   type TableName,
   type WriteOp,
 } from "../../core/ports";
+import { CocoonError } from "../../core/errors";
 import { RETRY, retryOptimistic } from "../../core/retry";
 import { ttlPassed, ttlSeconds, validateOps } from "../../core/store-rules";
 
@@ -60,17 +61,30 @@ export const TTL_ATTR = "_exp";
 export const BIGINT_MARKER = "_bi:";
 
 /**
- * What only this adapter refuses: a transaction that kept conflicting with concurrent ones, an
- * attribute name it reserves. Everything every store refuses (too many ops, an item twice, bad
- * keys and updates) is a StoreValidationError from core/store-rules.ts, as locally.
+ * What only this adapter refuses: an attribute name it reserves (a transaction that kept
+ * conflicting is a StoreBusyError). Everything every store refuses (too many ops, an item twice,
+ * bad keys and updates) is a StoreValidationError from core/store-rules.ts, as locally.
  */
 export class StoreError extends Error {
   override readonly name = "StoreError";
   constructor(
-    readonly code: "STORE_CONFLICT" | "STORE_RESERVED_ATTRIBUTE",
+    readonly code: "STORE_RESERVED_ATTRIBUTE",
     message: string,
   ) {
     super(message);
+  }
+}
+
+/**
+ * A transaction that kept conflicting: DynamoDB cancels one that touches an item another is
+ * writing (a busy requester's balance: every hold and settlement of its jobs). The request is
+ * answered 503 `store_busy`, which says "nothing was written, send it again" (every mutating
+ * route is idempotent by its own identity), not an anonymous 500.
+ */
+export class StoreBusyError extends CocoonError {
+  readonly storeCode = "STORE_CONFLICT";
+  constructor(message: string) {
+    super(503, "store_busy", message);
   }
 }
 
@@ -86,6 +100,14 @@ export interface DynamoStoreOptions {
   /** Sleep between conflict retries (tests pass a no-op). */
   sleep?: (ms: number) => Promise<void>;
 }
+
+/**
+ * Retries of a transaction cancelled only by conflicts: about 1.5 s of jittered waits in all, so
+ * a requester whose jobs settle tens of times a second still gets through (3 retries over
+ * ~150 ms turned such bursts into 500s), and a Lambda's request still ends well within its time.
+ */
+const CONFLICT_RETRIES = 6;
+const CONFLICT_BACKOFF_CAP_MS = 640;
 
 export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(client, {
@@ -105,14 +127,26 @@ function checkAttrName(attr: string) {
   }
 }
 
-/** Nested values: bigint → {"$bigint": "…"}; everything else unchanged. */
+/**
+ * A map of the caller's whose only key is one of these would read back as a tag: it is stored
+ * wrapped in {"$obj": …} instead. Stored data comes from outside (a worker's attestation
+ * document): `{"$bigint": "x"}` in it made every read of that worker item throw, and
+ * `{"$bigint": "12"}` read back as 12n, a document other than the one verified.
+ */
+const TAGS = new Set(["$bigint", "$obj"]);
+const looksTagged = (o: object) => {
+  const keys = Object.keys(o);
+  return keys.length === 1 && TAGS.has(keys[0]!);
+};
+
+/** Nested values: bigint → {"$bigint": "…"}; a map that looks like a tag → {"$obj": map}; everything else unchanged. */
 function encodeNested(v: unknown): unknown {
   if (typeof v === "bigint") return { $bigint: v.toString() };
   if (Array.isArray(v)) return v.map(encodeNested);
   if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(v)) out[k] = encodeNested(x);
-    return out;
+    return looksTagged(v) ? { $obj: out } : out;
   }
   return v;
 }
@@ -125,9 +159,12 @@ function decodeNested(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(decodeNested);
   if (v instanceof Set) return new Set([...v].map((x) => (x instanceof NumberValue ? Number(x.value) : x)));
   if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
-    const o = v as Record<string, unknown>;
+    let o = v as Record<string, unknown>;
     const keys = Object.keys(o);
     if (keys.length === 1 && keys[0] === "$bigint" && typeof o.$bigint === "string") return BigInt(o.$bigint);
+    // a map of the caller's that looked like a tag, as encodeNested wrapped it: its own keys, never a tag
+    const wrapped = keys.length === 1 && keys[0] === "$obj" && o.$obj && typeof o.$obj === "object" && !Array.isArray(o.$obj);
+    if (wrapped) o = o.$obj as Record<string, unknown>;
     const out: Record<string, unknown> = {};
     for (const [k, x] of Object.entries(o)) out[k] = decodeNested(x);
     return out;
@@ -192,20 +229,34 @@ export class ExpressionBuilder {
     return p;
   }
 
+  private nowPlaceholder: string | undefined;
+  /** The time TTLs are judged against: one placeholder however many conditions use it. */
+  private now(): string {
+    return (this.nowPlaceholder ??= this.value(this.nowSeconds));
+  }
+
+  /** The item is not past its TTL (DynamoDB may not have swept it yet). */
+  private live(): string {
+    return `(attribute_not_exists(${this.name(TTL_ATTR)}) OR ${this.name(TTL_ATTR)} > ${this.now()})`;
+  }
+
   condition(c: Condition): string {
     switch (c.kind) {
       case "exists":
         // An item past its TTL but not yet swept by DynamoDB counts as absent.
-        return `attribute_exists(${this.name("pk")}) AND (attribute_not_exists(${this.name(TTL_ATTR)}) OR ${this.name(TTL_ATTR)} > ${this.value(this.nowSeconds)})`;
+        return `attribute_exists(${this.name("pk")}) AND ${this.live()}`;
       case "notExists":
-        return `attribute_not_exists(${this.name("pk")}) OR ${this.name(TTL_ATTR)} <= ${this.value(this.nowSeconds)}`;
+        return `attribute_not_exists(${this.name("pk")}) OR ${this.name(TTL_ATTR)} <= ${this.now()}`;
+      // As the local stores judge (local/store-semantics.ts evalCondition): a comparison holds only
+      // on a live item that has the attribute. DynamoDB's `<>` alone holds on a missing attribute,
+      // and any comparison alone reads an item past its TTL that is not swept yet.
       case "cmp":
         checkAttrName(c.attr);
-        return `${this.name(c.attr)} ${c.op} ${this.value(c.value)}`;
+        return `attribute_exists(${this.name(c.attr)}) AND ${this.name(c.attr)} ${c.op} ${this.value(c.value)} AND ${this.live()}`;
       case "in":
         checkAttrName(c.attr);
         if (c.values.length === 0) return `attribute_exists(${this.name("pk")}) AND attribute_not_exists(${this.name("pk")})`; // IN () is false
-        return `${this.name(c.attr)} IN (${c.values.map((v) => this.value(v)).join(", ")})`;
+        return `${this.name(c.attr)} IN (${c.values.map((v) => this.value(v)).join(", ")}) AND ${this.live()}`;
       case "and":
         if (c.all.length === 0) return `attribute_exists(${this.name("sk")}) OR attribute_not_exists(${this.name("sk")})`; // empty AND is true
         if (c.all.length === 1) return this.condition(c.all[0]!);
@@ -332,7 +383,7 @@ export class DynamoStore implements Store {
   constructor(private readonly opts: DynamoStoreOptions) {
     this.doc = opts.client instanceof DynamoDBDocumentClient ? opts.client : documentClient(opts.client);
     this.now = opts.now ?? Date.now;
-    this.retries = opts.conflictRetries ?? 3;
+    this.retries = opts.conflictRetries ?? CONFLICT_RETRIES;
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
@@ -414,15 +465,13 @@ export class DynamoStore implements Store {
     // then both be told "applied", where the port promises exactly one winner.
     let resends = 0; // ambiguous re-sends, over the whole call
     const conflicting = () =>
-      new StoreError(
-        "STORE_CONFLICT",
-        `transaction kept conflicting with concurrent writes after ${this.retries + 1} attempts; retry the request`,
-      );
+      new StoreBusyError(`transaction kept conflicting with concurrent writes after ${this.retries + 1} attempts; retry the request`);
     await retryOptimistic(
       {
         attempts: this.retries + 1,
         exhausted: conflicting,
-        backoffMs: (n) => 20 * 2 ** n + Math.floor(Math.random() * 20),
+        // full jitter, so transactions that met on an item part rather than meet again
+        backoffMs: (n) => Math.floor(Math.random() * Math.min(CONFLICT_BACKOFF_CAP_MS, 20 * 2 ** (n + 1))),
         sleep: this.sleep,
       },
       async () => {
@@ -450,7 +499,8 @@ export class DynamoStore implements Store {
             const i = portIndex[failed];
             throw new ConditionFailedError(i, `condition of ${i === undefined ? "a transaction item" : describe(ops[i]!)} failed`);
           }
-          if (reasons.length === 0) throw new ConditionFailedError(undefined, "transaction cancelled without reasons");
+          // No reasons: nothing says a condition failed, and the core would read a ConditionFailedError as "done already".
+          if (reasons.length === 0) throw e;
           const onlyConflicts = reasons.every((r) => r === "None" || r === "TransactionConflict");
           if (!onlyConflicts) throw e;
           return RETRY;

@@ -126,7 +126,9 @@ export function failureResponse(e: unknown, log: Pick<CoreDeps["log"], "error">,
   const ref = randomUUID();
   log.error("unhandled error", { ref, route: where, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
   const code = e instanceof CocoonError ? e.code : "internal_error";
-  return jsonResponse(e instanceof CocoonError ? e.status : 500, errorBody(code, `internal error; reference ${ref}`));
+  const status = e instanceof CocoonError ? e.status : 500;
+  // 503: nothing was done, and the same request may be sent again (the store was busy)
+  return jsonResponse(status, errorBody(code, `internal error; reference ${ref}`), status === 503 ? { "retry-after": "1" } : {});
 }
 
 /** Runs one matched route: authenticate, parse body, query and headers, call, map errors. Never leaks a 5xx message. */
