@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSigningKey } from "../core/crypto/keys";
 import { startNetwork, type LocalNetwork } from "../local/network";
-import { API, ApiClient, ApiError } from "./api";
+import { API, ApiClient, ApiError, STORE_BUSY_RETRIES } from "./api";
 
 describe("ApiClient signing", () => {
   let net: LocalNetwork;
@@ -97,6 +97,33 @@ describe("issue 10: answers are parsed with the route's schema on arrival, never
       await fake.close();
     }
   });
+
+  it("503 store_busy (the store kept conflicting, nothing done) is sent again, signed anew, up to STORE_BUSY_RETRIES times; any other 503 is not", async () => {
+    // Prepare: busy twice, then an answer; and a route that is busy for good
+    let busy = 2;
+    const fake = await fakeCoordinator((path) => {
+      if (path === "/v1/models") return { status: 503, body: { error: { code: "relay_session_unavailable", message: "x" } } };
+      if (path === "/v1/account" && busy-- > 0) return { status: 503, body: { error: { code: "store_busy", message: "internal error" } } };
+      if (path === "/v1/account") return { body: { account: "a", available: "0", held: "0", withdrawing: "0" } };
+      return { status: 503, body: { error: { code: "store_busy", message: "internal error" } } };
+    });
+    const api = new ApiClient(fake.url, generateSigningKey());
+    try {
+      // Act
+      const account = await api.requestJson("GET", "/v1/account").catch((e: unknown) => e);
+      const other = await api.request(API.models).catch((e: unknown) => e);
+      const forGood = await api.requestJson("POST", "/v1/busy", {}).catch((e: unknown) => e);
+      // Assess
+      expect(account).toMatchObject({ account: "a" });
+      expect(fake.seen.filter((x) => x === "GET /v1/account")).toHaveLength(3);
+      expect(other).toMatchObject({ status: 503, code: "relay_session_unavailable" });
+      expect(fake.seen.filter((x) => x === "GET /v1/models")).toHaveLength(1);
+      expect(forGood).toMatchObject({ status: 503, code: "store_busy" });
+      expect(fake.seen.filter((x) => x === "POST /v1/busy")).toHaveLength(1 + STORE_BUSY_RETRIES);
+    } finally {
+      await fake.close();
+    }
+  }, 20_000);
 
   it("an error answer keeps its machine-readable code; a malformed one is http_error", async () => {
     const fake = await fakeCoordinator((path) =>

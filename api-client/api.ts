@@ -60,6 +60,8 @@ const NEVER_SENT = new Set(["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "EHOSTUNRE
 
 /** GET /v1/routes as the client reads it: entry by entry (RouteKey, RouteUrl), so one bad entry is left out, not the directory. */
 const DirectoryEntries = z.object({ urls: z.record(z.string(), z.unknown()) });
+/** Times a request answered 503 store_busy is sent again (waits ~0.2–0.4, 0.4–0.8, 0.8–1.6 s). */
+export const STORE_BUSY_RETRIES = 3;
 
 /** What `request` takes besides the route: path parameters, query, body (typed by the route's body schema) and headers. */
 export interface RequestOptions<B> {
@@ -127,7 +129,14 @@ export class ApiClient {
    * route's element schemas (the agent's job poll skips a malformed item, not the batch).
    */
   async requestJson(method: Method, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
-    const first = await this.signAndSend(method, path, body, headers);
+    let first = await this.signAndSend(method, path, body, headers);
+    // 503 store_busy: the coordinator's store kept conflicting and the request did nothing it
+    // would not do again the same (every mutating route is idempotent by its own identity, and
+    // a replay-guarded one is signed anew): sent again, a few times, after jittered waits.
+    for (let i = 0; i < STORE_BUSY_RETRIES && first.status === 503 && /"code":"store_busy"/.test(first.text); i++) {
+      await new Promise((r) => setTimeout(r, 200 * 2 ** i + Math.floor(Math.random() * 200 * 2 ** i)));
+      first = await this.signAndSend(method, path, body, headers);
+    }
     // A timestamp refused as stale or ahead was refused before anything happened, so signing
     // again is safe; once, with the clock corrected by the server's Date header.
     if (first.status === 401 && first.date && /"code":"(future_request|stale_request)"/.test(first.text)) {
