@@ -15,6 +15,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { relaySenderName, type RelayChunk } from "../events/relay";
 import { newJobId } from "../core/ids";
 import {
+  JOBS_PER_LOOP,
+  loopsFor,
+  MAX_LOOPS,
   MAX_RECEIVE_FAILURES,
   nodePost,
   RECEIVE,
@@ -599,6 +602,32 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     expect(q.receives.length).toBeLessThanOrEqual(2); // the first poll, and the one after it answered
     expect(r.polling).toBe(1);
     expect(r.covers(Date.now() + 60_000)).toBe(true);
+  });
+
+  it("receive loops grow with the open jobs (one per JOBS_PER_LOOP, at most MAX_LOOPS) and shrink as they close, so a busy client keeps up", async () => {
+    // Prepare
+    const q = new MemoryQueue();
+    const r = relayOn(q);
+    const open = async (n: number) => {
+      const subs = [];
+      for (let i = 0; i < n; i++) subs.push(await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf()));
+      return subs;
+    };
+    // Act: 2.5 loops' worth of jobs, then more than MAX_LOOPS' worth
+    const first = await open(Math.floor(JOBS_PER_LOOP * 2.5));
+    const at3 = { polling: r.polling, inFlight: q.inFlight };
+    const more = await open(JOBS_PER_LOOP * MAX_LOOPS);
+    const atMax = r.polling;
+    // the busy spell ends: all but one job close, and the polls in flight end with their wait
+    for (const s of [...first, ...more].slice(1)) s.close();
+    for (let i = 0; i < MAX_LOOPS; i++) q.endWait();
+    await until(() => r.polling === 1, "the loops to shrink to one");
+    // Assess
+    expect(loopsFor(1)).toBe(1);
+    expect(at3).toEqual({ polling: 3, inFlight: 3 });
+    expect(atMax).toBe(MAX_LOOPS);
+    expect(q.maxInFlight).toBe(MAX_LOOPS);
+    expect(q.waiting).toBe(true); // the one left reads on
   });
 
   it("a failed receive is tried again after retryMs times the failures in a row", async () => {

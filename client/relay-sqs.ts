@@ -7,13 +7,14 @@
  * has its worker send its sealed chunks there, one message each (agent/relay-sqs.ts), under a role
  * session named for the job attempt (relaySenderName), which SQS reports as the SenderId.
  *
- * ONE receive loop per channel, running only while a job is open: a long poll (20 s, up to 10
- * messages) at a time. When the last job closes, the poll in flight is NOT aborted but left to end
- * by itself (at most 20 s; no other starts): SQS goes on with a long poll whose caller went away,
- * and the first messages that reach the queue meanwhile (the next job's chunks, or its whole
- * answer) would go to nobody and stay invisible for the visibility timeout (aws/aws-sdk-js#2350).
- * Left to run, it hands them to a job opened meanwhile. Only close() aborts it (the queue is
- * then deleted, so nothing can be lost), and it lets a process exit at once. Messages are never deleted: the queue's
+ * Receive loops per channel, running only while a job is open: one per JOBS_PER_LOOP open jobs
+ * (at most MAX_LOOPS), each a long poll (20 s, up to 10 messages) at a time. When the last job
+ * closes, a poll in flight is NOT aborted but left to end by itself (at most 20 s; no other
+ * starts): SQS goes on with a long poll whose caller went away, and the first messages that reach
+ * the queue meanwhile (the next job's chunks, or its whole answer) would go to nobody and stay
+ * invisible for the visibility timeout (aws/aws-sdk-js#2350). Left to run, it hands them to a job
+ * opened meanwhile, and no longer keeps the process alive (PollHold). Only close() aborts it (the
+ * queue is then deleted, so nothing can be lost). Messages are never deleted: the queue's
  * visibility timeout (12 h) outlives its retention (120 s), so a received message never comes
  * back, and a DeleteMessage per chunk would be a paid request for nothing.
  *
@@ -242,6 +243,15 @@ export interface SqsRelayOptions {
   reader?: (s: SqsSession) => SqsReader;
 }
 
+/**
+ * Receive loops per queue: one per JOBS_PER_LOOP open jobs, at most MAX_LOOPS. A loop takes at
+ * most 10 messages a round trip; at about a chunk a second per streamed job one loop keeps up
+ * with a few dozen jobs, and a backlog past the queue's 120 s retention would be dropped.
+ */
+export const JOBS_PER_LOOP = 20;
+export const MAX_LOOPS = 8;
+export const loopsFor = (jobs: number) => (jobs === 0 ? 0 : Math.min(MAX_LOOPS, Math.ceil(jobs / JOBS_PER_LOOP)));
+
 /** Receives that fail in a row before the loop ends its jobs' streams (they then read the stored replies). */
 export const MAX_RECEIVE_FAILURES = 3;
 
@@ -298,10 +308,10 @@ interface Conn {
   reader: SqsReader;
   jobs: Map<string, JobStream>;
   closed: boolean;
-  /** a receive loop runs */
-  polling: boolean;
-  /** aborts the receive in flight */
-  abort?: AbortController;
+  /** receive loops running (loopsFor its open jobs) */
+  loops: number;
+  /** aborts the receives in flight (close() only) */
+  abort: AbortController;
   /** whether the receive in flight keeps the process alive: while a job is open */
   hold: PollHold;
   expiry?: NodeJS.Timeout;
@@ -325,7 +335,7 @@ export class SqsRelay {
 
   /** receive loops running now (tests: none while no job is open) */
   get polling(): number {
-    return [...this.conns].filter((c) => c.polling).length;
+    return [...this.conns].reduce((n, c) => n + c.loops, 0);
   }
 
   /** Whether a job with this deadline can start on the current credentials without asking for a session. */
@@ -372,7 +382,7 @@ export class SqsRelay {
     this.closed = true;
     for (const c of [...this.conns]) {
       this.end(c);
-      c.abort?.abort(); // what an aborted poll goes on to take at SQS is lost with the queue anyway
+      c.abort.abort(); // what an aborted poll goes on to take at SQS is lost with the queue anyway
     }
     this.current = undefined;
     const readers = [...this.queues.values()];
@@ -395,7 +405,7 @@ export class SqsRelay {
       this.arm(cur);
       return cur;
     }
-    const conn: Conn = { session: s, reader, jobs: new Map(), closed: false, polling: false, hold: new PollHold() };
+    const conn: Conn = { session: s, reader, jobs: new Map(), closed: false, loops: 0, abort: new AbortController(), hold: new PollHold() };
     this.conns.add(conn);
     this.current = conn;
     this.arm(conn);
@@ -410,25 +420,26 @@ export class SqsRelay {
     c.expiry.unref();
   }
 
-  /** Starts the receive loop of `c` unless it runs: it runs while a job is open there. */
+  /** Starts receive loops on `c` until it has as many as its open jobs want (loopsFor). */
   private poll(c: Conn) {
-    if (c.polling || c.closed || c.jobs.size === 0) return;
-    c.polling = true;
-    void this.receiveWhileOpen(c);
+    while (!c.closed && c.loops < loopsFor(c.jobs.size)) {
+      c.loops++;
+      void this.receiveWhileOpen(c);
+    }
   }
 
   private async receiveWhileOpen(c: Conn): Promise<void> {
     let failures = 0;
     try {
-      // `polling` falls in the same turn as this check fails (finally): poll() never finds a loop that is about to stop
-      while (!c.closed && c.jobs.size > 0) {
-        const abort = (c.abort = new AbortController());
+      // A loop more than the open jobs want stops; `loops` falls in the same turn as this check
+      // fails (finally), so the next loop to check sees it, and poll() never counts a stopping loop.
+      while (!c.closed && c.loops <= loopsFor(c.jobs.size)) {
         let messages: SqsMessage[];
         try {
-          messages = await c.reader.receive(abort.signal, c.hold);
+          messages = await c.reader.receive(c.abort.signal, c.hold);
           failures = 0;
         } catch {
-          if (abort.signal.aborted) continue; // closed: the loop's condition decides
+          if (c.abort.signal.aborted) continue; // closed: the loop's condition decides
           if (++failures >= MAX_RECEIVE_FAILURES) {
             this.end(c);
             return;
@@ -440,7 +451,7 @@ export class SqsRelay {
         for (const m of messages) this.deliver(c, m);
       }
     } finally {
-      c.polling = false;
+      c.loops--;
     }
   }
 
