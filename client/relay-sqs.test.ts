@@ -365,13 +365,24 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     expect(asked).toBe(2);
   });
 
-  it("refuses a job its credentials cannot cover even after renewing", async () => {
-    // Prepare
+  it("a job longer than credentials last starts after one ask, and its credentials are renewed before they run out while it reads", async () => {
+    // Prepare: the first session lasts 70 s, renewed 69.5 s before it ends (0.5 s from now); the job's deadline 10 min away
     const q = new MemoryQueue();
+    const t0 = Date.now();
+    const sessions = [sessionOf({ name: "r-first", ms: 70_000 }), sessionOf({ name: "r-second", ms: 900_000 })];
+    let asked = 0;
+    const r = relayOn(q, { renewMarginMs: 69_500 });
+    const job = newJobId(t0);
     // Act
-    const open = relayOn(q).open(newJobId(Date.now()), Date.now() + 120_000, async () => sessionOf({ ms: 100_000 }));
+    const sub = await r.open(job, t0 + 600_000, async () => sessions[asked++]!);
+    const atStart = asked;
+    await until(() => asked === 2, "the renewal", 3_000);
+    q.put(messageOf(chunkOf(job, 0)));
     // Assess
-    await expect(open).rejects.toThrow(/expire before the job's deadline/);
+    expect(atStart).toBe(1); // no second ask at the start: another would last no longer
+    expect(await within(take(sub.chunks, 1))).toEqual([chunkOf(job, 0)]);
+    await until(() => q.receives.at(-1) === sessions[1]!.credentials.accessKeyId, "a receive on the renewed credentials");
+    sub.close();
   });
 
   it("the first copy of a chunk that waits for an earlier one is the one handed on: a later copy with other content does not replace it", async () => {
@@ -647,6 +658,29 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     expect(t2! - t1!).toBeGreaterThanOrEqual(195);
   });
 
+  it("close() after the credentials ran out (a client idle past them) asks a fresh session and deletes the queue with it, not with the expired one", async () => {
+    // Prepare: a job read and closed; then the client's clock passes the credentials' end
+    const q = new MemoryQueue();
+    const deletedWith: string[] = [];
+    const first = sessionOf({ name: "r-first", ms: 900_000 });
+    const fresh = sessionOf({ name: "r-fresh", ms: 900_000 });
+    let clock = Date.now();
+    const r = relayOn(q, {
+      now: () => clock,
+      reader: (s) => ({ ...q.reader(s), deleteQueue: async () => void deletedWith.push(s.credentials.accessKeyId) }),
+    });
+    const sessions = [first, fresh];
+    let asked = 0;
+    const sub = await r.open(newJobId(clock), clock + 60_000, async () => sessions[asked++]!);
+    sub.close();
+    clock = first.credentials.expiration + 1;
+    // Act
+    await r.close();
+    // Assess
+    expect(asked).toBe(2);
+    expect(deletedWith).toEqual([fresh.credentials.accessKeyId]);
+  });
+
   it("close() is once: closing again deletes nothing more", async () => {
     // Prepare
     const q = new MemoryQueue();
@@ -689,8 +723,8 @@ describe("the SQS relay subscriber's timers: each queue holds one expiry timer w
     // Act
     await r.close();
     await settle();
-    // Assess
-    expect(open).toBe(1);
+    // Assess: the expiry and the renewal timer
+    expect(open).toBe(2);
     expect(vi.getTimerCount()).toBe(0);
   });
 
@@ -712,9 +746,10 @@ describe("the SQS relay subscriber's timers: each queue holds one expiry timer w
     b.close();
     await settle();
     // Assess
-    expect(afterSecond).toBe(1);
-    expect(whileBothRead).toBe(2);
-    expect(vi.getTimerCount()).toBe(1);
+    // two timers a queue read: its expiry and its renewal
+    expect(afterSecond).toBe(2);
+    expect(whileBothRead).toBe(4);
+    expect(vi.getTimerCount()).toBe(2);
     c.close();
     await r.close();
   });

@@ -315,6 +315,8 @@ interface Conn {
   /** whether the receive in flight keeps the process alive: while a job is open */
   hold: PollHold;
   expiry?: NodeJS.Timeout;
+  /** renews the credentials before they expire while jobs are open */
+  renewal?: NodeJS.Timeout;
 }
 
 /** The SDK's one reader per channel on Amazon SQS (module comment). */
@@ -325,6 +327,10 @@ export class SqsRelay {
   private readonly conns = new Set<Conn>();
   /** every queue read, with the newest session's calls (close deletes them) */
   private readonly queues = new Map<string, SqsReader>();
+  /** the newest session of each queue read (close() asks a fresh one when they have run out) */
+  private readonly sessions = new Map<string, SqsSession>();
+  /** the newest way to ask for an account session of this channel (open's `session`) */
+  private session: (() => Promise<SqsSession>) | undefined;
   private closed = false;
   private readonly now: () => number;
 
@@ -351,14 +357,18 @@ export class SqsRelay {
    */
   async open(jobId: string, deadline: number, session: () => Promise<SqsSession>): Promise<RelaySubscription> {
     if (this.closed) throw new Error("the relay subscriber is closed");
-    // Another job may be renewing for an earlier deadline: wait for it, then renew once more if it is too short.
-    for (let tries = 0; !this.covers(deadline); tries++) {
-      if (tries === 2) throw new Error("the relay credentials expire before the job's deadline");
-      await (this.pending ??= session()
-        .then((s) => this.adopt(s))
-        .finally(() => (this.pending = undefined)));
+    this.session = session;
+    // Another job may be renewing for an earlier deadline: wait for it, then renew once more if
+    // it is too short. A session this call asked for itself that still does not cover the
+    // deadline (a job longer than credentials last) is as good as any: the job starts on it,
+    // and the credentials are renewed while jobs are open (arm).
+    for (let tries = 0; !this.covers(deadline) && tries < 2; tries++) {
+      const mine = this.pending === undefined;
+      await this.renew(session);
+      if (mine) break;
     }
-    const conn = this.current!;
+    const conn = this.current;
+    if (!conn || conn.closed) throw new Error("the relay credentials expire before the job's deadline");
     const stream = new JobStream();
     conn.jobs.get(jobId)?.end();
     conn.jobs.set(jobId, stream);
@@ -377,7 +387,11 @@ export class SqsRelay {
     };
   }
 
-  /** Ends every loop, aborting the polls in flight, and, best effort, deletes the channel's queue (CocoonClient.close). */
+  /**
+   * Ends every loop, aborting the polls in flight, and, best effort, deletes the channel's queue
+   * (CocoonClient.close): with a new session when the newest credentials have run out (a client
+   * idle past them), else the delete would be refused and the queue left behind.
+   */
   async close(): Promise<void> {
     this.closed = true;
     for (const c of [...this.conns]) {
@@ -385,9 +399,24 @@ export class SqsRelay {
       c.abort.abort(); // what an aborted poll goes on to take at SQS is lost with the queue anyway
     }
     this.current = undefined;
+    const stale = [...this.sessions.values()].some((x) => x.credentials.expiration - 5_000 <= this.now());
+    if (stale && this.session) {
+      const fresh = await this.session().catch(() => undefined);
+      if (fresh) {
+        this.sessions.set(fresh.queueUrl, fresh);
+        this.queues.set(fresh.queueUrl, (this.o.reader ?? sqsReader)(fresh));
+      }
+    }
     const readers = [...this.queues.values()];
     this.queues.clear();
     await Promise.all(readers.map((r) => r.deleteQueue().catch(() => undefined)));
+  }
+
+  /** Asks for a session (one at a time: a second caller waits for the first) and takes it. */
+  private renew(session: () => Promise<SqsSession>): Promise<Conn> {
+    return (this.pending ??= session()
+      .then((s) => this.adopt(s))
+      .finally(() => (this.pending = undefined)));
   }
 
   /** Takes a new session: the current queue's new credentials, or a new queue (the old one is read until its jobs are done). */
@@ -398,6 +427,7 @@ export class SqsRelay {
       throw new Error("the relay subscriber is closed");
     }
     this.queues.set(s.queueUrl, reader);
+    this.sessions.set(s.queueUrl, s);
     const cur = this.current;
     if (cur && !cur.closed && cur.session.queueUrl === s.queueUrl) {
       cur.session = s;
@@ -413,11 +443,25 @@ export class SqsRelay {
     return conn;
   }
 
-  /** Credentials about to expire end the queue's reading: its jobs read the rest from the coordinator. */
+  /**
+   * While jobs are open on the current queue, its credentials are renewed renewMarginMs before
+   * they expire (a job may last longer than they do). Credentials about to expire all the same
+   * (the renewal failed) end the queue's reading: its jobs read the rest from the coordinator.
+   */
   private arm(c: Conn) {
     if (c.expiry) clearTimeout(c.expiry);
-    c.expiry = setTimeout(() => this.end(c), Math.max(0, c.session.credentials.expiration - this.now() - 5_000));
+    if (c.renewal) clearTimeout(c.renewal);
+    const left = c.session.credentials.expiration - this.now();
+    c.expiry = setTimeout(() => this.end(c), Math.max(0, left - 5_000));
     c.expiry.unref();
+    c.renewal = setTimeout(
+      () => {
+        if (c.closed || c !== this.current || c.jobs.size === 0 || !this.session) return;
+        this.renew(this.session).catch(() => undefined);
+      },
+      Math.max(0, left - (this.o.renewMarginMs ?? 60_000)),
+    );
+    c.renewal.unref();
   }
 
   /** Starts receive loops on `c` until it has as many as its open jobs want (loopsFor). */
@@ -476,6 +520,7 @@ export class SqsRelay {
     if (c.closed) return;
     c.closed = true;
     if (c.expiry) clearTimeout(c.expiry);
+    if (c.renewal) clearTimeout(c.renewal);
     if (this.current === c) this.current = undefined;
     for (const s of c.jobs.values()) s.end();
     c.jobs.clear();
