@@ -22,11 +22,11 @@ const CHANNEL = "ch4nnel_A-1"; // 11 characters: `cocoon-prod-r-<43>-<11>` is 69
 const sqs = mockClient(SQSClient);
 const sts = mockClient(STSClient);
 
-const vendor = (o: { durationSeconds?: number; accountId?: string; prefix?: string } = {}) =>
+const vendor = (o: { durationSeconds?: number; accountId?: string; prefix?: string; roleArn?: string } = {}) =>
   new SqsRelaySessionVendor({
     sqs: new SQSClient({ region: REGION }),
     sts: new STSClient({ region: REGION }),
-    roleArn: ROLE,
+    roleArn: o.roleArn ?? ROLE,
     region: REGION,
     accountId: o.accountId ?? AWS_ACCOUNT,
     prefix: o.prefix ?? PREFIX,
@@ -254,6 +254,23 @@ describe("relay sessions over SQS: the worker (SQS and STS mocked)", () => {
     expect(sqs.calls()).toHaveLength(0);
     if (requesterSide.transport !== "sqs") throw new Error("not sqs");
     expect(RelaySession.parse(s)).toMatchObject({ transport: "sqs", region: REGION, queueUrl: requesterSide.queueUrl });
+  });
+
+  it("in another AWS partition (China, GovCloud) the policies name that partition's queue ARNs and the URLs its endpoints", async () => {
+    // Prepare
+    const cn = `arn:aws-cn:iam::${AWS_ACCOUNT}:role/prod-cocoon-Cocoon-RelayRole-1A2B3C`;
+    const gov = `arn:aws-us-gov:iam::${AWS_ACCOUNT}:role/prod-cocoon-Cocoon-RelayRole-1A2B3C`;
+    const name = relayQueueName(PREFIX, REQUESTER, CHANNEL);
+    // Act
+    const china = await vendor({ roleArn: cn }).forWorker(job());
+    const chinaPolicy = assumed().policy;
+    sts.resetHistory();
+    const govCloud = await vendor({ roleArn: gov }).forWorker(job());
+    // Assess
+    expect(chinaPolicy.Statement[0].Resource).toBe(`arn:aws-cn:sqs:${REGION}:${AWS_ACCOUNT}:${name}`);
+    expect(china).toMatchObject({ queueUrl: `https://sqs.${REGION}.amazonaws.com.cn/${AWS_ACCOUNT}/${name}` });
+    expect(assumed().policy.Statement[0].Resource).toBe(`arn:aws-us-gov:sqs:${REGION}:${AWS_ACCOUNT}:${name}`);
+    expect(govCloud).toMatchObject({ queueUrl: `https://sqs.${REGION}.amazonaws.com/${AWS_ACCOUNT}/${name}` });
   });
 
   it("a job submitted without a relay channel is a 409 relay_channel_unknown (answer without streaming); STS is not asked", async () => {

@@ -122,13 +122,19 @@ export class SqsRelaySessionVendor implements RelaySessionVendor {
       );
   }
 
+  /** The AWS partition the role lives in (aws, aws-cn, aws-us-gov): the queues are in it too. */
+  private get partition() {
+    return this.o.roleArn.split(":")[1] || "aws";
+  }
+
   private queueArn(name: string) {
-    return `arn:aws:sqs:${this.o.region}:${this.o.accountId}:${name}`;
+    return `arn:${this.partition}:sqs:${this.o.region}:${this.o.accountId}:${name}`;
   }
 
   /** The queue's URL without asking SQS (what CreateQueue answers), for a worker's session. */
   private queueUrl(name: string) {
-    return `https://sqs.${this.o.region}.amazonaws.com/${this.o.accountId}/${name}`;
+    const suffix = this.partition === "aws-cn" ? "amazonaws.com.cn" : "amazonaws.com";
+    return `https://sqs.${this.o.region}.${suffix}/${this.o.accountId}/${name}`;
   }
 
   private assume(name: string, sessionPolicy: string) {
