@@ -267,9 +267,9 @@ describe("relay sessions over SQS: the worker (SQS and STS mocked)", () => {
     sts.resetHistory();
     const govCloud = await vendor({ roleArn: gov }).forWorker(job());
     // Assess
-    expect(chinaPolicy.Statement[0].Resource).toBe(`arn:aws-cn:sqs:${REGION}:${AWS_ACCOUNT}:${name}`);
+    expect(chinaPolicy.Statement[0]!.Resource).toBe(`arn:aws-cn:sqs:${REGION}:${AWS_ACCOUNT}:${name}`);
     expect(china).toMatchObject({ queueUrl: `https://sqs.${REGION}.amazonaws.com.cn/${AWS_ACCOUNT}/${name}` });
-    expect(assumed().policy.Statement[0].Resource).toBe(`arn:aws-us-gov:sqs:${REGION}:${AWS_ACCOUNT}:${name}`);
+    expect(assumed().policy.Statement[0]!.Resource).toBe(`arn:aws-us-gov:sqs:${REGION}:${AWS_ACCOUNT}:${name}`);
     expect(govCloud).toMatchObject({ queueUrl: `https://sqs.${REGION}.amazonaws.com/${AWS_ACCOUNT}/${name}` });
   });
 
