@@ -20,6 +20,7 @@ import {
   MAX_LOOPS,
   MAX_RECEIVE_FAILURES,
   nodePost,
+  PollHold,
   RECEIVE,
   SQS_SILENCE_MS,
   SqsRelay,
@@ -79,8 +80,11 @@ class MemoryQueue {
   get waiting() {
     return this.waiters.length > 0;
   }
+  /** the hold of the newest receive (whether it keeps the process alive) */
+  hold: PollHold | undefined;
   readonly reader = (s: SqsSession): SqsReader => ({
-    receive: (signal) => {
+    receive: (signal, hold) => {
+      this.hold = hold;
       this.receives.push(s.credentials.accessKeyId);
       this.receivedAt.push(Date.now());
       if (this.failures > 0) {
@@ -268,6 +272,26 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     const c = await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
     await until(() => q.waiting, "a new long poll");
     expect(r.polling).toBe(1);
+    c.close();
+  });
+
+  it("the poll in flight keeps the process alive only while a job is open: released when the last closes, held again when one opens", async () => {
+    // Prepare
+    const q = new MemoryQueue();
+    const r = relayOn(q);
+    const a = await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    const b = await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    await until(() => q.waiting, "a long poll");
+    const hold = q.hold!;
+    // Act / Assess
+    expect(hold.held).toBe(true);
+    a.close();
+    expect(hold.held).toBe(true); // b still reads
+    b.close();
+    expect(hold.held).toBe(false);
+    const c = await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    expect(hold.held).toBe(true); // the same poll, now for c
+    expect(q.receives).toHaveLength(1);
     c.close();
   });
 
@@ -940,6 +964,48 @@ describe("the SQS calls: ReceiveMessage and DeleteQueue, SQS's JSON protocol ove
     expect(exited).toBe(0);
     expect(Date.now() - started).toBeLessThan(12_000); // not held until the poll's 20 s ran out
   }, 30_000);
+
+  it("PollHold: held at first; a change of value, and only a change, is announced", () => {
+    // Prepare
+    const hold = new PollHold();
+    const seen: boolean[] = [];
+    hold.addEventListener("change", () => seen.push(hold.held));
+    // Act
+    const first = hold.held;
+    hold.held = true;
+    hold.held = false;
+    hold.held = false;
+    hold.held = true;
+    // Assess
+    expect(first).toBe(true);
+    expect(seen).toEqual([false, true]);
+  });
+
+  it("nodePost's socket keeps the process alive only while its hold is held, and lets go of the hold when the call ends", async () => {
+    // Prepare: a server that takes the request and answers only when told
+    let answer: (() => void) | undefined;
+    const server = createServer((_req, res) => (answer = () => res.end("{}")));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as AddressInfo;
+    const sockets = () => process.getActiveResourcesInfo().filter((x) => x === "TCPSocketWrap").length;
+    const hold = new PollHold();
+    // Act
+    const call = nodePost(`http://127.0.0.1:${port}/`, { headers: {}, body: "{}", hold });
+    await until(() => answer !== undefined, "the request at the server");
+    const held = sockets();
+    hold.held = false;
+    const released = sockets();
+    hold.held = true;
+    const again = sockets();
+    answer!();
+    const r = await call;
+    // Assess
+    expect(released).toBe(held - 1);
+    expect(again).toBe(held);
+    expect(r).toEqual({ status: 200, text: "{}" });
+    server.closeAllConnections();
+    await new Promise((w) => server.close(w));
+  });
 
   it("a connection that goes silent (no byte past the silence limit) fails the call with SqsRequestError timeout, so the loop tries again instead of waiting for good", async () => {
     // Prepare: a server that takes the request and never answers (a connection that died on the way)
