@@ -557,7 +557,9 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       // The poll in flight may bring jobs dispatched before the announcement: run them too.
       await loop;
       try {
-        await take(0);
+        // one last poll for them, a long one of 1 s: SQS answers a wait of 0 from a sample of its
+        // servers only, and may say "empty" while a job waits on another
+        await take(1);
       } catch (e) {
         error("poll", e);
       }
