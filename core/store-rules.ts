@@ -13,8 +13,15 @@ export const MAX_TRANSACT_OPS = 100;
 /** pk + sk in UTF-8 bytes: inside LMDB's 1978-byte key (with the table name) and DynamoDB's pk 2048 + sk 1024. */
 export const MAX_KEY_BYTES = 1800;
 
+/**
+ * DynamoDB's item size limit, 400 KB (409,600 bytes): attribute names and values together, as
+ * itemBytes measures them. Anything larger is refused (ValidationException on AWS); a large
+ * value is stored split over several items (a worker's reply: core/jobs/items.ts replyItems).
+ */
+export const MAX_ITEM_BYTES = 400 * 1024;
+
 export type StoreValidationCode =
-  "STORE_TOO_MANY_OPS" | "STORE_DUPLICATE_ITEM" | "STORE_BAD_KEY" | "STORE_BAD_UPDATE" | "STORE_NOT_A_NUMBER";
+  "STORE_TOO_MANY_OPS" | "STORE_DUPLICATE_ITEM" | "STORE_BAD_KEY" | "STORE_BAD_UPDATE" | "STORE_NOT_A_NUMBER" | "STORE_ITEM_TOO_LARGE";
 
 /** A transaction or key that no store would accept; nothing was written. */
 export class StoreValidationError extends Error {
@@ -46,7 +53,8 @@ export function validateKey(key: Key, index?: number): void {
 
 /**
  * Checks everything about a transaction that does not depend on stored data, so that an
- * adapter can reject it before it opens a write transaction or sends a request.
+ * adapter can reject it before it opens a write transaction or sends a request. Item size: a
+ * put's item whole; an update's key and written values (see below).
  */
 export function validateOps(ops: readonly WriteOp[]): void {
   if (ops.length > MAX_TRANSACT_OPS) {
@@ -66,6 +74,7 @@ export function validateOps(ops: readonly WriteOp[]): void {
       );
     }
     seen.set(id, i);
+    if (op.op === "put") validateItemSize(op.item, i);
     if (op.op === "update") {
       const set = op.set ?? {};
       const add = op.add ?? {};
@@ -82,8 +91,94 @@ export function validateOps(ops: readonly WriteOp[]): void {
           throw new StoreValidationError("STORE_NOT_A_NUMBER", `op ${i} adds a non-number to ${attr}`, i);
         }
       }
+      // Without the stored item (not read here): the key and what the update writes, which the
+      // resulting item holds at least. That refuses an update whose own values are too large
+      // (the one large value set today, a challenge's evidence, goes onto a small item); an update
+      // that grows a stored item past the limit by small steps is not seen here (none does).
+      validateItemSize({ ...key, ...set, ...add }, i);
     }
   });
+}
+
+// ---------------------------------------------------------------- item size
+
+/**
+ * What the DynamoDB adapter (functions/adapters/dynamo-store.ts) adds to every item: the table
+ * name before the pk (at most "idempotency#", 12 bytes) and the TTL attribute `_exp` with its
+ * number (at most 10 bytes): 32 bytes covers both.
+ */
+const ADAPTER_ITEM_BYTES = 32;
+
+/**
+ * The size of a value as DynamoDB counts it (docs: "Item sizes and formats"), never less:
+ * a string its UTF-8 bytes; binary its bytes; a number 1 byte plus 1 per two digits (every
+ * digit of its decimal form counts, also the leading and trailing zeros DynamoDB trims: an
+ * over-estimate); a boolean or null 1 byte; a list or map 3 bytes plus, per element, 1 byte
+ * and its size (a map's entries also their names' UTF-8 bytes). Undefined is dropped (the
+ * adapters remove undefined attributes). As the DynamoDB adapter stores them: a bigint inside a
+ * list or map is the map {"$bigint": "<digits>"}, a map whose only key is "$bigint" or "$obj" is
+ * wrapped in {"$obj": …}. Anything else (this code stores none) counts as its JSON text.
+ */
+export function valueBytes(v: unknown, nested = true): number {
+  switch (typeof v) {
+    case "string":
+      return Buffer.byteLength(v, "utf8");
+    case "bigint":
+      if (nested) return 3 + 1 + "$bigint".length + v.toString().length;
+    // falls through: a top-level bigint is a DynamoDB number
+    case "number": {
+      const digits = String(v).split("e")[0]!.replace(/\D/g, "").length;
+      return 1 + Math.ceil(Math.max(digits, 1) / 2);
+    }
+    case "boolean":
+      return 1;
+    case "undefined":
+      return 0;
+    case "object": {
+      if (v === null) return 1;
+      if (v instanceof Uint8Array) return v.byteLength;
+      let n = 3;
+      if (Array.isArray(v) || v instanceof Set) {
+        for (const x of v) n += 1 + valueBytes(x);
+        return n;
+      }
+      const entries = Object.entries(v).filter(([, x]) => x !== undefined);
+      for (const [k, x] of entries) n += 1 + Buffer.byteLength(k, "utf8") + valueBytes(x);
+      const tagLike = entries.length === 1 && (entries[0]![0] === "$bigint" || entries[0]![0] === "$obj");
+      return tagLike ? n + 3 + 1 + "$obj".length : n;
+    }
+    default:
+      return Buffer.byteLength(JSON.stringify(v) ?? "", "utf8");
+  }
+}
+
+/**
+ * An item's size as DynamoDB counts it against MAX_ITEM_BYTES, never less: top-level attribute
+ * names and values (valueBytes), what the DynamoDB adapter adds to every item, and its marker
+ * attribute (`_bi:<name>`, a boolean) beside each top-level bigint.
+ */
+export function itemBytes(attrs: Record<string, unknown>): number {
+  let n = ADAPTER_ITEM_BYTES;
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined) continue;
+    const name = Buffer.byteLength(k, "utf8");
+    n += name + valueBytes(v, false);
+    if (typeof v === "bigint") n += "_bi:".length + name + 1;
+  }
+  return n;
+}
+
+/** Refuses an item over MAX_ITEM_BYTES, as DynamoDB does; `index`: the op that writes it. */
+export function validateItemSize(item: Record<string, unknown>, index?: number): void {
+  const bytes = itemBytes(item);
+  if (bytes > MAX_ITEM_BYTES) {
+    const key = `${String(item.pk)}/${String(item.sk)}`;
+    throw new StoreValidationError(
+      "STORE_ITEM_TOO_LARGE",
+      `${index === undefined ? "an" : `op ${index}'s`} item ${key} is ${bytes} bytes; DynamoDB stores at most ${MAX_ITEM_BYTES} (400 KB) per item: split it`,
+      index,
+    );
+  }
 }
 
 // ---------------------------------------------------------------- ttl

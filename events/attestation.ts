@@ -20,30 +20,54 @@ const b64uChars = (bytes: number) => Math.ceil((bytes * 4) / 3);
 export const MAX_QUOTE_CHARS = b64uChars(16 * 1024);
 export const MAX_GPU_EVIDENCE_CHARS = b64uChars(64 * 1024);
 export const MAX_MODEL_DIGESTS = 64;
+/**
+ * The whole document at most, as UTF-8 bytes of its JSON: the worker item (core/workers.ts) and a
+ * challenge's answer (core/challenges.ts) store it, and a store item holds at most 400 KiB
+ * (DynamoDB; core/store-rules.ts MAX_ITEM_BYTES). The fields' own caps do not bound it:
+ * `collateral` is checked only by a TDX verification, and Intel PCS's layout alone allows about
+ * 800 KB (core/attestation/tdx/collateral.ts). DynamoDB may count a document at up to 1.75× its
+ * JSON (the worst: a list of {"$obj":0}, 11 bytes of JSON, 19 as the DynamoDB adapter stores it,
+ * wrapped; a list of one-digit numbers is 1.5×), so 192 KiB is at most 336 KiB there, and the
+ * rest of the worker item (up to 32 model names, keys, counters: under 8 KiB) keeps it under
+ * 400 KiB. Real evidence is far smaller: a TDX quote about 5 KB, its collateral some 30 KB; the
+ * largest quote, GPU evidence and digests the fields allow are together about 135 KB.
+ */
+export const MAX_ATTESTATION_BYTES = 192 * 1024;
+const utf8 = new TextEncoder(); // not Buffer: these schemas also run in the SDK
 
 export const GpuEvidence = z.object({
   format: z.string().min(1).max(64), // e.g. "nvidia-cc-v1"; pluggable
   document: B64u.max(MAX_GPU_EVIDENCE_CHARS),
 });
 
-export const AttestationDoc = z.object({
-  tier: AttestationTier,
-  hpkePublicKey: Key32,
-  signingPublicKey: Key32,
-  /** Coordinator (or requester) nonce the report data binds, base64url. */
-  nonce: B64u,
-  /** tdx: the raw quote; dev: the simulated report (see core/attestation/dev). */
-  quote: B64u.max(MAX_QUOTE_CHARS).optional(),
-  /** dev only: Ed25519 signature by the dev attestation key over the report. */
-  devSignature: B64u.max(128).optional(),
-  /** JSON collateral in the layout of Intel PCS (optional: the coordinator may attach cached collateral). */
-  collateral: z.unknown().optional(),
-  gpu: GpuEvidence.optional(),
-  /** Digest of the model weights the worker serves, hex. */
-  modelDigests: z
-    .record(z.string().max(128), z.string().max(256))
-    .refine((d) => Object.keys(d).length <= MAX_MODEL_DIGESTS, `at most ${MAX_MODEL_DIGESTS} model digests`)
-    .optional(),
-  issuedAt: z.number().int(),
-});
+export const AttestationDoc = z
+  .object({
+    tier: AttestationTier,
+    hpkePublicKey: Key32,
+    signingPublicKey: Key32,
+    /** Coordinator (or requester) nonce the report data binds, base64url. */
+    nonce: B64u,
+    /** tdx: the raw quote; dev: the simulated report (see core/attestation/dev). */
+    quote: B64u.max(MAX_QUOTE_CHARS).optional(),
+    /** dev only: Ed25519 signature by the dev attestation key over the report. */
+    devSignature: B64u.max(128).optional(),
+    /** JSON collateral in the layout of Intel PCS (optional: the coordinator may attach cached collateral). */
+    collateral: z.unknown().optional(),
+    gpu: GpuEvidence.optional(),
+    /** Digest of the model weights the worker serves, hex. */
+    modelDigests: z
+      .record(z.string().max(128), z.string().max(256))
+      .refine((d) => Object.keys(d).length <= MAX_MODEL_DIGESTS, `at most ${MAX_MODEL_DIGESTS} model digests`)
+      .optional(),
+    issuedAt: z.number().int(),
+  })
+  .superRefine((doc, ctx) => {
+    const bytes = utf8.encode(JSON.stringify(doc)).length;
+    if (bytes > MAX_ATTESTATION_BYTES) {
+      ctx.addIssue({
+        code: "custom",
+        message: `the attestation document is ${bytes} bytes as JSON; at most ${MAX_ATTESTATION_BYTES} bytes (192 KiB) are accepted`,
+      });
+    }
+  });
 export type AttestationDoc = z.infer<typeof AttestationDoc>;

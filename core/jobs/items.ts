@@ -235,7 +235,7 @@ export async function readReply(store: Pick<Store, "get">, key: Key): Promise<Re
 export function splitUtf8(s: string, maxBytes: number): string[] {
   const step = Buffer.byteLength(s, "utf8") === s.length ? maxBytes : Math.floor(maxBytes / 3);
   const out: string[] = [];
-  for (let i = 0; i < s.length; ) {
+  for (let i = 0; i < s.length;) {
     let end = Math.min(s.length, i + step);
     const last = s.charCodeAt(end - 1);
     if (end < s.length && last >= 0xd800 && last <= 0xdbff) end--; // keep the pair whole

@@ -4,7 +4,7 @@ import { pendingWithdrawalAccount } from "../chain/store-ledger";
 import type { CoreDeps } from "../deps";
 import { ForbiddenError, NotFoundError } from "../errors";
 import { getBalance, requesterAccount } from "../ledger";
-import { failureKey, jobKey, jobTopic, replyKey, type FailureItem, type JobItem, type ReplyItem } from "./items";
+import { failureKey, jobKey, jobTopic, readReply, replyKey, type FailureItem, type JobItem, type ReplyItem } from "./items";
 
 const TERMINAL: JobStatus[] = ["completed", "refunded"];
 
@@ -69,7 +69,8 @@ export async function getJob(deps: CoreDeps, requester: string, jobId: string, w
     if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
     if (job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
     if (job.status === "completed")
-      return toView(job, await deps.store.get<ReplyItem>("jobs", replyKey(jobId, job.attempt, job.resultDigest)));
+      // whole, whether stored as one item or split over several (./items.ts readReply)
+      return toView(job, await readReply(deps.store, replyKey(jobId, job.attempt, job.resultDigest)));
     if (job.status === "refunded" && job.outcome === "failed")
       return toView(job, undefined, await deps.store.get<FailureItem>("jobs", failureKey(jobId, job.attempt)));
     if (TERMINAL.includes(job.status) || deadline <= deps.clock.now()) return toView(job);

@@ -11,7 +11,7 @@ import type { CoreDeps } from "../deps";
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "../errors";
 import { OverdraftError, settleMovement } from "../ledger";
 import { jobCost } from "../pricing";
-import { ConditionFailedError } from "../ports";
+import { ConditionFailedError, type Item, type Key } from "../ports";
 import { appendReceiptOp } from "../receipts/log";
 import { requireWorker, type WorkerItem } from "../workers";
 import { advance } from "./dispatch";
@@ -21,6 +21,8 @@ import {
   failureKey,
   jobKey,
   jobTopic,
+  replyItemKeys,
+  replyItems,
   replyKey,
   resultDigest,
   resultDigestOf,
@@ -104,9 +106,16 @@ export async function postResult(
   // of settlements would carry every reply) it is stored alone BEFORE it. Only the one the job
   // pins is ever served; one left by a post that then did not settle is removed
   // (lostSettlement) or expires (TTL).
-  const reply = replyItem(deps, job.jobId, r.attempt, digest, r.reply, r.receipt);
+  //
+  // A reply too large for one store item (DynamoDB's 400 KB: an embeddings reply easily is) is
+  // stored as a head and parts (./items.ts replyItems), the parts always alone and before the
+  // head. On LMDB too: they stay out of the settlement, whose batch of 16 jobs must keep under
+  // a transaction's 100 ops; lmdb commits the concurrent part puts together, so a split reply
+  // costs one flush more there, and only the head joins the settlement.
+  const reply = replyItemsOf(deps, job.jobId, r.attempt, digest, r.reply, r.receipt, canonicalReply);
   const replyInCommit = deps.store.cheapTransactions === true;
-  if (!replyInCommit) await putReply(deps, reply);
+  await putReplyParts(deps, reply.parts);
+  if (!replyInCommit) await putReply(deps, reply.head);
   let settled: Error | undefined;
   try {
     // Batched with the worker's other results waiting to settle (./settle.ts); the worker's job
@@ -130,7 +139,7 @@ export async function postResult(
         // anchors them (core/receipts/log.ts)
         appendReceiptOp(job.jobId, r.receipt, now, jobHoldMovement(job), movement),
         // content-addressed: one already there (an earlier post of this very result) is the same item
-        ...(replyInCommit ? [{ op: "put" as const, table: "jobs" as const, item: reply }] : []),
+        ...(replyInCommit ? [{ op: "put" as const, table: "jobs" as const, item: reply.head }] : []),
       ],
       counters: { jobs: 1, promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens },
     });
@@ -140,7 +149,7 @@ export async function postResult(
     if (!(e instanceof ConditionFailedError || e instanceof OverdraftError)) throw e;
     settled = e;
   }
-  if (settled) return lostSettlement(deps, r, digest, settled);
+  if (settled) return lostSettlement(deps, r, digest, replyItemKeys(reply), settled);
   // Wake the job's waiters with the answer itself: they return it without reading the store.
   const finished: JobItem = { ...job, status: "completed", cost: cost.toString(), resultDigest: digest, updatedAt: now };
   deps.notifier.notify(
@@ -151,15 +160,18 @@ export async function postResult(
   return { status: "completed", cost: cost.toString(), duplicate: false };
 }
 
-const replyItem = (deps: CoreDeps, jobId: string, attempt: number, digest: string, reply: ReplyEnvelope, receipt: Receipt): ReplyItem => ({
-  ...replyKey(jobId, attempt, digest),
-  reply,
-  receipt,
-  ttl: Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS,
-});
+const replyItemsOf = (
+  deps: CoreDeps,
+  jobId: string,
+  attempt: number,
+  digest: string,
+  reply: ReplyEnvelope,
+  receipt: Receipt,
+  canonicalReply?: string,
+) => replyItems(jobId, attempt, digest, reply, receipt, canonicalReply, Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS);
 
-/** Write a reply item if absent: its key is its content's digest, so "present" means "identical". */
-async function putReply(deps: CoreDeps, item: ReplyItem) {
+/** Write a reply item (or part) if absent: its key is its content's digest, so "present" means "identical". */
+async function putReply(deps: CoreDeps, item: Item) {
   try {
     await deps.store.transact([{ op: "put", table: "jobs", item, when: { kind: "notExists" } }]);
   } catch (e) {
@@ -167,18 +179,26 @@ async function putReply(deps: CoreDeps, item: ReplyItem) {
   }
 }
 
+/** A split reply's parts (none for one that fits an item), each its own write, concurrently. */
+async function putReplyParts(deps: CoreDeps, parts: readonly Item[]) {
+  await Promise.all(parts.map((p) => putReply(deps, p)));
+}
+
 /**
  * Another post settled this job (or moved it on) while ours was in flight. Exactly one post
  * sees duplicate:false; an identical one is told it is a duplicate; anything else is a 409,
- * and the reply item it wrote (not the accepted one) is removed again.
+ * and the reply item(s) it wrote (not the accepted one) are removed again: the head first, so
+ * that no head is left naming a part already gone.
  */
-async function lostSettlement(deps: CoreDeps, r: CompletedResult, digest: string, why: Error) {
+async function lostSettlement(deps: CoreDeps, r: CompletedResult, digest: string, keys: Key[], why: Error) {
   const now = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
   if (now?.status === "completed" && now.attempt === r.attempt && now.resultDigest === digest) {
     return { status: "completed" as const, cost: now.cost!, duplicate: true };
   }
   if (why instanceof OverdraftError && now?.status === "assigned" && now.attempt === r.attempt) throw why; // books are wrong: a 500 with an alert, not a 409
-  await deps.store.transact([{ op: "delete", table: "jobs", key: replyKey(r.jobId, r.attempt, digest) }]).catch(() => {});
+  const [head, ...parts] = keys;
+  await deps.store.transact([{ op: "delete", table: "jobs", key: head! }]).catch(() => {});
+  await Promise.all(parts.map((key) => deps.store.transact([{ op: "delete", table: "jobs", key }]).catch(() => {})));
   if (now?.status === "completed" && now.attempt === r.attempt) throw resultDiffers(r.jobId);
   throw new ConflictError(
     "stale_attempt",
@@ -205,7 +225,11 @@ async function repeatedResult(deps: CoreDeps, job: JobItem, r: CompletedResult) 
     pinned = legacy ? resultDigest(legacy.reply, legacy.receipt) : undefined;
   }
   if (pinned !== digest) throw resultDiffers(job.jobId);
-  if (job.resultDigest) await putReply(deps, replyItem(deps, job.jobId, r.attempt, digest, r.reply, r.receipt));
+  if (job.resultDigest) {
+    const items = replyItemsOf(deps, job.jobId, r.attempt, digest, r.reply, r.receipt);
+    await putReplyParts(deps, items.parts);
+    await putReply(deps, items.head);
+  }
   return { status: "completed" as const, cost: job.cost!, duplicate: true };
 }
 
