@@ -195,11 +195,17 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     since: worker.registeredAt,
   }));
   const dropped = (prev?.models ?? []).filter((m) => !models.includes(m));
+  // The listing of model names (`*`), before and outside the transaction: every registration of
+  // a model writes the same item, and on DynamoDB transactions that touch one item at once cancel
+  // each other (a wave of agents registering after an outage). A name without offers yet lists
+  // as a model with no live worker, which it is.
+  await Promise.all(
+    offers.map((o) => deps.store.transact([{ op: "put", table: "offers", item: { pk: MODELS_PK, sk: o.model } }])),
+  );
   const main: WriteOp[] = [
     { op: "delete", table: "nonces", key: { pk: `reg#${workerId}`, sk: "n" } },
     { op: "put", table: "workers", item: worker },
     ...offers.map((item) => ({ op: "put" as const, table: "offers" as const, item })),
-    ...offers.map((o) => ({ op: "put" as const, table: "offers" as const, item: { pk: MODELS_PK, sk: o.model } })),
   ];
   const drops: WriteOp[] = dropped.map((model) => ({ op: "delete" as const, table: "offers" as const, key: offerKey(model, workerId) }));
   // Never over the store's limit (issue 9 #11): the nonce, the worker and its offers go in one
