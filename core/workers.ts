@@ -199,9 +199,7 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
   // a model writes the same item, and on DynamoDB transactions that touch one item at once cancel
   // each other (a wave of agents registering after an outage). A name without offers yet lists
   // as a model with no live worker, which it is.
-  await Promise.all(
-    offers.map((o) => deps.store.transact([{ op: "put", table: "offers", item: { pk: MODELS_PK, sk: o.model } }])),
-  );
+  await Promise.all(offers.map((o) => deps.store.transact([{ op: "put", table: "offers", item: { pk: MODELS_PK, sk: o.model } }])));
   const main: WriteOp[] = [
     { op: "delete", table: "nonces", key: { pk: `reg#${workerId}`, sk: "n" } },
     { op: "put", table: "workers", item: worker },

@@ -20,7 +20,7 @@ import { ConditionFailedError, type WriteOp } from "../../core/ports";
 import { applyMovement, holdMovement, movementOps } from "../../core/ledger";
 import { createMemoryStore } from "../../local/memory-store";
 import type { StoreValidationCode } from "../../core/store-rules";
-import { decodeItem, DynamoStore, encodeItem, StoreBusyError, StoreError, StoreValidationError } from "./dynamo-store";
+import { decodeItem, DynamoStore, encodeItem, StoreBusyError, StoreValidationError } from "./dynamo-store";
 import { failureResponse } from "../http/middleware";
 
 const TABLE = "cocoon-test-Data";

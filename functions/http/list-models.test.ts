@@ -11,7 +11,11 @@ describe("GET /v1/models on Lambda: one listing per container per MODEL_LISTING_
     // Prepare
     let clock = 1_000_000;
     let reads = 0;
-    const listing = cachedFor(MODEL_LISTING_TTL_MS, async () => ++reads, () => clock);
+    const listing = cachedFor(
+      MODEL_LISTING_TTL_MS,
+      async () => ++reads,
+      () => clock,
+    );
     // Act
     const first = await Promise.all([listing(), listing(), listing()]);
     clock += MODEL_LISTING_TTL_MS - 1;
