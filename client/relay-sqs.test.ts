@@ -133,6 +133,9 @@ afterEach(async () => {
 });
 
 /** The next `n` chunks of a stream (fewer if it ends); the stream stays open for the next call. */
+/** Factory: a job open on `r` for a minute, its session the default one. */
+const openJob = (r: SqsRelay) => r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+
 async function take(chunks: AsyncIterable<RelayChunk>, n: number): Promise<RelayChunk[]> {
   const it = chunks[Symbol.asyncIterator]();
   const out: RelayChunk[] = [];
@@ -252,8 +255,8 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     // Prepare
     const q = new MemoryQueue();
     const r = relayOn(q);
-    const a = await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
-    const b = await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    const a = await openJob(r);
+    const b = await openJob(r);
     await until(() => q.waiting, "a long poll");
     // Act
     a.close();
@@ -269,7 +272,7 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     expect(q.receives.length).toBe(receives); // no poll after it
     expect(q.waiting).toBe(false);
     // and a new job starts it again
-    const c = await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    const c = await openJob(r);
     await until(() => q.waiting, "a new long poll");
     expect(r.polling).toBe(1);
     c.close();
@@ -279,8 +282,8 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     // Prepare
     const q = new MemoryQueue();
     const r = relayOn(q);
-    const a = await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
-    const b = await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    const a = await openJob(r);
+    const b = await openJob(r);
     await until(() => q.waiting, "a long poll");
     const hold = q.hold!;
     // Act / Assess
@@ -289,7 +292,7 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     expect(hold.held).toBe(true); // b still reads
     b.close();
     expect(hold.held).toBe(false);
-    const c = await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    const c = await openJob(r);
     expect(hold.held).toBe(true); // the same poll, now for c
     expect(q.receives).toHaveLength(1);
     c.close();
@@ -350,7 +353,7 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
             .then(() => Promise.reject(new Error("gone"))),
       }),
     });
-    const sub = await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    const sub = await openJob(r);
     await until(() => q.waiting, "a long poll");
     // Act
     await r.close();
@@ -359,7 +362,7 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     expect(q.aborted).toHaveLength(1);
     expect(r.polling).toBe(0);
     expect(await take(sub.chunks, 1)).toEqual([]);
-    await expect(r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf())).rejects.toThrow(/closed/);
+    await expect(openJob(r)).rejects.toThrow(/closed/);
   });
 
   it("renewal: a job whose deadline the credentials do not outlive (with the margin) gets a new session first; the loop reads on with it, for every open job", async () => {
@@ -607,7 +610,7 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     const q = new MemoryQueue();
     const r = relayOn(q);
     // Act
-    for (let i = 0; i < 3; i++) await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    for (let i = 0; i < 3; i++) await openJob(r);
     await until(() => q.waiting, "a long poll");
     q.put(messageOf(chunkOf(newJobId(Date.now()), 0)));
     await until(() => q.receives.length >= 2 && q.waiting, "the next long poll");
@@ -620,12 +623,12 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     // Prepare
     const q = new MemoryQueue();
     const r = relayOn(q);
-    let sub = await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    let sub = await openJob(r);
     await until(() => q.waiting, "a long poll");
     // Act: each time, the job closes and another opens; the poll in flight goes on for it
     for (let i = 0; i < MAX_RECEIVE_FAILURES + 1; i++) {
       sub.close();
-      sub = await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+      sub = await openJob(r);
     }
     const job = newJobId(Date.now());
     sub.close();
@@ -645,7 +648,7 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     const r = relayOn(q);
     const open = async (n: number) => {
       const subs = [];
-      for (let i = 0; i < n; i++) subs.push(await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf()));
+      for (let i = 0; i < n; i++) subs.push(await openJob(r));
       return subs;
     };
     // Act: 2.5 loops' worth of jobs, then more than MAX_LOOPS' worth
@@ -709,7 +712,7 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     // Prepare
     const q = new MemoryQueue();
     const r = new SqsRelay({ reader: q.reader });
-    await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    await openJob(r);
     // Act
     await r.close();
     await r.close();
@@ -724,7 +727,7 @@ describe("the SQS relay subscriber: each job's stream from a queue that may reor
     const timers = () => process.getActiveResourcesInfo().filter((t) => t === "Timeout").length;
     const before = timers();
     // Act
-    await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    await openJob(r);
     // Assess
     expect(timers()).toBe(before);
   });
@@ -741,7 +744,7 @@ describe("the SQS relay subscriber's timers: each queue holds one expiry timer w
     vi.useFakeTimers();
     const q = new MemoryQueue();
     const r = new SqsRelay({ reader: q.reader });
-    await r.open(newJobId(Date.now()), Date.now() + 60_000, async () => sessionOf());
+    await openJob(r);
     await settle();
     const open = vi.getTimerCount();
     // Act

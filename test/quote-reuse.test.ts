@@ -38,6 +38,17 @@ function countCalls(client: CocoonClient) {
   };
 }
 
+/**
+ * Factory: a funded client whose clock the test moves by `clock.shift` ms (its requests are
+ * still signed with the real one), and the calls it makes.
+ */
+async function clientWithClock(t: TestNet) {
+  const clock = { shift: 0 };
+  const client = new CocoonClient({ apiUrl: t.net.url, key: generateSigningKey(), allowDev: true, now: () => Date.now() + clock.shift });
+  await client.faucet(10_000_000_000n);
+  return { client, calls: countCalls(client), clock };
+}
+
 const askWith = (client: CocoonClient, content: string, candidates = 2) =>
   client.ask({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content }], maxTokens: 16, tiers: ["dev"], candidates });
 const ask = (client: CocoonClient, content: string) => askWith(client, content);
@@ -74,17 +85,14 @@ describe("issue 12: the SDK submits under a kept quote", () => {
 
   it("a quote not renewed is kept 15 s at most, though valid for five minutes: then one fresh prepare (one client's jobs do not stay with the same workers)", async () => {
     // Prepare: a client whose clock the test moves (its requests are still signed with the real one)
-    let shift = 0;
-    const client = new CocoonClient({ apiUrl: t.net.url, key: generateSigningKey(), allowDev: true, now: () => Date.now() + shift });
-    await client.faucet(10_000_000_000n);
-    const calls = countCalls(client);
+    const { client, calls, clock } = await clientWithClock(t);
     await ask(client, "the first ask prepares");
-    shift = RENEW_AFTER_MS / 2;
+    clock.shift = RENEW_AFTER_MS / 2;
     await ask(client, "soon after: the kept quote, not yet due for renewal");
     expect(calls.prepares()).toBe(1);
     expect(calls.submits.map((x) => x.body.renew)).toEqual([undefined, undefined]);
     // Act
-    shift = KEPT_QUOTE_MS - QUOTE_MARGIN_MS + 1_000;
+    clock.shift = KEPT_QUOTE_MS - QUOTE_MARGIN_MS + 1_000;
     const r = await ask(client, "past the keep: a fresh quote");
     // Assess
     expect(calls.prepares()).toBe(2);
@@ -93,20 +101,17 @@ describe("issue 12: the SDK submits under a kept quote", () => {
 
   it("a kept quote picked a second ago or more is renewed by the next submit: the answer brings the next quote (picked now), the SDK keeps it, and the job after is submitted under it; still one request a job", async () => {
     // Prepare: one candidate a quote of the two agents, so another pick may name the other
-    let shift = 0;
-    const client = new CocoonClient({ apiUrl: t.net.url, key: generateSigningKey(), allowDev: true, now: () => Date.now() + shift });
-    await client.faucet(10_000_000_000n);
-    const calls = countCalls(client);
+    const { client, calls, clock } = await clientWithClock(t);
     const ask = (c: CocoonClient, content: string) => askWith(c, content, 1);
     await ask(client, "the first ask prepares");
     const first = calls.submits[0]!.body.quote;
     const n = calls.all();
-    shift = RENEW_AFTER_MS;
+    clock.shift = RENEW_AFTER_MS;
     // Act
     await ask(client, "due: this submit carries the renewal");
     await vi.waitFor(() => expect(calls.submits[1]!.answer).toBeDefined());
     await (client as unknown as { renewals: Set<Promise<unknown>> }).renewals.values().next().value;
-    shift = KEPT_QUOTE_MS - QUOTE_MARGIN_MS + RENEW_AFTER_MS / 2; // past the first quote's keep, not the renewed one's
+    clock.shift = KEPT_QUOTE_MS - QUOTE_MARGIN_MS + RENEW_AFTER_MS / 2; // past the first quote's keep, not the renewed one's
     const r = await ask(client, "under the renewed quote");
     // Assess
     const [one, two, three] = calls.submits;
@@ -125,12 +130,9 @@ describe("issue 12: the SDK submits under a kept quote", () => {
 
   it("a submit that carried the renewal and was refused for something else (too little balance) leaves it to the next submit", async () => {
     // Prepare: a kept quote of one candidate, due; then the balance all reserved by a withdrawal
-    let shift = 0;
-    const client = new CocoonClient({ apiUrl: t.net.url, key: generateSigningKey(), allowDev: true, now: () => Date.now() + shift });
-    await client.faucet(10_000_000_000n);
-    const calls = countCalls(client);
+    const { client, calls, clock } = await clientWithClock(t);
     await askWith(client, "the first ask prepares", 1);
-    shift = RENEW_AFTER_MS;
+    clock.shift = RENEW_AFTER_MS;
     await client.withdraw(BigInt((await client.balance()).available), "0:" + "a".repeat(64));
     // Act
     const refused = await askWith(client, "refused: nothing left to hold", 1).catch((e: Error) => e);
@@ -144,13 +146,10 @@ describe("issue 12: the SDK submits under a kept quote", () => {
 
   it("a quote naming every live worker (two candidates of two agents) is not renewed: another pick would name the same", async () => {
     // Prepare
-    let shift = 0;
-    const client = new CocoonClient({ apiUrl: t.net.url, key: generateSigningKey(), allowDev: true, now: () => Date.now() + shift });
-    await client.faucet(10_000_000_000n);
-    const calls = countCalls(client);
+    const { client, calls, clock } = await clientWithClock(t);
     await ask(client, "the first ask prepares: both agents");
     // Act
-    shift = RENEW_AFTER_MS * 5;
+    clock.shift = RENEW_AFTER_MS * 5;
     await ask(client, "due by age, but there is no one else to pick");
     // Assess
     expect(calls.submits.map((x) => x.body.renew)).toEqual([undefined, undefined]);

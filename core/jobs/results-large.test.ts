@@ -8,8 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { ResultRequest } from "../../events/api";
 import type { RequestEnvelope } from "../../events/envelope";
 import { canonicalJson } from "../crypto/encoding";
-import { replyHash, requestHash } from "../crypto/envelope";
-import { signReceipt } from "../crypto/receipt";
+import { replyHash } from "../crypto/envelope";
 import { MAX_CHUNK_PLAINTEXT, ReplyStreamSealer } from "../crypto/reply-stream";
 import type { Item, WriteOp } from "../ports";
 import { itemBytes, MAX_ITEM_BYTES } from "../store-rules";
@@ -39,23 +38,11 @@ function largeResult(
     const plain = new Uint8Array(Math.min(MAX_CHUNK_PLAINTEXT, bytes - i * MAX_CHUNK_PLAINTEXT)).fill((i + (o.seed ?? 0)) % 251);
     sealer.seal(plain, i === n - 1);
   }
-  const reply = sealer.reply();
-  const usage = { promptTokens: 5, completionTokens: 0 };
-  const receipt = signReceipt(
-    {
-      v: 1,
-      jobId: h.jobId,
-      workerId: w.id,
-      model: h.model,
-      requestHash: requestHash(envelope),
-      replyHash: replyHash(reply),
-      usage,
-      measurement: w.measurement,
-      finishedAt: world.clock.now(),
-    },
-    w.signing,
-  );
-  return { kind: "completed", jobId: h.jobId, attempt: o.attempt ?? 0, reply, receipt } satisfies Completed;
+  return world.completed(w, envelope, {
+    reply: sealer.reply(),
+    usage: { promptTokens: 5, completionTokens: 0 },
+    attempt: o.attempt,
+  }) satisfies Completed;
 }
 
 const replyItemsOf = (w: JobWorld, jobId: string) => w.store.query("jobs", jobId, { skPrefix: "reply#" });

@@ -4,7 +4,7 @@
  * simulated (dev) evidence; requesters funded from the dev faucet account.
  */
 import type { ResultRequest } from "../../events/api";
-import type { EnvelopeHeader, ReceiptBody, RequestEnvelope } from "../../events/envelope";
+import type { EnvelopeHeader, ReceiptBody, ReplyEnvelope, RequestEnvelope } from "../../events/envelope";
 import { createMemoryStore, type MemoryStore } from "../../local/memory-store";
 import { createLocalNotifier } from "../../local/notifier";
 import { createLocalQueues, type LocalQueues } from "../../local/queues";
@@ -149,15 +149,19 @@ export function makeJobWorld(o: { cheapTransactions?: boolean } = {}) {
       usage?: { promptTokens: number; completionTokens: number };
       body?: Partial<ReceiptBody>;
       signer?: SigningKeyPair;
+      /** A reply sealed elsewhere (a large streamed one); `text` is then unused. */
+      reply?: ReplyEnvelope;
     } = {},
   ): Extract<ResultRequest, { kind: "completed" }> {
     const h = envelope.header;
     const usage = o.usage ?? { promptTokens: 5, completionTokens: 7 };
-    const reply = sealReply(
-      h,
-      w.id,
-      new TextEncoder().encode(JSON.stringify({ text: o.text ?? "an answer", usage, engine: "test", finishReason: "stop" })),
-    );
+    const reply =
+      o.reply ??
+      sealReply(
+        h,
+        w.id,
+        new TextEncoder().encode(JSON.stringify({ text: o.text ?? "an answer", usage, engine: "test", finishReason: "stop" })),
+      );
     const body: ReceiptBody = {
       v: 1,
       jobId: h.jobId,
