@@ -26,6 +26,11 @@ export interface Key {
   sk: string;
 }
 
+/**
+ * `ttl`: epoch seconds after which the item is absent, at once, for every store: reads and
+ * conditions do not see it, and an update makes a fresh item of its own values, as of no item
+ * (DynamoDB sweeps expired items only within days; its adapter keeps this promise regardless).
+ */
 export type Item = Key & { [attr: string]: unknown; ttl?: number };
 
 /** Conditions are data, not closures, so the DynamoDB adapter can translate them. */
@@ -77,7 +82,10 @@ export interface Store {
   get<T extends Item = Item>(table: TableName, key: Key, opts?: ReadOptions): Promise<T | undefined>;
   /** Items with this pk, sk ascending, optionally only those whose sk starts with skPrefix. */
   query<T extends Item = Item>(table: TableName, pk: string, opts?: { skPrefix?: string; limit?: number } & ReadOptions): Promise<T[]>;
-  /** All-or-nothing; throws ConditionFailedError if any `when` fails. At most 100 ops (DynamoDB's limit). */
+  /**
+   * All-or-nothing; throws ConditionFailedError if any `when` fails. At most 100 ops and 4 MB, and
+   * no item over 400 KB, also after an update (DynamoDB's limits; StoreValidationError otherwise).
+   */
   transact(ops: WriteOp[]): Promise<void>;
   /**
    * True where an item written inside a transaction costs no more than one written alone and

@@ -156,6 +156,18 @@ export type SealedReply = z.infer<typeof SealedReply>;
 export const MAX_REPLY_CHUNKS = 4096;
 
 /**
+ * A reply's size at most, as UTF-8 bytes of its canonical JSON (what is hashed, stored and
+ * served): 4 MiB. A larger one is refused at POST /v1/agent/results with 413 `reply_too_large`
+ * (core/jobs/results.ts), because GET /v1/jobs/{id} must be able to return it: on AWS a Lambda
+ * answers at most 6 MB (functions/http/middleware.ts MAX_PAYLOAD_BYTES), and the reply travels
+ * there as JSON inside the JSON of Lambda's result (each quote escaped: at most 2 per chunk),
+ * beside the job's view and receipt (under 32 KiB in all), and, on a submit that waited for its
+ * answer, a renewed quote (functions/http/submit-job.ts). Before the cap, the 6 MB request
+ * limit was the only one, and a reply just under it could not be read back.
+ */
+export const MAX_REPLY_BYTES = 4 * 1024 * 1024;
+
+/**
  * A reply as a sequence of chunks (core/crypto/reply-stream.ts): the worker's HPKE
  * encapsulation to header.replyKey (`enc`), its Ed25519 signature binding that `enc` to this
  * job header and worker (`sig`, so nobody else can start a stream to our key), and the chunks

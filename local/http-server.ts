@@ -1,9 +1,10 @@
 import type { Server } from "node:http";
 import type { CoreDeps } from "../core/deps";
 import { listenNode } from "../edge/node";
-import { failureResponse, routeRequests, type Route } from "../functions/http/middleware";
+import { failureResponse, MAX_PAYLOAD_BYTES, routeRequests, type Route } from "../functions/http/middleware";
 
-const BODY_LIMIT = 1024 * 1024;
+/** What a Lambda takes (its 6 MB request), so that a body refused on AWS is refused here and one taken there is taken here. */
+const BODY_LIMIT = MAX_PAYLOAD_BYTES;
 
 /**
  * Serves the coordinator's routes over HTTP on 127.0.0.1: node:http mapped onto the neutral

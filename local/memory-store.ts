@@ -11,6 +11,7 @@ import {
   live,
   planTransaction,
   systemClock,
+  updatedBytesBound,
   validateKey,
   validateOps,
 } from "./store-semantics";
@@ -29,6 +30,13 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): MemoryStore {
   const clock = opts.clock ?? systemClock;
   /** table -> pk -> sk -> item */
   const tables = new Map<TableName, Map<string, Map<string, Item>>>();
+  /**
+   * An upper bound of itemBytes for each stored item (the object in `tables`): a put's size as
+   * validateOps measured it, an update's bound from the item before. An update's item is then
+   * measured only when the bound has grown near 400 KB (each update adds its own size to it),
+   * not at every write (store-semantics.ts planTransaction).
+   */
+  const bytesOf = new WeakMap<Item, number>();
   let closed = false;
 
   const assertOpen = () => {
@@ -76,12 +84,18 @@ export function createMemoryStore(opts: { clock?: Clock } = {}): MemoryStore {
 
     async transact(ops: WriteOp[]): Promise<void> {
       assertOpen();
-      validateOps(ops);
-      const plan = planTransaction(ops, read);
+      const measured = validateOps(ops);
+      const plan = planTransaction(ops, read, {
+        measured,
+        bound: (op, i, current) => updatedBytesBound(op, measured[i]!, current ? bytesOf.get(current) : 0),
+      });
       if (plan.failed !== undefined) throw new ConditionFailedError(plan.failed, conditionFailedMessage(ops, plan.failed));
       // structuredClone throws for an uncloneable value: clone everything before the first write
       const cloned = plan.writes.map((w) => ({ ...w, item: w.item === null ? null : structuredClone(w.item) }));
-      for (const w of cloned) write(w.table, w.key, w.item);
+      for (const w of cloned) {
+        write(w.table, w.key, w.item);
+        if (w.item !== null && w.bytes !== undefined) bytesOf.set(w.item, w.bytes);
+      }
     },
 
     async purgeExpired(): Promise<number> {

@@ -11,19 +11,22 @@
  * - booleans only support `=` and `<>` (ordering comparisons are false);
  * - `update` is an upsert: `set` with undefined removes the attribute, `add` adds to a
  *   missing attribute as 0 and keeps bigint as bigint;
- * - a transaction touches each item at most once and has at most 100 ops (core/store-rules.ts,
- *   shared with the DynamoDB adapter).
+ * - a transaction touches each item at most once and has at most 100 ops and 4 MB
+ *   (core/store-rules.ts, shared with the DynamoDB adapter);
+ * - no item exceeds 400 KB, also the one an update makes of a stored item (planTransaction).
  * TTL differs on purpose: an item whose `ttl` (unix seconds) is at or before now is
- * absent for reads and conditions at once, not "within 48 hours" (both adapters).
+ * absent for reads, conditions and updates at once, not "within 48 hours" (both adapters; the
+ * DynamoDB adapter makes its updates treat an expired item not yet swept the same way).
  */
 import type { Clock, Condition, Item, Key, TableName, WriteOp } from "../core/ports";
-import { isExpired, keyOf, StoreValidationError } from "../core/store-rules";
+import { isExpired, keyOf, MAX_ITEM_BYTES, StoreValidationError, validateItemSize } from "../core/store-rules";
 
 // The rules shared with the DynamoDB adapter (limits, keys, validation, TTL) live in core/store-rules.ts.
 export {
   isExpired,
   keyOf,
   MAX_KEY_BYTES,
+  MAX_TRANSACT_BYTES,
   MAX_TRANSACT_OPS,
   StoreValidationError,
   validateKey,
@@ -165,14 +168,61 @@ export function nextItem(op: WriteOp, current: Item | undefined, index: number):
   }
 }
 
+// ---------------------------------------------------------------- size of an updated item
+
+type UpdateOp = Extract<WriteOp, { op: "update" }>;
+
+/**
+ * Room per `add` attribute in updatedBytesBound: a sum may take more digits than its two terms
+ * do together (0.1 + 0.2 is 0.30000000000000004: 2 + 2 bytes in, 10 out); a number is at most
+ * 13 bytes as itemBytes counts it (24 digits).
+ */
+const ADD_ROOM = 16;
+
+/**
+ * An upper bound of itemBytes of the item `op` makes of a stored item of at most `stored`
+ * bytes (0: absent; undefined: unknown, and so is the bound), given `written`, what validateOps
+ * measured of the update (its key and values). Every attribute of the result is the stored
+ * one or one the update writes, and both are counted whole (the key and the adapter's
+ * allowance twice); an added number is bounded by its two terms plus ADD_ROOM.
+ */
+export function updatedBytesBound(op: UpdateOp, written: number, stored: number | undefined): number {
+  if (stored === undefined) return Infinity;
+  let adds = 0;
+  for (const _ in op.add ?? {}) adds++;
+  return stored + written + ADD_ROOM * adds;
+}
+
+/**
+ * What a store knows about sizes, so that the item an update makes is measured (itemBytes: a
+ * walk over the whole item, several µs for a job item) only when it may be over MAX_ITEM_BYTES.
+ * Without it every updated item is measured: correct, only slower.
+ */
+export interface ItemSizes {
+  /** validateOps' answer for these ops: each written item's size is then known or bounded. */
+  measured?: readonly number[];
+  /**
+   * An upper bound of itemBytes(next), the item update `op` (at `index`) makes of `current`
+   * (undefined: absent), from what the store has at hand; Infinity when it has nothing.
+   */
+  bound?(op: UpdateOp, index: number, current: Item | undefined, next: Item): number;
+}
+
 /**
  * The whole decision of a transaction against a snapshot read inside the adapter's isolation:
  * either the index of the first failing condition, or the list of writes to apply.
- * Throws StoreValidationError only for data-dependent invalid updates; never after a write.
+ * Throws StoreValidationError only for data-dependent invalid updates (a non-number added to,
+ * an item grown past MAX_ITEM_BYTES); never after a write. Each write carries `bytes`, an upper
+ * bound of its item's itemBytes, when known (a put's, an update's: see ItemSizes).
  */
-export type TransactPlan = { failed: number } | { failed?: undefined; writes: Array<{ table: TableName; key: Key; item: Item | null }> };
+export type PlannedWrite = { table: TableName; key: Key; item: Item | null; bytes: number | undefined };
+export type TransactPlan = { failed: number } | { failed?: undefined; writes: PlannedWrite[] };
 
-export function planTransaction(ops: readonly WriteOp[], read: (table: TableName, key: Key) => Item | undefined): TransactPlan {
+export function planTransaction(
+  ops: readonly WriteOp[],
+  read: (table: TableName, key: Key) => Item | undefined,
+  sizes: ItemSizes = {},
+): TransactPlan {
   // Only a condition or an update looks at the current item: a plain put or delete is not
   // read (a read decodes the item).
   const keys = ops.map(keyOf);
@@ -181,10 +231,20 @@ export function planTransaction(ops: readonly WriteOp[], read: (table: TableName
     const when = ops[i]!.when;
     if (when && !evalCondition(when, current[i])) return { failed: i };
   }
-  const writes: Array<{ table: TableName; key: Key; item: Item | null }> = [];
+  const writes: PlannedWrite[] = [];
   ops.forEach((op, i) => {
     const item = nextItem(op, current[i], i);
-    if (item !== undefined) writes.push({ table: op.table, key: keys[i]!, item });
+    if (item === undefined) return;
+    let bytes = op.op === "put" ? sizes.measured?.[i] : undefined;
+    if (op.op === "update" && item !== null) {
+      // DynamoDB refuses an update whose item would be over 400 KB, however small the update
+      // (ValidationException "Item size to update has exceeded the maximum allowed size"), and
+      // so does every store: here against the stored item. Measured only when the store's bound
+      // does not already keep it under the limit: a job item's update stays as cheap as before.
+      const bound = sizes.bound?.(op, i, current[i], item) ?? Infinity;
+      bytes = bound <= MAX_ITEM_BYTES ? bound : validateItemSize(item, i, true);
+    }
+    writes.push({ table: op.table, key: keys[i]!, item, bytes });
   });
   return { writes };
 }

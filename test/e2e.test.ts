@@ -12,6 +12,7 @@ import { API } from "../api-client/api";
 import type { LmdbStore } from "../local/store-lmdb";
 import type { PrepareResponse } from "../events/api";
 import type { EnvelopeHeader } from "../events/envelope";
+import { MAX_PAYLOAD_BYTES } from "../functions/http/middleware";
 
 /** Prepare + seal by hand, so tests control every byte that is submitted. */
 async function prepareAndSeal(t: TestNet, key: ReturnType<typeof generateSigningKey>, prompt = "hi", extra: Record<string, unknown> = {}) {
@@ -193,7 +194,7 @@ describe("local network end to end (real HTTP on 127.0.0.1)", () => {
     const oversize = await fetch(`${t.net.url}/v1/jobs/prepare`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: "x".repeat(1024 * 1024 + 1),
+      body: "x".repeat(MAX_PAYLOAD_BYTES + 1), // past what a Lambda takes, which the local server takes too
     });
     // Assess
     expect(malformed.status).toBe(400);

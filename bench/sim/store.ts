@@ -27,7 +27,7 @@
  * like any real adapter that decodes its answer, so a read of many items costs CPU in proportion.
  */
 import { ConditionFailedError, type Item, type Key, type Store, type TableName, type WriteOp } from "../../core/ports";
-import { conditionFailedMessage, isExpired, keyOf, planTransaction, validateOps } from "../../local/store-semantics";
+import { conditionFailedMessage, isExpired, keyOf, planTransaction, updatedBytesBound, validateOps } from "../../local/store-semantics";
 
 export interface RouteCounts {
   gets: number;
@@ -156,6 +156,8 @@ interface Partition {
 
 export class SimStore implements Store {
   private readonly tables = new Map<TableName, Map<string, Partition>>();
+  /** Upper bounds of each stored item's itemBytes, as local/memory-store.ts keeps them: an update's item is measured against 400 KB only near it. */
+  private readonly bytesOf = new WeakMap<Item, number>();
   /** route → counts; `ctx` names the route now running. */
   readonly routes = new Map<string, RouteCounts>();
   ctx = "setup";
@@ -328,16 +330,19 @@ export class SimStore implements Store {
 
   async transact(ops: WriteOp[]): Promise<void> {
     const t0 = performance.now();
-    validateOps(ops);
+    const measured = validateOps(ops);
     const current = ops.map((op) => this.read(op.table, keyOf(op)));
-    const plan = planTransaction(ops, (table, key) => this.read(table, key));
+    const plan = planTransaction(ops, (table, key) => this.read(table, key), {
+      measured,
+      bound: (op, i, cur) => updatedBytesBound(op, measured[i]!, cur ? this.bytesOf.get(cur) : 0),
+    });
     const transactional = ops.length > 1 || ops[0]?.op === "check";
     const c = this.counts();
     c.transacts++;
     // Copies: the caller keeps its objects mutable, as with any adapter that serialises. An
     // update made a fresh top-level object over the stored (frozen) parts, so it is used as is
     // when it set only primitives (heartbeats, counters, status).
-    const writes: Array<{ table: TableName; key: Key; item: Sized | null }> = [];
+    const writes: Array<{ table: TableName; key: Key; item: Sized | null; bytes: number | undefined }> = [];
     const next = new Map<string, Sized>();
     if (plan.failed === undefined) {
       for (const w of plan.writes) {
@@ -394,7 +399,10 @@ export class SimStore implements Store {
       c.storeMs += performance.now() - t0;
       throw new ConditionFailedError(plan.failed, conditionFailedMessage(ops, plan.failed));
     }
-    for (const w of writes) this.write(w.table, w.key, w.item);
+    for (const w of writes) {
+      this.write(w.table, w.key, w.item);
+      if (w.item && w.bytes !== undefined) this.bytesOf.set(w.item, w.bytes);
+    }
     c.storeMs += performance.now() - t0;
   }
 

@@ -16,7 +16,8 @@ import { handleMatchingMessage } from "./dispatch";
 import { jobKey, replyKey, resultDigest, type JobItem } from "./items";
 import { getJob } from "./read";
 import { postResult } from "./results";
-import { FUNDS, isSettleCommit, makeJobWorld, type JobWorld, type TestWorker } from "./testing";
+import { submitJob } from "./submit";
+import { FUNDS, isSettleCommit, makeJobWorld, settleRecords, type JobWorld, type TestWorker } from "./testing";
 
 type Completed = Extract<ResultRequest, { kind: "completed" }>;
 
@@ -198,5 +199,39 @@ describe("postResult: a large reply that loses its race deletes all of its items
     expect(broken.reply).toBeUndefined();
     expect(retry).toMatchObject({ status: "completed", duplicate: true });
     expect(canonicalJson(view.reply)).toBe(canonicalJson(post.reply));
+  });
+});
+
+describe("postResult with cheap transactions (LMDB): replies that join their settlements", () => {
+  it("a batch whose replies pass a transaction's 4 MB together commits in halves, each still one transaction, not each settlement alone", async () => {
+    // Prepare: 12 jobs of one worker, each answered with ~390 KB (one item each, so each joins its settlement)
+    const w = makeJobWorld({ cheapTransactions: true });
+    const a = await w.worker();
+    const r = await w.requester();
+    const posts: Completed[] = [];
+    for (let i = 0; i < 12; i++) {
+      const { envelope, quote } = await w.sealedJob(r);
+      await submitJob(w.deps, r.id, envelope, `batch-key-${i}`, quote);
+      posts.push(largeResult(w, a, envelope, 290 * 1024, { seed: i }));
+    }
+    const committed: WriteOp[][] = [];
+    const refused: string[] = [];
+    const transact = w.store.transact;
+    w.store.transact = async (ops: WriteOp[]) => {
+      await transact(ops).catch((e: unknown) => {
+        refused.push((e as { code?: string }).code ?? String(e));
+        throw e;
+      });
+      committed.push(ops);
+    };
+    // Act
+    const outs = await Promise.all(posts.map((p) => postResult(w.deps, a.id, p)));
+    // Assess
+    expect(outs.every((o) => o.status === "completed" && !o.duplicate)).toBe(true);
+    expect(refused).toEqual(["STORE_TRANSACTION_TOO_LARGE"]); // the 11 that queued behind the first, 4.4 MB
+    const batches = committed.map((ops) => settleRecords(ops).length).filter((n) => n > 1);
+    expect(batches.length).toBeGreaterThan(0); // the refused batch was split, not settled job by job
+    expect(batches.reduce((x, y) => x + y, 0) + committed.filter((ops) => settleRecords(ops).length === 1).length).toBe(12);
+    for (const p of posts) expect(canonicalJson((await getJob(w.deps, r.id, p.jobId)).reply)).toBe(canonicalJson(p.reply));
   });
 });

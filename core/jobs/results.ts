@@ -4,11 +4,11 @@
  * job on. Exactly one post settles a job; identical retries are told they are duplicates.
  */
 import type { JobStatus, ResultRequest } from "../../events/api";
-import type { Receipt, ReplyEnvelope } from "../../events/envelope";
+import { MAX_REPLY_BYTES, type Receipt, type ReplyEnvelope } from "../../events/envelope";
 import { b64u, canonicalJson, sha256Hex } from "../crypto/encoding";
 import { verifyReceipt } from "../crypto/receipt";
 import type { CoreDeps } from "../deps";
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from "../errors";
+import { CocoonError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from "../errors";
 import { OverdraftError, settleMovement } from "../ledger";
 import { jobCost } from "../pricing";
 import { ConditionFailedError, type Item, type Key } from "../ports";
@@ -87,6 +87,17 @@ export async function postResult(
   const body = r.receipt.body;
   // The reply made canonical once: its hash for the receipt check, and the result's digest.
   const canonicalReply = canonicalJson(r.reply);
+  // Only what GET /v1/jobs/{id} can answer again (a Lambda's 6 MB): a worker paid for an answer
+  // its requester could never read would be worse than a failed job, which is refunded.
+  const replyBytes = Buffer.byteLength(canonicalReply, "utf8");
+  if (replyBytes > MAX_REPLY_BYTES) {
+    throw new CocoonError(
+      413,
+      "reply_too_large",
+      `the reply is ${replyBytes} bytes as JSON; at most ${MAX_REPLY_BYTES} (4 MiB) are accepted, so that it can be read back; nothing was stored`,
+      { bytes: replyBytes, max: MAX_REPLY_BYTES },
+    );
+  }
   const problems = receiptProblems(job, { workerId, measurement: worker.measurement }, r.reply, r.receipt, canonicalReply);
   if (problems.length) throw new ValidationError(`receipt does not match the job: ${problems.join(", ")}`, { fields: problems });
   if (!verifyReceipt(r.receipt, b64u.decode(workerId)))

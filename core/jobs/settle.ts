@@ -20,6 +20,7 @@
 import type { CoreDeps } from "../deps";
 import { applyMovement, movementsOps, workerAccount, type ApplyResult, type Movement, type MovementRecord } from "../ledger";
 import type { Store, WriteOp } from "../ports";
+import { StoreValidationError } from "../store-rules";
 
 export interface Settlement {
   workerId: string;
@@ -98,7 +99,16 @@ async function commit(store: Store, batch: Pending[]): Promise<void> {
       ]);
       for (const p of batch) p.resolve("applied");
       return;
-    } catch {
+    } catch (e) {
+      // Over a transaction's 4 MB (store.cheapTransactions: each settlement carries its reply, up
+      // to 400 KB): refused before anything was written, so the batch commits as two halves,
+      // each still one transaction, rather than each settlement alone.
+      if (e instanceof StoreValidationError && e.code === "STORE_TRANSACTION_TOO_LARGE") {
+        const half = Math.ceil(batch.length / 2);
+        await commit(store, batch.slice(0, half));
+        await commit(store, batch.slice(half));
+        return;
+      }
       // Someone's condition failed, or the store did: settle each alone below (each is
       // idempotent by its ledger item, so one that did land answers "duplicate").
     }

@@ -369,9 +369,12 @@ describe("DynamoStore transactions (money)", () => {
             TableName: TABLE,
             Key: { pk: `jobs#${JOB}`, sk: "job" },
             UpdateExpression: "SET #n0 = :v0 REMOVE #n1",
-            ConditionExpression: "attribute_not_exists(#n2) OR #n3 <= :v1",
-            ExpressionAttributeNames: { "#n0": "status", "#n1": "_bi:status", "#n2": "pk", "#n3": "_exp" },
-            ExpressionAttributeValues: { ":v0": "submitted", ":v1": NOW_S },
+            // an update only if absent: no item at all, not even one past its TTL (which it would
+            // merge into); such an item comes back with the failure and is swept (see below)
+            ConditionExpression: "attribute_not_exists(#n2)",
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+            ExpressionAttributeNames: { "#n0": "status", "#n1": "_bi:status", "#n2": "pk" },
+            ExpressionAttributeValues: { ":v0": "submitted" },
           },
         },
       ],
@@ -585,5 +588,147 @@ describe("DynamoStore transactions (money)", () => {
     const items = ddb.commandCalls(TransactWriteCommand)[0]!.args[0].input.TransactItems!;
     expect(Object.keys(items[0]!)).toEqual(["ConditionCheck"]);
     expect(Object.keys(items[1]!)).toEqual(["Put"]);
+  });
+});
+
+describe("DynamoStore: an item past its TTL that DynamoDB has not swept yet is absent for writes too, as the port says", () => {
+  // What DynamoDB returns with a failed condition (ReturnValuesOnConditionCheckFailure: ALL_OLD): the item, unmarshalled by nobody
+  const expiredRaw = (pk: string, sk: string) => ({
+    pk: { S: pk },
+    sk: { S: sk },
+    stale: { S: "from before it expired" },
+    jobs: { N: "41" },
+    ttl: { N: String(NOW_S - 10) },
+    _exp: { N: String(NOW_S - 10) },
+  });
+  const failedWith = (item: Record<string, unknown>) =>
+    new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {}, Item: item as never });
+  const cancelledWith = (reasons: Array<{ Code: string; Item?: Record<string, unknown> }>) =>
+    new TransactionCanceledException({
+      message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map((r) => r.Code).join(", ")}]`,
+      $metadata: {},
+      CancellationReasons: reasons as never,
+    });
+  const sweep = (pk: string, sk: string) => ({
+    TableName: TABLE,
+    Key: { pk, sk },
+    ConditionExpression: "#exp <= :now",
+    ExpressionAttributeNames: { "#exp": "_exp" },
+    ExpressionAttributeValues: { ":now": NOW_S },
+  });
+
+  it("an update without a condition is sent only onto no item or a live one; an expired one is swept (while still expired) and the update sent again, making a fresh item as the local stores do", async () => {
+    // Prepare
+    ddb
+      .on(UpdateCommand)
+      .rejectsOnce(failedWith(expiredRaw("workers#w1", "worker")))
+      .resolves({});
+    ddb.on(DeleteCommand).resolves({});
+    const op: WriteOp = { op: "update", table: "workers", key: { pk: "w1", sk: "worker" }, set: { name: "fresh" }, add: { jobs: 1 } };
+    const local = createMemoryStore({ clock: { now: () => NOW } });
+    await local.transact([
+      { op: "put", table: "workers", item: { pk: "w1", sk: "worker", stale: "from before it expired", jobs: 41, ttl: NOW_S - 10 } },
+    ]);
+    // Act
+    await makeStore().transact([op]);
+    await local.transact([op]);
+    // Assess
+    const update = {
+      TableName: TABLE,
+      Key: { pk: "workers#w1", sk: "worker" },
+      UpdateExpression: "SET #n0 = :v0 REMOVE #n1 ADD #n2 :v1",
+      ConditionExpression: "attribute_not_exists(#n3) OR #n4 > :v2",
+      ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+      ExpressionAttributeNames: { "#n0": "name", "#n1": "_bi:name", "#n2": "jobs", "#n3": "pk", "#n4": "_exp" },
+      ExpressionAttributeValues: { ":v0": "fresh", ":v1": 1, ":v2": NOW_S },
+    };
+    expect(ddb.calls().map((c) => [c.args[0].constructor.name, c.args[0].input])).toEqual([
+      ["UpdateCommand", update],
+      ["DeleteCommand", sweep("workers#w1", "worker")],
+      ["UpdateCommand", update],
+    ]);
+    // what the second update makes of no item, and what the port's local stores make of the expired one
+    expect(await local.get("workers", { pk: "w1", sk: "worker" })).toEqual({ pk: "w1", sk: "worker", name: "fresh", jobs: 1 });
+  });
+
+  it("inside a transaction: the cancellation carries the expired item, it is swept, and the transaction is sent again with a new token", async () => {
+    // Prepare: a counter update (no condition) beside a guarded balance update
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(cancelledWith([{ Code: "None" }, { Code: "ConditionalCheckFailed", Item: expiredRaw("chain#counter", "c") }]))
+      .resolves({});
+    ddb.on(DeleteCommand).resolves({});
+    const ops: WriteOp[] = [
+      {
+        op: "update",
+        table: "accounts",
+        key: { pk: ACCOUNT, sk: "balance" },
+        add: { available: -5n },
+        when: { kind: "cmp", attr: "available", op: ">=", value: 5n },
+      },
+      { op: "update", table: "chain", key: { pk: "counter", sk: "c" }, add: { n: 1 } },
+    ];
+    // Act
+    await makeStore().transact(ops);
+    // Assess
+    const sent = ddb.commandCalls(TransactWriteCommand).map((c) => c.args[0].input);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.TransactItems).toEqual(sent[0]!.TransactItems);
+    expect(sent[1]!.ClientRequestToken).not.toBe(sent[0]!.ClientRequestToken);
+    // only the update that may apply to no item is guarded and asks for the item; the balance's condition already needs a live one
+    expect(sent[0]!.TransactItems!.map((t) => [t.Update!.ConditionExpression, t.Update!.ReturnValuesOnConditionCheckFailure])).toEqual([
+      ["attribute_exists(#n0) AND #n0 >= :v2 AND (attribute_not_exists(#n2) OR #n2 > :v3)", undefined],
+      ["attribute_not_exists(#n1) OR #n2 > :v1", "ALL_OLD"],
+    ]);
+    expect(ddb.commandCalls(DeleteCommand).map((c) => c.args[0].input)).toEqual([sweep("chain#counter", "c")]);
+  });
+
+  it("a condition that fails on a live item stays ConditionFailedError, and one that needs a live item fails on an expired one as on none: nothing is swept", async () => {
+    // Prepare
+    const live = { ...expiredRaw("jobs#j", "job"), _exp: { N: String(NOW_S + 60) } };
+    ddb
+      .on(UpdateCommand)
+      .rejectsOnce(failedWith(live))
+      .rejectsOnce(failedWith(expiredRaw("jobs#j", "job")));
+    ddb.on(TransactWriteCommand).rejects(
+      cancelledWith([
+        { Code: "ConditionalCheckFailed", Item: expiredRaw("jobs#a", "job") },
+        { Code: "ConditionalCheckFailed", Item: live },
+      ]),
+    );
+    const store = makeStore();
+    // Act
+    const onLive = await store
+      .transact([{ op: "update", table: "jobs", key: { pk: "j", sk: "job" }, set: { a: 1 }, when: { kind: "notExists" } }])
+      .catch((e: unknown) => e);
+    const needsLive = await store
+      .transact([{ op: "update", table: "jobs", key: { pk: "j", sk: "job" }, set: { a: 1 }, when: { kind: "exists" } }])
+      .catch((e: unknown) => e);
+    const mixed = await store
+      .transact([
+        { op: "update", table: "jobs", key: { pk: "a", sk: "job" }, set: { a: 1 } },
+        { op: "update", table: "jobs", key: { pk: "b", sk: "job" }, set: { a: 1 }, when: { kind: "notExists" } },
+      ])
+      .catch((e: unknown) => e);
+    // Assess
+    expect(onLive).toBeInstanceOf(ConditionFailedError);
+    expect(needsLive).toBeInstanceOf(ConditionFailedError);
+    expect(mixed).toBeInstanceOf(ConditionFailedError);
+    expect((mixed as ConditionFailedError).index).toBe(1);
+    expect(ddb.commandCalls(DeleteCommand)).toHaveLength(0);
+  });
+
+  it("an expired item that keeps coming back is swept 3 times, then the write fails as store_busy (retry)", async () => {
+    // Prepare
+    ddb.on(UpdateCommand).rejects(failedWith(expiredRaw("chain#counter", "c")));
+    ddb.on(DeleteCommand).resolves({});
+    // Act
+    const err = await makeStore()
+      .transact([{ op: "update", table: "chain", key: { pk: "counter", sk: "c" }, add: { n: 1 } }])
+      .catch((e: unknown) => e);
+    // Assess
+    expect(err).toBeInstanceOf(StoreBusyError);
+    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(4);
+    expect(ddb.commandCalls(DeleteCommand)).toHaveLength(3);
   });
 });

@@ -9,8 +9,9 @@
  * Reserved attributes (never returned to callers):
  *   _exp          DynamoDB TTL attribute (epoch SECONDS), copied from the port's `ttl`
  *                 (which is epoch seconds too; a value above 1e11 is taken for milliseconds).
- *                 TTL deletion is lazy on AWS (up to days), so get/query drop expired items
- *                 and the exists / notExists conditions treat an expired item as absent.
+ *                 TTL deletion is lazy on AWS (up to days), so get/query drop expired items,
+ *                 every condition treats an expired item as absent, and an update that may
+ *                 apply to an absent item never merges into an expired one (sweepable below).
  *   _bi:<attr>    marker (BOOL true) saying top-level attribute <attr> holds a bigint.
  *
  * Numbers and bigints: bigints are written as DynamoDB numbers (N, 38 significant digits,
@@ -23,7 +24,9 @@
  * `check` becomes a one-item TransactWriteItems); several ops → TransactWriteItems with
  * ConditionCheck for `check`. ConditionalCheckFailedException and TransactionCanceled with a
  * ConditionalCheckFailed reason become ConditionFailedError(index of the failing op); the
- * core reads that as "already done" for idempotent writes. Reads are strongly consistent.
+ * core reads that as "already done" for idempotent writes. DynamoDB's refusal of an item
+ * grown past 400 KB or of a transaction over 4 MB becomes the StoreValidationError the local
+ * stores throw (STORE_ITEM_TOO_LARGE, STORE_TRANSACTION_TOO_LARGE). Reads are strongly consistent.
  * Every TransactWriteItems carries a ClientRequestToken naming the transact() call: re-sent
  * unchanged after an ambiguous failure (a timeout, a 5xx, TransactionInProgress), renewed
  * after a cancellation (nothing committed).
@@ -53,7 +56,7 @@ import {
 } from "../../core/ports";
 import { CocoonError } from "../../core/errors";
 import { RETRY, retryOptimistic } from "../../core/retry";
-import { ttlPassed, ttlSeconds, validateOps } from "../../core/store-rules";
+import { MAX_ITEM_BYTES, MAX_TRANSACT_BYTES, StoreValidationError, ttlPassed, ttlSeconds, validateOps } from "../../core/store-rules";
 
 export { StoreValidationError, ttlSeconds } from "../../core/store-rules";
 
@@ -199,7 +202,9 @@ export function decodeItem<T extends Item>(table: TableName, raw: Record<string,
 function isExpired(raw: Record<string, unknown>, nowMs: number): boolean {
   const exp = raw[TTL_ATTR];
   if (exp === undefined || exp === null) return false;
-  return ttlPassed(exp instanceof NumberValue ? Number(exp.value) : Number(exp), nowMs);
+  // read through the DocumentClient (NumberValue), or raw as an error carries it ({N: "…"})
+  const n = exp instanceof NumberValue ? exp.value : typeof exp === "object" && "N" in exp ? (exp as { N: unknown }).N : exp;
+  return ttlPassed(Number(n), nowMs);
 }
 
 // ---------------------------------------------------------------- expressions
@@ -240,6 +245,11 @@ export class ExpressionBuilder {
     return `(attribute_not_exists(${this.name(TTL_ATTR)}) OR ${this.name(TTL_ATTR)} > ${this.now()})`;
   }
 
+  /** There is no item, or a live one: an item past its TTL that DynamoDB has not swept yet fails it. */
+  absentOrLive(): string {
+    return `attribute_not_exists(${this.name("pk")}) OR ${this.name(TTL_ATTR)} > ${this.now()}`;
+  }
+
   condition(c: Condition): string {
     switch (c.kind) {
       case "exists":
@@ -274,6 +284,32 @@ export class ExpressionBuilder {
 }
 
 type UpdateOp = Extract<WriteOp, { op: "update" }>;
+
+/**
+ * Whether `c` holds where there is no item. Translated here, every condition judges an item
+ * past its TTL as it judges no item (see ExpressionBuilder.condition); this says which
+ * conditions let a write through to such an item.
+ */
+function holdsWithoutItem(c: Condition): boolean {
+  switch (c.kind) {
+    case "notExists":
+      return true;
+    case "and":
+      return c.all.every(holdsWithoutItem);
+    default:
+      return false;
+  }
+}
+
+/**
+ * An update that may apply where no live item is (no condition, or one that holds without an
+ * item): on DynamoDB it would merge into an item past its TTL that is not swept yet (up to
+ * days), keeping its old attributes and its past `_exp` (so the result would read as absent).
+ * The port, like the local stores, makes a fresh item of only the update's values there. So
+ * such an update also requires the item to be absent or live, and asks for the item when that
+ * fails: an expired one is deleted and the write sent again (DynamoStore.transact).
+ */
+const sweepable = (op: WriteOp): op is UpdateOp => op.op === "update" && (op.when === undefined || holdsWithoutItem(op.when));
 
 function updateExpression(op: UpdateOp, b: ExpressionBuilder): string | undefined {
   const sets: string[] = [];
@@ -325,13 +361,20 @@ export function toTransactItem(tableName: string, op: WriteOp, nowSeconds: numbe
         if (!op.when) return undefined;
         return toTransactItem(tableName, { op: "check", table: op.table, key: op.key, when: op.when }, nowSeconds);
       }
-      const cond = op.when ? b.condition(op.when) : undefined;
+      const fresh = sweepable(op);
+      let cond: string | undefined;
+      // notExists (absent or expired) and absentOrLive together: no item at all
+      if (op.when?.kind === "notExists") cond = `attribute_not_exists(${b.name("pk")})`;
+      else if (op.when && fresh) cond = `(${b.condition(op.when)}) AND (${b.absentOrLive()})`;
+      else cond = op.when ? b.condition(op.when) : fresh ? b.absentOrLive() : undefined;
       return {
         Update: {
           TableName: tableName,
           Key: physicalKey(op.table, op.key),
           UpdateExpression: upd,
           ...(cond ? { ConditionExpression: cond } : {}),
+          // free: the item comes back only when the condition fails, to tell an expired one from a live one
+          ...(fresh ? { ReturnValuesOnConditionCheckFailure: "ALL_OLD" as const } : {}),
           ...b.fields(),
         },
       };
@@ -429,8 +472,39 @@ export class DynamoStore implements Store {
 
   async transact(ops: WriteOp[]): Promise<void> {
     validateOps(ops);
+    // An update that met an item past its TTL not yet swept (see sweepable) wrote nothing: the
+    // item is deleted, if still expired, and the whole write sent again, now onto no item. A few
+    // rounds at most: only a writer that keeps writing expired items could need more.
+    for (let sweeps = 0; ; sweeps++) {
+      const expired = await this.write(ops);
+      if (expired.length === 0) return;
+      if (sweeps >= MAX_SWEEPS)
+        throw new StoreBusyError(`items past their TTL kept meeting the write after ${MAX_SWEEPS} sweeps; retry the request`);
+      await Promise.all(expired.map((op) => this.sweep(op)));
+    }
+  }
 
-    const nowS = Math.floor(this.now() / 1000);
+  /** Deletes the item `op` addresses only while it is past its TTL (another write may have replaced it). */
+  private async sweep(op: UpdateOp): Promise<void> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.opts.table,
+          Key: physicalKey(op.table, op.key),
+          ConditionExpression: "#exp <= :now",
+          ExpressionAttributeNames: { "#exp": TTL_ATTR },
+          ExpressionAttributeValues: { ":now": Math.floor(this.now() / 1000) },
+        }),
+      );
+    } catch (e) {
+      if (errName(e) !== "ConditionalCheckFailedException") throw e; // gone already, or live again: nothing to sweep
+    }
+  }
+
+  /** One write of `ops`: [] when it committed; the sweepable updates an expired item stopped (nothing written). */
+  private async write(ops: WriteOp[]): Promise<UpdateOp[]> {
+    const now = this.now();
+    const nowS = Math.floor(now / 1000);
     // Keep the port index of each DynamoDB item (an update with nothing to write and no condition is dropped).
     const items: TransactItem[] = [];
     const portIndex: number[] = [];
@@ -441,7 +515,12 @@ export class DynamoStore implements Store {
         portIndex.push(i);
       }
     });
-    if (items.length === 0) return;
+    if (items.length === 0) return [];
+    /** The sweepable update at DynamoDB item `k` when `old` (the item its failed condition returned) is past its TTL. */
+    const expiredAt = (k: number, old: Record<string, unknown> | undefined): UpdateOp | undefined => {
+      const op = ops[portIndex[k]!]!;
+      return sweepable(op) && old !== undefined && isExpired(old, now) ? op : undefined;
+    };
 
     if (items.length === 1 && !items[0]!.ConditionCheck) {
       const it = items[0]!;
@@ -450,11 +529,14 @@ export class DynamoStore implements Store {
         else if (it.Update) await this.doc.send(new UpdateCommand(it.Update));
         else if (it.Delete) await this.doc.send(new DeleteCommand(it.Delete));
       } catch (e) {
-        if (errName(e) === "ConditionalCheckFailedException")
+        if (errName(e) === "ConditionalCheckFailedException") {
+          const expired = expiredAt(0, (e as { Item?: Record<string, unknown> }).Item);
+          if (expired) return [expired];
           throw new ConditionFailedError(portIndex[0], `condition of ${describe(ops[portIndex[0]!]!)} failed`);
-        throw e;
+        }
+        throw sizeRefusal(e, portIndex[0]) ?? e;
       }
-      return;
+      return [];
     }
 
     // The token names this call (issue 9 #6): a re-send after an answer we never got is
@@ -466,7 +548,7 @@ export class DynamoStore implements Store {
     let resends = 0; // ambiguous re-sends, over the whole call
     const conflicting = () =>
       new StoreBusyError(`transaction kept conflicting with concurrent writes after ${this.retries + 1} attempts; retry the request`);
-    await retryOptimistic(
+    return retryOptimistic(
       {
         attempts: this.retries + 1,
         exhausted: conflicting,
@@ -488,26 +570,63 @@ export class DynamoStore implements Store {
               return RETRY; // re-sent with the same token: applied at most once
             }
           });
-          return undefined;
+          return [];
         } catch (e) {
-          if (errName(e) !== "TransactionCanceledException") throw e;
-          const reasons = ((e as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? []).map(
-            (r) => r?.Code ?? "None",
-          );
-          const failed = reasons.indexOf("ConditionalCheckFailed");
-          if (failed >= 0) {
-            const i = portIndex[failed];
+          if (errName(e) !== "TransactionCanceledException") throw sizeRefusal(e) ?? e;
+          const given = (e as { CancellationReasons?: Array<{ Code?: string; Message?: string; Item?: Record<string, unknown> }> })
+            .CancellationReasons;
+          const reasons = (given ?? []).map((r) => ({ code: r?.Code ?? "None", message: r?.Message ?? "", item: r?.Item }));
+          const failed = reasons.flatMap((r, k) => (r.code === "ConditionalCheckFailed" ? [k] : []));
+          // A condition that failed on a live item (or any item but a sweepable update's expired one) decides.
+          const real = failed.find((k) => expiredAt(k, reasons[k]!.item) === undefined);
+          if (real !== undefined) {
+            const i = portIndex[real];
             throw new ConditionFailedError(i, `condition of ${i === undefined ? "a transaction item" : describe(ops[i]!)} failed`);
           }
+          if (failed.length > 0) return failed.map((k) => expiredAt(k, reasons[k]!.item)!);
+          const invalid = reasons.findIndex((r) => r.code === "ValidationError");
+          if (invalid >= 0) throw sizeRefusal(reasons[invalid]!.message, portIndex[invalid]) ?? e;
           // No reasons: nothing says a condition failed, and the core would read a ConditionFailedError as "done already".
           if (reasons.length === 0) throw e;
-          const onlyConflicts = reasons.every((r) => r === "None" || r === "TransactionConflict");
+          const onlyConflicts = reasons.every((r) => r.code === "None" || r.code === "TransactionConflict");
           if (!onlyConflicts) throw e;
           return RETRY;
         }
       },
     );
   }
+}
+
+/** Rounds of deleting expired items in an update's way before a write gives up (DynamoStore.transact). */
+const MAX_SWEEPS = 3;
+
+const ITEM_TOO_LARGE = /item size (to update )?has exceeded the maximum allowed size/i;
+const TRANSACTION_TOO_LARGE = /transaction request cannot be larger than 4 ?MB/i;
+
+/**
+ * DynamoDB's refusal of an item over 400 KB (an update that grows a stored item past it, which
+ * validateOps cannot see without the item) or of a transaction over 4 MB, as the
+ * StoreValidationError the local stores throw for it; undefined for anything else. `e`: a
+ * ValidationException, or the message of a transaction's ValidationError cancellation reason.
+ */
+function sizeRefusal(e: unknown, index?: number): StoreValidationError | undefined {
+  if (typeof e !== "string" && errName(e) !== "ValidationException") return undefined;
+  const message = typeof e === "string" ? e : String((e as { message?: unknown }).message ?? "");
+  const op = index === undefined ? "an" : `op ${index}'s`;
+  if (ITEM_TOO_LARGE.test(message)) {
+    return new StoreValidationError(
+      "STORE_ITEM_TOO_LARGE",
+      `${op} item would be over ${MAX_ITEM_BYTES} bytes (400 KB), which DynamoDB refused (${message}); nothing was written: split it`,
+      index,
+    );
+  }
+  if (TRANSACTION_TOO_LARGE.test(message)) {
+    return new StoreValidationError(
+      "STORE_TRANSACTION_TOO_LARGE",
+      `the transaction's items are over ${MAX_TRANSACT_BYTES} bytes (4 MB) together, which DynamoDB refused (${message}); nothing was written: split it`,
+    );
+  }
+  return undefined;
 }
 
 function describe(op: WriteOp): string {

@@ -59,6 +59,15 @@ export function defineRoute<B extends Part = undefined, Q extends Part = undefin
   return { spec, run };
 }
 
+/**
+ * Lambda's synchronous payload limit, 6 MB, for the request (the whole event) and for the
+ * response (the JSON of the result, whose body is JSON once more) each: API Gateway and function
+ * URLs pass nothing larger. What a route answers must fit (a reply is capped for it:
+ * events/envelope.ts MAX_REPLY_BYTES), and the local server reads requests up to it, as Lambda
+ * takes them.
+ */
+export const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
+
 export const errorBody = (code: string, message: string, details?: unknown) => ({
   error: { code, message, ...(details !== undefined ? { details } : {}) },
 });

@@ -1,9 +1,30 @@
-import { SubmitJobResponse, SubmitRequest } from "../../events/api";
+import { SubmitJobResponse, SubmitRequest, type JobView, type PrepareResponse } from "../../events/api";
+import { MAX_REPLY_BYTES } from "../../events/envelope";
 import { getJob, renewQuote, submitJobWithItem } from "../../core/jobs";
 import { lambdaRegistryDeps } from "../deps-registry";
 import { withRelaySessions } from "../deps-relay";
 import { lambdaHandler } from "./lambda";
-import { defineRoute, IdempotencyHeaders, WaitQuery } from "./middleware";
+import { defineRoute, IdempotencyHeaders, MAX_PAYLOAD_BYTES, WaitQuery } from "./middleware";
+
+/**
+ * Room for a renewed quote beside an answer that carries a reply, in Lambda's 6 MB response: what
+ * is left after the largest reply (MAX_REPLY_BYTES; escaped once more in Lambda's result, at most
+ * 2 quotes a chunk: under 16 KiB) and the view and receipt around it (under 16 KiB), about 2 MiB.
+ * A quote is a few KB per candidate; its attestation documents may be up to 192 KiB each.
+ */
+export const RENEWAL_ROOM = MAX_PAYLOAD_BYTES - MAX_REPLY_BYTES - 32 * 1024;
+
+/**
+ * The renewed quote, unless the waited answer carries a reply and the quote would not fit beside
+ * it (measured as Lambda's result holds it: JSON escaped as a string). Leaving it out costs
+ * nothing but a renewal: the SDK asks again with its next submit.
+ */
+export function renewalBeside(view: JobView, next: PrepareResponse | undefined): { next?: PrepareResponse } {
+  if (!next) return {};
+  if (!view.reply) return { next }; // a view without a reply is small
+  const text = JSON.stringify(next, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  return Buffer.byteLength(JSON.stringify(text), "utf8") > RENEWAL_ROOM ? {} : { next };
+}
 
 export const route = defineRoute(
   {
@@ -31,7 +52,10 @@ export const route = defineRoute(
     const renewed = next ? { next } : {};
     // Waiting here saves the requester a round trip: the answer comes back on the submit itself.
     // A new job is waited on as just written (no read back); a replay reads what is stored.
-    if (query.wait > 0) return { ...(await getJob(deps, caller, r.jobId, query.wait, r.job)), ...renewed };
+    if (query.wait > 0) {
+      const view = await getJob(deps, caller, r.jobId, query.wait, r.job);
+      return { ...view, ...renewalBeside(view, next) };
+    }
     return { jobId: r.jobId, status: r.status, ...renewed };
   },
 );
