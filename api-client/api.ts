@@ -8,6 +8,7 @@ import https from "node:https";
 import { z } from "zod";
 import { ErrorBody } from "../events/common";
 import { apiHostOf, signRequest } from "../core/crypto/request-auth";
+import { SESSION_RENEW_MS, sessionAuthHeader, type Session } from "../core/crypto/session-auth";
 import type { SigningKeyPair } from "../core/crypto/keys";
 import { RouteKey, RouteUrl } from "../events/api";
 import { API, type ApiRoute, routeOf } from "./routes";
@@ -60,6 +61,10 @@ const NEVER_SENT = new Set(["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "EHOSTUNRE
 
 /** GET /v1/routes as the client reads it: entry by entry (RouteKey, RouteUrl), so one bad entry is left out, not the directory. */
 const DirectoryEntries = z.object({ urls: z.record(z.string(), z.unknown()) });
+/** A session refused for what it is (ended, not this deployment's, not taken here): the request did nothing, and is signed instead. */
+const SESSION_REFUSED = /"code":"(bad_session|session_expired|sessions_unavailable|session_not_accepted)"/;
+/** How long the client signs instead after a deployment said it has no sessions, or a handshake failed. */
+const SESSIONS_OFF_MS = { unavailable: 10 * 60_000, failed: 60_000 };
 /** Times a request answered 503 store_busy is sent again (waits ~0.2–0.4, 0.4–0.8, 0.8–1.6 s). */
 export const STORE_BUSY_RETRIES = 3;
 
@@ -92,7 +97,11 @@ const describeIssues = (e: z.ZodError) => e.issues.map((i) => `${i.path.join("."
 
 /**
  * Signs every call with the caller's Ed25519 key (docs/architecture.md §6: no bearer secrets
- * on the wire), for the host of `baseUrl` (the deployment) and with the Idempotency-Key it sends.
+ * on the wire), for the host of `baseUrl` (the deployment) and with the Idempotency-Key it sends;
+ * on the hot path (routes marked `session`) it authenticates with a request session instead
+ * (core/crypto/session-auth.ts: one signed handshake an hour, then an HMAC per request, which the
+ * coordinator checks for a fraction of a signature's cost). A session that is refused, or a
+ * deployment without sessions, costs nothing but the signature it falls back to.
  */
 export class ApiClient {
   /** The deployment this client signs for: a signature made here is refused by any other API host. */
@@ -105,11 +114,18 @@ export class ApiClient {
    */
   private directory: Promise<Map<string, string>> | undefined;
   private directoryAgainAt = 0;
+  /** The request session in use or being opened (one handshake however many requests wait for it). */
+  private session: Promise<Session | undefined> | undefined;
+  private sessionsOffUntil = 0;
+  /** Requests sent, by how they were authenticated (what the bench and the tests read). */
+  readonly sent = { signed: 0, session: 0 };
 
   constructor(
     readonly baseUrl: string,
     readonly key: SigningKeyPair,
     private readonly now: () => number = Date.now,
+    /** `sessions: false`: sign every request (what a client without sessions does). */
+    private readonly opts: { sessions?: boolean } = {},
   ) {
     this.host = apiHostOf(baseUrl);
   }
@@ -130,6 +146,16 @@ export class ApiClient {
    */
   async requestJson(method: Method, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
     let first = await this.signAndSend(method, path, body, headers);
+    // A session refused at authentication did nothing: the request is signed instead, once.
+    if (first.status === 401) {
+      const refused = SESSION_REFUSED.exec(first.text)?.[1];
+      if (refused) {
+        this.session = undefined;
+        if (refused === "sessions_unavailable" || refused === "session_not_accepted")
+          this.sessionsOffUntil = this.now() + SESSIONS_OFF_MS.unavailable;
+        first = await this.signAndSend(method, path, body, headers, false);
+      }
+    }
     // 503 store_busy: the coordinator's store kept conflicting and the request did nothing it
     // would not do again the same (every mutating route is idempotent by its own identity, and
     // a replay-guarded one is signed anew): sent again, a few times, after jittered waits.
@@ -208,19 +234,53 @@ export class ApiClient {
     this.directoryAgainAt = this.now() + 60_000;
   }
 
-  private async signAndSend(method: Method, path: string, body: unknown, headers: Record<string, string>): Promise<RawResponse> {
+  /**
+   * The session to authenticate a request with, opened or renewed (SESSION_RENEW_MS before its
+   * end, by server time) as needed; undefined when the client signs instead: sessions off, or
+   * the handshake failed (the request must not fail for it).
+   */
+  private async currentSession(): Promise<Session | undefined> {
+    if (this.opts.sessions === false || this.now() < this.sessionsOffUntil) return undefined;
+    const pending = this.session;
+    const held = pending && (await pending);
+    if (held && held.expiresAt - SESSION_RENEW_MS > this.now() + this.clockOffsetMs) return held;
+    if (this.session === pending) this.session = this.openSession(); // one handshake for all who wait
+    return this.session;
+  }
+
+  private async openSession(): Promise<Session | undefined> {
+    try {
+      return await this.request(API.openSession);
+    } catch (e) {
+      const unavailable = e instanceof ApiError && e.code === "sessions_unavailable";
+      this.sessionsOffUntil = this.now() + (unavailable ? SESSIONS_OFF_MS.unavailable : SESSIONS_OFF_MS.failed);
+      this.session = undefined;
+      return undefined;
+    }
+  }
+
+  private async signAndSend(
+    method: Method,
+    path: string,
+    body: unknown,
+    headers: Record<string, string>,
+    sessions = true,
+  ): Promise<RawResponse> {
     const text = body === undefined ? "" : JSON.stringify(body, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
     const idempotencyKey = Object.entries(headers).find(([k]) => k.toLowerCase() === "idempotency-key")?.[1];
     const base = await this.baseFor(method, path);
-    const auth = signRequest(this.key, {
+    const session = sessions && routeOf(method, path)?.session ? await this.currentSession() : undefined;
+    const request = {
       method,
       path,
       body: text,
-      // signed for the host it is sent to: another deployment's (or another route's function) refuses it
+      // for the host it is sent to: another deployment's (or another route's function) refuses it
       host: base === this.baseUrl ? this.host : apiHostOf(base),
       idempotencyKey,
       now: Math.round(this.now() + this.clockOffsetMs),
-    });
+    };
+    const auth = session ? sessionAuthHeader(session, request) : signRequest(this.key, request);
+    this.sent[session ? "session" : "signed"]++;
     let res: RawResponse;
     try {
       res = await send(
@@ -238,7 +298,7 @@ export class ApiClient {
       // saw the request: ask the base URL instead, once.
       if (base !== this.baseUrl && NEVER_SENT.has((e as NodeJS.ErrnoException).code ?? "")) {
         this.forgetDirectory();
-        return this.signAndSend(method, path, body, headers);
+        return this.signAndSend(method, path, body, headers, sessions);
       }
       throw new ApiError(
         0,
@@ -249,7 +309,7 @@ export class ApiClient {
     // Lambda's own 403/404 (not one of ours, which carry an error code): the function URL is gone; the handler never ran.
     if (base !== this.baseUrl && (res.status === 403 || res.status === 404) && !/"code"\s*:/.test(res.text)) {
       this.forgetDirectory();
-      return this.signAndSend(method, path, body, headers);
+      return this.signAndSend(method, path, body, headers, sessions);
     }
     return res;
   }

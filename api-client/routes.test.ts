@@ -22,6 +22,10 @@ describe("issue 10: one schema per wire shape, used by the server and by the cli
         expect(s.response, `${key(r)} declares a response schema`).toBeDefined();
         expect(r.response).toBe(s.response);
         expect("body" in r ? r.body : undefined).toBe(s.body);
+        // the client uses its session exactly where the server takes one
+        expect("session" in r && r.session === true, `${key(r)}: session on the client iff auth "session" on the server`).toBe(
+          s.auth === "session",
+        );
       }
     },
   );

@@ -21,6 +21,7 @@ import {
   LeaseResponse,
   JobView,
   RouteDirectory,
+  SessionResponse,
   ModelsResponse,
   NonceResponse,
   PrepareRequest,
@@ -58,15 +59,17 @@ export interface ApiRoute {
   path: string;
   body?: z.ZodType;
   response: z.ZodType;
+  /** The route takes a session's MAC as well as a signature (the server's auth "session"): the client uses its session there. */
+  session?: true;
 }
 
 const route = <const R extends ApiRoute>(r: R) => r;
 
 export const API = {
   // requester
-  prepareJob: route({ method: "POST", path: "/v1/jobs/prepare", body: PrepareRequest, response: PrepareResponse }),
-  submitJob: route({ method: "POST", path: "/v1/jobs", body: SubmitRequest, response: SubmitJobResponse }),
-  getJob: route({ method: "GET", path: "/v1/jobs/{id}", response: JobView }),
+  prepareJob: route({ method: "POST", path: "/v1/jobs/prepare", body: PrepareRequest, response: PrepareResponse, session: true }),
+  submitJob: route({ method: "POST", path: "/v1/jobs", body: SubmitRequest, response: SubmitJobResponse, session: true }),
+  getJob: route({ method: "GET", path: "/v1/jobs/{id}", response: JobView, session: true }),
   routeDirectory: route({ method: "GET", path: "/v1/routes", response: RouteDirectory }),
   account: route({ method: "GET", path: "/v1/account", response: BalanceView }),
   faucet: route({ method: "POST", path: "/v1/account/faucet", body: FaucetRequest, response: BalanceView }),
@@ -78,14 +81,14 @@ export const API = {
   receiptProof: route({ method: "GET", path: "/v1/receipts/{jobId}/proof", response: ReceiptProofView }),
   relaySession: route({ method: "POST", path: "/v1/jobs/{id}/relay", body: RelaySessionRequest, response: RelaySession }),
   /** the HTTP relay (the local default): long-poll a job's sealed chunks */
-  readChunks: route({ method: "GET", path: "/v1/jobs/{id}/chunks", response: RelayReadResponse }),
+  readChunks: route({ method: "GET", path: "/v1/jobs/{id}/chunks", response: RelayReadResponse, session: true }),
   // worker agent
   workerNonce: route({ method: "POST", path: "/v1/agents/nonce", response: NonceResponse }),
   registerWorker: route({ method: "POST", path: "/v1/agents", body: RegisterWorkerRequest, response: RegisterWorkerResponse }),
-  heartbeat: route({ method: "POST", path: "/v1/agents/heartbeat", body: HeartbeatRequest, response: HeartbeatResponse }),
-  pollJobs: route({ method: "GET", path: "/v1/agent/jobs", response: AgentWorkResponse }),
-  postResult: route({ method: "POST", path: "/v1/agent/results", body: ResultRequest, response: ResultResponse }),
-  extendLease: route({ method: "POST", path: "/v1/agent/lease", body: LeaseRequest, response: LeaseResponse }),
+  heartbeat: route({ method: "POST", path: "/v1/agents/heartbeat", body: HeartbeatRequest, response: HeartbeatResponse, session: true }),
+  pollJobs: route({ method: "GET", path: "/v1/agent/jobs", response: AgentWorkResponse, session: true }),
+  postResult: route({ method: "POST", path: "/v1/agent/results", body: ResultRequest, response: ResultResponse, session: true }),
+  extendLease: route({ method: "POST", path: "/v1/agent/lease", body: LeaseRequest, response: LeaseResponse, session: true }),
   answerChallenge: route({
     method: "POST",
     path: "/v1/agent/attestations",
@@ -94,10 +97,18 @@ export const API = {
   }),
   workerStatus: route({ method: "GET", path: "/v1/agents/me", response: WorkerStatusView }),
   agentSession: route({ method: "POST", path: "/v1/agents/session", response: AgentSessionResponse }),
+  /** a request session: signed, never by a session (api-client/api.ts opens and renews it) */
+  openSession: route({ method: "POST", path: "/v1/sessions", response: SessionResponse }),
   issueVoucher: route({ method: "POST", path: "/v1/agents/voucher", body: VoucherRequest, response: Voucher }),
   agentRelaySession: route({ method: "POST", path: "/v1/agent/jobs/{id}/relay", body: AgentRelaySessionRequest, response: RelaySession }),
   /** the HTTP relay (the local default): append sealed chunks to a job's stream */
-  publishChunks: route({ method: "POST", path: "/v1/agent/jobs/{id}/chunks", body: RelayPublishRequest, response: RelayPublishResponse }),
+  publishChunks: route({
+    method: "POST",
+    path: "/v1/agent/jobs/{id}/chunks",
+    body: RelayPublishRequest,
+    response: RelayPublishResponse,
+    session: true,
+  }),
   // DEV ONLY: the local default's TON sandbox (403 dev_chain_disabled elsewhere)
   devWallet: route({ method: "GET", path: "/v1/dev/wallet", response: DevWalletView }),
   devDeposit: route({ method: "POST", path: "/v1/dev/wallet/deposit", body: FaucetRequest, response: DevDepositView }),

@@ -132,7 +132,7 @@ const t0 = performance.now();
 const mod = await import(entry);
 const t1 = performance.now();
 let status = null;
-if (kind === "http" && mod.route.spec.auth !== "signed" && !["/openapi.json", "/v1/routes"].includes(mod.route.spec.path)) {
+if (kind === "http" && mod.route.spec.auth === "none" && !["/openapi.json", "/v1/routes"].includes(mod.route.spec.path)) {
   // A public route that reads the table (GET /v1/models) cannot answer without AWS: import only.
 } else if (kind === "http") {
   // The handler's own route, with made-up path parameters and no signature.

@@ -9,6 +9,7 @@ import { createMemoryStore } from "../local/memory-store";
 import { AUTH_FUTURE_SKEW_MS, authenticate, authenticateRequest, storeReplayGuard, type SignedRequest } from "./auth";
 import { generateSigningKey, type SigningKeyPair } from "./crypto/keys";
 import { signRequest } from "./crypto/request-auth";
+import { openSession, sessionAuthHeader } from "./crypto/session-auth";
 import { UnauthenticatedError } from "./errors";
 import { ConditionFailedError, type ReplayGuard, type Store } from "./ports";
 
@@ -197,5 +198,61 @@ describe("storeReplayGuard: nonces as items with a TTL", () => {
       throw new ConditionFailedError(0);
     };
     expect(await storeReplayGuard(store).claim("k#n", T0, T0 + 1)).toBe(false);
+  });
+});
+
+describe("authenticateRequest with request sessions (core/crypto/session-auth.ts)", () => {
+  const SESSION_SECRET = "5e".repeat(32);
+
+  /** Factory: a request as the transport hands it over, authenticated by a session of `key` opened at T0. */
+  function sessioned(key: SigningKeyPair, o: { ts?: number; nonce?: string } = {}): SignedRequest {
+    const session = openSession(SESSION_SECRET, key.id, T0);
+    const req = { method: "POST", path: "/v1/jobs", body: '{"x":1}', host: HOST };
+    return { ...req, authHeader: sessionAuthHeader(session, { ...req, now: o.ts ?? T0, ...(o.nonce ? { nonce: o.nonce } : {}) }) };
+  }
+  const sessionDeps = () => {
+    const deps = makeDeps();
+    return { ...deps, config: { ...deps.config, sessionKey: SESSION_SECRET } };
+  };
+
+  it("a route that takes sessions authenticates the session's key", async () => {
+    // Prepare
+    const key = generateSigningKey();
+    // Act
+    const a = await authenticateRequest(sessionDeps(), sessioned(key), "guard", "session");
+    // Assess
+    expect(a.keyId).toBe(key.id);
+  });
+
+  it("a route that takes only signatures refuses a session with session_not_accepted", async () => {
+    // Prepare
+    const deps = sessionDeps();
+    // Act
+    const r = await refusal(authenticateRequest(deps, sessioned(generateSigningKey()), "guard", "signed"));
+    // Assess
+    expect(r).toMatchObject({ status: 401, code: "session_not_accepted" });
+  });
+
+  it("a deployment without a session secret answers sessions_unavailable", async () => {
+    // Prepare
+    const deps = makeDeps();
+    // Act
+    const r = await refusal(authenticateRequest(deps, sessioned(generateSigningKey()), "guard", "session"));
+    // Assess
+    expect(r).toMatchObject({ status: 401, code: "sessions_unavailable" });
+  });
+
+  it("freshness and replay hold for sessions as for signatures: a stale one and a replayed nonce are refused", async () => {
+    // Prepare
+    const deps = sessionDeps();
+    const key = generateSigningKey();
+    const req = sessioned(key, { nonce: "q".repeat(22) });
+    await authenticateRequest(deps, req, "guard", "session");
+    // Act
+    const replayed = await refusal(authenticateRequest(deps, req, "guard", "session"));
+    const stale = await refusal(authenticateRequest(deps, sessioned(key, { ts: T0 - WINDOW - 1 }), "guard", "session"));
+    // Assess
+    expect(replayed.code).toBe("replayed_request");
+    expect(stale.code).toBe("stale_request");
   });
 });

@@ -1,5 +1,6 @@
 import { AuthError } from "./crypto/errors";
 import { verifyRequestAuth } from "./crypto/request-auth";
+import { isSessionAuth, verifySessionAuth } from "./crypto/session-auth";
 import { ConditionFailedError, type Clock, type ReplayGuard, type Store } from "./ports";
 import { UnauthenticatedError } from "./errors";
 
@@ -66,29 +67,47 @@ export interface Authenticated {
 }
 
 /**
- * Checks a signed request: signature (for this host, with its Idempotency-Key), freshness
- * (at most authWindowMs old, at most AUTH_FUTURE_SKEW_MS ahead) and, unless the route is
- * idempotent, that the nonce was never seen.
+ * Which credentials a route takes: "signed" only an Ed25519 signature (the session handshake,
+ * and routes that vend credentials or move money off the network); "session" a signature or a
+ * session's MAC (core/crypto/session-auth.ts: the hot path, where the signature's verification
+ * was a tenth of the coordinator's CPU per job).
+ */
+export type AuthMode = "signed" | "session";
+
+type AuthDeps = { store: Store; clock: Clock; config: { authWindowMs: number; sessionKey?: string | undefined }; replay?: ReplayGuard };
+
+/**
+ * Checks a signed or session-authenticated request: signature or session MAC (for this host,
+ * with its Idempotency-Key), freshness (at most authWindowMs old, at most AUTH_FUTURE_SKEW_MS
+ * ahead) and, unless the route is idempotent, that the nonce was never seen. A session is
+ * refused (401 session_not_accepted) on a route that takes only signatures.
  */
 export async function authenticateRequest(
-  deps: { store: Store; clock: Clock; config: { authWindowMs: number }; replay?: ReplayGuard },
+  deps: AuthDeps,
   req: SignedRequest,
   replay: ReplayPolicy = "guard",
+  mode: AuthMode = "signed",
 ): Promise<Authenticated> {
   let claims: { keyId: string; ts: number; nonce: string };
+  const now = deps.clock.now();
   try {
-    claims = verifyRequestAuth(req.authHeader, {
-      method: req.method,
-      path: req.path,
-      body: req.body,
-      host: req.host,
-      idempotencyKey: req.idempotencyKey,
-    });
+    const signable = { method: req.method, path: req.path, body: req.body, host: req.host, idempotencyKey: req.idempotencyKey };
+    if (isSessionAuth(req.authHeader)) {
+      if (mode !== "session")
+        throw new AuthError("session_not_accepted", "this route takes only a request signed with your Ed25519 key, not a session");
+      if (!deps.config.sessionKey)
+        throw new AuthError(
+          "sessions_unavailable",
+          "this deployment has no sessions (COCOON_SESSION_KEY is not set): sign the request with your Ed25519 key",
+        );
+      claims = verifySessionAuth(req.authHeader!, signable, deps.config.sessionKey, now);
+    } else {
+      claims = verifyRequestAuth(req.authHeader, signable);
+    }
   } catch (e) {
     if (e instanceof AuthError) throw new UnauthenticatedError(e.code, e.message);
     throw e;
   }
-  const now = deps.clock.now();
   const window = deps.config.authWindowMs;
   if (now - claims.ts > window) {
     throw new UnauthenticatedError(
@@ -116,10 +135,6 @@ export async function authenticateRequest(
 }
 
 /** authenticateRequest with the replay guard: the caller's key id. */
-export async function authenticate(
-  deps: { store: Store; clock: Clock; config: { authWindowMs: number }; replay?: ReplayGuard },
-  req: SignedRequest,
-  replay: ReplayPolicy = "guard",
-): Promise<string> {
+export async function authenticate(deps: AuthDeps, req: SignedRequest, replay: ReplayPolicy = "guard"): Promise<string> {
   return (await authenticateRequest(deps, req, replay)).keyId;
 }

@@ -15,6 +15,13 @@ export interface CoreConfig {
    * process: unforgeable, but quotes verify only in the process that made them.
    */
   quoteKey: string;
+  /**
+   * The secret of request sessions (core/crypto/session-auth.ts): 64 hex chars, shared by every
+   * process that opens or checks sessions (COCOON_SESSION_KEY on AWS). Unset: no sessions
+   * (POST /v1/sessions answers 404 sessions_unavailable and clients sign every request). The
+   * default is random per process, which serves a single-process coordinator (the local default).
+   */
+  sessionKey?: string | undefined;
   /** Signed requests older or newer than this are refused. */
   authWindowMs: number;
   /** How often agents heartbeat (told at registration), and when a silent one leaves the lists. */
@@ -39,6 +46,7 @@ export const DEFAULT_CORE_CONFIG: CoreConfig = {
   leaseMsPerToken: 50,
   quoteTtlSeconds: 300,
   quoteKey: randomBytes(32).toString("hex"),
+  sessionKey: randomBytes(32).toString("hex"),
   authWindowMs: 60_000,
   // Cloud: dead workers are caught by their leases running out (markSuspect), so heartbeats
   // can be rare; each one is a paid write, and they dominate an idle agent's cost.

@@ -348,6 +348,18 @@ export const AgentSessionResponse = z.object({
 });
 export type AgentSessionResponse = z.infer<typeof AgentSessionResponse>;
 
+/**
+ * POST /v1/sessions: a request session (core/crypto/session-auth.ts) for the key that signed the
+ * handshake. `key` is a secret: the client MACs its requests with it until `expiresAt`.
+ */
+export const SessionResponse = z.object({
+  token: z.string().regex(/^[A-Za-z0-9_-]{43}\.[1-9]\d{12}\.[A-Za-z0-9_-]{22}$/, "must be a session token"),
+  key: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a 32-byte key in base64url"),
+  /** unix ms */
+  expiresAt: z.number().int().positive(),
+});
+export type SessionResponse = z.infer<typeof SessionResponse>;
+
 export { AccountId, JobId, Usage };
 
 // ---------- requester-issued attestation challenges (fresh evidence on demand) ----------

@@ -27,6 +27,7 @@ import { z } from "zod";
  * | COCOON_COORDINATOR_SEED           | 64 hex chars: Ed25519 seed of the vault's coordinator key (a secret) |
  * | COCOON_TON_ENDPOINT, _API_KEY     | toncenter: withdrawals read the vault's seqno getter (see core/withdrawals.ts) |
  * | COCOON_QUOTE_KEY                  | 64 hex chars: HMAC key of the stateless price quotes (a secret; prepare and submit must share it) |
+ * | COCOON_SESSION_KEY                | 64 hex chars: secret of request sessions (every function that takes them shares it); unset: no sessions, clients sign every request |
  * | COCOON_REGISTRY_ADDRESS           | issue 15: the PolicyRegistry contract; registration and matching then follow its allow-lists and fees, read from the snapshot the chain watcher keeps in the store (core/policy-registry.ts StorePolicySource) |
  * | COCOON_POLICY_REFRESH_SECONDS, _MAX_AGE_SECONDS | how often the snapshot is re-read (60) and the oldest chain reading acted on (600; older: 503 policy_stale) |
  *
@@ -97,6 +98,10 @@ const Env = z.object({
     .string()
     .regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte HMAC key: openssl rand -hex 32)")
     .optional(),
+  COCOON_SESSION_KEY: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte HMAC key: openssl rand -hex 32)")
+    .optional(),
   COCOON_REGISTRY_ADDRESS: z.string().min(48, "must be the PolicyRegistry contract's TON address").optional(),
   COCOON_POLICY_REFRESH_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
   COCOON_POLICY_MAX_AGE_SECONDS: z.coerce.number().int().min(10).max(86_400).default(600),
@@ -134,7 +139,7 @@ export interface AwsConfig {
   agentRoleArn: string | undefined;
   agentSessionSeconds: number;
   /** Overrides of the core's DEFAULT_CORE_CONFIG for this stage. */
-  core: { allowDevAttestation: boolean; faucet: boolean; allowTestImages?: true; quoteKey?: string };
+  core: { allowDevAttestation: boolean; faucet: boolean; allowTestImages?: true; quoteKey?: string; sessionKey: string | undefined };
   /** Parsed COCOON_POLICY_JSON (validated by core's loadPolicy), or undefined for the repository policy. */
   policy: unknown;
   /** Voucher signing for worker payouts; absent → POST /v1/agents/voucher answers 503. */
@@ -189,6 +194,9 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
       // Without it each container MACs quotes under its own random key, and a submit served by
       // another container than its prepare is refused (403 bad_quote): set it on every stage.
       ...(e.COCOON_QUOTE_KEY ? { quoteKey: e.COCOON_QUOTE_KEY } : {}),
+      // Not the per-container random default: a session opened at one container must verify at
+      // every other, so without the shared secret there are none (clients sign every request).
+      sessionKey: e.COCOON_SESSION_KEY,
     },
     policy: e.COCOON_POLICY_JSON === undefined ? undefined : JSON.parse(e.COCOON_POLICY_JSON),
     payouts:

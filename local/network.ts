@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -129,7 +130,8 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
     notifier: createLocalNotifier(),
     clock: { now: () => Date.now() },
     log,
-    config: { ...DEFAULT_CORE_CONFIG, ...LOCAL_CONFIG, ...o.config },
+    // its own session secret: a session opened at one local network is refused by another, as between deployments
+    config: { ...DEFAULT_CORE_CONFIG, ...LOCAL_CONFIG, sessionKey: randomBytes(32).toString("hex"), ...o.config },
     policy: localPolicy,
     // Nonces in memory; the store vouches only for requests that could straddle a restart (issue 9 #10).
     replay: createMemoryReplayGuard({ durable: storeReplayGuard(store) }),

@@ -81,6 +81,8 @@ export function relayTransportFromEnv(env: NodeJS.ProcessEnv = process.env): Rel
   return t as RelayTransport;
 }
 
+/** The secret of request sessions: given to the session handshake and to every route that takes sessions (auth "session"). */
+const SESSION_ENV = ["COCOON_SESSION_KEY"];
 const passThrough = (names: string[]) => Object.fromEntries(names.filter((n) => process.env[n]).map((n) => [n, process.env[n]!]));
 
 const WORKER_ID_CHARS = 43;
@@ -208,27 +210,31 @@ export function Cocoon({ stack, app }: StackContext) {
   });
 
   const ROUTE_DIRECTORY = "GET /v1/routes";
+  const SESSION_HANDSHAKE = "POST /v1/sessions";
   const route = (handler: string, permissions: PolicyStatement[], extra: Partial<FunctionProps> = {}) => ({
     function: { handler: `functions/${handler}.handler`, permissions, ...extra },
   });
+  const sessions = { environment: passThrough(SESSION_ENV) };
   const routes: Record<string, ReturnType<typeof route>> = {
     // requesters
     // Stateless quotes: prepare MACs them and submit checks them with one key (a secret from the deploying shell).
     "POST /v1/jobs/prepare": route("http/prepare-job", [can.readTable], {
-      environment: passThrough(["COCOON_QUOTE_KEY", ...REGISTRY_ENV]),
+      environment: passThrough(["COCOON_QUOTE_KEY", ...SESSION_ENV, ...REGISTRY_ENV]),
     }),
     "POST /v1/jobs": route("http/submit-job", [can.writeTable, can.sendMatching, can.sendWorker], {
-      environment: passThrough(["COCOON_QUOTE_KEY", ...REGISTRY_ENV]),
+      environment: passThrough(["COCOON_QUOTE_KEY", ...SESSION_ENV, ...REGISTRY_ENV]),
     }),
     // Reads only: its replays are harmless, so it claims no request nonce (no write at all).
-    "GET /v1/jobs/{id}": route("http/get-job", [can.readTable]),
+    "GET /v1/jobs/{id}": route("http/get-job", [can.readTable], sessions),
+    // Request sessions (core/crypto/session-auth.ts): a signed handshake (its nonce claimed: a write), then an HMAC per request on the routes given SESSION_ENV.
+    [SESSION_HANDSHAKE]: route("http/open-session", [can.writeTable], sessions),
     "GET /v1/account": route("http/get-account", [can.writeTable]),
     "GET /v1/models": route("http/list-models", [can.readTable], { environment: passThrough(REGISTRY_ENV) }),
     "GET /openapi.json": route("http/openapi", [], { memorySize: "128 MB", timeout: "10 seconds" }),
     // workers
     "POST /v1/agents/nonce": route("http/worker-nonce", [can.writeTable]),
     "POST /v1/agents": route("http/register-worker", [can.writeTable, can.createWorkerQueue], { environment: passThrough(REGISTRY_ENV) }),
-    "POST /v1/agents/heartbeat": route("http/heartbeat", [can.writeTable]),
+    "POST /v1/agents/heartbeat": route("http/heartbeat", [can.writeTable], sessions),
     "POST /v1/agents/session": route("http/agent-session", [can.writeTable, can.createWorkerQueue]),
     "GET /v1/agents/me": route("http/worker-status", [can.writeTable]),
     // Signs payout vouchers with the vault's coordinator key (a secret, passed from the deploying shell).
@@ -243,12 +249,12 @@ export function Cocoon({ stack, app }: StackContext) {
     "GET /v1/account/withdrawals/{seqno}": route("http/withdrawal-status", [can.writeTable], {
       environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED", "COCOON_TON_ENDPOINT", "COCOON_TON_API_KEY"]),
     }),
-    "GET /v1/agent/jobs": route("http/poll-jobs", [can.writeTable, can.pollWorker]),
+    "GET /v1/agent/jobs": route("http/poll-jobs", [can.writeTable, can.pollWorker], sessions),
     "POST /v1/attestations": route("http/attestation-challenge", [can.writeTable, can.sendWorker]),
     "GET /v1/attestations/{id}": route("http/attestation-get", [can.writeTable]),
     "POST /v1/agent/attestations": route("http/attestation-answer", [can.writeTable]),
-    "POST /v1/agent/results": route("http/post-result", [can.writeTable]),
-    "POST /v1/agent/lease": route("http/extend-lease", [can.writeTable]),
+    "POST /v1/agent/results": route("http/post-result", [can.writeTable], sessions),
+    "POST /v1/agent/lease": route("http/extend-lease", [can.writeTable], sessions),
     // issue 11/12: how a job's stream is relayed (SQS channel queues, or AWS IoT Core) and narrow credentials for it
     "POST /v1/jobs/{id}/relay": route("http/relay-session", [can.writeTable, ...(relayTransport === "sqs" ? [can.createRelayQueue] : [])]),
     "POST /v1/agent/jobs/{id}/relay": route("http/relay-worker-session", [can.writeTable]),
@@ -272,7 +278,9 @@ export function Cocoon({ stack, app }: StackContext) {
   // Auth NONE: each route checks its own signed requests, signed for the function URL's host.
   const routeUrls: Record<string, string> = {};
   for (const key of Object.keys(routes)) {
-    if (key === ROUTE_DIRECTORY || key === "GET /openapi.json") continue;
+    // The session handshake too: once an hour per client, through API Gateway (the directory's
+    // environment, which names every URL, stays inside Lambda's 4 KB with room for the deployer's).
+    if (key === ROUTE_DIRECTORY || key === "GET /openapi.json" || key === SESSION_HANDSHAKE) continue;
     routeUrls[key] = api.getFunction(key)!.addFunctionUrl({ authType: FunctionUrlAuthType.NONE }).url;
   }
   api.getFunction(ROUTE_DIRECTORY)!.addEnvironment("COCOON_ROUTE_URLS", stack.toJsonString(routeUrls));
@@ -289,6 +297,11 @@ export function Cocoon({ stack, app }: StackContext) {
   if (!process.env.COCOON_QUOTE_KEY) {
     console.warn(
       `[cocoon ${app.stage}] COCOON_QUOTE_KEY is not set: each container will sign quotes with its own key and most submits will be refused (bad_quote); set it (openssl rand -hex 32) and redeploy`,
+    );
+  }
+  if (!process.env.COCOON_SESSION_KEY) {
+    console.warn(
+      `[cocoon ${app.stage}] COCOON_SESSION_KEY is not set: no request sessions, so clients sign every request (an Ed25519 verification per request on the hot path); set it (openssl rand -hex 32) and redeploy`,
     );
   }
   if (!process.env.COCOON_TON_ENDPOINT || !process.env.COCOON_VAULT_ADDRESS) {

@@ -236,7 +236,9 @@ describe("the typed HTTP edge on Lambda (API Gateway v2 and function URLs)", () 
       Object.values(ops as Record<string, { parameters?: Array<{ name: string }> }>).flatMap((op) => op.parameters ?? []),
     );
     expect(everyParam.some((p) => p.name.toLowerCase() === "x-cocoon-auth")).toBe(false);
-    expect(buildOpenApi().paths["/v1/jobs"]?.post).toMatchObject({ security: [{ cocoonSignature: [] }] });
+    // the hot path takes a signature or a session; the handshake only a signature
+    expect(buildOpenApi().paths["/v1/jobs"]?.post).toMatchObject({ security: [{ cocoonSignature: [] }, { cocoonSession: [] }] });
+    expect(buildOpenApi().paths["/v1/sessions"]?.post).toMatchObject({ security: [{ cocoonSignature: [] }] });
   });
 });
 

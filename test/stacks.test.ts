@@ -55,6 +55,7 @@ const ROUTES: Record<string, string> = {
   "POST /v1/agents": "functions/http/register-worker.handler",
   "POST /v1/agents/heartbeat": "functions/http/heartbeat.handler",
   "POST /v1/agents/session": "functions/http/agent-session.handler",
+  "POST /v1/sessions": "functions/http/open-session.handler",
   "GET /v1/agents/me": "functions/http/worker-status.handler",
   "POST /v1/agents/voucher": "functions/http/issue-voucher.handler",
   "POST /v1/account/withdraw": "functions/http/withdraw.handler",
@@ -109,6 +110,8 @@ const ACTIONS: Record<string, string[]> = {
   "functions/http/register-worker.handler": [...TABLE_RW, ...CREATE_QUEUE],
   "functions/http/heartbeat.handler": TABLE_RW,
   "functions/http/agent-session.handler": [...TABLE_RW, ...CREATE_QUEUE, "sts:AssumeRole"],
+  // the handshake's nonce is claimed (a conditional put); nothing else is stored per session
+  "functions/http/open-session.handler": TABLE_RW,
   "functions/http/worker-status.handler": TABLE_RW,
   "functions/http/issue-voucher.handler": TABLE_RW,
   "functions/http/withdraw.handler": TABLE_RW,
@@ -341,7 +344,7 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     // Assess: one URL per route function, auth NONE, invocable through the URL only
     const withUrl = urls.map(([, u]) => handlerOf(((u.Properties!.TargetFunctionArn as Json)["Fn::GetAtt"] as string[])[0]!));
     const expected = Object.entries(ROUTES)
-      .filter(([k]) => k !== "GET /v1/routes" && k !== "GET /openapi.json")
+      .filter(([k]) => !["GET /v1/routes", "GET /openapi.json", "POST /v1/sessions"].includes(k))
       .map(([, h]) => h);
     expect(withUrl.sort()).toEqual(expected.sort());
     for (const [, u] of urls) expect(u.Properties!.AuthType).toBe("NONE");
@@ -356,7 +359,7 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     expect(envBytes).toBeLessThanOrEqual(3 * 1024);
     expect(Object.keys(map).sort()).toEqual(
       Object.keys(ROUTES)
-        .filter((k) => k !== "GET /v1/routes" && k !== "GET /openapi.json")
+        .filter((k) => !["GET /v1/routes", "GET /openapi.json", "POST /v1/sessions"].includes(k))
         .sort(),
     );
     for (const [key, url] of Object.entries(map)) {

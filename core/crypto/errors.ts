@@ -44,7 +44,15 @@ export class EnvelopeError extends Error {
   }
 }
 
-export type AuthErrorCode = "missing_auth" | "malformed_auth" | "unsupported_auth_version" | "bad_signature";
+export type AuthErrorCode =
+  | "missing_auth"
+  | "malformed_auth"
+  | "unsupported_auth_version"
+  | "bad_signature"
+  | "session_expired"
+  | "bad_session"
+  | "session_not_accepted"
+  | "sessions_unavailable";
 
 /** The signed-request header is missing, malformed, or its signature does not verify. */
 export class AuthError extends Error {

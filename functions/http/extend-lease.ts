@@ -9,7 +9,7 @@ export const route = defineRoute(
     path: "/v1/agent/lease",
     summary:
       "The worker running a job asks for more time: at most one more lease from now, never past an hour after submit (409 stale_attempt once the job moved on)",
-    auth: "signed",
+    auth: "session",
     body: LeaseRequest,
     response: LeaseResponse,
   },

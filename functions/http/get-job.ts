@@ -9,7 +9,7 @@ export const route = defineRoute(
     method: "GET",
     path: "/v1/jobs/{id}",
     summary: "Read a job; ?wait=N long-polls up to N seconds for it to finish",
-    auth: "signed",
+    auth: "session",
     replay: "idempotent",
     query: WaitQuery,
     response: JobView,

@@ -8,7 +8,7 @@ export const route = defineRoute(
     method: "POST",
     path: "/v1/agents/heartbeat",
     summary: "Liveness and current load of a worker",
-    auth: "signed",
+    auth: "session",
     body: HeartbeatRequest,
     response: HeartbeatResponse,
   },

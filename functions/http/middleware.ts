@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { z, ZodError } from "zod";
-import { authenticateRequest, type ReplayPolicy } from "../../core/auth";
+import { authenticateRequest, type AuthMode, type ReplayPolicy } from "../../core/auth";
 import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
 import { BodyTooLargeError, jsonResponse, type HttpRequest, type HttpResponse } from "../../edge/http";
@@ -16,7 +16,11 @@ export interface RouteSpec<B extends Part, Q extends Part, H extends Part> {
   method: "GET" | "POST";
   path: string; // API Gateway style: /v1/jobs/{id}
   summary: string;
-  auth: "signed" | "none";
+  /**
+   * "signed": an Ed25519 signature; "session": a signature or a session's MAC (core/auth.ts
+   * AuthMode: the hot path takes sessions, which cost a fraction of a verification); "none".
+   */
+  auth: AuthMode | "none";
   /**
    * Signed routes: "guard" (default) refuses a replayed request through the replay guard (a
    * store write per request on AWS); "idempotent" skips it because a replay changes nothing
@@ -144,7 +148,7 @@ export function failureResponse(e: unknown, log: Pick<CoreDeps["log"], "error">,
 async function runRoute(route: Route, req: HttpRequest, params: Record<string, string>, deps: CoreDeps): Promise<HttpResponse> {
   try {
     const signer =
-      route.spec.auth === "signed"
+      route.spec.auth !== "none"
         ? await authenticateRequest(
             deps,
             {
@@ -157,6 +161,7 @@ async function runRoute(route: Route, req: HttpRequest, params: Record<string, s
               idempotencyKey: req.headers["idempotency-key"],
             },
             route.spec.replay,
+            route.spec.auth,
           )
         : undefined;
     const caller = signer?.keyId ?? "";

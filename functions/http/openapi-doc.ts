@@ -45,6 +45,7 @@ export function buildOpenApi(all: Route[] = routes) {
     (paths[s.path] ??= {})[s.method.toLowerCase()] = {
       summary: s.summary,
       ...(s.auth === "signed" ? { security: [{ cocoonSignature: [] }] } : {}),
+      ...(s.auth === "session" ? { security: [{ cocoonSignature: [] }, { cocoonSession: [] }] } : {}),
       ...(parameters.length ? { parameters } : {}),
       ...(s.body ? { requestBody: { required: true, content: { "application/json": { schema: schemaOf(s.body, "input") } } } } : {}),
       responses: {
@@ -70,6 +71,13 @@ export function buildOpenApi(all: Route[] = routes) {
           name: "x-cocoon-auth",
           description:
             'v2 key=<ed25519 pub b64url>,ts=<unix ms>,nonce=<b64url>,sig=<b64url> over "cocoon/v2/request", API host, method, path+query, sha256(body), Idempotency-Key (or empty), ts, nonce; joined by \\n',
+        },
+        cocoonSession: {
+          type: "apiKey",
+          in: "header",
+          name: "x-cocoon-auth",
+          description:
+            's1 token=<POST /v1/sessions token>,ts=<unix ms>,nonce=<b64url>,mac=<b64url>: HMAC-SHA256 under the session key over "cocoon/v1/session-request\\n" and the string a v2 signature covers; only on routes that list it',
         },
       },
     },

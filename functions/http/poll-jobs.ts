@@ -8,7 +8,7 @@ export const route = defineRoute(
     method: "GET",
     path: "/v1/agent/jobs",
     summary: "Long-poll the jobs and attestation challenges sent to the calling worker (HTTP fallback of the SQS job source)",
-    auth: "signed",
+    auth: "session",
     query: WaitQuery,
     response: AgentWorkResponse,
   },

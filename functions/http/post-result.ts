@@ -9,7 +9,7 @@ export const route = defineRoute(
     path: "/v1/agent/results",
     summary:
       "A worker's sealed answer and signed receipt, or its failure code (any text sealed to the requester); a repeat must be identical (else 409 result_differs)",
-    auth: "signed",
+    auth: "session",
     // Keyed by job, attempt and result digest: a replay is a duplicate, or a 409 when the job moved on.
     replay: "idempotent",
     body: ResultRequest,

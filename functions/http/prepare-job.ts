@@ -9,7 +9,7 @@ export const route = defineRoute(
     method: "POST",
     path: "/v1/jobs/prepare",
     summary: "Pick candidate workers and quote a price for jobs (a stateless, MAC'd quote: send it back with each submit until it expires)",
-    auth: "signed",
+    auth: "session",
     replay: "idempotent",
     body: PrepareRequest,
     response: PrepareResponse,

@@ -13,7 +13,7 @@ export const route = defineRoute(
     method: "POST",
     path: "/v1/agent/jobs/{id}/chunks",
     summary: "The worker at the job's current attempt appends sealed reply chunks to the job's stream (the HTTP relay)",
-    auth: "signed",
+    auth: "session",
     body: RelayPublishRequest,
     response: RelayPublishResponse,
   },

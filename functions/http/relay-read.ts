@@ -13,7 +13,7 @@ export const route = defineRoute(
     method: "GET",
     path: "/v1/jobs/{id}/chunks",
     summary: "The requester long-polls its job's sealed reply chunks from position ?from; once the job finished, with its view",
-    auth: "signed",
+    auth: "session",
     query: RelayReadQuery,
     response: RelayReadResponse,
   },

@@ -13,6 +13,7 @@ import { route as postResult } from "./post-result";
 import { route as extendLease } from "./extend-lease";
 import { route as workerStatus } from "./worker-status";
 import { route as agentSession } from "./agent-session";
+import { route as openSession } from "./open-session";
 import { route as issueVoucher } from "./issue-voucher";
 import { route as attestationChallenge } from "./attestation-challenge";
 import { route as attestationAnswer } from "./attestation-answer";
@@ -43,6 +44,7 @@ export const routes: Route[] = [
   extendLease,
   workerStatus,
   agentSession,
+  openSession,
   issueVoucher,
   attestationChallenge,
   attestationAnswer,

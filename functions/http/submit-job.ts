@@ -32,7 +32,7 @@ export const route = defineRoute(
     path: "/v1/jobs",
     summary:
       "Submit an encrypted job (Idempotency-Key header required); ?wait=N answers with the job's view as soon as it finishes, up to N s",
-    auth: "signed",
+    auth: "session",
     // Keyed by its Idempotency-Key and job id: a replay answers as the first did and holds nothing more.
     replay: "idempotent",
     body: SubmitRequest,

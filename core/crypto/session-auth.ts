@@ -1,0 +1,162 @@
+/**
+ * Session-authenticated requests (issue 12: coordinator CPU per job). A signed request costs
+ * the coordinator an Ed25519 verification, ~145 µs here, twice per job (the submit and the
+ * worker's result): about a tenth of its CPU per job. A client signs one handshake instead
+ * (POST /v1/sessions, Ed25519, replay-guarded) and gets a session: a token naming its key and
+ * an expiry, and the session's key. It then authenticates each request on the hot path with an
+ * HMAC-SHA256 under that key (~2 µs to check), over the same string a signature would cover
+ * (core/crypto/request-auth.ts requestSigningString: host, method, path, body hash,
+ * Idempotency-Key, ts, nonce), so freshness and replay are what they are for signed requests.
+ *
+ *   x-cocoon-auth: s1 token=<keyId>.<expires unix ms>.<22 b64u chars>,ts=<unix ms>,nonce=<…>,mac=<b64u>
+ *
+ * key = HMAC-SHA256(sessionSecret, "cocoon/v1/session-key\n" ‖ token)
+ * mac = HMAC-SHA256(key, "cocoon/v1/session-request\n" ‖ requestSigningString)
+ *
+ * Stateless, like the quotes: the coordinator derives the key again from the token, so nothing
+ * is stored per session and every Lambda that holds the secret (COCOON_SESSION_KEY) checks it.
+ * Someone who edits the token (another key id, a later expiry) cannot know the key it would
+ * derive to. The key travels once, in the handshake's answer, over TLS, to the client that
+ * signed the handshake; a replayed handshake is refused (the guard), so a captured handshake
+ * cannot be replayed to obtain a key. Rotating the secret ends every session at once.
+ * Only HMAC-SHA256 from node:crypto is used; session-auth.test.ts checks the composition against
+ * a vector computed with Python's hmac.
+ */
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
+import { b64u, randomBytes } from "./encoding";
+import { AuthError, CryptoInputError } from "./errors";
+import { requestSigningString, type AuthClaims, type SignableRequest } from "./request-auth";
+
+export const SESSION_SCHEME = "s1";
+/** How long a session lasts; the client opens the next one when less than SESSION_RENEW_MS is left. */
+export const SESSION_TTL_MS = 60 * 60 * 1000;
+export const SESSION_RENEW_MS = 5 * 60 * 1000;
+
+const KEY_DOMAIN = "cocoon/v1/session-key\n";
+const REQUEST_DOMAIN = "cocoon/v1/session-request\n";
+const FORMAT = "s1 token=<session token>,ts=<unix ms>,nonce=<16-128 base64url chars>,mac=<b64u HMAC-SHA256>";
+
+const TOKEN_RE = /^([A-Za-z0-9_-]{43})\.([1-9]\d{12})\.[A-Za-z0-9_-]{22}$/;
+const NONCE_RE = /^[A-Za-z0-9_-]{16,128}$/;
+const MAC_RE = /^[A-Za-z0-9_-]{43}$/;
+const TS_RE = /^(0|[1-9]\d{0,15})$/;
+
+export interface Session {
+  token: string;
+  /** b64u of the 32-byte session key: a secret, given only to the client that opened it */
+  key: string;
+  /** unix ms */
+  expiresAt: number;
+}
+
+/** The secret as bytes: 64 hex chars (COCOON_SESSION_KEY), or any other string as UTF-8. */
+let lastSecret: { text: string; object: KeyObject } | undefined;
+function secretObject(text: string): KeyObject {
+  if (lastSecret?.text !== text) {
+    const bytes = /^[0-9a-f]{64}$/i.test(text) ? Buffer.from(text, "hex") : Buffer.from(text, "utf8");
+    lastSecret = { text, object: createSecretKey(bytes) };
+  }
+  return lastSecret.object;
+}
+
+function sessionKeyOf(secret: string, token: string): Buffer {
+  return createHmac("sha256", secretObject(secret)).update(KEY_DOMAIN).update(token).digest();
+}
+
+/** A new session for `keyId` (an Ed25519 public key, b64u, that signed the handshake). */
+export function openSession(secret: string, keyId: string, now: number, ttlMs = SESSION_TTL_MS): Session {
+  const expiresAt = now + ttlMs;
+  const token = `${keyId}.${expiresAt}.${b64u.encode(randomBytes(16))}`;
+  if (!TOKEN_RE.test(token)) throw new CryptoInputError("unsupported_value", `cannot open a session for key ${JSON.stringify(keyId)}`);
+  return { token, key: b64u.encode(sessionKeyOf(secret, token)), expiresAt };
+}
+
+function macOf(key: Uint8Array, req: SignableRequest, ts: number, nonce: string): Buffer {
+  return createHmac("sha256", key)
+    .update(REQUEST_DOMAIN)
+    .update(requestSigningString(req, ts, nonce))
+    .digest();
+}
+
+/** The x-cocoon-auth header value authenticating this request under `session`. */
+export function sessionAuthHeader(
+  session: Pick<Session, "token" | "key">,
+  req: SignableRequest & { now?: number; nonce?: string },
+): string {
+  const ts = req.now ?? Date.now();
+  const nonce = req.nonce ?? b64u.encode(randomBytes(16));
+  const mac = macOf(b64u.decode(session.key), req, ts, nonce);
+  return `${SESSION_SCHEME} token=${session.token},ts=${ts},nonce=${nonce},mac=${b64u.encode(mac)}`;
+}
+
+/** Whether a header value is session-authenticated (the caller then uses verifySessionAuth). */
+export const isSessionAuth = (headerValue: string | undefined): boolean =>
+  typeof headerValue === "string" && headerValue.trimStart().startsWith(`${SESSION_SCHEME} `);
+
+function malformed(what: string): AuthError {
+  return new AuthError("malformed_auth", `x-cocoon-auth session header is malformed: ${what}; expected "${FORMAT}"`);
+}
+
+function parse(headerValue: string): { token: string; keyId: string; expiresAt: number; ts: number; nonce: string; mac: Uint8Array } {
+  if (headerValue.length > 512) throw malformed(`${headerValue.length} characters is too long`);
+  const fields = new Map<string, string>();
+  for (const part of headerValue.trim().slice(SESSION_SCHEME.length).trim().split(",")) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw malformed(`"${part.slice(0, 20)}" is not name=value`);
+    const name = part.slice(0, eq).trim();
+    if (!["token", "ts", "nonce", "mac"].includes(name)) throw malformed(`unknown field "${name.slice(0, 20)}"`);
+    if (fields.has(name)) throw malformed(`field "${name}" appears twice`);
+    fields.set(name, part.slice(eq + 1).trim());
+  }
+  const [token, ts, nonce, mac] = ["token", "ts", "nonce", "mac"].map((n) => fields.get(n));
+  if (token === undefined || ts === undefined || nonce === undefined || mac === undefined)
+    throw malformed(`missing field(s) ${["token", "ts", "nonce", "mac"].filter((n) => !fields.has(n)).join(", ")}`);
+  const t = TOKEN_RE.exec(token);
+  if (!t) throw malformed("token is not a session token from POST /v1/sessions");
+  if (!TS_RE.test(ts) || !Number.isSafeInteger(Number(ts))) throw malformed("ts must be unix time in milliseconds (decimal integer)");
+  if (!NONCE_RE.test(nonce)) throw malformed("nonce must be 16 to 128 base64url characters");
+  if (!MAC_RE.test(mac)) throw malformed("mac must be a 32-byte HMAC-SHA256 in base64url (43 chars)");
+  let macBytes: Uint8Array;
+  try {
+    macBytes = b64u.decode(mac);
+  } catch (e) {
+    throw malformed(`mac: ${(e as Error).message}`);
+  }
+  return { token, keyId: t[1]!, expiresAt: Number(t[2]), ts: Number(ts), nonce, mac: macBytes };
+}
+
+/**
+ * Verifies a session header against the request as received. Throws AuthError: malformed_auth,
+ * session_expired (the session ended: open another), bad_session (the MAC does not verify: a
+ * token this deployment did not issue or that was edited, a secret rotated since, or a request
+ * altered after it was authenticated). Staleness of ts and replay are the caller's checks, as for
+ * signatures (core/auth.ts).
+ */
+export function verifySessionAuth(
+  headerValue: string,
+  req: SignableRequest,
+  secret: string,
+  now: number,
+): AuthClaims & { expiresAt: number } {
+  const h = parse(headerValue);
+  if (h.expiresAt <= now) {
+    throw new AuthError(
+      "session_expired",
+      `the session ended ${Math.round((now - h.expiresAt) / 1000)} s ago: open a new one (POST /v1/sessions, signed) and authenticate with it`,
+    );
+  }
+  let want: Buffer;
+  try {
+    want = macOf(sessionKeyOf(secret, h.token), req, h.ts, h.nonce);
+  } catch (e) {
+    if (e instanceof CryptoInputError) throw malformed(e.message);
+    throw e;
+  }
+  if (h.mac.length !== want.length || !timingSafeEqual(want, h.mac)) {
+    throw new AuthError(
+      "bad_session",
+      `x-cocoon-auth session MAC does not verify: use a token and key from this API's POST /v1/sessions (a rotated secret ends every session: open a new one), over the exact host (${req.host}), method, path with query, body bytes and Idempotency-Key that are sent`,
+    );
+  }
+  return { keyId: h.keyId, ts: h.ts, nonce: h.nonce, expiresAt: h.expiresAt };
+}
