@@ -320,6 +320,7 @@ export class CostMeter {
 export function itemKind(table: TableName, key: Key): string {
   const blank = (x: string) =>
     x
+      .replace(/^[A-Za-z0-9_-]{43}#[A-Za-z0-9_-]{16,128}$/, "<id>#<nonce>") // a replay guard's claimed request nonce
       .replace(/\b(job|mv|wd|w|acct)_[0-9a-z]{10,}/gi, "$1_<id>")
       .replace(/[0-9a-f]{8}-[0-9a-f-]{27,}/gi, "<id>")
       .replace(/#\d+\b/g, "#<n>")
