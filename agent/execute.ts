@@ -11,9 +11,10 @@ import {
 import type { AgentJob, FailureCode, FailurePlaintext, ResultRequest } from "../events/api";
 import type { RelayChunk } from "../events/relay";
 import type { Usage } from "../events/common";
-import { b64u } from "../core/crypto/encoding";
+import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
+import { MAX_REPLY_BYTES } from "../events/envelope";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
-import { openRequest, replyHash, requestHash, sealReply } from "../core/crypto/envelope";
+import { openRequest, requestHash, sealReply } from "../core/crypto/envelope";
 import { MAX_CHUNK_PLAINTEXT, ReplyStreamSealer } from "../core/crypto/reply-stream";
 import { signReceipt } from "../core/crypto/receipt";
 import { API, ApiClient, ApiError } from "../api-client/api";
@@ -48,7 +49,7 @@ export class JobFailure extends Error {
 /** The code reported for a failed job; never its text. */
 export function failureCode(e: unknown): FailureCode {
   if (e instanceof JobFailure) return e.code;
-  if (e instanceof ApiError) return "result_refused";
+  if (e instanceof ApiError) return e.code === "reply_too_large" ? "reply_too_large" : "result_refused";
   if (e instanceof EngineError) {
     switch (e.code) {
       case "engine_unavailable":
@@ -120,6 +121,12 @@ const encoder = new TextEncoder();
  * requester asked for a stream; the final chunk carries the usage, the finish reasons and any
  * tool calls. `reply()` is the whole sequence, which the receipt covers.
  */
+/** A chunk's plaintext at most, less room for its JSON around the text (the end, usage, a choice index). */
+const CHUNK_BUDGET = MAX_CHUNK_PLAINTEXT - 8192;
+/** The longest piece of a text delta: a chunk's budget at 3 UTF-8 bytes per UTF-16 unit, the worst case. */
+const PIECE_CHARS = Math.floor(CHUNK_BUDGET / 3);
+const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
+
 class ChunkWriter {
   private pending: ChunkPlaintext | undefined;
   private pendingTokens = 0;
@@ -159,7 +166,20 @@ class ChunkWriter {
   /** A text delta of choice `i` (with its tokens' log probabilities when the request asked for them). */
   text(i: number, text: string, logprobs?: TokenLogprob[]): void {
     if (text === "" && !logprobs?.length) return;
+    // A delta larger than a chunk holds (an engine without streaming answers in one) goes in
+    // pieces, never cutting a surrogate pair; before, it failed the job (the sealer's limit).
+    if (text.length > PIECE_CHARS) {
+      for (let k = 0, first = true; k < text.length; first = false) {
+        let end = Math.min(k + PIECE_CHARS, text.length);
+        if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end--;
+        this.text(i, text.slice(k, end), first ? logprobs : undefined);
+        k = end;
+      }
+      return;
+    }
     if (this.pending && (this.pending.i ?? 0) !== i) this.flush(false);
+    // what waits goes out first where this delta would take it past what a chunk holds
+    if (this.pending && this.pendingBytes + text.length * 3 > CHUNK_BUDGET) this.flush(false);
     const p = (this.pending ??= i ? { i } : {});
     if (text !== "") p.text = (p.text ?? "") + text;
     this.pendingTokens++;
@@ -169,7 +189,7 @@ class ChunkWriter {
       this.pendingBytes += JSON.stringify(logprobs).length * 3;
     }
     if (!this.relay || this.whole) {
-      if (this.pendingBytes >= MAX_CHUNK_PLAINTEXT - 8192) this.flush(false);
+      if (this.pendingBytes >= CHUNK_BUDGET) this.flush(false);
       return;
     }
     const due =
@@ -193,7 +213,7 @@ class ChunkWriter {
   /** Embedding vectors go in the final chunk(s), split where one would grow too large. */
   embeddings(vectors: string[]): void {
     for (const v of vectors) {
-      if (this.pending && this.pendingBytes + v.length > MAX_CHUNK_PLAINTEXT - 8192) this.flush(false);
+      if (this.pending && this.pendingBytes + v.length > CHUNK_BUDGET) this.flush(false);
       const p = (this.pending ??= {});
       (p.embeddings ??= []).push(v);
       this.pendingBytes += v.length + 3;
@@ -428,6 +448,12 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
           : new JobFailure("engine_error", e instanceof Error ? e.message : String(e)),
       ),
     );
+    // The coordinator takes no reply over MAX_REPLY_BYTES as JSON (it could not be read back from
+    // a Lambda): failed here, at once and without sending megabytes, rather than on its 413.
+    const canonicalReply = canonicalJson(reply);
+    const replyBytes = Buffer.byteLength(canonicalReply, "utf8");
+    if (replyBytes > MAX_REPLY_BYTES)
+      throw new JobFailure("reply_too_large", `the answer is ${replyBytes} bytes as JSON; the network carries at most ${MAX_REPLY_BYTES}`);
     const receipt = signReceipt(
       {
         v: 1,
@@ -435,7 +461,7 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
         workerId,
         model: header.model,
         requestHash: requestHash(job.envelope),
-        replyHash: replyHash(reply),
+        replyHash: sha256Hex(canonicalReply),
         usage,
         measurement: ctx.measurement(),
         finishedAt: ctx.now(),

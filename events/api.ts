@@ -129,6 +129,8 @@ export const FailureCode = z.enum([
   "limits_exceeded",
   /** the coordinator refused the worker's completed result */
   "result_refused",
+  /** the answer is over MAX_REPLY_BYTES (4 MiB) as JSON, which the network cannot carry back (events/envelope.ts) */
+  "reply_too_large",
   /** anything else inside the agent */
   "internal_error",
   /** an agent too old to send a code */

@@ -1,0 +1,124 @@
+/**
+ * executeJob's own refusals (agent/execute.ts): an answer the network could not carry back is
+ * reported failed by the agent, without sending it, rather than refused by the coordinator.
+ */
+import { describe, expect, it } from "vitest";
+import { API, type ApiClient } from "../api-client/api";
+import type { ApiRoute } from "../api-client/routes";
+import { sealRequest } from "../core/crypto/envelope";
+import { b64u } from "../core/crypto/encoding";
+import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
+import type { AgentJob, ResultRequest } from "../events/api";
+import { MAX_REPLY_BYTES, type EnvelopeHeader } from "../events/envelope";
+import { requestPlaintextOf } from "../client/sdk";
+import { openAnswer } from "../client/reply";
+import type { Engine } from "./engines/engine";
+import { executeJob, type AgentStats } from "./execute";
+
+const MODEL = "test-model";
+
+/** Factory: the coordinator as the agent sees it, recording every result it is sent. */
+function recordingApi() {
+  const results: ResultRequest[] = [];
+  const api = {
+    async request(route: ApiRoute, opts: { body?: unknown } = {}) {
+      if (route !== API.postResult) throw new Error(`unexpected route ${route.path}`);
+      results.push(opts.body as ResultRequest);
+      return { status: "completed", duplicate: false, cost: "1" };
+    },
+  };
+  return { api: api as unknown as ApiClient, results };
+}
+
+/** Factory: an engine that answers `text` whatever it is asked, in one token. */
+const engineAnswering = (text: string): Engine => ({
+  name: "fixed",
+  models: async () => [MODEL],
+  generate: async () => ({ text, usage: { promptTokens: 1, completionTokens: 1 }, finishReason: "stop", engine: "fixed" }),
+});
+
+function jobFor(workerId: string, hpkePublicKey: Uint8Array) {
+  const replyKey = generateKemKey();
+  const header: EnvelopeHeader = {
+    v: 1,
+    jobId: "job_01m8rep1ysizeeeeeeeeeeeee0",
+    requester: generateSigningKey().id,
+    model: MODEL,
+    maxTokens: 16,
+    maxPromptTokens: 256,
+    maxCost: "1000000",
+    replyKey: b64u.encode(replyKey.publicKey),
+  };
+  const plaintext = requestPlaintextOf({ model: MODEL, messages: [{ role: "user", content: "a long answer" }] }, false);
+  const envelope = sealRequest({
+    header,
+    plaintext: new TextEncoder().encode(JSON.stringify(plaintext)),
+    recipients: [{ workerId, hpkePublicKey }],
+  });
+  const job: AgentJob = { jobId: header.jobId, attempt: 0, envelope, deadline: Date.now() + 60_000 };
+  return { job, header, replyKey };
+}
+
+async function run(text: string) {
+  const signingKey = generateSigningKey();
+  const kemKey = generateKemKey();
+  const { api, results } = recordingApi();
+  const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
+  const { job, header, replyKey } = jobFor(signingKey.id, kemKey.publicKey);
+  await executeJob(
+    {
+      api,
+      workerId: signingKey.id,
+      signingKey,
+      kemKey,
+      engine: engineAnswering(text),
+      measurement: () => "m".repeat(64),
+      now: Date.now,
+      log: { info() {}, warn() {} },
+      stats,
+    },
+    job,
+  );
+  /** The answer's text as the requester reads it. */
+  const answered = (reply: Parameters<typeof openAnswer>[0]) => openAnswer(reply, header, signingKey.id, replyKey).choices[0]!.text;
+  return { results, stats, answered };
+}
+
+describe("executeJob: a long answer in one delta (an engine without streaming)", () => {
+  it("is split over several chunks, a surrogate pair never cut, and reads back whole", async () => {
+    // Prepare: 200 KB, more than a chunk holds (96 KiB), with emoji across every cut
+    const text = "😀a".repeat(70_000);
+    // Act
+    const { results, stats, answered } = await run(text);
+    // Assess
+    const result = results[0]!;
+    if (result.kind !== "completed") throw new Error(`the job failed: ${result.code}`);
+    expect("chunks" in result.reply && result.reply.chunks.length).toBeGreaterThan(2);
+    expect(answered(result.reply)).toBe(text);
+    expect(stats).toMatchObject({ jobs: 1, failed: 0 });
+  });
+});
+
+describe("executeJob: an answer over MAX_REPLY_BYTES", () => {
+  it("is reported failed with reply_too_large, and the answer itself is never sent", async () => {
+    // Prepare
+    const text = "x".repeat(MAX_REPLY_BYTES);
+    // Act
+    const { results, stats } = await run(text);
+    // Assess
+    expect(results).toHaveLength(1);
+    expect(results[0]).toMatchObject({ kind: "failed", code: "reply_too_large" });
+    expect(JSON.stringify(results[0]).length).toBeLessThan(16_384);
+    expect(stats).toMatchObject({ jobs: 0, failed: 1 });
+  });
+
+  it("an answer well within it is sent as the completed result", async () => {
+    // Prepare
+    const text = "x".repeat(64 * 1024);
+    // Act
+    const { results, stats } = await run(text);
+    // Assess
+    expect(results[0]).toMatchObject({ kind: "completed" });
+    expect(stats).toMatchObject({ jobs: 1, failed: 0 });
+  });
+});
