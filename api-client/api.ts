@@ -8,7 +8,9 @@ import https from "node:https";
 import { z } from "zod";
 import { ErrorBody } from "../events/common";
 import { apiHostOf, signRequest } from "../core/crypto/request-auth";
-import { SESSION_RENEW_MS, sessionAuthHeader, type Session } from "../core/crypto/session-auth";
+import { b64u } from "../core/crypto/encoding";
+import { generateKemKey } from "../core/crypto/keys";
+import { openSealedSession, SESSION_RENEW_MS, SESSION_TTL_MS, sessionAuthHeader, type Session } from "../core/crypto/session-auth";
 import type { SigningKeyPair } from "../core/crypto/keys";
 import { RouteKey, RouteUrl } from "../events/api";
 import { API, type ApiRoute, routeOf } from "./routes";
@@ -38,6 +40,8 @@ interface RawResponse {
   text: string;
   /** the server's Date header (whole seconds) */
   date: string | undefined;
+  /** the session (as this.session held it) the request was authenticated with, if any */
+  via?: Promise<Session | undefined>;
 }
 
 function send(url: URL, method: string, headers: Record<string, string>, body: string): Promise<RawResponse> {
@@ -145,23 +149,22 @@ export class ApiClient {
    * route's element schemas (the agent's job poll skips a malformed item, not the batch).
    */
   async requestJson(method: Method, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
-    let first = await this.signAndSend(method, path, body, headers);
-    // A session refused at authentication did nothing: the request is signed instead, once.
-    if (first.status === 401) {
-      const refused = SESSION_REFUSED.exec(first.text)?.[1];
-      if (refused) {
-        this.session = undefined;
-        if (refused === "sessions_unavailable" || refused === "session_not_accepted")
-          this.sessionsOffUntil = this.now() + SESSIONS_OFF_MS.unavailable;
-        first = await this.signAndSend(method, path, body, headers, false);
-      }
+    let sessions = true;
+    let first = await this.signAndSend(method, path, body, headers, sessions);
+    // A session refused at authentication did nothing: the request is signed instead (and so are
+    // its retries below).
+    const refused = first.status === 401 && first.via ? SESSION_REFUSED.exec(first.text)?.[1] : undefined;
+    if (refused) {
+      await this.sessionRefused(refused, first.via!);
+      sessions = false;
+      first = await this.signAndSend(method, path, body, headers, sessions);
     }
     // 503 store_busy: the coordinator's store kept conflicting and the request did nothing it
     // would not do again the same (every mutating route is idempotent by its own identity, and
     // a replay-guarded one is signed anew): sent again, a few times, after jittered waits.
     for (let i = 0; i < STORE_BUSY_RETRIES && first.status === 503 && /"code":"store_busy"/.test(first.text); i++) {
       await new Promise((r) => setTimeout(r, 200 * 2 ** i + Math.floor(Math.random() * 200 * 2 ** i)));
-      first = await this.signAndSend(method, path, body, headers);
+      first = await this.signAndSend(method, path, body, headers, sessions);
     }
     // A timestamp refused as stale or ahead was refused before anything happened, so signing
     // again is safe; once, with the clock corrected by the server's Date header.
@@ -172,7 +175,7 @@ export class ApiClient {
       const offset = Date.parse(first.date) + 999 - this.now();
       if (Number.isFinite(offset) && Math.abs(offset - this.clockOffsetMs) > 1_000) {
         this.clockOffsetMs = offset;
-        return this.answer(await this.signAndSend(method, path, body, headers));
+        return this.answer(await this.signAndSend(method, path, body, headers, sessions));
       }
     }
     return this.answer(first);
@@ -239,24 +242,46 @@ export class ApiClient {
    * end, by server time) as needed; undefined when the client signs instead: sessions off, or
    * the handshake failed (the request must not fail for it).
    */
-  private async currentSession(): Promise<Session | undefined> {
+  private async currentSession(): Promise<{ promise: Promise<Session | undefined> } | undefined> {
     if (this.opts.sessions === false || this.now() < this.sessionsOffUntil) return undefined;
     const pending = this.session;
     const held = pending && (await pending);
-    if (held && held.expiresAt - SESSION_RENEW_MS > this.now() + this.clockOffsetMs) return held;
+    if (held && held.expiresAt - SESSION_RENEW_MS > this.serverNow()) return { promise: pending };
     if (this.session === pending) this.session = this.openSession(); // one handshake for all who wait
-    return this.session;
+    return this.session && { promise: this.session };
   }
 
+  private serverNow = () => this.now() + this.clockOffsetMs;
+
+  /**
+   * A signed handshake naming a fresh X25519 key, which the session key comes sealed to. A
+   * failure leaves the client signing for a while (the request must not fail for it).
+   */
   private async openSession(): Promise<Session | undefined> {
     try {
-      return await this.request(API.openSession);
+      const kem = generateKemKey();
+      const sealed = await this.request(API.openSession, { body: { kem: b64u.encode(kem.publicKey) } });
+      return openSealedSession(sealed, kem);
     } catch (e) {
       const unavailable = e instanceof ApiError && e.code === "sessions_unavailable";
       this.sessionsOffUntil = this.now() + (unavailable ? SESSIONS_OFF_MS.unavailable : SESSIONS_OFF_MS.failed);
-      this.session = undefined;
       return undefined;
     }
+  }
+
+  /**
+   * A session `via` was refused: dropped (unless another has replaced it meanwhile). Sessions stay
+   * off for a while where the deployment has none, or where even a session opened a minute ago is
+   * refused (its functions disagree on the secret, as during a rotation): each request would
+   * otherwise cost a handshake, a refusal and a signature.
+   */
+  private async sessionRefused(code: string, via: Promise<Session | undefined>): Promise<void> {
+    if (this.session === via) this.session = undefined;
+    const used = await via;
+    const fresh = used !== undefined && used.expiresAt - SESSION_TTL_MS > this.serverNow() - 60_000;
+    if (code === "sessions_unavailable" || code === "session_not_accepted")
+      this.sessionsOffUntil = this.now() + SESSIONS_OFF_MS.unavailable;
+    else if (fresh) this.sessionsOffUntil = this.now() + SESSIONS_OFF_MS.failed;
   }
 
   private async signAndSend(
@@ -264,12 +289,13 @@ export class ApiClient {
     path: string,
     body: unknown,
     headers: Record<string, string>,
-    sessions = true,
+    sessions: boolean,
   ): Promise<RawResponse> {
     const text = body === undefined ? "" : JSON.stringify(body, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
     const idempotencyKey = Object.entries(headers).find(([k]) => k.toLowerCase() === "idempotency-key")?.[1];
     const base = await this.baseFor(method, path);
-    const session = sessions && routeOf(method, path)?.session ? await this.currentSession() : undefined;
+    const via = sessions && routeOf(method, path)?.session ? (await this.currentSession())?.promise : undefined;
+    const session = via && (await via);
     const request = {
       method,
       path,
@@ -311,7 +337,7 @@ export class ApiClient {
       this.forgetDirectory();
       return this.signAndSend(method, path, body, headers, sessions);
     }
-    return res;
+    return session ? { ...res, via: via! } : res;
   }
 
   private answer(res: RawResponse): unknown {

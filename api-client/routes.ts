@@ -21,6 +21,7 @@ import {
   LeaseResponse,
   JobView,
   RouteDirectory,
+  SessionRequest,
   SessionResponse,
   ModelsResponse,
   NonceResponse,
@@ -98,7 +99,7 @@ export const API = {
   workerStatus: route({ method: "GET", path: "/v1/agents/me", response: WorkerStatusView }),
   agentSession: route({ method: "POST", path: "/v1/agents/session", response: AgentSessionResponse }),
   /** a request session: signed, never by a session (api-client/api.ts opens and renews it) */
-  openSession: route({ method: "POST", path: "/v1/sessions", response: SessionResponse }),
+  openSession: route({ method: "POST", path: "/v1/sessions", body: SessionRequest, response: SessionResponse }),
   issueVoucher: route({ method: "POST", path: "/v1/agents/voucher", body: VoucherRequest, response: Voucher }),
   agentRelaySession: route({ method: "POST", path: "/v1/agent/jobs/{id}/relay", body: AgentRelaySessionRequest, response: RelaySession }),
   /** the HTTP relay (the local default): append sealed chunks to a job's stream */

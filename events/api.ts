@@ -350,15 +350,23 @@ export const AgentSessionResponse = z.object({
 });
 export type AgentSessionResponse = z.infer<typeof AgentSessionResponse>;
 
+/** POST /v1/sessions: a fresh X25519 public key of the client's, which the session key is sealed to. */
+export const SessionRequest = z.object({
+  kem: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a 32-byte X25519 public key in base64url"),
+});
+export type SessionRequest = z.infer<typeof SessionRequest>;
+
 /**
  * POST /v1/sessions: a request session (core/crypto/session-auth.ts) for the key that signed the
- * handshake. `key` is a secret: the client MACs its requests with it until `expiresAt`.
+ * handshake, its key HPKE-sealed to the request's `kem` (the token is the AAD): the client MACs
+ * its requests with it until `expiresAt`; nobody else on the way can read it.
  */
 export const SessionResponse = z.object({
   token: z.string().regex(/^[A-Za-z0-9_-]{43}\.[1-9]\d{12}\.[A-Za-z0-9_-]{22}$/, "must be a session token"),
-  key: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a 32-byte key in base64url"),
   /** unix ms */
   expiresAt: z.number().int().positive(),
+  enc: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be an HPKE encapsulation in base64url"),
+  sealedKey: z.string().regex(/^[A-Za-z0-9_-]{64}$/, "must be a sealed 32-byte key in base64url"),
 });
 export type SessionResponse = z.infer<typeof SessionResponse>;
 

@@ -6,9 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API, ApiClient } from "../api-client/api";
-import { generateSigningKey } from "../core/crypto/keys";
+import { b64u } from "../core/crypto/encoding";
+import { HpkeOpenError } from "../core/crypto/errors";
+import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import { apiHostOf, signRequest } from "../core/crypto/request-auth";
-import { sessionAuthHeader, type Session } from "../core/crypto/session-auth";
+import { openSealedSession, SESSION_RENEW_MS, SESSION_TTL_MS, sessionAuthHeader, type Session } from "../core/crypto/session-auth";
 import { startNetwork, type LocalNetwork } from "../local/network";
 import { MODEL, startTestNet, type TestNet } from "./helpers";
 
@@ -19,6 +21,12 @@ const get = async (url: string, path: string, auth: string) => {
   const res = await fetch(url + path, { headers: { "x-cocoon-auth": auth } });
   return [res.status, ((await res.json()) as { error?: { code: string } }).error?.code] as const;
 };
+/** Factory: a session opened over HTTP by `api`'s key, and what the handshake answered. */
+async function handshake(api: ApiClient) {
+  const kem = generateKemKey();
+  const sealed = await api.request(API.openSession, { body: { kem: b64u.encode(kem.publicKey) } });
+  return { sealed, session: openSealedSession(sealed, kem) };
+}
 const withSession = (net: LocalNetwork, session: Pick<Session, "token" | "key">, path: string) =>
   sessionAuthHeader(session, { method: "GET", path, host: apiHostOf(net.url) });
 
@@ -46,7 +54,7 @@ describe("request sessions on the local network", () => {
   it("a session authenticates its own key on a route that takes sessions, and nowhere else", async () => {
     // Prepare
     const api = new ApiClient(t.net.url, generateSigningKey());
-    const session = await api.request(API.openSession);
+    const { session } = await handshake(api);
     const forged = { ...session, token: session.token.replace(api.key.id, generateSigningKey().id) };
     // Act
     const onSessionRoute = await get(t.net.url, `/v1/jobs/${UNKNOWN_JOB}`, withSession(t.net, session, `/v1/jobs/${UNKNOWN_JOB}`));
@@ -58,46 +66,85 @@ describe("request sessions on the local network", () => {
     expect(asAnotherKey).toEqual([401, "bad_session"]);
   });
 
-  it("the handshake is signed, never by a session, and a replayed handshake hands out nothing", async () => {
+  it("the handshake answers the key sealed to the client's handshake key only, and a replayed handshake hands out nothing", async () => {
     // Prepare
     const key = generateSigningKey();
-    const auth = signRequest(key, { method: "POST", path: "/v1/sessions", body: "{}", host: apiHostOf(t.net.url) });
-    const handshake = () =>
-      fetch(`${t.net.url}/v1/sessions`, {
-        method: "POST",
-        headers: { "x-cocoon-auth": auth, "content-type": "application/json" },
-        body: "{}",
-      });
+    const kem = generateKemKey();
+    const body = JSON.stringify({ kem: b64u.encode(kem.publicKey) });
+    const auth = signRequest(key, { method: "POST", path: "/v1/sessions", body, host: apiHostOf(t.net.url) });
+    const send = () =>
+      fetch(`${t.net.url}/v1/sessions`, { method: "POST", headers: { "x-cocoon-auth": auth, "content-type": "application/json" }, body });
     // Act
-    const first = await handshake();
-    const replayed = await handshake();
+    const first = await send();
+    const replayed = await send();
     // Assess
     expect(first.status).toBe(200);
-    expect(((await first.json()) as Session).token.startsWith(`${key.id}.`)).toBe(true);
+    const sealed = (await first.json()) as Parameters<typeof openSealedSession>[0] & { key?: string };
+    expect(sealed.token.startsWith(`${key.id}.`)).toBe(true);
+    expect(sealed.key).toBeUndefined(); // nothing on the wire can authenticate a request
+    expect(openSealedSession(sealed, kem).key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(() => openSealedSession(sealed, generateKemKey())).toThrow(HpkeOpenError);
+    expect(() => openSealedSession({ ...sealed, token: sealed.token.replace(/\.\d{13}\./, `.${sealed.expiresAt + 1}.`) }, kem)).toThrow(
+      HpkeOpenError,
+    );
     expect(replayed.status).toBe(401);
     expect(((await replayed.json()) as { error: { code: string } }).error.code).toBe("replayed_request");
   });
+});
 
-  it("after the secret rotates, a client's request is refused as bad_session once and goes through signed, then on a new session", async () => {
+describe("a client's sessions over time (the coordinator's and the client's clocks moved together)", () => {
+  let net: LocalNetwork;
+  let shift = 0;
+  beforeAll(async () => {
+    net = await startNetwork({ chain: false });
+    net.deps.clock.now = () => Date.now() + shift;
+  });
+  afterAll(async () => net?.stop());
+
+  /** Factory: a client on the shifted clock, and one hot-path request (a read of an unknown job: authenticated, then 404). */
+  const client = () => {
+    shift = 0;
+    const api = new ApiClient(net.url, generateSigningKey(), () => Date.now() + shift);
+    const read = () => api.request(API.getJob, { params: { id: UNKNOWN_JOB } }).catch((e: { code: string }) => e.code);
+    return { api, read };
+  };
+
+  it("a session is renewed once SESSION_RENEW_MS before its end, not before", async () => {
     // Prepare
-    const client = await t.client();
-    await client.ask({ model: MODEL, messages: [{ role: "user", content: "before" }], tiers: ["dev"] });
-    const signedBefore = client.api.sent.signed;
-    const secret = t.net.deps.config.sessionKey;
-    t.net.deps.config.sessionKey = "0b".repeat(32);
+    const { api, read } = client();
+    await read();
+    // Act
+    shift = SESSION_TTL_MS - SESSION_RENEW_MS - 60_000;
+    await read();
+    const handshakesBefore = api.sent.signed;
+    shift = SESSION_TTL_MS - SESSION_RENEW_MS + 1_000;
+    const answers = await Promise.all([read(), read(), read()]);
+    // Assess
+    expect(handshakesBefore).toBe(1);
+    expect(api.sent.signed).toBe(2); // one renewal for the three requests that needed it
+    expect(answers).toEqual(["unknown_job", "unknown_job", "unknown_job"]);
+    expect(api.sent.session).toBe(5);
+  });
+
+  it("after the secret rotates, the refused request goes through signed, the client signs for a minute, then opens a new session", async () => {
+    // Prepare
+    const { api, read } = client();
+    await read();
+    const secret = net.deps.config.sessionKey;
+    net.deps.config.sessionKey = "0b".repeat(32);
     try {
       // Act
-      const r = await client.ask({ model: MODEL, messages: [{ role: "user", content: "after" }], tiers: ["dev"] });
-      const refusedThenSigned = client.api.sent.signed - signedBefore;
-      const sessionBefore = client.api.sent.session;
-      const again = await client.ask({ model: MODEL, messages: [{ role: "user", content: "again" }], tiers: ["dev"] });
-      // Assess: the refused request went through signed; the next job opened a new session (signed) and rode on it
-      expect([r.text, again.text].join(" ")).toMatch(/after.*again/);
-      expect(refusedThenSigned).toBe(1);
-      expect(client.api.sent.signed - signedBefore).toBe(2);
-      expect(client.api.sent.session).toBeGreaterThan(sessionBefore);
+      const refused = await read();
+      const during = await read();
+      const afterRefusal = { ...api.sent };
+      shift = 61_000;
+      const later = await read();
+      // Assess
+      expect([refused, during, later]).toEqual(["unknown_job", "unknown_job", "unknown_job"]);
+      expect(afterRefusal).toEqual({ signed: 3, session: 2 }); // handshake, the refused one signed again, one signed
+      expect(api.sent).toEqual({ signed: 4, session: 3 }); // a new handshake, and the request on it
     } finally {
-      t.net.deps.config.sessionKey = secret;
+      net.deps.config.sessionKey = secret;
     }
   });
 });
@@ -114,13 +161,13 @@ describe("a deployment without sessions (no COCOON_SESSION_KEY)", () => {
     const api = new ApiClient(net.url, generateSigningKey());
     const made = { token: `${api.key.id}.9999999999999.${"A".repeat(22)}`, key: "A".repeat(43) };
     // Act
-    const handshake = await api.request(API.openSession).catch((e: { status: number; code: string }) => [e.status, e.code]);
+    const refused = await handshake(api).catch((e: { status: number; code: string }) => [e.status, e.code]);
     const header = await get(net.url, `/v1/jobs/${UNKNOWN_JOB}`, withSession(net, made, `/v1/jobs/${UNKNOWN_JOB}`));
     const read = await api
       .request(API.getJob, { params: { id: UNKNOWN_JOB } })
       .catch((e: { status: number; code: string }) => [e.status, e.code]);
     // Assess
-    expect(handshake).toEqual([404, "sessions_unavailable"]);
+    expect(refused).toEqual([404, "sessions_unavailable"]);
     expect(header).toEqual([401, "sessions_unavailable"]);
     expect(read).toEqual([404, "unknown_job"]); // signed, after its handshake was refused
     expect(api.sent.session).toBe(0);

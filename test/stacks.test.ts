@@ -3,6 +3,7 @@
  * CloudFormation it produces. The prod stage is bundled for real (esbuild, every function);
  * the dev stage is synthesized with placeholder bundles, to check what differs by stage.
  */
+import { routes } from "../functions/http/routes";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -156,6 +157,7 @@ let devJson: { Resources: Record<string, Resource> };
 let iotJson: { Resources: Record<string, Resource> };
 
 const IOT_ENDPOINT = "abc123-ats.iot.us-east-1.amazonaws.com";
+const SECRETS = { COCOON_QUOTE_KEY: "a1".repeat(32), COCOON_SESSION_KEY: "b2".repeat(32) };
 /** Runs `fn` with these variables of the deploying shell (undefined: unset), then puts them back. */
 async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
   const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
@@ -176,7 +178,8 @@ async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Pr
 beforeAll(async () => {
   // prod and dev as a deployer gets them without choosing a relay (SQS), whatever this shell has set
   const shell = { COCOON_RELAY_TRANSPORT: undefined, COCOON_IOT_ENDPOINT: undefined };
-  const p = await withEnv(shell, () => synthesize({ stage: "prod" }));
+  // prod with the two secrets set, to see which functions they reach
+  const p = await withEnv({ ...shell, ...SECRETS }, () => synthesize({ stage: "prod" }));
   prod = Template.fromStack(p.stacks[0]!);
   const d = await withEnv(shell, () => synthesize({ stage: "dev", bundle: false }));
   dev = Template.fromStack(d.stacks[0]!);
@@ -400,7 +403,11 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
       expect(config.stage).toBe("prod");
       expect(config.queues.namePrefix).toBe("cocoon-prod-");
       expect(config.queues.arnPrefix).toBe(`arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:cocoon-prod-`);
-      expect(config.core).toEqual({ allowDevAttestation: false, faucet: false });
+      // the secrets as the deploying shell had them, where they are passed (the last test below says where)
+      const { quoteKey, sessionKey, ...flags } = config.core;
+      expect(flags).toEqual({ allowDevAttestation: false, faucet: false });
+      expect([undefined, SECRETS.COCOON_QUOTE_KEY]).toContain(quoteKey);
+      expect([undefined, SECRETS.COCOON_SESSION_KEY]).toContain(sessionKey);
       if (handler.includes("agent-session")) expect(config.agentRoleArn).toMatch(/^arn:aws:iam::123456789012:role\/AgentRole/);
       if (handler.includes("chain-watcher")) expect(config.alertTopicArn).toMatch(/^arn:aws:sns:/);
     }
@@ -705,5 +712,25 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
   it("dev stage: the play-money faucet route exists, every other route too; prod has no faucet", () => {
     const devRoutes = ofType(devJson, "AWS::ApiGatewayV2::Route").map(([, r]) => String(r.Properties!.RouteKey));
     expect(devRoutes.sort()).toEqual([...Object.keys(ROUTES), "POST /v1/account/faucet"].sort());
+  });
+});
+
+describe("issue 12: the deploying shell's secrets reach exactly the functions that use them", () => {
+  it("COCOON_SESSION_KEY: every function of a route that takes sessions and the handshake, no other; COCOON_QUOTE_KEY: prepare and submit", () => {
+    // Prepare
+    const fns = functionsByHandler(prodJson);
+    const envOf = (handler: string) => ((fns.get(handler)!.props.Environment as Json).Variables ?? {}) as Json;
+    const deployed = routes.filter((r) => fns.has(ROUTES[`${r.spec.method} ${r.spec.path}`] ?? ""));
+    // Assess
+    for (const r of deployed) {
+      const key = `${r.spec.method} ${r.spec.path}`;
+      const env = envOf(ROUTES[key]!);
+      const wantsSession = r.spec.auth === "session" || key === "POST /v1/sessions";
+      expect(env.COCOON_SESSION_KEY, key).toBe(wantsSession ? SECRETS.COCOON_SESSION_KEY : undefined);
+      expect(env.COCOON_QUOTE_KEY, key).toBe(
+        ["POST /v1/jobs/prepare", "POST /v1/jobs"].includes(key) ? SECRETS.COCOON_QUOTE_KEY : undefined,
+      );
+    }
+    expect(deployed.filter((r) => r.spec.auth === "session").length).toBeGreaterThanOrEqual(7);
   });
 });

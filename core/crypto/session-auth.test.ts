@@ -6,7 +6,9 @@
 import { describe, expect, it } from "vitest";
 import { generateSigningKey } from "./keys";
 import { AuthError } from "./errors";
-import { openSession, SESSION_TTL_MS, sessionAuthHeader, verifySessionAuth } from "./session-auth";
+import { generateKemKey } from "./keys";
+import { HpkeOpenError } from "./errors";
+import { openSealedSession, openSession, sealSession, SESSION_TTL_MS, sessionAuthHeader, verifySessionAuth } from "./session-auth";
 import type { SignableRequest } from "./request-auth";
 
 const SECRET = Buffer.from(Array.from({ length: 32 }, (_, i) => i)).toString("hex"); // 00 01 … 1f
@@ -136,6 +138,7 @@ describe("session-auth: open, authenticate, verify", () => {
     ["a mac of the wrong length", (h: string) => h.replace(/mac=.*$/, "mac=AAAA")],
     ["a mac that is not base64url", (h: string) => h.replace(/mac=.*$/, `mac=${"+".repeat(43)}`)],
     ["an over-long header", (h: string) => `${h}${" ".repeat(600)}`],
+    ["a mac that is not canonical base64url (trailing bits set)", (h: string) => h.replace(/.$/, "B")],
   ])("%s is malformed_auth", (_what, edit) => {
     // Prepare
     const { header } = prepared();
@@ -143,5 +146,21 @@ describe("session-auth: open, authenticate, verify", () => {
     const r = refusal(() => verifySessionAuth(edit(header), VECTOR.req, SECRET, T0));
     // Assess
     expect(r.code).toBe("malformed_auth");
+  });
+});
+
+describe("session-auth: the key travels sealed to the client's handshake key", () => {
+  it("opens to the same session with that key, with no other, and not under another token", () => {
+    // Prepare
+    const session = openSession(SECRET, generateSigningKey().id, T0);
+    const kem = generateKemKey();
+    // Act
+    const sealed = sealSession(session, kem.publicKey);
+    // Assess
+    expect(openSealedSession(sealed, kem)).toEqual(session);
+    expect(JSON.stringify(sealed)).not.toContain(session.key);
+    expect(() => openSealedSession(sealed, generateKemKey())).toThrow(HpkeOpenError);
+    const other = openSession(SECRET, generateSigningKey().id, T0);
+    expect(() => openSealedSession({ ...sealed, token: other.token }, kem)).toThrow(HpkeOpenError);
   });
 });

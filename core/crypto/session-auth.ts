@@ -18,13 +18,18 @@
  * Someone who edits the token (another key id, a later expiry) cannot know the key it would
  * derive to. The key travels once, in the handshake's answer, over TLS, to the client that
  * signed the handshake; a replayed handshake is refused (the guard), so a captured handshake
- * cannot be replayed to obtain a key. Rotating the secret ends every session at once.
+ * cannot be replayed to obtain a key. The key is not even readable on the wire: the handshake
+ * names a fresh X25519 key of the client's, and the answer carries the session key HPKE-sealed
+ * to it (info "cocoon/v1/session", the token as AAD), so a TLS-terminating proxy or a logged
+ * response body learns nothing it can use. Rotating the secret ends every session at once.
  * Only HMAC-SHA256 from node:crypto is used; session-auth.test.ts checks the composition against
  * a vector computed with Python's hmac.
  */
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
 import { b64u, randomBytes } from "./encoding";
 import { AuthError, CryptoInputError } from "./errors";
+import { hpkeOpen, hpkeSeal } from "./hpke";
+import type { KemKeyPair } from "./keys";
 import { requestSigningString, type AuthClaims, type SignableRequest } from "./request-auth";
 
 export const SESSION_SCHEME = "s1";
@@ -69,6 +74,28 @@ export function openSession(secret: string, keyId: string, now: number, ttlMs = 
   const token = `${keyId}.${expiresAt}.${b64u.encode(randomBytes(16))}`;
   if (!TOKEN_RE.test(token)) throw new CryptoInputError("unsupported_value", `cannot open a session for key ${JSON.stringify(keyId)}`);
   return { token, key: b64u.encode(sessionKeyOf(secret, token)), expiresAt };
+}
+
+const SEAL_INFO = "cocoon/v1/session";
+
+/** A session as the handshake answers it: its key HPKE-sealed to the client's handshake key `kem`. */
+export interface SealedSession {
+  token: string;
+  expiresAt: number;
+  /** HPKE encapsulation (b64u) and the sealed 32-byte key (b64u), AAD = the token */
+  enc: string;
+  sealedKey: string;
+}
+
+export function sealSession(session: Session, kem: Uint8Array): SealedSession {
+  const { enc, ct } = hpkeSeal(kem, SEAL_INFO, session.token, b64u.decode(session.key));
+  return { token: session.token, expiresAt: session.expiresAt, enc: b64u.encode(enc), sealedKey: b64u.encode(ct) };
+}
+
+/** The session a handshake answered, opened with the client's handshake key; throws HpkeOpenError if it was not sealed to it. */
+export function openSealedSession(sealed: SealedSession, kem: KemKeyPair): Session {
+  const key = hpkeOpen(kem, b64u.decode(sealed.enc), SEAL_INFO, sealed.token, b64u.decode(sealed.sealedKey));
+  return { token: sealed.token, key: b64u.encode(key), expiresAt: sealed.expiresAt };
 }
 
 function macOf(key: Uint8Array, req: SignableRequest, ts: number, nonce: string): Buffer {

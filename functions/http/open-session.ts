@@ -1,6 +1,7 @@
-import { openSession } from "../../core/crypto/session-auth";
+import { b64u } from "../../core/crypto/encoding";
+import { openSession, sealSession } from "../../core/crypto/session-auth";
 import { CocoonError } from "../../core/errors";
-import { SessionResponse } from "../../events/api";
+import { SessionRequest, SessionResponse } from "../../events/api";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";
 
@@ -8,8 +9,8 @@ import { defineRoute } from "./middleware";
  * A request session for the signing key (core/crypto/session-auth.ts): its requests on the hot
  * path (routes with auth "session") are then authenticated by an HMAC instead of an Ed25519
  * verification. Signed only, never by a session (a stolen session cannot extend itself), and
- * replay-guarded: a captured handshake sent again would hand its sender a key. Nothing is stored
- * but that nonce.
+ * replay-guarded. The key is sealed to the request's X25519 key, so the answer is of use only to
+ * the client that made it. Nothing is stored but the nonce.
  */
 export const route = defineRoute(
   {
@@ -17,9 +18,10 @@ export const route = defineRoute(
     path: "/v1/sessions",
     summary: "Open a request session: an HMAC key for the hot path instead of a signature per request",
     auth: "signed",
+    body: SessionRequest,
     response: SessionResponse,
   },
-  async ({ deps, caller }) => {
+  async ({ deps, caller, body }) => {
     const secret = deps.config.sessionKey;
     if (!secret) {
       throw new CocoonError(
@@ -28,7 +30,7 @@ export const route = defineRoute(
         "this deployment has no sessions (COCOON_SESSION_KEY is not set): sign every request",
       );
     }
-    return openSession(secret, caller, deps.clock.now());
+    return sealSession(openSession(secret, caller, deps.clock.now()), b64u.decode(body.kem));
   },
 );
 export const handler = lambdaHandler(route);
