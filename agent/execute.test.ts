@@ -10,7 +10,7 @@ import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import type { AgentJob, ResultRequest } from "../events/api";
 import { MAX_REPLY_BYTES, type EnvelopeHeader } from "../events/envelope";
-import { requestPlaintextOf } from "../client/sdk";
+import { requestPlaintextOf, type AskOptions } from "../client/sdk";
 import { openAnswer } from "../client/reply";
 import type { Engine } from "./engines/engine";
 import { executeJob, type AgentStats } from "./execute";
@@ -30,14 +30,15 @@ function recordingApi() {
   return { api: api as unknown as ApiClient, results };
 }
 
-/** Factory: an engine that answers `text` whatever it is asked, in one token. */
+/** Factory: an engine that answers `text` whatever it is asked, in one token (and says it cannot call tools). */
 const engineAnswering = (text: string): Engine => ({
   name: "fixed",
   models: async () => [MODEL],
+  capabilities: async () => ({ chat: true, completions: false, embeddings: false, streaming: false, tools: false, jsonSchema: false }),
   generate: async () => ({ text, usage: { promptTokens: 1, completionTokens: 1 }, finishReason: "stop", engine: "fixed" }),
 });
 
-function jobFor(workerId: string, hpkePublicKey: Uint8Array) {
+function jobFor(workerId: string, hpkePublicKey: Uint8Array, extra: Partial<AskOptions> = {}) {
   const replyKey = generateKemKey();
   const header: EnvelopeHeader = {
     v: 1,
@@ -49,7 +50,7 @@ function jobFor(workerId: string, hpkePublicKey: Uint8Array) {
     maxCost: "1000000",
     replyKey: b64u.encode(replyKey.publicKey),
   };
-  const plaintext = requestPlaintextOf({ model: MODEL, messages: [{ role: "user", content: "a long answer" }] }, false);
+  const plaintext = requestPlaintextOf({ model: MODEL, messages: [{ role: "user", content: "a long answer" }], ...extra }, false);
   const envelope = sealRequest({
     header,
     plaintext: new TextEncoder().encode(JSON.stringify(plaintext)),
@@ -59,12 +60,12 @@ function jobFor(workerId: string, hpkePublicKey: Uint8Array) {
   return { job, header, replyKey };
 }
 
-async function run(text: string) {
+async function run(text: string, extra: Partial<AskOptions> = {}) {
   const signingKey = generateSigningKey();
   const kemKey = generateKemKey();
   const { api, results } = recordingApi();
   const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
-  const { job, header, replyKey } = jobFor(signingKey.id, kemKey.publicKey);
+  const { job, header, replyKey } = jobFor(signingKey.id, kemKey.publicKey, extra);
   await executeJob(
     {
       api,
@@ -120,5 +121,19 @@ describe("executeJob: an answer over MAX_REPLY_BYTES", () => {
     // Assess
     expect(results[0]).toMatchObject({ kind: "completed" });
     expect(stats).toMatchObject({ jobs: 1, failed: 0 });
+  });
+});
+
+describe("executeJob: tools for an engine that cannot call them", () => {
+  it("fails the job as engine_rejected (failed over or refunded) instead of answering plain text", async () => {
+    // Prepare
+    const tools: AskOptions["tools"] = [{ type: "function", function: { name: "f" } }];
+    // Act
+    const { results, stats } = await run("plain text", { tools, toolChoice: "required" });
+    const without = await run("plain text", { tools, toolChoice: "none" });
+    // Assess
+    expect(results[0]).toMatchObject({ kind: "failed", code: "engine_rejected" });
+    expect(stats).toMatchObject({ jobs: 0, failed: 1 });
+    expect(without.results[0]).toMatchObject({ kind: "completed" });
   });
 });

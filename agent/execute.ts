@@ -350,6 +350,13 @@ async function run(
     if (caps?.logprobs !== true)
       throw new JobFailure("engine_rejected", `${param}: this worker's engine (${engine.name}) does not return log probabilities`);
   }
+  // Tools for an engine that says it cannot call them: refused (the job fails over to a worker
+  // that can, or is refunded) rather than answered as plain text and billed as if they were used.
+  if (p.tools?.length && p.toolChoice !== "none") {
+    const caps = await engine.capabilities?.(header.model).catch(() => undefined);
+    if (caps?.tools === false)
+      throw new JobFailure("engine_rejected", `tools: this worker's engine (${engine.name}) cannot call functions for ${header.model}`);
+  }
   if (p.kind === "embedding") {
     if (!engine.embed) throw new JobFailure("engine_rejected", `this worker's engine (${engine.name}) cannot make embeddings`);
     const embedding = engine.embed({ model: header.model, input: p.input! });
