@@ -4,6 +4,7 @@ import type { AttestationTier } from "../events/attestation";
 import type { AttestationDoc } from "../events/attestation";
 import {
   FailurePlaintext,
+  PrepareRequest,
   type Candidate,
   type ChallengeView,
   type JobView,
@@ -244,7 +245,10 @@ export interface AskOptions {
   messages?: ChatMessage[];
   /** A plain text completion (OpenAI's /v1/completions): the prompt is continued as is. */
   prompt?: string;
-  /** Completion tokens per choice (default 256); the hold covers n × maxTokens. */
+  /**
+   * Completion tokens per choice (default 256): a positive integer; the hold covers n × maxTokens,
+   * which the network caps at MAX_JOB_TOKENS (32768) a job.
+   */
   maxTokens?: number;
   temperature?: number;
   topP?: number;
@@ -271,9 +275,17 @@ export interface AskOptions {
   tiers?: AttestationTier[];
   maxPricePerToken?: bigint;
   candidates?: number;
-  /** Give up waiting after this long (the job is refunded by the network if nobody answers). */
+  /**
+   * Give up waiting after this long (default 120 s): ask() rejects with a VerificationError
+   * "timeout", askStream ends with it. The SDK only stops waiting: a job already submitted runs
+   * on, its hold stays with the network, which bills it if a worker answers and refunds it if
+   * nobody does. There is no cancel.
+   */
   timeoutMs?: number;
-  /** Stops waiting (askStream: ends the iteration with an AbortError); the job itself runs on and is billed if answered. */
+  /**
+   * Stops waiting at once: ask() rejects with the signal's reason (an AbortError), askStream ends
+   * with it. As with timeoutMs, a job already submitted runs on and is billed if answered.
+   */
   signal?: AbortSignal;
   /**
    * Challenge every candidate for fresh evidence bound to our own nonce before encrypting to
@@ -458,6 +470,10 @@ export const promptTokenBound = (messages: ChatMessage[], tools?: Tool[]) =>
 const textTokenBound = (prompt: string) => Buffer.byteLength(prompt) + 16;
 const inputTokenBound = (input: string[] | number[][]) =>
   input.reduce<number>((n, x) => n + (typeof x === "string" ? Buffer.byteLength(x) : x.length) + 4, 16);
+
+/** The network's caps on one job's completion and prompt tokens (events/api.ts PrepareRequest): n choices count n times. */
+export const MAX_JOB_TOKENS = PrepareRequest.shape.maxTokens.maxValue ?? 32_768;
+export const MAX_JOB_PROMPT_TOKENS = PrepareRequest.shape.maxPromptTokens.maxValue ?? 262_144;
 
 /** Bad input to ask/askStream/embed, caught before anything is sent; `param` names the field (OpenAI's 400 shape). */
 export class AskInputError extends Error {
@@ -1036,28 +1052,56 @@ export class CocoonClient {
     return submitted;
   }
 
-  /** Step 3: submit; with `wait` the submit itself waits for the answer (one round trip fewer). */
+  /**
+   * Step 3: submit; with `wait` the submit itself waits for the answer (one round trip fewer),
+   * no longer than the job's deadline and its signal allow (withinDeadline).
+   */
   private submit(p: Prepared, wait: number, o: JobBasics) {
     o.onProgress?.(`job ${p.jobId} sealed to ${p.verified.length} worker${p.verified.length === 1 ? "" : "s"}; waiting for the answer`);
-    return this.api.request(API.submitJob, {
-      query: { wait },
-      body: {
-        envelope: p.envelope,
-        quote: p.quote,
-        ...(p.relayChannel !== undefined ? { relay: { channel: p.relayChannel } } : {}),
-        ...(p.renew ? { renew: p.renew } : {}),
-      },
-      headers: { "idempotency-key": `submit-${p.jobId}` },
-    });
+    return this.withinDeadline(p, o.signal, (seconds) =>
+      this.api.request(API.submitJob, {
+        query: { wait: Math.min(wait, seconds) },
+        body: {
+          envelope: p.envelope,
+          quote: p.quote,
+          ...(p.relayChannel !== undefined ? { relay: { channel: p.relayChannel } } : {}),
+          ...(p.renew ? { renew: p.renew } : {}),
+        },
+        headers: { "idempotency-key": `submit-${p.jobId}` },
+      }),
+    );
   }
 
-  /** Step 7: long-poll the job until it finished; refunded and timed-out jobs are errors. */
+  /**
+   * One request of a job's wait (`send` is told how many seconds it may wait on the coordinator),
+   * given up at the job's deadline (a VerificationError "timeout", as askStream's) or when `signal`
+   * aborts (its reason). The request's answer is then dropped: the job runs on at the network.
+   */
+  private async withinDeadline<T>(p: Prepared, signal: AbortSignal | undefined, send: (seconds: number) => Promise<T>): Promise<T> {
+    throwIfAborted(signal);
+    const left = p.deadline - this.now();
+    if (left <= 0) throw deadlinePassed(p);
+    const r = await orQuiet(send(Math.min(20, Math.ceil(left / 1000))), left, signal);
+    if (r === "quiet") throw deadlinePassed(p);
+    return r as T;
+  }
+
+  /**
+   * Step 7: long-poll the job until it finished; refunded jobs are errors, and so is a job not
+   * finished by its deadline or when `signal` aborts (withinDeadline: the SDK stops waiting).
+   */
   private async finish(p: Prepared, first: JobView | undefined, signal?: AbortSignal): Promise<JobView> {
     const finished = (j: JobView) => j.status === "completed" || j.status === "refunded";
-    let job = first ?? (await this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: 20 } }));
-    while (!finished(job) && this.now() <= p.deadline) {
-      throwIfAborted(signal);
-      job = await this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: 20 } });
+    const read = () =>
+      this.withinDeadline(p, signal, (seconds) => this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: seconds } }));
+    let job = first;
+    try {
+      job ??= await read();
+      while (!finished(job)) job = await read();
+    } catch (e) {
+      this.release(p);
+      if (e instanceof VerificationError && e.code === "timeout") this.dropQuote(p);
+      throw e;
     }
     return this.finished(p, job);
   }
@@ -1140,12 +1184,35 @@ export class CocoonClient {
     };
   }
 
-  /** The limits a chat or completion is quoted for: n choices of maxTokens each. */
+  /**
+   * The limits a chat or completion is quoted for: n choices of maxTokens each, and n times the
+   * prompt's bound; refused here (AskInputError) past the network's caps on a job (PrepareRequest).
+   */
   private limitsOf(o: AskOptions) {
     const n = o.n ?? 1;
     if (!Number.isInteger(n) || n < 1 || n > MAX_CHOICES) throw new AskInputError("n", `n must be an integer from 1 to ${MAX_CHOICES}`);
-    const maxTokens = (o.maxTokens ?? 256) * n;
+    const perChoice = o.maxTokens ?? 256;
+    if (!Number.isInteger(perChoice) || perChoice < 1)
+      throw new AskInputError("maxTokens", `maxTokens must be a positive integer, got ${perChoice}`);
+    const maxTokens = perChoice * n;
+    if (maxTokens > MAX_JOB_TOKENS)
+      throw new AskInputError(
+        "maxTokens",
+        n > 1
+          ? `n × maxTokens must be at most ${MAX_JOB_TOKENS} (the network's cap on a job's completion tokens): ${n} × ${perChoice} = ${maxTokens}`
+          : `maxTokens must be at most ${MAX_JOB_TOKENS} (the network's cap on a job's completion tokens), got ${perChoice}`,
+      );
     const bound = o.messages ? promptTokenBound(o.messages, o.tools) : textTokenBound(o.prompt ?? "");
+    if (bound * n > MAX_JOB_PROMPT_TOKENS) {
+      const param = o.messages ? "messages" : "prompt";
+      const whose = o.messages ? "the messages'" : "the prompt's";
+      throw new AskInputError(
+        param,
+        n > 1
+          ? `n × ${whose} token bound must be at most ${MAX_JOB_PROMPT_TOKENS} (the network's cap on a job's prompt tokens): ${n} × ${bound} = ${bound * n}; shorten it or lower n`
+          : `${whose} token bound must be at most ${MAX_JOB_PROMPT_TOKENS} (the network's cap on a job's prompt tokens), got ${bound}; shorten it`,
+      );
+    }
     return { maxTokens, maxPromptTokens: bound * n };
   }
 
@@ -1154,7 +1221,9 @@ export class CocoonClient {
    * On a network whose relay is a pub/sub one (Amazon SQS, AWS IoT Core) the answer comes over the relay, as
    * askStream's, collected (issue 12): the submit returns at once and no function of the
    * coordinator is held while the GPU works. Over the HTTP relay (the local default) the submit
-   * waits for the answer (one round trip fewer than reading the relay).
+   * waits for the answer (one round trip fewer than reading the relay), never past `timeoutMs` or
+   * an abort of `signal`: then ask() rejects, and the job, already submitted, runs on at the network
+   * (billed if a worker answers, refunded if none does); the SDK only stops waiting.
    */
   async ask(o: AskOptions): Promise<AskResult> {
     const kind = await this.relayTransport();
@@ -1201,8 +1270,9 @@ export class CocoonClient {
       let from = 0;
       while (!job) {
         throwIfAborted(o.signal);
-        if (this.now() > p.deadline) throw new VerificationError("timeout", `job ${p.jobId} did not finish within ${p.timeoutMs} ms`);
-        const r = await this.api.request(API.readChunks, { params: { id: p.jobId }, query: { from, wait: 20 } });
+        const r = await this.withinDeadline(p, o.signal, (seconds) =>
+          this.api.request(API.readChunks, { params: { id: p.jobId }, query: { from, wait: seconds } }),
+        );
         let pieces: StreamPiece[];
         try {
           pieces = verifier.accept(r.chunks);
@@ -1225,7 +1295,7 @@ export class CocoonClient {
       let asked: Promise<IteratorResult<RelayChunk>> | undefined;
       try {
         for (;;) {
-          if (this.now() > p.deadline) throw new VerificationError("timeout", `job ${p.jobId} did not finish within ${p.timeoutMs} ms`);
+          if (this.now() > p.deadline) throw deadlinePassed(p);
           asked ??= it.next();
           const next = await orQuiet(
             asked,
@@ -1432,7 +1502,15 @@ export class CocoonClient {
 /** What prepare, askStream and embed share of their options. */
 type JobBasics = Pick<
   AskOptions,
-  "model" | "tiers" | "maxPricePerToken" | "candidates" | "timeoutMs" | "freshAttestation" | "freshAttestationTimeoutMs" | "onProgress"
+  | "model"
+  | "tiers"
+  | "maxPricePerToken"
+  | "candidates"
+  | "timeoutMs"
+  | "signal"
+  | "freshAttestation"
+  | "freshAttestationTimeoutMs"
+  | "onProgress"
 >;
 
 interface Prepared {
@@ -1534,6 +1612,9 @@ function orQuiet<T>(next: Promise<T>, ms: number, signal?: AbortSignal): Promise
     );
   });
 }
+
+/** A job's wait past its deadline (timeoutMs): what ask, askStream and embed reject with. */
+const deadlinePassed = (p: Prepared) => new VerificationError("timeout", `job ${p.jobId} did not finish within ${p.timeoutMs} ms`);
 
 const abortReason = (signal: AbortSignal) =>
   signal.reason instanceof Error ? signal.reason : Object.assign(new Error("aborted"), { name: "AbortError" });

@@ -1,4 +1,5 @@
-import { modelNotFound, unsupported } from "./errors";
+import { invalid, modelNotFound, unsupported } from "./errors";
+import { MAX_JOB_TOKENS } from "./schemas";
 import type { AskMessage, ModelCapabilities, ModelInfo, ResponseFormat, Tool, ToolChoice } from "./types";
 
 /**
@@ -117,6 +118,21 @@ function checkLogprobs(id: string, caps: ModelCapabilities, asked: boolean, top:
   if (asked && caps.logprobs !== true) throw unsupported("logprobs", `model "${id}" does not return log probabilities`);
   if (top !== undefined && top > 0 && caps.logprobs !== true)
     throw unsupported("top_logprobs", `model "${id}" does not return log probabilities`);
+}
+
+/**
+ * n × max_tokens of one job within the network's cap (MAX_JOB_TOKENS): a 400 naming `param`
+ * (max_tokens or max_completion_tokens, as the request named it) rather than the coordinator's refusal.
+ */
+export function checkJobTokens(n: number, maxTokens: number, param: string): void {
+  if (n * maxTokens <= MAX_JOB_TOKENS) return;
+  throw invalid(
+    "invalid_request",
+    n > 1
+      ? `n × ${param} must be at most ${MAX_JOB_TOKENS} (the Cocoon network's cap on one job's completion tokens): ${n} × ${maxTokens} = ${n * maxTokens}`
+      : `${param} must be at most ${MAX_JOB_TOKENS} (the Cocoon network's cap on one job's completion tokens), got ${maxTokens}`,
+    param,
+  );
 }
 
 function checkMaxTokens(id: string, caps: ModelCapabilities, maxTokens: number | undefined) {

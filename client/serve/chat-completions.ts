@@ -1,6 +1,6 @@
 import type { HttpRequest, HttpResponse } from "../../edge/http";
 import { choicesOf, finishReasonOf, firstJobId, jsonAnswer, openStream, streamOf, streamResponse, usageOf, type ChunkItem } from "./answer";
-import { checkChat, defaultBudget } from "./capabilities";
+import { checkChat, checkJobTokens, defaultBudget } from "./capabilities";
 import { invalid } from "./errors";
 import { asResponseFormat, asStop, asTools, askMessages, ChatBody, extraFields, readJson } from "./schemas";
 import type { AskChoice, AskRequest, ProxyContext, TokenLogprob } from "./types";
@@ -32,12 +32,15 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
   });
   // A model without function calling may still be sent tools it is told not to use: they are dropped.
   const dropTools = model?.capabilities?.tools === false && body.tool_choice === "none";
+  const n = body.n ?? 1;
+  const maxTokens = explicitMax ?? defaultBudget(model, ctx.defaultMaxTokens);
+  checkJobTokens(n, maxTokens, body.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens");
   const stop = asStop(body.stop);
   const extra = extraFields(raw, ChatBody);
   const ask: AskRequest = {
     model: body.model,
     messages,
-    maxTokens: explicitMax ?? defaultBudget(model, ctx.defaultMaxTokens),
+    maxTokens,
     ...(body.temperature != null ? { temperature: body.temperature } : {}),
     ...(body.top_p != null ? { topP: body.top_p } : {}),
     ...(body.seed != null ? { seed: body.seed } : {}),
@@ -52,7 +55,6 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
     ...(extra ? { extra } : {}),
     ...(req.signal ? { signal: req.signal } : {}),
   };
-  const n = body.n ?? 1;
   if (n > 1) ask.n = n;
   const created = Math.floor(ctx.now() / 1000);
 

@@ -1,6 +1,6 @@
 import type { HttpRequest, HttpResponse } from "../../edge/http";
 import { choicesOf, finishReasonOf, firstJobId, jsonAnswer, openAll, streamOf, streamResponse, usageOf, type ChunkItem } from "./answer";
-import { checkCompletion, defaultBudget } from "./capabilities";
+import { checkCompletion, checkJobTokens, defaultBudget } from "./capabilities";
 import { unsupported, invalid } from "./errors";
 import { asStop, CompletionBody, extraFields, MAX_CHOICES, readJson } from "./schemas";
 import type { AskRequest, ProxyContext } from "./types";
@@ -29,13 +29,15 @@ export async function completions(req: HttpRequest, ctx: ProxyContext): Promise<
     ...(body.logprobs != null ? { logprobs: body.logprobs } : {}),
     ...(explicitMax !== undefined ? { maxTokens: explicitMax } : {}),
   });
+  const maxTokens = explicitMax ?? defaultBudget(model, ctx.defaultMaxTokens);
+  checkJobTokens(n, maxTokens, "max_tokens"); // per prompt: each is one job of n choices
   const stop = asStop(body.stop);
   const extra = extraFields(raw, CompletionBody);
   const asks: AskRequest[] = prompts.map((prompt) => ({
     model: body.model,
     ...(rawPrompt ? { prompt } : { messages: [{ role: "user" as const, content: prompt }] }),
     ...(n > 1 ? { n } : {}),
-    maxTokens: explicitMax ?? defaultBudget(model, ctx.defaultMaxTokens),
+    maxTokens,
     ...(body.temperature != null ? { temperature: body.temperature } : {}),
     ...(body.top_p != null ? { topP: body.top_p } : {}),
     ...(body.seed != null ? { seed: body.seed } : {}),

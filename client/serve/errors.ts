@@ -95,11 +95,18 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
     status?: unknown;
     message?: unknown;
     details?: { param?: unknown };
+    param?: unknown;
   };
   const code = typeof e.code === "string" ? e.code : "internal_error";
   const message = typeof e.message === "string" && e.message.length > 0 ? e.message : String(err);
   const c = code.toLowerCase();
-  const detailParam = typeof e.details?.param === "string" ? e.details.param : null;
+  // an API error's details.param, or the SDK's AskInputError.param under OpenAI's name (maxTokens → max_tokens)
+  const detailParam =
+    typeof e.details?.param === "string"
+      ? e.details.param
+      : typeof e.param === "string"
+        ? e.param.replace(/[A-Z]/g, (l) => `_${l.toLowerCase()}`)
+        : null;
   const pick = (status: number, type: string, o: { param?: string | null; retryable?: boolean } = {}): OpenAiErrorMapping => ({
     status,
     type,
