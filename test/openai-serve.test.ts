@@ -136,6 +136,21 @@ describe("openai client → cocoon serve → local network", () => {
     expect(cannot).toMatchObject({ param: "tools", code: "unsupported_parameter" });
   });
 
+  it("refuses a tool_choice that calls a tool not given (required without tools, a function not in tools) with 400 tool_choice, before any job", async () => {
+    // Prepare
+    const tools: OpenAI.Chat.ChatCompletionTool[] = [{ type: "function", function: { name: "lookup", parameters: { type: "object" } } }];
+    // Act
+    const required = await openai.chat.completions
+      .create({ model: TOOLS, messages: ask("hi"), tool_choice: "required" })
+      .catch((e: unknown) => e);
+    const named = await openai.chat.completions
+      .create({ model: TOOLS, messages: ask("hi"), tools, tool_choice: { type: "function", function: { name: "other" } } })
+      .catch((e: unknown) => e);
+    // Assess
+    expect(required).toMatchObject({ status: 400, param: "tool_choice", code: "invalid_request" });
+    expect(named).toMatchObject({ status: 400, param: "tool_choice", code: "invalid_request" });
+  });
+
   it("streams a chat: the first chunk arrives while the engine is still generating", async () => {
     // Prepare
     const messages = ask("Tell me something long enough to take a while");

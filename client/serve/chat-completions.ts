@@ -21,6 +21,16 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
   // As OpenAI answers: alternatives per token only come with the tokens' own log probabilities.
   if ((body.top_logprobs ?? 0) > 0 && body.logprobs !== true)
     throw invalid("invalid_request", "top_logprobs requires logprobs: true", "top_logprobs");
+  // As OpenAI answers: a tool_choice that makes the model call a tool needs that tool among `tools`.
+  const choice = body.tool_choice;
+  if (choice === "required" && !tools?.length)
+    throw invalid("invalid_request", 'tool_choice "required" needs tools to call', "tool_choice");
+  if (typeof choice === "object" && !tools?.some((t) => t.function.name === choice.function.name))
+    throw invalid(
+      "invalid_request",
+      `tool_choice names the function ${JSON.stringify(choice.function.name)}, which is not in tools`,
+      "tool_choice",
+    );
   checkChat(model, {
     messages,
     ...(tools ? { tools } : {}),
