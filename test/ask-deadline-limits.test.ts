@@ -4,15 +4,14 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUILTIN_DEFAULT_MODEL, createBuiltinEngine } from "../agent/engines/builtin";
-import { makeAttester } from "../agent/attest";
-import { startAgent, type RunningAgent } from "../agent/runtime";
-import type { JobSource } from "../agent/sources/job-source";
+import type { RunningAgent } from "../agent/runtime";
 import { AskInputError, CocoonClient, VerificationError, type AskOptions } from "../client/sdk";
 import { serveBackend, startServeProxy, type ServeProxy } from "../client/serve";
 import { mapAskError } from "../client/serve/errors";
-import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
+import { generateSigningKey } from "../core/crypto/keys";
 import { startLocalAgents } from "../local/agents";
 import { startNetwork, type LocalNetwork } from "../local/network";
+import { startSilentAgent } from "./helpers";
 
 /**
  * ask() over the local HTTP relay keeps to its timeoutMs and signal as askStream does (the SDK
@@ -39,7 +38,7 @@ beforeAll(async () => {
     { name: "echo", priceBps: 10_000 },
     { name: "slow", priceBps: 10_000, engine: createBuiltinEngine({ models: [SLOW], delayMsPerToken: 200 }), models: [SLOW] },
   ]);
-  agents.push(await startStuckAgent(net.url));
+  agents.push(await startSilentAgent(net.url, 10_000, undefined, STUCK));
   sdk = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
   await sdk.faucet(50_000_000_000n);
   proxy = await startServeProxy({ port: 0, ...serveBackend(sdk) });
@@ -51,22 +50,6 @@ afterAll(async () => {
   await Promise.all((agents ?? []).map((a) => a.stop()));
   await net?.stop();
 });
-
-async function startStuckAgent(apiUrl: string): Promise<RunningAgent> {
-  const signingKey = generateSigningKey();
-  const kemKey = generateKemKey();
-  const never: JobSource = { next: (s) => new Promise((r) => setTimeout(() => r([]), Math.min(s, 1) * 1000)) };
-  return startAgent({
-    apiUrl,
-    signingKey,
-    kemKey,
-    engine: createBuiltinEngine({ models: [STUCK] }),
-    models: [{ model: STUCK, priceBps: 10_000 }],
-    attest: makeAttester({ tier: "dev", signingKey, kemKey }),
-    jobSource: never,
-    heartbeatMs: 1000,
-  });
-}
 
 const chat = (model: string, o: Partial<AskOptions> = {}): AskOptions => ({
   model,

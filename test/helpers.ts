@@ -108,8 +108,8 @@ export async function startTestNet(o: { agents?: Array<{ priceBps: number }>; co
   };
 }
 
-/** An agent that registers and heartbeats but never takes a job off its queue. */
-export async function startSilentAgent(apiUrl: string, priceBps: number, log?: AgentLog): Promise<RunningAgent> {
+/** An agent that registers and heartbeats (serving `model`) but never takes a job off its queue. */
+export async function startSilentAgent(apiUrl: string, priceBps: number, log?: AgentLog, model = MODEL): Promise<RunningAgent> {
   const signingKey = generateSigningKey();
   const kemKey = generateKemKey();
   const never: JobSource = { next: (s) => new Promise((r) => setTimeout(() => r([]), Math.min(s, 1) * 1000)) };
@@ -117,8 +117,8 @@ export async function startSilentAgent(apiUrl: string, priceBps: number, log?: A
     apiUrl,
     signingKey,
     kemKey,
-    engine: createBuiltinEngine(),
-    models: [{ model: MODEL, priceBps }],
+    engine: createBuiltinEngine({ models: [model] }),
+    models: [{ model, priceBps }],
     attest: makeAttester({ tier: "dev", signingKey, kemKey }),
     jobSource: never,
     heartbeatMs: 1000,
