@@ -320,6 +320,8 @@ export interface AskChoice {
 export type StreamEvent =
   | {
       type: "delta";
+      /** the job it belongs to (its receipt's, GET /v1/jobs/{id}): known from the first delta on */
+      jobId?: string;
       text?: string;
       toolCalls?: ToolCallDelta[];
       /** choice index (n > 1), default 0 */
@@ -1279,7 +1281,7 @@ export class CocoonClient {
         } catch (e) {
           throw asIntegrityError(e);
         }
-        yield* events(pieces);
+        yield* events(pieces, p.jobId);
         from = r.next;
         if (r.job && r.job.status !== "submitted" && r.job.status !== "assigned") job = r.job;
       }
@@ -1318,7 +1320,7 @@ export class CocoonClient {
           } catch (e) {
             throw asIntegrityError(e);
           }
-          yield* events(pieces);
+          yield* events(pieces, p.jobId);
           if (next.value.final) {
             const view = relayedJob(p, verifier, next.value, this.now());
             checked = view && this.checkRelayed(p, view);
@@ -1344,7 +1346,7 @@ export class CocoonClient {
     } catch (e) {
       throw asIntegrityError(e);
     }
-    yield* events(settled.pieces);
+    yield* events(settled.pieces, p.jobId);
     yield { type: "done", ...this.result(p, job, answer, worker), relay: { chunks: verifier.relayed, recovered: verifier.recovered } };
   }
 
@@ -1624,14 +1626,15 @@ function throwIfAborted(signal?: AbortSignal): void {
 }
 
 /** Verified pieces as the SDK's stream events (tool calls as OpenAI's whole-call deltas). */
-function* events(pieces: StreamPiece[]): Generator<StreamEvent> {
+function* events(pieces: StreamPiece[], jobId: string): Generator<StreamEvent> {
   for (const p of pieces) {
     if (p.kind === "restart") yield { type: "restart", attempt: p.attempt, workerId: p.workerId };
     else if (p.kind === "text")
-      yield { type: "delta", text: p.text, ...(p.index ? { index: p.index } : {}), ...(p.logprobs ? { logprobs: p.logprobs } : {}) };
+      yield { type: "delta", jobId, text: p.text, ...(p.index ? { index: p.index } : {}), ...(p.logprobs ? { logprobs: p.logprobs } : {}) };
     else
       yield {
         type: "delta",
+        jobId,
         toolCalls: p.toolCalls.map((c, i) => ({
           index: i,
           id: c.id,

@@ -183,6 +183,7 @@ describe("openai client → cocoon serve → local network", () => {
     // Assess
     expect(text).toBe(expected.text);
     expect(ids.size).toBe(1);
+    expect([...ids][0]).toMatch(/^chatcmpl-job_[0-9a-z]{26}$/); // the job's id, as a non-streamed answer's: its receipt can be found
     expect(usage).toMatchObject({ completion_tokens: expected.tokens });
     // Emulated streaming would deliver all text at once, after the whole generation.
     expect(lastAt - firstAt!).toBeGreaterThan(generationMs / 2);
