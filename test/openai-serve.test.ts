@@ -344,6 +344,16 @@ describe("openai client → cocoon serve → local network", () => {
     expect(response.headers.get("x-cocoon-job-id")!.split(",")).toHaveLength(1);
   });
 
+  it("refuses more embedding inputs than MAX_EMBEDDING_INPUTS with a 400 naming input and the limit", async () => {
+    // Act
+    const tooMany = await openai.embeddings
+      .create({ model: EMBED, input: Array.from({ length: 2049 }, () => "x") })
+      .catch((e: unknown) => e);
+    // Assess
+    expect(tooMany).toMatchObject({ status: 400, param: "input" });
+    expect((tooMany as Error).message).toContain("at most 2048 inputs");
+  });
+
   it("answers embeddings in the client's default encoding (base64), billed per input token", async () => {
     // Act
     const { data, response } = await openai.embeddings.create({ model: EMBED, input: ["one two", "three"] }).withResponse();

@@ -149,7 +149,9 @@ export const EmbeddingsBody = z
         TokenIds.min(1),
         z.array(TokenIds.min(1)).min(1).max(MAX_EMBEDDING_INPUTS),
       ],
-      { error: "input must be a string, an array of strings, an array of token ids or an array of such arrays (none empty)" },
+      {
+        error: `input must be a string, an array of strings, an array of token ids or an array of such arrays (none empty), at most ${MAX_EMBEDDING_INPUTS} inputs`,
+      },
     ),
     encoding_format: z.enum(["float", "base64"], { error: 'encoding_format must be "float" or "base64"' }).optional(),
     dimensions: z.number().int().positive().optional(),
