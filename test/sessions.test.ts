@@ -173,3 +173,23 @@ describe("a deployment without sessions (no COCOON_SESSION_KEY)", () => {
     expect(api.sent.session).toBe(0);
   });
 });
+
+describe("the handshake's X25519 key (found by the handler fuzz: a 500)", () => {
+  let net: LocalNetwork;
+  beforeAll(async () => {
+    net = await startNetwork({ chain: false });
+  });
+  afterAll(async () => net?.stop());
+
+  it.each([
+    ["not canonical base64url (trailing bits set)", "_E0V-9c3bf-cXEkD--bW7Er6US5X_2_A_A--nu_y--_"],
+    ["a point of small order (all zeros)", "A".repeat(43)],
+  ])("a kem %s is a 400 invalid_request, not a 500", async (_what, kem) => {
+    // Prepare
+    const api = new ApiClient(net.url, generateSigningKey());
+    // Act
+    const r = await api.request(API.openSession, { body: { kem } }).catch((e: { status: number; code: string }) => [e.status, e.code]);
+    // Assess
+    expect(r).toEqual([400, "invalid_request"]);
+  });
+});

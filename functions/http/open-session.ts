@@ -1,6 +1,6 @@
 import { b64u } from "../../core/crypto/encoding";
 import { openSession, sealSession } from "../../core/crypto/session-auth";
-import { CocoonError } from "../../core/errors";
+import { CocoonError, ValidationError } from "../../core/errors";
 import { SessionRequest, SessionResponse } from "../../events/api";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";
@@ -30,7 +30,13 @@ export const route = defineRoute(
         "this deployment has no sessions (COCOON_SESSION_KEY is not set): sign every request",
       );
     }
-    return sealSession(openSession(secret, caller, deps.clock.now()), b64u.decode(body.kem));
+    const session = openSession(secret, caller, deps.clock.now());
+    try {
+      return sealSession(session, b64u.decode(body.kem));
+    } catch (e) {
+      // a non-canonical encoding, or a point X25519 refuses (small order: no shared secret)
+      throw new ValidationError(`kem is not a usable X25519 public key: ${(e as Error).message}`, { fields: ["kem"] });
+    }
   },
 );
 export const handler = lambdaHandler(route);
