@@ -115,18 +115,18 @@ export interface ExecuteContext {
 
 const encoder = new TextEncoder();
 
-/**
- * Seals the answer as it comes: text deltas are gathered into chunks (adaptive, above), each
- * sealed under the reply-stream key with its position and published at once when the
- * requester asked for a stream; the final chunk carries the usage, the finish reasons and any
- * tool calls. `reply()` is the whole sequence, which the receipt covers.
- */
 /** A chunk's plaintext at most, less room for its JSON around the text (the end, usage, a choice index). */
 const CHUNK_BUDGET = MAX_CHUNK_PLAINTEXT - 8192;
 /** The longest piece of a text delta: a chunk's budget at 3 UTF-8 bytes per UTF-16 unit, the worst case. */
 const PIECE_CHARS = Math.floor(CHUNK_BUDGET / 3);
 const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
 
+/**
+ * Seals the answer as it comes: text deltas are gathered into chunks (adaptive, above), each
+ * sealed under the reply-stream key with its position and published at once when the
+ * requester asked for a stream; the final chunk carries the usage, the finish reasons and any
+ * tool calls. `reply()` is the whole sequence, which the receipt covers.
+ */
 class ChunkWriter {
   private pending: ChunkPlaintext | undefined;
   private pendingTokens = 0;

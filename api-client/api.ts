@@ -128,8 +128,6 @@ export class ApiClient {
     readonly baseUrl: string,
     readonly key: SigningKeyPair,
     private readonly now: () => number = Date.now,
-    /** `sessions: false`: sign every request (what a client without sessions does). */
-    private readonly opts: { sessions?: boolean } = {},
   ) {
     this.host = apiHostOf(baseUrl);
   }
@@ -243,7 +241,7 @@ export class ApiClient {
    * the handshake failed (the request must not fail for it).
    */
   private async currentSession(): Promise<{ promise: Promise<Session | undefined> } | undefined> {
-    if (this.opts.sessions === false || this.now() < this.sessionsOffUntil) return undefined;
+    if (this.now() < this.sessionsOffUntil) return undefined;
     const pending = this.session;
     const held = pending && (await pending);
     if (held && held.expiresAt - SESSION_RENEW_MS > this.serverNow()) return { promise: pending };

@@ -4,7 +4,8 @@ import type { AttestationTier } from "../events/attestation";
 import type { AttestationDoc } from "../events/attestation";
 import {
   FailurePlaintext,
-  PrepareRequest,
+  MAX_JOB_PROMPT_TOKENS,
+  MAX_JOB_TOKENS,
   type Candidate,
   type ChallengeView,
   type JobView,
@@ -473,9 +474,8 @@ const textTokenBound = (prompt: string) => Buffer.byteLength(prompt) + 16;
 const inputTokenBound = (input: string[] | number[][]) =>
   input.reduce<number>((n, x) => n + (typeof x === "string" ? Buffer.byteLength(x) : x.length) + 4, 16);
 
-/** The network's caps on one job's completion and prompt tokens (events/api.ts PrepareRequest): n choices count n times. */
-export const MAX_JOB_TOKENS = PrepareRequest.shape.maxTokens.maxValue ?? 32_768;
-export const MAX_JOB_PROMPT_TOKENS = PrepareRequest.shape.maxPromptTokens.maxValue ?? 262_144;
+/** The network's caps on one job's completion and prompt tokens: n choices count n times. */
+export { MAX_JOB_PROMPT_TOKENS, MAX_JOB_TOKENS };
 
 /** Bad input to ask/askStream/embed, caught before anything is sent; `param` names the field (OpenAI's 400 shape). */
 export class AskInputError extends Error {

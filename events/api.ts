@@ -6,10 +6,14 @@ import { RelaySession } from "./relay-session";
 
 // ---------- requester ----------
 
+/** The network's caps on one job's completion and prompt tokens (all its choices together). */
+export const MAX_JOB_TOKENS = 32_768;
+export const MAX_JOB_PROMPT_TOKENS = 262_144;
+
 export const PrepareRequest = z.object({
   model: ModelName,
-  maxTokens: z.number().int().positive().max(32_768),
-  maxPromptTokens: z.number().int().positive().max(262_144),
+  maxTokens: z.number().int().positive().max(MAX_JOB_TOKENS),
+  maxPromptTokens: z.number().int().positive().max(MAX_JOB_PROMPT_TOKENS),
   /** Most the requester pays per token (nanoTON, before multipliers); omit for no cap. */
   maxPricePerToken: NanoTon.optional(),
   /** Tiers the requester accepts; "none" (not confidential) is never chosen unless listed. */

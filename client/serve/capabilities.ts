@@ -1,5 +1,5 @@
 import { invalid, modelNotFound, unsupported } from "./errors";
-import { MAX_JOB_TOKENS } from "./schemas";
+import { MAX_JOB_TOKENS } from "../../events/api";
 import type { AskMessage, ModelCapabilities, ModelInfo, ResponseFormat, Tool, ToolChoice } from "./types";
 
 /**

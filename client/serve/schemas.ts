@@ -12,8 +12,6 @@ import type { AskMessage, ResponseFormat, Tool, ToolChoice } from "./types";
 
 /** Choices per request: each is its own sealed job with its own hold. */
 export const MAX_CHOICES = 8;
-/** Completion tokens per job, n choices together: the network's cap (events/api.ts PrepareRequest, the SDK's MAX_JOB_TOKENS). */
-export const MAX_JOB_TOKENS = 32_768;
 /** Inputs per embeddings request (OpenAI's limit). */
 export const MAX_EMBEDDING_INPUTS = 2048;
 

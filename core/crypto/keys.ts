@@ -1,5 +1,6 @@
 import {
   createPrivateKey,
+  createSecretKey,
   createPublicKey,
   diffieHellman,
   randomBytes,
@@ -274,4 +275,20 @@ export function kemPrivateRaw(kp: KemKeyPair): Uint8Array {
 /** X25519(sk, pk) via node:crypto. */
 export function x25519(privateKey: KeyObject, publicKey: KeyObject): Buffer {
   return diffieHellman({ privateKey, publicKey });
+}
+
+/**
+ * A configured secret (COCOON_QUOTE_KEY, COCOON_SESSION_KEY) as an HMAC key: 64 hex chars as
+ * their 32 bytes, any other string as its UTF-8. Made once per secret: a request checks a quote
+ * and a session under two of them, and a KeyObject per call costs more than the HMAC.
+ */
+const hmacKeys = new Map<string, KeyObject>();
+export function hmacKey(secret: string): KeyObject {
+  let key = hmacKeys.get(secret);
+  if (!key) {
+    if (hmacKeys.size >= 16) hmacKeys.clear(); // a few per process; rotated ones are not kept
+    key = createSecretKey(/^[0-9a-f]{64}$/i.test(secret) ? Buffer.from(secret, "hex") : Buffer.from(secret, "utf8"));
+    hmacKeys.set(secret, key);
+  }
+  return key;
 }

@@ -25,10 +25,10 @@ const SIGNED_PREFIX = "cocoon/v2/request";
 const FORMAT = "v2 key=<b64u public key>,ts=<unix ms>,nonce=<16-128 base64url chars>,sig=<b64u signature>";
 const SIGNED_FORMAT = `${SIGNED_PREFIX}\\nhost\\nMETHOD\\npath?query\\nsha256hex(body)\\nidempotency-key\\nts\\nnonce`;
 
-const NONCE_RE = /^[A-Za-z0-9_-]{16,128}$/;
+export const NONCE_RE = /^[A-Za-z0-9_-]{16,128}$/;
 const KEY_RE = /^[A-Za-z0-9_-]{43}$/;
 const SIG_RE = /^[A-Za-z0-9_-]{86}$/;
-const TS_RE = /^(0|[1-9]\d{0,15})$/;
+export const TS_RE = /^(0|[1-9]\d{0,15})$/;
 /** host[:port] as URL.host writes it (an IPv6 literal in brackets), lower case. */
 const HOST_RE = /^[a-z0-9.-]{1,253}(:\d{1,5})?$|^\[[0-9a-f:.]{2,45}\](:\d{1,5})?$/;
 /** Header values cannot hold line breaks; refusing control characters keeps the string one line per field. */
@@ -83,6 +83,27 @@ function malformed(what: string): AuthError {
   return new AuthError("malformed_auth", `${AUTH_HEADER} header is malformed: ${what}; expected "${FORMAT}"`);
 }
 
+/**
+ * The comma-separated name=value fields after an x-cocoon-auth scheme (v2 here, the session's s1
+ * in session-auth.ts): each of `names` exactly once, no other; `malformed` makes the refusal.
+ */
+export function authFields<N extends string>(rest: string, names: readonly N[], malformed: (what: string) => AuthError): Record<N, string> {
+  const fields = new Map<string, string>();
+  for (const part of rest.trim().split(",")) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) throw malformed(`"${part.slice(0, 20)}" is not name=value`);
+    const name = part.slice(0, eq).trim();
+    if (fields.has(name)) throw malformed(`field "${name}" appears twice`);
+    fields.set(name, part.slice(eq + 1).trim());
+  }
+  for (const name of fields.keys()) {
+    if (!(names as readonly string[]).includes(name)) throw malformed(`unknown field "${name.slice(0, 20)}"`);
+  }
+  const missing = names.filter((n) => !fields.has(n));
+  if (missing.length) throw malformed(`missing field(s) ${missing.join(", ")}`);
+  return Object.fromEntries(fields) as Record<N, string>;
+}
+
 /** Parses the header value without checking the signature. */
 export function parseAuthHeader(headerValue: string | undefined): { key: string; ts: number; nonce: string; sig: string } {
   // typeof first: a non-string (a transport bug) is refused as malformed below, not a TypeError here
@@ -99,27 +120,7 @@ export function parseAuthHeader(headerValue: string | undefined): { key: string;
     );
   }
   if (!value.startsWith(`${AUTH_SCHEME} `)) throw malformed(`scheme must be "${AUTH_SCHEME}"`);
-  const fields = new Map<string, string>();
-  for (const part of value
-    .slice(AUTH_SCHEME.length + 1)
-    .trim()
-    .split(",")) {
-    const eq = part.indexOf("=");
-    if (eq <= 0) throw malformed(`"${part.slice(0, 20)}" is not name=value`);
-    const name = part.slice(0, eq).trim();
-    if (fields.has(name)) throw malformed(`field "${name}" appears twice`);
-    fields.set(name, part.slice(eq + 1).trim());
-  }
-  for (const name of fields.keys()) {
-    if (!["key", "ts", "nonce", "sig"].includes(name)) throw malformed(`unknown field "${name.slice(0, 20)}"`);
-  }
-  const key = fields.get("key");
-  const tsStr = fields.get("ts");
-  const nonce = fields.get("nonce");
-  const sig = fields.get("sig");
-  if (key === undefined || tsStr === undefined || nonce === undefined || sig === undefined) {
-    throw malformed(`missing field(s) ${["key", "ts", "nonce", "sig"].filter((n) => !fields.has(n)).join(", ")}`);
-  }
+  const { key, ts: tsStr, nonce, sig } = authFields(value.slice(AUTH_SCHEME.length + 1), ["key", "ts", "nonce", "sig"], malformed);
   if (!KEY_RE.test(key)) throw malformed("key must be a 32-byte Ed25519 public key in base64url (43 chars)");
   if (!TS_RE.test(tsStr) || !Number.isSafeInteger(Number(tsStr))) throw malformed("ts must be unix time in milliseconds (decimal integer)");
   if (!NONCE_RE.test(nonce)) throw malformed("nonce must be 16 to 128 base64url characters");

@@ -25,12 +25,12 @@
  * Only HMAC-SHA256 from node:crypto is used; session-auth.test.ts checks the composition against
  * a vector computed with Python's hmac.
  */
-import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
+import { createHmac, timingSafeEqual } from "node:crypto";
 import { b64u, randomBytes } from "./encoding";
 import { AuthError, CryptoInputError } from "./errors";
 import { hpkeOpen, hpkeSeal } from "./hpke";
-import type { KemKeyPair } from "./keys";
-import { requestSigningString, type AuthClaims, type SignableRequest } from "./request-auth";
+import { hmacKey, type KemKeyPair } from "./keys";
+import { authFields, NONCE_RE, requestSigningString, TS_RE, type AuthClaims, type SignableRequest } from "./request-auth";
 
 export const SESSION_SCHEME = "s1";
 /** How long a session lasts; the client opens the next one when less than SESSION_RENEW_MS is left. */
@@ -42,9 +42,7 @@ const REQUEST_DOMAIN = "cocoon/v1/session-request\n";
 const FORMAT = "s1 token=<session token>,ts=<unix ms>,nonce=<16-128 base64url chars>,mac=<b64u HMAC-SHA256>";
 
 const TOKEN_RE = /^([A-Za-z0-9_-]{43})\.([1-9]\d{12})\.[A-Za-z0-9_-]{22}$/;
-const NONCE_RE = /^[A-Za-z0-9_-]{16,128}$/;
 const MAC_RE = /^[A-Za-z0-9_-]{43}$/;
-const TS_RE = /^(0|[1-9]\d{0,15})$/;
 
 export interface Session {
   token: string;
@@ -54,18 +52,8 @@ export interface Session {
   expiresAt: number;
 }
 
-/** The secret as bytes: 64 hex chars (COCOON_SESSION_KEY), or any other string as UTF-8. */
-let lastSecret: { text: string; object: KeyObject } | undefined;
-function secretObject(text: string): KeyObject {
-  if (lastSecret?.text !== text) {
-    const bytes = /^[0-9a-f]{64}$/i.test(text) ? Buffer.from(text, "hex") : Buffer.from(text, "utf8");
-    lastSecret = { text, object: createSecretKey(bytes) };
-  }
-  return lastSecret.object;
-}
-
 function sessionKeyOf(secret: string, token: string): Buffer {
-  return createHmac("sha256", secretObject(secret)).update(KEY_DOMAIN).update(token).digest();
+  return createHmac("sha256", hmacKey(secret)).update(KEY_DOMAIN).update(token).digest();
 }
 
 /** A new session for `keyId` (an Ed25519 public key, b64u, that signed the handshake). */
@@ -126,18 +114,7 @@ function malformed(what: string): AuthError {
 
 function parse(headerValue: string): { token: string; keyId: string; expiresAt: number; ts: number; nonce: string; mac: Uint8Array } {
   if (headerValue.length > 512) throw malformed(`${headerValue.length} characters is too long`);
-  const fields = new Map<string, string>();
-  for (const part of headerValue.trim().slice(SESSION_SCHEME.length).trim().split(",")) {
-    const eq = part.indexOf("=");
-    if (eq <= 0) throw malformed(`"${part.slice(0, 20)}" is not name=value`);
-    const name = part.slice(0, eq).trim();
-    if (!["token", "ts", "nonce", "mac"].includes(name)) throw malformed(`unknown field "${name.slice(0, 20)}"`);
-    if (fields.has(name)) throw malformed(`field "${name}" appears twice`);
-    fields.set(name, part.slice(eq + 1).trim());
-  }
-  const [token, ts, nonce, mac] = ["token", "ts", "nonce", "mac"].map((n) => fields.get(n));
-  if (token === undefined || ts === undefined || nonce === undefined || mac === undefined)
-    throw malformed(`missing field(s) ${["token", "ts", "nonce", "mac"].filter((n) => !fields.has(n)).join(", ")}`);
+  const { token, ts, nonce, mac } = authFields(headerValue.trim().slice(SESSION_SCHEME.length), ["token", "ts", "nonce", "mac"], malformed);
   const t = TOKEN_RE.exec(token);
   if (!t) throw malformed("token is not a session token from POST /v1/sessions");
   if (!TS_RE.test(ts) || !Number.isSafeInteger(Number(ts))) throw malformed("ts must be unix time in milliseconds (decimal integer)");

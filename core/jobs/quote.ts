@@ -15,9 +15,10 @@
  * candidate's worker id, HPKE key, price and tier, the price weights, and the expiry. A quote
  * edited in any of these, or made under another key, fails verification (403 bad_quote).
  */
-import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
+import { createHmac, timingSafeEqual } from "node:crypto";
 import type { PrepareResponse, Quote } from "../../events/api";
 import { b64u, canonicalJson } from "../crypto/encoding";
+import { hmacKey } from "../crypto/keys";
 import type { CoreDeps } from "../deps";
 import { ForbiddenError, GoneError } from "../errors";
 
@@ -26,20 +27,8 @@ export type QuoteBody = Omit<Quote, "mac">;
 
 const DOMAIN = "cocoon/v1/quote\n";
 
-/** The quote key as bytes: hex (64 chars, from COCOON_QUOTE_KEY) or any other string used as is. */
-function keyBytes(key: string): Buffer {
-  return /^[0-9a-f]{64}$/i.test(key) ? Buffer.from(key, "hex") : Buffer.from(key, "utf8");
-}
-
-/** The last quote key made into a KeyObject: a process has one key, so each submit does not decode it again. */
-let lastKey: { key: string; object: KeyObject } | undefined;
-function keyObject(key: string): KeyObject {
-  if (lastKey?.key !== key) lastKey = { key, object: createSecretKey(keyBytes(key)) };
-  return lastKey.object;
-}
-
 function macOf(key: string, body: QuoteBody): Buffer {
-  return createHmac("sha256", keyObject(key)).update(DOMAIN).update(canonicalJson(body)).digest();
+  return createHmac("sha256", hmacKey(key)).update(DOMAIN).update(canonicalJson(body)).digest();
 }
 
 export function signQuote(deps: Pick<CoreDeps, "config">, body: QuoteBody): Quote {
