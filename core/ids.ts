@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { Random } from "./ports";
 
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"; // Crockford base32, lower case
@@ -27,3 +27,19 @@ export function ulid(now: number, random: Random = systemRandom): string {
 }
 
 export const newJobId = (now: number, random?: Random) => `job_${ulid(now, random)}`;
+
+/** 26 Crockford base32 characters of SHA-256(domain ‖ parts joined by newlines): an id derived, not drawn. */
+function derivedId(domain: string, parts: readonly string[]): string {
+  const d = createHash("sha256")
+    .update(`${domain}\n${parts.join("\n")}`)
+    .digest();
+  let out = "";
+  for (let i = 0; i < 26; i++) out += ALPHABET[d[i]! % 32];
+  return out;
+}
+
+/** A tab's id, from its requester and the Idempotency-Key that opened it: a retried open names the same tab. */
+export const tabIdFor = (requester: string, idempotencyKey: string) => `tab_${derivedId("cocoon/v1/tab-id", [requester, idempotencyKey])}`;
+
+/** The job id of slot `slot` of a tab (issue 12, core/jobs/tabs.ts): each slot is one job id, so it is used at most once. */
+export const tabSlotJobId = (tabId: string, slot: number) => `job_${derivedId("cocoon/v1/tab-slot", [tabId, String(slot)])}`;

@@ -25,7 +25,7 @@ export interface Posting {
 
 export interface Movement {
   id: string;
-  kind: "hold" | "settle" | "refund" | "faucet" | "deposit" | "withdrawal" | "voucher" | "redemption";
+  kind: "hold" | "settle" | "refund" | "faucet" | "deposit" | "withdrawal" | "voucher" | "redemption" | "tab-open" | "tab-close";
   postings: Posting[];
   at: number;
   meta?: Record<string, string>;
@@ -249,6 +249,48 @@ export const refundMovement = (jobId: string, requester: string, held: bigint, a
     { account: requesterAccount(requester), field: "available", delta: held },
   ],
 });
+
+/** A tab's hold (core/jobs/tabs.ts): slots × slotCost moved from available to held once, for all its jobs. */
+export const tabOpenMovement = (tabId: string, requester: string, amount: bigint, at: number): Movement => ({
+  id: `tab:${tabId}`,
+  kind: "tab-open",
+  at,
+  meta: { tabId },
+  postings: [
+    { account: requesterAccount(requester), field: "available", delta: -amount },
+    { account: requesterAccount(requester), field: "held", delta: amount },
+  ],
+});
+
+/**
+ * A tab's close: its hold released, each worker credited the sum of its completed jobs' costs,
+ * the rest back to the requester's available balance. One movement for all the tab's jobs.
+ */
+export const tabCloseMovement = (
+  tabId: string,
+  requester: string,
+  held: bigint,
+  costByWorker: ReadonlyMap<string, bigint>,
+  at: number,
+): Movement => {
+  let total = 0n;
+  for (const c of costByWorker.values()) {
+    if (c < 0n) throw new UnbalancedMovementError(`tab ${tabId}: negative cost ${c}`);
+    total += c;
+  }
+  if (total > held) throw new UnbalancedMovementError(`tab ${tabId}: its jobs cost ${total}, more than its hold ${held}`);
+  return {
+    id: `tabclose:${tabId}`,
+    kind: "tab-close",
+    at,
+    meta: { tabId, cost: total.toString() },
+    postings: [
+      { account: requesterAccount(requester), field: "held", delta: -held },
+      ...(held - total > 0n ? [{ account: requesterAccount(requester), field: "available" as const, delta: held - total }] : []),
+      ...[...costByWorker].flatMap(([w, c]) => (c > 0n ? [{ account: workerAccount(w), field: "available" as const, delta: c }] : [])),
+    ],
+  };
+};
 
 /** Dev faucet (local default only, until deposits come from the TON sandbox). */
 export const faucetMovement = (id: string, requester: string, amount: bigint, at: number): Movement => ({

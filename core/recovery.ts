@@ -1,16 +1,21 @@
 import type { CoreDeps } from "./deps";
 import { sendLeaseCheck, type JobItem } from "./jobs";
+import { sendTabCloseCheck, type TabItem } from "./jobs/tabs";
 import type { Item } from "./ports";
 
 /**
  * After a restart of an environment whose queues do not survive (the local default), give
- * every job still assigned a fresh lease check: it then completes, moves to the next
+ * every job still assigned a fresh lease check (and every open tab its close check): it then completes, moves to the next
  * candidate, or is refunded. Harmless where queues are durable: stale checks are dropped.
  * `jobsTable` is every item of the jobs table (the local store can scan it).
  */
 export async function recoverAssignedJobs(deps: CoreDeps, jobsTable: Iterable<Item>): Promise<number> {
   let n = 0;
   for (const item of jobsTable) {
+    if (item.sk === "tab" && (item as TabItem).status === "open") {
+      await sendTabCloseCheck(deps, item as TabItem); // an open tab gets its close check again (issue 12)
+      n++;
+    }
     if (item.sk !== "job" || (item as JobItem).status !== "assigned") continue;
     await sendLeaseCheck(deps, item as JobItem);
     n++;

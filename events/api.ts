@@ -82,6 +82,60 @@ export const PrepareResponse = z.object({
 });
 export type PrepareResponse = z.infer<typeof PrepareResponse>;
 
+// ---------- tabs: one hold for many jobs (issue 12, core/jobs/tabs.ts) ----------
+
+/** The most jobs one tab holds for: its close is then one transaction (each slot adds at most a worker and a receipt). */
+export const MAX_TAB_SLOTS = 32;
+export const TabId = z.string().regex(/^tab_[0-9a-z]{26}$/, "must look like tab_<26 lowercase base32 chars>");
+
+/**
+ * Open a tab: hold slots × slotCost once, then submit up to `slots` jobs against it (each job's
+ * maxCost at most slotCost) with no hold of their own. Sent with an Idempotency-Key, which names
+ * the tab: a retry answers the same tab.
+ */
+export const OpenTabRequest = z
+  .object({
+    slots: z.number().int().min(1).max(MAX_TAB_SLOTS),
+    /** the most one job under the tab may hold (nanoTON): its header's maxCost */
+    slotCost: NanoTonString.refine((v) => BigInt(v) > 0n, "must be more than 0"),
+    /** jobs may be submitted under the tab for this long; it closes COMMIT_WAIT after that */
+    ttlSeconds: z.number().int().min(60).max(3600).default(300),
+  })
+  .strict();
+export type OpenTabRequest = z.infer<typeof OpenTabRequest>;
+
+/**
+ * A tab as the coordinator MACs it (like a Quote): the submit carries it back with the slot a job
+ * takes, and the coordinator checks the MAC, not a stored item. Slot i is job id
+ * tabSlotJobId(tabId, i), so each slot is used at most once and the tab's jobs never hold more
+ * than slots × slotCost.
+ */
+export const Tab = z.object({
+  v: z.literal(1),
+  tabId: TabId,
+  requester: AccountId,
+  slots: z.number().int().min(1).max(MAX_TAB_SLOTS),
+  slotCost: NanoTonString,
+  /** ms: no job is accepted under the tab after this */
+  expiresAt: z.number().int(),
+  /** base64url HMAC-SHA256 over "cocoon/v1/tab\n" + canonical JSON of the fields above */
+  mac: B64u.max(64),
+});
+export type Tab = z.infer<typeof Tab>;
+
+export const TabStatus = z.enum(["open", "closed"]);
+export const TabView = z.object({
+  tab: Tab,
+  status: TabStatus,
+  /** ms: the tab is closed (its workers paid, the rest returned) after this, once its jobs have ended */
+  closesAfter: z.number().int(),
+  /** closed: what its jobs cost together, paid to their workers; the rest of the hold went back */
+  cost: NanoTonString.optional(),
+  /** closed: how many of its slots ran a completed job */
+  completed: z.number().int().nonnegative().optional(),
+});
+export type TabView = z.infer<typeof TabView>;
+
 /**
  * The sealed job and the quote it is held to. The header's maxima must be within the quote's,
  * its maxCost at least the cost of those maxima at the dearest candidate the envelope wraps
@@ -102,6 +156,11 @@ export const SubmitRequest = z.object({
    * so the SDK's kept quote is renewed by a fresh fair-share pick at no request of its own.
    */
   renew: PrepareRequest.optional(),
+  /**
+   * Draw on an open tab instead of holding for this job: the job id must be the slot's
+   * (tabSlotJobId) and its header's maxCost at most the tab's slotCost.
+   */
+  tab: z.object({ tab: Tab, slot: z.number().int().nonnegative() }).strict().optional(),
 });
 export type SubmitRequest = z.infer<typeof SubmitRequest>;
 

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { JobId } from "./common";
-import { AgentJob } from "./api";
+import { AgentJob, TabId } from "./api";
 
 /** Intake queue: a submitted job to be dispatched (retries and reassignments also travel here). */
 export const IntakeMessage = z.object({ type: z.literal("dispatch"), jobId: JobId, attempt: z.number().int().nonnegative() });
@@ -20,7 +20,18 @@ export const LeaseCheckMessage = z.object({
 });
 export type LeaseCheckMessage = z.infer<typeof LeaseCheckMessage>;
 
-export const MatchingMessage = z.discriminatedUnion("type", [IntakeMessage, LeaseCheckMessage]);
+/**
+ * Delayed message: a tab's close (core/jobs/tabs.ts). Sent before the commit that opens the tab,
+ * like a lease check, and re-sent until the tab can close (SQS delays at most 900 s).
+ */
+export const TabCloseMessage = z.object({
+  type: z.literal("tab"),
+  tabId: TabId,
+  awaitUntil: z.number().int().nonnegative().optional(),
+});
+export type TabCloseMessage = z.infer<typeof TabCloseMessage>;
+
+export const MatchingMessage = z.discriminatedUnion("type", [IntakeMessage, LeaseCheckMessage, TabCloseMessage]);
 export type MatchingMessage = z.infer<typeof MatchingMessage>;
 
 /**

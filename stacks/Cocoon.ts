@@ -211,6 +211,7 @@ export function Cocoon({ stack, app }: StackContext) {
 
   const ROUTE_DIRECTORY = "GET /v1/routes";
   const SESSION_HANDSHAKE = "POST /v1/sessions";
+  const TAB_ROUTES = ["POST /v1/tabs", "GET /v1/tabs/{id}"];
   const route = (handler: string, permissions: PolicyStatement[], extra: Partial<FunctionProps> = {}) => ({
     function: { handler: `functions/${handler}.handler`, permissions, ...extra },
   });
@@ -226,6 +227,11 @@ export function Cocoon({ stack, app }: StackContext) {
     }),
     // Reads only: its replays are harmless, so it claims no request nonce (no write at all).
     "GET /v1/jobs/{id}": route("http/get-job", [can.readTable], sessions),
+    // issue 12: tabs, one hold for many jobs (core/jobs/tabs.ts); MAC'd with the quote key; the matching queue carries their close checks.
+    "POST /v1/tabs": route("http/open-tab", [can.writeTable, can.sendMatching], {
+      environment: passThrough(["COCOON_QUOTE_KEY", ...SESSION_ENV]),
+    }),
+    "GET /v1/tabs/{id}": route("http/get-tab", [can.readTable], { environment: passThrough(["COCOON_QUOTE_KEY", ...SESSION_ENV]) }),
     // Request sessions (core/crypto/session-auth.ts): a signed handshake (its nonce claimed: a write), then an HMAC per request on the routes given SESSION_ENV.
     [SESSION_HANDSHAKE]: route("http/open-session", [can.writeTable], sessions),
     "GET /v1/account": route("http/get-account", [can.writeTable]),
@@ -279,8 +285,9 @@ export function Cocoon({ stack, app }: StackContext) {
   const routeUrls: Record<string, string> = {};
   for (const key of Object.keys(routes)) {
     // The session handshake too: once an hour per client, through API Gateway (the directory's
-    // environment, which names every URL, stays inside Lambda's 4 KB with room for the deployer's).
-    if (key === ROUTE_DIRECTORY || key === "GET /openapi.json" || key === SESSION_HANDSHAKE) continue;
+    // environment, which names every URL, stays inside Lambda's 4 KB with room for the deployer's);
+    // and the tab routes: an open serves up to 32 jobs, a read is rare.
+    if ([ROUTE_DIRECTORY, "GET /openapi.json", SESSION_HANDSHAKE, ...TAB_ROUTES].includes(key)) continue;
     routeUrls[key] = api.getFunction(key)!.addFunctionUrl({ authType: FunctionUrlAuthType.NONE }).url;
   }
   api.getFunction(ROUTE_DIRECTORY)!.addEnvironment("COCOON_ROUTE_URLS", stack.toJsonString(routeUrls));

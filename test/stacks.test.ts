@@ -49,6 +49,8 @@ const ROUTES: Record<string, string> = {
   "POST /v1/jobs/prepare": "functions/http/prepare-job.handler",
   "POST /v1/jobs": "functions/http/submit-job.handler",
   "GET /v1/jobs/{id}": "functions/http/get-job.handler",
+  "POST /v1/tabs": "functions/http/open-tab.handler",
+  "GET /v1/tabs/{id}": "functions/http/get-tab.handler",
   "GET /v1/account": "functions/http/get-account.handler",
   "GET /v1/models": "functions/http/list-models.handler",
   "GET /openapi.json": "functions/http/openapi.handler",
@@ -103,6 +105,8 @@ const ACTIONS: Record<string, string[]> = {
   // issue 12: it vends the worker's relay session into the job's first dispatch (through the RelayRole)
   "functions/http/submit-job.handler": [...TABLE_RW, "sqs:SendMessage", "sts:AssumeRole"],
   "functions/http/get-job.handler": ["dynamodb:GetItem", "dynamodb:Query"],
+  "functions/http/open-tab.handler": [...TABLE_RW, "sqs:SendMessage"],
+  "functions/http/get-tab.handler": ["dynamodb:GetItem", "dynamodb:Query"],
   "functions/http/get-account.handler": TABLE_RW,
   "functions/http/list-models.handler": ["dynamodb:GetItem", "dynamodb:Query"],
   "functions/http/openapi.handler": [],
@@ -347,7 +351,7 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     // Assess: one URL per route function, auth NONE, invocable through the URL only
     const withUrl = urls.map(([, u]) => handlerOf(((u.Properties!.TargetFunctionArn as Json)["Fn::GetAtt"] as string[])[0]!));
     const expected = Object.entries(ROUTES)
-      .filter(([k]) => !["GET /v1/routes", "GET /openapi.json", "POST /v1/sessions"].includes(k))
+      .filter(([k]) => !["GET /v1/routes", "GET /openapi.json", "POST /v1/sessions", "POST /v1/tabs", "GET /v1/tabs/{id}"].includes(k))
       .map(([, h]) => h);
     expect(withUrl.sort()).toEqual(expected.sort());
     for (const [, u] of urls) expect(u.Properties!.AuthType).toBe("NONE");
@@ -362,7 +366,7 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     expect(envBytes).toBeLessThanOrEqual(3 * 1024);
     expect(Object.keys(map).sort()).toEqual(
       Object.keys(ROUTES)
-        .filter((k) => !["GET /v1/routes", "GET /openapi.json", "POST /v1/sessions"].includes(k))
+        .filter((k) => !["GET /v1/routes", "GET /openapi.json", "POST /v1/sessions", "POST /v1/tabs", "GET /v1/tabs/{id}"].includes(k))
         .sort(),
     );
     for (const [key, url] of Object.entries(map)) {
@@ -716,7 +720,7 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
 });
 
 describe("issue 12: the deploying shell's secrets reach exactly the functions that use them", () => {
-  it("COCOON_SESSION_KEY: every function of a route that takes sessions and the handshake, no other; COCOON_QUOTE_KEY: prepare and submit", () => {
+  it("COCOON_SESSION_KEY: every function of a route that takes sessions and the handshake, no other; COCOON_QUOTE_KEY: prepare, submit and the tab routes", () => {
     // Prepare
     const fns = functionsByHandler(prodJson);
     const envOf = (handler: string) => ((fns.get(handler)!.props.Environment as Json).Variables ?? {}) as Json;
@@ -728,7 +732,9 @@ describe("issue 12: the deploying shell's secrets reach exactly the functions th
       const wantsSession = r.spec.auth === "session" || key === "POST /v1/sessions";
       expect(env.COCOON_SESSION_KEY, key).toBe(wantsSession ? SECRETS.COCOON_SESSION_KEY : undefined);
       expect(env.COCOON_QUOTE_KEY, key).toBe(
-        ["POST /v1/jobs/prepare", "POST /v1/jobs"].includes(key) ? SECRETS.COCOON_QUOTE_KEY : undefined,
+        ["POST /v1/jobs/prepare", "POST /v1/jobs", "POST /v1/tabs", "GET /v1/tabs/{id}"].includes(key)
+          ? SECRETS.COCOON_QUOTE_KEY
+          : undefined,
       );
     }
     expect(deployed.filter((r) => r.spec.auth === "session").length).toBeGreaterThanOrEqual(7);

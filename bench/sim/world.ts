@@ -1049,7 +1049,7 @@ export class Simulation {
     // The matching queue's consumer: one receive and one delete per message (the expensive end; batches of 10 would cut it).
     const r = await this.handler("lease", () => handleMatchingMessage(this.deps, msg));
     this.route("lease").sqs += 2;
-    const job = this.tracks.get(msg.jobId);
+    const job = msg.type === "tab" ? undefined : this.tracks.get(msg.jobId);
     if (job && r.value === "advanced") await this.afterMove(job);
   }
 

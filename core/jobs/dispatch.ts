@@ -14,7 +14,10 @@ import { systemRandom } from "../ids";
 import { ConditionFailedError, type WriteOp } from "../ports";
 import { holdLogOps } from "../receipts/log";
 import { isLive, markSuspect, offerKey, type OfferItem } from "../workers";
-import { envelopeKey, jobKey, jobTopic, leaseMs, stillAt, type EnvelopeItem, type JobItem } from "./items";
+import { COMMIT_WAIT_MS, envelopeKey, jobKey, jobTopic, leaseMs, stillAt, type EnvelopeItem, type JobItem } from "./items";
+import { handleTabClose } from "./tabs";
+
+export { COMMIT_WAIT_MS } from "./items";
 
 /** Queue the check that fires when the job's current lease runs out (SQS delays at most 900 s). */
 export async function sendLeaseCheck(deps: CoreDeps, job: Pick<JobItem, "jobId" | "attempt" | "leaseUntil">) {
@@ -152,6 +155,7 @@ export async function advance(
     await dispatch(deps, moved);
     return true;
   }
+  if (job.tab) return endTabJob(deps, job, fromAttempt, outcome, extra);
   try {
     const r = await applyMovement(deps.store, refundMovement(job.jobId, job.requester, BigInt(job.maxCost), now), [
       {
@@ -178,6 +182,31 @@ export async function advance(
   return true;
 }
 
+/**
+ * No candidate left for a job under a tab: it ends refunded with nothing to move (it held
+ * nothing of its own; its tab's close returns its slot's worth). Conditioned like the refund.
+ */
+async function endTabJob(deps: CoreDeps, job: JobItem, fromAttempt: number, outcome: "expired" | "failed", extra: WriteOp[]) {
+  try {
+    await deps.store.transact([
+      {
+        op: "update",
+        table: "jobs",
+        key: jobKey(job.jobId),
+        set: { status: "refunded", outcome, updatedAt: deps.clock.now() },
+        when: stillAt(fromAttempt),
+      },
+      ...extra,
+    ]);
+  } catch (e) {
+    if (e instanceof ConditionFailedError) return false;
+    throw e;
+  }
+  deps.log.info("job refunded", { jobId: job.jobId, outcome, tabId: job.tab });
+  deps.notifier.notify(jobTopic(job.jobId));
+  return true;
+}
+
 /** Whether the job is where `moved` says, tagged with its moveId: the write that put it there was this one. */
 async function movedHere(deps: CoreDeps, moved: JobItem) {
   const now = await deps.store.get<JobItem>("jobs", jobKey(moved.jobId));
@@ -189,18 +218,9 @@ async function stillAssigned(deps: CoreDeps, jobId: string, attempt: number) {
   return now?.status === "assigned" && now.attempt === attempt;
 }
 
-/**
- * How long a lease check that came before its commit waits for it. The check is sent before the
- * transaction that creates the job (submit) or moves it to the check's attempt (advance), so
- * that a crash after that commit still leaves the job a check; that commit lands while the
- * request that sent it runs, and no handler runs longer than Lambda's 15 minutes. One re-send
- * covers it (SQS delays up to 900 s): a submit that never committed (402, a crash) costs one
- * more message, a committed job none.
- */
-export const COMMIT_WAIT_MS = 900_000;
-
-/** Matching queue consumer: dispatch requests and lease checks. Idempotent per message. */
+/** Matching queue consumer: dispatch requests, lease checks and tabs' close checks. Idempotent per message. */
 export async function handleMatchingMessage(deps: CoreDeps, msg: MatchingMessage) {
+  if (msg.type === "tab") return handleTabClose(deps, msg);
   const job = await deps.store.get<JobItem>("jobs", jobKey(msg.jobId));
   if (msg.type === "lease" && beforeItsCommit(job, msg.attempt)) return awaitCommit(deps, msg);
   if (!job || job.status !== "assigned" || job.attempt !== msg.attempt) return "stale";

@@ -9,4 +9,5 @@ export { extendLease, MAX_JOB_MS } from "./lease";
 export { pollJobs } from "./poll";
 export { postResult, receiptProblems } from "./results";
 export { getAccount, getJob, toView } from "./read";
+export { getTab, handleTabClose, openTab, verifyTab } from "./tabs";
 export { jobTopic, leaseMs, resultDigest, type JobCandidate, type JobItem, type QuoteItem } from "./items";

@@ -86,6 +86,14 @@ export interface JobItem extends Item {
    * again (every job write is conditioned on status assigned), so those fields stay as settled.
    */
   settledInJob?: true;
+  /**
+   * issue 12: the job draws on this tab (core/jobs/tabs.ts) and holds nothing of its own: no
+   * hold at submit, no money at its end; the tab's close pays for it. `slot` is its slot.
+   */
+  tab?: string;
+  slot?: number;
+  /** a tab's job, completed: the receipt's usage, for the worker's counters at the tab's close */
+  usage?: { promptTokens: number; completionTokens: number };
   createdAt: number;
   updatedAt: number;
 }
@@ -256,6 +264,16 @@ export const resultDigest = (reply: ReplyEnvelope, receipt: Receipt) => resultDi
  */
 export const resultDigestOf = (canonicalReply: string, receipt: Receipt) =>
   sha256Hex(`{"receipt":${canonicalJson(receipt)},"reply":${canonicalReply}}`);
+
+/**
+ * How long a lease check that came before its commit waits for it. The check is sent before the
+ * transaction that creates the job (submit) or moves it to the check's attempt (advance), so
+ * that a crash after that commit still leaves the job a check; that commit lands while the
+ * request that sent it runs, and no handler runs longer than Lambda's 15 minutes. One re-send
+ * covers it (SQS delays up to 900 s): a submit that never committed (402, a crash) costs one
+ * more message, a committed job none. A tab's close waits as long past its expiry (./tabs.ts).
+ */
+export const COMMIT_WAIT_MS = 900_000;
 
 /** Envelopes and replies are kept this long after submit, then expire (TTL). */
 export const RETAIN_SECONDS = 7 * 86_400;

@@ -129,32 +129,53 @@ export async function postResult(
   if (!replyInCommit) await putReply(deps, reply.head);
   let settled: Error | undefined;
   try {
-    // Batched with the worker's other results waiting to settle (./settle.ts); the worker's job
-    // and token counts ride on its balance update (one item write, not two).
-    const movement = settleMovement(job.jobId, job.requester, workerId, held, cost, now);
-    const applied = await settle(deps, {
-      workerId,
-      movement,
-      // issue 12: the job's move to completed records the settlement (no ledger item): only one
-      // transaction can make it, and the job item then states every field of the movement
-      record: {
-        op: "update",
-        table: "jobs",
-        key: jobKey(job.jobId),
-        set: { status: "completed", cost: cost.toString(), resultDigest: digest, updatedAt: now, settledInJob: true },
-        when: stillAt(r.attempt),
-      },
-      extra: [
-        // issue 15: the receipt joins the receipt log's inbox in this same transaction (last, no
-        // condition), carrying the settlement and the job's hold; the anchorer numbers and
-        // anchors them (core/receipts/log.ts)
-        appendReceiptOp(job.jobId, r.receipt, now, jobHoldMovement(job), movement),
-        // content-addressed: one already there (an earlier post of this very result) is the same item
+    if (job.tab) {
+      // A job under a tab (./tabs.ts): its move to completed is all; the tab's close pays the
+      // worker and logs the receipt. One conditioned write (and the reply, where that is cheap).
+      await deps.store.transact([
+        {
+          op: "update",
+          table: "jobs",
+          key: jobKey(job.jobId),
+          set: {
+            status: "completed",
+            cost: cost.toString(),
+            resultDigest: digest,
+            updatedAt: now,
+            usage: { promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens },
+          },
+          when: stillAt(r.attempt),
+        },
         ...(replyInCommit ? [{ op: "put" as const, table: "jobs" as const, item: reply.head }] : []),
-      ],
-      counters: { jobs: 1, promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens },
-    });
-    if (applied === "duplicate") settled = new Error("settled already");
+      ]);
+    } else {
+      // Batched with the worker's other results waiting to settle (./settle.ts); the worker's job
+      // and token counts ride on its balance update (one item write, not two).
+      const movement = settleMovement(job.jobId, job.requester, workerId, held, cost, now);
+      const applied = await settle(deps, {
+        workerId,
+        movement,
+        // issue 12: the job's move to completed records the settlement (no ledger item): only one
+        // transaction can make it, and the job item then states every field of the movement
+        record: {
+          op: "update",
+          table: "jobs",
+          key: jobKey(job.jobId),
+          set: { status: "completed", cost: cost.toString(), resultDigest: digest, updatedAt: now, settledInJob: true },
+          when: stillAt(r.attempt),
+        },
+        extra: [
+          // issue 15: the receipt joins the receipt log's inbox in this same transaction (last, no
+          // condition), carrying the settlement and the job's hold; the anchorer numbers and
+          // anchors them (core/receipts/log.ts)
+          appendReceiptOp(job.jobId, r.receipt, now, jobHoldMovement(job), movement),
+          // content-addressed: one already there (an earlier post of this very result) is the same item
+          ...(replyInCommit ? [{ op: "put" as const, table: "jobs" as const, item: reply.head }] : []),
+        ],
+        counters: { jobs: 1, promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens },
+      });
+      if (applied === "duplicate") settled = new Error("settled already");
+    }
   } catch (e) {
     // Condition: the job moved on. Overdraft: its hold is gone (refunded meanwhile).
     if (!(e instanceof ConditionFailedError || e instanceof OverdraftError)) throw e;

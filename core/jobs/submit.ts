@@ -1,5 +1,5 @@
 /** Step 3 of a job (docs/architecture.md §3): the hold, the job item and the first dispatch. */
-import type { JobStatus, Quote } from "../../events/api";
+import type { JobStatus, Quote, Tab } from "../../events/api";
 import type { EnvelopeHeader, RequestEnvelope } from "../../events/envelope";
 import { canonicalJson, sha256Hex } from "../crypto/encoding";
 import type { CoreDeps } from "../deps";
@@ -19,6 +19,7 @@ import { offerAllowed, registryPricing, type PolicyReading } from "../policy-reg
 import { maxJobCost, type PricingConfig } from "../pricing";
 import { envelopeKey, jobKey, leaseMs, RETAIN_SECONDS, type EnvelopeItem, type JobCandidate, type JobItem } from "./items";
 import { verifyQuote, type QuoteBody } from "./quote";
+import { checkTabSlot } from "./tabs";
 import { byFairShare, isLive, offerKey, type OfferItem } from "../workers";
 
 /**
@@ -46,6 +47,8 @@ export async function submitJob(
 export interface SubmitOptions {
   /** the requester's relay channel for this job's stream (SubmitRequest.relay.channel) */
   relayChannel?: string;
+  /** draw on this tab's slot instead of holding for the job (SubmitRequest.tab, ./tabs.ts) */
+  tab?: { tab: Tab; slot: number };
 }
 
 /**
@@ -108,6 +111,13 @@ export async function submitJobWithItem(
     });
   }
   assertHeaderWithinQuote(pricing, h, q, candidates);
+  // A job under a tab holds nothing of its own: the tab's slot holds for it (./tabs.ts).
+  if (o.tab && !keyedByJob) {
+    throw new ValidationError(`a job under a tab is submitted with the Idempotency-Key ${jobIdempotencyKey(h.jobId)}`, {
+      fields: ["Idempotency-Key"],
+    });
+  }
+  const tabId = o.tab ? checkTabSlot(deps, requester, o.tab, h) : undefined;
   const order = await liveFirst(deps, h.model, candidates, now, reading);
 
   const maxCost = BigInt(h.maxCost);
@@ -129,7 +139,8 @@ export async function submitJobWithItem(
     ...(keyedByJob ? { keyedByJob: true } : {}),
     ...(deps.policyRegistry ? { weights: { promptBps: pricing.promptBps, completionBps: pricing.completionBps } } : {}),
     ...(o.relayChannel ? { relayChannel: o.relayChannel } : {}),
-    holdInJob: true, // this item records the hold (no ledger item), and the job's end logs it
+    // this item records the hold (no ledger item), and the job's end logs it; under a tab, the tab's hold covers it
+    ...(tabId ? { tab: tabId, slot: o.tab!.slot } : { holdInJob: true as const }),
   };
   // issue 12: the worker's relay session rides in the dispatch (no session request per job). It
   // needs only what is known now (the job id, attempt 0, the requester, the channel, the first
@@ -161,9 +172,22 @@ export async function submitJobWithItem(
   // the commit, it still fires and moves the job on; if it comes before the commit, it waits
   // for it (./dispatch.ts); if the commit never lands, it is dropped.
   const [envelopeStored] = await Promise.all([envelopeWrite, sendLeaseCheck(deps, job)]);
+  // The job item is the hold's record (JobItem.holdInJob): put only if absent, it makes the hold apply once.
+  const jobPut = { op: "put", table: "jobs", item: job, when: { kind: "notExists" } } as const;
+  const envelopeInCommit = envelopeStored !== "written" ? [{ op: "put" as const, table: "jobs" as const, item: envelopeItem }] : [];
+  if (tabId) {
+    // Under a tab: the job's put is all (its slot's id, only if absent), no balance and no transaction on DynamoDB.
+    try {
+      await deps.store.transact([jobPut, ...envelopeInCommit]);
+    } catch (e) {
+      if (e instanceof ConditionFailedError) return answerDuplicate(deps, h.jobId, requester, bodyHash);
+      throw e;
+    }
+    await dispatch(deps, job, envelope, relay);
+    deps.log.info("job submitted", { jobId: job.jobId, model: job.model, candidates: order.length, maxCost: job.maxCost, tabId });
+    return { jobId: h.jobId, status: "assigned", replayed: false, job };
+  }
   try {
-    // The job item is the hold's record (JobItem.holdInJob): put only if absent, it makes the hold apply once.
-    const jobPut = { op: "put", table: "jobs", item: job, when: { kind: "notExists" } } as const;
     const r = await applyMovement(
       deps.store,
       holdMovement(h.jobId, requester, maxCost, now),
@@ -179,7 +203,7 @@ export async function submitJobWithItem(
               },
             ]),
         // last, unconditioned: it commits only with the job, so it never replaces another job's envelope
-        ...(envelopeStored !== "written" ? [{ op: "put" as const, table: "jobs" as const, item: envelopeItem }] : []),
+        ...envelopeInCommit,
       ],
       undefined,
       jobPut,

@@ -2,6 +2,8 @@ import type { Route } from "./middleware";
 import { route as prepareJob } from "./prepare-job";
 import { route as submitJob } from "./submit-job";
 import { route as getJob } from "./get-job";
+import { route as openTab } from "./open-tab";
+import { route as getTab } from "./get-tab";
 import { route as getAccount } from "./get-account";
 import { route as faucet } from "./faucet";
 import { route as listModels } from "./list-models";
@@ -33,6 +35,8 @@ export const routes: Route[] = [
   prepareJob,
   submitJob,
   getJob,
+  openTab,
+  getTab,
   getAccount,
   faucet,
   listModels,

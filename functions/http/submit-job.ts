@@ -47,6 +47,7 @@ export const route = defineRoute(
     const renewal = body.renew ? renewQuote(deps, caller, body.renew) : undefined;
     const r = await submitJobWithItem(deps, caller, body.envelope, headers["idempotency-key"], body.quote, {
       ...(body.relay ? { relayChannel: body.relay.channel } : {}),
+      ...(body.tab ? { tab: body.tab } : {}),
     });
     const next = await renewal;
     const renewed = next ? { next } : {};

@@ -1229,13 +1229,14 @@ export class Sim {
     }
     const msg = MatchingMessage.parse(JSON.parse(m.body));
     this.launch(
-      `consumer: ${msg.type} ${this.labelOf(msg.jobId)}@${msg.attempt}${early ? " (delivered early)" : ""}${m.receiveCount > 1 ? ` (delivery ${m.receiveCount})` : ""}`,
+      `consumer: ${msg.type} ${msg.type === "tab" ? msg.tabId : `${this.labelOf(msg.jobId)}@${msg.attempt}`}${early ? " (delivered early)" : ""}${m.receiveCount > 1 ? ` (delivery ${m.receiveCount})` : ""}`,
       (d) => handleMatchingMessage(d, msg),
       {
         ok: (r) => {
           this.count(`lease checks ${r}`);
           // dropped as stale because the job does not exist (yet): if its submit commits after this, nothing checks its lease
-          if (r === "stale" && !this.store.item("jobs", { pk: msg.jobId, sk: "job" })) this.leaseDroppedBeforeCommit.add(msg.jobId);
+          if (r === "stale" && msg.type !== "tab" && !this.store.item("jobs", { pk: msg.jobId, sk: "job" }))
+            this.leaseDroppedBeforeCommit.add(msg.jobId);
           void this.queues.delete("matching", m.receiptHandle);
         },
         // a failed handler leaves the message: it is delivered again after its visibility timeout

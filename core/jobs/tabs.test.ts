@@ -1,0 +1,384 @@
+/**
+ * Tabs (issue 12, ./tabs.ts): one hold for many jobs. A tab holds slots × slotCost once; a job
+ * under it writes no balance at submit or at its result; the close pays each worker exactly what
+ * its receipts sum to, returns the rest, logs the receipts, and happens once — also across a
+ * crash in its middle.
+ */
+import { describe, expect, it } from "vitest";
+import type { Tab, TabView } from "../../events/api";
+import type { TabCloseMessage } from "../../events/queue";
+import { tabSlotJobId } from "../ids";
+import { workerAccount } from "../ledger";
+import { jobCost } from "../pricing";
+import { RECEIPT_INBOX_PK } from "../receipts/log";
+import type { WriteOp } from "../ports";
+import { handleMatchingMessage } from "./dispatch";
+import { jobKey, type JobItem } from "./items";
+import { postResult } from "./results";
+import { submitJob } from "./submit";
+import { getTab, openTab, tabKey, TAB_CLOSE_GRACE_MS, type TabItem } from "./tabs";
+import { jobIdempotencyKey } from "./submit";
+import { ledgerRecords, makeJobWorld, refusal, seal, type JobWorld, type TestWorker } from "./testing";
+
+const SLOT_COST = 1_000_000n;
+type Requester = Awaited<ReturnType<JobWorld["requester"]>>;
+
+/** A world with `workers` live workers and a requester who opened a tab of `slots` slots. */
+async function tabWorld(o: { workers?: number; slots?: number; cheapTransactions?: boolean } = {}) {
+  const w = makeJobWorld(o.cheapTransactions ? { cheapTransactions: true } : {});
+  const workers: TestWorker[] = [];
+  for (let i = 0; i < (o.workers ?? 1); i++) workers.push(await w.worker());
+  const r = await w.requester();
+  const { view } = await openTab(w.deps, r.id, { slots: o.slots ?? 4, slotCost: SLOT_COST.toString(), ttlSeconds: 300 }, "tab-key-1");
+  return { w, workers, r, tab: view.tab, view };
+}
+
+/** A job sealed for slot `slot` of `tab` (its id the slot's, its maxCost within the slot), to the quote's candidates. */
+async function slotJob(w: JobWorld, r: Requester, tab: Tab, slot: number, o: { candidates?: number; jobId?: string } = {}) {
+  const { header, quote, prepared } = await w.sealedJob(r, { candidates: o.candidates ?? 1 });
+  expect(BigInt(header.maxCost)).toBeLessThanOrEqual(BigInt(tab.slotCost));
+  const h = { ...header, jobId: o.jobId ?? tabSlotJobId(tab.tabId, slot) };
+  const envelope = seal(
+    h,
+    prepared.candidates.map((c) => ({ workerId: c.workerId, hpkePublicKey: c.hpkePublicKey })),
+  );
+  return { envelope, quote, jobId: h.jobId };
+}
+
+async function submitSlot(w: JobWorld, r: Requester, tab: Tab, slot: number, o: { candidates?: number } = {}) {
+  const j = await slotJob(w, r, tab, slot, o);
+  await submitJob(w.deps, r.id, j.envelope, jobIdempotencyKey(j.jobId), j.quote, { tab: { tab, slot } });
+  return j;
+}
+
+const job = async (w: JobWorld, jobId: string) => (await w.store.get<JobItem>("jobs", jobKey(jobId)))!;
+const tabItem = async (w: JobWorld, tabId: string) => (await w.store.get<TabItem>("jobs", tabKey(tabId)))!;
+const closeCheck = (tabId: string): TabCloseMessage => ({ type: "tab", tabId });
+/** Past the tab's expiry and the close's grace. */
+const pastClose = (w: JobWorld, view: TabView) => w.advance(view.closesAfter - w.clock.now() + 1);
+const balanceWrites = (ops: WriteOp[][]) => ops.flat().filter((op) => op.op === "update" && op.table === "accounts");
+
+/** Every balance equals the sum of the postings on it, and all balances together sum to zero. */
+function ledgerAgrees(w: JobWorld) {
+  const sums = new Map<string, { available: bigint; held: bigint }>();
+  for (const m of ledgerRecords(w.store)) {
+    for (const p of m.postings as Array<{ account: string; field: "available" | "held"; delta: string }>) {
+      const s = sums.get(p.account) ?? { available: 0n, held: 0n };
+      s[p.field] += BigInt(p.delta);
+      sums.set(p.account, s);
+    }
+  }
+  let total = 0n;
+  for (const b of w.store.scan("accounts")) {
+    const want = sums.get(String(b.pk)) ?? { available: 0n, held: 0n };
+    expect({ account: b.pk, available: BigInt(String(b.available ?? 0)), held: BigInt(String(b.held ?? 0)) }).toEqual({ account: b.pk, ...want });
+    total += BigInt(String(b.available ?? 0)) + BigInt(String(b.held ?? 0));
+  }
+  expect(total).toBe(0n);
+}
+
+describe("opening a tab", () => {
+  it("holds slots × slotCost once and answers a tab MAC'd for this requester", async () => {
+    // Prepare / Act
+    const { w, r, view } = await tabWorld({ slots: 4 });
+    // Assess
+    expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n - 4n * SLOT_COST, held: 4n * SLOT_COST });
+    expect(view).toMatchObject({ status: "open", tab: { requester: r.id, slots: 4, slotCost: SLOT_COST.toString() } });
+    expect(view.closesAfter).toBe(view.tab.expiresAt + TAB_CLOSE_GRACE_MS);
+    expect(await getTab(w.deps, r.id, view.tab.tabId)).toEqual(view);
+    ledgerAgrees(w);
+  });
+
+  it("a retry with the same key and body answers the same tab and holds nothing more; another body is 422", async () => {
+    const { w, r, view } = await tabWorld({ slots: 4 });
+    const again = await openTab(w.deps, r.id, { slots: 4, slotCost: SLOT_COST.toString(), ttlSeconds: 300 }, "tab-key-1");
+    expect(again).toEqual({ view, replayed: true });
+    expect((await w.balance(r.id)).held).toBe(4n * SLOT_COST);
+    expect(await refusal(openTab(w.deps, r.id, { slots: 5, slotCost: SLOT_COST.toString(), ttlSeconds: 300 }, "tab-key-1"))).toMatchObject({
+      status: 422,
+      code: "idempotency_key_reused",
+    });
+    expect((await w.balance(r.id)).held).toBe(4n * SLOT_COST);
+  });
+
+  it("too little balance is 402 and holds nothing, stores no tab", async () => {
+    const w = makeJobWorld();
+    const r = await w.requester(3n * SLOT_COST);
+    const refused = await refusal(openTab(w.deps, r.id, { slots: 4, slotCost: SLOT_COST.toString(), ttlSeconds: 300 }, "k-1"));
+    expect(refused).toMatchObject({ status: 402, code: "insufficient_funds" });
+    expect(await w.balance(r.id)).toEqual({ available: 3n * SLOT_COST, held: 0n });
+    expect(w.store.scan("jobs").filter((i) => i.sk === "tab")).toEqual([]);
+  });
+
+  it("another requester's tab reads as unknown (404), as a tab that does not exist", async () => {
+    const { w, view } = await tabWorld();
+    const other = await w.requester();
+    expect(await refusal(getTab(w.deps, other.id, view.tab.tabId))).toMatchObject({ status: 404, code: "unknown_tab" });
+  });
+});
+
+describe("a job under a tab", () => {
+  it("writes no balance at submit or at its result: the job item names the tab and records no hold", async () => {
+    // Prepare
+    const { w, r, tab, workers } = await tabWorld();
+    const before = await w.balance(r.id);
+    w.transacts.length = 0;
+    // Act
+    const j = await submitSlot(w, r, tab, 0);
+    const result = w.completed(workers[0]!, j.envelope);
+    const answer = await postResult(w.deps, workers[0]!.id, result);
+    // Assess
+    expect(balanceWrites(w.transacts)).toEqual([]);
+    expect(await w.balance(r.id)).toEqual(before);
+    expect(await w.earned(workers[0]!.id)).toBe(0n);
+    const done = await job(w, j.jobId);
+    expect(done).toMatchObject({ status: "completed", tab: tab.tabId, slot: 0, usage: result.receipt.body.usage });
+    expect(done.holdInJob).toBeUndefined();
+    expect(done.settledInJob).toBeUndefined();
+    expect(answer.cost).toBe(done.cost);
+    // no receipt entry yet: the tab's close logs it
+    expect(w.store.scan("chain").filter((i) => String(i.pk).startsWith(RECEIPT_INBOX_PK))).toEqual([]);
+  });
+
+  it("a replayed submit changes nothing; the same slot with another body is 422", async () => {
+    const { w, r, tab } = await tabWorld();
+    const j = await slotJob(w, r, tab, 1);
+    const first = await submitJob(w.deps, r.id, j.envelope, jobIdempotencyKey(j.jobId), j.quote, { tab: { tab, slot: 1 } });
+    const n = w.transacts.length;
+    const again = await submitJob(w.deps, r.id, j.envelope, jobIdempotencyKey(j.jobId), j.quote, { tab: { tab, slot: 1 } });
+    expect(first.replayed).toBe(false);
+    expect(again).toEqual({ jobId: j.jobId, status: "assigned", replayed: true });
+    expect(w.transacts.length).toBe(n);
+    const other = await slotJob(w, r, tab, 1);
+    expect(
+      await refusal(submitJob(w.deps, r.id, other.envelope, jobIdempotencyKey(other.jobId), other.quote, { tab: { tab, slot: 1 } })),
+    ).toMatchObject({ status: 422, code: "idempotency_key_reused" });
+  });
+
+  it.each([
+    [
+      "a slot beyond the tab's",
+      async (w: JobWorld, r: Requester, tab: Tab) => ({ ...(await slotJob(w, r, tab, 4)), tab, slot: 4 }),
+      400,
+      "invalid_request",
+    ],
+    [
+      "a job id that is not the slot's",
+      async (w: JobWorld, r: Requester, tab: Tab) => ({
+        ...(await slotJob(w, r, tab, 0, { jobId: tabSlotJobId(tab.tabId, 1) })),
+        tab,
+        slot: 0,
+      }),
+      400,
+      "invalid_request",
+    ],
+    [
+      "a forged tab (more slots)",
+      async (w: JobWorld, r: Requester, tab: Tab) => ({ ...(await slotJob(w, r, tab, 9)), tab: { ...tab, slots: 32 }, slot: 9 }),
+      403,
+      "bad_tab",
+    ],
+    [
+      "a forged tab (a larger slot)",
+      async (w: JobWorld, r: Requester, tab: Tab) => ({
+        ...(await slotJob(w, r, tab, 0)),
+        tab: { ...tab, slotCost: "99999999999" },
+        slot: 0,
+      }),
+      403,
+      "bad_tab",
+    ],
+  ])("%s is refused and nothing is written", async (_name, make, status, code) => {
+    const { w, r, tab } = await tabWorld();
+    const j = await make(w, r, tab);
+    const n = w.transacts.length;
+    expect(
+      await refusal(submitJob(w.deps, r.id, j.envelope, jobIdempotencyKey(j.jobId), j.quote, { tab: { tab: j.tab, slot: j.slot } })),
+    ).toMatchObject({
+      status,
+      code,
+    });
+    expect(w.transacts.length).toBe(n);
+    expect(await w.store.get("jobs", jobKey(j.jobId))).toBeUndefined();
+  });
+
+  it("another requester's tab is 403 not_your_tab; an expired tab is 410 tab_expired", async () => {
+    const { w, r, tab } = await tabWorld();
+    const other = await w.requester();
+    const theirs = await slotJob(w, other, tab, 0);
+    expect(
+      await refusal(submitJob(w.deps, other.id, theirs.envelope, jobIdempotencyKey(theirs.jobId), theirs.quote, { tab: { tab, slot: 0 } })),
+    ).toMatchObject({ status: 403, code: "not_your_tab" });
+    const mine = await slotJob(w, r, tab, 0);
+    w.advance(tab.expiresAt - w.clock.now() + 1);
+    expect(
+      await refusal(submitJob(w.deps, r.id, mine.envelope, jobIdempotencyKey(mine.jobId), mine.quote, { tab: { tab, slot: 0 } })),
+    ).toMatchObject({
+      // the quote expired too: whichever is checked first refuses with 410
+      status: 410,
+    });
+    expect(await w.store.get("jobs", jobKey(mine.jobId))).toBeUndefined();
+  });
+
+  it("a job holding more than a slot is refused (400, field maxCost)", async () => {
+    const w = makeJobWorld();
+    await w.worker();
+    const r = await w.requester();
+    const { view } = await openTab(w.deps, r.id, { slots: 2, slotCost: "1", ttlSeconds: 300 }, "tiny");
+    const j = await slotJobUnchecked(w, r, view.tab, 0);
+    const refused = await refusal(
+      submitJob(w.deps, r.id, j.envelope, jobIdempotencyKey(j.jobId), j.quote, { tab: { tab: view.tab, slot: 0 } }),
+    );
+    expect(refused).toMatchObject({ status: 400, code: "invalid_request" });
+    expect(refused!.message).toContain("slotCost");
+  });
+
+  it("must be submitted under its job's own key (the job item is its idempotency record)", async () => {
+    const { w, r, tab } = await tabWorld();
+    const j = await slotJob(w, r, tab, 0);
+    expect(await refusal(submitJob(w.deps, r.id, j.envelope, "some-other-key-1", j.quote, { tab: { tab, slot: 0 } }))).toMatchObject({
+      status: 400,
+    });
+  });
+});
+
+/** slotJob without its maxCost check (for a job that holds more than its slot). */
+async function slotJobUnchecked(w: JobWorld, r: Requester, tab: Tab, slot: number) {
+  const { header, quote, prepared } = await w.sealedJob(r);
+  const h = { ...header, jobId: tabSlotJobId(tab.tabId, slot) };
+  return { envelope: seal(h, prepared.candidates), quote, jobId: h.jobId };
+}
+
+describe("closing a tab", () => {
+  it("waits until the tab expired and the grace passed, then pays each worker exactly its receipts' sum and returns the rest", async () => {
+    // Prepare: three jobs on two workers, one slot unused
+    const { w, r, tab, view, workers } = await tabWorld({ workers: 2, slots: 4 });
+    const costs = new Map<string, bigint>();
+    for (let slot = 0; slot < 3; slot++) {
+      const j = await submitSlot(w, r, tab, slot);
+      const assigned = (await job(w, j.jobId)).candidates[0]!.workerId;
+      const wk = workers.find((x) => x.id === assigned)!;
+      const res = w.completed(wk, j.envelope, { usage: { promptTokens: 10 + slot, completionTokens: 20 + slot } });
+      await postResult(w.deps, wk.id, res);
+      const price = BigInt((await job(w, j.jobId)).candidates[0]!.pricePerToken);
+      costs.set(wk.id, (costs.get(wk.id) ?? 0n) + jobCost(w.deps.config.pricing, price, res.receipt.body.usage));
+    }
+    const total = [...costs.values()].reduce((a, b) => a + b, 0n);
+    // Act: too early, then on time
+    expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("rescheduled");
+    pastClose(w, view);
+    expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("closed");
+    // Assess
+    for (const wk of workers) expect(await w.earned(wk.id)).toBe(costs.get(wk.id) ?? 0n);
+    expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n - total, held: 0n });
+    expect(await tabItem(w, tab.tabId)).toMatchObject({ status: "closed", cost: total.toString(), completed: 3 });
+    expect(await getTab(w.deps, r.id, tab.tabId)).toMatchObject({ status: "closed", cost: total.toString(), completed: 3 });
+    const inbox = w.store.scan("chain").filter((i) => String(i.pk).startsWith(RECEIPT_INBOX_PK));
+    expect(inbox.map((i) => i.sk).sort()).toEqual([0, 1, 2].map((s) => tabSlotJobId(tab.tabId, s)).sort());
+    const counted = (await w.store.get("accounts", { pk: workerAccount(workers[0]!.id), sk: "balance" }))!;
+    expect(
+      Number(counted.jobs ?? 0) + Number((await w.store.get("accounts", { pk: workerAccount(workers[1]!.id), sk: "balance" }))?.jobs ?? 0),
+    ).toBe(3);
+    ledgerAgrees(w);
+    // a second check (a duplicate message) finds it closed and moves nothing
+    expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("stale");
+    expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n - total, held: 0n });
+  });
+
+  it("waits for a job still running, and a job that ended without an answer costs nothing", async () => {
+    const { w, r, tab, view } = await tabWorld({ slots: 2 });
+    const j = await submitSlot(w, r, tab, 0);
+    pastClose(w, view);
+    // the lease of that job ran out long ago, but its check has not moved it yet: the close waits
+    expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("waiting");
+    expect((await tabItem(w, tab.tabId)).status).toBe("open");
+    expect(await handleMatchingMessage(w.deps, { type: "lease", jobId: j.jobId, attempt: 0 })).toBe("advanced");
+    expect(await job(w, j.jobId)).toMatchObject({ status: "refunded", outcome: "expired" });
+    expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("closed");
+    expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n, held: 0n });
+    ledgerAgrees(w);
+  });
+
+  it("a worker's failure report ends a tab's job with no money moving; the close returns its slot", async () => {
+    const { w, r, tab, view, workers } = await tabWorld({ slots: 1 });
+    const j = await submitSlot(w, r, tab, 0);
+    w.transacts.length = 0;
+    await postResult(w.deps, workers[0]!.id, { kind: "failed", jobId: j.jobId, attempt: 0, code: "engine_error" });
+    expect(balanceWrites(w.transacts)).toEqual([]);
+    expect(await job(w, j.jobId)).toMatchObject({ status: "refunded", outcome: "failed" });
+    pastClose(w, view);
+    expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("closed");
+    expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n, held: 0n });
+  });
+
+  it("a crash in the middle of the close (its transaction fails) moves nothing; the next check pays exactly once", async () => {
+    const { w, r, tab, view, workers } = await tabWorld({ slots: 2 });
+    const j = await submitSlot(w, r, tab, 0);
+    const res = w.completed(workers[0]!, j.envelope);
+    const { cost } = await postResult(w.deps, workers[0]!.id, res);
+    pastClose(w, view);
+    const transact = w.store.transact.bind(w.store);
+    let failed = false;
+    w.store.transact = (ops: WriteOp[]) => {
+      if (!failed && ops.some((op) => op.op === "update" && op.table === "jobs" && op.key.sk === "tab")) {
+        failed = true;
+        return Promise.reject(new Error("the process died here"));
+      }
+      return transact(ops);
+    };
+    await expect(handleMatchingMessage(w.deps, closeCheck(tab.tabId))).rejects.toThrow("died");
+    expect(await w.earned(workers[0]!.id)).toBe(0n);
+    expect((await tabItem(w, tab.tabId)).status).toBe("open");
+    // the message comes again (it was not deleted): the close runs whole
+    expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("closed");
+    expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("stale");
+    expect(await w.earned(workers[0]!.id)).toBe(BigInt(cost!));
+    expect((await w.balance(r.id)).available).toBe(10_000_000_000n - BigInt(cost!));
+    ledgerAgrees(w);
+  });
+
+  it("two closes racing pay once", async () => {
+    const { w, tab, view, workers, r } = await tabWorld({ slots: 1 });
+    const j = await submitSlot(w, r, tab, 0);
+    const { cost } = await postResult(w.deps, workers[0]!.id, w.completed(workers[0]!, j.envelope));
+    pastClose(w, view);
+    const outcomes = await Promise.all([
+      handleMatchingMessage(w.deps, closeCheck(tab.tabId)),
+      handleMatchingMessage(w.deps, closeCheck(tab.tabId)),
+    ]);
+    expect(outcomes.sort()).toEqual(["closed", "stale"]);
+    expect(await w.earned(workers[0]!.id)).toBe(BigInt(cost!));
+    ledgerAgrees(w);
+  });
+
+  it("a job with its own hold at a slot's id is not the tab's to pay", async () => {
+    const { w, r, tab, view, workers } = await tabWorld({ slots: 1 });
+    const j = await slotJob(w, r, tab, 0);
+    await submitJob(w.deps, r.id, j.envelope, jobIdempotencyKey(j.jobId), j.quote); // no tab: it holds for itself
+    const { cost } = await postResult(w.deps, workers[0]!.id, w.completed(workers[0]!, j.envelope));
+    expect(await w.earned(workers[0]!.id)).toBe(BigInt(cost!)); // settled per job, as any job
+    pastClose(w, view);
+    expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("closed");
+    expect(await w.earned(workers[0]!.id)).toBe(BigInt(cost!)); // not paid twice
+    expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n - BigInt(cost!), held: 0n });
+    ledgerAgrees(w);
+  });
+
+  it("a close check sent for a tab whose open never committed waits, then is dropped", async () => {
+    const w = makeJobWorld();
+    const msg = closeCheck("tab_0000000000000000000000000a");
+    expect(await handleMatchingMessage(w.deps, msg)).toBe("awaiting");
+    w.advance(TAB_CLOSE_GRACE_MS + 1);
+    expect(await handleMatchingMessage(w.deps, { ...msg, awaitUntil: w.clock.now() - 1 })).toBe("stale");
+  });
+
+  it("with cheap transactions (LMDB's layout) too", async () => {
+    const { w, r, tab, view, workers } = await tabWorld({ slots: 2, cheapTransactions: true });
+    const j = await submitSlot(w, r, tab, 0);
+    const { cost } = await postResult(w.deps, workers[0]!.id, w.completed(workers[0]!, j.envelope));
+    pastClose(w, view);
+    expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("closed");
+    expect(await w.earned(workers[0]!.id)).toBe(BigInt(cost!));
+    ledgerAgrees(w);
+  });
+});

@@ -1,0 +1,22 @@
+import { TabId, TabView } from "../../events/api";
+import { getTab } from "../../core/jobs";
+import { CocoonError } from "../../core/errors";
+import { lambdaHandler } from "./lambda";
+import { defineRoute } from "./middleware";
+
+export const route = defineRoute(
+  {
+    method: "GET",
+    path: "/v1/tabs/{id}",
+    summary: "Read one of your tabs: open or closed, when it closes, and once closed what its jobs cost",
+    auth: "session",
+    replay: "idempotent",
+    response: TabView,
+  },
+  ({ deps, caller, params }) => {
+    const id = TabId.safeParse(params.id);
+    if (!id.success) throw new CocoonError(400, "invalid_tab_id", "path parameter id must look like tab_<26 lowercase base32 chars>");
+    return getTab(deps, caller, id.data);
+  },
+);
+export const handler = lambdaHandler(route);
