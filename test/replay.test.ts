@@ -19,6 +19,8 @@ import { getBalance, requesterAccount } from "../core/ledger";
 import type { JobItem } from "../core/jobs";
 import type { ReplayGuard, TableName } from "../core/ports";
 import { startNetwork } from "../local/network";
+import { tabSlotJobId } from "../core/ids";
+import { seal } from "../core/jobs/testing";
 import { makeRouteWorld, type RouteWorld } from "./route-world";
 
 const TO = "0:" + "c".repeat(64);
@@ -223,6 +225,84 @@ describe("issue 12: replayed requests change nothing, with no replay guard at al
     const answers = [await w.send(prepare), await w.send(prepare), await w.send(read), await w.send(read)];
     expect(answers.map((x) => x.status)).toEqual([200, 200, 200, 200]);
     expect(snapshot(w)).toBe(before);
+  });
+});
+
+describe("issue 12: tabs, replayed over HTTP with no replay guard at all", () => {
+  /** A requester with an open tab of 4 slots (POST /v1/tabs) and a live worker. */
+  async function withTab(w: RouteWorld) {
+    const a = await w.worker();
+    const r = await w.requester();
+    const open = w.request(r, "POST", "/v1/tabs", { slots: 4, slotCost: "1000000", ttlSeconds: 300 }, { idempotencyKey: "tab-replay-1" });
+    const opened = await w.send(open);
+    expect(opened.status).toBe(201);
+    return { a, r, open, opened };
+  }
+
+  it("a replayed open answers the same tab and holds and writes nothing more", async () => {
+    // Prepare
+    const w = worldWithoutGuard();
+    const { r, open, opened } = await withTab(w);
+    const before = snapshot(w);
+    w.advance(30_000);
+    // Act
+    const replay = await w.send(open);
+    // Assess
+    expect(replay.status).toBe(201);
+    expect(replay.json).toEqual(opened.json);
+    expect(snapshot(w)).toBe(before);
+    expect((await w.balance(r.id)).held).toBe(4_000_000n);
+  });
+
+  it("a replayed submit and a replayed result under a tab write nothing more, and neither moves a balance", async () => {
+    // Prepare
+    const w = worldWithoutGuard();
+    const { a, r, opened } = await withTab(w);
+    const tab = opened.json.tab;
+    const { header, quote, prepared } = await w.sealedJob(r);
+    const envelope = seal({ ...header, jobId: tabSlotJobId(tab.tabId, 0) }, prepared.candidates);
+    const submit = w.request(
+      r,
+      "POST",
+      "/v1/jobs",
+      { envelope, quote, tab: { tab, slot: 0 } },
+      { idempotencyKey: `submit-${envelope.header.jobId}` },
+    );
+    const balance = await w.balance(r.id);
+    expect((await w.send(submit)).status).toBe(202);
+    const post = w.request(a.signing, "POST", "/v1/agent/results", w.completed(a, envelope));
+    expect((await w.send(post)).json).toMatchObject({ status: "completed", duplicate: false });
+    const before = snapshot(w);
+    w.advance(30_000);
+    // Act
+    const again = await w.send(submit);
+    const repost = await w.send(post);
+    // Assess
+    expect(again.status).toBe(202);
+    expect(again.json).toMatchObject({ jobId: envelope.header.jobId, status: "completed" });
+    expect(repost.json).toMatchObject({ status: "completed", duplicate: true });
+    expect(snapshot(w)).toBe(before);
+    expect(await w.balance(r.id)).toEqual(balance);
+    expect(await w.earned(a.id)).toBe(0n); // paid when the tab closes
+  });
+
+  it("bad tab bodies are 400 invalid_request and hold nothing", async () => {
+    const w = worldWithoutGuard();
+    const r = await w.requester();
+    const before = await w.balance(r.id);
+    for (const body of [
+      { slots: 0, slotCost: "1" },
+      { slots: 33, slotCost: "1" },
+      { slots: 2, slotCost: "0" },
+      { slots: 2, slotCost: "1", extra: 1 },
+    ]) {
+      const res = await w.call(r, "POST", "/v1/tabs", body, { idempotencyKey: `bad-${JSON.stringify(body).length}-${body.slots}` });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.json.error.code).toBe("invalid_request");
+    }
+    expect((await w.call(r, "POST", "/v1/tabs", { slots: 2, slotCost: "1" })).json.error.code).toBe("missing_idempotency_key");
+    expect((await w.call(r, "GET", "/v1/tabs/nope")).json.error.code).toBe("invalid_tab_id");
+    expect(await w.balance(r.id)).toEqual(before);
   });
 });
 

@@ -71,7 +71,10 @@ function ledgerAgrees(w: JobWorld) {
   let total = 0n;
   for (const b of w.store.scan("accounts")) {
     const want = sums.get(String(b.pk)) ?? { available: 0n, held: 0n };
-    expect({ account: b.pk, available: BigInt(String(b.available ?? 0)), held: BigInt(String(b.held ?? 0)) }).toEqual({ account: b.pk, ...want });
+    expect({ account: b.pk, available: BigInt(String(b.available ?? 0)), held: BigInt(String(b.held ?? 0)) }).toEqual({
+      account: b.pk,
+      ...want,
+    });
     total += BigInt(String(b.available ?? 0)) + BigInt(String(b.held ?? 0));
   }
   expect(total).toBe(0n);
@@ -349,6 +352,16 @@ describe("closing a tab", () => {
     expect(outcomes.sort()).toEqual(["closed", "stale"]);
     expect(await w.earned(workers[0]!.id)).toBe(BigInt(cost!));
     ledgerAgrees(w);
+  });
+
+  it("a close whose tab's hold is gone (books wrong) fails loudly instead of being dropped as closed", async () => {
+    const { w, r, tab, view } = await tabWorld({ slots: 2 });
+    await w.store.transact([
+      { op: "update", table: "accounts", key: { pk: `req:${r.id}`, sk: "balance" }, add: { held: -1n, available: 1n } },
+    ]);
+    pastClose(w, view);
+    await expect(handleMatchingMessage(w.deps, closeCheck(tab.tabId))).rejects.toThrow(/too little balance/);
+    expect((await tabItem(w, tab.tabId)).status).toBe("open");
   });
 
   it("a job with its own hold at a slot's id is not the tab's to pay", async () => {

@@ -36,7 +36,6 @@ import { tabIdFor, tabSlotJobId } from "../ids";
 import {
   applyMovement,
   getBalance,
-  movementOps,
   OverdraftError,
   requesterAccount,
   tabCloseMovement,
@@ -284,19 +283,26 @@ async function closeTab(deps: CoreDeps, t: TabItem, completed: JobItem[]): Promi
   const movement = tabCloseMovement(t.tabId, t.requester, BigInt(t.slots) * BigInt(t.slotCost), costByWorker, now);
   const cost = [...costByWorker.values()].reduce((a, b) => a + b, 0n);
   try {
-    await deps.store.transact([
-      ...movementOps(movement, counters),
-      {
-        op: "update",
-        table: "jobs",
-        key: tabKey(t.tabId),
-        set: { status: "closed", cost: cost.toString(), completed: completed.length, closedAt: now },
-        when: { kind: "cmp", attr: "status", op: "=", value: "open" },
-      },
-      // each completed job's receipt joins the receipt log now, with the movement that paid it
-      ...completed.map((j, i) => appendReceiptOp(j.jobId, receipts[i]!, now)),
-    ]);
+    const r = await applyMovement(
+      deps.store,
+      movement,
+      [
+        {
+          op: "update",
+          table: "jobs",
+          key: tabKey(t.tabId),
+          set: { status: "closed", cost: cost.toString(), completed: completed.length, closedAt: now },
+          when: { kind: "cmp", attr: "status", op: "=", value: "open" },
+        },
+        // each completed job's receipt joins the receipt log now, with the movement that paid it
+        ...completed.map((j, i) => appendReceiptOp(j.jobId, receipts[i]!, now)),
+      ],
+      counters,
+    );
+    if (r === "duplicate") return false; // closed by another check meanwhile
   } catch (e) {
+    // the tab is closed already. An OverdraftError (its hold is not there) is the books being
+    // wrong: it propagates (a 500, the message is retried, and the failure is logged loudly)
     if (e instanceof ConditionFailedError) return false;
     throw e;
   }
