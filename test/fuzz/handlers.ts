@@ -30,6 +30,7 @@ import { StoreChainLedger } from "../../core/chain/store-ledger";
 import { createMemoryRelay } from "../../core/relay-memory";
 import { handleMatchingMessage } from "../../core/jobs/dispatch";
 import { jobMovementRecords, type JobItem } from "../../core/jobs/items";
+import type { TabItem } from "../../core/jobs/tabs";
 import { seal, MODEL } from "../../core/jobs/testing";
 import type { Route } from "../../functions/http/middleware";
 import { httpRelayRoutes } from "../../functions/http/routes";
@@ -784,7 +785,12 @@ async function checkInvariants(s: Scenario): Promise<void> {
   }
   const open = new Map<string, bigint>();
   for (const j of store.scan<JobItem>("jobs")) {
-    if (j.sk !== "job" || (j.status !== "assigned" && j.status !== "submitted")) continue;
+    // an open tab holds for its slots (core/jobs/tabs.ts); a job under a tab holds nothing of its own
+    if (j.sk === "tab" && (j as unknown as TabItem).status === "open") {
+      const t = j as unknown as TabItem;
+      open.set(t.requester, (open.get(t.requester) ?? 0n) + BigInt(t.slots) * BigInt(t.slotCost));
+    }
+    if (j.sk !== "job" || j.tab !== undefined || (j.status !== "assigned" && j.status !== "submitted")) continue;
     open.set(j.requester, (open.get(j.requester) ?? 0n) + BigInt(j.maxCost));
   }
   for (const a of store.scan("accounts")) {
@@ -792,7 +798,7 @@ async function checkInvariants(s: Scenario): Promise<void> {
     if (!pk.startsWith("req:")) continue;
     const held = BigInt((a.held as bigint | string | number | undefined) ?? 0);
     const expected = open.get(pk.slice(4)) ?? 0n;
-    if (held !== expected) throw new FuzzFailure(`${pk} holds ${held}, its open jobs' maximum cost is ${expected}`);
+    if (held !== expected) throw new FuzzFailure(`${pk} holds ${held}, its open jobs' maximum cost is ${expected} (open tabs included)`);
   }
 }
 
