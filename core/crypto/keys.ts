@@ -1,4 +1,5 @@
 import {
+  createHmac,
   createPrivateKey,
   createSecretKey,
   createPublicKey,
@@ -9,7 +10,7 @@ import {
   type KeyObject,
 } from "node:crypto";
 import { ED25519_TORSION_SUBGROUP, ed25519 } from "@noble/curves/ed25519.js";
-import { asBuffer, b64u, toBytes } from "./encoding";
+import { asBuffer, b64u, bytesEqual, canonicalJson, toBytes } from "./encoding";
 import { CryptoInputError } from "./errors";
 
 /*
@@ -291,4 +292,23 @@ export function hmacKey(secret: string): KeyObject {
     hmacKeys.set(secret, key);
   }
   return key;
+}
+
+/**
+ * The MAC of a stateless token the coordinator hands out and checks when it comes back (a
+ * quote, a tab): HMAC-SHA256 under a configured secret over a domain line and the canonical
+ * JSON of the token's fields, so no token of one kind verifies as another.
+ */
+export const tokenMac = (secret: string, domain: string, body: unknown): Buffer =>
+  createHmac("sha256", hmacKey(secret)).update(domain).update(canonicalJson(body)).digest();
+
+/** Whether `mac` (base64url) is tokenMac of this body, compared in constant time; false for one that does not decode. */
+export function tokenMacMatches(secret: string, domain: string, body: unknown, mac: string): boolean {
+  let got: Uint8Array;
+  try {
+    got = b64u.decode(mac);
+  } catch {
+    return false;
+  }
+  return bytesEqual(got, tokenMac(secret, domain, body));
 }

@@ -15,10 +15,9 @@
  * candidate's worker id, HPKE key, price and tier, the price weights, and the expiry. A quote
  * edited in any of these, or made under another key, fails verification (403 bad_quote).
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
 import type { PrepareResponse, Quote } from "../../events/api";
-import { b64u, canonicalJson } from "../crypto/encoding";
-import { hmacKey } from "../crypto/keys";
+import { b64u } from "../crypto/encoding";
+import { tokenMac, tokenMacMatches } from "../crypto/keys";
 import type { CoreDeps } from "../deps";
 import { ForbiddenError, GoneError } from "../errors";
 
@@ -27,12 +26,8 @@ export type QuoteBody = Omit<Quote, "mac">;
 
 const DOMAIN = "cocoon/v1/quote\n";
 
-function macOf(key: string, body: QuoteBody): Buffer {
-  return createHmac("sha256", hmacKey(key)).update(DOMAIN).update(canonicalJson(body)).digest();
-}
-
 export function signQuote(deps: Pick<CoreDeps, "config">, body: QuoteBody): Quote {
-  return { ...body, mac: b64u.encode(macOf(deps.config.quoteKey, body)) };
+  return { ...body, mac: b64u.encode(tokenMac(deps.config.quoteKey, DOMAIN, body)) };
 }
 
 /**
@@ -41,14 +36,7 @@ export function signQuote(deps: Pick<CoreDeps, "config">, body: QuoteBody): Quot
  */
 export function verifyQuote(deps: Pick<CoreDeps, "config" | "clock">, requester: string, q: Quote): QuoteBody {
   const { mac, ...body } = q;
-  const want = macOf(deps.config.quoteKey, body);
-  let got: Uint8Array;
-  try {
-    got = b64u.decode(mac);
-  } catch {
-    got = new Uint8Array(0);
-  }
-  if (got.length !== want.length || !timingSafeEqual(got, want)) {
+  if (!tokenMacMatches(deps.config.quoteKey, DOMAIN, body, mac)) {
     throw new ForbiddenError(
       "bad_quote",
       "the quote's MAC does not verify: it was changed, or made by another coordinator (or one whose COCOON_QUOTE_KEY differs): call POST /v1/jobs/prepare again",

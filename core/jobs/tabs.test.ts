@@ -18,7 +18,7 @@ import { postResult } from "./results";
 import { submitJob } from "./submit";
 import { getTab, openTab, tabKey, TAB_CLOSE_GRACE_MS, type TabItem } from "./tabs";
 import { jobIdempotencyKey } from "./submit";
-import { ledgerRecords, makeJobWorld, refusal, seal, type JobWorld, type TestWorker } from "./testing";
+import { ledgerDiscrepancies, makeJobWorld, refusal, seal, type JobWorld, type TestWorker } from "./testing";
 
 const SLOT_COST = 1_000_000n;
 type Requester = Awaited<ReturnType<JobWorld["requester"]>>;
@@ -58,28 +58,6 @@ const closeCheck = (tabId: string): TabCloseMessage => ({ type: "tab", tabId });
 const pastClose = (w: JobWorld, view: TabView) => w.advance(view.closesAfter - w.clock.now() + 1);
 const balanceWrites = (ops: WriteOp[][]) => ops.flat().filter((op) => op.op === "update" && op.table === "accounts");
 
-/** Every balance equals the sum of the postings on it, and all balances together sum to zero. */
-function ledgerAgrees(w: JobWorld) {
-  const sums = new Map<string, { available: bigint; held: bigint }>();
-  for (const m of ledgerRecords(w.store)) {
-    for (const p of m.postings as Array<{ account: string; field: "available" | "held"; delta: string }>) {
-      const s = sums.get(p.account) ?? { available: 0n, held: 0n };
-      s[p.field] += BigInt(p.delta);
-      sums.set(p.account, s);
-    }
-  }
-  let total = 0n;
-  for (const b of w.store.scan("accounts")) {
-    const want = sums.get(String(b.pk)) ?? { available: 0n, held: 0n };
-    expect({ account: b.pk, available: BigInt(String(b.available ?? 0)), held: BigInt(String(b.held ?? 0)) }).toEqual({
-      account: b.pk,
-      ...want,
-    });
-    total += BigInt(String(b.available ?? 0)) + BigInt(String(b.held ?? 0));
-  }
-  expect(total).toBe(0n);
-}
-
 describe("opening a tab", () => {
   it("holds slots × slotCost once and answers a tab MAC'd for this requester", async () => {
     // Prepare / Act
@@ -89,7 +67,7 @@ describe("opening a tab", () => {
     expect(view).toMatchObject({ status: "open", tab: { requester: r.id, slots: 4, slotCost: SLOT_COST.toString() } });
     expect(view.closesAfter).toBe(view.tab.expiresAt + TAB_CLOSE_GRACE_MS);
     expect(await getTab(w.deps, r.id, view.tab.tabId)).toEqual(view);
-    ledgerAgrees(w);
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
   });
 
   it("a retry with the same key and body answers the same tab and holds nothing more; another body is 422", async () => {
@@ -282,7 +260,7 @@ describe("closing a tab", () => {
     expect(
       Number(counted.jobs ?? 0) + Number((await w.store.get("accounts", { pk: workerAccount(workers[1]!.id), sk: "balance" }))?.jobs ?? 0),
     ).toBe(3);
-    ledgerAgrees(w);
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
     // a second check (a duplicate message) finds it closed and moves nothing
     expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("stale");
     expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n - total, held: 0n });
@@ -299,7 +277,7 @@ describe("closing a tab", () => {
     expect(await job(w, j.jobId)).toMatchObject({ status: "refunded", outcome: "expired" });
     expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("closed");
     expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n, held: 0n });
-    ledgerAgrees(w);
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
   });
 
   it("a worker's failure report ends a tab's job with no money moving; the close returns its slot", async () => {
@@ -337,7 +315,7 @@ describe("closing a tab", () => {
     expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("stale");
     expect(await w.earned(workers[0]!.id)).toBe(BigInt(cost!));
     expect((await w.balance(r.id)).available).toBe(10_000_000_000n - BigInt(cost!));
-    ledgerAgrees(w);
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
   });
 
   it("two closes racing pay once", async () => {
@@ -351,7 +329,7 @@ describe("closing a tab", () => {
     ]);
     expect(outcomes.sort()).toEqual(["closed", "stale"]);
     expect(await w.earned(workers[0]!.id)).toBe(BigInt(cost!));
-    ledgerAgrees(w);
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
   });
 
   it("a close whose tab's hold is gone (books wrong) fails loudly instead of being dropped as closed", async () => {
@@ -374,7 +352,7 @@ describe("closing a tab", () => {
     expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("closed");
     expect(await w.earned(workers[0]!.id)).toBe(BigInt(cost!)); // not paid twice
     expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n - BigInt(cost!), held: 0n });
-    ledgerAgrees(w);
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
   });
 
   it("a close check sent for a tab whose open never committed waits, then is dropped", async () => {
@@ -392,6 +370,6 @@ describe("closing a tab", () => {
     pastClose(w, view);
     expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("closed");
     expect(await w.earned(workers[0]!.id)).toBe(BigInt(cost!));
-    ledgerAgrees(w);
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
   });
 });

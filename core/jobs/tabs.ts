@@ -24,12 +24,11 @@
  * `tabclose:<tabId>` ledger item only if absent; a crash before it commits redoes the whole
  * close, a crash after it leaves nothing to do.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
 import type { OpenTabRequest, Tab, TabView } from "../../events/api";
 import type { TabCloseMessage } from "../../events/queue";
 import type { Receipt } from "../../events/envelope";
 import { b64u, canonicalJson, sha256Hex } from "../crypto/encoding";
-import { hmacKey } from "../crypto/keys";
+import { tokenMac, tokenMacMatches } from "../crypto/keys";
 import type { CoreDeps } from "../deps";
 import { CocoonError, ForbiddenError, GoneError, InsufficientFundsError, NotFoundError, ValidationError } from "../errors";
 import { tabIdFor, tabSlotJobId } from "../ids";
@@ -73,11 +72,9 @@ export const tabClosesAfter = (t: Pick<TabItem, "expiresAt">) => t.expiresAt + T
 const DOMAIN = "cocoon/v1/tab\n";
 type TabBody = Omit<Tab, "mac">;
 
-const macOf = (key: string, body: TabBody) => createHmac("sha256", hmacKey(key)).update(DOMAIN).update(canonicalJson(body)).digest();
-
 function signTab(deps: Pick<CoreDeps, "config">, t: TabItem): Tab {
   const body: TabBody = { v: 1, tabId: t.tabId, requester: t.requester, slots: t.slots, slotCost: t.slotCost, expiresAt: t.expiresAt };
-  return { ...body, mac: b64u.encode(macOf(deps.config.quoteKey, body)) };
+  return { ...body, mac: b64u.encode(tokenMac(deps.config.quoteKey, DOMAIN, body)) };
 }
 
 /**
@@ -86,14 +83,7 @@ function signTab(deps: Pick<CoreDeps, "config">, t: TabItem): Tab {
  */
 export function verifyTab(deps: Pick<CoreDeps, "config" | "clock">, requester: string, tab: Tab): TabBody {
   const { mac, ...body } = tab;
-  const want = macOf(deps.config.quoteKey, body);
-  let got: Uint8Array;
-  try {
-    got = b64u.decode(mac);
-  } catch {
-    got = new Uint8Array(0);
-  }
-  if (got.length !== want.length || !timingSafeEqual(got, want)) {
+  if (!tokenMacMatches(deps.config.quoteKey, DOMAIN, body, mac)) {
     throw new ForbiddenError("bad_tab", "the tab's MAC does not verify: it was changed, or made by another coordinator; open a new tab");
   }
   if (body.requester !== requester) throw new ForbiddenError("not_your_tab", "this tab was opened by another account");

@@ -228,3 +228,30 @@ export const settleRecords = (ops: WriteOp[]): Array<Extract<WriteOp, { op: "upd
 /** Whether `ops` settles a job (of job `jobId` when given). */
 export const isSettleCommit = (ops: WriteOp[], jobId?: string): boolean =>
   settleRecords(ops).some((op) => jobId === undefined || op.key.pk === jobId);
+
+/**
+ * Where the ledger disagrees with itself: each balance that is not the sum of the postings on
+ * it, and the total of all balances when it is not zero. Empty when the books agree.
+ */
+export function ledgerDiscrepancies(store: { scan(table: TableName): Item[] }): string[] {
+  const sums = new Map<string, { available: bigint; held: bigint }>();
+  for (const m of ledgerRecords(store)) {
+    for (const p of m.postings as Array<{ account: string; field: "available" | "held"; delta: string }>) {
+      const s = sums.get(p.account) ?? { available: 0n, held: 0n };
+      s[p.field] += BigInt(p.delta);
+      sums.set(p.account, s);
+    }
+  }
+  const out: string[] = [];
+  let total = 0n;
+  for (const b of store.scan("accounts")) {
+    const available = BigInt(String(b.available ?? 0));
+    const held = BigInt(String(b.held ?? 0));
+    const want = sums.get(String(b.pk)) ?? { available: 0n, held: 0n };
+    if (available !== want.available || held !== want.held)
+      out.push(`${String(b.pk)} is ${available}/${held} (available/held), its postings sum to ${want.available}/${want.held}`);
+    total += available + held;
+  }
+  if (total !== 0n) out.push(`all balances sum to ${total}, not 0`);
+  return out;
+}
