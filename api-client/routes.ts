@@ -33,6 +33,8 @@ import {
   ResultResponse,
   SubmitJobResponse,
   SubmitRequest,
+  OpenTabRequest,
+  TabView,
   WorkerStatusView,
 } from "../events/api";
 import {
@@ -71,6 +73,8 @@ export const API = {
   prepareJob: route({ method: "POST", path: "/v1/jobs/prepare", body: PrepareRequest, response: PrepareResponse, session: true }),
   submitJob: route({ method: "POST", path: "/v1/jobs", body: SubmitRequest, response: SubmitJobResponse, session: true }),
   getJob: route({ method: "GET", path: "/v1/jobs/{id}", response: JobView, session: true }),
+  openTab: route({ method: "POST", path: "/v1/tabs", body: OpenTabRequest, response: TabView, session: true }),
+  getTab: route({ method: "GET", path: "/v1/tabs/{id}", response: TabView, session: true }),
   routeDirectory: route({ method: "GET", path: "/v1/routes", response: RouteDirectory }),
   account: route({ method: "GET", path: "/v1/account", response: BalanceView }),
   faucet: route({ method: "POST", path: "/v1/account/faucet", body: FaucetRequest, response: BalanceView }),

@@ -35,7 +35,8 @@ import { generateKemKey, type KemKeyPair, type SigningKeyPair } from "../core/cr
 import { openReply, replyHash, requestHash, sealRequest } from "../core/crypto/envelope";
 import { verifyReceipt } from "../core/crypto/receipt";
 import { DEFAULT_PRICING, jobCost, maxJobCost, type PricingConfig } from "../core/pricing";
-import { newJobId } from "../core/ids";
+import { newJobId, tabSlotJobId } from "../core/ids";
+import { TabKeeper, tabRefused, type KeptTabView, type TabOptions, type TabSlot } from "./tab-keeper";
 import { imageAllowed, imageDigestOf, modelAllowed, PolicyStaleError, type PolicyCache, type PolicyReading } from "../core/policy-registry";
 import type { SignedWithdrawalView } from "../events/withdrawals";
 import { API, ApiClient, ApiError } from "../api-client/api";
@@ -434,6 +435,13 @@ export interface CocoonClientOptions {
    * than the cache's bound.
    */
   policyRegistry?: PolicyCache;
+  /**
+   * issue 12: draw on tabs, one hold for many jobs (client/tab-keeper.ts, core/jobs/tabs.ts).
+   * Each job takes a slot of a kept open tab instead of holding for itself; a tab of `slots` jobs
+   * is opened when none fits. Workers are paid for those jobs when the tab closes (15 min after
+   * it expires), and an open tab holds slots × the jobs' maximum cost. Absent: a hold per job.
+   */
+  tabs?: TabOptions;
 }
 
 /** A quote the SDK keeps: the coordinator's MAC'd quote and the candidates whose attestation we verified. */
@@ -532,10 +540,20 @@ export class CocoonClient {
     { tier: AttestationTier; measurement: string; expiresAt: number; image?: string; modelDigests?: Record<string, string> }
   >();
 
+  private readonly tabKeeper: TabKeeper | undefined;
+
   constructor(private readonly opts: CocoonClientOptions) {
     this.api = new ApiClient(opts.apiUrl, opts.key);
     this.policy = opts.policy ?? loadPolicy();
     this.now = opts.now ?? Date.now;
+    this.tabKeeper = opts.tabs
+      ? new TabKeeper(opts.tabs, (body, key) => this.api.request(API.openTab, { body, headers: { "idempotency-key": key } }), this.now)
+      : undefined;
+  }
+
+  /** issue 12: the open tabs this client draws on (with CocoonClient({ tabs })): how many slots each has used. */
+  openTabs(): KeptTabView[] {
+    return this.tabKeeper?.view() ?? [];
   }
 
   get account() {
@@ -984,6 +1002,10 @@ export class CocoonClient {
       verified = passed.map((p) => p.candidate);
       for (const p of passed) fresh.set(p.candidate.workerId, p.fresh);
     }
+    // issue 12: under a tab, the job is the slot's (its id derived from the tab) and holds nothing of its own
+    const tab =
+      this.tabKeeper && !o.freshAttestation ? await this.tabKeeper.take(BigInt(prep.maxCost), BigInt(prep.quote.maxCost)) : undefined;
+    if (tab) prep = { ...prep, jobId: tabSlotJobId(tab.tab.tabId, tab.slot) };
     const replyKey = generateKemKey();
     const header: EnvelopeHeader = {
       v: 1,
@@ -1006,6 +1028,7 @@ export class CocoonClient {
       ...(prep.cacheKey !== undefined ? { cacheKey: prep.cacheKey } : {}),
       ...(prep.kept ? { kept: prep.kept } : {}),
       ...(prep.renew ? { renew: prep.renew } : {}),
+      ...(tab ? { tab } : {}),
       model: prep.model,
       maxCost: prep.maxCost,
       verified,
@@ -1038,10 +1061,19 @@ export class CocoonClient {
     } catch (e) {
       this.adoptRenewal(p, undefined); // none came: the next due submit asks again
       this.release(p); // not submitted (or refused before anything was held)
-      if (p.cacheKey === undefined || !quoteRefused(e)) throw e;
-      this.dropQuote(p);
-      o.onProgress?.(`the kept quote was refused (${(e as ApiError).code}); asking for a fresh one`);
-      p = await this.prepare(o, plaintext, limits, "refresh");
+      const quoteProblem = p.cacheKey !== undefined && quoteRefused(e);
+      // issue 12: the tab (or that slot) refused: the job again on another slot, or holding for itself
+      const tabProblem = p.tab !== undefined && e instanceof ApiError && tabRefused(e.code);
+      if (!quoteProblem && !tabProblem) throw e;
+      if (tabProblem) {
+        this.tabKeeper?.drop(p.tab!.tab.tabId);
+        o.onProgress?.(`the tab was refused (${(e as ApiError).code}); submitting the job again`);
+      }
+      if (quoteProblem) {
+        this.dropQuote(p);
+        o.onProgress?.(`the kept quote was refused (${(e as ApiError).code}); asking for a fresh one`);
+      }
+      p = await this.prepare(o, plaintext, limits, quoteProblem ? "refresh" : "cache");
       await beforeSubmit?.(p);
       return { p, submitted: await this.submitRenewing(p, wait, o) };
     }
@@ -1068,6 +1100,7 @@ export class CocoonClient {
           quote: p.quote,
           ...(p.relayChannel !== undefined ? { relay: { channel: p.relayChannel } } : {}),
           ...(p.renew ? { renew: p.renew } : {}),
+          ...(p.tab ? { tab: p.tab } : {}),
         },
         headers: { "idempotency-key": `submit-${p.jobId}` },
       }),
@@ -1526,6 +1559,8 @@ interface Prepared {
   kept?: CachedQuote;
   /** the kept quote's renewal its submit asks for (CocoonClient.renewalDue) */
   renew?: QuoteAsk;
+  /** issue 12: the tab slot it draws on (its job id is the slot's), sent with its submit */
+  tab?: TabSlot;
   model: string;
   maxCost: string;
   verified: VerifiedCandidate[];
