@@ -496,7 +496,14 @@ const WAITING_ROUTE = "POST /v1/jobs";
  */
 const READ_AFTER_RELAY = "GET /v1/jobs/{id}";
 
-export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Promise<MeasuredJob> {
+/**
+ * `tabs`: the SDK draws on tabs of that many slots (issue 12, CocoonClient({ tabs })): the warm-up
+ * fills one tab, which is closed before the count starts; the measured jobs fill whole tabs, and
+ * their close checks then run through the real matching handler (with the clock moved: a tab
+ * closes 15 min after its expiry), the one re-send a close check makes before it may close
+ * included, so each job carries its share of its tab's open and close.
+ */
+export async function measureJob(o: { jobs?: number; warmup?: number; tabs?: number } = {}): Promise<MeasuredJob> {
   const [
     { startNetwork },
     { startLocalAgents },
@@ -506,6 +513,8 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
     { createMemoryStore },
     { routes },
     { API },
+    { handleMatchingMessage },
+    { tabClosesAfter },
   ] = await Promise.all([
     import("../local/network"),
     import("../local/agents"),
@@ -515,6 +524,8 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
     import("../local/memory-store"),
     import("../functions/http/routes"),
     import("../api-client/api"),
+    import("../core/jobs"),
+    import("../core/jobs/tabs"),
   ]);
   const meter = new CostMeter();
   const patterns: Array<[RegExp, string]> = routes.map((r) => [
@@ -526,8 +537,9 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
     return patterns.find(([re, k]) => k.startsWith(method + " ") && re.test(path))?.[1] ?? `${method} ${path}`;
   };
 
+  const raw = createMemoryStore();
   const net = await startNetwork({
-    store: meteredStore(createMemoryStore(), meter),
+    store: meteredStore(raw, meter),
     logSink: (line) => meter.log(Buffer.byteLength(line) + 1),
     // No TON sandbox or chain watcher: on AWS they are not on the request path (another function, TON itself).
     chain: false,
@@ -582,7 +594,26 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
   // at most once a second (the scale simulation's 5,000 requesters at 1,000 jobs/s ask once in 5 s),
   // so each job is priced with a renewal's matching reads and CPU on its submit: the upper bound.
   let shift = 0;
-  const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true, now: () => Date.now() + shift });
+  const client = new CocoonClient({
+    apiUrl: net.url,
+    key: generateSigningKey(),
+    allowDev: true,
+    now: () => Date.now() + shift,
+    ...(o.tabs ? { tabs: { slots: o.tabs } } : {}),
+  });
+  // Every open tab's close check, as the matching consumer runs it: first when its delayed
+  // message (at most 900 s) arrives before the tab may close (it sends itself again), then at
+  // the close. Outside a request: booked to the matching consumer, as on AWS.
+  const closeTabs = async () => {
+    for (const t of raw.scan("jobs").filter((i) => i.sk === "tab" && i.status === "open")) {
+      const at = (ms: number) => ({ ...net.deps, clock: { now: () => ms } });
+      const closesAfter = tabClosesAfter({ expiresAt: Number(t.expiresAt) });
+      const msg = { type: "tab" as const, tabId: String(t.pk) };
+      if (closesAfter - Date.now() > 900_000) await handleMatchingMessage(at(Date.now() + 900_000), msg);
+      const r = await handleMatchingMessage(at(closesAfter + 1), msg);
+      if (r !== "closed") throw new Error(`tab ${String(t.pk)} did not close: ${r}`);
+    }
+  };
   await client.faucet(1_000_000_000_000n);
   // The local default answers on the submit (HTTP relay); the read the SDK made after the relay's
   // final chunk on AWS before issue 12's last step (READ_AFTER_RELAY) is measured beside it, on the completed job.
@@ -596,13 +627,19 @@ export async function measureJob(o: { jobs?: number; warmup?: number } = {}): Pr
     });
     await client.api.request(API.getJob, { params: { id: r.jobId }, query: { wait: 0 } });
   };
-  const jobs = o.jobs ?? 100;
+  // under tabs: whole tabs, so each job carries exactly its share of an open and a close
+  const jobs = o.tabs ? Math.max(1, Math.round((o.jobs ?? 100) / o.tabs)) * o.tabs : (o.jobs ?? 100);
   try {
-    for (let i = 0; i < (o.warmup ?? 10); i++) await ask();
+    for (let i = 0; i < (o.tabs ?? o.warmup ?? 10); i++) await ask();
+    if (o.tabs) {
+      await new Promise((r) => setTimeout(r, 2_500)); // the warm-up's lease checks, then its tab's close, before the count
+      await closeTabs();
+    }
     meter.reset();
     for (let i = 0; i < jobs; i++) await ask();
     // Let the (delayed) lease checks of the last jobs arrive and be consumed.
     await new Promise((r) => setTimeout(r, 2_500));
+    if (o.tabs) await closeTabs();
     const measured: MeasuredJob = {
       jobs,
       routes: new Map([...meter.routes].map(([k, v]) => [k, { ...v, ownMs: [...v.ownMs] }])),
@@ -968,21 +1005,13 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
   const od = cost(onDemand);
   const now = cost(today);
 
-  // Counts per job (measured): requests on the hot path, DynamoDB units, SQS requests.
-  let requests = 0;
-  let wru = 0;
-  let rru = 0;
-  let sqs = 1; // the agent's receive (no delete: agent/sources/sqs.ts)
   const quietReads = quietReadsPerJob(workload);
-  for (const [route, r] of m.routes) {
-    if (ROUTES_NOT_PER_JOB.includes(route)) continue;
-    // as built over the relay: the job is read only during relay silence (quietReads a job)
-    const times = route === READ_AFTER_RELAY ? quietReads : 1;
-    if (route !== "SQS matching") requests += (times * r.invocations) / m.jobs;
-    wru += r.wru / m.jobs;
-    rru += (times * r.rru) / m.jobs;
-    sqs += r.sqs / m.jobs + (route === "SQS matching" ? (2 * m.matchingMessages) / ASSUME.matchingBatchSteady / m.jobs : 0);
-  }
+  const { requests, wru, rru, sqs } = countsPerJob(m, quietReads);
+  // issue 12: the same jobs with the SDK drawing on tabs of TAB_SLOTS (built, opt-in), measured the same way
+  const mt = await measureJob({ ...o, tabs: TAB_SLOTS });
+  const tabbed = countsPerJob(mt, quietReads);
+  const tabProv = priceJob(mt, target, relay, workload);
+  const tabOd = priceJob(mt, onDemand, relay, workload);
 
   const meanEngine = workload.reduce((a, j) => a + j.engineSeconds, 0) / workload.length;
   const breakdown = (label: string, d: Dollars): BenchResult[] =>
@@ -1109,7 +1138,51 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       target: null,
       ok: null,
     },
-    ...whatIfRows(m, workload, relay),
+    {
+      name: `AWS cost per 1M jobs under tabs of ${TAB_SLOTS} (built, opt-in: CocoonClient({ tabs }); measured the same way: real handlers, each job its share of its tab's open and close; provisioned, function URLs, SQS relay)`,
+      value: perM(tabProv.perJob),
+      unit: "$",
+      target: "≤ $3",
+      ok: total(tabProv.perJob) * 1e6 <= 3,
+    },
+    ...breakdown(`tabs of ${TAB_SLOTS}, provisioned`, tabProv.perJob),
+    {
+      name: `AWS cost per 1M jobs under tabs of ${TAB_SLOTS}, fully on-demand (built, opt-in; measured)`,
+      value: perM(tabOd.perJob),
+      unit: "$",
+      target: "≤ $6",
+      ok: total(tabOd.perJob) * 1e6 <= 6,
+    },
+    ...breakdown(`tabs of ${TAB_SLOTS}, on-demand`, tabOd.perJob),
+    {
+      name: `DynamoDB write units per job under tabs of ${TAB_SLOTS} (measured; the tab's open and close shared by its jobs)`,
+      value: r2(tabbed.wru),
+      unit: "WRU",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "  + the anchorer's later writes per job under tabs (inbox deletes, receipt index items)",
+      value: r2(tabbed.anchorerWru),
+      unit: "WRU",
+      target: null,
+      ok: null,
+    },
+    {
+      name: `DynamoDB read units per job under tabs of ${TAB_SLOTS} (measured; the close reads each slot's job and reply)`,
+      value: r2(tabbed.rru),
+      unit: "RRU",
+      target: null,
+      ok: null,
+    },
+    {
+      name: `SQS requests per job under tabs of ${TAB_SLOTS} (measured, as the row above counts them)`,
+      value: r2(tabbed.sqs),
+      unit: "requests",
+      target: null,
+      ok: null,
+    },
+    ...floorRows(mt, workload),
     {
       name: "AWS cost per 1M jobs, the path before issue 12 priced the same way (API Gateway, submit held, on-demand)",
       value: perM(now.perJob),
@@ -1204,6 +1277,27 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
   return rows;
 }
 
+/** Jobs per tab in the measured tab path (the SDK's default is 16). */
+const TAB_SLOTS = 16;
+
+/** Counts per job (measured): requests on the hot path, DynamoDB units, SQS requests. */
+function countsPerJob(m: MeasuredJob, quietReads: number) {
+  let requests = 0;
+  let wru = 0;
+  let rru = 0;
+  let sqs = 1; // the agent's receive (no delete: agent/sources/sqs.ts)
+  for (const [route, r] of m.routes) {
+    if (ROUTES_NOT_PER_JOB.includes(route)) continue;
+    // as built over the relay: the job is read only during relay silence (quietReads a job)
+    const times = route === READ_AFTER_RELAY ? quietReads : 1;
+    if (route !== "SQS matching") requests += (times * r.invocations) / m.jobs;
+    wru += r.wru / m.jobs;
+    rru += (times * r.rru) / m.jobs;
+    sqs += r.sqs / m.jobs + (route === "SQS matching" ? (2 * m.matchingMessages) / ASSUME.matchingBatchSteady / m.jobs : 0);
+  }
+  return { requests, wru, rru, sqs, anchorerWru: m.anchorer ? (m.anchorer.deleteWru + m.anchorer.indexWru) / m.jobs : 0 };
+}
+
 /** Runs `f` with some ASSUME values changed (a comparison row), then puts them back. */
 function withAssume<T>(changes: Partial<typeof ASSUME>, f: () => T): T {
   const saved = { ...ASSUME };
@@ -1216,34 +1310,23 @@ function withAssume<T>(changes: Partial<typeof ASSUME>, f: () => T): T {
 }
 
 /**
- * What would move the headline, computed from the measured job with counts changed (NOT built,
- * and said so in each row): one hold for many jobs of a requester (the submit a plain put of the
- * job, the result a plain update: 2 WRU each, no inbox entries for the anchorer to delete), and
- * that with a free relay: the floor of the rest of the design (SQS, Lambda, storage, reads).
+ * The floor of this architecture, computed from the measured tab path with the relay priced at
+ * nothing (what SQS dispatch and leases, Lambda, storage and the reads cost on their own): how
+ * far tabs leave the rest of the design from the targets.
  */
-function whatIfRows(m: MeasuredJob, workload: Array<{ engineSeconds: number; streamed: boolean }>, relay: RelayPricer): BenchResult[] {
-  const tabs: MeasuredJob = {
-    ...m,
-    routes: new Map(
-      [...m.routes].map(([k, r]) => [k, k === "POST /v1/jobs" || k === "POST /v1/agent/results" ? { ...r, wru: 2 * m.jobs } : r]),
-    ),
-    ...(m.anchorer ? { anchorer: { ...m.anchorer, deleteWru: 0 } } : {}),
-  };
+function floorRows(mt: MeasuredJob, workload: Array<{ engineSeconds: number; streamed: boolean }>): BenchResult[] {
   const free: RelayPricer = () => 0;
-  const both = (cap: Capacity, mm: MeasuredJob, r: RelayPricer) =>
-    r2(total(priceJob(mm, { frontDoor: "function-urls", delivery: "relay", capacity: cap }, r, workload).perJob) * 1e6);
-  return (
-    [
-      ["one hold for many jobs of a requester (2 WRU at submit and 2 at the result, no inbox entries)", tabs, relay],
-      ["that, and the relay free: the floor of the rest (SQS, Lambda, storage, reads)", tabs, free],
-    ] as const
-  ).map(([what, mm, r]) => ({
-    name: `  what if (computed from the measured job, NOT built): ${what}: provisioned / on-demand`,
-    value: both("provisioned", mm, r),
-    unit: `$ / 1M jobs (on-demand ${both("on-demand", mm, r)})`,
-    target: null,
-    ok: null,
-  }));
+  const both = (cap: Capacity) =>
+    r2(total(priceJob(mt, { frontDoor: "function-urls", delivery: "relay", capacity: cap }, free, workload).perJob) * 1e6);
+  return [
+    {
+      name: `  the floor (computed from the measured tab path, NOT a design: tabs of ${TAB_SLOTS} and the relay free; SQS, Lambda, storage, reads): provisioned / on-demand`,
+      value: both("provisioned"),
+      unit: `$ / 1M jobs (on-demand ${both("on-demand")})`,
+      target: null,
+      ok: null,
+    },
+  ];
 }
 
 /** Relay requests (SQS, as built) and IoT Core messages (the relay before) per job (relayUse), streamed and whole, averaged over the workload. */
