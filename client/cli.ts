@@ -17,7 +17,7 @@ import { defineAttestVerify } from "./commands/attest";
 import { definePolicyCommands } from "./commands/policy";
 import { defineReceiptsCommands } from "./commands/receipts";
 import { formatAnswer } from "./format";
-import { CocoonClient, VerificationError } from "./sdk";
+import { CocoonClient, VerificationError, type CocoonClientOptions } from "./sdk";
 
 interface ConnectionOptions {
   api?: string;
@@ -40,13 +40,13 @@ function connection(cmd: Command): Command {
     .option("--json", "print JSON (and no progress)");
 }
 
-function connect(o: ConnectionOptions) {
+function connect(o: ConnectionOptions, extra: Pick<CocoonClientOptions, "tabs"> = {}) {
   const s = cliSettings({ api: o.api, key: o.key, keyEnv: process.env.COCOON_KEY_FILE, defaultKeyName: "requester.key" });
   // Dev (simulated) attestations only with an explicit opt-in: the flag, or the local network's own settings file.
   const allowDev =
     o.allowDev === true || process.env.COCOON_ALLOW_DEV === "1" || (s.local?.allowDevAttestation === true && s.apiUrl === s.local.apiUrl);
   const key = loadOrCreateKey(s.keyFile);
-  return { apiUrl: s.apiUrl, key, allowDev, client: new CocoonClient({ apiUrl: s.apiUrl, key, allowDev }) };
+  return { apiUrl: s.apiUrl, key, allowDev, client: new CocoonClient({ apiUrl: s.apiUrl, key, allowDev, ...extra }) };
 }
 
 const Tiers = z.array(AttestationTier).min(1);
@@ -261,10 +261,15 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
         "an OpenAI-compatible proxy on 127.0.0.1 (/v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings); your key stays in this process",
       )
       .option("--port <n>", "the port to listen on", positiveInt, 8788)
+      .option(
+        "--tabs <slots>",
+        "hold once for this many jobs (at most 32) instead of once per job: fewer writes per job; workers are paid when each tab closes, 20 min later",
+        positiveInt,
+      )
       .option("--allow-dev", "accept SIMULATED (dev) attestations (default only against the local network)"),
   ).action(
-    run(async (o: ConnectionOptions & { port: number }) => {
-      const { client, key } = connect(o);
+    run(async (o: ConnectionOptions & { port: number; tabs?: number }) => {
+      const { client, key } = connect(o, o.tabs ? { tabs: { slots: o.tabs } } : {});
       const { startServeProxy, serveBackend } = await import("./serve");
       const p = await startServeProxy({ port: o.port, ...serveBackend(client) });
       io.out.write(`OpenAI-compatible proxy on ${p.url}/v1 (key stays here; account ${key.id})\n`);
