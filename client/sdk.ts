@@ -1054,28 +1054,34 @@ export class CocoonClient {
     wait: number,
     beforeSubmit?: (p: Prepared) => Promise<void>,
   ) {
-    let p = await this.prepare(o, plaintext, limits);
-    try {
-      await beforeSubmit?.(p);
-      return { p, submitted: await this.submitRenewing(p, wait, o) };
-    } catch (e) {
-      this.adoptRenewal(p, undefined); // none came: the next due submit asks again
-      this.release(p); // not submitted (or refused before anything was held)
-      const quoteProblem = p.cacheKey !== undefined && quoteRefused(e);
-      // issue 12: the tab (or that slot) refused: the job again on another slot, or holding for itself
-      const tabProblem = p.tab !== undefined && e instanceof ApiError && tabRefused(e.code);
-      if (!quoteProblem && !tabProblem) throw e;
-      if (tabProblem) {
-        this.tabKeeper?.drop(p.tab!.tab.tabId);
-        o.onProgress?.(`the tab was refused (${(e as ApiError).code}); submitting the job again`);
+    // Each kind of refusal is redone once: the kept quote (a fresh one), and the tab or its slot
+    // (issue 12: another slot, or a hold of its own). Both may come one after the other (the
+    // coordinator's key rotated: every kept quote and tab is refused).
+    let use: "cache" | "refresh" = "cache";
+    const redone = { quote: false, tab: false };
+    for (;;) {
+      const p = await this.prepare(o, plaintext, limits, use);
+      try {
+        await beforeSubmit?.(p);
+        return { p, submitted: await this.submitRenewing(p, wait, o) };
+      } catch (e) {
+        this.adoptRenewal(p, undefined); // none came: the next due submit asks again
+        this.release(p); // not submitted (or refused before anything was held)
+        const quoteProblem = p.cacheKey !== undefined && quoteRefused(e) && !redone.quote;
+        const tabProblem = p.tab !== undefined && e instanceof ApiError && tabRefused(e.code) && !redone.tab;
+        if (!quoteProblem && !tabProblem) throw e;
+        if (tabProblem) {
+          redone.tab = true;
+          this.tabKeeper?.drop(p.tab!.tab.tabId);
+          o.onProgress?.(`the tab was refused (${(e as ApiError).code}); submitting the job again`);
+        }
+        if (quoteProblem) {
+          redone.quote = true;
+          this.dropQuote(p);
+          o.onProgress?.(`the kept quote was refused (${(e as ApiError).code}); asking for a fresh one`);
+        }
+        use = quoteProblem ? "refresh" : "cache";
       }
-      if (quoteProblem) {
-        this.dropQuote(p);
-        o.onProgress?.(`the kept quote was refused (${(e as ApiError).code}); asking for a fresh one`);
-      }
-      p = await this.prepare(o, plaintext, limits, quoteProblem ? "refresh" : "cache");
-      await beforeSubmit?.(p);
-      return { p, submitted: await this.submitRenewing(p, wait, o) };
     }
   }
 

@@ -111,6 +111,26 @@ describe("issue 12: the SDK draws on tabs", () => {
     expect(client.openTabs()).toEqual([]);
   });
 
+  it("after the coordinator's quote key changed, a job under a kept quote and tab is redone under a fresh quote and a new tab, and answered", async () => {
+    // Prepare: a kept quote and a kept tab, both MAC'd under the old key
+    const { client, opens } = await tabbedClient(t, { slots: 4 });
+    const first = await ask(client, "before the rotation");
+    const config = t.net.deps.config;
+    t.net.deps.config = { ...config, quoteKey: "c1".repeat(32) };
+    try {
+      // Act: refused as bad_quote, then (fresh quote, same tab) as bad_tab, then submitted on a new tab
+      const a = await ask(client, "after the rotation");
+      // Assess
+      const j = await jobItem(a.jobId);
+      expect(j.status).toBe("completed");
+      expect(j.tab).toMatch(/^tab_/);
+      expect(j.tab).not.toBe((await jobItem(first.jobId)).tab);
+      expect(opens()).toBe(2);
+    } finally {
+      t.net.deps.config = config;
+    }
+  });
+
   it("a client without the option holds for each job, as before", async () => {
     const { client, opens } = await tabbedClient(t, undefined);
     const a = await ask(client, "per job");
