@@ -266,6 +266,26 @@ describe("submitJob: more edges", () => {
     });
   });
 
+  it("another job under the key that names a submitted job: 422, and neither holds nor writes anything (found by the simulation)", async () => {
+    // Prepare: a job submitted under the SDK's key, which writes no idempotency record
+    const w = makeJobWorld();
+    await w.worker();
+    const r = await w.requester();
+    const first = await w.sealedJob(r);
+    await submitJob(w.deps, r.id, first.envelope, `submit-${first.header.jobId}`, first.quote);
+    const second = await w.sealedJob(r);
+    const held = (await w.balance(r.id)).held;
+    const n = w.transacts.length;
+    // Act: a different job (its own id) under the first job's key
+    const refused = await refusal(submitJob(w.deps, r.id, second.envelope, `submit-${first.header.jobId}`, second.quote));
+    // Assess
+    expect(refused).toMatchObject({ status: 422, code: "idempotency_key_reused" });
+    expect(refused!.message).toContain(`submit-${second.header.jobId}`);
+    expect(w.transacts.length).toBe(n);
+    expect((await w.balance(r.id)).held).toBe(held);
+    expect(await w.store.get("jobs", { pk: second.header.jobId, sk: "job" })).toBeUndefined();
+  });
+
   it("an idempotency record lives a day past the submit", async () => {
     const w = makeJobWorld();
     await w.worker();

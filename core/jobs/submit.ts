@@ -28,6 +28,7 @@ import { byFairShare, isLive, offerKey, type OfferItem } from "../workers";
  * hold, answers every retry (one DynamoDB item fewer per job).
  */
 export const jobIdempotencyKey = (jobId: string) => `submit-${jobId}`;
+const JOB_KEY = /^submit-job_[0-9a-z]{26}$/;
 
 /** Envelopes ride inside SQS messages (256 KiB): leave room for the rest of the message. */
 export const MAX_ENVELOPE_BYTES = 200 * 1024;
@@ -71,6 +72,15 @@ export async function submitJobWithItem(
   const idemKey = { pk: `${requester}#${idempotencyKey}`, sk: "submit" };
   // A key that names the job (the SDK's) needs no record of its own: the job item is it.
   const keyedByJob = idempotencyKey === jobIdempotencyKey(h.jobId);
+  // A key that names ANOTHER job is that job's key: this body under it is a reused key (422), not
+  // a new job under a key with no record (found by the simulation: such a key writes none).
+  if (!keyedByJob && JOB_KEY.test(idempotencyKey)) {
+    throw new CocoonError(
+      422,
+      "idempotency_key_reused",
+      `this Idempotency-Key names job ${idempotencyKey.slice("submit-".length)}, not this job: a job's key is ${jobIdempotencyKey(h.jobId)}`,
+    );
+  }
 
   if (keyedByJob) {
     const prior = await deps.store.get<JobItem>("jobs", jobKey(h.jobId));

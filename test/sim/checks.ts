@@ -18,6 +18,7 @@
  *     (an independent computation), capped at the hold.
  */
 import { verifyReceipt } from "../../core/crypto/receipt";
+import { tabSlotJobId } from "../../core/ids";
 import { jobMovementRecords } from "../../core/jobs/items";
 import type { Item } from "../../core/ports";
 import type { PricingConfig } from "../../core/pricing";
@@ -140,8 +141,15 @@ export function checkStore(store: SimStore, oracle: Oracle): string[] {
   // ---- jobs: held = open jobs' maximum cost; each job's money matches its status
   const openCost = new Map<string, bigint>();
   for (const j of store.items("jobs")) {
+    // issue 12: an open tab holds its slots; a job under a tab holds nothing of its own
+    if (j.sk === "tab") {
+      if (j.status === "open") openCost.set(String(j.requester), (openCost.get(String(j.requester)) ?? 0n) + tabAmount(j));
+      v.push(...tabProblems(store, oracle, String(j.pk)));
+      continue;
+    }
     if (j.sk !== "job") continue;
-    if (j.status === "assigned") openCost.set(String(j.requester), (openCost.get(String(j.requester)) ?? 0n) + big(j.maxCost));
+    if (j.status === "assigned" && j.tab === undefined)
+      openCost.set(String(j.requester), (openCost.get(String(j.requester)) ?? 0n) + big(j.maxCost));
     v.push(...jobProblems(store, oracle, String(j.jobId)));
   }
   for (const m of ledger.values()) {
@@ -232,6 +240,7 @@ export class IncrementalChecker {
   private readonly pendingByOwner = new Map<string, bigint>();
   private readonly dirtyAccounts = new Set<string>();
   private readonly dirtyJobs = new Set<string>();
+  private readonly dirtyTabs = new Set<string>();
   private readonly dirtyRequesters = new Set<string>();
   private readonly dirtyOwners = new Set<string>();
   private readonly dirtyChainOwners = new Set<string>();
@@ -253,7 +262,7 @@ export class IncrementalChecker {
       const old = this.jobs.get(key.pk);
       if (old) this.openCost.set(old.requester, (this.openCost.get(old.requester) ?? 0n) - old.open);
       const requester = String(item?.requester);
-      const open = item?.status === "assigned" ? big(item.maxCost) : 0n;
+      const open = item?.status === "assigned" && item.tab === undefined ? big(item.maxCost) : 0n;
       if (item) {
         this.jobs.set(key.pk, { requester, open });
         this.openCost.set(requester, (this.openCost.get(requester) ?? 0n) + open);
@@ -261,6 +270,18 @@ export class IncrementalChecker {
       } else this.jobs.delete(key.pk);
       if (old) this.dirtyRequesters.add(old.requester);
       this.dirtyJobs.add(key.pk);
+    } else if (table === "jobs" && key.sk === "tab") {
+      // issue 12: an open tab holds slots × slotCost for its requester
+      const old = this.jobs.get(key.pk);
+      if (old) this.openCost.set(old.requester, (this.openCost.get(old.requester) ?? 0n) - old.open);
+      if (item) {
+        const requester = String(item.requester);
+        const open = item.status === "open" ? tabAmount(item) : 0n;
+        this.jobs.set(key.pk, { requester, open });
+        this.openCost.set(requester, (this.openCost.get(requester) ?? 0n) + open);
+        this.dirtyRequesters.add(requester);
+      }
+      this.dirtyTabs.add(key.pk);
     } else if (table === "chain" && key.pk.startsWith("wd:")) {
       const old = this.pending.get(key.pk);
       if (old) this.pendingByOwner.set(old.owner, (this.pendingByOwner.get(old.owner) ?? 0n) - old.amount);
@@ -297,6 +318,7 @@ export class IncrementalChecker {
     if (sum !== 0n) this.found.push(`movement ${pk} does not balance (its postings sum to ${sum})`);
     const kind = pk.slice(0, pk.indexOf(":"));
     if (kind === "hold" || kind === "settle" || kind === "refund") this.dirtyJobs.add(pk.slice(kind.length + 1));
+    if (kind === "tab" || kind === "tabclose") this.dirtyTabs.add(pk.slice(kind.length + 1));
     if (!postings.some((p) => p.account === "ext:chain")) return;
     const tx = (m.meta as Record<string, string> | undefined)?.txHash;
     if (tx !== undefined) {
@@ -337,6 +359,7 @@ export class IncrementalChecker {
       if (held !== want) v.push(`req:${r} holds ${held}, its open jobs' maximum cost is ${want}`);
     }
     for (const id of this.dirtyJobs) v.push(...jobProblems(store, oracle, id));
+    for (const id of this.dirtyTabs) v.push(...tabProblems(store, oracle, id));
     for (const owner of this.dirtyOwners) {
       const reserved = this.balances.get(`wdr:${owner}`) ?? ZERO;
       const want = this.pendingByOwner.get(owner) ?? 0n;
@@ -355,6 +378,7 @@ export class IncrementalChecker {
     }
     this.dirtyAccounts.clear();
     this.dirtyJobs.clear();
+    this.dirtyTabs.clear();
     this.dirtyRequesters.clear();
     this.dirtyOwners.clear();
     this.dirtyChainOwners.clear();
@@ -380,6 +404,7 @@ function jobProblems(store: SimStore, oracle: Oracle, id: string): string[] {
     return v;
   }
   const status = String(j.status);
+  if (j.tab !== undefined) return [...v, ...tabJobProblems(j, oracle, { hold, settle, refund })];
   if (!hold) v.push(`job ${id} exists without its hold`);
   if (status === "assigned") {
     if (settle || refund) v.push(`job ${id} is still assigned but was ${settle ? "settled" : "refunded"}`);
@@ -397,5 +422,90 @@ function jobProblems(store: SimStore, oracle: Oracle, id: string): string[] {
     if (!refund) v.push(`job ${id} is refunded without a refund movement`);
     if (settle) v.push(`job ${id} was refunded AND settled`);
   } else v.push(`job ${id} has status ${status}`);
+  return v;
+}
+
+// ---------------------------------------------------------------- tabs (issue 12)
+
+const tabAmount = (t: Item) => big(t.slots) * big(t.slotCost);
+
+/** A job under a tab: no money record of its own, and a completed one billed exactly its honest receipt. */
+function tabJobProblems(j: Item, oracle: Oracle, own: { hold?: Item; settle?: Item; refund?: Item }): string[] {
+  const v: string[] = [];
+  const id = String(j.jobId);
+  for (const [m, name] of [
+    [own.hold, "hold"],
+    [own.settle, "settle"],
+    [own.refund, "refund"],
+  ] as const)
+    if (m) v.push(`job ${id} under tab ${String(j.tab)} has a ${name} movement of its own`);
+  const status = String(j.status);
+  if (!["assigned", "completed", "refunded"].includes(status)) v.push(`job ${id} has status ${status}`);
+  if (status === "completed" && !oracle.verifiedSettles.has(id)) {
+    const problems = tabResultProblems(j, oracle);
+    if (problems.length) v.push(`job ${id} under a tab was billed without a verified receipt: ${problems.join("; ")}`);
+    else oracle.verifiedSettles.add(id);
+  }
+  return v;
+}
+
+/** Why a tab job's bill is not its honest receipt's usage at its candidate's price, capped at its maximum. */
+function tabResultProblems(j: Item, oracle: Oracle): string[] {
+  const digest = j.resultDigest as string | undefined;
+  if (!digest) return ["the job pins no result"];
+  if (oracle.forged.has(digest)) return ["the billed result is one the simulator FORGED"];
+  const honest = oracle.honest.get(digest);
+  if (!honest) return ["the billed result is none an agent produced"];
+  const p: string[] = [];
+  const candidate = (j.candidates as Array<{ workerId: string; pricePerToken: string }>)[Number(j.attempt)];
+  if (honest.jobId !== j.jobId || honest.attempt !== Number(j.attempt)) p.push("the result was produced for another job or attempt");
+  if (!candidate || honest.workerId !== candidate.workerId) p.push("the result's worker is not the candidate at that attempt");
+  const key = oracle.workerKeys.get(honest.workerId);
+  if (!key || !verifyReceipt(honest.receipt, key)) p.push("the receipt's signature does not verify with the worker's key");
+  if (candidate) {
+    const raw = oracleCost(oracle.pricing, BigInt(candidate.pricePerToken), honest.receipt.body.usage);
+    const want = raw > big(j.maxCost) ? big(j.maxCost) : raw;
+    if (big(j.cost) !== want) p.push(`the job says it cost ${String(j.cost)}, the receipt's usage costs ${want}`);
+  }
+  return p;
+}
+
+/**
+ * A tab's money against its state: open ⇔ no close movement; once closed, no job of it still
+ * running, each worker credited exactly the costs of the tab's completed jobs it answered, the
+ * rest back to the requester, its whole hold released.
+ */
+function tabProblems(store: SimStore, _oracle: Oracle, tabId: string): string[] {
+  const t = store.item("jobs", { pk: tabId, sk: "tab" });
+  const close = store.item("ledger", { pk: `tabclose:${tabId}`, sk: "tx" });
+  const open = store.item("ledger", { pk: `tab:${tabId}`, sk: "tx" });
+  if (!t) return close || open ? [`tab ${tabId} has movements but no tab item`] : [];
+  const v: string[] = [];
+  if (!open) v.push(`tab ${tabId} exists without its hold`);
+  if ((t.status === "closed") !== (close !== undefined))
+    v.push(`tab ${tabId} is ${String(t.status)} but its close movement ${close ? "exists" : "does not"}`);
+  if (!close) return v;
+  const jobs = Array.from({ length: Number(t.slots) }, (_, i) => store.item("jobs", { pk: tabSlotJobId(tabId, i), sk: "job" })).filter(
+    (j): j is Item => j !== undefined && j.tab === tabId && j.requester === t.requester,
+  );
+  if (jobs.some((j) => j.status === "assigned")) v.push(`tab ${tabId} closed while a job of it was still running`);
+  const owed = new Map<string, bigint>();
+  for (const j of jobs.filter((x) => x.status === "completed")) {
+    const w = `wrk:${(j.candidates as Array<{ workerId: string }>)[Number(j.attempt)]!.workerId}`;
+    owed.set(w, (owed.get(w) ?? 0n) + big(j.cost));
+  }
+  const postings = (close.postings ?? []) as Posting[];
+  const posted = new Map<string, bigint>();
+  for (const x of postings) if (x.account.startsWith("wrk:")) posted.set(x.account, (posted.get(x.account) ?? 0n) + BigInt(x.delta));
+  for (const [w, c] of owed)
+    if ((posted.get(w) ?? 0n) !== c) v.push(`tab ${tabId} paid ${w} ${posted.get(w) ?? 0n}, its completed jobs cost ${c}`);
+  for (const [w, c] of posted) if (!owed.has(w)) v.push(`tab ${tabId} paid ${w} ${c} for no completed job of it`);
+  const total = [...owed.values()].reduce((a, b) => a + b, 0n);
+  const req = `req:${String(t.requester)}`;
+  const back = postings.filter((x) => x.account === req && x.field === "available").reduce((a, x) => a + BigInt(x.delta), 0n);
+  const released = postings.filter((x) => x.account === req && x.field === "held").reduce((a, x) => a + BigInt(x.delta), 0n);
+  if (released !== -tabAmount(t)) v.push(`tab ${tabId}'s close released ${-released} of its ${tabAmount(t)} hold`);
+  if (back !== tabAmount(t) - total)
+    v.push(`tab ${tabId}'s close returned ${back}, its hold less its jobs' costs is ${tabAmount(t) - total}`);
   return v;
 }

@@ -51,6 +51,10 @@ describe("coordinator simulation", () => {
       "log: job reassigned",
       "lease checks rescheduled",
       "alert chain.reader-error",
+      // issue 12: tabs (about half the seeds draw on them)
+      "tabs opened",
+      "tabs closed",
+      "jobs under tabs completed",
     ];
     for (const what of exercised) {
       expect(totals[what] ?? 0, what).toBeGreaterThan(0);

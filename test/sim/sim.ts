@@ -53,17 +53,22 @@ import { heartbeat, issueRegistrationNonce, registerWorker } from "../../core/wo
 import {
   AgentJob,
   LeaseRequest,
+  OpenTabRequest,
   PrepareRequest,
   RegisterWorkerRequest,
   ResultRequest,
   SubmitRequest,
   type JobView,
   type PrepareResponse,
+  type Tab,
 } from "../../events/api";
 import type { EnvelopeHeader, ReceiptBody, ReplyEnvelope, RequestEnvelope } from "../../events/envelope";
 import { RequestPlaintext } from "../../events/envelope";
 import { Voucher } from "../../events/money";
 import { MatchingMessage } from "../../events/queue";
+import { tabSlotJobId } from "../../core/ids";
+import { openTab } from "../../core/jobs/tabs";
+import { jobIdempotencyKey } from "../../core/jobs/submit";
 import { SignedWithdrawalView, WithdrawRequest } from "../../events/withdrawals";
 import { createMemoryStore } from "../../local/memory-store";
 import { findCanary, storeSources, valueBytes } from "../canary";
@@ -164,6 +169,15 @@ interface Submission {
   answerMissing?: boolean;
   /** store version at the last read (the drain reads again only after a change) */
   readAt?: number;
+  /** issue 12: the tab slot it draws on (its job id is the slot's) */
+  tab?: { tab: Tab; slot: number };
+}
+
+/** issue 12: a tab the requester asked to open (retried with its key until it hears an answer). */
+interface TabOpen {
+  idemKey: string;
+  body: OpenTabRequest;
+  state: "inflight" | "unknown" | "open" | "refused";
 }
 
 interface WithdrawalAsk {
@@ -183,6 +197,9 @@ interface Requester {
   withdrawals: WithdrawalAsk[];
   /** signed withdrawals; an abandoned one is never sent to the vault (it expires, and its reservation must come back) */
   signed: Array<{ w: SignedWithdrawalView; sent: number; abandoned: boolean }>;
+  /** issue 12: its tabs' opens, and the open tabs it draws slots from (`next`: the next unused slot) */
+  tabOpens: TabOpen[];
+  tabs: Array<{ tab: Tab; next: number }>;
 }
 
 interface Agent {
@@ -233,6 +250,8 @@ export interface SimOptions {
   strict?: boolean;
   /** deliberate breakage, to prove the checks can fail (see ./sabotage.ts) */
   sabotage?: Sabotage;
+  /** issue 12: the share of submits that draw on a tab (default: drawn per seed, 0 for half of them) */
+  tabShare?: number;
 }
 
 /** Hooks that break the system on purpose in the harness (never in core): the checker's positive controls. */
@@ -306,12 +325,17 @@ export class Sim {
   private readonly notifier = { notify() {}, wait: async () => {} };
   /** core's own randomness (ids, matching samples): a stream of its own from the seed, so a seed replays exactly */
   private readonly coreRandom: Random;
+  /** issue 12: the share of submits that draw on a tab, when the requester has one with a slot */
+  private readonly tabShare: number;
 
   constructor(private readonly o: SimOptions) {
     this.rng = new Prng(o.seed);
     const side = new Prng((o.seed ^ 0x5eed5eed) >>> 0);
     this.coreRandom = { bytes: (n) => side.bytes(n) };
     this.knobs = { ...drawKnobs(this.rng), ...o.knobs };
+    // issue 12: how often its requesters draw on tabs, from a stream of its own (a seed that draws
+    // 0 runs step for step as it did before tabs existed)
+    this.tabShare = o.tabShare ?? new Prng((o.seed ^ 0x7ab5ab5) >>> 0).pick([0, 0, 0.5, 0.9]);
     this.canary = `CANARY-${this.rng.hex(9)}`;
     this.config = {
       ...DEFAULT_CORE_CONFIG,
@@ -377,6 +401,8 @@ export class Sim {
         submissions: [],
         withdrawals: [],
         signed: [],
+        tabOpens: [],
+        tabs: [],
       });
       this.label(key.id, `R${i}`);
     }
@@ -503,6 +529,11 @@ export class Sim {
       if (r.signed.some((s) => s.sent < 2 && !s.abandoned)) options.push([() => this.vaultWithdraw(r), 0.4]);
       options.push([() => this.chainDeposit(r, BigInt(rng.range(20_000, 200_000))), 0.2]);
       if (room && r.quotes.length && r.submissions.some((s) => s.accepted)) options.push([() => this.reuseKey(r), 0.1]);
+      if (this.tabShare > 0) {
+        if (room && r.quotes.length && this.usableTab(r) === undefined) options.push([() => this.openTab(r), 0.6]);
+        const lost = r.tabOpens.filter((t) => t.state === "unknown");
+        if (room && lost.length) options.push([() => this.sendOpenTab(r, this.rng.pick(lost)), 1]);
+      }
       if (room && r.signed.length) options.push([() => this.release(r), 0.2]);
     }
     for (const a of this.agents) {
@@ -748,11 +779,12 @@ export class Sim {
    * hold they need at the dearest candidate it seals to); to the candidates whose evidence it
    * accepted (now and then not all), in an order of its choosing.
    */
-  private seal(r: Requester): Omit<Submission, "label" | "idemKey" | "state" | "accepted"> {
+  private seal(r: Requester, slotJobId?: string): Omit<Submission, "label" | "idemKey" | "state" | "accepted"> {
     const q = this.rng.pick(r.quotes);
     const p = q.p;
-    const jobId =
+    const drawn =
       q.uses++ === 0 ? p.jobId : `job_${Array.from(this.rng.bytes(26), (b) => "0123456789abcdefghjkmnpqrstvwxyz"[b % 32]).join("")}`;
+    const jobId = slotJobId ?? drawn;
     if (q.uses >= 3) r.quotes.splice(r.quotes.indexOf(q), 1);
     this.label(jobId, `J${this.labels.size}`);
     const recipients = p.candidates.filter((_, i) => i === 0 || !this.rng.chance(0.1));
@@ -791,13 +823,18 @@ export class Sim {
   }
 
   private submit(r: Requester) {
-    const sealed = this.seal(r);
+    // issue 12: now and then the job takes the next slot of an open tab (its job id the slot's)
+    const t = this.tabShare > 0 && this.rng.chance(this.tabShare) ? this.usableTab(r) : undefined;
+    const tab = t ? { tab: t.tab, slot: t.next++ } : undefined;
+    const sealed = this.seal(r, tab ? tabSlotJobId(tab.tab.tabId, tab.slot) : undefined);
     const s: Submission = {
       ...sealed,
       label: this.labelOf(sealed.jobId),
-      idemKey: `key-${++this.counter}`,
+      // a job under a tab is submitted under its own job's key (the job item is its record)
+      idemKey: tab ? jobIdempotencyKey(sealed.jobId) : `key-${++this.counter}`,
       state: "inflight",
       accepted: false,
+      ...(tab ? { tab } : {}),
     };
     r.submissions.push(s);
     this.sendSubmit(r, s);
@@ -806,23 +843,66 @@ export class Sim {
   private sendSubmit(r: Requester, s: Submission) {
     const retry = s.state === "unknown";
     s.state = "inflight";
-    const body = SubmitRequest.parse({ envelope: s.envelope, quote: s.quote.quote });
+    const body = SubmitRequest.parse({ envelope: s.envelope, quote: s.quote.quote, ...(s.tab ? { tab: s.tab } : {}) });
     this.scanWire(`${r.label} submit body`, JSON.stringify(body));
-    this.launch(`${r.label} submit ${s.label}${retry ? " (retry)" : ""}`, (d) => submitJob(d, r.id, body.envelope, s.idemKey, body.quote), {
-      ok: (v) => {
-        if (v.jobId !== s.jobId) this.fail(`${r.label}'s submit of ${s.label} answered for job ${v.jobId}`);
-        s.state = "accepted";
-        s.accepted = true;
+    const o = body.tab ? { tab: body.tab } : {};
+    this.launch(
+      `${r.label} submit ${s.label}${retry ? " (retry)" : ""}`,
+      (d) => submitJob(d, r.id, body.envelope, s.idemKey, body.quote, o),
+      {
+        ok: (v) => {
+          if (v.jobId !== s.jobId) this.fail(`${r.label}'s submit of ${s.label} answered for job ${v.jobId}`);
+          s.state = "accepted";
+          s.accepted = true;
+        },
+        err: (e) => {
+          if (e instanceof CocoonError && e.status < 500) {
+            if (["idempotency_key_reused", "job_exists"].includes(e.code) && (retry || s.accepted)) {
+              this.fail(`${r.label} sent the identical submit of ${s.label} again with its own key and was answered ${e.status} ${e.code}`);
+            }
+            s.state = s.accepted ? "accepted" : "refused";
+          } else s.state = s.accepted ? "accepted" : "unknown";
+        },
+        lost: () => void (s.state = s.accepted ? "accepted" : "unknown"),
       },
-      err: (e) => {
-        if (e instanceof CocoonError && e.status < 500) {
-          if (["idempotency_key_reused", "job_exists"].includes(e.code) && (retry || s.accepted)) {
-            this.fail(`${r.label} sent the identical submit of ${s.label} again with its own key and was answered ${e.status} ${e.code}`);
-          }
-          s.state = s.accepted ? "accepted" : "refused";
-        } else s.state = s.accepted ? "accepted" : "unknown";
+    );
+  }
+
+  /** issue 12: a tab with a slot left that does not expire within a lease (a submit must reach it before its expiry). */
+  private usableTab(r: Requester) {
+    r.tabs = r.tabs.filter((t) => t.next < t.tab.slots && t.tab.expiresAt - this.t > 15_000);
+    return r.tabs[0];
+  }
+
+  /** issue 12: open a tab of a few slots, each twice a kept quote's hold. */
+  private openTab(r: Requester) {
+    const q = this.rng.pick(r.quotes);
+    const t: TabOpen = {
+      idemKey: `tab-${++this.counter}-key`,
+      body: OpenTabRequest.parse({
+        slots: this.rng.range(1, 5),
+        slotCost: (BigInt(q.p.maxCost) * 2n).toString(),
+        ttlSeconds: this.rng.range(60, 240),
+      }),
+      state: "inflight",
+    };
+    r.tabOpens.push(t);
+    this.sendOpenTab(r, t);
+  }
+
+  private sendOpenTab(r: Requester, t: TabOpen) {
+    const retry = t.state === "unknown";
+    t.state = "inflight";
+    this.launch(`${r.label} open tab ${t.idemKey}${retry ? " (retry)" : ""}`, (d) => openTab(d, r.id, t.body, t.idemKey), {
+      ok: ({ view }) => {
+        if (view.tab.requester !== r.id || view.tab.slots !== t.body.slots || view.tab.slotCost !== t.body.slotCost)
+          this.fail(`${r.label}'s tab ${t.idemKey} was answered with other terms: ${JSON.stringify(view.tab)}`);
+        if (t.state !== "open" && !r.tabs.some((x) => x.tab.tabId === view.tab.tabId)) r.tabs.push({ tab: view.tab, next: 0 });
+        t.state = "open";
+        this.count("tabs opened");
       },
-      lost: () => void (s.state = s.accepted ? "accepted" : "unknown"),
+      err: (e) => void (t.state = e instanceof CocoonError && e.status < 500 ? "refused" : "unknown"),
+      lost: () => void (t.state = "unknown"),
     });
   }
 
@@ -1310,8 +1390,14 @@ export class Sim {
   private finalChecks() {
     // the per-step checks were incremental: recompute everything once from the whole store
     const v: string[] = checkStore(this.store, this.oracle);
+    for (const t of this.store.items("jobs")) {
+      if (t.sk !== "tab") continue;
+      if (t.status !== "closed") v.push(`tab ${t.pk} is still ${String(t.status)} at quiescence: its hold is never returned`);
+      else this.count("tabs closed");
+    }
     for (const j of this.store.items("jobs")) {
       if (j.sk !== "job") continue;
+      if (j.tab !== undefined) this.count(`jobs under tabs ${String(j.status)}`);
       if (j.status !== "completed" && j.status !== "refunded") {
         const why = this.leaseDroppedBeforeCommit.has(String(j.jobId))
           ? ": its lease check came before its submit committed and was dropped as stale"
