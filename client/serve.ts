@@ -34,6 +34,7 @@ export type {
   AskResult,
   AskStreamEvent,
   AskStreamFn,
+  ClientGone,
   EmbedFn,
   EmbedRequest,
   EmbedResult,

@@ -236,12 +236,13 @@ export interface StreamShape {
  * event has already arrived), the same id on each, `usage: null` on each when usage was asked
  * for, then a chunk with `choices: []` and the summed usage, then `data: [DONE]`. A failure after
  * the head went out becomes an `error` event (which the openai clients raise as an APIError),
- * never a silently shortened answer.
+ * never a silently shortened answer. An app that went away (`signal`) is sent nothing more, not
+ * even [DONE], and is no error: `onGone` is told instead of `onError`.
  */
 export function streamResponse(
   shape: StreamShape,
   streams: OpenedStream[],
-  o: { signal?: AbortSignal; mapError(err: unknown): OpenAiErrorMapping; onError?: (err: unknown) => void },
+  o: { signal?: AbortSignal; mapError(err: unknown): OpenAiErrorMapping; onError?: (err: unknown) => void; onGone?: () => void },
 ): HttpResponse {
   const frame = (choices: unknown[]) => ({
     id: shape.id,
@@ -284,9 +285,17 @@ export function streamResponse(
     try {
       for await (const c of chunks()) yield `data: ${JSON.stringify(c)}\n\n`;
     } catch (err) {
+      if (o.signal?.aborted) {
+        o.onGone?.();
+        return;
+      }
       o.onError?.(err);
       const e = o.mapError(err);
       yield `data: ${JSON.stringify({ error: { message: e.message, type: e.type, param: e.param ?? null, code: e.code } })}\n\n`;
+      return;
+    }
+    if (o.signal?.aborted) {
+      o.onGone?.();
       return;
     }
     yield "data: [DONE]\n\n";

@@ -38,9 +38,22 @@ const newRequestId = () => `req_${randomBytes(12).toString("hex")}`;
 const withRequestId = (r: HttpResponse, id: string): HttpResponse => ({ ...r, headers: { ...r.headers, "x-request-id": id } });
 
 /**
+ * The answer to an app that went away: nobody reads it (the edge's write to the closed socket is
+ * dropped), so nothing is mapped or made for it. 499 is nginx's "client closed request".
+ */
+const goneResponse = (id: string): HttpResponse => ({ status: 499, headers: { "x-request-id": id }, body: "" });
+
+/** The body read failed because the app closed its connection before sending it whole (edge/node.ts readBody). */
+const bodyCut = (err: unknown) => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "ERR_STREAM_PREMATURE_CLOSE" || code === "ECONNRESET";
+};
+
+/**
  * The proxy as the edge sees it. `guard` runs before the body is read: a non-loopback Host
  * header (DNS rebinding from a web page) is refused unread. `fail` answers anything a route
- * throws: the proxy's own refusals as they are, SDK errors through `mapError`.
+ * throws: the proxy's own refusals as they are, SDK errors through `mapError`. An app that went
+ * away mid-request is no error: the SDK's call was aborted (req.signal), onClientGone is told once.
  */
 export function proxyApp(opts: ServeProxyOptions) {
   const now = opts.now ?? Date.now;
@@ -70,7 +83,14 @@ export function proxyApp(opts: ServeProxyOptions) {
     return errorResponse(mapped);
   }
 
-  const fail = (err: unknown): HttpResponse => withRequestId(answerError(err), newRequestId());
+  const fail = (err: unknown, req?: { method: string; path: string }): HttpResponse => {
+    const requestId = newRequestId();
+    if (req && bodyCut(err)) {
+      opts.onClientGone?.({ requestId, method: req.method, path: req.path });
+      return goneResponse(requestId);
+    }
+    return withRequestId(answerError(err), requestId);
+  };
 
   function guard(req: HttpRequest): HttpResponse | undefined {
     if (hostIsLoopback(req.headers.host)) return undefined;
@@ -89,7 +109,13 @@ export function proxyApp(opts: ServeProxyOptions) {
 
   async function handle(req: HttpRequest): Promise<HttpResponse> {
     const requestId = newRequestId();
-    const ctx: ProxyContext = { ...base, requestId };
+    let told = false;
+    const clientGone = () => {
+      if (told) return;
+      told = true;
+      opts.onClientGone?.({ requestId, method: req.method, path: req.path });
+    };
+    const ctx: ProxyContext = { ...base, requestId, clientGone };
     try {
       const path = req.path.replace(/\/+$/, "");
       let hit;
@@ -108,6 +134,12 @@ export function proxyApp(opts: ServeProxyOptions) {
         `no route ${req.method} ${path}; this proxy serves /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models`,
       );
     } catch (err) {
+      // The app went away (the edge aborts req.signal when its connection closes), and the SDK's
+      // call rejected with that abort: no error to report and no answer to make, as nobody reads it.
+      if (req.signal?.aborted) {
+        clientGone();
+        return goneResponse(requestId);
+      }
       return withRequestId(answerError(err), requestId);
     }
   }

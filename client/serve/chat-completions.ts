@@ -81,7 +81,12 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
         choice: chatChunkChoice,
       },
       [stream],
-      { ...(req.signal ? { signal: req.signal } : {}), mapError: ctx.mapError, ...(ctx.onError ? { onError: ctx.onError } : {}) },
+      {
+        ...(req.signal ? { signal: req.signal } : {}),
+        mapError: ctx.mapError,
+        ...(ctx.onError ? { onError: ctx.onError } : {}),
+        onGone: ctx.clientGone,
+      },
     );
   }
 

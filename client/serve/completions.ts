@@ -62,7 +62,12 @@ export async function completions(req: HttpRequest, ctx: ProxyContext): Promise<
         choice: (index, item) => completionChunkChoice(index, item, echoed(index)),
       },
       streams,
-      { ...(req.signal ? { signal: req.signal } : {}), mapError: ctx.mapError, ...(ctx.onError ? { onError: ctx.onError } : {}) },
+      {
+        ...(req.signal ? { signal: req.signal } : {}),
+        mapError: ctx.mapError,
+        ...(ctx.onError ? { onError: ctx.onError } : {}),
+        onGone: ctx.clientGone,
+      },
     );
   }
 

@@ -169,7 +169,20 @@ export interface ServeProxyOptions {
   mapError?: (err: unknown) => OpenAiErrorMapping | undefined;
   /** Called with every error that reaches a 5xx answer, or that breaks a stream already under way. */
   onError?: (err: unknown) => void;
+  /**
+   * Told once when the app closed its connection before its answer was whole (a killed curl, an
+   * aborted fetch): the proxy stopped waiting on the network and writes nothing more. Not an
+   * error (onError is not called for it); a job already submitted runs on and is billed.
+   */
+  onClientGone?: (info: ClientGone) => void;
   now?: () => number;
+}
+
+/** A request whose app went away before its answer was whole. */
+export interface ClientGone {
+  requestId: string;
+  method: string;
+  path: string;
 }
 
 export interface ServeProxy {
@@ -192,5 +205,7 @@ export interface ProxyContext {
   requestId: string;
   mapError(err: unknown): OpenAiErrorMapping;
   onError?: (err: unknown) => void;
+  /** The app went away mid-answer (a stream's end): tells onClientGone, once a request. */
+  clientGone(): void;
   now(): number;
 }
