@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   accountConnectionsPerJob,
   ASSUME,
+  itemKind,
   PRICES,
   priceJob,
   quietReadsPerJob,
@@ -249,5 +250,18 @@ describe("issue 12: the anchorer's later work per job", () => {
       1e-6 * ASSUME.permanentItemMonths * (PRICES.dynamoStorageGbMonth.usd + PRICES.dynamoPitrGbMonth.usd),
       15,
     );
+  });
+});
+
+describe("issue 12: the breakdown's item kinds under tabs", () => {
+  it("blanks a tab's id as it does a job's, so every tab's items are one row", () => {
+    // Act
+    const kinds = [
+      itemKind("jobs", { pk: "tab_yyspsv197y8kw3ct7kkj70zv0a", sk: "tab" }),
+      itemKind("jobs", { pk: "tab_q32p2yhv6a7m3pt52c0t5c0xea", sk: "tab" }),
+      itemKind("ledger", { pk: "tabclose:tab_q32p2yhv6a7m3pt52c0t5c0xea", sk: "tx" }),
+    ];
+    // Assess
+    expect(kinds).toEqual(["jobs tab_<id> / tab", "jobs tab_<id> / tab", "ledger tabclose:tab_<id> / tx"]);
   });
 });

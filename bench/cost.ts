@@ -321,7 +321,7 @@ export function itemKind(table: TableName, key: Key): string {
   const blank = (x: string) =>
     x
       .replace(/^[A-Za-z0-9_-]{43}#[A-Za-z0-9_-]{16,128}$/, "<id>#<nonce>") // a replay guard's claimed request nonce
-      .replace(/\b(job|mv|wd|w|acct)_[0-9a-z]{10,}/gi, "$1_<id>")
+      .replace(/\b(job|tab|mv|wd|w|acct)_[0-9a-z]{10,}/gi, "$1_<id>")
       .replace(/[0-9a-f]{8}-[0-9a-f-]{27,}/gi, "<id>")
       .replace(/#\d+\b/g, "#<n>")
       .replace(/[A-Za-z0-9_-]{32,}/g, "<id>")
@@ -1262,19 +1262,26 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
             .join(" ")}  = ${(total(d) * 1e6).toFixed(3)}`,
         );
     }
-    for (const [route, r] of m.routes)
-      console.error(`  counts ${route}: ${JSON.stringify({ ...r, ownMs: r2(median(r.ownMs)), waitMs: Math.round(r.waitMs) })}`);
-    console.error("DynamoDB units per job by route | operation table item (WRU / RRU / operations / mean bytes):");
-    for (const [k, r] of [...m.items].sort((a, b) => b[1].wru - a[1].wru || b[1].rru - a[1].rru))
-      console.error(
-        `  ${k.padEnd(90)} ${(r.wru / m.jobs).toFixed(2).padStart(6)} ${(r.rru / m.jobs).toFixed(2).padStart(6)} ${(r.ops / m.jobs).toFixed(2).padStart(6)} ${Math.round(
-          r.bytes / Math.max(1, r.ops),
-        )
-          .toString()
-          .padStart(6)}`,
-      );
+    printCounts("", m);
+    printCounts(`under tabs of ${TAB_SLOTS} (${mt.jobs} jobs, ${mt.jobs / TAB_SLOTS} tabs opened and closed): `, mt);
   }
   return rows;
+}
+
+/** A measured path's counts by route and its DynamoDB units per job by item (stderr): what its rows are priced from. */
+function printCounts(label: string, m: MeasuredJob) {
+  for (const [route, r] of m.routes)
+    console.error(`  ${label}counts ${route}: ${JSON.stringify({ ...r, ownMs: r2(median(r.ownMs)), waitMs: Math.round(r.waitMs) })}`);
+  console.error(`${label}DynamoDB units per job by route | operation table item (WRU / RRU / operations / mean bytes):`);
+  for (const [k, r] of [...m.items].sort((a, b) => b[1].wru - a[1].wru || b[1].rru - a[1].rru))
+    console.error(
+      `  ${k.padEnd(90)} ${(r.wru / m.jobs).toFixed(2).padStart(6)} ${(r.rru / m.jobs).toFixed(2).padStart(6)} ${(r.ops / m.jobs).toFixed(2).padStart(6)} ${Math.round(
+        r.bytes / Math.max(1, r.ops),
+      )
+        .toString()
+        .padStart(6)}`,
+    );
+  console.error(`  ${label}matching-queue messages per job: ${r2(m.matchingMessages / m.jobs)}`);
 }
 
 /** Jobs per tab in the measured tab path (the SDK's default is 16). */
