@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
 import { API } from "../api-client/api";
-import { CocoonClient, type CocoonClientOptions } from "../client/sdk";
+import { CocoonClient, type CocoonClientOptions, type StreamEvent } from "../client/sdk";
 import { generateSigningKey } from "../core/crypto/keys";
 import { handleMatchingMessage, type JobItem } from "../core/jobs";
 import { tabClosesAfter, tabKey, type TabItem } from "../core/jobs/tabs";
@@ -129,6 +129,48 @@ describe("issue 12: the SDK draws on tabs", () => {
     } finally {
       t.net.deps.config = config;
     }
+  });
+
+  it("askStream draws on the kept tab too: its job is the tab's next slot, holds nothing of its own, and ends verified", async () => {
+    // Prepare: a client whose first ask opened a tab of 4
+    const { client, opens } = await tabbedClient(t, { slots: 4 });
+    const first = await jobItem((await ask(client, "opens the tab")).jobId);
+    // Act
+    let done: Extract<StreamEvent, { type: "done" }> | undefined;
+    for await (const e of client.askStream({
+      model: BUILTIN_DEFAULT_MODEL,
+      messages: [{ role: "user", content: "streamed" }],
+      maxTokens: 16,
+      tiers: ["dev"],
+    }))
+      if (e.type === "done") done = e;
+    // Assess: the stream ended with its receipt checked (askStream throws otherwise), under slot 1 of the same tab
+    expect(done).toBeDefined();
+    const j = await jobItem(done!.jobId);
+    expect(j).toMatchObject({ status: "completed", tab: first.tab, slot: 1 });
+    expect(j.holdInJob).toBeUndefined();
+    expect(opens()).toBe(1);
+    expect(client.openTabs()).toEqual([expect.objectContaining({ tabId: first.tab, used: 2 })]);
+  });
+
+  it("a tab is sized to the kept quote: a larger job under the same quote takes its next slot; one over its slot cost opens another tab", async () => {
+    // Prepare
+    const { client, opens } = await tabbedClient(t, { slots: 4 });
+    const sized = (content: string, maxTokens: number) =>
+      client.ask({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content }], maxTokens, tiers: ["dev"], candidates: 2 });
+    // Act: 16 and 200 tokens share a quote (asked for 256); 1000 needs another (1024)
+    const small = await jobItem((await sized("small", 16)).jobId);
+    const larger = await jobItem((await sized("larger", 200)).jobId);
+    const over = await jobItem((await sized("over", 1000)).jobId);
+    // Assess
+    const first = await tabItem(small.tab!);
+    expect(BigInt(larger.maxCost)).toBeGreaterThan(BigInt(small.maxCost));
+    expect(BigInt(first.slotCost)).toBeGreaterThanOrEqual(BigInt(larger.maxCost));
+    expect(larger).toMatchObject({ status: "completed", tab: small.tab, slot: 1 });
+    expect(BigInt(over.maxCost)).toBeGreaterThan(BigInt(first.slotCost));
+    expect(over).toMatchObject({ status: "completed", slot: 0 });
+    expect(over.tab).not.toBe(small.tab);
+    expect(opens()).toBe(2);
   });
 
   it("a client without the option holds for each job, as before", async () => {
