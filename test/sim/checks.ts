@@ -7,9 +7,18 @@
  * After every step (they hold at every commit, so also right after a crash):
  *   - every movement balances, each balance equals the sum of its postings, the ledger sums to 0;
  *   - no internal account is negative;
- *   - held = the maximum cost of the requester's open ("assigned") jobs;
+ *   - held = the maximum cost of the requester's open ("assigned") jobs that hold for
+ *     themselves, plus slots × slotCost of each of its open tabs;
  *   - reserved (`wdr:<a>`) = the requester's pending withdrawals;
  *   - each job has its hold, and completed ⇔ settled, refunded ⇔ refunded, never both;
+ *   - tabs (issue 12): a job under a tab has no hold, settlement or refund of its own (no
+ *     ledger item, no holdInJob / settledInJob), takes a slot of its own requester's tab (the
+ *     slot's job id, at most slotCost, before the expiry), and its cost is its verified
+ *     receipt's, as a settlement's is; a tab's open holds exactly slots × slotCost; it closes
+ *     at most once (a closed tab is never written again), never with a job of it running, and
+ *     its close credits each worker exactly the costs of the tab's completed jobs it answered
+ *     (the candidate at the completing attempt), returns exactly the rest, releases the whole
+ *     hold and logs each completed job's receipt;
  *   - each vault transaction moved money at most once, and no requester was credited more
  *     deposits, or debited more withdrawals, than the vault itself records for it;
  *   - no charge without a verified receipt: a settled job's result is one an honest agent
@@ -20,6 +29,7 @@
 import { verifyReceipt } from "../../core/crypto/receipt";
 import { tabSlotJobId } from "../../core/ids";
 import { jobMovementRecords } from "../../core/jobs/items";
+import { inboxPk, RECEIPT_INBOX_PK } from "../../core/receipts/log";
 import type { Item } from "../../core/ports";
 import type { PricingConfig } from "../../core/pricing";
 import type { Receipt, ReplyEnvelope } from "../../events/envelope";
@@ -138,7 +148,7 @@ export function checkStore(store: SimStore, oracle: Oracle): string[] {
         v.push(`req:${owner} was debited ${d} in landed withdrawals, the vault records ${oracle.chain.withdrawn(owner)} withdrawn`);
   }
 
-  // ---- jobs: held = open jobs' maximum cost; each job's money matches its status
+  // ---- jobs: held = open per-job jobs' maximum cost + open tabs' slots × slotCost; each job's and tab's money matches its state
   const openCost = new Map<string, bigint>();
   for (const j of store.items("jobs")) {
     // issue 12: an open tab holds its slots; a job under a tab holds nothing of its own
@@ -160,9 +170,10 @@ export function checkStore(store: SimStore, oracle: Oracle): string[] {
   for (const [id, b] of accounts) {
     const requester = id.startsWith("req:") ? id.slice(4) : undefined;
     const want = requester ? (openCost.get(requester) ?? 0n) : 0n;
-    if (b.held !== want) v.push(`${id} holds ${b.held}, its open jobs' maximum cost is ${want}`);
+    if (b.held !== want) v.push(`${id} holds ${b.held}, its open jobs' maximum cost and open tabs' slots sum to ${want}`);
   }
-  for (const [r, cost] of openCost) if (!accounts.has(`req:${r}`)) v.push(`open jobs of ${r} (max cost ${cost}) but no account holds it`);
+  for (const [r, cost] of openCost)
+    if (!accounts.has(`req:${r}`)) v.push(`open jobs or tabs of ${r} (holding ${cost}) but no account holds it`);
 
   // ---- reserved = pending withdrawals
   const pending = new Map<string, bigint>();
@@ -241,6 +252,8 @@ export class IncrementalChecker {
   private readonly dirtyAccounts = new Set<string>();
   private readonly dirtyJobs = new Set<string>();
   private readonly dirtyTabs = new Set<string>();
+  /** tabId → the closed tab's terms and totals, which no later write may change */
+  private readonly closedTabs = new Map<string, string>();
   private readonly dirtyRequesters = new Set<string>();
   private readonly dirtyOwners = new Set<string>();
   private readonly dirtyChainOwners = new Set<string>();
@@ -270,6 +283,8 @@ export class IncrementalChecker {
       } else this.jobs.delete(key.pk);
       if (old) this.dirtyRequesters.add(old.requester);
       this.dirtyJobs.add(key.pk);
+      // a job under a tab: its tab's close must still account for it (a job that appears or ends after the close)
+      if (item?.tab !== undefined) this.dirtyTabs.add(String(item.tab));
     } else if (table === "jobs" && key.sk === "tab") {
       // issue 12: an open tab holds slots × slotCost for its requester
       const old = this.jobs.get(key.pk);
@@ -282,6 +297,13 @@ export class IncrementalChecker {
         this.dirtyRequesters.add(requester);
       }
       this.dirtyTabs.add(key.pk);
+      // at most one close: a closed tab never changes again (nor opens again)
+      const closed = this.closedTabs.get(key.pk);
+      const now =
+        item?.status === "closed" ? JSON.stringify([item.cost, item.completed, item.closedAt, item.slots, item.slotCost]) : undefined;
+      if (closed !== undefined && closed !== now)
+        this.found.push(`tab ${key.pk} was closed, then written again: ${closed} → ${now ?? JSON.stringify(item?.status ?? "deleted")}`);
+      else if (now !== undefined) this.closedTabs.set(key.pk, now);
     } else if (table === "chain" && key.pk.startsWith("wd:")) {
       const old = this.pending.get(key.pk);
       if (old) this.pendingByOwner.set(old.owner, (this.pendingByOwner.get(old.owner) ?? 0n) - old.amount);
@@ -356,7 +378,7 @@ export class IncrementalChecker {
     for (const r of this.dirtyRequesters) {
       const held = this.balances.get(`req:${r}`)?.held ?? 0n;
       const want = this.openCost.get(r) ?? 0n;
-      if (held !== want) v.push(`req:${r} holds ${held}, its open jobs' maximum cost is ${want}`);
+      if (held !== want) v.push(`req:${r} holds ${held}, its open jobs' maximum cost and open tabs' slots sum to ${want}`);
     }
     for (const id of this.dirtyJobs) v.push(...jobProblems(store, oracle, id));
     for (const id of this.dirtyTabs) v.push(...tabProblems(store, oracle, id));
@@ -404,7 +426,7 @@ function jobProblems(store: SimStore, oracle: Oracle, id: string): string[] {
     return v;
   }
   const status = String(j.status);
-  if (j.tab !== undefined) return [...v, ...tabJobProblems(j, oracle, { hold, settle, refund })];
+  if (j.tab !== undefined) return [...v, ...tabJobProblems(store, j, oracle, { hold, settle, refund })];
   if (!hold) v.push(`job ${id} exists without its hold`);
   if (status === "assigned") {
     if (settle || refund) v.push(`job ${id} is still assigned but was ${settle ? "settled" : "refunded"}`);
@@ -428,28 +450,49 @@ function jobProblems(store: SimStore, oracle: Oracle, id: string): string[] {
 // ---------------------------------------------------------------- tabs (issue 12)
 
 const tabAmount = (t: Item) => big(t.slots) * big(t.slotCost);
+const tabKeyOf = (tabId: string) => ({ pk: tabId, sk: "tab" });
 
-/** A job under a tab: no money record of its own, and a completed one billed exactly its honest receipt. */
-function tabJobProblems(j: Item, oracle: Oracle, own: { hold?: Item; settle?: Item; refund?: Item }): string[] {
+/**
+ * A job under a tab: no money record of its own (no ledger hold, settlement or refund, no
+ * holdInJob / settledInJob), taken at one of its own tab's slots (its id the slot's, its
+ * maximum within a slot's worth, submitted before the tab expired), and a completed one billed
+ * exactly its honest receipt.
+ */
+function tabJobProblems(store: SimStore, j: Item, oracle: Oracle, own: { hold?: Item; settle?: Item; refund?: Item }): string[] {
   const v: string[] = [];
   const id = String(j.jobId);
+  const tabId = String(j.tab);
   for (const [m, name] of [
     [own.hold, "hold"],
     [own.settle, "settle"],
     [own.refund, "refund"],
   ] as const)
-    if (m) v.push(`job ${id} under tab ${String(j.tab)} has a ${name} movement of its own`);
+    if (m) v.push(`job ${id} under tab ${tabId} has a ${name} movement of its own`);
+  if (j.holdInJob !== undefined || j.settledInJob !== undefined)
+    v.push(`job ${id} under tab ${tabId} records a ${j.holdInJob !== undefined ? "hold" : "settlement"} of its own`);
+  const t = store.item("jobs", tabKeyOf(tabId));
+  if (!t) v.push(`job ${id} is under tab ${tabId}, which does not exist`);
+  else {
+    if (t.requester !== j.requester) v.push(`job ${id} of ${String(j.requester)} is under tab ${tabId} of ${String(t.requester)}`);
+    const slot = Number(j.slot);
+    if (!(Number.isInteger(slot) && slot >= 0 && slot < Number(t.slots)))
+      v.push(`job ${id} takes slot ${String(j.slot)} of tab ${tabId}'s ${String(t.slots)}`);
+    else if (tabSlotJobId(tabId, slot) !== id) v.push(`job ${id} takes slot ${slot} of tab ${tabId}, whose job id is another`);
+    if (big(j.maxCost) > big(t.slotCost))
+      v.push(`job ${id} may cost ${String(j.maxCost)}, above tab ${tabId}'s slot of ${String(t.slotCost)}`);
+    if (Number(j.createdAt) > Number(t.expiresAt)) v.push(`job ${id} was taken under tab ${tabId} after the tab expired`);
+  }
   const status = String(j.status);
   if (!["assigned", "completed", "refunded"].includes(status)) v.push(`job ${id} has status ${status}`);
   if (status === "completed" && !oracle.verifiedSettles.has(id)) {
     const problems = tabResultProblems(j, oracle);
-    if (problems.length) v.push(`job ${id} under a tab was billed without a verified receipt: ${problems.join("; ")}`);
+    if (problems.length) v.push(`job ${id} under a tab was charged without a verified receipt: ${problems.join("; ")}`);
     else oracle.verifiedSettles.add(id);
   }
   return v;
 }
 
-/** Why a tab job's bill is not its honest receipt's usage at its candidate's price, capped at its maximum. */
+/** Why a tab job's cost is not its honest receipt's usage at its candidate's price, capped at its maximum (as for a settlement). */
 function tabResultProblems(j: Item, oracle: Oracle): string[] {
   const digest = j.resultDigest as string | undefined;
   if (!digest) return ["the job pins no result"];
@@ -457,55 +500,85 @@ function tabResultProblems(j: Item, oracle: Oracle): string[] {
   const honest = oracle.honest.get(digest);
   if (!honest) return ["the billed result is none an agent produced"];
   const p: string[] = [];
-  const candidate = (j.candidates as Array<{ workerId: string; pricePerToken: string }>)[Number(j.attempt)];
-  if (honest.jobId !== j.jobId || honest.attempt !== Number(j.attempt)) p.push("the result was produced for another job or attempt");
+  const attempt = Number(j.attempt);
+  const candidate = (j.candidates as Array<{ workerId: string; pricePerToken: string }>)[attempt];
+  if (honest.jobId !== j.jobId) p.push(`the result was produced for job ${honest.jobId}`);
+  if (honest.attempt !== attempt) p.push(`the result was produced for attempt ${honest.attempt}, the job completed at ${attempt}`);
   if (!candidate || honest.workerId !== candidate.workerId) p.push("the result's worker is not the candidate at that attempt");
   const key = oracle.workerKeys.get(honest.workerId);
   if (!key || !verifyReceipt(honest.receipt, key)) p.push("the receipt's signature does not verify with the worker's key");
+  if (honest.receipt.body.requestHash !== j.requestHash) p.push("the receipt covers another request");
   if (candidate) {
     const raw = oracleCost(oracle.pricing, BigInt(candidate.pricePerToken), honest.receipt.body.usage);
     const want = raw > big(j.maxCost) ? big(j.maxCost) : raw;
-    if (big(j.cost) !== want) p.push(`the job says it cost ${String(j.cost)}, the receipt's usage costs ${want}`);
+    if (big(j.cost) !== want) p.push(`the job says it cost ${String(j.cost)}, the receipt's usage at the candidate's price costs ${want}`);
   }
   return p;
 }
 
 /**
- * A tab's money against its state: open ⇔ no close movement; once closed, no job of it still
- * running, each worker credited exactly the costs of the tab's completed jobs it answered, the
- * rest back to the requester, its whole hold released.
+ * A tab's money against its state: its open moved exactly slots × slotCost from available to
+ * held; open ⇔ no close movement; once closed, no job of it still running (or appearing
+ * later), each worker credited exactly the costs of the tab's completed jobs whose candidate
+ * at the completing attempt it is, the rest of the hold back to the requester, the whole hold
+ * released, the tab item's cost and count those of its completed jobs, and each completed
+ * job's receipt in the receipt log's inbox. The tab's jobs are found as the checker's own
+ * reading: the job items at its slots' ids that name this tab (a job with its own hold that
+ * took a slot's id is not the tab's to pay).
  */
-function tabProblems(store: SimStore, _oracle: Oracle, tabId: string): string[] {
-  const t = store.item("jobs", { pk: tabId, sk: "tab" });
+function tabProblems(store: SimStore, oracle: Oracle, tabId: string): string[] {
+  const t = store.item("jobs", tabKeyOf(tabId));
   const close = store.item("ledger", { pk: `tabclose:${tabId}`, sk: "tx" });
   const open = store.item("ledger", { pk: `tab:${tabId}`, sk: "tx" });
   if (!t) return close || open ? [`tab ${tabId} has movements but no tab item`] : [];
   const v: string[] = [];
+  const amount = tabAmount(t);
+  const req = `req:${String(t.requester)}`;
+  const sum = (m: Item, account: string, field: string) =>
+    ((m.postings ?? []) as Posting[]).filter((x) => x.account === account && x.field === field).reduce((a, x) => a + BigInt(x.delta), 0n);
   if (!open) v.push(`tab ${tabId} exists without its hold`);
+  else if (sum(open, req, "held") !== amount || sum(open, req, "available") !== -amount || (open.postings as Posting[]).length !== 2)
+    v.push(`tab ${tabId}'s open moved ${JSON.stringify(open.postings)}, not its ${amount} (slots × slotCost) from available to held`);
+  if (t.status !== "open" && t.status !== "closed") v.push(`tab ${tabId} has status ${String(t.status)}`);
   if ((t.status === "closed") !== (close !== undefined))
     v.push(`tab ${tabId} is ${String(t.status)} but its close movement ${close ? "exists" : "does not"}`);
   if (!close) return v;
   const jobs = Array.from({ length: Number(t.slots) }, (_, i) => store.item("jobs", { pk: tabSlotJobId(tabId, i), sk: "job" })).filter(
-    (j): j is Item => j !== undefined && j.tab === tabId && j.requester === t.requester,
+    (j): j is Item => j !== undefined && j.tab === tabId,
   );
-  if (jobs.some((j) => j.status === "assigned")) v.push(`tab ${tabId} closed while a job of it was still running`);
+  if (jobs.some((j) => j.status === "assigned")) v.push(`tab ${tabId} is closed while a job of it is still running`);
+  const completed = jobs.filter((x) => x.status === "completed");
   const owed = new Map<string, bigint>();
-  for (const j of jobs.filter((x) => x.status === "completed")) {
+  for (const j of completed) {
     const w = `wrk:${(j.candidates as Array<{ workerId: string }>)[Number(j.attempt)]!.workerId}`;
     owed.set(w, (owed.get(w) ?? 0n) + big(j.cost));
   }
   const postings = (close.postings ?? []) as Posting[];
   const posted = new Map<string, bigint>();
-  for (const x of postings) if (x.account.startsWith("wrk:")) posted.set(x.account, (posted.get(x.account) ?? 0n) + BigInt(x.delta));
+  for (const x of postings) {
+    if (x.account.startsWith("wrk:")) posted.set(x.account, (posted.get(x.account) ?? 0n) + BigInt(x.delta));
+    else if (x.account !== req) v.push(`tab ${tabId}'s close posts ${x.delta} to ${x.account}`);
+  }
   for (const [w, c] of owed)
-    if ((posted.get(w) ?? 0n) !== c) v.push(`tab ${tabId} paid ${w} ${posted.get(w) ?? 0n}, its completed jobs cost ${c}`);
-  for (const [w, c] of posted) if (!owed.has(w)) v.push(`tab ${tabId} paid ${w} ${c} for no completed job of it`);
+    if ((posted.get(w) ?? 0n) !== c) v.push(`tab ${tabId}'s close paid ${w} ${posted.get(w) ?? 0n}, its completed jobs there cost ${c}`);
+  for (const [w, c] of posted) if (!owed.has(w)) v.push(`tab ${tabId}'s close paid ${w} ${c} for no completed job of it`);
   const total = [...owed.values()].reduce((a, b) => a + b, 0n);
-  const req = `req:${String(t.requester)}`;
-  const back = postings.filter((x) => x.account === req && x.field === "available").reduce((a, x) => a + BigInt(x.delta), 0n);
-  const released = postings.filter((x) => x.account === req && x.field === "held").reduce((a, x) => a + BigInt(x.delta), 0n);
-  if (released !== -tabAmount(t)) v.push(`tab ${tabId}'s close released ${-released} of its ${tabAmount(t)} hold`);
-  if (back !== tabAmount(t) - total)
-    v.push(`tab ${tabId}'s close returned ${back}, its hold less its jobs' costs is ${tabAmount(t) - total}`);
+  const released = sum(close, req, "held");
+  const back = sum(close, req, "available");
+  if (released !== -amount) v.push(`tab ${tabId}'s close released ${-released} of its ${amount} hold`);
+  if (back !== amount - total) v.push(`tab ${tabId}'s close returned ${back}, its hold less its jobs' costs is ${amount - total}`);
+  if (big(t.cost) !== total || Number(t.completed) !== completed.length)
+    v.push(
+      `tab ${tabId} says ${String(t.completed)} jobs cost ${String(t.cost)}, its completed jobs are ${completed.length} costing ${total}`,
+    );
+  for (const j of completed) {
+    const id = String(j.jobId);
+    const entry = store.item("chain", { pk: inboxPk(RECEIPT_INBOX_PK, id), sk: id });
+    const honest = oracle.honest.get(String(j.resultDigest));
+    const receipt = entry?.receipt as { body?: { jobId?: string }; signature?: string } | undefined;
+    if (!receipt) v.push(`tab ${tabId} closed without logging the receipt of its job ${id}`);
+    else if (receipt.body?.jobId !== id || (honest && receipt.signature !== honest.receipt.signature))
+      v.push(`tab ${tabId} logged another receipt for its job ${id}`);
+  }
   return v;
 }

@@ -11,6 +11,8 @@
  *   --strict         an unexpected 500 fails the seed too
  *   --keep-going     run every seed even after a failure
  *   --fail-known     a seed that fails only on a known finding (KNOWN_FINDINGS) fails the run too
+ *   --tabs F         the share of submits under a tab, for every seed (default: drawn per seed)
+ *   --tab-clock 0|1  whether the clock flies once to a tab's close (default: drawn per seed)
  */
 import { KNOWN_FINDINGS, onlyKnown, report, runSeed, type SimResult } from "./sim";
 
@@ -38,6 +40,11 @@ async function main() {
   const single = typeof a.seed === "string" ? Number(a.seed) : undefined;
   const from = num(a.from, 1);
   const count = single !== undefined ? 1 : num(a.seeds, 100);
+  // issue 12: tab knobs for every seed (a seed run with them replays with the same flags)
+  const tabs = {
+    ...(typeof a.tabs === "string" ? { tabShare: Number(a.tabs) } : {}),
+    ...(typeof a["tab-clock"] === "string" ? { tabClock: a["tab-clock"] === "1" } : {}),
+  };
   const started = performance.now();
   const totals: Record<string, number> = {};
   const anomalies = new Map<string, number[]>();
@@ -46,7 +53,7 @@ async function main() {
   let done = 0;
   for (let i = 0; i < count; i++) {
     const seed = single ?? from + i;
-    const r = await runSeed({ seed, steps, strict, traceSize: Math.max(traceLines, 60) });
+    const r = await runSeed({ seed, steps, strict, traceSize: Math.max(traceLines, 60), ...tabs });
     done++;
     for (const [k, n] of Object.entries(r.stats)) totals[k] = (totals[k] ?? 0) + n;
     for (const an of new Set(r.anomalies.map(normalize))) anomalies.set(an, [...(anomalies.get(an) ?? []), seed]);

@@ -84,4 +84,37 @@ export const SABOTAGE: Record<string, Sabotage> = {
   "lease checks lost": {
     dropSend: (queue, body) => queue === "matching" && body.includes('"type":"lease"'),
   },
+  /** issue 12: a tab's close credits a worker one nanoTON more than its jobs cost, taken from what goes back to the requester (balanced). */
+  "tab close overpays a worker by one nanoTON": {
+    transact: (ops) => {
+      const put = ledgerPut(ops, "tabclose:");
+      if (!put) return ops;
+      const postings = put.item.postings as Array<{ account: string; field: string; delta: string }>;
+      const wrk = postings.find((p) => p.account.startsWith("wrk:"));
+      const back = postings.find((p) => p.account.startsWith("req:") && p.field === "available");
+      if (!wrk || !back) return ops;
+      const shift = (p: { account: string; field: string; delta: string }) =>
+        p === wrk ? { ...p, delta: String(BigInt(p.delta) + 1n) } : p === back ? { ...p, delta: String(BigInt(p.delta) - 1n) } : p;
+      return ops.map((o) => {
+        if (o === put) return { ...put, item: { ...put.item, postings: postings.map(shift) } };
+        if (o.op !== "update" || o.table !== "accounts" || o.add?.available === undefined) return o;
+        if (o.key.pk === wrk.account) return { ...o, add: { ...o.add, available: BigInt(o.add.available) + 1n } };
+        if (o.key.pk === back.account) return { ...o, add: { ...o.add, available: BigInt(o.add.available) - 1n } };
+        return o;
+      });
+    },
+  },
+  /** issue 12: a job under a tab records a hold of its own too (as a job outside a tab does), though no balance moved for it. */
+  "tab job records a hold of its own": {
+    transact: (ops) =>
+      ops.map((o) =>
+        o.op === "put" && o.table === "jobs" && o.item.sk === "job" && o.item.tab !== undefined && o.item.holdInJob === undefined
+          ? { ...o, item: { ...o.item, holdInJob: true } }
+          : o,
+      ),
+  },
+  /** issue 12: tabs' close checks never reach the matching queue: a tab is never closed, its hold never comes back. */
+  "tab close checks lost": {
+    dropSend: (queue, body) => queue === "matching" && body.includes('"type":"tab"'),
+  },
 };

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { SABOTAGE } from "./sabotage";
-import { onlyKnown, report, runSeed } from "./sim";
+import { onlyKnown, report, runSeed, type SimOptions } from "./sim";
 
 /** Seeds per CI run: sized to stay well under 20 s on 2 busy cores (SIM_SEEDS overrides). */
 const CI_SEEDS = Number(process.env.SIM_SEEDS ?? 30);
@@ -55,6 +55,9 @@ describe("coordinator simulation", () => {
       "tabs opened",
       "tabs closed",
       "jobs under tabs completed",
+      "slot ids taken by jobs that hold for themselves",
+      // a close amid faults (the clock flew to it before the drain), not only in the drain
+      "tab close checks closed",
     ];
     for (const what of exercised) {
       expect(totals[what] ?? 0, what).toBeGreaterThan(0);
@@ -75,8 +78,13 @@ describe("coordinator simulation", () => {
   });
 
   describe("positive controls: a deliberate break is caught", () => {
-    const cases: Array<[string, RegExp]> = [
-      ["refund keeps the hold", /the ledger sums to \d+, not 0|its movements add up to|holds \d+, its open jobs' maximum cost is/],
+    // issue 12: the tab breaks run their seeds with every submit under a tab (and no clock flight): caught at once
+    const tabs = { tabShare: 1, tabClock: false };
+    const cases: Array<[string, RegExp, Partial<SimOptions>?]> = [
+      [
+        "refund keeps the hold",
+        /the ledger sums to \d+, not 0|its movements add up to|holds \d+, its open jobs' maximum cost and open tabs' slots sum to/,
+      ],
       ["envelope stored with its plaintext", /plaintext at the coordinator: the canary is in store item jobs \S+\/envelope \(base64/],
       [
         "overcharge by one nanoTON",
@@ -85,15 +93,23 @@ describe("coordinator simulation", () => {
       ["deposit credited per read, not per transaction", /vault transaction \S+ moved money twice/],
       ["deposit credited gross, not net of the vault's fee", /was credited \d+ in deposits, the vault records \d+ deposited/],
       ["lease checks lost", /job \S+ is still assigned at quiescence/],
+      // issue 12: tabs
+      ["tab close overpays a worker by one nanoTON", /tab \S+'s close paid wrk:\S+ \d+, its completed jobs there cost \d+/, tabs],
+      [
+        "tab job records a hold of its own",
+        /req:\S+ is \d+\/\d+ \(available\/held\) but its movements add up to|records a hold of its own/,
+        tabs,
+      ],
+      ["tab close checks lost", /tab \S+ is still open at quiescence/, tabs],
     ];
-    for (const [name, expected] of cases) {
+    for (const [name, expected, options] of cases) {
       it(`${name}`, async () => {
         // Prepare
         const sabotage = SABOTAGE[name]!;
         // Act: the first of seeds 1..40 that catches it (some breaks need a crash or a re-read to show)
         let caught: Awaited<ReturnType<typeof runSeed>> | undefined;
         for (let seed = 1; seed <= 40 && !caught; seed++) {
-          const r = await runSeed({ seed, sabotage });
+          const r = await runSeed({ seed, sabotage, ...options });
           if (!r.ok) caught = r;
         }
         // Assess

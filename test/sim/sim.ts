@@ -24,8 +24,18 @@
  * every byte written to the store, sent on a queue or logged by the coordinator is scanned for
  * the prompts' canary in every encoding (test/canary.ts). Then the run drains to quiescence
  * (faults off, clock forward until nothing is left to do) and checks that every job ended
- * completed or refunded, every requester saw its jobs end with answers that pass the SDK's
- * checks, and the chain and the ledger agree.
+ * completed or refunded, every tab closed and nothing is held, every requester saw its jobs
+ * end with answers that pass the SDK's checks, and the chain and the ledger agree.
+ *
+ * Tabs (issue 12, core/jobs/tabs.ts): in about half the seeds requesters open tabs (an
+ * Idempotency-Key retried across crashes and lost answers; 402 when funds are short; a reused
+ * key with another body must be 422) and submit most or some of their jobs under their slots
+ * (slot i is job id tabSlotJobId(tab, i), under its own job's key), and now and then a job that
+ * holds for itself takes a slot's job id (the close must not pay for it). Close checks travel
+ * the matching queue like lease checks. In half of those seeds the clock flies once to about
+ * when a tab may close (15 min past its expiry), so a close also runs amid faults; requests in
+ * flight longer than a handler may run (HANDLER_BOUND_MS) then time out, as their runtime
+ * would end them. The drain delivers close checks until every tab is closed.
  *
  * Fault rates are drawn per seed ("swarm testing": some seeds crash often, some never; some
  * duplicate every other message, some none), so the seeds together cover the combinations.
@@ -44,7 +54,11 @@ import { signReceipt, verifyReceipt } from "../../core/crypto/receipt";
 import { openChunkedReply, ReplyStreamSealer } from "../../core/crypto/reply-stream";
 import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
+import { tabIdFor, tabSlotJobId } from "../../core/ids";
 import { extendLease, getJob, handleMatchingMessage, pollJobs, postResult, prepareJob, resultDigest, submitJob } from "../../core/jobs";
+import { COMMIT_WAIT_MS } from "../../core/jobs/items";
+import { jobIdempotencyKey } from "../../core/jobs/submit";
+import { openTab, tabClosesAfter, type TabItem } from "../../core/jobs/tabs";
 import { issueVoucher, type PayoutDeps } from "../../core/payouts";
 import type { Alert, Item, Key, Log, Random, TableName, WriteOp } from "../../core/ports";
 import { recoverAssignedJobs } from "../../core/recovery";
@@ -66,9 +80,6 @@ import type { EnvelopeHeader, ReceiptBody, ReplyEnvelope, RequestEnvelope } from
 import { RequestPlaintext } from "../../events/envelope";
 import { Voucher } from "../../events/money";
 import { MatchingMessage } from "../../events/queue";
-import { tabSlotJobId } from "../../core/ids";
-import { openTab } from "../../core/jobs/tabs";
-import { jobIdempotencyKey } from "../../core/jobs/submit";
 import { SignedWithdrawalView, WithdrawRequest } from "../../events/withdrawals";
 import { createMemoryStore } from "../../local/memory-store";
 import { findCanary, storeSources, valueBytes } from "../canary";
@@ -148,6 +159,16 @@ const WITHDRAWAL_TTL_SECONDS = 30;
 const RELEASE_GRACE_SECONDS = 10;
 const MAX_TASKS = 10;
 const MAX_RECEIVES = 5; // the local consumer's dead-letter limit
+/**
+ * No handler runs longer than this (a Lambda's timeout; core relies on the bound, see
+ * core/jobs/tabs.ts and the lease check's wait for its commit): when simulated time passes a
+ * request still in flight by more, the request is killed (its pending store operations never
+ * run, its caller hears nothing), so a tab's close never reads its slots before a submit that
+ * checked the tab's expiry has written its job.
+ */
+const HANDLER_BOUND_MS = COMMIT_WAIT_MS - 1_000;
+/** drain: this many close checks in a row, each finding its tab waiting on a job, and no other message left: the job will never end */
+const STUCK_TAB_WAITS = 50;
 
 type SimDeps = CoreDeps & PayoutDeps & WithdrawalDeps;
 
@@ -227,6 +248,8 @@ interface Agent {
 
 interface TaskRecord {
   task: Task;
+  /** when it started (simulated time) */
+  at: number;
   lost?: () => void;
 }
 
@@ -252,6 +275,8 @@ export interface SimOptions {
   sabotage?: Sabotage;
   /** issue 12: the share of submits that draw on a tab (default: drawn per seed, 0 for half of them) */
   tabShare?: number;
+  /** issue 12: the clock flies once to about when a tab may close (default: drawn per seed, for half the seeds with tabs) */
+  tabClock?: boolean;
 }
 
 /** Hooks that break the system on purpose in the harness (never in core): the checker's positive controls. */
@@ -274,6 +299,8 @@ export interface SimResult {
   trace: string[];
   /** sha256 over every trace entry (with `fullTrace`) */
   traceHash?: string;
+  /** the CLI flags beyond the seed that replay it (the tab knobs, when the run set them) */
+  replayFlags?: string;
   ms: number;
 }
 
@@ -308,6 +335,14 @@ export class Sim {
   private checkedVersion = -1;
   private readonly checker = new IncrementalChecker();
   private readonly leaseDroppedBeforeCommit = new Set<string>();
+  /** tabs whose close the coordinator logged (issue 12) */
+  private readonly tabsClosed = new Set<string>();
+  /** tabs one of whose close checks went to the dead-letter queue (issue 12) */
+  private readonly tabCheckDeadLettered = new Set<string>();
+  /** drain: tab close checks in a row that found a job of their tab still running (and nothing else delivered) */
+  private tabWaits = 0;
+  /** the clock flew once to about when a tab may close (issue 12) */
+  private jumped = false;
   private watchers = 0;
   private lastPass: { hasMore: boolean; undercollateral: boolean; overlapped: boolean; startedAt: number; at: number } | undefined;
   private readonly releaseTried = new Map<string, number>();
@@ -327,6 +362,8 @@ export class Sim {
   private readonly coreRandom: Random;
   /** issue 12: the share of submits that draw on a tab, when the requester has one with a slot */
   private readonly tabShare: number;
+  /** issue 12: the clock flies once to about when a tab may close (its close then runs amid faults) */
+  private readonly tabClock: boolean;
 
   constructor(private readonly o: SimOptions) {
     this.rng = new Prng(o.seed);
@@ -335,7 +372,9 @@ export class Sim {
     this.knobs = { ...drawKnobs(this.rng), ...o.knobs };
     // issue 12: how often its requesters draw on tabs, from a stream of its own (a seed that draws
     // 0 runs step for step as it did before tabs existed)
-    this.tabShare = o.tabShare ?? new Prng((o.seed ^ 0x7ab5ab5) >>> 0).pick([0, 0, 0.5, 0.9]);
+    const tabRng = new Prng((o.seed ^ 0x7ab5ab5) >>> 0);
+    this.tabShare = o.tabShare ?? tabRng.pick([0, 0, 0.6, 1]);
+    this.tabClock = o.tabClock ?? (this.tabShare > 0 && tabRng.chance(0.5));
     this.canary = `CANARY-${this.rng.hex(9)}`;
     this.config = {
       ...DEFAULT_CORE_CONFIG,
@@ -465,6 +504,9 @@ export class Sim {
         ? { traceHash: this.trace.reduce((h, e) => h.update(this.formatEntry(e) + "\n"), createHash("sha256")).digest("hex") }
         : {}),
       ms: performance.now() - started,
+      ...(this.o.tabShare !== undefined || this.o.tabClock !== undefined
+        ? { replayFlags: `--tabs ${this.tabShare} --tab-clock ${this.tabClock ? 1 : 0}` }
+        : {}),
     };
   }
 
@@ -516,7 +558,14 @@ export class Sim {
       [() => this.tick(rng.range(5_000, 25_000)), 0.1],
       [() => this.tick(rng.range(75_000, 120_000)), 0.02],
     );
+    // issue 12: once a run (in some seeds), the clock flies to about when an open tab may close
+    // (15 min past its expiry), so a close also runs amid faults, crashes and other requests,
+    // not only in the drain; the requests in flight then time out
+    const closing = this.tabClock && !this.jumped ? this.nextTabClose() : undefined;
+    if (closing !== undefined) options.push([() => this.flyTo(closing + rng.range(-3_000, 20_000)), 0.3]);
     for (const r of this.requesters) {
+      // once the clock has flown to a tab's close, the requesters drop expired quotes (as the SDK does)
+      if (this.jumped) r.quotes = r.quotes.filter((q) => q.p.quoteExpiresAt > this.t);
       if (room) options.push([() => this.prepare(r), 2]);
       if (room && r.quotes.length) options.push([() => this.submit(r), 3]);
       const unknown = r.submissions.filter((s) => s.state === "unknown");
@@ -530,9 +579,13 @@ export class Sim {
       options.push([() => this.chainDeposit(r, BigInt(rng.range(20_000, 200_000))), 0.2]);
       if (room && r.quotes.length && r.submissions.some((s) => s.accepted)) options.push([() => this.reuseKey(r), 0.1]);
       if (this.tabShare > 0) {
-        if (room && r.quotes.length && this.usableTab(r) === undefined) options.push([() => this.openTab(r), 0.6]);
+        // issue 12: tabs (open one when none has a slot left; retry a lost open; misuse them)
+        if (room && r.quotes.length && this.usableTab(r) === undefined) options.push([() => this.openTab(r), 2 * this.tabShare]);
         const lost = r.tabOpens.filter((t) => t.state === "unknown");
         if (room && lost.length) options.push([() => this.sendOpenTab(r, this.rng.pick(lost)), 1]);
+        if (room && r.tabOpens.some((t) => t.state === "open")) options.push([() => this.reuseTabKey(r), 0.05]);
+        if (room && r.quotes.length && this.requesters.some((o) => o.tabs.some((t) => t.next < t.tab.slots)))
+          options.push([() => this.squatSlot(r), 0.1]);
       }
       if (room && r.signed.length) options.push([() => this.release(r), 0.2]);
     }
@@ -595,9 +648,17 @@ export class Sim {
       if (s) return (this.sendSubmit(r, s), true);
       const w = r.withdrawals.find((x) => x.state === "unknown");
       if (w) return (this.sendWithdraw(r, w), true);
+      const t = r.tabOpens.find((x) => x.state === "unknown");
+      if (t) return (this.sendOpenTab(r, t), true);
     }
     for (const a of live) if (this.queues.visibleCount(`worker-${a.id}`)) return (this.poll(a), true);
-    if (this.queues.visibleCount("matching")) return (this.deliverLease(false), true);
+    // a tab waiting on a job that nothing will end (no lease check left for it, nor anything for
+    // a worker) waits for good: that is quiescence too (the final checks then find both open)
+    const stuck =
+      this.tabWaits >= STUCK_TAB_WAITS &&
+      this.queues.list("matching").every((m) => m.body.includes('"type":"tab"')) &&
+      live.every((a) => this.queues.size(`worker-${a.id}`) === 0);
+    if (!stuck && this.queues.visibleCount("matching")) return (this.deliverLease(false), true);
     const cursor = this.store.item("chain", { pk: "cursor", sk: "cursor" });
     const lastTx = this.vault.txs.at(-1);
     if (lastTx && (cursor?.lt !== lastTx.lt || !this.lastPass || this.lastPass.hasMore || this.lastPass.overlapped))
@@ -609,7 +670,7 @@ export class Sim {
       if (s) return (this.read(r, s), true);
     }
     const due = this.queues.nextVisible(["matching", ...live.map((a) => `worker-${a.id}`)]);
-    if (due < Infinity) {
+    if (due < Infinity && !stuck) {
       if (this.heartbeatAt !== this.t) {
         // live agents keep heartbeating while time passes
         this.heartbeatAt = this.t;
@@ -635,6 +696,24 @@ export class Sim {
     return false;
   }
 
+  private flyTo(t: number) {
+    this.jumped = true;
+    this.count("clock flights to a tab's close");
+    this.note(() => `the clock flies to t+${((t - T0) / 1000).toFixed(3)}s (about when a tab may close)`);
+    this.tick(t - this.t);
+  }
+
+  /** The earliest time an open tab may close that is still to come (issue 12). */
+  private nextTabClose(): number | undefined {
+    let at: number | undefined;
+    for (const t of this.store.items("jobs")) {
+      if (t.sk !== "tab" || t.status !== "open") continue;
+      const c = tabClosesAfter(t as TabItem);
+      if (c > this.t && (at === undefined || c < at)) at = c;
+    }
+    return at;
+  }
+
   private pendingWithdrawals() {
     return [...this.store.items("chain")].filter((w) => w.pk.startsWith("wd:") && w.reserved === true && w.status === "pending");
   }
@@ -648,7 +727,7 @@ export class Sim {
     on: { ok?: (v: T) => void; err?: (e: unknown) => void; lost?: () => void } = {},
   ) {
     const task: Task = { id: ++this.taskSeq, name, epoch: this.epoch };
-    this.tasks.set(task.id, { task, ...(on.lost ? { lost: on.lost } : {}) });
+    this.tasks.set(task.id, { task, at: this.t, ...(on.lost ? { lost: on.lost } : {}) });
     this.note(() => `→ ${name}`);
     const deps: SimDeps = {
       store: this.store.forTask(task),
@@ -745,12 +824,26 @@ export class Sim {
 
   /** The local default's restart: every open job gets a fresh lease check (a failed start is started again). */
   private recover() {
-    this.launch("restart: recoverAssignedJobs", (d) => recoverAssignedJobs(d, this.inner.scan("jobs")), { err: () => this.recover() });
+    const epoch = this.epoch;
+    this.launch("restart: recoverAssignedJobs", (d) => recoverAssignedJobs(d, this.inner.scan("jobs")), {
+      err: () => this.recover(),
+      // timed out (not a crash, which starts its own): started again
+      lost: () => void (epoch === this.epoch && this.recover()),
+    });
   }
 
   private tick(ms: number) {
     this.t += ms;
     this.note(() => `clock +${(ms / 1000).toFixed(3)}s`);
+    // a request in flight longer than a handler may run is killed by its runtime (HANDLER_BOUND_MS)
+    for (const [id, r] of this.tasks) {
+      if (this.t - r.at <= HANDLER_BOUND_MS) continue;
+      this.tasks.delete(id);
+      this.store.pending = this.store.pending.filter((p) => p.task.id !== id);
+      this.count("requests timed out");
+      this.note(() => `${r.task.name} TIMES OUT (in flight since t+${((r.at - T0) / 1000).toFixed(3)}s)`);
+      this.guard(() => r.lost?.());
+    }
     // agents heartbeat on their own timer (the interval the coordinator gave them)
     for (const a of this.agents) if (a.alive && a.registered && this.t - a.beatAt >= this.config.heartbeatSeconds * 1000) this.beat(a);
   }
@@ -826,6 +919,7 @@ export class Sim {
     // issue 12: now and then the job takes the next slot of an open tab (its job id the slot's)
     const t = this.tabShare > 0 && this.rng.chance(this.tabShare) ? this.usableTab(r) : undefined;
     const tab = t ? { tab: t.tab, slot: t.next++ } : undefined;
+    if (this.tabShare > 0) this.count(tab ? "submits under a tab" : "submits holding for themselves (in seeds with tabs)");
     const sealed = this.seal(r, tab ? tabSlotJobId(tab.tab.tabId, tab.slot) : undefined);
     const s: Submission = {
       ...sealed,
@@ -861,6 +955,7 @@ export class Sim {
               this.fail(`${r.label} sent the identical submit of ${s.label} again with its own key and was answered ${e.status} ${e.code}`);
             }
             s.state = s.accepted ? "accepted" : "refused";
+            if (s.tab) this.count(`submits under a tab refused ${e.status} ${e.code}`);
           } else s.state = s.accepted ? "accepted" : "unknown";
         },
         lost: () => void (s.state = s.accepted ? "accepted" : "unknown"),
@@ -868,24 +963,33 @@ export class Sim {
     );
   }
 
-  /** issue 12: a tab with a slot left that does not expire within a lease (a submit must reach it before its expiry). */
+  /**
+   * issue 12: a tab with a slot left that has not expired (as the SDK keeps it: a submit that
+   * reaches the coordinator after the expiry is refused, 410 tab_expired, and one that checked
+   * the expiry just in time may commit after it, which the close's wait must cover).
+   */
   private usableTab(r: Requester) {
-    r.tabs = r.tabs.filter((t) => t.next < t.tab.slots && t.tab.expiresAt - this.t > 15_000);
+    r.tabs = r.tabs.filter((t) => t.next < t.tab.slots && t.tab.expiresAt > this.t);
     return r.tabs[0];
   }
 
-  /** issue 12: open a tab of a few slots, each twice a kept quote's hold. */
+  /**
+   * issue 12: open a tab of a few slots (POST /v1/tabs), each worth a kept quote's hold or
+   * twice the dearest (a job sealed to a quote dearer than a slot is refused: 400), under an
+   * Idempotency-Key it retries until it hears an answer.
+   */
   private openTab(r: Requester) {
-    const q = this.rng.pick(r.quotes);
+    const dearest = r.quotes.reduce((m, q) => (BigInt(q.p.maxCost) > m ? BigInt(q.p.maxCost) : m), 0n);
     const t: TabOpen = {
-      idemKey: `tab-${++this.counter}-key`,
+      idemKey: `tab-${++this.counter}`,
       body: OpenTabRequest.parse({
-        slots: this.rng.range(1, 5),
-        slotCost: (BigInt(q.p.maxCost) * 2n).toString(),
+        slots: this.rng.range(1, 6),
+        slotCost: (this.rng.chance(0.2) ? BigInt(this.rng.pick(r.quotes).p.maxCost) : dearest * 2n).toString(),
         ttlSeconds: this.rng.range(60, 240),
       }),
       state: "inflight",
     };
+    this.label(tabIdFor(r.id, t.idemKey), `T${r.tabOpens.length}.${r.label}`);
     r.tabOpens.push(t);
     this.sendOpenTab(r, t);
   }
@@ -893,17 +997,62 @@ export class Sim {
   private sendOpenTab(r: Requester, t: TabOpen) {
     const retry = t.state === "unknown";
     t.state = "inflight";
-    this.launch(`${r.label} open tab ${t.idemKey}${retry ? " (retry)" : ""}`, (d) => openTab(d, r.id, t.body, t.idemKey), {
+    const tabId = tabIdFor(r.id, t.idemKey);
+    this.launch(`${r.label} open tab ${tabId}${retry ? " (retry)" : ""}`, (d) => openTab(d, r.id, t.body, t.idemKey), {
       ok: ({ view }) => {
-        if (view.tab.requester !== r.id || view.tab.slots !== t.body.slots || view.tab.slotCost !== t.body.slotCost)
-          this.fail(`${r.label}'s tab ${t.idemKey} was answered with other terms: ${JSON.stringify(view.tab)}`);
-        if (t.state !== "open" && !r.tabs.some((x) => x.tab.tabId === view.tab.tabId)) r.tabs.push({ tab: view.tab, next: 0 });
+        const x = view.tab;
+        if (x.tabId !== tabId || x.requester !== r.id || x.slots !== t.body.slots || x.slotCost !== t.body.slotCost)
+          this.fail(`${r.label}'s open of tab ${tabId} was answered with other terms: ${JSON.stringify(x)}`);
+        if (t.state !== "open" && !r.tabs.some((y) => y.tab.tabId === x.tabId)) r.tabs.push({ tab: x, next: 0 });
+        if (t.state !== "open") this.count("tabs opened");
         t.state = "open";
-        this.count("tabs opened");
       },
-      err: (e) => void (t.state = e instanceof CocoonError && e.status < 500 ? "refused" : "unknown"),
+      err: (e) => {
+        if (e instanceof CocoonError && e.status < 500) {
+          if (e.code === "idempotency_key_reused")
+            this.fail(`${r.label} sent the identical open of tab ${tabId} again with its own key and was answered ${e.status} ${e.code}`);
+          t.state = "refused";
+          this.count(`tab opens refused ${e.status}`);
+        } else t.state = "unknown";
+      },
       lost: () => void (t.state = "unknown"),
     });
+  }
+
+  /** issue 12: a tab's Idempotency-Key with another body must be refused (422), never a second tab or a changed one. */
+  private reuseTabKey(r: Requester) {
+    const used = this.rng.pick(r.tabOpens.filter((t) => t.state === "open"));
+    const body = OpenTabRequest.parse({ ...used.body, slots: used.body.slots + 1 });
+    const tabId = tabIdFor(r.id, used.idemKey);
+    this.launch(`${r.label} open tab ${tabId} again with another body`, (d) => openTab(d, r.id, body, used.idemKey), {
+      ok: (v) => this.fail(`${r.label} reused tab ${tabId}'s Idempotency-Key for another body and got ${JSON.stringify(v.view)}, not 422`),
+      err: (e) => {
+        if (e instanceof CocoonError && e.status < 500 && e.code !== "idempotency_key_reused")
+          this.fail(`a reused tab Idempotency-Key with another body was answered ${e.status} ${e.code}, not 422 idempotency_key_reused`);
+      },
+    });
+  }
+
+  /**
+   * issue 12: a job that holds for itself under the job id of a slot of an open tab (the
+   * requester's own or, knowing its id, another's): the tab's close must not pay for it. The
+   * tab's owner never uses that slot (it would be answered 409 job_exists).
+   */
+  private squatSlot(r: Requester) {
+    const tabs = this.requesters.flatMap((o) => o.tabs.filter((t) => t.next < t.tab.slots));
+    const t = this.rng.pick(tabs);
+    const jobId = tabSlotJobId(t.tab.tabId, t.next++);
+    this.count("slot ids taken by jobs that hold for themselves");
+    const sealed = this.seal(r, jobId);
+    const s: Submission = {
+      ...sealed,
+      label: this.labelOf(sealed.jobId),
+      idemKey: this.rng.chance(0.5) ? jobIdempotencyKey(jobId) : `key-${++this.counter}`,
+      state: "inflight",
+      accepted: false,
+    };
+    r.submissions.push(s);
+    this.sendSubmit(r, s);
   }
 
   /** The same Idempotency-Key with another body must be refused (422), never a second job. */
@@ -1302,6 +1451,8 @@ export class Sim {
     if (m.receiveCount > MAX_RECEIVES) {
       this.queues.drop("matching", m.id);
       this.count("dead-lettered");
+      const body = JSON.parse(m.body) as { type?: string; tabId?: string };
+      if (body.type === "tab" && body.tabId) this.tabCheckDeadLettered.add(body.tabId);
       const what = `a matching message was dead-lettered after ${MAX_RECEIVES} failed deliveries: ${m.body}`;
       if (!this.anomalies.includes(what)) this.anomalies.push(what);
       this.note(what);
@@ -1313,7 +1464,8 @@ export class Sim {
       (d) => handleMatchingMessage(d, msg),
       {
         ok: (r) => {
-          this.count(`lease checks ${r}`);
+          this.count(msg.type === "tab" ? `tab close checks ${r}${this.phase === "drain" ? " (drain)" : ""}` : `lease checks ${r}`);
+          if (this.phase === "drain") this.tabWaits = msg.type === "tab" && r === "waiting" ? this.tabWaits + 1 : 0;
           // dropped as stale because the job does not exist (yet): if its submit commits after this, nothing checks its lease
           if (r === "stale" && msg.type !== "tab" && !this.store.item("jobs", { pk: msg.jobId, sk: "job" }))
             this.leaseDroppedBeforeCommit.add(msg.jobId);
@@ -1347,6 +1499,7 @@ export class Sim {
     this.running.add(pass);
     this.watchers++;
     const startedAt = this.t;
+    const epoch = this.epoch;
     let undercollateral = false;
     const alerts = {
       raise: async (a: Alert) => {
@@ -1381,6 +1534,12 @@ export class Sim {
           this.watchers--;
           this.running.delete(pass);
         },
+        // timed out (a crash resets the count itself)
+        lost: () => {
+          if (epoch !== this.epoch) return;
+          this.watchers--;
+          this.running.delete(pass);
+        },
       },
     );
   }
@@ -1390,11 +1549,6 @@ export class Sim {
   private finalChecks() {
     // the per-step checks were incremental: recompute everything once from the whole store
     const v: string[] = checkStore(this.store, this.oracle);
-    for (const t of this.store.items("jobs")) {
-      if (t.sk !== "tab") continue;
-      if (t.status !== "closed") v.push(`tab ${t.pk} is still ${String(t.status)} at quiescence: its hold is never returned`);
-      else this.count("tabs closed");
-    }
     for (const j of this.store.items("jobs")) {
       if (j.sk !== "job") continue;
       if (j.tab !== undefined) this.count(`jobs under tabs ${String(j.status)}`);
@@ -1410,6 +1564,21 @@ export class Sim {
         if (!this.anomalies.includes(what)) this.anomalies.push(what);
       }
     }
+    // issue 12: every tab closed (its close checks were delivered past closesAfter), nothing held
+    for (const t of this.store.items("jobs")) {
+      if (t.sk !== "tab") continue;
+      if (t.status !== "closed")
+        v.push(
+          `tab ${t.pk} is still ${String(t.status)} at quiescence (it could close from t+${(tabClosesAfter(t as TabItem) - T0) / 1000}s): its hold never comes back${
+            this.tabCheckDeadLettered.has(t.pk)
+              ? `; its close check was dead-lettered after ${MAX_RECEIVES} failed deliveries and nothing sends another`
+              : ""
+          }`,
+        );
+      else this.count("tabs closed");
+    }
+    for (const acc of this.store.items("accounts"))
+      if (acc.pk.startsWith("req:") && big(acc.held) !== 0n) v.push(`${acc.pk} still holds ${String(acc.held)} at quiescence`);
     for (const r of this.requesters) {
       for (const s of r.submissions) {
         if (s.state === "inflight" || s.state === "unknown") v.push(`${r.label}'s submit of ${s.label} never got an answer`);
@@ -1474,6 +1643,12 @@ export class Sim {
 
   private onLog(level: string, msg: string, data?: Record<string, unknown>) {
     this.count(`log: ${msg}`);
+    // issue 12: closeTab logs only once its transaction committed: twice is a tab paid twice
+    if (msg === "tab closed" && data?.tabId !== undefined) {
+      const id = String(data.tabId);
+      if (this.tabsClosed.has(id)) this.guard(() => this.fail(`tab ${id} was closed twice (two close transactions committed)`));
+      this.tabsClosed.add(id);
+    }
     const line = JSON.stringify({ level, msg, ...data }, bigintJson);
     for (const h of findCanary(line, this.canary))
       this.guard(() => this.fail(`plaintext at the coordinator: the canary is in a log line (${h.encoding}): ${line.slice(0, 200)}`));
@@ -1556,6 +1731,6 @@ export function report(r: SimResult, traceLines = 40): string {
     `knobs: ${JSON.stringify(r.knobs)}`,
     `last ${Math.min(traceLines, r.trace.length)} steps:`,
     ...r.trace.slice(-traceLines).map((l) => `  ${l}`),
-    `replay: npm run sim:faults -- --seed ${r.seed} --trace 200`,
+    `replay: npm run sim:faults -- --seed ${r.seed} --trace 200${r.replayFlags ? ` ${r.replayFlags}` : ""}`,
   ].join("\n");
 }
