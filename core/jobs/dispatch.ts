@@ -5,7 +5,7 @@
  */
 import type { AgentJob } from "../../events/api";
 import type { RequestEnvelope } from "../../events/envelope";
-import type { MatchingMessage } from "../../events/queue";
+import type { LeaseCheckMessage, MatchingMessage, TabCloseMessage } from "../../events/queue";
 import type { RelaySession } from "../../events/relay";
 import type { CoreDeps } from "../deps";
 import { applyMovement, OverdraftError, refundMovement } from "../ledger";
@@ -155,21 +155,27 @@ export async function advance(
     await dispatch(deps, moved);
     return true;
   }
-  if (job.tab) return endTabJob(deps, job, fromAttempt, outcome, extra);
+  const ended: WriteOp = {
+    op: "update",
+    table: "jobs",
+    key: jobKey(job.jobId),
+    set: { status: "refunded", outcome, updatedAt: now },
+    when: stillAt(fromAttempt),
+  };
   try {
-    const r = await applyMovement(deps.store, refundMovement(job.jobId, job.requester, BigInt(job.maxCost), now), [
-      {
-        op: "update",
-        table: "jobs",
-        key: jobKey(job.jobId),
-        set: { status: "refunded", outcome, updatedAt: now },
-        when: stillAt(fromAttempt),
-      },
-      ...extra,
-      // the job's hold, when its submit left logging it to the job's end (last, no condition)
-      ...holdLogOps(job),
-    ]);
-    if (r === "duplicate") return false; // refunded already
+    if (job.tab) {
+      // Under a tab (./tabs.ts) the job held nothing of its own: its end moves no money (its
+      // tab's close returns its slot's worth).
+      await deps.store.transact([ended, ...extra]);
+    } else {
+      const r = await applyMovement(deps.store, refundMovement(job.jobId, job.requester, BigInt(job.maxCost), now), [
+        ended,
+        ...extra,
+        // the job's hold, when its submit left logging it to the job's end (last, no condition)
+        ...holdLogOps(job),
+      ]);
+      if (r === "duplicate") return false; // refunded already
+    }
   } catch (e) {
     if (e instanceof ConditionFailedError) return false;
     // The hold is gone: the job was settled (or refunded) between our read and this write.
@@ -177,32 +183,7 @@ export async function advance(
     if (e instanceof OverdraftError && !(await stillAssigned(deps, job.jobId, fromAttempt))) return false;
     throw e;
   }
-  deps.log.info("job refunded", { jobId: job.jobId, outcome });
-  deps.notifier.notify(jobTopic(job.jobId));
-  return true;
-}
-
-/**
- * No candidate left for a job under a tab: it ends refunded with nothing to move (it held
- * nothing of its own; its tab's close returns its slot's worth). Conditioned like the refund.
- */
-async function endTabJob(deps: CoreDeps, job: JobItem, fromAttempt: number, outcome: "expired" | "failed", extra: WriteOp[]) {
-  try {
-    await deps.store.transact([
-      {
-        op: "update",
-        table: "jobs",
-        key: jobKey(job.jobId),
-        set: { status: "refunded", outcome, updatedAt: deps.clock.now() },
-        when: stillAt(fromAttempt),
-      },
-      ...extra,
-    ]);
-  } catch (e) {
-    if (e instanceof ConditionFailedError) return false;
-    throw e;
-  }
-  deps.log.info("job refunded", { jobId: job.jobId, outcome, tabId: job.tab });
+  deps.log.info("job refunded", { jobId: job.jobId, outcome, ...(job.tab ? { tabId: job.tab } : {}) });
   deps.notifier.notify(jobTopic(job.jobId));
   return true;
 }
@@ -249,15 +230,20 @@ function beforeItsCommit(job: JobItem | undefined, attempt: number): boolean {
   return job.status === "assigned" && job.attempt < attempt;
 }
 
-/** Check again later, until COMMIT_WAIT_MS after the check first found its job not there yet; then drop it. */
-async function awaitCommit(deps: CoreDeps, msg: Extract<MatchingMessage, { type: "lease" }>) {
+/**
+ * Check again later, until COMMIT_WAIT_MS after the check first found its item not there yet (a
+ * lease check its job, a tab's close check its tab: each is sent before the commit that makes
+ * it); then drop it.
+ */
+export async function awaitCommit(deps: CoreDeps, msg: LeaseCheckMessage | TabCloseMessage) {
   const now = deps.clock.now();
   const until = msg.awaitUntil ?? now + COMMIT_WAIT_MS;
   if (now >= until) {
-    deps.log.info("lease check dropped: its commit never landed", { jobId: msg.jobId, attempt: msg.attempt });
+    const { awaitUntil: _until, type: _type, ...what } = msg;
+    deps.log.info(`${msg.type === "tab" ? "tab close check" : "lease check"} dropped: its commit never landed`, what);
     return "stale";
   }
-  const again: MatchingMessage = { type: "lease", jobId: msg.jobId, attempt: msg.attempt, awaitUntil: until };
+  const again: MatchingMessage = { ...msg, awaitUntil: until };
   await deps.queues.send("matching", again, { delaySeconds: Math.min(900, Math.ceil((until - now) / 1000)) });
   return "awaiting";
 }

@@ -129,25 +129,30 @@ export async function postResult(
   if (!replyInCommit) await putReply(deps, reply.head);
   let settled: Error | undefined;
   try {
+    // issue 12: the job's move to completed records the settlement (no ledger item): only one
+    // transaction can make it, and the job item then states every field of the movement. Under
+    // a tab it records the job's cost and usage for the tab's close, which pays the worker.
+    const completed = {
+      op: "update" as const,
+      table: "jobs" as const,
+      key: jobKey(job.jobId),
+      set: {
+        status: "completed",
+        cost: cost.toString(),
+        resultDigest: digest,
+        updatedAt: now,
+        ...(job.tab
+          ? { usage: { promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens } }
+          : { settledInJob: true }),
+      },
+      when: stillAt(r.attempt),
+    };
+    // content-addressed: one already there (an earlier post of this very result) is the same item
+    const replyOp = replyInCommit ? [{ op: "put" as const, table: "jobs" as const, item: reply.head }] : [];
     if (job.tab) {
       // A job under a tab (./tabs.ts): its move to completed is all; the tab's close pays the
       // worker and logs the receipt. One conditioned write (and the reply, where that is cheap).
-      await deps.store.transact([
-        {
-          op: "update",
-          table: "jobs",
-          key: jobKey(job.jobId),
-          set: {
-            status: "completed",
-            cost: cost.toString(),
-            resultDigest: digest,
-            updatedAt: now,
-            usage: { promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens },
-          },
-          when: stillAt(r.attempt),
-        },
-        ...(replyInCommit ? [{ op: "put" as const, table: "jobs" as const, item: reply.head }] : []),
-      ]);
+      await deps.store.transact([completed, ...replyOp]);
     } else {
       // Batched with the worker's other results waiting to settle (./settle.ts); the worker's job
       // and token counts ride on its balance update (one item write, not two).
@@ -155,22 +160,13 @@ export async function postResult(
       const applied = await settle(deps, {
         workerId,
         movement,
-        // issue 12: the job's move to completed records the settlement (no ledger item): only one
-        // transaction can make it, and the job item then states every field of the movement
-        record: {
-          op: "update",
-          table: "jobs",
-          key: jobKey(job.jobId),
-          set: { status: "completed", cost: cost.toString(), resultDigest: digest, updatedAt: now, settledInJob: true },
-          when: stillAt(r.attempt),
-        },
+        record: completed,
         extra: [
           // issue 15: the receipt joins the receipt log's inbox in this same transaction (last, no
           // condition), carrying the settlement and the job's hold; the anchorer numbers and
           // anchors them (core/receipts/log.ts)
           appendReceiptOp(job.jobId, r.receipt, now, jobHoldMovement(job), movement),
-          // content-addressed: one already there (an earlier post of this very result) is the same item
-          ...(replyInCommit ? [{ op: "put" as const, table: "jobs" as const, item: reply.head }] : []),
+          ...replyOp,
         ],
         counters: { jobs: 1, promptTokens: body.usage.promptTokens, completionTokens: body.usage.completionTokens },
       });

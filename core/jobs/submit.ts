@@ -185,44 +185,37 @@ export async function submitJobWithItem(
   // The job item is the hold's record (JobItem.holdInJob): put only if absent, it makes the hold apply once.
   const jobPut = { op: "put", table: "jobs", item: job, when: { kind: "notExists" } } as const;
   const envelopeInCommit = envelopeStored !== "written" ? [{ op: "put" as const, table: "jobs" as const, item: envelopeItem }] : [];
-  if (tabId) {
-    // Under a tab: the job's put is all (its slot's id, only if absent), no balance and no transaction on DynamoDB.
-    try {
-      await deps.store.transact([jobPut, ...envelopeInCommit]);
-    } catch (e) {
-      if (e instanceof ConditionFailedError) return answerDuplicate(deps, h.jobId, requester, bodyHash);
-      throw e;
-    }
-    await dispatch(deps, job, envelope, relay);
-    deps.log.info("job submitted", { jobId: job.jobId, model: job.model, candidates: order.length, maxCost: job.maxCost, tabId });
-    return { jobId: h.jobId, status: "assigned", replayed: false, job };
-  }
   try {
-    const r = await applyMovement(
-      deps.store,
-      holdMovement(h.jobId, requester, maxCost, now),
-      [
-        ...(keyedByJob
-          ? []
-          : [
-              {
-                op: "put" as const,
-                table: "idempotency" as const,
-                item: { ...idemKey, jobId: h.jobId, bodyHash, ttl: Math.ceil(now / 1000) + 86_400 },
-                when: { kind: "notExists" as const },
-              },
-            ]),
-        // last, unconditioned: it commits only with the job, so it never replaces another job's envelope
-        ...envelopeInCommit,
-      ],
-      undefined,
-      jobPut,
-    );
-    // The hold is already there: a concurrent retry with this key won the race, or an
-    // earlier attempt of this very request committed without us hearing back (an ambiguous
-    // store commit). Either way the idempotency record committed with that hold says
-    // whose job it is: answer from it exactly as the winner did (issue 9 #6).
-    if (r === "duplicate") return answerDuplicate(deps, h.jobId, keyedByJob ? requester : idemKey, bodyHash);
+    if (tabId) {
+      // Under a tab: the job's put is all (its slot's id, only if absent), no balance and no transaction on DynamoDB.
+      await deps.store.transact([jobPut, ...envelopeInCommit]);
+    } else {
+      const r = await applyMovement(
+        deps.store,
+        holdMovement(h.jobId, requester, maxCost, now),
+        [
+          ...(keyedByJob
+            ? []
+            : [
+                {
+                  op: "put" as const,
+                  table: "idempotency" as const,
+                  item: { ...idemKey, jobId: h.jobId, bodyHash, ttl: Math.ceil(now / 1000) + 86_400 },
+                  when: { kind: "notExists" as const },
+                },
+              ]),
+          // last, unconditioned: it commits only with the job, so it never replaces another job's envelope
+          ...envelopeInCommit,
+        ],
+        undefined,
+        jobPut,
+      );
+      // The hold is already there: a concurrent retry with this key won the race, or an
+      // earlier attempt of this very request committed without us hearing back (an ambiguous
+      // store commit). Either way the idempotency record committed with that hold says
+      // whose job it is: answer from it exactly as the winner did (issue 9 #6).
+      if (r === "duplicate") return answerDuplicate(deps, h.jobId, keyedByJob ? requester : idemKey, bodyHash);
+    }
   } catch (e) {
     if (e instanceof OverdraftError) {
       const bal = await getBalance(deps.store, requesterAccount(requester));
@@ -232,7 +225,13 @@ export async function submitJobWithItem(
     throw e;
   }
   await dispatch(deps, job, envelope, relay);
-  deps.log.info("job submitted", { jobId: job.jobId, model: job.model, candidates: order.length, maxCost: job.maxCost });
+  deps.log.info("job submitted", {
+    jobId: job.jobId,
+    model: job.model,
+    candidates: order.length,
+    maxCost: job.maxCost,
+    ...(tabId ? { tabId } : {}),
+  });
   return { jobId: h.jobId, status: "assigned", replayed: false, job };
 }
 

@@ -44,6 +44,8 @@ import {
 } from "../ledger";
 import { ConditionFailedError, type Item } from "../ports";
 import { appendReceiptOp } from "../receipts/log";
+// a cycle (dispatch routes tab messages here), used only at call time
+import { awaitCommit } from "./dispatch";
 import { COMMIT_WAIT_MS, jobKey, replyKey, type JobItem, type StoredReplyItem } from "./items";
 
 /** pk=tabId sk="tab" in `jobs`: an open tab's terms, and once closed what its jobs cost. */
@@ -64,6 +66,8 @@ export interface TabItem extends Item {
 }
 
 export const tabKey = (tabId: string) => ({ pk: tabId, sk: "tab" });
+/** What a tab holds: slots × slotCost. */
+const tabHeld = (t: Pick<TabItem, "slots" | "slotCost">) => BigInt(t.slots) * BigInt(t.slotCost);
 
 /** A tab closes this long after it expires, at the earliest: see the header. */
 export const TAB_CLOSE_GRACE_MS = COMMIT_WAIT_MS;
@@ -131,10 +135,10 @@ const viewOf = (deps: Pick<CoreDeps, "config">, t: TabItem): TabView => ({
   ...(t.completed !== undefined ? { completed: t.completed } : {}),
 });
 
-/** Queue the tab's close check for when it may close (or `awaitUntil` for one waiting on its commit). */
-async function sendCloseCheck(deps: CoreDeps, tabId: string, atMs: number, awaitUntil?: number) {
+/** Queue the tab's close check for when it may close (SQS delays at most 900 s: it then sends itself again). */
+async function sendCloseCheck(deps: CoreDeps, tabId: string, atMs: number) {
   const delaySeconds = Math.min(900, Math.max(0, Math.ceil((atMs - deps.clock.now()) / 1000)));
-  const msg: TabCloseMessage = { type: "tab", tabId, ...(awaitUntil !== undefined ? { awaitUntil } : {}) };
+  const msg: TabCloseMessage = { type: "tab", tabId };
   await deps.queues.send("matching", msg, { delaySeconds });
 }
 
@@ -155,7 +159,7 @@ export async function openTab(
   if (prior) return { view: replayOpen(deps, prior, bodyHash), replayed: true };
 
   const now = deps.clock.now();
-  const amount = BigInt(req.slots) * BigInt(req.slotCost);
+  const amount = tabHeld(req);
   const tab: TabItem = {
     ...tabKey(tabId),
     tabId,
@@ -233,13 +237,8 @@ async function readSlots(deps: CoreDeps, t: TabItem): Promise<SlotsRead> {
 export async function handleTabClose(deps: CoreDeps, msg: TabCloseMessage): Promise<string> {
   const now = deps.clock.now();
   const t = await deps.store.get<TabItem>("jobs", tabKey(msg.tabId));
-  if (!t) {
-    // sent before its open's commit: wait for it as a lease check waits for its job
-    const until = msg.awaitUntil ?? now + COMMIT_WAIT_MS;
-    if (now >= until) return "stale";
-    await sendCloseCheck(deps, msg.tabId, until, until);
-    return "awaiting";
-  }
+  // sent before its open's commit: wait for it as a lease check waits for its job
+  if (!t) return awaitCommit(deps, msg);
   if (t.status !== "open") return "stale";
   if (now < tabClosesAfter(t)) {
     await sendCloseCheck(deps, t.tabId, tabClosesAfter(t));
@@ -270,7 +269,7 @@ async function closeTab(deps: CoreDeps, t: TabItem, completed: JobItem[]): Promi
   // a worker whose jobs all cost nothing has no posting to carry its counters
   for (const [w, c] of costByWorker) if (c === 0n) delete counters[workerAccount(w)];
   const receipts = await Promise.all(completed.map((j) => receiptOf(deps, j)));
-  const movement = tabCloseMovement(t.tabId, t.requester, BigInt(t.slots) * BigInt(t.slotCost), costByWorker, now);
+  const movement = tabCloseMovement(t.tabId, t.requester, tabHeld(t), costByWorker, now);
   const cost = [...costByWorker.values()].reduce((a, b) => a + b, 0n);
   try {
     const r = await applyMovement(
