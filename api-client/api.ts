@@ -44,16 +44,62 @@ interface RawResponse {
   via?: Promise<Session | undefined>;
 }
 
-function send(url: URL, method: string, headers: Record<string, string>, body: string): Promise<RawResponse> {
+/**
+ * What a request given up by its caller's signal rejects with, as fetch does: the signal's reason
+ * (by default a DOMException named "AbortError"), or a named AbortError when the reason is no Error.
+ */
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : Object.assign(new Error("the request was aborted"), { name: "AbortError" });
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortError(signal);
+}
+
+/** A wait between retries, ended at once (rejecting) by an abort: nobody waits for the answer any more. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  throwIfAborted(signal);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(signal!));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * One HTTP exchange. An aborted `signal` destroys the request (its socket closes, so the
+ * coordinator stops holding a long poll for nobody) and rejects with abortError; one aborted
+ * already sends nothing.
+ */
+function send(url: URL, method: string, headers: Record<string, string>, body: string, signal?: AbortSignal): Promise<RawResponse> {
   const mod = url.protocol === "https:" ? https : http;
   return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const settle = (f: () => void) => {
+      signal?.removeEventListener("abort", onAbort);
+      f();
+    };
     const req = mod.request(url, { method, headers, agent: agents[url.protocol as "http:" | "https:"] }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8"), date: res.headers.date }));
-      res.on("error", reject);
+      res.on("end", () =>
+        settle(() => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8"), date: res.headers.date })),
+      );
+      res.on("error", (e) => settle(() => reject(e)));
     });
-    req.on("error", reject);
+    // rejected first, so the error the destroyed socket then raises (whatever it is) is not what the caller sees
+    const onAbort = () => {
+      reject(abortError(signal!));
+      req.destroy();
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    req.on("error", (e) => settle(() => reject(e)));
     req.end(body || undefined);
   });
 }
@@ -78,6 +124,11 @@ export interface RequestOptions<B> {
   query?: Record<string, string | number>;
   body?: B;
   headers?: Record<string, string>;
+  /**
+   * Gives the request up: the HTTP request in flight is destroyed and the call rejects with
+   * abortError (the signal's reason). Never sent again by any retry; not sent at all if aborted already.
+   */
+  signal?: AbortSignal;
 }
 
 type BodyOf<R> = R extends { body: z.ZodType } ? z.input<R["body"]> : never;
@@ -138,31 +189,40 @@ export class ApiClient {
    */
   async request<R extends ApiRoute>(route: R, o: RequestOptions<BodyOf<R>> = {}): Promise<z.output<R["response"]>> {
     const path = pathOf(route.path, o.params, o.query);
-    const json = await this.requestJson(route.method, path, o.body ?? (route.method === "POST" ? {} : undefined), o.headers);
+    const json = await this.requestJson(route.method, path, o.body ?? (route.method === "POST" ? {} : undefined), o.headers, o.signal);
     return parseAnswer(route, path, json);
   }
 
   /**
    * A route's answer as JSON, unparsed: for callers that parse it piece by piece with the
    * route's element schemas (the agent's job poll skips a malformed item, not the batch).
+   * An abort of `signal` (RequestOptions.signal) ends it wherever it is, and no retry below sends it again
+   * (each goes through send, which sends nothing once the signal is aborted).
    */
-  async requestJson(method: Method, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<unknown> {
+  async requestJson(
+    method: Method,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    signal?: AbortSignal,
+  ): Promise<unknown> {
+    throwIfAborted(signal);
     let sessions = true;
-    let first = await this.signAndSend(method, path, body, headers, sessions);
+    let first = await this.signAndSend(method, path, body, headers, sessions, signal);
     // A session refused at authentication did nothing: the request is signed instead (and so are
     // its retries below).
     const refused = first.status === 401 && first.via ? SESSION_REFUSED.exec(first.text)?.[1] : undefined;
     if (refused) {
       await this.sessionRefused(refused, first.via!);
       sessions = false;
-      first = await this.signAndSend(method, path, body, headers, sessions);
+      first = await this.signAndSend(method, path, body, headers, sessions, signal);
     }
     // 503 store_busy: the coordinator's store kept conflicting and the request did nothing it
     // would not do again the same (every mutating route is idempotent by its own identity, and
     // a replay-guarded one is signed anew): sent again, a few times, after jittered waits.
     for (let i = 0; i < STORE_BUSY_RETRIES && first.status === 503 && /"code":"store_busy"/.test(first.text); i++) {
-      await new Promise((r) => setTimeout(r, 200 * 2 ** i + Math.floor(Math.random() * 200 * 2 ** i)));
-      first = await this.signAndSend(method, path, body, headers, sessions);
+      await pause(200 * 2 ** i + Math.floor(Math.random() * 200 * 2 ** i), signal);
+      first = await this.signAndSend(method, path, body, headers, sessions, signal);
     }
     // A timestamp refused as stale or ahead was refused before anything happened, so signing
     // again is safe; once, with the clock corrected by the server's Date header.
@@ -173,7 +233,7 @@ export class ApiClient {
       const offset = Date.parse(first.date) + 999 - this.now();
       if (Number.isFinite(offset) && Math.abs(offset - this.clockOffsetMs) > 1_000) {
         this.clockOffsetMs = offset;
-        return this.answer(await this.signAndSend(method, path, body, headers, sessions));
+        return this.answer(await this.signAndSend(method, path, body, headers, sessions, signal));
       }
     }
     return this.answer(first);
@@ -288,12 +348,14 @@ export class ApiClient {
     body: unknown,
     headers: Record<string, string>,
     sessions: boolean,
+    signal?: AbortSignal,
   ): Promise<RawResponse> {
     const text = body === undefined ? "" : JSON.stringify(body, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
     const idempotencyKey = Object.entries(headers).find(([k]) => k.toLowerCase() === "idempotency-key")?.[1];
     const base = await this.baseFor(method, path);
     const via = sessions && routeOf(method, path)?.session ? (await this.currentSession())?.promise : undefined;
     const session = via && (await via);
+    throwIfAborted(signal); // given up while the directory or a session was awaited: nothing signed, nothing counted
     const request = {
       method,
       path,
@@ -316,13 +378,16 @@ export class ApiClient {
           ...headers,
         },
         text,
+        signal,
       );
     } catch (e) {
+      // Given up by the caller: not a failure of the API, and not to be sent again anywhere.
+      if (signal?.aborted) throw abortError(signal);
       // A route URL that no longer resolves or connects (a redeploy replaced its function) never
       // saw the request: ask the base URL instead, once.
       if (base !== this.baseUrl && NEVER_SENT.has((e as NodeJS.ErrnoException).code ?? "")) {
         this.forgetDirectory();
-        return this.signAndSend(method, path, body, headers, sessions);
+        return this.signAndSend(method, path, body, headers, sessions, signal);
       }
       throw new ApiError(
         0,
@@ -333,7 +398,7 @@ export class ApiClient {
     // Lambda's own 403/404 (not one of ours, which carry an error code): the function URL is gone; the handler never ran.
     if (base !== this.baseUrl && (res.status === 403 || res.status === 404) && !/"code"\s*:/.test(res.text)) {
       this.forgetDirectory();
-      return this.signAndSend(method, path, body, headers, sessions);
+      return this.signAndSend(method, path, body, headers, sessions, signal);
     }
     return session ? { ...res, via: via! } : res;
   }

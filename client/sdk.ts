@@ -286,7 +286,8 @@ export interface AskOptions {
   timeoutMs?: number;
   /**
    * Stops waiting at once: ask() rejects with the signal's reason (an AbortError), askStream ends
-   * with it. As with timeoutMs, a job already submitted runs on and is billed if answered.
+   * with it, and the SDK's HTTP requests to the coordinator for this job are closed (nothing is
+   * sent after it). As with timeoutMs, a job already submitted runs on and is billed if answered.
    */
   signal?: AbortSignal;
   /**
@@ -714,15 +715,16 @@ export class CocoonClient {
     expected: { hpkePublicKey: string; tier: AttestationTier } | undefined,
     tiers: AttestationTier[],
     timeoutMs: number,
+    signal?: AbortSignal,
   ): Promise<FreshAttestation> {
     const nonce = randomBytes(32);
-    const ch = await this.api.request(API.challenge, { body: { workerId, nonce: b64u.encode(nonce) } });
+    const ch = await this.api.request(API.challenge, { body: { workerId, nonce: b64u.encode(nonce) }, signal });
     const want = expected ?? { hpkePublicKey: ch.hpkePublicKey, tier: ch.tier };
     const deadline = this.now() + timeoutMs;
     let view: ChallengeView;
     for (;;) {
       const wait = Math.max(0, Math.min(20, Math.ceil((deadline - this.now()) / 1000)));
-      view = await this.api.request(API.getChallenge, { params: { id: ch.challengeId }, query: { wait } });
+      view = await this.api.request(API.getChallenge, { params: { id: ch.challengeId }, query: { wait }, signal });
       if (view.status !== "pending" || this.now() >= deadline) break;
     }
     const who = `worker ${workerId.slice(0, 8)}`;
@@ -756,10 +758,11 @@ export class CocoonClient {
   }
 
   /** Challenge each candidate in parallel; keep those whose fresh evidence verifies. */
-  private async freshCandidates(cands: VerifiedCandidate[], tiers: AttestationTier[], timeoutMs: number) {
+  private async freshCandidates(cands: VerifiedCandidate[], tiers: AttestationTier[], timeoutMs: number, signal?: AbortSignal) {
     const results = await Promise.allSettled(
-      cands.map((c) => this.challenge(c.workerId, { hpkePublicKey: c.hpkePublicKey, tier: c.tier }, tiers, timeoutMs)),
+      cands.map((c) => this.challenge(c.workerId, { hpkePublicKey: c.hpkePublicKey, tier: c.tier }, tiers, timeoutMs, signal)),
     );
+    throwIfAborted(signal); // every challenge was given up: an abort, not candidates that failed
     const ok: Array<{ candidate: VerifiedCandidate; fresh: FreshAttestation }> = [];
     const refusals: string[] = [];
     results.forEach((r, i) => {
@@ -797,7 +800,7 @@ export class CocoonClient {
     limits: { maxTokens: number; maxPromptTokens: number },
   ): Promise<{ prep: PrepareResponse; verified: VerifiedCandidate[] }> {
     o.onProgress?.("asking the coordinator for candidates and a quote");
-    const prep = await this.api.request(API.prepareJob, { body: prepareAsk(o, tiers, limits) });
+    const prep = await this.api.request(API.prepareJob, { body: prepareAsk(o, tiers, limits), signal: o.signal });
     o.onProgress?.(`verifying the attestation of ${prep.candidates.length} candidate${prep.candidates.length === 1 ? "" : "s"}`);
     return { prep, verified: await this.verifiedQuote(prep, tiers, o.model) };
   }
@@ -998,7 +1001,7 @@ export class CocoonClient {
     const fresh = new Map<string, FreshAttestation>();
     if (o.freshAttestation) {
       o.onProgress?.(`challenging ${verified.length} candidate${verified.length === 1 ? "" : "s"} for fresh evidence`);
-      const passed = await this.freshCandidates(verified, tiers, o.freshAttestationTimeoutMs ?? 30_000);
+      const passed = await this.freshCandidates(verified, tiers, o.freshAttestationTimeoutMs ?? 30_000, o.signal);
       verified = passed.map((p) => p.candidate);
       for (const p of passed) fresh.set(p.candidate.workerId, p.fresh);
     }
@@ -1109,6 +1112,8 @@ export class CocoonClient {
           ...(p.tab ? { tab: p.tab } : {}),
         },
         headers: { "idempotency-key": `submit-${p.jobId}` },
+        // an abort closes the submit's HTTP request too (the job, if it got there, runs on)
+        signal: o.signal,
       }),
     );
   }
@@ -1116,7 +1121,8 @@ export class CocoonClient {
   /**
    * One request of a job's wait (`send` is told how many seconds it may wait on the coordinator),
    * given up at the job's deadline (a VerificationError "timeout", as askStream's) or when `signal`
-   * aborts (its reason). The request's answer is then dropped: the job runs on at the network.
+   * aborts (its reason; `send` passes the signal on, so the HTTP request itself is closed too).
+   * The request's answer is then dropped: the job runs on at the network.
    */
   private async withinDeadline<T>(p: Prepared, signal: AbortSignal | undefined, send: (seconds: number) => Promise<T>): Promise<T> {
     throwIfAborted(signal);
@@ -1134,7 +1140,9 @@ export class CocoonClient {
   private async finish(p: Prepared, first: JobView | undefined, signal?: AbortSignal): Promise<JobView> {
     const finished = (j: JobView) => j.status === "completed" || j.status === "refunded";
     const read = () =>
-      this.withinDeadline(p, signal, (seconds) => this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: seconds } }));
+      this.withinDeadline(p, signal, (seconds) =>
+        this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: seconds }, signal }),
+      );
     let job = first;
     try {
       job ??= await read();
@@ -1300,7 +1308,7 @@ export class CocoonClient {
     let relay: { session?: RelaySession; subscription?: RelaySubscription } = {};
     const { p } = await this.prepareAndSubmit(o, plaintext, this.limitsOf(o), 0, async (prepared) => {
       relay.subscription?.close(); // a job prepared again has another id
-      relay = await this.openRelay(prepared);
+      relay = await this.openRelay(prepared, o.signal);
     });
     const { session, subscription } = relay;
     const verifier = new StreamVerifier(p.jobId, p.header, p.replyKey, new Set(p.verified.map((c) => c.workerId)));
@@ -1312,7 +1320,7 @@ export class CocoonClient {
       while (!job) {
         throwIfAborted(o.signal);
         const r = await this.withinDeadline(p, o.signal, (seconds) =>
-          this.api.request(API.readChunks, { params: { id: p.jobId }, query: { from, wait: seconds } }),
+          this.api.request(API.readChunks, { params: { id: p.jobId }, query: { from, wait: seconds }, signal: o.signal }),
         );
         let pieces: StreamPiece[];
         try {
@@ -1345,7 +1353,7 @@ export class CocoonClient {
           );
           if (next !== "quiet") asked = undefined;
           if (next === "quiet") {
-            const j = await this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: 0 } });
+            const j = await this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: 0 }, signal: o.signal });
             if (j.status === "completed" || j.status === "refunded") {
               job = j;
               break;
@@ -1440,11 +1448,13 @@ export class CocoonClient {
    * (p.relayChannel). The built-in ones ask for an account session only when the credentials they
    * hold do not outlive this job's deadline.
    */
-  private async openRelay(p: Prepared): Promise<{ session?: RelaySession; subscription?: RelaySubscription }> {
+  private async openRelay(p: Prepared, signal?: AbortSignal): Promise<{ session?: RelaySession; subscription?: RelaySubscription }> {
     if (this.relayKind === "http") return { session: { transport: "http" } };
     // (a custom subscriber takes IoT Core's job-scoped sessions; SQS has none, its own subscriber reads it)
     if (this.opts.relaySubscriber && this.relayKind !== "sqs") {
-      const session = await this.api.request(API.relaySession, { params: { id: p.jobId }, body: { scope: "job" } }).catch(() => undefined);
+      const session = await this.api
+        .request(API.relaySession, { params: { id: p.jobId }, body: { scope: "job" }, signal })
+        .catch(() => undefined); // an abort too: the submit after it is not sent
       if (session) this.relayKind = session.transport;
       if (session?.transport !== "iot-mqtt") return { ...(session ? { session } : {}) };
       return { session, subscription: await this.opts.relaySubscriber(session).catch(() => undefined) };

@@ -1,4 +1,5 @@
 import { mkdtempSync } from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +19,9 @@ import { pollUntil } from "./helpers";
  * An app that closes its connection while `cocoon serve` waits on the network (a killed curl,
  * an aborted fetch): the proxy aborts the SDK's call at once (the job, already submitted, runs
  * on and is billed: a sealed job cannot be cancelled), writes nothing more, and reports no
- * error: `onClientGone` is told once, `onError` never. Real local network, raw sockets on 127.0.0.1.
+ * error: `onClientGone` is told once, `onError` never. The SDK's own request to the coordinator
+ * (a submit or job read that waits for the answer) is closed at once too, not left for the
+ * coordinator to answer into. Real local network, raw sockets on 127.0.0.1.
  */
 
 const SLOW = "slow-echo";
@@ -54,8 +57,28 @@ let errors: unknown[] = [];
 let gone: ClientGone[] = [];
 let submitted = 0;
 
+/** One of the SDK's requests to the coordinator (/v1/jobs…; the agents' are /v1/agent…), as the coordinator's server saw it. */
+interface CoordinatorRequest {
+  what: string;
+  startedAt: number;
+  endedAt?: number;
+  /** false: the SDK closed it before the coordinator answered */
+  answered?: boolean;
+}
+let coordinatorRequests: CoordinatorRequest[] = [];
+
 beforeAll(async () => {
   net = await startNetwork({ chain: false, logSink: (line) => void (line.includes('"job submitted"') && submitted++) });
+  // beside the coordinator's own handler: it only watches
+  net.server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    if (!req.url?.startsWith("/v1/jobs")) return;
+    const r: CoordinatorRequest = { what: `${req.method} ${req.url.split("?")[0]}`, startedAt: Date.now() };
+    coordinatorRequests.push(r);
+    res.on("close", () => {
+      r.endedAt = Date.now();
+      r.answered = res.writableEnded;
+    });
+  });
   agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-proxy-disconnect-")), [
     { name: "slow", priceBps: 10_000, engine: createBuiltinEngine({ models: [SLOW], delayMsPerToken: MS_PER_TOKEN }), models: [SLOW] },
     { name: "embed", priceBps: 10_000, engine: slowEmbedEngine(), models: [SLOW_EMBED] },
@@ -108,6 +131,7 @@ beforeEach(() => {
   calls = [];
   errors = [];
   gone = [];
+  coordinatorRequests = [];
 });
 
 /** A POST on a raw socket (so the test decides when the connection dies); `sendBytes` cuts the body short. */
@@ -133,25 +157,42 @@ const chat = (stream: boolean) => ({
 /** Kills the connection once the job is at the network; resolves with the SDK call, once it ended. */
 async function cutAfterSubmit(path: string, body: unknown, kind: Call["kind"]) {
   const before = submitted;
+  const postedAt = Date.now();
   const { socket } = rawPost(path, body);
   await pollUntil("the job to be submitted", () => (submitted > before ? true : undefined), 5000, 5);
   const cutAt = Date.now();
   socket.destroy();
+  // this call's requests (one a previous test left behind is not)
+  const open = coordinatorRequests.filter((r) => r.startedAt >= postedAt && r.endedAt === undefined);
   const call = await pollUntil("the SDK call to end", () => calls.find((c) => c.kind === kind && c.endedAt), 5000, 5);
-  return { call, waitedMs: call.endedAt! - cutAt };
+  return { call, waitedMs: call.endedAt! - cutAt, open, cutAt };
+}
+
+/**
+ * The SDK's requests that were waiting on the coordinator when the app went away were closed by
+ * the SDK (unanswered) within `ms` of it, not held until the coordinator answered (the job's end).
+ */
+async function expectClosedBySdk(open: CoordinatorRequest[], cutAt: number, ms = 1000) {
+  expect(open.length).toBeGreaterThan(0);
+  await pollUntil("the SDK's requests to the coordinator to end", () => (open.every((r) => r.endedAt) ? true : undefined), 10_000, 5);
+  for (const r of open) {
+    expect(r.endedAt! - cutAt, `${r.what} ended this long after the app went away`).toBeLessThan(ms);
+    expect(r.answered, `${r.what} answered`).toBe(false);
+  }
 }
 
 describe("cocoon serve, an app that goes away before its answer", () => {
   it("chat, stream: false: the SDK call is aborted at once, no error is reported, onClientGone is told once", async () => {
     // Act
-    const { call, waitedMs } = await cutAfterSubmit("/v1/chat/completions", chat(false), "ask");
-    // Assess: the proxy stopped waiting long before the job's ~6 s answer
+    const { call, waitedMs, open, cutAt } = await cutAfterSubmit("/v1/chat/completions", chat(false), "ask");
+    // Assess: the proxy stopped waiting long before the job's ~6 s answer, and so did its submit to the coordinator
     expect(waitedMs).toBeLessThan(1000);
     expect(call.error).toMatchObject({ message: "client disconnected" });
+    await expectClosedBySdk(open, cutAt);
     await pollUntil("the proxy's verdict", () => (gone.length || errors.length ? true : undefined), 2000, 5);
     expect(errors).toEqual([]);
     expect(gone).toEqual([{ requestId: expect.stringMatching(/^req_/), method: "POST", path: "/v1/chat/completions" }]);
-  }, 15_000);
+  }, 20_000);
 
   it("chat, stream: true, mid-stream: the network's stream is closed at once, no error is reported, onClientGone is told once", async () => {
     // Prepare: the answer has begun to arrive
@@ -180,14 +221,15 @@ describe("cocoon serve, an app that goes away before its answer", () => {
 
   it("embeddings: the SDK call is aborted at once, no error is reported, onClientGone is told once", async () => {
     // Act
-    const { call, waitedMs } = await cutAfterSubmit("/v1/embeddings", { model: SLOW_EMBED, input: "hello" }, "embed");
-    // Assess: the proxy stopped waiting long before the worker's EMBED_MS answer
+    const { call, waitedMs, open, cutAt } = await cutAfterSubmit("/v1/embeddings", { model: SLOW_EMBED, input: "hello" }, "embed");
+    // Assess: the proxy stopped waiting long before the worker's EMBED_MS answer, and so did its submit to the coordinator
     expect(waitedMs).toBeLessThan(1000);
     expect(call.error).toMatchObject({ message: "client disconnected" });
+    await expectClosedBySdk(open, cutAt);
     await pollUntil("the proxy's verdict", () => (gone.length || errors.length ? true : undefined), 2000, 5);
     expect(errors).toEqual([]);
     expect(gone).toEqual([{ requestId: expect.stringMatching(/^req_/), method: "POST", path: "/v1/embeddings" }]);
-  }, 15_000);
+  }, 20_000);
 
   it("a body cut short by a closed connection is no error and asks nothing of the network", async () => {
     // Act
