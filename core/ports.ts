@@ -98,7 +98,8 @@ export interface Store {
 }
 
 // ---------------------------------------------------------------- queues
-export type QueueName = "matching" | `worker-${string}`;
+/** "matching-dlq": where matching messages go after failing maxReceiveCount times (core/jobs/redrive.ts sends them back). */
+export type QueueName = "matching" | "matching-dlq" | `worker-${string}`;
 
 export interface QueueMessage {
   id: string;

@@ -2,8 +2,15 @@ import { z } from "zod";
 import { JobId } from "./common";
 import { AgentJob, TabId } from "./api";
 
+/**
+ * Times a matching message came back from the dead-letter queue (core/jobs/redrive.ts): set by
+ * the redriver only, so a message that keeps failing is left there for the operator after
+ * MAX_REDRIVES instead of cycling for ever.
+ */
+const redrives = z.number().int().nonnegative().optional();
+
 /** Intake queue: a submitted job to be dispatched (retries and reassignments also travel here). */
-export const IntakeMessage = z.object({ type: z.literal("dispatch"), jobId: JobId, attempt: z.number().int().nonnegative() });
+export const IntakeMessage = z.object({ type: z.literal("dispatch"), jobId: JobId, attempt: z.number().int().nonnegative(), redrives });
 export type IntakeMessage = z.infer<typeof IntakeMessage>;
 
 /**
@@ -17,6 +24,7 @@ export const LeaseCheckMessage = z.object({
   jobId: JobId,
   attempt: z.number().int().nonnegative(),
   awaitUntil: z.number().int().nonnegative().optional(),
+  redrives,
 });
 export type LeaseCheckMessage = z.infer<typeof LeaseCheckMessage>;
 
@@ -28,6 +36,7 @@ export const TabCloseMessage = z.object({
   type: z.literal("tab"),
   tabId: TabId,
   awaitUntil: z.number().int().nonnegative().optional(),
+  redrives,
 });
 export type TabCloseMessage = z.infer<typeof TabCloseMessage>;
 

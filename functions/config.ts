@@ -15,6 +15,7 @@ import { z } from "zod";
  * | COCOON_WORKER_QUEUE_URL_PREFIX    | `https://sqs.us-east-1.amazonaws.com/123456789012/cocoon-prod-`    |
  * | COCOON_WORKER_QUEUE_ARN_PREFIX    | `arn:aws:sqs:us-east-1:123456789012:cocoon-prod-`                  |
  * | COCOON_WORKER_DLQ_ARN             | dead-letter queue every worker queue redrives to                  |
+ * | COCOON_MATCHING_DLQ_URL           | the matching queue's DLQ; only the redrive function has it (optional) |
  * | COCOON_ALERT_TOPIC_ARN            | SNS topic for operator alerts (optional for functions that never alert) |
  * | COCOON_AGENT_ROLE_ARN             | role agents assume through POST /v1/agents/session (optional elsewhere) |
  * | COCOON_AGENT_SESSION_SECONDS      | 900–3600, default 3600                                             |
@@ -55,6 +56,7 @@ const Env = z.object({
   AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be an AWS region such as us-east-1"),
   COCOON_TABLE: nonEmpty,
   COCOON_MATCHING_QUEUE_URL: z.url({ protocol: /^https$/, error: "must be an https SQS queue URL" }),
+  COCOON_MATCHING_DLQ_URL: z.url({ protocol: /^https$/, error: "must be an https SQS queue URL" }).optional(),
   COCOON_WORKER_QUEUE_NAME_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_-]+$/, "may hold only letters, digits, '-' and '_' (SQS queue name rules)")
@@ -128,6 +130,8 @@ export interface AwsConfig {
   table: string;
   queues: {
     matchingUrl: string;
+    /** The matching queue's DLQ: only the redrive function (functions/schedule/redrive.ts) is given it. */
+    matchingDlqUrl?: string;
     /** Prefix of every worker queue name; queue "worker-<id>" is `${namePrefix}worker-<id>`. */
     namePrefix: string;
     urlPrefix: string;
@@ -177,6 +181,7 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
     table: e.COCOON_TABLE,
     queues: {
       matchingUrl: e.COCOON_MATCHING_QUEUE_URL,
+      ...(e.COCOON_MATCHING_DLQ_URL ? { matchingDlqUrl: e.COCOON_MATCHING_DLQ_URL } : {}),
       namePrefix: e.COCOON_WORKER_QUEUE_NAME_PREFIX,
       urlPrefix: e.COCOON_WORKER_QUEUE_URL_PREFIX,
       arnPrefix: e.COCOON_WORKER_QUEUE_ARN_PREFIX,

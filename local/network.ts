@@ -25,6 +25,7 @@ import { route as openapiRoute } from "../functions/http/openapi";
 import { routeDirectoryRoute } from "../functions/http/route-directory";
 import { matchingHandler } from "../functions/queue/matching";
 import { recoverAssignedJobs } from "../core/recovery";
+import { redriveMatching, type RedriveReport } from "../core/jobs/redrive";
 import { startHttpServer } from "./http-server";
 import { createJsonLog } from "./log";
 import { createLocalNotifier } from "./notifier";
@@ -62,6 +63,8 @@ export interface NetworkOptions {
   anchoring?: false | { tickMs?: number; intervalSeconds?: number; overdueSeconds?: number };
   /** issue 15: the sandbox's PolicyRegistry as the coordinator's allow-list (needs the chain). `false` turns it off. */
   policyRegistry?: false | { timelockSeconds?: number; refreshSeconds?: number; maxAgeSeconds?: number };
+  /** How often the matching dead-letter queue is redriven (ms, default 15 min as on AWS; 0: only redriveOnce). */
+  redriveIntervalMs?: number;
 }
 
 export interface LocalNetwork {
@@ -92,6 +95,8 @@ export interface LocalNetwork {
   anchorLog: StoreAnchorLog;
   /** one anchoring pass now (cut, post, check), after any pass in progress (throws without anchoring) */
   runAnchoringOnce(): ReturnType<LocalAnchoring["runOnce"]>;
+  /** one redrive of the matching dead-letter queue now (core/jobs/redrive.ts), as the scheduled function does on AWS */
+  redriveOnce(): Promise<RedriveReport>;
   stop(): Promise<void>;
 }
 
@@ -189,7 +194,11 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
       visibilitySeconds: 30,
       maxReceiveCount: 5,
       concurrency: 4,
-      deadLetter: (m) => log.error("matching message dead-lettered", { messageId: m.id }),
+      // into the DLQ, as SQS's redrive policy does; the redrive below sends it back later
+      deadLetter: async (m) => {
+        log.error("matching message dead-lettered", { messageId: m.id });
+        await queues.send("matching-dlq", JSON.parse(m.body));
+      },
       onError: (e) => log.error("matching consumer error", { error: String(e) }),
     },
   );
@@ -202,6 +211,22 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
   // Local queues live in memory and the store is the truth: after a restart every job still
   // assigned gets a fresh lease check, so it finishes or is refunded instead of hanging.
   await recoverAssignedJobs(deps, lmdb?.scan("jobs") ?? []);
+  let redriving: Promise<RedriveReport> | undefined;
+  const redriveOnce = async () => {
+    while (redriving) await redriving.catch(() => undefined); // one run at a time, as the stack's reserved concurrency 1
+    redriving = redriveMatching(deps);
+    try {
+      return await redriving;
+    } finally {
+      redriving = undefined;
+    }
+  };
+  const redriveMs = o.redriveIntervalMs ?? 15 * 60_000;
+  const redriveTimer =
+    redriveMs > 0
+      ? setInterval(() => void redriveOnce().catch((e: unknown) => log.error("matching redrive failed", { error: String(e) })), redriveMs)
+      : undefined;
+  redriveTimer?.unref();
   return {
     url,
     routeUrls,
@@ -224,7 +249,10 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
       if (!anchoring) throw new Error("this network runs without anchoring (chain: false or anchoring: false)");
       return anchoring.runOnce();
     },
+    redriveOnce,
     async stop() {
+      if (redriveTimer) clearInterval(redriveTimer);
+      await redriving?.catch(() => undefined);
       await anchoring?.stop();
       await watcher?.stop();
       await consumer.stop();

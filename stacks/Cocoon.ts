@@ -155,7 +155,7 @@ export function Cocoon({ stack, app }: StackContext) {
     ["WorkerDlqAlarm", workerDlq, "worker"],
   ] as const) {
     new Alarm(stack, id, {
-      alarmDescription: `Messages in the ${what} dead-letter queue: jobs that could not be dispatched or checked; inspect and redrive`,
+      alarmDescription: `Messages in the ${what} dead-letter queue: jobs that could not be dispatched or checked (the matching one is redriven every 15 minutes, 16 times at most); inspect`,
       metric: q.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: "Maximum" }),
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -299,6 +299,25 @@ export function Cocoon({ stack, app }: StackContext) {
       permissions: [can.writeTable, can.sendMatching, can.sendWorker],
     },
     cdk: { eventSource: { batchSize: 10, reportBatchItemFailures: true, maxBatchingWindow: Duration.seconds(0) } },
+  });
+
+  // A check that failed five deliveries (a store outage, a crash storm) waits in the DLQ; every
+  // 15 minutes it goes back to the matching queue, at most MAX_REDRIVES times (core/jobs/redrive.ts),
+  // so no job's or tab's hold stays held for good. The DLQ alarm above still tells the operator.
+  new Cron(stack, "MatchingRedrive", {
+    schedule: "rate(15 minutes)",
+    job: {
+      function: {
+        handler: "functions/schedule/redrive.handler",
+        timeout: "60 seconds",
+        reservedConcurrentExecutions: 1,
+        permissions: [
+          can.sendMatching,
+          statement(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"], [matchingDlq.queueArn]),
+        ],
+        environment: { COCOON_MATCHING_DLQ_URL: matchingDlq.queueUrl },
+      },
+    },
   });
 
   if (!process.env.COCOON_QUOTE_KEY) {

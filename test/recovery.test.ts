@@ -5,6 +5,8 @@ import { describe, expect, it } from "vitest";
 import { generateSigningKey } from "../core/crypto/keys";
 import { CocoonClient } from "../client/sdk";
 import { checkInvariants } from "./invariants";
+import { startNetwork } from "../local/network";
+import type { LeaseCheckMessage } from "../events/queue";
 import { MODEL, pollUntil, startCoordinatorProcess, startSilentAgent, type CoordinatorProcess } from "./helpers";
 
 const TON = 1_000_000_000n;
@@ -58,4 +60,55 @@ describe("restart recovery", () => {
       await coordinator.kill9();
     }
   }, 60_000);
+
+  it("issue 12: a lease check dead-lettered (five failed deliveries) comes back with the scheduled redrive, and the held money with it", async () => {
+    // Prepare: a network (3 s leases, redrive only on demand), a worker that never answers, money held for a job
+    const net = await startNetwork({ chain: false, redriveIntervalMs: 0, config: { leaseBaseSeconds: 3, leaseMsPerToken: 0 } });
+    const silent = await startSilentAgent(net.url, 10_000);
+    try {
+      const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
+      await client.faucet(TON);
+      const asking = client
+        .ask({ model: MODEL, messages: [{ role: "user", content: "x" }], tiers: ["dev"], candidates: 1, timeoutMs: 200 })
+        .catch((e) => e);
+      const jobId = await pollUntil(
+        "the job to be held",
+        async () => (BigInt((await client.balance()).held) > 0n ? jobOf(net) : undefined),
+        10_000,
+      );
+      await asking;
+      // its lease check, as SQS leaves it after five failed deliveries: gone from the matching queue, in the DLQ
+      net.queues.purge("matching");
+      const check: LeaseCheckMessage = { type: "lease", jobId, attempt: 0 };
+      await net.queues.send("matching-dlq", check);
+      await new Promise((r) => setTimeout(r, 3_500)); // past the lease: nothing else would ever check it
+      expect(BigInt((await client.balance()).held)).toBeGreaterThan(0n);
+
+      // Act
+      const report = await net.redriveOnce();
+
+      // Assess
+      expect(report).toEqual({ redriven: 1, left: 0 });
+      const settled = await pollUntil(
+        "the held money to come back",
+        async () => {
+          const b = await client.balance();
+          return b.held === "0" ? b : undefined;
+        },
+        10_000,
+        100,
+      );
+      expect([settled.available, settled.held]).toEqual([TON.toString(), "0"]);
+      expect(net.queues.stats("matching-dlq")).toMatchObject({ visible: 0, inFlight: 0, delayed: 0 });
+    } finally {
+      await silent.stop();
+      await net.stop();
+    }
+  }, 30_000);
 });
+
+/** The id of the network's one job. */
+async function jobOf(net: Awaited<ReturnType<typeof startNetwork>>): Promise<string | undefined> {
+  const lmdb = net.store as unknown as { scan(table: string): Array<{ sk: string; pk: string }> };
+  return lmdb.scan("jobs").find((i) => i.sk === "job")?.pk;
+}

@@ -138,6 +138,8 @@ const ACTIONS: Record<string, string[]> = {
     "sts:AssumeRole", // issue 12: a dispatch (a failover's too) carries the worker's relay session
   ],
   "functions/schedule/chain-watcher.handler": [...TABLE_RW, "sns:Publish"],
+  // issue 12: sends dead-lettered checks back (receive and delete on the DLQ only, send to matching)
+  "functions/schedule/redrive.handler": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage", "sqs:SendMessage"],
   // issue 15
   "functions/http/receipt-proof.handler": ["dynamodb:GetItem", "dynamodb:Query"],
   "functions/schedule/anchor.handler": [
@@ -551,6 +553,25 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
       MetricName: "Errors",
       Dimensions: [{ Name: "FunctionName", Value: { Ref: anchorer.id } }],
     });
+  });
+
+  it("issue 12: the matching DLQ is redriven every 15 minutes by one function that reads and deletes only there and sends only to the matching queue", () => {
+    const redrive = functionsByHandler(prodJson).get("functions/schedule/redrive.handler")!;
+    prod.hasResourceProperties("AWS::Events::Rule", {
+      ScheduleExpression: "rate(15 minutes)",
+      State: "ENABLED",
+      Targets: [{ Arn: { "Fn::GetAtt": [redrive.id, "Arn"] } }],
+    });
+    expect(redrive.props.ReservedConcurrentExecutions).toBe(1);
+    const [dlqId] = ofType(prodJson, "AWS::SQS::Queue").find(([id]) => id.includes("MatchingDlq"))!;
+    const [matchingId] = ofType(prodJson, "AWS::SQS::Queue").find(([id]) => id.includes("MatchingQueue"))!;
+    const env = (redrive.props.Environment as Json).Variables as Json;
+    expect(env.COCOON_MATCHING_DLQ_URL).toEqual({ Ref: dlqId });
+    const sqsStatements = statementsOfRole(prodJson, roleOf(redrive)).filter((st) => arr(st.Action).some((a) => a.startsWith("sqs:")));
+    const resourcesOf = (action: string) => sqsStatements.filter((st) => arr(st.Action).includes(action)).flatMap((st) => arr(st.Resource));
+    expect(resourcesOf("sqs:ReceiveMessage")).toEqual([{ "Fn::GetAtt": [dlqId, "Arn"] }]);
+    expect(resourcesOf("sqs:DeleteMessage")).toEqual([{ "Fn::GetAtt": [dlqId, "Arn"] }]);
+    expect(resourcesOf("sqs:SendMessage")).toEqual([{ "Fn::GetAtt": [matchingId, "Arn"] }]);
   });
 
   it("alert topic and the outputs agents and requesters need", () => {

@@ -5,6 +5,7 @@
 export { prepareJob, renewQuote } from "./prepare";
 export { submitJob, submitJobWithItem, jobIdempotencyKey, MAX_ENVELOPE_BYTES } from "./submit";
 export { handleMatchingMessage, sendLeaseCheck } from "./dispatch";
+export { MAX_REDRIVES, redriveMatching, type RedriveReport } from "./redrive";
 export { extendLease, MAX_JOB_MS } from "./lease";
 export { pollJobs } from "./poll";
 export { postResult, receiptProblems } from "./results";

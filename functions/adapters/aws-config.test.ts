@@ -93,6 +93,14 @@ describe("createAwsDeps", () => {
     expect(deps.policy).toBeDefined();
   });
 
+  it("issue 12: only a function given COCOON_MATCHING_DLQ_URL (the redrive) can reach the matching DLQ", () => {
+    const dlq = `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/prod-cocoon-Cocoon-MatchingDlq-QwE456`;
+    expect(createAwsDeps(loadAwsConfig(prodEnv({ COCOON_MATCHING_DLQ_URL: dlq }))).queues.urlOf("matching-dlq")).toBe(dlq);
+    expect(() => createAwsDeps(loadAwsConfig(prodEnv())).queues.urlOf("matching-dlq")).toThrow(
+      expect.objectContaining({ code: "QUEUE_MISSING" }),
+    );
+  });
+
   it("a function without an alert topic fails on first alert with config_invalid", async () => {
     const deps = createAwsDeps(loadAwsConfig(prodEnv({ COCOON_ALERT_TOPIC_ARN: undefined })));
     await expect(deps.alerts.raise({ key: "k", severity: "info", title: "t", details: {} })).rejects.toMatchObject({

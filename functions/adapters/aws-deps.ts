@@ -29,6 +29,7 @@ export function createAwsDeps(config: AwsConfig = awsConfig()): AwsDeps {
   const queues = new SqsQueues({
     client: new SQSClient({ region, maxAttempts: 4 }),
     matchingUrl: config.queues.matchingUrl,
+    ...(config.queues.matchingDlqUrl ? { matchingDlqUrl: config.queues.matchingDlqUrl } : {}),
     namePrefix: config.queues.namePrefix,
     urlPrefix: config.queues.urlPrefix,
     workerDlqArn: config.queues.workerDlqArn,

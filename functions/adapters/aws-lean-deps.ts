@@ -94,6 +94,7 @@ export async function createAwsLeanDeps(config: AwsConfig = awsConfig()): Promis
       return new SqsQueues({
         client: new SQSClient({ region, maxAttempts: 4 }),
         matchingUrl: config.queues.matchingUrl,
+        ...(config.queues.matchingDlqUrl ? { matchingDlqUrl: config.queues.matchingDlqUrl } : {}),
         namePrefix: config.queues.namePrefix,
         urlPrefix: config.queues.urlPrefix,
         workerDlqArn: config.queues.workerDlqArn,

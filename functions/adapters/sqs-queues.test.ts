@@ -12,6 +12,7 @@ import {
   QueueNameExists,
 } from "@aws-sdk/client-sqs";
 import { QueueError, SqsQueues } from "./sqs-queues";
+import { redriveMatching } from "../../core/jobs/redrive";
 
 const ACCOUNT = "123456789012";
 const WORKER = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWo";
@@ -21,10 +22,13 @@ const DLQ_ARN = `arn:aws:sqs:us-east-1:${ACCOUNT}:prod-cocoon-Cocoon-WorkerDlq-X
 
 const sqs = mockClient(SQSClient);
 
-function makeQueues() {
+const MATCHING_DLQ_URL = `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/prod-cocoon-Cocoon-MatchingDlq-QwE456`;
+
+function makeQueues(o: { matchingDlqUrl?: string } = {}) {
   return new SqsQueues({
     client: new SQSClient({ region: "us-east-1" }),
     matchingUrl: MATCHING_URL,
+    ...o,
     namePrefix: "cocoon-prod-",
     urlPrefix: URL_PREFIX,
     workerDlqArn: DLQ_ARN,
@@ -174,5 +178,37 @@ describe("SqsQueues", () => {
       }),
     );
     await expect(makeQueues().ensure(`worker-${WORKER}`)).resolves.toBeUndefined();
+  });
+
+  it("issue 12: the redrive reads the matching DLQ (given to it alone), sends each check back counted, then deletes it there", async () => {
+    // Prepare
+    const check = { type: "lease", jobId: "job_01jdqv6x7s9k2m4n8p0r3t5w7y", attempt: 1 };
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({
+        Messages: [{ MessageId: "d1", Body: JSON.stringify(check), ReceiptHandle: "rh-d1", Attributes: { ApproximateReceiveCount: "1" } }],
+      })
+      .resolves({});
+    sqs.on(SendMessageCommand).resolves({});
+    sqs.on(DeleteMessageCommand).resolves({});
+    const log = { info() {}, warn() {}, error() {} };
+
+    // Act
+    const report = await redriveMatching({ queues: makeQueues({ matchingDlqUrl: MATCHING_DLQ_URL }), log });
+
+    // Assess
+    expect(report).toEqual({ redriven: 1, left: 0 });
+    expect(sqs.commandCalls(ReceiveMessageCommand).map((c) => c.args[0].input.QueueUrl)).toEqual([MATCHING_DLQ_URL, MATCHING_DLQ_URL]);
+    expect(sqs.commandCalls(SendMessageCommand).map((c) => c.args[0].input)).toEqual([
+      { QueueUrl: MATCHING_URL, MessageBody: JSON.stringify({ ...check, redrives: 1 }) },
+    ]);
+    expect(sqs.commandCalls(DeleteMessageCommand).map((c) => c.args[0].input)).toEqual([
+      { QueueUrl: MATCHING_DLQ_URL, ReceiptHandle: "rh-d1" },
+    ]);
+  });
+
+  it("a function not given the matching DLQ's URL cannot name it (QUEUE_MISSING), and sends nothing", async () => {
+    await expect(makeQueues().send("matching-dlq", { type: "tab" })).rejects.toMatchObject({ code: "QUEUE_MISSING" });
+    expect(sqs.commandCalls(SendMessageCommand)).toHaveLength(0);
   });
 });

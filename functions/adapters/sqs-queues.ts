@@ -2,6 +2,7 @@
  * Queues port over SQS.
  *
  * - "matching" → the matching queue made by the stacks (COCOON_MATCHING_QUEUE_URL).
+ * - "matching-dlq" → its dead-letter queue (COCOON_MATCHING_DLQ_URL), given only to the redrive function.
  * - "worker-<id>" → `${namePrefix}worker-<id>`, created at registration by `ensure` (CreateQueue
  *   with a redrive policy to the shared worker DLQ), so its URL is known without a lookup.
  *
@@ -54,6 +55,8 @@ export class QueueError extends Error {
 export interface SqsQueuesOptions {
   client: SQSClient;
   matchingUrl: string;
+  /** The matching queue's DLQ (core/jobs/redrive.ts); absent, "matching-dlq" is refused. */
+  matchingDlqUrl?: string;
   /** Worker queue "worker-<id>" has the SQS name `${namePrefix}worker-<id>`. */
   namePrefix: string;
   /** `https://sqs.<region>.amazonaws.com/<account>/${namePrefix}` */
@@ -86,6 +89,13 @@ export class SqsQueues implements Queues {
   /** Queue port name → SQS queue URL. */
   urlOf(queue: QueueName): string {
     if (queue === "matching") return this.o.matchingUrl;
+    if (queue === "matching-dlq") {
+      if (this.o.matchingDlqUrl) return this.o.matchingDlqUrl;
+      throw new QueueError(
+        "QUEUE_MISSING",
+        'queue "matching-dlq" has no URL here: only the redrive function is given COCOON_MATCHING_DLQ_URL',
+      );
+    }
     if (queue.startsWith("worker-") && /^worker-[A-Za-z0-9_-]+$/.test(queue)) return this.o.urlPrefix + queue;
     throw new QueueError("QUEUE_BAD_ARGUMENT", `queue "${queue}" is neither "matching" nor "worker-<id>" with a base64url worker id`);
   }

@@ -93,11 +93,13 @@ export class SimQueues implements Queues {
 
   async ensure(): Promise<void> {}
 
-  /** Drop a message for good (dead-lettered). */
-  drop(queue: string, id: string) {
+  /** Move a message to the dead-letter queue, as SQS's redrive policy does (no fault: SQS moves it), receive count reset. */
+  deadLetter(queue: string, id: string, to: QueueName) {
     const list = this.list(queue);
     const i = list.findIndex((m) => m.id === id);
-    if (i >= 0) list.splice(i, 1);
+    if (i < 0) return;
+    const [m] = list.splice(i, 1);
+    this.list(to).push({ ...m!, queue: to, visibleAt: this.now(), receiveCount: 0, sentAt: this.now() });
   }
 
   list(queue: string): SimMessage[] {

@@ -117,4 +117,8 @@ export const SABOTAGE: Record<string, Sabotage> = {
   "tab close checks lost": {
     dropSend: (queue, body) => queue === "matching" && body.includes('"type":"tab"'),
   },
+  /** issue 12: checks the redrive sends back from the matching DLQ never arrive: a dead-lettered check's job or tab stays held. */
+  "redriven checks lost": {
+    dropSend: (queue, body) => queue === "matching" && body.includes('"redrives":'),
+  },
 };

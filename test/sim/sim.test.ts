@@ -101,6 +101,12 @@ describe("coordinator simulation", () => {
         tabs,
       ],
       ["tab close checks lost", /tab \S+ is still open at quiescence/, tabs],
+      // issue 12: the matching DLQ's redrive: the consumer failing most deliveries, each check delivered again soon (early), on durable queues, so checks are dead-lettered
+      [
+        "redriven checks lost",
+        /job \S+ is still assigned at quiescence|tab \S+ is still open at quiescence/,
+        { knobs: { consumerFailRate: 0.8, durableQueues: true, earlyDelivery: 3 } },
+      ],
     ];
     for (const [name, expected, options] of cases) {
       it(`${name}`, async () => {

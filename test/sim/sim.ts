@@ -59,6 +59,7 @@ import { extendLease, getJob, handleMatchingMessage, pollJobs, postResult, prepa
 import { COMMIT_WAIT_MS } from "../../core/jobs/items";
 import { jobIdempotencyKey } from "../../core/jobs/submit";
 import { openTab, tabClosesAfter, type TabItem } from "../../core/jobs/tabs";
+import { MAX_REDRIVES, redriveMatching } from "../../core/jobs/redrive";
 import { issueVoucher, type PayoutDeps } from "../../core/payouts";
 import type { Alert, Item, Key, Log, Random, TableName, WriteOp } from "../../core/ports";
 import { recoverAssignedJobs } from "../../core/recovery";
@@ -123,6 +124,13 @@ export interface Knobs {
   /** watcher passes may run concurrently (EventBridge on AWS); one at a time locally */
   overlappingWatchers: boolean;
   seqnoFailRate: number;
+  /**
+   * share of matching deliveries whose consumer invocation fails before the handler runs (a
+   * Lambda timeout, throttle or init error): five in a row dead-letter the check, and only the
+   * scheduled redrive sends it back. Drawn from a stream of its own (absent from drawKnobs), so a
+   * seed that draws 0 runs step for step as before.
+   */
+  consumerFailRate?: number;
 }
 
 /** Swarm testing: each seed draws its own mix of faults. */
@@ -159,6 +167,8 @@ const WITHDRAWAL_TTL_SECONDS = 30;
 const RELEASE_GRACE_SECONDS = 10;
 const MAX_TASKS = 10;
 const MAX_RECEIVES = 5; // the local consumer's dead-letter limit
+/** The scheduled redrive of the matching DLQ (stacks/Cocoon.ts, core/jobs/redrive.ts) runs this often. */
+const REDRIVE_INTERVAL_MS = 15 * 60_000;
 /**
  * No handler runs longer than this (a Lambda's timeout; core relies on the bound, see
  * core/jobs/tabs.ts and the lease check's wait for its commit): when simulated time passes a
@@ -339,6 +349,10 @@ export class Sim {
   private readonly tabsClosed = new Set<string>();
   /** tabs one of whose close checks went to the dead-letter queue (issue 12) */
   private readonly tabCheckDeadLettered = new Set<string>();
+  /** the consumer's injected invocation failures (Knobs.consumerFailRate), a stream of their own */
+  private readonly deliveryRng: Prng;
+  /** when the scheduled redrive of the matching DLQ runs next */
+  private nextRedriveAt = T0 + REDRIVE_INTERVAL_MS;
   /** drain: tab close checks in a row that found a job of their tab still running (and nothing else delivered) */
   private tabWaits = 0;
   /** the clock flew once to about when a tab may close (issue 12) */
@@ -375,6 +389,8 @@ export class Sim {
     const tabRng = new Prng((o.seed ^ 0x7ab5ab5) >>> 0);
     this.tabShare = o.tabShare ?? tabRng.pick([0, 0, 0.6, 1]);
     this.tabClock = o.tabClock ?? (this.tabShare > 0 && tabRng.chance(0.5));
+    this.deliveryRng = new Prng((o.seed ^ 0xd1e1d1e) >>> 0);
+    this.knobs.consumerFailRate ??= this.deliveryRng.pick([0, 0, 0, 0.5]);
     this.canary = `CANARY-${this.rng.hex(9)}`;
     this.config = {
       ...DEFAULT_CORE_CONFIG,
@@ -610,6 +626,8 @@ export class Sim {
     if (room && this.queues.size("matching") > this.queues.visibleCount("matching"))
       options.push([() => this.deliverLease(true), this.knobs.earlyDelivery]);
     if (room && (this.knobs.overlappingWatchers || this.watchers === 0)) options.push([() => this.startWatcher(), 0.6]);
+    // the scheduled redrive: soon once due, amid everything else
+    if (room && this.t >= this.nextRedriveAt) options.push([() => this.redrive(), 3]);
     if (this.reader.visible < this.vault.txs.length && this.t >= this.indexerStalledUntil) options.push([() => this.indexerCatchUp(), 1]);
     await rng.weighted(options)();
   }
@@ -678,6 +696,13 @@ export class Sim {
         return true;
       }
       this.tick(Math.max(1, due - this.t));
+      return true;
+    }
+    // a check left in the DLQ by the active phase's faults: the next scheduled redrive sends it
+    // back (one back MAX_REDRIVES times stays, and the final checks find what it guarded open)
+    if (this.queues.list("matching-dlq").some((m) => ((JSON.parse(m.body) as { redrives?: number }).redrives ?? 0) < MAX_REDRIVES)) {
+      if (this.t < this.nextRedriveAt) this.tick(this.nextRedriveAt - this.t);
+      else this.redrive();
       return true;
     }
     // signed withdrawals nobody sent expire: time passes beyond their grace, a watcher pass
@@ -1445,17 +1470,35 @@ export class Sim {
 
   // ------------------------------------------------------------ queues, chain
 
+  /** The scheduled redrive of the matching DLQ (a function of its own on AWS, a timer locally). */
+  private redrive() {
+    this.nextRedriveAt = this.t + REDRIVE_INTERVAL_MS;
+    this.launch("scheduled: matching DLQ redrive", (d) => redriveMatching(d), {
+      ok: (r) => {
+        this.count("redrive runs");
+        this.count("checks redriven", r.redriven);
+        this.count("checks left in the DLQ", r.left);
+      },
+    });
+  }
+
   private deliverLease(early: boolean) {
     const [m] = this.queues.take("matching", 1, 30, { early });
     if (!m) return;
     if (m.receiveCount > MAX_RECEIVES) {
-      this.queues.drop("matching", m.id);
+      this.queues.deadLetter("matching", m.id, "matching-dlq"); // SQS's redrive policy (no fault: SQS moves it)
       this.count("dead-lettered");
       const body = JSON.parse(m.body) as { type?: string; tabId?: string };
       if (body.type === "tab" && body.tabId) this.tabCheckDeadLettered.add(body.tabId);
       const what = `a matching message was dead-lettered after ${MAX_RECEIVES} failed deliveries: ${m.body}`;
       if (!this.anomalies.includes(what)) this.anomalies.push(what);
       this.note(what);
+      return;
+    }
+    if (this.faultsOn && this.deliveryRng.chance(this.knobs.consumerFailRate ?? 0)) {
+      // the invocation failed before the handler ran: the message comes back after its visibility timeout
+      this.count("consumer invocations failed (injected)");
+      this.note(() => `consumer invocation failed (injected) for ${m.body} (delivery ${m.receiveCount})`);
       return;
     }
     const msg = MatchingMessage.parse(JSON.parse(m.body));
@@ -1571,7 +1614,7 @@ export class Sim {
         v.push(
           `tab ${t.pk} is still ${String(t.status)} at quiescence (it could close from t+${(tabClosesAfter(t as TabItem) - T0) / 1000}s): its hold never comes back${
             this.tabCheckDeadLettered.has(t.pk)
-              ? `; its close check was dead-lettered after ${MAX_RECEIVES} failed deliveries and nothing sends another`
+              ? `; its close check was dead-lettered after ${MAX_RECEIVES} failed deliveries${this.queues.size("matching-dlq") ? ` and is still in the DLQ after ${MAX_REDRIVES} redrives` : ""}`
               : ""
           }`,
         );

@@ -1,0 +1,144 @@
+/**
+ * Redrive of the matching dead-letter queue (./redrive.ts, issue 12): a check that failed five
+ * deliveries comes back, so the hold it guards is not held for good; one that keeps failing is
+ * left for the operator after MAX_REDRIVES trips.
+ */
+import { describe, expect, it } from "vitest";
+import type { MatchingMessage } from "../../events/queue";
+import { handleMatchingMessage } from "./dispatch";
+import { jobKey, type JobItem } from "./items";
+import { MAX_REDRIVES, redriveMatching } from "./redrive";
+import { ledgerDiscrepancies, makeJobWorld, type JobWorld } from "./testing";
+
+/** SQS's redrive policy on the matching queue (stacks/Cocoon.ts), as the local consumer applies it. */
+const MAX_RECEIVES = 5;
+const VISIBILITY_SECONDS = 30;
+
+/**
+ * The matching consumer's part for one visible message: deliver it (a failure leaves it to come
+ * back after the visibility timeout), or, once received more than MAX_RECEIVES times, move it to
+ * the DLQ. Returns what happened.
+ */
+async function consumeOnce(w: JobWorld): Promise<"handled" | "failed" | "dead-lettered" | "empty"> {
+  const [m] = await w.queues.receive("matching", { max: 1, waitSeconds: 0, visibilitySeconds: VISIBILITY_SECONDS });
+  if (!m) return "empty";
+  if (m.receiveCount > MAX_RECEIVES) {
+    await w.queues.send("matching-dlq", JSON.parse(m.body));
+    await w.queues.delete("matching", m.receiptHandle);
+    return "dead-lettered";
+  }
+  try {
+    await handleMatchingMessage(w.deps, JSON.parse(m.body) as MatchingMessage);
+    await w.queues.delete("matching", m.receiptHandle);
+    return "handled";
+  } catch {
+    w.advance(VISIBILITY_SECONDS * 1000 + 1);
+    return "failed";
+  }
+}
+
+/** A store whose reads of the jobs table fail while `down` (an outage, a throttling storm). */
+function withJobsOutage(w: JobWorld) {
+  const state = { down: false };
+  const get = w.store.get.bind(w.store);
+  w.store.get = ((table, key, o) => {
+    if (state.down && table === "jobs") return Promise.reject(new Error("injected: the store is unavailable"));
+    return get(table, key, o);
+  }) as typeof w.store.get;
+  return state;
+}
+
+/** An assigned job whose worker never answers, its lease run out and its check dead-lettered by an outage. */
+async function jobWithDeadLetteredCheck() {
+  const w = makeJobWorld();
+  const outage = withJobsOutage(w);
+  const { r, header } = await w.submitted(1);
+  const job = (await w.store.get<JobItem>("jobs", jobKey(header.jobId)))!;
+  w.advance(job.leaseUntil - w.clock.now() + 1000); // its check is delayed in whole seconds
+  outage.down = true;
+  const outcomes: string[] = [];
+  for (let i = 0; i < MAX_RECEIVES + 1; i++) outcomes.push(await consumeOnce(w));
+  outage.down = false;
+  return { w, r, jobId: header.jobId, maxCost: BigInt(job.maxCost), outcomes };
+}
+
+const dlq = async (w: JobWorld) => {
+  const ms = await w.queues.receive("matching-dlq", { max: 10, waitSeconds: 0, visibilitySeconds: 0 });
+  return ms.map((m) => JSON.parse(m.body) as MatchingMessage);
+};
+
+describe("a check dead-lettered by an outage", () => {
+  it("holds the job's money until a redrive sends it back; then the job is refunded and the books agree", async () => {
+    // Prepare
+    const { w, r, jobId, maxCost, outcomes } = await jobWithDeadLetteredCheck();
+    expect(outcomes).toEqual(["failed", "failed", "failed", "failed", "failed", "dead-lettered"]);
+    expect(await consumeOnce(w)).toBe("empty"); // nothing else would ever check this job
+    expect((await w.balance(r.id)).held).toBe(maxCost);
+
+    // Act
+    const report = await redriveMatching(w.deps);
+    const outcome = await consumeOnce(w);
+
+    // Assess
+    expect(report).toEqual({ redriven: 1, left: 0 });
+    expect(outcome).toBe("handled");
+    expect((await w.store.get<JobItem>("jobs", jobKey(jobId)))!.status).toBe("refunded");
+    expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n, held: 0n });
+    expect(await dlq(w)).toEqual([]);
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
+  });
+
+  it("the message sent back counts its trip; a copy redriven twice (a crash between send and delete) refunds once", async () => {
+    const { w, r, jobId } = await jobWithDeadLetteredCheck();
+    const [dead] = await dlq(w);
+    await w.queues.send("matching-dlq", dead); // the same check twice in the DLQ, as after a redriver crash
+
+    const report = await redriveMatching(w.deps);
+    const sent = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 0 });
+    for (const m of sent) await handleMatchingMessage(w.deps, JSON.parse(m.body) as MatchingMessage);
+
+    expect(report).toEqual({ redriven: 2, left: 0 });
+    expect(sent.map((m) => JSON.parse(m.body) as MatchingMessage)).toEqual([
+      { ...dead, redrives: 1 },
+      { ...dead, redrives: 1 },
+    ]);
+    expect((await w.store.get<JobItem>("jobs", jobKey(jobId)))!.status).toBe("refunded");
+    expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n, held: 0n });
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
+  });
+});
+
+describe("what a redrive leaves in the dead-letter queue", () => {
+  it("a message back MAX_REDRIVES times already, and a body that is no matching message, stay for the operator (logged)", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const exhausted = { type: "tab", tabId: "tab_00000000000000000000000001", redrives: MAX_REDRIVES };
+    const lastTrip = { type: "tab", tabId: "tab_00000000000000000000000002", redrives: MAX_REDRIVES - 1 };
+    await w.queues.send("matching-dlq", exhausted);
+    await w.queues.send("matching-dlq", { type: "nonsense" });
+    await w.queues.send("matching-dlq", lastTrip);
+
+    // Act
+    const report = await redriveMatching(w.deps);
+
+    // Assess
+    expect(report).toEqual({ redriven: 1, left: 2 });
+    const sent = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 0 });
+    expect(sent.map((m) => JSON.parse(m.body) as unknown)).toEqual([{ ...lastTrip, redrives: MAX_REDRIVES }]);
+    w.advance(301_000); // past the redrive's visibility timeout: the two left are still there
+    expect(await dlq(w)).toEqual([exhausted, { type: "nonsense" }]);
+    expect(w.logs.filter((l) => l.level === "error").map((l) => l.msg)).toEqual([
+      "dead-lettered matching message left for the operator: it failed after every redrive",
+      "dead-lettered matching message left: not a matching message",
+    ]);
+  });
+
+  it("moves at most `limit` messages a run; the rest wait for the next", async () => {
+    const w = makeJobWorld();
+    for (let i = 0; i < 12; i++) await w.queues.send("matching-dlq", { type: "tab", tabId: `tab_${String(i).padStart(26, "0")}` });
+
+    expect(await redriveMatching(w.deps, 5)).toEqual({ redriven: 5, left: 0 });
+    expect(await redriveMatching(w.deps)).toEqual({ redriven: 7, left: 0 });
+    expect(await redriveMatching(w.deps)).toEqual({ redriven: 0, left: 0 });
+  });
+});
