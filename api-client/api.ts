@@ -172,6 +172,12 @@ export class ApiClient {
   /** The request session in use or being opened (one handshake however many requests wait for it). */
   private session: Promise<Session | undefined> | undefined;
   private sessionsOffUntil = 0;
+  /**
+   * Routes this client thought take sessions that the coordinator refused one on (401
+   * session_not_accepted: its function is of another version than this client's route table):
+   * signed from then on. Only that route; the others keep their session.
+   */
+  private readonly signedOnly = new Set<ApiRoute>();
   /** Requests sent, by how they were authenticated (what the bench and the tests read). */
   readonly sent = { signed: 0, session: 0 };
 
@@ -213,7 +219,7 @@ export class ApiClient {
     // its retries below).
     const refused = first.status === 401 && first.via ? SESSION_REFUSED.exec(first.text)?.[1] : undefined;
     if (refused) {
-      await this.sessionRefused(refused, first.via!);
+      await this.sessionRefused(refused, first.via!, routeOf(method, path));
       sessions = false;
       first = await this.signAndSend(method, path, body, headers, sessions, signal);
     }
@@ -333,7 +339,9 @@ export class ApiClient {
    * refused (its functions disagree on the secret, as during a rotation): each request would
    * otherwise cost a handshake, a refusal and a signature.
    */
-  private async sessionRefused(code: string, via: Promise<Session | undefined>): Promise<void> {
+  private async sessionRefused(code: string, via: Promise<Session | undefined>, route: ApiRoute | undefined): Promise<void> {
+    // the session is fine, this route's function takes none: only the route is signed from now on
+    if (code === "session_not_accepted" && route) return void this.signedOnly.add(route);
     if (this.session === via) this.session = undefined;
     const used = await via;
     const fresh = used !== undefined && used.expiresAt - SESSION_TTL_MS > this.serverNow() - 60_000;
@@ -353,7 +361,8 @@ export class ApiClient {
     const text = body === undefined ? "" : JSON.stringify(body, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
     const idempotencyKey = Object.entries(headers).find(([k]) => k.toLowerCase() === "idempotency-key")?.[1];
     const base = await this.baseFor(method, path);
-    const via = sessions && routeOf(method, path)?.session ? (await this.currentSession())?.promise : undefined;
+    const route = routeOf(method, path);
+    const via = sessions && route?.session && !this.signedOnly.has(route) ? (await this.currentSession())?.promise : undefined;
     const session = via && (await via);
     throwIfAborted(signal); // given up while the directory or a session was awaited: nothing signed, nothing counted
     const request = {

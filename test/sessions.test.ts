@@ -66,6 +66,29 @@ describe("request sessions on the local network", () => {
     expect(asAnotherKey).toEqual([401, "bad_session"]);
   });
 
+  it("a route the coordinator takes no session on (its function of another version) is signed from then on; the client's other routes keep their session", async () => {
+    // Prepare: this client's route table says GET /v1/account takes sessions; the coordinator's does not
+    const account = API.account as { session?: true };
+    account.session = true;
+    try {
+      const api = new ApiClient(t.net.url, generateSigningKey());
+      const read = () => api.request(API.getJob, { params: { id: UNKNOWN_JOB } }).catch((e: { code: string }) => e.code);
+      await read(); // the handshake (signed), then the read on the session
+      // Act
+      const first = await api.request(API.account);
+      const afterRefusal = { ...api.sent };
+      const second = await api.request(API.account);
+      const other = await read();
+      // Assess
+      expect([first.available, second.available]).toEqual(["0", "0"]);
+      expect(other).toBe("unknown_job");
+      expect(afterRefusal).toEqual({ signed: 2, session: 2 }); // the handshake and the refused one signed again; the read and the refused try on the session
+      expect(api.sent).toEqual({ signed: 3, session: 3 }); // the account signed at once, the read still on its session
+    } finally {
+      delete account.session;
+    }
+  });
+
   it("the handshake answers the key sealed to the client's handshake key only, and a replayed handshake hands out nothing", async () => {
     // Prepare
     const key = generateSigningKey();
