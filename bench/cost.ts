@@ -500,8 +500,8 @@ const READ_AFTER_RELAY = "GET /v1/jobs/{id}";
  * `tabs`: the SDK draws on tabs of that many slots (issue 12, CocoonClient({ tabs })): the warm-up
  * fills one tab, which is closed before the count starts; the measured jobs fill whole tabs, and
  * their close checks then run through the real matching handler (with the clock moved: a tab
- * closes 15 min after its expiry), the one re-send a close check makes before it may close
- * included, so each job carries its share of its tab's open and close.
+ * closes 2 min after its expiry; one that closes more than 15 min after its open has its check
+ * sent once more, as SQS delays at most 900 s), so each job carries its share of its tab's open and close.
  */
 export async function measureJob(o: { jobs?: number; warmup?: number; tabs?: number } = {}): Promise<MeasuredJob> {
   const [

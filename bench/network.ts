@@ -102,7 +102,7 @@ export async function benchNetwork(
     const perJob = requestsPerJob(countsBefore, await net.requests(), run.done);
     // The same run with the SDK drawing on tabs (issue 12, opt-in): one hold for 32 jobs, no
     // balance written per job at submit or result, the tab's close later (not in the window:
-    // it comes 15 min after the tab's expiry).
+    // it comes 2 min after the tab's expiry).
     const tabbed = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true, tabs: { slots: 32 } });
     await tabbed.faucet(1_000_000_000_000n);
     const askTabbed = () =>

@@ -263,7 +263,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       .option("--port <n>", "the port to listen on", positiveInt, 8788)
       .option(
         "--tabs <slots>",
-        "hold once for this many jobs (at most 32) instead of once per job: fewer writes per job; workers are paid when each tab closes, 20 min later",
+        "hold once for this many jobs (at most 32) instead of once per job: fewer writes per job; workers are paid when each tab closes, about 7 min later",
         positiveInt,
       )
       .option("--allow-dev", "accept SIMULATED (dev) attestations (default only against the local network)"),

@@ -439,8 +439,8 @@ export interface CocoonClientOptions {
   /**
    * issue 12: draw on tabs, one hold for many jobs (client/tab-keeper.ts, core/jobs/tabs.ts).
    * Each job takes a slot of a kept open tab instead of holding for itself; a tab of `slots` jobs
-   * is opened when none fits. Workers are paid for those jobs when the tab closes (15 min after
-   * it expires), and an open tab holds slots × the jobs' maximum cost. Absent: a hold per job.
+   * is opened when none fits. Workers are paid for those jobs when the tab closes (2 min after
+   * it expires, once its jobs ended), and an open tab holds slots × the jobs' maximum cost. Absent: a hold per job.
    */
   tabs?: TabOptions;
 }

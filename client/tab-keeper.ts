@@ -14,7 +14,7 @@ import { MAX_TAB_SLOTS, type OpenTabRequest, type Tab, type TabView } from "../e
 export interface TabOptions {
   /** jobs per tab (default 16, at most 32): the tab holds slots × the job's maximum cost while it is open */
   slots?: number;
-  /** how long jobs may be submitted under a tab (default 300 s, 60–3600); it closes 15 min after that */
+  /** how long jobs may be submitted under a tab (default 300 s, 60–3600); it closes 2 min after that, once its jobs ended */
   ttlSeconds?: number;
 }
 

@@ -98,7 +98,7 @@ export const OpenTabRequest = z
     slots: z.number().int().min(1).max(MAX_TAB_SLOTS),
     /** the most one job under the tab may hold (nanoTON): its header's maxCost */
     slotCost: z.string().regex(/^[1-9]\d{0,29}$/, "must be a positive integer number of nanoTON (decimal string)"),
-    /** jobs may be submitted under the tab for this long; it closes COMMIT_WAIT after that */
+    /** jobs may be submitted under the tab for this long; it closes TAB_CLOSE_GRACE_MS (2 min) after that, once its jobs ended */
     ttlSeconds: z.number().int().min(60).max(3600).default(300),
   })
   .strict();

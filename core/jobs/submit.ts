@@ -19,7 +19,7 @@ import { offerAllowed, registryPricing, type PolicyReading } from "../policy-reg
 import { maxJobCost, type PricingConfig } from "../pricing";
 import { envelopeKey, jobKey, leaseMs, RETAIN_SECONDS, type EnvelopeItem, type JobCandidate, type JobItem } from "./items";
 import { verifyQuote, type QuoteBody } from "./quote";
-import { checkTabSlot } from "./tabs";
+import { checkTabDeadline, checkTabSlot } from "./tabs";
 import { byFairShare, isLive, offerKey, type OfferItem } from "../workers";
 
 /**
@@ -188,6 +188,7 @@ export async function submitJobWithItem(
   try {
     if (tabId) {
       // Under a tab: the job's put is all (its slot's id, only if absent), no balance and no transaction on DynamoDB.
+      checkTabDeadline(deps, o.tab!.tab); // the close's grace counts on no job of the tab written later than this
       await deps.store.transact([jobPut, ...envelopeInCommit]);
     } else {
       const r = await applyMovement(

@@ -16,7 +16,7 @@ import { handleMatchingMessage } from "./dispatch";
 import { jobKey, type JobItem } from "./items";
 import { postResult } from "./results";
 import { submitJob } from "./submit";
-import { getTab, openTab, tabKey, TAB_CLOSE_GRACE_MS, type TabItem } from "./tabs";
+import { getTab, openTab, tabKey, TAB_CLOSE_GRACE_MS, TAB_SUBMIT_DEADLINE_MS, type TabItem } from "./tabs";
 import { jobIdempotencyKey } from "./submit";
 import { ledgerDiscrepancies, makeJobWorld, refusal, seal, type JobWorld, type TestWorker } from "./testing";
 
@@ -199,6 +199,31 @@ describe("a job under a tab", () => {
       status: 410,
     });
     expect(await w.store.get("jobs", jobKey(mine.jobId))).toBeUndefined();
+  });
+
+  it("a submit that reaches its write more than TAB_SUBMIT_DEADLINE_MS past the tab's expiry is 410 tab_expired and writes no job (the close's grace counts on it); sooner, it is taken", async () => {
+    // Prepare: a submit that checks the tab 2 s before its expiry, then stalls while it sends its lease check
+    const stallingSubmit = async (stallMs: number) => {
+      const { w, r, tab } = await tabWorld();
+      w.advance(tab.expiresAt - 2_000 - w.clock.now());
+      const j = await slotJob(w, r, tab, 0);
+      const send = w.deps.queues.send.bind(w.deps.queues);
+      w.deps.queues.send = async (q, body, o) => {
+        w.advance(stallMs); // the store or the queue slow, a pause: the clock runs on between the check and the write
+        return send(q, body, o);
+      };
+      const refused = await refusal(submitJob(w.deps, r.id, j.envelope, jobIdempotencyKey(j.jobId), j.quote, { tab: { tab, slot: 0 } }));
+      return { refused, written: await w.store.get<JobItem>("jobs", jobKey(j.jobId)), tab };
+    };
+    // Act
+    const late = await stallingSubmit(TAB_SUBMIT_DEADLINE_MS + 5_000);
+    const inTime = await stallingSubmit(TAB_SUBMIT_DEADLINE_MS - 5_000);
+    // Assess
+    expect(late.refused).toMatchObject({ status: 410, code: "tab_expired" });
+    expect(late.written).toBeUndefined();
+    expect(inTime.refused).toBeUndefined();
+    expect(inTime.written).toMatchObject({ status: "assigned", tab: inTime.tab.tabId });
+    expect(TAB_CLOSE_GRACE_MS).toBeGreaterThan(TAB_SUBMIT_DEADLINE_MS + 60_000); // room for clocks that disagree
   });
 
   it("a job holding more than a slot is refused (400, field maxCost)", async () => {

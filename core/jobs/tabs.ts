@@ -14,11 +14,14 @@
  * slots × slotCost, whatever the requests, with no counter to update. The tab is MAC'd like a
  * quote (./quote.ts): a submit checks its MAC, not a stored item.
  *
- * Why the close waits COMMIT_WAIT_MS past the tab's expiry: a submit checks the expiry, then
- * writes its job; no handler runs longer than that bound (the one lease checks rely on,
- * ./dispatch.ts), so no job of the tab can appear after the close has read its slots. The close
- * then waits for every job it found still assigned (their leases end each in a completion or a
- * refund), so it never pays for a job that could still change.
+ * Why the close waits TAB_CLOSE_GRACE_MS (2 min) past the tab's expiry: a submit checks the
+ * expiry, then writes its job, and checks the clock again right before that write, refusing it
+ * once TAB_SUBMIT_DEADLINE_MS (30 s) past the expiry (on AWS its function's 29 s timeout ends
+ * it sooner still). So no job of the tab can appear after the close has read its slots; the 90 s
+ * between the two cover clocks that disagree and a write in flight. The close then waits for
+ * every job it found still assigned (their leases end each in a completion or a refund), so it
+ * never pays for a job that could still change. (Until session 12 it waited COMMIT_WAIT_MS, 15
+ * minutes, the bound of any Lambda: workers were paid 13 minutes later for nothing.)
  *
  * Exactly once: the close is one transaction conditioned on the tab being open and writing the
  * `tabclose:<tabId>` ledger item only if absent; a crash before it commits redoes the whole
@@ -46,7 +49,7 @@ import { ConditionFailedError, type Item } from "../ports";
 import { appendReceiptOp } from "../receipts/log";
 // a cycle (dispatch routes tab messages here), used only at call time
 import { awaitCommit } from "./dispatch";
-import { COMMIT_WAIT_MS, jobKey, replyKey, type JobItem, type StoredReplyItem } from "./items";
+import { jobKey, replyKey, type JobItem, type StoredReplyItem } from "./items";
 
 /** pk=tabId sk="tab" in `jobs`: an open tab's terms, and once closed what its jobs cost. */
 export interface TabItem extends Item {
@@ -69,8 +72,10 @@ export const tabKey = (tabId: string) => ({ pk: tabId, sk: "tab" });
 /** What a tab holds: slots × slotCost. */
 const tabHeld = (t: Pick<TabItem, "slots" | "slotCost">) => BigInt(t.slots) * BigInt(t.slotCost);
 
+/** A submit under a tab writes its job no later than this past the tab's expiry (checkTabDeadline). */
+export const TAB_SUBMIT_DEADLINE_MS = 30_000;
 /** A tab closes this long after it expires, at the earliest: see the header. */
-export const TAB_CLOSE_GRACE_MS = COMMIT_WAIT_MS;
+export const TAB_CLOSE_GRACE_MS = 120_000;
 export const tabClosesAfter = (t: Pick<TabItem, "expiresAt">) => t.expiresAt + TAB_CLOSE_GRACE_MS;
 
 const DOMAIN = "cocoon/v1/tab\n";
@@ -93,6 +98,17 @@ export function verifyTab(deps: Pick<CoreDeps, "config" | "clock">, requester: s
   if (body.requester !== requester) throw new ForbiddenError("not_your_tab", "this tab was opened by another account");
   if (body.expiresAt < deps.clock.now()) throw new GoneError("tab_expired", "the tab takes no more jobs: open a new one (POST /v1/tabs)");
   return body;
+}
+
+/**
+ * Submit's last check before it writes a job under this tab: still within TAB_SUBMIT_DEADLINE_MS
+ * of its expiry (the tab verified at the submit's start; this bounds how late its write can come,
+ * which the close's grace relies on). 410 tab_expired past it, before anything of the job's is
+ * written but its envelope (which expires) and its lease check (dropped, no job).
+ */
+export function checkTabDeadline(deps: Pick<CoreDeps, "clock">, tab: Pick<Tab, "expiresAt">): void {
+  if (deps.clock.now() > tab.expiresAt + TAB_SUBMIT_DEADLINE_MS)
+    throw new GoneError("tab_expired", "the tab expired while this submit ran: open a new one (POST /v1/tabs)");
 }
 
 /**

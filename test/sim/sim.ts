@@ -33,7 +33,7 @@
  * (slot i is job id tabSlotJobId(tab, i), under its own job's key), and now and then a job that
  * holds for itself takes a slot's job id (the close must not pay for it). Close checks travel
  * the matching queue like lease checks. In half of those seeds the clock flies once to about
- * when a tab may close (15 min past its expiry), so a close also runs amid faults; requests in
+ * when a tab may close (2 min past its expiry), so a close also runs amid faults; requests in
  * flight longer than a handler may run (HANDLER_BOUND_MS) then time out, as their runtime
  * would end them. The drain delivers close checks until every tab is closed.
  *
@@ -56,7 +56,6 @@ import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
 import { tabIdFor, tabSlotJobId } from "../../core/ids";
 import { extendLease, getJob, handleMatchingMessage, pollJobs, postResult, prepareJob, resultDigest, submitJob } from "../../core/jobs";
-import { COMMIT_WAIT_MS } from "../../core/jobs/items";
 import { jobIdempotencyKey } from "../../core/jobs/submit";
 import { openTab, tabClosesAfter, type TabItem } from "../../core/jobs/tabs";
 import { MAX_REDRIVES, redriveMatching } from "../../core/jobs/redrive";
@@ -170,13 +169,14 @@ const MAX_RECEIVES = 5; // the local consumer's dead-letter limit
 /** The scheduled redrive of the matching DLQ (stacks/Cocoon.ts, core/jobs/redrive.ts) runs this often. */
 const REDRIVE_INTERVAL_MS = 15 * 60_000;
 /**
- * No handler runs longer than this (a Lambda's timeout; core relies on the bound, see
- * core/jobs/tabs.ts and the lease check's wait for its commit): when simulated time passes a
- * request still in flight by more, the request is killed (its pending store operations never
- * run, its caller hears nothing), so a tab's close never reads its slots before a submit that
- * checked the tab's expiry has written its job.
+ * No handler runs longer than this (its Lambda's timeout: the stack's longest is 60 s, the
+ * routes' 29 s; core relies on a bound, see core/jobs/tabs.ts and the lease check's wait for its
+ * commit): when simulated time passes a request still in flight by more, the request is killed
+ * (its pending store operations never run, its caller hears nothing), so a tab's close (2 min
+ * past its expiry) never reads its slots before a submit that checked the tab's expiry has
+ * written its job.
  */
-const HANDLER_BOUND_MS = COMMIT_WAIT_MS - 1_000;
+const HANDLER_BOUND_MS = 60_000;
 /** drain: this many close checks in a row, each finding its tab waiting on a job, and no other message left: the job will never end */
 const STUCK_TAB_WAITS = 50;
 
@@ -575,10 +575,15 @@ export class Sim {
       [() => this.tick(rng.range(75_000, 120_000)), 0.02],
     );
     // issue 12: once a run (in some seeds), the clock flies to about when an open tab may close
-    // (15 min past its expiry), so a close also runs amid faults, crashes and other requests,
+    // (2 min past its expiry), so a close also runs amid faults, crashes and other requests,
     // not only in the drain; the requests in flight then time out
     const closing = this.tabClock && !this.jumped ? this.nextTabClose() : undefined;
     if (closing !== undefined) options.push([() => this.flyTo(closing + rng.range(-3_000, 20_000)), 0.3]);
+    // or (as likely) to a few seconds before an open tab expires, so submits under it are in
+    // flight across its expiry while its close comes due: the race TAB_CLOSE_GRACE_MS and the
+    // submit's deadline (core/jobs/tabs.ts) keep a late job out of a closed tab
+    const expiring = this.tabClock && !this.jumped ? this.nextTabExpiry() : undefined;
+    if (expiring !== undefined) options.push([() => this.flyTo(expiring - rng.range(3_000, 15_000), "expiry"), 0.3]);
     for (const r of this.requesters) {
       // once the clock has flown to a tab's close, the requesters drop expired quotes (as the SDK does)
       if (this.jumped) r.quotes = r.quotes.filter((q) => q.p.quoteExpiresAt > this.t);
@@ -721,11 +726,22 @@ export class Sim {
     return false;
   }
 
-  private flyTo(t: number) {
+  private flyTo(t: number, to: "close" | "expiry" = "close") {
     this.jumped = true;
-    this.count("clock flights to a tab's close");
-    this.note(() => `the clock flies to t+${((t - T0) / 1000).toFixed(3)}s (about when a tab may close)`);
+    this.count(`clock flights to a tab's ${to}`);
+    this.note(() => `the clock flies to t+${((t - T0) / 1000).toFixed(3)}s (about when a tab may ${to === "close" ? "close" : "expire"})`);
     this.tick(t - this.t);
+  }
+
+  /** The earliest expiry of an open tab that is still to come, at least 15 s away (issue 12). */
+  private nextTabExpiry(): number | undefined {
+    let at: number | undefined;
+    for (const t of this.store.items("jobs")) {
+      if (t.sk !== "tab" || t.status !== "open") continue;
+      const e = Number(t.expiresAt);
+      if (e > this.t + 15_000 && (at === undefined || e < at)) at = e;
+    }
+    return at;
   }
 
   /** The earliest time an open tab may close that is still to come (issue 12). */
@@ -1065,6 +1081,8 @@ export class Sim {
    */
   private squatSlot(r: Requester) {
     const tabs = this.requesters.flatMap((o) => o.tabs.filter((t) => t.next < t.tab.slots));
+    // the option was offered before usableTab dropped expired tabs of later requesters (the same step)
+    if (tabs.length === 0) return;
     const t = this.rng.pick(tabs);
     const jobId = tabSlotJobId(t.tab.tabId, t.next++);
     this.count("slot ids taken by jobs that hold for themselves");
