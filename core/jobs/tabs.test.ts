@@ -281,10 +281,9 @@ describe("closing a tab", () => {
     expect(await getTab(w.deps, r.id, tab.tabId)).toMatchObject({ status: "closed", cost: total.toString(), completed: 3 });
     const inbox = w.store.scan("chain").filter((i) => String(i.pk).startsWith(RECEIPT_INBOX_PK));
     expect(inbox.map((i) => i.sk).sort()).toEqual([0, 1, 2].map((s) => tabSlotJobId(tab.tabId, s)).sort());
-    const counted = (await w.store.get("accounts", { pk: workerAccount(workers[0]!.id), sk: "balance" }))!;
-    expect(
-      Number(counted.jobs ?? 0) + Number((await w.store.get("accounts", { pk: workerAccount(workers[1]!.id), sk: "balance" }))?.jobs ?? 0),
-    ).toBe(3);
+    // (matching may give all three to one worker: the other then has no balance item at all)
+    const counted = async (id: string) => Number((await w.store.get("accounts", { pk: workerAccount(id), sk: "balance" }))?.jobs ?? 0);
+    expect((await counted(workers[0]!.id)) + (await counted(workers[1]!.id))).toBe(3);
     expect(ledgerDiscrepancies(w.store)).toEqual([]);
     // a second check (a duplicate message) finds it closed and moves nothing
     expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("stale");
