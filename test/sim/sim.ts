@@ -6,9 +6,10 @@
  * deposit), agents (register with dev evidence, heartbeat, poll, open envelopes, run a
  * deterministic "engine", seal replies, sign receipts, fail, die and come back with new HPKE
  * keys, forge results now and then, ask for vouchers and redeem them), the queues (delays,
- * duplicates, reordering, failed sends, early deliveries, dead letters), the store (which
- * pending operation runs next, and process crashes between any two of them, before or right
- * after a commit), the chain (a vault with the contract's rules, an indexer that lags and
+ * duplicates, reordering, failed sends, early deliveries, consumer invocations that fail, dead
+ * letters and their scheduled redrive), the store (which pending operation runs next, some
+ * stalled for seconds of simulated time, and process crashes between any two of them, before or
+ * right after a commit), the chain (a vault with the contract's rules, an indexer that lags and
  * fails) and the clock (simulated; no real time anywhere). The coordinator is the REAL code:
  * core/jobs, core/ledger (through them), core/payouts, core/withdrawals, core/chain/watcher
  * with the store ledger, core/workers and core/recovery, over local/memory-store.ts, with
@@ -123,6 +124,12 @@ export interface Knobs {
   /** watcher passes may run concurrently (EventBridge on AWS); one at a time locally */
   overlappingWatchers: boolean;
   seqnoFailRate: number;
+  /**
+   * share of store operations that stall for 1–45 s of simulated time before they run (a slow
+   * DynamoDB call, a paused runtime): requests in flight across a tab's expiry and its close, a
+   * lease's end. Drawn from a stream of its own like consumerFailRate (0: seeds run as before).
+   */
+  storeStallRate?: number;
   /**
    * share of matching deliveries whose consumer invocation fails before the handler runs (a
    * Lambda timeout, throttle or init error): five in a row dead-letter the check, and only the
@@ -408,10 +415,14 @@ export class Sim {
       },
     };
     const rewrite = o.sabotage?.transact;
+    const stallRng = new Prng((o.seed ^ 0x57a11ed) >>> 0);
+    this.knobs.storeStallRate ??= stallRng.pick([0, 0, 0, 0.03]);
+    const stallRate = this.knobs.storeStallRate;
     this.store = new SimStore(
       this.inner,
       (table, key, item) => this.onCommit(table, key, item),
       rewrite && ((ops) => rewrite(ops, { canary: this.canary })),
+      () => (this.faultsOn && stallRng.chance(stallRate) ? this.t + stallRng.range(1_000, 45_000) : 0),
     );
     this.queues = new SimQueues(this.rng, this.clock.now, this.knobs, (queue, body, note) => this.onSend(queue, body, note));
     this.queues.faults = false; // on once set up
@@ -565,7 +576,7 @@ export class Sim {
     const rng = this.rng;
     if (rng.chance(this.knobs.crashRate)) return this.crash();
     const options: Array<readonly [() => void | Promise<void>, number]> = [];
-    const P = this.store.pending.length;
+    const P = this.store.ready(this.t).length; // stalled operations wait for their time
     const room = this.tasks.size < MAX_TASKS;
     if (P) options.push([() => this.runOp(), 8 + P]);
     // time: mostly small steps; now and then past a lease (~11 s); rarely past a withdrawal's expiry and grace (70 s)
@@ -657,7 +668,8 @@ export class Sim {
 
   private drainAction(): boolean {
     if (this.store.pending.length) {
-      this.runOp();
+      if (this.store.ready(this.t).length) this.runOp();
+      else this.tick(this.store.nextReady() - this.t); // only operations stalled in the active phase are left: their time comes
       return true;
     }
     if (this.tasks.size)
@@ -835,13 +847,14 @@ export class Sim {
 
   /** Run one pending store operation, chosen by the seed. */
   private runOp() {
-    const i = this.rng.int(this.store.pending.length);
+    const ready = this.store.ready(this.t);
+    const i = ready[this.rng.int(ready.length)]!;
     const op = this.store.run(i);
     this.note(() => `  ${op.task.name} ▸ ${op.describe()}`);
   }
 
   private async crash() {
-    const txs = this.store.pending.map((p, i) => [p, i] as const).filter(([p]) => p.kind === "transact");
+    const txs = this.store.pending.map((p, i) => [p, i] as const).filter(([p]) => p.kind === "transact" && p.notBefore <= this.t);
     if (txs.length && this.rng.chance(this.knobs.crashAfterCommit)) {
       const [, i] = this.rng.pick(txs);
       const op = this.store.run(i, { crashAfter: true });

@@ -29,6 +29,8 @@ export interface PendingOp {
   exec: () => Promise<unknown>;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
+  /** simulated time before which it cannot run (a stalled request: a slow store call, a paused runtime); 0 for none */
+  notBefore: number;
 }
 
 const keyOf = (op: WriteOp): Key => (op.op === "put" ? { pk: op.item.pk, sk: op.item.sk } : op.key);
@@ -48,7 +50,23 @@ export class SimStore {
     private readonly onCommit: (table: TableName, key: Key, item: Item | undefined) => void,
     /** deliberate breakage (the checks' positive controls): rewrites a transaction before it commits */
     private readonly rewrite?: (ops: WriteOp[]) => WriteOp[],
+    /** when a new operation may run at the earliest (simulated ms; the seed's stalls), 0 for at once */
+    private readonly notBefore: () => number = () => 0,
   ) {}
+
+  /** Indexes of the pending operations that may run at `now` (all of them when nothing stalls). */
+  ready(now: number): number[] {
+    const out: number[] = [];
+    this.pending.forEach((p, i) => {
+      if (p.notBefore <= now) out.push(i);
+    });
+    return out;
+  }
+
+  /** The earliest time a stalled operation may run (Infinity when none waits). */
+  nextReady(): number {
+    return this.pending.reduce((t, p) => Math.min(t, p.notBefore), Infinity);
+  }
 
   /** The Store port as one task sees it: each call waits for the simulator to run it. */
   forTask(task: Task): Store {
@@ -62,6 +80,7 @@ export class SimStore {
           exec,
           resolve: resolve as (v: unknown) => void,
           reject,
+          notBefore: this.notBefore(),
           ...(ops ? { ops } : {}),
         });
       });
