@@ -11,4 +11,4 @@ export { pollJobs } from "./poll";
 export { postResult, receiptProblems } from "./results";
 export { getAccount, getJob, toView } from "./read";
 export { getTab, handleTabClose, openTab, verifyTab } from "./tabs";
-export { jobTopic, leaseMs, resultDigest, type JobCandidate, type JobItem, type QuoteItem } from "./items";
+export { jobTopic, leaseMs, resultDigest, type JobCandidate, type JobItem } from "./items";

@@ -22,18 +22,6 @@ export interface JobCandidate {
   tier: AttestationTier;
 }
 
-/** pk=jobId sk="quote" in `quotes`: a prepared job; no money moved yet. */
-export interface QuoteItem extends Item {
-  jobId: string;
-  requester: string;
-  model: string;
-  maxTokens: number;
-  maxPromptTokens: number;
-  maxCost: string;
-  candidates: JobCandidate[];
-  expiresAt: number;
-}
-
 /**
  * The job's state, kept small on purpose: it is rewritten at every transition, and on
  * DynamoDB each write (twice inside a transaction) is billed per KB of the whole item. The
