@@ -215,6 +215,37 @@ describe("runWatcher: alerts", () => {
     });
   });
 
+  it("false undercollateral alert: the same, from an indexer whose pages start at the cursor's own transaction (inclusive pagination; found by the simulation with stalled store reads)", async () => {
+    // Prepare: every page after a cursor starts with the cursor's transaction again, as some
+    // indexers paginate; A's withdrawal lands between the pass's last page and its balance read
+    const { ledger, reader, alerts, opts } = setup([deposit(A, 5n * TON)]);
+    reader.balance = 5n * TON;
+    await ledger.recordIssuedWithdrawal({ account: A, seqno: 0, amount: 2n * TON, to: "0:" + "11".repeat(32), expiry: 0 }, 0);
+    const page = reader.getVaultTransactions.bind(reader);
+    reader.getVaultTransactions = async (after, limit) => {
+      if (!after) return page(after, limit);
+      const at = reader.txs.findIndex((t) => t.lt === after.lt);
+      const txs = reader.txs.slice(at, at + limit);
+      return { txs, cursor: txs.length ? { lt: txs.at(-1)!.lt, hash: txs.at(-1)!.hash } : after };
+    };
+    const getVaultBalance = reader.getVaultBalance.bind(reader);
+    reader.getVaultBalance = async () => {
+      reader.getVaultBalance = getVaultBalance;
+      reader.txs.push(withdraw(A, 2n * TON, 0, "0:" + "11".repeat(32)));
+      reader.balance = 3n * TON;
+      return getVaultBalance();
+    };
+    // Act
+    const r = await runWatcher(opts());
+    // Assess: it saw the withdrawal newer than its cursor, read on, and compared at one point
+    expect(alerts.raised.map((a) => a.key)).not.toContain("chain.undercollateral");
+    expect({ vaultBalance: r.vaultBalance, liabilities: r.liabilities, withdrawals: r.withdrawals }).toEqual({
+      vaultBalance: 3n * TON,
+      liabilities: 3n * TON,
+      withdrawals: 1,
+    });
+  });
+
   it("false undercollateral alert: an overlapping pass that credits a new deposit between this pass's balance and liabilities reads is no shortfall", async () => {
     // Prepare: B deposits 4 TON just after this pass read the balance, and an overlapping pass
     // credits it before this one reads the liabilities

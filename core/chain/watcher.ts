@@ -180,7 +180,9 @@ type Raise = (a: Alert) => Promise<void>;
 
 /** Whether the chain shows a transaction after `cursor` (an indexer may serve the cursor's own again: not newer). */
 async function newerThan(reader: ChainReader, cursor: Cursor | null): Promise<boolean> {
-  const { txs } = await reader.getVaultTransactions(cursor, 1);
+  // two, not one: a page may start with the cursor's own transaction again (the pagination
+  // readToEnd tolerates), and a page of one would then hide the newer one behind it
+  const { txs } = await reader.getVaultTransactions(cursor, 2);
   return txs.some((t) => cursor === null || BigInt(t.lt) > BigInt(cursor.lt));
 }
 
