@@ -28,12 +28,7 @@ export function createAwsDeps(config: AwsConfig = awsConfig()): AwsDeps {
   const store = new DynamoStore({ table: config.table, client: new DynamoDBClient({ region, maxAttempts: 4 }) });
   const queues = new SqsQueues({
     client: new SQSClient({ region, maxAttempts: 4 }),
-    matchingUrl: config.queues.matchingUrl,
-    ...(config.queues.matchingDlqUrl ? { matchingDlqUrl: config.queues.matchingDlqUrl } : {}),
-    namePrefix: config.queues.namePrefix,
-    urlPrefix: config.queues.urlPrefix,
-    workerDlqArn: config.queues.workerDlqArn,
-    maxReceives: config.queues.maxReceives,
+    ...config.queues, // the matching queue (and, for the redrive alone, its DLQ), the worker queues' names and redrive
   });
   const core = assembleAwsDeps(config, store, {
     queues: async () => queues,

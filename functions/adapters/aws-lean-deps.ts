@@ -93,12 +93,7 @@ export async function createAwsLeanDeps(config: AwsConfig = awsConfig()): Promis
       const [{ SQSClient }, { SqsQueues }] = await Promise.all([import("@aws-sdk/client-sqs"), import("./sqs-queues")]);
       return new SqsQueues({
         client: new SQSClient({ region, maxAttempts: 4 }),
-        matchingUrl: config.queues.matchingUrl,
-        ...(config.queues.matchingDlqUrl ? { matchingDlqUrl: config.queues.matchingDlqUrl } : {}),
-        namePrefix: config.queues.namePrefix,
-        urlPrefix: config.queues.urlPrefix,
-        workerDlqArn: config.queues.workerDlqArn,
-        maxReceives: config.queues.maxReceives,
+        ...config.queues, // the matching queue (and, for the redrive alone, its DLQ), the worker queues' names and redrive
       });
     },
     alertChannel: async () => {
