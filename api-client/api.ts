@@ -48,11 +48,12 @@ interface RawResponse {
  * What a request given up by its caller's signal rejects with, as fetch does: the signal's reason
  * (by default a DOMException named "AbortError"), or a named AbortError when the reason is no Error.
  */
-function abortError(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : Object.assign(new Error("the request was aborted"), { name: "AbortError" });
+export function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : Object.assign(new Error("aborted"), { name: "AbortError" });
 }
 
-function throwIfAborted(signal: AbortSignal | undefined): void {
+/** Throws abortError when `signal` is aborted already (the SDK's waits use it too). */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortError(signal);
 }
 

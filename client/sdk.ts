@@ -39,7 +39,7 @@ import { newJobId, tabSlotJobId } from "../core/ids";
 import { TabKeeper, tabRefused, type KeptTabView, type TabOptions, type TabSlot } from "./tab-keeper";
 import { imageAllowed, imageDigestOf, modelAllowed, PolicyStaleError, type PolicyCache, type PolicyReading } from "../core/policy-registry";
 import type { SignedWithdrawalView } from "../events/withdrawals";
-import { API, ApiClient, ApiError } from "../api-client/api";
+import { abortError, API, ApiClient, ApiError, throwIfAborted } from "../api-client/api";
 
 /** The SDK refused something the network sent: it never encrypts to or trusts what it cannot verify. */
 export class VerificationError extends Error {
@@ -1652,7 +1652,7 @@ function orQuiet<T>(next: Promise<T>, ms: number, signal?: AbortSignal): Promise
   throwIfAborted(signal);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => finish(() => resolve("quiet")), ms);
-    const onAbort = () => finish(() => reject(abortReason(signal!)));
+    const onAbort = () => finish(() => reject(abortError(signal!)));
     signal?.addEventListener("abort", onAbort, { once: true });
     const finish = (f: () => void) => {
       clearTimeout(timer);
@@ -1668,13 +1668,6 @@ function orQuiet<T>(next: Promise<T>, ms: number, signal?: AbortSignal): Promise
 
 /** A job's wait past its deadline (timeoutMs): what ask, askStream and embed reject with. */
 const deadlinePassed = (p: Prepared) => new VerificationError("timeout", `job ${p.jobId} did not finish within ${p.timeoutMs} ms`);
-
-const abortReason = (signal: AbortSignal) =>
-  signal.reason instanceof Error ? signal.reason : Object.assign(new Error("aborted"), { name: "AbortError" });
-
-function throwIfAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : Object.assign(new Error("aborted"), { name: "AbortError" });
-}
 
 /** Verified pieces as the SDK's stream events (tool calls as OpenAI's whole-call deltas). */
 function* events(pieces: StreamPiece[], jobId: string): Generator<StreamEvent> {
