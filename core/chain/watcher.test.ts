@@ -180,6 +180,24 @@ describe("runWatcher: withdrawals and redemptions", () => {
   });
 });
 
+/**
+ * The vault holds exactly what A is owed (5 TON); A's signed withdrawal of 2 TON lands (and the
+ * vault pays it) between the pass's last page and its balance read.
+ */
+async function withdrawalLandingAtBalanceRead() {
+  const s = setup([deposit(A, 5n * TON)]);
+  s.reader.balance = 5n * TON;
+  await s.ledger.recordIssuedWithdrawal({ account: A, seqno: 0, amount: 2n * TON, to: "0:" + "11".repeat(32), expiry: 0 }, 0);
+  const getVaultBalance = s.reader.getVaultBalance.bind(s.reader);
+  s.reader.getVaultBalance = async () => {
+    s.reader.getVaultBalance = getVaultBalance;
+    s.reader.txs.push(withdraw(A, 2n * TON, 0, "0:" + "11".repeat(32)));
+    s.reader.balance = 3n * TON;
+    return getVaultBalance();
+  };
+  return s;
+}
+
 describe("runWatcher: alerts", () => {
   it("under-collateral: vault balance below requester balances + unredeemed earnings", async () => {
     const { reader, alerts, opts } = setup([deposit(A, 5n * TON)]);
@@ -192,18 +210,8 @@ describe("runWatcher: alerts", () => {
   });
 
   it("false undercollateral alert: a withdrawal that lands after the pass's last page and before its balance read is no shortfall", async () => {
-    // Prepare: the vault holds exactly what A is owed; A's signed withdrawal of 2 TON lands
-    // (and the vault pays it) between the pass's last page and its balance read
-    const { ledger, reader, alerts, opts } = setup([deposit(A, 5n * TON)]);
-    reader.balance = 5n * TON;
-    await ledger.recordIssuedWithdrawal({ account: A, seqno: 0, amount: 2n * TON, to: "0:" + "11".repeat(32), expiry: 0 }, 0);
-    const getVaultBalance = reader.getVaultBalance.bind(reader);
-    reader.getVaultBalance = async () => {
-      reader.getVaultBalance = getVaultBalance;
-      reader.txs.push(withdraw(A, 2n * TON, 0, "0:" + "11".repeat(32)));
-      reader.balance = 3n * TON;
-      return getVaultBalance();
-    };
+    // Prepare
+    const { alerts, opts } = await withdrawalLandingAtBalanceRead();
     // Act
     const r = await runWatcher(opts());
     // Assess
@@ -216,24 +224,15 @@ describe("runWatcher: alerts", () => {
   });
 
   it("false undercollateral alert: the same, from an indexer whose pages start at the cursor's own transaction (inclusive pagination; found by the simulation with stalled store reads)", async () => {
-    // Prepare: every page after a cursor starts with the cursor's transaction again, as some
-    // indexers paginate; A's withdrawal lands between the pass's last page and its balance read
-    const { ledger, reader, alerts, opts } = setup([deposit(A, 5n * TON)]);
-    reader.balance = 5n * TON;
-    await ledger.recordIssuedWithdrawal({ account: A, seqno: 0, amount: 2n * TON, to: "0:" + "11".repeat(32), expiry: 0 }, 0);
+    // Prepare: as above, and every page after a cursor starts with the cursor's transaction
+    // again, as some indexers paginate
+    const { reader, alerts, opts } = await withdrawalLandingAtBalanceRead();
     const page = reader.getVaultTransactions.bind(reader);
     reader.getVaultTransactions = async (after, limit) => {
       if (!after) return page(after, limit);
       const at = reader.txs.findIndex((t) => t.lt === after.lt);
       const txs = reader.txs.slice(at, at + limit);
       return { txs, cursor: txs.length ? { lt: txs.at(-1)!.lt, hash: txs.at(-1)!.hash } : after };
-    };
-    const getVaultBalance = reader.getVaultBalance.bind(reader);
-    reader.getVaultBalance = async () => {
-      reader.getVaultBalance = getVaultBalance;
-      reader.txs.push(withdraw(A, 2n * TON, 0, "0:" + "11".repeat(32)));
-      reader.balance = 3n * TON;
-      return getVaultBalance();
     };
     // Act
     const r = await runWatcher(opts());
