@@ -588,12 +588,12 @@ export class Sim {
     // issue 12: once a run (in some seeds), the clock flies to about when an open tab may close
     // (2 min past its expiry), so a close also runs amid faults, crashes and other requests,
     // not only in the drain; the requests in flight then time out
-    const closing = this.tabClock && !this.jumped ? this.nextTabClose() : undefined;
+    const closing = this.tabClock && !this.jumped ? this.nextOfOpenTabs(tabClosesAfter, this.t) : undefined;
     if (closing !== undefined) options.push([() => this.flyTo(closing + rng.range(-3_000, 20_000)), 0.3]);
     // or (as likely) to a few seconds before an open tab expires, so submits under it are in
     // flight across its expiry while its close comes due: the race TAB_CLOSE_GRACE_MS and the
     // submit's deadline (core/jobs/tabs.ts) keep a late job out of a closed tab
-    const expiring = this.tabClock && !this.jumped ? this.nextTabExpiry() : undefined;
+    const expiring = this.tabClock && !this.jumped ? this.nextOfOpenTabs((t) => t.expiresAt, this.t + 15_000) : undefined;
     if (expiring !== undefined) options.push([() => this.flyTo(expiring - rng.range(3_000, 15_000), "expiry"), 0.3]);
     for (const r of this.requesters) {
       // once the clock has flown to a tab's close, the requesters drop expired quotes (as the SDK does)
@@ -745,24 +745,13 @@ export class Sim {
     this.tick(t - this.t);
   }
 
-  /** The earliest expiry of an open tab that is still to come, at least 15 s away (issue 12). */
-  private nextTabExpiry(): number | undefined {
+  /** The earliest `when` of an open tab that comes after `after` (issue 12: its expiry, its close). */
+  private nextOfOpenTabs(when: (t: TabItem) => number, after: number): number | undefined {
     let at: number | undefined;
     for (const t of this.store.items("jobs")) {
       if (t.sk !== "tab" || t.status !== "open") continue;
-      const e = Number(t.expiresAt);
-      if (e > this.t + 15_000 && (at === undefined || e < at)) at = e;
-    }
-    return at;
-  }
-
-  /** The earliest time an open tab may close that is still to come (issue 12). */
-  private nextTabClose(): number | undefined {
-    let at: number | undefined;
-    for (const t of this.store.items("jobs")) {
-      if (t.sk !== "tab" || t.status !== "open") continue;
-      const c = tabClosesAfter(t as TabItem);
-      if (c > this.t && (at === undefined || c < at)) at = c;
+      const x = when(t as TabItem);
+      if (x > after && (at === undefined || x < at)) at = x;
     }
     return at;
   }
