@@ -44,6 +44,19 @@ const FILES = [
   // each party's credentials allow (the coordinator's session policies)
   "client/relay-sqs.ts",
   "functions/adapters/relay-sqs.ts",
+  // money and trust code written after issue 14's pass: tabs and batched settlement (what a
+  // requester pays and a worker earns), dead-letter redrive, session keys (who may call), who
+  // may read an answer, the receipt log and its anchoring and proofs, the worker registry
+  "core/jobs/tabs.ts",
+  "core/jobs/settle.ts",
+  "core/jobs/redrive.ts",
+  "core/crypto/session-auth.ts",
+  "core/relay-access.ts",
+  "core/receipts/merkle.ts",
+  "core/receipts/proof.ts",
+  "core/receipts/log.ts",
+  "core/receipts/anchor.ts",
+  "core/workers.ts",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -78,6 +91,13 @@ const TESTS: Record<string, string[]> = {
   ],
   "client/relay-sqs.ts": ["client/relay-sqs.test.ts"],
   "functions/adapters/relay-sqs.ts": ["functions/adapters/relay-sqs.test.ts", "functions/adapters/relay-sessions.test.ts"],
+  "core/crypto/session-auth.ts": ["core/crypto/session-auth.test.ts", "core/auth.test.ts", "core/crypto/request-auth*.test.ts"],
+  "core/relay-access.ts": ["core/relay-access.test.ts", "core/relay-memory.test.ts", "core/jobs/dispatch-relay.test.ts"],
+  "core/receipts/merkle.ts": ["core/receipts/*.test.ts", "functions/schedule/anchor.test.ts"],
+  "core/receipts/proof.ts": ["core/receipts/*.test.ts", "functions/schedule/anchor.test.ts"],
+  "core/receipts/log.ts": ["core/receipts/*.test.ts", "functions/schedule/anchor.test.ts", ...JOB_TESTS],
+  "core/receipts/anchor.ts": ["core/receipts/*.test.ts", "functions/schedule/anchor.test.ts"],
+  "core/workers.ts": ["core/workers.test.ts", "core/registration.test.ts", "core/challenges.test.ts", "core/offer-sharding.test.ts"],
 };
 const DEFAULT_TESTS = JOB_TESTS;
 
