@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import type { MatchingMessage } from "../../events/queue";
 import { heartbeat, isLive, markSuspect, offerKey, type OfferItem } from "../workers";
-import { COMMIT_WAIT_MS, handleMatchingMessage } from "./dispatch";
+import { COMMIT_RECHECK_MS, COMMIT_WAIT_MS, handleMatchingMessage } from "./dispatch";
 import type { JobItem } from "./items";
 import { pollJobs } from "./poll";
 import { getJob } from "./read";
@@ -188,6 +188,43 @@ describe("lease checks that arrive before their commit", () => {
     expect(outcomes).toContain("advanced");
   });
 
+  it("a job whose commit came after its lease check is moved on about COMMIT_RECHECK_MS later, not COMMIT_WAIT_MS (sim seed 201753)", async () => {
+    // Prepare: the check is delivered past the lease while the submit's commit is in flight
+    const w = makeJobWorld();
+    await w.worker();
+    const r = await w.requester();
+    const { envelope, header, quote } = await w.sealedJob(r);
+    const send = w.deps.queues.send.bind(w.deps.queues);
+    let early: MatchingMessage | undefined;
+    w.deps.queues.send = async (queue, body, opts) => {
+      if (queue === "matching" && !early) return void (early = body as MatchingMessage);
+      return send(queue, body, opts);
+    };
+    let firstLook = 0;
+    const transact = w.store.transact;
+    w.store.transact = async (ops) => {
+      if (isHoldCommit(ops, header.jobId)) {
+        w.store.transact = transact;
+        w.advance(w.deps.config.leaseBaseSeconds * 1000 + 32 * w.deps.config.leaseMsPerToken + 1000);
+        firstLook = w.clock.now();
+        expect(await handleMatchingMessage(w.deps, early!)).toBe("awaiting");
+      }
+      return transact(ops);
+    };
+    await submitJob(w.deps, r.id, envelope, "key-late-commit-1", quote);
+    // Act: the worker stays silent; the check comes back COMMIT_RECHECK_MS after its first look
+    w.advance(firstLook + COMMIT_RECHECK_MS - 1 - w.clock.now());
+    const before = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
+    w.advance(1);
+    const [next] = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
+    const outcome = await handleMatchingMessage(w.deps, JSON.parse(next!.body) as MatchingMessage);
+    // Assess: moved on (refunded: one candidate) at that look, a minute after the first
+    expect(before).toEqual([]);
+    expect(outcome).toBe("advanced");
+    expect(await jobOf(w, header.jobId)).toMatchObject({ status: "refunded", outcome: "expired" });
+    expect(await w.balance(r.id)).toEqual({ available: FUNDS, held: 0n });
+  });
+
   it("a lease check for the next attempt that comes before the move there commits waits for it, and then moves the job on when that lease runs out", async () => {
     // Prepare: A reports a failure; the check of attempt 1 (sent before the move commits) is
     // delivered before the move lands; B then never answers.
@@ -219,22 +256,34 @@ describe("lease checks that arrive before their commit", () => {
     expect(outcomes[0]).toBe("awaiting");
   });
 
-  it("a lease check whose job never comes is sent again once, COMMIT_WAIT_MS later, and then dropped", async () => {
+  it("a lease check whose job never comes is sent again twice, COMMIT_RECHECK_MS later and at COMMIT_WAIT_MS, and then dropped", async () => {
     // Prepare
     const w = makeJobWorld();
     const jobId = "job_00000000000000000000000000";
+    const receiveAt = async (t: number) => {
+      w.advance(t - w.clock.now() - 1);
+      const early = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
+      w.advance(1);
+      const got = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
+      for (const m of got) await w.queues.delete("matching", m.receiptHandle);
+      return { early, got };
+    };
     // Act
     const first = await handleMatchingMessage(w.deps, lease(jobId, 0));
     const queued = w.queues.stats("matching").delayed;
-    w.advance(COMMIT_WAIT_MS);
-    const [again] = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
-    const second = await handleMatchingMessage(w.deps, JSON.parse(again!.body) as MatchingMessage);
+    const recheck = await receiveAt(T0 + COMMIT_RECHECK_MS);
+    const second = await handleMatchingMessage(w.deps, JSON.parse(recheck.got[0]!.body) as MatchingMessage);
+    const last = await receiveAt(T0 + COMMIT_WAIT_MS);
+    const third = await handleMatchingMessage(w.deps, JSON.parse(last.got[0]!.body) as MatchingMessage);
     const laterAttempt = await handleMatchingMessage(w.deps, lease(jobId, 1));
     // Assess
     expect(first).toBe("awaiting");
     expect(queued).toBe(1);
-    expect(JSON.parse(again!.body)).toEqual({ ...lease(jobId, 0), awaitUntil: T0 + COMMIT_WAIT_MS });
-    expect(second).toBe("stale");
+    expect([recheck.early, last.early]).toEqual([[], []]);
+    expect(recheck.got.map((m) => JSON.parse(m.body))).toEqual([{ ...lease(jobId, 0), awaitUntil: T0 + COMMIT_WAIT_MS }]);
+    expect(second).toBe("awaiting");
+    expect(last.got.map((m) => JSON.parse(m.body))).toEqual([{ ...lease(jobId, 0), awaitUntil: T0 + COMMIT_WAIT_MS }]);
+    expect(third).toBe("stale");
     expect(laterAttempt).toBe("stale"); // a job is only ever created at attempt 0
     expect(w.queues.stats("matching")).toMatchObject({ visible: 0, delayed: 0 });
   });

@@ -14,10 +14,20 @@ import { systemRandom } from "../ids";
 import { ConditionFailedError, type WriteOp } from "../ports";
 import { holdLogOps } from "../receipts/log";
 import { isLive, markSuspect, offerKey, type OfferItem } from "../workers";
-import { COMMIT_WAIT_MS, envelopeKey, jobKey, jobTopic, leaseMs, stillAt, type EnvelopeItem, type JobItem } from "./items";
+import {
+  COMMIT_RECHECK_MS,
+  COMMIT_WAIT_MS,
+  envelopeKey,
+  jobKey,
+  jobTopic,
+  leaseMs,
+  stillAt,
+  type EnvelopeItem,
+  type JobItem,
+} from "./items";
 import { handleTabClose } from "./tabs";
 
-export { COMMIT_WAIT_MS } from "./items";
+export { COMMIT_RECHECK_MS, COMMIT_WAIT_MS } from "./items";
 
 /** Queue the check that fires when the job's current lease runs out (SQS delays at most 900 s). */
 export async function sendLeaseCheck(deps: CoreDeps, job: Pick<JobItem, "jobId" | "attempt" | "leaseUntil">) {
@@ -243,7 +253,9 @@ export async function awaitCommit(deps: CoreDeps, msg: LeaseCheckMessage | TabCl
     deps.log.info(`${msg.type === "tab" ? "tab close check" : "lease check"} dropped: its commit never landed`, what);
     return "stale";
   }
+  // a first look again soon (COMMIT_RECHECK_MS), then a last one at `until`
+  const at = msg.awaitUntil === undefined ? Math.min(until, now + COMMIT_RECHECK_MS) : until;
   const again: MatchingMessage = { ...msg, awaitUntil: until };
-  await deps.queues.send("matching", again, { delaySeconds: Math.min(900, Math.ceil((until - now) / 1000)) });
+  await deps.queues.send("matching", again, { delaySeconds: Math.min(900, Math.ceil((at - now) / 1000)) });
   return "awaiting";
 }

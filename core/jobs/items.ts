@@ -257,11 +257,20 @@ export const resultDigestOf = (canonicalReply: string, receipt: Receipt) =>
  * How long a lease check that came before its commit waits for it. The check is sent before the
  * transaction that creates the job (submit) or moves it to the check's attempt (advance), so
  * that a crash after that commit still leaves the job a check; that commit lands while the
- * request that sent it runs, and no handler runs longer than Lambda's 15 minutes. One re-send
- * covers it (SQS delays up to 900 s): a submit that never committed (402, a crash) costs one
- * more message, a committed job none. A tab's close waits as long past its expiry (./tabs.ts).
+ * request that sent it runs, and no handler runs longer than Lambda's 15 minutes. A submit that
+ * never committed (402, a crash) costs two more messages (COMMIT_RECHECK_MS, then this), a
+ * committed job none. A tab's close waits as long past its expiry (./tabs.ts).
  */
 export const COMMIT_WAIT_MS = 900_000;
+
+/**
+ * When a check that came before its commit looks first again: the commit, if it lands at all,
+ * lands within the timeout of the function that sent the check (60 s at most on our stack: the
+ * matching consumer; the routes 29 s). A job whose commit came late then has its lease enforced
+ * about a minute late, not 15 minutes (simulation seed 201753: a submit stalled 20 s in the store
+ * left its job with a dead worker, and its tab's close, waiting 15 minutes).
+ */
+export const COMMIT_RECHECK_MS = 60_000;
 
 /** Envelopes and replies are kept this long after submit, then expire (TTL). */
 export const RETAIN_SECONDS = 7 * 86_400;

@@ -16,7 +16,8 @@ import { handleMatchingMessage } from "./dispatch";
 import { jobKey, type JobItem } from "./items";
 import { postResult } from "./results";
 import { submitJob } from "./submit";
-import { getTab, openTab, tabKey, TAB_CLOSE_GRACE_MS, TAB_SUBMIT_DEADLINE_MS, type TabItem } from "./tabs";
+import { extendLease } from "./lease";
+import { getTab, openTab, tabKey, TAB_CLOSE_GRACE_MS, TAB_RECHECK_MS, TAB_SUBMIT_DEADLINE_MS, type TabItem } from "./tabs";
 import { jobIdempotencyKey } from "./submit";
 import { ledgerDiscrepancies, makeJobWorld, refusal, seal, type JobWorld, type TestWorker } from "./testing";
 
@@ -302,6 +303,32 @@ describe("closing a tab", () => {
     expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("closed");
     expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n, held: 0n });
     expect(ledgerDiscrepancies(w.store)).toEqual([]);
+  });
+
+  it("a close that waits on a job looks again at that job's lease end, and no sooner than TAB_RECHECK_MS when its lease check is late", async () => {
+    // Prepare: one slot's job running at the close, its lease ending later than the close's look
+    const { w, r, tab, view, workers } = await tabWorld({ slots: 2 });
+    const j = await submitSlot(w, r, tab, 0);
+    const leaseUntil = (await job(w, j.jobId)).leaseUntil;
+    w.advance(view.closesAfter - w.clock.now() + 1);
+    const extended = await extendLease(w.deps, workers[0]!.id, { jobId: j.jobId, attempt: 0 });
+    const nextLook = async () => {
+      await w.queues.purge("matching");
+      expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("waiting");
+      const [m] = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
+      expect(m).toBeUndefined(); // not visible yet
+      for (let waited = 0; ; waited += 1000) {
+        w.advance(1000);
+        const got = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
+        if (got.length) return { waited: waited + 1000, body: JSON.parse(got[0]!.body) as unknown };
+      }
+    };
+    // Act + Assess: an extended lease is awaited in full; one that ran out (its check late) 5 s
+    expect(leaseUntil).toBeLessThan(w.clock.now());
+    const leaseLeft = Math.ceil((extended.leaseUntil - w.clock.now()) / 1000) * 1000;
+    expect(leaseLeft).toBeGreaterThan(TAB_RECHECK_MS);
+    expect(await nextLook()).toEqual({ waited: leaseLeft, body: closeCheck(tab.tabId) });
+    expect(await nextLook()).toEqual({ waited: TAB_RECHECK_MS, body: closeCheck(tab.tabId) });
   });
 
   it("a worker's failure report ends a tab's job with no money moving; the close returns its slot", async () => {

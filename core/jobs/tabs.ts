@@ -76,6 +76,8 @@ const tabHeld = (t: Pick<TabItem, "slots" | "slotCost">) => BigInt(t.slots) * Bi
 export const TAB_SUBMIT_DEADLINE_MS = 30_000;
 /** A tab closes this long after it expires, at the earliest: see the header. */
 export const TAB_CLOSE_GRACE_MS = 120_000;
+/** A close check that found a job of the tab still running looks again no sooner than this. */
+export const TAB_RECHECK_MS = 5_000;
 export const tabClosesAfter = (t: Pick<TabItem, "expiresAt">) => t.expiresAt + TAB_CLOSE_GRACE_MS;
 
 const DOMAIN = "cocoon/v1/tab\n";
@@ -262,8 +264,10 @@ export async function handleTabClose(deps: CoreDeps, msg: TabCloseMessage): Prom
   }
   const slots = await readSlots(deps, t);
   if (slots.kind === "open") {
-    // each will end in a completion or a refund by its lease; look again after the last lease
-    await sendCloseCheck(deps, t.tabId, Math.max(slots.until, now + 1000));
+    // each will end in a completion or a refund by its lease check; look again after the last
+    // lease, and not sooner than TAB_RECHECK_MS: a lease check can come late (one that waited
+    // for its commit), and a close looking every second would read every slot each time
+    await sendCloseCheck(deps, t.tabId, Math.max(slots.until, now + TAB_RECHECK_MS));
     return "waiting";
   }
   return (await closeTab(deps, t, slots.completed)) ? "closed" : "stale";
