@@ -142,3 +142,63 @@ describe("what a redrive leaves in the dead-letter queue", () => {
     expect(await redriveMatching(w.deps)).toEqual({ redriven: 0, left: 0 });
   });
 });
+
+describe("a redrive run's limit and its report", () => {
+  it("counts the messages it leaves against the limit too", async () => {
+    // Prepare: three unreadable bodies first, then six checks
+    const w = makeJobWorld();
+    for (let i = 0; i < 3; i++) await w.queues.send("matching-dlq", { type: "nonsense", i });
+    for (let i = 0; i < 6; i++) await w.queues.send("matching-dlq", { type: "tab", tabId: `tab_${String(i).padStart(26, "0")}` });
+
+    // Act
+    const report = await redriveMatching(w.deps, 5);
+
+    // Assess: five messages looked at in all
+    expect(report).toEqual({ redriven: 2, left: 3 });
+    const sent = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 0 });
+    expect(sent).toHaveLength(2);
+  });
+
+  it("logs what it moved and left, naming each message left; a run that found nothing logs nothing", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const exhausted = { type: "tab", tabId: "tab_00000000000000000000000001", redrives: MAX_REDRIVES };
+    await w.queues.send("matching-dlq", exhausted);
+    await w.queues.send("matching-dlq", { type: "tab", tabId: "tab_00000000000000000000000002" });
+
+    // Act
+    const first = await redriveMatching(w.deps);
+    const logged = w.logs.length;
+    const second = await redriveMatching(w.deps);
+
+    // Assess
+    expect(first).toEqual({ redriven: 1, left: 1 });
+    expect(second).toEqual({ redriven: 0, left: 0 });
+    const [left, summary] = w.logs.slice(0, logged).filter((l) => l.msg.startsWith("dead-lettered") || l.msg.startsWith("matching dead"));
+    expect(left).toMatchObject({ level: "error", data: { redrives: MAX_REDRIVES, message: exhausted, messageId: expect.any(String) } });
+    expect(summary).toEqual({ level: "info", msg: "matching dead-letter queue redriven", data: { redriven: 1, left: 1 } });
+    expect(w.logs.slice(logged)).toEqual([]);
+  });
+
+  it("a body that is not JSON at all is left, logged with its message id", async () => {
+    // Prepare: SQS can hold any text; the local queues only send JSON, so a queue that hands out one raw body
+    const w = makeJobWorld();
+    let handed = false;
+    const deleted: string[] = [];
+    const queues = {
+      ...w.deps.queues,
+      receive: async () => (handed ? [] : ((handed = true), [{ id: "m-raw", body: "{not json", receiptHandle: "h-raw", receiveCount: 1 }])),
+      delete: async (_q: string, handle: string) => void deleted.push(handle),
+    } as unknown as typeof w.deps.queues;
+
+    // Act
+    const report = await redriveMatching({ queues, log: w.deps.log });
+
+    // Assess
+    expect(report).toEqual({ redriven: 0, left: 1 });
+    expect(deleted).toEqual([]);
+    expect(w.logs.filter((l) => l.level === "error")).toEqual([
+      { level: "error", msg: "dead-lettered matching message left: not a matching message", data: { messageId: "m-raw" } },
+    ]);
+  });
+});
