@@ -114,6 +114,8 @@ function malformed(what: string): AuthError {
 
 function parse(headerValue: string): { token: string; keyId: string; expiresAt: number; ts: number; nonce: string; mac: Uint8Array } {
   if (headerValue.length > 512) throw malformed(`${headerValue.length} characters is too long`);
+  // checked here too, not only by the caller's isSessionAuth: a verifier must not take any scheme
+  if (!isSessionAuth(headerValue)) throw malformed(`the scheme must be "${SESSION_SCHEME}"`);
   const { token, ts, nonce, mac } = authFields(headerValue.trim().slice(SESSION_SCHEME.length), ["token", "ts", "nonce", "mac"], malformed);
   const t = TOKEN_RE.exec(token);
   if (!t) throw malformed("token is not a session token from POST /v1/sessions");
