@@ -457,10 +457,10 @@ export function meteredQueues(inner: Queues, meter: CostMeter): Queues {
 function timedNotifier(inner: Notifier, meter: CostMeter): Notifier {
   return {
     notify: (topic, data) => inner.notify(topic, data),
-    async wait(topic, ms) {
+    async wait(topic, ms, signal) {
       const t0 = performance.now();
       try {
-        return await inner.wait(topic, ms);
+        return await inner.wait(topic, ms, signal);
       } finally {
         const ctx = meter.als.getStore();
         if (ctx) ctx.waitMs += performance.now() - t0;

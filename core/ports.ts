@@ -129,7 +129,8 @@ export interface Queues {
  */
 export interface Notifier {
   notify(topic: string, data?: unknown): void;
-  wait(topic: string, ms: number): Promise<unknown>;
+  /** `signal`: the caller stopped waiting (it got what it waited for elsewhere): resolves undefined and lets go of the wait. */
+  wait(topic: string, ms: number, signal?: AbortSignal): Promise<unknown>;
 }
 
 // ---------------------------------------------------------------- time, ids, logs

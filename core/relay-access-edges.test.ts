@@ -6,9 +6,11 @@
  * refusal is checked by status and code, and for publishes, that nothing reached the relay.
  */
 import { describe, expect, it } from "vitest";
+import type { LocalNotifier } from "../local/notifier";
 import type { RelayChunk, RelaySession } from "../events/relay";
 import type { MatchingMessage } from "../events/queue";
 import { handleMatchingMessage } from "./jobs/dispatch";
+import { jobTopic } from "./jobs/items";
 import { postResult } from "./jobs/results";
 import { makeJobWorld, refusal } from "./jobs/testing";
 import type { Notifier } from "./ports";
@@ -333,6 +335,8 @@ describe("readChunks: a running job", () => {
     expect(Date.now() - started).toBeLessThan(500);
     expect(spy.reads[0]).toMatchObject({ from: 0, waitMs: 1_000 });
     expect(spy.reads[0]!.signal!.aborted).toBe(true);
+    // and the wait on the job's topic is let go at once, not left to its time (one per poll of a stream)
+    expect((deps.notifier as LocalNotifier).pending(jobTopic(jobId))).toBe(0);
   });
 
   it("a wait ends on the job's change (a failover): no chunks, no job view, and the relay read is cancelled", FAST, async () => {

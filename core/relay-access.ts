@@ -101,9 +101,9 @@ export async function readChunks(
   const waitMs = Math.min(waitSeconds, deps.config.maxWaitSeconds) * 1000;
   const stop = new AbortController();
   // Whichever comes first: a chunk, or a change of the job (its result, a failover, a refund).
-  const changed = deps.notifier.wait(jobTopic(jobId), waitMs).then(() => undefined);
+  const changed = deps.notifier.wait(jobTopic(jobId), waitMs, stop.signal).then(() => undefined);
   const got = await Promise.race([relay.read(jobId, from, waitMs, stop.signal), changed]);
-  stop.abort();
+  stop.abort(); // the loser lets go: a relay read, or the job's wait (its listener and timer)
   const r = got ?? (await relay.read(jobId, from, 0));
   if (r.chunks.length > 0) return { chunks: r.chunks, next: r.next };
   const now = await deps.store.get<JobItem>("jobs", jobKey(jobId));

@@ -33,6 +33,23 @@ describe("local notifier", () => {
     expect(notifier.pending()).toBe(0);
   });
 
+  it("a wait whose signal aborts resolves undefined at once and leaves no listener; an aborted signal waits not at all", async () => {
+    // Prepare
+    const notifier = createLocalNotifier();
+    const stop = new AbortController();
+    const waiting = notifier.wait("job:1", 60_000, stop.signal);
+    const pendingBefore = notifier.pending("job:1");
+    // Act
+    stop.abort();
+    const got = await waiting;
+    const already = await notifier.wait("job:1", 60_000, stop.signal);
+    // Assess
+    expect(pendingBefore).toBe(1);
+    expect(got).toBeUndefined();
+    expect(already).toBeUndefined();
+    expect(notifier.pending()).toBe(0);
+  });
+
   it("a notify with no waiters is harmless", () => {
     expect(() => createLocalNotifier().notify("job:none")).not.toThrow();
   });

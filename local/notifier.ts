@@ -1,7 +1,7 @@
 /**
  * The local Notifier: an in-process EventEmitter. `wait(topic, ms)` resolves on the next
- * `notify(topic)` or after `ms`, whichever is first, and always removes its listener and
- * timer, so any number of timed-out waits leaves nothing behind.
+ * `notify(topic)`, after `ms`, or when its signal aborts, whichever is first, and always removes
+ * its listener and timer, so any number of timed-out or abandoned waits leaves nothing behind.
  */
 import { EventEmitter } from "node:events";
 import type { Notifier } from "../core/ports";
@@ -19,16 +19,20 @@ export function createLocalNotifier(): LocalNotifier {
       emitter.emit(topic, data ?? true);
     },
 
-    /** Resolves with what notify passed (true when nothing), or undefined when `ms` ran out. */
-    wait(topic: string, ms: number): Promise<unknown> {
+    /** Resolves with what notify passed (true when nothing), or undefined when `ms` ran out or `signal` aborted. */
+    wait(topic: string, ms: number, signal?: AbortSignal): Promise<unknown> {
+      if (signal?.aborted) return Promise.resolve(undefined);
       return new Promise<unknown>((resolve) => {
+        const stop = () => done(undefined);
         const done = (data?: unknown) => {
           clearTimeout(timer);
           emitter.removeListener(topic, done);
+          signal?.removeEventListener("abort", stop);
           resolve(data);
         };
         const timer = setTimeout(done, Math.max(0, ms));
         emitter.on(topic, done);
+        signal?.addEventListener("abort", stop, { once: true });
       });
     },
 
