@@ -69,7 +69,9 @@ export async function verifyReceipt(
     let proof: ReceiptProofBundle | undefined;
     let verdict: ProofVerdict;
     try {
-      proof = { ...(await api.request(API.receiptProof, { params: { jobId } })) };
+      // the job asked about, not the one the answer names: a coordinator must not pass off another
+      // job's anchored receipt as this one's (the verifier checks the receipt against this id)
+      proof = { ...(await api.request(API.receiptProof, { params: { jobId } })), jobId };
       verdict = verifyProofAgainstChain(proof, await reader.latest());
     } catch (e) {
       if (!(e instanceof ApiError && e.code === "receipt_not_anchored_yet")) throw e;

@@ -1,0 +1,68 @@
+/**
+ * `cocoon receipts verify` (./receipts.ts): what the CLI checks is the job the user asked
+ * about, whatever the coordinator's answer says.
+ */
+import { describe, expect, it } from "vitest";
+import type { ApiClient } from "../../api-client/api";
+import { makeWorker } from "../../core/crypto/testing";
+import { buildAnchorBatch, GENESIS_HEAD, proveReceipt } from "../../core/receipts/anchor";
+import type { ReceiptProofBundle } from "../../core/receipts/proof";
+import { fakeAnchorContract, signedReceipt } from "../../core/receipts/testing";
+import { verifyReceipt } from "./receipts";
+
+const JOB_A = `job_${"a".repeat(26)}`;
+const JOB_B = `job_${"b".repeat(26)}`;
+
+/** Job A's receipt, anchored on a fake contract, and its genuine proof bundle. */
+async function anchoredProofOfA() {
+  const entries = [{ seq: 1, receipt: signedReceipt(makeWorker(), JOB_A) }];
+  const batch = buildAnchorBatch(GENESIS_HEAD, entries, []);
+  const chain = fakeAnchorContract();
+  await chain.post([batch.anchor]);
+  const bundle: ReceiptProofBundle = {
+    jobId: JOB_A,
+    receipt: entries[0]!.receipt,
+    seq: 1,
+    anchorSeqno: 1,
+    leafIndex: 0,
+    treeSize: 1,
+    path: proveReceipt(batch, 1).path,
+    prevHistory: GENESIS_HEAD.history,
+    anchors: [batch.anchor],
+  };
+  return { chain, bundle };
+}
+
+/** An API that answers every proof request with `bundle`, noting which job was asked. */
+function answering(bundle: ReceiptProofBundle) {
+  const asked: string[] = [];
+  const api = {
+    request: async (_route: unknown, o: { params: { jobId: string } }) => (asked.push(o.params.jobId), bundle),
+  } as unknown as ApiClient;
+  return { api, asked };
+}
+
+describe("cocoon receipts verify", () => {
+  it("verifies a job's own anchored receipt", async () => {
+    // Prepare
+    const { chain, bundle } = await anchoredProofOfA();
+    const { api, asked } = answering(bundle);
+    // Act
+    const outcome = await verifyReceipt(api, chain, JOB_A);
+    // Assess
+    expect(asked).toEqual([JOB_A]);
+    expect(outcome.verdict.ok).toBe(true);
+  });
+
+  it("refuses another job's genuine anchored proof passed off as the one asked about (receipt_mismatch)", async () => {
+    // Prepare: asked about job B, the coordinator answers job A's proof, its jobId field A too
+    const { chain, bundle } = await anchoredProofOfA();
+    const { api } = answering(bundle);
+    // Act
+    const outcome = await verifyReceipt(api, chain, JOB_B);
+    // Assess
+    expect(outcome.jobId).toBe(JOB_B);
+    expect(outcome.verdict).toMatchObject({ ok: false, code: "receipt_mismatch" });
+    expect(outcome.proof?.jobId).toBe(JOB_B);
+  });
+});
