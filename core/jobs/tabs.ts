@@ -124,8 +124,13 @@ export function checkTabSlot(
   job: { jobId: string; maxCost: string },
 ): string {
   const tab = verifyTab(deps, requester, t.tab);
-  if (t.slot >= tab.slots)
-    throw new ValidationError(`tab.slot must be below the tab's ${tab.slots} slots`, { fields: ["tab.slot"], slots: tab.slots });
+  // a slot the close never reads (negative, fractional) would run a job on the tab unpaid: the
+  // wire schema refuses those too, this keeps every caller honest
+  if (!Number.isSafeInteger(t.slot) || t.slot < 0 || t.slot >= tab.slots)
+    throw new ValidationError(`tab.slot must be a whole number below the tab's ${tab.slots} slots`, {
+      fields: ["tab.slot"],
+      slots: tab.slots,
+    });
   const want = tabSlotJobId(tab.tabId, t.slot);
   if (job.jobId !== want) {
     throw new ValidationError(`a job under slot ${t.slot} of this tab must have the job id ${want}`, {
