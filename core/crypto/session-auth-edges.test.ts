@@ -478,4 +478,16 @@ describe("session-auth edges: the sealed key's HPKE info", () => {
     // Assess
     expect(b64u.encode(key)).toBe(session.key);
   });
+
+  it("the client takes a session's expiry from its token (authenticated as the seal's AAD), not from the answer's expiresAt beside it", () => {
+    // Prepare: a proxy moved the answer's expiresAt a day on
+    const session = openSession(SECRET, generateSigningKey().id, T0);
+    const kem = generateKemKey();
+    const sealed = { ...sealSession(session, kem.publicKey), expiresAt: session.expiresAt + 86_400_000 };
+    // Act
+    const opened = openSealedSession(sealed, kem);
+    // Assess: the client renews when the coordinator will stop taking the token
+    expect(opened.expiresAt).toBe(session.expiresAt);
+    expect(opened.expiresAt).toBe(T0 + SESSION_TTL_MS);
+  });
 });

@@ -80,10 +80,16 @@ export function sealSession(session: Session, kem: Uint8Array): SealedSession {
   return { token: session.token, expiresAt: session.expiresAt, enc: b64u.encode(enc), sealedKey: b64u.encode(ct) };
 }
 
-/** The session a handshake answered, opened with the client's handshake key; throws HpkeOpenError if it was not sealed to it. */
+/**
+ * The session a handshake answered, opened with the client's handshake key; throws HpkeOpenError
+ * if it was not sealed to it. Its expiry is the token's own (the token is the seal's AAD, so it
+ * is authenticated; the answer's `expiresAt` beside it is not, and a proxy could change it).
+ */
 export function openSealedSession(sealed: SealedSession, kem: KemKeyPair): Session {
   const key = hpkeOpen(kem, b64u.decode(sealed.enc), SEAL_INFO, sealed.token, b64u.decode(sealed.sealedKey));
-  return { token: sealed.token, key: b64u.encode(key), expiresAt: sealed.expiresAt };
+  const t = TOKEN_RE.exec(sealed.token);
+  if (!t) throw new CryptoInputError("unsupported_value", "the session token is not one POST /v1/sessions makes");
+  return { token: sealed.token, key: b64u.encode(key), expiresAt: Number(t[2]) };
 }
 
 function macOf(key: Uint8Array, req: SignableRequest, ts: number, nonce: string): Buffer {
