@@ -159,6 +159,19 @@ describe("a redrive run's limit and its report", () => {
     expect(sent).toHaveLength(2);
   });
 
+  it("a run's last receive asks only for what the limit has left, counting messages left too", async () => {
+    // Prepare: three unreadable bodies, then twelve checks; a limit above one receive's ten
+    const w = makeJobWorld();
+    for (let i = 0; i < 3; i++) await w.queues.send("matching-dlq", { type: "nonsense", i });
+    for (let i = 0; i < 12; i++) await w.queues.send("matching-dlq", { type: "tab", tabId: `tab_${String(i).padStart(26, "0")}` });
+
+    // Act
+    const report = await redriveMatching(w.deps, 12);
+
+    // Assess: ten, then two: twelve looked at, three of them left
+    expect(report).toEqual({ redriven: 9, left: 3 });
+  });
+
   it("logs what it moved and left, naming each message left; a run that found nothing logs nothing", async () => {
     // Prepare
     const w = makeJobWorld();
