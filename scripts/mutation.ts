@@ -97,7 +97,7 @@ const TESTS: Record<string, string[]> = {
   "core/receipts/proof.ts": ["core/receipts/*.test.ts", "functions/schedule/anchor.test.ts"],
   "core/receipts/log.ts": ["core/receipts/*.test.ts", "functions/schedule/anchor.test.ts", ...JOB_TESTS],
   "core/receipts/anchor.ts": ["core/receipts/*.test.ts", "functions/schedule/anchor.test.ts"],
-  "core/workers.ts": ["core/workers.test.ts", "core/registration.test.ts", "core/challenges.test.ts", "core/offer-sharding.test.ts"],
+  "core/workers.ts": ["core/workers*.test.ts", "core/registration.test.ts", "core/challenges.test.ts", "core/offer-sharding.test.ts"],
 };
 const DEFAULT_TESTS = JOB_TESTS;
 
