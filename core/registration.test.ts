@@ -227,12 +227,13 @@ describe("issue 9 #11: bad model lists are a 4xx naming the problem, and registr
     const { deps } = makeDeps();
     const w = newWorker();
     await registerDev(deps, w, ["old-0"]);
-    const old = modelNames(49, "old");
+    const old = modelNames(80, "old");
     const prev = (await deps.store.get<WorkerItem>("workers", { pk: w.id, sk: "worker" }))!;
     await deps.store.transact([{ op: "put", table: "workers", item: { ...prev, models: old } }]);
     for (const model of old)
       await deps.store.transact([{ op: "put", table: "offers", item: { ...offerKey(model, w.id), workerId: w.id, model } }]);
-    // Act: 32 new models, so 49 stale offers to delete: 2 + 64 + 49 = 115 operations in all
+    // Act: 32 new models, so 80 stale offers to delete: 2 + 32 + 80 = 114 operations, more than
+    // one transaction holds (the model listing's puts go outside it)
     const r = await registerDev(deps, w, modelNames(MAX_WORKER_MODELS, "new"));
     // Assess
     expect(r.models).toHaveLength(MAX_WORKER_MODELS);

@@ -18,7 +18,7 @@ import {
   type PolicyReading,
 } from "./policy-registry";
 import { pricePerToken } from "./pricing";
-import type { Item, Key, Random, Store, WriteOp } from "./ports";
+import { ConditionFailedError, type Item, type Key, type Random, type Store, type WriteOp } from "./ports";
 import { randomInt, systemRandom } from "./ids";
 import { MAX_TRANSACT_OPS } from "./store-rules";
 
@@ -125,12 +125,12 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     throw new ForbiddenError("key_mismatch", "attestation.signingPublicKey must be the key that signs this request");
   }
   const stored = await deps.store.get("nonces", { pk: `reg#${workerId}`, sk: "n" });
-  if (!stored || stored.nonce !== doc.nonce) {
-    throw new UnauthenticatedError(
+  const badNonce = () =>
+    new UnauthenticatedError(
       "bad_registration_nonce",
       "attestation.nonce must be a fresh nonce from POST /v1/agents/nonce (valid 5 minutes, single use)",
     );
-  }
+  if (!stored || stored.nonce !== doc.nonce) throw badNonce();
   const now = deps.clock.now();
   const verdict = await verifyAttestation(doc, {
     policy: deps.policy,
@@ -201,7 +201,13 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
   // as a model with no live worker, which it is.
   await Promise.all(offers.map((o) => deps.store.transact([{ op: "put", table: "offers", item: { pk: MODELS_PK, sk: o.model } }])));
   const main: WriteOp[] = [
-    { op: "delete", table: "nonces", key: { pk: `reg#${workerId}`, sk: "n" } },
+    // used up only if still there: of two registrations racing on one nonce, one commits
+    {
+      op: "delete",
+      table: "nonces",
+      key: { pk: `reg#${workerId}`, sk: "n" },
+      when: { kind: "cmp", attr: "nonce", op: "=", value: doc.nonce },
+    },
     { op: "put", table: "workers", item: worker },
     ...offers.map((item) => ({ op: "put" as const, table: "offers" as const, item })),
   ];
@@ -211,7 +217,12 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
   // that do not fit (a worker registered before the cap) follow in further ones. Deleting a
   // stale offer is idempotent, and until it happens the offer only points at this worker.
   const room = MAX_TRANSACT_OPS - main.length;
-  await deps.store.transact([...main, ...drops.slice(0, room)]);
+  try {
+    await deps.store.transact([...main, ...drops.slice(0, room)]);
+  } catch (e) {
+    if (e instanceof ConditionFailedError) throw badNonce(); // the nonce's is this transaction's only condition
+    throw e;
+  }
   for (let i = room; i < drops.length; i += MAX_TRANSACT_OPS) await deps.store.transact(drops.slice(i, i + MAX_TRANSACT_OPS));
   await deps.queues.ensure(`worker-${workerId}`);
   return {
