@@ -154,31 +154,43 @@ async function drainMatching(w: JobWorld) {
   throw new Error(`the matching queue never emptied: ${outcomes.join(", ")}`);
 }
 
+/**
+ * A submit whose lease check is delivered (and deleted) while its commit is still in flight,
+ * past the lease (a commit slower than the lease): the check's outcome then, and when it ran.
+ */
+async function submittedWithEarlyCheck(idempotencyKey: string) {
+  const w = makeJobWorld();
+  await w.worker();
+  const r = await w.requester();
+  const { envelope, header, quote } = await w.sealedJob(r);
+  const send = w.deps.queues.send.bind(w.deps.queues);
+  let early: MatchingMessage | undefined;
+  w.deps.queues.send = async (queue, body, opts) => {
+    if (queue === "matching" && !early) return void (early = body as MatchingMessage); // taken by the consumer at once
+    return send(queue, body, opts);
+  };
+  let firstOutcome = "";
+  let firstLook = 0;
+  const transact = w.store.transact;
+  w.store.transact = async (ops) => {
+    if (isHoldCommit(ops, header.jobId)) {
+      w.store.transact = transact;
+      w.advance(w.deps.config.leaseBaseSeconds * 1000 + 32 * w.deps.config.leaseMsPerToken + 1000);
+      firstLook = w.clock.now();
+      firstOutcome = await handleMatchingMessage(w.deps, early!);
+    }
+    return transact(ops);
+  };
+  await submitJob(w.deps, r.id, envelope, idempotencyKey, quote);
+  return { w, r, header, firstOutcome, firstLook };
+}
+
 describe("lease checks that arrive before their commit", () => {
   it("lease check dropped before the submit commits: a check that finds no job yet waits for the submit's commit, and the job is refunded when its worker never answers", async () => {
     // Prepare: the submit's lease check is delivered (and deleted) while its commit is still
     // in flight, past the lease (a commit slower than the lease); the worker never answers.
-    const w = makeJobWorld();
-    await w.worker();
-    const r = await w.requester();
-    const { envelope, header, quote } = await w.sealedJob(r);
-    const send = w.deps.queues.send.bind(w.deps.queues);
-    let early: MatchingMessage | undefined;
-    w.deps.queues.send = async (queue, body, opts) => {
-      if (queue === "matching" && !early) return void (early = body as MatchingMessage); // taken by the consumer at once
-      return send(queue, body, opts);
-    };
-    const outcomes: string[] = [];
-    const transact = w.store.transact;
-    w.store.transact = async (ops) => {
-      if (isHoldCommit(ops, header.jobId)) {
-        w.store.transact = transact;
-        w.advance(w.deps.config.leaseBaseSeconds * 1000 + 32 * w.deps.config.leaseMsPerToken + 1000);
-        outcomes.push(await handleMatchingMessage(w.deps, early!));
-      }
-      return transact(ops);
-    };
-    await submitJob(w.deps, r.id, envelope, "key-early-0001", quote);
+    const { w, r, header, firstOutcome } = await submittedWithEarlyCheck("key-early-0001");
+    const outcomes: string[] = [firstOutcome];
     // Act: the worker stays silent; every check is handled when due
     outcomes.push(...(await drainMatching(w)));
     // Assess: the job did not stay assigned with the requester's money held
@@ -190,28 +202,8 @@ describe("lease checks that arrive before their commit", () => {
 
   it("a job whose commit came after its lease check is moved on about COMMIT_RECHECK_MS later, not COMMIT_WAIT_MS (sim seed 201753)", async () => {
     // Prepare: the check is delivered past the lease while the submit's commit is in flight
-    const w = makeJobWorld();
-    await w.worker();
-    const r = await w.requester();
-    const { envelope, header, quote } = await w.sealedJob(r);
-    const send = w.deps.queues.send.bind(w.deps.queues);
-    let early: MatchingMessage | undefined;
-    w.deps.queues.send = async (queue, body, opts) => {
-      if (queue === "matching" && !early) return void (early = body as MatchingMessage);
-      return send(queue, body, opts);
-    };
-    let firstLook = 0;
-    const transact = w.store.transact;
-    w.store.transact = async (ops) => {
-      if (isHoldCommit(ops, header.jobId)) {
-        w.store.transact = transact;
-        w.advance(w.deps.config.leaseBaseSeconds * 1000 + 32 * w.deps.config.leaseMsPerToken + 1000);
-        firstLook = w.clock.now();
-        expect(await handleMatchingMessage(w.deps, early!)).toBe("awaiting");
-      }
-      return transact(ops);
-    };
-    await submitJob(w.deps, r.id, envelope, "key-late-commit-1", quote);
+    const { w, r, header, firstOutcome, firstLook } = await submittedWithEarlyCheck("key-late-commit-1");
+    expect(firstOutcome).toBe("awaiting");
     // Act: the worker stays silent; the check comes back COMMIT_RECHECK_MS after its first look
     w.advance(firstLook + COMMIT_RECHECK_MS - 1 - w.clock.now());
     const before = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 30 });

@@ -10,7 +10,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { makeWorker } from "../crypto/testing";
-import { holdMovement, settleMovement, type Movement } from "../ledger";
 import {
   AnchorError,
   anchorHistory,
@@ -34,7 +33,7 @@ import {
 } from "./anchor";
 import { EMPTY_ROOT } from "./merkle";
 import { verifyProofAgainstChain } from "./proof";
-import { fakeAnchorContract, signedReceipt } from "./testing";
+import { fakeAnchorContract, movementLog, signedReceipt } from "./testing";
 
 // ---------------------------------------------------------------- independent reference
 const ZERO32 = "00".repeat(32);
@@ -54,17 +53,6 @@ function receiptLog(from: number, n: number): ReceiptLogEntry[] {
     seq: from + i,
     receipt: signedReceipt(worker, `job_${String(from + i).padStart(26, "0")}`, 1_764_000_000_000 + from + i),
   }));
-}
-
-function movementLog(from: number, n: number): MovementLogEntry[] {
-  return Array.from({ length: n }, (_, i) => {
-    const k = from + i;
-    const m: Movement =
-      k % 2 === 1
-        ? holdMovement(`job_${k}`, "req:a", 100n + BigInt(k), 1_764_000_000_000 + k)
-        : settleMovement(`job_${k}`, "req:a", "wrk:b", 100n, 60n, 1_764_000_000_000 + k);
-    return { seq: k, movement: m };
-  });
 }
 
 /** Two anchors: receipts 1..5 with movements 1..4, then receipts 6..8 with movements 5..7. The log holds movements 1..9. */

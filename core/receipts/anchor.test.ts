@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { signReceipt } from "../crypto/receipt";
 import { makeReceiptBody, makeWorker } from "../crypto/testing";
-import { holdMovement, settleMovement, type Movement } from "../ledger";
+import type { Movement } from "../ledger";
 import {
   anchorDue,
   anchorHistory,
@@ -25,6 +25,7 @@ import {
   type ReceiptLogEntry,
 } from "./anchor";
 import { EMPTY_ROOT } from "./merkle";
+import { movementLog } from "./testing";
 
 // ---------------------------------------------------------------- factories
 const worker = makeWorker();
@@ -34,17 +35,6 @@ function receiptLog(from: number, n: number): ReceiptLogEntry[] {
     seq: from + i,
     receipt: signReceipt(makeReceiptBody(worker, { finishedAt: 1_764_000_000_000 + from + i }), worker.signing),
   }));
-}
-
-function movementLog(from: number, n: number): MovementLogEntry[] {
-  return Array.from({ length: n }, (_, i) => {
-    const k = from + i;
-    const m: Movement =
-      k % 2 === 1
-        ? holdMovement(`job_${k}`, "req:a", 100n + BigInt(k), 1_764_000_000_000 + k)
-        : settleMovement(`job_${k}`, "req:a", "wrk:b", 100n, 60n, 1_764_000_000_000 + k);
-    return { seq: k, movement: m };
-  });
 }
 
 /** Three anchors over 5, 0 and 8 receipts and 4, 3, 0 movements. */

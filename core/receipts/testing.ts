@@ -6,7 +6,8 @@
 import type { Receipt } from "../../events/envelope";
 import { signReceipt } from "../crypto/receipt";
 import { makeReceiptBody, type TestWorker } from "../crypto/testing";
-import { applyAnchor, GENESIS_HEAD, type Anchor, type AnchorHead } from "./anchor";
+import { holdMovement, settleMovement, type Movement } from "../ledger";
+import { applyAnchor, GENESIS_HEAD, type Anchor, type AnchorHead, type MovementLogEntry } from "./anchor";
 import type { AnchorPoster } from "./anchoring";
 import type { AnchorReader, ChainAnchor } from "./proof";
 
@@ -62,4 +63,16 @@ export function fakeAnchorContract(o: { time?: number } = {}): FakeAnchorContrac
 
 export function signedReceipt(worker: TestWorker, jobId: string, finishedAt = 1_764_000_000_000): Receipt {
   return signReceipt(makeReceiptBody(worker, { jobId, finishedAt }), worker.signing);
+}
+
+/** Movements seq from..from+n-1: holds (odd) and settlements (even) of one requester and worker. */
+export function movementLog(from: number, n: number): MovementLogEntry[] {
+  return Array.from({ length: n }, (_, i) => {
+    const k = from + i;
+    const m: Movement =
+      k % 2 === 1
+        ? holdMovement(`job_${k}`, "req:a", 100n + BigInt(k), 1_764_000_000_000 + k)
+        : settleMovement(`job_${k}`, "req:a", "wrk:b", 100n, 60n, 1_764_000_000_000 + k);
+    return { seq: k, movement: m };
+  });
 }
