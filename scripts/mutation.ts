@@ -57,6 +57,13 @@ const FILES = [
   "core/receipts/log.ts",
   "core/receipts/anchor.ts",
   "core/workers.ts",
+  // not mutation-tested before session 14: chain money, the reply's crypto, the policy registry, challenges
+  "core/chain/store-ledger.ts",
+  "core/crypto/reply-stream.ts",
+  "client/reply.ts",
+  "core/crypto/envelope.ts",
+  "core/policy-registry.ts",
+  "core/challenges.ts",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -97,6 +104,35 @@ const TESTS: Record<string, string[]> = {
   "core/receipts/proof.ts": ["core/receipts/*.test.ts", "functions/schedule/anchor.test.ts"],
   "core/receipts/log.ts": ["core/receipts/*.test.ts", "functions/schedule/anchor.test.ts", ...JOB_TESTS],
   "core/receipts/anchor.ts": ["core/receipts/*.test.ts", "functions/schedule/anchor.test.ts"],
+  "core/chain/store-ledger.ts": [
+    "core/chain/*.test.ts",
+    "core/withdrawals*.test.ts",
+    "core/payouts*.test.ts",
+    "functions/schedule/chain-watcher.test.ts",
+    "test/money-e2e.test.ts",
+    "test/withdraw-e2e.test.ts",
+  ],
+  "core/crypto/reply-stream.ts": [
+    "core/crypto/reply-stream.test.ts",
+    "client/reply.test.ts",
+    "agent/execute.test.ts",
+    "test/stream-ttft.test.ts",
+  ],
+  "client/reply.ts": ["client/reply.test.ts", "client/sdk*.test.ts", "core/jobs/results-large.test.ts"],
+  "core/crypto/envelope.ts": ["core/crypto/*.test.ts", "client/reply.test.ts", "agent/execute.test.ts"],
+  "core/policy-registry.ts": [
+    "core/policy-registry.test.ts",
+    "core/policy-enforcement.test.ts",
+    "core/jobs/prepare-registry.test.ts",
+    "client/sdk-registry.test.ts",
+    "agent/registry-policy.test.ts",
+  ],
+  "core/challenges.ts": [
+    "core/challenges.test.ts",
+    "core/registration.test.ts",
+    "core/jobs/poll-lease-edges.test.ts",
+    "core/workers*.test.ts",
+  ],
   "core/workers.ts": ["core/workers*.test.ts", "core/registration.test.ts", "core/challenges.test.ts", "core/offer-sharding.test.ts"],
 };
 const DEFAULT_TESTS = JOB_TESTS;
