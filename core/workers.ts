@@ -92,6 +92,8 @@ export const offerPk = (model: string, shard: number) => `${model}#${shard}`;
 
 /** Where the offer of (model, worker) is stored. */
 export const offerKey = (model: string, workerId: string): Key => ({ pk: offerPk(model, offerShard(workerId)), sk: workerId });
+/** The one registration nonce a worker holds at a time (table "nonces"), issued by issueRegistrationNonce and spent by registerWorker. */
+const nonceKey = (workerId: string): Key => ({ pk: `reg#${workerId}`, sk: "n" });
 
 /** Every offer of a model, shard by shard (GET /v1/models; tests). Matching never does this. */
 export async function allOffers(deps: Pick<CoreDeps, "store">, model: string): Promise<OfferItem[]> {
@@ -106,9 +108,7 @@ export async function issueRegistrationNonce(deps: CoreDeps, workerId: string) {
   enforceRateLimit(deps.store, deps.config.rateLimits, "registration_nonce", workerId, deps.clock.now());
   const nonce = b64u.encode((deps.random ?? systemRandom).bytes(32));
   const expiresAt = deps.clock.now() + 5 * 60_000;
-  await deps.store.transact([
-    { op: "put", table: "nonces", item: { pk: `reg#${workerId}`, sk: "n", nonce, ttl: Math.ceil(expiresAt / 1000) } },
-  ]);
+  await deps.store.transact([{ op: "put", table: "nonces", item: { ...nonceKey(workerId), nonce, ttl: Math.ceil(expiresAt / 1000) } }]);
   return { nonce, expiresAt };
 }
 
@@ -124,7 +124,7 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
   if (doc.signingPublicKey !== workerId) {
     throw new ForbiddenError("key_mismatch", "attestation.signingPublicKey must be the key that signs this request");
   }
-  const stored = await deps.store.get("nonces", { pk: `reg#${workerId}`, sk: "n" });
+  const stored = await deps.store.get("nonces", nonceKey(workerId));
   const badNonce = () =>
     new UnauthenticatedError(
       "bad_registration_nonce",
@@ -205,7 +205,7 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     {
       op: "delete",
       table: "nonces",
-      key: { pk: `reg#${workerId}`, sk: "n" },
+      key: nonceKey(workerId),
       when: { kind: "cmp", attr: "nonce", op: "=", value: doc.nonce },
     },
     { op: "put", table: "workers", item: worker },

@@ -44,6 +44,12 @@ const FORMAT = "s1 token=<session token>,ts=<unix ms>,nonce=<16-128 base64url ch
 const TOKEN_RE = /^([A-Za-z0-9_-]{43})\.([1-9]\d{12})\.[A-Za-z0-9_-]{22}$/;
 const MAC_RE = /^[A-Za-z0-9_-]{43}$/;
 
+/** The key id and expiry (unix ms) a session token carries, or undefined if it is not one openSession makes. */
+function parseToken(token: string): { keyId: string; expiresAt: number } | undefined {
+  const t = TOKEN_RE.exec(token);
+  return t ? { keyId: t[1]!, expiresAt: Number(t[2]) } : undefined;
+}
+
 export interface Session {
   token: string;
   /** b64u of the 32-byte session key: a secret, given only to the client that opened it */
@@ -87,9 +93,9 @@ export function sealSession(session: Session, kem: Uint8Array): SealedSession {
  */
 export function openSealedSession(sealed: SealedSession, kem: KemKeyPair): Session {
   const key = hpkeOpen(kem, b64u.decode(sealed.enc), SEAL_INFO, sealed.token, b64u.decode(sealed.sealedKey));
-  const t = TOKEN_RE.exec(sealed.token);
+  const t = parseToken(sealed.token);
   if (!t) throw new CryptoInputError("unsupported_value", "the session token is not one POST /v1/sessions makes");
-  return { token: sealed.token, key: b64u.encode(key), expiresAt: Number(t[2]) };
+  return { token: sealed.token, key: b64u.encode(key), expiresAt: t.expiresAt };
 }
 
 function macOf(key: Uint8Array, req: SignableRequest, ts: number, nonce: string): Buffer {
@@ -123,7 +129,7 @@ function parse(headerValue: string): { token: string; keyId: string; expiresAt: 
   // checked here too, not only by the caller's isSessionAuth: a verifier must not take any scheme
   if (!isSessionAuth(headerValue)) throw malformed(`the scheme must be "${SESSION_SCHEME}"`);
   const { token, ts, nonce, mac } = authFields(headerValue.trim().slice(SESSION_SCHEME.length), ["token", "ts", "nonce", "mac"], malformed);
-  const t = TOKEN_RE.exec(token);
+  const t = parseToken(token);
   if (!t) throw malformed("token is not a session token from POST /v1/sessions");
   if (!TS_RE.test(ts) || !Number.isSafeInteger(Number(ts))) throw malformed("ts must be unix time in milliseconds (decimal integer)");
   if (!NONCE_RE.test(nonce)) throw malformed("nonce must be 16 to 128 base64url characters");
@@ -134,7 +140,7 @@ function parse(headerValue: string): { token: string; keyId: string; expiresAt: 
   } catch (e) {
     throw malformed(`mac: ${(e as Error).message}`);
   }
-  return { token, keyId: t[1]!, expiresAt: Number(t[2]), ts: Number(ts), nonce, mac: macBytes };
+  return { token, ...t, ts: Number(ts), nonce, mac: macBytes };
 }
 
 /**

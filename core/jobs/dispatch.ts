@@ -17,6 +17,7 @@ import { isLive, markSuspect, offerKey, type OfferItem } from "../workers";
 import {
   COMMIT_RECHECK_MS,
   COMMIT_WAIT_MS,
+  delaySecondsUntil,
   envelopeKey,
   jobKey,
   jobTopic,
@@ -31,9 +32,8 @@ export { COMMIT_RECHECK_MS, COMMIT_WAIT_MS } from "./items";
 
 /** Queue the check that fires when the job's current lease runs out (SQS delays at most 900 s). */
 export async function sendLeaseCheck(deps: CoreDeps, job: Pick<JobItem, "jobId" | "attempt" | "leaseUntil">) {
-  const delaySeconds = Math.min(900, Math.max(0, Math.ceil((job.leaseUntil - deps.clock.now()) / 1000)));
   const msg: MatchingMessage = { type: "lease", jobId: job.jobId, attempt: job.attempt };
-  await deps.queues.send("matching", msg, { delaySeconds });
+  await deps.queues.send("matching", msg, { delaySeconds: delaySecondsUntil(deps, job.leaseUntil) });
 }
 
 async function loadEnvelope(deps: CoreDeps, jobId: string): Promise<RequestEnvelope> {
@@ -256,6 +256,6 @@ export async function awaitCommit(deps: CoreDeps, msg: LeaseCheckMessage | TabCl
   // a first look again soon (COMMIT_RECHECK_MS), then a last one at `until`
   const at = msg.awaitUntil === undefined ? Math.min(until, now + COMMIT_RECHECK_MS) : until;
   const again: MatchingMessage = { ...msg, awaitUntil: until };
-  await deps.queues.send("matching", again, { delaySeconds: Math.min(900, Math.ceil((at - now) / 1000)) });
+  await deps.queues.send("matching", again, { delaySeconds: delaySecondsUntil(deps, at) });
   return "awaiting";
 }

@@ -272,6 +272,10 @@ export const COMMIT_WAIT_MS = 900_000;
  */
 export const COMMIT_RECHECK_MS = 60_000;
 
+/** The SQS delay (whole seconds, 0 to its 900 s maximum) of a message meant for `atMs`; a later one sends itself again. */
+export const delaySecondsUntil = (deps: Pick<CoreDeps, "clock">, atMs: number): number =>
+  Math.min(900, Math.max(0, Math.ceil((atMs - deps.clock.now()) / 1000)));
+
 /** Envelopes and replies are kept this long after submit, then expire (TTL). */
 export const RETAIN_SECONDS = 7 * 86_400;
 

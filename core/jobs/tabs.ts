@@ -49,7 +49,7 @@ import { ConditionFailedError, type Item } from "../ports";
 import { appendReceiptOp } from "../receipts/log";
 // a cycle (dispatch routes tab messages here), used only at call time
 import { awaitCommit } from "./dispatch";
-import { jobKey, replyKey, type JobItem, type StoredReplyItem } from "./items";
+import { delaySecondsUntil, jobKey, replyKey, type JobItem, type StoredReplyItem } from "./items";
 
 /** pk=tabId sk="tab" in `jobs`: an open tab's terms, and once closed what its jobs cost. */
 export interface TabItem extends Item {
@@ -160,9 +160,8 @@ const viewOf = (deps: Pick<CoreDeps, "config">, t: TabItem): TabView => ({
 
 /** Queue the tab's close check for when it may close (SQS delays at most 900 s: it then sends itself again). */
 async function sendCloseCheck(deps: CoreDeps, tabId: string, atMs: number) {
-  const delaySeconds = Math.min(900, Math.max(0, Math.ceil((atMs - deps.clock.now()) / 1000)));
   const msg: TabCloseMessage = { type: "tab", tabId };
-  await deps.queues.send("matching", msg, { delaySeconds });
+  await deps.queues.send("matching", msg, { delaySeconds: delaySecondsUntil(deps, atMs) });
 }
 
 /**
