@@ -217,6 +217,26 @@ describe("lease checks that arrive before their commit", () => {
     expect(await w.balance(r.id)).toEqual({ available: FUNDS, held: 0n });
   });
 
+  it("a recheck delivered early (before its commit landed) still looks again COMMIT_RECHECK_MS after the first look, not at COMMIT_WAIT_MS (sim seed 501078)", async () => {
+    // Prepare: the first look found no job and queued its recheck; the recheck is delivered a
+    // second later (a skewed clock), still before the commit
+    const w = makeJobWorld();
+    const jobId = "job_00000000000000000000000001";
+    const first = await handleMatchingMessage(w.deps, lease(jobId, 0));
+    await w.queues.purge("matching"); // taken early: it is handled below
+    w.advance(1_000);
+    // Act
+    const second = await handleMatchingMessage(w.deps, { ...lease(jobId, 0), awaitUntil: T0 + COMMIT_WAIT_MS } as MatchingMessage);
+    w.advance(T0 + COMMIT_RECHECK_MS - 1 - w.clock.now());
+    const before = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
+    w.advance(1);
+    const due = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
+    // Assess: one message, due at the first look + COMMIT_RECHECK_MS, still bound to the same end
+    expect([first, second]).toEqual(["awaiting", "awaiting"]);
+    expect(before).toEqual([]);
+    expect(due.map((m) => JSON.parse(m.body))).toEqual([{ ...lease(jobId, 0), awaitUntil: T0 + COMMIT_WAIT_MS }]);
+  });
+
   it("a lease check for the next attempt that comes before the move there commits waits for it, and then moves the job on when that lease runs out", async () => {
     // Prepare: A reports a failure; the check of attempt 1 (sent before the move commits) is
     // delivered before the move lands; B then never answers.

@@ -253,8 +253,11 @@ export async function awaitCommit(deps: CoreDeps, msg: LeaseCheckMessage | TabCl
     deps.log.info(`${msg.type === "tab" ? "tab close check" : "lease check"} dropped: its commit never landed`, what);
     return "stale";
   }
-  // a first look again soon (COMMIT_RECHECK_MS), then a last one at `until`
-  const at = msg.awaitUntil === undefined ? Math.min(until, now + COMMIT_RECHECK_MS) : until;
+  // a look again COMMIT_RECHECK_MS after the first, then a last one at `until`. Counted from the
+  // first look, not from whether this is a re-send: a re-send delivered early (a skewed clock;
+  // simulation seed 501078) must not skip the look after the commit window
+  const recheckAt = until - COMMIT_WAIT_MS + COMMIT_RECHECK_MS;
+  const at = now < recheckAt ? recheckAt : until;
   const again: MatchingMessage = { ...msg, awaitUntil: until };
   await deps.queues.send("matching", again, { delaySeconds: delaySecondsUntil(deps, at) });
   return "awaiting";

@@ -84,6 +84,11 @@ export const SABOTAGE: Record<string, Sabotage> = {
   "lease checks lost": {
     dropSend: (queue, body) => queue === "matching" && body.includes('"type":"lease"'),
   },
+  /** Lease checks arrive 10 minutes after the lease ran out (session 13's bug left a job 15 minutes late): the job stays with a silent worker. */
+  "lease checks 10 minutes late": {
+    delaySend: (queue, body, delaySeconds) =>
+      queue === "matching" && body.includes('"type":"lease"') ? Math.min(900, delaySeconds + 600) : delaySeconds,
+  },
   /** issue 12: a tab's close credits a worker one nanoTON more than its jobs cost, taken from what goes back to the requester (balanced). */
   "tab close overpays a worker by one nanoTON": {
     transact: (ops) => {

@@ -58,6 +58,7 @@ import { CocoonError } from "../../core/errors";
 import { tabIdFor, tabSlotJobId } from "../../core/ids";
 import { extendLease, getJob, handleMatchingMessage, pollJobs, postResult, prepareJob, resultDigest, submitJob } from "../../core/jobs";
 import { jobIdempotencyKey } from "../../core/jobs/submit";
+import type { JobItem } from "../../core/jobs/items";
 import { openTab, tabClosesAfter, type TabItem } from "../../core/jobs/tabs";
 import { MAX_REDRIVES, redriveMatching } from "../../core/jobs/redrive";
 import { issueVoucher, type PayoutDeps } from "../../core/payouts";
@@ -184,6 +185,16 @@ const REDRIVE_INTERVAL_MS = 15 * 60_000;
  * written its job.
  */
 const HANDLER_BOUND_MS = 60_000;
+/**
+ * Liveness: how long after its lease ran out a job may still sit at that attempt (its lease not
+ * enforced). What may delay a check legitimately, all of it inside this bound: a check that came
+ * before its commit looks again after COMMIT_RECHECK_MS (60 s); MAX_RECEIVES failed deliveries
+ * at the 30 s visibility timeout (150 s); a stalled store operation (≤ 45 s); the clock's own
+ * steps (a rare one of up to 120 s). Exempt: a job one of whose checks for that attempt went to
+ * the DLQ (the redrive runs every 15 min), and the time before the clock's one flight to a tab.
+ * The bug it is for (session 13, seed 201753) left a job 15 minutes late.
+ */
+const LEASE_LATENESS_BOUND_MS = 5 * 60_000;
 /** drain: this many close checks in a row, each finding its tab waiting on a job, and no other message left: the job will never end */
 const STUCK_TAB_WAITS = 50;
 
@@ -302,6 +313,8 @@ export interface Sabotage {
   transact?: (ops: WriteOp[], ctx: { canary: string }) => WriteOp[];
   /** drop a queue message instead of sending it */
   dropSend?: (queue: string, body: string) => boolean;
+  /** send a queue message with another delay (seconds) than the one asked */
+  delaySend?: (queue: string, body: string, delaySeconds: number) => number;
 }
 
 export interface SimResult {
@@ -352,6 +365,10 @@ export class Sim {
   private checkedVersion = -1;
   private readonly checker = new IncrementalChecker();
   private readonly leaseDroppedBeforeCommit = new Set<string>();
+  /** `jobId@attempt` of lease checks that went to the dead-letter queue (exempt from the lateness bound) */
+  private readonly leaseCheckDeadLettered = new Set<string>();
+  /** when the clock's one flight to a tab landed (lateness counts from then at the earliest) */
+  private jumpedAt = 0;
   /** tabs whose close the coordinator logged (issue 12) */
   private readonly tabsClosed = new Set<string>();
   /** tabs one of whose close checks went to the dead-letter queue (issue 12) */
@@ -426,12 +443,13 @@ export class Sim {
     );
     this.queues = new SimQueues(this.rng, this.clock.now, this.knobs, (queue, body, note) => this.onSend(queue, body, note));
     this.queues.faults = false; // on once set up
-    if (o.sabotage?.dropSend) {
+    if (o.sabotage?.dropSend || o.sabotage?.delaySend) {
       const send = this.queues.send.bind(this.queues);
-      const drop = o.sabotage.dropSend;
+      const { dropSend: drop, delaySend: delay } = o.sabotage;
       this.queues.send = async (queue, body, opts) => {
-        if (drop(queue, JSON.stringify(body))) return;
-        return send(queue, body, opts);
+        const text = JSON.stringify(body);
+        if (drop?.(queue, text)) return;
+        return send(queue, body, delay ? { ...opts, delaySeconds: delay(queue, text, opts?.delaySeconds ?? 0) } : opts);
       };
     }
     const coordinator = signingKeyFromSeed(this.rng.bytes(32));
@@ -539,6 +557,7 @@ export class Sim {
 
   private async step(action: () => void | Promise<void>) {
     this.stepNo++;
+    const t = this.t;
     await action();
     await settle();
     if (this.pendingStop) throw new StopRun();
@@ -546,6 +565,20 @@ export class Sim {
       this.checkedVersion = this.store.version;
       const v = this.checker.check(this.store, this.oracle);
       if (v.length) this.fail(...v);
+    }
+    if (this.t !== t) this.checkLeaseLateness();
+  }
+
+  /** Liveness (LEASE_LATENESS_BOUND_MS): no job sits at an attempt long after its lease ran out. */
+  private checkLeaseLateness() {
+    for (const j of this.store.items("jobs")) {
+      if (j.sk !== "job" || j.status !== "assigned") continue;
+      const job = j as unknown as JobItem;
+      if (this.t - Math.max(job.leaseUntil, this.jumpedAt) <= LEASE_LATENESS_BOUND_MS) continue;
+      if (this.leaseCheckDeadLettered.has(`${job.jobId}@${job.attempt}`)) continue;
+      this.fail(
+        `lease-late: job ${job.jobId} is still assigned at attempt ${job.attempt} ${((this.t - job.leaseUntil) / 1000).toFixed(0)} s after its lease ran out (bound ${LEASE_LATENESS_BOUND_MS / 1000} s; no check of it dead-lettered)`,
+      );
     }
   }
 
@@ -743,6 +776,7 @@ export class Sim {
     this.count(`clock flights to a tab's ${to}`);
     this.note(() => `the clock flies to t+${((t - T0) / 1000).toFixed(3)}s (about when a tab may ${to === "close" ? "close" : "expire"})`);
     this.tick(t - this.t);
+    this.jumpedAt = this.t;
   }
 
   /** The earliest `when` of an open tab that comes after `after` (issue 12: its expiry, its close). */
@@ -1508,8 +1542,9 @@ export class Sim {
     if (m.receiveCount > MAX_RECEIVES) {
       this.queues.deadLetter("matching", m.id, "matching-dlq"); // SQS's redrive policy (no fault: SQS moves it)
       this.count("dead-lettered");
-      const body = JSON.parse(m.body) as { type?: string; tabId?: string };
+      const body = JSON.parse(m.body) as { type?: string; tabId?: string; jobId?: string; attempt?: number };
       if (body.type === "tab" && body.tabId) this.tabCheckDeadLettered.add(body.tabId);
+      if (body.type === "lease") this.leaseCheckDeadLettered.add(`${body.jobId}@${body.attempt}`);
       const what = `a matching message was dead-lettered after ${MAX_RECEIVES} failed deliveries: ${m.body}`;
       if (!this.anomalies.includes(what)) this.anomalies.push(what);
       this.note(what);
