@@ -109,8 +109,6 @@ const TESTS: Record<string, string[]> = {
     "core/withdrawals*.test.ts",
     "core/payouts*.test.ts",
     "functions/schedule/chain-watcher.test.ts",
-    "test/money-e2e.test.ts",
-    "test/withdraw-e2e.test.ts",
   ],
   "core/crypto/reply-stream.ts": [
     "core/crypto/reply-stream.test.ts",

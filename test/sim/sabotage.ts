@@ -122,6 +122,11 @@ export const SABOTAGE: Record<string, Sabotage> = {
   "tab close checks lost": {
     dropSend: (queue, body) => queue === "matching" && body.includes('"type":"tab"'),
   },
+  /** issue 12: tabs' close checks arrive 10 minutes late: a tab's hold comes back long after it could. */
+  "tab close checks 10 minutes late": {
+    delaySend: (queue, body, delaySeconds) =>
+      queue === "matching" && body.includes('"type":"tab"') ? Math.min(900, delaySeconds + 600) : delaySeconds,
+  },
   /** issue 12: checks the redrive sends back from the matching DLQ never arrive: a dead-lettered check's job or tab stays held. */
   "redriven checks lost": {
     dropSend: (queue, body) => queue === "matching" && body.includes('"redrives":'),

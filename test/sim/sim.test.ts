@@ -105,7 +105,8 @@ describe("coordinator simulation", () => {
         /req:\S+ is \d+\/\d+ \(available\/held\) but its movements add up to|records a hold of its own/,
         tabs,
       ],
-      ["tab close checks lost", /tab \S+ is still open at quiescence/, tabs],
+      ["tab close checks lost", /tab \S+ is still open at quiescence|close-late: tab \S+ is still open \d+ s after it could close/, tabs],
+      ["tab close checks 10 minutes late", /close-late: tab \S+ is still open \d+ s after it could close/, tabs],
       // issue 12: the matching DLQ's redrive: the consumer failing most deliveries, each check delivered again soon (early), on durable queues, so checks are dead-lettered
       [
         "redriven checks lost",

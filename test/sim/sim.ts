@@ -23,7 +23,10 @@
  * After every step the invariants of ./checks.ts are checked over the committed store state
  * (they are a function of it, so they are recomputed whenever a transaction committed), and
  * every byte written to the store, sent on a queue or logged by the coordinator is scanned for
- * the prompts' canary in every encoding (test/canary.ts). Then the run drains to quiescence
+ * the prompts' canary in every encoding (test/canary.ts). Whenever the clock moves, liveness is
+ * checked too: no job sits at an attempt, and no tab stays open, more than
+ * LEASE_LATENESS_BOUND_MS (5 min) past when it should have moved on or closed, unless a check
+ * of it went to the DLQ. Then the run drains to quiescence
  * (faults off, clock forward until nothing is left to do) and checks that every job ended
  * completed or refunded, every tab closed and nothing is held, every requester saw its jobs
  * end with answers that pass the SDK's checks, and the chain and the ledger agree.
@@ -569,8 +572,30 @@ export class Sim {
     if (this.t !== t) this.checkLeaseLateness();
   }
 
-  /** Liveness (LEASE_LATENESS_BOUND_MS): no job sits at an attempt long after its lease ran out. */
+  /**
+   * Liveness (LEASE_LATENESS_BOUND_MS): no job sits at an attempt long after its lease ran out,
+   * and no tab stays open long after it may close (its closesAfter, and the end and lease of
+   * every job of it; a tab with a job still running waits on that job, which the first half
+   * bounds).
+   */
   private checkLeaseLateness() {
+    const tabWait = new Map<string, number>(); // tab → the latest end or lease of its jobs; NaN: one still runs
+    for (const j of this.store.items("jobs")) {
+      if (j.sk !== "job" || typeof j.tab !== "string") continue;
+      const job = j as unknown as JobItem;
+      const at = job.status === "assigned" ? NaN : Math.max(job.leaseUntil, Number(j.updatedAt ?? 0));
+      tabWait.set(j.tab, Math.max(tabWait.get(j.tab) ?? 0, at));
+    }
+    for (const t of this.store.items("jobs")) {
+      if (t.sk !== "tab" || t.status !== "open" || this.tabCheckDeadLettered.has(t.pk)) continue;
+      const wait = tabWait.get(t.pk) ?? 0;
+      if (Number.isNaN(wait)) continue;
+      const from = Math.max(tabClosesAfter(t as TabItem), wait, this.jumpedAt);
+      if (this.t - from > LEASE_LATENESS_BOUND_MS)
+        this.fail(
+          `close-late: tab ${t.pk} is still open ${((this.t - from) / 1000).toFixed(0)} s after it could close (bound ${LEASE_LATENESS_BOUND_MS / 1000} s; no close check of it dead-lettered)`,
+        );
+    }
     for (const j of this.store.items("jobs")) {
       if (j.sk !== "job" || j.status !== "assigned") continue;
       const job = j as unknown as JobItem;
