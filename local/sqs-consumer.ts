@@ -8,6 +8,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda"
 import type { QueueMessage, QueueName, Queues } from "../core/ports";
 import {
   checkInt,
+  QueueError,
   LOCAL_ACCOUNT,
   LOCAL_REGION,
   MAX_BATCH,
@@ -109,7 +110,11 @@ export function startConsumer(
   checkInt("visibilitySeconds", opts.visibilitySeconds, 0, MAX_VISIBILITY_SECONDS);
   const waitSeconds = checkInt("waitSeconds", opts.waitSeconds ?? MAX_WAIT_SECONDS, 0, MAX_WAIT_SECONDS);
   const concurrency = checkInt("concurrency", opts.concurrency ?? 1, 1, 1000);
-  if (opts.maxReceiveCount !== undefined) checkInt("maxReceiveCount", opts.maxReceiveCount, 1, 1000);
+  if (opts.maxReceiveCount !== undefined) {
+    checkInt("maxReceiveCount", opts.maxReceiveCount, 1, 1000);
+    // SQS has a receive limit only with a dead-letter queue: without one a message would be deleted unseen
+    if (!opts.deadLetter) throw new QueueError("QUEUE_BAD_ARGUMENT", "maxReceiveCount needs a deadLetter to hand messages past it to");
+  }
   const timeoutMs = checkInt("timeoutSeconds", opts.timeoutSeconds ?? (Math.min(opts.visibilitySeconds, 900) || 30), 1, 900) * 1000;
   const functionName = opts.functionName ?? `local-${queue}`;
   const abort = new AbortController();
@@ -177,6 +182,10 @@ export function startConsumer(
         continue;
       }
       if (messages.length > 0) await handleBatch(messages);
+      // a receive that does not wait (waitSeconds 0 on an empty queue, a batch failed with
+      // visibility 0) resolves at once: without a turn of the event loop here, timers, I/O and
+      // stop() would never run
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
