@@ -116,7 +116,14 @@ const TESTS: Record<string, string[]> = {
     "agent/execute.test.ts",
     "test/stream-ttft.test.ts",
   ],
-  "client/reply.ts": ["client/reply.test.ts", "client/sdk*.test.ts", "core/jobs/results-large.test.ts"],
+  // test/stream.test.ts and client/serve.test.ts: the StreamVerifier against relayed chunks (gaps, reorders, mismatches)
+  "client/reply.ts": [
+    "client/reply.test.ts",
+    "client/sdk*.test.ts",
+    "core/jobs/results-large.test.ts",
+    "test/stream.test.ts",
+    "client/serve.test.ts",
+  ],
   "core/crypto/envelope.ts": ["core/crypto/*.test.ts", "client/reply.test.ts", "agent/execute.test.ts"],
   "core/policy-registry.ts": [
     "core/policy-registry.test.ts",
