@@ -1,0 +1,96 @@
+/**
+ * core/challenges.ts beyond challenges.test.ts (session 14, from its mutation run): how long a
+ * challenge item is kept, a worker live for one of its models, the long-poll's length, and a
+ * store failure while answering.
+ */
+import { describe, expect, it } from "vitest";
+import { createDevAttestation } from "./attestation/dev";
+import { answerChallenge, CHALLENGE_TTL_MS, challengeKey, createChallenge, getChallenge, type ChallengeItem } from "./challenges";
+import { b64u } from "./crypto/encoding";
+import { generateSigningKey } from "./crypto/keys";
+import { MODEL, makeJobWorld, type JobWorld, type TestWorker } from "./jobs/testing";
+import { offerKey } from "./workers";
+
+const NONCE = b64u.encode(new Uint8Array(32).fill(7));
+
+/** Factory: a world with one live worker (offering MODEL) and a requester. */
+async function world() {
+  const w = makeJobWorld();
+  const worker = await w.worker();
+  const requester = generateSigningKey();
+  return { w, worker, requester };
+}
+
+const evidence = (w: JobWorld, worker: TestWorker) =>
+  createDevAttestation({
+    hpkePublicKey: worker.kem.publicKey,
+    signingPublicKey: worker.signing.publicKey,
+    nonce: b64u.decode(NONCE),
+    now: w.clock.now(),
+  });
+
+describe("challenge edges", () => {
+  it("keeps the challenge item 15 minutes past its expiry (its TTL, in seconds), so a late reader gets expired, not unknown", async () => {
+    // Prepare
+    const { w, worker, requester } = await world();
+    // Act
+    const { challengeId, expiresAt } = await createChallenge(w.deps, requester.id, { workerId: worker.id, nonce: NONCE });
+    // Assess
+    const item = await w.store.get<ChallengeItem>("quotes", challengeKey(challengeId));
+    expect(expiresAt).toBe(w.clock.now() + CHALLENGE_TTL_MS);
+    expect(item!.ttl).toBe(Math.ceil(expiresAt / 1000) + 15 * 60);
+  });
+
+  it("a worker live for one of its models and stale for another can be challenged", async () => {
+    // Prepare: the worker also lists a second model whose offer missed its heartbeats
+    const { w, worker, requester } = await world();
+    const other = "test/other-model";
+    const live = await w.store.get("offers", offerKey(MODEL, worker.id));
+    await w.store.transact([
+      { op: "put", table: "offers", item: { ...live!, ...offerKey(other, worker.id), model: other, lastHeartbeat: 0 } },
+      { op: "update", table: "workers", key: { pk: worker.id, sk: "worker" }, set: { models: [other, MODEL] } },
+    ]);
+    // Act
+    const c = await createChallenge(w.deps, requester.id, { workerId: worker.id, nonce: NONCE });
+    // Assess
+    expect(c.workerId).toBe(worker.id);
+  });
+
+  it("GET ?wait=s waits at most s seconds (capped at maxWaitSeconds) for an answer, then answers pending", async () => {
+    // Prepare: a notifier wait that records how long it was asked to wait and lets that time pass
+    const { w, worker, requester } = await world();
+    const { challengeId } = await createChallenge(w.deps, requester.id, { workerId: worker.id, nonce: NONCE });
+    const waits: number[] = [];
+    w.deps.notifier.wait = async (_topic, ms) => {
+      waits.push(ms);
+      w.advance(ms);
+      return false;
+    };
+    // Act
+    const view = await getChallenge(w.deps, requester.id, challengeId, 3);
+    const left = view.expiresAt - w.clock.now();
+    const capped = await getChallenge(w.deps, requester.id, challengeId, 10_000);
+    // Assess: 3 s, then the cap (or what is left of the challenge, if less)
+    expect(view.status).toBe("pending");
+    expect(capped.status).toBe("pending");
+    expect(waits).toEqual([3_000, Math.min(w.deps.config.maxWaitSeconds * 1000, left)]);
+    expect(w.deps.config.maxWaitSeconds * 1000).toBeLessThan(left); // so the cap is what the second wait shows
+  });
+
+  it("a store failure while storing the answer is not taken for already_answered: it propagates, and the challenge stays pending", async () => {
+    // Prepare: the answer's conditional update fails for another reason than its condition
+    const { w, worker, requester } = await world();
+    const { challengeId } = await createChallenge(w.deps, requester.id, { workerId: worker.id, nonce: NONCE });
+    const transact = w.store.transact.bind(w.store);
+    w.store.transact = async (ops) => {
+      if (ops.some((o) => o.op === "update" && o.table === "quotes")) throw new Error("store unavailable");
+      return transact(ops);
+    };
+    // Act
+    const outcome = await answerChallenge(w.deps, worker.id, { challengeId, attestation: evidence(w, worker) }).catch((e: Error) => e);
+    // Assess
+    expect(outcome).toBeInstanceOf(Error);
+    expect((outcome as Error).message).toBe("store unavailable");
+    expect(await w.store.get<ChallengeItem>("quotes", challengeKey(challengeId))).toMatchObject({ status: "pending" });
+  });
+});
