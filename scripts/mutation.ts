@@ -133,7 +133,7 @@ const TESTS: Record<string, string[]> = {
     "agent/registry-policy.test.ts",
   ],
   "core/challenges.ts": [
-    "core/challenges.test.ts",
+    "core/challenges*.test.ts",
     "core/registration.test.ts",
     "core/jobs/poll-lease-edges.test.ts",
     "core/workers*.test.ts",
