@@ -252,17 +252,10 @@ export function registryPricing(reading: PolicyReading): PricingConfig {
 
 /** A worker's price per token for a model whose weights hash to `digest`: the registry's base for that digest (0 or unlisted: the default), times the worker's coefficient. */
 export function registryPricePerToken(reading: PolicyReading, digest: string | undefined, workerPriceBps: number): bigint {
-  const listed = digest !== undefined && Object.hasOwn(reading.policy.models, digest) ? reading.policy.models[digest]! : 0n;
+  // lower-cased as modelAllowed does: a digest the allow-list admits is priced at its listed base
+  const key = digest?.toLowerCase();
+  const listed = key !== undefined && Object.hasOwn(reading.policy.models, key) ? reading.policy.models[key]! : 0n;
   return pricePerTokenFromBase(listed > 0n ? listed : reading.policy.fees.pricePerToken, workerPriceBps);
-}
-
-/**
- * The pricing to quote and hold with now: the registry's when one is configured (a stale
- * reading throws PolicyStaleError: nothing is quoted on fees the owners may have changed),
- * else the configured one.
- */
-export async function currentPricing(deps: { config: { pricing: PricingConfig }; policyRegistry?: PolicyCache }): Promise<PricingConfig> {
-  return deps.policyRegistry ? registryPricing(await deps.policyRegistry.current()) : deps.config.pricing;
 }
 
 // ---------------------------------------------------------------- the local default's first policy

@@ -126,7 +126,7 @@ const TESTS: Record<string, string[]> = {
   ],
   "core/crypto/envelope.ts": ["core/crypto/*.test.ts", "client/reply.test.ts", "agent/execute.test.ts"],
   "core/policy-registry.ts": [
-    "core/policy-registry.test.ts",
+    "core/policy-registry*.test.ts",
     "core/policy-enforcement.test.ts",
     "core/jobs/prepare-registry.test.ts",
     "client/sdk-registry.test.ts",

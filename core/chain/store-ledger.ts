@@ -339,7 +339,8 @@ export class StoreChainLedger implements ChainLedger {
         const done = await this.store.get("ledger", { pk: chainMovementId(txHash), sk: "tx" });
         if (done) {
           const meta = done.meta as Record<string, string> | undefined;
-          return { result: "duplicate", paid: big(meta?.paid), workerId: meta?.workerId ?? null };
+          // meta keeps "" for a redemption no voucher of ours names: answered null, as the first time
+          return { result: "duplicate", paid: big(meta?.paid), workerId: meta?.workerId || null };
         }
         const progress = await this.store.get("chain", { pk: `redeemed:${r.worker}`, sk: "w" });
         const prev = big(progress?.cumulative);
