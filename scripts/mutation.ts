@@ -118,7 +118,7 @@ const TESTS: Record<string, string[]> = {
   ],
   // test/stream.test.ts and client/serve.test.ts: the StreamVerifier against relayed chunks (gaps, reorders, mismatches)
   "client/reply.ts": [
-    "client/reply.test.ts",
+    "client/reply*.test.ts",
     "client/sdk*.test.ts",
     "core/jobs/results-large.test.ts",
     "test/stream.test.ts",
