@@ -111,7 +111,7 @@ const TESTS: Record<string, string[]> = {
     "functions/schedule/chain-watcher.test.ts",
   ],
   "core/crypto/reply-stream.ts": [
-    "core/crypto/reply-stream.test.ts",
+    "core/crypto/reply-stream*.test.ts",
     "client/reply.test.ts",
     "agent/execute.test.ts",
     "test/stream-ttft.test.ts",
