@@ -11,7 +11,8 @@ import { generateKemKey, type KemKeyPair } from "../core/crypto/keys";
 import { ReplyStreamSealer } from "../core/crypto/reply-stream";
 import { makeHeader, makeWorker } from "../core/crypto/testing";
 import type { EnvelopeHeader } from "../events/envelope";
-import { AnswerBuilder, StreamCheckFailure, StreamVerifier } from "./reply";
+import { AnswerBuilder, StreamVerifier } from "./reply";
+import { streamCheckCode } from "./reply-testing";
 
 const END = { usage: { promptTokens: 1, completionTokens: 2 }, engine: "t", choices: [{ finishReason: "stop" as const }] };
 
@@ -52,16 +53,6 @@ function streamOf(
 
 const texts = (...t: string[]): ChunkPlaintext[] => t.map((text, i) => (i === t.length - 1 ? { text, end: END } : { text }));
 
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof StreamCheckFailure) return e.code;
-    throw e;
-  }
-  return "accepted";
-}
-
 describe("StreamVerifier.accept: what each misbehaviour of the relay is called", () => {
   it("a chunk of an earlier attempt after a later attempt's stream began is stream_reordered", () => {
     // Prepare
@@ -71,7 +62,7 @@ describe("StreamVerifier.accept: what each misbehaviour of the relay is called",
     const v = j.verifier();
     v.accept([second.chunks[0]!]);
     // Act / Assess
-    expect(codeOf(() => v.accept([first.chunks[0]!]))).toBe("stream_reordered");
+    expect(streamCheckCode(() => v.accept([first.chunks[0]!]))).toBe("stream_reordered");
   });
 
   it("an attempt's stream whose chunk 0 carries no opener is stream_gap", () => {
@@ -80,7 +71,7 @@ describe("StreamVerifier.accept: what each misbehaviour of the relay is called",
     const s = streamOf(j, j.workers[0]!, texts("a", "b"));
     const { opener: _opener, ...bare } = s.chunks[0]!;
     // Act / Assess
-    expect(codeOf(() => j.verifier().accept([bare]))).toBe("stream_gap");
+    expect(streamCheckCode(() => j.verifier().accept([bare]))).toBe("stream_gap");
   });
 
   it("a chunk repeated with the same data is stream_duplicate; one at a taken position with other data is stream_reordered", () => {
@@ -92,8 +83,8 @@ describe("StreamVerifier.accept: what each misbehaviour of the relay is called",
     v1.accept(s.chunks.slice(0, 2));
     v2.accept(s.chunks.slice(0, 2));
     // Act / Assess
-    expect(codeOf(() => v1.accept([s.chunks[1]!]))).toBe("stream_duplicate");
-    expect(codeOf(() => v2.accept([{ ...s.chunks[1]!, data: s.chunks[2]!.data }]))).toBe("stream_reordered");
+    expect(streamCheckCode(() => v1.accept([s.chunks[1]!]))).toBe("stream_duplicate");
+    expect(streamCheckCode(() => v2.accept([{ ...s.chunks[1]!, data: s.chunks[2]!.data }]))).toBe("stream_reordered");
   });
 
   it("a chunk ahead of its place is stream_reordered only when the missing one comes later in the same batch, for the same job and attempt", () => {
@@ -102,11 +93,11 @@ describe("StreamVerifier.accept: what each misbehaviour of the relay is called",
     const s = streamOf(j, j.workers[0]!, texts("a", "b", "c"));
     const [c0, c1, c2] = s.chunks as [RelayChunk, RelayChunk, RelayChunk];
     // Act / Assess
-    expect(codeOf(() => j.verifier().accept([c0, c2, c1]))).toBe("stream_reordered");
-    expect(codeOf(() => j.verifier().accept([c0, c2]))).toBe("stream_gap");
-    expect(codeOf(() => j.verifier().accept([c0, c2, { ...c1, jobId: "job_other" }]))).toBe("stream_gap");
-    expect(codeOf(() => j.verifier().accept([c0, c2, { ...c1, attempt: 1 }]))).toBe("stream_gap");
-    expect(codeOf(() => j.verifier().accept([c0, c2, { ...c2, seq: 3 }]))).toBe("stream_gap");
+    expect(streamCheckCode(() => j.verifier().accept([c0, c2, c1]))).toBe("stream_reordered");
+    expect(streamCheckCode(() => j.verifier().accept([c0, c2]))).toBe("stream_gap");
+    expect(streamCheckCode(() => j.verifier().accept([c0, c2, { ...c1, jobId: "job_other" }]))).toBe("stream_gap");
+    expect(streamCheckCode(() => j.verifier().accept([c0, c2, { ...c1, attempt: 1 }]))).toBe("stream_gap");
+    expect(streamCheckCode(() => j.verifier().accept([c0, c2, { ...c2, seq: 3 }]))).toBe("stream_gap");
   });
 
   it("a restart is shown only once text was shown: not for a first attempt that showed nothing", () => {
@@ -155,7 +146,7 @@ describe("StreamVerifier.settle: a stored reply that is not the relayed stream",
     const settleAs = (reply: typeof s.reply, workerId = j.workers[0]!.workerId) => {
       const v = j.verifier();
       v.accept(s.chunks.slice(0, 1));
-      return codeOf(() => v.settle(reply, 0, workerId));
+      return streamCheckCode(() => v.settle(reply, 0, workerId));
     };
     // Act / Assess: each field alone differs from what was relayed
     expect(settleAs(s.reply)).toBe("accepted");
@@ -172,7 +163,7 @@ describe("StreamVerifier.settle: a stored reply that is not the relayed stream",
     v.accept(s.chunks.slice(0, 1));
     const sealed = { v: 1 as const, enc: s.reply.enc, ct: s.reply.chunks[0]! };
     // Act / Assess
-    expect(codeOf(() => v.settle(sealed, 0, j.workers[0]!.workerId))).toBe("stream_mismatch");
+    expect(streamCheckCode(() => v.settle(sealed, 0, j.workers[0]!.workerId))).toBe("stream_mismatch");
   });
 
   it("settle gives exactly what the relay did not deliver, and counts it", () => {
@@ -199,10 +190,10 @@ describe("AnswerBuilder", () => {
     const done = new AnswerBuilder();
     done.add({ text: "a", end: END }, true);
     // Act / Assess
-    expect(codeOf(() => done.add({ text: "b" }, false))).toBe("stream_too_long");
-    expect(codeOf(() => new AnswerBuilder().add({ text: "a", end: END }, false))).toBe("stream_tampered");
-    expect(codeOf(() => new AnswerBuilder().add({ text: "a" }, true))).toBe("stream_tampered");
-    expect(codeOf(() => new AnswerBuilder().answer())).toBe("stream_truncated");
+    expect(streamCheckCode(() => done.add({ text: "b" }, false))).toBe("stream_too_long");
+    expect(streamCheckCode(() => new AnswerBuilder().add({ text: "a", end: END }, false))).toBe("stream_tampered");
+    expect(streamCheckCode(() => new AnswerBuilder().add({ text: "a" }, true))).toBe("stream_tampered");
+    expect(streamCheckCode(() => new AnswerBuilder().answer())).toBe("stream_truncated");
   });
 
   it("text or logprobs for a choice the end does not list is stream_tampered; the last listed choice is fine", () => {
@@ -220,10 +211,10 @@ describe("AnswerBuilder", () => {
       return b;
     };
     // Act / Assess
-    expect(codeOf(() => withText(0).answer())).toBe("accepted");
-    expect(codeOf(() => withText(1).answer())).toBe("stream_tampered");
-    expect(codeOf(() => withLogprobs(0).answer())).toBe("accepted");
-    expect(codeOf(() => withLogprobs(1).answer())).toBe("stream_tampered");
+    expect(streamCheckCode(() => withText(0).answer())).toBe("accepted");
+    expect(streamCheckCode(() => withText(1).answer())).toBe("stream_tampered");
+    expect(streamCheckCode(() => withLogprobs(0).answer())).toBe("accepted");
+    expect(streamCheckCode(() => withLogprobs(1).answer())).toBe("stream_tampered");
     expect(withLogprobs(0).answer().choices[0]!.logprobs).toHaveLength(1);
   });
 

@@ -5,7 +5,8 @@ import { b64u } from "../core/crypto/encoding";
 import { generateKemKey } from "../core/crypto/keys";
 import { ReplyStreamSealer } from "../core/crypto/reply-stream";
 import { makeHeader, makeWorker } from "../core/crypto/testing";
-import { openChunked, StreamCheckFailure, StreamVerifier } from "./reply";
+import { openChunked, StreamVerifier } from "./reply";
+import { streamCheckCode } from "./reply-testing";
 
 /** A worker's honest stream of `texts`, as relay chunks and as the stored reply. */
 function stream(texts: string[]) {
@@ -32,16 +33,6 @@ function stream(texts: string[]) {
   return { worker, replyKey, header, chunks, reply: sealer.reply(), verifier };
 }
 
-function failure(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof StreamCheckFailure) return e.code;
-    throw e;
-  }
-  return "accepted";
-}
-
 describe("the stored reply against the relayed stream", () => {
   it("an honest stream and its stored reply settle with nothing recovered", () => {
     // Prepare
@@ -64,8 +55,8 @@ describe("the stored reply against the relayed stream", () => {
     v.accept(s.chunks.slice(0, 2));
     const cut = { ...s.reply, chunks: s.reply.chunks.slice(0, 2) };
     // Act / Assess
-    expect(failure(() => v.settle(cut, 0, s.worker.workerId))).toBe("stream_truncated");
-    expect(failure(() => openChunked(cut, s.header, s.worker.workerId, s.replyKey))).toBe("stream_truncated");
+    expect(streamCheckCode(() => v.settle(cut, 0, s.worker.workerId))).toBe("stream_truncated");
+    expect(streamCheckCode(() => openChunked(cut, s.header, s.worker.workerId, s.replyKey))).toBe("stream_truncated");
   });
 
   it("a stored reply that is not what the relay delivered is stream_mismatch", () => {
@@ -75,22 +66,24 @@ describe("the stored reply against the relayed stream", () => {
     const v = s.verifier();
     v.accept(s.chunks.slice(0, 2));
     // Act / Assess: a different reply, and the same reply with a different middle chunk
-    expect(failure(() => v.settle({ ...other.reply }, 0, s.worker.workerId))).toBe("stream_mismatch");
+    expect(streamCheckCode(() => v.settle({ ...other.reply }, 0, s.worker.workerId))).toBe("stream_mismatch");
     expect(
-      failure(() => v.settle({ ...s.reply, chunks: [s.reply.chunks[0]!, s.reply.chunks[2]!, s.reply.chunks[2]!] }, 0, s.worker.workerId)),
+      streamCheckCode(() =>
+        v.settle({ ...s.reply, chunks: [s.reply.chunks[0]!, s.reply.chunks[2]!, s.reply.chunks[2]!] }, 0, s.worker.workerId),
+      ),
     ).toBe("stream_mismatch");
   });
 
   it("a stream opened by a worker we did not encrypt to is refused", () => {
     const s = stream(["a", "b"]);
     const v = new StreamVerifier(s.header.jobId, s.header, s.replyKey, new Set([makeWorker().workerId]));
-    expect(failure(() => v.accept(s.chunks))).toBe("stream_tampered");
+    expect(streamCheckCode(() => v.accept(s.chunks))).toBe("stream_tampered");
   });
 
   it("a chunk after the final one is stream_too_long; a stream that starts past 0 is stream_gap", () => {
     const s = stream(["a", "b"]);
-    expect(failure(() => s.verifier().accept([...s.chunks, { ...s.chunks[1]!, seq: 2 }]))).toBe("stream_too_long");
-    expect(failure(() => s.verifier().accept(s.chunks.slice(1)))).toBe("stream_gap");
+    expect(streamCheckCode(() => s.verifier().accept([...s.chunks, { ...s.chunks[1]!, seq: 2 }]))).toBe("stream_too_long");
+    expect(streamCheckCode(() => s.verifier().accept(s.chunks.slice(1)))).toBe("stream_gap");
   });
 
   it("a failover: the next attempt's stream after shown text gives a restart, then its own text", () => {
@@ -124,6 +117,6 @@ describe("the stored reply against the relayed stream", () => {
     const shown = [...both.accept(first.chunks.slice(0, 1)), ...both.accept(again)];
     // Assess
     expect(shown.map((p) => (p.kind === "text" ? p.text : p.kind))).toEqual(["old", "restart", "n", "ew"]);
-    expect(failure(() => v.accept([first.chunks[0]!, { ...again[0]! }]))).toBe("stream_tampered"); // second worker not encrypted to
+    expect(streamCheckCode(() => v.accept([first.chunks[0]!, { ...again[0]! }]))).toBe("stream_tampered"); // second worker not encrypted to
   });
 });
