@@ -579,15 +579,28 @@ export class Sim {
    * bounds).
    */
   private checkLeaseLateness() {
-    const tabWait = new Map<string, number>(); // tab → the latest end or lease of its jobs; NaN: one still runs
-    for (const j of this.store.items("jobs")) {
-      if (j.sk !== "job" || typeof j.tab !== "string") continue;
-      const job = j as unknown as JobItem;
-      const at = job.status === "assigned" ? NaN : Math.max(job.leaseUntil, Number(j.updatedAt ?? 0));
-      tabWait.set(j.tab, Math.max(tabWait.get(j.tab) ?? 0, at));
+    // one pass over the table: each tab's latest end or lease of its jobs (NaN: one still runs),
+    // the open tabs, and the first job late at its attempt
+    const tabWait = new Map<string, number>();
+    const openTabs: Item[] = [];
+    let late: JobItem | undefined;
+    for (const it of this.store.items("jobs")) {
+      if (it.sk === "tab" && it.status === "open" && !this.tabCheckDeadLettered.has(it.pk)) openTabs.push(it);
+      if (it.sk !== "job") continue;
+      const job = it as unknown as JobItem;
+      if (typeof it.tab === "string") {
+        const at = job.status === "assigned" ? NaN : Math.max(job.leaseUntil, Number(it.updatedAt ?? 0));
+        tabWait.set(it.tab, Math.max(tabWait.get(it.tab) ?? 0, at));
+      }
+      if (
+        !late &&
+        job.status === "assigned" &&
+        this.t - Math.max(job.leaseUntil, this.jumpedAt) > LEASE_LATENESS_BOUND_MS &&
+        !this.leaseCheckDeadLettered.has(`${job.jobId}@${job.attempt}`)
+      )
+        late = job;
     }
-    for (const t of this.store.items("jobs")) {
-      if (t.sk !== "tab" || t.status !== "open" || this.tabCheckDeadLettered.has(t.pk)) continue;
+    for (const t of openTabs) {
       const wait = tabWait.get(t.pk) ?? 0;
       if (Number.isNaN(wait)) continue;
       const from = Math.max(tabClosesAfter(t as TabItem), wait, this.jumpedAt);
@@ -596,15 +609,10 @@ export class Sim {
           `close-late: tab ${t.pk} is still open ${((this.t - from) / 1000).toFixed(0)} s after it could close (bound ${LEASE_LATENESS_BOUND_MS / 1000} s; no close check of it dead-lettered)`,
         );
     }
-    for (const j of this.store.items("jobs")) {
-      if (j.sk !== "job" || j.status !== "assigned") continue;
-      const job = j as unknown as JobItem;
-      if (this.t - Math.max(job.leaseUntil, this.jumpedAt) <= LEASE_LATENESS_BOUND_MS) continue;
-      if (this.leaseCheckDeadLettered.has(`${job.jobId}@${job.attempt}`)) continue;
+    if (late)
       this.fail(
-        `lease-late: job ${job.jobId} is still assigned at attempt ${job.attempt} ${((this.t - job.leaseUntil) / 1000).toFixed(0)} s after its lease ran out (bound ${LEASE_LATENESS_BOUND_MS / 1000} s; no check of it dead-lettered)`,
+        `lease-late: job ${late.jobId} is still assigned at attempt ${late.attempt} ${((this.t - late.leaseUntil) / 1000).toFixed(0)} s after its lease ran out (bound ${LEASE_LATENESS_BOUND_MS / 1000} s; no check of it dead-lettered)`,
       );
-    }
   }
 
   private fail(...v: string[]): never {
