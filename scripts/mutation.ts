@@ -64,6 +64,11 @@ const FILES = [
   "core/crypto/envelope.ts",
   "core/policy-registry.ts",
   "core/challenges.ts",
+  "core/chain/dedup.ts",
+  "core/receipts/anchoring.ts",
+  "core/store-rules.ts",
+  "client/tab-keeper.ts",
+  "functions/http/middleware.ts",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -139,6 +144,16 @@ const TESTS: Record<string, string[]> = {
     "core/workers*.test.ts",
   ],
   "core/workers.ts": ["core/workers*.test.ts", "core/registration.test.ts", "core/challenges.test.ts", "core/offer-sharding.test.ts"],
+  "core/chain/dedup.ts": ["core/chain/*.test.ts", "functions/schedule/chain-watcher.test.ts", "core/withdrawals.test.ts"],
+  "core/receipts/anchoring.ts": ["core/receipts/*.test.ts", "functions/schedule/anchor.test.ts", "bench/anchoring.test.ts"],
+  "core/store-rules.ts": [
+    "local/store*.test.ts",
+    "core/store-rules*.test.ts",
+    "functions/adapters/dynamo-store.test.ts",
+    "core/jobs/results-large.test.ts",
+  ],
+  "client/tab-keeper.ts": ["test/sdk-tabs.test.ts", "test/serve-tabs.test.ts", "core/jobs/tabs*.test.ts"],
+  "functions/http/middleware.ts": ["test/edge.test.ts", "test/handlers.test.ts", "test/handler-fuzz.test.ts", "test/auth-e2e.test.ts"],
 };
 const DEFAULT_TESTS = JOB_TESTS;
 
