@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import type { QueueMessage, QueueName } from "../core/ports";
 import { createLocalQueues, QueueError, type LocalQueues } from "./queues";
-import { ConsumerResponseError, queueArn, startConsumer, type Consumer, type ConsumerOptions } from "./sqs-consumer";
+import { ConsumerResponseError, ConsumerTimeoutError, queueArn, startConsumer, type Consumer, type ConsumerOptions } from "./sqs-consumer";
 
 type Handler = Parameters<typeof startConsumer>[2];
 type SqsEvent = Parameters<Handler>[0];
@@ -378,6 +378,47 @@ describe("local SQS consumer", () => {
     expect(stopped).toBe(true);
     expect(run.events).toHaveLength(1);
     expect(run.queues.stats(Q)).toEqual({ visible: 0, inFlight: 0, delayed: 0, waiting: 0 });
+  });
+
+  it("counts a handler call past its timeout as failed: onError hears ConsumerTimeoutError, the batch comes back, the loop and stop() go on", async () => {
+    // Prepare: the first call never returns (Lambda would end it at its timeout)
+    const run = await consume(["a", "b"], (_event, call) => (call === 1 ? new Promise<BatchResponse>(() => {}) : undefined), {
+      visibilitySeconds: 1,
+      timeoutSeconds: 1,
+    });
+    await run.calls(1);
+    // Act
+    await eventually("the timeout's onError", () => run.errors.length === 1, 3000);
+    run.advance(1000);
+    await run.calls(2);
+    await run.consumer.stop();
+    // Assess
+    const { error, event } = run.errors[0]!;
+    expect(error).toBeInstanceOf(ConsumerTimeoutError);
+    expect((error as ConsumerTimeoutError).code).toBe("CONSUMER_TIMEOUT");
+    expect((error as Error).message).toMatch(/1 s timeout/);
+    expect(event).toBe(run.events[0]);
+    expect(run.events[1]!.Records.map(jobOf)).toEqual(["a", "b"]);
+    expect(run.events[1]!.Records.map(receiveCount)).toEqual(["2", "2"]);
+    run.advance(60_000);
+    expect(await run.receiveNow()).toEqual([]);
+  });
+
+  it("does not time out a handler that answers within its timeout, and reports nothing", async () => {
+    // Prepare
+    const run = await consume(["a"], () => new Promise<BatchResponse>((r) => setTimeout(() => r(undefined), 200)), {
+      visibilitySeconds: 1,
+      timeoutSeconds: 1,
+    });
+    // Act
+    await run.calls(1);
+    await new Promise((r) => setTimeout(r, 1500));
+    await run.consumer.stop();
+    // Assess
+    expect(run.errors).toEqual([]);
+    expect(run.events).toHaveLength(1);
+    run.advance(60_000);
+    expect(await run.receiveNow()).toEqual([]);
   });
 
   it.each<[string, Partial<ConsumerOptions>, number]>([

@@ -30,7 +30,10 @@ export interface ConsumerOptions {
   waitSeconds?: number;
   /** Batches handled at the same time, default 1. */
   concurrency?: number;
-  /** The Lambda timeout the handler sees in context.getRemainingTimeInMillis(); default visibilitySeconds (30 when 0). */
+  /**
+   * The Lambda timeout: the handler sees it in context.getRemainingTimeInMillis(), and a call
+   * still running after it counts as failed (ConsumerTimeoutError); default visibilitySeconds (30 when 0).
+   */
   timeoutSeconds?: number;
   /** context.functionName, default `local-<queue>`. */
   functionName?: string;
@@ -39,13 +42,19 @@ export interface ConsumerOptions {
 }
 
 export interface Consumer {
-  /** Stops polling, waits for the batches in the handler to finish. */
+  /** Stops polling, waits for the batches in the handler to finish (at most their timeout). */
   stop(): Promise<void>;
 }
 
 export class ConsumerResponseError extends Error {
   override readonly name = "ConsumerResponseError";
   readonly code = "CONSUMER_BAD_RESPONSE";
+}
+
+/** A handler call outlived its timeout: Lambda would have ended it; its batch comes back after the visibility timeout. */
+export class ConsumerTimeoutError extends Error {
+  override readonly name = "ConsumerTimeoutError";
+  readonly code = "CONSUMER_TIMEOUT";
 }
 
 export function queueArn(queue: string): string {
@@ -147,8 +156,17 @@ export function startConsumer(
     const now = Date.now();
     const event: SQSEvent = { Records: live.map((m) => toSqsRecord(queue, m, now)) };
     let failed: Set<string>;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const response = await handler(event, localLambdaContext(functionName, timeoutMs));
+      // Lambda ends a call at its timeout; here the call cannot be ended, but it no longer holds
+      // this loop (nor stop()): its batch is left undeleted and comes back, as on AWS
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new ConsumerTimeoutError(`the handler ran past its ${timeoutMs / 1000} s timeout; the batch is retried`)),
+          timeoutMs,
+        );
+      });
+      const response = await Promise.race([handler(event, localLambdaContext(functionName, timeoutMs)), timedOut]);
       failed = new Set((response?.batchItemFailures ?? []).map((f) => f?.itemIdentifier));
       const ids = new Set(live.map((m) => m.id));
       for (const id of failed) {
@@ -161,6 +179,8 @@ export function startConsumer(
     } catch (error) {
       report(error, event);
       return; // nothing deleted: the whole batch comes back
+    } finally {
+      clearTimeout(timer);
     }
     await Promise.all(live.filter((m) => !failed.has(m.id)).map((m) => queues.delete(queue, m.receiptHandle)));
   }
