@@ -21,7 +21,7 @@ import { CryptoInputError, EnvelopeError } from "./errors";
 import type * as Hpke from "./hpke";
 import { deriveKeyPair, setupBaseR } from "./hpke";
 import { generateKemKey, sign, signingKeyFromSeed, type KemKeyPair } from "./keys";
-import { chunkNonce, MAX_CHUNK_PLAINTEXT, openerMessage, ReplyStreamOpener, ReplyStreamSealer } from "./reply-stream";
+import { chunkNonce, MAX_CHUNK_PLAINTEXT, openChunkedReply, openerMessage, ReplyStreamOpener, ReplyStreamSealer } from "./reply-stream";
 import { makeHeader, makeWorker } from "./testing";
 
 // setupBaseR is watched (it still runs): which suite the opener asks for, and what it does
@@ -387,6 +387,18 @@ describe("reply stream edges: what the opener refuses", () => {
     // Assess
     expect(setupBaseR).toHaveBeenCalledTimes(1);
     expect(vi.mocked(setupBaseR).mock.calls[0]![3]).toEqual({ aead: "chacha20-poly1305" });
+  });
+
+  it("a whole reply with its opener but no chunk (no final chunk, not parsed by its schema): reply_auth_failed", () => {
+    // Prepare
+    const s = makeStream(2);
+    const reply = { ...s.sealer.reply(), chunks: [] };
+    // Act
+    const e = envelopeError(() => openChunkedReply(reply, s.header, s.worker.workerId, s.replyKey));
+    // Assess
+    expect(e.code).toBe("reply_auth_failed");
+    expect(e.message).toMatch(/no final chunk/);
+    expect(openChunkedReply(s.sealer.reply(), s.header, s.worker.workerId, s.replyKey).map(str)).toEqual(["chunk 0", "chunk 1"]);
   });
 
   it("a chunk that is not base64url: reply_auth_failed, naming its position", () => {

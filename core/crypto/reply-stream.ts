@@ -199,5 +199,9 @@ export class ReplyStreamOpener {
 /** Opens a whole ChunkedReply: every chunk in order, the last one final. Returns the plaintexts. */
 export function openChunkedReply(reply: ChunkedReply, header: EnvelopeHeader, workerId: string, replyKey: KemKeyPair): Uint8Array[] {
   const o = new ReplyStreamOpener(header, workerId, { enc: reply.enc, sig: reply.sig }, replyKey);
+  // a reply with no chunk has no final chunk: it is cut short, whatever signed its opener (the
+  // schema says min 1, but a caller may hand us a reply it did not parse)
+  if (reply.chunks.length === 0)
+    throw new EnvelopeError("reply_auth_failed", "the reply has no chunks, so no final chunk: it was cut short");
   return reply.chunks.map((c, i) => o.open(i, i === reply.chunks.length - 1, c));
 }
