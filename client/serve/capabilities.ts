@@ -55,6 +55,8 @@ export interface ChatNeeds {
   topLogprobs?: number;
   /** only when the request named it */
   maxTokens?: number;
+  /** the field that set `maxTokens` (max_tokens or max_completion_tokens): the 400's `param` */
+  maxTokensParam?: string;
 }
 
 /**
@@ -81,7 +83,7 @@ export function checkChat(model: ModelInfo | undefined, need: ChatNeeds): void {
     throw unsupported("response_format", `model "${id}" cannot enforce response_format ${need.responseFormat.type}`);
   }
   checkLogprobs(id, caps, need.logprobs === true, need.topLogprobs);
-  checkMaxTokens(id, caps, need.maxTokens);
+  checkMaxTokens(id, caps, need.maxTokens, need.maxTokensParam);
 }
 
 /** For /v1/completions: whether the model continues a raw prompt; else the prompt goes through its chat template. */
@@ -135,11 +137,12 @@ export function checkJobTokens(n: number, maxTokens: number, param: string): voi
   );
 }
 
-function checkMaxTokens(id: string, caps: ModelCapabilities, maxTokens: number | undefined) {
+/** `param`: as the request named the budget, which OpenAI's answer names too (max_completion_tokens on newer apps). */
+function checkMaxTokens(id: string, caps: ModelCapabilities, maxTokens: number | undefined, param = "max_tokens") {
   if (maxTokens !== undefined && caps.contextLength !== undefined && maxTokens >= caps.contextLength) {
     throw unsupported(
-      "max_tokens",
-      `max_tokens ${maxTokens} does not fit model "${id}"'s context of ${caps.contextLength} tokens (prompt included)`,
+      param,
+      `${param} ${maxTokens} does not fit model "${id}"'s context of ${caps.contextLength} tokens (prompt included)`,
     );
   }
 }

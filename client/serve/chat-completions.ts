@@ -1,7 +1,7 @@
 import type { HttpRequest, HttpResponse } from "../../edge/http";
 import { choicesOf, finishReasonOf, firstJobId, jsonAnswer, openStream, streamOf, streamResponse, usageOf, type ChunkItem } from "./answer";
 import { checkChat, checkJobTokens, defaultBudget } from "./capabilities";
-import { invalid } from "./errors";
+import { invalid, unsupported } from "./errors";
 import { asResponseFormat, asStop, asTools, askMessages, ChatBody, extraFields, readJson } from "./schemas";
 import type { AskChoice, AskRequest, ProxyContext, TokenLogprob } from "./types";
 
@@ -13,11 +13,17 @@ import type { AskChoice, AskRequest, ProxyContext, TokenLogprob } from "./types"
  */
 export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Promise<HttpResponse> {
   const { body, raw } = readJson(req, ChatBody);
+  // OpenAI's deprecated function calling: no engine acts on it (the OpenAI engine adapter drops
+  // it) and no answer carries a function_call, so passed on it would be answered as if unsent.
+  for (const param of ["functions", "function_call"] as const)
+    if (raw[param] != null)
+      throw unsupported(param, `${param} (OpenAI's deprecated function calling) is not supported by Cocoon: use tools and tool_choice`);
   const messages = askMessages(body.messages);
   const tools = asTools(body.tools);
   const responseFormat = asResponseFormat(body.response_format);
   const model = await ctx.model(body.model);
   const explicitMax = body.max_completion_tokens ?? body.max_tokens ?? undefined;
+  const maxParam = body.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens";
   // As OpenAI answers: alternatives per token only come with the tokens' own log probabilities.
   if ((body.top_logprobs ?? 0) > 0 && body.logprobs !== true)
     throw invalid("invalid_request", "top_logprobs requires logprobs: true", "top_logprobs");
@@ -38,13 +44,13 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
     ...(responseFormat ? { responseFormat } : {}),
     ...(body.logprobs != null ? { logprobs: body.logprobs } : {}),
     ...(body.top_logprobs != null ? { topLogprobs: body.top_logprobs } : {}),
-    ...(explicitMax !== undefined ? { maxTokens: explicitMax } : {}),
+    ...(explicitMax !== undefined ? { maxTokens: explicitMax, maxTokensParam: maxParam } : {}),
   });
   // A model without function calling may still be sent tools it is told not to use: they are dropped.
   const dropTools = model?.capabilities?.tools === false && body.tool_choice === "none";
   const n = body.n ?? 1;
   const maxTokens = explicitMax ?? defaultBudget(model, ctx.defaultMaxTokens);
-  checkJobTokens(n, maxTokens, body.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens");
+  checkJobTokens(n, maxTokens, maxParam);
   const stop = asStop(body.stop);
   const extra = extraFields(raw, ChatBody);
   const ask: AskRequest = {

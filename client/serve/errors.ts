@@ -70,12 +70,18 @@ export function shouldRetry(e: OpenAiErrorMapping): boolean | undefined {
   return undefined;
 }
 
-/** OpenAI's error body, with `x-should-retry: false` where a retry cannot help. */
+/**
+ * OpenAI's error body, with `x-should-retry: false` where a retry cannot help, and `retry-after`
+ * where the network said when one may (without it the openai clients retry a rate limit within a second).
+ */
 export const errorResponse = (e: OpenAiErrorMapping): HttpResponse =>
   jsonResponse(
     e.status,
     { error: { message: e.message, type: e.type, param: e.param ?? null, code: e.code } },
-    shouldRetry(e) === false ? { "x-should-retry": "false" } : {},
+    {
+      ...(shouldRetry(e) === false ? { "x-should-retry": "false" } : {}),
+      ...(e.retryAfterSeconds !== undefined ? { "retry-after": String(Math.ceil(e.retryAfterSeconds)) } : {}),
+    },
   );
 
 /** What a worker reported for a refunded job (client/sdk.ts JobRefundedError.failure). */
@@ -94,7 +100,7 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
     code?: unknown;
     status?: unknown;
     message?: unknown;
-    details?: { param?: unknown };
+    details?: { param?: unknown; retryAfterSeconds?: unknown };
     param?: unknown;
   };
   const code = typeof e.code === "string" ? e.code : "internal_error";
@@ -107,6 +113,8 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
       : typeof e.param === "string"
         ? e.param.replace(/[A-Z]/g, (l) => `_${l.toLowerCase()}`)
         : null;
+  // an API error's details.retryAfterSeconds (the coordinator's RateLimitedError, core/errors.ts)
+  const retryAfter = e.details?.retryAfterSeconds;
   const pick = (status: number, type: string, o: { param?: string | null; retryable?: boolean } = {}): OpenAiErrorMapping => ({
     status,
     type,
@@ -114,6 +122,7 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
     message,
     param: o.param ?? detailParam,
     ...(o.retryable !== undefined ? { retryable: o.retryable } : {}),
+    ...(typeof retryAfter === "number" && Number.isFinite(retryAfter) && retryAfter >= 0 ? { retryAfterSeconds: retryAfter } : {}),
   });
 
   // A refunded job: what the worker reported decides (its engine refused this request, or does not serve the model).

@@ -10,7 +10,7 @@ import type { AskMessage, ResponseFormat, Tool, ToolChoice } from "./types";
  * Whether the model can honour a field is decided per model (capabilities.ts), not here.
  */
 
-/** Choices per request: each is its own sealed job with its own hold. */
+/** Choices per request: chat asks for them in one job (n), completions run one job per prompt × n. */
 export const MAX_CHOICES = 8;
 /** Inputs per embeddings request (OpenAI's limit). */
 export const MAX_EMBEDDING_INPUTS = 2048;
@@ -97,7 +97,13 @@ const Common = {
   max_tokens: z.number().int().positive().nullable().optional(),
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().gt(0).max(1).nullable().optional(),
-  n: z.number().int().min(1).max(MAX_CHOICES, `n is at most ${MAX_CHOICES} (each choice is a separate sealed job)`).nullable().optional(),
+  n: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_CHOICES, `n is at most ${MAX_CHOICES} (the choices of one request, held and paid for together)`)
+    .nullable()
+    .optional(),
   stream: z.boolean().nullable().optional(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).loose().nullable().optional(),
   stop: Stop,
@@ -165,13 +171,18 @@ export function extraFields(body: Record<string, unknown>, schema: z.ZodObject):
   return Object.keys(extra).length ? extra : undefined;
 }
 
-/** The text of a message's content (text parts only). */
-export function contentText(content: z.infer<typeof Content> | null | undefined, at: string): string {
+/**
+ * The text of a message's content (text parts only; for an assistant, also `refusal` parts: an
+ * answer the model refused comes back that way when an app replays the conversation, as OpenAI takes it).
+ */
+export function contentText(content: z.infer<typeof Content> | null | undefined, at: string, assistant = false): string {
   if (content === null || content === undefined) return "";
   if (typeof content === "string") return content;
   return content
     .map((part, i) => {
       if (part.type === "text" && typeof (part as { text?: unknown }).text === "string") return (part as { text: string }).text;
+      const refusal = (part as { refusal?: unknown }).refusal;
+      if (assistant && part.type === "refusal" && typeof refusal === "string") return refusal;
       throw invalid(
         "unsupported_content",
         `${at}.content.${i}: content part type "${part.type}" is not supported (text only)`,
@@ -194,7 +205,7 @@ export function askMessages(messages: ChatBody["messages"]): AskMessage[] {
       case "assistant":
         return {
           role: "assistant",
-          content: contentText(m.content, at),
+          content: contentText(m.content, at, true),
           ...(m.tool_calls?.length
             ? {
                 toolCalls: m.tool_calls.map((c) => ({

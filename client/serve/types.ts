@@ -141,6 +141,8 @@ export interface OpenAiErrorMapping {
   param?: string | null;
   /** false: a retry cannot help (sent as `x-should-retry: false`, which the openai clients obey) */
   retryable?: boolean;
+  /** when a retry may succeed (the coordinator's rate limit says): sent as `retry-after`, which the openai clients wait for */
+  retryAfterSeconds?: number;
 }
 
 export interface ServeProxyOptions {
