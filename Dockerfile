@@ -40,6 +40,9 @@ COPY agent/ agent/
 COPY api-client/ api-client/
 COPY events/ events/
 COPY core/ core/
+# the agent reads the policy registry and signs vouchers with the vault's hashes (agent/attest.ts, agent/cli.ts)
+COPY ton/ ton/
+COPY contracts/ contracts/
 RUN npm run build:agent && cat dist/agent/SHA256SUMS
 
 # ---- engine: node-llama-cpp with its prebuilt llama.cpp binaries (CPU, CUDA, Vulkan) -----------

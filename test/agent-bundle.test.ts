@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSigningKey } from "../core/crypto/keys";
 import { startNetwork, type LocalNetwork } from "../local/network";
 import { CocoonClient } from "../client/sdk";
-import { AGENT_BUNDLE, type AgentBuild, buildAgent, forbiddenInputs, LLAMA_WORKER } from "../scripts/build-agent";
+import { AGENT_BUNDLE, type AgentBuild, buildAgent, forbiddenInputs, LLAMA_WORKER, REPO_ROOT } from "../scripts/build-agent";
 import { spawnAgent, startFakeEngine } from "./agent-fixtures";
 import { MODEL } from "./helpers";
 
@@ -58,6 +58,20 @@ describe("issue 13: the agent bundle", () => {
     expect(main).toContain(LLAMA_WORKER);
     expect(main).not.toContain("llama-worker.ts");
     expect(readFileSync(join(build.outDir, LLAMA_WORKER), "utf8")).toMatch(/from\s*"node-llama-cpp"/);
+  });
+
+  it("is built by the Dockerfile from what it copies: every source the bundle reads lies under a COPY of the build stage", () => {
+    // Prepare: the build stage's COPY sources (a file, or a folder ending in /)
+    const dockerfile = readFileSync(join(REPO_ROOT, "Dockerfile"), "utf8");
+    const stage = dockerfile.slice(dockerfile.indexOf(" AS build"), dockerfile.indexOf("RUN npm run build:agent"));
+    const copied = [...stage.matchAll(/^COPY (\S+(?: \S+)*) \S+$/gm)].flatMap((m) => m[1]!.split(" "));
+    const isCopied = (input: string) => copied.some((c) => (c.endsWith("/") ? input.startsWith(c) : input === c));
+    // Act
+    const missing = build.inputs.filter((i) => !i.startsWith("node_modules/") && !isCopied(i));
+    // Assess
+    expect(copied).toContain("agent/");
+    expect(isCopied("functions/http/routes.ts")).toBe(false);
+    expect(missing).toEqual([]);
   });
 
   it("starts and prints --help with every command (exit 0)", () => {
