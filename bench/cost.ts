@@ -20,7 +20,7 @@
  *    askStream() alike, the requester on one connection per account; or the submit's Lambda held
  *    while the engine works, as POST /v1/jobs?wait does on the local default), DynamoDB on-demand
  *    or provisioned at steady volume. Every price is a dated constant with its source
- *    (../shared/AWS-PRICES.md).
+ *    (docs/aws-prices.md, a copy of ../shared/AWS-PRICES.md).
  *
  * What is assumed is in ASSUME, each with its reason. Not counted: free tiers, the fixed daily
  * cost of idle pollers (shown separately), support plans.
@@ -44,7 +44,7 @@ export interface Price {
   asOf: string;
 }
 const p = (usd: number, per: string, source: string, asOf: string): Price => ({ usd, per, source, asOf });
-const PAGE = (svc: string) => `AWS ${svc} pricing page, us-east-1 (via ../shared/AWS-PRICES.md, gathered 2026-12-02)`;
+const PAGE = (svc: string) => `AWS ${svc} pricing page, us-east-1 (via docs/aws-prices.md, gathered 2026-12-02)`;
 
 /** us-east-1 list prices (on-demand unless named). Re-check before quoting them to anyone. */
 export const PRICES = {
@@ -61,7 +61,7 @@ export const PRICES = {
   dynamoPitrGbMonth: p(
     0.2,
     "GB-month of continuous backups (the stack turns PITR on)",
-    "AWS DynamoDB pricing page (not in AWS-PRICES.md)",
+    "AWS DynamoDB pricing page (not in docs/aws-prices.md)",
     "2025-06-01",
   ),
   sqsRequest: p(0.4 / 1e6, "request, standard queue (each 64 KB a request)", PAGE("SQS"), "2026-03"),
@@ -69,10 +69,10 @@ export const PRICES = {
   iotMessage: p(
     1.0 / 1e6,
     "message (5 KB steps; a publish and each delivery both count)",
-    "AWS IoT Core pricing details (via AWS-PRICES.md)",
+    "AWS IoT Core pricing details (via docs/aws-prices.md)",
     "2026-09",
   ),
-  iotConnectionMinute: p(0.08 / 1e6, "connection-minute", "AWS IoT Core pricing details (via AWS-PRICES.md)", "2026-09"),
+  iotConnectionMinute: p(0.08 / 1e6, "connection-minute", "AWS IoT Core pricing details (via docs/aws-prices.md)", "2026-09"),
   dataTransferOutGb: p(0.09, "GB to the internet (first 10 TB/month)", PAGE("API Gateway"), "2026-09"),
 } satisfies Record<string, Price>;
 
@@ -771,7 +771,7 @@ export const RELAY_IOT: RelayPlan = { ...RELAY_AS_BUILT, transport: "iot-mqtt", 
 export const RELAY_PER_JOB: RelayPlan = { ...RELAY_IOT, requesterSessionPerJob: true, connectPerJob: true, workerSession: "asked" };
 
 /**
- * Amazon SQS's metering (AWS-PRICES.md, SQS, 2026-03): every API action is a request, each 64 KiB
+ * Amazon SQS's metering (docs/aws-prices.md, SQS, 2026-03): every API action is a request, each 64 KiB
  * of payload a request; a long-poll receive is one request, empty or not, and returns as soon as a
  * message is there (up to 10 at once). The relay's queues keep a received message invisible past
  * its retention (functions/adapters/relay-sqs.ts), so the SDK deletes nothing.
@@ -1537,7 +1537,7 @@ export function streamedRelayCost(o: StreamedRelayCostInput): StreamedRelayCost 
     };
     return { usdPerMillion: Object.values(parts).reduce((a, b) => a + b, 0), parts, billedMessagesPerJob: billed };
   }
-  const wsMessage = 1.0 / 1e6; // API Gateway WebSocket messages, 32 KB steps (AWS-PRICES.md, 2026-09)
+  const wsMessage = 1.0 / 1e6; // API Gateway WebSocket messages, 32 KB steps (docs/aws-prices.md, 2026-09)
   const wsMinute = 0.25 / 1e6; // connection-minutes (same)
   const steps = Math.ceil((wire + 200) / 32_768);
   const billed = 2 * o.chunks * steps;

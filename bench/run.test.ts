@@ -55,6 +55,7 @@ describe("bench/run: the README block comes from the run's rows", () => {
         row("largest handler bundle (http/x, all files)", 250, { target: "≤ 300 KB", ok: true }),
         row("bundle http/x: size (3 files)", 250, { target: "≤ 300 KB", ok: true, group: "bundles" }),
         row("bundle http/x: cold import", 180, { target: "≤ 150 ms", ok: false, group: "bundles" }),
+        row("agent idle RSS", 106, { target: "<= 150 MiB", ok: true, group: "agent" }),
       ],
     };
     const md = readmeBlock(run);
@@ -62,5 +63,8 @@ describe("bench/run: the README block comes from the run's rows", () => {
     expect(md).toContain("| largest handler bundle (http/x, all files) | 250 |  | ≤ 300 KB | ok |");
     expect(md).toContain("| http/x | 250 | 180 | — | **MISS** |");
     expect(md).not.toContain("| bundle http/x: size");
+    expect(md).toContain(
+      "The agent suite:\n\n| benchmark | value | unit | target | |\n|---|---|---|---|---|\n| agent idle RSS | 106 |  | <= 150 MiB | ok |",
+    );
   });
 });

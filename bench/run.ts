@@ -183,6 +183,20 @@ export function readmeBlock(run: BenchRun): string {
       ),
     );
   }
+  // every other group (the agent suite's rows) as a table of its own: a target has its row wherever it is grouped
+  const otherGroups = [...new Set(run.results.map((r) => r.group).filter((g): g is string => !!g && g !== "bundles"))];
+  for (const g of otherGroups) {
+    lines.push(
+      "",
+      `The ${g} suite:`,
+      "",
+      "| benchmark | value | unit | target | |",
+      "|---|---|---|---|---|",
+      ...run.results
+        .filter((r) => r.group === g)
+        .map((r) => `| ${esc(r.name)} | ${fmt(r.value)} | ${esc(r.unit)} | ${esc(r.target ?? "")} | ${verdict(r)} |`),
+    );
+  }
   return lines.join("\n");
 }
 

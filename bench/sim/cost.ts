@@ -5,7 +5,7 @@
  * per request: stacks/Cocoon.ts, issue 12) and answers come over the IoT Core relay, priced per
  * job by bench/cost.ts's relay pricer over its workload. Prices and the Lambda assumptions come from
  * bench/cost.ts (PRICES, ASSUME) when it exports them, else from the copy below (same
- * sources: /work/shared/AWS-PRICES.md).
+ * sources: docs/aws-prices.md).
  *
  * Costs are split into what each job causes (prepare, submit, dispatch, the agent's SQS
  * receive, the result, the lease check, the reads during relay silence, the relay delivery of
@@ -63,8 +63,8 @@ export const PRICES = prices.values;
 export const ASSUME = assume.values;
 export const PRICE_SOURCE =
   prices.fromBench.length === Object.keys(FALLBACK_PRICES).length
-    ? "bench/cost.ts PRICES and ASSUME (us-east-1, /work/shared/AWS-PRICES.md)"
-    : `bench/sim/cost.ts copy of /work/shared/AWS-PRICES.md (us-east-1) for ${Object.keys(FALLBACK_PRICES)
+    ? "bench/cost.ts PRICES and ASSUME (us-east-1, docs/aws-prices.md)"
+    : `bench/sim/cost.ts copy of docs/aws-prices.md (us-east-1) for ${Object.keys(FALLBACK_PRICES)
         .filter((k) => !prices.fromBench.includes(k))
         .join(", ")}`;
 

@@ -4,7 +4,7 @@
  * COCOON_RELAY_TRANSPORT=iot-mqtt (relay-sessions.ts reads it back).
  *
  * Why IoT Core (of API Gateway WebSocket, IoT Core, Lambda response streaming, long-poll —
- * ../shared/AWS-PRICES.md has the prices): it is the one where no compute of ours runs per
+ * docs/aws-prices.md has the prices): it is the one where no compute of ours runs per
  * chunk or is held while the GPU works. The worker publishes each sealed chunk over HTTPS
  * straight to the broker and the requester holds an MQTT subscription, both with short-lived
  * credentials the coordinator vends here (STS, free), so a streamed job costs IoT messages
