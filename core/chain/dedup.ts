@@ -11,8 +11,15 @@ export function dedupAlerts(inner: Alerts, windowMs: number, clock: Clock): Aler
       const now = clock.now();
       const last = sent.get(alert.key);
       if (last !== undefined && now - last < windowMs) return;
-      await inner.raise(alert);
+      // claimed before the send, as storeDedupAlerts does: a second raise of the key while this
+      // one is in flight is suppressed, not sent twice; a failed send gives the claim back
       sent.set(alert.key, now);
+      try {
+        await inner.raise(alert);
+      } catch (e) {
+        if (sent.get(alert.key) === now) sent.delete(alert.key);
+        throw e;
+      }
       if (sent.size > 10_000) for (const [k, t] of sent) if (now - t >= windowMs) sent.delete(k);
     },
     forget(key: string) {
