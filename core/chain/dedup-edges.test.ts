@@ -356,4 +356,24 @@ describe("fanoutAlerts", () => {
     expect(keys(slow.raised)).toEqual(["a"]);
     expect((error as AggregateError).message).toBe("1 of 2 alert channels failed for a");
   });
+
+  it("a channel that throws at once instead of rejecting does not stop the channels after it", async () => {
+    // Prepare
+    const boom = new Error("bad config");
+    const throwsAtOnce: Alerts = {
+      raise: () => {
+        throw boom;
+      },
+    };
+    const after = collectingAlerts();
+
+    // Act
+    const error = await fanoutAlerts([throwsAtOnce, after])
+      .raise(alert("a"))
+      .catch((e: unknown) => e);
+
+    // Assess
+    expect(keys(after.raised)).toEqual(["a"]);
+    expect((error as AggregateError).errors).toEqual([boom]);
+  });
 });

@@ -79,7 +79,8 @@ export function storeDedupAlerts(inner: Alerts, store: Store, windowMs: number, 
 export function fanoutAlerts(channels: Alerts[]): Alerts {
   return {
     async raise(alert: Alert) {
-      const results = await Promise.allSettled(channels.map((c) => c.raise(alert)));
+      // async: a channel that throws at once is a rejection like any other, not the end of the fan-out
+      const results = await Promise.allSettled(channels.map(async (c) => c.raise(alert)));
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason as unknown);
       if (failed.length > 0)
         throw new AggregateError(failed, `${failed.length} of ${channels.length} alert channels failed for ${alert.key}`);
