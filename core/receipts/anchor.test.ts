@@ -4,7 +4,6 @@ import { signReceipt } from "../crypto/receipt";
 import { makeReceiptBody, makeWorker } from "../crypto/testing";
 import type { Movement } from "../ledger";
 import {
-  anchorDue,
   anchorHistory,
   anchorHistoryPreimage,
   applyAnchor,
@@ -259,13 +258,6 @@ describe("prepareAnchor over the log ports", () => {
     const logs = ports(receiptLog(1, 2), []);
     const b = await prepareAnchor(logs, GENESIS_HEAD);
     expect(await prepareAnchor(logs, b!.head)).toBeNull();
-  });
-
-  it("anchorDue: after the interval, or earlier when a full batch waits", () => {
-    const o = { lastPostedAt: 1000, now: 1100, pendingReceipts: 5, intervalSeconds: 300, maxReceipts: 100 };
-    expect(anchorDue(o)).toBe(false);
-    expect(anchorDue({ ...o, now: 1300 })).toBe(true);
-    expect(anchorDue({ ...o, pendingReceipts: 100 })).toBe(true);
   });
 });
 

@@ -347,17 +347,6 @@ export async function prepareAnchor(
   return buildAnchorBatch(prev, receipts, movements);
 }
 
-/** Whether an anchor is due: the interval passed since the last one, or a full batch is waiting. */
-export function anchorDue(o: {
-  lastPostedAt: number;
-  now: number;
-  pendingReceipts: number;
-  intervalSeconds: number;
-  maxReceipts: number;
-}): boolean {
-  return o.pendingReceipts >= o.maxReceipts || o.now - o.lastPostedAt >= o.intervalSeconds;
-}
-
 // ---------------------------------------------------------------- helpers
 function hexBytes(h: string, what: string): Uint8Array {
   if (typeof h !== "string" || !/^[0-9a-f]{64}$/.test(h))

@@ -9,7 +9,9 @@
  *      refuses a duplicate with ERR_ANCHOR_SEQNO anyway, so a resend costs only its fee). After
  *      a crash, a lost send, or a sandbox restored from before the send, they go out again;
  *   3. when the chain is level with the log and the interval has passed since the last anchor,
- *      it cuts the next batch from the inboxes (core/receipts/log.ts) and sends it.
+ *      or the last anchor was a full batch (receipts were left waiting: "every 5 minutes or
+ *      every 100k receipts, whichever comes first"), it cuts the next batch from the inboxes
+ *      (core/receipts/log.ts) and sends it.
  * It never posts on top of a chain that disagrees with the log: checkAnchors raises that.
  *
  * checkAnchors raises through the Alerts port:
@@ -58,10 +60,13 @@ export async function runAnchoring(o: AnchoringOptions): Promise<AnchoringReport
   const [chain, coordinatorSeqno] = await Promise.all([o.reader.latest(), o.log.latestSeqno()]);
   const report: AnchoringReport = { chainSeqno: chain.seqno, coordinatorSeqno, sent: [] };
   if (chain.seqno > coordinatorSeqno) return { ...report, idle: "chain_disagrees" };
+  const limits = o.limits ?? DEFAULT_ANCHOR_LIMITS;
+  let lastWasFull = false;
   if (chain.seqno >= 1) {
     const onChain = await o.log.record(chain.seqno);
     if (!onChain || !sameAnchor(onChain, chain) || onChain.history !== chain.history) return { ...report, idle: "chain_disagrees" };
     if (onChain.postedAt === undefined) await o.log.markPosted(chain.seqno, chain.postedAt);
+    lastWasFull = onChain.count >= limits.maxReceipts;
   }
   const now = o.now();
   if (coordinatorSeqno > chain.seqno) {
@@ -71,10 +76,12 @@ export async function runAnchoring(o: AnchoringOptions): Promise<AnchoringReport
     await send(o, missing.map(anchorOf), now, report);
     return report;
   }
-  if (now / 1000 - chain.postedAt < o.intervalSeconds) return { ...report, idle: "not_due" };
+  // a full last batch left receipts waiting: the next one is due at once, or above maxReceipts
+  // per interval the backlog would only grow
+  if (!lastWasFull && now / 1000 - chain.postedAt < o.intervalSeconds) return { ...report, idle: "not_due" };
   let cut;
   try {
-    cut = await o.log.prepareNext(now, o.limits ?? DEFAULT_ANCHOR_LIMITS);
+    cut = await o.log.prepareNext(now, limits);
   } catch (e) {
     if (e instanceof AnchorConcurrencyError) return { ...report, idle: "concurrent_writer" };
     throw e;
@@ -116,11 +123,15 @@ export interface AnchorCheckReport {
 }
 
 export async function checkAnchors(o: AnchorCheckOptions): Promise<AnchorCheckReport> {
-  const coordinatorSeqno = await o.log.latestSeqno();
+  // The chain first, then the log: the anchorer (its own function) cuts a batch before it posts
+  // it, so a log read after the chain read is never behind it. Read the other way round, a
+  // batch cut and landed between the two reads looked like a chain ahead of the log: a false
+  // critical mismatch.
   let chain: ChainAnchor;
   try {
     chain = await o.reader.latest();
   } catch (e) {
+    const coordinatorSeqno = await o.log.latestSeqno();
     await o.alerts.raise({
       key: "anchor.reader-error",
       severity: "warning",
@@ -129,6 +140,7 @@ export async function checkAnchors(o: AnchorCheckOptions): Promise<AnchorCheckRe
     });
     return { chainSeqno: null, coordinatorSeqno, mismatch: false, overdue: false };
   }
+  const coordinatorSeqno = await o.log.latestSeqno();
   const report: AnchorCheckReport = { chainSeqno: chain.seqno, coordinatorSeqno, mismatch: false, overdue: false };
   const mismatch = async (why: string, details: Record<string, unknown>) => {
     report.mismatch = true;
