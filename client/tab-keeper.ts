@@ -41,6 +41,19 @@ const RETRY_OPEN_AFTER_MS = 60_000;
 interface Kept {
   tab: Tab;
   next: number;
+  /**
+   * ms on this client's clock: when the open was sent + the ttl. The tab's expiresAt is on the
+   * coordinator's clock; measured against ours, a clock ahead by more than ttl − 10 s made every
+   * new tab look spent, and take() opened tab after tab (each holding slots × slotCost).
+   */
+  deadline: number;
+}
+
+/** A whole number from an option, or a clear error (NaN would pass Math.max/min and every open would be refused). */
+function wholeOption(name: string, v: number | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (!Number.isFinite(v)) throw new RangeError(`tabs.${name} must be a finite number, got ${v}`);
+  return Math.floor(v);
 }
 
 export class TabKeeper {
@@ -55,8 +68,8 @@ export class TabKeeper {
     private readonly open: (body: OpenTabRequest, idempotencyKey: string) => Promise<TabView>,
     private readonly now: () => number,
   ) {
-    this.slots = Math.max(1, Math.min(MAX_TAB_SLOTS, Math.floor(o.slots ?? 16)));
-    this.ttlSeconds = Math.max(60, Math.min(3600, Math.floor(o.ttlSeconds ?? 300)));
+    this.slots = Math.max(1, Math.min(MAX_TAB_SLOTS, wholeOption("slots", o.slots, 16)));
+    this.ttlSeconds = Math.max(60, Math.min(3600, wholeOption("ttlSeconds", o.ttlSeconds, 300)));
   }
 
   /**
@@ -91,17 +104,19 @@ export class TabKeeper {
 
   private usable(maxCost: bigint): Kept | undefined {
     const now = this.now();
-    this.kept = this.kept.filter((k) => k.next < k.tab.slots && k.tab.expiresAt - now > EXPIRY_MARGIN_MS);
+    this.kept = this.kept.filter((k) => k.next < k.tab.slots && k.deadline - now > EXPIRY_MARGIN_MS);
     return this.kept.find((k) => BigInt(k.tab.slotCost) >= maxCost);
   }
 
   private async openOne(slotCost: bigint): Promise<Kept | undefined> {
+    // the coordinator opened the tab after this, so it takes jobs for at least ttl from here
+    const deadline = this.now() + this.ttlSeconds * 1000;
     try {
       const view = await this.open(
         { slots: this.slots, slotCost: slotCost.toString(), ttlSeconds: this.ttlSeconds },
         `tab-${randomBytes(12).toString("base64url")}`,
       );
-      const k = { tab: view.tab, next: 0 };
+      const k = { tab: view.tab, next: 0, deadline };
       this.kept.push(k);
       return k;
     } catch {
