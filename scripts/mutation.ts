@@ -69,6 +69,9 @@ const FILES = [
   "core/store-rules.ts",
   "client/tab-keeper.ts",
   "functions/http/middleware.ts",
+  "core/crypto/keys.ts",
+  "agent/execute.ts",
+  "functions/adapters/dynamo-store.ts",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -152,8 +155,17 @@ const TESTS: Record<string, string[]> = {
     "functions/adapters/dynamo-store.test.ts",
     "core/jobs/results-large.test.ts",
   ],
-  "client/tab-keeper.ts": ["test/sdk-tabs.test.ts", "test/serve-tabs.test.ts", "core/jobs/tabs*.test.ts"],
-  "functions/http/middleware.ts": ["test/edge.test.ts", "test/handlers.test.ts", "test/handler-fuzz.test.ts", "test/auth-e2e.test.ts"],
+  "client/tab-keeper.ts": ["client/tab-keeper.test.ts", "test/sdk-tabs.test.ts", "test/serve-tabs.test.ts", "core/jobs/tabs*.test.ts"],
+  "functions/http/middleware.ts": [
+    "functions/http/middleware.test.ts",
+    "test/edge.test.ts",
+    "test/handlers.test.ts",
+    "test/handler-fuzz.test.ts",
+    "test/auth-e2e.test.ts",
+  ],
+  "core/crypto/keys.ts": ["core/crypto/*.test.ts", "api-client/api.test.ts"],
+  "agent/execute.ts": ["agent/execute.test.ts", "agent/relay.test.ts"],
+  "functions/adapters/dynamo-store.ts": ["functions/adapters/dynamo-*.test.ts", "core/store-rules-size.test.ts"],
 };
 const DEFAULT_TESTS = JOB_TESTS;
 
