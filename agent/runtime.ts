@@ -270,7 +270,9 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
    * slow or failed call still has the other half), at most every 250 ms.
    */
   const keepLease = (job: AgentJob) => {
-    let deadline = job.deadline;
+    // on our clock (job.deadline and leaseUntil are on the coordinator's): minutes apart, the lease
+    // was extended every 250 ms (ours ahead) or first after it ran out (ours behind: the job failed over)
+    let deadline = api.localTime(job.deadline);
     const length = Math.max(1_000, deadline - now());
     let timer: NodeJS.Timeout | undefined;
     let done = false;
@@ -285,7 +287,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       try {
         const r = await api.request(API.extendLease, { body: { jobId: job.jobId, attempt: job.attempt } });
         if (!r.extended) return; // the job reached its longest life: nothing more to ask
-        deadline = r.leaseUntil;
+        deadline = api.localTime(r.leaseUntil);
         metrics.leaseExtended();
         schedule();
       } catch (e) {
@@ -355,7 +357,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
    */
   const challenging = new Set<Promise<void>>();
   const answer = (c: AgentChallenge) => {
-    if (c.expiresAt <= now()) return;
+    if (api.localTime(c.expiresAt) <= now()) return; // the coordinator's clock: ours ahead dropped every challenge
     if (challenging.size >= MAX_OPEN_CHALLENGES) {
       log.warn("challenge dropped: too many open", { challengeId: c.challengeId });
       return;
@@ -381,8 +383,11 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   let nextRedeemCheck = o.redeem ? now() + Math.min(redeemEvery, 60_000) : Infinity;
   const redeemWait = backoff({ baseMs: 30_000, capMs: 30 * 60_000, ...(o.backoff?.random ? { random: o.backoff.random } : {}) });
   let lastVoucher = -1n;
-  /** Renew evidence this long before it expires: two heartbeats and a minute. */
-  const reattestDue = () => reg.attestationExpiresAt - now() < 2 * heartbeatMs + 60_000;
+  /**
+   * Renew evidence this long before it expires: two heartbeats and a minute. By the coordinator's
+   * clock, which counts it out (and requesters on true time): ours behind, it was renewed minutes late.
+   */
+  const reattestDue = () => api.localTime(reg.attestationExpiresAt) - now() < 2 * heartbeatMs + 60_000;
 
   const beat = async () => {
     lastBeat = now();

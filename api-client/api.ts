@@ -319,6 +319,15 @@ export class ApiClient {
   private serverNow = () => this.now() + this.clockOffsetMs;
 
   /**
+   * A time the coordinator sent (a quote's, a lease's, a challenge's expiresAt: its clock) on this
+   * client's clock, by the offset learnt from a refused timestamp (0 until one was): what it
+   * must be compared with `now` by, where clocks minutes apart would make it look spent or far off.
+   */
+  localTime(serverMs: number): number {
+    return serverMs - this.clockOffsetMs;
+  }
+
+  /**
    * A signed handshake naming a fresh X25519 key, which the session key comes sealed to. A
    * failure leaves the client signing for a while (the request must not fail for it).
    */

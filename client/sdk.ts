@@ -819,7 +819,8 @@ export class CocoonClient {
    */
   private keptEntry(key: string, ask: QuoteAsk, prep: PrepareResponse, verified: VerifiedCandidate[], inFlight: number): CachedQuote {
     const evidence = verified.map((c) => this.verdicts.get(sha256Hex(canonicalJson(c.attestation)))?.expiresAt ?? 0);
-    const until = Math.min(prep.quote.expiresAt, this.now() + KEPT_QUOTE_MS, ...evidence);
+    // the quote's expiresAt is on the coordinator's clock: on ours, a clock ahead by more than its life made every job prepare afresh
+    const until = Math.min(this.api.localTime(prep.quote.expiresAt), this.now() + KEPT_QUOTE_MS, ...evidence);
     const capacity = verified.reduce((n, c) => n + (c.capacity ?? 1), 0);
     return {
       key,
