@@ -22,12 +22,13 @@ export function makeAttester(o: {
   modelDigests?: Record<string, string>;
 }) {
   const now = o.now ?? Date.now;
-  return async (nonce: Uint8Array): Promise<AttestationDoc> => {
+  /** `at`: the time to stamp the evidence with (the agent passes the coordinator's, which judges it); default our clock. */
+  return async (nonce: Uint8Array, at?: number): Promise<AttestationDoc> => {
     const input = {
       hpkePublicKey: o.kemKey.publicKey,
       signingPublicKey: o.signingKey.publicKey,
       nonce,
-      now: now(),
+      now: at ?? now(),
       ...(o.modelDigests ? { modelDigests: o.modelDigests } : {}),
     };
     if (o.tier === "dev") return createDevAttestation(input);

@@ -28,8 +28,12 @@ export interface AgentOptions {
   capacity?: number;
   /** Jobs the engine itself can run at once (llama.cpp: its parallel sequences); unbounded when absent. */
   engineCapacity?: number;
-  /** Builds evidence binding our keys to a coordinator nonce (TDX quote, dev simulation, or none). */
-  attest: (nonce: Uint8Array) => Promise<AttestationDoc>;
+  /**
+   * Builds evidence binding our keys to a coordinator nonce (TDX quote, dev simulation, or none),
+   * stamped `at` (the coordinator's time: a clock more than 5 min ahead of it had every
+   * registration refused as evidence_from_future).
+   */
+  attest: (nonce: Uint8Array, at?: number) => Promise<AttestationDoc>;
   jobSource?: JobSource;
   /** Override of the interval the coordinator asks for at registration. */
   heartbeatMs?: number;
@@ -159,7 +163,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
 
   const register = async () => {
     const { nonce } = await api.request(API.workerNonce);
-    const attestation = await o.attest(b64u.decode(nonce));
+    const attestation = await o.attest(b64u.decode(nonce), api.serverTime());
     // ---- issue 11 (OpenAI drop-in): each model goes with what the engine can do with it, for
     // /v1/models and for cocoon serve's 400s that name the parameter a model cannot honour.
     const models = await Promise.all(
@@ -364,7 +368,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     }
     const p = (async () => {
       try {
-        const attestation = await o.attest(b64u.decode(c.nonce));
+        const attestation = await o.attest(b64u.decode(c.nonce), api.serverTime());
         await api.request(API.answerChallenge, { body: { challengeId: c.challengeId, attestation } });
         stats.challenges++;
       } catch (e) {

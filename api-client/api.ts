@@ -318,6 +318,11 @@ export class ApiClient {
 
   private serverNow = () => this.now() + this.clockOffsetMs;
 
+  /** The coordinator's time as far as this client knows it (its clock plus the offset learnt from a refused timestamp). */
+  serverTime(): number {
+    return this.serverNow();
+  }
+
   /**
    * A time the coordinator sent (a quote's, a lease's, a challenge's expiresAt: its clock) on this
    * client's clock, by the offset learnt from a refused timestamp (0 until one was): what it

@@ -85,12 +85,13 @@ describe("the SDK on a clock minutes off the coordinator's", () => {
  * A stand-in coordinator on its own clock, `agentAheadMs` behind the agent's (Date header
  * included): it refuses the agent's first request as stale or from the future, as the real one
  * does, so the agent's API client learns the offset; then it answers what the agent asks.
- * `evidenceAgeMs`: the registration's attestationExpiresAt is issuedAt + this (the agent's
- * clock, as the real coordinator's verdict is).
+ * `evidenceAgeMs`: the registration's attestationExpiresAt is issuedAt + this, as the real
+ * coordinator's verdict is; evidence issued more than 5 min ahead of its clock is refused
+ * (evidence_from_future), as the real one refuses it.
  */
 async function skewedCoordinator(agentAheadMs: number, o: { leaseMs?: number; evidenceAgeMs?: number } = {}) {
   const serverNow = () => Date.now() - agentAheadMs;
-  const seen = { nonces: 0, leases: [] as number[], answered: [] as string[] };
+  const seen = { nonces: 0, registered: 0, leases: [] as number[], answered: [] as string[] };
   let taught = false;
   let attestationExpiresAt = 0;
   const server: Server = createServer((req, res) => {
@@ -114,6 +115,9 @@ async function skewedCoordinator(agentAheadMs: number, o: { leaseMs?: number; ev
           seen.nonces++;
           return send(200, { nonce: b64u.encode(randomBytes(32)), expiresAt: serverNow() + 60_000 });
         case "/v1/agents":
+          if (b.attestation!.issuedAt > serverNow() + 5 * 60_000)
+            return send(400, { error: { code: "evidence_from_future", message: "issued in the future" } });
+          seen.registered++;
           attestationExpiresAt = b.attestation!.issuedAt + (o.evidenceAgeMs ?? 86_400_000);
           return send(200, {
             workerId: b.attestation!.signingPublicKey,
@@ -262,9 +266,19 @@ describe("the agent on a clock minutes off the coordinator's", () => {
     await vi.waitFor(() => expect(coord.seen.answered).toEqual([challenge.challengeId]), { timeout: 3_000 });
   }, 15_000);
 
+  it("an agent 6 min ahead registers: its evidence is stamped with the coordinator's time (was: evidence_from_future, every time)", async () => {
+    // Prepare
+    const coord = await skewedCoordinator(6 * 60_000);
+    // Act
+    const { agent, release } = await agentWith(coord, () => ({ jobs: [], challenges: [] }));
+    running.push({ agent, release, close: coord.close });
+    // Assess
+    expect(coord.seen.registered).toBe(1);
+  }, 15_000);
+
   it("an agent 5 min behind renews its evidence before the coordinator counts it out", async () => {
-    // Prepare: evidence the coordinator keeps 6 min from its issue (on the agent's clock), so 1 min by the coordinator's
-    const coord = await skewedCoordinator(-FIVE_MIN, { evidenceAgeMs: 6 * 60_000 });
+    // Prepare: evidence the coordinator keeps 61 s from its issue: due for renewal at once by its clock, in 5 min by the agent's
+    const coord = await skewedCoordinator(-FIVE_MIN, { evidenceAgeMs: 61_000 });
     // Act
     const { agent, release } = await agentWith(coord, () => ({ jobs: [], challenges: [] }));
     running.push({ agent, release, close: coord.close });
