@@ -13,6 +13,8 @@ import type { Item, Key, WriteOp } from "./ports";
 export const MAX_TRANSACT_OPS = 100;
 /** pk + sk in UTF-8 bytes: inside LMDB's 1978-byte key (with the table name) and DynamoDB's pk 2048 + sk 1024. */
 export const MAX_KEY_BYTES = 1800;
+/** DynamoDB's own limit on the sort key alone (the partition key's, 2048, is above MAX_KEY_BYTES). */
+export const MAX_SORT_KEY_BYTES = 1024;
 
 /**
  * DynamoDB's item size limit, 400 KB (409,600 bytes): attribute names and values together, as
@@ -64,6 +66,14 @@ export function validateKey(key: Key, index?: number): void {
   }
   if (Buffer.byteLength(key.pk) + Buffer.byteLength(key.sk) > MAX_KEY_BYTES) {
     throw new StoreValidationError("STORE_BAD_KEY", `pk + sk must be at most ${MAX_KEY_BYTES} UTF-8 bytes`, index);
+  }
+  // else the local stores would keep a key DynamoDB refuses (a raw ValidationException there)
+  if (Buffer.byteLength(key.sk) > MAX_SORT_KEY_BYTES) {
+    throw new StoreValidationError(
+      "STORE_BAD_KEY",
+      `sk must be at most ${MAX_SORT_KEY_BYTES} UTF-8 bytes (DynamoDB's sort key limit)`,
+      index,
+    );
   }
 }
 

@@ -137,8 +137,11 @@ function checkAttrName(attr: string) {
  * `{"$bigint": "12"}` read back as 12n, a document other than the one verified.
  */
 const TAGS = new Set(["$bigint", "$obj"]);
+/** Counted as stored: the DocumentClient drops undefined entries, so {$bigint, x: undefined} is stored as a lone tag. */
 const looksTagged = (o: object) => {
-  const keys = Object.keys(o);
+  const keys = Object.entries(o)
+    .filter(([, x]) => x !== undefined)
+    .map(([k]) => k);
   return keys.length === 1 && TAGS.has(keys[0]!);
 };
 
