@@ -64,11 +64,12 @@ export function validateKey(key: Key, index?: number): void {
   if (typeof key?.pk !== "string" || key.pk.length === 0 || typeof key.sk !== "string" || key.sk.length === 0) {
     throw new StoreValidationError("STORE_BAD_KEY", "pk and sk must be non-empty strings", index);
   }
-  if (Buffer.byteLength(key.pk) + Buffer.byteLength(key.sk) > MAX_KEY_BYTES) {
+  const skBytes = Buffer.byteLength(key.sk);
+  if (Buffer.byteLength(key.pk) + skBytes > MAX_KEY_BYTES) {
     throw new StoreValidationError("STORE_BAD_KEY", `pk + sk must be at most ${MAX_KEY_BYTES} UTF-8 bytes`, index);
   }
   // else the local stores would keep a key DynamoDB refuses (a raw ValidationException there)
-  if (Buffer.byteLength(key.sk) > MAX_SORT_KEY_BYTES) {
+  if (skBytes > MAX_SORT_KEY_BYTES) {
     throw new StoreValidationError(
       "STORE_BAD_KEY",
       `sk must be at most ${MAX_SORT_KEY_BYTES} UTF-8 bytes (DynamoDB's sort key limit)`,
