@@ -165,15 +165,15 @@ const TESTS: Record<string, string[]> = {
   ],
   // not every crypto suite: the 65,537-chunk stream tests cover every signing call and make a run take an hour
   "core/crypto/keys.ts": [
-    "core/crypto/keys.test.ts",
+    "core/crypto/keys*.test.ts",
     "core/crypto/hpke.test.ts",
     "core/crypto/request-auth*.test.ts",
     "core/crypto/session-auth*.test.ts",
     "core/crypto/receipt-format.test.ts",
     "api-client/api.test.ts",
   ],
-  "agent/execute.ts": ["agent/execute.test.ts", "agent/relay.test.ts"],
-  "functions/adapters/dynamo-store.ts": ["functions/adapters/dynamo-*.test.ts", "core/store-rules-size.test.ts"],
+  "agent/execute.ts": ["agent/execute*.test.ts", "agent/relay.test.ts"],
+  "functions/adapters/dynamo-store.ts": ["functions/adapters/dynamo-*.test.ts", "core/store-rules*.test.ts"],
 };
 const DEFAULT_TESTS = JOB_TESTS;
 
