@@ -311,16 +311,14 @@ export class ApiClient {
     if (this.now() < this.sessionsOffUntil) return undefined;
     const pending = this.session;
     const held = pending && (await pending);
-    if (held && held.expiresAt - SESSION_RENEW_MS > this.serverNow()) return { promise: pending };
+    if (held && held.expiresAt - SESSION_RENEW_MS > this.serverTime()) return { promise: pending };
     if (this.session === pending) this.session = this.openSession(); // one handshake for all who wait
     return this.session && { promise: this.session };
   }
 
-  private serverNow = () => this.now() + this.clockOffsetMs;
-
   /** The coordinator's time as far as this client knows it (its clock plus the offset learnt from a refused timestamp). */
   serverTime(): number {
-    return this.serverNow();
+    return this.now() + this.clockOffsetMs;
   }
 
   /**
@@ -359,7 +357,7 @@ export class ApiClient {
     if (code === "session_not_accepted" && route) return void this.signedOnly.add(route);
     if (this.session === via) this.session = undefined;
     const used = await via;
-    const fresh = used !== undefined && used.expiresAt - SESSION_TTL_MS > this.serverNow() - 60_000;
+    const fresh = used !== undefined && used.expiresAt - SESSION_TTL_MS > this.serverTime() - 60_000;
     if (code === "sessions_unavailable" || code === "session_not_accepted")
       this.sessionsOffUntil = this.now() + SESSIONS_OFF_MS.unavailable;
     else if (fresh) this.sessionsOffUntil = this.now() + SESSIONS_OFF_MS.failed;
@@ -387,7 +385,7 @@ export class ApiClient {
       // for the host it is sent to: another deployment's (or another route's function) refuses it
       host: base === this.baseUrl ? this.host : apiHostOf(base),
       idempotencyKey,
-      now: Math.round(this.now() + this.clockOffsetMs),
+      now: Math.round(this.serverTime()),
     };
     const auth = session ? sessionAuthHeader(session, request) : signRequest(this.key, request);
     this.sent[session ? "session" : "signed"]++;

@@ -150,14 +150,13 @@ const verdict = (r: BenchResult) => (r.ok === null ? "" : r.ok ? "ok" : "**MISS*
 /** The README block: the run's header line, the main table, and one table per row group. */
 export function readmeBlock(run: BenchRun): string {
   const esc = (s: string) => s.replace(/\|/g, "\\|");
+  const tableRow = (r: BenchResult) => `| ${esc(r.name)} | ${fmt(r.value)} | ${esc(r.unit)} | ${esc(r.target ?? "")} | ${verdict(r)} |`;
   const lines = [
     `One run of \`npm run bench\`: commit \`${run.commit.slice(0, 12)}\`${run.dirty ? " (with uncommitted changes)" : ""}, ${run.date}, Node ${run.node}, ${run.cpus} cores, load ${run.loadavg.start.map((x) => x.toFixed(1)).join("/")} at the start. Generated from \`bench/results.json\` by \`bench/run.ts\`; do not edit by hand.`,
     "",
     "| benchmark | value | unit | target | |",
     "|---|---|---|---|---|",
-    ...run.results
-      .filter((r) => !r.group)
-      .map((r) => `| ${esc(r.name)} | ${fmt(r.value)} | ${esc(r.unit)} | ${esc(r.target ?? "")} | ${verdict(r)} |`),
+    ...run.results.filter((r) => !r.group).map(tableRow),
   ];
   const bundles = run.results.filter((r) => r.group === "bundles");
   if (bundles.length) {
@@ -192,9 +191,7 @@ export function readmeBlock(run: BenchRun): string {
       "",
       "| benchmark | value | unit | target | |",
       "|---|---|---|---|---|",
-      ...run.results
-        .filter((r) => r.group === g)
-        .map((r) => `| ${esc(r.name)} | ${fmt(r.value)} | ${esc(r.unit)} | ${esc(r.target ?? "")} | ${verdict(r)} |`),
+      ...run.results.filter((r) => r.group === g).map(tableRow),
     );
   }
   return lines.join("\n");
