@@ -23,6 +23,12 @@ const JOB_ID = "job_01m8rep1ysizeeeeeeeeeeeee0";
 const CHUNK_BUDGET = 96 * 1024 - 8192;
 /** the longest piece of one delta */
 const PIECE = Math.floor(CHUNK_BUDGET / 3);
+/** Log probabilities whose JSON (and a comma each) is `bytes` long: four tokens of about a quarter each. */
+const lpOfBytes = (bytes: number) => {
+  // one entry is its token + 26 bytes: {"token":"…","logprob":-1} and a comma
+  const chars = bytes - 4 * 26;
+  return [0, 1, 2, 3].map((k) => ({ token: "x".repeat(Math.floor(chars / 4) + (k < chars % 4 ? 1 : 0)), logprob: -1 }));
+};
 
 type Usage = { promptTokens: number; completionTokens: number };
 const result = (text: string, usage: Usage = { promptTokens: 1, completionTokens: 1 }, more: Partial<EngineResult> = {}): EngineResult => ({
@@ -495,21 +501,20 @@ describe("ChunkWriter without a relay: chunks at the byte budget", () => {
     expect(await textsOf([head + "b".repeat(10)])).toEqual([head, "b".repeat(10)]);
   });
 
-  it("the first piece of a long delta carries its log probabilities, the later ones none", async () => {
+  it("a long delta goes in text pieces; its log probabilities follow the last piece, where they fit", async () => {
     const lp = [{ token: "a", logprob: -1 }];
     const { engine } = scriptedEngine(() => [
       { type: "delta", text: "a".repeat(PIECE) + "b".repeat(10), logprobs: lp },
       { type: "done", result: result("") },
     ]);
     const r = await execute({ engine, plain: { logprobs: true } });
-    expect(r.chunks()).toEqual([
-      { text: "a".repeat(PIECE), logprobs: lp },
-      { text: "b".repeat(10), end: end() },
-    ]);
+    expect(r.chunks()).toEqual([{ text: "a".repeat(PIECE) }, { text: "b".repeat(10), logprobs: lp, end: end() }]);
   });
 
-  it("log probabilities count towards the budget: a chunk full with them goes out", async () => {
-    const lp = [{ token: "x".repeat(1100), logprob: -1 }];
+  it("log probabilities count towards the budget: text and them filling it exactly go out at once", async () => {
+    // 29 000 × 3 + 3 112 = 90 112, the budget
+    const lp = lpOfBytes(CHUNK_BUDGET - 29_000 * 3);
+    expect(lp.reduce((n, t) => n + JSON.stringify(t).length + 1, 0)).toBe(3_112);
     const { engine } = scriptedEngine(() => [
       { type: "delta", text: "a".repeat(29_000), logprobs: lp },
       { type: "delta", text: "z" },
@@ -520,6 +525,27 @@ describe("ChunkWriter without a relay: chunks at the byte budget", () => {
       { text: "a".repeat(29_000), logprobs: lp },
       { text: "z", end: end() },
     ]);
+  });
+
+  it("one byte under the budget: the chunk waits, and ends the reply", async () => {
+    const lp = lpOfBytes(CHUNK_BUDGET - 29_000 * 3 - 1);
+    const { engine } = scriptedEngine(() => [
+      { type: "delta", text: "a".repeat(29_000), logprobs: lp },
+      { type: "done", result: result("") },
+    ]);
+    const r = await execute({ engine, plain: { logprobs: true } });
+    expect(r.chunks()).toEqual([{ text: "a".repeat(29_000), logprobs: lp, end: end() }]);
+  });
+
+  it("one byte over: the text goes alone and its log probabilities open the next chunk", async () => {
+    const lp = lpOfBytes(CHUNK_BUDGET - 29_000 * 3 + 1);
+    const { engine } = scriptedEngine(() => [
+      { type: "delta", text: "a".repeat(29_000), logprobs: lp },
+      { type: "delta", text: "z" },
+      { type: "done", result: result("") },
+    ]);
+    const r = await execute({ engine, plain: { logprobs: true } });
+    expect(r.chunks()).toEqual([{ text: "a".repeat(29_000) }, { logprobs: lp, text: "z", end: end() }]);
   });
 
   it("an empty delta is skipped; an empty delta with log probabilities keeps them, without text", async () => {
@@ -1097,19 +1123,20 @@ describe("the reply stream's key setup runs while the engine works towards its f
   });
 });
 
-describe("BUG: a delta's log probabilities are not counted before it joins the pending chunk", () => {
-  // text() checks `pendingBytes + text.length * 3 > CHUNK_BUDGET` before adding a delta, leaving
-  // out the delta's own log probabilities; and a delta longer than a piece hands ALL its log
-  // probabilities to its first piece, which alone fills a chunk. The chunk then passes
-  // MAX_CHUNK_PLAINTEXT, the sealer throws, and the job fails (engine_error: failed over or
-  // refunded, the worker's work lost) instead of going out in one more chunk.
+describe("a delta's log probabilities are counted before it joins the pending chunk", () => {
+  // Before (session 15's it.fails): text() checked `pendingBytes + text.length * 3 > CHUNK_BUDGET`
+  // before adding a delta, leaving out the delta's own log probabilities; and a delta longer than
+  // a piece handed ALL its log probabilities to its first piece, which alone filled a chunk. The
+  // chunk passed MAX_CHUNK_PLAINTEXT, the sealer threw, and the job failed (engine_error: failed
+  // over or refunded, the worker's work lost) instead of going out in one more chunk.
   const lp = Array.from({ length: 15 }, (_, k) => ({
     token: `t${k}`,
     logprob: -1.5,
     topLogprobs: Array.from({ length: 20 }, (_, j) => ({ token: `alternative-${j}`, logprob: -2.25 })),
   }));
+  const joined = (r: Awaited<ReturnType<typeof execute>>) => r.chunks().flatMap((c) => c.logprobs ?? []);
 
-  it.fails("one long delta (3-byte characters) with log probabilities completes, its text whole", async () => {
+  it("one long delta (3-byte characters) with log probabilities completes, its text whole", async () => {
     // Prepare: one piece of 3-byte characters fills a chunk's budget; the log probabilities come on top
     const text = "中".repeat(PIECE + 10);
     const { engine } = scriptedEngine(() => [
@@ -1118,7 +1145,7 @@ describe("BUG: a delta's log probabilities are not counted before it joins the p
     ]);
     // Act
     const r = await execute({ engine, plain: { logprobs: true } });
-    // Assess: today the job fails with engine_error
+    // Assess: every chunk within the sealer's limit (else the job fails), the text and log probabilities whole, in order
     expect(r.failed).toBeUndefined();
     expect(
       r
@@ -1126,9 +1153,10 @@ describe("BUG: a delta's log probabilities are not counted before it joins the p
         .map((c) => c.text ?? "")
         .join(""),
     ).toBe(text);
+    expect(joined(r)).toEqual(lp);
   });
 
-  it.fails("a delta with log probabilities arriving when the pending chunk is nearly full completes", async () => {
+  it("a delta with log probabilities arriving when the pending chunk is nearly full completes", async () => {
     const { engine } = scriptedEngine(() => [
       { type: "delta", text: "中".repeat(30_000) },
       { type: "delta", text: "", logprobs: lp },
@@ -1136,6 +1164,25 @@ describe("BUG: a delta's log probabilities are not counted before it joins the p
     ]);
     const r = await execute({ engine, plain: { logprobs: true } });
     expect(r.failed).toBeUndefined();
+    expect(r.chunks().map((c) => (c.text !== undefined ? "text" : "") + (c.logprobs ? "+lp" : ""))).toEqual(["text", "+lp"]);
+  });
+
+  it("log probabilities larger than a chunk by themselves go in groups, each chunk within the limit, all in order", async () => {
+    // Prepare: 600 tokens with 20 alternatives each, about 1.2 KB a token: ~8 chunks of them
+    const many = Array.from({ length: 600 }, (_, k) => ({ ...lp[k % lp.length]!, token: `t${k}` }));
+    const { engine } = scriptedEngine(() => [
+      { type: "delta", text: "short", logprobs: many },
+      { type: "done", result: result("short") },
+    ]);
+    // Act
+    const r = await execute({ engine, plain: { logprobs: true } });
+    // Assess
+    expect(r.failed).toBeUndefined();
+    const chunks = r.chunks();
+    expect(chunks.length).toBeGreaterThan(2);
+    expect(chunks[0]?.text).toBe("short");
+    expect(chunks.slice(1).every((c) => c.text === undefined)).toBe(true);
+    expect(joined(r)).toEqual(many);
   });
 });
 
@@ -1162,7 +1209,8 @@ describe("ChunkWriter on a relay: a clock that starts near zero", () => {
 
 describe("ChunkWriter without a relay: a chunk that reaches the budget goes out at once", () => {
   it("the last delta filling the budget: its chunk is not the final one, which holds the end alone", async () => {
-    const lp = [{ token: "x".repeat(1100), logprob: -1 }];
+    // 29 000 × 3 + 3 112 = 90 112, the budget
+    const lp = lpOfBytes(CHUNK_BUDGET - 29_000 * 3);
     const { engine } = scriptedEngine(() => [
       { type: "delta", text: "a".repeat(29_000), logprobs: lp },
       { type: "done", result: result("") },

@@ -121,6 +121,27 @@ const CHUNK_BUDGET = MAX_CHUNK_PLAINTEXT - 8192;
 const PIECE_CHARS = Math.floor(CHUNK_BUDGET / 3);
 const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
 
+/** Log probabilities' bytes in a chunk: their JSON in UTF-8 and a comma each. */
+const logprobsBytes = (lps: TokenLogprob[]): number => lps.reduce((n, t) => n + logprobBytes(t), 0);
+const logprobBytes = (t: TokenLogprob): number => Buffer.byteLength(JSON.stringify(t)) + 1;
+
+/**
+ * Log probabilities cut into groups that each fit a chunk. The schema lets one token's entry
+ * outgrow a chunk (a 1024-character token with 4096 bytes, and 20 alternatives alike), which no
+ * real engine sends: such an entry goes alone and the sealer refuses it (the job fails).
+ */
+function logprobGroups(lps: TokenLogprob[]): { logprobs: TokenLogprob[]; bytes: number }[] {
+  const groups: { logprobs: TokenLogprob[]; bytes: number }[] = [];
+  let cur: { logprobs: TokenLogprob[]; bytes: number } | undefined;
+  for (const t of lps) {
+    const b = logprobBytes(t);
+    if (!cur || cur.bytes + b > CHUNK_BUDGET) groups.push((cur = { logprobs: [], bytes: 0 }));
+    cur.logprobs.push(t);
+    cur.bytes += b;
+  }
+  return groups;
+}
+
 /**
  * Seals the answer as it comes: text deltas are gathered into chunks (adaptive, above), each
  * sealed under the reply-stream key with its position and published at once when the
@@ -166,28 +187,35 @@ class ChunkWriter {
   /** A text delta of choice `i` (with its tokens' log probabilities when the request asked for them). */
   text(i: number, text: string, logprobs?: TokenLogprob[]): void {
     if (text === "" && !logprobs?.length) return;
+    const lpBytes = logprobs?.length ? logprobsBytes(logprobs) : 0;
     // A delta larger than a chunk holds (an engine without streaming answers in one) goes in
     // pieces, never cutting a surrogate pair; before, it failed the job (the sealer's limit).
-    if (text.length > PIECE_CHARS) {
-      for (let k = 0, first = true; k < text.length; first = false) {
+    // Its log probabilities follow in text-less pieces of their own where they do not fit
+    // beside the text: the requester joins a choice's log probabilities in order, whatever
+    // chunk they came in.
+    if (text.length > PIECE_CHARS || text.length * 3 + lpBytes > CHUNK_BUDGET) {
+      for (let k = 0; k < text.length;) {
         let end = Math.min(k + PIECE_CHARS, text.length);
         if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end--;
-        this.text(i, text.slice(k, end), first ? logprobs : undefined);
+        this.add(i, text.slice(k, end), undefined, 0);
         k = end;
       }
+      for (const group of logprobGroups(logprobs ?? [])) this.add(i, "", group.logprobs, group.bytes);
       return;
     }
+    this.add(i, text, logprobs, lpBytes);
+  }
+
+  /** One delta that fits a chunk (text at most PIECE_CHARS, text and log probabilities at most CHUNK_BUDGET). */
+  private add(i: number, text: string, logprobs: TokenLogprob[] | undefined, lpBytes: number): void {
     if (this.pending && (this.pending.i ?? 0) !== i) this.flush(false);
     // what waits goes out first where this delta would take it past what a chunk holds
-    if (this.pending && this.pendingBytes + text.length * 3 > CHUNK_BUDGET) this.flush(false);
+    if (this.pending && this.pendingBytes + text.length * 3 + lpBytes > CHUNK_BUDGET) this.flush(false);
     const p = (this.pending ??= i ? { i } : {});
     if (text !== "") p.text = (p.text ?? "") + text;
     this.pendingTokens++;
-    this.pendingBytes += text.length * 3;
-    if (logprobs?.length) {
-      (p.logprobs ??= []).push(...logprobs);
-      this.pendingBytes += JSON.stringify(logprobs).length * 3;
-    }
+    this.pendingBytes += text.length * 3 + lpBytes;
+    if (logprobs?.length) (p.logprobs ??= []).push(...logprobs);
     if (!this.relay || this.whole) {
       if (this.pendingBytes >= CHUNK_BUDGET) this.flush(false);
       return;

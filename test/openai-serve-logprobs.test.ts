@@ -26,6 +26,31 @@ const WORDS = ["Log", " probs", " travel", " sealed"];
 const lp = (i: number) => -0.25 * (i + 1);
 const tops = (i: number, k: number) => Array.from({ length: k }, (_, j) => ({ token: `alt${j}`, logprob: lp(i) - 1 - j, bytes: null }));
 
+/** Asked this, the server answers LONG_TOKENS tokens in one piece, ignoring `stream: true` as some servers do. */
+const LONG_PROMPT = "answer long, in one piece";
+const LONG_TOKENS = Array.from({ length: 400 }, (_, i) => `中文${i % 10}`);
+const longContent = (k: number) => LONG_TOKENS.map((t, i) => ({ token: t, logprob: -i / 1000, bytes: null, top_logprobs: tops(i, k) }));
+
+function answerLongWhole(res: ServerResponse, k: number): void {
+  const usage = { prompt_tokens: 5, completion_tokens: LONG_TOKENS.length, total_tokens: 5 + LONG_TOKENS.length };
+  res.setHeader("content-type", "application/json").end(
+    JSON.stringify({
+      id: "x",
+      object: "chat.completion",
+      model: MODEL,
+      choices: [
+        {
+          index: 0,
+          message: { role: "assistant", content: LONG_TOKENS.join("") },
+          finish_reason: "stop",
+          logprobs: { content: longContent(k) },
+        },
+      ],
+      usage,
+    }),
+  );
+}
+
 interface Seen {
   body: Record<string, unknown>;
 }
@@ -40,6 +65,7 @@ async function startLogprobServer(): Promise<{ url: string; seen: Seen[]; close(
     seen.push({ body });
     const want = body.logprobs === true;
     const k = typeof body.top_logprobs === "number" ? body.top_logprobs : 0;
+    if (JSON.stringify(body.messages).includes(LONG_PROMPT)) return void answerLongWhole(res, k);
     const usage = { prompt_tokens: 5, completion_tokens: WORDS.length, total_tokens: 5 + WORDS.length };
     if (body.stream !== true) {
       return void res.setHeader("content-type", "application/json").end(
@@ -195,5 +221,31 @@ describe("logprobs through cocoon serve, where the engine returns them", () => {
     // Assess
     expect(r.choices[0]!.logprobs).toBeNull();
     expect(upstream.seen.at(-1)!.body.logprobs).toBeUndefined();
+  });
+
+  // Session 16: one delta carrying 400 tokens' log probabilities with 20 alternatives each
+  // (~500 KB of them, five chunks' worth) failed the job: the agent put them all in one chunk,
+  // past the sealer's 96 KiB (engine_error, the requester refunded and answered with a 5xx).
+  it.each([false, true])("a long answer in one piece with 20 alternatives a token arrives whole (stream: %s)", async (stream) => {
+    // Act
+    const request = { model: MODEL, messages: [{ role: "user" as const, content: LONG_PROMPT }], logprobs: true, top_logprobs: 20 };
+    let text = "";
+    const got: OpenAI.Chat.ChatCompletionTokenLogprob[] = [];
+    if (stream) {
+      for await (const chunk of await openai.chat.completions.create({ ...request, stream: true })) {
+        text += chunk.choices[0]?.delta.content ?? "";
+        got.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+      }
+    } else {
+      const r = await openai.chat.completions.create(request);
+      text = r.choices[0]!.message.content ?? "";
+      got.push(...(r.choices[0]!.logprobs?.content ?? []));
+    }
+    // Assess
+    expect(text).toBe(LONG_TOKENS.join(""));
+    expect(got.map((t) => t.token)).toEqual(LONG_TOKENS);
+    expect(got.map((t) => t.top_logprobs.length)).toEqual(LONG_TOKENS.map(() => 20));
+    expect(got.at(-1)).toMatchObject({ logprob: -0.399 });
+    expect(got.at(-1)?.top_logprobs[19]).toMatchObject({ token: "alt19", logprob: lp(399) - 1 - 19 });
   });
 });
