@@ -116,6 +116,43 @@ describe("issue 12: the agent's relay session from the dispatch", () => {
     expect(new Set(b.sent.map((s) => s.key))).toEqual(new Set(["dispatched"]));
   });
 
+  it.each([
+    ["ahead", -10 * 60_000],
+    ["behind", 10 * 60_000],
+  ])("an agent clock 10 min %s: the sessions' expiry is read on its own clock (by the api client's offset)", async (_, offset) => {
+    // Prepare: the dispatched session has 5 min left by the coordinator's clock; ours reads NOW − offset
+    const { api, calls } = fakeApi(sqsSession("from-route", NOW + 900_000));
+    api.localTime = (serverMs) => serverMs - offset; // as the api client does once it learnt the offset
+    const expirations: Array<{ key: string; expiration: number }> = [];
+    const external = async (s: PubSubSession) =>
+      void expirations.push({ key: s.credentials.accessKeyId, expiration: s.credentials.expiration });
+    const log = recordingLog().log;
+    // Act
+    const p = createRelayPublisher({
+      api,
+      jobId: JOB,
+      attempt: 0,
+      log,
+      external,
+      now: () => NOW - offset,
+      dispatched: sqsSession("dispatched", NOW + 300_000),
+    });
+    await publishAll(p);
+    // Assess: used (5 min left, not 15 or none), its expiry on our clock
+    expect(calls).toEqual([]);
+    expect(expirations[0]).toEqual({ key: "dispatched", expiration: NOW - offset + 300_000 });
+  });
+
+  it("a session from the route has its expiry moved onto the agent's clock", async () => {
+    const { api } = fakeApi(sqsSession("from-route", NOW + 900_000));
+    api.localTime = (serverMs) => serverMs - 600_000;
+    const expirations: number[] = [];
+    const external = async (s: PubSubSession) => void expirations.push(s.credentials.expiration);
+    const p = createRelayPublisher({ api, jobId: JOB, attempt: 0, log: recordingLog().log, external, now: () => NOW - 600_000 });
+    await publishAll(p);
+    expect(expirations[0]).toBe(NOW - 600_000 + 900_000);
+  });
+
   it("a dispatched session the relay refuses (credentials): the route is asked and the same chunks go out with its session; no log holds a credential", async () => {
     // Prepare
     const { api, calls } = fakeApi();

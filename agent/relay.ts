@@ -5,6 +5,7 @@
  * (never a gap the requester would have to reject): the result still carries every chunk.
  */
 import type { RelayChunk, RelaySession } from "../events/relay";
+import { sessionOnLocalClock } from "../events/relay-session";
 import { API, ApiError, type ApiClient } from "../api-client/api";
 import type { AgentLog } from "./execute";
 import { createIotRelayPublisher } from "./relay-iot";
@@ -89,7 +90,9 @@ export function createRelayPublisher(o: {
   let stopped = false;
   let running: Promise<void> | undefined;
   let session: Promise<RelaySession | undefined> | undefined;
-  let dispatched = o.dispatched;
+  // the credentials' expiry on our clock: STS stamps it by AWS's, which the coordinator's follows
+  const onOurClock = (s: RelaySession) => sessionOnLocalClock(s, (t) => o.api.localTime(t));
+  let dispatched = o.dispatched && onOurClock(o.dispatched);
 
   /** The dispatched session while it may still be used; forgotten (for good) once it may not. */
   const usableDispatched = (): RelaySession | undefined => {
@@ -107,7 +110,7 @@ export function createRelayPublisher(o: {
       .request(API.agentRelaySession, { params: { id: o.jobId }, body: { attempt: o.attempt } })
       .then((s) => {
         if (s.transport === "http") knownHttp.add(o.api);
-        return s;
+        return onOurClock(s);
       })
       .catch((e: unknown) => {
         o.log.warn("relay unavailable; answering without streaming", { jobId: o.jobId, code: e instanceof ApiError ? e.code : "error" });

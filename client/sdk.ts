@@ -24,6 +24,7 @@ import {
   type ToolCall,
 } from "../events/envelope";
 import type { RelayChunk, RelaySession } from "../events/relay";
+import { sessionOnLocalClock } from "../events/relay-session";
 import { openAnswer, StreamCheckFailure, StreamVerifier, type Answer, type StreamIntegrityCode, type StreamPiece } from "./reply";
 import { MqttRelay, type IotSession, type MqttRelayOptions, type RelaySubscription } from "./relay-mqtt";
 import { newRelayChannel, sqsReader, SqsRelay, type SqsRelayOptions, type SqsSession } from "./relay-sqs";
@@ -413,6 +414,7 @@ export interface CocoonClientOptions {
   /** Accept simulated (dev) attestations. Only for the local default and tests. */
   allowDev?: boolean;
   policy?: Policy;
+  /** this client's clock (default Date.now): its requests' timestamps, deadlines and relay subscribers go by it */
   now?: () => number;
   /** The coordinator's price weights (default core/pricing DEFAULT_PRICING): the SDK recomputes every charge. */
   priceWeights?: PriceWeights;
@@ -544,7 +546,7 @@ export class CocoonClient {
   private readonly tabKeeper: TabKeeper | undefined;
 
   constructor(private readonly opts: CocoonClientOptions) {
-    this.api = new ApiClient(opts.apiUrl, opts.key);
+    this.api = new ApiClient(opts.apiUrl, opts.key, opts.now); // one clock for the whole client
     this.policy = opts.policy ?? loadPolicy();
     this.now = opts.now ?? Date.now;
     this.tabKeeper = opts.tabs
@@ -1433,7 +1435,7 @@ export class CocoonClient {
       // The channel is for a relay with channels (SQS); the others ignore it.
       const s = await this.api.request(API.relaySession, { params: { id: jobId }, body: { scope: "account", channel: this.channel } });
       this.relayKind = s.transport;
-      return s;
+      return sessionOnLocalClock(s, (t) => this.api.localTime(t));
     } catch (e) {
       // A coordinator with no relay (404) has none for good; any other failure is asked again next time.
       if (e instanceof ApiError && e.status === 404) this.relayKind = "none";
@@ -1455,6 +1457,7 @@ export class CocoonClient {
     if (this.opts.relaySubscriber && this.relayKind !== "sqs") {
       const session = await this.api
         .request(API.relaySession, { params: { id: p.jobId }, body: { scope: "job" }, signal })
+        .then((s) => sessionOnLocalClock(s, (t) => this.api.localTime(t)))
         .catch(() => undefined); // an abort too: the submit after it is not sent
       if (session) this.relayKind = session.transport;
       if (session?.transport !== "iot-mqtt") return { ...(session ? { session } : {}) };
@@ -1464,14 +1467,14 @@ export class CocoonClient {
     if (kind === "http") return { session: { transport: "http" } };
     if (kind === "sqs") {
       const channel = this.channel;
-      this.sqs ??= new SqsRelay({ ...this.opts.sqs, channel });
+      this.sqs ??= new SqsRelay({ now: this.now, ...this.opts.sqs, channel });
       const subscription = await this.sqs.open(p.jobId, p.deadline, () => this.takeAccountSession(p.jobId, "sqs")).catch(() => undefined);
       // Without a subscription the job goes without a channel: its worker is vended no session and answers whole (nothing sent to a queue nobody reads).
       if (subscription) p.relayChannel = channel;
       return subscription ? { subscription } : {};
     }
     if (kind !== "iot-mqtt") return {};
-    this.mqtt ??= new MqttRelay(this.opts.mqtt);
+    this.mqtt ??= new MqttRelay({ now: this.now, ...this.opts.mqtt });
     const subscription = await this.mqtt
       .open(p.jobId, p.deadline, () => this.takeAccountSession(p.jobId, "iot-mqtt"))
       .catch(() => undefined);

@@ -65,3 +65,19 @@ export const RelaySession = z.discriminatedUnion("transport", [
   }),
 ]);
 export type RelaySession = z.infer<typeof RelaySession>;
+
+/**
+ * Credentials with their expiry moved onto the holder's clock (`toLocal`: ApiClient.localTime).
+ * STS stamps `expiration` by AWS's clock, which the coordinator's follows; a holder whose clock
+ * was minutes off compared it with its own, so it renewed minutes early (ahead) or went on using
+ * credentials past their end (behind).
+ */
+export const credentialsOnLocalClock = <C extends { expiration: number }>(c: C, toLocal: (serverMs: number) => number): C => ({
+  ...c,
+  expiration: toLocal(c.expiration),
+});
+
+/** A relay session with its credentials' expiry on the holder's clock (credentialsOnLocalClock). */
+export function sessionOnLocalClock<S extends RelaySession>(s: S, toLocal: (serverMs: number) => number): S {
+  return s.transport === "http" ? s : { ...s, credentials: credentialsOnLocalClock(s.credentials, toLocal) };
+}

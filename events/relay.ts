@@ -95,4 +95,4 @@ export type RelaySessionRequest = z.infer<typeof RelaySessionRequest>;
  * The session shapes (RelaySession, relaySenderName) live in ./relay-session.ts, which
  * events/api.ts imports too (AgentJob.relay) without this module, which imports api.ts.
  */
-export { RelaySession, relaySenderName } from "./relay-session";
+export { RelaySession, relaySenderName, sessionOnLocalClock, credentialsOnLocalClock } from "./relay-session";

@@ -200,6 +200,26 @@ describe("issue 12: the SQS relay, the SDK's own subscriber on its channel's que
     client.close();
   });
 
+  it("a client whose clock is 14 min ahead keeps its account session for the next job: the credentials' 15 min are read on its clock, not spent on arrival", async () => {
+    // Prepare: the vendor's credentials last 15 min by the coordinator's clock; the client's own clock
+    // (the SDK's and its subscriber's) reads 14 min more, so by it they had a minute left, less than
+    // the renewal margin and the job's deadline: before, every job asked for another session
+    const skewed = () => Date.now() + 14 * 60_000;
+    const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true, now: skewed });
+    await client.faucet(1_000_000_000n);
+    const before = accountSessions.length;
+    try {
+      // Act
+      const first = await collectStream(client.askStream(ask("a skewed first turn")));
+      const second = await collectStream(client.askStream(ask("a skewed second turn")));
+      // Assess: both answers over SQS, with one account session
+      for (const { done } of [first, second]) expect(done.relay).toEqual({ chunks: sentFor(done.jobId).length, recovered: 0 });
+      expect(accountSessions.length - before).toBe(1);
+    } finally {
+      client.close(); // its subscriber must not outlive the test, failed or not (the next test counts receivers)
+    }
+  });
+
   it("a chunk for job B sent by another job's worker (its credentials reach the channel's queue) is ignored while B completes over SQS", async () => {
     // Prepare: job A done; A's worker credentials then send a forged first chunk for B, just before B's real one
     const client = await newClient();

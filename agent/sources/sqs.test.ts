@@ -319,11 +319,13 @@ describe("sqsJobSourceFromApi", () => {
     credentials: { accessKeyId: `ASIAEXAMPLE0000000${n}`, secretAccessKey: `s${n}`, sessionToken: `t${n}`, expiration: NOW + 3_600_000 },
   });
   /** An API whose answers are parsed with the route's own schema, as ApiClient.request does. */
-  const fakeApi = (answer: (n: number) => unknown, calls: string[] = []): Pick<ApiClient, "request"> => ({
+  const fakeApi = (answer: (n: number) => unknown, calls: string[] = [], clockOffsetMs = 0): Pick<ApiClient, "request" | "localTime"> => ({
     async request<R extends ApiRoute>(route: R): Promise<z.output<R["response"]>> {
       calls.push(`${route.method} ${route.path}`);
       return route.response.parse(answer(calls.length)) as z.output<R["response"]>;
     },
+    // as ApiClient.localTime: the coordinator's time on ours, by the offset it learnt
+    localTime: (serverMs) => serverMs - clockOffsetMs,
   });
   const failing = (status: number, code: string, message: string) =>
     fakeApi(() => {
@@ -343,6 +345,27 @@ describe("sqsJobSourceFromApi", () => {
     // Assess
     expect(calls).toEqual(["POST /v1/agents/session"]);
     expect(sqs.commandCalls(ReceiveMessageCommand)[0]!.args[0].input.QueueUrl).toBe(QUEUE_URL);
+  });
+
+  it.each([
+    ["behind", 10 * 60_000],
+    ["ahead", -10 * 60_000],
+  ])("an agent whose clock is 10 min %s renews the credentials 5 min before they expire by AWS's clock, not its own", async (_, offset) => {
+    // Prepare: the credentials expire an hour from NOW by the coordinator's (AWS's) clock; ours reads NOW − offset then
+    sqs.on(ReceiveMessageCommand).resolves({});
+    const calls: string[] = [];
+    let now = NOW - offset;
+    const source = await sqsJobSourceFromApi(fakeApi(session, calls, offset), { now: () => now });
+    await source!.next(1);
+    const client = sqs.commandCalls(ReceiveMessageCommand)[0]!.thisValue as SQSClient;
+    // Act + Assess: the AWS SDK is told when they expire on our clock
+    expect((await client.config.credentials()).expiration).toEqual(new Date(NOW - offset + 3_600_000));
+    now = NOW - offset + 54 * 60_000;
+    await client.config.credentials();
+    expect(calls).toHaveLength(1);
+    now = NOW - offset + 56 * 60_000;
+    expect((await client.config.credentials()).accessKeyId).toBe("ASIAEXAMPLE00000002");
+    expect(calls).toHaveLength(2);
   });
 
   it("is undefined on a network without SQS (404 sessions_unavailable): the agent keeps HTTP", async () => {

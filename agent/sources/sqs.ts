@@ -31,6 +31,7 @@ import { AgentChallenge, type AgentJob } from "../../events/api";
 const IsChallenge = AgentChallenge.pick({ kind: true });
 import type { JobSource, WorkBatch } from "./job-source";
 import { API, ApiError, type ApiClient } from "../../api-client/api";
+import { credentialsOnLocalClock } from "../../events/relay-session";
 
 export interface AgentCredentials {
   accessKeyId: string;
@@ -250,7 +251,7 @@ export type AgentSessionView = AgentSessionResponse;
  * default), so the agent keeps the HTTP long-poll.
  */
 export async function sqsJobSourceFromApi(
-  api: Pick<ApiClient, "request">,
+  api: Pick<ApiClient, "request" | "localTime">,
   o: Pick<SqsJobSourceOptions, "maxJobs" | "onInvalid" | "signal" | "now"> = {},
 ): Promise<SqsJobSource | undefined> {
   let first: AgentSessionView;
@@ -268,7 +269,8 @@ export async function sqsJobSourceFromApi(
     credentials: async () => {
       const s = pending ?? (await api.request(API.agentSession));
       pending = undefined;
-      return s.credentials;
+      // their expiry on our clock: STS stamps it by AWS's, which the coordinator's follows
+      return credentialsOnLocalClock(s.credentials, (t) => api.localTime(t));
     },
   });
 }
