@@ -72,11 +72,21 @@ const FILES = [
   "core/crypto/keys.ts",
   "agent/execute.ts",
   "functions/adapters/dynamo-store.ts",
+  // session 16: the attestation stack (what a requester's privacy rests on)
+  "core/attestation/tdx/tcb.ts",
+  "core/attestation/tdx/verify.ts",
+  "core/attestation/tdx/x509.ts",
+  "core/attestation/tdx/quote.ts",
+  "core/attestation/tdx/signatures.ts",
+  "core/attestation/verify.ts",
+  "core/attestation/policy.ts",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
 // policy-enforcement.test.ts: the registry's price weights a job is quoted, held and billed under (issue 15)
 const JOB_TESTS = ["core/jobs/*.test.ts", "core/policy-enforcement.test.ts", "test/idempotency-concurrency.test.ts"];
+// the attestation suites (the TDX quote with its collateral from ../shared/attestation, dev evidence, limits)
+const ATTESTATION_TESTS = ["core/attestation/**/*.test.ts", "test/attestation-size.test.ts"];
 const TESTS: Record<string, string[]> = {
   "core/ledger.ts": [
     "core/ledger.test.ts",
@@ -174,6 +184,9 @@ const TESTS: Record<string, string[]> = {
   ],
   "agent/execute.ts": ["agent/execute*.test.ts", "agent/relay.test.ts"],
   "functions/adapters/dynamo-store.ts": ["functions/adapters/dynamo-*.test.ts", "core/store-rules*.test.ts"],
+  ...Object.fromEntries(["tcb", "verify", "x509", "quote", "signatures"].map((f) => [`core/attestation/tdx/${f}.ts`, ATTESTATION_TESTS])),
+  "core/attestation/verify.ts": ATTESTATION_TESTS,
+  "core/attestation/policy.ts": [...ATTESTATION_TESTS, "core/policy-registry*.test.ts"],
 };
 const DEFAULT_TESTS = JOB_TESTS;
 
