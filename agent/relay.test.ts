@@ -3,7 +3,7 @@
  * while its credentials have DISPATCHED_SESSION_MARGIN_MS left, asking the coordinator nothing
  * for the job; absent, expiring, or refused by the relay, it asks POST /v1/agent/jobs/{id}/relay.
  */
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ApiClient } from "../api-client/api";
 import { generateSigningKey } from "../core/crypto/keys";
 import type { RelayChunk, RelaySession } from "../events/relay";
@@ -62,6 +62,10 @@ async function publishAll(p: ReturnType<typeof createRelayPublisher>, n = 2) {
 }
 
 describe("issue 12: the agent's relay session from the dispatch", () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+  });
+
   it("a dispatched session with time left: every chunk goes out with it and the coordinator is asked nothing", async () => {
     // Prepare
     const { api, calls } = fakeApi();
@@ -151,6 +155,31 @@ describe("issue 12: the agent's relay session from the dispatch", () => {
     const p = createRelayPublisher({ api, jobId: JOB, attempt: 0, log: recordingLog().log, external, now: () => NOW - 600_000 });
     await publishAll(p);
     expect(expirations[0]).toBe(NOW - 600_000 + 900_000);
+  });
+
+  it("the built-in IoT Core publisher dates its signatures by the coordinator's time (AWS's), not the agent's clock", async () => {
+    // Prepare: the agent's clock 20 min ahead; its api client learnt the coordinator's time
+    const { api } = fakeApi();
+    api.serverTime = () => NOW;
+    const dates: string[] = [];
+    vi.stubGlobal("fetch", async (_url: string, init: { headers: Record<string, string> }) => {
+      dates.push(init.headers["x-amz-date"]!);
+      return new Response(null, { status: 200 });
+    });
+    const iot: RelaySession = {
+      transport: "iot-mqtt",
+      endpoint: "abc123-ats.iot.us-east-1.amazonaws.com",
+      region: "us-east-1",
+      topic: "cocoon/r/acct/job-1/w",
+      clientId: "c",
+      credentials: { accessKeyId: "iot", secretAccessKey: "s", sessionToken: "t", expiration: Date.now() + 900_000 },
+    };
+    // Act
+    const p = createRelayPublisher({ api, jobId: JOB, attempt: 0, log: recordingLog().log, now: () => NOW + 1_200_000, dispatched: iot });
+    await publishAll(p);
+    // Assess
+    expect(dates.length).toBeGreaterThan(0);
+    expect(new Set(dates)).toEqual(new Set([new Date(NOW).toISOString().replace(/[-:]|\.\d{3}/g, "")]));
   });
 
   it("a dispatched session the relay refuses (credentials): the route is asked and the same chunks go out with its session; no log holds a credential", async () => {

@@ -35,11 +35,16 @@ export interface RelayPublisher {
   pubsub(): Promise<boolean>;
 }
 
-let defaultIot: ExternalRelayPublisher | undefined;
+/** IoT Core's publisher per coordinator client: its signatures dated by AWS's time, which the coordinator's follows (as the client learnt it). */
+const iotPublishers = new WeakMap<ApiClient, ExternalRelayPublisher>();
 let defaultSqs: ExternalRelayPublisher | undefined;
-/** The built-in publisher for a session's transport, made on first use. */
-const builtinPublisher = (s: PubSubSession): ExternalRelayPublisher =>
-  s.transport === "sqs" ? (defaultSqs ??= createSqsRelayPublisher()) : (defaultIot ??= createIotRelayPublisher());
+/** The built-in publisher for a session's transport, made on first use (the AWS SDK's SQS client corrects its own clock). */
+const builtinPublisher = (s: PubSubSession, api: ApiClient): ExternalRelayPublisher => {
+  if (s.transport === "sqs") return (defaultSqs ??= createSqsRelayPublisher());
+  let iot = iotPublishers.get(api);
+  if (!iot) iotPublishers.set(api, (iot = createIotRelayPublisher({ now: () => new Date(api.serverTime()) })));
+  return iot;
+};
 
 /** Transports already learned per coordinator client: "http" never changes for a coordinator, so it is asked once. */
 const knownHttp = new WeakSet<ApiClient>();
@@ -123,7 +128,7 @@ export function createRelayPublisher(o: {
 
   const post = async (s: RelaySession, batch: RelayChunk[]) => {
     if (s.transport === "http") await o.api.request(API.publishChunks, { params: { id: o.jobId }, body: { chunks: batch } });
-    else await (o.external ?? builtinPublisher(s))(s, batch);
+    else await (o.external ?? builtinPublisher(s, o.api))(s, batch);
   };
 
   const drain = async () => {

@@ -155,6 +155,19 @@ describe("one MQTT connection per account over WebSocket (aedes on 127.0.0.1)", 
     );
   });
 
+  it("the connection URL is dated by awsTime (the coordinator's clock), not by now: AWS refuses a signature minutes off", async () => {
+    // Prepare: our clock 20 min ahead of AWS's
+    const aws = Date.now();
+    const urls: string[] = [];
+    const r = relay({ now: () => aws + 20 * 60_000, awsTime: () => aws, urlOverride: (u) => (urls.push(u), broker.urlFor(u)) });
+    // Act: the session's expiry on our clock, as the SDK hands it over (sessionOnLocalClock)
+    const ours = aws + 20 * 60_000;
+    await r.open(newJobId(Date.now()), ours + 120_000, () => Promise.resolve(sessionOf({ expiration: ours + 900_000 })));
+    // Assess
+    const amzDate = new URL(urls[0]!).searchParams.get("X-Amz-Date");
+    expect(amzDate).toBe(new Date(aws).toISOString().replace(/[-:]|\.\d{3}/g, ""));
+  });
+
   it("a payload that is not a chunk ends that job's stream with stream_tampered, and only that job's", async () => {
     // Prepare
     const r = relay();

@@ -93,6 +93,11 @@ export interface MqttRelayOptions {
   renewMarginMs?: number;
   now?: () => number;
   /**
+   * The time the connection URL's signature is dated with: AWS's, which the coordinator's follows
+   * (CocoonClient: its api client's serverTime). Default: now.
+   */
+  awsTime?: () => number;
+  /**
    * A job whose relay is silent this long is read from the coordinator (refunded? failed over
    * before its new worker's first chunk? its chunks lost?). Default 10 s: the agent flushes the
    * first token at once, then about one chunk a second.
@@ -206,7 +211,7 @@ export class MqttRelay {
   private async connect(session: IotSession): Promise<Conn> {
     if (!session.topic.endsWith("/+/+")) throw new Error(`not an account-scoped relay session: ${session.topic}`);
     const { connectAsync } = await import("mqtt");
-    const presigned = await presignIotUrl(session, { now: new Date(this.now()) });
+    const presigned = await presignIotUrl(session, { now: new Date((this.o.awsTime ?? this.now)()) });
     const url = this.o.urlOverride ? this.o.urlOverride(presigned) : presigned;
     const conn: Conn = { session, base: session.topic.slice(0, -3), jobs: new Map(), closed: false } as Conn;
     const client = await connectAsync(url, {

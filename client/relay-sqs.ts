@@ -159,7 +159,7 @@ export const nodePost: SqsPost = (url, init) =>
  * The SQS calls for one session: JSON protocol (`x-amz-target: AmazonSQS.<Action>`), POST to the
  * queue URL's origin, SigV4 (service `sqs`) with the session's credentials and token.
  */
-export function sqsReader(s: SqsSession, o: { post?: SqsPost } = {}): SqsReader {
+export function sqsReader(s: SqsSession, o: { post?: SqsPost; awsTime?: () => number } = {}): SqsReader {
   const origin = new URL(s.queueUrl);
   // one signer per session (its credentials do not change), made on the first call
   let signer: Promise<import("@smithy/signature-v4").SignatureV4> | undefined;
@@ -178,16 +178,19 @@ export function sqsReader(s: SqsSession, o: { post?: SqsPost } = {}): SqsReader 
     const payload = JSON.stringify(body);
     const signed = await (
       await signerOf()
-    ).sign({
-      method: "POST",
-      protocol: origin.protocol,
-      hostname: origin.hostname,
-      ...(origin.port ? { port: Number(origin.port) } : {}),
-      path: "/",
-      query: {},
-      headers: { host: origin.host, "content-type": "application/x-amz-json-1.0", "x-amz-target": `AmazonSQS.${action}` },
-      body: payload,
-    });
+    ).sign(
+      {
+        method: "POST",
+        protocol: origin.protocol,
+        hostname: origin.hostname,
+        ...(origin.port ? { port: Number(origin.port) } : {}),
+        path: "/",
+        query: {},
+        headers: { host: origin.host, "content-type": "application/x-amz-json-1.0", "x-amz-target": `AmazonSQS.${action}` },
+        body: payload,
+      },
+      { signingDate: new Date((o.awsTime ?? Date.now)()) },
+    );
     const r = await (o.post ?? nodePost)(`${origin.origin}/`, {
       headers: signed.headers,
       body: payload,
@@ -235,6 +238,11 @@ export interface SqsRelayOptions {
   /** A job starts on the current credentials only when they expire later than its deadline plus this (default 60 s). */
   renewMarginMs?: number;
   now?: () => number;
+  /**
+   * The time signatures are dated with: AWS's, which the coordinator's follows (CocoonClient: its
+   * api client's serverTime). SQS refuses a signature more than 15 min off. Default: now.
+   */
+  awsTime?: () => number;
   /** A job whose relay is silent this long is read from the coordinator (CocoonClient; default 10 s, as over MQTT). */
   quietMs?: number;
   /** A failed receive is tried again after this times the failures in a row (default 1 s), up to MAX_RECEIVE_FAILURES. */
@@ -339,6 +347,10 @@ export class SqsRelay {
     this.now = o.now ?? Date.now;
   }
 
+  private readerOf(s: SqsSession): SqsReader {
+    return this.o.reader ? this.o.reader(s) : sqsReader(s, { awsTime: this.o.awsTime ?? this.now });
+  }
+
   /** receive loops running now (tests: none while no job is open) */
   get polling(): number {
     return [...this.conns].reduce((n, c) => n + c.loops, 0);
@@ -404,7 +416,7 @@ export class SqsRelay {
       const fresh = await this.session().catch(() => undefined);
       if (fresh) {
         this.sessions.set(fresh.queueUrl, fresh);
-        this.queues.set(fresh.queueUrl, (this.o.reader ?? sqsReader)(fresh));
+        this.queues.set(fresh.queueUrl, this.readerOf(fresh));
       }
     }
     const readers = [...this.queues.values()];
@@ -421,7 +433,7 @@ export class SqsRelay {
 
   /** Takes a new session: the current queue's new credentials, or a new queue (the old one is read until its jobs are done). */
   private adopt(s: SqsSession): Conn {
-    const reader = (this.o.reader ?? sqsReader)(s);
+    const reader = this.readerOf(s);
     if (this.closed) {
       void reader.deleteQueue().catch(() => undefined); // the session made the queue: do not leave it behind
       throw new Error("the relay subscriber is closed");

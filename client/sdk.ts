@@ -1467,18 +1467,23 @@ export class CocoonClient {
     if (kind === "http") return { session: { transport: "http" } };
     if (kind === "sqs") {
       const channel = this.channel;
-      this.sqs ??= new SqsRelay({ now: this.now, ...this.opts.sqs, channel });
+      this.sqs ??= new SqsRelay({ ...this.clocks(), ...this.opts.sqs, channel });
       const subscription = await this.sqs.open(p.jobId, p.deadline, () => this.takeAccountSession(p.jobId, "sqs")).catch(() => undefined);
       // Without a subscription the job goes without a channel: its worker is vended no session and answers whole (nothing sent to a queue nobody reads).
       if (subscription) p.relayChannel = channel;
       return subscription ? { subscription } : {};
     }
     if (kind !== "iot-mqtt") return {};
-    this.mqtt ??= new MqttRelay({ now: this.now, ...this.opts.mqtt });
+    this.mqtt ??= new MqttRelay({ ...this.clocks(), ...this.opts.mqtt });
     const subscription = await this.mqtt
       .open(p.jobId, p.deadline, () => this.takeAccountSession(p.jobId, "iot-mqtt"))
       .catch(() => undefined);
     return subscription ? { subscription } : {};
+  }
+
+  /** The relay subscribers' clocks: ours for deadlines and expiries, AWS's (the coordinator's, as learnt) to date signatures. */
+  private clocks() {
+    return { now: this.now, awsTime: () => this.api.serverTime() };
   }
 
   /** An account session for a new connection: the one relayTransport learnt with, if not used yet, else a new one. */

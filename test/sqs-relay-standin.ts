@@ -77,6 +77,9 @@ export interface SqsStandIn {
   close(): Promise<void>;
 }
 
+/** How far a signature's date may be from AWS's time (SQS: 15 min). */
+const SIGNATURE_SKEW_MS = 15 * 60_000;
+
 const parseAuth = (h: string | undefined) =>
   /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(
     h ?? "",
@@ -95,6 +98,9 @@ export function sigV4Refusal(req: { method: string; path: string; headers: Incom
   if (!names.includes("host") || !names.includes("x-amz-date")) return "host or x-amz-date not signed";
   const amzDate = String(req.headers["x-amz-date"]);
   if (amzDate.slice(0, 8) !== day) return "the credential's day is not x-amz-date's";
+  // as SQS: a signature dated more than 15 min from AWS's time has expired
+  const at = Date.parse(amzDate.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, "$1-$2-$3T$4:$5:$6Z"));
+  if (!(Math.abs(Date.now() - at) <= SIGNATURE_SKEW_MS)) return `Signature expired: ${amzDate} is more than 15 min from now`;
   const sha = (d: string | Buffer) => createHash("sha256").update(d).digest("hex");
   const claimed = req.headers["x-amz-content-sha256"];
   if (claimed !== undefined && claimed !== sha(req.body)) return "x-amz-content-sha256 is not the body's hash";

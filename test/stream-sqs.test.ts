@@ -220,6 +220,22 @@ describe("issue 12: the SQS relay, the SDK's own subscriber on its channel's que
     }
   });
 
+  it("a client whose clock is 20 min ahead reads its streams over SQS: its reads are signed at AWS's time (the coordinator's), not its own", async () => {
+    // Prepare: SQS (and the stand-in) refuse a signature dated more than 15 min off
+    const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true, now: () => Date.now() + 20 * 60_000 });
+    await client.faucet(1_000_000_000n);
+    const refusedBefore = sqs.refused.length;
+    try {
+      // Act
+      const { done } = await collectStream(client.askStream(ask("a turn from a clock far ahead")));
+      // Assess: every chunk came over SQS, none read back from the coordinator; no read refused
+      expect(done.relay).toEqual({ chunks: sentFor(done.jobId).length, recovered: 0 });
+      expect(sqs.refused.slice(refusedBefore)).toEqual([]);
+    } finally {
+      client.close();
+    }
+  });
+
   it("a chunk for job B sent by another job's worker (its credentials reach the channel's queue) is ignored while B completes over SQS", async () => {
     // Prepare: job A done; A's worker credentials then send a forged first chunk for B, just before B's real one
     const client = await newClient();
