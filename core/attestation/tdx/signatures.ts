@@ -1,7 +1,7 @@
 /**
  * The quote's own evidence, without collateral: QE vendor, PCK chain to the pinned root (and
  * its validity at `now`), QE report signed by the PCK key, QE report data binding the
- * attestation key, quote signed by that key, and TD attributes that keep the TD confidential.
+ * attestation key, quote signed by that key, and TD and QE attributes that keep them confidential.
  */
 import { createHash } from "node:crypto";
 import { chain, leafKey, type Root, type TdxVerifierCache } from "./cache";
@@ -10,7 +10,7 @@ import { bytesEqual } from "../../crypto/encoding";
 import { TdxCheckError, hex, importP256Raw, verifyRawEcdsa, type VerifiedChain } from "./x509";
 
 /** TD attributes (TDX module spec, TDATTRIBUTES): no debug, no reserved bits, SEPT_VE_DISABLE set. */
-function checkTdAttributes(q: TdxQuote) {
+export function checkTdAttributes(q: Pick<TdxQuote, "body">) {
   const a = q.body.tdAttributes;
   if ((a[0]! & 0x01) !== 0) {
     throw new TdxCheckError("td_debug_mode", "the TD runs in DEBUG mode: the host can read its memory, it is not confidential");
@@ -32,6 +32,12 @@ export async function verifyQuoteSignatures(q: TdxQuote, root: Root, now: number
   if (hex(q.header.qeVendorId) !== INTEL_QE_VENDOR_ID) {
     throw new TdxCheckError("qe_vendor_unknown", `QE vendor id ${hex(q.header.qeVendorId)} is not Intel's`);
   }
+  // What the quote claims about the TD and the QE first: a debug TD or QE is refused whether or
+  // not its signatures hold (a genuine one is no less readable by its host), at no crypto cost.
+  checkTdAttributes(q);
+  if ((q.qeReport.attributes[0]! & 0x02) !== 0) {
+    throw new TdxCheckError("qe_debug_mode", "the quoting enclave runs in DEBUG mode");
+  }
   // 1. PCK chain up to the pinned root.
   const pck = await chain(cache, q.pckChainDer, root, "pck_chain_invalid", "PCK certificate chain");
   for (const v of pck.validity) {
@@ -46,9 +52,6 @@ export async function verifyQuoteSignatures(q: TdxQuote, root: Root, now: number
   const pckKey = await leafKey(cache, pck.certs[0]!, "pck_chain_invalid", "PCK certificate");
   if (!verifyRawEcdsa(pckKey, q.qeReportSignature, q.qeReport.raw)) {
     throw new TdxCheckError("qe_report_signature_invalid", "the QE report signature does not verify with the PCK certificate key");
-  }
-  if ((q.qeReport.attributes[0]! & 0x02) !== 0) {
-    throw new TdxCheckError("qe_debug_mode", "the quoting enclave runs in DEBUG mode");
   }
   // 3. QE report data binds the attestation key (and QE auth data).
   const h = createHash("sha256").update(q.attestationKey).update(q.qeAuthData).digest();
@@ -66,6 +69,5 @@ export async function verifyQuoteSignatures(q: TdxQuote, root: Root, now: number
       "the quote signature over header and TD report does not verify with the attestation key",
     );
   }
-  checkTdAttributes(q);
   return pck;
 }
