@@ -35,6 +35,11 @@ export const MAX_MODEL_DIGESTS = 64;
 export const MAX_ATTESTATION_BYTES = 192 * 1024;
 const utf8 = new TextEncoder(); // not Buffer: these schemas also run in the SDK
 
+/** Model name → digest of the weights a worker serves (hex): in the document, and in a dev report. */
+export const ModelDigests = z
+  .record(z.string().max(128), z.string().max(256))
+  .refine((d) => Object.keys(d).length <= MAX_MODEL_DIGESTS, `at most ${MAX_MODEL_DIGESTS} model digests`);
+
 export const GpuEvidence = z.object({
   format: z.string().min(1).max(64), // e.g. "nvidia-cc-v1"; pluggable
   document: B64u.max(MAX_GPU_EVIDENCE_CHARS),
@@ -55,10 +60,7 @@ export const AttestationDoc = z
     collateral: z.unknown().optional(),
     gpu: GpuEvidence.optional(),
     /** Digest of the model weights the worker serves, hex. */
-    modelDigests: z
-      .record(z.string().max(128), z.string().max(256))
-      .refine((d) => Object.keys(d).length <= MAX_MODEL_DIGESTS, `at most ${MAX_MODEL_DIGESTS} model digests`)
-      .optional(),
+    modelDigests: ModelDigests.optional(),
     issuedAt: z.number().int(),
   })
   .superRefine((doc, ctx) => {

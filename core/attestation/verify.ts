@@ -10,7 +10,8 @@
  */
 import { bytesEqual } from "../crypto/encoding";
 import { verifySignature } from "../crypto/keys";
-import { AttestationDoc, type AttestationTier } from "../../events/attestation";
+import { z } from "zod";
+import { AttestationDoc, ModelDigests, type AttestationTier } from "../../events/attestation";
 import { DEV_ATTESTATION_PUBLIC_KEY, DEV_MEASUREMENT, b64u, devSignedMessage } from "./dev";
 import { matchMeasurement, type Policy } from "./policy";
 import { reportData } from "./report-data";
@@ -78,19 +79,24 @@ export const sharedTdxCacheSizes = () => sharedCache.sizes();
 
 const no = (code: string, reason: string): AttestationResult => ({ ok: false, code, reason });
 
+/** A dev report (core/attestation/dev.ts) as far as the checks below read it; its other fields are compared, not typed. */
+const DevReport = z.object({
+  reportData: z.unknown(),
+  measurement: z.unknown(),
+  issuedAt: z.unknown(),
+  modelDigests: ModelDigests.optional(),
+});
+
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
-/** The digests a verdict carries: own keys only, lower-cased; absent when the evidence names none. */
-const digestsOf = (d: Record<string, string> | undefined): { modelDigests?: Record<string, string> } => {
-  if (!d || typeof d !== "object") return {};
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(d)) if (typeof v === "string") out[k] = v.toLowerCase();
-  return Object.keys(out).length ? { modelDigests: out } : {};
-};
+/** The digests a verdict carries, lower-cased (schema-checked strings); absent when the evidence names none. */
+const digestsOf = (d: Record<string, string> | undefined): { modelDigests?: Record<string, string> } =>
+  d && Object.keys(d).length ? { modelDigests: Object.fromEntries(Object.entries(d).map(([k, v]) => [k, v.toLowerCase()])) } : {};
 
 function checkModels(policy: Policy, digests: Record<string, string> | undefined): AttestationResult | undefined {
   for (const [model, digest] of Object.entries(digests ?? {})) {
-    const allowed = policy.models[model];
+    // own keys only: a model named "constructor" must not find Object.prototype's
+    const allowed = Object.hasOwn(policy.models, model) ? policy.models[model] : undefined;
     if (allowed && !allowed.includes(digest.toLowerCase())) {
       return no("model_not_allowed", `model ${model} digest ${digest} is not in policy v${policy.version}'s allow-list`);
     }
@@ -161,12 +167,17 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
       sigOk = false;
     }
     if (!sigOk) return no("dev_signature_invalid", "the dev report is not signed by the (published) dev attestation key");
-    let report: { reportData?: unknown; measurement?: unknown; issuedAt?: unknown; modelDigests?: Record<string, string> };
+    let json: unknown;
     try {
-      report = JSON.parse(new TextDecoder().decode(quote));
+      json = JSON.parse(new TextDecoder().decode(quote));
     } catch {
       return no("malformed", "the dev report is not JSON");
     }
+    // Parsed as any other input: anyone can sign a dev report (its key is published), so a
+    // report that is null, or whose digests are not strings, is refused rather than thrown on.
+    const parsedReport = DevReport.safeParse(json);
+    if (!parsedReport.success) return no("malformed", "the dev report is not an object with string model digests");
+    const report = parsedReport.data;
     if (report.measurement !== DEV_MEASUREMENT || report.issuedAt !== doc.issuedAt) {
       return no("malformed", "the dev report's measurement/issuedAt do not match the document");
     }
