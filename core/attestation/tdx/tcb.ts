@@ -73,9 +73,12 @@ export function matchTcb(q: TdxQuote, pckLeaf: Cert, col: PreparedCollateral): T
   const tee = q.body.teeTcbSvn;
   const moduleVersion = tee[1]!;
   const moduleSvn = tee[0]!;
-  if (moduleVersion > 0 && tcbInfo.tdxModuleIdentities) {
+  // A module of version > 0 must have its identity in the TCB info, as Intel's QVL requires
+  // (TdxModuleCheck): TCB info without identities judges no such module (before session 16 it
+  // fell back to tdxModule and counted TEE_TCB_SVN[0..1] as platform components).
+  if (moduleVersion > 0) {
     const id = `TDX_${moduleVersion.toString(16).toUpperCase().padStart(2, "0")}`;
-    const ident = tcbInfo.tdxModuleIdentities.find((m) => m.id.toUpperCase() === id);
+    const ident = (tcbInfo.tdxModuleIdentities ?? []).find((m) => m.id.toUpperCase() === id);
     if (!ident) throw new TdxCheckError("tdx_module_mismatch", `TCB info has no TDX module identity ${id}`);
     if (
       hex(q.body.mrSignerSeam) !== ident.mrsigner.toLowerCase() ||
@@ -98,7 +101,7 @@ export function matchTcb(q: TdxQuote, pckLeaf: Cert, col: PreparedCollateral): T
   }
 
   // Platform TCB level: first level (highest first) that the platform meets on every component.
-  const tdxStart = moduleVersion > 0 && tcbInfo.tdxModuleIdentities ? 2 : 0;
+  const tdxStart = moduleVersion > 0 ? 2 : 0;
   const level = tcbInfo.tcbLevels.find(
     (l) =>
       ext.pceSvn >= l.tcb.pcesvn &&
