@@ -157,6 +157,7 @@ async function execute(o: Run) {
       if (o.postResult) return o.postResult(body, results.length - 1);
       return { status: "completed", duplicate: false, cost: "1" };
     },
+    localTime: (serverMs: number) => serverMs, // the coordinator's clock is ours
   } as unknown as ApiClient;
   const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
   const logs: Array<[string, Record<string, unknown> | undefined]> = [];

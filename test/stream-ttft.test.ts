@@ -57,6 +57,7 @@ function fakeApi(o: { pubsub?: boolean; refuse?: ApiError } = {}) {
       }
       throw new Error(`unexpected route ${route.path}`);
     },
+    localTime: (serverMs: number) => serverMs, // the coordinator's clock is ours
   };
   const external: ExternalRelayPublisher = async (_session, chunks) => {
     published.push(...chunks);
