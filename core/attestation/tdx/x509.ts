@@ -77,12 +77,21 @@ export interface Cert {
   notAfter: number;
   /** basicConstraints cA. */
   isCa: boolean;
+  /** basicConstraints pathLenConstraint: how many intermediate CAs may follow this one (RFC 5280 §4.2.1.9). */
+  pathLen: number | undefined;
+  /** keyUsage keyCertSign; undefined without a keyUsage extension (RFC 5280 §4.2.1.3). */
+  keyCertSign: boolean | undefined;
+  /** critical extensions this verifier does not process: such a certificate is refused (RFC 5280 §4.2) */
+  unknownCritical: string[];
   cn: string;
   extensions: Extension[];
 }
 
 const OID_CN = "2.5.4.3";
 const OID_BASIC_CONSTRAINTS = "2.5.29.19";
+const OID_KEY_USAGE = "2.5.29.15";
+/** The extensions whose meaning the chain walk enforces; any other marked critical is refused. */
+const PROCESSED_EXTENSIONS = new Set([OID_BASIC_CONSTRAINTS, OID_KEY_USAGE]);
 const OID_ECDSA_SHA256 = "1.2.840.10045.4.3.2";
 
 function commonNameOf(name: Der): string {
@@ -105,12 +114,23 @@ function extensionsOf(el: Der | undefined): Extension[] {
   });
 }
 
-function basicConstraintsCa(exts: Extension[]): boolean {
+function basicConstraints(exts: Extension[]): { isCa: boolean; pathLen: number | undefined } {
   const bc = exts.filter((e) => e.oid === OID_BASIC_CONSTRAINTS);
   if (bc.length > 1) throw new DerError("more than one basicConstraints extension");
-  if (bc.length === 0) return false;
-  const [first] = seq(der(bc[0]!.value), "basicConstraints");
-  return first?.tag === TAG.BOOLEAN ? boolean(first, "cA") : false;
+  if (bc.length === 0) return { isCa: false, pathLen: undefined };
+  const fields = seq(der(bc[0]!.value), "basicConstraints");
+  const isCa = fields[0]?.tag === TAG.BOOLEAN ? boolean(fields[0], "cA") : false;
+  const last = fields[fields.length - 1];
+  return { isCa, pathLen: last?.tag === TAG.INTEGER ? uint(last, "pathLenConstraint") : undefined };
+}
+
+/** keyUsage's keyCertSign bit (bit 5: 0x04 of the first byte), or undefined without the extension. */
+function keyCertSign(exts: Extension[]): boolean | undefined {
+  const ku = exts.filter((e) => e.oid === OID_KEY_USAGE);
+  if (ku.length > 1) throw new DerError("more than one keyUsage extension");
+  if (ku.length === 0) return undefined;
+  const v = expectTag(der(ku[0]!.value), TAG.BIT_STRING, "keyUsage").value;
+  return v.length > 1 && (v[1]! & 0x04) !== 0;
 }
 
 /** Parses one DER certificate; any malformation becomes `code`. */
@@ -137,7 +157,9 @@ export function parseCertificate(bytes: Uint8Array, code: string, what: string):
       serial,
       notBefore: time(nb, "notBefore"),
       notAfter: time(na, "notAfter"),
-      isCa: basicConstraintsCa(extensions),
+      ...basicConstraints(extensions),
+      keyCertSign: keyCertSign(extensions),
+      unknownCritical: extensions.filter((e) => e.critical && !PROCESSED_EXTENSIONS.has(e.oid)).map((e) => e.oid),
       cn: commonNameOf(subject),
       extensions,
     };
@@ -334,6 +356,25 @@ export function verifyChainToRoot(
     }
     if (i > 0 && !cert.isCa) {
       throw new TdxCheckError(chainCode, `${what}: "${cert.cn}" issues certificates but is not a CA`);
+    }
+    // RFC 5280: an issuer's key must be allowed to sign certificates (keyUsage), and no CA may
+    // have more intermediate CAs below it than its pathLenConstraint; a critical extension we do
+    // not process is refused. The pinned root's own constraints count too (Intel's: pathLen 1).
+    if (i > 0 && cert.keyCertSign === false) {
+      throw new TdxCheckError(chainCode, `${what}: "${cert.cn}" issues certificates but its keyUsage lacks keyCertSign`);
+    }
+    if (cert.unknownCritical.length > 0) {
+      throw new TdxCheckError(
+        chainCode,
+        `${what}: "${cert.cn}" carries critical extensions this verifier does not process (${cert.unknownCritical.join(", ")})`,
+      );
+    }
+    // the issuer has `i` intermediate CAs below it in this chain (every certificate but the last)
+    if (issuer.pathLen !== undefined && i > issuer.pathLen) {
+      throw new TdxCheckError(
+        chainCode,
+        `${what}: "${issuer.cn}" allows ${issuer.pathLen} intermediate CA(s) below it (pathLenConstraint), the chain has ${i}`,
+      );
     }
     if (i === 0 && cert.isCa !== leafIsCa) {
       throw new TdxCheckError(
