@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MAX_QUOTE_CHARS, type AttestationDoc } from "../../events/attestation";
-import { SAMPLE_QUOTE, sampleCollateral } from "../../test/fixtures/attestation/helpers";
+import { SAMPLE_QUOTE, sampleCollateral, tdxVerdict } from "../../test/fixtures/attestation/helpers";
 import { sign, signingKeyFromSeed } from "../crypto/keys";
 import { DEV_ATTESTATION_SEED, DEV_MEASUREMENT, b64u, createDevAttestation, createNoneAttestation, devSignedMessage } from "./dev";
 import {
@@ -67,30 +67,8 @@ function tdxDoc(k: Keys, over: Partial<AttestationDoc> = {}): AttestationDoc {
 }
 /** An injected TDX verifier (a spy) answering a verdict for the sample image whose report data binds `k`. */
 function stubTdx(k: Keys, over: Partial<TdxVerdict> = {}) {
-  return vi.fn(async (): Promise<TdxVerdict> => ({
-    genuine: true,
-    status: "UpToDate",
-    code: "ok",
-    reason: "stub",
-    measurements: {
-      mrtd: SAMPLE.mrtd,
-      rtmr0: SAMPLE.rtmr0!,
-      rtmr1: SAMPLE.rtmr1!,
-      rtmr2: SAMPLE.rtmr2!,
-      rtmr3: hex48("0"),
-      reportData: rdHex(k),
-      mrSeam: "",
-      mrSignerSeam: "",
-      seamAttributes: "",
-      tdAttributes: "",
-      xfam: "",
-      teeTcbSvn: "",
-      mrConfigId: "",
-      mrOwner: "",
-      mrOwnerConfig: "",
-    },
-    ...over,
-  }));
+  const registers = { mrtd: SAMPLE.mrtd, rtmr0: SAMPLE.rtmr0!, rtmr1: SAMPLE.rtmr1!, rtmr2: SAMPLE.rtmr2! };
+  return vi.fn(async (): Promise<TdxVerdict> => tdxVerdict({ ...registers, rtmr3: hex48("0"), reportData: rdHex(k) }, over));
 }
 
 const DEV_KEY = signingKeyFromSeed(DEV_ATTESTATION_SEED);

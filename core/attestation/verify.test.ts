@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import type { AttestationDoc } from "../../events/attestation";
-import { IN_WINDOW, SAMPLE_QUOTE, sampleCollateral } from "../../test/fixtures/attestation/helpers";
+import { IN_WINDOW, SAMPLE_QUOTE, sampleCollateral, tdxVerdict } from "../../test/fixtures/attestation/helpers";
 import { DEV_ATTESTATION_PUBLIC_KEY, DEV_ATTESTATION_SEED, b64u, createDevAttestation, createNoneAttestation } from "./dev";
 import { defaultPolicy, loadPolicy, localPolicy, parsePolicy, testImages, type Policy } from "./policy";
 import { reportData } from "./report-data";
@@ -40,31 +40,9 @@ function stubVerdict(
   over: Partial<TdxVerdict> = {},
   measured: Partial<NonNullable<TdxVerdict["measurements"]>> = {},
 ) {
-  return async (): Promise<TdxVerdict> => ({
-    genuine: true,
-    status: "UpToDate",
-    code: "ok",
-    reason: "stub",
-    measurements: {
-      mrtd: SAMPLE.mrtd,
-      rtmr0: SAMPLE.rtmr0!,
-      rtmr1: SAMPLE.rtmr1!,
-      rtmr2: SAMPLE.rtmr2!,
-      rtmr3: "0".repeat(96),
-      reportData: Buffer.from(reportData(k.hpkePublicKey, k.signingPublicKey, k.nonce)).toString("hex"),
-      mrSeam: "",
-      mrSignerSeam: "",
-      seamAttributes: "",
-      tdAttributes: "",
-      xfam: "",
-      teeTcbSvn: "",
-      mrConfigId: "",
-      mrOwner: "",
-      mrOwnerConfig: "",
-      ...measured,
-    },
-    ...over,
-  });
+  const reportDataHex = Buffer.from(reportData(k.hpkePublicKey, k.signingPublicKey, k.nonce)).toString("hex");
+  const registers = { mrtd: SAMPLE.mrtd, rtmr0: SAMPLE.rtmr0!, rtmr1: SAMPLE.rtmr1!, rtmr2: SAMPLE.rtmr2! };
+  return async (): Promise<TdxVerdict> => tdxVerdict({ ...registers, reportData: reportDataHex, ...measured }, over);
 }
 
 describe("reportData", () => {

@@ -8,7 +8,7 @@
  * signature verifies, which is fine, this is the parser alone.
  */
 import { describe, expect, it } from "vitest";
-import { LAYOUT, SAMPLE_QUOTE } from "../../../test/fixtures/attestation/helpers";
+import { LAYOUT, SAMPLE_QUOTE, thrownBy } from "../../../test/fixtures/attestation/helpers";
 import {
   MAX_CERT_BYTES,
   MAX_CERT_DATA_BYTES,
@@ -122,16 +122,7 @@ function toPem(der: Uint8Array, { eol = "\n", width = 64 } = {}): string {
 /** A PEM block around raw base64 text (any content, not necessarily valid DER). */
 const pemBlock = (b64: string) => `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
 
-/** Runs `f` and returns the QuoteParseError it throws (fails the test if it throws nothing else). */
-function parseError(f: () => unknown): QuoteParseError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(QuoteParseError);
-    return e as QuoteParseError;
-  }
-  throw new Error("expected a QuoteParseError, nothing was thrown");
-}
+const parseError = (act: () => unknown): QuoteParseError => thrownBy(QuoteParseError, act);
 function expectParseError(f: () => unknown, code: QuoteParseCode, message?: string | RegExp): QuoteParseError {
   const e = parseError(f);
   expect(e.code).toBe(code);

@@ -13,7 +13,7 @@
  * The rules follow Intel's QVL (TcbLevelCheck.cpp, TdxModuleCheck.cpp).
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { IN_WINDOW, SAMPLE_QUOTE, sampleCollateral } from "../../../test/fixtures/attestation/helpers";
+import { IN_WINDOW, SAMPLE_QUOTE, sampleCollateral, thrownBy } from "../../../test/fixtures/attestation/helpers";
 import { TdxVerifierCache, loadRoot, type PreparedCollateral } from "./cache";
 import type { QeIdentityJson, TcbInfoJson, TcbStatus } from "./collateral";
 import { INTEL_SGX_ROOT_CA_PEM } from "./intel-root";
@@ -54,17 +54,7 @@ const quoteWithBody = (body: Partial<TdxQuote["body"]>): TdxQuote => ({ ...q, bo
 /** The sample quote with one QE report field replaced. */
 const quoteWithQe = (qe: Partial<TdxQuote["qeReport"]>): TdxQuote => ({ ...q, qeReport: { ...q.qeReport, ...qe } });
 
-/** The TdxCheckError that `act` throws (any other outcome fails the test). */
-function refusal(act: () => unknown): TdxCheckError {
-  let result: unknown;
-  try {
-    result = act();
-  } catch (e) {
-    if (e instanceof TdxCheckError) return e;
-    throw new Error(`expected a TdxCheckError, got ${String(e)}`, { cause: e });
-  }
-  throw new Error(`expected a refusal, got ${JSON.stringify(result)}`);
-}
+const refusal = (act: () => unknown): TdxCheckError => thrownBy(TdxCheckError, act);
 
 /** TDX module identity TDX_01 (the sample's) of a collateral copy. */
 const tdx01 = (c: { tcbInfo: TcbInfoJson }) => c.tcbInfo.tdxModuleIdentities!.find((m) => m.id === "TDX_01")!;

@@ -26,6 +26,7 @@ import {
   verifyRawEcdsa,
   type Cert,
 } from "./x509";
+import { thrownBy } from "../../../test/fixtures/attestation/helpers";
 
 // ------------------------------------------------------------------ a tiny DER writer
 
@@ -135,16 +136,7 @@ function pki() {
   return { root, platform, leaf, rootDer, platformDer, leafDer, pinned };
 }
 
-/** The TdxCheckError that `act` throws (any other outcome fails the test). */
-function refusal(act: () => unknown): TdxCheckError {
-  try {
-    act();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TdxCheckError);
-    return e as TdxCheckError;
-  }
-  throw new Error("expected a TdxCheckError, nothing was thrown");
-}
+const refusal = (act: () => unknown): TdxCheckError => thrownBy(TdxCheckError, act);
 
 afterEach(() => {
   vi.restoreAllMocks();
