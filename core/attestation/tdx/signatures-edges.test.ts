@@ -9,6 +9,7 @@
 import { X509Certificate } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { IN_WINDOW, SAMPLE_QUOTE, flip } from "../../../test/fixtures/attestation/helpers";
+import { TEST_NOW, makeTestPlatform } from "../../../test/fixtures/attestation/test-pki";
 import { parseTdxQuote } from "./quote";
 import { checkTdAttributes } from "./signatures";
 import { verifyTdxQuote } from "./verify";
@@ -136,5 +137,25 @@ describe("refusal reasons carry what failed", () => {
     const v = await verdictWithFlip(pos, 0x01);
     expect(v.code).toBe(code);
     expect(v.reason).toContain(reason);
+  });
+});
+
+describe("the QE report data: SHA-256(attestation key || QE auth data), then 32 zero bytes", () => {
+  // The QE signs its report, so these need a re-signed one: the stand-in Intel PKI makes it
+  const verdictWith = async (edit?: (reportData: Uint8Array) => void) => {
+    const p = await makeTestPlatform(edit ? { editQeReportData: edit } : {});
+    return verifyTdxQuote(p.quote, { now: TEST_NOW, rootCaPem: p.rootPem });
+  };
+
+  it("as Intel makes it: genuine", async () => {
+    expect(await verdictWith()).toMatchObject({ genuine: true, code: "ok" });
+  });
+
+  it.each([32, 63])("a non-zero byte in the upper half (at %i) → qe_report_data_mismatch", async (at) => {
+    expect(await verdictWith((d) => (d[at] = 1))).toMatchObject({ genuine: false, code: "qe_report_data_mismatch" });
+  });
+
+  it("every upper byte non-zero → qe_report_data_mismatch", async () => {
+    expect(await verdictWith((d) => d.fill(1, 32))).toMatchObject({ genuine: false, code: "qe_report_data_mismatch" });
   });
 });
