@@ -80,6 +80,15 @@ const FILES = [
   "core/attestation/tdx/signatures.ts",
   "core/attestation/verify.ts",
   "core/attestation/policy.ts",
+  // session 17: what the chain watcher reads deposits with, what signs withdrawals, the local
+  // store's transaction semantics, the requester's HPKE, and the attestation's DER and cache
+  "functions/adapters/ton-boc.ts",
+  "functions/adapters/ton-cells.ts",
+  "functions/adapters/ton-wallet-v5.ts",
+  "local/store-semantics.ts",
+  "core/crypto/hpke.ts",
+  "core/attestation/tdx/der.ts",
+  "core/attestation/tdx/cache.ts",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -87,6 +96,11 @@ const FILES = [
 const JOB_TESTS = ["core/jobs/*.test.ts", "core/policy-enforcement.test.ts", "test/idempotency-concurrency.test.ts"];
 // the attestation suites (the TDX quote with its collateral from ../shared/attestation, dev evidence, limits)
 const ATTESTATION_TESTS = ["core/attestation/**/*.test.ts", "test/attestation-size.test.ts"];
+const TON_ADAPTER_TESTS = [
+  "functions/adapters/ton-boc*.test.ts",
+  "functions/adapters/ton-cells*.test.ts",
+  "functions/adapters/ton-vault-tx*.test.ts",
+];
 const TESTS: Record<string, string[]> = {
   "core/ledger.ts": [
     "core/ledger.test.ts",
@@ -187,6 +201,13 @@ const TESTS: Record<string, string[]> = {
   ...Object.fromEntries(["tcb", "verify", "x509", "quote", "signatures"].map((f) => [`core/attestation/tdx/${f}.ts`, ATTESTATION_TESTS])),
   "core/attestation/verify.ts": ATTESTATION_TESTS,
   "core/attestation/policy.ts": [...ATTESTATION_TESTS, "core/policy-registry*.test.ts"],
+  "core/attestation/tdx/der.ts": ATTESTATION_TESTS,
+  "core/attestation/tdx/cache.ts": ATTESTATION_TESTS,
+  "functions/adapters/ton-boc.ts": TON_ADAPTER_TESTS,
+  "functions/adapters/ton-cells.ts": TON_ADAPTER_TESTS,
+  "functions/adapters/ton-wallet-v5.ts": ["functions/adapters/ton-wallet-v5*.test.ts", "functions/adapters/toncenter-*.test.ts"],
+  "local/store-semantics.ts": ["local/store*.test.ts", "local/memory-store*.test.ts", "core/store-rules*.test.ts"],
+  "core/crypto/hpke.ts": ["core/crypto/hpke*.test.ts", "core/crypto/envelope*.test.ts", "core/crypto/keys*.test.ts"],
 };
 const DEFAULT_TESTS = JOB_TESTS;
 
