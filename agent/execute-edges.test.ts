@@ -653,8 +653,11 @@ const clock = (t = 5_000_000) => ({
   },
 });
 
+/** one delta of a timed engine: the clock's time when it comes, and how long (real ms) the engine waits after it */
+type TimedStep = { at: number; text: string; waitMs?: number };
+
 /** Factory: an engine stream of deltas, each at the time given, optionally waiting (real ms) after it. */
-function timedEngine(c: ReturnType<typeof clock>, steps: Array<{ at: number; text: string; waitMs?: number }>, fail?: unknown) {
+function timedEngine(c: ReturnType<typeof clock>, steps: TimedStep[], fail?: unknown) {
   return scriptedEngine(() =>
     (async function* () {
       for (const s of steps) {
@@ -668,6 +671,28 @@ function timedEngine(c: ReturnType<typeof clock>, steps: Array<{ at: number; tex
   ).engine;
 }
 
+/**
+ * Factory + Act: a streamed chat on the pub/sub relay, its engine giving `steps` (then failing with `fail`, if
+ * given) on a clock that starts at `from`. It flushes every 100 s of that clock, at 100 deltas or at 1 MiB unless
+ * `chunking` says otherwise, so that each test names only the limit it is about.
+ */
+const streamOnRelay = (
+  from: number,
+  steps: TimedStep[],
+  chunking: Partial<ChunkingOptions> = {},
+  { fail, ...more }: Partial<Run> & { fail?: unknown } = {},
+) => {
+  const c = clock(from);
+  return execute({
+    engine: timedEngine(c, steps, fail),
+    relay: "sqs",
+    now: c.now,
+    plain: { stream: true },
+    chunking: { intervalMs: 100_000, maxTokens: 100, maxBytes: 1 << 20, ...chunking },
+    ...more,
+  });
+};
+
 describe("ChunkWriter on a relay: the first delta at once, then the cadence; the final chunk once", () => {
   const T = 5_000_000;
   /** the text of each published chunk, in order, "+" marking the final */
@@ -677,145 +702,72 @@ describe("ChunkWriter on a relay: the first delta at once, then the cadence; the
   };
 
   it("first delta published at once; the next at exactly maxTokens deltas waiting", async () => {
-    const c = clock(T);
-    const engine = timedEngine(
-      c,
-      ["a", "b", "c", "d", "e"].map((text) => ({ at: T + 1, text })),
-    );
-    const r = await execute({
-      engine,
-      relay: "sqs",
-      now: c.now,
-      plain: { stream: true },
-      chunking: { intervalMs: 100_000, maxTokens: 3, maxBytes: 1 << 20 },
-    });
+    const steps = ["a", "b", "c", "d", "e"].map((text) => ({ at: T + 1, text }));
+    const r = await streamOnRelay(T, steps, { maxTokens: 3 });
     expect(publishedTexts(r)).toEqual(["a", "bcd", "e+"]);
   });
 
   it("a flush at exactly maxBytes waiting (3 bytes counted a unit)", async () => {
-    const c = clock(T);
-    const engine = timedEngine(
-      c,
-      ["a", "bc", "d", "e"].map((text) => ({ at: T + 1, text })),
-    );
-    const r = await execute({
-      engine,
-      relay: "sqs",
-      now: c.now,
-      plain: { stream: true },
-      chunking: { intervalMs: 100_000, maxTokens: 100, maxBytes: 9 },
-    });
+    const steps = ["a", "bc", "d", "e"].map((text) => ({ at: T + 1, text }));
+    const r = await streamOnRelay(T, steps, { maxBytes: 9 });
     expect(publishedTexts(r)).toEqual(["a", "bcd", "e+"]);
   });
 
   it("a flush once exactly intervalMs passed since the last, not before", async () => {
-    const c = clock(T);
-    const engine = timedEngine(c, [
+    const r = await streamOnRelay(T, [
       { at: T, text: "a" },
       { at: T + 99_999, text: "b" },
       { at: T + 100_000, text: "c" },
       { at: T + 100_001, text: "d" },
     ]);
-    const r = await execute({
-      engine,
-      relay: "sqs",
-      now: c.now,
-      plain: { stream: true },
-      chunking: { intervalMs: 100_000, maxTokens: 100, maxBytes: 1 << 20 },
-    });
     expect(publishedTexts(r)).toEqual(["a", "bc", "d+"]);
   });
 
   it("a slow engine: what waits goes out when the interval is up, not sooner", async () => {
-    const c = clock(T);
-    const engine = timedEngine(c, [
+    const r = await streamOnRelay(T, [
       { at: T, text: "a" },
       // due in 20 ms (real): the engine waits 300
       { at: T + 99_980, text: "b", waitMs: 300 },
       // due in ~1 s from the last flush: the engine ends sooner
       { at: T + 99_981, text: "c", waitMs: 30 },
     ]);
-    const r = await execute({
-      engine,
-      relay: "sqs",
-      now: c.now,
-      plain: { stream: true },
-      chunking: { intervalMs: 100_000, maxTokens: 100, maxBytes: 1 << 20 },
-    });
     expect(publishedTexts(r)).toEqual(["a", "b", "c+"]);
   });
 
   it("a timer left from before a due flush does not fire later", async () => {
-    const c = clock(T);
-    const engine = timedEngine(c, [
+    const steps = [
       { at: T, text: "a" },
       { at: T + 99_990, text: "b" },
       { at: T + 99_990, text: "c" },
       { at: T + 99_995, text: "d", waitMs: 150 },
-    ]);
-    const r = await execute({
-      engine,
-      relay: "sqs",
-      now: c.now,
-      plain: { stream: true },
-      chunking: { intervalMs: 100_000, maxTokens: 2, maxBytes: 1 << 20 },
-    });
+    ];
+    const r = await streamOnRelay(T, steps, { maxTokens: 2 });
     expect(publishedTexts(r)).toEqual(["a", "bc", "d+"]);
   });
 
   it("a failed job publishes nothing more: its pending delta's timer is cancelled", async () => {
-    const c = clock(T);
-    const engine = timedEngine(
-      c,
-      [
-        { at: T, text: "a" },
-        { at: T + 99_990, text: "b" },
-      ],
-      new EngineError("engine_timeout", "slow"),
-    );
-    const r = await execute({
-      engine,
-      relay: "sqs",
-      now: c.now,
-      plain: { stream: true },
-      chunking: { intervalMs: 100_000, maxTokens: 100, maxBytes: 1 << 20 },
-    });
+    const steps = [
+      { at: T, text: "a" },
+      { at: T + 99_990, text: "b" },
+    ];
+    const r = await streamOnRelay(T, steps, {}, { fail: new EngineError("engine_timeout", "slow") });
     await sleep(100);
     expect(r.failed).toMatchObject({ code: "engine_unavailable" });
     expect(r.published.map((p) => p.seq)).toEqual([0]);
   });
 
   it("an empty first delta is not a chunk", async () => {
-    const c = clock(T);
-    const engine = timedEngine(
-      c,
+    const r = await streamOnRelay(
+      T,
       ["", "a", "b"].map((text) => ({ at: T, text })),
     );
-    const r = await execute({
-      engine,
-      relay: "sqs",
-      now: c.now,
-      plain: { stream: true },
-      chunking: { intervalMs: 100_000, maxTokens: 100, maxBytes: 1 << 20 },
-    });
     expect(publishedTexts(r)).toEqual(["a", "b+"]);
   });
 
   it("pub/sub: the opener on seq 0 only; the final chunk after the result, with the receipt and the bill", async () => {
-    const c = clock(T);
     const streamed: unknown[] = [];
-    const engine = timedEngine(
-      c,
-      ["a", "b"].map((text) => ({ at: T, text })),
-    );
-    const r = await execute({
-      engine,
-      relay: "sqs",
-      now: c.now,
-      plain: { stream: true },
-      chunking: { intervalMs: 100_000, maxTokens: 100, maxBytes: 1 << 20 },
-      onStreamed: (s) => streamed.push(s),
-    });
+    const steps = ["a", "b"].map((text) => ({ at: T, text }));
+    const r = await streamOnRelay(T, steps, {}, { onStreamed: (s) => streamed.push(s) });
     const reply = r.completed?.kind === "completed" ? (r.completed.reply as ChunkedReply) : undefined;
     expect(r.order).toEqual(["publish:0", "result:completed", "publish:1:final"]);
     expect(r.routes).not.toContain("/v1/agent/jobs/{id}/relay");
@@ -1189,18 +1141,10 @@ describe("a delta's log probabilities are counted before it joins the pending ch
 
 describe("ChunkWriter on a relay: a clock that starts near zero", () => {
   it("the first delta goes at once even when less than intervalMs has passed since time zero", async () => {
-    const c = clock(10);
-    const engine = timedEngine(
-      c,
+    const r = await streamOnRelay(
+      10,
       ["a", "b"].map((text) => ({ at: 10, text })),
     );
-    const r = await execute({
-      engine,
-      relay: "sqs",
-      now: c.now,
-      plain: { stream: true },
-      chunking: { intervalMs: 100_000, maxTokens: 100, maxBytes: 1 << 20 },
-    });
     expect(r.published.map((p) => [p.seq, p.final])).toEqual([
       [0, false],
       [1, true],

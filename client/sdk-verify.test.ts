@@ -8,92 +8,9 @@
  */
 import { describe, expect, it } from "vitest";
 import type { JobView } from "../events/api";
-import type { ReceiptBody } from "../events/envelope";
-import { b64u } from "../core/crypto/encoding";
-import { replyHash, requestHash, sealReply, sealRequest } from "../core/crypto/envelope";
-import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
-import { signReceipt } from "../core/crypto/receipt";
-import { makeHeader, makeJobId, makeReceiptBody, makeWorker } from "../core/crypto/testing";
-import { DEFAULT_PRICING, jobCost } from "../core/pricing";
-import { checkCompletedJob, VerificationError, type VerifiedCandidate } from "./sdk";
-
-const MEASUREMENT = "ab".repeat(48);
-const PRICE = 100n;
-const USAGE = { promptTokens: 12, completionTokens: 34 };
-
-interface Tamper {
-  /** the usage inside the sealed reply (what the worker's engine reported) */
-  usageInReply?: typeof USAGE;
-  /** receipt fields, still signed by the worker (or by `signer`) */
-  receipt?: Partial<ReceiptBody>;
-  signer?: "worker" | "stranger";
-  /** the bill, from the honest one */
-  cost?: (honest: bigint) => bigint | undefined;
-  maxCost?: string;
-  /** the job view as the coordinator returns it */
-  job?: (j: JobView) => JobView;
-}
-
-/** Factory: a completed job as an honest coordinator returns it, what the SDK kept at submit, and the check. */
-function completedJob(t: Tamper = {}) {
-  const worker = makeWorker();
-  const replyKey = generateKemKey();
-  const header = makeHeader({ replyKey: b64u.encode(replyKey.publicKey), maxCost: t.maxCost ?? "100000" });
-  const envelope = sealRequest({
-    header,
-    plaintext: new TextEncoder().encode(JSON.stringify({ messages: [{ role: "user", content: "hi" }] })),
-    recipients: [{ workerId: worker.workerId, hpkePublicKey: worker.kem.publicKey }],
-  });
-  const answer = { text: "hello", usage: t.usageInReply ?? USAGE, engine: "test", finishReason: "stop" as const };
-  const reply = sealReply(header, worker.workerId, new TextEncoder().encode(JSON.stringify(answer)));
-  const body = makeReceiptBody(worker, {
-    jobId: header.jobId,
-    model: header.model,
-    requestHash: requestHash(envelope),
-    replyHash: replyHash(reply),
-    usage: USAGE,
-    measurement: MEASUREMENT,
-    ...t.receipt,
-  });
-  const receipt = signReceipt(body, t.signer === "stranger" ? generateSigningKey() : worker.signing);
-  const honest = jobCost(DEFAULT_PRICING, PRICE, body.usage);
-  const cost = t.cost ? t.cost(honest) : honest;
-  const base = {
-    jobId: header.jobId,
-    status: "completed",
-    model: header.model,
-    workerId: worker.workerId,
-    tier: "tdx",
-    attempt: 0,
-    maxCost: header.maxCost,
-    ...(cost === undefined ? {} : { cost: String(cost) }),
-    reply,
-    receipt,
-    createdAt: 1,
-    updatedAt: 2,
-  } as JobView;
-  const job = t.job ? t.job(base) : base;
-  const candidate = {
-    workerId: worker.workerId,
-    hpkePublicKey: b64u.encode(worker.kem.publicKey),
-    pricePerToken: String(PRICE),
-    tier: "tdx",
-    measurement: MEASUREMENT,
-  } as VerifiedCandidate;
-  const check = () =>
-    checkCompletedJob({ job, jobId: header.jobId, envelope, header, replyKey, encryptedTo: [candidate], maxCost: header.maxCost });
-  return { check, honest, worker, header };
-}
-
-function refusal(f: () => unknown): { code: string; message: string } {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof VerificationError) return { code: e.code, message: e.message };
-    throw e;
-  }
-  return { code: "accepted", message: "" };
-}
+import { generateSigningKey } from "../core/crypto/keys";
+import { makeJobId } from "../core/crypto/testing";
+import { completedJob, refusal, USAGE } from "./sdk-testing";
 
 const BAD_JOB = {
   code: "bad_job",

@@ -1,76 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { JobView } from "../events/api";
-import type { ReceiptBody } from "../events/envelope";
-import { b64u } from "../core/crypto/encoding";
-import { replyHash, requestHash, sealReply, sealRequest } from "../core/crypto/envelope";
-import { generateKemKey } from "../core/crypto/keys";
-import { signReceipt } from "../core/crypto/receipt";
-import { makeHeader, makeReceiptBody, makeWorker, type TestWorker } from "../core/crypto/testing";
-import { DEFAULT_PRICING, jobCost } from "../core/pricing";
-import { checkCompletedJob, VerificationError, type VerifiedCandidate } from "./sdk";
+import { completedJob, refusal, USAGE } from "./sdk-testing";
 
-const MEASUREMENT = "9f".repeat(48);
-const PRICE = 100n;
-const USAGE = { promptTokens: 12, completionTokens: 34 };
-
-/** A completed job as an honest coordinator returns it, plus what the SDK kept when it submitted. */
-function completedJob(o: { usageInReply?: typeof USAGE; receipt?: Partial<ReceiptBody>; cost?: (honest: bigint) => bigint } = {}) {
-  const worker: TestWorker = makeWorker();
-  const replyKey = generateKemKey();
-  const header = makeHeader({ replyKey: b64u.encode(replyKey.publicKey), maxCost: "100000" });
-  const envelope = sealRequest({
-    header,
-    plaintext: new TextEncoder().encode(JSON.stringify({ messages: [{ role: "user", content: "hi" }] })),
-    recipients: [{ workerId: worker.workerId, hpkePublicKey: worker.kem.publicKey }],
-  });
-  const answer = { text: "hello", usage: o.usageInReply ?? USAGE, engine: "test", finishReason: "stop" as const };
-  const reply = sealReply(header, worker.workerId, new TextEncoder().encode(JSON.stringify(answer)));
-  const body = makeReceiptBody(worker, {
-    jobId: header.jobId,
-    model: header.model,
-    requestHash: requestHash(envelope),
-    replyHash: replyHash(reply),
-    usage: USAGE,
-    measurement: MEASUREMENT,
-    ...o.receipt,
-  });
-  const receipt = signReceipt(body, worker.signing); // the worker's own signature: only the coordinator's bill can be wrong
-  const honest = jobCost(DEFAULT_PRICING, PRICE, body.usage);
-  const job: JobView = {
-    jobId: header.jobId,
-    status: "completed",
-    model: header.model,
-    workerId: worker.workerId,
-    tier: "tdx",
-    attempt: 0,
-    maxCost: header.maxCost,
-    cost: String(o.cost ? o.cost(honest) : honest),
-    reply,
-    receipt,
-    createdAt: 1,
-    updatedAt: 2,
-  } as JobView;
-  const candidate = {
-    workerId: worker.workerId,
-    hpkePublicKey: b64u.encode(worker.kem.publicKey),
-    pricePerToken: String(PRICE),
-    tier: "tdx",
-    measurement: MEASUREMENT,
-  } as VerifiedCandidate;
-  const check = () =>
-    checkCompletedJob({ job, jobId: header.jobId, envelope, header, replyKey, encryptedTo: [candidate], maxCost: header.maxCost });
-  return { check, honest };
-}
-
-function verificationCode(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof VerificationError) return e.code;
-    throw e;
-  }
-  return "accepted";
-}
+/** The code of the VerificationError `f` throws, or "accepted". */
+const verificationCode = (f: () => unknown): string => refusal(f).code;
 
 describe("issue 9 #12: the SDK checks the receipt's measurement and recomputes the bill", () => {
   it("an honest completed job passes and yields the sealed answer", () => {

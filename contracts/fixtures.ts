@@ -4,12 +4,29 @@
  * fees are reproducible).
  */
 import { Blockchain, type SandboxContract, type TreasuryContract } from "@ton/sandbox";
-import { type Address, beginCell, type Cell, type Transaction, toNano } from "@ton/core";
+import { type Address, beginCell, type Cell, type ShardAccount, type Transaction, toNano } from "@ton/core";
 import { keyPairFromSeed, type KeyPair } from "@ton/crypto";
 import { depositComment, keyToUint, signVoucher, signWithdrawal, Vault, type SignedVoucher, type SignedWithdrawal } from "./vault";
 
 export const FIXED_NOW = 1_750_000_000;
 export const RESERVE = toNano("1");
+
+/**
+ * Freezes the account at `address` for unpaid storage (last paid at FIXED_NOW): TON runs no code there and its
+ * StateInit no longer matches, so whatever reaches it bounces. For any sandbox (a vault fixture, a local chain).
+ */
+export async function freeze(on: { blockchain: Blockchain }, address: Address): Promise<void> {
+  const frozen: ShardAccount = {
+    account: {
+      addr: address,
+      storageStats: { used: { cells: 1n, bits: 256n }, storageExtra: null, lastPaid: FIXED_NOW, duePayment: toNano("0.2") },
+      storage: { lastTransLt: 0n, balance: { coins: 0n }, state: { type: "frozen", stateHash: 0xdeadn } },
+    },
+    lastTransactionLt: 0n,
+    lastTransactionHash: 0n,
+  };
+  await on.blockchain.setShardAccount(address, frozen);
+}
 
 export function seededKeyPair(label: string): KeyPair {
   const seed = Buffer.alloc(32);

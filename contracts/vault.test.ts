@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { Address, beginCell, Cell, type ShardAccount, toNano, type Transaction } from "@ton/core";
+import { Address, beginCell, Cell, toNano, type Transaction } from "@ton/core";
 import { findTransaction, flattenTransaction } from "@ton/test-utils";
 import type { SendMessageResult } from "@ton/sandbox";
 import * as Generated from "./build/Vault_Vault";
@@ -41,7 +41,7 @@ import {
   WALLET_STORAGE,
   withdrawBody,
 } from "./vault";
-import { FIXED_NOW, refDepositLookalikes, RESERVE, seededKeyPair, vaultFixture, type VaultFixture } from "./fixtures";
+import { FIXED_NOW, freeze, refDepositLookalikes, RESERVE, seededKeyPair, vaultFixture, type VaultFixture } from "./fixtures";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GAS = toNano("0.05");
@@ -143,20 +143,6 @@ function logsOf(f: VaultFixture, res: SendMessageResult): { logs: DepositCredite
     }
   }
   return { logs, externals };
-}
-
-/** A state that TON refuses to run: a wallet frozen for unpaid storage (its StateInit no longer matches). */
-async function freeze(f: VaultFixture, address: Address): Promise<void> {
-  const frozen: ShardAccount = {
-    account: {
-      addr: address,
-      storageStats: { used: { cells: 1n, bits: 256n }, storageExtra: null, lastPaid: FIXED_NOW, duePayment: toNano("0.2") },
-      storage: { lastTransLt: 0n, balance: { coins: 0n }, state: { type: "frozen", stateHash: 0xdeadn } },
-    },
-    lastTransactionLt: 0n,
-    lastTransactionHash: 0n,
-  };
-  await f.blockchain.setShardAccount(address, frozen);
 }
 
 // ---------------------------------------------------------------- build artefacts

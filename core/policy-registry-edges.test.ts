@@ -12,13 +12,12 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { createMemoryStore } from "../local/memory-store";
-import { createDevAttestation, DEV_MEASUREMENT } from "./attestation/dev";
+import { DEV_MEASUREMENT } from "./attestation/dev";
 import { defaultPolicy, type AllowedMeasurement, type Policy as AttestationPolicy } from "./attestation/policy";
 import type { AttestationResult } from "./attestation/verify";
-import { b64u } from "./crypto/encoding";
-import { generateKemKey, generateSigningKey } from "./crypto/keys";
+import { generateSigningKey } from "./crypto/keys";
 import { CocoonError } from "./errors";
-import { makeJobWorld, MODEL, T0 } from "./jobs/testing";
+import { makeJobWorld, MODEL, registration, T0 } from "./jobs/testing";
 import {
   DEV_IMAGE_DIGEST,
   imageAllowed,
@@ -157,17 +156,10 @@ function registryWorld(policy: RegistryPolicy) {
   w.deps.policyRegistry = new PolicyCache(source, { refreshSeconds: 2, maxAgeSeconds: 60, now: w.deps.clock.now });
   async function register(digest?: string) {
     const key = generateSigningKey();
-    const kem = generateKemKey();
     const { nonce } = await issueRegistrationNonce(w.deps, key.id);
-    const attestation = createDevAttestation({
-      hpkePublicKey: kem.publicKey,
-      signingPublicKey: key.publicKey,
-      nonce: b64u.decode(nonce),
-      now: w.clock.now(),
-      ...(digest ? { modelDigests: { [MODEL]: digest } } : {}),
-    });
+    const request = registration(w, key, nonce, digest ? { modelDigests: { [MODEL]: digest } } : {});
     const before = w.transacts.length;
-    const error = await registerWorker(w.deps, key.id, { attestation, models: [{ model: MODEL, priceBps: 10_000 }], capacity: 4 }).then(
+    const error = await registerWorker(w.deps, key.id, request).then(
       () => undefined,
       (e: unknown) => e,
     );

@@ -4,12 +4,8 @@
  * object; looking such a name up read an inherited function and POST /v1/agents answered 500.
  */
 import { describe, expect, it } from "vitest";
-import { generateKemKey, generateSigningKey } from "./crypto/keys";
-import { b64u } from "./crypto/encoding";
-import { createDevAttestation } from "./attestation/dev";
-import { makeJobWorld } from "./jobs/testing";
+import { makeJobWorld, registered } from "./jobs/testing";
 import { DEFAULT_PRICING, pricePerToken } from "./pricing";
-import { issueRegistrationNonce, registerWorker } from "./workers";
 
 const PROTOTYPE_NAMES = ["constructor", "toString", "valueOf", "hasOwnProperty", "__proto__", "isPrototypeOf"];
 
@@ -24,16 +20,7 @@ describe("issue 14 (fuzz): model names that are Object.prototype members", () =>
 
   it("issue 14: a worker offering a model named constructor registers (it was a 500)", async () => {
     const w = makeJobWorld();
-    const key = generateSigningKey();
-    const kem = generateKemKey();
-    const { nonce } = await issueRegistrationNonce(w.deps, key.id);
-    const attestation = createDevAttestation({
-      hpkePublicKey: kem.publicKey,
-      signingPublicKey: key.publicKey,
-      nonce: b64u.decode(nonce),
-      now: w.clock.now(),
-    });
-    const out = await registerWorker(w.deps, key.id, { attestation, models: [{ model: "constructor", priceBps: 10_000 }], capacity: 1 });
+    const { out } = await registered(w, { models: [{ model: "constructor", priceBps: 10_000 }], capacity: 1 });
     expect(out.models).toEqual(["constructor"]);
   });
 });

@@ -17,12 +17,11 @@ import { ConditionFailedError, type WriteOp } from "./ports";
 import {
   DEFAULT_RELEASE_GRACE_SECONDS,
   getWithdrawal,
-  InvalidWithdrawalAddressError,
   releaseExpiredWithdrawals,
   requestWithdrawal,
   type WithdrawalDeps,
-  type WithdrawalSigner,
 } from "./withdrawals";
+import { fakeSigner } from "./withdrawals-testing";
 
 const TON = 1_000_000_000n;
 const NOW = 1_760_000_000_000;
@@ -30,35 +29,12 @@ const A = accountId(7);
 const TO = "0:" + "c".repeat(64);
 const GRACE = DEFAULT_RELEASE_GRACE_SECONDS;
 
-type Signed = { account: string; to: string; amount: bigint; seqno: number; expiry: number };
-
 /** Factory: deps over a memory store, a recording signer (with or without the vault's seqno getter), a log that keeps lines, a clock the test sets. */
 function makeDeps(o: { chain?: boolean; signer?: boolean } = {}) {
   let now = NOW;
   // the store's clock too: idempotency records carry a TTL, judged against it
   const store = createMemoryStore({ clock: { now: () => now } });
-  const signed: Signed[] = [];
-  let chainReads = 0;
-  const signer: WithdrawalSigner & { vaultSeqno: number } = {
-    vault: "0:" + "f".repeat(64),
-    vaultSeqno: 0,
-    address(a: string) {
-      if (!/^-?\d+:[0-9a-f]{64}$/.test(a)) throw new InvalidWithdrawalAddressError(`bad address ${a}`);
-      return a;
-    },
-    async sign(w: Signed) {
-      signed.push(w);
-      return { signature: `sig:${w.seqno}:${w.amount}:${w.expiry}` };
-    },
-    ...(o.chain === false
-      ? {}
-      : {
-          chainSeqno: async () => {
-            chainReads++;
-            return signer.vaultSeqno;
-          },
-        }),
-  };
+  const signer = fakeSigner({ chain: o.chain });
   const logs: Array<{ level: string; msg: string; data?: Record<string, unknown> }> = [];
   const log = (level: string) => (msg: string, data?: Record<string, unknown>) => void logs.push({ level, msg, ...(data ? { data } : {}) });
   const deps = {
@@ -71,11 +47,11 @@ function makeDeps(o: { chain?: boolean; signer?: boolean } = {}) {
   return {
     store,
     signer,
-    signed,
+    signed: signer.signed,
     deps,
     ledger,
     logs,
-    chainReads: () => chainReads,
+    chainReads: () => signer.chainReads,
     setNow: (ms: number) => (now = ms),
     caughtUp: (at: number) => ledger.markPass(at, { caughtUpAsOf: at }),
     deposit: (amount: bigint, tx = "d1") => ledger.creditDeposit(tx.padEnd(64, "0"), A, amount, NOW),
@@ -92,6 +68,13 @@ async function refusal(p: Promise<unknown>) {
   expect(e).toBeInstanceOf(CocoonError);
   return { status: e.status, code: e.code, message: e.message, details: e.details };
 }
+
+/** Factory: the record of withdrawal `seqno` (1 nanoTON, long expired) that the chain watcher saw land. */
+const landedRecord = (seqno: number): WriteOp => ({
+  op: "put",
+  table: "chain",
+  item: { ...issuedWithdrawalKey(A, seqno), account: A, seqno, amount: 1n, to: TO, expiry: 1, reserved: true, status: "landed", gen: 0 },
+});
 
 /** The first second at which a withdrawal with this expiry may be released. */
 const releasableAt = (expiry: number) => (expiry + GRACE + 1) * 1000;
@@ -243,25 +226,7 @@ describe("requestWithdrawal: refusals, failures, seqnos", () => {
   it("the counter behind two records the ledger saw land: both are skipped, with a warning", async () => {
     const t = makeDeps({ chain: false });
     await t.deposit(TON);
-    for (const seqno of [0, 1]) {
-      await t.store.transact([
-        {
-          op: "put",
-          table: "chain",
-          item: {
-            ...issuedWithdrawalKey(A, seqno),
-            account: A,
-            seqno,
-            amount: 1n,
-            to: TO,
-            expiry: 1,
-            reserved: true,
-            status: "landed",
-            gen: 0,
-          },
-        },
-      ]);
-    }
+    for (const seqno of [0, 1]) await t.store.transact([landedRecord(seqno)]);
     const w = await requestWithdrawal(t.deps, A, { amount: 5n, to: TO });
     expect(w.seqno).toBe(2);
     expect(t.logs).toContainEqual({
@@ -459,23 +424,7 @@ describe("withdrawal records", () => {
   it("a counter more than 90 seqnos behind what landed is refused (503) rather than scanned without bound", async () => {
     const t = makeDeps({ chain: false });
     await t.deposit(TON);
-    const landed: WriteOp[] = [];
-    for (let seqno = 0; seqno < 91; seqno++)
-      landed.push({
-        op: "put",
-        table: "chain",
-        item: {
-          ...issuedWithdrawalKey(A, seqno),
-          account: A,
-          seqno,
-          amount: 1n,
-          to: TO,
-          expiry: 1,
-          reserved: true,
-          status: "landed",
-          gen: 0,
-        },
-      });
+    const landed = Array.from({ length: 91 }, (_, seqno) => landedRecord(seqno));
     for (let i = 0; i < landed.length; i += 50) await t.store.transact(landed.slice(i, i + 50));
     expect((await refusal(requestWithdrawal(t.deps, A, { amount: 1n, to: TO }))).code).toBe("withdrawal_contention");
     expect(await t.pending()).toBe(0n);

@@ -11,46 +11,16 @@ import {
   DEFAULT_RELEASE_GRACE_SECONDS,
   DEFAULT_WITHDRAWAL_TTL_SECONDS,
   getWithdrawal,
-  InvalidWithdrawalAddressError,
   releaseExpiredWithdrawals,
   requestWithdrawal,
   type WithdrawalDeps,
-  type WithdrawalSigner,
 } from "./withdrawals";
+import { fakeSigner } from "./withdrawals-testing";
 
 const TON = 1_000_000_000n;
 const NOW = 1_760_000_000_000;
 const A = accountId(1);
 const TO = "0:" + "c".repeat(64);
-
-type Signed = { account: string; to: string; amount: bigint; seqno: number; expiry: number };
-
-/** Checks addresses like the TON signer (raw form only here), records what it signed, and plays the vault's seqno getter. */
-function fakeSigner(o: { chain?: boolean } = {}): WithdrawalSigner & { signed: Signed[]; vaultSeqno: number; chainDown: boolean } {
-  const signed: Signed[] = [];
-  const s = {
-    vault: "0:" + "f".repeat(64),
-    signed,
-    vaultSeqno: 0,
-    chainDown: false,
-    address(a: string) {
-      if (!/^-?\d+:[0-9a-f]{64}$/.test(a)) throw new InvalidWithdrawalAddressError(`bad address ${a}`);
-      return a;
-    },
-    async sign(w: Signed) {
-      signed.push(w);
-      return { signature: Buffer.from(`${w.account}|${w.seqno}|${w.amount}`).toString("base64") };
-    },
-  };
-  return o.chain === false
-    ? s
-    : Object.assign(s, {
-        chainSeqno: async () => {
-          if (s.chainDown) throw new Error("toncenter 503");
-          return s.vaultSeqno;
-        },
-      });
-}
 
 function makeDeps(o: { signer?: boolean; chain?: boolean } = {}) {
   const store = createMemoryStore();

@@ -11,12 +11,12 @@
  */
 import { describe, expect, it } from "vitest";
 import type { ModelCapabilities } from "../events/api";
-import { createDevAttestation, createNoneAttestation } from "./attestation/dev";
+import { createNoneAttestation } from "./attestation/dev";
 import { b64u } from "./crypto/encoding";
 import { generateKemKey, generateSigningKey, type SigningKeyPair } from "./crypto/keys";
 import type { CoreDeps } from "./deps";
 import { CocoonError } from "./errors";
-import { MODEL, T0, makeJobWorld, type JobWorld } from "./jobs/testing";
+import { MODEL, T0, makeJobWorld, offerAt, registered, registration, setOffer, type JobWorld } from "./jobs/testing";
 import { workerAccount } from "./ledger";
 import { DEV_IMAGE_DIGEST, PolicyCache, type PolicyReading } from "./policy-registry";
 import type { Item, QueueName, Random, Store, TableName, WriteOp } from "./ports";
@@ -143,45 +143,6 @@ async function offerWorld(offers: OfferItem[], seed = 1) {
   return { deps, inner, queries, gets, earn, decide };
 }
 
-/** Factory: a registration request for `key`, its dev evidence bound to `nonce` (and to `kem`'s key). */
-function registration(
-  w: JobWorld,
-  key: SigningKeyPair,
-  nonce: string,
-  o: {
-    models?: Array<{ model: string; priceBps: number; capabilities?: ModelCapabilities }>;
-    capacity?: number;
-    modelDigests?: Record<string, string>;
-    /** the nonce the evidence's report data binds (default: `nonce`) */
-    boundNonce?: string;
-  } = {},
-) {
-  const kem = generateKemKey();
-  const doc = createDevAttestation({
-    hpkePublicKey: kem.publicKey,
-    signingPublicKey: key.publicKey,
-    nonce: b64u.decode(o.boundNonce ?? nonce),
-    now: w.clock.now(),
-    ...(o.modelDigests ? { modelDigests: o.modelDigests } : {}),
-  });
-  return {
-    attestation: { ...doc, nonce },
-    models: o.models ?? [{ model: MODEL, priceBps: 10_000 }],
-    capacity: o.capacity ?? 4,
-  };
-}
-
-/** Factory: a registered worker (nonce, evidence, registration), as an agent does it. */
-async function registered(w: JobWorld, o: Parameters<typeof registration>[3] = {}) {
-  const key = generateSigningKey();
-  const { nonce } = await issueRegistrationNonce(w.deps, key.id);
-  const out = await registerWorker(w.deps, key.id, registration(w, key, nonce, o));
-  return { key, out };
-}
-
-const offerAt = (w: { store: Store }, model: string, workerId: string) => w.store.get<OfferItem>("offers", offerKey(model, workerId));
-const setOffer = (w: { store: Store }, model: string, workerId: string, set: Record<string, unknown>) =>
-  w.store.transact([{ op: "update", table: "offers", key: offerKey(model, workerId), set }]);
 const nonceOf = (w: JobWorld, workerId: string) => w.store.get("nonces", { pk: `reg#${workerId}`, sk: "n" });
 
 /** A use case's refusal: { status, code, message } (fails the test when it did not refuse with a CocoonError). */

@@ -6,11 +6,10 @@
  */
 import { describe, expect, it } from "vitest";
 import type { ModelCapabilities } from "../events/api";
-import { createDevAttestation } from "./attestation/dev";
 import { b64u } from "./crypto/encoding";
-import { generateKemKey, generateSigningKey, type SigningKeyPair } from "./crypto/keys";
+import { generateKemKey, generateSigningKey } from "./crypto/keys";
 import { CocoonError } from "./errors";
-import { MODEL, makeJobWorld, type JobWorld } from "./jobs/testing";
+import { MODEL, makeJobWorld, offerAt, registered, registration, setOffer, type JobWorld } from "./jobs/testing";
 import { applyMovement, workerAccount } from "./ledger";
 import type { Store } from "./ports";
 import { pricePerToken } from "./pricing";
@@ -22,11 +21,9 @@ import {
   listModels,
   markSuspect,
   matchCandidates,
-  offerKey,
   registerWorker,
   requireWorker,
   workerStatus,
-  type OfferItem,
   type WorkerItem,
 } from "./workers";
 
@@ -40,35 +37,6 @@ const CAPS: ModelCapabilities = {
   jsonSchema: false,
   contextLength: 4096,
 };
-
-/** Factory: a registration request for `key`, its dev evidence bound to `nonce`. */
-function registration(
-  w: JobWorld,
-  key: SigningKeyPair,
-  nonce: string,
-  o: { models?: Array<{ model: string; priceBps: number; capabilities?: ModelCapabilities }>; capacity?: number } = {},
-) {
-  const kem = generateKemKey();
-  const attestation = createDevAttestation({
-    hpkePublicKey: kem.publicKey,
-    signingPublicKey: key.publicKey,
-    nonce: b64u.decode(nonce),
-    now: w.clock.now(),
-  });
-  return { attestation, models: o.models ?? [{ model: MODEL, priceBps: 10_000 }], capacity: o.capacity ?? 4 };
-}
-
-/** Factory: a registered worker (nonce, evidence, registration), as an agent does it. */
-async function registered(w: JobWorld, o: Parameters<typeof registration>[3] = {}) {
-  const key = generateSigningKey();
-  const { nonce } = await issueRegistrationNonce(w.deps, key.id);
-  const out = await registerWorker(w.deps, key.id, registration(w, key, nonce, o));
-  return { key, out };
-}
-
-const offer = (w: JobWorld, model: string, workerId: string) => w.store.get<OfferItem>("offers", offerKey(model, workerId));
-const setOffer = (w: JobWorld, model: string, workerId: string, set: Record<string, unknown>) =>
-  w.store.transact([{ op: "update", table: "offers", key: offerKey(model, workerId), set }]);
 
 async function codeOf(p: Promise<unknown>) {
   const e = await p.then(
@@ -119,7 +87,7 @@ describe("registration", () => {
       lastHeartbeat: w.clock.now(),
       registeredAt: w.clock.now(),
     });
-    const o = await offer(w, MODEL, key.id);
+    const o = await offerAt(w, MODEL, key.id);
     expect(o).toMatchObject({
       workerId: key.id,
       model: MODEL,
@@ -131,7 +99,7 @@ describe("registration", () => {
       lastHeartbeat: w.clock.now(),
     });
     expect(BigInt(o!.pricePerToken)).toBe(pricePerToken(w.deps.config.pricing, MODEL, 12_000));
-    expect(await offer(w, OTHER, key.id)).not.toHaveProperty("capabilities");
+    expect(await offerAt(w, OTHER, key.id)).not.toHaveProperty("capabilities");
     expect((await w.store.query("offers", "*")).map((i) => i.sk).sort()).toEqual([MODEL, OTHER].sort());
     expect(await w.store.get("nonces", { pk: `reg#${key.id}`, sk: "n" })).toBeUndefined();
     // the nonce was single use
@@ -155,8 +123,8 @@ describe("registration", () => {
       lastHeartbeat: first + 60_000,
       models: [OTHER],
     });
-    expect(await offer(w, MODEL, key.id)).toBeUndefined();
-    expect(await offer(w, OTHER, key.id)).toMatchObject({ priceBps: 9_000 });
+    expect(await offerAt(w, MODEL, key.id)).toBeUndefined();
+    expect(await offerAt(w, OTHER, key.id)).toMatchObject({ priceBps: 9_000 });
   });
 
   it("refuses evidence for another key (403 key_mismatch), a nonce never issued or of another worker (401), and evidence that does not verify (403 attestation_*)", async () => {
@@ -205,16 +173,16 @@ describe("heartbeats and liveness", () => {
     w.advance(5_000);
     const r = await heartbeat(w.deps, key.id, 3);
     expect(r).toMatchObject({ ok: true, heartbeatSeconds: w.deps.config.heartbeatSeconds });
-    for (const m of [MODEL, OTHER]) expect(await offer(w, m, key.id)).toMatchObject({ lastHeartbeat: w.clock.now(), load: 3 });
+    for (const m of [MODEL, OTHER]) expect(await offerAt(w, m, key.id)).toMatchObject({ lastHeartbeat: w.clock.now(), load: 3 });
     await heartbeat(w.deps, key.id, 0, true);
-    for (const m of [MODEL, OTHER]) expect((await offer(w, m, key.id))!.lastHeartbeat).toBe(0);
+    for (const m of [MODEL, OTHER]) expect((await offerAt(w, m, key.id))!.lastHeartbeat).toBe(0);
     expect(await codeOf(heartbeat(w.deps, generateSigningKey().id, 0))).toEqual([403, "not_a_worker"]);
   });
 
   it("markSuspect of an offer that is gone is a no-op", async () => {
     const w = makeJobWorld();
     await expect(markSuspect(w.deps, MODEL, "nobody")).resolves.toBeUndefined();
-    expect(await offer(w, MODEL, "nobody")).toBeUndefined();
+    expect(await offerAt(w, MODEL, "nobody")).toBeUndefined();
   });
 
   it("isLive: a heartbeat exactly livenessMs old counts, one ms older does not; evidence must not have expired", () => {

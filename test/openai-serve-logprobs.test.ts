@@ -31,22 +31,21 @@ const LONG_PROMPT = "answer long, in one piece";
 const LONG_TOKENS = Array.from({ length: 400 }, (_, i) => `中文${i % 10}`);
 const longContent = (k: number) => LONG_TOKENS.map((t, i) => ({ token: t, logprob: -i / 1000, bytes: null, top_logprobs: tops(i, k) }));
 
-function answerLongWhole(res: ServerResponse, k: number): void {
-  const usage = { prompt_tokens: 5, completion_tokens: LONG_TOKENS.length, total_tokens: 5 + LONG_TOKENS.length };
+/** What the fake server reports for an answer of `n` tokens to a prompt of 5. */
+const usageOf = (n: number) => ({ prompt_tokens: 5, completion_tokens: n, total_tokens: 5 + n });
+
+/**
+ * The fake server's whole (unstreamed) chat.completion of `tokens`, with `logprobs` as given: one shape for
+ * the short answer and the long one, which differ in nothing else.
+ */
+function answerWhole(res: ServerResponse, tokens: string[], logprobs: { content: unknown[] } | null): void {
   res.setHeader("content-type", "application/json").end(
     JSON.stringify({
       id: "x",
       object: "chat.completion",
       model: MODEL,
-      choices: [
-        {
-          index: 0,
-          message: { role: "assistant", content: LONG_TOKENS.join("") },
-          finish_reason: "stop",
-          logprobs: { content: longContent(k) },
-        },
-      ],
-      usage,
+      choices: [{ index: 0, message: { role: "assistant", content: tokens.join("") }, finish_reason: "stop", logprobs }],
+      usage: usageOf(tokens.length),
     }),
   );
 }
@@ -65,26 +64,8 @@ async function startLogprobServer(): Promise<{ url: string; seen: Seen[]; close(
     seen.push({ body });
     const want = body.logprobs === true;
     const k = typeof body.top_logprobs === "number" ? body.top_logprobs : 0;
-    if (JSON.stringify(body.messages).includes(LONG_PROMPT)) return void answerLongWhole(res, k);
-    const usage = { prompt_tokens: 5, completion_tokens: WORDS.length, total_tokens: 5 + WORDS.length };
-    if (body.stream !== true) {
-      return void res.setHeader("content-type", "application/json").end(
-        JSON.stringify({
-          id: "x",
-          object: "chat.completion",
-          model: MODEL,
-          choices: [
-            {
-              index: 0,
-              message: { role: "assistant", content: WORDS.join("") },
-              finish_reason: "stop",
-              logprobs: want ? { content: WORDS.flatMap((_, i) => content(k, i)) } : null,
-            },
-          ],
-          usage,
-        }),
-      );
-    }
+    if (JSON.stringify(body.messages).includes(LONG_PROMPT)) return void answerWhole(res, LONG_TOKENS, { content: longContent(k) });
+    if (body.stream !== true) return void answerWhole(res, WORDS, want ? { content: WORDS.flatMap((_, i) => content(k, i)) } : null);
     res.writeHead(200, { "content-type": "text/event-stream" });
     WORDS.forEach((w, i) =>
       res.write(
@@ -92,7 +73,7 @@ async function startLogprobServer(): Promise<{ url: string; seen: Seen[]; close(
       ),
     );
     res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: "stop" }] })}\n\n`);
-    res.write(`data: ${JSON.stringify({ choices: [], usage })}\n\n`);
+    res.write(`data: ${JSON.stringify({ choices: [], usage: usageOf(WORDS.length) })}\n\n`);
     res.end("data: [DONE]\n\n");
   };
   const server: Server = createServer((req, res) => {

@@ -4,20 +4,8 @@ import { registryFixture, testPolicy, TIMELOCK } from "../contracts/registry-fix
 import { PolicyCache, StorePolicySource } from "../core/policy-registry";
 import { loadAwsConfig } from "../functions/config";
 import { createAwsCoreDeps } from "../functions/adapters/aws-core-deps";
+import { prodStageEnv } from "../functions/adapters/aws-testing";
 import { ChainPolicySource, fromContractPolicy, toContractPolicy, toncenterClock } from "./registry";
-
-const ACCOUNT = "123456789012";
-const awsEnv = (over: Record<string, string | undefined> = {}): Record<string, string | undefined> => ({
-  COCOON_STAGE: "prod",
-  AWS_REGION: "us-east-1",
-  COCOON_TABLE: "prod-cocoon-Cocoon-DataTable-1X2Y3Z",
-  COCOON_MATCHING_QUEUE_URL: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/prod-cocoon-Cocoon-MatchingQueue-AbC123`,
-  COCOON_WORKER_QUEUE_NAME_PREFIX: "cocoon-prod-",
-  COCOON_WORKER_QUEUE_URL_PREFIX: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/cocoon-prod-`,
-  COCOON_WORKER_QUEUE_ARN_PREFIX: `arn:aws:sqs:us-east-1:${ACCOUNT}:cocoon-prod-`,
-  COCOON_WORKER_DLQ_ARN: `arn:aws:sqs:us-east-1:${ACCOUNT}:prod-cocoon-Cocoon-WorkerDlq-XyZ789`,
-  ...over,
-});
 
 describe("ChainPolicySource (issue 15)", () => {
   it("reads the registry's policy and version, with the chain time of the state it read", async () => {
@@ -75,9 +63,9 @@ describe("the AWS coordinator's registry settings (issue 15)", () => {
     const registry = { COCOON_REGISTRY_ADDRESS: "0:" + "cd".repeat(32) };
 
     // Act
-    const on = loadAwsConfig(awsEnv(registry));
+    const on = loadAwsConfig(prodStageEnv(registry));
     const deps = await createAwsCoreDeps(on);
-    const off = await createAwsCoreDeps(loadAwsConfig(awsEnv()));
+    const off = await createAwsCoreDeps(loadAwsConfig(prodStageEnv()));
 
     // Assess
     expect(on.registry).toEqual({ address: registry.COCOON_REGISTRY_ADDRESS, refreshSeconds: 60, maxAgeSeconds: 600 });

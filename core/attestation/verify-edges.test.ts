@@ -4,10 +4,9 @@
  * report's own checks, the model digests the verdict carries, and the reasons' wording where
  * it carries data. verify.test.ts covers the main paths; this file pins what it leaves loose.
  */
-import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MAX_QUOTE_CHARS, type AttestationDoc } from "../../events/attestation";
-import { SAMPLE_QUOTE, sampleCollateral, tdxVerdict } from "../../test/fixtures/attestation/helpers";
+import { IN_WINDOW, keys, sampleCollateral, tdxDoc, tdxVerdict, type AttestedKeys } from "../../test/fixtures/attestation/helpers";
 import { sign, signingKeyFromSeed } from "../crypto/keys";
 import { DEV_ATTESTATION_SEED, DEV_MEASUREMENT, b64u, createDevAttestation, createNoneAttestation, devSignedMessage } from "./dev";
 import {
@@ -29,7 +28,8 @@ import { TdxVerifierCache, type TdxVerdict } from "./tdx/verify";
 import { sharedTdxCacheSizes, verifyAttestation, type AttestationContext } from "./verify";
 
 // ---------------------------------------------------------------- factories
-const NOW = Date.parse("2025-06-25T00:00:00Z");
+/** 2025-06-25, inside the sample collateral's window; tdxDoc's documents are issued a second before */
+const NOW = IN_WINDOW.getTime();
 const FIVE_MINUTES_MS = 5 * 60_000;
 /** 48 bytes of lower-case hex made of one repeated digit: easy to tell apart in a failure. */
 const hex48 = (digit: string) => digit.repeat(96);
@@ -37,15 +37,7 @@ const DIGEST_AB = "ab".repeat(32);
 const DIGEST_CD = "cd".repeat(32);
 const SAMPLE = testImages.find((m) => m.name === "sample-dcap-qvl-tdx")!;
 
-type Keys = { hpkePublicKey: Uint8Array; signingPublicKey: Uint8Array; nonce: Uint8Array };
-function keys(): Keys {
-  return {
-    hpkePublicKey: new Uint8Array(randomBytes(32)),
-    signingPublicKey: new Uint8Array(randomBytes(32)),
-    nonce: new Uint8Array(randomBytes(32)),
-  };
-}
-const rdHex = (k: Keys) => Buffer.from(reportData(k.hpkePublicKey, k.signingPublicKey, k.nonce)).toString("hex");
+const rdHex = (k: AttestedKeys) => Buffer.from(reportData(k.hpkePublicKey, k.signingPublicKey, k.nonce)).toString("hex");
 
 /** A policy for verifier tests: the local one (test images listed) under a version no other file uses. */
 function policy(over: Partial<Policy> = {}): Policy {
@@ -54,26 +46,15 @@ function policy(over: Partial<Policy> = {}): Policy {
 function ctx(over: Partial<AttestationContext> = {}): AttestationContext {
   return { policy: policy(), now: NOW, allowDev: true, allowNone: true, allowTestImages: true, ...over };
 }
-function tdxDoc(k: Keys, over: Partial<AttestationDoc> = {}): AttestationDoc {
-  return {
-    tier: "tdx",
-    hpkePublicKey: b64u.encode(k.hpkePublicKey),
-    signingPublicKey: b64u.encode(k.signingPublicKey),
-    nonce: b64u.encode(k.nonce),
-    quote: b64u.encode(SAMPLE_QUOTE),
-    issuedAt: NOW - 1000,
-    ...over,
-  };
-}
 /** An injected TDX verifier (a spy) answering a verdict for the sample image whose report data binds `k`. */
-function stubTdx(k: Keys, over: Partial<TdxVerdict> = {}) {
+function stubTdx(k: AttestedKeys, over: Partial<TdxVerdict> = {}) {
   const registers = { mrtd: SAMPLE.mrtd, rtmr0: SAMPLE.rtmr0!, rtmr1: SAMPLE.rtmr1!, rtmr2: SAMPLE.rtmr2! };
   return vi.fn(async (): Promise<TdxVerdict> => tdxVerdict({ ...registers, rtmr3: hex48("0"), reportData: rdHex(k) }, over));
 }
 
 const DEV_KEY = signingKeyFromSeed(DEV_ATTESTATION_SEED);
 /** The report createDevAttestation would write for `k` at NOW, with `over` on top. */
-function devReport(k: Keys, over: Record<string, unknown> = {}) {
+function devReport(k: AttestedKeys, over: Record<string, unknown> = {}) {
   return {
     v: 1,
     kind: "cocoon-dev-attestation",
@@ -89,7 +70,7 @@ function devReport(k: Keys, over: Record<string, unknown> = {}) {
  * signed with the published dev key: what anyone can make, so every check after the signature
  * must hold on its own.
  */
-function signedDevDoc(k: Keys, report: unknown, over: Partial<AttestationDoc> = {}): AttestationDoc {
+function signedDevDoc(k: AttestedKeys, report: unknown, over: Partial<AttestationDoc> = {}): AttestationDoc {
   const quote = new TextEncoder().encode(typeof report === "string" ? report : JSON.stringify(report));
   return {
     tier: "dev",
@@ -102,7 +83,7 @@ function signedDevDoc(k: Keys, report: unknown, over: Partial<AttestationDoc> = 
     ...over,
   };
 }
-const noneDoc = (k: Keys, issuedAt: number, modelDigests?: Record<string, string>) =>
+const noneDoc = (k: AttestedKeys, issuedAt: number, modelDigests?: Record<string, string>) =>
   createNoneAttestation({ ...k, now: issuedAt, ...(modelDigests ? { modelDigests } : {}) });
 
 // ================================================================ policy.ts

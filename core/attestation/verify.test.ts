@@ -2,7 +2,15 @@ import { createHash, randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import type { AttestationDoc } from "../../events/attestation";
-import { IN_WINDOW, SAMPLE_QUOTE, sampleCollateral, tdxVerdict } from "../../test/fixtures/attestation/helpers";
+import {
+  IN_WINDOW,
+  SAMPLE_QUOTE,
+  keys,
+  sampleCollateral,
+  tdxDoc,
+  tdxVerdict,
+  type AttestedKeys,
+} from "../../test/fixtures/attestation/helpers";
 import { DEV_ATTESTATION_PUBLIC_KEY, DEV_ATTESTATION_SEED, b64u, createDevAttestation, createNoneAttestation } from "./dev";
 import { defaultPolicy, loadPolicy, localPolicy, parsePolicy, testImages, type Policy } from "./policy";
 import { reportData } from "./report-data";
@@ -10,36 +18,15 @@ import type { TdxVerdict } from "./tdx/verify";
 import { verifyAttestation, type AttestationContext } from "./verify";
 
 // ---------------------------------------------------------------- factories
-const NOW = Date.parse("2025-06-25T00:00:00Z");
-function keys() {
-  return {
-    hpkePublicKey: new Uint8Array(randomBytes(32)),
-    signingPublicKey: new Uint8Array(randomBytes(32)),
-    nonce: new Uint8Array(randomBytes(32)),
-  };
-}
+/** 2025-06-25, inside the sample collateral's window; tdxDoc's documents are issued a second before */
+const NOW = IN_WINDOW.getTime();
 /** The tests' context: the local policy (production + the public sample image) with test images allowed. */
 function ctx(over: Partial<AttestationContext> = {}): AttestationContext {
   return { policy: localPolicy, now: NOW, allowDev: false, allowNone: false, allowTestImages: true, ...over };
 }
-function tdxDoc(k = keys(), over: Partial<AttestationDoc> = {}): AttestationDoc {
-  return {
-    tier: "tdx",
-    hpkePublicKey: b64u.encode(k.hpkePublicKey),
-    signingPublicKey: b64u.encode(k.signingPublicKey),
-    nonce: b64u.encode(k.nonce),
-    quote: b64u.encode(SAMPLE_QUOTE),
-    issuedAt: NOW - 1000,
-    ...over,
-  };
-}
 const SAMPLE = testImages.find((m) => m.name === "sample-dcap-qvl-tdx")!;
 /** A stub TDX verdict for a quote whose report data binds `k` (no real quote can). */
-function stubVerdict(
-  k: ReturnType<typeof keys>,
-  over: Partial<TdxVerdict> = {},
-  measured: Partial<NonNullable<TdxVerdict["measurements"]>> = {},
-) {
+function stubVerdict(k: AttestedKeys, over: Partial<TdxVerdict> = {}, measured: Partial<NonNullable<TdxVerdict["measurements"]>> = {}) {
   const reportDataHex = Buffer.from(reportData(k.hpkePublicKey, k.signingPublicKey, k.nonce)).toString("hex");
   const registers = { mrtd: SAMPLE.mrtd, rtmr0: SAMPLE.rtmr0!, rtmr1: SAMPLE.rtmr1!, rtmr2: SAMPLE.rtmr2! };
   return async (): Promise<TdxVerdict> => tdxVerdict({ ...registers, reportData: reportDataHex, ...measured }, over);

@@ -7,13 +7,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { sealReply } from "../crypto/envelope";
-import type { Key, Notifier, TableName } from "../ports";
+import type { Notifier } from "../ports";
 import { handleMatchingMessage } from "./dispatch";
 import type { JobItem } from "./items";
 import { getJob } from "./read";
 import { postResult } from "./results";
 import { submitJob } from "./submit";
-import { makeJobWorld, MODEL, refusal, type JobWorld } from "./testing";
+import { countReads, makeJobWorld, MODEL, refusal, type JobWorld } from "./testing";
 
 async function submitted(w: JobWorld) {
   const a = await w.worker();
@@ -22,21 +22,6 @@ async function submitted(w: JobWorld) {
   await submitJob(w.deps, r.id, envelope, "key-00000001", quote);
   const job = (await w.store.get<JobItem>("jobs", { pk: envelope.header.jobId, sk: "job" }))!;
   return { a, r, envelope, jobId: envelope.header.jobId, job };
-}
-
-/** Counts the store reads of one job's items while `run` runs. */
-async function countReads<T>(w: JobWorld, jobId: string, run: () => Promise<T>): Promise<{ value: T; reads: number }> {
-  const get = w.store.get.bind(w.store);
-  let reads = 0;
-  w.store.get = (async (table: TableName, key: Key) => {
-    if (table === "jobs" && key.pk === jobId) reads++;
-    return get(table, key);
-  }) as typeof w.store.get;
-  try {
-    return { value: await run(), reads };
-  } finally {
-    w.store.get = get;
-  }
 }
 
 /** A notifier whose waits answer `answers` in turn (then nothing), each moving the clock by `step`; it records each wait's ms. */

@@ -3,26 +3,11 @@
  * the job item in a loop.
  */
 import { describe, expect, it } from "vitest";
-import type { Key, Notifier, TableName } from "../ports";
+import type { Notifier } from "../ports";
 import { getJob } from "./read";
 import { postResult } from "./results";
 import { submitJob, submitJobWithItem } from "./submit";
-import { makeJobWorld, type JobWorld } from "./testing";
-
-/** Counts the store reads of one job's items while `run` runs. */
-async function countReads<T>(w: JobWorld, jobId: string, run: () => Promise<T>): Promise<{ value: T; reads: number }> {
-  const get = w.store.get.bind(w.store);
-  let reads = 0;
-  w.store.get = (async (table: TableName, key: Key) => {
-    if (table === "jobs" && key.pk === jobId) reads++;
-    return get(table, key);
-  }) as typeof w.store.get;
-  try {
-    return { value: await run(), reads };
-  } finally {
-    w.store.get = get;
-  }
-}
+import { countReads, makeJobWorld, type JobWorld } from "./testing";
 
 async function submitted(w: JobWorld) {
   const a = await w.worker();

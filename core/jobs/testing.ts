@@ -3,7 +3,7 @@
  * notifier, with a clock the test moves; workers registered through core/workers with
  * simulated (dev) evidence; requesters funded from the dev faucet account.
  */
-import type { ResultRequest } from "../../events/api";
+import type { ModelCapabilities, ResultRequest } from "../../events/api";
 import type { EnvelopeHeader, ReceiptBody, ReplyEnvelope, RequestEnvelope } from "../../events/envelope";
 import { createMemoryStore, type MemoryStore } from "../../local/memory-store";
 import { createLocalNotifier } from "../../local/notifier";
@@ -18,8 +18,8 @@ import { signReceipt } from "../crypto/receipt";
 import type { CoreDeps } from "../deps";
 import { CocoonError } from "../errors";
 import { applyMovement, faucetMovement, getBalance, requesterAccount, workerAccount } from "../ledger";
-import type { Item, TableName, WriteOp } from "../ports";
-import { issueRegistrationNonce, registerWorker, type WorkerItem } from "../workers";
+import type { Item, Key, Store, TableName, WriteOp } from "../ports";
+import { issueRegistrationNonce, offerKey, registerWorker, type OfferItem, type WorkerItem } from "../workers";
 import { jobKey, jobMovementRecords, type JobItem } from "./items";
 import { prepareJob } from "./prepare";
 import { submitJob } from "./submit";
@@ -184,6 +184,70 @@ export function makeJobWorld(o: { cheapTransactions?: boolean } = {}) {
   const earned = async (workerId: string) => (await getBalance(store, workerAccount(workerId))).available;
 
   return { deps, store, queues, clock, logs, transacts, advance, worker, requester, sealedJob, submitted, completed, balance, earned };
+}
+
+/**
+ * Factory: a registration request for `key`, its dev evidence bound to `nonce` (or, to test a mismatch, to
+ * `boundNonce`) and to a fresh KEM key; MODEL at 10 000 bps and a capacity of 4 unless given.
+ */
+export function registration(
+  w: JobWorld,
+  key: SigningKeyPair,
+  nonce: string,
+  o: {
+    models?: Array<{ model: string; priceBps: number; capabilities?: ModelCapabilities }>;
+    capacity?: number;
+    modelDigests?: Record<string, string>;
+    /** the nonce the evidence's report data binds (default: `nonce`) */
+    boundNonce?: string;
+  } = {},
+) {
+  const kem = generateKemKey();
+  const doc = createDevAttestation({
+    hpkePublicKey: kem.publicKey,
+    signingPublicKey: key.publicKey,
+    nonce: b64u.decode(o.boundNonce ?? nonce),
+    now: w.clock.now(),
+    ...(o.modelDigests ? { modelDigests: o.modelDigests } : {}),
+  });
+  return {
+    attestation: { ...doc, nonce },
+    models: o.models ?? [{ model: MODEL, priceBps: 10_000 }],
+    capacity: o.capacity ?? 4,
+  };
+}
+
+/** Factory: a registered worker (nonce, evidence, registration), as an agent does it. */
+export async function registered(w: JobWorld, o: Parameters<typeof registration>[3] = {}) {
+  const key = generateSigningKey();
+  const { nonce } = await issueRegistrationNonce(w.deps, key.id);
+  const out = await registerWorker(w.deps, key.id, registration(w, key, nonce, o));
+  return { key, out };
+}
+
+/** The offer of `model` by `workerId` in the store (undefined: none). */
+export const offerAt = (w: { store: Store }, model: string, workerId: string) =>
+  w.store.get<OfferItem>("offers", offerKey(model, workerId));
+/** Sets fields of an offer in place, as a heartbeat or a test's "time passed" would. */
+export const setOffer = (w: { store: Store }, model: string, workerId: string, set: Record<string, unknown>) =>
+  w.store.transact([{ op: "update", table: "offers", key: offerKey(model, workerId), set }]);
+
+/**
+ * Counts the store reads of one job's items while `run` runs: how a test sees that a wait is woken by
+ * the result rather than by re-reading the job in a loop.
+ */
+export async function countReads<T>(w: JobWorld, jobId: string, run: () => Promise<T>): Promise<{ value: T; reads: number }> {
+  const get = w.store.get.bind(w.store);
+  let reads = 0;
+  w.store.get = (async (table: TableName, key: Key) => {
+    if (table === "jobs" && key.pk === jobId) reads++;
+    return get(table, key);
+  }) as typeof w.store.get;
+  try {
+    return { value: await run(), reads };
+  } finally {
+    w.store.get = get;
+  }
 }
 
 /** A use case's refusal as { status, code, message } (undefined when it did not refuse; anything but a CocoonError is rethrown). */

@@ -5,23 +5,15 @@ import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { ConfigError, loadAwsConfig, required } from "../config";
 import { createAwsDeps } from "./aws-deps";
+import { ACCOUNT, prodStageEnv } from "./aws-testing";
 
-const ACCOUNT = "123456789012";
-
-/** The environment stacks/Cocoon.ts gives a function on the prod stage. */
-const prodEnv = (over: Record<string, string | undefined> = {}): Record<string, string | undefined> => ({
-  COCOON_STAGE: "prod",
-  AWS_REGION: "us-east-1",
-  COCOON_TABLE: "prod-cocoon-Cocoon-DataTable-1X2Y3Z",
-  COCOON_MATCHING_QUEUE_URL: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/prod-cocoon-Cocoon-MatchingQueue-AbC123`,
-  COCOON_WORKER_QUEUE_NAME_PREFIX: "cocoon-prod-",
-  COCOON_WORKER_QUEUE_URL_PREFIX: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/cocoon-prod-`,
-  COCOON_WORKER_QUEUE_ARN_PREFIX: `arn:aws:sqs:us-east-1:${ACCOUNT}:cocoon-prod-`,
-  COCOON_WORKER_DLQ_ARN: `arn:aws:sqs:us-east-1:${ACCOUNT}:prod-cocoon-Cocoon-WorkerDlq-XyZ789`,
-  COCOON_ALERT_TOPIC_ARN: `arn:aws:sns:us-east-1:${ACCOUNT}:prod-cocoon-Cocoon-Alerts-9F8E7D`,
-  COCOON_AGENT_ROLE_ARN: `arn:aws:iam::${ACCOUNT}:role/prod-cocoon-Cocoon-AgentRole-1A2B3C`,
-  ...over,
-});
+/** The environment stacks/Cocoon.ts gives a function on the prod stage, with the alert topic and the agents' role. */
+const prodEnv = (over: Record<string, string | undefined> = {}) =>
+  prodStageEnv({
+    COCOON_ALERT_TOPIC_ARN: `arn:aws:sns:us-east-1:${ACCOUNT}:prod-cocoon-Cocoon-Alerts-9F8E7D`,
+    COCOON_AGENT_ROLE_ARN: `arn:aws:iam::${ACCOUNT}:role/prod-cocoon-Cocoon-AgentRole-1A2B3C`,
+    ...over,
+  });
 
 function configError(env: Record<string, string | undefined>): ConfigError {
   try {

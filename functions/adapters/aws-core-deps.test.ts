@@ -15,22 +15,16 @@ import { publishPolicySnapshot, StorePolicySource } from "../../core/policy-regi
 import { lambdaTonDeps } from "../deps-ton";
 import { lambdaDeps } from "../deps";
 import { lambdaRegistryDeps } from "../deps-registry";
+import { ACCOUNT, prodStageEnv } from "./aws-testing";
 
-const ACCOUNT = "123456789012";
-const env = (over: Record<string, string | undefined> = {}): Record<string, string | undefined> => ({
-  COCOON_STAGE: "prod",
-  AWS_REGION: "us-east-1",
-  COCOON_TABLE: "prod-cocoon-Cocoon-DataTable-1X2Y3Z",
-  COCOON_MATCHING_QUEUE_URL: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/prod-cocoon-Cocoon-MatchingQueue-AbC123`,
-  COCOON_WORKER_QUEUE_NAME_PREFIX: "cocoon-prod-",
-  COCOON_WORKER_QUEUE_URL_PREFIX: `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/cocoon-prod-`,
-  COCOON_WORKER_QUEUE_ARN_PREFIX: `arn:aws:sqs:us-east-1:${ACCOUNT}:cocoon-prod-`,
-  COCOON_WORKER_DLQ_ARN: `arn:aws:sqs:us-east-1:${ACCOUNT}:prod-cocoon-Cocoon-WorkerDlq-XyZ789`,
-  COCOON_ALERT_TOPIC_ARN: `arn:aws:sns:us-east-1:${ACCOUNT}:prod-cocoon-Cocoon-Alerts-9F8E7D`,
-  COCOON_VAULT_ADDRESS: "0:" + "ab".repeat(32),
-  COCOON_COORDINATOR_SEED: "07".repeat(32),
-  ...over,
-});
+/** The prod stage's environment with the alert topic, the vault and the coordinator's seed. */
+const env = (over: Record<string, string | undefined> = {}) =>
+  prodStageEnv({
+    COCOON_ALERT_TOPIC_ARN: `arn:aws:sns:us-east-1:${ACCOUNT}:prod-cocoon-Cocoon-Alerts-9F8E7D`,
+    COCOON_VAULT_ADDRESS: "0:" + "ab".repeat(32),
+    COCOON_COORDINATOR_SEED: "07".repeat(32),
+    ...over,
+  });
 
 describe("createAwsCoreDeps (what lambdaDeps builds)", () => {
   it("sends to the matching queue through the SQS adapter, made on first use", async () => {

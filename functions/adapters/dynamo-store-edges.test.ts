@@ -9,7 +9,6 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { mockClient } from "aws-sdk-client-mock";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -21,37 +20,12 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { ConditionFailedError, type WriteOp } from "../../core/ports";
-import {
-  decodeItem,
-  documentClient,
-  DynamoStore,
-  encodeItem,
-  StoreBusyError,
-  StoreError,
-  StoreValidationError,
-  toTransactItem,
-} from "./dynamo-store";
+import { decodeItem, DynamoStore, encodeItem, StoreBusyError, StoreError, StoreValidationError, toTransactItem } from "./dynamo-store";
+import { awsClient, makeStore, NOW, NOW_S, TABLE, wireStore } from "./dynamo-testing";
 
-const TABLE = "cocoon-test-Data";
-const NOW = Date.UTC(2026, 10, 25, 12, 0, 0); // ms
-const NOW_S = NOW / 1000;
 const ACCOUNT = "req:8Jk3n6vB0cQ1yZ2xW4tR5sP7oN9mL0kJ3hG5fD1sA2q";
 
 const ddb = mockClient(DynamoDBDocumentClient);
-
-const awsClient = () => new DynamoDBClient({ region: "us-east-1", credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" } });
-
-/** Factory: a store over the mocked document client; `sleep` records nothing unless given. */
-function makeStore(o: { retries?: number; sleep?: (ms: number) => Promise<void>; now?: number; defaults?: boolean } = {}) {
-  if (o.defaults) return new DynamoStore({ table: TABLE, client: awsClient(), now: () => o.now ?? NOW });
-  return new DynamoStore({
-    table: TABLE,
-    client: awsClient(),
-    now: () => o.now ?? NOW,
-    conflictRetries: o.retries ?? 2,
-    sleep: o.sleep ?? (async () => {}),
-  });
-}
 
 /** Factory: an AWS-shaped error (what the SDK throws: a name, an HTTP status, extra fields). */
 const awsError = (name: string, o: { message?: string; status?: number; [k: string]: unknown } = {}) => {
@@ -787,25 +761,6 @@ describe("item encoding: what a caller stores is what it reads", () => {
 });
 
 describe("the document client this adapter builds (real marshalling, recorded HTTP)", () => {
-  /** Factory: a store over a real DynamoDB client whose HTTP handler records each body and answers `answers[i]`. */
-  function wireStore(answers: unknown[]) {
-    const bodies: Array<Record<string, unknown>> = [];
-    const client = new DynamoDBClient({
-      region: "us-east-1",
-      credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
-      requestHandler: {
-        handle: async (req: { body?: string }) => {
-          bodies.push(JSON.parse(String(req.body)) as Record<string, unknown>);
-          const body = JSON.stringify(answers[bodies.length - 1] ?? {});
-          return {
-            response: { statusCode: 200, headers: { "content-type": "application/x-amz-json-1.0" }, body: new Blob([body]).stream() },
-          };
-        },
-      } as never,
-    });
-    return { store: new DynamoStore({ table: TABLE, client: documentClient(client), now: () => NOW }), bodies };
-  }
-
   beforeEach(() => {
     // the real document client's send (marshalling, HTTP) instead of the mock's answers
     ddb.send.callThrough();

@@ -1,11 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { mockClient } from "aws-sdk-client-mock";
-import {
-  DynamoDBClient,
-  ConditionalCheckFailedException,
-  InternalServerError,
-  TransactionCanceledException,
-} from "@aws-sdk/client-dynamodb";
+import { ConditionalCheckFailedException, InternalServerError, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   DynamoDBDocumentClient,
   GetCommand,
@@ -22,24 +17,12 @@ import { createMemoryStore } from "../../local/memory-store";
 import type { StoreValidationCode } from "../../core/store-rules";
 import { decodeItem, DynamoStore, encodeItem, StoreBusyError, StoreValidationError } from "./dynamo-store";
 import { failureResponse } from "../http/middleware";
+import { awsClient, makeStore, NOW, NOW_S, TABLE } from "./dynamo-testing";
 
-const TABLE = "cocoon-test-Data";
-const NOW = Date.UTC(2026, 10, 25, 12, 0, 0); // ms
-const NOW_S = NOW / 1000;
 const ACCOUNT = "req:8Jk3n6vB0cQ1yZ2xW4tR5sP7oN9mL0kJ3hG5fD1sA2q";
 const JOB = "job_01jdqv6x7s9k2m4n8p0r3t5w7y";
 
 const ddb = mockClient(DynamoDBDocumentClient);
-
-function makeStore(opts: { retries?: number } = {}) {
-  return new DynamoStore({
-    table: TABLE,
-    client: new DynamoDBClient({ region: "us-east-1", credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" } }),
-    now: () => NOW,
-    conflictRetries: opts.retries ?? 2,
-    sleep: async () => {},
-  });
-}
 
 const conditionFailed = () => new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} });
 const cancelled = (codes: string[]) =>
@@ -442,12 +425,7 @@ describe("DynamoStore transactions (money)", () => {
     // Prepare
     ddb.on(TransactWriteCommand).rejects(cancelled(["TransactionConflict", "None"]));
     const waits: number[] = [];
-    const store = new DynamoStore({
-      table: TABLE,
-      client: new DynamoDBClient({ region: "us-east-1", credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" } }),
-      now: () => NOW,
-      sleep: async (ms) => void waits.push(ms),
-    });
+    const store = new DynamoStore({ table: TABLE, client: awsClient(), now: () => NOW, sleep: async (ms) => void waits.push(ms) });
     // Act
     const err = await store.transact(movementOps(hold())).catch((e: unknown) => e);
     // Assess

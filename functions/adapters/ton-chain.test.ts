@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { type Address, type ShardAccount, toNano, type Transaction, type TupleItem } from "@ton/core";
+import { type Address, toNano, type Transaction, type TupleItem } from "@ton/core";
 import { accountWalletAddress, CREDIT_VALUE, DEPOSIT_FEE } from "../../contracts/vault";
 import { keyPairFromSeed } from "@ton/crypto";
 import { startLocalChain, type LocalChain } from "../../local/chain";
-import { refDepositLookalikes } from "../../contracts/fixtures";
+import { freeze, refDepositLookalikes } from "../../contracts/fixtures";
 import { accountIdToUint } from "../../core/chain/account";
 import { getBalance, requesterAccount } from "../../core/ledger";
 import type { CoreDeps } from "../../core/deps";
@@ -65,20 +65,6 @@ async function chainWithWatcher(opts: { reserve?: bigint } = {}) {
 function vaultTxs(chain: LocalChain, txs: Transaction[]): Transaction[] {
   const h = BigInt("0x" + chain.vaultAddress.hash.toString("hex"));
   return txs.filter((t) => t.address === h);
-}
-
-/** A wallet frozen for unpaid storage: TON runs no code there, so whatever reaches it bounces. */
-async function freeze(chain: LocalChain, address: Address): Promise<void> {
-  const frozen: ShardAccount = {
-    account: {
-      addr: address,
-      storageStats: { used: { cells: 1n, bits: 256n }, storageExtra: null, lastPaid: NOW, duePayment: toNano("0.2") },
-      storage: { lastTransLt: 0n, balance: { coins: 0n }, state: { type: "frozen", stateHash: 0xdeadn } },
-    },
-    lastTransactionLt: 0n,
-    lastTransactionHash: 0n,
-  };
-  await chain.blockchain.setShardAccount(address, frozen);
 }
 
 describe("normalizeVaultTx on real sandbox transactions", () => {

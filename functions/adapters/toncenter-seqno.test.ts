@@ -6,9 +6,10 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { Address, type ShardAccount, toNano } from "@ton/core";
+import { Address, toNano } from "@ton/core";
 import { TonClient } from "@ton/ton";
 import { keyPairFromSeed } from "@ton/crypto";
+import { freeze } from "../../contracts/fixtures";
 import { startLocalChain, type LocalChain } from "../../local/chain";
 import { accountWalletAddress } from "../../contracts/vault";
 import { accountIdToUint } from "../../core/chain/account";
@@ -77,19 +78,6 @@ async function toncenterDouble(chain: LocalChain): Promise<Double> {
   servers.push(server);
   d.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v2/jsonRPC`;
   return d;
-}
-
-async function freeze(chain: LocalChain, address: Address): Promise<void> {
-  const frozen: ShardAccount = {
-    account: {
-      addr: address,
-      storageStats: { used: { cells: 1n, bits: 256n }, storageExtra: null, lastPaid: NOW, duePayment: toNano("0.2") },
-      storage: { lastTransLt: 0n, balance: { coins: 0n }, state: { type: "frozen", stateHash: 0xdeadn } },
-    },
-    lastTransactionLt: 0n,
-    lastTransactionHash: 0n,
-  };
-  await chain.blockchain.setShardAccount(address, frozen);
 }
 
 /** Both getters over the double: ours (fetch) and TonClient's. */
