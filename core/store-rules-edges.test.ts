@@ -215,17 +215,63 @@ describe("validateOps: one transaction's ops", () => {
     });
   });
 
-  it("add takes finite numbers and bigints; a string, a boolean, NaN or Infinity is STORE_NOT_A_NUMBER naming the attribute", () => {
+  it("add takes whole numbers and bigints; a string, a boolean, NaN or Infinity is STORE_NOT_A_NUMBER naming the attribute", () => {
     // Prepare
     const bad: unknown[] = ["1", true, Number.NaN, Number.POSITIVE_INFINITY, -Infinity, null];
     // Act
     const outs = bad.map((delta) => refusal(() => validateOps([put("a"), update("b", { add: { n: delta as number } })])));
-    const good = refusal(() => validateOps([update("b", { add: { n: -1.5, m: 10n ** 30n, z: 0 } })]));
+    const good = refusal(() => validateOps([update("b", { add: { n: -15, m: 10n ** 30n, z: 0 } })]));
     // Assess
     for (const out of outs) {
       expect(out).toEqual({ name: "StoreValidationError", code: "STORE_NOT_A_NUMBER", index: 1, message: "op 1 adds a non-number to n" });
     }
     expect(good).toBe("accepted");
+  });
+
+  it("add refuses a fraction or an unsafe integer (DynamoDB adds exact decimals; a fraction beside a bigint could not be read back)", () => {
+    // Act
+    const outs = [-1.5, 0.1, 2 ** 53].map((delta) => refusal(() => validateOps([put("a"), update("b", { add: { n: delta } })])));
+    // Assess
+    expect(outs).toEqual(
+      ["-1.5", "0.1", "9007199254740992"].map((d) => ({
+        name: "StoreValidationError",
+        code: "STORE_NOT_A_NUMBER",
+        index: 1,
+        message: `op 1 adds ${d} to n: add takes whole numbers only`,
+      })),
+    );
+    expect(refusal(() => validateOps([update("b", { add: { n: Number.MAX_SAFE_INTEGER, m: -Number.MAX_SAFE_INTEGER } })]))).toBe(
+      "accepted",
+    );
+  });
+
+  it("a condition that orders against a boolean is STORE_BAD_CONDITION, also inside an and; = and <> are fine", () => {
+    // Prepare
+    const ordering = { kind: "cmp", attr: "paid", op: ">=", value: false } as const;
+    // Act
+    const outs = [
+      refusal(() => validateOps([put("a"), { op: "check", table: "jobs", key: { pk: "c", sk: "s" }, when: ordering }])),
+      refusal(() =>
+        validateOps([put("a"), { ...update("b", { add: { n: 1 } }), when: { kind: "and", all: [{ kind: "exists" }, ordering] } }]),
+      ),
+    ];
+    const fine = refusal(() =>
+      validateOps([
+        { ...put("a"), when: { kind: "cmp", attr: "paid", op: "=", value: true } },
+        { ...update("b", { add: { n: 1 } }), when: { kind: "cmp", attr: "paid", op: "<>", value: true } },
+        { ...update("c", { add: { n: 1 } }), when: { kind: "cmp", attr: "n", op: "<", value: 3 } },
+      ]),
+    );
+    // Assess
+    for (const out of outs) {
+      expect(out).toEqual({
+        name: "StoreValidationError",
+        code: "STORE_BAD_CONDITION",
+        index: 1,
+        message: "op 1 compares paid >= a boolean; booleans compare only with = and <>",
+      });
+    }
+    expect(fine).toBe("accepted");
   });
 
   it("returns what it measured per op: a put's item, an update's key and written values (with a bigint's marker), 0 for delete and check", () => {

@@ -7,7 +7,7 @@
  * for memory and LMDB) call these before they write, so a transaction the local default accepts
  * is one DynamoDB accepts too, and a refusal names the same code everywhere.
  */
-import type { Item, Key, WriteOp } from "./ports";
+import type { Condition, Item, Key, WriteOp } from "./ports";
 
 /** DynamoDB's TransactWriteItems limit. */
 export const MAX_TRANSACT_OPS = 100;
@@ -38,6 +38,7 @@ export type StoreValidationCode =
   | "STORE_DUPLICATE_ITEM"
   | "STORE_BAD_KEY"
   | "STORE_BAD_UPDATE"
+  | "STORE_BAD_CONDITION"
   | "STORE_NOT_A_NUMBER"
   | "STORE_ITEM_TOO_LARGE";
 
@@ -79,6 +80,22 @@ export function validateKey(key: Key, index?: number): void {
 }
 
 /**
+ * A condition DynamoDB would refuse as malformed before reading anything: an ordering comparison
+ * (<, <=, >, >=) with a boolean ("Incorrect operand type"). A store that judged it false instead
+ * would throw ConditionFailedError, which a caller may read as "already done".
+ */
+function validateCondition(cond: Condition, index: number): void {
+  if (cond.kind === "and") for (const c of cond.all) validateCondition(c, index);
+  if (cond.kind === "cmp" && typeof cond.value === "boolean" && cond.op !== "=" && cond.op !== "<>") {
+    throw new StoreValidationError(
+      "STORE_BAD_CONDITION",
+      `op ${index} compares ${cond.attr} ${cond.op} a boolean; booleans compare only with = and <>`,
+      index,
+    );
+  }
+}
+
+/**
  * Checks everything about a transaction that does not depend on stored data, so that an
  * adapter can reject it before it opens a write transaction or sends a request. Item size: a
  * put's item whole; an update's key and written values (see below); the transaction's total
@@ -108,6 +125,7 @@ export function validateOps(ops: readonly WriteOp[]): number[] {
       );
     }
     seen.set(id, i);
+    if (op.when) validateCondition(op.when, i);
     let bytes = 0;
     if (op.op === "put") bytes = validateItemSize(op.item, i);
     if (op.op === "update") {
@@ -124,6 +142,12 @@ export function validateOps(ops: readonly WriteOp[]): number[] {
       for (const [attr, delta] of Object.entries(add)) {
         if (typeof delta !== "bigint" && !(typeof delta === "number" && Number.isFinite(delta))) {
           throw new StoreValidationError("STORE_NOT_A_NUMBER", `op ${i} adds a non-number to ${attr}`, i);
+        }
+        // Integers only: DynamoDB adds exact decimals where a local store adds doubles (0.1 + 0.2),
+        // and a fraction added to a bigint makes an item DynamoDB stores but the adapter cannot
+        // read back (its bigint marker over 10.5). Every count and amount here is whole.
+        if (typeof delta === "number" && !Number.isSafeInteger(delta)) {
+          throw new StoreValidationError("STORE_NOT_A_NUMBER", `op ${i} adds ${delta} to ${attr}: add takes whole numbers only`, i);
         }
       }
       // Without the stored item (not read here): the key and what the update writes, which the
