@@ -84,11 +84,19 @@ export class TdxVerifierCache {
   }
 }
 
-export function sha256Hex(...parts: Array<Uint8Array | string>): string {
+/**
+ * A cache key: SHA-256 over each part preceded by its byte length, so that no two lists of
+ * parts share a key. A separator byte would not do: DER is full of zero bytes, and with one
+ * ["a\0", "b"] and ["a", "\0b"] hashed the same.
+ */
+export function cacheKey(...parts: Array<Uint8Array | string>): string {
   const h = createHash("sha256");
+  const length = Buffer.alloc(4);
   for (const p of parts) {
-    h.update(p);
-    h.update("\u0000");
+    const bytes = typeof p === "string" ? Buffer.from(p, "utf8") : p;
+    length.writeUInt32BE(bytes.length);
+    h.update(length);
+    h.update(bytes);
   }
   return h.digest("hex");
 }
@@ -124,7 +132,7 @@ export function loadRoot(pem: string, cache: TdxVerifierCache): Root {
 }
 
 export function chain(cache: TdxVerifierCache, ders: Uint8Array[], root: Root, code: string, what: string, leafIsCa = false) {
-  return memo(cache.chains, sha256Hex(root.key, code, ...ders), async () =>
+  return memo(cache.chains, cacheKey(root.key, code, ...ders), async () =>
     verifyChainToRoot(ders, root, code, what, leafIsCa, cache.certs),
   );
 }

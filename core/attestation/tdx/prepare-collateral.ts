@@ -5,7 +5,7 @@
  * time-independent and cached per (root, collateral); freshness is checked in verify.ts.
  */
 import { QeIdentityJson, TcbInfoJson, TdxCollateral } from "./collateral";
-import { chain, leafKey, memo, sha256Hex, type PreparedCollateral, type PreparedCrl, type Root, type TdxVerifierCache } from "./cache";
+import { chain, leafKey, memo, cacheKey, type PreparedCollateral, type PreparedCrl, type Root, type TdxVerifierCache } from "./cache";
 import { pemCertificates } from "./quote";
 import { bytesEqual } from "../../crypto/encoding";
 import { TdxCheckError, parseCrl, serialHex, verifyCrlSignature, verifyRawEcdsa, type Cert, type Crl } from "./x509";
@@ -23,7 +23,7 @@ export async function prepareCollateral(raw: unknown, root: Root, cache: TdxVeri
     );
   }
   const c = parsed.data;
-  return memo(cache.collateral, sha256Hex(root.key, JSON.stringify(c)), async () => {
+  return memo(cache.collateral, cacheKey(root.key, JSON.stringify(c)), async () => {
     // Root CA CRL: issued and signed by the pinned root.
     const rootCrl = parseCrl(fromHex(c.root_ca_crl), "root_ca_crl_malformed", "root CA CRL");
     if (!bytesEqual(rootCrl.issuer, root.cert.subject) || !verifyCrlSignature(rootCrl, root.cert)) {
