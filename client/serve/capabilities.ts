@@ -89,19 +89,20 @@ export function checkChat(model: ModelInfo | undefined, need: ChatNeeds): void {
 /** For /v1/completions: whether the model continues a raw prompt; else the prompt goes through its chat template. */
 export function checkCompletion(model: ModelInfo | undefined, need: { logprobs?: number | null; maxTokens?: number }): { raw: boolean } {
   const caps = model?.capabilities;
-  if (!caps) return { raw: true };
-  const id = model!.id;
-  if (!caps.completions && !caps.chat)
-    throw unsupported("model", `model "${id}" does not serve text completions (it serves:${served(caps)})`);
-  // Log probabilities travel for chat answers only (OpenAI's legacy completions shape them otherwise).
+  if (caps && !caps.completions && !caps.chat)
+    throw unsupported("model", `model "${model!.id}" does not serve text completions (it serves:${served(caps)})`);
+  // Log probabilities travel for chat answers only (OpenAI's legacy completions shape them
+  // otherwise): a completion's are never passed on, so they are refused whatever the model
+  // advertises, or when it advertises nothing, rather than answered with logprobs: null.
   if (need.logprobs !== null && need.logprobs !== undefined)
     throw unsupported(
       "logprobs",
-      caps.logprobs === true
-        ? `model "${id}" returns log probabilities for chat completions only, not for /v1/completions`
-        : `model "${id}" does not return log probabilities`,
+      caps?.logprobs === true
+        ? `model "${model!.id}" returns log probabilities for chat completions only, not for /v1/completions`
+        : "log probabilities are not returned for /v1/completions (Cocoon returns them for chat completions, on models whose workers say so)",
     );
-  checkMaxTokens(id, caps, need.maxTokens);
+  if (!caps) return { raw: true };
+  checkMaxTokens(model!.id, caps, need.maxTokens);
   return { raw: caps.completions };
 }
 

@@ -21,8 +21,7 @@ export async function completions(req: HttpRequest, ctx: ProxyContext): Promise<
   const n = body.n ?? 1;
   if (body.best_of != null && body.best_of > n)
     throw unsupported("best_of", "best_of is not supported by Cocoon (the choices are not ranked by log probability): use n");
-  if (prompts.length * n > MAX_CHOICES)
-    throw invalid("invalid_request", `prompts × n is at most ${MAX_CHOICES} (each is a separate sealed job)`, "n");
+  checkBatch(prompts.length, n);
   const model = await ctx.model(body.model);
   const explicitMax = body.max_tokens ?? undefined;
   const { raw: rawPrompt } = checkCompletion(model, {
@@ -88,6 +87,20 @@ export async function completions(req: HttpRequest, ctx: ProxyContext): Promise<
     ),
     usage: usageOf(results),
   });
+}
+
+/**
+ * Prompts × n within MAX_CHOICES: each prompt is a sealed job of its own, held and paid for
+ * with the others. `param` is the field to lower: the prompts when they alone are too many
+ * (LangChain's OpenAI LLM sends up to 20 in one request), else n.
+ */
+function checkBatch(prompts: number, n: number): void {
+  if (prompts * n <= MAX_CHOICES) return;
+  throw invalid(
+    "invalid_request",
+    `prompts × n must be at most ${MAX_CHOICES} (each prompt is a separate sealed job of n choices), got ${prompts} × ${n}; send fewer prompts per request or a lower n`,
+    prompts > MAX_CHOICES ? "prompt" : "n",
+  );
 }
 
 function completionChunkChoice(index: number, item: ChunkItem, echo: string): Record<string, unknown> | undefined {

@@ -136,6 +136,9 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
   if (/model_not_(served|found)|unknown_model/.test(c)) return pick(404, "invalid_request_error", { param: "model" });
   if (/insufficient_(funds|balance)|balance_too_low/.test(c)) return pick(402, "insufficient_quota");
   if (/rate_limit|too_many/.test(c)) return pick(429, "rate_limit_error");
+  // The SDK's own wait ran out: the job runs on at the network and is billed if a worker answers
+  // (there is no cancel), so an automatic retry would submit, and maybe pay for, a second job.
+  if (c === "timeout") return pick(504, "timeout_error", { retryable: false });
   if (/timeout|expired/.test(c)) return pick(504, "timeout_error");
   if (/no_(worker|candidate)|unavailable|no_capacity/.test(c)) return pick(503, "service_unavailable");
   // Evidence that a worker or the coordinator misbehaved: a retry would hold money again for the same verdict.

@@ -35,6 +35,8 @@ const ChatMessage = z.discriminatedUnion(
       .object({
         role: z.literal("assistant"),
         content: Content.nullable().optional(),
+        // OpenAI's answer to a request it refused: content null, the refusal here (replayed as is).
+        refusal: z.string().nullable().optional(),
         tool_calls: z.array(ToolCallSchema).optional(),
         name: z.string().optional(),
       })
@@ -132,7 +134,9 @@ const TokenIds = z.array(z.number().int().nonnegative());
 export const CompletionBody = z
   .object({
     ...Common,
-    prompt: z.union([z.string(), z.array(z.string()).min(1).max(MAX_CHOICES), TokenIds.min(1), z.array(TokenIds.min(1)).min(1)], {
+    // No cap on the strings here: past the cap the shape is right and the count is wrong, which
+    // completions.ts says (a union's failure would call the array malformed).
+    prompt: z.union([z.string(), z.array(z.string()).min(1), TokenIds.min(1), z.array(TokenIds.min(1)).min(1)], {
       error: "prompt must be a string, an array of strings, or token ids",
     }),
     echo: z.boolean().nullable().optional(),
@@ -173,7 +177,8 @@ export function extraFields(body: Record<string, unknown>, schema: z.ZodObject):
 
 /**
  * The text of a message's content (text parts only; for an assistant, also `refusal` parts: an
- * answer the model refused comes back that way when an app replays the conversation, as OpenAI takes it).
+ * answer the model refused comes back that way when an app replays the conversation, as OpenAI
+ * takes it; its other shape, a `refusal` field beside null content, is read in askMessages).
  */
 export function contentText(content: z.infer<typeof Content> | null | undefined, at: string, assistant = false): string {
   if (content === null || content === undefined) return "";
@@ -205,7 +210,7 @@ export function askMessages(messages: ChatBody["messages"]): AskMessage[] {
       case "assistant":
         return {
           role: "assistant",
-          content: contentText(m.content, at, true),
+          content: contentText(m.content, at, true) || (m.refusal ?? ""),
           ...(m.tool_calls?.length
             ? {
                 toolCalls: m.tool_calls.map((c) => ({
