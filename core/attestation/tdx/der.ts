@@ -114,6 +114,8 @@ export function uint(el: Der | undefined, what: string): number {
   if (v.length > 7) throw new DerError(`${what} is too large`);
   let n = 0;
   for (const b of v) n = n * 256 + b;
+  // seven octets hold up to 2^56: past 2^53 two INTEGERs would read as one number
+  if (n >= 2 ** 48) throw new DerError(`${what} is too large`);
   return n;
 }
 
@@ -121,6 +123,10 @@ export function uint(el: Der | undefined, what: string): number {
 export function integerBytes(el: Der | undefined, what: string): Uint8Array {
   const v = expectTag(el, TAG.INTEGER, what).value;
   if (v.length === 0) throw new DerError(`${what}: empty INTEGER`);
+  // X.690 §8.3.2: no leading 00 before a clear top bit, no leading ff before a set one, so one
+  // serial has one encoding (a CRL names it by these bytes)
+  if (v.length > 1 && ((v[0] === 0 && (v[1]! & 0x80) === 0) || (v[0] === 0xff && (v[1]! & 0x80) !== 0)))
+    throw new DerError(`${what}: INTEGER not in its shortest form`);
   return v;
 }
 
@@ -153,8 +159,11 @@ export function time(el: Der | undefined, what: string): number {
   let year = Number(m[1]);
   if (el.tag === TAG.UTC_TIME) year += year < 50 ? 2000 : 1900;
   const [mo, d, h, mi, se] = [m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number];
-  const t = Date.UTC(year, mo - 1, d, h, mi, se);
-  const back = new Date(t);
+  // not Date.UTC: it reads years 0–99 as 1900–1999, and a GeneralizedTime's YYYY is the year
+  const back = new Date(0);
+  back.setUTCFullYear(year, mo - 1, d);
+  back.setUTCHours(h, mi, se, 0);
+  const t = back.getTime();
   if (back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || se > 59)
     throw new DerError(`${what}: "${s}" is not a valid date`);
   return t;
