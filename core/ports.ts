@@ -49,7 +49,7 @@ export type WriteOp =
       key: Key;
       /** Attributes to set (undefined values are removed). */
       set?: Record<string, unknown>;
-      /** Numeric deltas (number or bigint); a missing attribute counts as 0. Upserts like DynamoDB's ADD. */
+      /** Whole-number deltas (a safe integer or a bigint); a missing attribute counts as 0. Upserts like DynamoDB's ADD (core/store-rules.ts refuses fractions). */
       add?: Record<string, number | bigint>;
       when?: Condition;
     }

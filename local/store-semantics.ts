@@ -8,9 +8,10 @@
  * - a comparison on a missing item or attribute is false (for every operator, `<>` included);
  * - numbers and bigints are the same type (DynamoDB N) and compare numerically;
  * - strings compare by UTF-8 bytes (DynamoDB's order, also LMDB's key order);
- * - booleans only support `=` and `<>` (ordering comparisons are false);
- * - `update` is an upsert: `set` with undefined removes the attribute, `add` adds to a
- *   missing attribute as 0 and keeps bigint as bigint;
+ * - booleans only support `=` and `<>` (validateOps refuses an ordering comparison with one,
+ *   as DynamoDB does; evalCondition would judge it false);
+ * - `update` is an upsert: `set` with undefined removes the attribute, `add` (whole numbers
+ *   only, validateOps) adds to a missing attribute as 0 and keeps bigint as bigint;
  * - a transaction touches each item at most once and has at most 100 ops and 4 MB
  *   (core/store-rules.ts, shared with the DynamoDB adapter);
  * - no item exceeds 400 KB, also the one an update makes of a stored item (planTransaction).
