@@ -11,7 +11,7 @@ import type { ServeProxy, ServeProxyOptions } from "./serve/types";
  * This module holds no keys.
  *
  * Routes (client/serve/): GET /v1/models, GET /v1/models/{id}, POST /v1/chat/completions,
- * POST /v1/completions, POST /v1/embeddings, matched by the router the coordinator uses
+ * POST /v1/completions, POST /v1/embeddings, POST /v1/responses, matched by the router the coordinator uses
  * (edge/router.ts) and served through the same node:http mapper (edge/node.ts), which writes
  * each server-sent event as the network delivers it.
  *

@@ -28,7 +28,7 @@ export function cocoonHeaders(results: JobFacts[]): Record<string, string> {
 }
 
 /** The same facts inside the last chunk of a stream, whose headers left before any job finished. */
-const cocoonFacts = (results: JobFacts[]) => ({
+export const cocoonFacts = (results: JobFacts[]) => ({
   job_ids: results.map((r) => r.jobId),
   workers: results.map((r) => r.workerId),
   tiers: results.map((r) => r.tier),

@@ -7,6 +7,7 @@ import { completions } from "./completions";
 import { embeddings } from "./embeddings";
 import { errorResponse, invalid, mapAskError, OpenAiError } from "./errors";
 import { getModel, listModels } from "./models";
+import { responses } from "./responses";
 import type { OpenAiErrorMapping, ProxyContext, ServeProxyOptions } from "./types";
 
 type ProxyRoute = (req: HttpRequest, ctx: ProxyContext, params: Record<string, string>) => Promise<HttpResponse>;
@@ -16,6 +17,7 @@ const router = createRouter<ProxyRoute>([
   { method: "POST", path: "/v1/chat/completions", value: chatCompletions },
   { method: "POST", path: "/v1/completions", value: completions },
   { method: "POST", path: "/v1/embeddings", value: embeddings },
+  { method: "POST", path: "/v1/responses", value: responses },
   { method: "GET", path: "/v1/models", value: (_req, ctx) => listModels(ctx) },
   { method: "GET", path: "/v1/models/{id+}", value: (_req, ctx, p) => getModel(ctx, p.id!) },
 ]);
@@ -131,7 +133,7 @@ export function proxyApp(opts: ServeProxyOptions) {
         404,
         "invalid_request_error",
         "not_found",
-        `no route ${req.method} ${path}; this proxy serves /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models`,
+        `no route ${req.method} ${path}; this proxy serves /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings and /v1/models`,
       );
     } catch (err) {
       // The app went away (the edge aborts req.signal when its connection closes), and the SDK's

@@ -57,6 +57,9 @@ export interface ChatNeeds {
   maxTokens?: number;
   /** the field that set `maxTokens` (max_tokens or max_completion_tokens): the 400's `param` */
   maxTokensParam?: string;
+  /** The request's name for message i and for the response format, for a 400's `param` (/v1/responses names them otherwise). */
+  messageParam?: (i: number) => string;
+  responseFormatParam?: string;
 }
 
 /**
@@ -75,12 +78,13 @@ export function checkChat(model: ModelInfo | undefined, need: ChatNeeds): void {
     const i = need.messages.findIndex((m) => m.role === "tool" || m.toolCalls?.length);
     if (i >= 0)
       throw unsupported(
-        `messages.${i}`,
+        need.messageParam?.(i) ?? `messages.${i}`,
         `model "${id}" does not support function calling: its chat template cannot hold tool calls or tool results`,
       );
   }
   if (need.responseFormat && need.responseFormat.type !== "text" && !caps.jsonSchema) {
-    throw unsupported("response_format", `model "${id}" cannot enforce response_format ${need.responseFormat.type}`);
+    const param = need.responseFormatParam ?? "response_format";
+    throw unsupported(param, `model "${id}" cannot enforce ${param} ${need.responseFormat.type}`);
   }
   checkLogprobs(id, caps, need.logprobs === true, need.topLogprobs);
   checkMaxTokens(id, caps, need.maxTokens, need.maxTokensParam);

@@ -3,7 +3,7 @@ import { choicesOf, finishReasonOf, firstJobId, jsonAnswer, openStream, streamOf
 import { checkChat, checkJobTokens, defaultBudget } from "./capabilities";
 import { invalid, unsupported } from "./errors";
 import { asResponseFormat, asStop, asTools, askMessages, ChatBody, extraFields, readJson } from "./schemas";
-import type { AskChoice, AskRequest, ProxyContext, TokenLogprob } from "./types";
+import type { AskChoice, AskMessage, AskRequest, ProxyContext, ResponseFormat, TokenLogprob, Tool, ToolChoice } from "./types";
 
 /**
  * POST /v1/chat/completions. Everything OpenAI defines is accepted: tools, tool_choice,
@@ -21,57 +21,33 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
   const messages = askMessages(body.messages);
   const tools = asTools(body.tools);
   const responseFormat = asResponseFormat(body.response_format);
-  const model = await ctx.model(body.model);
   const explicitMax = body.max_completion_tokens ?? body.max_tokens ?? undefined;
-  const maxParam = body.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens";
-  // As OpenAI answers: alternatives per token only come with the tokens' own log probabilities.
-  if ((body.top_logprobs ?? 0) > 0 && body.logprobs !== true)
-    throw invalid("invalid_request", "top_logprobs requires logprobs: true", "top_logprobs");
-  // As OpenAI answers: a tool_choice that makes the model call a tool needs that tool among `tools`.
-  const choice = body.tool_choice;
-  if (choice === "required" && !tools?.length)
-    throw invalid("invalid_request", 'tool_choice "required" needs tools to call', "tool_choice");
-  if (typeof choice === "object" && !tools?.some((t) => t.function.name === choice.function.name))
-    throw invalid(
-      "invalid_request",
-      `tool_choice names the function ${JSON.stringify(choice.function.name)}, which is not in tools`,
-      "tool_choice",
-    );
-  checkChat(model, {
-    messages,
-    ...(tools ? { tools } : {}),
-    ...(body.tool_choice !== undefined ? { toolChoice: body.tool_choice } : {}),
-    ...(responseFormat ? { responseFormat } : {}),
-    ...(body.logprobs != null ? { logprobs: body.logprobs } : {}),
-    ...(body.top_logprobs != null ? { topLogprobs: body.top_logprobs } : {}),
-    ...(explicitMax !== undefined ? { maxTokens: explicitMax, maxTokensParam: maxParam } : {}),
-  });
-  // A model without function calling may still be sent tools it is told not to use: they are dropped.
-  const dropTools = model?.capabilities?.tools === false && body.tool_choice === "none";
-  const n = body.n ?? 1;
-  const maxTokens = explicitMax ?? defaultBudget(model, ctx.defaultMaxTokens);
-  checkJobTokens(n, maxTokens, maxParam);
   const stop = asStop(body.stop);
   const extra = extraFields(raw, ChatBody);
-  const ask: AskRequest = {
-    model: body.model,
-    messages,
-    maxTokens,
-    ...(body.temperature != null ? { temperature: body.temperature } : {}),
-    ...(body.top_p != null ? { topP: body.top_p } : {}),
-    ...(body.seed != null ? { seed: body.seed } : {}),
-    ...(stop ? { stop } : {}),
-    ...(tools?.length && !dropTools ? { tools } : {}),
-    ...(body.tool_choice !== undefined && !dropTools ? { toolChoice: body.tool_choice } : {}),
-    ...(body.parallel_tool_calls !== undefined ? { parallelToolCalls: body.parallel_tool_calls } : {}),
-    ...(responseFormat ? { responseFormat } : {}),
-    ...(body.logprobs != null ? { logprobs: body.logprobs } : {}),
-    ...(body.top_logprobs != null ? { topLogprobs: body.top_logprobs } : {}),
-    ...(body.user !== undefined ? { user: body.user } : {}),
-    ...(extra ? { extra } : {}),
-    ...(req.signal ? { signal: req.signal } : {}),
-  };
-  if (n > 1) ask.n = n;
+  const n = body.n ?? 1;
+  const ask = await chatAsk(
+    {
+      model: body.model,
+      messages,
+      ...(tools ? { tools } : {}),
+      ...(body.tool_choice !== undefined ? { toolChoice: body.tool_choice } : {}),
+      ...(body.parallel_tool_calls !== undefined ? { parallelToolCalls: body.parallel_tool_calls } : {}),
+      ...(responseFormat ? { responseFormat } : {}),
+      ...(explicitMax !== undefined ? { maxTokens: explicitMax } : {}),
+      maxTokensParam: body.max_completion_tokens != null ? "max_completion_tokens" : "max_tokens",
+      n,
+      ...(body.temperature != null ? { temperature: body.temperature } : {}),
+      ...(body.top_p != null ? { topP: body.top_p } : {}),
+      ...(body.seed != null ? { seed: body.seed } : {}),
+      ...(stop ? { stop } : {}),
+      ...(body.logprobs != null ? { logprobs: body.logprobs } : {}),
+      ...(body.top_logprobs != null ? { topLogprobs: body.top_logprobs } : {}),
+      ...(body.user !== undefined ? { user: body.user } : {}),
+      ...(extra ? { extra } : {}),
+    },
+    ctx,
+    req.signal,
+  );
   const created = Math.floor(ctx.now() / 1000);
 
   if (body.stream === true) {
@@ -161,4 +137,88 @@ function chatChunkChoice(index: number, item: ChunkItem): Record<string, unknown
     case "finish":
       return choice({}, item.reason);
   }
+}
+
+/**
+ * One chat job as the network takes it, read from /v1/chat/completions or /v1/responses (which
+ * name some fields otherwise: `param` names them as the app sent them).
+ */
+export interface ChatSpec {
+  model: string;
+  messages: AskMessage[];
+  tools?: Tool[];
+  toolChoice?: ToolChoice;
+  parallelToolCalls?: boolean;
+  responseFormat?: ResponseFormat;
+  /** only when the request named it; else the model's default budget */
+  maxTokens?: number;
+  /** the field that names the budget, for a 400's `param` */
+  maxTokensParam: string;
+  n: number;
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  stop?: string[];
+  logprobs?: boolean;
+  topLogprobs?: number;
+  user?: string;
+  extra?: Record<string, unknown>;
+  /** The request's names for message i and the response format (chat's own when absent). */
+  messageParam?: (i: number) => string;
+  responseFormatParam?: string;
+}
+
+/**
+ * The checks every chat job passes before it is asked (the model is on offer and can do what is
+ * asked, tool_choice names a given tool, the budget fits one job), and the job itself.
+ */
+export async function chatAsk(spec: ChatSpec, ctx: ProxyContext, signal: AbortSignal | undefined): Promise<AskRequest> {
+  const { tools, toolChoice: choice } = spec;
+  const model = await ctx.model(spec.model);
+  // As OpenAI answers: alternatives per token only come with the tokens' own log probabilities.
+  if ((spec.topLogprobs ?? 0) > 0 && spec.logprobs !== true)
+    throw invalid("invalid_request", "top_logprobs requires logprobs: true", "top_logprobs");
+  // As OpenAI answers: a tool_choice that makes the model call a tool needs that tool among `tools`.
+  if (choice === "required" && !tools?.length)
+    throw invalid("invalid_request", 'tool_choice "required" needs tools to call', "tool_choice");
+  if (typeof choice === "object" && !tools?.some((t) => t.function.name === choice.function.name))
+    throw invalid(
+      "invalid_request",
+      `tool_choice names the function ${JSON.stringify(choice.function.name)}, which is not in tools`,
+      "tool_choice",
+    );
+  checkChat(model, {
+    messages: spec.messages,
+    ...(tools ? { tools } : {}),
+    ...(choice !== undefined ? { toolChoice: choice } : {}),
+    ...(spec.responseFormat ? { responseFormat: spec.responseFormat } : {}),
+    ...(spec.logprobs !== undefined ? { logprobs: spec.logprobs } : {}),
+    ...(spec.topLogprobs !== undefined ? { topLogprobs: spec.topLogprobs } : {}),
+    ...(spec.maxTokens !== undefined ? { maxTokens: spec.maxTokens, maxTokensParam: spec.maxTokensParam } : {}),
+    ...(spec.messageParam ? { messageParam: spec.messageParam } : {}),
+    ...(spec.responseFormatParam ? { responseFormatParam: spec.responseFormatParam } : {}),
+  });
+  // A model without function calling may still be sent tools it is told not to use: they are dropped.
+  const dropTools = model?.capabilities?.tools === false && choice === "none";
+  const maxTokens = spec.maxTokens ?? defaultBudget(model, ctx.defaultMaxTokens);
+  checkJobTokens(spec.n, maxTokens, spec.maxTokensParam);
+  return {
+    model: spec.model,
+    messages: spec.messages,
+    maxTokens,
+    ...(spec.n > 1 ? { n: spec.n } : {}),
+    ...(spec.temperature !== undefined ? { temperature: spec.temperature } : {}),
+    ...(spec.topP !== undefined ? { topP: spec.topP } : {}),
+    ...(spec.seed !== undefined ? { seed: spec.seed } : {}),
+    ...(spec.stop ? { stop: spec.stop } : {}),
+    ...(tools?.length && !dropTools ? { tools } : {}),
+    ...(choice !== undefined && !dropTools ? { toolChoice: choice } : {}),
+    ...(spec.parallelToolCalls !== undefined ? { parallelToolCalls: spec.parallelToolCalls } : {}),
+    ...(spec.responseFormat ? { responseFormat: spec.responseFormat } : {}),
+    ...(spec.logprobs !== undefined ? { logprobs: spec.logprobs } : {}),
+    ...(spec.topLogprobs !== undefined ? { topLogprobs: spec.topLogprobs } : {}),
+    ...(spec.user !== undefined ? { user: spec.user } : {}),
+    ...(spec.extra ? { extra: spec.extra } : {}),
+    ...(signal ? { signal } : {}),
+  };
 }

@@ -270,3 +270,123 @@ export function readJson<S extends z.ZodType>(req: HttpRequest, schema: S): { bo
   if (!r.success) throw invalid("invalid_request", zodMessage(r.error), zodParam(r.error));
   return { body: r.data, raw: raw as Record<string, unknown> };
 }
+
+/**
+ * /v1/responses (OpenAI's Responses API, the default of the openai-agents SDK and of the Vercel
+ * AI SDK's openai provider). `input` items, `tools` and `tool_choice` are read here only as far
+ * as their `type`: each item is then read by the schema of its type (responses.ts), so that a
+ * refusal names the item and what is wrong with it rather than a union's "invalid input".
+ */
+const TextFormatSchema = z.discriminatedUnion(
+  "type",
+  [
+    z.object({ type: z.literal("text") }),
+    z.object({ type: z.literal("json_object") }),
+    z.object({
+      type: z.literal("json_schema"),
+      name: z.string().min(1).max(64),
+      description: z.string().max(8192).optional(),
+      schema: z.record(z.string(), z.unknown()),
+      strict: z.boolean().nullable().optional(),
+    }),
+  ],
+  { error: 'text.format.type must be "text", "json_object" or "json_schema"' },
+);
+
+const Typed = z.object({ type: z.string() }).loose();
+
+export const ResponsesBody = z
+  .object({
+    model: Common.model,
+    input: z.union([z.string(), z.array(z.record(z.string(), z.unknown())).min(1, "input must hold at least one item")], {
+      error: "input is required: a string, or an array of input items",
+    }),
+    instructions: z.string().nullable().optional(),
+    max_output_tokens: z.number().int().positive().nullable().optional(),
+    temperature: Common.temperature,
+    top_p: Common.top_p,
+    tools: z.array(Typed).max(128, "at most 128 tools").optional(),
+    tool_choice: z
+      .union([z.enum(["auto", "none", "required"]), Typed], {
+        error: 'tool_choice must be "auto", "none", "required" or {"type":"function","name":…}',
+      })
+      .optional(),
+    parallel_tool_calls: z.boolean().nullable().optional(),
+    stream: z.boolean().nullable().optional(),
+    // include_obfuscation pads deltas against length side channels of OpenAI's own network; nothing to pad here.
+    stream_options: z.object({}).loose().nullable().optional(),
+    metadata: z
+      .record(
+        z.string().max(64, "metadata keys are at most 64 characters"),
+        z.string().max(512, "metadata values are at most 512 characters"),
+      )
+      .refine((m) => Object.keys(m).length <= 16, "metadata holds at most 16 keys")
+      .nullable()
+      .optional(),
+    user: z.string().max(256, "user is at most 256 characters").optional(),
+    store: z.boolean().nullable().optional(),
+    previous_response_id: z.string().nullable().optional(),
+    conversation: z.unknown().optional(),
+    prompt: z.unknown().optional(),
+    background: z.boolean().nullable().optional(),
+    include: z.array(z.string()).nullable().optional(),
+    text: z
+      .object({ format: TextFormatSchema.optional(), verbosity: z.enum(["low", "medium", "high"]).nullable().optional() })
+      .loose()
+      .nullable()
+      .optional(),
+    truncation: z.enum(["auto", "disabled"]).nullable().optional(),
+    reasoning: z.object({ effort: z.string().nullable().optional() }).loose().nullable().optional(),
+    top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+  })
+  .loose();
+export type ResponsesBody = z.infer<typeof ResponsesBody>;
+
+/** A message item's content: text, or parts whose kind responses.ts checks (text kinds only). */
+const ItemContent = z.union(
+  [z.string(), z.array(z.object({ type: z.string(), text: z.string().optional(), refusal: z.string().optional() }).loose())],
+  {
+    error: "content must be a string or an array of content parts",
+  },
+);
+
+/** One schema per input item type the proxy reads; `type` is optional on messages (OpenAI's EasyInputMessage). */
+export const InputItems = {
+  message: z
+    .object({
+      type: z.literal("message").optional(),
+      role: z.enum(["user", "assistant", "system", "developer"], { error: "role must be user, assistant, system or developer" }),
+      content: ItemContent,
+    })
+    .loose(),
+  function_call: z
+    .object({
+      type: z.literal("function_call"),
+      call_id: z.string().min(1, "call_id must not be empty").max(256),
+      name: z.string().min(1, "name must not be empty").max(256),
+      arguments: z.string(),
+    })
+    .loose(),
+  function_call_output: z
+    .object({
+      type: z.literal("function_call_output"),
+      call_id: z.string().min(1, "call_id must name the call this answers").max(256),
+      output: ItemContent,
+    })
+    .loose(),
+} as const;
+
+/** A function the model may call, in the Responses API's flat shape (chat nests it under `function`). */
+export const FunctionToolSchema = z
+  .object({
+    type: z.literal("function"),
+    name: z.string().min(1).max(256),
+    description: z.string().max(8192).nullable().optional(),
+    parameters: z.record(z.string(), z.unknown()).nullable().optional(),
+    strict: z.boolean().nullable().optional(),
+  })
+  .loose();
+
+export const FunctionChoiceSchema = z
+  .object({ type: z.literal("function"), name: z.string().min(1, "tool_choice.name must name a function") })
+  .loose();

@@ -1,0 +1,433 @@
+import { randomBytes } from "node:crypto";
+import type { z } from "zod";
+import type { HttpRequest, HttpResponse } from "../../edge/http";
+import {
+  cocoonFacts,
+  finishReasonOf,
+  firstJobId,
+  jobItems,
+  jsonAnswer,
+  openStream,
+  streamOf,
+  type JobItem,
+  type OpenedStream,
+} from "./answer";
+import { chatAsk } from "./chat-completions";
+import { invalid, unsupported } from "./errors";
+import { extraFields, FunctionChoiceSchema, FunctionToolSchema, InputItems, readJson, ResponsesBody } from "./schemas";
+import type { AskMessage, AskResult, OpenAiErrorMapping, ProxyContext, ResponseFormat, Tool, ToolCall, ToolChoice } from "./types";
+
+/**
+ * POST /v1/responses: OpenAI's Responses API over the chat path. One request is one chat job:
+ * `instructions` and the `input` items become the conversation (function_call and
+ * function_call_output items the tool round trip), function `tools` the chat's tools,
+ * `text.format` its response_format. Nothing is stored: each request carries its whole
+ * conversation, and what would need a stored response (previous_response_id, conversation,
+ * prompt templates, background runs) is a 400 naming it. Hosted tools (web_search, file_search…)
+ * have nothing to run them here and are refused likewise. `stream: true` relays the network's
+ * stream as the Responses API's semantic events.
+ */
+export async function responses(req: HttpRequest, ctx: ProxyContext): Promise<HttpResponse> {
+  const { body, raw } = readJson(req, ResponsesBody);
+  refuseStored(body);
+  refuseUnreturned(body);
+  const { messages, params } = conversation(body);
+  const tools = functionTools(body.tools);
+  const toolChoice = toolChoiceOf(body.tool_choice);
+  const responseFormat = formatOf(body.text?.format);
+  const extra = { ...extraFields(raw, ResponsesBody), ...chatNamed(body) };
+  const ask = await chatAsk(
+    {
+      model: body.model,
+      messages,
+      ...(tools ? { tools } : {}),
+      ...(toolChoice !== undefined ? { toolChoice } : {}),
+      ...(body.parallel_tool_calls != null ? { parallelToolCalls: body.parallel_tool_calls } : {}),
+      ...(responseFormat ? { responseFormat } : {}),
+      ...(body.max_output_tokens != null ? { maxTokens: body.max_output_tokens } : {}),
+      maxTokensParam: "max_output_tokens",
+      n: 1,
+      ...(body.temperature != null ? { temperature: body.temperature } : {}),
+      ...(body.top_p != null ? { topP: body.top_p } : {}),
+      ...(body.user !== undefined ? { user: body.user } : {}),
+      ...(Object.keys(extra).length ? { extra } : {}),
+      messageParam: (i) => params[i]!,
+      responseFormatParam: "text.format",
+    },
+    ctx,
+    req.signal,
+  );
+  const head = echoOf(body, tools, Math.floor(ctx.now() / 1000));
+
+  if (body.stream === true) {
+    const stream = await openStream(streamOf(ctx.ask, ctx.askStream, ask));
+    return eventStream(head, `resp_${idPart(firstJobId(stream) ?? ctx.requestId)}`, stream, ctx, req.signal);
+  }
+  const result = await ctx.ask(ask);
+  const status = statusOf(result);
+  const done = Math.floor(ctx.now() / 1000);
+  return jsonAnswer([result], finished(head, `resp_${idPart(result.jobId)}`, status, outputOf(result, status), result, done));
+}
+
+/** The app's conversation lives at OpenAI when it names a stored one; Cocoon stores none, so that would be answered without it. */
+function refuseStored(body: ResponsesBody) {
+  const stored = "Cocoon stores no responses or conversations: send the whole conversation in `input` (with store: false)";
+  if (body.previous_response_id != null) throw unsupported("previous_response_id", `previous_response_id is not supported: ${stored}`);
+  if (body.conversation != null) throw unsupported("conversation", `conversation is not supported: ${stored}`);
+  if (body.prompt != null)
+    throw unsupported("prompt", "prompt (a template stored at OpenAI) is not supported: send instructions and input");
+  if (body.background === true)
+    throw unsupported("background", `background is not supported: a background response is fetched later from storage, and ${stored}`);
+}
+
+/** Log probabilities are not carried into Responses output: asked for, they would silently be missing. */
+function refuseUnreturned(body: ResponsesBody) {
+  if (body.include?.includes("message.output_text.logprobs"))
+    throw unsupported("include", "message.output_text.logprobs is not supported on /v1/responses (use /v1/chat/completions with logprobs)");
+  if ((body.top_logprobs ?? 0) > 0)
+    throw unsupported("top_logprobs", "top_logprobs is not supported on /v1/responses (use /v1/chat/completions with logprobs)");
+}
+
+/** Responses fields that are chat fields under another name: passed on as the engine (a chat API) knows them. */
+function chatNamed(body: ResponsesBody): Record<string, unknown> {
+  return {
+    ...(body.reasoning?.effort != null ? { reasoning_effort: body.reasoning.effort } : {}),
+    ...(body.text?.verbosity != null ? { verbosity: body.text.verbosity } : {}),
+  };
+}
+
+/** An item read by its own schema; a refusal names the field inside it (input.2.call_id). */
+function parseAt<S extends z.ZodType>(schema: S, value: unknown, at: string): z.infer<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const param = [at, ...issue.path.map(String)].join(".");
+  throw invalid("invalid_request", `${param}: ${issue.message}`, param);
+}
+
+/** The text of a content list: text parts only (this network's engines take no images, files or audio). */
+function textOf(content: string | Array<{ type: string; text?: string; refusal?: string }>, at: string, assistant = false): string {
+  if (typeof content === "string") return content;
+  return content
+    .map((part, j) => {
+      if ((part.type === "input_text" || part.type === "output_text") && typeof part.text === "string") return part.text;
+      // An assistant turn OpenAI refused, replayed as the app got it.
+      if (assistant && part.type === "refusal" && typeof part.refusal === "string") return part.refusal;
+      throw invalid("unsupported_content", `${at}.${j}: content part type "${part.type}" is not supported (text only)`, `${at}.${j}`);
+    })
+    .join("");
+}
+
+/**
+ * The chat conversation of a request, and for each message the request field it came from (a
+ * capability refusal names that). Function calls join the assistant turn before them: chat
+ * templates hold a turn's text and its parallel calls in one assistant message.
+ */
+function conversation(body: ResponsesBody): { messages: AskMessage[]; params: string[] } {
+  const messages: AskMessage[] = [];
+  const params: string[] = [];
+  const push = (m: AskMessage, param: string) => (messages.push(m), params.push(param));
+  if (body.instructions) push({ role: "system", content: body.instructions }, "instructions");
+  if (typeof body.input === "string") {
+    push({ role: "user", content: body.input }, "input");
+    return { messages, params };
+  }
+  body.input.forEach((raw, i) => {
+    const at = `input.${i}`;
+    const type = raw.type ?? "message";
+    if (type === "message") {
+      const m = parseAt(InputItems.message, raw, at);
+      const role = m.role === "developer" ? "system" : m.role;
+      push({ role, content: textOf(m.content, `${at}.content`, role === "assistant") }, at);
+    } else if (type === "function_call") {
+      const c = parseAt(InputItems.function_call, raw, at);
+      const call: ToolCall = { id: c.call_id, type: "function", function: { name: c.name, arguments: c.arguments } };
+      const last = messages.at(-1);
+      if (last?.role === "assistant") last.toolCalls = [...(last.toolCalls ?? []), call];
+      else push({ role: "assistant", content: "", toolCalls: [call] }, at);
+    } else if (type === "function_call_output") {
+      const o = parseAt(InputItems.function_call_output, raw, at);
+      push({ role: "tool", content: textOf(o.output, `${at}.output`), toolCallId: o.call_id }, at);
+    } else {
+      throw unsupported(
+        `${at}.type`,
+        type === "item_reference"
+          ? // The Vercel AI SDK sends earlier assistant text this way unless told store: false.
+            `${at}: item_reference is not supported: Cocoon stores no items; send the item itself (Vercel AI SDK: providerOptions { openai: { store: false } })`
+          : `${at}: input items of type ${JSON.stringify(type)} are not supported (messages, function_call and function_call_output only)`,
+      );
+    }
+  });
+  return { messages, params };
+}
+
+/** Function tools in chat's shape; a hosted tool (web_search, file_search, mcp…) has nothing to run it here. */
+function functionTools(tools: ResponsesBody["tools"]): Tool[] | undefined {
+  return tools?.map((raw, i) => {
+    if (raw.type !== "function")
+      throw unsupported(
+        `tools.${i}.type`,
+        `tools.${i}: tool type ${JSON.stringify(raw.type)} is not supported: Cocoon runs no hosted tools; give functions (type "function") that your app runs`,
+      );
+    const t = parseAt(FunctionToolSchema, raw, `tools.${i}`);
+    return {
+      type: "function",
+      function: {
+        name: t.name,
+        ...(t.description != null ? { description: t.description } : {}),
+        ...(t.parameters != null ? { parameters: t.parameters } : {}),
+        ...(t.strict != null ? { strict: t.strict } : {}),
+      },
+    };
+  });
+}
+
+function toolChoiceOf(choice: ResponsesBody["tool_choice"]): ToolChoice | undefined {
+  if (choice === undefined || typeof choice === "string") return choice;
+  if (choice.type !== "function")
+    throw unsupported(
+      "tool_choice",
+      `tool_choice of type ${JSON.stringify(choice.type)} is not supported: name a function or use auto, none or required`,
+    );
+  return { type: "function", function: { name: parseAt(FunctionChoiceSchema, choice, "tool_choice").name } };
+}
+
+function formatOf(format: NonNullable<ResponsesBody["text"]>["format"]): ResponseFormat | undefined {
+  if (format?.type !== "json_schema") return format;
+  const { type, name, description, schema, strict } = format;
+  return {
+    type,
+    json_schema: { name, schema, ...(description !== undefined ? { description } : {}), ...(strict != null ? { strict } : {}) },
+  };
+}
+
+/** The job id without its prefix, under OpenAI's: resp_… names the job whose receipt backs the answer. */
+const idPart = (id: string) => id.replace(/^(job|req)_/, "");
+const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString("hex")}`;
+
+type Status = "completed" | "incomplete";
+const statusOf = (r: AskResult): Status => (finishReasonOf(r) === "length" ? "incomplete" : "completed");
+
+/** What the request set, echoed on every response object as OpenAI does (the spec requires most of it). */
+function echoOf(body: ResponsesBody, tools: Tool[] | undefined, createdAt: number) {
+  return {
+    object: "response",
+    created_at: createdAt,
+    background: false,
+    instructions: body.instructions ?? null,
+    max_output_tokens: body.max_output_tokens ?? null,
+    metadata: body.metadata ?? {},
+    model: body.model,
+    parallel_tool_calls: body.parallel_tool_calls ?? true,
+    previous_response_id: null,
+    // Whatever the app asked: nothing is kept once the answer is sent.
+    store: false,
+    temperature: body.temperature ?? null,
+    text: { format: body.text?.format ?? { type: "text" }, ...(body.text?.verbosity ? { verbosity: body.text.verbosity } : {}) },
+    tool_choice: body.tool_choice ?? "auto",
+    tools: (tools ?? []).map((t) => ({
+      type: "function",
+      name: t.function.name,
+      description: t.function.description ?? null,
+      parameters: t.function.parameters ?? null,
+      strict: t.function.strict ?? null,
+    })),
+    top_p: body.top_p ?? null,
+    truncation: body.truncation ?? "disabled",
+    user: body.user ?? null,
+  };
+}
+type Echo = ReturnType<typeof echoOf>;
+
+const usageOf = (r: AskResult) => ({
+  input_tokens: r.usage.promptTokens,
+  input_tokens_details: { cached_tokens: 0 },
+  output_tokens: r.usage.completionTokens,
+  output_tokens_details: { reasoning_tokens: 0 },
+  total_tokens: r.usage.promptTokens + r.usage.completionTokens,
+});
+
+const textPart = (text: string) => ({ type: "output_text", text, annotations: [], logprobs: [] });
+
+type ItemStatus = "in_progress" | Status;
+const messageItem = (id: string, text: string | undefined, status: ItemStatus) => ({
+  id,
+  type: "message",
+  status,
+  role: "assistant",
+  content: text === undefined ? [] : [textPart(text)],
+});
+const callItem = (id: string, call: { id: string; name: string; arguments: string }, status: ItemStatus) => ({
+  id,
+  type: "function_call",
+  status,
+  call_id: call.id,
+  name: call.name,
+  arguments: call.arguments,
+});
+type Item = ReturnType<typeof messageItem> | ReturnType<typeof callItem>;
+
+/** A whole answer's output: its text as one message (also when empty, unless it only calls), then its calls. */
+function outputOf(r: AskResult, status: Status): Item[] {
+  const calls = r.toolCalls ?? [];
+  return [
+    ...(r.text !== "" || !calls.length ? [messageItem(newId("msg"), r.text, status)] : []),
+    ...calls.map((c) => callItem(newId("fc"), { id: c.id, name: c.function.name, arguments: c.function.arguments }, "completed")),
+  ];
+}
+
+function finished(head: Echo, id: string, status: Status, output: Item[], r: AskResult, completedAt: number) {
+  return {
+    id,
+    ...head,
+    status,
+    ...(status === "completed" ? { completed_at: completedAt } : {}),
+    error: null,
+    incomplete_details: status === "incomplete" ? { reason: "max_output_tokens" } : null,
+    output,
+    usage: usageOf(r),
+  };
+}
+
+/**
+ * The Responses API's stream of one job: response.created and .in_progress, then per output item
+ * its added / delta / done events as the network delivers text and tool-call pieces, then
+ * response.completed (or .incomplete) with the whole response. Every event is named on its
+ * `event:` line and numbered (`sequence_number`); there is no `[DONE]`, the terminal event ends
+ * it. A failure after the head went out is an `error` event and response.failed, never a
+ * silently shortened answer; an app that went away is sent nothing more.
+ */
+function eventStream(head: Echo, id: string, stream: OpenedStream, ctx: ProxyContext, signal: AbortSignal | undefined): HttpResponse {
+  const live = liveResponse(head, id, () => Math.floor(ctx.now() / 1000));
+  async function* events() {
+    let seq = 0;
+    const frame = (e: Record<string, unknown>) => `event: ${String(e.type)}\ndata: ${JSON.stringify({ ...e, sequence_number: seq++ })}\n\n`;
+    try {
+      for await (const e of live.events(jobItems(stream, signal))) yield frame(e);
+    } catch (err) {
+      if (signal?.aborted) return ctx.clientGone();
+      ctx.onError?.(err);
+      for (const e of live.failed(ctx.mapError(err))) yield frame(e);
+      return;
+    }
+    if (signal?.aborted) ctx.clientGone();
+  }
+  return {
+    status: 200,
+    headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive" },
+    body: events(),
+  };
+}
+
+/** A response being streamed: its output items as they grow, and the events that tell the app of each step. */
+function liveResponse(head: Echo, id: string, now: () => number) {
+  const output: Item[] = [];
+  /** The message item being written, and its one text part. */
+  let text: { index: number; item: ReturnType<typeof messageItem>; part: ReturnType<typeof textPart> } | undefined;
+  const calls = new Map<number, { index: number; item: ReturnType<typeof callItem> }>();
+  const snapshot = (status: string, more: Record<string, unknown> = {}) => ({
+    id,
+    ...head,
+    status,
+    error: null,
+    incomplete_details: null,
+    output: structuredClone(output),
+    usage: null,
+    ...more,
+  });
+
+  function* openText() {
+    const item = messageItem(newId("msg"), undefined, "in_progress");
+    const index = output.push(item) - 1;
+    yield { type: "response.output_item.added", output_index: index, item: structuredClone(item) };
+    const part = textPart("");
+    yield { type: "response.content_part.added", item_id: item.id, output_index: index, content_index: 0, part: structuredClone(part) };
+    item.content.push(part);
+    text = { index, item, part };
+  }
+  function* closeText(status: Status) {
+    if (!text) return;
+    const { index, item, part } = text;
+    const where = { item_id: item.id, output_index: index, content_index: 0 };
+    yield { type: "response.output_text.done", ...where, text: part.text, logprobs: [] };
+    yield { type: "response.content_part.done", ...where, part: structuredClone(part) };
+    item.status = status;
+    yield { type: "response.output_item.done", output_index: index, item: structuredClone(item) };
+    text = undefined;
+  }
+  function* onItem(v: Exclude<JobItem, { kind: "result" }>): Generator<Record<string, unknown>> {
+    if (v.kind === "text") {
+      if (!v.text) return;
+      if (!text) yield* openText();
+      text!.part.text += v.text;
+      yield {
+        type: "response.output_text.delta",
+        item_id: text!.item.id,
+        output_index: text!.index,
+        content_index: 0,
+        delta: v.text,
+        logprobs: [],
+      };
+    } else if (v.kind === "tool") {
+      yield* closeText("completed");
+      let call = calls.get(v.delta.index);
+      if (!call) {
+        // jobItems completes a call's first piece: its id and name are there.
+        const item = callItem(newId("fc"), { id: v.delta.id!, name: v.delta.function!.name!, arguments: "" }, "in_progress");
+        call = { index: output.push(item) - 1, item };
+        calls.set(v.delta.index, call);
+        yield { type: "response.output_item.added", output_index: call.index, item: structuredClone(item) };
+      }
+      const piece = v.delta.function?.arguments ?? "";
+      if (piece) {
+        call.item.arguments += piece;
+        yield { type: "response.function_call_arguments.delta", item_id: call.item.id, output_index: call.index, delta: piece };
+      }
+    } else {
+      const status: Status = v.reason === "length" ? "incomplete" : "completed";
+      // As a whole answer: an answer of no text and no calls is one empty message.
+      if (!output.length) yield* openText();
+      yield* closeText(status);
+      for (const { index, item } of calls.values()) {
+        yield {
+          type: "response.function_call_arguments.done",
+          item_id: item.id,
+          output_index: index,
+          name: item.name,
+          arguments: item.arguments,
+        };
+        item.status = "completed";
+        yield { type: "response.output_item.done", output_index: index, item: structuredClone(item) };
+      }
+      calls.clear();
+    }
+  }
+
+  return {
+    async *events(items: AsyncIterable<JobItem>): AsyncGenerator<Record<string, unknown>> {
+      yield { type: "response.created", response: snapshot("in_progress") };
+      yield { type: "response.in_progress", response: snapshot("in_progress") };
+      for await (const v of items) {
+        if (v.kind !== "result") {
+          yield* onItem(v);
+          continue;
+        }
+        const status = statusOf(v.result);
+        const response = finished(head, id, status, structuredClone(output), v.result, now());
+        yield { type: status === "completed" ? "response.completed" : "response.incomplete", response, cocoon: cocoonFacts([v.result]) };
+      }
+    },
+    /** The events that end a stream broken by `e`: OpenAI's error event, then the response as far as it got, failed. */
+    failed(e: OpenAiErrorMapping): Record<string, unknown>[] {
+      // What was being written stays unfinished.
+      for (const item of output) if (item.status === "in_progress") item.status = "incomplete";
+      const param = e.param ?? null;
+      return [
+        // The spec's error event is flat (code, message, param); OpenAI itself also nests them
+        // under `error`, which is what makes the openai clients raise it, as they do a chat stream's.
+        { type: "error", code: e.code, message: e.message, param, error: { type: e.type, code: e.code, message: e.message, param } },
+        { type: "response.failed", response: snapshot("failed", { error: { code: e.code, message: e.message } }) },
+      ];
+    },
+  };
+}
