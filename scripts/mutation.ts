@@ -89,6 +89,12 @@ const FILES = [
   "core/crypto/hpke.ts",
   "core/attestation/tdx/der.ts",
   "core/attestation/tdx/cache.ts",
+  // what every hash and signature is computed over (canonical JSON, base64url), who may read a
+  // relay queue (the coordinator's STS session policies, the local relay), the local queues' SQS semantics
+  "core/crypto/encoding.ts",
+  "functions/adapters/relay-sessions.ts",
+  "core/relay-memory.ts",
+  "local/queues.ts",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -207,6 +213,16 @@ const TESTS: Record<string, string[]> = {
   "functions/adapters/ton-cells.ts": TON_ADAPTER_TESTS,
   "functions/adapters/ton-wallet-v5.ts": ["functions/adapters/ton-wallet-v5*.test.ts", "functions/adapters/toncenter-*.test.ts"],
   "local/store-semantics.ts": ["local/store*.test.ts", "local/memory-store*.test.ts", "core/store-rules*.test.ts"],
+  // not the 65,537-chunk stream suites (an hour a run)
+  "core/crypto/encoding.ts": [
+    "core/crypto/encoding*.test.ts",
+    "core/crypto/envelope*.test.ts",
+    "core/crypto/request-auth*.test.ts",
+    "core/crypto/receipt*.test.ts",
+  ],
+  "functions/adapters/relay-sessions.ts": ["functions/adapters/relay-sessions*.test.ts", "functions/adapters/relay-sqs*.test.ts"],
+  "core/relay-memory.ts": ["core/relay-memory*.test.ts", "core/relay-access*.test.ts"],
+  "local/queues.ts": ["local/queues*.test.ts", "local/sqs-consumer*.test.ts", "local/replay-guard*.test.ts"],
   "core/crypto/hpke.ts": ["core/crypto/hpke*.test.ts", "core/crypto/envelope*.test.ts", "core/crypto/keys*.test.ts"],
 };
 const DEFAULT_TESTS = JOB_TESTS;
