@@ -360,6 +360,18 @@ describe("sampling: what the engine is asked", () => {
     expect(requests[0]).toStrictEqual({ model: MODEL, maxTokens: 16, messages, tools, toolChoice: "auto", parallelToolCalls: false });
   });
 
+  it("messages' names (OpenAI's participant names) reach the engine as sent; a message without one has no name key", async () => {
+    const { engine, requests } = answers(["a"]);
+    const messages = [
+      { role: "system" as const, content: "Debate.", name: "chair" },
+      { role: "user" as const, content: "Tabs or spaces?" },
+      { role: "assistant" as const, content: "Tabs.", name: "alice" },
+      { role: "assistant" as const, content: "Spaces.", name: "bob" },
+    ];
+    await execute({ engine, plain: { messages } });
+    expect(requests[0]).toStrictEqual({ model: MODEL, maxTokens: 16, messages });
+  });
+
   it("maxTokens shared by n: 2 by 2 is 1 each; 2 by 3 is a bad request", async () => {
     const one = answers(["a"]);
     const ok = await execute({ engine: one.engine, plain: { n: 2 }, header: { maxTokens: 2 } });

@@ -345,6 +345,7 @@ function engineStream(
     messages: p.messages!.map((m) => ({
       role: m.role,
       content: m.content,
+      ...(m.name !== undefined ? { name: m.name } : {}),
       ...(m.toolCalls ? { toolCalls: m.toolCalls } : {}),
       ...(m.toolCallId ? { toolCallId: m.toolCallId } : {}),
     })),

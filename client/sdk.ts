@@ -238,6 +238,12 @@ export type ResponseFormat =
 export interface ChatMessage {
   role: "system" | "user" | "assistant" | "tool";
   content: string;
+  /**
+   * system, user, assistant: OpenAI's participant name (AutoGen's group chats tell speakers apart
+   * by it), 1 to 64 letters, digits, `_` or `-`; sealed with the message, passed on by engines
+   * that take it (an OpenAI-compatible server; the embedded llama.cpp engine's template has no place for it).
+   */
+  name?: string;
   toolCalls?: ToolCall[];
   toolCallId?: string;
 }
@@ -476,7 +482,15 @@ export type RelaySubscriber = (session: Extract<RelaySession, { transport: "iot-
 
 /** Upper bound on tokens in a prompt: a byte-level tokenizer never makes more than one token per byte. */
 export const promptTokenBound = (messages: ChatMessage[], tools?: Tool[]) =>
-  messages.reduce((n, m) => n + Buffer.byteLength(m.content) + (m.toolCalls ? Buffer.byteLength(JSON.stringify(m.toolCalls)) : 0) + 8, 16) +
+  messages.reduce(
+    (n, m) =>
+      n +
+      Buffer.byteLength(m.content) +
+      (m.name ? Buffer.byteLength(m.name) : 0) +
+      (m.toolCalls ? Buffer.byteLength(JSON.stringify(m.toolCalls)) : 0) +
+      8,
+    16,
+  ) +
   // A chat template that offers functions writes them into the prompt with instructions around them.
   (tools?.length ? Buffer.byteLength(JSON.stringify(tools)) * 2 + 1024 : 0);
 

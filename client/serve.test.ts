@@ -12,8 +12,11 @@ import {
   type ServeProxy,
   ServeProxyError,
   startServeProxy,
+  serveBackend,
   streamPieces,
 } from "./serve";
+import { type AskOptions, requestPlaintextOf } from "./sdk";
+import type { NetworkClient } from "./serve/sdk-backend";
 
 type AskArgs = Parameters<AskFn>[0];
 
@@ -1295,5 +1298,78 @@ describe("issue 11: the SDK's stream checks map to upstream_verification_error",
   }
   it("a restart is not a verification failure", () => {
     expect(mapAskError(new SdkError("stream_restarted", "x"))).toMatchObject({ status: 502, type: "upstream_error" });
+  });
+});
+
+describe("a chat message's name (OpenAI's participant name) reaches the network", () => {
+  /** A proxy over the SDK backend; `sealed` is each request's plaintext as the SDK seals it (requestPlaintextOf). */
+  async function startSealing() {
+    const sealed: unknown[] = [];
+    const client: NetworkClient = {
+      ask: async (o: AskOptions) => {
+        sealed.push(requestPlaintextOf(o, false));
+        return { ...anAnswer(), tier: "dev", engine: "e", maxCost: "1900", attempt: 0 };
+      },
+      askStream: () => {
+        throw new Error("not streamed here");
+      },
+      embed: () => {
+        throw new Error("no embeddings here");
+      },
+      models: async () => ({ models: [{ model: "llama-3-8b", workers: 1 }] }),
+    };
+    proxy = await startServeProxy({ port: 0, ...serveBackend(client) });
+    return { url: proxy.url, sealed };
+  }
+
+  it("seals the name of system, developer, user and assistant messages as sent, and none where none was sent", async () => {
+    // Prepare: an AutoGen group chat replayed to the model
+    const { url, sealed } = await startSealing();
+    // Act
+    const res = await postJson(
+      `${url}/v1/chat/completions`,
+      aChatBody({
+        messages: [
+          { role: "system", content: "Debate.", name: "chair" },
+          { role: "developer", content: "Be brief.", name: "ops" },
+          { role: "user", content: "Tabs or spaces?", name: "host" },
+          { role: "assistant", content: "Tabs.", name: "alice" },
+          { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "vote", arguments: "{}" } }] },
+          { role: "tool", tool_call_id: "c1", content: "tabs 2, spaces 1" },
+          { role: "user", content: "And you, bob?" },
+        ],
+      }),
+    );
+    // Assess
+    expect(res.status).toBe(200);
+    expect(sealed).toHaveLength(1);
+    expect((sealed[0] as { messages: unknown[] }).messages).toStrictEqual([
+      { role: "system", content: "Debate.", name: "chair" },
+      { role: "system", content: "Be brief.", name: "ops" },
+      { role: "user", content: "Tabs or spaces?", name: "host" },
+      { role: "assistant", content: "Tabs.", name: "alice" },
+      { role: "assistant", content: "", toolCalls: [{ id: "c1", type: "function", function: { name: "vote", arguments: "{}" } }] },
+      { role: "tool", content: "tabs 2, spaces 1", toolCallId: "c1" },
+      { role: "user", content: "And you, bob?" },
+    ]);
+  });
+
+  it("refuses a name outside OpenAI's rule with a 400 naming messages.i.name, and sends nothing", async () => {
+    // Prepare
+    const { url, sealed } = await startSealing();
+    // Act
+    const res = await postJson(
+      `${url}/v1/chat/completions`,
+      aChatBody({
+        messages: [
+          { role: "system", content: "Debate." },
+          { role: "user", content: "hi", name: "Alice Smith" },
+        ],
+      }),
+    );
+    // Assess
+    expect(res.status).toBe(400);
+    expect((await json(res)).error).toMatchObject({ type: "invalid_request_error", param: "messages.1.name" });
+    expect(sealed).toHaveLength(0);
   });
 });

@@ -43,13 +43,32 @@ export const ToolCall = z.object({
 });
 export type ToolCall = z.infer<typeof ToolCall>;
 
-/** A chat turn. An assistant turn may carry the calls it made; a tool turn answers one of them. */
-export const ChatMessage = z.object({
-  role: z.enum(["system", "user", "assistant", "tool"]),
-  content: z.string(),
-  toolCalls: z.array(ToolCall).max(128).optional(),
-  toolCallId: z.string().min(1).max(256).optional(),
-});
+/**
+ * OpenAI's rule for a message's `name` (the speaker, told apart from others of its role: AutoGen's
+ * group chats): 1 to 64 letters, digits, `_` or `-`. Its API reference once wrote it out ("May
+ * contain a-z, A-Z, 0-9, and underscores, with a maximum length of 64 characters"); its API
+ * refuses other names with "Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'".
+ */
+export const MESSAGE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * A chat turn. An assistant turn may carry the calls it made; a tool turn answers one of them.
+ * `name` (system, user and assistant turns, as OpenAI's): sent only when there is one, so the
+ * payload of a chat without names is as before. An agent from before `name` parses a payload
+ * with it and drops it (zod's z.object strips keys it does not know): the job runs, unnamed.
+ */
+export const ChatMessage = z
+  .object({
+    role: z.enum(["system", "user", "assistant", "tool"]),
+    content: z.string(),
+    name: z.string().regex(MESSAGE_NAME, "name must be 1 to 64 letters, digits, _ or - (OpenAI's rule)").optional(),
+    toolCalls: z.array(ToolCall).max(128).optional(),
+    toolCallId: z.string().min(1).max(256).optional(),
+  })
+  .refine((m) => m.role !== "tool" || m.name === undefined, {
+    path: ["name"],
+    message: "a tool message takes no name (OpenAI's tool message has none)",
+  });
 export type ChatMessage = z.infer<typeof ChatMessage>;
 
 /** A function the model may call (OpenAI's `tools[]` entry); `parameters` is a JSON Schema. */

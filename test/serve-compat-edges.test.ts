@@ -97,4 +97,21 @@ describe("/v1/chat/completions: a replayed conversation", () => {
     expect(res.status).toBe(200);
     expect(calls[0]!.messages![1]).toEqual({ role: "assistant", content: "I can't help with that." });
   });
+
+  it("refuses a speaker name OpenAI refuses (AutoGen's names: 1-64 of A-Z a-z 0-9 _ -) with a 400 naming it, whatever the backend", async () => {
+    // Prepare: a group chat whose speaker is named with a space, as OpenAI's API refuses it
+    const { url, calls } = await start();
+    const messages = [
+      { role: "user", content: "Tabs or spaces?", name: "host" },
+      { role: "assistant", content: "Tabs.", name: "Alice Smith" },
+    ];
+    // Act
+    const res = await post(`${url}/v1/chat/completions`, { model: MODEL, messages });
+    // Assess
+    expect(res.status).toBe(400);
+    const error = await errorOf(res);
+    expect(error).toMatchObject({ type: "invalid_request_error", param: "messages.1.name" });
+    expect(error.message).toMatch(/name must be 1 to 64 letters, digits, _ or -/);
+    expect(calls).toHaveLength(0);
+  });
 });

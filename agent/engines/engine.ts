@@ -26,6 +26,12 @@ export interface EngineToolCall {
 export interface EngineMessage {
   role: "system" | "user" | "assistant" | "tool";
   content: string;
+  /**
+   * system, user, assistant: OpenAI's participant name (1-64 letters, digits, _ or -), when the
+   * requester gave one. The OpenAI-compatible engine sends it on; the embedded llama.cpp engine's
+   * chat history has no place for it and leaves it out; the built-in engine ignores it.
+   */
+  name?: string;
   /** assistant only: the calls it made */
   toolCalls?: EngineToolCall[];
   /** tool only: which call this is the result of */

@@ -102,6 +102,19 @@ describe("llama engine: answers", () => {
     expect(longer.usage.promptTokens - short.usage.promptTokens).toBe(2); // two "▁the" pieces
   });
 
+  it("answers a named message exactly as the same message unnamed: its chat template has no place for a name", async () => {
+    // Act: OpenAI's participant names, which node-llama-cpp's chat history cannot carry
+    const turns = (name?: string): EngineRequest["messages"] => [
+      { role: "system", content: "hello", ...(name ? { name } : {}) },
+      { role: "user", content: "hello world", ...(name ? { name } : {}) },
+    ];
+    const named = await engine.generate(aChat({ messages: turns("alice"), maxTokens: 8 }));
+    const unnamed = await engine.generate(aChat({ messages: turns(), maxTokens: 8 }));
+    // Assess: the same prompt (same count), so the same answer at temperature 0
+    expect(named.usage).toEqual(unnamed.usage);
+    expect(named.text).toBe(unnamed.text);
+  });
+
   it("stops at max_tokens with finishReason length", async () => {
     // Act
     const r = await engine.complete(aCompletion({ prompt: "the answer is", maxTokens: 6 }));

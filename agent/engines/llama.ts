@@ -409,6 +409,8 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
     assertValidEngineRequest(req, name);
     checkModel(req.model);
     const parsed = ChatJob.safeParse({
+      // A message's `name` stays here: node-llama-cpp's chat history (system/user/model items) has
+      // no place for it, so the model's chat template renders the turn as if unnamed.
       messages: req.messages.map((m) => ({
         role: m.role,
         content: m.content,

@@ -59,6 +59,23 @@ describe("createOpenAiEngine against a fake OpenAI server", () => {
     });
   });
 
+  it("sends each message's name (OpenAI's participant name) to the server, whole and streamed, and no name key where none was given", async () => {
+    // Prepare: an AutoGen group chat
+    const engine = createOpenAiEngine({ baseUrl: server.url });
+    const messages: EngineRequest["messages"] = [
+      { role: "system", content: "Debate.", name: "chair" },
+      { role: "user", content: "Tabs or spaces?" },
+      { role: "assistant", content: "Tabs.", name: "alice" },
+      { role: "assistant", content: "Spaces.", name: "bob" },
+    ];
+    // Act
+    await engine.generate(aRequest({ messages }));
+    for await (const ev of engine.stream!(aRequest({ messages }))) void ev;
+    // Assess
+    expect(server.requests).toHaveLength(2);
+    for (const r of server.requests) expect((r.body as { messages: unknown }).messages).toStrictEqual(messages);
+  });
+
   it("maps finish_reason length when the server cuts the answer", async () => {
     // Prepare
     const engine = createOpenAiEngine({ baseUrl: server.url });

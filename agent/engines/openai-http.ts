@@ -277,6 +277,7 @@ function chatBody(req: EngineRequest, stream: boolean): Record<string, unknown> 
     messages: req.messages.map((m) => ({
       role: m.role,
       content: m.content,
+      ...(m.name !== undefined ? { name: m.name } : {}),
       ...(m.toolCalls?.length ? { tool_calls: m.toolCalls } : {}),
       ...(m.toolCallId !== undefined ? { tool_call_id: m.toolCallId } : {}),
     })),

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { HttpRequest } from "../../edge/http";
+import { MESSAGE_NAME } from "../../events/envelope";
 import { invalid, OpenAiError, zodMessage, zodParam } from "./errors";
 import type { AskMessage, ResponseFormat, Tool, ToolChoice } from "./types";
 
@@ -25,12 +26,15 @@ const ToolCallSchema = z.object({
   function: z.object({ name: z.string().min(1), arguments: z.string() }).loose(),
 });
 
+/** A message's participant name, by OpenAI's rule (events/envelope.ts MESSAGE_NAME), refused here with its param. */
+const Name = z.string().regex(MESSAGE_NAME, "name must be 1 to 64 letters, digits, _ or - (OpenAI's rule)").optional();
+
 const ChatMessage = z.discriminatedUnion(
   "role",
   [
     // "developer" is OpenAI's newer name for the system role.
-    z.object({ role: z.enum(["system", "developer"]), content: Content, name: z.string().optional() }).loose(),
-    z.object({ role: z.literal("user"), content: Content, name: z.string().optional() }).loose(),
+    z.object({ role: z.enum(["system", "developer"]), content: Content, name: Name }).loose(),
+    z.object({ role: z.literal("user"), content: Content, name: Name }).loose(),
     z
       .object({
         role: z.literal("assistant"),
@@ -38,7 +42,7 @@ const ChatMessage = z.discriminatedUnion(
         // OpenAI's answer to a request it refused: content null, the refusal here (replayed as is).
         refusal: z.string().nullable().optional(),
         tool_calls: z.array(ToolCallSchema).optional(),
-        name: z.string().optional(),
+        name: Name,
       })
       .loose(),
     z

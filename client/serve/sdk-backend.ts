@@ -24,8 +24,8 @@ export interface NetworkClient {
 }
 
 /**
- * AskRequest → the SDK's options: the same fields under the same names, the tool fields of each
- * message kept. Fields the proxy does not name (`extra`: frequency_penalty, logit_bias, vLLM's
+ * AskRequest → the SDK's options: the same fields under the same names, each message's name and
+ * tool fields kept. Fields the proxy does not name (`extra`: frequency_penalty, logit_bias, vLLM's
  * top_k, …) travel sealed as they were sent, for the engine (issue 11: passed through, not dropped).
  */
 export function askOptions(req: AskRequest): AskOptions {
@@ -37,6 +37,7 @@ export function askOptions(req: AskRequest): AskOptions {
           messages: messages.map((m) => ({
             role: m.role,
             content: m.content,
+            ...(m.name !== undefined ? { name: m.name } : {}),
             ...(m.toolCalls ? { toolCalls: m.toolCalls } : {}),
             ...(m.toolCallId !== undefined ? { toolCallId: m.toolCallId } : {}),
           })),
