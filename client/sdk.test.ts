@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { b64u } from "../core/crypto/encoding";
 import { openRequest, sealRequest } from "../core/crypto/envelope";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
-import { type EnvelopeHeader, RequestPlaintext } from "../events/envelope";
+import { makeHeader } from "../core/crypto/testing";
+import { RequestPlaintext } from "../events/envelope";
 import { AskInputError, type ChatMessage, promptTokenBound, requestPlaintextOf } from "./sdk";
 import { completedJob, refusal, USAGE } from "./sdk-testing";
 
@@ -60,16 +60,13 @@ describe("a chat message's name (OpenAI's participant name) is sealed with it", 
   /** Factory + Act: `messages` as the SDK seals them, opened and parsed as the agent does. */
   function sealedAndOpened(messages: ChatMessage[]) {
     const worker = { id: generateSigningKey().id, kem: generateKemKey() };
-    const header: EnvelopeHeader = {
-      v: 1,
+    const header = makeHeader({
       jobId: "job_01m8rep1ysizeeeeeeeeeeeee0",
-      requester: generateSigningKey().id,
       model: "m",
       maxTokens: 16,
       maxPromptTokens: 256,
       maxCost: "1000000",
-      replyKey: b64u.encode(generateKemKey().publicKey),
-    };
+    });
     const plaintext = requestPlaintextOf({ model: "m", messages }, false);
     const envelope = sealRequest({
       header,

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { caps } from "../test/fixtures/serve-proxy";
 import { pollUntil } from "../test/helpers";
 import {
   type AskFn,
@@ -8,7 +9,6 @@ import {
   type EmbedResult,
   float32Base64,
   mapAskError,
-  type ModelCapabilities,
   type ServeProxy,
   ServeProxyError,
   startServeProxy,
@@ -536,16 +536,6 @@ function sseReader(res: Response) {
     }
   };
 }
-
-const caps = (over: Partial<ModelCapabilities> = {}): ModelCapabilities => ({
-  chat: true,
-  completions: false,
-  embeddings: false,
-  streaming: true,
-  tools: false,
-  jsonSchema: false,
-  ...over,
-});
 
 async function startFull(o: Partial<Parameters<typeof startServeProxy>[0]> = {}) {
   const calls: AskArgs[] = [];

@@ -6,11 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUILTIN_DEFAULT_MODEL, createBuiltinEngine } from "../agent/engines/builtin";
 import type { RunningAgent } from "../agent/runtime";
 import { AskInputError, CocoonClient, VerificationError, type AskOptions } from "../client/sdk";
-import { serveBackend, startServeProxy, type ServeProxy } from "../client/serve";
+import { type ServeProxy } from "../client/serve";
 import { mapAskError } from "../client/serve/errors";
-import { generateSigningKey } from "../core/crypto/keys";
 import { startLocalAgents } from "../local/agents";
 import { startNetwork, type LocalNetwork } from "../local/network";
+import { serveOverNetwork } from "./fixtures/serve-proxy";
 import { startSilentAgent } from "./helpers";
 
 /**
@@ -39,10 +39,7 @@ beforeAll(async () => {
     { name: "slow", priceBps: 10_000, engine: createBuiltinEngine({ models: [SLOW], delayMsPerToken: 200 }), models: [SLOW] },
   ]);
   agents.push(await startSilentAgent(net.url, 10_000, undefined, STUCK));
-  sdk = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
-  await sdk.faucet(50_000_000_000n);
-  proxy = await startServeProxy({ port: 0, ...serveBackend(sdk) });
-  openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "not-used-the-key-stays-in-the-sdk", maxRetries: 0 });
+  ({ sdk, proxy, openai } = await serveOverNetwork(net.url));
 }, 60_000);
 
 afterAll(async () => {

@@ -2,16 +2,8 @@ import OpenAI from "openai";
 import { zodResponseFormat } from "openai/helpers/zod";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import {
-  type AskRequest,
-  type AskResult,
-  type AskStreamEvent,
-  type ClientGone,
-  type ModelCapabilities,
-  type ServeProxy,
-  type ServeProxyOptions,
-  startServeProxy,
-} from "../client/serve";
+import { type AskResult, type AskStreamEvent, type ClientGone, type ServeProxyOptions } from "../client/serve";
+import { anAnswer, caps, closeProxies, startFakedProxy } from "./fixtures/serve-proxy";
 import { pollUntil } from "./helpers";
 
 /**
@@ -27,53 +19,16 @@ const CHAT = "chat-tools";
 const PLAIN = "chat-only";
 const EMBED = "embed";
 
-const caps = (over: Partial<ModelCapabilities>): ModelCapabilities => ({
-  chat: true,
-  completions: false,
-  embeddings: false,
-  streaming: true,
-  tools: false,
-  jsonSchema: false,
-  ...over,
-});
-
 const MODELS = [
   { id: CHAT, capabilities: caps({ tools: true, jsonSchema: true, completions: true, contextLength: 4096 }) },
   { id: PLAIN, capabilities: caps({}) },
   { id: EMBED, capabilities: caps({ chat: false, embeddings: true }) },
 ];
 
-const anAnswer = (over: Partial<AskResult> = {}): AskResult => ({
-  text: "Paris.",
-  usage: { promptTokens: 9, completionTokens: 2 },
-  finishReason: "stop",
-  model: CHAT,
-  workerId: "W".repeat(43),
-  tier: "dev",
-  cost: "110",
-  jobId: "job_0123456789abcdefghijklmnop",
-  ...over,
-});
+afterEach(closeProxies);
 
-let proxy: ServeProxy | undefined;
-afterEach(async () => {
-  await proxy?.close();
-  proxy = undefined;
-});
-
-/** A proxy over a faked network; `calls` is what reached the network. */
-async function start(o: Partial<ServeProxyOptions> = {}) {
-  const calls: AskRequest[] = [];
-  proxy = await startServeProxy({
-    port: 0,
-    listModels: async () => MODELS,
-    ...o,
-    ask: async (req) => (calls.push(req), (o.ask ?? (async () => anAnswer()))(req)),
-    ...(o.askStream ? { askStream: (req: AskRequest) => (calls.push(req), o.askStream!(req)) } : {}),
-  });
-  const openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "any-key-the-proxy-holds-its-own", maxRetries: 0 });
-  return { url: proxy.url, calls, openai };
-}
+/** A proxy over MODELS' faked network (test/fixtures/serve-proxy.ts). */
+const start = (o: Partial<ServeProxyOptions> = {}) => startFakedProxy(MODELS, o);
 
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
   fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
@@ -205,7 +160,7 @@ describe("request fields: what OpenAI accepts is accepted", () => {
   it("takes a replayed assistant message as this proxy answered it (refusal: null, tool_calls) and the tool's answer", async () => {
     // Prepare
     const call = { id: "call_1", type: "function" as const, function: { name: "get_weather", arguments: '{"city":"Paris"}' } };
-    const { openai, calls } = await start({ ask: async () => anAnswer({ text: "", toolCalls: [call], finishReason: "tool_calls" }) });
+    const { openai, calls } = await start({ ask: async () => anAnswer(CHAT, { text: "", toolCalls: [call], finishReason: "tool_calls" }) });
     const tools = [{ type: "function" as const, function: { name: "get_weather", parameters: { type: "object", properties: {} } } }];
     const first = await openai.chat.completions.create({ model: CHAT, messages: [{ role: "user", content: "Weather?" }], tools });
     // Act
@@ -229,7 +184,7 @@ describe("request fields: what OpenAI accepts is accepted", () => {
 
   it("refuses what the README says it refuses, each a 400 naming the parameter (dimensions, suffix, n past the network's cap)", async () => {
     // Prepare
-    const { url } = await start({ embed: async () => ({ ...anAnswer(), vectors: [[1]], usage: { promptTokens: 1 } }) });
+    const { url } = await start({ embed: async () => ({ ...anAnswer(CHAT), vectors: [[1]], usage: { promptTokens: 1 } }) });
     // Act
     const answers = await Promise.all([
       post(`${url}/v1/embeddings`, { model: EMBED, input: "x", dimensions: 256 }),
@@ -276,7 +231,7 @@ describe("answers in OpenAI's shape, through the official client", () => {
 
   it("serves the client's structured-output helper (.parse with a zod response_format)", async () => {
     // Prepare
-    const { openai, calls } = await start({ ask: async () => anAnswer({ text: '{"city":"Paris","population":2100000}' }) });
+    const { openai, calls } = await start({ ask: async () => anAnswer(CHAT, { text: '{"city":"Paris","population":2100000}' }) });
     const City = z.object({ city: z.string(), population: z.number() });
     // Act
     const r = await openai.chat.completions.parse({
@@ -300,7 +255,7 @@ describe("SSE as OpenAI streams it", () => {
         yield { type: "delta", toolCalls: [{ index: 0, ...call }] };
         yield { type: "delta", toolCalls: [{ index: 0, function: { arguments: '{"city":' } }] };
         yield { type: "delta", toolCalls: [{ index: 0, function: { arguments: '"Paris"}' } }] };
-        yield { type: "done", ...anAnswer({ jobId: "job_s", text: "Let me look.", finishReason: "tool_calls" }) };
+        yield { type: "done", ...anAnswer(CHAT, { jobId: "job_s", text: "Let me look.", finishReason: "tool_calls" }) };
       },
     });
     // Act

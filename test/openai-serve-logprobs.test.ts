@@ -7,11 +7,10 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOpenAiEngine } from "../agent/engines/openai-http";
 import type { RunningAgent } from "../agent/runtime";
-import { CocoonClient } from "../client/sdk";
-import { serveBackend, startServeProxy, type ServeProxy } from "../client/serve";
-import { generateSigningKey } from "../core/crypto/keys";
+import { type ServeProxy } from "../client/serve";
 import { startLocalAgents } from "../local/agents";
 import { startNetwork, type LocalNetwork } from "../local/network";
+import { serveOverNetwork } from "./fixtures/serve-proxy";
 
 /**
  * Issue 11, "pass through instead of refusing: logprobs/top_logprobs": a model whose engine
@@ -107,10 +106,7 @@ beforeAll(async () => {
       models: [MODEL],
     },
   ]);
-  const sdk = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
-  await sdk.faucet(50_000_000_000n);
-  proxy = await startServeProxy({ port: 0, ...serveBackend(sdk) });
-  openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "unused", maxRetries: 0 });
+  ({ proxy, openai } = await serveOverNetwork(net.url));
 }, 60_000);
 
 afterAll(async () => {

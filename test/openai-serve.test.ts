@@ -7,11 +7,11 @@ import { BUILTIN_DEFAULT_MODEL, builtinAnswer, createBuiltinEngine, truncateToTo
 import { createOpenAiEngine } from "../agent/engines/openai-http";
 import type { RunningAgent } from "../agent/runtime";
 import { CocoonClient } from "../client/sdk";
-import { serveBackend, startServeProxy, type ServeProxy } from "../client/serve";
-import { generateSigningKey } from "../core/crypto/keys";
+import { type ServeProxy } from "../client/serve";
 import { startLocalAgents } from "../local/agents";
 import { startNetwork, type LocalNetwork } from "../local/network";
 import { fakeCompletion, fakeEmbedding, fakeToolCall, startFakeOpenAiServer, type FakeOpenAiServer } from "./fixtures/openai-server";
+import { serveOverNetwork } from "./fixtures/serve-proxy";
 
 /**
  * Issue 11, "an OpenAI drop-in": the official openai npm client, unchanged, against
@@ -50,11 +50,7 @@ beforeAll(async () => {
       models: [EMBED],
     },
   ]);
-  sdk = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
-  await sdk.faucet(50_000_000_000n);
-  proxy = await startServeProxy({ port: 0, ...serveBackend(sdk) });
-  // Retries off: a test must see the first answer, not a retried one.
-  openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "not-used-the-key-stays-in-the-sdk", maxRetries: 0 });
+  ({ sdk, proxy, openai } = await serveOverNetwork(net.url));
 }, 60_000);
 
 afterAll(async () => {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { type AskRequest, type AskResult, type ModelCapabilities, type ModelInfo, type ServeProxy, startServeProxy } from "../client/serve";
+import { type ModelInfo } from "../client/serve";
+import { caps, closeProxies, startFakedProxy } from "./fixtures/serve-proxy";
 
 /**
  * Edges of `cocoon serve`'s OpenAI surface that real apps reach and the other suites do not:
@@ -9,44 +10,12 @@ import { type AskRequest, type AskResult, type ModelCapabilities, type ModelInfo
 
 const MODEL = "chat-model";
 
-const caps: ModelCapabilities = {
-  chat: true,
-  completions: true,
-  embeddings: false,
-  streaming: true,
-  tools: true,
-  jsonSchema: true,
-  contextLength: 8192,
-};
+const MODELS = [{ id: MODEL, capabilities: caps({ completions: true, tools: true, jsonSchema: true, contextLength: 8192 }) }];
 
-const anAnswer = (over: Partial<AskResult> = {}): AskResult => ({
-  text: "Paris.",
-  usage: { promptTokens: 9, completionTokens: 2 },
-  finishReason: "stop",
-  model: MODEL,
-  workerId: "W".repeat(43),
-  tier: "dev",
-  cost: "110",
-  jobId: "job_0123456789abcdefghijklmnop",
-  ...over,
-});
+afterEach(closeProxies);
 
-let proxy: ServeProxy | undefined;
-afterEach(async () => {
-  await proxy?.close();
-  proxy = undefined;
-});
-
-/** A proxy over a faked network; `calls` is what reached the network. */
-async function start(models: Array<string | ModelInfo> = [{ id: MODEL, capabilities: caps }]) {
-  const calls: AskRequest[] = [];
-  proxy = await startServeProxy({
-    port: 0,
-    listModels: async () => models,
-    ask: async (req) => (calls.push(req), anAnswer()),
-  });
-  return { url: proxy.url, calls };
-}
+/** A proxy over a faked network listing `models` (test/fixtures/serve-proxy.ts); `calls` is what reached the network. */
+const start = (models: Array<string | ModelInfo> = MODELS) => startFakedProxy(models);
 
 const post = (url: string, body: unknown) =>
   fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });

@@ -6,20 +6,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { BUILTIN_DEFAULT_MODEL, builtinAnswer, truncateToTokens } from "../agent/engines/builtin";
 import { createOpenAiEngine } from "../agent/engines/openai-http";
 import type { RunningAgent } from "../agent/runtime";
-import { CocoonClient } from "../client/sdk";
-import {
-  type AskRequest,
-  type AskResult,
-  type AskStreamEvent,
-  type ModelCapabilities,
-  serveBackend,
-  type ServeProxy,
-  type ServeProxyOptions,
-  startServeProxy,
-} from "../client/serve";
-import { generateSigningKey } from "../core/crypto/keys";
+import { type AskStreamEvent, type ServeProxy, type ServeProxyOptions } from "../client/serve";
 import { startLocalAgents } from "../local/agents";
 import { startNetwork, type LocalNetwork } from "../local/network";
+import { anAnswer, caps, closeProxies, serveOverNetwork, startFakedProxy } from "./fixtures/serve-proxy";
 import { fakeCompletion, fakeToolCall, startFakeOpenAiServer, type FakeOpenAiServer } from "./fixtures/openai-server";
 
 /**
@@ -55,11 +45,7 @@ describe("openai client → /v1/responses → local network", () => {
       { name: "echo", priceBps: 10_000 },
       { name: "tools", priceBps: 10_000, engine: createOpenAiEngine({ baseUrl: engine.url }), models: [TOOLS] },
     ]);
-    const sdk = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
-    await sdk.faucet(50_000_000_000n);
-    proxy = await startServeProxy({ port: 0, ...serveBackend(sdk) });
-    // Retries off: a test must see the first answer, not a retried one.
-    openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "not-used-the-key-stays-in-the-sdk", maxRetries: 0 });
+    ({ proxy, openai } = await serveOverNetwork(net.url));
   }, 60_000);
 
   afterAll(async () => {
@@ -298,50 +284,15 @@ describe("openai client → /v1/responses → local network", () => {
 describe("/v1/responses over a faked network", () => {
   const CHAT = "chat-tools";
   const PLAIN = "chat-only";
-  const caps = (over: Partial<ModelCapabilities>): ModelCapabilities => ({
-    chat: true,
-    completions: false,
-    embeddings: false,
-    streaming: true,
-    tools: false,
-    jsonSchema: false,
-    ...over,
-  });
   const MODELS = [
     { id: CHAT, capabilities: caps({ tools: true, jsonSchema: true, contextLength: 4096 }) },
     { id: PLAIN, capabilities: caps({}) },
   ];
-  const anAnswer = (over: Partial<AskResult> = {}): AskResult => ({
-    text: "Paris.",
-    usage: { promptTokens: 9, completionTokens: 2 },
-    finishReason: "stop",
-    model: CHAT,
-    workerId: "W".repeat(43),
-    tier: "dev",
-    cost: "110",
-    jobId: "job_0123456789abcdefghijklmnop",
-    ...over,
-  });
 
-  let proxy: ServeProxy | undefined;
-  afterEach(async () => {
-    await proxy?.close();
-    proxy = undefined;
-  });
+  afterEach(closeProxies);
 
-  /** A proxy over a faked network; `calls` is what reached the network. */
-  async function start(o: Partial<ServeProxyOptions> = {}) {
-    const calls: AskRequest[] = [];
-    proxy = await startServeProxy({
-      port: 0,
-      listModels: async () => MODELS,
-      ...o,
-      ask: async (req) => (calls.push(req), (o.ask ?? (async () => anAnswer()))(req)),
-      ...(o.askStream ? { askStream: (req: AskRequest) => (calls.push(req), o.askStream!(req)) } : {}),
-    });
-    const openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "any", maxRetries: 0 });
-    return { url: proxy.url, calls, openai };
-  }
+  /** A proxy over MODELS' faked network (test/fixtures/serve-proxy.ts). */
+  const start = (o: Partial<ServeProxyOptions> = {}) => startFakedProxy(MODELS, o);
 
   const post = (url: string, body: unknown) =>
     fetch(`${url}/v1/responses`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
@@ -469,8 +420,8 @@ describe("/v1/responses over a faked network", () => {
     // Prepare
     const call = { id: "call_x", type: "function" as const, function: { name: "lookup", arguments: "{}" } };
     const answers = [
-      anAnswer({ text: "Let me look.", toolCalls: [call], finishReason: "tool_calls" }),
-      anAnswer({ text: "", toolCalls: [call] }),
+      anAnswer(CHAT, { text: "Let me look.", toolCalls: [call], finishReason: "tool_calls" }),
+      anAnswer(CHAT, { text: "", toolCalls: [call] }),
     ];
     const { openai } = await start({ ask: async () => answers.shift()! });
     const tools: OpenAI.Responses.FunctionTool[] = [{ type: "function", name: "lookup", parameters: null, strict: null }];
@@ -496,7 +447,7 @@ describe("/v1/responses over a faked network", () => {
       const call = (id: string, args: string) => ({ id, type: "function" as const, function: { name: "lookup", arguments: args } });
       yield {
         type: "done",
-        ...anAnswer({
+        ...anAnswer(CHAT, {
           text: "Let me look.",
           jobId: "job_s",
           finishReason: "tool_calls",
@@ -562,7 +513,7 @@ describe("/v1/responses over a faked network", () => {
 
   it("streams an empty answer as one empty message, as a whole answer has", async () => {
     // Prepare
-    const { openai } = await start({ ask: async () => anAnswer({ text: "" }) });
+    const { openai } = await start({ ask: async () => anAnswer(CHAT, { text: "" }) });
     // Act
     const final = await openai.responses.stream({ model: CHAT, input: "hi" }).finalResponse();
     const whole = await openai.responses.create({ model: CHAT, input: "hi" });

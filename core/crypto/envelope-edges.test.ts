@@ -16,7 +16,7 @@ import { CryptoInputError, EnvelopeError, HpkeOpenError } from "./errors";
 import { MAX_RECIPIENTS, openReply, openRequest, replyHash, requestHash, sealReply, sealRequest, type Recipient } from "./envelope";
 import { deriveKeyPair, hpkeOpen, hpkeSeal } from "./hpke";
 import { generateKemKey, signingKeyFromSeed, type KemKeyPair } from "./keys";
-import { makeHeader, makeWorker, type TestWorker } from "./testing";
+import { makeHeader, makeWorker, type TestWorker, thrown } from "./testing";
 
 const hex = (s: string) => new Uint8Array(Buffer.from(s, "hex"));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -32,15 +32,6 @@ function envelopeError(f: () => unknown): EnvelopeError {
     throw e;
   }
   throw new Error("expected EnvelopeError, nothing was thrown");
-}
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected an error, nothing was thrown");
 }
 
 const recipientsOf = (ws: TestWorker[]): Recipient[] => ws.map((w) => ({ workerId: w.workerId, hpkePublicKey: w.kem.publicKey }));

@@ -40,6 +40,7 @@ import {
   type HpkeContext,
 } from "./hpke";
 import { generateKemKey, x25519, x25519PublicKeyObjectOnce } from "./keys";
+import { thrown } from "./testing";
 
 // X25519 and the enc import, passed through unchanged: a test may replace one call.
 vi.mock("./keys", async (importOriginal) => {
@@ -90,15 +91,6 @@ const isZero = (b: Uint8Array) => b.every((x) => x === 0);
 const AEADS = ["chacha20-poly1305", "aes-128-gcm"] as const;
 const INFO = text("cocoon/v1/test-edges");
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected an error, nothing was thrown");
-}
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
   try {

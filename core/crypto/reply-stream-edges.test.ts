@@ -22,7 +22,7 @@ import type * as Hpke from "./hpke";
 import { deriveKeyPair, setupBaseR } from "./hpke";
 import { generateKemKey, sign, signingKeyFromSeed, type KemKeyPair } from "./keys";
 import { chunkNonce, MAX_CHUNK_PLAINTEXT, openChunkedReply, openerMessage, ReplyStreamOpener, ReplyStreamSealer } from "./reply-stream";
-import { makeHeader, makeWorker } from "./testing";
+import { makeHeader, makeWorker, thrown } from "./testing";
 
 // setupBaseR is watched (it still runs): which suite the opener asks for, and what it does
 // with an error that is not an HpkeOpenError.
@@ -34,15 +34,6 @@ vi.mock("./hpke", async (importOriginal) => {
 const hex = (s: string) => new Uint8Array(Buffer.from(s, "hex"));
 const text = (s: string) => new TextEncoder().encode(s);
 const str = (b: Uint8Array) => new TextDecoder().decode(b);
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected a throw, nothing was thrown");
-}
 
 function cryptoInputError(f: () => unknown): CryptoInputError {
   const e = thrown(f);

@@ -51,3 +51,13 @@ export function makeReceiptBody(worker: TestWorker, over: Partial<ReceiptBody> =
     ...over,
   };
 }
+
+/** What `f` threw, for the tests that look at the error's class and fields; a call that returns fails the test. */
+export function thrown(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  throw new Error("expected an error, nothing was thrown");
+}

@@ -3,11 +3,11 @@
  * ARN, queue prefix, account or endpoint with anything before or after it is a ConfigError
  * naming the variable), and the lazy vendor routes each of its three calls.
  */
-import { beforeEach, describe, expect, it } from "vitest";
-import { mockClient } from "aws-sdk-client-mock";
-import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
-import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { describe, expect, it } from "vitest";
+import { AssumeRoleCommand } from "@aws-sdk/client-sts";
+import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { lazyRelaySessionsFromEnv, relaySessionsFromEnv } from "./relay-sessions";
+import { mockRelayAws } from "./relay-sessions-testing";
 import { ConfigError } from "../config";
 
 const ROLE = "arn:aws:iam::210987654321:role/prod-cocoon-RelayRole";
@@ -34,15 +34,7 @@ async function configError(e: Record<string, string | undefined>): Promise<Confi
   return r as ConfigError;
 }
 
-const sqs = mockClient(SQSClient);
-const sts = mockClient(STSClient);
-beforeEach(() => {
-  sqs.reset();
-  sts.reset();
-  sts
-    .on(AssumeRoleCommand)
-    .resolves({ Credentials: { AccessKeyId: "ASIAEXAMPLE", SecretAccessKey: "s", SessionToken: "t", Expiration: new Date(2e12) } });
-});
+const { sqs, sts } = mockRelayAws();
 
 describe("relaySessionsFromEnv: every value matched whole", () => {
   const cases: Array<[string, "sqs" | "iot-mqtt", string, string, string]> = [

@@ -1,8 +1,7 @@
-import { beforeEach, describe, expect, it } from "vitest";
-import { mockClient } from "aws-sdk-client-mock";
-import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
-import { SQSClient } from "@aws-sdk/client-sqs";
+import { describe, expect, it } from "vitest";
+import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { lazyRelaySessionsFromEnv, relaySessionsFromEnv } from "./relay-sessions";
+import { mockRelayAws } from "./relay-sessions-testing";
 import { SqsRelaySessionVendor } from "./relay-sqs";
 import { IotRelaySessionVendor } from "./relay-iot";
 
@@ -27,16 +26,8 @@ const iotEnv = (o: Record<string, string | undefined> = {}) => ({
   ...o,
 });
 
-// every SQSClient / STSClient the chooser makes is mocked: no AWS call is made here
-const sqs = mockClient(SQSClient);
-const sts = mockClient(STSClient);
-beforeEach(() => {
-  sqs.reset();
-  sts.reset();
-  sts
-    .on(AssumeRoleCommand)
-    .resolves({ Credentials: { AccessKeyId: "ASIAEXAMPLE", SecretAccessKey: "s", SessionToken: "t", Expiration: new Date(2e12) } });
-});
+// every SQSClient / STSClient the chooser makes is mocked (relay-sessions-testing.ts): no AWS call is made here
+const { sts } = mockRelayAws();
 
 describe("relaySessionsFromEnv: which relay a stage vends", () => {
   it("unset (or empty) transport: no vendor, the coordinator's own HTTP relay (the local default)", async () => {

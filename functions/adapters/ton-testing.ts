@@ -3,6 +3,7 @@
  * ton-wallet-v5.ts): a seeded generator (a failure reproduces from its seed) and random values
  * across their edges. Imported by tests only.
  */
+import type { Anchor } from "../../core/receipts/anchor";
 
 /** mulberry32: small, fast, seeded. */
 export function rng(seed: number) {
@@ -22,6 +23,19 @@ export function rng(seed: number) {
   return { next, int, bytes, big, bool, pick };
 }
 export type Rng = ReturnType<typeof rng>;
+
+/** A random anchor (seqno, ledger range and hashes anywhere in their fields' ranges), as ton-wallet-v5's tests post them. */
+export function anchor(r: Rng): Anchor {
+  const h = () => r.bytes(32).toString("hex");
+  return {
+    seqno: r.int(2 ** 32),
+    root: h(),
+    firstSeq: r.int(2 ** 48),
+    count: r.int(2 ** 32),
+    ledgerSeqno: r.int(2 ** 48),
+    ledgerHash: h(),
+  };
+}
 
 /** Amounts across the whole coins range: zero, the byte-length edges, and random ones. */
 export function coins(r: Rng): bigint {

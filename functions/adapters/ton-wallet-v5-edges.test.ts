@@ -22,7 +22,7 @@ import { ANCHOR_VALUE as CORE_ANCHOR_VALUE, postAnchorBody as corePostAnchorBody
 import type { Anchor } from "../../core/receipts/anchor";
 import { anchorWallet } from "../../ton/anchor";
 import { type Cell, parseBoc } from "./ton-boc";
-import { rng, type Rng } from "./ton-testing";
+import { anchor, rng } from "./ton-testing";
 import { type ToncenterContractState, TupleReader } from "./toncenter-client";
 import { anchorWalletFromSeed, externalMessage, internalMessage, keyFromSeed, ToncenterAnchorPoster } from "./ton-wallet-v5";
 
@@ -72,17 +72,6 @@ function initPlace(root: Cell): "inline" | "ref" | "none" {
   return "none";
 }
 
-function anchor(r: Rng): Anchor {
-  const h = () => r.bytes(32).toString("hex");
-  return {
-    seqno: r.int(2 ** 32),
-    root: h(),
-    firstSeq: r.int(2 ** 48),
-    count: r.int(2 ** 32),
-    ledgerSeqno: r.int(2 ** 48),
-    ledgerHash: h(),
-  };
-}
 const anchors = (n: number, seed = n) => {
   const r = rng(seed);
   return Array.from({ length: n }, () => anchor(r));

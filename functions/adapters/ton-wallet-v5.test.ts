@@ -19,9 +19,8 @@ import {
 import { keyPairFromSeed, sign } from "@ton/crypto";
 import { WalletContractV5R1 } from "@ton/ton";
 import { ANCHOR_VALUE as CORE_ANCHOR_VALUE, postAnchorBody as corePostAnchorBody } from "../../contracts/anchor";
-import type { Anchor } from "../../core/receipts/anchor";
 import { parseBoc } from "./ton-boc";
-import { coins, rng, type Rng, workchain } from "./ton-testing";
+import { anchor, coins, rng, type Rng, workchain } from "./ton-testing";
 import {
   ANCHOR_VALUE,
   anchorWalletFromSeed,
@@ -35,18 +34,6 @@ import {
 
 const lean = (c: CoreCell) => parseBoc(c.toBoc())[0]!;
 const hex = (n: number) => n.toString(16);
-
-function anchor(r: Rng): Anchor {
-  const h = () => r.bytes(32).toString("hex");
-  return {
-    seqno: r.int(2 ** 32),
-    root: h(),
-    firstSeq: r.int(2 ** 48),
-    count: r.int(2 ** 32),
-    ledgerSeqno: r.int(2 ** 48),
-    ledgerHash: h(),
-  };
-}
 
 /** A body of random size: short ones go inline, long ones and ones with many refs by reference. */
 function body(r: Rng): CoreCell {
