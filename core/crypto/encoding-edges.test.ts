@@ -35,6 +35,13 @@ describe("b64u.decode: a refusal says what is wrong and where", () => {
     expect(r.message).toBe(`${start}; use A-Z a-z 0-9 - _ and no '=' padding`);
   });
 
+  it("a value that is not a string is refused with the same code, naming its type", () => {
+    expect(refusal(() => b64u.decode(42 as unknown as string))).toEqual({
+      code: "invalid_base64url",
+      message: "expected a base64url string, got number",
+    });
+  });
+
   it("a length of 1 mod 4 is named as truncated", () => {
     expect(refusal(() => b64u.decode("YWJjZ"))).toEqual({
       code: "invalid_base64url",
