@@ -8,8 +8,9 @@
  * boc/cell/serialization.ts, boc/BitReader.ts, dict/parseDict.ts) so that the same input gives
  * the same cells, hashes, values and bytes, and throws where it throws; ton-boc.test.ts checks
  * that on thousands of random cells, BOCs and slices. Differences, all on input @ton/core cannot
- * read either: a padded cell without its padding bit is refused here (@ton/core reads past the
- * cell into its neighbour).
+ * read either, only in the message: a padded cell without its padding bit is refused here by name
+ * (@ton/core 0.63 scans back into the cell's descriptor and throws "Length -1 is out of bounds"),
+ * and a root index past the cells is "no such root" (a TypeError there); ton-boc-parse-edges.test.ts.
  *
  * No cryptographic primitive is implemented here: the representation hash is node:crypto's
  * SHA-256. CRC32C, the BOC's checksum, is an encoding check, not a cryptographic one.
