@@ -211,6 +211,12 @@ describe("startServeProxy: bad input", () => {
     ["stop with 5 sequences", aChatBody({ stop: ["a", "b", "c", "d", "e"] }), /at most 4/],
     ["response_format of an unknown type", aChatBody({ response_format: { type: "yaml" } }), /response_format/],
     ["image part", aChatBody({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }), /image_url/],
+    // only an assistant's answer is replayed as a refusal part
+    [
+      "refusal part on a user message",
+      aChatBody({ messages: [{ role: "user", content: [{ type: "refusal", refusal: "no" }] }] }),
+      /"refusal"/,
+    ],
   ];
   for (const [name, body, message] of cases) {
     it(`answers 400 for ${name} without calling ask`, async () => {

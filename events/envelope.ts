@@ -49,7 +49,7 @@ export type ToolCall = z.infer<typeof ToolCall>;
  * contain a-z, A-Z, 0-9, and underscores, with a maximum length of 64 characters"); its API
  * refuses other names with "Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'".
  */
-export const MESSAGE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+export const MessageName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "name must be 1 to 64 letters, digits, _ or - (OpenAI's rule)");
 
 /**
  * A chat turn. An assistant turn may carry the calls it made; a tool turn answers one of them.
@@ -61,7 +61,7 @@ export const ChatMessage = z
   .object({
     role: z.enum(["system", "user", "assistant", "tool"]),
     content: z.string(),
-    name: z.string().regex(MESSAGE_NAME, "name must be 1 to 64 letters, digits, _ or - (OpenAI's rule)").optional(),
+    name: MessageName.optional(),
     toolCalls: z.array(ToolCall).max(128).optional(),
     toolCallId: z.string().min(1).max(256).optional(),
   })

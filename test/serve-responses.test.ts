@@ -631,6 +631,13 @@ describe("/v1/responses over a faked network", () => {
       "unsupported_content",
       "input.0.content.0",
     ],
+    [
+      "a refusal part on a user message (only an assistant's answer is replayed that way)",
+      { input: [{ role: "user", content: [{ type: "refusal", refusal: "no" }] }] },
+      400,
+      "unsupported_content",
+      "input.0.content.0",
+    ],
     ["a message with a bad role", { input: [{ role: "tool", content: "x" }] }, 400, "invalid_request", "input.0.role"],
     [
       "a function_call_output without call_id",

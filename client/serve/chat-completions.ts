@@ -1,9 +1,9 @@
 import type { HttpRequest, HttpResponse } from "../../edge/http";
 import { choicesOf, finishReasonOf, firstJobId, jsonAnswer, openStream, streamOf, streamResponse, usageOf, type ChunkItem } from "./answer";
-import { checkChat, checkJobTokens, defaultBudget } from "./capabilities";
+import { checkChat, checkJobTokens, defaultBudget, type ChatNeeds } from "./capabilities";
 import { invalid, unsupported } from "./errors";
 import { asResponseFormat, asStop, asTools, askMessages, ChatBody, extraFields, readJson } from "./schemas";
-import type { AskChoice, AskMessage, AskRequest, ProxyContext, ResponseFormat, TokenLogprob, Tool, ToolChoice } from "./types";
+import type { AskChoice, AskRequest, ProxyContext, TokenLogprob } from "./types";
 
 /**
  * POST /v1/chat/completions. Everything OpenAI defines is accepted: tools, tool_choice,
@@ -140,40 +140,24 @@ function chatChunkChoice(index: number, item: ChunkItem): Record<string, unknown
 }
 
 /**
- * One chat job as the network takes it, read from /v1/chat/completions or /v1/responses (which
- * name some fields otherwise: `param` names them as the app sent them).
+ * One chat job as the network takes it, read from /v1/chat/completions or /v1/responses: the
+ * job's fields under AskRequest's names, what checkChat reads (ChatNeeds: the request's own names
+ * of its fields, for a 400's `param`), and the budget only when the request named it.
  */
-export interface ChatSpec {
-  model: string;
-  messages: AskMessage[];
-  tools?: Tool[];
-  toolChoice?: ToolChoice;
-  parallelToolCalls?: boolean;
-  responseFormat?: ResponseFormat;
-  /** only when the request named it; else the model's default budget */
-  maxTokens?: number;
-  /** the field that names the budget, for a 400's `param` */
-  maxTokensParam: string;
-  n: number;
-  temperature?: number;
-  topP?: number;
-  seed?: number;
-  stop?: string[];
-  logprobs?: boolean;
-  topLogprobs?: number;
-  user?: string;
-  extra?: Record<string, unknown>;
-  /** The request's names for message i and the response format (chat's own when absent). */
-  messageParam?: (i: number) => string;
-  responseFormatParam?: string;
-}
+export type ChatSpec = ChatNeeds &
+  Omit<AskRequest, "prompt" | "n" | "signal" | keyof ChatNeeds> & {
+    /** the field that names the budget, for a 400's `param` */
+    maxTokensParam: string;
+    n: number;
+  };
 
 /**
  * The checks every chat job passes before it is asked (the model is on offer and can do what is
  * asked, tool_choice names a given tool, the budget fits one job), and the job itself.
  */
 export async function chatAsk(spec: ChatSpec, ctx: ProxyContext, signal: AbortSignal | undefined): Promise<AskRequest> {
-  const { tools, toolChoice: choice } = spec;
+  // what only the checks read, and what the job takes as the checks leave it; the rest is the job's as given
+  const { maxTokensParam, messageParam, responseFormatParam, n, maxTokens: asked, tools, toolChoice: choice, ...job } = spec;
   const model = await ctx.model(spec.model);
   // As OpenAI answers: alternatives per token only come with the tokens' own log probabilities.
   if ((spec.topLogprobs ?? 0) > 0 && spec.logprobs !== true)
@@ -187,38 +171,17 @@ export async function chatAsk(spec: ChatSpec, ctx: ProxyContext, signal: AbortSi
       `tool_choice names the function ${JSON.stringify(choice.function.name)}, which is not in tools`,
       "tool_choice",
     );
-  checkChat(model, {
-    messages: spec.messages,
-    ...(tools ? { tools } : {}),
-    ...(choice !== undefined ? { toolChoice: choice } : {}),
-    ...(spec.responseFormat ? { responseFormat: spec.responseFormat } : {}),
-    ...(spec.logprobs !== undefined ? { logprobs: spec.logprobs } : {}),
-    ...(spec.topLogprobs !== undefined ? { topLogprobs: spec.topLogprobs } : {}),
-    ...(spec.maxTokens !== undefined ? { maxTokens: spec.maxTokens, maxTokensParam: spec.maxTokensParam } : {}),
-    ...(spec.messageParam ? { messageParam: spec.messageParam } : {}),
-    ...(spec.responseFormatParam ? { responseFormatParam: spec.responseFormatParam } : {}),
-  });
+  checkChat(model, spec);
   // A model without function calling may still be sent tools it is told not to use: they are dropped.
   const dropTools = model?.capabilities?.tools === false && choice === "none";
-  const maxTokens = spec.maxTokens ?? defaultBudget(model, ctx.defaultMaxTokens);
-  checkJobTokens(spec.n, maxTokens, spec.maxTokensParam);
+  const maxTokens = asked ?? defaultBudget(model, ctx.defaultMaxTokens);
+  checkJobTokens(n, maxTokens, maxTokensParam);
   return {
-    model: spec.model,
-    messages: spec.messages,
+    ...job,
     maxTokens,
-    ...(spec.n > 1 ? { n: spec.n } : {}),
-    ...(spec.temperature !== undefined ? { temperature: spec.temperature } : {}),
-    ...(spec.topP !== undefined ? { topP: spec.topP } : {}),
-    ...(spec.seed !== undefined ? { seed: spec.seed } : {}),
-    ...(spec.stop ? { stop: spec.stop } : {}),
+    ...(n > 1 ? { n } : {}),
     ...(tools?.length && !dropTools ? { tools } : {}),
     ...(choice !== undefined && !dropTools ? { toolChoice: choice } : {}),
-    ...(spec.parallelToolCalls !== undefined ? { parallelToolCalls: spec.parallelToolCalls } : {}),
-    ...(spec.responseFormat ? { responseFormat: spec.responseFormat } : {}),
-    ...(spec.logprobs !== undefined ? { logprobs: spec.logprobs } : {}),
-    ...(spec.topLogprobs !== undefined ? { topLogprobs: spec.topLogprobs } : {}),
-    ...(spec.user !== undefined ? { user: spec.user } : {}),
-    ...(spec.extra ? { extra: spec.extra } : {}),
     ...(signal ? { signal } : {}),
   };
 }

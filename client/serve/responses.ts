@@ -14,7 +14,7 @@ import {
 } from "./answer";
 import { chatAsk } from "./chat-completions";
 import { invalid, unsupported } from "./errors";
-import { extraFields, FunctionChoiceSchema, FunctionToolSchema, InputItems, readJson, ResponsesBody } from "./schemas";
+import { extraFields, FunctionChoiceSchema, FunctionToolSchema, InputItems, partsText, readJson, ResponsesBody } from "./schemas";
 import type { AskMessage, AskResult, OpenAiErrorMapping, ProxyContext, ResponseFormat, Tool, ToolCall, ToolChoice } from "./types";
 
 /**
@@ -105,17 +105,9 @@ function parseAt<S extends z.ZodType>(schema: S, value: unknown, at: string): z.
   throw invalid("invalid_request", `${param}: ${issue.message}`, param);
 }
 
-/** The text of a content list: text parts only (this network's engines take no images, files or audio). */
+/** The text of an item's content: the Responses API's text parts (schemas.ts partsText). */
 function textOf(content: string | Array<{ type: string; text?: string; refusal?: string }>, at: string, assistant = false): string {
-  if (typeof content === "string") return content;
-  return content
-    .map((part, j) => {
-      if ((part.type === "input_text" || part.type === "output_text") && typeof part.text === "string") return part.text;
-      // An assistant turn OpenAI refused, replayed as the app got it.
-      if (assistant && part.type === "refusal" && typeof part.refusal === "string") return part.refusal;
-      throw invalid("unsupported_content", `${at}.${j}: content part type "${part.type}" is not supported (text only)`, `${at}.${j}`);
-    })
-    .join("");
+  return typeof content === "string" ? content : partsText(content, at, assistant, ["input_text", "output_text"]);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { HttpRequest } from "../../edge/http";
-import { MESSAGE_NAME } from "../../events/envelope";
+import { MessageName } from "../../events/envelope";
 import { invalid, OpenAiError, zodMessage, zodParam } from "./errors";
 import type { AskMessage, ResponseFormat, Tool, ToolChoice } from "./types";
 
@@ -26,8 +26,8 @@ const ToolCallSchema = z.object({
   function: z.object({ name: z.string().min(1), arguments: z.string() }).loose(),
 });
 
-/** A message's participant name, by OpenAI's rule (events/envelope.ts MESSAGE_NAME), refused here with its param. */
-const Name = z.string().regex(MESSAGE_NAME, "name must be 1 to 64 letters, digits, _ or - (OpenAI's rule)").optional();
+/** A message's participant name, by the sealed message's rule (events/envelope.ts), refused here with its param. */
+const Name = MessageName.optional();
 
 const ChatMessage = z.discriminatedUnion(
   "role",
@@ -187,16 +187,25 @@ export function extraFields(body: Record<string, unknown>, schema: z.ZodObject):
 export function contentText(content: z.infer<typeof Content> | null | undefined, at: string, assistant = false): string {
   if (content === null || content === undefined) return "";
   if (typeof content === "string") return content;
-  return content
+  return partsText(content, `${at}.content`, assistant, ["text"]);
+}
+
+/**
+ * The text of a list of content parts, `at` the list's path: parts of the text types given (chat's
+ * "text", the Responses API's "input_text" and "output_text"), and for an assistant its `refusal`
+ * parts; any other part (image, file, audio: this network's engines take text only) is a 400 naming it.
+ */
+export function partsText(
+  parts: ReadonlyArray<{ type: string; text?: unknown; refusal?: unknown }>,
+  at: string,
+  assistant: boolean,
+  textTypes: readonly string[],
+): string {
+  return parts
     .map((part, i) => {
-      if (part.type === "text" && typeof (part as { text?: unknown }).text === "string") return (part as { text: string }).text;
-      const refusal = (part as { refusal?: unknown }).refusal;
-      if (assistant && part.type === "refusal" && typeof refusal === "string") return refusal;
-      throw invalid(
-        "unsupported_content",
-        `${at}.content.${i}: content part type "${part.type}" is not supported (text only)`,
-        `${at}.content.${i}`,
-      );
+      if (textTypes.includes(part.type) && typeof part.text === "string") return part.text;
+      if (assistant && part.type === "refusal" && typeof part.refusal === "string") return part.refusal;
+      throw invalid("unsupported_content", `${at}.${i}: content part type "${part.type}" is not supported (text only)`, `${at}.${i}`);
     })
     .join("");
 }
