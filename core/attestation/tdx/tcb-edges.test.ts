@@ -15,7 +15,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { IN_WINDOW, SAMPLE_QUOTE, sampleCollateral, thrownBy } from "../../../test/fixtures/attestation/helpers";
 import { TdxVerifierCache, loadRoot, type PreparedCollateral } from "./cache";
-import type { QeIdentityJson, TcbInfoJson, TcbStatus } from "./collateral";
+import { TcbStatus, type QeIdentityJson, type TcbInfoJson } from "./collateral";
 import { INTEL_SGX_ROOT_CA_PEM } from "./intel-root";
 import { prepareCollateral } from "./prepare-collateral";
 import { parseTdxQuote, type TdxQuote } from "./quote";
@@ -96,15 +96,7 @@ describe("the genuine sample is the baseline every test changes one thing of", (
 });
 
 describe("mergeTcbStatus: Intel's convergence (out-of-date, configuration and SW-hardening flags combine)", () => {
-  const ALL: TcbStatus[] = [
-    "UpToDate",
-    "SWHardeningNeeded",
-    "ConfigurationNeeded",
-    "ConfigurationAndSWHardeningNeeded",
-    "OutOfDate",
-    "OutOfDateConfigurationNeeded",
-    "Revoked",
-  ];
+  const ALL: TcbStatus[] = TcbStatus.options; // every status Intel's collateral may name
 
   it.each(ALL)("%s merged with UpToDate is unchanged (UpToDate adds nothing)", (s) => {
     expect(mergeTcbStatus(s, "UpToDate")).toBe(s);
