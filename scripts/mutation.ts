@@ -95,6 +95,16 @@ const FILES = [
   "functions/adapters/relay-sessions.ts",
   "core/relay-memory.ts",
   "local/queues.ts",
+  // not mutation-tested before session 18: what reads deposits off the chain, the collateral's
+  // revocation lists, registration's rate limits, the local durable store, the agent's relay
+  "functions/adapters/ton-tx.ts",
+  "core/attestation/tdx/prepare-collateral.ts",
+  "core/attestation/tdx/collateral.ts",
+  "core/attestation/rate-limit.ts",
+  "local/store-lmdb.ts",
+  "agent/relay.ts",
+  "functions/adapters/toncenter-client.ts",
+  "api-client/money.ts",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -226,6 +236,14 @@ const TESTS: Record<string, string[]> = {
   "core/relay-memory.ts": ["core/relay-memory*.test.ts", "core/relay-access*.test.ts"],
   "local/queues.ts": ["local/queues*.test.ts", "local/sqs-consumer*.test.ts", "local/replay-guard*.test.ts"],
   "core/crypto/hpke.ts": ["core/crypto/hpke*.test.ts", "core/crypto/envelope*.test.ts", "core/crypto/keys*.test.ts"],
+  "functions/adapters/ton-tx.ts": TON_ADAPTER_TESTS,
+  "core/attestation/tdx/prepare-collateral.ts": ATTESTATION_TESTS,
+  "core/attestation/tdx/collateral.ts": ATTESTATION_TESTS,
+  "core/attestation/rate-limit.ts": ["core/attestation/rate-limit*.test.ts", "core/registration*.test.ts", "core/challenges*.test.ts"],
+  "local/store-lmdb.ts": ["local/store*.test.ts", "core/store-rules*.test.ts"],
+  "agent/relay.ts": ["agent/relay*.test.ts", "agent/execute*.test.ts"],
+  "functions/adapters/toncenter-client.ts": ["functions/adapters/toncenter-*.test.ts", "functions/adapters/ton-wallet-v5*.test.ts"],
+  "api-client/money.ts": ["api-client/money*.test.ts"],
 };
 const DEFAULT_TESTS = JOB_TESTS;
 
