@@ -32,7 +32,7 @@ export interface PreparedCrl {
   issuer: Uint8Array;
   revoked: Crl["revoked"];
   thisUpdate: number;
-  nextUpdate: number | undefined;
+  nextUpdate: number;
 }
 
 export interface PreparedCollateral {

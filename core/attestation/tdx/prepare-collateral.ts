@@ -43,7 +43,7 @@ export async function prepareCollateral(raw: unknown, root: Root, cache: TdxVeri
     if (!bytesEqual(pckCrl.issuer, pckCrlIssuer.subject) || !verifyCrlSignature(pckCrl, pckCrlIssuer)) {
       throw new TdxCheckError("pck_crl_signature_invalid", "the PCK CRL is not signed by the first certificate of its issuer chain");
     }
-    const crls = [prepCrl(rootCrl, "root CA CRL"), prepCrl(pckCrl, "PCK CRL")];
+    const crls = [prepCrl(rootCrl, "root CA CRL", "root_ca_crl_malformed"), prepCrl(pckCrl, "PCK CRL", "pck_crl_malformed")];
 
     const tcbChain = await chain(
       cache,
@@ -89,7 +89,13 @@ export async function prepareCollateral(raw: unknown, root: Root, cache: TdxVeri
   });
 }
 
-function prepCrl(crl: Crl, what: string): PreparedCrl {
+/**
+ * A CRL without nextUpdate is refused: it would never expire, so an old list (signed before a
+ * revocation) would pass for ever. RFC 5280 §5.1.2.5: conforming issuers always include it, and
+ * Intel's do.
+ */
+function prepCrl(crl: Crl, what: string, code: string): PreparedCrl {
+  if (crl.nextUpdate === undefined) throw new TdxCheckError(code, `the ${what} has no nextUpdate, so it would never expire`);
   return { what, issuer: crl.issuer, revoked: crl.revoked, thisUpdate: crl.thisUpdate, nextUpdate: crl.nextUpdate };
 }
 

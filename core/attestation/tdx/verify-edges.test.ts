@@ -199,6 +199,18 @@ describe("collateral freshness windows, at their edges", () => {
     }
   });
 
+  it.each([
+    ["root CA CRL", "rootCrl", "root_ca_crl_malformed"],
+    ["PCK CRL", "pckCrl", "pck_crl_malformed"],
+  ] as const)("a %s without nextUpdate is refused (it would never expire)", async (label, option, code) => {
+    // Prepare: a CRL signed by its genuine issuer, only its nextUpdate left out
+    const p = await makeTestPlatform({ [option]: { nextUpdate: null } });
+    // Act: long after any nextUpdate it could have had
+    const v = await verify(p, new Date("2039-01-01T00:00:00Z"));
+    // Assess
+    expect(v).toMatchObject({ genuine: false, code, reason: `the ${label} has no nextUpdate, so it would never expire` });
+  });
+
   it("several expired windows are all listed, separated by ', '", async () => {
     const p = await makeTestPlatform({ tcbInfoWindow: W, qeIdentityWindow: W, pckCrl: { thisUpdate: FROM, nextUpdate: UNTIL } });
     const v = await verify(p, ms(UNTIL, 1));
