@@ -236,7 +236,7 @@ const TESTS: Record<string, string[]> = {
   "core/relay-memory.ts": ["core/relay-memory*.test.ts", "core/relay-access*.test.ts"],
   "local/queues.ts": ["local/queues*.test.ts", "local/sqs-consumer*.test.ts", "local/replay-guard*.test.ts"],
   "core/crypto/hpke.ts": ["core/crypto/hpke*.test.ts", "core/crypto/envelope*.test.ts", "core/crypto/keys*.test.ts"],
-  "functions/adapters/ton-tx.ts": TON_ADAPTER_TESTS,
+  "functions/adapters/ton-tx.ts": [...TON_ADAPTER_TESTS, "functions/adapters/ton-tx*.test.ts"],
   "core/attestation/tdx/prepare-collateral.ts": ATTESTATION_TESTS,
   "core/attestation/tdx/collateral.ts": ATTESTATION_TESTS,
   "core/attestation/rate-limit.ts": ["core/attestation/rate-limit*.test.ts", "core/registration*.test.ts", "core/challenges*.test.ts"],
