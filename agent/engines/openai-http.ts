@@ -140,6 +140,7 @@ const StreamChunk = z
       .optional(),
     usage: z.unknown().optional(),
     error: z.unknown().optional(),
+    object: z.unknown().optional(),
   })
   .loose();
 
@@ -212,6 +213,9 @@ function serverMessageOf(bodyText: string): string {
       if (typeof e === "string") return e;
       if (e.message) return e.message;
     }
+    // Older vLLM answers a flat {"object": "error", "message": …, "code": …}.
+    const flat = JSON.parse(bodyText) as { object?: unknown; message?: unknown } | null;
+    if (flat?.object === "error" && typeof flat.message === "string") return flat.message;
   } catch {
     // not JSON: fall through to the raw excerpt
   }
@@ -305,6 +309,14 @@ function completionBody(req: EngineCompletionRequest, stream: boolean): Record<s
   return body;
 }
 
+function jsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
 /** Splits an SSE byte stream into the data of its events. */
 async function* sseData(body: ReadableStream<Uint8Array>, onChunk: () => void): AsyncGenerator<string> {
   const reader = body.getReader();
@@ -319,12 +331,15 @@ async function* sseData(body: ReadableStream<Uint8Array>, onChunk: () => void): 
       for (let end = buffer.search(/\r?\n\r?\n/); end >= 0; end = buffer.search(/\r?\n\r?\n/)) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, "");
-        const data = block
-          .split(/\r?\n/)
+        const lines = block.split(/\r?\n/);
+        const data = lines
           .filter((l) => l.startsWith("data:"))
           .map((l) => l.slice(5).replace(/^ /, ""))
           .join("\n");
+        // llama-server streams an error as an `error: {...}` field, not as data.
+        const error = lines.find((l) => l.startsWith("error:"));
         if (data) yield data;
+        else if (error !== undefined) yield JSON.stringify({ error: jsonOrText(error.slice(6).trim()) });
       }
     }
   } finally {
@@ -672,11 +687,23 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
         throw new EngineError("engine_bad_response", `POST ${baseUrl}${path} streamed an unusable event: ${describeIssues(chunk.error)}`, {
           engine: name,
         });
-      if (chunk.data.error !== undefined) {
-        throw new EngineError("engine_unavailable", `POST ${baseUrl}${path} failed mid-stream: ${serverMessageOf(data)}`, {
-          engine: name,
-          serverMessage: serverMessageOf(data),
-        });
+      // vLLM streams {"error": {message, code}}, then [DONE]; servers built on older vLLM code stream it flat ({"object": "error", …}).
+      const failure = chunk.data.error ?? (chunk.data.object === "error" ? chunk.data : undefined);
+      if (failure !== undefined && failure !== null) {
+        const f = typeof failure === "object" ? (failure as { message?: unknown; code?: unknown }) : undefined;
+        const serverMessage = typeof failure === "string" ? failure : typeof f?.message === "string" ? f.message : excerpt(data);
+        const status = typeof f?.code === "number" ? f.code : undefined;
+        // A 4xx is this request's fault (as the same request unstreamed gets engine_rejected), not the engine's.
+        const rejected = status !== undefined && status >= 400 && status < 500 && ![401, 403, 404, 429].includes(status);
+        throw new EngineError(
+          rejected ? "engine_rejected" : "engine_unavailable",
+          `POST ${baseUrl}${path} failed mid-stream: ${serverMessage}`,
+          {
+            engine: name,
+            serverMessage,
+            ...(status !== undefined ? { status } : {}),
+          },
+        );
       }
       if (chunk.data.usage !== undefined && chunk.data.usage !== null) rawUsage = chunk.data.usage;
       const choice = chunk.data.choices?.find((c) => (c.index ?? 0) === 0);
@@ -691,7 +718,8 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       for (const c of choice.delta?.tool_calls ?? []) {
         const call = calls.get(c.index) ?? { name: "", arguments: "" };
         if (c.id) call.id = c.id;
-        if (c.function?.name) call.name += c.function.name;
+        // Pieces of a name are joined; a name sent again whole on each delta (older vLLM, named tool_choice) is kept once.
+        if (c.function?.name && c.function.name !== call.name) call.name += c.function.name;
         if (c.function?.arguments) call.arguments += c.function.arguments;
         calls.set(c.index, call);
       }
