@@ -105,6 +105,8 @@ const FILES = [
   "agent/relay.ts",
   "functions/adapters/toncenter-client.ts",
   "api-client/money.ts",
+  "agent/sources/sqs.ts",
+  "agent/engines/openai-http.ts",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -244,6 +246,8 @@ const TESTS: Record<string, string[]> = {
   "agent/relay.ts": ["agent/relay*.test.ts", "agent/execute*.test.ts"],
   "functions/adapters/toncenter-client.ts": ["functions/adapters/toncenter-*.test.ts", "functions/adapters/ton-wallet-v5*.test.ts"],
   "api-client/money.ts": ["api-client/money*.test.ts"],
+  "agent/sources/sqs.ts": ["agent/sources/sqs*.test.ts"],
+  "agent/engines/openai-http.ts": ["agent/engines/openai-http*.test.ts"],
 };
 const DEFAULT_TESTS = JOB_TESTS;
 
