@@ -49,17 +49,19 @@ export interface DepositOutcome {
 /**
  * Local default: pay `amount` nanoTON from the sandbox test requester wallet into the vault
  * (POST /v1/dev/wallet/deposit), then poll GET /v1/account until the chain watcher credited it
- * (amount less the vault's deposit fee: `credited`).
+ * (amount less the vault's deposit fee: `credited`): until available + held + reserved grew by it.
  */
 export async function depositAndWait(api: ApiClient, amount: bigint, o: WaitOptions = {}): Promise<DepositOutcome> {
+  // Everything the account holds: a withdrawal signed during the wait moves available to reserved.
+  const total = (b: { available: string; held: string; reserved: string }) => BigInt(b.available) + BigInt(b.held) + BigInt(b.reserved);
   const b0 = await api.request(API.account);
-  const before = BigInt(b0.available) + BigInt(b0.held);
+  const before = total(b0);
   const sent = await api.request(API.devDeposit, { body: { amount } });
   o.onWait?.(`deposit ${sent.txHash.slice(0, 12)}… sent; waiting for the chain watcher to credit it`);
   const b = await waitFor(
     async () => {
       const b = await api.request(API.account);
-      return BigInt(b.available) + BigInt(b.held) >= before + BigInt(sent.credited) ? b : undefined;
+      return total(b) >= before + BigInt(sent.credited) ? b : undefined;
     },
     o,
     (s) =>
