@@ -484,7 +484,9 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   // ---------------------------------------------------------------- the poll loop
   const source =
     o.jobSource ??
-    (await cloudJobSource(api, log)) ??
+    (await cloudJobSource(api, log, (i) =>
+      metrics.error("poll", "invalid_message", `a malformed SQS message ${i.messageId ?? ""} was dropped: ${i.reason}`),
+    )) ??
     createHttpJobSource(api, { onInvalid: (i) => metrics.error("poll", `invalid_${i.kind}`, "a malformed item was skipped") });
   const polls = backoff(o.backoff);
   const take = async (wait: number) => {
@@ -655,10 +657,15 @@ async function advertisedCapabilities(engine: Engine, model: string): Promise<{ 
  * the agent long-polls it directly (the cheap idle path). Networks without SQS (the local
  * default) answer sessions_unavailable: then the HTTP long-poll is the job source.
  */
-async function cloudJobSource(api: ApiClient, log: AgentLog): Promise<JobSource | undefined> {
+async function cloudJobSource(
+  api: ApiClient,
+  log: AgentLog,
+  onInvalid: (i: { messageId: string | undefined; reason: string }) => void,
+): Promise<JobSource | undefined> {
   try {
     const { sqsJobSourceFromApi } = await import("./sources/sqs");
-    const source = await sqsJobSourceFromApi(api);
+    // a malformed message is deleted (or never redelivered): reported, as the HTTP source reports one
+    const source = await sqsJobSourceFromApi(api, { onInvalid });
     if (source) log.info("job source: SQS, long-polled directly with short-lived credentials");
     return source;
   } catch (e) {
