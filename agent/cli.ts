@@ -52,6 +52,7 @@ interface SettingFlags {
   payoutAddress?: string;
   engine?: string;
   engineUrl?: string;
+  engineKey?: string;
   engineLogprobs?: string;
   model: string[];
   priceBps?: number;
@@ -112,6 +113,7 @@ function settingFlags(cmd: Command): Command {
       ).choices(["builtin", "openai", "llama"]),
     )
     .option("--engine-url <url>", "the OpenAI-compatible server (--engine openai; default http://127.0.0.1:8000/v1)")
+    .option("--engine-key <key>", "--engine openai: the server's API key, sent as a Bearer token (default: COCOON_ENGINE_KEY)")
     .addOption(
       new Option(
         "--engine-logprobs <on|off>",
@@ -155,6 +157,7 @@ function flagsOf(o: SettingFlags & { devAttestation?: boolean; notConfidential?:
     payoutAddress: o.payoutAddress,
     engine: o.engine,
     engineUrl: o.engineUrl,
+    engineKey: o.engineKey,
     engineLogprobs: o.engineLogprobs,
     modelFile: o.modelFile,
     threads: o.threads,
@@ -354,9 +357,13 @@ async function registryOf(config: AgentConfig) {
  * OpenAI-compatible server, which returns log probabilities only where its owner says so
  * (engineLogprobs: the server cannot be asked), or the built-in deterministic engine.
  */
-export function configuredEngine(config: Pick<AgentConfig, "engine" | "engineUrl" | "engineLogprobs">): Engine {
+export function configuredEngine(config: Pick<AgentConfig, "engine" | "engineUrl" | "engineKey" | "engineLogprobs">): Engine {
   return config.engine === "openai"
-    ? createOpenAiEngine({ baseUrl: config.engineUrl, ...(config.engineLogprobs === "on" ? { capabilities: { logprobs: true } } : {}) })
+    ? createOpenAiEngine({
+        baseUrl: config.engineUrl,
+        ...(config.engineKey ? { apiKey: config.engineKey } : {}),
+        ...(config.engineLogprobs === "on" ? { capabilities: { logprobs: true } } : {}),
+      })
     : createBuiltinEngine();
 }
 

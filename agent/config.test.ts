@@ -118,6 +118,29 @@ describe("issue 13: agent configuration", () => {
     }
   });
 
+  it("engineKey reaches the OpenAI-compatible server as a Bearer token (from the environment or the flag); none is sent without it or with an empty variable", async () => {
+    // Prepare: a server that records each request's Authorization header
+    const seen: Array<string | undefined> = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.end(JSON.stringify({ object: "list", data: [{ id: "any-model", object: "model" }] }));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const none = join(dir(), "none.json");
+    const env = { COCOON_ENGINE: "openai", COCOON_ENGINE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` };
+    try {
+      // Act
+      await configuredEngine(resolveConfig({ file: none, env: { ...env, COCOON_ENGINE_KEY: "sk-env" } }).config).models();
+      await configuredEngine(resolveConfig({ file: none, env, flags: { engineKey: "sk-flag" } }).config).models();
+      await configuredEngine(resolveConfig({ file: none, env }).config).models();
+      await configuredEngine(resolveConfig({ file: none, env: { ...env, COCOON_ENGINE_KEY: "" } }).config).models();
+      // Assess: an empty variable is no key
+      expect(seen).toEqual(["Bearer sk-env", "Bearer sk-flag", undefined, undefined]);
+    } finally {
+      server.close();
+    }
+  });
+
   it("init writes a checked config with every setting, makes the key there (0600) and never prints its secret; start refuses a wrong value with exit 78", async () => {
     // Prepare
     const home = dir();

@@ -32,6 +32,8 @@ export const AgentConfig = z
     engineUrl: z
       .url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. http://127.0.0.1:8000/v1" })
       .default("http://127.0.0.1:8000/v1"),
+    /** --engine openai: the server's API key (vLLM --api-key, llama-server --api-key), sent as a Bearer token */
+    engineKey: z.string().min(1).max(512).optional(),
     /** --engine openai: the server returns log probabilities (vLLM, llama.cpp server do; not every server does), so requesters may ask for them */
     engineLogprobs: z.enum(["on", "off"], { error: 'must be "on" or "off"' }).default("off"),
     modelFile: z.string().min(1).optional(),
@@ -93,6 +95,7 @@ export const SETTINGS: Record<Key, { flag: string; env: string; kind: "string" |
   payoutAddress: { flag: "--payout-address", env: "COCOON_PAYOUT_ADDRESS", kind: "string" },
   engine: { flag: "--engine", env: "COCOON_ENGINE", kind: "string" },
   engineUrl: { flag: "--engine-url", env: "COCOON_ENGINE_URL", kind: "string" },
+  engineKey: { flag: "--engine-key", env: "COCOON_ENGINE_KEY", kind: "string" },
   engineLogprobs: { flag: "--engine-logprobs", env: "COCOON_ENGINE_LOGPROBS", kind: "string" },
   modelFile: { flag: "--model-file", env: "COCOON_MODEL_FILE", kind: "string" },
   threads: { flag: "--threads", env: "COCOON_THREADS", kind: "int" },
