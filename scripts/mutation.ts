@@ -107,6 +107,11 @@ const FILES = [
   "api-client/money.ts",
   "agent/sources/sqs.ts",
   "agent/engines/openai-http.ts",
+  "functions/adapters/sqs-queues.ts",
+  "functions/adapters/ton-chain.ts",
+  "functions/schedule/chain-watcher.ts",
+  "functions/config.ts",
+  "local/sqs-consumer.ts",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -248,6 +253,15 @@ const TESTS: Record<string, string[]> = {
   "api-client/money.ts": ["api-client/money*.test.ts"],
   "agent/sources/sqs.ts": ["agent/sources/sqs*.test.ts"],
   "agent/engines/openai-http.ts": ["agent/engines/openai-http*.test.ts"],
+  "functions/adapters/sqs-queues.ts": ["functions/adapters/sqs-queues*.test.ts"],
+  "functions/adapters/ton-chain.ts": ["functions/adapters/ton-chain*.test.ts", "functions/schedule/chain-watcher*.test.ts"],
+  "functions/schedule/chain-watcher.ts": ["functions/schedule/chain-watcher*.test.ts"],
+  "functions/config.ts": [
+    "functions/config*.test.ts",
+    "functions/adapters/aws-config*.test.ts",
+    "functions/adapters/aws-core-deps*.test.ts",
+  ],
+  "local/sqs-consumer.ts": ["local/sqs-consumer*.test.ts", "local/queues*.test.ts"],
 };
 const DEFAULT_TESTS = JOB_TESTS;
 
