@@ -142,7 +142,8 @@ export function createRelayPublisher(o: {
         } catch (e) {
           // The dispatched credentials were refused: the coordinator's own, asked now, get one more go
           // at the same batch (a repeat of a chunk that did land is dropped by the SDK).
-          if (s !== dispatched || !isAuthRefusal(e)) throw e;
+          // (An HTTP session carries no credentials: the coordinator's own refusal is no relay's.)
+          if (s !== dispatched || s.transport === "http" || !isAuthRefusal(e)) throw e;
           dispatched = undefined;
           o.log.warn("relay refused the dispatched session; asking the coordinator for one", { jobId: o.jobId });
           const again = await resolveSession();
