@@ -121,14 +121,23 @@ export class SqsQueues implements Queues {
     }
   }
 
-  /** Send many messages with as few requests as possible (10 per SendMessageBatch); retries failed entries once. */
+  /**
+   * Send many messages with as few requests as possible (at most 10 and 256 KiB of bodies per
+   * SendMessageBatch: SQS refuses a longer batch whole); retries failed entries once. Every body
+   * is checked before the first request, so a too-large one sends nothing.
+   */
   async sendBatch(queue: QueueName, bodies: unknown[], opts: { delaySeconds?: number } = {}): Promise<void> {
     const url = this.urlOf(queue);
     const delay = opts.delaySeconds === undefined ? undefined : clamp(opts.delaySeconds, 0, SQS_MAX_DELAY_SECONDS);
-    for (let off = 0; off < bodies.length; off += SQS_MAX_BATCH) {
-      let entries: SendMessageBatchRequestEntry[] = bodies.slice(off, off + SQS_MAX_BATCH).map((b, i) => ({
+    const all = bodies.map((b) => serialize(queue, b));
+    for (let off = 0, end = 0; off < all.length; off = end) {
+      for (let bytes = 0; end < all.length && end - off < SQS_MAX_BATCH; end++) {
+        bytes += Buffer.byteLength(all[end]!);
+        if (bytes > SQS_MAX_MESSAGE_BYTES) break;
+      }
+      let entries: SendMessageBatchRequestEntry[] = all.slice(off, end).map((s, i) => ({
         Id: String(off + i),
-        MessageBody: serialize(queue, b),
+        MessageBody: s,
         ...(delay ? { DelaySeconds: delay } : {}),
       }));
       for (let attempt = 0; entries.length > 0; attempt++) {
