@@ -1,5 +1,6 @@
 import type { SSTConfig } from "sst";
-import { Cocoon, RETAINED_STAGES } from "./stacks/Cocoon";
+import { Cocoon } from "./stacks/Cocoon";
+import { isProductionStage } from "./core/stages";
 
 /**
  * SST v2 (sst 2.49.8 on aws-cdk-lib 2.224.0). Deploy: `npx sst deploy --stage prod`;
@@ -14,7 +15,7 @@ export default {
   },
   stacks(app) {
     // Dev stages disappear with `sst remove`; retained stages keep their table (and logs).
-    if (!RETAINED_STAGES.includes(app.stage)) app.setDefaultRemovalPolicy("destroy");
+    if (!isProductionStage(app.stage)) app.setDefaultRemovalPolicy("destroy");
     app.stack(Cocoon);
   },
 } satisfies SSTConfig;

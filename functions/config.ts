@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isProductionStage } from "../core/stages";
 
 /**
  * Stage-aware configuration of the AWS runtime, read from the Lambda environment that
@@ -120,9 +121,6 @@ const Env = z.object({
     .optional(),
 });
 
-/** Stages where play money and simulated TEEs can never be switched on. */
-export const PRODUCTION_STAGES = ["prod"];
-
 export interface AwsConfig {
   stage: string;
   region: string;
@@ -170,7 +168,7 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
     );
   }
   const e = parsed.data;
-  const prod = PRODUCTION_STAGES.includes(e.COCOON_STAGE);
+  const prod = isProductionStage(e.COCOON_STAGE);
   for (const v of ["COCOON_ALLOW_DEV_ATTESTATION", "COCOON_ALLOW_TEST_IMAGES", "COCOON_FAUCET"] as const) {
     if (prod && e[v] === "true")
       throw new ConfigError(v, `environment variable ${v} is "true" on the ${e.COCOON_STAGE} stage; it may only be on for dev stages`);

@@ -7,6 +7,7 @@ import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-clo
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import { HANDLER_NODEJS } from "./bundling";
+import { isProductionStage } from "../core/stages";
 
 /**
  * The Lambda runtime of every function. nodejs20.x was deprecated on 2026-04-30 (creation
@@ -16,9 +17,6 @@ import { HANDLER_NODEJS } from "./bundling";
  * the floor this code runs on locally.
  */
 export const LAMBDA_RUNTIME = "nodejs24.x";
-
-/** Stages whose data outlives `sst remove` (and where dev conveniences are refused at cold start). */
-export const RETAINED_STAGES = ["prod"];
 
 /** What an agent may do with its own queue; the session policy names one queue ARN. */
 export const AGENT_QUEUE_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"];
@@ -100,7 +98,8 @@ const TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Delete
  * role agents assume to long-poll their own queue.
  */
 export function Cocoon({ stack, app }: StackContext) {
-  const retained = RETAINED_STAGES.includes(app.stage);
+  // production stages keep their data, and dev conveniences are refused there at cold start too
+  const retained = isProductionStage(app.stage);
   /** Worker "W" gets the SQS queue `${queuePrefix}worker-W`; IAM for CreateQueue is limited to that prefix. */
   const queuePrefix = `${app.name}-${app.stage}-`;
   if (queuePrefix.length + "worker-".length + WORKER_ID_CHARS > SQS_NAME_MAX) {
