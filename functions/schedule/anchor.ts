@@ -18,6 +18,7 @@ import { DEFAULT_ANCHOR_INTERVAL_SECONDS, DEFAULT_ANCHOR_LIMITS, type AnchorLimi
 import { runAnchoring, type AnchoringReport, type AnchorPoster } from "../../core/receipts/anchoring";
 import { StoreAnchorLog } from "../../core/receipts/log";
 import type { AnchorReader } from "../../core/receipts/proof";
+import { depsOnce } from "./deps-once";
 
 export interface AnchorFunctionDeps {
   store: Store;
@@ -30,8 +31,9 @@ export interface AnchorFunctionDeps {
 }
 
 export function makeAnchorHandler(deps: AnchorFunctionDeps | (() => Promise<AnchorFunctionDeps>)) {
+  const built = depsOnce(deps);
   return async (): Promise<AnchoringReport> => {
-    const d = typeof deps === "function" ? await deps() : deps;
+    const d = await built();
     const report = await runAnchoring({
       log: new StoreAnchorLog(d.store),
       reader: d.reader,

@@ -29,6 +29,7 @@ import { checkAnchors, type AnchorCheckReport } from "../../core/receipts/anchor
 import { StoreAnchorLog } from "../../core/receipts/log";
 import type { AnchorReader } from "../../core/receipts/proof";
 import { publishPolicySnapshot, type PolicySource } from "../../core/policy-registry";
+import { depsOnce } from "./deps-once";
 
 export interface ChainWatcherDeps {
   store: Store;
@@ -64,8 +65,9 @@ export function summarize({ cursor: _cursor, vaultBalance, liabilities, ...rest 
 }
 
 export function makeChainWatcherHandler(deps: ChainWatcherDeps | (() => Promise<ChainWatcherDeps>)) {
+  const built = depsOnce(deps);
   return async (): Promise<ChainWatcherSummary> => {
-    const d = typeof deps === "function" ? await deps() : deps;
+    const d = await built();
     const alerts = storeDedupAlerts(d.alerts, d.store, d.dedupWindowMs ?? 30 * 60_000, d.clock);
     // First and on its own: a pass that fails below still keeps the routes' policy fresh.
     const policy = d.policy ? await refreshPolicy(d.store, d.policy, alerts, d.log) : undefined;
@@ -112,13 +114,17 @@ async function refreshPolicy(
   } catch (e) {
     const error = e instanceof Error ? e.message : String(e);
     log.error("policy registry read failed", { registry: p.registry, error });
-    await alerts.raise({
-      key: "policy.read_failed",
-      severity: "warning",
-      title:
-        "The policy registry could not be read: the routes that register and match workers refuse (503) once the stored reading is too old",
-      details: { registry: p.registry, error },
-    });
+    // An alert channel that fails (SNS throttled, a revoked bot token) must not stop the pass:
+    // the watcher, which credits deposits, runs after this.
+    await alerts
+      .raise({
+        key: "policy.read_failed",
+        severity: "warning",
+        title:
+          "The policy registry could not be read: the routes that register and match workers refuse (503) once the stored reading is too old",
+        details: { registry: p.registry, error },
+      })
+      .catch((a: unknown) => log.error("policy.read_failed alert not sent", { error: a instanceof Error ? a.message : String(a) }));
     return { error };
   }
 }
