@@ -525,6 +525,7 @@ describe("makeChainWatcherHandler: a failed policy alert does not stop the pass"
     expect({ deposits: pass.deposits, policy: pass.policy }).toEqual({ deposits: 1, policy: { error: "toncenter unreachable" } });
     expect(await available(store, "acct-a")).toBe(5n);
     expect(log.lines.map((l) => l.msg)).toContain("policy registry read failed");
+    expect(log.lines).toContainEqual({ level: "error", msg: "policy.read_failed alert not sent", fields: { error: "SNS: throttled" } });
   });
 });
 
