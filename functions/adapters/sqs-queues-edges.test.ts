@@ -395,6 +395,18 @@ describe("SqsQueues.sendBatch", () => {
     ]);
   });
 
+  it("bodies of exactly 256 KiB in all go in one request", async () => {
+    // Prepare
+    sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [] });
+    const half = bodyOfBytes(SQS_MAX_MESSAGE_BYTES / 2);
+
+    // Act
+    await makeQueues().sendBatch("matching", [half, half]);
+
+    // Assess
+    expect(batchIds()).toEqual([["0", "1"]]);
+  });
+
   it("a body over the limit in a later chunk is refused before the first chunk is sent", async () => {
     // Prepare
     sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [] });
