@@ -2,8 +2,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { startFakeOpenAiServer } from "../../test/fixtures/openai-server";
-import { EngineError, type EngineRequest, type EngineResult, type EngineStreamEvent } from "./engine";
+import { type EngineRequest, type EngineResult, type EngineStreamEvent } from "./engine";
 import { createOpenAiEngine } from "./openai-http";
+import { aRequest, errorOf } from "./engine-testing";
 
 /**
  * Edges of the OpenAI-compatible adapter that real servers reach: SSE framing cut at any byte,
@@ -14,13 +15,6 @@ import { createOpenAiEngine } from "./openai-http";
 
 const BASE = "http://127.0.0.1:9/v1";
 const enc = new TextEncoder();
-
-const aRequest = (over: Partial<EngineRequest> = {}): EngineRequest => ({
-  model: "m",
-  messages: [{ role: "user", content: "hi" }],
-  maxTokens: 64,
-  ...over,
-});
 
 /** A chat stream event with one choice (index 0). */
 const delta = (d: Record<string, unknown>, finish: string | null = null) => ({ choices: [{ index: 0, delta: d, finish_reason: finish }] });
@@ -60,16 +54,6 @@ async function collect(stream: AsyncIterable<EngineStreamEvent>): Promise<{ delt
     else return { deltas, result: ev.result };
   }
   throw new Error("stream ended without done");
-}
-
-async function errorOf(p: Promise<unknown>): Promise<EngineError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EngineError);
-    return err as EngineError;
-  }
-  throw new Error("expected an EngineError, got a result");
 }
 
 const streamOf = (fetchImpl: typeof fetch, req: Partial<EngineRequest> = {}, timeoutMs?: number) =>

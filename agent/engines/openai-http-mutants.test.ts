@@ -1,7 +1,8 @@
 import { getEventListeners } from "node:events";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { EngineError, type EngineRequest, type EngineResult, type EngineStreamEvent } from "./engine";
+import { EngineError, type EngineResult, type EngineStreamEvent } from "./engine";
 import { createOpenAiEngine, type OpenAiEngineOptions } from "./openai-http";
+import { aRequest, errorOf } from "./engine-testing";
 
 /**
  * What a Stryker run on openai-http.ts showed no test to pin: the exact request bodies and
@@ -14,13 +15,6 @@ const BASE = "http://127.0.0.1:9/v1";
 const NAME = `openai-compatible:${BASE}`;
 const CHAT = `${BASE}/chat/completions`;
 const enc = new TextEncoder();
-
-const aRequest = (over: Partial<EngineRequest> = {}): EngineRequest => ({
-  model: "m",
-  messages: [{ role: "user", content: "hi" }],
-  maxTokens: 64,
-  ...over,
-});
 
 interface Call {
   url: string;
@@ -97,16 +91,6 @@ async function collect(stream: AsyncIterable<EngineStreamEvent>): Promise<{ even
     if (ev.type === "done") return { events, result: ev.result };
   }
   throw new Error("stream ended without done");
-}
-
-async function errorOf(p: Promise<unknown>): Promise<EngineError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EngineError);
-    return err as EngineError;
-  }
-  throw new Error("expected an EngineError, got a result");
 }
 
 function syncErrorOf(f: () => unknown): EngineError {

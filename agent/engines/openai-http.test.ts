@@ -8,6 +8,7 @@ import {
 } from "../../test/fixtures/openai-server";
 import { EngineError, type EngineRequest } from "./engine";
 import { createOpenAiEngine } from "./openai-http";
+import { errorOf } from "./engine-testing";
 
 const aRequest = (over: Partial<EngineRequest> = {}): EngineRequest => ({
   model: "fake-model",
@@ -18,16 +19,6 @@ const aRequest = (over: Partial<EngineRequest> = {}): EngineRequest => ({
   maxTokens: 64,
   ...over,
 });
-
-async function errorOf(p: Promise<unknown>): Promise<EngineError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EngineError);
-    return err as EngineError;
-  }
-  throw new Error("expected an EngineError, got a result");
-}
 
 describe("createOpenAiEngine against a fake OpenAI server", () => {
   let server: FakeOpenAiServer;
