@@ -14,7 +14,15 @@ import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { describe, expect, it } from "vitest";
 import { toPem } from "../../../test/fixtures/attestation/forge";
-import { TEST_NOW, makeTestPlatform, type TestPlatform } from "../../../test/fixtures/attestation/test-pki";
+import {
+  TEST_NOW,
+  ecdsaSha256,
+  makeCrl,
+  makeTestPlatform,
+  name,
+  utc,
+  type TestPlatform,
+} from "../../../test/fixtures/attestation/test-pki";
 import type { TdxCollateral } from "./collateral";
 import { verifyTdxQuote, type TdxVerdict } from "./verify";
 
@@ -44,37 +52,8 @@ const hexOf = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const rawSign = (text: string, key: KeyObject) =>
   hexOf(new Uint8Array(sign("sha256", new TextEncoder().encode(text), { key, dsaEncoding: "ieee-p1363" })));
 
-/** An Intel-style Name, encoded as the fixture encodes it (one attribute per RDN, UTF8String). */
-function name(cn: string): pkijs.RelativeDistinguishedNames {
-  const attrs: Array<[string, string]> = [
-    ["2.5.4.3", cn],
-    ["2.5.4.10", "Intel Corporation"],
-    ["2.5.4.7", "Santa Clara"],
-    ["2.5.4.8", "CA"],
-    ["2.5.4.6", "US"],
-  ];
-  const rdns = attrs.map(
-    ([type, value]) =>
-      new asn1js.Set({ value: [new pkijs.AttributeTypeAndValue({ type, value: new asn1js.Utf8String({ value }) }).toSchema()] }),
-  );
-  return new pkijs.RelativeDistinguishedNames({ valueBeforeDecode: new asn1js.Sequence({ value: rdns }).toBER(false) });
-}
-const ecdsaSha256 = () => new pkijs.AlgorithmIdentifier({ algorithmId: "1.2.840.10045.4.3.2" });
-const utc = (d: Date) => new pkijs.Time({ type: pkijs.TimeType.UTCTime, value: d });
-
 /** A CRL naming `issuer`, revoking nothing, signed with `key` (hex DER, as the collateral carries it). */
-function crlHex(issuer: string, key: KeyObject): string {
-  const crl = new pkijs.CertificateRevocationList();
-  crl.version = 1;
-  crl.signature = ecdsaSha256();
-  crl.signatureAlgorithm = ecdsaSha256();
-  crl.issuer = name(issuer);
-  crl.thisUpdate = utc(WINDOW.from);
-  crl.nextUpdate = utc(WINDOW.until);
-  crl.tbsView = new Uint8Array((crl.toSchema(true) as asn1js.Sequence).valueBlock.value[0]!.toBER(false));
-  crl.signatureValue = new asn1js.BitString({ valueHex: new Uint8Array(sign("sha256", crl.tbsView, key)).buffer });
-  return hexOf(new Uint8Array(crl.toSchema().toBER(false)));
-}
+const crlHex = (issuer: string, key: KeyObject): string => hexOf(makeCrl(issuer, key, WINDOW, []));
 
 /** An end-entity certificate "Intel SGX TCB Signing" issued by the root, for a P-384 key (PEM). */
 function p384SigningCertPem(rootKey: KeyObject): string {
