@@ -15,53 +15,26 @@
  *
  * and TupleReader's reads and refusals (@ton/core's: "EOF", "Not a number", "Not a cell: …").
  */
-import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { Address, beginCell, type Cell as CoreCell, Dictionary, storeTransaction, type Transaction as CoreTransaction } from "@ton/core";
 import { type Cell, parseBoc } from "./ton-boc";
 import type { TonAddress } from "./ton-cells";
 import { ToncenterClient, type TupleItem, TupleReader } from "./toncenter-client";
 import { ToncenterError } from "./toncenter-rpc";
+import { closeToncenterStandins, startToncenterStandin, type ToncenterCall } from "../../test/fixtures/toncenter-standin";
 
 // ---------------------------------------------------------------- a toncenter double
 
-interface Call {
-  method: string;
-  params: Record<string, unknown>;
-}
-
 interface Double {
   client: ToncenterClient;
-  calls: Call[];
+  calls: ToncenterCall[];
 }
 
-const servers: Server[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
-});
-
-const readBody = (req: IncomingMessage) =>
-  new Promise<string>((resolve) => {
-    let s = "";
-    req.on("data", (c: Buffer) => (s += c.toString()));
-    req.on("end", () => resolve(s));
-  });
+afterEach(closeToncenterStandins);
 
 /** toncenter's JSON-RPC answering every call `{ ok: true, result: answer(call) }`. */
-async function toncenter(answer: (call: Call) => unknown): Promise<Double> {
-  const calls: Call[] = [];
-  const server = createServer((req, res) => {
-    void readBody(req).then((text) => {
-      const rpc = JSON.parse(text) as Call;
-      calls.push({ method: rpc.method, params: rpc.params });
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ ok: true, result: answer(rpc) }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  servers.push(server);
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v2/jsonRPC`;
+async function toncenter(answer: (call: ToncenterCall) => unknown): Promise<Double> {
+  const { endpoint, calls } = await startToncenterStandin(answer);
   return { client: new ToncenterClient({ endpoint }), calls };
 }
 

@@ -12,8 +12,6 @@
  *                            adapters replaced by recorders) and the store of functions/deps.ts
  *                            (replaced by an in-memory one)
  */
-import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Address } from "@ton/core";
 import { ZodError } from "zod";
@@ -28,6 +26,7 @@ import { getBalance, requesterAccount } from "../../core/ledger";
 import type { PolicyReading } from "../../core/policy-registry";
 import { TestStore } from "../../test/fixtures/faulty-store";
 import { makeChainWatcherHandler, summarize, type ChainWatcherDeps } from "./chain-watcher";
+import { closeToncenterStandins, startToncenterStandin, type ToncenterCall } from "../../test/fixtures/toncenter-standin";
 
 // ---------------------------------------------------------------- the Lambda's modules, replaced
 
@@ -428,52 +427,25 @@ describe("makeChainWatcherHandler: the policy read's failure and the pass's log 
 
 // ---------------------------------------------------------------- the Lambda handler
 
-interface RpcCall {
-  method: string;
-  params: Record<string, unknown>;
-  apiKey: string | undefined;
-}
-
-const servers: Server[] = [];
 afterEach(async () => {
   vi.unstubAllEnvs();
   lambda.sns.length = 0;
   lambda.telegram.length = 0;
   lambda.depsCalls = 0;
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+  await closeToncenterStandins();
 });
-
-const readBody = (req: IncomingMessage) =>
-  new Promise<string>((resolve) => {
-    let s = "";
-    req.on("data", (c: Buffer) => (s += c.toString()));
-    req.on("end", () => resolve(s));
-  });
 
 /**
  * toncenter v2 on 127.0.0.1: an empty vault history, a balance of 5 nanoTON, and every get-method
  * exiting 11 (so the anchor and registry reads fail, and say which contract they asked).
  */
-async function toncenter(): Promise<{ endpoint: string; calls: RpcCall[] }> {
-  const calls: RpcCall[] = [];
-  const answer = (method: string): unknown => {
+async function toncenter(): Promise<{ endpoint: string; calls: ToncenterCall[] }> {
+  return startToncenterStandin(({ method }) => {
     if (method === "getTransactions") return [];
     if (method === "getAddressInformation")
       return { balance: "5", state: "active", data: "", code: "", last_transaction_id: { lt: "0", hash: "" }, sync_utime: NOW };
     return { gas_used: 0, exit_code: 11, stack: [] };
-  };
-  const server = createServer((req, res) => {
-    void readBody(req).then((text) => {
-      const rpc = JSON.parse(text) as RpcCall;
-      const key = req.headers["x-api-key"];
-      calls.push({ method: rpc.method, params: rpc.params, apiKey: typeof key === "string" ? key : undefined });
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ ok: true, result: answer(rpc.method) }));
-    });
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  servers.push(server);
-  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v2/jsonRPC`, calls };
 }
 
 const VAULT = "0:" + "ab".repeat(32);
