@@ -207,19 +207,29 @@ function excerpt(text: string, max = 200): string {
 
 function serverMessageOf(bodyText: string): string {
   try {
-    const parsed = ServerError.safeParse(JSON.parse(bodyText));
+    const body: unknown = JSON.parse(bodyText);
+    const parsed = ServerError.safeParse(body);
     if (parsed.success) {
       const e = parsed.data.error;
       if (typeof e === "string") return e;
       if (e.message) return e.message;
     }
     // Older vLLM answers a flat {"object": "error", "message": …, "code": …}.
-    const flat = JSON.parse(bodyText) as { object?: unknown; message?: unknown } | null;
+    const flat = body as { object?: unknown; message?: unknown } | null;
     if (flat?.object === "error" && typeof flat.message === "string") return flat.message;
   } catch {
     // not JSON: fall through to the raw excerpt
   }
   return excerpt(bodyText);
+}
+
+/**
+ * An HTTP error status as a failure code (a 404 for a named model is model_not_served, decided by
+ * the caller): the engine's key refused (401, 403), its path wrong (404) or its load (429, 5xx) is
+ * engine_unavailable, which marks the engine down; any other status is this request's fault.
+ */
+function codeOfStatus(status: number): "engine_unavailable" | "engine_rejected" {
+  return status === 401 || status === 403 || status === 404 || status === 429 || status >= 500 ? "engine_unavailable" : "engine_rejected";
 }
 
 function causeCode(err: unknown): string | undefined {
@@ -490,16 +500,9 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     if (status === 404 && model !== undefined) {
       return new EngineError("model_not_served", `model "${model}" is not served by ${baseUrl} (${where})`, details);
     }
-    if (status === 401 || status === 403) {
-      return new EngineError("engine_unavailable", `${where}; check the engine apiKey`, details);
-    }
-    if (status === 429 || status >= 500) {
-      return new EngineError("engine_unavailable", where, details);
-    }
-    if (status === 404) {
-      return new EngineError("engine_unavailable", `${where}; does baseUrl include the /v1 segment?`, details);
-    }
-    return new EngineError("engine_rejected", where, details);
+    const hint =
+      status === 401 || status === 403 ? "; check the engine apiKey" : status === 404 ? "; does baseUrl include the /v1 segment?" : "";
+    return new EngineError(codeOfStatus(status), `${where}${hint}`, details);
   }
 
   function parseJson(method: string, path: string, bodyText: string): unknown {
@@ -693,17 +696,14 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
         const f = typeof failure === "object" ? (failure as { message?: unknown; code?: unknown }) : undefined;
         const serverMessage = typeof failure === "string" ? failure : typeof f?.message === "string" ? f.message : excerpt(data);
         const status = typeof f?.code === "number" ? f.code : undefined;
-        // A 4xx is this request's fault (as the same request unstreamed gets engine_rejected), not the engine's.
-        const rejected = status !== undefined && status >= 400 && status < 500 && ![401, 403, 404, 429].includes(status);
-        throw new EngineError(
-          rejected ? "engine_rejected" : "engine_unavailable",
-          `POST ${baseUrl}${path} failed mid-stream: ${serverMessage}`,
-          {
-            engine: name,
-            serverMessage,
-            ...(status !== undefined ? { status } : {}),
-          },
-        );
+        // A 4xx code is read as the same status unstreamed (this request's fault, unless it names the
+        // engine's key, path or load); anything else is the engine's.
+        const code = status !== undefined && status >= 400 && status < 500 ? codeOfStatus(status) : "engine_unavailable";
+        throw new EngineError(code, `POST ${baseUrl}${path} failed mid-stream: ${serverMessage}`, {
+          engine: name,
+          serverMessage,
+          ...(status !== undefined ? { status } : {}),
+        });
       }
       if (chunk.data.usage !== undefined && chunk.data.usage !== null) rawUsage = chunk.data.usage;
       const choice = chunk.data.choices?.find((c) => (c.index ?? 0) === 0);
