@@ -10,7 +10,6 @@
  */
 import { describe, expect, it } from "vitest";
 import { Address, type Sender, type Transaction, toNano } from "@ton/core";
-import { keyPairFromSeed } from "@ton/crypto";
 import type { SignedVoucher, SignedWithdrawal } from "../../contracts/vault";
 import { startLocalChain, type LocalChain } from "../../local/chain";
 import type { Cursor } from "../../core/chain/types";
@@ -25,17 +24,9 @@ import {
   voucherToJson,
   WITHDRAW_GAS,
 } from "./ton-chain";
-
-const NOW = 1_750_000_000;
+import { NOW, accountOf, seed } from "./ton-chain-testing";
 
 // ---------------------------------------------------------------- factories
-
-const seed = (label: string) => {
-  const b = Buffer.alloc(32);
-  Buffer.from(label).copy(b);
-  return b;
-};
-const accountOf = (label: string) => keyPairFromSeed(seed(label)).publicKey.toString("base64url");
 
 const chainAt = () => startLocalChain({ now: NOW, coordinatorSeed: seed("coordinator") });
 

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type Address, toNano, type Transaction, type TupleItem } from "@ton/core";
 import { accountWalletAddress, CREDIT_VALUE, DEPOSIT_FEE } from "../../contracts/vault";
-import { keyPairFromSeed } from "@ton/crypto";
 import { startLocalChain, type LocalChain } from "../../local/chain";
 import { freeze, refDepositLookalikes } from "../../contracts/fixtures";
 import { accountIdToUint } from "../../core/chain/account";
@@ -33,14 +32,9 @@ import {
   voucherFromJson,
   voucherToJson,
 } from "./ton-chain";
+import { NOW, accountOf, seed } from "./ton-chain-testing";
 
-const NOW = 1_750_000_000;
-const seed = (label: string) => {
-  const b = Buffer.alloc(32);
-  Buffer.from(label).copy(b);
-  return b;
-};
-const requesterId = keyPairFromSeed(seed("requester-key")).publicKey.toString("base64url");
+const requesterId = accountOf("requester-key");
 /** what a deposit of `value` credits: the vault keeps DEPOSIT_FEE (contracts/README.md) */
 const net = (value: bigint) => value - DEPOSIT_FEE;
 
@@ -86,7 +80,7 @@ describe("normalizeVaultTx on real sandbox transactions", () => {
     const refund = (await chain.vault.sendTopUp(stranger.getSender(), toNano("1"), { bounce: false })).transactions;
     const admin = (await chain.vault.sendSetCoordinatorKey(chain.owner.getSender(), toNano("0.05"), chain.coordinator.publicKey))
       .transactions;
-    const other = keyPairFromSeed(seed("frozen-account")).publicKey.toString("base64url");
+    const other = accountOf("frozen-account");
     await freeze(chain, await accountWalletAddress(chain.vaultAddress, accountIdToUint(other)));
     const refused = await chain.depositNano(other, toNano("3"));
 
@@ -261,7 +255,7 @@ describe("chain watcher on the sandbox", () => {
   it("issue 16: a deposit its account wallet could not record is sent back by the vault and never credited; the refund is no unmatched outflow", async () => {
     // Prepare: a frozen account wallet (what a wallet that ran out of storage money looks like)
     const { chain, ledger, alerts, watch } = await chainWithWatcher();
-    const victim = keyPairFromSeed(seed("frozen-account")).publicKey.toString("base64url");
+    const victim = accountOf("frozen-account");
     await freeze(chain, await accountWalletAddress(chain.vaultAddress, accountIdToUint(victim)));
     const sender = await chain.wallet("depositor");
     const before = await chain.walletBalance(sender.address);
@@ -403,7 +397,7 @@ describe("issue 9 #3: the AWS adapter reads the vault's withdraw seqno, and a la
           .success,
       ).toBe(true);
     const reader = new TonClientChainReader(fakeToncenter(chain), chain.vaultAddress);
-    const nobody = accountIdToUint(keyPairFromSeed(seed("nobody")).publicKey.toString("base64url"));
+    const nobody = accountIdToUint(accountOf("nobody"));
 
     // Act
     const seqnos = [
@@ -484,8 +478,7 @@ describe("issue 9 #3: the AWS adapter reads the vault's withdraw seqno, and a la
     await watch();
     const view = await requestWithdrawal(deps, requesterId, { amount: net(toNano("5")), to: chain.requesterWallet.address.toRawString() });
     const stranger = await chain.wallet("stranger");
-    for (let i = 0; i < 6; i++)
-      await chain.depositNano(keyPairFromSeed(seed(`other-${i}`)).publicKey.toString("base64url"), toNano("1"), { from: stranger });
+    for (let i = 0; i < 6; i++) await chain.depositNano(accountOf(`other-${i}`), toNano("1"), { from: stranger });
     expect((await chain.withdraw(chain.requesterWallet, withdrawalFromJson(view).withdrawal)).success).toBe(true);
     now = (view.expiry + DEFAULT_RELEASE_GRACE_SECONDS + 1) * 1000;
 
