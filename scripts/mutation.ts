@@ -112,6 +112,14 @@ const FILES = [
   "functions/schedule/chain-watcher.ts",
   "functions/config.ts",
   "local/sqs-consumer.ts",
+  // session 19: the OpenAI-compatible proxy existing apps talk to (what it answers, its errors), the agent's metrics
+  "client/serve/chat-completions.ts",
+  "client/serve/responses.ts",
+  "client/serve/answer.ts",
+  "client/serve/completions.ts",
+  "client/serve/errors.ts",
+  "client/serve/capabilities.ts",
+  "agent/metrics.ts",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -123,6 +131,14 @@ const TON_ADAPTER_TESTS = [
   "functions/adapters/ton-boc*.test.ts",
   "functions/adapters/ton-cells*.test.ts",
   "functions/adapters/ton-vault-tx*.test.ts",
+];
+// the OpenAI-compatible proxy's suites: its unit suite, the conformance and compatibility suites, the serve e2e suites
+const SERVE_TESTS = [
+  "client/serve*.test.ts",
+  "test/openai-*.test.ts",
+  "test/serve-*.test.ts",
+  "test/proxy-disconnect.test.ts",
+  "test/ask-deadline-limits.test.ts",
 ];
 const TESTS: Record<string, string[]> = {
   "core/ledger.ts": [
@@ -262,6 +278,13 @@ const TESTS: Record<string, string[]> = {
     "functions/adapters/aws-core-deps*.test.ts",
   ],
   "local/sqs-consumer.ts": ["local/sqs-consumer*.test.ts", "local/queues*.test.ts"],
+  "client/serve/chat-completions.ts": SERVE_TESTS,
+  "client/serve/responses.ts": SERVE_TESTS,
+  "client/serve/answer.ts": SERVE_TESTS,
+  "client/serve/completions.ts": SERVE_TESTS,
+  "client/serve/errors.ts": SERVE_TESTS,
+  "client/serve/capabilities.ts": SERVE_TESTS,
+  "agent/metrics.ts": ["agent/observability*.test.ts", "agent/metrics*.test.ts"],
 };
 const DEFAULT_TESTS = JOB_TESTS;
 
