@@ -458,6 +458,27 @@ describe("tool-call deltas", () => {
       { id: "call_0", type: "function", function: { name: "get_weather", arguments: '{"city": "Paris"}' } },
     ]);
   });
+
+  // Servers that serialize every field of a continuation delta (SGLang's pydantic models) send
+  // `id: null`, `type: null` and `name: null` after the first piece; absent and null mean the same.
+  it("joins a streamed tool call whose continuation deltas carry null id, type and name", async () => {
+    // Prepare
+    const { fetchImpl } = answering(() => [
+      sseOf([
+        delta({ tool_calls: [{ index: 0, id: "call_a", type: "function", function: { name: "get_weather", arguments: "" } }] }),
+        delta({ tool_calls: [{ index: 0, id: null, type: null, function: { name: null, arguments: '{"city":' } }] }),
+        delta({ tool_calls: [{ index: 0, id: null, type: null, function: { name: null, arguments: ' "Paris"}' } }] }),
+        delta({}, "tool_calls"),
+        usageEvent(1, 3),
+      ]),
+    ]);
+    // Act
+    const { result } = await collect(streamOf(fetchImpl, { tools: [{ type: "function", function: { name: "get_weather" } }] }));
+    // Assess
+    expect(result.toolCalls).toEqual([
+      { id: "call_a", type: "function", function: { name: "get_weather", arguments: '{"city": "Paris"}' } },
+    ]);
+  });
 });
 
 describe("HTTP errors and their EngineError codes", () => {
@@ -527,6 +548,37 @@ describe("HTTP errors and their EngineError codes", () => {
     // Assess
     expect(err.code).toBe("engine_unavailable");
     expect(err.message).toMatch(/\/v1 segment/);
+  });
+
+  // A baseUrl without /v1 reaches no route: the server's 404 does not name the model. It used to
+  // read as model_not_served, which sent the owner looking for a model that was being served.
+  it.each([
+    ["FastAPI (vLLM, SGLang)", JSON.stringify({ detail: "Not Found" }), "application/json"],
+    ["llama-server", JSON.stringify({ error: { code: 404, message: "File Not Found", type: "not_found_error" } }), "application/json"],
+    ["Go (Ollama)", "404 page not found", "text/plain"],
+  ])("maps a %s route 404 on POST to engine_unavailable with the /v1 hint, whole and streamed", async (_server, body, contentType) => {
+    // Prepare
+    const { fetchImpl } = answering(() => [body], { status: 404, contentType });
+    const engine = createOpenAiEngine({ baseUrl: "http://127.0.0.1:9", fetchImpl });
+    const req = aRequest({ model: "llama-3.1-8b-instruct" });
+    // Act
+    const whole = await errorOf(engine.generate(req));
+    const streamed = await errorOf(collect(engine.stream!(req)));
+    // Assess
+    for (const e of [whole, streamed]) {
+      expect(e.code).toBe("engine_unavailable");
+      expect(e.message).toMatch(/\/v1 segment/);
+    }
+  });
+
+  it("maps a 404 that names the model to model_not_served (Ollama's wording)", async () => {
+    // Prepare
+    const body = JSON.stringify({ error: { message: 'model "llama3.2" not found, try pulling it first', type: "api_error" } });
+    const { fetchImpl } = answering(() => [body], { status: 404, contentType: "application/json" });
+    // Act
+    const err = await errorOf(createOpenAiEngine({ baseUrl: BASE, fetchImpl }).generate(aRequest({ model: "llama3.2" })));
+    // Assess
+    expect(err.code).toBe("model_not_served");
   });
 
   it("shortens a long HTML error page to an excerpt", async () => {

@@ -121,9 +121,10 @@ const StreamChunk = z
                     z
                       .object({
                         index: z.number().int().nonnegative(),
-                        id: z.string().optional(),
-                        type: z.string().optional(),
-                        function: z.object({ name: z.string().optional(), arguments: z.string().optional() }).loose().optional(),
+                        // nullish: some servers (SGLang) send null for what a continuation delta leaves out
+                        id: z.string().nullish(),
+                        type: z.string().nullish(),
+                        function: z.object({ name: z.string().nullish(), arguments: z.string().nullish() }).loose().nullish(),
                       })
                       .loose(),
                   )
@@ -497,7 +498,9 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     const serverMessage = serverMessageOf(bodyText);
     const where = `${method} ${baseUrl}${path} answered HTTP ${status}: ${serverMessage}`;
     const details = { engine: name, status, serverMessage };
-    if (status === 404 && model !== undefined) {
+    // A 404 that names the model is the server's "no such model" (vLLM, Ollama, OpenAI); one that
+    // does not is a route the server lacks, most often a baseUrl without its /v1 segment.
+    if (status === 404 && model !== undefined && serverMessage.includes(model)) {
       return new EngineError("model_not_served", `model "${model}" is not served by ${baseUrl} (${where})`, details);
     }
     const hint =
