@@ -14,7 +14,14 @@ import {
   type Message,
 } from "@aws-sdk/client-sqs";
 import type { AgentChallenge } from "../../events/api";
-import { createSqsJobSource, refreshingCredentials, SqsSourceError, type AgentCredentials, type SqsJobSourceOptions } from "./sqs";
+import {
+  ATTRIBUTES_RETRY_MS,
+  createSqsJobSource,
+  refreshingCredentials,
+  SqsSourceError,
+  type AgentCredentials,
+  type SqsJobSourceOptions,
+} from "./sqs";
 import { NOW, QUEUE_URL, agentJob } from "./sqs-testing";
 
 const HOUR = 3_600_000;
@@ -87,6 +94,8 @@ describe("SQS source: what each receive asks for", () => {
     [10, 10],
     [11, 10],
     [1000, 10],
+    [Number.NaN, 1],
+    [Number.POSITIVE_INFINITY, 10],
   ])("maxJobs %s → MaxNumberOfMessages %i (1–10, floored)", async (maxJobs, expected) => {
     // Prepare
     sqs.on(ReceiveMessageCommand).resolves({});
@@ -360,18 +369,55 @@ describe("SQS source: error paths", () => {
     expect(creds.issued).toHaveLength(1);
   });
 
-  it("unreadable queue attributes (throttled) mean delete-on-receipt, and are not asked again", async () => {
+  it("unreadable queue attributes (throttled) mean delete-on-receipt, and are not asked again within the retry interval", async () => {
     // Prepare
     sqs.on(GetQueueAttributesCommand).rejects(awsError("ThrottlingException"));
     sqs.on(ReceiveMessageCommand).resolves({ Messages: [msg(1, agentJob(1))] });
     sqs.on(DeleteMessageBatchCommand).resolves({});
-    const source = newSource();
+    let t = NOW;
+    const source = newSource({ now: () => t });
     // Act
     await source.next(20);
+    t += ATTRIBUTES_RETRY_MS - 1;
     await source.next(20);
     // Assess
     expect(sqs.commandCalls(GetQueueAttributesCommand)).toHaveLength(1);
     expect(deleted()).toHaveLength(2);
+  });
+
+  // It used to be read once for the agent's life: one throttle at start cost a delete per batch for ever.
+  it("reads the queue attributes again once the retry interval has passed after a failure, then keeps", async () => {
+    // Prepare
+    sqs.on(GetQueueAttributesCommand).rejectsOnce(awsError("ThrottlingException")).resolves(KEEPING_QUEUE);
+    sqs.on(ReceiveMessageCommand).resolves({ Messages: [msg(1, agentJob(1))] });
+    sqs.on(DeleteMessageBatchCommand).resolves({});
+    let t = NOW;
+    const source = newSource({ now: () => t });
+    // Act
+    await source.next(20);
+    t += ATTRIBUTES_RETRY_MS;
+    await source.next(20);
+    await source.next(20);
+    // Assess
+    expect(sqs.commandCalls(GetQueueAttributesCommand)).toHaveLength(2);
+    expect(deleted()).toHaveLength(1);
+  });
+
+  it("returns the batch's valid jobs when onInvalid throws", async () => {
+    // Prepare
+    sqs.on(ReceiveMessageCommand).resolves({ Messages: [msg(1, "not json"), msg(2, agentJob(2))] });
+    sqs.on(DeleteMessageBatchCommand).resolves({});
+    const source = newSource({
+      maxJobs: 10,
+      onInvalid: () => {
+        throw new Error("logger down");
+      },
+    });
+    // Act
+    const batch = await source.next(20);
+    // Assess
+    expect(batch.jobs).toEqual([agentJob(2)]);
+    expect(deleted()).toHaveLength(1);
   });
 
   it("extendVisibility rethrows a throttle, and clamps its timeout to 0–43,200 s, floored", async () => {
@@ -529,18 +575,6 @@ describe("SQS source: malformed bodies never kill the poll and are never lost si
     // Assess
     expect(log.seen).toEqual([{ messageId: "m1", reason: "body is not JSON" }]);
     expect(sqs.commandCalls(DeleteMessageBatchCommand)).toHaveLength(0);
-  });
-
-  it("a throwing onInvalid is the caller's bug: it propagates (documents current behaviour)", async () => {
-    // Prepare
-    sqs.on(ReceiveMessageCommand).resolves({ Messages: [msg(1, "garbage")] });
-    const source = newSource({
-      onInvalid: () => {
-        throw new Error("logger down");
-      },
-    });
-    // Act + Assess
-    await expect(source.next(20)).rejects.toThrow("logger down");
   });
 });
 

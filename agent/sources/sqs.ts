@@ -127,13 +127,17 @@ export interface SqsJobSource extends JobSource {
   extendVisibility(receiptHandle: string, seconds: number): Promise<void>;
 }
 
+/** How long after a failed read of the queue's attributes the source asks again. */
+export const ATTRIBUTES_RETRY_MS = 5 * 60_000;
+
 export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
   const creds = refreshingCredentials(o.credentials, { refreshBeforeMs: o.refreshBeforeMs, now: o.now });
   // The SDK caches the provider's identity until shortly before `expiration`; after a rejection
   // a new client is built so that it asks the provider again.
   const make = () => o.client ?? new SQSClient({ region: o.region, credentials: creds.provider, maxAttempts: 3 });
   let client = make();
-  const max = Math.min(10, Math.max(1, Math.floor(o.maxJobs ?? 1)));
+  // NaN (a setting that did not parse) is 1, as unset is: SQS refuses a NaN count.
+  const max = Math.min(10, Math.max(1, Math.floor(o.maxJobs ?? 1) || 1));
   const send = <T>(fn: () => Promise<T>): Promise<T> =>
     fn().catch(async (e) => {
       if (!AUTH_ERRORS.has(errName(e))) throw e;
@@ -152,22 +156,35 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
       });
     });
 
+  const now = o.now ?? Date.now;
   // Whether a received message can never come back (visibility ≥ retention), read once; and
   // how many went undeleted when, so their count within a retention period stays in budget.
+  // A failed read (throttled at start, say) means delete-on-receipt until it is read again, at
+  // most once per ATTRIBUTES_RETRY_MS: not for the agent's whole life.
   let retention: Promise<number | undefined> | undefined;
-  const undeletable = () =>
-    (retention ??= send(async () =>
-      client.send(new GetQueueAttributesCommand({ QueueUrl: o.queueUrl, AttributeNames: ["VisibilityTimeout", "MessageRetentionPeriod"] })),
-    ).then(
-      (r) => {
-        const vis = Number(r?.Attributes?.VisibilityTimeout);
-        const keep = Number(r?.Attributes?.MessageRetentionPeriod);
-        return Number.isFinite(vis) && Number.isFinite(keep) && keep > 0 && vis >= keep ? keep : undefined;
-      },
-      () => undefined,
-    ));
+  let unreadUntil = -Infinity;
+  const undeletable = (): Promise<number | undefined> => {
+    if (retention === undefined && now() >= unreadUntil) {
+      retention = send(async () =>
+        client.send(
+          new GetQueueAttributesCommand({ QueueUrl: o.queueUrl, AttributeNames: ["VisibilityTimeout", "MessageRetentionPeriod"] }),
+        ),
+      ).then(
+        (r) => {
+          const vis = Number(r?.Attributes?.VisibilityTimeout);
+          const keep = Number(r?.Attributes?.MessageRetentionPeriod);
+          return Number.isFinite(vis) && Number.isFinite(keep) && keep > 0 && vis >= keep ? keep : undefined;
+        },
+        () => {
+          retention = undefined;
+          unreadUntil = now() + ATTRIBUTES_RETRY_MS;
+          return undefined;
+        },
+      );
+    }
+    return retention ?? Promise.resolve(undefined);
+  };
   const kept: Array<{ at: number; n: number }> = [];
-  const now = o.now ?? Date.now;
   const budget = o.inFlightBudget ?? 60_000;
   /** Leave `n` messages undeleted? Only on a queue that never redelivers, within the in-flight budget. */
   const mayKeep = async (n: number) => {
@@ -198,16 +215,24 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
       if (messages.length === 0) return { jobs: [], challenges: [] };
       const jobs: AgentJob[] = [];
       const challenges: AgentChallenge[] = [];
+      // A throwing onInvalid must not cost the batch's valid jobs (they are deleted with it below).
+      const report = (info: { messageId: string | undefined; reason: string }) => {
+        try {
+          o.onInvalid?.(info);
+        } catch {
+          // the report is lost; the message is dropped as it would have been
+        }
+      };
       for (const m of messages) {
         let parsed: unknown;
         try {
           parsed = JSON.parse(m.Body ?? "");
         } catch {
-          o.onInvalid?.({ messageId: m.MessageId, reason: "body is not JSON" });
+          report({ messageId: m.MessageId, reason: "body is not JSON" });
           continue;
         }
         const invalid = (e: z.ZodError) =>
-          o.onInvalid?.({ messageId: m.MessageId, reason: e.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
+          report({ messageId: m.MessageId, reason: e.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
         // A challenge says so (`kind: "challenge"`); anything else must be a job.
         if (IsChallenge.safeParse(parsed).success) {
           const r = AgentChallenge.safeParse(parsed);
