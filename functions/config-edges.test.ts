@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ConfigError, loadAwsConfig, required, WORKER_ID_MAX } from "./config";
 import { ACCOUNT, prodStageEnv } from "./adapters/aws-testing";
+import { friendlyAddress, parseTonAddress } from "./adapters/ton-cells";
 
 type Env = Record<string, string | undefined>;
 
@@ -32,6 +33,11 @@ function configError(env: Env): ConfigError {
 
 const hex64 = "0123456789abcdef".repeat(4);
 const tonAddress = "0:" + "ab".repeat(32);
+const friendlyVault = friendlyAddress(parseTonAddress(tonAddress));
+/** The address with its 10th character changed (still 48 base64url characters). */
+const mistyped = (a: string) => a.slice(0, 10) + (a[10] === "A" ? "B" : "A") + a.slice(11);
+const addressForms = "TON address (raw 0:<64 hex>, or user-friendly with a valid checksum)";
+const httpsMsg = "must be an https:// URL (http:// only on 127.0.0.1 or localhost)";
 const sqsUrl = (name: string) => `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/${name}`;
 
 describe("ConfigError", () => {
@@ -146,9 +152,15 @@ describe("loadAwsConfig patterns: anchored at both ends, refused with the exact 
     ["COCOON_SESSION_KEY", "x" + hex64, hmacMsg],
     ["COCOON_SESSION_KEY", hex64 + "a", hmacMsg],
     ["COCOON_SESSION_KEY", hex64.toUpperCase(), hmacMsg],
-    ["COCOON_VAULT_ADDRESS", tonAddress.slice(0, 47), "must be a TON address"],
-    ["COCOON_REGISTRY_ADDRESS", tonAddress.slice(0, 47), "must be the PolicyRegistry contract's TON address"],
+    ["COCOON_VAULT_ADDRESS", tonAddress.slice(0, 47), `must be the vault's ${addressForms}`],
+    ["COCOON_REGISTRY_ADDRESS", tonAddress.slice(0, 47), `must be the PolicyRegistry contract's ${addressForms}`],
+    // 48 characters but a mistyped one: the checksum fails (the length alone was checked before)
+    ["COCOON_VAULT_ADDRESS", mistyped(friendlyVault), `must be the vault's ${addressForms}`],
+    ["COCOON_REGISTRY_ADDRESS", mistyped(friendlyVault), `must be the PolicyRegistry contract's ${addressForms}`],
     ["COCOON_TON_ENDPOINT", "toncenter", "must be the toncenter JSON-RPC URL"],
+    // plain http beyond loopback: whoever is on the path could forge the deposits the watcher credits
+    ["COCOON_TON_ENDPOINT", "http://toncenter.com/api/v2/jsonRPC", httpsMsg],
+    ["COCOON_TON_ENDPOINT", "ftp://127.0.0.1/jsonRPC", httpsMsg],
   ])("%s = %j is refused", (variable, value, what) => {
     // Act
     const e = configError(prodEnv({ [variable]: value }));
@@ -307,6 +319,16 @@ describe("loadAwsConfig optional blocks", () => {
     expect(c.policy).toEqual(policy);
     expect(e.variable).toBe("COCOON_POLICY_JSON");
     expect(e.message).toBe(refusal("COCOON_POLICY_JSON", "is not valid JSON"));
+  });
+
+  it.each([
+    ["a user-friendly vault address", { COCOON_VAULT_ADDRESS: friendlyVault }],
+    ["an http endpoint on loopback (a local stand-in)", { COCOON_TON_ENDPOINT: "http://127.0.0.1:8081/jsonRPC" }],
+    ["an http endpoint on localhost", { COCOON_TON_ENDPOINT: "http://localhost:8081/jsonRPC" }],
+    ["an https endpoint", { COCOON_TON_ENDPOINT: "https://toncenter.com/api/v2/jsonRPC" }],
+  ])("accepts %s", (_, vars) => {
+    // Act + Assess
+    expect(() => loadAwsConfig(prodEnv(vars))).not.toThrow();
   });
 
   it("configures payouts only with both the vault and the coordinator seed", () => {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { isProductionStage } from "../core/stages";
+import { tonAddressField, tonEndpointField } from "./env-fields";
 
 /**
  * Stage-aware configuration of the AWS runtime, read from the Lambda environment that
@@ -90,12 +91,12 @@ const Env = z.object({
   COCOON_ALLOW_DEV_ATTESTATION: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
   COCOON_ALLOW_TEST_IMAGES: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
   COCOON_FAUCET: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
-  COCOON_VAULT_ADDRESS: z.string().min(48, "must be a TON address").optional(),
+  COCOON_VAULT_ADDRESS: tonAddressField("the vault's").optional(),
   COCOON_COORDINATOR_SEED: z
     .string()
     .regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte Ed25519 seed)")
     .optional(),
-  COCOON_TON_ENDPOINT: z.string().url("must be the toncenter JSON-RPC URL").optional(),
+  COCOON_TON_ENDPOINT: tonEndpointField.optional(),
   COCOON_TON_API_KEY: z.string().optional(),
   COCOON_QUOTE_KEY: z
     .string()
@@ -105,7 +106,7 @@ const Env = z.object({
     .string()
     .regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte HMAC key: openssl rand -hex 32)")
     .optional(),
-  COCOON_REGISTRY_ADDRESS: z.string().min(48, "must be the PolicyRegistry contract's TON address").optional(),
+  COCOON_REGISTRY_ADDRESS: tonAddressField("the PolicyRegistry contract's").optional(),
   COCOON_POLICY_REFRESH_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
   COCOON_POLICY_MAX_AGE_SECONDS: z.coerce.number().int().min(10).max(86_400).default(600),
   COCOON_POLICY_JSON: z

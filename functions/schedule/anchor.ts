@@ -19,6 +19,7 @@ import { runAnchoring, type AnchoringReport, type AnchorPoster } from "../../cor
 import { StoreAnchorLog } from "../../core/receipts/log";
 import type { AnchorReader } from "../../core/receipts/proof";
 import { depsOnce } from "./deps-once";
+import { tonAddressField, tonEndpointField } from "../env-fields";
 
 export interface AnchorFunctionDeps {
   store: Store;
@@ -49,9 +50,9 @@ export function makeAnchorHandler(deps: AnchorFunctionDeps | (() => Promise<Anch
 }
 
 export const AnchorEnv = z.object({
-  COCOON_TON_ENDPOINT: z.string().url("must be the toncenter JSON-RPC URL"),
+  COCOON_TON_ENDPOINT: tonEndpointField,
   COCOON_TON_API_KEY: z.string().optional(),
-  COCOON_ANCHOR_ADDRESS: z.string().min(48, "must be the ReceiptAnchor contract's TON address"),
+  COCOON_ANCHOR_ADDRESS: tonAddressField("the ReceiptAnchor contract's"),
   COCOON_ANCHOR_SEED: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (the anchoring wallet's Ed25519 seed)"),
   COCOON_ANCHOR_INTERVAL_SECONDS: z.coerce.number().int().min(10).max(86_400).default(DEFAULT_ANCHOR_INTERVAL_SECONDS),
 });

@@ -506,9 +506,22 @@ describe("the Lambda handler: its environment", () => {
 
   it.each([
     [{ ...valid, COCOON_TON_ENDPOINT: "toncenter" }, "COCOON_TON_ENDPOINT: must be the toncenter JSON-RPC URL"],
-    [{ ...valid, COCOON_VAULT_ADDRESS: "0:abc" }, "COCOON_VAULT_ADDRESS: must be the vault's TON address"],
-    [{ ...valid, COCOON_ANCHOR_ADDRESS: "0:abc" }, "COCOON_ANCHOR_ADDRESS: must be the ReceiptAnchor contract's TON address"],
-    [{ ...valid, COCOON_REGISTRY_ADDRESS: "0:abc" }, "COCOON_REGISTRY_ADDRESS: must be the PolicyRegistry contract's TON address"],
+    [
+      { ...valid, COCOON_TON_ENDPOINT: "http://toncenter.com/api/v2/jsonRPC" },
+      "COCOON_TON_ENDPOINT: must be an https:// URL (http:// only on 127.0.0.1 or localhost)",
+    ],
+    [
+      { ...valid, COCOON_VAULT_ADDRESS: "0:abc" },
+      "COCOON_VAULT_ADDRESS: must be the vault's TON address (raw 0:<64 hex>, or user-friendly with a valid checksum)",
+    ],
+    [
+      { ...valid, COCOON_ANCHOR_ADDRESS: "0:abc" },
+      "COCOON_ANCHOR_ADDRESS: must be the ReceiptAnchor contract's TON address (raw 0:<64 hex>, or user-friendly with a valid checksum)",
+    ],
+    [
+      { ...valid, COCOON_REGISTRY_ADDRESS: "0:abc" },
+      "COCOON_REGISTRY_ADDRESS: must be the PolicyRegistry contract's TON address (raw 0:<64 hex>, or user-friendly with a valid checksum)",
+    ],
   ])("refuses %o with its reason before building anything", async (env, reason) => {
     // Prepare
     stubEnv(env);

@@ -30,6 +30,7 @@ import { StoreAnchorLog } from "../../core/receipts/log";
 import type { AnchorReader } from "../../core/receipts/proof";
 import { publishPolicySnapshot, type PolicySource } from "../../core/policy-registry";
 import { depsOnce } from "./deps-once";
+import { tonAddressField, tonEndpointField } from "../env-fields";
 
 export interface ChainWatcherDeps {
   store: Store;
@@ -130,16 +131,16 @@ async function refreshPolicy(
 }
 
 const ChainEnv = z.object({
-  COCOON_TON_ENDPOINT: z.string().url("must be the toncenter JSON-RPC URL"),
+  COCOON_TON_ENDPOINT: tonEndpointField,
   COCOON_TON_API_KEY: z.string().optional(),
-  COCOON_VAULT_ADDRESS: z.string().min(48, "must be the vault's TON address"),
+  COCOON_VAULT_ADDRESS: tonAddressField("the vault's"),
   COCOON_ALERT_TOPIC_ARN: z.string().optional(),
   COCOON_TELEGRAM_BOT_TOKEN: z.string().optional(),
   COCOON_TELEGRAM_CHAT_ID: z.string().optional(),
   COCOON_CHAIN_LAG_SECONDS: z.coerce.number().int().positive().default(600),
-  COCOON_ANCHOR_ADDRESS: z.string().min(48, "must be the ReceiptAnchor contract's TON address").optional(),
+  COCOON_ANCHOR_ADDRESS: tonAddressField("the ReceiptAnchor contract's").optional(),
   COCOON_ANCHOR_OVERDUE_SECONDS: z.coerce.number().int().positive().default(900),
-  COCOON_REGISTRY_ADDRESS: z.string().min(48, "must be the PolicyRegistry contract's TON address").optional(),
+  COCOON_REGISTRY_ADDRESS: tonAddressField("the PolicyRegistry contract's").optional(),
 });
 
 /**
