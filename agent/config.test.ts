@@ -87,6 +87,21 @@ describe("issue 13: agent configuration", () => {
     expect(llama).toMatch(/modelFile.*needs a GGUF model file/);
   });
 
+  // The agent follows the policy registry toncenter reports (which jobs it accepts, at what fee):
+  // over plain http whoever is on the path could rewrite it. http stays for a stand-in on loopback.
+  it("tonEndpoint: https, or http only on loopback; a plain-http endpoint elsewhere is refused by name", () => {
+    // Prepare
+    const none = join(dir(), "none.json");
+    const registry = { COCOON_REGISTRY_ADDRESS: "0:" + "cd".repeat(32) };
+    const withEndpoint = (url: string) => resolveConfig({ file: none, env: { ...registry, COCOON_TON_ENDPOINT: url } }).config.tonEndpoint;
+    // Act
+    const remoteHttp = messageOf(() => withEndpoint("http://toncenter.com/api/v2/jsonRPC"));
+    // Assess
+    expect(remoteHttp).toMatch(/tonEndpoint \(COCOON_TON_ENDPOINT\): must be an https:\/\/ URL/);
+    expect(withEndpoint("https://toncenter.com/api/v2/jsonRPC")).toBe("https://toncenter.com/api/v2/jsonRPC");
+    expect(withEndpoint("http://127.0.0.1:8081/jsonRPC")).toBe("http://127.0.0.1:8081/jsonRPC");
+  });
+
   it("engineLogprobs: off by default, on from the environment or the flag, anything else refused by name", () => {
     // Act
     const none = join(dir(), "none.json");

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { AttestationTier } from "../events/attestation";
-import { ModelName, TonAddress } from "../events/common";
+import { ModelName, TonAddress, TonEndpoint } from "../events/common";
 
 /** sysexits EX_CONFIG: a configuration error, not a usage error. */
 export const EX_CONFIG = 78;
@@ -61,7 +61,7 @@ export const AgentConfig = z
      * image (dev) and its models' digests; otherwise they are left to their lease.
      */
     registryAddress: TonAddress.optional(),
-    tonEndpoint: z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. https://toncenter.com/api/v2/jsonRPC" }).optional(),
+    tonEndpoint: TonEndpoint.optional(),
     tonApiKey: z.string().min(1).max(256).optional(),
     policyMaxAgeSeconds: z.number().int().min(10).max(86_400).default(600),
   })

@@ -44,6 +44,21 @@ export const TonAddress = z
   .string()
   .regex(/^(?:-?\d{1,3}:[0-9a-fA-F]{64}|[A-Za-z0-9_+/-]{48})$/, 'must be a TON address: raw "0:<64 hex>" or user-friendly (48 chars)');
 
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+/**
+ * A toncenter JSON-RPC URL. https only, except on loopback (a local stand-in): what it answers
+ * is trusted (the deposits the chain watcher credits, the policy registry an agent follows) and
+ * the API key travels in a header, so a plain-http hop could forge answers or read the key.
+ */
+export const TonEndpoint = z
+  .string()
+  .url({ message: "must be the toncenter JSON-RPC URL", abort: true })
+  .refine((s) => {
+    const u = new URL(s);
+    return u.protocol === "https:" || (u.protocol === "http:" && LOOPBACK_HOSTS.has(u.hostname));
+  }, "must be an https:// URL (http:// only on 127.0.0.1 or localhost)");
+
 /** An Ed25519 signature (64 bytes) in standard base64, as the coordinator signs vouchers and withdrawals. */
 export const SignatureBase64 = z.string().regex(/^[A-Za-z0-9+/]{86}==$/, "must be a 64-byte Ed25519 signature in base64 (88 chars)");
 

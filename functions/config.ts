@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { isProductionStage } from "../core/stages";
-import { tonAddressField, tonEndpointField } from "./env-fields";
+import { TonEndpoint } from "../events/common";
+import { tonAddressField } from "./env-fields";
 
 /**
  * Stage-aware configuration of the AWS runtime, read from the Lambda environment that
@@ -96,7 +97,7 @@ const Env = z.object({
     .string()
     .regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte Ed25519 seed)")
     .optional(),
-  COCOON_TON_ENDPOINT: tonEndpointField.optional(),
+  COCOON_TON_ENDPOINT: TonEndpoint.optional(),
   COCOON_TON_API_KEY: z.string().optional(),
   COCOON_QUOTE_KEY: z
     .string()

@@ -12,6 +12,7 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { API } from "../../api-client/routes";
 import { policyFromBody, policyToBody, type RegistryPolicy } from "../../core/policy-registry";
+import { TonEndpoint } from "../../events/common";
 import type { PolicyStateView, RegistryPolicyBody } from "../../events/receipts";
 import { runWithCode, type ReceiptsCommandDeps } from "./receipts";
 
@@ -91,13 +92,15 @@ export function formatPolicyState(s: PolicyStateView): string {
 /** The registry through toncenter (no multisig detail: the policy and its version). */
 async function toncenterPolicy(o: { registry: string; tonEndpoint?: string; tonApiKey?: string }): Promise<PolicyStateView> {
   if (!o.tonEndpoint) throw new InvalidArgumentError("reading the registry needs --ton-endpoint (or COCOON_TON_ENDPOINT)");
+  const endpoint = TonEndpoint.safeParse(o.tonEndpoint);
+  if (!endpoint.success) throw new InvalidArgumentError(`--ton-endpoint ${endpoint.error.issues[0]!.message}`);
   const [{ TonClient }, { Address }, { ChainPolicySource, toncenterClock }, { RegistryContract }] = await Promise.all([
     import("@ton/ton"),
     import("@ton/core"),
     import("../../ton/registry"),
     import("../../contracts/registry"),
   ]);
-  const client = new TonClient({ endpoint: o.tonEndpoint, apiKey: o.tonApiKey });
+  const client = new TonClient({ endpoint: endpoint.data, apiKey: o.tonApiKey });
   const address = Address.parse(o.registry);
   const reading = await new ChainPolicySource(client, address, toncenterClock(client, address)).read();
   const multisig = await RegistryContract.createFromAddress(address).getMultisig(client.provider(address));

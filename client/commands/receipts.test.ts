@@ -8,7 +8,7 @@ import { makeWorker } from "../../core/crypto/testing";
 import { buildAnchorBatch, GENESIS_HEAD, proveReceipt } from "../../core/receipts/anchor";
 import type { ReceiptProofBundle } from "../../core/receipts/proof";
 import { fakeAnchorContract, signedReceipt } from "../../core/receipts/testing";
-import { verifyReceipt } from "./receipts";
+import { toncenterAnchorReader, verifyReceipt } from "./receipts";
 
 const JOB_A = `job_${"a".repeat(26)}`;
 const JOB_B = `job_${"b".repeat(26)}`;
@@ -64,5 +64,34 @@ describe("cocoon receipts verify", () => {
     expect(outcome.jobId).toBe(JOB_B);
     expect(outcome.verdict).toMatchObject({ ok: false, code: "receipt_mismatch" });
     expect(outcome.proof?.jobId).toBe(JOB_B);
+  });
+});
+
+describe("cocoon receipts verify --ton-endpoint", () => {
+  // The anchor read through toncenter is what a receipt is checked against: over plain http
+  // whoever is on the path could answer with the root of a forged batch.
+  it("refuses a plain-http endpoint beyond loopback before reading anything", async () => {
+    // Act
+    const refused = await toncenterAnchorReader({
+      tonEndpoint: "http://toncenter.com/api/v2/jsonRPC",
+      anchor: "0:" + "ab".repeat(32),
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    // Assess
+    expect(refused).toMatchObject({ code: "invalid_ton_endpoint" });
+    expect((refused as Error).message).toMatch(/must be an https:\/\/ URL/);
+  });
+
+  it("takes an https endpoint, or http on loopback", async () => {
+    // Act
+    const readers = await Promise.all(
+      ["https://toncenter.com/api/v2/jsonRPC", "http://127.0.0.1:8081/jsonRPC"].map((tonEndpoint) =>
+        toncenterAnchorReader({ tonEndpoint, anchor: "0:" + "ab".repeat(32) }),
+      ),
+    );
+    // Assess
+    expect(readers).toHaveLength(2);
   });
 });

@@ -15,7 +15,7 @@ import { type Command, InvalidArgumentError } from "commander";
 import { ApiError, type ApiClient } from "../../api-client/api";
 import { API } from "../../api-client/routes";
 import type { Io } from "../../api-client/program";
-import { JobId } from "../../events/common";
+import { JobId, TonEndpoint } from "../../events/common";
 import {
   verifyProofAgainstChain,
   type AnchorReader,
@@ -38,7 +38,10 @@ export async function toncenterAnchorReader(o: ChainOptions & { anchor: string }
   ]);
   if (!o.tonEndpoint)
     throw new ApiError(0, "missing_ton_endpoint", "reading the anchor contract needs --ton-endpoint (or COCOON_TON_ENDPOINT)");
-  return new ChainAnchorReader(new TonClient({ endpoint: o.tonEndpoint, apiKey: o.tonApiKey }), Address.parse(o.anchor));
+  // The anchor read is what a receipt is verified against: over plain http it could be forged.
+  const endpoint = TonEndpoint.safeParse(o.tonEndpoint);
+  if (!endpoint.success) throw new ApiError(0, "invalid_ton_endpoint", `--ton-endpoint ${endpoint.error.issues[0]!.message}`);
+  return new ChainAnchorReader(new TonClient({ endpoint: endpoint.data, apiKey: o.tonApiKey }), Address.parse(o.anchor));
 }
 
 /** The local default's sandbox: the contract's getter, run by the dev chain route. */

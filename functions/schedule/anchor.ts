@@ -19,7 +19,8 @@ import { runAnchoring, type AnchoringReport, type AnchorPoster } from "../../cor
 import { StoreAnchorLog } from "../../core/receipts/log";
 import type { AnchorReader } from "../../core/receipts/proof";
 import { depsOnce } from "./deps-once";
-import { tonAddressField, tonEndpointField } from "../env-fields";
+import { TonEndpoint } from "../../events/common";
+import { tonAddressField } from "../env-fields";
 
 export interface AnchorFunctionDeps {
   store: Store;
@@ -50,7 +51,7 @@ export function makeAnchorHandler(deps: AnchorFunctionDeps | (() => Promise<Anch
 }
 
 export const AnchorEnv = z.object({
-  COCOON_TON_ENDPOINT: tonEndpointField,
+  COCOON_TON_ENDPOINT: TonEndpoint,
   COCOON_TON_API_KEY: z.string().optional(),
   COCOON_ANCHOR_ADDRESS: tonAddressField("the ReceiptAnchor contract's"),
   COCOON_ANCHOR_SEED: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (the anchoring wallet's Ed25519 seed)"),

@@ -30,7 +30,8 @@ import { StoreAnchorLog } from "../../core/receipts/log";
 import type { AnchorReader } from "../../core/receipts/proof";
 import { publishPolicySnapshot, type PolicySource } from "../../core/policy-registry";
 import { depsOnce } from "./deps-once";
-import { tonAddressField, tonEndpointField } from "../env-fields";
+import { TonEndpoint } from "../../events/common";
+import { tonAddressField } from "../env-fields";
 
 export interface ChainWatcherDeps {
   store: Store;
@@ -131,7 +132,7 @@ async function refreshPolicy(
 }
 
 const ChainEnv = z.object({
-  COCOON_TON_ENDPOINT: tonEndpointField,
+  COCOON_TON_ENDPOINT: TonEndpoint,
   COCOON_TON_API_KEY: z.string().optional(),
   COCOON_VAULT_ADDRESS: tonAddressField("the vault's"),
   COCOON_ALERT_TOPIC_ARN: z.string().optional(),
