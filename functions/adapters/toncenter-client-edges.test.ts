@@ -117,8 +117,9 @@ const rawTransactions = (lts: bigint[]) =>
     out_msgs: [],
   }));
 
-const CURSOR = { lt: "1003", hash: Buffer.alloc(32, 0xc3).toString("base64") };
-const CURSOR_HEX = "c3".repeat(32);
+/** The cursor: transaction 1003's (lt, hash), as the reader keeps it. */
+const CURSOR = { lt: "1003", hash: txCell(1003n).hash().toString("base64") };
+const CURSOR_HEX = txCell(1003n).hash().toString("hex");
 
 /** runGetMethod's result */
 const getMethod = (stack: unknown[], over: Record<string, unknown> = {}) => ({
@@ -249,6 +250,30 @@ describe("toncenter-client getTransactions: TonClient's paging over toncenter's"
       },
     ]);
     expect(lts(txs)).toEqual([1002n, 1001n]);
+  });
+
+  // It used to drop the first row whatever it was: a page that did not start at the cursor lost
+  // its newest transaction, and a deposit in it was never credited.
+  it("after a cursor: keeps the first row when it is not the cursor's transaction (then cut to limit)", async () => {
+    // Prepare: the node no longer has 1003 and answers from 1002
+    const d = await toncenter(() => rawTransactions([1002n, 1001n, 1000n]));
+
+    // Act
+    const txs = await d.client.getTransactions(ACCOUNT, { limit: 2, ...CURSOR, inclusive: false });
+
+    // Assess
+    expect(lts(txs)).toEqual([1002n, 1001n]);
+  });
+
+  it("after a cursor: keeps a first row with the cursor's lt but another hash", async () => {
+    // Prepare
+    const d = await toncenter(() => rawTransactions([1003n, 1002n]));
+
+    // Act
+    const txs = await d.client.getTransactions(ACCOUNT, { limit: 2, lt: "1003", hash: Buffer.alloc(32, 0xc3).toString("base64") });
+
+    // Assess
+    expect(lts(txs)).toEqual([1003n, 1002n]);
   });
 
   it("after a cursor with inclusive left out: as TonClient, not inclusive", async () => {

@@ -54,10 +54,22 @@ export class ToncenterClient {
     const skipFirst = Boolean(opts.hash && opts.lt && inclusive !== true);
     const limit = opts.limit + (skipFirst ? 1 : 0);
     const hash = opts.hash ? Buffer.from(opts.hash, "base64").toString("hex") : undefined;
-    let txs = await toncenterCall(this.ton, "getTransactions", { address: friendlyAddress(address), ...rest, limit, hash }, Transactions);
-    if (txs.length > limit) txs = txs.slice(0, limit);
-    if (skipFirst) txs = txs.slice(1);
-    return txs.map((t) => loadTransaction(parseBoc(Buffer.from(t.data, "base64"))[0]!));
+    const rows = await toncenterCall(
+      this.ton,
+      "getTransactions",
+      { address: friendlyAddress(address), ...rest, limit, hash },
+      Transactions,
+    );
+    let txs = rows.slice(0, limit).map((t) => loadTransaction(parseBoc(Buffer.from(t.data, "base64"))[0]!));
+    // The cursor's own transaction is left out only if it is the first row: a page that starts
+    // elsewhere (a node that no longer has it) would otherwise lose a real transaction, and a
+    // deposit in it would never be credited. Such a page is trimmed to `limit` instead.
+    if (skipFirst) {
+      const first = txs[0];
+      const isCursor = first !== undefined && first.lt === BigInt(opts.lt!) && first.hash().equals(Buffer.from(opts.hash!, "base64"));
+      txs = isCursor ? txs.slice(1) : txs.slice(0, opts.limit);
+    }
+    return txs;
   }
 
   async getContractState(address: TonAddress): Promise<ToncenterContractState> {
