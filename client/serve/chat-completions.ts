@@ -181,7 +181,9 @@ export async function chatAsk(spec: ChatSpec, ctx: ProxyContext, signal: AbortSi
     maxTokens,
     ...(n > 1 ? { n } : {}),
     ...(tools?.length && !dropTools ? { tools } : {}),
-    ...(choice !== undefined && !dropTools ? { toolChoice: choice } : {}),
+    // Without tools, "auto" and "none" change nothing, and a vLLM worker refuses a tool_choice
+    // without tools: the job would fail after it was paid for instead of being answered.
+    ...(choice !== undefined && tools?.length && !dropTools ? { toolChoice: choice } : {}),
     ...(signal ? { signal } : {}),
   };
 }
