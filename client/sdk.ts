@@ -1230,14 +1230,14 @@ export class CocoonClient {
             choices: answer.choices.map((c) => ({
               index: c.index,
               text: c.text,
-              finishReason: finishOf(c),
+              finishReason: finishReasonOf(c),
               ...(c.toolCalls ? { toolCalls: c.toolCalls } : {}),
               ...(c.logprobs ? { logprobs: c.logprobs } : {}),
             })),
           }
         : {}),
       usage: answer.usage,
-      finishReason: answer.choices[0] ? finishOf(answer.choices[0]) : "stop",
+      finishReason: answer.choices[0] ? finishReasonOf(answer.choices[0]) : "stop",
       engine: answer.engine,
       model: p.model,
       workerId: worker.workerId,
@@ -1636,8 +1636,15 @@ function quoteRefused(e: unknown): boolean {
   return e.code === "invalid_request" && d !== undefined && (d.fields !== undefined || d.candidates !== undefined);
 }
 
-const finishOf = (c: { finishReason: "stop" | "length"; toolCalls?: unknown[] }): "stop" | "length" | "tool_calls" =>
-  c.toolCalls?.length ? "tool_calls" : c.finishReason;
+/**
+ * A choice's finish reason as OpenAI answers it: "length" when the budget cut it, also in the
+ * middle of a tool call (its arguments cut: an app must not run it), else "tool_calls" for calls.
+ * The SDK's results and `cocoon serve` (for any ask it is given) both answer with it.
+ */
+export const finishReasonOf = (c: {
+  finishReason: "stop" | "length" | "tool_calls";
+  toolCalls?: unknown[];
+}): "stop" | "length" | "tool_calls" => (c.finishReason === "length" ? "length" : c.toolCalls?.length ? "tool_calls" : c.finishReason);
 
 /** How the coordinator relays streams (RelaySession's transports), or "none" (no relay session route answered). */
 type RelayKind = RelaySession["transport"] | "none";

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { jsonResponse, type HttpResponse } from "../../edge/http";
+import { finishReasonOf } from "../sdk";
 import type {
   AskChoice,
   AskFn,
@@ -12,6 +13,8 @@ import type {
   ToolCall,
   ToolCallDelta,
 } from "./types";
+
+export { finishReasonOf };
 
 /** How answers go back to the app: OpenAI JSON, or server-sent events as the network delivers them. */
 
@@ -41,8 +44,6 @@ export function usageOf(results: AskResult[]) {
   const completion = results.reduce((n, r) => n + r.usage.completionTokens, 0);
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
-
-export const finishReasonOf = (r: Pick<AskChoice, "finishReason" | "toolCalls">) => (r.toolCalls?.length ? "tool_calls" : r.finishReason);
 
 export const jsonAnswer = (results: AskResult[], body: unknown): HttpResponse => jsonResponse(200, body, cocoonHeaders(results));
 

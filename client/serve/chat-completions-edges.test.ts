@@ -193,6 +193,24 @@ describe("chat completions: the assistant message", () => {
     expect(res.body.choices[0].message).toStrictEqual({ role: "assistant", content: null, refusal: null, tool_calls: [call] });
   });
 
+  // BUG (fixed): "tool_calls" hid the cut, so an app ran a call whose arguments are broken JSON.
+  it.each([
+    ["length", "length"],
+    ["stop", "tool_calls"],
+    ["tool_calls", "tool_calls"],
+  ] as const)(
+    "answers finish_reason %s beside tool calls as %s (a budget cut stays length, as OpenAI answers)",
+    async (reason, expected) => {
+      // Prepare
+      const call = { id: "call_1", type: "function" as const, function: { name: "lookup", arguments: '{"q": "Par' } };
+      const { ctx } = aNetwork({ answer: { text: "", toolCalls: [call], finishReason: reason } });
+      // Act
+      const res = await chat(aChat({ tools: [LOOKUP] }), ctx);
+      // Assess
+      expect(res.body.choices[0].finish_reason).toBe(expected);
+    },
+  );
+
   it("keeps the text the model wrote beside its tool calls", async () => {
     // Prepare
     const call = { id: "call_1", type: "function" as const, function: { name: "lookup", arguments: '{"q":"x"}' } };

@@ -1,17 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { z } from "zod";
 import type { HttpRequest, HttpResponse } from "../../edge/http";
-import {
-  cocoonFacts,
-  finishReasonOf,
-  firstJobId,
-  jobItems,
-  jsonAnswer,
-  openStream,
-  streamOf,
-  type JobItem,
-  type OpenedStream,
-} from "./answer";
+import { cocoonFacts, firstJobId, jobItems, jsonAnswer, openStream, streamOf, type JobItem, type OpenedStream } from "./answer";
 import { chatAsk } from "./chat-completions";
 import { invalid, unsupported } from "./errors";
 import { extraFields, FunctionChoiceSchema, FunctionToolSchema, InputItems, partsText, readJson, ResponsesBody } from "./schemas";
@@ -198,7 +188,8 @@ const idPart = (id: string) => id.replace(/^(job|req)_/, "");
 const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString("hex")}`;
 
 type Status = "completed" | "incomplete";
-const statusOf = (r: AskResult): Status => (finishReasonOf(r) === "length" ? "incomplete" : "completed");
+/** A budget cut is "length" also beside tool calls: the call being written is cut (its arguments broken JSON). */
+const statusOf = (r: AskResult): Status => (r.finishReason === "length" ? "incomplete" : "completed");
 
 /** What the request set, echoed on every response object as OpenAI does (the spec requires most of it). */
 function echoOf(body: ResponsesBody, tools: Tool[] | undefined, createdAt: number) {
@@ -259,13 +250,19 @@ const callItem = (id: string, call: { id: string; name: string; arguments: strin
 });
 type Item = ReturnType<typeof messageItem> | ReturnType<typeof callItem>;
 
-/** A whole answer's output: its text as one message (also when empty, unless it only calls), then its calls. */
+/**
+ * A whole answer's output: its text as one message (also when empty, unless it only calls), then
+ * its calls. A budget cut stops the item written last: that one has the answer's status, the
+ * others are completed.
+ */
 function outputOf(r: AskResult, status: Status): Item[] {
   const calls = r.toolCalls ?? [];
-  return [
-    ...(r.text !== "" || !calls.length ? [messageItem(newId("msg"), r.text, status)] : []),
+  const items: Item[] = [
+    ...(r.text !== "" || !calls.length ? [messageItem(newId("msg"), r.text, "completed")] : []),
     ...calls.map((c) => callItem(newId("fc"), { id: c.id, name: c.function.name, arguments: c.function.arguments }, "completed")),
   ];
+  items.at(-1)!.status = status;
+  return items;
 }
 
 function finished(head: Echo, id: string, status: Status, output: Item[], r: AskResult, completedAt: number) {
@@ -347,7 +344,7 @@ function liveResponse(head: Echo, id: string, now: () => number) {
     yield { type: "response.output_item.done", output_index: index, item: structuredClone(item) };
     text = undefined;
   }
-  function* onItem(v: Exclude<JobItem, { kind: "result" }>): Generator<Record<string, unknown>> {
+  function* onItem(v: Exclude<JobItem, { kind: "result" | "finish" }>): Generator<Record<string, unknown>> {
     if (v.kind === "text") {
       if (!v.text) return;
       if (!text) yield* openText();
@@ -360,7 +357,7 @@ function liveResponse(head: Echo, id: string, now: () => number) {
         delta: v.text,
         logprobs: [],
       };
-    } else if (v.kind === "tool") {
+    } else {
       yield* closeText("completed");
       let call = calls.get(v.delta.index);
       if (!call) {
@@ -375,23 +372,27 @@ function liveResponse(head: Echo, id: string, now: () => number) {
         call.item.arguments += piece;
         yield { type: "response.function_call_arguments.delta", item_id: call.item.id, output_index: call.index, delta: piece };
       }
-    } else {
-      const status: Status = v.reason === "length" ? "incomplete" : "completed";
-      // As a whole answer: an answer of no text and no calls is one empty message.
-      if (!output.length) yield* openText();
-      yield* closeText(status);
-      for (const { index, item } of calls.values()) {
-        yield {
-          type: "response.function_call_arguments.done",
-          item_id: item.id,
-          output_index: index,
-          name: item.name,
-          arguments: item.arguments,
-        };
-        item.status = "completed";
-        yield { type: "response.output_item.done", output_index: index, item: structuredClone(item) };
-      }
-      calls.clear();
+    }
+  }
+  /**
+   * The end of the answer, told by its result (a finish's reason says "tool_calls" also for calls
+   * the budget cut): the open text and every call done, the item written last with the answer's status.
+   */
+  function* close(status: Status) {
+    // As a whole answer: an answer of no text and no calls is one empty message.
+    if (!output.length) yield* openText();
+    const last = output.at(-1);
+    yield* closeText(text?.item === last ? status : "completed");
+    for (const { index, item } of calls.values()) {
+      yield {
+        type: "response.function_call_arguments.done",
+        item_id: item.id,
+        output_index: index,
+        name: item.name,
+        arguments: item.arguments,
+      };
+      item.status = item === last ? status : "completed";
+      yield { type: "response.output_item.done", output_index: index, item: structuredClone(item) };
     }
   }
 
@@ -400,11 +401,13 @@ function liveResponse(head: Echo, id: string, now: () => number) {
       yield { type: "response.created", response: snapshot("in_progress") };
       yield { type: "response.in_progress", response: snapshot("in_progress") };
       for await (const v of items) {
+        if (v.kind === "finish") continue;
         if (v.kind !== "result") {
           yield* onItem(v);
           continue;
         }
         const status = statusOf(v.result);
+        yield* close(status);
         const response = finished(head, id, status, structuredClone(output), v.result, now());
         yield { type: status === "completed" ? "response.completed" : "response.incomplete", response, cocoon: cocoonFacts([v.result]) };
       }
