@@ -118,12 +118,17 @@ class AgentApi extends ApiClient {
     const started = Date.now();
     const wait = backoff(this.retryBackoff);
     for (;;) {
+      // each post answered within a minute (or the retry budget) at most: one the API took and never answered held its job for ever
+      const limit = AbortSignal.timeout(Math.max(1_000, Math.min(60_000, this.retryMs)));
       try {
-        const r = await super.request(route, o as RequestOptions<never>);
+        const signal = o.signal ? AbortSignal.any([o.signal, limit]) : limit;
+        const r = await super.request(route, { ...o, signal } as RequestOptions<never>);
         this.observe?.(o.body as ResultRequest, r as { cost?: string; duplicate: boolean }, undefined);
         return r;
       } catch (e) {
-        if (!transient(e) || this.halted || Date.now() - started > this.retryMs) {
+        // unanswered in time: perhaps taken, perhaps not; an identical repost is answered as a duplicate
+        const silent = limit.aborted && !o.signal?.aborted;
+        if (!(transient(e) || silent) || this.halted || Date.now() - started > this.retryMs) {
           this.observe?.(o.body as ResultRequest, undefined, e);
           throw e;
         }
@@ -197,6 +202,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
 
   const heartbeatMs = o.heartbeatMs ?? reg.heartbeatSeconds * 1000;
   const tickMs = o.tickMs ?? Math.min(heartbeatMs, 60_000);
+  /** A heartbeat unanswered this long is given up: an API gone silent must hold neither the housekeeping nor stop(). */
+  const beatLimit = () => AbortSignal.timeout(Math.min(10_000, Math.max(5_000, heartbeatMs)));
   let stopped = false;
   let draining = false;
   let inFlight = 0;
@@ -216,7 +223,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     metrics.error("engine", e.code, e.message);
     log.warn("engine down: leaving the candidate lists until it answers again", { code: e.code });
     // Offline: requesters' jobs go to other workers instead of failing here one by one.
-    void api.request(API.heartbeat, { body: { load: inFlight, offline: true } }).catch(() => {});
+    void api.request(API.heartbeat, { body: { load: inFlight, offline: true }, signal: beatLimit() }).catch(() => {});
     tickSleep.wake();
   };
   /** The engine as execute.ts sees it: timed, and failing fast while it is known to be down. */
@@ -396,7 +403,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const beat = async () => {
     lastBeat = now();
     try {
-      const h = await api.request(API.heartbeat, { body: { load: inFlight, offline: engineDown } });
+      const h = await api.request(API.heartbeat, { body: { load: inFlight, offline: engineDown }, signal: beatLimit() });
       reg = { ...reg, attestationExpiresAt: h.attestationExpiresAt };
     } catch (e) {
       if (e instanceof ApiError && e.code === "not_a_worker") needRegister = true; // a coordinator that lost us
@@ -489,11 +496,21 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     )) ??
     createHttpJobSource(api, { onInvalid: (i) => metrics.error("poll", `invalid_${i.kind}`, "a malformed item was skipped") });
   const polls = backoff(o.backoff);
+  /** A job a stopped agent will not run: given back now, so the next candidate takes it without waiting out its lease. */
+  const giveBack = (job: AgentJob) =>
+    api
+      .request(API.postResult, { body: { kind: "failed", jobId: job.jobId, attempt: job.attempt, code: "engine_unavailable" } })
+      .catch(() => {})
+      .finally(() => outcomes.delete(`${job.jobId}#${job.attempt}`));
   const take = async (wait: number) => {
     const { jobs, challenges } = asWorkBatch(await source.next(wait));
     const receivedAt = now();
     for (const c of challenges) answer(c);
     for (const job of jobs) {
+      if (stopped) {
+        void giveBack(job);
+        continue;
+      }
       inFlight++;
       metrics.status.inFlight = inFlight;
       const p = process1(job, receivedAt).finally(() => {
@@ -527,7 +544,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     }
   })();
 
-  const announceOffline = () => api.request(API.heartbeat, { body: { load: inFlight, offline: true } }).catch(() => {});
+  const announceOffline = () =>
+    api.request(API.heartbeat, { body: { load: inFlight, offline: true }, signal: beatLimit() }).catch(() => {});
   const finish = async () => {
     await Promise.allSettled([...running, ...challenging]);
     stopped = true;

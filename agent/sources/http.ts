@@ -11,6 +11,9 @@ export interface HttpJobSourceOptions {
 /** The route's answer with its items left for one-by-one parsing. */
 const Batch = AgentWorkResponse.extend({ jobs: z.array(z.unknown()), challenges: z.array(z.unknown()).default([]) });
 
+/** How long past its wait a long-poll may go unanswered before it is given up (a connection gone silent). */
+export const POLL_GRACE_MS = 10_000;
+
 const reasonOf = (e: z.ZodError) => e.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
 
 /**
@@ -23,7 +26,14 @@ export function createHttpJobSource(api: Pick<ApiClient, "requestJson">, o: Http
   return {
     async next(waitSeconds): Promise<WorkBatch> {
       const wait = Math.max(0, Math.min(20, Math.floor(waitSeconds)));
-      const batch = Batch.safeParse(await api.requestJson(API.pollJobs.method, `${API.pollJobs.path}?wait=${wait}`));
+      const answer = await api.requestJson(
+        API.pollJobs.method,
+        `${API.pollJobs.path}?wait=${wait}`,
+        undefined,
+        {},
+        AbortSignal.timeout(wait * 1000 + POLL_GRACE_MS),
+      );
+      const batch = Batch.safeParse(answer);
       if (!batch.success)
         throw new ApiError(
           0,
