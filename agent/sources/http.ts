@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { AgentChallenge, AgentJob, AgentWorkResponse } from "../../events/api";
 import { API, ApiError, type ApiClient } from "../../api-client/api";
-import type { JobSource, WorkBatch } from "./job-source";
+import { POLL_GRACE_MS, type JobSource, type WorkBatch } from "./job-source";
 
 export interface HttpJobSourceOptions {
   /** Called with each item of a poll that is not a valid AgentJob or AgentChallenge (it is skipped). */
@@ -10,9 +10,6 @@ export interface HttpJobSourceOptions {
 
 /** The route's answer with its items left for one-by-one parsing. */
 const Batch = AgentWorkResponse.extend({ jobs: z.array(z.unknown()), challenges: z.array(z.unknown()).default([]) });
-
-/** How long past its wait a long-poll may go unanswered before it is given up (a connection gone silent). */
-export const POLL_GRACE_MS = 10_000;
 
 const reasonOf = (e: z.ZodError) => e.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
 

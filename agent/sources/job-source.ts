@@ -14,6 +14,13 @@ export interface JobSource {
   next(waitSeconds: number): Promise<WorkBatch | AgentJob[]>;
 }
 
+/**
+ * How long past its wait a long-poll may go unanswered before it is given up: a connection the
+ * server (or a NAT, a load balancer) took and went silent on would otherwise hold the poll, and
+ * the agent with it, for ever.
+ */
+export const POLL_GRACE_MS = 10_000;
+
 /** Normalizes what a JobSource returned. */
 export const asWorkBatch = (r: WorkBatch | AgentJob[]): WorkBatch =>
   Array.isArray(r) ? { jobs: r, challenges: [] } : { jobs: r.jobs, challenges: r.challenges ?? [] };

@@ -29,7 +29,7 @@ import { DispatchMessage } from "../../events/queue";
 import { AgentChallenge, type AgentJob } from "../../events/api";
 
 const IsChallenge = AgentChallenge.pick({ kind: true });
-import type { JobSource, WorkBatch } from "./job-source";
+import { POLL_GRACE_MS, type JobSource, type WorkBatch } from "./job-source";
 import { API, ApiError, type ApiClient } from "../../api-client/api";
 import { credentialsOnLocalClock } from "../../events/relay-session";
 
@@ -200,6 +200,8 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
   return {
     async next(waitSeconds: number): Promise<WorkBatch> {
       const wait = Math.min(20, Math.max(0, Math.floor(waitSeconds)));
+      // The SDK's HTTP handler has no time limit of its own: a receive that went unanswered would hold the agent for ever.
+      const limit = AbortSignal.timeout(wait * 1000 + POLL_GRACE_MS);
       const out = await send(() =>
         client.send(
           new ReceiveMessageCommand({
@@ -208,7 +210,7 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
             WaitTimeSeconds: wait,
             MessageSystemAttributeNames: ["ApproximateReceiveCount"],
           }),
-          o.signal ? { abortSignal: o.signal } : undefined,
+          { abortSignal: o.signal ? AbortSignal.any([o.signal, limit]) : limit },
         ),
       );
       const messages: Message[] = out.Messages ?? [];
