@@ -453,23 +453,53 @@ async function start(o: StartOptions, io: Io): Promise<number> {
       tierLabel: tierLabel(agent.tier as AttestationTier),
       ...(served ? { metrics: `${served.url}/metrics` } : {}),
     });
-    const signal = await new Promise<string>((r) => {
-      process.once("SIGINT", () => r("SIGINT"));
-      process.once("SIGTERM", () => r("SIGTERM"));
-    });
-    // A second signal while draining stops at once (running jobs are then failed over by their leases).
-    const hard = () => void agent.stop();
-    process.once("SIGINT", hard);
-    process.once("SIGTERM", hard);
-    log.info("shutting down", { signal });
-    await agent.drain();
-    process.off("SIGINT", hard);
-    process.off("SIGTERM", hard);
+    await shutdownOnSignals(agent, process, log);
   } finally {
     await served?.close();
     await engine.close?.();
   }
   return 0;
+}
+
+/**
+ * Waits for SIGINT or SIGTERM, then drains (no new jobs, the running ones finish). A second
+ * signal while draining stops at once: the agent is stopped without waiting for its running jobs
+ * (their leases fail them over to other workers) and this resolves, so the process can exit.
+ */
+export async function shutdownOnSignals(
+  agent: { drain(): Promise<void>; stop(): Promise<void> },
+  signals: Pick<NodeJS.EventEmitter, "once" | "off">,
+  log: { info(msg: string, data?: Record<string, unknown>): void; warn(msg: string, data?: Record<string, unknown>): void },
+): Promise<void> {
+  const signal = await new Promise<string>((r) => {
+    const first = (name: string) => () => {
+      signals.off("SIGINT", onInt);
+      signals.off("SIGTERM", onTerm);
+      r(name);
+    };
+    const onInt = first("SIGINT");
+    const onTerm = first("SIGTERM");
+    signals.once("SIGINT", onInt);
+    signals.once("SIGTERM", onTerm);
+  });
+  let hardStop!: () => void;
+  const stoppedHard = new Promise<void>((r) => (hardStop = r));
+  const hard = () => {
+    log.warn("second signal: stopping now, without waiting for the running jobs (their leases fail them over)");
+    void agent.stop().catch(() => {});
+    hardStop();
+  };
+  signals.once("SIGINT", hard);
+  signals.once("SIGTERM", hard);
+  log.info("shutting down", { signal });
+  try {
+    // It used to await the drain here even after a second signal: stop() waits for running jobs
+    // too, so "stops at once" waited for the longest generation to end.
+    await Promise.race([agent.drain(), stoppedHard]);
+  } finally {
+    signals.off("SIGINT", hard);
+    signals.off("SIGTERM", hard);
+  }
 }
 
 /** `cocoon-agent status`: the coordinator's account of the worker, and the running agent's own. */
