@@ -142,9 +142,10 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
   if (/timeout|expired/.test(c)) return pick(504, "timeout_error");
   if (/no_(worker|candidate)|unavailable|no_capacity/.test(c)) return pick(503, "service_unavailable");
   // Evidence that a worker or the coordinator misbehaved: a retry would hold money again for the same verdict.
-  // (The SDK's stream checks answer stream_tampered, _reordered, _duplicate, _gap, _truncated, _cross_job, _mismatch, _too_long.)
+  // (The SDK's stream checks answer stream_tampered, _reordered, _duplicate, _gap, _truncated, _cross_job, _mismatch, _too_long;
+  // its job checks bad_job and bad_embeddings, a charged job refused; its quote check fees_not_on_chain.)
   if (
-    /attestation|untrusted|measurement|receipt|signature|decrypt|verified|mismatch|overcharged|tamper|chunk|integrity|^stream_(?!restarted)/.test(
+    /attestation|untrusted|measurement|receipt|signature|decrypt|verified|mismatch|overcharged|tamper|chunk|integrity|^stream_(?!restarted)|^bad_(job|embeddings)$|not_on_chain/.test(
       c,
     )
   ) {

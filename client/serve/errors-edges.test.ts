@@ -1,0 +1,342 @@
+/**
+ * client/serve/errors.ts at its edges: how the network's failures (the SDK's VerificationError,
+ * JobRefundedError and AskInputError, the API client's ApiError, anything else an ask throws)
+ * become OpenAI's error answers — status, type, code, param, message — and the two headers the
+ * openai clients act on: `x-should-retry` (whether they send the request again) and
+ * `retry-after` (when). Called directly; one test runs the official client against a proxy on
+ * 127.0.0.1 to count the requests it sends.
+ */
+import OpenAI from "openai";
+import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { ApiError } from "../../api-client/api";
+import { closeProxies, startFakedProxy } from "../../test/fixtures/serve-proxy";
+import { AskInputError, JobRefundedError, VerificationError } from "../sdk";
+import { errorResponse, mapAskError, OpenAiError, ServeProxyError, shouldRetry, zodMessage, zodParam } from "./errors";
+import type { OpenAiErrorMapping } from "./types";
+
+const MODEL = "llama-3-8b";
+
+afterEach(closeProxies);
+
+/** A mapping as a custom mapError would return it; `over` sets what a test looks at. */
+const aMapping = (over: Partial<OpenAiErrorMapping> = {}): OpenAiErrorMapping => ({
+  status: 503,
+  type: "service_unavailable",
+  code: "no_workers",
+  message: "busy",
+  ...over,
+});
+
+/** The coordinator's error as the API client throws it (api-client/api.ts). */
+const anApiError = (status: number, code: string, details?: unknown) => new ApiError(status, code, `the API said ${code}`, details);
+
+/** A job refunded after its last worker reported `code` (client/sdk.ts refundedError). */
+const aRefund = (code: string) =>
+  new JobRefundedError("job_failed", `job was not answered (failed); worker reported ${code}`, { workerId: "W".repeat(43), code });
+
+/** Something an ask threw that is no SDK error: a plain object with only what a test names. */
+const aThrown = (fields: Record<string, unknown>) => ({ message: "from a custom backend", ...fields });
+
+describe("the error classes", () => {
+  it("names a ServeProxyError so, as its listeners log it", () => {
+    // Prepare
+    const err = new ServeProxyError("listen_failed", "port taken");
+    // Act
+    const shown = String(err);
+    // Assess
+    expect(err.name).toBe("ServeProxyError");
+    expect(shown).toBe("ServeProxyError: port taken");
+  });
+
+  it("gives an OpenAiError a retry verdict only when one was given, and sends a given false even on a 5xx", () => {
+    // Prepare
+    const silent = new OpenAiError(503, "service_unavailable", "busy", "no worker free");
+    const refused = new OpenAiError(502, "upstream_verification_error", "bad_receipt", "forged", { retryable: false });
+    // Act
+    const silentAnswer = errorResponse(silent);
+    const refusedAnswer = errorResponse(refused);
+    // Assess
+    expect(silent.retryable).toBeUndefined();
+    expect(refused.retryable).toBe(false);
+    expect(silentAnswer.headers["x-should-retry"]).toBeUndefined();
+    expect(refusedAnswer.headers["x-should-retry"]).toBe("false");
+  });
+});
+
+describe("zodMessage and zodParam", () => {
+  it("joins every issue as `path: message`, separated by `; `", () => {
+    // Prepare
+    const r = z.object({ model: z.string(), n: z.number() }).safeParse({});
+    // Act
+    const message = zodMessage(r.error!);
+    // Assess
+    const parts = message.split("; ");
+    expect(parts).toHaveLength(2);
+    expect(parts[0]).toMatch(/^model: ./);
+    expect(parts[1]).toMatch(/^n: ./);
+  });
+
+  it("names no param for an error without issues, and the first issue's dotted path otherwise", () => {
+    // Prepare
+    const empty = new z.ZodError([]);
+    const nested = z.object({ messages: z.array(z.object({ content: z.string() })) }).safeParse({ messages: [{ content: 1 }] });
+    // Act
+    const none = zodParam(empty);
+    const dotted = zodParam(nested.error!);
+    // Assess
+    expect(none).toBeNull();
+    expect(dotted).toBe("messages.0.content");
+  });
+});
+
+describe("shouldRetry: what x-should-retry says", () => {
+  const cases: Array<[number, boolean | undefined]> = [
+    [200, undefined],
+    [399, undefined],
+    [400, false],
+    [408, undefined],
+    [409, undefined],
+    [429, undefined],
+    [499, false],
+    [500, undefined],
+    [501, false],
+    [503, undefined],
+  ];
+  for (const [status, verdict] of cases) {
+    it(`says ${String(verdict)} for a ${status} without a verdict of its own`, () => {
+      // Prepare
+      const e = aMapping({ status });
+      // Act
+      const said = shouldRetry(e);
+      // Assess
+      expect(said).toBe(verdict);
+    });
+  }
+});
+
+describe("errorResponse: the body and the headers", () => {
+  it("sends no retry-after when the network named no time, and the time rounded up when it did", () => {
+    // Prepare
+    const plain = aMapping();
+    const timed = aMapping({ status: 429, type: "rate_limit_error", code: "rate_limited", retryAfterSeconds: 1.2 });
+    // Act
+    const plainAnswer = errorResponse(plain);
+    const timedAnswer = errorResponse(timed);
+    // Assess
+    expect(Object.keys(plainAnswer.headers)).not.toContain("retry-after");
+    expect(timedAnswer.headers["retry-after"]).toBe("2");
+    expect(JSON.parse(plainAnswer.body as string)).toEqual({
+      error: { message: "busy", type: "service_unavailable", param: null, code: "no_workers" },
+    });
+  });
+});
+
+describe("mapAskError: what was thrown, and its code and message", () => {
+  it("answers 500 for a thrown null instead of throwing itself", () => {
+    // Prepare
+    const thrown = null;
+    // Act
+    const m = mapAskError(thrown);
+    // Assess
+    expect(m).toEqual({ status: 500, type: "server_error", code: "internal_error", message: "null", param: null });
+  });
+
+  it("reads `failure` only when it is a record: a function carrying a code is no worker's report", () => {
+    // Prepare
+    const err = Object.assign(new VerificationError("no_workers", "busy"), {
+      failure: Object.assign(() => undefined, { code: "engine_rejected" }),
+    });
+    // Act
+    const m = mapAskError(err);
+    // Assess
+    expect(m).toMatchObject({ status: 503, type: "service_unavailable", code: "no_workers" });
+  });
+
+  it("codes an error that has an HTTP status but no code as internal_error, a bad gateway", () => {
+    // Prepare
+    const err = aThrown({ status: 503 });
+    // Act
+    const m = mapAskError(err);
+    // Assess
+    expect(m).toMatchObject({ status: 502, type: "upstream_error", code: "internal_error", message: "from a custom backend" });
+  });
+
+  it("says the error's name when its message is empty, never an empty message", () => {
+    // Prepare
+    const err = new VerificationError("relay_unavailable", "");
+    // Act
+    const m = mapAskError(err);
+    // Assess
+    expect(m.message).toBe("VerificationError");
+    expect(m.status).toBe(503);
+  });
+
+  it("adds no retryable and no retryAfterSeconds to a mapping that has neither", () => {
+    // Prepare
+    const err = new VerificationError("no_workers", "busy");
+    // Act
+    const m = mapAskError(err);
+    // Assess
+    expect(Object.keys(m).sort()).toEqual(["code", "message", "param", "status", "type"]);
+  });
+});
+
+describe("mapAskError: the param at fault", () => {
+  it("takes an API error's details.param as it is", () => {
+    // Prepare
+    const err = anApiError(400, "invalid_request", { param: "messages" });
+    // Act
+    const m = mapAskError(err);
+    // Assess
+    expect(m).toMatchObject({ status: 400, type: "invalid_request_error", param: "messages" });
+  });
+
+  it("gives an AskInputError's nested path in OpenAI's snake_case", () => {
+    // Prepare
+    const err = new AskInputError("responseFormat.jsonSchema", "responseFormat.jsonSchema: required");
+    // Act
+    const m = mapAskError(err);
+    // Assess
+    expect(m).toMatchObject({ status: 400, code: "invalid_request", param: "response_format.json_schema" });
+  });
+});
+
+describe("mapAskError: retry-after from the coordinator's details.retryAfterSeconds", () => {
+  const cases: Array<[string, unknown, number | undefined]> = [
+    ["seconds", 7, 7],
+    ["zero (retry now)", 0, 0],
+    ["a negative time", -1, undefined],
+    ["NaN", Number.NaN, undefined],
+    ["Infinity", Number.POSITIVE_INFINITY, undefined],
+    ["a numeric string", "7", undefined],
+  ];
+  for (const [what, given, kept] of cases) {
+    it(`keeps ${kept === undefined ? "no time" : `${kept} s`} for ${what}`, () => {
+      // Prepare
+      const err = anApiError(429, "rate_limited", { retryAfterSeconds: given });
+      // Act
+      const m = mapAskError(err);
+      // Assess
+      expect(m.status).toBe(429);
+      if (kept === undefined) expect(Object.keys(m)).not.toContain("retryAfterSeconds");
+      else expect(m.retryAfterSeconds).toBe(kept);
+    });
+  }
+});
+
+describe("mapAskError: a refunded job, decided by what its worker reported", () => {
+  const cases: Array<[string, number, string, string | null, string | null]> = [
+    ["engine_rejected", 400, "invalid_request_error", null, "false"],
+    ["model_not_served", 404, "invalid_request_error", "model", "false"],
+    ["engine_unavailable", 503, "service_unavailable", null, null],
+    ["engine_error", 502, "upstream_error", null, null],
+    ["reply_too_large", 502, "upstream_error", null, null],
+  ];
+  for (const [report, status, type, param, retry] of cases) {
+    it(`answers ${status} ${type} for a worker that reported ${report}`, () => {
+      // Prepare
+      const err = aRefund(report);
+      // Act
+      const m = mapAskError(err);
+      const answer = errorResponse(m);
+      // Assess
+      expect(m).toMatchObject({ status, type, param, code: "job_failed" });
+      expect(answer.headers["x-should-retry"] ?? null).toBe(retry);
+    });
+  }
+});
+
+describe("mapAskError: codes by their form", () => {
+  it("answers the SDK's own timeout 504 timeout_error, not to be retried (the job runs on and is billed)", () => {
+    // Prepare
+    const err = new VerificationError("timeout", "job still assigned after 120000 ms");
+    // Act
+    const m = mapAskError(err);
+    // Assess
+    expect(m).toMatchObject({ status: 504, type: "timeout_error", code: "timeout", retryable: false });
+  });
+
+  it("reads stream_ as a stream check only at the start of a code: upstream_closed is no verification failure", () => {
+    // Prepare
+    const err = new VerificationError("upstream_closed", "the relay closed");
+    // Act
+    const m = mapAskError(err);
+    // Assess
+    expect(m).toMatchObject({ status: 502, type: "upstream_error" });
+    expect(shouldRetry(m)).toBeUndefined();
+  });
+
+  it("reads invalid as the app's fault only at the start of a code: relay_session_invalid is the network's", () => {
+    // Prepare
+    const err = new VerificationError("relay_session_invalid", "the vended session does not open");
+    // Act
+    const m = mapAskError(err);
+    // Assess
+    expect(m).toMatchObject({ status: 502, type: "upstream_error" });
+  });
+});
+
+describe("mapAskError: the coordinator's HTTP status passed through", () => {
+  const cases: Array<[string, unknown, number, string]> = [
+    ["a 404 (a tab it does not know)", anApiError(404, "unknown_tab"), 404, "upstream_error"],
+    ["a 401 (this proxy's account)", anApiError(401, "missing_auth"), 502, "upstream_error"],
+    ["a 503 after the SDK's own retries", anApiError(503, "store_busy"), 502, "upstream_error"],
+    ["a status 400 without a code", aThrown({ status: 400 }), 502, "upstream_error"],
+    ["a status 599 without a code", aThrown({ status: 599 }), 502, "upstream_error"],
+    ["a status 503 without a code", aThrown({ status: 503 }), 502, "upstream_error"],
+    ["a status 399 without a code", aThrown({ status: 399 }), 500, "server_error"],
+    ["a status 600 without a code", aThrown({ status: 600 }), 500, "server_error"],
+    ["a status given as a string", aThrown({ status: "503" }), 500, "server_error"],
+  ];
+  for (const [what, err, status, type] of cases) {
+    it(`answers ${status} ${type} for ${what}`, () => {
+      // Prepare: err
+      // Act
+      const m = mapAskError(err);
+      // Assess
+      expect(m).toMatchObject({ status, type });
+    });
+  }
+});
+
+describe("regression: SDK refusals of a charged job are not retried", () => {
+  // Regression: checkCompletedJob's bad_job (a completed, charged job without its receipt or reply, or
+  // from a worker the SDK did not encrypt to), embed's bad_embeddings (a charged job with the
+  // wrong number of vectors) and the quote check's fees_not_on_chain are the SDK refusing what the
+  // network sent, as bad_receipt and overcharged are; they matched none of the verification codes,
+  // so they came out 502 upstream_error without x-should-retry: false.
+  for (const code of ["bad_job", "bad_embeddings", "fees_not_on_chain"]) {
+    it(`answers ${code} 502 upstream_verification_error, not to be retried`, () => {
+      // Prepare
+      const err = new VerificationError(code, `the SDK refused it: ${code}`);
+      // Act
+      const m = mapAskError(err);
+      // Assess
+      expect(m).toMatchObject({ status: 502, type: "upstream_verification_error", code, retryable: false });
+    });
+  }
+
+  it("sends a chat refused as bad_job to the network once, not once per openai-node retry", async () => {
+    // Regression: the app's openai client (default maxRetries 2) got a retryable 502 and sent the request
+    // twice more: three jobs, each completed and charged, each refused the same way.
+    // Prepare
+    const { url, calls } = await startFakedProxy([MODEL], {
+      ask: async () => {
+        throw new VerificationError(
+          "bad_job",
+          "completed job lacks a receipt, a reply or a cost, or came from a worker we did not encrypt to",
+        );
+      },
+    });
+    const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: "any", maxRetries: 2 });
+    // Act
+    const err = await openai.chat.completions
+      .create({ model: MODEL, messages: [{ role: "user", content: "hi" }] })
+      .catch((e: unknown) => e);
+    // Assess
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+    expect(calls).toHaveLength(1);
+  });
+});
