@@ -135,6 +135,7 @@ const TON_ADAPTER_TESTS = [
 // the OpenAI-compatible proxy's suites: its unit suite, the conformance and compatibility suites, the serve e2e suites
 const SERVE_TESTS = [
   "client/serve*.test.ts",
+  "client/serve/*.test.ts",
   "test/openai-*.test.ts",
   "test/serve-*.test.ts",
   "test/proxy-disconnect.test.ts",
