@@ -455,6 +455,17 @@ describe("completions: refusals before any job", () => {
     expect(calls).toStrictEqual([{ model: MODEL, prompt: "Once", maxTokens: 5, ...(n ? { n } : {}) }]);
   });
 
+  // Regression: best_of below n was taken (n choices sent); OpenAI refuses it
+  it("refuses best_of below n with 400 naming best_of", async () => {
+    // Prepare
+    const { ctx, calls } = aNetwork();
+    // Act
+    const err = await refusal(aBody({ best_of: 1, n: 2 }), ctx);
+    // Assess
+    expect(err).toMatchObject({ status: 400, code: "invalid_request", param: "best_of", message: "best_of (1) must be at least n (2)" });
+    expect(calls).toHaveLength(0);
+  });
+
   it.each([0, 2])("refuses logprobs %s with 400 naming logprobs (not answered as logprobs: null)", async (logprobs) => {
     // Prepare
     const { ctx, calls } = aNetwork({ capabilities: caps({ completions: true, logprobs: true }) });

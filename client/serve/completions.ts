@@ -19,6 +19,9 @@ export async function completions(req: HttpRequest, ctx: ProxyContext): Promise<
   const prompts = typeof body.prompt === "string" ? [body.prompt] : (body.prompt as string[]);
   if (body.suffix) throw unsupported("suffix", "suffix (fill-in-the-middle) is not supported by Cocoon");
   const n = body.n ?? 1;
+  // OpenAI answers best_of below n with a 400: it is the candidates n is chosen from
+  if (body.best_of != null && body.best_of < n)
+    throw invalid("invalid_request", `best_of (${body.best_of}) must be at least n (${n})`, "best_of");
   if (body.best_of != null && body.best_of > n)
     throw unsupported("best_of", "best_of is not supported by Cocoon (the choices are not ranked by log probability): use n");
   checkBatch(prompts.length, n);
