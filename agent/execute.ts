@@ -111,6 +111,11 @@ export interface ExecuteContext {
   relayPublisher?: ExternalRelayPublisher;
   /** told after each job how it streamed (bench: relay messages per streamed job) */
   onStreamed?: (s: { jobId: string; chunks: number; messages: number; published: number }) => void;
+  /**
+   * Fires when the job is no longer ours (the coordinator answered stale_attempt: it moved the job
+   * to another worker): the engine stops generating and nothing is posted.
+   */
+  signal?: AbortSignal;
 }
 
 const encoder = new TextEncoder();
@@ -305,9 +310,16 @@ class ChunkWriter {
 }
 
 /** The sampling fields of a request, as the engine takes them. */
-function sampling(header: EnvelopeHeader, p: RequestPlaintextParsed, maxTokens: number, i: number): EngineSampling {
+function sampling(
+  header: EnvelopeHeader,
+  p: RequestPlaintextParsed,
+  maxTokens: number,
+  i: number,
+  signal: AbortSignal | undefined,
+): EngineSampling {
   return {
     model: header.model,
+    ...(signal ? { signal } : {}),
     maxTokens,
     ...(p.temperature !== undefined ? { temperature: p.temperature } : {}),
     ...(p.topP !== undefined ? { topP: p.topP } : {}),
@@ -328,8 +340,9 @@ function engineStream(
   p: RequestPlaintextParsed,
   maxTokens: number,
   i: number,
+  signal: AbortSignal | undefined,
 ): AsyncIterable<EngineStreamEvent> {
-  const s = sampling(header, p, maxTokens, i);
+  const s = sampling(header, p, maxTokens, i, signal);
   if (p.kind === "completion") {
     if (engine.streamCompletion) return engine.streamCompletion({ ...s, prompt: p.prompt! });
     const complete = engine.complete?.bind(engine);
@@ -388,7 +401,7 @@ async function run(
   }
   if (p.kind === "embedding") {
     if (!engine.embed) throw new JobFailure("engine_rejected", `this worker's engine (${engine.name}) cannot make embeddings`);
-    const embedding = engine.embed({ model: header.model, input: p.input! });
+    const embedding = engine.embed({ model: header.model, input: p.input!, ...(ctx.signal ? { signal: ctx.signal } : {}) });
     embedding.catch(() => {}); // awaited below; a failed prime must not leave it unhandled
     writer.prime();
     const r = await embedding;
@@ -408,7 +421,7 @@ async function run(
   let engineName = engine.name;
   for (let i = 0; i < n; i++) {
     let done = false;
-    const it = engineStream(engine, header, p, perChoice, i)[Symbol.asyncIterator]();
+    const it = engineStream(engine, header, p, perChoice, i, ctx.signal)[Symbol.asyncIterator]();
     try {
       let next = it.next(); // the engine starts on this call
       next.catch(() => {}); // awaited below; a failed prime must not leave it unhandled
@@ -522,7 +535,7 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
   } catch (e) {
     writer?.cancel();
     stats.failed++;
-    if (e instanceof ApiError && e.code === "stale_attempt") {
+    if ((e instanceof ApiError && e.code === "stale_attempt") || ctx.signal?.aborted) {
       log.warn("job failed", { jobId: job.jobId, code: "stale_attempt" });
       return;
     }

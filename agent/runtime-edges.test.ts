@@ -18,7 +18,7 @@ import { API, ApiClient, ApiError, type RequestOptions } from "../api-client/api
 import { startNetwork } from "../local/network";
 import { startAgent, transient, type AgentOptions, type RunningAgent } from "./runtime";
 import { makeAttester } from "./attest";
-import type { Engine, EngineRequest, EngineResult } from "./engines/engine";
+import { EngineError, type Engine, type EngineRequest, type EngineResult } from "./engines/engine";
 import type { JobSource, WorkBatch } from "./sources/job-source";
 import { MODEL, pollUntil } from "../test/helpers";
 
@@ -382,5 +382,106 @@ describe("agent runtime: pinned behaviour", () => {
     const got = cases.map(([e]) => transient(e));
     // Assess
     expect(got).toEqual(cases.map(([, t]) => t));
+  });
+});
+
+/** An engine that generates until its request's signal fires (then fails as engines do: engine_aborted). */
+function abortableEngine() {
+  const calls: EngineRequest[] = [];
+  const engine: Engine & { calls: EngineRequest[] } = {
+    name: "abortable",
+    calls,
+    models: async () => [MODEL],
+    async generate(req) {
+      calls.push(req);
+      await new Promise<void>((resolve) => {
+        if (req.signal?.aborted) resolve();
+        req.signal?.addEventListener("abort", () => resolve(), { once: true });
+      });
+      throw new EngineError("engine_aborted", "generation aborted by the caller", { engine: "abortable" });
+    },
+  };
+  return engine;
+}
+
+/** Answers the agent's lease extensions with `answer` (the coordinator's verdict) instead of asking the API. */
+function leaseAnswers(a: RunningAgent, answer: (jobId: string) => { leaseUntil: number; extended: boolean } | ApiError) {
+  const asked: string[] = [];
+  const request = a.api.request.bind(a.api);
+  a.api.request = (async (route: typeof API.extendLease, ro?: RequestOptions<{ jobId: string; attempt: number }>) => {
+    if (route !== API.extendLease) return request(route, ro);
+    asked.push(ro!.body!.jobId);
+    const r = answer(ro!.body!.jobId);
+    if (r instanceof ApiError) throw r;
+    return r;
+  }) as typeof a.api.request;
+  return asked;
+}
+
+const moved = () => new ApiError(409, "stale_attempt", "no longer assigned to you; stop working on it");
+
+describe("agent runtime: work that is no longer ours", () => {
+  // BUG: when the coordinator answers a lease extension with stale_attempt (the job was moved to
+  // another worker: "stop working on it"), the agent ignored it and the engine generated on to
+  // the end, holding the GPU and a slot for an answer nobody would take.
+  it("a job whose lease extension answers stale_attempt has its generation aborted and posts nothing", async () => {
+    // Prepare: a lease short enough that its extension is asked within a second; the coordinator says it moved
+    const url = await network();
+    const k = keys();
+    const engine = abortableEngine();
+    const job = sealedJob(k.signingKey.id, k.kemKey, 1_200);
+    const a = await agent(url, k, { engine, jobSource: scriptedSource([[job]]) });
+    const asked = leaseAnswers(a, () => moved());
+    await pollUntil("the job on the engine", () => (engine.calls.length === 1 ? true : undefined), 5_000);
+    // Act
+    await pollUntil("the generation aborted", () => (engine.calls[0]!.signal?.aborted ? true : undefined), 5_000);
+    await pollUntil("the slot freed", () => (a.metrics.status.inFlight === 0 ? true : undefined), 5_000);
+    // Assess: asked once, stopped, nothing posted for a job that is not ours, counted as stale
+    expect(asked).toEqual([job.jobId]);
+    expect(a.results.filter((r) => r.jobId === job.jobId)).toEqual([]);
+    expect(a.metrics.render()).toMatch(/cocoon_agent_jobs_total\{outcome="stale"\} 1/);
+  });
+
+  // BUG: SQS delivers a message again when its delete failed; the agent ran the same job id and
+  // attempt a second time (the GPU's work thrown away: the coordinator takes one result).
+  it("a job delivered twice (the same id and attempt) runs once; a new attempt of it runs", async () => {
+    // Prepare
+    const url = await network();
+    const k = keys();
+    const engine = gatedEngine();
+    engine.open();
+    const job = sealedJob(k.signingKey.id, k.kemKey);
+    const next = { ...job, attempt: 1 };
+    const source = scriptedSource([[job], [job], [next]]);
+    await agent(url, k, { engine, jobSource: source });
+    // Act
+    await pollUntil("all three deliveries polled", () => (source.polls >= 4 ? true : undefined), 5_000);
+    await sleep(100);
+    // Assess
+    expect(engine.calls.length).toBe(2);
+  });
+
+  // BUG: a job of a batch that waited for a slot past its lease was run although the coordinator
+  // had moved it: the whole generation for a result answered stale_attempt.
+  it("a job that waited for a slot past its lease is asked about first: run if still ours, dropped if moved", async () => {
+    // Prepare: capacity 1, one poll with three jobs; the 2nd and 3rd leases end while the 1st holds the engine
+    const url = await network();
+    const k = keys();
+    const engine = gatedEngine();
+    const first = sealedJob(k.signingKey.id, k.kemKey);
+    const gone = sealedJob(k.signingKey.id, k.kemKey, 100);
+    const kept = sealedJob(k.signingKey.id, k.kemKey, 100);
+    const a = await agent(url, k, { engine, jobSource: scriptedSource([[first, gone, kept]]) });
+    const asked = leaseAnswers(a, (jobId) => (jobId === gone.jobId ? moved() : { leaseUntil: Date.now() + 30_000, extended: true }));
+    await pollUntil("the first job on the engine", () => (engine.calls.length === 1 ? true : undefined), 5_000);
+    // Act
+    await sleep(300);
+    engine.open();
+    await pollUntil("the kept job run", () => (engine.calls.length === 2 ? true : undefined), 5_000);
+    await pollUntil("all finished", () => (a.metrics.status.inFlight === 0 ? true : undefined), 5_000);
+    // Assess: both were asked about; only the one still ours reached the engine, nothing was posted for the moved one
+    expect(asked).toEqual(expect.arrayContaining([gone.jobId, kept.jobId]));
+    expect(engine.calls.length).toBe(2);
+    expect(a.results.filter((r) => r.jobId === gone.jobId)).toEqual([]);
   });
 });

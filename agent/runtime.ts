@@ -73,6 +73,9 @@ export interface AgentOptions {
 /** Challenges answered at once at most; more are dropped (each costs a quote) and the requester times out. */
 const MAX_OPEN_CHALLENGES = 8;
 
+/** Jobs remembered as taken, against a second delivery of the same attempt (a few hours of work at most). */
+const RECENT_JOBS = 4096;
+
 /** Engine errors that mean the engine as a whole is down, not that this one request was bad. */
 const ENGINE_DOWN = new Set(["engine_unavailable", "engine_crashed"]);
 
@@ -280,7 +283,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
    * Keeps a job's lease ahead of it while it runs: extends once half of the lease is left (so a
    * slow or failed call still has the other half), at most every 250 ms.
    */
-  const keepLease = (job: AgentJob) => {
+  const keepLease = (job: AgentJob, lost: () => void) => {
     // on our clock (job.deadline and leaseUntil are on the coordinator's): minutes apart, the lease
     // was extended every 250 ms (ours ahead) or first after it ran out (ours behind: the job failed over)
     let deadline = api.localTime(job.deadline);
@@ -307,7 +310,9 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
           log.warn("the coordinator cannot extend leases; long jobs may be failed over", { code: e.code });
         } else if (transient(e) && deadline > now()) {
           schedule(1_000);
-        } else if (!(e instanceof ApiError && e.code === "stale_attempt")) {
+        } else if (e instanceof ApiError && e.code === "stale_attempt") {
+          lost(); // moved to another worker: generating on would only burn the GPU
+        } else {
           error("lease", e, { jobId: job.jobId });
         }
       }
@@ -340,19 +345,53 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     return false;
   };
 
+  /**
+   * A job that waited for a slot past its lease may have been moved to another worker already:
+   * asked once before the engine starts on it (a prompt's prefill is not free).
+   */
+  const stillOurs = async (job: AgentJob) => {
+    if (api.localTime(job.deadline) > now()) return true;
+    try {
+      await api.request(API.extendLease, { body: { jobId: job.jobId, attempt: job.attempt } });
+      return true;
+    } catch (e) {
+      return !(e instanceof ApiError && (e.code === "stale_attempt" || e.code === "unknown_job"));
+    }
+  };
+
   const process1 = async (job: AgentJob, receivedAt: number) => {
-    const release = keepLease(job);
+    const key = `${job.jobId}#${job.attempt}`;
+    const abandon = new AbortController();
+    const release = keepLease(job, () => {
+      outcomes.set(key, { outcome: "stale", code: "stale_attempt" });
+      abandon.abort(new EngineError("engine_aborted", "the job was moved to another worker (stale_attempt)", { engine: o.engine.name }));
+    });
     const t0 = performance.now();
     metrics.queueWait((now() - receivedAt) / 1000);
     try {
+      if (!(await stillOurs(job))) {
+        outcomes.set(key, { outcome: "stale", code: "stale_attempt" });
+        log.warn("job not run: its lease ran out while it waited for a slot, and it was moved", { jobId: job.jobId });
+        return;
+      }
       if (o.policy && !(await policyAllows(o.policy, reg.tier as AttestationTier, job.jobId, job.envelope.header.model))) return;
       await executeJob(
-        { api, workerId, signingKey: o.signingKey, kemKey: o.kemKey, engine, measurement: () => reg.measurement, now, log, stats },
+        {
+          api,
+          workerId,
+          signingKey: o.signingKey,
+          kemKey: o.kemKey,
+          engine,
+          measurement: () => reg.measurement,
+          now,
+          log,
+          stats,
+          signal: abandon.signal,
+        },
         job,
       );
     } finally {
       release();
-      const key = `${job.jobId}#${job.attempt}`;
       const r = outcomes.get(key) ?? { outcome: "failed" as const, code: "unreported" };
       outcomes.delete(key);
       metrics.jobFinished(r.outcome, { seconds: (performance.now() - t0) / 1000, ...r });
@@ -502,6 +541,16 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       .request(API.postResult, { body: { kind: "failed", jobId: job.jobId, attempt: job.attempt, code: "engine_unavailable" } })
       .catch(() => {})
       .finally(() => outcomes.delete(`${job.jobId}#${job.attempt}`));
+  /**
+   * The jobs (id#attempt) taken lately, running or done: SQS delivers a message again when its
+   * delete failed, and running it twice would only burn the GPU for a result the coordinator
+   * answers as a duplicate or a conflict. A move to another worker is a new attempt, so a new key.
+   */
+  const taken = new Set<string>();
+  const remember = (key: string) => {
+    taken.add(key);
+    if (taken.size > RECENT_JOBS) taken.delete(taken.values().next().value!);
+  };
   const take = async (wait: number) => {
     const { jobs, challenges } = asWorkBatch(await source.next(wait));
     const receivedAt = now();
@@ -511,6 +560,12 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         void giveBack(job);
         continue;
       }
+      const key = `${job.jobId}#${job.attempt}`;
+      if (taken.has(key)) {
+        log.warn("job delivered again: not run twice", { jobId: job.jobId, attempt: job.attempt });
+        continue;
+      }
+      remember(key);
       inFlight++;
       metrics.status.inFlight = inFlight;
       const p = process1(job, receivedAt).finally(() => {

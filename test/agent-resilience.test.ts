@@ -190,8 +190,9 @@ describe("issue 13: an agent that looks after itself", () => {
         const real = (await poller.requestJson(method, path)) as { jobs: unknown[]; challenges?: unknown[] };
         if (injected) return real;
         injected = true;
-        const job = (envelope: unknown) => ({ jobId: header.jobId, attempt: 0, envelope, deadline: Date.now() + 10_000 });
-        return { ...real, jobs: [{ hello: "world" }, job(foreign), job(broken), ...real.jobs] };
+        // two attempts of one job (the agent runs an id and attempt once: a second delivery is dropped)
+        const job = (envelope: unknown, attempt: number) => ({ jobId: header.jobId, attempt, envelope, deadline: Date.now() + 10_000 });
+        return { ...real, jobs: [{ hello: "world" }, job(foreign, 0), job(broken, 1), ...real.jobs] };
       },
     });
     const kemKey = generateKemKey();
