@@ -819,7 +819,7 @@ describe("the request sent for each field", () => {
     });
   });
 
-  it("leaves out parallel_tool_calls without tools, top_logprobs without logprobs, and empty toolCalls of a message", async () => {
+  it("leaves out parallel_tool_calls and tool_choice without tools, top_logprobs without logprobs, and empty toolCalls of a message", async () => {
     // Prepare
     const { fetchImpl, bodyOf } = answering(okStream);
     // Act
@@ -827,6 +827,7 @@ describe("the request sent for each field", () => {
       createOpenAiEngine({ baseUrl: BASE, fetchImpl }).stream!(
         aRequest({
           parallelToolCalls: true,
+          toolChoice: "auto",
           tools: [],
           topLogprobs: 2,
           logprobs: false,
@@ -840,6 +841,7 @@ describe("the request sent for each field", () => {
     // Assess
     const body = bodyOf();
     expect(body).not.toHaveProperty("parallel_tool_calls");
+    expect(body).not.toHaveProperty("tool_choice"); // regression: vLLM refused the job with a 400
     expect(body).not.toHaveProperty("logprobs");
     expect(body).not.toHaveProperty("top_logprobs");
     expect(body.tools).toEqual([]);

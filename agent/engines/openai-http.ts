@@ -301,7 +301,8 @@ function chatBody(req: EngineRequest, stream: boolean): Record<string, unknown> 
   };
   if (req.responseFormat !== undefined) body.response_format = req.responseFormat;
   if (req.tools !== undefined) body.tools = req.tools;
-  if (req.toolChoice !== undefined) body.tool_choice = req.toolChoice;
+  // vLLM refuses a tool_choice without tools (400), so a requester's stray one would fail the job
+  if (req.toolChoice !== undefined && req.tools?.length) body.tool_choice = req.toolChoice;
   if (req.parallelToolCalls !== undefined && req.tools?.length) body.parallel_tool_calls = req.parallelToolCalls;
   // Asked only where the engine's capabilities say logprobs (agent/execute.ts refuses otherwise).
   if (req.logprobs) body.logprobs = true;
