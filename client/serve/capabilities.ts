@@ -13,15 +13,14 @@ export function modelCatalog(list: (() => Promise<Array<string | ModelInfo>>) | 
   let pending: Promise<Map<string, ModelInfo>> | undefined;
 
   const fetchList = (): Promise<Map<string, ModelInfo>> => {
+    // `.finally` clears `pending` only after it is stored, also when list() throws before it returns a promise.
     pending ??= (async () => {
-      try {
-        const models = new Map((await list!()).map((m) => (typeof m === "string" ? { id: m } : m)).map((m) => [m.id, m] as const));
-        cached = { at: now(), models };
-        return models;
-      } finally {
-        pending = undefined;
-      }
-    })();
+      const models = new Map((await list!()).map((m) => (typeof m === "string" ? { id: m } : m)).map((m) => [m.id, m] as const));
+      cached = { at: now(), models };
+      return models;
+    })().finally(() => {
+      pending = undefined;
+    });
     return pending;
   };
 
