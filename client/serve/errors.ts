@@ -154,8 +154,8 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
   if (/^(invalid|validation|bad_request)|too_long|too_large/.test(c)) return pick(400, "invalid_request_error");
   if (typeof e.status === "number" && e.status >= 400 && e.status <= 599) {
     // An API error the SDK passed through: a 4xx from the coordinator is a problem of this proxy's
-    // account or configuration, not of the local app, so it is reported as a bad gateway.
-    return pick(e.status >= 500 ? 502 : e.status === 404 ? 404 : 502, "upstream_error");
+    // account or configuration, not of the local app, so it is reported as a bad gateway (a 404 stays one).
+    return pick(e.status === 404 ? 404 : 502, "upstream_error");
   }
   if (typeof e.code === "string") return pick(502, "upstream_error");
   return { status: 500, type: "server_error", code: "internal_error", message, param: null };
