@@ -126,14 +126,15 @@ export function tierLabel(tier: AttestationTier): string {
 
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
-export type JobOutcome = "completed" | "failed" | "stale";
+/** stale: the job had moved on; refused: the owner's policy (registry) refused it, left to its lease */
+export type JobOutcome = "completed" | "failed" | "stale" | "refused";
 
 /** The agent's counters, its status document, and their rendering. */
 export function createAgentMetrics(o: { now?: () => number } = {}) {
   const now = o.now ?? Date.now;
   const jobs = new Counter(
     "cocoon_agent_jobs_total",
-    "Jobs finished, by outcome (completed, failed: reported to the coordinator, stale: the job had moved on)",
+    "Jobs finished, by outcome (completed, failed: reported to the coordinator, stale: the job had moved on, refused: by the owner's policy)",
   );
   const tokens = new Counter("cocoon_agent_tokens_total", "Tokens of completed jobs, by kind (prompt, completion)");
   const errors = new Counter(
@@ -182,6 +183,8 @@ export function createAgentMetrics(o: { now?: () => number } = {}) {
     ) {
       rollDay();
       jobs.inc({ outcome });
+      // a refusal is the owner's policy doing its work: no result was posted, and nothing failed
+      if (outcome === "refused") return;
       latency.observe(r.seconds);
       if (outcome === "completed") {
         status.today.jobs++;

@@ -11,7 +11,6 @@ import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateKemKey, generateSigningKey, type KemKeyPair, type SigningKeyPair } from "../core/crypto/keys";
-import { sealRequest } from "../core/crypto/envelope";
 import { b64u } from "../core/crypto/encoding";
 import type { AgentChallenge, AgentJob, ResultRequest } from "../events/api";
 import { API, ApiClient, ApiError, type RequestOptions } from "../api-client/api";
@@ -21,6 +20,7 @@ import { makeAttester } from "./attest";
 import { EngineError, type Engine, type EngineRequest, type EngineResult } from "./engines/engine";
 import type { JobSource, WorkBatch } from "./sources/job-source";
 import { MODEL, pollUntil } from "../test/helpers";
+import { sealedJob } from "./job-testing";
 
 // ------------------------------------------------------------------------- factories
 
@@ -124,27 +124,6 @@ function scriptedSource(batches: Array<AgentJob[] | WorkBatch>): JobSource & { p
     },
   };
   return s;
-}
-
-let seq = 0;
-/** Job n sealed to `kem` for worker `workerId`, its lease ending `leaseMs` from now. */
-function sealedJob(workerId: string, kem: KemKeyPair, leaseMs = 30_000): AgentJob {
-  const jobId = `job_${String(++seq).padStart(26, "0")}`;
-  const envelope = sealRequest({
-    header: {
-      v: 1,
-      jobId,
-      requester: generateSigningKey().id,
-      model: MODEL,
-      maxTokens: 16,
-      maxPromptTokens: 100,
-      maxCost: "1000",
-      replyKey: b64u.encode(generateKemKey().publicKey),
-    },
-    plaintext: new TextEncoder().encode('{"messages":[{"role":"user","content":"x"}]}'),
-    recipients: [{ workerId, hpkePublicKey: kem.publicKey }],
-  });
-  return { jobId, attempt: 0, envelope, deadline: Date.now() + leaseMs };
 }
 
 interface Keys {

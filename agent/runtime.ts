@@ -374,7 +374,10 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         log.warn("job not run: its lease ran out while it waited for a slot, and it was moved", { jobId: job.jobId });
         return;
       }
-      if (o.policy && !(await policyAllows(o.policy, reg.tier as AttestationTier, job.jobId, job.envelope.header.model))) return;
+      if (o.policy && !(await policyAllows(o.policy, reg.tier as AttestationTier, job.jobId, job.envelope.header.model))) {
+        outcomes.set(key, { outcome: "refused", code: "policy_refused" });
+        return;
+      }
       await executeJob(
         {
           api,
