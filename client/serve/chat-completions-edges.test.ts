@@ -6,8 +6,7 @@
  * before any job is asked.
  */
 import { describe, expect, it } from "vitest";
-import type { HttpRequest } from "../../edge/http";
-import { caps } from "../../test/fixtures/serve-proxy";
+import { anAnswer as answerFrom, routeRequest, caps } from "../../test/fixtures/serve-proxy";
 import { chatCompletions } from "./chat-completions";
 import { mapAskError, OpenAiError } from "./errors";
 import type { AskRequest, AskResult, ModelCapabilities, ProxyContext } from "./types";
@@ -21,28 +20,10 @@ const WEATHER = { type: "function", function: { name: "get_weather" } };
 const aChat = (over: Record<string, unknown> = {}) => ({ model: MODEL, messages: USER, ...over });
 
 /** The route's request for a JSON `body`. */
-const aRequest = (body: unknown): HttpRequest => ({
-  method: "POST",
-  path: "/v1/chat/completions",
-  rawQuery: "",
-  query: {},
-  headers: { "content-type": "application/json", host: "127.0.0.1:8788" },
-  body: JSON.stringify(body),
-  host: "127.0.0.1:8788",
-});
+const aRequest = (body: unknown) => routeRequest("/v1/chat/completions", body);
 
 /** A worker's finished answer; `over` sets only what a test looks at. */
-const anAnswer = (over: Partial<AskResult> = {}): AskResult => ({
-  text: "Paris.",
-  usage: { promptTokens: 9, completionTokens: 2 },
-  finishReason: "stop",
-  model: MODEL,
-  workerId: "W".repeat(43),
-  tier: "dev",
-  cost: "110",
-  jobId: "job_0123456789abcdefghijklmnop",
-  ...over,
-});
+const anAnswer = (over: Partial<AskResult> = {}): AskResult => answerFrom(MODEL, over);
 
 /**
  * The route's context over a faked network answering `answer`; `calls` is every AskRequest it

@@ -8,8 +8,8 @@
  * code, param and message) before any job is asked.
  */
 import { describe, expect, it } from "vitest";
-import type { HttpRequest, HttpResponse } from "../../edge/http";
-import { caps } from "../../test/fixtures/serve-proxy";
+import type { HttpResponse } from "../../edge/http";
+import { routeRequest, caps } from "../../test/fixtures/serve-proxy";
 import { completions } from "./completions";
 import { mapAskError, OpenAiError } from "./errors";
 import type { AskChoice, AskRequest, AskResult, AskStreamEvent, ModelCapabilities, OpenAiErrorMapping, ProxyContext } from "./types";
@@ -24,17 +24,8 @@ const RAW = caps({ completions: true });
 /** A completions body: the model, one prompt and `over`. */
 const aBody = (over: Record<string, unknown> = {}) => ({ model: MODEL, prompt: "Once", ...over });
 
-/** The route's request for a JSON `body`; `signal` as the edge gives it when the app may go away. */
-const aRequest = (body: unknown, signal?: AbortSignal): HttpRequest => ({
-  method: "POST",
-  path: "/v1/completions",
-  rawQuery: "",
-  query: {},
-  headers: { "content-type": "application/json", host: "127.0.0.1:8788" },
-  body: JSON.stringify(body),
-  host: "127.0.0.1:8788",
-  ...(signal ? { signal } : {}),
-});
+/** The route's request for a JSON `body`. */
+const aRequest = (body: unknown, signal?: AbortSignal) => routeRequest("/v1/completions", body, signal);
 
 /** The prompt a job was asked to continue (as is, or as the one user message of a chat-only model). */
 const promptOf = (req: AskRequest) => req.prompt ?? req.messages![0]!.content;

@@ -8,7 +8,8 @@
  * went away.
  */
 import { describe, expect, it } from "vitest";
-import type { HttpRequest, HttpResponse } from "../../edge/http";
+import { anAnswer as answerFrom, routeRequest } from "../../test/fixtures/serve-proxy";
+import type { HttpResponse } from "../../edge/http";
 import { invalid, mapAskError, OpenAiError } from "./errors";
 import { responses } from "./responses";
 import type { AskRequest, AskResult, AskStreamEvent, OpenAiErrorMapping, ProxyContext } from "./types";
@@ -22,30 +23,11 @@ const LOOKUP = { type: "function", name: "lookup", parameters: { type: "object" 
 /** A Responses body: the model, a string input and `over`. */
 const aBody = (over: Record<string, unknown> = {}) => ({ model: MODEL, input: "hi", ...over });
 
-/** The route's request for a JSON `body`; `signal` as the edge gives it when the app may go away. */
-const aRequest = (body: unknown, signal?: AbortSignal): HttpRequest => ({
-  method: "POST",
-  path: "/v1/responses",
-  rawQuery: "",
-  query: {},
-  headers: { "content-type": "application/json", host: "127.0.0.1:8788" },
-  body: JSON.stringify(body),
-  host: "127.0.0.1:8788",
-  ...(signal ? { signal } : {}),
-});
+/** The route's request for a JSON `body`. */
+const aRequest = (body: unknown, signal?: AbortSignal) => routeRequest("/v1/responses", body, signal);
 
 /** A worker's finished answer; `over` sets only what a test looks at. */
-const anAnswer = (over: Partial<AskResult> = {}): AskResult => ({
-  text: "Paris.",
-  usage: { promptTokens: 9, completionTokens: 2 },
-  finishReason: "stop",
-  model: MODEL,
-  workerId: "W".repeat(43),
-  tier: "dev",
-  cost: "110",
-  jobId: "job_0123456789abcdefghijklmnop",
-  ...over,
-});
+const anAnswer = (over: Partial<AskResult> = {}): AskResult => answerFrom(MODEL, over);
 
 const aCall = (id: string, args: string) => ({ id, type: "function" as const, function: { name: "lookup", arguments: args } });
 
