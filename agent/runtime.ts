@@ -305,6 +305,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         metrics.leaseExtended();
         schedule();
       } catch (e) {
+        if (done) return; // the job ended while the call was out: a completed job is no longer assigned either
         if (e instanceof ApiError && e.status === 404 && e.code !== "unknown_job") {
           leaseRouteMissing = true; // an older coordinator: leases stay as they are
           log.warn("the coordinator cannot extend leases; long jobs may be failed over", { code: e.code });
