@@ -655,3 +655,49 @@ describe("answer: the SSE answer of several jobs", () => {
     expect(all).toHaveLength(2);
   });
 });
+
+describe("answer: streamResponse when one of two jobs fails while the other is still generating", () => {
+  it("sends the error frame at once, not when the other job's network next moves", async () => {
+    // Prepare: job a fails only once job b is waiting on its network for its second event
+    const order: string[] = [];
+    let fail!: (err: Error) => void;
+    let release!: () => void;
+    const a: AsyncIterable<AskStreamEvent> = {
+      [Symbol.asyncIterator]: () => {
+        let pulls = 0;
+        return {
+          next: () =>
+            pulls++ === 0 ? Promise.resolve({ done: false, value: delta("x") }) : new Promise<never>((_, reject) => (fail = reject)),
+        };
+      },
+    };
+    const b: AsyncIterable<AskStreamEvent> = {
+      [Symbol.asyncIterator]: () => {
+        let pulls = 0;
+        return {
+          next: () =>
+            pulls++ === 0
+              ? Promise.resolve({ done: false, value: delta("y") })
+              : new Promise<IteratorResult<AskStreamEvent>>((resolve) => {
+                  fail(new Error("worker lost"));
+                  release = () => (order.push("job b moved"), resolve({ done: true, value: undefined }));
+                }),
+          return: async () => ({ done: true as const, value: undefined }),
+        };
+      },
+    };
+    const res = streamResponse(aShape({ n: 2 }), await openAll([a, b]), { mapError });
+    // Act: read the answer; job b moves only after the event loop has turned a number of times
+    const reading = (async () => {
+      for await (const raw of res.body as AsyncIterable<string>) if (raw.includes('"error"')) order.push("error frame");
+    })();
+    for (let turn = 0; turn < 20; turn++) await new Promise((r) => setImmediate(r));
+    release();
+    await reading;
+    // Assess
+    // Regression: merged's finally awaited return() of every pending source, and an async generator
+    // (job b's jobItems) busy in its own await takes a return only when that await settles: the app
+    // was told of job a's failure only when job b's network next delivered (never, if that worker stalled).
+    expect(order).toEqual(["error frame", "job b moved"]);
+  });
+});

@@ -214,7 +214,13 @@ export async function* merged<T>(sources: AsyncIterator<T>[]): AsyncGenerator<{ 
       }
     }
   } finally {
-    await Promise.allSettled([...pending.keys()].map((i) => sources[i]!.return?.()));
+    // Not awaited: a source busy in its own await (a job whose network is quiet) takes the return
+    // only when that await settles, and the reader (an error frame to send, an app gone) must not
+    // wait on the slowest worker for it.
+    for (const i of pending.keys())
+      void Promise.resolve()
+        .then(() => sources[i]!.return?.())
+        .catch(() => {});
   }
 }
 
