@@ -4,6 +4,7 @@
  * when a receive fails (reported, a pause, then on; nothing reported when stop() aborted it), a
  * malformed batchItemFailures entry, the default error report, and the timeout timer it must clear.
  */
+import { pollUntil } from "../test/helpers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { QueueMessage, QueueName, Queues } from "../core/ports";
 import { createLocalQueues, LOCAL_ACCOUNT, LOCAL_REGION, QueueError } from "./queues";
@@ -30,13 +31,9 @@ const message = (over: Partial<QueueMessage & { sentTimestamp: number; firstRece
   ...over,
 });
 
-async function eventually(what: string, check: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** Resolves once `check()` holds; rejects after `ms` of real time, so a broken consumer fails the test fast. */
+const eventually = (what: string, check: () => boolean, ms = 3000) =>
+  pollUntil(what, () => (check() ? true : undefined), ms, 5).then(() => undefined);
 
 const running: Consumer[] = [];
 afterEach(async () => {

@@ -6,6 +6,7 @@
  * The consumers long-poll with waitSeconds 1 (a send or wake() hands a message over at once);
  * waitSeconds 0 has its own test below (it once froze the process: a loop of resolved promises).
  */
+import { pollUntil } from "../test/helpers";
 import { spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import type { QueueMessage, QueueName } from "../core/ports";
@@ -33,13 +34,8 @@ const fail = (event: SqsEvent, ...jobs: string[]): BatchResponse => ({
 });
 
 /** Resolves once `check()` holds; rejects after `ms` of real time, so a broken consumer fails the test fast. */
-async function eventually(what: string, check: () => boolean, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const eventually = (what: string, check: () => boolean, ms = 2000) =>
+  pollUntil(what, () => (check() ? true : undefined), ms, 5).then(() => undefined);
 
 /** Every consumer a test starts; stopped after each test even when it fails half-way. */
 const running: Consumer[] = [];
