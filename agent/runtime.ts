@@ -76,6 +76,9 @@ const MAX_OPEN_CHALLENGES = 8;
 /** Jobs remembered as taken, against a second delivery of the same attempt (a few hours of work at most). */
 const RECENT_JOBS = 4096;
 
+/** A job attempt's key: the outcomes of posts and the deliveries already taken are kept by it. */
+const attemptKey = (j: { jobId: string; attempt: number }) => `${j.jobId}#${j.attempt}`;
+
 /** Engine errors that mean the engine as a whole is down, not that this one request was bad. */
 const ENGINE_DOWN = new Set(["engine_unavailable", "engine_crashed"]);
 
@@ -263,7 +266,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     { outcome: JobOutcome; promptTokens?: number; completionTokens?: number; earned?: bigint; code?: string }
   >();
   api.observe = (body, r, e) => {
-    const key = `${body.jobId}#${body.attempt}`;
+    const key = attemptKey(body);
     if (e instanceof ApiError && e.code === "stale_attempt") outcomes.set(key, { outcome: "stale", code: "stale_attempt" });
     else if (e) outcomes.set(key, { outcome: "failed", code: codeOf(e) });
     else if (body.kind === "completed") {
@@ -361,7 +364,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   };
 
   const process1 = async (job: AgentJob, receivedAt: number) => {
-    const key = `${job.jobId}#${job.attempt}`;
+    const key = attemptKey(job);
     const abandon = new AbortController();
     const release = keepLease(job, () => {
       outcomes.set(key, { outcome: "stale", code: "stale_attempt" });
@@ -544,7 +547,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     api
       .request(API.postResult, { body: { kind: "failed", jobId: job.jobId, attempt: job.attempt, code: "engine_unavailable" } })
       .catch(() => {})
-      .finally(() => outcomes.delete(`${job.jobId}#${job.attempt}`));
+      .finally(() => outcomes.delete(attemptKey(job)));
   /**
    * The jobs (id#attempt) taken lately, running or done: SQS delivers a message again when its
    * delete failed, and running it twice would only burn the GPU for a result the coordinator
@@ -564,7 +567,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         void giveBack(job);
         continue;
       }
-      const key = `${job.jobId}#${job.attempt}`;
+      const key = attemptKey(job);
       if (taken.has(key)) {
         log.warn("job delivered again: not run twice", { jobId: job.jobId, attempt: job.attempt });
         continue;
