@@ -120,6 +120,16 @@ const FILES = [
   "client/serve/errors.ts",
   "client/serve/capabilities.ts",
   "agent/metrics.ts",
+  // session 21: the GPU owner's job loop, and the requester SDK's quote, limits and candidate checks
+  // (what a requester is charged for and whom its prompt is sealed to), method by method
+  "agent/runtime.ts",
+  "client/sdk.ts#limitsOf",
+  "client/sdk.ts#requestPlaintextOf",
+  "client/sdk.ts#checkQuoteFees",
+  "client/sdk.ts#verifyCandidates",
+  "client/sdk.ts#fromKeptQuote",
+  "client/sdk.ts#renewalDue",
+  "client/sdk.ts#checkWithdrawal",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -140,6 +150,22 @@ const SERVE_TESTS = [
   "test/serve-*.test.ts",
   "test/proxy-disconnect.test.ts",
   "test/ask-deadline-limits.test.ts",
+];
+// the agent's job loop: its unit suites and the suites that start a real agent against a local network
+const AGENT_RUNTIME_TESTS = [
+  "agent/*.test.ts",
+  "test/agent-*.test.ts",
+  "test/clock-skew.test.ts",
+  "test/crash.test.ts",
+  "test/job-integrity.test.ts",
+];
+// the requester SDK's suites and the end-to-end suites that ask through it
+const SDK_TESTS = [
+  "client/sdk*.test.ts",
+  "client/tab-keeper*.test.ts",
+  "test/e2e.test.ts",
+  "test/quote*.test.ts",
+  "test/withdraw-e2e.test.ts",
 ];
 const TESTS: Record<string, string[]> = {
   "core/ledger.ts": [
@@ -286,6 +312,13 @@ const TESTS: Record<string, string[]> = {
   "client/serve/errors.ts": SERVE_TESTS,
   "client/serve/capabilities.ts": SERVE_TESTS,
   "agent/metrics.ts": ["agent/observability*.test.ts", "agent/metrics*.test.ts"],
+  "agent/runtime.ts": AGENT_RUNTIME_TESTS,
+  ...Object.fromEntries(
+    ["limitsOf", "requestPlaintextOf", "checkQuoteFees", "verifyCandidates", "fromKeptQuote", "renewalDue", "checkWithdrawal"].map((m) => [
+      `client/sdk.ts#${m}`,
+      SDK_TESTS,
+    ]),
+  ),
 };
 const DEFAULT_TESTS = JOB_TESTS;
 
@@ -301,9 +334,12 @@ function mutateSpec(spec: string): string {
   const [file, fn] = spec.split("#");
   if (!fn) return spec;
   const lines = readFileSync(file!, "utf8").split("\n");
-  const start = lines.findIndex((l) => new RegExp(`function ${fn}\\(`).test(l));
-  if (start < 0) throw new Error(`${spec}: no function ${fn} in ${file}`);
-  const end = lines.findIndex((l, i) => i > start && l === "}");
+  // a top-level `function fn(` or a class method `  [private] [async] fn(`, up to the "}" at its indent
+  const head = new RegExp(`^(\\s*)(?:export )?(?:(?:async )?function\\*? ${fn}\\(|(?:(?:private|public|static|async) )*${fn}\\()`);
+  const start = lines.findIndex((l) => head.test(l));
+  if (start < 0) throw new Error(`${spec}: no function or method ${fn} in ${file}`);
+  const indent = head.exec(lines[start]!)![1]!;
+  const end = lines.findIndex((l, i) => i > start && l === `${indent}}`);
   return `${file}:${start + 1}-${end + 1}`;
 }
 const runLog = join(REPORTS, "runs.json");
