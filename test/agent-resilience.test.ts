@@ -9,12 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
-import { sealRequest } from "../core/crypto/envelope";
-import { b64u } from "../core/crypto/encoding";
-import type { EnvelopeHeader } from "../events/envelope";
 import { startNetwork, type LocalNetwork, type NetworkOptions } from "../local/network";
 import { startAgent, type AgentOptions, type RunningAgent } from "../agent/runtime";
 import { makeAttester } from "../agent/attest";
+import { sealedJob } from "../agent/job-testing";
 import { createBuiltinEngine } from "../agent/engines/builtin";
 import { createHttpJobSource } from "../agent/sources/http";
 import { ApiClient } from "../api-client/api";
@@ -167,22 +165,7 @@ describe("issue 13: an agent that looks after itself", () => {
     // sealed to another worker's key and one whose ciphertext is broken
     const net = await network();
     const signingKey = generateSigningKey();
-    const header: EnvelopeHeader = {
-      v: 1,
-      jobId: "job_00000000000000000000000000",
-      requester: generateSigningKey().id,
-      model: MODEL,
-      maxTokens: 16,
-      maxPromptTokens: 100,
-      maxCost: "1000",
-      replyKey: b64u.encode(generateKemKey().publicKey),
-    };
-    const foreign = sealRequest({
-      header,
-      plaintext: new TextEncoder().encode('{"messages":[{"role":"user","content":"x"}]}'),
-      recipients: [{ workerId: generateSigningKey().id, hpkePublicKey: generateKemKey().publicKey }],
-    });
-    const broken = { ...foreign, payload: "AAAA" };
+    const foreign = sealedJob(generateSigningKey().id, generateKemKey());
     const poller = new ApiClient(net.url, signingKey);
     let injected = false;
     const jobSource = createHttpJobSource({
@@ -191,8 +174,8 @@ describe("issue 13: an agent that looks after itself", () => {
         if (injected) return real;
         injected = true;
         // two attempts of one job (the agent runs an id and attempt once: a second delivery is dropped)
-        const job = (envelope: unknown, attempt: number) => ({ jobId: header.jobId, attempt, envelope, deadline: Date.now() + 10_000 });
-        return { ...real, jobs: [{ hello: "world" }, job(foreign, 0), job(broken, 1), ...real.jobs] };
+        const broken = { ...foreign, attempt: 1, envelope: { ...foreign.envelope, payload: "AAAA" } };
+        return { ...real, jobs: [{ hello: "world" }, foreign, broken, ...real.jobs] };
       },
     });
     const kemKey = generateKemKey();

@@ -16,14 +16,11 @@ import { API } from "../api-client/api";
 import { CocoonClient } from "../client/sdk";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import { b64u } from "../core/crypto/encoding";
-import { sealRequest } from "../core/crypto/envelope";
-import { newJobId } from "../core/ids";
-import { requestPlaintextOf } from "../client/sdk";
 import { startAgent, type RunningAgent } from "../agent/runtime";
 import { makeAttester } from "../agent/attest";
+import { sealedJob } from "../agent/job-testing";
 import type { Engine } from "../agent/engines/engine";
 import type { AgentChallenge, AgentJob } from "../events/api";
-import type { EnvelopeHeader } from "../events/envelope";
 import type { AttestationDoc } from "../events/attestation";
 
 const FIVE_MIN = 5 * 60_000;
@@ -163,25 +160,10 @@ function heldEngine() {
 }
 
 /** Factory: a job sealed to the agent's keys, as the coordinator dispatches it (its deadline on the coordinator's clock). */
-function jobFor(workerId: string, hpkePublicKey: Uint8Array, deadline: number): AgentJob {
-  const header: EnvelopeHeader = {
-    v: 1,
-    jobId: newJobId(Date.now()),
-    requester: generateSigningKey().id,
-    model: MODEL,
-    maxTokens: 16,
-    maxPromptTokens: 256,
-    maxCost: "1000000",
-    replyKey: b64u.encode(generateKemKey().publicKey),
-  };
-  const plaintext = requestPlaintextOf({ model: MODEL, messages: [{ role: "user", content: "hello" }] }, false);
-  const envelope = sealRequest({
-    header,
-    plaintext: new TextEncoder().encode(JSON.stringify(plaintext)),
-    recipients: [{ workerId, hpkePublicKey }],
-  });
-  return { jobId: header.jobId, attempt: 0, envelope, deadline };
-}
+const jobFor = (workerId: string, hpkePublicKey: Uint8Array, deadline: number): AgentJob => ({
+  ...sealedJob(workerId, { publicKey: hpkePublicKey }),
+  deadline,
+});
 
 /** Factory: an agent (its own clock, Date.now) on the stand-in coordinator, given `work` on its first poll. */
 async function agentWith(
