@@ -10,14 +10,14 @@ const ADDR_A = "0:" + "a".repeat(64);
 const ADDR_B = "0:" + "b".repeat(64);
 const NOW = 1_760_000_000_000;
 
-/** A signer that checks addresses like the TON one (raw form only here) and records what it signed. */
+/** A signer that parses addresses like the TON one (raw form only here, any workchain) and records what it signed. */
 function fakeSigner(): VoucherSigner & { signed: Array<{ worker: string; cumulative: bigint; expiry: number }> } {
   const signed: Array<{ worker: string; cumulative: bigint; expiry: number }> = [];
   return {
     vault: "0:" + "f".repeat(64),
     signed,
     payoutAddress(a) {
-      if (!/^0:[0-9a-f]{64}$/.test(a)) throw new InvalidPayoutAddressError(`bad address ${a}`);
+      if (!/^-?\d{1,3}:[0-9a-f]{64}$/.test(a)) throw new InvalidPayoutAddressError(`bad address ${a}`);
       return a;
     },
     async sign(v) {
@@ -174,5 +174,28 @@ describe("worker payouts (vouchers)", () => {
     expect((await getBalance(store, workerAccount("w1"))).available).toBe(50n);
     expect((await getBalance(store, workerAccount("w2"))).available).toBe(100n);
     expect((await getBalance(store, voucherAccount("w1"))).available).toBe(100n);
+  });
+
+  it("refuses an address the vault never pays before the earnings move or the address is bound", async () => {
+    // Prepare: a worker with earnings and no voucher yet
+    const { store, deps, signer } = await makeDeps();
+    await registerWorker(store, "w1");
+    await earn(store, "w1", 100n, "j1");
+    const code = (p: Promise<unknown>) =>
+      p.then(
+        () => "ok",
+        (e: { status: number; code: string }) => `${e.status} ${e.code}`,
+      );
+
+    // Act: the masterchain, then the vault's own address (the vault's checkDestination refuses both on Redeem)
+    const masterchain = await code(issueVoucher(deps, "w1", "-1:" + "a".repeat(64)));
+    const vault = await code(issueVoucher(deps, "w1", signer.vault));
+
+    // Assess: refused, nothing moved, nothing signed, and a basechain address still works
+    expect([masterchain, vault]).toEqual(["400 unsupported_workchain", "400 payout_to_vault"]);
+    expect((await getBalance(store, workerAccount("w1"))).available).toBe(100n);
+    expect((await getBalance(store, voucherAccount("w1"))).available).toBe(0n);
+    expect(signer.signed).toEqual([]);
+    expect(await code(issueVoucher(deps, "w1", ADDR_A))).toBe("ok");
   });
 });

@@ -28,6 +28,7 @@ import { CocoonError, ConflictError, ForbiddenError } from "./errors";
 import { applyMovement, getBalance, OverdraftError, toBig, workerAccount, type Movement } from "./ledger";
 import { ConditionFailedError, type Store, type WriteOp } from "./ports";
 import { RETRY, retryOptimistic } from "./retry";
+import { refuseUnpayable } from "./withdrawals";
 
 export { voucherAccount };
 
@@ -86,6 +87,8 @@ export async function issueVoucher(
   const signer = deps.voucherSigner;
   if (!signer) throw new CocoonError(503, "payouts_unavailable", "this coordinator has no voucher signing key configured; payouts are off");
   const address = signer.payoutAddress(payoutAddress);
+  // before the earnings move to the voucher account and the address is bound to this worker for good
+  refuseUnpayable(address, signer.vault, "payoutAddress");
   const chainLedger = createChainLedger(deps.store);
   const contention = () =>
     new CocoonError(503, "voucher_contention", "could not issue the voucher: concurrent updates kept conflicting; try again");

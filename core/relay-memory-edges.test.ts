@@ -70,6 +70,30 @@ describe("the relay's per-stream bounds", () => {
     expect(relay.dump()).toEqual([]);
   });
 
+  it("a final chunk's receipt counts against maxBytesPerJob: a worker cannot buffer megabytes in its strings", async () => {
+    // Prepare: a receipt whose measurement (a string the schema does not cap) is 2 MiB
+    const relay = createMemoryRelay({ maxChunksPerJob: 100, maxBytesPerJob: 1024 * 1024 });
+    const receipt = {
+      body: {
+        v: 1 as const,
+        jobId: JOB,
+        workerId: "A".repeat(43),
+        model: "m",
+        requestHash: "0".repeat(64),
+        replyHash: "0".repeat(64),
+        usage: { promptTokens: 0, completionTokens: 0 },
+        measurement: "x".repeat(2 * 1024 * 1024),
+        finishedAt: 0,
+      },
+      signature: "A",
+    };
+    // Act
+    const fat = relay.publish(JOB, [{ ...chunk(0), final: true, receipt }]);
+    // Assess: refused, and nothing was buffered
+    await expect(fat).rejects.toBeInstanceOf(RelayFullError);
+    expect((await relay.read(JOB, 0, 0)).chunks).toEqual([]);
+  });
+
   it("bytes add up across publishes: reaching exactly maxBytesPerJob is accepted, one more byte is relay_full", async () => {
     // Prepare
     const relay = createMemoryRelay({ maxChunksPerJob: 100, maxBytesPerJob: 10 });

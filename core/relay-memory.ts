@@ -105,7 +105,8 @@ export function createMemoryRelay(o: MemoryRelayOptions = {}): MemoryRelay {
     async publish(jobId, chunks) {
       const s = get(jobId, true)!;
       if (s.ended) throw new RelayFullError(`the stream of job ${jobId} has ended`);
-      const bytes = chunks.reduce((n, c) => n + c.data.length, 0);
+      // a final chunk's receipt counts too: its measurement and signature strings have no cap of their own
+      const bytes = chunks.reduce((n, c) => n + c.data.length + (c.receipt ? JSON.stringify(c.receipt).length : 0), 0);
       if (s.chunks.length + chunks.length > maxChunks || s.bytes + bytes > maxBytes) {
         throw new RelayFullError(
           `job ${jobId}'s relay buffer is full (${maxChunks} chunks / ${maxBytes} bytes); the result carries the whole reply`,

@@ -77,8 +77,29 @@ export class InvalidWithdrawalAddressError extends CocoonError {
 
 /** A destination the vault refuses to pay (its own address, another workchain): 400 with the code. */
 export class WithdrawalDestinationError extends CocoonError {
-  constructor(code: "withdrawal_to_vault" | "unsupported_workchain", message: string) {
+  constructor(code: "withdrawal_to_vault" | "payout_to_vault" | "unsupported_workchain", message: string) {
     super(400, code, message);
+  }
+}
+
+/**
+ * Refuses what the vault's checkDestination (contracts/vault.tact) would refuse, before any money
+ * moves: its own address (the payment would come straight back) and anything off the basechain.
+ * `address` is raw ("wc:hex"), as the signers return it. A withdrawal or voucher signed to such an
+ * address could never be redeemed, and a voucher's address is bound to the worker for good.
+ */
+export function refuseUnpayable(address: string, vault: string, field: "to" | "payoutAddress"): void {
+  if (address === vault) {
+    throw new WithdrawalDestinationError(
+      field === "to" ? "withdrawal_to_vault" : "payout_to_vault",
+      `${field} is the vault's own address: the payment would come straight back and be sent back again until fees ate it; ${field === "to" ? "withdraw to" : "be paid to"} a wallet of yours`,
+    );
+  }
+  if (!address.startsWith("0:")) {
+    throw new WithdrawalDestinationError(
+      "unsupported_workchain",
+      `${field} ${address} is outside the basechain (workchain 0): the vault pays basechain addresses only`,
+    );
   }
 }
 
@@ -188,18 +209,7 @@ export async function requestWithdrawal(
     );
   }
   const to = signer.address(req.to);
-  if (to === signer.vault) {
-    throw new WithdrawalDestinationError(
-      "withdrawal_to_vault",
-      "to is the vault's own address: the payment would come straight back and be sent back again until fees ate it; withdraw to a wallet of yours",
-    );
-  }
-  if (!to.startsWith("0:")) {
-    throw new WithdrawalDestinationError(
-      "unsupported_workchain",
-      `to ${to} is outside the basechain (workchain 0): the vault pays basechain addresses only`,
-    );
-  }
+  refuseUnpayable(to, signer.vault, "to");
   await releaseExpiredWithdrawals(deps, account, o);
   const chainSeq = await readChainSeqno(signer, account);
 

@@ -202,7 +202,8 @@ export const FailureCode = z.enum([
 export type FailureCode = z.infer<typeof FailureCode>;
 
 /** The failure text sealed to the requester's reply key like an answer; small (an error message). */
-export const FailureReply = SealedReply.extend({ ct: SealedReply.shape.ct.max(8192) });
+// enc is one X25519 encapsulation (43 characters): unbounded, a huge one passed the schema and broke the store's item limit (a 500)
+export const FailureReply = SealedReply.extend({ enc: SealedReply.shape.enc.max(64), ct: SealedReply.shape.ct.max(8192) });
 
 /** What a FailureReply holds once the requester opens it. */
 export const FailurePlaintext = z.object({ error: z.object({ code: FailureCode, message: z.string().max(2000) }) });

@@ -64,7 +64,14 @@ export const AttestationDoc = z
     issuedAt: z.number().int(),
   })
   .superRefine((doc, ctx) => {
-    const bytes = utf8.encode(JSON.stringify(doc)).length;
+    let bytes: number;
+    try {
+      bytes = utf8.encode(JSON.stringify(doc)).length;
+    } catch {
+      // a collateral (unknown-typed) nested thousands deep overflows JSON.stringify's stack
+      ctx.addIssue({ code: "custom", message: "the attestation document is nested too deeply to serialise" });
+      return;
+    }
     if (bytes > MAX_ATTESTATION_BYTES) {
       ctx.addIssue({
         code: "custom",

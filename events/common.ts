@@ -42,7 +42,11 @@ export const NanoTon = z.union([NanoTonString, z.bigint().nonnegative()]).transf
  */
 export const TonAddress = z
   .string()
-  .regex(/^(?:-?\d{1,3}:[0-9a-fA-F]{64}|[A-Za-z0-9_+/-]{48})$/, 'must be a TON address: raw "0:<64 hex>" or user-friendly (48 chars)');
+  // a raw address's workchain is an int8, -128..127 (wider, "999:…" parsed and then failed where a message was built: a 500)
+  .regex(
+    /^(?:(?:-?(?:\d{1,2}|1[01]\d|12[0-7])|-128):[0-9a-fA-F]{64}|[A-Za-z0-9_+/-]{48})$/,
+    'must be a TON address: raw "0:<64 hex>" (workchain -128..127) or user-friendly (48 chars)',
+  );
 
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 

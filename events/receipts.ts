@@ -66,7 +66,8 @@ export const PolicyStateView = z.object({
 export type PolicyStateView = z.infer<typeof PolicyStateView>;
 
 export const DevPolicyProposeRequest = z.object({ owner: Uint.max(15), policy: RegistryPolicyBody });
-export const DevPolicyVoteRequest = z.object({ owner: Uint.max(15), id: Uint.min(1) });
+// id: the registry stores a proposal id as uint32 (contracts/registry.tact); a larger one failed to build its message (a 500)
+export const DevPolicyVoteRequest = z.object({ owner: Uint.max(15), id: Uint.min(1).max(0xffff_ffff) });
 export const DevPolicyOpView = z.object({
   success: z.boolean(),
   /** the registry's exit code by name (ERR_...) when it refused */

@@ -21,9 +21,10 @@ export const SignedWithdrawalView = z.object({
   account: AccountId,
   to: TonAddress,
   amount: NanoTonString,
-  seqno: z.number().int().nonnegative(),
+  /** uint32 on chain, as expiry (contracts/vault.tact Withdraw) */
+  seqno: z.number().int().nonnegative().max(0xffff_ffff),
   /** unix seconds */
-  expiry: z.number().int().nonnegative(),
+  expiry: z.number().int().nonnegative().max(0xffff_ffff),
   /** Ed25519 signature by the coordinator's key */
   signature: SignatureBase64,
 });

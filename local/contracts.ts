@@ -12,6 +12,7 @@ import { Address, toNano, type Transaction } from "@ton/core";
 import type { SandboxContract, SendMessageResult, TreasuryContract } from "@ton/sandbox";
 import { AnchorContract } from "../contracts/anchor";
 import { registryExitName, RegistryContract, type MultisigState, type ProposalState } from "../contracts/registry";
+import { CocoonError } from "../core/errors";
 import { policyToBody, type PolicyCache, type RegistryPolicy } from "../core/policy-registry";
 import type { DevContracts } from "../functions/http/dev-contracts";
 import { anchorWallet, ChainAnchorReader, derivedAnchorSeed, WalletAnchorPoster } from "../ton/anchor";
@@ -111,7 +112,8 @@ export async function startLocalContracts(
   };
   const owner = (i: number) => {
     const wallet = owners[i];
-    if (!wallet) throw new Error(`owner index ${i} is outside 0..${owners.length - 1}`);
+    // the route's schema allows 0..15 (a multisig's size); this sandbox has fewer: the caller's mistake, a 400
+    if (!wallet) throw new CocoonError(400, "unknown_owner", `owner index ${i} is outside 0..${owners.length - 1}`);
     return wallet.getSender();
   };
   /** A registry owner's message, sent alone (LocalChain.exclusiveSend). */

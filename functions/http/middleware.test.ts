@@ -368,6 +368,32 @@ describe("runRoute: parsing and calling", () => {
     expect(empty.json.error.details[0].path).toBe("body");
   });
 
+  it("a body nested too deeply for its schema's refinement is 400 invalid_request, not a 500", async () => {
+    // Prepare: a schema that serialises an unknown-typed field (as the attestation's size check does)
+    const sized = defineRoute(
+      {
+        method: "POST",
+        path: "/v1/sized",
+        summary: "sized",
+        auth: "none",
+        body: z.object({ v: z.unknown() }).refine((b) => JSON.stringify(b).length < 10_000_000),
+      },
+      async () => ({ ok: true }),
+    );
+    const { handle } = makeEdge([sized as Route]);
+    const depth = 300_000;
+    // Act
+    const deep = await read(await handle(request("POST", "/v1/sized", { body: `{"v":${"[".repeat(depth)}${"]".repeat(depth)}}` })));
+    const flat = await read(await handle(request("POST", "/v1/sized", { body: `{"v":[[1]]}` })));
+    // Assess
+    expect(deep).toEqual({
+      status: 400,
+      headers: JSON_ONLY,
+      json: { error: { code: "invalid_request", message: "body is nested too deeply to read" } },
+    });
+    expect(flat.status).toBe(200);
+  });
+
   it("a missing or malformed Idempotency-Key is 400 missing_idempotency_key with the key's own message", async () => {
     // Prepare
     const { handle } = makeEdge();

@@ -110,7 +110,15 @@ function describeZod(where: string, e: ZodError) {
 
 function parsePart<T extends Part>(schema: T, value: unknown, where: "body" | "query" | "headers"): Infer<T> {
   if (!schema) return undefined as Infer<T>;
-  const r = schema.safeParse(value);
+  let r: ReturnType<NonNullable<T>["safeParse"]>;
+  try {
+    r = schema.safeParse(value) as typeof r;
+  } catch (e) {
+    // JSON.parse takes any depth, but a refinement that serialises an unknown-typed field (an
+    // attestation's collateral) overflows the stack on one nested thousands deep: the caller's fault
+    if (e instanceof RangeError) throw new CocoonError(400, "invalid_request", `${where} is nested too deeply to read`);
+    throw e;
+  }
   if (!r.success) {
     const d = describeZod(where, r.error);
     const code = where === "headers" ? (HEADER_ERROR_CODES[String(r.error.issues[0]?.path[0])] ?? "invalid_header") : "invalid_request";
