@@ -323,9 +323,9 @@ describe("agent runtime: posting a result", () => {
 
   it("a failure report the API takes counts the job as failed with the report's code", async () => {
     // Prepare: the engine refuses the request; the report passes
-    const { a, posts } = await posting(() => undefined, {
-      engine: scriptedEngine([new EngineError("engine_rejected", "prompt too long")]),
-    });
+    const engine = scriptedEngine([new EngineError("engine_rejected", "prompt too long")]);
+    engine.up = false; // were it taken as down, no probe would bring it back
+    const { a, posts } = await posting(() => undefined, { engine });
     // Act
     await pollUntil("the job finished", () => finished(a), 8_000);
     // Assess
@@ -387,6 +387,8 @@ describe("agent runtime: posting a result", () => {
     // Assess
     expect(paid.a.metrics.status.total).toMatchObject({ jobs: 1, earned: "777", promptTokens: 3, completionTokens: 1 });
     expect(dup.a.metrics.status.total).toMatchObject({ jobs: 1, earned: "0" });
+    const receipt = (paid.posts[0] as Extract<ResultRequest, { kind: "completed" }>).receipt;
+    expect(receipt.body.measurement).toBe(paid.a.measurement); // what the registration named
   });
 });
 
@@ -429,19 +431,21 @@ function leaseAnswers(a: RunningAgent, answer: (n: number) => { leaseUntil: numb
 
 describe("agent runtime: the lease of a long job", () => {
   /** An agent running one job with a 1.2 s lease on an engine that holds it; the lease asks answered by `answer`. */
-  async function longJob(answer: (n: number) => { leaseUntil: number; extended: boolean } | ApiError) {
+  async function longJob(answer: (n: number) => { leaseUntil: number; extended: boolean } | ApiError, leaseMs = 1_200) {
     const url = await network();
     const k = keys();
     const engine = gatedEngine();
     const source = scriptedSource([]);
-    const a = await agent(url, k, { engine, jobSource: source });
+    const a = await agent(url, k, { engine, jobSource: source, capacity: 2 });
     cleanup.push(async () => engine.open()); // before the agent's stop, which waits for the job
     const asked = leaseAnswers(a, answer);
     intercept(a.api, API.postResult.path, () => TAKEN);
     const t0 = Date.now();
-    source.push([sealedJob(k.signingKey.id, k.kemKey, 1_200)]);
+    source.push([sealedJob(k.signingKey.id, k.kemKey, leaseMs)]);
     await pollUntil("the job on the engine", () => (engine.calls.length === 1 ? true : undefined), 5_000);
-    return { a, asked, engine, t0 };
+    /** Another job like it, on the second slot. */
+    const another = () => source.push([sealedJob(k.signingKey.id, k.kemKey, leaseMs)]);
+    return { a, asked, engine, t0, another };
   }
   const waitMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -468,16 +472,17 @@ describe("agent runtime: the lease of a long job", () => {
 
   it("a coordinator without the lease route (404) is not asked again, for this job or the next", async () => {
     // Prepare / Act
-    const { a, asked, engine } = await longJob(() => new ApiError(404, "not_found", "no such route"));
+    const { a, asked, engine, another } = await longJob(() => new ApiError(404, "not_found", "no such route"));
     await pollUntil(
       "the warning",
       () => (logged(a, "the coordinator cannot extend leases; long jobs may be failed over").length ? true : undefined),
       3_000,
     );
+    another();
+    await pollUntil("the next job on the engine", () => (engine.calls.length === 2 ? true : undefined), 3_000);
     await waitMs(1_200);
     // Assess
     expect(asked.length).toBe(1);
-    expect(engine.calls.length).toBe(1);
   });
 
   it("an extension the API fails (5xx) is asked again a second later, while the lease lasts", async () => {
@@ -487,6 +492,25 @@ describe("agent runtime: the lease of a long job", () => {
     // Assess: about a second apart (the retry), not half a lease
     expect(asked[1]! - asked[0]!).toBeGreaterThanOrEqual(900);
     expect(asked[1]! - asked[0]!).toBeLessThan(1_400);
+  });
+
+  it("an extension the API keeps failing is not asked again once the lease has run out", async () => {
+    // Prepare / Act: asked at half the lease (0.6 s), again a second later (past its end), then no more
+    const { a, asked } = await longJob(() => down());
+    await pollUntil("the second ask", () => (asked.length === 2 ? true : undefined), 3_000);
+    await waitMs(1_300);
+    // Assess
+    expect(asked.length).toBe(2);
+    expect(sample(a, /cocoon_agent_errors_total\{code="internal",where="lease"\} (\d+)/)).toBe("1");
+  });
+
+  it("a longer lease is first extended when half of it is left, not a second before its end", async () => {
+    // Prepare / Act: a 4 s lease
+    const { asked, t0 } = await longJob(() => ({ leaseUntil: Date.now() + 4_000, extended: true }), 4_000);
+    await pollUntil("the first ask", () => (asked.length >= 1 ? true : undefined), 5_000);
+    // Assess
+    expect(asked[0]! - t0).toBeGreaterThanOrEqual(1_500);
+    expect(asked[0]! - t0).toBeLessThan(2_800);
   });
 
   it("an extension refused otherwise (unknown_job) is logged as a lease error and not asked again", async () => {
@@ -590,6 +614,7 @@ describe("agent runtime: the engine's other ways of answering", () => {
     const url = await network();
     const k = keys();
     const engine = scriptedEngine();
+    engine.up = false; // were it taken as down, no probe would bring it back
     engine.stream = async function* () {
       yield* [];
       throw new EngineError("engine_rejected", "prompt too long");
@@ -682,6 +707,31 @@ describe("agent runtime: heartbeats and ticks by default", () => {
   });
 });
 
+describe("agent runtime: a slow heartbeat", () => {
+  it("answered within 5 s is waited for, even with heartbeats every 500 ms", async () => {
+    // Prepare: every heartbeat answered after 1.2 s, unless given up first
+    const url = await network();
+    const a = await agent(url, keys(), { heartbeatMs: 500 });
+    const outcomes: string[] = [];
+    const real = a.api.requestJson.bind(a.api);
+    a.api.requestJson = async (method, path, body, headers, signal) => {
+      if (path !== API.heartbeat.path) return real(method, path, body, headers, signal);
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(resolve, 1_200);
+        signal?.addEventListener("abort", () => (clearTimeout(t), outcomes.push("given up"), reject(signal.reason as Error)), {
+          once: true,
+        });
+      });
+      outcomes.push("answered");
+      return real(method, path, body, headers, signal);
+    };
+    // Act
+    await pollUntil("a slow heartbeat settled", () => (outcomes.length > 0 ? true : undefined), 5_000);
+    // Assess
+    expect(outcomes[0]).toBe("answered");
+  });
+});
+
 describe("agent runtime: an engine that crashed", () => {
   it("is down too: the agent leaves the candidate lists", async () => {
     // Prepare
@@ -765,6 +815,21 @@ describe("agent runtime: the poll loop", () => {
     source.push(new ApiError(401, "not_a_worker", "unknown worker"));
     // Assess
     await pollUntil("a re-registration", () => (logged(a, "re-registered with fresh evidence").length ? true : undefined), 3_000);
+  });
+
+  it("a heartbeat the API fails otherwise is counted, and does not make the agent register again", async () => {
+    // Prepare
+    const url = await network();
+    const a = await agent(url, keys());
+    // Act
+    intercept(a.api, API.heartbeat.path, () => down());
+    await pollUntil(
+      "two failed heartbeats",
+      () => (Number(sample(a, /cocoon_agent_errors_total\{code="internal",where="heartbeat"\} (\d+)/)) >= 2 ? true : undefined),
+      3_000,
+    );
+    // Assess
+    expect(logged(a, "re-registered with fresh evidence")).toEqual([]);
   });
 
   it("a heartbeat answered not_a_worker makes the agent register again", async () => {
@@ -1016,11 +1081,11 @@ describe("agent runtime: automatic payout", () => {
    * voucher covers counted redeemed once the Redeem is sent (or, with `chain: false`, the network
    * has no sandbox: the owner sends it). `vouchers` counts the vouchers asked for.
    */
-  async function earning(o: { earned: bigint; threshold: bigint; chain?: boolean; statusFails?: number }) {
+  async function earning(o: { earned: bigint; threshold: bigint; chain?: boolean; statusFails?: number; checkEveryMs?: number }) {
     const url = await network();
     const k = keys();
     const a = await agent(url, k, {
-      redeem: { threshold: o.threshold, payoutAddress: ADDR("a"), checkEveryMs: 100 },
+      redeem: { threshold: o.threshold, payoutAddress: ADDR("a"), checkEveryMs: o.checkEveryMs ?? 100 },
       // the payout check's own backoff starts at 30 s: the smallest draw waits 300 ms of it
       backoff: { baseMs: 20, capMs: 100, random: () => 0.01 },
     });
@@ -1079,6 +1144,14 @@ describe("agent runtime: automatic payout", () => {
     expect(below.a.metrics.doc().account).toMatchObject({ earned: "999", redeemed: "0" });
   });
 
+  it("the first check waits for the owner's interval (a minute at most)", async () => {
+    // Prepare / Act
+    const { money } = await earning({ earned: 1_000n, threshold: 1_000n, checkEveryMs: 5_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    // Assess
+    expect(money.statusAsked).toBe(0);
+  });
+
   it("a check the API fails is logged as a redeem error and tried again later", async () => {
     // Prepare / Act
     const { a, money } = await earning({ earned: 1_000n, threshold: 1_000n, statusFails: 1 });
@@ -1090,6 +1163,18 @@ describe("agent runtime: automatic payout", () => {
 });
 
 describe("agent runtime: what the owner's metrics time", () => {
+  it("are kept on the agent's clock", async () => {
+    // Prepare: an agent an hour ahead, with no metrics of its own
+    const url = await network();
+    const source = scriptedSource([]);
+    const a = await agent(url, keys(), { jobSource: source, now: () => Date.now() + 3_600_000 });
+    // Act: one failed poll
+    source.push(down());
+    const at = await pollUntil("the poll error", () => a.metrics.status.lastError?.at, 3_000);
+    // Assess
+    expect(at).toBeGreaterThan(Date.now() + 3_000_000);
+  });
+
   it("a job's wait for a slot, its time in the engine and its whole run are observed in seconds", async () => {
     // Prepare: capacity 1, two jobs in one poll; the first holds the engine about 300 ms
     const url = await network();
