@@ -6,8 +6,16 @@ import type { AgentJob } from "../events/api";
 import { MODEL } from "../test/helpers";
 
 let seq = 0;
-/** A fresh chat job sealed to `kem` for worker `workerId`, attempt 0, its lease ending `leaseMs` from now. */
-export function sealedJob(workerId: string, kem: { publicKey: Uint8Array }, leaseMs = 30_000): AgentJob {
+/**
+ * A fresh job sealed to `kem` for worker `workerId`, attempt 0, its lease ending `leaseMs` from now:
+ * a one-message chat unless `plaintext` gives another request (a completion, embeddings, tools).
+ */
+export function sealedJob(
+  workerId: string,
+  kem: { publicKey: Uint8Array },
+  leaseMs = 30_000,
+  plaintext: Record<string, unknown> = { messages: [{ role: "user", content: "x" }] },
+): AgentJob {
   const jobId = `job_${String(++seq).padStart(26, "0")}`;
   const envelope = sealRequest({
     header: {
@@ -20,7 +28,7 @@ export function sealedJob(workerId: string, kem: { publicKey: Uint8Array }, leas
       maxCost: "1000",
       replyKey: b64u.encode(generateKemKey().publicKey),
     },
-    plaintext: new TextEncoder().encode('{"messages":[{"role":"user","content":"x"}]}'),
+    plaintext: new TextEncoder().encode(JSON.stringify(plaintext)),
     recipients: [{ workerId, hpkePublicKey: kem.publicKey }],
   });
   return { jobId, attempt: 0, envelope, deadline: Date.now() + leaseMs };

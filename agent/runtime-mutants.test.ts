@@ -9,8 +9,6 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { generateKemKey, generateSigningKey, type KemKeyPair, type SigningKeyPair } from "../core/crypto/keys";
-import { sealRequest } from "../core/crypto/envelope";
-import { b64u } from "../core/crypto/encoding";
 import type { AgentJob, ResultRequest } from "../events/api";
 import { API, ApiClient, ApiError, type RequestOptions } from "../api-client/api";
 import { startNetwork } from "../local/network";
@@ -158,26 +156,8 @@ const down = () => new ApiError(500, "internal", "the coordinator failed");
 const logged = (a: { lines: string[] }, msg: string) => a.lines.filter((l) => (JSON.parse(l) as { msg: string }).msg === msg);
 const sample = (a: RunningAgent, line: RegExp) => a.metrics.render().match(line)?.[1];
 
-let seq = 0;
-/** A job like sealedJob's, of another kind of request (`plaintext`: a completion, embeddings, a chat with tools). */
-function sealedRequest(k: Keys, plaintext: Record<string, unknown>): AgentJob {
-  const jobId = `job_${String(++seq).padStart(20, "0")}mutant`;
-  const envelope = sealRequest({
-    header: {
-      v: 1,
-      jobId,
-      requester: generateSigningKey().id,
-      model: MODEL,
-      maxTokens: 16,
-      maxPromptTokens: 100,
-      maxCost: "1000",
-      replyKey: b64u.encode(generateKemKey().publicKey),
-    },
-    plaintext: new TextEncoder().encode(JSON.stringify(plaintext)),
-    recipients: [{ workerId: k.signingKey.id, hpkePublicKey: k.kemKey.publicKey }],
-  });
-  return { jobId, attempt: 0, envelope, deadline: Date.now() + 30_000 };
-}
+/** A job like sealedJob's default, of another kind of request (`plaintext`: a completion, embeddings, a chat with tools). */
+const sealedRequest = (k: Keys, plaintext: Record<string, unknown>): AgentJob => sealedJob(k.signingKey.id, k.kemKey, 30_000, plaintext);
 
 // ------------------------------------------------------------------------- tests
 
