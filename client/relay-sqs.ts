@@ -44,6 +44,7 @@ import { request as httpsRequest } from "node:https";
 import { z } from "zod";
 import { RelayChannel } from "../events/common";
 import { RelayChunk, relaySenderName, type RelaySession } from "../events/relay";
+import { MAX_REPLY_BYTES } from "../events/envelope";
 import { NodeSha256, type RelaySubscription } from "./relay-mqtt";
 
 export type SqsSession = Extract<RelaySession, { transport: "sqs" }>;
@@ -274,6 +275,8 @@ class JobStream {
   private next = 0;
   /** chunks of `attempt` that came before an earlier one */
   private readonly early = new Map<number, RelayChunk>();
+  /** the data of `early`: a whole reply weighs at most MAX_REPLY_BYTES, so a stream that waits on more is no honest one */
+  private earlyBytes = 0;
   private readonly ready: RelayChunk[] = [];
   private wake: (() => void) | undefined;
   ended = false;
@@ -285,11 +288,15 @@ class JobStream {
       this.attempt = c.attempt;
       this.next = 0;
       this.early.clear();
+      this.earlyBytes = 0;
     }
     if (c.seq < this.next || this.early.has(c.seq)) return; // a repeat (SQS delivers at least once)
+    if (c.seq !== this.next && this.earlyBytes + c.data.length > MAX_REPLY_BYTES) return; // dropped: the stored reply has it
     this.early.set(c.seq, c);
+    this.earlyBytes += c.data.length;
     for (let n = this.early.get(this.next); n; n = this.early.get(this.next)) {
       this.early.delete(this.next++);
+      this.earlyBytes -= n.data.length;
       this.ready.push(n);
     }
     this.wake?.();

@@ -818,14 +818,27 @@ export class CocoonClient {
     o.onProgress?.("asking the coordinator for candidates and a quote");
     const prep = await this.api.request(API.prepareJob, { body: prepareAsk(o, tiers, limits), signal: o.signal });
     o.onProgress?.(`verifying the attestation of ${prep.candidates.length} candidate${prep.candidates.length === 1 ? "" : "s"}`);
-    return { prep, verified: await this.verifiedQuote(prep, tiers, o.model) };
+    return { prep, verified: await this.verifiedQuote(prep, tiers, o.model, o.maxPricePerToken) };
   }
 
   /** A prepare's answer (asked, or renewed with a submit) checked: the candidates that pass our attestation check, its fees by the registry's. */
-  private async verifiedQuote(prep: PrepareResponse, tiers: AttestationTier[], model: string): Promise<VerifiedCandidate[]> {
+  private async verifiedQuote(
+    prep: PrepareResponse,
+    tiers: AttestationTier[],
+    model: string,
+    maxPricePerToken?: bigint,
+  ): Promise<VerifiedCandidate[]> {
     const verified = await this.verifyCandidates(prep.candidates, tiers, model);
     await this.checkQuoteFees(prep.quote);
-    return verified;
+    if (maxPricePerToken === undefined) return verified;
+    // the cap is ours: a candidate the coordinator prices above it (in its offer or in the MAC'd quote) is not encrypted to
+    const quoted = new Map(prep.quote.candidates.map((c) => [c.workerId, BigInt(c.pricePerToken)]));
+    const within = verified.filter(
+      (c) => BigInt(c.pricePerToken) <= maxPricePerToken && (quoted.get(c.workerId) ?? maxPricePerToken + 1n) <= maxPricePerToken,
+    );
+    if (within.length === 0)
+      throw new VerificationError("price_above_max", `every candidate was quoted above maxPricePerToken ${maxPricePerToken} nanoTON`);
+    return within;
   }
 
   /**
@@ -875,7 +888,12 @@ export class CocoonClient {
       return;
     }
     const ask = p.renew;
-    const adopting = this.verifiedQuote(next, ask.tiers, ask.model).then(
+    const adopting = this.verifiedQuote(
+      next,
+      ask.tiers,
+      ask.model,
+      ask.maxPricePerToken === undefined ? undefined : BigInt(ask.maxPricePerToken),
+    ).then(
       (verified) => {
         // dropped or replaced meanwhile (refused, a failover, a fresh prepare): theirs stands
         if (this.quotes.get(old.key) === old && verified.length > 0)

@@ -252,6 +252,8 @@ const RESERVED = new Set([
   "stream_options",
   "max_tokens",
   "max_completion_tokens",
+  // llama.cpp's server reads n_predict before max_tokens: a requester's would lift the job's limit
+  "n_predict",
   "n",
   "best_of",
   "echo",
