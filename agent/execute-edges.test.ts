@@ -7,11 +7,18 @@ import { afterEach, describe, expect, it } from "vitest";
 import { API, ApiError, type ApiClient } from "../api-client/api";
 import type { ApiRoute } from "../api-client/routes";
 import { openReply, sealRequest } from "../core/crypto/envelope";
-import { b64u } from "../core/crypto/encoding";
+import { b64u, canonicalJson } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import { openChunkedReply } from "../core/crypto/reply-stream";
 import type { AgentJob, ResultRequest } from "../events/api";
-import type { ChunkedReply, EnvelopeHeader, RequestPlaintext, SealedReply } from "../events/envelope";
+import {
+  MAX_REPLY_BYTES,
+  MAX_REPLY_CHUNKS,
+  type ChunkedReply,
+  type EnvelopeHeader,
+  type RequestPlaintext,
+  type SealedReply,
+} from "../events/envelope";
 import type { RelayChunk } from "../events/relay";
 import type { RelaySession } from "../events/relay-session";
 import { EngineError, type Engine, type EngineRequest, type EngineResult, type EngineStreamEvent } from "./engines/engine";
@@ -943,7 +950,106 @@ describe("executeJob: failures, their codes and what is reported", () => {
   it("an answer over MAX_REPLY_BYTES: reply_too_large, its size in the sealed text", async () => {
     const r = await execute({ engine: answers(["x".repeat(4 * 1024 * 1024)]).engine });
     expect(r.failure().error.code).toBe("reply_too_large");
-    expect(r.failure().error.message).toMatch(/^the answer is \d+ bytes as JSON; the network carries at most 4194304$/);
+    expect(r.failure().error.message).toMatch(/^the answer is at least \d+ bytes as JSON; the network carries at most 4194304$/);
+  });
+
+  it("a streamed logprobs answer stops at the cap: nothing published past it, the engine stopped (review, session 21)", async () => {
+    // Prepare: 2,000 deltas of one token with ~4 KB of top log probabilities each, about 8 MB in all
+    let pulled = 0;
+    let closed = false;
+    const engine = scriptedEngine(() =>
+      (async function* () {
+        try {
+          for (let k = 0; k < 2000; k++) {
+            pulled++;
+            yield { type: "delta" as const, text: "t", logprobs: lpOfBytes(4000) };
+          }
+          yield { type: "done" as const, result: result("", { promptTokens: 1, completionTokens: 2000 }) };
+        } finally {
+          closed = true;
+        }
+      })(),
+    ).engine;
+    // Act
+    const r = await execute({
+      engine,
+      relay: "sqs",
+      plain: { stream: true, logprobs: true, topLogprobs: 20 },
+      header: { maxTokens: 4096 },
+    });
+    // Assess: the old code published every chunk (~8 MB) and failed only at the end
+    expect(r.failed).toMatchObject({ code: "reply_too_large" });
+    expect(r.completed).toBeUndefined();
+    const publishedBytes = r.published.reduce((n, c) => n + c.data.length, 0);
+    expect(publishedBytes).toBeGreaterThan(MAX_REPLY_BYTES / 2);
+    expect(publishedBytes).toBeLessThanOrEqual(MAX_REPLY_BYTES);
+    expect(pulled).toBeLessThan(1500);
+    expect(closed).toBe(true);
+  });
+
+  it("the cap crossed by the interval's flush (a timer): the next delta fails the job, nothing thrown out of the timer", async () => {
+    // Prepare: a slow engine, so every chunk after the first goes out on the interval timer
+    let pulled = 0;
+    const engine = scriptedEngine(() =>
+      (async function* () {
+        for (let k = 0; k < 80; k++) {
+          pulled++;
+          yield { type: "delta" as const, text: "t", logprobs: lpOfBytes(80_000) };
+          await sleep(12);
+        }
+        yield { type: "done" as const, result: result("", { promptTokens: 1, completionTokens: 80 }) };
+      })(),
+    ).engine;
+    // Act
+    const r = await execute({
+      engine,
+      relay: "sqs",
+      plain: { stream: true, logprobs: true },
+      header: { maxTokens: 4096 },
+      chunking: { intervalMs: 2, maxTokens: 100, maxBytes: 1 << 20 },
+    });
+    // Assess
+    expect(r.failed).toMatchObject({ code: "reply_too_large" });
+    expect(r.published.reduce((n, c) => n + c.data.length, 0)).toBeLessThanOrEqual(MAX_REPLY_BYTES);
+    expect(pulled).toBeLessThan(80);
+  });
+
+  it("the count is exact: the longest answer that completes is within a few bytes of the cap, one more character fails", async () => {
+    // Prepare: binary search over answer lengths (one delta of "x"s, no relay: chunks of CHUNK_BUDGET)
+    const replyBytesOf = async (chars: number) => {
+      const r = await execute({ engine: answers(["x".repeat(chars)]).engine });
+      return r.completed?.kind === "completed" ? Buffer.byteLength(canonicalJson(r.completed.reply)) : undefined;
+    };
+    let lo = 3_000_000; // completes
+    let hi = 3_300_000; // fails
+    // Act
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if ((await replyBytesOf(mid)) === undefined) hi = mid;
+      else lo = mid;
+    }
+    // Assess: base64url carries 4 characters per 3 bytes, so the last completing reply is at most 4 short
+    const bytes = await replyBytesOf(lo);
+    expect(bytes).toBeLessThanOrEqual(MAX_REPLY_BYTES);
+    expect(bytes).toBeGreaterThan(MAX_REPLY_BYTES - 4);
+    expect(await replyBytesOf(lo + 1)).toBeUndefined();
+  });
+
+  it("a reply of more than MAX_REPLY_CHUNKS chunks: reply_too_large once the 4,097th is sealed, nothing past it published", async () => {
+    // Prepare: every delta its own chunk (maxTokens 1)
+    const r = await execute({
+      engine: answers(
+        Array.from({ length: MAX_REPLY_CHUNKS + 10 }, () => "a"),
+        { promptTokens: 1, completionTokens: 1 },
+      ).engine,
+      relay: "sqs",
+      plain: { stream: true },
+      chunking: { maxTokens: 1 },
+    });
+    // Assess
+    expect(r.failed).toMatchObject({ code: "reply_too_large" });
+    expect(r.failure().error.message).toBe("the answer needs more than 4096 chunks; the network carries at most 4096");
+    expect(r.published).toHaveLength(MAX_REPLY_CHUNKS);
   });
 
   it("a stale attempt: nothing more is posted, the log says stale_attempt", async () => {

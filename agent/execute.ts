@@ -12,7 +12,7 @@ import type { AgentJob, FailureCode, FailurePlaintext, ResultRequest } from "../
 import type { RelayChunk } from "../events/relay";
 import type { Usage } from "../events/common";
 import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
-import { MAX_REPLY_BYTES } from "../events/envelope";
+import { MAX_REPLY_BYTES, MAX_REPLY_CHUNKS } from "../events/envelope";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
 import { openRequest, requestHash, sealReply } from "../core/crypto/envelope";
 import { MAX_CHUNK_PLAINTEXT, ReplyStreamSealer } from "../core/crypto/reply-stream";
@@ -163,6 +163,10 @@ class ChunkWriter {
   private ended = false;
   private readonly workerId: string;
   private sealerOf: ReplyStreamSealer | undefined;
+  /** the reply's canonical JSON size so far (what the coordinator measures): see flush */
+  private replyBytes = 0;
+  /** a failure raised where nothing could throw it (the interval timer's flush); thrown on the next delta */
+  private failure: JobFailure | undefined;
 
   constructor(
     private readonly job: AgentJob,
@@ -213,6 +217,7 @@ class ChunkWriter {
 
   /** One delta that fits a chunk (text at most PIECE_CHARS, text and log probabilities at most CHUNK_BUDGET). */
   private add(i: number, text: string, logprobs: TokenLogprob[] | undefined, lpBytes: number): void {
+    if (this.failure) throw this.failure;
     if (this.pending && (this.pending.i ?? 0) !== i) this.flush(false);
     // what waits goes out first where this delta would take it past what a chunk holds
     if (this.pending && this.pendingBytes + text.length * 3 + lpBytes > CHUNK_BUDGET) this.flush(false);
@@ -236,7 +241,11 @@ class ChunkWriter {
       this.timer ??= setTimeout(
         () => {
           this.timer = undefined;
-          if (this.pending && !this.ended) this.flush(false);
+          try {
+            if (this.pending && !this.ended) this.flush(false);
+          } catch (e) {
+            this.failure = e instanceof JobFailure ? e : new JobFailure("engine_error", (e as Error).message);
+          }
         },
         Math.max(0, this.lastFlush + this.chunking.intervalMs - this.now()),
       );
@@ -255,6 +264,7 @@ class ChunkWriter {
 
   /** The final chunk: what is pending plus the end. Returns the whole reply. */
   end(end: NonNullable<ChunkPlaintext["end"]>) {
+    if (this.failure) throw this.failure;
     const p = (this.pending ??= {});
     p.end = end;
     this.ended = true;
@@ -273,6 +283,20 @@ class ChunkWriter {
     this.flushedOnce = true;
     this.lastFlush = this.now();
     const { seq, data } = this.sealer.seal(encoder.encode(JSON.stringify(p)), final);
+    // The coordinator takes no reply over MAX_REPLY_BYTES as canonical JSON, nor over
+    // MAX_REPLY_CHUNKS chunks: counted as each chunk is sealed, so that a stream stops (and
+    // the engine with it) before it publishes what could never be billed, rather than
+    // streaming a whole over-long answer (top_logprobs inflate one ~20-fold) and failing it
+    // at the end. Canonical JSON is {"chunks":["…",…],"enc":"…","sig":"…","v":2}, all ASCII.
+    this.replyBytes ||= Buffer.byteLength(canonicalJson({ v: 2, enc: this.sealer.opener.enc, sig: this.sealer.opener.sig, chunks: [] }));
+    this.replyBytes += data.length + 2 + (seq > 0 ? 1 : 0);
+    if (this.replyBytes > MAX_REPLY_BYTES || seq >= MAX_REPLY_CHUNKS)
+      throw new JobFailure(
+        "reply_too_large",
+        seq >= MAX_REPLY_CHUNKS
+          ? `the answer needs more than ${MAX_REPLY_CHUNKS} chunks; the network carries at most ${MAX_REPLY_CHUNKS}`
+          : `the answer is at least ${this.replyBytes} bytes as JSON; the network carries at most ${MAX_REPLY_BYTES}`,
+      );
     if (!this.relay || final) {
       // The final chunk goes out with the receipt, once it is signed (finishRelay).
       if (final) this.finalChunk = { seq, data };
@@ -497,12 +521,8 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
           : new JobFailure("engine_error", e instanceof Error ? e.message : String(e)),
       ),
     );
-    // The coordinator takes no reply over MAX_REPLY_BYTES as JSON (it could not be read back from
-    // a Lambda): failed here, at once and without sending megabytes, rather than on its 413.
+    // Its size was counted chunk by chunk (ChunkWriter.flush): within MAX_REPLY_BYTES here.
     const canonicalReply = canonicalJson(reply);
-    const replyBytes = Buffer.byteLength(canonicalReply, "utf8");
-    if (replyBytes > MAX_REPLY_BYTES)
-      throw new JobFailure("reply_too_large", `the answer is ${replyBytes} bytes as JSON; the network carries at most ${MAX_REPLY_BYTES}`);
     const receipt = signReceipt(
       {
         v: 1,
