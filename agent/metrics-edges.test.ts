@@ -5,13 +5,14 @@
  * /metrics and /status server on 127.0.0.1. The last test drives the real agent loop (local
  * network, in-process job source) to see how a job the owner's policy refuses is counted.
  */
+import { request as httpRequest } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import { DEV_IMAGE_DIGEST, PolicyCache, type PolicyReading } from "../core/policy-registry";
 import { startNetwork } from "../local/network";
 import { agentLogTo, MODEL, pollUntil } from "../test/helpers";
 import { makeAttester } from "./attest";
-import { AgentStatusDoc, createAgentMetrics, serveMetrics, tierLabel } from "./metrics";
+import { AgentStatusDoc, createAgentMetrics, labelCode, MAX_SERIES, serveMetrics, tierLabel } from "./metrics";
 import { startAgent } from "./runtime";
 import type { JobSource, WorkBatch } from "./sources/job-source";
 import { sealedJob } from "./job-testing";
@@ -335,6 +336,36 @@ describe("agent metrics: the status document", () => {
     expect(AgentStatusDoc.parse(doc)).toEqual(doc);
   });
 
+  it("codes a coordinator sends are bounded: a long or odd code is labelled other, and new label sets past MAX_SERIES share one series (review, session 21)", () => {
+    // Prepare
+    const { m } = clocked();
+    const long = "e".repeat(10_000);
+
+    // Act: a hostile coordinator answers every poll with a new code
+    m.error("poll", long, "x");
+    const lastCode = m.doc().lastError?.code;
+    m.error("poll", 'a"b', "x");
+    m.error("poll", "x".repeat(64), "x");
+    m.jobFinished("failed", { seconds: 1, code: "e".repeat(65) });
+    for (let k = 0; k < 5_000; k++) m.error("poll", `code_${k}`, "x");
+    const text = m.render();
+    const errors = samples(text, "cocoon_agent_errors_total");
+
+    // Assess: the old code kept 5,004 series, one 10,000 characters long
+    expect(lastCode).toBe("other");
+    expect(errors.length).toBeLessThanOrEqual(MAX_SERIES + 1);
+    expect(text.length).toBeLessThan(64 * 1024);
+    expect(errors).toContain(`cocoon_agent_errors_total{code="${"x".repeat(64)}",where="poll"} 1`);
+    expect(errors).toContain('cocoon_agent_errors_total{code="code_0",where="poll"} 1');
+    expect(errors).toContain('cocoon_agent_errors_total{code="other",where="job"} 1');
+    // three series before the flood, so 253 of its codes have their own and the rest share one
+    expect(errors).toContain(`cocoon_agent_errors_total{code="other",where="other"} ${5_000 - (MAX_SERIES - 3)}`);
+    expect(errors).toContain('cocoon_agent_errors_total{code="other",where="poll"} 2');
+    expect(labelCode("stale_attempt")).toBe("stale_attempt");
+    expect(labelCode("a b")).toBe("other");
+    expect(labelCode("")).toBe("other");
+  });
+
   it("the account check and the last redemption show in the document", () => {
     // Prepare
     const { m, clock } = clocked();
@@ -449,6 +480,34 @@ describe("agent metrics: GET /metrics and GET /status on 127.0.0.1", () => {
       expect(a.headers.get("content-type")).toBe("text/plain");
       expect(await a.text()).toBe("not found: GET /metrics or /status\n");
     }
+  });
+
+  it("a request naming any host but the loopback is a 403, so a web page cannot read it by DNS rebinding", async () => {
+    // Prepare
+    const { s } = await served();
+    const port = Number(new URL(s.url).port);
+    /** GET `path` with this Host header (fetch will not send another host's name to 127.0.0.1) */
+    const getWithHost = (host: string, path = "/status") =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest({ host: "127.0.0.1", port, path, headers: { host } }, (res) => {
+          let body = "";
+          res.setEncoding("utf8").on("data", (d: string) => (body += d));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("error", reject).end();
+      });
+
+    // Act
+    const rebound = await getWithHost(`attacker.example:${port}`);
+    const reboundMetrics = await getWithHost("attacker.example", "/metrics");
+    const local = await Promise.all([`127.0.0.1:${port}`, `localhost:${port}`, "LOCALHOST", "127.0.0.1"].map((h) => getWithHost(h)));
+    const lookalike = await getWithHost(`127.0.0.1.attacker.example:${port}`);
+
+    // Assess: the old code answered the attacker's name with the status document
+    expect(rebound).toEqual({ status: 403, body: "forbidden: address this server as 127.0.0.1 or localhost\n" });
+    expect(reboundMetrics.status).toBe(403);
+    expect(lookalike.status).toBe(403);
+    expect(local.map((a) => a.status)).toEqual([200, 200, 200, 200]);
   });
 
   it("listens on loopback only, a taken port is an error, and close() stops it", async () => {

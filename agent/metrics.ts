@@ -17,6 +17,16 @@ const labelKey = (l: Labels) =>
     .map((k) => `${k}="${String(l[k]).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`)
     .join(",");
 
+/**
+ * Label sets one counter keeps at most. Codes come partly from the coordinator's answers, so a
+ * hostile or broken one could otherwise grow the agent's memory and every scrape without bound
+ * with ever-new codes; past this, new label sets are counted together under "other".
+ */
+export const MAX_SERIES = 256;
+
+/** A code as a label: a short machine-readable token is kept, anything else is "other". */
+export const labelCode = (code: string): string => (/^[A-Za-z0-9_.:-]{1,64}$/.test(code) ? code : "other");
+
 class Counter {
   private readonly values = new Map<string, number>();
   constructor(
@@ -24,7 +34,9 @@ class Counter {
     readonly help: string,
   ) {}
   inc(labels: Labels = {}, by = 1) {
-    const k = labelKey(labels);
+    let k = labelKey(labels);
+    if (!this.values.has(k) && this.values.size >= MAX_SERIES)
+      k = labelKey(Object.fromEntries(Object.keys(labels).map((name) => [name, "other"])));
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
   render(): string[] {
@@ -201,7 +213,7 @@ export function createAgentMetrics(o: { now?: () => number } = {}) {
       } else {
         status.today.failed++;
         status.total.failed++;
-        errors.inc({ where: "job", code: r.code ?? outcome });
+        errors.inc({ where: "job", code: labelCode(r.code ?? outcome) });
       }
     },
     engineCall(seconds: number) {
@@ -214,8 +226,8 @@ export function createAgentMetrics(o: { now?: () => number } = {}) {
       leases.inc();
     },
     error(where: string, code: string, msg: string) {
-      errors.inc({ where, code });
-      status.lastError = { at: now(), msg: `${where}: ${msg}`.slice(0, 300), code };
+      errors.inc({ where, code: labelCode(code) });
+      status.lastError = { at: now(), msg: `${where}: ${msg}`.slice(0, 300), code: labelCode(code) };
     },
     account(a: { earned: string; redeemed: string }) {
       status.account = { earned: a.earned, redeemed: a.redeemed, checkedAt: now() };
@@ -271,10 +283,17 @@ export function createAgentMetrics(o: { now?: () => number } = {}) {
 export type AgentMetrics = ReturnType<typeof createAgentMetrics>;
 
 /** GET /metrics and GET /status on 127.0.0.1:`port` (0: any free port). */
+/** The Host header a local client sends to the metrics server: the loopback, by address or name, any port. */
+const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost)(:\d{1,5})?$/i;
+
 export async function serveMetrics(metrics: AgentMetrics, port: number): Promise<{ url: string; server: Server; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
-    if (req.method === "GET" && path === "/metrics") {
+    if (!LOOPBACK_HOST.test(req.headers.host ?? "")) {
+      // A web page the owner opens could reach 127.0.0.1 under its own name by DNS rebinding
+      // and read the status document; a scraper or curl on this machine names the loopback.
+      res.writeHead(403, { "content-type": "text/plain" }).end("forbidden: address this server as 127.0.0.1 or localhost\n");
+    } else if (req.method === "GET" && path === "/metrics") {
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(metrics.render());
     } else if (req.method === "GET" && path === "/status") {
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(metrics.doc()));
