@@ -541,6 +541,65 @@ describe("agent runtime: an engine that goes down", () => {
   });
 });
 
+describe("agent runtime: an engine that answers one request with an error of its own (review, session 21)", () => {
+  /** vLLM's answer to a request it failed on: a 500 with its own text, which can echo the prompt */
+  const fault = () =>
+    new EngineError("engine_unavailable", "POST /v1/chat/completions answered HTTP 500: bad token in SECRET PROMPT", {
+      engine: "scripted",
+      status: 500,
+      serverMessage: "bad token in SECRET PROMPT",
+    });
+
+  it("an engine whose probe answers stays on the lists: the next job runs on it, no offline heartbeat", async () => {
+    // Prepare
+    const url = await network();
+    const k = keys();
+    const engine = scriptedEngine([fault()]);
+    const source = scriptedSource([]);
+    const a = await agent(url, k, { engine, jobSource: source, heartbeatMs: 60_000 });
+    const beats = intercept(a.api, API.heartbeat.path, () => undefined) as Array<{ offline: boolean }>;
+    const posts = intercept(a.api, API.postResult.path, () => TAKEN) as ResultRequest[];
+    // Act
+    source.push([sealedJob(k.signingKey.id, k.kemKey)]);
+    await pollUntil("the failure report", () => (posts.length === 1 ? true : undefined), 3_000);
+    await pollUntil("the confirming probe", () => (engine.probes >= 1 ? true : undefined), 3_000);
+    await new Promise((r) => setTimeout(r, 100));
+    source.push([sealedJob(k.signingKey.id, k.kemKey)]);
+    await pollUntil("the second report", () => (posts.length === 2 ? true : undefined), 3_000);
+    // Assess: the old code went offline on the 500 and failed the second job without calling the engine
+    expect(posts.map((p) => (p.kind === "failed" ? p.code : p.kind))).toEqual(["engine_unavailable", "completed"]);
+    expect(engine.calls.length).toBe(2);
+    expect(beats.some((b) => b.offline)).toBe(false);
+    expect(a.metrics.status.state).toBe("serving");
+    expect(logged(a, "engine failed one request but answers its probe: still serving").length).toBe(1);
+  });
+
+  it("an engine whose probe fails too goes down, and /status names the status, never the engine's text", async () => {
+    // Prepare
+    const url = await network();
+    const k = keys();
+    const engine = scriptedEngine([fault()]);
+    const source = scriptedSource([]);
+    const a = await agent(url, k, { engine, jobSource: source, heartbeatMs: 60_000 });
+    const beats = intercept(a.api, API.heartbeat.path, () => undefined) as Array<{ offline: boolean }>;
+    intercept(a.api, API.postResult.path, () => TAKEN);
+    const errors: string[][] = [];
+    const record = a.metrics.error.bind(a.metrics);
+    a.metrics.error = (where, code, msg) => (errors.push([where, code, msg]), record(where, code, msg));
+    // Act
+    engine.up = false;
+    source.push([sealedJob(k.signingKey.id, k.kemKey)]);
+    await pollUntil("the offline heartbeat", () => (beats.some((b) => b.offline) ? true : undefined), 3_000);
+    // Assess
+    expect(a.metrics.status.state).toBe("engine_down");
+    expect(errors.filter(([where]) => where === "engine")).toEqual([
+      ["engine", "engine_unavailable", "the engine answered HTTP 500 (its own text is kept inside: it can echo a prompt)"],
+    ]);
+    expect(JSON.stringify(a.metrics.doc())).not.toContain("SECRET");
+    expect(a.lines.join("\n")).not.toContain("SECRET");
+  });
+});
+
 describe("agent runtime: the engine's other ways of answering", () => {
   const unavailable = () => new EngineError("engine_unavailable", "connection refused");
   /** An engine whose only way to answer is `way`, failing as down; `calls` counts the calls that reached it. */

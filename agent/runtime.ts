@@ -226,11 +226,40 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     engineDown = true;
     nextProbeAt = now() + probe.next();
     metrics.setState("engine_down");
-    metrics.error("engine", e.code, e.message);
+    // /status is the host's to read: the engine's own text stays out of it, as it stays out of
+    // the log and the coordinator (it can echo a prompt); our text (unreachable, which URL) helps.
+    metrics.error(
+      "engine",
+      e.code,
+      e.details?.serverMessage === undefined
+        ? e.message
+        : `the engine answered ${e.details.status !== undefined ? `HTTP ${e.details.status}` : "an error mid-stream"} (its own text is kept inside: it can echo a prompt)`,
+    );
     log.warn("engine down: leaving the candidate lists until it answers again", { code: e.code });
     // Offline: requesters' jobs go to other workers instead of failing here one by one.
     void api.request(API.heartbeat, { body: { load: inFlight, offline: true }, signal: beatLimit() }).catch(() => {});
     tickSleep.wake();
+  };
+  /**
+   * An engine_unavailable from a call. An engine that could not be reached, or that answered
+   * with its load (429, 503), is down at once. One that answered with an error of its own (a
+   * 500, an error mid-stream) may have failed on this one request, which a requester can
+   * craft: a probe decides, so that one job cannot take a worker off the lists.
+   */
+  let confirming = false;
+  const engineFailed = (e: unknown) => {
+    if (!(e instanceof EngineError) || !ENGINE_DOWN.has(e.code) || engineDown) return;
+    const status = e.details?.status;
+    if (e.details?.serverMessage === undefined || status === 429 || status === 503) return engineIsDown(e);
+    if (confirming) return;
+    confirming = true;
+    void o.engine
+      .models()
+      .then(
+        () => log.warn("engine failed one request but answers its probe: still serving", { code: e.code }),
+        () => engineIsDown(e),
+      )
+      .finally(() => (confirming = false));
   };
   /** The engine as execute.ts sees it: timed, and failing fast while it is known to be down. */
   const engine: Engine = {
@@ -243,7 +272,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       try {
         return await o.engine.generate(req);
       } catch (e) {
-        if (e instanceof EngineError && ENGINE_DOWN.has(e.code)) engineIsDown(e);
+        engineFailed(e);
         throw e;
       } finally {
         metrics.engineCall((performance.now() - t0) / 1000);
@@ -254,7 +283,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     ...guardedExtras(
       o.engine,
       () => engineDown,
-      (e) => (e instanceof EngineError && ENGINE_DOWN.has(e.code) ? engineIsDown(e) : undefined),
+      engineFailed,
       (s) => metrics.engineCall(s),
     ),
     // ---- end issue 11
