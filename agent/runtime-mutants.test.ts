@@ -957,6 +957,29 @@ describe("agent runtime: drain()", () => {
     expect(logged(a, "drained: shutdown announced, every job finished").length).toBe(1);
   });
 
+  it("a second drain while the first runs waits for the running job too (it returned at once before)", async () => {
+    // Prepare: a job held in the engine
+    const url = await network();
+    const k = keys();
+    const engine = gatedEngine();
+    const source = scriptedSource([[sealedJob(k.signingKey.id, k.kemKey)]]);
+    const a = await agent(url, k, { engine, jobSource: source });
+    const posts = intercept(a.api, API.postResult.path, () => TAKEN) as ResultRequest[];
+    await pollUntil("the job in the engine", () => (engine.calls.length === 1 ? true : undefined), 3_000);
+    // Act
+    void a.drain();
+    let secondDone = false;
+    const second = a.drain().then(() => (secondDone = true));
+    await new Promise((r) => setTimeout(r, 200));
+    const doneWhileRunning = secondDone;
+    engine.open();
+    await second;
+    // Assess
+    expect(doneWhileRunning).toBe(false);
+    expect(posts.map((p) => p.kind)).toEqual(["completed"]);
+    expect(a.metrics.status.state).toBe("stopped");
+  });
+
   it("a second drain, or a drain after stop(), does nothing", async () => {
     // Prepare
     const url = await network();

@@ -646,6 +646,27 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     metrics.setState("stopped");
   };
 
+  /** The graceful drain, run once: a second drain() waits for the same end. */
+  let drained: Promise<void> | undefined;
+  const drainOnce = async () => {
+    draining = true;
+    metrics.setState("draining");
+    log.info("draining: no new jobs; finishing the running ones", { inFlight });
+    await announceOffline();
+    pollSleep.wake();
+    // The poll in flight may bring jobs dispatched before the announcement: run them too.
+    await loop;
+    try {
+      // one last poll for them, a long one of 1 s: SQS answers a wait of 0 from a sample of its
+      // servers only, and may say "empty" while a job waits on another
+      await take(1);
+    } catch (e) {
+      error("poll", e);
+    }
+    await finish();
+    log.info("drained: shutdown announced, every job finished", { jobs: stats.jobs, failed: stats.failed });
+  };
+
   return {
     workerId,
     get tier() {
@@ -667,24 +688,11 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       await Promise.race([loop, new Promise((r) => setTimeout(r, 100))]);
       await finish();
     },
-    async drain() {
-      if (draining || stopped) return;
-      draining = true;
-      metrics.setState("draining");
-      log.info("draining: no new jobs; finishing the running ones", { inFlight });
-      await announceOffline();
-      pollSleep.wake();
-      // The poll in flight may bring jobs dispatched before the announcement: run them too.
-      await loop;
-      try {
-        // one last poll for them, a long one of 1 s: SQS answers a wait of 0 from a sample of its
-        // servers only, and may say "empty" while a job waits on another
-        await take(1);
-      } catch (e) {
-        error("poll", e);
-      }
-      await finish();
-      log.info("drained: shutdown announced, every job finished", { jobs: stats.jobs, failed: stats.failed });
+    drain() {
+      // A second call while the first runs waits for the same end (before, it returned at once,
+      // while jobs still ran); a drain after stop() has nothing left to do.
+      if (stopped && !drained) return Promise.resolve();
+      return (drained ??= drainOnce());
     },
   };
 }
