@@ -4,6 +4,7 @@ import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import type { AgentJob } from "../events/api";
 import { MODEL } from "../test/helpers";
+import type { Engine, EngineRequest, EngineResult } from "./engines/engine";
 
 let seq = 0;
 /**
@@ -32,4 +33,32 @@ export function sealedJob(
     recipients: [{ workerId, hpkePublicKey: kem.publicKey }],
   });
   return { jobId, attempt: 0, envelope, deadline: Date.now() + leaseMs };
+}
+
+/**
+ * An engine that holds every generation until `open()` (a job kept running while a test acts),
+ * then answers `result`; `calls` records the requests. A suite opens it in its cleanup, so no
+ * job is left waiting.
+ */
+export function gatedEngine(
+  result: EngineResult = { text: "ok", usage: { promptTokens: 3, completionTokens: 1 }, finishReason: "stop", engine: "gated" },
+) {
+  let open = false;
+  const waiting: Array<() => void> = [];
+  const calls: EngineRequest[] = [];
+  const engine: Engine & { calls: EngineRequest[]; open(): void } = {
+    name: "gated",
+    calls,
+    models: async () => [MODEL],
+    async generate(req) {
+      calls.push(req);
+      if (!open) await new Promise<void>((r) => waiting.push(r));
+      return result;
+    },
+    open() {
+      open = true;
+      for (const w of waiting.splice(0)) w();
+    },
+  };
+  return engine;
 }

@@ -17,10 +17,10 @@ import { API, ApiClient, ApiError, type RequestOptions } from "../api-client/api
 import { startNetwork } from "../local/network";
 import { startAgent, transient, type AgentOptions, type RunningAgent } from "./runtime";
 import { makeAttester } from "./attest";
-import { EngineError, type Engine, type EngineRequest, type EngineResult } from "./engines/engine";
+import { EngineError, type Engine, type EngineRequest } from "./engines/engine";
 import type { JobSource, WorkBatch } from "./sources/job-source";
 import { MODEL, pollUntil } from "../test/helpers";
-import { sealedJob } from "./job-testing";
+import { sealedJob, gatedEngine as sharedGatedEngine } from "./job-testing";
 
 // ------------------------------------------------------------------------- factories
 
@@ -78,26 +78,9 @@ function reroute(a: RunningAgent, k: Keys, silentUrl: string, lost: (path: strin
   return seen;
 }
 
-/** An engine whose every call waits until the test opens the gate; `calls` counts the calls made. */
+/** agent/job-testing.ts gatedEngine, opened when the test ends */
 function gatedEngine() {
-  let open = false;
-  const waiting: Array<() => void> = [];
-  const calls: EngineRequest[] = [];
-  const result: EngineResult = { text: "ok", usage: { promptTokens: 3, completionTokens: 1 }, finishReason: "stop", engine: "gated" };
-  const engine: Engine & { calls: EngineRequest[]; open(): void } = {
-    name: "gated",
-    calls,
-    models: async () => [MODEL],
-    async generate(req) {
-      calls.push(req);
-      if (!open) await new Promise<void>((r) => waiting.push(r));
-      return result;
-    },
-    open() {
-      open = true;
-      for (const w of waiting.splice(0)) w();
-    },
-  };
+  const engine = sharedGatedEngine();
   cleanup.push(async () => engine.open());
   return engine;
 }

@@ -18,7 +18,7 @@ import { EngineError, type Engine, type EngineRequest, type EngineResult } from 
 import { createAgentMetrics } from "./metrics";
 import { startAgent, transient, type AgentOptions, type RunningAgent } from "./runtime";
 import type { JobSource, WorkBatch } from "./sources/job-source";
-import { sealedJob } from "./job-testing";
+import { sealedJob, gatedEngine as sharedGatedEngine } from "./job-testing";
 
 // ------------------------------------------------------------------------- factories
 
@@ -372,25 +372,9 @@ describe("agent runtime: posting a result", () => {
   });
 });
 
-/** An engine whose every call waits until the test opens the gate; `calls` counts the calls made. */
+/** agent/job-testing.ts gatedEngine, opened when the test ends */
 function gatedEngine() {
-  let open = false;
-  const waiting: Array<() => void> = [];
-  const calls: EngineRequest[] = [];
-  const engine: Engine & { calls: EngineRequest[]; open(): void } = {
-    name: "gated",
-    calls,
-    models: async () => [MODEL],
-    async generate(req) {
-      calls.push(req);
-      if (!open) await new Promise<void>((r) => waiting.push(r));
-      return RESULT;
-    },
-    open() {
-      open = true;
-      for (const w of waiting.splice(0)) w();
-    },
-  };
+  const engine = sharedGatedEngine(RESULT);
   cleanup.push(async () => engine.open());
   return engine;
 }
