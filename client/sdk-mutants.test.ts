@@ -5,21 +5,17 @@
  * ApiClient.request (nothing leaves the process); private methods are reached by name, as the
  * mutation specs name them.
  */
-import { Address } from "@ton/core";
-import { keyPairFromSeed } from "@ton/crypto";
 import { describe, expect, it, vi } from "vitest";
-import { createDevAttestation, createNoneAttestation } from "../core/attestation/dev";
+import { createNoneAttestation } from "../core/attestation/dev";
 import type * as Verify from "../core/attestation/verify";
 import { verifyAttestation } from "../core/attestation/verify";
 import { b64u } from "../core/crypto/encoding";
-import { generateKemKey, generateSigningKey, type SigningKeyPair } from "../core/crypto/keys";
-import { DEV_IMAGE_DIGEST, PolicyCache, type PolicyReading, type RegistryFees } from "../core/policy-registry";
+import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import { MAX_JOB_PROMPT_TOKENS, MAX_JOB_TOKENS, type Candidate, type Quote } from "../events/api";
 import { MAX_CHOICES } from "../events/envelope";
-import type { SignedWithdrawalView } from "../events/withdrawals";
-import { tonWithdrawalSigner } from "../functions/adapters/ton-withdrawal-signer";
 import { RENEW_AFTER_MS } from "./quote-keeping";
 import { AskInputError, type AskOptions, CocoonClient, requestPlaintextOf, VerificationError } from "./sdk";
+import { coordinator, devCandidate, fakeRegistry, FEES, impostor, MODEL, signedWithdrawal, stubbedClient, T0 } from "./sdk-stub-testing";
 
 // verifyAttestation is watched (it still runs): a verdict the SDK cached is not paid for again
 vi.mock("../core/attestation/verify", async (importOriginal) => {
@@ -28,34 +24,6 @@ vi.mock("../core/attestation/verify", async (importOriginal) => {
 });
 
 // ---------------------------------------------------------------- factories
-const T0 = Date.parse("2026-03-01T00:00:00Z");
-const MODEL = "test/model";
-const FEES: RegistryFees = { pricePerToken: 100n, promptBps: 2_500, completionBps: 10_000, operatorFeeBps: 0 };
-const coordinator = keyPairFromSeed(Buffer.alloc(32, 7));
-const impostor = keyPairFromSeed(Buffer.alloc(32, 8));
-const VAULT = Address.parse("0:" + "ab".repeat(32));
-
-/** A registry reading source the test edits. */
-function fakeRegistry(o: { models?: Record<string, bigint>; images?: string[] } = {}) {
-  const r = { models: { ...(o.models ?? {}) }, fees: { ...FEES }, images: o.images ?? [DEV_IMAGE_DIGEST] };
-  const source = {
-    async read(): Promise<PolicyReading> {
-      return {
-        version: 3,
-        updatedAt: T0 / 1000,
-        readAt: T0 / 1000,
-        policy: {
-          coordinatorKey: coordinator.publicKey.toString("hex"),
-          fees: { ...r.fees },
-          images: [...r.images],
-          models: { ...r.models },
-        },
-      };
-    },
-  };
-  return { r, source };
-}
-
 /** The client's private methods under test, by name. */
 interface Private {
   limitsOf(o: AskOptions): { maxTokens: number; maxPromptTokens: number };
@@ -81,38 +49,13 @@ interface KeptJob extends Limits {
   renew?: unknown;
 }
 
-/** A client on the test's clock reading `registry` (none: no registry), its API stubbed: `answers` by path, any other refused. */
+/** sdk-stub-testing's client, its private methods reachable by name. */
 function client(registry?: ReturnType<typeof fakeRegistry>, now = () => T0) {
-  const key = generateSigningKey();
-  const c = new CocoonClient({
-    apiUrl: "http://127.0.0.1:9",
-    key,
-    allowDev: true,
-    now,
-    ...(registry ? { policyRegistry: new PolicyCache(registry.source, { refreshSeconds: 2, maxAgeSeconds: 60, now }) } : {}),
-  });
-  const calls: string[] = [];
-  const answers = new Map<string, unknown>();
-  c.api.request = (async (route: { path: string }) => {
-    calls.push(route.path);
-    if (answers.has(route.path)) return answers.get(route.path);
-    throw new Error(`stub: no answer for ${route.path}`);
-  }) as typeof c.api.request;
-  return { c, p: c as unknown as Private, calls, answers, requester: key };
+  const stub = stubbedClient(registry, now);
+  return { ...stub, p: stub.c as unknown as Private };
 }
 
-/** A dev candidate (attesting `digest` for MODEL when given). */
-function candidate(digest?: string, signing: SigningKeyPair = generateSigningKey()): Candidate {
-  const kem = generateKemKey();
-  const attestation = createDevAttestation({
-    hpkePublicKey: kem.publicKey,
-    signingPublicKey: signing.publicKey,
-    nonce: new Uint8Array(32),
-    now: T0,
-    ...(digest ? { modelDigests: { [MODEL]: digest } } : {}),
-  });
-  return { workerId: signing.id, hpkePublicKey: b64u.encode(kem.publicKey), attestation, pricePerToken: "100", tier: "dev" };
-}
+const candidate = devCandidate;
 
 /** A quote at `weights` for `requester`. */
 function quote(requester: string, weights: { promptBps: number; completionBps: number }): Quote {
@@ -161,11 +104,7 @@ function prepared(
   };
 }
 
-async function withdrawal(secretKey: Buffer): Promise<SignedWithdrawalView> {
-  const w = { account: generateSigningKey().id, to: "0:" + "cd".repeat(32), amount: 5_000_000n, seqno: 4, expiry: T0 / 1000 + 600 };
-  const { signature } = await tonWithdrawalSigner(secretKey, VAULT).sign(w);
-  return { vault: VAULT.toRawString(), ...w, amount: w.amount.toString(), signature };
-}
+const withdrawal = (secretKey: Buffer) => signedWithdrawal(secretKey, 4);
 
 /** The error `f` throws (undefined if none). */
 function thrown(f: () => unknown): unknown {

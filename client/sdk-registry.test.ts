@@ -5,85 +5,23 @@
  * MAC'd, vouchers go to workers). The coordinator's API is stubbed at ApiClient.request, so
  * each test sees exactly which requests the SDK made.
  */
-import { Address } from "@ton/core";
-import { keyPairFromSeed } from "@ton/crypto";
 import { describe, expect, it } from "vitest";
-import { createDevAttestation, DEV_MEASUREMENT } from "../core/attestation/dev";
+import { DEV_MEASUREMENT } from "../core/attestation/dev";
 import { replyHash, requestHash, sealReply } from "../core/crypto/envelope";
 import { signReceipt } from "../core/crypto/receipt";
 import type { RequestEnvelope } from "../events/envelope";
-import { b64u } from "../core/crypto/encoding";
-import { generateKemKey, generateSigningKey, type SigningKeyPair } from "../core/crypto/keys";
-import { DEV_IMAGE_DIGEST, PolicyCache, type PolicyReading, type RegistryFees } from "../core/policy-registry";
+import { generateSigningKey } from "../core/crypto/keys";
 import type { Candidate, Quote } from "../events/api";
-import type { SignedWithdrawalView } from "../events/withdrawals";
-import { tonWithdrawalSigner } from "../functions/adapters/ton-withdrawal-signer";
-import { CocoonClient, VerificationError } from "./sdk";
+import { VerificationError } from "./sdk";
+import { coordinator, devCandidate, fakeRegistry, impostor, MODEL, signedWithdrawal, stubbedClient, T0, FEES } from "./sdk-stub-testing";
 
 // ---------------------------------------------------------------- factories
-const T0 = Date.parse("2026-03-01T00:00:00Z");
-const MODEL = "test/model";
 const LISTED = "1a".repeat(32);
 const OTHER = "2b".repeat(32);
-const FEES: RegistryFees = { pricePerToken: 100n, promptBps: 2_500, completionBps: 10_000, operatorFeeBps: 0 };
-const coordinator = keyPairFromSeed(Buffer.alloc(32, 7));
-const impostor = keyPairFromSeed(Buffer.alloc(32, 8));
-const VAULT = Address.parse("0:" + "ab".repeat(32));
-
-/** A registry reading source the test edits (chain time `chainNow`, s). */
-function fakeRegistry(o: { models?: Record<string, bigint>; coordinatorKey?: string } = {}) {
-  const r = {
-    models: { ...(o.models ?? {}) },
-    fees: { ...FEES },
-    coordinatorKey: o.coordinatorKey ?? coordinator.publicKey.toString("hex"),
-    chainNow: T0 / 1000,
-  };
-  const source = {
-    async read(): Promise<PolicyReading> {
-      return {
-        version: 3,
-        updatedAt: T0 / 1000,
-        readAt: r.chainNow,
-        policy: { coordinatorKey: r.coordinatorKey, fees: { ...r.fees }, images: [DEV_IMAGE_DIGEST], models: { ...r.models } },
-      };
-    },
-  };
-  return { r, source };
-}
-
-/** A client on the test's clock reading `registry` (none: no registry), its API stubbed. */
-function client(registry?: ReturnType<typeof fakeRegistry>, now = () => T0) {
-  const key = generateSigningKey();
-  const c = new CocoonClient({
-    apiUrl: "http://127.0.0.1:9",
-    key,
-    allowDev: true,
-    now,
-    ...(registry ? { policyRegistry: new PolicyCache(registry.source, { refreshSeconds: 2, maxAgeSeconds: 60, now }) } : {}),
-  });
-  const calls: string[] = [];
-  // the local default's relay (ask() asks which once per client: it holds nothing)
-  const answers = new Map<string, unknown>([["/v1/jobs/{id}/relay", { transport: "http" }]]);
-  c.api.request = (async (route: { path: string }) => {
-    calls.push(route.path);
-    if (answers.has(route.path)) return answers.get(route.path);
-    throw new Error(`stub: no answer for ${route.path}`);
-  }) as typeof c.api.request;
-  return { c, calls, answers, requester: key };
-}
-
-/** A dev candidate attesting `digest` for MODEL (none: no digest). */
-function candidate(digest?: string, signing: SigningKeyPair = generateSigningKey()): Candidate {
-  const kem = generateKemKey();
-  const attestation = createDevAttestation({
-    hpkePublicKey: kem.publicKey,
-    signingPublicKey: signing.publicKey,
-    nonce: new Uint8Array(32),
-    now: T0,
-    ...(digest ? { modelDigests: { [MODEL]: digest } } : {}),
-  });
-  return { workerId: signing.id, hpkePublicKey: b64u.encode(kem.publicKey), attestation, pricePerToken: "100", tier: "dev" };
-}
+/** sdk-stub-testing's client; the local default's relay (ask() asks which once per client: it holds nothing) */
+const client = (registry?: ReturnType<typeof fakeRegistry>, now = () => T0) =>
+  stubbedClient(registry, now, [["/v1/jobs/{id}/relay", { transport: "http" }]]);
+const candidate = devCandidate;
 
 /** What POST /v1/jobs/prepare answers: one candidate, a quote at `weights`. */
 function prepared(requester: string, cand: Candidate, weights: { promptBps: number; completionBps: number }) {
@@ -111,11 +49,7 @@ function prepared(requester: string, cand: Candidate, weights: { promptBps: numb
   };
 }
 
-async function withdrawal(secretKey: Buffer): Promise<SignedWithdrawalView> {
-  const w = { account: generateSigningKey().id, to: "0:" + "cd".repeat(32), amount: 5_000_000n, seqno: 0, expiry: T0 / 1000 + 600 };
-  const { signature } = await tonWithdrawalSigner(secretKey, VAULT).sign(w);
-  return { vault: VAULT.toRawString(), ...w, amount: w.amount.toString(), signature };
-}
+const withdrawal = (secretKey: Buffer) => signedWithdrawal(secretKey);
 
 const refusal = (p: Promise<unknown>) =>
   p.then(
