@@ -446,7 +446,8 @@ function summarise(files: string[]): void {
 }
 
 async function runOne(file: string, timeoutMin: number): Promise<RunRecord> {
-  const tests = TESTS[file] ?? DEFAULT_TESTS;
+  // a method spec (file#name) without tests of its own is run against its file's
+  const tests = TESTS[file] ?? TESTS[fileOf(file)] ?? DEFAULT_TESTS;
   const started = Date.now();
   console.log(`\n=== ${file} (tests: ${tests.join(", ")})`);
   const child = spawn(process.execPath, ["scripts/stryker-run.mjs", mutateSpec(file)], {
