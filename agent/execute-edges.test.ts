@@ -1014,10 +1014,12 @@ describe("executeJob: failures, their codes and what is reported", () => {
     expect(pulled).toBeLessThan(80);
   });
 
-  it("the count is exact: the longest answer that completes is within a few bytes of the cap, one more character fails", async () => {
-    // Prepare: binary search over answer lengths (one delta of "x"s, no relay: chunks of CHUNK_BUDGET)
+  it("the count is exact: the longest answer that completes is within a few bytes of the cap; one more character fails, naming its exact size", async () => {
+    // Prepare: binary search over answer lengths (one delta of "x"s, no relay: a chunk a piece,
+    // the last piece in the final chunk with the end)
+    const run = (chars: number) => execute({ engine: answers(["x".repeat(chars)]).engine });
     const replyBytesOf = async (chars: number) => {
-      const r = await execute({ engine: answers(["x".repeat(chars)]).engine });
+      const r = await run(chars);
       return r.completed?.kind === "completed" ? Buffer.byteLength(canonicalJson(r.completed.reply)) : undefined;
     };
     let lo = 3_000_000; // completes
@@ -1028,11 +1030,23 @@ describe("executeJob: failures, their codes and what is reported", () => {
       if ((await replyBytesOf(mid)) === undefined) hi = mid;
       else lo = mid;
     }
+    const last = await run(lo);
+    const over = await run(lo + 1);
     // Assess: base64url carries 4 characters per 3 bytes, so the last completing reply is at most 4 short
-    const bytes = await replyBytesOf(lo);
+    const bytes = Buffer.byteLength(canonicalJson(last.completed!.reply));
     expect(bytes).toBeLessThanOrEqual(MAX_REPLY_BYTES);
     expect(bytes).toBeGreaterThan(MAX_REPLY_BYTES - 4);
-    expect(await replyBytesOf(lo + 1)).toBeUndefined();
+    expect(over.completed).toBeUndefined();
+    // One more character grows the final chunk's plaintext by a byte (its sealed form: 16 bytes of
+    // tag more, in base64url): the size the failure names is exactly what that reply would weigh.
+    const chunks = last.chunks();
+    expect(chunks.at(-1).text.length).toBeLessThan(PIECE); // the extra character joins the final chunk
+    const b64Length = (n: number) => Math.ceil((n * 4) / 3);
+    const finalPlain = Buffer.byteLength(JSON.stringify(chunks.at(-1)));
+    const expected = bytes - b64Length(finalPlain + 16) + b64Length(finalPlain + 1 + 16);
+    expect(over.failure().error.message).toBe(
+      `the answer is at least ${expected} bytes as JSON; the network carries at most ${MAX_REPLY_BYTES}`,
+    );
   });
 
   it("a reply of more than MAX_REPLY_CHUNKS chunks: reply_too_large once the 4,097th is sealed, nothing past it published", async () => {
