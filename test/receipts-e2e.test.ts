@@ -103,7 +103,7 @@ describe("receipts anchored on TON (local default)", () => {
 
     // Assess
     expect(v.code).toBe(1);
-    expect(v.err).toMatch(/NOT VERIFIED \[(bad_receipt_signature|not_included)\]/);
+    expect(v.err).toMatch(/NOT VERIFIED \[(receipt_differs|bad_receipt_signature|not_included)\]/);
   });
 
   it("the watcher's check sees the anchors match the coordinator's log: no anchor alert", async () => {

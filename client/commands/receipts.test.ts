@@ -37,7 +37,8 @@ async function anchoredProofOfA() {
 function answering(bundle: ReceiptProofBundle) {
   const asked: string[] = [];
   const api = {
-    request: async (_route: unknown, o: { params: { jobId: string } }) => (asked.push(o.params.jobId), bundle),
+    // the proof route (params.jobId) is noted; GET /v1/jobs/{id} answers the job with the bundle's receipt
+    request: async (_route: unknown, o: { params: { jobId?: string } }) => (o.params.jobId && asked.push(o.params.jobId), bundle),
   } as unknown as ApiClient;
   return { api, asked };
 }

@@ -11,11 +11,13 @@
  * Exit 0 verified; 1 not verified (including "not anchored yet": never a pass); 2 the API
  * refused (an unknown job is `unknown_job`, never a pass); 64 usage.
  */
+import { readFileSync } from "node:fs";
 import { type Command, InvalidArgumentError } from "commander";
 import { ApiError, type ApiClient } from "../../api-client/api";
 import { API } from "../../api-client/routes";
 import type { Io } from "../../api-client/program";
 import { JobId, TonEndpoint } from "../../events/common";
+import { Receipt } from "../../events/envelope";
 import {
   verifyProofAgainstChain,
   type AnchorReader,
@@ -44,6 +46,26 @@ export async function toncenterAnchorReader(o: ChainOptions & { anchor: string }
   return new ChainAnchorReader(new TonClient({ endpoint: endpoint.data, apiKey: o.tonApiKey }), Address.parse(o.anchor));
 }
 
+/** True when the API is the local default on this machine (its sandbox chain is the coordinator's own). */
+export function isLoopbackApi(api: ApiClient): boolean {
+  try {
+    const h = new URL(api.baseUrl).hostname;
+    return h === "127.0.0.1" || h === "localhost" || h === "[::1]" || h === "::1";
+  } catch {
+    return false;
+  }
+}
+
+/** The receipt GET /v1/jobs/{id} answers for the job's requester; undefined for anyone else (its worker) or when the reply has expired. */
+async function requesterReceiptOf(api: ApiClient, jobId: string): Promise<Receipt | undefined> {
+  try {
+    return (await api.request(API.getJob, { params: { id: jobId }, query: { wait: 0 } })).receipt;
+  } catch (e) {
+    if (e instanceof ApiError && e.code === "not_your_job") return undefined;
+    throw e;
+  }
+}
+
 /** The local default's sandbox: the contract's getter, run by the dev chain route. */
 export const devAnchorReader = (api: ApiClient): AnchorReader => ({
   async latest(): Promise<ChainAnchor> {
@@ -63,7 +85,7 @@ export async function verifyReceipt(
   api: ApiClient,
   reader: AnchorReader,
   jobId: string,
-  o: { waitSeconds?: number; now?: () => number; sleep?: (ms: number) => Promise<void> } = {},
+  o: { waitSeconds?: number; now?: () => number; sleep?: (ms: number) => Promise<void>; expected?: Receipt } = {},
 ): Promise<VerifyOutcome> {
   const now = o.now ?? Date.now;
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
@@ -75,7 +97,19 @@ export async function verifyReceipt(
       // the job asked about, not the one the answer names: a coordinator must not pass off another
       // job's anchored receipt as this one's (the verifier checks the receipt against this id)
       proof = { ...(await api.request(API.receiptProof, { params: { jobId } })), jobId };
-      verdict = verifyProofAgainstChain(proof, await reader.latest());
+      // The anchored receipt must be the one this job was answered and billed with, not any
+      // receipt for its id that some key signed: the one the caller kept (--receipt), else, for
+      // the requester, the one the job answers with (the SDK checked it against the worker it
+      // encrypted to); a worker asking about its own job needs its own signature on it.
+      const expected = o.expected ?? (await requesterReceiptOf(api, jobId));
+      verdict =
+        expected === undefined && proof.receipt.body.workerId !== api.key.id
+          ? {
+              ok: false,
+              code: "receipt_differs",
+              message: `the anchored receipt names worker ${proof.receipt.body.workerId}, and this job's receipt is not at hand to compare (pass --receipt FILE)`,
+            }
+          : verifyProofAgainstChain(proof, await reader.latest(), expected);
     } catch (e) {
       if (!(e instanceof ApiError && e.code === "receipt_not_anchored_yet")) throw e;
       verdict = { ok: false, code: "not_anchored_yet", message: e.message };
@@ -88,6 +122,19 @@ export async function verifyReceipt(
 function jobIdArg(v: string): string {
   if (!JobId.safeParse(v).success) throw new InvalidArgumentError("must look like job_<26 lowercase base32 chars>.");
   return v;
+}
+
+/** --receipt FILE: a receipt, or anything with one under `receipt` (a job view, `cocoon ask --json`). */
+function keptReceipt(file: string): Receipt {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new ApiError(0, "invalid_receipt_file", `--receipt ${file}: ${(e as Error).message}`);
+  }
+  const r = Receipt.safeParse((raw as { receipt?: unknown } | null)?.receipt ?? raw);
+  if (!r.success) throw new ApiError(0, "invalid_receipt_file", `--receipt ${file} holds no receipt: ${r.error.issues[0]!.message}`);
+  return r.data;
 }
 
 function seconds(v: string): number {
@@ -139,13 +186,26 @@ export function defineReceiptsCommands(parent: Command, d: ReceiptsCommandDeps):
       )
       .option("--ton-endpoint <url>", "toncenter JSON-RPC to read the contract through (default: COCOON_TON_ENDPOINT)")
       .option("--ton-api-key <key>", "toncenter API key (default: COCOON_TON_API_KEY)")
-      .option("--wait <seconds>", "keep trying this long while the receipt is not anchored yet", seconds, 0),
+      .option("--wait <seconds>", "keep trying this long while the receipt is not anchored yet", seconds, 0)
+      .option(
+        "--receipt <file>",
+        "the receipt you kept for the job (JSON: a receipt, or a job view with one): the anchored one must be it (default: the job's own, from GET /v1/jobs/{id})",
+      ),
   ).action(
     runWithCode(
       d,
       async (
         jobId: string,
-        o: { api?: string; key?: string; json?: boolean; anchor?: string; tonEndpoint?: string; tonApiKey?: string; wait: number },
+        o: {
+          api?: string;
+          key?: string;
+          json?: boolean;
+          anchor?: string;
+          tonEndpoint?: string;
+          tonApiKey?: string;
+          wait: number;
+          receipt?: string;
+        },
       ) => {
         const api = d.api(o);
         const anchor = o.anchor ?? process.env.COCOON_ANCHOR_ADDRESS;
@@ -155,8 +215,18 @@ export function defineReceiptsCommands(parent: Command, d: ReceiptsCommandDeps):
               tonEndpoint: o.tonEndpoint ?? process.env.COCOON_TON_ENDPOINT,
               tonApiKey: o.tonApiKey ?? process.env.COCOON_TON_API_KEY,
             })
-          : devAnchorReader(api);
-        const r = await verifyReceipt(api, reader, jobId, { waitSeconds: o.wait });
+          : isLoopbackApi(api)
+            ? devAnchorReader(api)
+            : (() => {
+                // the dev route is the coordinator's own word: only the local default's sandbox may answer for the chain
+                throw new ApiError(
+                  0,
+                  "missing_anchor",
+                  "verifying against a remote coordinator needs --anchor (or COCOON_ANCHOR_ADDRESS): the anchor is read from the chain, never from the coordinator",
+                );
+              })();
+        const expected = o.receipt === undefined ? undefined : keptReceipt(o.receipt);
+        const r = await verifyReceipt(api, reader, jobId, { waitSeconds: o.wait, ...(expected ? { expected } : {}) });
         const v = r.verdict;
         if (o.json)
           d.io.out.write(

@@ -56,6 +56,9 @@ export interface AnchoringReport {
   idle?: "not_due" | "nothing_to_anchor" | "in_flight" | "chain_disagrees" | "concurrent_writer";
 }
 
+/** Anchors one post may carry (a wallet v5r1 transfer holds at most 255 messages). */
+export const MAX_ANCHORS_PER_POST = 255;
+
 export async function runAnchoring(o: AnchoringOptions): Promise<AnchoringReport> {
   const [chain, coordinatorSeqno] = await Promise.all([o.reader.latest(), o.log.latestSeqno()]);
   const report: AnchoringReport = { chainSeqno: chain.seqno, coordinatorSeqno, sent: [] };
@@ -70,7 +73,8 @@ export async function runAnchoring(o: AnchoringOptions): Promise<AnchoringReport
   }
   const now = o.now();
   if (coordinatorSeqno > chain.seqno) {
-    const missing = await o.log.records(chain.seqno + 1, coordinatorSeqno);
+    // at most one wallet transfer's worth (v5r1: 255 messages) a run; the rest go in the next runs
+    const missing = await o.log.records(chain.seqno + 1, Math.min(coordinatorSeqno, chain.seqno + MAX_ANCHORS_PER_POST));
     const first = missing[0];
     if (first?.sentAt !== undefined && now - first.sentAt < (o.resendAfterSeconds ?? 120) * 1000) return { ...report, idle: "in_flight" };
     await send(o, missing.map(anchorOf), now, report);

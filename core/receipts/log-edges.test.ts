@@ -29,6 +29,7 @@ import {
   MAX_PROOF_ANCHORS,
   MOVEMENT_INBOX_PK,
   RECEIPT_INBOX_PK,
+  anchorChunkPk,
   StoreAnchorLog,
   withMovementLog,
   type AnchorRecord,
@@ -187,8 +188,9 @@ describe("appendReceiptOp: the receipt entry and the compact forms it carries", 
     });
     expect(await log.movementIds(1)).toEqual([`hold:${jobId}`]);
     expect(replays([b], [hold])).toEqual({ ok: true, checked: 1 });
-    expect(await inner.get("chain", { pk: "anchor:1", sk: "m#000000" })).toStrictEqual({
-      pk: "anchor:1",
+    const pk1 = anchorChunkPk((await log.record(1))!);
+    expect(await inner.get("chain", { pk: pk1, sk: "m#000000" })).toStrictEqual({
+      pk: pk1,
       sk: "m#000000",
       ids: [`hold:${jobId}`],
       inReceipts: [`hold:${jobId}`],
@@ -790,8 +792,10 @@ describe("cutting a batch: order and numbering", () => {
 
     // Assess
     expect(b1).toMatchObject({ count: 3, ledgerSeqno: 3, receiptChunks: 1, movementChunks: 1 });
-    expect(await inner.get("chain", { pk: "anchor:1", sk: "r#000001" })).toBeUndefined();
-    expect(await inner.get("chain", { pk: "anchor:1", sk: "m#000001" })).toBeUndefined();
+    const pk1 = anchorChunkPk((await log.record(1))!);
+    expect(await inner.get("chain", { pk: pk1, sk: "r#000000" })).toBeDefined(); // the key is right: chunk 0 is there
+    expect(await inner.get("chain", { pk: pk1, sk: "r#000001" })).toBeUndefined();
+    expect(await inner.get("chain", { pk: pk1, sk: "m#000001" })).toBeUndefined();
     expect(b2).toMatchObject({ count: 0, ledgerSeqno: 4, receiptChunks: 0, movementChunks: 1 });
   });
 
@@ -809,14 +813,16 @@ describe("cutting a batch: order and numbering", () => {
     await log.prepareNext(T0 + 30);
 
     // Assess
-    expect(await inner.get("chain", { pk: "anchor:1", sk: "m#000000" })).toStrictEqual({
-      pk: "anchor:1",
+    const pk1 = anchorChunkPk((await log.record(1))!);
+    expect(await inner.get("chain", { pk: pk1, sk: "m#000000" })).toStrictEqual({
+      pk: pk1,
       sk: "m#000000",
       ids: [`hold:${j1}`, `settle:${j1}`, "faucet:f"],
       inReceipts: [`hold:${j1}`, `settle:${j1}`],
     });
-    expect(await inner.get("chain", { pk: "anchor:2", sk: "m#000000" })).toStrictEqual({
-      pk: "anchor:2",
+    const pk2 = anchorChunkPk((await log.record(2))!);
+    expect(await inner.get("chain", { pk: pk2, sk: "m#000000" })).toStrictEqual({
+      pk: pk2,
       sk: "m#000000",
       ids: ["faucet:g"],
     });
@@ -1073,7 +1079,7 @@ describe("reading the log", () => {
     const { inner, log } = world();
     await put(inner, movementEntryOp(faucetMovement("f", "a", 1n, T0)));
     await log.prepareNext(T0 + 1);
-    await inner.transact([{ op: "delete", table: "chain", key: { pk: "anchor:1", sk: "m#000000" } }]);
+    await inner.transact([{ op: "delete", table: "chain", key: { pk: anchorChunkPk((await log.record(1))!), sk: "m#000000" } }]);
 
     // Act
     const none = await log.movementIds(2);
@@ -1091,7 +1097,7 @@ describe("reading the log", () => {
     for (const [i, j] of jobs.entries()) await put(inner, receiptOp(j, T0 + i));
     await log.prepareNext(T0 + 5);
     const index = (await log.indexOf(jobs[0]!))!;
-    const chunk = (await inner.get("chain", { pk: "anchor:1", sk: "r#000000" }))!;
+    const chunk = (await inner.get("chain", { pk: anchorChunkPk((await log.record(1))!), sk: "r#000000" }))!;
 
     // Act
     const noBatch = log.proof({ ...index, anchorSeqno: 9 });

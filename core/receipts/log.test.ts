@@ -7,7 +7,16 @@ import { applyMovement, faucetMovement, holdMovement, movementsOps, settleMoveme
 import { ConditionFailedError, type Store, type WriteOp } from "../ports";
 import { checkLedgerAgainstAnchors, type Anchor } from "./anchor";
 import { checkAnchors, runAnchoring } from "./anchoring";
-import { appendReceiptOp, inboxPk, inboxPks, MOVEMENT_INBOX_PK, RECEIPT_INBOX_PK, StoreAnchorLog, withMovementLog } from "./log";
+import {
+  anchorChunkPk,
+  appendReceiptOp,
+  inboxPk,
+  inboxPks,
+  MOVEMENT_INBOX_PK,
+  RECEIPT_INBOX_PK,
+  StoreAnchorLog,
+  withMovementLog,
+} from "./log";
 import { verifyProofAgainstChain } from "./proof";
 import { fakeAnchorContract, signedReceipt } from "./testing";
 
@@ -340,7 +349,7 @@ describe("anchoring and inclusion proofs", () => {
 
     // Act: alter the receipt (usage), drop a receipt from the stored batch, forge the anchor's root
     const altered = { ...p, receipt: { ...p.receipt, body: { ...p.receipt.body, usage: { promptTokens: 1, completionTokens: 1 } } } };
-    const chunk = (await w.inner.get("chain", { pk: "anchor:1", sk: "r#000000" }))!;
+    const chunk = (await w.inner.get("chain", { pk: anchorChunkPk((await new StoreAnchorLog(w.inner).record(1))!), sk: "r#000000" }))!;
     const leaves = Buffer.from(chunk.leaves as string, "base64");
     await w.inner.transact([
       {

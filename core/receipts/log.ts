@@ -73,7 +73,16 @@ export const MAX_PROOF_ANCHORS = 1000;
 
 const pad = (n: number) => String(n).padStart(10, "0");
 const recordKey = (seqno: number) => ({ pk: LIST_PK, sk: pad(seqno) });
-const chunkKey = (seqno: number, kind: "r" | "m", i: number) => ({ pk: `anchor:${seqno}`, sk: `${kind}#${String(i).padStart(6, "0")}` });
+/**
+ * Where a batch's chunks live. `cut` names one writer's cut of the batch (its history's prefix),
+ * so that a second writer's chunks for the same seqno never overwrite the winner's; a record cut
+ * before it has none, and its chunks are under anchor:<seqno>.
+ */
+export const anchorChunkPk = (r: { seqno: number; cut?: string }) => (r.cut ? `anchor:${r.seqno}:${r.cut}` : `anchor:${r.seqno}`);
+const chunkKey = (seqno: number, kind: "r" | "m", i: number, cut?: string) => ({
+  pk: anchorChunkPk(cut === undefined ? { seqno } : { seqno, cut }),
+  sk: `${kind}#${String(i).padStart(6, "0")}`,
+});
 export const receiptIndexKey = (jobId: string) => ({ pk: `rlog:${jobId}`, sk: "r" });
 
 // ---------------------------------------------------------------- appending
@@ -207,6 +216,8 @@ export interface AnchorRecord extends Item, Anchor {
   /** History after this anchor (what the contract's getter shows once it is posted). */
   history: string;
   status: AnchorStatus;
+  /** which writer's chunks are the batch's (absent on records cut before: chunks under anchor:<seqno>) */
+  cut?: string;
   receiptChunks: number;
   movementChunks: number;
   /** ms */
@@ -454,6 +465,7 @@ export class StoreAnchorLog {
     }));
     const batch = buildAnchorBatch(prev, receipts, movements);
     const seqno = batch.anchor.seqno;
+    const cut = batch.head.history.slice(0, 16);
 
     // (1) chunks: plain puts, overwritten by a retry that cuts this seqno again
     const leaves = batch.levels[0] ?? [];
@@ -461,7 +473,7 @@ export class StoreAnchorLog {
     for (let i = 0, c = 0; i < inR.length; i += this.chunk, c++) {
       const part = leaves.slice(i, i + this.chunk);
       chunks.push({
-        ...chunkKey(seqno, "r", c),
+        ...chunkKey(seqno, "r", c, cut),
         jobIds: inR.slice(i, i + this.chunk).map((e) => e.sk),
         leaves: Buffer.concat(part).toString("base64"),
       } satisfies ReceiptChunk);
@@ -470,7 +482,7 @@ export class StoreAnchorLog {
     for (let i = 0, c = 0; i < inM.length; i += this.chunk, c++) {
       const ids = inM.slice(i, i + this.chunk).map((e) => e.sk);
       const carried = ids.filter((id) => inReceipts.has(id));
-      chunks.push({ ...chunkKey(seqno, "m", c), ids, ...(carried.length ? { inReceipts: carried } : {}) } satisfies MovementChunk);
+      chunks.push({ ...chunkKey(seqno, "m", c, cut), ids, ...(carried.length ? { inReceipts: carried } : {}) } satisfies MovementChunk);
     }
     await eachLimited(chunks, this.opts.concurrency ?? 8, (item) => this.store.transact([{ op: "put", table: "chain", item }]));
 
@@ -480,6 +492,7 @@ export class StoreAnchorLog {
       ...batch.anchor,
       history: batch.head.history,
       status: "prepared",
+      cut,
       receiptChunks,
       movementChunks: chunks.length - receiptChunks,
       preparedAt: now,
@@ -508,8 +521,8 @@ export class StoreAnchorLog {
    * Idempotent; `receipts` saves re-reading the inbox when the caller still has it.
    */
   async finishIndexing(r: AnchorRecord, receipts?: Map<string, Receipt>): Promise<void> {
-    const rChunks = await this.chunks<ReceiptChunk>(r.seqno, "r", r.receiptChunks);
-    const mChunks = await this.chunks<MovementChunk>(r.seqno, "m", r.movementChunks);
+    const rChunks = await this.chunks<ReceiptChunk>(r, "r", r.receiptChunks);
+    const mChunks = await this.chunks<MovementChunk>(r, "m", r.movementChunks);
     const jobIds = rChunks.flatMap((c) => c.jobIds);
     const conc = this.opts.concurrency ?? 8;
     await eachLimited(
@@ -560,8 +573,9 @@ export class StoreAnchorLog {
     ]);
   }
 
-  private async chunks<T extends Item>(seqno: number, kind: "r" | "m", n: number): Promise<T[]> {
-    const out = await Promise.all(Array.from({ length: n }, (_, i) => this.store.get<T>("chain", chunkKey(seqno, kind, i))));
+  private async chunks<T extends Item>(r: Pick<AnchorRecord, "seqno" | "cut">, kind: "r" | "m", n: number): Promise<T[]> {
+    const seqno = r.seqno;
+    const out = await Promise.all(Array.from({ length: n }, (_, i) => this.store.get<T>("chain", chunkKey(seqno, kind, i, r.cut))));
     return out.map((c, i) => {
       if (!c) throw new Error(`anchor ${seqno}: chunk ${kind}#${i} is missing from the store`);
       return c;
@@ -572,7 +586,7 @@ export class StoreAnchorLog {
   async movementIds(seqno: number): Promise<string[]> {
     const r = await this.record(seqno);
     if (!r) return [];
-    return (await this.chunks<MovementChunk>(seqno, "m", r.movementChunks)).flatMap((c) => c.ids);
+    return (await this.chunks<MovementChunk>(r, "m", r.movementChunks)).flatMap((c) => c.ids);
   }
 
   /** Where a job's receipt went: undefined while it waits in the inbox (or when the job never settled). */
@@ -593,7 +607,7 @@ export class StoreAnchorLog {
   async proof(index: ReceiptIndexItem): Promise<StoredProof> {
     const r = await this.record(index.anchorSeqno);
     if (!r) throw new Error(`anchor ${index.anchorSeqno} is missing from the store`);
-    const chunks = await this.chunks<ReceiptChunk>(r.seqno, "r", r.receiptChunks);
+    const chunks = await this.chunks<ReceiptChunk>(r, "r", r.receiptChunks);
     const leaves: Uint8Array[] = [];
     for (const c of chunks) {
       const buf = Buffer.from(c.leaves, "base64");

@@ -12,7 +12,7 @@
  * Pure; never throws (a verdict with a code instead).
  */
 import type { Receipt } from "../../events/envelope";
-import { b64u } from "../crypto/encoding";
+import { b64u, canonicalJson } from "../crypto/encoding";
 import { verifyReceipt } from "../crypto/receipt";
 import { anchorHistory, sameAnchor, verifyReceiptProof, type Anchor } from "./anchor";
 
@@ -51,14 +51,24 @@ export type ProofFailure =
   | "latest_mismatch" // the proof's anchor at the chain's seqno differs from the getter
   | "not_included" // the audit path does not lead to the anchored root
   | "receipt_mismatch" // the receipt is for another job
+  | "receipt_differs" // the anchored receipt is not the one the verifier holds for the job
   | "bad_receipt_signature"; // the named worker did not sign it
 
 export type ProofVerdict = { ok: true; anchor: Anchor; chain: ChainAnchor } | { ok: false; code: ProofFailure; message: string };
 
-export function verifyProofAgainstChain(p: ReceiptProofBundle, chain: ChainAnchor): ProofVerdict {
+export function verifyProofAgainstChain(p: ReceiptProofBundle, chain: ChainAnchor, expected?: Receipt): ProofVerdict {
   const no = (code: ProofFailure, message: string): ProofVerdict => ({ ok: false, code, message });
   try {
     if (p.receipt.body.jobId !== p.jobId) return no("receipt_mismatch", `the receipt is for job ${p.receipt.body.jobId}, not ${p.jobId}`);
+    if (
+      expected !== undefined &&
+      canonicalJson({ body: expected.body, signature: expected.signature }) !==
+        canonicalJson({ body: p.receipt.body, signature: p.receipt.signature })
+    )
+      return no(
+        "receipt_differs",
+        `the anchored receipt (worker ${p.receipt.body.workerId}) is not the receipt this job was answered and billed with`,
+      );
     if (!verifyReceipt(p.receipt, b64u.decode(p.receipt.body.workerId)))
       return no("bad_receipt_signature", `the receipt is not signed by the worker it names (${p.receipt.body.workerId})`);
     if (chain.seqno < p.anchorSeqno)

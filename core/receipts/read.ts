@@ -22,7 +22,8 @@ export async function receiptProof(deps: CoreDeps, caller: string, jobId: string
   const log = new StoreAnchorLog(deps.store);
   const index = await log.indexOf(jobId);
   if (!index) {
-    if (await log.isPending(jobId))
+    // a job under a tab: its close logs the receipt (core/jobs/tabs.ts), so it waits like an inbox entry
+    if (job.tab !== undefined || (await log.isPending(jobId)))
       throw new ConflictError("receipt_not_anchored_yet", `job ${jobId}'s receipt waits for the next anchor batch; ask again shortly`);
     throw new NotFoundError("receipt_not_logged", `job ${jobId} was settled before the receipt log existed: its receipt is in no anchor`);
   }

@@ -4,7 +4,7 @@
  * and movement inboxes when the interval has passed since the last anchor, post it from the
  * coordinator's anchoring wallet to the ReceiptAnchor contract through toncenter, and resend
  * anchors the chain has not shown after two minutes. Reserved concurrency 1 in the stack: the
- * log has one writer (a second would be refused by the head's condition anyway).
+ * log has one writer (a second loses at the head's condition, and its chunks, keyed by its own cut, never replace the winner's).
  *
  * Environment (besides the store's, via functions/deps.ts):
  *   COCOON_TON_ENDPOINT, COCOON_TON_API_KEY   toncenter

@@ -1,0 +1,70 @@
+/**
+ * Review, session 22 (fixed): without --anchor / COCOON_ANCHOR_ADDRESS, `cocoon receipts verify` reads "the
+ * chain" from the coordinator it is verifying (GET /v1/dev/chain/anchor), whatever coordinator
+ * --api names. A remote (dishonest) coordinator then answers an anchor state of its own making
+ * and a receipt it never anchored prints VERIFIED ... "anchored on chain", exit 0.
+ */
+import { Command } from "commander";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { ApiClient } from "../../api-client/api";
+import { API } from "../../api-client/routes";
+import { runProgram } from "../../api-client/program";
+import { makeWorker } from "../../core/crypto/testing";
+import { applyAnchor, buildAnchorBatch, GENESIS_HEAD, proveReceipt } from "../../core/receipts/anchor";
+import { signedReceipt } from "../../core/receipts/testing";
+import { defineReceiptsCommands } from "./receipts";
+
+const JOB = `job_${"c".repeat(26)}`;
+
+describe("receipts verify against a remote coordinator without a pinned anchor", () => {
+  let saved: string | undefined;
+  beforeEach(() => {
+    saved = process.env.COCOON_ANCHOR_ADDRESS;
+    delete process.env.COCOON_ANCHOR_ADDRESS;
+  });
+  afterEach(() => {
+    if (saved !== undefined) process.env.COCOON_ANCHOR_ADDRESS = saved;
+  });
+
+  it("does not take the anchor state from the remote coordinator itself (never VERIFIED, exit 0)", async () => {
+    // A batch the coordinator cut but never posted on any chain (or posted nowhere at all).
+    const receipt = signedReceipt(makeWorker(), JOB);
+    const batch = buildAnchorBatch(GENESIS_HEAD, [{ seq: 1, receipt }], []);
+    const head = applyAnchor(GENESIS_HEAD, batch.anchor);
+    const proof = {
+      jobId: JOB,
+      receipt,
+      seq: 1,
+      anchorSeqno: 1,
+      leafIndex: 0,
+      treeSize: 1,
+      path: proveReceipt(batch, 1).path,
+      prevHistory: GENESIS_HEAD.history,
+      anchors: [batch.anchor],
+    };
+    // The remote coordinator answers the proof, and its own "dev" chain route with the head it computed.
+    const api = {
+      baseUrl: "https://api.cocoon.example",
+      request: async (route: unknown) =>
+        route === API.receiptProof
+          ? proof
+          : route === API.devAnchor
+            ? { ...batch.anchor, lastSeq: head.lastSeq, history: head.history, postedAt: 1_764_000_000, address: "EQ-fake" }
+            : { jobId: JOB, status: "completed", receipt },
+    } as unknown as ApiClient;
+    const out: string[] = [];
+    let code = -1;
+    const program = new Command().exitOverride();
+    defineReceiptsCommands(program, {
+      io: { out: { write: (s: string) => out.push(s) }, err: { write: (s: string) => out.push(s) } },
+      setCode: (c) => (code = c),
+      connection: (cmd) => cmd.option("--api <url>").option("--key <k>").option("--json"),
+      api: () => api,
+    });
+
+    await runProgram(program, ["receipts", "verify", JOB, "--api", "https://api.cocoon.example"], () => code);
+
+    expect(out.join("")).not.toContain("VERIFIED: ");
+    expect(code).not.toBe(0);
+  });
+});
