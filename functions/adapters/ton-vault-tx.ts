@@ -323,28 +323,51 @@ export class VaultHistoryReader<A, T extends TransactionLike> implements ChainRe
   ) {}
 
   /**
-   * toncenter pages newest-first; we walk back from the newest transaction to the cursor
-   * (to_lt bounds the walk), then return the oldest `limit` of them.
+   * toncenter pages newest-first, so reaching the transactions after a cursor means walking back
+   * from the newest one. The walk is done once and kept (ascending, `lo` exclusive): later pages
+   * of the same pass (and of later passes on a warm instance) are served from it, and only what
+   * is newer than its head is walked again. A walk cut short (rate limit, timeout) resumes where
+   * it stopped, so a flood of vault transactions costs backlog/pageSize requests in all, not per page.
    */
-  async getVaultTransactions(after: Cursor | null, limit: number) {
+  private cache: { lo: bigint; txs: T[] } | null = null;
+  private walk: { toLt: bigint | null; from?: { lt: string; hash: string }; got: T[] } | null = null;
+
+  private async walkDown(toLt: bigint | null): Promise<T[]> {
     const pageSize = this.opts.pageSize ?? 100;
-    const newer: T[] = [];
-    let from: { lt: string; hash: string } | undefined;
+    if (!this.walk || this.walk.toLt !== toLt) this.walk = { toLt, got: [] };
+    const w = this.walk;
     for (;;) {
       const page = await this.client.getTransactions(this.vault, {
         limit: pageSize,
-        ...(from ? { lt: from.lt, hash: from.hash, inclusive: false } : {}),
-        ...(after ? { to_lt: after.lt } : {}),
+        ...(w.from ? { lt: w.from.lt, hash: w.from.hash, inclusive: false } : {}),
+        ...(toLt !== null ? { to_lt: toLt.toString() } : {}),
         archival: this.opts.archival ?? true,
       });
-      const fresh = after ? page.filter((t) => t.lt > BigInt(after.lt)) : page;
-      newer.push(...fresh);
+      const fresh = toLt !== null ? page.filter((t) => t.lt > toLt) : page;
+      w.got.push(...fresh);
       if (page.length < pageSize || fresh.length < page.length) break;
       const last = page[page.length - 1]!;
-      from = { lt: last.lt.toString(), hash: last.hash().toString("base64") };
+      w.from = { lt: last.lt.toString(), hash: last.hash().toString("base64") };
     }
-    newer.sort((a, b) => (a.lt < b.lt ? -1 : a.lt > b.lt ? 1 : 0));
-    return ascendingAfter(newer, after, limit);
+    this.walk = null;
+    return w.got.sort((a, b) => (a.lt < b.lt ? -1 : a.lt > b.lt ? 1 : 0));
+  }
+
+  async getVaultTransactions(after: Cursor | null, limit: number) {
+    const lo = after ? BigInt(after.lt) : -1n;
+    const c = this.cache;
+    if (!c || lo < c.lo || (c.txs.length > 0 && lo > c.txs[c.txs.length - 1]!.lt) || (c.txs.length === 0 && lo !== c.lo)) {
+      this.cache = { lo, txs: await this.walkDown(after ? lo : null) };
+    } else {
+      c.txs = c.txs.filter((t) => t.lt > lo);
+      c.lo = lo;
+    }
+    const cache = this.cache!;
+    if (cache.txs.length < limit) {
+      const head = cache.txs.length > 0 ? cache.txs[cache.txs.length - 1]!.lt : lo;
+      cache.txs.push(...(await this.walkDown(head < 0n ? null : head)));
+    }
+    return ascendingAfter(cache.txs.slice(0, limit), after, limit);
   }
 
   getVaultBalance(): Promise<bigint> {
