@@ -1080,10 +1080,10 @@ export function dictValueParserDebit(): DictionaryValue<Debit> {
 
 export type DebitApproved = {
     $$type: 'DebitApproved';
-    account: bigint;
     amount: bigint;
-    to: Address;
     seqno: bigint;
+    account: bigint;
+    to: Address;
     expiry: bigint;
 }
 
@@ -1091,10 +1091,10 @@ export function storeDebitApproved(src: DebitApproved) {
     return (builder: Builder) => {
         const b_0 = builder;
         b_0.storeUint(1797196820, 32);
-        b_0.storeUint(src.account, 256);
         b_0.storeCoins(src.amount);
-        b_0.storeAddress(src.to);
         b_0.storeUint(src.seqno, 32);
+        b_0.storeUint(src.account, 256);
+        b_0.storeAddress(src.to);
         b_0.storeUint(src.expiry, 32);
     };
 }
@@ -1102,38 +1102,38 @@ export function storeDebitApproved(src: DebitApproved) {
 export function loadDebitApproved(slice: Slice) {
     const sc_0 = slice;
     if (sc_0.loadUint(32) !== 1797196820) { throw Error('Invalid prefix'); }
-    const _account = sc_0.loadUintBig(256);
     const _amount = sc_0.loadCoins();
-    const _to = sc_0.loadAddress();
     const _seqno = sc_0.loadUintBig(32);
+    const _account = sc_0.loadUintBig(256);
+    const _to = sc_0.loadAddress();
     const _expiry = sc_0.loadUintBig(32);
-    return { $$type: 'DebitApproved' as const, account: _account, amount: _amount, to: _to, seqno: _seqno, expiry: _expiry };
+    return { $$type: 'DebitApproved' as const, amount: _amount, seqno: _seqno, account: _account, to: _to, expiry: _expiry };
 }
 
 export function loadTupleDebitApproved(source: TupleReader) {
-    const _account = source.readBigNumber();
     const _amount = source.readBigNumber();
-    const _to = source.readAddress();
     const _seqno = source.readBigNumber();
+    const _account = source.readBigNumber();
+    const _to = source.readAddress();
     const _expiry = source.readBigNumber();
-    return { $$type: 'DebitApproved' as const, account: _account, amount: _amount, to: _to, seqno: _seqno, expiry: _expiry };
+    return { $$type: 'DebitApproved' as const, amount: _amount, seqno: _seqno, account: _account, to: _to, expiry: _expiry };
 }
 
 export function loadGetterTupleDebitApproved(source: TupleReader) {
-    const _account = source.readBigNumber();
     const _amount = source.readBigNumber();
-    const _to = source.readAddress();
     const _seqno = source.readBigNumber();
+    const _account = source.readBigNumber();
+    const _to = source.readAddress();
     const _expiry = source.readBigNumber();
-    return { $$type: 'DebitApproved' as const, account: _account, amount: _amount, to: _to, seqno: _seqno, expiry: _expiry };
+    return { $$type: 'DebitApproved' as const, amount: _amount, seqno: _seqno, account: _account, to: _to, expiry: _expiry };
 }
 
 export function storeTupleDebitApproved(source: DebitApproved) {
     const builder = new TupleBuilder();
-    builder.writeNumber(source.account);
     builder.writeNumber(source.amount);
-    builder.writeAddress(source.to);
     builder.writeNumber(source.seqno);
+    builder.writeNumber(source.account);
+    builder.writeAddress(source.to);
     builder.writeNumber(source.expiry);
     return builder.build();
 }
@@ -1630,7 +1630,7 @@ function initAccountWallet_init_args(src: AccountWallet_init_args) {
 }
 
 async function AccountWallet_init(vault: Address, account: bigint, deposited: bigint, withdrawn: bigint, seqno: bigint) {
-    const __code = Cell.fromHex('b5ee9c7241020b010001ca0003c6ff008e88f4a413f4bcf2c80bed53208f4e3001d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40d3fffa00fa00d31f55406c1506925f06e004d70d1ff2e0822182106b1f0c11bae3020182106b1f0c13bae3025f06f2c082e1ed43d901090a02027102070201200305012fbaf15ed44d0fa40d3fffa00fa00d31f55406c15db3c6c538040006547210012fb8c97ed44d0fa40d3fffa00fa00d31f55406c15db3c6c51806000220012fbcb6076a2687d2069fffd007d00698faaa0360aed9e3628c0800065321a100f631d33ffa0030f84225c705f2e3f45122a0f8276f10f8416f24135f03a182081e8480b60972fb027081009051357006c8552082106b1f0c125004cb1f12cb3fcbff01fa02c9264414035055441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb004034c855405045ce12cbff01fa0201fa02cb1fc9ed5400f6fa00d31fd31ffa4030f84227c705f2e3f45328baf2e3ef5347a124bef2e3ec5173a008a470805070280410374b65c8554082106b1f0c145006cb1f14cbff58fa02cecb1fcb1fc926044833441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb005512c855405045ce12cbff01fa0201fa02cb1fc9ed549ff0b83b');
+    const __code = Cell.fromHex('b5ee9c7241020d01000215000228ff008e88f4a413f4bcf2c80bed5320e303ed43d9010902027102070201200305012fbaf15ed44d0fa40d3fffa00fa00d31f55406c15db3c6c538040006547210012fb8c97ed44d0fa40d3fffa00fa00d31f55406c15db3c6c51806000220012fbcb6076a2687d2069fffd007d00698faaa0360aed9e3628c0800065321a101f83001d072d721d200d200fa4021103450666f04f86102f862ed44d0fa40d3fffa00fa00d31f55406c15068e47048020d7217021d749c21f9430d31f01de82106b1f0c14ba8e2afa00d31f593215a124a45260ba933510349134e24034c855405045ce12cbff01fa0201fa02cb1fc9ed54e05f06e004d70d1ff2e082210a023082106b1f0c11bae3020182106b1f0c13bae3025f06f2c0820b0c00f631d33ffa0030f84225c705f2e3f45122a0f8276f10f8416f24135f03a182081e8480b60972fb027081009051357006c8552082106b1f0c125004cb1f12cb3fcbff01fa02c9264414035055441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb004034c855405045ce12cbff01fa0201fa02cb1fc9ed5400f6fa00d31fd31ffa4030f84227c705f2e3f45328baf2e3ef5347a124bef2e3ec5173a008a470504380507f5448b5c8554082106b1f0c145006cb1f5004fa0212cb1fcbffcecb1fc926045088441359c8cf8580ca00cf8440ce01fa02806acf40f400c901fb005512c855405045ce12cbff01fa0201fa02cb1fc9ed548ac544f5');
     const builder = beginCell();
     initAccountWallet_init_args({ $$type: 'AccountWallet_init_args', vault, account, deposited, withdrawn, seqno })(builder);
     const __data = builder.endCell();
@@ -1734,7 +1734,7 @@ const AccountWallet_types: ABIType[] = [
     {"name":"CreditAccount","header":1797196817,"fields":[{"name":"queryId","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"AccountCredited","header":1797196818,"fields":[{"name":"queryId","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"Debit","header":1797196819,"fields":[{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}}]},
-    {"name":"DebitApproved","header":1797196820,"fields":[{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
+    {"name":"DebitApproved","header":1797196820,"fields":[{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
     {"name":"Claim","header":1797196821,"fields":[{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"ClaimApproved","header":1797196822,"fields":[{"name":"due","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"worker","type":{"kind":"simple","type":"address","optional":false}}]},
     {"name":"Totals","header":null,"fields":[{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"paid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"toppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"fees","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},

@@ -1080,10 +1080,10 @@ export function dictValueParserDebit(): DictionaryValue<Debit> {
 
 export type DebitApproved = {
     $$type: 'DebitApproved';
-    account: bigint;
     amount: bigint;
-    to: Address;
     seqno: bigint;
+    account: bigint;
+    to: Address;
     expiry: bigint;
 }
 
@@ -1091,10 +1091,10 @@ export function storeDebitApproved(src: DebitApproved) {
     return (builder: Builder) => {
         const b_0 = builder;
         b_0.storeUint(1797196820, 32);
-        b_0.storeUint(src.account, 256);
         b_0.storeCoins(src.amount);
-        b_0.storeAddress(src.to);
         b_0.storeUint(src.seqno, 32);
+        b_0.storeUint(src.account, 256);
+        b_0.storeAddress(src.to);
         b_0.storeUint(src.expiry, 32);
     };
 }
@@ -1102,38 +1102,38 @@ export function storeDebitApproved(src: DebitApproved) {
 export function loadDebitApproved(slice: Slice) {
     const sc_0 = slice;
     if (sc_0.loadUint(32) !== 1797196820) { throw Error('Invalid prefix'); }
-    const _account = sc_0.loadUintBig(256);
     const _amount = sc_0.loadCoins();
-    const _to = sc_0.loadAddress();
     const _seqno = sc_0.loadUintBig(32);
+    const _account = sc_0.loadUintBig(256);
+    const _to = sc_0.loadAddress();
     const _expiry = sc_0.loadUintBig(32);
-    return { $$type: 'DebitApproved' as const, account: _account, amount: _amount, to: _to, seqno: _seqno, expiry: _expiry };
+    return { $$type: 'DebitApproved' as const, amount: _amount, seqno: _seqno, account: _account, to: _to, expiry: _expiry };
 }
 
 export function loadTupleDebitApproved(source: TupleReader) {
-    const _account = source.readBigNumber();
     const _amount = source.readBigNumber();
-    const _to = source.readAddress();
     const _seqno = source.readBigNumber();
+    const _account = source.readBigNumber();
+    const _to = source.readAddress();
     const _expiry = source.readBigNumber();
-    return { $$type: 'DebitApproved' as const, account: _account, amount: _amount, to: _to, seqno: _seqno, expiry: _expiry };
+    return { $$type: 'DebitApproved' as const, amount: _amount, seqno: _seqno, account: _account, to: _to, expiry: _expiry };
 }
 
 export function loadGetterTupleDebitApproved(source: TupleReader) {
-    const _account = source.readBigNumber();
     const _amount = source.readBigNumber();
-    const _to = source.readAddress();
     const _seqno = source.readBigNumber();
+    const _account = source.readBigNumber();
+    const _to = source.readAddress();
     const _expiry = source.readBigNumber();
-    return { $$type: 'DebitApproved' as const, account: _account, amount: _amount, to: _to, seqno: _seqno, expiry: _expiry };
+    return { $$type: 'DebitApproved' as const, amount: _amount, seqno: _seqno, account: _account, to: _to, expiry: _expiry };
 }
 
 export function storeTupleDebitApproved(source: DebitApproved) {
     const builder = new TupleBuilder();
-    builder.writeNumber(source.account);
     builder.writeNumber(source.amount);
-    builder.writeAddress(source.to);
     builder.writeNumber(source.seqno);
+    builder.writeNumber(source.account);
+    builder.writeAddress(source.to);
     builder.writeNumber(source.expiry);
     return builder.build();
 }
@@ -1730,7 +1730,7 @@ const PayoutWallet_types: ABIType[] = [
     {"name":"CreditAccount","header":1797196817,"fields":[{"name":"queryId","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"AccountCredited","header":1797196818,"fields":[{"name":"queryId","type":{"kind":"simple","type":"uint","optional":false,"format":64}},{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"Debit","header":1797196819,"fields":[{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}}]},
-    {"name":"DebitApproved","header":1797196820,"fields":[{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
+    {"name":"DebitApproved","header":1797196820,"fields":[{"name":"amount","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"seqno","type":{"kind":"simple","type":"uint","optional":false,"format":32}},{"name":"account","type":{"kind":"simple","type":"uint","optional":false,"format":256}},{"name":"to","type":{"kind":"simple","type":"address","optional":false}},{"name":"expiry","type":{"kind":"simple","type":"uint","optional":false,"format":32}}]},
     {"name":"Claim","header":1797196821,"fields":[{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},
     {"name":"ClaimApproved","header":1797196822,"fields":[{"name":"due","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"cumulative","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"worker","type":{"kind":"simple","type":"address","optional":false}}]},
     {"name":"Totals","header":null,"fields":[{"name":"deposited","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"withdrawn","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"paid","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"toppedUp","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}},{"name":"fees","type":{"kind":"simple","type":"uint","optional":false,"format":"coins"}}]},

@@ -96,15 +96,15 @@ export function loadWithdraw(s: SliceLike): WithdrawalFields {
   return { account, amount, to, seqno, expiry };
 }
 
-/** = Tact loadDebitApproved: op, account:uint256, amount:coins, to:address, seqno:uint32, expiry:uint32 */
+/** = Tact loadDebitApproved: op, amount:coins, seqno:uint32, account:uint256, to:address, expiry:uint32 */
 export function loadDebitApproved(s: SliceLike): WithdrawalFields {
   prefix(s, VAULT_OPCODES.debitApproved);
-  const account = s.loadUintBig(256);
   const amount = s.loadCoins();
-  const to = s.loadAddress().toRawString();
   const seqno = s.loadUintBig(32);
+  const account = s.loadUintBig(256);
+  const to = s.loadAddress().toRawString();
   const expiry = s.loadUintBig(32);
-  return { account, amount, to, seqno, expiry };
+  return { amount, seqno, account, to, expiry };
 }
 
 /** = Tact loadRedeem: op, worker:address, cumulative:coins, expiry:uint32, signature:bits512 */
