@@ -188,7 +188,7 @@ export function voucherHash(vault: TonAddress, v: { worker: TonAddress; cumulati
  * the contract is rebuilt with other code.
  */
 export const ACCOUNT_WALLET_CODE: CellRef = {
-  hash: Buffer.from("9a1553fa6257eace1b4abc257133660e9ed6104d0aa24afca9dab9ebef45380c", "hex"),
+  hash: Buffer.from("7f6e167c6f276e8b9eac852cc974a20282111da836d2c41132f01efc00b99906", "hex"),
   depth: 4,
 };
 
