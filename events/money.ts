@@ -19,8 +19,8 @@ export const Voucher = z.object({
   worker: TonAddress,
   /** everything vouchered to this address so far, nanoTON */
   cumulative: NanoTonString,
-  /** unix seconds */
-  expiry: z.number().int().nonnegative(),
+  /** unix seconds (the vault stores 32 bits) */
+  expiry: z.number().int().nonnegative().max(0xffff_ffff),
   signature: SignatureBase64,
 });
 export type Voucher = z.infer<typeof Voucher>;

@@ -44,7 +44,13 @@ export type ChainAnchorView = z.infer<typeof ChainAnchorView>;
 /** The registry's policy, bigints as decimal strings. */
 export const RegistryPolicyBody = z.object({
   coordinatorKey: Hex32,
-  fees: z.object({ pricePerToken: NanoTonString, promptBps: Uint.min(1), completionBps: Uint.min(1), operatorFeeBps: Uint.max(10_000) }),
+  // the registry stores the weights in 32 bits
+  fees: z.object({
+    pricePerToken: NanoTonString,
+    promptBps: Uint.min(1).max(0xffff_ffff),
+    completionBps: Uint.min(1).max(0xffff_ffff),
+    operatorFeeBps: Uint.max(10_000),
+  }),
   images: z.array(Hex32).max(1000),
   models: z.record(Hex32, NanoTonString),
 });

@@ -112,6 +112,41 @@ describe("the local network's routes", () => {
     expect([r.status, r.json.error.code, r.json.error.details[0].path]).toEqual([400, "invalid_request", path]);
   });
 
+  it("a dev voucher redeem with an expiry past uint32, and a dev proposal with fee weights past uint32, are 400 naming the field (session 22's fuzz: 500s)", async () => {
+    // Prepare
+    const key = generateSigningKey();
+    const vault = net.chain!.vault.address.toRawString();
+    const voucher = { vault, worker: "0:" + "1".repeat(64), cumulative: "1", expiry: 2 ** 32 + 1, signature: "A".repeat(86) + "==" };
+    const policy = (fees: Record<string, number>) => ({
+      coordinatorKey: "ab".repeat(32),
+      fees: { pricePerToken: "1", promptBps: 1, completionBps: 1, operatorFeeBps: 0, ...fees },
+      images: [],
+      models: {},
+    });
+    // Act
+    const redeem = await signedFetch(net.url, key, "POST", "/v1/dev/wallet/redeem", { voucher });
+    const prompt = await signedFetch(net.url, key, "POST", "/v1/dev/chain/policy/propose", {
+      owner: 0,
+      policy: policy({ promptBps: 2 ** 32 }),
+    });
+    const completion = await signedFetch(net.url, key, "POST", "/v1/dev/chain/policy/propose", {
+      owner: 0,
+      policy: policy({ completionBps: 2 ** 32 }),
+    });
+    // Assess
+    expect([redeem.status, redeem.json.error.code, redeem.json.error.details[0].path]).toEqual([
+      400,
+      "invalid_request",
+      "body.voucher.expiry",
+    ]);
+    expect([prompt.status, prompt.json.error.code, prompt.json.error.details[0].path]).toEqual([
+      400,
+      "invalid_request",
+      "body.policy.fees.promptBps",
+    ]);
+    expect([completion.status, completion.json.error.details[0].path]).toEqual([400, "body.policy.fees.completionBps"]);
+  });
+
   it("the edges still pass: workchains -128 and 127 and a uint32 seqno reach the vault, which refuses the forged signature", async () => {
     // Prepare
     const key = generateSigningKey();
