@@ -10,7 +10,13 @@
  *    candidate's signed result, an earned balance → a voucher, ...), valid end to end, then
  *    varied: a leaf replaced by another value of its own schema (another id, amount, attempt,
  *    signature), a character flipped, an id taken from another object;
- *  - for every route, straight from its body, query and header schemas.
+ *  - for every route, straight from its body, query and header schemas;
+ *  - either way, one command in eight (FuzzOptions.hostile) gets boundary and hostile values
+ *    instead (./hostile.ts): numbers past uint32 / 2^53 / 2^64, strings past their max length
+ *    and hundreds of KB long, unicode edge cases, workchains past int8, JSON nested up to
+ *    100,000 deep, oversize arrays, __proto__ keys; in its body, its query or its path.
+ * The dev chain routes run against one in-process TON sandbox (the real registry and vault
+ * contracts, see sharedSandbox), not a stand-in that takes any number.
  * Orderings: each scenario is a random sequence of commands, some run concurrently; clock jumps
  * and queue drains (lease checks) come in between; signed requests are replayed and forged.
  *
@@ -41,6 +47,7 @@ import { ErrorBody } from "../../events/common";
 import {
   ChallengeAnswerRequest,
   ChallengeRequest,
+  FailureReply,
   FaucetRequest,
   HeartbeatRequest,
   LeaseRequest,
@@ -50,10 +57,19 @@ import {
   SubmitRequest,
 } from "../../events/api";
 import { DevRedeemRequest, VoucherRequest } from "../../events/money";
+import { DevPolicyProposeRequest, DevPolicyVoteRequest } from "../../events/receipts";
 import { DevWithdrawRequest, WithdrawRequest } from "../../events/withdrawals";
 import { AgentRelaySessionRequest, RelayPublishRequest } from "../../events/relay";
 import { arbitraryFor, leaves, setAt } from "./arbitrary";
+import { bodyText, hostileBody, hostilePathParam, hostileQuery } from "./hostile";
 import { makeRouteWorld, VAULT, type Answer, type RouteWorld } from "../route-world";
+import { CocoonError } from "../../core/errors";
+import { seedRegistryPolicy } from "../../core/policy-registry";
+import { startLocalChain, type LocalChain } from "../../local/chain";
+import { devContractsFor, startLocalContracts } from "../../local/contracts";
+import type { DevContracts } from "../../functions/http/dev-contracts";
+import { InvalidVoucherError, voucherFromJson } from "../../functions/adapters/ton-chain";
+import { InvalidWithdrawalError, withdrawalFromJson } from "../../functions/adapters/ton-withdrawal-signer";
 
 export interface RouteStats {
   sent: number;
@@ -69,6 +85,8 @@ export interface FuzzReport {
   requests: number;
   ms: number;
   routes: Record<string, RouteStats>;
+  /** keepGoing: every 5xx met, with the case that replays it (`--seed <seed> --path <path>`) */
+  failures?: Array<{ route: string; cause: string; seed: number; path: string; hostile: number; message: string }>;
 }
 
 export interface FuzzOptions {
@@ -83,6 +101,13 @@ export interface FuzzOptions {
   path?: string;
   /** Positive controls: break each scenario's world on purpose (the fuzz must then fail). */
   sabotage?: (w: RouteWorld) => void;
+  /**
+   * Share of commands whose body, query or path gets boundary and hostile values (./hostile.ts)
+   * instead of schema-shaped ones; default 0.125 (the schema-shaped coverage stays).
+   */
+  hostile?: number;
+  /** Count every 5xx (with its replay) and go on, instead of throwing at the first; other failures still throw. */
+  keepGoing?: boolean;
 }
 
 /** Longest a single request may take (real time; waits are virtual). */
@@ -105,8 +130,35 @@ class FuzzFailure extends Error {
 
 // ---------------------------------------------------------------- the world of one scenario
 
-/** A stand-in for the local sandbox the dev chain routes drive: deposits credit the ledger as the watcher would. */
-function fakeDevChain(w: RouteWorld): DevChain {
+/**
+ * One in-process TON sandbox for every scenario of a run (about 0.5 s to start, in memory,
+ * nothing on the network): the dev routes reach the real registry contracts (local/contracts.ts
+ * devContractsFor) and a dev redeem or withdrawal is parsed and sent to the real vault as the
+ * local network does (local/network.ts devChainFor), so what the contracts cannot take (a
+ * number past uint32, a workchain past int8, an owner the sandbox lacks) meets the real code.
+ * Its clock and keys are fixed: a run replays.
+ */
+let sandbox: Promise<{ chain: LocalChain; contracts: DevContracts }> | undefined;
+function sharedSandbox(w: RouteWorld) {
+  return (sandbox ??= (async () => {
+    const chain = await startLocalChain({ now: 1_760_000_000, coordinatorSeed: Buffer.alloc(32, 14) });
+    const contracts = await startLocalContracts(chain, {
+      seed: seedRegistryPolicy({
+        attestation: w.deps.policy,
+        pricing: w.deps.config.pricing,
+        coordinatorKey: Buffer.from(chain.coordinator.publicKey).toString("hex"),
+        devImage: true,
+      }),
+    });
+    return { chain, contracts: devContractsFor(contracts) };
+  })());
+}
+
+/**
+ * The local sandbox the dev chain routes drive: deposits credit the scenario's ledger as the
+ * watcher would (a stand-in); redeems and withdrawals go to the shared sandbox's vault.
+ */
+function fakeDevChain(w: RouteWorld, chain: LocalChain): DevChain {
   const ledger = new StoreChainLedger(w.store);
   let tx = 0;
   const hash = () => createHash("sha256").update(`tx${++tx}`).digest("hex");
@@ -123,13 +175,31 @@ function fakeDevChain(w: RouteWorld): DevChain {
       await ledger.creditDeposit(txHash, account, amount, w.clock.now());
       return { txHash, success: true };
     },
-    async redeem(_owner, voucher) {
-      const ok = voucher.signature.length === 88 && voucher.vault === VAULT;
-      return { txHash: hash(), success: ok, ...(ok ? {} : { error: "ERR_BAD_SIGNATURE" }), paid: 0n };
+    // as local/network.ts devChainFor: the adapters' parse (a 400 when it refuses), then the real vault
+    async redeem(owner, json) {
+      let parsed;
+      try {
+        parsed = voucherFromJson(json);
+      } catch (e) {
+        if (e instanceof InvalidVoucherError) throw new CocoonError(400, e.code, e.message);
+        throw e;
+      }
+      const wallet = await chain.wallet(`wallet:${owner}`);
+      const before = await chain.paid(parsed.voucher.worker);
+      const r = await chain.redeem(wallet, parsed.voucher);
+      const paid = (await chain.paid(parsed.voucher.worker)) - before;
+      return { txHash: r.txHash, success: r.success, paid, ...(r.error ? { error: r.error } : {}) };
     },
-    async withdraw(_owner, withdrawal) {
-      const ok = withdrawal.signature.length === 88;
-      return { txHash: hash(), success: ok, ...(ok ? {} : { error: "ERR_BAD_SIGNATURE" }) };
+    async withdraw(owner, json) {
+      let parsed;
+      try {
+        parsed = withdrawalFromJson(json);
+      } catch (e) {
+        if (e instanceof InvalidWithdrawalError) throw new CocoonError(400, e.code, e.message);
+        throw e;
+      }
+      const r = await chain.withdraw(await chain.wallet(`wallet:${owner}`), parsed.withdrawal);
+      return { txHash: r.txHash, success: r.success, ...(r.error ? { error: r.error } : {}) };
     },
     async vaultBalance() {
       return 10_000_000_000n;
@@ -159,9 +229,18 @@ interface Scenario {
   /** ids seen, for swapping between objects */
   ids: string[];
   requests: number;
+  /** per mille of commands drawn hostile */
+  hostile: number;
+  /** keepGoing: told of every 5xx instead of throwing */
+  on5xx?: (route: string, cause: string, message: string) => void;
+  had5xx?: boolean;
 }
 
-async function newScenario(stats: Record<string, RouteStats>, sabotage?: (w: RouteWorld) => void): Promise<Scenario> {
+async function newScenario(
+  stats: Record<string, RouteStats>,
+  sabotage: ((w: RouteWorld) => void) | undefined,
+  hostile: number,
+): Promise<Scenario> {
   const reached = (r: Route): Route => ({
     spec: r.spec,
     run: (input) => {
@@ -170,9 +249,11 @@ async function newScenario(stats: Record<string, RouteStats>, sabotage?: (w: Rou
     },
   });
   const w = makeRouteWorld({ wrap: reached, extraRoutes: [...httpRelayRoutes, openapiRoute] });
-  const deps = w.deps as typeof w.deps & { relay: unknown; devChain: DevChain };
+  const deps = w.deps as typeof w.deps & { relay: unknown; devChain: DevChain; devContracts: DevContracts };
+  const sb = await sharedSandbox(w);
   deps.relay = sharedRelay;
-  deps.devChain = fakeDevChain(w);
+  deps.devChain = fakeDevChain(w, sb.chain);
+  deps.devContracts = sb.contracts;
   deps.config = { ...deps.config, maxWaitSeconds: 2 };
   // Virtual time: a wait advances the clock by what it would have waited, at once.
   deps.notifier = { notify() {}, wait: async (_topic, ms) => void w.advance(Math.max(0, ms)) };
@@ -219,6 +300,7 @@ async function newScenario(stats: Record<string, RouteStats>, sabotage?: (w: Rou
     sentRequests: [],
     ids: [...requesters, ...workers, stranger].map((a) => a.key.id),
     requests: 0,
+    hostile,
   };
 }
 
@@ -241,7 +323,8 @@ const B64U_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
  * leaves; 6 one character of a string leaf replaced (a bit flip in a signature, id or
  * ciphertext); 7 a string leaf replaced by an id from elsewhere in the scenario.
  */
-function vary<T>(s: Scenario, schema: z.ZodType, value: T, mode: number, seed: number): T {
+function vary<T>(s: Scenario, schema: z.ZodType, value: T, mode: number, seed: number, hostile = false): T {
+  if (hostile) return hostileBody(schema, value, seed);
   const m = Math.abs(mode) % 8;
   if (m <= 2) return value;
   const ls = leaves(schema, value);
@@ -309,7 +392,17 @@ async function send(s: Scenario, req: ReturnType<RouteWorld["request"]>): Promis
       `${what} → ${a.status}: ${why}\nanswer: ${a.text.slice(0, 600)}${logged ? `\nlogged: ${JSON.stringify(logged).slice(0, 800)}` : ""}\nbody sent: ${req.body.slice(0, 1500)}`,
     );
   };
-  if (a.status >= 500) throw fail("a 5xx");
+  if (a.status >= 500) {
+    if (!s.on5xx) throw fail("a 5xx");
+    const logged = s.w.logs.filter((l) => l.level === "error").at(-1) as { data?: { error?: unknown } } | undefined;
+    // grouped by the logged error with its numbers taken out ("owner index 13" and "owner index 5" are one bug)
+    const cause = String(logged?.data?.error ?? a.text)
+      .split("\n")[0]!
+      .replace(/(?<!for )\b\d+\b/g, "N");
+    s.had5xx = true;
+    s.on5xx(route ? `${route.spec.method} ${route.spec.path}` : what, cause.slice(0, 200), fail("a 5xx").message);
+    return a;
+  }
   if (a.status >= 400) {
     const e = ErrorBody.safeParse(a.json);
     if (!e.success) throw fail("a 4xx without {error:{code,message}}");
@@ -332,7 +425,10 @@ const call = (
   path: string,
   body?: unknown,
   o: Parameters<RouteWorld["request"]>[4] = {},
-) => send(s, s.w.request(key, method, path, body, o));
+) => send(s, s.w.request(key, method, path, body, body === undefined || o.rawBody !== undefined ? o : { ...o, rawBody: bodyText(body) }));
+
+/** Whether this command's body, query or path is drawn hostile (./hostile.ts). */
+const hostile = (s: Scenario, c: Cmd) => c.h < s.hostile;
 
 // ---------------------------------------------------------------- commands
 
@@ -342,6 +438,8 @@ export interface Cmd {
   b: number;
   mode: number;
   seed: number;
+  /** below the run's per mille: hostile values */
+  h: number;
 }
 
 const KINDS = [
@@ -368,6 +466,7 @@ const KINDS = [
   "drain",
   "advance",
   "models",
+  "policy",
 ] as const;
 
 /** Weights: the job and money flows most, the rest often enough to be reached in a short run. */
@@ -395,6 +494,7 @@ const WEIGHTS: Record<(typeof KINDS)[number], number> = {
   drain: 3,
   advance: 2,
   models: 1,
+  policy: 2,
 };
 
 const cmdArb: fc.Arbitrary<Cmd> = fc.record({
@@ -403,6 +503,7 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.record({
   b: fc.nat(1000),
   mode: fc.nat(7),
   seed: fc.integer(),
+  h: fc.nat(999),
 });
 
 type Step = Cmd | { kind: "concurrent"; cmds: Cmd[] };
@@ -410,6 +511,10 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { arbitrary: cmdArb, weight: 9 },
   { arbitrary: fc.record({ kind: fc.constant("concurrent" as const), cmds: fc.array(cmdArb, { minLength: 2, maxLength: 4 }) }), weight: 1 },
 );
+
+/** A drawn dev redeem or withdrawal body made out to this world's vault, but one time in four. */
+const forVault = (body: Record<string, Record<string, unknown>>, field: string, mode: number) =>
+  mode % 4 === 3 ? body : { ...body, [field]: { ...body[field], vault: VAULT } };
 
 const anyActor = (s: Scenario, n: number): SigningKeyPair => pick([...s.requesters, ...s.workers, s.stranger], n)!.key;
 const requester = (s: Scenario, n: number) => (n % 10 === 9 ? s.stranger.key : pick(s.requesters, n)!.key);
@@ -431,7 +536,7 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
         tiers: ["dev"],
         candidates: 1 + (c.a % 3),
       };
-      const a = await call(s, who, "POST", "/v1/jobs/prepare", vary(s, PrepareRequest, valid, c.mode, c.seed));
+      const a = await call(s, who, "POST", "/v1/jobs/prepare", vary(s, PrepareRequest, valid, c.mode, c.seed, hostile(s, c)));
       if (a.status === 200) {
         s.prepared.push({ who, p: a.json });
         s.ids.push(a.json.jobId);
@@ -456,7 +561,7 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
         header,
         p.candidates.map((x: { workerId: string; hpkePublicKey: string }) => ({ workerId: x.workerId, hpkePublicKey: x.hpkePublicKey })),
       );
-      const body = vary(s, SubmitRequest, { envelope, quote: p.quote }, c.mode, c.seed);
+      const body = vary(s, SubmitRequest, { envelope, quote: p.quote }, c.mode, c.seed, hostile(s, c));
       const key = c.b % 4 === 0 ? pick(KEYS, c.b)! : `submit-${p.jobId}`;
       const a = await call(s, c.b % 17 === 0 ? requester(s, c.b) : who, "POST", "/v1/jobs", body, {
         idempotencyKey: key,
@@ -482,7 +587,9 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
       const assigned = item?.candidates[item.attempt]?.workerId;
       const by = c.b % 4 === 0 ? pick(s.workers, c.b)! : (s.workers.find((x) => x.key.id === assigned) ?? pick(s.workers, c.b)!);
       const attempt = item?.attempt ?? 0;
-      const failed = (code: string) => ({ kind: "failed", jobId: job.header.jobId, attempt, code });
+      // half the failure reports carry a sealed error text (as an agent sends it: FailureReply)
+      const reply = c.a % 2 ? { reply: draw(arbitraryFor(FailureReply), c.seed) } : {};
+      const failed = (code: string) => ({ kind: "failed", jobId: job.header.jobId, attempt, code, ...reply });
       let body: unknown;
       if (c.b % 5 === 0) body = failed(pick(["engine_error", "engine_unavailable", "bad_request", "limits_exceeded"], c.seed)!);
       else {
@@ -493,7 +600,7 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
           body = failed("bad_request");
         }
       }
-      await call(s, by.key, "POST", "/v1/agent/results", vary(s, ResultRequest, body, c.mode, c.seed));
+      await call(s, by.key, "POST", "/v1/agent/results", vary(s, ResultRequest, body, c.mode, c.seed, hostile(s, c)));
       return;
     }
     case "lease": {
@@ -504,7 +611,14 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
         worker(s, c.b),
         "POST",
         "/v1/agent/lease",
-        vary(s, LeaseRequest, { jobId: job?.header.jobId ?? "job_" + "0".repeat(26), attempt: item?.attempt ?? 0 }, c.mode, c.seed),
+        vary(
+          s,
+          LeaseRequest,
+          { jobId: job?.header.jobId ?? "job_" + "0".repeat(26), attempt: item?.attempt ?? 0 },
+          c.mode,
+          c.seed,
+          hostile(s, c),
+        ),
       );
       return;
     }
@@ -512,7 +626,13 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
       await call(s, worker(s, c.a), "GET", "/v1/agent/jobs", undefined, { query: `wait=${c.b % 3}` });
       return;
     case "heartbeat": {
-      await call(s, worker(s, c.a), "POST", "/v1/agents/heartbeat", draw(arbitraryFor(HeartbeatRequest), c.seed));
+      await call(
+        s,
+        worker(s, c.a),
+        "POST",
+        "/v1/agents/heartbeat",
+        vary(s, HeartbeatRequest, draw(arbitraryFor(HeartbeatRequest), c.seed), 0, c.seed, hostile(s, c)),
+      );
       return;
     }
     case "getJob": {
@@ -527,9 +647,16 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
       return;
     case "withdraw": {
       const valid = { amount: String([1, 1_000, 1_000_000_000, 2_999_999_999, 10_000_000_001][c.b % 5]), to: pick(ADDRESSES, c.a)! };
-      const a = await call(s, requester(s, c.a), "POST", "/v1/account/withdraw", vary(s, WithdrawRequest, valid, c.mode, c.seed), {
-        idempotencyKey: c.b % 3 === 0 ? pick(KEYS, c.a)! : `wd-${c.seed}`,
-      });
+      const a = await call(
+        s,
+        requester(s, c.a),
+        "POST",
+        "/v1/account/withdraw",
+        vary(s, WithdrawRequest, valid, c.mode, c.seed, hostile(s, c)),
+        {
+          idempotencyKey: c.b % 3 === 0 ? pick(KEYS, c.a)! : `wd-${c.seed}`,
+        },
+      );
       if (a.status === 200) s.withdrawals.push(a.json);
       return;
     }
@@ -544,7 +671,7 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
         worker(s, c.a),
         "POST",
         "/v1/agents/voucher",
-        vary(s, VoucherRequest, { payoutAddress: pick(ADDRESSES, c.b)! }, c.mode, c.seed),
+        vary(s, VoucherRequest, { payoutAddress: pick(ADDRESSES, c.b)! }, c.mode, c.seed, hostile(s, c)),
       );
       if (a.status === 200) s.vouchers.push(a.json);
       return;
@@ -555,7 +682,7 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
         anyActor(s, c.a),
         "POST",
         "/v1/account/faucet",
-        vary(s, FaucetRequest, { amount: String(1 + ((c.b * 1_000_003) % 5_000_000_000)) }, c.mode, c.seed),
+        vary(s, FaucetRequest, { amount: String(1 + ((c.b * 1_000_003) % 5_000_000_000)) }, c.mode, c.seed, hostile(s, c)),
         c.b % 2 ? { idempotencyKey: pick(KEYS, c.b)! } : {},
       );
       return;
@@ -593,7 +720,14 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
         requester(s, c.a),
         "POST",
         "/v1/attestations",
-        vary(s, ChallengeRequest, { workerId: worker(s, c.b).id, nonce: b64u.encode(new Uint8Array(32).fill(c.b % 256)) }, c.mode, c.seed),
+        vary(
+          s,
+          ChallengeRequest,
+          { workerId: worker(s, c.b).id, nonce: b64u.encode(new Uint8Array(32).fill(c.b % 256)) },
+          c.mode,
+          c.seed,
+          hostile(s, c),
+        ),
       );
       if (a.status === 200 || a.status === 201) {
         s.challenges.push(a.json.challengeId);
@@ -615,7 +749,7 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
         by.key,
         "POST",
         "/v1/agent/attestations",
-        vary(s, ChallengeAnswerRequest, { challengeId, attestation }, c.mode, c.seed),
+        vary(s, ChallengeAnswerRequest, { challengeId, attestation }, c.mode, c.seed, hostile(s, c)),
       );
       return;
     }
@@ -639,13 +773,13 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
             assigned,
             "POST",
             `/v1/agent/jobs/${id}/relay`,
-            vary(s, AgentRelaySessionRequest, { attempt: item?.attempt ?? 0 }, c.mode, c.seed),
+            vary(s, AgentRelaySessionRequest, { attempt: item?.attempt ?? 0 }, c.mode, c.seed, hostile(s, c)),
           );
           return;
         case 2: {
           const chunks = draw(arbitraryFor(RelayPublishRequest), c.seed) as { chunks: Array<Record<string, unknown>> };
           const body = { chunks: chunks.chunks.map((ch) => ({ ...ch, ...(c.mode % 2 ? { attempt: item?.attempt ?? 0 } : {}) })) };
-          await call(s, assigned, "POST", `/v1/agent/jobs/${id}/chunks`, body);
+          await call(s, assigned, "POST", `/v1/agent/jobs/${id}/chunks`, vary(s, RelayPublishRequest, body, 0, c.seed, hostile(s, c)));
           return;
         }
         default:
@@ -666,24 +800,31 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
             requester(s, c.a),
             "POST",
             "/v1/dev/wallet/deposit",
-            vary(s, FaucetRequest, { amount: String(1_000_000 + Math.abs(c.seed) * 3) }, c.mode, c.seed),
+            vary(s, FaucetRequest, { amount: String(1_000_000 + Math.abs(c.seed) * 3) }, c.mode, c.seed, hostile(s, c)),
           );
           return;
         case 2: {
-          const voucher = pick(s.vouchers, c.a) ?? draw(arbitraryFor(DevRedeemRequest), c.seed);
+          // drawn, mostly for this vault (the route refuses another one before the chain sees it)
+          const voucher = pick(s.vouchers, c.a) ?? forVault(draw(arbitraryFor(DevRedeemRequest), c.seed) as any, "voucher", c.mode);
           await call(
             s,
             worker(s, c.a),
             "POST",
             "/v1/dev/wallet/redeem",
-            vary(s, DevRedeemRequest, "voucher" in voucher ? voucher : { voucher }, c.mode, c.seed),
+            vary(s, DevRedeemRequest, "voucher" in voucher ? voucher : { voucher }, c.mode, c.seed, hostile(s, c)),
           );
           return;
         }
         default: {
           const withdrawal = pick(s.withdrawals, c.a);
-          const body = withdrawal ? { withdrawal } : draw(arbitraryFor(DevWithdrawRequest), c.seed);
-          await call(s, requester(s, c.a), "POST", "/v1/dev/wallet/withdraw", vary(s, DevWithdrawRequest, body, c.mode, c.seed));
+          const body = withdrawal ? { withdrawal } : forVault(draw(arbitraryFor(DevWithdrawRequest), c.seed) as any, "withdrawal", c.mode);
+          await call(
+            s,
+            requester(s, c.a),
+            "POST",
+            "/v1/dev/wallet/withdraw",
+            vary(s, DevWithdrawRequest, body, c.mode, c.seed, hostile(s, c)),
+          );
           return;
         }
       }
@@ -692,23 +833,29 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
       // Any route, body / query / headers straight from its schemas, path ids from the scenario or drawn.
       const r = pick(s.w.routes, c.a)!;
       const path = r.spec.path.replace(/\{([^}]+)\}/g, (_m, name: string) =>
-        name === "seqno"
-          ? String(c.b % 5)
-          : c.mode % 2
-            ? (pick(
-                s.ids.filter((i) => i.startsWith("job_") || i.startsWith("chl_")),
-                c.b,
-              ) ?? "job_" + "2".repeat(26))
-            : draw(fc.constantFrom("job_" + "3".repeat(26), "chl_" + "4".repeat(26), "x", "%20", "job_"), c.seed),
+        hostile(s, c) && c.b % 3 === 0
+          ? hostilePathParam(c.seed, name === "seqno" ? "1" : "job_" + "3".repeat(26))
+          : name === "seqno"
+            ? String(c.b % 5)
+            : c.mode % 2
+              ? (pick(
+                  s.ids.filter((i) => i.startsWith("job_") || i.startsWith("chl_")),
+                  c.b,
+                ) ?? "job_" + "2".repeat(26))
+              : draw(fc.constantFrom("job_" + "3".repeat(26), "chl_" + "4".repeat(26), "x", "%20", "job_"), c.seed),
       );
-      const body = r.spec.body ? draw(arbitraryFor(r.spec.body), c.seed) : undefined;
+      const drawn = r.spec.body ? draw(arbitraryFor(r.spec.body), c.seed) : undefined;
+      const body = r.spec.body && hostile(s, c) && c.b % 3 !== 0 ? hostileBody(r.spec.body, drawn, c.seed) : drawn;
       const query = r.spec.query ? (draw(arbitraryFor(r.spec.query), c.seed + 1) as Record<string, unknown>) : undefined;
       const headers = r.spec.headers ? (draw(arbitraryFor(r.spec.headers), c.seed + 2) as Record<string, string | undefined>) : {};
-      const qs = query
-        ? new URLSearchParams(
-            Object.entries(query).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]])),
-          ).toString()
-        : "";
+      const qs =
+        hostile(s, c) && c.b % 3 === 1
+          ? hostileQuery(c.seed, Object.keys(query ?? { wait: 1 }))
+          : query
+            ? new URLSearchParams(
+                Object.entries(query).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]])),
+              ).toString()
+            : "";
       await call(s, r.spec.auth === "none" ? undefined : anyActor(s, c.b), r.spec.method, path, body, {
         ...(qs ? { query: qs } : {}),
         ...(headers["idempotency-key"] ? { idempotencyKey: headers["idempotency-key"] } : {}),
@@ -757,6 +904,30 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
     case "advance":
       w.advance([1_000, 15_000, 61_000, 600_000][c.a % 4]!);
       return;
+    case "policy": {
+      // the sandbox registry's test owners (0..2) propose, approve and execute; ids of proposals that may exist
+      const owner = c.a % 10 === 9 ? 3 + (c.a % 13) : c.a % 3;
+      if (c.b % 3 === 0) {
+        const drawn = draw(arbitraryFor(DevPolicyProposeRequest), c.seed) as Record<string, unknown>;
+        await call(
+          s,
+          anyActor(s, c.a),
+          "POST",
+          "/v1/dev/chain/policy/propose",
+          vary(s, DevPolicyProposeRequest, { ...drawn, owner }, c.mode, c.seed, hostile(s, c)),
+        );
+      } else {
+        const op = c.b % 3 === 1 ? "approve" : "execute";
+        await call(
+          s,
+          anyActor(s, c.a),
+          "POST",
+          `/v1/dev/chain/policy/${op}`,
+          vary(s, DevPolicyVoteRequest, { owner, id: 1 + (c.b % 7) }, c.mode, c.seed, hostile(s, c)),
+        );
+      }
+      return;
+    }
     case "models":
       if (c.a % 3 === 2) await call(s, worker(s, c.b), "GET", "/v1/agents/me");
       else await call(s, undefined, "GET", c.a % 3 ? "/v1/models" : "/openapi.json");
@@ -769,7 +940,7 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
 async function checkInvariants(s: Scenario): Promise<void> {
   const { store, logs } = s.w;
   const errors = logs.filter((l) => l.level === "error");
-  if (errors.length) throw new FuzzFailure(`the coordinator logged an error: ${JSON.stringify(errors[0])}`);
+  if (errors.length && !s.had5xx) throw new FuzzFailure(`the coordinator logged an error: ${JSON.stringify(errors[0])}`);
   let total = 0n;
   for (const a of store.scan("accounts")) {
     const available = BigInt((a.available as bigint | string | number | undefined) ?? 0);
@@ -812,7 +983,12 @@ export async function fuzzHandlers(o: FuzzOptions): Promise<FuzzReport> {
   let requests = 0;
   let scenarios = 0;
   const maxCommands = o.maxCommands ?? 24;
+  const hostilePerMille = Math.round(1000 * (o.hostile ?? 0.125));
   let lastProgress = Date.now();
+  const failures: FuzzReport["failures"] = o.keepGoing ? [] : undefined;
+  // the case that is running: fast-check's seed and path that replay it
+  let chunkSeed = seed;
+  let runIndex = 0;
   const property = fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: maxCommands }), async (steps) => {
     if (TRACE) process.stderr.write(`--- scenario ${scenarios}\n`);
     let at = "setup";
@@ -822,7 +998,9 @@ export async function fuzzHandlers(o: FuzzOptions): Promise<FuzzReport> {
       await timed(
         `a scenario of ${steps.length} steps`,
         async () => {
-          s = await newScenario(stats, o.sabotage);
+          s = await newScenario(stats, o.sabotage, hostilePerMille);
+          const replay = { seed: chunkSeed, path: String(runIndex++), hostile: hostilePerMille / 1000 };
+          if (failures) s.on5xx = (route, cause, message) => failures.push({ route, cause, ...replay, message });
           for (const step of steps) {
             at = JSON.stringify(step);
             if (step.kind === "concurrent") await Promise.all(step.cmds.map((c) => run(s!, c)));
@@ -850,11 +1028,14 @@ export async function fuzzHandlers(o: FuzzOptions): Promise<FuzzReport> {
   });
   // Chunks of scenarios, each under its own seed (seed, seed + 1, ...), until enough requests were sent.
   if (o.path !== undefined) {
+    runIndex = Number(o.path.split(":")[0]);
     await fc.assert(property, { seed, path: o.path, numRuns: 1, endOnFailure: true, includeErrorInReport: true });
-    return { seed, scenarios, requests, ms: Date.now() - started, routes: stats };
+    return { seed, scenarios, requests, ms: Date.now() - started, routes: stats, ...(failures ? { failures } : {}) };
   }
   for (let chunk = 0; requests < o.cases; chunk++) {
     const left = o.cases - requests;
+    chunkSeed = seed + chunk;
+    runIndex = 0;
     await fc.assert(property, {
       seed: seed + chunk,
       numRuns: Math.max(1, Math.ceil(left / (maxCommands / 2 + 2))),
@@ -862,7 +1043,7 @@ export async function fuzzHandlers(o: FuzzOptions): Promise<FuzzReport> {
       includeErrorInReport: true,
     });
   }
-  return { seed, scenarios, requests, ms: Date.now() - started, routes: stats };
+  return { seed, scenarios, requests, ms: Date.now() - started, routes: stats, ...(failures ? { failures } : {}) };
 }
 
 /** The per-route table the CLI prints. */
@@ -880,5 +1061,18 @@ export function formatReport(r: FuzzReport): string {
         .join(" ");
       return `${route.padEnd(42)} sent ${String(st.sent).padStart(6)}  reached ${String(st.reached).padStart(6)}  ${statuses}  ${codes}`;
     });
-  return [`seed ${r.seed}: ${r.requests} requests in ${r.scenarios} scenarios, ${(r.ms / 1000).toFixed(1)} s`, ...rows].join("\n");
+  const groups = new Map<string, NonNullable<FuzzReport["failures"]>>();
+  for (const f of r.failures ?? []) {
+    const k = `${f.route}: ${f.cause}`;
+    groups.set(k, [...(groups.get(k) ?? []), f]);
+  }
+  const found = [...groups].map(
+    ([k, fs]) =>
+      `  ${String(fs.length).padStart(5)}× ${k}\n         first: npm run fuzz -- --seed ${fs[0]!.seed} --path ${fs[0]!.path} --hostile ${fs[0]!.hostile}`,
+  );
+  return [
+    `seed ${r.seed}: ${r.requests} requests in ${r.scenarios} scenarios, ${(r.ms / 1000).toFixed(1)} s`,
+    ...rows,
+    ...(r.failures ? [`5xx: ${r.failures.length}${found.length ? `, ${found.length} distinct (route: logged cause)` : ""}`, ...found] : []),
+  ].join("\n");
 }
