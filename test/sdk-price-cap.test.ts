@@ -3,38 +3,23 @@
  * The SDK sends the cap to prepare but never checks the answer: it holds and pays the coordinator's price.
  */
 import { describe, expect, it } from "vitest";
-import { createDevAttestation, DEV_MEASUREMENT } from "../core/attestation/dev";
+import { DEV_MEASUREMENT } from "../core/attestation/dev";
 import { replyHash, requestHash, sealReply } from "../core/crypto/envelope";
 import { signReceipt } from "../core/crypto/receipt";
-import { b64u } from "../core/crypto/encoding";
-import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
+import { generateSigningKey } from "../core/crypto/keys";
 import { DEFAULT_PRICING, jobCost } from "../core/pricing";
 import type { Quote } from "../events/api";
 import type { RequestEnvelope } from "../events/envelope";
 import { CocoonClient } from "../client/sdk";
+import { devCandidate, MODEL, T0 } from "../client/sdk-stub-testing";
 
-const T0 = Date.parse("2026-03-01T00:00:00Z");
-const MODEL = "test/model";
 const CAP = 100n; // what the requester agreed to pay per token
 const GREEDY = 1_000_000n; // what the coordinator quotes
 
 describe("maxPricePerToken is the requester's cap, whatever the coordinator quotes", () => {
   it("a quote whose candidate costs more than maxPricePerToken is never submitted (nothing held, nothing billed)", async () => {
     const signing = generateSigningKey();
-    const kem = generateKemKey();
-    const attestation = createDevAttestation({
-      hpkePublicKey: kem.publicKey,
-      signingPublicKey: signing.publicKey,
-      nonce: new Uint8Array(32),
-      now: T0,
-    });
-    const cand = {
-      workerId: signing.id,
-      hpkePublicKey: b64u.encode(kem.publicKey),
-      attestation,
-      pricePerToken: String(GREEDY),
-      tier: "dev",
-    };
+    const cand = { ...devCandidate(undefined, signing), pricePerToken: String(GREEDY) };
     const key = generateSigningKey();
     const c = new CocoonClient({ apiUrl: "http://127.0.0.1:9", key, allowDev: true, now: () => T0 });
     const quote: Quote = {

@@ -10,9 +10,7 @@ import { ApiError, type ApiClient } from "../../api-client/api";
 import { API } from "../../api-client/routes";
 import { signReceipt } from "../../core/crypto/receipt";
 import { makeReceiptBody, makeWorker } from "../../core/crypto/testing";
-import { buildAnchorBatch, GENESIS_HEAD, proveReceipt } from "../../core/receipts/anchor";
-import type { ReceiptProofBundle } from "../../core/receipts/proof";
-import { fakeAnchorContract } from "../../core/receipts/testing";
+import { fakeAnchorContract, soleReceiptProof } from "../../core/receipts/testing";
 import { verifyReceipt } from "./receipts";
 
 const JOB = `job_${"a".repeat(26)}`;
@@ -24,20 +22,9 @@ async function world(anchoredBy: "served" | "sybil") {
   const z = makeWorker();
   const fake = signReceipt(makeReceiptBody(z, { jobId: JOB, usage: { promptTokens: 9000, completionTokens: 9000 } }), z.signing);
   const anchored = anchoredBy === "served" ? real : fake;
-  const batch = buildAnchorBatch(GENESIS_HEAD, [{ seq: 1, receipt: anchored }], []);
+  const { batch, bundle } = soleReceiptProof(anchored, JOB);
   const chain = fakeAnchorContract();
   await chain.post([batch.anchor]);
-  const bundle: ReceiptProofBundle = {
-    jobId: JOB,
-    receipt: anchored,
-    seq: 1,
-    anchorSeqno: 1,
-    leafIndex: 0,
-    treeSize: 1,
-    path: proveReceipt(batch, 1).path,
-    prevHistory: GENESIS_HEAD.history,
-    anchors: [batch.anchor],
-  };
   /** the API as `caller` sees it: the proof route answers the anchored receipt's proof; GET /v1/jobs/{id} the job as it was served (its requester only) */
   const apiAs = (caller: "requester" | "worker") =>
     ({

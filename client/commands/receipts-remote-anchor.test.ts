@@ -10,8 +10,8 @@ import type { ApiClient } from "../../api-client/api";
 import { API } from "../../api-client/routes";
 import { runProgram } from "../../api-client/program";
 import { makeWorker } from "../../core/crypto/testing";
-import { applyAnchor, buildAnchorBatch, GENESIS_HEAD, proveReceipt } from "../../core/receipts/anchor";
-import { signedReceipt } from "../../core/receipts/testing";
+import { applyAnchor, GENESIS_HEAD } from "../../core/receipts/anchor";
+import { signedReceipt, soleReceiptProof } from "../../core/receipts/testing";
 import { defineReceiptsCommands } from "./receipts";
 
 const JOB = `job_${"c".repeat(26)}`;
@@ -29,19 +29,8 @@ describe("receipts verify against a remote coordinator without a pinned anchor",
   it("does not take the anchor state from the remote coordinator itself (never VERIFIED, exit 0)", async () => {
     // A batch the coordinator cut but never posted on any chain (or posted nowhere at all).
     const receipt = signedReceipt(makeWorker(), JOB);
-    const batch = buildAnchorBatch(GENESIS_HEAD, [{ seq: 1, receipt }], []);
+    const { batch, bundle: proof } = soleReceiptProof(receipt, JOB);
     const head = applyAnchor(GENESIS_HEAD, batch.anchor);
-    const proof = {
-      jobId: JOB,
-      receipt,
-      seq: 1,
-      anchorSeqno: 1,
-      leafIndex: 0,
-      treeSize: 1,
-      path: proveReceipt(batch, 1).path,
-      prevHistory: GENESIS_HEAD.history,
-      anchors: [batch.anchor],
-    };
     // The remote coordinator answers the proof, and its own "dev" chain route with the head it computed.
     const api = {
       baseUrl: "https://api.cocoon.example",

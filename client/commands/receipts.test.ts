@@ -5,9 +5,8 @@
 import { describe, expect, it } from "vitest";
 import type { ApiClient } from "../../api-client/api";
 import { makeWorker } from "../../core/crypto/testing";
-import { buildAnchorBatch, GENESIS_HEAD, proveReceipt } from "../../core/receipts/anchor";
 import type { ReceiptProofBundle } from "../../core/receipts/proof";
-import { fakeAnchorContract, signedReceipt } from "../../core/receipts/testing";
+import { fakeAnchorContract, signedReceipt, soleReceiptProof } from "../../core/receipts/testing";
 import { toncenterAnchorReader, verifyReceipt } from "./receipts";
 
 const JOB_A = `job_${"a".repeat(26)}`;
@@ -15,21 +14,9 @@ const JOB_B = `job_${"b".repeat(26)}`;
 
 /** Job A's receipt, anchored on a fake contract, and its genuine proof bundle. */
 async function anchoredProofOfA() {
-  const entries = [{ seq: 1, receipt: signedReceipt(makeWorker(), JOB_A) }];
-  const batch = buildAnchorBatch(GENESIS_HEAD, entries, []);
+  const { batch, bundle } = soleReceiptProof(signedReceipt(makeWorker(), JOB_A));
   const chain = fakeAnchorContract();
   await chain.post([batch.anchor]);
-  const bundle: ReceiptProofBundle = {
-    jobId: JOB_A,
-    receipt: entries[0]!.receipt,
-    seq: 1,
-    anchorSeqno: 1,
-    leafIndex: 0,
-    treeSize: 1,
-    path: proveReceipt(batch, 1).path,
-    prevHistory: GENESIS_HEAD.history,
-    anchors: [batch.anchor],
-  };
   return { chain, bundle };
 }
 

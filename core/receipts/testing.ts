@@ -7,9 +7,9 @@ import type { Receipt } from "../../events/envelope";
 import { signReceipt } from "../crypto/receipt";
 import { makeReceiptBody, type TestWorker } from "../crypto/testing";
 import { holdMovement, settleMovement, type Movement } from "../ledger";
-import { applyAnchor, GENESIS_HEAD, type Anchor, type AnchorHead, type MovementLogEntry } from "./anchor";
+import { applyAnchor, buildAnchorBatch, GENESIS_HEAD, proveReceipt, type Anchor, type AnchorHead, type MovementLogEntry } from "./anchor";
 import type { AnchorPoster } from "./anchoring";
-import type { AnchorReader, ChainAnchor } from "./proof";
+import type { AnchorReader, ChainAnchor, ReceiptProofBundle } from "./proof";
 
 export interface FakeAnchorContract extends AnchorReader, AnchorPoster {
   /** every anchor accepted, in order */
@@ -63,6 +63,23 @@ export function fakeAnchorContract(o: { time?: number } = {}): FakeAnchorContrac
 
 export function signedReceipt(worker: TestWorker, jobId: string, finishedAt = 1_764_000_000_000): Receipt {
   return signReceipt(makeReceiptBody(worker, { jobId, finishedAt }), worker.signing);
+}
+
+/** `receipt` as the sole leaf of anchor 1 (not posted anywhere: `post([batch.anchor])` where a test wants it on chain), and its genuine proof bundle for `jobId`. */
+export function soleReceiptProof(receipt: Receipt, jobId = receipt.body.jobId) {
+  const batch = buildAnchorBatch(GENESIS_HEAD, [{ seq: 1, receipt }], []);
+  const bundle: ReceiptProofBundle = {
+    jobId,
+    receipt,
+    seq: 1,
+    anchorSeqno: 1,
+    leafIndex: 0,
+    treeSize: 1,
+    path: proveReceipt(batch, 1).path,
+    prevHistory: GENESIS_HEAD.history,
+    anchors: [batch.anchor],
+  };
+  return { batch, bundle };
 }
 
 /** Movements seq from..from+n-1: holds (odd) and settlements (even) of one requester and worker. */
