@@ -332,23 +332,13 @@ function startChainWatcher(chain: LocalChain, ledger: StoreChainLedger, log: Log
   };
 }
 
-/** The dev wallet routes' view of the sandbox. */
-function devChainFor(chain: LocalChain, sync: () => Promise<unknown>): DevChain {
-  const walletName = (owner: string) => `wallet:${owner}`;
+/**
+ * The dev redeem and withdraw routes on the sandbox: the adapters' parse of the voucher or
+ * withdrawal (a 400 naming what it refuses), then the real vault, from the caller's sandbox
+ * wallet (`walletName(owner)`). Shared with the handler fuzz (test/fuzz/handlers.ts).
+ */
+export function sandboxPayouts(chain: LocalChain, walletName: (owner: string) => string): Pick<DevChain, "redeem" | "withdraw"> {
   return {
-    vault: chain.vaultAddress.toRawString(),
-    minDeposit: MIN_DEPOSIT,
-    depositFee: DEPOSIT_FEE,
-    async walletOf(owner) {
-      const w = await chain.wallet(walletName(owner));
-      return { address: w.address.toRawString(), balance: await chain.walletBalance(w.address) };
-    },
-    async deposit(accountId, amount, from) {
-      const wallet = from === "faucet" ? await chain.faucetWallet(amount) : chain.requesterWallet;
-      if (from === "requester") await chain.ensureFunds(wallet.address, amount);
-      const r = await chain.depositNano(accountId, amount, { from: wallet });
-      return { txHash: r.txHash, success: r.success, ...(r.error ? { error: r.error } : {}) };
-    },
     async redeem(owner, json) {
       let parsed;
       try {
@@ -374,6 +364,27 @@ function devChainFor(chain: LocalChain, sync: () => Promise<unknown>): DevChain 
       const r = await chain.withdraw(await chain.wallet(walletName(owner)), parsed.withdrawal);
       return { txHash: r.txHash, success: r.success, ...(r.error ? { error: r.error } : {}) };
     },
+  };
+}
+
+/** The dev wallet routes' view of the sandbox. */
+function devChainFor(chain: LocalChain, sync: () => Promise<unknown>): DevChain {
+  const walletName = (owner: string) => `wallet:${owner}`;
+  return {
+    vault: chain.vaultAddress.toRawString(),
+    minDeposit: MIN_DEPOSIT,
+    depositFee: DEPOSIT_FEE,
+    async walletOf(owner) {
+      const w = await chain.wallet(walletName(owner));
+      return { address: w.address.toRawString(), balance: await chain.walletBalance(w.address) };
+    },
+    async deposit(accountId, amount, from) {
+      const wallet = from === "faucet" ? await chain.faucetWallet(amount) : chain.requesterWallet;
+      if (from === "requester") await chain.ensureFunds(wallet.address, amount);
+      const r = await chain.depositNano(accountId, amount, { from: wallet });
+      return { txHash: r.txHash, success: r.success, ...(r.error ? { error: r.error } : {}) };
+    },
+    ...sandboxPayouts(chain, walletName),
     vaultBalance: () => chain.vaultBalance(),
     sync: async () => void (await sync()),
   };
