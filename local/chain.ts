@@ -144,7 +144,7 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
   const vault = blockchain.openContract(await Vault.createFromConfig({ owner: owner.address, coordinatorKey: coordinator.publicKey }));
   if (saved && saved.vault !== vault.address.toRawString())
     throw new Error(
-      `${opts.stateFile} holds vault ${saved.vault} but its key derives ${vault.address.toRawString()}: delete the file to start a fresh chain`,
+      `${opts.stateFile} holds vault ${saved.vault}, but this build's vault (its code and the coordinator's key) is ${vault.address.toRawString()}: the contract changed since the file was written. Delete the folder it is in (its ledger belongs to that chain) to start afresh`,
     );
   if (!saved) await vault.sendDeploy(owner.getSender(), opts.reserve ?? toNano("10"));
   const nowSeconds = () => blockchain.now ?? Math.floor(Date.now() / 1000);
