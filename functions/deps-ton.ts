@@ -19,3 +19,18 @@ export const lambdaTonDeps: DepsProvider = () => {
   })().catch((e) => ((cached = undefined), Promise.reject(e)));
   return cached;
 };
+
+let cachedReader: Promise<CoreDeps> | undefined;
+/** lambdaDeps plus the vault's seqno getter and no key (GET /v1/account/withdrawals/{seqno}). */
+export const lambdaTonSeqnoDeps: DepsProvider = () => {
+  cachedReader ??= (async () => {
+    const [core, { loadAwsConfig }, { vaultSeqnoReader }] = await Promise.all([
+      lambdaDeps(),
+      import("./config"),
+      import("./adapters/aws-ton-deps"),
+    ]);
+    loadAwsConfig(); // validates the vault address and the endpoint
+    return { ...core, ...vaultSeqnoReader() };
+  })().catch((e) => ((cachedReader = undefined), Promise.reject(e)));
+  return cachedReader;
+};

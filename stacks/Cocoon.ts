@@ -62,8 +62,14 @@ export const ANCHORER_TABLE_ACTIONS = [
  */
 export const RELAY_TRANSPORTS = ["sqs", "iot-mqtt"] as const;
 export type RelayTransport = (typeof RELAY_TRANSPORTS)[number];
-/** What the RelayRole allows on the stage's `<prefix>-r-*` queues with the SQS relay (each session policy narrows it to one queue). */
-export const RELAY_SQS_ROLE_ACTIONS = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:DeleteQueue"];
+/**
+ * What the relay roles allow on the stage's `<prefix>-r-*` queues with the SQS relay (each session
+ * policy narrows it to one queue): the worker side's RelayRole sends, the requester side's
+ * RelayReaderRole receives and removes; no function can assume the other side's.
+ */
+export const RELAY_SQS_WRITER_ACTIONS = ["sqs:SendMessage"];
+export const RELAY_SQS_READER_ACTIONS = ["sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:DeleteQueue"];
+export const RELAY_SQS_ROLE_ACTIONS = [...RELAY_SQS_WRITER_ACTIONS, ...RELAY_SQS_READER_ACTIONS];
 /** The requester-session function's own: create a channel's queue, or set an older deploy's one to today's attributes. */
 export const RELAY_SQS_CREATE_ACTIONS = ["sqs:CreateQueue", "sqs:SetQueueAttributes"];
 
@@ -251,8 +257,9 @@ export function Cocoon({ stack, app }: StackContext) {
     "POST /v1/account/withdraw": route("http/withdraw", [can.writeTable], {
       environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED", "COCOON_TON_ENDPOINT", "COCOON_TON_API_KEY"]),
     }),
+    // It never signs: it reads the vault's seqno getter only (no coordinator key here).
     "GET /v1/account/withdrawals/{seqno}": route("http/withdrawal-status", [can.writeTable], {
-      environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED", "COCOON_TON_ENDPOINT", "COCOON_TON_API_KEY"]),
+      environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_TON_ENDPOINT", "COCOON_TON_API_KEY"]),
     }),
     "GET /v1/agent/jobs": route("http/poll-jobs", [can.writeTable, can.pollWorker], sessions),
     "POST /v1/attestations": route("http/attestation-challenge", [can.writeTable, can.sendWorker]),
@@ -406,35 +413,51 @@ export function Cocoon({ stack, app }: StackContext) {
   // matching consumer) vend the worker's into each job they send (issue 12: the agent then asks
   // nothing per job; core/jobs/dispatch.ts), so they assume the role too. Only the
   // requester-session route creates queues (its own route permissions, above).
-  const relayFns = [api.getFunction("POST /v1/jobs/{id}/relay")!, api.getFunction("POST /v1/agent/jobs/{id}/relay")!];
-  const dispatchFns = [api.getFunction("POST /v1/jobs")!, matching.consumerFunction as SstFunction];
-  const vendingFns = [...relayFns, ...dispatchFns];
-  const relayRole = new Role(stack, "RelayRole", {
-    description:
-      relayTransport === "sqs"
-        ? "Assumed through the relay session routes and the dispatching functions; each session policy narrows it to one channel's SQS queue"
-        : "Assumed through the relay session routes and the dispatching functions; each session policy narrows it to one job's IoT topic",
-    assumedBy: new CompositePrincipal(...vendingFns.map((f) => new ArnPrincipal(f.role!.roleArn))),
-    maxSessionDuration: Duration.hours(1),
-  });
+  const requesterFn = api.getFunction("POST /v1/jobs/{id}/relay")!;
+  const workerFns = [
+    api.getFunction("POST /v1/agent/jobs/{id}/relay")!,
+    api.getFunction("POST /v1/jobs")!,
+    matching.consumerFunction as SstFunction,
+  ];
+  const vendingFns = [requesterFn, ...workerFns];
+  // Two roles, so that no function can assume more than the side it vends: the worker-facing ones
+  // (worker session route, dispatch) only send/publish, the requester's only reads/removes.
+  const relayRoleFor = (id: string, side: string, fns: SstFunction[]) =>
+    new Role(stack, id, {
+      description:
+        relayTransport === "sqs"
+          ? `Assumed through the relay session routes and the dispatching functions (${side}); each session policy narrows it to one channel's SQS queue`
+          : `Assumed through the relay session routes and the dispatching functions (${side}); each session policy narrows it to one job's IoT topic`,
+      assumedBy: new CompositePrincipal(...fns.map((f) => new ArnPrincipal(f.role!.roleArn))),
+      maxSessionDuration: Duration.hours(1),
+    });
+  const relayWriterRole = relayRoleFor("RelayRole", "worker side", workerFns);
+  const relayReaderRole = relayRoleFor("RelayReaderRole", "requester side", [requesterFn]);
   if (relayTransport === "sqs") {
-    relayRole.addToPolicy(statement(RELAY_SQS_ROLE_ACTIONS, [relayQueues]));
+    relayWriterRole.addToPolicy(statement(RELAY_SQS_WRITER_ACTIONS, [relayQueues]));
+    relayReaderRole.addToPolicy(statement(RELAY_SQS_READER_ACTIONS, [relayQueues]));
   } else {
     const iotArn = `arn:${Aws.PARTITION}:iot:${Aws.REGION}:${Aws.ACCOUNT_ID}`;
-    relayRole.addToPolicy(statement(["iot:Publish", "iot:Receive"], [`${iotArn}:topic/${relayPrefix}/r/*`]));
-    relayRole.addToPolicy(statement(["iot:Subscribe"], [`${iotArn}:topicfilter/${relayPrefix}/r/*`]));
-    relayRole.addToPolicy(statement(["iot:Connect"], [`${iotArn}:client/${relayPrefix}-r-*`]));
+    relayWriterRole.addToPolicy(statement(["iot:Publish"], [`${iotArn}:topic/${relayPrefix}/r/*`]));
+    relayReaderRole.addToPolicy(statement(["iot:Receive"], [`${iotArn}:topic/${relayPrefix}/r/*`]));
+    relayReaderRole.addToPolicy(statement(["iot:Subscribe"], [`${iotArn}:topicfilter/${relayPrefix}/r/*`]));
+    relayReaderRole.addToPolicy(statement(["iot:Connect"], [`${iotArn}:client/${relayPrefix}-r-*`]));
     for (const f of vendingFns) {
       f.addEnvironment("COCOON_IOT_ARN", iotArn);
       f.addEnvironment("COCOON_IOT_ENDPOINT", process.env.COCOON_IOT_ENDPOINT!);
     }
   }
-  for (const f of vendingFns) {
-    f.attachPermissions([statement(["sts:AssumeRole"], [relayRole.roleArn])]);
-    f.addEnvironment("COCOON_RELAY_TRANSPORT", relayTransport);
-    f.addEnvironment("COCOON_RELAY_ROLE_ARN", relayRole.roleArn); // its account is the queues' (relay-sessions.ts)
-    f.addEnvironment("COCOON_RELAY_PREFIX", relayPrefix);
-    f.addEnvironment("COCOON_RELAY_SESSION_SECONDS", "900");
+  for (const [role, fns] of [
+    [relayWriterRole, workerFns],
+    [relayReaderRole, [requesterFn]],
+  ] as const) {
+    for (const f of fns) {
+      f.attachPermissions([statement(["sts:AssumeRole"], [role.roleArn])]);
+      f.addEnvironment("COCOON_RELAY_TRANSPORT", relayTransport);
+      f.addEnvironment("COCOON_RELAY_ROLE_ARN", role.roleArn); // its account is the queues' (relay-sessions.ts)
+      f.addEnvironment("COCOON_RELAY_PREFIX", relayPrefix);
+      f.addEnvironment("COCOON_RELAY_SESSION_SECONDS", "900");
+    }
   }
   // ------------------------------------------------------------------ end issue 11/12
 
@@ -446,7 +469,8 @@ export function Cocoon({ stack, app }: StackContext) {
     MatchingQueueUrl: matching.queueUrl,
     WorkerQueuePrefix: `${queuePrefix}worker-`,
     AgentRoleArn: agentRole.roleArn,
-    RelayRoleArn: relayRole.roleArn,
+    RelayRoleArn: relayWriterRole.roleArn,
+    RelayReaderRoleArn: relayReaderRole.roleArn,
     RelayTransport: relayTransport,
     ...(relayTransport === "sqs" ? { RelayQueuePrefix: `${relayPrefix}-r-` } : {}),
   });

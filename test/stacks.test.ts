@@ -295,9 +295,12 @@ function matchingConsumerOf(t: { Resources: Record<string, Resource> }): { id: s
   return { id, props: t.Resources[id]!.Properties! };
 }
 
-/** The stream relay's role (issue 11/12). */
-function relayRoleOf(t: { Resources: Record<string, Resource> }) {
-  const [id, role] = ofType(t, "AWS::IAM::Role").find(([, r]) => String(r.Properties!.Description ?? "").includes("relay session routes"))!;
+/** The stream relay's roles (issue 11/12): the worker side's (send/publish) and the requester side's (read). */
+function relayRoleOf(t: { Resources: Record<string, Resource> }, side: "worker side" | "requester side" = "worker side") {
+  const [id, role] = ofType(t, "AWS::IAM::Role").find(([, r]) => {
+    const d = String(r.Properties!.Description ?? "");
+    return d.includes("relay session routes") && d.includes(`(${side})`);
+  })!;
   return { id, role };
 }
 
@@ -651,33 +654,47 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     // they put the worker's session into each job they send (core/jobs/dispatch.ts)
     const dispatchFns = ["functions/http/submit-job.handler", "functions/queue/matching.handler"].map((h) => fns.get(h)!);
     const vendingFns = [requesterFn, workerFn, ...dispatchFns];
-    const { id: relayRoleId, role: relayRole } = relayRoleOf(prodJson);
+    const writer = relayRoleOf(prodJson, "worker side");
+    const reader = relayRoleOf(prodJson, "requester side");
     const relayQueues = `arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:cocoon-prod-r-*`;
     const covers = (pattern: string, arn: string) => arn.startsWith(pattern.slice(0, -1));
     // Act
-    const trust = (relayRole.Properties!.AssumeRolePolicyDocument as { Statement: Statement[] }).Statement;
-    const byAction = actionsToResources(prodJson, relayRoleId);
+    const trustOf = (role: Resource) => (role.Properties!.AssumeRolePolicyDocument as { Statement: Statement[] }).Statement;
     const creates = (fn: { props: Json }) =>
       statementsOfRole(prodJson, roleOf(fn))
         .filter((st) => arr(st.Action).some((a) => a === "sqs:CreateQueue"))
         .map((st) => [arr(st.Action), arr(st.Resource).map((r) => resolve(r, prodJson.Resources))]);
-    // Assess: trust and duration
-    expect(trust.every((st) => st.Effect === "Allow" && st.Action === "sts:AssumeRole")).toBe(true);
-    expect(trust.flatMap((st) => arr((st.Principal as { AWS: unknown }).AWS))).toEqual(
-      vendingFns.map((f) => ({ "Fn::GetAtt": [roleOf(f), "Arn"] })),
-    );
-    expect(relayRole.Properties!.MaxSessionDuration).toBe(3600);
-    // the role: exactly the actions the session policies hand out, all on the stage's relay queues
-    expect(Object.keys(byAction).sort()).toEqual([...RELAY_SQS_ROLE_ACTIONS].sort());
+    // Assess: trust and duration: each side's functions assume only their side's role
+    for (const [{ role }, fns] of [
+      [writer, [workerFn, ...dispatchFns]],
+      [reader, [requesterFn]],
+    ] as const) {
+      const trust = trustOf(role);
+      expect(trust.every((st) => st.Effect === "Allow" && st.Action === "sts:AssumeRole")).toBe(true);
+      expect(trust.flatMap((st) => arr((st.Principal as { AWS: unknown }).AWS))).toEqual(
+        fns.map((f) => ({ "Fn::GetAtt": [roleOf(f), "Arn"] })),
+      );
+      expect(role.Properties!.MaxSessionDuration).toBe(3600);
+    }
+    // the roles: exactly the actions the session policies hand out, each side its own, all on the stage's relay queues
+    const writerActions = actionsToResources(prodJson, writer.id);
+    const readerActions = actionsToResources(prodJson, reader.id);
+    expect(Object.keys(writerActions).sort()).toEqual([...SQS_RELAY_WORKER_ACTIONS].sort());
+    expect(Object.keys(readerActions).sort()).toEqual([...SQS_RELAY_REQUESTER_ACTIONS].sort());
     expect([...SQS_RELAY_ROLE_ACTIONS].sort()).toEqual([...RELAY_SQS_ROLE_ACTIONS].sort());
     expect([...SQS_RELAY_WORKER_ACTIONS, ...SQS_RELAY_REQUESTER_ACTIONS].sort()).toEqual([...RELAY_SQS_ROLE_ACTIONS].sort());
-    for (const a of RELAY_SQS_ROLE_ACTIONS) expect(byAction[a], a).toEqual([relayQueues]);
+    for (const a of Object.values({ ...writerActions, ...readerActions })) expect(a).toEqual([relayQueues]);
     // CreateQueue: the requester's function only, on the same pattern
     expect(creates(requesterFn)).toEqual([[[...SQS_RELAY_CREATE_ACTIONS], [relayQueues]]]);
     for (const f of [workerFn, ...dispatchFns]) expect(creates(f)).toEqual([]);
-    for (const f of vendingFns) {
-      const assume = statementsOfRole(prodJson, roleOf(f)).find((st) => arr(st.Action).includes("sts:AssumeRole"))!;
-      expect(assume.Resource).toEqual({ "Fn::GetAtt": [relayRoleId, "Arn"] });
+    for (const [f, id] of [
+      [requesterFn, reader.id],
+      [workerFn, writer.id],
+      [dispatchFns[0]!, writer.id],
+      [dispatchFns[1]!, writer.id],
+    ] as const) {
+      const assume = statementsOfRole(prodJson, roleOf(f)).filter((st) => arr(st.Action).includes("sts:AssumeRole"));
+      expect(assume.map((st) => st.Resource)).toEqual([{ "Fn::GetAtt": [id, "Arn"] }]);
     }
     // the pattern covers every channel queue the vendor names and none of the stage's other queues
     const account = Buffer.alloc(32, 7).toString("base64url");
@@ -701,22 +718,27 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
       functionOfRoute(iotJson, k),
     );
     relayFns.push(matchingConsumerOf(iotJson));
-    const { id: relayRoleId, role: relayRole } = relayRoleOf(iotJson);
+    const writer = relayRoleOf(iotJson, "worker side");
+    const reader = relayRoleOf(iotJson, "requester side");
     // Act
-    const trust = (relayRole.Properties!.AssumeRolePolicyDocument as { Statement: Statement[] }).Statement;
-    const byAction = actionsToResources(iotJson, relayRoleId);
+    const trustOf = (role: Resource) =>
+      (role.Properties!.AssumeRolePolicyDocument as { Statement: Statement[] }).Statement.flatMap((st) =>
+        arr((st.Principal as { AWS: unknown }).AWS),
+      );
+    const w = actionsToResources(iotJson, writer.id);
+    const r = actionsToResources(iotJson, reader.id);
     // Assess
-    expect(trust.flatMap((st) => arr((st.Principal as { AWS: unknown }).AWS))).toEqual(
-      relayFns.map((f) => ({ "Fn::GetAtt": [roleOf(f), "Arn"] })),
-    );
-    expect(relayRole.Properties!.MaxSessionDuration).toBe(3600);
-    expect(Object.keys(byAction).sort()).toEqual([...RELAY_ROLE_ACTIONS].sort());
+    expect(trustOf(reader.role)).toEqual([{ "Fn::GetAtt": [roleOf(relayFns[0]!), "Arn"] }]);
+    expect(trustOf(writer.role)).toEqual(relayFns.slice(1).map((f) => ({ "Fn::GetAtt": [roleOf(f), "Arn"] })));
+    for (const { role } of [writer, reader]) expect(role.Properties!.MaxSessionDuration).toBe(3600);
+    expect(Object.keys(w).sort()).toEqual([...RELAY_WORKER_ACTIONS].sort());
+    expect(Object.keys(r).sort()).toEqual([...RELAY_REQUESTER_ACTIONS].sort());
     expect([...RELAY_WORKER_ACTIONS, ...RELAY_REQUESTER_ACTIONS].sort()).toEqual([...RELAY_ROLE_ACTIONS].sort());
     const iot = `arn:aws:iot:${SYNTH_REGION}:${SYNTH_ACCOUNT}`;
-    expect(byAction["iot:Publish"]).toEqual([`${iot}:topic/cocoon-iot/r/*`]);
-    expect(byAction["iot:Receive"]).toEqual([`${iot}:topic/cocoon-iot/r/*`]);
-    expect(byAction["iot:Subscribe"]).toEqual([`${iot}:topicfilter/cocoon-iot/r/*`]);
-    expect(byAction["iot:Connect"]).toEqual([`${iot}:client/cocoon-iot-r-*`]);
+    expect(w["iot:Publish"]).toEqual([`${iot}:topic/cocoon-iot/r/*`]);
+    expect(r["iot:Receive"]).toEqual([`${iot}:topic/cocoon-iot/r/*`]);
+    expect(r["iot:Subscribe"]).toEqual([`${iot}:topicfilter/cocoon-iot/r/*`]);
+    expect(r["iot:Connect"]).toEqual([`${iot}:client/cocoon-iot-r-*`]);
     for (const f of relayFns) {
       const actions = statementsOfRole(iotJson, roleOf(f)).flatMap((st) => arr(st.Action));
       expect(actions).not.toContain("sqs:CreateQueue");

@@ -9,9 +9,10 @@
 import type { VoucherSigner } from "../../core/payouts";
 import type { WithdrawalSigner } from "../../core/withdrawals";
 import type { AwsConfig } from "../config";
-import { parseTonAddress } from "./ton-cells";
+import { accountIdToUint } from "../../core/chain/account";
+import { parseTonAddress, rawAddress } from "./ton-cells";
 import { toncenterWithdrawSeqno } from "./toncenter-seqno";
-import { vaultVoucherSigner, vaultWithdrawalSigner } from "./vault-signers";
+import { vaultVoucherSigner, vaultWithdrawalSigner, withdrawalTonAddress } from "./vault-signers";
 
 export function tonSigners(config: AwsConfig): { voucherSigner?: VoucherSigner; withdrawalSigner?: WithdrawalSigner } {
   const payouts = config.payouts;
@@ -24,5 +25,25 @@ export function tonSigners(config: AwsConfig): { voucherSigner?: VoucherSigner; 
     // and the vault's seqno getter through toncenter when COCOON_TON_ENDPOINT is set (issue 9 #3:
     // no seqno issued below the vault's, none released that the vault spent).
     withdrawalSigner: vaultWithdrawalSigner(seed, vault, payouts.ton ? toncenterWithdrawSeqno(payouts.ton, vault) : undefined),
+  };
+}
+
+/**
+ * GET /v1/account/withdrawals/{seqno}: releasing expired withdrawals reads the vault's seqno
+ * getter and signs nothing, so it gets no coordinator key: a withdrawal "signer" that only reads
+ * (its sign refuses). COCOON_VAULT_ADDRESS and COCOON_TON_ENDPOINT are validated by loadAwsConfig.
+ */
+export function vaultSeqnoReader(env: Record<string, string | undefined> = process.env): { withdrawalSigner?: WithdrawalSigner } {
+  if (!env.COCOON_VAULT_ADDRESS || !env.COCOON_TON_ENDPOINT) return {};
+  const vault = parseTonAddress(env.COCOON_VAULT_ADDRESS);
+  const ton = { endpoint: env.COCOON_TON_ENDPOINT, ...(env.COCOON_TON_API_KEY ? { apiKey: env.COCOON_TON_API_KEY } : {}) };
+  const seqno = toncenterWithdrawSeqno(ton, vault);
+  return {
+    withdrawalSigner: {
+      vault: rawAddress(vault),
+      address: (a) => rawAddress(withdrawalTonAddress(a)),
+      sign: () => Promise.reject(new Error("this function holds no coordinator key: it reads the vault's seqno only")),
+      chainSeqno: (account) => seqno(accountIdToUint(account)),
+    },
   };
 }

@@ -3,7 +3,7 @@ import { WithdrawalStatusView } from "../../events/withdrawals";
 import type { CoreDeps } from "../../core/deps";
 import { NotFoundError, ValidationError } from "../../core/errors";
 import { getWithdrawal, releaseExpiredWithdrawals, type WithdrawalDeps } from "../../core/withdrawals";
-import { lambdaTonDeps } from "../deps-ton";
+import { lambdaTonSeqnoDeps } from "../deps-ton";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";
 
@@ -36,5 +36,5 @@ export const route = defineRoute(
     };
   },
 );
-// Signs with the vault key: the only handlers that bundle TON code (see functions/deps-ton.ts).
-export const handler = lambdaHandler(route, lambdaTonDeps);
+// Reads the vault's seqno getter; holds no vault key (functions/deps-ton.ts lambdaTonSeqnoDeps).
+export const handler = lambdaHandler(route, lambdaTonSeqnoDeps);
