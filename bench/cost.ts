@@ -34,6 +34,7 @@ import { dynamoItemBytes } from "./store";
 import type { BenchResult } from "./types";
 import { DEFAULT_CORE_CONFIG } from "../core/config";
 import { RENEW_AFTER_MS } from "../client/quote-keeping";
+import { mulberry32 } from "../core/mulberry32";
 
 // ---------------------------------------------------------------- prices
 /** One list price: US dollars per `per`, where it was read, and the date of that source. */
@@ -170,17 +171,6 @@ export const PREVIOUS_MODEL_PER_MILLION = {
 };
 
 // ---------------------------------------------------------------- seeded sampling
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Engine times (seconds) and streamed flags of WORKLOAD.samples jobs. */
 export function sampleWorkload(w = WORKLOAD): Array<{ engineSeconds: number; streamed: boolean }> {
   const rnd = mulberry32(w.seed);

@@ -19,6 +19,7 @@ import { CocoonError } from "./errors";
 import { MODEL, T0, makeJobWorld, offerAt, registered, registration, setOffer, type JobWorld } from "./jobs/testing";
 import { workerAccount } from "./ledger";
 import { DEV_IMAGE_DIGEST, PolicyCache, type PolicyReading } from "./policy-registry";
+import { mulberry32 } from "./mulberry32";
 import type { Item, QueueName, Random, Store, TableName, WriteOp } from "./ports";
 import { pricePerToken } from "./pricing";
 import {
@@ -48,15 +49,8 @@ const UNLISTED = "cd".repeat(32);
 
 /** A seeded Random (mulberry32): the same seed draws the same bytes, so a matching decision replays exactly. */
 function seeded(seed: number): Random {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-  return { bytes: (n) => Uint8Array.from({ length: n }, () => next() >>> 24) };
+  const next = mulberry32(seed);
+  return { bytes: (n) => Uint8Array.from({ length: n }, () => (next() * 4294967296) >>> 24) };
 }
 
 /** A worker id like a real one (base64url of 32 bytes), drawn from `random`. */

@@ -8,6 +8,7 @@ import { getEventListeners } from "node:events";
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
 import type { QueueName } from "../core/ports";
 import { createLocalQueues, MAX_MESSAGE_BYTES, QueueError, type LocalQueueMessage, type LocalQueues, type QueueErrorCode } from "./queues";
+import { mulberry32 } from "../core/mulberry32";
 
 const Q: QueueName = "matching";
 const T0 = Date.UTC(2025, 0, 1);
@@ -57,14 +58,7 @@ async function rejection(p: Promise<unknown>, code: QueueErrorCode, message: Reg
 
 /** A small deterministic PRNG (mulberry32). */
 function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return { next, pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]! };
 }
 

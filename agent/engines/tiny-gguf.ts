@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { mulberry32 } from "../../core/mulberry32";
 
 /**
  * The project's own tiny GGUF: a llama-architecture model with a real SentencePiece-style
@@ -125,18 +126,6 @@ export function tinyVocabulary(opts: { byteFallback?: boolean } = {}): Vocab {
   }
   pieces.forEach((p, i) => add(p, TOKEN.NORMAL, -i));
   return { tokens, scores, types };
-}
-
-/** Deterministic PRNG (mulberry32): same seed, same weights, on every platform. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Kv = [key: string, type: number, value: unknown, elemType?: number];

@@ -3,18 +3,12 @@
  * ton-wallet-v5.ts): a seeded generator (a failure reproduces from its seed) and random values
  * across their edges. Imported by tests only.
  */
+import { mulberry32 } from "../../core/mulberry32";
 import type { Anchor } from "../../core/receipts/anchor";
 
 /** mulberry32: small, fast, seeded. */
 export function rng(seed: number) {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (n: number) => Math.floor(next() * n);
   const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
   const big = (bits: number) => (bits === 0 ? 0n : BigInt("0x" + bytes(Math.ceil(bits / 8)).toString("hex")) & ((1n << BigInt(bits)) - 1n));

@@ -27,6 +27,7 @@
 import fc from "fast-check";
 import type { z } from "zod";
 import { arbitraryFor, setAt } from "./arbitrary";
+import { mulberry32 } from "../../core/mulberry32";
 
 type Def = { type?: string; [k: string]: any };
 const defOf = (s: z.ZodType): Def => (s as any)._zod.def as Def;
@@ -53,17 +54,8 @@ export function bodyText(body: unknown): string {
   return text.replace(/"\\u0000\\u0001raw(\d+)\\u0001\\u0000"/g, (_m, i: string) => raws[Number(i)]!);
 }
 
-/** mulberry32: a small deterministic PRNG, [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (core/mulberry32.ts): a small deterministic PRNG, [0, 1). */
+export const rng = mulberry32;
 type Rng = () => number;
 const pickOf = <T>(r: Rng, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
