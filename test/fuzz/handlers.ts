@@ -17,6 +17,11 @@
  *    100,000 deep, oversize arrays, __proto__ keys; in its body, its query or its path.
  * The dev chain routes run against one in-process TON sandbox (the real registry and vault
  * contracts, see sharedSandbox), not a stand-in that takes any number.
+ * A worker's result (completed, or a failure report with or without a sealed reply) goes, three
+ * times in four, to a job now assigned to that worker at its current attempt (one is submitted out
+ * of band when the scenario has none open), so that results are accepted often (about one post in
+ * six) and what only an accepted result reaches (the settlement, a failure's stored reply) meets
+ * the valid and hostile draws alike.
  * Orderings: each scenario is a random sequence of commands, some run concurrently; clock jumps
  * and queue drains (lease checks) come in between; signed requests are replayed and forged.
  *
@@ -35,6 +40,7 @@ import { createDevAttestation } from "../../core/attestation/dev";
 import { StoreChainLedger } from "../../core/chain/store-ledger";
 import { createMemoryRelay } from "../../core/relay-memory";
 import { handleMatchingMessage } from "../../core/jobs/dispatch";
+import { submitJob } from "../../core/jobs/submit";
 import { jobMovementRecords, type JobItem } from "../../core/jobs/items";
 import type { TabItem } from "../../core/jobs/tabs";
 import { seal, MODEL } from "../../core/jobs/testing";
@@ -63,13 +69,11 @@ import { AgentRelaySessionRequest, RelayPublishRequest } from "../../events/rela
 import { arbitraryFor, leaves, setAt } from "./arbitrary";
 import { bodyText, hostileBody, hostilePathParam, hostileQuery } from "./hostile";
 import { makeRouteWorld, VAULT, type Answer, type RouteWorld } from "../route-world";
-import { CocoonError } from "../../core/errors";
 import { seedRegistryPolicy } from "../../core/policy-registry";
 import { startLocalChain, type LocalChain } from "../../local/chain";
 import { devContractsFor, startLocalContracts } from "../../local/contracts";
 import type { DevContracts } from "../../functions/http/dev-contracts";
-import { InvalidVoucherError, voucherFromJson } from "../../functions/adapters/ton-chain";
-import { InvalidWithdrawalError, withdrawalFromJson } from "../../functions/adapters/ton-withdrawal-signer";
+import { sandboxPayouts } from "../../local/network";
 
 export interface RouteStats {
   sent: number;
@@ -176,31 +180,7 @@ function fakeDevChain(w: RouteWorld, chain: LocalChain): DevChain {
       return { txHash, success: true };
     },
     // as local/network.ts devChainFor: the adapters' parse (a 400 when it refuses), then the real vault
-    async redeem(owner, json) {
-      let parsed;
-      try {
-        parsed = voucherFromJson(json);
-      } catch (e) {
-        if (e instanceof InvalidVoucherError) throw new CocoonError(400, e.code, e.message);
-        throw e;
-      }
-      const wallet = await chain.wallet(`wallet:${owner}`);
-      const before = await chain.paid(parsed.voucher.worker);
-      const r = await chain.redeem(wallet, parsed.voucher);
-      const paid = (await chain.paid(parsed.voucher.worker)) - before;
-      return { txHash: r.txHash, success: r.success, paid, ...(r.error ? { error: r.error } : {}) };
-    },
-    async withdraw(owner, json) {
-      let parsed;
-      try {
-        parsed = withdrawalFromJson(json);
-      } catch (e) {
-        if (e instanceof InvalidWithdrawalError) throw new CocoonError(400, e.code, e.message);
-        throw e;
-      }
-      const r = await chain.withdraw(await chain.wallet(`wallet:${owner}`), parsed.withdrawal);
-      return { txHash: r.txHash, success: r.success, ...(r.error ? { error: r.error } : {}) };
-    },
+    ...sandboxPayouts(chain, (owner) => `wallet:${owner}`),
     async vaultBalance() {
       return 10_000_000_000n;
     },
@@ -283,7 +263,7 @@ async function newScenario(
     { envelope: first.envelope, quote: first.quote },
     { idempotencyKey: "seed-job-0001" },
   );
-  const assigned = (await w.store.get<JobItem>("jobs", { pk: first.header.jobId, sk: "job" }))?.candidates[0]?.workerId;
+  const assigned = jobItem(w, first.header.jobId)?.candidates[0]?.workerId;
   const earner = workers.find((x) => x.key.id === assigned) ?? workers[0]!;
   await w.call(earner.key, "POST", "/v1/agent/results", w.completed(earner.worker, first.envelope));
   return {
@@ -395,9 +375,10 @@ async function send(s: Scenario, req: ReturnType<RouteWorld["request"]>): Promis
   if (a.status >= 500) {
     if (!s.on5xx) throw fail("a 5xx");
     const logged = s.w.logs.filter((l) => l.level === "error").at(-1) as { data?: { error?: unknown } } | undefined;
-    // grouped by the logged error with its numbers taken out ("owner index 13" and "owner index 5" are one bug)
+    // grouped by the logged error with its numbers and ids taken out ("owner index 13" and "owner index 5" are one bug)
     const cause = String(logged?.data?.error ?? a.text)
       .split("\n")[0]!
+      .replace(/\b(job|chl)_[0-9a-z]{26}\b/g, "$1_ID")
       .replace(/(?<!for )\b\d+\b/g, "N");
     s.had5xx = true;
     s.on5xx(route ? `${route.spec.method} ${route.spec.path}` : what, cause.slice(0, 200), fail("a 5xx").message);
@@ -520,6 +501,63 @@ const anyActor = (s: Scenario, n: number): SigningKeyPair => pick([...s.requeste
 const requester = (s: Scenario, n: number) => (n % 10 === 9 ? s.stranger.key : pick(s.requesters, n)!.key);
 const worker = (s: Scenario, n: number) => (n % 10 === 9 ? s.stranger.key : pick(s.workers, n)!.key);
 
+type ScenarioJob = Scenario["jobs"][number];
+
+/**
+ * A job's item as the store holds it now, read with its scan, not its get: what the fuzz reads to
+ * build a request stays out of a store a positive control breaks on purpose (only the fuzzed
+ * requests meet it).
+ */
+const jobItem = (w: RouteWorld, jobId: string): JobItem | undefined =>
+  w.store.scan<JobItem>("jobs").find((i) => i.pk === jobId && i.sk === "job");
+
+/** The job items of the scenario now assigned to one of its own workers (a candidate the stranger took after registering cannot be answered). */
+function assignedItems(s: Scenario): Map<string, JobItem> {
+  // read with the store's scan (as jobItem)
+  const open = new Map<string, JobItem>();
+  for (const item of s.w.store.scan<JobItem>("jobs"))
+    if (item.sk === "job" && item.status === "assigned" && s.workers.some((x) => x.key.id === item.candidates[item.attempt]?.workerId))
+      open.set(item.pk as string, item);
+  return open;
+}
+
+/** The `n`th of the scenario's jobs now assigned to one of its workers, with its item: where that worker's result at the job's attempt is accepted. */
+function assignedJob(s: Scenario, n: number): { job: ScenarioJob; item: JobItem } | undefined {
+  const open = assignedItems(s);
+  return pick(
+    s.jobs.flatMap((job) => (open.has(job.header.jobId) ? [{ job, item: open.get(job.header.jobId)! }] : [])),
+    n,
+  );
+}
+
+/**
+ * A job submitted now for one of the requesters (out of band: prepared and submitted through the
+ * core, as the scenario's first job, so the fuzzed requests keep their mix), sealed to one or two
+ * of the workers: the scenario's generated jobs are rarely still open when a result is drawn
+ * (most submits are varied, refused, or settled by then). Undefined when the core refuses (no
+ * worker free, no funds left) or the store fails (a positive control breaks it on purpose): the
+ * fuzzed requests meet either.
+ */
+async function freshJob(s: Scenario, c: Cmd): Promise<{ job: ScenarioJob; item: JobItem } | undefined> {
+  const who = pick(s.requesters, c.a)!.key;
+  let job: ScenarioJob;
+  try {
+    const { header, envelope, quote } = await s.w.sealedJob(who, {
+      candidates: 1 + (c.b % 2),
+      maxTokens: 16 + (c.b % 48),
+      maxPromptTokens: 100 + (c.a % 400),
+    });
+    await submitJob(s.w.deps, who.id, envelope, `submit-${header.jobId}`, quote);
+    job = { who, envelope, header, quote };
+  } catch {
+    return undefined;
+  }
+  s.jobs.push(job);
+  s.ids.push(job.header.jobId);
+  const item = assignedItems(s).get(job.header.jobId);
+  return item && { job, item };
+}
+
 /** FUZZ_TRACE=1: each command on stderr as it starts (to find where a run hangs). */
 const TRACE = process.env.FUZZ_TRACE === "1";
 
@@ -577,24 +615,37 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
       return;
     }
     case "result": {
-      // mostly a job that is still open: that is where a result can settle
-      const open: Scenario["jobs"] = [];
-      for (const j of s.jobs)
-        if ((await w.store.get<JobItem>("jobs", { pk: j.header.jobId, sk: "job" }))?.status === "assigned") open.push(j);
-      const job = c.mode % 4 ? (pick(open, c.a) ?? pick(s.jobs, c.a)) : pick(s.jobs, c.a);
+      // three in four: a job now assigned to one of the scenario's workers (one is submitted for
+      // the purpose when there is none), where a result can settle; else any job (mostly settled)
+      const target = c.mode % 4 ? (assignedJob(s, c.a) ?? (await freshJob(s, c))) : undefined;
+      const job = target?.job ?? pick(s.jobs, c.a);
       if (!job) return;
-      const item = await w.store.get<JobItem>("jobs", { pk: job.header.jobId, sk: "job" });
+      const item = target?.item ?? jobItem(w, job.header.jobId);
       const assigned = item?.candidates[item.attempt]?.workerId;
       const by = c.b % 4 === 0 ? pick(s.workers, c.b)! : (s.workers.find((x) => x.key.id === assigned) ?? pick(s.workers, c.b)!);
       const attempt = item?.attempt ?? 0;
-      // half the failure reports carry a sealed error text (as an agent sends it: FailureReply)
-      const reply = c.a % 2 ? { reply: draw(arbitraryFor(FailureReply), c.seed) } : {};
+      // a third are failure reports; two in three of them carry a sealed error text (as an agent sends it: FailureReply)
+      const reply = c.a % 3 ? { reply: draw(arbitraryFor(FailureReply), c.seed) } : {};
       const failed = (code: string) => ({ kind: "failed", jobId: job.header.jobId, attempt, code, ...reply });
       let body: unknown;
-      if (c.b % 5 === 0) body = failed(pick(["engine_error", "engine_unavailable", "bad_request", "limits_exceeded"], c.seed)!);
-      else {
+      if (c.b % 3 === 0) {
+        body = failed(pick(["engine_error", "engine_unavailable", "bad_request", "limits_exceeded"], c.seed)!);
+        // hostile, half the time only in the sealed reply: what the coordinator stores with the job as sent
+        if (hostile(s, c) && reply.reply && c.mode % 2) {
+          const sealed = hostileBody(FailureReply, reply.reply, c.seed);
+          await call(s, by.key, "POST", "/v1/agent/results", { ...(body as object), reply: sealed });
+          return;
+        }
+      } else {
+        // usage within the header's limits, but one time in four past one of them (a 400)
+        const h = job.header;
+        const over = Math.floor(c.a / 10) % 4 === 0;
+        const usage = {
+          promptTokens: over && c.b % 2 ? h.maxPromptTokens + 1 + (c.a % 300) : c.a % (h.maxPromptTokens + 1),
+          completionTokens: over && !(c.b % 2) ? h.maxTokens + 1 + (c.b % 80) : c.b % (h.maxTokens + 1),
+        };
         try {
-          body = w.completed(by.worker, job.envelope, { attempt, usage: { promptTokens: c.a % 300, completionTokens: c.b % 80 } });
+          body = w.completed(by.worker, job.envelope, { attempt, usage });
         } catch {
           // a varied envelope the worker cannot answer (say, a reply key that is not canonical base64url): what an agent reports
           body = failed("bad_request");
@@ -605,7 +656,7 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
     }
     case "lease": {
       const job = pick(s.jobs, c.a);
-      const item = job ? await w.store.get<JobItem>("jobs", { pk: job.header.jobId, sk: "job" }) : undefined;
+      const item = job ? jobItem(w, job.header.jobId) : undefined;
       await call(
         s,
         worker(s, c.b),
@@ -761,7 +812,7 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
     case "relay": {
       const job = pick(s.jobs, c.a);
       const id = job?.header.jobId ?? "job_" + "1".repeat(26);
-      const item = job ? await w.store.get<JobItem>("jobs", { pk: id, sk: "job" }) : undefined;
+      const item = job ? jobItem(w, id) : undefined;
       const assigned = s.workers.find((x) => x.key.id === item?.candidates[item.attempt]?.workerId)?.key ?? worker(s, c.b);
       switch (c.b % 4) {
         case 0:
