@@ -185,6 +185,17 @@ const TESTS: Record<string, string[]> = {
   // withdrawals*.test.ts: the withdrawal-after-release alert is raised from a released reservation (core/withdrawals.ts)
   "core/chain/watcher.ts": ["core/chain/*.test.ts", "core/withdrawals*.test.ts"],
   "client/sdk.ts#checkCompletedJob": ["client/sdk*.test.ts"],
+  // the AWS reader's walk of the vault's history (session 22: walked once, kept, resumed)
+  "functions/adapters/ton-vault-tx.ts#getVaultTransactions": [
+    "functions/adapters/ton-vault-backlog.test.ts",
+    "functions/adapters/ton-chain.test.ts",
+    "functions/adapters/toncenter-client.test.ts",
+  ],
+  "functions/adapters/ton-vault-tx.ts#walkDown": [
+    "functions/adapters/ton-vault-backlog.test.ts",
+    "functions/adapters/ton-chain.test.ts",
+    "functions/adapters/toncenter-client.test.ts",
+  ],
   "functions/adapters/ton-vault-tx.ts#normalizeVaultTx": [
     "functions/adapters/ton-vault-tx.test.ts",
     // the rules one by one: the differential tests above read a wrong rule the same on both sides
