@@ -16,6 +16,7 @@ import { StoreChainLedger } from "../../core/chain/store-ledger";
 import { runWatcher } from "../../core/chain/watcher";
 import { TonClientChainReader, type TonClientLike } from "./ton-chain";
 import { NOW, accountOf, seed } from "./ton-chain-testing";
+import type { Cursor } from "../../core/chain/types";
 import { createMemoryStore } from "../../local/memory-store";
 import { DEPOSIT_FEE } from "../../contracts/vault";
 import { requesterAccount } from "../../core/ledger";
@@ -23,18 +24,29 @@ import { requesterAccount } from "../../core/ledger";
 const requesterId = accountOf("requester-key");
 
 /** toncenter's getTransactions over the sandbox (as in ton-chain.test.ts), with a per-pass request budget. */
-function fakeToncenter(chain: LocalChain, budget: { left: number }): TonClientLike & { calls: number } {
+type HistoryOpts = { limit: number; lt?: string; hash?: string; to_lt?: string; inclusive?: boolean; archival?: boolean };
+
+/** The vault's transactions in the sandbox so far, newest first (toncenter's order). */
+const vaultHistory = (chain: LocalChain) => {
   const h = BigInt("0x" + chain.vaultAddress.hash.toString("hex"));
+  return ((chain.blockchain as unknown as { transactions: Transaction[] }).transactions ?? [])
+    .filter((t) => t.address === h)
+    .sort((a, b) => (a.lt > b.lt ? -1 : 1));
+};
+
+function fakeToncenter(chain: LocalChain, budget: { left: number }): TonClientLike & { calls: number; asked: HistoryOpts[] } {
   let cache: Transaction[] | null = null;
+  let seen = -1;
   const fake = {
     calls: 0,
-    async getTransactions(_a: Address, opts: { limit: number; lt?: string; hash?: string; to_lt?: string; inclusive?: boolean }) {
+    asked: [] as HistoryOpts[],
+    async getTransactions(_a: Address, opts: HistoryOpts) {
       fake.calls++;
+      fake.asked.push(opts);
       if (budget.left-- <= 0) throw new Error("toncenter: 429 / Lambda timeout (request budget of the pass spent)");
-      cache ??= ((chain.blockchain as unknown as { transactions: Transaction[] }).transactions ?? [])
-        .filter((t) => t.address === h)
-        .sort((a, b) => (a.lt > b.lt ? -1 : 1));
-      const all = cache;
+      const count = chain.txCount();
+      if (count !== seen) [cache, seen] = [vaultHistory(chain), count];
+      const all = cache!;
       let start = 0;
       if (opts.lt && opts.hash) {
         start = all.findIndex((t) => t.lt === BigInt(opts.lt!) && t.hash().toString("base64") === opts.hash);
@@ -105,4 +117,52 @@ describe("a flood of rejected transfers does not stall the toncenter watcher (th
     const bal = await store.get("accounts", { pk: requesterAccount(requesterId), sk: "balance" });
     expect(bal?.available).toBe(5n * 1_000_000_000n - DEPOSIT_FEE);
   });
+});
+
+describe("the reader's kept walk: pages exactly after their cursor, whatever the cursor does", () => {
+  it("pages are contiguous and at most `limit`; a cursor moved back, or ahead of the walk, and new transactions are all served right", async () => {
+    // Prepare: a small vault history, pages of 3 from toncenter, 4 a page to the watcher
+    const chain = await startLocalChain({ now: NOW, coordinatorSeed: seed("coordinator") });
+    for (let i = 0; i < 4; i++) await chain.deposit(accountOf(`r${i}`), 1n);
+    const fake = fakeToncenter(chain, { left: Number.MAX_SAFE_INTEGER });
+    const reader = new TonClientChainReader(fake, chain.vaultAddress, { pageSize: 3 });
+    const lts = () =>
+      vaultHistory(chain)
+        .map((t) => String(t.lt))
+        .reverse();
+    const readAll = async (from: Cursor | null) => {
+      const pages: string[][] = [];
+      for (let cursor = from; ;) {
+        const page = await reader.getVaultTransactions(cursor, 4);
+        if (page.txs.length === 0) return pages;
+        pages.push(page.txs.map((t) => t.lt));
+        cursor = page.cursor;
+      }
+    };
+
+    // Act: the whole history, then again from the start (a cursor moved back), then from its middle
+    const p1 = await reader.getVaultTransactions(null, 4);
+    await reader.getVaultTransactions(p1.cursor, 4); // the kept walk now starts past page 1
+    const back = await reader.getVaultTransactions(null, 4); // a cursor moved back while the walk holds more
+    const first = await readAll(null);
+    const again = await readAll(null);
+    const middle = { lt: lts()[5]!, hash: "" };
+    const fromMiddle = await readAll(middle as Cursor);
+    const history = lts();
+    await chain.deposit(accountOf("late"), 1n); // new transactions after the walk
+    const newer = await reader.getVaultTransactions({ lt: first.flat().at(-1)!, hash: "" } as Cursor, 4);
+
+    // Assess
+    expect(first.flat()).toEqual(history);
+    expect(first.every((p) => p.length <= 4)).toBe(true);
+    expect(again).toEqual(first);
+    expect(back.txs.map((t) => t.lt)).toEqual(first[0]);
+    expect(fromMiddle.flat()).toEqual(first.flat().slice(6));
+    expect(newer.txs.map((t) => t.lt)).toEqual(lts().slice(history.length, history.length + 4));
+    expect(lts().length).toBeGreaterThan(history.length);
+    // toncenter was asked for archival history, bounded by the cursor whenever there was one
+    expect(fake.asked.every((o) => o.archival === true)).toBe(true);
+    expect(fake.asked.filter((o) => o.to_lt !== undefined).length).toBeGreaterThan(0);
+    expect(fake.asked.every((o) => o.limit === 3)).toBe(true);
+  }, 60_000);
 });
