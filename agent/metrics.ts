@@ -226,8 +226,9 @@ export function createAgentMetrics(o: { now?: () => number } = {}) {
       leases.inc();
     },
     error(where: string, code: string, msg: string) {
-      errors.inc({ where, code: labelCode(code) });
-      status.lastError = { at: now(), msg: `${where}: ${msg}`.slice(0, 300), code: labelCode(code) };
+      const label = labelCode(code);
+      errors.inc({ where, code: label });
+      status.lastError = { at: now(), msg: `${where}: ${msg}`.slice(0, 300), code: label };
     },
     account(a: { earned: string; redeemed: string }) {
       status.account = { earned: a.earned, redeemed: a.redeemed, checkedAt: now() };
@@ -282,10 +283,10 @@ export function createAgentMetrics(o: { now?: () => number } = {}) {
 }
 export type AgentMetrics = ReturnType<typeof createAgentMetrics>;
 
-/** GET /metrics and GET /status on 127.0.0.1:`port` (0: any free port). */
 /** The Host header a local client sends to the metrics server: the loopback, by address or name, any port. */
 const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost)(:\d{1,5})?$/i;
 
+/** GET /metrics and GET /status on 127.0.0.1:`port` (0: any free port). */
 export async function serveMetrics(metrics: AgentMetrics, port: number): Promise<{ url: string; server: Server; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];

@@ -209,22 +209,21 @@ export function defineReceiptsCommands(parent: Command, d: ReceiptsCommandDeps):
       ) => {
         const api = d.api(o);
         const anchor = o.anchor ?? process.env.COCOON_ANCHOR_ADDRESS;
-        const reader = anchor
-          ? await toncenterAnchorReader({
-              anchor,
-              tonEndpoint: o.tonEndpoint ?? process.env.COCOON_TON_ENDPOINT,
-              tonApiKey: o.tonApiKey ?? process.env.COCOON_TON_API_KEY,
-            })
-          : isLoopbackApi(api)
-            ? devAnchorReader(api)
-            : (() => {
-                // the dev route is the coordinator's own word: only the local default's sandbox may answer for the chain
-                throw new ApiError(
-                  0,
-                  "missing_anchor",
-                  "verifying against a remote coordinator needs --anchor (or COCOON_ANCHOR_ADDRESS): the anchor is read from the chain, never from the coordinator",
-                );
-              })();
+        let reader: AnchorReader;
+        if (anchor)
+          reader = await toncenterAnchorReader({
+            anchor,
+            tonEndpoint: o.tonEndpoint ?? process.env.COCOON_TON_ENDPOINT,
+            tonApiKey: o.tonApiKey ?? process.env.COCOON_TON_API_KEY,
+          });
+        // the dev route is the coordinator's own word: only the local default's sandbox may answer for the chain
+        else if (isLoopbackApi(api)) reader = devAnchorReader(api);
+        else
+          throw new ApiError(
+            0,
+            "missing_anchor",
+            "verifying against a remote coordinator needs --anchor (or COCOON_ANCHOR_ADDRESS): the anchor is read from the chain, never from the coordinator",
+          );
         const expected = o.receipt === undefined ? undefined : keptReceipt(o.receipt);
         const r = await verifyReceipt(api, reader, jobId, { waitSeconds: o.wait, ...(expected ? { expected } : {}) });
         const v = r.verdict;

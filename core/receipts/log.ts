@@ -79,8 +79,8 @@ const recordKey = (seqno: number) => ({ pk: LIST_PK, sk: pad(seqno) });
  * before it has none, and its chunks are under anchor:<seqno>.
  */
 export const anchorChunkPk = (r: { seqno: number; cut?: string }) => (r.cut ? `anchor:${r.seqno}:${r.cut}` : `anchor:${r.seqno}`);
-const chunkKey = (seqno: number, kind: "r" | "m", i: number, cut?: string) => ({
-  pk: anchorChunkPk(cut === undefined ? { seqno } : { seqno, cut }),
+const chunkKey = (r: { seqno: number; cut?: string }, kind: "r" | "m", i: number) => ({
+  pk: anchorChunkPk(r),
   sk: `${kind}#${String(i).padStart(6, "0")}`,
 });
 export const receiptIndexKey = (jobId: string) => ({ pk: `rlog:${jobId}`, sk: "r" });
@@ -473,7 +473,7 @@ export class StoreAnchorLog {
     for (let i = 0, c = 0; i < inR.length; i += this.chunk, c++) {
       const part = leaves.slice(i, i + this.chunk);
       chunks.push({
-        ...chunkKey(seqno, "r", c, cut),
+        ...chunkKey({ seqno, cut }, "r", c),
         jobIds: inR.slice(i, i + this.chunk).map((e) => e.sk),
         leaves: Buffer.concat(part).toString("base64"),
       } satisfies ReceiptChunk);
@@ -482,7 +482,7 @@ export class StoreAnchorLog {
     for (let i = 0, c = 0; i < inM.length; i += this.chunk, c++) {
       const ids = inM.slice(i, i + this.chunk).map((e) => e.sk);
       const carried = ids.filter((id) => inReceipts.has(id));
-      chunks.push({ ...chunkKey(seqno, "m", c, cut), ids, ...(carried.length ? { inReceipts: carried } : {}) } satisfies MovementChunk);
+      chunks.push({ ...chunkKey({ seqno, cut }, "m", c), ids, ...(carried.length ? { inReceipts: carried } : {}) } satisfies MovementChunk);
     }
     await eachLimited(chunks, this.opts.concurrency ?? 8, (item) => this.store.transact([{ op: "put", table: "chain", item }]));
 
@@ -574,10 +574,9 @@ export class StoreAnchorLog {
   }
 
   private async chunks<T extends Item>(r: Pick<AnchorRecord, "seqno" | "cut">, kind: "r" | "m", n: number): Promise<T[]> {
-    const seqno = r.seqno;
-    const out = await Promise.all(Array.from({ length: n }, (_, i) => this.store.get<T>("chain", chunkKey(seqno, kind, i, r.cut))));
+    const out = await Promise.all(Array.from({ length: n }, (_, i) => this.store.get<T>("chain", chunkKey(r, kind, i))));
     return out.map((c, i) => {
-      if (!c) throw new Error(`anchor ${seqno}: chunk ${kind}#${i} is missing from the store`);
+      if (!c) throw new Error(`anchor ${r.seqno}: chunk ${kind}#${i} is missing from the store`);
       return c;
     });
   }

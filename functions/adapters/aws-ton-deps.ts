@@ -9,10 +9,9 @@
 import type { VoucherSigner } from "../../core/payouts";
 import type { WithdrawalSigner } from "../../core/withdrawals";
 import type { AwsConfig } from "../config";
-import { accountIdToUint } from "../../core/chain/account";
-import { parseTonAddress, rawAddress } from "./ton-cells";
+import { parseTonAddress } from "./ton-cells";
 import { toncenterWithdrawSeqno } from "./toncenter-seqno";
-import { vaultVoucherSigner, vaultWithdrawalSigner, withdrawalTonAddress } from "./vault-signers";
+import { vaultVoucherSigner, vaultWithdrawalReads, vaultWithdrawalSigner } from "./vault-signers";
 
 export function tonSigners(config: AwsConfig): { voucherSigner?: VoucherSigner; withdrawalSigner?: WithdrawalSigner } {
   const payouts = config.payouts;
@@ -37,13 +36,10 @@ export function vaultSeqnoReader(env: Record<string, string | undefined> = proce
   if (!env.COCOON_VAULT_ADDRESS || !env.COCOON_TON_ENDPOINT) return {};
   const vault = parseTonAddress(env.COCOON_VAULT_ADDRESS);
   const ton = { endpoint: env.COCOON_TON_ENDPOINT, ...(env.COCOON_TON_API_KEY ? { apiKey: env.COCOON_TON_API_KEY } : {}) };
-  const seqno = toncenterWithdrawSeqno(ton, vault);
   return {
     withdrawalSigner: {
-      vault: rawAddress(vault),
-      address: (a) => rawAddress(withdrawalTonAddress(a)),
+      ...vaultWithdrawalReads(vault, toncenterWithdrawSeqno(ton, vault)),
       sign: () => Promise.reject(new Error("this function holds no coordinator key: it reads the vault's seqno only")),
-      chainSeqno: (account) => seqno(accountIdToUint(account)),
     },
   };
 }

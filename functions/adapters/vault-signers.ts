@@ -48,6 +48,15 @@ export function vaultVoucherSigner(seed: Uint8Array, vault: TonAddress): Voucher
 }
 
 /** The same key over withdrawals; `chainSeqno` reads the account wallet's seqno (issue 9 #3) where the chain can be read. */
+/** What a withdrawal signer knows of `vault` without its key: the vault, the address rule, its seqno getter. */
+export function vaultWithdrawalReads(vault: TonAddress, chainSeqno?: (account: bigint) => Promise<number>): Omit<WithdrawalSigner, "sign"> {
+  return {
+    vault: rawAddress(vault),
+    address: (a) => rawAddress(withdrawalTonAddress(a)),
+    ...(chainSeqno ? { chainSeqno: (account: string) => chainSeqno(accountIdToUint(account)) } : {}),
+  };
+}
+
 export function vaultWithdrawalSigner(
   seed: Uint8Array,
   vault: TonAddress,
@@ -55,8 +64,7 @@ export function vaultWithdrawalSigner(
 ): WithdrawalSigner {
   const key = signingKeyFromSeed(seed);
   return {
-    vault: rawAddress(vault),
-    address: (a) => rawAddress(withdrawalTonAddress(a)),
+    ...vaultWithdrawalReads(vault, chainSeqno),
     async sign(w) {
       const hash = withdrawalHash(vault, {
         account: accountIdToUint(w.account),
@@ -67,6 +75,5 @@ export function vaultWithdrawalSigner(
       });
       return { signature: Buffer.from(sign(key, hash)).toString("base64") };
     },
-    ...(chainSeqno ? { chainSeqno: (account: string) => chainSeqno(accountIdToUint(account)) } : {}),
   };
 }
