@@ -534,14 +534,20 @@ describe("agent runtime: an engine that answers one request with an error of its
       serverMessage: "bad token in SECRET PROMPT",
     });
 
-  it("an engine whose probe answers stays on the lists: the next job runs on it, no offline heartbeat", async () => {
-    // Prepare
+  /** Factory: an agent whose engine answers its first call with `fault()`; its heartbeats recorded (no regular one during the test) */
+  async function faultyAgent() {
     const url = await network();
     const k = keys();
     const engine = scriptedEngine([fault()]);
     const source = scriptedSource([]);
     const a = await agent(url, k, { engine, jobSource: source, heartbeatMs: 60_000 });
     const beats = intercept(a.api, API.heartbeat.path, () => undefined) as Array<{ offline: boolean }>;
+    return { k, engine, source, a, beats };
+  }
+
+  it("an engine whose probe answers stays on the lists: the next job runs on it, no offline heartbeat", async () => {
+    // Prepare
+    const { k, engine, source, a, beats } = await faultyAgent();
     const posts = intercept(a.api, API.postResult.path, () => TAKEN) as ResultRequest[];
     // Act
     source.push([sealedJob(k.signingKey.id, k.kemKey)]);
@@ -560,12 +566,7 @@ describe("agent runtime: an engine that answers one request with an error of its
 
   it("an engine whose probe fails too goes down, and /status names the status, never the engine's text", async () => {
     // Prepare
-    const url = await network();
-    const k = keys();
-    const engine = scriptedEngine([fault()]);
-    const source = scriptedSource([]);
-    const a = await agent(url, k, { engine, jobSource: source, heartbeatMs: 60_000 });
-    const beats = intercept(a.api, API.heartbeat.path, () => undefined) as Array<{ offline: boolean }>;
+    const { k, engine, source, a, beats } = await faultyAgent();
     intercept(a.api, API.postResult.path, () => TAKEN);
     const errors: string[][] = [];
     const record = a.metrics.error.bind(a.metrics);

@@ -12,21 +12,14 @@ import { internal, toNano } from "@ton/core";
 import { startLocalChain } from "../../local/chain";
 import { accountIdToUint } from "../../core/chain/account";
 import { getBalance, requesterAccount } from "../../core/ledger";
-import type { CoreDeps } from "../../core/deps";
-import {
-  DEFAULT_RELEASE_GRACE_SECONDS,
-  getWithdrawal,
-  releaseExpiredWithdrawals,
-  requestWithdrawal,
-  type WithdrawalDeps,
-} from "../../core/withdrawals";
+import { DEFAULT_RELEASE_GRACE_SECONDS, getWithdrawal, releaseExpiredWithdrawals, requestWithdrawal } from "../../core/withdrawals";
 import { collectingAlerts } from "../../core/chain/dedup";
 import { StoreChainLedger } from "../../core/chain/store-ledger";
 import { runWatcher } from "../../core/chain/watcher";
 import { TestStore } from "../../test/fixtures/faulty-store";
 import { withdrawBody } from "../../contracts/vault";
-import { tonWithdrawalSigner, withdrawalFromJson } from "./ton-withdrawal-signer";
-import { NOW, accountOf, seed } from "./ton-chain-testing";
+import { withdrawalFromJson } from "./ton-withdrawal-signer";
+import { NOW, accountOf, seed, withdrawalDeps } from "./ton-chain-testing";
 
 describe("a withdrawal the vault refuses at payment, seen by the coordinator", () => {
   it("the paid one lands, the refused one is released at its expiry and can be withdrawn again; the ledger never books what was not paid", async () => {
@@ -34,12 +27,7 @@ describe("a withdrawal the vault refuses at payment, seen by the coordinator", (
     const chain = await startLocalChain({ now: NOW, coordinatorSeed: seed("coordinator") });
     const store = new TestStore();
     let now = NOW * 1000;
-    const deps = {
-      store,
-      clock: { now: () => now },
-      log: { info() {}, warn() {}, error() {} },
-      withdrawalSigner: tonWithdrawalSigner(chain.coordinator.secretKey, chain.vaultAddress, (a) => chain.vault.getWithdrawSeqno(a)),
-    } as unknown as CoreDeps & WithdrawalDeps;
+    const deps = withdrawalDeps(chain, store, () => now);
     const ledger = new StoreChainLedger(store);
     const alerts = collectingAlerts();
     const watch = () => runWatcher({ reader: chain.reader, ledger, alerts, now: () => now, lagThresholdSeconds: 600_000 });

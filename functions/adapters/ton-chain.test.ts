@@ -5,7 +5,6 @@ import { startLocalChain, type LocalChain } from "../../local/chain";
 import { freeze, refDepositLookalikes } from "../../contracts/fixtures";
 import { accountIdToUint } from "../../core/chain/account";
 import { getBalance, requesterAccount } from "../../core/ledger";
-import type { CoreDeps } from "../../core/deps";
 import {
   DEFAULT_RELEASE_GRACE_SECONDS,
   getWithdrawal,
@@ -13,7 +12,7 @@ import {
   requestWithdrawal,
   type WithdrawalDeps,
 } from "../../core/withdrawals";
-import { tonWithdrawalSigner, withdrawalFromJson } from "./ton-withdrawal-signer";
+import { withdrawalFromJson } from "./ton-withdrawal-signer";
 import { loadAwsConfig } from "../config";
 import { createAwsDeps } from "./aws-deps";
 import { accountIdFromUint } from "../../core/chain/account";
@@ -32,7 +31,7 @@ import {
   voucherFromJson,
   voucherToJson,
 } from "./ton-chain";
-import { NOW, accountOf, seed } from "./ton-chain-testing";
+import { NOW, accountOf, seed, withdrawalDeps } from "./ton-chain-testing";
 
 const requesterId = accountOf("requester-key");
 /** what a deposit of `value` credits: the vault keeps DEPOSIT_FEE (contracts/README.md) */
@@ -464,12 +463,7 @@ describe("issue 9 #3: the AWS adapter reads the vault's withdraw seqno, and a la
     const chain = await startLocalChain({ now: NOW, coordinatorSeed: seed("coordinator") });
     const store = new TestStore();
     let now = NOW * 1000;
-    const deps = {
-      store,
-      clock: { now: () => now },
-      log: { info() {}, warn() {}, error() {} },
-      withdrawalSigner: tonWithdrawalSigner(chain.coordinator.secretKey, chain.vaultAddress),
-    } as unknown as CoreDeps & WithdrawalDeps;
+    const deps = withdrawalDeps(chain, store, () => now, { seqnoGetter: false });
     const ledger = new StoreChainLedger(store);
     const reader = new TonClientChainReader(fakeToncenter(chain), chain.vaultAddress, { pageSize: 3 });
     const watch = () =>
