@@ -7,6 +7,8 @@
 import type { RelayChunk, RelayReadResponse, RelaySession } from "../events/relay";
 import type { CoreDeps } from "./deps";
 import { CocoonError, ConflictError, ForbiddenError, NotFoundError } from "./errors";
+import { getBalance, requesterAccount } from "./ledger";
+import { ConditionFailedError } from "./ports";
 import { getJob } from "./jobs";
 import { jobKey, jobTopic, type JobItem } from "./jobs/items";
 import type { RelayPort, WithRelay } from "./relay";
@@ -25,6 +27,76 @@ export interface RelaySessionVendor {
    * across its jobs); `channel`: the caller's own reader, on a relay with channels (SQS).
    */
   forAccount(account: string, channel?: string): Promise<RelaySession>;
+  /**
+   * True where each new channel makes a resource in the operator's AWS account (SQS: a queue):
+   * the core then opens channels only for funded accounts, RELAY_CHANNELS_PER_HOUR an hour each.
+   */
+  readonly channelQueues?: boolean;
+}
+
+/**
+ * How many channels one account may use an hour where a channel is a queue (session 23). Channel
+ * names are the SDK's (96 random bits a client), so without a bound any key made any number of
+ * queues in the operator's account, a CreateQueue each. A client asks for its channel's session
+ * again only as its credentials run out, so 32 is 32 SDK clients (processes) an hour; past it
+ * 429 too_many_channels, and the SDK answers those jobs whole (no stream). The channel's queue
+ * stays until its SDK closes it, so what this bounds is the rate: 32 new queues an hour for an
+ * account that holds funds (keys are free, deposits are not).
+ */
+export const RELAY_CHANNELS_PER_HOUR = 32;
+const HOUR_MS = 3_600_000;
+
+/** An account opened RELAY_CHANNELS_PER_HOUR channels this hour: retry after `retryAfterSeconds`. */
+export class TooManyChannelsError extends CocoonError {
+  constructor(retryAfterSeconds: number) {
+    super(
+      429,
+      "too_many_channels",
+      `this account opened ${RELAY_CHANNELS_PER_HOUR} relay channels this hour (one per SDK client): reuse a client, or retry in ${retryAfterSeconds} s; jobs are answered whole meanwhile`,
+      { retryAfterSeconds, limit: RELAY_CHANNELS_PER_HOUR },
+    );
+  }
+}
+
+/**
+ * Counts `channel` among the account's channels of this hour, or refuses it: one item per
+ * (account, hour, channel) and a counter per (account, hour), both written in one transaction
+ * whose counter condition holds the cap under concurrent requests (a query-then-put would not:
+ * a burst of new channels would each see room). A channel already counted this hour is free.
+ */
+async function claimRelayChannel(deps: CoreDeps, requester: string, channel: string): Promise<void> {
+  const pk = requesterAccount(requester);
+  const balance = await getBalance(deps.store, pk);
+  if (balance.available + balance.held <= 0n)
+    throw new ForbiddenError("relay_needs_funds", "relay channels are for accounts that hold funds: deposit, then ask again");
+  const now = deps.clock.now();
+  const hour = Math.floor(now / HOUR_MS);
+  const ttl = Math.ceil(((hour + 1) * HOUR_MS) / 1000) + 60;
+  const counter = { pk, sk: `relay-channels#${hour}` };
+  const mine = { pk, sk: `relay-channel#${hour}#${channel}` };
+  if (await deps.store.get("accounts", mine)) return; // a client renewing its credentials: one read, no write
+  try {
+    // the counter must exist for its condition (a missing attribute compares false on DynamoDB)
+    await deps.store.transact([{ op: "put", table: "accounts", item: { ...counter, n: 0, ttl }, when: { kind: "notExists" } }]);
+  } catch (e) {
+    if (!(e instanceof ConditionFailedError)) throw e;
+  }
+  try {
+    await deps.store.transact([
+      { op: "put", table: "accounts", item: { ...mine, ttl }, when: { kind: "notExists" } },
+      {
+        op: "update",
+        table: "accounts",
+        key: counter,
+        add: { n: 1 },
+        when: { kind: "cmp", attr: "n", op: "<", value: RELAY_CHANNELS_PER_HOUR },
+      },
+    ]);
+  } catch (e) {
+    if (!(e instanceof ConditionFailedError)) throw e;
+    if (await deps.store.get("accounts", mine)) return; // counted already this hour
+    throw new TooManyChannelsError(Math.max(1, Math.ceil(((hour + 1) * HOUR_MS - now) / 1000)));
+  }
 }
 
 /** What the relay routes need: the core (with its relay session vendor, CoreDeps.relaySessions, where there is one) and the HTTP relay where there is one. */
@@ -140,8 +212,12 @@ export async function requesterRelaySession(
 ): Promise<RelaySession> {
   const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
   if (job && job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
-  if (deps.relaySessions)
-    return scope === "account" ? deps.relaySessions.forAccount(requester, channel) : deps.relaySessions.forRequester(jobId, requester);
+  if (deps.relaySessions) {
+    if (scope !== "account") return deps.relaySessions.forRequester(jobId, requester);
+    // (the route's schema has checked the channel: RelaySessionRequest, events/relay.ts)
+    if (deps.relaySessions.channelQueues && channel !== undefined) await claimRelayChannel(deps, requester, channel);
+    return deps.relaySessions.forAccount(requester, channel);
+  }
   requireRelay(deps);
   return { transport: "http" };
 }

@@ -70,8 +70,8 @@ export type RelayTransport = (typeof RELAY_TRANSPORTS)[number];
 export const RELAY_SQS_WRITER_ACTIONS = ["sqs:SendMessage"];
 export const RELAY_SQS_READER_ACTIONS = ["sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:DeleteQueue"];
 export const RELAY_SQS_ROLE_ACTIONS = [...RELAY_SQS_WRITER_ACTIONS, ...RELAY_SQS_READER_ACTIONS];
-/** The requester-session function's own: create a channel's queue, or set an older deploy's one to today's attributes. */
-export const RELAY_SQS_CREATE_ACTIONS = ["sqs:CreateQueue", "sqs:SetQueueAttributes"];
+/** The requester-session function's own: create a channel's queue, its attributes in the CreateQueue (no SetQueueAttributes: it would let a compromised function give a queue a policy open to anyone). */
+export const RELAY_SQS_CREATE_ACTIONS = ["sqs:CreateQueue"];
 
 /** The relay of this deploy, from the deploying shell; refused when it cannot work. */
 export function relayTransportFromEnv(env: NodeJS.ProcessEnv = process.env): RelayTransport {

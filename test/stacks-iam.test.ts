@@ -107,3 +107,18 @@ describe("review: relay roles a function can assume", () => {
     for (const role of assumable(fn)) expect(actionsOfRole(role), role).not.toContain("sqs:SendMessage");
   });
 });
+
+describe("review, session 23: no function can give a channel queue a policy", () => {
+  it("the requester-session function creates channel queues (attributes in the CreateQueue) and holds no sqs:SetQueueAttributes or sqs:AddPermission; no role in the stack does", () => {
+    // Act
+    const fn = functionOfRoute("POST /v1/jobs/{id}/relay");
+    const own = actionsOfRole(roleOf(fn));
+    const everyRole = ofType("AWS::IAM::Role").flatMap(([id]) => actionsOfRole(id));
+    // Assess
+    expect(own).toContain("sqs:CreateQueue");
+    for (const a of ["sqs:SetQueueAttributes", "sqs:AddPermission", "sqs:*"]) {
+      expect(own).not.toContain(a);
+      expect(everyRole).not.toContain(a);
+    }
+  });
+});

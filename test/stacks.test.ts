@@ -151,7 +151,7 @@ const ACTIONS: Record<string, string[]> = {
   ],
   // issue 11/12: the relay session routes vend credentials through the RelayRole; with the SQS
   // relay (the default) the requester's also creates its channel queue, the worker's never
-  "functions/http/relay-session.handler": [...TABLE_RW, "sqs:CreateQueue", "sqs:SetQueueAttributes", "sts:AssumeRole"],
+  "functions/http/relay-session.handler": [...TABLE_RW, "sqs:CreateQueue", "sts:AssumeRole"],
   "functions/http/relay-worker-session.handler": [...TABLE_RW, "sts:AssumeRole"],
 };
 

@@ -49,6 +49,8 @@ const sessionOf = (queueUrl: string, sessionName: string): RelaySession => ({
 });
 let admin: SQSClient;
 const vendor: RelaySessionVendor = {
+  // as the real one: the coordinator caps channels per account before it asks (session 23), which the SDK's clients stay under
+  channelQueues: true,
   forAccount: async (account, channel) => {
     if (!channel) throw new CocoonError(400, "relay_channel_required", 'ask with {"scope":"account","channel":…}');
     // As the real vendor: the queue made here, chunks kept 2 minutes, a received one never seen again (nothing to delete)

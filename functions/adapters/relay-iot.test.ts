@@ -57,7 +57,7 @@ describe("relay sessions on AWS IoT Core (STS mocked)", () => {
       endpoint: "abc123-ats.iot.us-east-1.amazonaws.com",
       region: "us-east-1",
       topic: `${PREFIX}/r/${REQUESTER}/${JOB}/${WORKER}`,
-      clientId: `${PREFIX}-r-${JOB}`,
+      clientId: `${PREFIX}-r-${REQUESTER}-${JOB}`,
       credentials: { accessKeyId: "ASIAEXAMPLE", secretAccessKey: "secret", sessionToken: "token", expiration: EXPIRES.getTime() },
     });
   });
@@ -70,7 +70,7 @@ describe("relay sessions on AWS IoT Core (STS mocked)", () => {
       Statement: Array<{ Action: string[]; Resource: string }>;
     };
     expect(policy.Statement.map((x) => [x.Action, x.Resource])).toEqual([
-      [["iot:Connect"], `${IOT_ARN}:client/${PREFIX}-r-${JOB}`],
+      [["iot:Connect"], `${IOT_ARN}:client/${PREFIX}-r-${REQUESTER}-${JOB}`],
       [["iot:Subscribe"], `${IOT_ARN}:topicfilter/${PREFIX}/r/${REQUESTER}/${JOB}/*`],
       [["iot:Receive"], `${IOT_ARN}:topic/${PREFIX}/r/${REQUESTER}/${JOB}/*`],
     ]);
@@ -78,6 +78,21 @@ describe("relay sessions on AWS IoT Core (STS mocked)", () => {
     // no statement reaches another job or another account
     expect(requesterRelayPolicy({ iotArn: IOT_ARN, prefix: PREFIX }, REQUESTER, JOB)).not.toMatch(/\/r\/\*|topic\/\*|\*\/\*/);
     expect(workerRelayPolicy({ iotArn: IOT_ARN, prefix: PREFIX }, REQUESTER, JOB, WORKER)).not.toContain("*");
+  });
+
+  it("session 23: two accounts asking for one job id (the requester picks it) get different client ids, so neither can connect as, and kick off, the other", async () => {
+    // Prepare
+    const OTHER = "T3RoZXJSZXF1ZXN0ZXJLZXlGb3JUaGVUZXN0c09mUmVs";
+    // Act
+    const mine = await vendor().forRequester(JOB, REQUESTER);
+    const theirs = await vendor().forRequester(JOB, OTHER);
+    // Assess
+    const [, second] = sts
+      .commandCalls(AssumeRoleCommand)
+      .map((c) => JSON.parse(c.args[0].input.Policy!) as { Statement: Array<{ Resource: string }> });
+    expect(theirs.transport === "iot-mqtt" && theirs.clientId).not.toBe(mine.transport === "iot-mqtt" && mine.clientId);
+    expect(second!.Statement[0]!.Resource).toBe(`${IOT_ARN}:client/${PREFIX}-r-${OTHER}-${JOB}`);
+    expect(second!.Statement[0]!.Resource).not.toContain("*"); // exactly its own client id
   });
 
   it("issue 12: an account session may connect as its own client id, subscribe to exactly its account's filter and receive its own jobs' topics, no other account's", async () => {
@@ -113,6 +128,14 @@ describe("relay sessions on AWS IoT Core (STS mocked)", () => {
   it("a client id past IoT Core's 128 bytes is hashed, keeping its random part", () => {
     expect(accountClientId(PREFIX, "a".repeat(200), "0123456789ab")).toMatch(new RegExp(`^${PREFIX}-r-[0-9a-f]{40}-0123456789ab$`));
     expect(accountClientId(PREFIX, REQUESTER, "0123456789ab")).toBe(`${PREFIX}-r-${REQUESTER}-0123456789ab`);
+  });
+
+  it("session 23: a worker's publish credentials last 900 s even on a stage whose sessions last an hour (IAM cannot count publishes)", async () => {
+    // Act
+    await vendor(3600).forRequester(JOB, REQUESTER);
+    await vendor(3600).forWorker({ jobId: JOB, attempt: 1, requester: REQUESTER }, WORKER);
+    // Assess
+    expect(sts.commandCalls(AssumeRoleCommand).map((c) => c.args[0].input.DurationSeconds)).toEqual([3600, 900]);
   });
 
   it("no credentials from STS is a 503; a duration outside 900-3600 s is refused at construction", async () => {

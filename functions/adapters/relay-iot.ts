@@ -20,7 +20,7 @@
  * allows the four IoT actions under this stage's topic prefix; each AssumeRole adds a session
  * policy naming ONE job's topic: the worker at the job's current attempt may publish to
  * `<prefix>/<requester>/<jobId>/<workerId>` (nothing else: HTTPS publish needs no Connect),
- * the requester may connect as `<stage>-r-<jobId>` and subscribe to / receive
+ * the requester may connect as `<prefix>-r-<requester>-<jobId>` and subscribe to / receive
  * `<prefix>/<requester>/<jobId>/*`. The requester's own account is in the topic, so
  * credentials asked for before a job exists (quotes are stateless) read nothing of another's.
  * An account-scoped requester session (issue 12: the SDK's one connection and subscription per
@@ -38,7 +38,7 @@ import type { STSClient } from "@aws-sdk/client-sts";
 import { createHash, randomBytes } from "node:crypto";
 import { relaySenderName, type RelaySession } from "../../events/relay";
 import type { RelaySessionVendor } from "../../core/relay-access";
-import { assumeRelayRole, checkRelayDuration, exactSessionName, relaySessionName } from "./relay-sts";
+import { assumeRelayRole, checkRelayDuration, exactSessionName, relaySessionName, WORKER_RELAY_SESSION_SECONDS } from "./relay-sts";
 
 export const RELAY_WORKER_ACTIONS = ["iot:Publish"] as const;
 export const RELAY_REQUESTER_ACTIONS = ["iot:Connect", "iot:Subscribe", "iot:Receive"] as const;
@@ -62,8 +62,18 @@ export interface IotRelayOptions {
 /** The topic of one job's stream from one worker. */
 export const relayTopic = (prefix: string, requester: string, jobId: string, workerId: string) =>
   `${prefix}/r/${requester}/${jobId}/${workerId}`;
-/** The requester's MQTT client id for one job. */
-export const relayClientId = (prefix: string, jobId: string) => `${prefix}-r-${jobId}`;
+/**
+ * The requester's MQTT client id for one job: the account and the job. Job ids are the
+ * requester's own choice (quotes are stateless, the session is asked before submit), so
+ * `<prefix>-r-<jobId>` alone let another account that knew or picked the same id be vended
+ * Connect on the same client id, and IoT Core disconnects a client when another connects under
+ * its id: each would kick the other off (session 23). Never one of accountClientId's (a job id
+ * holds `_`, their random part is hex).
+ */
+export const relayClientId = (prefix: string, requester: string, jobId: string) => {
+  const id = `${prefix}-r-${requester}-${jobId}`;
+  return id.length <= 128 ? id : `${prefix}-r-${createHash("sha256").update(requester).digest("hex").slice(0, 40)}-${jobId}`;
+};
 
 /** The filter of all of one requester's streams: `+` the job id, `+` the worker id. */
 export const accountRelayFilter = (prefix: string, requester: string) => `${prefix}/r/${requester}/+/+`;
@@ -102,7 +112,7 @@ export function requesterRelayPolicy(o: Pick<IotRelayOptions, "iotArn" | "prefix
         Sid: "ConnectAsThisJob",
         Effect: "Allow",
         Action: ["iot:Connect"],
-        Resource: `${o.iotArn}:client/${relayClientId(o.prefix, jobId)}`,
+        Resource: `${o.iotArn}:client/${relayClientId(o.prefix, requester, jobId)}`,
       },
       { Sid: "SubscribeThisJob", Effect: "Allow", Action: ["iot:Subscribe"], Resource: `${o.iotArn}:topicfilter/${base}/*` },
       { Sid: "ReceiveThisJob", Effect: "Allow", Action: ["iot:Receive"], Resource: `${o.iotArn}:topic/${base}/*` },
@@ -137,8 +147,8 @@ export class IotRelaySessionVendor implements RelaySessionVendor {
     checkRelayDuration(o.durationSeconds);
   }
 
-  private assume(name: string, policy: string) {
-    return assumeRelayRole(this.o, name, policy);
+  private assume(name: string, policy: string, durationSeconds = this.o.durationSeconds) {
+    return assumeRelayRole({ ...this.o, durationSeconds }, name, policy);
   }
 
   async forWorker(job: { jobId: string; attempt: number; requester: string }, workerId: string): Promise<RelaySession> {
@@ -146,13 +156,14 @@ export class IotRelaySessionVendor implements RelaySessionVendor {
     const credentials = await this.assume(
       exactSessionName(relaySenderName(job.jobId, job.attempt)),
       workerRelayPolicy(this.o, job.requester, job.jobId, workerId),
+      WORKER_RELAY_SESSION_SECONDS,
     );
     return {
       transport: "iot-mqtt",
       endpoint: this.o.endpoint,
       region: this.o.region,
       topic: relayTopic(this.o.prefix, job.requester, job.jobId, workerId),
-      clientId: relayClientId(this.o.prefix, job.jobId),
+      clientId: relayClientId(this.o.prefix, job.requester, job.jobId),
       credentials,
     };
   }
@@ -164,7 +175,7 @@ export class IotRelaySessionVendor implements RelaySessionVendor {
       endpoint: this.o.endpoint,
       region: this.o.region,
       topic: `${this.o.prefix}/r/${requester}/${jobId}/+`,
-      clientId: relayClientId(this.o.prefix, jobId),
+      clientId: relayClientId(this.o.prefix, requester, jobId),
       credentials,
     };
   }

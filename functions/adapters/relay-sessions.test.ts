@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AssumeRoleCommand } from "@aws-sdk/client-sts";
+import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { lazyRelaySessionsFromEnv, relaySessionsFromEnv } from "./relay-sessions";
 import { mockRelayAws } from "./relay-sessions-testing";
 import { SqsRelaySessionVendor } from "./relay-sqs";
@@ -27,7 +28,7 @@ const iotEnv = (o: Record<string, string | undefined> = {}) => ({
 });
 
 // every SQSClient / STSClient the chooser makes is mocked (relay-sessions-testing.ts): no AWS call is made here
-const { sts } = mockRelayAws();
+const { sqs, sts } = mockRelayAws();
 
 describe("relaySessionsFromEnv: which relay a stage vends", () => {
   it("unset (or empty) transport: no vendor, the coordinator's own HTTP relay (the local default)", async () => {
@@ -41,6 +42,8 @@ describe("relaySessionsFromEnv: which relay a stage vends", () => {
     const s = await v!.forWorker({ jobId: JOB, attempt: 0, requester: REQUESTER, relayChannel: CHANNEL }, "w");
     const other = await relaySessionsFromEnv(sqsEnv({ COCOON_AWS_ACCOUNT_ID: "111122223333", COCOON_RELAY_SESSION_SECONDS: "1800" }));
     const t = await other!.forWorker({ jobId: JOB, attempt: 0, requester: REQUESTER, relayChannel: CHANNEL }, "w");
+    sqs.on(CreateQueueCommand).callsFake((input: { QueueName: string }) => ({ QueueUrl: `https://sqs.example/${input.QueueName}` }));
+    await other!.forAccount(REQUESTER, CHANNEL);
     // Assess
     expect(v).toBeInstanceOf(SqsRelaySessionVendor);
     expect(s).toMatchObject({ transport: "sqs", region: "eu-west-1" });
@@ -49,7 +52,8 @@ describe("relaySessionsFromEnv: which relay a stage vends", () => {
     expect(t.queueUrl).toMatch(/\/111122223333\/cocoon-prod-r-/);
     expect(sts.commandCalls(AssumeRoleCommand).map((c) => [c.args[0].input.RoleArn, c.args[0].input.DurationSeconds])).toEqual([
       [ROLE, 900],
-      [ROLE, 1800],
+      [ROLE, 900], // a worker's: always the least (relay-sts.ts WORKER_RELAY_SESSION_SECONDS)
+      [ROLE, 1800], // the requester's: the stage's
     ]);
   });
 
@@ -110,5 +114,19 @@ describe("lazyRelaySessionsFromEnv: the vendor of the functions that dispatch jo
       name: "ConfigError",
       variable: "COCOON_RELAY_ROLE_ARN",
     });
+  });
+});
+
+describe("session 23: which vendors make a queue per channel (the core caps those, core/relay-access.ts)", () => {
+  it("the SQS vendor, built or lazy, says so before it is built; IoT Core does not", async () => {
+    // Act
+    const sqsBuilt = await relaySessionsFromEnv(sqsEnv());
+    const iotBuilt = await relaySessionsFromEnv(iotEnv());
+    // Assess
+    expect(sqsBuilt!.channelQueues).toBe(true);
+    expect(iotBuilt!.channelQueues).toBeFalsy();
+    expect(lazyRelaySessionsFromEnv(sqsEnv())!.channelQueues).toBe(true);
+    expect(lazyRelaySessionsFromEnv(iotEnv())!.channelQueues).toBe(false);
+    expect(sts.calls()).toHaveLength(0);
   });
 });

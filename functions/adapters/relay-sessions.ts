@@ -138,5 +138,7 @@ export function lazyRelaySessionsFromEnv(env: Record<string, string | undefined>
     forWorker: async (job, workerId) => (await vendor()).forWorker(job, workerId),
     forRequester: async (jobId, account) => (await vendor()).forRequester(jobId, account),
     forAccount: async (account, channel) => (await vendor()).forAccount(account, channel),
+    // known before the vendor is built: the core caps channels before it asks (SqsRelaySessionVendor's)
+    channelQueues: env.COCOON_RELAY_TRANSPORT === "sqs",
   };
 }

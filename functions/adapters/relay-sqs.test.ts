@@ -142,35 +142,21 @@ describe("relay sessions over SQS: the requester's channel (SQS and STS mocked)"
     expect(sqs.commandCalls(CreateQueueCommand)).toHaveLength(2);
   });
 
-  it("a channel's queue made with other attributes (an older deploy's) is set to today's and read on: the client keeps its channel", async () => {
+  it("session 23: a channel's queue made with other attributes (an older deploy's) is a 409 relay_channel_conflict, never rewritten: no SetQueueAttributes, no credentials", async () => {
     // Prepare
     const v = vendor();
     sqs.on(CreateQueueCommand).rejects(new QueueNameExists({ message: "exists", $metadata: {} }));
     sqs.on(SetQueueAttributesCommand).resolves({});
     // Act
-    const s = await v.forAccount(REQUESTER, CHANNEL);
-    // Assess
-    const name = relayQueueName(PREFIX, REQUESTER, CHANNEL);
-    expect(s).toMatchObject({ transport: "sqs", queueUrl: urlOf(name) });
-    expect(sqs.commandCalls(SetQueueAttributesCommand).map((c) => c.args[0].input)).toEqual([
-      { QueueUrl: urlOf(name), Attributes: { ...RELAY_QUEUE_ATTRIBUTES } },
-    ]);
-    // and once set, the same warm function asks SQS nothing more for it
-    await v.forAccount(REQUESTER, CHANNEL);
-    expect(sqs.commandCalls(CreateQueueCommand)).toHaveLength(1);
-  });
-
-  it("a queue with other attributes that cannot be set is a 409 relay_channel_conflict telling the SDK to open a new channel", async () => {
-    // Prepare
-    const v = vendor();
-    sqs.on(CreateQueueCommand).rejects(new QueueNameExists({ message: "exists", $metadata: {} }));
-    sqs.on(SetQueueAttributesCommand).rejects(Object.assign(new Error("denied"), { name: "AccessDenied" }));
-    // Act
     const conflict = v.forAccount(REQUESTER, CHANNEL);
     // Assess
     await expect(conflict).rejects.toMatchObject({ status: 409, code: "relay_channel_conflict" });
     await expect(conflict).rejects.toThrow(/open a new channel/);
+    expect(sqs.commandCalls(SetQueueAttributesCommand)).toHaveLength(0);
     expect(sts.calls()).toHaveLength(0);
+    // not cached: the next ask tries CreateQueue again
+    await expect(v.forAccount(REQUESTER, CHANNEL)).rejects.toMatchObject({ code: "relay_channel_conflict" });
+    expect(sqs.commandCalls(CreateQueueCommand)).toHaveLength(2);
   });
 
   it("any other CreateQueue failure reaches the caller as SQS threw it: not a 409, not cached, no credentials vended", async () => {
@@ -254,6 +240,24 @@ describe("relay sessions over SQS: the worker (SQS and STS mocked)", () => {
     expect(sqs.calls()).toHaveLength(0);
     if (requesterSide.transport !== "sqs") throw new Error("not sqs");
     expect(RelaySession.parse(s)).toMatchObject({ transport: "sqs", region: REGION, queueUrl: requesterSide.queueUrl });
+  });
+
+  it("session 23: what bounds a worker flooding its requester's channel (IAM cannot count sends): its credentials last 900 s even on a stage whose sessions last an hour, send to one queue, and the queue refuses messages over 144 KiB and drops them after 120 s", async () => {
+    // Prepare: a stage that gives requesters hour-long sessions
+    const v = vendor({ durationSeconds: 3600 });
+    // Act
+    await v.forAccount(REQUESTER, CHANNEL);
+    await v.forWorker(job());
+    // Assess
+    expect(assumed(0).input.DurationSeconds).toBe(3600); // the requester's reader
+    expect(assumed(1).input.DurationSeconds).toBe(900); // the worker's sender: the least STS gives
+    expect(assumed(1).policy.Statement).toEqual([
+      expect.objectContaining({ Action: ["sqs:SendMessage"], Resource: arnOf(relayQueueName(PREFIX, REQUESTER, CHANNEL)) }),
+    ]);
+    expect(sqs.commandCalls(CreateQueueCommand)[0]!.args[0].input.Attributes).toMatchObject({
+      MaximumMessageSize: String(144 * 1024),
+      MessageRetentionPeriod: "120",
+    });
   });
 
   it("in another AWS partition (China, GovCloud) the policies name that partition's queue ARNs and the URLs its endpoints", async () => {

@@ -6,7 +6,8 @@
  * long-polls its own queue. As with IoT Core (relay-iot.ts) no compute of ours runs per chunk:
  * the coordinator only creates the queue and vends short-lived credentials here (STS, free).
  *
- * The queue (made by the requester's session, never by a worker's):
+ * The queue (made by the requester's session, never by a worker's; only for an account that
+ * holds funds, RELAY_CHANNELS_PER_HOUR new channels an hour, core/relay-access.ts):
  * - MessageRetentionPeriod 120 s: chunks nobody read for 2 minutes are dropped (the SDK then
  *   reads the stored reply, GET /v1/jobs/{id}), so an abandoned channel empties itself;
  * - VisibilityTimeout 12 h, longer than the retention: a received message never becomes
@@ -37,7 +38,7 @@ import { AccountId, RelayChannel } from "../../events/common";
 import { relaySenderName, type RelaySession } from "../../events/relay";
 import { CocoonError, ConflictError, ValidationError } from "../../core/errors";
 import type { RelaySessionVendor } from "../../core/relay-access";
-import { assumeRelayRole, checkRelayDuration, exactSessionName, relaySessionName } from "./relay-sts";
+import { assumeRelayRole, checkRelayDuration, exactSessionName, relaySessionName, WORKER_RELAY_SESSION_SECONDS } from "./relay-sts";
 
 export const SQS_RELAY_WORKER_ACTIONS = ["sqs:SendMessage"] as const;
 export const SQS_RELAY_REQUESTER_ACTIONS = ["sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:DeleteQueue"] as const;
@@ -45,14 +46,16 @@ export const SQS_RELAY_REQUESTER_ACTIONS = ["sqs:ReceiveMessage", "sqs:GetQueueA
 export const SQS_RELAY_ROLE_ACTIONS = [...SQS_RELAY_WORKER_ACTIONS, ...SQS_RELAY_REQUESTER_ACTIONS] as const;
 /**
  * What the requester-session function itself does on `<prefix>-r-*` (no worker may make a queue
- * exist): create a channel's queue, and bring one an older deploy made to today's attributes.
+ * exist): create a channel's queue, with its attributes in the CreateQueue itself. Nothing else:
+ * with sqs:SetQueueAttributes a compromised function could give any channel queue a policy
+ * (open it to anyone), and only a queue of an older deploy's attributes needed it (session 23).
  */
-export const SQS_RELAY_CREATE_ACTIONS = ["sqs:CreateQueue", "sqs:SetQueueAttributes"] as const;
+export const SQS_RELAY_CREATE_ACTIONS = ["sqs:CreateQueue"] as const;
 
 /**
  * Every channel queue's attributes. CreateQueue is idempotent only while these stay equal: a
- * queue made before they changed is set to them (ensureQueue), so a deploy that changes them
- * leaves every client's channel working.
+ * queue made before they changed is a 409 relay_channel_conflict (ensureQueue), so a deploy that
+ * changes them makes a client that outlives it answer whole until it opens a new channel.
  */
 export const RELAY_QUEUE_ATTRIBUTES = {
   MessageRetentionPeriod: "120",
@@ -106,6 +109,8 @@ export const sqsRequesterRelayPolicy = (queueArn: string) => policy("ReadOwnChan
 const errName = (e: unknown) => (e && typeof e === "object" && "name" in e ? String((e as { name: unknown }).name) : "");
 
 export class SqsRelaySessionVendor implements RelaySessionVendor {
+  /** each channel is a queue in the operator's account: the core caps them (core/relay-access.ts RELAY_CHANNELS_PER_HOUR) */
+  readonly channelQueues = true;
   /** queue name → URL: a warm Lambda creates (or confirms) each channel's queue once */
   private readonly urls = new Map<string, string>();
 
@@ -137,8 +142,8 @@ export class SqsRelaySessionVendor implements RelaySessionVendor {
     return `https://sqs.${this.o.region}.${suffix}/${this.o.accountId}/${name}`;
   }
 
-  private assume(name: string, sessionPolicy: string) {
-    return assumeRelayRole({ client: this.o.sts, roleArn: this.o.roleArn, durationSeconds: this.o.durationSeconds }, name, sessionPolicy);
+  private assume(name: string, sessionPolicy: string, durationSeconds = this.o.durationSeconds) {
+    return assumeRelayRole({ client: this.o.sts, roleArn: this.o.roleArn, durationSeconds }, name, sessionPolicy);
   }
 
   private async ensureQueue(name: string): Promise<string> {
@@ -156,18 +161,13 @@ export class SqsRelaySessionVendor implements RelaySessionVendor {
           "this channel's queue was deleted less than 60 s ago: open a new channel (a new SDK client)",
         );
       if (!/Queue(NameExists|AlreadyExists)/.test(n)) throw e;
-      // Made with other attributes (by an older deploy): set today's, and read on. The name is
-      // this account's own channel, so no one else's queue is touched.
-      url = this.queueUrl(name);
-      const { SetQueueAttributesCommand } = await import("@aws-sdk/client-sqs");
-      try {
-        await this.o.sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: { ...RELAY_QUEUE_ATTRIBUTES } }));
-      } catch {
-        throw new ConflictError(
-          "relay_channel_conflict",
-          "this channel's queue exists with other settings that could not be changed: open a new channel (a new SDK client)",
-        );
-      }
+      // Made with other attributes (by an older deploy, or by hand). Not set to today's: the
+      // route holds no sqs:SetQueueAttributes (session 23), which would also let a compromised
+      // function give any channel queue a policy open to anyone. The SDK answers that job whole.
+      throw new ConflictError(
+        "relay_channel_conflict",
+        "this channel's queue exists with other settings: open a new channel (a new SDK client), or read the answer with GET /v1/jobs/{id}",
+      );
     }
     if (!url)
       throw new CocoonError(
@@ -192,6 +192,7 @@ export class SqsRelaySessionVendor implements RelaySessionVendor {
     const credentials = await this.assume(
       exactSessionName(relaySenderName(job.jobId, job.attempt)),
       sqsWorkerRelayPolicy(this.queueArn(name)),
+      WORKER_RELAY_SESSION_SECONDS,
     );
     return { transport: "sqs", region: this.o.region, queueUrl: this.queueUrl(name), credentials };
   }

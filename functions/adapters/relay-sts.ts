@@ -29,6 +29,14 @@ export function exactSessionName(name: string): string {
   return name;
 }
 
+/**
+ * How long a worker's relay credentials last, whatever COCOON_RELAY_SESSION_SECONDS says: the
+ * least STS gives. IAM cannot bound how many messages a send credential sends (session 23): a
+ * worker could flood its requester's channel, or spend IoT messages, until they expire, also
+ * after its job ended. The agent asks again for a job that outlives them (agent/relay.ts).
+ */
+export const WORKER_RELAY_SESSION_SECONDS = 900;
+
 /** 900 (the least STS gives) … 3600 (role chaining's most: Lambda's role assumes the RelayRole). */
 export function checkRelayDuration(seconds: number): void {
   if (!Number.isInteger(seconds) || seconds < 900 || seconds > 3600)

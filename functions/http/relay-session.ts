@@ -1,7 +1,9 @@
 /**
  * POST /v1/jobs/{id}/relay — how the requester reads its job's stream (asked after prepare,
  * before submit): this coordinator's HTTP relay; or on AWS, with `{"scope":"account","channel":…}`,
- * the SQS queue of the caller's channel (created here) and credentials that read that queue only
+ * the SQS queue of the caller's channel (created here, for an account that holds funds, at most
+ * RELAY_CHANNELS_PER_HOUR new channels an hour: 403 relay_needs_funds, 429 too_many_channels,
+ * core/relay-access.ts) and credentials that read that queue only
  * (the default relay, adapters/relay-sqs.ts); or AWS IoT Core credentials scoped to this job or,
  * with `{"scope":"account"}`, to all the caller's jobs (the SDK's one subscription per account).
  */
