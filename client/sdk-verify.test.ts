@@ -2,7 +2,7 @@
  * The SDK's check of a completed job (checkCompletedJob), each check with a response tampered in
  * that one respect only (issue 14, mutation-checked): a job missing its receipt, reply or cost,
  * or answered by a worker we did not encrypt to; a receipt signed by another key, or covering
- * another job, request or reply; usage that differs in either count; the bill against the hold
+ * another job, request or reply, or naming another model; usage that differs in either count; the bill against the hold
  * (a cost above the hold is billed at the hold); and what each refusal says.
  * client/sdk.test.ts covers measurement, overcharge and cost mismatch.
  */
@@ -43,6 +43,18 @@ describe("checkCompletedJob: the receipt", () => {
     ["another reply", { replyHash: "d".repeat(64) }],
   ])("covering %s (signed by the worker all the same): bad_receipt", (_what, receipt) => {
     expect(refusal(completedJob({ receipt }).check)).toEqual(NOT_COVERED);
+  });
+
+  it("naming another model than the header asked for (signed by the worker all the same): model_mismatch, naming both", () => {
+    // Prepare: a worker that served a cheaper model in place of the one asked for, and said so in its receipt
+    const { check, header } = completedJob({ receipt: { model: "cheap/model-0.5b" } });
+    // Act
+    const refused = refusal(check);
+    // Assess
+    expect(refused).toEqual({
+      code: "model_mismatch",
+      message: `the receipt names model cheap/model-0.5b, not the ${header.model} we asked for: the answer may come from another model`,
+    });
   });
 
   it("naming another measurement: the message shows both (16 chars each) and the worker (8 chars)", () => {

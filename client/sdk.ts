@@ -135,11 +135,11 @@ function asIntegrityError(e: unknown): unknown {
 
 /**
  * Checks a completed job before believing any number in it (issue 9 #12): the receipt is
- * signed by the worker we encrypted to, covers our request and this reply, names the
- * measurement that worker attested to us, bills the usage inside the sealed reply, and the
+ * signed by the worker we encrypted to, covers our request and this reply, names the model we
+ * asked for and the measurement that worker attested to us, bills the usage inside the sealed reply, and the
  * charge is exactly the cost of that usage at the price we were quoted for that worker (capped
  * by the hold). Returns the opened answer; throws VerificationError with code bad_job,
- * bad_receipt, measurement_mismatch, usage_mismatch, overcharged or cost_mismatch.
+ * bad_receipt, model_mismatch, measurement_mismatch, usage_mismatch, overcharged or cost_mismatch.
  */
 export function checkCompletedJob(o: {
   job: Pick<JobView, "workerId" | "reply" | "receipt" | "cost">;
@@ -166,6 +166,14 @@ export function checkCompletedJob(o: {
     receipt.body.replyHash !== replyHash(reply)
   ) {
     throw new VerificationError("bad_receipt", "receipt does not cover this request and reply");
+  }
+  // The worker signs the model it ran: one that names another than we asked for (a cheaper model
+  // served in its place) is refused here, over every relay, whatever the coordinator let through.
+  if (receipt.body.model !== o.header.model) {
+    throw new VerificationError(
+      "model_mismatch",
+      `the receipt names model ${receipt.body.model}, not the ${o.header.model} we asked for: the answer may come from another model`,
+    );
   }
   if (receipt.body.measurement !== worker.measurement) {
     throw new VerificationError(
@@ -495,7 +503,7 @@ export const promptTokenBound = (messages: ChatMessage[], tools?: Tool[]) =>
   (tools?.length ? Buffer.byteLength(JSON.stringify(tools)) * 2 + 1024 : 0);
 
 /** The same bound for a plain completion's prompt and for embedding inputs (token ids count one each). */
-const textTokenBound = (prompt: string) => Buffer.byteLength(prompt) + 16;
+export const textTokenBound = (prompt: string) => Buffer.byteLength(prompt) + 16;
 const inputTokenBound = (input: string[] | number[][]) =>
   input.reduce<number>((n, x) => n + (typeof x === "string" ? Buffer.byteLength(x) : x.length) + 4, 16);
 

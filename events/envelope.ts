@@ -257,6 +257,20 @@ export const ChunkPlaintext = z.object({
 });
 export type ChunkPlaintext = z.infer<typeof ChunkPlaintext>;
 
+/**
+ * What a worker's attestation measured, as core/attestation/verify.ts names it: a TD's 48-byte
+ * MRTD in hex (96 chars), "dev-simulated" or "none". Capped at that size: the coordinator and
+ * the SDK compare it with the attested value, but a relayed final chunk's receipt is buffered
+ * and handed on before anyone does (a worker could otherwise fill the relay with one string).
+ */
+export const Measurement = z
+  .string()
+  .max(96)
+  .regex(/^[A-Za-z0-9._:-]*$/, "must be a hex measurement, dev-simulated or none (at most 96 chars)");
+
+/** An Ed25519 signature (64 bytes) in base64url without padding. */
+export const Ed25519Signature = z.string().regex(/^[A-Za-z0-9_-]{86}$/, "must be a 64-byte Ed25519 signature in base64url (86 chars)");
+
 /** Signed by the worker's Ed25519 key; the coordinator bills from it, the requester checks it. */
 export const ReceiptBody = z.object({
   v: z.literal(1),
@@ -266,12 +280,12 @@ export const ReceiptBody = z.object({
   requestHash: z.string().regex(/^[0-9a-f]{64}$/), // sha256 over canonical(request envelope): header, payload and every wrapped key
   replyHash: z.string().regex(/^[0-9a-f]{64}$/), // sha256 over canonical(reply envelope)
   usage: Usage,
-  measurement: z.string(), // worker's attested measurement (hex) or "dev"/"none"
+  measurement: Measurement, // worker's attested measurement
   finishedAt: z.number().int(),
 });
 export type ReceiptBody = z.infer<typeof ReceiptBody>;
 
-export const Receipt = z.object({ body: ReceiptBody, signature: B64u });
+export const Receipt = z.object({ body: ReceiptBody, signature: Ed25519Signature });
 export type Receipt = z.infer<typeof Receipt>;
 
 export { Key32 };

@@ -174,6 +174,20 @@ describe("the OpenAI proxy refuses n × max_tokens over the network's cap as a 4
     expect((err as Error).message).toMatch(/n × max_tokens must be at most 32768 .*: 2 × 20000 = 40000$/);
   });
 
+  it("chat without max_tokens: a prompt past the prompt-token cap is 400 context_length_exceeded (OpenAI's code), nothing held", async () => {
+    // Prepare: one message whose bound (bytes + 24) is one past MAX_JOB_PROMPT_TOKENS (262144)
+    const before = await sdk.balance();
+    // Act
+    const err = await openai.chat.completions
+      .create({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: "a".repeat(262_144 - 24 + 1) }] })
+      .catch((e: unknown) => e);
+    // Assess
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(err).toMatchObject({ status: 400, type: "invalid_request_error", code: "context_length_exceeded", param: "messages" });
+    expect((err as Error).message).toContain("past 262144 (the Cocoon network's cap on one job's prompt tokens)");
+    expect(await sdk.balance()).toMatchObject({ available: before.available, held: before.held });
+  });
+
   it("maps an AskInputError's param to OpenAI's name", () => {
     // Act
     const mapped = mapAskError(new AskInputError("maxTokens", "maxTokens must be a positive integer, got 0"));

@@ -19,7 +19,8 @@ import { startLocalAgents } from "../local/agents";
 import type { RunningAgent } from "../agent/runtime";
 import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
 import { API } from "../api-client/api";
-import { CocoonClient, StreamIntegrityError, type StreamEvent } from "../client/sdk";
+import { CocoonClient, StreamIntegrityError, VerificationError, type StreamEvent } from "../client/sdk";
+import { signReceipt } from "../core/crypto/receipt";
 import { collectStream, streamText } from "./helpers";
 import { startTestBroker, type TestBroker } from "./mqtt-broker";
 
@@ -231,6 +232,26 @@ describe("issue 12: the SDK's own MQTT subscriber, one connection per account (r
     expect(r.cost).not.toBe("1");
     rewrite = undefined;
     client.close();
+  });
+
+  it("a final chunk whose receipt, signed by the worker, names another model than asked: ask() refuses it (model_mismatch)", async () => {
+    // Prepare: the worker's own key signs a receipt for a cheaper model on the relayed final chunk
+    const client = await newClient();
+    const worker = agents[0]!.api.key;
+    rewrite = (_topic, chunk) =>
+      chunk.final && chunk.receipt
+        ? { ...chunk, receipt: signReceipt({ ...chunk.receipt.body, model: "cheap/model-0.5b" }, worker) }
+        : undefined;
+    try {
+      // Act
+      const err = await client.ask(ask("which model answers?")).catch((e: unknown) => e);
+      // Assess
+      expect(err).toBeInstanceOf(VerificationError);
+      expect(err).toMatchObject({ code: "model_mismatch" });
+    } finally {
+      rewrite = undefined;
+      client.close();
+    }
   });
 
   it("credentials that would expire within a job's deadline: a new session and connection before submit; the old connection closes", async () => {

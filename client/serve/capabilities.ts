@@ -1,5 +1,5 @@
 import { invalid, modelNotFound, unsupported } from "./errors";
-import { MAX_JOB_TOKENS } from "../../events/api";
+import { MAX_JOB_PROMPT_TOKENS, MAX_JOB_TOKENS } from "../../events/api";
 import type { AskMessage, ModelCapabilities, ModelInfo, ResponseFormat, Tool, ToolChoice } from "./types";
 
 /**
@@ -56,6 +56,8 @@ export interface ChatNeeds {
   maxTokens?: number;
   /** the field that set `maxTokens` (max_tokens or max_completion_tokens): the 400's `param` */
   maxTokensParam?: string;
+  /** The request's name for the whole conversation (messages; /v1/responses: input), for a 400's `param`. */
+  messagesParam?: string;
   /** The request's name for message i and for the response format, for a 400's `param` (/v1/responses names them otherwise). */
   messageParam?: (i: number) => string;
   responseFormatParam?: string;
@@ -137,6 +139,25 @@ export function checkJobTokens(n: number, maxTokens: number, param: string): voi
     n > 1
       ? `n × ${param} must be at most ${MAX_JOB_TOKENS} (the Cocoon network's cap on one job's completion tokens): ${n} × ${maxTokens} = ${n * maxTokens}`
       : `${param} must be at most ${MAX_JOB_TOKENS} (the Cocoon network's cap on one job's completion tokens), got ${maxTokens}`,
+    param,
+  );
+}
+
+/**
+ * n × the prompt's token bound of one job within the network's cap (MAX_JOB_PROMPT_TOKENS),
+ * `bound` as the SDK reckons it (client/sdk.ts promptTokenBound, textTokenBound). The SDK refuses
+ * such a job too, before anything is held, but as a generic invalid_request: OpenAI answers a
+ * prompt past the context with code context_length_exceeded, which apps and their frameworks read
+ * to trim the conversation and ask again.
+ */
+export function checkJobPromptTokens(n: number, bound: number, param: string): void {
+  if (n * bound <= MAX_JOB_PROMPT_TOKENS) return;
+  const cap = `past ${MAX_JOB_PROMPT_TOKENS} (the Cocoon network's cap on one job's prompt tokens)`;
+  throw invalid(
+    "context_length_exceeded",
+    n > 1
+      ? `n × ${param} may take up to ${n} × ${bound} = ${n * bound} tokens (one per byte), ${cap}; shorten it or lower n`
+      : `${param} may take up to ${bound} tokens (one per byte), ${cap}; shorten it`,
     param,
   );
 }

@@ -6,6 +6,7 @@
  * before any job is asked.
  */
 import { describe, expect, it } from "vitest";
+import { MAX_JOB_PROMPT_TOKENS } from "../../events/api";
 import { anAnswer as answerFrom, routeRequest, caps } from "../../test/fixtures/serve-proxy";
 import { chatCompletions } from "./chat-completions";
 import { mapAskError, OpenAiError } from "./errors";
@@ -271,5 +272,53 @@ describe("chat completions: refusals before any job", () => {
       message: 'tool_choice names the function "lookup", which is not in tools',
     });
     expect(calls).toHaveLength(0);
+  });
+});
+
+describe("chat completions: a prompt past the network's cap on one job's prompt tokens", () => {
+  /** One user message whose token bound (bytes + 8 + 16, client/sdk.ts promptTokenBound) is `bound`. */
+  const ofBound = (bound: number) => [{ role: "user", content: "m".repeat(bound - 24) }];
+
+  it("without max_tokens: 400 context_length_exceeded naming messages, as OpenAI answers, and no job asked", async () => {
+    // Prepare
+    const { ctx, calls } = aNetwork();
+    // Act
+    const err = await refusal(aChat({ messages: ofBound(MAX_JOB_PROMPT_TOKENS + 1) }), ctx);
+    // Assess
+    expect(err).toMatchObject({
+      status: 400,
+      type: "invalid_request_error",
+      code: "context_length_exceeded",
+      param: "messages",
+      message: `messages may take up to ${MAX_JOB_PROMPT_TOKENS + 1} tokens (one per byte), past ${MAX_JOB_PROMPT_TOKENS} (the Cocoon network's cap on one job's prompt tokens); shorten it`,
+    });
+    expect(calls).toHaveLength(0);
+  });
+
+  it("n choices count the prompt n times: n × the bound past the cap is refused, naming n", async () => {
+    // Prepare
+    const { ctx, calls } = aNetwork();
+    const half = MAX_JOB_PROMPT_TOKENS / 2;
+    // Act
+    const err = await refusal(aChat({ n: 2, messages: ofBound(half + 1) }), ctx);
+    // Assess
+    expect(err).toMatchObject({ code: "context_length_exceeded", param: "messages" });
+    expect(err.message).toBe(
+      `n × messages may take up to 2 × ${half + 1} = ${MAX_JOB_PROMPT_TOKENS + 2} tokens (one per byte), past ${MAX_JOB_PROMPT_TOKENS} (the Cocoon network's cap on one job's prompt tokens); shorten it or lower n`,
+    );
+    expect(calls).toHaveLength(0);
+  });
+
+  it("a prompt exactly at the cap is asked, and tools dropped for a model without function calling count nothing", async () => {
+    // Prepare: tool_choice "none" to a model without tools: the proxy drops the tools, so they are not in the prompt
+    const { ctx, calls } = aNetwork({ capabilities: caps({ tools: false }) });
+    const messages = ofBound(MAX_JOB_PROMPT_TOKENS);
+    // Act
+    const plain = await chat(aChat({ messages }), ctx);
+    const dropped = await chat(aChat({ messages, tools: [LOOKUP], tool_choice: "none" }), ctx);
+    // Assess
+    expect([plain.status, dropped.status]).toEqual([200, 200]);
+    expect(calls).toHaveLength(2);
+    expect(calls[1]).not.toHaveProperty("tools");
   });
 });

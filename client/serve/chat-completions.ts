@@ -1,6 +1,7 @@
 import type { HttpRequest, HttpResponse } from "../../edge/http";
 import { choicesOf, finishReasonOf, firstJobId, jsonAnswer, openStream, streamOf, streamResponse, usageOf, type ChunkItem } from "./answer";
-import { checkChat, checkJobTokens, defaultBudget, type ChatNeeds } from "./capabilities";
+import { promptTokenBound } from "../sdk";
+import { checkChat, checkJobPromptTokens, checkJobTokens, defaultBudget, type ChatNeeds } from "./capabilities";
 import { invalid, unsupported } from "./errors";
 import { asResponseFormat, asStop, asTools, askMessages, ChatBody, extraFields, readJson } from "./schemas";
 import type { AskChoice, AskRequest, ProxyContext, TokenLogprob } from "./types";
@@ -157,7 +158,7 @@ export type ChatSpec = ChatNeeds &
  */
 export async function chatAsk(spec: ChatSpec, ctx: ProxyContext, signal: AbortSignal | undefined): Promise<AskRequest> {
   // what only the checks read, and what the job takes as the checks leave it; the rest is the job's as given
-  const { maxTokensParam, messageParam, responseFormatParam, n, maxTokens: asked, tools, toolChoice: choice, ...job } = spec;
+  const { maxTokensParam, messagesParam, messageParam, responseFormatParam, n, maxTokens: asked, tools, toolChoice: choice, ...job } = spec;
   const model = await ctx.model(spec.model);
   // As OpenAI answers: alternatives per token only come with the tokens' own log probabilities.
   if ((spec.topLogprobs ?? 0) > 0 && spec.logprobs !== true)
@@ -176,14 +177,17 @@ export async function chatAsk(spec: ChatSpec, ctx: ProxyContext, signal: AbortSi
   const dropTools = model?.capabilities?.tools === false && choice === "none";
   const maxTokens = asked ?? defaultBudget(model, ctx.defaultMaxTokens);
   checkJobTokens(n, maxTokens, maxTokensParam);
+  const sentTools = tools?.length && !dropTools ? tools : undefined;
+  // the bound of the job as it is sent (dropped tools count nothing), as the SDK reckons it
+  checkJobPromptTokens(n, promptTokenBound(job.messages, sentTools), messagesParam ?? "messages");
   return {
     ...job,
     maxTokens,
     ...(n > 1 ? { n } : {}),
-    ...(tools?.length && !dropTools ? { tools } : {}),
+    ...(sentTools ? { tools: sentTools } : {}),
     // Without tools, "auto" and "none" change nothing, and a vLLM worker refuses a tool_choice
     // without tools: the job would fail after it was paid for instead of being answered.
-    ...(choice !== undefined && tools?.length && !dropTools ? { toolChoice: choice } : {}),
+    ...(choice !== undefined && sentTools ? { toolChoice: choice } : {}),
     ...(signal ? { signal } : {}),
   };
 }

@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { HttpResponse } from "../../edge/http";
+import { MAX_JOB_PROMPT_TOKENS } from "../../events/api";
 import { routeRequest, caps } from "../../test/fixtures/serve-proxy";
 import { completions } from "./completions";
 import { mapAskError, OpenAiError } from "./errors";
@@ -507,5 +508,30 @@ describe("completions: refusals before any job", () => {
     // Assess
     expect(res.body.choices).toHaveLength(8);
     expect(calls).toHaveLength(prompts);
+  });
+});
+
+describe("completions: a prompt past the network's cap on one job's prompt tokens", () => {
+  it.each([
+    // a raw prompt's bound is its bytes + 16; a chat-only model's, as one user message, bytes + 24
+    ["a model that continues it as is", RAW, 16],
+    ["a chat-only model (one user message)", caps(), 24],
+  ])("to %s: 400 context_length_exceeded naming prompt, no job asked; one at the cap is asked", async (_what, capabilities, overhead) => {
+    // Prepare
+    const { ctx, calls } = aNetwork({ capabilities });
+    const at = "p".repeat(MAX_JOB_PROMPT_TOKENS - overhead);
+    // Act
+    const err = await refusal(aBody({ prompt: ["short", at + "p"] }), ctx);
+    const taken = await whole(aBody({ prompt: at }), ctx);
+    // Assess
+    expect(err).toMatchObject({
+      status: 400,
+      type: "invalid_request_error",
+      code: "context_length_exceeded",
+      param: "prompt",
+      message: `prompt may take up to ${MAX_JOB_PROMPT_TOKENS + 1} tokens (one per byte), past ${MAX_JOB_PROMPT_TOKENS} (the Cocoon network's cap on one job's prompt tokens); shorten it`,
+    });
+    expect(taken.status).toBe(200);
+    expect(calls).toHaveLength(1);
   });
 });

@@ -1,6 +1,7 @@
 import type { HttpRequest, HttpResponse } from "../../edge/http";
 import { choicesOf, finishReasonOf, firstJobId, jsonAnswer, openAll, streamOf, streamResponse, usageOf, type ChunkItem } from "./answer";
-import { checkCompletion, checkJobTokens, defaultBudget } from "./capabilities";
+import { promptTokenBound, textTokenBound } from "../sdk";
+import { checkCompletion, checkJobPromptTokens, checkJobTokens, defaultBudget } from "./capabilities";
 import { unsupported, invalid } from "./errors";
 import { asStop, CompletionBody, extraFields, MAX_CHOICES, readJson } from "./schemas";
 import type { AskRequest, ProxyContext } from "./types";
@@ -33,6 +34,8 @@ export async function completions(req: HttpRequest, ctx: ProxyContext): Promise<
   });
   const maxTokens = explicitMax ?? defaultBudget(model, ctx.defaultMaxTokens);
   checkJobTokens(n, maxTokens, "max_tokens"); // per prompt: each is one job of n choices
+  for (const prompt of prompts)
+    checkJobPromptTokens(n, rawPrompt ? textTokenBound(prompt) : promptTokenBound([{ role: "user", content: prompt }]), "prompt");
   const stop = asStop(body.stop);
   const extra = extraFields(raw, CompletionBody);
   const asks: AskRequest[] = prompts.map((prompt) => ({

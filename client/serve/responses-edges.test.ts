@@ -10,6 +10,7 @@
 import { describe, expect, it } from "vitest";
 import { anAnswer as answerFrom, routeRequest } from "../../test/fixtures/serve-proxy";
 import type { HttpResponse } from "../../edge/http";
+import { MAX_JOB_PROMPT_TOKENS } from "../../events/api";
 import { invalid, mapAskError, OpenAiError } from "./errors";
 import { responses } from "./responses";
 import type { AskRequest, AskResult, AskStreamEvent, OpenAiErrorMapping, ProxyContext } from "./types";
@@ -655,5 +656,17 @@ describe("/v1/responses: an answer cut at max_output_tokens while it called a fu
       },
     });
     expect(last.response).not.toHaveProperty("completed_at");
+  });
+});
+
+describe("/v1/responses: an input past the network's cap on one job's prompt tokens", () => {
+  it("is 400 context_length_exceeded naming input, and no job is asked", async () => {
+    // Prepare: the input as one user message, its bound its bytes + 8 + 16 (client/sdk.ts promptTokenBound)
+    const { ctx, calls } = aNetwork();
+    // Act
+    const err = await refusal(aBody({ input: "i".repeat(MAX_JOB_PROMPT_TOKENS - 24 + 1) }), ctx);
+    // Assess
+    expect(err).toMatchObject({ status: 400, type: "invalid_request_error", code: "context_length_exceeded", param: "input" });
+    expect(calls).toHaveLength(0);
   });
 });

@@ -41,6 +41,7 @@ export async function responses(req: HttpRequest, ctx: ProxyContext): Promise<Ht
       ...(body.top_p != null ? { topP: body.top_p } : {}),
       ...(body.user !== undefined ? { user: body.user } : {}),
       ...(Object.keys(extra).length ? { extra } : {}),
+      messagesParam: "input",
       messageParam: (i) => params[i]!,
       responseFormatParam: "text.format",
     },

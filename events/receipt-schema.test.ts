@@ -1,0 +1,77 @@
+/**
+ * The Receipt schema's caps: its measurement and signature are as long as what they carry (a
+ * 48-byte MRTD in hex or "dev-simulated" / "none"; a 64-byte Ed25519 signature), so a worker
+ * cannot hand the relay a final chunk whose receipt is megabytes of one string. Every receipt a
+ * worker really signs still parses.
+ */
+import { describe, expect, it } from "vitest";
+import { DEV_MEASUREMENT } from "../core/attestation/dev";
+import { signReceipt } from "../core/crypto/receipt";
+import { makeReceiptBody, makeWorker } from "../core/crypto/testing";
+import { Receipt } from "./envelope";
+import { RelayPublishRequest } from "./relay";
+
+/** Factory: a receipt a worker signed over a body with `measurement`. */
+const signed = (measurement: string) => {
+  const worker = makeWorker();
+  return signReceipt(makeReceiptBody(worker, { measurement }), worker.signing);
+};
+
+describe("Receipt: what a worker signs parses", () => {
+  it.each([
+    ["a TD's MRTD (48 bytes of hex)", "ab".repeat(48)],
+    ["the dev tier's", DEV_MEASUREMENT],
+    ["the none tier's", "none"],
+  ])("a signed receipt naming %s measurement", (_what, measurement) => {
+    // Prepare
+    const receipt = signed(measurement);
+    // Act
+    const r = Receipt.safeParse(receipt);
+    // Assess
+    expect(r.success).toBe(true);
+    expect(r.data).toStrictEqual(receipt);
+  });
+});
+
+describe("Receipt: oversize or malformed fields are refused", () => {
+  it.each([
+    ["a measurement one character past an MRTD's hex (97)", { measurement: "a".repeat(97) }],
+    ["a measurement of 2 MiB", { measurement: "x".repeat(2 * 1024 * 1024) }],
+    ["a measurement with a newline", { measurement: "dev\nsimulated" }],
+  ])("%s", (_what, over) => {
+    // Prepare
+    const receipt = signed(DEV_MEASUREMENT);
+    // Act
+    const r = Receipt.safeParse({ ...receipt, body: { ...receipt.body, ...over } });
+    // Assess
+    expect(r.success).toBe(false);
+  });
+
+  it.each([
+    ["one character longer than 64 bytes' base64url (87)", (s: string) => s + "A"],
+    ["one character short (85)", (s: string) => s.slice(1)],
+    ["1 MiB", () => "A".repeat(1024 * 1024)],
+    ["empty", () => ""],
+  ])("a signature %s", (_what, change) => {
+    // Prepare
+    const receipt = signed(DEV_MEASUREMENT);
+    expect(receipt.signature).toHaveLength(86);
+    // Act
+    const r = Receipt.safeParse({ ...receipt, signature: change(receipt.signature) });
+    // Assess
+    expect(r.success).toBe(false);
+  });
+
+  it("a relayed final chunk whose receipt carries a 2 MiB measurement is refused at the relay's edge", () => {
+    // Prepare: what POST /v1/agent/jobs/{id}/chunks takes (functions/http/relay-publish.ts)
+    const receipt = signed(DEV_MEASUREMENT);
+    const fat = { ...receipt, body: { ...receipt.body, measurement: "x".repeat(2 * 1024 * 1024) } };
+    const chunk = { jobId: receipt.body.jobId, attempt: 0, seq: 0, final: true, data: "AAAA" };
+    // Act
+    const refused = RelayPublishRequest.safeParse({ chunks: [{ ...chunk, receipt: fat }] });
+    const taken = RelayPublishRequest.safeParse({ chunks: [{ ...chunk, receipt }] });
+    // Assess
+    expect(refused.success).toBe(false);
+    expect(taken.success).toBe(true);
+  });
+});
