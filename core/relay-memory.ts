@@ -15,6 +15,12 @@ export interface MemoryRelayOptions {
   maxBytesPerJob?: number;
   /** jobs buffered at once at most; the least recently used goes first (default 10,000) */
   maxJobs?: number;
+  /**
+   * base64url bytes buffered across all jobs at most; the least recently used jobs go first
+   * (default 256 MiB). maxJobs × maxBytesPerJob is 40 GiB: a requester that is also a worker
+   * could fill its own jobs' buffers until the process ran out of memory.
+   */
+  maxTotalBytes?: number;
   /** a job's buffer is dropped this long after its last chunk or read (default 10 min) */
   idleMs?: number;
   /** and this long after end() (default 30 s: a reader still draining finishes) */
@@ -33,6 +39,8 @@ interface JobStream {
 export interface MemoryRelay extends RelayPort {
   /** jobs buffered now (tests, metrics) */
   size(): number;
+  /** base64url bytes buffered now, all jobs (tests, metrics) */
+  bytes(): number;
   /** every chunk buffered now, for the privacy scan (tests) */
   dump(): RelayChunk[];
   /** chunks published since start (bench: relay messages per streamed job) */
@@ -45,12 +53,14 @@ export function createMemoryRelay(o: MemoryRelayOptions = {}): MemoryRelay {
   const maxChunks = o.maxChunksPerJob ?? 4096;
   const maxBytes = o.maxBytesPerJob ?? 4 * 1024 * 1024;
   const maxJobs = o.maxJobs ?? 10_000;
+  const maxTotal = o.maxTotalBytes ?? 256 * 1024 * 1024;
   const idleMs = o.idleMs ?? 10 * 60_000;
   const graceMs = o.endedGraceMs ?? 30_000;
   const now = () => (o.clock ?? { now: Date.now }).now();
   // A Map keeps insertion order: re-inserting on touch makes the first entry the least recently used.
   const jobs = new Map<string, JobStream>();
   let published = 0;
+  let total = 0;
 
   const sweep = () => {
     const t = now();
@@ -64,6 +74,7 @@ export function createMemoryRelay(o: MemoryRelayOptions = {}): MemoryRelay {
   };
   const drop = (id: string, s: JobStream) => {
     jobs.delete(id);
+    total -= s.bytes;
     s.ended = true;
     wake(s);
   };
@@ -100,6 +111,7 @@ export function createMemoryRelay(o: MemoryRelayOptions = {}): MemoryRelay {
       return published;
     },
     size: () => jobs.size,
+    bytes: () => total,
     sweep,
     dump: () => [...jobs.values()].flatMap((s) => s.chunks),
     async publish(jobId, chunks) {
@@ -112,8 +124,15 @@ export function createMemoryRelay(o: MemoryRelayOptions = {}): MemoryRelay {
           `job ${jobId}'s relay buffer is full (${maxChunks} chunks / ${maxBytes} bytes); the result carries the whole reply`,
         );
       }
+      // Room across all jobs: the least recently used others go (ended ones are usually first).
+      for (const [id, other] of jobs) {
+        if (total + bytes <= maxTotal) break;
+        if (other !== s) drop(id, other);
+      }
+      if (total + bytes > maxTotal) throw new RelayFullError(`the relay is full (${maxTotal} bytes); the result carries the whole reply`);
       s.chunks.push(...chunks);
       s.bytes += bytes;
+      total += bytes;
       published += chunks.length;
       wake(s);
     },

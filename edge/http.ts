@@ -82,3 +82,8 @@ export class BodyTooLargeError extends Error {
     super(`request body exceeds ${limit} bytes`);
   }
 }
+
+/** The transport cannot take this request now (a resource of its own is spent): the failure that answers 503. */
+export class BusyError extends Error {
+  override readonly name = "BusyError";
+}

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { BodyTooLargeError, httpRequest, type HttpRequest, type HttpResponse } from "./http";
+import { BodyTooLargeError, BusyError, httpRequest, type HttpRequest, type HttpResponse } from "./http";
 
 /**
  * node:http as a thin mapper onto the neutral edge: the local coordinator (local/http-server.ts)
@@ -9,8 +9,22 @@ import { BodyTooLargeError, httpRequest, type HttpRequest, type HttpResponse } f
 export interface NodeEdgeOptions {
   host: string;
   port: number;
-  /** Largest request body read; past it the request fails with BodyTooLargeError. */
+  /**
+   * Largest request body read; past it the request fails with BodyTooLargeError (a declared
+   * Content-Length past it fails before a byte of the body is read).
+   */
   bodyLimit: number;
+  /**
+   * How long a client may take to send its headers, and its whole request (headers and body).
+   * Defaults: SERVER_TIMEOUTS. The answer is not covered: a long-poll answers after these.
+   */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /**
+   * Request body bytes this server buffers at once over all requests still being read (default
+   * BODY_BUDGET_BYTES); a body that would pass it fails with BusyError (503), its connection cut.
+   */
+  bodyBudget?: number;
   handle(req: HttpRequest): Promise<HttpResponse>;
   /** Runs before the body is read (its `body` is ""): an answer here refuses the request unread. */
   guard?(req: HttpRequest): HttpResponse | undefined;
@@ -21,24 +35,53 @@ export interface NodeEdgeOptions {
 }
 
 /**
+ * node:http holds any number of connections, and each may buffer a body of up to bodyLimit (6 MB
+ * on the coordinator) before it is authenticated: a thousand clients sending slowly held 6 GB.
+ * A quarter GiB is forty of the largest bodies at once, far above honest traffic (bodies are
+ * mostly under a few KB), and a full budget refuses only the bodies that arrive while it is full.
+ */
+export const BODY_BUDGET_BYTES = 256 * 1024 * 1024;
+
+/** Body bytes buffered now by the requests still being read, per server. */
+interface Budget {
+  left: number;
+}
+
+/**
  * The body as UTF-8 text. Read through 'data' and 'end' rather than the stream's async
  * iterator (which costs a promise per chunk and more per request); as with the iterator, a
  * body over the limit fails and destroys the stream, and a stream that closes or errs before
- * its end fails.
+ * its end fails. Its bytes count against the server's budget while it is read.
  */
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
+function readBody(req: IncomingMessage, limit: number, budget: Budget): Promise<string> {
+  // A body declared too large is refused unread: reading up to the limit first would buffer
+  // bodyLimit bytes for a request already known to fail (the connection is cut after the 413).
+  const declared = Number(req.headers["content-length"]);
+  if (declared > limit) {
+    setImmediate(() => req.destroy());
+    return Promise.reject(new BodyTooLargeError(limit));
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
+    // the bytes buffered so far go back to the budget however the read ends
+    const release = () => void (budget.left += size);
     const fail = (e: unknown) => {
       if (settled) return;
       settled = true;
+      release();
       reject(e);
     };
     req.on("data", (c: Buffer) => {
       if (settled) return;
+      if (c.length > budget.left) {
+        fail(new BusyError("the server is reading too many request bodies at once"));
+        setImmediate(() => req.destroy());
+        return;
+      }
       size += c.length;
+      budget.left -= c.length;
       if (size > limit) {
         fail(new BodyTooLargeError(limit));
         // Destroyed as the iterator did on leaving its loop, once the parser is done with the
@@ -52,6 +95,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
     req.once("end", () => {
       if (settled) return;
       settled = true;
+      release();
       resolve(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8"));
     });
     req.once("error", fail);
@@ -105,11 +149,29 @@ async function write(res: ServerResponse, r: HttpResponse, streamFailed?: (e: un
   }
 }
 
+/**
+ * node:http's defaults let a client take 60 s over its headers and 300 s over its request: a
+ * body trickled a byte at a time holds its connection, and up to bodyLimit bytes of buffer, for
+ * five minutes (slowloris). A request of the largest body (6 MB) still arrives well inside a
+ * minute on any link the network serves. Node checks them every `connectionsCheckingInterval`.
+ */
+export const SERVER_TIMEOUTS = { headersMs: 20_000, requestMs: 60_000 } as const;
+
 /** Listens on host:port; `url` is this server's address, `apiHost` the host[:port] requests carry as `host`. */
 export function listenNode(o: NodeEdgeOptions): Promise<{ server: Server; url: string; port: number; apiHost: string }> {
   // Set once listening: requests are only served after that.
   let apiHost = "";
-  const server = createServer(async (req, res) => {
+  const headersTimeout = o.headersTimeoutMs ?? SERVER_TIMEOUTS.headersMs;
+  const requestTimeout = o.requestTimeoutMs ?? SERVER_TIMEOUTS.requestMs;
+  const options = {
+    headersTimeout,
+    // node:http wants requestTimeout >= headersTimeout (0 would turn it off)
+    requestTimeout: Math.max(requestTimeout, headersTimeout),
+    // checked at a tenth of the shortest timeout (node's default is every 30 s), at most once a second
+    connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(headersTimeout / 10))),
+  };
+  const budget: Budget = { left: o.bodyBudget ?? BODY_BUDGET_BYTES };
+  const server = createServer(options, async (req, res) => {
     // The signal is made when a route first asks for it (most never do): an AbortController
     // per request is an EventTarget and a listener. One made after the client went away is
     // aborted already.
@@ -137,7 +199,7 @@ export function listenNode(o: NodeEdgeOptions): Promise<{ server: Server; url: s
       const refused = o.guard?.(head);
       if (refused) answer = refused;
       else {
-        head.body = await readBody(req, o.bodyLimit);
+        head.body = await readBody(req, o.bodyLimit, budget);
         answer = await o.handle(head);
       }
     } catch (e) {

@@ -2,8 +2,10 @@ import { randomUUID } from "node:crypto";
 import { z, ZodError } from "zod";
 import { authenticateRequest, type AuthMode, type ReplayPolicy } from "../../core/auth";
 import type { CoreDeps } from "../../core/deps";
-import { CocoonError } from "../../core/errors";
-import { BodyTooLargeError, jsonResponse, type HttpRequest, type HttpResponse } from "../../edge/http";
+import { AuthError } from "../../core/crypto/errors";
+import { parseAuthHeader } from "../../core/crypto/request-auth";
+import { CocoonError, UnauthenticatedError } from "../../core/errors";
+import { BodyTooLargeError, BusyError, jsonResponse, type HttpRequest, type HttpResponse } from "../../edge/http";
 import { createRouter } from "../../edge/router";
 
 /**
@@ -129,12 +131,15 @@ function parsePart<T extends Part>(schema: T, value: unknown, where: "body" | "q
 
 /**
  * What a failure answers, wherever it happens: a CocoonError under 500 its own status and
- * code; an oversize body 413; a path that does not percent-decode 400 (API Gateway refuses it
- * with a 400 as well); anything else a 500 with a reference, its detail in the log only.
+ * code; an oversize body 413; a transport out of room for bodies 503 server_busy; a path that
+ * does not percent-decode 400 (API Gateway refuses it with a 400 as well); anything else a 500
+ * with a reference, its detail in the log only.
  */
 export function failureResponse(e: unknown, log: Pick<CoreDeps["log"], "error">, where: string): HttpResponse {
+  if (e instanceof TooManyWaitsError) return jsonResponse(429, errorBody(e.code, e.message, e.details), { "retry-after": "1" });
   if (e instanceof CocoonError && e.status < 500) return jsonResponse(e.status, errorBody(e.code, e.message, e.details));
   if (e instanceof BodyTooLargeError) return jsonResponse(413, errorBody("body_too_large", e.message));
+  if (e instanceof BusyError) return jsonResponse(503, errorBody("server_busy", `${e.message}; try again shortly`), { "retry-after": "1" });
   if (e instanceof URIError) {
     return jsonResponse(
       400,
@@ -152,8 +157,61 @@ export function failureResponse(e: unknown, log: Pick<CoreDeps["log"], "error">,
   return jsonResponse(status, errorBody(code, `internal error; reference ${ref}`), status === 503 ? { "retry-after": "1" } : {});
 }
 
+/**
+ * Long-polls (a query `wait` above 0) one caller may hold open at once in this process. Each
+ * holds a timer and a listener on its job's notifier topic for up to maxWaitSeconds, also after
+ * its client went away (the core's waits do not take the request's signal), and removing one
+ * scans the topic's other listeners (an EventEmitter): 20,000 abandoned waits on one job cost 4 s
+ * of CPU as they expired, quadratically more beyond. A job's waiters are all its requester's, so
+ * this bounds every topic too (1024 waiters cost milliseconds). The SDK holds about two per job
+ * in flight (the job, its chunks) and an agent one: 512 jobs in flight from one key. On Lambda a
+ * container runs one request at a time: the count never passes one.
+ */
+export const MAX_WAITS_PER_CALLER = 1024;
+
+/** A caller over MAX_WAITS_PER_CALLER: 429 too_many_waits, try again in a second. */
+export class TooManyWaitsError extends CocoonError {
+  constructor(limit: number) {
+    super(429, "too_many_waits", `this key already holds ${limit} long-polls (?wait=) open; wait for one to answer, or poll with wait=0`, {
+      limit,
+      retryAfterSeconds: 1,
+    });
+  }
+}
+
+/** Open long-polls per caller; a caller is in the map only while it holds one. */
+type WaitCounts = Map<string, number>;
+
+const isLongPoll = (query: unknown) =>
+  typeof query === "object" &&
+  query !== null &&
+  typeof (query as { wait?: unknown }).wait === "number" &&
+  (query as { wait: number }).wait > 0;
+
+/** Runs `run` holding one of the caller's long-poll slots (a call without `wait` takes none). */
+async function holdingWait<T>(waits: WaitCounts, limit: number, caller: string, query: unknown, run: () => Promise<T>): Promise<T> {
+  if (!caller || !isLongPoll(query)) return run();
+  const held = waits.get(caller) ?? 0;
+  if (held >= limit) throw new TooManyWaitsError(limit);
+  waits.set(caller, held + 1);
+  try {
+    return await run();
+  } finally {
+    const left = (waits.get(caller) ?? 1) - 1;
+    if (left > 0) waits.set(caller, left);
+    else waits.delete(caller);
+  }
+}
+
 /** Runs one matched route: authenticate, parse body, query and headers, call, map errors. Never leaks a 5xx message. */
-async function runRoute(route: Route, req: HttpRequest, params: Record<string, string>, deps: CoreDeps): Promise<HttpResponse> {
+async function runRoute(
+  route: Route,
+  req: HttpRequest,
+  params: Record<string, string>,
+  deps: CoreDeps,
+  waits: WaitCounts,
+  maxWaits: number,
+): Promise<HttpResponse> {
   try {
     const signer =
       route.spec.auth !== "none"
@@ -184,7 +242,9 @@ async function runRoute(route: Route, req: HttpRequest, params: Record<string, s
     const body = parsePart(route.spec.body, parsedJson, "body");
     const query = parsePart(route.spec.query, req.query, "query");
     const headers = route.spec.headers ? parsePart(route.spec.headers, req.headers, "headers") : {};
-    const result = await route.run({ deps, caller, requestNonce: signer?.nonce ?? "", body, query, headers, params });
+    const result = await holdingWait(waits, maxWaits, caller, query, () =>
+      route.run({ deps, caller, requestNonce: signer?.nonce ?? "", body, query, headers, params }),
+    );
     return jsonResponse(route.spec.status ?? 200, result);
   } catch (e) {
     return failureResponse(e, deps.log, `${route.spec.method} ${route.spec.path}`);
@@ -197,19 +257,53 @@ async function runRoute(route: Route, req: HttpRequest, params: Record<string, s
  * server serves every route through it; a Lambda serves its one route through it, so a
  * function URL (no API Gateway routing in front) gets the same path parameters and refusals.
  */
-export function routeRequests(routes: Route[], deps: CoreDeps): (req: HttpRequest) => Promise<HttpResponse> {
-  const router = createRouter(routes.map((r) => ({ method: r.spec.method, path: r.spec.path, value: r })));
+export function routeRequests(
+  routes: Route[],
+  deps: CoreDeps,
+  o: { maxWaitsPerCaller?: number } = {},
+): (req: HttpRequest) => Promise<HttpResponse> {
+  const router = routerOf(routes);
+  const waits: WaitCounts = new Map();
+  const maxWaits = o.maxWaitsPerCaller ?? MAX_WAITS_PER_CALLER;
   return async (req) => {
     try {
       const hit = router.match(req.method, req.path);
-      if (hit.kind === "found") return await runRoute(hit.value, req, hit.params, deps);
-      if (hit.kind === "method_not_allowed")
-        return jsonResponse(405, errorBody("method_not_allowed", `${req.method} is not allowed on ${req.path}`), {
-          allow: hit.allowed.join(", "),
-        });
-      return jsonResponse(404, errorBody("no_such_route", `no route ${req.method} ${req.path}; see GET /openapi.json`));
+      if (hit.kind === "found") return await runRoute(hit.value, req, hit.params, deps, waits, maxWaits);
+      return unrouted(req, hit);
     } catch (e) {
       return failureResponse(e, deps.log, `${req.method} ${req.path}`);
+    }
+  };
+}
+
+const routerOf = (routes: Route[]) => createRouter(routes.map((r) => ({ method: r.spec.method, path: r.spec.path, value: r })));
+
+/** The answer for a request no route takes: 405 with the methods allowed, else 404. */
+function unrouted(req: HttpRequest, hit: { kind: "method_not_allowed"; allowed: string[] } | { kind: "not_found" }): HttpResponse {
+  if (hit.kind === "method_not_allowed")
+    return jsonResponse(405, errorBody("method_not_allowed", `${req.method} is not allowed on ${req.path}`), {
+      allow: hit.allowed.join(", "),
+    });
+  return jsonResponse(404, errorBody("no_such_route", `no route ${req.method} ${req.path}; see GET /openapi.json`));
+}
+
+/**
+ * What a transport that reads the body itself (edge/node.ts `guard`) can refuse before reading
+ * it, with the answer routeRequests would give after: no such route (404, 405), and a request
+ * to an authenticated route that carries no credentials at all (401 missing_auth). Without it a
+ * stranger's 6 MB body to any path was buffered and hashed before the refusal.
+ */
+export function refuseUnread(routes: Route[], log: Pick<CoreDeps["log"], "error">): (req: HttpRequest) => HttpResponse | undefined {
+  const router = routerOf(routes);
+  return (req) => {
+    try {
+      const hit = router.match(req.method, req.path);
+      if (hit.kind !== "found") return unrouted(req, hit);
+      if (hit.value.spec.auth !== "none" && req.headers["x-cocoon-auth"] === undefined) parseAuthHeader(undefined);
+      return undefined;
+    } catch (e) {
+      const err = e instanceof AuthError ? new UnauthenticatedError(e.code, e.message) : e;
+      return failureResponse(err, log, `${req.method} ${req.path}`);
     }
   };
 }
