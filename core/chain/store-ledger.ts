@@ -16,7 +16,8 @@
  *
  * Table "chain" holds: pk="cursor" (watcher position), pk=`wd:<account>:<seqno>` (withdrawals
  * the coordinator signed; those reserved by core/withdrawals.ts carry status pending/landed/released), pk=`voucher:<address>` (highest voucher signed for a payout address),
- * pk=`redeemed:<address>` (cumulative amount already redeemed on chain).
+ * pk=`redeemed:<address>` (cumulative amount already redeemed on chain), and pk="walk" / `walk:<id>`
+ * (the AWS reader's walk down toncenter's history, core/chain/vault-walk.ts).
  */
 import { ConditionFailedError, type Condition, type Item, type Store, type WriteOp } from "../ports";
 import { RETRY, retryOptimistic } from "../retry";

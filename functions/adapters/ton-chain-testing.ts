@@ -1,5 +1,7 @@
-/** Test factories shared by the ton-chain suites: one clock and seeds by label. */
+/** Test factories shared by the ton-chain suites: one clock, seeds by label, the vault's history and a flood of it. */
+import { toNano, type Transaction } from "@ton/core";
 import { keyPairFromSeed } from "@ton/crypto";
+import { internal } from "@ton/sandbox";
 import type { CoreDeps } from "../../core/deps";
 import type { Store } from "../../core/ports";
 import type { WithdrawalDeps } from "../../core/withdrawals";
@@ -34,3 +36,19 @@ export const withdrawalDeps = (chain: LocalChain, store: Store, now: () => numbe
       o.seqnoGetter === false ? undefined : (a) => chain.vault.getWithdrawSeqno(a),
     ),
   }) as unknown as CoreDeps & WithdrawalDeps;
+
+/** The vault's transactions in the sandbox so far, newest first (toncenter's order). */
+export const vaultHistory = (chain: LocalChain): Transaction[] => {
+  const h = BigInt("0x" + chain.vaultAddress.hash.toString("hex"));
+  return ((chain.blockchain as unknown as { transactions: Transaction[] }).transactions ?? [])
+    .filter((t) => t.address === h)
+    .sort((a, b) => (a.lt > b.lt ? -1 : 1));
+};
+
+/** `n` non-bounceable plain transfers from a stranger: the vault sends each back (one vault transaction each). */
+export async function floodVault(chain: LocalChain, n: number): Promise<void> {
+  const attacker = await chain.wallet("flooder");
+  for (let i = 0; i < n; i++) {
+    await chain.blockchain.sendMessage(internal({ from: attacker.address, to: chain.vaultAddress, value: toNano("0.01"), bounce: false }));
+  }
+}

@@ -14,7 +14,7 @@ import { accountWalletAddress, signVoucher, signWithdrawal, type SignedVoucher, 
 import type { ChainReader } from "../../core/chain/ports";
 import type { Cursor } from "../../core/chain/types";
 import { Voucher } from "../../events/money";
-import { ascendingAfter, VaultHistoryReader } from "./ton-vault-tx";
+import { ascendingAfter, VaultHistoryReader, type VaultHistoryReaderOptions } from "./ton-vault-tx";
 
 export const WITHDRAW_GAS = toNano("0.05");
 export const REDEEM_GAS = toNano("0.05");
@@ -67,7 +67,7 @@ export class TonClientChainReader extends VaultHistoryReader<Address, Transactio
   constructor(
     protected override readonly client: TonClientLike,
     vault: Address,
-    opts: { pageSize?: number; archival?: boolean } = {},
+    opts: VaultHistoryReaderOptions = {},
   ) {
     super(client, vault, opts);
   }

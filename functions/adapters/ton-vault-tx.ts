@@ -14,6 +14,7 @@
 import { accountIdFromUint } from "../../core/chain/account";
 import type { ChainReader } from "../../core/chain/ports";
 import type { Cursor, VaultTx, VaultTxKind } from "../../core/chain/types";
+import { memoryVaultWalk, type VaultWalk, type VaultWalkStore, type WalkPoint } from "../../core/chain/vault-walk";
 
 // ---------------------------------------------------------------- what is read of a transaction
 
@@ -314,63 +315,194 @@ export interface HistoryClient<A, T extends TransactionLike> {
   getBalance(address: A): Promise<bigint>;
 }
 
-/** ChainReader over toncenter: the vault's history, paged newest-first with (lt, hash), returned oldest-first after a cursor. */
+/** toncenter v2's getTransactions refuses a `limit` over 100 (its schema's maximum). */
+export const TONCENTER_MAX_LIMIT = 100;
+
+export interface VaultHistoryReaderOptions {
+  /** transactions per toncenter request, 2 to 100 (default 100) */
+  pageSize?: number;
+  archival?: boolean;
+  /** where the walk's progress is kept (the chain-watcher Lambda: the store); default this process only */
+  walk?: VaultWalkStore;
+}
+
+/** toncenter did not answer a page the walk read before (its newest transaction missing): nothing is served from it. */
+export class VaultHistoryGapError extends Error {
+  override readonly name = "VaultHistoryGapError";
+  readonly code = "history_gap";
+}
+
+/** Transactions (lt, top], ascending: one page of a walk. */
+interface Page<T> {
+  lo: bigint;
+  top: bigint;
+  txs: T[];
+}
+
+const covers = <T>(p: Page<T> | null, at: bigint): p is Page<T> => p !== null && p.lo <= at && at < p.top;
+
+/**
+ * ChainReader over toncenter: the vault's history, paged newest-first with (lt, hash), returned
+ * oldest-first after a cursor.
+ *
+ * toncenter pages newest-first, so reaching the transactions after a cursor means walking down
+ * from the newest one to it. A flood of cheap vault transactions (a stranger's rejected
+ * transfers) can make that walk longer than one pass may go (its request budget, its 55 s), so
+ * the walk's progress is durable (core/chain/vault-walk.ts): after each request the walk's
+ * boundaries and the top of the page read are written, conditionally, to the store, and any later
+ * process goes on from there. Only a finished walk hands transactions to the watcher, oldest
+ * page first, each page re-read by its top; the reader holds one page in memory, whatever the
+ * backlog. A walk of one request (the usual pass) writes nothing.
+ *
+ * Crash safety: the walk is written before the process relies on it, and read back from the
+ * store whenever it is needed; a page is dropped only once the watcher's saved cursor is past its
+ * top, and a cursor below what was dropped starts a new walk. So a crash anywhere re-reads, never
+ * skips; and the ledger credits each transaction once by its hash (core/chain/store-ledger.ts), so
+ * a re-read never credits twice.
+ *
+ * No request asks toncenter for more than 100 transactions (TONCENTER_MAX_LIMIT): a page below
+ * (lt, hash) is asked for `inclusive`, and the cursor's own row dropped here, because TonClient
+ * (and toncenter-client.ts) ask for `limit + 1` when they drop it themselves, which toncenter
+ * refuses at 101.
+ */
 export class VaultHistoryReader<A, T extends TransactionLike> implements ChainReader {
+  private readonly walks: VaultWalkStore;
+  private readonly pageSize: number;
+  /** the last page read: served again without asking toncenter while the cursor is inside it */
+  private page: Page<T> | null = null;
+
   constructor(
     protected readonly client: HistoryClient<A, T>,
     protected readonly vault: A,
-    private readonly opts: { pageSize?: number; archival?: boolean } = {},
-  ) {}
-
-  /**
-   * toncenter pages newest-first, so reaching the transactions after a cursor means walking back
-   * from the newest one. The walk is done once and kept (ascending, `lo` exclusive): later pages
-   * of the same pass (and of later passes on a warm instance) are served from it, and only what
-   * is newer than its head is walked again. A walk cut short (rate limit, timeout) resumes where
-   * it stopped, so a flood of vault transactions costs backlog/pageSize requests in all, not per page.
-   */
-  private cache: { lo: bigint; txs: T[] } | null = null;
-  private walk: { toLt: bigint | null; from?: { lt: string; hash: string }; got: T[] } | null = null;
-
-  private async walkDown(toLt: bigint | null): Promise<T[]> {
-    const pageSize = this.opts.pageSize ?? 100;
-    if (!this.walk || this.walk.toLt !== toLt) this.walk = { toLt, got: [] };
-    const w = this.walk;
-    for (;;) {
-      const page = await this.client.getTransactions(this.vault, {
-        limit: pageSize,
-        ...(w.from ? { lt: w.from.lt, hash: w.from.hash, inclusive: false } : {}),
-        ...(toLt !== null ? { to_lt: toLt.toString() } : {}),
-        archival: this.opts.archival ?? true,
-      });
-      const fresh = toLt !== null ? page.filter((t) => t.lt > toLt) : page;
-      w.got.push(...fresh);
-      if (page.length < pageSize || fresh.length < page.length) break;
-      const last = page[page.length - 1]!;
-      w.from = { lt: last.lt.toString(), hash: last.hash().toString("base64") };
-    }
-    this.walk = null;
-    return w.got.sort((a, b) => (a.lt < b.lt ? -1 : a.lt > b.lt ? 1 : 0));
+    private readonly opts: VaultHistoryReaderOptions = {},
+  ) {
+    this.walks = opts.walk ?? memoryVaultWalk();
+    // 2 at least: a page asked for from (lt, hash) inclusive starts with that transaction again
+    this.pageSize = Math.max(2, Math.min(opts.pageSize ?? TONCENTER_MAX_LIMIT, TONCENTER_MAX_LIMIT));
   }
 
   async getVaultTransactions(after: Cursor | null, limit: number) {
-    const lo = after ? BigInt(after.lt) : -1n;
-    const c = this.cache;
-    if (!c || lo < c.lo || (c.txs.length > 0 && lo > c.txs[c.txs.length - 1]!.lt) || (c.txs.length === 0 && lo !== c.lo)) {
-      this.cache = { lo, txs: await this.walkDown(after ? lo : null) };
-    } else {
-      c.txs = c.txs.filter((t) => t.lt > lo);
-      c.lo = lo;
+    const cursor = after ? BigInt(after.lt) : -1n;
+    const out: T[] = [];
+    // A full page unless the chain shows no more: the watcher reads a short page as "caught up".
+    for (let at = cursor; out.length < limit;) {
+      const page = await this.pageAbove(at, cursor);
+      const more = page ? page.txs.filter((t) => t.lt > at).slice(0, limit - out.length) : [];
+      if (more.length === 0) break;
+      out.push(...more);
+      at = more[more.length - 1]!.lt;
     }
-    const cache = this.cache!;
-    if (cache.txs.length < limit) {
-      const head = cache.txs.length > 0 ? cache.txs[cache.txs.length - 1]!.lt : lo;
-      cache.txs.push(...(await this.walkDown(head < 0n ? null : head)));
-    }
-    return ascendingAfter(cache.txs.slice(0, limit), after, limit);
+    return ascendingAfter(out, after, limit);
   }
 
   getVaultBalance(): Promise<bigint> {
     return this.client.getBalance(this.vault);
   }
+
+  /** The page holding the transactions right after `at` (the cursor, or past it within this call); null when there are none. */
+  private async pageAbove(at: bigint, cursor: bigint): Promise<Page<T> | null> {
+    for (let again = false; ; again = true) {
+      if (covers(this.page, at)) return this.page;
+      const stored = await this.walks.load();
+      // The stored walk serves a cursor inside it that no dropped page is above; else a new walk from here.
+      const usable = !again && stored !== null && BigInt(stored.floor) <= at && at < BigInt(stored.head.lt);
+      const walk = usable
+        ? stored.done
+          ? stored
+          : await this.walkDown(stored, stored.version)
+        : await this.walkDown(at, stored?.version ?? null);
+      if (covers(this.page, at)) return this.page;
+      if (!walk) return null;
+      const top = await this.topAbove(walk, at, cursor);
+      if (top) return this.readPage(top, at);
+      // A walk from here found nothing; one that was stored has no page above `at` (expired): walk again.
+      if (!usable) return null;
+    }
+  }
+
+  /**
+   * Walks down to the walk's `lo` (a new walk from `lo` when given a bigint) and returns it,
+   * finished; null for a new walk that found nothing. Every request but a lone one writes the walk
+   * (conditional on `expected`, the version stored) with the top of its page. The bottom page is
+   * kept in memory. Throws when a request fails: what was written is where the next try resumes.
+   */
+  private async walkDown(start: VaultWalk | bigint, expected: number | null): Promise<VaultWalk | null> {
+    let w: VaultWalk | null = typeof start === "bigint" ? null : start;
+    const lo = typeof start === "bigint" ? start : BigInt(start.lo);
+    let saved = typeof start !== "bigint";
+    for (;;) {
+      const from = w?.from;
+      const rows = await this.client.getTransactions(this.vault, {
+        limit: this.pageSize,
+        ...(from ? { lt: from.lt, hash: from.hash, inclusive: true } : {}),
+        ...(lo >= 0n ? { to_lt: lo.toString() } : {}),
+        archival: this.opts.archival ?? true,
+      });
+      const below = from ? rows.filter((t) => t.lt < BigInt(from.lt)) : rows;
+      const fresh = below.filter((t) => t.lt > lo);
+      const end = rows.length < this.pageSize || fresh.length < below.length || fresh.length === 0;
+      if (fresh.length === 0 && !w) return null;
+      const top = fresh.length > 0 ? point(fresh[0]!) : undefined;
+      const version = (expected ?? 0) + 1;
+      const next: VaultWalk = w
+        ? { ...w, version, from: fresh.length > 0 ? point(fresh[fresh.length - 1]!) : w.from, done: end }
+        : {
+            id: `${lo}.${version}`,
+            version,
+            lo: lo.toString(),
+            head: top!,
+            from: point(fresh[fresh.length - 1]!),
+            done: end,
+            floor: lo.toString(),
+          };
+      if (end && fresh.length > 0) this.page = { lo, top: fresh[0]!.lt, txs: [...fresh].reverse() };
+      // A walk of one request stays in memory: a crash before it is served only repeats that request.
+      if (saved || !end) {
+        await this.walks.save(next, expected, top);
+        [expected, saved] = [version, true];
+      }
+      w = next;
+      if (end) return w;
+    }
+  }
+
+  /**
+   * The top of the lowest page above `at`. Pages the watcher's cursor has passed are dropped first
+   * (the cursor is saved after the watcher processed them: never one it may still need).
+   */
+  private async topAbove(w: VaultWalk, at: bigint, cursor: bigint): Promise<WalkPoint | null> {
+    for (let n = 16; ;) {
+      const tops = await this.walks.pages(w.id, n);
+      const passed = tops.filter((p) => BigInt(p.lt) <= cursor).slice(0, 99);
+      if (passed.length > 0) {
+        const next = { ...w, version: w.version + 1, floor: passed[passed.length - 1]!.lt };
+        await this.walks.drop(next, w.version, passed);
+        w = next;
+        continue;
+      }
+      const top = tops.find((p) => BigInt(p.lt) > at);
+      if (top || tops.length < n) return top ?? null;
+      n *= 2; // all between the cursor and `at` (read earlier in this call): look further
+    }
+  }
+
+  /** The transactions (at, top.lt] of one page of the walk, re-read from toncenter by its top. */
+  private async readPage(top: WalkPoint, at: bigint): Promise<Page<T>> {
+    const rows = await this.client.getTransactions(this.vault, {
+      limit: this.pageSize,
+      lt: top.lt,
+      hash: top.hash,
+      inclusive: true,
+      ...(at >= 0n ? { to_lt: at.toString() } : {}),
+      archival: this.opts.archival ?? true,
+    });
+    const first = rows[0];
+    if (!first || first.lt !== BigInt(top.lt) || first.hash().toString("base64") !== top.hash) {
+      throw new VaultHistoryGapError(`toncenter did not answer the page of transaction ${top.lt} from it`);
+    }
+    this.page = { lo: at, top: first.lt, txs: rows.filter((t) => t.lt > at).reverse() };
+    return this.page;
+  }
 }
+
+const point = (t: TransactionLike): WalkPoint => ({ lt: t.lt.toString(), hash: t.hash().toString("base64") });

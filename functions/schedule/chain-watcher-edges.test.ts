@@ -10,16 +10,18 @@
  *   handler (the Lambda)     its environment read and refused before anything is built, then built
  *                            into toncenter (a double on 127.0.0.1), SNS and Telegram channels (their
  *                            adapters replaced by recorders) and the store of functions/deps.ts
- *                            (replaced by an in-memory one)
+ *                            (replaced by an in-memory one); its walk down the vault's history
+ *                            kept in that store, so that the next cold start resumes it
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Address } from "@ton/core";
+import { Address, beginCell, Dictionary, storeTransaction, type Transaction } from "@ton/core";
 import { ZodError } from "zod";
 import { collectingAlerts } from "../../core/chain/dedup";
 import { createChainLedger } from "../../core/chain/store-ledger";
 import type { ChainReader } from "../../core/chain/ports";
 import type { Cursor, VaultTx } from "../../core/chain/types";
-import type { Alert, Clock, Log } from "../../core/ports";
+import { ConditionFailedError, type Alert, type Clock, type Log, type Store } from "../../core/ports";
+import { WALK_KEY } from "../../core/chain/vault-walk";
 import type { ChainAnchor } from "../../core/receipts/proof";
 import { inboxPk, MOVEMENT_INBOX_PK } from "../../core/receipts/log";
 import { getBalance, requesterAccount } from "../../core/ledger";
@@ -639,5 +641,100 @@ describe("the Lambda handler: built once per cold start", () => {
     expect(refused).toBeInstanceOf(ZodError);
     expect(lambda.sns).toHaveLength(1); // one SnsAlerts, one SNSClient, one ToncenterClient per cold start
     expect(lambda.depsCalls).toBe(1);
+  });
+});
+
+describe("the Lambda handler: the walk down the vault's history outlives the Lambda", () => {
+  /**
+   * The test's store as the modules of a cold start (loaded afresh) see it: its refused conditions
+   * are their ConditionFailedError, so the alerts' dedup recognises its own second claim.
+   */
+  const asColdStartSees = async (store: Store): Promise<Store> => {
+    const { ConditionFailedError: Fresh } = await import("../../core/ports");
+    return {
+      get: (t, k) => store.get(t, k),
+      query: (t, pk, o) => store.query(t, pk, o),
+      transact: (ops) =>
+        store.transact(ops).catch((e: unknown) => {
+          throw e instanceof ConditionFailedError ? new Fresh(e.index, e.message) : e;
+        }),
+    };
+  };
+
+  /** A vault transaction at `lt` (a refused one: not credited), as toncenter's raw.transaction. */
+  const rawTx = (lt: bigint) => {
+    const tx = {
+      address: BigInt("0x" + "ab".repeat(32)),
+      lt,
+      prevTransactionHash: 0n,
+      prevTransactionLt: lt - 1n,
+      now: NOW,
+      outMessagesCount: 0,
+      oldStatus: "active",
+      endStatus: "active",
+      inMessage: undefined,
+      outMessages: Dictionary.empty(Dictionary.Keys.Uint(15), Dictionary.Values.Cell()),
+      totalFees: { coins: 1_000n },
+      stateUpdate: { oldHash: Buffer.alloc(32, 1), newHash: Buffer.alloc(32, 2) },
+      description: {
+        type: "generic",
+        creditFirst: false,
+        computePhase: { type: "skipped", reason: "no-gas" },
+        aborted: true,
+        destroyed: false,
+      },
+    } as unknown as Transaction;
+    const cell = beginCell().store(storeTransaction(tx)).endCell();
+    return {
+      "@type": "raw.transaction",
+      utime: NOW,
+      data: cell.toBoc().toString("base64"),
+      transaction_id: { "@type": "internal.transactionId", lt: lt.toString(), hash: cell.hash().toString("base64") },
+      hex: cell.hash().toString("hex"),
+      fee: "0",
+      storage_fee: "0",
+      other_fee: "0",
+      out_msgs: [],
+    };
+  };
+
+  it("a cold start goes on from where the last one's walk stopped, not from the newest transaction", async () => {
+    // Prepare: 250 unread vault transactions; toncenter answers 2 requests a pass (then a malformed
+    // answer, as a timeout would end the pass): a walk of 3 requests never ends within one pass
+    const history = Array.from({ length: 250 }, (_, i) => rawTx(BigInt(2000 - i)));
+    const budget = { left: 0 };
+    const { endpoint, calls } = await startToncenterStandin(({ method, params }) => {
+      if (method === "getAddressInformation")
+        return { balance: "5", state: "active", data: "", code: "", last_transaction_id: { lt: "0", hash: "" }, sync_utime: NOW };
+      if (method !== "getTransactions" || budget.left-- <= 0) return "timeout";
+      const p = params as { limit: number; lt?: string; hash?: string; to_lt?: string };
+      const start = p.lt ? history.findIndex((t) => t.transaction_id.lt === p.lt && t.hex === p.hash) : 0;
+      return history.slice(start, start + p.limit).filter((t) => !p.to_lt || BigInt(t.transaction_id.lt) > BigInt(p.to_lt));
+    });
+    stubEnv({ COCOON_TON_ENDPOINT: endpoint, COCOON_VAULT_ADDRESS: VAULT });
+    const core = lambdaCore();
+    const asked = () => calls.filter((c) => c.method === "getTransactions").map((c) => c.params.lt ?? "newest");
+
+    // Act: three cold starts
+    const passes: unknown[] = [];
+    for (let i = 0; i < 3; i++) {
+      budget.left = 2;
+      const handler = await coldStart();
+      lambda.core = { ...core, store: await asColdStartSees(core.store) };
+      passes.push(
+        await handler().then(
+          () => "ok",
+          (e: unknown) => (e instanceof Error ? e.name : e),
+        ),
+      );
+    }
+    const walk = await core.store.get("chain", WALK_KEY);
+
+    // Assess: the first cold start read 100 + 99 and was cut off asking below 1802; the second
+    // asked below 1802 again (a Lambda that kept its walk in memory asked from the newest)
+    expect(passes[0]).toBe("ToncenterError");
+    expect(asked().slice(0, 4)).toEqual(["newest", "1901", "1802", "1802"]);
+    expect(walk).toMatchObject({ done: true, head: { lt: "2000" }, lo: "-1" });
+    expect(Number((await createChainLedger(core.store).getCursor())?.lt)).toBeGreaterThan(1751);
   });
 });

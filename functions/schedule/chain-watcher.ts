@@ -24,6 +24,7 @@ import type { Alerts, Clock, Log, Store } from "../../core/ports";
 import { fanoutAlerts, storeDedupAlerts } from "../../core/chain/dedup";
 import type { ChainReader } from "../../core/chain/ports";
 import { createChainLedger } from "../../core/chain/store-ledger";
+import { StoreVaultWalk } from "../../core/chain/vault-walk";
 import { runWatcher, type WatcherReport } from "../../core/chain/watcher";
 import { checkAnchors, type AnchorCheckReport } from "../../core/receipts/anchoring";
 import { StoreAnchorLog } from "../../core/receipts/log";
@@ -148,7 +149,8 @@ const ChainEnv = z.object({
  * Lambda entry: AWS deps + toncenter + SNS/Telegram, built once per cold start. No TON library
  * in the bundle (issue 12): toncenter over fetch, its BOCs read by functions/adapters/ton-boc.ts
  * and ton-tx.ts, the getters decoded by ton-getters.ts, each checked against @ton/core in its
- * tests; the vault's history is read by the same normalizeVaultTx as the local default's.
+ * tests; the vault's history is read by the same normalizeVaultTx as the local default's, its
+ * walk down toncenter's newest-first pages kept in the store (core/chain/vault-walk.ts).
  */
 export const handler = makeChainWatcherHandler(async () => {
   const env = ChainEnv.parse(process.env);
@@ -183,7 +185,11 @@ export const handler = makeChainWatcherHandler(async () => {
     store: core.store,
     clock: core.clock,
     log: core.log,
-    reader: new VaultHistoryReader(client, parseTonAddress(env.COCOON_VAULT_ADDRESS)),
+    // The walk down the vault's history is kept in the store: a cold start resumes it (a flood of
+    // vault transactions longer than one pass walks cannot stall the watcher; ton-vault-tx.ts).
+    reader: new VaultHistoryReader(client, parseTonAddress(env.COCOON_VAULT_ADDRESS), {
+      walk: new StoreVaultWalk(core.store, () => core.clock.now()),
+    }),
     alerts: fanoutAlerts(channels),
     lagThresholdSeconds: env.COCOON_CHAIN_LAG_SECONDS,
     ...(env.COCOON_ANCHOR_ADDRESS
