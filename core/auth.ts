@@ -1,8 +1,8 @@
 import { AuthError } from "./crypto/errors";
-import { verifyRequestAuth } from "./crypto/request-auth";
-import { isSessionAuth, verifySessionAuth } from "./crypto/session-auth";
+import { parseAuthHeader, verifyRequestAuth } from "./crypto/request-auth";
+import { isSessionAuth, parseSessionAuth, verifySessionAuth } from "./crypto/session-auth";
 import { ConditionFailedError, type Clock, type ReplayGuard, type Store } from "./ports";
-import { UnauthenticatedError } from "./errors";
+import { CocoonError, UnauthenticatedError } from "./errors";
 
 export interface SignedRequest {
   method: string;
@@ -27,6 +27,41 @@ export interface SignedRequest {
  * just before a restart could still be fresh after it (see local/replay-guard.ts).
  */
 export const AUTH_FUTURE_SKEW_MS = 5_000;
+
+/**
+ * A replay guard with no room for another nonce (local/replay-guard.ts, capped in memory): 503
+ * server_busy, reason replay_guard_full, retry after `retryAfterSeconds` (when its soonest entry
+ * expires). Nothing was done; the request, signed anew, may be sent again. The guard refuses
+ * rather than forget a nonce early, which would let a captured request be replayed.
+ */
+export class ReplayGuardFullError extends CocoonError {
+  constructor(
+    readonly limit: number,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(503, "server_busy", `the coordinator holds ${limit} recent request nonces, its limit; sign the request again and retry`, {
+      reason: "replay_guard_full",
+      limit,
+      retryAfterSeconds,
+    });
+  }
+}
+
+/** Refuses a request timestamp more than `window` behind `now` or AUTH_FUTURE_SKEW_MS ahead of it. */
+function checkFresh(ts: number, now: number, window: number): void {
+  if (now - ts > window) {
+    throw new UnauthenticatedError(
+      "stale_request",
+      `request timestamp is ${Math.round((now - ts) / 1000)} s behind server time; sign with the current time (at most ${window / 1000} s old)`,
+    );
+  }
+  if (ts - now > AUTH_FUTURE_SKEW_MS) {
+    throw new UnauthenticatedError(
+      "future_request",
+      `request timestamp is ${Math.round((ts - now) / 1000)} s ahead of server time; at most ${AUTH_FUTURE_SKEW_MS / 1000} s is accepted: sync your clock (NTP) and sign with the current time`,
+    );
+  }
+}
 
 /** Nonces as items with a TTL, claimed with a conditional put (works on DynamoDB and LMDB alike). */
 export function storeReplayGuard(store: Store): ReplayGuard {
@@ -81,6 +116,13 @@ type AuthDeps = { store: Store; clock: Clock; config: { authWindowMs: number; se
  * with its Idempotency-Key), freshness (at most authWindowMs old, at most AUTH_FUTURE_SKEW_MS
  * ahead) and, unless the route is idempotent, that the nonce was never seen. A session is
  * refused (401 session_not_accepted) on a route that takes only signatures.
+ *
+ * The cheap checks come first: the header's shape (key, ts, nonce formats) and the freshness of
+ * the ts it claims, before the signature is verified (an Ed25519 verification) or the body hashed
+ * (up to 6 MB, both covered by the signature and the MAC). A stale or malformed request costs
+ * neither: a replay of a captured request after its window, or junk, is refused for the price of
+ * parsing 512 characters. The claimed ts is unauthenticated until the signature is checked, but
+ * it only ever refuses here.
  */
 export async function authenticateRequest(
   deps: AuthDeps,
@@ -100,28 +142,18 @@ export async function authenticateRequest(
           "sessions_unavailable",
           "this deployment has no sessions (COCOON_SESSION_KEY is not set): sign the request with your Ed25519 key",
         );
+      checkFresh(parseSessionAuth(req.authHeader!).ts, now, deps.config.authWindowMs);
       claims = verifySessionAuth(req.authHeader!, signable, deps.config.sessionKey, now);
     } else {
+      checkFresh(parseAuthHeader(req.authHeader).ts, now, deps.config.authWindowMs);
       claims = verifyRequestAuth(req.authHeader, signable);
     }
   } catch (e) {
     if (e instanceof AuthError) throw new UnauthenticatedError(e.code, e.message);
     throw e;
   }
-  const window = deps.config.authWindowMs;
-  if (now - claims.ts > window) {
-    throw new UnauthenticatedError(
-      "stale_request",
-      `request timestamp is ${Math.round((now - claims.ts) / 1000)} s behind server time; sign with the current time (at most ${window / 1000} s old)`,
-    );
-  }
-  if (claims.ts - now > AUTH_FUTURE_SKEW_MS) {
-    throw new UnauthenticatedError(
-      "future_request",
-      `request timestamp is ${Math.round((claims.ts - now) / 1000)} s ahead of server time; at most ${AUTH_FUTURE_SKEW_MS / 1000} s is accepted: sync your clock (NTP) and sign with the current time`,
-    );
-  }
   if (replay === "idempotent") return claims;
+  const window = deps.config.authWindowMs;
   const guard = deps.replay ?? storeReplayGuard(deps.store);
   // Kept until the request is stale everywhere: ts + window, doubled for clock drift between
   // Lambda instances. An item past its ttl counts as absent, and by then the request is stale.

@@ -157,8 +157,17 @@ function toView(item: ChallengeItem, now: number): ChallengeView {
   };
 }
 
-/** GET /v1/attestations/{id}[?wait=s]: answers at once when answered or expired, else waits for a change. */
-export async function getChallenge(deps: CoreDeps, requester: string, challengeId: string, waitSeconds = 0): Promise<ChallengeView> {
+/**
+ * GET /v1/attestations/{id}[?wait=s]: answers at once when answered or expired, else waits for a
+ * change. `signal` (the client went away) ends the wait at once with the view as last read.
+ */
+export async function getChallenge(
+  deps: CoreDeps,
+  requester: string,
+  challengeId: string,
+  waitSeconds = 0,
+  signal?: AbortSignal,
+): Promise<ChallengeView> {
   const deadline = deps.clock.now() + Math.min(waitSeconds, deps.config.maxWaitSeconds) * 1000;
   for (;;) {
     const item = await deps.store.get<ChallengeItem>("quotes", challengeKey(challengeId));
@@ -167,7 +176,8 @@ export async function getChallenge(deps: CoreDeps, requester: string, challengeI
     const now = deps.clock.now();
     const view = toView(item, now);
     const left = Math.min(deadline, item.expiresAt) - now;
-    if (view.status !== "pending" || left <= 0) return view;
-    await deps.notifier.wait(challengeTopic(challengeId), left);
+    if (view.status !== "pending" || left <= 0 || signal?.aborted) return view;
+    await deps.notifier.wait(challengeTopic(challengeId), left, signal);
+    if (signal?.aborted) return view;
   }
 }

@@ -110,8 +110,14 @@ export interface QueueMessage {
 
 export interface Queues {
   send(queue: QueueName, body: unknown, opts?: { delaySeconds?: number }): Promise<void>;
-  /** Long-poll: waits up to waitSeconds for at least one message. */
-  receive(queue: QueueName, opts: { max: number; waitSeconds: number; visibilitySeconds: number }): Promise<QueueMessage[]>;
+  /**
+   * Long-poll: waits up to waitSeconds for at least one message. `signal` (the polling client
+   * went away) ends the wait with [] where the adapter can tell (locally); others may ignore it.
+   */
+  receive(
+    queue: QueueName,
+    opts: { max: number; waitSeconds: number; visibilitySeconds: number; signal?: AbortSignal },
+  ): Promise<QueueMessage[]>;
   delete(queue: QueueName, receiptHandle: string): Promise<void>;
   /** Make sure a per-worker queue exists (CreateQueue on AWS, no-op locally). */
   ensure(queue: QueueName): Promise<void>;

@@ -151,6 +151,8 @@ const TERMINAL = new Set(["completed", "refunded"]);
  * GET /v1/jobs/{id}/chunks?from=N&wait=S: the requester long-polls its job's stream. Returns
  * as soon as there is a chunk past `from`, or the job finished (then with the job's view,
  * whose stored reply and receipt the SDK checks the stream against), or the wait ran out.
+ * `signal` (the client went away) ends the wait at once, with nothing read and no store read,
+ * and lets go of both waits.
  */
 export async function readChunks(
   deps: RelayDeps,
@@ -158,6 +160,7 @@ export async function readChunks(
   jobId: string,
   from: number,
   waitSeconds: number,
+  signal?: AbortSignal,
 ): Promise<RelayReadResponse> {
   const relay = requireRelay(deps);
   const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
@@ -171,11 +174,17 @@ export async function readChunks(
   };
   if (TERMINAL.has(job.status)) return finished(await relay.read(jobId, from, 0));
   const waitMs = Math.min(waitSeconds, deps.config.maxWaitSeconds) * 1000;
+  if (signal?.aborted) return { chunks: [], next: from };
   const stop = new AbortController();
+  const hangUp = () => stop.abort();
+  signal?.addEventListener("abort", hangUp, { once: true });
   // Whichever comes first: a chunk, or a change of the job (its result, a failover, a refund).
   const changed = deps.notifier.wait(jobTopic(jobId), waitMs, stop.signal).then(() => undefined);
   const got = await Promise.race([relay.read(jobId, from, waitMs, stop.signal), changed]);
   stop.abort(); // the loser lets go: a relay read, or the job's wait (its listener and timer)
+  signal?.removeEventListener("abort", hangUp);
+  // nobody to answer: what was read stays buffered for the reader's next ask (it reads from `from`)
+  if (signal?.aborted) return { chunks: [], next: from };
   const r = got ?? (await relay.read(jobId, from, 0));
   if (r.chunks.length > 0) return { chunks: r.chunks, next: r.next };
   const now = await deps.store.get<JobItem>("jobs", jobKey(jobId));

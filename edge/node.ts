@@ -25,6 +25,8 @@ export interface NodeEdgeOptions {
    * BODY_BUDGET_BYTES); a body that would pass it fails with BusyError (503), its connection cut.
    */
   bodyBudget?: number;
+  /** Connections held at once (default MAX_CONNECTIONS); past it node:http closes a new one unanswered. */
+  maxConnections?: number;
   handle(req: HttpRequest): Promise<HttpResponse>;
   /** Runs before the body is read (its `body` is ""): an answer here refuses the request unread. */
   guard?(req: HttpRequest): HttpResponse | undefined;
@@ -41,6 +43,17 @@ export interface NodeEdgeOptions {
  * mostly under a few KB), and a full budget refuses only the bodies that arrive while it is full.
  */
 export const BODY_BUDGET_BYTES = 256 * 1024 * 1024;
+
+/**
+ * node:http holds any number of connections: each costs a file descriptor and a socket's buffers
+ * (tens of KB), and a long-poll or an idle keep-alive holds one for up to a minute, so a client
+ * opening connections without end ran the process out of descriptors (EMFILE), for every
+ * client. Past this many, a new connection is closed at once (node's maxConnections) and the
+ * ones held go on. Ten thousand is far above one coordinator's honest clients (the SDK keeps a
+ * few per process, the per-key long-polls are capped at 1024); the process's descriptor limit
+ * (`ulimit -n`, often 1024 by default) must be above it for the cap, not EMFILE, to act first.
+ */
+export const MAX_CONNECTIONS = 10_000;
 
 /** Body bytes buffered now by the requests still being read, per server. */
 interface Budget {
@@ -207,6 +220,7 @@ export function listenNode(o: NodeEdgeOptions): Promise<{ server: Server; url: s
     }
     await write(res, answer, o.streamFailed).catch(() => res.destroy());
   });
+  server.maxConnections = o.maxConnections ?? MAX_CONNECTIONS;
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(o.port, o.host, () => {

@@ -125,7 +125,12 @@ interface QueueState {
   ready: Heap<StoredMessage>;
   hidden: Heap<StoredMessage>;
   nextSeq: number;
-  waiters: Waiter[];
+  /**
+   * Pending long-polls, oldest first (a Set keeps insertion order): one that gives up (its time
+   * ran out, its client went away) leaves in O(1). An array was searched and spliced per
+   * removal: thousands abandoned on one queue cost quadratic time.
+   */
+  waiters: Set<Waiter>;
   wakeTimer: NodeJS.Timeout | undefined;
   wakeAt: number;
 }
@@ -204,7 +209,7 @@ export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
           ready: new Heap(bySeq),
           hidden: new Heap(byVisibleAt),
           nextSeq: 0,
-          waiters: [],
+          waiters: new Set(),
           wakeTimer: undefined,
           wakeAt: Infinity,
         }),
@@ -259,11 +264,10 @@ export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
 
   /** Hands visible messages to waiting long-polls, oldest waiter first; re-arms the wake timer. */
   const drain = (q: QueueState) => {
-    while (q.waiters.length > 0) {
-      const w = q.waiters[0]!;
+    for (const w of q.waiters) {
       const got = take(q, w.max, w.visibilitySeconds);
       if (got.length === 0) break;
-      q.waiters.shift();
+      q.waiters.delete(w);
       w.done = true;
       w.resolve(got);
     }
@@ -272,7 +276,7 @@ export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
 
   /** While long-polls wait, keeps one timer for the next message to become visible. */
   const schedule = (q: QueueState) => {
-    if (q.waiters.length === 0) {
+    if (q.waiters.size === 0) {
       if (q.wakeTimer) clearTimeout(q.wakeTimer);
       q.wakeTimer = undefined;
       q.wakeAt = Infinity;
@@ -353,7 +357,7 @@ export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
       }
       const q = stateOf(queue);
       // earlier waiters go first
-      const got = q.waiters.length === 0 ? take(q, r.max, r.visibilitySeconds) : [];
+      const got = q.waiters.size === 0 ? take(q, r.max, r.visibilitySeconds) : [];
       if (got.length > 0 || r.waitSeconds === 0 || r.signal?.aborted) {
         schedule(q);
         return Promise.resolve(got);
@@ -368,15 +372,14 @@ export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
         const giveUp = () => {
           if (waiter.done) return;
           waiter.done = true;
-          const i = q.waiters.indexOf(waiter);
-          if (i >= 0) q.waiters.splice(i, 1);
+          q.waiters.delete(waiter);
           schedule(q);
           finish([]);
         };
         const onAbort = () => giveUp();
         const timer = setTimeout(giveUp, r.waitSeconds * 1000);
         r.signal?.addEventListener("abort", onAbort, { once: true });
-        q.waiters.push(waiter);
+        q.waiters.add(waiter);
         drain(q);
       });
     },
@@ -400,7 +403,7 @@ export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
     stats(queue) {
       const q = queues.get(queue);
       const now = clock.now();
-      const s: QueueStats = { visible: 0, inFlight: 0, delayed: 0, waiting: q?.waiters.length ?? 0 };
+      const s: QueueStats = { visible: 0, inFlight: 0, delayed: 0, waiting: q?.waiters.size ?? 0 };
       for (const m of q?.messages.values() ?? []) {
         if (m.visibleAt <= now) s.visible++;
         else if (m.received) s.inFlight++;
@@ -424,7 +427,9 @@ export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
     close() {
       closed = true;
       for (const q of queues.values()) {
-        for (const w of q.waiters.splice(0)) {
+        const waiting = [...q.waiters];
+        q.waiters.clear();
+        for (const w of waiting) {
           w.done = true;
           w.resolve([]);
         }

@@ -1,4 +1,4 @@
-import { AUTH_FUTURE_SKEW_MS } from "../core/auth";
+import { AUTH_FUTURE_SKEW_MS, ReplayGuardFullError } from "../core/auth";
 import type { ReplayGuard } from "../core/ports";
 
 export interface MemoryReplayGuardOptions {
@@ -11,7 +11,21 @@ export interface MemoryReplayGuardOptions {
    * every request is.
    */
   durable?: ReplayGuard;
+  /** Nonces held at most (default MAX_REPLAY_ENTRIES); past it a claim fails with ReplayGuardFullError. */
+  maxEntries?: number;
 }
+
+/**
+ * Each claimed nonce is held until its request is stale everywhere (ts + 2 × authWindowMs, two
+ * minutes), so the guard holds request rate × 120 s entries, about 210 bytes each: without a
+ * cap a flood of guarded requests (any key may make them) grew it without limit. Half a million
+ * is about 100 MB, and 4,000 guarded requests a second for two minutes, far above what one
+ * local coordinator serves (most requests are to idempotent routes, which claim nothing).
+ */
+export const MAX_REPLAY_ENTRIES = 500_000;
+
+/** How often a full guard may walk its entries for expired ones (the walk costs ~25 ms per 500,000). */
+const FULL_SWEEP_EVERY_MS = 1_000;
 
 /**
  * Nonce memory for one coordinator process, in memory for the common case: no disk write on
@@ -27,23 +41,43 @@ export interface MemoryReplayGuardOptions {
  *    a request recorded there, as above, can have been accepted before the restart).
  * Everything else is claimed in memory only. The same wall clock serves both processes (one
  * machine); a clock stepped backwards across a restart is outside this argument.
+ *
+ * Bounded (`maxEntries`): a full guard refuses new claims (ReplayGuardFullError: 503
+ * server_busy, retry when its soonest entry expires) and never forgets an entry before it
+ * expires, which would let that request be replayed. A nonce it holds is still refused as a
+ * replay when full.
  */
 export function createMemoryReplayGuard(o: MemoryReplayGuardOptions = {}): ReplayGuard & { size(): number } {
   const now = o.now ?? Date.now;
   const skew = o.futureSkewMs ?? AUTH_FUTURE_SKEW_MS;
   const startedAt = now();
+  const max = o.maxEntries ?? MAX_REPLAY_ENTRIES;
   const seen = new Map<string, number>(); // id -> expiresAt
   let lastSweep = startedAt;
+  /** The soonest expiry among the entries the last sweep kept: when a full guard has room again. */
+  let soonest = Infinity;
+  const sweep = (t: number) => {
+    soonest = Infinity;
+    for (const [k, exp] of seen) {
+      if (exp < t) seen.delete(k);
+      else if (exp < soonest) soonest = exp;
+    }
+    lastSweep = t;
+  };
   return {
     async claim(id, signedAt, expiresAt) {
       const t = now();
-      if (t - lastSweep > 10_000) {
-        for (const [k, exp] of seen) if (exp < t) seen.delete(k);
-        lastSweep = t;
-      }
+      if (t - lastSweep > 10_000) sweep(t);
       if (signedAt < startedAt) return false;
       const exp = seen.get(id);
       if (exp !== undefined && exp >= t) return false;
+      if (seen.size >= max && exp === undefined) {
+        // (at most once a second: a full guard under a flood must not walk every entry per request)
+        if (t - lastSweep >= FULL_SWEEP_EVERY_MS) sweep(t);
+        // (soonest unknown until a sweep has run: a second)
+        if (seen.size >= max)
+          throw new ReplayGuardFullError(max, Number.isFinite(soonest) ? Math.max(1, Math.ceil((soonest - t) / 1000)) : 1);
+      }
       // Claimed in memory before any await, so two copies racing in cannot both pass.
       seen.set(id, expiresAt);
       const mayPredateStart = signedAt < startedAt + skew;

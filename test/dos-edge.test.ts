@@ -10,7 +10,7 @@ import { generateSigningKey } from "../core/crypto/keys";
 import { signRequest } from "../core/crypto/request-auth";
 import { makeJobWorld } from "../core/jobs/testing";
 import { bodyText, httpRequest, jsonResponse, type HttpRequest } from "../edge/http";
-import { listenNode, SERVER_TIMEOUTS } from "../edge/node";
+import { listenNode, MAX_CONNECTIONS, SERVER_TIMEOUTS } from "../edge/node";
 import { defineRoute, failureResponse, routeRequests, WaitQuery, type Route } from "../functions/http/middleware";
 import { routes } from "../functions/http/routes";
 import { startHttpServer } from "../local/http-server";
@@ -30,7 +30,14 @@ afterEach(() => {
 
 /** Factory: a node edge whose route answers `{ ok: true }` after `answerAfterMs`. */
 async function edge(
-  o: { bodyLimit?: number; bodyBudget?: number; headersTimeoutMs?: number; requestTimeoutMs?: number; answerAfterMs?: number } = {},
+  o: {
+    bodyLimit?: number;
+    bodyBudget?: number;
+    headersTimeoutMs?: number;
+    requestTimeoutMs?: number;
+    answerAfterMs?: number;
+    maxConnections?: number;
+  } = {},
 ) {
   const failures: string[] = [];
   const { server, port } = await listenNode({
@@ -40,6 +47,7 @@ async function edge(
     ...(o.headersTimeoutMs !== undefined ? { headersTimeoutMs: o.headersTimeoutMs } : {}),
     ...(o.requestTimeoutMs !== undefined ? { requestTimeoutMs: o.requestTimeoutMs } : {}),
     ...(o.bodyBudget !== undefined ? { bodyBudget: o.bodyBudget } : {}),
+    ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
     handle: async () => {
       await new Promise((r) => setTimeout(r, o.answerAfterMs ?? 0));
       return jsonResponse(200, { ok: true });
@@ -179,6 +187,37 @@ describe("session 23: request bodies and slow clients at the node edge", () => {
   });
 });
 
+describe("session 23 leads: connections held at once", () => {
+  it("past maxConnections a new connection is closed unanswered; the ones held are served, and room comes back as they close", async () => {
+    // Prepare: a server of 2 connections, both held by clients that have not finished their headers
+    const { port } = await edge({ maxConnections: 2 });
+    const held = [rawClient(port), rawClient(port)];
+    for (const c of held) c.write("GET /x HTTP/1.1\r\nhost: a\r\n");
+    await held[0]!.within(200, () => false);
+    // Act
+    const third = rawClient(port);
+    third.write("GET /x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n");
+    const refused = await third.within(2_000);
+    held[0]!.write("connection: close\r\n\r\n");
+    const served = await held[0]!.within(2_000);
+    const fourth = rawClient(port);
+    fourth.write("GET /x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n");
+    const later = await fourth.within(2_000);
+    // Assess: the old server took every connection
+    expect(refused).toEqual({ received: "", closed: true });
+    expect(served.received).toMatch(/^HTTP\/1\.1 200 /);
+    expect(later.received).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it("the edge holds at most 10,000 connections by default (node:http's default is no limit)", async () => {
+    // Prepare / Act
+    const { server } = await edge();
+    // Assess
+    expect(MAX_CONNECTIONS).toBe(10_000);
+    expect(server.maxConnections).toBe(10_000);
+  });
+});
+
 describe("session 23: the local coordinator refuses what no route takes before reading the body", () => {
   it("a 6 MB body announced to an unknown path, or to a signed route without credentials, is answered unread", async () => {
     // Prepare: the coordinator's own routes on a job world; clients that announce a body and send none
@@ -235,7 +274,7 @@ describe("session 23: long-polls one caller can hold", () => {
     expect(afterwards.status).toBe(200); // the slots came back
   });
 
-  it("long-polls whose clients went away right after asking stay at most 1024 (MAX_WAITS_PER_CALLER) for one key (they were all kept)", async () => {
+  it("long-polls whose clients went away right after asking are let go: none is left waiting (the old code kept 1024, the cap)", async () => {
     // Prepare: a job that will not finish (its worker never answers), served on 127.0.0.1 on the real clock
     const w = makeJobWorld();
     w.clock.now = () => Date.now();
@@ -261,7 +300,8 @@ describe("session 23: long-polls one caller can hold", () => {
       last = pending();
       await new Promise((res) => setTimeout(res, 250));
     }
-    // Assess: the notifier holds a listener and a timer per waiter until it times out (20 s)
-    expect(pending()).toBe(1024);
+    // Assess: the waits took the request's signal (the old code held a listener and a timer per
+    // waiter until it timed out, 20 s: 1024 of them, MAX_WAITS_PER_CALLER, the rest refused 429)
+    expect(pending()).toBe(0);
   });
 });

@@ -124,7 +124,15 @@ function malformed(what: string): AuthError {
   return new AuthError("malformed_auth", `x-cocoon-auth session header is malformed: ${what}; expected "${FORMAT}"`);
 }
 
-function parse(headerValue: string): { token: string; keyId: string; expiresAt: number; ts: number; nonce: string; mac: Uint8Array } {
+/** Parses a session header without checking its MAC or expiry (shape, ts, nonce): throws AuthError malformed_auth. */
+export function parseSessionAuth(headerValue: string): {
+  token: string;
+  keyId: string;
+  expiresAt: number;
+  ts: number;
+  nonce: string;
+  mac: Uint8Array;
+} {
   if (headerValue.length > 512) throw malformed(`${headerValue.length} characters is too long`);
   // checked here too, not only by the caller's isSessionAuth: a verifier must not take any scheme
   if (!isSessionAuth(headerValue)) throw malformed(`the scheme must be "${SESSION_SCHEME}"`);
@@ -156,7 +164,7 @@ export function verifySessionAuth(
   secret: string,
   now: number,
 ): AuthClaims & { expiresAt: number } {
-  const h = parse(headerValue);
+  const h = parseSessionAuth(headerValue);
   if (h.expiresAt <= now) {
     throw new AuthError(
       "session_expired",

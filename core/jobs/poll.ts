@@ -24,6 +24,7 @@ export async function pollJobs(
   workerId: string,
   waitSeconds: number,
   max?: number,
+  signal?: AbortSignal,
 ): Promise<{ jobs: AgentJob[]; challenges: AgentChallenge[] }> {
   const worker = await requireWorker(deps, workerId);
   const queue = `worker-${workerId}` as const;
@@ -31,6 +32,8 @@ export async function pollJobs(
     max: max ?? Math.min(MAX_POLL_BATCH, Math.max(1, Math.floor(worker.capacity) || 1)),
     waitSeconds: Math.min(waitSeconds, deps.config.maxWaitSeconds),
     visibilitySeconds: 30,
+    // the agent went away: the long-poll ends with nothing taken (what it would have taken stays queued)
+    ...(signal ? { signal } : {}),
   });
   const jobs: AgentJob[] = [];
   const challenges: AgentChallenge[] = [];

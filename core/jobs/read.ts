@@ -58,8 +58,19 @@ const MAX_RECHECK_MS = 1_000;
  * have finished it in between: from the commit to the wait below no I/O is awaited locally, so
  * no result request runs; on AWS no push reaches this waiter anyway and the store is read at
  * the first recheck, as it is after a first read that found the job assigned.
+ *
+ * `signal`: the client went away (the edge's request signal): the wait ends at once with the
+ * job as last read, nobody to answer, and lets go of its listener and timer rather than
+ * holding them for up to maxWaitSeconds.
  */
-export async function getJob(deps: CoreDeps, requester: string, jobId: string, waitSeconds = 0, written?: JobItem): Promise<JobView> {
+export async function getJob(
+  deps: CoreDeps,
+  requester: string,
+  jobId: string,
+  waitSeconds = 0,
+  written?: JobItem,
+  signal?: AbortSignal,
+): Promise<JobView> {
   const deadline = deps.clock.now() + Math.min(waitSeconds, deps.config.maxWaitSeconds) * 1000;
   let gap = FIRST_RECHECK_MS;
   let known = written?.jobId === jobId ? written : undefined;
@@ -73,14 +84,15 @@ export async function getJob(deps: CoreDeps, requester: string, jobId: string, w
       return toView(job, await readReply(deps.store, replyKey(jobId, job.attempt, job.resultDigest)));
     if (job.status === "refunded" && job.outcome === "failed")
       return toView(job, undefined, await deps.store.get<FailureItem>("jobs", failureKey(jobId, job.attempt)));
-    if (TERMINAL.includes(job.status) || deadline <= deps.clock.now()) return toView(job);
+    if (TERMINAL.includes(job.status) || deadline <= deps.clock.now() || signal?.aborted) return toView(job);
     const recheckAt = deps.clock.now() + gap;
     gap = Math.min(gap * 2, MAX_RECHECK_MS);
     for (;;) {
       const left = deadline - deps.clock.now();
       if (left <= 0) break;
-      const woke = await deps.notifier.wait(jobTopic(jobId), left);
+      const woke = await deps.notifier.wait(jobTopic(jobId), left, signal);
       if (isFinishedView(woke)) return woke;
+      if (signal?.aborted) return toView(job);
       if (woke !== undefined || deps.clock.now() >= recheckAt) break;
     }
   }

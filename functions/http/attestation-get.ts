@@ -13,7 +13,7 @@ export const route = defineRoute(
     query: WaitQuery,
     response: ChallengeView,
   },
-  ({ deps, caller, query, params }) => {
+  ({ deps, caller, query, params, signal }) => {
     const id = ChallengeId.safeParse(params.id);
     if (!id.success)
       throw new CocoonError(
@@ -21,7 +21,7 @@ export const route = defineRoute(
         "invalid_challenge_id",
         "path parameter id must look like chl_<26 lowercase base32 chars>, as returned by POST /v1/attestations",
       );
-    return getChallenge(deps, caller, id.data, query.wait);
+    return getChallenge(deps, caller, id.data, query.wait, signal);
   },
 );
 export const handler = lambdaHandler(route);

@@ -14,10 +14,10 @@ export const route = defineRoute(
     query: WaitQuery,
     response: JobView,
   },
-  ({ deps, caller, query, params }) => {
+  ({ deps, caller, query, params, signal }) => {
     const id = JobId.safeParse(params.id);
     if (!id.success) throw new CocoonError(400, "invalid_job_id", "path parameter id must look like job_<26 lowercase base32 chars>");
-    return getJob(deps, caller, id.data, query.wait);
+    return getJob(deps, caller, id.data, query.wait, undefined, signal);
   },
 );
 export const handler = lambdaHandler(route);

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { z, ZodError } from "zod";
-import { authenticateRequest, type AuthMode, type ReplayPolicy } from "../../core/auth";
+import { authenticateRequest, ReplayGuardFullError, type AuthMode, type ReplayPolicy } from "../../core/auth";
 import type { CoreDeps } from "../../core/deps";
 import { AuthError } from "../../core/crypto/errors";
 import { parseAuthHeader } from "../../core/crypto/request-auth";
@@ -51,6 +51,13 @@ export interface RouteInput<B, Q, H> {
   query: Q;
   headers: H;
   params: Record<string, string>;
+  /**
+   * Aborts when the client goes away before its answer is written (node:http: the local
+   * coordinator); absent where no transport tells (Lambda), and for a call that does not wait
+   * (query `wait` 0 or none). A long-poll passes it into its wait, so a client that hangs up
+   * frees its waiter (a timer and a listener) at once rather than after up to maxWaitSeconds.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface Route<B extends Part = Part, Q extends Part = Part, H extends Part = Part> {
@@ -131,12 +138,15 @@ function parsePart<T extends Part>(schema: T, value: unknown, where: "body" | "q
 
 /**
  * What a failure answers, wherever it happens: a CocoonError under 500 its own status and
- * code; an oversize body 413; a transport out of room for bodies 503 server_busy; a path that
+ * code; an oversize body 413; a transport out of room for bodies, or a full replay guard, 503
+ * server_busy; a path that
  * does not percent-decode 400 (API Gateway refuses it with a 400 as well); anything else a 500
  * with a reference, its detail in the log only.
  */
 export function failureResponse(e: unknown, log: Pick<CoreDeps["log"], "error">, where: string): HttpResponse {
   if (e instanceof TooManyWaitsError) return jsonResponse(429, errorBody(e.code, e.message, e.details), { "retry-after": "1" });
+  if (e instanceof ReplayGuardFullError)
+    return jsonResponse(503, errorBody(e.code, e.message, e.details), { "retry-after": String(e.retryAfterSeconds) });
   if (e instanceof CocoonError && e.status < 500) return jsonResponse(e.status, errorBody(e.code, e.message, e.details));
   if (e instanceof BodyTooLargeError) return jsonResponse(413, errorBody("body_too_large", e.message));
   if (e instanceof BusyError) return jsonResponse(503, errorBody("server_busy", `${e.message}; try again shortly`), { "retry-after": "1" });
@@ -159,11 +169,9 @@ export function failureResponse(e: unknown, log: Pick<CoreDeps["log"], "error">,
 
 /**
  * Long-polls (a query `wait` above 0) one caller may hold open at once in this process. Each
- * holds a timer and a listener on its job's notifier topic for up to maxWaitSeconds, also after
- * its client went away (the core's waits do not take the request's signal), and removing one
- * scans the topic's other listeners (an EventEmitter): 20,000 abandoned waits on one job cost 4 s
- * of CPU as they expired, quadratically more beyond. A job's waiters are all its requester's, so
- * this bounds every topic too (1024 waiters cost milliseconds). The SDK holds about two per job
+ * holds a timer and a listener on its job's notifier topic until it is answered, runs out
+ * (maxWaitSeconds) or its client goes away (the waits take the request's signal, RouteInput).
+ * A job's waiters are all its requester's, so this bounds every topic too. The SDK holds about two per job
  * in flight (the job, its chunks) and an agent one: 512 jobs in flight from one key. On Lambda a
  * container runs one request at a time: the count never passes one.
  */
@@ -242,9 +250,12 @@ async function runRoute(
     const body = parsePart(route.spec.body, parsedJson, "body");
     const query = parsePart(route.spec.query, req.query, "query");
     const headers = route.spec.headers ? parsePart(route.spec.headers, req.headers, "headers") : {};
-    const result = await holdingWait(waits, maxWaits, caller, query, () =>
-      route.run({ deps, caller, requestNonce: signer?.nonce ?? "", body, query, headers, params }),
-    );
+    const input = { deps, caller, requestNonce: signer?.nonce ?? "", body, query, headers, params };
+    // Given to long-polls only, through a getter: the edge makes its signal (an AbortController
+    // and a listener) on first read, and a call that does not wait has no use for it.
+    const longPoll = isLongPoll(query);
+    Object.defineProperty(input, "signal", { get: () => (longPoll ? req.signal : undefined), enumerable: true });
+    const result = await holdingWait(waits, maxWaits, caller, query, () => route.run(input));
     return jsonResponse(route.spec.status ?? 200, result);
   } catch (e) {
     return failureResponse(e, deps.log, `${route.spec.method} ${route.spec.path}`);

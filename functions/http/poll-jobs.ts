@@ -12,6 +12,6 @@ export const route = defineRoute(
     query: WaitQuery,
     response: AgentWorkResponse,
   },
-  ({ deps, caller, query }) => pollJobs(deps, caller, query.wait),
+  ({ deps, caller, query, signal }) => pollJobs(deps, caller, query.wait, undefined, signal),
 );
 export const handler = lambdaHandler(route);

@@ -17,6 +17,6 @@ export const route = defineRoute(
     query: RelayReadQuery,
     response: RelayReadResponse,
   },
-  ({ deps, caller, query, params }) => readChunks(deps as RelayDeps, caller, jobIdOf(params), query.from, query.wait),
+  ({ deps, caller, query, params, signal }) => readChunks(deps as RelayDeps, caller, jobIdOf(params), query.from, query.wait, signal),
 );
 export const handler = lambdaHandler(route);

@@ -41,7 +41,7 @@ export const route = defineRoute(
     response: SubmitJobResponse,
     status: 202,
   },
-  async ({ deps, caller, body, headers, query }) => {
+  async ({ deps, caller, body, headers, query, signal }) => {
     // The kept quote's renewal (core/jobs/prepare.ts renewQuote) is picked alongside the submit: it
     // reads and writes nothing the submit does, and never rejects, so a refused submit leaves none behind.
     const renewal = body.renew ? renewQuote(deps, caller, body.renew) : undefined;
@@ -54,7 +54,7 @@ export const route = defineRoute(
     // Waiting here saves the requester a round trip: the answer comes back on the submit itself.
     // A new job is waited on as just written (no read back); a replay reads what is stored.
     if (query.wait > 0) {
-      const view = await getJob(deps, caller, r.jobId, query.wait, r.job);
+      const view = await getJob(deps, caller, r.jobId, query.wait, r.job, signal);
       return { ...view, ...renewalBeside(view, next) };
     }
     return { jobId: r.jobId, status: r.status, ...renewed };
