@@ -6,16 +6,18 @@
 import { z } from "zod";
 import { type Command, InvalidArgumentError } from "commander";
 import { AttestationTier } from "../events/attestation";
+import { depositCommentFor } from "../core/chain/account";
 import { ApiError } from "../api-client/api";
 import { formatTon, parseTon } from "../api-client/format";
 import { loadOrCreateKey } from "../api-client/keys";
-import { depositAndWait, withdrawAndWait } from "../api-client/money";
+import { depositAndWait } from "../api-client/money";
 import { newProgram, positiveInt, runProgram, type Io } from "../api-client/program";
 import { progressOn } from "../api-client/progress";
 import { cliSettings, SettingsError } from "../api-client/settings";
 import { defineAttestVerify } from "./commands/attest";
 import { definePolicyCommands } from "./commands/policy";
 import { defineReceiptsCommands } from "./commands/receipts";
+import { withdrawCommand } from "./commands/withdraw";
 import { formatAnswer } from "./format";
 import { CocoonClient, VerificationError, type CocoonClientOptions } from "./sdk";
 
@@ -46,7 +48,7 @@ function connect(o: ConnectionOptions, extra: Pick<CocoonClientOptions, "tabs"> 
   const allowDev =
     o.allowDev === true || process.env.COCOON_ALLOW_DEV === "1" || (s.local?.allowDevAttestation === true && s.apiUrl === s.local.apiUrl);
   const key = loadOrCreateKey(s.keyFile);
-  return { apiUrl: s.apiUrl, key, allowDev, client: new CocoonClient({ apiUrl: s.apiUrl, key, allowDev, ...extra }) };
+  return { apiUrl: s.apiUrl, key, keyFile: s.keyFile, allowDev, client: new CocoonClient({ apiUrl: s.apiUrl, key, allowDev, ...extra }) };
 }
 
 const Tiers = z.array(AttestationTier).min(1);
@@ -55,6 +57,32 @@ function tierList(v: string): AttestationTier[] {
   const r = Tiers.safeParse(v.split(",").map((t) => t.trim()));
   if (!r.success) throw new InvalidArgumentError("takes a comma-separated list of tdx, dev, none.");
   return r.data;
+}
+
+/**
+ * What `cocoon deposit` says where it cannot send the deposit itself (no local sandbox): the
+ * exact comment that credits this key's account, and what happens to a transfer without it.
+ */
+async function walletDepositInstructions(account: string): Promise<ApiError> {
+  const { DEPOSIT_FEE, MIN_DEPOSIT } = await import("../contracts/vault");
+  return new ApiError(
+    0,
+    "deposit_by_wallet",
+    `this network has no local TON sandbox, so cocoon cannot send the deposit: send it yourself from a TON wallet to the vault, ` +
+      `with exactly this text comment: ${depositCommentFor(account)}\n` +
+      `  - the comment names the account credited: it is this key's (${account}); a deposit with another key's comment credits that account\n` +
+      `  - a transfer without it, or with any other comment, is not credited: the vault bounces it (or sends it back, less fees); ` +
+      `an exchange withdrawal usually cannot carry it exactly, so send from a wallet you control\n` +
+      `  - at least ${formatTon(MIN_DEPOSIT)}; the vault keeps ${formatTon(DEPOSIT_FEE)} of each deposit as its fee; then check \`cocoon balance\``,
+  );
+}
+
+/** A withdrawal seqno: a whole number 0..2^32-1 (uint32 on chain). */
+function seqnoArg(v: string): number {
+  const n = Number(v);
+  if (!/^\d{1,10}$/.test(v) || n > 0xffff_ffff)
+    throw new InvalidArgumentError("must be a whole number of at least 0 (a withdrawal's seqno).");
+  return n;
 }
 
 export function buildProgram(io: Io, setCode: (code: number) => void): Command {
@@ -163,7 +191,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       print(
         o,
         b,
-        `${b.account}\n  available ${formatTon(b.available)} (${b.available} nanoTON)\n  held      ${formatTon(b.held)} (jobs in flight)\n  reserved  ${formatTon(b.reserved)} (withdrawals not landed yet)`,
+        `${b.account}\n  available ${formatTon(b.available)} (${b.available} nanoTON)\n  held      ${formatTon(b.held)} (jobs in flight and open tabs of cocoon serve --tabs: back to available as each job ends; a tab's when it closes, about 2 min after it expires)\n  reserved  ${formatTon(b.reserved)} (signed withdrawals not landed yet: back to available if unused after their expiry)`,
       );
     }),
   );
@@ -178,7 +206,12 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   ).action(
     run(async (ton: string, o: ConnectionOptions) => {
       const amount = parseTon(ton);
-      const d = await withProgress(o, (step) => depositAndWait(connect(o).client.api, amount, { onWait: step }));
+      const { client, key } = connect(o);
+      const d = await withProgress(o, (step) => depositAndWait(client.api, amount, { onWait: step })).catch(async (e: unknown) => {
+        // No sandbox: the deposit is the requester's own transfer, and the comment is all that says whose it is.
+        if (e instanceof ApiError && e.code === "dev_chain_disabled") throw await walletDepositInstructions(key.id);
+        throw e;
+      });
       print(
         o,
         d,
@@ -191,22 +224,45 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     program
       .command("withdraw")
       .description(
-        "a coordinator-signed withdrawal of your available balance; local default: sent from the sandbox wallet and waited for until the chain watcher records it; elsewhere printed (send it to the vault in a Withdraw message before its expiry)",
+        "a coordinator-signed withdrawal of your available balance; local default: sent from the sandbox wallet and waited for until the chain watcher records it; elsewhere printed (send it to the vault in a Withdraw message before its expiry). Interrupted (no answer, a crash), run the same command again: it resumes the same withdrawal, never a second one",
       )
       .argument("<ton>", "how much, in TON")
       .option("--to <address>", "the TON address to pay (default: your sandbox wallet on the local network)"),
   ).action(
     run(async (ton: string, o: ConnectionOptions & { to?: string }) => {
       const amount = parseTon(ton);
-      const w = await withProgress(o, (step) =>
-        withdrawAndWait(connect(o).client.api, amount, { ...(o.to ? { to: o.to } : {}), onWait: step }),
-      );
+      const { client, keyFile } = connect(o);
+      const w = await withProgress(o, (step) => withdrawCommand(client, keyFile, amount, { ...(o.to ? { to: o.to } : {}), onWait: step }));
+      const resumed = w.resumed ? " (resumed: the withdrawal asked for before, not a second one)" : "";
       print(
         o,
         w,
         w.sent
-          ? `withdrew ${formatTon(w.withdrawal.amount)} from the vault ${w.withdrawal.vault} to ${w.withdrawal.to} (local TON sandbox, not mainnet)\n  tx ${w.txHash}\n  recorded by the chain watcher: ${w.status}; ${formatTon(w.available)} available`
-          : `signed withdrawal (send it to the vault ${w.withdrawal.vault} in a Withdraw message before ${new Date(w.withdrawal.expiry * 1000).toISOString()}; unused, it is released back to your balance after that):\n${JSON.stringify(w.withdrawal, null, 2)}\n  ${formatTon(w.available)} still available`,
+          ? `withdrew ${formatTon(w.withdrawal.amount)} from the vault ${w.withdrawal.vault} to ${w.withdrawal.to}${resumed} (local TON sandbox, not mainnet)\n  tx ${w.txHash}\n  recorded by the chain watcher: ${w.status}; ${formatTon(w.available)} available`
+          : `signed withdrawal seqno ${w.withdrawal.seqno}${resumed} — NOT paid yet: send it to the vault ${w.withdrawal.vault} in a Withdraw message before ${new Date(w.withdrawal.expiry * 1000).toISOString()} (unused, it is released back to your balance after that; \`cocoon withdrawal ${w.withdrawal.seqno}\` shows where it stands):\n${JSON.stringify(w.withdrawal, null, 2)}\n  ${formatTon(w.withdrawal.amount)} reserved for it; ${formatTon(w.available)} still available`,
+      );
+    }),
+  );
+
+  connection(
+    program
+      .command("withdrawal")
+      .description(
+        "where one of your withdrawals stands: pending (reserved, not paid), landed (paid on chain) or released (expired unused, available again)",
+      )
+      .argument("<seqno>", "the withdrawal's seqno (printed by cocoon withdraw)", seqnoArg),
+  ).action(
+    run(async (seqno: number, o: ConnectionOptions) => {
+      const st = await connect(o).client.withdrawalStatus(seqno);
+      const what = {
+        pending: "pending: reserved, NOT paid yet",
+        landed: "landed: paid on chain",
+        released: "released: expired unused, NOT paid; the amount is available again",
+      }[st.status];
+      print(
+        o,
+        st,
+        `withdrawal seqno ${st.seqno}: ${what}\n  ${formatTon(st.amount)} to ${st.to}${st.txHash ? `\n  tx ${st.txHash}` : ""}${st.status === "pending" ? `\n  expires ${new Date(st.expiry * 1000).toISOString()}` : ""}`,
       );
     }),
   );
@@ -246,10 +302,11 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   ).action(
     run(async (o: ConnectionOptions) => {
       const { key, apiUrl, allowDev } = connect(o);
+      const depositComment = depositCommentFor(key.id);
       print(
         o,
-        { account: key.id, apiUrl, allowDev },
-        `account ${key.id}\napi ${apiUrl}${allowDev ? "\ndev (simulated) attestations accepted" : ""}`,
+        { account: key.id, apiUrl, allowDev, depositComment },
+        `account ${key.id}\napi ${apiUrl}\ndeposit comment ${depositComment} (exactly: the text comment of a transfer to the vault that credits this account)${allowDev ? "\ndev (simulated) attestations accepted" : ""}`,
       );
     }),
   );

@@ -637,15 +637,25 @@ export class CocoonClient {
    * the vault is to trust, changed only by the registry's owners): one signed by any other key
    * is refused (coordinator_key_not_on_chain) and must not be sent; unsent, it expires and the
    * amount is released to the balance.
+   *
+   * `idempotencyKey`: pass the same key when retrying after an answer was lost (a dropped
+   * connection, a crash): the coordinator answers the withdrawal it already reserved under it,
+   * never a second one. Without it every call is a new withdrawal, and a second one takes the
+   * next seqno, which the vault refuses until the first has landed (both stay reserved until
+   * they expire). Keep the key where a crash does not lose it (the CLI: client/commands/withdraw.ts).
    */
-
-  async withdraw(amount: bigint, to: string): Promise<SignedWithdrawalView> {
+  async withdraw(amount: bigint, to: string, o: { idempotencyKey?: string } = {}): Promise<SignedWithdrawalView> {
     const w = await this.api.request(API.withdraw, {
       body: { amount, to },
-      headers: { "idempotency-key": `withdraw-${b64u.encode(randomBytes(12))}` },
+      headers: { "idempotency-key": o.idempotencyKey ?? `withdraw-${b64u.encode(randomBytes(12))}` },
     });
     await this.checkWithdrawal(w);
     return w;
+  }
+
+  /** Where one of this account's withdrawals stands: pending (reserved), landed (paid on chain) or released (expired unused, amount available again). */
+  withdrawalStatus(seqno: number) {
+    return this.api.request(API.withdrawalStatus, { params: { seqno } });
   }
 
   /** The coordinator-key check of withdraw, for a withdrawal obtained elsewhere (a no-op without a registry). */

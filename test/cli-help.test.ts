@@ -27,6 +27,7 @@ const CLIS: Array<[string, Main, Record<string, string[]>]> = [
       balance: ["--api", "--key", "--json"],
       deposit: ["--api", "--key", "--json"],
       withdraw: ["--to", "--api", "--key", "--json"],
+      withdrawal: ["--api", "--key", "--json"],
       faucet: ["--api", "--key", "--json"],
       models: ["--api", "--json"],
       whoami: ["--api", "--key"],
