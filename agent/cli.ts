@@ -30,6 +30,7 @@ import {
   resolveConfig,
   writeConfig,
 } from "./config";
+import { backoff, type BackoffOptions } from "./backoff";
 import { jsonLog } from "./log";
 import { AgentStatusDoc, createAgentMetrics, serveMetrics, tierLabel } from "./metrics";
 import { detectQuoteProvider } from "./quote-provider";
@@ -83,7 +84,8 @@ tier: no TEE, listed as NOT confidential, chosen only by requesters who ask for 
 dev (SIMULATED evidence, local testing only).
 Settings: the config file (cocoon-agent init; default $COCOON_HOME/agent.json or
 ./.cocoon/agent.json, or --config / COCOON_AGENT_CONFIG), then COCOON_* variables, then flags.
-The key: --key FILE (default .cocoon/worker.key, created on first use, never printed).
+The key: --key FILE (default $COCOON_HOME/worker.key or ./.cocoon/worker.key, created on first
+use, never printed; kept across upgrades and init --force).
 `;
 
 const MODEL_FILE_HELP = `
@@ -97,7 +99,7 @@ the cores; --gpu auto uses a GPU when a GPU build is installed (agent/engines/RE
 function connection(cmd: Command): Command {
   return cmd
     .option("--api <url>", "the coordinator's API (default: the config file, COCOON_API_URL, the local network, http://127.0.0.1:8787)")
-    .option("--key <file>", "the worker's Ed25519 key file, created on first use (default .cocoon/worker.key)")
+    .option("--key <file>", "the worker's Ed25519 key file, created on first use (default $COCOON_HOME/worker.key, ./.cocoon/worker.key)")
     .option("--json", "print JSON (and no progress)");
 }
 
@@ -229,7 +231,10 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       .command("init")
       .description("write the config file (checked), and make the worker's key here (inside the VM; never printed)")
       .option("--api <url>", "the coordinator's API")
-      .option("--key <file>", "where the worker's key is made (default .cocoon/worker.key)")
+      .option(
+        "--key <file>",
+        "where the worker's key is made, or kept if it exists (default $COCOON_HOME/worker.key, ./.cocoon/worker.key)",
+      )
       .option("--force", "overwrite an existing config file"),
   ).action(run(async (o: SettingFlags & ConnectionOptions & { force?: boolean }) => init(o, io)));
 
@@ -314,6 +319,7 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
   const apiUrl = config.apiUrl ?? cliSettings({ defaultKeyName: "worker.key" }).apiUrl;
   const written: AgentConfigInput = { apiUrl, ...config };
   writeConfig(file, written);
+  const kept = existsSync(cliSettings({ api: apiUrl, key: o.key, defaultKeyName: "worker.key" }).keyFile);
   const { signingKey, keyFile } = connect({ ...o, api: apiUrl });
   const confidential = config.tier === "tdx";
   io.out.write(
@@ -324,7 +330,9 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
       `  price ${config.priceBps} bps · up to ${config.maxConcurrentJobs} job(s) at once · tier ${tierLabel(config.tier)}`,
       `  payouts to ${config.payoutAddress ?? "(none set: the local sandbox wallet, or cocoon-agent redeem --payout-address)"}; redeemed automatically at ${tonOrZero(config.redeemThresholdTon)}`,
       `  metrics on http://127.0.0.1:${config.metricsPort}/metrics`,
-      `worker key ${keyFile} (made here, mode 0600; its secret is never printed): worker id ${signingKey.id}`,
+      kept
+        ? `worker key ${keyFile} (kept: the same worker and earnings as before; its secret is never printed): worker id ${signingKey.id}`
+        : `worker key ${keyFile} (made here, mode 0600; its secret is never printed): worker id ${signingKey.id}`,
       ...(confidential
         ? []
         : [`WARNING: tier ${config.tier} is NOT confidential: you can read every prompt this machine serves, and requesters see that`]),
@@ -408,9 +416,17 @@ async function start(o: StartOptions, io: Io): Promise<number> {
   } else {
     engine = configuredEngine(config);
   }
-  const models = config.engine === "llama" ? await engine.models() : config.models.length ? config.models : await engine.models();
+  const models =
+    config.engine === "llama"
+      ? await engine.models()
+      : config.engine === "openai"
+        ? await engineModels(engine, config.models, log)
+        : config.models.length
+          ? config.models
+          : await engine.models();
   const kemKey = generateKemKey(); // made here, never written anywhere: it lives and dies with this VM
   const metrics = createAgentMetrics();
+  metrics.redeemThreshold(parseTon(config.redeemThresholdTon));
   let served: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
     served = await serveMetrics(metrics, config.metricsPort);
@@ -418,6 +434,15 @@ async function start(o: StartOptions, io: Io): Promise<number> {
     log.warn("metrics not served", { port: config.metricsPort, error: (e as Error).message });
   }
   if (tier !== "tdx") io.err.write(`WARNING: tier ${tierLabel(tier)}: requesters who choose it accept that you can read their prompts\n`);
+  // Off the local network (dev) there is no sandbox wallet to pay: each payout check would fail
+  // with payout_address_required, and only once the threshold was reached. Say it now.
+  if (!config.payoutAddress && tier !== "dev" && parseTon(config.redeemThresholdTon) > 0n)
+    log.warn(
+      "no payoutAddress set: earnings accrue but cannot be paid out; set it with cocoon-agent init --force --payout-address <your TON wallet>",
+      {
+        redeemThresholdTon: config.redeemThresholdTon,
+      },
+    );
   const registry = await registryOf(config);
   const image = ownImageDigest(tier);
   try {
@@ -459,6 +484,53 @@ async function start(o: StartOptions, io: Io): Promise<number> {
     await engine.close?.();
   }
   return 0;
+}
+
+/** Engine errors that mean "not up (yet)": the server is starting, restarting or overloaded. */
+const ENGINE_NOT_UP = new Set(["engine_unavailable", "engine_timeout", "engine_crashed"]);
+
+/**
+ * The models to offer from an OpenAI-compatible server, once it answers. The agent used to
+ * exit 1 when the server was not up yet (vLLM takes minutes to load a model after boot; the
+ * unit's restarts then raced it), or, with models configured, register and take jobs it could
+ * only fail. It now waits with backoff before registering, and says which configured models
+ * the server does not list (their jobs would fail).
+ */
+export async function engineModels(
+  engine: Pick<Engine, "models" | "name">,
+  configured: string[],
+  log: { info(msg: string, data?: Record<string, unknown>): void; warn(msg: string, data?: Record<string, unknown>): void },
+  o: { backoff?: BackoffOptions; sleep?: (ms: number) => Promise<void> } = {},
+): Promise<string[]> {
+  const wait = backoff(o.backoff);
+  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  for (;;) {
+    let listed: string[];
+    try {
+      listed = await engine.models();
+    } catch (e) {
+      if (!(e instanceof EngineError)) throw e;
+      if (!ENGINE_NOT_UP.has(e.code)) {
+        if (!configured.length) throw e;
+        // Some servers have no usable model list: the owner named the models, so serve those.
+        log.warn("the engine's model list could not be read: serving the configured models", { code: e.code, error: e.message });
+        return configured;
+      }
+      const ms = wait.next();
+      log.warn("engine not answering yet: waiting before registering", {
+        engine: engine.name,
+        code: e.code,
+        error: e.message,
+        retryInMs: ms,
+      });
+      await sleep(ms);
+      continue;
+    }
+    if (wait.failures > 0) log.info("engine answers", { engine: engine.name, models: listed });
+    const missing = configured.filter((m) => !listed.includes(m));
+    if (missing.length) log.warn("the engine does not list these configured models: their jobs will fail", { missing, listed });
+    return configured.length ? configured : listed;
+  }
 }
 
 /**
@@ -535,7 +607,7 @@ async function status(o: ConnectionOptions & { config?: string; metricsPort?: nu
   if (s) {
     lines.push(`  all time: ${s.jobs} job(s) · ${s.promptTokens} prompt + ${s.completionTokens} completion tokens`);
     lines.push(
-      `  earned ${formatTon(s.earned)} · redeemed ${formatTon(s.redeemed)} · unredeemed ${formatTon(BigInt(s.earned) - BigInt(s.redeemed))}${doc ? ` · auto-redeem at ${formatTon(doc.redeemThreshold)}` : ""}`,
+      `  earned ${formatTon(s.earned)} · redeemed ${formatTon(s.redeemed)} · unredeemed ${formatTon(BigInt(s.earned) - BigInt(s.redeemed))}${doc ? ` · ${BigInt(doc.redeemThreshold) > 0n ? `auto-redeem at ${formatTon(doc.redeemThreshold)}` : "auto-redeem off"}` : ""}`,
     );
   } else {
     lines.push(`  the coordinator did not answer: ${(remote as PromiseRejectedResult).reason?.message}`);

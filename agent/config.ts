@@ -5,8 +5,10 @@
  * checked with one zod schema; a wrong value is refused with a message that names the setting
  * and where it came from (the file's key, the variable, or the flag).
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { userInfo } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { Address } from "@ton/core";
 import { z } from "zod";
 import { AttestationTier } from "../events/attestation";
 import { ModelName, TonAddress, TonEndpoint } from "../events/common";
@@ -19,6 +21,29 @@ export class ConfigError extends Error {
   readonly code = "bad_config";
 }
 
+/**
+ * The payout wallet, checked here as the vault will pay it. The shape alone let any 48
+ * characters through, and a wallet off the basechain: both were refused only by the
+ * coordinator at the first voucher (invalid_payout_address, unsupported_workchain), after
+ * days of earnings, while `init` and `start` said "payouts to …". The friendly form's CRC-16
+ * catches a typo. Bounceable (EQ…) and non-bounceable (UQ…) forms name the same account and
+ * the vault pays with bounce off, so both are taken.
+ */
+const PayoutAddress = TonAddress.superRefine((text, ctx) => {
+  let address: Address;
+  try {
+    address = Address.parse(text);
+  } catch {
+    ctx.addIssue({ code: "custom", message: `is not a valid TON address (its checksum does not match: a typo?), got "${text}"` });
+    return;
+  }
+  if (address.workChain !== 0)
+    ctx.addIssue({
+      code: "custom",
+      message: `is on workchain ${address.workChain}: the vault pays basechain (workchain 0) wallets only`,
+    });
+});
+
 const GPU = z.enum(["auto", "cpu", "cuda", "vulkan", "metal"]);
 
 export const AgentConfig = z
@@ -26,7 +51,7 @@ export const AgentConfig = z
     /** the coordinator's API */
     apiUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. https://api.example.org" }).optional(),
     /** the TON wallet payouts go to (bound by the first voucher); the local default uses the sandbox wallet */
-    payoutAddress: TonAddress.optional(),
+    payoutAddress: PayoutAddress.optional(),
     /** builtin: deterministic, not a model; openai: an OpenAI-compatible server; llama: a GGUF file in a child process */
     engine: z.enum(["builtin", "openai", "llama"]).optional(),
     engineUrl: z
@@ -137,10 +162,11 @@ export function resolveConfig(o: {
   const raw: Record<string, unknown> = {};
   const source: Record<string, string> = {};
   let fromFile = false;
-  if (o.readFile !== false && existsSync(file)) {
+  const text = o.readFile === false ? undefined : readConfigFile(file);
+  if (text !== undefined) {
     let json: unknown;
     try {
-      json = JSON.parse(readFileSync(file, "utf8"));
+      json = JSON.parse(text);
     } catch (e) {
       throw new ConfigError(`${file} is not JSON (${(e as Error).message}); fix it or write it again with cocoon-agent init --force`);
     }
@@ -188,6 +214,26 @@ export function resolveConfig(o: {
   return { config: r.data, file, fromFile };
 }
 
+/**
+ * The file's text, or undefined when there is none. existsSync() said "no file" for a directory
+ * the agent may not search (root's 0700 state directory, the service running as cocoon-agent),
+ * so its settings were silently skipped and the agent went on with the defaults; and a file it
+ * may not read was reported as "not JSON". Either is now named for what it is (exit 78).
+ */
+function readConfigFile(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return undefined;
+    const who =
+      code === "EACCES" || code === "EPERM"
+        ? `: it and its directory must be readable by ${userInfo().username}, the user the agent runs as`
+        : "";
+    throw new ConfigError(`cannot read the config file ${file} (${code ?? (e as Error).message})${who}`);
+  }
+}
+
 function wholeNumber(text: string, what: string): number {
   if (!/^\d+$/.test(text.trim())) throw new ConfigError(`invalid agent configuration:\n  ${what}: must be a whole number, got "${text}"`);
   return Number(text.trim());
@@ -200,7 +246,9 @@ export function writeConfig(file: string, input: AgentConfigInput): void {
     throw new ConfigError(
       `invalid agent configuration: ${checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
     );
-  mkdirSync(dirname(file), { recursive: true });
+  // 0700: the directory holds the worker's key and this file (the engine's API key); outside
+  // systemd (StateDirectoryMode=0700) nothing else would keep other users out of it.
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, JSON.stringify(input, null, 2) + "\n", { mode: 0o600 });
   renameSync(tmp, file);

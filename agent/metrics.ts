@@ -236,6 +236,10 @@ export function createAgentMetrics(o: { now?: () => number } = {}) {
     redeemed(r: NonNullable<AgentStatusDoc["lastRedeem"]>) {
       status.lastRedeem = r;
     },
+    /** The owner's auto-redeem threshold in nanoTON ("0": never), for `cocoon-agent status`. */
+    redeemThreshold(nano: bigint) {
+      status.redeemThreshold = nano.toString();
+    },
     /** Sums for the bench: time per job and in the engine. */
     totals() {
       return { job: latency.total, engine: engineTime.total, queueWait: queueWait.total };
