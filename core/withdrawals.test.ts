@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { BalanceView } from "../events/api";
+import { getAccount } from "./jobs";
 import { createMemoryStore } from "../local/memory-store";
 import { accountId, deposit as depositTx, ScriptedReader, withdraw as withdrawTx } from "./chain/fixtures";
 import { collectingAlerts } from "./chain/dedup";
@@ -418,6 +420,9 @@ describe("issue 9 #3: no double spend of a withdrawal that landed", () => {
     expect(await getWithdrawal(t.store, A, 0)).toMatchObject({ status: "landed", landedTx: reader.txs[0]!.hash });
     // conserved: the requester owes 5 (held 5 for the job, available −5), the ledger mirrors the vault's 0
     expect(await t.balances()).toEqual({ available: -5n * TON, pending: 0n, chain: 0n, liabilities: 0n });
+    // and the account's view says so on the wire (GET /v1/account; its schema took no minus sign: `cocoon balance` failed bad_response)
+    const view = BalanceView.parse(await getAccount(t.deps, A));
+    expect(view.available).toBe((-5n * TON).toString());
     expect(refused).toEqual([402, "insufficient_funds"]);
   });
 

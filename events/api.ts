@@ -1,5 +1,17 @@
 import { z } from "zod";
-import { AccountId, B64u, JobId, Key32, ModelName, NanoTon, NanoTonString, RelayChannel, Usage, WorkerId } from "./common";
+import {
+  AccountId,
+  B64u,
+  JobId,
+  Key32,
+  ModelName,
+  NanoTon,
+  NanoTonString,
+  RelayChannel,
+  SignedNanoTonString,
+  Usage,
+  WorkerId,
+} from "./common";
 import { AttestationDoc, AttestationTier } from "./attestation";
 import { Receipt, ReplyEnvelope, RequestEnvelope, SealedReply } from "./envelope";
 import { RelaySession } from "./relay-session";
@@ -234,7 +246,8 @@ export const SubmitJobResponse = z.union([JobView.extend(Renewed), SubmitRespons
 
 export const BalanceView = z.object({
   account: AccountId,
-  available: NanoTonString,
+  /** negative for a debt (a released withdrawal that landed anyway): the client must not refuse to show it */
+  available: SignedNanoTonString,
   /** held for jobs in flight */
   held: NanoTonString,
   /** reserved for signed withdrawals that have not landed on chain yet */

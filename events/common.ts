@@ -32,6 +32,13 @@ export const ModelName = z
  */
 export const NanoTonString = z.string().regex(/^\d{1,30}$/, "must be a non-negative integer number of nanoTON (decimal string)");
 
+/**
+ * A balance that may be a debt: a requester's `available` goes below zero when a withdrawal the
+ * coordinator released as expired lands anyway (core/withdrawals.ts, issue 9 #3). Every amount a
+ * client sends stays NanoTonString.
+ */
+export const SignedNanoTonString = z.string().regex(/^-?\d{1,30}$/, "must be an integer number of nanoTON (decimal string)");
+
 /** A nanoTON amount read into the bigint the code works in: the wire form above, or a bigint from code. */
 export const NanoTon = z.union([NanoTonString, z.bigint().nonnegative()]).transform((v) => BigInt(v));
 
