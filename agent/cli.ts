@@ -13,7 +13,7 @@ import type { AttestationTier } from "../events/attestation";
 import { generateKemKey } from "../core/crypto/keys";
 import { API, ApiClient, ApiError } from "../api-client/api";
 import { formatTon, parseTon } from "../api-client/format";
-import { loadOrCreateKey } from "../api-client/keys";
+import { loadKey, loadOrCreateKey } from "../api-client/keys";
 import { redeemEarnings, type WorkerStatus } from "../api-client/money";
 import { collect, newProgram, positiveInt, runProgram, type Io } from "../api-client/program";
 import { progressOn } from "../api-client/progress";
@@ -192,10 +192,28 @@ function port(v: string): number {
   return n;
 }
 
-function connect(o: ConnectionOptions, config?: AgentConfig) {
+/**
+ * `create: false` (status, redeem: they only read): a missing key is an error that says to run
+ * init, never made here: a new key is a new worker, with nothing earned, and would then be
+ * taken for this machine's.
+ */
+function connect(o: ConnectionOptions, config?: AgentConfig, { create = true }: { create?: boolean } = {}) {
   const s = cliSettings({ api: o.api ?? config?.apiUrl, key: o.key, defaultKeyName: "worker.key" });
-  const signingKey = loadOrCreateKey(s.keyFile);
+  const signingKey = create ? loadOrCreateKey(s.keyFile) : existingKey(s.keyFile);
   return { apiUrl: s.apiUrl, keyFile: s.keyFile, signingKey, api: new ApiClient(s.apiUrl, signingKey) };
+}
+
+function existingKey(file: string) {
+  try {
+    return loadKey(file);
+  } catch (e) {
+    if (e instanceof SettingsError && e.code === "no_key")
+      throw new SettingsError(
+        `there is no worker key at ${file}: run \`cocoon-agent init\` first (it makes the key), or point --key at this worker's key file`,
+        "no_key",
+      );
+    throw e;
+  }
 }
 
 const tonOrZero = (v: string) => formatTon(parseTon(v));
@@ -284,11 +302,12 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     run(async (o: ConnectionOptions & { payoutAddress?: string; config?: string }) => {
       const { config } = resolveConfig({ file: configPath(o.config), flags: flagsOf({ model: [], ...o }) });
       const payoutAddress = o.payoutAddress ?? config.payoutAddress;
+      const { api } = connect(o, config, { create: false }); // before anything is read from the chain or the API
       const progress = progressOn(io.err, { quiet: o.json === true });
       let r;
       try {
         const registry = await registryOf(config);
-        r = await redeemEarnings(connect(o, config).api, {
+        r = await redeemEarnings(api, {
           ...(payoutAddress ? { payoutAddress } : {}),
           onWait: (s) => progress.step(s),
           ...(registry ? { checkVoucher: voucherCheck(registry) } : {}),
@@ -580,7 +599,7 @@ async function status(o: ConnectionOptions & { config?: string; metricsPort?: nu
     file: configPath(o.config),
     flags: { ...(o.api ? { apiUrl: o.api } : {}), ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort } : {}) },
   });
-  const { api } = connect(o, config);
+  const { api } = connect(o, config, { create: false });
   const metricsUrl = `http://127.0.0.1:${o.metricsPort ?? config.metricsPort}`;
   const [remote, local] = await Promise.allSettled([api.request(API.workerStatus), localStatus(metricsUrl)]);
   if (remote.status === "rejected" && (local.status === "rejected" || !local.value)) throw remote.reason;

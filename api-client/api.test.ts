@@ -63,7 +63,8 @@ describe("issue 10: answers are parsed with the route's schema on arrival, never
 
   it.each([
     ["an amount as a JSON number (a float on the wire)", { account: ACCOUNT, available: 5.5, held: "0", reserved: "0" }],
-    ["a negative amount", { account: ACCOUNT, available: "-1", held: "0", reserved: "0" }],
+    // held, not available: available may be a debt (a released withdrawal that landed anyway, events/api.ts)
+    ["a negative amount where none can be", { account: ACCOUNT, available: "0", held: "-1", reserved: "0" }],
     ["a field missing", { account: ACCOUNT, available: "5", held: "0" }],
     ["not an object", ["5"]],
   ])("%s is refused with bad_response", async (_what, body) => {
@@ -138,5 +139,26 @@ describe("issue 10: answers are parsed with the route's schema on arrival, never
     } finally {
       await fake.close();
     }
+  });
+});
+
+describe("an API that does not answer: the message says what to check for that URL", () => {
+  it.each([
+    ["a loopback URL (the local network)", "http://127.0.0.1:1", /is the local network running \(npm start\)\?$/],
+    ["localhost", "http://localhost:1", /is the local network running \(npm start\)\?$/],
+    [
+      "a deployed coordinator's URL",
+      "https://cocoon.invalid",
+      /at https:\/\/cocoon\.invalid \(.*ENOTFOUND.*\); check that URL \(--api, COCOON_API_URL\) and your network connection$/,
+    ],
+  ])("%s", async (_what, url, message) => {
+    // Prepare
+    const client = new ApiClient(url, generateSigningKey());
+    // Act
+    const e = await client.request(API.account).catch((err: unknown) => err);
+    // Assess
+    expect(e).toBeInstanceOf(ApiError);
+    expect(e).toMatchObject({ status: 0, code: "unreachable" });
+    expect((e as Error).message).toMatch(message);
   });
 });

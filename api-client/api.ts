@@ -411,11 +411,7 @@ export class ApiClient {
         this.forgetDirectory();
         return this.signAndSend(method, path, body, headers, sessions, signal);
       }
-      throw new ApiError(
-        0,
-        "unreachable",
-        `cannot reach the Cocoon API at ${base} (${(e as Error).message}); is the network running (npm start)?`,
-      );
+      throw new ApiError(0, "unreachable", unreachableMessage(base, e as Error));
     }
     // Lambda's own 403/404 (not one of ours, which carry an error code): the function URL is gone; the handler never ran.
     if (base !== this.baseUrl && (res.status === 403 || res.status === 404) && !/"code"\s*:/.test(res.text)) {
@@ -439,6 +435,22 @@ export class ApiClient {
     }
     return parsed;
   }
+}
+
+/** 127.0.0.0/8, ::1 and localhost: where `npm start` serves the local network. */
+const isLoopbackUrl = (url: string) => {
+  const h = new URL(url).hostname;
+  return h === "localhost" || h === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(h);
+};
+
+/**
+ * Why a request got no answer, and what to check: the local network (`npm start`) only for a
+ * loopback URL; for any other (a deployed coordinator) the URL itself and the network between.
+ */
+export function unreachableMessage(base: string, e: Error): string {
+  return isLoopbackUrl(base)
+    ? `cannot reach the Cocoon API at ${base} (${e.message}); is the local network running (npm start)?`
+    : `cannot reach the Cocoon API at ${base} (${e.message}); check that URL (--api, COCOON_API_URL) and your network connection`;
 }
 
 function parseAnswer<R extends ApiRoute>(route: R, path: string, json: unknown): z.output<R["response"]> {

@@ -1,19 +1,88 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { randomBytes } from "node:crypto";
 import { b64u } from "../core/crypto/encoding";
 import { signingKeyFromSeed, type SigningKeyPair } from "../core/crypto/keys";
+import { SettingsError } from "./settings";
 
-/** An Ed25519 identity kept as a base64url seed in a 0600 file; created on first use. */
-export function loadOrCreateKey(path: string): SigningKeyPair {
-  if (existsSync(path)) {
-    const seed = b64u.decode(readFileSync(path, "utf8").trim());
-    if (seed.length !== 32) throw new Error(`${path} does not hold a 32-byte base64url key seed`);
-    return signingKeyFromSeed(seed);
+/**
+ * Set to 1 where the file system cannot keep Unix modes (some mounted volumes and secrets): a
+ * key file readable by group or others is then loaded anyway.
+ */
+export const ALLOW_OPEN_KEY_ENV = "COCOON_KEY_ALLOW_OPEN";
+
+const errnoOf = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+
+/**
+ * Loads an existing Ed25519 identity (a base64url seed in a file). Refused, with a SettingsError
+ * whose code names the problem and whose message names the file and the fix:
+ *   - no_key: there is none (nothing is created: read-only commands must not mint an identity);
+ *   - key_file_too_open: group or others may read or write it. Whoever reads the seed signs as
+ *     this account (withdraws its balance, redeems a worker's earnings), so like ssh with a private
+ *     key we refuse rather than warn: a warning scrolls by in a service log and the key stays
+ *     exposed. COCOON_KEY_ALLOW_OPEN=1 overrides it where modes mean nothing;
+ *   - key_file_unreadable: it cannot be read by this user (EACCES: another user's file);
+ *   - key_file_malformed: it holds no 32-byte seed.
+ */
+export function loadKey(path: string, env: NodeJS.ProcessEnv = process.env): SigningKeyPair {
+  let mode: number;
+  try {
+    mode = statSync(path).mode;
+  } catch (e) {
+    if (errnoOf(e) === "ENOENT") throw new SettingsError(`there is no key file at ${path}`, "no_key");
+    throw unreadable(path, e);
   }
-  mkdirSync(dirname(path), { recursive: true });
+  // Windows has no such modes (Node reports 0o666 for every writable file).
+  if ((mode & 0o077) !== 0 && process.platform !== "win32" && env[ALLOW_OPEN_KEY_ENV] !== "1")
+    throw new SettingsError(
+      `the key file ${path} may be read or written by other users (mode 0${(mode & 0o777).toString(8)}): anyone who reads it can sign as this account and spend its funds. ` +
+        `Make it yours alone: chmod 600 ${path} (where the file system keeps no modes, set ${ALLOW_OPEN_KEY_ENV}=1)`,
+      "key_file_too_open",
+    );
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw unreadable(path, e);
+  }
+  let seed: Uint8Array | undefined;
+  try {
+    seed = b64u.decode(text.trim());
+  } catch {
+    seed = undefined; // not base64url: refused below like a seed of the wrong length
+  }
+  if (seed?.length !== 32)
+    throw new SettingsError(`${path} does not hold a 32-byte base64url key seed: is it a Cocoon key file?`, "key_file_malformed");
+  return signingKeyFromSeed(seed);
+}
+
+function unreadable(path: string, e: unknown): SettingsError {
+  return new SettingsError(
+    `cannot read the key file ${path} (${errnoOf(e)}): run as the user who owns it (ls -l ${path}), or point --key at a key file of yours`,
+    "key_file_unreadable",
+  );
+}
+
+/**
+ * An Ed25519 identity kept as a base64url seed in a 0600 file, in a directory made 0700 when
+ * this creates it; created on first use, otherwise loaded (and refused) as loadKey says.
+ */
+export function loadOrCreateKey(path: string, env: NodeJS.ProcessEnv = process.env): SigningKeyPair {
+  try {
+    return loadKey(path, env);
+  } catch (e) {
+    if (!(e instanceof SettingsError && e.code === "no_key")) throw e;
+  }
+  // 0700: the directory will hold the key (and the withdrawal state beside it); an existing one is left as it is.
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const seed = randomBytes(32);
-  writeFileSync(path, b64u.encode(seed) + "\n", { mode: 0o600 });
+  try {
+    // wx: two processes creating it at once must not both use a key of their own, one of them overwritten
+    writeFileSync(path, b64u.encode(seed) + "\n", { mode: 0o600, flag: "wx" });
+  } catch (e) {
+    if (errnoOf(e) === "EEXIST") return loadKey(path, env);
+    throw e;
+  }
   chmodSync(path, 0o600);
   return signingKeyFromSeed(seed);
 }

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { generateSigningKey } from "../core/crypto/keys";
 import { API, ApiClient, ApiError, type RequestOptions } from "./api";
-import { depositAndWait, redeemEarnings, withdrawAndWait } from "./money";
+import { WITHDRAW_GAS } from "../functions/adapters/ton-chain";
+import { depositAndWait, redeemEarnings, WITHDRAW_MESSAGE_VALUE, withdrawAndWait, WithdrawalUnconfirmedError } from "./money";
 
 /** What one call to the fake API was: the route's name in API and the options it was given. */
 interface Call {
@@ -342,6 +343,49 @@ describe("withdrawAndWait", () => {
     expect(keys[0]).not.toBe(keys[1]);
   });
 
+  it("an answer lost (no answer) is withdrawal_unconfirmed naming its key; the retry with that key sends the same Idempotency-Key", async () => {
+    // Prepare: the first request's answer is lost; the coordinator answers the replay of the same key
+    const f = landedAtThirdRead({
+      withdraw: (n) => {
+        if (n === 0) throw new ApiError(0, "unreachable", "socket hang up");
+        return signedWithdrawal(40n);
+      },
+      withdrawalStatus: () => withdrawalStatus("landed"),
+    });
+    // Act
+    const lost = await settle(withdrawAndWait(f.api, 40n));
+    const idempotencyKey = (lost.error as WithdrawalUnconfirmedError).idempotencyKey;
+    const retried = await settle(withdrawAndWait(f.api, 40n, { idempotencyKey }));
+    // Assess
+    expect(lost.error).toBeInstanceOf(WithdrawalUnconfirmedError);
+    expect(lost.error).toMatchObject({ status: 0, code: "withdrawal_unconfirmed", details: { idempotencyKey } });
+    expect(retried.value).toMatchObject({ sent: true, status: "landed" });
+    const keys = f.calls.filter((c) => c.route === "withdraw").map((c) => c.opts!.headers!["idempotency-key"]);
+    expect(keys).toEqual([idempotencyKey, idempotencyKey]);
+  });
+
+  it.each([
+    ["a server error (it may have reserved before failing)", () => new ApiError(500, "internal", "boom")],
+    ["an answer that does not parse", () => new ApiError(0, "bad_response", "not the schema")],
+  ])("%s is withdrawal_unconfirmed too", async (_what, error) => {
+    // Prepare
+    const f = landedAtThirdRead({ withdraw: throws(error) });
+    // Act
+    const s = await settle(withdrawAndWait(f.api, 40n, { idempotencyKey: "withdraw-kept" }));
+    // Assess
+    expect(s.error).toMatchObject({ code: "withdrawal_unconfirmed", idempotencyKey: "withdraw-kept" });
+  });
+
+  it("a refusal (4xx: nothing reserved) propagates as it is", async () => {
+    // Prepare
+    const refusal = new ApiError(402, "insufficient_funds", "not enough");
+    const f = landedAtThirdRead({ withdraw: throws(() => refusal) });
+    // Act
+    const s = await settle(withdrawAndWait(f.api, 40n));
+    // Assess
+    expect(s.error).toBe(refusal);
+  });
+
   it("a withdrawal released (expired unused) ends the wait too, as released", async () => {
     // Prepare
     const f = landedAtThirdRead({ withdrawalStatus: () => withdrawalStatus("released") });
@@ -572,4 +616,9 @@ describe("redeemEarnings", () => {
       message: `redeem ${TX} paid 70 nanoTON on chain but the chain watcher has not recorded it within 3 s`,
     });
   });
+});
+
+it("WITHDRAW_MESSAGE_VALUE, what the CLI says to attach, is what the coordinator's own sends attach (WITHDRAW_GAS, which the e2e suites see the vault accept)", () => {
+  // Assess
+  expect(WITHDRAW_MESSAGE_VALUE).toBe(WITHDRAW_GAS);
 });

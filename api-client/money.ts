@@ -74,6 +74,15 @@ export async function depositAndWait(api: ApiClient, amount: bigint, o: WaitOpti
   return { ...sent, before: before.toString(), available: b.available, held: b.held };
 }
 
+/**
+ * TON to attach to a Withdraw message sent to the vault by hand (the requester's own wallet,
+ * where there is no local sandbox): the gas of its three transactions. Less is refused with
+ * ERR_LOW_VALUE; what gas leaves over travels on with the payment. The value the coordinator's
+ * own sends attach (WITHDRAW_GAS, functions/adapters/ton-chain.ts, which the client package cannot
+ * carry; money.test.ts keeps the two equal).
+ */
+export const WITHDRAW_MESSAGE_VALUE = 50_000_000n;
+
 export interface WithdrawOutcome {
   withdrawal: SignedWithdrawalView;
   /** false: not sent (no local sandbox); send `withdrawal` to the vault yourself */
@@ -83,13 +92,45 @@ export interface WithdrawOutcome {
   available: string;
 }
 
+/** A fresh Idempotency-Key for one withdrawal: keep it until that withdrawal is settled, and send it with every retry of it. */
+export const newWithdrawalKey = (): string => `withdraw-${randomUUID()}`;
+
+/**
+ * The withdrawal request got no answer, or a server error: it may have been reserved (and taken
+ * the account's next seqno). Asked for again under the same key it is answered, not reserved
+ * twice; under a new key it would lock both amounts (client/commands/withdraw.ts says why).
+ */
+export class WithdrawalUnconfirmedError extends ApiError {
+  constructor(
+    readonly idempotencyKey: string,
+    cause: unknown,
+  ) {
+    super(
+      0,
+      "withdrawal_unconfirmed",
+      `no answer to the withdrawal request (${cause instanceof Error ? cause.message : String(cause)}); it may have been reserved: ` +
+        `retry with the same idempotencyKey (${idempotencyKey}), never a new one`,
+      { idempotencyKey },
+    );
+  }
+}
+
 /**
  * Ask for a signed withdrawal (POST /v1/account/withdraw). With the local sandbox
  * (GET /v1/dev/wallet answers), send it from the caller's sandbox wallet
  * (POST /v1/dev/wallet/withdraw) — `to` defaults to that wallet — and poll
  * GET /v1/account/withdrawals/{seqno} until the chain watcher recorded it as landed.
+ *
+ * `idempotencyKey`: the same withdrawal as an earlier call whose answer was lost (its
+ * WithdrawalUnconfirmedError names the key); without it a new withdrawal. Keeping the key across
+ * a crash is the caller's part: `cocoon withdraw` writes it beside the key file
+ * (client/commands/withdraw.ts).
  */
-export async function withdrawAndWait(api: ApiClient, amount: bigint, o: WaitOptions & { to?: string } = {}): Promise<WithdrawOutcome> {
+export async function withdrawAndWait(
+  api: ApiClient,
+  amount: bigint,
+  o: WaitOptions & { to?: string; idempotencyKey?: string } = {},
+): Promise<WithdrawOutcome> {
   let wallet: { address: string } | undefined;
   try {
     wallet = await api.request(API.devWallet);
@@ -99,7 +140,15 @@ export async function withdrawAndWait(api: ApiClient, amount: bigint, o: WaitOpt
   const to = o.to ?? wallet?.address;
   if (!to)
     throw new ApiError(0, "missing_address", "this network has no local TON sandbox wallet: say where to send the TON with --to ADDRESS");
-  const w = await api.request(API.withdraw, { body: { amount, to }, headers: { "idempotency-key": `withdraw-${randomUUID()}` } });
+  const idempotencyKey = o.idempotencyKey ?? newWithdrawalKey();
+  let w: SignedWithdrawalView;
+  try {
+    w = await api.request(API.withdraw, { body: { amount, to }, headers: { "idempotency-key": idempotencyKey } });
+  } catch (e) {
+    // A refusal (4xx) reserved nothing; anything else may have: the caller needs the key to ask again.
+    if (e instanceof ApiError && e.status >= 400 && e.status < 500) throw e;
+    throw new WithdrawalUnconfirmedError(idempotencyKey, e);
+  }
   const balance = async () => (await api.request(API.account)).available;
   if (!wallet) return { withdrawal: w, sent: false, status: "pending", available: await balance() };
   const sent = await api.request(API.devWithdraw, { body: { withdrawal: w } });

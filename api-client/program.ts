@@ -38,6 +38,35 @@ export async function runProgram(program: Command, argv: string[], code: () => n
   }
 }
 
+/** A failure or a warning as a CLI reports it: its machine-readable code, and status (the HTTP status; 0 when no answer says it). */
+export interface Notice {
+  code: string;
+  message: string;
+  status?: number;
+  details?: unknown;
+}
+
+/**
+ * A failed command on stderr: `error [code]: message`, or with --json one line of JSON,
+ * {"error":{"code","message","status"[,"details"]}} (the API's own error shape, plus the status),
+ * so a script reads the failure as it reads the result. Stdout stays empty; the exit code is the caller's.
+ */
+export function reportError(io: Io, json: boolean | undefined, e: Notice): void {
+  io.err.write(json ? JSON.stringify({ error: noticeJson(e) }) + "\n" : `error [${e.code}]: ${e.message}\n`);
+}
+
+/** A warning on stderr, shaped like reportError's: `warning [code]: message`, or {"warning":{…}} with --json. */
+export function reportWarning(io: Io, json: boolean | undefined, w: Notice): void {
+  io.err.write(json ? JSON.stringify({ warning: noticeJson(w) }) + "\n" : `warning [${w.code}]: ${w.message}\n`);
+}
+
+const noticeJson = (n: Notice) => ({
+  code: n.code,
+  message: n.message,
+  status: n.status ?? 0,
+  ...(n.details !== undefined ? { details: n.details } : {}),
+});
+
 /** Option parser: a whole number ≥ 1. */
 export function positiveInt(v: string): number {
   const n = Number(v);

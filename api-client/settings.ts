@@ -9,9 +9,15 @@ import { LocalNetworkFile } from "../events/local";
 
 export const DEFAULT_API_URL = "http://127.0.0.1:8787";
 
+/** A setting, or the key file it names, that a CLI cannot use; `code` says which (bad_settings, no_key, key_file_…). */
 export class SettingsError extends Error {
   override readonly name = "SettingsError";
-  readonly code = "bad_settings";
+  constructor(
+    message: string,
+    readonly code: string = "bad_settings",
+  ) {
+    super(message);
+  }
 }
 
 export interface CliSettings {

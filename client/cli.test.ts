@@ -34,7 +34,7 @@ describe("cocoon CLI against a local network", () => {
     expect([code, ok.o.err]).toEqual([0, ""]);
     expect(JSON.parse(ok.o.out).available).toBe("1000000001");
     expect([badCode, bad.o.out]).toEqual([2, ""]);
-    expect(bad.o.err).toContain("error [invalid_amount]");
+    expect(JSON.parse(bad.o.err)).toMatchObject({ error: { code: "invalid_amount", status: 0 } }); // --json: failures as JSON too
     expect(sciCode).toBe(2);
   });
 

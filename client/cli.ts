@@ -8,10 +8,10 @@ import { type Command, InvalidArgumentError } from "commander";
 import { AttestationTier } from "../events/attestation";
 import { depositCommentFor } from "../core/chain/account";
 import { ApiError } from "../api-client/api";
-import { formatTon, parseTon } from "../api-client/format";
+import { formatTon, isTestOnlyAddress, parseTon } from "../api-client/format";
 import { loadOrCreateKey } from "../api-client/keys";
-import { depositAndWait } from "../api-client/money";
-import { newProgram, positiveInt, runProgram, type Io } from "../api-client/program";
+import { depositAndWait, WITHDRAW_MESSAGE_VALUE } from "../api-client/money";
+import { newProgram, positiveInt, reportError, reportWarning, runProgram, type Io } from "../api-client/program";
 import { progressOn } from "../api-client/progress";
 import { cliSettings, SettingsError } from "../api-client/settings";
 import { defineAttestVerify } from "./commands/attest";
@@ -100,7 +100,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       progress.done();
     }
   };
-  /** Runs a command body; API and verification failures are exit 2 with their code. */
+  /** Runs a command body; API, verification and settings failures are exit 2 with their code (JSON on stderr with --json). */
   const run =
     <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
     async (...args: A) => {
@@ -109,7 +109,9 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
         setCode(0);
       } catch (e) {
         if (e instanceof ApiError || e instanceof VerificationError || e instanceof SettingsError) {
-          io.err.write(`error [${e.code}]: ${e.message}\n`);
+          // the options are the action's last argument but one (commander passes the Command last)
+          const o = args[args.length - 2] as ConnectionOptions | undefined;
+          reportError(io, o?.json, e);
           setCode(2);
           return;
         }
@@ -232,14 +234,20 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     run(async (ton: string, o: ConnectionOptions & { to?: string }) => {
       const amount = parseTon(ton);
       const { client, keyFile } = connect(o);
+      // The coordinator does not know which TON network its vault is on, so it cannot refuse this: say it here.
+      if (o.to && isTestOnlyAddress(o.to))
+        reportWarning(io, o.json, {
+          code: "testnet_address",
+          message: `--to ${o.to} is flagged test-only (a testnet wallet's address): on mainnet the TON goes to that account, which is often not the same wallet there (wallet v5 addresses depend on the network); unless this coordinator pays on testnet, use your mainnet wallet's address`,
+        });
       const w = await withProgress(o, (step) => withdrawCommand(client, keyFile, amount, { ...(o.to ? { to: o.to } : {}), onWait: step }));
       const resumed = w.resumed ? " (resumed: the withdrawal asked for before, not a second one)" : "";
       print(
         o,
-        w,
+        w.sent ? w : { ...w, messageValue: WITHDRAW_MESSAGE_VALUE.toString() },
         w.sent
           ? `withdrew ${formatTon(w.withdrawal.amount)} from the vault ${w.withdrawal.vault} to ${w.withdrawal.to}${resumed} (local TON sandbox, not mainnet)\n  tx ${w.txHash}\n  recorded by the chain watcher: ${w.status}; ${formatTon(w.available)} available`
-          : `signed withdrawal seqno ${w.withdrawal.seqno}${resumed} — NOT paid yet: send it to the vault ${w.withdrawal.vault} in a Withdraw message before ${new Date(w.withdrawal.expiry * 1000).toISOString()} (unused, it is released back to your balance after that; \`cocoon withdrawal ${w.withdrawal.seqno}\` shows where it stands):\n${JSON.stringify(w.withdrawal, null, 2)}\n  ${formatTon(w.withdrawal.amount)} reserved for it; ${formatTon(w.available)} still available`,
+          : `signed withdrawal seqno ${w.withdrawal.seqno}${resumed} — NOT paid yet: send it to the vault ${w.withdrawal.vault} in a Withdraw message before ${new Date(w.withdrawal.expiry * 1000).toISOString()} (unused, it is released back to your balance after that; \`cocoon withdrawal ${w.withdrawal.seqno}\` shows where it stands):\n${JSON.stringify(w.withdrawal, null, 2)}\n  attach ${formatTon(WITHDRAW_MESSAGE_VALUE)} to that message for its gas: less is refused (ERR_LOW_VALUE); what is left over is paid to ${w.withdrawal.to} with the withdrawal\n  ${formatTon(w.withdrawal.amount)} reserved for it; ${formatTon(w.available)} still available`,
       );
     }),
   );

@@ -90,7 +90,7 @@ describe("cocoon withdraw: retries and crashes (local sandbox vault, real HTTP)"
       withdrawal: { seqno: 0, amount: (2n * TON).toString() },
     });
     expect(lost.code).toBe(2);
-    expect(lost.err).toContain("error [withdrawal_unconfirmed]");
+    expect(JSON.parse(lost.err)).toMatchObject({ error: { code: "withdrawal_unconfirmed", status: 0 } }); // --json: failures as JSON
     expect(lost.err).toContain("Run the same command again");
     expect(existsSync(`${keyFile}.withdrawals.json`) ? JSON.parse(readFileSync(`${keyFile}.withdrawals.json`, "utf8")) : {}).toEqual({});
   });
@@ -123,7 +123,7 @@ describe("cocoon withdraw: retries and crashes (local sandbox vault, real HTTP)"
 
     // Assess
     expect(other.code).toBe(2);
-    expect(other.err).toContain("error [unfinished_withdrawal]");
+    expect(JSON.parse(other.err)).toMatchObject({ error: { code: "unfinished_withdrawal" } });
     expect(await ledger()).toEqual(before);
     expect(before).toEqual({ available: 3n * TON, reserved: 2n * TON });
     // and the first one still finishes

@@ -1,0 +1,135 @@
+/**
+ * What `cocoon` prints where no local sandbox sends for the requester: the withdrawal to send by
+ * hand and the TON to attach, a warning for a testnet address, failures as JSON with --json, and a
+ * key file it must not use. A stand-in coordinator over real HTTP (nothing else runs).
+ */
+import { chmodSync, mkdtempSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Address } from "@ton/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadOrCreateKey } from "../api-client/keys";
+import { main } from "./cli";
+import { coordinator, signedWithdrawal } from "./sdk-stub-testing";
+
+const home = mkdtempSync(join(tmpdir(), "cocoon-cli-output-"));
+process.env.COCOON_HOME = home; // no .cocoon/local.json of this checkout leaks in
+
+const RAW_TO = "0:" + "cd".repeat(32);
+const TESTNET_TO = Address.parse(RAW_TO).toString({ testOnly: true, bounceable: false });
+const error = (status: number, code: string) => ({ status, body: { error: { code, message: `stand-in: ${code}` } } });
+
+/** A coordinator without the local sandbox: withdrawals are signed, never sent; `refuse` makes the next one a 402. */
+async function noSandboxCoordinator() {
+  const w = await signedWithdrawal(coordinator.secretKey);
+  const state = { refuse: false };
+  const answer = (route: string): { status: number; body?: unknown } => {
+    if (route === "GET /v1/routes") return { status: 404 };
+    if (route === "POST /v1/sessions") return error(404, "sessions_unavailable");
+    if (route === "GET /v1/dev/wallet") return error(404, "dev_chain_disabled");
+    if (route === "POST /v1/account/withdraw") return state.refuse ? error(402, "insufficient_funds") : { status: 200, body: w };
+    if (route === "GET /v1/account") return { status: 200, body: { account: w.account, available: "0", held: "0", reserved: w.amount } };
+    return error(404, "not_found");
+  };
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      const a = answer(`${req.method} ${(req.url ?? "").split("?")[0]}`);
+      res.writeHead(a.status, { "content-type": "application/json" }).end(a.body === undefined ? "" : JSON.stringify(a.body));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { url, w, state, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+async function cocoon(argv: string[]) {
+  const o = { out: "", err: "" };
+  const code = await main(argv, { write: (s: string) => (o.out += s) }, { write: (s: string) => (o.err += s) });
+  return { code, ...o };
+}
+
+/** Factory: the CLI arguments of a requester of its own (a fresh key file) against `url`. */
+const requester = (url: string) => ["--api", url, "--key", join(mkdtempSync(join(home, "requester-")), "requester.key")];
+
+describe("cocoon without the local sandbox (stand-in coordinator)", () => {
+  let c: Awaited<ReturnType<typeof noSandboxCoordinator>>;
+  beforeAll(async () => {
+    c = await noSandboxCoordinator();
+  });
+  afterAll(async () => c?.close());
+
+  it("the printed withdrawal says how much TON to attach to the Withdraw message (0.05 TON), and so does its JSON", async () => {
+    // Act
+    const text = await cocoon(["withdraw", "0.005", "--to", RAW_TO, ...requester(c.url)]);
+    const json = await cocoon(["withdraw", "0.005", "--to", RAW_TO, ...requester(c.url), "--json"]);
+    // Assess
+    expect([text.code, json.code]).toEqual([0, 0]);
+    expect(text.out).toContain("NOT paid yet");
+    expect(text.out).toContain("attach 0.05 TON to that message for its gas: less is refused (ERR_LOW_VALUE)");
+    expect(JSON.parse(json.out)).toMatchObject({ sent: false, withdrawal: c.w, messageValue: "50000000" });
+  });
+
+  it("a test-only (testnet) --to is warned about on stderr, as JSON with --json; a mainnet form is not", async () => {
+    // Act
+    const testnet = await cocoon(["withdraw", "0.005", "--to", TESTNET_TO, ...requester(c.url)]);
+    const testnetJson = await cocoon(["withdraw", "0.005", "--to", TESTNET_TO, ...requester(c.url), "--json"]);
+    const mainnet = await cocoon(["withdraw", "0.005", "--to", Address.parse(RAW_TO).toString(), ...requester(c.url)]);
+    // Assess
+    expect(testnet.code).toBe(0);
+    expect(testnet.err).toMatch(/^warning \[testnet_address\]: --to \S+ is flagged test-only/);
+    expect(JSON.parse(testnetJson.err)).toMatchObject({ warning: { code: "testnet_address", status: 0 } });
+    expect(mainnet.err).toBe("");
+  });
+
+  it("--json: a refusal is one JSON object on stderr with its code, message and status; stdout empty; exit 2 as in text mode", async () => {
+    // Prepare
+    c.state.refuse = true;
+    try {
+      // Act
+      const json = await cocoon(["withdraw", "0.005", "--to", RAW_TO, ...requester(c.url), "--json"]);
+      const text = await cocoon(["withdraw", "0.005", "--to", RAW_TO, ...requester(c.url)]);
+      // Assess
+      expect([json.code, json.out]).toEqual([2, ""]);
+      expect(JSON.parse(json.err)).toEqual({ error: { code: "insufficient_funds", message: "stand-in: insufficient_funds", status: 402 } });
+      expect([text.code, text.err]).toEqual([2, "error [insufficient_funds]: stand-in: insufficient_funds\n"]);
+    } finally {
+      c.state.refuse = false;
+    }
+  });
+});
+
+describe("cocoon --json failures without any coordinator", () => {
+  it("no answer at all: {error:{code:unreachable, status:0}} on stderr, exit 2", async () => {
+    // Act
+    const r = await cocoon(["balance", ...requester("http://127.0.0.1:1"), "--json"]);
+    // Assess
+    expect([r.code, r.out]).toEqual([2, ""]);
+    expect(JSON.parse(r.err)).toMatchObject({ error: { code: "unreachable", status: 0 } });
+  });
+
+  it("an amount that is none: invalid_amount as JSON", async () => {
+    // Act
+    const r = await cocoon(["faucet", "abc", ...requester("http://127.0.0.1:1"), "--json"]);
+    // Assess
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.err)).toMatchObject({ error: { code: "invalid_amount", status: 0 } });
+  });
+
+  it.skipIf(process.platform === "win32")(
+    "a key file others may read is refused before anything is sent: key_file_too_open, exit 2 (not loaded, not a crash)",
+    async () => {
+      // Prepare
+      const args = requester("http://127.0.0.1:1");
+      loadOrCreateKey(args[3]!);
+      chmodSync(args[3]!, 0o644);
+      // Act
+      const r = await cocoon(["balance", ...args]);
+      // Assess
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(/^error \[key_file_too_open\]: the key file \S+ may be read or written by other users \(mode 0644\)/);
+    },
+  );
+});
