@@ -33,7 +33,13 @@ function clean(v: unknown, depth = 0): unknown {
   if (typeof v === "bigint") return v.toString();
   if (typeof v === "string") return v.length > MAX_STRING ? `${v.slice(0, MAX_STRING)}…` : v;
   if (v instanceof Error) return clean(v.message, depth);
-  if (depth > 3 || v === null || typeof v !== "object") return v;
+  if (v === null || typeof v !== "object") return v;
+  // Bytes (a Buffer, a plaintext before it is parsed) would be written out one number a key:
+  // their count is all a log line needs (session 23 privacy review).
+  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return `[${v.byteLength} bytes withheld]`;
+  // Deeper than any field a caller means to log: not walked, so not written (it was written whole,
+  // text fields and long strings included).
+  if (depth > 3) return "[nested: withheld]";
   if (Array.isArray(v)) return v.slice(0, 20).map((x) => clean(x, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v)) out[k] = TEXT_FIELDS.has(k.toLowerCase()) ? "[withheld]" : clean(x, depth + 1);

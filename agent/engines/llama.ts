@@ -224,11 +224,17 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
             ),
           );
         }
+        // No output of the child here, unlike a failed load: once jobs ran, what it printed can
+        // hold any running job's text (one child serves every requester), and this text goes
+        // sealed to each of them and, as the engine's down reason, to /status, which the host
+        // reads (session 23 privacy review). The operator sees that output with --log-engine.
         failAll(
           w,
-          new EngineError("engine_crashed", `the engine process ${how} while running this job; the next job starts a fresh one${tail(w)}`, {
-            engine: name,
-          }),
+          new EngineError(
+            "engine_crashed",
+            `the engine process ${how} while running this job; the next job starts a fresh one (its output is not quoted here: it can hold request text)`,
+            { engine: name },
+          ),
         );
         if (worker === w) worker = undefined;
       };
