@@ -394,6 +394,29 @@ export function configuredEngine(config: Pick<AgentConfig, "engine" | "engineUrl
     : createBuiltinEngine();
 }
 
+/**
+ * What a tdx agent's settings could give its host that the attestation does not show (session 23
+ * privacy review): an engine off this machine receives every prompt in the clear (another
+ * container inside the same confidential VM is fine; a server on the host is not), and
+ * --log-engine copies the llama.cpp child's lines, which can quote request text, into the log.
+ * Both are the operator's to choose unless the image measures its settings (docs/attestation.md),
+ * so they are said at start, not refused.
+ */
+export function tdxPrivacyWarnings(tier: AttestationTier, config: Pick<AgentConfig, "engine" | "engineUrl">, logEngine: boolean): string[] {
+  if (tier !== "tdx") return [];
+  const out: string[] = [];
+  if (config.engine === "openai") {
+    const host = new URL(config.engineUrl).hostname.replace(/^\[|\]$/g, "");
+    if (!/^(127\.\d+\.\d+\.\d+|localhost|::1)$/.test(host))
+      out.push(
+        `the engine at ${config.engineUrl} is not on this machine's loopback: prompts reach it in the clear; it must run inside this confidential VM`,
+      );
+  }
+  if (logEngine)
+    out.push("--log-engine copies the engine's own lines into the log: they can quote request text; whoever reads the log reads them");
+  return out;
+}
+
 async function start(o: StartOptions, io: Io): Promise<number> {
   const { config, file, fromFile } = resolveConfig({ file: configPath(o.config), flags: flagsOf(o) });
   const { apiUrl, signingKey } = connect(o, config);
@@ -453,6 +476,7 @@ async function start(o: StartOptions, io: Io): Promise<number> {
     log.warn("metrics not served", { port: config.metricsPort, error: (e as Error).message });
   }
   if (tier !== "tdx") io.err.write(`WARNING: tier ${tierLabel(tier)}: requesters who choose it accept that you can read their prompts\n`);
+  for (const w of tdxPrivacyWarnings(tier, config, o.logEngine === true)) log.warn(w);
   // Off the local network (dev) there is no sandbox wallet to pay: each payout check would fail
   // with payout_address_required, and only once the threshold was reached. Say it now.
   if (!config.payoutAddress && tier !== "dev" && parseTon(config.redeemThresholdTon) > 0n)

@@ -334,10 +334,14 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       .option("--allow-dev", "accept SIMULATED (dev) attestations (default only against the local network)"),
   ).action(
     run(async (o: ConnectionOptions & { port: number; tabs?: number }) => {
-      const { client, key } = connect(o, o.tabs ? { tabs: { slots: o.tabs } } : {});
+      const { client, key, allowDev } = connect(o, o.tabs ? { tabs: { slots: o.tabs } } : {});
       const { startServeProxy, serveBackend } = await import("./serve");
       const p = await startServeProxy({ port: o.port, ...serveBackend(client) });
-      io.out.write(`OpenAI-compatible proxy on ${p.url}/v1 (key stays here; account ${key.id})\n`);
+      // OpenAI clients never show the x-cocoon-tier header: say it here, where the user looks
+      const dev = allowDev
+        ? "accepting dev workers too: their attestation is SIMULATED, whoever runs them can read your prompts (without --allow-dev, and off the local network, only attested workers)\n"
+        : "";
+      io.out.write(`OpenAI-compatible proxy on ${p.url}/v1 (key stays here; account ${key.id})\n${dev}`);
       await new Promise(() => {});
     }),
   );

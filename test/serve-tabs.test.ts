@@ -16,7 +16,11 @@ import type { TabItem } from "../core/jobs/tabs";
 import { MODEL, startTestNet, type TestNet } from "./helpers";
 
 /** `cocoon serve` in its own process; resolves with its base URL once it says where it listens. */
-async function startServe(apiUrl: string, keyFile: string, extra: string[]): Promise<{ url: string; child: ChildProcess }> {
+async function startServe(
+  apiUrl: string,
+  keyFile: string,
+  extra: string[],
+): Promise<{ url: string; child: ChildProcess; printed: () => string }> {
   const port = await freePort(); // the CLI takes no port 0
   const child = spawn(
     process.execPath,
@@ -37,7 +41,7 @@ async function startServe(apiUrl: string, keyFile: string, extra: string[]): Pro
     child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
     child.on("exit", (code) => (clearTimeout(timer), reject(new Error(`cocoon serve exited ${code}: ${out}`))));
   });
-  return { url, child };
+  return { url, child, printed: () => out };
 }
 
 function freePort(): Promise<number> {
@@ -106,5 +110,18 @@ describe("issue 12: cocoon serve --tabs", () => {
     expect(items().filter((i) => i.sk === "tab" && i.requester === key.id)).toEqual([]);
     const jobs = items().filter((i) => i.sk === "job" && i.requester === key.id) as unknown as JobItem[];
     expect(jobs.map((j) => ({ status: j.status, tab: j.tab }))).toEqual([{ status: "completed", tab: undefined }]);
+  }, 60_000);
+
+  it("session 23 privacy review: with dev workers allowed, the startup says they can read the prompts (OpenAI clients never show x-cocoon-tier)", async () => {
+    // Prepare
+    const keyFile = join(mkdtempSync(join(tmpdir(), "cocoon-serve-dev-")), "requester.key");
+    loadOrCreateKey(keyFile);
+    // Act: --allow-dev (startServe passes it)
+    const serve = await startServe(t.net.url, keyFile, []);
+    children.push(serve.child);
+    for (const until = Date.now() + 5_000; !/SIMULATED/.test(serve.printed()) && Date.now() < until;)
+      await new Promise((r) => setTimeout(r, 50));
+    // Assess
+    expect(serve.printed()).toMatch(/accepting dev workers too: their attestation is SIMULATED, whoever runs them can read your prompts/);
   }, 60_000);
 });
