@@ -15,7 +15,7 @@ import { API, ApiClient, ApiError } from "../api-client/api";
 import { formatTon, parseTon } from "../api-client/format";
 import { loadKey, loadOrCreateKey } from "../api-client/keys";
 import { redeemEarnings, type WorkerStatus } from "../api-client/money";
-import { collect, newProgram, positiveInt, runProgram, type Io } from "../api-client/program";
+import { collect, newProgram, positiveInt, reportError, runProgram, type Io } from "../api-client/program";
 import { progressOn } from "../api-client/progress";
 import { cliSettings, SettingsError } from "../api-client/settings";
 import { makeAttester, ownImageDigest, voucherCheck } from "./attest";
@@ -228,14 +228,20 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       try {
         setCode((await fn(...args)) ?? 0);
       } catch (e) {
+        // the options are the action's last argument but one (commander passes the Command last)
+        const json = (args[args.length - 2] as ConnectionOptions | undefined)?.json;
         if (e instanceof ConfigError) {
-          io.err.write(`error [${e.code}]: ${e.message}\n`);
+          reportError(io, json, e);
           setCode(EX_CONFIG);
         } else if (e instanceof ApiError || e instanceof SettingsError) {
-          io.err.write(`error [${e.code}]: ${e.message}\n`);
+          reportError(io, json, e);
           setCode(2);
         } else if (e instanceof EngineError) {
-          io.err.write(`error [${e.code}]: ${e.message}\n`);
+          // not its details: they are for the log, and may quote the engine's own answer
+          reportError(io, json, { code: e.code, message: e.message });
+          setCode(1);
+        } else if (json) {
+          reportError(io, json, { code: "internal_error", message: (e as Error).message });
           setCode(1);
         } else {
           io.err.write(`error: ${(e as Error).message}\n`);
@@ -417,9 +423,25 @@ export function tdxPrivacyWarnings(tier: AttestationTier, config: Pick<AgentConf
   return out;
 }
 
+/** What loadKey / loadOrCreateKey refuse a key file for (api-client/keys.ts): an operator's fix, never a retry's. */
+const KEY_FILE_REFUSALS = new Set(["key_file_too_open", "key_file_unreadable", "key_file_malformed"]);
+
 async function start(o: StartOptions, io: Io): Promise<number> {
   const { config, file, fromFile } = resolveConfig({ file: configPath(o.config), flags: flagsOf(o) });
-  const { apiUrl, signingKey } = connect(o, config);
+  let connected: ReturnType<typeof connect>;
+  try {
+    connected = connect(o, config);
+  } catch (e) {
+    // A key file refused as it is (others may read it, this user cannot, it holds no key) stays
+    // refused on every restart: EX_CONFIG, which systemd does not restart (RestartPreventExitStatus=78
+    // in deploy/cocoon-agent.service), rather than 2, retried every 15 s until its start limit.
+    if (e instanceof SettingsError && KEY_FILE_REFUSALS.has(e.code)) {
+      reportError(io, o.json, e);
+      return EX_CONFIG;
+    }
+    throw e;
+  }
+  const { apiUrl, signingKey } = connected;
   const tier: AttestationTier = config.tier;
   const quoteProvider = tier === "tdx" ? detectQuoteProvider({ dev: false }) : undefined;
   const log = jsonLog({ write: (s) => void io.out.write(s) });

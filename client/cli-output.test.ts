@@ -18,6 +18,7 @@ const home = mkdtempSync(join(tmpdir(), "cocoon-cli-output-"));
 process.env.COCOON_HOME = home; // no .cocoon/local.json of this checkout leaks in
 
 const RAW_TO = "0:" + "cd".repeat(32);
+const JOB_ID = "job_" + "0".repeat(26);
 const TESTNET_TO = Address.parse(RAW_TO).toString({ testOnly: true, bounceable: false });
 const error = (status: number, code: string) => ({ status, body: { error: { code, message: `stand-in: ${code}` } } });
 
@@ -109,6 +110,30 @@ describe("cocoon --json failures without any coordinator", () => {
     expect([r.code, r.out]).toEqual([2, ""]);
     expect(JSON.parse(r.err)).toMatchObject({ error: { code: "unreachable", status: 0 } });
   });
+
+  it("receipts verify --json: an unreachable coordinator is one JSON line on stderr, exit 2, stdout empty", async () => {
+    // Act
+    const r = await cocoon(["receipts", "verify", JOB_ID, ...requester("http://127.0.0.1:1"), "--json"]);
+    // Assess
+    expect([r.code, r.out]).toEqual([2, ""]);
+    expect(r.err.split("\n")).toEqual([expect.any(String), ""]); // one line
+    expect(JSON.parse(r.err)).toMatchObject({ error: { code: "unreachable", status: 0 } });
+  });
+
+  it.skipIf(process.platform === "win32")(
+    "receipts verify --json: a key file it refuses is key_file_too_open as JSON, exit 2",
+    async () => {
+      // Prepare
+      const args = requester("http://127.0.0.1:1");
+      loadOrCreateKey(args[3]!);
+      chmodSync(args[3]!, 0o644);
+      // Act
+      const r = await cocoon(["receipts", "verify", JOB_ID, ...args, "--json"]);
+      // Assess
+      expect(r.code).toBe(2);
+      expect(JSON.parse(r.err)).toEqual({ error: { code: "key_file_too_open", message: expect.any(String), status: 0 } });
+    },
+  );
 
   it("an amount that is none: invalid_amount as JSON", async () => {
     // Act

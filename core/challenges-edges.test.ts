@@ -94,3 +94,74 @@ describe("challenge edges", () => {
     expect(await w.store.get<ChallengeItem>("quotes", challengeKey(challengeId))).toMatchObject({ status: "pending" });
   });
 });
+
+describe("challenges per worker (many free keys aimed at one worker)", () => {
+  /** Factory: a world whose per-worker bound is `burst` challenges, one more every 10 s; per key generous. */
+  async function boundedWorld(burst = 3) {
+    const { w, worker } = await world();
+    w.deps.config = {
+      ...w.deps.config,
+      rateLimits: { challenge: { burst: 100, perMinute: 100 }, worker_challenge: { burst, perMinute: 6 } },
+    };
+    return { w, worker };
+  }
+  const fromNewKey = (w: JobWorld, workerId: string) =>
+    createChallenge(w.deps, generateSigningKey().id, { workerId, nonce: NONCE }).catch((e: unknown) => e);
+
+  it("the N+1-th challenge to one worker, each from a fresh key under its own limit, is 429 worker_challenge_limit; nothing is queued", async () => {
+    // Prepare
+    const { w, worker } = await boundedWorld(3);
+    for (let i = 0; i < 3; i++) await createChallenge(w.deps, generateSigningKey().id, { workerId: worker.id, nonce: NONCE });
+    const queued = await w.queues.receive(`worker-${worker.id}`, { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
+    // Act
+    const refused = await fromNewKey(w, worker.id);
+    // Assess
+    expect(refused).toMatchObject({
+      status: 429,
+      code: "worker_challenge_limit",
+      details: { action: "worker_challenge", workerId: worker.id, retryAfterSeconds: 10 },
+    });
+    expect(queued).toHaveLength(3);
+    expect(await w.queues.receive(`worker-${worker.id}`, { max: 10, waitSeconds: 0, visibilitySeconds: 30 })).toEqual([]);
+  });
+
+  it("another worker can still be challenged, and the bounded one again after the refill", async () => {
+    // Prepare
+    const { w, worker } = await boundedWorld(1);
+    const other = await w.worker();
+    await createChallenge(w.deps, generateSigningKey().id, { workerId: worker.id, nonce: NONCE });
+    // Act
+    const toOther = await fromNewKey(w, other.id);
+    w.advance(10_000);
+    const afterRefill = await fromNewKey(w, worker.id);
+    // Assess
+    expect(toOther).toMatchObject({ workerId: other.id });
+    expect(afterRefill).toMatchObject({ workerId: worker.id });
+  });
+
+  it("a challenge refused because the worker is not live takes nothing from the worker's bound", async () => {
+    // Prepare: the worker's offer misses its heartbeats, then it heartbeats again
+    const { w, worker } = await boundedWorld(1);
+    const key = offerKey(MODEL, worker.id);
+    const live = await w.store.get("offers", key);
+    await w.store.transact([{ op: "put", table: "offers", item: { ...live!, lastHeartbeat: 0 } }]);
+    const dead = await fromNewKey(w, worker.id);
+    await w.store.transact([{ op: "put", table: "offers", item: live! }]);
+    // Act
+    const c = await fromNewKey(w, worker.id);
+    // Assess
+    expect(dead).toMatchObject({ code: "worker_not_live" });
+    expect(c).toMatchObject({ workerId: worker.id });
+  });
+
+  it("the default bound lets a popular worker be challenged 60 times at once, then refuses", async () => {
+    // Prepare
+    const { w, worker } = await world();
+    w.deps.config = { ...w.deps.config, rateLimits: { challenge: { burst: 1000, perMinute: 1000 } } };
+    for (let i = 0; i < 60; i++) await createChallenge(w.deps, generateSigningKey().id, { workerId: worker.id, nonce: NONCE });
+    // Act
+    const refused = await fromNewKey(w, worker.id);
+    // Assess
+    expect(refused).toMatchObject({ status: 429, code: "worker_challenge_limit" });
+  });
+});

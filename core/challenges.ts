@@ -14,9 +14,9 @@
 import type { AttestationDoc } from "../events/attestation";
 import type { AgentChallenge, ChallengeResponse, ChallengeView } from "../events/api";
 import { canonicalJson } from "./crypto/encoding";
-import { enforceRateLimit } from "./attestation/rate-limit";
+import { enforceRateLimit, type RateLimit } from "./attestation/rate-limit";
 import type { CoreDeps } from "./deps";
-import { ConflictError, ForbiddenError, GoneError, NotFoundError } from "./errors";
+import { CocoonError, ConflictError, ForbiddenError, GoneError, NotFoundError } from "./errors";
 import { ulid } from "./ids";
 import { ConditionFailedError, type Item, type Random } from "./ports";
 import { isLive, offerKey, requireWorker, type OfferItem, type WorkerItem } from "./workers";
@@ -36,6 +36,22 @@ export interface ChallengeItem extends Item {
   expiresAt: number;
   createdAt: number;
   answeredAt?: number;
+}
+
+/**
+ * 429 worker_challenge_limit: this worker was asked for fresh evidence too often lately, by
+ * anyone. Each challenge makes the worker produce a TDX quote, and keys are free, so the
+ * per-requester limit alone would let many keys keep one GPU owner's machine busy quoting.
+ */
+export class WorkerChallengeLimitError extends CocoonError {
+  constructor(workerId: string, retryAfterSeconds: number, limit: RateLimit) {
+    super(
+      429,
+      "worker_challenge_limit",
+      `worker ${workerId} was challenged too often lately (at most ${limit.burst} at once, ${limit.perMinute} per minute, from all requesters): retry in ${retryAfterSeconds} s or challenge another candidate`,
+      { action: "worker_challenge", workerId, retryAfterSeconds },
+    );
+  }
 }
 
 export const newChallengeId = (now: number, random?: Random) => `chl_${ulid(now, random)}`;
@@ -64,6 +80,16 @@ export async function createChallenge(
       `worker ${req.workerId} missed its heartbeats or its evidence expired: it cannot answer now; pick another candidate`,
     );
   }
+  // Per challenged worker as well, from all requesters together: bounds the quotes one worker
+  // is made to produce however many keys ask. Taken last, so unknown or dead workers use none.
+  enforceRateLimit(
+    deps.store,
+    deps.config.rateLimits,
+    "worker_challenge",
+    req.workerId,
+    now,
+    (s, limit) => new WorkerChallengeLimitError(req.workerId, s, limit),
+  );
   const challengeId = newChallengeId(now, deps.random);
   const expiresAt = now + CHALLENGE_TTL_MS;
   const item: ChallengeItem = {

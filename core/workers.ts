@@ -224,6 +224,7 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     throw e;
   }
   for (let i = room; i < drops.length; i += MAX_TRANSACT_OPS) await deps.store.transact(drops.slice(i, i + MAX_TRANSACT_OPS));
+  offersChanged(deps.store);
   await deps.queues.ensure(`worker-${workerId}`);
   return {
     workerId,
@@ -234,6 +235,16 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
     heartbeatSeconds: deps.config.heartbeatSeconds,
   };
 }
+
+/**
+ * How many times this process wrote offers through each store (registrations, heartbeats, a
+ * worker marked suspect or gone): a cached GET /v1/models listing read before the last write
+ * is read again (functions/http/list-models.ts), so the local network's listing stays exact
+ * while a flood of calls between writes shares one read.
+ */
+const offerWrites = new WeakMap<object, number>();
+export const offersVersion = (store: object) => offerWrites.get(store) ?? 0;
+const offersChanged = (store: object) => void offerWrites.set(store, offersVersion(store) + 1);
 
 /** What the request schema checks, again here for callers that skip it: a 4xx, never a store error. */
 function checkModels(models: RegisterWorkerRequest["models"]) {
@@ -271,6 +282,7 @@ export async function heartbeat(deps: CoreDeps, workerId: string, load: number, 
         { op: "update", table: "offers", key: offerKey(model, workerId), set: { lastHeartbeat: now, load }, when: { kind: "exists" } },
       ]);
   }
+  offersChanged(deps.store);
   return { ok: true, attestationExpiresAt: w.attestationExpiresAt, heartbeatSeconds: deps.config.heartbeatSeconds };
 }
 
@@ -280,6 +292,7 @@ export async function markSuspect(deps: CoreDeps, model: string, workerId: strin
     await deps.store.transact([
       { op: "update", table: "offers", key: offerKey(model, workerId), set: { lastHeartbeat: 0 }, when: { kind: "exists" } },
     ]);
+    offersChanged(deps.store);
   } catch {
     // gone already: nothing to mark
   }

@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import { type Command, InvalidArgumentError } from "commander";
 import { ApiError, type ApiClient } from "../../api-client/api";
 import { API } from "../../api-client/routes";
-import type { Io } from "../../api-client/program";
+import { reportError, type Io } from "../../api-client/program";
 import { JobId, TonEndpoint } from "../../events/common";
 import { Receipt } from "../../events/envelope";
 import {
@@ -153,7 +153,7 @@ export interface ReceiptsCommandDeps {
 
 /**
  * A command body that answers its own exit code (0 or 1); an API or settings error is exit 2
- * with its code, like every other cocoon command.
+ * with its code, like every other cocoon command (one JSON line on stderr with --json).
  */
 export function runWithCode<A extends unknown[]>(d: Pick<ReceiptsCommandDeps, "io" | "setCode">, fn: (...args: A) => Promise<number>) {
   return async (...args: A) => {
@@ -162,7 +162,9 @@ export function runWithCode<A extends unknown[]>(d: Pick<ReceiptsCommandDeps, "i
     } catch (e) {
       const code = (e as { code?: unknown }).code;
       if (e instanceof ApiError || (e instanceof Error && e.name === "SettingsError" && typeof code === "string")) {
-        d.io.err.write(`error [${String(code)}]: ${e.message}\n`);
+        // the options are the action's last argument but one (commander passes the Command last)
+        const o = args[args.length - 2] as { json?: boolean } | undefined;
+        reportError(d.io, o?.json, e instanceof ApiError ? e : { code: String(code), message: e.message });
         d.setCode(2);
         return;
       }

@@ -14,6 +14,8 @@
  * (an Ed25519 key pair), so per-key limits do not stop a determined attacker from spreading
  * the load over many keys: the size caps on evidence and the bounded caches are what keep
  * each request cheap; the bucket table itself is an LRU, so key churn cannot grow it either.
+ * What many keys could still do is aim at ONE worker (each challenge costs it a TDX quote), so
+ * challenges are also limited per challenged worker (`worker_challenge`, keyed by worker id).
  */
 import { RateLimitedError } from "../errors";
 import { Lru } from "./lru";
@@ -25,13 +27,23 @@ export interface RateLimit {
   perMinute: number;
 }
 
-export type RateAction = "registration_nonce" | "registration" | "challenge";
+/**
+ * `worker_challenge` is keyed by the CHALLENGED worker, not the caller: keys are free, so the
+ * per-requester `challenge` bucket alone lets many keys make one worker answer without end
+ * (each answer is a TDX quote: CPU and queue time on the GPU owner's machine).
+ */
+export type RateAction = "registration_nonce" | "registration" | "challenge" | "worker_challenge";
 
-/** Defaults, per key: a worker registers a few times a day; a requester challenges up to k candidates per job. */
+/**
+ * Defaults, per key: a worker registers a few times a day; a requester challenges up to k
+ * candidates per job; a worker is asked for at most a quote every half second on average (each
+ * honest job with fresh evidence asks each of its k candidates once).
+ */
 export const DEFAULT_RATE_LIMITS: Record<RateAction, RateLimit> = {
   registration_nonce: { burst: 10, perMinute: 10 },
   registration: { burst: 10, perMinute: 10 },
   challenge: { burst: 30, perMinute: 60 },
+  worker_challenge: { burst: 60, perMinute: 120 },
 };
 
 /** How many keys each action remembers; the least recently seen beyond that start again full. */
@@ -69,8 +81,8 @@ const perStore = new WeakMap<object, Map<RateAction, TokenBuckets>>();
 
 /**
  * Takes a token for `key` doing `action`, or throws RateLimitedError (429, code "rate_limited",
- * details.retryAfterSeconds). `owner` scopes the state (the deps' store), `limits` overrides the
- * defaults (CoreConfig.rateLimits).
+ * details.retryAfterSeconds), or what `refuse` makes of the wait and the limit. `owner` scopes
+ * the state (the deps' store), `limits` overrides the defaults (CoreConfig.rateLimits).
  */
 export function enforceRateLimit(
   owner: object,
@@ -78,6 +90,7 @@ export function enforceRateLimit(
   action: RateAction,
   key: string,
   now: number,
+  refuse: (retryAfterSeconds: number, limit: RateLimit) => Error = (s, l) => new RateLimitedError(action, s, l),
 ): void {
   let byAction = perStore.get(owner);
   if (!byAction) perStore.set(owner, (byAction = new Map()));
@@ -87,5 +100,5 @@ export function enforceRateLimit(
     byAction.set(action, (buckets = new TokenBuckets(limit)));
   }
   const r = buckets.take(key, now);
-  if (!r.ok) throw new RateLimitedError(action, Math.ceil(r.retryAfterMs / 1000), limit);
+  if (!r.ok) throw refuse(Math.ceil(r.retryAfterMs / 1000), limit);
 }
