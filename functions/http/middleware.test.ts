@@ -186,6 +186,30 @@ describe("failureResponse: what a failure answers", () => {
     expect(logs).toEqual([]);
   });
 
+  it.each([
+    ["a rate limit", new CocoonError(429, "rate_limited", "slow down", { retryAfterSeconds: 2.2 }), "3"],
+    ["a per-worker challenge limit", new CocoonError(429, "worker_challenge_limit", "later", { workerId: "w", retryAfterSeconds: 7 }), "7"],
+  ])("%s: a 4xx whose details say when to come back says it in Retry-After too (session 23)", async (_what, error, header) => {
+    // Prepare
+    const { deps } = makeDeps();
+    // Act
+    const res = await read(failureResponse(error, deps.log, "POST /v1/x"));
+    // Assess
+    expect(res.status).toBe(429);
+    expect(res.headers).toEqual({ ...JSON_ONLY, "retry-after": header });
+  });
+
+  it("a 4xx without a retry time carries no Retry-After", async () => {
+    // Prepare
+    const { deps } = makeDeps();
+    // Act
+    const res = await read(
+      failureResponse(new CocoonError(409, "job_exists", "taken", { retryAfterSeconds: "soon" }), deps.log, "POST /v1/x"),
+    );
+    // Assess
+    expect(res.headers).toEqual(JSON_ONLY);
+  });
+
   it("a CocoonError of 500 keeps its code but not its message: a reference the log carries too, with the detail", async () => {
     // Prepare
     const { deps, logs } = makeDeps();

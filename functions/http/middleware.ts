@@ -137,6 +137,16 @@ function parsePart<T extends Part>(schema: T, value: unknown, where: "body" | "q
 }
 
 /**
+ * A refusal that says when to come back (a rate limit, too many waits, too many channels: its
+ * details' retryAfterSeconds) says it in Retry-After too, the header HTTP clients and proxies
+ * read; the body alone reached only our own SDK.
+ */
+function retryAfterOf(details: unknown): Record<string, string> {
+  const s = typeof details === "object" && details !== null ? (details as { retryAfterSeconds?: unknown }).retryAfterSeconds : undefined;
+  return typeof s === "number" && Number.isFinite(s) && s >= 0 ? { "retry-after": String(Math.ceil(s)) } : {};
+}
+
+/**
  * What a failure answers, wherever it happens: a CocoonError under 500 its own status and
  * code; an oversize body 413; a transport out of room for bodies, or a full replay guard, 503
  * server_busy; a path that
@@ -144,10 +154,10 @@ function parsePart<T extends Part>(schema: T, value: unknown, where: "body" | "q
  * with a reference, its detail in the log only.
  */
 export function failureResponse(e: unknown, log: Pick<CoreDeps["log"], "error">, where: string): HttpResponse {
-  if (e instanceof TooManyWaitsError) return jsonResponse(429, errorBody(e.code, e.message, e.details), { "retry-after": "1" });
   if (e instanceof ReplayGuardFullError)
     return jsonResponse(503, errorBody(e.code, e.message, e.details), { "retry-after": String(e.retryAfterSeconds) });
-  if (e instanceof CocoonError && e.status < 500) return jsonResponse(e.status, errorBody(e.code, e.message, e.details));
+  if (e instanceof CocoonError && e.status < 500)
+    return jsonResponse(e.status, errorBody(e.code, e.message, e.details), retryAfterOf(e.details));
   if (e instanceof BodyTooLargeError) return jsonResponse(413, errorBody("body_too_large", e.message));
   if (e instanceof BusyError) return jsonResponse(503, errorBody("server_busy", `${e.message}; try again shortly`), { "retry-after": "1" });
   if (e instanceof URIError) {
