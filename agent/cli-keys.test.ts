@@ -3,21 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadOrCreateKey } from "../api-client/keys";
-import { main } from "./cli";
+import { runAgentCli } from "./cli-testing";
 
-/** `cocoon-agent …` in this process with COCOON_HOME set to a fresh directory; what it printed and its exit code. */
-async function agentIn(home: string, argv: string[]) {
-  const o = { out: "", err: "" };
-  const saved = process.env.COCOON_HOME;
-  process.env.COCOON_HOME = home;
-  try {
-    const code = await main(argv, { write: (s: string) => (o.out += s) }, { write: (s: string) => (o.err += s) });
-    return { code, ...o };
-  } finally {
-    if (saved === undefined) delete process.env.COCOON_HOME;
-    else process.env.COCOON_HOME = saved;
-  }
-}
+/** `cocoon-agent …` with COCOON_HOME set to `home` for the call. */
+const agentIn = (home: string, argv: string[]) => runAgentCli(argv, { COCOON_HOME: home });
 
 describe("cocoon-agent status and redeem without a worker key (they read; they never make one)", () => {
   it.each([

@@ -8,9 +8,9 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { configuredEngine, main } from "./cli";
+import { configuredEngine } from "./cli";
+import { runAgentCli } from "./cli-testing";
 import { ConfigError, EX_CONFIG, resolveConfig } from "./config";
 
 const dir = () => mkdtempSync(join(tmpdir(), "cocoon-agent-config-"));
@@ -28,25 +28,6 @@ const messageOf = (fn: () => unknown) => {
   }
   return "no error";
 };
-
-async function cli(argv: string[], env: Record<string, string> = {}) {
-  let out = "";
-  let err = "";
-  const sink = (put: (s: string) => void) =>
-    new Writable({ write: (c, _e, cb) => (put(String(c)), cb()) }) as unknown as NodeJS.WritableStream;
-  const saved = { ...process.env };
-  Object.assign(process.env, env);
-  try {
-    const code = await main(
-      argv,
-      sink((s) => (out += s)),
-      sink((s) => (err += s)),
-    );
-    return { code, out, err };
-  } finally {
-    process.env = saved;
-  }
-}
 
 describe("issue 13: agent configuration", () => {
   it("flags override the environment, which overrides the file; unset settings take their defaults", () => {
@@ -160,12 +141,12 @@ describe("issue 13: agent configuration", () => {
     // Prepare
     const home = dir();
     // Act
-    const init = await cli(
+    const init = await runAgentCli(
       ["init", "--api", "https://api.example", "--tier", "none", "--capacity", "3", "--price-bps", "12000", "--redeem-threshold", "2.5"],
       { COCOON_HOME: home },
     );
-    const again = await cli(["init"], { COCOON_HOME: home });
-    const bad = await cli(["start"], { COCOON_HOME: home, COCOON_PRICE_BPS: "free" });
+    const again = await runAgentCli(["init"], { COCOON_HOME: home });
+    const bad = await runAgentCli(["start"], { COCOON_HOME: home, COCOON_PRICE_BPS: "free" });
     // Assess
     expect(init.code).toBe(0);
     const written = JSON.parse(readFileSync(join(home, "agent.json"), "utf8")) as Record<string, unknown>;

@@ -5,6 +5,15 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ALLOW_OPEN_KEY_ENV, loadKey, loadOrCreateKey } from "./keys";
 import { SettingsError } from "./settings";
 
+/** What `act` returned, or what it threw: a refusal is then asserted like a value. */
+function outcomeOf(act: () => unknown): unknown {
+  try {
+    return act();
+  } catch (e) {
+    return e;
+  }
+}
+
 // A file this user may not read (EACCES), whoever runs the tests (root reads everything): any file named denied.key.
 vi.mock("node:fs", async (importOriginal) => {
   const fs = await importOriginal<typeof import("node:fs")>();
@@ -58,13 +67,7 @@ describe.skipIf(process.platform === "win32")("key files (api-client/keys.ts)", 
     const mode = parseInt(octal, 8);
     const { file } = keyFileWithMode(mode);
     // Act
-    const r = (() => {
-      try {
-        return loadOrCreateKey(file, {});
-      } catch (e) {
-        return e;
-      }
-    })();
+    const r = outcomeOf(() => loadOrCreateKey(file, {}));
     // Assess
     expect(r).toBeInstanceOf(SettingsError);
     expect(r).toMatchObject({ code: "key_file_too_open" });
@@ -97,13 +100,7 @@ describe.skipIf(process.platform === "win32")("key files (api-client/keys.ts)", 
     // Prepare
     const { file } = keyFileWithMode(0o600, "denied.key");
     // Act
-    const r = (() => {
-      try {
-        return loadOrCreateKey(file, {});
-      } catch (e) {
-        return e;
-      }
-    })();
+    const r = outcomeOf(() => loadOrCreateKey(file, {}));
     // Assess
     expect(r).toBeInstanceOf(SettingsError);
     expect(r).toMatchObject({ code: "key_file_unreadable" });
@@ -116,13 +113,7 @@ describe.skipIf(process.platform === "win32")("key files (api-client/keys.ts)", 
     const file = join(tmp(), "requester.key");
     mkdirSync(file, { mode: 0o700 });
     // Act
-    const r = (() => {
-      try {
-        return loadKey(file, {});
-      } catch (e) {
-        return e;
-      }
-    })();
+    const r = outcomeOf(() => loadKey(file, {}));
     // Assess
     expect(r).toMatchObject({ code: "key_file_unreadable" });
   });
@@ -131,13 +122,7 @@ describe.skipIf(process.platform === "win32")("key files (api-client/keys.ts)", 
     // Prepare
     const file = join(tmp(), "worker.key");
     // Act
-    const r = (() => {
-      try {
-        return loadKey(file, {});
-      } catch (e) {
-        return e;
-      }
-    })();
+    const r = outcomeOf(() => loadKey(file, {}));
     // Assess
     expect(r).toMatchObject({ code: "no_key" });
     expect(existsSync(file)).toBe(false);
@@ -148,13 +133,7 @@ describe.skipIf(process.platform === "win32")("key files (api-client/keys.ts)", 
     const file = join(tmp(), "requester.key");
     writeFileSync(file, "not a seed\n", { mode: 0o600 });
     // Act
-    const r = (() => {
-      try {
-        return loadKey(file, {});
-      } catch (e) {
-        return e;
-      }
-    })();
+    const r = outcomeOf(() => loadKey(file, {}));
     // Assess
     expect(r).toMatchObject({ code: "key_file_malformed" });
   });

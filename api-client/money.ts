@@ -116,6 +116,23 @@ export class WithdrawalUnconfirmedError extends ApiError {
 }
 
 /**
+ * Where a withdrawal goes and who sends it: `to`, else the caller's sandbox wallet where the
+ * network has one (GET /v1/dev/wallet; `wallet` set: it sends the Withdraw), else missing_address.
+ */
+export async function withdrawalDestination(api: ApiClient, to?: string): Promise<{ wallet?: { address: string }; to: string }> {
+  let wallet: { address: string } | undefined;
+  try {
+    wallet = await api.request(API.devWallet);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.code === "dev_chain_disabled")) throw e;
+  }
+  const dest = to ?? wallet?.address;
+  if (!dest)
+    throw new ApiError(0, "missing_address", "this network has no local TON sandbox wallet: say where to send the TON with --to ADDRESS");
+  return { ...(wallet ? { wallet } : {}), to: dest };
+}
+
+/**
  * Ask for a signed withdrawal (POST /v1/account/withdraw). With the local sandbox
  * (GET /v1/dev/wallet answers), send it from the caller's sandbox wallet
  * (POST /v1/dev/wallet/withdraw) — `to` defaults to that wallet — and poll
@@ -131,15 +148,7 @@ export async function withdrawAndWait(
   amount: bigint,
   o: WaitOptions & { to?: string; idempotencyKey?: string } = {},
 ): Promise<WithdrawOutcome> {
-  let wallet: { address: string } | undefined;
-  try {
-    wallet = await api.request(API.devWallet);
-  } catch (e) {
-    if (!(e instanceof ApiError && e.code === "dev_chain_disabled")) throw e;
-  }
-  const to = o.to ?? wallet?.address;
-  if (!to)
-    throw new ApiError(0, "missing_address", "this network has no local TON sandbox wallet: say where to send the TON with --to ADDRESS");
+  const { wallet, to } = await withdrawalDestination(api, o.to);
   const idempotencyKey = o.idempotencyKey ?? newWithdrawalKey();
   let w: SignedWithdrawalView;
   try {

@@ -7,10 +7,9 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../agent/cli";
+import { runAgentCli } from "../agent/cli-testing";
 import { EX_CONFIG } from "../agent/config";
 import { startNetwork, type LocalNetwork } from "../local/network";
 import { spawnAgent, startFakeEngine } from "./agent-fixtures";
@@ -37,26 +36,6 @@ function unitSections(text: string): Record<string, Record<string, string[]>> {
     ((out[section] ??= {})[key] ??= []).push(line.slice(eq + 1));
   }
   return out;
-}
-
-/** `cocoon-agent …` in this process, with COCOON_* for the call only. */
-async function cli(argv: string[], env: Record<string, string>) {
-  let out = "";
-  let err = "";
-  const sink = (put: (s: string) => void) =>
-    new Writable({ write: (c, _e, cb) => (put(String(c)), cb()) }) as unknown as NodeJS.WritableStream;
-  const saved = { ...process.env };
-  Object.assign(process.env, env);
-  try {
-    const code = await main(
-      argv,
-      sink((s) => (out += s)),
-      sink((s) => (err += s)),
-    );
-    return { code, out, err };
-  } finally {
-    process.env = saved;
-  }
 }
 
 // One basechain wallet in its three spellings (@ton/core Address of hash 0x11…11).
@@ -122,8 +101,8 @@ describe("cocoon-agent init", () => {
     const umask = process.umask(0o022); // what a login shell has
     try {
       // Act
-      const first = await cli(["init", "--api", "https://coordinator.example", "--tier", "none"], { COCOON_HOME: home });
-      const again = await cli(["init", "--force", "--api", "https://coordinator.example", "--tier", "none"], { COCOON_HOME: home });
+      const first = await runAgentCli(["init", "--api", "https://coordinator.example", "--tier", "none"], { COCOON_HOME: home });
+      const again = await runAgentCli(["init", "--force", "--api", "https://coordinator.example", "--tier", "none"], { COCOON_HOME: home });
       // Assess
       expect(first.code).toBe(0);
       expect(again.code).toBe(0);
@@ -141,7 +120,7 @@ describe("cocoon-agent init", () => {
 
   it("--help names where the key really is: $COCOON_HOME/worker.key", async () => {
     // Act
-    const help = await cli(["start", "--help"], {});
+    const help = await runAgentCli(["start", "--help"], {});
     // Assess
     expect(help.out).toContain("$COCOON_HOME/worker.key");
   });
@@ -152,7 +131,7 @@ describe("cocoon-agent init", () => {
     ["the non-bounceable form", NON_BOUNCEABLE],
   ])("takes a payout address in %s", async (_what, address) => {
     // Act
-    const r = await cli(["init", "--payout-address", address, "--tier", "none"], { COCOON_HOME: tmp() });
+    const r = await runAgentCli(["init", "--payout-address", address, "--tier", "none"], { COCOON_HOME: tmp() });
     // Assess
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
@@ -167,7 +146,7 @@ describe("cocoon-agent init", () => {
     // Prepare
     const home = tmp();
     // Act
-    const r = await cli(["init", "--payout-address", address, "--tier", "none"], { COCOON_HOME: home });
+    const r = await runAgentCli(["init", "--payout-address", address, "--tier", "none"], { COCOON_HOME: home });
     // Assess
     expect(r.code).toBe(EX_CONFIG);
     expect(r.err).toMatch(/payoutAddress \(--payout-address\): /);
@@ -180,7 +159,7 @@ describe("cocoon-agent init", () => {
     const home = tmp();
     mkdirSync(join(home, "agent.json"));
     // Act
-    const r = await cli(["start", "--api", "http://127.0.0.1:1", "--tier", "none"], { COCOON_HOME: home });
+    const r = await runAgentCli(["start", "--api", "http://127.0.0.1:1", "--tier", "none"], { COCOON_HOME: home });
     // Assess
     expect(r.code).toBe(EX_CONFIG);
     expect(r.err).toContain(`error [bad_config]: cannot read the config file ${join(home, "agent.json")} (EISDIR)`);
@@ -191,7 +170,7 @@ describe("cocoon-agent init", () => {
     const home = tmp();
     writeFileSync(join(home, "agent.json"), JSON.stringify({ tier: "none", payoutAddress: "A".repeat(48) }));
     // Act
-    const r = await cli(["start", "--api", "http://127.0.0.1:1"], { COCOON_HOME: home }); // a closed port, should the check be missed
+    const r = await runAgentCli(["start", "--api", "http://127.0.0.1:1"], { COCOON_HOME: home }); // a closed port, should the check be missed
     // Assess
     expect(r.code).toBe(EX_CONFIG);
     expect(r.err).toContain(`${join(home, "agent.json")}: payoutAddress: is not a valid TON address`);
@@ -260,7 +239,7 @@ describe("cocoon-agent start on the local network", () => {
     try {
       const port = new URL(String((await agent.waitFor("serving")).metrics)).port;
       // Act
-      const status = await cli(["status", "--api", net.url, "--metrics-port", port], { COCOON_HOME: home });
+      const status = await runAgentCli(["status", "--api", net.url, "--metrics-port", port], { COCOON_HOME: home });
       // Assess
       expect(status.code).toBe(0);
       expect(status.out).toMatch(/running: up .* · serving · 0\/1 job\(s\) in flight/);

@@ -19,13 +19,12 @@
  * The vault itself never pays a seqno twice, so resending is always safe; this is about not
  * locking money and saying what happened.
  */
-import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { Address } from "@ton/core";
 import { z } from "zod";
 import { API, ApiError } from "../../api-client/api";
 import { formatTon } from "../../api-client/format";
-import type { WithdrawOutcome } from "../../api-client/money";
+import { newWithdrawalKey, withdrawalDestination, type WithdrawOutcome } from "../../api-client/money";
 import type { SignedWithdrawalView } from "../../events/withdrawals";
 import { VerificationError, type CocoonClient } from "../sdk";
 
@@ -139,15 +138,7 @@ export async function withdrawCommand(
   o: WithdrawCommandOptions = {},
 ): Promise<WithdrawCommandOutcome> {
   const api = client.api;
-  let wallet: { address: string } | undefined;
-  try {
-    wallet = await api.request(API.devWallet);
-  } catch (e) {
-    if (!(e instanceof ApiError && e.code === "dev_chain_disabled")) throw e;
-  }
-  const to = o.to ?? wallet?.address;
-  if (!to)
-    throw new ApiError(0, "missing_address", "this network has no local TON sandbox wallet: say where to send the TON with --to ADDRESS");
+  const { wallet, to } = await withdrawalDestination(api, o.to);
 
   const intents = new WithdrawalIntents(keyFile, api.host);
   let intent = intents.get();
@@ -168,7 +159,7 @@ export async function withdrawCommand(
     intent = undefined;
   }
   if (!intent || !resumed) {
-    intent = { amount: amount.toString(), to, idempotencyKey: `withdraw-${randomUUID()}`, createdAt: new Date().toISOString() };
+    intent = { amount: amount.toString(), to, idempotencyKey: newWithdrawalKey(), createdAt: new Date().toISOString() };
     intents.put(intent); // before the request leaves: a crash after the coordinator signed keeps the key
   }
   if (resumed) o.onWait?.(`resuming the withdrawal asked for at ${intent.createdAt} (same Idempotency-Key: never reserved twice)`);
@@ -198,7 +189,7 @@ export async function withdrawCommand(
   } catch (e) {
     if (!(resumed && e instanceof ApiError && e.code === "withdrawal_expired")) throw e;
     // the one on file expired unused and was released: its amount is available again, ask afresh
-    intent = { amount: amount.toString(), to, idempotencyKey: `withdraw-${randomUUID()}`, createdAt: new Date().toISOString() };
+    intent = { amount: amount.toString(), to, idempotencyKey: newWithdrawalKey(), createdAt: new Date().toISOString() };
     intents.put(intent);
     w = await ask(intent);
   }
