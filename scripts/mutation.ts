@@ -167,6 +167,13 @@ const SDK_TESTS = [
   "test/quote*.test.ts",
   "test/withdraw-e2e.test.ts",
 ];
+// the AWS reader's walk down the vault's history (VaultHistoryReader)
+const VAULT_READER_TESTS = [
+  "functions/adapters/ton-vault-tx*.test.ts",
+  "functions/adapters/ton-vault-backlog.test.ts",
+  "functions/adapters/ton-chain.test.ts",
+  "functions/adapters/toncenter-client.test.ts",
+];
 const TESTS: Record<string, string[]> = {
   "core/ledger.ts": [
     "core/ledger.test.ts",
@@ -185,17 +192,22 @@ const TESTS: Record<string, string[]> = {
   // withdrawals*.test.ts: the withdrawal-after-release alert is raised from a released reservation (core/withdrawals.ts)
   "core/chain/watcher.ts": ["core/chain/*.test.ts", "core/withdrawals*.test.ts"],
   "client/sdk.ts#checkCompletedJob": ["client/sdk*.test.ts"],
-  // the AWS reader's walk of the vault's history (session 22: walked once, kept, resumed)
-  "functions/adapters/ton-vault-tx.ts#getVaultTransactions": [
+  // the AWS reader's walk of the vault's history (session 22: walked once, kept, resumed; session
+  // 23: durable in the store, no request over toncenter's 100), method by method
+  ...Object.fromEntries(
+    ["getVaultTransactions", "pageAbove", "walkDown", "topAbove", "readPage"].map((m) => [
+      `functions/adapters/ton-vault-tx.ts#${m}`,
+      VAULT_READER_TESTS,
+    ]),
+  ),
+  // the walk's durable progress (session 23): its store, and the reader and the watcher Lambda that resume it
+  "core/chain/vault-walk.ts": [
+    "core/chain/vault-walk*.test.ts",
     "functions/adapters/ton-vault-backlog.test.ts",
-    "functions/adapters/ton-chain.test.ts",
-    "functions/adapters/toncenter-client.test.ts",
+    "functions/schedule/chain-watcher-edges.test.ts",
   ],
-  "functions/adapters/ton-vault-tx.ts#walkDown": [
-    "functions/adapters/ton-vault-backlog.test.ts",
-    "functions/adapters/ton-chain.test.ts",
-    "functions/adapters/toncenter-client.test.ts",
-  ],
+  // `cocoon withdraw` (session 23): the saved Idempotency-Key, resumes, the unfinished-withdrawal refusal
+  "client/commands/withdraw.ts#withdrawCommand": ["client/commands/withdraw*.test.ts", "test/cli-money-withdraw.test.ts"],
   "functions/adapters/ton-vault-tx.ts#normalizeVaultTx": [
     "functions/adapters/ton-vault-tx.test.ts",
     // the rules one by one: the differential tests above read a wrong rule the same on both sides
