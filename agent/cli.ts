@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { AttestationTier } from "../events/attestation";
 import { generateKemKey } from "../core/crypto/keys";
-import { API, ApiClient, ApiError } from "../api-client/api";
+import { API, ApiClient, ApiError, isLoopbackUrl } from "../api-client/api";
 import { formatTon, parseTon } from "../api-client/format";
 import { loadKey, loadOrCreateKey } from "../api-client/keys";
 import { redeemEarnings, type WorkerStatus } from "../api-client/money";
@@ -412,8 +412,7 @@ export function tdxPrivacyWarnings(tier: AttestationTier, config: Pick<AgentConf
   if (tier !== "tdx") return [];
   const out: string[] = [];
   if (config.engine === "openai") {
-    const host = new URL(config.engineUrl).hostname.replace(/^\[|\]$/g, "");
-    if (!/^(127\.\d+\.\d+\.\d+|localhost|::1)$/.test(host))
+    if (!isLoopbackUrl(config.engineUrl))
       out.push(
         `the engine at ${config.engineUrl} is not on this machine's loopback: prompts reach it in the clear; it must run inside this confidential VM`,
       );

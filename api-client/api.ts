@@ -437,8 +437,8 @@ export class ApiClient {
   }
 }
 
-/** 127.0.0.0/8, ::1 and localhost: where `npm start` serves the local network. */
-const isLoopbackUrl = (url: string) => {
+/** 127.0.0.0/8, ::1 and localhost: where `npm start` serves the local network (and where a tdx agent's engine must be). */
+export const isLoopbackUrl = (url: string) => {
   const h = new URL(url).hostname;
   return h === "localhost" || h === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(h);
 };
