@@ -16,12 +16,18 @@
  * and TupleReader's reads and refusals (@ton/core's: "EOF", "Not a number", "Not a cell: …").
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { Address, beginCell, type Cell as CoreCell, Dictionary, storeTransaction, type Transaction as CoreTransaction } from "@ton/core";
+import { Address, beginCell, type Cell as CoreCell } from "@ton/core";
 import { type Cell, parseBoc } from "./ton-boc";
 import type { TonAddress } from "./ton-cells";
 import { ToncenterClient, type TupleItem, TupleReader } from "./toncenter-client";
 import { ToncenterError } from "./toncenter-rpc";
-import { closeToncenterStandins, startToncenterStandin, type ToncenterCall } from "../../test/fixtures/toncenter-standin";
+import {
+  closeToncenterStandins,
+  rawTransaction,
+  refusedTxCell,
+  startToncenterStandin,
+  type ToncenterCall,
+} from "../../test/fixtures/toncenter-standin";
 
 // ---------------------------------------------------------------- a toncenter double
 
@@ -79,43 +85,10 @@ function addressInformation(over: Record<string, unknown> = {}) {
 }
 
 /** a transaction of the account at `lt`, as @ton/core's storeTransaction writes it */
-function txCell(lt: bigint): CoreCell {
-  const tx = {
-    address: BigInt("0x" + ACCOUNT.hash.toString("hex")),
-    lt,
-    prevTransactionHash: 0n,
-    prevTransactionLt: lt - 1n,
-    now: 1_750_000_000 + Number(lt % 1000n),
-    outMessagesCount: 0,
-    oldStatus: "active",
-    endStatus: "active",
-    inMessage: undefined,
-    outMessages: Dictionary.empty(Dictionary.Keys.Uint(15), Dictionary.Values.Cell()),
-    totalFees: { coins: 1_000n },
-    stateUpdate: { oldHash: Buffer.alloc(32, 1), newHash: Buffer.alloc(32, 2) },
-    description: {
-      type: "generic",
-      creditFirst: false,
-      computePhase: { type: "skipped", reason: "no-gas" },
-      aborted: true,
-      destroyed: false,
-    },
-  } as unknown as CoreTransaction;
-  return beginCell().store(storeTransaction(tx)).endCell();
-}
+const txCell = (lt: bigint): CoreCell => refusedTxCell(BigInt("0x" + ACCOUNT.hash.toString("hex")), lt, 1_750_000_000 + Number(lt % 1000n));
 
 /** toncenter's raw.transaction entries for these lts (newest first, as toncenter pages) */
-const rawTransactions = (lts: bigint[]) =>
-  lts.map((lt) => ({
-    "@type": "raw.transaction",
-    utime: 1_750_000_000,
-    data: b64(txCell(lt)),
-    transaction_id: { "@type": "internal.transactionId", lt: lt.toString(), hash: txCell(lt).hash().toString("base64") },
-    fee: "0",
-    storage_fee: "0",
-    other_fee: "0",
-    out_msgs: [],
-  }));
+const rawTransactions = (lts: bigint[]) => lts.map((lt) => rawTransaction(txCell(lt), lt, 1_750_000_000));
 
 /** The cursor: transaction 1003's (lt, hash), as the reader keeps it. */
 const CURSOR = { lt: "1003", hash: txCell(1003n).hash().toString("base64") };

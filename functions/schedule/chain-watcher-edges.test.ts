@@ -14,7 +14,7 @@
  *                            kept in that store, so that the next cold start resumes it
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { Address, beginCell, Dictionary, storeTransaction, type Transaction } from "@ton/core";
+import { Address } from "@ton/core";
 import { ZodError } from "zod";
 import { collectingAlerts } from "../../core/chain/dedup";
 import { createChainLedger } from "../../core/chain/store-ledger";
@@ -28,7 +28,13 @@ import { getBalance, requesterAccount } from "../../core/ledger";
 import type { PolicyReading } from "../../core/policy-registry";
 import { TestStore } from "../../test/fixtures/faulty-store";
 import { makeChainWatcherHandler, summarize, type ChainWatcherDeps } from "./chain-watcher";
-import { closeToncenterStandins, startToncenterStandin, type ToncenterCall } from "../../test/fixtures/toncenter-standin";
+import {
+  closeToncenterStandins,
+  rawTransaction,
+  refusedTxCell,
+  startToncenterStandin,
+  type ToncenterCall,
+} from "../../test/fixtures/toncenter-standin";
 
 // ---------------------------------------------------------------- the Lambda's modules, replaced
 
@@ -663,39 +669,8 @@ describe("the Lambda handler: the walk down the vault's history outlives the Lam
 
   /** A vault transaction at `lt` (a refused one: not credited), as toncenter's raw.transaction. */
   const rawTx = (lt: bigint) => {
-    const tx = {
-      address: BigInt("0x" + "ab".repeat(32)),
-      lt,
-      prevTransactionHash: 0n,
-      prevTransactionLt: lt - 1n,
-      now: NOW,
-      outMessagesCount: 0,
-      oldStatus: "active",
-      endStatus: "active",
-      inMessage: undefined,
-      outMessages: Dictionary.empty(Dictionary.Keys.Uint(15), Dictionary.Values.Cell()),
-      totalFees: { coins: 1_000n },
-      stateUpdate: { oldHash: Buffer.alloc(32, 1), newHash: Buffer.alloc(32, 2) },
-      description: {
-        type: "generic",
-        creditFirst: false,
-        computePhase: { type: "skipped", reason: "no-gas" },
-        aborted: true,
-        destroyed: false,
-      },
-    } as unknown as Transaction;
-    const cell = beginCell().store(storeTransaction(tx)).endCell();
-    return {
-      "@type": "raw.transaction",
-      utime: NOW,
-      data: cell.toBoc().toString("base64"),
-      transaction_id: { "@type": "internal.transactionId", lt: lt.toString(), hash: cell.hash().toString("base64") },
-      hex: cell.hash().toString("hex"),
-      fee: "0",
-      storage_fee: "0",
-      other_fee: "0",
-      out_msgs: [],
-    };
+    const cell = refusedTxCell(BigInt("0x" + "ab".repeat(32)), lt, NOW);
+    return { ...rawTransaction(cell, lt, NOW), hex: cell.hash().toString("hex") };
   };
 
   it("a cold start goes on from where the last one's walk stopped, not from the newest transaction", async () => {
