@@ -13,7 +13,7 @@ import {
   WorkerId,
 } from "./common";
 import { AttestationDoc, AttestationTier } from "./attestation";
-import { Receipt, ReplyEnvelope, RequestEnvelope, SealedReply } from "./envelope";
+import { Measurement, Receipt, ReplyEnvelope, RequestEnvelope, SealedReply } from "./envelope";
 import { RelaySession } from "./relay-session";
 
 // ---------- requester ----------
@@ -337,8 +337,8 @@ export const NonceResponse = z.object({ nonce: z.string(), expiresAt: z.number()
 export const RegisterWorkerResponse = z.object({
   workerId: WorkerId,
   tier: AttestationTier,
-  /** the measurement receipts must name (hex, or "dev" / "none") */
-  measurement: z.string(),
+  /** the measurement receipts must name (hex, or "dev-simulated" / "none") */
+  measurement: Measurement,
   /** ms since epoch: re-register before then */
   attestationExpiresAt: z.number().int(),
   models: z.array(ModelName),

@@ -166,7 +166,7 @@ export type RequestPlaintextParsed = z.output<typeof RequestPlaintext>;
  * Failure texts travel like this, and the replies of agents from before streaming.
  */
 export const SealedReply = z.object({
-  enc: B64u,
+  enc: B64u.max(64),
   ct: B64u,
 });
 export type SealedReply = z.infer<typeof SealedReply>;
@@ -186,6 +186,9 @@ export const MAX_REPLY_CHUNKS = 4096;
  */
 export const MAX_REPLY_BYTES = 4 * 1024 * 1024;
 
+/** An Ed25519 signature (64 bytes) in base64url without padding. */
+export const Ed25519Signature = z.string().regex(/^[A-Za-z0-9_-]{86}$/, "must be a 64-byte Ed25519 signature in base64url (86 chars)");
+
 /**
  * A reply as a sequence of chunks (core/crypto/reply-stream.ts): the worker's HPKE
  * encapsulation to header.replyKey (`enc`), its Ed25519 signature binding that `enc` to this
@@ -196,8 +199,9 @@ export const MAX_REPLY_BYTES = 4 * 1024 * 1024;
  */
 export const ChunkedReply = z.object({
   v: z.literal(2),
-  enc: B64u,
-  sig: B64u,
+  /** an X25519 encapsulation (32 bytes: 43 chars); capped as the relay's opener is */
+  enc: B64u.max(64),
+  sig: Ed25519Signature,
   chunks: z.array(B64u).min(1).max(MAX_REPLY_CHUNKS),
 });
 export type ChunkedReply = z.infer<typeof ChunkedReply>;
@@ -267,9 +271,6 @@ export const Measurement = z
   .string()
   .max(96)
   .regex(/^[A-Za-z0-9._:-]*$/, "must be a hex measurement, dev-simulated or none (at most 96 chars)");
-
-/** An Ed25519 signature (64 bytes) in base64url without padding. */
-export const Ed25519Signature = z.string().regex(/^[A-Za-z0-9_-]{86}$/, "must be a 64-byte Ed25519 signature in base64url (86 chars)");
 
 /** Signed by the worker's Ed25519 key; the coordinator bills from it, the requester checks it. */
 export const ReceiptBody = z.object({

@@ -2,13 +2,19 @@
  * The Receipt schema's caps: its measurement and signature are as long as what they carry (a
  * 48-byte MRTD in hex or "dev-simulated" / "none"; a 64-byte Ed25519 signature), so a worker
  * cannot hand the relay a final chunk whose receipt is megabytes of one string. Every receipt a
- * worker really signs still parses.
+ * worker really signs still parses. The same holds for a reply's shell (its encapsulation and
+ * opener signature: a stored reply is capped as a whole, but its fields are handed on as strings)
+ * and for the measurement the coordinator tells an agent to name.
  */
 import { describe, expect, it } from "vitest";
 import { DEV_MEASUREMENT } from "../core/attestation/dev";
 import { signReceipt } from "../core/crypto/receipt";
-import { makeReceiptBody, makeWorker } from "../core/crypto/testing";
-import { Receipt } from "./envelope";
+import { b64u } from "../core/crypto/encoding";
+import { generateKemKey } from "../core/crypto/keys";
+import { ReplyStreamSealer } from "../core/crypto/reply-stream";
+import { makeHeader, makeReceiptBody, makeWorker } from "../core/crypto/testing";
+import { RegisterWorkerResponse } from "./api";
+import { ChunkedReply, Receipt, SealedReply } from "./envelope";
 import { RelayPublishRequest } from "./relay";
 
 /** Factory: a receipt a worker signed over a body with `measurement`. */
@@ -73,5 +79,68 @@ describe("Receipt: oversize or malformed fields are refused", () => {
     // Assess
     expect(refused.success).toBe(false);
     expect(taken.success).toBe(true);
+  });
+});
+
+/** Factory: a one-chunk reply a worker really sealed. */
+const sealedReply = (): ChunkedReply => {
+  const worker = makeWorker();
+  const header = { ...makeHeader(), replyKey: b64u.encode(generateKemKey().publicKey) };
+  const sealer = new ReplyStreamSealer(header, worker.workerId, worker.signing);
+  sealer.seal(new TextEncoder().encode("hello"), true);
+  return sealer.reply();
+};
+
+describe("a reply's shell: what a worker seals parses, oversize fields do not", () => {
+  it("a reply a worker sealed", () => {
+    // Prepare
+    const reply = sealedReply();
+    // Act
+    const r = ChunkedReply.safeParse(reply);
+    // Assess
+    expect(r.success).toBe(true);
+    expect(reply.sig).toHaveLength(86);
+    expect(reply.enc).toHaveLength(43);
+  });
+
+  it.each([
+    ["an encapsulation of 2 MiB", (r: ChunkedReply) => ({ ...r, enc: "E".repeat(2 * 1024 * 1024) })],
+    ["an encapsulation past 64 characters", (r: ChunkedReply) => ({ ...r, enc: "E".repeat(65) })],
+    ["a signature of 1 MiB", (r: ChunkedReply) => ({ ...r, sig: "S".repeat(1024 * 1024) })],
+    ["a signature one character short", (r: ChunkedReply) => ({ ...r, sig: r.sig.slice(1) })],
+  ])("%s", (_what, change) => {
+    // Prepare
+    const fat = change(sealedReply());
+    // Act
+    const r = ChunkedReply.safeParse(fat);
+    // Assess
+    expect(r.success).toBe(false);
+  });
+
+  it("an older agent's sealed reply with an encapsulation of 2 MiB", () => {
+    // Act
+    const r = SealedReply.safeParse({ enc: "E".repeat(2 * 1024 * 1024), ct: "AAAA" });
+    // Assess
+    expect(r.success).toBe(false);
+    expect(SealedReply.safeParse({ enc: "E".repeat(43), ct: "AAAA" }).success).toBe(true);
+  });
+});
+
+describe("the measurement a registration answer names", () => {
+  const answer = (measurement: string) => ({
+    workerId: makeWorker().workerId,
+    tier: "dev",
+    measurement,
+    attestationExpiresAt: 1,
+    models: ["m"],
+    heartbeatSeconds: 30,
+  });
+
+  it.each([["ab".repeat(48)], [DEV_MEASUREMENT], ["none"]])("%s parses", (measurement) => {
+    expect(RegisterWorkerResponse.safeParse(answer(measurement)).success).toBe(true);
+  });
+
+  it("2 MiB is refused", () => {
+    expect(RegisterWorkerResponse.safeParse(answer("x".repeat(2 * 1024 * 1024))).success).toBe(false);
   });
 });
