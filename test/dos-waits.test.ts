@@ -53,14 +53,31 @@ async function servedWorld() {
   const { server, url } = await startHttpServer({ routes: [...routes, ...httpRelayRoutes], deps, port: 0 });
   servers.push(server);
   const notifier = w.deps.notifier as LocalNotifier;
-  return { w, r, jobId: header.jobId, idle, challengeId: challenge.challengeId, notifier, url };
+  return {
+    w,
+    r,
+    jobId: header.jobId,
+    idle,
+    challengeId: challenge.challengeId,
+    notifier,
+    url,
+    waitedJobId: undefined as string | undefined,
+  };
 }
 
-/** Sends a signed GET from `key` over a raw socket; `hangUp` closes it without reading the answer. */
-function askRaw(url: string, key: SigningKeyPair, target: string) {
+/**
+ * Sends a signed request from `key` over a raw socket (a GET, or a POST of `post` under an
+ * Idempotency-Key); `hangUp` closes it without reading the answer.
+ */
+function askRaw(url: string, key: SigningKeyPair, target: string, post?: string) {
   const u = new URL(url);
-  const auth = signRequest(key, { method: "GET", path: target, body: "", host: u.host });
-  const s = connect(Number(u.port), "127.0.0.1", () => s.write(`GET ${target} HTTP/1.1\r\nhost: a\r\nx-cocoon-auth: ${auth}\r\n\r\n`));
+  const method = post === undefined ? "GET" : "POST";
+  const idempotencyKey = post === undefined ? undefined : "key-hangs-up-01";
+  const auth = signRequest(key, { method, path: target, body: post ?? "", host: u.host, idempotencyKey });
+  const head = [`${method} ${target} HTTP/1.1`, "host: a", `x-cocoon-auth: ${auth}`];
+  if (post !== undefined)
+    head.push(`idempotency-key: ${idempotencyKey}`, "content-type: application/json", `content-length: ${Buffer.byteLength(post)}`);
+  const s = connect(Number(u.port), "127.0.0.1", () => s.write(`${head.join("\r\n")}\r\n\r\n${post ?? ""}`));
   s.on("error", () => {});
   sockets.push(s);
   return { hangUp: () => s.destroy() };
@@ -69,25 +86,39 @@ function askRaw(url: string, key: SigningKeyPair, target: string) {
 type World = Awaited<ReturnType<typeof servedWorld>>;
 
 /** Each long-poll route: who asks, what, and the waiters it holds while it waits. */
-const LONG_POLLS: Array<{ route: string; ask(x: World): { key: SigningKeyPair; target: string }; waiters(x: World): number }> = [
+const LONG_POLLS: Array<{
+  route: string;
+  ask(x: World): Promise<{ key: SigningKeyPair; target: string; post?: string }>;
+  waiters(x: World): number;
+}> = [
+  {
+    route: "POST /v1/jobs?wait= (a submit that waits for its answer)",
+    ask: async (x) => {
+      // a second job of the same requester, to the worker that never answers
+      const { envelope, quote, header } = await x.w.sealedJob(x.r);
+      x.waitedJobId = header.jobId;
+      return { key: x.r, target: "/v1/jobs?wait=20", post: JSON.stringify({ envelope, quote }) };
+    },
+    waiters: (x) => (x.waitedJobId ? x.notifier.pending(jobTopic(x.waitedJobId)) : 0),
+  },
   {
     route: "GET /v1/jobs/{id}?wait=",
-    ask: (x) => ({ key: x.r, target: `/v1/jobs/${x.jobId}?wait=20` }),
+    ask: async (x) => ({ key: x.r, target: `/v1/jobs/${x.jobId}?wait=20` }),
     waiters: (x) => x.notifier.pending(jobTopic(x.jobId)),
   },
   {
     route: "GET /v1/jobs/{id}/chunks?wait=",
-    ask: (x) => ({ key: x.r, target: `/v1/jobs/${x.jobId}/chunks?from=0&wait=20` }),
+    ask: async (x) => ({ key: x.r, target: `/v1/jobs/${x.jobId}/chunks?from=0&wait=20` }),
     waiters: (x) => x.notifier.pending(jobTopic(x.jobId)),
   },
   {
     route: "GET /v1/agent/jobs?wait=",
-    ask: (x) => ({ key: x.idle.signing, target: "/v1/agent/jobs?wait=20" }),
+    ask: async (x) => ({ key: x.idle.signing, target: "/v1/agent/jobs?wait=20" }),
     waiters: (x) => x.w.queues.stats(`worker-${x.idle.id}`).waiting,
   },
   {
     route: "GET /v1/attestations/{id}?wait=",
-    ask: (x) => ({ key: x.r, target: `/v1/attestations/${x.challengeId}?wait=20` }),
+    ask: async (x) => ({ key: x.r, target: `/v1/attestations/${x.challengeId}?wait=20` }),
     waiters: (x) => x.notifier.pending(challengeTopic(x.challengeId)),
   },
 ];
@@ -98,8 +129,8 @@ describe("session 23 leads: a long-poll whose client hangs up is let go at once"
   it.each(LONG_POLLS)("$route: the waiter (listener, timer) goes when the client does, not 20 s later", async (p) => {
     // Prepare: a long-poll of 20 s, seen waiting
     const x = await servedWorld();
-    const { key, target } = p.ask(x);
-    const client = askRaw(x.url, key, target);
+    const { key, target, post } = await p.ask(x);
+    const client = askRaw(x.url, key, target, post);
     const waitingBefore = await settlesTo(() => p.waiters(x), 1, 3_000);
     // Act: the client goes away
     client.hangUp();
