@@ -15,6 +15,7 @@ import {
 } from "../events/api";
 import {
   MAX_CHOICES,
+  MAX_ENVELOPE_BYTES,
   RequestPlaintext,
   type EnvelopeHeader,
   type Receipt,
@@ -34,6 +35,7 @@ import type { Policy } from "../core/attestation/policy";
 import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
 import { generateKemKey, type KemKeyPair, type SigningKeyPair } from "../core/crypto/keys";
 import { openReply, replyHash, requestHash, sealRequest } from "../core/crypto/envelope";
+import { padJson, REQUEST_PADDING } from "../core/crypto/padding";
 import { verifyReceipt } from "../core/crypto/receipt";
 import { DEFAULT_PRICING, jobCost, maxJobCost, type PricingConfig } from "../core/pricing";
 import { newJobId, tabSlotJobId } from "../core/ids";
@@ -506,6 +508,17 @@ export const promptTokenBound = (messages: ChatMessage[], tools?: Tool[]) =>
 export const textTokenBound = (prompt: string) => Buffer.byteLength(prompt) + 16;
 const inputTokenBound = (input: string[] | number[][]) =>
   input.reduce<number>((n, x) => n + (typeof x === "string" ? Buffer.byteLength(x) : x.length) + 4, 16);
+
+/**
+ * The request sealed with its plaintext padded to its length's bucket (core/crypto/padding.ts),
+ * so that those who see only ciphertexts (the network, a tdx worker's host) learn the prompt's
+ * size to within ~19 %; unpadded when padding would carry the envelope past the coordinator's cap.
+ */
+function sealPadded(header: EnvelopeHeader, json: Uint8Array, recipients: Array<{ workerId: string; hpkePublicKey: Uint8Array }>) {
+  const padded = sealRequest({ header, plaintext: padJson(json, REQUEST_PADDING), recipients });
+  if (canonicalJson(padded).length <= MAX_ENVELOPE_BYTES) return padded;
+  return sealRequest({ header, plaintext: json, recipients });
+}
 
 /** The network's caps on one job's completion and prompt tokens: n choices count n times. */
 export { MAX_JOB_PROMPT_TOKENS, MAX_JOB_TOKENS };
@@ -1073,11 +1086,11 @@ export class CocoonClient {
       maxCost: prep.maxCost,
       replyKey: b64u.encode(replyKey.publicKey),
     };
-    const envelope = sealRequest({
+    const envelope = sealPadded(
       header,
-      plaintext: new TextEncoder().encode(JSON.stringify(plaintext)),
-      recipients: verified.map((c) => ({ workerId: c.workerId, hpkePublicKey: b64u.decode(c.hpkePublicKey) })),
-    });
+      new TextEncoder().encode(JSON.stringify(plaintext)),
+      verified.map((c) => ({ workerId: c.workerId, hpkePublicKey: b64u.decode(c.hpkePublicKey) })),
+    );
     return {
       jobId: prep.jobId,
       quote: prep.quote,

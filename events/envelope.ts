@@ -186,6 +186,12 @@ export const MAX_REPLY_CHUNKS = 4096;
  */
 export const MAX_REPLY_BYTES = 4 * 1024 * 1024;
 
+/**
+ * The largest request envelope the coordinator takes, as canonical JSON (core/jobs/submit.ts):
+ * envelopes ride inside SQS messages (256 KiB), so this leaves room for the rest of the message.
+ */
+export const MAX_ENVELOPE_BYTES = 200 * 1024;
+
 /** An Ed25519 signature (64 bytes) in base64url without padding. */
 export const Ed25519Signature = z.string().regex(/^[A-Za-z0-9_-]{86}$/, "must be a 64-byte Ed25519 signature in base64url (86 chars)");
 

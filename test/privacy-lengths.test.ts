@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { b64u } from "../core/crypto/encoding";
+import { paddedLength, REQUEST_PADDING } from "../core/crypto/padding";
 import type { ChunkedReply, RequestEnvelope } from "../events/envelope";
 import { MODEL, startTestNet, type TestNet } from "./helpers";
 
@@ -34,25 +35,43 @@ function queuedEnvelope(jobId: string): RequestEnvelope {
 }
 
 describe("privacy: lengths an observer without keys reads off a job", () => {
-  it("the prompt's exact byte length, from the header's maxPromptTokens and from the payload's size", async () => {
+  it("the prompt's size, from the payload, only to its bucket (≥ 1 KiB, then steps of 2^(1/4)); its exact byte length from the header, which only the coordinator reads", async () => {
     // Prepare
     const client = await t.client();
-    const lengths = [1, 17, 300, 4321];
-    const seen: Array<{ actual: number; fromHeader: number; fromPayload: number }> = [];
+    const lengths = [1, 17, 300, 700, 4321, 20_000];
+    const seen: Array<{ actual: number; fromHeader: number; plaintext: number }> = [];
     // Act
     for (const n of lengths) {
       const r = await client.ask({ model: MODEL, messages: [{ role: "user", content: textOf(n) }], maxTokens: 8, tiers: ["dev"] });
       const env = queuedEnvelope(r.jobId);
       // the SDK's bound (client/sdk.ts promptTokenBound): 16 + 8 per message + the content's UTF-8 bytes
       const fromHeader = env.header.maxPromptTokens - 16 - 8;
-      // ciphertext = plaintext + a 16-byte tag; the plaintext's JSON around one message's content is fixed
-      const ciphertext = b64u.decode(env.payload).length;
-      seen.push({ actual: n, fromHeader, fromPayload: ciphertext - 16 });
+      // ciphertext = plaintext + a 16-byte tag
+      seen.push({ actual: n, fromHeader, plaintext: b64u.decode(env.payload).length - 16 });
     }
-    // Assess: the header gives the length exactly; the payload gives it up to a constant
+    // Assess: the header (inside TLS, read by the coordinator, which bills exact token counts
+    // anyway) gives the length exactly; the payload, which a worker's host sees the size of, only
+    // its bucket: the four short prompts alike, the longer ones each at a bucket a little above it
     expect(seen.map((s) => s.fromHeader)).toEqual(lengths);
-    const framing = seen.map((s) => s.fromPayload - s.actual);
-    expect(new Set(framing).size).toBe(1);
+    expect(new Set(seen.slice(0, 4).map((s) => s.plaintext))).toEqual(new Set([REQUEST_PADDING.floor]));
+    for (const s of seen.slice(4)) {
+      expect(s.plaintext).toBe(paddedLength(s.plaintext, REQUEST_PADDING));
+      expect(s.plaintext).toBeGreaterThan(s.actual);
+      expect(s.plaintext).toBeLessThan(s.actual * 1.25);
+    }
+  });
+
+  it("a prompt near the coordinator's envelope cap, which padding would carry past it, goes unpadded rather than refused", async () => {
+    // Prepare: ~140 KB of plaintext seals to ~187 KB of envelope; its bucket (~152 KiB) would be ~208 KB, past 200 KiB
+    const client = await t.client();
+    const n = 140_000;
+    // Act
+    const r = await client.ask({ model: MODEL, messages: [{ role: "user", content: textOf(n) }], maxTokens: 8, tiers: ["dev"] });
+    // Assess
+    const env = queuedEnvelope(r.jobId);
+    const plaintext = b64u.decode(env.payload).length - 16;
+    expect(paddedLength(plaintext, REQUEST_PADDING)).toBeGreaterThan(plaintext); // not padded
+    expect(plaintext - n).toBeLessThan(200);
   });
 
   it("the answer's byte length, from the stored reply's chunk sizes, up to a constant", async () => {

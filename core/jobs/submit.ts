@@ -1,6 +1,6 @@
 /** Step 3 of a job (docs/architecture.md §3): the hold, the job item and the first dispatch. */
 import type { JobStatus, Quote, Tab } from "../../events/api";
-import type { EnvelopeHeader, RequestEnvelope } from "../../events/envelope";
+import { MAX_ENVELOPE_BYTES, type EnvelopeHeader, type RequestEnvelope } from "../../events/envelope";
 import { canonicalJson, sha256Hex } from "../crypto/encoding";
 import type { CoreDeps } from "../deps";
 import {
@@ -30,8 +30,7 @@ import { byFairShare, isLive, offerKey, type OfferItem } from "../workers";
 export const jobIdempotencyKey = (jobId: string) => `submit-${jobId}`;
 const JOB_KEY = /^submit-job_[0-9a-z]{26}$/;
 
-/** Envelopes ride inside SQS messages (256 KiB): leave room for the rest of the message. */
-export const MAX_ENVELOPE_BYTES = 200 * 1024;
+export { MAX_ENVELOPE_BYTES };
 
 export async function submitJob(
   deps: CoreDeps,
