@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { MAX_TAB_SLOTS, OpenTabRequest, type Tab, type TabView } from "../events/api";
+import { ApiError } from "../api-client/api";
 import { TabKeeper, tabRefused, type TabOptions } from "./tab-keeper";
 
 const T0 = 1_700_000_000_000;
@@ -562,5 +563,129 @@ describe("view: the kept tabs as callers see them", () => {
       { tabId: tabIdOf(0), slots: 3, used: 2, slotCost: "100", expiresAt: T0 + 120_000 },
       { tabId: tabIdOf(1), slots: 3, used: 1, slotCost: "500", expiresAt: T0 + 120_000 },
     ]);
+  });
+});
+
+describe("an open whose answer was lost: the next open asks again under the same key, holding nothing twice", () => {
+  /**
+   * A coordinator that, like core/jobs/tabs.ts openTab, names each tab by its Idempotency-Key and
+   * answers a key it has seen with the tab it opened then; `lose(n)` opens call n's tab and then
+   * loses the answer (a dropped connection), `refuse(n)` refuses call n with a 4xx before opening.
+   */
+  function keyedCoordinator(
+    clock: { now: () => number },
+    o: { lose?: (n: number) => boolean; refuse?: (n: number) => number | undefined },
+  ) {
+    const opened = new Map<string, Tab>();
+    const keys: string[] = [];
+    const open = async (body: OpenTabRequest, key: string): Promise<TabView> => {
+      const n = keys.length;
+      keys.push(key);
+      const status = o.refuse?.(n);
+      if (status !== undefined) throw new ApiError(status, "insufficient_funds", "refused before anything was held");
+      let tab = opened.get(key);
+      if (!tab) {
+        tab = {
+          v: 1,
+          tabId: tabIdOf(opened.size),
+          requester: "A".repeat(43),
+          slots: body.slots,
+          slotCost: body.slotCost,
+          expiresAt: clock.now() + body.ttlSeconds * 1000,
+          mac: "bWFj",
+        };
+        opened.set(key, tab);
+      }
+      if (o.lose?.(n)) throw new ApiError(0, "unreachable", "socket hang up");
+      return { tab, status: "open", closesAfter: tab.expiresAt + 120_000 };
+    };
+    return { open, keys, opened };
+  }
+
+  it("after a lost answer, the next open (after the pause) answers the tab already opened: one tab held, its slots used from 0", async () => {
+    // Prepare
+    const clock = fakeClock();
+    const coordinator = keyedCoordinator(clock, { lose: (n) => n === 0 });
+    const keeper = new TabKeeper({ slots: 4 }, coordinator.open, clock.now);
+    expect(await keeper.take(100n, 100n)).toBeUndefined();
+    clock.set(T0 + PAUSE_MS);
+
+    // Act
+    const got = await keeper.take(100n, 100n);
+
+    // Assess
+    expect(coordinator.keys).toHaveLength(2);
+    expect(coordinator.keys[1]).toBe(coordinator.keys[0]);
+    expect(coordinator.opened.size).toBe(1);
+    expect(got).toEqual({ tab: expect.objectContaining({ tabId: tabIdOf(0) }), slot: 0 });
+  });
+
+  it("the tab answered late is drawn on only until ttl after its first open was sent (minus the margin)", async () => {
+    // Prepare: the answer lost at T0, asked again 60 s later
+    const clock = fakeClock();
+    const coordinator = keyedCoordinator(clock, { lose: (n) => n === 0 });
+    const keeper = new TabKeeper({ slots: 4, ttlSeconds: 300 }, coordinator.open, clock.now);
+    await keeper.take(100n, 100n);
+    clock.set(T0 + PAUSE_MS);
+    await keeper.take(100n, 100n);
+
+    // Act: 10 s before ttl after the FIRST send
+    clock.set(T0 + 300_000 - MARGIN_MS);
+    await keeper.take(100n, 100n);
+
+    // Assess: that tab is passed over (a new one opened, under a new key)
+    expect(coordinator.opened.size).toBe(2);
+    expect(new Set(coordinator.keys).size).toBe(2);
+  });
+
+  it("a 4xx refusal opened nothing: the next open takes a new key", async () => {
+    // Prepare
+    const clock = fakeClock();
+    const coordinator = keyedCoordinator(clock, { refuse: (n) => (n === 0 ? 402 : undefined) });
+    const keeper = new TabKeeper({ slots: 4 }, coordinator.open, clock.now);
+    await keeper.take(100n, 100n);
+    clock.set(T0 + PAUSE_MS);
+
+    // Act
+    await keeper.take(100n, 100n);
+
+    // Assess
+    expect(coordinator.keys).toHaveLength(2);
+    expect(coordinator.keys[1]).not.toBe(coordinator.keys[0]);
+  });
+
+  it("a lost answer for another body (a dearer slot) is not reused for it: each body its own key", async () => {
+    // Prepare
+    const clock = fakeClock();
+    const coordinator = keyedCoordinator(clock, { lose: (n) => n === 0 });
+    const keeper = new TabKeeper({ slots: 4 }, coordinator.open, clock.now);
+    await keeper.take(100n, 100n);
+    clock.set(T0 + PAUSE_MS);
+
+    // Act
+    const got = await keeper.take(200n, 200n);
+
+    // Assess
+    expect(coordinator.keys[1]).not.toBe(coordinator.keys[0]);
+    expect(got?.tab.slotCost).toBe("200");
+  });
+
+  it("the lost open is still asked again under its key when its body comes up after another body's open", async () => {
+    // Prepare: the open of slotCost 100 lost; one of 200 answered
+    const clock = fakeClock();
+    const coordinator = keyedCoordinator(clock, { lose: (n) => n === 0 });
+    const keeper = new TabKeeper({ slots: 4 }, coordinator.open, clock.now);
+    await keeper.take(100n, 100n);
+    clock.set(T0 + PAUSE_MS);
+    await keeper.take(200n, 200n);
+    keeper.drop(tabIdOf(1));
+
+    // Act
+    const got = await keeper.take(100n, 100n);
+
+    // Assess
+    expect(coordinator.keys[2]).toBe(coordinator.keys[0]);
+    expect(coordinator.opened.size).toBe(2);
+    expect(got).toEqual({ tab: expect.objectContaining({ tabId: tabIdOf(0), slotCost: "100" }), slot: 0 });
   });
 });

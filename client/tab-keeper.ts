@@ -6,9 +6,13 @@
  * A slot is never used twice: it is taken before its job's first submit and never given back,
  * whatever that submit's outcome (a job id whose submit may have landed is spent). One open at a
  * time: jobs that find no slot wait for the same open. An open that fails (402 insufficient
- * funds, anything else) makes jobs hold for themselves for a minute before the next try.
+ * funds, anything else) makes jobs hold for themselves for a minute before the next try. An open
+ * whose answer never came (the connection dropped, a 5xx) may have opened its tab all the same:
+ * the next open with the same body is sent under the same Idempotency-Key, so it answers that tab
+ * instead of holding slots × slotCost a second time beside a tab nobody draws on.
  */
 import { randomBytes } from "node:crypto";
+import { ApiError } from "../api-client/api";
 import { MAX_TAB_SLOTS, type OpenTabRequest, type Tab, type TabView } from "../events/api";
 
 export interface TabOptions {
@@ -60,6 +64,8 @@ export class TabKeeper {
   private kept: Kept[] = [];
   private opening: Promise<Kept | undefined> | undefined;
   private pausedUntil = 0;
+  /** the last open whose answer never came: its key and when it was sent, for the next open of the same body */
+  private unanswered: { body: OpenTabRequest; key: string; sentAt: number } | undefined;
   private readonly slots: number;
   private readonly ttlSeconds: number;
 
@@ -109,17 +115,26 @@ export class TabKeeper {
   }
 
   private async openOne(slotCost: bigint): Promise<Kept | undefined> {
+    const body: OpenTabRequest = { slots: this.slots, slotCost: slotCost.toString(), ttlSeconds: this.ttlSeconds };
+    // an open whose answer was lost is asked again under its key (the coordinator answers the tab
+    // it opened, holding nothing more), and that tab's life counts from when it was first sent
+    const u = this.unanswered;
+    const again = u && u.body.slots === body.slots && u.body.slotCost === body.slotCost && u.body.ttlSeconds === body.ttlSeconds;
+    const key = again ? u.key : `tab-${randomBytes(12).toString("base64url")}`;
+    const sentAt = again ? u.sentAt : this.now();
     // the coordinator opened the tab after this, so it takes jobs for at least ttl from here
-    const deadline = this.now() + this.ttlSeconds * 1000;
+    const deadline = sentAt + this.ttlSeconds * 1000;
     try {
-      const view = await this.open(
-        { slots: this.slots, slotCost: slotCost.toString(), ttlSeconds: this.ttlSeconds },
-        `tab-${randomBytes(12).toString("base64url")}`,
-      );
+      const view = await this.open(body, key);
+      if (again) this.unanswered = undefined;
       const k = { tab: view.tab, next: 0, deadline };
       this.kept.push(k);
       return k;
-    } catch {
+    } catch (e) {
+      // a 4xx (402 insufficient funds, 422, ...) opened nothing; anything else may have opened the tab
+      const openedNothing = e instanceof ApiError && e.status >= 400 && e.status < 500;
+      if (!openedNothing) this.unanswered = { body, key, sentAt };
+      else if (again) this.unanswered = undefined;
       this.pausedUntil = this.now() + RETRY_OPEN_AFTER_MS;
       return undefined;
     }

@@ -13,6 +13,8 @@ import {
   ValidationError,
 } from "../errors";
 import { applyMovement, getBalance, holdMovement, OverdraftError, requesterAccount } from "../ledger";
+import { b64u } from "../crypto/encoding";
+import { systemRandom } from "../ids";
 import { ConditionFailedError, type Item, type Key } from "../ports";
 import { dispatch, sendLeaseCheck, workerRelayFor } from "./dispatch";
 import { offerAllowed, registryPricing, type PolicyReading } from "../policy-registry";
@@ -148,8 +150,12 @@ export async function submitJobWithItem(
     ...(keyedByJob ? { keyedByJob: true } : {}),
     ...(deps.policyRegistry ? { weights: { promptBps: pricing.promptBps, completionBps: pricing.completionBps } } : {}),
     ...(o.relayChannel ? { relayChannel: o.relayChannel } : {}),
-    // this item records the hold (no ledger item), and the job's end logs it; under a tab, the tab's hold covers it
-    ...(tabId ? { tab: tabId, slot: o.tab!.slot } : { holdInJob: true as const }),
+    // this item records the hold (no ledger item), and the job's end logs it; under a tab, the tab's hold covers it.
+    // Under a tab the put is a lone write (no transaction token on DynamoDB): its tag tells this
+    // submit its own write, re-sent after a lost answer, from a concurrent retry's (as advance's moveId)
+    ...(tabId
+      ? { tab: tabId, slot: o.tab!.slot, moveId: b64u.encode((deps.random ?? systemRandom).bytes(9)) }
+      : { holdInJob: true as const }),
   };
   // issue 12: the worker's relay session rides in the dispatch (no session request per job). It
   // needs only what is known now (the job id, attempt 0, the requester, the channel, the first
@@ -188,7 +194,15 @@ export async function submitJobWithItem(
     if (tabId) {
       // Under a tab: the job's put is all (its slot's id, only if absent), no balance and no transaction on DynamoDB.
       checkTabDeadline(deps, o.tab!.tab); // the close's grace counts on no job of the tab written later than this
-      await deps.store.transact([jobPut, ...envelopeInCommit]);
+      try {
+        await deps.store.transact([jobPut, ...envelopeInCommit]);
+      } catch (e) {
+        // a put DynamoDB applied whose answer was lost fails its own condition when the AWS SDK
+        // re-sends it: the job is ours and still needs its dispatch (else it waits out its lease,
+        // and its worker is marked suspect for a job it never got)
+        if (!(e instanceof ConditionFailedError && (await deps.store.get<JobItem>("jobs", jobKey(h.jobId)))?.moveId === job.moveId))
+          throw e;
+      }
     } else {
       const r = await applyMovement(
         deps.store,
