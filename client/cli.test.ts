@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestNet, type TestNet } from "../test/helpers";
+import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
+import { pollUntil, startTestNet, type TestNet } from "../test/helpers";
 import { main } from "./cli";
 
 const home = mkdtempSync(join(tmpdir(), "cocoon-cli-"));
@@ -100,4 +102,51 @@ describe("cocoon CLI against a local network", () => {
     const streamedText = writes.slice(0, verification).join("");
     expect(whole.o.out.startsWith(streamedText)).toBe(true);
   });
+
+  it("serve --max-tokens sets the budget of a request that names none (OpenAI's runs to the model's limit; the proxy's default is 1024)", async () => {
+    // Prepare: an app that never sends max_tokens, and a funded key for the proxy
+    const fund = io();
+    expect(await main(["faucet", "5", ...args("server")], fund.out, fund.err)).toBe(0);
+    const port = await freePort();
+    const served = io();
+    const exited = main(["serve", "--port", String(port), "--max-tokens", "4", ...args("server"), "--allow-dev"], served.out, served.err);
+    const started = await Promise.race([
+      pollUntil("the proxy to listen", () => (served.o.out.includes("OpenAI-compatible proxy on") ? true : undefined), 10_000, 20),
+      exited.then((code) => `serve exited with ${code}: ${served.o.err}`),
+    ]);
+    expect(started).toBe(true);
+    // Act
+    const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: "Tell me everything." }] }),
+    });
+    // Assess: the builtin engine's answer is longer than 4 tokens, so the budget cut it
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { choices: Array<{ finish_reason: string }>; usage: { completion_tokens: number } };
+    expect(body.choices[0]!.finish_reason).toBe("length");
+    expect(body.usage.completion_tokens).toBe(4);
+  });
+
+  it("serve refuses a --max-tokens past the network's cap on one job, before it listens", async () => {
+    // Act
+    const r = io();
+    const code = await main(["serve", "--port", String(await freePort()), "--max-tokens", "40000", ...args("server")], r.out, r.err);
+    // Assess
+    expect(code).not.toBe(0);
+    expect(r.o.err).toMatch(/at most 32768/);
+    expect(r.o.out).toBe("");
+  });
 });
+
+/** A port nobody listens on now (`serve --port` takes no 0). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}

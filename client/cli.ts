@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { type Command, InvalidArgumentError } from "commander";
 import { AttestationTier } from "../events/attestation";
+import { MAX_JOB_TOKENS } from "../events/api";
 import { depositCommentFor } from "../core/chain/account";
 import { ApiError } from "../api-client/api";
 import { formatTon, isTestOnlyAddress, parseTon } from "../api-client/format";
@@ -82,6 +83,14 @@ function seqnoArg(v: string): number {
   const n = Number(v);
   if (!/^\d{1,10}$/.test(v) || n > 0xffff_ffff)
     throw new InvalidArgumentError("must be a whole number of at least 0 (a withdrawal's seqno).");
+  return n;
+}
+
+/** A completion budget: 1 … MAX_JOB_TOKENS, the network's cap on one job's completion tokens. */
+function jobTokens(v: string): number {
+  const n = positiveInt(v);
+  if (n > MAX_JOB_TOKENS)
+    throw new InvalidArgumentError(`must be at most ${MAX_JOB_TOKENS} (the Cocoon network's cap on one job's completion tokens).`);
   return n;
 }
 
@@ -323,9 +332,16 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     program
       .command("serve")
       .description(
-        "an OpenAI-compatible proxy on 127.0.0.1 (/v1/models, /v1/chat/completions, /v1/completions, /v1/embeddings); your key stays in this process",
+        "an OpenAI-compatible proxy on 127.0.0.1 (/v1/models, /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings); your key stays in this process",
       )
       .option("--port <n>", "the port to listen on", positiveInt, 8788)
+      // OpenAI answers a request without max_tokens up to the model's limit; each job here holds
+      // its budget's price until it is billed, so the default is short and the user may raise it.
+      .option(
+        "--max-tokens <n>",
+        "the completion budget of a request that names none (max_tokens, max_completion_tokens, max_output_tokens): at most half the model's context; default 1024",
+        jobTokens,
+      )
       .option(
         "--tabs <slots>",
         "hold once for this many jobs (at most 32) instead of once per job: fewer writes per job; workers are paid when each tab closes, about 7 min later",
@@ -333,10 +349,14 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       )
       .option("--allow-dev", "accept SIMULATED (dev) attestations (default only against the local network)"),
   ).action(
-    run(async (o: ConnectionOptions & { port: number; tabs?: number }) => {
+    run(async (o: ConnectionOptions & { port: number; tabs?: number; maxTokens?: number }) => {
       const { client, key, allowDev } = connect(o, o.tabs ? { tabs: { slots: o.tabs } } : {});
       const { startServeProxy, serveBackend } = await import("./serve");
-      const p = await startServeProxy({ port: o.port, ...serveBackend(client) });
+      const p = await startServeProxy({
+        port: o.port,
+        ...(o.maxTokens !== undefined ? { defaultMaxTokens: o.maxTokens } : {}),
+        ...serveBackend(client),
+      });
       // OpenAI clients never show the x-cocoon-tier header: say it here, where the user looks
       const dev = allowDev
         ? "accepting dev workers too: their attestation is SIMULATED, whoever runs them can read your prompts (without --allow-dev, and off the local network, only attested workers)\n"

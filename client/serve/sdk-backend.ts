@@ -24,6 +24,18 @@ export interface NetworkClient {
 }
 
 /**
+ * How long the proxy waits on one job (the SDK's `timeoutMs`, whose default of 120 s is made for
+ * a CLI or a script). Past it the SDK gives up while the job runs on and is billed, and the app
+ * gets a 504 (or a stream cut mid-answer, its tokens still arriving): 120 s is a 1,024-token
+ * answer at 8 tokens/s, a CPU engine's pace. The app's own timeout is the one that should end
+ * the wait (its disconnect aborts the SDK's call), so the proxy waits as long as the openai
+ * clients do (600 s by default), less a margin: its 504 (x-should-retry: false) then arrives
+ * before their timeout, which they would retry with a second paid job. Well inside the 15
+ * minutes that relay credentials last at least (client/relay-sqs.ts), which must outlive it.
+ */
+export const SERVE_JOB_WAIT_MS = 590_000;
+
+/**
  * AskRequest → the SDK's options: the same fields under the same names, each message's name and
  * tool fields kept. Fields the proxy does not name (`extra`: frequency_penalty, logit_bias, vLLM's
  * top_k, …) travel sealed as they were sent, for the engine (issue 11: passed through, not dropped).
@@ -32,6 +44,7 @@ export function askOptions(req: AskRequest): AskOptions {
   const { messages, ...rest } = req;
   return {
     ...rest,
+    timeoutMs: SERVE_JOB_WAIT_MS,
     ...(messages
       ? {
           messages: messages.map((m) => ({
@@ -72,7 +85,12 @@ export function serveBackend(client: NetworkClient): Pick<ServeProxyOptions, "as
         }
       })(),
     embed: async (req: EmbedRequest): Promise<EmbedResult> => {
-      const r = await client.embed({ model: req.model, input: req.input, ...(req.signal ? { signal: req.signal } : {}) });
+      const r = await client.embed({
+        model: req.model,
+        input: req.input,
+        timeoutMs: SERVE_JOB_WAIT_MS,
+        ...(req.signal ? { signal: req.signal } : {}),
+      });
       return {
         vectors: r.vectors,
         usage: { promptTokens: r.usage.promptTokens },
