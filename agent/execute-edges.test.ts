@@ -17,12 +17,23 @@ import {
   type ChunkedReply,
   type EnvelopeHeader,
   type RequestPlaintext,
+  RequestPlaintext as RequestPlaintextSchema,
   type SealedReply,
 } from "../events/envelope";
 import type { RelayChunk } from "../events/relay";
 import type { RelaySession } from "../events/relay-session";
 import { EngineError, type Engine, type EngineRequest, type EngineResult, type EngineStreamEvent } from "./engines/engine";
-import { defaultChunking, encodeVector, executeJob, failureCode, JobFailure, type AgentStats, type ChunkingOptions } from "./execute";
+import {
+  defaultChunking,
+  encodeVector,
+  executeJob,
+  failureCode,
+  JobFailure,
+  promptFloor,
+  type AgentStats,
+  type ChunkingOptions,
+} from "./execute";
+import { promptTokenBound, textTokenBound } from "../client/sdk";
 
 const MODEL = "test-model";
 const JOB_ID = "job_01m8rep1ysizeeeeeeeeeeeee0";
@@ -253,6 +264,69 @@ describe("checkLimits: never billed past the header's maxima", () => {
     };
     const r = await execute({ engine, plain: { kind: "embedding", messages: undefined, input: ["a"] }, header: { maxPromptTokens: 10 } });
     expect(r.failure()).toEqual({ error: { code: "limits_exceeded", message: "engine usage 11+0 exceeds the job's limits" } });
+  });
+});
+
+describe("a prompt larger than the job's hold is refused before the engine runs", () => {
+  // Before, the prompt's limit was checked only on the engine's usage, after the answer: on a
+  // streamed job the requester had read it all by then, and was refunded (limits_exceeded) while
+  // the job moved on to the next worker to do the same.
+  const prompt = "word ".repeat(400); // 2000 bytes, about 400 tokens to a real tokenizer
+
+  it("streamed chat: nothing generated, nothing published, limits_exceeded sealed to the requester", async () => {
+    // Prepare: a hold of 64 prompt tokens for a 2000-byte prompt; the engine would count 401
+    const { engine, requests } = answers(["the whole ", "answer"], { promptTokens: 401, completionTokens: 2 });
+
+    // Act
+    const r = await execute({
+      engine,
+      relay: "http",
+      plain: { stream: true, messages: [{ role: "user", content: prompt }] },
+      header: { maxPromptTokens: 64 },
+    });
+
+    // Assess
+    expect(requests).toHaveLength(0);
+    expect(r.published).toEqual([]);
+    expect(r.failed).toMatchObject({ kind: "failed", code: "limits_exceeded" });
+    expect(r.failure().error.message).toBe(
+      "the prompt takes at least 2000 tokens (one for each UTF-8 byte or token id), more than the job's maxPromptTokens 64",
+    );
+  });
+
+  it("counts n choices, text completions, tools, tool-call arguments and embedding inputs", () => {
+    const chat = (over: Record<string, unknown>) =>
+      RequestPlaintextSchema.parse({ messages: [{ role: "user", content: "héllo" }], ...over });
+    const tool = { type: "function", function: { name: "f", parameters: { type: "object" } } };
+    expect(promptFloor(chat({}))).toBe(6);
+    expect(promptFloor(chat({ n: 3 }))).toBe(18);
+    expect(promptFloor(chat({ tools: [tool] }))).toBe(6 + Buffer.byteLength(JSON.stringify([tool])));
+    expect(
+      promptFloor(
+        chat({
+          messages: [
+            { role: "assistant", content: "", toolCalls: [{ id: "c", type: "function", function: { name: "f", arguments: '{"a":1}' } }] },
+          ],
+        }),
+      ),
+    ).toBe(7);
+    expect(promptFloor(RequestPlaintextSchema.parse({ kind: "completion", prompt: "abc", n: 2 }))).toBe(6);
+    expect(promptFloor(RequestPlaintextSchema.parse({ kind: "embedding", input: ["ab", "c"] }))).toBe(3);
+    expect(promptFloor(RequestPlaintextSchema.parse({ kind: "embedding", input: [[1, 2, 3], [4]] }))).toBe(4);
+  });
+
+  it("never refuses a job the SDK reckoned (its bound is the floor plus framing)", () => {
+    const messages = [
+      { role: "system" as const, content: "Be brief." },
+      { role: "user" as const, content: "Zürich → 東京? 🚄", name: "ann" },
+    ];
+    const tools = [{ type: "function" as const, function: { name: "route", description: "d", parameters: { type: "object" } } }];
+    for (const n of [1, 4]) {
+      expect(promptFloor(RequestPlaintextSchema.parse({ messages, tools, n }))).toBeLessThanOrEqual(promptTokenBound(messages, tools) * n);
+      expect(promptFloor(RequestPlaintextSchema.parse({ kind: "completion", prompt: "Zürich 🚄", n }))).toBeLessThanOrEqual(
+        textTokenBound("Zürich 🚄") * n,
+      );
+    }
   });
 });
 

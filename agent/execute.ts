@@ -407,6 +407,16 @@ async function run(
 ): Promise<{ reply: ReturnType<ChunkWriter["end"]>; usage: Usage }> {
   const header = job.envelope.header;
   const engine = ctx.engine;
+  // The prompt's usage is known only once the answer is made, when a stream has gone out: a
+  // requester who held fewer prompt tokens than it sent read the answer, and the job was
+  // refunded (limits_exceeded) and moved on to the next worker to do the same.
+  const floor = promptFloor(p);
+  if (floor > header.maxPromptTokens)
+    throw new JobFailure(
+      "limits_exceeded",
+      `the prompt takes at least ${floor} tokens (one for each UTF-8 byte or token id${(p.n ?? 1) > 1 ? `, times n = ${p.n}` : ""}), ` +
+        `more than the job's maxPromptTokens ${header.maxPromptTokens}`,
+    );
   // issue 11: log probabilities only from an engine that says it returns them, for chat only
   // (cocoon serve refuses the others up front with a 400 naming the parameter).
   if (p.logprobs || (p.topLogprobs ?? 0) > 0) {
@@ -475,6 +485,24 @@ async function run(
     checkLimits(header, usage);
   }
   return { reply: writer.end({ usage, engine: engineName, choices }), usage };
+}
+
+/**
+ * What the requester must have held prompt tokens for at least: the UTF-8 bytes of the texts the
+ * engine reads (a token is at least one byte; the SDK's bound, client/sdk.ts promptTokenBound and
+ * textTokenBound, adds framing on top), token ids one each, n times for n choices (each choice is
+ * one engine call). A requester that follows the SDK's bound is never refused by it.
+ */
+export function promptFloor(p: RequestPlaintextParsed): number {
+  const bytes = (s: string | undefined) => (s ? Buffer.byteLength(s) : 0);
+  if (p.kind === "embedding") return (p.input ?? []).reduce<number>((n, x) => n + (typeof x === "string" ? bytes(x) : x.length), 0);
+  const n = p.n ?? 1;
+  if (p.kind === "completion") return bytes(p.prompt) * n;
+  const messages = (p.messages ?? []).reduce(
+    (sum, m) => sum + bytes(m.content) + (m.toolCalls ?? []).reduce((k, c) => k + bytes(c.function.arguments), 0),
+    0,
+  );
+  return (messages + (p.tools?.length ? bytes(JSON.stringify(p.tools)) : 0)) * n;
 }
 
 function checkLimits(header: EnvelopeHeader, usage: Usage): void {

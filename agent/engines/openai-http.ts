@@ -255,6 +255,8 @@ const RESERVED = new Set([
   // llama.cpp's server reads n_predict before max_tokens: a requester's would lift the job's limit
   "n_predict",
   "n",
+  // llama-server's own name for n (up to its parallel slots): several generations for the price of one
+  "n_cmpl",
   "best_of",
   "echo",
   "suffix",
@@ -540,7 +542,15 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     const path = "/models";
     const { status, bodyText } = await exchange(path, { method: "GET" }, undefined);
     if (status < 200 || status > 299) throw httpError("GET", path, status, bodyText);
-    return parseAs(ModelList, "an OpenAI model list ({data:[{id}]})", "GET", path, bodyText).data;
+    const models = parseAs(ModelList, "an OpenAI model list ({data:[{id}]})", "GET", path, bodyText).data;
+    // llama-server answers GET /v1/models while it still loads its model (every other route
+    // answers 503 "Loading model"), with `"meta": null` until the model is ready. Read as up,
+    // the agent registered (or came back from engine_down) and failed jobs until the load ended.
+    if (models.length > 0 && models.every((m) => "meta" in m && m.meta === null))
+      throw new EngineError("engine_unavailable", `GET ${baseUrl}${path}: the server is still loading its model ("meta": null)`, {
+        engine: name,
+      });
+    return models;
   }
 
   /**
@@ -656,6 +666,20 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
   }
 
   /**
+   * False once the server ended a stream without usage: every stream would fail unbilled (the
+   * agent streams every job, and a streamed requester read the answer before it failed), so
+   * streams are then asked whole, whose answers carry usage (one delta, then done).
+   */
+  let streamsUsage = true;
+
+  /** A whole answer as a stream: its text as one delta (with its log probabilities), then done. */
+  async function* wholeStream(answer: () => Promise<EngineResult>): AsyncGenerator<EngineStreamEvent> {
+    const result = await answer();
+    if (result.text) yield { type: "delta", text: result.text, ...(result.logprobs?.length ? { logprobs: result.logprobs } : {}) };
+    yield { type: "done", result };
+  }
+
+  /**
    * A chat or text completion streamed from the server: text deltas as they come, tool-call
    * pieces gathered by index into whole calls, then "done" with the server's usage (asked for
    * with stream_options.include_usage) and finish reason.
@@ -737,6 +761,9 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
         `POST ${baseUrl}${path} ended its stream without "data: [DONE]": the answer may be cut`,
         { engine: name },
       );
+    // A whole stream without usage: this server ignores stream_options.include_usage (TGI, older
+    // Ollama and llamafile). This job cannot be billed and fails; the next ones are asked whole.
+    if (rawUsage === undefined || rawUsage === null) streamsUsage = false;
     const usage = usageOf(path, rawUsage, req.maxTokens);
     const toolCalls: EngineToolCall[] = [...calls.entries()]
       .sort(([a], [b]) => a - b)
@@ -784,7 +811,9 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
 
     stream(req: EngineRequest): AsyncIterable<EngineStreamEvent> {
       assertValidEngineRequest(req, name);
-      return streamed("/chat/completions", chatBody(req, true), req);
+      const path = "/chat/completions";
+      if (!streamsUsage) return wholeStream(async () => chatResult(path, await post(path, chatBody(req, false), req), req));
+      return streamed(path, chatBody(req, true), req);
     },
 
     async complete(req: EngineCompletionRequest): Promise<EngineResult> {
@@ -795,7 +824,9 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
 
     streamCompletion(req: EngineCompletionRequest): AsyncIterable<EngineStreamEvent> {
       assertValidCompletionRequest(req, name);
-      return streamed("/completions", completionBody(req, true), req);
+      const path = "/completions";
+      if (!streamsUsage) return wholeStream(async () => completionResult(path, await post(path, completionBody(req, false), req), req));
+      return streamed(path, completionBody(req, true), req);
     },
 
     async embed(req: EngineEmbedRequest): Promise<EngineEmbedResult> {
