@@ -9,6 +9,7 @@ import type { ApiRoute } from "../api-client/routes";
 import { openReply, sealRequest } from "../core/crypto/envelope";
 import { b64u, canonicalJson } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
+import { CHUNK_PADDING } from "../core/crypto/padding";
 import { openChunkedReply } from "../core/crypto/reply-stream";
 import type { AgentJob, ResultRequest } from "../events/api";
 import {
@@ -1002,6 +1003,25 @@ describe("executeJob: failures, their codes and what is reported", () => {
     expect(r.failure()).toEqual({ error: { code: "model_not_served", message: "m".repeat(2000) } });
   });
 
+  it("the sealed failure is padded to its length's bucket: two messages of different lengths in one bucket look alike", async () => {
+    // Prepare: two engine errors whose texts (which can echo the prompt) differ in length
+    const failing = (message: string) =>
+      scriptedEngine(() =>
+        (async function* () {
+          yield* [];
+          throw new EngineError("engine_rejected", message);
+        })(),
+      ).engine;
+    // Act
+    const short = await execute({ engine: failing("no") });
+    const longer = await execute({ engine: failing("the prompt was refused by the engine") });
+    // Assess: the same ciphertext size, the floor's, and both still read as they were sent
+    const size = (r: typeof short) => b64u.decode((r.failed as { reply: SealedReply }).reply.ct).length - 16;
+    expect(size(short)).toBe(CHUNK_PADDING.floor);
+    expect(size(longer)).toBe(size(short));
+    expect(longer.failure()).toEqual({ error: { code: "engine_rejected", message: "the prompt was refused by the engine" } });
+  });
+
   it("a stream that ends without a result: engine_error, said so", async () => {
     const r = await execute({ engine: scriptedEngine(() => [{ type: "delta", text: "a" }]).engine });
     expect(r.failure()).toEqual({ error: { code: "engine_error", message: "the engine's stream ended without a final result" } });
@@ -1096,7 +1116,8 @@ describe("executeJob: failures, their codes and what is reported", () => {
       const r = await run(chars);
       return r.completed?.kind === "completed" ? Buffer.byteLength(canonicalJson(r.completed.reply)) : undefined;
     };
-    let lo = 3_000_000; // completes
+    // the chunks are padded (to 32 KiB a full one) while the reply has room, the last ones not
+    let lo = 2_700_000; // completes
     let hi = 3_300_000; // fails
     // Act
     while (hi - lo > 1) {

@@ -16,6 +16,7 @@ import { MAX_REPLY_BYTES, MAX_REPLY_CHUNKS } from "../events/envelope";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
 import { openRequest, requestHash, sealReply } from "../core/crypto/envelope";
 import { MAX_CHUNK_PLAINTEXT, ReplyStreamSealer } from "../core/crypto/reply-stream";
+import { CHUNK_PADDING, padJson } from "../core/crypto/padding";
 import { signReceipt } from "../core/crypto/receipt";
 import { API, ApiClient, ApiError } from "../api-client/api";
 import { EngineError, streamOf, type Engine, type EngineRequest, type EngineSampling, type EngineStreamEvent } from "./engines/engine";
@@ -282,13 +283,13 @@ class ChunkWriter {
     this.pendingBytes = 0;
     this.flushedOnce = true;
     this.lastFlush = this.now();
-    const { seq, data } = this.sealer.seal(encoder.encode(JSON.stringify(p)), final);
     // The coordinator takes no reply over MAX_REPLY_BYTES as canonical JSON, nor over
     // MAX_REPLY_CHUNKS chunks: counted as each chunk is sealed, so that a stream stops (and
     // the engine with it) before it publishes what could never be billed, rather than
     // streaming a whole over-long answer (top_logprobs inflate one ~20-fold) and failing it
     // at the end. Canonical JSON is {"chunks":["…",…],"enc":"…","sig":"…","v":2}, all ASCII.
     this.replyBytes ||= Buffer.byteLength(canonicalJson({ v: 2, enc: this.sealer.opener.enc, sig: this.sealer.opener.sig, chunks: [] }));
+    const { seq, data } = this.sealer.seal(this.padded(encoder.encode(JSON.stringify(p))), final);
     this.replyBytes += data.length + 2 + (seq > 0 ? 1 : 0);
     if (this.replyBytes > MAX_REPLY_BYTES || seq >= MAX_REPLY_CHUNKS)
       throw new JobFailure(
@@ -303,6 +304,19 @@ class ChunkWriter {
       return;
     }
     this.relay.publish(this.relayChunk(seq, data, false));
+  }
+
+  /**
+   * A chunk's plaintext padded to its size's bucket (core/crypto/padding.ts): whoever sees the
+   * relay's or the coordinator's TLS records (the network, this machine's host on the tdx tier)
+   * reads each chunk's size to ~19 % only, not the lengths of the words in it. Unpadded where the
+   * padding would carry the reply past MAX_REPLY_BYTES (an answer that close to the cap shows its size).
+   */
+  private padded(json: Uint8Array): Uint8Array {
+    const padded = padJson(json, { floor: CHUNK_PADDING.floor, cap: MAX_CHUNK_PLAINTEXT });
+    // the sealed chunk in the reply's JSON: base64url of the plaintext and its 16-byte tag, quotes and a comma
+    const inReply = Math.ceil(((padded.length + 16) * 4) / 3) + 3;
+    return this.replyBytes + inReply <= MAX_REPLY_BYTES ? padded : json;
   }
 
   finalChunk: { seq: number; data: string } | undefined;
@@ -594,7 +608,8 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
     const text: FailurePlaintext = { error: { code, message: ((e as Error)?.message ?? String(e)).slice(0, 2000) } };
     let reply: SealedReply | undefined;
     try {
-      reply = sealReply(header, workerId, new TextEncoder().encode(JSON.stringify(text)));
+      // padded as chunks are: the message's length would tell the host how much of it there is
+      reply = sealReply(header, workerId, padJson(new TextEncoder().encode(JSON.stringify(text)), CHUNK_PADDING));
     } catch {
       reply = undefined; // no usable reply key: the code alone goes back
     }

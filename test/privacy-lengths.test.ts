@@ -1,16 +1,17 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { b64u } from "../core/crypto/encoding";
-import { paddedLength, REQUEST_PADDING } from "../core/crypto/padding";
+import { CHUNK_PADDING, paddedLength, REQUEST_PADDING } from "../core/crypto/padding";
 import type { ChunkedReply, RequestEnvelope } from "../events/envelope";
 import { MODEL, startTestNet, type TestNet } from "./helpers";
 
 /**
  * Session 23 privacy review: what the coordinator (and its queues, store and relay) learns of a
  * prompt's and an answer's length from what it holds, without any key. This measures the
- * leak; it does not close it (no padding yet: docs/security.md "Session 23 review: privacy").
- * When padding comes, these expectations change on purpose: an observer's guess is then only a
- * bucket.
+ * leak, and (session 24) that padding leaves whoever sees only ciphertexts a bucket: the
+ * request's plaintext and each reply chunk are padded (core/crypto/padding.ts). The header's
+ * maxPromptTokens stays exact: it is read by the coordinator only, which bills exact token
+ * counts from receipts anyway (docs/security.md "Session 23 review: privacy", item 4).
  */
 
 let t: TestNet;
@@ -74,24 +75,25 @@ describe("privacy: lengths an observer without keys reads off a job", () => {
     expect(plaintext - n).toBeLessThan(200);
   });
 
-  it("the answer's byte length, from the stored reply's chunk sizes, up to a constant", async () => {
+  it("the answer's size, from the stored reply's chunks, only to each chunk's bucket (≥ 256 B, then steps of 2^(1/4))", async () => {
     // Prepare: the built-in engine's answer grows with the prompt
     const client = await t.client();
-    const seen: Array<{ actual: number; chunkBytes: number; chunks: number }> = [];
+    const seen: Array<{ actual: number; sizes: number[] }> = [];
     // Act
-    for (const n of [5, 50, 200]) {
-      const r = await client.ask({ model: MODEL, messages: [{ role: "user", content: textOf(n) }], maxTokens: 256, tiers: ["dev"] });
+    for (const n of [1, 4, 200, 3000]) {
+      const r = await client.ask({ model: MODEL, messages: [{ role: "user", content: textOf(n) }], maxTokens: 1024, tiers: ["dev"] });
       const job = await t.net.store.get("jobs", { pk: r.jobId, sk: "job" });
       const reply = (job?.reply ?? (await client.job(r.jobId)).reply) as ChunkedReply;
-      const sizes = reply.chunks.map((c) => b64u.decode(c).length - 16);
-      seen.push({ actual: Buffer.byteLength(r.text), chunkBytes: sizes.reduce((a, b) => a + b, 0), chunks: sizes.length });
+      seen.push({ actual: Buffer.byteLength(r.text), sizes: reply.chunks.map((c) => b64u.decode(c).length - 16) });
     }
-    // Assess: chunk bytes minus the answer's bytes is the same framing for every answer of one
-    // chunk (a JSON string of text, then the final `end`: usage, engine, finish reason)
-    const oneChunk = seen.filter((s) => s.chunks === seen[0]!.chunks);
-    expect(oneChunk.length).toBeGreaterThan(1);
-    const overhead = oneChunk.map((s) => s.chunkBytes - s.actual);
-    expect(Math.max(...overhead) - Math.min(...overhead)).toBeLessThanOrEqual(4); // usage digits
-    expect(new Set(seen.map((s) => s.actual)).size).toBe(seen.length); // the answers differ in length
+    // Assess: the answers differ in length; every chunk is exactly a bucket, and the two short
+    // answers (a chunk each, in one bucket with their framing) look alike
+    expect(new Set(seen.map((s) => s.actual)).size).toBe(seen.length);
+    for (const size of seen.flatMap((s) => s.sizes)) {
+      expect(size).toBeGreaterThanOrEqual(CHUNK_PADDING.floor);
+      expect(paddedLength(size, CHUNK_PADDING)).toBe(size);
+    }
+    expect(seen[0]!.sizes).toHaveLength(1);
+    expect(seen[1]!.sizes).toEqual(seen[0]!.sizes);
   });
 });
