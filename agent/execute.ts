@@ -127,6 +127,16 @@ const CHUNK_BUDGET = MAX_CHUNK_PLAINTEXT - 8192;
 const PIECE_CHARS = Math.floor(CHUNK_BUDGET / 3);
 const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
 
+/** A text cut into pieces of at most PIECE_CHARS, never inside a surrogate pair. */
+function* pieces(text: string): Generator<string> {
+  for (let k = 0; k < text.length;) {
+    let end = Math.min(k + PIECE_CHARS, text.length);
+    if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end--;
+    yield text.slice(k, end);
+    k = end;
+  }
+}
+
 /** Log probabilities' bytes in a chunk: their JSON in UTF-8 and a comma each. */
 const logprobsBytes = (lps: TokenLogprob[]): number => lps.reduce((n, t) => n + logprobBytes(t), 0);
 const logprobBytes = (t: TokenLogprob): number => Buffer.byteLength(JSON.stringify(t)) + 1;
@@ -194,38 +204,42 @@ class ChunkWriter {
     void this.sealer;
   }
 
-  /** A text delta of choice `i` (with its tokens' log probabilities when the request asked for them). */
-  text(i: number, text: string, logprobs?: TokenLogprob[]): void {
-    if (text === "" && !logprobs?.length) return;
+  /**
+   * A text delta of choice `i` (with its tokens' log probabilities when the request asked for
+   * them, and the model's thinking when the engine separates it: counted like text, since the
+   * requester pays for its tokens all the same).
+   */
+  text(i: number, text: string, logprobs?: TokenLogprob[], reasoning = ""): void {
+    if (text === "" && reasoning === "" && !logprobs?.length) return;
     const lpBytes = logprobs?.length ? logprobsBytes(logprobs) : 0;
+    const chars = text.length + reasoning.length;
     // A delta larger than a chunk holds (an engine without streaming answers in one) goes in
     // pieces, never cutting a surrogate pair; before, it failed the job (the sealer's limit).
-    // Its log probabilities follow in text-less pieces of their own where they do not fit
-    // beside the text: the requester joins a choice's log probabilities in order, whatever
-    // chunk they came in.
-    if (text.length > PIECE_CHARS || text.length * 3 + lpBytes > CHUNK_BUDGET) {
-      for (let k = 0; k < text.length;) {
-        let end = Math.min(k + PIECE_CHARS, text.length);
-        if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end--;
-        this.add(i, text.slice(k, end), undefined, 0);
-        k = end;
-      }
+    // Its thinking goes first, as it was generated. Its log probabilities follow in text-less
+    // pieces of their own where they do not fit beside the text: the requester joins a choice's
+    // log probabilities in order, whatever chunk they came in.
+    if (chars > PIECE_CHARS || chars * 3 + lpBytes > CHUNK_BUDGET) {
+      for (const piece of pieces(reasoning)) this.add(i, "", undefined, 0, piece);
+      for (const piece of pieces(text)) this.add(i, piece, undefined, 0);
       for (const group of logprobGroups(logprobs ?? [])) this.add(i, "", group.logprobs, group.bytes);
       return;
     }
-    this.add(i, text, logprobs, lpBytes);
+    this.add(i, text, logprobs, lpBytes, reasoning);
   }
 
-  /** One delta that fits a chunk (text at most PIECE_CHARS, text and log probabilities at most CHUNK_BUDGET). */
-  private add(i: number, text: string, logprobs: TokenLogprob[] | undefined, lpBytes: number): void {
+  /** One delta that fits a chunk (text and thinking at most PIECE_CHARS, with log probabilities at most CHUNK_BUDGET). */
+  private add(i: number, text: string, logprobs: TokenLogprob[] | undefined, lpBytes: number, reasoning = ""): void {
     if (this.failure) throw this.failure;
     if (this.pending && (this.pending.i ?? 0) !== i) this.flush(false);
-    // what waits goes out first where this delta would take it past what a chunk holds
-    if (this.pending && this.pendingBytes + text.length * 3 + lpBytes > CHUNK_BUDGET) this.flush(false);
+    const bytes = (text.length + reasoning.length) * 3 + lpBytes;
+    // what waits goes out first where this delta would take it past what a chunk holds, or where
+    // thinking follows text (a chunk's thinking came before its text: the requester shows it so)
+    if (this.pending && (this.pendingBytes + bytes > CHUNK_BUDGET || (reasoning !== "" && this.pending.text))) this.flush(false);
     const p = (this.pending ??= i ? { i } : {});
+    if (reasoning !== "") p.reasoning = (p.reasoning ?? "") + reasoning;
     if (text !== "") p.text = (p.text ?? "") + text;
     this.pendingTokens++;
-    this.pendingBytes += text.length * 3 + lpBytes;
+    this.pendingBytes += bytes;
     if (logprobs?.length) (p.logprobs ??= []).push(...logprobs);
     if (!this.relay || this.whole) {
       if (this.pendingBytes >= CHUNK_BUDGET) this.flush(false);
@@ -387,7 +401,8 @@ function engineStream(
     if (!complete) throw new JobFailure("engine_rejected", `this worker's engine (${engine.name}) cannot do plain text completions`);
     return (async function* () {
       const result = await complete({ ...s, prompt: p.prompt! });
-      if (result.text !== "") yield { type: "delta" as const, text: result.text };
+      if (result.text !== "" || result.reasoning)
+        yield { type: "delta" as const, text: result.text, ...(result.reasoning ? { reasoning: result.reasoning } : {}) };
       yield { type: "done" as const, result };
     })();
   }
@@ -478,7 +493,7 @@ async function run(
         const r = await next;
         if (r.done) break;
         const ev = r.value;
-        if (ev.type === "delta") writer.text(i, ev.text, ev.logprobs);
+        if (ev.type === "delta") writer.text(i, ev.text, ev.logprobs, ev.reasoning);
         else {
           const r = ev.result;
           usage.promptTokens += r.usage.promptTokens;

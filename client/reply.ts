@@ -46,6 +46,8 @@ export interface AnswerChoice {
   finishReason: "stop" | "length";
   /** each generated token's log probability, when the request asked for them (logprobs) */
   logprobs?: TokenLogprob[];
+  /** the model's thinking, apart from `text`, when its engine separates it (absent when none) */
+  reasoning?: string;
 }
 
 /** A reply, opened. */
@@ -69,6 +71,7 @@ export function decodeVector(s: string): number[] {
 /** Accumulates opened chunks into an answer; the final chunk, and only it, carries the end. */
 export class AnswerBuilder {
   private readonly texts: string[] = [];
+  private readonly reasonings: string[] = [];
   private readonly logprobs: TokenLogprob[][] = [];
   private readonly vectors: string[] = [];
   private end: ChunkPlaintext["end"];
@@ -79,6 +82,7 @@ export class AnswerBuilder {
       throw new StreamCheckFailure("stream_tampered", final ? "the final chunk carries no end" : "a chunk before the last carries an end");
     const i = p.i ?? 0;
     if (p.text !== undefined) this.texts[i] = (this.texts[i] ?? "") + p.text;
+    if (p.reasoning) this.reasonings[i] = (this.reasonings[i] ?? "") + p.reasoning;
     if (p.logprobs?.length) (this.logprobs[i] ??= []).push(...p.logprobs);
     if (p.embeddings) this.vectors.push(...p.embeddings);
     if (p.end) this.end = p.end;
@@ -91,7 +95,7 @@ export class AnswerBuilder {
   answer(): Answer {
     const end = this.end;
     if (!end) throw new StreamCheckFailure("stream_truncated", "the reply has no final chunk");
-    if (this.texts.length > end.choices.length || this.logprobs.length > end.choices.length)
+    if (this.texts.length > end.choices.length || this.reasonings.length > end.choices.length || this.logprobs.length > end.choices.length)
       throw new StreamCheckFailure("stream_tampered", "text for a choice the end does not list");
     return {
       choices: end.choices.map((c, index) => ({
@@ -100,6 +104,7 @@ export class AnswerBuilder {
         finishReason: c.finishReason,
         ...(c.toolCalls ? { toolCalls: c.toolCalls } : {}),
         ...(this.logprobs[index] ? { logprobs: this.logprobs[index] } : {}),
+        ...(this.reasonings[index] ? { reasoning: this.reasonings[index] } : {}),
       })),
       usage: end.usage,
       engine: end.engine,
@@ -182,7 +187,7 @@ export function openAnswer(reply: ReplyEnvelope, header: EnvelopeHeader, workerI
 
 /** One verified piece of a stream, ready to show. */
 export type StreamPiece =
-  | { kind: "text"; index: number; text: string; logprobs?: TokenLogprob[] }
+  | { kind: "text"; index: number; text: string; logprobs?: TokenLogprob[]; /** the model's thinking before `text` */ reasoning?: string }
   | { kind: "tools"; index: number; toolCalls: ToolCall[] }
   | { kind: "restart"; attempt: number; workerId: string };
 
@@ -285,8 +290,14 @@ export class StreamVerifier {
 
   private pieces(p: ChunkPlaintext): StreamPiece[] {
     const out: StreamPiece[] = [];
-    if (p.text || p.logprobs?.length)
-      out.push({ kind: "text", index: p.i ?? 0, text: p.text ?? "", ...(p.logprobs?.length ? { logprobs: p.logprobs } : {}) });
+    if (p.text || p.reasoning || p.logprobs?.length)
+      out.push({
+        kind: "text",
+        index: p.i ?? 0,
+        text: p.text ?? "",
+        ...(p.reasoning ? { reasoning: p.reasoning } : {}),
+        ...(p.logprobs?.length ? { logprobs: p.logprobs } : {}),
+      });
     p.end?.choices.forEach((c, index) => {
       if (c.toolCalls?.length) out.push({ kind: "tools", index, toolCalls: c.toolCalls });
     });

@@ -326,6 +326,8 @@ export interface AskChoice {
   finishReason: "stop" | "length" | "tool_calls";
   /** each token's log probability (asked with `logprobs`), from the sealed reply */
   logprobs?: TokenLogprob[];
+  /** the model's thinking, apart from `text`, where the worker's engine separates it (reasoning models) */
+  reasoning?: string;
 }
 
 /**
@@ -348,6 +350,8 @@ export type StreamEvent =
       index?: number;
       /** the log probabilities of this delta's tokens (asked with `logprobs`) */
       logprobs?: TokenLogprob[];
+      /** the model's thinking that came before this delta's text (reasoning models; `text` may then be empty) */
+      reasoning?: string;
     }
   | { type: "restart"; attempt: number; workerId: string }
   | ({ type: "done" } & AskResult & { receipt: Receipt; relay: { chunks: number; recovered: number } });
@@ -401,6 +405,12 @@ export interface AskResult {
   toolCalls?: ToolCall[];
   /** Choice 0's tokens with their log probabilities (asked with `logprobs`). */
   logprobs?: TokenLogprob[];
+  /**
+   * Choice 0's thinking, apart from `text`, where the worker's engine separates it (a reasoning
+   * model behind llama-server, vLLM, SGLang or Ollama): its tokens are in usage.completionTokens,
+   * so an answer cut at maxTokens while the model thought has it and an empty `text`.
+   */
+  reasoning?: string;
   /** n > 1: every choice, choice 0 first. */
   choices?: AskChoice[];
   usage: { promptTokens: number; completionTokens: number };
@@ -1268,12 +1278,14 @@ export class CocoonClient {
   private result(p: Prepared, job: JobView, answer: CheckedAnswer, worker: VerifiedCandidate): AskResult & { receipt: Receipt } {
     const toolCalls = answer.choices[0]?.toolCalls;
     const logprobs = answer.choices[0]?.logprobs;
+    const reasoning = answer.choices[0]?.reasoning;
     const fresh = p.fresh.get(worker.workerId);
     return {
       jobId: job.jobId,
       text: answer.text,
       ...(toolCalls ? { toolCalls } : {}),
       ...(logprobs ? { logprobs } : {}),
+      ...(reasoning ? { reasoning } : {}),
       ...(answer.choices.length > 1
         ? {
             choices: answer.choices.map((c) => ({
@@ -1282,6 +1294,7 @@ export class CocoonClient {
               finishReason: finishReasonOf(c),
               ...(c.toolCalls ? { toolCalls: c.toolCalls } : {}),
               ...(c.logprobs ? { logprobs: c.logprobs } : {}),
+              ...(c.reasoning ? { reasoning: c.reasoning } : {}),
             })),
           }
         : {}),
@@ -1753,7 +1766,14 @@ function* events(pieces: StreamPiece[], jobId: string): Generator<StreamEvent> {
   for (const p of pieces) {
     if (p.kind === "restart") yield { type: "restart", attempt: p.attempt, workerId: p.workerId };
     else if (p.kind === "text")
-      yield { type: "delta", jobId, text: p.text, ...(p.index ? { index: p.index } : {}), ...(p.logprobs ? { logprobs: p.logprobs } : {}) };
+      yield {
+        type: "delta",
+        jobId,
+        text: p.text,
+        ...(p.reasoning ? { reasoning: p.reasoning } : {}),
+        ...(p.index ? { index: p.index } : {}),
+        ...(p.logprobs ? { logprobs: p.logprobs } : {}),
+      };
     else
       yield {
         type: "delta",

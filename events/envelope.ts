@@ -254,6 +254,13 @@ export const ChunkPlaintext = z.object({
     .max(MAX_CHOICES - 1)
     .optional(),
   text: z.string().optional(),
+  /**
+   * The model's thinking of choice `i` that came with (before) this chunk's text, when the engine
+   * separates it (reasoning models behind llama-server, vLLM, SGLang or Ollama): billed like text
+   * (its tokens are in the end's usage), so delivered like it. Optional: an SDK from before it
+   * parses such a chunk and drops the field (z.object strips keys it does not know).
+   */
+  reasoning: z.string().optional(),
   /** issue 11: the log probabilities of this chunk's tokens of choice `i`, when the request asked for them */
   logprobs: z.array(TokenLogprob).max(65_536).optional(),
   embeddings: z.array(B64u).optional(),

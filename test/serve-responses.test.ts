@@ -613,11 +613,11 @@ describe("/v1/responses over a faked network", () => {
       "input.0.type",
     ],
     [
-      "a reasoning item",
+      "an input item of a hosted tool's call (web_search_call)",
       {
         input: [
           { role: "user", content: "hi" },
-          { type: "reasoning", summary: [] },
+          { type: "web_search_call", id: "ws_1", status: "completed" },
         ],
       },
       400,

@@ -95,6 +95,12 @@ export interface EngineCompletionRequest extends EngineSampling {
 
 export interface EngineResult {
   text: string;
+  /**
+   * The model's thinking, apart from its answer, where the server parses it out (llama-server,
+   * vLLM and SGLang with a reasoning parser: `reasoning_content`; Ollama: `reasoning`); absent
+   * when none. Its tokens are billed in `usage.completionTokens` like the answer's.
+   */
+  reasoning?: string;
   /** Token counts as the engine itself counted them: never estimated by the adapter. */
   usage: Usage;
   /**
@@ -123,7 +129,14 @@ export interface EngineTokenLogprob {
 }
 
 export type EngineStreamEvent =
-  | { type: "delta"; text: string; /** the tokens of this delta, when log probabilities were asked for */ logprobs?: EngineTokenLogprob[] }
+  | {
+      type: "delta";
+      text: string;
+      /** the tokens of this delta, when log probabilities were asked for */
+      logprobs?: EngineTokenLogprob[];
+      /** thinking generated with (before) this delta's text, when the server separates it (EngineResult.reasoning) */
+      reasoning?: string;
+    }
   | { type: "done"; result: EngineResult };
 
 export interface EngineEmbedRequest {
@@ -258,7 +271,8 @@ export function streamOf(engine: Engine, req: EngineRequest): AsyncIterable<Engi
   if (engine.stream) return engine.stream(req);
   return (async function* () {
     const result = await engine.generate(req);
-    if (result.text !== "") yield { type: "delta" as const, text: result.text };
+    if (result.text !== "" || result.reasoning)
+      yield { type: "delta" as const, text: result.text, ...(result.reasoning ? { reasoning: result.reasoning } : {}) };
     yield { type: "done" as const, result };
   })();
 }

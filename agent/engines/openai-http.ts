@@ -105,6 +105,21 @@ const logprobsOf = (l: z.infer<typeof LogprobsShape>): EngineTokenLogprob[] =>
       : {}),
   }));
 
+/**
+ * The model's thinking, apart from its answer: llama-server, vLLM and SGLang with a reasoning
+ * parser send it as `reasoning_content` (DeepSeek's name), Ollama's /v1 and newer vLLM as
+ * `reasoning`. Its tokens count in usage.completion_tokens: dropped, a thinking model's job came
+ * back empty (often cut at max_tokens mid-thought) and billed for every token.
+ */
+const ReasoningFields = {
+  reasoning_content: z.string().nullable().optional(),
+  reasoning: z.string().nullable().optional(),
+};
+
+/** A message's or delta's thinking; one name only, for servers that send both (vLLM while it renames the field). */
+const reasoningOf = (m: { reasoning_content?: string | null | undefined; reasoning?: string | null | undefined } | undefined) =>
+  m?.reasoning_content || m?.reasoning || "";
+
 const StreamChunk = z
   .object({
     choices: z
@@ -116,6 +131,7 @@ const StreamChunk = z
             delta: z
               .object({
                 content: z.string().nullable().optional(),
+                ...ReasoningFields,
                 tool_calls: z
                   .array(
                     z
@@ -162,6 +178,7 @@ const ChatCompletion = z.object({
           message: z
             .object({
               content: z.string().nullable().optional(),
+              ...ReasoningFields,
               tool_calls: z
                 .array(
                   z
@@ -631,9 +648,11 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     }));
     const logprobs = logprobsOf(choice.logprobs);
     const text = choice.message.content ?? "";
+    const reasoning = reasoningOf(choice.message);
     if (req.logprobs) assertLogprobs(path, text, logprobs);
     return {
       text,
+      ...(reasoning ? { reasoning } : {}),
       usage,
       finishReason: finishOf(path, choice.finish_reason, usage.completionTokens, req.maxTokens),
       ...(toolCalls.length ? { toolCalls } : {}),
@@ -672,10 +691,18 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
    */
   let streamsUsage = true;
 
-  /** A whole answer as a stream: its text as one delta (with its log probabilities), then done. */
+  /** A whole answer's one delta: its thinking, text and log probabilities. */
+  const wholeDelta = (result: EngineResult): EngineStreamEvent => ({
+    type: "delta",
+    text: result.text,
+    ...(result.reasoning ? { reasoning: result.reasoning } : {}),
+    ...(result.logprobs?.length ? { logprobs: result.logprobs } : {}),
+  });
+
+  /** A whole answer as a stream: its text as one delta (with its thinking and log probabilities), then done. */
   async function* wholeStream(answer: () => Promise<EngineResult>): AsyncGenerator<EngineStreamEvent> {
     const result = await answer();
-    if (result.text) yield { type: "delta", text: result.text, ...(result.logprobs?.length ? { logprobs: result.logprobs } : {}) };
+    if (result.text || result.reasoning) yield wholeDelta(result);
     yield { type: "done", result };
   }
 
@@ -686,6 +713,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
    */
   async function* streamed(path: string, body: Record<string, unknown>, req: EngineSampling): AsyncGenerator<EngineStreamEvent> {
     let text = "";
+    let reasoning = "";
     let reason: string | null | undefined;
     let rawUsage: unknown;
     const logprobs: EngineTokenLogprob[] = [];
@@ -695,7 +723,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       if ("whole" in event) {
         // The server answered whole (it ignored `stream: true`): one delta, then the result.
         const result = path === "/completions" ? completionResult(path, event.whole, req) : chatResult(path, event.whole, req);
-        if (result.text) yield { type: "delta", text: result.text, ...(result.logprobs?.length ? { logprobs: result.logprobs } : {}) };
+        if (result.text || result.reasoning) yield wholeDelta(result);
         yield { type: "done", result };
         return;
       }
@@ -739,11 +767,13 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       const choice = chunk.data.choices?.find((c) => (c.index ?? 0) === 0);
       if (!choice) continue;
       const piece = choice.delta?.content ?? choice.text ?? "";
+      const thought = reasoningOf(choice.delta);
       const lps = req.logprobs ? logprobsOf(choice.logprobs) : [];
       logprobs.push(...lps);
-      if (piece || lps.length) {
+      if (piece || thought || lps.length) {
         text += piece;
-        yield { type: "delta", text: piece, ...(lps.length ? { logprobs: lps } : {}) };
+        reasoning += thought;
+        yield { type: "delta", text: piece, ...(thought ? { reasoning: thought } : {}), ...(lps.length ? { logprobs: lps } : {}) };
       }
       for (const c of choice.delta?.tool_calls ?? []) {
         const call = calls.get(c.index) ?? { name: "", arguments: "" };
@@ -776,6 +806,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       type: "done",
       result: {
         text,
+        ...(reasoning ? { reasoning } : {}),
         usage,
         finishReason: finishOf(path, reason, usage.completionTokens, req.maxTokens),
         ...(toolCalls.length ? { toolCalls } : {}),

@@ -63,6 +63,7 @@ export const choicesOf = (r: AskResult): AskChoice[] =>
           ...(r.toolCalls?.length ? { toolCalls: r.toolCalls } : {}),
           finishReason: r.finishReason,
           ...(r.logprobs ? { logprobs: r.logprobs } : {}),
+          ...(r.reasoning ? { reasoning: r.reasoning } : {}),
         },
       ];
 
@@ -74,8 +75,10 @@ export function streamOf(ask: AskFn, askStream: AskStreamFn | undefined, req: As
   if (askStream) return askStream(req);
   return (async function* () {
     const r = await ask(req);
-    for (const c of choicesOf(r))
+    for (const c of choicesOf(r)) {
+      if (c.reasoning) yield { type: "delta" as const, text: "", reasoning: c.reasoning, index: c.index, jobId: r.jobId };
       for (const text of streamPieces(c.text)) yield { type: "delta" as const, text, index: c.index, jobId: r.jobId };
+    }
     yield { type: "done" as const, ...r };
   })();
 }
@@ -111,7 +114,7 @@ export const firstJobId = (s: OpenedStream | undefined) =>
  * complete with id, type, name and arguments), a finish per choice, then the result.
  */
 export type JobItem =
-  | { kind: "text"; choice: number; text: string; logprobs?: TokenLogprob[] }
+  | { kind: "text"; choice: number; text: string; logprobs?: TokenLogprob[]; /** the model's thinking before `text` */ reasoning?: string }
   | { kind: "tool"; choice: number; delta: ToolCallDelta }
   | { kind: "finish"; choice: number; reason: string }
   | { kind: "result"; result: AskResult };
@@ -152,9 +155,15 @@ export async function* jobItems(s: OpenedStream, signal?: AbortSignal): AsyncGen
         if (shown) throw new StreamRestarted();
       } else if (e.type === "delta") {
         const choice = e.index ?? 0;
-        if (e.text || e.logprobs?.length) {
+        if (e.text || e.reasoning || e.logprobs?.length) {
           shown = true;
-          yield { kind: "text", choice, text: e.text ?? "", ...(e.logprobs?.length ? { logprobs: e.logprobs } : {}) };
+          yield {
+            kind: "text",
+            choice,
+            text: e.text ?? "",
+            ...(e.reasoning ? { reasoning: e.reasoning } : {}),
+            ...(e.logprobs?.length ? { logprobs: e.logprobs } : {}),
+          };
         }
         for (const c of e.toolCalls ?? []) {
           shown = true;

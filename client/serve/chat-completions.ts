@@ -96,6 +96,9 @@ function chatMessage(r: AskChoice) {
     role: "assistant",
     // OpenAI sends null content beside tool calls when the model wrote no text.
     content: calls && r.text === "" ? null : r.text,
+    // The de facto field for a reasoning model's thinking (DeepSeek, vLLM, llama-server), which
+    // many clients read; only when there is some, so other answers look as before.
+    ...(r.reasoning ? { reasoning_content: r.reasoning } : {}),
     refusal: null,
     ...(calls
       ? {
@@ -132,7 +135,15 @@ function chatChunkChoice(index: number, item: ChunkItem): Record<string, unknown
     case "start":
       return choice({ role: "assistant", content: "", refusal: null });
     case "text":
-      return choice({ content: item.text }, null, item.logprobs);
+      // Thinking alone (no text yet) is a delta without content, as vLLM and llama-server send it.
+      return choice(
+        {
+          ...(item.reasoning ? { reasoning_content: item.reasoning } : {}),
+          ...(item.text || !item.reasoning ? { content: item.text } : {}),
+        },
+        null,
+        item.logprobs,
+      );
     case "tool":
       return choice({ tool_calls: [item.delta] });
     case "finish":

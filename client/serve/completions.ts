@@ -115,7 +115,8 @@ function completionChunkChoice(index: number, item: ChunkItem, echo: string): Re
     case "start":
       return echo ? choice(echo) : undefined;
     case "text":
-      return choice(item.text);
+      // A text completion has no place for a model's thinking: thinking alone sends nothing.
+      return item.text || !item.reasoning ? choice(item.text) : undefined;
     case "tool":
       return undefined;
     case "finish":

@@ -325,10 +325,10 @@ describe("/v1/responses: refusals name the field and say why", () => {
     ],
     [
       "an input item of another type",
-      { input: [{ type: "reasoning", summary: [] }] },
+      { input: [{ type: "web_search_call", id: "ws_1", status: "completed" }] },
       "unsupported_parameter",
       "input.0.type",
-      /^input\.0: input items of type "reasoning" are not supported \(messages, function_call and function_call_output only\)$/,
+      /^input\.0: input items of type "web_search_call" are not supported \(messages, function_call, function_call_output and reasoning only\)$/,
     ],
     [
       "a hosted tool",

@@ -131,13 +131,16 @@ function conversation(body: ResponsesBody): { messages: AskMessage[]; params: st
     } else if (type === "function_call_output") {
       const o = parseAt(InputItems.function_call_output, raw, at);
       push({ role: "tool", content: textOf(o.output, `${at}.output`), toolCallId: o.call_id }, at);
+    } else if (type === "reasoning") {
+      // An earlier answer's thinking, sent back with its output (as this proxy returns it): left
+      // out, as reasoning models' chat templates leave out earlier turns' thinking.
     } else {
       throw unsupported(
         `${at}.type`,
         type === "item_reference"
           ? // The Vercel AI SDK sends earlier assistant text this way unless told store: false.
             `${at}: item_reference is not supported: Cocoon stores no items; send the item itself (Vercel AI SDK: providerOptions { openai: { store: false } })`
-          : `${at}: input items of type ${JSON.stringify(type)} are not supported (messages, function_call and function_call_output only)`,
+          : `${at}: input items of type ${JSON.stringify(type)} are not supported (messages, function_call, function_call_output and reasoning only)`,
       );
     }
   });
@@ -249,17 +252,27 @@ const callItem = (id: string, call: { id: string; name: string; arguments: strin
   name: call.name,
   arguments: call.arguments,
 });
-type Item = ReturnType<typeof messageItem> | ReturnType<typeof callItem>;
+/** A reasoning model's thinking (the engine's `reasoning_content`), as the Responses API gives open models' reasoning text. */
+const reasoningItem = (id: string, text: string | undefined, status: ItemStatus) => ({
+  id,
+  type: "reasoning",
+  status,
+  summary: [] as Array<{ type: "summary_text"; text: string }>,
+  content: text === undefined ? [] : [reasoningPart(text)],
+});
+const reasoningPart = (text: string) => ({ type: "reasoning_text", text });
+type Item = ReturnType<typeof messageItem> | ReturnType<typeof callItem> | ReturnType<typeof reasoningItem>;
 
 /**
- * A whole answer's output: its text as one message (also when empty, unless it only calls), then
- * its calls. A budget cut stops the item written last: that one has the answer's status, the
- * others are completed.
+ * A whole answer's output: its thinking (when the engine separated it) as a reasoning item, its
+ * text as one message (also when empty, unless it only thought or called), then its calls. A
+ * budget cut stops the item written last: that one has the answer's status, the others are completed.
  */
 function outputOf(r: AskResult, status: Status): Item[] {
   const calls = r.toolCalls ?? [];
   const items: Item[] = [
-    ...(r.text !== "" || !calls.length ? [messageItem(newId("msg"), r.text, "completed")] : []),
+    ...(r.reasoning ? [reasoningItem(newId("rs"), r.reasoning, "completed")] : []),
+    ...(r.text !== "" || (!calls.length && !r.reasoning) ? [messageItem(newId("msg"), r.text, "completed")] : []),
     ...calls.map((c) => callItem(newId("fc"), { id: c.id, name: c.function.name, arguments: c.function.arguments }, "completed")),
   ];
   items.at(-1)!.status = status;
@@ -314,6 +327,8 @@ function liveResponse(head: Echo, id: string, now: () => number) {
   const output: Item[] = [];
   /** The message item being written, and its one text part. */
   let text: { index: number; item: ReturnType<typeof messageItem>; part: ReturnType<typeof textPart> } | undefined;
+  /** The reasoning item being written, and its one reasoning text part. */
+  let thought: { index: number; item: ReturnType<typeof reasoningItem>; part: ReturnType<typeof reasoningPart> } | undefined;
   const calls = new Map<number, { index: number; item: ReturnType<typeof callItem> }>();
   const snapshot = (status: string, more: Record<string, unknown> = {}) => ({
     id,
@@ -345,9 +360,42 @@ function liveResponse(head: Echo, id: string, now: () => number) {
     yield { type: "response.output_item.done", output_index: index, item: structuredClone(item) };
     text = undefined;
   }
+  function* openThought() {
+    const item = reasoningItem(newId("rs"), undefined, "in_progress");
+    const index = output.push(item) - 1;
+    yield { type: "response.output_item.added", output_index: index, item: structuredClone(item) };
+    const part = reasoningPart("");
+    yield { type: "response.content_part.added", item_id: item.id, output_index: index, content_index: 0, part: structuredClone(part) };
+    item.content.push(part);
+    thought = { index, item, part };
+  }
+  function* closeThought(status: Status) {
+    if (!thought) return;
+    const { index, item, part } = thought;
+    const where = { item_id: item.id, output_index: index, content_index: 0 };
+    yield { type: "response.reasoning_text.done", ...where, text: part.text };
+    yield { type: "response.content_part.done", ...where, part: structuredClone(part) };
+    item.status = status;
+    yield { type: "response.output_item.done", output_index: index, item: structuredClone(item) };
+    thought = undefined;
+  }
   function* onItem(v: Exclude<JobItem, { kind: "result" | "finish" }>): Generator<Record<string, unknown>> {
     if (v.kind === "text") {
+      if (v.reasoning) {
+        // Thinking after text began (rare) starts an item of its own, as the answer's order is.
+        yield* closeText("completed");
+        if (!thought) yield* openThought();
+        thought!.part.text += v.reasoning;
+        yield {
+          type: "response.reasoning_text.delta",
+          item_id: thought!.item.id,
+          output_index: thought!.index,
+          content_index: 0,
+          delta: v.reasoning,
+        };
+      }
       if (!v.text) return;
+      yield* closeThought("completed");
       if (!text) yield* openText();
       text!.part.text += v.text;
       yield {
@@ -359,6 +407,7 @@ function liveResponse(head: Echo, id: string, now: () => number) {
         logprobs: [],
       };
     } else {
+      yield* closeThought("completed");
       yield* closeText("completed");
       let call = calls.get(v.delta.index);
       if (!call) {
@@ -383,6 +432,7 @@ function liveResponse(head: Echo, id: string, now: () => number) {
     // As a whole answer: an answer of no text and no calls is one empty message.
     if (!output.length) yield* openText();
     const last = output.at(-1);
+    yield* closeThought(thought?.item === last ? status : "completed");
     yield* closeText(text?.item === last ? status : "completed");
     for (const { index, item } of calls.values()) {
       yield {

@@ -66,6 +66,7 @@ const answer = (r: SdkAskResult): AskResult => ({
   finishReason: r.finishReason,
   ...(r.toolCalls?.length ? { toolCalls: r.toolCalls } : {}),
   ...(r.logprobs ? { logprobs: r.logprobs } : {}),
+  ...(r.reasoning ? { reasoning: r.reasoning } : {}),
   ...(r.choices?.length ? { choices: r.choices } : {}),
   model: r.model,
   workerId: r.workerId,

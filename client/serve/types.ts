@@ -73,6 +73,8 @@ export interface AskResult {
   toolCalls?: ToolCall[];
   /** choice 0's tokens with their log probabilities, when asked for */
   logprobs?: TokenLogprob[];
+  /** choice 0's thinking, apart from `text` (a reasoning model whose engine separates it): `reasoning_content` */
+  reasoning?: string;
   /** n > 1: every choice, choice 0 first. */
   choices?: AskChoice[];
   model: string;
@@ -99,6 +101,8 @@ export type AskStreamEvent =
       jobId?: string;
       /** the log probabilities of this delta's tokens, when asked for */
       logprobs?: TokenLogprob[];
+      /** the model's thinking before this delta's text (`text` may then be empty) */
+      reasoning?: string;
     }
   | { type: "restart" }
   | ({ type: "done" } & AskResult);
