@@ -92,6 +92,7 @@ const FILES = [
   // what every hash and signature is computed over (canonical JSON, base64url), who may read a
   // relay queue (the coordinator's STS session policies, the local relay), the local queues' SQS semantics
   "core/crypto/encoding.ts",
+  "core/crypto/padding.ts",
   "functions/adapters/relay-sessions.ts",
   "core/relay-memory.ts",
   "local/queues.ts",
@@ -185,6 +186,7 @@ const TESTS: Record<string, string[]> = {
     ...JOB_TESTS,
   ],
   "core/auth.ts": ["core/auth.test.ts", "core/crypto/request-auth*.test.ts"],
+  "core/crypto/padding.ts": ["core/crypto/padding.test.ts", "test/privacy-lengths.test.ts"],
   "core/crypto/request-auth.ts": ["core/crypto/request-auth*.test.ts", "core/auth.test.ts"],
   "core/crypto/receipt.ts": ["core/crypto/receipt*.test.ts", "core/jobs/results.test.ts", "client/sdk.test.ts"],
   "core/payouts.ts": ["core/payouts*.test.ts", "test/idempotency-concurrency.test.ts"],

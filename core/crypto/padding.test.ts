@@ -51,6 +51,24 @@ describe("paddedLength: the smallest bucket that holds a length", () => {
   ])("refuses %s", (_what, n, o) => {
     expect(() => paddedLength(n, o)).toThrow(PaddingInputError);
   });
+
+  it("names what it refuses", () => {
+    const e = (() => {
+      try {
+        paddedLength(-1, { floor: 1, cap: 2 });
+      } catch (x) {
+        return x as Error;
+      }
+    })();
+    expect(e?.name).toBe("PaddingInputError");
+    expect(e?.message).toBe("a length must be a non-negative integer, got -1");
+    expect(() => paddedLength(1, { floor: 4, cap: 2 })).toThrow("padding needs 1 ≤ floor ≤ cap, got floor 4, cap 2");
+  });
+
+  it("takes a floor of 1 and a cap equal to the floor", () => {
+    expect(paddedLength(3, { floor: 1, cap: 100 })).toBe(3); // 1, 2 (⌈1.19⌉), 2, 2, 2, 3, …
+    expect(paddedLength(1, { floor: 8, cap: 8 })).toBe(8);
+  });
 });
 
 describe("padJson: JSON followed by spaces to its bucket", () => {
