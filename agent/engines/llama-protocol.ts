@@ -120,6 +120,8 @@ const Usage = z.object({ promptTokens: z.number().int().nonnegative(), completio
 
 export const JobResult = z.object({
   text: z.string(),
+  /** the model's thought segments (a reasoning model's chain of thought), when its chat wrapper separates them */
+  reasoning: z.string().optional(),
   usage: Usage,
   finishReason: z.enum(["stop", "length"]),
   toolCalls: z.array(ToolCall).optional(),
@@ -133,7 +135,7 @@ export const FromWorker = z.discriminatedUnion("t", [
   z.object({ t: z.literal("ready"), info: ModelInfo }),
   /** stage "binary": no usable llama.cpp build for the GPU setting; "model": the file would not load. */
   z.object({ t: z.literal("load_failed"), stage: z.enum(["binary", "model"]), message: z.string() }),
-  z.object({ t: z.literal("delta"), id: JobId, text: z.string() }),
+  z.object({ t: z.literal("delta"), id: JobId, text: z.string(), reasoning: z.string().optional() }),
   z.object({ t: z.literal("done"), id: JobId, result: JobResult }),
   z.object({
     t: z.literal("embedded"),
@@ -144,3 +146,43 @@ export const FromWorker = z.discriminatedUnion("t", [
   z.object({ t: z.literal("error"), id: JobId, code: WorkerErrorCode, message: z.string(), param: z.string().optional() }),
 ]);
 export type FromWorker = z.infer<typeof FromWorker>;
+
+/**
+ * What a chat response's segments add to a job (node-llama-cpp's onResponseChunk): a reasoning
+ * model's thought segments are generated tokens like the answer's (its onToken and onTextChunk
+ * see only the answer), so they count against the job's budget and are billed, and their text
+ * is delivered as reasoning. `atBudget` is called once the answer and thoughts together reach
+ * `maxTokens` (the caller stops the generation: a thought budget of its own would let a
+ * one-token job think for thousands of unpaid tokens).
+ */
+export class SegmentTally {
+  reasoning = "";
+  segmentTokens = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly maxTokens: number,
+    private readonly answerTokens: () => number,
+    private readonly onThought: ((text: string) => void) | undefined,
+    private readonly atBudget: () => void,
+  ) {}
+
+  chunk(c: { type?: string | undefined; segmentType?: string | undefined; text: string; tokens: readonly unknown[] }): void {
+    if (c.type === "segment") {
+      this.segmentTokens += c.tokens.length;
+      if (c.segmentType === "thought" && c.text !== "") {
+        this.reasoning += c.text;
+        this.onThought?.(c.text);
+      }
+    }
+    if (!this.stopped && this.segmentTokens + this.answerTokens() >= this.maxTokens) {
+      this.stopped = true;
+      this.atBudget();
+    }
+  }
+
+  /** the budget stopped the generation */
+  get exhausted(): boolean {
+    return this.stopped;
+  }
+}

@@ -36,6 +36,7 @@ import {
   type JobResult,
   type LoadOptions,
   type ModelInfo,
+  SegmentTally,
   ToWorker,
 } from "./llama-protocol";
 
@@ -493,6 +494,12 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
       isJson(job),
     );
     let completionTokens = 0;
+    const segments = new SegmentTally(
+      maxTokens,
+      () => completionTokens,
+      job.stream ? (reasoning) => send({ t: "delta", id, text: "", reasoning }) : undefined,
+      () => ac.abort(),
+    );
     const chat = new LlamaChat({ contextSequence: seq, chatWrapper: l.wrapper, autoDisposeSequence: false });
     try {
       const r = await chat.generateResponse(history, {
@@ -504,18 +511,27 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
         onToken: (t: Token[]) => {
           completionTokens += t.length;
         },
+        onResponseChunk: (c: { type?: string; segmentType?: string; text: string; tokens: Token[] }) => segments.chunk(c),
+        budgets: { thoughtTokens: maxTokens },
         ...(grammar ? { grammar } : {}),
         ...(functions ? { functions, documentFunctionParams: true } : {}),
       } as Parameters<LlamaChat["generateResponse"]>[1]);
       if (entry.byParent) throw new JobError("engine_aborted", "generation aborted by the caller");
       const text = sink.finish();
-      const finishReason = finishReasonOf(r.metadata.stopReason, sink, maxTokens < job.maxTokens);
+      const finishReason =
+        segments.exhausted && !sink.stopped ? "length" : finishReasonOf(r.metadata.stopReason, sink, maxTokens < job.maxTokens);
       const toolCalls = (r.functionCalls ?? []).map((c) => ({
         id: callId(),
         type: "function" as const,
         function: { name: String(c.functionName), arguments: JSON.stringify(c.params ?? {}) },
       }));
-      return { text, usage: usage(completionTokens), finishReason, ...(toolCalls.length ? { toolCalls } : {}) };
+      return {
+        text,
+        ...(segments.reasoning ? { reasoning: segments.reasoning } : {}),
+        usage: usage(completionTokens + segments.segmentTokens),
+        finishReason,
+        ...(toolCalls.length ? { toolCalls } : {}),
+      };
     } finally {
       running.delete(id);
       chat.dispose({ disposeSequence: false });

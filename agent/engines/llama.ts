@@ -102,7 +102,7 @@ export function defaultThreads(): number {
 }
 
 type Pending =
-  | { kind: "gen"; onDelta?: (text: string) => void; resolve: (r: JobResult) => void; reject: (e: Error) => void }
+  | { kind: "gen"; onDelta?: (text: string, reasoning?: string) => void; resolve: (r: JobResult) => void; reject: (e: Error) => void }
   | { kind: "embed"; resolve: (r: { vectors: number[][]; promptTokens: number }) => void; reject: (e: Error) => void };
 
 interface Worker {
@@ -271,7 +271,7 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
         const p = w.pending.get(m.id);
         if (!p) return; // a job we already gave up on (aborted or timed out)
         if (m.t === "delta") {
-          if (p.kind === "gen") p.onDelta?.(m.text);
+          if (p.kind === "gen") p.onDelta?.(m.text, m.reasoning);
           return;
         }
         w.pending.delete(m.id);
@@ -455,14 +455,21 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
         { engine: name },
       );
     }
-    return { text: r.text, usage: r.usage, finishReason: r.finishReason, ...(r.toolCalls ? { toolCalls: r.toolCalls } : {}), engine: name };
+    return {
+      text: r.text,
+      ...(r.reasoning ? { reasoning: r.reasoning } : {}),
+      usage: r.usage,
+      finishReason: r.finishReason,
+      ...(r.toolCalls ? { toolCalls: r.toolCalls } : {}),
+      engine: name,
+    };
   }
 
   function generateJob(
     kind: "chat" | "complete",
     job: ChatJob | CompletionJob,
     signal: AbortSignal | undefined,
-    onDelta?: (t: string) => void,
+    onDelta?: (t: string, reasoning?: string) => void,
   ): Promise<JobResult> {
     return run<JobResult>(
       signal,
@@ -482,15 +489,15 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
     const onOuterAbort = () => ac.abort(signal?.reason);
     if (signal?.aborted) ac.abort(signal.reason);
     signal?.addEventListener("abort", onOuterAbort, { once: true });
-    const queue: string[] = [];
+    const queue: Array<{ text: string; reasoning?: string }> = [];
     let wake: (() => void) | undefined;
     let settled: { ok: true; r: JobResult } | { ok: false; e: unknown } | undefined;
     const poke = () => {
       wake?.();
       wake = undefined;
     };
-    generateJob(kind, job, ac.signal, (t) => {
-      queue.push(t);
+    generateJob(kind, job, ac.signal, (text, reasoning) => {
+      queue.push(reasoning ? { text, reasoning } : { text });
       poke();
     }).then(
       (r) => {
@@ -504,7 +511,7 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
     );
     try {
       for (;;) {
-        while (queue.length) yield { type: "delta", text: queue.shift()! };
+        while (queue.length) yield { type: "delta", ...queue.shift()! };
         if (settled) {
           if (!settled.ok) throw settled.e;
           yield { type: "done", result: toResult(settled.r, maxTokens) };

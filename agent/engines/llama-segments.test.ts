@@ -1,0 +1,97 @@
+/**
+ * The in-process engine and reasoning models: node-llama-cpp hands a chat wrapper's thought
+ * segments only to onResponseChunk (its onToken and onTextChunk see the answer alone), so
+ * before, a reasoning GGUF's thinking was neither delivered nor billed nor bounded by the job's
+ * budget: a one-token job could make the worker think for thousands of tokens unpaid. SegmentTally
+ * is what the engine process does with each response chunk. Synthetic chunks, in the shapes
+ * node-llama-cpp 3.21 documents (LlamaChatResponseChunk); no reasoning GGUF is at hand here.
+ */
+import { describe, expect, it } from "vitest";
+import { SegmentTally } from "./llama-protocol";
+
+/** A response chunk as onResponseChunk receives it: the answer's (no type) or a segment's. */
+type Chunk = { type?: string; segmentType?: string; text: string; tokens: number[] };
+const answer = (text: string, tokens: number): Chunk => ({ text, tokens: Array<number>(tokens).fill(1) });
+const thought = (text: string, tokens: number): Chunk => ({
+  type: "segment",
+  segmentType: "thought",
+  text,
+  tokens: Array<number>(tokens).fill(1),
+});
+const comment = (text: string, tokens: number): Chunk => ({
+  type: "segment",
+  segmentType: "comment",
+  text,
+  tokens: Array<number>(tokens).fill(1),
+});
+
+/** Factory: a tally for a job of `maxTokens`, the answer's tokens counted as onToken does. */
+function tally(maxTokens: number) {
+  let answerTokens = 0;
+  const streamed: string[] = [];
+  let stops = 0;
+  const t = new SegmentTally(
+    maxTokens,
+    () => answerTokens,
+    (s) => streamed.push(s),
+    () => stops++,
+  );
+  return {
+    t,
+    streamed,
+    stops: () => stops,
+    feed(c: Chunk) {
+      if (c.type === undefined) answerTokens += c.tokens.length; // onToken, which comes with the answer's chunks
+      t.chunk(c);
+    },
+  };
+}
+
+describe("SegmentTally: a reasoning model's thoughts in the in-process engine", () => {
+  it("thought text is delivered as reasoning (streamed as it comes) and its tokens counted", () => {
+    // Prepare
+    const x = tally(100);
+    // Act
+    x.feed(thought("Let me ", 2));
+    x.feed(thought("think.", 2));
+    x.feed(answer("Yes.", 1));
+    // Assess
+    expect(x.t.reasoning).toBe("Let me think.");
+    expect(x.streamed).toEqual(["Let me ", "think."]);
+    expect(x.t.segmentTokens).toBe(4);
+    expect(x.stops()).toBe(0);
+    expect(x.t.exhausted).toBe(false);
+  });
+
+  it("other segments are counted (they were generated) but not delivered as reasoning", () => {
+    const x = tally(100);
+    x.feed(comment("note", 3));
+    expect(x.t.segmentTokens).toBe(3);
+    expect(x.t.reasoning).toBe("");
+    expect(x.streamed).toEqual([]);
+  });
+
+  it("the generation is stopped once, when thoughts and answer together reach the budget", () => {
+    // Prepare: a job of 5 tokens
+    const x = tally(5);
+    // Act
+    x.feed(thought("a", 3));
+    x.feed(answer("b", 1));
+    const before = x.stops();
+    x.feed(thought("c", 1));
+    x.feed(thought("d", 1));
+    // Assess
+    expect(before).toBe(0);
+    expect(x.stops()).toBe(1);
+    expect(x.t.exhausted).toBe(true);
+  });
+
+  it("a model that never thinks: nothing counted, nothing streamed, the answer's own budget rules", () => {
+    const x = tally(3);
+    x.feed(answer("a", 1));
+    x.feed(answer("b", 1));
+    expect(x.t.segmentTokens).toBe(0);
+    expect(x.t.reasoning).toBe("");
+    expect(x.stops()).toBe(0);
+  });
+});
