@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
 import { pollUntil, startTestNet, type TestNet } from "../test/helpers";
@@ -126,6 +127,63 @@ describe("cocoon CLI against a local network", () => {
     const body = (await res.json()) as { choices: Array<{ finish_reason: string }>; usage: { completion_tokens: number } };
     expect(body.choices[0]!.finish_reason).toBe("length");
     expect(body.usage.completion_tokens).toBe(4);
+  });
+
+  it("serve --model-alias: an app that hard-codes gpt-4o-mini is served by the aliased Cocoon model, and the startup line lists the aliases", async () => {
+    // Prepare: a funded key for the proxy; the app knows only OpenAI's model names
+    const fund = io();
+    expect(await main(["faucet", "5", ...args("aliaser")], fund.out, fund.err)).toBe(0);
+    const port = await freePort();
+    const served = io();
+    const exited = main(
+      [
+        "serve",
+        "--port",
+        String(port),
+        "--model-alias",
+        `gpt-4o-mini=${BUILTIN_DEFAULT_MODEL}`,
+        "--model-alias",
+        `gpt-4o=${BUILTIN_DEFAULT_MODEL}`,
+        ...args("aliaser"),
+        "--allow-dev",
+      ],
+      served.out,
+      served.err,
+    );
+    const started = await Promise.race([
+      pollUntil("the proxy to listen", () => (served.o.out.includes("OpenAI-compatible proxy on") ? true : undefined), 10_000, 20),
+      exited.then((code) => `serve exited with ${code}: ${served.o.err}`),
+    ]);
+    expect(started).toBe(true);
+    const openai = new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: "unused", maxRetries: 0 });
+    // Act
+    const r = await openai.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hi" }], max_tokens: 4 });
+    const listed = (await openai.models.list()).data.map((m) => m.id);
+    // Assess: answered by the network's model (a job was billed), named as the app asked
+    expect(r.model).toBe("gpt-4o-mini");
+    expect(r.usage?.completion_tokens).toBeGreaterThan(0);
+    expect(listed).toEqual(expect.arrayContaining(["gpt-4o-mini", "gpt-4o", BUILTIN_DEFAULT_MODEL]));
+    expect(served.o.out).toContain(`model aliases: gpt-4o-mini → ${BUILTIN_DEFAULT_MODEL}, gpt-4o → ${BUILTIN_DEFAULT_MODEL}`);
+  });
+
+  it.each([
+    ["a malformed pair", ["--model-alias", "gpt-4o-mini"], /"gpt-4o-mini" is not <openai-name>=<cocoon-model>/],
+    ["an empty target", ["--model-alias", "gpt-4o-mini="], /is not <openai-name>=<cocoon-model>/],
+    ["an alias defined twice", ["--model-alias", "gpt-4o-mini=a", "--model-alias", "gpt-4o-mini=b"], /"gpt-4o-mini" is defined twice/],
+    [
+      "an alias of an alias",
+      ["--model-alias", "gpt-4o=gpt-4o-mini", "--model-alias", "gpt-4o-mini=a"],
+      /itself an alias|another alias serves/,
+    ],
+  ])("serve refuses %s as a usage error (64), before it listens", async (_what, flags, message) => {
+    // Act
+    const r = io();
+    const code = await main(["serve", "--port", String(await freePort()), ...flags, ...args("server")], r.out, r.err);
+    // Assess
+    expect(code).toBe(64);
+    expect(r.o.err).toMatch(/option '--model-alias <openai-name=cocoon-model>' argument/);
+    expect(r.o.err).toMatch(message);
+    expect(r.o.out).toBe("");
   });
 
   it("serve refuses a --max-tokens past the network's cap on one job, before it listens", async () => {

@@ -20,6 +20,7 @@ import { definePolicyCommands } from "./commands/policy";
 import { defineReceiptsCommands } from "./commands/receipts";
 import { withdrawCommand } from "./commands/withdraw";
 import { formatAnswer } from "./format";
+import { addModelAlias, describeAliases, ModelAliasError, parseModelAlias } from "./serve/aliases";
 import { CocoonClient, VerificationError, type CocoonClientOptions } from "./sdk";
 
 interface ConnectionOptions {
@@ -94,6 +95,40 @@ function jobTokens(v: string): number {
   return n;
 }
 
+/**
+ * --model-alias collector: each "openai-name=cocoon-model" added to the table of those before it;
+ * a malformed pair, an alias given twice or an alias of an alias is a usage error before anything starts.
+ */
+function modelAlias(v: string, table: Map<string, string> = new Map()): Map<string, string> {
+  try {
+    return addModelAlias(table, ...parseModelAlias(v));
+  } catch (e) {
+    if (e instanceof ModelAliasError) throw new InvalidArgumentError(`${e.message}.`);
+    throw e;
+  }
+}
+
+/**
+ * A reasoning model's thinking, on stderr so that stdout stays the answer alone (a pipe or a
+ * redirect gets the answer; the user still sees why a reasoning model is slow to answer): dimmed on
+ * a terminal, after a "[thinking]" tag otherwise; `end` closes it with a newline once the answer starts.
+ */
+function thinkingOn(err: Io["err"], show: boolean) {
+  let open = false;
+  return {
+    write(text: string | undefined) {
+      if (!show || !text) return;
+      if (!open && !err.isTTY) err.write("[thinking] ");
+      open = true;
+      err.write(err.isTTY ? `\x1b[2m${text}\x1b[22m` : text);
+    },
+    end() {
+      if (open) err.write("\n");
+      open = false;
+    },
+  };
+}
+
 export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   const program = newProgram("cocoon", "the Cocoon requester CLI: confidential AI inference paid in TON", io).addHelpText(
     "after",
@@ -144,12 +179,23 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       )
       .option("--allow-dev", "accept SIMULATED (dev) attestations (default only against the local network)")
       .option("--fresh-attestation", "challenge every candidate for evidence bound to a nonce of yours before encrypting to it")
-      .option("--no-stream", "wait for the whole answer instead of printing tokens as they arrive (--json never streams)"),
+      .option("--no-stream", "wait for the whole answer instead of printing tokens as they arrive (--json never streams)")
+      .option(
+        "--no-reasoning",
+        "do not print a reasoning model's thinking (by default it goes to stderr, so stdout is the answer alone; --json has it as `reasoning`)",
+      ),
   ).action(
     run(
       async (
         words: string[],
-        o: ConnectionOptions & { model?: string; maxTokens: number; tier?: AttestationTier[]; freshAttestation?: boolean; stream: boolean },
+        o: ConnectionOptions & {
+          model?: string;
+          maxTokens: number;
+          tier?: AttestationTier[];
+          freshAttestation?: boolean;
+          stream: boolean;
+          reasoning: boolean;
+        },
       ) => {
         const { client, allowDev } = connect(o);
         let model = o.model;
@@ -165,8 +211,11 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
           tiers: o.tier ?? (allowDev ? (["tdx", "dev"] as AttestationTier[]) : (["tdx"] as AttestationTier[])),
           freshAttestation: o.freshAttestation === true,
         };
+        const thinking = thinkingOn(io.err, o.reasoning && o.json !== true);
         if (o.json || !o.stream) {
           const r = await withProgress(o, (step) => client.ask({ ...ask, onProgress: step }));
+          thinking.write(r.reasoning);
+          thinking.end();
           print(o, r, formatAnswer(r));
           return;
         }
@@ -180,12 +229,18 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
               streaming = true;
             }
             if (ev.type === "delta") {
-              if (ev.text) io.out.write(ev.text);
+              thinking.write(ev.reasoning);
+              if (ev.text) {
+                thinking.end();
+                io.out.write(ev.text);
+              }
             } else if (ev.type === "restart") {
+              thinking.end();
               io.err.write(
                 `\n[the worker streaming this answer failed; worker ${ev.workerId.slice(0, 8)} starts over — the text above is not part of the answer]\n`,
               );
             } else {
+              thinking.end();
               io.out.write("\n" + formatAnswer({ ...ev, text: "" }).replace(/^\n/, "") + "\n");
             }
           }
@@ -347,21 +402,28 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
         "hold once for this many jobs (at most 32) instead of once per job: fewer writes per job; workers are paid when each tab closes, about 7 min later",
         positiveInt,
       )
+      .option(
+        "--model-alias <openai-name=cocoon-model>",
+        "answer requests for an OpenAI model name with a Cocoon model (repeatable), e.g. gpt-4o-mini=qwen2-7b for apps that hard-code OpenAI's names; the answer names the model as the app asked; an alias wins over a Cocoon model of its name",
+        modelAlias,
+      )
       .option("--allow-dev", "accept SIMULATED (dev) attestations (default only against the local network)"),
   ).action(
-    run(async (o: ConnectionOptions & { port: number; tabs?: number; maxTokens?: number }) => {
+    run(async (o: ConnectionOptions & { port: number; tabs?: number; maxTokens?: number; modelAlias?: Map<string, string> }) => {
       const { client, key, allowDev } = connect(o, o.tabs ? { tabs: { slots: o.tabs } } : {});
       const { startServeProxy, serveBackend } = await import("./serve");
       const p = await startServeProxy({
         port: o.port,
         ...(o.maxTokens !== undefined ? { defaultMaxTokens: o.maxTokens } : {}),
+        ...(o.modelAlias ? { modelAliases: Object.fromEntries(o.modelAlias) } : {}),
         ...serveBackend(client),
       });
       // OpenAI clients never show the x-cocoon-tier header: say it here, where the user looks
       const dev = allowDev
         ? "accepting dev workers too: their attestation is SIMULATED, whoever runs them can read your prompts (without --allow-dev, and off the local network, only attested workers)\n"
         : "";
-      io.out.write(`OpenAI-compatible proxy on ${p.url}/v1 (key stays here; account ${key.id})\n${dev}`);
+      const aliases = o.modelAlias ? `model aliases: ${describeAliases(o.modelAlias)}\n` : "";
+      io.out.write(`OpenAI-compatible proxy on ${p.url}/v1 (key stays here; account ${key.id})\n${aliases}${dev}`);
       await new Promise(() => {});
     }),
   );

@@ -10,6 +10,9 @@ import type { ServeProxy, ServeProxyOptions } from "./serve/types";
  * seals and opens envelopes; client/serve/sdk-backend.ts builds them from a CocoonClient).
  * This module holds no keys.
  *
+ * Model aliases (--model-alias gpt-4o-mini=qwen2-7b, client/serve/aliases.ts) let apps that
+ * hard-code OpenAI's model names run unchanged: the job runs on the target, the answer names the alias.
+ *
  * Routes (client/serve/): GET /v1/models, GET /v1/models/{id}, POST /v1/chat/completions,
  * POST /v1/completions, POST /v1/embeddings, POST /v1/responses, matched by the router the coordinator uses
  * (edge/router.ts) and served through the same node:http mapper (edge/node.ts), which writes
@@ -39,6 +42,7 @@ export type {
   EmbedRequest,
   EmbedResult,
   ModelCapabilities,
+  ListedModel,
   ModelInfo,
   OpenAiErrorMapping,
   ServeProxy,
@@ -48,6 +52,7 @@ export type {
   ToolCallDelta,
 } from "./serve/types";
 export { mapAskError, OpenAiError, ServeProxyError } from "./serve/errors";
+export { addModelAlias, describeAliases, ModelAliasError, parseModelAlias } from "./serve/aliases";
 export { streamPieces } from "./serve/answer";
 export { float32Base64 } from "./serve/embeddings";
 export { serveBackend } from "./serve/sdk-backend";

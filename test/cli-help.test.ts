@@ -23,7 +23,7 @@ const CLIS: Array<[string, Main, Record<string, string[]>]> = [
     "cocoon",
     cocoon,
     {
-      ask: ["--model", "--max-tokens", "--tier", "--allow-dev", "--fresh-attestation", "--api", "--key", "--json"],
+      ask: ["--model", "--max-tokens", "--tier", "--allow-dev", "--fresh-attestation", "--no-reasoning", "--api", "--key", "--json"],
       balance: ["--api", "--key", "--json"],
       deposit: ["--api", "--key", "--json"],
       withdraw: ["--to", "--api", "--key", "--json"],
@@ -31,7 +31,7 @@ const CLIS: Array<[string, Main, Record<string, string[]>]> = [
       faucet: ["--api", "--key", "--json"],
       models: ["--api", "--json"],
       whoami: ["--api", "--key"],
-      serve: ["--port", "--allow-dev", "--api", "--key"],
+      serve: ["--port", "--model-alias", "--allow-dev", "--api", "--key"],
       "attest verify": ["--collateral", "--at", "--json"],
     },
   ],

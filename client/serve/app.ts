@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { BodyTooLargeError, type HttpRequest, type HttpResponse } from "../../edge/http";
 import { createRouter } from "../../edge/router";
+import { aliasedModels, ModelAliasError, modelAliasTable } from "./aliases";
 import { modelCatalog } from "./capabilities";
 import { chatCompletions } from "./chat-completions";
 import { completions } from "./completions";
 import { embeddings } from "./embeddings";
-import { errorResponse, invalid, mapAskError, OpenAiError } from "./errors";
+import { errorResponse, invalid, mapAskError, OpenAiError, ServeProxyError } from "./errors";
 import { getModel, listModels } from "./models";
 import { responses } from "./responses";
 import type { OpenAiErrorMapping, ProxyContext, ServeProxyOptions } from "./types";
@@ -32,6 +33,16 @@ function hostIsLoopback(hostHeader: string | undefined): boolean {
   if (h.startsWith("[")) h = h.slice(1, h.indexOf("]"));
   else h = h.replace(/:\d+$/, "");
   return LOOPBACK_HOSTS.has(h) || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/** The --model-alias table, checked before the proxy listens. */
+function aliasTable(aliases: ServeProxyOptions["modelAliases"]): Map<string, string> {
+  try {
+    return modelAliasTable(aliases ?? {});
+  } catch (err) {
+    if (err instanceof ModelAliasError) throw new ServeProxyError("invalid_model_alias", err.message, { cause: err });
+    throw err;
+  }
 }
 
 /** OpenAI's request ids look like this; every answer carries one (x-request-id), errors and refusals too. */
@@ -61,12 +72,14 @@ export function proxyApp(opts: ServeProxyOptions) {
   const now = opts.now ?? Date.now;
   const mapError = (err: unknown): OpenAiErrorMapping => (err instanceof OpenAiError ? err : (opts.mapError?.(err) ?? mapAskError(err)));
   const catalog = modelCatalog(opts.listModels, opts.modelsTtlMs ?? 10_000, now);
+  const models = aliasedModels(catalog, aliasTable(opts.modelAliases));
   const base = {
     ask: opts.ask,
     ...(opts.askStream ? { askStream: opts.askStream } : {}),
     ...(opts.embed ? { embed: opts.embed } : {}),
-    ...(catalog.available ? { listModels: () => catalog.all() } : {}),
-    model: (id: string) => catalog.model(id),
+    ...(catalog.available ? { listModels: () => models.all() } : {}),
+    model: (id: string) => models.model(id),
+    target: models.target,
     defaultMaxTokens: opts.defaultMaxTokens ?? 1024,
     mapError,
     ...(opts.onError ? { onError: opts.onError } : {}),

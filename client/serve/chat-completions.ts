@@ -193,6 +193,8 @@ export async function chatAsk(spec: ChatSpec, ctx: ProxyContext, signal: AbortSi
   checkJobPromptTokens(n, promptTokenBound(job.messages, sentTools), messagesParam ?? "messages");
   return {
     ...job,
+    // a model alias runs on its target; the answer names the model as the app asked (body.model)
+    model: ctx.target?.(spec.model) ?? spec.model,
     maxTokens,
     ...(n > 1 ? { n } : {}),
     ...(sentTools ? { tools: sentTools } : {}),

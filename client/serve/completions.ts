@@ -39,7 +39,8 @@ export async function completions(req: HttpRequest, ctx: ProxyContext): Promise<
   const stop = asStop(body.stop);
   const extra = extraFields(raw, CompletionBody);
   const asks: AskRequest[] = prompts.map((prompt) => ({
-    model: body.model,
+    // a model alias runs on its target; the answer names the model as the app asked
+    model: ctx.target?.(body.model) ?? body.model,
     ...(rawPrompt ? { prompt } : { messages: [{ role: "user" as const, content: prompt }] }),
     ...(n > 1 ? { n } : {}),
     maxTokens,

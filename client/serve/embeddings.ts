@@ -33,7 +33,8 @@ export async function embeddings(req: HttpRequest, ctx: ProxyContext): Promise<H
       : typeof body.input[0] === "number"
         ? [body.input as number[]]
         : (body.input as string[] | number[][]);
-  const r = await ctx.embed({ model: body.model, input, ...(req.signal ? { signal: req.signal } : {}) });
+  // a model alias runs on its target; the answer names the model as the app asked
+  const r = await ctx.embed({ model: ctx.target?.(body.model) ?? body.model, input, ...(req.signal ? { signal: req.signal } : {}) });
   if (r.vectors.length !== input.length) {
     throw new OpenAiError(
       502,

@@ -5,7 +5,7 @@ import type { OpenAiErrorMapping } from "./types";
 export class ServeProxyError extends Error {
   override readonly name = "ServeProxyError";
   constructor(
-    readonly code: "non_loopback_host" | "listen_failed",
+    readonly code: "non_loopback_host" | "listen_failed" | "invalid_model_alias",
     message: string,
     options?: { cause?: unknown },
   ) {

@@ -1,13 +1,15 @@
 import { jsonResponse, type HttpResponse } from "../../edge/http";
 import { OpenAiError } from "./errors";
-import type { ModelInfo, ProxyContext } from "./types";
+import type { ListedModel, ProxyContext } from "./types";
 
 /** OpenAI's model object, with what the model can do (what every live worker of it advertised). */
-const card = (m: ModelInfo) => ({
+const card = (m: ListedModel) => ({
   id: m.id,
   object: "model",
   created: 0,
   owned_by: "cocoon",
+  // a --model-alias of cocoon serve: the Cocoon model that answers for it
+  ...(m.aliasOf !== undefined ? { alias_of: m.aliasOf } : {}),
   ...(m.capabilities
     ? {
         capabilities: {
@@ -39,5 +41,8 @@ export async function listModels(ctx: ProxyContext): Promise<HttpResponse> {
 /** GET /v1/models/{id+}: ids may hold slashes (qwen/qwen2-7b). */
 export async function getModel(ctx: ProxyContext, id: string): Promise<HttpResponse> {
   requireList(ctx);
-  return jsonResponse(200, card((await ctx.model(id))!));
+  const m = (await ctx.model(id))!;
+  // a model alias answers as GET /v1/models lists it: under its own id, with its target's capabilities
+  const target = ctx.target?.(id) ?? id;
+  return jsonResponse(200, card(target === id ? m : { ...m, id, aliasOf: target }));
 }

@@ -135,6 +135,11 @@ export interface ModelInfo {
   capabilities?: ModelCapabilities;
 }
 
+/** A model as GET /v1/models lists it: a model alias (--model-alias) names the network model it stands for. */
+export interface ListedModel extends ModelInfo {
+  aliasOf?: string;
+}
+
 /** An OpenAI-shaped error answer. */
 export interface OpenAiErrorMapping {
   status: number;
@@ -165,6 +170,13 @@ export interface ServeProxyOptions {
    * /v1/models answers 501 and requests go to the network unchecked.
    */
   listModels?: () => Promise<Array<string | ModelInfo>>;
+  /**
+   * OpenAI model names answered by Cocoon models (`cocoon serve --model-alias gpt-4o-mini=qwen2-7b`):
+   * a request naming an alias runs on its target, checked against the target's capabilities, and
+   * its answer names the alias as the app asked. An alias wins over a network model of its name;
+   * an alias of an alias is refused (ServeProxyError invalid_model_alias).
+   */
+  modelAliases?: Readonly<Record<string, string>>;
   /** How long a model list is reused (default 10 s; an unknown model refetches it once). */
   modelsTtlMs?: number;
   /** Used when a request names neither max_tokens nor max_completion_tokens. Default 1024. */
@@ -205,7 +217,9 @@ export interface ProxyContext {
   embed?: EmbedFn;
   /** The model's entry when the proxy has a model list (throws 404 for a model not on offer); undefined without one. */
   model(id: string): Promise<ModelInfo | undefined>;
-  listModels?: () => Promise<ModelInfo[]>;
+  /** The network's name of the model a request names: its target for a model alias; without one the name itself. */
+  target?: (id: string) => string;
+  listModels?: () => Promise<ListedModel[]>;
   defaultMaxTokens: number;
   /** This request's id (x-request-id), also the id of a stream that has no job id yet. */
   requestId: string;
