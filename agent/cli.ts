@@ -561,7 +561,7 @@ const ENGINE_NOT_UP = new Set(["engine_unavailable", "engine_timeout", "engine_c
  * the server does not list (their jobs would fail).
  */
 export async function engineModels(
-  engine: Pick<Engine, "models" | "name">,
+  engine: Pick<Engine, "models" | "name" | "health">,
   configured: string[],
   log: { info(msg: string, data?: Record<string, unknown>): void; warn(msg: string, data?: Record<string, unknown>): void },
   o: { backoff?: BackoffOptions; sleep?: (ms: number) => Promise<void> } = {},
@@ -571,6 +571,9 @@ export async function engineModels(
   for (;;) {
     let listed: string[];
     try {
+      // The health check first, where the engine has one: llama-server and others list their
+      // models before the model is loaded (or after the engine behind the list has died).
+      await engine.health?.();
       listed = await engine.models();
     } catch (e) {
       if (!(e instanceof EngineError)) throw e;
@@ -591,8 +594,16 @@ export async function engineModels(
       continue;
     }
     if (wait.failures > 0) log.info("engine answers", { engine: engine.name, models: listed });
+    // Ollama with nothing pulled lists no model ("data": null); other servers always list the one they were started with.
+    const none = `the engine at ${engine.name} lists no models: with Ollama, pull one first (ollama pull <model>); vLLM, llama-server and SGLang list the model they were started with`;
+    if (!listed.length && !configured.length) throw new EngineError("model_not_served", none, { engine: engine.name });
     const missing = configured.filter((m) => !listed.includes(m));
-    if (missing.length) log.warn("the engine does not list these configured models: their jobs will fail", { missing, listed });
+    if (missing.length)
+      log.warn("the engine does not list these configured models: their jobs will fail", {
+        missing,
+        listed,
+        ...(listed.length ? {} : { hint: none }),
+      });
     return configured.length ? configured : listed;
   }
 }

@@ -68,6 +68,14 @@ export interface AgentOptions {
    * policyRefusal). A job refused here is left to its lease, which moves it to another candidate.
    */
   policy?: { registry: PolicyCache; image?: string; modelDigests?: Record<string, string> };
+  /**
+   * How the engine's health is watched. `everyMs` (default 30 s): while no job runs, an engine
+   * with a health check (engine.health: one GET /health of a few bytes) is probed this often, on
+   * the housekeeping tick, so an engine that died between jobs leaves the candidate lists before a
+   * paid job finds it. `timeoutsBeforeDown` (default 3): that many jobs in a row the engine left
+   * unanswered (engine_timeout) take the worker off the lists even when its probe answers.
+   */
+  engineHealth?: { everyMs?: number; timeoutsBeforeDown?: number };
 }
 
 /** Challenges answered at once at most; more are dropped (each costs a quote) and the requester times out. */
@@ -81,6 +89,9 @@ const attemptKey = (j: { jobId: string; attempt: number }) => `${j.jobId}#${j.at
 
 /** Engine errors that mean the engine as a whole is down, not that this one request was bad. */
 const ENGINE_DOWN = new Set(["engine_unavailable", "engine_crashed"]);
+
+/** Engine errors that prove the engine answered (it refused or garbled this request): it is not hung. */
+const ENGINE_ANSWERED = new Set(["engine_rejected", "model_not_served", "engine_bad_response"]);
 
 export interface RunningAgent {
   workerId: string;
@@ -221,6 +232,31 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   let engineDown = false;
   const probe = backoff(o.backoff);
   let nextProbeAt = 0;
+  /**
+   * The engine's probe: its health check where it has one (llama-server, vLLM, SGLang and TGI
+   * answer GET /v1/models from their HTTP layer even while the engine behind it is hung or dead),
+   * else its model list.
+   */
+  const probeEngine = async () => {
+    if (o.engine.health) await o.engine.health();
+    else await o.engine.models();
+  };
+  const healthEveryMs = o.engineHealth?.everyMs ?? 30_000;
+  let nextHealthAt = now() + healthEveryMs;
+  /**
+   * Jobs in a row the engine left unanswered (engine_timeout). An engine that takes connections
+   * but never answers failed each paid job after the full engine timeout (120 s) and was never
+   * marked down; from `timeoutsBeforeDown` on it is, whatever its probe says, and it stays one
+   * timeout from down (its probe backing off) until it answers a job again.
+   */
+  const timeoutsBeforeDown = Math.max(1, o.engineHealth?.timeoutsBeforeDown ?? 3);
+  let timeouts = 0;
+  /** The engine answered a call (or refused it as a request's fault): it is not hung, and needs no idle probe for a while. */
+  const engineAnswered = () => {
+    if (timeouts >= timeoutsBeforeDown) probe.reset();
+    timeouts = 0;
+    nextHealthAt = now() + healthEveryMs;
+  };
   const engineIsDown = (e: EngineError) => {
     if (engineDown) return;
     engineDown = true;
@@ -244,17 +280,24 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
    * An engine_unavailable from a call. An engine that could not be reached, or that answered
    * with its load (429, 503), is down at once. One that answered with an error of its own (a
    * 500, an error mid-stream) may have failed on this one request, which a requester can
-   * craft: a probe decides, so that one job cannot take a worker off the lists.
+   * craft: a probe decides, so that one job cannot take a worker off the lists. So does a job
+   * the engine left unanswered (engine_timeout: a hung engine, or one huge prompt), until
+   * `timeoutsBeforeDown` of them in a row, which take it down whatever the probe says.
    */
   let confirming = false;
   const engineFailed = (e: unknown) => {
-    if (!(e instanceof EngineError) || !ENGINE_DOWN.has(e.code) || engineDown) return;
+    if (!(e instanceof EngineError)) return;
+    if (ENGINE_ANSWERED.has(e.code)) return engineAnswered();
+    if (engineDown) return;
+    if (e.code === "engine_timeout") {
+      // A requester can make one job slow (a huge prompt): one timeout is confirmed by a probe; a run of them is not waited out.
+      if (++timeouts >= timeoutsBeforeDown) return engineIsDown(e);
+    } else if (!ENGINE_DOWN.has(e.code)) return;
     const status = e.details?.status;
-    if (e.details?.serverMessage === undefined || status === 429 || status === 503) return engineIsDown(e);
+    if (e.code !== "engine_timeout" && (e.details?.serverMessage === undefined || status === 429 || status === 503)) return engineIsDown(e);
     if (confirming) return;
     confirming = true;
-    void o.engine
-      .models()
+    void probeEngine()
       .then(
         () => log.warn("engine failed one request but answers its probe: still serving", { code: e.code }),
         () => engineIsDown(e),
@@ -270,7 +313,9 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         throw new EngineError("engine_unavailable", "the engine is down; the agent waits for it to come back", { engine: o.engine.name });
       const t0 = performance.now();
       try {
-        return await o.engine.generate(req);
+        const r = await o.engine.generate(req);
+        engineAnswered();
+        return r;
       } catch (e) {
         engineFailed(e);
         throw e;
@@ -285,6 +330,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       () => engineDown,
       engineFailed,
       (s) => metrics.engineCall(s),
+      engineAnswered,
     ),
     // ---- end issue 11
   };
@@ -542,14 +588,28 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     }
     if (engineDown && now() >= nextProbeAt) {
       try {
-        await o.engine.models();
+        await probeEngine();
         engineDown = false;
-        probe.reset();
+        // back from a run of timeouts: its probe may answer while its jobs still hang, so the next
+        // timeout takes it down again at once and the probes keep backing off (engineAnswered resets)
+        if (timeouts < timeoutsBeforeDown) probe.reset();
+        nextHealthAt = now() + healthEveryMs;
         metrics.setState(draining ? "draining" : "serving");
         log.info("engine back: taking jobs again");
         await beat(); // back on the candidate lists
       } catch {
         nextProbeAt = now() + probe.next();
+      }
+    }
+    // While idle, the engine's health check (one small GET): an engine that died or hung between
+    // jobs leaves the lists now, not after a paid job waited out its timeout on it.
+    if (!engineDown && o.engine.health && inFlight === 0 && now() >= nextHealthAt) {
+      nextHealthAt = now() + healthEveryMs;
+      try {
+        await o.engine.health();
+      } catch (e) {
+        if (inFlight === 0)
+          engineIsDown(e instanceof EngineError ? e : new EngineError("engine_unavailable", messageOf(e), { engine: o.engine.name }));
       }
     }
     if (now() - lastBeat >= heartbeatMs) await beat();
@@ -707,6 +767,7 @@ function guardedExtras(
   isDown: () => boolean,
   onError: (e: unknown) => void,
   timed: (seconds: number) => void,
+  onAnswer: () => void,
 ): Partial<Engine> {
   const down = () =>
     new EngineError("engine_unavailable", "the engine is down; the agent waits for it to come back", { engine: inner.name });
@@ -716,7 +777,9 @@ function guardedExtras(
       if (isDown()) throw down();
       const t0 = performance.now();
       try {
-        return await f(a);
+        const r = await f(a);
+        onAnswer();
+        return r;
       } catch (e) {
         onError(e);
         throw e;
@@ -730,6 +793,7 @@ function guardedExtras(
       const t0 = performance.now();
       try {
         yield* f(a);
+        onAnswer();
       } catch (e) {
         onError(e);
         throw e;

@@ -163,6 +163,12 @@ export interface Engine {
   readonly name: string;
   /** Model names this engine can serve right now. */
   models(): Promise<string[]>;
+  /**
+   * A cheap check that the engine itself works, not only its HTTP layer: resolves when it does,
+   * throws EngineError (engine_unavailable, engine_timeout) when not. The agent probes with it
+   * while idle and while the engine is down; an engine without it is probed with models().
+   */
+  health?(): Promise<void>;
   generate(req: EngineRequest): Promise<EngineResult>;
   /** Chat, streamed: deltas, then "done". */
   stream?(req: EngineRequest): AsyncIterable<EngineStreamEvent>;

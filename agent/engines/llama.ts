@@ -79,7 +79,7 @@ export interface LlamaLoadInfo extends ModelInfo {
   randomWeights: boolean;
 }
 
-export interface LlamaEngine extends Required<Engine> {
+export interface LlamaEngine extends Required<Omit<Engine, "health">> {
   readonly modelFile: string;
   readonly modelName: string;
   /** Checks, hashes and loads the model (once; again after a crash). Throws EngineError('model_invalid'). */

@@ -20,6 +20,8 @@ import {
 /**
  * Adapter for any OpenAI-compatible server (vLLM, llama.cpp server, Ollama's /v1):
  *   models()           → GET  {baseUrl}/models
+ *   health()           → GET  {baseUrl without /v1}/health (llama-server, vLLM, SGLang, TGI), short
+ *                         timeout; where that route is missing (404: Ollama, LM Studio) GET {baseUrl}/models
  *   generate()/stream() → POST {baseUrl}/chat/completions (tools, tool_choice, stop, seed, top_p
  *                         and response_format passed through; tool_calls returned; the stream
  *                         asks for usage with stream_options.include_usage)
@@ -36,6 +38,8 @@ export interface OpenAiEngineOptions {
   apiKey?: string;
   /** Whole-request timeout (headers and body), default 120 s; for a stream, the longest wait for its head or its next event. */
   timeoutMs?: number;
+  /** health()'s own timeout, default 5 s: a probe of a hung engine must not wait as long as a job does. */
+  healthTimeoutMs?: number;
   fetchImpl?: typeof fetch;
   /**
    * What the server can do, as advertised to requesters (cocoon serve refuses what a model
@@ -50,15 +54,18 @@ export interface OpenAiEngineOptions {
 }
 
 const ModelList = z.object({
-  data: z.array(
-    z
-      .object({
-        id: z.string().min(1),
-        max_model_len: z.number().int().positive().optional(),
-        context_length: z.number().int().positive().optional(),
-      })
-      .loose(),
-  ),
+  // Ollama with no model pulled answers {"object":"list","data":null}: read as no models (cli.ts says to pull one).
+  data: z
+    .array(
+      z
+        .object({
+          id: z.string().min(1),
+          max_model_len: z.number().int().positive().optional(),
+          context_length: z.number().int().positive().optional(),
+        })
+        .loose(),
+    )
+    .nullable(),
 });
 
 const TextCompletion = z.object({
@@ -342,6 +349,12 @@ function completionBody(req: EngineCompletionRequest, stream: boolean): Record<s
   return body;
 }
 
+/** A JSON body with an `error` field: a server's "no such route" dressed as a 200 (LM Studio). */
+function hasErrorField(bodyText: string): boolean {
+  const body = jsonOrText(bodyText);
+  return typeof body === "object" && body !== null && "error" in body;
+}
+
 function jsonOrText(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -395,15 +408,26 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
   }
   const baseUrl = opts.baseUrl.replace(/\/+$/, "");
   const name = `openai-compatible:${baseUrl}`;
-  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const defaultTimeoutMs = opts.timeoutMs ?? 120_000;
   const fetchImpl = opts.fetchImpl ?? fetch;
+  const healthTimeoutMs = opts.healthTimeoutMs ?? 5_000;
+  /**
+   * llama-server, vLLM, SGLang and TGI serve /health beside /v1, not under it (at the origin for
+   * the usual http://host:port/v1; under the prefix for a proxy's http://host/llm/v1).
+   */
+  const healthUrl = `${baseUrl.replace(/\/v1$/, "")}/health`;
 
-  /** One HTTP exchange with timeout + caller abort covering headers AND body. */
+  /**
+   * One HTTP exchange with timeout + caller abort covering headers AND body; `at` overrides the
+   * URL (health) and the timeout (probes).
+   */
   async function exchange(
     path: string,
     init: { method: "GET" | "POST"; body?: unknown },
     signal: AbortSignal | undefined,
+    at: { url?: string; timeoutMs?: number } = {},
   ): Promise<{ status: number; bodyText: string }> {
+    const timeoutMs = at.timeoutMs ?? defaultTimeoutMs;
     throwIfAborted(signal, name);
     const ctl = new AbortController();
     let timedOut = false;
@@ -416,7 +440,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     const headers: Record<string, string> = { accept: "application/json" };
     if (init.body !== undefined) headers["content-type"] = "application/json";
     if (opts.apiKey) headers.authorization = `Bearer ${opts.apiKey}`;
-    const url = `${baseUrl}${path}`;
+    const url = at.url ?? `${baseUrl}${path}`;
     try {
       const res = await fetchImpl(url, {
         method: init.method,
@@ -464,6 +488,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     model: string,
   ): AsyncGenerator<{ data: string } | { whole: string }> {
     throwIfAborted(signal, name);
+    const timeoutMs = defaultTimeoutMs;
     const ctl = new AbortController();
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
@@ -555,11 +580,11 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
   }
 
   /** GET /models, checked against OpenAI's model list shape (models() and modelList() both read it). */
-  async function fetchModels(): Promise<z.infer<typeof ModelList>["data"]> {
+  async function fetchModels(at: { timeoutMs?: number } = {}): Promise<NonNullable<z.infer<typeof ModelList>["data"]>> {
     const path = "/models";
-    const { status, bodyText } = await exchange(path, { method: "GET" }, undefined);
+    const { status, bodyText } = await exchange(path, { method: "GET" }, undefined, at);
     if (status < 200 || status > 299) throw httpError("GET", path, status, bodyText);
-    const models = parseAs(ModelList, "an OpenAI model list ({data:[{id}]})", "GET", path, bodyText).data;
+    const models = parseAs(ModelList, "an OpenAI model list ({data:[{id}]})", "GET", path, bodyText).data ?? [];
     // llama-server answers GET /v1/models while it still loads its model (every other route
     // answers 503 "Loading model"), with `"meta": null` until the model is ready. Read as up,
     // the agent registered (or came back from engine_down) and failed jobs until the load ended.
@@ -568,6 +593,41 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
         engine: name,
       });
     return models;
+  }
+
+  /**
+   * Where health() asks: unknown until the first answer; "models" once /health proved missing.
+   * GET /v1/models is answered by the HTTP layer even while the engine behind it is hung or dead
+   * (vLLM, llama-server), so /health is preferred wherever the server has one.
+   */
+  let healthRoute: "health" | "models" | undefined;
+
+  /** The engine's own health (see health() below); throws EngineError. */
+  async function checkHealth(): Promise<void> {
+    if (healthRoute !== "models") {
+      const { status, bodyText } = await exchange("/health", { method: "GET" }, undefined, {
+        url: healthUrl,
+        timeoutMs: healthTimeoutMs,
+      });
+      // LM Studio answers any unknown route 200 {"error":"Unexpected endpoint or method. … Returning 200 anyway"}
+      const missing = status === 404 || (status >= 200 && status <= 299 && hasErrorField(bodyText));
+      if (!missing || healthRoute === "health") {
+        if (status >= 200 && status <= 299) {
+          healthRoute = "health";
+          return;
+        }
+        // llama-server 503 "Loading model", vLLM 500/503 once its engine died, TGI 503: not up,
+        // whatever the status (a 4xx here is no request of ours at fault).
+        const serverMessage = serverMessageOf(bodyText);
+        throw new EngineError(
+          "engine_unavailable",
+          `GET ${healthUrl} answered HTTP ${status}${serverMessage ? `: ${serverMessage}` : ""}: the engine is not ready`,
+          { engine: name, status, serverMessage },
+        );
+      }
+      healthRoute = "models"; // no /health on this server (Ollama, LM Studio): its model list is the probe
+    }
+    await fetchModels({ timeoutMs: healthTimeoutMs });
   }
 
   /**
@@ -823,6 +883,14 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       // Not cached like modelList(): each call asks the server again.
       return (await fetchModels()).map((m) => m.id);
     },
+
+    /**
+     * GET /health with its own short timeout (healthTimeoutMs, 5 s): llama-server answers 503
+     * while it loads and 200 {"status":"ok"} once ready; vLLM 200 while its engine loop lives and
+     * 500/503 once it died; SGLang and TGI 200 when ready. A server without it (404: Ollama, whose
+     * /health is "404 page not found") is asked GET /models instead, from then on.
+     */
+    health: checkHealth,
 
     async capabilities(model: string): Promise<EngineCapabilities> {
       const contextLength = (await modelList()).find((m) => m.id === model)?.contextLength;
