@@ -36,10 +36,10 @@ function queuedEnvelope(jobId: string): RequestEnvelope {
 }
 
 describe("privacy: lengths an observer without keys reads off a job", () => {
-  it("the prompt's size, from the payload, only to its bucket (≥ 1 KiB, then steps of 2^(1/4)); its exact byte length from the header, which only the coordinator reads", async () => {
+  it("the prompt's size, from the payload, only to its bucket (≥ 256 B, then steps of 2^(1/4)); its exact byte length from the header, which only the coordinator reads", async () => {
     // Prepare
     const client = await t.client();
-    const lengths = [1, 17, 300, 700, 4321, 20_000];
+    const lengths = [1, 17, 60, 300, 4321, 20_000];
     const seen: Array<{ actual: number; fromHeader: number; plaintext: number }> = [];
     // Act
     for (const n of lengths) {
@@ -52,10 +52,10 @@ describe("privacy: lengths an observer without keys reads off a job", () => {
     }
     // Assess: the header (inside TLS, read by the coordinator, which bills exact token counts
     // anyway) gives the length exactly; the payload, which a worker's host sees the size of, only
-    // its bucket: the four short prompts alike, the longer ones each at a bucket a little above it
+    // its bucket: the three short prompts alike, the longer ones each at a bucket a little above it
     expect(seen.map((s) => s.fromHeader)).toEqual(lengths);
-    expect(new Set(seen.slice(0, 4).map((s) => s.plaintext))).toEqual(new Set([REQUEST_PADDING.floor]));
-    for (const s of seen.slice(4)) {
+    expect(new Set(seen.slice(0, 3).map((s) => s.plaintext))).toEqual(new Set([REQUEST_PADDING.floor]));
+    for (const s of seen.slice(3)) {
       expect(s.plaintext).toBe(paddedLength(s.plaintext, REQUEST_PADDING));
       expect(s.plaintext).toBeGreaterThan(s.actual);
       expect(s.plaintext).toBeLessThan(s.actual * 1.25);
@@ -75,7 +75,7 @@ describe("privacy: lengths an observer without keys reads off a job", () => {
     expect(plaintext - n).toBeLessThan(200);
   });
 
-  it("the answer's size, from the stored reply's chunks, only to each chunk's bucket (≥ 256 B, then steps of 2^(1/4))", async () => {
+  it("the answer's size, from the stored reply's chunks, only to each chunk's bucket (≥ 128 B, then steps of 2^(1/4))", async () => {
     // Prepare: the built-in engine's answer grows with the prompt
     const client = await t.client();
     const seen: Array<{ actual: number; sizes: number[] }> = [];

@@ -51,15 +51,18 @@ export function padJson(json: Uint8Array, o: { floor: number; cap: number }): Ui
 }
 
 /**
- * A request's plaintext (the SDK): at least 1 KiB, so short prompts all look alike. A padded
- * envelope past the coordinator's size cap is sent unpadded (only prompts within ~19 % of the
- * cap, ~150 KiB, show their size).
+ * A request's plaintext (the SDK): at least 256 bytes, so short prompts all look alike. Not
+ * 1 KiB: a DynamoDB write unit is 1 KB, and the floor alone pushed a short prompt's envelope
+ * item past it (measured in bench/cost.ts: 1 KiB and 256-byte chunks took the per-job writes
+ * 14 → 17 WRU; 256 and 128, 15). A padded envelope past the coordinator's size cap is sent
+ * unpadded (only prompts within ~19 % of the cap, ~150 KiB, show their size).
  */
-export const REQUEST_PADDING = { floor: 1024, cap: Number.MAX_SAFE_INTEGER } as const;
+export const REQUEST_PADDING = { floor: 256, cap: Number.MAX_SAFE_INTEGER } as const;
 
 /**
  * Each chunk of a reply (the agent). A streamed chunk carries about a second of tokens: unpadded,
  * its size spells out the lengths of the words in it to whoever sees TLS records (published
- * attacks read answers back from token lengths), so chunks are padded to 256 bytes at least.
+ * attacks read answers back from token lengths), so chunks are padded, to 128 bytes at least
+ * (the first chunk carries one token: its length alone would name the first word's).
  */
-export const CHUNK_PADDING = { floor: 256, cap: Number.MAX_SAFE_INTEGER } as const;
+export const CHUNK_PADDING = { floor: 128, cap: Number.MAX_SAFE_INTEGER } as const;
