@@ -7,7 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 
 /**
- * An OpenAI-compatible engine on 127.0.0.1 the test controls: `hold` keeps chat requests
+ * An OpenAI-compatible engine on 127.0.0.1 the test controls (`received` counts its generation
+ * requests, not its model list or health probes): `hold` keeps chat requests
  * waiting (until `release()`), `delayMs` answers late, `kill()` drops every connection and
  * stops listening (the engine process died), `start()` comes back on the same port.
  */
@@ -35,6 +36,8 @@ export function startFakeEngine(model: string) {
         return void res
           .writeHead(200, { "content-type": "application/json" })
           .end(JSON.stringify({ object: "list", data: [{ id: model }] }));
+      // the agent's health probe (llama-server's and vLLM's GET /health): answered, never held, not counted as a job
+      if (req.url === "/health") return void res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}');
       received++;
       if (hold) held.push(() => answer(res));
       else setTimeout(() => answer(res), delayMs);
