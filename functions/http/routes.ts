@@ -63,7 +63,7 @@ export const routes: Route[] = [
 /**
  * The HTTP relay: the coordinator carries a job's sealed chunks itself (an in-process relay,
  * core/relay-memory.ts). Mounted where there is one (the local default); on AWS the relay is
- * IoT Core and the session routes above vend credentials for it instead.
+ * Amazon SQS (IoT Core a deploy option) and the session routes above vend credentials for it instead.
  */
 export const httpRelayRoutes: Route[] = [relayPublish, relayRead] as Route[];
 
