@@ -43,7 +43,7 @@ export interface AnswerChoice {
   index: number;
   text: string;
   toolCalls?: ToolCall[];
-  finishReason: "stop" | "length";
+  finishReason: "stop" | "length" | "cancelled";
   /** each generated token's log probability, when the request asked for them (logprobs) */
   logprobs?: TokenLogprob[];
   /** the model's thinking, apart from `text`, when its engine separates it (absent when none) */

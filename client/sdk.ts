@@ -116,7 +116,7 @@ export type VerifiedCandidate = Candidate & { measurement: string };
 export type PriceWeights = Pick<PricingConfig, "promptBps" | "completionBps">;
 
 /** An opened answer with its first choice's text and finish reason up front. */
-export type CheckedAnswer = Answer & { text: string; finishReason: "stop" | "length" };
+export type CheckedAnswer = Answer & { text: string; finishReason: "stop" | "length" | "cancelled" };
 
 function checkedAnswer(a: Answer): CheckedAnswer {
   return { ...a, text: a.choices[0]?.text ?? "", finishReason: a.choices[0]?.finishReason ?? "stop" };
@@ -323,7 +323,7 @@ export interface AskChoice {
   index: number;
   text: string;
   toolCalls?: ToolCall[];
-  finishReason: "stop" | "length" | "tool_calls";
+  finishReason: "stop" | "length" | "tool_calls" | "cancelled";
   /** each token's log probability (asked with `logprobs`), from the sealed reply */
   logprobs?: TokenLogprob[];
   /** the model's thinking, apart from `text`, where the worker's engine separates it (reasoning models) */
@@ -414,7 +414,7 @@ export interface AskResult {
   /** n > 1: every choice, choice 0 first. */
   choices?: AskChoice[];
   usage: { promptTokens: number; completionTokens: number };
-  finishReason: "stop" | "length" | "tool_calls";
+  finishReason: "stop" | "length" | "tool_calls" | "cancelled";
   engine: string;
   model: string;
   workerId: string;
@@ -1704,9 +1704,9 @@ function quoteRefused(e: unknown): boolean {
  * The SDK's results and `cocoon serve` (for any ask it is given) both answer with it.
  */
 export const finishReasonOf = (c: {
-  finishReason: "stop" | "length" | "tool_calls";
+  finishReason: "stop" | "length" | "tool_calls" | "cancelled";
   toolCalls?: unknown[];
-}): "stop" | "length" | "tool_calls" => (c.finishReason === "length" ? "length" : c.toolCalls?.length ? "tool_calls" : c.finishReason);
+}): "stop" | "length" | "tool_calls" | "cancelled" => (c.finishReason === "length" ? "length" : c.toolCalls?.length ? "tool_calls" : c.finishReason);
 
 /** How the coordinator relays streams (RelaySession's transports), or "none" (no relay session route answered). */
 type RelayKind = RelaySession["transport"] | "none";

@@ -208,6 +208,8 @@ export const FailureCode = z.enum([
   "reply_too_large",
   /** anything else inside the agent */
   "internal_error",
+  /** the requester cancelled the job before this worker produced anything billable (POST /v1/jobs/{jobId}/cancel) */
+  "cancelled",
   /** an agent too old to send a code */
   "unspecified",
 ]);
@@ -230,8 +232,14 @@ export const JobView = z.object({
   attempt: z.number().int(),
   maxCost: NanoTonString,
   cost: NanoTonString.optional(),
-  /** Why the money went back: failed | expired | no_candidates. */
+  /** Why the money went back: failed | expired | no_candidates | cancelled. */
   outcome: z.string().optional(),
+  /**
+   * When the requester asked to cancel it (unix ms; POST /v1/jobs/{jobId}/cancel). A job cancelled
+   * while running ends "completed", billed for what was generated before its worker stopped
+   * (its final chunk says finishReason "cancelled"), or "refunded" with outcome "cancelled".
+   */
+  cancelledAt: z.number().int().optional(),
   reply: ReplyEnvelope.optional(),
   receipt: Receipt.optional(),
   /** outcome "failed": what the last worker reported, its text sealed to the requester (if it sent one). */
@@ -240,6 +248,19 @@ export const JobView = z.object({
   updatedAt: z.number().int(),
 });
 export type JobView = z.infer<typeof JobView>;
+
+/**
+ * POST /v1/jobs/{jobId}/cancel answer. `cancelled` is true when the job was still running and now
+ * stops (its worker is told; the job ends billed for what it generated, or refunded when nothing
+ * came back), false when it had already ended (`status` says how). Asking again is harmless.
+ */
+export const CancelJobResponse = z.object({
+  jobId: JobId,
+  status: JobStatus,
+  cancelled: z.boolean(),
+  cancelledAt: z.number().int().optional(),
+});
+export type CancelJobResponse = z.infer<typeof CancelJobResponse>;
 
 /** POST /v1/jobs answer: the job's view with ?wait=N (once it finished or the wait ran out), else its id and status. */
 export const SubmitJobResponse = z.union([JobView.extend(Renewed), SubmitResponse]);
@@ -481,8 +502,20 @@ export const AgentChallenge = z.object({
 });
 export type AgentChallenge = z.infer<typeof AgentChallenge>;
 
-/** GET /v1/agent/jobs answer: the jobs plus any attestation challenges for the worker. */
-export const AgentWorkResponse = AgentPollResponse.extend({ challenges: z.array(AgentChallenge).default([]) });
+/**
+ * Third message kind on a worker's queue: the requester cancelled job `jobId`, which was this
+ * worker's at `attempt`. A worker running it stops the engine and posts a completed result billing
+ * what was generated (finishReason "cancelled"); one that has not started it posts kind "failed",
+ * code "cancelled"; one that no longer has it ignores it.
+ */
+export const AgentCancel = z.object({ kind: z.literal("cancel"), jobId: JobId, attempt: z.number().int().nonnegative() });
+export type AgentCancel = z.infer<typeof AgentCancel>;
+
+/** GET /v1/agent/jobs answer: the jobs plus any attestation challenges and cancels for the worker. */
+export const AgentWorkResponse = AgentPollResponse.extend({
+  challenges: z.array(AgentChallenge).default([]),
+  cancels: z.array(AgentCancel).default([]),
+});
 export type AgentWorkResponse = z.infer<typeof AgentWorkResponse>;
 
 /** POST /v1/agent/attestations: a worker's answer to a challenge (evidence bound to its nonce). */

@@ -221,13 +221,17 @@ export const ReplyPlaintext = z.object({
   text: z.string(),
   usage: Usage,
   engine: z.string(), // e.g. "builtin-deterministic (not a real model)" or "openai-compatible:http://127.0.0.1:8000"
-  finishReason: z.enum(["stop", "length"]),
+  finishReason: z.enum(["stop", "length", "cancelled"]),
 });
 export type ReplyPlaintext = z.infer<typeof ReplyPlaintext>;
 
-/** How one choice ended. A stop that produced tool calls is "stop" with toolCalls set (the SDK calls it "tool_calls"). */
+/**
+ * How one choice ended. A stop that produced tool calls is "stop" with toolCalls set (the SDK
+ * calls it "tool_calls"). "cancelled": the requester cancelled the job and the worker stopped
+ * the engine there (the usage bills what was generated up to then).
+ */
 export const ChoiceEnd = z.object({
-  finishReason: z.enum(["stop", "length"]),
+  finishReason: z.enum(["stop", "length", "cancelled"]),
   toolCalls: z.array(ToolCall).max(128).optional(),
 });
 

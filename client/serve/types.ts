@@ -69,7 +69,7 @@ export interface AskResult {
   text: string;
   usage: { promptTokens: number; completionTokens: number };
   /** A stop that produced tool calls is OpenAI's "tool_calls" (also when only `toolCalls` says so). */
-  finishReason: "stop" | "length" | "tool_calls";
+  finishReason: "stop" | "length" | "tool_calls" | "cancelled";
   toolCalls?: ToolCall[];
   /** choice 0's tokens with their log probabilities, when asked for */
   logprobs?: TokenLogprob[];
