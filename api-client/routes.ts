@@ -20,6 +20,7 @@ import {
   LeaseRequest,
   LeaseResponse,
   JobView,
+  CancelJobResponse,
   RouteDirectory,
   SessionRequest,
   SessionResponse,
@@ -73,6 +74,8 @@ export const API = {
   prepareJob: route({ method: "POST", path: "/v1/jobs/prepare", body: PrepareRequest, response: PrepareResponse, session: true }),
   submitJob: route({ method: "POST", path: "/v1/jobs", body: SubmitRequest, response: SubmitJobResponse, session: true }),
   getJob: route({ method: "GET", path: "/v1/jobs/{id}", response: JobView, session: true }),
+  /** stop a running job: its worker stops the engine; billed for what was generated, or refunded when nothing was */
+  cancelJob: route({ method: "POST", path: "/v1/jobs/{id}/cancel", response: CancelJobResponse, session: true }),
   openTab: route({ method: "POST", path: "/v1/tabs", body: OpenTabRequest, response: TabView, session: true }),
   getTab: route({ method: "GET", path: "/v1/tabs/{id}", response: TabView, session: true }),
   routeDirectory: route({ method: "GET", path: "/v1/routes", response: RouteDirectory }),
