@@ -6,7 +6,8 @@
 import { z } from "zod";
 import { type Command, InvalidArgumentError } from "commander";
 import { AttestationTier } from "../events/attestation";
-import { MAX_JOB_TOKENS } from "../events/api";
+import { MAX_JOB_TOKENS, type CancelJobResponse } from "../events/api";
+import { JobId } from "../events/common";
 import { depositCommentFor } from "../core/chain/account";
 import { ApiError } from "../api-client/api";
 import { formatTon, isTestOnlyAddress, parseTon } from "../api-client/format";
@@ -19,7 +20,7 @@ import { defineAttestVerify } from "./commands/attest";
 import { definePolicyCommands } from "./commands/policy";
 import { defineReceiptsCommands } from "./commands/receipts";
 import { withdrawCommand } from "./commands/withdraw";
-import { formatAnswer } from "./format";
+import { cancelledNote, formatAnswer, formatCancel } from "./format";
 import { addModelAlias, describeAliases, ModelAliasError, parseModelAlias } from "./serve/aliases";
 import { CocoonClient, VerificationError, type CocoonClientOptions } from "./sdk";
 
@@ -44,7 +45,7 @@ function connection(cmd: Command): Command {
     .option("--json", "print JSON (and no progress)");
 }
 
-function connect(o: ConnectionOptions, extra: Pick<CocoonClientOptions, "tabs"> = {}) {
+function connect(o: ConnectionOptions, extra: Pick<CocoonClientOptions, "tabs" | "onCancel"> = {}) {
   const s = cliSettings({ api: o.api, key: o.key, keyEnv: process.env.COCOON_KEY_FILE, defaultKeyName: "requester.key" });
   // Dev (simulated) attestations only with an explicit opt-in: the flag, or the local network's own settings file.
   const allowDev =
@@ -78,6 +79,30 @@ async function walletDepositInstructions(account: string): Promise<ApiError> {
       `  - at least ${formatTon(MIN_DEPOSIT)}; the vault keeps ${formatTon(DEPOSIT_FEE)} of each deposit as its fee; then check \`cocoon balance\``,
   );
 }
+
+/** A job id argument (job_ and 26 base32 characters, as `cocoon ask` prints it). */
+function jobIdArg(v: string): string {
+  if (!JobId.safeParse(v).success)
+    throw new InvalidArgumentError("must be a job id: job_ and 26 lowercase base32 characters (as cocoon ask prints it).");
+  return v;
+}
+
+/**
+ * The CLI's io, plus where it hears an interrupt (Ctrl-C): `onInterrupt(handler)` calls `handler`
+ * on the first one and returns what stops listening. Default: SIGINT, once (a second Ctrl-C while
+ * the cancel is on its way then ends the process the usual way).
+ */
+export interface CliIo extends Io {
+  onInterrupt?: (handler: () => void) => () => void;
+}
+
+const onSigint = (handler: () => void) => {
+  process.once("SIGINT", handler);
+  return () => void process.removeListener("SIGINT", handler);
+};
+
+/** The exit code of a command interrupted by Ctrl-C, as shells report one killed by SIGINT (128 + 2). */
+export const EX_INTERRUPTED = 130;
 
 /** A withdrawal seqno: a whole number 0..2^32-1 (uint32 on chain). */
 function seqnoArg(v: string): number {
@@ -129,7 +154,7 @@ function thinkingOn(err: Io["err"], show: boolean) {
   };
 }
 
-export function buildProgram(io: Io, setCode: (code: number) => void): Command {
+export function buildProgram(io: CliIo, setCode: (code: number) => void): Command {
   const program = newProgram("cocoon", "the Cocoon requester CLI: confidential AI inference paid in TON", io).addHelpText(
     "after",
     SETTINGS_HELP,
@@ -146,11 +171,11 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   };
   /** Runs a command body; API, verification and settings failures are exit 2 with their code (JSON on stderr with --json). */
   const run =
-    <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
+    <A extends unknown[]>(fn: (...args: A) => Promise<void | number>) =>
     async (...args: A) => {
       try {
-        await fn(...args);
-        setCode(0);
+        const code = await fn(...args);
+        setCode(code ?? 0);
       } catch (e) {
         if (e instanceof ApiError || e instanceof VerificationError || e instanceof SettingsError) {
           // the options are the action's last argument but one (commander passes the Command last)
@@ -197,58 +222,106 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
           reasoning: boolean;
         },
       ) => {
-        const { client, allowDev } = connect(o);
-        let model = o.model;
-        if (!model) {
-          const { models } = await client.models();
-          model = models.find((m) => m.workers > 0)?.model;
-          if (!model) throw new ApiError(409, "no_workers", "no model has a live worker right now; see cocoon models");
-        }
-        const ask = {
-          model,
-          messages: [{ role: "user" as const, content: words.join(" ") }],
-          maxTokens: o.maxTokens,
-          tiers: o.tier ?? (allowDev ? (["tdx", "dev"] as AttestationTier[]) : (["tdx"] as AttestationTier[])),
-          freshAttestation: o.freshAttestation === true,
-        };
-        const thinking = thinkingOn(io.err, o.reasoning && o.json !== true);
-        if (o.json || !o.stream) {
-          const r = await withProgress(o, (step) => client.ask({ ...ask, onProgress: step }));
-          thinking.write(r.reasoning);
-          thinking.end();
-          print(o, r, formatAnswer(r));
-          return;
-        }
-        // Tokens as they arrive: each delta is shown only once its chunk verified (client/reply.ts).
-        const progress = progressOn(io.err, { quiet: false });
-        let streaming = false;
+        // Ctrl-C while the job runs cancels it (the SDK sends the cancel once the submit went out)
+        const cancels: Array<{ jobId: string; outcome: Parameters<NonNullable<CocoonClientOptions["onCancel"]>>[1] }> = [];
+        const { client, allowDev } = connect(o, { onCancel: (jobId, outcome) => cancels.push({ jobId, outcome }) });
+        const interrupt = new AbortController();
+        const stopListening = (io.onInterrupt ?? onSigint)(() => interrupt.abort());
         try {
-          for await (const ev of client.askStream({ ...ask, onProgress: (t) => progress.step(t) })) {
-            if (!streaming) {
-              progress.done();
-              streaming = true;
-            }
-            if (ev.type === "delta") {
-              thinking.write(ev.reasoning);
-              if (ev.text) {
-                thinking.end();
-                io.out.write(ev.text);
-              }
-            } else if (ev.type === "restart") {
-              thinking.end();
-              io.err.write(
-                `\n[the worker streaming this answer failed; worker ${ev.workerId.slice(0, 8)} starts over — the text above is not part of the answer]\n`,
-              );
-            } else {
-              thinking.end();
-              io.out.write("\n" + formatAnswer({ ...ev, text: "" }).replace(/^\n/, "") + "\n");
-            }
-          }
+          await askCommand(client, allowDev, interrupt.signal, words, o);
+        } catch (e) {
+          if (!interrupt.signal.aborted) throw e;
+          await client.settleCancels(); // each is bounded (CANCEL_TIMEOUT_MS)
+          io.err.write(`\n${interruptedNote(cancels)}\n`);
+          return EX_INTERRUPTED;
         } finally {
-          if (!streaming) progress.done();
+          stopListening();
         }
       },
     ),
+  );
+
+  /** What `cocoon ask` asks and prints, its waits given up when `signal` aborts (Ctrl-C). */
+  async function askCommand(
+    client: CocoonClient,
+    allowDev: boolean,
+    signal: AbortSignal,
+    words: string[],
+    o: ConnectionOptions & {
+      model?: string;
+      maxTokens: number;
+      tier?: AttestationTier[];
+      freshAttestation?: boolean;
+      stream: boolean;
+      reasoning: boolean;
+    },
+  ): Promise<void> {
+    let model = o.model;
+    if (!model) {
+      const { models } = await client.models();
+      model = models.find((m) => m.workers > 0)?.model;
+      if (!model) throw new ApiError(409, "no_workers", "no model has a live worker right now; see cocoon models");
+    }
+    const ask = {
+      model,
+      messages: [{ role: "user" as const, content: words.join(" ") }],
+      maxTokens: o.maxTokens,
+      tiers: o.tier ?? (allowDev ? (["tdx", "dev"] as AttestationTier[]) : (["tdx"] as AttestationTier[])),
+      freshAttestation: o.freshAttestation === true,
+      signal,
+    };
+    const thinking = thinkingOn(io.err, o.reasoning && o.json !== true);
+    if (o.json || !o.stream) {
+      const r = await withProgress(o, (step) => client.ask({ ...ask, onProgress: step }));
+      thinking.write(r.reasoning);
+      thinking.end();
+      print(o, r, formatAnswer(r));
+      if (r.finishReason === "cancelled" && !o.json) io.err.write(cancelledNote(r.jobId) + "\n");
+      return;
+    }
+    // Tokens as they arrive: each delta is shown only once its chunk verified (client/reply.ts).
+    const progress = progressOn(io.err, { quiet: false });
+    let streaming = false;
+    try {
+      for await (const ev of client.askStream({ ...ask, onProgress: (t) => progress.step(t) })) {
+        if (!streaming) {
+          progress.done();
+          streaming = true;
+        }
+        if (ev.type === "delta") {
+          thinking.write(ev.reasoning);
+          if (ev.text) {
+            thinking.end();
+            io.out.write(ev.text);
+          }
+        } else if (ev.type === "restart") {
+          thinking.end();
+          io.err.write(
+            `\n[the worker streaming this answer failed; worker ${ev.workerId.slice(0, 8)} starts over — the text above is not part of the answer]\n`,
+          );
+        } else {
+          thinking.end();
+          io.out.write("\n" + formatAnswer({ ...ev, text: "" }).replace(/^\n/, "") + "\n");
+          if (ev.finishReason === "cancelled") io.err.write(cancelledNote(ev.jobId) + "\n");
+        }
+      }
+    } finally {
+      if (!streaming) progress.done();
+    }
+  }
+
+  connection(
+    program
+      .command("cancel")
+      .description(
+        "cancel one of your jobs: its worker stops, and it is billed only for what was generated (refunded if nothing was); a job that already ended is left as it is",
+      )
+      .argument("<jobId>", "the job's id (cocoon ask prints it)", jobIdArg),
+  ).action(
+    run(async (jobId: string, o: ConnectionOptions) => {
+      const r = await connect(o).client.cancel(jobId);
+      print(o, r, formatCancel(r));
+    }),
   );
 
   connection(program.command("balance").description("your balance: available, held for jobs in flight, reserved for withdrawals")).action(
@@ -410,7 +483,17 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       .option("--allow-dev", "accept SIMULATED (dev) attestations (default only against the local network)"),
   ).action(
     run(async (o: ConnectionOptions & { port: number; tabs?: number; maxTokens?: number; modelAlias?: Map<string, string> }) => {
-      const { client, key, allowDev } = connect(o, o.tabs ? { tabs: { slots: o.tabs } } : {});
+      const { client, key, allowDev } = connect(o, {
+        ...(o.tabs ? { tabs: { slots: o.tabs } } : {}),
+        // an app that hung up had its job cancelled: a cancel that failed leaves that job to run on and be billed, say so
+        onCancel: (jobId, r) => {
+          if (!r.ok)
+            reportWarning(io, false, {
+              code: "cancel_failed",
+              message: `the app hung up, and the cancel of its job ${jobId} failed (${(r.error as Error).message}): it may run on and be billed`,
+            });
+        },
+      });
       const { startServeProxy, serveBackend } = await import("./serve");
       const p = await startServeProxy({
         port: o.port,
@@ -437,11 +520,29 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   return program;
 }
 
+/** What `cocoon ask` says on stderr when Ctrl-C ended it: which job it cancelled, and how that went. */
+function interruptedNote(
+  cancels: Array<{ jobId: string; outcome: { ok: true; answer: CancelJobResponse } | { ok: false; error: unknown } }>,
+): string {
+  const c = cancels[0];
+  if (!c) return "interrupted before the job was submitted: nothing was sent, nothing to cancel";
+  if (!c.outcome.ok) {
+    const e = c.outcome.error as { code?: unknown; message?: unknown };
+    return `interrupted; the cancel of job ${c.jobId} failed (${typeof e.code === "string" ? `${e.code}: ` : ""}${String(e.message ?? e)}): it may run on and be billed; try \`cocoon cancel ${c.jobId}\``;
+  }
+  return `interrupted; ${formatCancel(c.outcome.answer)}`;
+}
+
 /** Runs `cocoon` with `argv` (the arguments after the program name); resolves to the exit code. */
-export async function main(argv: string[], out: Io["out"] = process.stdout, err: Io["err"] = process.stderr): Promise<number> {
+export async function main(
+  argv: string[],
+  out: Io["out"] = process.stdout,
+  err: Io["err"] = process.stderr,
+  onInterrupt?: CliIo["onInterrupt"],
+): Promise<number> {
   let code = 0;
   return runProgram(
-    buildProgram({ out, err }, (c) => (code = c)),
+    buildProgram({ out, err, ...(onInterrupt ? { onInterrupt } : {}) }, (c) => (code = c)),
     argv,
     () => code,
   );

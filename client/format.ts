@@ -1,4 +1,5 @@
 import { formatTon } from "../api-client/format";
+import type { CancelJobResponse } from "../events/api";
 import type { AskResult } from "./sdk";
 
 export function formatAnswer(r: AskResult): string {
@@ -17,3 +18,13 @@ export function formatAnswer(r: AskResult): string {
     `  usage ${r.usage.promptTokens} prompt + ${r.usage.completionTokens} completion tokens · cost ${r.cost} nanoTON (${formatTon(r.cost)}), held ${r.maxCost}`,
   ].join("\n");
 }
+
+/** `cocoon cancel`'s answer (and what `cocoon ask` says after a Ctrl-C cancelled its job). */
+export function formatCancel(r: CancelJobResponse): string {
+  if (!r.cancelled) return `job ${r.jobId} had already ended (${r.status}): nothing to cancel, nothing changed`;
+  return `cancelled job ${r.jobId}${r.cancelledAt !== undefined ? ` at ${new Date(r.cancelledAt).toISOString()}` : ""}: its worker stops; it is billed only for what was generated, or refunded if nothing was (see cocoon balance)`;
+}
+
+/** The note `cocoon ask` writes on stderr under an answer cut short by a cancel. */
+export const cancelledNote = (jobId: string) =>
+  `note: job ${jobId} was cancelled before it finished (cocoon cancel): the answer above stops where its worker stopped, and was billed for what was generated`;

@@ -5,6 +5,7 @@ import type { AttestationDoc } from "../events/attestation";
 import {
   FailurePlaintext,
   MAX_JOB_PROMPT_TOKENS,
+  type CancelJobResponse,
   MAX_JOB_TOKENS,
   type Candidate,
   type ChallengeView,
@@ -298,13 +299,14 @@ export interface AskOptions {
    * Give up waiting after this long (default 120 s): ask() rejects with a VerificationError
    * "timeout", askStream ends with it. The SDK only stops waiting: a job already submitted runs
    * on, its hold stays with the network, which bills it if a worker answers and refunds it if
-   * nobody does. There is no cancel.
+   * nobody does. It is not cancelled (an abort of `signal` is what cancels).
    */
   timeoutMs?: number;
   /**
    * Stops waiting at once: ask() rejects with the signal's reason (an AbortError), askStream ends
-   * with it, and the SDK's HTTP requests to the coordinator for this job are closed (nothing is
-   * sent after it). As with timeoutMs, a job already submitted runs on and is billed if answered.
+   * with it, and the SDK's HTTP requests to the coordinator for this job are closed. A job whose
+   * submit was already sent is cancelled too (CocoonClient.cancel, once, in the background): its
+   * worker stops, and it is billed only for what was generated, or refunded if nothing was.
    */
   signal?: AbortSignal;
   /**
@@ -471,7 +473,15 @@ export interface CocoonClientOptions {
    * it expires, once its jobs ended), and an open tab holds slots × the jobs' maximum cost. Absent: a hold per job.
    */
   tabs?: TabOptions;
+  /**
+   * Told how each cancel the SDK sent on its own ended (a caller's signal aborted a submitted job):
+   * the coordinator's answer, or the error (never thrown: the caller already has its AbortError).
+   */
+  onCancel?: (jobId: string, outcome: { ok: true; answer: CancelJobResponse } | { ok: false; error: unknown }) => void;
 }
+
+/** How long a cancel sent on an abort may take: it runs in the background and must not keep a process alive. */
+export const CANCEL_TIMEOUT_MS = 10_000;
 
 /** A quote the SDK keeps: the coordinator's MAC'd quote and the candidates whose attestation we verified. */
 interface CachedQuote {
@@ -653,6 +663,77 @@ export class CocoonClient {
    */
   async job(jobId: string): Promise<JobView> {
     return this.api.request(API.getJob, { params: { id: jobId }, query: { wait: 0 } });
+  }
+
+  /**
+   * Cancel one of this account's jobs (POST /v1/jobs/{id}/cancel). `cancelled` true: the job was
+   * still running and now stops; its worker is told, and it ends "completed", billed only for what
+   * was generated (its answer's finishReason "cancelled"), or "refunded" with outcome "cancelled"
+   * when nothing came back. false: it had already ended, as `status` says, and nothing changed.
+   * Idempotent: asking again, also after it ended, changes nothing and answers the same. The
+   * answer is parsed with its schema (a malformed one is an ApiError bad_response).
+   */
+  cancel(jobId: string, o: { signal?: AbortSignal } = {}): Promise<CancelJobResponse> {
+    return this.api.request(API.cancelJob, { params: { id: jobId }, ...(o.signal ? { signal: o.signal } : {}) });
+  }
+
+  /**
+   * The cancel a caller's abort sends for its submitted job: in the background, bounded by
+   * CANCEL_TIMEOUT_MS, its outcome told to onCancel and never thrown (the caller has its AbortError).
+   */
+  private cancelInBackground(jobId: string): void {
+    const signal = AbortSignal.timeout(CANCEL_TIMEOUT_MS);
+    const sent = this.cancel(jobId, { signal }).then(
+      (answer) => ({ ok: true as const, answer }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    this.cancels.add(sent);
+    void sent
+      .then((outcome) => {
+        try {
+          this.opts.onCancel?.(jobId, outcome);
+        } catch {
+          // a throwing observer must not become an unhandled rejection in the caller's process
+        }
+      })
+      .finally(() => this.cancels.delete(sent));
+  }
+  /** Cancels sent on an abort and not answered yet, so a test (or a CLI about to exit) can wait for them. */
+  private readonly cancels = new Set<Promise<unknown>>();
+
+  /** Waits for the cancels the SDK sent on aborts (each ends within CANCEL_TIMEOUT_MS). */
+  async settleCancels(): Promise<void> {
+    await Promise.all([...this.cancels]);
+  }
+
+  /**
+   * One call's watch on its signal: once the call sends its job's submit (`submitting`), an abort
+   * before the call ends cancels that job, once. An abort before the submit was sent cancels
+   * nothing (no job was sent); a submit refused, a job seen ended, or the call over disarms it.
+   * An abort while the submit is on its way cancels at once: a cancel that reaches the coordinator
+   * before that submit finds no job yet, and onCancel is told the coordinator's refusal.
+   */
+  private cancelWatch(signal: AbortSignal | undefined): CancelWatch {
+    let jobId: string | undefined;
+    let over = false;
+    const onAbort = () => {
+      const id = jobId;
+      over = true;
+      jobId = undefined;
+      if (id !== undefined) this.cancelInBackground(id);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    return {
+      submitting: (id) => {
+        if (!over && signal && !signal.aborted) jobId = id;
+      },
+      disarm: () => (jobId = undefined),
+      end: () => {
+        over = true;
+        jobId = undefined;
+        signal?.removeEventListener("abort", onAbort);
+      },
+    };
   }
   /**
    * issue 15: a coordinator-signed withdrawal (POST /v1/account/withdraw) of `amount` nanoTON to
@@ -1131,6 +1212,7 @@ export class CocoonClient {
     plaintext: RequestPlaintext,
     limits: { maxTokens: number; maxPromptTokens: number },
     wait: number,
+    watch: CancelWatch,
     beforeSubmit?: (p: Prepared) => Promise<void>,
   ) {
     // Each kind of refusal is redone once: the kept quote (a fresh one), and the tab or its slot
@@ -1140,10 +1222,13 @@ export class CocoonClient {
     const redone = { quote: false, tab: false };
     for (;;) {
       const p = await this.prepare(o, plaintext, limits, use);
+      p.watch = watch;
       try {
         await beforeSubmit?.(p);
         return { p, submitted: await this.submitRenewing(p, wait, o) };
       } catch (e) {
+        // refused (nothing held) or given up: nothing of this job to cancel (an abort already sent its cancel)
+        watch.disarm();
         this.adoptRenewal(p, undefined); // none came: the next due submit asks again
         this.release(p); // not submitted (or refused before anything was held)
         const quoteProblem = p.cacheKey !== undefined && quoteRefused(e) && !redone.quote;
@@ -1177,8 +1262,10 @@ export class CocoonClient {
    */
   private submit(p: Prepared, wait: number, o: JobBasics) {
     o.onProgress?.(`job ${p.jobId} sealed to ${p.verified.length} worker${p.verified.length === 1 ? "" : "s"}; waiting for the answer`);
-    return this.withinDeadline(p, o.signal, (seconds) =>
-      this.api.request(API.submitJob, {
+    return this.withinDeadline(p, o.signal, (seconds) => {
+      // from here the job may reach the coordinator: an abort cancels it
+      p.watch?.submitting(p.jobId);
+      return this.api.request(API.submitJob, {
         query: { wait: Math.min(wait, seconds) },
         body: {
           envelope: p.envelope,
@@ -1188,17 +1275,18 @@ export class CocoonClient {
           ...(p.tab ? { tab: p.tab } : {}),
         },
         headers: { "idempotency-key": `submit-${p.jobId}` },
-        // an abort closes the submit's HTTP request too (the job, if it got there, runs on)
+        // an abort closes the submit's HTTP request too (the job, if it got there, is cancelled: cancelWatch)
         signal: o.signal,
-      }),
-    );
+      });
+    });
   }
 
   /**
    * One request of a job's wait (`send` is told how many seconds it may wait on the coordinator),
    * given up at the job's deadline (a VerificationError "timeout", as askStream's) or when `signal`
    * aborts (its reason; `send` passes the signal on, so the HTTP request itself is closed too).
-   * The request's answer is then dropped: the job runs on at the network.
+   * The request's answer is then dropped: past the deadline the job runs on at the network; an
+   * abort also cancels it (cancelWatch).
    */
   private async withinDeadline<T>(p: Prepared, signal: AbortSignal | undefined, send: (seconds: number) => Promise<T>): Promise<T> {
     throwIfAborted(signal);
@@ -1232,6 +1320,7 @@ export class CocoonClient {
   }
 
   private finished(p: Prepared, job: JobView): JobView {
+    if (job.status === "completed" || job.status === "refunded") p.watch?.disarm(); // ended: an abort now has nothing to stop
     this.release(p);
     // A job that had to fail over (or was not answered) says the kept quote's candidates are not all well: a fresh one next time.
     if (job.status !== "completed" || job.attempt > 0) this.dropQuote(p);
@@ -1350,8 +1439,8 @@ export class CocoonClient {
    * askStream's, collected (issue 12): the submit returns at once and no function of the
    * coordinator is held while the GPU works. Over the HTTP relay (the local default) the submit
    * waits for the answer (one round trip fewer than reading the relay), never past `timeoutMs` or
-   * an abort of `signal`: then ask() rejects, and the job, already submitted, runs on at the network
-   * (billed if a worker answers, refunded if none does); the SDK only stops waiting.
+   * an abort of `signal`: then ask() rejects. Past `timeoutMs` the job, already submitted, runs on
+   * at the network (billed if a worker answers, refunded if none does); an abort also cancels it.
    */
   async ask(o: AskOptions): Promise<AskResult> {
     const kind = await this.relayTransport();
@@ -1364,10 +1453,15 @@ export class CocoonClient {
       return result;
     }
     const plaintext = requestPlaintextOf(o, false);
-    const { p, submitted } = await this.prepareAndSubmit(o, plaintext, this.limitsOf(o), 20);
-    const job = await this.finish(p, "attempt" in submitted ? submitted : undefined, o.signal);
-    const { answer, worker } = this.check(p, job);
-    return this.result(p, job, answer, worker);
+    const watch = this.cancelWatch(o.signal);
+    try {
+      const { p, submitted } = await this.prepareAndSubmit(o, plaintext, this.limitsOf(o), 20, watch);
+      const job = await this.finish(p, "attempt" in submitted ? submitted : undefined, o.signal);
+      const { answer, worker } = this.check(p, job);
+      return this.result(p, job, answer, worker);
+    } finally {
+      watch.end();
+    }
   }
 
   /**
@@ -1382,10 +1476,21 @@ export class CocoonClient {
 
   /** askStream; `whole`: the worker publishes the answer in as few relay messages as it can (ask() over a pub/sub relay). */
   private async *streamed(o: AskOptions, whole: boolean): AsyncGenerator<StreamEvent, void, undefined> {
+    // An abort while the job runs cancels it; a consumer that only stops reading (return()) does
+    // not: it may still want the job's bill or read it with client.job(id).
+    const watch = this.cancelWatch(o.signal);
+    try {
+      yield* this.streamedJob(o, whole, watch);
+    } finally {
+      watch.end();
+    }
+  }
+
+  private async *streamedJob(o: AskOptions, whole: boolean, watch: CancelWatch): AsyncGenerator<StreamEvent, void, undefined> {
     const plaintext: RequestPlaintext = { ...requestPlaintextOf(o, true), ...(whole ? { relayWhole: true } : {}) };
     // Asked before submit: a pub/sub relay keeps nothing for subscribers that come late.
     let relay: { session?: RelaySession; subscription?: RelaySubscription } = {};
-    const { p } = await this.prepareAndSubmit(o, plaintext, this.limitsOf(o), 0, async (prepared) => {
+    const { p } = await this.prepareAndSubmit(o, plaintext, this.limitsOf(o), 0, watch, async (prepared) => {
       relay.subscription?.close(); // a job prepared again has another id
       relay = await this.openRelay(prepared, o.signal);
     });
@@ -1610,9 +1715,16 @@ export class CocoonClient {
     const r = RequestPlaintext.safeParse(plaintext);
     if (!r.success)
       throw new AskInputError("input", `input: ${r.error.issues[0]!.message}; give a string, strings, token ids or arrays of token ids`);
-    const { p, submitted } = await this.prepareAndSubmit(o, plaintext, { maxTokens: 1, maxPromptTokens: inputTokenBound(input) }, 20);
-    const job = await this.finish(p, "attempt" in submitted ? submitted : undefined, o.signal);
-    const { answer, worker } = this.check(p, job);
+    const watch = this.cancelWatch(o.signal);
+    let job: JobView, p: Prepared, answer: CheckedAnswer, worker: VerifiedCandidate;
+    try {
+      let submitted;
+      ({ p, submitted } = await this.prepareAndSubmit(o, plaintext, { maxTokens: 1, maxPromptTokens: inputTokenBound(input) }, 20, watch));
+      job = await this.finish(p, "attempt" in submitted ? submitted : undefined, o.signal);
+      ({ answer, worker } = this.check(p, job));
+    } finally {
+      watch.end();
+    }
     if (!answer.embeddings || answer.embeddings.length !== input.length) {
       throw new VerificationError(
         "bad_embeddings",
@@ -1649,8 +1761,20 @@ type JobBasics = Pick<
   | "onProgress"
 >;
 
+/** A call's watch on its signal (CocoonClient.cancelWatch). */
+interface CancelWatch {
+  /** the job's submit is being sent: from now an abort cancels it */
+  submitting(jobId: string): void;
+  /** the submit was refused or the job ended: an abort cancels nothing */
+  disarm(): void;
+  /** the call is over (answered, failed, or its stream closed) */
+  end(): void;
+}
+
 interface Prepared {
   jobId: string;
+  /** the call's watch: an abort of its signal once the submit was sent cancels the job */
+  watch?: CancelWatch;
   /** issue 12: the relay channel the job's stream is read on (SQS), sent with its submit */
   relayChannel?: string;
   quote: Quote;
@@ -1701,12 +1825,15 @@ function quoteRefused(e: unknown): boolean {
 /**
  * A choice's finish reason as OpenAI answers it: "length" when the budget cut it, also in the
  * middle of a tool call (its arguments cut: an app must not run it), else "tool_calls" for calls.
- * The SDK's results and `cocoon serve` (for any ask it is given) both answer with it.
+ * "cancelled" (the requester cancelled the job and the worker stopped there) wins over calls for
+ * the same reason as "length": the choice was cut wherever it was. The SDK's results and
+ * `cocoon serve` (for any ask it is given, mapping "cancelled" to OpenAI's values) both start from it.
  */
 export const finishReasonOf = (c: {
   finishReason: "stop" | "length" | "tool_calls" | "cancelled";
   toolCalls?: unknown[];
-}): "stop" | "length" | "tool_calls" | "cancelled" => (c.finishReason === "length" ? "length" : c.toolCalls?.length ? "tool_calls" : c.finishReason);
+}): "stop" | "length" | "tool_calls" | "cancelled" =>
+  c.finishReason === "length" || c.finishReason === "cancelled" ? c.finishReason : c.toolCalls?.length ? "tool_calls" : c.finishReason;
 
 /** How the coordinator relays streams (RelaySession's transports), or "none" (no relay session route answered). */
 type RelayKind = RelaySession["transport"] | "none";

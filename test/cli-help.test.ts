@@ -28,6 +28,7 @@ const CLIS: Array<[string, Main, Record<string, string[]>]> = [
       deposit: ["--api", "--key", "--json"],
       withdraw: ["--to", "--api", "--key", "--json"],
       withdrawal: ["--api", "--key", "--json"],
+      cancel: ["--api", "--key", "--json"],
       faucet: ["--api", "--key", "--json"],
       models: ["--api", "--json"],
       whoami: ["--api", "--key"],

@@ -16,6 +16,18 @@ import type {
 
 export { finishReasonOf };
 
+/**
+ * A choice's finish_reason in chat and completions answers. OpenAI's has no value for a job its
+ * requester cancelled (finishReason "cancelled": the worker stopped there, billing what it
+ * generated), nor one an app could take for it ("length" would have it retry with a larger
+ * budget, "content_filter" blame the content): "stop", the model stopped, which is what happened,
+ * on the requester's word. Whoever cancelled knows; the SDK's own result still says "cancelled".
+ */
+export const openAiFinishReason = (c: Parameters<typeof finishReasonOf>[0]): "stop" | "length" | "tool_calls" => {
+  const r = finishReasonOf(c);
+  return r === "cancelled" ? "stop" : r;
+};
+
 /** How answers go back to the app: OpenAI JSON, or server-sent events as the network delivers them. */
 
 /** The Cocoon facts of the jobs behind one answer (several with n > 1). */
@@ -175,7 +187,7 @@ export async function* jobItems(s: OpenedStream, signal?: AbortSignal): AsyncGen
           // Calls the network delivered only with the result (an engine that does not stream them).
           if (!calls.get(c.index)?.started.size)
             for (const call of c.toolCalls ?? []) yield { kind: "tool", choice: c.index, delta: piece(c.index, call) };
-          yield { kind: "finish", choice: c.index, reason: finishReasonOf(c) };
+          yield { kind: "finish", choice: c.index, reason: openAiFinishReason(c) };
         }
         yield { kind: "result", result };
         return;

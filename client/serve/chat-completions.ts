@@ -1,5 +1,15 @@
 import type { HttpRequest, HttpResponse } from "../../edge/http";
-import { choicesOf, finishReasonOf, firstJobId, jsonAnswer, openStream, streamOf, streamResponse, usageOf, type ChunkItem } from "./answer";
+import {
+  choicesOf,
+  firstJobId,
+  jsonAnswer,
+  openAiFinishReason,
+  openStream,
+  streamOf,
+  streamResponse,
+  usageOf,
+  type ChunkItem,
+} from "./answer";
 import { promptTokenBound } from "../sdk";
 import { checkChat, checkJobPromptTokens, checkJobTokens, defaultBudget, type ChatNeeds } from "./capabilities";
 import { invalid, unsupported } from "./errors";
@@ -84,7 +94,7 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
       index: c.index,
       message: chatMessage(c),
       logprobs: openAiLogprobs(c.logprobs),
-      finish_reason: finishReasonOf(c),
+      finish_reason: openAiFinishReason(c),
     })),
     usage: usageOf([result]),
   });

@@ -1,5 +1,15 @@
 import type { HttpRequest, HttpResponse } from "../../edge/http";
-import { choicesOf, finishReasonOf, firstJobId, jsonAnswer, openAll, streamOf, streamResponse, usageOf, type ChunkItem } from "./answer";
+import {
+  choicesOf,
+  firstJobId,
+  jsonAnswer,
+  openAiFinishReason,
+  openAll,
+  streamOf,
+  streamResponse,
+  usageOf,
+  type ChunkItem,
+} from "./answer";
 import { promptTokenBound, textTokenBound } from "../sdk";
 import { checkCompletion, checkJobPromptTokens, checkJobTokens, defaultBudget } from "./capabilities";
 import { unsupported, invalid } from "./errors";
@@ -89,7 +99,7 @@ export async function completions(req: HttpRequest, ctx: ProxyContext): Promise<
         index: j * n + c.index,
         text: echoed(j * n + c.index) + c.text,
         logprobs: null,
-        finish_reason: finishReasonOf(c),
+        finish_reason: openAiFinishReason(c),
       })),
     ),
     usage: usageOf(results),

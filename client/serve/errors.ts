@@ -137,7 +137,7 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
   if (/insufficient_(funds|balance)|balance_too_low/.test(c)) return pick(402, "insufficient_quota");
   if (/rate_limit|too_many/.test(c)) return pick(429, "rate_limit_error");
   // The SDK's own wait ran out: the job runs on at the network and is billed if a worker answers
-  // (there is no cancel), so an automatic retry would submit, and maybe pay for, a second job.
+  // (a timeout does not cancel it; only an abort does), so an automatic retry would submit, and maybe pay for, a second job.
   if (c === "timeout") return pick(504, "timeout_error", { retryable: false });
   if (/timeout|expired/.test(c)) return pick(504, "timeout_error");
   if (/no_(worker|candidate)|unavailable|no_capacity/.test(c)) return pick(503, "service_unavailable");

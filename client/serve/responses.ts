@@ -57,7 +57,7 @@ export async function responses(req: HttpRequest, ctx: ProxyContext): Promise<Ht
   const result = await ctx.ask(ask);
   const status = statusOf(result);
   const done = Math.floor(ctx.now() / 1000);
-  return jsonAnswer([result], finished(head, `resp_${idPart(result.jobId)}`, status, outputOf(result, status), result, done));
+  return jsonAnswer([result], finished(head, `resp_${idPart(result.jobId)}`, status, outputOf(result, itemStatusOf(status)), result, done));
 }
 
 /** The app's conversation lives at OpenAI when it names a stored one; Cocoon stores none, so that would be answered without it. */
@@ -192,8 +192,17 @@ const idPart = (id: string) => id.replace(/^(job|req)_/, "");
 const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString("hex")}`;
 
 type Status = "completed" | "incomplete";
-/** A budget cut is "length" also beside tool calls: the call being written is cut (its arguments broken JSON). */
-const statusOf = (r: AskResult): Status => (r.finishReason === "length" ? "incomplete" : "completed");
+/**
+ * A response's status. A budget cut is "length" also beside tool calls: the call being written is
+ * cut (its arguments broken JSON). A job its requester cancelled (finishReason "cancelled") is
+ * "cancelled", one of the Responses API's documented statuses (OpenAI's for a cancelled
+ * background response), where chat and completions, whose finish_reason has no such value, say "stop".
+ */
+type ResponseStatus = Status | "cancelled";
+const statusOf = (r: AskResult): ResponseStatus =>
+  r.finishReason === "length" ? "incomplete" : r.finishReason === "cancelled" ? "cancelled" : "completed";
+/** An output item has no "cancelled": the item a cancel cut is incomplete, as one the budget cut. */
+const itemStatusOf = (s: ResponseStatus): Status => (s === "cancelled" ? "incomplete" : s);
 
 /** What the request set, echoed on every response object as OpenAI does (the spec requires most of it). */
 function echoOf(body: ResponsesBody, tools: Tool[] | undefined, createdAt: number) {
@@ -279,7 +288,7 @@ function outputOf(r: AskResult, status: Status): Item[] {
   return items;
 }
 
-function finished(head: Echo, id: string, status: Status, output: Item[], r: AskResult, completedAt: number) {
+function finished(head: Echo, id: string, status: ResponseStatus, output: Item[], r: AskResult, completedAt: number) {
   return {
     id,
     ...head,
@@ -458,8 +467,10 @@ function liveResponse(head: Echo, id: string, now: () => number) {
           continue;
         }
         const status = statusOf(v.result);
-        yield* close(status);
+        yield* close(itemStatusOf(status));
         const response = finished(head, id, status, structuredClone(output), v.result, now());
+        // The Responses API streams no event of its own for a cancelled response: it ends, cut
+        // short, as an incomplete one does (the openai clients take its response as the final one).
         yield { type: status === "completed" ? "response.completed" : "response.incomplete", response, cocoon: cocoonFacts([v.result]) };
       }
     },

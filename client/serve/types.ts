@@ -190,7 +190,9 @@ export interface ServeProxyOptions {
   /**
    * Told once when the app closed its connection before its answer was whole (a killed curl, an
    * aborted fetch): the proxy stopped waiting on the network and writes nothing more. Not an
-   * error (onError is not called for it); a job already submitted runs on and is billed.
+   * error (onError is not called for it). A job already submitted is cancelled by the backend
+   * where it can (serveBackend over CocoonClient: the aborted signal cancels it, billed for what was
+   * generated); a backend that cannot cancel leaves it to run on and be billed.
    */
   onClientGone?: (info: ClientGone) => void;
   now?: () => number;

@@ -1,0 +1,335 @@
+/**
+ * `cocoon cancel <jobId>` and `cocoon ask` interrupted by Ctrl-C: what they send and print. A
+ * stand-in coordinator over real HTTP answers the routes they use (nothing else runs).
+ */
+import { mkdtempSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createDevAttestation } from "../core/attestation/dev";
+import { loadPolicy } from "../core/attestation/policy";
+import { verifyAttestation } from "../core/attestation/verify";
+import { b64u } from "../core/crypto/encoding";
+import { replyHash, requestHash, sealReply } from "../core/crypto/envelope";
+import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
+import { signReceipt } from "../core/crypto/receipt";
+import { makeReceiptBody } from "../core/crypto/testing";
+import { DEFAULT_PRICING, jobCost } from "../core/pricing";
+import type { EnvelopeHeader, RequestEnvelope } from "../events/envelope";
+import { loadOrCreateKey } from "../api-client/keys";
+import { EX_INTERRUPTED, main } from "./cli";
+
+const home = mkdtempSync(join(tmpdir(), "cocoon-cli-cancel-"));
+process.env.COCOON_HOME = home; // no .cocoon/local.json of this checkout leaks in
+
+const JOB_ID = "job_" + "0".repeat(26);
+const MODEL = "test/model";
+const CANCELLED_AT = Date.parse("2026-03-01T00:00:00Z");
+const error = (status: number, code: string) => ({ status, body: { error: { code, message: `stand-in: ${code}` } } });
+
+/** The stand-in's one worker: its keys, attested (dev) now. */
+const worker = { signing: generateSigningKey(), kem: generateKemKey() };
+const workerAttestation = createDevAttestation({
+  hpkePublicKey: worker.kem.publicKey,
+  signingPublicKey: worker.signing.publicKey,
+  nonce: new Uint8Array(32),
+  now: Date.now(),
+});
+
+/**
+ * The job as an honest worker and coordinator finish it when its requester cancelled it after "Paris is":
+ * the answer sealed to the job's reply key with finishReason "cancelled", the receipt billing what was generated.
+ */
+async function cancelledJob(envelope: RequestEnvelope) {
+  const header: EnvelopeHeader = envelope.header;
+  const v = await verifyAttestation(workerAttestation, { policy: loadPolicy(), now: Date.now(), allowDev: true, allowNone: false });
+  if (!v.ok) throw new Error(v.reason);
+  const usage = { promptTokens: 5, completionTokens: 2 };
+  const reply = sealReply(
+    header,
+    worker.signing.id,
+    new TextEncoder().encode(JSON.stringify({ text: "Paris is", usage, engine: "test", finishReason: "cancelled" })),
+  );
+  const body = makeReceiptBody(
+    { workerId: worker.signing.id, signing: worker.signing, kem: worker.kem },
+    {
+      jobId: header.jobId,
+      model: header.model,
+      requestHash: requestHash(envelope),
+      replyHash: replyHash(reply),
+      usage,
+      measurement: v.measurement,
+    },
+  );
+  return {
+    jobId: header.jobId,
+    status: "completed",
+    model: header.model,
+    workerId: worker.signing.id,
+    tier: "dev",
+    attempt: 0,
+    maxCost: header.maxCost,
+    cost: String(jobCost(DEFAULT_PRICING, 100n, usage)),
+    cancelledAt: Date.now(),
+    reply,
+    receipt: signReceipt(body, worker.signing),
+    createdAt: 1,
+    updatedAt: 2,
+  };
+}
+
+/** The prepare answer that offers the stand-in's worker to `requester`. */
+function prepareAnswer(requester: string) {
+  const { signing, kem } = worker;
+  const now = Date.now();
+  const attestation = workerAttestation;
+  const candidate = { workerId: signing.id, hpkePublicKey: b64u.encode(kem.publicKey), attestation, pricePerToken: "100", tier: "dev" };
+  const quote = {
+    v: 1,
+    requester,
+    model: MODEL,
+    maxTokens: 256,
+    maxPromptTokens: 1024,
+    maxCost: "1000000",
+    candidates: [{ workerId: candidate.workerId, hpkePublicKey: candidate.hpkePublicKey, pricePerToken: "100", tier: "dev" }],
+    promptBps: 2_500,
+    completionBps: 10_000,
+    expiresAt: now + 60_000,
+    mac: "AAAA",
+  };
+  return {
+    jobId: JOB_ID,
+    model: MODEL,
+    maxTokens: 256,
+    maxPromptTokens: 1024,
+    maxCost: "1000000",
+    candidates: [candidate],
+    quoteExpiresAt: quote.expiresAt,
+    quote,
+  };
+}
+
+/**
+ * The stand-in: a cancel is answered `cancel` (by job id); a submit is held open (a job the network
+ * works on) and `onSubmit` told its job id; every request's method and path recorded.
+ */
+async function standIn() {
+  const state = {
+    requester: "",
+    cancelled: true,
+    /** submits are answered with the job finished as cancelled (instead of held open) */
+    answerCancelled: false,
+    jobs: new Map<string, unknown>(),
+    seen: [] as string[],
+    onSubmit: (_jobId: string) => {},
+  };
+  const server: Server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += String(c)));
+    req.on("end", () => {
+      const route = `${req.method} ${(req.url ?? "").split("?")[0]}`;
+      state.seen.push(route);
+      const send = (a: { status: number; body?: unknown }) =>
+        res.writeHead(a.status, { "content-type": "application/json" }).end(a.body === undefined ? "" : JSON.stringify(a.body));
+      const cancel = /^POST \/v1\/jobs\/(job_[0-9a-z]{26})\/cancel$/.exec(route);
+      if (cancel)
+        return send({
+          status: 200,
+          body: state.cancelled
+            ? { jobId: cancel[1], status: "assigned", cancelled: true, cancelledAt: CANCELLED_AT }
+            : { jobId: cancel[1], status: "completed", cancelled: false },
+        });
+      if (route === "GET /v1/routes") return send({ status: 404 });
+      if (route === "POST /v1/sessions") return send(error(404, "sessions_unavailable"));
+      if (route === "POST /v1/jobs/prepare") return send({ status: 200, body: prepareAnswer(state.requester) });
+      if (route === "POST /v1/jobs" && state.answerCancelled) {
+        const envelope = (JSON.parse(body) as { envelope: RequestEnvelope }).envelope;
+        void cancelledJob(envelope).then((job) => {
+          state.jobs.set(envelope.header.jobId, job);
+          send({ status: 200, body: job });
+        });
+        return;
+      }
+      const read = /^GET \/v1\/jobs\/(job_[0-9a-z]{26})$/.exec(route);
+      if (read && state.jobs.has(read[1]!)) return send({ status: 200, body: state.jobs.get(read[1]!) });
+      if (route === "POST /v1/jobs") {
+        // held open: the CLI's abort closes it
+        state.onSubmit((JSON.parse(body) as { envelope: { header: { jobId: string } } }).envelope.header.jobId);
+        return;
+      }
+      return send(error(404, "not_found"));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    state,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** `cocoon argv` with its output captured; `interrupts` receives the Ctrl-C handler the command listens with. */
+async function cocoon(argv: string[], interrupts?: { press?: () => void }) {
+  const o = { out: "", err: "" };
+  const code = await main(
+    argv,
+    { write: (s: string) => (o.out += s) },
+    { write: (s: string) => (o.err += s) },
+    interrupts
+      ? (handler) => {
+          interrupts.press = handler;
+          return () => (interrupts.press = undefined);
+        }
+      : undefined,
+  );
+  return { code, ...o };
+}
+
+/** A requester of its own (a fresh key file) against `url`, and its account. */
+function requester(url: string) {
+  const keyFile = join(mkdtempSync(join(home, "requester-")), "requester.key");
+  return { args: ["--api", url, "--key", keyFile], account: loadOrCreateKey(keyFile).id };
+}
+
+describe("cocoon cancel <jobId>", () => {
+  let c: Awaited<ReturnType<typeof standIn>>;
+  beforeAll(async () => {
+    c = await standIn();
+  });
+  afterAll(() => c.close());
+  beforeEach(() => {
+    c.state.seen = [];
+    c.state.cancelled = true;
+  });
+
+  it("a running job: posts its cancel and says it was cancelled, and how it is billed", async () => {
+    // Prepare
+    const r = requester(c.url);
+    // Act
+    const { code, out, err } = await cocoon(["cancel", JOB_ID, ...r.args]);
+    // Assess
+    expect({ code, err }).toEqual({ code: 0, err: "" });
+    expect(c.state.seen).toContain(`POST /v1/jobs/${JOB_ID}/cancel`);
+    expect(out).toBe(
+      `cancelled job ${JOB_ID} at 2026-03-01T00:00:00.000Z: its worker stops; it is billed only for what was generated, or refunded if nothing was (see cocoon balance)\n`,
+    );
+  });
+
+  it("a job that already ended: says so, nothing changed; --json prints the coordinator's answer", async () => {
+    // Prepare
+    c.state.cancelled = false;
+    const r = requester(c.url);
+    // Act
+    const human = await cocoon(["cancel", JOB_ID, ...r.args]);
+    const json = await cocoon(["cancel", JOB_ID, ...r.args, "--json"]);
+    // Assess
+    expect(human).toEqual({ code: 0, err: "", out: `job ${JOB_ID} had already ended (completed): nothing to cancel, nothing changed\n` });
+    expect({ code: json.code, err: json.err }).toEqual({ code: 0, err: "" });
+    expect(JSON.parse(json.out)).toEqual({ jobId: JOB_ID, status: "completed", cancelled: false });
+  });
+
+  it("not a job id: a usage error (64), nothing sent", async () => {
+    // Prepare
+    const r = requester(c.url);
+    // Act
+    const { code, err } = await cocoon(["cancel", "job_NOPE", ...r.args]);
+    // Assess
+    expect(code).toBe(64);
+    expect(err).toContain("must be a job id");
+    expect(c.state.seen).toEqual([]);
+  });
+});
+
+describe("cocoon ask, interrupted (Ctrl-C) while its job runs", () => {
+  let c: Awaited<ReturnType<typeof standIn>>;
+  beforeAll(async () => {
+    c = await standIn();
+  });
+  afterAll(() => c.close());
+
+  it.each([["--no-stream"], ["--json"], ["streamed"]])("%s: cancels the submitted job, says so on stderr, exits 130", async (mode) => {
+    // Prepare: Ctrl-C once the job's submit reached the coordinator
+    const r = requester(c.url);
+    c.state.requester = r.account;
+    const keys: { press?: () => void } = {};
+    const submitted: string[] = [];
+    c.state.seen = [];
+    c.state.onSubmit = (jobId) => {
+      submitted.push(jobId);
+      keys.press?.();
+    };
+    // Act
+    const { code, err } = await cocoon(
+      ["ask", "hello", "--model", MODEL, "--allow-dev", "--tier", "dev", ...(mode === "streamed" ? [] : [mode]), ...r.args],
+      keys,
+    );
+    // Assess
+    expect(code).toBe(EX_INTERRUPTED);
+    expect(submitted).toHaveLength(1);
+    expect(c.state.seen.filter((s) => s.endsWith("/cancel"))).toEqual([`POST /v1/jobs/${submitted[0]}/cancel`]);
+    expect(err).toContain(`interrupted; cancelled job ${submitted[0]}`);
+    expect(keys.press).toBeUndefined(); // no longer listening once the command ended
+  });
+});
+
+describe("cocoon ask, its job cancelled while it ran (cocoon cancel from elsewhere)", () => {
+  let c: Awaited<ReturnType<typeof standIn>>;
+  beforeAll(async () => {
+    c = await standIn();
+    c.state.answerCancelled = true;
+  });
+  afterAll(() => c.close());
+
+  it.each([["--no-stream"], ["streamed"]])(
+    "%s: prints what was generated, and a note on stderr that the job was cancelled",
+    async (mode) => {
+      // Prepare
+      const r = requester(c.url);
+      c.state.requester = r.account;
+      // Act
+      const { code, out, err } = await cocoon([
+        "ask",
+        "capital of France?",
+        "--model",
+        MODEL,
+        "--allow-dev",
+        "--tier",
+        "dev",
+        ...(mode === "streamed" ? [] : [mode]),
+        ...r.args,
+      ]);
+      // Assess
+      expect(code).toBe(0);
+      expect(out).toMatch(/^Paris is\n/);
+      expect(err).toMatch(/note: job job_[0-9a-z]{26} was cancelled before it finished \(cocoon cancel\)/);
+    },
+  );
+
+  it("--json: the result says finishReason cancelled (no note: stderr stays for failures)", async () => {
+    // Prepare
+    const r = requester(c.url);
+    c.state.requester = r.account;
+    // Act
+    const { code, out, err } = await cocoon([
+      "ask",
+      "capital of France?",
+      "--model",
+      MODEL,
+      "--allow-dev",
+      "--tier",
+      "dev",
+      "--json",
+      ...r.args,
+    ]);
+    // Assess
+    expect({ code, err }).toEqual({ code: 0, err: "" });
+    expect(JSON.parse(out)).toMatchObject({ text: "Paris is", finishReason: "cancelled", usage: { promptTokens: 5, completionTokens: 2 } });
+  });
+});
