@@ -153,6 +153,32 @@ describe("an abort of the caller's signal cancels the job it submitted", () => {
     expect(x.outcomes).toEqual([{ jobId: x.submittedIds[0], ok: false, error: expect.objectContaining({ code: "store_busy" }) }]);
   });
 
+  it("a cancel that overtook its own submit (404 unknown_job: the abort closed the request, not the coordinator's work) is asked once more, a second later", async () => {
+    // Prepare: the coordinator has not committed the job when the first cancel arrives
+    let asked = 0;
+    const x = rig(
+      new Map([
+        [
+          API.cancelJob,
+          ({ params }) =>
+            ++asked === 1
+              ? Promise.reject(new ApiError(404, "unknown_job", "no such job"))
+              : Promise.resolve({ jobId: params!.id!, status: "assigned", cancelled: true, cancelledAt: 1 }),
+        ],
+      ]),
+    );
+    const ac = new AbortController();
+    const r = settled(x.c.ask(ask(ac.signal)));
+    await until(() => x.submittedIds.length === 1);
+    // Act
+    ac.abort();
+    await r;
+    await x.c.settleCancels();
+    // Assess: two asks for the one job, and the second one's answer is what onCancel hears
+    expect(x.cancels()).toEqual([x.submittedIds[0], x.submittedIds[0]]);
+    expect(x.outcomes).toEqual([{ jobId: x.submittedIds[0], ok: true }]);
+  });
+
   it("under a tab: the slot's job is cancelled once; the slot stays spent (never given back, never taken again)", async () => {
     // Prepare
     const tabId = `tab_${"a".repeat(26)}`;

@@ -482,6 +482,12 @@ export interface CocoonClientOptions {
 
 /** How long a cancel sent on an abort may take: it runs in the background and must not keep a process alive. */
 export const CANCEL_TIMEOUT_MS = 10_000;
+/**
+ * How long after a cancel answered 404 unknown_job it is asked once more. An abort closes the
+ * submit's HTTP request, not the coordinator's work on it: a cancel sent at once can overtake its
+ * own submit and find no job yet, while the submit then commits and runs to its end.
+ */
+export const CANCEL_RETRY_MS = 1_000;
 
 /** A quote the SDK keeps: the coordinator's MAC'd quote and the candidates whose attestation we verified. */
 interface CachedQuote {
@@ -683,7 +689,7 @@ export class CocoonClient {
    */
   private cancelInBackground(jobId: string): void {
     const signal = AbortSignal.timeout(CANCEL_TIMEOUT_MS);
-    const sent = this.cancel(jobId, { signal }).then(
+    const sent = this.cancelOvertaking(jobId, signal).then(
       (answer) => ({ ok: true as const, answer }),
       (error: unknown) => ({ ok: false as const, error }),
     );
@@ -697,6 +703,16 @@ export class CocoonClient {
         }
       })
       .finally(() => this.cancels.delete(sent));
+  }
+  /** cancel(), asked once more CANCEL_RETRY_MS later when it overtook its own submit (404 unknown_job). */
+  private async cancelOvertaking(jobId: string, signal: AbortSignal): Promise<CancelJobResponse> {
+    try {
+      return await this.cancel(jobId, { signal });
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === "unknown_job")) throw e;
+      await new Promise((r) => setTimeout(r, CANCEL_RETRY_MS).unref?.());
+      return this.cancel(jobId, { signal });
+    }
   }
   /** Cancels sent on an abort and not answered yet, so a test (or a CLI about to exit) can wait for them. */
   private readonly cancels = new Set<Promise<unknown>>();
