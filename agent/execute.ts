@@ -19,7 +19,17 @@ import { MAX_CHUNK_PLAINTEXT, ReplyStreamSealer } from "../core/crypto/reply-str
 import { CHUNK_PADDING, padJson } from "../core/crypto/padding";
 import { signReceipt } from "../core/crypto/receipt";
 import { API, ApiClient, ApiError } from "../api-client/api";
-import { EngineError, streamOf, type Engine, type EngineRequest, type EngineSampling, type EngineStreamEvent } from "./engines/engine";
+import {
+  collectStream,
+  EngineError,
+  streamOf,
+  type Engine,
+  type EngineCompletionRequest,
+  type EngineRequest,
+  type EngineResult,
+  type EngineSampling,
+  type EngineStreamEvent,
+} from "./engines/engine";
 import { createRelayPublisher, type ExternalRelayPublisher, type RelayPublisher } from "./relay";
 
 /** What the agent's log must offer; the host can read it, so nothing sealed goes in. */
@@ -117,6 +127,13 @@ export interface ExecuteContext {
    * to another worker): the engine stops generating and nothing is posted.
    */
   signal?: AbortSignal;
+  /**
+   * Fires when the requester cancelled the job (an AgentCancel on our queue, or a lease extension
+   * answered job_cancelled): the engine stops generating and the job ends as a completed result
+   * billing what was generated (finishReason "cancelled"); before the engine was called, it fails
+   * with code "cancelled" (refunded in full).
+   */
+  cancel?: AbortSignal;
 }
 
 const encoder = new TextEncoder();
@@ -385,6 +402,33 @@ function sampling(
   };
 }
 
+/** What the engine is asked for choice `i` of a chat or completion request. */
+function engineRequest(
+  header: EnvelopeHeader,
+  p: RequestPlaintextParsed,
+  maxTokens: number,
+  i: number,
+  signal: AbortSignal | undefined,
+): { completion: EngineCompletionRequest } | { chat: EngineRequest } {
+  const s = sampling(header, p, maxTokens, i, signal);
+  if (p.kind === "completion") return { completion: { ...s, prompt: p.prompt! } };
+  return {
+    chat: {
+      ...s,
+      messages: p.messages!.map((m) => ({
+        role: m.role,
+        content: m.content,
+        ...(m.name !== undefined ? { name: m.name } : {}),
+        ...(m.toolCalls ? { toolCalls: m.toolCalls } : {}),
+        ...(m.toolCallId ? { toolCallId: m.toolCallId } : {}),
+      })),
+      ...(p.tools ? { tools: p.tools } : {}),
+      ...(p.toolChoice ? { toolChoice: p.toolChoice } : {}),
+      ...(p.parallelToolCalls !== undefined ? { parallelToolCalls: p.parallelToolCalls } : {}),
+    },
+  };
+}
+
 /** The engine's stream for choice `i` of a chat or completion request. */
 function engineStream(
   engine: Engine,
@@ -394,33 +438,72 @@ function engineStream(
   i: number,
   signal: AbortSignal | undefined,
 ): AsyncIterable<EngineStreamEvent> {
-  const s = sampling(header, p, maxTokens, i, signal);
-  if (p.kind === "completion") {
-    if (engine.streamCompletion) return engine.streamCompletion({ ...s, prompt: p.prompt! });
+  const r = engineRequest(header, p, maxTokens, i, signal);
+  if ("completion" in r) {
+    if (engine.streamCompletion) return engine.streamCompletion(r.completion);
     const complete = engine.complete?.bind(engine);
     if (!complete) throw new JobFailure("engine_rejected", `this worker's engine (${engine.name}) cannot do plain text completions`);
     return (async function* () {
-      const result = await complete({ ...s, prompt: p.prompt! });
+      const result = await complete(r.completion);
       if (result.text !== "" || result.reasoning)
         yield { type: "delta" as const, text: result.text, ...(result.reasoning ? { reasoning: result.reasoning } : {}) };
       yield { type: "done" as const, result };
     })();
   }
-  const req: EngineRequest = {
-    ...s,
-    messages: p.messages!.map((m) => ({
-      role: m.role,
-      content: m.content,
-      ...(m.name !== undefined ? { name: m.name } : {}),
-      ...(m.toolCalls ? { toolCalls: m.toolCalls } : {}),
-      ...(m.toolCallId ? { toolCallId: m.toolCallId } : {}),
-    })),
-    ...(p.tools ? { tools: p.tools } : {}),
-    ...(p.toolChoice ? { toolChoice: p.toolChoice } : {}),
-    ...(p.parallelToolCalls !== undefined ? { parallelToolCalls: p.parallelToolCalls } : {}),
-  };
-  return streamOf(engine, req);
+  return streamOf(engine, r.chat);
 }
+
+/**
+ * The engine's own count of the prompt's tokens for a cancelled choice: the engine reports usage
+ * only with its final result, which a stopped generation never sends. So it is asked the same
+ * request again for one token, not streamed, without log probabilities (engines keep the prompt's
+ * prefix cached, so its prefill costs little), with the engine's name for the reply. Undefined
+ * when that fails (the caller bills 0).
+ */
+async function promptTokensOf(
+  ctx: ExecuteContext,
+  header: EnvelopeHeader,
+  p: RequestPlaintextParsed,
+  i: number,
+): Promise<{ promptTokens: number; engine: string } | undefined> {
+  const engine = ctx.engine;
+  const r = engineRequest(header, { ...p, logprobs: undefined, topLogprobs: undefined }, 1, i, ctx.signal);
+  try {
+    let result: EngineResult;
+    if ("chat" in r) result = await engine.generate(r.chat);
+    else if (engine.complete) result = await engine.complete(r.completion);
+    else if (engine.streamCompletion) result = (await collectStream(engine.streamCompletion(r.completion))).result;
+    else return undefined;
+    return { promptTokens: result.usage.promptTokens, engine: result.engine };
+  } catch (e) {
+    ctx.log.warn("the engine did not count a cancelled job's prompt: billed 0 prompt tokens for it", {
+      jobId: header.jobId,
+      code: e instanceof EngineError ? e.code : "error",
+    });
+    return undefined;
+  }
+}
+
+/** What a race with a cancel yields when the cancel came first. */
+const CANCELLED: unique symbol = Symbol("cancelled");
+
+/**
+ * `p`, or CANCELLED as soon as `cancel` fires, whichever comes first. Its listener goes with `p`
+ * (a Promise.race with one long-lived promise would keep a reaction for every token of a stream).
+ */
+function orCancel<T>(p: Promise<T>, cancel: AbortSignal | undefined): Promise<T | typeof CANCELLED> {
+  if (!cancel) return p;
+  if (cancel.aborted) return Promise.resolve(CANCELLED);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(CANCELLED);
+    cancel.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => (cancel.removeEventListener("abort", onAbort), resolve(v)),
+      (e: unknown) => (cancel.removeEventListener("abort", onAbort), reject(e)),
+    );
+  });
+}
+const cancelledBeforeStart = () => new JobFailure("cancelled", "the requester cancelled the job before the engine started on it");
 
 /** Little-endian float32, base64url: how vectors travel sealed (4 bytes a dimension, not ~20 of JSON). */
 export function encodeVector(v: number[]): string {
@@ -462,12 +545,22 @@ async function run(
     if (caps?.tools === false)
       throw new JobFailure("engine_rejected", `tools: this worker's engine (${engine.name}) cannot call functions for ${header.model}`);
   }
+  // The engine's signal: the job moved to another worker (ctx.signal), or its requester cancelled it (ctx.cancel).
+  const signals = [ctx.signal, ctx.cancel].filter((x): x is AbortSignal => x !== undefined);
+  const engineSignal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+  const cancelled = () => ctx.cancel?.aborted === true;
   if (p.kind === "embedding") {
     if (!engine.embed) throw new JobFailure("engine_rejected", `this worker's engine (${engine.name}) cannot make embeddings`);
-    const embedding = engine.embed({ model: header.model, input: p.input!, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+    if (cancelled()) throw cancelledBeforeStart();
+    const embedding = engine.embed({ model: header.model, input: p.input!, ...(engineSignal ? { signal: engineSignal } : {}) });
     embedding.catch(() => {}); // awaited below; a failed prime must not leave it unhandled
     writer.prime();
-    const r = await embedding;
+    // Embeddings are one call with nothing to show before it ends: a cancel fails the job (refunded).
+    const stopped = () => new JobFailure("cancelled", "the requester cancelled the job");
+    const r = await orCancel(embedding, ctx.cancel).catch((e: unknown): never => {
+      throw cancelled() && e instanceof EngineError ? stopped() : e;
+    });
+    if (r === CANCELLED) throw stopped();
     const usage = { promptTokens: r.usage.promptTokens, completionTokens: 0 };
     checkLimits(header, usage);
     if (r.vectors.length !== p.input!.length)
@@ -480,38 +573,94 @@ async function run(
   const perChoice = Math.floor(header.maxTokens / n);
   if (perChoice < 1) throw new JobFailure("bad_request", `maxTokens ${header.maxTokens} cannot be shared by ${n} choices`);
   const usage = { promptTokens: 0, completionTokens: 0 };
-  const choices: Array<{ finishReason: "stop" | "length"; toolCalls?: ToolCall[] }> = [];
+  const choices: Array<{ finishReason: "stop" | "length" | "cancelled"; toolCalls?: ToolCall[] }> = [];
+  /** Each finished choice's prompt tokens as the engine counted them (the same prompt for every choice). */
+  const prompts: number[] = [];
   let engineName = engine.name;
-  for (let i = 0; i < n; i++) {
+  /** Where a cancel stopped the job: the choice the engine was generating, and its streamed pieces so far. */
+  let cut: { i: number; pieces: number } | undefined;
+  for (let i = 0; i < n && !cut; i++) {
+    if (cancelled()) {
+      if (i === 0) throw cancelledBeforeStart(); // nothing generated: refunded in full
+      break; // between choices: the ones not started are not run
+    }
     let done = false;
-    const it = engineStream(engine, header, p, perChoice, i, ctx.signal)[Symbol.asyncIterator]();
+    let pieces = 0;
+    const it = engineStream(engine, header, p, perChoice, i, engineSignal)[Symbol.asyncIterator]();
     try {
       let next = it.next(); // the engine starts on this call
       next.catch(() => {}); // awaited below; a failed prime must not leave it unhandled
       writer.prime(); // while the engine works towards its first token
       for (;;) {
-        const r = await next;
+        const r = await orCancel(next, ctx.cancel);
+        if (r === CANCELLED) {
+          cut = { i, pieces };
+          break;
+        }
         if (r.done) break;
         const ev = r.value;
-        if (ev.type === "delta") writer.text(i, ev.text, ev.logprobs, ev.reasoning);
-        else {
+        if (ev.type === "delta") {
+          writer.text(i, ev.text, ev.logprobs, ev.reasoning);
+          if (ev.text !== "" || ev.reasoning) pieces++;
+        } else {
           const r = ev.result;
           usage.promptTokens += r.usage.promptTokens;
           usage.completionTokens += r.usage.completionTokens;
+          prompts.push(r.usage.promptTokens);
           engineName = r.engine;
           choices.push({ finishReason: r.finishReason, ...(r.toolCalls?.length ? { toolCalls: r.toolCalls } : {}) });
           done = true;
           break;
         }
         next = it.next();
+        next.catch(() => {}); // a cancel may leave it unawaited
       }
+    } catch (e) {
+      // the engine answered the cancel's abort (engine_aborted) before the race saw it
+      if (!(cancelled() && e instanceof EngineError)) throw e;
+      cut = { i, pieces };
     } finally {
       // As for-await does on break or throw: the engine's stream is closed (a generation stops).
-      if (!done) await it.return?.(undefined).catch(() => {});
+      // After a cancel it is not waited for: the abort already stops the engine, and a stream
+      // that ignored it would hold the requester's answer.
+      if (cut) void Promise.resolve(it.return?.(undefined)).catch(() => {});
+      else if (!done) await it.return?.(undefined).catch(() => {});
       else await it.return?.(undefined);
     }
+    if (cut) break;
     if (!done) throw new JobFailure("engine_error", "the engine's stream ended without a final result");
     checkLimits(header, usage);
+  }
+  if (cut || choices.length < n) {
+    // ---- Billing a cancelled job. The requester pays for what the GPU did up to the cancel:
+    // - completion tokens: the finished choices' as the engine counted them, plus one per
+    //   streamed piece (a delta with text or thinking) of the choice it was generating. An engine
+    //   never streams less than one token a piece, so this never bills more than was generated
+    //   (it may bill less: a piece of several tokens counts one); capped at the choice's share.
+    // - prompt tokens: the engine's own count, never an estimate. It reports it only with its
+    //   final result, which a stopped generation never sends: taken from a finished choice of
+    //   the same request where there is one, else asked of the engine again (promptTokensOf: the
+    //   same request for one token). If that fails, the prompt is billed 0 (and logged): the
+    //   worker loses it rather than guess at the requester's cost.
+    // - choices never started cost nothing, and are ended "cancelled" with no text.
+    // Then checked against the job's limits like any answer (checkLimits).
+    if (ctx.signal?.aborted) throw new EngineError("engine_aborted", "the job was moved to another worker", { engine: engine.name });
+    if (cut) {
+      usage.completionTokens += Math.min(cut.pieces, perChoice);
+      if (prompts.length > 0) usage.promptTokens += prompts[0]!;
+      else {
+        const counted = await promptTokensOf(ctx, header, p, cut.i);
+        usage.promptTokens += counted?.promptTokens ?? 0;
+        if (counted) engineName = counted.engine;
+      }
+    }
+    while (choices.length < n) choices.push({ finishReason: "cancelled" });
+    checkLimits(header, usage);
+    ctx.log.info("job cancelled by its requester: billed what was generated", {
+      jobId: header.jobId,
+      promptTokens: usage.promptTokens,
+      completionTokens: usage.completionTokens,
+    });
   }
   return { reply: writer.end({ usage, engine: engineName, choices }), usage };
 }

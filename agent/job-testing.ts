@@ -1,10 +1,11 @@
 /** Test factories shared by the agent's suites. */
 import { sealRequest } from "../core/crypto/envelope";
 import { b64u } from "../core/crypto/encoding";
-import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
+import { generateKemKey, generateSigningKey, type KemKeyPair } from "../core/crypto/keys";
 import type { AgentJob } from "../events/api";
+import type { EnvelopeHeader } from "../events/envelope";
 import { MODEL } from "../test/helpers";
-import type { Engine, EngineRequest, EngineResult } from "./engines/engine";
+import { EngineError, type Engine, type EngineRequest, type EngineResult, type EngineStreamEvent } from "./engines/engine";
 
 let seq = 0;
 /**
@@ -17,22 +18,98 @@ export function sealedJob(
   leaseMs = 30_000,
   plaintext: Record<string, unknown> = { messages: [{ role: "user", content: "x" }] },
 ): AgentJob {
+  return openableJob(workerId, kem, leaseMs, plaintext).job;
+}
+
+/** sealedJob's job with what its requester needs to open the answer: the header and the reply key. */
+export function openableJob(
+  workerId: string,
+  kem: { publicKey: Uint8Array },
+  leaseMs = 30_000,
+  plaintext: Record<string, unknown> = { messages: [{ role: "user", content: "x" }] },
+  header: Partial<EnvelopeHeader> = {},
+): { job: AgentJob; header: EnvelopeHeader; replyKey: KemKeyPair } {
   const jobId = `job_${String(++seq).padStart(26, "0")}`;
+  const replyKey = generateKemKey();
+  const h: EnvelopeHeader = {
+    v: 1,
+    jobId,
+    requester: generateSigningKey().id,
+    model: MODEL,
+    maxTokens: 16,
+    maxPromptTokens: 100,
+    maxCost: "1000",
+    replyKey: b64u.encode(replyKey.publicKey),
+    ...header,
+  };
   const envelope = sealRequest({
-    header: {
-      v: 1,
-      jobId,
-      requester: generateSigningKey().id,
-      model: MODEL,
-      maxTokens: 16,
-      maxPromptTokens: 100,
-      maxCost: "1000",
-      replyKey: b64u.encode(generateKemKey().publicKey),
-    },
+    header: h,
     plaintext: new TextEncoder().encode(JSON.stringify(plaintext)),
     recipients: [{ workerId, hpkePublicKey: kem.publicKey }],
   });
-  return { jobId, attempt: 0, envelope, deadline: Date.now() + leaseMs };
+  return { job: { jobId, attempt: 0, envelope, deadline: Date.now() + leaseMs }, header: h, replyKey };
+}
+
+/**
+ * An engine that streams one token ("t0 ", "t1 ", …) every `everyMs` until `maxTokens` or the
+ * request's signal (then it fails as engines do: engine_aborted), a job kept generating while a
+ * test cancels it. Its generate (what the agent asks to count a prompt) answers `promptTokens`,
+ * or fails with `askFails`. It records its streams' requests, the tokens it generated, whether
+ * each stream was left (`closed`), and its generate calls (`asks`).
+ */
+export function slowEngine(o: { everyMs?: number; promptTokens?: number; askFails?: boolean } = {}) {
+  const everyMs = o.everyMs ?? 10;
+  const promptTokens = o.promptTokens ?? 7;
+  const engine: Engine & { streams: EngineRequest[]; asks: EngineRequest[]; generated: number; closed: number } = {
+    name: "slow",
+    streams: [],
+    asks: [],
+    generated: 0,
+    closed: 0,
+    models: async () => [MODEL],
+    async generate(req) {
+      engine.asks.push(req);
+      if (o.askFails) throw new EngineError("engine_unavailable", "the engine is busy", { engine: "slow" });
+      return { text: "t", usage: { promptTokens, completionTokens: 1 }, finishReason: "length", engine: "slow" };
+    },
+    async *stream(req): AsyncGenerator<EngineStreamEvent> {
+      engine.streams.push(req);
+      let text = "";
+      try {
+        for (let k = 0; k < req.maxTokens; k++) {
+          await sleepOrAbort(everyMs, req.signal);
+          const t = `t${k} `;
+          engine.generated++;
+          text += t;
+          yield { type: "delta", text: t };
+        }
+        yield {
+          type: "done",
+          result: { text, usage: { promptTokens, completionTokens: req.maxTokens }, finishReason: "length", engine: "slow" },
+        };
+      } finally {
+        engine.closed++;
+      }
+    },
+  };
+  return engine;
+}
+
+/** Waits `ms`, or fails with engine_aborted as soon as `signal` fires. */
+function sleepOrAbort(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const aborted = () => new EngineError("engine_aborted", "generation aborted by the caller", { engine: "slow" });
+    if (signal?.aborted) return reject(aborted());
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(aborted());
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 /**

@@ -98,7 +98,7 @@ describe("agent metrics: the text a scraper reads", () => {
       "# HELP cocoon_agent_redeemed_nanoton nanoTON redeemed on chain in all (coordinator's view at the last check)",
       "# TYPE cocoon_agent_redeemed_nanoton gauge",
       "cocoon_agent_redeemed_nanoton 0",
-      "# HELP cocoon_agent_jobs_total Jobs finished, by outcome (completed, failed: reported to the coordinator, stale: the job had moved on, refused: by the owner's policy)",
+      "# HELP cocoon_agent_jobs_total Jobs finished, by outcome (completed, failed: reported to the coordinator, stale: the job had moved on, refused: by the owner's policy, cancelled: by its requester before it started)",
       "# TYPE cocoon_agent_jobs_total counter",
       "cocoon_agent_jobs_total 0",
       "# HELP cocoon_agent_tokens_total Tokens of completed jobs, by kind (prompt, completion)",

@@ -135,15 +135,19 @@ export function tierLabel(tier: AttestationTier): string {
 
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
-/** stale: the job had moved on; refused: the owner's policy (registry) refused it, left to its lease */
-export type JobOutcome = "completed" | "failed" | "stale" | "refused";
+/**
+ * stale: the job had moved on; refused: the owner's policy (registry) refused it, left to its
+ * lease; cancelled: its requester cancelled it before the engine started on it (reported failed
+ * "cancelled", refunded). One cancelled mid-generation is completed: it bills what was generated.
+ */
+export type JobOutcome = "completed" | "failed" | "stale" | "refused" | "cancelled";
 
 /** The agent's counters, its status document, and their rendering. */
 export function createAgentMetrics(o: { now?: () => number } = {}) {
   const now = o.now ?? Date.now;
   const jobs = new Counter(
     "cocoon_agent_jobs_total",
-    "Jobs finished, by outcome (completed, failed: reported to the coordinator, stale: the job had moved on, refused: by the owner's policy)",
+    "Jobs finished, by outcome (completed, failed: reported to the coordinator, stale: the job had moved on, refused: by the owner's policy, cancelled: by its requester before it started)",
   );
   const tokens = new Counter("cocoon_agent_tokens_total", "Tokens of completed jobs, by kind (prompt, completion)");
   const errors = new Counter(
@@ -195,6 +199,8 @@ export function createAgentMetrics(o: { now?: () => number } = {}) {
       // a refusal is the owner's policy doing its work: no result was posted, and nothing failed
       if (outcome === "refused") return;
       latency.observe(r.seconds);
+      // a requester's cancel is no failure of this worker's: neither counted as one nor as an error
+      if (outcome === "cancelled") return;
       if (outcome === "completed") {
         status.today.jobs++;
         status.total.jobs++;

@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import type { AttestationDoc, AttestationTier } from "../events/attestation";
-import type { AgentChallenge, AgentJob, ModelCapabilities, RegisterWorkerResponse, ResultRequest } from "../events/api";
+import type { AgentCancel, AgentChallenge, AgentJob, ModelCapabilities, RegisterWorkerResponse, ResultRequest } from "../events/api";
 import { b64u } from "../core/crypto/encoding";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
 import { API, ApiClient, ApiError, type RequestOptions } from "../api-client/api";
@@ -344,6 +344,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     const key = attemptKey(body);
     if (e instanceof ApiError && e.code === "stale_attempt") outcomes.set(key, { outcome: "stale", code: "stale_attempt" });
     else if (e) outcomes.set(key, { outcome: "failed", code: codeOf(e) });
+    else if (body.kind === "failed" && body.code === "cancelled") outcomes.set(key, { outcome: "cancelled", code: "cancelled" });
     else if (body.kind === "completed") {
       const u = body.receipt.body.usage;
       outcomes.set(key, {
@@ -361,7 +362,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
    * Keeps a job's lease ahead of it while it runs: extends once half of the lease is left (so a
    * slow or failed call still has the other half), at most every 250 ms.
    */
-  const keepLease = (job: AgentJob, lost: () => void) => {
+  const keepLease = (job: AgentJob, lost: () => void, cancelled: () => void) => {
     // on our clock (job.deadline and leaseUntil are on the coordinator's): minutes apart, the lease
     // was extended every 250 ms (ours ahead) or first after it ran out (ours behind: the job failed over)
     let deadline = api.localTime(job.deadline);
@@ -391,6 +392,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
           schedule(1_000);
         } else if (e instanceof ApiError && e.code === "stale_attempt") {
           lost(); // moved to another worker: generating on would only burn the GPU
+        } else if (e instanceof ApiError && e.code === "job_cancelled") {
+          cancelled(); // its requester cancelled it: as the cancel message says (which may come later, or never)
         } else {
           error("lease", e, { jobId: job.jobId });
         }
@@ -425,34 +428,67 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   };
 
   /**
-   * A job that waited for a slot past its lease may have been moved to another worker already:
-   * asked once before the engine starts on it (a prompt's prefill is not free).
+   * A job that waited for a slot past its lease may have been moved to another worker already, or
+   * cancelled by its requester: asked once before the engine starts on it (a prompt's prefill is not free).
    */
-  const stillOurs = async (job: AgentJob) => {
-    if (api.localTime(job.deadline) > now()) return true;
+  const stillOurs = async (job: AgentJob): Promise<"ours" | "moved" | "cancelled"> => {
+    if (api.localTime(job.deadline) > now()) return "ours";
     try {
       await api.request(API.extendLease, { body: { jobId: job.jobId, attempt: job.attempt } });
-      return true;
+      return "ours";
     } catch (e) {
-      return !(e instanceof ApiError && (e.code === "stale_attempt" || e.code === "unknown_job"));
+      if (e instanceof ApiError && e.code === "job_cancelled") return "cancelled";
+      return e instanceof ApiError && (e.code === "stale_attempt" || e.code === "unknown_job") ? "moved" : "ours";
     }
+  };
+
+  /** The running jobs' cancel switches, by attempt key: a requester's cancel stops its job. */
+  const cancelSwitches = new Map<string, () => void>();
+
+  /**
+   * A job cancelled before it started: not run, reported failed with code "cancelled" at once, so
+   * the coordinator refunds its requester now rather than at its lease.
+   */
+  const notRunCancelled = async (job: AgentJob, receivedAt: number) => {
+    const key = attemptKey(job);
+    log.info("job cancelled by its requester before it started: not run", { jobId: job.jobId, attempt: job.attempt });
+    await api
+      .request(API.postResult, { body: { kind: "failed", jobId: job.jobId, attempt: job.attempt, code: "cancelled" } })
+      .catch(() => {});
+    const r = outcomes.get(key) ?? { outcome: "failed" as const, code: "unreported" };
+    outcomes.delete(key);
+    metrics.jobFinished(r.outcome, { seconds: Math.max(0, now() - receivedAt) / 1000, ...r });
   };
 
   const process1 = async (job: AgentJob, receivedAt: number) => {
     const key = attemptKey(job);
     const abandon = new AbortController();
-    const release = keepLease(job, () => {
-      outcomes.set(key, { outcome: "stale", code: "stale_attempt" });
-      abandon.abort(new EngineError("engine_aborted", "the job was moved to another worker (stale_attempt)", { engine: o.engine.name }));
-    });
+    // The requester's cancel: a signal of its own, since a cancelled job, unlike a moved one, still posts its result.
+    const cancel = new AbortController();
+    const cancelled = () => {
+      if (cancel.signal.aborted) return;
+      log.info("job cancelled by its requester: stopping it", { jobId: job.jobId, attempt: job.attempt });
+      cancel.abort(new EngineError("engine_aborted", "the requester cancelled the job", { engine: o.engine.name }));
+    };
+    cancelSwitches.set(key, cancelled);
+    const release = keepLease(
+      job,
+      () => {
+        outcomes.set(key, { outcome: "stale", code: "stale_attempt" });
+        abandon.abort(new EngineError("engine_aborted", "the job was moved to another worker (stale_attempt)", { engine: o.engine.name }));
+      },
+      cancelled,
+    );
     const t0 = performance.now();
     metrics.queueWait((now() - receivedAt) / 1000);
     try {
-      if (!(await stillOurs(job))) {
+      const ours = await stillOurs(job);
+      if (ours === "moved") {
         outcomes.set(key, { outcome: "stale", code: "stale_attempt" });
         log.warn("job not run: its lease ran out while it waited for a slot, and it was moved", { jobId: job.jobId });
         return;
       }
+      if (ours === "cancelled") cancelled(); // executeJob reports it failed "cancelled" without calling the engine
       if (o.policy && !(await policyAllows(o.policy, reg.tier as AttestationTier, job.jobId, job.envelope.header.model))) {
         outcomes.set(key, { outcome: "refused", code: "policy_refused" });
         return;
@@ -469,15 +505,17 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
           log,
           stats,
           signal: abandon.signal,
+          cancel: cancel.signal,
         },
         job,
       );
     } finally {
       release();
+      cancelSwitches.delete(key);
       const r = outcomes.get(key) ?? { outcome: "failed" as const, code: "unreported" };
       outcomes.delete(key);
       metrics.jobFinished(r.outcome, { seconds: (performance.now() - t0) / 1000, ...r });
-      if (r.outcome !== "completed")
+      if (r.outcome !== "completed" && r.outcome !== "cancelled")
         metrics.status.lastError = { at: now(), msg: `job ${job.jobId}: ${r.code ?? r.outcome}`, code: r.code ?? r.outcome };
     }
   };
@@ -647,8 +685,64 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     taken.add(key);
     if (taken.size > RECENT_JOBS) taken.delete(taken.values().next().value!);
   };
+  /**
+   * Jobs taken and waiting for a slot, by attempt key, in the order they came. The loop polls on
+   * while jobs run (a cancel or a challenge must reach a busy worker: at capacity 1 it came only
+   * once the job had ended), but only while fewer than `capacity` wait: at most twice the
+   * capacity in memory. A job that waited is asked about (stillOurs) before the engine starts it.
+   */
+  const waiting = new Map<string, { job: AgentJob; receivedAt: number }>();
+  /** The poll loop waits here while `capacity` jobs wait; woken when one leaves the queue, or on stop and drain. */
+  let roomWaiters: Array<() => void> = [];
+  const roomMade = () => {
+    const w = roomWaiters;
+    roomWaiters = [];
+    for (const r of w) r();
+  };
+  const room = async () => {
+    while (waiting.size >= capacity && !stopped && !draining) await new Promise<void>((r) => roomWaiters.push(r));
+  };
+  /** Tracked until done: finish() waits for it. (A job reports its own failures; anything else is logged, never left unhandled.) */
+  const track = (p: Promise<void>) => {
+    const q = p.catch((e: unknown) => error("job", e)).finally(() => running.delete(q));
+    running.add(q);
+  };
+  /** Starts waiting jobs while slots are free; a stopped agent gives them back instead. */
+  const pump = () => {
+    for (const [key, w] of waiting) {
+      if (!stopped && inFlight >= capacity) break;
+      waiting.delete(key);
+      if (stopped) {
+        void giveBack(w.job);
+        continue;
+      }
+      inFlight++;
+      metrics.status.inFlight = inFlight;
+      track(
+        process1(w.job, w.receivedAt).finally(() => {
+          inFlight--;
+          metrics.status.inFlight = inFlight;
+          pump();
+        }),
+      );
+    }
+    roomMade();
+  };
+  /** A requester's cancel: stops the job running here, drops the one still waiting; anything else is not ours (any more). */
+  const cancelJob = (c: AgentCancel) => {
+    const key = attemptKey(c);
+    const stop = cancelSwitches.get(key);
+    if (stop) return stop();
+    const w = waiting.get(key);
+    if (w) {
+      waiting.delete(key);
+      roomMade();
+      return track(notRunCancelled(w.job, w.receivedAt));
+    }
+    log.info("cancel ignored: no such job here (finished, moved, or never ours)", { jobId: c.jobId, attempt: c.attempt });
+  };
   const take = async (wait: number) => {
-    const { jobs, challenges } = asWorkBatch(await source.next(wait));
+    const { jobs, challenges, cancels } = asWorkBatch(await source.next(wait));
     const receivedAt = now();
     for (const c of challenges) answer(c);
     for (const job of jobs) {
@@ -662,21 +756,17 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         continue;
       }
       remember(key);
-      inFlight++;
-      metrics.status.inFlight = inFlight;
-      const p = process1(job, receivedAt).finally(() => {
-        inFlight--;
-        metrics.status.inFlight = inFlight;
-        running.delete(p);
-      });
-      running.add(p);
-      // Bounded: no new poll (so no new job) until a slot is free.
-      while (inFlight >= capacity) await Promise.race(running);
+      waiting.set(key, { job, receivedAt });
     }
+    pump();
+    // after the jobs: a cancel that came in the same batch as its job finds it
+    for (const c of cancels) cancelJob(c);
     return jobs.length;
   };
   const loop = (async () => {
     while (!stopped && !draining) {
+      await room();
+      if (stopped || draining) break;
       try {
         await take(pollWait);
         if (polls.failures > 0) {
@@ -698,7 +788,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const announceOffline = () =>
     api.request(API.heartbeat, { body: { load: inFlight, offline: true }, signal: beatLimit() }).catch(() => {});
   const finish = async () => {
-    await Promise.allSettled([...running, ...challenging]);
+    // a job that ends starts a waiting one (pump): waited for until none is left
+    while (running.size + challenging.size > 0) await Promise.allSettled([...running, ...challenging]);
     stopped = true;
     tickSleep.wake();
     await ticking;
@@ -714,6 +805,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     log.info("draining: no new jobs; finishing the running ones", { inFlight });
     await announceOffline();
     pollSleep.wake();
+    roomMade();
     // The poll in flight may bring jobs dispatched before the announcement: run them too.
     await loop;
     try {
@@ -743,6 +835,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       api.halted = true;
       pollSleep.wake();
       tickSleep.wake();
+      pump(); // the jobs waiting for a slot are given back, not started
+      roomMade();
       // Leave the candidate lists at once; cloud heartbeats are rare, so liveness alone would take long.
       await announceOffline();
       await Promise.race([loop, new Promise((r) => setTimeout(r, 100))]);

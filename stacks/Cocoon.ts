@@ -217,6 +217,7 @@ export function Cocoon({ stack, app }: StackContext) {
   const ROUTE_DIRECTORY = "GET /v1/routes";
   const SESSION_HANDSHAKE = "POST /v1/sessions";
   const TAB_ROUTES = ["POST /v1/tabs", "GET /v1/tabs/{id}"];
+  const CANCEL_ROUTE = "POST /v1/jobs/{id}/cancel";
   const route = (handler: string, permissions: PolicyStatement[], extra: Partial<FunctionProps> = {}) => ({
     function: { handler: `functions/${handler}.handler`, permissions, ...extra },
   });
@@ -232,6 +233,8 @@ export function Cocoon({ stack, app }: StackContext) {
     }),
     // Reads only: its replays are harmless, so it claims no request nonce (no write at all).
     "GET /v1/jobs/{id}": route("http/get-job", [can.readTable], sessions),
+    // Writes the job's cancelledAt and tells its worker on the worker's queue (core/jobs/cancel.ts).
+    [CANCEL_ROUTE]: route("http/cancel-job", [can.writeTable, can.sendWorker], sessions),
     // issue 12: tabs, one hold for many jobs (core/jobs/tabs.ts); MAC'd with the quote key; the matching queue carries their close checks.
     "POST /v1/tabs": route("http/open-tab", [can.writeTable, can.sendMatching], {
       environment: passThrough(["COCOON_QUOTE_KEY", ...SESSION_ENV]),
@@ -292,8 +295,9 @@ export function Cocoon({ stack, app }: StackContext) {
   for (const key of Object.keys(routes)) {
     // The session handshake too: once an hour per client, through API Gateway (the directory's
     // environment, which names every URL, stays inside Lambda's 4 KB with room for the deployer's);
-    // and the tab routes: an open serves up to 32 jobs, a read is rare.
-    if ([ROUTE_DIRECTORY, "GET /openapi.json", SESSION_HANDSHAKE, ...TAB_ROUTES].includes(key)) continue;
+    // and the tab routes: an open serves up to 32 jobs, a read is rare; and a cancel, at most once a
+    // job (its URL would take the directory's environment past the 3 KB it keeps to).
+    if ([ROUTE_DIRECTORY, "GET /openapi.json", SESSION_HANDSHAKE, ...TAB_ROUTES, CANCEL_ROUTE].includes(key)) continue;
     routeUrls[key] = api.getFunction(key)!.addFunctionUrl({ authType: FunctionUrlAuthType.NONE }).url;
   }
   api.getFunction(ROUTE_DIRECTORY)!.addEnvironment("COCOON_ROUTE_URLS", stack.toJsonString(routeUrls));

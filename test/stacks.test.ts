@@ -45,10 +45,21 @@ interface Statement {
   Principal?: unknown;
 }
 
+/** Routes served through API Gateway only: the directory, the docs, the handshake, and the rare ones (tabs, cancel). */
+const NO_FUNCTION_URL = [
+  "GET /v1/routes",
+  "GET /openapi.json",
+  "POST /v1/sessions",
+  "POST /v1/tabs",
+  "GET /v1/tabs/{id}",
+  "POST /v1/jobs/{id}/cancel",
+];
+
 const ROUTES: Record<string, string> = {
   "POST /v1/jobs/prepare": "functions/http/prepare-job.handler",
   "POST /v1/jobs": "functions/http/submit-job.handler",
   "GET /v1/jobs/{id}": "functions/http/get-job.handler",
+  "POST /v1/jobs/{id}/cancel": "functions/http/cancel-job.handler",
   "POST /v1/tabs": "functions/http/open-tab.handler",
   "GET /v1/tabs/{id}": "functions/http/get-tab.handler",
   "GET /v1/account": "functions/http/get-account.handler",
@@ -105,6 +116,8 @@ const ACTIONS: Record<string, string[]> = {
   // issue 12: it vends the worker's relay session into the job's first dispatch (through the RelayRole)
   "functions/http/submit-job.handler": [...TABLE_RW, "sqs:SendMessage", "sts:AssumeRole"],
   "functions/http/get-job.handler": ["dynamodb:GetItem", "dynamodb:Query"],
+  // writes the job's cancelledAt and sends the AgentCancel to its worker's queue
+  "functions/http/cancel-job.handler": [...TABLE_RW, "sqs:SendMessage"],
   "functions/http/open-tab.handler": [...TABLE_RW, "sqs:SendMessage"],
   "functions/http/get-tab.handler": ["dynamodb:GetItem", "dynamodb:Query"],
   "functions/http/get-account.handler": TABLE_RW,
@@ -356,7 +369,7 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     // Assess: one URL per route function, auth NONE, invocable through the URL only
     const withUrl = urls.map(([, u]) => handlerOf(((u.Properties!.TargetFunctionArn as Json)["Fn::GetAtt"] as string[])[0]!));
     const expected = Object.entries(ROUTES)
-      .filter(([k]) => !["GET /v1/routes", "GET /openapi.json", "POST /v1/sessions", "POST /v1/tabs", "GET /v1/tabs/{id}"].includes(k))
+      .filter(([k]) => !NO_FUNCTION_URL.includes(k))
       .map(([, h]) => h);
     expect(withUrl.sort()).toEqual(expected.sort());
     for (const [, u] of urls) expect(u.Properties!.AuthType).toBe("NONE");
@@ -371,7 +384,7 @@ describe("offline synthesis (sst 2.49.8, NODE_ENV=test, no credentials)", () => 
     expect(envBytes).toBeLessThanOrEqual(3 * 1024);
     expect(Object.keys(map).sort()).toEqual(
       Object.keys(ROUTES)
-        .filter((k) => !["GET /v1/routes", "GET /openapi.json", "POST /v1/sessions", "POST /v1/tabs", "GET /v1/tabs/{id}"].includes(k))
+        .filter((k) => !NO_FUNCTION_URL.includes(k))
         .sort(),
     );
     for (const [key, url] of Object.entries(map)) {

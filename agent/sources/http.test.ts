@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { AgentChallenge, AgentJob } from "../../events/api";
+import type { AgentCancel, AgentChallenge, AgentJob } from "../../events/api";
 import type { ApiClient } from "../../api-client/api";
 import { createHttpJobSource } from "./http";
 
@@ -51,7 +51,7 @@ describe("HTTP job source (issue 10: the poll's answer is parsed with its events
     // Act
     const batch = await source.next(45.7);
     // Assess
-    expect(batch).toEqual({ jobs: [agentJob(1)], challenges: [challenge(1)] });
+    expect(batch).toEqual({ jobs: [agentJob(1)], challenges: [challenge(1)], cancels: [] });
     expect(paths).toEqual(["GET /v1/agent/jobs?wait=20"]);
   });
 
@@ -69,11 +69,27 @@ describe("HTTP job source (issue 10: the poll's answer is parsed with its events
     const batch = await source.next(20);
     const old = await createHttpJobSource(fakeApi({ jobs: [agentJob(4)] })).next(0);
     // Assess
-    expect(batch).toEqual({ jobs: [agentJob(3)], challenges: [challenge(2)] });
+    expect(batch).toEqual({ jobs: [agentJob(3)], challenges: [challenge(2)], cancels: [] });
     expect(invalid).toHaveLength(2);
     expect(invalid[0]).toMatch(/^job: envelope\.header\.maxCost/);
     expect(invalid[1]).toMatch(/^challenge: /);
-    expect(old).toEqual({ jobs: [agentJob(4)], challenges: [] });
+    expect(old).toEqual({ jobs: [agentJob(4)], challenges: [], cancels: [] });
+  });
+
+  it("returns the cancels of the answer; a malformed cancel is skipped and reported as a cancel", async () => {
+    // Prepare
+    const invalid: string[] = [];
+    const cancel: AgentCancel = { kind: "cancel", jobId: agentJob(5).jobId, attempt: 1 };
+    const source = createHttpJobSource(
+      fakeApi({ jobs: [agentJob(5)], challenges: [], cancels: [{ kind: "cancel", jobId: "nope", attempt: 0 }, cancel] }),
+      { onInvalid: (i) => invalid.push(`${i.kind}: ${i.reason}`) },
+    );
+    // Act
+    const batch = await source.next(20);
+    // Assess
+    expect(batch).toEqual({ jobs: [agentJob(5)], challenges: [], cancels: [cancel] });
+    expect(invalid).toHaveLength(1);
+    expect(invalid[0]).toMatch(/^cancel: jobId/);
   });
 
   it("an answer without a jobs list is a bad_response", async () => {

@@ -1,9 +1,14 @@
-import type { AgentChallenge, AgentJob } from "../../events/api";
+import type { AgentCancel, AgentChallenge, AgentJob } from "../../events/api";
 
-/** What one poll of the worker's queue brought: jobs to run and attestation challenges to answer. */
+/**
+ * What one poll of the worker's queue brought: jobs to run, attestation challenges to answer,
+ * and requesters' cancels of jobs this worker was given.
+ */
 export interface WorkBatch {
   jobs: AgentJob[];
   challenges: AgentChallenge[];
+  /** Absent from older sources (none). */
+  cancels?: AgentCancel[];
 }
 
 /**
@@ -22,5 +27,5 @@ export interface JobSource {
 export const POLL_GRACE_MS = 10_000;
 
 /** Normalizes what a JobSource returned. */
-export const asWorkBatch = (r: WorkBatch | AgentJob[]): WorkBatch =>
-  Array.isArray(r) ? { jobs: r, challenges: [] } : { jobs: r.jobs, challenges: r.challenges ?? [] };
+export const asWorkBatch = (r: WorkBatch | AgentJob[]): Required<WorkBatch> =>
+  Array.isArray(r) ? { jobs: r, challenges: [], cancels: [] } : { jobs: r.jobs, challenges: r.challenges ?? [], cancels: r.cancels ?? [] };

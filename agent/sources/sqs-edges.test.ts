@@ -174,7 +174,7 @@ describe("SQS source: what each receive asks for", () => {
     // Act
     const batch = await source.next(20);
     // Assess: a redelivered job (receive count 3) is still a job; the attribute does not make it a challenge
-    expect(batch).toEqual({ jobs: [agentJob(1)], challenges: [] });
+    expect(batch).toEqual({ jobs: [agentJob(1)], challenges: [], cancels: [] });
   });
 });
 
@@ -477,7 +477,7 @@ describe("SQS source: malformed bodies never kill the poll and are never lost si
     // Act
     const batch = await source.next(20);
     // Assess
-    expect(batch).toEqual({ jobs: [agentJob(2)], challenges: [] });
+    expect(batch).toEqual({ jobs: [agentJob(2)], challenges: [], cancels: [] });
     expect(log.seen).toHaveLength(1);
     expect(log.seen[0]!.messageId).toBe("m1");
     expect(log.seen[0]!.reason).toContain(reason);
@@ -499,7 +499,7 @@ describe("SQS source: malformed bodies never kill the poll and are never lost si
     // Act
     const batch = await source.next(20);
     // Assess
-    expect(batch).toEqual({ jobs: [], challenges: [] });
+    expect(batch).toEqual({ jobs: [], challenges: [], cancels: [] });
     expect(log.seen).toEqual([{ messageId: "m1", reason: "body is not JSON" }]);
     expect(deleted()).toHaveLength(1);
   });
@@ -540,7 +540,7 @@ describe("SQS source: malformed bodies never kill the poll and are never lost si
     // Act
     const batch = await source.next(20);
     // Assess
-    expect(batch).toEqual({ jobs: [], challenges: [] });
+    expect(batch).toEqual({ jobs: [], challenges: [], cancels: [] });
     expect(log.seen[0]!.reason).toMatch(/challengeId/);
   });
 
@@ -644,7 +644,7 @@ describe("SQS source: batching and order", () => {
     // Act
     const batch = await source.next(20);
     // Assess
-    expect(batch).toEqual({ jobs: [], challenges: [] });
+    expect(batch).toEqual({ jobs: [], challenges: [], cancels: [] });
     expect(sqs.calls()).toHaveLength(1);
   });
 

@@ -8,7 +8,7 @@ import {
   ChangeMessageVisibilityCommand,
   GetQueueAttributesCommand,
 } from "@aws-sdk/client-sqs";
-import type { AgentChallenge } from "../../events/api";
+import type { AgentCancel, AgentChallenge } from "../../events/api";
 import { ApiError, type ApiClient } from "../../api-client/api";
 import type { ApiRoute } from "../../api-client/routes";
 import { createSqsJobSource, refreshingCredentials, sqsJobSourceFromApi, type AgentCredentials, type SqsJobSourceOptions } from "./sqs";
@@ -139,7 +139,7 @@ describe("SQS job source", () => {
   it("an empty long-poll costs exactly one request: no delete", async () => {
     sqs.on(ReceiveMessageCommand).resolves({});
     const source = newSource();
-    expect(await source.next(20)).toEqual({ jobs: [], challenges: [] });
+    expect(await source.next(20)).toEqual({ jobs: [], challenges: [], cancels: [] });
     expect(sqs.calls()).toHaveLength(1);
   });
 
@@ -206,10 +206,33 @@ describe("SQS job source", () => {
     const batch = await source.next(20);
 
     // Assess
-    expect(batch).toEqual({ jobs: [agentJob(5)], challenges: [challenge] });
+    expect(batch).toEqual({ jobs: [agentJob(5)], challenges: [challenge], cancels: [] });
     expect(invalid).toHaveLength(1);
     expect(invalid[0]!.messageId).toBe("m3");
     expect(invalid[0]!.reason).toContain("nonce");
+    expect(sqs.commandCalls(DeleteMessageBatchCommand)[0]!.args[0].input.Entries).toHaveLength(3);
+  });
+
+  it("takes cancels (kind: cancel) beside jobs, drops a malformed cancel, and deletes every message it took", async () => {
+    // Prepare: a cancel, a job, a cancel with a negative attempt
+    const cancel: AgentCancel = { kind: "cancel", jobId: agentJob(6).jobId, attempt: 2 };
+    sqs.on(ReceiveMessageCommand).resolves({
+      Messages: [
+        { MessageId: "m1", ReceiptHandle: "rh-1", Body: JSON.stringify(cancel) },
+        { MessageId: "m2", ReceiptHandle: "rh-2", Body: JSON.stringify(agentJob(6)) },
+        { MessageId: "m3", ReceiptHandle: "rh-3", Body: JSON.stringify({ ...cancel, attempt: -1 }) },
+      ],
+    });
+    sqs.on(DeleteMessageBatchCommand).resolves({});
+    const invalid: Array<{ messageId: string | undefined; reason: string }> = [];
+    const source = newSource({ maxJobs: 10, onInvalid: (i) => invalid.push(i) });
+
+    // Act
+    const batch = await source.next(20);
+
+    // Assess: the malformed cancel is reported as such, never taken for a job
+    expect(batch).toEqual({ jobs: [agentJob(6)], challenges: [], cancels: [cancel] });
+    expect(invalid).toEqual([{ messageId: "m3", reason: expect.stringContaining("attempt") as unknown as string }]);
     expect(sqs.commandCalls(DeleteMessageBatchCommand)[0]!.args[0].input.Entries).toHaveLength(3);
   });
 

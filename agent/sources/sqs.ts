@@ -3,8 +3,9 @@
  * credentials from POST /v1/agents/session (scoped by a session policy to that one queue).
  * An idle agent costs one SQS request per 20 s wait: 4,320 requests a day.
  *
- * Each message body is either a DispatchMessage (= AgentJob) or an AgentChallenge
- * (`kind: "challenge"`: a requester asks for fresh evidence), validated with zod. From receipt
+ * Each message body is a DispatchMessage (= AgentJob), an AgentChallenge (`kind: "challenge"`:
+ * a requester asks for fresh evidence) or an AgentCancel (`kind: "cancel"`: a requester stops a
+ * job it gave this worker), validated with zod. From receipt
  * on, the coordinator's lease check, not SQS redelivery, decides what happens when the agent
  * dies mid-job, so a received message must never come back. Worker queues are made so that it
  * cannot (issue 12: functions/adapters/sqs-queues.ts, a visibility timeout longer than the
@@ -26,9 +27,10 @@ import {
   type Message,
 } from "@aws-sdk/client-sqs";
 import { DispatchMessage } from "../../events/queue";
-import { AgentChallenge, type AgentJob } from "../../events/api";
+import { AgentCancel, AgentChallenge, type AgentJob } from "../../events/api";
 
 const IsChallenge = AgentChallenge.pick({ kind: true });
+const IsCancel = AgentCancel.pick({ kind: true });
 import { POLL_GRACE_MS, type JobSource, type WorkBatch } from "./job-source";
 import { API, ApiError, type ApiClient } from "../../api-client/api";
 import { credentialsOnLocalClock } from "../../events/relay-session";
@@ -51,7 +53,7 @@ export interface SqsJobSourceOptions {
   /** Refresh this long before the credentials expire (default 5 minutes). */
   refreshBeforeMs?: number;
   now?: () => number;
-  /** Called with each message that is neither a valid DispatchMessage nor an AgentChallenge (it was deleted). */
+  /** Called with each message that is not a valid DispatchMessage, AgentChallenge or AgentCancel (it was deleted). */
   onInvalid?: (info: { messageId: string | undefined; reason: string }) => void;
   /** Ends a long-poll early (agent shutdown). */
   signal?: AbortSignal;
@@ -214,9 +216,10 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
         ),
       );
       const messages: Message[] = out.Messages ?? [];
-      if (messages.length === 0) return { jobs: [], challenges: [] };
+      if (messages.length === 0) return { jobs: [], challenges: [], cancels: [] };
       const jobs: AgentJob[] = [];
       const challenges: AgentChallenge[] = [];
+      const cancels: AgentCancel[] = [];
       // A throwing onInvalid must not cost the batch's valid jobs (they are deleted with it below).
       const report = (info: { messageId: string | undefined; reason: string }) => {
         try {
@@ -235,10 +238,14 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
         }
         const invalid = (e: z.ZodError) =>
           report({ messageId: m.MessageId, reason: e.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
-        // A challenge says so (`kind: "challenge"`); anything else must be a job.
+        // A challenge or a cancel says so (`kind`); anything else must be a job.
         if (IsChallenge.safeParse(parsed).success) {
           const r = AgentChallenge.safeParse(parsed);
           if (r.success) challenges.push(r.data);
+          else invalid(r.error);
+        } else if (IsCancel.safeParse(parsed).success) {
+          const r = AgentCancel.safeParse(parsed);
+          if (r.success) cancels.push(r.data);
           else invalid(r.error);
         } else {
           const r = DispatchMessage.safeParse(parsed);
@@ -251,7 +258,7 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
         // A failed delete only means SQS may deliver the job again; the coordinator drops stale attempts.
         await send(() => client.send(new DeleteMessageBatchCommand({ QueueUrl: o.queueUrl, Entries: entries }))).catch(() => undefined);
       }
-      return { jobs, challenges };
+      return { jobs, challenges, cancels };
     },
 
     async extendVisibility(receiptHandle: string, seconds: number) {

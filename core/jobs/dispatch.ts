@@ -124,6 +124,15 @@ export async function dispatch(
  * `extra` ops commit in the same transaction (a worker's failure report). Returns false when
  * someone else moved the job first (settled it, moved it on, refunded it): then nothing
  * was written and no money moved.
+ *
+ * A cancelled job (`cancelledAt`, ./cancel.ts) is never moved on: it is refunded at once, with
+ * outcome "cancelled", whether its worker failed or its lease ran out. A cancel that lands
+ * between this function's read and its move (the move is conditioned on status and attempt
+ * only, which the cancel does not change; the store's conditions cannot say "attribute absent")
+ * is caught by reading the job again after the move: found cancelled at the new attempt, it is
+ * refunded from there before anything is dispatched. Every cancel write is conditioned on the
+ * attempt it read, so it lands either before the move (then that read sees it) or at the new
+ * attempt (then the cancel itself tells the new worker).
  */
 export async function advance(
   deps: CoreDeps,
@@ -133,7 +142,8 @@ export async function advance(
   extra: WriteOp[] = [],
 ): Promise<boolean> {
   const now = deps.clock.now();
-  let next = fromAttempt + 1;
+  const cancelled = job.cancelledAt !== undefined;
+  let next = cancelled ? job.candidates.length : fromAttempt + 1;
   for (; next < job.candidates.length; next++) {
     const c = job.candidates[next]!;
     const offer = await deps.store.get<OfferItem>("offers", offerKey(job.model, c.workerId));
@@ -162,6 +172,12 @@ export async function advance(
       if (extra.length > 0 || !(await movedHere(deps, moved))) return false;
     }
     deps.log.info("job reassigned", { jobId: job.jobId, from: fromAttempt, to: next, reason: outcome });
+    // cancelled while it moved (see above): refunded from its new attempt, never dispatched
+    const after = await deps.store.get<JobItem>("jobs", jobKey(job.jobId));
+    if (after?.cancelledAt !== undefined && after.status === "assigned" && after.attempt === next) {
+      await advance(deps, after, next, outcome);
+      return true;
+    }
     await dispatch(deps, moved);
     return true;
   }
@@ -169,7 +185,7 @@ export async function advance(
     op: "update",
     table: "jobs",
     key: jobKey(job.jobId),
-    set: { status: "refunded", outcome, updatedAt: now },
+    set: { status: "refunded", outcome: cancelled ? "cancelled" : outcome, updatedAt: now },
     when: stillAt(fromAttempt),
   };
   try {
@@ -193,7 +209,7 @@ export async function advance(
     if (e instanceof OverdraftError && !(await stillAssigned(deps, job.jobId, fromAttempt))) return false;
     throw e;
   }
-  deps.log.info("job refunded", { jobId: job.jobId, outcome, ...(job.tab ? { tabId: job.tab } : {}) });
+  deps.log.info("job refunded", { jobId: job.jobId, outcome: cancelled ? "cancelled" : outcome, ...(job.tab ? { tabId: job.tab } : {}) });
   deps.notifier.notify(jobTopic(job.jobId));
   return true;
 }

@@ -7,6 +7,7 @@ export { submitJob, submitJobWithItem, jobIdempotencyKey, MAX_ENVELOPE_BYTES } f
 export { handleMatchingMessage, sendLeaseCheck } from "./dispatch";
 export { MAX_REDRIVES, redriveMatching, type RedriveReport } from "./redrive";
 export { extendLease, MAX_JOB_MS } from "./lease";
+export { cancelJob } from "./cancel";
 export { pollJobs } from "./poll";
 export { postResult, receiptProblems } from "./results";
 export { getAccount, getJob, toView } from "./read";

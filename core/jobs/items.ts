@@ -4,7 +4,9 @@
  *   prepare (quote) → submit: assigned(attempt 0) → completed   (settled in one transaction)
  *                       │  └─ lease runs out / worker fails → assigned(attempt i+1)
  *                       └─ no live candidate left → refunded (outcome expired | failed)
- * "failed" and "expired" are outcomes written together with the refund, in one
+ *                       └─ cancelled (./cancel.ts), then its worker fails or its lease runs out
+ *                          → refunded (outcome cancelled), never moved on
+ * "failed", "expired" and "cancelled" are outcomes written together with the refund, in one
  * transaction, so no job ever rests with money held and nobody working on it.
  */
 import type { AttestationTier } from "../../events/attestation";
@@ -82,6 +84,13 @@ export interface JobItem extends Item {
   slot?: number;
   /** a tab's job, completed: the receipt's usage, for the worker's counters at the tab's close */
   usage?: { promptTokens: number; completionTokens: number };
+  /**
+   * When its requester asked to cancel it (./cancel.ts), written once, while it is assigned. From
+   * then on it never goes to another worker: its worker's completed result still settles (billed
+   * for what was generated), and anything else that ends the attempt (a failure report, the lease
+   * running out) refunds it with outcome "cancelled" (./dispatch.ts advance).
+   */
+  cancelledAt?: number;
   createdAt: number;
   updatedAt: number;
 }

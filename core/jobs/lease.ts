@@ -4,6 +4,8 @@
  * is still running. Nothing is queued: the lease check already on the matching queue finds
  * the later `leaseUntil` and re-queues itself (handleMatchingMessage: "rescheduled").
  *
+ * A cancelled job's lease is never extended (409 job_cancelled): its worker is to stop.
+ *
  * Bounded so a worker cannot sit on a requester's held money: an extension gives at most one
  * ordinary lease from now, and never past MAX_JOB_MS after submit.
  */
@@ -29,6 +31,10 @@ export async function extendLease(deps: CoreDeps, workerId: string, r: LeaseRequ
       `job ${r.jobId} is no longer assigned to you (status ${job.status}, attempt ${job.attempt}); stop working on it`,
     );
   }
+  // The requester cancelled it (./cancel.ts): a worker that missed the AgentCancel hears it here,
+  // and the lease is not extended, so a job nobody wants holds its money no longer than it must.
+  if (job.cancelledAt !== undefined)
+    throw new ConflictError("job_cancelled", `job ${r.jobId} was cancelled by its requester; stop and post what was generated`);
   const now = deps.clock.now();
   const until = Math.min(now + leaseMs(deps, job.header.maxTokens), job.createdAt + MAX_JOB_MS);
   if (until <= job.leaseUntil) return { leaseUntil: job.leaseUntil, extended: false };

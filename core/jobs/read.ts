@@ -19,6 +19,7 @@ export function toView(job: JobItem, answer?: ReplyItem, failure?: FailureItem):
     maxCost: job.maxCost,
     ...(job.cost !== undefined ? { cost: job.cost } : {}),
     ...(job.outcome !== undefined ? { outcome: job.outcome } : {}),
+    ...(job.cancelledAt !== undefined ? { cancelledAt: job.cancelledAt } : {}),
     ...(answer ? { reply: answer.reply, receipt: answer.receipt } : {}),
     ...(failure
       ? {
@@ -33,6 +34,16 @@ export function toView(job: JobItem, answer?: ReplyItem, failure?: FailureItem):
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
   };
+}
+
+/**
+ * The job, if `requester` may see it: 404 unknown_job when there is none, 403 not_your_job when it
+ * is another account's. The one ownership rule of the requester's job routes (read, cancel).
+ */
+export function ownJob(job: JobItem | undefined, requester: string, jobId: string): JobItem {
+  if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
+  if (job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
+  return job;
 }
 
 /** What a settlement hands the job's waiters (core/jobs/results.ts): the finished view itself. */
@@ -75,10 +86,8 @@ export async function getJob(
   let gap = FIRST_RECHECK_MS;
   let known = written?.jobId === jobId ? written : undefined;
   for (;;) {
-    const job = known ?? (await deps.store.get<JobItem>("jobs", jobKey(jobId)));
+    const job = ownJob(known ?? (await deps.store.get<JobItem>("jobs", jobKey(jobId))), requester, jobId);
     known = undefined;
-    if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
-    if (job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
     if (job.status === "completed")
       // whole, whether stored as one item or split over several (./items.ts readReply)
       return toView(job, await readReply(deps.store, replyKey(jobId, job.attempt, job.resultDigest)));

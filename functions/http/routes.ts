@@ -2,6 +2,7 @@ import type { Route } from "./middleware";
 import { route as prepareJob } from "./prepare-job";
 import { route as submitJob } from "./submit-job";
 import { route as getJob } from "./get-job";
+import { route as cancelJob } from "./cancel-job";
 import { route as openTab } from "./open-tab";
 import { route as getTab } from "./get-tab";
 import { route as getAccount } from "./get-account";
@@ -35,6 +36,7 @@ export const routes: Route[] = [
   prepareJob,
   submitJob,
   getJob,
+  cancelJob,
   openTab,
   getTab,
   getAccount,

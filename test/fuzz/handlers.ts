@@ -431,6 +431,7 @@ const KINDS = [
   "poll",
   "heartbeat",
   "getJob",
+  "cancel",
   "account",
   "withdraw",
   "withdrawalStatus",
@@ -459,6 +460,7 @@ const WEIGHTS: Record<(typeof KINDS)[number], number> = {
   poll: 2,
   heartbeat: 1,
   getJob: 3,
+  cancel: 2,
   account: 1,
   withdraw: 4,
   withdrawalStatus: 2,
@@ -691,6 +693,15 @@ async function run(s: Scenario, c: Cmd): Promise<void> {
       const id = job && c.b % 4 !== 0 ? job.header.jobId : draw(arbitraryFor(z.string().regex(/^job_[0-9a-z]{26}$/)), c.seed);
       const who = job && c.b % 3 !== 0 ? job.who : anyActor(s, c.b);
       await call(s, who, "GET", `/v1/jobs/${id}`, undefined, c.mode % 2 ? { query: `wait=${c.b % 3}` } : {});
+      return;
+    }
+    case "cancel": {
+      // the owner's cancel of one of the scenario's jobs (running or ended), another account's, or of an unknown id: the
+      // money invariants then hold with cancelled jobs failed over (never), refunded and settled
+      const job = pick(s.jobs, c.a);
+      const id = job && c.b % 4 !== 0 ? job.header.jobId : draw(arbitraryFor(z.string().regex(/^job_[0-9a-z]{26}$/)), c.seed);
+      const who = job && c.b % 3 !== 0 ? job.who : anyActor(s, c.b);
+      await call(s, who, "POST", `/v1/jobs/${id}/cancel`);
       return;
     }
     case "account":

@@ -251,6 +251,8 @@ export class IncrementalChecker {
   private readonly pendingByOwner = new Map<string, bigint>();
   private readonly dirtyAccounts = new Set<string>();
   private readonly dirtyJobs = new Set<string>();
+  /** jobId → when it was cancelled and the attempt it was at then (JobItem.cancelledAt) */
+  private readonly cancels = new Map<string, { at: unknown; attempt: number }>();
   private readonly dirtyTabs = new Set<string>();
   /** tabId → the closed tab's terms and totals, which no later write may change */
   private readonly closedTabs = new Map<string, string>();
@@ -283,6 +285,7 @@ export class IncrementalChecker {
       } else this.jobs.delete(key.pk);
       if (old) this.dirtyRequesters.add(old.requester);
       this.dirtyJobs.add(key.pk);
+      this.observeCancel(key.pk, item);
       // a job under a tab: its tab's close must still account for it (a job that appears or ends after the close)
       if (item?.tab !== undefined) this.dirtyTabs.add(String(item.tab));
     } else if (table === "jobs" && key.sk === "tab") {
@@ -355,6 +358,28 @@ export class IncrementalChecker {
       else if (m.kind === "withdrawal") this.debited.set(owner, (this.debited.get(owner) ?? 0n) - BigInt(p.delta));
       this.dirtyChainOwners.add(owner);
     }
+  }
+
+  /**
+   * A job's cancel (core/jobs/cancel.ts): once written its time never changes or goes, and it is
+   * written only while the job is assigned; outcome "cancelled" only on a cancelled job.
+   */
+  private observeCancel(jobId: string, item: Item | undefined) {
+    const first = this.cancels.get(jobId);
+    const at = item?.cancelledAt;
+    if (first !== undefined && item !== undefined && at !== first.at)
+      this.found.push(`job ${jobId}'s cancelledAt was ${String(first.at)}, then written as ${String(at)}`);
+    if (first === undefined && at !== undefined) {
+      if (item!.status !== "assigned")
+        this.found.push(`job ${jobId} was cancelled in the same write that ended it (${String(item!.status)})`);
+      this.cancels.set(jobId, { at, attempt: Number(item!.attempt) });
+    }
+    if (item?.outcome === "cancelled" && at === undefined) this.found.push(`job ${jobId} was refunded as cancelled, but never cancelled`);
+  }
+
+  /** The attempt job `jobId` was at when its cancel committed, or undefined while it is not cancelled. */
+  cancelledAttempt(jobId: string): number | undefined {
+    return this.cancels.get(jobId)?.attempt;
   }
 
   /** The violations among what changed since the last call. */

@@ -59,7 +59,17 @@ import { openChunkedReply, ReplyStreamSealer } from "../../core/crypto/reply-str
 import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
 import { tabIdFor, tabSlotJobId } from "../../core/ids";
-import { extendLease, getJob, handleMatchingMessage, pollJobs, postResult, prepareJob, resultDigest, submitJob } from "../../core/jobs";
+import {
+  cancelJob,
+  extendLease,
+  getJob,
+  handleMatchingMessage,
+  pollJobs,
+  postResult,
+  prepareJob,
+  resultDigest,
+  submitJob,
+} from "../../core/jobs";
 import { jobIdempotencyKey } from "../../core/jobs/submit";
 import type { JobItem } from "../../core/jobs/items";
 import { openTab, tabClosesAfter, type TabItem } from "../../core/jobs/tabs";
@@ -269,6 +279,8 @@ interface Agent {
   /** bumps when the agent dies: answers to requests of an earlier life are not heard */
   life: number;
   inbox: AgentJob[];
+  /** `jobId@attempt` of the cancels its polls handed it (POST /v1/jobs/{id}/cancel) */
+  cancelled: Set<string>;
   unacked: Array<{ body: ResultRequest; honest: boolean }>;
   /** jobs it was handed lately (what a byzantine agent forges results for) */
   seen: AgentJob[];
@@ -308,6 +320,8 @@ export interface SimOptions {
   tabShare?: number;
   /** issue 12: the clock flies once to about when a tab may close (default: drawn per seed, for half the seeds with tabs) */
   tabClock?: boolean;
+  /** how often requesters cancel a job of theirs not yet ended (default: drawn per seed, 0 for half of them) */
+  cancelShare?: number;
 }
 
 /** Hooks that break the system on purpose in the harness (never in core): the checker's positive controls. */
@@ -405,6 +419,8 @@ export class Sim {
   private readonly tabShare: number;
   /** issue 12: the clock flies once to about when a tab may close (its close then runs amid faults) */
   private readonly tabClock: boolean;
+  /** the weight of a requester's cancel of one of its running jobs (0: the seed runs as it did before cancels) */
+  private readonly cancelShare: number;
 
   constructor(private readonly o: SimOptions) {
     this.rng = new Prng(o.seed);
@@ -416,6 +432,8 @@ export class Sim {
     const tabRng = new Prng((o.seed ^ 0x7ab5ab5) >>> 0);
     this.tabShare = o.tabShare ?? tabRng.pick([0, 0, 0.6, 1]);
     this.tabClock = o.tabClock ?? (this.tabShare > 0 && tabRng.chance(0.5));
+    // how often jobs are cancelled, from a stream of its own (a seed that draws 0 runs step for step as before)
+    this.cancelShare = o.cancelShare ?? new Prng((o.seed ^ 0xca9ce1) >>> 0).pick([0, 0, 0.5, 1]);
     this.deliveryRng = new Prng((o.seed ^ 0xd1e1d1e) >>> 0);
     this.knobs.consumerFailRate ??= this.deliveryRng.pick([0, 0, 0, 0.5]);
     this.canary = `CANARY-${this.rng.hex(9)}`;
@@ -509,6 +527,7 @@ export class Sim {
         measurement: "",
         life: 0,
         inbox: [],
+        cancelled: new Set(),
         unacked: [],
         seen: [],
         beatAt: T0,
@@ -670,6 +689,7 @@ export class Sim {
       if (room && unknown.length) options.push([() => this.sendSubmit(r, rng.pick(unknown)), 1.5]);
       const open = r.submissions.filter((s) => s.state === "accepted" && !s.final);
       if (room && open.length) options.push([() => this.read(r, rng.pick(open)), 0.8]);
+      if (room && open.length && this.cancelShare) options.push([() => this.cancel(r, rng.pick(open)), 1.2 * this.cancelShare]);
       if (room) options.push([() => this.withdraw(r), 0.25]);
       const unknownW = r.withdrawals.filter((w) => w.state === "unknown");
       if (room && unknownW.length) options.push([() => this.sendWithdraw(r, rng.pick(unknownW)), 1]);
@@ -1190,6 +1210,26 @@ export class Sim {
     this.launch(`${r.label} read ${s.label}`, (d) => getJob(d, r.id, s.jobId, 0), { ok: (view) => this.checkView(r, s, view) });
   }
 
+  /**
+   * The requester cancels a job it submitted (POST /v1/jobs/{id}/cancel): a running one is answered
+   * cancelled (assigned, when), an ended one not; its own job is never refused. Whether the job
+   * then ever goes to another worker is checked on every dispatch (onSend).
+   */
+  private cancel(r: Requester, s: Submission) {
+    this.launch(`${r.label} cancel ${s.label}`, (d) => cancelJob(d, r.id, s.jobId), {
+      ok: (v) => {
+        const ended = v.status === "completed" || v.status === "refunded";
+        if (v.jobId !== s.jobId || v.cancelled === ended || (v.cancelled && v.cancelledAt === undefined))
+          this.fail(`${r.label}'s cancel of ${s.label} was answered ${JSON.stringify(v)}`);
+        this.count(v.cancelled ? "jobs cancelled" : "cancels of ended jobs");
+      },
+      err: (e) => {
+        if (e instanceof CocoonError && e.status < 500)
+          this.fail(`${r.label}'s cancel of its own job ${s.label} was refused: ${e.status} ${e.code}: ${e.message}`);
+      },
+    });
+  }
+
   /** What the SDK checks before it believes an answer, with the requester's own keys and records. */
   private checkView(r: Requester, s: Submission, view: JobView) {
     const bad = (why: string) => this.fail(`${r.label} got an answer for ${s.label} that the SDK refuses: ${why}`);
@@ -1344,6 +1384,8 @@ export class Sim {
     this.launch(`${a.label} poll`, (d) => pollJobs(d, a.id, 0, 4), {
       ok: (r) => {
         if (a.life !== life || !a.alive) return;
+        for (const c of r.cancels ?? []) a.cancelled.add(`${c.jobId}@${c.attempt}`);
+        if (r.cancels?.length) this.count("cancels handed to agents");
         for (const j of r.jobs) {
           this.scanWire(`${a.label} poll answer`, JSON.stringify(j));
           const job = AgentJob.parse(j);
@@ -1364,8 +1406,10 @@ export class Sim {
       this.launch(`${a.label} extend lease ${this.labelOf(job.jobId)}@${job.attempt}`, (d) => extendLease(d, a.id, body), {
         ok: (v) => this.count(v.extended ? "leases extended" : "lease extensions refused (at the limit)"),
         err: (e) => {
-          if (e instanceof CocoonError && e.status < 500 && e.code !== "stale_attempt")
+          // job_cancelled: its requester cancelled it (the agent hears it here if it missed the message)
+          if (e instanceof CocoonError && e.status < 500 && e.code !== "stale_attempt" && e.code !== "job_cancelled")
             this.fail(`${a.label}'s lease extension for its own attempt was refused: ${e.status} ${e.code}`);
+          if (e instanceof CocoonError && e.code === "job_cancelled") this.count("lease extensions refused (cancelled)");
         },
       });
       return;
@@ -1379,6 +1423,13 @@ export class Sim {
       content = undefined;
     }
     let body: ResultRequest;
+    // a cancelled job: the agent had not started it (a failure, code cancelled) or bills what it generated (below)
+    if (content !== undefined && a.cancelled.has(`${job.jobId}@${job.attempt}`) && this.rng.chance(0.5)) {
+      const reply = sealReply(h, a.id, new TextEncoder().encode(JSON.stringify({ error: { code: "cancelled", message: "cancelled" } })));
+      this.count("cancelled jobs given back unstarted");
+      this.post(a, ResultRequest.parse({ kind: "failed", jobId: job.jobId, attempt: job.attempt, code: "cancelled", reply }), true);
+      return;
+    }
     if (content === undefined || this.rng.chance(this.knobs.engineFailRate)) {
       const code = content === undefined ? "bad_request" : "engine_error";
       const message = content === undefined ? "the envelope did not open with this agent's key" : `the engine cannot answer "${content}"`;
@@ -1520,6 +1571,7 @@ export class Sim {
     a.alive = false;
     a.life++;
     a.inbox = [];
+    a.cancelled = new Set();
     a.unacked = [];
     a.registered = false;
     a.registering = false;
@@ -1767,6 +1819,13 @@ export class Sim {
 
   private onSend(queue: string, body: string, note: string) {
     this.count("queue sends");
+    // a cancelled job never goes to another worker: no dispatch at an attempt after the one it was cancelled at
+    if (queue.startsWith("worker-")) {
+      const m = JSON.parse(body) as { kind?: string; jobId?: string; attempt?: number };
+      const at = m.kind === undefined && m.jobId !== undefined ? this.checker.cancelledAttempt(m.jobId) : undefined;
+      if (at !== undefined && m.attempt! > at)
+        this.guard(() => this.fail(`${this.labelOf(m.jobId!)} was cancelled at attempt ${at}, then dispatched at attempt ${m.attempt}`));
+    }
     for (const h of findCanary(body, this.canary))
       this.guard(() => this.fail(`plaintext at the coordinator: the canary is in a message on ${queue} (${h.encoding})`));
     this.note(() => `  send ${queue}: ${note}`);

@@ -1,0 +1,207 @@
+/**
+ * A requester's cancel as executeJob (agent/execute.ts) sees it, through ctx.cancel: the engine is
+ * stopped, and the job ends as a completed answer billing what was generated (finishReason
+ * "cancelled"), or fails with code "cancelled" when nothing was.
+ */
+import { describe, expect, it } from "vitest";
+import { API, type ApiClient } from "../api-client/api";
+import type { ApiRoute } from "../api-client/routes";
+import { canonicalJson, sha256Hex } from "../core/crypto/encoding";
+import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
+import { verifyReceipt } from "../core/crypto/receipt";
+import type { ResultRequest } from "../events/api";
+import type { EnvelopeHeader } from "../events/envelope";
+import type { RelayChunk } from "../events/relay";
+import type { RelaySession } from "../events/relay-session";
+import { openAnswer } from "../client/reply";
+import { executeJob, type AgentStats } from "./execute";
+import type { Engine } from "./engines/engine";
+import { openableJob, slowEngine } from "./job-testing";
+import { pollUntil } from "../test/helpers";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Run {
+  engine: Engine;
+  /** the request (default: a one-message chat) */
+  plaintext?: Record<string, unknown>;
+  header?: Partial<EnvelopeHeader>;
+  /** when to cancel: "before" the job starts, or once this returns true (polled) */
+  cancelWhen: "before" | (() => boolean);
+  /** the requester asked for a stream, on a pub/sub relay */
+  streamed?: boolean;
+}
+
+/** Factory + Act: one job through executeJob, cancelled as `cancelWhen` says; what it sent is recorded and its answer opened. */
+async function cancelled(o: Run) {
+  const signingKey = generateSigningKey();
+  const kemKey = generateKemKey();
+  const plaintext = { messages: [{ role: "user", content: "hi" }], ...o.plaintext, ...(o.streamed ? { stream: true } : {}) };
+  const { job: sealed, header, replyKey } = openableJob(signingKey.id, kemKey, 60_000, plaintext, { maxTokens: 400, ...o.header });
+  const sqs: RelaySession = {
+    transport: "sqs",
+    region: "us-east-1",
+    queueUrl: "https://sqs.us-east-1.amazonaws.com/123456789012/cocoon-test-r-chan",
+    credentials: { accessKeyId: "k", secretAccessKey: "s", sessionToken: "t", expiration: Date.now() + 3_600_000 },
+  };
+  const job = o.streamed ? { ...sealed, relay: sqs } : sealed;
+  const results: ResultRequest[] = [];
+  const published: RelayChunk[] = [];
+  const api = {
+    async request(route: ApiRoute, opts: { body?: unknown } = {}) {
+      if (route !== API.postResult) throw new Error(`unexpected route ${route.path}`);
+      results.push(opts.body as ResultRequest);
+      return { status: "completed", duplicate: false, cost: "1" };
+    },
+    localTime: (t: number) => t,
+  } as unknown as ApiClient;
+  const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
+  const warnings: string[] = [];
+  const cancel = new AbortController();
+  if (o.cancelWhen === "before") cancel.abort();
+  const running = executeJob(
+    {
+      api,
+      workerId: signingKey.id,
+      signingKey,
+      kemKey,
+      engine: o.engine,
+      measurement: () => "m".repeat(64),
+      now: Date.now,
+      log: { info() {}, warn: (msg) => void warnings.push(msg) },
+      stats,
+      cancel: cancel.signal,
+      ...(o.streamed ? { relayPublisher: async (_s: RelaySession, chunks: RelayChunk[]) => void published.push(...chunks) } : {}),
+    },
+    job,
+  );
+  if (o.cancelWhen !== "before") {
+    const when = o.cancelWhen;
+    await pollUntil("the moment to cancel", () => (when() ? true : undefined), 5_000);
+    cancel.abort();
+  }
+  await running;
+  const result = results[0];
+  /** the answer as the requester reads it (the completed result's reply, opened and checked against its chunks) */
+  const answer = () => {
+    if (result?.kind !== "completed") throw new Error(`the job did not complete: ${JSON.stringify(result)}`);
+    return openAnswer(result.reply, header, signingKey.id, replyKey);
+  };
+  return { results, result, answer, stats, warnings, published, signingKey };
+}
+
+describe("executeJob: a job cancelled while the engine generates", () => {
+  it("stops the engine and posts a completed result: finishReason cancelled, one token per streamed piece, the prompt as the engine counts it, a receipt that verifies", async () => {
+    // Prepare: an engine that streams a token every 10 ms, up to 400
+    const engine = slowEngine({ everyMs: 10, promptTokens: 7 });
+    // Act: cancelled after a few tokens
+    const r = await cancelled({ engine, cancelWhen: () => engine.generated >= 5 });
+    const generatedAtEnd = engine.generated;
+    await sleep(100);
+    // Assess: one completed result billing the streamed pieces and the prompt the engine counted when asked again
+    expect(r.results.map((x) => x.kind)).toEqual(["completed"]);
+    const answer = r.answer();
+    const pieces = answer.choices[0]!.text.split(" ").filter(Boolean).length;
+    expect(pieces).toBeGreaterThanOrEqual(5);
+    expect(answer.choices).toEqual([
+      { index: 0, text: expect.stringMatching(/^t0 t1 t2 t3 t4 /) as unknown as string, finishReason: "cancelled" },
+    ]);
+    expect(answer.usage).toEqual({ promptTokens: 7, completionTokens: pieces });
+    if (r.result?.kind !== "completed") throw new Error("not completed");
+    expect(r.result.receipt.body.usage).toEqual({ promptTokens: 7, completionTokens: pieces });
+    expect(verifyReceipt(r.result.receipt, r.signingKey.publicKey)).toBe(true);
+    expect(r.result.receipt.body.replyHash).toBe(sha256Hex(canonicalJson(r.result.reply)));
+    // the engine was asked once more, for the same request and one token, not streamed
+    expect(engine.asks).toHaveLength(1);
+    expect(engine.asks[0]).toMatchObject({ maxTokens: 1, messages: [{ role: "user", content: "hi" }] });
+    // the stream's generation was aborted and the stream closed: the engine generated nothing more
+    expect(engine.streams[0]!.signal?.aborted).toBe(true);
+    expect(engine.closed).toBe(1);
+    expect(engine.generated).toBe(generatedAtEnd);
+    expect(generatedAtEnd).toBeLessThan(400);
+    expect(r.stats).toMatchObject({ jobs: 1, failed: 0, promptTokens: 7, completionTokens: pieces });
+  });
+
+  it("a prompt the engine cannot count again is billed 0 prompt tokens, with a warning; the pieces are still billed", async () => {
+    // Prepare
+    const engine = slowEngine({ everyMs: 10, askFails: true });
+    // Act
+    const r = await cancelled({ engine, cancelWhen: () => engine.generated >= 3 });
+    // Assess
+    const answer = r.answer();
+    const pieces = answer.choices[0]!.text.split(" ").filter(Boolean).length;
+    expect(answer.choices[0]!.finishReason).toBe("cancelled");
+    expect(answer.usage).toEqual({ promptTokens: 0, completionTokens: pieces });
+    expect(pieces).toBeGreaterThanOrEqual(3);
+    expect(engine.asks).toHaveLength(1);
+    expect(r.warnings).toContain("the engine did not count a cancelled job's prompt: billed 0 prompt tokens for it");
+  });
+
+  it("n = 3 cancelled in the second choice: the first billed in full, the second by its pieces, the third not run; three choices end", async () => {
+    // Prepare: 30 tokens a choice (maxTokens 90 shared by 3), a token every 5 ms
+    const engine = slowEngine({ everyMs: 5, promptTokens: 9 });
+    // Act: cancelled once the second choice streamed a few tokens
+    const r = await cancelled({
+      engine,
+      plaintext: { n: 3 },
+      header: { maxTokens: 90 },
+      cancelWhen: () => engine.generated >= 33,
+    });
+    // Assess: the prompt of the finished choice, twice (the second ran on the same prompt); no second ask
+    const answer = r.answer();
+    const second = answer.choices[1]!.text.split(" ").filter(Boolean).length;
+    expect(answer.choices.map((c) => c.finishReason)).toEqual(["length", "cancelled", "cancelled"]);
+    expect(answer.choices[2]!.text).toBe("");
+    expect(second).toBeGreaterThanOrEqual(3);
+    expect(answer.usage).toEqual({ promptTokens: 18, completionTokens: 30 + second });
+    expect(engine.streams).toHaveLength(2);
+    expect(engine.asks).toEqual([]);
+  });
+
+  it("a streamed requester still gets the final chunk, with the receipt", async () => {
+    // Prepare
+    const engine = slowEngine({ everyMs: 10 });
+    // Act
+    const r = await cancelled({ engine, streamed: true, cancelWhen: () => engine.generated >= 3 });
+    // Assess: the answer ends cancelled, and its last chunk went out on the relay with the receipt
+    expect(r.answer().choices[0]!.finishReason).toBe("cancelled");
+    const last = r.published.at(-1);
+    expect(last).toMatchObject({ final: true });
+    expect(last?.receipt?.body.usage).toEqual(r.answer().usage);
+  });
+});
+
+describe("executeJob: a job cancelled before the engine started", () => {
+  it("is reported failed with code cancelled, and the engine is never called", async () => {
+    // Prepare
+    const engine = slowEngine();
+    // Act
+    const r = await cancelled({ engine, cancelWhen: "before" });
+    // Assess
+    expect(r.results).toHaveLength(1);
+    expect(r.result).toMatchObject({ kind: "failed", code: "cancelled" });
+    expect(engine.streams).toEqual([]);
+    expect(engine.asks).toEqual([]);
+  });
+
+  it("embeddings: a cancel while the engine embeds fails the job with code cancelled (nothing to bill part of)", async () => {
+    // Prepare: an engine whose embedding waits for its signal
+    let signal: AbortSignal | undefined;
+    const engine: Engine = {
+      ...slowEngine(),
+      embed: (req) => {
+        signal = req.signal;
+        return new Promise((_resolve, reject) => req.signal?.addEventListener("abort", () => reject(new Error("aborted")), { once: true }));
+      },
+    };
+    // Act
+    const r = await cancelled({
+      engine,
+      plaintext: { kind: "embedding", input: ["a"], messages: undefined },
+      cancelWhen: () => signal !== undefined,
+    });
+    // Assess
+    expect(r.result).toMatchObject({ kind: "failed", code: "cancelled" });
+    expect(signal?.aborted).toBe(true);
+  });
+});

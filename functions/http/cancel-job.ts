@@ -1,0 +1,22 @@
+import { CancelJobResponse, JobId } from "../../events/api";
+import { cancelJob } from "../../core/jobs";
+import { CocoonError } from "../../core/errors";
+import { lambdaHandler } from "./lambda";
+import { defineRoute } from "./middleware";
+
+export const route = defineRoute(
+  {
+    method: "POST",
+    path: "/v1/jobs/{id}/cancel",
+    summary:
+      "Cancel a running job: its worker is told to stop; the job then ends billed for what was generated, or refunded (outcome cancelled) when nothing came back, and never goes to another worker. A job already ended answers cancelled: false with its status; asking again is harmless (the worker is told again)",
+    auth: "session",
+    response: CancelJobResponse,
+  },
+  ({ deps, caller, params }) => {
+    const id = JobId.safeParse(params.id);
+    if (!id.success) throw new CocoonError(400, "invalid_job_id", "path parameter id must look like job_<26 lowercase base32 chars>");
+    return cancelJob(deps, caller, id.data);
+  },
+);
+export const handler = lambdaHandler(route);
