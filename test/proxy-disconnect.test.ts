@@ -17,9 +17,9 @@ import { pollUntil } from "./helpers";
 
 /**
  * An app that closes its connection while `cocoon serve` waits on the network (a killed curl,
- * an aborted fetch): the proxy aborts the SDK's call at once (the job, already submitted, runs
- * on and is billed: a sealed job cannot be cancelled), writes nothing more, and reports no
- * error: `onClientGone` is told once, `onError` never. The SDK's own request to the coordinator
+ * an aborted fetch): the proxy aborts the SDK's call at once (and the SDK cancels the job, which
+ * test/cancel-e2e.test.ts and client/serve/cancel.test.ts check), writes nothing more, and reports
+ * no error: `onClientGone` is told once, `onError` never. The SDK's own request to the coordinator
  * (a submit or job read that waits for the answer) is closed at once too, not left for the
  * coordinator to answer into. Real local network, raw sockets on 127.0.0.1.
  */
