@@ -179,6 +179,24 @@ describe("agent runtime: a requester's cancel on the job source", () => {
     expect(openAnswer(result.reply, header, k.signingKey.id, replyKey).choices[0]!.finishReason).toBe("length");
     expect(a.lines.filter((l) => l.startsWith("cancel ignored"))).toHaveLength(2);
   });
+
+  // SQS does not keep order: the cancel, sent after the job, can be received before it.
+  it("a cancel that came before its job is kept: the job, when it comes, is not run (failed, code cancelled)", async () => {
+    // Prepare
+    const url = await network();
+    const k = keys();
+    const engine = slowEngine({ everyMs: 1 });
+    const source = pushedSource();
+    const a = await agent(url, k, { engine, jobSource: source });
+    const { job } = longJob(k, 4);
+    // Act
+    source.push({ cancels: [cancelOf(job)] });
+    source.push({ jobs: [job] });
+    const result = await pollUntil("the job's result", () => resultOf(a, job), 3_000);
+    // Assess
+    expect(result).toMatchObject({ kind: "failed", code: "cancelled" });
+    expect(engine.streams).toHaveLength(0);
+  });
 });
 
 describe("agent runtime: polling while busy", () => {

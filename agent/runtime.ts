@@ -739,8 +739,15 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       roomMade();
       return track(notRunCancelled(w.job, w.receivedAt));
     }
-    log.info("cancel ignored: no such job here (finished, moved, or never ours)", { jobId: c.jobId, attempt: c.attempt });
+    if (!taken.has(key)) {
+      // Not seen yet: SQS does not keep order, so a cancel can come before its job. Kept (as
+      // bounded as `taken`) so that the job, if it comes, is not run.
+      cancelledBefore.add(key);
+      if (cancelledBefore.size > RECENT_JOBS) cancelledBefore.delete(cancelledBefore.values().next().value!);
+    }
+    log.info("cancel ignored: no such job here (finished, moved, never ours, or not arrived yet)", { jobId: c.jobId, attempt: c.attempt });
   };
+  const cancelledBefore = new Set<string>();
   const take = async (wait: number) => {
     const { jobs, challenges, cancels } = asWorkBatch(await source.next(wait));
     const receivedAt = now();
@@ -756,6 +763,10 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         continue;
       }
       remember(key);
+      if (cancelledBefore.delete(key)) {
+        track(notRunCancelled(job, receivedAt));
+        continue;
+      }
       waiting.set(key, { job, receivedAt });
     }
     pump();
