@@ -268,7 +268,9 @@ export function Cocoon({ stack, app }: StackContext) {
     "POST /v1/attestations": route("http/attestation-challenge", [can.writeTable, can.sendWorker]),
     "GET /v1/attestations/{id}": route("http/attestation-get", [can.writeTable]),
     "POST /v1/agent/attestations": route("http/attestation-answer", [can.writeTable]),
-    "POST /v1/agent/results": route("http/post-result", [can.writeTable], sessions),
+    // a failure report moves the job on (core/jobs/dispatch.ts advance): the next attempt's lease
+    // check on the matching queue, and the job on its next worker's queue
+    "POST /v1/agent/results": route("http/post-result", [can.writeTable, can.sendMatching, can.sendWorker], sessions),
     "POST /v1/agent/lease": route("http/extend-lease", [can.writeTable], sessions),
     // issue 11/12: how a job's stream is relayed (SQS channel queues, or AWS IoT Core) and narrow credentials for it
     "POST /v1/jobs/{id}/relay": route("http/relay-session", [can.writeTable, ...(relayTransport === "sqs" ? [can.createRelayQueue] : [])]),

@@ -138,7 +138,9 @@ const ACTIONS: Record<string, string[]> = {
   "functions/http/attestation-get.handler": TABLE_RW,
   "functions/http/attestation-answer.handler": TABLE_RW,
   "functions/http/poll-jobs.handler": [...TABLE_RW, "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"],
-  "functions/http/post-result.handler": TABLE_RW,
+  // a failure report moves the job to its next worker: a lease check and a dispatch (without them
+  // every failover from a worker's report was a 500 on AWS, and waited for the lease instead)
+  "functions/http/post-result.handler": [...TABLE_RW, "sqs:SendMessage"],
   "functions/http/extend-lease.handler": TABLE_RW,
   "functions/queue/matching.handler": [
     ...TABLE_RW,
