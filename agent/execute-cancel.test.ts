@@ -14,8 +14,8 @@ import type { EnvelopeHeader } from "../events/envelope";
 import type { RelayChunk } from "../events/relay";
 import type { RelaySession } from "../events/relay-session";
 import { openAnswer } from "../client/reply";
-import { executeJob, type AgentStats } from "./execute";
-import type { Engine } from "./engines/engine";
+import { executeJob, PROMPT_RECOUNT_MS, type AgentStats } from "./execute";
+import { EngineError, type Engine } from "./engines/engine";
 import { openableJob, slowEngine } from "./job-testing";
 import { pollUntil } from "../test/helpers";
 
@@ -136,6 +136,42 @@ describe("executeJob: a job cancelled while the engine generates", () => {
     expect(engine.asks).toHaveLength(1);
     expect(r.warnings).toContain("the engine did not count a cancelled job's prompt: billed 0 prompt tokens for it");
   });
+
+  it("a requester's extra cannot make the prompt's re-count fail (vLLM's min_tokens above the re-ask's 1 token): the prompt is still billed", async () => {
+    // Prepare: an engine that refuses min_tokens above max_tokens, as vLLM does (400)
+    const engine = slowEngine({ everyMs: 10, promptTokens: 7 });
+    const generate = engine.generate.bind(engine);
+    engine.generate = async (req) => {
+      const minTokens = req.extra?.["min_tokens"];
+      if (typeof minTokens === "number" && minTokens > req.maxTokens)
+        throw new EngineError("invalid_request", "min_tokens must be less than or equal to max_tokens", { engine: "slow" });
+      return generate(req);
+    };
+    // Act: a long generation asked for with min_tokens, cancelled after a few tokens
+    const r = await cancelled({ engine, plaintext: { extra: { min_tokens: 50 } }, cancelWhen: () => engine.generated >= 3 });
+    // Assess: the prompt is billed as the engine counted it; the stream itself kept the requester's min_tokens
+    const answer = r.answer();
+    const pieces = answer.choices[0]!.text.split(" ").filter(Boolean).length;
+    expect(answer.usage).toEqual({ promptTokens: 7, completionTokens: pieces });
+    expect(engine.streams[0]!.extra).toEqual({ min_tokens: 50 });
+    expect(r.warnings).toEqual([]);
+  });
+
+  it("an engine that never answers the prompt's re-count does not hold the result past PROMPT_RECOUNT_MS: billed 0 prompt tokens, posted", async () => {
+    // Prepare: the re-ask hangs until its signal aborts (a hung engine; the HTTP adapter's own limit is 120 s, past a cancelled job's lease)
+    const engine = slowEngine({ everyMs: 10 });
+    engine.generate = (req) =>
+      new Promise((_, reject) =>
+        req.signal?.addEventListener("abort", () => reject(new EngineError("engine_aborted", "aborted", { engine: "slow" }))),
+      );
+    const started = Date.now();
+    // Act
+    const r = await cancelled({ engine, cancelWhen: () => engine.generated >= 3 });
+    // Assess
+    expect(Date.now() - started).toBeLessThan(PROMPT_RECOUNT_MS + 2_000);
+    expect(r.answer().usage.promptTokens).toBe(0);
+    expect(r.warnings).toContain("the engine did not count a cancelled job's prompt: billed 0 prompt tokens for it");
+  }, 15_000);
 
   it("n = 3 cancelled in the second choice: the first billed in full, the second by its pieces, the third not run; three choices end", async () => {
     // Prepare: 30 tokens a choice (maxTokens 90 shared by 3), a token every 5 ms

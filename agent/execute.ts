@@ -467,7 +467,14 @@ async function promptTokensOf(
   i: number,
 ): Promise<{ promptTokens: number; engine: string } | undefined> {
   const engine = ctx.engine;
-  const r = engineRequest(header, { ...p, logprobs: undefined, topLogprobs: undefined }, 1, i, ctx.signal);
+  // A requester's lower bound on the length (vLLM's min_tokens, SGLang's min_new_tokens) above the
+  // one token asked here is refused by the engine: kept, it would let any requester make its
+  // cancelled prompts free. It does not change the prompt, so its count is the same without it.
+  const extra = p.extra ? Object.fromEntries(Object.entries(p.extra).filter(([k]) => !MIN_LENGTH_KEYS.has(k))) : undefined;
+  const signal = ctx.signal
+    ? AbortSignal.any([ctx.signal, AbortSignal.timeout(PROMPT_RECOUNT_MS)])
+    : AbortSignal.timeout(PROMPT_RECOUNT_MS);
+  const r = engineRequest(header, { ...p, extra, logprobs: undefined, topLogprobs: undefined }, 1, i, signal);
   try {
     let result: EngineResult;
     if ("chat" in r) result = await engine.generate(r.chat);
@@ -483,6 +490,16 @@ async function promptTokensOf(
     return undefined;
   }
 }
+
+/** Fields of a request's `extra` that ask for at least so many tokens (promptTokensOf drops them). */
+const MIN_LENGTH_KEYS = new Set(["min_tokens", "min_new_tokens"]);
+
+/**
+ * How long a cancelled job's prompt re-count may take (promptTokensOf): its lease is no longer
+ * extended, so an engine that hangs on it (the HTTP adapter waits 120 s) would let the lease run
+ * out: the job refunded after its text was shown, the worker unpaid and marked suspect.
+ */
+export const PROMPT_RECOUNT_MS = 5_000;
 
 /** What a race with a cancel yields when the cancel came first. */
 const CANCELLED: unique symbol = Symbol("cancelled");
