@@ -26,8 +26,14 @@ const ToolCallSchema = z.object({
   function: z.object({ name: z.string().min(1), arguments: z.string() }).loose(),
 });
 
+/**
+ * An optional field inside a message, where an explicit null is the field not given (as for the
+ * body's own fields, nullsAsAbsent): clients replaying a conversation send `"name": null`, `"tool_calls": null`.
+ */
+const nullAsAbsent = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? undefined);
+
 /** A message's participant name, by the sealed message's rule (events/envelope.ts), refused here with its param. */
-const Name = MessageName.optional();
+const Name = nullAsAbsent(MessageName);
 
 const ChatMessage = z.discriminatedUnion(
   "role",
@@ -41,7 +47,7 @@ const ChatMessage = z.discriminatedUnion(
         content: Content.nullable().optional(),
         // OpenAI's answer to a request it refused: content null, the refusal here (replayed as is).
         refusal: z.string().nullable().optional(),
-        tool_calls: z.array(ToolCallSchema).optional(),
+        tool_calls: nullAsAbsent(z.array(ToolCallSchema)),
         name: Name,
       })
       .loose(),
@@ -279,9 +285,25 @@ export function readJson<S extends z.ZodType>(req: HttpRequest, schema: S): { bo
     throw invalid("invalid_json", "request body is not valid JSON");
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw invalid("invalid_request", "request body must be a JSON object");
-  const r = schema.safeParse(raw);
+  const body = nullsAsAbsent(raw as Record<string, unknown>, schema);
+  const r = schema.safeParse(body);
   if (!r.success) throw invalid("invalid_request", zodMessage(r.error), zodParam(r.error));
-  return { body: r.data, raw: raw as Record<string, unknown> };
+  return { body: r.data, raw: body };
+}
+
+/**
+ * `body` without the explicit nulls on its optional fields: client libraries (LangChain, LiteLLM,
+ * older openai-python, the Vercel AI SDK) send `"stop": null`, `"user": null` and the like for a
+ * field left unset, and api.openai.com takes them as not given, so the proxy does too, in this one
+ * place, before the schema reads the body, so that a null reaches neither the job nor the worker
+ * (`extra`) and behaves exactly as an absent field. A required field keeps its null (still a 400
+ * naming it), as does a field the schema does not define (sent on as is).
+ */
+export function nullsAsAbsent(body: Record<string, unknown>, schema: z.ZodType): Record<string, unknown> {
+  if (!(schema instanceof z.ZodObject)) return body;
+  const shape = schema.shape as Record<string, z.ZodType>;
+  const optional = (k: string) => Object.hasOwn(shape, k) && shape[k]!.safeParse(undefined).success;
+  return Object.fromEntries(Object.entries(body).filter(([k, v]) => !(v === null && optional(k))));
 }
 
 /**
