@@ -638,6 +638,29 @@ describe("an open whose answer was lost: the next open asks again under the same
     expect(new Set(coordinator.keys).size).toBe(2);
   });
 
+  it.each([
+    [400, "tab_too_small"],
+    [429, "rate_limited"],
+  ])("a %i %s open answers no slot (the job holds for itself) and pauses opens", async (status, code) => {
+    // Prepare: a coordinator refusing every open as tabs.ts does under its floor or its tab_open limit
+    const clock = fakeClock();
+    const opens: string[] = [];
+    const open = async (_b: OpenTabRequest, key: string): Promise<TabView> => {
+      opens.push(key);
+      throw new ApiError(status, code, "refused before anything was held");
+    };
+    const keeper = new TabKeeper({ slots: 4 }, open, clock.now);
+
+    // Act
+    const first = await keeper.take(100n, 100n);
+    const second = await keeper.take(100n, 100n);
+
+    // Assess
+    expect(first).toBeUndefined();
+    expect(second).toBeUndefined();
+    expect(opens).toHaveLength(1);
+  });
+
   it("a 4xx refusal opened nothing: the next open takes a new key", async () => {
     // Prepare
     const clock = fakeClock();

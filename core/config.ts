@@ -33,12 +33,27 @@ export interface CoreConfig {
   allowTestImages: boolean;
   /** Per-key limits on registration nonces, registrations and challenges (default: DEFAULT_RATE_LIMITS). */
   rateLimits?: Partial<Record<RateAction, RateLimit>>;
+  /**
+   * Least a tab may hold (slots × slotCost, nanoTON); smaller opens are refused (400
+   * tab_too_small). Unset: DEFAULT_MIN_TAB_HOLD. A tab needs no quote or live worker and all
+   * its money comes back at close, so without a floor an open+close (~12 write units) costs a
+   * few nanoTON of locked capital; the floor bounds how many tabs one account can keep open.
+   */
+  minTabHold?: bigint;
   /** Dev faucet endpoint enabled: local default only. */
   faucet: boolean;
   defaultCandidates: number;
   /** Longest a GET /v1/jobs/{id}?wait=… or agent poll may hold the connection. */
   maxWaitSeconds: number;
 }
+
+/**
+ * 1,000 nanoTON: at the default price (100 nanoTON per completion token) one job of 10 tokens,
+ * under anything an honest job holds (the test world's smallest job holds ~4,000), so no honest
+ * tab is refused; it ends the 1-nanoTON tab. The per-requester `tab_open` rate limit is what
+ * bounds the write cost; raise this on a deployment to bound open tabs by locked capital.
+ */
+export const DEFAULT_MIN_TAB_HOLD = 1_000n;
 
 export const DEFAULT_CORE_CONFIG: CoreConfig = {
   pricing: DEFAULT_PRICING,

@@ -70,6 +70,15 @@ export class RateLimitedError extends CocoonError {
     );
   }
 }
+/** A tab holding less than the coordinator's floor (CoreConfig.minTabHold): details name the floor. */
+export class TabTooSmallError extends CocoonError {
+  constructor(held: bigint, minHold: bigint) {
+    super(400, "tab_too_small", `a tab must hold at least ${minHold} nanoTON (slots × slotCost), this one holds ${held}`, {
+      held: held.toString(),
+      minHold: minHold.toString(),
+    });
+  }
+}
 /** A worker registration that cannot be stored as asked (too many models, a model listed twice). */
 export class RegistrationRefusedError extends CocoonError {
   constructor(code: "too_many_models" | "duplicate_model", message: string) {

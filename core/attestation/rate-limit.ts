@@ -32,7 +32,7 @@ export interface RateLimit {
  * per-requester `challenge` bucket alone lets many keys make one worker answer without end
  * (each answer is a TDX quote: CPU and queue time on the GPU owner's machine).
  */
-export type RateAction = "registration_nonce" | "registration" | "challenge" | "worker_challenge";
+export type RateAction = "registration_nonce" | "registration" | "challenge" | "worker_challenge" | "tab_open";
 
 /**
  * Defaults, per key: a worker registers a few times a day; a requester challenges up to k
@@ -44,6 +44,12 @@ export const DEFAULT_RATE_LIMITS: Record<RateAction, RateLimit> = {
   registration: { burst: 10, perMinute: 10 },
   challenge: { burst: 30, perMinute: 60 },
   worker_challenge: { burst: 60, perMinute: 120 },
+  // Per requester, new tabs only (a replayed open is answered before the limit and is free).
+  // An honest SDK (client/tab-keeper.ts) opens a tab when its last one is spent or expires: at
+  // 32 slots and 1,000 jobs/s that is ~31 opens/s (~1,900/min); 3,000/min (50/s) never refuses
+  // it, and a burst of 60 covers a client starting many tab keepers at once. It bounds what one
+  // key can make the store write (~12 WRU per open+close) to ~600 WRU/s instead of unbounded.
+  tab_open: { burst: 60, perMinute: 3000 },
 };
 
 /** How many keys each action remembers; the least recently seen beyond that start again full. */

@@ -231,7 +231,7 @@ describe("a job under a tab", () => {
     const w = makeJobWorld();
     await w.worker();
     const r = await w.requester();
-    const { view } = await openTab(w.deps, r.id, { slots: 2, slotCost: "1", ttlSeconds: 300 }, "tiny");
+    const { view } = await openTab(w.deps, r.id, { slots: 2, slotCost: "1000", ttlSeconds: 300 }, "tiny"); // at the floor, under a job
     const j = await slotJobUnchecked(w, r, view.tab, 0);
     const refused = await refusal(
       submitJob(w.deps, r.id, j.envelope, jobIdempotencyKey(j.jobId), j.quote, { tab: { tab: view.tab, slot: 0 } }),

@@ -30,10 +30,20 @@
 import type { OpenTabRequest, Tab, TabView } from "../../events/api";
 import type { TabCloseMessage } from "../../events/queue";
 import type { Receipt } from "../../events/envelope";
+import { enforceRateLimit } from "../attestation/rate-limit";
+import { DEFAULT_MIN_TAB_HOLD } from "../config";
 import { b64u, canonicalJson, sha256Hex } from "../crypto/encoding";
 import { tokenMac, tokenMacMatches } from "../crypto/keys";
 import type { CoreDeps } from "../deps";
-import { CocoonError, ForbiddenError, GoneError, InsufficientFundsError, NotFoundError, ValidationError } from "../errors";
+import {
+  CocoonError,
+  ForbiddenError,
+  GoneError,
+  InsufficientFundsError,
+  NotFoundError,
+  TabTooSmallError,
+  ValidationError,
+} from "../errors";
 import { tabIdFor, tabSlotJobId } from "../ids";
 import {
   applyMovement,
@@ -180,8 +190,12 @@ export async function openTab(
   const prior = await deps.store.get<TabItem>("jobs", tabKey(tabId));
   if (prior) return { view: replayOpen(deps, prior, bodyHash), replayed: true };
 
-  const now = deps.clock.now();
   const amount = tabHeld(req);
+  const floor = deps.config.minTabHold ?? DEFAULT_MIN_TAB_HOLD;
+  if (amount < floor) throw new TabTooSmallError(amount, floor);
+  const now = deps.clock.now();
+  // After the replay: a retry of the same open answers the same tab and costs no token.
+  enforceRateLimit(deps.store, deps.config.rateLimits, "tab_open", requester, now);
   const tab: TabItem = {
     ...tabKey(tabId),
     tabId,
