@@ -92,6 +92,16 @@ function jobIdArg(v: string): string {
  * on the first one and returns what stops listening. Default: SIGINT, once (a second Ctrl-C while
  * the cancel is on its way then ends the process the usual way).
  */
+
+/** `cocoon ask`'s options, as commander gives them. */
+type AskCliOptions = ConnectionOptions & {
+  model?: string;
+  maxTokens: number;
+  tier?: AttestationTier[];
+  freshAttestation?: boolean;
+  stream: boolean;
+  reasoning: boolean;
+};
 export interface CliIo extends Io {
   onInterrupt?: (handler: () => void) => () => void;
 }
@@ -210,35 +220,23 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
         "do not print a reasoning model's thinking (by default it goes to stderr, so stdout is the answer alone; --json has it as `reasoning`)",
       ),
   ).action(
-    run(
-      async (
-        words: string[],
-        o: ConnectionOptions & {
-          model?: string;
-          maxTokens: number;
-          tier?: AttestationTier[];
-          freshAttestation?: boolean;
-          stream: boolean;
-          reasoning: boolean;
-        },
-      ) => {
-        // Ctrl-C while the job runs cancels it (the SDK sends the cancel once the submit went out)
-        const cancels: Array<{ jobId: string; outcome: Parameters<NonNullable<CocoonClientOptions["onCancel"]>>[1] }> = [];
-        const { client, allowDev } = connect(o, { onCancel: (jobId, outcome) => cancels.push({ jobId, outcome }) });
-        const interrupt = new AbortController();
-        const stopListening = (io.onInterrupt ?? onSigint)(() => interrupt.abort());
-        try {
-          await askCommand(client, allowDev, interrupt.signal, words, o);
-        } catch (e) {
-          if (!interrupt.signal.aborted) throw e;
-          await client.settleCancels(); // each is bounded (CANCEL_TIMEOUT_MS)
-          io.err.write(`\n${interruptedNote(cancels)}\n`);
-          return EX_INTERRUPTED;
-        } finally {
-          stopListening();
-        }
-      },
-    ),
+    run(async (words: string[], o: AskCliOptions) => {
+      // Ctrl-C while the job runs cancels it (the SDK sends the cancel once the submit went out)
+      const cancels: Array<{ jobId: string; outcome: Parameters<NonNullable<CocoonClientOptions["onCancel"]>>[1] }> = [];
+      const { client, allowDev } = connect(o, { onCancel: (jobId, outcome) => cancels.push({ jobId, outcome }) });
+      const interrupt = new AbortController();
+      const stopListening = (io.onInterrupt ?? onSigint)(() => interrupt.abort());
+      try {
+        await askCommand(client, allowDev, interrupt.signal, words, o);
+      } catch (e) {
+        if (!interrupt.signal.aborted) throw e;
+        await client.settleCancels(); // each is bounded (CANCEL_TIMEOUT_MS)
+        io.err.write(`\n${interruptedNote(cancels)}\n`);
+        return EX_INTERRUPTED;
+      } finally {
+        stopListening();
+      }
+    }),
   );
 
   /** What `cocoon ask` asks and prints, its waits given up when `signal` aborts (Ctrl-C). */
@@ -247,14 +245,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     allowDev: boolean,
     signal: AbortSignal,
     words: string[],
-    o: ConnectionOptions & {
-      model?: string;
-      maxTokens: number;
-      tier?: AttestationTier[];
-      freshAttestation?: boolean;
-      stream: boolean;
-      reasoning: boolean;
-    },
+    o: AskCliOptions,
   ): Promise<void> {
     let model = o.model;
     if (!model) {
