@@ -8,5 +8,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // vitest's default is one worker fewer than the cores: one on CI's two. Most of the suite waits
+    // (real networks on loopback, timers), so two workers take ~500 s where one took ~720 s.
+    maxWorkers: 2,
   },
 });

@@ -39,7 +39,9 @@ describe("issue 16: sharded inboxes", () => {
     // Assess: spread (the old layout put all 200 under one key), then all taken, in time order
     expect(receipts.size).toBe(INBOX_SHARDS);
     expect(movements.size).toBe(INBOX_SHARDS);
-    expect(Math.max(...receipts.values())).toBeLessThan(200 / INBOX_SHARDS + 15);
+    // (the ids are random: 16 shards of ~12.5 each; 28 in one was seen once. A key with a quarter
+    // of them would still say the spread is broken, and chance never gets near it)
+    expect(Math.max(...receipts.values())).toBeLessThan(200 / 4);
     expect(batch).toMatchObject({ count: 200 });
     const order = await Promise.all(jobIds.map(async (jobId) => (await log.indexOf(jobId))?.seq));
     expect(order).toEqual(jobIds.map((_, i) => batch!.firstSeq + i)); // sequence numbers in time order
