@@ -279,6 +279,42 @@ describe("cocoon ask, interrupted (Ctrl-C) while its job runs", () => {
   });
 });
 
+describe("cocoon ask --timeout: a job still running when the command gives up is cancelled before it exits", () => {
+  let c: Awaited<ReturnType<typeof standIn>>;
+  beforeAll(async () => {
+    c = await standIn();
+  });
+  afterAll(() => c.close());
+
+  it.each([["--no-stream"], ["streamed"]])("%s: exits 2 with the timeout on stderr, the job's cancel already sent", async (mode) => {
+    // Prepare: the stand-in holds the submit open (the job runs on and on)
+    const r = requester(c.url);
+    c.state.requester = r.account;
+    const submitted: string[] = [];
+    c.state.seen = [];
+    c.state.onSubmit = (jobId) => void submitted.push(jobId);
+    // Act
+    const { code, err } = await cocoon([
+      "ask",
+      "hello",
+      "--model",
+      MODEL,
+      "--allow-dev",
+      "--tier",
+      "dev",
+      "--timeout",
+      "1",
+      ...(mode === "streamed" ? [] : [mode]),
+      ...r.args,
+    ]);
+    // Assess
+    expect(code).toBe(2);
+    expect(err).toMatch(/timeout/);
+    expect(submitted).toHaveLength(1);
+    expect(c.state.seen.filter((s) => s.endsWith("/cancel"))).toEqual([`POST /v1/jobs/${submitted[0]}/cancel`]);
+  });
+});
+
 describe("cocoon ask, its job cancelled while it ran (cocoon cancel from elsewhere)", () => {
   let c: Awaited<ReturnType<typeof standIn>>;
   beforeAll(async () => {

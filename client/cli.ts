@@ -97,6 +97,7 @@ function jobIdArg(v: string): string {
 type AskCliOptions = ConnectionOptions & {
   model?: string;
   maxTokens: number;
+  timeout: number;
   tier?: AttestationTier[];
   freshAttestation?: boolean;
   stream: boolean;
@@ -207,6 +208,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       .argument("<prompt...>", "the question (several words are joined)")
       .option("--model <name>", "the model (default: the first with a live worker; see `cocoon models`)")
       .option("--max-tokens <n>", "most tokens in the answer", positiveInt, 256)
+      .option("--timeout <seconds>", "give up after this long, and cancel the job (billed only for what was generated)", positiveInt, 120)
       .option(
         "--tier <list>",
         "attestation tiers you accept, comma-separated: tdx, dev (SIMULATED), none (NOT confidential); default tdx, plus dev when dev is allowed",
@@ -229,8 +231,10 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       try {
         await askCommand(client, allowDev, interrupt.signal, words, o);
       } catch (e) {
+        // the cancel of a job given up (Ctrl-C, or its deadline) goes out before the process exits;
+        // each is bounded (CANCEL_TIMEOUT_MS)
+        await client.settleCancels();
         if (!interrupt.signal.aborted) throw e;
-        await client.settleCancels(); // each is bounded (CANCEL_TIMEOUT_MS)
         io.err.write(`\n${interruptedNote(cancels)}\n`);
         return EX_INTERRUPTED;
       } finally {
@@ -257,6 +261,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       model,
       messages: [{ role: "user" as const, content: words.join(" ") }],
       maxTokens: o.maxTokens,
+      timeoutMs: o.timeout * 1000,
       tiers: o.tier ?? (allowDev ? (["tdx", "dev"] as AttestationTier[]) : (["tdx"] as AttestationTier[])),
       freshAttestation: o.freshAttestation === true,
       signal,

@@ -9,7 +9,8 @@ import { API, ApiError } from "../api-client/api";
 import { generateSigningKey } from "../core/crypto/keys";
 import { newJobId } from "../core/ids";
 import { CocoonClient, finishReasonOf, type AskOptions } from "./sdk";
-import { cancelRig as rig, pending, until } from "./sdk-cancel-testing";
+import type { ApiRoute } from "../api-client/routes";
+import { cancelRig as rig, pending, until, type Handler } from "./sdk-cancel-testing";
 import { MODEL, T0 } from "./sdk-stub-testing";
 
 const ask = (signal: AbortSignal): AskOptions => ({ model: MODEL, messages: [{ role: "user", content: "hi" }], signal, tiers: ["dev"] });
@@ -213,6 +214,76 @@ describe("an abort of the caller's signal cancels the job it submitted", () => {
     expect(x.cancels()).toEqual(x.submittedIds);
     expect(new Set(x.submittedIds).size).toBe(2);
     expect(x.c.openTabs()).toEqual([expect.objectContaining({ tabId, used: 2 })]);
+  });
+});
+
+// ---------------------------------------------------------------- a timeout cancels a submitted job
+describe("a call that gives up at its deadline (timeoutMs) cancels the job it submitted: its answer is sealed to a key only the call held", () => {
+  const timed = (timeoutMs: number): AskOptions => ({
+    model: MODEL,
+    messages: [{ role: "user", content: "hi" }],
+    tiers: ["dev"],
+    timeoutMs,
+  });
+
+  it("ask, askStream and embed: a submit still waiting at the deadline rejects with timeout and sends one cancel, for that job", async () => {
+    // Prepare: the coordinator holds every submit (the default) and every chunk read
+    const asked = rig();
+    const streamed = rig(new Map([[API.readChunks, pending]]));
+    const embedded = rig();
+    // Act
+    const results = await Promise.all([
+      settled(asked.c.ask(timed(50))),
+      settled(
+        (async () => {
+          for await (const _ of streamed.c.askStream(timed(50)));
+        })(),
+      ),
+      settled(embedded.c.embed({ model: MODEL, input: "hi", tiers: ["dev"], timeoutMs: 50 })),
+    ]);
+    await Promise.all([asked, streamed, embedded].map((x) => x.c.settleCancels()));
+    // Assess
+    expect(results).toEqual([0, 1, 2].map(() => ({ name: "VerificationError", code: "timeout" })));
+    for (const x of [asked, streamed, embedded]) {
+      expect(x.submittedIds).toHaveLength(1);
+      expect(x.cancels()).toEqual(x.submittedIds);
+      expect(x.outcomes).toEqual([{ jobId: x.submittedIds[0], ok: true }]);
+    }
+  });
+
+  it("ask: a job the submit left running (answered assigned), unfinished at the deadline, is cancelled once", async () => {
+    // Prepare: the submit answers at once with the job still assigned; the job's reads never end
+    const x = rig(
+      new Map<ApiRoute, Handler>([
+        [
+          API.submitJob,
+          ({ body }) =>
+            Promise.resolve({
+              jobId: (body as { envelope: { header: { jobId: string } } }).envelope.header.jobId,
+              status: "assigned",
+              attempt: 0,
+            }),
+        ],
+        [API.getJob, pending],
+      ]),
+    );
+    // Act
+    const r = await settled(x.c.ask(timed(50)));
+    await x.c.settleCancels();
+    // Assess
+    expect(r).toEqual({ name: "VerificationError", code: "timeout" });
+    expect(x.cancels()).toEqual(x.submittedIds);
+  });
+
+  it("a deadline that passes before the submit was sent cancels nothing (no job went out)", async () => {
+    // Prepare: the prepare never answers
+    const x = rig(new Map([[API.prepareJob, pending]]));
+    // Act
+    const r = await settled(x.c.ask(timed(50)));
+    await x.c.settleCancels();
+    // Assess
+    expect(r).toEqual({ name: "VerificationError", code: "timeout" });
+    expect([x.submittedIds, x.cancels()]).toEqual([[], []]);
   });
 });
 

@@ -296,10 +296,10 @@ export interface AskOptions {
   maxPricePerToken?: bigint;
   candidates?: number;
   /**
-   * Give up waiting after this long (default 120 s): ask() rejects with a VerificationError
-   * "timeout", askStream ends with it. The SDK only stops waiting: a job already submitted runs
-   * on, its hold stays with the network, which bills it if a worker answers and refunds it if
-   * nobody does. It is not cancelled (an abort of `signal` is what cancels).
+   * Give up after this long (default 120 s): ask() rejects with a VerificationError "timeout",
+   * askStream ends with it. A job already submitted is cancelled as an abort cancels it (once, in
+   * the background): its answer is sealed to a key only this call held, so nobody could read it,
+   * and the worker stops and is paid for what it generated (or the hold comes back whole).
    */
   timeoutMs?: number;
   /**
@@ -724,7 +724,7 @@ export class CocoonClient {
 
   /**
    * One call's watch on its signal: once the call sends its job's submit (`submitting`), an abort
-   * before the call ends cancels that job, once. An abort before the submit was sent cancels
+   * before the call ends cancels that job, once, as does the call giving up at its deadline (`gaveUp`). An abort before the submit was sent cancels
    * nothing (no job was sent); a submit refused, a job seen ended, or the call over disarms it.
    * An abort while the submit is on its way cancels at once: a cancel that reaches the coordinator
    * before that submit finds no job yet, and onCancel is told the coordinator's refusal.
@@ -732,18 +732,22 @@ export class CocoonClient {
   private cancelWatch(signal: AbortSignal | undefined): CancelWatch {
     let jobId: string | undefined;
     let over = false;
-    const onAbort = () => {
+    const cancelSent = () => {
       const id = jobId;
-      over = true;
       jobId = undefined;
       if (id !== undefined) this.cancelInBackground(id);
+    };
+    const onAbort = () => {
+      over = true;
+      cancelSent();
     };
     signal?.addEventListener("abort", onAbort, { once: true });
     return {
       submitting: (id) => {
-        if (!over && signal && !signal.aborted) jobId = id;
+        if (!over && !signal?.aborted) jobId = id;
       },
       disarm: () => (jobId = undefined),
+      gaveUp: cancelSent,
       end: () => {
         over = true;
         jobId = undefined;
@@ -1157,7 +1161,8 @@ export class CocoonClient {
     o: JobBasics,
     plaintext: RequestPlaintext,
     limits: { maxTokens: number; maxPromptTokens: number },
-    use: "cache" | "refresh" = "cache",
+    use: "cache" | "refresh",
+    deadline: number,
   ): Promise<Prepared> {
     const tiers = o.tiers ?? this.defaultTiers();
     let prep: Pick<PrepareResponse, "jobId" | "model" | "maxTokens" | "maxPromptTokens" | "maxCost" | "quote"> & {
@@ -1212,7 +1217,7 @@ export class CocoonClient {
       replyKey,
       header,
       envelope,
-      deadline: this.now() + (o.timeoutMs ?? 120_000),
+      deadline,
       timeoutMs: o.timeoutMs ?? 120_000,
     };
   }
@@ -1236,15 +1241,18 @@ export class CocoonClient {
     // coordinator's key rotated: every kept quote and tab is refused).
     let use: "cache" | "refresh" = "cache";
     const redone = { quote: false, tab: false };
+    const deadline = this.now() + (o.timeoutMs ?? 120_000);
     for (;;) {
-      const p = await this.prepare(o, plaintext, limits, use);
+      const p = await this.preparedBy(deadline, o, plaintext, limits, use);
       p.watch = watch;
       try {
         await beforeSubmit?.(p);
         return { p, submitted: await this.submitRenewing(p, wait, o) };
       } catch (e) {
-        // refused (nothing held) or given up: nothing of this job to cancel (an abort already sent its cancel)
-        watch.disarm();
+        // given up at the deadline: the job, if its submit went out, is cancelled; refused (nothing
+        // held): nothing to cancel (an abort already sent its cancel)
+        if (pastDeadline(e)) watch.gaveUp();
+        else watch.disarm();
         this.adoptRenewal(p, undefined); // none came: the next due submit asks again
         this.release(p); // not submitted (or refused before anything was held)
         const quoteProblem = p.cacheKey !== undefined && quoteRefused(e) && !redone.quote;
@@ -1262,6 +1270,30 @@ export class CocoonClient {
         }
         use = quoteProblem ? "refresh" : "cache";
       }
+    }
+  }
+
+  /**
+   * prepare, given up at the call's deadline (timeoutMs counts from the call's start, the prepare
+   * included) with a VerificationError "timeout" as the job's wait is: its requests are closed.
+   */
+  private async preparedBy(
+    deadline: number,
+    o: JobBasics,
+    plaintext: RequestPlaintext,
+    limits: { maxTokens: number; maxPromptTokens: number },
+    use: "cache" | "refresh",
+  ): Promise<Prepared> {
+    throwIfAborted(o.signal);
+    const timeoutMs = o.timeoutMs ?? 120_000;
+    const left = deadline - this.now();
+    if (left <= 0) throw new VerificationError("timeout", `no job was prepared within ${timeoutMs} ms`);
+    const late = AbortSignal.timeout(left);
+    try {
+      return await this.prepare({ ...o, signal: o.signal ? AbortSignal.any([o.signal, late]) : late }, plaintext, limits, use, deadline);
+    } catch (e) {
+      if (late.aborted && !o.signal?.aborted) throw new VerificationError("timeout", `no job was prepared within ${timeoutMs} ms`);
+      throw e;
     }
   }
 
@@ -1301,8 +1333,8 @@ export class CocoonClient {
    * One request of a job's wait (`send` is told how many seconds it may wait on the coordinator),
    * given up at the job's deadline (a VerificationError "timeout", as askStream's) or when `signal`
    * aborts (its reason; `send` passes the signal on, so the HTTP request itself is closed too).
-   * The request's answer is then dropped: past the deadline the job runs on at the network; an
-   * abort also cancels it (cancelWatch).
+   * The request's answer is then dropped, and the job cancelled (cancelWatch: an abort, or the
+   * call giving up at its deadline).
    */
   private async withinDeadline<T>(p: Prepared, signal: AbortSignal | undefined, send: (seconds: number) => Promise<T>): Promise<T> {
     throwIfAborted(signal);
@@ -1329,7 +1361,7 @@ export class CocoonClient {
       while (!finished(job)) job = await read();
     } catch (e) {
       this.release(p);
-      if (e instanceof VerificationError && e.code === "timeout") this.dropQuote(p);
+      if (pastDeadline(e)) this.dropQuote(p);
       throw e;
     }
     return this.finished(p, job);
@@ -1455,8 +1487,7 @@ export class CocoonClient {
    * askStream's, collected (issue 12): the submit returns at once and no function of the
    * coordinator is held while the GPU works. Over the HTTP relay (the local default) the submit
    * waits for the answer (one round trip fewer than reading the relay), never past `timeoutMs` or
-   * an abort of `signal`: then ask() rejects. Past `timeoutMs` the job, already submitted, runs on
-   * at the network (billed if a worker answers, refunded if none does); an abort also cancels it.
+   * an abort of `signal`: then ask() rejects, and the job, if its submit went out, is cancelled.
    */
   async ask(o: AskOptions): Promise<AskResult> {
     const kind = await this.relayTransport();
@@ -1475,6 +1506,9 @@ export class CocoonClient {
       const job = await this.finish(p, "attempt" in submitted ? submitted : undefined, o.signal);
       const { answer, worker } = this.check(p, job);
       return this.result(p, job, answer, worker);
+    } catch (e) {
+      if (pastDeadline(e)) watch.gaveUp();
+      throw e;
     } finally {
       watch.end();
     }
@@ -1497,6 +1531,9 @@ export class CocoonClient {
     const watch = this.cancelWatch(o.signal);
     try {
       yield* this.streamedJob(o, whole, watch);
+    } catch (e) {
+      if (pastDeadline(e)) watch.gaveUp();
+      throw e;
     } finally {
       watch.end();
     }
@@ -1738,6 +1775,9 @@ export class CocoonClient {
       ({ p, submitted } = await this.prepareAndSubmit(o, plaintext, { maxTokens: 1, maxPromptTokens: inputTokenBound(input) }, 20, watch));
       job = await this.finish(p, "attempt" in submitted ? submitted : undefined, o.signal);
       ({ answer, worker } = this.check(p, job));
+    } catch (e) {
+      if (pastDeadline(e)) watch.gaveUp();
+      throw e;
     } finally {
       watch.end();
     }
@@ -1783,6 +1823,8 @@ interface CancelWatch {
   submitting(jobId: string): void;
   /** the submit was refused or the job ended: an abort cancels nothing */
   disarm(): void;
+  /** the call gave up at its deadline: the job, if its submit went out, is cancelled as on an abort */
+  gaveUp(): void;
   /** the call is over (answered, failed, or its stream closed) */
   end(): void;
 }
@@ -1902,6 +1944,8 @@ function orQuiet<T>(next: Promise<T>, ms: number, signal?: AbortSignal): Promise
 }
 
 /** A job's wait past its deadline (timeoutMs): what ask, askStream and embed reject with. */
+/** The call gave up at its job's deadline (deadlinePassed, or a job seen unfinished at the end). */
+const pastDeadline = (e: unknown) => e instanceof VerificationError && e.code === "timeout";
 const deadlinePassed = (p: Prepared) => new VerificationError("timeout", `job ${p.jobId} did not finish within ${p.timeoutMs} ms`);
 
 /** Verified pieces as the SDK's stream events (tool calls as OpenAI's whole-call deltas). */

@@ -22,7 +22,7 @@ describe("restart recovery", () => {
       const client = new CocoonClient({ apiUrl: coordinator.url, key: generateSigningKey(), allowDev: true });
       await client.faucet(TON);
       const asking = client
-        .ask({ model: MODEL, messages: [{ role: "user", content: "x" }], tiers: ["dev"], candidates: 1, timeoutMs: 200 })
+        .ask({ model: MODEL, messages: [{ role: "user", content: "x" }], tiers: ["dev"], candidates: 1, timeoutMs: 2_000 })
         .catch((e) => e);
       const held = await pollUntil(
         "the job's money to be held",
@@ -69,7 +69,7 @@ describe("restart recovery", () => {
       const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
       await client.faucet(TON);
       const asking = client
-        .ask({ model: MODEL, messages: [{ role: "user", content: "x" }], tiers: ["dev"], candidates: 1, timeoutMs: 200 })
+        .ask({ model: MODEL, messages: [{ role: "user", content: "x" }], tiers: ["dev"], candidates: 1, timeoutMs: 2_000 })
         .catch((e) => e);
       const jobId = await pollUntil(
         "the job to be held",

@@ -25,8 +25,8 @@ export interface NetworkClient {
 
 /**
  * How long the proxy waits on one job (the SDK's `timeoutMs`, whose default of 120 s is made for
- * a CLI or a script). Past it the SDK gives up while the job runs on and is billed, and the app
- * gets a 504 (or a stream cut mid-answer, its tokens still arriving): 120 s is a 1,024-token
+ * a CLI or a script). Past it the SDK gives up and cancels the job (billed for what was generated),
+ * and the app gets a 504 (or a stream cut mid-answer): 120 s is a 1,024-token
  * answer at 8 tokens/s, a CPU engine's pace. The app's own timeout is the one that should end
  * the wait (its disconnect aborts the SDK's call), so the proxy waits as long as the openai
  * clients do (600 s by default), less a margin: its 504 (x-should-retry: false) then arrives
