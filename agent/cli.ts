@@ -69,6 +69,8 @@ interface SettingFlags {
   tonEndpoint?: string;
   tonApiKey?: string;
   policyMaxAge?: number;
+  engineHealthEvery?: number;
+  engineTimeoutsBeforeDown?: number;
 }
 
 interface StartOptions extends ConnectionOptions, SettingFlags {
@@ -148,7 +150,17 @@ function settingFlags(cmd: Command): Command {
     )
     .option("--ton-endpoint <url>", "toncenter JSON-RPC the registry is read through")
     .option("--ton-api-key <key>", "toncenter API key (default: COCOON_TON_API_KEY)")
-    .option("--policy-max-age <s>", "refuse jobs while the newest registry reading is older than this (default 600)", positiveInt);
+    .option("--policy-max-age <s>", "refuse jobs while the newest registry reading is older than this (default 600)", positiveInt)
+    .option(
+      "--engine-health-every <ms>",
+      "while no job runs, probe the engine's health check this often (default 30000; at least 1000)",
+      positiveInt,
+    )
+    .option(
+      "--engine-timeouts-before-down <n>",
+      "this many jobs in a row the engine leaves unanswered take the worker off the candidate lists (default 3)",
+      positiveInt,
+    );
 }
 
 /** The flags the user gave, by config setting. */
@@ -175,6 +187,8 @@ function flagsOf(o: SettingFlags & { devAttestation?: boolean; notConfidential?:
     tonEndpoint: o.tonEndpoint,
     tonApiKey: o.tonApiKey,
     policyMaxAgeSeconds: o.policyMaxAge,
+    engineHealthEveryMs: o.engineHealthEvery,
+    engineTimeoutsBeforeDown: o.engineTimeoutsBeforeDown,
   };
   return Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined)) as FlagValues;
 }
@@ -532,6 +546,7 @@ async function start(o: StartOptions, io: Io): Promise<number> {
       pollWaitSeconds: Number.isFinite(pollWait) && pollWait >= 0 ? Math.min(20, pollWait) : 20,
       redeem: { threshold: parseTon(config.redeemThresholdTon), ...(config.payoutAddress ? { payoutAddress: config.payoutAddress } : {}) },
       ...(registry ? { policy: { registry, ...(image ? { image } : {}), ...(modelDigests ? { modelDigests } : {}) } } : {}),
+      engineHealth: { everyMs: config.engineHealthEveryMs, timeoutsBeforeDown: config.engineTimeoutsBeforeDown },
     });
     log.info("serving", {
       workerId: agent.workerId,

@@ -169,3 +169,47 @@ describe("issue 13: agent configuration", () => {
     expect(bad.err).toMatch(/priceBps \(COCOON_PRICE_BPS\): must be a whole number, got "free"/);
   });
 });
+
+describe("engine health settings (engineHealthEveryMs, engineTimeoutsBeforeDown)", () => {
+  it("default to the runtime's own (30 s, 3 timeouts); the file, the environment and flags set them, each over the one before", () => {
+    // Prepare
+    const none = join(dir(), "none.json");
+    const file = fileWith({ engineHealthEveryMs: 10_000, engineTimeoutsBeforeDown: 5 });
+    // Act
+    const byDefault = resolveConfig({ file: none, env: {} }).config;
+    const fromFile = resolveConfig({ file, env: {} }).config;
+    const fromEnv = resolveConfig({
+      file,
+      env: { COCOON_ENGINE_HEALTH_EVERY_MS: "5000", COCOON_ENGINE_TIMEOUTS_BEFORE_DOWN: "2" },
+    }).config;
+    const fromFlag = resolveConfig({
+      file,
+      env: { COCOON_ENGINE_HEALTH_EVERY_MS: "5000" },
+      flags: { engineHealthEveryMs: 2_000, engineTimeoutsBeforeDown: 1 },
+    }).config;
+    // Assess
+    expect([byDefault.engineHealthEveryMs, byDefault.engineTimeoutsBeforeDown]).toEqual([30_000, 3]);
+    expect([fromFile.engineHealthEveryMs, fromFile.engineTimeoutsBeforeDown]).toEqual([10_000, 5]);
+    expect([fromEnv.engineHealthEveryMs, fromEnv.engineTimeoutsBeforeDown]).toEqual([5_000, 2]);
+    expect([fromFlag.engineHealthEveryMs, fromFlag.engineTimeoutsBeforeDown]).toEqual([2_000, 1]);
+  });
+
+  it("a value out of bounds or not a whole number is refused, naming the setting and where it came from", () => {
+    // Prepare
+    const none = join(dir(), "none.json");
+    // Act
+    const tooOften = messageOf(() => resolveConfig({ file: fileWith({ engineHealthEveryMs: 999 }), env: {} }));
+    const tooRare = messageOf(() => resolveConfig({ file: none, env: { COCOON_ENGINE_HEALTH_EVERY_MS: "3600001" } }));
+    const fraction = messageOf(() => resolveConfig({ file: fileWith({ engineHealthEveryMs: 1500.5 }), env: {} }));
+    const noTimeouts = messageOf(() => resolveConfig({ file: none, env: {}, flags: { engineTimeoutsBeforeDown: 0 } }));
+    const wordy = messageOf(() => resolveConfig({ file: none, env: { COCOON_ENGINE_TIMEOUTS_BEFORE_DOWN: "three" } }));
+    const tooMany = messageOf(() => resolveConfig({ file: fileWith({ engineTimeoutsBeforeDown: 101 }), env: {} }));
+    // Assess
+    expect(tooOften).toMatch(/agent\.json: engineHealthEveryMs: must be at least 1000 \(ms\)/);
+    expect(tooRare).toMatch(/engineHealthEveryMs \(COCOON_ENGINE_HEALTH_EVERY_MS\): must be at most 3600000/);
+    expect(fraction).toMatch(/agent\.json: engineHealthEveryMs: /);
+    expect(noTimeouts).toMatch(/engineTimeoutsBeforeDown \(--engine-timeouts-before-down\): must be at least 1/);
+    expect(wordy).toMatch(/engineTimeoutsBeforeDown \(COCOON_ENGINE_TIMEOUTS_BEFORE_DOWN\): must be a whole number, got "three"/);
+    expect(tooMany).toMatch(/agent\.json: engineTimeoutsBeforeDown: must be at most 100/);
+  });
+});

@@ -89,6 +89,19 @@ export const AgentConfig = z
     tonEndpoint: TonEndpoint.optional(),
     tonApiKey: z.string().min(1).max(256).optional(),
     policyMaxAgeSeconds: z.number().int().min(10).max(86_400).default(600),
+    /**
+     * While no job runs, the engine's health check (one GET /health) is made this often, ms: an
+     * engine that died between jobs leaves the candidate lists before a paid job finds it.
+     * At least a second (a probe is cheap, but not free to the engine), at most an hour.
+     */
+    engineHealthEveryMs: z
+      .number()
+      .int()
+      .min(1_000, "must be at least 1000 (ms): one probe a second at most")
+      .max(3_600_000, "must be at most 3600000 (ms): one hour")
+      .default(30_000),
+    /** This many jobs in a row the engine leaves unanswered (engine_timeout) take the worker off the candidate lists. */
+    engineTimeoutsBeforeDown: z.number().int().min(1, "must be at least 1").max(100, "must be at most 100").default(3),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -136,6 +149,8 @@ export const SETTINGS: Record<Key, { flag: string; env: string; kind: "string" |
   tonEndpoint: { flag: "--ton-endpoint", env: "COCOON_TON_ENDPOINT", kind: "string" },
   tonApiKey: { flag: "--ton-api-key", env: "COCOON_TON_API_KEY", kind: "string" },
   policyMaxAgeSeconds: { flag: "--policy-max-age", env: "COCOON_POLICY_MAX_AGE_SECONDS", kind: "int" },
+  engineHealthEveryMs: { flag: "--engine-health-every", env: "COCOON_ENGINE_HEALTH_EVERY_MS", kind: "int" },
+  engineTimeoutsBeforeDown: { flag: "--engine-timeouts-before-down", env: "COCOON_ENGINE_TIMEOUTS_BEFORE_DOWN", kind: "int" },
 };
 
 /** Where the config file is: --config, else COCOON_AGENT_CONFIG, else $COCOON_HOME/agent.json. */

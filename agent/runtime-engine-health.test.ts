@@ -238,6 +238,24 @@ describe("agent runtime: an engine whose HTTP layer outlives it", () => {
     expect(chats(vllm)).toBe(0);
   });
 
+  it("with no tick set, the idle probe keeps to engineHealth.everyMs even when it is shorter than the default tick (60 s)", async () => {
+    // Prepare: a healthy engine; heartbeats every 60 s, the tick left to its default (it was
+    // min(heartbeat, 60 s): a probe every 60 s whatever everyMs said)
+    const vllm = await server((req, res) => {
+      if (req.url === "/v1/models") return json(res, 200, modelList([MODEL]));
+      if (req.url === "/health") return void res.writeHead(200).end();
+      json(res, 200, chatAnswer);
+    });
+    await agentOn(vllm.url, { engineHealth: { everyMs: 200 }, tickMs: undefined });
+    const probes = () => vllm.seen.filter((l) => l === "GET /health").length;
+
+    // Act
+    await sleep(1_100);
+
+    // Assess: about five probes in 1.1 s (none with a 60 s tick)
+    expect(probes()).toBeGreaterThanOrEqual(3);
+  });
+
   it("Ollama (no /health: 404) is probed by its model list and stays serving", async () => {
     // Prepare: Ollama answers GET /health 404 "404 page not found" and GET /v1/models its models
     const ollama = await server((req, res) => {

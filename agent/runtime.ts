@@ -58,7 +58,10 @@ export interface AgentOptions {
    * is logged for the owner to send (contracts/README.md). Checked every `checkEveryMs` (15 min).
    */
   redeem?: { threshold: bigint; payoutAddress?: string; checkEveryMs?: number };
-  /** The housekeeping tick (heartbeat due, re-attestation due, engine probe, payout check), ms; default min(heartbeat, 60 s). */
+  /**
+   * The housekeeping tick (heartbeat due, re-attestation due, engine probe, payout check), ms;
+   * default min(heartbeat, 60 s, and engineHealth.everyMs for an engine with a health check).
+   */
   tickMs?: number;
   /**
    * issue 15: the on-chain policy registry (client/policy-source.ts). When set, a job is run only
@@ -218,7 +221,9 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   log.info("registered", { workerId, tier: reg.tier, confidential: reg.tier === "tdx", models: o.models.map((m) => m.model), capacity });
 
   const heartbeatMs = o.heartbeatMs ?? reg.heartbeatSeconds * 1000;
-  const tickMs = o.tickMs ?? Math.min(heartbeatMs, 60_000);
+  const healthEveryMs = o.engineHealth?.everyMs ?? 30_000;
+  // The idle probe is made on the tick: a tick of 60 s probed every 60 s whatever engineHealth.everyMs said.
+  const tickMs = o.tickMs ?? Math.min(heartbeatMs, 60_000, o.engine.health ? healthEveryMs : Infinity);
   /** A heartbeat unanswered this long is given up: an API gone silent must hold neither the housekeeping nor stop(). */
   const beatLimit = () => AbortSignal.timeout(Math.min(10_000, Math.max(5_000, heartbeatMs)));
   let stopped = false;
@@ -241,7 +246,6 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     if (o.engine.health) await o.engine.health();
     else await o.engine.models();
   };
-  const healthEveryMs = o.engineHealth?.everyMs ?? 30_000;
   let nextHealthAt = now() + healthEveryMs;
   /**
    * Jobs in a row the engine left unanswered (engine_timeout). An engine that takes connections
@@ -445,6 +449,14 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   /** The running jobs' cancel switches, by attempt key: a requester's cancel stops its job. */
   const cancelSwitches = new Map<string, () => void>();
 
+  /** A job's end in the metrics: the outcome its result post left (none: "unreported"), counted once and forgotten. */
+  const finishMetrics = (key: string, seconds: number) => {
+    const r = outcomes.get(key) ?? { outcome: "failed" as const, code: "unreported" };
+    outcomes.delete(key);
+    metrics.jobFinished(r.outcome, { seconds, ...r });
+    return r;
+  };
+
   /**
    * A job cancelled before it started: not run, reported failed with code "cancelled" at once, so
    * the coordinator refunds its requester now rather than at its lease.
@@ -455,9 +467,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     await api
       .request(API.postResult, { body: { kind: "failed", jobId: job.jobId, attempt: job.attempt, code: "cancelled" } })
       .catch(() => {});
-    const r = outcomes.get(key) ?? { outcome: "failed" as const, code: "unreported" };
-    outcomes.delete(key);
-    metrics.jobFinished(r.outcome, { seconds: Math.max(0, now() - receivedAt) / 1000, ...r });
+    finishMetrics(key, Math.max(0, now() - receivedAt) / 1000);
   };
 
   const process1 = async (job: AgentJob, receivedAt: number) => {
@@ -512,9 +522,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     } finally {
       release();
       cancelSwitches.delete(key);
-      const r = outcomes.get(key) ?? { outcome: "failed" as const, code: "unreported" };
-      outcomes.delete(key);
-      metrics.jobFinished(r.outcome, { seconds: (performance.now() - t0) / 1000, ...r });
+      const r = finishMetrics(key, (performance.now() - t0) / 1000);
       if (r.outcome !== "completed" && r.outcome !== "cancelled")
         metrics.status.lastError = { at: now(), msg: `job ${job.jobId}: ${r.code ?? r.outcome}`, code: r.code ?? r.outcome };
     }
