@@ -433,16 +433,22 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
 
   /**
    * A job that waited for a slot past its lease may have been moved to another worker already, or
-   * cancelled by its requester: asked once before the engine starts on it (a prompt's prefill is not free).
+   * cancelled by its requester; one that waited while the loop did not poll (`unheard`: `capacity`
+   * jobs waiting) may have been cancelled, its cancel still queued behind the pause. Either is asked
+   * once (a lease extension) before the engine starts on it: a prompt's prefill is not free, and a
+   * cancelled job started is billed.
    */
-  const stillOurs = async (job: AgentJob): Promise<"ours" | "moved" | "cancelled"> => {
-    if (api.localTime(job.deadline) > now()) return "ours";
+  const stillOurs = async (job: AgentJob, unheard: boolean): Promise<"ours" | "moved" | "cancelled"> => {
+    const leaseLeft = api.localTime(job.deadline) > now();
+    if (leaseLeft && !unheard) return "ours";
     try {
       await api.request(API.extendLease, { body: { jobId: job.jobId, attempt: job.attempt } });
       return "ours";
     } catch (e) {
       if (e instanceof ApiError && e.code === "job_cancelled") return "cancelled";
-      return e instanceof ApiError && (e.code === "stale_attempt" || e.code === "unknown_job") ? "moved" : "ours";
+      if (e instanceof ApiError && e.code === "stale_attempt") return "moved";
+      // a job unknown past its lease was moved (and its record gone); within it, nothing says it is not ours
+      return e instanceof ApiError && e.code === "unknown_job" && !leaseLeft ? "moved" : "ours";
     }
   };
 
@@ -470,7 +476,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     finishMetrics(key, Math.max(0, now() - receivedAt) / 1000);
   };
 
-  const process1 = async (job: AgentJob, receivedAt: number) => {
+  const process1 = async (job: AgentJob, receivedAt: number, unheard = false) => {
     const key = attemptKey(job);
     const abandon = new AbortController();
     // The requester's cancel: a signal of its own, since a cancelled job, unlike a moved one, still posts its result.
@@ -492,7 +498,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     const t0 = performance.now();
     metrics.queueWait((now() - receivedAt) / 1000);
     try {
-      const ours = await stillOurs(job);
+      const ours = await stillOurs(job, unheard);
       if (ours === "moved") {
         outcomes.set(key, { outcome: "stale", code: "stale_attempt" });
         log.warn("job not run: its lease ran out while it waited for a slot, and it was moved", { jobId: job.jobId });
@@ -699,7 +705,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
    * once the job had ended), but only while fewer than `capacity` wait: at most twice the
    * capacity in memory. A job that waited is asked about (stillOurs) before the engine starts it.
    */
-  const waiting = new Map<string, { job: AgentJob; receivedAt: number }>();
+  const waiting = new Map<string, { job: AgentJob; receivedAt: number; unheard?: boolean }>();
   /** The poll loop waits here while `capacity` jobs wait; woken when one leaves the queue, or on stop and drain. */
   let roomWaiters: Array<() => void> = [];
   const roomMade = () => {
@@ -708,7 +714,11 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     for (const r of w) r();
   };
   const room = async () => {
-    while (waiting.size >= capacity && !stopped && !draining) await new Promise<void>((r) => roomWaiters.push(r));
+    while (waiting.size >= capacity && !stopped && !draining) {
+      // the loop stops polling: a cancel for a job waiting now stays queued (stillOurs asks before it starts)
+      for (const w of waiting.values()) w.unheard = true;
+      await new Promise<void>((r) => roomWaiters.push(r));
+    }
   };
   /** Tracked until done: finish() waits for it. (A job reports its own failures; anything else is logged, never left unhandled.) */
   const track = (p: Promise<void>) => {
@@ -727,7 +737,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       inFlight++;
       metrics.status.inFlight = inFlight;
       track(
-        process1(w.job, w.receivedAt).finally(() => {
+        process1(w.job, w.receivedAt, w.unheard).finally(() => {
           inFlight--;
           metrics.status.inFlight = inFlight;
           pump();
