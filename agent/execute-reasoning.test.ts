@@ -12,6 +12,9 @@ import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import { openChunkedReply } from "../core/crypto/reply-stream";
 import type { AgentJob, ResultRequest } from "../events/api";
 import { ChunkPlaintext, type ChunkedReply, type EnvelopeHeader, type SealedReply } from "../events/envelope";
+import { verifyReceipt } from "../core/crypto/receipt";
+import type { Usage } from "../events/common";
+import { Receipt } from "../events/envelope";
 import type { Engine, EngineStreamEvent } from "./engines/engine";
 import { executeJob } from "./execute";
 
@@ -23,8 +26,9 @@ const PIECE = Math.floor(CHUNK_BUDGET / 3);
 
 type Delta = { text?: string; reasoning?: string };
 
-/** Factory: an engine that streams these deltas, then a result of 1 + 1 tokens. */
-function thinkingEngine(deltas: Delta[]): Engine {
+/** Factory: an engine that streams these deltas, then a result of 1 + 1 tokens (or the `usages` in turn, one per call). */
+function thinkingEngine(deltas: Delta[], usages: Usage[] = []): Engine {
+  let calls = 0;
   return {
     name: "scripted",
     models: async () => [MODEL],
@@ -35,22 +39,20 @@ function thinkingEngine(deltas: Delta[]): Engine {
       for (const d of deltas) yield { type: "delta", text: d.text ?? "", ...(d.reasoning ? { reasoning: d.reasoning } : {}) };
       const text = deltas.map((d) => d.text ?? "").join("");
       const reasoning = deltas.map((d) => d.reasoning ?? "").join("");
-      yield {
-        type: "done",
-        result: { text, reasoning, usage: { promptTokens: 1, completionTokens: 1 }, finishReason: "stop", engine: "scripted" },
-      };
+      const usage = usages[calls++] ?? { promptTokens: 1, completionTokens: 1 };
+      yield { type: "done", result: { text, reasoning, usage, finishReason: "stop", engine: "scripted" } };
     },
   };
 }
 
 /** Factory + Act: one job through executeJob without a relay; the chunks as the requester opens them. */
-async function execute(engine: Engine) {
+async function execute(engine: Engine, request: Record<string, unknown> = {}) {
   const signingKey = generateSigningKey();
   const kemKey = generateKemKey();
   const replyKey = generateKemKey();
   const header: EnvelopeHeader = {
     v: 1,
-    jobId: "job_01m8reasoningeeeeeeeeeee0",
+    jobId: "job_01m8reasoningeeeeeeeeeeee0",
     requester: generateSigningKey().id,
     model: MODEL,
     maxTokens: 16,
@@ -60,7 +62,7 @@ async function execute(engine: Engine) {
   };
   const envelope = sealRequest({
     header,
-    plaintext: new TextEncoder().encode(JSON.stringify({ kind: "chat", messages: [{ role: "user", content: "hi" }] })),
+    plaintext: new TextEncoder().encode(JSON.stringify({ kind: "chat", messages: [{ role: "user", content: "hi" }], ...request })),
     recipients: [{ workerId: signingKey.id, hpkePublicKey: kemKey.publicKey }],
   });
   const job: AgentJob = { jobId: header.jobId, attempt: 0, envelope, deadline: Date.now() + 60_000 };
@@ -88,6 +90,10 @@ async function execute(engine: Engine) {
   );
   const r = results.at(-1)!;
   return {
+    receipt: () => {
+      if (r.kind !== "completed") throw new Error(`the job failed: ${JSON.stringify(r)}`);
+      return { receipt: r.receipt, worker: signingKey.publicKey };
+    },
     chunks: () => {
       if (r.kind !== "completed") throw new Error(`the job failed: ${JSON.stringify(r)}`);
       return openChunkedReply(r.reply as ChunkedReply, header, signingKey.id, replyKey).map(
@@ -168,5 +174,104 @@ describe("ChunkPlaintext.reasoning: backwards compatible", () => {
     const p = ChunkPlaintext.parse({ text: "Hi", reasoning: "Hmm", aFieldOfTomorrow: 1 });
     // Assess
     expect(p).toEqual({ text: "Hi", reasoning: "Hmm" });
+  });
+});
+
+describe("usage.reasoningTokens: the thinking's count in the sealed answer, never in the receipt", () => {
+  it("travels in the final chunk's usage as the engine reported it", async () => {
+    // Act
+    const r = await execute(
+      thinkingEngine([{ reasoning: "Hmm" }, { text: "Hi" }], [{ promptTokens: 1, completionTokens: 5, reasoningTokens: 3 }]),
+    );
+    // Assess
+    expect(r.chunks().at(-1)!.end).toMatchObject({ usage: { promptTokens: 1, completionTokens: 5, reasoningTokens: 3 } });
+  });
+
+  it("is left out of the receipt: its signed usage is the billed pair alone, and verifies as the coordinator parses it", async () => {
+    // Act
+    const r = await execute(
+      thinkingEngine([{ reasoning: "Hmm" }, { text: "Hi" }], [{ promptTokens: 1, completionTokens: 5, reasoningTokens: 3 }]),
+    );
+    // Assess
+    const { receipt, worker } = r.receipt();
+    expect(receipt.body.usage).toStrictEqual({ promptTokens: 1, completionTokens: 5 });
+    expect(verifyReceipt(Receipt.parse(receipt), worker)).toBe(true);
+  });
+
+  it("is absent when the engine did not count it (never estimated from the streamed thinking)", async () => {
+    // Act
+    const r = await execute(thinkingEngine([{ reasoning: "Hmm" }, { text: "Hi" }]));
+    // Assess
+    expect(r.chunks().at(-1)!.end).toMatchObject({ usage: { promptTokens: 1, completionTokens: 1 } });
+    expect((r.chunks().at(-1)!.end as { usage: object }).usage).not.toHaveProperty("reasoningTokens");
+  });
+
+  it("is left out, not sealed malformed, when an engine claims more thinking than completion: the job still completes", async () => {
+    // Act
+    const r = await execute(thinkingEngine([{ text: "Hi" }], [{ promptTokens: 1, completionTokens: 2, reasoningTokens: 3 }]));
+    // Assess
+    expect((r.chunks().at(-1)!.end as { usage: object }).usage).toStrictEqual({ promptTokens: 1, completionTokens: 2 });
+  });
+
+  it("sums over n choices when each choice's engine call reported it", async () => {
+    // Act
+    const r = await execute(
+      thinkingEngine(
+        [{ reasoning: "Hmm" }, { text: "Hi" }],
+        [
+          { promptTokens: 1, completionTokens: 4, reasoningTokens: 2 },
+          { promptTokens: 1, completionTokens: 4, reasoningTokens: 3 },
+        ],
+      ),
+      { n: 2 },
+    );
+    // Assess
+    expect(r.chunks().at(-1)!.end).toMatchObject({ usage: { promptTokens: 2, completionTokens: 8, reasoningTokens: 5 } });
+  });
+
+  it("is absent over n choices when one choice's count is unknown: a partial sum would pass for the whole", async () => {
+    // Act
+    const r = await execute(
+      thinkingEngine(
+        [{ reasoning: "Hmm" }, { text: "Hi" }],
+        [
+          { promptTokens: 1, completionTokens: 4, reasoningTokens: 2 },
+          { promptTokens: 1, completionTokens: 4 },
+        ],
+      ),
+      { n: 2 },
+    );
+    // Assess
+    const usage = (r.chunks().at(-1)!.end as { usage: object }).usage;
+    expect(usage).toEqual({ promptTokens: 2, completionTokens: 8 });
+  });
+});
+
+describe("ChunkPlaintext's usage.reasoningTokens: bounded, and backwards compatible", () => {
+  const endWith = (usage: Record<string, number>) => ({ end: { usage, engine: "e", choices: [{ finishReason: "stop" }] } });
+
+  it("an end without it (an older agent's) parses as before", () => {
+    // Act
+    const p = ChunkPlaintext.safeParse(endWith({ promptTokens: 1, completionTokens: 2 }));
+    // Assess
+    expect(p.success && p.data.end!.usage).toEqual({ promptTokens: 1, completionTokens: 2 });
+  });
+
+  it("a count up to the completion tokens is kept", () => {
+    // Act
+    const p = ChunkPlaintext.safeParse(endWith({ promptTokens: 1, completionTokens: 2, reasoningTokens: 2 }));
+    // Assess
+    expect(p.success && p.data.end!.usage).toEqual({ promptTokens: 1, completionTokens: 2, reasoningTokens: 2 });
+  });
+
+  it.each([
+    ["above the completion tokens", 3],
+    ["negative", -1],
+    ["fractional", 0.5],
+  ])("a count %s is a malformed answer", (_, reasoningTokens) => {
+    // Act
+    const p = ChunkPlaintext.safeParse(endWith({ promptTokens: 1, completionTokens: 2, reasoningTokens }));
+    // Assess
+    expect(p.success).toBe(false);
   });
 });

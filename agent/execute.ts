@@ -10,7 +10,7 @@ import {
 } from "../events/envelope";
 import type { AgentJob, FailureCode, FailurePlaintext, ResultRequest } from "../events/api";
 import type { RelayChunk } from "../events/relay";
-import type { Usage } from "../events/common";
+import type { BilledUsage } from "../events/common";
 import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
 import { MAX_REPLY_BYTES, MAX_REPLY_CHUNKS } from "../events/envelope";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
@@ -533,7 +533,7 @@ async function run(
   job: AgentJob,
   p: RequestPlaintextParsed,
   writer: ChunkWriter,
-): Promise<{ reply: ReturnType<ChunkWriter["end"]>; usage: Usage }> {
+): Promise<{ reply: ReturnType<ChunkWriter["end"]>; usage: BilledUsage }> {
   const header = job.envelope.header;
   const engine = ctx.engine;
   // The prompt's usage is known only once the answer is made, when a stream has gone out: a
@@ -590,6 +590,12 @@ async function run(
   const perChoice = Math.floor(header.maxTokens / n);
   if (perChoice < 1) throw new JobFailure("bad_request", `maxTokens ${header.maxTokens} cannot be shared by ${n} choices`);
   const usage = { promptTokens: 0, completionTokens: 0 };
+  /**
+   * The choices' thinking tokens summed, for the sealed answer only (information: never billed,
+   * never in the receipt); undefined once a choice's count is unknown (its engine did not report
+   * one, or a cancel cut it), as a partial sum would pass for the whole.
+   */
+  let reasoningTokens: number | undefined = 0;
   const choices: Array<{ finishReason: "stop" | "length" | "cancelled"; toolCalls?: ToolCall[] }> = [];
   /** Each finished choice's prompt tokens as the engine counted them (the same prompt for every choice). */
   const prompts: number[] = [];
@@ -623,6 +629,13 @@ async function run(
           const r = ev.result;
           usage.promptTokens += r.usage.promptTokens;
           usage.completionTokens += r.usage.completionTokens;
+          // An engine's count above its completion would make the sealed end malformed (the SDK refuses
+          // the whole, paid answer): taken as unknown instead, as every adapter should have.
+          const thought = r.usage.reasoningTokens;
+          reasoningTokens =
+            reasoningTokens !== undefined && thought !== undefined && thought <= r.usage.completionTokens
+              ? reasoningTokens + thought
+              : undefined;
           prompts.push(r.usage.promptTokens);
           engineName = r.engine;
           choices.push({ finishReason: r.finishReason, ...(r.toolCalls?.length ? { toolCalls: r.toolCalls } : {}) });
@@ -663,6 +676,7 @@ async function run(
     // Then checked against the job's limits like any answer (checkLimits).
     if (ctx.signal?.aborted) throw new EngineError("engine_aborted", "the job was moved to another worker", { engine: engine.name });
     if (cut) {
+      reasoningTokens = undefined; // the engine never reported the cut choice's counts
       usage.completionTokens += Math.min(cut.pieces, perChoice);
       if (prompts.length > 0) usage.promptTokens += prompts[0]!;
       else {
@@ -679,7 +693,9 @@ async function run(
       completionTokens: usage.completionTokens,
     });
   }
-  return { reply: writer.end({ usage, engine: engineName, choices }), usage };
+  // A sum of counts each within its choice's completion is within the total: the bound holds.
+  const answered = { ...usage, ...(reasoningTokens !== undefined ? { reasoningTokens } : {}) };
+  return { reply: writer.end({ usage: answered, engine: engineName, choices }), usage };
 }
 
 /**
@@ -700,7 +716,7 @@ export function promptFloor(p: RequestPlaintextParsed): number {
   return (messages + (p.tools?.length ? bytes(JSON.stringify(p.tools)) : 0)) * n;
 }
 
-function checkLimits(header: EnvelopeHeader, usage: Usage): void {
+function checkLimits(header: EnvelopeHeader, usage: BilledUsage): void {
   if (usage.promptTokens > header.maxPromptTokens || usage.completionTokens > header.maxTokens) {
     throw new JobFailure("limits_exceeded", `engine usage ${usage.promptTokens}+${usage.completionTokens} exceeds the job's limits`);
   }
@@ -754,7 +770,8 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
         model: header.model,
         requestHash: requestHash(job.envelope),
         replyHash: sha256Hex(canonicalReply),
-        usage,
+        // The billed counts only, named one by one: the receipt's signed bytes are as before (no reasoningTokens).
+        usage: { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens },
         measurement: ctx.measurement(),
         finishedAt: ctx.now(),
       },

@@ -53,7 +53,8 @@ export interface AnswerChoice {
 /** A reply, opened. */
 export interface Answer {
   choices: AnswerChoice[];
-  usage: { promptTokens: number; completionTokens: number };
+  /** reasoningTokens: how many of the completion tokens were thinking, where the worker's engine counted them (never billed) */
+  usage: { promptTokens: number; completionTokens: number; reasoningTokens?: number };
   engine: string;
   /** embedding jobs: one vector per input */
   embeddings?: number[][];

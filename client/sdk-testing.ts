@@ -4,7 +4,8 @@
  * Imported by tests only.
  */
 import type { JobView } from "../events/api";
-import type { ReceiptBody } from "../events/envelope";
+import type { ChunkedReply, EnvelopeHeader, ReceiptBody } from "../events/envelope";
+import { ReplyStreamSealer } from "../core/crypto/reply-stream";
 import { b64u } from "../core/crypto/encoding";
 import { replyHash, requestHash, sealReply, sealRequest } from "../core/crypto/envelope";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
@@ -22,8 +23,10 @@ export const USAGE = { promptTokens: 12, completionTokens: 34 };
 
 /** What a test changes of the honest job; anything left out is as an honest worker and coordinator send it. */
 export interface Tamper {
-  /** the usage inside the sealed reply (what the worker's engine reported) */
-  usageInReply?: typeof USAGE;
+  /** the usage inside the sealed reply (what the worker's engine reported, with its thinking's count when it counted) */
+  usageInReply?: { promptTokens: number; completionTokens: number; reasoningTokens?: number };
+  /** the reply as today's agents seal it (one final chunk of a ChunkedReply), not as an older agent's SealedReply */
+  chunked?: boolean;
   /** receipt fields, still signed by the worker (or by `signer`) */
   receipt?: Partial<ReceiptBody>;
   signer?: "worker" | "stranger";
@@ -45,7 +48,9 @@ export function completedJob(t: Tamper = {}) {
     recipients: [{ workerId: worker.workerId, hpkePublicKey: worker.kem.publicKey }],
   });
   const answer = { text: "hello", usage: t.usageInReply ?? USAGE, engine: "test", finishReason: "stop" as const };
-  const reply = sealReply(header, worker.workerId, new TextEncoder().encode(JSON.stringify(answer)));
+  const reply = t.chunked
+    ? chunkedReply(header, worker, answer)
+    : sealReply(header, worker.workerId, new TextEncoder().encode(JSON.stringify(answer)));
   const body = makeReceiptBody(worker, {
     jobId: header.jobId,
     model: header.model,
@@ -83,6 +88,18 @@ export function completedJob(t: Tamper = {}) {
   const check = () =>
     checkCompletedJob({ job, jobId: header.jobId, envelope, header, replyKey, encryptedTo: [candidate], maxCost: header.maxCost });
   return { check, honest, worker, header };
+}
+
+/** An answer as one final chunk of a ChunkedReply, sealed as an agent's ChunkWriter does. */
+function chunkedReply(
+  header: EnvelopeHeader,
+  worker: ReturnType<typeof makeWorker>,
+  a: { text: string; usage: Record<string, number>; engine: string; finishReason: "stop" },
+): ChunkedReply {
+  const sealer = new ReplyStreamSealer(header, worker.workerId, worker.signing);
+  const end = { usage: a.usage, engine: a.engine, choices: [{ finishReason: a.finishReason }] };
+  sealer.seal(new TextEncoder().encode(JSON.stringify({ text: a.text, end })), true);
+  return sealer.reply();
 }
 
 /** The VerificationError `f` throws, as its code and message, or code "accepted"; any other error propagates. */

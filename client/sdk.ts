@@ -415,7 +415,14 @@ export interface AskResult {
   reasoning?: string;
   /** n > 1: every choice, choice 0 first. */
   choices?: AskChoice[];
-  usage: { promptTokens: number; completionTokens: number };
+  /**
+   * What the receipt bills (promptTokens, completionTokens: checked against it), and for
+   * information only `reasoningTokens`: how many of the completion tokens were the model's
+   * thinking (all choices), where the worker's engine counted them; absent where it did not (an
+   * engine that does not report it, an older worker, a cancelled job). Never more than
+   * completionTokens: an answer claiming more is refused as malformed (stream_tampered).
+   */
+  usage: { promptTokens: number; completionTokens: number; reasoningTokens?: number };
   finishReason: "stop" | "length" | "tool_calls" | "cancelled";
   engine: string;
   model: string;

@@ -73,9 +73,31 @@ export const TonEndpoint = z
 /** An Ed25519 signature (64 bytes) in standard base64, as the coordinator signs vouchers and withdrawals. */
 export const SignatureBase64 = z.string().regex(/^[A-Za-z0-9+/]{86}==$/, "must be a 64-byte Ed25519 signature in base64 (88 chars)");
 
-export const Usage = z.object({
+/**
+ * What a job is billed for: the worker's receipt signs exactly these two counts (core/crypto/receipt.ts),
+ * the coordinator prices them (core/pricing.ts) and the SDK checks them against the sealed answer's.
+ * Kept apart from Usage so that nothing informational can reach a signed receipt: a coordinator
+ * parses the receipt with this schema (unknown keys stripped), so a receipt signed over more would
+ * no longer verify.
+ */
+export const BilledUsage = z.object({
   promptTokens: z.number().int().nonnegative(),
   completionTokens: z.number().int().nonnegative(),
+});
+export type BilledUsage = z.infer<typeof BilledUsage>;
+
+/**
+ * The usage an engine reports and the sealed answer carries: the billed counts, and for
+ * information only how many of the completion tokens were the model's thinking (OpenAI's
+ * completion_tokens_details.reasoning_tokens), where the engine counted them; absent when it did
+ * not (never estimated). Thinking is part of the completion, so a count above completionTokens is
+ * malformed: refused like any other bad usage. An answer from before the field parses the same.
+ */
+export const Usage = BilledUsage.extend({
+  reasoningTokens: z.number().int().nonnegative().optional(),
+}).refine((u) => u.reasoningTokens === undefined || u.reasoningTokens <= u.completionTokens, {
+  message: "reasoningTokens cannot exceed completionTokens (thinking is part of the completion)",
+  path: ["reasoningTokens"],
 });
 export type Usage = z.infer<typeof Usage>;
 

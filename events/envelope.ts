@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AccountId, B64u, JobId, Key32, ModelName, NanoTonString, Usage, WorkerId } from "./common";
+import { AccountId, B64u, BilledUsage, JobId, Key32, ModelName, NanoTonString, Usage, WorkerId } from "./common";
 
 /**
  * The clear part of a job: the coordinator routes and bills by it, and it is the AAD of
@@ -297,7 +297,7 @@ export const ReceiptBody = z.object({
   model: ModelName,
   requestHash: z.string().regex(/^[0-9a-f]{64}$/), // sha256 over canonical(request envelope): header, payload and every wrapped key
   replyHash: z.string().regex(/^[0-9a-f]{64}$/), // sha256 over canonical(reply envelope)
-  usage: Usage,
+  usage: BilledUsage, // the billed counts only: reasoningTokens stays in the sealed answer (information, never signed)
   measurement: Measurement, // worker's attested measurement
   finishedAt: z.number().int(),
 });

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { DEV_MEASUREMENT } from "../core/attestation/dev";
-import { signReceipt } from "../core/crypto/receipt";
+import { signReceipt, verifyReceipt } from "../core/crypto/receipt";
 import { b64u } from "../core/crypto/encoding";
 import { generateKemKey } from "../core/crypto/keys";
 import { ReplyStreamSealer } from "../core/crypto/reply-stream";
@@ -142,5 +142,29 @@ describe("the measurement a registration answer names", () => {
 
   it("2 MiB is refused", () => {
     expect(RegisterWorkerResponse.safeParse(answer("x".repeat(2 * 1024 * 1024))).success).toBe(false);
+  });
+});
+
+describe("Receipt: its usage is the billed pair alone (reasoningTokens is information, never signed)", () => {
+  it("a receipt's usage parses to promptTokens and completionTokens only", () => {
+    // Prepare
+    const worker = makeWorker();
+    const body = makeReceiptBody(worker, { usage: { promptTokens: 3, completionTokens: 5 } });
+    // Act
+    const r = Receipt.parse(signReceipt(body, worker.signing));
+    // Assess
+    expect(r.body.usage).toStrictEqual({ promptTokens: 3, completionTokens: 5 });
+    expect(verifyReceipt(r, worker.signing.publicKey)).toBe(true);
+  });
+
+  it("a receipt signed over reasoningTokens does not verify once parsed: the field is no part of a receipt", () => {
+    // Prepare: a worker that put the answer's whole usage into its receipt
+    const worker = makeWorker();
+    const body = { ...makeReceiptBody(worker), usage: { promptTokens: 3, completionTokens: 5, reasoningTokens: 2 } };
+    // Act
+    const r = Receipt.parse(signReceipt(body, worker.signing));
+    // Assess
+    expect(r.body.usage).toStrictEqual({ promptTokens: 3, completionTokens: 5 });
+    expect(verifyReceipt(r, worker.signing.publicKey)).toBe(false);
   });
 });

@@ -216,7 +216,8 @@ describe("answers in OpenAI's shape, through the official client", () => {
       model: CHAT,
       system_fingerprint: null,
       choices: [{ index: 0, message: { role: "assistant", content: "Paris.", refusal: null }, logprobs: null, finish_reason: "stop" }],
-      usage: { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 },
+      // an answer without thinking: 0, as OpenAI says of a model that did not reason
+      usage: { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11, completion_tokens_details: { reasoning_tokens: 0 } },
     });
     expect(t).toEqual({
       id: "cmpl-job_0123456789abcdefghijklmnop",

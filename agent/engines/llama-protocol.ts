@@ -116,7 +116,17 @@ export const ModelInfo = z.object({
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;
 
-const Usage = z.object({ promptTokens: z.number().int().nonnegative(), completionTokens: z.number().int().nonnegative() });
+const Usage = z
+  .object({
+    promptTokens: z.number().int().nonnegative(),
+    completionTokens: z.number().int().nonnegative(),
+    /** the thought segments' tokens (SegmentTally.thoughtTokens), part of completionTokens; information only */
+    reasoningTokens: z.number().int().nonnegative().optional(),
+  })
+  .refine((u) => u.reasoningTokens === undefined || u.reasoningTokens <= u.completionTokens, {
+    message: "reasoningTokens cannot exceed completionTokens",
+    path: ["reasoningTokens"],
+  });
 
 export const JobResult = z.object({
   text: z.string(),
@@ -158,6 +168,8 @@ export type FromWorker = z.infer<typeof FromWorker>;
 export class SegmentTally {
   reasoning = "";
   segmentTokens = 0;
+  /** the thought segments' tokens alone: the engine's own count of the model's thinking (usage.reasoningTokens) */
+  thoughtTokens = 0;
   private stopped = false;
 
   constructor(
@@ -170,6 +182,7 @@ export class SegmentTally {
   chunk(c: { type?: string | undefined; segmentType?: string | undefined; text: string; tokens: readonly unknown[] }): void {
     if (c.type === "segment") {
       this.segmentTokens += c.tokens.length;
+      if (c.segmentType === "thought") this.thoughtTokens += c.tokens.length;
       if (c.segmentType === "thought" && c.text !== "") {
         this.reasoning += c.text;
         this.onThought?.(c.text);

@@ -7,7 +7,7 @@
  * node-llama-cpp 3.21 documents (LlamaChatResponseChunk); no reasoning GGUF is at hand here.
  */
 import { describe, expect, it } from "vitest";
-import { SegmentTally } from "./llama-protocol";
+import { FromWorker, SegmentTally } from "./llama-protocol";
 
 /** A response chunk as onResponseChunk receives it: the answer's (no type) or a segment's. */
 type Chunk = { type?: string; segmentType?: string; text: string; tokens: number[] };
@@ -93,5 +93,47 @@ describe("SegmentTally: a reasoning model's thoughts in the in-process engine", 
     expect(x.t.segmentTokens).toBe(0);
     expect(x.t.reasoning).toBe("");
     expect(x.stops()).toBe(0);
+  });
+});
+
+describe("SegmentTally: the thinking's own token count (usage.reasoningTokens)", () => {
+  it("counts the thought segments' tokens alone: not the answer's, not other segments'", () => {
+    // Prepare
+    const x = tally(100);
+    // Act
+    x.feed(thought("Let me ", 2));
+    x.feed(comment("note", 3));
+    x.feed(thought("think.", 4));
+    x.feed(answer("Yes.", 1));
+    // Assess
+    expect(x.t.thoughtTokens).toBe(6);
+    expect(x.t.segmentTokens).toBe(9);
+  });
+
+  it("is 0 for a model that never thinks (an exact count, not an unknown one)", () => {
+    // Prepare
+    const x = tally(10);
+    // Act
+    x.feed(answer("a", 2));
+    // Assess
+    expect(x.t.thoughtTokens).toBe(0);
+  });
+});
+
+describe("the engine process's result: reasoningTokens within the completion", () => {
+  /** A "done" message of the worker protocol with this usage. */
+  const done = (usage: Record<string, number>) => ({ t: "done", id: 1, result: { text: "a", usage, finishReason: "stop" } });
+
+  it("takes a count up to the completion tokens, and a result without one (as before)", () => {
+    // Act + Assess
+    expect(FromWorker.safeParse(done({ promptTokens: 1, completionTokens: 5, reasoningTokens: 5 })).success).toBe(true);
+    expect(FromWorker.safeParse(done({ promptTokens: 1, completionTokens: 5 })).success).toBe(true);
+  });
+
+  it("refuses a count above the completion tokens (a confused child: the agent stops trusting it)", () => {
+    // Act
+    const r = FromWorker.safeParse(done({ promptTokens: 1, completionTokens: 5, reasoningTokens: 6 }));
+    // Assess
+    expect(r.success).toBe(false);
   });
 });

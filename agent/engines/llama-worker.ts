@@ -525,10 +525,13 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
         type: "function" as const,
         function: { name: String(c.functionName), arguments: JSON.stringify(c.params ?? {}) },
       }));
+      const billed = usage(completionTokens + segments.segmentTokens);
       return {
         text,
         ...(segments.reasoning ? { reasoning: segments.reasoning } : {}),
-        usage: usage(completionTokens + segments.segmentTokens),
+        // The thought segments' tokens as the engine generated them: exact (0 for a model that did not
+        // think), and within the billed completion it is part of.
+        usage: { ...billed, reasoningTokens: Math.min(segments.thoughtTokens, billed.completionTokens) },
         finishReason,
         ...(toolCalls.length ? { toolCalls } : {}),
       };

@@ -212,7 +212,25 @@ const ChatCompletion = z.object({
 const UsageShape = z.object({
   prompt_tokens: z.number().int().nonnegative(),
   completion_tokens: z.number().int().nonnegative(),
+  // Read on its own (reasoningTokensOf): information only, so a server's odd detail never fails a job.
+  completion_tokens_details: z.unknown().optional(),
 });
+
+/**
+ * How many of the completion tokens were thinking, as OpenAI-shaped servers report it
+ * (usage.completion_tokens_details.reasoning_tokens: OpenAI, DeepSeek, vLLM and SGLang with a
+ * reasoning parser). Information only, never billed: a detail that is missing, null, not a
+ * non-negative integer, or above completion_tokens (thinking is part of the completion) is left
+ * out rather than trusted or clamped. Where the server does not report it, the adapter does not
+ * count it either: streamed reasoning deltas are not one token each (servers join tokens into a
+ * delta and hold back partial characters), so their number would be a lower bound passed off as
+ * the count.
+ */
+const ReasoningDetail = z.object({ reasoning_tokens: z.number().int().nonnegative() });
+function reasoningTokensOf(details: unknown, completionTokens: number): number | undefined {
+  const d = ReasoningDetail.safeParse(details);
+  return d.success && d.data.reasoning_tokens <= completionTokens ? d.data.reasoning_tokens : undefined;
+}
 
 const ServerError = z.object({
   error: z.union([z.string(), z.object({ message: z.string().optional() }).loose()]),
@@ -683,7 +701,8 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
         { engine: name },
       );
     }
-    return { promptTokens, completionTokens };
+    const reasoningTokens = reasoningTokensOf(usage.data.completion_tokens_details, completionTokens);
+    return { promptTokens, completionTokens, ...(reasoningTokens !== undefined ? { reasoningTokens } : {}) };
   }
 
   function finishOf(path: string, reason: string | null | undefined, completionTokens: number, maxTokens: number): "stop" | "length" {

@@ -57,6 +57,30 @@ export function usageOf(results: AskResult[]) {
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 
+/**
+ * How many of the jobs' completion tokens were the model's thinking, summed: each job's count as
+ * its worker's engine reported it (usage.reasoningTokens), 0 for a job that delivered no thinking
+ * and has no count (nothing to count: as an OpenAI-compatible server says of a model without a
+ * reasoning parser). Undefined when a job thought but its engine did not count it (an engine that
+ * does not report it, an older worker, a cancelled job): never estimated, and a partial sum would
+ * pass for the whole.
+ */
+export function reasoningTokensOf(results: AskResult[]): number | undefined {
+  let sum = 0;
+  for (const r of results) {
+    const n = r.usage.reasoningTokens ?? (choicesOf(r).some((c) => c.reasoning) ? undefined : 0);
+    if (n === undefined) return undefined;
+    sum += n;
+  }
+  return sum;
+}
+
+/** A chat completion's usage: OpenAI's, with completion_tokens_details.reasoning_tokens where it is known (left out where not). */
+export function chatUsageOf(results: AskResult[]) {
+  const reasoning = reasoningTokensOf(results);
+  return { ...usageOf(results), ...(reasoning !== undefined ? { completion_tokens_details: { reasoning_tokens: reasoning } } : {}) };
+}
+
 export const jsonAnswer = (results: AskResult[], body: unknown): HttpResponse => jsonResponse(200, body, cocoonHeaders(results));
 
 /** Splits finished text into word-sized pieces (whitespace kept), so that joining them gives it back. */
@@ -257,6 +281,8 @@ export interface StreamShape {
   n: number;
   /** The chunk's choice for one item of the answer's choice `index`; undefined sends nothing. */
   choice(index: number, item: ChunkItem): Record<string, unknown> | undefined;
+  /** The last chunk's usage (include_usage), default usageOf: chat's adds completion_tokens_details (chatUsageOf). */
+  usage?: (results: AskResult[]) => Record<string, unknown>;
 }
 
 /**
@@ -307,7 +333,7 @@ export function streamResponse(
       else yield frame([c]);
     }
     if (o.signal?.aborted || !shape.includeUsage) return;
-    yield { ...frame([]), usage: usageOf(results), cocoon: cocoonFacts(results) };
+    yield { ...frame([]), usage: (shape.usage ?? usageOf)(results), cocoon: cocoonFacts(results) };
   }
   async function* events() {
     try {

@@ -1,5 +1,6 @@
 import type { HttpRequest, HttpResponse } from "../../edge/http";
 import {
+  chatUsageOf,
   choicesOf,
   firstJobId,
   jsonAnswer,
@@ -7,7 +8,6 @@ import {
   openStream,
   streamOf,
   streamResponse,
-  usageOf,
   type ChunkItem,
 } from "./answer";
 import { promptTokenBound } from "../sdk";
@@ -72,6 +72,7 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
         includeUsage: body.stream_options?.include_usage === true,
         n,
         choice: chatChunkChoice,
+        usage: chatUsageOf,
       },
       [stream],
       {
@@ -96,7 +97,7 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
       logprobs: openAiLogprobs(c.logprobs),
       finish_reason: openAiFinishReason(c),
     })),
-    usage: usageOf([result]),
+    usage: chatUsageOf([result]),
   });
 }
 

@@ -1,7 +1,17 @@
 import { randomBytes } from "node:crypto";
 import type { z } from "zod";
 import type { HttpRequest, HttpResponse } from "../../edge/http";
-import { cocoonFacts, firstJobId, jobItems, jsonAnswer, openStream, streamOf, type JobItem, type OpenedStream } from "./answer";
+import {
+  cocoonFacts,
+  firstJobId,
+  jobItems,
+  jsonAnswer,
+  openStream,
+  reasoningTokensOf,
+  streamOf,
+  type JobItem,
+  type OpenedStream,
+} from "./answer";
 import { chatAsk } from "./chat-completions";
 import { invalid, unsupported } from "./errors";
 import { extraFields, FunctionChoiceSchema, FunctionToolSchema, InputItems, partsText, readJson, ResponsesBody } from "./schemas";
@@ -235,11 +245,18 @@ function echoOf(body: ResponsesBody, tools: Tool[] | undefined, createdAt: numbe
 }
 type Echo = ReturnType<typeof echoOf>;
 
+/**
+ * The Responses API's usage. output_tokens_details.reasoning_tokens is the worker's engine's count
+ * of the thinking (0 for an answer without any); where the answer thought and no count came with
+ * it, null rather than a made-up number (it was always 0 before: wrong for every reasoning model).
+ * The object itself is always there (OpenAI's schema requires it): an app reading
+ * usage.output_tokens_details.reasoning_tokens gets null, not a TypeError.
+ */
 const usageOf = (r: AskResult) => ({
   input_tokens: r.usage.promptTokens,
   input_tokens_details: { cached_tokens: 0 },
   output_tokens: r.usage.completionTokens,
-  output_tokens_details: { reasoning_tokens: 0 },
+  output_tokens_details: { reasoning_tokens: reasoningTokensOf([r]) ?? null },
   total_tokens: r.usage.promptTokens + r.usage.completionTokens,
 });
 

@@ -67,7 +67,8 @@ export interface AskRequest {
 export interface AskResult {
   /** choice 0 */
   text: string;
-  usage: { promptTokens: number; completionTokens: number };
+  /** reasoningTokens: of the completion tokens, the thinking (all choices), where the worker's engine counted it; information only */
+  usage: { promptTokens: number; completionTokens: number; reasoningTokens?: number };
   /** A stop that produced tool calls is OpenAI's "tool_calls" (also when only `toolCalls` says so). */
   finishReason: "stop" | "length" | "tool_calls" | "cancelled";
   toolCalls?: ToolCall[];
