@@ -15,7 +15,7 @@ export function formatAnswer(r: AskResult): string {
     `  verified: attestation ✓${r.freshEvidence ? ` (fresh, challenge ${r.freshEvidence.challengeId})` : ""} receipt signature ✓ request/reply hashes ✓ usage ✓`,
     `  job ${r.jobId} · model ${r.model} · engine ${r.engine}`,
     `  worker ${r.workerId} · tier ${tierNote}${r.attempt > 0 ? ` · answered by candidate #${r.attempt + 1}` : ""}`,
-    `  usage ${r.usage.promptTokens} prompt + ${r.usage.completionTokens} completion tokens · cost ${r.cost} nanoTON (${formatTon(r.cost)}), held ${r.maxCost}`,
+    `  usage ${r.usage.promptTokens} prompt + ${r.usage.completionTokens} completion tokens${r.usage.reasoningTokens ? ` (${r.usage.reasoningTokens} of them thinking)` : ""} · cost ${r.cost} nanoTON (${formatTon(r.cost)}), held ${r.maxCost}`,
   ].join("\n");
 }
 
