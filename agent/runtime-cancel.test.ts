@@ -199,31 +199,6 @@ describe("agent runtime: a requester's cancel on the job source", () => {
   });
 });
 
-describe("agent runtime: a job cancelled while it waited for a slot and the loop did not poll", () => {
-  // At capacity 1 with a job waiting the loop pauses, so the cancel stayed queued: the job started
-  // once the slot freed, was stopped only by the next poll, and was billed its prompt and tokens.
-  it("is asked about before it starts (within its lease) and, found cancelled, is not run: failed with code cancelled", async () => {
-    // Prepare: capacity 1; a short job runs, the next waits (its lease long); the coordinator has it cancelled
-    const url = await network();
-    const k = keys();
-    const engine = slowEngine({ everyMs: 10 });
-    const source = pushedSource();
-    const a = await agent(url, k, { engine, jobSource: source });
-    const first = longJob(k, 30).job;
-    const waited = longJob(k, 400).job;
-    const asked = leaseAnswers(a, (jobId) =>
-      jobId === waited.jobId ? cancelledByCoordinator() : { leaseUntil: Date.now() + 30_000, extended: true },
-    );
-    // Act
-    source.push({ jobs: [first, waited] });
-    const result = await pollUntil("the waiting job's result", () => resultOf(a, waited), 3_000);
-    // Assess
-    expect(result).toMatchObject({ kind: "failed", code: "cancelled" });
-    expect(engine.streams).toHaveLength(1);
-    expect(asked).toEqual([waited.jobId]);
-  });
-});
-
 describe("agent runtime: polling while busy", () => {
   it("polls on while jobs run, but not while `capacity` jobs wait for a slot: at most twice the capacity in memory", async () => {
     // Prepare: capacity 1; each of four polls brings a job of 0.4 s
@@ -293,21 +268,32 @@ describe("agent runtime: a lease extension answered job_cancelled", () => {
     expect(engine.streams[0]!.signal?.aborted).toBe(true);
   });
 
-  it("a job that waited past its lease and is found cancelled is not run: failed with code cancelled", async () => {
-    // Prepare: capacity 1; a short job, then one whose lease ends while it waits
-    const url = await network();
-    const k = keys();
-    const engine = slowEngine({ everyMs: 10 });
-    const source = pushedSource();
-    const a = await agent(url, k, { engine, jobSource: source });
-    const first = longJob(k, 30).job;
-    const waited = longJob(k, 400, 100).job;
-    leaseAnswers(a, (jobId) => (jobId === waited.jobId ? cancelledByCoordinator() : { leaseUntil: Date.now() + 30_000, extended: true }));
-    // Act
-    source.push({ jobs: [first, waited] });
-    const result = await pollUntil("the waiting job's result", () => resultOf(a, waited), 3_000);
-    // Assess
-    expect(result).toMatchObject({ kind: "failed", code: "cancelled" });
-    expect(engine.streams).toHaveLength(1);
-  });
+  // Within its lease: at capacity 1 with a job waiting the loop pauses, so the cancel stayed
+  // queued; the job started once the slot freed, was stopped only by the next poll, and was billed.
+  it.each([
+    ["past its lease", 100],
+    ["within its lease, while the loop did not poll (capacity jobs waiting)", 30_000],
+  ])(
+    "a job that waited %s is asked about before it starts and, found cancelled, is not run: failed with code cancelled",
+    async (_, leaseMs) => {
+      // Prepare: capacity 1; a short job, then one that waits for the slot
+      const url = await network();
+      const k = keys();
+      const engine = slowEngine({ everyMs: 10 });
+      const source = pushedSource();
+      const a = await agent(url, k, { engine, jobSource: source });
+      const first = longJob(k, 30).job;
+      const waited = longJob(k, 400, leaseMs).job;
+      const asked = leaseAnswers(a, (jobId) =>
+        jobId === waited.jobId ? cancelledByCoordinator() : { leaseUntil: Date.now() + 30_000, extended: true },
+      );
+      // Act
+      source.push({ jobs: [first, waited] });
+      const result = await pollUntil("the waiting job's result", () => resultOf(a, waited), 3_000);
+      // Assess
+      expect(result).toMatchObject({ kind: "failed", code: "cancelled" });
+      expect(engine.streams).toHaveLength(1);
+      expect(asked).toEqual([waited.jobId]);
+    },
+  );
 });
