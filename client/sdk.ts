@@ -1292,15 +1292,23 @@ export class CocoonClient {
     use: "cache" | "refresh",
   ): Promise<Prepared> {
     throwIfAborted(o.signal);
-    const timeoutMs = o.timeoutMs ?? 120_000;
+    const late = () => new VerificationError("timeout", `no job was prepared within ${o.timeoutMs ?? 120_000} ms`);
     const left = deadline - this.now();
-    if (left <= 0) throw new VerificationError("timeout", `no job was prepared within ${timeoutMs} ms`);
-    const late = AbortSignal.timeout(left);
+    if (left <= 0) throw late();
+    // One controller for the caller's abort and the deadline, both let go of when the prepare ends
+    // (a timer and a listener per call: a long-lived proxy makes many).
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(o.signal!.reason);
+    o.signal?.addEventListener("abort", onAbort, { once: true });
+    const timer = setTimeout(() => stop.abort(late()), left);
     try {
-      return await this.prepare({ ...o, signal: o.signal ? AbortSignal.any([o.signal, late]) : late }, plaintext, limits, use, deadline);
+      return await this.prepare({ ...o, signal: stop.signal }, plaintext, limits, use, deadline);
     } catch (e) {
-      if (late.aborted && !o.signal?.aborted) throw new VerificationError("timeout", `no job was prepared within ${timeoutMs} ms`);
+      if (stop.signal.aborted && !o.signal?.aborted) throw late();
       throw e;
+    } finally {
+      clearTimeout(timer);
+      o.signal?.removeEventListener("abort", onAbort);
     }
   }
 
