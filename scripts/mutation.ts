@@ -131,6 +131,9 @@ const FILES = [
   "client/sdk.ts#fromKeptQuote",
   "client/sdk.ts#renewalDue",
   "client/sdk.ts#checkWithdrawal",
+  // a requester's cancel: who may, cancelledAt written once, the AgentCancel to the worker (the
+  // refund of a cancelled job and the lease's 409 job_cancelled are dispatch.ts's and lease.ts's)
+  "core/jobs/cancel.ts",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -176,6 +179,8 @@ const VAULT_READER_TESTS = [
   "functions/adapters/toncenter-client.test.ts",
 ];
 const TESTS: Record<string, string[]> = {
+  // the cancel suites: the core's (who, once, the worker told, the refund or settlement after) and the route's
+  "core/jobs/cancel.ts": ["core/jobs/cancel*.test.ts", "test/cancel-route.test.ts"],
   "core/ledger.ts": [
     "core/ledger.test.ts",
     "core/ledger-ops.test.ts",

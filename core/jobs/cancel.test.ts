@@ -12,7 +12,7 @@ import { jobCost } from "../pricing";
 import { ConditionFailedError } from "../ports";
 import { CANCEL_TRIES, cancelJob } from "./cancel";
 import { advance, handleMatchingMessage } from "./dispatch";
-import { jobKey, type JobItem } from "./items";
+import { jobKey, jobTopic, type JobItem } from "./items";
 import { extendLease } from "./lease";
 import { pollJobs } from "./poll";
 import { getJob } from "./read";
@@ -72,8 +72,9 @@ describe("who may cancel, and what an ended job answers", () => {
     const done = await cancelJob(w.deps, r.id, header.jobId);
     const refunded = await cancelJob(w.deps, other.r.id, other.header.jobId);
     // Assess
-    expect(done).toEqual({ jobId: header.jobId, status: "completed", cancelled: false });
-    expect(refunded).toEqual({ jobId: other.header.jobId, status: "refunded", cancelled: false });
+    // strict: an uncancelled job's answer has no cancelledAt key at all (not one set to undefined)
+    expect(done).toStrictEqual({ jobId: header.jobId, status: "completed", cancelled: false });
+    expect(refunded).toStrictEqual({ jobId: other.header.jobId, status: "refunded", cancelled: false });
     expect(w.transacts.length).toBe(writes);
     expect(await taken(w, workers[0]!.id)).toEqual([]);
     expect(await taken(w, other.workers[0]!.id)).toEqual([]);
@@ -99,6 +100,9 @@ describe("cancelling a running job", () => {
     expect(await taken(w, workers[0]!.id)).toEqual([cancelOf(header.jobId, 0), cancelOf(header.jobId, 0)]);
     expect(await taken(w, workers[1]!.id)).toEqual([]);
     expect(await getJob(w.deps, r.id, header.jobId)).toMatchObject({ status: "assigned", cancelledAt: at });
+    expect(w.logs.filter((l) => l.msg === "job cancelled")).toEqual([
+      { level: "info", msg: "job cancelled", data: { jobId: header.jobId, attempt: 0 } },
+    ]);
   });
 
   it("a job that failed over is cancelled at its current attempt, on its current worker's queue", async () => {
@@ -174,6 +178,8 @@ describe("cancelling a running job", () => {
     const out = await refusal(cancelJob(w.deps, r.id, header.jobId));
     // Assess
     expect(out).toMatchObject({ status: 503, code: "store_busy" });
+    expect(out?.message).toContain(header.jobId);
+    expect(out?.message).toContain("ask again");
     expect(tries).toBe(CANCEL_TRIES);
     expect((await jobOf(w, header.jobId)).cancelledAt).toBeUndefined();
     expect(await taken(w, workers[0]!.id)).toEqual([]);
@@ -193,8 +199,46 @@ describe("cancelling a running job", () => {
     // Assess
     expect(out).toMatchObject({ cancelled: true });
     expect(again).toEqual(out);
-    expect(w.logs.some((l) => l.level === "warn" && l.msg.startsWith("cancel not sent"))).toBe(true);
+    expect(w.logs.filter((l) => l.level === "warn" && l.msg.startsWith("cancel not sent"))).toEqual([
+      expect.objectContaining({ data: { jobId: header.jobId, attempt: 0, error: "Error: SQS is down" } }),
+    ]);
     expect(await taken(w, workers[0]!.id)).toEqual([cancelOf(header.jobId, 0)]);
+  });
+
+  it("a store error on the write is not a lost race: it is thrown as it is, once, not retried; nothing recorded, nobody told", async () => {
+    // Prepare: the cancel's write fails for another reason than its condition (the store is down)
+    const { w, r, header, workers } = await running(1);
+    const transact = w.store.transact.bind(w.store);
+    const down = new Error("store is down");
+    let tries = 0;
+    w.store.transact = async (ops) => {
+      if (ops.some((op) => op.op === "update" && op.set?.cancelledAt !== undefined)) {
+        tries++;
+        throw down;
+      }
+      return transact(ops);
+    };
+    // Act
+    const out = await cancelJob(w.deps, r.id, header.jobId).catch((e: unknown) => e);
+    // Assess
+    expect(out).toBe(down);
+    expect(tries).toBe(1);
+    expect((await jobOf(w, header.jobId)).cancelledAt).toBeUndefined();
+    expect(await taken(w, workers[0]!.id)).toEqual([]);
+  });
+
+  it("wakes the worker's local long-poll and the job's waiters (who re-read it and see cancelledAt)", async () => {
+    // Prepare: a wait on the worker's topic and one on the job's, each let go once the cancel has answered
+    const { w, r, header, workers } = await running(1);
+    const stop = new AbortController();
+    const worker = w.deps.notifier.wait(`worker:${workers[0]!.id}`, 60_000, stop.signal);
+    const job = w.deps.notifier.wait(jobTopic(header.jobId), 60_000, stop.signal);
+    // Act
+    await cancelJob(w.deps, r.id, header.jobId);
+    stop.abort();
+    // Assess: woken by the cancel (true), not let go by the abort (undefined)
+    expect(await worker).toBe(true);
+    expect(await job).toBe(true);
   });
 });
 
@@ -212,6 +256,9 @@ describe("a cancelled job ends where it is, and the money follows what was gener
     expect(await taken(w, workers[1]!.id)).toEqual([]);
     expect(await taken(w, workers[2]!.id)).toEqual([]);
     expect(await getJob(w.deps, r.id, header.jobId)).toMatchObject({ status: "refunded", outcome: "cancelled" });
+    expect(w.logs.filter((l) => l.msg === "job refunded")).toEqual([
+      { level: "info", msg: "job refunded", data: { jobId: header.jobId, outcome: "cancelled" } },
+    ]);
     expect(ledgerDiscrepancies(w.store)).toEqual([]);
   });
 
@@ -224,7 +271,7 @@ describe("a cancelled job ends where it is, and the money follows what was gener
     w.advance(job.leaseUntil - w.clock.now());
     const check = await handleMatchingMessage(w.deps, { type: "lease", jobId: header.jobId, attempt: 0 });
     // Assess
-    expect(extension).toMatchObject({ status: 409, code: "job_cancelled" });
+    expect(extension).toMatchObject({ status: 409, code: "job_cancelled", message: expect.stringContaining("cancelled by its requester") });
     expect(check).toBe("advanced");
     expect(await jobOf(w, header.jobId)).toMatchObject({
       status: "refunded",
@@ -310,6 +357,9 @@ describe("a job under a tab", () => {
     expect(cancels.map((c) => c.cancelled)).toEqual([true, true]);
     expect(await taken(w, wk.id)).toEqual([cancelOf(a.jobId, 0), cancelOf(b.jobId, 0)]);
     expect(await jobOf(w, a.jobId)).toMatchObject({ status: "refunded", outcome: "cancelled" });
+    expect(w.logs.filter((l) => l.msg === "job refunded")).toEqual([
+      { level: "info", msg: "job refunded", data: { jobId: a.jobId, outcome: "cancelled", tabId: view.tab.tabId } },
+    ]);
     expect(await jobOf(w, b.jobId)).toMatchObject({ status: "completed", cost: cost.toString() });
     expect(close).toBe("closed");
     expect(await w.earned(wk.id)).toBe(cost);
@@ -345,5 +395,35 @@ describe("the worker's poll (GET /v1/agent/jobs)", () => {
     // Assess
     expect(polled.jobs.map((j) => j.jobId)).toEqual([header.jobId]);
     expect(polled.cancels).toEqual([cancelOf(header.jobId, 0)]);
+  });
+
+  it("a job that was not cancelled comes without a cancel", async () => {
+    // Prepare: the dispatch still queued, nobody cancelled it
+    const w = makeJobWorld();
+    const { header, workers } = await w.submitted(1);
+    // Act
+    const polled = await pollJobs(w.deps, workers[0]!.id, 0);
+    // Assess: no cancels key at all (the wire's default is none)
+    expect(polled).toEqual({ jobs: [expect.objectContaining({ jobId: header.jobId, attempt: 0 })], challenges: [] });
+  });
+
+  it("one poll hands out each cancelled job's cancel once: two jobs on one worker, cancelled before they were taken", async () => {
+    // Prepare: two jobs queued for one worker, both cancelled (so each has its dispatch and its cancel queued)
+    const w = makeJobWorld();
+    const wk = await w.worker();
+    const r = await w.requester();
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const { header, envelope, quote } = await w.sealedJob(r);
+      await submitJob(w.deps, r.id, envelope, jobIdempotencyKey(header.jobId), quote);
+      ids.push(header.jobId);
+    }
+    for (const id of ids) await cancelJob(w.deps, r.id, id);
+    // Act
+    const polled = await pollJobs(w.deps, wk.id, 0, 10);
+    // Assess: one cancel per job, though each job's is both queued and implied by its dispatch
+    expect(polled.jobs.map((j) => j.jobId).sort()).toEqual([...ids].sort());
+    expect(polled.cancels?.map((c) => c.jobId).sort()).toEqual([...ids].sort());
+    expect(polled.cancels).toEqual(expect.arrayContaining(ids.map((id) => cancelOf(id, 0))));
   });
 });
