@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadOrCreateKey } from "../api-client/keys";
 import { runAgentCli } from "./cli-testing";
+import { CONFIGFS_TSM_ROOT } from "./quote-provider";
 
 /** `cocoon-agent …` with COCOON_HOME set to `home` for the call. */
 const agentIn = (home: string, argv: string[]) => runAgentCli(argv, { COCOON_HOME: home });
@@ -70,3 +71,72 @@ describe.skipIf(process.platform === "win32")(
     });
   },
 );
+
+describe("cocoon-agent start with the builtin engine and a model it does not serve", () => {
+  it("is refused at start with exit 78, naming the setting and the model (not registered, then failing every job)", async () => {
+    // Prepare: a closed API port; should the check be missed, start would retry registering forever
+    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-builtin-model-"));
+    const argv = ["start", "--api", "http://127.0.0.1:1", "--dev-attestation", "--metrics-port", "0", "--model", "my-model"];
+    // Act
+    const r = await Promise.race([
+      agentIn(home, argv),
+      new Promise<{ code: number; out: string; err: string }>((res) =>
+        setTimeout(() => res({ code: -1, out: "", err: "still running" }), 5_000),
+      ),
+    ]);
+    // Assess
+    expect(r.code).toBe(78);
+    expect(r.err).toContain("error [bad_config]: models (--model, COCOON_MODELS or agent.json): the builtin engine");
+    expect(r.err).toContain("serves only cocoon-builtin-echo, not my-model");
+  });
+});
+
+describe.skipIf(existsSync(CONFIGFS_TSM_ROOT))("cocoon-agent start on tier tdx where there is no TDX (this machine)", () => {
+  it("is refused with no_tee and exit 78 (no restart helps), naming the home tier as the choice", async () => {
+    // Prepare
+    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-no-tdx-"));
+    const argv = ["start", "--api", "http://127.0.0.1:1", "--tier", "tdx", "--metrics-port", "0"];
+    // Act
+    const text = await agentIn(home, argv);
+    const json = await agentIn(home, [...argv, "--json"]);
+    // Assess
+    expect([text.code, json.code]).toEqual([78, 78]);
+    expect(text.err).toMatch(/^error \[no_tee\]: no TDX quote interface at /);
+    expect(text.err).toContain("--tier none");
+    expect(JSON.parse(json.err)).toMatchObject({ error: { code: "no_tee" } });
+  });
+});
+
+describe("cocoon-agent start without init: what it makes is said in the log", () => {
+  it("warns that it made a new worker key (a new worker, nothing earned) and that no config file was read", async () => {
+    // Prepare: an empty home; the builtin model refusal ends start right after the key is made
+    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-new-key-"));
+    // Act
+    const r = await agentIn(home, ["start", "--api", "http://127.0.0.1:1", "--dev-attestation", "--metrics-port", "0", "--model", "x"]);
+    const again = await agentIn(home, ["start", "--api", "http://127.0.0.1:1", "--dev-attestation", "--metrics-port", "0", "--model", "x"]);
+    // Assess: the first start made the key and said so; the second kept it and says nothing of it
+    const lines = (out: string) =>
+      out
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines(r.out)).toEqual([
+      expect.objectContaining({ level: "warn", msg: expect.stringContaining("no config file"), file: join(home, "agent.json") }),
+      expect.objectContaining({ level: "warn", msg: expect.stringContaining("made a new worker key"), keyFile: join(home, "worker.key") }),
+    ]);
+    expect(lines(again.out).map((l) => l.msg)).toEqual([expect.stringContaining("no config file")]);
+  });
+});
+
+describe.skipIf(existsSync(CONFIGFS_TSM_ROOT))("cocoon-agent init on tier tdx where there is no TDX (this machine)", () => {
+  it("writes the config and warns that start will refuse tier tdx here, naming --tier none", async () => {
+    // Prepare
+    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-init-no-tdx-"));
+    // Act
+    const r = await agentIn(home, ["init", "--api", "http://127.0.0.1:1", "--payout-address", "0:" + "ab".repeat(32)]);
+    // Assess
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`WARNING: no TDX quote interface at ${CONFIGFS_TSM_ROOT} on this machine: start will refuse tier tdx here`);
+    expect(r.out).toContain("--tier none");
+  });
+});

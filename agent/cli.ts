@@ -33,7 +33,7 @@ import {
 import { backoff, type BackoffOptions } from "./backoff";
 import { jsonLog } from "./log";
 import { AgentStatusDoc, createAgentMetrics, serveMetrics, tierLabel } from "./metrics";
-import { detectQuoteProvider } from "./quote-provider";
+import { CONFIGFS_TSM_ROOT, detectQuoteProvider, QuoteProviderError } from "./quote-provider";
 import { startAgent } from "./runtime";
 import { createBuiltinEngine } from "./engines/builtin";
 import { createOpenAiEngine } from "./engines/openai-http";
@@ -213,8 +213,9 @@ function port(v: string): number {
  */
 function connect(o: ConnectionOptions, config?: AgentConfig, { create = true }: { create?: boolean } = {}) {
   const s = cliSettings({ api: o.api ?? config?.apiUrl, key: o.key, defaultKeyName: "worker.key" });
+  const made = create && !existsSync(s.keyFile);
   const signingKey = create ? loadOrCreateKey(s.keyFile) : existingKey(s.keyFile);
-  return { apiUrl: s.apiUrl, keyFile: s.keyFile, signingKey, api: new ApiClient(s.apiUrl, signingKey) };
+  return { apiUrl: s.apiUrl, keyFile: s.keyFile, made, signingKey, api: new ApiClient(s.apiUrl, signingKey) };
 }
 
 function existingKey(file: string) {
@@ -375,6 +376,12 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
       ...(confidential
         ? []
         : [`WARNING: tier ${config.tier} is NOT confidential: you can read every prompt this machine serves, and requesters see that`]),
+      // Said here rather than first at start: tdx is the default, and most first machines have no TDX.
+      ...(confidential && !existsSync(CONFIGFS_TSM_ROOT)
+        ? [
+            `WARNING: no TDX quote interface at ${CONFIGFS_TSM_ROOT} on this machine: start will refuse tier tdx here; run it inside a TDX confidential VM, or choose --tier none (NOT confidential) with init --force`,
+          ]
+        : []),
       `next: cocoon-agent start${o.config ? ` --config ${o.config}` : ""}`,
     ].join("\n") + "\n",
   );
@@ -456,9 +463,31 @@ async function start(o: StartOptions, io: Io): Promise<number> {
   }
   const { apiUrl, signingKey } = connected;
   const tier: AttestationTier = config.tier;
-  const quoteProvider = tier === "tdx" ? detectQuoteProvider({ dev: false }) : undefined;
+  let quoteProvider: ReturnType<typeof detectQuoteProvider> | undefined;
+  try {
+    quoteProvider = tier === "tdx" ? detectQuoteProvider({ dev: false }) : undefined;
+  } catch (e) {
+    // No TDX here: the tier setting does not fit this machine, and no restart changes that.
+    // EX_CONFIG (not restarted by the unit), with its code, rather than exit 1 (internal_error under --json).
+    if (e instanceof QuoteProviderError && e.code === "no_tee") {
+      reportError(io, o.json, e);
+      return EX_CONFIG;
+    }
+    throw e;
+  }
   const log = jsonLog({ write: (s) => void io.out.write(s) });
   if (fromFile) log.info("config", { file });
+  else log.warn("no config file: defaults, COCOON_* variables and flags only (cocoon-agent init writes one)", { file });
+  // A start that makes the key is a new worker with nothing earned: said, so that a wrong
+  // COCOON_HOME or --key (a service started with another state directory) is seen at once.
+  if (connected.made)
+    log.warn(
+      "made a new worker key: this is a new worker, with nothing earned; if this machine had a worker, point --key or COCOON_HOME at its key",
+      {
+        keyFile: connected.keyFile,
+        workerId: connected.signingKey.id,
+      },
+    );
   let engine: Engine;
   let modelDigests: Record<string, string> | undefined;
   let engineCapacity: number | undefined;
@@ -499,7 +528,7 @@ async function start(o: StartOptions, io: Io): Promise<number> {
       : config.engine === "openai"
         ? await engineModels(engine, config.models, log)
         : config.models.length
-          ? config.models
+          ? builtinModels(config.models, await engine.models())
           : await engine.models();
   const kemKey = generateKemKey(); // made here, never written anywhere: it lives and dies with this VM
   const metrics = createAgentMetrics();
@@ -508,7 +537,12 @@ async function start(o: StartOptions, io: Io): Promise<number> {
   try {
     served = await serveMetrics(metrics, config.metricsPort);
   } catch (e) {
-    log.warn("metrics not served", { port: config.metricsPort, error: (e as Error).message });
+    // `status` reads this port: another agent on it (one per GPU) would be read instead of this one.
+    log.warn("metrics not served", {
+      port: config.metricsPort,
+      error: (e as Error).message,
+      hint: "give each agent on this machine its own metricsPort (--metrics-port, COCOON_METRICS_PORT; 0: any free port), and run status with the same one",
+    });
   }
   if (tier !== "tdx") io.err.write(`WARNING: tier ${tierLabel(tier)}: requesters who choose it accept that you can read their prompts\n`);
   for (const w of tdxPrivacyWarnings(tier, config, o.logEngine === true)) log.warn(w);
@@ -563,6 +597,21 @@ async function start(o: StartOptions, io: Io): Promise<number> {
     await engine.close?.();
   }
   return 0;
+}
+
+/**
+ * The built-in engine answers only the names it lists: a model named in the config and not
+ * among them used to be registered anyway, and every job for it failed (model_not_served)
+ * until the owner read the log. Refused at start instead, naming the setting.
+ */
+export function builtinModels(configured: string[], served: string[]): string[] {
+  const missing = configured.filter((m) => !served.includes(m));
+  if (missing.length)
+    throw new ConfigError(
+      `models (--model, COCOON_MODELS or agent.json): the builtin engine (deterministic, not a model) serves only ${served.join(", ")}, not ${missing.join(", ")}; ` +
+        "serve a real model with --engine openai --engine-url URL or --model-file FILE.gguf, or drop --model",
+    );
+  return configured;
 }
 
 /** Engine errors that mean "not up (yet)": the server is starting, restarting or overloaded. */
@@ -670,12 +719,16 @@ async function status(o: ConnectionOptions & { config?: string; metricsPort?: nu
     file: configPath(o.config),
     flags: { ...(o.api ? { apiUrl: o.api } : {}), ...(o.metricsPort !== undefined ? { metricsPort: o.metricsPort } : {}) },
   });
-  const { api } = connect(o, config, { create: false });
+  const { api, signingKey } = connect(o, config, { create: false });
   const metricsUrl = `http://127.0.0.1:${o.metricsPort ?? config.metricsPort}`;
   const [remote, local] = await Promise.allSettled([api.request(API.workerStatus), localStatus(metricsUrl)]);
-  if (remote.status === "rejected" && (local.status === "rejected" || !local.value)) throw remote.reason;
+  // Another agent on that port (a second GPU's agent, or this one's port was taken at start) is
+  // not this worker: its jobs and uptime were shown as this worker's.
+  const answered = local.status === "fulfilled" ? local.value : undefined;
+  const other = answered && answered.workerId !== signingKey.id ? answered.workerId : undefined;
+  const doc = other ? undefined : answered;
+  if (remote.status === "rejected" && !doc) throw remote.reason;
   const s: WorkerStatus | undefined = remote.status === "fulfilled" ? remote.value : undefined;
-  const doc = local.status === "fulfilled" ? local.value : undefined;
   const tier = (s?.tier ?? doc?.tier)!;
   const json = {
     ...(s ?? {}),
@@ -690,6 +743,10 @@ async function status(o: ConnectionOptions & { config?: string; metricsPort?: nu
     lines.push(`  running: up ${duration(doc.uptimeSeconds)} · ${doc.state} · ${doc.inFlight}/${doc.capacity} job(s) in flight`);
     lines.push(
       `  today (${doc.today.day} UTC): ${doc.today.jobs} job(s) · ${doc.today.promptTokens + doc.today.completionTokens} tokens (${doc.today.promptTokens} prompt + ${doc.today.completionTokens} completion) · ${doc.today.failed} failed · earned ${formatTon(doc.today.earned)}`,
+    );
+  } else if (other) {
+    lines.push(
+      `  not running here: ${metricsUrl}/status is worker ${other}'s, another agent (give each agent its own --metrics-port, and status the same one)`,
     );
   } else {
     lines.push(`  not running here (nothing answers on ${metricsUrl}/status)`);

@@ -113,6 +113,7 @@ export function detectQuoteProvider(o: { dev: boolean; root?: string; fs?: TsmFs
   throw new QuoteProviderError(
     "no_tee",
     `no TDX quote interface at ${root} (not a TDX guest, or configfs not mounted / kernel < 6.7). ` +
-      "Run inside a TDX confidential VM, or pass --dev-attestation to run with SIMULATED attestation (local testing only).",
+      "Run inside a TDX confidential VM; on a machine without one, choose the home tier (NOT confidential): --tier none, " +
+      "or cocoon-agent init --force --tier none; --tier dev (--dev-attestation) runs with SIMULATED attestation (local testing only).",
   );
 }

@@ -162,3 +162,56 @@ describe("an API that does not answer: the message says what to check for that U
     expect((e as Error).message).toMatch(message);
   });
 });
+
+describe("an API URL written slightly wrong: it works, or the message says what to change", () => {
+  const ACCOUNT = generateSigningKey().id;
+
+  it("a trailing slash (https://host/) is the same URL: routes are asked at /v1/…, not //v1/…", async () => {
+    // Prepare
+    const fake = await fakeCoordinator(() => ({ body: { account: ACCOUNT, available: "5", held: "0", reserved: "0" } }));
+    try {
+      // Act
+      const b = await new ApiClient(`${fake.url}/`, generateSigningKey()).request(API.account);
+      // Assess
+      expect(b.account).toBe(ACCOUNT);
+      expect(fake.seen).toEqual(["GET /v1/account"]);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("a URL ending in /v1 (no route /v1/v1/…) is told to drop it", async () => {
+    // Prepare: the coordinator's own answer to a path no route takes (functions/http/middleware.ts)
+    const fake = await fakeCoordinator((path) => ({
+      status: 404,
+      body: { error: { code: "no_such_route", message: `no route GET ${path}; see GET /openapi.json` } },
+    }));
+    try {
+      // Act
+      const e = await new ApiClient(`${fake.url}/v1`, generateSigningKey()).request(API.account).catch((err: unknown) => err);
+      // Assess
+      expect(e).toMatchObject({ status: 404, code: "no_such_route" });
+      expect((e as Error).message).toContain(`without /v1: ${fake.url}`);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("a server that is not the Cocoon API (an HTML 404) is named, with the setting to check", async () => {
+    // Prepare
+    const server: Server = createServer((_req, res) => res.writeHead(404, { "content-type": "text/html" }).end("<h1>Not Found</h1>"));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      // Act
+      const e = await new ApiClient(url, generateSigningKey()).request(API.account).catch((err: unknown) => err);
+      // Assess
+      expect(e).toMatchObject({ status: 404, code: "bad_response" });
+      expect((e as Error).message).toBe(
+        `${url} answered 404 with non-JSON: is that the Cocoon API? check that URL (--api, COCOON_API_URL)`,
+      );
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});

@@ -182,12 +182,16 @@ export class ApiClient {
   /** Requests sent, by how they were authenticated (what the bench and the tests read). */
   readonly sent = { signed: 0, session: 0 };
 
+  readonly baseUrl: string;
+
   constructor(
-    readonly baseUrl: string,
+    baseUrl: string,
     readonly key: SigningKeyPair,
     private readonly now: () => number = Date.now,
   ) {
-    this.host = apiHostOf(baseUrl);
+    // "https://host/" is how URLs are often written: base + "/v1/…" asked "//v1/…", which no route takes.
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+    this.host = apiHostOf(this.baseUrl);
   }
 
   /**
@@ -426,12 +430,22 @@ export class ApiClient {
     try {
       parsed = res.text ? JSON.parse(res.text) : undefined;
     } catch {
-      throw new ApiError(res.status, "bad_response", `the API answered ${res.status} with non-JSON`);
+      // Most often the URL is not the Cocoon API at all (another server, a proxy's error page): say which URL to check.
+      throw new ApiError(
+        res.status,
+        "bad_response",
+        `${this.baseUrl} answered ${res.status} with non-JSON: is that the Cocoon API? check that URL (--api, COCOON_API_URL)`,
+      );
     }
     if (res.status < 200 || res.status >= 300) {
       const err = ErrorBody.safeParse(parsed);
       if (!err.success) throw new ApiError(res.status, "http_error", `HTTP ${res.status}`);
-      throw new ApiError(res.status, err.data.error.code, err.data.error.message, err.data.error.details);
+      // Every route starts with /v1: an API URL that ends in /v1 (an OpenAI base URL's habit) asks /v1/v1/….
+      const hint =
+        err.data.error.code === "no_such_route" && /\/v1$/.test(this.baseUrl)
+          ? `; the API URL (--api, COCOON_API_URL) is the coordinator's root, without /v1: ${this.baseUrl.replace(/\/v1$/, "")}`
+          : "";
+      throw new ApiError(res.status, err.data.error.code, err.data.error.message + hint, err.data.error.details);
     }
     return parsed;
   }

@@ -158,3 +158,35 @@ describe("cocoon --json failures without any coordinator", () => {
     },
   );
 });
+
+describe("cocoon models", () => {
+  it("says a model without a live worker is unserved, not priced at 0", async () => {
+    // Prepare: one model served, one whose workers all left (the coordinator still lists it)
+    const listed = {
+      models: [
+        { model: "served", workers: 2, tiers: { dev: 2 }, price: { min: "100", median: "110", max: "120" } },
+        { model: "left", workers: 0, tiers: {}, price: { min: "0", median: "0", max: "0" } },
+      ],
+    };
+    const server: Server = createServer((req, res) => {
+      req.resume();
+      const ok = req.url === "/v1/models";
+      res.writeHead(ok ? 200 : 404, { "content-type": "application/json" }).end(ok ? JSON.stringify(listed) : "{}");
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      // Act
+      const r = await cocoon(["models", ...requester(url)]);
+      // Assess
+      expect(r.code).toBe(0);
+      expect(r.out.split("\n")).toEqual([
+        "served  workers=2 dev (SIMULATED)=2  price/token min=100 median=110 max=120 nanoTON",
+        "left  no live worker now (not served until one joins)",
+        "",
+      ]);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});

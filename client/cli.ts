@@ -427,11 +427,13 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
         o,
         m,
         m.models
-          .map(
-            (x) =>
-              `${x.model}  workers=${x.workers} ${Object.entries(x.tiers)
-                .map(([t, n]) => `${t}${t === "none" ? " (NOT confidential)" : t === "dev" ? " (SIMULATED)" : ""}=${n}`)
-                .join(" ")}  price/token min=${x.price.min} median=${x.price.median} max=${x.price.max} nanoTON`,
+          .map((x) =>
+            // A model whose workers all left is still listed (price 0): not free, just unserved now.
+            x.workers === 0
+              ? `${x.model}  no live worker now (not served until one joins)`
+              : `${x.model}  workers=${x.workers} ${Object.entries(x.tiers)
+                  .map(([t, n]) => `${t}${t === "none" ? " (NOT confidential)" : t === "dev" ? " (SIMULATED)" : ""}=${n}`)
+                  .join(" ")}  price/token min=${x.price.min} median=${x.price.median} max=${x.price.max} nanoTON`,
           )
           .join("\n") || "no models",
       );

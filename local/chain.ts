@@ -216,7 +216,20 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
     const vaultTxs = res.transactions.filter((t) => t.address === vaultHash);
     const last = vaultTxs[vaultTxs.length - 1];
     if (!last) throw new Error("the message never reached the vault");
-    const refused = res.transactions.find((t) => t.description.type === "generic" && t.description.aborted);
+    // A non-bounceable message to an account with no code (the payee of a payout or withdrawal:
+    // the vault pays with bounce off, and a fresh wallet is undeployed) aborts with no compute
+    // phase, but the account keeps the value: that is a payment, not a refusal.
+    const paidToUninit = (t: Transaction) => {
+      const info = t.inMessage?.info;
+      return (
+        info?.type === "internal" &&
+        !info.bounce &&
+        t.description.type === "generic" &&
+        t.description.computePhase.type === "skipped" &&
+        t.description.computePhase.reason === "no-state"
+      );
+    };
+    const refused = res.transactions.find((t) => t.description.type === "generic" && t.description.aborted && !paidToUninit(t));
     const d = refused?.description;
     const exitCode = d && d.type === "generic" ? (d.computePhase.type === "vm" ? d.computePhase.exitCode : undefined) : undefined;
     const success = refused === undefined;

@@ -57,6 +57,13 @@ const net = await startNetwork({
   port,
   config,
   logSink: (l) => process.env.COCOON_LOG === "1" && console.log(l),
+}).catch((e: NodeJS.ErrnoException) => {
+  // Most often a second `npm start`: said with the fix, not as a stack trace.
+  if (e.code !== "EADDRINUSE") throw e;
+  console.error(
+    `error: 127.0.0.1:${port} is in use (another npm start, or another program): stop it, or start on another port: PORT=${port + 1} npm start`,
+  );
+  process.exit(1);
 });
 const localFile: LocalNetworkFile = { apiUrl: net.url, allowDevAttestation: true, startedAt: new Date().toISOString() };
 writeFileSync(join(home, "local.json"), JSON.stringify(localFile, null, 2));

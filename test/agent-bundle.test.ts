@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateSigningKey } from "../core/crypto/keys";
 import { startNetwork, type LocalNetwork } from "../local/network";
 import { CocoonClient } from "../client/sdk";
+import { writeTinyGguf } from "../agent/engines/tiny-gguf";
 import { AGENT_BUNDLE, type AgentBuild, buildAgent, forbiddenInputs, LLAMA_WORKER, REPO_ROOT } from "../scripts/build-agent";
 import { spawnAgent, startFakeEngine } from "./agent-fixtures";
 import { MODEL } from "./helpers";
@@ -80,6 +81,25 @@ describe("issue 13: the agent bundle", () => {
     // Assess
     expect(r.status).toBe(0);
     for (const cmd of ["init", "start", "status", "redeem"]) expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, "m"));
+  });
+
+  it("with --model-file and no node-llama-cpp beside it (README step 2 skipped), says to install it, not that the model is malformed", () => {
+    // Prepare: the bundle where it was built (a temporary folder: no node_modules above it), and a valid model file
+    const model = writeTinyGguf(join(tmp("agent-model"), "tiny.gguf")).path;
+    // Act
+    const r = spawnSync(
+      process.execPath,
+      [bundle, "start", "--tier", "dev", "--api", "http://127.0.0.1:1", "--metrics-port", "0", "--model-file", model, "--threads", "1"],
+      { encoding: "utf8", env: { ...process.env, COCOON_HOME: tmp("agent-home") }, timeout: 60_000 },
+    );
+    // Assess
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(
+      `error [engine_unavailable]: node-llama-cpp is not installed where the engine process (${join(build.outDir, LLAMA_WORKER)}) can import it`,
+    );
+    expect(r.stderr).toContain(`cd ${build.outDir} && npm install node-llama-cpp@3.21.1`);
+    expect(r.stderr).not.toContain("malformed");
+    expect(r.stderr).not.toMatch(/^\s+at /m); // no stack trace
   });
 
   describe("on the local network", () => {

@@ -4,6 +4,7 @@
  * keeps the key), and `start` with its engine not up yet, then `status`.
  */
 import { spawnSync } from "node:child_process";
+import { createServer, type AddressInfo } from "node:net";
 import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -191,6 +192,26 @@ describe("cocoon-agent start on the local network", () => {
       COCOON_HOME: home,
       COCOON_POLL_WAIT_SECONDS: "1",
     });
+
+  it("a metrics port in use is warned about with what to change, and the agent serves on", async () => {
+    // Prepare: the port taken (another agent's, on a machine with two GPUs)
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    const port = (taken.address() as AddressInfo).port;
+    const agent = startFromSources(["--api", net.url, "--tier", "dev", "--metrics-port", String(port)], tmp());
+    try {
+      // Act
+      const warned = await agent.waitFor("metrics not served");
+      const serving = await agent.waitFor("serving");
+      // Assess
+      expect(warned).toMatchObject({ level: "warn", port, hint: expect.stringContaining("its own metricsPort (--metrics-port") });
+      expect(serving.metrics).toBeUndefined();
+    } finally {
+      agent.child.kill("SIGKILL");
+      await agent.exited;
+      await new Promise<void>((r) => taken.close(() => r()));
+    }
+  });
 
   it("waits for an OpenAI-compatible engine that is not up yet (it exited 1), then serves", async () => {
     // Prepare: the engine's port, with nothing listening on it yet

@@ -1,7 +1,7 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { createRequire } from "node:module";
-import { basename, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { z } from "zod";
 import {
@@ -214,14 +214,24 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
         w.exited = true;
         clearTimeout(timer);
         if (!loadedOk) {
+          // The bundle's child imports node-llama-cpp from beside it (README step 2): without it the
+          // child dies before reading the file, which was then blamed ("malformed") with a stack trace.
+          const notInstalled = /Cannot find (?:package|module) 'node-llama-cpp'/.test(w.stderr);
           rejectReady(
-            new EngineError(
-              "model_invalid",
-              `the engine process ${how} while loading ${modelFile}: the file is malformed or not supported by llama.cpp${tail(w)}`,
-              {
-                engine: name,
-              },
-            ),
+            notInstalled
+              ? new EngineError(
+                  "engine_unavailable",
+                  `node-llama-cpp is not installed where the engine process (${WORKER_FILE}) can import it: install it once, next to it: ` +
+                    `cd ${dirname(WORKER_FILE)} && npm install node-llama-cpp@3.21.1 (agent/engines/README.md); ${modelFile} was not read`,
+                  { engine: name },
+                )
+              : new EngineError(
+                  "model_invalid",
+                  `the engine process ${how} while loading ${modelFile}: the file is malformed or not supported by llama.cpp${tail(w)}`,
+                  {
+                    engine: name,
+                  },
+                ),
           );
         }
         // No output of the child here, unlike a failed load: once jobs ran, what it printed can

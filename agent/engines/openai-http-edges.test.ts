@@ -548,6 +548,18 @@ describe("HTTP errors and their EngineError codes", () => {
     // Assess
     expect(err.code).toBe("engine_unavailable");
     expect(err.message).toMatch(/\/v1 segment/);
+    // named as the owner sets it, not as the adapter's option
+    expect(err.message).toContain("does the engine URL (--engine-url, engineUrl) include the /v1 segment?");
+  });
+
+  it("names the setting to check on a 401 from the engine (its API key)", async () => {
+    // Prepare
+    const { fetchImpl } = answering(() => [JSON.stringify({ error: { message: "Invalid API Key" } })], { status: 401 });
+    // Act
+    const err = await errorOf(createOpenAiEngine({ baseUrl: BASE, fetchImpl }).models());
+    // Assess
+    expect(err.code).toBe("engine_unavailable");
+    expect(err.message).toContain("check the engine's API key (--engine-key, COCOON_ENGINE_KEY)");
   });
 
   // A baseUrl without /v1 reaches no route: the server's 404 does not name the model. It used to

@@ -659,7 +659,7 @@ describe("an engine that cannot be reached", () => {
     for (const e of errs) {
       expect(e.code).toBe("engine_unavailable");
       expect(e.message).toBe(
-        `cannot reach the engine at ${CHAT}${shown}: is the server running and is baseUrl right (it must include /v1)?`,
+        `cannot reach the engine at ${CHAT}${shown}: is the server running, and is the engine URL (--engine-url, engineUrl) right? it must include /v1`,
       );
       expect(e.details).toStrictEqual({ engine: NAME });
       expect(e.cause).toBeInstanceOf(TypeError);

@@ -192,7 +192,7 @@ describe("createOpenAiEngine against a fake OpenAI server", () => {
     // Assess
     expect(err.code).toBe("engine_unavailable");
     expect(err.details?.status).toBe(401);
-    expect(err.message).toMatch(/apiKey/);
+    expect(err.message).toMatch(/API key \(--engine-key, COCOON_ENGINE_KEY\)/);
   });
 
   it("fixture: streams SSE chunks that join to the non-streaming answer, with usage on request", async () => {

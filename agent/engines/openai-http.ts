@@ -485,7 +485,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       const code = causeCode(err);
       throw new EngineError(
         "engine_unavailable",
-        `cannot reach the engine at ${url}${code ? ` (${code})` : ""}: is the server running and is baseUrl right (it must include /v1)?`,
+        `cannot reach the engine at ${url}${code ? ` (${code})` : ""}: is the server running, and is the engine URL (--engine-url, engineUrl) right? it must include /v1`,
         { engine: name },
         { cause: err },
       );
@@ -530,7 +530,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       const code = causeCode(err);
       return new EngineError(
         "engine_unavailable",
-        `cannot reach the engine at ${url}${code ? ` (${code})` : ""}: is the server running and is baseUrl right (it must include /v1)?`,
+        `cannot reach the engine at ${url}${code ? ` (${code})` : ""}: is the server running, and is the engine URL (--engine-url, engineUrl) right? it must include /v1`,
         { engine: name },
         { cause: err },
       );
@@ -569,7 +569,11 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       return new EngineError("model_not_served", `model "${model}" is not served by ${baseUrl} (${where})`, details);
     }
     const hint =
-      status === 401 || status === 403 ? "; check the engine apiKey" : status === 404 ? "; does baseUrl include the /v1 segment?" : "";
+      status === 401 || status === 403
+        ? "; check the engine's API key (--engine-key, COCOON_ENGINE_KEY)"
+        : status === 404
+          ? "; does the engine URL (--engine-url, engineUrl) include the /v1 segment?"
+          : "";
     return new EngineError(codeOfStatus(status), `${where}${hint}`, details);
   }
 

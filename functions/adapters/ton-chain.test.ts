@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type Address, toNano, type Transaction, type TupleItem } from "@ton/core";
+import { Address, toNano, type Transaction, type TupleItem } from "@ton/core";
 import { accountWalletAddress, CREDIT_VALUE, DEPOSIT_FEE } from "../../contracts/vault";
 import { startLocalChain, type LocalChain } from "../../local/chain";
 import { freeze, refDepositLookalikes } from "../../contracts/fixtures";
@@ -203,6 +203,27 @@ describe("chain watcher on the sandbox", () => {
     const totals = await chain.vault.getTotals();
     expect(totals.deposited - totals.withdrawn - totals.paid).toBe(await ledger.liabilities());
     expect(r.vaultBalance! >= r.liabilities!).toBe(true);
+  });
+
+  it("a payout or withdrawal to a wallet never deployed is paid, not reported refused (a fresh wallet is what most owners give)", async () => {
+    // Prepare: an address nothing was ever sent to (no code, no state), and money to pay it
+    const { chain, watch } = await chainWithWatcher();
+    const fresh = Address.parse(`0:${"11".repeat(32)}`);
+    const sender = await chain.wallet("worker-1");
+    await chain.deposit(requesterId, 5n);
+    await watch();
+
+    // Act: the dev redeem and withdraw paths (cocoon-agent redeem --payout-address, cocoon withdraw --to)
+    const red = await chain.redeem(sender, chain.signVoucher(fresh, toNano("1")));
+    const wd = await chain.withdraw(chain.requesterWallet, await chain.signWithdrawal(requesterId, fresh, toNano("1")));
+
+    // Assess: both landed (the payee's uninitialised account keeps the value: bounce is off), so neither is "refused"
+    expect(await chain.paid(fresh)).toBe(toNano("1"));
+    expect(await chain.walletBalance(fresh)).toBeGreaterThan(toNano("1.9"));
+    expect([red, wd].map((r) => ({ success: r.success, error: r.error }))).toEqual([
+      { success: true, error: undefined },
+      { success: true, error: undefined },
+    ]);
   });
 
   it("issue 9 #1: transfers the vault refunded are never credited (deposit:<hex> + an empty ref, op 0 with the text in a ref); genuine comment and Deposit deposits are", async () => {

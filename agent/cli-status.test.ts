@@ -1,0 +1,93 @@
+import { mkdtempSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadOrCreateKey } from "../api-client/keys";
+import { runAgentCli } from "./cli-testing";
+
+/** Factory: a running agent's /status document (agent/metrics.ts AgentStatusDoc) for `workerId`. */
+function statusDoc(workerId: string) {
+  const day = { day: "2026-12-06", jobs: 412, failed: 0, promptTokens: 1, completionTokens: 2, earned: "3000" };
+  return {
+    workerId,
+    tier: "dev",
+    confidential: false,
+    tierLabel: "dev (SIMULATED TEE: NOT confidential)",
+    state: "serving",
+    startedAt: 1,
+    uptimeSeconds: 3600,
+    inFlight: 0,
+    capacity: 1,
+    today: day,
+    total: day,
+    redeemThreshold: "0",
+  };
+}
+
+/** One 127.0.0.1 server standing in for both the coordinator (GET /v1/agents/me) and the agent's /status. */
+async function fakeServer(me: string, agentOnPort: string) {
+  const server: Server = createServer((req, res) => {
+    const body =
+      req.url === "/status"
+        ? statusDoc(agentOnPort)
+        : req.url === "/v1/agents/me"
+          ? {
+              workerId: me,
+              tier: "dev",
+              models: ["m"],
+              jobs: 7,
+              promptTokens: 1,
+              completionTokens: 2,
+              earned: "5",
+              redeemed: "0",
+              lastHeartbeat: 1,
+              attestationExpiresAt: 2,
+            }
+          : undefined;
+    if (!body) return void res.writeHead(404).end();
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as AddressInfo).port;
+  return { port, url: `http://127.0.0.1:${port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+describe("cocoon-agent status when another agent answers on the metrics port", () => {
+  it("does not show the other worker's jobs and uptime as this worker's, and says whose they are", async () => {
+    // Prepare: this worker's key, and a port where another worker's agent answers /status
+    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-status-other-"));
+    const me = loadOrCreateKey(join(home, "worker.key")).id;
+    const fake = await fakeServer(me, "another-worker-id");
+    try {
+      // Act
+      const r = await runAgentCli(["status", "--api", fake.url, "--metrics-port", String(fake.port)], { COCOON_HOME: home });
+      // Assess
+      expect(r.code).toBe(0);
+      expect(r.out).toContain(`worker ${me} `);
+      expect(r.out).not.toContain("412 job(s)");
+      expect(r.out).toContain(`not running here: ${fake.url}/status is worker another-worker-id's, another agent`);
+      expect(r.out).toContain("all time: 7 job(s)");
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it("shows the running agent's own numbers when it is this worker", async () => {
+    // Prepare
+    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-status-own-"));
+    const me = loadOrCreateKey(join(home, "worker.key")).id;
+    const fake = await fakeServer(me, me);
+    try {
+      // Act
+      const r = await runAgentCli(["status", "--api", fake.url, "--metrics-port", String(fake.port)], { COCOON_HOME: home });
+      // Assess
+      expect(r.code).toBe(0);
+      expect(r.out).toContain("running: up 1h 0m · serving");
+      expect(r.out).toContain("412 job(s)");
+    } finally {
+      await fake.close();
+    }
+  });
+});

@@ -1,0 +1,40 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const repoRoot = join(fileURLToPath(new URL(".", import.meta.url)), "..");
+
+describe("npm start on a port in use", () => {
+  it("says which port and how to choose another (exit 1), without a stack trace", async () => {
+    // Prepare: the port taken, as by a first `npm start`
+    const taken: Server = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      // Act
+      const r = spawnSync(process.execPath, ["--import", "tsx", "local/main.ts"], {
+        cwd: repoRoot,
+        encoding: "utf8",
+        timeout: 60_000,
+        env: {
+          ...process.env,
+          PORT: String(port),
+          COCOON_HOME: mkdtempSync(join(tmpdir(), "cocoon-port-in-use-")),
+          COCOON_COORDINATOR_ONLY: "1",
+        },
+      });
+      // Assess
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim()).toBe(
+        `error: 127.0.0.1:${port} is in use (another npm start, or another program): stop it, or start on another port: PORT=${port + 1} npm start`,
+      );
+    } finally {
+      await new Promise<void>((r) => taken.close(() => r()));
+    }
+  });
+});
