@@ -1178,7 +1178,12 @@ describe("agent runtime: automatic payout", () => {
     expect(money.vouchers).toBe(1);
     expect(a.metrics.doc().lastRedeem).toMatchObject({ cumulative: "1000", paid: "0", sendYourself: true });
     expect(a.metrics.doc().lastRedeem).not.toHaveProperty("txHash");
-    expect(logged(a, "payout voucher issued: send it to the vault in a Redeem message (contracts/README.md)").length).toBe(1);
+    const issued = logged(
+      a,
+      "payout voucher issued: open `link` in a TON wallet (or send `amount` nanoTON to `to` with `body`) to have it paid",
+    );
+    expect(issued).toHaveLength(1);
+    expect(JSON.parse(issued[0]!)).toMatchObject({ link: expect.stringMatching(/^ton:\/\/transfer\/[\w-]{48}\?amount=50000000&bin=/) });
   });
 
   it("below the threshold, or with a threshold of 0, nothing is redeemed; the account is still shown", async () => {

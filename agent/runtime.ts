@@ -14,6 +14,7 @@ import { asWorkBatch, type JobSource } from "./sources/job-source";
 import { createHttpJobSource } from "./sources/http";
 import type { PolicyCache } from "../core/policy-registry";
 import { policyRefusal, voucherCheck } from "./attest";
+import { redeemMessage } from "../api-client/vault-messages";
 
 // The job execution lives in execute.ts; these stay importable from here.
 export { failureCode, type AgentLog, type AgentStats } from "./execute";
@@ -608,7 +609,10 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
           ...(out.txHash ? { txHash: out.txHash } : {}),
         });
         if (out.sendYourself)
-          log.info("payout voucher issued: send it to the vault in a Redeem message (contracts/README.md)", { voucher: out.voucher });
+          log.info("payout voucher issued: open `link` in a TON wallet (or send `amount` nanoTON to `to` with `body`) to have it paid", {
+            voucher: out.voucher,
+            ...redeemMessage(out.voucher),
+          });
         else
           log.info("payout redeemed", {
             paid: out.paid,

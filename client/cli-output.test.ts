@@ -8,9 +8,12 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Address } from "@ton/core";
+import { Address, Cell } from "@ton/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadOrCreateKey } from "../api-client/keys";
+import { withdrawMessage } from "../api-client/vault-messages";
+import { withdrawBody } from "../contracts/vault";
+import { withdrawalFromJson } from "../functions/adapters/ton-withdrawal-signer";
 import { main } from "./cli";
 import { coordinator, signedWithdrawal } from "./sdk-stub-testing";
 
@@ -62,15 +65,20 @@ describe("cocoon without the local sandbox (stand-in coordinator)", () => {
   });
   afterAll(async () => c?.close());
 
-  it("the printed withdrawal says how much TON to attach to the Withdraw message (0.05 TON), and so does its JSON", async () => {
+  // It printed JSON and "send it in a Withdraw message", which no wallet takes.
+  it("the printed withdrawal is a ton://transfer link a wallet opens (the vault, 0.05 TON of gas, the Withdraw body), and so is its JSON", async () => {
     // Act
     const text = await cocoon(["withdraw", "0.005", "--to", RAW_TO, ...requester(c.url)]);
     const json = await cocoon(["withdraw", "0.005", "--to", RAW_TO, ...requester(c.url), "--json"]);
     // Assess
     expect([text.code, json.code]).toEqual([0, 0]);
+    const expected = withdrawMessage(c.w);
     expect(text.out).toContain("NOT paid yet");
-    expect(text.out).toContain("attach 0.05 TON to that message for its gas: less is refused (ERR_LOW_VALUE)");
-    expect(JSON.parse(json.out)).toMatchObject({ sent: false, withdrawal: c.w, messageValue: "50000000" });
+    expect(text.out).toContain(`open in your wallet: ${expected.link}\n`);
+    expect(text.out).toContain(`or send 0.05 TON to ${expected.to} with this body (a BOC, base64): ${expected.body}\n`);
+    expect(text.out).toContain("the 0.05 TON pays its gas: less is refused (ERR_LOW_VALUE)");
+    expect(Cell.fromBase64(expected.body).equals(withdrawBody(withdrawalFromJson(c.w).withdrawal))).toBe(true);
+    expect(JSON.parse(json.out)).toMatchObject({ sent: false, withdrawal: c.w, messageValue: "50000000", message: expected });
   });
 
   it("a test-only (testnet) --to is warned about on stderr, as JSON with --json; a mainnet form is not", async () => {

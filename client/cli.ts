@@ -20,7 +20,8 @@ import { defineAttestVerify } from "./commands/attest";
 import { definePolicyCommands } from "./commands/policy";
 import { defineReceiptsCommands } from "./commands/receipts";
 import { withdrawCommand } from "./commands/withdraw";
-import { cancelledNote, formatAnswer, formatCancel } from "./format";
+import { cancelledNote, formatAnswer, formatCancel, withdrawalToSend } from "./format";
+import { withdrawMessage } from "../api-client/vault-messages";
 import { addModelAlias, describeAliases, ModelAliasError, parseModelAlias } from "./serve/aliases";
 import { CocoonClient, VerificationError, type CocoonClientOptions } from "./sdk";
 
@@ -377,10 +378,10 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       const resumed = w.resumed ? " (resumed: the withdrawal asked for before, not a second one)" : "";
       print(
         o,
-        w.sent ? w : { ...w, messageValue: WITHDRAW_MESSAGE_VALUE.toString() },
+        w.sent ? w : { ...w, messageValue: WITHDRAW_MESSAGE_VALUE.toString(), message: withdrawMessage(w.withdrawal) },
         w.sent
           ? `withdrew ${formatTon(w.withdrawal.amount)} from the vault ${w.withdrawal.vault} to ${w.withdrawal.to}${resumed} (local TON sandbox, not mainnet)\n  tx ${w.txHash}\n  recorded by the chain watcher: ${w.status}; ${formatTon(w.available)} available`
-          : `signed withdrawal seqno ${w.withdrawal.seqno}${resumed} — NOT paid yet: send it to the vault ${w.withdrawal.vault} in a Withdraw message before ${new Date(w.withdrawal.expiry * 1000).toISOString()} (unused, it is released back to your balance after that; \`cocoon withdrawal ${w.withdrawal.seqno}\` shows where it stands):\n${JSON.stringify(w.withdrawal, null, 2)}\n  attach ${formatTon(WITHDRAW_MESSAGE_VALUE)} to that message for its gas: less is refused (ERR_LOW_VALUE); what is left over is paid to ${w.withdrawal.to} with the withdrawal\n  ${formatTon(w.withdrawal.amount)} reserved for it; ${formatTon(w.available)} still available`,
+          : withdrawalToSend(w, resumed),
       );
     }),
   );

@@ -1,6 +1,8 @@
 import { formatTon } from "../api-client/format";
 import type { CancelJobResponse } from "../events/api";
 import type { AskResult } from "./sdk";
+import type { WithdrawOutcome } from "../api-client/money";
+import { withdrawMessage } from "../api-client/vault-messages";
 
 export function formatAnswer(r: AskResult): string {
   const tierNote =
@@ -28,3 +30,19 @@ export function formatCancel(r: CancelJobResponse): string {
 /** The note `cocoon ask` writes on stderr under an answer cut short by a cancel. */
 export const cancelledNote = (jobId: string) =>
   `note: job ${jobId} was cancelled before it finished (cocoon cancel): the answer above stops where its worker stopped, and was billed for what was generated`;
+
+/**
+ * `cocoon withdraw` where cocoon cannot send the withdrawal (no local sandbox): what to send, as a
+ * link any TON wallet opens with the vault, the gas and the body filled in, and the raw parts.
+ */
+export function withdrawalToSend(w: WithdrawOutcome, resumed: string): string {
+  const m = withdrawMessage(w.withdrawal);
+  return [
+    `signed withdrawal seqno ${w.withdrawal.seqno}${resumed} — NOT paid yet: send its Withdraw message to the vault before ${new Date(w.withdrawal.expiry * 1000).toISOString()} from any TON wallet (unused, it is released back to your balance after that; \`cocoon withdrawal ${w.withdrawal.seqno}\` shows where it stands):`,
+    `  open in your wallet: ${m.link}`,
+    `  or send ${formatTon(m.amount)} to ${m.to} with this body (a BOC, base64): ${m.body}`,
+    `  the ${formatTon(m.amount)} pays its gas: less is refused (ERR_LOW_VALUE); what is left over is paid to ${w.withdrawal.to} with the withdrawal`,
+    `  ${formatTon(w.withdrawal.amount)} reserved for it; ${formatTon(w.available)} still available`,
+    `  the withdrawal: ${JSON.stringify(w.withdrawal)}`,
+  ].join("\n");
+}

@@ -1,0 +1,76 @@
+/**
+ * A signed withdrawal or worker voucher as the message a TON wallet sends to the vault, for
+ * networks where cocoon cannot send it (no local sandbox): the body as a BOC, the TON to attach,
+ * and a `ton://transfer` link that opens the wallet with all three filled in (Tonkeeper, Tonhub,
+ * MyTonWallet: `bin` is the body, url-encoded base64). Without this a requester or a GPU owner
+ * was handed JSON and "send it in a Withdraw message", which no wallet takes.
+ *
+ * The bodies are the vault's Withdraw and Redeem as its Tact bindings store them
+ * (contracts/build/Vault_Vault.ts storeWithdraw / storeRedeem), written with @ton/core alone so
+ * that the client package and the agent bundle carry no contract bindings;
+ * api-client/vault-messages.test.ts checks them byte for byte against contracts/vault.ts.
+ */
+import { Address, beginCell, type Cell } from "@ton/core";
+import { accountIdToUint } from "../core/chain/account";
+import type { Voucher } from "../events/money";
+import type { SignedWithdrawalView } from "../events/withdrawals";
+
+/** The vault's opcodes (contracts/vault.ts OPCODES). */
+const OP_WITHDRAW = 0x6b1f0c02;
+const OP_REDEEM = 0x6b1f0c03;
+
+/**
+ * TON a wallet attaches to a Withdraw or Redeem for the three transactions it starts (the vault
+ * refuses less: ERR_LOW_VALUE, ≈ 0.017 TON); what is left over travels on with the payment.
+ * The coordinator's own sends attach the same (WITHDRAW_GAS, REDEEM_GAS in
+ * functions/adapters/ton-chain.ts, kept equal by the tests).
+ */
+export const VAULT_MESSAGE_VALUE = 50_000_000n;
+
+export interface VaultMessage {
+  /** the vault (bounceable, url-safe) */
+  to: string;
+  /** nanoTON to attach */
+  amount: string;
+  /** the message body, a BOC in base64 (for wallets or tools that take a raw payload) */
+  body: string;
+  /** ton://transfer/<vault>?amount=…&bin=… */
+  link: string;
+}
+
+function message(vault: string, body: Cell): VaultMessage {
+  const to = Address.parse(vault).toString({ urlSafe: true, bounceable: true });
+  const boc = body.toBoc().toString("base64");
+  return {
+    to,
+    amount: VAULT_MESSAGE_VALUE.toString(),
+    body: boc,
+    link: `ton://transfer/${to}?amount=${VAULT_MESSAGE_VALUE}&bin=${encodeURIComponent(boc)}`,
+  };
+}
+
+/** A requester's signed withdrawal (POST /v1/account/withdraw) as its Withdraw message. */
+export function withdrawMessage(w: SignedWithdrawalView): VaultMessage {
+  const body = beginCell()
+    .storeUint(OP_WITHDRAW, 32)
+    .storeUint(accountIdToUint(w.account), 256)
+    .storeCoins(BigInt(w.amount))
+    .storeAddress(Address.parse(w.to))
+    .storeUint(w.seqno, 32)
+    .storeUint(w.expiry, 32)
+    .storeRef(beginCell().storeBuffer(Buffer.from(w.signature, "base64")).endCell())
+    .endCell();
+  return message(w.vault, body);
+}
+
+/** A worker's voucher (POST /v1/agent/voucher) as its Redeem message. */
+export function redeemMessage(v: Voucher): VaultMessage {
+  const body = beginCell()
+    .storeUint(OP_REDEEM, 32)
+    .storeAddress(Address.parse(v.worker))
+    .storeCoins(BigInt(v.cumulative))
+    .storeUint(v.expiry, 32)
+    .storeBuffer(Buffer.from(v.signature, "base64"))
+    .endCell();
+  return message(v.vault, body);
+}
