@@ -494,6 +494,45 @@ async function start(o: StartOptions, io: Io): Promise<number> {
         workerId: connected.signingKey.id,
       },
     );
+  // Served before the engine is waited for (vLLM loads for minutes): `status` then shows this
+  // worker "starting" instead of "not running here".
+  const metrics = createAgentMetrics();
+  metrics.redeemThreshold(parseTon(config.redeemThresholdTon));
+  metrics.setIdentity(signingKey.id, tier);
+  let served: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  try {
+    served = await serveMetrics(metrics, config.metricsPort);
+  } catch (e) {
+    // `status` reads this port: another agent on it (one per GPU) would be read instead of this one.
+    log.warn("metrics not served", {
+      port: config.metricsPort,
+      error: (e as Error).message,
+      hint: "give each agent on this machine its own metricsPort (--metrics-port, COCOON_METRICS_PORT; 0: any free port), and run status with the same one",
+    });
+  }
+  try {
+    return await serving(o, io, { config, apiUrl, signingKey, tier, quoteProvider, log, metrics, served });
+  } finally {
+    await served?.close();
+  }
+}
+
+/** `start` once its metrics are served: the engine loaded or waited for, then the agent until it stops. */
+async function serving(
+  o: StartOptions,
+  io: Io,
+  x: {
+    config: ReturnType<typeof resolveConfig>["config"];
+    apiUrl: string;
+    signingKey: ReturnType<typeof connect>["signingKey"];
+    tier: AttestationTier;
+    quoteProvider: ReturnType<typeof detectQuoteProvider> | undefined;
+    log: ReturnType<typeof jsonLog>;
+    metrics: ReturnType<typeof createAgentMetrics>;
+    served: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  },
+): Promise<number> {
+  const { config, apiUrl, signingKey, tier, quoteProvider, log, metrics, served } = x;
   let engine: Engine;
   let modelDigests: Record<string, string> | undefined;
   let engineCapacity: number | undefined;
@@ -537,19 +576,6 @@ async function start(o: StartOptions, io: Io): Promise<number> {
           ? builtinModels(config.models, await engine.models())
           : await engine.models();
   const kemKey = generateKemKey(); // made here, never written anywhere: it lives and dies with this VM
-  const metrics = createAgentMetrics();
-  metrics.redeemThreshold(parseTon(config.redeemThresholdTon));
-  let served: Awaited<ReturnType<typeof serveMetrics>> | undefined;
-  try {
-    served = await serveMetrics(metrics, config.metricsPort);
-  } catch (e) {
-    // `status` reads this port: another agent on it (one per GPU) would be read instead of this one.
-    log.warn("metrics not served", {
-      port: config.metricsPort,
-      error: (e as Error).message,
-      hint: "give each agent on this machine its own metricsPort (--metrics-port, COCOON_METRICS_PORT; 0: any free port), and run status with the same one",
-    });
-  }
   if (tier !== "tdx") io.err.write(`WARNING: tier ${tierLabel(tier)}: requesters who choose it accept that you can read their prompts\n`);
   for (const w of tdxPrivacyWarnings(tier, config, o.logEngine === true)) log.warn(w);
   // Off the local network (dev) there is no sandbox wallet to pay: each payout check would fail
@@ -599,7 +625,6 @@ async function start(o: StartOptions, io: Io): Promise<number> {
     });
     await shutdownOnSignals(agent, process, log);
   } finally {
-    await served?.close();
     await engine.close?.();
   }
   return 0;

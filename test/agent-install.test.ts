@@ -213,21 +213,29 @@ describe("cocoon-agent start on the local network", () => {
     }
   });
 
-  it("waits for an OpenAI-compatible engine that is not up yet (it exited 1), then serves", async () => {
-    // Prepare: the engine's port, with nothing listening on it yet
+  // While it waited, `status` said "not running here": /status was served only once the engine answered.
+  it("waits for an OpenAI-compatible engine that is not up yet (it exited 1), shown by status as starting, then serves", async () => {
+    // Prepare: the engine's port, with nothing listening on it yet; a free metrics port
     const engine = await startFakeEngine(MODEL).start();
     await engine.kill();
+    const free = createServer();
+    await new Promise<void>((r) => free.listen(0, "127.0.0.1", r));
+    const port = String((free.address() as AddressInfo).port);
+    await new Promise<void>((r) => free.close(() => r()));
+    const home = tmp();
     const agent = startFromSources(
-      ["--api", net.url, "--tier", "dev", "--engine", "openai", "--engine-url", engine.url, "--metrics-port", "0"],
-      tmp(),
+      ["--api", net.url, "--tier", "dev", "--engine", "openai", "--engine-url", engine.url, "--metrics-port", port],
+      home,
     );
     try {
       // Act
       const waiting = await agent.waitFor("engine not answering yet");
+      const status = await runAgentCli(["status", "--api", net.url, "--metrics-port", port], { COCOON_HOME: home });
       await engine.start();
       const serving = await agent.waitFor("serving");
       // Assess
       expect(waiting).toMatchObject({ level: "warn", code: "engine_unavailable" });
+      expect(status.out).toMatch(/running: up .* · starting · 0\/1 job\(s\) in flight/);
       expect(serving.models).toEqual([MODEL]);
     } finally {
       agent.child.kill("SIGKILL");
