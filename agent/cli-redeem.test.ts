@@ -6,13 +6,12 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Address, Cell } from "@ton/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadOrCreateKey } from "../api-client/keys";
+import { routeStandIn, type StandInAnswer } from "../api-client/stand-in-testing";
 import { redeemBody } from "../contracts/vault";
 import type { Voucher } from "../events/money";
 import { voucherFromJson } from "../functions/adapters/ton-chain";
@@ -41,7 +40,7 @@ async function standIn() {
     lastHeartbeat: 1,
     attestationExpiresAt: 2,
   };
-  const answer = (route: string): { status: number; body?: unknown } => {
+  const answer = (route: string): StandInAnswer => {
     if (route === "GET /v1/routes") return { status: 404 };
     if (route === "POST /v1/sessions") return { status: 404, body: { error: { code: "sessions_unavailable", message: "-" } } };
     if (route === "POST /v1/agents/voucher") return { status: 200, body: voucher };
@@ -50,18 +49,7 @@ async function standIn() {
       return { status: 404, body: { error: { code: "dev_chain_disabled", message: "no local sandbox here" } } };
     return { status: 404, body: { error: { code: "not_found", message: route } } };
   };
-  const server: Server = createServer((req, res) => {
-    req.resume();
-    req.on("end", () => {
-      const a = answer(`${req.method} ${(req.url ?? "").split("?")[0]}`);
-      res.writeHead(a.status, { "content-type": "application/json" }).end(a.body === undefined ? "" : JSON.stringify(a.body));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
+  return routeStandIn(answer);
 }
 
 describe("cocoon-agent redeem without a local sandbox", () => {

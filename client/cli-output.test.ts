@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { Address, Cell } from "@ton/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadOrCreateKey } from "../api-client/keys";
+import { routeStandIn } from "../api-client/stand-in-testing";
 import { withdrawMessage } from "../api-client/vault-messages";
 import { withdrawBody } from "../contracts/vault";
 import { withdrawalFromJson } from "../functions/adapters/ton-withdrawal-signer";
@@ -37,16 +38,7 @@ async function noSandboxCoordinator() {
     if (route === "GET /v1/account") return { status: 200, body: { account: w.account, available: "0", held: "0", reserved: w.amount } };
     return error(404, "not_found");
   };
-  const server: Server = createServer((req, res) => {
-    req.resume();
-    req.on("end", () => {
-      const a = answer(`${req.method} ${(req.url ?? "").split("?")[0]}`);
-      res.writeHead(a.status, { "content-type": "application/json" }).end(a.body === undefined ? "" : JSON.stringify(a.body));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url, w, state, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return { ...(await routeStandIn(answer)), w, state };
 }
 
 async function cocoon(argv: string[]) {
