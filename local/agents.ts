@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { generateKemKey } from "../core/crypto/keys";
 import { loadOrCreateKey } from "../api-client/keys";
 import { startAgent, type RunningAgent } from "../agent/runtime";
@@ -68,7 +68,8 @@ export async function startModelFileAgent(
   o: { modelFile?: string; modelName?: string; name?: string; priceBps?: number; threads?: number } = {},
 ): Promise<ModelFileAgent> {
   const tiny = o.modelFile === undefined;
-  const modelFile = o.modelFile ?? TINY_MODEL_DEFAULT_PATH;
+  // under this network's home (COCOON_HOME), not always ./.cocoon: a network started elsewhere wrote into the checkout
+  const modelFile = o.modelFile ?? join(home, "models", basename(TINY_MODEL_DEFAULT_PATH));
   if (tiny && !existsSync(modelFile)) writeTinyGguf(modelFile);
   const engine = createLlamaEngine({
     modelFile,

@@ -4,7 +4,7 @@
  * call, each sealed, relayed, verified and billed; and a model file that goes bad under a
  * running agent fails that job over to the next candidate while the agent keeps running.
  */
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -32,7 +32,8 @@ beforeAll(async () => {
     name: "first",
     priceBps: 10_000,
   });
-  second = await startModelFileAgent(net.url, dir, { modelFile: good, modelName: MODEL, name: "second", priceBps: 12_000 });
+  // The second serves the default: the tiny model generated under this network's home (the same bytes as `good`).
+  second = await startModelFileAgent(net.url, dir, { name: "second", priceBps: 12_000 });
   client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
   await client.faucet(50_000_000_000n);
 }, 120_000);
@@ -47,6 +48,17 @@ afterAll(async () => {
 });
 
 const model = () => MODEL; // served by both
+
+describe("the default model file", () => {
+  // It was written to ./.cocoon/models whatever the network's home (COCOON_HOME) was.
+  it("is the tiny model, generated under the network's home", () => {
+    // Assess
+    const file = join(dir, "models", "tiny-random.gguf");
+    expect(second.tiny).toBe(true);
+    expect(existsSync(file)).toBe(true);
+    expect(readFileSync(file).equals(readFileSync(join(dir, "good.gguf")))).toBe(true);
+  });
+});
 
 describe("the tiny GGUF through the network", () => {
   it("/v1/models lists it with the engine's capabilities", async () => {
