@@ -3,6 +3,9 @@
  * streams the caller gives (tests pass their own), no process.exit inside, and one exit-code
  * convention: 0 done, 64 usage error (sysexits EX_USAGE), otherwise what the command returns.
  */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 
 /** Where a CLI writes: process.stdout / process.stderr, or a test's sinks. */
@@ -13,14 +16,35 @@ export interface Io {
 
 export const EX_USAGE = 64;
 
+/** The release, as package.json says it (api-client/program.test.ts keeps the two equal). */
+export const COCOON_VERSION = "0.1.0";
+
+/**
+ * What `--version` prints: the release, and where the code runs from. For the agent's bundle
+ * (`npm run build:agent`: cocoon-agent.cjs) its SHA-256, the digest a build prints and an
+ * image's allow-list names: what an owner quotes to say exactly which agent runs.
+ */
+export function versionLine(name: string, script: string | undefined = process.argv[1]): string {
+  if (script && basename(script) === "cocoon-agent.cjs")
+    return `${name} ${COCOON_VERSION} (bundle sha256:${createHash("sha256").update(readFileSync(script)).digest("hex")})`;
+  return `${name} ${COCOON_VERSION}`;
+}
+
 /** A program whose help and errors go to `io`, and which throws instead of exiting. */
 export function newProgram(name: string, description: string, io: Io): Command {
-  return new Command(name)
+  const program = new Command(name)
     .description(description)
     .exitOverride()
     .configureOutput({ writeOut: (s) => void io.out.write(s), writeErr: (s) => void io.err.write(s) })
     .showHelpAfterError("(add --help for usage)")
-    .showSuggestionAfterError(true);
+    .showSuggestionAfterError(true)
+    // (not commander's .version(string): the bundle is hashed only when asked)
+    .option("-V, --version", "print the version (the agent's bundle: with its SHA-256)");
+  program.on("option:version", () => {
+    io.out.write(versionLine(name) + "\n");
+    throw new CommanderError(0, "commander.version", "version printed");
+  });
+  return program;
 }
 
 /**

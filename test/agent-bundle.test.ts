@@ -75,6 +75,14 @@ describe("issue 13: the agent bundle", () => {
     expect(missing).toEqual([]);
   });
 
+  it("--version names the bundle's own SHA-256, the digest the build printed (what an owner quotes)", () => {
+    // Act
+    const r = spawnSync(process.execPath, [bundle, "--version"], { encoding: "utf8" });
+    // Assess
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^cocoon-agent \\d+\\.\\d+\\.\\d+ \\(bundle sha256:${build.digest}\\)\\n$`));
+  });
+
   it("starts and prints --help with every command (exit 0)", () => {
     // Act
     const r = spawnSync(process.execPath, [bundle, "--help"], { encoding: "utf8" });
