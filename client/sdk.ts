@@ -731,8 +731,9 @@ export class CocoonClient {
 
   /**
    * One call's watch on its signal: once the call sends its job's submit (`submitting`), an abort
-   * before the call ends cancels that job, once, as does the call giving up at its deadline (`gaveUp`). An abort before the submit was sent cancels
-   * nothing (no job was sent); a submit refused, a job seen ended, or the call over disarms it.
+   * before the call ends cancels that job, once, as does the call giving up at its deadline
+   * (`gaveUp`). An abort before the submit was sent cancels nothing (no job was sent); a submit
+   * refused, a job seen ended, or the call over disarms it.
    * An abort while the submit is on its way cancels at once: a cancel that reaches the coordinator
    * before that submit finds no job yet, and onCancel is told the coordinator's refusal.
    */
