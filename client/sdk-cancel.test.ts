@@ -285,6 +285,16 @@ describe("a call that gives up at its deadline (timeoutMs) cancels the job it su
     expect(r).toEqual({ name: "VerificationError", code: "timeout" });
     expect([x.submittedIds, x.cancels()]).toEqual([[], []]);
   });
+
+  it("a prepare held up where no request takes its signal (a tab's open that never answers) still ends at the deadline", async () => {
+    // Prepare: under tabs, the coordinator never answers the tab's open (a request sent without the call's signal)
+    const x = rig(new Map([[API.openTab, pending]]), { tabs: true });
+    // Act
+    const r = await settled(x.c.ask(timed(50)));
+    // Assess
+    expect(r).toEqual({ name: "VerificationError", code: "timeout" });
+    expect([x.submittedIds, x.cancels()]).toEqual([[], []]);
+  }, 2_000);
 });
 
 // ---------------------------------------------------------------- finish reason

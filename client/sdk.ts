@@ -1302,9 +1302,24 @@ export class CocoonClient {
     const onAbort = () => stop.abort(o.signal!.reason);
     o.signal?.addEventListener("abort", onAbort, { once: true });
     const timer = setTimeout(() => stop.abort(late()), left);
+    // Not every await of a prepare takes a signal (a tab's open, the registry's reading): the
+    // prepare is raced against `stop` too, and one that ends after it was given up lets go of
+    // its place under the kept quote and of the renewal it asked for (it was never submitted).
+    const preparing = this.prepare({ ...o, signal: stop.signal }, plaintext, limits, use, deadline);
+    const givenUp = new Promise<never>((_, reject) => {
+      stop.signal.addEventListener("abort", () => reject(abortError(stop.signal)), { once: true });
+    });
     try {
-      return await this.prepare({ ...o, signal: stop.signal }, plaintext, limits, use, deadline);
+      return await Promise.race([preparing, givenUp]);
     } catch (e) {
+      if (stop.signal.aborted)
+        void preparing.then(
+          (p) => {
+            this.adoptRenewal(p, undefined); // a renewal it asked for never went out
+            this.release(p);
+          },
+          () => undefined,
+        );
       if (stop.signal.aborted && !o.signal?.aborted) throw late();
       throw e;
     } finally {
