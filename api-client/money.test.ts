@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { generateSigningKey } from "../core/crypto/keys";
 import { API, ApiClient, ApiError, type RequestOptions } from "./api";
 import { WITHDRAW_GAS } from "../functions/adapters/ton-chain";
-import { depositAndWait, redeemEarnings, WITHDRAW_MESSAGE_VALUE, withdrawAndWait, WithdrawalUnconfirmedError } from "./money";
+import { depositAndWait, redeemEarnings, withdrawAndWait, WithdrawalUnconfirmedError } from "./money";
+import { VAULT_MESSAGE_VALUE } from "./vault-messages";
 
 /** What one call to the fake API was: the route's name in API and the options it was given. */
 interface Call {
@@ -618,7 +619,7 @@ describe("redeemEarnings", () => {
   });
 });
 
-it("WITHDRAW_MESSAGE_VALUE, what the CLI says to attach, is what the coordinator's own sends attach (WITHDRAW_GAS, which the e2e suites see the vault accept)", () => {
+it("VAULT_MESSAGE_VALUE, what the CLI says to attach to a withdrawal, is what the coordinator's own sends attach (WITHDRAW_GAS, which the e2e suites see the vault accept)", () => {
   // Assess
-  expect(WITHDRAW_MESSAGE_VALUE).toBe(WITHDRAW_GAS);
+  expect(VAULT_MESSAGE_VALUE).toBe(WITHDRAW_GAS);
 });

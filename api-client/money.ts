@@ -74,15 +74,6 @@ export async function depositAndWait(api: ApiClient, amount: bigint, o: WaitOpti
   return { ...sent, before: before.toString(), available: b.available, held: b.held };
 }
 
-/**
- * TON to attach to a Withdraw message sent to the vault by hand (the requester's own wallet,
- * where there is no local sandbox): the gas of its three transactions. Less is refused with
- * ERR_LOW_VALUE; what gas leaves over travels on with the payment. The value the coordinator's
- * own sends attach (WITHDRAW_GAS, functions/adapters/ton-chain.ts, which the client package cannot
- * carry; money.test.ts keeps the two equal).
- */
-export const WITHDRAW_MESSAGE_VALUE = 50_000_000n;
-
 export interface WithdrawOutcome {
   withdrawal: SignedWithdrawalView;
   /** false: not sent (no local sandbox); send `withdrawal` to the vault yourself */

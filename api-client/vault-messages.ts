@@ -11,6 +11,7 @@
  * api-client/vault-messages.test.ts checks them byte for byte against contracts/vault.ts.
  */
 import { Address, beginCell, type Cell } from "@ton/core";
+import { formatTon } from "./format";
 import { accountIdToUint } from "../core/chain/account";
 import type { Voucher } from "../events/money";
 import type { SignedWithdrawalView } from "../events/withdrawals";
@@ -48,6 +49,12 @@ function message(vault: string, body: Cell): VaultMessage {
     link: `ton://transfer/${to}?amount=${VAULT_MESSAGE_VALUE}&bin=${encodeURIComponent(boc)}`,
   };
 }
+
+/** How to send `m`, two lines for a CLI: the link to open in a wallet, or the parts for any other. */
+export const vaultMessageLines = (m: VaultMessage): string[] => [
+  `  open in your wallet: ${m.link}`,
+  `  or send ${formatTon(m.amount)} to ${m.to} with this body (a BOC, base64): ${m.body}`,
+];
 
 /** A requester's signed withdrawal (POST /v1/account/withdraw) as its Withdraw message. */
 export function withdrawMessage(w: SignedWithdrawalView): VaultMessage {

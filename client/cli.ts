@@ -12,7 +12,7 @@ import { depositCommentFor } from "../core/chain/account";
 import { ApiError } from "../api-client/api";
 import { formatTon, isTestOnlyAddress, parseTon } from "../api-client/format";
 import { loadOrCreateKey } from "../api-client/keys";
-import { depositAndWait, WITHDRAW_MESSAGE_VALUE } from "../api-client/money";
+import { depositAndWait } from "../api-client/money";
 import { newProgram, positiveInt, reportError, reportWarning, runProgram, type Io } from "../api-client/program";
 import { progressOn } from "../api-client/progress";
 import { cliSettings, SettingsError } from "../api-client/settings";
@@ -21,7 +21,7 @@ import { definePolicyCommands } from "./commands/policy";
 import { defineReceiptsCommands } from "./commands/receipts";
 import { withdrawCommand } from "./commands/withdraw";
 import { cancelledNote, formatAnswer, formatCancel, withdrawalToSend } from "./format";
-import { withdrawMessage } from "../api-client/vault-messages";
+import { VAULT_MESSAGE_VALUE, withdrawMessage } from "../api-client/vault-messages";
 import { addModelAlias, describeAliases, ModelAliasError, parseModelAlias } from "./serve/aliases";
 import { CocoonClient, VerificationError, type CocoonClientOptions } from "./sdk";
 
@@ -376,12 +376,14 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
         });
       const w = await withProgress(o, (step) => withdrawCommand(client, keyFile, amount, { ...(o.to ? { to: o.to } : {}), onWait: step }));
       const resumed = w.resumed ? " (resumed: the withdrawal asked for before, not a second one)" : "";
+      // not sent (no local sandbox): the message for the requester's own wallet to send
+      const message = w.sent ? undefined : withdrawMessage(w.withdrawal);
       print(
         o,
-        w.sent ? w : { ...w, messageValue: WITHDRAW_MESSAGE_VALUE.toString(), message: withdrawMessage(w.withdrawal) },
-        w.sent
-          ? `withdrew ${formatTon(w.withdrawal.amount)} from the vault ${w.withdrawal.vault} to ${w.withdrawal.to}${resumed} (local TON sandbox, not mainnet)\n  tx ${w.txHash}\n  recorded by the chain watcher: ${w.status}; ${formatTon(w.available)} available`
-          : withdrawalToSend(w, resumed),
+        message ? { ...w, messageValue: VAULT_MESSAGE_VALUE.toString(), message } : w,
+        message
+          ? withdrawalToSend(w, resumed, message)
+          : `withdrew ${formatTon(w.withdrawal.amount)} from the vault ${w.withdrawal.vault} to ${w.withdrawal.to}${resumed} (local TON sandbox, not mainnet)\n  tx ${w.txHash}\n  recorded by the chain watcher: ${w.status}; ${formatTon(w.available)} available`,
       );
     }),
   );

@@ -2,7 +2,7 @@ import { formatTon } from "../api-client/format";
 import type { CancelJobResponse } from "../events/api";
 import type { AskResult } from "./sdk";
 import type { WithdrawOutcome } from "../api-client/money";
-import { withdrawMessage } from "../api-client/vault-messages";
+import { vaultMessageLines, type VaultMessage } from "../api-client/vault-messages";
 
 export function formatAnswer(r: AskResult): string {
   const tierNote =
@@ -35,12 +35,10 @@ export const cancelledNote = (jobId: string) =>
  * `cocoon withdraw` where cocoon cannot send the withdrawal (no local sandbox): what to send, as a
  * link any TON wallet opens with the vault, the gas and the body filled in, and the raw parts.
  */
-export function withdrawalToSend(w: WithdrawOutcome, resumed: string): string {
-  const m = withdrawMessage(w.withdrawal);
+export function withdrawalToSend(w: WithdrawOutcome, resumed: string, m: VaultMessage): string {
   return [
     `signed withdrawal seqno ${w.withdrawal.seqno}${resumed} — NOT paid yet: send its Withdraw message to the vault before ${new Date(w.withdrawal.expiry * 1000).toISOString()} from any TON wallet (unused, it is released back to your balance after that; \`cocoon withdrawal ${w.withdrawal.seqno}\` shows where it stands):`,
-    `  open in your wallet: ${m.link}`,
-    `  or send ${formatTon(m.amount)} to ${m.to} with this body (a BOC, base64): ${m.body}`,
+    ...vaultMessageLines(m),
     `  the ${formatTon(m.amount)} pays its gas: less is refused (ERR_LOW_VALUE); what is left over is paid to ${w.withdrawal.to} with the withdrawal`,
     `  ${formatTon(w.withdrawal.amount)} reserved for it; ${formatTon(w.available)} still available`,
     `  the withdrawal: ${JSON.stringify(w.withdrawal)}`,
