@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { MAX_JOB_PROMPT_TOKENS } from "../../events/api";
-import { anAnswer as answerFrom, routeRequest, caps } from "../../test/fixtures/serve-proxy";
+import { anAnswer as answerFrom, aRouteContext, routeRequest, caps } from "../../test/fixtures/serve-proxy";
 import { chatCompletions } from "./chat-completions";
 import { mapAskError, OpenAiError } from "./errors";
 import type { AskRequest, AskResult, ModelCapabilities, ProxyContext } from "./types";
@@ -31,20 +31,13 @@ const anAnswer = (over: Partial<AskResult> = {}): AskResult => answerFrom(MODEL,
  * received. With `capabilities` the model is listed with them; without, no model list (nothing checked).
  */
 function aNetwork(o: { answer?: Partial<AskResult>; capabilities?: ModelCapabilities } = {}) {
-  const calls: AskRequest[] = [];
-  const ctx: ProxyContext = {
-    ask: async (req) => {
-      calls.push(req);
-      return anAnswer(o.answer);
-    },
+  const { ctx, calls } = aRouteContext({
+    ask: async () => anAnswer(o.answer),
     model: async (id) => (o.capabilities ? { id, capabilities: o.capabilities } : undefined),
-    defaultMaxTokens: 1024,
-    requestId: "req_test",
     mapError: mapAskError,
-    clientGone: () => {},
     now: () => 1_700_000_000_000,
-  };
-  return { ctx, calls };
+  });
+  return { ctx, calls: calls as AskRequest[] };
 }
 
 /** The JSON answer of the route for `body`. */

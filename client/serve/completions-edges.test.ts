@@ -10,9 +10,9 @@
 import { describe, expect, it } from "vitest";
 import type { HttpResponse } from "../../edge/http";
 import { MAX_JOB_PROMPT_TOKENS } from "../../events/api";
-import { routeRequest, caps } from "../../test/fixtures/serve-proxy";
+import { aRouteContext, routeRequest, caps } from "../../test/fixtures/serve-proxy";
 import { completions } from "./completions";
-import { mapAskError, OpenAiError } from "./errors";
+import { OpenAiError } from "./errors";
 import type { AskChoice, AskRequest, AskResult, AskStreamEvent, ModelCapabilities, OpenAiErrorMapping, ProxyContext } from "./types";
 
 const MODEL = "gpt-3.5-turbo-instruct";
@@ -75,21 +75,14 @@ interface NetworkOptions {
  * received, `errors` what reached onError, `gone` how often the app was said to have gone away.
  */
 function aNetwork(o: NetworkOptions = {}) {
-  const calls: AskRequest[] = [];
-  const errors: unknown[] = [];
-  let gone = 0;
-  const ctx: ProxyContext = {
-    ask: async (req) => (calls.push(req), answerTo(req)),
-    ...(o.askStream ? { askStream: (req: AskRequest) => (calls.push(req), o.askStream!(req)) } : {}),
+  const r = aRouteContext({
+    ask: async (req) => answerTo(req),
+    ...(o.askStream ? { askStream: o.askStream } : {}),
     model: async (id) => (o.capabilities ? { id, capabilities: o.capabilities } : undefined),
-    defaultMaxTokens: 1024,
-    requestId: "req_test",
-    mapError: o.mapError ?? ((err) => (err instanceof OpenAiError ? err : mapAskError(err))),
-    onError: (err) => void errors.push(err),
-    clientGone: () => void gone++,
+    ...(o.mapError ? { mapError: o.mapError } : {}),
     now: () => NOW_MS,
-  };
-  return { ctx, calls, errors, gone: () => gone };
+  });
+  return { ...r, calls: r.calls as AskRequest[] };
 }
 
 /** The whole (non-streamed) answer of the route for `body`. */

@@ -4,45 +4,33 @@
  * them as not given. Raw bodies here: the official client never sends such nulls.
  */
 import { describe, expect, it } from "vitest";
-import { anAnswer, routeRequest } from "../../test/fixtures/serve-proxy";
+import { anAnswer, aRouteContext, routeRequest } from "../../test/fixtures/serve-proxy";
 import { chatCompletions } from "./chat-completions";
 import { completions } from "./completions";
 import { embeddings } from "./embeddings";
 import { mapAskError, OpenAiError } from "./errors";
 import { responses } from "./responses";
-import type { AskRequest, EmbedRequest, ProxyContext } from "./types";
+import type { ProxyContext } from "./types";
 import type { HttpRequest, HttpResponse } from "../../edge/http";
 
 const MODEL = "llama-3-8b";
 
 /** A faked network; `calls` is every request that reached it (ask or embed). */
 function aNetwork() {
-  const calls: Array<AskRequest | EmbedRequest> = [];
-  const ctx: ProxyContext = {
-    ask: async (req) => {
-      calls.push(req);
-      return anAnswer(MODEL);
-    },
-    embed: async (req) => {
-      calls.push(req);
-      return {
-        vectors: [[0.5, 0.25]],
-        usage: { promptTokens: 3 },
-        model: MODEL,
-        workerId: "w1",
-        tier: "standard",
-        cost: "0",
-        jobId: "job_1",
-      };
-    },
-    model: async () => undefined,
-    defaultMaxTokens: 1024,
-    requestId: "req_test",
+  return aRouteContext({
+    ask: async () => anAnswer(MODEL),
+    embed: async () => ({
+      vectors: [[0.5, 0.25]],
+      usage: { promptTokens: 3 },
+      model: MODEL,
+      workerId: "w1",
+      tier: "standard",
+      cost: "0",
+      jobId: "job_1",
+    }),
     mapError: mapAskError,
-    clientGone: () => {},
     now: () => 1_700_000_000_000,
-  };
-  return { ctx, calls };
+  });
 }
 
 /** The Responses API's ids are random per answer (responses.ts newId): one placeholder for all, so two answers compare. */

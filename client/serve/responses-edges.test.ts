@@ -8,10 +8,10 @@
  * went away.
  */
 import { describe, expect, it } from "vitest";
-import { anAnswer as answerFrom, routeRequest } from "../../test/fixtures/serve-proxy";
+import { anAnswer as answerFrom, aRouteContext, routeRequest } from "../../test/fixtures/serve-proxy";
 import type { HttpResponse } from "../../edge/http";
 import { MAX_JOB_PROMPT_TOKENS } from "../../events/api";
-import { invalid, mapAskError, OpenAiError } from "./errors";
+import { invalid, OpenAiError } from "./errors";
 import { responses } from "./responses";
 import type { AskRequest, AskResult, AskStreamEvent, OpenAiErrorMapping, ProxyContext } from "./types";
 
@@ -46,21 +46,14 @@ interface NetworkOptions {
  * app was said to have gone away.
  */
 function aNetwork(o: NetworkOptions = {}) {
-  const calls: AskRequest[] = [];
-  const errors: unknown[] = [];
-  let gone = 0;
-  const ctx: ProxyContext = {
-    ask: async (req) => (calls.push(req), anAnswer(o.answer)),
-    ...(o.askStream ? { askStream: (req: AskRequest) => (calls.push(req), o.askStream!(req)) } : {}),
-    model: async () => undefined,
-    defaultMaxTokens: 1024,
-    requestId: "req_test",
-    mapError: o.mapError ?? ((err) => (err instanceof OpenAiError ? err : mapAskError(err))),
-    ...(o.onError === false ? {} : { onError: (err: unknown) => void errors.push(err) }),
-    clientGone: () => void gone++,
+  const r = aRouteContext({
+    ask: async () => anAnswer(o.answer),
+    ...(o.askStream ? { askStream: o.askStream } : {}),
+    ...(o.mapError ? { mapError: o.mapError } : {}),
+    ...(o.onError === false ? { onError: false as const } : {}),
     now: () => NOW_MS,
-  };
-  return { ctx, calls, errors, gone: () => gone };
+  });
+  return { ...r, calls: r.calls as AskRequest[] };
 }
 
 /** The whole (non-streamed) answer of the route for `body`. */
