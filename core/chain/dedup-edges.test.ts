@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import type { Alert, Alerts } from "../ports";
 import { createMemoryStore } from "../../local/memory-store";
 import { TestStore } from "../../test/fixtures/faulty-store";
-import { collectingAlerts, dedupAlerts, fanoutAlerts, storeDedupAlerts } from "./dedup";
+import { ALERT_OUTBOX_PK, collectingAlerts, DEDUP_SEND_LEASE_MS, dedupAlerts, fanoutAlerts, outboxAlerts, storeDedupAlerts } from "./dedup";
 
 const T0 = 1_750_000_000_000; // a realistic epoch in ms: windows must be measured from the last send, not from 0
 const WINDOW = 60_000;
@@ -287,6 +287,39 @@ describe("storeDedupAlerts (processes sharing a store)", () => {
     expect(store.scan("chain")).toMatchObject([{ pk: "alert:k", sentAt: T0 + WINDOW }]);
   });
 
+  it("a claim whose process died mid-send (a Lambda killed while its channel hung) holds off others only for the lease, then the alert is sent", async () => {
+    // Prepare: process A claims at T0 and its send never completes (the process is gone)
+    const clock = fakeClock();
+    const store = createMemoryStore({ clock });
+    const dead = gatedChannel();
+    void storeDedupAlerts(dead.channel, store, WINDOW, clock).raise(alert("chain.unmatched-outflow:withdraw:abc"));
+    await new Promise((r) => setTimeout(r, 0)); // let A take its claim
+    expect(store.scan("chain")).toMatchObject([{ sentAt: T0, sendingUntil: T0 + DEDUP_SEND_LEASE_MS }]);
+    const inner = collectingAlerts();
+    const next = () => storeDedupAlerts(inner, store, WINDOW, clock).raise(alert("chain.unmatched-outflow:withdraw:abc"));
+
+    // Act: the next pass re-raises it inside the lease (suppressed: A might still be sending), then past it
+    clock.set(T0 + DEDUP_SEND_LEASE_MS - 1);
+    await next();
+    const insideLease = keys(inner.raised);
+    clock.set(T0 + DEDUP_SEND_LEASE_MS);
+    await next();
+    clock.set(T0 + DEDUP_SEND_LEASE_MS + 1);
+    await next();
+
+    // Assess: sent once, by the pass that took the claim over; confirmed (no lease left), so the window holds again
+    expect(insideLease).toEqual([]);
+    expect(keys(inner.raised)).toEqual(["chain.unmatched-outflow:withdraw:abc"]);
+    expect(store.scan("chain")).toEqual([
+      {
+        pk: "alert:chain.unmatched-outflow:withdraw:abc",
+        sk: "sent",
+        sentAt: T0 + DEDUP_SEND_LEASE_MS,
+        ttl: (T0 + DEDUP_SEND_LEASE_MS + WINDOW) / 1000 + 86_400,
+      },
+    ]);
+  });
+
   it("a store outage is not taken for 'already sent': the raise rejects with the store's error and sends nothing", async () => {
     // Prepare
     const clock = fakeClock();
@@ -300,6 +333,51 @@ describe("storeDedupAlerts (processes sharing a store)", () => {
     // Assess
     await expect(raised).rejects.toThrow("injected store failure");
     expect(inner.raised).toEqual([]);
+    expect(store.scan("chain")).toEqual([]);
+  });
+});
+
+describe("outboxAlerts (a failing channel never stops the caller)", () => {
+  it("keeps a refused alert and sends it again only once its retry is due (1 min, then 2 min), then forgets it", async () => {
+    // Prepare
+    const clock = fakeClock();
+    const store = createMemoryStore({ clock });
+    let down = true;
+    const inner = collectingAlerts();
+    const outbox = outboxAlerts({ raise: async (a) => (down ? Promise.reject(new Error("down")) : inner.raise(a)) }, store, clock);
+
+    // Act: refused, then flushed early, then due but still refused, then due and sent
+    await outbox.raise(alert("k"));
+    clock.set(T0 + 59_999);
+    const early = await outbox.flush();
+    clock.set(T0 + 60_000);
+    const stillDown = await outbox.flush();
+    const kept = store.scan("chain");
+    down = false;
+    clock.set(T0 + 60_000 + 119_999);
+    const beforeBackoff = await outbox.flush();
+    clock.set(T0 + 60_000 + 120_000);
+    const sent = await outbox.flush();
+
+    // Assess
+    expect([early, stillDown, beforeBackoff, sent]).toEqual([0, 0, 0, 1]);
+    expect(kept).toMatchObject([{ pk: ALERT_OUTBOX_PK, sk: "k", attempts: 2, retryAt: T0 + 60_000 + 120_000, error: "down" }]);
+    expect(inner.raised).toEqual([alert("k")]);
+    expect(store.scan("chain")).toEqual([]);
+  });
+
+  it("a store that cannot keep the alert either: raise rejects with the channel's error (nothing silently lost)", async () => {
+    // Prepare
+    const clock = fakeClock();
+    const store = new TestStore(clock);
+    store.failNextTransacts = 1;
+    const down = new Error("telegram down");
+
+    // Act
+    const raised = outboxAlerts(failingChannel(down), store, clock).raise(alert("k"));
+
+    // Assess
+    await expect(raised).rejects.toBe(down);
     expect(store.scan("chain")).toEqual([]);
   });
 });

@@ -47,15 +47,22 @@ export interface ChainLedger {
     at: number,
   ): Promise<WithdrawalLanding>;
   /**
-   * Record a voucher redemption: pays `cumulative - already redeemed` out of the worker's
-   * earnings (wrk:<workerId> of the matching issued voucher, ext:unmatched when none).
+   * Record a voucher redemption: pays `due` (what the vault paid; `cumulative - already redeemed`
+   * when the reader gives none) out of the worker's earnings (vch:<workerId> of the matching
+   * issued voucher, ext:unmatched when none).
    */
   recordRedemption(
     txHash: string,
-    r: { worker: string; cumulative: bigint },
+    r: { worker: string; cumulative: bigint; due?: bigint },
     at: number,
   ): Promise<{ result: ApplyResult; paid: bigint; workerId: string | null }>;
   findIssuedWithdrawal(account: string, seqno: number): Promise<IssuedWithdrawal | undefined>;
+  /**
+   * What the vault has paid this payout address in all, as booked so far (the payout wallet's
+   * mark): never above the highest cumulative signed for it unless the vault paid what nobody
+   * signed, or paid it again (a vault deployed afresh starts its payout wallets at 0).
+   */
+  redeemed(worker: string): Promise<bigint>;
   /** The highest-cumulative voucher issued for this payout address. */
   findIssuedVoucher(worker: string): Promise<IssuedVoucher | undefined>;
   /** Requester balances (available + held) plus unredeemed worker earnings, nanoTON. */

@@ -544,6 +544,52 @@ describe("recordWithdrawal: matching what the coordinator signed", () => {
   });
 });
 
+describe("recordWithdrawal: lower seqnos still pending died unpaid", () => {
+  it("a landing of seqno 3 gives back the pending 2 and 1 (nearest first) and stops at the landed 0; meta names them", async () => {
+    // Prepare: 0 landed; 1, 2, 3 reserved (1 and 2 refused at payment on chain, their seqnos used by 3)
+    const t = setup();
+    await fund(t.store, 10n * TON);
+    for (const [seqno, amount] of [
+      [0, 1n],
+      [1, 2n],
+      [2, 3n],
+      [3, 1n],
+    ] as const)
+      await reserve(t.store, { seqno, gen: 0, amount: amount * TON });
+    await t.ledger.recordWithdrawal(tx(1), { account: A, amount: TON, seqno: 0, to: TO, expiry: EXPIRY }, NOW);
+
+    // Act
+    const r = await t.ledger.recordWithdrawal(tx(2), { account: A, amount: TON, seqno: 3, to: TO, expiry: EXPIRY }, NOW + 1);
+
+    // Assess: 3 paid out of its reservation, 1 and 2 back in available, 0 untouched
+    expect(r).toEqual({ result: "applied", match: "reserved" });
+    expect((await t.movement(tx(2)))?.meta).toMatchObject({ match: "reserved", deadSeqnos: "2,1" });
+    expect(await t.record(2)).toMatchObject({ status: "released", supersededBy: tx(2), releasedAt: NOW + 1 });
+    expect(await t.record(1)).toMatchObject({ status: "released", supersededBy: tx(2) });
+    expect(await t.record(0)).toMatchObject({ status: "landed", landedTx: tx(1) });
+    expect([await t.bal(REQ), await t.bal(WDR), await t.bal(CHAIN_ACCOUNT)]).toEqual([8n * TON, 0n, -8n * TON]);
+  });
+
+  it("a lower seqno released meanwhile (the expiry release) is decided again: returned once, never twice", async () => {
+    // Prepare: 0 and 1 reserved; the expiry release of 0 lands between the ledger's reads and its write
+    const t = setup(async (ops, call) => {
+      if (call === 0 && ops.some((o) => o.op === "update" && o.table === "chain")) await release(t.store, 0, 2n * TON);
+    });
+    await fund(t.store, 10n * TON);
+    await reserve(t.store, { seqno: 0, gen: 0, amount: 2n * TON });
+    await reserve(t.store, { seqno: 1, gen: 0, amount: TON });
+
+    // Act
+    const r = await t.ledger.recordWithdrawal(tx(1), { account: A, amount: TON, seqno: 1, to: TO, expiry: EXPIRY }, NOW);
+
+    // Assess: 0 came back by its release only; 1 paid
+    expect(r).toEqual({ result: "applied", match: "reserved" });
+    expect((await t.movement(tx(1)))?.meta).not.toHaveProperty("deadSeqnos");
+    expect(await t.record(0)).toMatchObject({ status: "released" });
+    expect([await t.bal(REQ), await t.bal(WDR), await t.bal(CHAIN_ACCOUNT)]).toEqual([9n * TON, 0n, -9n * TON]);
+  });
+});
+
 describe("recordWithdrawal: earlier generations of a seqno", () => {
   /** Seqno 0 issued at gen 0 (4 TON, EXPIRY), released, re-issued at `gen` (3 TON, a later expiry) and pending. */
   async function reissued(gen: number) {
@@ -608,6 +654,26 @@ describe("recordRedemption", () => {
     expect(m?.meta).toStrictEqual({ txHash: tx(1), worker: W, workerId: "w1", cumulative: "600", paid: "600" });
     expect([await t.bal(voucherAccount("w1")), await t.bal(CHAIN_ACCOUNT)]).toEqual([100n, -100n]);
     expect(await t.ledger.redeemed(W)).toBe(900n);
+  });
+
+  it("books the due the vault paid, not cumulative − progress: a claim refused at payment lowered the wallet's mark", async () => {
+    // Prepare: vouchers 600 then 700 in flight; the vault refused the first (600 due) and paid the second (100 due)
+    const t = setup();
+    await voucherFunds(t.store, 700n);
+    await t.ledger.recordIssuedVoucher({ workerId: "w1", worker: W, cumulative: 700n, expiry: EXPIRY }, NOW);
+
+    // Act: the paid claim, then the same voucher redeemed again (the mark was 100: 600 due)
+    const first = await t.ledger.recordRedemption(tx(1), { worker: W, cumulative: 700n, due: 100n }, NOW);
+    const progress = await t.ledger.redeemed(W);
+    const again = await t.ledger.recordRedemption(tx(2), { worker: W, cumulative: 700n, due: 600n }, NOW + 1);
+
+    // Assess: each booked what the vault paid; the progress follows the wallet's mark
+    expect(first).toEqual({ result: "applied", paid: 100n, workerId: "w1" });
+    expect(progress).toBe(100n);
+    expect(again).toEqual({ result: "applied", paid: 600n, workerId: "w1" });
+    expect((await t.movement(tx(2)))?.meta).toMatchObject({ cumulative: "700", paid: "600" });
+    expect(await t.ledger.redeemed(W)).toBe(700n);
+    expect([await t.bal(voucherAccount("w1")), await t.bal(CHAIN_ACCOUNT)]).toEqual([0n, 0n]);
   });
 
   it("a redemption at or below what was already redeemed pays nothing and never lowers the progress", async () => {

@@ -16,7 +16,7 @@
  *
  * Table "chain" holds: pk="cursor" (watcher position), pk=`wd:<account>:<seqno>` (withdrawals
  * the coordinator signed; those reserved by core/withdrawals.ts carry status pending/landed/released), pk=`voucher:<address>` (highest voucher signed for a payout address),
- * pk=`redeemed:<address>` (cumulative amount already redeemed on chain), and pk="walk" / `walk:<id>`
+ * pk=`redeemed:<address>` (what the vault paid that address in all: its payout wallet's mark), and pk="walk" / `walk:<id>`
  * (the AWS reader's walk down toncenter's history, core/chain/vault-walk.ts).
  */
 import { ConditionFailedError, type Condition, type Item, type Store, type WriteOp } from "../ports";
@@ -60,6 +60,8 @@ export function issuedWithdrawalOp(w: IssuedWithdrawal, at: number, reservation?
   };
 }
 const req = (id: string) => `req:${id}`;
+/** Dead seqnos one landing releases at most (a DynamoDB transaction holds 100 writes); lower ones would stay reserved for the operator. */
+const MAX_DEAD_SEQNOS = 64;
 
 /**
  * A worker's issued-vouchers account: core/payouts.ts moves earnings from `wrk:<id>` into it
@@ -212,6 +214,15 @@ export class StoreChainLedger implements ChainLedger {
    *     same seqno still pending can never land now: its reservation goes back to available
    *     and it turns `released` (supersededBy this transaction);
    *   - anything else debits `req:<account>.available` the same way (the chain already paid).
+   * Whatever it matched, a landing of seqno k proves the account's wallet consumed every seqno
+   * below k, for good (its seqno only goes back by one, on the bounce of the latest approval the
+   * vault refused), and any payment of a lower seqno reached the vault, hence this watcher, before
+   * this one (one wallet's messages to the vault keep their order). So a lower seqno still
+   * pending here died unpaid (the vault refused its payment, the wallet rolled its debit back but
+   * a later seqno had been used: two withdrawals in flight on an under-collateralised vault). Its
+   * reservation goes back to `available` and it turns `released` (supersededBy this transaction),
+   * in the same transaction: releaseExpiredWithdrawals never could (it rewinds a suffix of the
+   * pending seqnos only, never below the vault's counter).
    */
   async recordWithdrawal(
     txHash: string,
@@ -291,6 +302,26 @@ export class StoreChainLedger implements ChainLedger {
           });
         }
       }
+      const dead = w.seqno === undefined ? [] : await this.deadBelow(w.account, w.seqno);
+      for (const d of dead) {
+        postings.push(
+          { account: pendingWithdrawalAccount(w.account), field: "available", delta: -d.amount },
+          { account: req(w.account), field: "available", delta: d.amount },
+        );
+        extra.push({
+          op: "update",
+          table: "chain",
+          key: issuedWithdrawalKey(w.account, d.seqno),
+          set: { status: "released", releasedAt: at, supersededBy: txHash },
+          when: {
+            kind: "and",
+            all: [
+              { kind: "cmp", attr: "status", op: "=", value: "pending" },
+              { kind: "cmp", attr: "gen", op: "=", value: d.gen },
+            ],
+          },
+        });
+      }
       postings.push({ account: CHAIN_ACCOUNT, field: "available", delta: w.amount });
       const from = match === "reserved" ? pendingWithdrawalAccount(w.account) : req(w.account);
       const ops = [
@@ -299,6 +330,7 @@ export class StoreChainLedger implements ChainLedger {
           from,
           match,
           ...(reserved ? { gen: String(gen) } : {}),
+          ...(dead.length > 0 ? { deadSeqnos: dead.map((d) => d.seqno).join(",") } : {}),
         }),
         ...extra,
       ];
@@ -310,6 +342,20 @@ export class StoreChainLedger implements ChainLedger {
         return RETRY; // a duplicate, or the issued record changed under us (released or re-issued concurrently): decide again
       }
     });
+  }
+
+  /**
+   * The reserved issues still pending right below `seqno` (nearest first, up to the first that is
+   * not): they can never land once `seqno` has (see recordWithdrawal).
+   */
+  private async deadBelow(account: string, seqno: number): Promise<{ seqno: number; gen: number; amount: bigint }[]> {
+    const dead: { seqno: number; gen: number; amount: bigint }[] = [];
+    for (let s = seqno - 1; s >= 0 && dead.length < MAX_DEAD_SEQNOS; s--) {
+      const it = await this.store.get("chain", issuedWithdrawalKey(account, s));
+      if (!it || it.reserved !== true || it.status !== "pending") break;
+      dead.push({ seqno: s, gen: Number(it.gen), amount: big(it.amount) });
+    }
+    return dead;
   }
 
   /** Whether an earlier issue (gen < `gen`) of this seqno was exactly this withdrawal (from its reservation movement). */
@@ -327,9 +373,16 @@ export class StoreChainLedger implements ChainLedger {
     return false;
   }
 
+  /**
+   * A redemption the vault paid, once per txHash. It paid `due`, the payout wallet's
+   * `cumulative − mark`: booked as is, and the progress `redeemed:<address>` follows the wallet's
+   * mark. (`cumulative − progress` is not what was paid once the vault refused a claim at payment:
+   * the wallet then lowers its mark by that claim's due, so a later claim pays more than the
+   * difference of the cumulatives. It is the fallback for a reader that gives no due.)
+   */
   async recordRedemption(
     txHash: string,
-    r: { worker: string; cumulative: bigint },
+    r: { worker: string; cumulative: bigint; due?: bigint },
     at: number,
   ): Promise<{ result: ApplyResult; paid: bigint; workerId: string | null }> {
     const contention = () =>
@@ -345,7 +398,8 @@ export class StoreChainLedger implements ChainLedger {
         }
         const progress = await this.store.get("chain", { pk: `redeemed:${r.worker}`, sk: "w" });
         const prev = big(progress?.cumulative);
-        const paid = r.cumulative > prev ? r.cumulative - prev : 0n;
+        const paid = r.due !== undefined ? r.due : r.cumulative > prev ? r.cumulative - prev : 0n;
+        const mark = r.due !== undefined ? prev + r.due : paid > 0n ? r.cumulative : prev;
         const issued = await this.findIssuedVoucher(r.worker);
         const workerId = issued?.workerId ?? null;
         // Paid out of `vch:`, where core/payouts moved the earnings when it signed the voucher
@@ -365,7 +419,7 @@ export class StoreChainLedger implements ChainLedger {
         ops.push({
           op: "put",
           table: "chain",
-          item: { pk: `redeemed:${r.worker}`, sk: "w", cumulative: paid > 0n ? r.cumulative : prev, at },
+          item: { pk: `redeemed:${r.worker}`, sk: "w", cumulative: mark, at },
           when: guard,
         });
         try {
@@ -411,7 +465,7 @@ export class StoreChainLedger implements ChainLedger {
     return { workerId: String(it.workerId), worker, cumulative: big(it.cumulative), expiry: Number(it.expiry) };
   }
 
-  /** Cumulative amount already redeemed on chain by this payout address. */
+  /** What the vault has paid this payout address in all, as booked so far (ChainLedger.redeemed). */
   async redeemed(worker: string): Promise<bigint> {
     return big((await this.store.get("chain", { pk: `redeemed:${worker}`, sk: "w" }))?.cumulative);
   }

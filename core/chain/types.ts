@@ -58,6 +58,11 @@ export interface VaultTx {
   /** the inbound message was itself a bounce */
   bounced: boolean;
   exitCode?: number;
+  /**
+   * redeem: what the vault paid, the payout wallet's `due` (cumulative − its mark). Not always
+   * cumulative − the last cumulative paid: a claim the vault refused at payment lowered the mark.
+   */
+  due?: bigint;
   /** withdraw: the account's seqno it consumed; destination */
   seqno?: number;
   /** withdraw: the expiry it was signed with (tells apart re-issues of one seqno) */

@@ -264,9 +264,32 @@ describe("money transactions", () => {
         key: `chain.unmatched-outflow:redeem:${tx.hash}`,
         severity: "critical",
         title: "a voucher was redeemed above what the coordinator signed (coordinator key compromised?)",
-        details: { txHash: tx.hash, lt: tx.lt, kind: "redeem", worker: W, cumulative: String(5n * TON), issued: String(2n * TON) },
+        details: {
+          txHash: tx.hash,
+          lt: tx.lt,
+          kind: "redeem",
+          worker: W,
+          cumulative: String(5n * TON),
+          paid: String(5n * TON),
+          redeemed: String(5n * TON),
+          issued: String(2n * TON),
+        },
       },
     ]);
+  });
+
+  it("a voucher paid again (what the vault paid the address adds up past what was signed): critical, with the sum", async () => {
+    // Prepare: the 2 TON voucher paid in full, then paid in full again (a vault deployed afresh: its payout wallet at 0)
+    const s = setup([redeem(W, 2n * TON, 2n * TON, { due: 2n * TON }), redeem(W, 2n * TON, 2n * TON, { due: 2n * TON })]);
+    await s.ledger.recordIssuedVoucher({ workerId: "w1", worker: W, cumulative: 2n * TON, expiry: 9 }, 0);
+
+    // Act
+    await runWatcher(s.opts());
+
+    // Assess: the second one only, naming what the address was paid in all
+    const again = s.reader.txs[1]!;
+    expect(s.alerts.raised.map((a) => a.key)).toEqual([`chain.unmatched-outflow:redeem:${again.hash}`]);
+    expect(s.alerts.raised[0]!.details).toMatchObject({ paid: String(2n * TON), redeemed: String(4n * TON), issued: String(2n * TON) });
   });
 
   it("a redemption exactly at what was signed raises nothing", async () => {

@@ -280,16 +280,26 @@ async function processTx(o: WatcherOptions, tx: VaultTx, report: WatcherReport, 
     }
     case "redeem": {
       if (!tx.worker) throw new Error(`redemption ${tx.hash} has no worker; the chain adapter must set it`);
-      const r = await o.ledger.recordRedemption(tx.hash, { worker: tx.worker, cumulative: tx.amount }, at);
+      const r = await o.ledger.recordRedemption(tx.hash, { worker: tx.worker, cumulative: tx.amount, due: tx.due }, at);
       if (r.result === "applied") report.redemptions++;
       else report.duplicates++;
       const issued = await o.ledger.findIssuedVoucher(tx.worker);
-      if (!issued || issued.cumulative < tx.amount) {
+      // A voucher above the highest signed, or the vault's payments to the address adding up past
+      // it (a voucher paid again: a vault deployed afresh pays a cumulative from its start)
+      const redeemed = await o.ledger.redeemed(tx.worker);
+      if (!issued || issued.cumulative < tx.amount || issued.cumulative < redeemed) {
         await raise({
           key: `chain.unmatched-outflow:redeem:${tx.hash}`,
           severity: "critical",
           title: "a voucher was redeemed above what the coordinator signed (coordinator key compromised?)",
-          details: { ...base, worker: tx.worker, cumulative: tx.amount.toString(), issued: issued ? issued.cumulative.toString() : null },
+          details: {
+            ...base,
+            worker: tx.worker,
+            cumulative: tx.amount.toString(),
+            paid: r.paid.toString(),
+            redeemed: redeemed.toString(),
+            issued: issued ? issued.cumulative.toString() : null,
+          },
         });
       }
       await checkOutflow(tx, r.paid + tx.inValue, raise);

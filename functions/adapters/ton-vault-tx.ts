@@ -287,7 +287,7 @@ export function normalizeVaultTx(tx: TransactionLike): VaultTx {
       }
       case VAULT_OPCODES.claimApproved: {
         const msg = loadClaimApproved(body.beginParse());
-        return { ...common, kind: "redeem", worker: msg.worker, amount: msg.cumulative };
+        return { ...common, kind: "redeem", worker: msg.worker, amount: msg.cumulative, due: msg.due };
       }
       case VAULT_OPCODES.setCoordinatorKey:
         return { ...common, kind: "admin", amount: 0n };

@@ -21,7 +21,7 @@
  */
 import { z } from "zod";
 import type { Alerts, Clock, Log, Store } from "../../core/ports";
-import { fanoutAlerts, storeDedupAlerts } from "../../core/chain/dedup";
+import { fanoutAlerts, outboxAlerts, storeDedupAlerts } from "../../core/chain/dedup";
 import type { ChainReader } from "../../core/chain/ports";
 import { createChainLedger } from "../../core/chain/store-ledger";
 import { StoreVaultWalk } from "../../core/chain/vault-walk";
@@ -71,9 +71,17 @@ export function makeChainWatcherHandler(deps: ChainWatcherDeps | (() => Promise<
   const built = depsOnce(deps);
   return async (): Promise<ChainWatcherSummary> => {
     const d = await built();
-    const alerts = storeDedupAlerts(d.alerts, d.store, d.dedupWindowMs ?? 30 * 60_000, d.clock);
-    // First and on its own: a pass that fails below still keeps the routes' policy fresh.
-    const policy = d.policy ? await refreshPolicy(d.store, d.policy, alerts, d.log) : undefined;
+    const deduped = storeDedupAlerts(d.alerts, d.store, d.dedupWindowMs ?? 30 * 60_000, d.clock);
+    // A channel that fails never stops the pass (the deposits after the transaction that raised
+    // would go uncredited): the watcher's and the anchor check's alerts are kept in the store and
+    // sent again first thing in later passes.
+    const alerts = outboxAlerts(deduped, d.store, d.clock, d.log);
+    await alerts
+      .flush()
+      .catch((e: unknown) => d.log.error("alert outbox not flushed", { error: e instanceof Error ? e.message : String(e) }));
+    // First and on its own: a pass that fails below still keeps the routes' policy fresh. (Its
+    // alert is raised again by every pass while the registry is unreadable: not kept.)
+    const policy = d.policy ? await refreshPolicy(d.store, d.policy, deduped, d.log) : undefined;
     const report = await runWatcher({
       reader: d.reader,
       // the same ledger construction as the local default (redemptions drain vch:<id>)
