@@ -64,3 +64,51 @@ export function interruptibleSleep() {
     },
   };
 }
+
+/**
+ * A sleep of `ms` that an abort of `signal` ends at once (resolves; the caller checks the
+ * signal). Its timer keeps the process alive, as the plain sleep it replaces did: a wait for
+ * the API may be all a starting agent has to do.
+ */
+export function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * `p`, or a rejection with `stopped()` as soon as `signal` aborts, whichever comes first: for a
+ * wait that takes no signal of its own (a model load, a chain read). `p` runs on; its failure
+ * after the abort is swallowed (nobody waits for it any more).
+ */
+export function unlessAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, stopped: () => Error): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) {
+    p.catch(() => {});
+    return Promise.reject(stopped());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      p.catch(() => {});
+      reject(stopped());
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e as Error);
+      },
+    );
+  });
+}

@@ -30,11 +30,12 @@ import {
   resolveConfig,
   writeConfig,
 } from "./config";
-import { backoff, type BackoffOptions } from "./backoff";
+import { backoff, type BackoffOptions, sleepUnlessAborted, unlessAborted } from "./backoff";
 import { jsonLog } from "./log";
 import { AgentStatusDoc, createAgentMetrics, serveMetrics, tierLabel } from "./metrics";
 import { CONFIGFS_TSM_ROOT, detectQuoteProvider, QuoteProviderError } from "./quote-provider";
-import { startAgent } from "./runtime";
+import { AgentStoppedError, startAgent } from "./runtime";
+import { agentVersionLine } from "./version";
 import { createBuiltinEngine } from "./engines/builtin";
 import { createOpenAiEngine } from "./engines/openai-http";
 import { type Engine, EngineError } from "./engines/engine";
@@ -235,7 +236,10 @@ function existingKey(file: string) {
 const tonOrZero = (v: string) => formatTon(parseTon(v));
 
 export function buildProgram(io: Io, setCode: (code: number) => void): Command {
-  const program = newProgram("cocoon-agent", "run a Cocoon worker next to a GPU", io).addHelpText("after", ATTESTATION_HELP);
+  const program = newProgram("cocoon-agent", "run a Cocoon worker next to a GPU", io, () => agentVersionLine()).addHelpText(
+    "after",
+    ATTESTATION_HELP,
+  );
   const print = (o: ConnectionOptions, v: unknown, text: string) => io.out.write((o.json ? JSON.stringify(v, null, 2) : text) + "\n");
   /** Runs a command body to its exit code; API, config and engine failures are reported with their code. */
   const run =
@@ -533,63 +537,69 @@ async function serving(
   },
 ): Promise<number> {
   const { config, apiUrl, signingKey, tier, quoteProvider, log, metrics, served } = x;
-  let engine: Engine;
-  let modelDigests: Record<string, string> | undefined;
-  let engineCapacity: number | undefined;
-  if (config.engine === "llama") {
-    const gpu: GpuSetting = config.gpu === "cpu" ? false : (config.gpu as GpuSetting);
-    const llama = createLlamaEngine({
-      modelFile: config.modelFile!,
-      ...(config.models[0] ? { modelName: config.models[0] } : {}),
-      ...(config.threads ? { threads: config.threads } : {}),
-      gpu,
-      ...(config.contextSize ? { contextSize: config.contextSize } : {}),
-      parallel: config.maxConcurrentJobs,
-      // llama.cpp's own lines can quote the request: off the log unless asked for.
-      ...(o.logEngine ? { onLog: (line: string) => log.info("llama.cpp", { line }) } : {}),
-    });
-    engineCapacity = config.maxConcurrentJobs;
-    // Load before registering: a bad file fails here, not on the first paid job.
-    const info = await llama.load();
-    modelDigests = { [llama.modelName]: info.digest };
-    log.info("model loaded", {
-      model: llama.modelName,
-      file: info.file,
-      sha256: info.digest,
-      architecture: info.architecture,
-      contextSize: info.contextSize,
-      device: info.gpu === false ? `CPU, ${info.threads} threads` : `GPU ${info.gpu}`,
-      template: info.chatWrapper,
-      loadMs: info.loadMs,
-      ...(info.randomWeights ? { warning: "this model has RANDOM weights: its text means nothing" } : {}),
-    });
-    engine = llama;
-  } else {
-    engine = configuredEngine(config);
-  }
-  const models =
-    config.engine === "llama"
-      ? await engine.models()
-      : config.engine === "openai"
-        ? await engineModels(engine, config.models, log)
-        : config.models.length
-          ? builtinModels(config.models, await engine.models())
-          : await engine.models();
-  const kemKey = generateKemKey(); // made here, never written anywhere: it lives and dies with this VM
-  if (tier !== "tdx") io.err.write(`WARNING: tier ${tierLabel(tier)}: requesters who choose it accept that you can read their prompts\n`);
-  for (const w of tdxPrivacyWarnings(tier, config, o.logEngine === true)) log.warn(w);
-  // Off the local network (dev) there is no sandbox wallet to pay: each payout check would fail
-  // with payout_address_required, and only once the threshold was reached. Say it now.
-  if (!config.payoutAddress && tier !== "dev" && parseTon(config.redeemThresholdTon) > 0n)
-    log.warn(
-      "no payoutAddress set: earnings accrue but cannot be paid out; set it with cocoon-agent init --force --payout-address <your TON wallet>",
-      {
-        redeemThresholdTon: config.redeemThresholdTon,
-      },
-    );
-  const registry = await registryOf(config);
-  const image = ownImageDigest(tier);
+  // Signals are listened for from here on, not only once the agent is up: a SIGTERM while the
+  // engine loaded or registration retried ended the process with 143 (killed by the signal)
+  // rather than the clean stop `systemctl stop` asks for. Until registration, one aborts this.
+  const starting = stopWhileStarting(process, log);
+  const { signal } = starting;
+  const stopped = () => new AgentStoppedError();
+  let engine: Engine | undefined;
   try {
+    let modelDigests: Record<string, string> | undefined;
+    let engineCapacity: number | undefined;
+    if (config.engine === "llama") {
+      const gpu: GpuSetting = config.gpu === "cpu" ? false : (config.gpu as GpuSetting);
+      const llama = createLlamaEngine({
+        modelFile: config.modelFile!,
+        ...(config.models[0] ? { modelName: config.models[0] } : {}),
+        ...(config.threads ? { threads: config.threads } : {}),
+        gpu,
+        ...(config.contextSize ? { contextSize: config.contextSize } : {}),
+        parallel: config.maxConcurrentJobs,
+        // llama.cpp's own lines can quote the request: off the log unless asked for.
+        ...(o.logEngine ? { onLog: (line: string) => log.info("llama.cpp", { line }) } : {}),
+      });
+      engine = llama; // closed in the finally below, a load in progress included (its child is killed)
+      engineCapacity = config.maxConcurrentJobs;
+      // Load before registering: a bad file fails here, not on the first paid job.
+      const info = await unlessAborted(llama.load(), signal, stopped);
+      modelDigests = { [llama.modelName]: info.digest };
+      log.info("model loaded", {
+        model: llama.modelName,
+        file: info.file,
+        sha256: info.digest,
+        architecture: info.architecture,
+        contextSize: info.contextSize,
+        device: info.gpu === false ? `CPU, ${info.threads} threads` : `GPU ${info.gpu}`,
+        template: info.chatWrapper,
+        loadMs: info.loadMs,
+        ...(info.randomWeights ? { warning: "this model has RANDOM weights: its text means nothing" } : {}),
+      });
+    } else {
+      engine = configuredEngine(config);
+    }
+    const models =
+      config.engine === "llama"
+        ? await engine.models()
+        : config.engine === "openai"
+          ? await engineModels(engine, config.models, log, { signal })
+          : config.models.length
+            ? builtinModels(config.models, await engine.models())
+            : await engine.models();
+    const kemKey = generateKemKey(); // made here, never written anywhere: it lives and dies with this VM
+    if (tier !== "tdx") io.err.write(`WARNING: tier ${tierLabel(tier)}: requesters who choose it accept that you can read their prompts\n`);
+    for (const w of tdxPrivacyWarnings(tier, config, o.logEngine === true)) log.warn(w);
+    // Off the local network (dev) there is no sandbox wallet to pay: each payout check would fail
+    // with payout_address_required, and only once the threshold was reached. Say it now.
+    if (!config.payoutAddress && tier !== "dev" && parseTon(config.redeemThresholdTon) > 0n)
+      log.warn(
+        "no payoutAddress set: earnings accrue but cannot be paid out; set it with cocoon-agent init --force --payout-address <your TON wallet>",
+        {
+          redeemThresholdTon: config.redeemThresholdTon,
+        },
+      );
+    const registry = await unlessAborted(registryOf(config), signal, stopped);
+    const image = ownImageDigest(tier);
     const pollWait = Number(process.env.COCOON_POLL_WAIT_SECONDS ?? "20");
     const agent = await startAgent({
       apiUrl,
@@ -613,7 +623,10 @@ async function serving(
       redeem: { threshold: parseTon(config.redeemThresholdTon), ...(config.payoutAddress ? { payoutAddress: config.payoutAddress } : {}) },
       ...(registry ? { policy: { registry, ...(image ? { image } : {}), ...(modelDigests ? { modelDigests } : {}) } } : {}),
       engineHealth: { everyMs: config.engineHealthEveryMs, timeoutsBeforeDown: config.engineTimeoutsBeforeDown },
+      signal,
     });
+    // From here a signal drains: the handover to shutdownOnSignals is synchronous, so none falls between.
+    starting.dispose();
     log.info("serving", {
       workerId: agent.workerId,
       models,
@@ -623,11 +636,52 @@ async function serving(
       tierLabel: tierLabel(agent.tier as AttestationTier),
       ...(served ? { metrics: `${served.url}/metrics` } : {}),
     });
-    await shutdownOnSignals(agent, process, log);
+    // A signal that came once registered, while the job source was being set up: drain at once.
+    if (signal.aborted) {
+      log.info("shutting down", { signal: starting.received() });
+      await agent.drain();
+    } else await shutdownOnSignals(agent, process, log);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof AgentStoppedError)) throw e;
+    log.info("stopped before registering: nothing to drain", { signal: starting.received() });
+    return 0; // what a drain exits with: the stop the owner asked for
   } finally {
-    await engine.close?.();
+    starting.dispose();
+    await engine?.close?.();
   }
-  return 0;
+}
+
+/**
+ * Signals while `start` is not serving yet (a model loading, an engine or an API waited for,
+ * registration retrying). The first one aborts `signal`, which every wait of the start takes;
+ * later ones are only noted (the stop is under way and each of its steps is bounded), so that
+ * none of them kills the process with 143. `dispose()` stops listening (idempotent).
+ */
+export function stopWhileStarting(
+  signals: Pick<NodeJS.EventEmitter, "on" | "off">,
+  log: { info(msg: string, data?: Record<string, unknown>): void },
+): { signal: AbortSignal; received(): string | undefined; dispose(): void } {
+  const abort = new AbortController();
+  let first: string | undefined;
+  const on = (name: string) => () => {
+    if (first !== undefined) return void log.info("stopping already", { signal: name });
+    first = name;
+    log.info("stopping before the agent is up", { signal: name });
+    abort.abort(new AgentStoppedError());
+  };
+  const onInt = on("SIGINT");
+  const onTerm = on("SIGTERM");
+  signals.on("SIGINT", onInt);
+  signals.on("SIGTERM", onTerm);
+  return {
+    signal: abort.signal,
+    received: () => first,
+    dispose() {
+      signals.off("SIGINT", onInt);
+      signals.off("SIGTERM", onTerm);
+    },
+  };
 }
 
 /**
@@ -659,18 +713,28 @@ export async function engineModels(
   engine: Pick<Engine, "models" | "name" | "health">,
   configured: string[],
   log: { info(msg: string, data?: Record<string, unknown>): void; warn(msg: string, data?: Record<string, unknown>): void },
-  o: { backoff?: BackoffOptions; sleep?: (ms: number) => Promise<void> } = {},
+  o: { backoff?: BackoffOptions; sleep?: (ms: number) => Promise<void>; signal?: AbortSignal } = {},
 ): Promise<string[]> {
   const wait = backoff(o.backoff);
-  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = o.sleep ?? ((ms: number) => sleepUnlessAborted(ms, o.signal));
+  const stopped = () => new AgentStoppedError();
   for (;;) {
+    // a stop (SIGTERM) while the engine is waited for ends the wait: it used to wait on
+    if (o.signal?.aborted) throw stopped();
     let listed: string[];
     try {
       // The health check first, where the engine has one: llama-server and others list their
       // models before the model is loaded (or after the engine behind the list has died).
-      await engine.health?.();
-      listed = await engine.models();
+      listed = await unlessAborted(
+        (async () => {
+          await engine.health?.();
+          return engine.models();
+        })(),
+        o.signal,
+        stopped,
+      );
     } catch (e) {
+      if (e instanceof AgentStoppedError) throw e;
       if (!(e instanceof EngineError)) throw e;
       if (!ENGINE_NOT_UP.has(e.code)) {
         if (!configured.length) throw e;

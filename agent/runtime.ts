@@ -7,7 +7,7 @@ import { API, ApiClient, ApiError, type RequestOptions } from "../api-client/api
 import { redeemEarnings } from "../api-client/money";
 import type { ApiRoute } from "../api-client/routes";
 import { type Engine, EngineError, type EngineRequest } from "./engines/engine";
-import { backoff, type BackoffOptions, interruptibleSleep } from "./backoff";
+import { backoff, type BackoffOptions, interruptibleSleep, sleepUnlessAborted, unlessAborted } from "./backoff";
 import { executeJob, type AgentLog, type AgentStats } from "./execute";
 import { type AgentMetrics, createAgentMetrics, type JobOutcome } from "./metrics";
 import { asWorkBatch, type JobSource } from "./sources/job-source";
@@ -40,7 +40,11 @@ export interface AgentOptions {
   heartbeatMs?: number;
   log?: AgentLog;
   now?: () => number;
-  /** Long-poll wait of each poll, seconds (default 20); a drain waits for the poll in flight. */
+  /**
+   * Long-poll wait of each poll, seconds (default 20). A drain never aborts the poll in flight (the
+   * jobs of an unread answer would be lost): it asks the coordinator to wake it (a coordinator that
+   * cannot leaves it to end at its wait).
+   */
   pollWaitSeconds?: number;
   /** Waits between retries while the API or the engine is down (exponential, full jitter). */
   backoff?: BackoffOptions;
@@ -80,10 +84,32 @@ export interface AgentOptions {
    * unanswered (engine_timeout) take the worker off the lists even when its probe answers.
    */
   engineHealth?: { everyMs?: number; timeoutsBeforeDown?: number };
+  /**
+   * A stop asked before the agent is up (SIGTERM while it registers or waits out a down API):
+   * the registration is given up at once (its requests aborted, its backoff cut short), nothing
+   * is registered after the abort, and startAgent rejects with AgentStoppedError. Once startAgent
+   * has resolved, stop with stop() or drain() instead.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * What startAgent rejects with when `signal` aborts before the agent is up: a stop the owner
+ * asked for, not a failure (the CLI exits 0, as a drain does).
+ */
+export class AgentStoppedError extends Error {
+  override readonly name = "AgentStoppedError";
+  readonly code = "stopped_before_registering";
+  constructor(message = "stopped before the agent registered: nothing to drain") {
+    super(message);
+  }
 }
 
 /** Challenges answered at once at most; more are dropped (each costs a quote) and the requester times out. */
 const MAX_OPEN_CHALLENGES = 8;
+
+/** A drain's last polls at most (each a long-poll of 1 s), once the poll in flight has answered. */
+const LAST_POLLS = 10;
 
 /** Jobs remembered as taken, against a second delivery of the same attempt (a few hours of work at most). */
 const RECENT_JOBS = 4096;
@@ -187,8 +213,10 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     log.warn(`${where} failed`, { code: codeOf(e), error: messageOf(e), ...data });
   };
 
-  const register = async () => {
-    const { nonce } = await api.request(API.workerNonce);
+  /** Set once a registration was sent while `o.signal` may abort it: it may have landed although we gave up on its answer. */
+  let registrationSent = false;
+  const register = async (signal?: AbortSignal) => {
+    const { nonce } = await api.request(API.workerNonce, signal ? { signal } : {});
     const attestation = await o.attest(b64u.decode(nonce), api.serverTime());
     // ---- issue 11 (OpenAI drop-in): each model goes with what the engine can do with it, for
     // /v1/models and for cocoon serve's 400s that name the parameter a model cannot honour.
@@ -196,26 +224,55 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       o.models.map(async (m) => ({ model: m.model, priceBps: m.priceBps ?? 10_000, ...(await advertisedCapabilities(o.engine, m.model)) })),
     );
     // ---- end issue 11
-    return api.request(API.registerWorker, { body: { attestation, models, capacity } });
+    // An aborted signal sends nothing (api-client: "not sent at all if aborted already"): a stop
+    // that came while the nonce, the evidence or the capabilities were awaited registers nothing.
+    if (signal?.aborted) throw new AgentStoppedError();
+    if (signal) registrationSent = true;
+    return api.request(API.registerWorker, { body: { attestation, models, capacity }, ...(signal ? { signal } : {}) });
+  };
+
+  /**
+   * Stopped before the agent was up. A registration given up in flight may have landed (the
+   * coordinator took it, we never read its answer): then the worker is listed live and would be
+   * picked for jobs until its liveness ran out. Announced offline, bounded (a stop stays prompt);
+   * a coordinator that never registered us answers not_a_worker, which is fine.
+   */
+  const stoppedBeforeUp = async (): Promise<never> => {
+    if (registrationSent) {
+      // (raced as well as signalled: opening the session it goes through takes no signal)
+      const limit = AbortSignal.timeout(3_000);
+      await unlessAborted(
+        api.request(API.heartbeat, { body: { load: 0, offline: true }, signal: limit }),
+        limit,
+        () => new AgentStoppedError(),
+      ).catch(() => {});
+    }
+    metrics.setState("stopped");
+    throw new AgentStoppedError();
   };
 
   // The first registration: with the CLI, wait for an API that is down (backoff with jitter).
+  // (A SIGTERM here used to end the process with 143: the CLI listened for signals only once this returned.)
   let reg: RegisterWorkerResponse;
   {
     const started = now();
     const wait = backoff(o.backoff);
     for (;;) {
+      if (o.signal?.aborted) return stoppedBeforeUp();
       try {
-        reg = await register();
+        reg = await register(o.signal);
         break;
       } catch (e) {
+        if (o.signal?.aborted) return stoppedBeforeUp();
         if (!transient(e) || now() - started >= (o.registerRetryMs ?? 0)) throw e;
         metrics.setState("api_down");
         const ms = wait.next();
         error("register", e, { retryInMs: ms });
-        await new Promise((r) => setTimeout(r, ms));
+        await sleepUnlessAborted(ms, o.signal);
       }
     }
+    // answered just as the stop came: registered, so leave the lists again rather than serve
+    if (o.signal?.aborted) return stoppedBeforeUp();
   }
   metrics.setIdentity(workerId, reg.tier as AttestationTier);
   metrics.setState("serving");
@@ -818,8 +875,11 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     }
   })();
 
-  const announceOffline = () =>
-    api.request(API.heartbeat, { body: { load: inFlight, offline: true }, signal: beatLimit() }).catch(() => {});
+  /** `draining`: the coordinator also wakes our long-poll (AgentWake), so a drain need not wait it out. */
+  const announceOffline = (draining = false) =>
+    api
+      .request(API.heartbeat, { body: { load: inFlight, offline: true, ...(draining ? { draining: true } : {}) }, signal: beatLimit() })
+      .catch(() => {});
   const finish = async () => {
     // a job that ends starts a waiting one (pump): waited for until none is left
     while (running.size + challenging.size > 0) await Promise.allSettled([...running, ...challenging]);
@@ -836,17 +896,25 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     draining = true;
     metrics.setState("draining");
     log.info("draining: no new jobs; finishing the running ones", { inFlight });
-    await announceOffline();
+    // Off the lists, and the poll in flight woken: it used to be waited out (up to 20 s, idle
+    // included). It is never aborted: the jobs in an answer we did not read would be lost.
+    await announceOffline(true);
     pollSleep.wake();
     roomMade();
     // The poll in flight may bring jobs dispatched before the announcement: run them too.
     await loop;
-    try {
-      // one last poll for them, a long one of 1 s: SQS answers a wait of 0 from a sample of its
-      // servers only, and may say "empty" while a job waits on another
-      await take(1);
-    } catch (e) {
-      error("poll", e);
+    // The last polls for them, long ones of 1 s (SQS answers a wait of 0 from a sample of its
+    // servers only, and may say "empty" while a job waits on another), on until two in a row
+    // bring no job: the wake may take a poll's only slot (one message per SQS receive), and one
+    // last poll then left a job dispatched before the announcement behind, to wait out its
+    // lease. Bounded: nothing new is dispatched to a worker off the lists.
+    for (let polls = 0, empty = 0; polls < LAST_POLLS && empty < 2; polls++) {
+      try {
+        empty = (await take(1)) > 0 ? 0 : empty + 1;
+      } catch (e) {
+        error("poll", e);
+        empty++;
+      }
     }
     await finish();
     log.info("drained: shutdown announced, every job finished", { jobs: stats.jobs, failed: stats.failed });

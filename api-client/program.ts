@@ -30,8 +30,11 @@ export function versionLine(name: string, script: string | undefined = process.a
   return `${name} ${COCOON_VERSION}`;
 }
 
-/** A program whose help and errors go to `io`, and which throws instead of exiting. */
-export function newProgram(name: string, description: string, io: Io): Command {
+/**
+ * A program whose help and errors go to `io`, and which throws instead of exiting. `version`
+ * makes its --version line (the agent's names its single executable's embedded digest too).
+ */
+export function newProgram(name: string, description: string, io: Io, version: () => string = () => versionLine(name)): Command {
   const program = new Command(name)
     .description(description)
     .exitOverride()
@@ -41,7 +44,7 @@ export function newProgram(name: string, description: string, io: Io): Command {
     // (not commander's .version(string): the bundle is hashed only when asked)
     .option("-V, --version", "print the version (the agent's bundle: with its SHA-256)");
   program.on("option:version", () => {
-    io.out.write(versionLine(name) + "\n");
+    io.out.write(version() + "\n");
     throw new CommanderError(0, "commander.version", "version printed");
   });
   return program;

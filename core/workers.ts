@@ -1,5 +1,5 @@
 import type { AttestationDoc, AttestationTier } from "../events/attestation";
-import { MAX_WORKER_MODELS, type Candidate, type ModelCapabilities, type RegisterWorkerRequest } from "../events/api";
+import { MAX_WORKER_MODELS, type AgentWake, type Candidate, type ModelCapabilities, type RegisterWorkerRequest } from "../events/api";
 import { enforceRateLimit } from "./attestation/rate-limit";
 import { verifyAttestation } from "./attestation/verify";
 import { b64u } from "./crypto/encoding";
@@ -272,17 +272,27 @@ export async function requireWorker(deps: CoreDeps, workerId: string): Promise<W
  * Liveness lives on the small offer items only, one plain write each (no transaction): on
  * DynamoDB an idle agent's heartbeats are most of what it costs.
  */
-export async function heartbeat(deps: CoreDeps, workerId: string, load: number, offline = false) {
+export async function heartbeat(deps: CoreDeps, workerId: string, load: number, offline = false, draining = false) {
   const w = await requireWorker(deps, workerId);
   const now = deps.clock.now();
   for (const model of w.models) {
-    if (offline) await markSuspect(deps, model, workerId);
+    if (offline || draining) await markSuspect(deps, model, workerId);
     else
       await deps.store.transact([
         { op: "update", table: "offers", key: offerKey(model, workerId), set: { lastHeartbeat: now, load }, when: { kind: "exists" } },
       ]);
   }
   offersChanged(deps.store);
+  // A draining worker waits for its long-poll to answer (up to 20 s, for nothing once it is off
+  // the lists): a wake on its queue ends the poll now, nothing aborted, so nothing handed out in
+  // an answer is lost. After the marks above: a job dispatched before them is queued ahead.
+  // Best effort: without it the poll ends at its wait, as before.
+  if (draining) {
+    const wake: AgentWake = { kind: "wake" };
+    await deps.queues.send(`worker-${workerId}`, wake).catch((e: unknown) => {
+      deps.log.warn("could not wake a draining worker's poll; it ends at its wait", { workerId, error: String(e) });
+    });
+  }
   return { ok: true, attestationExpiresAt: w.attestationExpiresAt, heartbeatSeconds: deps.config.heartbeatSeconds };
 }
 

@@ -372,6 +372,12 @@ export const HeartbeatRequest = z.object({
   load: z.number().int().nonnegative().default(0),
   /** The agent is shutting down: leave the candidate lists now rather than when liveness runs out. */
   offline: z.boolean().default(false),
+  /**
+   * The agent is draining (offline, and waiting for the work already dispatched to it): its
+   * long-poll is woken (AgentWake) so the drain need not wait the poll out. Optional: a
+   * coordinator without it ignores the field, and the drain then waits as before.
+   */
+  draining: z.boolean().optional(),
 });
 
 /** POST /v1/agents/heartbeat answer. */
@@ -510,6 +516,15 @@ export type AgentChallenge = z.infer<typeof AgentChallenge>;
  */
 export const AgentCancel = z.object({ kind: z.literal("cancel"), jobId: JobId, attempt: z.number().int().nonnegative() });
 export type AgentCancel = z.infer<typeof AgentCancel>;
+
+/**
+ * Fourth message kind on a worker's queue, carrying nothing: the worker said it is draining
+ * (HeartbeatRequest.draining), and its long-poll, which would wait up to 20 s for nothing, ends
+ * now. Sent after the worker left the candidate lists, so a job dispatched before it is queued
+ * ahead of it. Never handed out by GET /v1/agent/jobs; the SQS job source skips it.
+ */
+export const AgentWake = z.object({ kind: z.literal("wake") });
+export type AgentWake = z.infer<typeof AgentWake>;
 
 /** GET /v1/agent/jobs answer: the jobs plus any attestation challenges and cancels for the worker. */
 export const AgentWorkResponse = AgentPollResponse.extend({

@@ -2,7 +2,8 @@
  * `npm run build:agent:sea`: the agent as a single executable (Node SEA): this machine's node
  * binary with dist/agent/cocoon-agent.cjs injected (node --experimental-sea-config, then
  * postject). Linux x64 here; the binary runs where this node runs, with nothing installed.
- * Prints its size and cold start (`--help`, median of 5).
+ * Prints its size and cold start (`--help`, median of 5). The bundle's SHA-256 goes in beside it
+ * as a SEA asset, so that the binary's --version names the digest of the bundle it carries.
  *
  * Not part of `npm test` (copying and patching a ~100 MB binary takes seconds and disk);
  * test/agent-bundle.test.ts runs it once when COCOON_TEST_SEA=1.
@@ -17,6 +18,7 @@ import { chmodSync, copyFileSync, existsSync, rmSync, statSync, writeFileSync } 
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AGENT_BUNDLE, buildAgent, DEFAULT_OUT_DIR, REPO_ROOT } from "./build-agent";
+import { SEA_DIGEST_ASSET } from "../agent/version";
 
 export const SEA_BINARY = "cocoon-agent";
 /** The fuse Node's SEA loader looks for (nodejs.org/api/single-executable-applications.html). */
@@ -43,20 +45,32 @@ export function coldStartMs(argv: string[], runs = 5): number {
   return Math.round(times[Math.floor(times.length / 2)]!);
 }
 
+/**
+ * The SEA configuration (node --experimental-sea-config): the bundle as the main script, and
+ * its SHA-256 (the file `digestFile`) as the asset agent/version.ts reads for --version. Node
+ * does not hand back the main script's bytes, so the binary could not hash its bundle itself.
+ */
+export function seaConfig(outDir: string, blob: string, digestFile: string) {
+  return {
+    main: join(outDir, AGENT_BUNDLE),
+    output: blob,
+    disableExperimentalSEAWarning: true,
+    useCodeCache: false,
+    useSnapshot: false,
+    assets: { [SEA_DIGEST_ASSET]: digestFile },
+  };
+}
+
 export async function buildAgentSea(o: { outDir?: string } = {}): Promise<SeaBuild> {
   const outDir = resolve(o.outDir ?? DEFAULT_OUT_DIR);
   const { digest } = await buildAgent({ outDir });
   const blob = join(outDir, "sea-prep.blob");
-  const seaConfig = join(outDir, "sea-config.json");
-  writeFileSync(
-    seaConfig,
-    JSON.stringify(
-      { main: join(outDir, AGENT_BUNDLE), output: blob, disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false },
-      null,
-      2,
-    ),
-  );
-  execFileSync(process.execPath, ["--experimental-sea-config", seaConfig], { stdio: "pipe" });
+  const seaConfigFile = join(outDir, "sea-config.json");
+  // the digest buildAgent computed from the very file that becomes the main script below
+  const digestFile = join(outDir, `${AGENT_BUNDLE}.sha256`);
+  writeFileSync(digestFile, digest);
+  writeFileSync(seaConfigFile, JSON.stringify(seaConfig(outDir, blob, digestFile), null, 2));
+  execFileSync(process.execPath, ["--experimental-sea-config", seaConfigFile], { stdio: "pipe" });
   const binary = join(outDir, SEA_BINARY);
   if (existsSync(binary)) rmSync(binary);
   copyFileSync(process.execPath, binary);
@@ -64,7 +78,8 @@ export async function buildAgentSea(o: { outDir?: string } = {}): Promise<SeaBui
   const postject = join(REPO_ROOT, "node_modules", "postject", "dist", "cli.js");
   execFileSync(process.execPath, [postject, binary, "NODE_SEA_BLOB", blob, "--sentinel-fuse", SEA_FUSE], { stdio: "pipe" });
   rmSync(blob);
-  rmSync(seaConfig);
+  rmSync(seaConfigFile);
+  rmSync(digestFile);
   return { binary, bytes: statSync(binary).size, bundleDigest: digest, coldStartMs: coldStartMs([binary, "--help"]) };
 }
 

@@ -2,8 +2,9 @@
  * Issue 13: the agent as a product a GPU owner installs. The bundle (scripts/build-agent.ts)
  * is reproducible, carries only the agent, starts, prints its help, joins the local network,
  * answers a job, serves its metrics, and drains on SIGTERM without losing the job it runs.
- * The single executable (scripts/build-agent-sea.ts) does the same (help, join, answer, stop)
- * when COCOON_TEST_SEA=1: it copies and patches a ~100 MB binary (~20 s), not in every run.
+ * The single executable (scripts/build-agent-sea.ts) does the same (help, --version with its
+ * bundle's digest, join, answer, stop) when COCOON_TEST_SEA=1: it copies and patches a ~100 MB
+ * binary (~20 s), not in every run.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -14,6 +15,7 @@ import { generateSigningKey } from "../core/crypto/keys";
 import { startNetwork, type LocalNetwork } from "../local/network";
 import { CocoonClient } from "../client/sdk";
 import { writeTinyGguf } from "../agent/engines/tiny-gguf";
+import { COCOON_VERSION } from "../api-client/program";
 import { AGENT_BUNDLE, type AgentBuild, buildAgent, forbiddenInputs, LLAMA_WORKER, REPO_ROOT } from "../scripts/build-agent";
 import { spawnAgent, startFakeEngine } from "./agent-fixtures";
 import { MODEL } from "./helpers";
@@ -198,6 +200,8 @@ describe("issue 13: the agent bundle", () => {
         const sea = await buildAgentSea({ outDir: tmp("agent-sea") });
         // Act
         const help = spawnSync(sea.binary, ["--help"], { encoding: "utf8" });
+        // it printed no digest: the bundle it embeds is no file to hash (the build embeds its digest now)
+        const version = spawnSync(sea.binary, ["--version"], { encoding: "utf8" });
         const agent = spawnAgent([sea.binary, "start", "--api", net.url, "--tier", "dev", "--metrics-port", "0"], {
           COCOON_HOME: tmp("agent-sea-home"),
           COCOON_POLL_WAIT_SECONDS: "1",
@@ -220,6 +224,8 @@ describe("issue 13: the agent bundle", () => {
           expect(sea.bundleDigest).toBe(build.digest);
           expect(help.status).toBe(0);
           expect(help.stdout).toMatch(/^ {2}start\b/m);
+          expect(version.status).toBe(0);
+          expect(version.stdout).toBe(`cocoon-agent ${COCOON_VERSION} (bundle sha256:${build.digest}, single executable)\n`);
           expect(r.workerId).toBe(serving.workerId);
           expect(code).toBe(0);
         } finally {

@@ -236,6 +236,29 @@ describe("SQS job source", () => {
     expect(sqs.commandCalls(DeleteMessageBatchCommand)[0]!.args[0].input.Entries).toHaveLength(3);
   });
 
+  // A draining agent's poll is woken by a message of its own kind (events/api.ts AgentWake): it
+  // was reported as a malformed job (a metrics error and a log line on every drain).
+  it("skips a drain's wake (kind: wake) without reporting it, and deletes it with the batch", async () => {
+    // Prepare
+    sqs.on(ReceiveMessageCommand).resolves({
+      Messages: [
+        { MessageId: "m1", ReceiptHandle: "rh-1", Body: JSON.stringify({ kind: "wake" }) },
+        { MessageId: "m2", ReceiptHandle: "rh-2", Body: JSON.stringify(agentJob(7)) },
+      ],
+    });
+    sqs.on(DeleteMessageBatchCommand).resolves({});
+    const invalid: Array<{ messageId: string | undefined; reason: string }> = [];
+    const source = newSource({ maxJobs: 10, onInvalid: (i) => invalid.push(i) });
+
+    // Act
+    const batch = await source.next(20);
+
+    // Assess
+    expect(batch).toEqual({ jobs: [agentJob(7)], challenges: [], cancels: [] });
+    expect(invalid).toEqual([]);
+    expect(sqs.commandCalls(DeleteMessageBatchCommand)[0]!.args[0].input.Entries).toHaveLength(2);
+  });
+
   it("expired credentials are refetched once and the receive retried", async () => {
     // Prepare
     sqs

@@ -27,10 +27,11 @@ import {
   type Message,
 } from "@aws-sdk/client-sqs";
 import { DispatchMessage } from "../../events/queue";
-import { AgentCancel, AgentChallenge, type AgentJob } from "../../events/api";
+import { AgentCancel, AgentChallenge, AgentWake, type AgentJob } from "../../events/api";
 
 const IsChallenge = AgentChallenge.pick({ kind: true });
 const IsCancel = AgentCancel.pick({ kind: true });
+const IsWake = AgentWake.pick({ kind: true });
 import { POLL_GRACE_MS, type JobSource, type WorkBatch } from "./job-source";
 import { API, ApiError, type ApiClient } from "../../api-client/api";
 import { credentialsOnLocalClock } from "../../events/relay-session";
@@ -247,6 +248,8 @@ export function createSqsJobSource(o: SqsJobSourceOptions): SqsJobSource {
           const r = AgentCancel.safeParse(parsed);
           if (r.success) cancels.push(r.data);
           else invalid(r.error);
+        } else if (IsWake.safeParse(parsed).success) {
+          // our drain's wake (events/api.ts AgentWake): it ended the long-poll; nothing to do
         } else {
           const r = DispatchMessage.safeParse(parsed);
           if (r.success) jobs.push(r.data);

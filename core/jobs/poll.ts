@@ -54,6 +54,8 @@ export async function pollJobs(
       if (await isChallengeOpen(deps, workerId, challenge.data)) challenges.push(challenge.data);
       continue;
     }
+    // a draining worker's wake (core/workers.ts heartbeat): it has ended the wait, nothing to hand out
+    if (kind === "wake") continue;
     const cancelled = kind === "cancel" ? AgentCancel.safeParse(body) : undefined;
     if (cancelled?.success) {
       // only the coordinator sends to a worker's queue; one for a job the worker no longer has is ignored by it

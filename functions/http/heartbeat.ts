@@ -12,6 +12,6 @@ export const route = defineRoute(
     body: HeartbeatRequest,
     response: HeartbeatResponse,
   },
-  ({ deps, caller, body }) => heartbeat(deps, caller, body.load, body.offline),
+  ({ deps, caller, body }) => heartbeat(deps, caller, body.load, body.offline, body.draining === true),
 );
 export const handler = lambdaHandler(route);
