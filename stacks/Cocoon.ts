@@ -3,11 +3,14 @@ import { Aws, Duration, RemovalPolicy } from "aws-cdk-lib";
 import { ArnPrincipal, CompositePrincipal, Effect, PolicyStatement, Role } from "aws-cdk-lib/aws-iam";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { ApplicationLogLevel, FunctionUrlAuthType, LoggingFormat, SystemLogLevel } from "aws-cdk-lib/aws-lambda";
-import { Alarm, ComparisonOperator, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
+import { Alarm, ComparisonOperator, MathExpression, TreatMissingData, type IMetric } from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import { HANDLER_NODEJS } from "./bundling";
 import { isProductionStage } from "../core/stages";
+import { loadPolicy } from "../core/attestation/policy";
+import { ConfigError, loadAwsConfig } from "../functions/config";
+import { AnchorEnv } from "../functions/schedule/anchor";
 
 /**
  * The Lambda runtime of every function. nodejs20.x was deprecated on 2026-04-30 (creation
@@ -85,6 +88,84 @@ export function relayTransportFromEnv(env: NodeJS.ProcessEnv = process.env): Rel
   return t as RelayTransport;
 }
 
+/**
+ * The most concurrent executions of each route's function (COCOON_ROUTE_CONCURRENCY at deploy;
+ * unset: none). The only bound the whole fleet keeps: the SDK and the agent call the function
+ * URLs, which no API Gateway throttle or WAF rule sees, and the routes' rate limits are per
+ * container. Reserved, so it also takes that many from the account's pool for each route.
+ */
+export const ROUTE_CONCURRENCY_MAX = 1000;
+export function routeConcurrencyFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const v = env.COCOON_ROUTE_CONCURRENCY;
+  if (v === undefined || v === "") return undefined;
+  const n = /^\d+$/.test(v) ? Number(v) : NaN;
+  if (!(n >= 1 && n <= ROUTE_CONCURRENCY_MAX))
+    throw new Error(
+      `COCOON_ROUTE_CONCURRENCY is "${v}": must be a whole number from 1 to ${ROUTE_CONCURRENCY_MAX} (each route's function then runs at most that many at once), or unset`,
+    );
+  return n;
+}
+
+/** What the deploying shell hands the functions that functions/config.ts checks at their cold start. */
+const CONFIG_CHECKED_ENV = [
+  "COCOON_QUOTE_KEY",
+  "COCOON_SESSION_KEY",
+  "COCOON_VAULT_ADDRESS",
+  "COCOON_COORDINATOR_SEED",
+  "COCOON_TON_ENDPOINT",
+  "COCOON_TON_API_KEY",
+  ...REGISTRY_ENV,
+  "COCOON_POLICY_JSON",
+];
+/**
+ * Lambda allows 4 KB of environment per function; the route directory's takes up to 3 KB
+ * (test/stacks.test.ts), and COCOON_POLICY_JSON goes to every function.
+ */
+export const POLICY_JSON_MAX_BYTES = 1000;
+
+/**
+ * The deploying shell's values, checked with the schemas the functions apply at cold start
+ * (functions/config.ts, the anchorer's AnchorEnv) before anything is built: a malformed one
+ * would otherwise deploy, then fail every cold start of the functions given it (as 500s on the
+ * routes). Presence is not required here: `npm run synth` runs without any.
+ */
+export function checkDeployerEnv(stage: string, env: NodeJS.ProcessEnv = process.env): void {
+  const given = (names: readonly string[]) => Object.fromEntries(names.filter((n) => env[n]).map((n) => [n, env[n]!]));
+  const refuse = (variable: string, why: string): never => {
+    throw new Error(`deploy refused: ${variable} ${why}; fix it in the deploying shell and deploy again`);
+  };
+  // stand-ins for what the stack itself sets (the queues, the table), valid by construction
+  const account = "123456789012";
+  const infra = {
+    COCOON_STAGE: stage,
+    AWS_REGION: "us-east-1",
+    COCOON_TABLE: "t",
+    COCOON_MATCHING_QUEUE_URL: `https://sqs.us-east-1.amazonaws.com/${account}/m`,
+    COCOON_WORKER_QUEUE_NAME_PREFIX: "c-",
+    COCOON_WORKER_QUEUE_URL_PREFIX: `https://sqs.us-east-1.amazonaws.com/${account}/c-`,
+    COCOON_WORKER_QUEUE_ARN_PREFIX: `arn:aws:sqs:us-east-1:${account}:c-`,
+    COCOON_WORKER_DLQ_ARN: `arn:aws:sqs:us-east-1:${account}:d`,
+  };
+  const policyBytes = Buffer.byteLength(env.COCOON_POLICY_JSON ?? "");
+  if (policyBytes > POLICY_JSON_MAX_BYTES)
+    refuse(
+      "COCOON_POLICY_JSON",
+      `is ${policyBytes} bytes: every function gets it in its environment and Lambda allows 4 KB per function (the route directory leaves ${POLICY_JSON_MAX_BYTES}); put the policy in core/attestation/policy.json, which is bundled, instead`,
+    );
+  try {
+    const config = loadAwsConfig({ ...infra, ...given(CONFIG_CHECKED_ENV) });
+    loadPolicy(config.policy);
+  } catch (e) {
+    if (e instanceof ConfigError) refuse(e.variable, e.message.replace(/^environment variable \S+ /, "").replace(/; the stacks .*$/, ""));
+    refuse("COCOON_POLICY_JSON", `is not a valid attestation policy (${e instanceof Error ? e.message : String(e)})`);
+  }
+  const anchor = AnchorEnv.partial().safeParse(given(ANCHORER_ENV));
+  if (!anchor.success) {
+    const issue = anchor.error.issues[0]!;
+    refuse(String(issue.path[0]), issue.message);
+  }
+}
+
 /** The secret of request sessions: given to the session handshake and to every route that takes sessions (auth "session"). */
 const SESSION_ENV = ["COCOON_SESSION_KEY"];
 const passThrough = (names: string[]) => Object.fromEntries(names.filter((n) => process.env[n]).map((n) => [n, process.env[n]!]));
@@ -116,6 +197,9 @@ export function Cocoon({ stack, app }: StackContext) {
   const workerQueueArnPrefix = `arn:${Aws.PARTITION}:sqs:${Aws.REGION}:${Aws.ACCOUNT_ID}:${queuePrefix}`;
   const workerQueueUrlPrefix = `https://sqs.${Aws.REGION}.${Aws.URL_SUFFIX}/${Aws.ACCOUNT_ID}/${queuePrefix}`;
   const workerQueues = `${workerQueueArnPrefix}worker-*`;
+  // the deploying shell's values, refused now if a function would refuse them at its cold start
+  checkDeployerEnv(app.stage);
+  const routeConcurrency = routeConcurrencyFromEnv();
   // issue 12: the relay's channel queues, `<app>-<stage>-r-<account>-<channel>` (or a hash), created by the requester-session route
   const relayTransport = relayTransportFromEnv();
   const relayPrefix = `${app.name}-${app.stage}`;
@@ -176,7 +260,8 @@ export function Cocoon({ stack, app }: StackContext) {
     writeTable: statement([...TABLE_READ, ...TABLE_WRITE], [table.tableArn]),
     sendMatching: statement(["sqs:SendMessage"], [matching.queueArn]),
     sendWorker: statement(["sqs:SendMessage"], [workerQueues]),
-    pollWorker: statement(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"], [workerQueues]),
+    // the HTTP long-poll (core/jobs/poll.ts) receives and deletes; only the agent extends a message's visibility
+    pollWorker: statement(["sqs:ReceiveMessage", "sqs:DeleteMessage"], [workerQueues]),
     createWorkerQueue: statement(["sqs:CreateQueue", "sqs:TagQueue", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"], [workerQueues]),
     // the requester-session route only: a worker's session route must not be able to make queues exist
     createRelayQueue: statement(RELAY_SQS_CREATE_ACTIONS, [relayQueues]),
@@ -196,6 +281,10 @@ export function Cocoon({ stack, app }: StackContext) {
     loggingFormat: LoggingFormat.JSON,
     systemLogLevelV2: SystemLogLevel.WARN,
     applicationLogLevelV2: ApplicationLogLevel.INFO,
+    // Lambda keeps a function's log group for ever unless told otherwise; the same retention as
+    // the API's access log (SST sets it through CDK's LogRetention helper, which also works on
+    // log groups an earlier deploy's functions already created).
+    logRetention: retained ? "one_month" : "one_week",
     // ESM, minified, split, @aws-sdk/* from the runtime, zod imports tree-shaken: see stacks/bundling.ts
     // (bench/bundles.ts measures each handler built this way: size and cold start).
     nodejs: HANDLER_NODEJS,
@@ -219,7 +308,12 @@ export function Cocoon({ stack, app }: StackContext) {
   const TAB_ROUTES = ["POST /v1/tabs", "GET /v1/tabs/{id}"];
   const CANCEL_ROUTE = "POST /v1/jobs/{id}/cancel";
   const route = (handler: string, permissions: PolicyStatement[], extra: Partial<FunctionProps> = {}) => ({
-    function: { handler: `functions/${handler}.handler`, permissions, ...extra },
+    function: {
+      handler: `functions/${handler}.handler`,
+      permissions,
+      ...(routeConcurrency ? { reservedConcurrentExecutions: routeConcurrency } : {}),
+      ...extra,
+    },
   });
   const sessions = { environment: passThrough(SESSION_ENV) };
   const routes: Record<string, ReturnType<typeof route>> = {
@@ -248,7 +342,7 @@ export function Cocoon({ stack, app }: StackContext) {
     // workers
     "POST /v1/agents/nonce": route("http/worker-nonce", [can.writeTable]),
     "POST /v1/agents": route("http/register-worker", [can.writeTable, can.createWorkerQueue], { environment: passThrough(REGISTRY_ENV) }),
-    "POST /v1/agents/heartbeat": route("http/heartbeat", [can.writeTable], sessions),
+    "POST /v1/agents/heartbeat": route("http/heartbeat", [can.writeTable, can.sendWorker], sessions), // sendWorker: a draining worker's wake (core/workers.ts heartbeat)
     "POST /v1/agents/session": route("http/agent-session", [can.writeTable, can.createWorkerQueue]),
     "GET /v1/agents/me": route("http/worker-status", [can.writeTable]),
     // Signs payout vouchers with the vault's coordinator key (a secret, passed from the deploying shell).
@@ -312,6 +406,26 @@ export function Cocoon({ stack, app }: StackContext) {
     },
     cdk: { eventSource: { batchSize: 10, reportBatchItemFailures: true, maxBatchingWindow: Duration.seconds(0) } },
   });
+  // A batch that fails whole (a crash, a timeout, a cold start that fails) or is throttled (the
+  // account's concurrency taken) comes back only after the 180 s visibility, and the DLQ's alarm
+  // only after five of those: this one tells the operator within 5 minutes.
+  const consumer = matching.consumerFunction as SstFunction;
+  new Alarm(stack, "MatchingConsumerFailuresAlarm", {
+    alarmDescription:
+      "The matching consumer failed or was throttled 3 times in 5 minutes: lease checks, failovers and tab closes are delayed (holds stay held)",
+    metric: new MathExpression({
+      expression: "FILL(e, 0) + FILL(t, 0)",
+      usingMetrics: {
+        e: consumer.metricErrors({ period: Duration.minutes(5), statistic: "Sum" }),
+        t: consumer.metricThrottles({ period: Duration.minutes(5), statistic: "Sum" }),
+      },
+      period: Duration.minutes(5),
+    }),
+    threshold: 3,
+    comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluationPeriods: 1,
+    treatMissingData: TreatMissingData.NOT_BREACHING,
+  }).addAlarmAction(alarmAction);
 
   // A check that failed five deliveries (a store outage, a crash storm) waits in the DLQ; every
   // 15 minutes it goes back to the matching queue, at most MAX_REDRIVES times (core/jobs/redrive.ts),
@@ -325,13 +439,19 @@ export function Cocoon({ stack, app }: StackContext) {
         reservedConcurrentExecutions: 1,
         permissions: [
           can.sendMatching,
-          statement(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"], [matchingDlq.queueArn]),
+          // receive (its visibility in the receive) and delete; it never extends one (core/jobs/redrive.ts)
+          statement(["sqs:ReceiveMessage", "sqs:DeleteMessage"], [matchingDlq.queueArn]),
         ],
         environment: { COCOON_MATCHING_DLQ_URL: matchingDlq.queueUrl },
       },
     },
   });
 
+  if (retained && !routeConcurrency) {
+    console.warn(
+      `[cocoon ${app.stage}] COCOON_ROUTE_CONCURRENCY is not set: nothing bounds the public edge across containers (the function URLs bypass API Gateway), and a flood can take the account's whole concurrency; set it (e.g. 20) and redeploy`,
+    );
+  }
   if (!process.env.COCOON_QUOTE_KEY) {
     console.warn(
       `[cocoon ${app.stage}] COCOON_QUOTE_KEY is not set: each container will sign quotes with its own key and most submits will be refused (bad_quote); set it (openssl rand -hex 32) and redeploy`,
@@ -353,6 +473,14 @@ export function Cocoon({ stack, app }: StackContext) {
       function: {
         handler: "functions/schedule/chain-watcher.handler",
         timeout: "55 seconds",
+        // A slot of its own: with none, requests on the public function URLs (which no API
+        // Gateway throttle bounds) can take all of the account's concurrency, and a throttled
+        // watcher credits no deposit and raises no Errors. One: passes tolerate overlapping
+        // (core/chain/vault-walk.ts) but gain nothing from it.
+        reservedConcurrentExecutions: 1,
+        // the next minute's run is the retry; Lambda's own (2, queued for up to 6 h behind a
+        // one-slot function) would only run stale passes late
+        retryAttempts: 0,
         permissions: [can.writeTable, can.publishAlerts],
         environment: {
           COCOON_ALERT_TOPIC_ARN: alerts.topicArn,
@@ -382,6 +510,7 @@ export function Cocoon({ stack, app }: StackContext) {
         handler: "functions/schedule/anchor.handler",
         timeout: "55 seconds",
         reservedConcurrentExecutions: 1,
+        retryAttempts: 0, // as the watcher's: the next minute's run is the retry
         permissions: [statement(ANCHORER_TABLE_ACTIONS, [table.tableArn])],
         environment: passThrough(ANCHORER_ENV),
       },
@@ -396,6 +525,73 @@ export function Cocoon({ stack, app }: StackContext) {
     treatMissingData: TreatMissingData.NOT_BREACHING,
   }).addAlarmAction(alarmAction);
   // ------------------------------------------------------------------ end issue 15
+
+  // A scheduled function that is not invoked at all (its rule disabled, throttled, deleted)
+  // reports no Errors, so the alarms above stay quiet: no Invocations for 10 minutes is an alarm
+  // of its own (missing data breaches).
+  for (const [id, fn, what] of [
+    ["ChainWatcherNotRunningAlarm", watcher.jobFunction, "The chain watcher has not run for 10 minutes: deposits are not being credited"],
+    [
+      "ReceiptAnchorerNotRunningAlarm",
+      anchorer.jobFunction,
+      "The receipt anchorer has not run for 10 minutes: nothing is being anchored on TON",
+    ],
+  ] as const) {
+    new Alarm(stack, id, {
+      alarmDescription: what,
+      metric: fn.metricInvocations({ period: Duration.minutes(5), statistic: "Sum" }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 2,
+      treatMissingData: TreatMissingData.BREACHING,
+    }).addAlarmAction(alarmAction);
+  }
+
+  // The route handlers answer their own failures (500 internal_error, 503), so Lambda's Errors
+  // metric never counts them: what tells the operator of a broken deploy, a store outage or a
+  // bug is the 5xx count, at API Gateway and at each function URL (the hot path bypasses API
+  // Gateway). CloudWatch takes at most 10 metrics per alarm, hence groups; FILL, because a sum
+  // over a missing point is missing. Sustained: 5 or more in each of two 5-minute periods.
+  const period = Duration.minutes(5);
+  const serverErrors: Array<[string, IMetric]> = [
+    ["the API", api.cdk.httpApi.metricServerError({ period, statistic: "Sum" })],
+    ...Object.keys(routeUrls).map(
+      (key) => [key, api.getFunction(key)!.metric("Url5xxCount", { period, statistic: "Sum" })] as [string, IMetric],
+    ),
+  ];
+  for (let i = 0; i < serverErrors.length; i += 10) {
+    const group = serverErrors.slice(i, i + 10);
+    new Alarm(stack, `HttpServerErrorsAlarm${i / 10}`, {
+      alarmDescription: `5xx answers, 5 or more in each of two 5-minute periods, from: ${group.map(([k]) => k).join(", ")}; the functions' logs say why ("unhandled error", with the reference the client got)`,
+      metric: new MathExpression({
+        expression: group.map((_, j) => `FILL(m${j}, 0)`).join(" + "),
+        usingMetrics: Object.fromEntries(group.map(([, m], j) => [`m${j}`, m])),
+        period,
+      }),
+      threshold: 5,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 2,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(alarmAction);
+  }
+
+  // An on-demand table throttles on a hot key or a jump past twice its previous peak; the SDK's
+  // retries hide the first few, then writes (the ledger's among them) fail as 5xx or failed passes.
+  new Alarm(stack, "TableThrottlesAlarm", {
+    alarmDescription: "The table throttled reads or writes: a hot key, or traffic past twice its previous peak (on-demand)",
+    metric: new MathExpression({
+      expression: "FILL(r, 0) + FILL(w, 0)",
+      usingMetrics: {
+        r: table.cdk.table.metric("ReadThrottleEvents", { period, statistic: "Sum" }),
+        w: table.cdk.table.metric("WriteThrottleEvents", { period, statistic: "Sum" }),
+      },
+      period,
+    }),
+    threshold: 1,
+    comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    evaluationPeriods: 1,
+    treatMissingData: TreatMissingData.NOT_BREACHING,
+  }).addAlarmAction(alarmAction);
 
   // ------------------------------------------------------------------ agent role
   const sessionFn = api.getFunction("POST /v1/agents/session")!;

@@ -126,7 +126,8 @@ const ACTIONS: Record<string, string[]> = {
   "functions/http/route-directory.handler": [],
   "functions/http/worker-nonce.handler": TABLE_RW,
   "functions/http/register-worker.handler": [...TABLE_RW, ...CREATE_QUEUE],
-  "functions/http/heartbeat.handler": TABLE_RW,
+  // a draining worker's heartbeat wakes its own long-poll (an AgentWake on its queue)
+  "functions/http/heartbeat.handler": [...TABLE_RW, "sqs:SendMessage"],
   "functions/http/agent-session.handler": [...TABLE_RW, ...CREATE_QUEUE, "sts:AssumeRole"],
   // the handshake's nonce is claimed (a conditional put); nothing else is stored per session
   "functions/http/open-session.handler": TABLE_RW,
@@ -137,7 +138,7 @@ const ACTIONS: Record<string, string[]> = {
   "functions/http/attestation-challenge.handler": [...TABLE_RW, "sqs:SendMessage"],
   "functions/http/attestation-get.handler": TABLE_RW,
   "functions/http/attestation-answer.handler": TABLE_RW,
-  "functions/http/poll-jobs.handler": [...TABLE_RW, "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage"],
+  "functions/http/poll-jobs.handler": [...TABLE_RW, "sqs:DeleteMessage", "sqs:ReceiveMessage"],
   // a failure report moves the job to its next worker: a lease check and a dispatch (without them
   // every failover from a worker's report was a 500 on AWS, and waited for the lease instead)
   "functions/http/post-result.handler": [...TABLE_RW, "sqs:SendMessage"],
@@ -154,7 +155,7 @@ const ACTIONS: Record<string, string[]> = {
   ],
   "functions/schedule/chain-watcher.handler": [...TABLE_RW, "sns:Publish"],
   // issue 12: sends dead-lettered checks back (receive and delete on the DLQ only, send to matching)
-  "functions/schedule/redrive.handler": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage", "sqs:SendMessage"],
+  "functions/schedule/redrive.handler": ["sqs:DeleteMessage", "sqs:ReceiveMessage", "sqs:SendMessage"],
   // issue 15
   "functions/http/receipt-proof.handler": ["dynamodb:GetItem", "dynamodb:Query"],
   "functions/schedule/anchor.handler": [

@@ -13,6 +13,10 @@ export const route = defineRoute(
     summary:
       "A settled job's worker-signed receipt with its Merkle inclusion proof and the anchors up to the newest (requester or completing worker only); verify against the anchor contract's getter",
     auth: "signed",
+    // Reads only (as GET /v1/jobs/{id}): a replay changes nothing and answers the signer's own
+    // receipt, so no request nonce is claimed. The stack grants it the table's reads only; with the
+    // replay guard every request on AWS was refused the nonce's put (AccessDenied, a 500).
+    replay: "idempotent",
     response: ReceiptProofView,
   },
   ({ deps, caller, params }) => {
