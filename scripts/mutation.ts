@@ -134,6 +134,11 @@ const FILES = [
   // a requester's cancel: who may, cancelledAt written once, the AgentCancel to the worker (the
   // refund of a cancelled job and the lease's 409 job_cancelled are dispatch.ts's and lease.ts's)
   "core/jobs/cancel.ts",
+  // issue 14's test gaps: the SDK's checks of fresh evidence (its tier, the keys of the
+  // candidate it is sealed to, dev only with allowDev) and the tiers a job asks for by default
+  "client/sdk.ts#challenge",
+  "client/sdk.ts#freshCandidates",
+  "client/sdk.ts#defaultTiers",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -343,6 +348,13 @@ const TESTS: Record<string, string[]> = {
   "client/serve/capabilities.ts": SERVE_TESTS,
   "agent/metrics.ts": ["agent/observability*.test.ts", "agent/metrics*.test.ts"],
   "agent/runtime.ts": AGENT_RUNTIME_TESTS,
+  // the fresh-evidence suites: the SDK's (stubbed API) and the one against a local network
+  ...Object.fromEntries(
+    ["challenge", "freshCandidates", "defaultTiers"].map((m) => [
+      `client/sdk.ts#${m}`,
+      ["client/sdk*.test.ts", "test/fresh-attestation.test.ts"],
+    ]),
+  ),
   ...Object.fromEntries(
     ["limitsOf", "requestPlaintextOf", "checkQuoteFees", "verifyCandidates", "fromKeptQuote", "renewalDue", "checkWithdrawal"].map((m) => [
       `client/sdk.ts#${m}`,
