@@ -57,6 +57,7 @@ interface SettingFlags {
   engineUrl?: string;
   engineKey?: string;
   engineLogprobs?: string;
+  engineVision?: string;
   model: string[];
   priceBps?: number;
   capacity?: number;
@@ -127,6 +128,12 @@ function settingFlags(cmd: Command): Command {
       ).choices(["on", "off"]),
     )
     .addOption(
+      new Option(
+        "--engine-vision <auto|on|off>",
+        "--engine openai: the server reads images (default auto: as llama-server's /props says; on for a vision model on vLLM or Ollama)",
+      ).choices(["auto", "on", "off"]),
+    )
+    .addOption(
       new Option("--model <name>", "a model to offer (repeat for several; default: what the engine lists; with --model-file: its name)")
         .argParser(collect)
         .default([] as string[]),
@@ -175,6 +182,7 @@ function flagsOf(o: SettingFlags & { devAttestation?: boolean; notConfidential?:
     engineUrl: o.engineUrl,
     engineKey: o.engineKey,
     engineLogprobs: o.engineLogprobs,
+    engineVision: o.engineVision,
     modelFile: o.modelFile,
     threads: o.threads,
     gpu: o.gpu,
@@ -421,12 +429,19 @@ async function registryOf(config: AgentConfig) {
  * OpenAI-compatible server, which returns log probabilities only where its owner says so
  * (engineLogprobs: the server cannot be asked), or the built-in deterministic engine.
  */
-export function configuredEngine(config: Pick<AgentConfig, "engine" | "engineUrl" | "engineKey" | "engineLogprobs">): Engine {
+export function configuredEngine(
+  config: Pick<AgentConfig, "engine" | "engineUrl" | "engineKey" | "engineLogprobs"> & Partial<Pick<AgentConfig, "engineVision">>,
+): Engine {
+  const vision = config.engineVision ?? "auto";
   return config.engine === "openai"
     ? createOpenAiEngine({
         baseUrl: config.engineUrl,
         ...(config.engineKey ? { apiKey: config.engineKey } : {}),
-        ...(config.engineLogprobs === "on" ? { capabilities: { logprobs: true } } : {}),
+        capabilities: {
+          ...(config.engineLogprobs === "on" ? { logprobs: true } : {}),
+          ...(vision !== "auto" ? { vision: vision === "on" } : {}),
+        },
+        visionFromProps: vision === "auto",
       })
     : createBuiltinEngine();
 }

@@ -114,6 +114,31 @@ describe("issue 13: agent configuration", () => {
     }
   });
 
+  it("engineVision: auto by default (llama-server's /props decides), on or off from the environment or the flag, reaching the engine", async () => {
+    // Prepare: an OpenAI-shaped server that lists one model and says vision in its /props
+    const server = createServer((req, res) =>
+      res.end(JSON.stringify(req.url === "/props" ? { modalities: { vision: true } } : { object: "list", data: [{ id: "any-model" }] })),
+    );
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const none = join(dir(), "none.json");
+    const env = { COCOON_ENGINE: "openai", COCOON_ENGINE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` };
+    try {
+      // Act
+      const auto = resolveConfig({ file: none, env }).config;
+      const off = resolveConfig({ file: none, env: { ...env, COCOON_ENGINE_VISION: "off" } }).config;
+      const on = resolveConfig({ file: none, env: { ...env, COCOON_ENGINE_VISION: "off" }, flags: { engineVision: "on" } }).config;
+      const wrong = messageOf(() => resolveConfig({ file: none, env: { ...env, COCOON_ENGINE_VISION: "yes" } }));
+      // Assess
+      expect([auto.engineVision, off.engineVision, on.engineVision]).toEqual(["auto", "off", "on"]);
+      expect(wrong).toMatch(/engineVision \(COCOON_ENGINE_VISION\): must be "auto", "on" or "off"/);
+      expect((await configuredEngine(auto).capabilities!("any-model")).vision).toBe(true);
+      expect((await configuredEngine(off).capabilities!("any-model")).vision).toBe(false);
+      expect((await configuredEngine(on).capabilities!("any-model")).vision).toBe(true);
+    } finally {
+      server.close();
+    }
+  });
+
   it("engineKey reaches the OpenAI-compatible server as a Bearer token (from the environment or the flag); none is sent without it or with an empty variable", async () => {
     // Prepare: a server that records each request's Authorization header
     const seen: Array<string | undefined> = [];

@@ -61,6 +61,11 @@ export const AgentConfig = z
     engineKey: z.string().min(1).max(512).optional(),
     /** --engine openai: the server returns log probabilities (vLLM, llama.cpp server do; not every server does), so requesters may ask for them */
     engineLogprobs: z.enum(["on", "off"], { error: 'must be "on" or "off"' }).default("off"),
+    /**
+     * --engine openai: the server reads images in chat messages. auto: as llama-server's GET /props
+     * says (modalities.vision, with --mmproj); on: the owner says so (vLLM or Ollama serving a vision model); off: never
+     */
+    engineVision: z.enum(["auto", "on", "off"], { error: 'must be "auto", "on" or "off"' }).default("auto"),
     modelFile: z.string().min(1).optional(),
     threads: z.number().int().min(1).max(1024).optional(),
     gpu: GPU.default("auto"),
@@ -135,6 +140,7 @@ export const SETTINGS: Record<Key, { flag: string; env: string; kind: "string" |
   engineUrl: { flag: "--engine-url", env: "COCOON_ENGINE_URL", kind: "string" },
   engineKey: { flag: "--engine-key", env: "COCOON_ENGINE_KEY", kind: "string" },
   engineLogprobs: { flag: "--engine-logprobs", env: "COCOON_ENGINE_LOGPROBS", kind: "string" },
+  engineVision: { flag: "--engine-vision", env: "COCOON_ENGINE_VISION", kind: "string" },
   modelFile: { flag: "--model-file", env: "COCOON_MODEL_FILE", kind: "string" },
   threads: { flag: "--threads", env: "COCOON_THREADS", kind: "int" },
   gpu: { flag: "--gpu", env: "COCOON_GPU", kind: "string" },

@@ -13,6 +13,7 @@ import type { RelayChunk } from "../events/relay";
 import type { BilledUsage } from "../events/common";
 import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
 import { MAX_REPLY_BYTES, MAX_REPLY_CHUNKS } from "../events/envelope";
+import { contentText, IMAGE_PROMPT_TOKENS, imageCount, imageUrlProblem } from "../events/images";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
 import { openRequest, requestHash, sealReply } from "../core/crypto/envelope";
 import { MAX_CHUNK_PLAINTEXT, ReplyStreamSealer } from "../core/crypto/reply-stream";
@@ -417,7 +418,8 @@ function engineRequest(
       ...s,
       messages: p.messages!.map((m) => ({
         role: m.role,
-        content: m.content,
+        // Parts only where there is an image (run() checked the engine reads them); text parts are the message's text.
+        content: imageCount(m.content) > 0 ? m.content : contentText(m.content),
         ...(m.name !== undefined ? { name: m.name } : {}),
         ...(m.toolCalls ? { toolCalls: m.toolCalls } : {}),
         ...(m.toolCallId ? { toolCallId: m.toolCallId } : {}),
@@ -546,6 +548,18 @@ async function run(
       `the prompt takes at least ${floor} tokens (one for each UTF-8 byte or token id${(p.n ?? 1) > 1 ? `, times n = ${p.n}` : ""}), ` +
         `more than the job's maxPromptTokens ${header.maxPromptTokens}`,
     );
+  // Images only to an engine that says it reads them (cocoon serve refuses them for a model whose
+  // listing lacks vision): refused before the engine runs, so the job fails over or is refunded
+  // rather than answered without its images, or failed by the engine after the work.
+  const images = imagesOf(p);
+  if (images > 0) {
+    const caps = await engine.capabilities?.(header.model).catch(() => undefined);
+    if (caps?.vision !== true)
+      throw new JobFailure(
+        "engine_rejected",
+        `image input: this worker's engine (${engine.name}) does not read images for ${header.model}`,
+      );
+  }
   // issue 11: log probabilities only from an engine that says it returns them, for chat only
   // (cocoon serve refuses the others up front with a 400 naming the parameter).
   if (p.logprobs || (p.topLogprobs ?? 0) > 0) {
@@ -659,6 +673,7 @@ async function run(
     }
     if (cut) break;
     if (!done) throw new JobFailure("engine_error", "the engine's stream ended without a final result");
+    capImagePrompt(ctx, header, usage, images);
     checkLimits(header, usage);
   }
   if (cut || choices.length < n) {
@@ -686,6 +701,7 @@ async function run(
       }
     }
     while (choices.length < n) choices.push({ finishReason: "cancelled" });
+    capImagePrompt(ctx, header, usage, images);
     checkLimits(header, usage);
     ctx.log.info("job cancelled by its requester: billed what was generated", {
       jobId: header.jobId,
@@ -709,11 +725,54 @@ export function promptFloor(p: RequestPlaintextParsed): number {
   if (p.kind === "embedding") return (p.input ?? []).reduce<number>((n, x) => n + (typeof x === "string" ? bytes(x) : x.length), 0);
   const n = p.n ?? 1;
   if (p.kind === "completion") return bytes(p.prompt) * n;
+  // An image: the allowance the SDK holds for it (IMAGE_PROMPT_TOKENS), its base64 being no text the model reads.
   const messages = (p.messages ?? []).reduce(
-    (sum, m) => sum + bytes(m.content) + (m.toolCalls ?? []).reduce((k, c) => k + bytes(c.function.arguments), 0),
+    (sum, m) =>
+      sum +
+      bytes(contentText(m.content)) +
+      imageCount(m.content) * IMAGE_PROMPT_TOKENS +
+      (m.toolCalls ?? []).reduce((k, c) => k + bytes(c.function.arguments), 0),
     0,
   );
   return (messages + (p.tools?.length ? bytes(JSON.stringify(p.tools)) : 0)) * n;
+}
+
+/**
+ * Each image's data URL decoded strictly and of the type it names (events/images.ts), as the SDK
+ * and cocoon serve check it: the sealed schema checks only its form. An engine is never handed
+ * bytes its decoder may read otherwise than ours (or fail on after the work).
+ */
+function checkImageUrls(p: RequestPlaintextParsed): void {
+  for (const [i, m] of (p.messages ?? []).entries()) {
+    if (typeof m.content === "string") continue;
+    for (const [j, part] of m.content.entries()) {
+      const problem = part.type === "image_url" ? imageUrlProblem(part.image_url.url) : undefined;
+      if (problem) throw new JobFailure("bad_request", `messages.${i}.content.${j}: ${problem.message}`);
+    }
+  }
+}
+
+/** The images of a request (chat messages' image parts). */
+const imagesOf = (p: RequestPlaintextParsed) => (p.messages ?? []).reduce((n, m) => n + imageCount(m.content), 0);
+
+/**
+ * A job with images whose engine counted more prompt tokens than the requester held: billed at the
+ * hold (header.maxPromptTokens), never above it, and said in the worker's log. Unlike text, whose
+ * bytes bound its tokens (promptFloor refuses a hold below them before the engine runs), an
+ * image's count is the engine's alone and known only after the answer went out: failing the job
+ * (limits_exceeded) would refund the requester an answer it already read, pay the worker nothing,
+ * and hand the same job to the next worker. The requester held IMAGE_PROMPT_TOKENS an image at
+ * least (promptFloor), so what the worker forgoes is only a large image's excess over that.
+ */
+function capImagePrompt(ctx: ExecuteContext, header: EnvelopeHeader, usage: BilledUsage, images: number): void {
+  if (images === 0 || usage.promptTokens <= header.maxPromptTokens) return;
+  ctx.log.warn("the engine counted more prompt tokens than the job held (its images): billed the hold's prompt tokens", {
+    jobId: header.jobId,
+    images,
+    counted: usage.promptTokens,
+    billed: header.maxPromptTokens,
+  });
+  usage.promptTokens = header.maxPromptTokens;
 }
 
 function checkLimits(header: EnvelopeHeader, usage: BilledUsage): void {
@@ -740,6 +799,7 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
     } catch (e) {
       throw new JobFailure("bad_request", (e as Error).message);
     }
+    checkImageUrls(plain);
     const relay = plain.stream
       ? createRelayPublisher({
           api,

@@ -1020,6 +1020,7 @@ async function advertisedCapabilities(engine: Engine, model: string): Promise<{ 
         jsonSchema: c.jsonSchema,
         ...(c.contextLength ? { contextLength: c.contextLength } : {}),
         ...(c.logprobs ? { logprobs: true } : {}),
+        ...(c.vision ? { vision: true } : {}),
       },
     };
   } catch {

@@ -14,7 +14,9 @@ import {
   type PrepareResponse,
   type Quote,
 } from "../events/api";
+import { contentText, IMAGE_PROMPT_TOKENS, imageCount, imageUrlProblem } from "../events/images";
 import {
+  type ContentPart,
   MAX_CHOICES,
   MAX_ENVELOPE_BYTES,
   RequestPlaintext,
@@ -245,10 +247,20 @@ export type ResponseFormat =
       json_schema: { name?: string; schema?: Record<string, unknown>; strict?: boolean | null; description?: string };
     };
 
+/**
+ * One part of a message's content, in OpenAI's shape: text, or an image as a
+ * `data:image/(png|jpeg|webp|gif);base64,…` URL (a remote URL is refused: remote_image_url).
+ */
+export type { ContentPart };
+
 /** One chat message: OpenAI's roles; an assistant turn may carry the calls it made, a tool turn answers one. */
 export interface ChatMessage {
   role: "system" | "user" | "assistant" | "tool";
-  content: string;
+  /**
+   * Text, or content parts (user messages: text and images, for a model whose workers read images:
+   * `vision` in its capabilities). Sealed as given; each image holds IMAGE_PROMPT_TOKENS prompt tokens.
+   */
+  content: string | ContentPart[];
   /**
    * system, user, assistant: OpenAI's participant name (AutoGen's group chats tell speakers apart
    * by it), 1 to 64 letters, digits, `_` or `-`; sealed with the message, passed on by engines
@@ -523,12 +535,16 @@ interface CachedQuote {
 export type { RelaySubscription };
 export type RelaySubscriber = (session: Extract<RelaySession, { transport: "iot-mqtt" }>) => Promise<RelaySubscription>;
 
-/** Upper bound on tokens in a prompt: a byte-level tokenizer never makes more than one token per byte. */
+/**
+ * Upper bound on tokens in a prompt: a byte-level tokenizer never makes more than one token per
+ * byte; an image counts IMAGE_PROMPT_TOKENS (its base64 is not text the model reads).
+ */
 export const promptTokenBound = (messages: ChatMessage[], tools?: Tool[]) =>
   messages.reduce(
     (n, m) =>
       n +
-      Buffer.byteLength(m.content) +
+      Buffer.byteLength(contentText(m.content)) +
+      imageCount(m.content) * IMAGE_PROMPT_TOKENS +
       (m.name ? Buffer.byteLength(m.name) : 0) +
       (m.toolCalls ? Buffer.byteLength(JSON.stringify(m.toolCalls)) : 0) +
       8,
@@ -559,13 +575,43 @@ export { MAX_JOB_PROMPT_TOKENS, MAX_JOB_TOKENS };
 /** Bad input to ask/askStream/embed, caught before anything is sent; `param` names the field (OpenAI's 400 shape). */
 export class AskInputError extends Error {
   override readonly name = "AskInputError";
-  readonly code = "invalid_request";
   constructor(
     readonly param: string,
     message: string,
+    /**
+     * invalid_request; for an image part, remote_image_url (an http(s) URL) or invalid_image_url;
+     * request_too_large: the sealed request would pass MAX_ENVELOPE_BYTES (most often its images).
+     */
+    readonly code: "invalid_request" | "remote_image_url" | "invalid_image_url" | "request_too_large" = "invalid_request",
   ) {
     super(message);
   }
+}
+
+/**
+ * What a request envelope adds to its plaintext at most, beyond the payload's base64url: the
+ * header (ids, keys, the model's name, the limits), the nonce, and eight wrapped data keys
+ * (events/envelope.ts RequestEnvelope) with their JSON; checked against a real envelope in client/sdk-images.test.ts.
+ */
+export const ENVELOPE_OVERHEAD_BYTES = 4096;
+
+/**
+ * The sealed size of a plaintext of `bytes` UTF-8 bytes at most: its ChaCha20-Poly1305 ciphertext
+ * (16 bytes of tag) in base64url, and the rest of the envelope. Unpadded: the SDK seals without
+ * padding where the padded envelope would not fit (sealPadded).
+ */
+export const sealedSizeBound = (bytes: number) => Math.ceil(((bytes + 16) * 4) / 3) + ENVELOPE_OVERHEAD_BYTES;
+
+/** Each image part's URL refused before anything is sent, by the sealed schema's rule, with its code and the part's path. */
+function checkImages(messages: ChatMessage[] | undefined): void {
+  (messages ?? []).forEach((m, i) => {
+    if (typeof m.content === "string") return;
+    m.content.forEach((part, j) => {
+      if (part?.type !== "image_url") return;
+      const problem = imageUrlProblem(typeof part.image_url?.url === "string" ? part.image_url.url : "");
+      if (problem) throw new AskInputError(`messages.${i}.content.${j}`, `messages.${i}.content.${j}: ${problem.message}`, problem.code);
+    });
+  });
 }
 
 /** The sealed request an AskOptions stands for, checked with the one schema the agent parses it with. */
@@ -593,10 +639,24 @@ export function requestPlaintextOf(o: AskOptions, stream: boolean): RequestPlain
     ...(o.extra !== undefined && Object.keys(o.extra).length > 0 ? { extra: o.extra } : {}),
     ...(stream ? { stream: true } : {}),
   };
+  checkImages(o.messages);
   const r = RequestPlaintext.safeParse(p);
   if (!r.success) {
     const i = r.error.issues[0]!;
     throw new AskInputError(i.path.map(String).join(".") || "request", `${i.path.join(".") || "request"}: ${i.message}`);
+  }
+  // A request with images: refused here, before a quote, a tab's slot or a hold, rather than by the
+  // coordinator's 413 envelope_too_large at submit (which a text request past the cap still gets,
+  // as before: it holds nothing either, but comes after a quote).
+  if (o.messages?.some((m) => imageCount(m.content) > 0)) {
+    const size = sealedSizeBound(Buffer.byteLength(JSON.stringify({ ...p, relayWhole: true })));
+    if (size > MAX_ENVELOPE_BYTES)
+      throw new AskInputError(
+        "messages",
+        `the sealed request would take up to ${size} bytes, past the network's cap of ${MAX_ENVELOPE_BYTES} bytes a request ` +
+          "(its images travel inside it, in base64): send fewer or smaller images",
+        "request_too_large",
+      );
   }
   return p;
 }

@@ -210,7 +210,8 @@ describe("startServeProxy: bad input", () => {
     ["a non-function tool", aChatBody({ tools: [{ type: "web_search", function: { name: "x" } }] }), /type "function"/],
     ["stop with 5 sequences", aChatBody({ stop: ["a", "b", "c", "d", "e"] }), /at most 4/],
     ["response_format of an unknown type", aChatBody({ response_format: { type: "yaml" } }), /response_format/],
-    ["image part", aChatBody({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }), /image_url/],
+    // an image is taken only as a data:image/…;base64 URL (client/serve/images.test.ts), and only for a model that says vision
+    ["image part", aChatBody({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }), /data:image/],
     // only an assistant's answer is replayed as a refusal part
     [
       "refusal part on a user message",
@@ -228,7 +229,7 @@ describe("startServeProxy: bad input", () => {
       // Assess
       expect(res.status).toBe(400);
       expect(answer.error.type).toBe("invalid_request_error");
-      expect(["invalid_request", "unsupported_content"]).toContain(answer.error.code);
+      expect(["invalid_request", "unsupported_content", "invalid_image_url"]).toContain(answer.error.code);
       expect(answer.error.message).toMatch(message);
       expect(calls).toHaveLength(0);
     });
@@ -1118,6 +1119,7 @@ describe("issue 11: what a model cannot do is a 400 naming the parameter", () =>
           json_schema: true,
           context_length: 4096,
           logprobs: false,
+          vision: false,
         },
       },
       { id: "plain", object: "model", created: 0, owned_by: "cocoon" },

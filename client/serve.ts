@@ -32,6 +32,7 @@ import type { ServeProxy, ServeProxyOptions } from "./serve/types";
 
 export type {
   AskFn,
+  AskContentPart,
   AskMessage,
   AskRequest,
   AskResult,

@@ -1043,6 +1043,20 @@ describe("commonCapabilities: what every live offer can do", () => {
     expect(commonCapabilities([{}, { capabilities: full }, {}])).toStrictEqual(full);
     expect(commonCapabilities([{}, {}])).toBeUndefined();
   });
+
+  it("vision only when every live offer says it: one without it, or an older agent's without capabilities, leaves it absent", () => {
+    // Prepare
+    const seeing: ModelCapabilities = { ...full, vision: true };
+    // Act
+    const all = commonCapabilities([{ capabilities: seeing }, { capabilities: seeing }]);
+    const oneFalse = commonCapabilities([{ capabilities: seeing }, { capabilities: { ...full, vision: false } }]);
+    const oneUnsaid = commonCapabilities([{ capabilities: seeing }, { capabilities: full }]);
+    const oneOlder = commonCapabilities([{ capabilities: seeing }, {}]);
+    // Assess
+    expect(all).toStrictEqual(seeing);
+    for (const c of [oneFalse, oneUnsaid, oneOlder]) expect(Object.hasOwn(c!, "vision")).toBe(false);
+    expect(oneOlder).toStrictEqual(full);
+  });
 });
 
 describe("workerStatus", () => {

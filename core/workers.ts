@@ -670,6 +670,9 @@ export function commonCapabilities(offers: Array<Pick<OfferItem, "capabilities">
     ...(contextLength !== undefined ? { contextLength } : {}),
     // issue 11: listed only when every live worker of the model returns them
     ...(known.every((c) => c.logprobs === true) ? { logprobs: true } : {}),
+    // Images: only when every live worker says so, an older agent's offer without capabilities
+    // included (it would fail an image job: its sealed schema has no content parts).
+    ...(offers.every((o) => o.capabilities?.vision === true) ? { vision: true } : {}),
   };
 }
 

@@ -297,6 +297,11 @@ export const ModelCapabilities = z.object({
   contextLength: z.number().int().positive().optional(),
   /** issue 11: chat answers can carry token log probabilities (`logprobs`, `top_logprobs`); absent means no */
   logprobs: z.boolean().optional(),
+  /**
+   * user messages may hold images (OpenAI's image_url content parts, data URLs only): the engine
+   * reads them (llama-server with a multimodal projector, a vision model on vLLM); absent means no
+   */
+  vision: z.boolean().optional(),
 });
 export type ModelCapabilities = z.infer<typeof ModelCapabilities>;
 

@@ -52,6 +52,26 @@ export type ToolCall = z.infer<typeof ToolCall>;
 export const MessageName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "name must be 1 to 64 letters, digits, _ or - (OpenAI's rule)");
 
 /**
+ * A chat content part in OpenAI's shape: text, or an image as a data URL of a type engines read.
+ * Only the URL's form is checked here (this schema is bundled into the coordinator's functions,
+ * which never open a request): its strict base64 and its bytes are checked where requests are
+ * made and opened (events/images.ts imageUrlProblem: the SDK, cocoon serve and the agent).
+ */
+export const ContentPart = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("text"), text: z.string() }),
+  z.object({
+    type: z.literal("image_url"),
+    image_url: z.object({
+      url: z
+        .string()
+        .regex(/^data:image\/(png|jpeg|webp|gif);base64,[A-Za-z0-9+/]+={0,2}$/, "must be a base64 data:image/(png|jpeg|webp|gif) URL"),
+      detail: z.enum(["auto", "low", "high"]).optional(),
+    }),
+  }),
+]);
+export type ContentPart = z.infer<typeof ContentPart>;
+
+/**
  * A chat turn. An assistant turn may carry the calls it made; a tool turn answers one of them.
  * `name` (system, user and assistant turns, as OpenAI's): sent only when there is one, so the
  * payload of a chat without names is as before. An agent from before `name` parses a payload
@@ -60,7 +80,13 @@ export const MessageName = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "name must 
 export const ChatMessage = z
   .object({
     role: z.enum(["system", "user", "assistant", "tool"]),
-    content: z.string(),
+    /**
+     * Text, or OpenAI's content parts (text and images). The SDK sends parts only when a message
+     * holds an image, so a text chat's payload is as before; an agent from before parts refuses
+     * such a payload (bad_request: refunded), and it never advertised `vision`, so cocoon serve
+     * sends it none.
+     */
+    content: z.union([z.string(), z.array(ContentPart).min(1).max(256)]),
     name: MessageName.optional(),
     toolCalls: z.array(ToolCall).max(128).optional(),
     toolCallId: z.string().min(1).max(256).optional(),
@@ -68,6 +94,11 @@ export const ChatMessage = z
   .refine((m) => m.role !== "tool" || m.name === undefined, {
     path: ["name"],
     message: "a tool message takes no name (OpenAI's tool message has none)",
+  })
+  // As OpenAI's: images come from the user; a model's own turns and tool results are text.
+  .refine((m) => m.role === "user" || typeof m.content === "string" || m.content.every((p) => p.type === "text"), {
+    path: ["content"],
+    message: "only user messages may hold images",
   });
 export type ChatMessage = z.infer<typeof ChatMessage>;
 

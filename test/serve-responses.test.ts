@@ -625,10 +625,11 @@ describe("/v1/responses over a faked network", () => {
       "input.1.type",
     ],
     [
-      "an image part",
+      // images are taken inline only (client/serve/images.test.ts)
+      "an image part at a remote URL",
       { input: [{ role: "user", content: [{ type: "input_image", image_url: "https://x/y.png" }] }] },
       400,
-      "unsupported_content",
+      "remote_image_url",
       "input.0.content.0",
     ],
     [

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { contentText } from "../../events/images";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   assertValidEngineRequest,
@@ -43,7 +44,7 @@ export function builtinCountTokens(text: string): number {
 /** Prompt tokens = tokens of every message's content (roles are free). */
 export function builtinPromptTokens(messages: EngineRequest["messages"]): number {
   let n = 0;
-  for (const m of messages) n += builtinCountTokens(m.content);
+  for (const m of messages) n += builtinCountTokens(contentText(m.content));
   return n;
 }
 
@@ -84,11 +85,11 @@ export function tokenDeltas(text: string): string[] {
 /** The full (untruncated) deterministic answer of the builtin engine. */
 export function builtinAnswer(messages: EngineRequest["messages"]): string {
   const lastUser = [...messages].reverse().find((m) => m.role === "user") ?? messages[messages.length - 1];
-  const said = lastUser ? lastUser.content.replace(/\s+/g, " ").trim() : "";
+  const said = lastUser ? contentText(lastUser.content).replace(/\s+/g, " ").trim() : "";
   const quoted = said.length > QUOTE_CHARS ? `${said.slice(0, QUOTE_CHARS)}…` : said;
   const words = said.length === 0 ? 0 : said.split(" ").length;
   const digest = createHash("sha256")
-    .update(JSON.stringify(messages.map((m) => [m.role, m.content])))
+    .update(JSON.stringify(messages.map((m) => [m.role, contentText(m.content)])))
     .digest("hex")
     .slice(0, 12);
   return `[builtin engine — not a real model] You said: ${quoted === "" ? "(nothing)" : quoted}. Word count: ${words}. SHA-256: ${digest}.`;
@@ -146,7 +147,7 @@ export function createBuiltinEngine(opts: BuiltinEngineOptions = {}): Engine {
       return [...served];
     },
     async capabilities() {
-      return { chat: true, completions: false, embeddings: false, streaming: true, tools: false, jsonSchema: false };
+      return { chat: true, completions: false, embeddings: false, streaming: true, tools: false, jsonSchema: false, vision: false };
     },
     /** One delta per token, `delayMsPerToken` apart (the first one too): a stand-in for a model's generation pace. */
     async *stream(req: EngineRequest): AsyncGenerator<EngineStreamEvent> {

@@ -1,5 +1,6 @@
 import type { ModelCapabilities } from "../../events/api";
 import type { Usage } from "../../events/common";
+import type { ContentPart } from "../../events/envelope";
 
 /**
  * The engine port: how the agent turns a decrypted request into an answer. Adapters:
@@ -25,7 +26,12 @@ export interface EngineToolCall {
  */
 export interface EngineMessage {
   role: "system" | "user" | "assistant" | "tool";
-  content: string;
+  /**
+   * Text, or OpenAI's content parts when a user message holds images (data URLs only, checked by
+   * the sealed schema): the agent hands parts only to an engine whose capabilities say `vision`
+   * (agent/execute.ts); a message of text parts only reaches every engine as its text.
+   */
+  content: string | EngineContentPart[];
   /**
    * system, user, assistant: OpenAI's participant name (1-64 letters, digits, _ or -), when the
    * requester gave one. The OpenAI-compatible engine sends it on; the embedded llama.cpp engine's
@@ -37,6 +43,9 @@ export interface EngineMessage {
   /** tool only: which call this is the result of */
   toolCallId?: string;
 }
+
+/** A content part in OpenAI's shape: `{type:"text",text}` or `{type:"image_url",image_url:{url,detail?}}`. */
+export type EngineContentPart = ContentPart;
 
 /** A function the model may call (OpenAI's `tools[]` entry). `parameters` is a JSON Schema. */
 export interface EngineTool {

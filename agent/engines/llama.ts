@@ -18,6 +18,7 @@ import {
   type EngineStreamEvent,
   throwIfAborted,
 } from "./engine";
+import { contentText } from "../../events/images";
 import { fileIdentity, sha256File, validateGguf } from "./gguf";
 import {
   ChatJob,
@@ -429,7 +430,8 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
       // no place for it, so the model's chat template renders the turn as if unnamed.
       messages: req.messages.map((m) => ({
         role: m.role,
-        content: m.content,
+        // text only: this engine reads no images (its capabilities say so, and the agent hands it none)
+        content: contentText(m.content),
         ...(m.toolCalls ? { toolCalls: m.toolCalls } : {}),
         ...(m.toolCallId !== undefined ? { toolCallId: m.toolCallId } : {}),
       })),
@@ -568,6 +570,8 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
         tools: info.tools,
         jsonSchema: true,
         contextLength: info.contextSize,
+        // node-llama-cpp here loads no multimodal projector: images are for a server that does (--engine openai)
+        vision: false,
       };
     },
 

@@ -51,7 +51,20 @@ export interface OpenAiEngineOptions {
    * that ignores `logprobs` would otherwise fail every job that asks for them.
    */
   capabilities?: Partial<EngineCapabilities>;
+  /**
+   * Where `capabilities.vision` is not set: ask the server's GET /props (beside /v1, as /health)
+   * whether it reads images. llama-server started with a multimodal projector (--mmproj) answers
+   * `"modalities": {"vision": true}`; a server without that route (vLLM, Ollama) or without that
+   * field (an older llama-server) is taken as not reading them. Read once; a failed read is
+   * taken as no and asked again once `propsRetryMs` (default 60 s) passed: capabilities() is
+   * asked on jobs with tools or log probabilities too, which must not each wait on a hung /props.
+   */
+  visionFromProps?: boolean;
+  propsRetryMs?: number;
 }
+
+/** The part of llama-server's GET /props read here. */
+const Props = z.object({ modalities: z.object({ vision: z.boolean().optional() }).loose().nullish() }).loose();
 
 const ModelList = z.object({
   // Ollama with no model pulled answers {"object":"list","data":null}: read as no models (cli.ts says to pull one).
@@ -434,6 +447,7 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
    * the usual http://host:port/v1; under the prefix for a proxy's http://host/llm/v1).
    */
   const healthUrl = `${baseUrl.replace(/\/v1$/, "")}/health`;
+  const propsUrl = `${baseUrl.replace(/\/v1$/, "")}/props`;
 
   /**
    * One HTTP exchange with timeout + caller abort covering headers AND body; `at` overrides the
@@ -660,6 +674,22 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     const { status, bodyText } = await exchange(path, { method: "POST", body }, req.signal);
     if (status < 200 || status > 299) throw httpError("POST", path, status, bodyText, req.model);
     return bodyText;
+  }
+
+  /** Whether llama-server's GET /props says it reads images (visionFromProps); read once, a failure asked again. */
+  let props: Promise<boolean> | undefined;
+  let propsRetryAt = 0;
+  function propsVision(): Promise<boolean> {
+    if (props === undefined && Date.now() < propsRetryAt) return Promise.resolve(false);
+    props ??= exchange("/props", { method: "GET" }, undefined, { url: propsUrl, timeoutMs: healthTimeoutMs }).then(
+      ({ status, bodyText }) => status >= 200 && status <= 299 && Props.safeParse(jsonOrText(bodyText)).data?.modalities?.vision === true,
+      () => {
+        props = undefined;
+        propsRetryAt = Date.now() + (opts.propsRetryMs ?? 60_000);
+        return false;
+      },
+    );
+    return props;
   }
 
   /** The server's models with their context length when it says (vLLM: max_model_len); read once. */
@@ -920,7 +950,8 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       return {
         ...DEFAULT_CAPABILITIES,
         ...(contextLength ? { contextLength } : {}),
-        // Log probabilities only when the owner says the server returns them (opts.capabilities).
+        ...(opts.visionFromProps && opts.capabilities?.vision === undefined ? { vision: await propsVision() } : {}),
+        // Log probabilities and images only when the owner says the server takes them (opts.capabilities).
         ...opts.capabilities,
       };
     },

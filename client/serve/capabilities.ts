@@ -1,4 +1,4 @@
-import { invalid, modelNotFound, unsupported } from "./errors";
+import { invalid, modelNotFound, OpenAiError, unsupported } from "./errors";
 import { MAX_JOB_PROMPT_TOKENS, MAX_JOB_TOKENS } from "../../events/api";
 import type { AskMessage, ModelCapabilities, ModelInfo, ResponseFormat, Tool, ToolChoice } from "./types";
 
@@ -70,6 +70,7 @@ export interface ChatNeeds {
  */
 export function checkChat(model: ModelInfo | undefined, need: ChatNeeds): void {
   const caps = model?.capabilities;
+  checkImages(model, need);
   if (!caps) return;
   const id = model!.id;
   if (!caps.chat) throw unsupported("model", `model "${id}" does not serve chat completions (it serves:${served(caps)})`);
@@ -89,6 +90,29 @@ export function checkChat(model: ModelInfo | undefined, need: ChatNeeds): void {
   }
   checkLogprobs(id, caps, need.logprobs === true, need.topLogprobs);
   checkMaxTokens(id, caps, need.maxTokens, need.maxTokensParam);
+}
+
+/**
+ * Images only for a model whose listing says vision: every live worker of it reads them (an older
+ * agent, which never says so, cannot open a request that holds them). Refused too where the
+ * listing has no capabilities at all, unlike the other checks: such a worker would fail the job
+ * after the hold. Without a model list (undefined) the worker decides.
+ */
+function checkImages(model: ModelInfo | undefined, need: ChatNeeds): void {
+  if (!model || model.capabilities?.vision === true) return;
+  for (const [i, m] of need.messages.entries()) {
+    if (typeof m.content === "string") continue;
+    const j = m.content.findIndex((p) => p.type === "image_url");
+    if (j < 0) continue;
+    const param = `${need.messageParam?.(i) ?? `messages.${i}`}.content.${j}`;
+    throw new OpenAiError(
+      400,
+      "invalid_request_error",
+      "unsupported_content",
+      `${param}: model "${model.id}" does not read images (not every worker serving it says vision; see GET /v1/models)`,
+      { param },
+    );
+  }
 }
 
 /** For /v1/completions: whether the model continues a raw prompt; else the prompt goes through its chat template. */

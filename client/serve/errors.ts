@@ -151,7 +151,10 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
   ) {
     return pick(502, "upstream_verification_error", { retryable: false });
   }
-  if (/^(invalid|validation|bad_request)|too_long|too_large/.test(c)) return pick(400, "invalid_request_error");
+  // The SDK's refusal of a request past the envelope's cap (AskInputError request_too_large): before anything was held.
+  if (c === "request_too_large") return pick(413, "invalid_request_error");
+  if (/^(invalid|validation|bad_request)|too_long|too_large|^remote_image_url$|^unsupported_content$/.test(c))
+    return pick(400, "invalid_request_error");
   if (typeof e.status === "number" && e.status >= 400 && e.status <= 599) {
     // An API error the SDK passed through: a 4xx from the coordinator is a problem of this proxy's
     // account or configuration, not of the local app, so it is reported as a bad gateway (a 404 stays one).

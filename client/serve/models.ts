@@ -22,6 +22,8 @@ const card = (m: ListedModel) => ({
           context_length: m.capabilities.contextLength ?? null,
           // Said outright: a request for them is a 400 naming the parameter unless this is true.
           logprobs: m.capabilities.logprobs === true,
+          // images in user messages (data: URLs): a request with one is a 400 naming the part unless this is true
+          vision: m.capabilities.vision === true,
         },
       }
     : {}),

@@ -14,7 +14,16 @@ import {
 } from "./answer";
 import { chatAsk } from "./chat-completions";
 import { invalid, unsupported } from "./errors";
-import { extraFields, FunctionChoiceSchema, FunctionToolSchema, InputItems, partsText, readJson, ResponsesBody } from "./schemas";
+import {
+  contentParts,
+  extraFields,
+  FunctionChoiceSchema,
+  FunctionToolSchema,
+  InputItems,
+  partsText,
+  readJson,
+  ResponsesBody,
+} from "./schemas";
 import type { AskMessage, AskResult, OpenAiErrorMapping, ProxyContext, ResponseFormat, Tool, ToolCall, ToolChoice } from "./types";
 
 /**
@@ -131,7 +140,12 @@ function conversation(body: ResponsesBody): { messages: AskMessage[]; params: st
     if (type === "message") {
       const m = parseAt(InputItems.message, raw, at);
       const role = m.role === "developer" ? "system" : m.role;
-      push({ role, content: textOf(m.content, `${at}.content`, role === "assistant") }, at);
+      // A user's input_image parts (data: URLs) travel as chat image parts; its text as before.
+      const content =
+        role === "user" && typeof m.content !== "string"
+          ? contentParts(m.content, `${at}.content`, ["input_text", "output_text"], "input_image")
+          : textOf(m.content, `${at}.content`, role === "assistant");
+      push({ role, content }, at);
     } else if (type === "function_call") {
       const c = parseAt(InputItems.function_call, raw, at);
       const call: ToolCall = { id: c.call_id, type: "function", function: { name: c.name, arguments: c.arguments } };

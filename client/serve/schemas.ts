@@ -1,8 +1,9 @@
 import { z } from "zod";
 import type { HttpRequest } from "../../edge/http";
 import { MessageName } from "../../events/envelope";
+import { imageUrlProblem } from "../../events/images";
 import { invalid, OpenAiError, zodMessage, zodParam } from "./errors";
-import type { AskMessage, ResponseFormat, Tool, ToolChoice } from "./types";
+import type { AskContentPart, AskMessage, ResponseFormat, Tool, ToolChoice } from "./types";
 
 /**
  * The OpenAI request bodies the proxy accepts, and how they are read. Every field OpenAI
@@ -196,10 +197,15 @@ export function contentText(content: z.infer<typeof Content> | null | undefined,
   return partsText(content, `${at}.content`, assistant, ["text"]);
 }
 
+/** A user message's content: its text, or with images its parts (chat's image_url parts). */
+function userContent(content: z.infer<typeof Content>, at: string): string | AskContentPart[] {
+  return typeof content === "string" ? content : contentParts(content, `${at}.content`, ["text"], "image_url");
+}
+
 /**
  * The text of a list of content parts, `at` the list's path: parts of the text types given (chat's
  * "text", the Responses API's "input_text" and "output_text"), and for an assistant its `refusal`
- * parts; any other part (image, file, audio: this network's engines take text only) is a 400 naming it.
+ * parts; any other part (an image outside a user message, a file, audio) is a 400 naming it.
  */
 export function partsText(
   parts: ReadonlyArray<{ type: string; text?: unknown; refusal?: unknown }>,
@@ -211,9 +217,55 @@ export function partsText(
     .map((part, i) => {
       if (textTypes.includes(part.type) && typeof part.text === "string") return part.text;
       if (assistant && part.type === "refusal" && typeof part.refusal === "string") return part.refusal;
-      throw invalid("unsupported_content", `${at}.${i}: content part type "${part.type}" is not supported (text only)`, `${at}.${i}`);
+      const image = part.type === "image_url" || part.type === "input_image";
+      throw invalid(
+        "unsupported_content",
+        `${at}.${i}: content part type "${part.type}" is not supported ${image ? "here (images are taken in user messages only)" : "(text and images only)"}`,
+        `${at}.${i}`,
+      );
     })
     .join("");
+}
+
+/**
+ * A user message's parts, `at` the list's path: its text when it holds no image (the sealed
+ * request is then as before images), else each part as the network seals it, in order (so a
+ * part's index is the request's own, for a 400's `param`). `imageType`: chat's "image_url"
+ * ({image_url: {url, detail}}, or a bare URL string as some clients send) or the Responses
+ * API's "input_image" ({image_url, detail}). Only data: URLs are taken (events/envelope.ts
+ * imageUrlProblem): a remote one is 400 remote_image_url, a malformed one 400 invalid_image_url.
+ * Whether the model reads images is checked with the rest of its capabilities (checkChat).
+ */
+export function contentParts(
+  parts: ReadonlyArray<Record<string, unknown> & { type: string }>,
+  at: string,
+  textTypes: readonly string[],
+  imageType: "image_url" | "input_image",
+): string | AskContentPart[] {
+  if (!parts.some((p) => p.type === imageType)) return partsText(parts, at, false, textTypes);
+  return parts.map((part, i): AskContentPart => {
+    const where = `${at}.${i}`;
+    if (part.type !== imageType) return { type: "text", text: partsText([part], where, false, textTypes) };
+    const raw = part.image_url;
+    const { url, detail } = (
+      typeof raw === "string" ? { url: raw, detail: part.detail } : typeof raw === "object" && raw !== null ? raw : {}
+    ) as { url?: unknown; detail?: unknown };
+    if (typeof url !== "string") {
+      const file = imageType === "input_image" && part.file_id != null;
+      throw invalid(
+        file ? "unsupported_content" : "invalid_request",
+        file
+          ? `${where}: file_id is not supported: Cocoon stores no files; send the image as a data: URL in image_url`
+          : `${where}: an ${imageType} part needs image_url${imageType === "image_url" ? ".url" : ""}: a data:image/(png|jpeg|webp|gif);base64 URL`,
+        where,
+      );
+    }
+    const problem = imageUrlProblem(url);
+    if (problem) throw invalid(problem.code, `${where}: ${problem.message}`, where);
+    if (detail != null && detail !== "auto" && detail !== "low" && detail !== "high")
+      throw invalid("invalid_request", `${where}: detail must be "auto", "low" or "high"`, where);
+    return { type: "image_url", image_url: { url, ...(detail != null ? { detail } : {}) } };
+  });
 }
 
 /** The conversation in the network's terms. */
@@ -225,7 +277,7 @@ export function askMessages(messages: ChatBody["messages"]): AskMessage[] {
       case "developer":
         return { role: "system", content: contentText(m.content, at), ...(m.name ? { name: m.name } : {}) };
       case "user":
-        return { role: "user", content: contentText(m.content, at), ...(m.name ? { name: m.name } : {}) };
+        return { role: "user", content: userContent(m.content, at), ...(m.name ? { name: m.name } : {}) };
       case "assistant":
         return {
           role: "assistant",

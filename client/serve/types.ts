@@ -24,9 +24,16 @@ export type ResponseFormat =
   | { type: "json_object" }
   | { type: "json_schema"; json_schema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean | null } };
 
+/**
+ * A content part as the network seals it (OpenAI's chat shape): text, or an image as a
+ * data:image/(png|jpeg|webp|gif);base64 URL. Only user messages hold parts, and only when they hold an image.
+ */
+export type AskContentPart =
+  { type: "text"; text: string } | { type: "image_url"; image_url: { url: string; detail?: "auto" | "low" | "high" } };
+
 export interface AskMessage {
   role: "system" | "user" | "assistant" | "tool";
-  content: string;
+  content: string | AskContentPart[];
   /** assistant: the calls it made */
   toolCalls?: ToolCall[];
   /** tool: the call this message answers */

@@ -93,6 +93,7 @@ import {
 } from "../../events/api";
 import type { EnvelopeHeader, ReceiptBody, ReplyEnvelope, RequestEnvelope } from "../../events/envelope";
 import { RequestPlaintext } from "../../events/envelope";
+import { contentText } from "../../events/images";
 import { Voucher } from "../../events/money";
 import { MatchingMessage } from "../../events/queue";
 import { SignedWithdrawalView, WithdrawRequest } from "../../events/withdrawals";
@@ -1417,8 +1418,9 @@ export class Sim {
     const h = job.envelope.header;
     let content: string | undefined;
     try {
-      content = RequestPlaintext.parse(JSON.parse(new TextDecoder().decode(openRequest(job.envelope, { workerId: a.id, kem: a.kem }))))
+      const first = RequestPlaintext.parse(JSON.parse(new TextDecoder().decode(openRequest(job.envelope, { workerId: a.id, kem: a.kem }))))
         .messages?.[0]?.content;
+      content = first === undefined ? undefined : contentText(first);
     } catch {
       content = undefined;
     }
