@@ -14,34 +14,18 @@
  */
 import { describe, expect, it } from "vitest";
 import { internal, toNano } from "@ton/core";
-import { startLocalChain } from "../../local/chain";
 import { accountIdToUint } from "../../core/chain/account";
 import { getBalance, requesterAccount } from "../../core/ledger";
 import { getWithdrawal, releaseExpiredWithdrawals, requestWithdrawal, DEFAULT_RELEASE_GRACE_SECONDS } from "../../core/withdrawals";
-import { collectingAlerts } from "../../core/chain/dedup";
-import { pendingWithdrawalAccount, StoreChainLedger } from "../../core/chain/store-ledger";
-import { runWatcher } from "../../core/chain/watcher";
-import { TestStore } from "../../test/fixtures/faulty-store";
+import { pendingWithdrawalAccount } from "../../core/chain/store-ledger";
 import { withdrawBody } from "../../contracts/vault";
 import { withdrawalFromJson } from "./ton-withdrawal-signer";
-import { NOW, accountOf, seed, withdrawalDeps } from "./ton-chain-testing";
+import { twoFundedRequesters } from "./ton-chain-testing";
 
 describe("a withdrawal seqno that died on chain unpaid (a later seqno of the account was paid)", () => {
   it("its reservation comes back to the requester when the later seqno lands; value is conserved", async () => {
     // Prepare: Alice and Bob with 10 TON each, credited by the watcher
-    const chain = await startLocalChain({ now: NOW, coordinatorSeed: seed("coordinator") });
-    const store = new TestStore();
-    let now = NOW * 1000;
-    const deps = withdrawalDeps(chain, store, () => now);
-    const ledger = new StoreChainLedger(store);
-    const alerts = collectingAlerts();
-    const watch = () => runWatcher({ reader: chain.reader, ledger, alerts, now: () => now, lagThresholdSeconds: 600_000 });
-    const [alice, bob] = [accountOf("alice"), accountOf("bob")];
-    const aliceWallet = await chain.wallet("alice");
-    const bobWallet = await chain.wallet("bob");
-    await chain.depositNano(alice, toNano("10"), { from: aliceWallet });
-    await chain.depositNano(bob, toNano("10"), { from: bobWallet });
-    await watch();
+    const { chain, store, deps, ledger, watch, at, alice, bob, aliceWallet, bobWallet } = await twoFundedRequesters();
     const credited = (await getBalance(store, requesterAccount(alice))).available;
     // Bob's 6 TON first, then Alice's seqno 0 (6 TON) and seqno 1 (1 TON)
     const views = [
@@ -75,8 +59,7 @@ describe("a withdrawal seqno that died on chain unpaid (a later seqno of the acc
     expect(await ledger.liabilities()).toBe(totals.deposited - totals.withdrawn - totals.paid);
 
     // Act: past every expiry, the release finds nothing more to give back (no double return)
-    now = (views[2]!.expiry + DEFAULT_RELEASE_GRACE_SECONDS + 1) * 1000;
-    chain.blockchain.now = Math.floor(now / 1000);
+    at((views[2]!.expiry + DEFAULT_RELEASE_GRACE_SECONDS + 1) * 1000);
     await watch();
     expect((await releaseExpiredWithdrawals(deps, alice)).released).toBe(0);
     expect((await getBalance(store, requesterAccount(alice))).available).toBe(credited - toNano("1"));

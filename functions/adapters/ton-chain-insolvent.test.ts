@@ -9,34 +9,17 @@
  */
 import { describe, expect, it } from "vitest";
 import { internal, toNano } from "@ton/core";
-import { startLocalChain } from "../../local/chain";
 import { accountIdToUint } from "../../core/chain/account";
 import { getBalance, requesterAccount } from "../../core/ledger";
 import { DEFAULT_RELEASE_GRACE_SECONDS, getWithdrawal, releaseExpiredWithdrawals, requestWithdrawal } from "../../core/withdrawals";
-import { collectingAlerts } from "../../core/chain/dedup";
-import { StoreChainLedger } from "../../core/chain/store-ledger";
-import { runWatcher } from "../../core/chain/watcher";
-import { TestStore } from "../../test/fixtures/faulty-store";
 import { withdrawBody } from "../../contracts/vault";
 import { withdrawalFromJson } from "./ton-withdrawal-signer";
-import { NOW, accountOf, seed, withdrawalDeps } from "./ton-chain-testing";
+import { twoFundedRequesters } from "./ton-chain-testing";
 
 describe("a withdrawal the vault refuses at payment, seen by the coordinator", () => {
   it("the paid one lands, the refused one is released at its expiry and can be withdrawn again; the ledger never books what was not paid", async () => {
     // Prepare: two requesters with 10 TON each, credited by the watcher
-    const chain = await startLocalChain({ now: NOW, coordinatorSeed: seed("coordinator") });
-    const store = new TestStore();
-    let now = NOW * 1000;
-    const deps = withdrawalDeps(chain, store, () => now);
-    const ledger = new StoreChainLedger(store);
-    const alerts = collectingAlerts();
-    const watch = () => runWatcher({ reader: chain.reader, ledger, alerts, now: () => now, lagThresholdSeconds: 600_000 });
-    const [alice, bob] = [accountOf("alice"), accountOf("bob")];
-    const aliceWallet = await chain.wallet("alice");
-    const bobWallet = await chain.wallet("bob");
-    await chain.depositNano(alice, toNano("10"), { from: aliceWallet });
-    await chain.depositNano(bob, toNano("10"), { from: bobWallet });
-    await watch();
+    const { chain, store, deps, ledger, alerts, watch, at, alice, bob, aliceWallet, bobWallet } = await twoFundedRequesters();
     const credited = (await getBalance(store, requesterAccount(bob))).available;
     const views = [
       await requestWithdrawal(deps, alice, { amount: credited, to: aliceWallet.address.toRawString() }),
@@ -66,8 +49,7 @@ describe("a withdrawal the vault refuses at payment, seen by the coordinator", (
     expect(totals.deposited - totals.withdrawn - totals.paid).toBe(await ledger.liabilities());
 
     // Act: past Bob's expiry, the watcher caught up, the release
-    now = (views[1]!.expiry + DEFAULT_RELEASE_GRACE_SECONDS + 1) * 1000;
-    chain.blockchain.now = Math.floor(now / 1000);
+    at((views[1]!.expiry + DEFAULT_RELEASE_GRACE_SECONDS + 1) * 1000);
     await watch();
     const released = await releaseExpiredWithdrawals(deps, bob);
 

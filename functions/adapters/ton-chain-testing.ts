@@ -5,7 +5,11 @@ import { internal } from "@ton/sandbox";
 import type { CoreDeps } from "../../core/deps";
 import type { Store } from "../../core/ports";
 import type { WithdrawalDeps } from "../../core/withdrawals";
-import type { LocalChain } from "../../local/chain";
+import { collectingAlerts } from "../../core/chain/dedup";
+import { StoreChainLedger } from "../../core/chain/store-ledger";
+import { runWatcher } from "../../core/chain/watcher";
+import { startLocalChain, type LocalChain } from "../../local/chain";
+import { TestStore } from "../../test/fixtures/faulty-store";
 import { tonWithdrawalSigner } from "./ton-withdrawal-signer";
 
 export const NOW = 1_750_000_000;
@@ -51,4 +55,30 @@ export async function floodVault(chain: LocalChain, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
     await chain.blockchain.sendMessage(internal({ from: attacker.address, to: chain.vaultAddress, value: toNano("0.01"), bounce: false }));
   }
+}
+
+/**
+ * A sandbox vault with Alice and Bob holding 10 TON each, credited by a watcher run over a fresh
+ * store: what the withdrawal-at-the-vault suites start from. `at(ms)` moves the coordinator's
+ * clock and the chain's together; `watch()` runs the watcher once more.
+ */
+export async function twoFundedRequesters() {
+  const chain = await startLocalChain({ now: NOW, coordinatorSeed: seed("coordinator") });
+  const store = new TestStore();
+  let now = NOW * 1000;
+  const deps = withdrawalDeps(chain, store, () => now);
+  const ledger = new StoreChainLedger(store);
+  const alerts = collectingAlerts();
+  const watch = () => runWatcher({ reader: chain.reader, ledger, alerts, now: () => now, lagThresholdSeconds: 600_000 });
+  const [alice, bob] = [accountOf("alice"), accountOf("bob")];
+  const aliceWallet = await chain.wallet("alice");
+  const bobWallet = await chain.wallet("bob");
+  await chain.depositNano(alice, toNano("10"), { from: aliceWallet });
+  await chain.depositNano(bob, toNano("10"), { from: bobWallet });
+  await watch();
+  const at = (ms: number) => {
+    now = ms;
+    chain.blockchain.now = Math.floor(ms / 1000);
+  };
+  return { chain, store, deps, ledger, alerts, watch, at, alice, bob, aliceWallet, bobWallet };
 }
