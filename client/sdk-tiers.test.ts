@@ -284,3 +284,60 @@ describe("the tiers a job asks the coordinator for", () => {
     expect(dev).toEqual([expect.objectContaining({ tiers: ["tdx", "dev"] })]);
   });
 });
+
+/**
+ * The wait for a challenge's answer (killing the survivors of `npm run mutation -- client/sdk.ts#challenge`):
+ * each GET long-polls for at most 20 s and never past the caller's deadline, a pending view is
+ * asked again, and a worker that never answers ends at the deadline as challenge_timeout.
+ */
+describe("freshAttestation: waiting for the worker's answer", () => {
+  /** A client whose clock the stub moves: each GET of the challenge takes `pollMs`, and answers `views[i]` (pending past the list's end). */
+  function pollingWorld(w: Worker, views: Array<"pending" | "answered">, pollMs: number) {
+    let now = T0;
+    const c = new CocoonClient({ apiUrl: "http://127.0.0.1:9", key: generateSigningKey(), allowDev: true, now: () => now });
+    let nonce: Uint8Array | undefined;
+    const waits: number[] = [];
+    c.api.request = (async (route: { path: string }, req: { body?: { workerId: string; nonce: string }; query?: { wait?: number } }) => {
+      if (route.path === "/v1/attestations") {
+        nonce = b64u.decode(req.body!.nonce);
+        return { challengeId: CHALLENGE_ID, expiresAt: T0 + 600_000, workerId: req.body!.workerId, hpkePublicKey: hpkeOf(w), tier: "dev" };
+      }
+      if (route.path === "/v1/attestations/{id}") {
+        waits.push(req.query?.wait as number);
+        now += pollMs;
+        const status = views[waits.length - 1] ?? "pending";
+        return status === "answered"
+          ? { challengeId: CHALLENGE_ID, workerId: "w", status, expiresAt: T0 + 600_000, attestation: devEvidence(w, nonce!) }
+          : { challengeId: CHALLENGE_ID, workerId: "w", status, expiresAt: T0 + 600_000 };
+      }
+      throw new Error(`stub: no answer for ${route.path}`);
+    }) as typeof c.api.request;
+    return { c, waits };
+  }
+
+  it("asks again while the challenge is pending, each long-poll for the time left in whole seconds, at most 20", async () => {
+    // Prepare: pending twice (each GET takes 20 s of the clock), then answered
+    const w = newWorker();
+    const { c, waits } = pollingWorld(w, ["pending", "pending", "answered"], 20_000);
+
+    // Act
+    const fresh = await c.freshAttestation(w.signing.id, { tiers: ["dev"], timeoutMs: 45_500 });
+
+    // Assess: 45.5 s left → 20 (the cap), 25.5 s → 20, 5.5 s → 6 (rounded up)
+    expect(fresh).toMatchObject({ ok: true, tier: "dev" });
+    expect(waits).toEqual([20, 20, 6]);
+  });
+
+  it("a worker that never answers ends at the deadline as challenge_timeout, not before and not never", async () => {
+    // Prepare: always pending; each GET takes 10 s
+    const w = newWorker();
+    const { c, waits } = pollingWorld(w, [], 10_000);
+
+    // Act
+    const r = await refusal(c.freshAttestation(w.signing.id, { tiers: ["dev"], timeoutMs: 30_000 }));
+
+    // Assess: three polls (30, 20, 10 s left), the third ending exactly at the deadline: no fourth of 0 s
+    expect(r).toMatchObject({ code: "challenge_timeout" });
+    expect(waits).toEqual([20, 20, 10]);
+  });
+});
