@@ -13,7 +13,7 @@ import type { RelayChunk } from "../events/relay";
 import type { BilledUsage } from "../events/common";
 import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
 import { MAX_REPLY_BYTES, MAX_REPLY_CHUNKS } from "../events/envelope";
-import { contentText, IMAGE_PROMPT_TOKENS, imageCount, imageUrlProblem } from "../events/images";
+import { contentText, firstImageProblem, IMAGE_PROMPT_TOKENS, imageCount } from "../events/images";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
 import { openRequest, requestHash, sealReply } from "../core/crypto/envelope";
 import { MAX_CHUNK_PLAINTEXT, ReplyStreamSealer } from "../core/crypto/reply-stream";
@@ -743,13 +743,8 @@ export function promptFloor(p: RequestPlaintextParsed): number {
  * bytes its decoder may read otherwise than ours (or fail on after the work).
  */
 function checkImageUrls(p: RequestPlaintextParsed): void {
-  for (const [i, m] of (p.messages ?? []).entries()) {
-    if (typeof m.content === "string") continue;
-    for (const [j, part] of m.content.entries()) {
-      const problem = part.type === "image_url" ? imageUrlProblem(part.image_url.url) : undefined;
-      if (problem) throw new JobFailure("bad_request", `messages.${i}.content.${j}: ${problem.message}`);
-    }
-  }
+  const problem = firstImageProblem(p.messages);
+  if (problem) throw new JobFailure("bad_request", `${problem.path}: ${problem.message}`);
 }
 
 /** The images of a request (chat messages' image parts). */

@@ -14,7 +14,7 @@ import {
   type PrepareResponse,
   type Quote,
 } from "../events/api";
-import { contentText, IMAGE_PROMPT_TOKENS, imageCount, imageUrlProblem } from "../events/images";
+import { contentText, firstImageProblem, IMAGE_PROMPT_TOKENS, imageCount } from "../events/images";
 import {
   type ContentPart,
   MAX_CHOICES,
@@ -604,14 +604,8 @@ export const sealedSizeBound = (bytes: number) => Math.ceil(((bytes + 16) * 4) /
 
 /** Each image part's URL refused before anything is sent, by the sealed schema's rule, with its code and the part's path. */
 function checkImages(messages: ChatMessage[] | undefined): void {
-  (messages ?? []).forEach((m, i) => {
-    if (typeof m.content === "string") return;
-    m.content.forEach((part, j) => {
-      if (part?.type !== "image_url") return;
-      const problem = imageUrlProblem(typeof part.image_url?.url === "string" ? part.image_url.url : "");
-      if (problem) throw new AskInputError(`messages.${i}.content.${j}`, `messages.${i}.content.${j}: ${problem.message}`, problem.code);
-    });
-  });
+  const problem = firstImageProblem(messages);
+  if (problem) throw new AskInputError(problem.path, `${problem.path}: ${problem.message}`, problem.code);
 }
 
 /** The sealed request an AskOptions stands for, checked with the one schema the agent parses it with. */

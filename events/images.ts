@@ -60,3 +60,22 @@ export const contentText = (content: string | ReadonlyArray<{ type: string; text
 /** How many images a message's content holds. */
 export const imageCount = (content: string | ReadonlyArray<{ type: string }>): number =>
   typeof content === "string" ? 0 : content.filter((p) => p.type === "image_url").length;
+
+/**
+ * The first image part among `messages` whose URL imageUrlProblem refuses, with the part's path
+ * (`messages.<i>.content.<j>`), or undefined: the one walk the SDK (before sealing) and the agent
+ * (after opening) both make. Takes unchecked input: a part without a string URL is a problem too.
+ */
+export function firstImageProblem(
+  messages: ReadonlyArray<{ content: string | ReadonlyArray<{ type?: string; image_url?: { url?: unknown } }> }> | undefined,
+): { path: string; code: "remote_image_url" | "invalid_image_url"; message: string } | undefined {
+  for (const [i, m] of (messages ?? []).entries()) {
+    if (typeof m.content === "string") continue;
+    for (const [j, part] of m.content.entries()) {
+      if (part?.type !== "image_url") continue;
+      const problem = imageUrlProblem(typeof part.image_url?.url === "string" ? part.image_url.url : "");
+      if (problem) return { path: `messages.${i}.content.${j}`, ...problem };
+    }
+  }
+  return undefined;
+}
