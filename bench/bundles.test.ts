@@ -6,8 +6,12 @@
  * each stays within 300 KB. Only the scheduled functions talk to TON, and they too without a TON
  * library (their cells, BOCs and wallet are functions/adapters/ton-*.ts).
  */
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
-import { BUNDLE_TARGET_KB, buildHandler, handlerModules } from "./bundles";
+import { BUNDLE_TARGET_KB, buildHandler, handlerModules, lambdaEnv } from "./bundles";
 
 describe("Lambda bundles, built as the stack builds them", () => {
   it.each(handlerModules().filter((h) => !h.startsWith("schedule/")))(
@@ -38,4 +42,26 @@ describe("Lambda bundles, built as the stack builds them", () => {
     },
     60_000,
   );
+
+  it("embeds the OpenAPI document gzipped, and the built handler serves it whole", async () => {
+    // Prepare
+    const committed: unknown = JSON.parse(readFileSync(join(__dirname, "..", "functions", "http", "openapi.json"), "utf8"));
+    const b = await buildHandler("http/openapi");
+    const call = `const m = await import(${JSON.stringify(pathToFileURL(b.entry).href)});
+      const r = await m.handler({ version: "2.0", routeKey: "GET /openapi.json", rawPath: "/openapi.json", rawQueryString: "", headers: {}, isBase64Encoded: false,
+        requestContext: { http: { method: "GET", path: "/openapi.json", protocol: "HTTP/1.1", sourceIp: "203.0.113.7", userAgent: "t" }, requestId: "r1", routeKey: "GET /openapi.json", stage: "$default", domainName: "t.example" } }, {});
+      process.stdout.write(JSON.stringify({ status: r.statusCode, body: r.body }));`;
+
+    // Act
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", call], {
+      env: { PATH: process.env.PATH ?? "", ...lambdaEnv("http/openapi") },
+      encoding: "utf8",
+    });
+    const served = JSON.parse(run.stdout) as { status: number; body: string };
+
+    // Assess: the document is not in the bundle as text, and what the handler serves is the committed document
+    expect(b.bytes / 1024).toBeLessThan(260);
+    expect(served.status).toBe(200);
+    expect(JSON.parse(served.body)).toEqual(committed);
+  }, 60_000);
 });
