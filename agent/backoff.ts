@@ -41,36 +41,11 @@ export function backoff(o: BackoffOptions = {}): Backoff {
 }
 
 /**
- * A sleep that `wake()` ends early (a stop or drain should not wait out a 30 s backoff). Its
- * timer does not keep the process alive on its own.
- */
-export function interruptibleSleep() {
-  let wake: (() => void) | undefined;
-  return {
-    sleep(ms: number): Promise<void> {
-      return new Promise((resolve) => {
-        const t = setTimeout(done, ms);
-        t.unref();
-        function done() {
-          clearTimeout(t);
-          wake = undefined;
-          resolve();
-        }
-        wake = done;
-      });
-    },
-    wake() {
-      wake?.();
-    },
-  };
-}
-
-/**
  * A sleep of `ms` that an abort of `signal` ends at once (resolves; the caller checks the
- * signal). Its timer keeps the process alive, as the plain sleep it replaces did: a wait for
- * the API may be all a starting agent has to do.
+ * signal). Its timer keeps the process alive unless `keepAlive` is false: a wait for the API may
+ * be all a starting agent has to do, while the running agent's sleeps must not hold a stop.
  */
-export function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<void> {
+export function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined, { keepAlive = true } = {}): Promise<void> {
   if (signal?.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
@@ -79,8 +54,27 @@ export function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined):
       resolve();
     };
     const t = setTimeout(done, ms);
+    if (!keepAlive) t.unref();
     signal?.addEventListener("abort", done, { once: true });
   });
+}
+
+/**
+ * A sleep that `wake()` ends early (a stop or drain should not wait out a 30 s backoff). Its
+ * timer does not keep the process alive on its own. A wake with nobody asleep is lost, on purpose:
+ * the callers check their flags before each sleep.
+ */
+export function interruptibleSleep() {
+  let current: AbortController | undefined;
+  return {
+    async sleep(ms: number): Promise<void> {
+      current = new AbortController();
+      await sleepUnlessAborted(ms, current.signal, { keepAlive: false });
+    },
+    wake() {
+      current?.abort();
+    },
+  };
 }
 
 /**
@@ -95,10 +89,8 @@ export function unlessAborted<T>(p: Promise<T>, signal: AbortSignal | undefined,
     return Promise.reject(stopped());
   }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      p.catch(() => {});
-      reject(stopped());
-    };
+    // p's later failure is handled below (a second reject of this promise is a no-op)
+    const onAbort = () => reject(stopped());
     signal.addEventListener("abort", onAbort, { once: true });
     p.then(
       (v) => {

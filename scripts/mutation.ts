@@ -348,6 +348,7 @@ const TESTS: Record<string, string[]> = {
   "client/serve/capabilities.ts": SERVE_TESTS,
   "agent/metrics.ts": ["agent/observability*.test.ts", "agent/metrics*.test.ts"],
   "agent/runtime.ts": AGENT_RUNTIME_TESTS,
+  "agent/backoff.ts": ["agent/backoff.test.ts"],
   // the fresh-evidence suites: the SDK's (stubbed API) and the one against a local network
   ...Object.fromEntries(
     ["challenge", "freshCandidates", "defaultTiers"].map((m) => [
