@@ -25,6 +25,22 @@ describe("cocoon-agent status and redeem without a worker key (they read; they n
   });
 });
 
+describe("cocoon-agent status and redeem --help (they never make a key)", () => {
+  it.each(["status", "redeem"])("%s --help does not say the key is created, and names init; start's still does", async (cmd) => {
+    // Prepare
+    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-help-"));
+    // Act
+    const help = await agentIn(home, [cmd, "--help"]);
+    const startHelp = await agentIn(home, ["start", "--help"]);
+    // Assess: commander wraps help lines, so the words are compared with the whitespace folded
+    const words = (s: string) => s.replace(/\s+/g, " ");
+    expect(help.code).toBe(0);
+    expect(words(help.out)).not.toContain("created on first use");
+    expect(words(help.out)).toContain("as cocoon-agent init made it; never created here");
+    expect(words(startHelp.out)).toContain("created on first use");
+  });
+});
+
 describe("cocoon-agent failures under --json: one JSON line on stderr, as `cocoon` prints them", () => {
   it("status --json without a key: {error:{code:no_key,…,status:0}} on stderr, stdout empty, exit 2", async () => {
     // Prepare
@@ -88,6 +104,24 @@ describe("cocoon-agent start with the builtin engine and a model it does not ser
     expect(r.code).toBe(78);
     expect(r.err).toContain("error [bad_config]: models (--model, COCOON_MODELS or agent.json): the builtin engine");
     expect(r.err).toContain("serves only cocoon-builtin-echo, not my-model");
+  });
+});
+
+describe("cocoon-agent start --model-file with no such file", () => {
+  it("is refused with exit 78 (not restarted by the unit), naming the setting and the path, under --json too", async () => {
+    // Prepare: a closed API port; should the check be missed, the load fails with exit 1 instead
+    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-no-model-file-"));
+    const missing = join(home, "models", "typo.gguf");
+    const argv = ["start", "--api", "http://127.0.0.1:1", "--dev-attestation", "--metrics-port", "0", "--model-file", missing];
+    // Act
+    const text = await agentIn(home, argv);
+    const json = await agentIn(home, [...argv, "--json"]);
+    // Assess
+    expect([text.code, json.code]).toEqual([78, 78]);
+    expect(text.err).toContain(
+      `error [bad_config]: modelFile (--model-file, COCOON_MODEL_FILE or agent.json): cannot read the model file ${missing}: there is no such file`,
+    );
+    expect(JSON.parse(json.err.trim().split("\n").at(-1)!)).toMatchObject({ error: { code: "bad_config", status: 0 } });
   });
 });
 

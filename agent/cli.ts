@@ -7,7 +7,7 @@
  * environment, then flags; `start` logs JSON lines to stdout and serves /metrics and /status on
  * 127.0.0.1; `status` reads both the coordinator and the running agent.
  */
-import { existsSync } from "node:fs";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { AttestationTier } from "../events/attestation";
 import { generateKemKey } from "../core/crypto/keys";
@@ -89,8 +89,8 @@ tier: no TEE, listed as NOT confidential, chosen only by requesters who ask for 
 dev (SIMULATED evidence, local testing only).
 Settings: the config file (cocoon-agent init; default $COCOON_HOME/agent.json or
 ./.cocoon/agent.json, or --config / COCOON_AGENT_CONFIG), then COCOON_* variables, then flags.
-The key: --key FILE (default $COCOON_HOME/worker.key or ./.cocoon/worker.key, created on first
-use, never printed; kept across upgrades and init --force).
+The key: --key FILE (default $COCOON_HOME/worker.key or ./.cocoon/worker.key, made by init or
+the first start, never by status or redeem; never printed; kept across upgrades and init --force).
 `;
 
 const MODEL_FILE_HELP = `
@@ -100,11 +100,19 @@ the cores; --gpu auto uses a GPU when a GPU build is installed (agent/engines/RE
 \`npm run model:tiny\` writes a tiny test model with RANDOM weights (its text means nothing).
 `;
 
-/** The options every command that talks to the API takes. */
-function connection(cmd: Command): Command {
+/**
+ * The options every command that talks to the API takes. `makesKey`: start makes a missing key;
+ * status and redeem only read one (connect's `create: false`), so their help must not say "created".
+ */
+function connection(cmd: Command, { makesKey = true }: { makesKey?: boolean } = {}): Command {
   return cmd
     .option("--api <url>", "the coordinator's API (default: the config file, COCOON_API_URL, the local network, http://127.0.0.1:8787)")
-    .option("--key <file>", "the worker's Ed25519 key file, created on first use (default $COCOON_HOME/worker.key, ./.cocoon/worker.key)")
+    .option(
+      "--key <file>",
+      makesKey
+        ? "the worker's Ed25519 key file, created on first use (default $COCOON_HOME/worker.key, ./.cocoon/worker.key)"
+        : "the worker's Ed25519 key file, as cocoon-agent init made it; never created here (default $COCOON_HOME/worker.key, ./.cocoon/worker.key)",
+    )
     .option("--json", "print JSON (and no progress)");
 }
 
@@ -319,6 +327,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       )
       .option("--config <file>", "the config file (for the metrics port)")
       .option("--metrics-port <n>", "where the running agent serves /status (default: the config's, 9464)", port),
+    { makesKey: false },
   ).action(run(async (o: ConnectionOptions & { config?: string; metricsPort?: number }) => status(o, io)));
 
   connection(
@@ -332,6 +341,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
         "the TON wallet to be paid (bound by the first voucher; default: the config's, else your sandbox wallet on the local network)",
       )
       .option("--config <file>", "the config file (for the API and the payout address)"),
+    { makesKey: false },
   ).action(
     run(async (o: ConnectionOptions & { payoutAddress?: string; config?: string }) => {
       const { config } = resolveConfig({ file: configPath(o.config), flags: flagsOf({ model: [], ...o }) });
@@ -563,6 +573,10 @@ async function serving(
     let modelDigests: Record<string, string> | undefined;
     let engineCapacity: number | undefined;
     if (config.engine === "llama") {
+      // A file that is not there (a typo, an unmounted disk) is the setting's fault, and no
+      // restart mends it: EX_CONFIG naming the setting, rather than exit 1 (model_invalid),
+      // which the unit restarted every 15 s until its start limit.
+      modelFileReadable(config.modelFile!);
       const gpu: GpuSetting = config.gpu === "cpu" ? false : (config.gpu as GpuSetting);
       const llama = createLlamaEngine({
         modelFile: config.modelFile!,
@@ -712,6 +726,21 @@ export function builtinModels(configured: string[], served: string[]): string[] 
         "serve a real model with --engine openai --engine-url URL or --model-file FILE.gguf, or drop --model",
     );
   return configured;
+}
+
+/** Throws ConfigError, naming the setting, unless `file` is a regular file this user can read. */
+export function modelFileReadable(file: string): void {
+  let why: string | undefined;
+  try {
+    accessSync(file, constants.R_OK);
+    if (!statSync(file).isFile()) why = "it is not a regular file";
+  } catch (e) {
+    why = (e as NodeJS.ErrnoException).code === "ENOENT" ? "there is no such file" : (e as Error).message;
+  }
+  if (why)
+    throw new ConfigError(
+      `modelFile (--model-file, COCOON_MODEL_FILE or agent.json): cannot read the model file ${file}: ${why}; check the path (and that the user the agent runs as may read it)`,
+    );
 }
 
 /** Engine errors that mean "not up (yet)": the server is starting, restarting or overloaded. */

@@ -68,6 +68,20 @@ describe("issue 13: agent configuration", () => {
     expect(llama).toMatch(/modelFile.*needs a GGUF model file/);
   });
 
+  it("a payout address of the wrong shape is named once, by its shape; a 48-character one with a bad checksum, by its checksum", () => {
+    // Prepare
+    const none = join(dir(), "none.json");
+    const friendly = "EQ" + "A".repeat(46); // the friendly form's shape, a checksum that does not match
+    // Act
+    const short = messageOf(() => resolveConfig({ file: none, env: {}, flags: { payoutAddress: "EQfoo" } }));
+    const typo = messageOf(() => resolveConfig({ file: none, env: {}, flags: { payoutAddress: friendly } }));
+    // Assess
+    expect(short).toMatch(/payoutAddress \(--payout-address\): must be a TON address/);
+    expect(short).not.toContain("checksum");
+    expect(typo).toContain("its checksum does not match");
+    expect(typo).not.toContain("must be a TON address");
+  });
+
   // The agent follows the policy registry toncenter reports (which jobs it accepts, at what fee):
   // over plain http whoever is on the path could rewrite it. http stays for a stand-in on loopback.
   it("tonEndpoint: https, or http only on loopback; a plain-http endpoint elsewhere is refused by name", () => {

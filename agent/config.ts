@@ -34,7 +34,10 @@ const PayoutAddress = TonAddress.superRefine((text, ctx) => {
   try {
     address = Address.parse(text);
   } catch {
-    ctx.addIssue({ code: "custom", message: `is not a valid TON address (its checksum does not match: a typo?), got "${text}"` });
+    // Only a text of the friendly form's shape can have a wrong checksum; any other already has
+    // the shape's own issue ("must be a TON address…"), and a second one blaming the checksum misleads.
+    if (/^[A-Za-z0-9_+/-]{48}$/.test(text))
+      ctx.addIssue({ code: "custom", message: `is not a valid TON address (its checksum does not match: a typo?), got "${text}"` });
     return;
   }
   if (address.workChain !== 0)

@@ -56,13 +56,37 @@ export function newProgram(name: string, description: string, io: Io, version: (
  * a missing argument or a bad option value is 64 (commander has printed why, and the help).
  */
 export async function runProgram(program: Command, argv: string[], code: () => number): Promise<number> {
+  // With --json a usage error is the one JSON line every other failure is (reportError), not
+  // commander's text and help hint, which a script reading stderr as JSON cannot parse.
+  const json = argv.slice(0, argv.includes("--") ? argv.indexOf("--") : argv.length).includes("--json");
+  const writeErr = program.configureOutput().writeErr ?? ((s: string) => void process.stderr.write(s));
+  if (json) quietUsageErrors(program);
   try {
     await program.parseAsync(argv, { from: "user" });
     return code();
   } catch (e) {
-    if (e instanceof CommanderError) return e.code === "commander.helpDisplayed" || e.code === "commander.version" ? 0 : EX_USAGE;
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
+      if (json) reportError({ out: { write: () => {} }, err: { write: writeErr } }, true, usageNotice(e));
+      return EX_USAGE;
+    }
     throw e;
   }
+}
+
+/** Commander's own error text and help hint off, on the program and every subcommand (each keeps its own copy). */
+function quietUsageErrors(cmd: Command): void {
+  cmd.configureOutput({ outputError: () => {} }).showHelpAfterError(false);
+  for (const sub of cmd.commands) quietUsageErrors(sub);
+}
+
+/** A commander error as a Notice: code `usage_error`, commander's message without its "error: " prefix. */
+function usageNotice(e: CommanderError): Notice {
+  return {
+    code: "usage_error",
+    message: `${e.message.replace(/^error: /, "")} (see --help)`,
+    details: { commander: e.code.replace(/^commander\./, "") },
+  };
 }
 
 /** A failure or a warning as a CLI reports it: its machine-readable code, and status (the HTTP status; 0 when no answer says it). */

@@ -20,7 +20,7 @@ import { defineAttestVerify } from "./commands/attest";
 import { definePolicyCommands } from "./commands/policy";
 import { defineReceiptsCommands } from "./commands/receipts";
 import { withdrawCommand } from "./commands/withdraw";
-import { cancelledNote, formatAnswer, formatCancel, withdrawalToSend } from "./format";
+import { cancelledNote, formatAnswer, formatCancel, withdrawalSent, withdrawalToSend } from "./format";
 import { VAULT_MESSAGE_VALUE, withdrawMessage } from "../api-client/vault-messages";
 import { addModelAlias, describeAliases, ModelAliasError, parseModelAlias } from "./serve/aliases";
 import { CocoonClient, VerificationError, type CocoonClientOptions } from "./sdk";
@@ -381,9 +381,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       print(
         o,
         message ? { ...w, messageValue: VAULT_MESSAGE_VALUE.toString(), message } : w,
-        message
-          ? withdrawalToSend(w, resumed, message)
-          : `withdrew ${formatTon(w.withdrawal.amount)} from the vault ${w.withdrawal.vault} to ${w.withdrawal.to}${resumed} (local TON sandbox, not mainnet)\n  tx ${w.txHash}\n  recorded by the chain watcher: ${w.status}; ${formatTon(w.available)} available`,
+        message ? withdrawalToSend(w, resumed, message) : withdrawalSent(w, resumed),
       );
     }),
   );
@@ -495,13 +493,25 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
             });
         },
       });
-      const { startServeProxy, serveBackend } = await import("./serve");
-      const p = await startServeProxy({
-        port: o.port,
-        ...(o.maxTokens !== undefined ? { defaultMaxTokens: o.maxTokens } : {}),
-        ...(o.modelAlias ? { modelAliases: Object.fromEntries(o.modelAlias) } : {}),
-        ...serveBackend(client),
-      });
+      const { startServeProxy, serveBackend, ServeProxyError } = await import("./serve");
+      let p;
+      try {
+        p = await startServeProxy({
+          port: o.port,
+          ...(o.maxTokens !== undefined ? { defaultMaxTokens: o.maxTokens } : {}),
+          ...(o.modelAlias ? { modelAliases: Object.fromEntries(o.modelAlias) } : {}),
+          ...serveBackend(client),
+        });
+      } catch (e) {
+        // Most often a second `cocoon serve` on the default port: its code and the fix, not a stack trace.
+        if (!(e instanceof ServeProxyError) || e.code !== "listen_failed") throw e;
+        const inUse = (e.cause as NodeJS.ErrnoException | undefined)?.code === "EADDRINUSE";
+        reportError(io, o.json, {
+          code: e.code,
+          message: `${e.message}${inUse ? ` (another cocoon serve, or another program): stop it, or choose another port: cocoon serve --port ${o.port + 1}` : ""}`,
+        });
+        return 2;
+      }
       // OpenAI clients never show the x-cocoon-tier header: say it here, where the user looks
       const dev = allowDev
         ? "accepting dev workers too: their attestation is SIMULATED, whoever runs them can read your prompts (without --allow-dev, and off the local network, only attested workers)\n"

@@ -1,6 +1,7 @@
 /** What `cocoon ask` prints under an answer: the usage line says how much of the completion was thinking, when the engine counted it. */
 import { describe, expect, it } from "vitest";
-import { formatAnswer } from "./format";
+import type { WithdrawOutcome } from "../api-client/money";
+import { formatAnswer, withdrawalSent } from "./format";
 import type { AskResult } from "./sdk";
 
 /** An answer as the SDK gives it once checked, with `usage` as given. */
@@ -28,5 +29,25 @@ describe("formatAnswer: the usage line", () => {
     expect(thought).toContain("usage 9 prompt + 40 completion tokens (12 of them thinking) · cost 1000 nanoTON");
     expect(uncounted).toContain("usage 9 prompt + 40 completion tokens · cost 1000 nanoTON");
     expect(none).toContain("usage 9 prompt + 40 completion tokens · cost 1000 nanoTON");
+  });
+});
+
+describe("withdrawalSent: cocoon withdraw on the local network", () => {
+  it("names the withdrawal's seqno, which cocoon withdrawal takes, beside the amount, the tx and the balance", () => {
+    // Prepare
+    const w = {
+      withdrawal: { vault: "0:" + "aa".repeat(32), to: "0:" + "bb".repeat(32), amount: "500000000", seqno: 3, expiry: 1, signature: "s" },
+      sent: true,
+      txHash: "ab".repeat(32),
+      status: "landed",
+      available: "1000000000",
+    } as unknown as WithdrawOutcome;
+    // Act
+    const text = withdrawalSent(w, "");
+    // Assess
+    expect(text).toContain("withdrew 0.5 TON from the vault");
+    expect(text).toContain("withdrawal seqno 3 (`cocoon withdrawal 3` shows where it stands)");
+    expect(text).toContain(`tx ${"ab".repeat(32)}`);
+    expect(text).toContain("recorded by the chain watcher: landed; 1 TON available");
   });
 });

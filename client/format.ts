@@ -32,6 +32,18 @@ export const cancelledNote = (jobId: string) =>
   `note: job ${jobId} was cancelled before it finished (cocoon cancel): the answer above stops where its worker stopped, and was billed for what was generated`;
 
 /**
+ * `cocoon withdraw` on the local network, where the sandbox wallet sent it: what was paid, and
+ * its seqno, which `cocoon withdrawal <seqno>` takes (its help says cocoon withdraw prints it).
+ */
+export function withdrawalSent(w: WithdrawOutcome, resumed: string): string {
+  return (
+    `withdrew ${formatTon(w.withdrawal.amount)} from the vault ${w.withdrawal.vault} to ${w.withdrawal.to}${resumed} (local TON sandbox, not mainnet)\n` +
+    `  withdrawal seqno ${w.withdrawal.seqno} (\`cocoon withdrawal ${w.withdrawal.seqno}\` shows where it stands)\n` +
+    `  tx ${w.txHash}\n  recorded by the chain watcher: ${w.status}; ${formatTon(w.available)} available`
+  );
+}
+
+/**
  * `cocoon withdraw` where cocoon cannot send the withdrawal (no local sandbox): what to send, as a
  * link any TON wallet opens with the vault, the gas and the body filled in, and the raw parts.
  */

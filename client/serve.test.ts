@@ -302,6 +302,22 @@ describe("startServeProxy: bad input", () => {
     expect(wrong.status).toBe(405);
     expect((await json(wrong)).error.code).toBe("method_not_allowed");
   });
+
+  it("names the root as / and, for a path outside /v1 (a base URL without /v1), says to add it", async () => {
+    // Prepare
+    const { url } = await startWith(async () => anAnswer());
+    const host = new URL(url).host;
+    // Act
+    const root = (await json(await fetch(`${url}/`))).error.message as string;
+    const noV1 = (await json(await postJson(`${url}/chat/completions`, aChatBody()))).error.message as string;
+    const inV1 = (await json(await fetch(`${url}/v1/images/generations`, { method: "POST" }))).error.message as string;
+    // Assess
+    expect(root).toMatch(/^no route GET \/; /);
+    expect(root).toContain(`set the OpenAI base URL to http://${host}/v1`);
+    expect(noV1).toMatch(/^no route POST \/chat\/completions; /);
+    expect(noV1).toContain(`http://${host}/v1`);
+    expect(inV1).not.toContain("base URL");
+  });
 });
 
 describe("startServeProxy: ask errors", () => {

@@ -35,18 +35,24 @@ const argModelFile = (() => {
   return i >= 0 ? process.argv[i + 1] : process.argv.find((a) => a.startsWith("--model-file="))?.slice("--model-file=".length);
 })();
 const modelFile = argModelFile ?? (process.env.COCOON_MODEL_FILE || undefined);
-const port = Number(process.env.PORT ?? 8787);
-mkdirSync(home, { recursive: true });
 
-/** A whole number from the environment (undefined when unset); anything else stops the start. */
-function intEnv(name: string): number | undefined {
+/**
+ * A whole number from the environment (undefined when unset); anything else stops the start
+ * with one line naming the variable (exit 1), not a stack trace from deep in the listen call.
+ */
+function intEnv(name: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
   const v = process.env[name];
   if (v === undefined || v === "") return undefined;
-  if (!/^\d+$/.test(v)) throw new Error(`${name} must be a whole number, got "${v}"`);
+  if (!/^\d+$/.test(v) || Number(v) > max) {
+    console.error(`error: ${name} must be a whole number${max < Number.MAX_SAFE_INTEGER ? ` from 0 to ${max}` : ""}, got "${v}"`);
+    process.exit(1);
+  }
   return Number(v);
 }
+const port = intEnv("PORT", 65_535) ?? 8787;
 const leaseBaseSeconds = intEnv("COCOON_LEASE_BASE_SECONDS");
 const leaseMsPerToken = intEnv("COCOON_LEASE_MS_PER_TOKEN");
+mkdirSync(home, { recursive: true });
 const config = {
   ...(leaseBaseSeconds !== undefined ? { leaseBaseSeconds } : {}),
   ...(leaseMsPerToken !== undefined ? { leaseMsPerToken } : {}),

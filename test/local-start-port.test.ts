@@ -37,4 +37,22 @@ describe("npm start on a port in use", () => {
       await new Promise<void>((r) => taken.close(() => r()));
     }
   });
+
+  it.each(["abc", "99999", "-1"])("PORT=%s is refused in one line naming PORT and its range (exit 1), without a stack trace", (bad) => {
+    // Act
+    const r = spawnSync(process.execPath, ["--import", "tsx", "local/main.ts"], {
+      cwd: repoRoot,
+      encoding: "utf8",
+      timeout: 60_000,
+      env: {
+        ...process.env,
+        PORT: bad,
+        COCOON_HOME: mkdtempSync(join(tmpdir(), "cocoon-bad-port-")),
+        COCOON_COORDINATOR_ONLY: "1",
+      },
+    });
+    // Assess
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe(`error: PORT must be a whole number from 0 to 65535, got "${bad}"`);
+  });
 });

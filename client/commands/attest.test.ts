@@ -75,4 +75,21 @@ describe("cocoon attest verify", () => {
     expect(await attestVerifyCommand([join(dir, "missing.bin")], io().io)).toBe(66);
     expect(await attestVerifyCommand([QUOTE, "--collateral", QUOTE], io().io)).toBe(66);
   });
+
+  it("unreadable files under --json: one JSON error line with its code on stderr (exit 66), a code in the text too", async () => {
+    // Prepare
+    const quote = io();
+    const collateral = io();
+    const text = io();
+    // Act
+    const rcQuote = await attestVerifyCommand([join(dir, "missing.bin"), "--json"], quote.io);
+    const rcCollateral = await attestVerifyCommand([QUOTE, "--collateral", QUOTE, "--json"], collateral.io);
+    const rcText = await attestVerifyCommand([join(dir, "missing.bin")], text.io);
+    // Assess
+    expect([rcQuote, rcCollateral, rcText]).toEqual([66, 66, 66]);
+    expect(quote.o.out).toBe("");
+    expect(JSON.parse(quote.o.err)).toMatchObject({ error: { code: "unreadable_quote", message: expect.stringContaining("missing.bin") } });
+    expect(JSON.parse(collateral.o.err)).toMatchObject({ error: { code: "unreadable_collateral" } });
+    expect(text.o.err).toMatch(/^error \[unreadable_quote\]: cannot read quote file .*missing\.bin/);
+  });
 });

@@ -9,7 +9,7 @@
 import { readFile } from "node:fs/promises";
 import { type Command, InvalidArgumentError } from "commander";
 import { verifyTdxQuote } from "../../core/attestation/tdx/verify";
-import { newProgram, runProgram, type Io } from "../../api-client/program";
+import { newProgram, reportError, runProgram, type Io } from "../../api-client/program";
 
 const DESCRIPTION =
   "verify an Intel TDX DCAP quote (binary or hex) against the pinned Intel root; with Intel PCS collateral, report the TCB status. Exit 0 genuine, 1 not genuine, 64 usage, 66 unreadable input";
@@ -56,14 +56,18 @@ export async function attestVerify(file: string, values: { collateral?: string; 
   try {
     quote = decodeQuoteFile(new Uint8Array(await readFile(file)));
   } catch (e) {
-    io.err.write(`cannot read quote file ${file}: ${(e as Error).message}\n`);
+    // as every CLI failure: `error [code]: …`, or one JSON line with --json (a script's parser reads it)
+    reportError(io, values.json, { code: "unreadable_quote", message: `cannot read quote file ${file}: ${(e as Error).message}` });
     return 66;
   }
   if (values.collateral) {
     try {
       collateral = JSON.parse(await readFile(values.collateral, "utf8"));
     } catch (e) {
-      io.err.write(`cannot read collateral ${values.collateral} as JSON: ${(e as Error).message}\n`);
+      reportError(io, values.json, {
+        code: "unreadable_collateral",
+        message: `cannot read collateral ${values.collateral} as JSON: ${(e as Error).message}`,
+      });
       return 66;
     }
   }

@@ -71,7 +71,11 @@ function formatPolicy(p: RegistryPolicyBody): string[] {
     `  coordinator key  ${p.coordinatorKey}`,
     `  fees             ${p.fees.pricePerToken} nanoTON/token · prompt ×${p.fees.promptBps / 10_000} · completion ×${p.fees.completionBps / 10_000} · operator ${p.fees.operatorFeeBps / 100} %`,
     `  images (${p.images.length})${p.images.map((h) => `\n    ${h}`).join("")}`,
-    `  models (${Object.keys(p.models).length})${Object.entries(p.models)
+    // An empty model list is no list in force (core/policy-registry.ts modelListInForce): every
+    // model is allowed. A bare "models (0)" read as "no model allowed".
+    `  models (${Object.keys(p.models).length}${Object.keys(p.models).length === 0 ? ": no model allow-list in force, any model digest is accepted" : ""})${Object.entries(
+      p.models,
+    )
       .map(([h, price]) => `\n    ${h}${price !== "0" ? ` ${price} nanoTON/token` : ""}`)
       .join("")}`,
   ];

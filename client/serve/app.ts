@@ -142,11 +142,16 @@ export function proxyApp(opts: ServeProxyOptions) {
       if (hit.kind === "found") return withRequestId(await hit.value(req, ctx, hit.params), requestId);
       if (hit.kind === "method_not_allowed")
         throw new OpenAiError(405, "invalid_request_error", "method_not_allowed", `${path} accepts ${hit.allowed.join(", ")} only`);
+      // The root's path is "" once its slash is trimmed: named as "/". A path outside /v1 is most
+      // often a base URL set without its /v1 (OPENAI_BASE_URL=http://127.0.0.1:8788): said so.
+      const shown = path || "/";
+      const outsideV1 = shown !== "/v1" && !shown.startsWith("/v1/");
       throw new OpenAiError(
         404,
         "invalid_request_error",
         "not_found",
-        `no route ${req.method} ${path}; this proxy serves /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings and /v1/models`,
+        `no route ${req.method} ${shown}; this proxy serves /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings and /v1/models` +
+          (outsideV1 ? `: set the OpenAI base URL to http://${req.headers.host ?? "127.0.0.1:8788"}/v1` : ""),
       );
     } catch (err) {
       // The app went away (the edge aborts req.signal when its connection closes), and the SDK's

@@ -1,0 +1,46 @@
+/** `cocoon serve` on a port another program holds: one line with its code and the fix, exit 2, not a stack trace. */
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type AddressInfo, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { main } from "./cli";
+
+const home = mkdtempSync(join(tmpdir(), "cocoon-serve-port-"));
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+/** Factory: a port held by another listener, as by a first `cocoon serve`; closed by the returned function. */
+async function takenPort(): Promise<{ port: number; release: () => Promise<void> }> {
+  const server: Server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { port: (server.address() as AddressInfo).port, release: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+function io() {
+  const o = { out: "", err: "" };
+  return { o, out: { write: (s: string) => (o.out += s) }, err: { write: (s: string) => (o.err += s) } };
+}
+
+describe("cocoon serve --port N with N in use", () => {
+  it("says listen_failed, that the port is in use and which --port to try (exit 2), as text and as one JSON line", async () => {
+    // Prepare: an API nobody answers on (serve does not call it before it listens)
+    const { port, release } = await takenPort();
+    const argv = ["serve", "--port", String(port), "--api", "http://127.0.0.1:1", "--key", join(home, "requester.key")];
+    try {
+      // Act
+      const text = io();
+      const textCode = await main(argv, text.out, text.err);
+      const json = io();
+      const jsonCode = await main([...argv, "--json"], json.out, json.err);
+      // Assess
+      expect([textCode, jsonCode]).toEqual([2, 2]);
+      expect(text.o.out).toBe("");
+      expect(text.o.err).toMatch(new RegExp(`^error \\[listen_failed\\]: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+      expect(text.o.err).toContain(`choose another port: cocoon serve --port ${port + 1}`);
+      expect(text.o.err.trim().split("\n")).toHaveLength(1);
+      expect(JSON.parse(json.o.err)).toMatchObject({ error: { code: "listen_failed", status: 0 } });
+    } finally {
+      await release();
+    }
+  });
+});
