@@ -16,6 +16,10 @@
  * amount only means something for the address it was first issued to. The first voucher binds
  * the address (table "chain", pk=`payout:<workerId>`); another address is refused.
  *
+ * One vault: the first voucher binds the store to the signer's vault and any other is refused
+ * (503 vault_mismatch; core/chain/vault-binding.ts): a vault deployed afresh starts its payout
+ * wallets at 0 and would pay every cumulative here again.
+ *
  * One worker per payout address: the address is claimed (the issued-voucher record
  * `voucher:<address>` the watcher routes redemptions by) in the same transaction as the
  * movement, conditional on nobody else holding it. A worker racing another for an address
@@ -23,6 +27,7 @@
  */
 import type { Voucher } from "../events/money";
 import { createChainLedger, issuedVoucherKey, voucherAccount } from "./chain/store-ledger";
+import { bindVault } from "./chain/vault-binding";
 import type { CoreDeps } from "./deps";
 import { CocoonError, ConflictError, ForbiddenError } from "./errors";
 import { applyMovement, getBalance, OverdraftError, toBig, workerAccount, type Movement } from "./ledger";
@@ -86,6 +91,8 @@ export async function issueVoucher(
   }
   const signer = deps.voucherSigner;
   if (!signer) throw new CocoonError(503, "payouts_unavailable", "this coordinator has no voucher signing key configured; payouts are off");
+  // the cumulatives and payout marks here are the bound vault's: another vault would pay them again
+  await bindVault(deps.store, signer.vault, deps.clock.now());
   const address = signer.payoutAddress(payoutAddress);
   // before the earnings move to the voucher account and the address is bound to this worker for good
   refuseUnpayable(address, signer.vault, "payoutAddress");
@@ -114,8 +121,12 @@ export async function issueVoucher(
     const earned = (await getBalance(deps.store, workerAccount(workerId))).available;
     const prev = rec?.cumulative ?? 0n;
     const cumulative = prev + (earned > 0n ? earned : 0n);
-    if (cumulative === 0n)
+    if (cumulative === 0n) {
+      // No record read, and no earnings: a concurrent issue may have moved them between the two
+      // reads (its record written after ours was read). Decide again on fresh reads.
+      if (!rec && (await getPayoutRecord(deps.store, workerId))) return RETRY;
       throw new ConflictError("nothing_earned", "this worker has earned nothing yet: run jobs first, then ask for a voucher");
+    }
 
     const now = deps.clock.now();
     const expiry = Math.floor(now / 1000) + (o.ttlSeconds ?? DEFAULT_VOUCHER_TTL_SECONDS);

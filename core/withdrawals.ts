@@ -36,6 +36,12 @@
  *   requester's available may go negative, a recorded debt that blocks new holds and
  *   withdrawals until deposits cover it; and it raises chain.withdrawal-after-release.
  *
+ *   Vault: a withdrawal (a replay included), and a release where it reads the vault's seqno, first
+ *   binds the store to the signer's vault, or refuses (503 vault_mismatch, nothing written) when
+ *   it belongs to another (core/chain/vault-binding.ts): the counters and reservations are that
+ *   vault's, and another vault's account wallets would refuse them. A release that reads no
+ *   seqno rests on the watcher's caught-up time alone, which a refused watcher no longer moves.
+ *
  *   Destinations: the vault's own address (the payment would bounce between the vault and
  *   itself until fees ate it) and addresses outside the basechain are refused with 400.
  */
@@ -47,6 +53,7 @@ import {
   StoreChainLedger,
   withdrawalMovementId,
 } from "./chain/store-ledger";
+import { bindVault } from "./chain/vault-binding";
 import type { CoreDeps } from "./deps";
 import { CocoonError } from "./errors";
 import { applyMovement, getBalance, OverdraftError, requesterAccount, toBig, type Movement } from "./ledger";
@@ -194,6 +201,8 @@ export async function requestWithdrawal(
   o: { ttlSeconds?: number; graceSeconds?: number; idempotencyKey?: string } = {},
 ): Promise<SignedWithdrawalView> {
   const signer = signerOf(deps);
+  // Before anything, a replay included: the seqnos and balances here are the bound vault's.
+  await bindVault(deps.store, signer.vault, deps.clock.now());
   // A retried request (same Idempotency-Key) gets the same withdrawal back, never a second reservation.
   const idem = o.idempotencyKey === undefined ? undefined : { pk: `${account}#withdraw#${o.idempotencyKey}`, sk: "withdraw" };
   const bodyHash = `${req.amount}>${req.to}`;
@@ -369,6 +378,9 @@ export async function releaseExpiredWithdrawals(
     // ...and, where it can be read, the vault must not have spent the seqno
     if (signer?.chainSeqno) {
       if (chainSeq === undefined) {
+        // the seqno read below is the configured vault's: never release against another one's
+        // (checked here, not up front: a release with nothing to release reads nothing more)
+        await bindVault(deps.store, signer.vault, deps.clock.now());
         try {
           chainSeq = await signer.chainSeqno(account);
         } catch (e) {

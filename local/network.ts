@@ -295,7 +295,14 @@ function startChainWatcher(chain: LocalChain, ledger: StoreChainLedger, log: Log
     const count = chain.txCount();
     const before = await ledger.getCursor();
     if (count !== seen) chain.save(before ? BigInt(before.lt) : undefined);
-    const report = await runWatcher({ reader: chain.reader, ledger, alerts: sink, now: () => clock.now(), lagThresholdSeconds: 120 }); // the coordinator's clock: expiry releases compare against it
+    const report = await runWatcher({
+      reader: chain.reader,
+      ledger,
+      alerts: sink,
+      now: () => clock.now(), // the coordinator's clock: expiry releases compare against it
+      lagThresholdSeconds: 120,
+      vault: chain.vaultAddress.toRawString(), // a store kept from another sandbox vault is refused, never read on top of
+    });
     if (report.processed > 0 && report.cursor) chain.save(BigInt(report.cursor.lt));
     seen = count;
     return report;

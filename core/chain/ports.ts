@@ -23,6 +23,12 @@ export interface ChainReader {
 
 /** What the watcher needs from the ledger. Every method is idempotent per transaction hash. */
 export interface ChainLedger {
+  /**
+   * Binds the ledger to the vault `vault` (raw "wc:hex") on first use, else checks it: throws
+   * VaultMismatchError (core/chain/vault-binding.ts), having written nothing, when the ledger's
+   * chain state belongs to another vault.
+   */
+  bindVault(vault: string, at: number): Promise<void>;
   getCursor(): Promise<Cursor | null>;
   setCursor(cursor: Cursor, at: number): Promise<void>;
   /** When the last successful pass finished (ms), for the lag alert; null before the first. */

@@ -16,13 +16,15 @@
  *
  * Table "chain" holds: pk="cursor" (watcher position), pk=`wd:<account>:<seqno>` (withdrawals
  * the coordinator signed; those reserved by core/withdrawals.ts carry status pending/landed/released), pk=`voucher:<address>` (highest voucher signed for a payout address),
- * pk=`redeemed:<address>` (what the vault paid that address in all: its payout wallet's mark), and pk="walk" / `walk:<id>`
- * (the AWS reader's walk down toncenter's history, core/chain/vault-walk.ts).
+ * pk=`redeemed:<address>` (what the vault paid that address in all: its payout wallet's mark), pk="walk" / `walk:<id>`
+ * (the AWS reader's walk down toncenter's history, core/chain/vault-walk.ts), and pk="vault" (the vault all of it
+ * belongs to, core/chain/vault-binding.ts).
  */
 import { ConditionFailedError, type Condition, type Item, type Store, type WriteOp } from "../ports";
 import { RETRY, retryOptimistic } from "../retry";
 import type { ChainLedger } from "./ports";
 import type { ApplyResult, Cursor, IssuedVoucher, IssuedWithdrawal, WithdrawalLanding, WithdrawalMatch } from "./types";
+import { bindVault } from "./vault-binding";
 
 export const CHAIN_ACCOUNT = "ext:chain";
 export const UNMATCHED_ACCOUNT = "ext:unmatched";
@@ -131,6 +133,11 @@ export class StoreChainLedger implements ChainLedger {
     opts: StoreChainLedgerOptions = {},
   ) {
     this.externals = opts.externalAccounts ?? DEFAULT_EXTERNAL_ACCOUNTS;
+  }
+
+  // ------------------------------------------------------------ vault
+  bindVault(vault: string, at: number): Promise<void> {
+    return bindVault(this.store, vault, at);
   }
 
   // ------------------------------------------------------------ cursor

@@ -16,10 +16,14 @@
  *   chain.uncredited-inflow value the vault kept without a DepositCredited log (nobody credited)
  *   chain.key-rotated       the owner changed the coordinator key
  *   chain.reader-error      the chain could not be read this pass
+ *   chain.vault-changed     critical: the configured vault is not the one the ledger belongs to
+ *                           (core/chain/vault-binding.ts); the pass reads and writes nothing and
+ *                           throws VaultMismatchError
  */
 import type { Alert, Alerts } from "../ports";
 import type { ChainLedger, ChainReader } from "./ports";
 import type { Cursor, VaultTx } from "./types";
+import { VaultMismatchError } from "./vault-binding";
 
 export interface WatcherOptions {
   reader: ChainReader;
@@ -32,6 +36,11 @@ export interface WatcherOptions {
   pageSize?: number;
   /** pages per pass (default 20); the rest is left for the next pass and counts toward lag */
   maxPages?: number;
+  /**
+   * The vault `reader` reads (raw "wc:hex"). When set, every pass first binds the ledger to it
+   * (ChainLedger.bindVault) and, on a ledger bound to another vault, reads and writes nothing.
+   */
+  vault?: string;
 }
 
 export interface WatcherReport {
@@ -76,6 +85,24 @@ export async function runWatcher(o: WatcherOptions): Promise<WatcherReport> {
     report.alerts.push(a.key);
     await o.alerts.raise(a);
   };
+
+  // First, before anything is read or written: the ledger's chain state must be this vault's.
+  // Under another vault its history would be credited on top of the old one's balances.
+  if (o.vault !== undefined) {
+    try {
+      await o.ledger.bindVault(o.vault, o.now());
+    } catch (e) {
+      if (!(e instanceof VaultMismatchError)) throw e;
+      await raise({
+        key: "chain.vault-changed",
+        severity: "critical",
+        title:
+          "the configured vault is not the one the coordinator's store belongs to: the watcher, withdrawals and vouchers are stopped until the vault is configured back (a new vault needs a fresh store)",
+        details: { bound: e.bound, configured: e.configured },
+      });
+      throw e;
+    }
+  }
 
   // What the chain shows when the pass starts is all read by the end of a pass that did not
   // stop at its page limit: that start time is what "caught up" vouches for.

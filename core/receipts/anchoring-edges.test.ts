@@ -12,7 +12,7 @@ import { makeWorker } from "../crypto/testing";
 import { newJobId } from "../ids";
 import type { Log, Store, WriteOp } from "../ports";
 import type { Anchor } from "./anchor";
-import { checkAnchors, runAnchoring, type AnchoringOptions } from "./anchoring";
+import { checkAnchors, resendDelayMs, runAnchoring, type AnchoringOptions } from "./anchoring";
 import { anchorOf, appendReceiptOp, StoreAnchorLog, withMovementLog, type AnchorRecord } from "./log";
 import type { AnchorReader } from "./proof";
 import { fakeAnchorContract, signedReceipt } from "./testing";
@@ -359,6 +359,61 @@ describe("runAnchoring: batches the chain does not hold yet", () => {
     expect(report).toMatchObject({ chainSeqno: 1, coordinatorSeqno: 2, sent: [] });
     expect(w.posts).toHaveLength(1);
     expect(w.lines.slice(lines)).toEqual([]);
+  });
+});
+
+describe("runAnchoring: an anchor the chain refuses for good (session 27: resent every 2 minutes, a fee each)", () => {
+  it("is sent again after 2, 4, 8, 16, 32 minutes, then hourly; anchor.overdue keeps being raised; the next batch starts at 2 minutes again", async () => {
+    // Prepare: batch 1 cut and sent at T0 with fields the contract refuses (range_gap), for good
+    const w = world();
+    await w.settle();
+    await w.log.prepareNext(w.now());
+    await w.edit(1, { firstSeq: 7 });
+    await w.run();
+
+    // Act: the scheduled anchorer every minute for three hours, the watcher's check beside it
+    const sends: number[] = [];
+    let overdue = 0;
+    for (let minute = 1; minute <= 180; minute++) {
+      w.at(T0 + minute * 60_000);
+      const r = await w.run();
+      if (r.sent.length > 0) sends.push(minute);
+      if ((await w.check({ overdueSeconds: 900 })).overdue) overdue++;
+    }
+
+    // Assess: 7 sends in 3 hours (the old anchorer sent 91), each refused; the alert never stopped
+    expect(sends).toEqual([2, 6, 14, 30, 62, 122]);
+    expect(w.chain.refused.map((x) => x.code)).toEqual(Array(7).fill("range_gap"));
+    expect((await w.record(1))?.sends).toBe(7);
+    expect(overdue, "every check past the 15 minutes overdueSeconds").toBe(180 - 15);
+    expect(w.alerts.raised.every((a) => a.key === "anchor.overdue")).toBe(true);
+
+    // Act: the batch fixed (an operator repaired the record): it lands at the next resend; batch 2 is lost once
+    await w.edit(1, { firstSeq: 1 });
+    w.at(T0 + 182 * 60_000);
+    const landed = await w.run();
+    await w.settle();
+    w.at(T0 + 190 * 60_000);
+    w.chain.dropSends = true;
+    const cut2 = await w.run();
+    w.chain.dropSends = false;
+    w.at(T0 + 190 * 60_000 + 119_999);
+    const early = await w.run();
+    w.at(T0 + 190 * 60_000 + 120_000);
+    const resent = await w.run();
+
+    // Assess: the backoff was batch 1's; batch 2 is resent after 120 s, the base delay
+    expect(landed.sent).toEqual([1]);
+    expect(cut2).toMatchObject({ prepared: 2, sent: [2] });
+    expect(early).toMatchObject({ sent: [], idle: "in_flight" });
+    expect(resent).toMatchObject({ chainSeqno: 1, sent: [2] });
+    expect(w.chain.accepted.map((a) => a.seqno)).toEqual([1, 2]);
+  });
+
+  it("the delay doubles from resendAfterSeconds and stops at maxResendAfterSeconds (never below the base)", () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 40].map((n) => resendDelayMs({}, n) / 1000)).toEqual([120, 240, 480, 960, 1920, 3600, 3600, 3600]);
+    expect([1, 2, 3].map((n) => resendDelayMs({ resendAfterSeconds: 10, maxResendAfterSeconds: 30 }, n) / 1000)).toEqual([10, 20, 30]);
+    expect(resendDelayMs({ resendAfterSeconds: 600, maxResendAfterSeconds: 60 }, 3)).toBe(600_000);
   });
 });
 

@@ -4,10 +4,15 @@
  *
  * runAnchoring, each run:
  *   1. reads the contract's latest anchor and the coordinator's latest batch;
- *   2. batches the chain does not hold yet are (re)sent in order, at most once per
- *      `resendAfterSeconds` (a message in flight on a real chain takes seconds; the contract
- *      refuses a duplicate with ERR_ANCHOR_SEQNO anyway, so a resend costs only its fee). After
- *      a crash, a lost send, or a sandbox restored from before the send, they go out again;
+ *   2. batches the chain does not hold yet are (re)sent in order, the first resend
+ *      `resendAfterSeconds` after the send (a message in flight on a real chain takes seconds;
+ *      the contract refuses a duplicate with ERR_ANCHOR_SEQNO anyway, so a resend costs only its
+ *      fee), each later one twice as long after the one before, up to `maxResendAfterSeconds`:
+ *      an anchor the contract refuses for good (or a wallet that cannot pay) costs a fee an
+ *      hour, not one every two minutes. The count is the batch's own (`sends`), so the next
+ *      batch starts again at `resendAfterSeconds` once the chain shows this one. After a crash, a
+ *      lost send, or a sandbox restored from before the send, they go out again; the watcher's
+ *      anchor.overdue keeps being raised meanwhile (checkAnchors);
  *   3. when the chain is level with the log and the interval has passed since the last anchor,
  *      or the last anchor was a full batch (receipts were left waiting: "every 5 minutes or
  *      every 100k receipts, whichever comes first"), it cuts the next batch from the inboxes
@@ -40,8 +45,10 @@ export interface AnchoringOptions {
   now: () => number;
   intervalSeconds: number;
   limits?: AnchorLimits;
-  /** Wait this long for a sent anchor to show on chain before sending it again (default 120 s). */
+  /** Wait this long for a sent anchor to show on chain before sending it again (default 120 s); twice as long after each resend. */
   resendAfterSeconds?: number;
+  /** The longest wait between two sends of an anchor the chain does not show (default 3600 s). */
+  maxResendAfterSeconds?: number;
   logger?: Log;
 }
 
@@ -76,7 +83,15 @@ export async function runAnchoring(o: AnchoringOptions): Promise<AnchoringReport
     // at most one wallet transfer's worth (v5r1: 255 messages) a run; the rest go in the next runs
     const missing = await o.log.records(chain.seqno + 1, Math.min(coordinatorSeqno, chain.seqno + MAX_ANCHORS_PER_POST));
     const first = missing[0];
-    if (first?.sentAt !== undefined && now - first.sentAt < (o.resendAfterSeconds ?? 120) * 1000) return { ...report, idle: "in_flight" };
+    if (first?.sentAt !== undefined && now - first.sentAt < resendDelayMs(o, first.sends ?? 1)) return { ...report, idle: "in_flight" };
+    if (first?.sentAt !== undefined) {
+      const sends = (first.sends ?? 1) + 1;
+      o.logger?.warn("anchor not on chain: sent again (refused, lost, or the wallet cannot pay)", {
+        seqno: first.seqno,
+        sends,
+        nextResendInSeconds: resendDelayMs(o, sends) / 1000,
+      });
+    }
     await send(o, missing.map(anchorOf), now, report);
     return report;
   }
@@ -96,6 +111,13 @@ export async function runAnchoring(o: AnchoringOptions): Promise<AnchoringReport
   o.logger?.info("anchor batch cut", { seqno: cut.seqno, receipts: cut.count, firstSeq: cut.firstSeq, ledgerSeqno: cut.ledgerSeqno });
   await send(o, [anchorOf(cut)], now, report);
   return report;
+}
+
+/** How long after its `sends`-th send an anchor the chain does not show is sent again: doubling from resendAfterSeconds, capped. */
+export function resendDelayMs(o: Pick<AnchoringOptions, "resendAfterSeconds" | "maxResendAfterSeconds">, sends: number): number {
+  const base = o.resendAfterSeconds ?? 120;
+  const cap = Math.max(base, o.maxResendAfterSeconds ?? 3_600);
+  return Math.min(base * 2 ** Math.max(0, Math.min(sends - 1, 30)), cap) * 1000;
 }
 
 async function send(o: AnchoringOptions, anchors: Anchor[], now: number, report: AnchoringReport) {

@@ -224,6 +224,8 @@ export interface AnchorRecord extends Item, Anchor {
   preparedAt: number;
   /** ms of the last time it was sent to the chain (absent before the first send) */
   sentAt?: number;
+  /** how many times it was sent (absent on records sent before the count was kept: read as 1); the resend backoff */
+  sends?: number;
   /** chain time (s) it was seen on chain (absent until then) */
   postedAt?: number;
 }
@@ -564,7 +566,9 @@ export class StoreAnchorLog {
   }
 
   async markSent(seqno: number, at: number): Promise<void> {
-    await this.store.transact([{ op: "update", table: "chain", key: recordKey(seqno), set: { sentAt: at }, when: { kind: "exists" } }]);
+    await this.store.transact([
+      { op: "update", table: "chain", key: recordKey(seqno), set: { sentAt: at }, add: { sends: 1 }, when: { kind: "exists" } },
+    ]);
   }
 
   async markPosted(seqno: number, chainTime: number): Promise<void> {

@@ -69,7 +69,15 @@ export async function twoFundedRequesters() {
   const deps = withdrawalDeps(chain, store, () => now);
   const ledger = new StoreChainLedger(store);
   const alerts = collectingAlerts();
-  const watch = () => runWatcher({ reader: chain.reader, ledger, alerts, now: () => now, lagThresholdSeconds: 600_000 });
+  const watch = () =>
+    runWatcher({
+      reader: chain.reader,
+      ledger,
+      alerts,
+      now: () => now,
+      lagThresholdSeconds: 600_000,
+      vault: chain.vaultAddress.toRawString(),
+    });
   const [alice, bob] = [accountOf("alice"), accountOf("bob")];
   const aliceWallet = await chain.wallet("alice");
   const bobWallet = await chain.wallet("bob");

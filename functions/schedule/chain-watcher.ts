@@ -39,6 +39,11 @@ export interface ChainWatcherDeps {
   clock: Clock;
   log: Log;
   reader: ChainReader;
+  /**
+   * The vault `reader` reads (raw "wc:hex"): each pass binds the store to it, and refuses a store
+   * bound to another vault (chain.vault-changed; core/chain/vault-binding.ts).
+   */
+  vault?: string;
   /** raw channels; the handler deduplicates them through the store */
   alerts: Alerts;
   lagThresholdSeconds?: number;
@@ -91,6 +96,7 @@ export function makeChainWatcherHandler(deps: ChainWatcherDeps | (() => Promise<
       lagThresholdSeconds: d.lagThresholdSeconds ?? 600,
       pageSize: d.pageSize,
       maxPages: d.maxPages,
+      ...(d.vault !== undefined ? { vault: d.vault } : {}),
     });
     const summary: ChainWatcherSummary = { ...summarize(report), ...(policy ? { policy } : {}) };
     if (d.anchorReader) {
@@ -165,7 +171,7 @@ export const handler = makeChainWatcherHandler(async () => {
   const [
     { lambdaDeps },
     { ToncenterClient },
-    { parseTonAddress },
+    { parseTonAddress, rawAddress },
     { SNSClient },
     { VaultHistoryReader },
     { SnsAlerts },
@@ -189,13 +195,15 @@ export const handler = makeChainWatcherHandler(async () => {
   }
   // toncenter over fetch: TonClient's calls and decoding without axios or @ton/core (issue 12)
   const client = new ToncenterClient({ endpoint: env.COCOON_TON_ENDPOINT, apiKey: env.COCOON_TON_API_KEY });
+  const vault = parseTonAddress(env.COCOON_VAULT_ADDRESS);
   return {
     store: core.store,
     clock: core.clock,
     log: core.log,
+    vault: rawAddress(vault),
     // The walk down the vault's history is kept in the store: a cold start resumes it (a flood of
     // vault transactions longer than one pass walks cannot stall the watcher; ton-vault-tx.ts).
-    reader: new VaultHistoryReader(client, parseTonAddress(env.COCOON_VAULT_ADDRESS), {
+    reader: new VaultHistoryReader(client, vault, {
       walk: new StoreVaultWalk(core.store, () => core.clock.now()),
     }),
     alerts: fanoutAlerts(channels),

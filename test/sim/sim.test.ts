@@ -12,25 +12,38 @@ import { onlyKnown, report, runSeed, type SimOptions } from "./sim";
 
 /** Seeds per CI run: sized to stay well under 20 s on 2 busy cores (SIM_SEEDS overrides). */
 const CI_SEEDS = Number(process.env.SIM_SEEDS ?? 30);
+/**
+ * Events a seed draws only now and then (about 1 in 20): more seeds are run, up to this one, until
+ * each was seen. Any change to the order of store operations (one read more) moves them to other
+ * seeds; the runs stay deterministic, and every extra seed is checked like the others.
+ */
+const RARE_SEED_LIMIT = 120;
+const RARE = [
+  // a close amid faults (the clock flew to it before the drain), not only in the drain
+  "tab close checks closed",
+];
 
 describe("coordinator simulation", () => {
-  it(`seeds 1..${CI_SEEDS}: every invariant holds after every step, and at quiescence every job is completed or refunded`, async () => {
+  it(`seeds 1..${CI_SEEDS} (and on to ${RARE_SEED_LIMIT} at most until each rare event is seen): every invariant holds after every step, and at quiescence every job is completed or refunded`, async () => {
     // Prepare
     const started = performance.now();
     const failures: string[] = [];
     const known: string[] = [];
     const totals: Record<string, number> = {};
     // Act
-    for (let seed = 1; seed <= CI_SEEDS; seed++) {
+    const unseen = () => RARE.some((what) => !totals[what]);
+    let last = CI_SEEDS;
+    for (let seed = 1; seed <= CI_SEEDS || (seed <= RARE_SEED_LIMIT && unseen()); seed++) {
+      last = seed;
       const r = await runSeed({ seed });
       for (const [k, n] of Object.entries(r.stats)) totals[k] = (totals[k] ?? 0) + n;
       if (!r.ok && onlyKnown(r)) known.push(`seed ${seed}: ${r.violations.join("; ")}`);
       else if (!r.ok) failures.push(report(r, 30));
     }
-    const perMinute = (CI_SEEDS / (performance.now() - started)) * 60_000;
+    const perMinute = (last / (performance.now() - started)) * 60_000;
     if (known.length) console.info(`known findings (reported in core, not failures here):\n  ${known.join("\n  ")}`);
     console.info(
-      `simulation: ${CI_SEEDS} seeds, ${perMinute.toFixed(0)} seeds per minute; ${totals["jobs completed"] ?? 0} jobs completed, ${totals["jobs refunded"] ?? 0} refunded, ${totals.crashes ?? 0} crashes, ${totals["forged results refused"] ?? 0} forged results refused`,
+      `simulation: ${last} seeds, ${perMinute.toFixed(0)} seeds per minute; ${totals["jobs completed"] ?? 0} jobs completed, ${totals["jobs refunded"] ?? 0} refunded, ${totals.crashes ?? 0} crashes, ${totals["forged results refused"] ?? 0} forged results refused`,
     );
     // Assess: no seed failed, and the seeds did exercise what they claim to
     expect(failures, failures.join("\n\n")).toEqual([]);
@@ -56,8 +69,7 @@ describe("coordinator simulation", () => {
       "tabs closed",
       "jobs under tabs completed",
       "slot ids taken by jobs that hold for themselves",
-      // a close amid faults (the clock flew to it before the drain), not only in the drain
-      "tab close checks closed",
+      ...RARE,
     ];
     for (const what of exercised) {
       expect(totals[what] ?? 0, what).toBeGreaterThan(0);
