@@ -370,6 +370,15 @@ describe("agent runtime: posting a result", () => {
     const receipt = (paid.posts[0] as Extract<ResultRequest, { kind: "completed" }>).receipt;
     expect(receipt.body.measurement).toBe(paid.a.measurement); // what the registration named
   });
+
+  it("under an operator fee a completed job earns the worker's credit the API names, not the requester's cost", async () => {
+    // Prepare: 777 charged, 5 % of it (38) the operator's
+    const { a } = await posting(() => ({ json: { status: "completed", cost: "777", credit: "739", duplicate: false } }));
+    // Act
+    await pollUntil("the job finished", () => finished(a), 8_000);
+    // Assess
+    expect(a.metrics.status.total).toMatchObject({ jobs: 1, earned: "739" });
+  });
 });
 
 /** agent/job-testing.ts gatedEngine, opened when the test ends */

@@ -155,7 +155,7 @@ const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
  * each post's fate is reported to `observe` (the metrics: outcome, tokens, earnings).
  */
 class AgentApi extends ApiClient {
-  observe?: (body: ResultRequest, r: { cost?: string; duplicate: boolean } | undefined, e: unknown) => void;
+  observe?: (body: ResultRequest, r: { cost?: string; credit?: string; duplicate: boolean } | undefined, e: unknown) => void;
   retryMs = 120_000;
   retryBackoff: BackoffOptions = {};
   halted = false;
@@ -170,7 +170,7 @@ class AgentApi extends ApiClient {
       try {
         const signal = o.signal ? AbortSignal.any([o.signal, limit]) : limit;
         const r = await super.request(route, { ...o, signal } as RequestOptions<never>);
-        this.observe?.(o.body as ResultRequest, r as { cost?: string; duplicate: boolean }, undefined);
+        this.observe?.(o.body as ResultRequest, r as { cost?: string; credit?: string; duplicate: boolean }, undefined);
         return r;
       } catch (e) {
         // unanswered in time: perhaps taken, perhaps not; an identical repost is answered as a duplicate
@@ -413,7 +413,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         outcome: "completed",
         promptTokens: u.promptTokens,
         completionTokens: u.completionTokens,
-        earned: r?.duplicate ? 0n : BigInt(r?.cost ?? "0"),
+        // the worker's share (cost less the operator fee); an older coordinator names only the cost
+        earned: r?.duplicate ? 0n : BigInt(r?.credit ?? r?.cost ?? "0"),
       });
     } else outcomes.set(key, { outcome: "failed", code: body.code });
   };

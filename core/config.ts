@@ -5,6 +5,11 @@ import type { RateAction, RateLimit } from "./attestation/rate-limit";
 /** Knobs of the coordinator's domain logic; adapters read them from env and validate once. */
 export interface CoreConfig {
   pricing: PricingConfig;
+  /**
+   * The operator's share of each job's cost, in bps (0..10 000), when no policy registry is
+   * configured; with one, the registry's `fees.operatorFeeBps` applies instead. Unset: 0.
+   */
+  operatorFeeBps?: number;
   /** Base lease per attempt, plus a budget per requested token: a worker must answer within it. */
   leaseBaseSeconds: number;
   leaseMsPerToken: number;

@@ -14,9 +14,13 @@ import {
   holdMovement,
   movementOps,
   movementsOps,
+  InvalidFeeError,
+  OPERATOR_ACCOUNT,
+  operatorFee,
   OverdraftError,
   refundMovement,
   settleMovement,
+  tabCloseMovement,
   toBig,
   UnbalancedMovementError,
   type Movement,
@@ -351,6 +355,80 @@ describe("job movements: exact postings", () => {
     expect(settleMovement("j1", "alice", "w1", 30n, 30n, 9).postings[2]!.delta).toBe(30n);
     expect(() => settleMovement("j1", "alice", "w1", 30n, -1n, 9)).toThrow("cost -1 outside [0, 30]");
     expect(() => settleMovement("j1", "alice", "w1", 30n, 31n, 9)).toThrow(UnbalancedMovementError);
+  });
+
+  it("settle with an operator fee: the worker gets cost − floor(cost × bps / 10 000), the operator the rest, last; the meta names the bps", () => {
+    expect(settleMovement("j1", "alice", "w1", 30n, 12n, 9, 2_500)).toEqual({
+      id: "settle:j1",
+      kind: "settle",
+      at: 9,
+      meta: { jobId: "j1", worker: "w1", operatorFeeBps: "2500" },
+      postings: [
+        { account: "req:alice", field: "held", delta: -30n },
+        { account: "req:alice", field: "available", delta: 18n },
+        { account: "wrk:w1", field: "available", delta: 9n },
+        { account: OPERATOR_ACCOUNT, field: "available", delta: 3n },
+      ],
+    });
+    // fee 0 (given or not): exactly the movement of before the fee, three postings, no meta of it
+    expect(settleMovement("j1", "alice", "w1", 30n, 12n, 9, 0)).toEqual(settleMovement("j1", "alice", "w1", 30n, 12n, 9));
+    // 100 %: the worker keeps its (zero) posting, the operator takes the cost
+    expect(
+      settleMovement("j1", "alice", "w1", 30n, 12n, 9, 10_000)
+        .postings.slice(2)
+        .map((p) => p.delta),
+    ).toEqual([0n, 12n]);
+  });
+
+  it("the operator fee rounds down, in the worker's favour: 1 nanoTON at 1 bps is no fee; 9 999 at 1 bps neither; 10 000 at 1 bps is 1", () => {
+    expect(operatorFee(1n, 1)).toBe(0n);
+    expect(operatorFee(9_999n, 1)).toBe(0n);
+    expect(operatorFee(10_000n, 1)).toBe(1n);
+    expect(operatorFee(1n, 9_999)).toBe(0n);
+    expect(operatorFee(1n, 10_000)).toBe(1n);
+    const tiny = settleMovement("j1", "alice", "w1", 1n, 1n, 9, 1);
+    expect(tiny.postings.map((p) => [p.account, p.delta])).toEqual([
+      ["req:alice", -1n],
+      ["req:alice", 0n],
+      ["wrk:w1", 1n],
+    ]);
+    expect(tiny.meta).toEqual({ jobId: "j1", worker: "w1", operatorFeeBps: "1" });
+  });
+
+  it("an operator fee outside 0..10 000 bps, or not a whole number, is refused", () => {
+    for (const bps of [-1, 10_001, 2.5, Number.NaN]) {
+      expect(() => operatorFee(100n, bps)).toThrow(InvalidFeeError);
+      expect(() => settleMovement("j1", "alice", "w1", 30n, 12n, 9, bps)).toThrow(InvalidFeeError);
+    }
+  });
+
+  it("a tab's close with fees: each worker its costs less its fees, the operator the sum of the fees; without fees, as before", () => {
+    const costs = new Map([
+      ["w1", 100n],
+      ["w2", 50n],
+    ]);
+    const m = tabCloseMovement(
+      "t1",
+      "alice",
+      200n,
+      costs,
+      9,
+      new Map([
+        ["w1", 7n],
+        ["w2", 50n],
+      ]),
+    );
+    expect(m.meta).toEqual({ tabId: "t1", cost: "150", operatorFee: "57" });
+    expect(m.postings.map((p) => [p.account, p.field, p.delta])).toEqual([
+      ["req:alice", "held", -200n],
+      ["req:alice", "available", 50n],
+      ["wrk:w1", "available", 93n],
+      ["wrk:w2", "available", 0n],
+      [OPERATOR_ACCOUNT, "available", 57n],
+    ]);
+    expect(tabCloseMovement("t1", "alice", 200n, costs, 9, new Map())).toEqual(tabCloseMovement("t1", "alice", 200n, costs, 9));
+    expect(() => tabCloseMovement("t1", "alice", 200n, costs, 9, new Map([["w1", 101n]]))).toThrow(UnbalancedMovementError);
+    expect(() => tabCloseMovement("t1", "alice", 200n, costs, 9, new Map([["w3", 1n]]))).toThrow(UnbalancedMovementError);
   });
 
   it("refund gives the whole hold back", () => {

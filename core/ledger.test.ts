@@ -7,6 +7,7 @@ import {
   getBalance,
   holdMovement,
   movementOps,
+  OPERATOR_ACCOUNT,
   OverdraftError,
   refundMovement,
   requesterAccount,
@@ -23,18 +24,25 @@ const WORKERS = ["w1", "w2"];
 type Cmd =
   | { t: "faucet"; who: number; amount: bigint; id: number }
   | { t: "hold"; who: number; job: number; amount: bigint }
-  | { t: "settle"; job: number; worker: number; costPermille: number }
+  | { t: "settle"; job: number; worker: number; costPermille: number; feeBps: number }
   | { t: "refund"; job: number };
 
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   fc.record({ t: fc.constant("faucet" as const), who: fc.nat(1), amount: fc.bigInt(1n, 10_000n), id: fc.nat(20) }),
   fc.record({ t: fc.constant("hold" as const), who: fc.nat(1), job: fc.nat(15), amount: fc.bigInt(0n, 5_000n) }),
-  fc.record({ t: fc.constant("settle" as const), job: fc.nat(15), worker: fc.nat(1), costPermille: fc.nat(1000) }),
+  fc.record({
+    t: fc.constant("settle" as const),
+    job: fc.nat(15),
+    worker: fc.nat(1),
+    costPermille: fc.nat(1000),
+    // the operator fee: the edges (none, the least, all) and anything between
+    feeBps: fc.oneof(fc.constantFrom(0, 1, 9_999, 10_000), fc.integer({ min: 0, max: 10_000 })),
+  }),
   fc.record({ t: fc.constant("refund" as const), job: fc.nat(15) }),
 );
 
 async function allAccounts(store: ReturnType<typeof createMemoryStore>) {
-  const names = ["ext:faucet", ...REQUESTERS.map(requesterAccount), ...WORKERS.map(workerAccount)];
+  const names = ["ext:faucet", ...REQUESTERS.map(requesterAccount), ...WORKERS.map(workerAccount), OPERATOR_ACCOUNT];
   return Promise.all(names.map((n) => getBalance(store, n)));
 }
 
@@ -46,6 +54,8 @@ describe("ledger", () => {
         const store = createMemoryStore();
         const holds = new Map<number, { who: string; amount: bigint; closed: boolean }>();
         let faucetTotal = 0n;
+        let charged = 0n;
+        let fees = 0n;
         const seenFaucet = new Set<number>();
         // Act
         for (const [i, c] of cmds.entries()) {
@@ -66,11 +76,15 @@ describe("ledger", () => {
               } else {
                 const h = holds.get(c.job);
                 if (!h || h.closed) continue;
+                const cost = c.t === "settle" ? (h.amount * BigInt(c.costPermille)) / 1000n : 0n;
                 const m =
                   c.t === "settle"
-                    ? settleMovement(`j${c.job}`, h.who, WORKERS[c.worker]!, h.amount, (h.amount * BigInt(c.costPermille)) / 1000n, 0)
+                    ? settleMovement(`j${c.job}`, h.who, WORKERS[c.worker]!, h.amount, cost, 0, c.feeBps)
                     : refundMovement(`j${c.job}`, h.who, h.amount, 0);
-                await applyMovement(store, m);
+                if ((await applyMovement(store, m)) === "applied" && c.t === "settle") {
+                  charged += cost;
+                  fees += (cost * BigInt(c.feeBps)) / 10_000n;
+                }
                 h.closed = true;
               }
             } catch (e) {
@@ -87,6 +101,11 @@ describe("ledger", () => {
         for (const a of accounts.filter((x) => !x.account.startsWith("ext:"))) {
           expect(a.available >= 0n && a.held >= 0n).toBe(true);
         }
+        // every charge went to a worker and the operator, the operator exactly the floored fees, once each
+        const operator = accounts.find((a) => a.account === OPERATOR_ACCOUNT)!;
+        expect(operator.available).toBe(fees);
+        const workers = accounts.filter((a) => a.account.startsWith("wrk:")).reduce((s, a) => s + a.available, 0n);
+        expect(workers + operator.available).toBe(charged);
         const openHeld = [...holds.values()].filter((h) => !h.closed).reduce((s, h) => s + h.amount, 0n);
         expect(accounts.filter((a) => a.account.startsWith("req:")).reduce((s, a) => s + a.held, 0n)).toBe(openHeld);
       }),

@@ -43,7 +43,28 @@ export class UnbalancedMovementError extends Error {
 
 export const requesterAccount = (id: string) => `req:${id}`;
 export const workerAccount = (id: string) => `wrk:${id}`;
+/**
+ * The operator's earnings: each settlement's operator fee (the policy's `operatorFeeBps` of the
+ * job's cost). An internal account like a worker's (never negative), owed to the operator, so
+ * it counts among the liabilities the vault must cover until it is paid out.
+ */
+export const OPERATOR_ACCOUNT = "opr:fees";
 export const isExternal = (account: string) => account.startsWith("ext:");
+
+export class InvalidFeeError extends Error {
+  override readonly name = "InvalidFeeError";
+}
+
+/**
+ * The operator's share of a job's cost: floor(cost × bps / 10 000), so rounding goes to the
+ * worker (a job of 1 nanoTON at any fee below 100 % pays the operator nothing). bps is the
+ * registry's `operatorFeeBps` in force when the job was submitted, 0..10 000.
+ */
+export function operatorFee(cost: bigint, bps: number): bigint {
+  if (!Number.isInteger(bps) || bps < 0 || bps > 10_000) throw new InvalidFeeError(`operator fee ${bps} bps outside 0..10000`);
+  if (cost < 0n) throw new UnbalancedMovementError(`negative cost ${cost}`);
+  return (cost * BigInt(bps)) / 10_000n;
+}
 
 /**
  * Counters bumped on an account's balance item in the same update as its postings (a worker's
@@ -223,18 +244,35 @@ export const holdMovement = (jobId: string, requester: string, amount: bigint, a
   ],
 });
 
-/** Charge `cost` (≤ held) to the requester, credit it to the worker, release the rest of the hold. */
-export const settleMovement = (jobId: string, requester: string, worker: string, held: bigint, cost: bigint, at: number): Movement => {
+/**
+ * Charge `cost` (≤ held) to the requester, release the rest of the hold, credit the worker
+ * cost − fee and the operator the fee (operatorFee(cost, feeBps): the job's fee, fixed at its
+ * submit). With fee 0 the movement is exactly what it was before the fee existed (three
+ * postings, no meta of it), so old settlements rebuild and verify unchanged; with a fee the
+ * operator's posting comes last and the meta names the bps, so the ledger item alone states
+ * how the split was made.
+ */
+export const settleMovement = (
+  jobId: string,
+  requester: string,
+  worker: string,
+  held: bigint,
+  cost: bigint,
+  at: number,
+  feeBps = 0,
+): Movement => {
   if (cost < 0n || cost > held) throw new UnbalancedMovementError(`cost ${cost} outside [0, ${held}]`);
+  const fee = operatorFee(cost, feeBps);
   return {
     id: `settle:${jobId}`,
     kind: "settle",
     at,
-    meta: { jobId, worker },
+    meta: { jobId, worker, ...(feeBps > 0 ? { operatorFeeBps: String(feeBps) } : {}) },
     postings: [
       { account: requesterAccount(requester), field: "held", delta: -held },
       { account: requesterAccount(requester), field: "available", delta: held - cost },
-      { account: workerAccount(worker), field: "available", delta: cost },
+      { account: workerAccount(worker), field: "available", delta: cost - fee },
+      ...(fee > 0n ? [{ account: OPERATOR_ACCOUNT, field: "available" as const, delta: fee }] : []),
     ],
   };
 };
@@ -263,8 +301,11 @@ export const tabOpenMovement = (tabId: string, requester: string, amount: bigint
 });
 
 /**
- * A tab's close: its hold released, each worker credited the sum of its completed jobs' costs,
- * the rest back to the requester's available balance. One movement for all the tab's jobs.
+ * A tab's close: its hold released, each worker credited the sum of its completed jobs' costs
+ * less their operator fees (`feeByWorker`, each job's own fee summed: operatorFee per job, as
+ * a settlement takes it), the operator the sum of the fees, the rest back to the requester's
+ * available balance. One movement for all the tab's jobs. A worker whose jobs cost something
+ * keeps its posting even when the fees took it all (100 %), so its counters still ride on it.
  */
 export const tabCloseMovement = (
   tabId: string,
@@ -272,22 +313,32 @@ export const tabCloseMovement = (
   held: bigint,
   costByWorker: ReadonlyMap<string, bigint>,
   at: number,
+  feeByWorker: ReadonlyMap<string, bigint> = new Map(),
 ): Movement => {
   let total = 0n;
-  for (const c of costByWorker.values()) {
+  let fees = 0n;
+  for (const [w, c] of costByWorker) {
+    const f = feeByWorker.get(w) ?? 0n;
     if (c < 0n) throw new UnbalancedMovementError(`tab ${tabId}: negative cost ${c}`);
+    if (f < 0n || f > c) throw new UnbalancedMovementError(`tab ${tabId}: fee ${f} outside [0, ${c}] for ${w}`);
     total += c;
+    fees += f;
   }
+  for (const w of feeByWorker.keys())
+    if (!costByWorker.has(w)) throw new UnbalancedMovementError(`tab ${tabId}: a fee for ${w}, who has no cost`);
   if (total > held) throw new UnbalancedMovementError(`tab ${tabId}: its jobs cost ${total}, more than its hold ${held}`);
   return {
     id: `tabclose:${tabId}`,
     kind: "tab-close",
     at,
-    meta: { tabId, cost: total.toString() },
+    meta: { tabId, cost: total.toString(), ...(fees > 0n ? { operatorFee: fees.toString() } : {}) },
     postings: [
       { account: requesterAccount(requester), field: "held", delta: -held },
       ...(held - total > 0n ? [{ account: requesterAccount(requester), field: "available" as const, delta: held - total }] : []),
-      ...[...costByWorker].flatMap(([w, c]) => (c > 0n ? [{ account: workerAccount(w), field: "available" as const, delta: c }] : [])),
+      ...[...costByWorker].flatMap(([w, c]) =>
+        c > 0n ? [{ account: workerAccount(w), field: "available" as const, delta: c - (feeByWorker.get(w) ?? 0n) }] : [],
+      ),
+      ...(fees > 0n ? [{ account: OPERATOR_ACCOUNT, field: "available" as const, delta: fees }] : []),
     ],
   };
 };

@@ -423,7 +423,14 @@ export const ResultRequest = z.discriminatedUnion("kind", [
 export type ResultRequest = z.infer<typeof ResultRequest>;
 
 /** POST /v1/agent/results answer. `duplicate`: this very result had been accepted already. */
-export const ResultResponse = z.object({ status: z.string(), cost: NanoTonString.optional(), duplicate: z.boolean() });
+export const ResultResponse = z.object({
+  status: z.string(),
+  /** what the requester was charged */
+  cost: NanoTonString.optional(),
+  /** what the worker is credited: cost less the operator fee in force at the job's submit (absent from older coordinators: cost) */
+  credit: NanoTonString.optional(),
+  duplicate: z.boolean(),
+});
 
 /** POST /v1/agent/lease: the candidate working on a job asks for more time before its lease runs out. */
 export const LeaseRequest = z.object({ jobId: JobId, attempt: z.number().int().nonnegative() });

@@ -62,7 +62,15 @@ export interface NetworkOptions {
   /** issue 15: receipt anchoring beside the watcher (needs the chain). `false` turns it off; tickMs 0: only runAnchoringOnce. */
   anchoring?: false | { tickMs?: number; intervalSeconds?: number; overdueSeconds?: number };
   /** issue 15: the sandbox's PolicyRegistry as the coordinator's allow-list (needs the chain). `false` turns it off. */
-  policyRegistry?: false | { timelockSeconds?: number; refreshSeconds?: number; maxAgeSeconds?: number };
+  policyRegistry?:
+    | false
+    | {
+        timelockSeconds?: number;
+        refreshSeconds?: number;
+        maxAgeSeconds?: number;
+        /** the operator fee of the registry's first policy (bps, default 0); a registry restored from its state file keeps its own */
+        operatorFeeBps?: number;
+      };
   /** How often the matching dead-letter queue is redriven (ms, default 15 min as on AWS; 0: only redriveOnce). */
   redriveIntervalMs?: number;
 }
@@ -160,6 +168,7 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
           pricing: deps.config.pricing,
           coordinatorKey: Buffer.from(chain.coordinator.publicKey).toString("hex"),
           devImage: deps.config.allowDevAttestation,
+          ...(o.policyRegistry && o.policyRegistry.operatorFeeBps !== undefined ? { operatorFeeBps: o.policyRegistry.operatorFeeBps } : {}),
         }),
         stateFile: join(dataDir, "contracts.json"),
         ...(o.policyRegistry ? { timelockSeconds: o.policyRegistry.timelockSeconds } : {}),

@@ -16,7 +16,7 @@ import { canonicalJson, sha256Hex } from "../crypto/encoding";
 import type { CoreDeps } from "../deps";
 import type { Item, Key, Store } from "../ports";
 import { itemBytes, MAX_ITEM_BYTES } from "../store-rules";
-import { holdMovement, ledgerItem, settleMovement, type Movement } from "../ledger";
+import { holdMovement, ledgerItem, operatorFee, settleMovement, type Movement } from "../ledger";
 
 export interface JobCandidate {
   workerId: string;
@@ -59,6 +59,13 @@ export interface JobItem extends Item {
    * these, not by the weights of the moment. Absent: the configured weights.
    */
   weights?: { promptBps: number; completionBps: number };
+  /**
+   * The operator's share of the job's cost, in bps (the registry's `fees.operatorFeeBps`, else
+   * config.operatorFeeBps), fixed at submit like `weights`: a fee the owners change while the
+   * job runs never re-prices it. The settlement (or its tab's close) credits the worker cost −
+   * operatorFee(cost, this) and OPERATOR_ACCOUNT the rest. Absent: 0 (and jobs from before it).
+   */
+  operatorFeeBps?: number;
   /** issue 12: the requester's relay channel its stream goes to (SubmitRequest.relay; the SQS relay's queue). */
   relayChannel?: string;
   /**
@@ -72,7 +79,7 @@ export interface JobItem extends Item {
   /**
    * issue 12: set by the settlement, whose move of this item from assigned to completed records
    * the settlement movement (settleMovement of maxCost and cost, to the worker at `attempt`, at
-   * `updatedAt`): no `ledger/settle:<jobId>` item is written. A completed job is never written
+   * `updatedAt`, with `operatorFeeBps`): no `ledger/settle:<jobId>` item is written. A completed job is never written
    * again (every job write is conditioned on status assigned), so those fields stay as settled.
    */
   settledInJob?: true;
@@ -155,12 +162,19 @@ export const jobHoldMovement = (job: Pick<JobItem, "jobId" | "holdInJob" | "requ
 
 /** The settlement a completed job item records (JobItem.settledInJob), or undefined when it has a ledger item of its own. */
 export function jobSettleMovement(
-  job: Pick<JobItem, "jobId" | "settledInJob" | "status" | "requester" | "maxCost" | "cost" | "candidates" | "attempt" | "updatedAt">,
+  job: Pick<
+    JobItem,
+    "jobId" | "settledInJob" | "status" | "requester" | "maxCost" | "cost" | "candidates" | "attempt" | "updatedAt" | "operatorFeeBps"
+  >,
 ): Movement | undefined {
   const worker = job.candidates[job.attempt]?.workerId;
   if (job.settledInJob !== true || job.status !== "completed" || job.cost === undefined || worker === undefined) return undefined;
-  return settleMovement(job.jobId, job.requester, worker, BigInt(job.maxCost), BigInt(job.cost), job.updatedAt);
+  return settleMovement(job.jobId, job.requester, worker, BigInt(job.maxCost), BigInt(job.cost), job.updatedAt, job.operatorFeeBps ?? 0);
 }
+
+/** What a completed job's worker is credited for it: its cost less the operator fee fixed at its submit. */
+export const workerCredit = (job: Pick<JobItem, "operatorFeeBps">, cost: bigint): bigint =>
+  cost - operatorFee(cost, job.operatorFeeBps ?? 0);
 
 /**
  * The movements a job item records (its hold, its settlement), in the shape of the ledger items

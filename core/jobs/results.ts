@@ -29,6 +29,7 @@ import {
   RETAIN_SECONDS,
   stillAt,
   jobHoldMovement,
+  workerCredit,
   type FailureItem,
   type JobItem,
   type ReplyItem,
@@ -68,7 +69,7 @@ export async function postResult(
   deps: CoreDeps,
   workerId: string,
   r: ResultRequest,
-): Promise<{ status: JobStatus; cost?: string; duplicate: boolean }> {
+): Promise<{ status: JobStatus; cost?: string; credit?: string; duplicate: boolean }> {
   const worker = await requireWorker(deps, workerId);
   const job = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
   if (!job) throw new NotFoundError("unknown_job", `no job ${r.jobId}`);
@@ -156,7 +157,8 @@ export async function postResult(
     } else {
       // Batched with the worker's other results waiting to settle (./settle.ts); the worker's job
       // and token counts ride on its balance update (one item write, not two).
-      const movement = settleMovement(job.jobId, job.requester, workerId, held, cost, now);
+      // the operator fee fixed at submit (JobItem.operatorFeeBps), not the registry's of the moment
+      const movement = settleMovement(job.jobId, job.requester, workerId, held, cost, now, job.operatorFeeBps ?? 0);
       const applied = await settle(deps, {
         workerId,
         movement,
@@ -184,9 +186,17 @@ export async function postResult(
     jobTopic(job.jobId),
     toView(finished, { ...replyKey(job.jobId, r.attempt, digest), reply: r.reply, receipt: r.receipt }),
   );
-  deps.log.info("job completed", { jobId: job.jobId, workerId, cost: cost.toString(), ...body.usage });
-  return { status: "completed", cost: cost.toString(), duplicate: false };
+  const credit = creditOf(job, cost);
+  deps.log.info("job completed", { jobId: job.jobId, workerId, cost: cost.toString(), ...credit, ...body.usage });
+  return { status: "completed", cost: cost.toString(), ...credit, duplicate: false };
 }
+
+/**
+ * The worker's share in a result's answer, when the job carries an operator fee: its cost less
+ * the fee (ResultResponse.credit). A job without one answers as before: the cost is the credit.
+ */
+const creditOf = (job: Pick<JobItem, "operatorFeeBps">, cost: bigint): { credit?: string } =>
+  (job.operatorFeeBps ?? 0) > 0 ? { credit: workerCredit(job, cost).toString() } : {};
 
 const replyItemsOf = (
   deps: CoreDeps,
@@ -221,7 +231,7 @@ async function putReplyParts(deps: CoreDeps, parts: readonly Item[]) {
 async function lostSettlement(deps: CoreDeps, r: CompletedResult, digest: string, keys: Key[], why: Error) {
   const now = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
   if (now?.status === "completed" && now.attempt === r.attempt && now.resultDigest === digest) {
-    return { status: "completed" as const, cost: now.cost!, duplicate: true };
+    return { status: "completed" as const, cost: now.cost!, ...creditOf(now, BigInt(now.cost!)), duplicate: true };
   }
   if (why instanceof OverdraftError && now?.status === "assigned" && now.attempt === r.attempt) throw why; // books are wrong: a 500 with an alert, not a 409
   const [head, ...parts] = keys;
@@ -258,7 +268,7 @@ async function repeatedResult(deps: CoreDeps, job: JobItem, r: CompletedResult) 
     await putReplyParts(deps, items.parts);
     await putReply(deps, items.head);
   }
-  return { status: "completed" as const, cost: job.cost!, duplicate: true };
+  return { status: "completed" as const, cost: job.cost!, ...creditOf(job, BigInt(job.cost!)), duplicate: true };
 }
 
 /**

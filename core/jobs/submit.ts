@@ -12,7 +12,7 @@ import {
   NoLiveCandidateError,
   ValidationError,
 } from "../errors";
-import { applyMovement, getBalance, holdMovement, OverdraftError, requesterAccount } from "../ledger";
+import { applyMovement, getBalance, holdMovement, InvalidFeeError, OverdraftError, requesterAccount } from "../ledger";
 import { b64u } from "../crypto/encoding";
 import { systemRandom } from "../ids";
 import { ConditionFailedError, type Item, type Key } from "../ports";
@@ -23,6 +23,17 @@ import { envelopeKey, jobKey, leaseMs, RETAIN_SECONDS, type EnvelopeItem, type J
 import { verifyQuote, type QuoteBody } from "./quote";
 import { checkTabDeadline, checkTabSlot } from "./tabs";
 import { byFairShare, isLive, offerKey, type OfferItem } from "../workers";
+
+/**
+ * The operator fee (bps) a job submitted now is settled with: the registry's of the moment when
+ * there is one (the reading the weights were checked against), else the configured one, else 0.
+ * Checked here, not at settlement: a bad value refuses the submit before any money is held.
+ */
+export function operatorFeeBpsOf(deps: Pick<CoreDeps, "config">, reading: PolicyReading | undefined): number {
+  const bps = reading ? reading.policy.fees.operatorFeeBps : (deps.config.operatorFeeBps ?? 0);
+  if (!Number.isInteger(bps) || bps < 0 || bps > 10_000) throw new InvalidFeeError(`operator fee ${bps} bps outside 0..10000`);
+  return bps;
+}
 
 /**
  * The Idempotency-Key that names its job (what the SDK sends). Such a submit writes no
@@ -132,6 +143,7 @@ export async function submitJobWithItem(
   const order = await liveFirst(deps, h.model, candidates, now, reading);
 
   const maxCost = BigInt(h.maxCost);
+  const feeBps = operatorFeeBpsOf(deps, reading);
   const reqHash = bodyHash;
   const job: JobItem = {
     ...jobKey(h.jobId),
@@ -149,6 +161,8 @@ export async function submitJobWithItem(
     updatedAt: now,
     ...(keyedByJob ? { keyedByJob: true } : {}),
     ...(deps.policyRegistry ? { weights: { promptBps: pricing.promptBps, completionBps: pricing.completionBps } } : {}),
+    // the operator fee in force now, kept like the weights: settlement splits by the job's own
+    ...(feeBps > 0 ? { operatorFeeBps: feeBps } : {}),
     ...(o.relayChannel ? { relayChannel: o.relayChannel } : {}),
     // this item records the hold (no ledger item), and the job's end logs it; under a tab, the tab's hold covers it.
     // Under a tab the put is a lone write (no transaction token on DynamoDB): its tag tells this

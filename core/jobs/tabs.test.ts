@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { Tab, TabView } from "../../events/api";
 import type { TabCloseMessage } from "../../events/queue";
 import { tabSlotJobId } from "../ids";
-import { workerAccount } from "../ledger";
+import { getBalance, OPERATOR_ACCOUNT, workerAccount } from "../ledger";
 import { jobCost } from "../pricing";
 import { RECEIPT_INBOX_PK } from "../receipts/log";
 import type { WriteOp } from "../ports";
@@ -289,6 +289,37 @@ describe("closing a tab", () => {
     // a second check (a duplicate message) finds it closed and moves nothing
     expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("stale");
     expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n - total, held: 0n });
+  });
+
+  it("with an operator fee: each job's fee (its own, fixed at its submit, floored per job) goes to the operator, the rest to its worker", async () => {
+    // Prepare: two jobs under 333 bps, then the fee moves to 5000 bps and a third is submitted
+    const { w, r, tab, view, workers } = await tabWorld({ workers: 1, slots: 3 });
+    const wk = workers[0]!;
+    w.deps.config = { ...w.deps.config, operatorFeeBps: 333 };
+    let cost = 0n;
+    let fees = 0n;
+    for (let slot = 0; slot < 3; slot++) {
+      if (slot === 2) w.deps.config = { ...w.deps.config, operatorFeeBps: 5_000 };
+      const j = await submitSlot(w, r, tab, slot);
+      const res = w.completed(wk, j.envelope, { usage: { promptTokens: 7 + slot, completionTokens: 19 + slot } });
+      await postResult(w.deps, wk.id, res);
+      const price = BigInt((await job(w, j.jobId)).candidates[0]!.pricePerToken);
+      const c = jobCost(w.deps.config.pricing, price, res.receipt.body.usage);
+      cost += c;
+      fees += (c * (slot === 2 ? 5_000n : 333n)) / 10_000n;
+    }
+    w.deps.config = { ...w.deps.config, operatorFeeBps: 0 }; // the close splits by each job's fee, not the one of the moment
+    pastClose(w, view);
+    // Act
+    expect(await handleMatchingMessage(w.deps, closeCheck(tab.tabId))).toBe("closed");
+    // Assess
+    expect(fees).toBeGreaterThan(0n);
+    expect(await w.earned(wk.id)).toBe(cost - fees);
+    expect((await getBalance(w.store, OPERATOR_ACCOUNT)).available).toBe(fees);
+    expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n - cost, held: 0n });
+    expect(await tabItem(w, tab.tabId)).toMatchObject({ status: "closed", cost: cost.toString(), completed: 3 });
+    expect(await w.store.get("accounts", { pk: workerAccount(wk.id), sk: "balance" })).toMatchObject({ jobs: 3 });
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
   });
 
   it("waits for a job still running, and a job that ended without an answer costs nothing", async () => {

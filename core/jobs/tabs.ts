@@ -4,7 +4,8 @@
  * itself, so its submit writes the job item (put only if absent) and its envelope, no balance,
  * and its result writes the job's move to completed and its reply, no balance and no receipt
  * entry. When the tab has run out and every job under it has ended, one transaction closes it:
- * each worker is credited the sum of its completed jobs' costs, the rest of the hold goes back,
+ * each worker is credited the sum of its completed jobs' costs (less each job's operator fee, which
+ * goes to the operator's account), the rest of the hold goes back,
  * and the completed jobs' receipts join the receipt log. DynamoDB writes per job: about 9 WRU
  * (with the anchorer's) instead of 16.
  *
@@ -59,7 +60,7 @@ import { ConditionFailedError, type Item } from "../ports";
 import { appendReceiptOp } from "../receipts/log";
 // a cycle (dispatch routes tab messages here), used only at call time
 import { awaitCommit } from "./dispatch";
-import { delaySecondsUntil, jobKey, replyKey, type JobItem, type StoredReplyItem } from "./items";
+import { delaySecondsUntil, jobKey, replyKey, workerCredit, type JobItem, type StoredReplyItem } from "./items";
 
 /** pk=tabId sk="tab" in `jobs`: an open tab's terms, and once closed what its jobs cost. */
 export interface TabItem extends Item {
@@ -295,19 +296,24 @@ export async function handleTabClose(deps: CoreDeps, msg: TabCloseMessage): Prom
 async function closeTab(deps: CoreDeps, t: TabItem, completed: JobItem[]): Promise<boolean> {
   const now = deps.clock.now();
   const costByWorker = new Map<string, bigint>();
+  // each job's operator fee, by the fee fixed at its own submit (JobItem.operatorFeeBps), floored per job as a settlement's
+  const feeByWorker = new Map<string, bigint>();
   const counters: AccountCounters = {};
   for (const j of completed) {
     const w = j.candidates[j.attempt]!.workerId;
-    costByWorker.set(w, (costByWorker.get(w) ?? 0n) + BigInt(j.cost ?? "0"));
-    const c = (counters[workerAccount(w)] ??= { jobs: 0, promptTokens: 0, completionTokens: 0 });
-    c.jobs! += 1;
-    c.promptTokens! += j.usage?.promptTokens ?? 0;
-    c.completionTokens! += j.usage?.completionTokens ?? 0;
+    const c = BigInt(j.cost ?? "0");
+    costByWorker.set(w, (costByWorker.get(w) ?? 0n) + c);
+    const fee = c - workerCredit(j, c);
+    if (fee > 0n) feeByWorker.set(w, (feeByWorker.get(w) ?? 0n) + fee);
+    const n = (counters[workerAccount(w)] ??= { jobs: 0, promptTokens: 0, completionTokens: 0 });
+    n.jobs! += 1;
+    n.promptTokens! += j.usage?.promptTokens ?? 0;
+    n.completionTokens! += j.usage?.completionTokens ?? 0;
   }
   // a worker whose jobs all cost nothing has no posting to carry its counters
   for (const [w, c] of costByWorker) if (c === 0n) delete counters[workerAccount(w)];
   const receipts = await Promise.all(completed.map((j) => receiptOf(deps, j)));
-  const movement = tabCloseMovement(t.tabId, t.requester, tabHeld(t), costByWorker, now);
+  const movement = tabCloseMovement(t.tabId, t.requester, tabHeld(t), costByWorker, now, feeByWorker);
   const cost = [...costByWorker.values()].reduce((a, b) => a + b, 0n);
   try {
     const r = await applyMovement(

@@ -595,6 +595,46 @@ describe("withMovementLog: a settlement is compacted only when it has the expect
   });
 });
 
+describe("a settlement that took an operator fee", () => {
+  it("rides with its receipt in the short form, its bps fifth, and is anchored as itself (the split included)", async () => {
+    // Prepare: 7 of a 10 hold charged at 2500 bps: 6 to the worker, 1 to the operator
+    const { inner, store, log } = world();
+    const jobId = newJobId(T0);
+    const settle = settleMovement(jobId, "alice", worker.workerId, 10n, 7n, T0, 2_500);
+
+    // Act
+    await store.transact([receiptOp(jobId, T0 + 5, undefined, settle)]);
+    const entry = (await inboxOf(inner, RECEIPT_INBOX_PK))[0];
+    const b = await log.prepareNext(T0 + 6);
+
+    // Assess
+    expect(entry).toMatchObject({ mid: `settle:${jobId}`, ms: ["alice", "10", "7", T0, 2_500] });
+    expect(entry).not.toHaveProperty("movement");
+    expect(b).toMatchObject({ count: 1, ledgerSeqno: 1 });
+    expect(replays([b], [settle])).toEqual({ ok: true, checked: 1 });
+    // the same receipt's anchor does not replay against the settlement without the fee
+    expect(replays([b], [settleMovement(jobId, "alice", worker.workerId, 10n, 7n, T0)]).ok).toBe(false);
+  });
+
+  it("whose operator posting differs from what its bps gives rides in full, never in the short form", async () => {
+    // Prepare: the operator credited 2 where 2500 bps of 7 is 1 (and the worker 5)
+    const { calls, store } = recording();
+    const jobId = newJobId(T0);
+    const item = ledgerItem(settleMovement(jobId, "alice", worker.workerId, 10n, 7n, T0, 2_500));
+    const ps = structuredClone(item.postings) as Array<Record<string, unknown>>;
+    ps[2] = { ...ps[2], delta: "5" };
+    ps[3] = { ...ps[3], delta: "2" };
+    const { pk, sk: _sk, ...movement } = { ...item, postings: ps };
+    const r = receiptOp(jobId, T0 + 5);
+
+    // Act
+    await store.transact([r, { op: "put", table: "ledger", item: { ...item, postings: ps }, when: { kind: "notExists" } }]);
+
+    // Assess
+    expect(calls[0]![0]).toStrictEqual({ ...r, item: { ...r.item, mid: pk, movement } });
+  });
+});
+
 // ---------------------------------------------------------------- batches: selection under limits
 describe("cutting a batch: which entries go in under the limits", () => {
   const faucetAt = (name: string, at: number) => faucetMovement(name, "alice", 1n, at);

@@ -248,34 +248,48 @@ type CompactHold = [string, string, number];
 
 /**
  * A settlement's movement in the short form it rides in with its receipt: [requester, held,
- * cost, at]. The rest (job id, worker, postings, meta) follows from the movement id and the
+ * cost, at], and the operator fee's bps fifth when the settlement took one. The rest (job id, worker, postings, meta) follows from the movement id and the
  * receipt's worker. Used only when it rebuilds to exactly the stored movement (checked here,
  * on the canonical JSON), so the log holds the same movement either way; it keeps the shared
  * entry well under DynamoDB's 1 KB write unit with a real model name and measurement.
  */
-type CompactSettle = [string, string, string, number];
+type CompactSettle = [string, string, string, number] | [string, string, string, number, number];
 const SETTLE = "settle:";
 function compactSettle(id: string, rest: Record<string, unknown>, worker: string | undefined): CompactSettle | undefined {
   if (!id.startsWith(SETTLE) || rest.kind !== "settle" || worker === undefined || typeof rest.at !== "number") return undefined;
   const first = (rest.postings as Array<{ account?: unknown; delta?: unknown }> | undefined)?.[0];
+  // the requester's release (held − cost): the worker's posting is cost less the operator fee
+  const back = (rest.postings as Array<{ account?: unknown; delta?: unknown }> | undefined)?.[1];
   const last = (rest.postings as Array<{ account?: unknown; delta?: unknown }> | undefined)?.[2];
   if (
     typeof first?.account !== "string" ||
     !first.account.startsWith("req:") ||
     typeof first.delta !== "string" ||
+    typeof back?.delta !== "string" ||
     typeof last?.delta !== "string"
   )
     return undefined;
   try {
-    const c: CompactSettle = [first.account.slice(4), (-BigInt(first.delta)).toString(), BigInt(last.delta).toString(), rest.at];
+    const held = -BigInt(first.delta);
+    // the operator fee (bps), when the settlement took one: the meta names it (core/ledger.ts settleMovement)
+    const bps = Number((rest.meta as Record<string, unknown> | undefined)?.operatorFeeBps ?? 0);
+    const base: [string, string, string, number] = [
+      first.account.slice(4),
+      held.toString(),
+      (held - BigInt(back.delta)).toString(),
+      rest.at,
+    ];
+    const c: CompactSettle = bps > 0 ? [...base, bps] : base;
     return canonicalJson(expandSettle(id, worker, c)) === canonicalJson(rest) ? c : undefined;
   } catch {
     return undefined; // not a settlement this form can carry
   }
 }
-/** The stored form (ledger item less its key) of the settlement a CompactSettle names. */
-function expandSettle(id: string, worker: string, [requester, held, cost, at]: CompactSettle): Omit<Movement, "id"> {
-  const { id: _id, ...m } = storedForm(settleMovement(id.slice(SETTLE.length), requester, worker, BigInt(held), BigInt(cost), at));
+/** The stored form (ledger item less its key) of the settlement a CompactSettle names (a fifth element: the operator fee's bps). */
+function expandSettle(id: string, worker: string, [requester, held, cost, at, bps]: CompactSettle): Omit<Movement, "id"> {
+  const { id: _id, ...m } = storedForm(
+    settleMovement(id.slice(SETTLE.length), requester, worker, BigInt(held), BigInt(cost), at, bps ?? 0),
+  );
   return m as unknown as Omit<Movement, "id">;
 }
 /** The hold a receipt entry carries (its job's end logs it), as an inbox movement entry; undefined when it carries none. */

@@ -57,6 +57,8 @@ export interface Oracle {
   /** workerId → raw Ed25519 public key */
   workerKeys: Map<string, Uint8Array>;
   pricing: PricingConfig;
+  /** the operator fee the coordinator runs with (bps; never changed during a run): each job must carry it and be split by it */
+  operatorFeeBps?: number;
   /** jobs whose settlement was checked already (the check costs a signature verification) */
   verifiedSettles: Set<string>;
   chain?: ChainTruth;
@@ -64,6 +66,15 @@ export interface Oracle {
 
 const big = (v: unknown): bigint => (v === undefined || v === null ? 0n : BigInt(v as bigint | number | string));
 const ceilDiv = (a: bigint, b: bigint) => (a + b - 1n) / b;
+
+/** The operator's share of a cost, computed here again (not by core/ledger): floor(cost × bps / 10 000), the rest the worker's. */
+export const oracleFee = (cost: bigint, bps: number | undefined) => (cost * BigInt(bps ?? 0)) / 10_000n;
+
+/** Why a job does not carry the operator fee the coordinator ran with (empty: it does). */
+const feeProblems = (job: Item, oracle: Oracle): string[] =>
+  Number(job.operatorFeeBps ?? 0) === (oracle.operatorFeeBps ?? 0)
+    ? []
+    : [`the job carries an operator fee of ${String(job.operatorFeeBps ?? 0)} bps, the coordinator's is ${oracle.operatorFeeBps ?? 0}`];
 
 /** The price of a usage, computed here again (not by core/pricing): ceil(price × (p × promptBps + c × completionBps) / 10 000). */
 export const oracleCost = (pricing: PricingConfig, pricePerToken: bigint, usage: { promptTokens: number; completionTokens: number }) =>
@@ -218,7 +229,18 @@ function settlementProblems(job: Item, settle: Item, oracle: Oracle): string[] {
     const released = postings
       .filter((x) => x.account === `req:${job.requester}` && x.field === "held")
       .reduce((s, x) => s + BigInt(x.delta), 0n);
-    if (credited !== want) p.push(`charged ${credited}, the receipt's usage at the candidate's price costs ${want}`);
+    const fee = oracleFee(want, oracle.operatorFeeBps);
+    const toOperator = postings.filter((x) => x.account === "opr:fees").reduce((s, x) => s + BigInt(x.delta), 0n);
+    const others = postings.filter(
+      (x) => x.account !== `wrk:${honest.workerId}` && x.account !== `req:${job.requester}` && x.account !== "opr:fees",
+    );
+    // the charge, whoever it went to; then its split: the operator exactly its fee, the worker the rest
+    if (credited + toOperator !== want)
+      p.push(`charged ${credited + toOperator}, the receipt's usage at the candidate's price costs ${want}`);
+    else if (toOperator !== fee)
+      p.push(`credited the worker ${credited} and the operator ${toOperator} of ${want}, the operator's fee on it is ${fee}`);
+    if (others.length) p.push(`the settlement posts to ${others.map((x) => x.account).join(", ")}`);
+    p.push(...feeProblems(job, oracle));
     if (big(job.cost) !== want) p.push(`the job says it cost ${job.cost}, the receipt's usage costs ${want}`);
     if (released !== -held) p.push(`the settlement released ${-released} of a ${held} hold`);
   }
@@ -538,6 +560,7 @@ function tabResultProblems(j: Item, oracle: Oracle): string[] {
     const want = raw > big(j.maxCost) ? big(j.maxCost) : raw;
     if (big(j.cost) !== want) p.push(`the job says it cost ${String(j.cost)}, the receipt's usage at the candidate's price costs ${want}`);
   }
+  p.push(...feeProblems(j, oracle));
   return p;
 }
 
@@ -573,21 +596,30 @@ function tabProblems(store: SimStore, oracle: Oracle, tabId: string): string[] {
   );
   if (jobs.some((j) => j.status === "assigned")) v.push(`tab ${tabId} is closed while a job of it is still running`);
   const completed = jobs.filter((x) => x.status === "completed");
+  // each worker is owed its jobs' costs less each job's operator fee (floored per job), the operator the fees
   const owed = new Map<string, bigint>();
+  let total = 0n;
+  let fees = 0n;
   for (const j of completed) {
     const w = `wrk:${(j.candidates as Array<{ workerId: string }>)[Number(j.attempt)]!.workerId}`;
-    owed.set(w, (owed.get(w) ?? 0n) + big(j.cost));
+    const fee = oracleFee(big(j.cost), oracle.operatorFeeBps);
+    owed.set(w, (owed.get(w) ?? 0n) + big(j.cost) - fee);
+    total += big(j.cost);
+    fees += fee;
   }
   const postings = (close.postings ?? []) as Posting[];
   const posted = new Map<string, bigint>();
+  let toOperator = 0n;
   for (const x of postings) {
     if (x.account.startsWith("wrk:")) posted.set(x.account, (posted.get(x.account) ?? 0n) + BigInt(x.delta));
+    else if (x.account === "opr:fees") toOperator += BigInt(x.delta);
     else if (x.account !== req) v.push(`tab ${tabId}'s close posts ${x.delta} to ${x.account}`);
   }
   for (const [w, c] of owed)
-    if ((posted.get(w) ?? 0n) !== c) v.push(`tab ${tabId}'s close paid ${w} ${posted.get(w) ?? 0n}, its completed jobs there cost ${c}`);
+    if ((posted.get(w) ?? 0n) !== c)
+      v.push(`tab ${tabId}'s close paid ${w} ${posted.get(w) ?? 0n}, its completed jobs there cost ${c} after the operator fee`);
   for (const [w, c] of posted) if (!owed.has(w)) v.push(`tab ${tabId}'s close paid ${w} ${c} for no completed job of it`);
-  const total = [...owed.values()].reduce((a, b) => a + b, 0n);
+  if (toOperator !== fees) v.push(`tab ${tabId}'s close paid the operator ${toOperator}, its jobs' fees are ${fees}`);
   const released = sum(close, req, "held");
   const back = sum(close, req, "available");
   if (released !== -amount) v.push(`tab ${tabId}'s close released ${-released} of its ${amount} hold`);

@@ -323,6 +323,8 @@ export interface SimOptions {
   tabClock?: boolean;
   /** how often requesters cancel a job of theirs not yet ended (default: drawn per seed, 0 for half of them) */
   cancelShare?: number;
+  /** the operator fee, bps (default: drawn per seed: 0 for half of them, else 1, 250 or 10 000) */
+  operatorFeeBps?: number;
 }
 
 /** Hooks that break the system on purpose in the harness (never in core): the checker's positive controls. */
@@ -438,8 +440,11 @@ export class Sim {
     this.deliveryRng = new Prng((o.seed ^ 0xd1e1d1e) >>> 0);
     this.knobs.consumerFailRate ??= this.deliveryRng.pick([0, 0, 0, 0.5]);
     this.canary = `CANARY-${this.rng.hex(9)}`;
+    // the operator fee, from a stream of its own (a seed that draws 0 runs step for step as before the fee)
+    const operatorFeeBps = o.operatorFeeBps ?? new Prng((o.seed ^ 0x0f3e0f3e) >>> 0).pick([0, 0, 0, 1, 250, 10_000]);
     this.config = {
       ...DEFAULT_CORE_CONFIG,
+      operatorFeeBps,
       allowDevAttestation: true,
       allowTestImages: true,
       leaseBaseSeconds: 10,
@@ -491,6 +496,7 @@ export class Sim {
       forged: new Set(),
       workerKeys: new Map(),
       pricing: this.config.pricing,
+      operatorFeeBps,
       verifiedSettles: new Set(),
       chain: { deposited: (a) => vault.accounts.get(a)?.deposited ?? 0n, withdrawn: (a) => vault.accounts.get(a)?.withdrawn ?? 0n },
     };
