@@ -251,6 +251,36 @@ describe("checkLimits: never billed past the header's maxima", () => {
     expect(r.failure()).toEqual({ error: { code: "limits_exceeded", message: "engine usage 10+9 exceeds the job's limits" } });
   });
 
+  it("an engine that ignores max_tokens is stopped at the hold's last token: nothing past it published, the stream closed, unbilled", async () => {
+    // Prepare: an engine streaming 1,000 one-token pieces for a job that holds 8
+    let pulled = 0;
+    let closed = false;
+    const { engine } = scriptedEngine(() =>
+      (async function* () {
+        try {
+          for (let k = 0; k < 1_000; k++) {
+            pulled++;
+            yield { type: "delta" as const, text: "x" };
+          }
+          yield { type: "done" as const, result: result("x".repeat(1_000), { promptTokens: 1, completionTokens: 1_000 }) };
+        } finally {
+          closed = true;
+        }
+      })(),
+    );
+
+    // Act: streamed, every piece its own chunk
+    const r = await execute({ engine, relay: "sqs", plain: { stream: true }, header: { maxTokens: 8 }, chunking: { maxTokens: 1 } });
+
+    // Assess
+    expect(r.failed).toMatchObject({ kind: "failed", code: "limits_exceeded" });
+    expect(r.failure().error.message).toBe("the engine streamed more than the job's 8 completion tokens: it ignores max_tokens");
+    expect(r.published.length).toBeLessThanOrEqual(8);
+    expect(pulled).toBe(9);
+    expect(closed).toBe(true);
+    expect(r.stats).toMatchObject({ jobs: 0, failed: 1 });
+  });
+
   it("n choices: checked after each, so a first choice over the hold stops before the second is asked", async () => {
     const { engine, requests } = answers(["ok"], { promptTokens: 1, completionTokens: 9 });
     const r = await execute({ engine, plain: { n: 2 }, header: { maxTokens: 8 } });
@@ -1153,6 +1183,7 @@ describe("executeJob: failures, their codes and what is reported", () => {
       ).engine,
       relay: "sqs",
       plain: { stream: true },
+      header: { maxTokens: MAX_REPLY_CHUNKS + 10 }, // a hold for every piece: the chunk cap, not the token cap, stops it
       chunking: { maxTokens: 1 },
     });
     // Assess

@@ -55,7 +55,7 @@ async function execute(engine: Engine, request: Record<string, unknown> = {}) {
     jobId: "job_01m8reasoningeeeeeeeeeeee0",
     requester: generateSigningKey().id,
     model: MODEL,
-    maxTokens: 16,
+    maxTokens: 64, // above the longest script's pieces (each at least a token)
     maxPromptTokens: 256,
     maxCost: "1000000",
     replyKey: b64u.encode(replyKey.publicKey),

@@ -637,8 +637,18 @@ async function run(
         if (r.done) break;
         const ev = r.value;
         if (ev.type === "delta") {
+          if (ev.text !== "" || ev.reasoning) {
+            // Every piece is at least one token, so one past the choice's share means an engine that
+            // ignores max_tokens: stopped before the requester reads it (the job is not billed past
+            // its hold, so all it streamed beyond would be free text), not at the end's usage check.
+            if (pieces === perChoice)
+              throw new JobFailure(
+                "limits_exceeded",
+                `the engine streamed more than the job's ${perChoice} completion tokens: it ignores max_tokens`,
+              );
+            pieces++;
+          }
           writer.text(i, ev.text, ev.logprobs, ev.reasoning);
-          if (ev.text !== "" || ev.reasoning) pieces++;
         } else {
           const r = ev.result;
           usage.promptTokens += r.usage.promptTokens;
