@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { isProductionStage } from "../core/stages";
 import { TonEndpoint } from "../events/common";
-import { tonAddressField } from "./env-fields";
+import { paramVariable, SECRET_FIELDS, SECRET_VARIABLES, tonAddressField } from "./env-fields";
 
 /**
  * Stage-aware configuration of the AWS runtime, read from the Lambda environment that
@@ -34,13 +34,14 @@ import { tonAddressField } from "./env-fields";
  * | COCOON_SESSION_KEY                | 64 hex chars: secret of request sessions (every function that takes them shares it); unset: no sessions, clients sign every request |
  * | COCOON_REGISTRY_ADDRESS           | issue 15: the PolicyRegistry contract; registration and matching then follow its allow-lists and fees, read from the snapshot the chain watcher keeps in the store (core/policy-registry.ts StorePolicySource) |
  * | COCOON_POLICY_REFRESH_SECONDS, _MAX_AGE_SECONDS | how often the snapshot is re-read (60) and the oldest chain reading acted on (600; older: 503 policy_stale) |
+ * | COCOON_COORDINATOR_SEED_PARAM, COCOON_QUOTE_KEY_PARAM, COCOON_SESSION_KEY_PARAM, COCOON_ANCHOR_SEED_PARAM | instead of the secret itself: the name of the SSM SecureString parameter that holds it (`/cocoon/prod/coordinator-seed`), read once per container (functions/secrets.ts) |
  *
  * The three worker-queue prefixes are computed by CloudFormation (Aws.ACCOUNT_ID, Aws.REGION,
  * Aws.PARTITION, Aws.URL_SUFFIX), so no adapter has to guess the account or partition.
  */
 export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-  readonly code = "config_invalid";
+  override readonly name: string = "ConfigError";
+  readonly code: string = "config_invalid";
   constructor(
     readonly variable: string,
     message: string,
@@ -93,20 +94,11 @@ const Env = z.object({
   COCOON_ALLOW_TEST_IMAGES: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
   COCOON_FAUCET: z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false"),
   COCOON_VAULT_ADDRESS: tonAddressField("the vault's").optional(),
-  COCOON_COORDINATOR_SEED: z
-    .string()
-    .regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte Ed25519 seed)")
-    .optional(),
+  COCOON_COORDINATOR_SEED: SECRET_FIELDS.COCOON_COORDINATOR_SEED.optional(),
   COCOON_TON_ENDPOINT: TonEndpoint.optional(),
   COCOON_TON_API_KEY: z.string().optional(),
-  COCOON_QUOTE_KEY: z
-    .string()
-    .regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte HMAC key: openssl rand -hex 32)")
-    .optional(),
-  COCOON_SESSION_KEY: z
-    .string()
-    .regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (a 32-byte HMAC key: openssl rand -hex 32)")
-    .optional(),
+  COCOON_QUOTE_KEY: SECRET_FIELDS.COCOON_QUOTE_KEY.optional(),
+  COCOON_SESSION_KEY: SECRET_FIELDS.COCOON_SESSION_KEY.optional(),
   COCOON_REGISTRY_ADDRESS: tonAddressField("the PolicyRegistry contract's").optional(),
   COCOON_POLICY_REFRESH_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
   COCOON_POLICY_MAX_AGE_SECONDS: z.coerce.number().int().min(10).max(86_400).default(600),
@@ -159,6 +151,13 @@ export interface AwsConfig {
 export function loadAwsConfig(env: Record<string, string | undefined> = process.env): AwsConfig {
   const input: Record<string, string | undefined> = { ...env, COCOON_STAGE: env.COCOON_STAGE ?? env.SST_STAGE };
   for (const k of Object.keys(input)) if (input[k] === "") input[k] = undefined;
+  // A secret named by its parameter but not read (secrets.ts resolves it and drops the name): without
+  // this the function would run as if the secret were unset (payouts off, no sessions) instead of failing.
+  for (const v of SECRET_VARIABLES) {
+    const p = paramVariable(v);
+    if (v in Env.shape && input[p] !== undefined)
+      throw new ConfigError(p, `environment variable ${p} names an SSM parameter that was not read (functions/secrets.ts reads it)`);
+  }
   const parsed = Env.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -228,7 +227,10 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
 }
 
 let cached: AwsConfig | undefined;
-/** The config of this Lambda container: parsed on first use (cold start), then reused. */
+/**
+ * The config of this Lambda container: parsed on first use (cold start), then reused. From the
+ * environment alone: where the stack names SSM parameters, loadAwsConfig refuses it (secrets.ts lambdaConfig reads them).
+ */
 export function awsConfig(): AwsConfig {
   return (cached ??= loadAwsConfig());
 }

@@ -1,21 +1,23 @@
 import type { DepsProvider } from "./deps";
 import { lambdaDeps } from "./deps";
+import { lambdaSecretDeps } from "./deps-secrets";
 import type { CoreDeps } from "../core/deps";
 
 let cached: Promise<CoreDeps> | undefined;
 
 /**
- * lambdaDeps plus the TON signers (payout vouchers, withdrawals). Only the handlers that sign
+ * lambdaSecretDeps plus the TON signers (payout vouchers, withdrawals). Only the handlers that sign
  * pass this to lambdaHandler, so @ton/* is bundled into those three functions and no other.
  */
 export const lambdaTonDeps: DepsProvider = () => {
   cached ??= (async () => {
-    const [core, { loadAwsConfig }, { tonSigners }] = await Promise.all([
-      lambdaDeps(),
-      import("./config"),
+    const [core, { lambdaConfig }, { tonSigners }] = await Promise.all([
+      lambdaSecretDeps(),
+      import("./secrets"),
       import("./adapters/aws-ton-deps"),
     ]);
-    return { ...core, ...tonSigners(loadAwsConfig()) };
+    // the coordinator's seed, from its SSM parameter where the stack names one (read once per container)
+    return { ...core, ...tonSigners(await lambdaConfig()) };
   })().catch((e) => ((cached = undefined), Promise.reject(e)));
   return cached;
 };

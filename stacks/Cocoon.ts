@@ -11,6 +11,8 @@ import { isProductionStage } from "../core/stages";
 import { loadPolicy } from "../core/attestation/policy";
 import { ConfigError, loadAwsConfig } from "../functions/config";
 import { AnchorEnv } from "../functions/schedule/anchor";
+import { paramVariable, SECRET_VARIABLES, type SecretVariable } from "../functions/env-fields";
+import { ssmParameterName } from "../functions/secrets";
 
 /**
  * The Lambda runtime of every function. nodejs20.x was deprecated on 2026-04-30 (creation
@@ -124,16 +126,59 @@ const CONFIG_CHECKED_ENV = [
 export const POLICY_JSON_MAX_BYTES = 1000;
 
 /**
+ * What a function given a secret's SSM parameter may do with it: GetParameters (the one call
+ * functions/adapters/ssm-secrets.ts makes), on that parameter's ARN alone.
+ */
+export const SSM_READ_ACTIONS = ["ssm:GetParameters"];
+/**
+ * Secrets a production stage takes only from SSM: the vault's coordinator key signs the vouchers
+ * and withdrawals that pay deposits out. As an environment variable anyone with
+ * lambda:GetFunctionConfiguration or cloudformation:GetTemplate (AWS's ReadOnlyAccess) reads it.
+ */
+export const PRODUCTION_SSM_ONLY: readonly SecretVariable[] = ["COCOON_COORDINATOR_SEED"];
+/**
+ * The customer managed KMS key the SecureStrings are encrypted with (COCOON_SECRETS_KMS_KEY_ARN):
+ * the functions that read a parameter get kms:Decrypt on it through SSM. Under the account's
+ * default aws/ssm key every principal of the account that may call ssm:GetParameter* (ReadOnlyAccess,
+ * AmazonSSMReadOnlyAccess: ssm:Get*) can decrypt too, because that key's policy grants Decrypt to
+ * the whole account; under a customer managed key with the default key policy, only principals
+ * whose IAM policies allow kms:Decrypt on it can.
+ */
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
+
+/**
  * The deploying shell's values, checked with the schemas the functions apply at cold start
  * (functions/config.ts, the anchorer's AnchorEnv) before anything is built: a malformed one
  * would otherwise deploy, then fail every cold start of the functions given it (as 500s on the
- * routes). Presence is not required here: `npm run synth` runs without any.
+ * routes). Presence is not required here: `npm run synth` runs without any. Returns warnings
+ * (the stack prints them); refuses by throwing.
+ *
+ * Secrets: each is given as its value (`COCOON_QUOTE_KEY`) or as the name of the SSM SecureString
+ * parameter holding it (`COCOON_QUOTE_KEY_PARAM=/cocoon/prod/quote-key`), never both. A production
+ * stage refuses the coordinator's seed as a value (PRODUCTION_SSM_ONLY), and its parameter without
+ * a customer managed key (COCOON_SECRETS_KMS_KEY_ARN); it warns of the other secrets given so.
  */
-export function checkDeployerEnv(stage: string, env: NodeJS.ProcessEnv = process.env): void {
+export function checkDeployerEnv(stage: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const given = (names: readonly string[]) => Object.fromEntries(names.filter((n) => env[n]).map((n) => [n, env[n]!]));
   const refuse = (variable: string, why: string): never => {
     throw new Error(`deploy refused: ${variable} ${why}; fix it in the deploying shell and deploy again`);
   };
+  const warnings: string[] = [];
+  const production = isProductionStage(stage);
+  const kmsKey = env.COCOON_SECRETS_KMS_KEY_ARN;
+  if (kmsKey && !KMS_KEY_ARN.test(kmsKey))
+    refuse(
+      "COCOON_SECRETS_KMS_KEY_ARN",
+      "must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; not an alias): aws kms describe-key --key-id alias/<name> --query KeyMetadata.Arn",
+    );
+  for (const v of SECRET_VARIABLES) {
+    const p = paramVariable(v);
+    if (env[p]) {
+      const name = ssmParameterName.safeParse(env[p]);
+      if (!name.success) refuse(p, name.error.issues[0]!.message);
+    }
+    if (env[v] && env[p]) refuse(v, `and ${p} are both set: give the secret one way (its SSM parameter's name in ${p})`);
+  }
   // stand-ins for what the stack itself sets (the queues, the table), valid by construction
   const account = "123456789012";
   const infra = {
@@ -164,11 +209,48 @@ export function checkDeployerEnv(stage: string, env: NodeJS.ProcessEnv = process
     const issue = anchor.error.issues[0]!;
     refuse(String(issue.path[0]), issue.message);
   }
+  if (!production) return warnings;
+  for (const v of SECRET_VARIABLES) {
+    const p = paramVariable(v);
+    const ssmOnly = PRODUCTION_SSM_ONLY.includes(v);
+    if (env[v] && ssmOnly)
+      refuse(
+        v,
+        `is a plain value on the production stage ${stage}: it would be a Lambda environment variable (readable with lambda:GetFunctionConfiguration and cloudformation:GetTemplate, both in ReadOnlyAccess). Store it as an SSM SecureString under a customer managed KMS key, unset ${v} and set ${p} to the parameter's name and COCOON_SECRETS_KMS_KEY_ARN to the key's ARN (docs/deploy.md)`,
+      );
+    if (env[p] && ssmOnly && !kmsKey)
+      refuse(
+        "COCOON_SECRETS_KMS_KEY_ARN",
+        `is not set, but ${p} is, on the production stage ${stage}: under the default aws/ssm key anyone in the account allowed ssm:GetParameter* (ReadOnlyAccess) can decrypt the parameter. Encrypt it with a customer managed key (aws ssm put-parameter --key-id …) and set COCOON_SECRETS_KMS_KEY_ARN to that key's ARN`,
+      );
+    if (env[v])
+      warnings.push(
+        `${v} is a plain value: it becomes a Lambda environment variable, readable with ReadOnlyAccess; store it as an SSM SecureString and set ${p} instead (docs/deploy.md)`,
+      );
+    else if (env[p] && !kmsKey)
+      warnings.push(
+        `${p} is set without COCOON_SECRETS_KMS_KEY_ARN: under the default aws/ssm key anyone in the account allowed ssm:GetParameter* (ReadOnlyAccess) can decrypt it; use a customer managed key`,
+      );
+  }
+  return warnings;
 }
 
 /** The secret of request sessions: given to the session handshake and to every route that takes sessions (auth "session"). */
 const SESSION_ENV = ["COCOON_SESSION_KEY"];
-const passThrough = (names: string[]) => Object.fromEntries(names.filter((n) => process.env[n]).map((n) => [n, process.env[n]!]));
+const isSecret = (n: string): n is SecretVariable => (SECRET_VARIABLES as readonly string[]).includes(n);
+/**
+ * The deploying shell's values of `names` for a function's environment; a secret goes as the
+ * name of its SSM parameter where the shell gives one (`<secret>_PARAM`, read at cold start by
+ * functions/config.ts), otherwise as its value (dev stages; checkDeployerEnv refused what a
+ * production stage may not take so).
+ */
+const passThrough = (names: string[]) =>
+  Object.fromEntries(
+    names
+      .flatMap((n) => (isSecret(n) ? [n, paramVariable(n)] : [n]))
+      .filter((n) => process.env[n])
+      .map((n) => [n, process.env[n]!]),
+  );
 
 const WORKER_ID_CHARS = 43;
 const SQS_NAME_MAX = 80;
@@ -198,7 +280,7 @@ export function Cocoon({ stack, app }: StackContext) {
   const workerQueueUrlPrefix = `https://sqs.${Aws.REGION}.${Aws.URL_SUFFIX}/${Aws.ACCOUNT_ID}/${queuePrefix}`;
   const workerQueues = `${workerQueueArnPrefix}worker-*`;
   // the deploying shell's values, refused now if a function would refuse them at its cold start
-  checkDeployerEnv(app.stage);
+  for (const w of checkDeployerEnv(app.stage)) console.warn(`[cocoon ${app.stage}] ${w}`);
   const routeConcurrency = routeConcurrencyFromEnv();
   // issue 12: the relay's channel queues, `<app>-<stage>-r-<account>-<channel>` (or a hash), created by the requester-session route
   const relayTransport = relayTransportFromEnv();
@@ -267,6 +349,29 @@ export function Cocoon({ stack, app }: StackContext) {
     createRelayQueue: statement(RELAY_SQS_CREATE_ACTIONS, [relayQueues]),
     publishAlerts: statement(["sns:Publish"], [alerts.topicArn]),
   };
+  /**
+   * What a function given `environment` needs to read its secrets' SSM parameters: GetParameters on
+   * exactly the parameters it names, and Decrypt on the operator's KMS key, only through SSM.
+   */
+  const secretsKmsKey = process.env.COCOON_SECRETS_KMS_KEY_ARN;
+  const readSecrets = (environment: Record<string, string> = {}): PolicyStatement[] => {
+    const names = SECRET_VARIABLES.map((v) => environment[paramVariable(v)]).filter((n): n is string => !!n);
+    if (names.length === 0) return [];
+    const arns = [...new Set(names)].map((n) => `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:parameter${n}`);
+    return [
+      statement(SSM_READ_ACTIONS, arns),
+      ...(secretsKmsKey
+        ? [
+            new PolicyStatement({
+              effect: Effect.ALLOW,
+              actions: ["kms:Decrypt"],
+              resources: [secretsKmsKey],
+              conditions: { StringEquals: { "kms:ViaService": `ssm.${Aws.REGION}.${Aws.URL_SUFFIX}` } },
+            }),
+          ]
+        : []),
+    ];
+  };
 
   stack.setDefaultFunctionProps({
     runtime: LAMBDA_RUNTIME,
@@ -310,7 +415,7 @@ export function Cocoon({ stack, app }: StackContext) {
   const route = (handler: string, permissions: PolicyStatement[], extra: Partial<FunctionProps> = {}) => ({
     function: {
       handler: `functions/${handler}.handler`,
-      permissions,
+      permissions: [...permissions, ...readSecrets(extra.environment)],
       ...(routeConcurrency ? { reservedConcurrentExecutions: routeConcurrency } : {}),
       ...extra,
     },
@@ -452,12 +557,12 @@ export function Cocoon({ stack, app }: StackContext) {
       `[cocoon ${app.stage}] COCOON_ROUTE_CONCURRENCY is not set: nothing bounds the public edge across containers (the function URLs bypass API Gateway), and a flood can take the account's whole concurrency; set it (e.g. 20) and redeploy`,
     );
   }
-  if (!process.env.COCOON_QUOTE_KEY) {
+  if (!process.env.COCOON_QUOTE_KEY && !process.env.COCOON_QUOTE_KEY_PARAM) {
     console.warn(
       `[cocoon ${app.stage}] COCOON_QUOTE_KEY is not set: each container will sign quotes with its own key and most submits will be refused (bad_quote); set it (openssl rand -hex 32) and redeploy`,
     );
   }
-  if (!process.env.COCOON_SESSION_KEY) {
+  if (!process.env.COCOON_SESSION_KEY && !process.env.COCOON_SESSION_KEY_PARAM) {
     console.warn(
       `[cocoon ${app.stage}] COCOON_SESSION_KEY is not set: no request sessions, so clients sign every request (an Ed25519 verification per request on the hot path); set it (openssl rand -hex 32) and redeploy`,
     );
@@ -511,7 +616,7 @@ export function Cocoon({ stack, app }: StackContext) {
         timeout: "55 seconds",
         reservedConcurrentExecutions: 1,
         retryAttempts: 0, // as the watcher's: the next minute's run is the retry
-        permissions: [statement(ANCHORER_TABLE_ACTIONS, [table.tableArn])],
+        permissions: [statement(ANCHORER_TABLE_ACTIONS, [table.tableArn]), ...readSecrets(passThrough(ANCHORER_ENV))],
         environment: passThrough(ANCHORER_ENV),
       },
     },

@@ -221,11 +221,14 @@ describe("review, session 27: a fleet-wide bound on the public edge", () => {
 });
 
 describe("review, session 27: the deploying shell's values are checked before anything is built", () => {
+  const KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+  // prod: the custody key only as its SSM parameter's name, under the operator's KMS key
   const valid = {
     COCOON_QUOTE_KEY: "a1".repeat(32),
     COCOON_SESSION_KEY: "b2".repeat(32),
     COCOON_VAULT_ADDRESS: "0:" + "a".repeat(64),
-    COCOON_COORDINATOR_SEED: "07".repeat(32),
+    COCOON_COORDINATOR_SEED_PARAM: "/cocoon/prod/coordinator-seed",
+    COCOON_SECRETS_KMS_KEY_ARN: KMS_KEY,
     COCOON_TON_ENDPOINT: "https://toncenter.com/api/v2/jsonRPC",
     COCOON_TON_API_KEY: "key",
     COCOON_REGISTRY_ADDRESS: "0:" + "c".repeat(64),
@@ -238,13 +241,18 @@ describe("review, session 27: the deploying shell's values are checked before an
   it("nothing set, or every value well formed: accepted", () => {
     expect(() => checkDeployerEnv("prod", {})).not.toThrow();
     expect(() => checkDeployerEnv("prod", valid)).not.toThrow();
+    // a dev stage may take the custody key as a value
+    const { COCOON_COORDINATOR_SEED_PARAM: _, ...plain } = valid;
+    expect(checkDeployerEnv("dev", { ...plain, COCOON_COORDINATOR_SEED: "07".repeat(32) })).toEqual([]);
   });
 
   it.each([
     ["COCOON_QUOTE_KEY", "A1".repeat(32)],
     ["COCOON_SESSION_KEY", "b2".repeat(16)],
     ["COCOON_VAULT_ADDRESS", "EQ" + "A".repeat(46)],
-    ["COCOON_COORDINATOR_SEED", "xyz"],
+    ["COCOON_COORDINATOR_SEED_PARAM", "cocoon/prod/coordinator-seed"], // not a full name (and so no ARN to grant on)
+    ["COCOON_QUOTE_KEY_PARAM", "arn:aws:ssm:us-east-1:123456789012:parameter/cocoon/prod/quote-key"],
+    ["COCOON_SECRETS_KMS_KEY_ARN", "alias/cocoon-secrets"],
     ["COCOON_TON_ENDPOINT", "http://toncenter.com/api/v2/jsonRPC"],
     ["COCOON_REGISTRY_ADDRESS", "0:abc"],
     ["COCOON_POLICY_MAX_AGE_SECONDS", "5"],
@@ -257,6 +265,72 @@ describe("review, session 27: the deploying shell's values are checked before an
   ])("%s = %s is refused, by name (each would fail every cold start of the functions given it)", (variable, value) => {
     expect(() => checkDeployerEnv("prod", { ...valid, [variable]: value })).toThrow(new RegExp(`^deploy refused: ${variable} `));
   });
+
+  it("the coordinator's seed as a malformed value is refused on any stage, by name", () => {
+    expect(() => checkDeployerEnv("dev", { COCOON_COORDINATOR_SEED: "xyz" })).toThrow(
+      /^deploy refused: COCOON_COORDINATOR_SEED must be 64 lower-case hex chars/,
+    );
+  });
+
+  it("secrets from SSM: a secret given both as a value and as a parameter's name is refused, on any stage", () => {
+    for (const stage of ["dev", "prod"])
+      expect(() => checkDeployerEnv(stage, { ...valid, COCOON_QUOTE_KEY_PARAM: "/cocoon/prod/quote-key" })).toThrow(
+        /^deploy refused: COCOON_QUOTE_KEY and COCOON_QUOTE_KEY_PARAM are both set/,
+      );
+  });
+
+  it("secrets from SSM: a production stage refuses the custody key as a value, and its parameter without a customer managed KMS key", () => {
+    // Prepare
+    const { COCOON_COORDINATOR_SEED_PARAM: _, ...rest } = valid;
+    const plain = { ...rest, COCOON_COORDINATOR_SEED: "07".repeat(32) };
+    const { COCOON_SECRETS_KMS_KEY_ARN: __, ...noKey } = valid;
+    // Act, Assess
+    for (const stage of ["prod", "production", "Prod-eu"])
+      expect(() => checkDeployerEnv(stage, plain), stage).toThrow(
+        /^deploy refused: COCOON_COORDINATOR_SEED is a plain value on the production stage .*set COCOON_COORDINATOR_SEED_PARAM/,
+      );
+    expect(() => checkDeployerEnv("prod", noKey)).toThrow(
+      /^deploy refused: COCOON_SECRETS_KMS_KEY_ARN is not set, but COCOON_COORDINATOR_SEED_PARAM is, on the production stage prod: under the default aws\/ssm key/,
+    );
+    expect(() => checkDeployerEnv("dev", plain)).not.toThrow();
+    expect(() => checkDeployerEnv("dev", noKey)).not.toThrow();
+  });
+
+  it("secrets from SSM: a production stage warns of the other secrets given as values (the quote and session keys, the anchor seed); a dev stage does not", () => {
+    // Act
+    const prod = checkDeployerEnv("prod", valid);
+    const dev = checkDeployerEnv("dev", valid);
+    const fromSsm = checkDeployerEnv("prod", {
+      ...valid,
+      COCOON_QUOTE_KEY: undefined,
+      COCOON_SESSION_KEY: undefined,
+      COCOON_ANCHOR_SEED: undefined,
+      COCOON_QUOTE_KEY_PARAM: "/cocoon/prod/quote-key",
+      COCOON_SESSION_KEY_PARAM: "/cocoon/prod/session-key",
+      COCOON_ANCHOR_SEED_PARAM: "/cocoon/prod/anchor-seed",
+    });
+    // Assess
+    expect(prod.map((w) => w.split(" ")[0])).toEqual(["COCOON_QUOTE_KEY", "COCOON_SESSION_KEY", "COCOON_ANCHOR_SEED"]);
+    expect(prod[0]).toMatch(/^COCOON_QUOTE_KEY is a plain value: .*set COCOON_QUOTE_KEY_PARAM instead/);
+    expect(dev).toEqual([]);
+    expect(fromSsm).toEqual([]);
+  });
+
+  it("secrets from SSM: a production deploy with the custody key as a value is refused at synthesis", async () => {
+    // Prepare
+    process.env.COCOON_COORDINATOR_SEED = "07".repeat(32);
+    try {
+      // Act
+      const outcome = await synthesize({ stage: STAGE, bundle: false, outdir: "/tmp/reviewOps/.sst/ops-synth-plain-seed" }).then(
+        () => "built",
+        (e: unknown) => String(e),
+      );
+      // Assess
+      expect(outcome).toMatch(/^Error: deploy refused: COCOON_COORDINATOR_SEED is a plain value on the production stage prod-ops/);
+    } finally {
+      delete process.env.COCOON_COORDINATOR_SEED;
+    }
+  }, 120_000);
 
   it("a deploy with a malformed value is refused at synthesis (before CloudFormation changes anything)", async () => {
     // Prepare

@@ -1,6 +1,7 @@
 import { LeaseRequest, LeaseResponse } from "../../events/api";
 import { extendLease } from "../../core/jobs";
 import { lambdaHandler } from "./lambda";
+import { lambdaSecretDeps } from "../deps-secrets";
 import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
@@ -15,4 +16,5 @@ export const route = defineRoute(
   },
   ({ deps, caller, body }) => extendLease(deps, caller, body),
 );
-export const handler = lambdaHandler(route);
+// the session key (and the quote key) from SSM where the stack names their parameters
+export const handler = lambdaHandler(route, lambdaSecretDeps);

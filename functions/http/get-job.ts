@@ -2,6 +2,7 @@ import { JobId, JobView } from "../../events/api";
 import { getJob } from "../../core/jobs";
 import { CocoonError } from "../../core/errors";
 import { lambdaHandler } from "./lambda";
+import { lambdaSecretDeps } from "../deps-secrets";
 import { defineRoute, WaitQuery } from "./middleware";
 
 export const route = defineRoute(
@@ -20,4 +21,5 @@ export const route = defineRoute(
     return getJob(deps, caller, id.data, query.wait, undefined, signal);
   },
 );
-export const handler = lambdaHandler(route);
+// the session key (and the quote key) from SSM where the stack names their parameters
+export const handler = lambdaHandler(route, lambdaSecretDeps);

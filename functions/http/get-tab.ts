@@ -2,6 +2,7 @@ import { TabId, TabView } from "../../events/api";
 import { getTab } from "../../core/jobs";
 import { CocoonError } from "../../core/errors";
 import { lambdaHandler } from "./lambda";
+import { lambdaSecretDeps } from "../deps-secrets";
 import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
@@ -19,4 +20,5 @@ export const route = defineRoute(
     return getTab(deps, caller, id.data);
   },
 );
-export const handler = lambdaHandler(route);
+// the session key (and the quote key) from SSM where the stack names their parameters
+export const handler = lambdaHandler(route, lambdaSecretDeps);

@@ -1,6 +1,7 @@
 import { HeartbeatRequest, HeartbeatResponse } from "../../events/api";
 import { heartbeat } from "../../core/workers";
 import { lambdaHandler } from "./lambda";
+import { lambdaSecretDeps } from "../deps-secrets";
 import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
@@ -14,4 +15,5 @@ export const route = defineRoute(
   },
   ({ deps, caller, body }) => heartbeat(deps, caller, body.load, body.offline, body.draining === true),
 );
-export const handler = lambdaHandler(route);
+// the session key (and the quote key) from SSM where the stack names their parameters
+export const handler = lambdaHandler(route, lambdaSecretDeps);

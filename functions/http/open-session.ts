@@ -3,6 +3,7 @@ import { openSession, sealSession } from "../../core/crypto/session-auth";
 import { CocoonError, ValidationError } from "../../core/errors";
 import { SessionRequest, SessionResponse } from "../../events/api";
 import { lambdaHandler } from "./lambda";
+import { lambdaSecretDeps } from "../deps-secrets";
 import { defineRoute } from "./middleware";
 
 /**
@@ -39,4 +40,5 @@ export const route = defineRoute(
     }
   },
 );
-export const handler = lambdaHandler(route);
+// the session key (and the quote key) from SSM where the stack names their parameters
+export const handler = lambdaHandler(route, lambdaSecretDeps);

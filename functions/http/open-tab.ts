@@ -1,6 +1,7 @@
 import { OpenTabRequest, TabView } from "../../events/api";
 import { openTab } from "../../core/jobs";
 import { lambdaHandler } from "./lambda";
+import { lambdaSecretDeps } from "../deps-secrets";
 import { defineRoute, IdempotencyHeaders } from "./middleware";
 
 export const route = defineRoute(
@@ -19,4 +20,5 @@ export const route = defineRoute(
   },
   async ({ deps, caller, body, headers }) => (await openTab(deps, caller, body, headers["idempotency-key"])).view,
 );
-export const handler = lambdaHandler(route);
+// the session key (and the quote key) from SSM where the stack names their parameters
+export const handler = lambdaHandler(route, lambdaSecretDeps);

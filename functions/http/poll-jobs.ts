@@ -1,6 +1,7 @@
 import { AgentWorkResponse } from "../../events/api";
 import { pollJobs } from "../../core/jobs";
 import { lambdaHandler } from "./lambda";
+import { lambdaSecretDeps } from "../deps-secrets";
 import { defineRoute, WaitQuery } from "./middleware";
 
 export const route = defineRoute(
@@ -14,4 +15,5 @@ export const route = defineRoute(
   },
   ({ deps, caller, query, signal }) => pollJobs(deps, caller, query.wait, undefined, signal),
 );
-export const handler = lambdaHandler(route);
+// the session key (and the quote key) from SSM where the stack names their parameters
+export const handler = lambdaHandler(route, lambdaSecretDeps);

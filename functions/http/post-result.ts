@@ -1,6 +1,7 @@
 import { ResultRequest, ResultResponse } from "../../events/api";
 import { postResult } from "../../core/jobs";
 import { lambdaHandler } from "./lambda";
+import { lambdaSecretDeps } from "../deps-secrets";
 import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
@@ -17,4 +18,5 @@ export const route = defineRoute(
   },
   ({ deps, caller, body }) => postResult(deps, caller, body),
 );
-export const handler = lambdaHandler(route);
+// the session key (and the quote key) from SSM where the stack names their parameters
+export const handler = lambdaHandler(route, lambdaSecretDeps);

@@ -6,6 +6,7 @@ import { RelayReadQuery, RelayReadResponse } from "../../events/relay";
 import { readChunks, type RelayDeps } from "../../core/relay-access";
 import { jobIdOf } from "./job-id";
 import { lambdaHandler } from "./lambda";
+import { lambdaSecretDeps } from "../deps-secrets";
 import { defineRoute } from "./middleware";
 
 export const route = defineRoute(
@@ -19,4 +20,5 @@ export const route = defineRoute(
   },
   ({ deps, caller, query, params, signal }) => readChunks(deps as RelayDeps, caller, jobIdOf(params), query.from, query.wait, signal),
 );
-export const handler = lambdaHandler(route);
+// a session route: the session key from SSM where the stack names its parameter (not deployed on AWS today)
+export const handler = lambdaHandler(route, lambdaSecretDeps);

@@ -9,7 +9,8 @@
  * Environment (besides the store's, via functions/deps.ts):
  *   COCOON_TON_ENDPOINT, COCOON_TON_API_KEY   toncenter
  *   COCOON_ANCHOR_ADDRESS               the ReceiptAnchor contract
- *   COCOON_ANCHOR_SEED                  64 hex chars: seed of the wallet v5r1 the contract accepts (a secret)
+ *   COCOON_ANCHOR_SEED                  64 hex chars: seed of the wallet v5r1 the contract accepts (a secret;
+ *                                       on AWS COCOON_ANCHOR_SEED_PARAM names its SSM SecureString instead)
  *   COCOON_ANCHOR_INTERVAL_SECONDS      default 300
  */
 import { z } from "zod";
@@ -20,7 +21,7 @@ import { StoreAnchorLog } from "../../core/receipts/log";
 import type { AnchorReader } from "../../core/receipts/proof";
 import { depsOnce } from "./deps-once";
 import { TonEndpoint } from "../../events/common";
-import { tonAddressField } from "../env-fields";
+import { SECRET_FIELDS, tonAddressField } from "../env-fields";
 
 export interface AnchorFunctionDeps {
   store: Store;
@@ -54,7 +55,7 @@ export const AnchorEnv = z.object({
   COCOON_TON_ENDPOINT: TonEndpoint,
   COCOON_TON_API_KEY: z.string().optional(),
   COCOON_ANCHOR_ADDRESS: tonAddressField("the ReceiptAnchor contract's"),
-  COCOON_ANCHOR_SEED: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex chars (the anchoring wallet's Ed25519 seed)"),
+  COCOON_ANCHOR_SEED: SECRET_FIELDS.COCOON_ANCHOR_SEED,
   COCOON_ANCHOR_INTERVAL_SECONDS: z.coerce.number().int().min(10).max(86_400).default(DEFAULT_ANCHOR_INTERVAL_SECONDS),
 });
 
@@ -65,7 +66,9 @@ export const AnchorEnv = z.object({
  * @ton/ton in its tests (the local default and the tests above run ton/anchor.ts over them).
  */
 export const handler = makeAnchorHandler(async () => {
-  const env = AnchorEnv.parse(process.env);
+  // the seed from its SSM parameter where the stack names one (COCOON_ANCHOR_SEED_PARAM), read once per container
+  const { loadLambdaEnv } = await import("../secrets");
+  const env = AnchorEnv.parse(await loadLambdaEnv());
   const [
     { lambdaDeps },
     { ToncenterClient },
