@@ -108,6 +108,8 @@ export const API = {
   /** a request session: signed, never by a session (api-client/api.ts opens and renews it) */
   openSession: route({ method: "POST", path: "/v1/sessions", body: SessionRequest, response: SessionResponse }),
   issueVoucher: route({ method: "POST", path: "/v1/agents/voucher", body: VoucherRequest, response: Voucher }),
+  /** the operator's fees (the operator's key only) */
+  issueOperatorVoucher: route({ method: "POST", path: "/v1/operator/voucher", body: VoucherRequest, response: Voucher }),
   agentRelaySession: route({ method: "POST", path: "/v1/agent/jobs/{id}/relay", body: AgentRelaySessionRequest, response: RelaySession }),
   /** the HTTP relay (the local default): append sealed chunks to a job's stream */
   publishChunks: route({

@@ -24,18 +24,23 @@
  * `voucher:<address>` the watcher routes redemptions by) in the same transaction as the
  * movement, conditional on nobody else holding it. A worker racing another for an address
  * loses before any of its money moves (issue 9 #7): its earnings stay in `wrk:`.
+ *
+ * The operator is paid its fees the same way (issueOperatorVoucher): one more payee, whose
+ * earnings are `opr:fees` (each settlement's operator fee), whose vouchers account is
+ * `opr:vouchers` and whose identity is OPERATOR_PAYEE_ID, under the same rules (one address,
+ * one vault, one movement per new cumulative). Only the configured operator key may ask.
  */
 import type { Voucher } from "../events/money";
-import { createChainLedger, issuedVoucherKey, voucherAccount } from "./chain/store-ledger";
+import { createChainLedger, issuedVoucherKey, OPERATOR_PAYEE_ID, OPERATOR_VOUCHER_ACCOUNT, voucherAccount } from "./chain/store-ledger";
 import { bindVault } from "./chain/vault-binding";
 import type { CoreDeps } from "./deps";
 import { CocoonError, ConflictError, ForbiddenError } from "./errors";
-import { applyMovement, getBalance, OverdraftError, toBig, workerAccount, type Movement } from "./ledger";
+import { applyMovement, getBalance, OPERATOR_ACCOUNT, OverdraftError, toBig, workerAccount, type Movement } from "./ledger";
 import { ConditionFailedError, type Store, type WriteOp } from "./ports";
 import { RETRY, retryOptimistic } from "./retry";
 import { refuseUnpayable } from "./withdrawals";
 
-export { voucherAccount };
+export { OPERATOR_PAYEE_ID, OPERATOR_VOUCHER_ACCOUNT, voucherAccount };
 
 /** The coordinator's voucher signer: the local sandbox's key, or a key from config on AWS. */
 export interface VoucherSigner {
@@ -49,7 +54,45 @@ export interface VoucherSigner {
 /** What the payout routes need beyond CoreDeps (optional: absent where payouts are off). */
 export interface PayoutDeps {
   voucherSigner?: VoucherSigner;
+  /**
+   * The operator's key id (base64url of its Ed25519 public key: operatorKeyId): the one caller
+   * paid the operator's fees (issueOperatorVoucher). Absent: the operator is paid nothing
+   * (POST /v1/operator/voucher answers 503 payouts_unavailable).
+   */
+  operatorKeyId?: string;
 }
+
+/**
+ * Who a voucher pays: its identity (on `voucher:<address>`, which the watcher routes redemptions
+ * by, on `payout:<id>` and in the movement id), the account its earnings accrue in and its
+ * issued-vouchers account (core/chain/store-ledger.ts payeeVoucherAccount must name the same).
+ */
+interface Payee {
+  id: string;
+  earnings: string;
+  vouchers: string;
+  /** how the refusals name it ("this worker", "the operator") */
+  who: string;
+  /** the message of its 409 nothing_earned */
+  nothingEarned: string;
+}
+
+const workerPayee = (workerId: string): Payee => ({
+  id: workerId,
+  earnings: workerAccount(workerId),
+  vouchers: voucherAccount(workerId),
+  who: "this worker",
+  nothingEarned: "this worker has earned nothing yet: run jobs first, then ask for a voucher",
+});
+
+/** The operator: its fees accrue in `opr:fees` (each settlement's operator fee) and are vouchered into `opr:vouchers`. */
+const OPERATOR_PAYEE: Payee = {
+  id: OPERATOR_PAYEE_ID,
+  earnings: OPERATOR_ACCOUNT,
+  vouchers: OPERATOR_VOUCHER_ACCOUNT,
+  who: "the operator",
+  nothingEarned: "the operator has earned no fees yet: ask again once jobs have settled",
+};
 
 /** A signed voucher as the worker receives it (schema: events/money.ts). */
 export type VoucherView = Voucher;
@@ -89,6 +132,46 @@ export async function issueVoucher(
   if (!(await deps.store.get("workers", { pk: workerId, sk: "worker" }))) {
     throw new ForbiddenError("not_a_worker", "this key is not a registered worker: register with POST /v1/agents first");
   }
+  return issuePayeeVoucher(deps, workerPayee(workerId), payoutAddress, o);
+}
+
+/** The operator's key id (what a signed request's caller is) from its Ed25519 public key in hex (64 chars). */
+export function operatorKeyId(publicKeyHex: string): string {
+  if (!/^[0-9a-fA-F]{64}$/.test(publicKeyHex)) throw new Error("the operator key must be a 32-byte Ed25519 public key in hex (64 chars)");
+  return Buffer.from(publicKeyHex, "hex").toString("base64url");
+}
+
+/**
+ * The operator's voucher for all the fees it has earned (`opr:fees`), issued exactly as a
+ * worker's (issuePayeeVoucher): one payout address, one vault, one movement per new cumulative.
+ * Only the configured operator key may ask (403 not_the_operator); none configured: 503.
+ */
+export async function issueOperatorVoucher(
+  deps: CoreDeps & PayoutDeps,
+  caller: string,
+  payoutAddress: string,
+  o: { ttlSeconds?: number } = {},
+): Promise<VoucherView> {
+  if (!deps.operatorKeyId) {
+    throw new CocoonError(
+      503,
+      "payouts_unavailable",
+      "this coordinator has no operator key configured (COCOON_OPERATOR_KEY); operator payouts are off",
+    );
+  }
+  if (caller !== deps.operatorKeyId) {
+    throw new ForbiddenError("not_the_operator", "only the operator's key (COCOON_OPERATOR_KEY) may be paid the operator's fees");
+  }
+  return issuePayeeVoucher(deps, OPERATOR_PAYEE, payoutAddress, o);
+}
+
+async function issuePayeeVoucher(
+  deps: CoreDeps & PayoutDeps,
+  payee: Payee,
+  payoutAddress: string,
+  o: { ttlSeconds?: number },
+): Promise<VoucherView> {
+  const workerId = payee.id;
   const signer = deps.voucherSigner;
   if (!signer) throw new CocoonError(503, "payouts_unavailable", "this coordinator has no voucher signing key configured; payouts are off");
   // the cumulatives and payout marks here are the bound vault's: another vault would pay them again
@@ -105,7 +188,7 @@ export async function issueVoucher(
     if (rec && rec.address !== address) {
       throw new ConflictError(
         "payout_address_mismatch",
-        `this worker's vouchers are paid to ${rec.address}; ask with that payoutAddress (the vault tracks what it paid per address)`,
+        `${payee.who}'s vouchers are paid to ${rec.address}; ask with that payoutAddress (the vault tracks what it paid per address)`,
         {
           payoutAddress: rec.address,
         },
@@ -118,14 +201,14 @@ export async function issueVoucher(
         `payout address ${address} already receives another worker's vouchers; use an address of your own`,
       );
     }
-    const earned = (await getBalance(deps.store, workerAccount(workerId))).available;
+    const earned = (await getBalance(deps.store, payee.earnings)).available;
     const prev = rec?.cumulative ?? 0n;
     const cumulative = prev + (earned > 0n ? earned : 0n);
     if (cumulative === 0n) {
       // No record read, and no earnings: a concurrent issue may have moved them between the two
       // reads (its record written after ours was read). Decide again on fresh reads.
       if (!rec && (await getPayoutRecord(deps.store, workerId))) return RETRY;
-      throw new ConflictError("nothing_earned", "this worker has earned nothing yet: run jobs first, then ask for a voucher");
+      throw new ConflictError("nothing_earned", payee.nothingEarned);
     }
 
     const now = deps.clock.now();
@@ -137,8 +220,8 @@ export async function issueVoucher(
         at: now,
         meta: { workerId, address, cumulative: cumulative.toString() },
         postings: [
-          { account: workerAccount(workerId), field: "available", delta: -earned },
-          { account: voucherAccount(workerId), field: "available", delta: earned },
+          { account: payee.earnings, field: "available", delta: -earned },
+          { account: payee.vouchers, field: "available", delta: earned },
         ],
       };
       const record = {

@@ -63,6 +63,8 @@ const net = await startNetwork({
   port,
   config,
   logSink: (l) => process.env.COCOON_LOG === "1" && console.log(l),
+  // the operator's public key (hex), as on AWS: POST /v1/operator/voucher pays it the fees
+  ...(process.env.COCOON_OPERATOR_KEY ? { operatorKey: process.env.COCOON_OPERATOR_KEY } : {}),
 }).catch((e: NodeJS.ErrnoException) => {
   // Most often a second `npm start`: said with the fix, not as a stack trace.
   if (e.code !== "EADDRINUSE") throw e;

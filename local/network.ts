@@ -11,7 +11,7 @@ import { dedupAlerts } from "../core/chain/dedup";
 import { createChainLedger, type StoreChainLedger } from "../core/chain/store-ledger";
 import { runWatcher, type WatcherReport } from "../core/chain/watcher";
 import { CocoonError } from "../core/errors";
-import type { PayoutDeps } from "../core/payouts";
+import { operatorKeyId, type PayoutDeps } from "../core/payouts";
 import { DEPOSIT_FEE, MIN_DEPOSIT } from "../contracts/vault";
 import { InvalidVoucherError, voucherFromJson } from "../functions/adapters/ton-chain";
 import { InvalidWithdrawalError, tonWithdrawalSigner, withdrawalFromJson } from "../functions/adapters/ton-withdrawal-signer";
@@ -73,6 +73,11 @@ export interface NetworkOptions {
       };
   /** How often the matching dead-letter queue is redriven (ms, default 15 min as on AWS; 0: only redriveOnce). */
   redriveIntervalMs?: number;
+  /**
+   * The operator's Ed25519 public key in hex, as COCOON_OPERATOR_KEY on AWS: the one key POST
+   * /v1/operator/voucher pays the operator's fees to (needs the chain). Unset: that route answers 503.
+   */
+  operatorKey?: string;
 }
 
 export interface LocalNetwork {
@@ -153,6 +158,7 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
   const watcher = chain ? startChainWatcher(chain, chainLedger, log, o.watcherIntervalMs ?? 500, deps.clock) : undefined;
   if (chain && watcher) {
     deps.voucherSigner = chain.voucherSigner;
+    if (o.operatorKey) deps.operatorKeyId = operatorKeyId(o.operatorKey);
     deps.withdrawalSigner = tonWithdrawalSigner(chain.coordinator.secretKey, chain.vaultAddress, (account) =>
       chain.vault.getWithdrawSeqno(account),
     );

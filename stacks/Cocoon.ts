@@ -11,6 +11,7 @@ import { isProductionStage } from "../core/stages";
 import { loadPolicy } from "../core/attestation/policy";
 import { ConfigError, loadAwsConfig } from "../functions/config";
 import { AnchorEnv } from "../functions/schedule/anchor";
+import { operatorFromEnv } from "../functions/http/issue-operator-voucher";
 import { paramVariable, SECRET_VARIABLES, type SecretVariable } from "../functions/env-fields";
 import { ssmParameterName } from "../functions/secrets";
 
@@ -208,6 +209,12 @@ export function checkDeployerEnv(stage: string, env: NodeJS.ProcessEnv = process
   if (!anchor.success) {
     const issue = anchor.error.issues[0]!;
     refuse(String(issue.path[0]), issue.message);
+  }
+  try {
+    operatorFromEnv(given(["COCOON_OPERATOR_KEY"]));
+  } catch (e) {
+    if (e instanceof ConfigError) refuse(e.variable, e.message.replace(/^environment variable \S+ /, "").replace(/; set it in .*$/, ""));
+    throw e;
   }
   if (!production) return warnings;
   for (const v of SECRET_VARIABLES) {
@@ -454,6 +461,10 @@ export function Cocoon({ stack, app }: StackContext) {
     "POST /v1/agents/voucher": route("http/issue-voucher", [can.writeTable], {
       environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED"]),
     }),
+    // The operator's fees, vouchered the same way; COCOON_OPERATOR_KEY (a public key) names the one key that may ask.
+    "POST /v1/operator/voucher": route("http/issue-operator-voucher", [can.writeTable], {
+      environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED", "COCOON_OPERATOR_KEY"]),
+    }),
     // Signs requester withdrawals with the same key; the status route releases expired ones lazily.
     // toncenter too: withdrawals read the vault's seqno getter (issue 9 #3).
     "POST /v1/account/withdraw": route("http/withdraw", [can.writeTable], {
@@ -497,8 +508,10 @@ export function Cocoon({ stack, app }: StackContext) {
     // The session handshake too: once an hour per client, through API Gateway (the directory's
     // environment, which names every URL, stays inside Lambda's 4 KB with room for the deployer's);
     // and the tab routes: an open serves up to 32 jobs, a read is rare; and a cancel, at most once a
-    // job (its URL would take the directory's environment past the 3 KB it keeps to).
-    if ([ROUTE_DIRECTORY, "GET /openapi.json", SESSION_HANDSHAKE, ...TAB_ROUTES, CANCEL_ROUTE].includes(key)) continue;
+    // job (its URL would take the directory's environment past the 3 KB it keeps to); and the operator's
+    // voucher, asked once a payout by one key.
+    if ([ROUTE_DIRECTORY, "GET /openapi.json", SESSION_HANDSHAKE, ...TAB_ROUTES, CANCEL_ROUTE, "POST /v1/operator/voucher"].includes(key))
+      continue;
     routeUrls[key] = api.getFunction(key)!.addFunctionUrl({ authType: FunctionUrlAuthType.NONE }).url;
   }
   api.getFunction(ROUTE_DIRECTORY)!.addEnvironment("COCOON_ROUTE_URLS", stack.toJsonString(routeUrls));

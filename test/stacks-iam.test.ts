@@ -145,11 +145,13 @@ describe("review: secrets reach only the functions that use them", () => {
     ["prod, its SSM parameter's name", "COCOON_COORDINATOR_SEED_PARAM", () => t],
     ["dev, its value", "COCOON_COORDINATOR_SEED", () => dev],
   ])(
-    "the vault's coordinator signing key (%s) is only in the functions that sign: the voucher and the withdraw routes",
+    "the vault's coordinator signing key (%s) is only in the functions that sign: the voucher (worker and operator) and the withdraw routes",
     (_, variable, template) => {
       const tm = template();
       const holders = holdersOf(variable, tm);
-      const signers = ["POST /v1/agents/voucher", "POST /v1/account/withdraw"].map((k) => functionOfRoute(k, tm).id).sort();
+      const signers = ["POST /v1/agents/voucher", "POST /v1/operator/voucher", "POST /v1/account/withdraw"]
+        .map((k) => functionOfRoute(k, tm).id)
+        .sort();
       // GET /v1/account/withdrawals/{seqno} only reads the vault's seqno getter (releaseExpiredWithdrawals uses chainSeqno, never sign)
       expect(envOf(functionOfRoute("GET /v1/account/withdrawals/{seqno}", tm))[variable]).toBeUndefined();
       expect(holders).toEqual(signers);

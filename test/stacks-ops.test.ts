@@ -262,6 +262,7 @@ describe("review, session 27: the deploying shell's values are checked before an
     ["COCOON_ANCHOR_ADDRESS", "EQ" + "B".repeat(46)],
     ["COCOON_ANCHOR_SEED", "08".repeat(31)],
     ["COCOON_ANCHOR_INTERVAL_SECONDS", "1"],
+    ["COCOON_OPERATOR_KEY", "AB".repeat(32)], // the operator's public key: lower-case hex only
   ])("%s = %s is refused, by name (each would fail every cold start of the functions given it)", (variable, value) => {
     expect(() => checkDeployerEnv("prod", { ...valid, [variable]: value })).toThrow(new RegExp(`^deploy refused: ${variable} `));
   });

@@ -45,7 +45,7 @@ interface Statement {
   Principal?: unknown;
 }
 
-/** Routes served through API Gateway only: the directory, the docs, the handshake, and the rare ones (tabs, cancel). */
+/** Routes served through API Gateway only: the directory, the docs, the handshake, and the rare ones (tabs, cancel, the operator's voucher). */
 const NO_FUNCTION_URL = [
   "GET /v1/routes",
   "GET /openapi.json",
@@ -53,6 +53,7 @@ const NO_FUNCTION_URL = [
   "POST /v1/tabs",
   "GET /v1/tabs/{id}",
   "POST /v1/jobs/{id}/cancel",
+  "POST /v1/operator/voucher",
 ];
 
 const ROUTES: Record<string, string> = {
@@ -72,6 +73,7 @@ const ROUTES: Record<string, string> = {
   "POST /v1/sessions": "functions/http/open-session.handler",
   "GET /v1/agents/me": "functions/http/worker-status.handler",
   "POST /v1/agents/voucher": "functions/http/issue-voucher.handler",
+  "POST /v1/operator/voucher": "functions/http/issue-operator-voucher.handler",
   "POST /v1/account/withdraw": "functions/http/withdraw.handler",
   "GET /v1/account/withdrawals/{seqno}": "functions/http/withdrawal-status.handler",
   "POST /v1/attestations": "functions/http/attestation-challenge.handler",
@@ -133,6 +135,7 @@ const ACTIONS: Record<string, string[]> = {
   "functions/http/open-session.handler": TABLE_RW,
   "functions/http/worker-status.handler": TABLE_RW,
   "functions/http/issue-voucher.handler": TABLE_RW,
+  "functions/http/issue-operator-voucher.handler": TABLE_RW,
   "functions/http/withdraw.handler": TABLE_RW,
   "functions/http/withdrawal-status.handler": TABLE_RW,
   "functions/http/attestation-challenge.handler": [...TABLE_RW, "sqs:SendMessage"],

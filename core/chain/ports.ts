@@ -54,8 +54,8 @@ export interface ChainLedger {
   ): Promise<WithdrawalLanding>;
   /**
    * Record a voucher redemption: pays `due` (what the vault paid; `cumulative - already redeemed`
-   * when the reader gives none) out of the worker's earnings (vch:<workerId> of the matching
-   * issued voucher, ext:unmatched when none).
+   * when the reader gives none) out of the payee's vouchered earnings (vch:<workerId> of the
+   * matching issued voucher, opr:vouchers for the operator's, ext:unmatched when none).
    */
   recordRedemption(
     txHash: string,

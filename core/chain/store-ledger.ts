@@ -3,7 +3,7 @@
  *   - one item per money movement in table "ledger", pk=`chain:<txHash>` sk="tx", written with
  *     `notExists` in the same transaction as the balance updates: a chain transaction moves
  *     money exactly once however often the watcher re-reads it;
- *   - balances in table "accounts", pk=`req:<accountId>` / `vch:<workerId>` / `ext:chain`,
+ *   - balances in table "accounts", pk=`req:<accountId>` / `vch:<workerId>` / `opr:vouchers` / `ext:chain`,
  *     sk="balance", bigint attributes `available` (and `held`, written by job code);
  *   - the postings of every movement sum to zero (double entry): ext:chain mirrors the vault.
  *
@@ -11,7 +11,7 @@
  * must follow (a negative balance is then visible, and the watcher raises an alert).
  *
  * Liabilities: the Store has no scan, so the sum of internal accounts (req:* available+held,
- * wrk:* and vch:* available) is read as minus the sum of the external accounts, which equals it by the
+ * wrk:*, vch:* and opr:* available) is read as minus the sum of the external accounts, which equals it by the
  * double-entry invariant. Configure every ext: account that job/faucet code uses.
  *
  * Table "chain" holds: pk="cursor" (watcher position), pk=`wd:<account>:<seqno>` (withdrawals
@@ -71,6 +71,18 @@ const MAX_DEAD_SEQNOS = 64;
  * ledger and the payouts share.
  */
 export const voucherAccount = (workerId: string) => `vch:${workerId}`;
+
+/**
+ * The operator as a voucher payee: the identity core/payouts.ts records on the operator's
+ * `voucher:<address>` and `payout:` items. A worker id is a key id (43 base64url characters, no
+ * ':'), so it can never be this one, and `vch:<workerId>` never the operator's voucher account.
+ */
+export const OPERATOR_PAYEE_ID = "opr:operator";
+/** The operator's issued-vouchers account: its fees (`opr:fees`) move here when it is vouchered, a redemption pays out of it. */
+export const OPERATOR_VOUCHER_ACCOUNT = "opr:vouchers";
+/** The issued-vouchers account of a payee (a worker id, or OPERATOR_PAYEE_ID): the watcher books redemptions against it. */
+export const payeeVoucherAccount = (payeeId: string) =>
+  payeeId === OPERATOR_PAYEE_ID ? OPERATOR_VOUCHER_ACCOUNT : voucherAccount(payeeId);
 
 interface Posting {
   account: string;
@@ -409,9 +421,9 @@ export class StoreChainLedger implements ChainLedger {
         const mark = r.due !== undefined ? prev + r.due : paid > 0n ? r.cumulative : prev;
         const issued = await this.findIssuedVoucher(r.worker);
         const workerId = issued?.workerId ?? null;
-        // Paid out of `vch:`, where core/payouts moved the earnings when it signed the voucher
-        // (never a choice: a `wrk:` default once left `vch:` undrained on AWS, issue 9 #2).
-        const from = workerId ? voucherAccount(workerId) : UNMATCHED_ACCOUNT;
+        // Paid out of `vch:` (the operator's `opr:vouchers`), where core/payouts moved the earnings when it
+        // signed the voucher (never a choice: a `wrk:` default once left `vch:` undrained on AWS, issue 9 #2).
+        const from = workerId ? payeeVoucherAccount(workerId) : UNMATCHED_ACCOUNT;
         const ops = movementOps(
           chainMovementId(txHash),
           "redemption",

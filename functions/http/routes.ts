@@ -18,6 +18,7 @@ import { route as workerStatus } from "./worker-status";
 import { route as agentSession } from "./agent-session";
 import { route as openSession } from "./open-session";
 import { route as issueVoucher } from "./issue-voucher";
+import { route as issueOperatorVoucher } from "./issue-operator-voucher";
 import { route as attestationChallenge } from "./attestation-challenge";
 import { route as attestationAnswer } from "./attestation-answer";
 import { route as attestationGet } from "./attestation-get";
@@ -52,6 +53,7 @@ export const routes: Route[] = [
   agentSession,
   openSession,
   issueVoucher,
+  issueOperatorVoucher,
   attestationChallenge,
   attestationAnswer,
   attestationGet,

@@ -252,6 +252,9 @@ async function newScenario(
     workers.push({ key: worker.signing, kind: "worker" as const, worker });
   }
   const stranger = { key: generateSigningKey(), kind: "stranger" as const };
+  // A deployment that pays its operator: the stranger's key is the operator's (POST /v1/operator/voucher
+  // answers it 409 nothing_earned or a voucher, everyone else 403; unconfigured it would be a 503 on every call).
+  deps.operatorKeyId = stranger.key.id;
   sabotage?.(w);
   if (TRACE) process.stderr.write("setup: the settled job\n");
   // One job already settled: worker 0 has earnings (vouchers can succeed) and the job list is not empty.
