@@ -4,8 +4,6 @@
  * refuses them the same way, with STORE_ITEM_TOO_LARGE / STORE_TRANSACTION_TOO_LARGE and nothing
  * written, so a local test sees what DynamoDB would do.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { mockClient } from "aws-sdk-client-mock";
@@ -14,25 +12,12 @@ import { DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from "@aw
 import { open } from "lmdb";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { DynamoStore } from "../functions/adapters/dynamo-store";
-import { createMemoryStore } from "../local/memory-store";
-import { LMDB_ENCODER, msgpackItemBytesBound, openLmdbStore } from "../local/store-lmdb";
-import type { Item, Store, WriteOp } from "./ports";
+import { LMDB_ENCODER, msgpackItemBytesBound } from "../local/store-lmdb";
+import { localStoreBackends } from "../local/store-backends-testing";
+import type { Item, WriteOp } from "./ports";
 import { itemBytes, MAX_ITEM_BYTES, MAX_TRANSACT_BYTES, StoreValidationError } from "./store-rules";
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), "cocoon-size-"));
-  dirs.push(dir);
-  return dir;
-};
-
-const stores = [
-  ["memory", async (): Promise<Store> => createMemoryStore()],
-  ["lmdb", async (): Promise<Store> => openLmdbStore(tempDir(), { durable: false })],
-] as const;
+const { stores, tempDir } = localStoreBackends("size");
 
 const KB = 1024;
 

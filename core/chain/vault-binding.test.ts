@@ -4,17 +4,12 @@
  * conditional put it sends. The sandbox vault's end-to-end refusal is
  * functions/adapters/ton-chain-vault-binding.test.ts.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { mockClient } from "aws-sdk-client-mock";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { makeStore, NOW, TABLE } from "../../functions/adapters/dynamo-testing";
-import { createMemoryStore } from "../../local/memory-store";
-import { openLmdbStore } from "../../local/store-lmdb";
-import type { Store } from "../ports";
+import { localStoreBackends } from "../../local/store-backends-testing";
 import { StoreChainLedger } from "./store-ledger";
 import { bindVault, boundVault, VAULT_BINDING_KEY, VaultMismatchError } from "./vault-binding";
 
@@ -22,20 +17,7 @@ const A = "0:" + "a1".repeat(32);
 const B = "0:" + "b2".repeat(32);
 const AT = 1_750_000_000_000;
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), "cocoon-vault-binding-"));
-  dirs.push(dir);
-  return dir;
-};
-
-const stores = [
-  ["memory", async (): Promise<Store> => createMemoryStore()],
-  ["lmdb", async (): Promise<Store> => openLmdbStore(tempDir(), { durable: false })],
-] as const;
+const { stores } = localStoreBackends("vault-binding");
 
 describe.each(stores)("the vault binding on the %s store", (_name, open) => {
   it("a fresh store is bound by its first operation; the same vault passes again, another is refused with nothing written", async () => {
