@@ -52,7 +52,8 @@ function intEnv(name: string, max = Number.MAX_SAFE_INTEGER): number | undefined
 const port = intEnv("PORT", 65_535) ?? 8787;
 const leaseBaseSeconds = intEnv("COCOON_LEASE_BASE_SECONDS");
 const leaseMsPerToken = intEnv("COCOON_LEASE_MS_PER_TOKEN");
-mkdirSync(home, { recursive: true });
+// the network's keys live here: a new home is the user's alone (an existing one keeps its mode; the key files are 0600 either way)
+mkdirSync(home, { recursive: true, mode: 0o700 });
 const config = {
   ...(leaseBaseSeconds !== undefined ? { leaseBaseSeconds } : {}),
   ...(leaseMsPerToken !== undefined ? { leaseMsPerToken } : {}),

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -15,6 +15,7 @@ describe("npm start on a port in use", () => {
     const taken: Server = createServer();
     await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
     const port = (taken.address() as AddressInfo).port;
+    const home = join(mkdtempSync(join(tmpdir(), "cocoon-port-in-use-")), "home");
     try {
       // Act
       const r = spawnSync(process.execPath, ["--import", "tsx", "local/main.ts"], {
@@ -24,11 +25,12 @@ describe("npm start on a port in use", () => {
         env: {
           ...process.env,
           PORT: String(port),
-          COCOON_HOME: mkdtempSync(join(tmpdir(), "cocoon-port-in-use-")),
+          COCOON_HOME: home,
           COCOON_COORDINATOR_ONLY: "1",
         },
       });
       // Assess
+      expect(statSync(home).mode & 0o777).toBe(0o700); // made before the listen, for the user alone
       expect(r.status).toBe(1);
       expect(r.stderr.trim()).toBe(
         `error: 127.0.0.1:${port} is in use (another npm start, or another program): stop it, or start on another port: PORT=${port + 1} npm start`,
