@@ -15,7 +15,10 @@ import {
   movementOps,
   movementsOps,
   InvalidFeeError,
-  OPERATOR_ACCOUNT,
+  OPERATOR_FEE_ACCOUNTS,
+  OPERATOR_FEE_SHARDS,
+  operatorFeeAccount,
+  operatorFeeShard,
   operatorFee,
   OverdraftError,
   refundMovement,
@@ -367,7 +370,7 @@ describe("job movements: exact postings", () => {
         { account: "req:alice", field: "held", delta: -30n },
         { account: "req:alice", field: "available", delta: 18n },
         { account: "wrk:w1", field: "available", delta: 9n },
-        { account: OPERATOR_ACCOUNT, field: "available", delta: 3n },
+        { account: "opr:fees:5", field: "available", delta: 3n }, // w1's shard (operatorFeeShard)
       ],
     });
     // fee 0 (given or not): exactly the movement of before the fee, three postings, no meta of it
@@ -402,10 +405,24 @@ describe("job movements: exact postings", () => {
     }
   });
 
-  it("a tab's close with fees: each worker its costs less its fees, the operator the sum of the fees; without fees, as before", () => {
+  it("the operator fee shard: FNV-1a of the worker id mod 16, stable, and spread over all shards", () => {
+    // pinned: a shard that moved would split a worker's fees over two accounts (harmless to the sum, but not what is documented)
+    expect([operatorFeeShard("w1"), operatorFeeShard("w2"), operatorFeeShard("b")]).toEqual([5, 12, 5]);
+    expect(operatorFeeAccount("w2")).toBe("opr:fees:12");
+    expect(OPERATOR_FEE_ACCOUNTS).toHaveLength(OPERATOR_FEE_SHARDS);
+    expect(OPERATOR_FEE_ACCOUNTS[0]).toBe("opr:fees:0");
+    const hits = new Map<number, number>();
+    for (let i = 0; i < 1_600; i++) hits.set(operatorFeeShard(`worker-${i}`), (hits.get(operatorFeeShard(`worker-${i}`)) ?? 0) + 1);
+    expect([...hits.keys()].sort((a, b) => a - b)).toEqual([...Array(OPERATOR_FEE_SHARDS).keys()]);
+    for (const n of hits.values()) expect(n).toBeGreaterThan(50); // about 100 each
+  });
+
+  it("a tab's close with fees: each worker its costs less its fees, each operator fee shard the sum of its workers' fees; without fees, as before", () => {
+    // w1 and b share shard 5, w2 is in shard 12
     const costs = new Map([
-      ["w1", 100n],
       ["w2", 50n],
+      ["w1", 100n],
+      ["b", 20n],
     ]);
     const m = tabCloseMovement(
       "t1",
@@ -416,15 +433,18 @@ describe("job movements: exact postings", () => {
       new Map([
         ["w1", 7n],
         ["w2", 50n],
+        ["b", 3n],
       ]),
     );
-    expect(m.meta).toEqual({ tabId: "t1", cost: "150", operatorFee: "57" });
+    expect(m.meta).toEqual({ tabId: "t1", cost: "170", operatorFee: "60" });
     expect(m.postings.map((p) => [p.account, p.field, p.delta])).toEqual([
       ["req:alice", "held", -200n],
-      ["req:alice", "available", 50n],
-      ["wrk:w1", "available", 93n],
+      ["req:alice", "available", 30n],
       ["wrk:w2", "available", 0n],
-      [OPERATOR_ACCOUNT, "available", 57n],
+      ["wrk:w1", "available", 93n],
+      ["wrk:b", "available", 17n],
+      ["opr:fees:5", "available", 10n],
+      ["opr:fees:12", "available", 50n],
     ]);
     expect(tabCloseMovement("t1", "alice", 200n, costs, 9, new Map())).toEqual(tabCloseMovement("t1", "alice", 200n, costs, 9));
     expect(() => tabCloseMovement("t1", "alice", 200n, costs, 9, new Map([["w1", 101n]]))).toThrow(UnbalancedMovementError);

@@ -7,7 +7,8 @@ import {
   getBalance,
   holdMovement,
   movementOps,
-  OPERATOR_ACCOUNT,
+  OPERATOR_FEE_ACCOUNTS,
+  operatorFeeAccount,
   OverdraftError,
   refundMovement,
   requesterAccount,
@@ -42,7 +43,7 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
 );
 
 async function allAccounts(store: ReturnType<typeof createMemoryStore>) {
-  const names = ["ext:faucet", ...REQUESTERS.map(requesterAccount), ...WORKERS.map(workerAccount), OPERATOR_ACCOUNT];
+  const names = ["ext:faucet", ...REQUESTERS.map(requesterAccount), ...WORKERS.map(workerAccount), ...OPERATOR_FEE_ACCOUNTS];
   return Promise.all(names.map((n) => getBalance(store, n)));
 }
 
@@ -56,6 +57,7 @@ describe("ledger", () => {
         let faucetTotal = 0n;
         let charged = 0n;
         let fees = 0n;
+        const feesByShard = new Map<string, bigint>();
         const seenFaucet = new Set<number>();
         // Act
         for (const [i, c] of cmds.entries()) {
@@ -83,7 +85,10 @@ describe("ledger", () => {
                     : refundMovement(`j${c.job}`, h.who, h.amount, 0);
                 if ((await applyMovement(store, m)) === "applied" && c.t === "settle") {
                   charged += cost;
-                  fees += (cost * BigInt(c.feeBps)) / 10_000n;
+                  const fee = (cost * BigInt(c.feeBps)) / 10_000n;
+                  fees += fee;
+                  const shard = operatorFeeAccount(WORKERS[c.worker]!);
+                  feesByShard.set(shard, (feesByShard.get(shard) ?? 0n) + fee);
                 }
                 h.closed = true;
               }
@@ -102,10 +107,13 @@ describe("ledger", () => {
           expect(a.available >= 0n && a.held >= 0n).toBe(true);
         }
         // every charge went to a worker and the operator, the operator exactly the floored fees, once each
-        const operator = accounts.find((a) => a.account === OPERATOR_ACCOUNT)!;
-        expect(operator.available).toBe(fees);
+        const operator = accounts.filter((a) => OPERATOR_FEE_ACCOUNTS.includes(a.account)).reduce((s, a) => s + a.available, 0n);
+        expect(operator).toBe(fees);
+        // each worker's fees in its own shard, and only there
+        for (const a of accounts.filter((x) => OPERATOR_FEE_ACCOUNTS.includes(x.account)))
+          expect(a.available).toBe(feesByShard.get(a.account) ?? 0n);
         const workers = accounts.filter((a) => a.account.startsWith("wrk:")).reduce((s, a) => s + a.available, 0n);
-        expect(workers + operator.available).toBe(charged);
+        expect(workers + operator).toBe(charged);
         const openHeld = [...holds.values()].filter((h) => !h.closed).reduce((s, h) => s + h.amount, 0n);
         expect(accounts.filter((a) => a.account.startsWith("req:")).reduce((s, a) => s + a.held, 0n)).toBe(openHeld);
       }),

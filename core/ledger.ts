@@ -45,10 +45,29 @@ export const requesterAccount = (id: string) => `req:${id}`;
 export const workerAccount = (id: string) => `wrk:${id}`;
 /**
  * The operator's earnings: each settlement's operator fee (the policy's `operatorFeeBps` of the
- * job's cost). An internal account like a worker's (never negative), owed to the operator, so
- * it counts among the liabilities the vault must cover until it is paid out.
+ * job's cost). Internal accounts like a worker's (never negative), owed to the operator, so
+ * they count among the liabilities the vault must cover until they are paid out.
+ *
+ * Sharded by worker, OPERATOR_FEE_SHARDS accounts `opr:fees:<k>`, k = operatorFeeShard(workerId):
+ * with one account every settlement batch of every worker would update the same balance item (a
+ * hot item on DynamoDB, whose write rate caps all settlements, and concurrent batches of
+ * different workers cancelling each other's transactions). A worker always pays into the same
+ * shard, so its batches stay one item each; two workers share a shard one time in 16. The
+ * operator's voucher sweeps every shard at once (core/payouts.ts issueOperatorVoucher).
  */
-export const OPERATOR_ACCOUNT = "opr:fees";
+export const OPERATOR_FEE_SHARDS = 16;
+/** FNV-1a (32 bits) of the worker id's UTF-16 code units, mod OPERATOR_FEE_SHARDS: stable, cheap, spreads ids evenly. */
+export function operatorFeeShard(workerId: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < workerId.length; i++) h = Math.imul(h ^ workerId.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % OPERATOR_FEE_SHARDS;
+}
+export const operatorFeeShardAccount = (k: number) => `opr:fees:${k}`;
+/** The operator's fee account a worker's settlements credit. */
+export const operatorFeeAccount = (workerId: string) => operatorFeeShardAccount(operatorFeeShard(workerId));
+/** Every operator fee account, in shard order: what the operator has earned is the sum of their available. */
+export const OPERATOR_FEE_ACCOUNTS: readonly string[] = Array.from({ length: OPERATOR_FEE_SHARDS }, (_, k) => operatorFeeShardAccount(k));
+export const isOperatorFeeAccount = (account: string) => OPERATOR_FEE_ACCOUNTS.includes(account);
 export const isExternal = (account: string) => account.startsWith("ext:");
 
 export class InvalidFeeError extends Error {
@@ -230,6 +249,12 @@ export async function getBalance(store: Store, account: string): Promise<Account
   };
 }
 
+/** What the operator has earned and not yet been vouchered: the sum of its fee shards' available. */
+export async function operatorFeesEarned(store: Store): Promise<bigint> {
+  const balances = await Promise.all(OPERATOR_FEE_ACCOUNTS.map((a) => getBalance(store, a)));
+  return balances.reduce((s, b) => s + b.available, 0n);
+}
+
 export const toBig = (v: unknown): bigint => (v === undefined || v === null ? 0n : BigInt(v as bigint | number | string));
 
 // ---------------------------------------------------------------- job money
@@ -247,8 +272,9 @@ export const holdMovement = (jobId: string, requester: string, amount: bigint, a
 /**
  * Charge `cost` (≤ held) to the requester, release the rest of the hold, credit the worker
  * cost − fee and the operator the fee (operatorFee(cost, feeBps): the job's fee, fixed at its
- * submit). With fee 0 the movement is exactly what it was before the fee existed (three
- * postings, no meta of it), so old settlements rebuild and verify unchanged; with a fee the
+ * submit), in the worker's operator fee shard (operatorFeeAccount). With fee 0 the movement is
+ * exactly what it was before the fee existed (three postings, no meta of it), so old
+ * settlements rebuild and verify unchanged; with a fee the
  * operator's posting comes last and the meta names the bps, so the ledger item alone states
  * how the split was made.
  */
@@ -272,7 +298,7 @@ export const settleMovement = (
       { account: requesterAccount(requester), field: "held", delta: -held },
       { account: requesterAccount(requester), field: "available", delta: held - cost },
       { account: workerAccount(worker), field: "available", delta: cost - fee },
-      ...(fee > 0n ? [{ account: OPERATOR_ACCOUNT, field: "available" as const, delta: fee }] : []),
+      ...(fee > 0n ? [{ account: operatorFeeAccount(worker), field: "available" as const, delta: fee }] : []),
     ],
   };
 };
@@ -303,8 +329,9 @@ export const tabOpenMovement = (tabId: string, requester: string, amount: bigint
 /**
  * A tab's close: its hold released, each worker credited the sum of its completed jobs' costs
  * less their operator fees (`feeByWorker`, each job's own fee summed: operatorFee per job, as
- * a settlement takes it), the operator the sum of the fees, the rest back to the requester's
- * available balance. One movement for all the tab's jobs. A worker whose jobs cost something
+ * a settlement takes it), the operator the sum of the fees (one posting per operator fee shard
+ * its workers pay into, each the sum of their fees: operatorFeeAccount), the rest back to the
+ * requester's available balance. One movement for all the tab's jobs. A worker whose jobs cost something
  * keeps its posting even when the fees took it all (100 %), so its counters still ride on it.
  */
 export const tabCloseMovement = (
@@ -327,6 +354,9 @@ export const tabCloseMovement = (
   for (const w of feeByWorker.keys())
     if (!costByWorker.has(w)) throw new UnbalancedMovementError(`tab ${tabId}: a fee for ${w}, who has no cost`);
   if (total > held) throw new UnbalancedMovementError(`tab ${tabId}: its jobs cost ${total}, more than its hold ${held}`);
+  // one posting per operator fee shard its workers pay into, in shard order
+  const feeByShard = new Map<number, bigint>();
+  for (const [w, f] of feeByWorker) if (f > 0n) feeByShard.set(operatorFeeShard(w), (feeByShard.get(operatorFeeShard(w)) ?? 0n) + f);
   return {
     id: `tabclose:${tabId}`,
     kind: "tab-close",
@@ -338,7 +368,9 @@ export const tabCloseMovement = (
       ...[...costByWorker].flatMap(([w, c]) =>
         c > 0n ? [{ account: workerAccount(w), field: "available" as const, delta: c - (feeByWorker.get(w) ?? 0n) }] : [],
       ),
-      ...(fees > 0n ? [{ account: OPERATOR_ACCOUNT, field: "available" as const, delta: fees }] : []),
+      ...[...feeByShard]
+        .sort(([a], [b]) => a - b)
+        .map(([k, f]) => ({ account: operatorFeeShardAccount(k), field: "available" as const, delta: f })),
     ],
   };
 };

@@ -1,5 +1,5 @@
 /**
- * The operator is paid its fees (`opr:fees`) through the worker voucher path (core/payouts.ts
+ * The operator is paid its fees (the shards `opr:fees:<k>`, all swept at once) through the worker voucher path (core/payouts.ts
  * issueOperatorVoucher): the money moves to `opr:vouchers` once per new cumulative, the payout
  * address is the operator's alone, only the configured operator key may ask, and the chain
  * ledger books the operator's redemptions against `opr:vouchers` (never ext:unmatched).
@@ -10,7 +10,7 @@ import { createChainLedger, UNMATCHED_ACCOUNT } from "./chain/store-ledger";
 import { generateSigningKey } from "./crypto/keys";
 import type { CoreDeps } from "./deps";
 import { CocoonError } from "./errors";
-import { applyMovement, getBalance, OPERATOR_ACCOUNT, workerAccount } from "./ledger";
+import { applyMovement, getBalance, OPERATOR_FEE_ACCOUNTS, operatorFeeAccount, operatorFeesEarned, workerAccount } from "./ledger";
 import {
   InvalidPayoutAddressError,
   issueOperatorVoucher,
@@ -55,15 +55,15 @@ function makeDeps(o: { operator?: boolean; signer?: boolean } = {}) {
   return { store, deps, signed };
 }
 
-/** A settlement's operator fee, as core/ledger.ts books it (here from an external account). */
-async function fee(store: Store, amount: bigint, job: string) {
+/** A settlement's operator fee of a job `worker` ran, as core/ledger.ts books it: in the worker's fee shard (here from an external account). */
+async function fee(store: Store, amount: bigint, job: string, worker = "w1") {
   await applyMovement(store, {
     id: `settle:${job}`,
     kind: "settle",
     at: NOW,
     postings: [
       { account: "ext:jobs", field: "available", delta: -amount },
-      { account: OPERATOR_ACCOUNT, field: "available", delta: amount },
+      { account: operatorFeeAccount(worker), field: "available", delta: amount },
     ],
   });
 }
@@ -79,11 +79,11 @@ async function refusal(p: Promise<unknown>): Promise<CocoonError> {
 
 /** Every balance the payouts touch, to show a refusal moved nothing. */
 async function balances(store: Store) {
-  const ids = [OPERATOR_ACCOUNT, OPERATOR_VOUCHER_ACCOUNT, workerAccount(OPERATOR), voucherAccount(OPERATOR)];
+  const ids = [...OPERATOR_FEE_ACCOUNTS, OPERATOR_VOUCHER_ACCOUNT, workerAccount(OPERATOR), voucherAccount(OPERATOR)];
   return Promise.all(ids.map(async (a) => [a, await getBalance(store, a)] as const));
 }
 
-describe("operator payouts (vouchers for opr:fees)", () => {
+describe("operator payouts (vouchers for the opr:fees shards)", () => {
   it("the operator's fees move to opr:vouchers once per new cumulative, and the voucher names the operator for the watcher", async () => {
     // Prepare
     const { store, deps, signed } = makeDeps();
@@ -100,12 +100,12 @@ describe("operator payouts (vouchers for opr:fees)", () => {
     expect(again.cumulative).toBe("40");
     expect(v2.cumulative).toBe("50");
     expect(signed.map((s) => s.cumulative)).toEqual([40n, 40n, 50n]);
-    expect((await getBalance(store, OPERATOR_ACCOUNT)).available).toBe(0n);
+    expect(await operatorFeesEarned(store)).toBe(0n);
     expect((await getBalance(store, OPERATOR_VOUCHER_ACCOUNT)).available).toBe(50n);
     expect(await store.get("ledger", { pk: `voucher:${OPERATOR_PAYEE_ID}:40`, sk: "tx" })).toMatchObject({
       kind: "voucher",
       postings: [
-        { account: OPERATOR_ACCOUNT, field: "available", delta: "-40" },
+        { account: operatorFeeAccount("w1"), field: "available", delta: "-40" },
         { account: OPERATOR_VOUCHER_ACCOUNT, field: "available", delta: "40" },
       ],
     });
@@ -113,6 +113,88 @@ describe("operator payouts (vouchers for opr:fees)", () => {
     // nothing of a worker's account was touched, not even one named by the operator's key
     expect(await store.get("accounts", { pk: workerAccount(OPERATOR), sk: "balance" })).toBeUndefined();
     expect(await store.get("accounts", { pk: voucherAccount(OPERATOR), sk: "balance" })).toBeUndefined();
+  });
+
+  it("fees in several shards: one movement sweeps every shard with fees into opr:vouchers, exactly, and a replay moves nothing", async () => {
+    // Prepare: w1 and b pay into shard 5, w2 into 12, w3 into 15; the other shards are empty
+    const { store, deps, signed } = makeDeps();
+    await fee(store, 40n, "j1", "w1");
+    await fee(store, 2n, "j2", "b");
+    await fee(store, 7n, "j3", "w2");
+    await fee(store, 11n, "j4", "w3");
+
+    // Act
+    const v = await issueOperatorVoucher(deps, OPERATOR, ADDR_OP);
+    const replay = await issueOperatorVoucher(deps, OPERATOR, ADDR_OP);
+
+    // Assess
+    expect(v.cumulative).toBe("60");
+    expect(replay.cumulative).toBe("60");
+    expect(signed.map((s) => s.cumulative)).toEqual([60n, 60n]);
+    expect(await store.get("ledger", { pk: `voucher:${OPERATOR_PAYEE_ID}:60`, sk: "tx" })).toMatchObject({
+      kind: "voucher",
+      postings: [
+        { account: "opr:fees:5", field: "available", delta: "-42" },
+        { account: "opr:fees:12", field: "available", delta: "-7" },
+        { account: "opr:fees:15", field: "available", delta: "-11" },
+        { account: OPERATOR_VOUCHER_ACCOUNT, field: "available", delta: "60" },
+      ],
+    });
+    for (const a of OPERATOR_FEE_ACCOUNTS) expect((await getBalance(store, a)).available).toBe(0n);
+    expect((await getBalance(store, OPERATOR_VOUCHER_ACCOUNT)).available).toBe(60n);
+  });
+
+  it("a fee landing between the voucher's reads and its write is neither lost nor counted twice", async () => {
+    // Prepare: fees in shards 5 and 12; a settlement of w1 (shard 5, already read) and one of w3 (shard 15, read empty)
+    // land while the voucher is still reading the shards
+    const { store, deps } = makeDeps();
+    await fee(store, 40n, "j1", "w1");
+    await fee(store, 7n, "j2", "w2");
+    const get = store.get.bind(store);
+    let landed = false;
+    store.get = (async (t: Parameters<Store["get"]>[0], k: Parameters<Store["get"]>[1], opts?: Parameters<Store["get"]>[2]) => {
+      const it = await get(t, k, opts);
+      if (!landed && t === "accounts" && k.pk === OPERATOR_FEE_ACCOUNTS.at(-1)) {
+        landed = true;
+        await fee(store, 3n, "j3", "w1");
+        await fee(store, 5n, "j4", "w3");
+      }
+      return it;
+    }) as Store["get"];
+
+    // Act
+    const v1 = await issueOperatorVoucher(deps, OPERATOR, ADDR_OP);
+    const v2 = await issueOperatorVoucher(deps, OPERATOR, ADDR_OP);
+
+    // Assess: the first voucher paid what it read, the late fees stayed in their shards for the next one
+    expect(landed).toBe(true);
+    expect(v1.cumulative).toBe("47");
+    expect(v2.cumulative).toBe("55");
+    expect(await operatorFeesEarned(store)).toBe(0n);
+    expect((await getBalance(store, OPERATOR_VOUCHER_ACCOUNT)).available).toBe(55n);
+    expect(await store.get("ledger", { pk: `voucher:${OPERATOR_PAYEE_ID}:55`, sk: "tx" })).toMatchObject({
+      postings: [
+        { account: "opr:fees:5", field: "available", delta: "-3" },
+        { account: "opr:fees:15", field: "available", delta: "-5" },
+        { account: OPERATOR_VOUCHER_ACCOUNT, field: "available", delta: "8" },
+      ],
+    });
+  });
+
+  it("three vouchers asked at once over several shards: the fees move once, and all three name the same cumulative", async () => {
+    // Prepare
+    const { store, deps } = makeDeps();
+    await fee(store, 40n, "j1", "w1");
+    await fee(store, 7n, "j2", "w2");
+    await fee(store, 11n, "j3", "w3");
+
+    // Act
+    const vs = await Promise.all([1, 2, 3].map(() => issueOperatorVoucher(deps, OPERATOR, ADDR_OP)));
+
+    // Assess
+    expect(vs.map((v) => v.cumulative)).toEqual(["58", "58", "58"]);
+    expect(await operatorFeesEarned(store)).toBe(0n);
+    expect((await getBalance(store, OPERATOR_VOUCHER_ACCOUNT)).available).toBe(58n);
   });
 
   it("the chain ledger books the operator's redemption against opr:vouchers, once per transaction", async () => {
@@ -157,7 +239,7 @@ describe("operator payouts (vouchers for opr:fees)", () => {
     const { store, deps } = makeDeps({ operator: false });
     await fee(store, 40n, "j1");
     expect(await refusal(issueOperatorVoucher(deps, OPERATOR, ADDR_OP))).toMatchObject({ status: 503, code: "payouts_unavailable" });
-    expect((await getBalance(store, OPERATOR_ACCOUNT)).available).toBe(40n);
+    expect(await operatorFeesEarned(store)).toBe(40n);
   });
 
   it("no voucher signing key: 503 payouts_unavailable, as for workers", async () => {
@@ -198,7 +280,7 @@ describe("operator payouts (vouchers for opr:fees)", () => {
     expect(workerTakes.code).toBe("payout_address_mismatch");
     expect(operatorTakes.code).toBe("payout_address_mismatch");
     expect(operatorMoves).toMatchObject({ code: "payout_address_mismatch", details: { payoutAddress: ADDR_OP } });
-    expect((await getBalance(store, OPERATOR_ACCOUNT)).available).toBe(5n);
+    expect(await operatorFeesEarned(store)).toBe(5n);
     expect((await getBalance(store, voucherAccount("w1"))).available).toBe(70n);
   });
 

@@ -26,7 +26,8 @@
  * loses before any of its money moves (issue 9 #7): its earnings stay in `wrk:`.
  *
  * The operator is paid its fees the same way (issueOperatorVoucher): one more payee, whose
- * earnings are `opr:fees` (each settlement's operator fee), whose vouchers account is
+ * earnings are the fee shards `opr:fees:<k>` (each settlement's operator fee, in its worker's
+ * shard: core/ledger.ts operatorFeeAccount), all swept at once, whose vouchers account is
  * `opr:vouchers` and whose identity is OPERATOR_PAYEE_ID, under the same rules (one address,
  * one vault, one movement per new cumulative). Only the configured operator key may ask.
  */
@@ -35,7 +36,7 @@ import { createChainLedger, issuedVoucherKey, OPERATOR_PAYEE_ID, OPERATOR_VOUCHE
 import { bindVault } from "./chain/vault-binding";
 import type { CoreDeps } from "./deps";
 import { CocoonError, ConflictError, ForbiddenError } from "./errors";
-import { applyMovement, getBalance, OPERATOR_ACCOUNT, OverdraftError, toBig, workerAccount, type Movement } from "./ledger";
+import { applyMovement, getBalance, OPERATOR_FEE_ACCOUNTS, OverdraftError, toBig, workerAccount, type Movement } from "./ledger";
 import { ConditionFailedError, type Store, type WriteOp } from "./ports";
 import { RETRY, retryOptimistic } from "./retry";
 import { refuseUnpayable } from "./withdrawals";
@@ -69,7 +70,11 @@ export interface PayoutDeps {
  */
 interface Payee {
   id: string;
-  earnings: string;
+  /**
+   * The accounts its earnings accrue in: a worker's one `wrk:`, the operator's fee shards. A
+   * voucher moves every one with a positive available into `vouchers`, in one movement.
+   */
+  earnings: readonly string[];
   vouchers: string;
   /** how the refusals name it ("this worker", "the operator") */
   who: string;
@@ -79,16 +84,16 @@ interface Payee {
 
 const workerPayee = (workerId: string): Payee => ({
   id: workerId,
-  earnings: workerAccount(workerId),
+  earnings: [workerAccount(workerId)],
   vouchers: voucherAccount(workerId),
   who: "this worker",
   nothingEarned: "this worker has earned nothing yet: run jobs first, then ask for a voucher",
 });
 
-/** The operator: its fees accrue in `opr:fees` (each settlement's operator fee) and are vouchered into `opr:vouchers`. */
+/** The operator: its fees accrue in the shards `opr:fees:<k>` (each settlement's operator fee) and are vouchered into `opr:vouchers`. */
 const OPERATOR_PAYEE: Payee = {
   id: OPERATOR_PAYEE_ID,
-  earnings: OPERATOR_ACCOUNT,
+  earnings: OPERATOR_FEE_ACCOUNTS,
   vouchers: OPERATOR_VOUCHER_ACCOUNT,
   who: "the operator",
   nothingEarned: "the operator has earned no fees yet: ask again once jobs have settled",
@@ -142,7 +147,7 @@ export function operatorKeyId(publicKeyHex: string): string {
 }
 
 /**
- * The operator's voucher for all the fees it has earned (`opr:fees`), issued exactly as a
+ * The operator's voucher for all the fees it has earned (every shard `opr:fees:<k>`), issued exactly as a
  * worker's (issuePayeeVoucher): one payout address, one vault, one movement per new cumulative.
  * Only the configured operator key may ask (403 not_the_operator); none configured: 503.
  */
@@ -201,9 +206,12 @@ async function issuePayeeVoucher(
         `payout address ${address} already receives another worker's vouchers; use an address of your own`,
       );
     }
-    const earned = (await getBalance(deps.store, payee.earnings)).available;
+    // Each account's debit is what was read, guarded by the balance (applyMovement): a settlement
+    // landing after the read stays where it is, for the next voucher; one racing voucher loses on the record.
+    const balances = (await Promise.all(payee.earnings.map((a) => getBalance(deps.store, a)))).filter((b) => b.available > 0n);
+    const earned = balances.reduce((s, b) => s + b.available, 0n);
     const prev = rec?.cumulative ?? 0n;
-    const cumulative = prev + (earned > 0n ? earned : 0n);
+    const cumulative = prev + earned;
     if (cumulative === 0n) {
       // No record read, and no earnings: a concurrent issue may have moved them between the two
       // reads (its record written after ours was read). Decide again on fresh reads.
@@ -220,7 +228,7 @@ async function issuePayeeVoucher(
         at: now,
         meta: { workerId, address, cumulative: cumulative.toString() },
         postings: [
-          { account: payee.earnings, field: "available", delta: -earned },
+          ...balances.map((b) => ({ account: b.account, field: "available" as const, delta: -b.available })),
           { account: payee.vouchers, field: "available", delta: earned },
         ],
       };

@@ -20,7 +20,7 @@ import { API } from "../api-client/routes";
 import { main as requesterCli } from "../client/cli";
 import { CocoonClient } from "../client/sdk";
 import { generateSigningKey, type SigningKeyPair } from "../core/crypto/keys";
-import { getBalance, OPERATOR_ACCOUNT, requesterAccount, workerAccount } from "../core/ledger";
+import { getBalance, operatorFeeAccount, operatorFeesEarned, requesterAccount, workerAccount } from "../core/ledger";
 import { OPERATOR_VOUCHER_ACCOUNT } from "../core/payouts";
 import { startLocalAgents } from "../local/agents";
 import { startNetwork, type LocalNetwork } from "../local/network";
@@ -111,7 +111,8 @@ describe("operator fee (local default, registry fee 5 %)", () => {
     expect(red.json.status).toMatchObject({ earned: (cost - fee).toString(), redeemed: (cost - fee).toString() });
     expect(await net.chain!.paid(Address.parse(red.json.voucher.worker))).toBe(cost - fee);
     expect((await getBalance(net.store, workerAccount(agent.workerId))).available).toBe(0n);
-    expect((await getBalance(net.store, OPERATOR_ACCOUNT)).available).toBe(fee);
+    expect((await getBalance(net.store, operatorFeeAccount(agent.workerId))).available).toBe(fee); // the worker's fee shard
+    expect(await operatorFeesEarned(net.store)).toBe(fee);
     // the agent's own count of what it earned is its share, not the requester's cost
     expect(agent.metrics.status.total.earned).toBe((cost - fee).toString());
     // what the vault owes still covers the operator's fee (it is never paid out yet), and nothing is flagged
@@ -123,9 +124,9 @@ describe("operator fee (local default, registry fee 5 %)", () => {
   }, 120_000);
 
   it("the operator is paid its fees through a voucher at the vault, once; the watcher books it; any other key is refused", async () => {
-    // Prepare: the fee of the job above sits in opr:fees
+    // Prepare: the fee of the job above sits in the operator's fee shards
     expect(fee).toBeGreaterThan(0n);
-    expect((await getBalance(net.store, OPERATOR_ACCOUNT)).available).toBe(fee);
+    expect(await operatorFeesEarned(net.store)).toBe(fee);
     const op = new ApiClient(net.url, operatorKey);
     const { address } = await op.request(API.devWallet);
     const worker = new ApiClient(net.url, loadOrCreateKey(join(home, "a.key")));
@@ -136,7 +137,7 @@ describe("operator fee (local default, registry fee 5 %)", () => {
     // Act: other keys ask first, then the operator asks, redeems, and replays both
     const byWorker = await refusal(worker.request(API.issueOperatorVoucher, { body: { payoutAddress: address } }));
     const byStranger = await refusal(stranger.request(API.issueOperatorVoucher, { body: { payoutAddress: address } }));
-    const feesAfterRefusals = (await getBalance(net.store, OPERATOR_ACCOUNT)).available;
+    const feesAfterRefusals = await operatorFeesEarned(net.store);
     const voucher = await op.request(API.issueOperatorVoucher, { body: { payoutAddress: address } });
     const sent = await op.request(API.devRedeem, { body: { voucher } });
     await net.runWatcherOnce();
@@ -156,7 +157,7 @@ describe("operator fee (local default, registry fee 5 %)", () => {
     expect(again.cumulative).toBe(fee.toString());
     expect(replay).toBe("redeem_rejected"); // the vault already paid this cumulative: nothing is paid twice
     expect(await net.chain!.paid(Address.parse(voucher.worker))).toBe(fee);
-    expect((await getBalance(net.store, OPERATOR_ACCOUNT)).available).toBe(0n);
+    expect(await operatorFeesEarned(net.store)).toBe(0n);
     expect((await getBalance(net.store, OPERATOR_VOUCHER_ACCOUNT)).available).toBe(0n);
     expect(await net.chainLedger.balance("ext:unmatched")).toEqual({ available: 0n, held: 0n });
     expect(await net.chainLedger.liabilities()).toBe(owed0 - fee);

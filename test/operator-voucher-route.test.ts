@@ -1,12 +1,12 @@
 /**
  * POST /v1/operator/voucher through the real routes on the in-memory store (test/route-world.ts):
- * only the configured operator key is vouchered its fees (`opr:fees`), any other key is refused
+ * only the configured operator key is vouchered its fees (every shard `opr:fees:<k>`), any other key is refused
  * with nothing written, a replay of the same signed bytes moves nothing, and the route's own
  * config (COCOON_OPERATOR_KEY, functions/http/issue-operator-voucher.ts) is checked at cold start.
  */
 import { describe, expect, it } from "vitest";
 import { generateSigningKey } from "../core/crypto/keys";
-import { applyMovement, getBalance, OPERATOR_ACCOUNT } from "../core/ledger";
+import { applyMovement, getBalance, operatorFeeAccount, operatorFeesEarned } from "../core/ledger";
 import { OPERATOR_VOUCHER_ACCOUNT } from "../core/payouts";
 import type { ReplayGuard, TableName } from "../core/ports";
 import { ConfigError } from "../functions/config";
@@ -24,7 +24,7 @@ const snapshot = (w: RouteWorld) =>
     (_k, v) => (typeof v === "bigint" ? `${v}n` : v),
   );
 
-/** Factory: the route world with an operator key configured (or not) and `fees` nanoTON in opr:fees. */
+/** Factory: the route world with an operator key configured (or not) and `fees` nanoTON in the fee shards (two of them: w1's and w2's). */
 async function operatorWorld(o: { configured?: boolean; fees?: bigint } = {}) {
   const w = makeRouteWorld();
   w.deps.replay = noGuard; // the replays below reach the route: what they write is the route's doing
@@ -37,7 +37,8 @@ async function operatorWorld(o: { configured?: boolean; fees?: bigint } = {}) {
       at: w.clock.now(),
       postings: [
         { account: "ext:faucet", field: "available", delta: -o.fees },
-        { account: OPERATOR_ACCOUNT, field: "available", delta: o.fees },
+        { account: operatorFeeAccount("w1"), field: "available", delta: o.fees - o.fees / 4n },
+        { account: operatorFeeAccount("w2"), field: "available", delta: o.fees / 4n },
       ],
     });
   }
@@ -61,7 +62,7 @@ describe("POST /v1/operator/voucher", () => {
     expect(replay.status).toBe(200);
     expect(replay.json.cumulative).toBe("120");
     expect(snapshot(w)).toBe(before);
-    expect((await getBalance(w.store, OPERATOR_ACCOUNT)).available).toBe(0n);
+    expect(await operatorFeesEarned(w.store)).toBe(0n);
     expect((await getBalance(w.store, OPERATOR_VOUCHER_ACCOUNT)).available).toBe(120n);
   });
 

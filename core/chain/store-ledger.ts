@@ -78,7 +78,7 @@ export const voucherAccount = (workerId: string) => `vch:${workerId}`;
  * ':'), so it can never be this one, and `vch:<workerId>` never the operator's voucher account.
  */
 export const OPERATOR_PAYEE_ID = "opr:operator";
-/** The operator's issued-vouchers account: its fees (`opr:fees`) move here when it is vouchered, a redemption pays out of it. */
+/** The operator's issued-vouchers account: its fees (the shards `opr:fees:<k>`) move here when it is vouchered, a redemption pays out of it. */
 export const OPERATOR_VOUCHER_ACCOUNT = "opr:vouchers";
 /** The issued-vouchers account of a payee (a worker id, or OPERATOR_PAYEE_ID): the watcher books redemptions against it. */
 export const payeeVoucherAccount = (payeeId: string) =>

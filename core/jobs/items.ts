@@ -63,7 +63,7 @@ export interface JobItem extends Item {
    * The operator's share of the job's cost, in bps (the registry's `fees.operatorFeeBps`, else
    * config.operatorFeeBps), fixed at submit like `weights`: a fee the owners change while the
    * job runs never re-prices it. The settlement (or its tab's close) credits the worker cost −
-   * operatorFee(cost, this) and OPERATOR_ACCOUNT the rest. Absent: 0 (and jobs from before it).
+   * operatorFee(cost, this) and the operator (its fee shard, operatorFeeAccount) the rest. Absent: 0 (and jobs from before it).
    */
   operatorFeeBps?: number;
   /** issue 12: the requester's relay channel its stream goes to (SubmitRequest.relay; the SQS relay's queue). */

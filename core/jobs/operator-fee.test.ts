@@ -1,12 +1,12 @@
 /**
  * The operator fee (the registry's `fees.operatorFeeBps`, else config.operatorFeeBps), applied
  * end to end: the requester's charge does not change; at settlement the worker is credited
- * cost − floor(cost × bps / 10 000) and OPERATOR_ACCOUNT the fee, in the settlement's own
+ * cost − floor(cost × bps / 10 000) and the operator the fee (in the worker's fee shard), in the settlement's own
  * transaction, so the books still balance and a replayed result moves nothing. The fee is the
  * one in force at the job's submit (kept on the job item), never the one at its settlement.
  */
 import { describe, expect, it } from "vitest";
-import { getBalance, OPERATOR_ACCOUNT, workerAccount } from "../ledger";
+import { OPERATOR_FEE_ACCOUNTS, operatorFeeAccount, operatorFeesEarned, workerAccount } from "../ledger";
 import { DEV_IMAGE_DIGEST, PolicyCache, type PolicyReading } from "../policy-registry";
 import { jobCost } from "../pricing";
 import { jobKey, type JobItem } from "./items";
@@ -53,7 +53,7 @@ function worldWithRegistry(bps: number) {
 }
 
 const jobOf = async (w: JobWorld, jobId: string) => (await w.store.get<JobItem>("jobs", jobKey(jobId)))!;
-const operatorEarned = async (w: JobWorld) => (await getBalance(w.store, OPERATOR_ACCOUNT)).available;
+const operatorEarned = (w: JobWorld) => operatorFeesEarned(w.store);
 const costOf = (w: JobWorld, job: JobItem, usage = USAGE) =>
   jobCost(w.deps.config.pricing, BigInt(job.candidates[0]!.pricePerToken), usage);
 
@@ -77,7 +77,7 @@ describe("operator fee: the worker is credited cost − fee, the operator the fe
     expect(ledgerDiscrepancies(w.store)).toEqual([]);
     // one transaction moved the requester's, the worker's and the operator's balances
     const commit = w.transacts.find((ops) =>
-      ops.some((op) => op.op === "update" && op.table === "accounts" && op.key.pk === OPERATOR_ACCOUNT),
+      ops.some((op) => op.op === "update" && op.table === "accounts" && op.key.pk === operatorFeeAccount(a.id)),
     );
     expect(commit?.some((op) => op.op === "update" && op.table === "accounts" && op.key.pk === workerAccount(a.id))).toBe(true);
     expect(commit?.some((op) => op.op === "update" && op.table === "jobs" && op.set?.status === "completed")).toBe(true);
@@ -94,7 +94,7 @@ describe("operator fee: the worker is credited cost − fee, the operator the fe
     const cost = costOf(w, job);
     expect(out).toEqual({ status: "completed", cost: cost.toString(), duplicate: false });
     expect(await w.earned(a.id)).toBe(cost);
-    expect(await w.store.get("accounts", { pk: OPERATOR_ACCOUNT, sk: "balance" })).toBeUndefined();
+    for (const pk of OPERATOR_FEE_ACCOUNTS) expect(await w.store.get("accounts", { pk, sk: "balance" })).toBeUndefined();
     expect("operatorFeeBps" in (await jobOf(w, job.jobId))).toBe(false);
   });
 

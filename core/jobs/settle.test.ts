@@ -6,7 +6,15 @@
 import { describe, expect, it } from "vitest";
 import type { ResultRequest } from "../../events/api";
 import type { RequestEnvelope } from "../../events/envelope";
-import { getBalance, requesterAccount, workerAccount } from "../ledger";
+import {
+  getBalance,
+  isOperatorFeeAccount,
+  operatorFeeAccount,
+  operatorFeeShard,
+  operatorFeesEarned,
+  requesterAccount,
+  workerAccount,
+} from "../ledger";
 import { jobCost } from "../pricing";
 import type { Store, WriteOp } from "../ports";
 import type { JobItem } from "./items";
@@ -120,6 +128,42 @@ describe("batched settlement", () => {
     expect(await w.earned(a.id)).toBe(owed);
     // (the refund itself is the lease check's; here only its status was set, so the hold stays)
     expect((await getBalance(w.store, requesterAccount(requester.id))).held).toBe(BigInt(results[i]!.envelope.header.maxCost));
+  });
+
+  it("with an operator fee, two workers in different fee shards settle at once without touching a common item: each credits its own shard", async () => {
+    // Prepare: a 5 % fee; two workers whose ids hash to different operator fee shards, a requester each, three jobs each
+    const w = makeJobWorld();
+    w.deps.config = { ...w.deps.config, operatorFeeBps: 500 };
+    const a = await w.worker();
+    let b = await w.worker();
+    while (operatorFeeShard(b.id) === operatorFeeShard(a.id)) b = await w.worker(); // 1 in 16 share a's shard
+    const ja = await jobsFor(w, a, 3);
+    const jb = await jobsFor(w, b, 3);
+    const from = w.transacts.length;
+    // Act
+    const posts = [...ja.results.map((x) => [a.id, x.result] as const), ...jb.results.map((x) => [b.id, x.result] as const)];
+    const answers = await Promise.all(posts.map(([worker, result]) => postResult(w.deps, worker, result)));
+    // Assess: every settlement transaction credits exactly its worker's shard, and a's never share an item with b's
+    expect(answers.every((x) => x.status === "completed" && !x.duplicate)).toBe(true);
+    const settlements = w.transacts.slice(from).filter((ops) => settleRecords(ops).length > 0);
+    const itemsOf = (ops: WriteOp[]) =>
+      ops.filter((o) => o.op === "update" && o.table === "accounts").map((o) => (o as { key: { pk: string } }).key.pk);
+    const ofA = settlements.filter((ops) => itemsOf(ops).includes(workerAccount(a.id)));
+    const ofB = settlements.filter((ops) => itemsOf(ops).includes(workerAccount(b.id)));
+    expect(ofA.length + ofB.length).toBe(settlements.length);
+    for (const ops of ofA) expect(itemsOf(ops).filter(isOperatorFeeAccount)).toEqual([operatorFeeAccount(a.id)]);
+    for (const ops of ofB) expect(itemsOf(ops).filter(isOperatorFeeAccount)).toEqual([operatorFeeAccount(b.id)]);
+    const touchedByA = new Set(ofA.flatMap(itemsOf));
+    expect(ofB.flatMap(itemsOf).filter((pk) => touchedByA.has(pk))).toEqual([]);
+    // and the fees are exact: each shard holds its worker's floored fees, the sum is the operator's
+    const feeOf = async (xs: typeof ja.results) =>
+      (await Promise.all(xs.map((x) => costOf(w, x.result)))).reduce((s, c) => s + (c * 500n) / 10_000n, 0n);
+    const [fa, fb] = [await feeOf(ja.results), await feeOf(jb.results)];
+    expect(fa > 0n && fb > 0n).toBe(true);
+    expect((await getBalance(w.store, operatorFeeAccount(a.id))).available).toBe(fa);
+    expect((await getBalance(w.store, operatorFeeAccount(b.id))).available).toBe(fb);
+    expect(await operatorFeesEarned(w.store)).toBe(fa + fb);
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
   });
 
   for (const when of ["before", "after"] as const) {

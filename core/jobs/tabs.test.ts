@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { Tab, TabView } from "../../events/api";
 import type { TabCloseMessage } from "../../events/queue";
 import { tabSlotJobId } from "../ids";
-import { getBalance, OPERATOR_ACCOUNT, workerAccount } from "../ledger";
+import { operatorFeesEarned, workerAccount } from "../ledger";
 import { jobCost } from "../pricing";
 import { RECEIPT_INBOX_PK } from "../receipts/log";
 import type { WriteOp } from "../ports";
@@ -315,7 +315,7 @@ describe("closing a tab", () => {
     // Assess
     expect(fees).toBeGreaterThan(0n);
     expect(await w.earned(wk.id)).toBe(cost - fees);
-    expect((await getBalance(w.store, OPERATOR_ACCOUNT)).available).toBe(fees);
+    expect(await operatorFeesEarned(w.store)).toBe(fees);
     expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n - cost, held: 0n });
     expect(await tabItem(w, tab.tabId)).toMatchObject({ status: "closed", cost: cost.toString(), completed: 3 });
     expect(await w.store.get("accounts", { pk: workerAccount(wk.id), sk: "balance" })).toMatchObject({ jobs: 3 });

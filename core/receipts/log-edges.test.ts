@@ -17,7 +17,7 @@ import { describe, expect, it } from "vitest";
 import { createMemoryStore, type MemoryStore } from "../../local/memory-store";
 import { makeWorker } from "../crypto/testing";
 import { newJobId } from "../ids";
-import { faucetMovement, holdMovement, ledgerItem, settleMovement, type Movement } from "../ledger";
+import { faucetMovement, holdMovement, ledgerItem, operatorFeeAccount, settleMovement, type Movement } from "../ledger";
 import { ConditionFailedError, type Item, type Key, type Store, type TableName, type WriteOp } from "../ports";
 import { checkLedgerAgainstAnchors, GENESIS_HEAD, type Anchor } from "./anchor";
 import {
@@ -110,8 +110,10 @@ const replays = (records: Array<AnchorRecord | null>, applied: Movement[]) =>
     applied.map((movement, i) => ({ seq: i + 1, movement })),
   );
 
-const settleOf = (jobId: string, o: { requester?: string; worker?: string; held?: bigint; cost?: bigint; at?: number } = {}) =>
-  settleMovement(jobId, o.requester ?? "alice", o.worker ?? worker.workerId, o.held ?? 10n, o.cost ?? 7n, o.at ?? T0);
+const settleOf = (
+  jobId: string,
+  o: { requester?: string; worker?: string; held?: bigint; cost?: bigint; at?: number; feeBps?: number } = {},
+) => settleMovement(jobId, o.requester ?? "alice", o.worker ?? worker.workerId, o.held ?? 10n, o.cost ?? 7n, o.at ?? T0, o.feeBps ?? 0);
 
 const craftRecord = (seqno: number): WriteOp => ({
   op: "put",
@@ -222,6 +224,25 @@ describe("appendReceiptOp: the receipt entry and the compact forms it carries", 
       ha: T0 - 9,
     });
     expect(await log.movementIds(1)).toEqual([`hold:${jobId}`, `settle:${jobId}`]);
+    expect(replays([b], [hold, settle])).toEqual({ ok: true, checked: 1 });
+  });
+
+  it("a settlement with an operator fee: `ms` carries the bps fifth and rebuilds exactly, the fee in the worker's fee shard", async () => {
+    // Prepare: 7 of 10 at 5 000 bps: the worker 4, the operator 3
+    const { inner, log } = world();
+    const jobId = newJobId(T0);
+    const hold = holdMovement(jobId, "alice", 10n, T0 - 9);
+    const settle = settleOf(jobId, { feeBps: 5_000 });
+
+    // Act
+    const op = receiptOp(jobId, T0 + 2, hold, settle);
+    await put(inner, op);
+    const b = await log.prepareNext(T0 + 3);
+
+    // Assess
+    expect(settle.postings.at(-1)).toEqual({ account: operatorFeeAccount(worker.workerId), field: "available", delta: 3n });
+    expect(op.item).toMatchObject({ mid: `settle:${jobId}`, ms: ["alice", "10", "7", T0, 5_000], ha: T0 - 9 });
+    expect(op.item).not.toHaveProperty("movement");
     expect(replays([b], [hold, settle])).toEqual({ ok: true, checked: 1 });
   });
 
@@ -544,6 +565,13 @@ describe("withMovementLog: a settlement is compacted only when it has the expect
     ["a delta that is no number", (j) => withPosting(base(j), 0, { delta: "ten" })],
     ["a meta field the short form does not rebuild", (j) => ({ ...base(j), meta: { jobId: j, worker: worker.workerId, note: "x" } })],
     ["another worker than the receipt's", (j) => ledgerItem(settleOf(j, { worker: otherWorker.workerId }))],
+    [
+      "its operator fee in another account than its worker's fee shard (the single opr:fees of before the shards)",
+      (j) => {
+        const s = ledgerItem(settleOf(j, { feeBps: 5_000 }));
+        return withPosting(s, 3, { account: "opr:fees" });
+      },
+    ],
   ];
 
   it.each(cases)("a settlement with %s rides in full (`movement`, never `ms`)", async (_, make) => {

@@ -29,6 +29,7 @@
 import { verifyReceipt } from "../../core/crypto/receipt";
 import { tabSlotJobId } from "../../core/ids";
 import { jobMovementRecords } from "../../core/jobs/items";
+import { isOperatorFeeAccount, operatorFeeAccount } from "../../core/ledger";
 import { inboxPk, RECEIPT_INBOX_PK } from "../../core/receipts/log";
 import type { Item } from "../../core/ports";
 import type { PricingConfig } from "../../core/pricing";
@@ -230,9 +231,11 @@ function settlementProblems(job: Item, settle: Item, oracle: Oracle): string[] {
       .filter((x) => x.account === `req:${job.requester}` && x.field === "held")
       .reduce((s, x) => s + BigInt(x.delta), 0n);
     const fee = oracleFee(want, oracle.operatorFeeBps);
-    const toOperator = postings.filter((x) => x.account === "opr:fees").reduce((s, x) => s + BigInt(x.delta), 0n);
+    // the operator's fee goes to the worker's own fee shard; a posting to any other shard is one of the "others"
+    const shard = operatorFeeAccount(honest.workerId);
+    const toOperator = postings.filter((x) => x.account === shard).reduce((s, x) => s + BigInt(x.delta), 0n);
     const others = postings.filter(
-      (x) => x.account !== `wrk:${honest.workerId}` && x.account !== `req:${job.requester}` && x.account !== "opr:fees",
+      (x) => x.account !== `wrk:${honest.workerId}` && x.account !== `req:${job.requester}` && x.account !== shard,
     );
     // the charge, whoever it went to; then its split: the operator exactly its fee, the worker the rest
     if (credited + toOperator !== want)
@@ -597,24 +600,34 @@ function tabProblems(store: SimStore, oracle: Oracle, tabId: string): string[] {
   if (jobs.some((j) => j.status === "assigned")) v.push(`tab ${tabId} is closed while a job of it is still running`);
   const completed = jobs.filter((x) => x.status === "completed");
   // each worker is owed its jobs' costs less each job's operator fee (floored per job), the operator the fees
+  // (each fee in its worker's operator fee shard, so per shard the fees of the workers in it)
   const owed = new Map<string, bigint>();
+  const feesByShard = new Map<string, bigint>();
   let total = 0n;
   let fees = 0n;
   for (const j of completed) {
-    const w = `wrk:${(j.candidates as Array<{ workerId: string }>)[Number(j.attempt)]!.workerId}`;
+    const workerId = (j.candidates as Array<{ workerId: string }>)[Number(j.attempt)]!.workerId;
+    const w = `wrk:${workerId}`;
     const fee = oracleFee(big(j.cost), oracle.operatorFeeBps);
     owed.set(w, (owed.get(w) ?? 0n) + big(j.cost) - fee);
+    if (fee > 0n) feesByShard.set(operatorFeeAccount(workerId), (feesByShard.get(operatorFeeAccount(workerId)) ?? 0n) + fee);
     total += big(j.cost);
     fees += fee;
   }
   const postings = (close.postings ?? []) as Posting[];
   const posted = new Map<string, bigint>();
+  const toShards = new Map<string, bigint>();
   let toOperator = 0n;
   for (const x of postings) {
     if (x.account.startsWith("wrk:")) posted.set(x.account, (posted.get(x.account) ?? 0n) + BigInt(x.delta));
-    else if (x.account === "opr:fees") toOperator += BigInt(x.delta);
-    else if (x.account !== req) v.push(`tab ${tabId}'s close posts ${x.delta} to ${x.account}`);
+    else if (isOperatorFeeAccount(x.account)) {
+      toOperator += BigInt(x.delta);
+      toShards.set(x.account, (toShards.get(x.account) ?? 0n) + BigInt(x.delta));
+    } else if (x.account !== req) v.push(`tab ${tabId}'s close posts ${x.delta} to ${x.account}`);
   }
+  for (const s of new Set([...feesByShard.keys(), ...toShards.keys()]))
+    if ((toShards.get(s) ?? 0n) !== (feesByShard.get(s) ?? 0n))
+      v.push(`tab ${tabId}'s close paid ${s} ${toShards.get(s) ?? 0n}, the fees of its workers there are ${feesByShard.get(s) ?? 0n}`);
   for (const [w, c] of owed)
     if ((posted.get(w) ?? 0n) !== c)
       v.push(`tab ${tabId}'s close paid ${w} ${posted.get(w) ?? 0n}, its completed jobs there cost ${c} after the operator fee`);
