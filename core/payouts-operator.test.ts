@@ -12,7 +12,6 @@ import type { CoreDeps } from "./deps";
 import { CocoonError } from "./errors";
 import { applyMovement, getBalance, OPERATOR_FEE_ACCOUNTS, operatorFeeAccount, operatorFeesEarned, workerAccount } from "./ledger";
 import {
-  InvalidPayoutAddressError,
   issueOperatorVoucher,
   issueVoucher,
   OPERATOR_PAYEE_ID,
@@ -20,9 +19,9 @@ import {
   operatorKeyId,
   voucherAccount,
   type PayoutDeps,
-  type VoucherSigner,
 } from "./payouts";
 import type { Store } from "./ports";
+import { creditSettlement, recordingVoucherSigner } from "./payouts-testing";
 
 const ADDR_OP = "0:" + "c".repeat(64);
 const ADDR_W = "0:" + "d".repeat(64);
@@ -33,18 +32,7 @@ const OPERATOR = operatorKeyId(OPERATOR_HEX);
 /** Factory: deps over a memory store with a signer that records what it signed; the operator key configured unless told otherwise. */
 function makeDeps(o: { operator?: boolean; signer?: boolean } = {}) {
   const store = createMemoryStore();
-  const signed: Array<Parameters<VoucherSigner["sign"]>[0]> = [];
-  const signer: VoucherSigner = {
-    vault: "0:" + "f".repeat(64),
-    payoutAddress(a) {
-      if (!/^0:[0-9a-f]{64}$/.test(a)) throw new InvalidPayoutAddressError(`bad address ${a}`);
-      return a;
-    },
-    async sign(v) {
-      signed.push(v);
-      return { signature: `sig:${v.worker}:${v.cumulative}:${v.expiry}` };
-    },
-  };
+  const { signer, signed } = recordingVoucherSigner();
   const deps = {
     store,
     clock: { now: () => NOW },
@@ -57,15 +45,7 @@ function makeDeps(o: { operator?: boolean; signer?: boolean } = {}) {
 
 /** A settlement's operator fee of a job `worker` ran, as core/ledger.ts books it: in the worker's fee shard (here from an external account). */
 async function fee(store: Store, amount: bigint, job: string, worker = "w1") {
-  await applyMovement(store, {
-    id: `settle:${job}`,
-    kind: "settle",
-    at: NOW,
-    postings: [
-      { account: "ext:jobs", field: "available", delta: -amount },
-      { account: operatorFeeAccount(worker), field: "available", delta: amount },
-    ],
-  });
+  await creditSettlement(store, operatorFeeAccount(worker), amount, job, NOW);
 }
 
 async function refusal(p: Promise<unknown>): Promise<CocoonError> {

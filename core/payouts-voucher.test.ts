@@ -11,8 +11,9 @@ import { createChainLedger } from "./chain/store-ledger";
 import type { CoreDeps } from "./deps";
 import { CocoonError } from "./errors";
 import { applyMovement, workerAccount } from "./ledger";
-import { InvalidPayoutAddressError, issueVoucher, type PayoutDeps, type VoucherSigner } from "./payouts";
+import { issueVoucher, type PayoutDeps } from "./payouts";
 import { ConditionFailedError, type WriteOp } from "./ports";
+import { recordingVoucherSigner } from "./payouts-testing";
 
 const ADDR_A = "0:" + "a".repeat(64);
 const ADDR_B = "0:" + "b".repeat(64);
@@ -21,18 +22,7 @@ const NOW = 1_760_000_000_000;
 /** Factory: deps over a memory store, a signer that records what it signed, a log that keeps its lines. */
 function makeDeps(o: { signer?: boolean } = {}) {
   const store = createMemoryStore();
-  const signed: Array<Parameters<VoucherSigner["sign"]>[0]> = [];
-  const signer: VoucherSigner = {
-    vault: "0:" + "f".repeat(64),
-    payoutAddress(a) {
-      if (!/^0:[0-9a-f]{64}$/.test(a)) throw new InvalidPayoutAddressError(`bad address ${a}`);
-      return a;
-    },
-    async sign(v) {
-      signed.push(v);
-      return { signature: `sig:${v.worker}:${v.cumulative}:${v.expiry}` };
-    },
-  };
+  const { signer, signed } = recordingVoucherSigner();
   const logs: Array<{ msg: string; data?: Record<string, unknown> }> = [];
   const deps = {
     store,

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { createMemoryStore } from "../local/memory-store";
 import type { CoreDeps } from "./deps";
-import { applyMovement, getBalance, workerAccount } from "./ledger";
+import { getBalance, workerAccount } from "./ledger";
 import { createChainLedger } from "./chain/store-ledger";
 import { InvalidPayoutAddressError, issueVoucher, payoutTotals, voucherAccount, type PayoutDeps, type VoucherSigner } from "./payouts";
 import type { Store } from "./ports";
+import { creditSettlement } from "./payouts-testing";
 
 const ADDR_A = "0:" + "a".repeat(64);
 const ADDR_B = "0:" + "b".repeat(64);
@@ -45,15 +46,7 @@ async function registerWorker(store: Store, id: string) {
 
 /** A job's settlement credit, as core/jobs does it (here from an external account). */
 async function earn(store: Store, id: string, amount: bigint, job: string) {
-  await applyMovement(store, {
-    id: `settle:${job}`,
-    kind: "settle",
-    at: NOW,
-    postings: [
-      { account: "ext:jobs", field: "available", delta: -amount },
-      { account: workerAccount(id), field: "available", delta: amount },
-    ],
-  });
+  await creditSettlement(store, workerAccount(id), amount, job, NOW);
 }
 
 describe("worker payouts (vouchers)", () => {
