@@ -17,6 +17,16 @@ describe("TON amounts (issue 10: money is never a float)", () => {
     expect(() => parseTon(text)).toThrow(expect.objectContaining({ code: "invalid_amount" }));
   });
 
+  it.each(["0", "0.000000000", " 0 "])(
+    "parseTon(%j, { positive }) is refused in TON, as typed: the commands that move money take no zero",
+    (text) => {
+      expect(parseTon(text)).toBe(0n);
+      expect(() => parseTon(text, { positive: true })).toThrow(
+        expect.objectContaining({ code: "invalid_amount", message: `the amount must be more than 0 TON (e.g. 5 or 0.25), got "${text}"` }),
+      );
+    },
+  );
+
   it("formatTon prints nanoTON as TON without losing a digit", () => {
     expect(formatTon(0n)).toBe("0 TON");
     expect(formatTon("1500000000")).toBe("1.5 TON");

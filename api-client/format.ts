@@ -14,11 +14,15 @@ export function formatTon(nano: string | bigint): string {
  * "5", "0.25", "12.000000001" TON → nanoTON, exactly. Only plain decimals: toNano itself would
  * also take "-1", ".5" or a JS number (a float), which an amount typed by a person never is.
  */
-export function parseTon(text: string): bigint {
+export function parseTon(text: string, o: { positive?: boolean } = {}): bigint {
   const t = text.trim();
   if (!/^\d+(?:\.\d{1,9})?$/.test(t))
     throw new ApiError(0, "invalid_amount", `"${text}" is not an amount of TON (e.g. 5 or 0.25, at most 9 decimals)`);
-  return toNano(t);
+  const nano = toNano(t);
+  // said here in TON, as it was typed, rather than by the coordinator in nanoTON
+  if (o.positive && nano === 0n)
+    throw new ApiError(0, "invalid_amount", `the amount must be more than 0 TON (e.g. 5 or 0.25), got "${text}"`);
+  return nano;
 }
 
 /**

@@ -341,7 +341,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       .argument("<ton>", "how much, in TON"),
   ).action(
     run(async (ton: string, o: ConnectionOptions) => {
-      const amount = parseTon(ton);
+      const amount = parseTon(ton, { positive: true });
       const { client, key } = connect(o);
       const d = await withProgress(o, (step) => depositAndWait(client.api, amount, { onWait: step })).catch(async (e: unknown) => {
         // No sandbox: the deposit is the requester's own transfer, and the comment is all that says whose it is.
@@ -366,7 +366,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       .option("--to <address>", "the TON address to pay (default: your sandbox wallet on the local network)"),
   ).action(
     run(async (ton: string, o: ConnectionOptions & { to?: string }) => {
-      const amount = parseTon(ton);
+      const amount = parseTon(ton, { positive: true });
       const { client, keyFile } = connect(o);
       // The coordinator does not know which TON network its vault is on, so it cannot refuse this: say it here.
       if (o.to && isTestOnlyAddress(o.to))
@@ -416,7 +416,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       .argument("[ton]", "how much, in TON", "10"),
   ).action(
     run(async (ton: string, o: ConnectionOptions) => {
-      const b = await connect(o).client.faucet(parseTon(ton));
+      const b = await connect(o).client.faucet(parseTon(ton, { positive: true }));
       print(o, b, `dev faucet: now ${formatTon(b.available)} available (sandbox TON deposited into the local vault; local network only)`);
     }),
   );

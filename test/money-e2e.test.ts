@@ -280,6 +280,9 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
       expect([otherAddress.status, otherAddress.json.error.code]).toEqual([409, "payout_address_mismatch"]);
       expect([nothing.status, nothing.json.error.code]).toEqual([409, "nothing_earned"]);
       expect([tooSmall.status, tooSmall.json.error.code]).toEqual([400, "invalid_amount"]);
+      // in TON too, the unit the CLI takes (cocoon deposit 0.05)
+      expect(tooSmall.json.error.message).toContain("(0.1 TON, the vault's minimum deposit)");
+      expect(tooSmall.json.error.message).toContain("got 1000 (0.000001 TON)");
       expect([noVoucherFields.status, noVoucherFields.json.error.code]).toEqual([400, "invalid_request"]);
     } finally {
       await Promise.all([...idle, agent].map((a) => a.stop()));

@@ -22,6 +22,7 @@ import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
 import { getAccount } from "../../core/jobs";
 import { ConditionFailedError } from "../../core/ports";
+import { formatTon } from "../../api-client/format";
 import { defineRoute, OptionalIdempotencyHeaders } from "./middleware";
 
 export interface DevChainSend {
@@ -81,7 +82,8 @@ function checkAmount(chain: DevChain, amount: bigint) {
     throw new CocoonError(
       400,
       "invalid_amount",
-      `amount must be between ${chain.minDeposit} (the vault's minimum deposit) and ${MAX_DEPOSIT} nanoTON`,
+      // in TON too: the CLI takes TON (cocoon deposit 0.05) and a bare nanoTON figure reads as a different unit
+      `amount must be between ${chain.minDeposit} nanoTON (${formatTon(chain.minDeposit)}, the vault's minimum deposit) and ${MAX_DEPOSIT} nanoTON (${formatTon(MAX_DEPOSIT)}), got ${amount} (${formatTon(amount)})`,
     );
   }
 }
