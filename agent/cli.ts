@@ -40,7 +40,7 @@ import { createBuiltinEngine } from "./engines/builtin";
 import { createOpenAiEngine } from "./engines/openai-http";
 import { type Engine, EngineError } from "./engines/engine";
 import { createLlamaEngine } from "./engines/llama";
-import { redeemMessage, vaultMessageLines } from "../api-client/vault-messages";
+import { redeemInstructions, redeemMessage } from "../api-client/vault-messages";
 import type { GpuSetting } from "./engines/llama-protocol";
 
 interface ConnectionOptions {
@@ -362,10 +362,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
       const message = r.sendYourself ? redeemMessage(r.voucher) : undefined;
       const text = message
         ? `voucher for ${formatTon(r.voucher.cumulative)} (cumulative) to ${r.voucher.worker}, valid until ${new Date(r.voucher.expiry * 1000).toISOString()}: NOT paid yet. ` +
-          `Send its Redeem message to the vault from any TON wallet (anyone may send it; the vault pays ${r.voucher.worker} the difference to what it already paid, and what is left of the ${formatTon(message.amount)} attached for gas travels on with the payment):\n` +
-          vaultMessageLines(message).join("\n") +
-          "\n" +
-          `  the voucher: ${JSON.stringify(r.voucher)}`
+          redeemInstructions(r.voucher, message)
         : r.txHash
           ? `redeemed on the local TON sandbox (not mainnet): paid ${formatTon(r.paid)} to ${r.voucher.worker}\n  tx ${r.txHash}\n  earned ${formatTon(r.status.earned)} · redeemed ${formatTon(r.status.redeemed)}`
           : `nothing new to redeem: voucher for ${formatTon(r.voucher.cumulative)} to ${r.voucher.worker}, already paid\n  earned ${formatTon(r.status.earned)} · redeemed ${formatTon(r.status.redeemed)}`;

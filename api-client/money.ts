@@ -1,6 +1,6 @@
 /**
  * Money flows that span the API and the chain, each a few calls and a wait for the chain
- * watcher: deposit (requester), withdraw (requester), redeem earnings (worker). Shared by the
+ * watcher: deposit (requester), withdraw (requester), redeem earnings (worker) and fees (the operator). Shared by the
  * `cocoon` and `cocoon-agent` CLIs and the local demo (local/main.ts). Amounts are nanoTON
  * bigints in, the API's decimal strings out.
  */
@@ -183,6 +183,39 @@ export interface RedeemOutcome {
 }
 
 /**
+ * Where a voucher pays: `payoutAddress`, else the caller's sandbox wallet (local default), else
+ * 400 payout_address_required (there is no wallet of the caller's to default to).
+ */
+async function payoutAddressOf(api: ApiClient, payoutAddress: string | undefined): Promise<string> {
+  if (payoutAddress) return payoutAddress;
+  try {
+    return (await api.request(API.devWallet)).address;
+  } catch (e) {
+    if (e instanceof ApiError && e.code === "dev_chain_disabled") {
+      throw new ApiError(
+        400,
+        "payout_address_required",
+        "this network has no local sandbox wallet for you: pass --payout-address with your TON wallet address",
+      );
+    }
+    throw e;
+  }
+}
+
+/**
+ * Local default: send `voucher`'s Redeem to the vault from the caller's sandbox wallet
+ * (POST /v1/dev/wallet/redeem). Undefined where the network has no sandbox: the payee sends it.
+ */
+async function sendRedeem(api: ApiClient, voucher: Voucher): Promise<{ txHash: string; paid: string } | undefined> {
+  try {
+    return await api.request(API.devRedeem, { body: { voucher } });
+  } catch (e) {
+    if (e instanceof ApiError && e.code === "dev_chain_disabled") return undefined;
+    throw e;
+  }
+}
+
+/**
  * Voucher for everything earned (POST /v1/agents/voucher); with `send` (local default) the
  * Redeem goes from this worker's sandbox wallet (POST /v1/dev/wallet/redeem) and we wait until
  * the chain watcher recorded it (GET /v1/agents/me shows it redeemed).
@@ -196,33 +229,13 @@ export async function redeemEarnings(
     checkVoucher?: (v: Voucher) => Promise<void>;
   } = {},
 ): Promise<RedeemOutcome> {
-  let payoutAddress = o.payoutAddress;
-  if (!payoutAddress) {
-    try {
-      payoutAddress = (await api.request(API.devWallet)).address;
-    } catch (e) {
-      if (e instanceof ApiError && e.code === "dev_chain_disabled") {
-        throw new ApiError(
-          400,
-          "payout_address_required",
-          "this network has no local sandbox wallet for you: pass --payout-address with your TON wallet address",
-        );
-      }
-      throw e;
-    }
-  }
-  const voucher = await api.request(API.issueVoucher, { body: { payoutAddress } });
+  const voucher = await api.request(API.issueVoucher, { body: { payoutAddress: await payoutAddressOf(api, o.payoutAddress) } });
   await o.checkVoucher?.(voucher);
   const status0 = await api.request(API.workerStatus);
   if (o.send === false) return { voucher, paid: "0", status: status0 };
   if (BigInt(status0.redeemed) >= BigInt(voucher.cumulative)) return { voucher, paid: "0", status: status0 }; // all paid already
-  let sent: { txHash: string; paid: string };
-  try {
-    sent = await api.request(API.devRedeem, { body: { voucher } });
-  } catch (e) {
-    if (e instanceof ApiError && e.code === "dev_chain_disabled") return { voucher, paid: "0", status: status0, sendYourself: true };
-    throw e;
-  }
+  const sent = await sendRedeem(api, voucher);
+  if (!sent) return { voucher, paid: "0", status: status0, sendYourself: true };
   o.onWait?.(`redeem ${sent.txHash.slice(0, 12)}… paid ${sent.paid} nanoTON; waiting for the chain watcher to record it`);
   const status = await waitFor(
     async () => {
@@ -238,4 +251,47 @@ export async function redeemEarnings(
       ),
   );
   return { voucher, txHash: sent.txHash, paid: sent.paid, status };
+}
+
+export interface OperatorRedeemOutcome {
+  voucher: Voucher;
+  /** the Redeem transaction on the local sandbox (absent when only the voucher was fetched, or nothing was paid) */
+  txHash?: string;
+  /** nanoTON the vault paid this time */
+  paid: string;
+  /** no local sandbox: send `voucher` to the vault yourself (Redeem message, contracts/README.md) */
+  sendYourself?: boolean;
+  /** the vault had paid this cumulative already (it refused the Redeem with ERR_NOTHING_TO_PAY): nothing new to pay */
+  alreadyPaid?: boolean;
+}
+
+/**
+ * The operator's fees, as redeemEarnings pays a worker's (the same payout address default and
+ * the same send): a voucher for every fee so far (POST /v1/operator/voucher, the operator's key
+ * only); with `send` (local default) its Redeem goes from the operator's sandbox wallet. No wait
+ * for the chain watcher: the operator has no status route to read its redeemed total from (the
+ * vault's answer is the payment; the watcher books it on its next pass). A voucher the vault had
+ * paid already is `alreadyPaid`, not an error: the coordinator issues the same cumulative again
+ * until new fees settle, and the vault refuses to pay it twice.
+ */
+export async function redeemOperatorFees(
+  api: ApiClient,
+  o: { payoutAddress?: string; send?: boolean } = {},
+): Promise<OperatorRedeemOutcome> {
+  const voucher = await api.request(API.issueOperatorVoucher, { body: { payoutAddress: await payoutAddressOf(api, o.payoutAddress) } });
+  if (o.send === false) return { voucher, paid: "0" };
+  let sent;
+  try {
+    sent = await sendRedeem(api, voucher);
+  } catch (e) {
+    if (
+      e instanceof ApiError &&
+      e.code === "redeem_rejected" &&
+      (e.details as { exit?: unknown } | undefined)?.exit === "ERR_NOTHING_TO_PAY"
+    )
+      return { voucher, paid: "0", alreadyPaid: true };
+    throw e;
+  }
+  if (!sent) return { voucher, paid: "0", sendYourself: true };
+  return { voucher, txHash: sent.txHash, paid: sent.paid };
 }

@@ -81,3 +81,17 @@ export function redeemMessage(v: Voucher): VaultMessage {
     .endCell();
   return message(v.vault, body);
 }
+
+/**
+ * How to have a voucher paid from a wallet of one's own, for a CLI (cocoon-agent redeem and
+ * cocoon operator, where they cannot send it): who may send it, what the vault pays, the
+ * message's lines and the voucher itself.
+ */
+export function redeemInstructions(v: Voucher, m: VaultMessage = redeemMessage(v)): string {
+  return (
+    `Send its Redeem message to the vault from any TON wallet (anyone may send it; the vault pays ${v.worker} the difference to what it already paid, and what is left of the ${formatTon(m.amount)} attached for gas travels on with the payment):\n` +
+    vaultMessageLines(m).join("\n") +
+    "\n" +
+    `  the voucher: ${JSON.stringify(v)}`
+  );
+}

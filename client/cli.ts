@@ -17,6 +17,7 @@ import { newProgram, positiveInt, reportError, reportWarning, runProgram, type I
 import { progressOn } from "../api-client/progress";
 import { cliSettings, SettingsError } from "../api-client/settings";
 import { defineAttestVerify } from "./commands/attest";
+import { defineOperatorCommands } from "./commands/operator";
 import { definePolicyCommands } from "./commands/policy";
 import { defineReceiptsCommands } from "./commands/receipts";
 import { withdrawCommand } from "./commands/withdraw";
@@ -528,6 +529,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
   const chainCommands = { io, setCode, connection, api: (o: ConnectionOptions) => connect(o).client.api };
   defineReceiptsCommands(program, chainCommands);
   definePolicyCommands(program, chainCommands);
+  defineOperatorCommands(program, { io, setCode });
   return program;
 }
 

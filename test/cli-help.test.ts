@@ -34,6 +34,9 @@ const CLIS: Array<[string, Main, Record<string, string[]>]> = [
       whoami: ["--api", "--key"],
       serve: ["--port", "--model-alias", "--allow-dev", "--api", "--key"],
       "attest verify": ["--collateral", "--at", "--json"],
+      "operator key": ["--key", "--json"],
+      "operator voucher": ["--payout-address", "--api", "--key", "--json"],
+      "operator redeem": ["--payout-address", "--api", "--key", "--json"],
     },
   ],
   [
