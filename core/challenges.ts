@@ -15,9 +15,11 @@ import type { AttestationDoc } from "../events/attestation";
 import type { AgentChallenge, ChallengeResponse, ChallengeView } from "../events/api";
 import { canonicalJson } from "./crypto/encoding";
 import { enforceRateLimit, type RateLimit } from "./attestation/rate-limit";
+import { DEFAULT_MIN_CHALLENGE_BALANCE } from "./config";
 import type { CoreDeps } from "./deps";
 import { CocoonError, ConflictError, ForbiddenError, GoneError, NotFoundError } from "./errors";
 import { ulid } from "./ids";
+import { getBalance, requesterAccount } from "./ledger";
 import { ConditionFailedError, type Item, type Random } from "./ports";
 import { isLive, offerKey, requireWorker, type OfferItem, type WorkerItem } from "./workers";
 
@@ -39,17 +41,27 @@ export interface ChallengeItem extends Item {
 }
 
 /**
- * 429 worker_challenge_limit: this worker was asked for fresh evidence too often lately, by
- * anyone. Each challenge makes the worker produce a TDX quote, and keys are free, so the
- * per-requester limit alone would let many keys keep one GPU owner's machine busy quoting.
+ * 429 worker_challenge_limit: this worker was asked for fresh evidence too often lately. Each
+ * challenge makes the worker produce a TDX quote, and keys are free, so the per-requester limit
+ * alone would let many keys keep one GPU owner's machine busy quoting. Requesters holding at
+ * least `minBalance` share one bucket per worker (`pool: "funded"`), all others a smaller one
+ * (`pool: "unfunded"`), so fresh keys cannot use up what paying requesters get.
  */
 export class WorkerChallengeLimitError extends CocoonError {
-  constructor(workerId: string, retryAfterSeconds: number, limit: RateLimit) {
+  constructor(workerId: string, retryAfterSeconds: number, limit: RateLimit, funded: boolean, minBalance: bigint) {
+    const who = funded ? "requesters with funds" : `requesters holding under ${minBalance} nanoTON`;
+    const hint = funded ? "" : `, or deposit (requesters holding at least ${minBalance} nanoTON have a share of their own)`;
     super(
       429,
       "worker_challenge_limit",
-      `worker ${workerId} was challenged too often lately (at most ${limit.burst} at once, ${limit.perMinute} per minute, from all requesters): retry in ${retryAfterSeconds} s or challenge another candidate`,
-      { action: "worker_challenge", workerId, retryAfterSeconds },
+      `worker ${workerId} was challenged too often lately by ${who} (at most ${limit.burst} at once, ${limit.perMinute} per minute, from all of them): retry in ${retryAfterSeconds} s or challenge another candidate${hint}`,
+      {
+        action: "worker_challenge",
+        pool: funded ? "funded" : "unfunded",
+        workerId,
+        retryAfterSeconds,
+        minBalance: minBalance.toString(),
+      },
     );
   }
 }
@@ -73,7 +85,12 @@ export async function createChallenge(
       `no registered worker ${req.workerId}: challenge a workerId from POST /v1/jobs/prepare's candidates`,
     );
   const now = deps.clock.now();
-  const offers = await Promise.all(w.models.map((model) => deps.store.get<OfferItem>("offers", offerKey(model, req.workerId))));
+  // The balance picks the worker's bucket below; read with the offers (one more get, per
+  // challenge only: jobs never come here, and an honest job challenges each candidate once).
+  const [balance, ...offers] = await Promise.all([
+    getBalance(deps.store, requesterAccount(requester)),
+    ...w.models.map((model) => deps.store.get<OfferItem>("offers", offerKey(model, req.workerId))),
+  ]);
   if (!offers.some((o) => o && isLive(o, now, deps.config.livenessMs))) {
     throw new ConflictError(
       "worker_not_live",
@@ -82,13 +99,17 @@ export async function createChallenge(
   }
   // Per challenged worker as well, from all requesters together: bounds the quotes one worker
   // is made to produce however many keys ask. Taken last, so unknown or dead workers use none.
+  // Keys cost nothing and funds a deposit, so requesters without funds draw on a bucket of their
+  // own: a flood of fresh keys empties only that one, never the paying requesters'.
+  const minBalance = deps.config.minChallengeBalance ?? DEFAULT_MIN_CHALLENGE_BALANCE;
+  const funded = balance.available + balance.held >= minBalance;
   enforceRateLimit(
     deps.store,
     deps.config.rateLimits,
-    "worker_challenge",
+    funded ? "worker_challenge" : "worker_challenge_unfunded",
     req.workerId,
     now,
-    (s, limit) => new WorkerChallengeLimitError(req.workerId, s, limit),
+    (s, limit) => new WorkerChallengeLimitError(req.workerId, s, limit, funded, minBalance),
   );
   const challengeId = newChallengeId(now, deps.random);
   const expiresAt = now + CHALLENGE_TTL_MS;

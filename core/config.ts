@@ -45,6 +45,12 @@ export interface CoreConfig {
    * few nanoTON of locked capital; the floor bounds how many tabs one account can keep open.
    */
   minTabHold?: bigint;
+  /**
+   * Least a requester must hold (available + held, nanoTON) for its attestation challenges to draw
+   * on a worker's `worker_challenge` bucket; below it they share the smaller
+   * `worker_challenge_unfunded` one. Unset: DEFAULT_MIN_CHALLENGE_BALANCE.
+   */
+  minChallengeBalance?: bigint;
   /** Dev faucet endpoint enabled: local default only. */
   faucet: boolean;
   defaultCandidates: number;
@@ -59,6 +65,13 @@ export interface CoreConfig {
  * bounds the write cost; raise this on a deployment to bound open tabs by locked capital.
  */
 export const DEFAULT_MIN_TAB_HOLD = 1_000n;
+
+/**
+ * 1,000 nanoTON (one small job at the default price, like DEFAULT_MIN_TAB_HOLD): every honest
+ * requester holds more once it has deposited (the vault credits at least 0.075 TON), while
+ * each funded key costs an attacker a deposit and its fee.
+ */
+export const DEFAULT_MIN_CHALLENGE_BALANCE = 1_000n;
 
 export const DEFAULT_CORE_CONFIG: CoreConfig = {
   pricing: DEFAULT_PRICING,

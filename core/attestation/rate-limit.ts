@@ -15,7 +15,9 @@
  * the load over many keys: the size caps on evidence and the bounded caches are what keep
  * each request cheap; the bucket table itself is an LRU, so key churn cannot grow it either.
  * What many keys could still do is aim at ONE worker (each challenge costs it a TDX quote), so
- * challenges are also limited per challenged worker (`worker_challenge`, keyed by worker id).
+ * challenges are also limited per challenged worker (`worker_challenge`, keyed by worker id), and
+ * keys without funds share a smaller bucket of their own per worker (`worker_challenge_unfunded`),
+ * so a flood of fresh keys cannot use up what paying requesters get.
  */
 import { RateLimitedError } from "../errors";
 import { Lru } from "./lru";
@@ -31,8 +33,12 @@ export interface RateLimit {
  * `worker_challenge` is keyed by the CHALLENGED worker, not the caller: keys are free, so the
  * per-requester `challenge` bucket alone lets many keys make one worker answer without end
  * (each answer is a TDX quote: CPU and queue time on the GPU owner's machine).
+ * `worker_challenge` is drawn only by requesters holding at least CoreConfig.minChallengeBalance;
+ * `worker_challenge_unfunded` (also keyed by worker) by all the others together: fresh keys cost
+ * nothing, a funded one a deposit, so only the unfunded bucket can be emptied for free.
  */
-export type RateAction = "registration_nonce" | "registration" | "challenge" | "worker_challenge" | "tab_open";
+export type RateAction =
+  "registration_nonce" | "registration" | "challenge" | "worker_challenge" | "worker_challenge_unfunded" | "tab_open";
 
 /**
  * Defaults, per key: a worker registers a few times a day; a requester challenges up to k
@@ -44,6 +50,9 @@ export const DEFAULT_RATE_LIMITS: Record<RateAction, RateLimit> = {
   registration: { burst: 10, perMinute: 10 },
   challenge: { burst: 30, perMinute: 60 },
   worker_challenge: { burst: 60, perMinute: 120 },
+  // Keys with no funds yet (someone checking a worker before depositing, the tests' fresh keys):
+  // enough to look at a worker now and then, small next to what funded requesters get.
+  worker_challenge_unfunded: { burst: 10, perMinute: 20 },
   // Per requester, new tabs only (a replayed open is answered before the limit and is free).
   // An honest SDK (client/tab-keeper.ts) opens a tab when its last one is spent or expires: at
   // 32 slots and 1,000 jobs/s that is ~31 opens/s (~1,900/min); 3,000/min (50/s) never refuses
