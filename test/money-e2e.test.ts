@@ -25,21 +25,9 @@ import { voucherAccount } from "../core/payouts";
 import { startLocalAgents } from "../local/agents";
 import { startNetwork, type LocalNetwork } from "../local/network";
 import { MODEL, signedFetch } from "./helpers";
+import { runCli } from "../api-client/cli-testing";
 
 const TON = 1_000_000_000n;
-
-/** Runs a CLI's main() in-process and captures what it prints. */
-async function cli(run: (argv: string[], out?: any, err?: any) => Promise<number>, argv: string[]) {
-  let out = "";
-  let err = "";
-  const sink = (f: (s: string) => void) => ({ write: (s: string) => (f(s), true) }) as unknown as NodeJS.WriteStream;
-  const code = await run(
-    argv,
-    sink((s) => (out += s)),
-    sink((s) => (err += s)),
-  );
-  return { code, out, err, json: code === 0 && out.trim().startsWith("{") ? JSON.parse(out) : undefined };
-}
 
 /**
  * What deposits cost the vault's own balance (the owner's reserve) in its transactions after
@@ -104,11 +92,11 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
     const { agent, keyFile } = await newAgent();
     const common = ["--api", net.url, "--json"];
     for (const amount of ["5", "0.25"])
-      expect((await cli(requesterCli, ["deposit", amount, "--key", requester.keyFile, ...common])).code).toBe(0);
+      expect((await runCli(requesterCli, ["deposit", amount, "--key", requester.keyFile, ...common])).code).toBe(0);
     const client = new CocoonClient({ apiUrl: net.url, key: requester.key, allowDev: true });
     const r = await client.ask({ model: MODEL, messages: [{ role: "user", content: "pay me" }], maxTokens: 16, tiers: ["dev"] });
     expect(r.workerId).toBe(agent.workerId);
-    const red = await cli(agentCli, ["redeem", "--key", keyFile, ...common]);
+    const red = await runCli(agentCli, ["redeem", "--key", keyFile, ...common]);
     expect([red.code, red.json?.paid]).toEqual([0, r.cost]);
     return { requester, agent, agentKeyFile: keyFile, cost: BigInt(r.cost) };
   }
@@ -127,8 +115,8 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
     const common = ["--api", net.url, "--json"];
     try {
       // Act 1: two deposits through `cocoon deposit` (sandbox test wallet → vault → watcher → ledger)
-      const d1 = await cli(requesterCli, ["deposit", "5", "--key", requesterKeyFile, ...common]);
-      const d2 = await cli(requesterCli, ["deposit", "0.25", "--key", requesterKeyFile, ...common]);
+      const d1 = await runCli(requesterCli, ["deposit", "5", "--key", requesterKeyFile, ...common]);
+      const d2 = await runCli(requesterCli, ["deposit", "0.25", "--key", requesterKeyFile, ...common]);
       const paidIn = 5n * TON + TON / 4n;
       // the vault keeps its fixed deposit fee of each: the account is credited the rest
       const deposits = paidIn - 2n * DEPOSIT_FEE;
@@ -163,7 +151,7 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
       expect(r.workerId).toBe(agent.workerId);
 
       // Act 3: `cocoon-agent redeem`: voucher for the cumulative earnings, Redeem from the worker's sandbox wallet
-      const red = await cli(agentCli, ["redeem", "--key", agentKeyFile, ...common]);
+      const red = await runCli(agentCli, ["redeem", "--key", agentKeyFile, ...common]);
 
       // Assess 3
       expect(red.err).toBe("");
@@ -195,7 +183,7 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
       expect((await getBalance(net.store, CHAIN_ACCOUNT)).available).toBe(mirror0 - (deposits - cost));
       expect(await net.chainLedger.liabilities()).toBe(owed0 + deposits - cost);
       // agent status reads the same from GET /v1/agents/me
-      const st = await cli(agentCli, ["status", "--key", agentKeyFile, ...common]);
+      const st = await runCli(agentCli, ["status", "--key", agentKeyFile, ...common]);
       expect(st.json).toMatchObject({ workerId, jobs: 1, earned: cost.toString(), redeemed: cost.toString() });
       expect(st.json.completionTokens).toBe(r.usage.completionTokens);
       expect(net.chainAlerts.map((a) => a.key)).not.toContain("chain.undercollateral");

@@ -20,21 +20,12 @@ import { operatorFeesEarned } from "../core/ledger";
 import { startLocalAgents } from "../local/agents";
 import { startNetwork, type LocalNetwork } from "../local/network";
 import { MODEL } from "./helpers";
+import { runCli } from "../api-client/cli-testing";
 
 const FEE_BPS = 500;
 
-/** Runs `cocoon` in-process and captures what it prints. */
-async function cocoon(argv: string[]) {
-  let out = "";
-  let err = "";
-  const sink = (f: (s: string) => void) => ({ write: (s: string) => (f(s), true) }) as unknown as NodeJS.WriteStream;
-  const code = await requesterCli(
-    argv,
-    sink((s) => (out += s)),
-    sink((s) => (err += s)),
-  );
-  return { code, out, err, json: code === 0 && out.trim().startsWith("{") ? JSON.parse(out) : undefined };
-}
+/** Runs the CLI's main() in-process and captures what it prints. */
+const cocoon = (argv: string[]) => runCli(requesterCli, argv);
 
 describe("cocoon operator (local default, registry fee 5 %)", () => {
   let net: LocalNetwork;

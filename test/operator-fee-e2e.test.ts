@@ -25,21 +25,9 @@ import { OPERATOR_VOUCHER_ACCOUNT } from "../core/payouts";
 import { startLocalAgents } from "../local/agents";
 import { startNetwork, type LocalNetwork } from "../local/network";
 import { MODEL } from "./helpers";
+import { runCli } from "../api-client/cli-testing";
 
 const FEE_BPS = 500;
-
-/** Runs a CLI's main() in-process and captures what it prints. */
-async function cli(run: (argv: string[], out?: any, err?: any) => Promise<number>, argv: string[]) {
-  let out = "";
-  let err = "";
-  const sink = (f: (s: string) => void) => ({ write: (s: string) => (f(s), true) }) as unknown as NodeJS.WriteStream;
-  const code = await run(
-    argv,
-    sink((s) => (out += s)),
-    sink((s) => (err += s)),
-  );
-  return { code, out, err, json: code === 0 && out.trim().startsWith("{") ? JSON.parse(out) : undefined };
-}
 
 describe("operator fee (local default, registry fee 5 %)", () => {
   let net: LocalNetwork;
@@ -83,7 +71,7 @@ describe("operator fee (local default, registry fee 5 %)", () => {
 
   it("the requester pays the cost, the worker is paid on chain cost − fee, the operator holds the fee, the receipt proves", async () => {
     // Prepare: the registry's policy names the fee; a requester with play money
-    expect((await cli(requesterCli, ["policy", "show", "--api", net.url])).out).toContain("operator 5 %");
+    expect((await runCli(requesterCli, ["policy", "show", "--api", net.url])).out).toContain("operator 5 %");
     const keyFile = join(home, "requester.key");
     const key = loadOrCreateKey(keyFile);
     const client = new CocoonClient({ apiUrl: net.url, key, allowDev: true });
@@ -98,8 +86,8 @@ describe("operator fee (local default, registry fee 5 %)", () => {
       maxTokens: 16,
       tiers: ["dev"],
     });
-    const red = await cli(agentCli, ["redeem", "--key", join(home, "a.key"), "--api", net.url, "--json"]);
-    const proof = await cli(requesterCli, ["receipts", "verify", r.jobId, "--api", net.url, "--key", keyFile, "--wait", "60", "--json"]);
+    const red = await runCli(agentCli, ["redeem", "--key", join(home, "a.key"), "--api", net.url, "--json"]);
+    const proof = await runCli(requesterCli, ["receipts", "verify", r.jobId, "--api", net.url, "--key", keyFile, "--wait", "60", "--json"]);
 
     // Assess
     const cost = BigInt(r.cost);

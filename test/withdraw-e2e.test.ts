@@ -29,23 +29,14 @@ import { tonWithdrawalSigner, withdrawalFromJson } from "../functions/adapters/t
 import { DEPOSIT_FEE, withdrawalHash } from "../contracts/vault";
 import { keyPairFromSeed, signVerify } from "@ton/crypto";
 import { MODEL, signedFetch } from "./helpers";
+import { runCli } from "../api-client/cli-testing";
 
 const TON = 1_000_000_000n;
 /** `cocoon deposit` argument that credits `credited` nanoTON: the vault keeps its deposit fee of what is paid in */
 const paying = (credited: bigint) => fromNano(credited + DEPOSIT_FEE);
 
-/** Runs the requester CLI's main() in-process and captures what it prints. */
-async function cli(argv: string[]) {
-  let out = "";
-  let err = "";
-  const sink = (f: (s: string) => void) => ({ write: (s: string) => (f(s), true) }) as any;
-  const code = await requesterCli(
-    argv,
-    sink((s) => (out += s)),
-    sink((s) => (err += s)),
-  );
-  return { code, out, err, json: code === 0 && out.trim().startsWith("{") ? JSON.parse(out) : undefined };
-}
+/** Runs the CLI's main() in-process and captures what it prints. */
+const cli = (argv: string[]) => runCli(requesterCli, argv);
 
 /** The CLI run that must succeed: a failure shows what the CLI printed. */
 async function cliOk(argv: string[]) {

@@ -16,6 +16,7 @@ import { redeemBody } from "../../contracts/vault";
 import type { Voucher } from "../../events/money";
 import { voucherFromJson } from "../../functions/adapters/ton-chain";
 import { main } from "../cli";
+import { runCli } from "../../api-client/cli-testing";
 
 const PAYOUT = new Address(0, randomBytes(32)).toString({ bounceable: false });
 const voucher: Voucher = {
@@ -38,17 +39,8 @@ async function standIn() {
   return routeStandIn(answer);
 }
 
-async function cocoon(argv: string[]) {
-  let out = "";
-  let err = "";
-  const sink = (f: (s: string) => void) => ({ write: (s: string) => (f(s), true) }) as unknown as NodeJS.WriteStream;
-  const code = await main(
-    argv,
-    sink((s) => (out += s)),
-    sink((s) => (err += s)),
-  );
-  return { code, out, err };
-}
+/** Runs the CLI's main() in-process and captures what it prints. */
+const cocoon = (argv: string[]) => runCli(main, argv);
 
 describe("cocoon operator redeem without a local sandbox", () => {
   let c: Awaited<ReturnType<typeof standIn>>;
