@@ -8,8 +8,6 @@
  * in the worker's log.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { API, type ApiClient } from "../api-client/api";
-import type { ApiRoute } from "../api-client/routes";
 import { sealRequest } from "../core/crypto/envelope";
 import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
@@ -22,6 +20,7 @@ import { startFakeOpenAiServer, FAKE_IMAGE_TOKENS, type FakeOpenAiServer } from 
 import { createOpenAiEngine } from "./engines/openai-http";
 import type { Engine } from "./engines/engine";
 import { executeJob, promptFloor, type AgentStats } from "./execute";
+import { recordingApi } from "./job-testing";
 
 const MODEL = "fake-model";
 const PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
@@ -46,19 +45,6 @@ afterEach(async () => {
   await server?.close();
   server = undefined;
 });
-
-/** Factory: the coordinator as the agent sees it, recording every result it is sent. */
-function recordingApi() {
-  const results: ResultRequest[] = [];
-  const api = {
-    async request(route: ApiRoute, opts: { body?: unknown } = {}) {
-      if (route !== API.postResult) throw new Error(`unexpected route ${route.path}`);
-      results.push(opts.body as ResultRequest);
-      return { status: "completed", duplicate: false, cost: "1" };
-    },
-  };
-  return { api: api as unknown as ApiClient, results };
-}
 
 /** Runs one job of `messages`, sealed by the SDK with the hold the SDK would take (or `maxPromptTokens`), on `engine`. */
 async function runJob(

@@ -3,32 +3,18 @@
  * reported failed by the agent, without sending it, rather than refused by the coordinator.
  */
 import { describe, expect, it } from "vitest";
-import { API, type ApiClient } from "../api-client/api";
-import type { ApiRoute } from "../api-client/routes";
 import { sealRequest } from "../core/crypto/envelope";
 import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
-import type { AgentJob, ResultRequest } from "../events/api";
+import type { AgentJob } from "../events/api";
 import { MAX_REPLY_BYTES, type EnvelopeHeader } from "../events/envelope";
 import { requestPlaintextOf, type AskOptions } from "../client/sdk";
 import { openAnswer } from "../client/reply";
 import type { Engine } from "./engines/engine";
 import { executeJob, type AgentStats } from "./execute";
+import { recordingApi } from "./job-testing";
 
 const MODEL = "test-model";
-
-/** Factory: the coordinator as the agent sees it, recording every result it is sent. */
-function recordingApi() {
-  const results: ResultRequest[] = [];
-  const api = {
-    async request(route: ApiRoute, opts: { body?: unknown } = {}) {
-      if (route !== API.postResult) throw new Error(`unexpected route ${route.path}`);
-      results.push(opts.body as ResultRequest);
-      return { status: "completed", duplicate: false, cost: "1" };
-    },
-  };
-  return { api: api as unknown as ApiClient, results };
-}
 
 /** Factory: an engine that answers `text` whatever it is asked, in one token (and says it cannot call tools). */
 const engineAnswering = (text: string): Engine => ({

@@ -2,7 +2,9 @@
 import { sealRequest } from "../core/crypto/envelope";
 import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey, type KemKeyPair } from "../core/crypto/keys";
-import type { AgentJob } from "../events/api";
+import { API, type ApiClient } from "../api-client/api";
+import type { ApiRoute } from "../api-client/routes";
+import type { AgentJob, ResultRequest } from "../events/api";
 import type { EnvelopeHeader } from "../events/envelope";
 import { MODEL } from "../test/helpers";
 import { EngineError, type Engine, type EngineRequest, type EngineResult, type EngineStreamEvent } from "./engines/engine";
@@ -138,4 +140,17 @@ export function gatedEngine(
     },
   };
   return engine;
+}
+
+/** Factory: the coordinator as the agent sees it, recording every result it is sent. */
+export function recordingApi() {
+  const results: ResultRequest[] = [];
+  const api = {
+    async request(route: ApiRoute, opts: { body?: unknown } = {}) {
+      if (route !== API.postResult) throw new Error(`unexpected route ${route.path}`);
+      results.push(opts.body as ResultRequest);
+      return { status: "completed", duplicate: false, cost: "1" };
+    },
+  };
+  return { api: api as unknown as ApiClient, results };
 }
