@@ -74,13 +74,19 @@ export class InvalidFeeError extends Error {
   override readonly name = "InvalidFeeError";
 }
 
+/** An operator fee must be whole basis points, 0..10 000 (0 %..100 %); anything else is refused, never clamped. */
+export function checkFeeBps(bps: number): number {
+  if (!Number.isInteger(bps) || bps < 0 || bps > 10_000) throw new InvalidFeeError(`operator fee ${bps} bps outside 0..10000`);
+  return bps;
+}
+
 /**
  * The operator's share of a job's cost: floor(cost × bps / 10 000), so rounding goes to the
  * worker (a job of 1 nanoTON at any fee below 100 % pays the operator nothing). bps is the
  * registry's `operatorFeeBps` in force when the job was submitted, 0..10 000.
  */
 export function operatorFee(cost: bigint, bps: number): bigint {
-  if (!Number.isInteger(bps) || bps < 0 || bps > 10_000) throw new InvalidFeeError(`operator fee ${bps} bps outside 0..10000`);
+  checkFeeBps(bps);
   if (cost < 0n) throw new UnbalancedMovementError(`negative cost ${cost}`);
   return (cost * BigInt(bps)) / 10_000n;
 }

@@ -7,12 +7,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { OPERATOR_FEE_ACCOUNTS, operatorFeeAccount, operatorFeesEarned, workerAccount } from "../ledger";
-import { DEV_IMAGE_DIGEST, PolicyCache, type PolicyReading } from "../policy-registry";
 import { jobCost } from "../pricing";
 import { jobKey, type JobItem } from "./items";
 import { postResult } from "./results";
 import { submitJob } from "./submit";
-import { FUNDS, ledgerDiscrepancies, makeJobWorld, T0, type JobWorld } from "./testing";
+import { FUNDS, ledgerDiscrepancies, makeJobWorld, readingRegistry, type JobWorld } from "./testing";
 
 const USAGE = { promptTokens: 11, completionTokens: 13 };
 
@@ -25,30 +24,9 @@ function worldWithFee(bps: number): JobWorld {
 
 /** A job world reading a policy registry whose operator fee the test changes (`setFee`: the owners execute a new policy). */
 function worldWithRegistry(bps: number) {
-  const r = { fee: bps, version: 1, chainNow: T0 / 1000 };
   const w = makeJobWorld();
-  const source = {
-    async read(): Promise<PolicyReading> {
-      return {
-        version: r.version,
-        updatedAt: T0 / 1000,
-        readAt: r.chainNow,
-        policy: {
-          coordinatorKey: "11".repeat(32),
-          fees: { pricePerToken: 100n, promptBps: 2_500, completionBps: 10_000, operatorFeeBps: r.fee },
-          images: [DEV_IMAGE_DIGEST],
-          models: {},
-        },
-      };
-    },
-  };
-  w.deps.policyRegistry = new PolicyCache(source, { refreshSeconds: 2, maxAgeSeconds: 60, now: w.deps.clock.now });
-  const setFee = (next: number) => {
-    r.fee = next;
-    r.version++;
-    w.advance(2_000);
-    r.chainNow += 2;
-  };
+  const registry = readingRegistry(w, { fees: { pricePerToken: 100n, promptBps: 2_500, completionBps: 10_000, operatorFeeBps: bps } });
+  const setFee = (next: number) => registry.execute((p) => ({ ...p, fees: { ...p.fees, operatorFeeBps: next } }));
   return { w, setFee };
 }
 

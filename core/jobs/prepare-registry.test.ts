@@ -9,33 +9,19 @@ import { describe, expect, it } from "vitest";
 import { createDevAttestation } from "../attestation/dev";
 import { b64u } from "../crypto/encoding";
 import { generateKemKey, generateSigningKey } from "../crypto/keys";
-import { DEV_IMAGE_DIGEST, PolicyCache, type PolicyReading } from "../policy-registry";
 import { issueRegistrationNonce, registerWorker } from "../workers";
 import { prepareJob } from "./prepare";
-import { makeJobWorld, MODEL, refusal, T0 } from "./testing";
+import { makeJobWorld, MODEL, readingRegistry, refusal } from "./testing";
 
 const DIGEST = "1a".repeat(32);
 
 /** A job world whose coordinator reads a registry the test edits (refresh 2 s); one worker (coefficient 2.0) attesting DIGEST. */
 async function world() {
-  const r = { base: 1_000n, version: 1, chainNow: T0 / 1000 };
   const w = makeJobWorld();
-  const source = {
-    async read(): Promise<PolicyReading> {
-      return {
-        version: r.version,
-        updatedAt: T0 / 1000,
-        readAt: r.chainNow,
-        policy: {
-          coordinatorKey: "11".repeat(32),
-          fees: { pricePerToken: 300n, promptBps: 5_000, completionBps: 20_000, operatorFeeBps: 0 },
-          images: [DEV_IMAGE_DIGEST],
-          models: { [DIGEST]: r.base },
-        },
-      };
-    },
-  };
-  w.deps.policyRegistry = new PolicyCache(source, { refreshSeconds: 2, maxAgeSeconds: 60, now: w.deps.clock.now });
+  const registry = readingRegistry(w, {
+    fees: { pricePerToken: 300n, promptBps: 5_000, completionBps: 20_000, operatorFeeBps: 0 },
+    models: { [DIGEST]: 1_000n },
+  });
   const signing = generateSigningKey();
   const kem = generateKemKey();
   const { nonce } = await issueRegistrationNonce(w.deps, signing.id);
@@ -48,12 +34,7 @@ async function world() {
   });
   await registerWorker(w.deps, signing.id, { attestation, models: [{ model: MODEL, priceBps: 20_000 }], capacity: 4 });
   /** The owners change the base price; the next read sees it. */
-  const raiseBase = (base: bigint) => {
-    r.base = base;
-    r.version++;
-    w.advance(2_000);
-    r.chainNow += 2;
-  };
+  const raiseBase = (base: bigint) => registry.execute((p) => ({ ...p, models: { [DIGEST]: base } }));
   const prepare = (maxPricePerToken?: bigint) =>
     prepareJob(w.deps, generateSigningKey().id, {
       model: MODEL,

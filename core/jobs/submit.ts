@@ -12,7 +12,7 @@ import {
   NoLiveCandidateError,
   ValidationError,
 } from "../errors";
-import { applyMovement, getBalance, holdMovement, InvalidFeeError, OverdraftError, requesterAccount } from "../ledger";
+import { applyMovement, checkFeeBps, getBalance, holdMovement, OverdraftError, requesterAccount } from "../ledger";
 import { b64u } from "../crypto/encoding";
 import { systemRandom } from "../ids";
 import { ConditionFailedError, type Item, type Key } from "../ports";
@@ -30,9 +30,7 @@ import { byFairShare, isLive, offerKey, type OfferItem } from "../workers";
  * Checked here, not at settlement: a bad value refuses the submit before any money is held.
  */
 export function operatorFeeBpsOf(deps: Pick<CoreDeps, "config">, reading: PolicyReading | undefined): number {
-  const bps = reading ? reading.policy.fees.operatorFeeBps : (deps.config.operatorFeeBps ?? 0);
-  if (!Number.isInteger(bps) || bps < 0 || bps > 10_000) throw new InvalidFeeError(`operator fee ${bps} bps outside 0..10000`);
-  return bps;
+  return checkFeeBps(reading ? reading.policy.fees.operatorFeeBps : (deps.config.operatorFeeBps ?? 0));
 }
 
 /**

@@ -19,6 +19,7 @@ import type { CoreDeps } from "../deps";
 import { CocoonError } from "../errors";
 import { applyMovement, faucetMovement, getBalance, requesterAccount, workerAccount } from "../ledger";
 import type { Item, Key, Store, TableName, WriteOp } from "../ports";
+import { DEV_IMAGE_DIGEST, LOCAL_POLICY_CACHE, PolicyCache, type RegistryPolicy } from "../policy-registry";
 import { issueRegistrationNonce, offerKey, registerWorker, type OfferItem, type WorkerItem } from "../workers";
 import { jobKey, jobMovementRecords, type JobItem } from "./items";
 import { prepareJob } from "./prepare";
@@ -184,6 +185,27 @@ export function makeJobWorld(o: { cheapTransactions?: boolean } = {}) {
   const earned = async (workerId: string) => (await getBalance(store, workerAccount(workerId))).available;
 
   return { deps, store, queues, clock, logs, transacts, advance, worker, requester, sealedJob, submitted, completed, balance, earned };
+}
+
+/**
+ * Puts a policy registry the test edits in front of w's coordinator (refresh 2 s, as the local
+ * default). `execute(change)` is the owners executing a new policy: its version goes up and
+ * chain time and the coordinator's clock move past the refresh, so the next read sees it.
+ */
+export function readingRegistry(w: JobWorld, policy: Pick<RegistryPolicy, "fees"> & Partial<RegistryPolicy>) {
+  let current: RegistryPolicy = { coordinatorKey: "11".repeat(32), images: [DEV_IMAGE_DIGEST], models: {}, ...policy };
+  let version = 1;
+  let chainNow = T0 / 1000;
+  const source = { read: async () => ({ version, updatedAt: T0 / 1000, readAt: chainNow, policy: current }) };
+  w.deps.policyRegistry = new PolicyCache(source, { ...LOCAL_POLICY_CACHE, now: w.deps.clock.now });
+  return {
+    execute(change: (p: RegistryPolicy) => RegistryPolicy) {
+      current = change(current);
+      version++;
+      w.advance(2_000);
+      chainNow += 2;
+    },
+  };
 }
 
 /**
