@@ -11,11 +11,13 @@ import { ConfigError, loadAwsConfig } from "./config";
 import { resolveSecrets, SecretParameterError, secretsOnce } from "./secrets";
 import { readSsmParameters } from "./adapters/ssm-secrets";
 import { AnchorEnv } from "./schedule/anchor";
+import { ChainEnv } from "./schedule/chain-watcher";
 import { prodStageEnv } from "./adapters/aws-testing";
 import { parseTonAddress } from "./adapters/ton-cells";
 import { vaultVoucherSigner } from "./adapters/vault-signers";
 import type { CoreDeps } from "../core/deps";
 import type { PayoutDeps } from "../core/payouts";
+import type { WithdrawalDeps } from "../core/withdrawals";
 
 type Env = Record<string, string | undefined>;
 
@@ -24,6 +26,11 @@ const QUOTE = "9a".repeat(32);
 const VAULT = "0:" + "ab".repeat(32);
 const SEED_PARAM = "/cocoon/prod/coordinator-seed";
 const QUOTE_PARAM = "/cocoon/prod/quote-key";
+const TON_KEY = "c3".repeat(32);
+const TON_KEY_PARAM = "/cocoon/prod/ton-api-key";
+const BOT_TOKEN = "4242424242:AAtelegram-token_of_the_alert_bot0123";
+const BOT_TOKEN_PARAM = "/cocoon/prod/telegram-bot-token";
+const TON_ENDPOINT = "https://toncenter.example/api/v2/jsonRPC";
 
 const ssm = mockClient(SSMClient);
 beforeEach(() => ssm.reset());
@@ -93,6 +100,55 @@ describe("resolveSecrets over SSM", () => {
     // Assess
     expect(parsed.COCOON_ANCHOR_SEED).toBe("08".repeat(32));
   });
+
+  it("the toncenter key and the alert bot's token too, checked by the chain watcher's ChainEnv", async () => {
+    // Prepare
+    ssmHolds({ [TON_KEY_PARAM]: TON_KEY, [BOT_TOKEN_PARAM]: BOT_TOKEN });
+    const env = {
+      COCOON_TON_ENDPOINT: TON_ENDPOINT,
+      COCOON_VAULT_ADDRESS: VAULT,
+      COCOON_TON_API_KEY_PARAM: TON_KEY_PARAM,
+      COCOON_TELEGRAM_BOT_TOKEN_PARAM: BOT_TOKEN_PARAM,
+      COCOON_TELEGRAM_CHAT_ID: "-1001234",
+    };
+
+    // Act
+    const parsed = ChainEnv.parse(await resolveSecrets(env));
+
+    // Assess
+    expect(ssm.commandCalls(GetParametersCommand).map((c) => c.args[0].input)).toEqual([
+      { Names: [TON_KEY_PARAM, BOT_TOKEN_PARAM], WithDecryption: true },
+    ]);
+    expect(parsed).toMatchObject({ COCOON_TON_API_KEY: TON_KEY, COCOON_TELEGRAM_BOT_TOKEN: BOT_TOKEN });
+  });
+
+  it.each([
+    ["COCOON_TELEGRAM_BOT_TOKEN_PARAM", BOT_TOKEN_PARAM, "bot/" + BOT_TOKEN, /must be a Telegram bot token as @BotFather gives it/],
+    ["COCOON_TELEGRAM_BOT_TOKEN_PARAM", BOT_TOKEN_PARAM, BOT_TOKEN + "\n", /must be a Telegram bot token as @BotFather gives it/],
+    [
+      "COCOON_TON_API_KEY_PARAM",
+      TON_KEY_PARAM,
+      TON_KEY + "\n",
+      /must be the toncenter API key: printable ASCII without spaces or line breaks/,
+    ],
+    ["COCOON_TON_API_KEY_PARAM", TON_KEY_PARAM, `${TON_KEY} ${TON_KEY}`, /must be the toncenter API key/],
+  ])(
+    "a malformed %s value fails by the plain variable's schema, naming the parameter and never the value",
+    async (param, name, value, why) => {
+      // Prepare
+      ssmHolds({ [name]: value });
+
+      // Act
+      const e = await rejection(resolveSecrets({ COCOON_TON_ENDPOINT: TON_ENDPOINT, [param]: name }));
+
+      // Assess
+      expect(e).toBeInstanceOf(SecretParameterError);
+      expect(e).toMatchObject({ variable: param, parameter: name });
+      expect(e.message).toMatch(new RegExp(`^SSM parameter ${name} \\(named by ${param}\\) `));
+      expect(e.message).toMatch(why);
+      expect(e.message).not.toContain(value.trim().slice(-16));
+    },
+  );
 
   it("no parameter named: the environment as it is, and no SSM call (local runs, dev stages with plain values)", async () => {
     // Prepare
@@ -214,6 +270,10 @@ describe("loadAwsConfig without the read", () => {
     );
     // the anchorer's seed is no part of the config: that function builds the lean deps from the environment as it is
     expect(() => loadAwsConfig(prodStageEnv({ COCOON_ANCHOR_SEED_PARAM: "/cocoon/prod/anchor-seed" }))).not.toThrow();
+    // the toncenter key is: a function given its parameter builds its deps from the read (lambdaSecretDeps)
+    expect(() => loadAwsConfig(prodStageEnv({ COCOON_TON_API_KEY_PARAM: TON_KEY_PARAM }))).toThrow(
+      /^environment variable COCOON_TON_API_KEY_PARAM names an SSM parameter that was not read/,
+    );
   });
 });
 
@@ -264,9 +324,10 @@ describe("which handlers read secrets from SSM", () => {
     "GET /v1/tabs/{id}",
     "POST /v1/agents/voucher",
     "POST /v1/account/withdraw",
+    "GET /v1/account/withdrawals/{seqno}", // the toncenter key
   ];
   const SECRET_PROVIDERS =
-    /lambdaHandler\(route, (lambdaSecretDeps|lambdaTonDeps|lambdaRegistryDeps|withRelaySessions\(lambdaRegistryDeps\))\)/;
+    /lambdaHandler\(route, (lambdaSecretDeps|lambdaTonDeps|lambdaTonSeqnoDeps|lambdaRegistryDeps|withRelaySessions\(lambdaRegistryDeps\))\)/;
 
   it("every route the stack may give a secret's parameter builds its deps through a provider that reads it (any other would refuse the `_PARAM` at cold start)", async () => {
     // Prepare
@@ -289,5 +350,96 @@ describe("which handlers read secrets from SSM", () => {
       }
     }
     expect(checked).toBeGreaterThanOrEqual(13);
+  });
+});
+
+describe("the toncenter key and the alert bot's token from SSM, at the cold start of the functions that use them", () => {
+  /** What the functions sent over fetch (toncenter's JSON-RPC, Telegram's Bot API), answered as they answer. */
+  let sent: Array<{ url: string; headers: Record<string, string>; method: string | undefined }>;
+  beforeEach(() => {
+    sent = [];
+    vi.stubGlobal("fetch", async (url: string, init: RequestInit) => {
+      const body = JSON.parse(String(init.body)) as { method?: string };
+      sent.push({ url, headers: { ...(init.headers as Record<string, string>) }, method: body.method });
+      const result =
+        body.method === "getAddressInformation"
+          ? { state: "active" }
+          : body.method === "runGetMethod"
+            ? { gas_used: 1, exit_code: 0, stack: [["num", "0x5"]] }
+            : true;
+      return new Response(JSON.stringify({ ok: true, result }), { status: 200, headers: { "content-type": "application/json" } });
+    });
+    // each test a fresh container: the environment, the secrets and the deps are read once per module instance
+    vi.resetModules();
+  });
+  afterEach(() => vi.unstubAllGlobals());
+  const stub = (env: Env) => {
+    for (const [k, v] of Object.entries(env)) if (v !== undefined) vi.stubEnv(k, v);
+  };
+
+  it("the chain watcher reads both in one SSM call, sends the key to toncenter and the token to Telegram (lambdaDeps would refuse the key's `_PARAM`)", async () => {
+    // Prepare
+    ssmHolds({ [TON_KEY_PARAM]: TON_KEY, [BOT_TOKEN_PARAM]: BOT_TOKEN });
+    stub(
+      prodStageEnv({
+        COCOON_TON_ENDPOINT: TON_ENDPOINT,
+        COCOON_VAULT_ADDRESS: VAULT,
+        COCOON_ANCHOR_ADDRESS: "0:" + "b".repeat(64),
+        COCOON_TON_API_KEY_PARAM: TON_KEY_PARAM,
+        COCOON_TELEGRAM_BOT_TOKEN_PARAM: BOT_TOKEN_PARAM,
+        COCOON_TELEGRAM_CHAT_ID: "-1001234",
+      }),
+    );
+    const { lambdaChainWatcherDeps } = await import("./schedule/chain-watcher");
+
+    // Act
+    const deps = await lambdaChainWatcherDeps();
+    await deps.alerts.raise({ key: "k", severity: "info", title: "t", details: {} });
+    await deps.anchorReader!.latest().catch(() => undefined); // what it decodes does not matter here: what it sent does
+
+    // Assess
+    expect(ssm.commandCalls(GetParametersCommand).map((c) => c.args[0].input)).toEqual([
+      { Names: [TON_KEY_PARAM, BOT_TOKEN_PARAM], WithDecryption: true },
+    ]);
+    expect(sent.map((s) => s.url)).toEqual([`https://api.telegram.org/bot${BOT_TOKEN}/sendMessage`, TON_ENDPOINT]);
+    expect(sent[1]!.headers["X-API-Key"]).toBe(TON_KEY);
+  });
+
+  it("the anchorer: the key and the seed from SSM, the key sent to toncenter", async () => {
+    // Prepare
+    ssmHolds({ [TON_KEY_PARAM]: TON_KEY, "/cocoon/prod/anchor-seed": "08".repeat(32) });
+    stub(
+      prodStageEnv({
+        COCOON_TON_ENDPOINT: TON_ENDPOINT,
+        COCOON_ANCHOR_ADDRESS: "0:" + "b".repeat(64),
+        COCOON_TON_API_KEY_PARAM: TON_KEY_PARAM,
+        COCOON_ANCHOR_SEED_PARAM: "/cocoon/prod/anchor-seed",
+      }),
+    );
+    const { lambdaAnchorDeps } = await import("./schedule/anchor");
+
+    // Act
+    const deps = await lambdaAnchorDeps();
+    await deps.reader.latest().catch(() => undefined);
+
+    // Assess
+    expect(ssm.commandCalls(GetParametersCommand)).toHaveLength(1);
+    expect(sent.map((s) => [s.url, s.headers["X-API-Key"]])).toEqual([[TON_ENDPOINT, TON_KEY]]);
+  });
+
+  it("GET /v1/account/withdrawals/{seqno} (no vault key): the vault's seqno getter sends the key held in SSM", async () => {
+    // Prepare
+    ssmHolds({ [TON_KEY_PARAM]: TON_KEY });
+    stub(prodStageEnv({ COCOON_VAULT_ADDRESS: VAULT, COCOON_TON_ENDPOINT: TON_ENDPOINT, COCOON_TON_API_KEY_PARAM: TON_KEY_PARAM }));
+    const { lambdaTonSeqnoDeps } = await import("./deps-ton");
+
+    // Act
+    const deps = (await lambdaTonSeqnoDeps()) as CoreDeps & WithdrawalDeps;
+    const seqno = await deps.withdrawalSigner!.chainSeqno!(Buffer.alloc(32, 9).toString("base64url"));
+
+    // Assess
+    expect(seqno).toBe(5);
+    expect(ssm.commandCalls(GetParametersCommand)).toHaveLength(1);
+    expect(sent.map((s) => s.headers["X-API-Key"])).toEqual([TON_KEY, TON_KEY]);
   });
 });

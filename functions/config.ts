@@ -29,12 +29,12 @@ import { paramVariable, SECRET_FIELDS, SECRET_VARIABLES, tonAddressField } from 
  * | COCOON_POLICY_JSON                | optional attestation policy (JSON) replacing core/attestation/policy.json |
  * | COCOON_VAULT_ADDRESS              | the deployed vault contract (payout vouchers name it)              |
  * | COCOON_COORDINATOR_SEED           | 64 hex chars: Ed25519 seed of the vault's coordinator key (a secret) |
- * | COCOON_TON_ENDPOINT, _API_KEY     | toncenter: withdrawals read the vault's seqno getter (see core/withdrawals.ts) |
+ * | COCOON_TON_ENDPOINT, _API_KEY     | toncenter: withdrawals read the vault's seqno getter (see core/withdrawals.ts); the key is a secret |
  * | COCOON_QUOTE_KEY                  | 64 hex chars: HMAC key of the stateless price quotes (a secret; prepare and submit must share it) |
  * | COCOON_SESSION_KEY                | 64 hex chars: secret of request sessions (every function that takes them shares it); unset: no sessions, clients sign every request |
  * | COCOON_REGISTRY_ADDRESS           | issue 15: the PolicyRegistry contract; registration and matching then follow its allow-lists and fees, read from the snapshot the chain watcher keeps in the store (core/policy-registry.ts StorePolicySource) |
  * | COCOON_POLICY_REFRESH_SECONDS, _MAX_AGE_SECONDS | how often the snapshot is re-read (60) and the oldest chain reading acted on (600; older: 503 policy_stale) |
- * | COCOON_COORDINATOR_SEED_PARAM, COCOON_QUOTE_KEY_PARAM, COCOON_SESSION_KEY_PARAM, COCOON_ANCHOR_SEED_PARAM | instead of the secret itself: the name of the SSM SecureString parameter that holds it (`/cocoon/prod/coordinator-seed`), read once per container (functions/secrets.ts) |
+ * | COCOON_COORDINATOR_SEED_PARAM, COCOON_QUOTE_KEY_PARAM, COCOON_SESSION_KEY_PARAM, COCOON_TON_API_KEY_PARAM (and, outside this config, COCOON_ANCHOR_SEED_PARAM, COCOON_TELEGRAM_BOT_TOKEN_PARAM) | instead of the secret itself: the name of the SSM SecureString parameter that holds it (`/cocoon/prod/coordinator-seed`), read once per container (functions/secrets.ts) |
  *
  * The three worker-queue prefixes are computed by CloudFormation (Aws.ACCOUNT_ID, Aws.REGION,
  * Aws.PARTITION, Aws.URL_SUFFIX), so no adapter has to guess the account or partition.
@@ -96,7 +96,7 @@ const Env = z.object({
   COCOON_VAULT_ADDRESS: tonAddressField("the vault's").optional(),
   COCOON_COORDINATOR_SEED: SECRET_FIELDS.COCOON_COORDINATOR_SEED.optional(),
   COCOON_TON_ENDPOINT: TonEndpoint.optional(),
-  COCOON_TON_API_KEY: z.string().optional(),
+  COCOON_TON_API_KEY: SECRET_FIELDS.COCOON_TON_API_KEY.optional(),
   COCOON_QUOTE_KEY: SECRET_FIELDS.COCOON_QUOTE_KEY.optional(),
   COCOON_SESSION_KEY: SECRET_FIELDS.COCOON_SESSION_KEY.optional(),
   COCOON_REGISTRY_ADDRESS: tonAddressField("the PolicyRegistry contract's").optional(),

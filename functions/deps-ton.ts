@@ -1,5 +1,4 @@
 import type { DepsProvider } from "./deps";
-import { lambdaDeps } from "./deps";
 import { lambdaSecretDeps } from "./deps-secrets";
 import type { CoreDeps } from "../core/deps";
 
@@ -23,16 +22,19 @@ export const lambdaTonDeps: DepsProvider = () => {
 };
 
 let cachedReader: Promise<CoreDeps> | undefined;
-/** lambdaDeps plus the vault's seqno getter and no key (GET /v1/account/withdrawals/{seqno}). */
+/**
+ * lambdaSecretDeps plus the vault's seqno getter and no key (GET /v1/account/withdrawals/{seqno}):
+ * the toncenter key from its SSM parameter where the stack names one (COCOON_TON_API_KEY_PARAM).
+ */
 export const lambdaTonSeqnoDeps: DepsProvider = () => {
   cachedReader ??= (async () => {
-    const [core, { loadAwsConfig }, { vaultSeqnoReader }] = await Promise.all([
-      lambdaDeps(),
-      import("./config"),
+    const [core, { loadLambdaEnv, lambdaConfig }, { vaultSeqnoReader }] = await Promise.all([
+      lambdaSecretDeps(),
+      import("./secrets"),
       import("./adapters/aws-ton-deps"),
     ]);
-    loadAwsConfig(); // validates the vault address and the endpoint
-    return { ...core, ...vaultSeqnoReader() };
+    await lambdaConfig(); // validates the vault address, the endpoint and the key
+    return { ...core, ...vaultSeqnoReader(await loadLambdaEnv()) };
   })().catch((e) => ((cachedReader = undefined), Promise.reject(e)));
   return cachedReader;
 };

@@ -4,7 +4,7 @@
  * in no function configuration and no CloudFormation template; the cold start reads them here,
  * once per container, and checks each with the schema its plain variable has (env-fields.ts
  * SECRET_FIELDS). A module of its own, reached only from the providers of the functions the stack
- * gives secrets (deps-secrets.ts, deps-ton.ts, deps-registry.ts, the anchorer), so no other
+ * gives secrets (deps-secrets.ts, deps-ton.ts, deps-registry.ts, the anchorer, the chain watcher), so no other
  * handler bundle carries it; functions/config.ts refuses a `_PARAM` that was not read.
  */
 import { z } from "zod";

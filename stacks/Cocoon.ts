@@ -12,7 +12,7 @@ import { loadPolicy } from "../core/attestation/policy";
 import { ConfigError, loadAwsConfig } from "../functions/config";
 import { AnchorEnv } from "../functions/schedule/anchor";
 import { operatorFromEnv } from "../functions/http/issue-operator-voucher";
-import { paramVariable, SECRET_VARIABLES, type SecretVariable } from "../functions/env-fields";
+import { paramVariable, SECRET_FIELDS, SECRET_VARIABLES, type SecretVariable } from "../functions/env-fields";
 import { ssmParameterName } from "../functions/secrets";
 
 /**
@@ -179,6 +179,9 @@ export function checkDeployerEnv(stage: string, env: NodeJS.ProcessEnv = process
       if (!name.success) refuse(p, name.error.issues[0]!.message);
     }
     if (env[v] && env[p]) refuse(v, `and ${p} are both set: give the secret one way (its SSM parameter's name in ${p})`);
+    // each by the schema its function checks at cold start (the alert bot's token is in no config checked below)
+    const value = env[v] ? SECRET_FIELDS[v].safeParse(env[v]) : undefined;
+    if (value?.error) refuse(v, value.error.issues[0]!.message);
   }
   // stand-ins for what the stack itself sets (the queues, the table), valid by construction
   const account = "123456789012";
@@ -599,7 +602,8 @@ export function Cocoon({ stack, app }: StackContext) {
         // the next minute's run is the retry; Lambda's own (2, queued for up to 6 h behind a
         // one-slot function) would only run stale passes late
         retryAttempts: 0,
-        permissions: [can.writeTable, can.publishAlerts],
+        // the toncenter key's and the alert bot's SSM parameters where the shell names them
+        permissions: [can.writeTable, can.publishAlerts, ...readSecrets(passThrough(CHAIN_WATCHER_ENV))],
         environment: {
           COCOON_ALERT_TOPIC_ARN: alerts.topicArn,
           ...passThrough(CHAIN_WATCHER_ENV),

@@ -24,12 +24,16 @@ const SECRETS = {
   COCOON_ANCHOR_SEED: "08".repeat(32),
   COCOON_QUOTE_KEY: "a1".repeat(32),
   COCOON_SESSION_KEY: "b2".repeat(32),
+  COCOON_TON_API_KEY: "c3".repeat(32),
+  COCOON_TELEGRAM_BOT_TOKEN: "4242424242:AAtelegram-token_of_the_iam_test_0123",
 };
 const PARAMS = {
   COCOON_COORDINATOR_SEED_PARAM: "/cocoon/prod-iam/coordinator-seed",
   COCOON_ANCHOR_SEED_PARAM: "/cocoon/prod-iam/anchor-seed",
   COCOON_QUOTE_KEY_PARAM: "/cocoon/prod-iam/quote-key",
   COCOON_SESSION_KEY_PARAM: "/cocoon/prod-iam/session-key",
+  COCOON_TON_API_KEY_PARAM: "/cocoon/prod-iam/ton-api-key",
+  COCOON_TELEGRAM_BOT_TOKEN_PARAM: "/cocoon/prod-iam/telegram-bot-token",
 };
 const KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 const unset = (names: string[]) => Object.fromEntries(names.map((k) => [k, undefined]));
@@ -38,7 +42,7 @@ const SHELL = {
   COCOON_VAULT_ADDRESS: "0:" + "a".repeat(64),
   COCOON_ANCHOR_ADDRESS: "0:" + "b".repeat(64),
   COCOON_TON_ENDPOINT: "https://toncenter.example/api/v2/jsonRPC",
-  COCOON_TON_API_KEY: "tonkey",
+  COCOON_TELEGRAM_CHAT_ID: "-1001234",
   COCOON_RELAY_TRANSPORT: undefined as string | undefined,
   COCOON_IOT_ENDPOINT: undefined as string | undefined,
   COCOON_SECRETS_KMS_KEY_ARN: undefined as string | undefined,
@@ -167,6 +171,35 @@ describe("review: secrets reach only the functions that use them", () => {
     expect(holders[0]).toMatch(/^ReceiptAnchorerJob/);
   });
 
+  it.each([
+    ["prod, its SSM parameter's name", "COCOON_TON_API_KEY_PARAM", () => t],
+    ["dev, its value", "COCOON_TON_API_KEY", () => dev],
+  ])(
+    "the toncenter API key (%s) is only in the functions that call toncenter: the chain watcher, the anchorer and the two withdrawal routes",
+    (_, variable, template) => {
+      const tm = template();
+      const holders = holdersOf(variable, tm);
+      const routes = ["POST /v1/account/withdraw", "GET /v1/account/withdrawals/{seqno}"].map((k) => functionOfRoute(k, tm).id);
+      expect(holders).toHaveLength(4);
+      expect(holders).toEqual(expect.arrayContaining(routes));
+      expect(holders.filter((id) => !routes.includes(id)).map((id) => id.replace(/Job.*$/, ""))).toEqual(
+        ["ChainWatcher", "ReceiptAnchorer"].sort(),
+      );
+    },
+  );
+
+  it.each([
+    ["prod, its SSM parameter's name", "COCOON_TELEGRAM_BOT_TOKEN_PARAM", () => t],
+    ["dev, its value", "COCOON_TELEGRAM_BOT_TOKEN", () => dev],
+  ])(
+    "the alert bot's Telegram token (%s) is only in the chain watcher, the one function that sends to Telegram",
+    (_, variable, template) => {
+      const holders = holdersOf(variable, template());
+      expect(holders).toHaveLength(1);
+      expect(holders[0]).toMatch(/^ChainWatcherJob/);
+    },
+  );
+
   it("each secret's parameter name reaches exactly the functions its value reaches (the quote and session keys too)", () => {
     for (const v of Object.keys(SECRETS)) {
       expect(holdersOf(`${v}_PARAM`), v).toEqual(holdersOf(v, dev));
@@ -194,6 +227,31 @@ describe("secrets from SSM: grants, and no value in the template", () => {
     // what the parameters' names reach, by secret: the signers, the anchorer, the quote and the session routes
     expect(ourFunctions().filter(([id]) => statementsFor(id, "ssm").length > 0).length).toBeGreaterThanOrEqual(12);
   });
+
+  it.each([
+    [
+      "COCOON_TON_API_KEY_PARAM",
+      ["ChainWatcherJob", "ReceiptAnchorerJob", "POST /v1/account/withdraw", "GET /v1/account/withdrawals/{seqno}"],
+    ],
+    ["COCOON_TELEGRAM_BOT_TOKEN_PARAM", ["ChainWatcherJob"]],
+  ] as const)(
+    "%s: only the functions that use it may read its parameter; a function lacking it (a signer, a session route) gets no grant on it",
+    (param, users) => {
+      // Prepare
+      const arn = `arn:aws:ssm:us-east-1:123456789012:parameter${PARAMS[param]}`;
+      const ids = users.map((u) => (u.includes(" ") ? functionOfRoute(u).id : ourFunctions().find(([id]) => id.startsWith(u))![0]));
+      // Act
+      const granted = ourFunctions()
+        .filter(([id]) =>
+          statementsFor(id, "ssm").some((s) => arr(s.Action).includes("ssm:GetParameters") && arr(s.Resource).map(resolve).includes(arn)),
+        )
+        .map(([id]) => id);
+      // Assess
+      expect(granted.sort()).toEqual([...ids].sort());
+      // e.g. the voucher route signs and never calls toncenter, the handshake takes sessions only
+      for (const k of ["POST /v1/agents/voucher", "POST /v1/sessions"]) expect(granted, k).not.toContain(functionOfRoute(k).id);
+    },
+  );
 
   it("the functions that read a parameter may decrypt with the operator's KMS key, only through SSM; no other function may use KMS", () => {
     for (const [id, f] of ourFunctions()) {

@@ -231,6 +231,8 @@ describe("review, session 27: the deploying shell's values are checked before an
     COCOON_SECRETS_KMS_KEY_ARN: KMS_KEY,
     COCOON_TON_ENDPOINT: "https://toncenter.com/api/v2/jsonRPC",
     COCOON_TON_API_KEY: "key",
+    COCOON_TELEGRAM_BOT_TOKEN: "4242424242:AAtelegram-token_0123",
+    COCOON_TELEGRAM_CHAT_ID: "-1001234",
     COCOON_REGISTRY_ADDRESS: "0:" + "c".repeat(64),
     COCOON_POLICY_JSON: JSON.stringify(JSON.parse(readFileSync("core/attestation/policy.json", "utf8"))),
     COCOON_ANCHOR_ADDRESS: "0:" + "b".repeat(64),
@@ -263,6 +265,10 @@ describe("review, session 27: the deploying shell's values are checked before an
     ["COCOON_ANCHOR_SEED", "08".repeat(31)],
     ["COCOON_ANCHOR_INTERVAL_SECONDS", "1"],
     ["COCOON_OPERATOR_KEY", "AB".repeat(32)], // the operator's public key: lower-case hex only
+    ["COCOON_TON_API_KEY", "two words"], // an X-API-Key header fetch refuses, quoting it into the log
+    ["COCOON_TON_API_KEY_PARAM", "ton-api-key"],
+    ["COCOON_TELEGRAM_BOT_TOKEN", "4242424242/AAtelegram"], // the token is in the Bot API's URL path
+    ["COCOON_TELEGRAM_BOT_TOKEN_PARAM", "arn:aws:ssm:us-east-1:123456789012:parameter/cocoon/prod/telegram-bot-token"],
   ])("%s = %s is refused, by name (each would fail every cold start of the functions given it)", (variable, value) => {
     expect(() => checkDeployerEnv("prod", { ...valid, [variable]: value })).toThrow(new RegExp(`^deploy refused: ${variable} `));
   });
@@ -297,7 +303,7 @@ describe("review, session 27: the deploying shell's values are checked before an
     expect(() => checkDeployerEnv("dev", noKey)).not.toThrow();
   });
 
-  it("secrets from SSM: a production stage warns of the other secrets given as values (the quote and session keys, the anchor seed); a dev stage does not", () => {
+  it("secrets from SSM: a production stage warns of the other secrets given as values (the quote and session keys, the anchor seed, the toncenter key, the alert bot's token); a dev stage does not", () => {
     // Act
     const prod = checkDeployerEnv("prod", valid);
     const dev = checkDeployerEnv("dev", valid);
@@ -306,12 +312,22 @@ describe("review, session 27: the deploying shell's values are checked before an
       COCOON_QUOTE_KEY: undefined,
       COCOON_SESSION_KEY: undefined,
       COCOON_ANCHOR_SEED: undefined,
+      COCOON_TON_API_KEY: undefined,
+      COCOON_TELEGRAM_BOT_TOKEN: undefined,
       COCOON_QUOTE_KEY_PARAM: "/cocoon/prod/quote-key",
       COCOON_SESSION_KEY_PARAM: "/cocoon/prod/session-key",
       COCOON_ANCHOR_SEED_PARAM: "/cocoon/prod/anchor-seed",
+      COCOON_TON_API_KEY_PARAM: "/cocoon/prod/ton-api-key",
+      COCOON_TELEGRAM_BOT_TOKEN_PARAM: "/cocoon/prod/telegram-bot-token",
     });
     // Assess
-    expect(prod.map((w) => w.split(" ")[0])).toEqual(["COCOON_QUOTE_KEY", "COCOON_SESSION_KEY", "COCOON_ANCHOR_SEED"]);
+    expect(prod.map((w) => w.split(" ")[0])).toEqual([
+      "COCOON_QUOTE_KEY",
+      "COCOON_SESSION_KEY",
+      "COCOON_ANCHOR_SEED",
+      "COCOON_TON_API_KEY",
+      "COCOON_TELEGRAM_BOT_TOKEN",
+    ]);
     expect(prod[0]).toMatch(/^COCOON_QUOTE_KEY is a plain value: .*set COCOON_QUOTE_KEY_PARAM instead/);
     expect(dev).toEqual([]);
     expect(fromSsm).toEqual([]);

@@ -31,6 +31,8 @@ export function tonSigners(config: AwsConfig): { voucherSigner?: VoucherSigner; 
  * GET /v1/account/withdrawals/{seqno}: releasing expired withdrawals reads the vault's seqno
  * getter and signs nothing, so it gets no coordinator key: a withdrawal "signer" that only reads
  * (its sign refuses). COCOON_VAULT_ADDRESS and COCOON_TON_ENDPOINT are validated by loadAwsConfig.
+ * `env`: the function's environment with its secrets read (deps-ton.ts passes secrets.ts
+ * loadLambdaEnv's, so a toncenter key held in SSM is the one sent).
  */
 export function vaultSeqnoReader(env: Record<string, string | undefined> = process.env): { withdrawalSigner?: WithdrawalSigner } {
   if (!env.COCOON_VAULT_ADDRESS || !env.COCOON_TON_ENDPOINT) return {};

@@ -7,7 +7,7 @@
  * log has one writer (a second loses at the head's condition, and its chunks, keyed by its own cut, never replace the winner's).
  *
  * Environment (besides the store's, via functions/deps.ts):
- *   COCOON_TON_ENDPOINT, COCOON_TON_API_KEY   toncenter
+ *   COCOON_TON_ENDPOINT, COCOON_TON_API_KEY   toncenter (the key a secret: on AWS COCOON_TON_API_KEY_PARAM may name its SSM SecureString)
  *   COCOON_ANCHOR_ADDRESS               the ReceiptAnchor contract
  *   COCOON_ANCHOR_SEED                  64 hex chars: seed of the wallet v5r1 the contract accepts (a secret;
  *                                       on AWS COCOON_ANCHOR_SEED_PARAM names its SSM SecureString instead)
@@ -53,7 +53,7 @@ export function makeAnchorHandler(deps: AnchorFunctionDeps | (() => Promise<Anch
 
 export const AnchorEnv = z.object({
   COCOON_TON_ENDPOINT: TonEndpoint,
-  COCOON_TON_API_KEY: z.string().optional(),
+  COCOON_TON_API_KEY: SECRET_FIELDS.COCOON_TON_API_KEY.optional(),
   COCOON_ANCHOR_ADDRESS: tonAddressField("the ReceiptAnchor contract's"),
   COCOON_ANCHOR_SEED: SECRET_FIELDS.COCOON_ANCHOR_SEED,
   COCOON_ANCHOR_INTERVAL_SECONDS: z.coerce.number().int().min(10).max(86_400).default(DEFAULT_ANCHOR_INTERVAL_SECONDS),
@@ -65,24 +65,27 @@ export const AnchorEnv = z.object({
  * and its signed transfer from functions/adapters/ton-*.ts, each checked against @ton/core and
  * @ton/ton in its tests (the local default and the tests above run ton/anchor.ts over them).
  */
-export const handler = makeAnchorHandler(async () => {
-  // the seed from its SSM parameter where the stack names one (COCOON_ANCHOR_SEED_PARAM), read once per container
+export async function lambdaAnchorDeps(): Promise<AnchorFunctionDeps> {
+  // the seed and the toncenter key from their SSM parameters where the stack names them
+  // (COCOON_ANCHOR_SEED_PARAM, COCOON_TON_API_KEY_PARAM), read once per container
   const { loadLambdaEnv } = await import("../secrets");
   const env = AnchorEnv.parse(await loadLambdaEnv());
   const [
-    { lambdaDeps },
+    { lambdaSecretDeps },
     { ToncenterClient },
     { parseTonAddress },
     { ToncenterAnchorReader },
     { anchorWalletFromSeed, ToncenterAnchorPoster },
   ] = await Promise.all([
-    import("../deps"),
+    import("../deps-secrets"),
     import("../adapters/toncenter-client"),
     import("../adapters/ton-cells"),
     import("../adapters/ton-getters"),
     import("../adapters/ton-wallet-v5"),
   ]);
-  const core = await lambdaDeps();
+  // the store's config from the same read: lambdaDeps' (the bare environment) would refuse the
+  // toncenter key's `_PARAM` as not read (functions/config.ts)
+  const core = await lambdaSecretDeps();
   const client = new ToncenterClient({ endpoint: env.COCOON_TON_ENDPOINT, apiKey: env.COCOON_TON_API_KEY });
   const anchor = parseTonAddress(env.COCOON_ANCHOR_ADDRESS);
   return {
@@ -93,4 +96,5 @@ export const handler = makeAnchorHandler(async () => {
     poster: new ToncenterAnchorPoster(client, anchorWalletFromSeed(Buffer.from(env.COCOON_ANCHOR_SEED, "hex")), anchor),
     intervalSeconds: env.COCOON_ANCHOR_INTERVAL_SECONDS,
   };
-});
+}
+export const handler = makeAnchorHandler(lambdaAnchorDeps);

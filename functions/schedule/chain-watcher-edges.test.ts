@@ -9,7 +9,7 @@
  *   summarize                the collateral as decimal strings, null when the pass took none
  *   handler (the Lambda)     its environment read and refused before anything is built, then built
  *                            into toncenter (a double on 127.0.0.1), SNS and Telegram channels (their
- *                            adapters replaced by recorders) and the store of functions/deps.ts
+ *                            adapters replaced by recorders) and the store of functions/deps-secrets.ts
  *                            (replaced by an in-memory one); its walk down the vault's history
  *                            kept in that store, so that the next cold start resumes it
  */
@@ -45,8 +45,9 @@ const lambda = vi.hoisted(() => ({
   telegram: [] as { opts: unknown; raised: string[] }[],
 }));
 
-vi.mock("../deps", () => ({
-  lambdaDeps: async () => {
+// the lean deps the watcher builds from its environment with its secrets read (deps-secrets.ts)
+vi.mock("../deps-secrets", () => ({
+  lambdaSecretDeps: async () => {
     lambda.depsCalls++;
     return lambda.core;
   },
@@ -457,6 +458,7 @@ async function toncenter(): Promise<{ endpoint: string; calls: ToncenterCall[] }
 }
 
 const VAULT = "0:" + "ab".repeat(32);
+const BOT_TOKEN = "123456789:AAbot-token";
 const ANCHOR = "0:" + "ef".repeat(32);
 const friendly = (raw: string) => Address.parse(raw).toString();
 
@@ -530,6 +532,15 @@ describe("the Lambda handler: its environment", () => {
       { ...valid, COCOON_REGISTRY_ADDRESS: "0:abc" },
       "COCOON_REGISTRY_ADDRESS: must be the PolicyRegistry contract's TON address (raw 0:<64 hex>, or user-friendly with a valid checksum)",
     ],
+    // the secrets by the schema their SSM parameters are checked with (env-fields.ts SECRET_FIELDS)
+    [
+      { ...valid, COCOON_TELEGRAM_BOT_TOKEN: "bot/token" },
+      "COCOON_TELEGRAM_BOT_TOKEN: must be a Telegram bot token as @BotFather gives it: <bot id>:<secret> (digits, ':', then letters, digits, '_' and '-')",
+    ],
+    [
+      { ...valid, COCOON_TON_API_KEY: "key\nX-Other: 1" },
+      "COCOON_TON_API_KEY: must be the toncenter API key: printable ASCII without spaces or line breaks (it is sent as the X-API-Key header)",
+    ],
   ])("refuses %o with its reason before building anything", async (env, reason) => {
     // Prepare
     stubEnv(env);
@@ -558,7 +569,7 @@ describe("the Lambda handler: built from its environment", () => {
       COCOON_TON_API_KEY: "key-1",
       COCOON_VAULT_ADDRESS: VAULT,
       COCOON_ALERT_TOPIC_ARN: "arn:aws:sns:us-east-1:123456789012:alerts",
-      COCOON_TELEGRAM_BOT_TOKEN: "bot-token",
+      COCOON_TELEGRAM_BOT_TOKEN: BOT_TOKEN,
       COCOON_TELEGRAM_CHAT_ID: "-100",
       COCOON_ANCHOR_ADDRESS: ANCHOR,
       COCOON_REGISTRY_ADDRESS: REGISTRY,
@@ -583,7 +594,7 @@ describe("the Lambda handler: built from its environment", () => {
     expect(new Set(asked)).toEqual(new Set([friendly(ANCHOR), friendly(REGISTRY)]));
     const keys = ["policy.read_failed", "anchor.reader-error"];
     expect(lambda.sns).toEqual([{ topicArn: "arn:aws:sns:us-east-1:123456789012:alerts", raised: keys }]);
-    expect(lambda.telegram).toEqual([{ opts: { token: "bot-token", chatId: "-100" }, raised: keys }]);
+    expect(lambda.telegram).toEqual([{ opts: { token: BOT_TOKEN, chatId: "-100" }, raised: keys }]);
     expect(core.log.lines.find((l) => l.level === "error")?.fields).toMatchObject({ registry: REGISTRY });
     expect(lambda.depsCalls).toBe(1);
   });
@@ -591,7 +602,7 @@ describe("the Lambda handler: built from its environment", () => {
   it("without a topic, a chat id, an anchor or a registry: no SNS, no Telegram, no anchor check, no policy read", async () => {
     // Prepare
     const ton = await toncenter();
-    stubEnv({ COCOON_TON_ENDPOINT: ton.endpoint, COCOON_VAULT_ADDRESS: VAULT, COCOON_TELEGRAM_BOT_TOKEN: "bot-token" });
+    stubEnv({ COCOON_TON_ENDPOINT: ton.endpoint, COCOON_VAULT_ADDRESS: VAULT, COCOON_TELEGRAM_BOT_TOKEN: BOT_TOKEN });
     lambdaCore();
 
     // Act

@@ -4,10 +4,11 @@
  *
  * Environment (besides the store's, via functions/deps.ts):
  *   COCOON_TON_ENDPOINT        toncenter JSON-RPC, e.g. https://toncenter.com/api/v2/jsonRPC
- *   COCOON_TON_API_KEY         optional toncenter key
+ *   COCOON_TON_API_KEY         optional toncenter key (a secret: on AWS COCOON_TON_API_KEY_PARAM may name its SSM SecureString)
  *   COCOON_VAULT_ADDRESS       the vault's address
  *   COCOON_ALERT_TOPIC_ARN     SNS topic (optional if Telegram is set)
- *   COCOON_TELEGRAM_BOT_TOKEN, COCOON_TELEGRAM_CHAT_ID   optional Telegram channel
+ *   COCOON_TELEGRAM_BOT_TOKEN, COCOON_TELEGRAM_CHAT_ID   optional Telegram channel (the token a secret:
+ *                              on AWS COCOON_TELEGRAM_BOT_TOKEN_PARAM may name its SSM SecureString)
  *   COCOON_CHAIN_LAG_SECONDS   lag alert threshold, default 600
  *   COCOON_ANCHOR_ADDRESS      optional: the ReceiptAnchor contract; each pass then also checks
  *                              the anchors against the coordinator's log (issue 15: anchor.overdue,
@@ -32,7 +33,7 @@ import type { AnchorReader } from "../../core/receipts/proof";
 import { publishPolicySnapshot, type PolicySource } from "../../core/policy-registry";
 import { depsOnce } from "./deps-once";
 import { TonEndpoint } from "../../events/common";
-import { tonAddressField } from "../env-fields";
+import { SECRET_FIELDS, tonAddressField } from "../env-fields";
 
 export interface ChainWatcherDeps {
   store: Store;
@@ -146,12 +147,12 @@ async function refreshPolicy(
   }
 }
 
-const ChainEnv = z.object({
+export const ChainEnv = z.object({
   COCOON_TON_ENDPOINT: TonEndpoint,
-  COCOON_TON_API_KEY: z.string().optional(),
+  COCOON_TON_API_KEY: SECRET_FIELDS.COCOON_TON_API_KEY.optional(),
   COCOON_VAULT_ADDRESS: tonAddressField("the vault's"),
   COCOON_ALERT_TOPIC_ARN: z.string().optional(),
-  COCOON_TELEGRAM_BOT_TOKEN: z.string().optional(),
+  COCOON_TELEGRAM_BOT_TOKEN: SECRET_FIELDS.COCOON_TELEGRAM_BOT_TOKEN.optional(),
   COCOON_TELEGRAM_CHAT_ID: z.string().optional(),
   COCOON_CHAIN_LAG_SECONDS: z.coerce.number().int().positive().default(600),
   COCOON_ANCHOR_ADDRESS: tonAddressField("the ReceiptAnchor contract's").optional(),
@@ -166,10 +167,13 @@ const ChainEnv = z.object({
  * tests; the vault's history is read by the same normalizeVaultTx as the local default's, its
  * walk down toncenter's newest-first pages kept in the store (core/chain/vault-walk.ts).
  */
-export const handler = makeChainWatcherHandler(async () => {
-  const env = ChainEnv.parse(process.env);
+export async function lambdaChainWatcherDeps(): Promise<ChainWatcherDeps> {
+  // the toncenter key and the alert bot's token from their SSM parameters where the stack names
+  // them (COCOON_TON_API_KEY_PARAM, COCOON_TELEGRAM_BOT_TOKEN_PARAM), read once per container
+  const { loadLambdaEnv } = await import("../secrets");
+  const env = ChainEnv.parse(await loadLambdaEnv());
   const [
-    { lambdaDeps },
+    { lambdaSecretDeps },
     { ToncenterClient },
     { parseTonAddress, rawAddress },
     { SNSClient },
@@ -178,7 +182,7 @@ export const handler = makeChainWatcherHandler(async () => {
     { TelegramAlerts },
     { ToncenterAnchorReader, ToncenterPolicySource },
   ] = await Promise.all([
-    import("../deps"),
+    import("../deps-secrets"),
     import("../adapters/toncenter-client"),
     import("../adapters/ton-cells"),
     import("@aws-sdk/client-sns"),
@@ -187,7 +191,9 @@ export const handler = makeChainWatcherHandler(async () => {
     import("../adapters/telegram-alerts"),
     import("../adapters/ton-getters"),
   ]);
-  const core = await lambdaDeps();
+  // the store's config from the same read: lambdaDeps' (the bare environment) would refuse the
+  // toncenter key's `_PARAM` as not read (functions/config.ts)
+  const core = await lambdaSecretDeps();
   const channels: Alerts[] = [];
   if (env.COCOON_ALERT_TOPIC_ARN) channels.push(new SnsAlerts(new SNSClient({}), env.COCOON_ALERT_TOPIC_ARN));
   if (env.COCOON_TELEGRAM_BOT_TOKEN && env.COCOON_TELEGRAM_CHAT_ID) {
@@ -223,4 +229,5 @@ export const handler = makeChainWatcherHandler(async () => {
         }
       : {}),
   };
-});
+}
+export const handler = makeChainWatcherHandler(lambdaChainWatcherDeps);
