@@ -276,9 +276,30 @@ describe("checkLimits: never billed past the header's maxima", () => {
     expect(r.failed).toMatchObject({ kind: "failed", code: "limits_exceeded" });
     expect(r.failure().error.message).toBe("the engine streamed more than the job's 8 completion tokens: it ignores max_tokens");
     expect(r.published.length).toBeLessThanOrEqual(8);
-    expect(pulled).toBe(9);
+    expect(pulled).toBe(10); // the ninth is kept back (it may be a stop string's tail), the tenth stops it
     expect(closed).toBe(true);
     expect(r.stats).toMatchObject({ jobs: 0, failed: 1 });
+  });
+
+  it("one piece past the hold whose end counts within it (a stop string's held tail) is published last; one the end counts past it is never published", async () => {
+    // Prepare: 8 one-token pieces and a ninth, the tail llama.cpp holds back for a stop string, for a job that holds 8
+    const ninePieces = (completionTokens: number) =>
+      scriptedEngine(() => [
+        ...Array.from({ length: 9 }, (_, k) => ({ type: "delta" as const, text: `t${k}` })),
+        { type: "done" as const, result: result("", { promptTokens: 1, completionTokens }) },
+      ]).engine;
+    const run = (engine: ReturnType<typeof ninePieces>) =>
+      execute({ engine, relay: "sqs", plain: { stream: true }, header: { maxTokens: 8 }, chunking: { maxTokens: 1 } });
+
+    // Act
+    const honest = await run(ninePieces(8));
+    const over = await run(ninePieces(9));
+
+    // Assess
+    expect(honest.completed?.kind).toBe("completed");
+    expect(honest.chunks().map((c) => c.text).join("")).toBe("t0t1t2t3t4t5t6t7t8");
+    expect(over.failed).toMatchObject({ kind: "failed", code: "limits_exceeded" });
+    expect(over.published.length).toBeLessThanOrEqual(8); // t0..t7, each its own chunk: t8 never sealed
   });
 
   it("n choices: checked after each, so a first choice over the hold stops before the second is asked", async () => {

@@ -145,6 +145,10 @@ const CHUNK_BUDGET = MAX_CHUNK_PLAINTEXT - 8192;
 const PIECE_CHARS = Math.floor(CHUNK_BUDGET / 3);
 const isHighSurrogate = (c: number) => c >= 0xd800 && c <= 0xdbff;
 
+/** An engine that streamed more pieces than its max_tokens allows (run, below). */
+const ignoresMaxTokens = (perChoice: number) =>
+  new JobFailure("limits_exceeded", `the engine streamed more than the job's ${perChoice} completion tokens: it ignores max_tokens`);
+
 /** A text cut into pieces of at most PIECE_CHARS, never inside a surrogate pair. */
 function* pieces(text: string): Generator<string> {
   for (let k = 0; k < text.length;) {
@@ -623,6 +627,8 @@ async function run(
     }
     let done = false;
     let pieces = 0;
+    /** One piece past the choice's share, kept unpublished until the engine's end says whether it was within it. */
+    let held: Extract<EngineStreamEvent, { type: "delta" }> | undefined;
     const it = engineStream(engine, header, p, perChoice, i, engineSignal)[Symbol.asyncIterator]();
     try {
       let next = it.next(); // the engine starts on this call
@@ -637,20 +643,26 @@ async function run(
         if (r.done) break;
         const ev = r.value;
         if (ev.type === "delta") {
-          if (ev.text !== "" || ev.reasoning) {
-            // Every piece is at least one token, so one past the choice's share means an engine that
-            // ignores max_tokens: stopped before the requester reads it (the job is not billed past
-            // its hold, so all it streamed beyond would be free text), not at the end's usage check.
-            if (pieces === perChoice)
-              throw new JobFailure(
-                "limits_exceeded",
-                `the engine streamed more than the job's ${perChoice} completion tokens: it ignores max_tokens`,
-              );
-            pieces++;
+          // A piece is at least one token, but for one: the tail an engine held back because it
+          // could begin a stop string, streamed as a piece of its own when max_tokens ends the
+          // generation (llama.cpp does: N tokens, N + 1 pieces). So the first piece past the
+          // choice's share is kept back until the engine's end states its count, and a second
+          // one means an engine that ignores max_tokens: stopped before the requester reads it
+          // (the job is not billed past its hold, so all it streamed beyond would be free text).
+          const counts = ev.text !== "" || Boolean(ev.reasoning);
+          if (counts && pieces === perChoice) {
+            if (held) throw ignoresMaxTokens(perChoice);
+            held = ev;
+          } else {
+            if (counts) pieces++;
+            writer.text(i, ev.text, ev.logprobs, ev.reasoning);
           }
-          writer.text(i, ev.text, ev.logprobs, ev.reasoning);
         } else {
           const r = ev.result;
+          if (held) {
+            if (r.usage.completionTokens > perChoice) throw ignoresMaxTokens(perChoice);
+            writer.text(i, held.text, held.logprobs, held.reasoning);
+          }
           usage.promptTokens += r.usage.promptTokens;
           usage.completionTokens += r.usage.completionTokens;
           // An engine's count above its completion would make the sealed end malformed (the SDK refuses

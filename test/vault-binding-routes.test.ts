@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { getBalance, requesterAccount } from "../core/ledger";
-import { bindVault } from "../core/chain/vault-binding";
+import { bindVault, VAULT_BINDING_KEY } from "../core/chain/vault-binding";
 import { makeRouteWorld, VAULT } from "./route-world";
 
 const OLD_VAULT = "0:" + "e".repeat(64);
@@ -31,5 +31,23 @@ describe("money routes under another vault than the store's", () => {
     expect(w.withdrawalSigner.signed + w.voucherSigner.signed).toBe(0);
     expect(await getBalance(w.store, requesterAccount(r.id))).toMatchObject({ available: 5_000_000_000n, held: 0n });
     expect(VAULT).not.toBe(OLD_VAULT);
+  });
+
+  it("a withdrawal's replay (same Idempotency-Key) under another vault: 503 vault_mismatch, not signed again for it", async () => {
+    // Prepare: a withdrawal issued while the store was VAULT's; the store now belongs to OLD_VAULT
+    // (as if the coordinator were configured with VAULT over another vault's store)
+    const w = makeRouteWorld();
+    const r = await w.requester(5_000_000_000n);
+    const first = await w.call(r, "POST", "/v1/account/withdraw", { amount: "1000", to: TO }, { idempotencyKey: "replayed-withdrawal" });
+    expect(first.status).toBe(200);
+    await w.store.transact([{ op: "put", table: "chain", item: { ...VAULT_BINDING_KEY, address: OLD_VAULT, boundAt: w.clock.now() } }]);
+    const signed = w.withdrawalSigner.signed;
+
+    // Act: the same request again, with the same key
+    const again = await w.call(r, "POST", "/v1/account/withdraw", { amount: "1000", to: TO }, { idempotencyKey: "replayed-withdrawal" });
+
+    // Assess: the old seqno is not signed for the configured vault
+    expect([again.status, again.json?.error?.code]).toEqual([503, "vault_mismatch"]);
+    expect(w.withdrawalSigner.signed).toBe(signed);
   });
 });

@@ -124,7 +124,13 @@ async function send(o: AnchoringOptions, anchors: Anchor[], now: number, report:
   if (anchors.length === 0) return;
   // Marked before the send: a crash after it only delays the resend, never doubles it at once.
   for (const a of anchors) await o.log.markSent(a.seqno, now);
-  await o.poster.post(anchors);
+  try {
+    await o.poster.post(anchors);
+  } catch (e) {
+    // not sent at all (the post threw): not counted towards the backoff for refused anchors
+    for (const a of anchors) await o.log.unmarkSent(a.seqno);
+    throw e;
+  }
   report.sent.push(...anchors.map((a) => a.seqno));
   o.logger?.info("anchors sent", { seqnos: report.sent });
 }

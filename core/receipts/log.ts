@@ -585,6 +585,27 @@ export class StoreAnchorLog {
     ]);
   }
 
+  /**
+   * A send that never reached the chain (the post threw: toncenter down) takes its count back, so
+   * an outage does not grow the backoff meant for anchors the contract refuses. The first send
+   * stays counted: the batch is still resent resendAfterSeconds after it.
+   */
+  async unmarkSent(seqno: number): Promise<void> {
+    try {
+      await this.store.transact([
+        {
+          op: "update",
+          table: "chain",
+          key: recordKey(seqno),
+          add: { sends: -1 },
+          when: { kind: "cmp", attr: "sends", op: ">", value: 1 },
+        },
+      ]);
+    } catch (e) {
+      if (!(e instanceof ConditionFailedError)) throw e;
+    }
+  }
+
   async markPosted(seqno: number, chainTime: number): Promise<void> {
     await this.store.transact([
       { op: "update", table: "chain", key: recordKey(seqno), set: { postedAt: chainTime }, when: { kind: "exists" } },

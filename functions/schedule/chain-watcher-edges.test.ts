@@ -22,6 +22,7 @@ import type { ChainReader } from "../../core/chain/ports";
 import type { Cursor, VaultTx } from "../../core/chain/types";
 import { ConditionFailedError, type Alert, type Clock, type Log, type Store } from "../../core/ports";
 import { WALK_KEY } from "../../core/chain/vault-walk";
+import { bindVault, boundVault } from "../../core/chain/vault-binding";
 import type { ChainAnchor } from "../../core/receipts/proof";
 import { inboxPk, MOVEMENT_INBOX_PK } from "../../core/receipts/log";
 import { getBalance, requesterAccount } from "../../core/ledger";
@@ -630,6 +631,49 @@ describe("the Lambda handler: built from its environment", () => {
 
     // Assess
     expect(lambda.telegram).toEqual([]);
+  });
+});
+
+describe("the Lambda handler: the vault its store belongs to (core/chain/vault-binding.ts)", () => {
+  it("a fresh store is bound to COCOON_VAULT_ADDRESS (raw form, whatever form the environment gives)", async () => {
+    // Prepare: the vault in its user-friendly form, as an operator may paste it
+    const ton = await toncenter();
+    stubEnv({ COCOON_TON_ENDPOINT: ton.endpoint, COCOON_VAULT_ADDRESS: friendly(VAULT) });
+    const core = lambdaCore();
+
+    // Act
+    const handler = await coldStart();
+    await handler();
+
+    // Assess
+    expect(await boundVault(core.store)).toBe(VAULT);
+  });
+
+  it("a store bound to another vault: the pass is refused (vault_mismatch, chain.vault-changed) before the vault's history is read", async () => {
+    // Prepare: the store belongs to another vault; the Lambda is configured with VAULT
+    const ton = await toncenter();
+    stubEnv({
+      COCOON_TON_ENDPOINT: ton.endpoint,
+      COCOON_VAULT_ADDRESS: VAULT,
+      COCOON_ALERT_TOPIC_ARN: "arn:aws:sns:us-east-1:123456789012:alerts",
+    });
+    const core = lambdaCore();
+    const other = "0:" + "cd".repeat(32);
+    await bindVault(core.store, other, NOW * 1000);
+
+    // Act
+    const handler = await coldStart();
+    const e = await handler().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+
+    // Assess
+    // (a fresh module graph per cold start: its own VaultMismatchError class, so matched by shape)
+    expect(e).toMatchObject({ status: 503, code: "vault_mismatch", details: { bound: other, configured: VAULT } });
+    expect(lambda.sns.flatMap((c) => c.raised)).toContain("chain.vault-changed");
+    expect(ton.calls.map((c) => c.method)).not.toContain("getTransactions");
+    expect(await createChainLedger(core.store).getCursor()).toBeNull();
   });
 });
 

@@ -1,0 +1,139 @@
+/**
+ * Review (session 29 of session 28's item 5): the agent stopped a streamed choice at the first piece past its share
+ * of maxTokens, on the premise that "every piece is at least one token". The embedded engine's
+ * stop-string handling (llama-worker.ts TextSink) breaks it: a tail that could still begin a stop
+ * string is held back, and when the generation then ends at max_tokens, finish() streams the held
+ * tail as one more delta. N tokens, N + 1 pieces: an honest worker's job, within its hold, is failed
+ * limits_exceeded after the requester has read the text (refunded: free inference), and a requester
+ * can make it likely with stop strings such as "e\u0007" (any answer whose last token ends in "e").
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { API, type ApiClient } from "../../api-client/api";
+import type { ApiRoute } from "../../api-client/routes";
+import { sealRequest } from "../../core/crypto/envelope";
+import { b64u } from "../../core/crypto/encoding";
+import { generateKemKey, generateSigningKey } from "../../core/crypto/keys";
+import type { AgentJob, ResultRequest } from "../../events/api";
+import type { EnvelopeHeader } from "../../events/envelope";
+import { executeJob, type AgentStats } from "../execute";
+import { collectStream, type EngineCompletionRequest } from "./engine";
+import { createLlamaEngine, type LlamaEngine } from "./llama";
+import { writeTinyGguf } from "./tiny-gguf";
+
+const MODEL = "tiny-random";
+let dir: string;
+let engine: LlamaEngine;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "cocoon-llama-stop-"));
+  engine = createLlamaEngine({ modelFile: writeTinyGguf(join(dir, `${MODEL}.gguf`)).path, threads: 1, gpu: false });
+  await engine.load();
+}, 60_000);
+
+afterAll(async () => {
+  await engine?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const aCompletion = (over: Partial<EngineCompletionRequest> = {}): EngineCompletionRequest => ({
+  model: MODEL,
+  prompt: "hello world",
+  maxTokens: 8,
+  temperature: 0,
+  ...over,
+});
+
+/** A greedy answer cut by max_tokens whose last token streams as a piece of 2+ characters, and a stop string for it. */
+async function stopSplittingTheLastToken() {
+  let found: { prompt: string; maxTokens: number; last: string } | undefined;
+  for (const prompt of ["hello world", "the answer is", "once upon a time", "a b c"])
+    for (const maxTokens of [6, 8, 10, 12]) {
+      const s = await collectStream(engine.streamCompletion!(aCompletion({ prompt, maxTokens })));
+      const last = s.deltas.at(-1) ?? "";
+      if (!found && s.result.finishReason === "length" && last.length >= 2) found = { prompt, maxTokens, last };
+    }
+  expect(found, "a greedy answer ending in a token of 2+ characters").toBeDefined();
+  const { prompt, maxTokens, last } = found!;
+  // a stop string the text never holds, whose beginning is the end of that last token
+  return { prompt, maxTokens, stop: last.slice(1) + "\u0007" };
+}
+
+describe("the embedded engine's stream under a stop string, ended at max_tokens", () => {
+  it("streams at most one text piece more than the tokens it generated: the held tail, at the end", async () => {
+    // Prepare
+    const { prompt, maxTokens, stop } = await stopSplittingTheLastToken();
+
+    // Act
+    const s = await collectStream(engine.streamCompletion!(aCompletion({ prompt, maxTokens, stop: [stop] })));
+
+    // Assess: N tokens, N + 1 pieces (the agent keeps the first piece past a share back until the end's count)
+    const pieces = s.deltas.filter((d) => d !== "").length;
+    expect(s.result.finishReason).toBe("length");
+    expect(s.result.usage.completionTokens).toBe(maxTokens);
+    expect(pieces, `deltas ${JSON.stringify(s.deltas)}`).toBeLessThanOrEqual(s.result.usage.completionTokens + 1);
+    expect(s.deltas.join("")).not.toContain(stop);
+  });
+
+  it("an honest worker's streamed job within its hold completes and is billed (the agent does not call it ignoring max_tokens)", async () => {
+    // Prepare: a streamed completion held for exactly the tokens the engine will generate
+    const { prompt, maxTokens, stop } = await stopSplittingTheLastToken();
+    const signingKey = generateSigningKey();
+    const kemKey = generateKemKey();
+    const header: EnvelopeHeader = {
+      v: 1,
+      jobId: "job_01m8stopsp1itssssssssssss0",
+      requester: generateSigningKey().id,
+      model: MODEL,
+      maxTokens,
+      maxPromptTokens: 256,
+      maxCost: "1000000",
+      replyKey: b64u.encode(generateKemKey().publicKey),
+    };
+    const plain = { kind: "completion", prompt, maxTokens, temperature: 0, stop: [stop], stream: true };
+    const job: AgentJob = {
+      jobId: header.jobId,
+      attempt: 0,
+      envelope: sealRequest({
+        header,
+        plaintext: new TextEncoder().encode(JSON.stringify(plain)),
+        recipients: [{ workerId: signingKey.id, hpkePublicKey: kemKey.publicKey }],
+      }),
+      deadline: Date.now() + 60_000,
+      relay: { transport: "http" },
+    };
+    const results: ResultRequest[] = [];
+    const api = {
+      async request(route: ApiRoute, opts: { body?: unknown } = {}) {
+        if (route === API.publishChunks) return {};
+        if (route !== API.postResult) throw new Error(`unexpected route ${route.path}`);
+        results.push(opts.body as ResultRequest);
+        return { status: "completed", duplicate: false, cost: "1" };
+      },
+      localTime: (serverMs: number) => serverMs,
+    } as unknown as ApiClient;
+    const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
+
+    // Act
+    await executeJob(
+      {
+        api,
+        workerId: signingKey.id,
+        signingKey,
+        kemKey,
+        engine,
+        measurement: () => "m".repeat(64),
+        now: () => Date.now(),
+        log: { info() {}, warn() {} },
+        stats,
+      },
+      job,
+    );
+
+    // Assess
+    expect(results.map((r) => (r.kind === "failed" ? `failed: ${r.code}` : r.kind))).toEqual(["completed"]);
+    expect(stats).toMatchObject({ jobs: 1, failed: 0, completionTokens: maxTokens });
+  });
+});
