@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createLocalNotifier } from "./notifier";
 
 describe("local notifier", () => {
@@ -20,9 +20,21 @@ describe("local notifier", () => {
   });
 
   it("resolves after ms without a notify", async () => {
-    const notifier = createLocalNotifier();
-    await notifier.wait("job:quiet", 5);
-    expect(notifier.pending()).toBe(0);
+    // Prepare: fake timers, so "after ms" is checked (a wait that resolved at once passed before)
+    vi.useFakeTimers();
+    try {
+      const notifier = createLocalNotifier();
+      let got: unknown = "pending";
+      void notifier.wait("job:quiet", 5_000).then((v) => (got = v));
+      // Act / Assess
+      await vi.advanceTimersByTimeAsync(4_999);
+      expect(got).toBe("pending");
+      await vi.advanceTimersByTimeAsync(1);
+      expect(got).toBeUndefined();
+      expect(notifier.pending()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("leaves no listeners after 10,000 waits that time out", async () => {

@@ -41,7 +41,6 @@ interface Vector {
   base_nonce: string;
   exporter_secret: string;
   encryptions: Array<{ sequence_number: string; pt: string; aad: string; nonce: string; ct: string }>;
-  exports?: Array<{ exporter_context: string; L: number; exported_value: string }>;
 }
 
 const VECTORS = vectors as Vector[];
@@ -134,15 +133,6 @@ describe("hpke: RFC 9180 Appendix A vectors (Base, DHKEM(X25519), HKDF-SHA256)",
         expect(recipient.seq).toBe(0);
         expect(toHex(recipient.open(hex(e0.aad), hex(e0.ct)))).toBe(e0.pt);
       });
-
-      for (const x of v.exports ?? []) {
-        it(`exports L=${x.L} for context ${x.exporter_context || "(empty)"}`, () => {
-          // Prepare
-          const { context } = setupBaseS(hex(v.pkRm), hex(v.info), { aead, ikmE: hex(v.ikmE) });
-          // Act / Assess
-          expect(toHex(context.export(hex(x.exporter_context), x.L))).toBe(x.exported_value);
-        });
-      }
     });
   }
 

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { AssumeRoleCommand } from "@aws-sdk/client-sts";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import { lazyRelaySessionsFromEnv, relaySessionsFromEnv } from "./relay-sessions";
+import { SqsRelaySessionVendor } from "./relay-sqs";
 import { mockRelayAws } from "./relay-sessions-testing";
 import { ConfigError } from "../config";
 
@@ -129,8 +130,14 @@ describe("relaySessionsFromEnv: every value matched whole", () => {
   });
 
   it("one vendor per environment: the same environment twice is the same vendor", async () => {
+    // Prepare
     const e = env("sqs", { COCOON_RELAY_PREFIX: "once-per-env" });
-    expect(await relaySessionsFromEnv({ ...e })).toBe(await relaySessionsFromEnv({ ...e }));
+    // Act
+    const first = await relaySessionsFromEnv({ ...e });
+    const again = await relaySessionsFromEnv({ ...e });
+    // Assess: a vendor at all (undefined is undefined too), and the same one
+    expect(first).toBeInstanceOf(SqsRelaySessionVendor);
+    expect(again).toBe(first);
   });
 });
 

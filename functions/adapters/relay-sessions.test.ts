@@ -58,7 +58,12 @@ describe("relaySessionsFromEnv: which relay a stage vends", () => {
   });
 
   it("one vendor per environment for the container's life (its queue URL cache survives requests)", async () => {
-    expect(await relaySessionsFromEnv(sqsEnv())).toBe(await relaySessionsFromEnv(sqsEnv()));
+    // Act
+    const first = await relaySessionsFromEnv(sqsEnv());
+    const again = await relaySessionsFromEnv(sqsEnv());
+    // Assess: a vendor at all (undefined is undefined too), and the same one
+    expect(first).toBeInstanceOf(SqsRelaySessionVendor);
+    expect(again).toBe(first);
   });
 
   it("iot-mqtt: the IoT Core vendor", async () => {
