@@ -185,10 +185,19 @@ export class SimVault {
           : undefined;
     if (why)
       return { tx: this.record({ kind: "redeem", worker: v.worker, amount: cumulative, aborted: true, exitCode: 101 }), paid: 0n, why };
+    // nothing due (a voucher redeemed again, or one below what the address was paid): the payout
+    // wallet refuses it, a bounce back to the vault (contracts/README.md), nothing paid
+    if (pay === 0n)
+      return {
+        tx: this.record({ kind: "redeem-refused", worker: v.worker, amount: cumulative, bounced: true }),
+        paid: 0n,
+        why: "nothing due",
+      };
     this.paid.set(v.worker, before + pay);
     this.totalOut += pay;
     this.balance -= pay;
-    return { tx: this.record({ kind: "redeem", worker: v.worker, amount: cumulative, outValue: pay }), paid: pay };
+    // the paying transaction names what it paid (the payout wallet's due), as the chain adapter reads it
+    return { tx: this.record({ kind: "redeem", worker: v.worker, amount: cumulative, outValue: pay, due: pay }), paid: pay };
   }
 
   seqno(account: string): number {

@@ -21,6 +21,14 @@
  *     hold and logs each completed job's receipt;
  *   - each vault transaction moved money at most once, and no requester was credited more
  *     deposits, or debited more withdrawals, than the vault itself records for it;
+ *   - the operator's money (its payout: core/payouts.ts issueOperatorVoucher): only settlements
+ *     and tab closes credit the fee shards `opr:fees:<k>`, only the operator's vouchers move them
+ *     to `opr:vouchers`, and only redemptions the watcher booked pay out of that; so the shards +
+ *     opr:vouchers + booked redemptions = every fee settled, and opr:vouchers + booked = the
+ *     cumulative its payout record says was vouchered (its issued-voucher record, what the watcher
+ *     matches, never above it); the vault never paid its address more than that nor more than the
+ *     fees settled, and the watcher never booked more than the vault paid. A payout record's and an
+ *     issued-voucher record's cumulative (any payee's) never decreases, nor does its address change;
  *   - no charge without a verified receipt: a settled job's result is one an honest agent
  *     produced for that job, attempt and worker, its receipt verifies with the worker's key
  *     (real Ed25519), covers the job's request hash, and the charge is the price of its usage
@@ -31,6 +39,8 @@ import { tabSlotJobId } from "../../core/ids";
 import { jobMovementRecords } from "../../core/jobs/items";
 import { isOperatorFeeAccount, operatorFeeAccount } from "../../core/ledger";
 import { inboxPk, RECEIPT_INBOX_PK } from "../../core/receipts/log";
+import { issuedVoucherKey } from "../../core/chain/store-ledger";
+import { OPERATOR_PAYEE_ID, OPERATOR_VOUCHER_ACCOUNT } from "../../core/payouts";
 import type { Item } from "../../core/ports";
 import type { PricingConfig } from "../../core/pricing";
 import type { Receipt, ReplyEnvelope } from "../../events/envelope";
@@ -48,6 +58,8 @@ export interface HonestResult {
 export interface ChainTruth {
   deposited(account: string): bigint;
   withdrawn(account: string): bigint;
+  /** what the vault paid a payout address in all (its redemptions) */
+  paid?(address: string): bigint;
 }
 
 export interface Oracle {
@@ -63,6 +75,8 @@ export interface Oracle {
   /** jobs whose settlement was checked already (the check costs a signature verification) */
   verifiedSettles: Set<string>;
   chain?: ChainTruth;
+  /** the address the operator asks its vouchers for (what the vault pays it) */
+  operatorPayout?: string;
 }
 
 const big = (v: unknown): bigint => (v === undefined || v === null ? 0n : BigInt(v as bigint | number | string));
@@ -90,6 +104,129 @@ interface Posting {
   field: "available" | "held";
   delta: string;
 }
+
+// ---------------------------------------------------------------- the operator's money
+
+/** The operator's payout record (core/payouts.ts payoutKey) and the prefix of its voucher movements' ids. */
+const OPERATOR_PAYOUT_KEY = { pk: `payout:${OPERATOR_PAYEE_ID}`, sk: "w" };
+const OPERATOR_VOUCHER_MOVEMENT = `voucher:${OPERATOR_PAYEE_ID}:`;
+const isOperatorAccount = (account: string) => account === OPERATOR_VOUCHER_ACCOUNT || isOperatorFeeAccount(account);
+
+/** The operator's books, as sums over the ledger's movements and the balances (kept incrementally, or recomputed at quiescence). */
+export interface OperatorBooks {
+  /** fees credited to the shards by settlements and tab closes */
+  settled: bigint;
+  /** moved into opr:vouchers by the operator's vouchers */
+  vouchered: bigint;
+  /** paid out of opr:vouchers by redemptions the watcher booked */
+  booked: bigint;
+  /** the shards' available, summed (from the balances, not the movements) */
+  shards: bigint;
+  /** opr:vouchers' available */
+  vouchers: bigint;
+  /** the cumulative the operator's payout record says was vouchered */
+  issued: bigint;
+  /** the cumulative of the issued-voucher record of the operator's address (what the watcher matches its redemptions with) */
+  claimed: bigint;
+}
+
+export const emptyOperatorBooks = (): OperatorBooks => ({
+  settled: 0n,
+  vouchered: 0n,
+  booked: 0n,
+  shards: 0n,
+  vouchers: 0n,
+  issued: 0n,
+  claimed: 0n,
+});
+
+/**
+ * One movement's part in the operator's books (added to `b`), and a sentence when it posts to the
+ * operator's accounts although no movement of its kind may: fees come in by settlements and tab
+ * closes (to the shards only), move by the operator's vouchers (shards to opr:vouchers), go out by
+ * redemptions (out of opr:vouchers only).
+ */
+function bookOperator(b: OperatorBooks, pk: string, postings: Posting[]): string | undefined {
+  const mine = postings.filter((p) => isOperatorAccount(p.account));
+  if (!mine.length) return undefined;
+  const kind = pk.slice(0, pk.indexOf(":"));
+  const stray = (p: Posting) => `movement ${pk} posts ${p.delta} to the operator's ${p.account}, which no ${kind} movement may`;
+  for (const p of mine) {
+    const d = BigInt(p.delta);
+    if (p.field !== "available") return stray(p);
+    if (kind === "settle" || kind === "tabclose") {
+      if (p.account === OPERATOR_VOUCHER_ACCOUNT || d < 0n) return stray(p);
+      b.settled += d;
+    } else if (pk.startsWith(OPERATOR_VOUCHER_MOVEMENT)) {
+      if (p.account === OPERATOR_VOUCHER_ACCOUNT) b.vouchered += d;
+    } else if (kind === "chain" && p.account === OPERATOR_VOUCHER_ACCOUNT && d <= 0n) b.booked -= d;
+    else return stray(p);
+  }
+  return undefined;
+}
+
+/**
+ * The operator's books recomputed from the whole store (at quiescence), and the movements that post
+ * to its accounts though none of their kind may. `movements`: the ledger's items and the job items'
+ * movement records (default: read from the store).
+ */
+export function operatorBooksOf(store: SimStore, movements?: Iterable<Item>): OperatorBooks & { stray: string[] } {
+  const b = { ...emptyOperatorBooks(), stray: [] as string[] };
+  const all = movements ?? [...store.items("ledger"), ...[...store.items("jobs")].flatMap((j) => jobMovementRecords(j))];
+  for (const m of all) {
+    const stray = bookOperator(b, m.pk, (m.postings ?? []) as Posting[]);
+    if (stray) b.stray.push(stray);
+  }
+  for (const a of store.items("accounts")) {
+    if (a.pk === OPERATOR_VOUCHER_ACCOUNT) b.vouchers += big(a.available);
+    else if (isOperatorFeeAccount(a.pk)) b.shards += big(a.available);
+  }
+  const payout = store.item("chain", OPERATOR_PAYOUT_KEY);
+  b.issued = big(payout?.cumulative);
+  if (payout) b.claimed = big(store.item("chain", issuedVoucherKey(String(payout.address)))?.cumulative);
+  return b;
+}
+
+/** The operator's books against each other, and the vault's payments to its address against them. */
+export function operatorProblems(b: OperatorBooks, oracle: Oracle): string[] {
+  const v: string[] = [];
+  if (b.shards + b.vouchers + b.booked !== b.settled)
+    v.push(
+      `the operator's fees do not add up: ${b.shards} in the shards + ${b.vouchers} in ${OPERATOR_VOUCHER_ACCOUNT} + ${b.booked} paid out = ${b.shards + b.vouchers + b.booked}, the fees settled are ${b.settled}`,
+    );
+  if (b.vouchers + b.booked !== b.issued)
+    v.push(
+      `the operator was vouchered a cumulative ${b.issued}, but ${OPERATOR_VOUCHER_ACCOUNT} holds ${b.vouchers} and ${b.booked} was paid out of it (${b.vouchers + b.booked} moved)`,
+    );
+  if (b.claimed > b.issued) v.push(`the operator's issued-voucher record says ${b.claimed} was signed, its payout record ${b.issued}`);
+  const paid = oracle.operatorPayout !== undefined ? oracle.chain?.paid?.(oracle.operatorPayout) : undefined;
+  if (paid !== undefined) v.push(...operatorPaidProblems(b, paid));
+  return v;
+}
+
+/** The vault's payments to the operator's address against its books (also checked right after each redemption). */
+export function operatorPaidProblems(b: OperatorBooks, paid: bigint): string[] {
+  const v: string[] = [];
+  if (paid > b.settled) v.push(`the vault paid the operator ${paid}, more than the fees settled (${b.settled})`);
+  else if (paid > b.issued) v.push(`the vault paid the operator ${paid}, more than it was vouchered (${b.issued})`);
+  if (b.booked > paid) v.push(`the watcher booked ${b.booked} paid to the operator, the vault paid it ${paid}`);
+  return v;
+}
+
+/** A payout record's or issued-voucher record's cumulative may only grow, and its address never changes (empty: it did not). */
+function voucherRecordProblems(pk: string, before: Item | undefined, after: Item | undefined): string[] {
+  if (!before) return [];
+  if (!after) return [`${pk} (cumulative ${String(before.cumulative)}) was deleted`];
+  const v: string[] = [];
+  if (big(after.cumulative) < big(before.cumulative))
+    v.push(`${pk}'s cumulative went down from ${String(before.cumulative)} to ${String(after.cumulative)}`);
+  if (after.address !== before.address || after.workerId !== before.workerId)
+    v.push(
+      `${pk} was bound to ${String(before.workerId)} at ${String(before.address)}, now ${String(after.workerId)} at ${String(after.address)}`,
+    );
+  return v;
+}
+const isVoucherRecord = (pk: string) => pk.startsWith("payout:") || pk.startsWith("voucher:");
 
 export function checkStore(store: SimStore, oracle: Oracle): string[] {
   const v: string[] = [];
@@ -128,6 +265,10 @@ export function checkStore(store: SimStore, oracle: Oracle): string[] {
     if (!accounts.has(id) && (r.available !== 0n || r.held !== 0n))
       v.push(`movements post ${r.available}/${r.held} to ${id}, which has no balance`);
   if (total !== 0n) v.push(`the ledger sums to ${total}, not 0`);
+
+  // ---- the operator's money: fees settled = shards + opr:vouchers + paid out; vouchered = opr:vouchers + paid out
+  const opr = operatorBooksOf(store, ledger.values());
+  v.push(...opr.stray, ...operatorProblems(opr, oracle));
 
   // ---- the chain: once per transaction, never more than the vault records
   const byTx = new Map<string, string>();
@@ -284,6 +425,11 @@ export class IncrementalChecker {
   private readonly dirtyRequesters = new Set<string>();
   private readonly dirtyOwners = new Set<string>();
   private readonly dirtyChainOwners = new Set<string>();
+  /** the operator's books (see OperatorBooks), and whether they changed since the last check */
+  private readonly opr = emptyOperatorBooks();
+  private oprDirty = false;
+  /** payout and issued-voucher records (chain table), as last written: their cumulative only grows */
+  private readonly voucherRecords = new Map<string, Item>();
   private found: string[] = [];
 
   observe(table: string, key: { pk: string; sk: string }, item: Item | undefined) {
@@ -294,6 +440,10 @@ export class IncrementalChecker {
       this.total += now.available + now.held - old.available - old.held;
       this.balances.set(key.pk, now);
       this.dirtyAccounts.add(key.pk);
+      if (key.pk === OPERATOR_VOUCHER_ACCOUNT || isOperatorFeeAccount(key.pk)) {
+        this.opr[key.pk === OPERATOR_VOUCHER_ACCOUNT ? "vouchers" : "shards"] += now.available - old.available;
+        this.oprDirty = true;
+      }
       if (key.pk.startsWith("req:")) this.dirtyRequesters.add(key.pk.slice(4));
       if (key.pk.startsWith("wdr:")) this.dirtyOwners.add(key.pk.slice(4));
     } else if (table === "jobs" && key.sk === "job") {
@@ -332,6 +482,13 @@ export class IncrementalChecker {
       if (closed !== undefined && closed !== now)
         this.found.push(`tab ${key.pk} was closed, then written again: ${closed} → ${now ?? JSON.stringify(item?.status ?? "deleted")}`);
       else if (now !== undefined) this.closedTabs.set(key.pk, now);
+    } else if (table === "chain" && isVoucherRecord(key.pk)) {
+      this.found.push(...voucherRecordProblems(key.pk, this.voucherRecords.get(key.pk), item));
+      if (item) this.voucherRecords.set(key.pk, item);
+      if (key.pk === OPERATOR_PAYOUT_KEY.pk) this.opr.issued = big(item?.cumulative);
+      else if (item?.workerId === OPERATOR_PAYEE_ID) this.opr.claimed = big(item.cumulative);
+      else return;
+      this.oprDirty = true;
     } else if (table === "chain" && key.pk.startsWith("wd:")) {
       const old = this.pending.get(key.pk);
       if (old) this.pendingByOwner.set(old.owner, (this.pendingByOwner.get(old.owner) ?? 0n) - old.amount);
@@ -366,6 +523,11 @@ export class IncrementalChecker {
       this.dirtyAccounts.add(p.account);
     }
     if (sum !== 0n) this.found.push(`movement ${pk} does not balance (its postings sum to ${sum})`);
+    if (postings.some((p) => isOperatorAccount(p.account))) {
+      const stray = bookOperator(this.opr, pk, postings);
+      if (stray) this.found.push(stray);
+      this.oprDirty = true;
+    }
     const kind = pk.slice(0, pk.indexOf(":"));
     if (kind === "hold" || kind === "settle" || kind === "refund") this.dirtyJobs.add(pk.slice(kind.length + 1));
     if (kind === "tab" || kind === "tabclose") this.dirtyTabs.add(pk.slice(kind.length + 1));
@@ -400,6 +562,11 @@ export class IncrementalChecker {
       this.cancels.set(jobId, { at, attempt: Number(item!.attempt) });
     }
     if (item?.outcome === "cancelled" && at === undefined) this.found.push(`job ${jobId} was refunded as cancelled, but never cancelled`);
+  }
+
+  /** The operator's books as of the last commit (the simulator holds the vault's payments against them when it redeems). */
+  operatorBooks(): OperatorBooks {
+    return { ...this.opr };
   }
 
   /** The attempt job `jobId` was at when its cancel committed, or undefined while it is not cancelled. */
@@ -448,6 +615,8 @@ export class IncrementalChecker {
           v.push(`req:${owner} was debited ${d} in landed withdrawals, the vault records ${oracle.chain.withdrawn(owner)} withdrawn`);
       }
     }
+    if (this.oprDirty) v.push(...operatorProblems(this.opr, oracle));
+    this.oprDirty = false;
     this.dirtyAccounts.clear();
     this.dirtyJobs.clear();
     this.dirtyTabs.clear();

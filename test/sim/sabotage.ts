@@ -3,12 +3,18 @@
  * wrong in one way a real bug would (at the store or queue boundary, never in core), so a
  * test can prove the invariant meant to catch it does. See sim.test.ts.
  */
+import { isOperatorFeeAccount } from "../../core/ledger";
+import { OPERATOR_PAYEE_ID, OPERATOR_VOUCHER_ACCOUNT } from "../../core/payouts";
 import type { WriteOp } from "../../core/ports";
 import { settleRecords } from "../../core/jobs/testing";
 import { SIM_DEPOSIT_RULES } from "./chain";
 import type { Sabotage } from "./sim";
 
 type Put = Extract<WriteOp, { op: "put" }>;
+type Posting = { account: string; field: string; delta: string };
+const isOperatorAccount = (account: string) => account === OPERATOR_VOUCHER_ACCOUNT || isOperatorFeeAccount(account);
+/** The ledger item of an operator voucher's movement (core/payouts.ts voucherMovementId(OPERATOR_PAYEE_ID, …)). */
+const operatorVoucherPut = (ops: WriteOp[]) => ledgerPut(ops, `voucher:${OPERATOR_PAYEE_ID}:`);
 type Update = Extract<WriteOp, { op: "update" }>;
 const ledgerPut = (ops: WriteOp[], prefix: string) =>
   ops[0]?.op === "put" && ops[0].table === "ledger" && ops[0].item.pk.startsWith(prefix) ? (ops[0] as Put) : undefined;
@@ -126,6 +132,53 @@ export const SABOTAGE: Record<string, Sabotage> = {
   "tab close checks 10 minutes late": {
     delaySend: (queue, body, delaySeconds) =>
       queue === "matching" && body.includes('"type":"tab"') ? Math.min(900, delaySeconds + 600) : delaySeconds,
+  },
+  /** The operator's voucher route records and signs the cumulative but forgets to move the fees: they stay in the shards, to be vouchered again. */
+  "operator voucher moves no fees": {
+    transact: (ops) => {
+      const put = operatorVoucherPut(ops);
+      if (!put) return ops;
+      return ops.flatMap((o) =>
+        o === put
+          ? [{ ...put, item: { ...put.item, postings: [] } }]
+          : o.op === "update" && o.table === "accounts" && isOperatorAccount(o.key.pk)
+            ? []
+            : [o],
+      );
+    },
+  },
+  /** The operator's voucher counts one shard twice in the cumulative it records (its payout record and the watcher's issued-voucher record), though the movement moves it once: the next voucher builds on it. */
+  "operator voucher counts a shard twice": {
+    transact: (ops) => {
+      const put = operatorVoucherPut(ops);
+      if (!put) return ops;
+      const shard = (put.item.postings as Posting[]).find((p) => isOperatorFeeAccount(p.account));
+      if (!shard) return ops;
+      const extra = -BigInt(shard.delta);
+      return ops.map((o) =>
+        o.op === "put" && o.table === "chain" && (o.item.pk === `payout:${OPERATOR_PAYEE_ID}` || o.item.workerId === OPERATOR_PAYEE_ID)
+          ? { ...o, item: { ...o.item, cumulative: BigInt(o.item.cumulative as bigint) + extra } }
+          : o,
+      );
+    },
+  },
+  /** The watcher books the operator's redemption against a fee shard (its earnings) instead of `opr:vouchers` (what was vouchered): fees are paid twice over in the books. */
+  "operator redemption booked against a fee shard": {
+    transact: (ops) => {
+      const put = ledgerPut(ops, "chain:");
+      const postings = put?.item.postings as Posting[] | undefined;
+      const from = postings?.find((p) => p.account === OPERATOR_VOUCHER_ACCOUNT);
+      if (!put || put.item.kind !== "redemption" || !from) return ops;
+      const shard = "opr:fees:0";
+      const swap = (p: Posting) => (p === from ? { ...p, account: shard } : p);
+      return ops.map((o) =>
+        o === put
+          ? { ...put, item: { ...put.item, postings: postings!.map(swap) } }
+          : o.op === "update" && o.table === "accounts" && o.key.pk === OPERATOR_VOUCHER_ACCOUNT
+            ? { ...o, key: { ...o.key, pk: shard } }
+            : o,
+      );
+    },
   },
   /** issue 12: checks the redrive sends back from the matching DLQ never arrive: a dead-lettered check's job or tab stays held. */
   "redriven checks lost": {

@@ -69,6 +69,13 @@ describe("coordinator simulation", () => {
       "tabs closed",
       "jobs under tabs completed",
       "slot ids taken by jobs that hold for themselves",
+      // the operator's payout (drawn per seed, with fees in about a third of the seeds)
+      "operator vouchers issued",
+      "operator voucher answers lost",
+      "operator voucher asks sent twice at once",
+      "operator route misuse refused not_the_operator",
+      "operator redemptions paid",
+      "seeds whose operator was paid every fee",
       ...RARE,
     ];
     for (const what of exercised) {
@@ -92,6 +99,7 @@ describe("coordinator simulation", () => {
   describe("positive controls: a deliberate break is caught", () => {
     // issue 12: the tab breaks run their seeds with every submit under a tab (and no clock flight): caught at once
     const tabs = { tabShare: 1, tabClock: false };
+    const operator = { operatorShare: 1, operatorFeeBps: 250 };
     const cases: Array<[string, RegExp, Partial<SimOptions>?]> = [
       [
         "refund keeps the hold",
@@ -119,6 +127,22 @@ describe("coordinator simulation", () => {
       ],
       ["tab close checks lost", /tab \S+ is still open at quiescence|close-late: tab \S+ is still open \d+ s after it could close/, tabs],
       ["tab close checks 10 minutes late", /close-late: tab \S+ is still open \d+ s after it could close/, tabs],
+      // the operator's payout: its seeds have fees (250 bps) and an operator that asks and redeems often
+      [
+        "operator voucher moves no fees",
+        /the operator was vouchered a cumulative \d+, but opr:vouchers holds \d+ and \d+ was paid out of it/,
+        operator,
+      ],
+      [
+        "operator voucher counts a shard twice",
+        /the operator was vouchered a cumulative \d+, but opr:vouchers holds \d+ and \d+ was paid out of it/,
+        operator,
+      ],
+      [
+        "operator redemption booked against a fee shard",
+        /movement chain:\S+ posts -\d+ to the operator's opr:fees:\d+, which no chain movement may/,
+        operator,
+      ],
       // issue 12: the matching DLQ's redrive: the consumer failing most deliveries, each check delivered again soon (early), on durable queues, so checks are dead-lettered
       [
         "redriven checks lost",

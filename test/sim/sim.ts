@@ -41,6 +41,14 @@
  * flight longer than a handler may run (HANDLER_BOUND_MS) then time out, as their runtime
  * would end them. The drain delivers close checks until every tab is closed.
  *
+ * The operator (core/payouts.ts issueOperatorVoucher, POST /v1/operator/voucher): in most seeds
+ * it asks for its voucher for the fees settled so far (now and then two asks at once; one whose
+ * answer a crash or a timeout lost is asked again; now and then a worker asks in its place, or it
+ * asks for another address than the one bound), redeems the best voucher it holds at the vault
+ * (or not), now and then an older one again (the payout wallet refuses it: nothing due), and the
+ * watcher books what the vault paid against `opr:vouchers`. Its asks run on the same faults as
+ * everything else (crashes between store operations, right after a commit, stalls, timeouts).
+ *
  * Fault rates are drawn per seed ("swarm testing": some seeds crash often, some never; some
  * duplicate every other message, some none), so the seeds together cover the combinations.
  */
@@ -74,7 +82,7 @@ import { jobIdempotencyKey } from "../../core/jobs/submit";
 import type { JobItem } from "../../core/jobs/items";
 import { openTab, tabClosesAfter, type TabItem } from "../../core/jobs/tabs";
 import { MAX_REDRIVES, redriveMatching } from "../../core/jobs/redrive";
-import { issueVoucher, type PayoutDeps } from "../../core/payouts";
+import { issueOperatorVoucher, issueVoucher, OPERATOR_PAYEE_ID, type PayoutDeps } from "../../core/payouts";
 import type { Alert, Item, Key, Log, Random, TableName, WriteOp } from "../../core/ports";
 import { recoverAssignedJobs } from "../../core/recovery";
 import { releaseExpiredWithdrawals, requestWithdrawal, type WithdrawalDeps } from "../../core/withdrawals";
@@ -94,13 +102,13 @@ import {
 import type { EnvelopeHeader, ReceiptBody, ReplyEnvelope, RequestEnvelope } from "../../events/envelope";
 import { RequestPlaintext } from "../../events/envelope";
 import { contentText } from "../../events/images";
-import { Voucher } from "../../events/money";
+import { Voucher, VoucherRequest } from "../../events/money";
 import { MatchingMessage } from "../../events/queue";
 import { SignedWithdrawalView, WithdrawRequest } from "../../events/withdrawals";
 import { createMemoryStore } from "../../local/memory-store";
 import { findCanary, storeSources, valueBytes } from "../canary";
 import { rawAddress, SimReader, SimVault, simSigners } from "./chain";
-import { checkStore, IncrementalChecker, oracleCost, type Oracle } from "./checks";
+import { checkStore, IncrementalChecker, operatorBooksOf, operatorPaidProblems, oracleCost, type Oracle } from "./checks";
 import { Prng } from "./prng";
 import { SimFault, SimQueues } from "./queues";
 import { SimStore, type Task } from "./store";
@@ -290,6 +298,21 @@ interface Agent {
   redeemed?: string;
 }
 
+/** The operator: its key id (of COCOON_OPERATOR_KEY), its payout address, the vouchers it was answered. */
+interface Operator {
+  /** its key id: the one caller core pays the operator's fees (PayoutDeps.operatorKeyId) */
+  id: string;
+  payout: string;
+  /** the voucher with the highest cumulative it was answered (what it redeems) */
+  best?: Voucher;
+  /** the signature of the voucher it last redeemed */
+  redeemed?: string;
+  /** the last few vouchers it was answered (an older one is now and then redeemed again) */
+  vouchers: Voucher[];
+  /** asks whose answer it never heard (a crash, a timeout): asked again */
+  lost: number;
+}
+
 interface TaskRecord {
   task: Task;
   /** when it started (simulated time) */
@@ -325,6 +348,8 @@ export interface SimOptions {
   cancelShare?: number;
   /** the operator fee, bps (default: drawn per seed: 0 for half of them, else 1, 250 or 10 000) */
   operatorFeeBps?: number;
+  /** how often the operator asks for its voucher and redeems it (default: drawn per seed, 0 for a quarter of them) */
+  operatorShare?: number;
 }
 
 /** Hooks that break the system on purpose in the harness (never in core): the checker's positive controls. */
@@ -424,6 +449,13 @@ export class Sim {
   private readonly tabClock: boolean;
   /** the weight of a requester's cancel of one of its running jobs (0: the seed runs as it did before cancels) */
   private readonly cancelShare: number;
+  /** the weight of the operator's payout actions (0: the seed runs as it did before the operator was paid) */
+  private readonly operatorShare: number;
+  private readonly operator: Operator;
+  /** the drain's asks for the operator's voucher (each sweeps every shard: a few at most) */
+  private operatorDrainAsks = 0;
+  /** the drain sent the operator's last voucher again, and asked for another address, once */
+  private operatorDrainReplayed = false;
 
   constructor(private readonly o: SimOptions) {
     this.rng = new Prng(o.seed);
@@ -442,6 +474,17 @@ export class Sim {
     this.canary = `CANARY-${this.rng.hex(9)}`;
     // the operator fee, from a stream of its own (a seed that draws 0 runs step for step as before the fee)
     const operatorFeeBps = o.operatorFeeBps ?? new Prng((o.seed ^ 0x0f3e0f3e) >>> 0).pick([0, 0, 0, 1, 250, 10_000]);
+    // the operator's payout: its key and how often it acts, from a stream of its own (a seed that
+    // draws 0 runs step for step as before)
+    const operatorRng = new Prng((o.seed ^ 0x09e7a70e) >>> 0);
+    this.operatorShare = o.operatorShare ?? operatorRng.pick([0, 0.5, 1, 1]);
+    const operatorKey = signingKeyFromSeed(operatorRng.bytes(32));
+    this.operator = {
+      id: operatorKey.id,
+      payout: rawAddress(`operator-payout:${operatorKey.id}`),
+      vouchers: [],
+      lost: 0,
+    };
     this.config = {
       ...DEFAULT_CORE_CONFIG,
       operatorFeeBps,
@@ -498,7 +541,12 @@ export class Sim {
       pricing: this.config.pricing,
       operatorFeeBps,
       verifiedSettles: new Set(),
-      chain: { deposited: (a) => vault.accounts.get(a)?.deposited ?? 0n, withdrawn: (a) => vault.accounts.get(a)?.withdrawn ?? 0n },
+      chain: {
+        deposited: (a) => vault.accounts.get(a)?.deposited ?? 0n,
+        withdrawn: (a) => vault.accounts.get(a)?.withdrawn ?? 0n,
+        paid: (address) => vault.paid.get(address) ?? 0n,
+      },
+      operatorPayout: this.operator.payout,
     };
     const line = (level: string) => (msg: string, data?: Record<string, unknown>) => this.onLog(level, msg, data);
     this.log = { info: line("info"), warn: line("warn"), error: line("error") };
@@ -545,6 +593,8 @@ export class Sim {
       this.label(a.payout, `${a.label}.payout`);
     }
     this.label(this.vault.address, "VAULT");
+    this.label(this.operator.id, "OPR");
+    this.label(this.operator.payout, "OPR.payout");
   }
 
   // ------------------------------------------------------------ run
@@ -738,6 +788,19 @@ export class Sim {
     // the scheduled redrive: soon once due, amid everything else
     if (room && this.t >= this.nextRedriveAt) options.push([() => this.redrive(), 3]);
     if (this.reader.visible < this.vault.txs.length && this.t >= this.indexerStalledUntil) options.push([() => this.indexerCatchUp(), 1]);
+    if (this.operatorShare > 0) {
+      // the operator's payout: ask (now and then twice at once), ask again what a crash lost,
+      // redeem (its best voucher; now and then one again), misuse the route now and then
+      const op = this.operator;
+      const w = this.operatorShare;
+      // (mostly once it has fees to be paid, as an operator watching its balance asks)
+      const earned = this.checker.operatorBooks().shards > 0n;
+      if (room) options.push([() => this.operatorVoucher(rng.chance(0.25) ? 2 : 1), (earned ? 1.2 : 0.2) * w]);
+      if (room && op.lost) options.push([() => this.operatorVoucher(1, true), 0.5 * w]);
+      if (op.best && op.redeemed !== op.best.signature) options.push([() => this.operatorRedeem(op.best!), 0.4 * w]);
+      if (op.vouchers.length) options.push([() => this.operatorRedeem(rng.pick(op.vouchers)), 0.05 * w]);
+      if (room) options.push([() => this.operatorMisuse(), 0.03 * w]);
+    }
     await rng.weighted(options)();
   }
 
@@ -828,6 +891,26 @@ export class Sim {
         return (this.release(r), true);
       }
     }
+    // the operator is paid everything it earned: a voucher for the fees still in the shards, redeemed
+    // (the watcher then books it, above); the final checks find the fees all paid out
+    if (this.operatorShare > 0) {
+      const op = this.operator;
+      if (this.checker.operatorBooks().shards > 0n) {
+        // each voucher sweeps every shard: fees still there after a few mean they never move
+        if (++this.operatorDrainAsks > 8) this.fail("the operator's fees are still in the shards after 8 vouchers in the drain");
+        return (this.operatorVoucher(1), true);
+      }
+      if (op.best && op.redeemed !== op.best.signature && (this.vault.paid.get(op.payout) ?? 0n) < BigInt(op.best.cumulative))
+        return (this.operatorRedeem(op.best), true);
+      // once paid out: its voucher sent again (nothing due: the payout wallet refuses it, the watcher
+      // books nothing), and a voucher asked for another address (409 payout_address_mismatch)
+      if (op.best && !this.operatorDrainReplayed) {
+        this.operatorDrainReplayed = true;
+        this.operatorRedeem(op.best);
+        this.operatorMisuse(true);
+        return true;
+      }
+    }
     return false;
   }
 
@@ -876,6 +959,7 @@ export class Sim {
       random: this.coreRandom,
       withdrawalSigner: this.signers.withdrawalSigner,
       voucherSigner: this.signers.voucherSigner,
+      operatorKeyId: this.operator.id,
     };
     let p: Promise<T>;
     try {
@@ -1615,6 +1699,86 @@ export class Sim {
     this.note(() => `${a.label} redeems its voucher (cumulative ${v.cumulative}): ${why ? `refused (${why})` : `paid ${paid}`}`);
   }
 
+  // ------------------------------------------------------------ the operator
+
+  /** The operator asks for its voucher (`n` asks at once; `again`: one whose answer it never heard). */
+  private operatorVoucher(n: number, again = false) {
+    const op = this.operator;
+    if (again) op.lost--;
+    if (n > 1) this.count("operator voucher asks sent twice at once");
+    const body = VoucherRequest.parse({ payoutAddress: op.payout });
+    const amid = this.phase === "active";
+    for (let i = 0; i < n; i++)
+      this.launch(
+        `OPR voucher${again ? " (asked again)" : n > 1 ? ` (${i + 1} of ${n} at once)` : ""}`,
+        (d) => issueOperatorVoucher(d, op.id, body.payoutAddress),
+        {
+          ok: (v) => this.operatorVoucherAnswered(v, amid),
+          err: (e) => e instanceof CocoonError && this.count(`operator vouchers refused ${e.code}`),
+          // it asks again (a client retries a lost answer once or twice, not forever)
+          lost: () => {
+            op.lost = Math.min(op.lost + 1, 2);
+            this.count("operator voucher answers lost");
+          },
+        },
+      );
+  }
+
+  /** What a voucher the operator was answered must be: for its address at this vault, signed, and never more than recorded or settled. */
+  private operatorVoucherAnswered(v: unknown, amid: boolean) {
+    const op = this.operator;
+    const voucher = Voucher.parse(v);
+    this.count("operator vouchers issued");
+    if (amid) this.count("operator vouchers issued to an ask amid faults");
+    const cumulative = BigInt(voucher.cumulative);
+    const books = this.checker.operatorBooks();
+    if (voucher.worker !== op.payout) this.fail(`the operator's voucher pays ${voucher.worker}, not its payout address`);
+    if (voucher.vault !== this.vault.address) this.fail(`the operator's voucher is for vault ${voucher.vault}`);
+    if (cumulative > books.issued)
+      this.fail(`the operator was answered a voucher for ${cumulative}, its payout record says ${books.issued} was vouchered`);
+    if (cumulative > books.settled)
+      this.fail(`the operator was answered a voucher for ${cumulative}, more than the fees settled (${books.settled})`);
+    if (!op.best || cumulative >= BigInt(op.best.cumulative)) op.best = voucher;
+    op.vouchers.push(voucher);
+    if (op.vouchers.length > 4) op.vouchers.shift();
+  }
+
+  /** The operator sends a voucher to the vault: the vault never pays it more than the fees settled. */
+  private operatorRedeem(v: Voucher) {
+    const op = this.operator;
+    const again = op.redeemed === v.signature ? " again" : v !== op.best ? " (an older one)" : "";
+    op.redeemed = v.signature;
+    const { tx, paid, why } = this.vault.redeem(v);
+    this.chainTx(tx);
+    this.count(paid ? "operator redemptions paid" : `operator redemptions refused by the vault (${why})`);
+    if (paid && this.phase === "active") this.count("operator redemptions paid amid faults");
+    this.note(() => `OPR redeems its voucher (cumulative ${v.cumulative})${again}: ${why ? `refused (${why})` : `paid ${paid}`}`);
+    const v2 = operatorPaidProblems(this.checker.operatorBooks(), this.vault.paid.get(op.payout) ?? 0n);
+    if (v2.length) this.fail(...v2);
+  }
+
+  /**
+   * The route misused: a worker asks for the operator's voucher (403 not_the_operator), or, once its
+   * address is bound, the operator asks for another (409 payout_address_mismatch). Neither moves money.
+   */
+  private operatorMisuse(otherAddress = false) {
+    const op = this.operator;
+    const bound = this.store.item("chain", { pk: `payout:${OPERATOR_PAYEE_ID}`, sk: "w" });
+    const worker = this.agents[0]!;
+    const [caller, address, want] =
+      bound && (otherAddress || this.rng.chance(0.5))
+        ? ([op.id, rawAddress(`operator-other:${op.id}`), "payout_address_mismatch"] as const)
+        : ([worker.id, worker.payout, "not_the_operator"] as const);
+    const what = caller === op.id ? "OPR asks its voucher for another address" : `${worker.label} asks for the operator's voucher`;
+    this.launch(what, (d) => issueOperatorVoucher(d, caller, address), {
+      ok: (v) => this.fail(`the operator's route answered ${JSON.stringify(v)}; it must refuse ${want}`),
+      err: (e) => {
+        if (e instanceof CocoonError && e.code !== want) this.fail(`the operator's route refused with ${e.code}; it must refuse ${want}`);
+        if (e instanceof CocoonError) this.count(`operator route misuse refused ${e.code}`);
+      },
+    });
+  }
+
   // ------------------------------------------------------------ queues, chain
 
   /** The scheduled redrive of the matching DLQ (a function of its own on AWS, a timer locally). */
@@ -1794,6 +1958,26 @@ export class Sim {
       if ((Number(w.expiry) + RELEASE_GRACE_SECONDS) * 1000 < this.t)
         v.push(`withdrawal seqno ${w.seqno} of ${w.account} (${w.amount}) expired unsent and is still reserved at quiescence`);
     }
+    // every payment the vault made to a payout address (the operator's and each worker's) was booked, no more
+    const booked = new Map<string, bigint>();
+    for (const m of this.store.items("ledger")) {
+      const meta = m.meta as Record<string, string> | undefined;
+      if (m.kind === "redemption" && meta?.worker) booked.set(meta.worker, (booked.get(meta.worker) ?? 0n) + BigInt(meta.paid ?? 0));
+    }
+    for (const address of new Set([...booked.keys(), ...this.vault.paid.keys()]))
+      if ((booked.get(address) ?? 0n) !== (this.vault.paid.get(address) ?? 0n))
+        v.push(`the vault paid ${address} ${this.vault.paid.get(address) ?? 0n}, the watcher booked ${booked.get(address) ?? 0n}`);
+    // the drain paid the operator every fee settled (its last voucher redeemed and booked)
+    if (this.operatorShare > 0) {
+      const b = operatorBooksOf(this.store);
+      const paid = this.vault.paid.get(this.operator.payout) ?? 0n;
+      if (b.shards !== 0n || b.vouchers !== 0n || paid !== b.settled)
+        v.push(
+          `the operator was not paid out at quiescence: ${b.shards} in the shards, ${b.vouchers} in opr:vouchers, the vault paid it ${paid} of ${b.settled} settled`,
+        );
+      if (b.settled > 0n) this.count("seeds whose operator was paid every fee");
+    }
+    // conservation, the operator's accounts (fee shards, opr:vouchers) among what the vault owes
     let internal = 0n;
     for (const acc of this.store.items("accounts")) if (!acc.pk.startsWith("ext:")) internal += big(acc.available) + big(acc.held);
     if (internal !== this.vault.owed())
