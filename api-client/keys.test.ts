@@ -118,6 +118,24 @@ describe.skipIf(process.platform === "win32")("key files (api-client/keys.ts)", 
     expect(r).toMatchObject({ code: "key_file_unreadable" });
   });
 
+  it("a directory others may write (/tmp's 1777) given as the key file is said to be a directory, not a key file too open", () => {
+    // Prepare
+    const dir = join(tmp(), "shared");
+    mkdirSync(dir);
+    chmodSync(dir, 0o1777);
+    // Act
+    const made = outcomeOf(() => loadOrCreateKey(dir, {}));
+    const loaded = outcomeOf(() => loadKey(dir, {}));
+    // Assess
+    for (const r of [made, loaded]) {
+      expect(r).toBeInstanceOf(SettingsError);
+      expect(r).toMatchObject({ code: "key_file_unreadable" });
+      expect((r as Error).message).toBe(
+        `${dir} is a directory, not a key file: point --key at the key file itself (a file name in it, such as ${join(dir, "my.key")})`,
+      );
+    }
+  });
+
   it("loadKey makes nothing: no_key, and no file afterwards", () => {
     // Prepare
     const file = join(tmp(), "worker.key");

@@ -1,5 +1,5 @@
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { b64u } from "../core/crypto/encoding";
 import { signingKeyFromSeed, type SigningKeyPair } from "../core/crypto/keys";
@@ -27,8 +27,16 @@ const errnoOf = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error
 export function loadKey(path: string, env: NodeJS.ProcessEnv = process.env): SigningKeyPair {
   let mode: number;
   try {
-    mode = statSync(path).mode;
+    const st = statSync(path);
+    // said before the mode: a shared directory's (/tmp, 1777) would read as a key file others may read
+    if (st.isDirectory())
+      throw new SettingsError(
+        `${path} is a directory, not a key file: point --key at the key file itself (a file name in it, such as ${join(path, "my.key")})`,
+        "key_file_unreadable",
+      );
+    mode = st.mode;
   } catch (e) {
+    if (e instanceof SettingsError) throw e;
     if (errnoOf(e) === "ENOENT") throw new SettingsError(`there is no key file at ${path}`, "no_key");
     throw unreadable(path, e);
   }

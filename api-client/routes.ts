@@ -46,7 +46,15 @@ import {
   RelaySession,
   RelaySessionRequest,
 } from "../events/relay";
-import { DevDepositView, DevRedeemRequest, DevRedeemView, DevWalletView, Voucher, VoucherRequest } from "../events/money";
+import {
+  DevDepositView,
+  DevRedeemRequest,
+  DevRedeemView,
+  DevWalletView,
+  OperatorStatusView,
+  Voucher,
+  VoucherRequest,
+} from "../events/money";
 import {
   ChainAnchorView,
   DevPolicyOpView,
@@ -110,6 +118,8 @@ export const API = {
   issueVoucher: route({ method: "POST", path: "/v1/agents/voucher", body: VoucherRequest, response: Voucher }),
   /** the operator's fees (the operator's key only) */
   issueOperatorVoucher: route({ method: "POST", path: "/v1/operator/voucher", body: VoucherRequest, response: Voucher }),
+  /** the operator's fees, payout address and fee in force (the operator's key only) */
+  operatorStatus: route({ method: "GET", path: "/v1/operator/status", response: OperatorStatusView }),
   agentRelaySession: route({ method: "POST", path: "/v1/agent/jobs/{id}/relay", body: AgentRelaySessionRequest, response: RelaySession }),
   /** the HTTP relay (the local default): append sealed chunks to a job's stream */
   publishChunks: route({

@@ -37,12 +37,32 @@ export function cliSettings(o: {
 }): CliSettings {
   const home = resolve(process.env.COCOON_HOME ?? ".cocoon");
   const local = readLocalNetworkFile(join(home, "local.json"));
-  return {
-    home,
-    local,
-    apiUrl: o.api ?? process.env.COCOON_API_URL ?? local?.apiUrl ?? DEFAULT_API_URL,
-    keyFile: o.key ?? o.keyEnv ?? join(home, o.defaultKeyName),
-  };
+  const apiUrl =
+    o.api !== undefined
+      ? httpUrl(o.api, "--api")
+      : process.env.COCOON_API_URL !== undefined
+        ? httpUrl(process.env.COCOON_API_URL, "COCOON_API_URL")
+        : (local?.apiUrl ?? DEFAULT_API_URL);
+  return { home, local, apiUrl, keyFile: o.key ?? o.keyEnv ?? join(home, o.defaultKeyName) };
+}
+
+/**
+ * The API URL as typed, refused by name unless it is an http(s) URL: anything else failed later
+ * as a TypeError's stack trace (new URL, when the request was signed for its host) or as a fetch error.
+ */
+function httpUrl(url: string, from: string): string {
+  let u: URL | undefined;
+  try {
+    u = new URL(url);
+  } catch {
+    u = undefined;
+  }
+  if (u?.protocol !== "http:" && u?.protocol !== "https:")
+    throw new SettingsError(
+      `${from} "${url}" is not an http(s) URL: give the coordinator's API, e.g. ${DEFAULT_API_URL} (the local network) or a deployment's ApiUrl`,
+      "invalid_api_url",
+    );
+  return url;
 }
 
 /** `.cocoon/local.json`, parsed with its schema (another process wrote it); absent → undefined. */

@@ -157,6 +157,15 @@ export async function issueOperatorVoucher(
   payoutAddress: string,
   o: { ttlSeconds?: number } = {},
 ): Promise<VoucherView> {
+  requireOperator(deps, caller);
+  return issuePayeeVoucher(deps, OPERATOR_PAYEE, payoutAddress, o);
+}
+
+/**
+ * The gate of every operator route, before anything is read: none configured, 503
+ * payouts_unavailable; any key but the configured one, 403 not_the_operator.
+ */
+export function requireOperator(deps: PayoutDeps, caller: string): void {
   if (!deps.operatorKeyId) {
     throw new CocoonError(
       503,
@@ -167,7 +176,6 @@ export async function issueOperatorVoucher(
   if (caller !== deps.operatorKeyId) {
     throw new ForbiddenError("not_the_operator", "only the operator's key (COCOON_OPERATOR_KEY) may be paid the operator's fees");
   }
-  return issuePayeeVoucher(deps, OPERATOR_PAYEE, payoutAddress, o);
 }
 
 async function issuePayeeVoucher(
@@ -272,20 +280,35 @@ async function issuePayeeVoucher(
 
 /** Earned and redeemed nanoTON of a worker, from the ledger (see the header). */
 export async function payoutTotals(store: Store, workerId: string) {
-  const [wrk, vch, rec] = await Promise.all([
-    getBalance(store, workerAccount(workerId)),
-    getBalance(store, voucherAccount(workerId)),
-    getPayoutRecord(store, workerId),
+  const { accounts: _accounts, ...t } = await payeeTotals(store, workerPayee(workerId));
+  return t;
+}
+
+/**
+ * The operator's as payoutTotals has a worker's, and what each fee shard holds (`accounts`,
+ * in shard order: OPERATOR_FEE_ACCOUNTS).
+ */
+export const operatorPayoutTotals = (store: Store) => payeeTotals(store, OPERATOR_PAYEE);
+
+/** A payee's earned and redeemed nanoTON, from the ledger: earned = not yet vouchered + issued; redeemed = issued − still in `vouchers`. */
+async function payeeTotals(store: Store, payee: Payee) {
+  const [accounts, vch, rec] = await Promise.all([
+    Promise.all(payee.earnings.map((a) => getBalance(store, a))),
+    getBalance(store, payee.vouchers),
+    getPayoutRecord(store, payee.id),
   ]);
+  const available = accounts.reduce((s, b) => s + b.available, 0n);
   const issued = rec?.cumulative ?? 0n;
   return {
     /** not yet vouchered */
-    available: wrk.available,
+    available,
     /** vouchered, not yet redeemed on chain */
     unredeemed: vch.available,
     issued,
-    earned: wrk.available + issued,
+    earned: available + issued,
     redeemed: issued - vch.available,
     payoutAddress: rec?.address,
+    /** each earnings account's balance, in `payee.earnings` order */
+    accounts,
   };
 }

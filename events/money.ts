@@ -25,6 +25,35 @@ export const Voucher = z.object({
 });
 export type Voucher = z.infer<typeof Voucher>;
 
+/**
+ * GET /v1/operator/status: the operator's fees as GET /v1/agents/me shows a worker's earnings
+ * (`earned`, `redeemed`), with where they are: the fee shards (`opr:fees:<k>`, not yet
+ * vouchered), the vouchers issued, the bound payout address, and the fee a job submitted now pays.
+ */
+export const OperatorStatusView = z.object({
+  /** every operator fee ever settled: not yet vouchered + vouchered */
+  earned: NanoTonString,
+  /** paid out by the vault to `payoutAddress`, as the chain watcher recorded it */
+  redeemed: NanoTonString,
+  /** settled and not yet vouchered: the sum of `shards` */
+  available: NanoTonString,
+  /** each fee shard's available, index k = `opr:fees:<k>` (a worker's settlements credit shard FNV-1a(workerId) mod 16) */
+  shards: z.array(NanoTonString).length(16),
+  /** the cumulative amount of the latest voucher: every fee moved to vouchers so far */
+  vouchered: NanoTonString,
+  /** the wallet the vouchers pay, bound by the first one; absent until then */
+  payoutAddress: TonAddress.optional(),
+  /** the operator fee a job submitted now is settled with (a job keeps the fee of its submit) */
+  fee: z.object({
+    /** share of each job's cost, in bps; null: the policy registry could not be read freshly (no job is accepted until it can) */
+    bps: z.number().int().min(0).max(10_000).nullable(),
+    /** the policy registry's fees (`registryVersion`: its policy's version), or the coordinator's own config where it has no registry */
+    source: z.enum(["registry", "config"]),
+    registryVersion: z.number().int().nonnegative().optional(),
+  }),
+});
+export type OperatorStatusView = z.infer<typeof OperatorStatusView>;
+
 // DEV ONLY (local default's sandbox chain)
 export const DevWalletView = z.object({ address: TonAddress, balance: NanoTonString, vault: TonAddress });
 /** amount: what was paid into the vault; credited: what the vault credits the account (amount less its deposit fee) */

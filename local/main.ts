@@ -28,6 +28,7 @@ import { CocoonClient } from "../client/sdk";
 import { formatAnswer } from "../client/format";
 import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
 import type { LocalNetworkFile } from "../events/local";
+import { OperatorEnv } from "../functions/operator-env";
 
 const home = resolve(process.env.COCOON_HOME ?? ".cocoon");
 const argModelFile = (() => {
@@ -50,6 +51,18 @@ function intEnv(name: string, max = Number.MAX_SAFE_INTEGER): number | undefined
   return Number(v);
 }
 const port = intEnv("PORT", 65_535) ?? 8787;
+/**
+ * COCOON_OPERATOR_KEY by the rule the deploy and the Lambdas apply (functions/operator-env.ts), so
+ * a key npm start takes is one AWS takes too; malformed: one line naming it (exit 1), before anything starts.
+ */
+const operatorKey = (() => {
+  const r = OperatorEnv.safeParse(process.env);
+  if (r.success) return r.data.COCOON_OPERATOR_KEY;
+  console.error(
+    `error: COCOON_OPERATOR_KEY ${r.error.issues[0]!.message}: print it with \`npx cocoon operator key\` (COCOON_OPERATOR_KEY=<hex>), or unset it`,
+  );
+  process.exit(1);
+})();
 const leaseBaseSeconds = intEnv("COCOON_LEASE_BASE_SECONDS");
 const leaseMsPerToken = intEnv("COCOON_LEASE_MS_PER_TOKEN");
 // the network's keys live here: a new home is the user's alone (an existing one keeps its mode; the key files are 0600 either way)
@@ -65,7 +78,7 @@ const net = await startNetwork({
   config,
   logSink: (l) => process.env.COCOON_LOG === "1" && console.log(l),
   // the operator's public key (hex), as on AWS: POST /v1/operator/voucher pays it the fees
-  ...(process.env.COCOON_OPERATOR_KEY ? { operatorKey: process.env.COCOON_OPERATOR_KEY } : {}),
+  ...(operatorKey ? { operatorKey } : {}),
 }).catch((e: NodeJS.ErrnoException) => {
   // Most often a second `npm start`: said with the fix, not as a stack trace.
   if (e.code !== "EADDRINUSE") throw e;

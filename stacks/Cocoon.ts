@@ -11,7 +11,7 @@ import { isProductionStage } from "../core/stages";
 import { loadPolicy } from "../core/attestation/policy";
 import { ConfigError, loadAwsConfig } from "../functions/config";
 import { AnchorEnv } from "../functions/schedule/anchor";
-import { operatorFromEnv } from "../functions/http/issue-operator-voucher";
+import { operatorFromEnv } from "../functions/operator-env";
 import { paramVariable, SECRET_FIELDS, SECRET_VARIABLES, type SecretVariable } from "../functions/env-fields";
 import { ssmParameterName } from "../functions/secrets";
 
@@ -422,6 +422,9 @@ export function Cocoon({ stack, app }: StackContext) {
   const SESSION_HANDSHAKE = "POST /v1/sessions";
   const TAB_ROUTES = ["POST /v1/tabs", "GET /v1/tabs/{id}"];
   const CANCEL_ROUTE = "POST /v1/jobs/{id}/cancel";
+  const OPERATOR_VOUCHER = "POST /v1/operator/voucher";
+  const OPERATOR_STATUS = "GET /v1/operator/status";
+  const OPERATOR_ROUTES = [OPERATOR_VOUCHER, OPERATOR_STATUS];
   const route = (handler: string, permissions: PolicyStatement[], extra: Partial<FunctionProps> = {}) => ({
     function: {
       handler: `functions/${handler}.handler`,
@@ -465,8 +468,12 @@ export function Cocoon({ stack, app }: StackContext) {
       environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED"]),
     }),
     // The operator's fees, vouchered the same way; COCOON_OPERATOR_KEY (a public key) names the one key that may ask.
-    "POST /v1/operator/voucher": route("http/issue-operator-voucher", [can.writeTable], {
+    [OPERATOR_VOUCHER]: route("http/issue-operator-voucher", [can.writeTable], {
       environment: passThrough(["COCOON_VAULT_ADDRESS", "COCOON_COORDINATOR_SEED", "COCOON_OPERATOR_KEY"]),
+    }),
+    // Reads only (no nonce claimed): the operator's balances, and the registry's snapshot for the fee in force.
+    [OPERATOR_STATUS]: route("http/operator-status", [can.readTable], {
+      environment: passThrough(["COCOON_OPERATOR_KEY", ...REGISTRY_ENV]),
     }),
     // Signs requester withdrawals with the same key; the status route releases expired ones lazily.
     // toncenter too: withdrawals read the vault's seqno getter (issue 9 #3).
@@ -512,9 +519,8 @@ export function Cocoon({ stack, app }: StackContext) {
     // environment, which names every URL, stays inside Lambda's 4 KB with room for the deployer's);
     // and the tab routes: an open serves up to 32 jobs, a read is rare; and a cancel, at most once a
     // job (its URL would take the directory's environment past the 3 KB it keeps to); and the operator's
-    // voucher, asked once a payout by one key.
-    if ([ROUTE_DIRECTORY, "GET /openapi.json", SESSION_HANDSHAKE, ...TAB_ROUTES, CANCEL_ROUTE, "POST /v1/operator/voucher"].includes(key))
-      continue;
+    // voucher and status, asked now and then by one key.
+    if ([ROUTE_DIRECTORY, "GET /openapi.json", SESSION_HANDSHAKE, ...TAB_ROUTES, CANCEL_ROUTE, ...OPERATOR_ROUTES].includes(key)) continue;
     routeUrls[key] = api.getFunction(key)!.addFunctionUrl({ authType: FunctionUrlAuthType.NONE }).url;
   }
   api.getFunction(ROUTE_DIRECTORY)!.addEnvironment("COCOON_ROUTE_URLS", stack.toJsonString(routeUrls));

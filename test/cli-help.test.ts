@@ -35,6 +35,7 @@ const CLIS: Array<[string, Main, Record<string, string[]>]> = [
       serve: ["--port", "--model-alias", "--allow-dev", "--api", "--key"],
       "attest verify": ["--collateral", "--at", "--json"],
       "operator key": ["--key", "--json"],
+      "operator status": ["--api", "--key", "--json"],
       "operator voucher": ["--payout-address", "--api", "--key", "--json"],
       "operator redeem": ["--payout-address", "--api", "--key", "--json"],
     },

@@ -58,3 +58,27 @@ describe("npm start on a port in use", () => {
     expect(r.stderr.trim()).toBe(`error: PORT must be a whole number from 0 to 65535, got "${bad}"`);
   });
 });
+
+describe("npm start with a malformed COCOON_OPERATOR_KEY", () => {
+  it.each([
+    ["not hex", "zzz"],
+    ["upper-case hex (the deploy refuses it)", "AB".repeat(32)],
+    ["the account id (base64url), not the hex public key", "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k"],
+  ])("%s: refused in one line naming the variable and how to print it (exit 1), before anything starts", (_, bad) => {
+    // Prepare
+    const home = mkdtempSync(join(tmpdir(), "cocoon-bad-operator-"));
+    // Act
+    const r = spawnSync(process.execPath, ["--import", "tsx", "local/main.ts"], {
+      cwd: repoRoot,
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { ...process.env, PORT: "0", COCOON_HOME: home, COCOON_COORDINATOR_ONLY: "1", COCOON_OPERATOR_KEY: bad },
+    });
+    // Assess
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      "error: COCOON_OPERATOR_KEY must be 64 lower-case hex chars (the operator's 32-byte Ed25519 public key): print it with `npx cocoon operator key` (COCOON_OPERATOR_KEY=<hex>), or unset it",
+    );
+    expect(r.stdout).toBe("");
+  });
+});

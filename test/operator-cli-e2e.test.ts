@@ -1,9 +1,9 @@
 /**
- * `cocoon operator key|voucher|redeem` end to end in the local default, with the registry's
+ * `cocoon operator key|status|voucher|redeem` end to end in the local default, with the registry's
  * first policy taking 5 %: the operator's key file made and printed for COCOON_OPERATOR_KEY,
- * the network started with it, a job settled (its fee in the operator's shards), then the
- * operator's voucher printed, redeemed at the sandbox vault (which pays exactly the fee, once),
- * and any other key refused with what to do about it.
+ * the network started with it, a job settled (its fee in the operator's shards, as status
+ * shows), then the operator's voucher printed, redeemed at the sandbox vault (which pays exactly
+ * the fee, once, and status shows it redeemed), and any other key refused with what to do about it.
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -75,6 +75,23 @@ describe("cocoon operator (local default, registry fee 5 %)", () => {
     expect(againJson.json).toEqual({ keyFile: opKeyFile, made: false, publicKey: hex });
   });
 
+  it("operator status shows the settled fee as earned and not yet vouchered, and the registry's fee in force", async () => {
+    // Act
+    const text = await cocoon(["operator", "status", "--key", opKeyFile, "--api", net.url]);
+    const json = await cocoon(["operator", "status", "--key", opKeyFile, "--api", net.url, "--json"]);
+
+    // Assess
+    expect(text.code, text.err).toBe(0);
+    expect(text.out).toMatch(/^operator fees: earned [\d.]+ TON · redeemed 0 TON · unredeemed [\d.]+ TON\n/);
+    expect(text.out).toContain("no payout address yet: the first voucher binds it");
+    expect(text.out).toContain(`operator fee 5 % (${FEE_BPS} bps) of each job's cost, from the policy registry (policy version 1)`);
+    expect(json.code, json.err).toBe(0);
+    expect(json.json).toMatchObject({ earned: fee.toString(), available: fee.toString(), vouchered: "0", redeemed: "0" });
+    expect(json.json.fee).toEqual({ bps: FEE_BPS, source: "registry", registryVersion: 1 });
+    expect(json.json.shards.reduce((s: bigint, v: string) => s + BigInt(v), 0n)).toBe(fee);
+    expect(json.json.payoutAddress).toBeUndefined();
+  });
+
   it("operator voucher prints the cumulative fees, the address, the expiry and the Redeem to send; nothing is paid", async () => {
     // Prepare: the operator's sandbox wallet is the default payout address
     expect(fee).toBeGreaterThan(0n);
@@ -119,6 +136,22 @@ describe("cocoon operator (local default, registry fee 5 %)", () => {
     expect(await net.chain!.paid(Address.parse(address))).toBe(fee);
   }, 60_000);
 
+  it("operator status after the redemption: everything vouchered and redeemed, to the bound sandbox wallet", async () => {
+    // Prepare
+    const { address } = await new ApiClient(net.url, loadKey(opKeyFile)).request(API.devWallet);
+    // Act
+    const json = await cocoon(["operator", "status", "--key", opKeyFile, "--api", net.url, "--json"]);
+    // Assess
+    expect(json.code, json.err).toBe(0);
+    expect(json.json).toMatchObject({
+      earned: fee.toString(),
+      redeemed: fee.toString(),
+      available: "0",
+      vouchered: fee.toString(),
+      payoutAddress: Address.parse(address).toRawString(),
+    });
+  });
+
   it("another key is refused (exit 2, not_the_operator) with its public key and what to change; a missing key file says how to make one", async () => {
     // Prepare: the worker's key, a key of no one's, and no key at all
     const workerKey = join(home, "a.key");
@@ -129,6 +162,7 @@ describe("cocoon operator (local default, registry fee 5 %)", () => {
     const text = await cocoon(["operator", "voucher", "--key", workerKey, "--api", net.url]);
     const json = await cocoon(["operator", "redeem", "--key", workerKey, "--api", net.url, "--json"]);
     const none = await cocoon(["operator", "redeem", "--key", missing, "--api", net.url]);
+    const status = await cocoon(["operator", "status", "--key", workerKey, "--api", net.url, "--json"]);
 
     // Assess
     expect(text.code).toBe(2);
@@ -138,6 +172,9 @@ describe("cocoon operator (local default, registry fee 5 %)", () => {
     );
     expect(json.code).toBe(2);
     expect(JSON.parse(json.err)).toMatchObject({ error: { code: "not_the_operator", status: 403, details: { publicKey: workerHex } } });
+    expect(status.code).toBe(2);
+    expect(status.out).toBe("");
+    expect(JSON.parse(status.err)).toMatchObject({ error: { code: "not_the_operator", status: 403, details: { publicKey: workerHex } } });
     expect(none.code).toBe(2);
     expect(none.err).toContain(`error [no_key]: there is no operator key at ${missing}: make one with \`cocoon operator key`);
   });

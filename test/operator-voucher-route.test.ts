@@ -10,7 +10,7 @@ import { applyMovement, getBalance, operatorFeeAccount, operatorFeesEarned } fro
 import { OPERATOR_VOUCHER_ACCOUNT } from "../core/payouts";
 import type { ReplayGuard, TableName } from "../core/ports";
 import { ConfigError } from "../functions/config";
-import { operatorFromEnv } from "../functions/http/issue-operator-voucher";
+import { operatorFromEnv } from "../functions/operator-env";
 import { makeRouteWorld, type RouteWorld } from "./route-world";
 
 const PAYOUT = "0:" + "a".repeat(64);

@@ -240,6 +240,16 @@ describe("review, session 27: the deploying shell's values are checked before an
     COCOON_ANCHOR_INTERVAL_SECONDS: "300",
   };
 
+  it("the checks read the environment through its readers, never a route's handler module (functions/http/): the stack would load that handler's code", () => {
+    // Prepare
+    const source = readFileSync("stacks/Cocoon.ts", "utf8");
+    // Act
+    const imported = [...source.matchAll(/^import[^;]*?from "([^"]+)";/gms)].map((m) => m[1]);
+    // Assess
+    expect(imported).toContain("../functions/operator-env");
+    expect(imported.filter((m) => m!.startsWith("../functions/http/"))).toEqual([]);
+  });
+
   it("nothing set, or every value well formed: accepted", () => {
     expect(() => checkDeployerEnv("prod", {})).not.toThrow();
     expect(() => checkDeployerEnv("prod", valid)).not.toThrow();

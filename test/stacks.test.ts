@@ -54,6 +54,7 @@ const NO_FUNCTION_URL = [
   "GET /v1/tabs/{id}",
   "POST /v1/jobs/{id}/cancel",
   "POST /v1/operator/voucher",
+  "GET /v1/operator/status",
 ];
 
 const ROUTES: Record<string, string> = {
@@ -74,6 +75,7 @@ const ROUTES: Record<string, string> = {
   "GET /v1/agents/me": "functions/http/worker-status.handler",
   "POST /v1/agents/voucher": "functions/http/issue-voucher.handler",
   "POST /v1/operator/voucher": "functions/http/issue-operator-voucher.handler",
+  "GET /v1/operator/status": "functions/http/operator-status.handler",
   "POST /v1/account/withdraw": "functions/http/withdraw.handler",
   "GET /v1/account/withdrawals/{seqno}": "functions/http/withdrawal-status.handler",
   "POST /v1/attestations": "functions/http/attestation-challenge.handler",
@@ -136,6 +138,8 @@ const ACTIONS: Record<string, string[]> = {
   "functions/http/worker-status.handler": TABLE_RW,
   "functions/http/issue-voucher.handler": TABLE_RW,
   "functions/http/issue-operator-voucher.handler": TABLE_RW,
+  // reads only (replay "idempotent": no nonce claimed)
+  "functions/http/operator-status.handler": ["dynamodb:GetItem", "dynamodb:Query"],
   "functions/http/withdraw.handler": TABLE_RW,
   "functions/http/withdrawal-status.handler": TABLE_RW,
   "functions/http/attestation-challenge.handler": [...TABLE_RW, "sqs:SendMessage"],

@@ -1,5 +1,5 @@
 /**
- * `cocoon operator key|voucher|redeem`: the network operator's fees (the registry policy's
+ * `cocoon operator key|status|voucher|redeem`: the network operator's fees (the registry policy's
  * operator fee, kept at each settlement) paid to its TON wallet by a coordinator-signed voucher
  * at the vault, as a worker's earnings are. The same code as `cocoon-agent redeem`
  * (api-client/money.ts: the payout address default, the sandbox send; api-client/vault-messages.ts:
@@ -17,7 +17,8 @@ import type { Io } from "../../api-client/program";
 import { cliSettings, SettingsError } from "../../api-client/settings";
 import { redeemInstructions, redeemMessage, type VaultMessage } from "../../api-client/vault-messages";
 import type { SigningKeyPair } from "../../core/crypto/keys";
-import type { Voucher } from "../../events/money";
+import { API } from "../../api-client/routes";
+import type { OperatorStatusView, Voucher } from "../../events/money";
 import { runWithCode } from "./receipts";
 
 interface OperatorOptions {
@@ -71,6 +72,30 @@ function notTheOperator(e: unknown, hex: string): unknown {
   );
 }
 
+/**
+ * 409 nothing_earned while the fee in force is 0 %: "ask again once jobs have settled" would
+ * never come true (npm start's registry starts at 0), so it says where the fee is set. The fee
+ * is read from the operator's status; unreadable, the refusal stays as it came.
+ */
+async function nothingEarnedAtZero(api: ApiClient, e: unknown): Promise<unknown> {
+  if (!(e instanceof ApiError && e.code === "nothing_earned")) return e;
+  const fee = await api.request(API.operatorStatus).then(
+    (s) => s.fee,
+    () => undefined,
+  );
+  if (fee?.bps !== 0) return e;
+  const where =
+    fee.source === "registry"
+      ? "the policy registry's; its owners set one: cocoon policy propose --operator-fee-bps N, approved and executed by the owners (cocoon policy show prints it)"
+      : "the coordinator has no policy registry, and its own fee is 0: deploy with COCOON_REGISTRY_ADDRESS, a registry whose policy sets the fee";
+  return new ApiError(
+    e.status,
+    e.code,
+    `the operator has earned no fees: the operator fee in force is 0 %, so no job pays one (${where}). Jobs submitted after a fee is in force pay it`,
+    { operatorFeeBps: 0, feeSource: fee.source },
+  );
+}
+
 /** The voucher's first line: what it is for, to whom, until when. */
 const voucherLine = (v: Voucher) =>
   `operator voucher for ${formatTon(v.cumulative)} (cumulative: every fee so far) to ${v.worker}, valid until ${new Date(v.expiry * 1000).toISOString()}`;
@@ -78,25 +103,27 @@ const voucherLine = (v: Voucher) =>
 export function defineOperatorCommands(parent: Command, d: OperatorCommandDeps): Command {
   const operator = parent
     .command("operator")
-    .description("the network operator's fees: its key for COCOON_OPERATOR_KEY, and its payout voucher at the vault");
+    .description("the network operator's fees: its key for COCOON_OPERATOR_KEY, its status, and its payout voucher at the vault");
   const print = (o: OperatorOptions, v: unknown, text: string) => d.io.out.write((o.json ? JSON.stringify(v, null, 2) : text) + "\n");
   /** A command that asks the coordinator as the operator: the key must exist; a refusal of it says so. */
   const asOperator = <T>(o: OperatorOptions, fn: (api: ApiClient) => Promise<T>): Promise<T> => {
     const s = keyFileOf(o);
     const key = operatorKey(s.keyFile);
-    return fn(new ApiClient(s.apiUrl, key)).catch((e: unknown) => {
-      throw notTheOperator(e, operatorKeyHex(key));
+    const api = new ApiClient(s.apiUrl, key);
+    return fn(api).catch(async (e: unknown) => {
+      throw notTheOperator(await nothingEarnedAtZero(api, e), operatorKeyHex(key));
     });
   };
-  const withOptions = (cmd: Command) =>
+  const withConnection = (cmd: Command) =>
     cmd
       .option("--api <url>", "the coordinator's API (default: COCOON_API_URL, the local network, http://127.0.0.1:8787)")
       .option("--key <file>", KEY_HELP)
-      .option(
-        "--payout-address <address>",
-        "the TON wallet to be paid (bound by the first voucher; default: your sandbox wallet on the local network)",
-      )
       .option("--json", "print JSON");
+  const withOptions = (cmd: Command) =>
+    withConnection(cmd).option(
+      "--payout-address <address>",
+      "the TON wallet to be paid (bound by the first voucher; default: the bound one, else your sandbox wallet on the local network)",
+    );
 
   operator
     .command("key")
@@ -120,6 +147,20 @@ export function defineOperatorCommands(parent: Command, d: OperatorCommandDeps):
       }),
     );
 
+  withConnection(
+    operator
+      .command("status")
+      .description(
+        "the operator's fees as the coordinator books them: earned, redeemed, not yet vouchered (per fee shard in --json), vouchered; the payout address and the fee in force",
+      ),
+  ).action(
+    runWithCode(d, async (o: OperatorOptions) => {
+      const s = await asOperator(o, (api) => api.request(API.operatorStatus));
+      print(o, s, statusText(s));
+      return 0;
+    }),
+  );
+
   withOptions(
     operator
       .command("voucher")
@@ -128,7 +169,7 @@ export function defineOperatorCommands(parent: Command, d: OperatorCommandDeps):
       ),
   ).action(
     runWithCode(d, async (o: OperatorOptions) => {
-      const { voucher } = await asOperator(o, (api) => redeemOperatorFees(api, { ...payout(o), send: false }));
+      const { voucher } = await asOperator(o, async (api) => redeemOperatorFees(api, { ...(await payout(o, api)), send: false }));
       const message = redeemMessage(voucher);
       print(o, { voucher, message }, `${voucherLine(voucher)}\n${redeemInstructions(voucher, message)}`);
       return 0;
@@ -143,7 +184,7 @@ export function defineOperatorCommands(parent: Command, d: OperatorCommandDeps):
       ),
   ).action(
     runWithCode(d, async (o: OperatorOptions) => {
-      const r = await asOperator(o, (api) => redeemOperatorFees(api, payout(o)));
+      const r = await asOperator(o, async (api) => redeemOperatorFees(api, await payout(o, api)));
       const message = r.sendYourself ? redeemMessage(r.voucher) : undefined;
       print(o, message ? { ...r, message } : r, redeemText(r, message));
       return 0;
@@ -152,11 +193,41 @@ export function defineOperatorCommands(parent: Command, d: OperatorCommandDeps):
   return operator;
 }
 
-const payout = (o: OperatorOptions) => (o.payoutAddress ? { payoutAddress: o.payoutAddress } : {});
+/**
+ * Where the voucher pays: --payout-address, else the address the first voucher bound (the
+ * operator's status), else redeemOperatorFees' default (the sandbox wallet locally; elsewhere it
+ * asks for --payout-address). Bound, it is the only address the coordinator vouchers to, so the
+ * operator need not type it again, and the local default cannot ask for another one.
+ */
+async function payout(o: OperatorOptions, api: ApiClient): Promise<{ payoutAddress?: string }> {
+  if (o.payoutAddress) return { payoutAddress: o.payoutAddress };
+  const bound = await api.request(API.operatorStatus).then(
+    (s) => s.payoutAddress,
+    () => undefined, // a coordinator without the route, or a refusal the voucher route repeats with its reason
+  );
+  return bound ? { payoutAddress: bound } : {};
+}
 
 function redeemText(r: OperatorRedeemOutcome, message: VaultMessage | undefined): string {
   if (message) return `${voucherLine(r.voucher)}: NOT paid yet. ${redeemInstructions(r.voucher, message)}`;
   if (r.txHash)
     return `redeemed on the local TON sandbox (not mainnet): the vault paid ${formatTon(r.paid)} to ${r.voucher.worker} (the operator's fees: ${formatTon(r.voucher.cumulative)} in all so far)\n  tx ${r.txHash}`;
   return `nothing new to redeem: the vault already paid the voucher for ${formatTon(r.voucher.cumulative)} to ${r.voucher.worker}; fees settled from now on go into the next one`;
+}
+
+/** `cocoon operator status` in words: the worker's status line (earned · redeemed · unredeemed), then where the rest is. */
+export function statusText(s: OperatorStatusView): string {
+  const withFees = s.shards.filter((v) => BigInt(v) > 0n).length;
+  const fee =
+    s.fee.bps === null
+      ? "operator fee unknown: the policy registry could not be read freshly (no job is accepted until it can)"
+      : `operator fee ${s.fee.bps / 100} % (${s.fee.bps} bps) of each job's cost, ${s.fee.source === "registry" ? `from the policy registry${s.fee.registryVersion !== undefined ? ` (policy version ${s.fee.registryVersion})` : ""}` : "from the coordinator's config (no policy registry)"}`;
+  return [
+    `operator fees: earned ${formatTon(s.earned)} · redeemed ${formatTon(s.redeemed)} · unredeemed ${formatTon(BigInt(s.earned) - BigInt(s.redeemed))}`,
+    `  not yet vouchered ${formatTon(s.available)} (in ${withFees} of ${s.shards.length} fee shards) · vouchered ${formatTon(s.vouchered)} in all`,
+    s.payoutAddress
+      ? `  paid to ${s.payoutAddress} (bound by the first voucher)`
+      : "  no payout address yet: the first voucher binds it (cocoon operator redeem, or voucher --payout-address <your TON wallet>)",
+    `  ${fee}`,
+  ].join("\n");
 }

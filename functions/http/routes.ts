@@ -19,6 +19,7 @@ import { route as agentSession } from "./agent-session";
 import { route as openSession } from "./open-session";
 import { route as issueVoucher } from "./issue-voucher";
 import { route as issueOperatorVoucher } from "./issue-operator-voucher";
+import { route as operatorStatus } from "./operator-status";
 import { route as attestationChallenge } from "./attestation-challenge";
 import { route as attestationAnswer } from "./attestation-answer";
 import { route as attestationGet } from "./attestation-get";
@@ -54,6 +55,7 @@ export const routes: Route[] = [
   openSession,
   issueVoucher,
   issueOperatorVoucher,
+  operatorStatus,
   attestationChallenge,
   attestationAnswer,
   attestationGet,
