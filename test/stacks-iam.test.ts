@@ -291,6 +291,7 @@ describe("secrets from SSM: grants, and no value in the template", () => {
 describe("review: relay roles a function can assume", () => {
   it("a worker-facing vending function (worker relay route, submit, matching) can assume no role that reads, or deletes, channel queues", () => {
     for (const fn of [functionOfRoute("POST /v1/agent/jobs/{id}/relay"), functionOfRoute("POST /v1/jobs"), matchingConsumer()]) {
+      expect(assumable(fn).length, `${fn.id} vends credentials: it assumes a role`).toBeGreaterThan(0); // else the loop checks nothing
       for (const role of assumable(fn)) {
         const actions = actionsOfRole(role);
         for (const a of ["sqs:ReceiveMessage", "sqs:DeleteQueue", "sqs:GetQueueAttributes"])
@@ -301,6 +302,7 @@ describe("review: relay roles a function can assume", () => {
 
   it("the requester-session function can assume no role that sends to channel queues (a requester must not speak as a worker)", () => {
     const fn = functionOfRoute("POST /v1/jobs/{id}/relay");
+    expect(assumable(fn).length, "the requester-session function assumes a role").toBeGreaterThan(0); // else the loop checks nothing
     for (const role of assumable(fn)) expect(actionsOfRole(role), role).not.toContain("sqs:SendMessage");
   });
 });
