@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -138,6 +138,42 @@ describe.skipIf(existsSync(CONFIGFS_TSM_ROOT))("cocoon-agent start on tier tdx w
     expect(text.err).toMatch(/^error \[no_tee\]: no TDX quote interface at /);
     expect(text.err).toContain("--tier none");
     expect(JSON.parse(json.err)).toMatchObject({ error: { code: "no_tee" } });
+  });
+
+  it("writes nothing before it refuses: no worker key, and no state directory made", async () => {
+    // Prepare: an empty home, and a COCOON_HOME that does not exist yet (a service's first start)
+    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-no-tdx-nothing-"));
+    const unmade = join(mkdtempSync(join(tmpdir(), "cocoon-agent-no-tdx-unmade-")), "state");
+    const argv = ["start", "--api", "http://127.0.0.1:1", "--tier", "tdx", "--metrics-port", "0"];
+    // Act
+    const inHome = await agentIn(home, argv);
+    const inUnmade = await agentIn(unmade, argv);
+    // Assess
+    expect([inHome.code, inUnmade.code]).toEqual([78, 78]);
+    expect(readdirSync(home)).toEqual([]);
+    expect(existsSync(unmade)).toBe(false);
+  });
+});
+
+describe("cocoon-agent start --model-file with no such file, before anything is written", () => {
+  it("leaves no worker key behind", async () => {
+    // Prepare
+    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-no-model-file-nothing-"));
+    const argv = [
+      "start",
+      "--api",
+      "http://127.0.0.1:1",
+      "--dev-attestation",
+      "--metrics-port",
+      "0",
+      "--model-file",
+      join(home, "typo.gguf"),
+    ];
+    // Act
+    const r = await agentIn(home, argv);
+    // Assess
+    expect(r.code).toBe(78);
+    expect(readdirSync(home)).toEqual([]);
   });
 });
 

@@ -480,6 +480,26 @@ const KEY_FILE_REFUSALS = new Set(["key_file_too_open", "key_file_unreadable", "
 
 async function start(o: StartOptions, io: Io): Promise<number> {
   const { config, file, fromFile } = resolveConfig({ file: configPath(o.config), flags: flagsOf(o) });
+  // What this machine and these settings refuse is refused before anything is written: a start
+  // that cannot run must not leave a worker key (a new worker, with its own id) or a state
+  // directory behind, which a later start with the right settings would take for this worker's.
+  const tier: AttestationTier = config.tier;
+  let quoteProvider: ReturnType<typeof detectQuoteProvider> | undefined;
+  try {
+    quoteProvider = tier === "tdx" ? detectQuoteProvider({ dev: false }) : undefined;
+  } catch (e) {
+    // No TDX here: the tier setting does not fit this machine, and no restart changes that.
+    // EX_CONFIG (not restarted by the unit), with its code, rather than exit 1 (internal_error under --json).
+    if (e instanceof QuoteProviderError && e.code === "no_tee") {
+      reportError(io, o.json, e);
+      return EX_CONFIG;
+    }
+    throw e;
+  }
+  // A file that is not there (a typo, an unmounted disk) is the setting's fault, and no
+  // restart mends it: EX_CONFIG naming the setting, rather than exit 1 (model_invalid),
+  // which the unit restarted every 15 s until its start limit.
+  if (config.engine === "llama") modelFileReadable(config.modelFile!);
   let connected: ReturnType<typeof connect>;
   try {
     connected = connect(o, config);
@@ -494,19 +514,6 @@ async function start(o: StartOptions, io: Io): Promise<number> {
     throw e;
   }
   const { apiUrl, signingKey } = connected;
-  const tier: AttestationTier = config.tier;
-  let quoteProvider: ReturnType<typeof detectQuoteProvider> | undefined;
-  try {
-    quoteProvider = tier === "tdx" ? detectQuoteProvider({ dev: false }) : undefined;
-  } catch (e) {
-    // No TDX here: the tier setting does not fit this machine, and no restart changes that.
-    // EX_CONFIG (not restarted by the unit), with its code, rather than exit 1 (internal_error under --json).
-    if (e instanceof QuoteProviderError && e.code === "no_tee") {
-      reportError(io, o.json, e);
-      return EX_CONFIG;
-    }
-    throw e;
-  }
   const log = jsonLog({ write: (s) => void io.out.write(s) });
   if (fromFile) log.info("config", { file });
   else log.warn("no config file: defaults, COCOON_* variables and flags only (cocoon-agent init writes one)", { file });
@@ -570,10 +577,7 @@ async function serving(
     let modelDigests: Record<string, string> | undefined;
     let engineCapacity: number | undefined;
     if (config.engine === "llama") {
-      // A file that is not there (a typo, an unmounted disk) is the setting's fault, and no
-      // restart mends it: EX_CONFIG naming the setting, rather than exit 1 (model_invalid),
-      // which the unit restarted every 15 s until its start limit.
-      modelFileReadable(config.modelFile!);
+      // (its file was found readable in start, before the key was made)
       const gpu: GpuSetting = config.gpu === "cpu" ? false : (config.gpu as GpuSetting);
       const llama = createLlamaEngine({
         modelFile: config.modelFile!,

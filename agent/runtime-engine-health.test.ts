@@ -277,3 +277,78 @@ describe("agent runtime: an engine whose HTTP layer outlives it", () => {
     expect(ollama.seen.filter((l) => l === "GET /v1/models").length).toBeGreaterThan(2);
   });
 });
+
+/** One SSE chat chunk of the OpenAI stream (`delta`), or its last with usage. */
+const sseChunk = (o: Record<string, unknown>) =>
+  `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", created: 0, model: MODEL, ...o })}\n\n`;
+
+describe("agent runtime: a busy engine at capacity > 1 is not a dead one", () => {
+  /**
+   * llama-server with every slot busy: each HTTP thread serves one generation, so a GET /health
+   * waits for a thread and is answered only once the generations end (here: once no chat is open).
+   * Chat `hang(n)` is left unanswered (a requester's huge prompt, past the job timeout); any other
+   * streams a token every 100 ms for ~1.2 s (alive, just busy).
+   */
+  async function busyLlama(hang: (n: number) => boolean) {
+    const eng = { open: 0, chats: 0 };
+    const waiting: Array<() => void> = [];
+    const closed = () => {
+      eng.open--;
+      if (eng.open === 0) for (const answer of waiting.splice(0)) answer();
+    };
+    const llama = await server((req, res, s) => {
+      if (req.url === "/v1/models") return json(res, 200, modelList([MODEL]));
+      if (req.url === "/health") {
+        const ok = () => json(res, 200, { status: "ok" });
+        return eng.open > 0 ? void waiting.push(ok) : ok();
+      }
+      eng.open++;
+      res.on("close", closed);
+      if (hang(++eng.chats)) return void s.held.push(res);
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      let sent = 0;
+      const tick = setInterval(() => {
+        if (res.destroyed) return clearInterval(tick);
+        if (sent++ < 12) return void res.write(sseChunk({ choices: [{ index: 0, delta: { content: "o" }, finish_reason: null }] }));
+        clearInterval(tick);
+        res.write(sseChunk({ choices: [{ index: 0, delta: {}, finish_reason: "length" }] }));
+        res.end(sseChunk({ choices: [], usage: { prompt_tokens: 3, completion_tokens: 12, total_tokens: 15 } }) + "data: [DONE]\n\n");
+      }, 100);
+    });
+    return llama;
+  }
+
+  it("one job times out while another streams: the probe that waits behind it is read as busy, and the worker stays on the lists", async () => {
+    // Prepare: the first chat hangs, the second streams on
+    const llama = await busyLlama((n) => n === 1);
+    const { a, beats, job, codes, lines } = await agentOn(llama.url, { capacity: 2 });
+
+    // Act
+    job();
+    await pollUntil("the first chat", () => (chats(llama) === 1 ? true : undefined), 3_000);
+    job();
+    await pollUntil("two reports", () => (codes().length === 2 ? true : undefined), 5_000);
+
+    // Assess: the old agent read the probe's timeout (200 ms, behind the stream) as a dead engine and went offline
+    expect([...codes()].sort()).toEqual(["completed", "engine_unavailable"]);
+    expect(llama.seen).toContain("GET /health");
+    expect(beats.some((b) => b.offline)).toBe(false);
+    expect(state(a)).toBe("serving");
+    expect(lines.some((l) => l.includes("too busy to answer its probe in time: still serving"))).toBe(true);
+  });
+
+  it("every job hangs: the probe is read as busy, but the run of job timeouts still takes the worker off the lists", async () => {
+    // Prepare
+    const llama = await busyLlama(() => true);
+    const { a, beats, job } = await agentOn(llama.url, { capacity: 2, engineHealth: { everyMs: 60_000, timeoutsBeforeDown: 2 } });
+
+    // Act
+    job();
+    job();
+    await pollUntil("the offline heartbeat", () => (beats.some((b) => b.offline) ? true : undefined), 5_000);
+
+    // Assess
+    expect(chats(llama)).toBe(2);
+    expect(["engine_down", "serving"]).toContain(state(a)); // down, or back once the probe (now answered) found it
+  });
+});

@@ -347,6 +347,15 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
    * `timeoutsBeforeDown` of them in a row, which take it down whatever the probe says.
    */
   let confirming = false;
+  /** Engine calls under way (jobs' generations, streams, embeddings): what a probe that waited may have waited behind. */
+  const engineCalls = { running: 0 };
+  /**
+   * A confirming probe that got no answer in time while other calls were running on the engine:
+   * a busy engine (llama-server with every slot generating, its HTTP threads each serving one)
+   * answers a probe late, which is no sign of a dead one. It is left serving; a hung one is still
+   * taken down by its run of job timeouts (timeoutsBeforeDown), as it is whatever the probe says.
+   */
+  const busyNotDead = (pe: unknown) => pe instanceof EngineError && pe.code === "engine_timeout" && engineCalls.running > 0;
   const engineFailed = (e: unknown) => {
     if (!(e instanceof EngineError)) return;
     if (ENGINE_ANSWERED.has(e.code)) return engineAnswered();
@@ -362,7 +371,13 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     void probeEngine()
       .then(
         () => log.warn("engine failed one request but answers its probe: still serving", { code: e.code }),
-        () => engineIsDown(e),
+        (pe: unknown) =>
+          busyNotDead(pe)
+            ? log.warn("engine failed one request and is too busy to answer its probe in time: still serving", {
+                code: e.code,
+                running: engineCalls.running,
+              })
+            : engineIsDown(e),
       )
       .finally(() => (confirming = false));
   };
@@ -374,6 +389,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       if (engineDown)
         throw new EngineError("engine_unavailable", "the engine is down; the agent waits for it to come back", { engine: o.engine.name });
       const t0 = performance.now();
+      engineCalls.running++;
       try {
         const r = await o.engine.generate(req);
         engineAnswered();
@@ -382,6 +398,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         engineFailed(e);
         throw e;
       } finally {
+        engineCalls.running--;
         metrics.engineCall((performance.now() - t0) / 1000);
       }
     },
@@ -393,6 +410,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       engineFailed,
       (s) => metrics.engineCall(s),
       engineAnswered,
+      engineCalls,
     ),
     // ---- end issue 11
   };
@@ -964,6 +982,7 @@ function guardedExtras(
   onError: (e: unknown) => void,
   timed: (seconds: number) => void,
   onAnswer: () => void,
+  calls: { running: number },
 ): Partial<Engine> {
   const down = () =>
     new EngineError("engine_unavailable", "the engine is down; the agent waits for it to come back", { engine: inner.name });
@@ -972,6 +991,7 @@ function guardedExtras(
     async (a: A): Promise<R> => {
       if (isDown()) throw down();
       const t0 = performance.now();
+      calls.running++;
       try {
         const r = await f(a);
         onAnswer();
@@ -980,6 +1000,7 @@ function guardedExtras(
         onError(e);
         throw e;
       } finally {
+        calls.running--;
         timed((performance.now() - t0) / 1000);
       }
     };
@@ -987,6 +1008,7 @@ function guardedExtras(
     async function* (a: A): AsyncGenerator<E> {
       if (isDown()) throw down();
       const t0 = performance.now();
+      calls.running++;
       try {
         yield* f(a);
         onAnswer();
@@ -994,6 +1016,7 @@ function guardedExtras(
         onError(e);
         throw e;
       } finally {
+        calls.running--;
         timed((performance.now() - t0) / 1000);
       }
     };

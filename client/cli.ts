@@ -494,7 +494,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
             });
         },
       });
-      const { startServeProxy, serveBackend, ServeProxyError } = await import("./serve");
+      const { startServeProxy, serveBackend, ServeProxyError, mapAskError } = await import("./serve");
       let p;
       try {
         p = await startServeProxy({
@@ -502,6 +502,15 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
           ...(o.maxTokens !== undefined ? { defaultMaxTokens: o.maxTokens } : {}),
           ...(o.modelAlias ? { modelAliases: Object.fromEntries(o.modelAlias) } : {}),
           ...serveBackend(client),
+          // The app's 500 says nothing of what failed inside the proxy (client/serve/errors.ts): the error itself is
+          // written here. Other failures (no worker, a timeout) the app reads in full, and they are not repeated.
+          onError: (err) => {
+            if (mapAskError(err).code === "internal_error")
+              reportWarning(io, false, {
+                code: "serve_internal_error",
+                message: err instanceof Error ? `${err.stack ?? `${err.name}: ${err.message}`}` : `thrown: ${String(err)}`,
+              });
+          },
         });
       } catch (e) {
         // Most often a second `cocoon serve` on the default port: its code and the fix, not a stack trace.

@@ -16,6 +16,7 @@ import {
   streamPieces,
 } from "./serve";
 import { type AskOptions, requestPlaintextOf } from "./sdk";
+import { INTERNAL_MESSAGE } from "./serve/errors";
 import type { NetworkClient } from "./serve/sdk-backend";
 
 type AskArgs = Parameters<AskFn>[0];
@@ -345,7 +346,7 @@ describe("startServeProxy: ask errors", () => {
     });
   }
 
-  it("maps an error without a code to 500 internal_error", async () => {
+  it("maps an error without a code to 500 internal_error, saying nothing of what was thrown", async () => {
     // Prepare
     const { url } = await startWith(async () => {
       throw new Error("boom");
@@ -354,7 +355,7 @@ describe("startServeProxy: ask errors", () => {
     const res = await postJson(`${url}/v1/chat/completions`, aChatBody({ stream: true }));
     // Assess
     expect(res.status).toBe(500);
-    expect((await json(res)).error).toMatchObject({ code: "internal_error", type: "server_error", message: "boom" });
+    expect((await json(res)).error).toMatchObject({ code: "internal_error", type: "server_error", message: INTERNAL_MESSAGE });
   });
 
   it("lets the caller override the mapping", async () => {
@@ -375,7 +376,13 @@ describe("startServeProxy: ask errors", () => {
   });
 
   it("mapAskError keeps unknown non-errors as 500", () => {
-    expect(mapAskError("weird")).toEqual({ status: 500, type: "server_error", code: "internal_error", message: "weird", param: null });
+    expect(mapAskError("weird")).toEqual({
+      status: 500,
+      type: "server_error",
+      code: "internal_error",
+      message: INTERNAL_MESSAGE,
+      param: null,
+    });
   });
 });
 

@@ -540,16 +540,27 @@ describe("HTTP errors and their EngineError codes", () => {
     expect(err).toMatchObject({ code: "model_not_served", details: { serverMessage: "The model `m` does not exist." } });
   });
 
-  it("maps a 404 on GET /models to engine_unavailable with the /v1 hint, never model_not_served", async () => {
+  it("maps a 404 on GET /models of a URL without /v1 to engine_unavailable with the /v1 hint, never model_not_served", async () => {
+    // Prepare
+    const { fetchImpl } = answering(() => ["404 page not found"], { status: 404, contentType: "text/plain" });
+    // Act
+    const err = await errorOf(createOpenAiEngine({ baseUrl: "http://127.0.0.1:9", fetchImpl }).models());
+    // Assess
+    expect(err.code).toBe("engine_unavailable");
+    expect(err.message).toMatch(/\/v1 segment/);
+    // named as the owner sets it, not as the adapter's option
+    expect(err.message).toContain("does the engine URL (--engine-url, engineUrl) include the /v1 segment?");
+  });
+
+  it("says of a 404 on a URL that has its /v1 that the server lacks the route, not that /v1 is missing", async () => {
     // Prepare
     const { fetchImpl } = answering(() => ["404 page not found"], { status: 404, contentType: "text/plain" });
     // Act
     const err = await errorOf(createOpenAiEngine({ baseUrl: BASE, fetchImpl }).models());
     // Assess
     expect(err.code).toBe("engine_unavailable");
-    expect(err.message).toMatch(/\/v1 segment/);
-    // named as the owner sets it, not as the adapter's option
-    expect(err.message).toContain("does the engine URL (--engine-url, engineUrl) include the /v1 segment?");
+    expect(err.message).not.toContain("/v1 segment");
+    expect(err.message).toContain(`the server has no /models under ${BASE}: is it an OpenAI-compatible server`);
   });
 
   it("names the setting to check on a 401 from the engine (its API key)", async () => {

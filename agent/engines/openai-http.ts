@@ -294,6 +294,32 @@ function causeCode(err: unknown): string | undefined {
 }
 
 /**
+ * What went wrong when a request to `url` got no HTTP answer at all, said of the host and port
+ * it went to: no path was looked at (a wrong path is an HTTP 404, which httpError reads), so
+ * this never blames the URL's /v1.
+ */
+export function unreachableWhy(url: string, code: string | undefined): string {
+  let host = url;
+  let hostname = url;
+  try {
+    ({ host, hostname } = new URL(url));
+  } catch {
+    // the URL was checked when configured; a malformed one is shown as it is
+  }
+  const shown = code ? ` (${code})` : "";
+  if (code === "ECONNREFUSED") return `nothing is listening on ${host} (ECONNREFUSED): is the server running, on that port?`;
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return `the host name ${hostname} does not resolve${shown}`;
+  if (code && /^(ETIMEDOUT|UND_ERR_CONNECT_TIMEOUT|EHOSTUNREACH|ENETUNREACH|EHOSTDOWN)$/.test(code))
+    return `${host} did not accept a connection${shown}: is the address right, and open to this machine (a firewall)?`;
+  if (code && /^(ECONNRESET|EPIPE|UND_ERR_SOCKET|UND_ERR_CLOSED)$/.test(code))
+    return `${host} closed the connection before answering${shown}: is it an HTTP server, and does the URL say http or https as it expects?`;
+  if (code?.startsWith("HPE_")) return `${host} did not answer HTTP${shown}: is this the server's HTTP port?`;
+  if (code && /SSL|TLS|CERT|EPROTO|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code))
+    return `TLS to ${host} failed${shown}: https to a plain-http server, or a certificate this machine does not trust?`;
+  return `the connection to ${host} failed${shown}: is the server running, and is the engine URL (--engine-url, engineUrl) right?`;
+}
+
+/**
  * Fields a requester's `extra` never sets: this adapter sets them itself, and the job's limits,
  * its bill (n, best_of: more generations than were paid for) and the shape of the answer it
  * parses depend on them.
@@ -496,12 +522,13 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       if (signal?.aborted) {
         throw new EngineError("engine_aborted", `${init.method} ${url} aborted by the caller`, { engine: name }, { cause: err });
       }
-      const code = causeCode(err);
       throw new EngineError(
         "engine_unavailable",
-        `cannot reach the engine at ${url}${code ? ` (${code})` : ""}: is the server running, and is the engine URL (--engine-url, engineUrl) right? it must include /v1`,
+        `cannot reach the engine at ${url}: ${unreachableWhy(url, causeCode(err))}`,
         { engine: name },
-        { cause: err },
+        {
+          cause: err,
+        },
       );
     } finally {
       clearTimeout(timer);
@@ -541,12 +568,13 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       if (timedOut)
         return new EngineError("engine_timeout", `POST ${url} sent nothing for ${timeoutMs} ms`, { engine: name }, { cause: err });
       if (signal?.aborted) return new EngineError("engine_aborted", `POST ${url} aborted by the caller`, { engine: name }, { cause: err });
-      const code = causeCode(err);
       return new EngineError(
         "engine_unavailable",
-        `cannot reach the engine at ${url}${code ? ` (${code})` : ""}: is the server running, and is the engine URL (--engine-url, engineUrl) right? it must include /v1`,
+        `cannot reach the engine at ${url}: ${unreachableWhy(url, causeCode(err))}`,
         { engine: name },
-        { cause: err },
+        {
+          cause: err,
+        },
       );
     };
     arm();
@@ -586,7 +614,10 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       status === 401 || status === 403
         ? "; check the engine's API key (--engine-key, COCOON_ENGINE_KEY)"
         : status === 404
-          ? "; does the engine URL (--engine-url, engineUrl) include the /v1 segment?"
+          ? // the route is missing: the usual cause is a URL without /v1, but one that has it is the wrong server (or prefix)
+            /\/v\d+$/.test(baseUrl)
+            ? `; the server has no ${path} under ${baseUrl}: is it an OpenAI-compatible server (vLLM, llama-server, Ollama), and is the engine URL (--engine-url, engineUrl) its API root?`
+            : "; does the engine URL (--engine-url, engineUrl) include the /v1 segment?"
           : "";
     return new EngineError(codeOfStatus(status), `${where}${hint}`, details);
   }

@@ -12,7 +12,7 @@ import { z } from "zod";
 import { ApiError } from "../../api-client/api";
 import { closeProxies, startFakedProxy } from "../../test/fixtures/serve-proxy";
 import { AskInputError, JobRefundedError, VerificationError } from "../sdk";
-import { errorResponse, mapAskError, OpenAiError, ServeProxyError, shouldRetry, zodMessage, zodParam } from "./errors";
+import { errorResponse, INTERNAL_MESSAGE, mapAskError, OpenAiError, ServeProxyError, shouldRetry, zodMessage, zodParam } from "./errors";
 import type { OpenAiErrorMapping } from "./types";
 
 const MODEL = "llama-3-8b";
@@ -139,7 +139,7 @@ describe("mapAskError: what was thrown, and its code and message", () => {
     // Act
     const m = mapAskError(thrown);
     // Assess
-    expect(m).toEqual({ status: 500, type: "server_error", code: "internal_error", message: "null", param: null });
+    expect(m).toEqual({ status: 500, type: "server_error", code: "internal_error", message: INTERNAL_MESSAGE, param: null });
   });
 
   it("reads `failure` only when it is a record: a function carrying a code is no worker's report", () => {

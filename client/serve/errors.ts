@@ -47,14 +47,127 @@ export const modelNotFound = (model: string) =>
     { param: "model" },
   );
 
-export function zodMessage(err: z.ZodError): string {
-  return err.issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message)).join("; ");
+/** A JSON value's kind as a client would name it: "a string", "null", "an array". */
+function kindOf(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "object") return "an object";
+  return typeof v === "boolean" ? "true or false" : `a ${typeof v}`;
+}
+
+const EXPECTED: Record<string, string> = {
+  string: "a string",
+  number: "a number",
+  int: "an integer",
+  boolean: "true or false",
+  array: "an array",
+  object: "an object",
+  record: "an object",
+  null: "null",
+};
+
+const plural = (n: number | bigint, one: string) => `${n} ${one}${Number(n) === 1 ? "" : "s"}`;
+
+/** What zod's own text for a bound says ("Too big: expected number to be <=2"), said as a person would. */
+function bound(origin: string, n: number | bigint, inclusive: boolean | undefined, big: boolean): string {
+  if (origin === "string")
+    return big
+      ? `must be at most ${plural(n, "character")}`
+      : Number(n) <= 1
+        ? "must not be empty"
+        : `must be at least ${plural(n, "character")}`;
+  if (origin === "array" || origin === "set")
+    return big ? `must hold at most ${plural(n, "item")}` : `must hold at least ${plural(n, "item")}`;
+  if (big) return inclusive ? `must be at most ${n}` : `must be less than ${n}`;
+  return inclusive ? `must be at least ${n}` : `must be greater than ${n}`;
+}
+
+/** The alternatives a failed union would have taken, from each branch's refusal at its own level. */
+function alternatives(branches: ReadonlyArray<ReadonlyArray<z.core.$ZodIssue>>): string[] {
+  const said: string[] = [];
+  for (const issues of branches)
+    for (const i of issues) {
+      if (i.path.length) continue;
+      if (i.code === "invalid_value") said.push(...i.values.map((v) => JSON.stringify(v)));
+      else if (i.code === "invalid_type") said.push(EXPECTED[i.expected] ?? i.expected);
+    }
+  return [...new Set(said)];
+}
+
+const oneOf = (options: string[]) =>
+  options.length === 1 ? options[0]! : `${options.slice(0, -1).join(", ")} or ${options[options.length - 1]!}`;
+
+/**
+ * zod's issue as a sentence a client can act on, without the field's name (zodMessage puts it in
+ * front): "must be a number, not a string", "is required", "must be at most 2". Given to zod as the
+ * parse's error map, so a schema's own message (`{ error: "role must be …" }`) still wins.
+ */
+export function humanIssue(issue: z.core.$ZodRawIssue): string {
+  const input = issue.input;
+  switch (issue.code) {
+    case "invalid_type":
+      if (input === undefined) return "is required";
+      return `must be ${EXPECTED[issue.expected] ?? issue.expected}, not ${kindOf(input)}`;
+    case "too_big":
+      return bound(issue.origin, issue.maximum, issue.inclusive, true);
+    case "too_small":
+      return bound(issue.origin, issue.minimum, issue.inclusive, false);
+    case "invalid_value":
+      return issue.values.length === 1
+        ? `must be ${JSON.stringify(issue.values[0])}`
+        : `must be one of ${oneOf(issue.values.map((v) => JSON.stringify(v)))}`;
+    case "invalid_union": {
+      if (input === undefined) return "is required";
+      if ("options" in issue && Array.isArray(issue.options) && issue.options.length)
+        return `must be one of ${oneOf(issue.options.map((v: unknown) => JSON.stringify(v)))}`;
+      const options = alternatives(issue.errors ?? []);
+      return options.length ? `must be ${oneOf(options)}` : "is not valid here";
+    }
+    case "not_multiple_of":
+      return `must be a multiple of ${issue.divisor}`;
+    case "invalid_format":
+      return `must be a valid ${issue.format}`;
+    case "unrecognized_keys":
+      return `has unknown field${issue.keys.length === 1 ? "" : "s"} ${issue.keys.join(", ")}`;
+    case "invalid_key":
+      return "has a key that is not valid";
+    case "invalid_element":
+      return "holds a value that is not valid";
+    default:
+      return "is not valid";
+  }
+}
+
+/**
+ * `schema.safeParse` with humanIssue as its error map: the only way the proxy reads a request, so
+ * that no refusal carries zod's own wording ("Invalid input: expected number, received string").
+ */
+export const parseHuman = <S extends z.ZodType>(schema: S, value: unknown) => schema.safeParse(value, { error: humanIssue });
+
+/** At most this many of a body's faults are named in one message: the first ones are what a client fixes first. */
+const MAX_NAMED_ISSUES = 3;
+
+/**
+ * A refusal naming each field at fault: "temperature must be at most 2; messages.0.content is
+ * required". `at` is the path of the value parsed inside the body (an input item: "input.2").
+ * A message of humanIssue's follows its field's name; a schema's own message that names its field
+ * itself ("model is required") is kept as it is; any other after "field: ".
+ */
+export function zodMessage(err: z.ZodError, at?: string): string {
+  const said = err.issues.slice(0, MAX_NAMED_ISSUES).map((i) => {
+    const param = [...(at ? [at] : []), ...i.path.map(String)].join(".");
+    if (!param) return /^(must|is|has|holds) /.test(i.message) ? `the request body ${i.message}` : i.message;
+    if (i.message.startsWith(param)) return i.message;
+    return /^(must|is|has|holds) /.test(i.message) ? `${param} ${i.message}` : `${param}: ${i.message}`;
+  });
+  const more = err.issues.length - MAX_NAMED_ISSUES;
+  return said.join("; ") + (more > 0 ? `; and ${plural(more, "other fault")}` : "");
 }
 
 /** The field a zod error is about, in OpenAI's dotted form (messages.0.content), or null. */
-export function zodParam(err: z.ZodError): string | null {
-  const path = err.issues[0]?.path ?? [];
-  return path.length ? path.map(String).join(".") : null;
+export function zodParam(err: z.ZodError, at?: string): string | null {
+  const path = [...(at ? [at] : []), ...(err.issues[0]?.path ?? []).map(String)];
+  return path.length ? path.join(".") : null;
 }
 
 /**
@@ -161,5 +274,11 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
     return pick(e.status === 404 ? 404 : 502, "upstream_error");
   }
   if (typeof e.code === "string") return pick(502, "upstream_error");
-  return { status: 500, type: "server_error", code: "internal_error", message, param: null };
+  // Neither the SDK's nor the network's: a fault of the proxy itself, whose text (a TypeError's,
+  // a ZodError's JSON list of issues, a path) is about its code, not the request. The app is told
+  // only that; the proxy's onError (cocoon serve: its console) gets the error itself.
+  return { status: 500, type: "server_error", code: "internal_error", message: INTERNAL_MESSAGE, param: null };
 }
+
+/** What a 500 of the proxy's own says, whatever went wrong inside it. */
+export const INTERNAL_MESSAGE = "cocoon serve failed on this request: an error of its own, not of the request (its console says more)";

@@ -342,7 +342,7 @@ describe("/v1/responses: refusals name the field and say why", () => {
       { tools: [LOOKUP], tool_choice: { type: "function" } },
       "invalid_request",
       "tool_choice.name",
-      /^tool_choice\.name: /,
+      /^tool_choice\.name is required$/,
     ],
     [
       "a refusal part in a function_call_output (only an assistant's answer is replayed that way)",

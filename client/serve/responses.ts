@@ -13,7 +13,7 @@ import {
   type OpenedStream,
 } from "./answer";
 import { chatAsk } from "./chat-completions";
-import { invalid, unsupported } from "./errors";
+import { invalid, parseHuman, unsupported, zodMessage, zodParam } from "./errors";
 import {
   contentParts,
   extraFields,
@@ -108,11 +108,9 @@ function chatNamed(body: ResponsesBody): Record<string, unknown> {
 
 /** An item read by its own schema; a refusal names the field inside it (input.2.call_id). */
 function parseAt<S extends z.ZodType>(schema: S, value: unknown, at: string): z.infer<S> {
-  const r = schema.safeParse(value);
+  const r = parseHuman(schema, value);
   if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  const param = [at, ...issue.path.map(String)].join(".");
-  throw invalid("invalid_request", `${param}: ${issue.message}`, param);
+  throw invalid("invalid_request", zodMessage(r.error, at), zodParam(r.error, at));
 }
 
 /** The text of an item's content: the Responses API's text parts (schemas.ts partsText). */

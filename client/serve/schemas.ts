@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { HttpRequest } from "../../edge/http";
 import { MessageName } from "../../events/envelope";
 import { imageUrlProblem } from "../../events/images";
-import { invalid, OpenAiError, zodMessage, zodParam } from "./errors";
+import { invalid, OpenAiError, parseHuman, zodMessage, zodParam } from "./errors";
 import type { AskContentPart, AskMessage, ResponseFormat, Tool, ToolChoice } from "./types";
 
 /**
@@ -106,7 +106,9 @@ const Stop = z
   .optional();
 
 const Common = {
-  model: z.string({ error: "model is required" }).min(1, "model must not be empty"),
+  model: z
+    .string({ error: (i) => (i.input === undefined ? "model is required" : "model must be a string: a model id from GET /v1/models") })
+    .min(1, "model must not be empty"),
   max_tokens: z.number().int().positive().nullable().optional(),
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().gt(0).max(1).nullable().optional(),
@@ -338,7 +340,7 @@ export function readJson<S extends z.ZodType>(req: HttpRequest, schema: S): { bo
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw invalid("invalid_request", "request body must be a JSON object");
   const body = nullsAsAbsent(raw as Record<string, unknown>, schema);
-  const r = schema.safeParse(body);
+  const r = parseHuman(schema, body);
   if (!r.success) throw invalid("invalid_request", zodMessage(r.error), zodParam(r.error));
   return { body: r.data, raw: body };
 }
