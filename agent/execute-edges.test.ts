@@ -297,7 +297,12 @@ describe("checkLimits: never billed past the header's maxima", () => {
 
     // Assess
     expect(honest.completed?.kind).toBe("completed");
-    expect(honest.chunks().map((c) => c.text).join("")).toBe("t0t1t2t3t4t5t6t7t8");
+    expect(
+      honest
+        .chunks()
+        .map((c) => c.text)
+        .join(""),
+    ).toBe("t0t1t2t3t4t5t6t7t8");
     expect(over.failed).toMatchObject({ kind: "failed", code: "limits_exceeded" });
     expect(over.published.length).toBeLessThanOrEqual(8); // t0..t7, each its own chunk: t8 never sealed
   });
