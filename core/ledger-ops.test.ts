@@ -403,6 +403,25 @@ describe("job movements: exact postings", () => {
       expect(() => operatorFee(100n, bps)).toThrow(InvalidFeeError);
       expect(() => settleMovement("j1", "alice", "w1", 30n, 12n, 9, bps)).toThrow(InvalidFeeError);
     }
+    // the message names the bps and the range (a misconfigured coordinator's log says what to fix)
+    expect(() => operatorFee(100n, 10_001)).toThrow("operator fee 10001 bps outside 0..10000");
+  });
+
+  it("the operator fee of a negative cost is refused, not truncated toward zero into a negative fee", () => {
+    // bigint division truncates: without the guard, -10 000 at 1 bps would be a fee of -1 (the operator paying the worker)
+    expect(() => operatorFee(-10_000n, 1)).toThrow(UnbalancedMovementError);
+    expect(() => operatorFee(-1n, 0)).toThrow("negative cost -1");
+    expect(operatorFee(0n, 10_000)).toBe(0n);
+  });
+
+  it("the operator fee at the floor's edges: the fee steps up exactly when cost × bps reaches the next multiple of 10 000", () => {
+    expect([operatorFee(19_999n, 1), operatorFee(20_000n, 1)]).toEqual([1n, 2n]);
+    expect([operatorFee(3n, 3_333), operatorFee(3n, 3_334)]).toEqual([0n, 1n]); // 9 999 and 10 002 over 10 000
+    expect([operatorFee(12_345n, 0), operatorFee(12_345n, 10_000)]).toEqual([0n, 12_345n]);
+    // no float on the way: a cost past 2^53 splits exactly
+    const big = 2n ** 64n + 7n;
+    expect(operatorFee(big, 2_500)).toBe(big / 4n);
+    expect(operatorFee(big, 9_999)).toBe((big * 9_999n) / 10_000n);
   });
 
   it("the operator fee shard: FNV-1a of the worker id mod 16, stable, and spread over all shards", () => {
@@ -449,6 +468,73 @@ describe("job movements: exact postings", () => {
     expect(tabCloseMovement("t1", "alice", 200n, costs, 9, new Map())).toEqual(tabCloseMovement("t1", "alice", 200n, costs, 9));
     expect(() => tabCloseMovement("t1", "alice", 200n, costs, 9, new Map([["w1", 101n]]))).toThrow(UnbalancedMovementError);
     expect(() => tabCloseMovement("t1", "alice", 200n, costs, 9, new Map([["w3", 1n]]))).toThrow(UnbalancedMovementError);
+  });
+
+  it("a tab's close at its edges: a hold spent exactly, a worker whose jobs cost 0, fees of 0, shards posted in shard order", () => {
+    // Prepare: w3 (shard 15), w2 (12), w1 (5), given in descending shard order; idle's jobs cost nothing; w4's fee floored to 0
+    const costs = new Map([
+      ["w3", 40n],
+      ["w2", 50n],
+      ["idle", 0n],
+      ["w1", 100n],
+      ["w4", 10n],
+    ]);
+    const fees = new Map([
+      ["w3", 4n],
+      ["w2", 5n],
+      ["w1", 10n],
+      ["w4", 0n],
+    ]);
+    // Act: the hold is exactly the cost (200)
+    const m = tabCloseMovement("t1", "alice", 200n, costs, 9, fees);
+    // Assess: nothing back to the requester (no posting of 0), no posting for idle nor for a shard of no fee, shards ascending
+    expect(m).toEqual({
+      id: "tabclose:t1",
+      kind: "tab-close",
+      at: 9,
+      meta: { tabId: "t1", cost: "200", operatorFee: "19" },
+      postings: [
+        { account: "req:alice", field: "held", delta: -200n },
+        { account: "wrk:w3", field: "available", delta: 36n },
+        { account: "wrk:w2", field: "available", delta: 45n },
+        { account: "wrk:w1", field: "available", delta: 90n },
+        { account: "wrk:w4", field: "available", delta: 10n },
+        { account: "opr:fees:5", field: "available", delta: 10n },
+        { account: "opr:fees:12", field: "available", delta: 5n },
+        { account: "opr:fees:15", field: "available", delta: 4n },
+      ],
+    });
+    // fees all 0: no operator posting, and the meta names no fee (as a close without fees)
+    const none = tabCloseMovement("t1", "alice", 200n, costs, 9, new Map([["w1", 0n]]));
+    expect(none).toEqual(tabCloseMovement("t1", "alice", 200n, costs, 9));
+    expect(none.meta).toEqual({ tabId: "t1", cost: "200" });
+    // a hold one above the cost: its 1 goes back
+    expect(tabCloseMovement("t1", "alice", 201n, costs, 9).postings[1]).toEqual({ account: "req:alice", field: "available", delta: 1n });
+  });
+
+  it("a tab's close refuses what cannot balance, naming the tab and the figures", () => {
+    const costs = new Map([["w1", 100n]]);
+    expect(() => tabCloseMovement("t1", "alice", 99n, costs, 9)).toThrow(
+      new UnbalancedMovementError("tab t1: its jobs cost 100, more than its hold 99"),
+    );
+    expect(() => tabCloseMovement("t1", "alice", 100n, new Map([["w1", -1n]]), 9)).toThrow(
+      new UnbalancedMovementError("tab t1: negative cost -1"),
+    );
+    expect(() => tabCloseMovement("t1", "alice", 100n, costs, 9, new Map([["w1", -1n]]))).toThrow(
+      new UnbalancedMovementError("tab t1: fee -1 outside [0, 100] for w1"),
+    );
+    expect(() => tabCloseMovement("t1", "alice", 100n, costs, 9, new Map([["w1", 101n]]))).toThrow(
+      new UnbalancedMovementError("tab t1: fee 101 outside [0, 100] for w1"),
+    );
+    expect(() => tabCloseMovement("t1", "alice", 100n, costs, 9, new Map([["w3", 0n]]))).toThrow(
+      new UnbalancedMovementError("tab t1: a fee for w3, who has no cost"),
+    );
+    // the edges that pass: a fee of the whole cost, a hold of exactly the cost
+    expect(tabCloseMovement("t1", "alice", 100n, costs, 9, new Map([["w1", 100n]])).postings.at(-1)).toEqual({
+      account: "opr:fees:5",
+      field: "available",
+      delta: 100n,
+    });
   });
 
   it("refund gives the whole hold back", () => {

@@ -287,4 +287,43 @@ describe("operator payouts (vouchers for the opr:fees shards)", () => {
     expect(operatorKeyId(Buffer.from(k.publicKey).toString("hex"))).toBe(k.id);
     expect(() => operatorKeyId("xyz")).toThrow(/64 chars/);
   });
+
+  it("the operator key id: exactly 64 hex chars, either case; one more or less, or anything around them, is refused", () => {
+    const hex = "ab".repeat(32);
+    expect(operatorKeyId(hex.toUpperCase())).toBe(operatorKeyId(hex));
+    for (const bad of [hex.slice(1), hex + "a", " " + hex, hex + "\n", "0x" + hex, "g" + hex.slice(1)])
+      expect(() => operatorKeyId(bad)).toThrow("the operator key must be a 32-byte Ed25519 public key in hex (64 chars)");
+  });
+
+  it("each refusal of the operator's voucher says what to do", async () => {
+    // Prepare: fees earned, vouchered once to ADDR_OP
+    const { store, deps } = makeDeps();
+    const { deps: unconfigured } = makeDeps({ operator: false });
+    const { deps: empty } = makeDeps();
+    await fee(store, 40n, "j1");
+    await issueOperatorVoucher(deps, OPERATOR, ADDR_OP);
+
+    // Act + Assess
+    expect(await refusal(issueOperatorVoucher(unconfigured, OPERATOR, ADDR_OP))).toMatchObject({
+      status: 503,
+      code: "payouts_unavailable",
+      message: "this coordinator has no operator key configured (COCOON_OPERATOR_KEY); operator payouts are off",
+    });
+    expect(await refusal(issueOperatorVoucher(deps, generateSigningKey().id, ADDR_OP))).toMatchObject({
+      status: 403,
+      code: "not_the_operator",
+      message: "only the operator's key (COCOON_OPERATOR_KEY) may be paid the operator's fees",
+    });
+    expect(await refusal(issueOperatorVoucher(deps, OPERATOR, ADDR_W))).toMatchObject({
+      status: 409,
+      code: "payout_address_mismatch",
+      message: `the operator's vouchers are paid to ${ADDR_OP}; ask with that payoutAddress (the vault tracks what it paid per address)`,
+      details: { payoutAddress: ADDR_OP },
+    });
+    expect(await refusal(issueOperatorVoucher(empty, OPERATOR, ADDR_OP))).toMatchObject({
+      status: 409,
+      code: "nothing_earned",
+      message: "the operator has earned no fees yet: ask again once jobs have settled",
+    });
+  });
 });

@@ -10,10 +10,10 @@ import { createMemoryStore } from "../local/memory-store";
 import { createChainLedger } from "./chain/store-ledger";
 import type { CoreDeps } from "./deps";
 import { CocoonError } from "./errors";
-import { applyMovement, workerAccount } from "./ledger";
-import { issueVoucher, type PayoutDeps } from "./payouts";
+import { applyMovement, getBalance, workerAccount } from "./ledger";
+import { issueVoucher, voucherAccount, type PayoutDeps } from "./payouts";
 import { ConditionFailedError, type WriteOp } from "./ports";
-import { recordingVoucherSigner } from "./payouts-testing";
+import { creditSettlement, recordingVoucherSigner } from "./payouts-testing";
 
 const ADDR_A = "0:" + "a".repeat(64);
 const ADDR_B = "0:" + "b".repeat(64);
@@ -186,6 +186,166 @@ describe("issueVoucher: each refusal says what to do", () => {
       status: 409,
       code: "nothing_earned",
       message: "this worker has earned nothing yet: run jobs first, then ask for a voucher",
+    });
+  });
+});
+
+/**
+ * The races between the voucher's reads and its write, made to happen at exactly that point (a
+ * store wrapper runs the competitor there), so each retry branch must run and show its result;
+ * and the address claim's own guard, at its exact boundary.
+ */
+describe("issueVoucher: a competitor between the read and the write", () => {
+  const isVoucherWrite = (ops: WriteOp[]) =>
+    ops.some((op) => op.op === "put" && op.table === "ledger" && String(op.item.pk).startsWith("voucher:"));
+
+  it("a concurrent voucher moves the earnings after this one read no record: it decides again and signs that voucher's cumulative", async () => {
+    // Prepare: the competitor runs to completion right when this request reads the worker's earnings
+    const { store, deps, signed } = makeDeps();
+    await worker(store, "w1", 700n);
+    const get = store.get.bind(store);
+    let raced = false;
+    store.get = (async (...args: Parameters<typeof get>) => {
+      if (!raced && args[0] === "accounts" && args[1].pk === workerAccount("w1")) {
+        raced = true; // this request has read no payout record; the competitor's is written now
+        await issueVoucher(deps, "w1", ADDR_A);
+      }
+      return get(...args);
+    }) as typeof get;
+
+    // Act
+    const v = await issueVoucher(deps, "w1", ADDR_A);
+
+    // Assess: not 409 nothing_earned: the earnings were vouchered, by the competitor, and this answer is that voucher
+    expect(raced).toBe(true);
+    expect(v.cumulative).toBe("700");
+    expect(signed.map((s) => s.cumulative)).toEqual([700n, 700n]);
+    expect((await getBalance(store, voucherAccount("w1"))).available).toBe(700n);
+  });
+
+  it("no record and nothing earned, without a competitor: 409 nothing_earned at once (the second read finds no record either)", async () => {
+    // Prepare
+    const { store, deps } = makeDeps();
+    await worker(store, "w1", 0n);
+    let recordReads = 0;
+    const get = store.get.bind(store);
+    store.get = (async (...args: Parameters<typeof get>) => {
+      if (args[0] === "chain" && args[1].pk === "payout:w1") recordReads++;
+      return get(...args);
+    }) as typeof get;
+
+    // Act
+    const r = await refusal(issueVoucher(deps, "w1", ADDR_A));
+
+    // Assess: one attempt (its read and the re-check), not eight
+    expect(r.code).toBe("nothing_earned");
+    expect(recordReads).toBe(2);
+  });
+
+  it("a concurrent voucher of this very amount commits first (duplicate): it reads again, so a settlement landed meanwhile is in the answer", async () => {
+    // Prepare: at this request's write, a competitor issues the same cumulative, then a job settles
+    const { store, deps, signed } = makeDeps();
+    await worker(store, "w1", 700n);
+    const transact = store.transact.bind(store);
+    let raced = false;
+    store.transact = async (ops: WriteOp[]) => {
+      if (!raced && isVoucherWrite(ops)) {
+        raced = true;
+        expect((await issueVoucher(deps, "w1", ADDR_A)).cumulative).toBe("700");
+        await creditSettlement(store, workerAccount("w1"), 200n, "j-late", NOW);
+      }
+      return transact(ops);
+    };
+
+    // Act
+    const v = await issueVoucher(deps, "w1", ADDR_A);
+
+    // Assess: this request's 700 was a duplicate; re-read, it issued 900 (700 + the late 200), one movement each
+    expect(v.cumulative).toBe("900");
+    expect(signed.map((s) => s.cumulative)).toEqual([700n, 900n]);
+    expect(await store.get("ledger", { pk: "voucher:w1:700", sk: "tx" })).toBeDefined();
+    expect(await store.get("ledger", { pk: "voucher:w1:900", sk: "tx" })).toBeDefined();
+    expect((await getBalance(store, workerAccount("w1"))).available).toBe(0n);
+    expect((await getBalance(store, voucherAccount("w1"))).available).toBe(900n);
+  });
+
+  it("the address claim is guarded on its own: another payee taking it between the read and the write loses this worker nothing", async () => {
+    // Prepare: w1 holds ADDR_A (700 issued) and earns 300 more; at its write, the claim changes hands
+    const { store, deps } = makeDeps();
+    await worker(store, "w1", 700n);
+    await issueVoucher(deps, "w1", ADDR_A);
+    await creditSettlement(store, workerAccount("w1"), 300n, "j2", NOW);
+    const transact = store.transact.bind(store);
+    let raced = false;
+    store.transact = async (ops: WriteOp[]) => {
+      if (!raced && isVoucherWrite(ops)) {
+        raced = true;
+        await transact([
+          {
+            op: "put",
+            table: "chain",
+            item: { pk: `voucher:${ADDR_A}`, sk: "issued", workerId: "w2", worker: ADDR_A, cumulative: 5n, expiry: 0, at: NOW },
+          },
+        ]);
+      }
+      return transact(ops);
+    };
+
+    // Act
+    const r = await refusal(issueVoucher(deps, "w1", ADDR_A));
+
+    // Assess: the write failed on the claim, the re-read saw the new holder; nothing moved, the claim is not overwritten
+    expect(r.code).toBe("payout_address_taken");
+    expect((await getBalance(store, workerAccount("w1"))).available).toBe(300n);
+    expect((await getBalance(store, voucherAccount("w1"))).available).toBe(700n);
+    expect(await createChainLedger(store).findIssuedVoucher(ADDR_A)).toMatchObject({ workerId: "w2", cumulative: 5n });
+  });
+
+  // The claim moves only to a higher cumulative (`cumulative <` the new one): a claim already at the
+  // new cumulative (ahead of the payout record, which no path writes but a partial restore could
+  // leave) is not written again under it; one a nanoTON below is.
+  it.each([
+    { claim: 1000n, outcome: "voucher_contention" },
+    { claim: 999n, outcome: "1000" },
+  ])("an address claim at $claim when the next cumulative is 1000: $outcome", async ({ claim, outcome }) => {
+    // Prepare: 700 issued, 300 more earned; the claim edited to `claim`
+    const { store, deps } = makeDeps();
+    await worker(store, "w1", 700n);
+    await issueVoucher(deps, "w1", ADDR_A);
+    await creditSettlement(store, workerAccount("w1"), 300n, "j2", NOW);
+    await store.transact([
+      {
+        op: "put",
+        table: "chain",
+        item: { pk: `voucher:${ADDR_A}`, sk: "issued", workerId: "w1", worker: ADDR_A, cumulative: claim, expiry: 0, at: NOW },
+      },
+    ]);
+
+    // Act
+    const r = await issueVoucher(deps, "w1", ADDR_A).then(
+      (v) => v.cumulative,
+      (e: CocoonError) => e.code,
+    );
+
+    // Assess
+    expect(r).toBe(outcome);
+    if (outcome === "voucher_contention") {
+      // every attempt failed on the claim; nothing moved
+      expect((await getBalance(store, workerAccount("w1"))).available).toBe(300n);
+      expect((await getBalance(store, voucherAccount("w1"))).available).toBe(700n);
+    } else {
+      expect((await getBalance(store, voucherAccount("w1"))).available).toBe(1000n);
+    }
+  });
+
+  it("the vault's own address is refused naming the payoutAddress field", async () => {
+    const { store, deps } = makeDeps();
+    await worker(store, "w1", 100n);
+    expect(await refusal(issueVoucher(deps, "w1", "0:" + "f".repeat(64)))).toMatchObject({
+      status: 400,
+      code: "payout_to_vault",
+      message:
+        "payoutAddress is the vault's own address: the payment would come straight back and be sent back again until fees ate it; be paid to a wallet of yours",
     });
   });
 });

@@ -183,7 +183,34 @@ const VAULT_READER_TESTS = [
   "functions/adapters/ton-chain.test.ts",
   "functions/adapters/toncenter-client.test.ts",
 ];
+// the operator's fee (session 28): its amount and shard (core/ledger.ts) and where it is posted (a
+// settlement, a tab's close, the job's answer, the receipt log that rebuilds a settlement, the operator's voucher)
+const OPERATOR_FEE_TESTS = [
+  "core/ledger*.test.ts",
+  "core/jobs/operator-fee*.test.ts",
+  "core/jobs/settle*.test.ts",
+  "core/jobs/results*.test.ts",
+  "core/jobs/tabs*.test.ts",
+  "core/payouts-operator.test.ts",
+  "core/receipts/log*.test.ts",
+  "core/policy-enforcement.test.ts",
+];
 const TESTS: Record<string, string[]> = {
+  ...Object.fromEntries(["operatorFee", "operatorFeeShard"].map((m) => [`core/ledger.ts#${m}`, OPERATOR_FEE_TESTS])),
+  "core/jobs/submit.ts#operatorFeeBpsOf": [
+    "core/jobs/operator-fee*.test.ts",
+    "core/policy-enforcement.test.ts",
+    "core/jobs/prepare-registry.test.ts",
+  ],
+  "core/jobs/tabs.ts#closeTab": ["core/jobs/tabs*.test.ts"],
+  // the operator's voucher (session 28): the core's suites and the route's (its COCOON_OPERATOR_KEY)
+  ...Object.fromEntries(
+    ["issueOperatorVoucher", "operatorKeyId"].map((m) => [
+      `core/payouts.ts#${m}`,
+      ["core/payouts-operator.test.ts", "test/operator-voucher-route.test.ts"],
+    ]),
+  ),
+  "functions/http/issue-operator-voucher.ts": ["test/operator-voucher-route.test.ts", "functions/http/issue-operator-voucher.test.ts"],
   // the cancel suites: the core's (who, once, the worker told, the refund or settlement after) and the route's
   "core/jobs/cancel.ts": ["core/jobs/cancel*.test.ts", "test/cancel-route.test.ts"],
   "core/ledger.ts": [
@@ -199,7 +226,7 @@ const TESTS: Record<string, string[]> = {
   "core/crypto/padding.ts": ["core/crypto/padding.test.ts", "test/privacy-lengths.test.ts"],
   "core/crypto/request-auth.ts": ["core/crypto/request-auth*.test.ts", "core/auth.test.ts"],
   "core/crypto/receipt.ts": ["core/crypto/receipt*.test.ts", "core/jobs/results.test.ts", "client/sdk.test.ts"],
-  "core/payouts.ts": ["core/payouts*.test.ts", "test/idempotency-concurrency.test.ts"],
+  "core/payouts.ts": ["core/payouts*.test.ts", "test/idempotency-concurrency.test.ts", "test/operator-voucher-route.test.ts"],
   "core/withdrawals.ts": ["core/withdrawals*.test.ts", "test/idempotency-concurrency.test.ts"],
   // withdrawals*.test.ts: the withdrawal-after-release alert is raised from a released reservation (core/withdrawals.ts)
   "core/chain/watcher.ts": ["core/chain/*.test.ts", "core/withdrawals*.test.ts"],

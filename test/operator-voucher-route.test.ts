@@ -10,6 +10,8 @@ import { applyMovement, getBalance, operatorFeeAccount, operatorFeesEarned } fro
 import { OPERATOR_VOUCHER_ACCOUNT } from "../core/payouts";
 import type { ReplayGuard, TableName } from "../core/ports";
 import { ConfigError } from "../functions/config";
+import { route } from "../functions/http/issue-operator-voucher";
+import { buildOpenApi } from "../functions/http/openapi-doc";
 import { operatorFromEnv } from "../functions/operator-env";
 import { makeRouteWorld, type RouteWorld } from "./route-world";
 
@@ -110,5 +112,25 @@ describe("POST /v1/operator/voucher", () => {
     }
     expect(e).toBeInstanceOf(ConfigError);
     expect(e).toMatchObject({ variable: "COCOON_OPERATOR_KEY" });
+  });
+
+  it("the published API describes it as the operator's voucher, under the request signature (no session key)", () => {
+    const doc = buildOpenApi([route]) as { paths: Record<string, Record<string, { summary?: string; security?: unknown }>> };
+    expect(doc.paths["/v1/operator/voucher"]!.post).toMatchObject({
+      summary: "A signed payout voucher for the operator's cumulative fees (the operator's key only; redeem it at the vault)",
+      security: [{ cocoonSignature: [] }],
+    });
+  });
+
+  it("COCOON_OPERATOR_KEY: exactly 64 lower-case hex chars; one more or less, upper case or anything around them is a ConfigError saying so", () => {
+    const hex = "ab".repeat(32);
+    for (const bad of [hex.slice(1), hex + "0", " " + hex, hex + "\n", hex.toUpperCase(), "0x" + hex.slice(2)]) {
+      expect(() => operatorFromEnv({ COCOON_OPERATOR_KEY: bad })).toThrow(
+        new ConfigError(
+          "COCOON_OPERATOR_KEY",
+          "environment variable COCOON_OPERATOR_KEY must be 64 lower-case hex chars (the operator's 32-byte Ed25519 public key); set it in the deploying shell and redeploy",
+        ),
+      );
+    }
   });
 });

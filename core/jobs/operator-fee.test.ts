@@ -6,11 +6,12 @@
  * one in force at the job's submit (kept on the job item), never the one at its settlement.
  */
 import { describe, expect, it } from "vitest";
-import { OPERATOR_FEE_ACCOUNTS, operatorFeeAccount, operatorFeesEarned, workerAccount } from "../ledger";
+import { InvalidFeeError, OPERATOR_FEE_ACCOUNTS, operatorFeeAccount, operatorFeesEarned, workerAccount } from "../ledger";
+import type { PolicyReading } from "../policy-registry";
 import { jobCost } from "../pricing";
 import { jobKey, type JobItem } from "./items";
 import { postResult } from "./results";
-import { submitJob } from "./submit";
+import { operatorFeeBpsOf, submitJob } from "./submit";
 import { FUNDS, ledgerDiscrepancies, makeJobWorld, readingRegistry, type JobWorld } from "./testing";
 
 const USAGE = { promptTokens: 11, completionTokens: 13 };
@@ -177,5 +178,25 @@ describe("operator fee: the fee in force at submit, never the one at settlement"
     expect(await operatorEarned(w)).toBe(fee1 + fee2);
     expect(await w.balance(req.id)).toEqual({ available: FUNDS - cost1 - cost2, held: 0n });
     expect(ledgerDiscrepancies(w.store)).toEqual([]);
+  });
+});
+
+describe("operator fee: the bps a job is submitted under (operatorFeeBpsOf)", () => {
+  const config = (operatorFeeBps?: number) => ({ config: { ...(operatorFeeBps === undefined ? {} : { operatorFeeBps }) } }) as never;
+  const reading = (operatorFeeBps: number) => ({ policy: { fees: { operatorFeeBps } } }) as unknown as PolicyReading;
+
+  it("the registry's when there is one, else the configured one, else 0; 0 and 10 000 are the edges that pass", () => {
+    expect(operatorFeeBpsOf(config(), undefined)).toBe(0);
+    for (const bps of [0, 1, 9_999, 10_000]) expect(operatorFeeBpsOf(config(bps), undefined)).toBe(bps);
+    // the registry's fee wins over the configured one, a 0 there too
+    expect(operatorFeeBpsOf(config(700), reading(25))).toBe(25);
+    expect(operatorFeeBpsOf(config(700), reading(0))).toBe(0);
+  });
+
+  it("a fee outside 0..10 000 or not a whole number, configured or the registry's, is refused naming it", () => {
+    for (const bps of [-1, 10_001, 2.5, Number.NaN]) {
+      expect(() => operatorFeeBpsOf(config(bps), undefined)).toThrow(new InvalidFeeError(`operator fee ${bps} bps outside 0..10000`));
+      expect(() => operatorFeeBpsOf(config(0), reading(bps))).toThrow(new InvalidFeeError(`operator fee ${bps} bps outside 0..10000`));
+    }
   });
 });

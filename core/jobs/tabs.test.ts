@@ -320,6 +320,12 @@ describe("closing a tab", () => {
     expect(await tabItem(w, tab.tabId)).toMatchObject({ status: "closed", cost: cost.toString(), completed: 3 });
     expect(await w.store.get("accounts", { pk: workerAccount(wk.id), sk: "balance" })).toMatchObject({ jobs: 3 });
     expect(ledgerDiscrepancies(w.store)).toEqual([]);
+    // the close is logged with what it paid out (the operator reading the logs sees the tab's figures)
+    expect(w.logs).toContainEqual({
+      level: "info",
+      msg: "tab closed",
+      data: { tabId: tab.tabId, completed: 3, cost: cost.toString(), workers: 1 },
+    });
   });
 
   it("waits for a job still running, and a job that ended without an answer costs nothing", async () => {
