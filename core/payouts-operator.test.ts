@@ -278,7 +278,9 @@ describe("operator payouts (vouchers for the opr:fees shards)", () => {
         { account: workerAccount("w2"), field: "available", delta: 30n },
       ],
     });
-    expect((await refusal(issueVoucher(deps, "w2", ADDR_OP))).code).toBe("payout_address_taken");
+    const refused = await refusal(issueVoucher(deps, "w2", ADDR_OP));
+    expect(refused.code).toBe("payout_address_taken");
+    expect(refused.message).toContain("the operator's"); // not "another worker's": the holder is the operator
     expect((await getBalance(store, workerAccount("w2"))).available).toBe(30n);
   });
 

@@ -180,7 +180,7 @@ describe("issueVoucher: each refusal says what to do", () => {
     expect(await refusal(issueVoucher(deps, "w2", ADDR_A))).toMatchObject({
       status: 409,
       code: "payout_address_taken",
-      message: `payout address ${ADDR_A} already receives another worker's vouchers; use an address of your own`,
+      message: `payout address ${ADDR_A} already receives another payee's vouchers (a worker's or the operator's); use an address of your own`,
     });
     expect(await refusal(issueVoucher(deps, "idle", ADDR_B))).toMatchObject({
       status: 409,

@@ -211,7 +211,7 @@ async function issuePayeeVoucher(
     if (owner && owner.workerId !== workerId) {
       throw new ConflictError(
         "payout_address_taken",
-        `payout address ${address} already receives another worker's vouchers; use an address of your own`,
+        `payout address ${address} already receives another payee's vouchers (a worker's or the operator's); use an address of your own`,
       );
     }
     // Each account's debit is what was read, guarded by the balance (applyMovement): a settlement
