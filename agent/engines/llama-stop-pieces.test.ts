@@ -11,14 +11,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { API, type ApiClient } from "../../api-client/api";
-import type { ApiRoute } from "../../api-client/routes";
-import { sealRequest } from "../../core/crypto/envelope";
-import { b64u } from "../../core/crypto/encoding";
 import { generateKemKey, generateSigningKey } from "../../core/crypto/keys";
-import type { AgentJob, ResultRequest } from "../../events/api";
-import type { EnvelopeHeader } from "../../events/envelope";
 import { executeJob, type AgentStats } from "../execute";
+import { openableJob, recordingApi } from "../job-testing";
 import { collectStream, type EngineCompletionRequest } from "./engine";
 import { createLlamaEngine, type LlamaEngine } from "./llama";
 import { writeTinyGguf } from "./tiny-gguf";
@@ -82,38 +77,14 @@ describe("the embedded engine's stream under a stop string, ended at max_tokens"
     const { prompt, maxTokens, stop } = await stopSplittingTheLastToken();
     const signingKey = generateSigningKey();
     const kemKey = generateKemKey();
-    const header: EnvelopeHeader = {
-      v: 1,
-      jobId: "job_01m8stopsp1itssssssssssss0",
-      requester: generateSigningKey().id,
+    const plain = { kind: "completion", prompt, maxTokens, temperature: 0, stop: [stop], stream: true };
+    const { job } = openableJob(signingKey.id, kemKey, 60_000, plain, {
       model: MODEL,
       maxTokens,
       maxPromptTokens: 256,
       maxCost: "1000000",
-      replyKey: b64u.encode(generateKemKey().publicKey),
-    };
-    const plain = { kind: "completion", prompt, maxTokens, temperature: 0, stop: [stop], stream: true };
-    const job: AgentJob = {
-      jobId: header.jobId,
-      attempt: 0,
-      envelope: sealRequest({
-        header,
-        plaintext: new TextEncoder().encode(JSON.stringify(plain)),
-        recipients: [{ workerId: signingKey.id, hpkePublicKey: kemKey.publicKey }],
-      }),
-      deadline: Date.now() + 60_000,
-      relay: { transport: "http" },
-    };
-    const results: ResultRequest[] = [];
-    const api = {
-      async request(route: ApiRoute, opts: { body?: unknown } = {}) {
-        if (route === API.publishChunks) return {};
-        if (route !== API.postResult) throw new Error(`unexpected route ${route.path}`);
-        results.push(opts.body as ResultRequest);
-        return { status: "completed", duplicate: false, cost: "1" };
-      },
-      localTime: (serverMs: number) => serverMs,
-    } as unknown as ApiClient;
+    });
+    const { api, results } = recordingApi();
     const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
 
     // Act
