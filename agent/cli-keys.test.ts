@@ -177,24 +177,15 @@ describe("cocoon-agent start --model-file with no such file, before anything is 
   });
 });
 
-describe("cocoon-agent start without init: what it makes is said in the log", () => {
-  it("warns that it made a new worker key (a new worker, nothing earned) and that no config file was read", async () => {
-    // Prepare: an empty home; the builtin model refusal ends start right after the key is made
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-new-key-"));
+describe("cocoon-agent start with the builtin engine and a model it does not serve, before anything is written", () => {
+  it("leaves no worker key behind (it used to make one, then refuse)", async () => {
+    // Prepare: an empty home (start without init)
+    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-builtin-model-nothing-"));
     // Act
     const r = await agentIn(home, ["start", "--api", "http://127.0.0.1:1", "--dev-attestation", "--metrics-port", "0", "--model", "x"]);
-    const again = await agentIn(home, ["start", "--api", "http://127.0.0.1:1", "--dev-attestation", "--metrics-port", "0", "--model", "x"]);
-    // Assess: the first start made the key and said so; the second kept it and says nothing of it
-    const lines = (out: string) =>
-      out
-        .trim()
-        .split("\n")
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines(r.out)).toEqual([
-      expect.objectContaining({ level: "warn", msg: expect.stringContaining("no config file"), file: join(home, "agent.json") }),
-      expect.objectContaining({ level: "warn", msg: expect.stringContaining("made a new worker key"), keyFile: join(home, "worker.key") }),
-    ]);
-    expect(lines(again.out).map((l) => l.msg)).toEqual([expect.stringContaining("no config file")]);
+    // Assess: (a start that gets through every refusal makes the key: cli-keys-start.test.ts)
+    expect(r.code).toBe(78);
+    expect(readdirSync(home)).toEqual([]);
   });
 });
 

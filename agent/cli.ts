@@ -7,7 +7,7 @@
  * environment, then flags; `start` logs JSON lines to stdout and serves /metrics and /status on
  * 127.0.0.1; `status` reads both the coordinator and the running agent.
  */
-import { accessSync, constants, existsSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, rmSync, statSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { AttestationTier } from "../events/attestation";
 import { generateKemKey } from "../core/crypto/keys";
@@ -15,7 +15,7 @@ import { API, ApiClient, ApiError, isLoopbackUrl } from "../api-client/api";
 import { formatTon, parseTon } from "../api-client/format";
 import { loadKey, loadOrCreateKey } from "../api-client/keys";
 import { redeemEarnings, type WorkerStatus } from "../api-client/money";
-import { collect, newProgram, positiveInt, reportError, runProgram, type Io } from "../api-client/program";
+import { collect, newProgram, positiveInt, reportError, reportWarning, runProgram, type Io } from "../api-client/program";
 import { progressOn } from "../api-client/progress";
 import { cliSettings, SettingsError } from "../api-client/settings";
 import { makeAttester, ownImageDigest, voucherCheck } from "./attest";
@@ -37,10 +37,10 @@ import { CONFIGFS_TSM_ROOT, detectQuoteProvider, QuoteProviderError } from "./qu
 import { AgentStoppedError, startAgent } from "./runtime";
 import { agentVersionLine } from "./version";
 import { createBuiltinEngine } from "./engines/builtin";
-import { createOpenAiEngine } from "./engines/openai-http";
+import { createOpenAiEngine, EngineUrlError } from "./engines/openai-http";
 import { type Engine, EngineError } from "./engines/engine";
 import { createLlamaEngine } from "./engines/llama";
-import { redeemInstructions, redeemMessage } from "../api-client/vault-messages";
+import { redeemFeeWarning, redeemInstructions, redeemMessage } from "../api-client/vault-messages";
 import type { GpuSetting } from "./engines/llama-protocol";
 
 interface ConnectionOptions {
@@ -366,7 +366,11 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
         : r.txHash
           ? `redeemed on the local TON sandbox (not mainnet): paid ${formatTon(r.paid)} to ${r.voucher.worker}\n  tx ${r.txHash}\n  earned ${formatTon(r.status.earned)} · redeemed ${formatTon(r.status.redeemed)}`
           : `nothing new to redeem: voucher for ${formatTon(r.voucher.cumulative)} to ${r.voucher.worker}, already paid\n  earned ${formatTon(r.status.earned)} · redeemed ${formatTon(r.status.redeemed)}`;
-      print(o, message ? { ...r, message } : r, text);
+      // What this Redeem pays (or paid): below its network fees, sending it loses money.
+      const due = r.txHash ? BigInt(r.paid) : r.sendYourself ? BigInt(r.voucher.cumulative) - BigInt(r.status.redeemed) : 0n;
+      const feeWarning = redeemFeeWarning(due, { sent: r.txHash !== undefined });
+      if (feeWarning) reportWarning(io, o.json, { code: feeWarning.code, message: feeWarning.message });
+      print(o, { ...r, ...(message ? { message } : {}), ...(feeWarning ? { feeWarning } : {}) }, text);
     }),
   );
   return program;
@@ -401,6 +405,12 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
       ...(confidential
         ? []
         : [`WARNING: tier ${config.tier} is NOT confidential: you can read every prompt this machine serves, and requesters see that`]),
+      // start refuses a 404 under such a URL (engineModels); said here, before the first start
+      ...(config.engine === "openai" && !/\/v\d+\/?$/.test(config.engineUrl)
+        ? [
+            `WARNING: the engine URL ${config.engineUrl} has no /v1 segment: OpenAI-compatible servers (vLLM, llama-server, Ollama) serve their API under /v1, and start refuses (exit 78) a URL the engine answers 404 under: most likely you mean init --force --engine-url ${config.engineUrl.replace(/\/+$/, "")}/v1`,
+          ]
+        : []),
       // Said here rather than first at start: tdx is the default, and most first machines have no TDX.
       ...(confidential && !existsSync(CONFIGFS_TSM_ROOT)
         ? [
@@ -500,6 +510,9 @@ async function start(o: StartOptions, io: Io): Promise<number> {
   // restart mends it: EX_CONFIG naming the setting, rather than exit 1 (model_invalid),
   // which the unit restarted every 15 s until its start limit.
   if (config.engine === "llama") modelFileReadable(config.modelFile!);
+  // The builtin engine's list is known without asking anything: a model it does not serve is
+  // refused here too, before the key is made (it used to be refused after, leaving a new worker's key).
+  if (config.engine === "builtin" && config.models.length) builtinModels(config.models, await createBuiltinEngine().models());
   let connected: ReturnType<typeof connect>;
   try {
     connected = connect(o, config);
@@ -543,8 +556,19 @@ async function start(o: StartOptions, io: Io): Promise<number> {
       hint: "give each agent on this machine its own metricsPort (--metrics-port, COCOON_METRICS_PORT; 0: any free port), and run status with the same one",
     });
   }
+  // The key is made before the engine is waited for (so that `status` shows a first start as
+  // "starting" while vLLM loads), but a start its engine refuses (a URL without /v1, no model
+  // listed, a model file that does not load) must not leave a new worker's key behind, which a
+  // later start would take for this machine's: one this start made, never registered, is removed.
+  const engine = { ready: false };
   try {
-    return await serving(o, io, { config, apiUrl, signingKey, tier, quoteProvider, log, metrics, served });
+    return await serving(o, io, { config, apiUrl, signingKey, tier, quoteProvider, log, metrics, served, engine });
+  } catch (e) {
+    if (connected.made && !engine.ready) {
+      rmSync(connected.keyFile, { force: true });
+      log.info("removed the worker key this start made: the start was refused before it registered", { keyFile: connected.keyFile });
+    }
+    throw e;
   } finally {
     await served?.close();
   }
@@ -563,6 +587,8 @@ async function serving(
     log: ReturnType<typeof jsonLog>;
     metrics: ReturnType<typeof createAgentMetrics>;
     served: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+    /** set once the engine answered with the models to offer: a failure before it is the engine's refusal */
+    engine: { ready: boolean };
   },
 ): Promise<number> {
   const { config, apiUrl, signingKey, tier, quoteProvider, log, metrics, served } = x;
@@ -616,6 +642,7 @@ async function serving(
           : config.models.length
             ? builtinModels(config.models, await engine.models())
             : await engine.models();
+    x.engine.ready = true;
     const kemKey = generateKemKey(); // made here, never written anywhere: it lives and dies with this VM
     if (tier !== "tdx") io.err.write(`WARNING: tier ${tierLabel(tier)}: requesters who choose it accept that you can read their prompts\n`);
     for (const w of tdxPrivacyWarnings(tier, config, o.logEngine === true)) log.warn(w);
@@ -780,6 +807,9 @@ export async function engineModels(
       );
     } catch (e) {
       if (e instanceof AgentStoppedError) throw e;
+      // A 404 under an engine URL without /v1: the setting's fault, which no wait mends (it
+      // used to be waited on forever as "not answering yet"). EX_CONFIG: the unit does not restart it.
+      if (e instanceof EngineUrlError) throw new ConfigError(`engineUrl (--engine-url, COCOON_ENGINE_URL or agent.json): ${e.message}`);
       if (!(e instanceof EngineError)) throw e;
       if (!ENGINE_NOT_UP.has(e.code)) {
         if (!configured.length) throw e;

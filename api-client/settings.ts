@@ -81,3 +81,21 @@ export function readLocalNetworkFile(path: string): LocalNetworkFile | undefined
     );
   return r.data;
 }
+
+/**
+ * Whether two API URLs name the same API: `--api http://localhost:8787/` is the local network's
+ * http://127.0.0.1:8787 (a trailing slash, and any loopback name for the same port). Compared as
+ * strings, a local network typed another way lost its dev opt-in (client/cli.ts connect).
+ */
+export function sameApiUrl(a: string, b: string): boolean {
+  const norm = (s: string) => {
+    const u = new URL(s);
+    const loopback = u.hostname === "localhost" || u.hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(u.hostname);
+    return `${u.protocol}//${loopback ? "loopback" : u.hostname}:${u.port}${u.pathname.replace(/\/+$/, "")}`;
+  };
+  try {
+    return norm(a) === norm(b);
+  } catch {
+    return false;
+  }
+}

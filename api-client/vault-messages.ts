@@ -95,3 +95,39 @@ export function redeemInstructions(v: Voucher, m: VaultMessage = redeemMessage(v
     `  the voucher: ${JSON.stringify(v)}`
   );
 }
+
+/**
+ * What the vault's Redeem costs in network fees, nanoTON (contracts/gas.json, redeemFirst and
+ * redeemNext: ≈ 0.0099 TON; api-client/redeem-fee.test.ts keeps the two equal). It is taken from
+ * the gas attached (VAULT_MESSAGE_VALUE), so the payee receives what is due less this.
+ */
+export const REDEEM_FEES = 9_869_585n;
+
+/** The warning for a Redeem that pays less than its network fees cost (a CLI's stderr, and `feeWarning` in --json). */
+export interface RedeemFeeWarning {
+  code: "redeem_below_fee";
+  message: string;
+  /** nanoTON the Redeem pays (the voucher's cumulative less what the vault paid before) */
+  due: string;
+  /** nanoTON of network fees it costs (REDEEM_FEES) */
+  fees: string;
+}
+
+/**
+ * A Redeem whose payment (`due`) is below its network fees: sending it (0.05 TON attached for
+ * gas) costs more than it pays. Vouchers are cumulative, so waiting loses nothing: a later one
+ * pays everything due then in one Redeem. `sent`: it was sent already (the local sandbox's).
+ * Undefined when nothing is due, or enough is.
+ */
+export function redeemFeeWarning(due: bigint, { sent }: { sent: boolean }): RedeemFeeWarning | undefined {
+  if (due <= 0n || due >= REDEEM_FEES) return undefined;
+  const what = `${formatTon(due)} due, less than the ≈ ${formatTon(REDEEM_FEES)} of network fees the vault's Redeem costs`;
+  return {
+    code: "redeem_below_fee",
+    message: sent
+      ? `this Redeem paid ${what} (sandbox TON here): on a real network, wait until more is due`
+      : `this Redeem pays ${what}: sending it loses money; wait until more is due (vouchers are cumulative: a later one pays everything due then, in one Redeem)`,
+    due: due.toString(),
+    fees: REDEEM_FEES.toString(),
+  };
+}

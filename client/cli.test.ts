@@ -186,6 +186,32 @@ describe("cocoon CLI against a local network", () => {
     expect(r.o.out).toBe("");
   });
 
+  it("serve on a loopback API without --allow-dev (no local.json names it): the startup line and the 503 for want of a tdx worker name --allow-dev", async () => {
+    // Prepare: the local network's workers are dev ones; this home has no local.json, so dev is not accepted
+    const fund = io();
+    expect(await main(["faucet", "5", ...args("tdx-only")], fund.out, fund.err)).toBe(0);
+    const port = await freePort();
+    const served = io();
+    const exited = main(["serve", "--port", String(port), ...args("tdx-only")], served.out, served.err);
+    const started = await Promise.race([
+      pollUntil("the proxy to listen", () => (served.o.out.includes("OpenAI-compatible proxy on") ? true : undefined), 10_000, 20),
+      exited.then((code) => `serve exited with ${code}: ${served.o.err}`),
+    ]);
+    expect(started).toBe(true);
+    // Act
+    const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: BUILTIN_DEFAULT_MODEL, max_tokens: 4, messages: [{ role: "user", content: "hi" }] }),
+    });
+    // Assess
+    expect(served.o.out).toContain("only attested (tdx) workers");
+    expect(res.status).toBe(503);
+    const { error } = (await res.json()) as { error: { message: string } };
+    expect(error.message).toContain("no live worker in tiers [tdx]");
+    expect(error.message).toMatch(/dev worker\(s\), with SIMULATED attestation, serve \S+ here: restart cocoon serve with --allow-dev/);
+  });
+
   it("serve refuses a --max-tokens past the network's cap on one job, before it listens", async () => {
     // Act
     const r = io();

@@ -9,13 +9,13 @@ import { AttestationTier } from "../events/attestation";
 import { MAX_JOB_TOKENS, type CancelJobResponse } from "../events/api";
 import { JobId } from "../events/common";
 import { depositCommentFor } from "../core/chain/account";
-import { ApiError } from "../api-client/api";
+import { ApiError, isLoopbackUrl } from "../api-client/api";
 import { formatTon, isTestOnlyAddress, parseTon } from "../api-client/format";
 import { loadOrCreateKey } from "../api-client/keys";
 import { depositAndWait } from "../api-client/money";
 import { newProgram, positiveInt, reportError, reportWarning, runProgram, type Io } from "../api-client/program";
 import { progressOn } from "../api-client/progress";
-import { cliSettings, SettingsError } from "../api-client/settings";
+import { cliSettings, sameApiUrl, SettingsError } from "../api-client/settings";
 import { defineAttestVerify } from "./commands/attest";
 import { defineOperatorCommands } from "./commands/operator";
 import { definePolicyCommands } from "./commands/policy";
@@ -51,7 +51,9 @@ function connect(o: ConnectionOptions, extra: Pick<CocoonClientOptions, "tabs" |
   const s = cliSettings({ api: o.api, key: o.key, keyEnv: process.env.COCOON_KEY_FILE, defaultKeyName: "requester.key" });
   // Dev (simulated) attestations only with an explicit opt-in: the flag, or the local network's own settings file.
   const allowDev =
-    o.allowDev === true || process.env.COCOON_ALLOW_DEV === "1" || (s.local?.allowDevAttestation === true && s.apiUrl === s.local.apiUrl);
+    o.allowDev === true ||
+    process.env.COCOON_ALLOW_DEV === "1" ||
+    (s.local?.allowDevAttestation === true && sameApiUrl(s.apiUrl, s.local.apiUrl));
   const key = loadOrCreateKey(s.keyFile);
   return { apiUrl: s.apiUrl, key, keyFile: s.keyFile, allowDev, client: new CocoonClient({ apiUrl: s.apiUrl, key, allowDev, ...extra }) };
 }
@@ -483,7 +485,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       .option("--allow-dev", "accept SIMULATED (dev) attestations (default only against the local network)"),
   ).action(
     run(async (o: ConnectionOptions & { port: number; tabs?: number; maxTokens?: number; modelAlias?: Map<string, string> }) => {
-      const { client, key, allowDev } = connect(o, {
+      const { client, key, allowDev, apiUrl } = connect(o, {
         ...(o.tabs ? { tabs: { slots: o.tabs } } : {}),
         // an app that hung up had its job cancelled: a cancel that failed leaves that job to run on and be billed, say so
         onCancel: (jobId, r) => {
@@ -501,7 +503,9 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
           port: o.port,
           ...(o.maxTokens !== undefined ? { defaultMaxTokens: o.maxTokens } : {}),
           ...(o.modelAlias ? { modelAliases: Object.fromEntries(o.modelAlias) } : {}),
-          ...serveBackend(client),
+          // A local network's dev workers are accepted by default only where its settings file names
+          // this very API: on loopback otherwise, a refusal for want of a tdx worker names the opt-in.
+          ...serveBackend(client, !allowDev && isLoopbackUrl(apiUrl) ? { devHint: { optIn: "--allow-dev (or COCOON_ALLOW_DEV=1)" } } : {}),
           // The app's 500 says nothing of what failed inside the proxy (client/serve/errors.ts): the error itself is
           // written here. Other failures (no worker, a timeout) the app reads in full, and they are not repeated.
           onError: (err) => {
@@ -525,7 +529,9 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       // OpenAI clients never show the x-cocoon-tier header: say it here, where the user looks
       const dev = allowDev
         ? "accepting dev workers too: their attestation is SIMULATED, whoever runs them can read your prompts (without --allow-dev, and off the local network, only attested workers)\n"
-        : "";
+        : isLoopbackUrl(apiUrl)
+          ? `only attested (tdx) workers: the workers of a local network at ${apiUrl} are dev ones, accepted with --allow-dev (SIMULATED attestation)\n`
+          : "";
       const aliases = o.modelAlias ? `model aliases: ${describeAliases(o.modelAlias)}\n` : "";
       io.out.write(`OpenAI-compatible proxy on ${p.url}/v1 (key stays here; account ${key.id})\n${aliases}${dev}`);
       await new Promise(() => {});

@@ -451,6 +451,25 @@ async function* sseData(body: ReadableStream<Uint8Array>, onChunk: () => void): 
   }
 }
 
+/**
+ * An HTTP 404 for a route of the API (GET /models at start, or a POST without the model named)
+ * under an engine URL that does not end in a version segment (/v1): the URL lacks the server's
+ * API root (http://host:8000 for http://host:8000/v1). Its code stays engine_unavailable (what a
+ * running agent makes of it is unchanged); `cocoon-agent start` refuses it as a settings error
+ * rather than waiting for the engine forever. A URL that ends in /v1 (a proxy's
+ * http://host/llm/v1 included) is never this error.
+ */
+export class EngineUrlError extends EngineError {
+  constructor(
+    message: string,
+    /** the engine URL with /v1 appended: what the owner most likely meant */
+    readonly suggestedUrl: string,
+    details: EngineError["details"],
+  ) {
+    super("engine_unavailable", message, details);
+  }
+}
+
 export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
   let base: URL;
   try {
@@ -610,14 +629,20 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     if (status === 404 && model !== undefined && serverMessage.includes(model)) {
       return new EngineError("model_not_served", `model "${model}" is not served by ${baseUrl} (${where})`, details);
     }
+    // No /v1 (or other version) at the end of the URL, and the server has no such route: the
+    // owner's engine URL is missing its API root, which no wait or restart mends (EngineUrlError).
+    if (status === 404 && !/\/v\d+$/.test(baseUrl))
+      return new EngineUrlError(
+        `${where}; does the engine URL (--engine-url, engineUrl) include the /v1 segment? OpenAI-compatible servers (vLLM, llama-server, Ollama) serve their API under /v1: try --engine-url ${baseUrl}/v1`,
+        `${baseUrl}/v1`,
+        details,
+      );
     const hint =
       status === 401 || status === 403
         ? "; check the engine's API key (--engine-key, COCOON_ENGINE_KEY)"
         : status === 404
-          ? // the route is missing: the usual cause is a URL without /v1, but one that has it is the wrong server (or prefix)
-            /\/v\d+$/.test(baseUrl)
-            ? `; the server has no ${path} under ${baseUrl}: is it an OpenAI-compatible server (vLLM, llama-server, Ollama), and is the engine URL (--engine-url, engineUrl) its API root?`
-            : "; does the engine URL (--engine-url, engineUrl) include the /v1 segment?"
+          ? // the route is missing under a URL that has its /v1: the wrong server (or prefix)
+            `; the server has no ${path} under ${baseUrl}: is it an OpenAI-compatible server (vLLM, llama-server, Ollama), and is the engine URL (--engine-url, engineUrl) its API root?`
           : "";
     return new EngineError(codeOfStatus(status), `${where}${hint}`, details);
   }

@@ -13,9 +13,9 @@ import { ApiClient, ApiError } from "../../api-client/api";
 import { formatTon } from "../../api-client/format";
 import { loadKey, loadOrCreateKey } from "../../api-client/keys";
 import { redeemOperatorFees, type OperatorRedeemOutcome } from "../../api-client/money";
-import type { Io } from "../../api-client/program";
+import { type Io, reportWarning } from "../../api-client/program";
 import { cliSettings, SettingsError } from "../../api-client/settings";
-import { redeemInstructions, redeemMessage, type VaultMessage } from "../../api-client/vault-messages";
+import { redeemFeeWarning, redeemInstructions, redeemMessage, type VaultMessage } from "../../api-client/vault-messages";
 import type { SigningKeyPair } from "../../core/crypto/keys";
 import { API } from "../../api-client/routes";
 import type { OperatorStatusView, Voucher } from "../../events/money";
@@ -184,9 +184,14 @@ export function defineOperatorCommands(parent: Command, d: OperatorCommandDeps):
       ),
   ).action(
     runWithCode(d, async (o: OperatorOptions) => {
-      const r = await asOperator(o, async (api) => redeemOperatorFees(api, await payout(o, api)));
+      const { r, due } = await asOperator(o, async (api) => {
+        const r = await redeemOperatorFees(api, await payout(o, api));
+        return { r, due: await dueOf(api, r) };
+      });
       const message = r.sendYourself ? redeemMessage(r.voucher) : undefined;
-      print(o, message ? { ...r, message } : r, redeemText(r, message));
+      const feeWarning = redeemFeeWarning(due, { sent: r.txHash !== undefined });
+      if (feeWarning) reportWarning(d.io, o.json, { code: feeWarning.code, message: feeWarning.message });
+      print(o, { ...r, ...(message ? { message } : {}), ...(feeWarning ? { feeWarning } : {}) }, redeemText(r, message));
       return 0;
     }),
   );
@@ -206,6 +211,21 @@ async function payout(o: OperatorOptions, api: ApiClient): Promise<{ payoutAddre
     () => undefined, // a coordinator without the route, or a refusal the voucher route repeats with its reason
   );
   return bound ? { payoutAddress: bound } : {};
+}
+
+/**
+ * What the Redeem pays (or paid): the vault's payment when it was sent; for one to send, the
+ * voucher's cumulative less what the operator's status books as redeemed (the whole cumulative
+ * where the status cannot be read: then only a voucher below the fees in all is warned of).
+ */
+async function dueOf(api: ApiClient, r: OperatorRedeemOutcome): Promise<bigint> {
+  if (r.txHash) return BigInt(r.paid);
+  if (!r.sendYourself) return 0n;
+  const redeemed = await api.request(API.operatorStatus).then(
+    (s) => BigInt(s.redeemed),
+    () => 0n,
+  );
+  return BigInt(r.voucher.cumulative) - redeemed;
 }
 
 function redeemText(r: OperatorRedeemOutcome, message: VaultMessage | undefined): string {

@@ -20,7 +20,40 @@ export interface NetworkClient {
   ask(o: AskOptions): Promise<SdkAskResult>;
   askStream(o: AskOptions): AsyncIterable<StreamEvent>;
   embed(o: EmbedOptions): Promise<SdkEmbedResult>;
-  models(): Promise<{ models: Array<{ model: string; workers: number; capabilities?: ModelCapabilities }> }>;
+  models(): Promise<{
+    models: Array<{ model: string; workers: number; tiers?: Record<string, number>; capabilities?: ModelCapabilities }>;
+  }>;
+}
+
+/**
+ * Whether a "no live worker in tiers [tdx]" may name the dev opt-in (`cocoon serve` sets it):
+ * only where dev workers are not accepted and the API is on this machine's loopback (a local
+ * network, whose workers are dev ones). Off loopback dev workers are never suggested.
+ */
+export interface DevHint {
+  /** the flag (and variable) that accepts dev workers, as the app's user would type it */
+  optIn: string;
+}
+
+/**
+ * A no_workers refusal for want of an accepted tier (core/workers.ts: "no live worker in tiers
+ * [tdx]"), while the network lists dev workers for the model: the same error, its message naming
+ * the opt-in. On a local network started on another port than its settings file says (or from
+ * another directory), dev workers are not accepted by default, and the 503 said only "tiers [tdx]".
+ */
+async function withDevHint(err: unknown, model: string, client: NetworkClient, hint: DevHint | undefined): Promise<unknown> {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (!hint || e?.code !== "no_workers" || typeof e.message !== "string") return err;
+  const tiers = /no live worker in tiers \[([^\]]*)\]/.exec(e.message)?.[1];
+  if (tiers === undefined || tiers.split(", ").includes("dev")) return err;
+  const dev = await client.models().then(
+    (r) => r.models.find((m) => m.model === model)?.tiers?.dev ?? 0,
+    () => 0,
+  );
+  if (dev <= 0) return err;
+  // the error itself (its class, code, status, details) with the hint added to its message
+  e.message = `${e.message} (${dev} dev worker(s), with SIMULATED attestation, serve ${model} here: restart cocoon serve with ${hint.optIn} to accept them; whoever runs them can read your prompts)`;
+  return err;
 }
 
 /**
@@ -74,24 +107,34 @@ const answer = (r: SdkAskResult): AskResult => ({
   cost: r.cost,
 });
 
-export function serveBackend(client: NetworkClient): Pick<ServeProxyOptions, "ask" | "askStream" | "embed" | "listModels"> {
+export function serveBackend(
+  client: NetworkClient,
+  o: { devHint?: DevHint } = {},
+): Pick<ServeProxyOptions, "ask" | "askStream" | "embed" | "listModels"> {
+  const hinted = async (err: unknown, model: string) => withDevHint(err, model, client, o.devHint);
   return {
-    ask: async (req) => answer(await client.ask(askOptions(req))),
+    ask: async (req) => answer(await client.ask(askOptions(req)).catch(async (e: unknown) => Promise.reject(await hinted(e, req.model)))),
     askStream: (req: AskRequest): AsyncIterable<AskStreamEvent> =>
       (async function* () {
-        for await (const ev of client.askStream(askOptions(req))) {
-          if (ev.type === "done") yield { type: "done" as const, ...answer(ev) };
-          else if (ev.type === "restart") yield { type: "restart" as const };
-          else yield ev;
+        try {
+          for await (const ev of client.askStream(askOptions(req))) {
+            if (ev.type === "done") yield { type: "done" as const, ...answer(ev) };
+            else if (ev.type === "restart") yield { type: "restart" as const };
+            else yield ev;
+          }
+        } catch (e) {
+          throw await hinted(e, req.model);
         }
       })(),
     embed: async (req: EmbedRequest): Promise<EmbedResult> => {
-      const r = await client.embed({
-        model: req.model,
-        input: req.input,
-        timeoutMs: SERVE_JOB_WAIT_MS,
-        ...(req.signal ? { signal: req.signal } : {}),
-      });
+      const r = await client
+        .embed({
+          model: req.model,
+          input: req.input,
+          timeoutMs: SERVE_JOB_WAIT_MS,
+          ...(req.signal ? { signal: req.signal } : {}),
+        })
+        .catch(async (e: unknown) => Promise.reject(await hinted(e, req.model)));
       return {
         vectors: r.vectors,
         usage: { promptTokens: r.usage.promptTokens },

@@ -1,0 +1,92 @@
+/**
+ * `cocoon-agent redeem` of less than the vault's Redeem costs in network fees (≈ 0.0099 TON,
+ * contracts/gas.json): it printed the Redeem to send, 0.05 TON of gas attached, and nothing of
+ * the payee receiving less than the fees. Now a warning on stderr and `feeWarning` in --json.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Address } from "@ton/core";
+import { describe, expect, it } from "vitest";
+import { loadOrCreateKey } from "../api-client/keys";
+import { routeStandIn, type StandInAnswer } from "../api-client/stand-in-testing";
+import { REDEEM_FEES } from "../api-client/vault-messages";
+import type { Voucher } from "../events/money";
+import { runAgentCli } from "./cli-testing";
+
+const PAYOUT = new Address(0, randomBytes(32)).toString({ bounceable: false });
+
+/** Factory: a coordinator with no local sandbox whose voucher is for `cumulative`, `redeemed` of it paid before. */
+async function standIn(cumulative: bigint, redeemed: bigint) {
+  const voucher: Voucher = {
+    vault: new Address(0, randomBytes(32)).toString(),
+    worker: PAYOUT,
+    cumulative: cumulative.toString(),
+    expiry: 1_900_000_000,
+    signature: randomBytes(64).toString("base64"),
+  };
+  const status = {
+    workerId: "w".repeat(43),
+    tier: "none",
+    models: [],
+    jobs: 3,
+    promptTokens: 1,
+    completionTokens: 2,
+    earned: voucher.cumulative,
+    redeemed: redeemed.toString(),
+    lastHeartbeat: 1,
+    attestationExpiresAt: 2,
+  };
+  const answer = (route: string): StandInAnswer => {
+    if (route === "GET /v1/routes") return { status: 404 };
+    if (route === "POST /v1/sessions") return { status: 404, body: { error: { code: "sessions_unavailable", message: "-" } } };
+    if (route === "POST /v1/agents/voucher") return { status: 200, body: voucher };
+    if (route === "GET /v1/agents/me") return { status: 200, body: status };
+    if (route.startsWith("POST /v1/dev/") || route.startsWith("GET /v1/dev/"))
+      return { status: 404, body: { error: { code: "dev_chain_disabled", message: "no local sandbox here" } } };
+    return { status: 404, body: { error: { code: "not_found", message: route } } };
+  };
+  return routeStandIn(answer);
+}
+
+/** `cocoon-agent redeem` (text and --json) against a stand-in for `cumulative` / `redeemed`. */
+async function redeem(cumulative: bigint, redeemed: bigint) {
+  const c = await standIn(cumulative, redeemed);
+  try {
+    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-redeem-fee-"));
+    loadOrCreateKey(join(home, "worker.key"));
+    const argv = ["redeem", "--payout-address", PAYOUT, "--api", c.url];
+    return { text: await runAgentCli(argv, { COCOON_HOME: home }), json: await runAgentCli([...argv, "--json"], { COCOON_HOME: home }) };
+  } finally {
+    await c.close();
+  }
+}
+
+describe("cocoon-agent redeem of less than the Redeem's network fees", () => {
+  it("warns on stderr and in --json (feeWarning), with what is due and the fees; still prints the Redeem (exit 0)", async () => {
+    // Prepare: 5 TON earned, all but 0.001 TON of it redeemed before
+    const due = 1_000_000n;
+    // Act
+    const { text, json } = await redeem(5_000_000_000n, 5_000_000_000n - due);
+    // Assess
+    expect([text.code, json.code]).toEqual([0, 0]);
+    expect(text.err).toMatch(
+      /^warning \[redeem_below_fee\]: this Redeem pays 0\.001 TON due, less than the ≈ 0\.009869585 TON of network fees/,
+    );
+    expect(text.out).toContain("NOT paid yet");
+    expect(JSON.parse(json.out)).toMatchObject({
+      sendYourself: true,
+      feeWarning: { code: "redeem_below_fee", due: due.toString(), fees: REDEEM_FEES.toString() },
+    });
+    expect(JSON.parse(json.err)).toMatchObject({ warning: { code: "redeem_below_fee" } });
+  });
+
+  it("says nothing of fees when what is due exceeds them", async () => {
+    // Act
+    const { text, json } = await redeem(2_500_000_000n, 0n);
+    // Assess
+    expect(text.err).toBe("");
+    expect(JSON.parse(json.out)).not.toHaveProperty("feeWarning");
+  });
+});

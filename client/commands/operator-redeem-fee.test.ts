@@ -1,0 +1,95 @@
+/**
+ * `cocoon operator redeem` of less than the vault's Redeem costs in network fees (≈ 0.0099 TON,
+ * contracts/gas.json): a warning on stderr and `feeWarning` in --json, as `cocoon-agent redeem`
+ * gives (it printed the Redeem to send, 0.05 TON of gas attached, and nothing of the fees).
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Address } from "@ton/core";
+import { beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../../api-client/cli-testing";
+import { loadOrCreateKey } from "../../api-client/keys";
+import { routeStandIn } from "../../api-client/stand-in-testing";
+import { REDEEM_FEES } from "../../api-client/vault-messages";
+import type { Voucher } from "../../events/money";
+import { main } from "../cli";
+
+const PAYOUT = new Address(0, randomBytes(32)).toString({ bounceable: false });
+
+/** Factory: a coordinator with no sandbox: the operator's voucher for `cumulative`; its status books `redeemed` (undefined: no status route). */
+async function standIn(cumulative: bigint, redeemed: bigint | undefined) {
+  const voucher: Voucher = {
+    vault: new Address(0, randomBytes(32)).toString(),
+    worker: PAYOUT,
+    cumulative: cumulative.toString(),
+    expiry: 1_900_000_000,
+    signature: randomBytes(64).toString("base64"),
+  };
+  return routeStandIn((route) => {
+    if (route === "GET /v1/routes") return { status: 404 };
+    if (route === "POST /v1/operator/voucher") return { status: 200, body: voucher };
+    if (route === "GET /v1/operator/status" && redeemed !== undefined)
+      return {
+        status: 200,
+        body: {
+          earned: cumulative.toString(),
+          redeemed: redeemed.toString(),
+          available: "0",
+          shards: Array.from({ length: 16 }, () => "0"),
+          vouchered: cumulative.toString(),
+          payoutAddress: PAYOUT,
+          fee: { bps: 500, source: "registry" },
+        },
+      };
+    if (route.includes("/v1/dev/"))
+      return { status: 403, body: { error: { code: "dev_chain_disabled", message: "no local sandbox here" } } };
+    return { status: 404, body: { error: { code: "not_found", message: route } } };
+  });
+}
+
+describe("cocoon operator redeem of less than the Redeem's network fees", () => {
+  let keyFile: string;
+  beforeAll(() => {
+    keyFile = join(mkdtempSync(join(tmpdir(), "cocoon-operator-fee-")), "operator.key");
+    loadOrCreateKey(keyFile);
+  });
+
+  /** `cocoon operator redeem` (text and --json) against `c`. */
+  async function redeem(c: Awaited<ReturnType<typeof standIn>>) {
+    try {
+      const argv = ["operator", "redeem", "--key", keyFile, "--payout-address", PAYOUT, "--api", c.url];
+      return { text: await runCli(main, argv), json: await runCli(main, [...argv, "--json"]) };
+    } finally {
+      await c.close();
+    }
+  }
+
+  it.each([
+    ["what its status books as redeemed taken off", 3_000_000_000n, 3_000_000_000n - 2_000_000n],
+    ["a voucher below the fees whatever was paid (no status route)", 2_000_000n, undefined],
+  ])("warns on stderr and in --json (feeWarning): %s; still prints the Redeem (exit 0)", async (_, cumulative, redeemed) => {
+    // Act
+    const { text, json } = await redeem(await standIn(cumulative, redeemed));
+    // Assess
+    expect([text.code, json.code], text.err).toEqual([0, 0]);
+    expect(text.err).toMatch(
+      /^warning \[redeem_below_fee\]: this Redeem pays 0\.002 TON due, less than the ≈ 0\.009869585 TON of network fees/,
+    );
+    expect(text.out).toContain("NOT paid yet");
+    expect(JSON.parse(json.out)).toMatchObject({
+      sendYourself: true,
+      feeWarning: { code: "redeem_below_fee", due: "2000000", fees: REDEEM_FEES.toString() },
+    });
+  });
+
+  it("says nothing of fees when what is due exceeds them", async () => {
+    // Act
+    const { text, json } = await redeem(await standIn(125_000_000n, 0n));
+    // Assess
+    expect(text.code).toBe(0);
+    expect(text.err).toBe("");
+    expect(JSON.parse(json.out)).not.toHaveProperty("feeWarning");
+  });
+});
