@@ -153,8 +153,14 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
       // Act 3: `cocoon-agent redeem`: voucher for the cumulative earnings, Redeem from the worker's sandbox wallet
       const red = await runCli(agentCli, ["redeem", "--key", agentKeyFile, ...common]);
 
-      // Assess 3
-      expect(red.err).toBe("");
+      // Assess 3: one job's earnings are far below a Redeem's network fees, which the CLI says (and nothing else)
+      expect(
+        red.err
+          .trim()
+          .split("\n")
+          .map((l) => (JSON.parse(l) as { warning: { code: string } }).warning.code),
+      ).toEqual(["redeem_below_fee"]);
+      expect(red.json.feeWarning).toMatchObject({ code: "redeem_below_fee", due: cost.toString() });
       expect(red.code).toBe(0);
       const workerAddress = Address.parse(red.json.voucher.worker);
       expect(red.json.paid).toBe(cost.toString());
