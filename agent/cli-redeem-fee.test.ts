@@ -10,49 +10,15 @@ import { join } from "node:path";
 import { Address } from "@ton/core";
 import { describe, expect, it } from "vitest";
 import { loadOrCreateKey } from "../api-client/keys";
-import { routeStandIn, type StandInAnswer } from "../api-client/stand-in-testing";
+import { standInVoucher } from "../api-client/stand-in-testing";
 import { REDEEM_FEES } from "../api-client/vault-messages";
-import type { Voucher } from "../events/money";
-import { runAgentCli } from "./cli-testing";
+import { noSandboxCoordinator, runAgentCli } from "./cli-testing";
 
 const PAYOUT = new Address(0, randomBytes(32)).toString({ bounceable: false });
 
-/** Factory: a coordinator with no local sandbox whose voucher is for `cumulative`, `redeemed` of it paid before. */
-async function standIn(cumulative: bigint, redeemed: bigint) {
-  const voucher: Voucher = {
-    vault: new Address(0, randomBytes(32)).toString(),
-    worker: PAYOUT,
-    cumulative: cumulative.toString(),
-    expiry: 1_900_000_000,
-    signature: randomBytes(64).toString("base64"),
-  };
-  const status = {
-    workerId: "w".repeat(43),
-    tier: "none",
-    models: [],
-    jobs: 3,
-    promptTokens: 1,
-    completionTokens: 2,
-    earned: voucher.cumulative,
-    redeemed: redeemed.toString(),
-    lastHeartbeat: 1,
-    attestationExpiresAt: 2,
-  };
-  const answer = (route: string): StandInAnswer => {
-    if (route === "GET /v1/routes") return { status: 404 };
-    if (route === "POST /v1/sessions") return { status: 404, body: { error: { code: "sessions_unavailable", message: "-" } } };
-    if (route === "POST /v1/agents/voucher") return { status: 200, body: voucher };
-    if (route === "GET /v1/agents/me") return { status: 200, body: status };
-    if (route.startsWith("POST /v1/dev/") || route.startsWith("GET /v1/dev/"))
-      return { status: 404, body: { error: { code: "dev_chain_disabled", message: "no local sandbox here" } } };
-    return { status: 404, body: { error: { code: "not_found", message: route } } };
-  };
-  return routeStandIn(answer);
-}
-
 /** `cocoon-agent redeem` (text and --json) against a stand-in for `cumulative` / `redeemed`. */
 async function redeem(cumulative: bigint, redeemed: bigint) {
-  const c = await standIn(cumulative, redeemed);
+  const c = await noSandboxCoordinator(standInVoucher(PAYOUT, cumulative), redeemed);
   try {
     const home = mkdtempSync(join(tmpdir(), "cocoon-agent-redeem-fee-"));
     loadOrCreateKey(join(home, "worker.key"));

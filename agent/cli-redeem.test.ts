@@ -11,51 +11,18 @@ import { join } from "node:path";
 import { Address, Cell } from "@ton/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadOrCreateKey } from "../api-client/keys";
-import { routeStandIn, type StandInAnswer } from "../api-client/stand-in-testing";
+import { standInVoucher } from "../api-client/stand-in-testing";
 import { redeemBody } from "../contracts/vault";
-import type { Voucher } from "../events/money";
 import { voucherFromJson } from "../functions/adapters/ton-chain";
-import { runAgentCli } from "./cli-testing";
+import { noSandboxCoordinator, runAgentCli } from "./cli-testing";
 
 const PAYOUT = new Address(0, randomBytes(32)).toString({ bounceable: false });
-const voucher: Voucher = {
-  vault: new Address(0, randomBytes(32)).toString(),
-  worker: PAYOUT,
-  cumulative: "2500000000",
-  expiry: 1_900_000_000,
-  signature: randomBytes(64).toString("base64"),
-};
-
-/** The coordinator of a network with no local sandbox: a voucher for `voucher`, the worker's status, and no dev routes. */
-async function standIn() {
-  const status = {
-    workerId: "w".repeat(43),
-    tier: "none",
-    models: [],
-    jobs: 3,
-    promptTokens: 1,
-    completionTokens: 2,
-    earned: voucher.cumulative,
-    redeemed: "0",
-    lastHeartbeat: 1,
-    attestationExpiresAt: 2,
-  };
-  const answer = (route: string): StandInAnswer => {
-    if (route === "GET /v1/routes") return { status: 404 };
-    if (route === "POST /v1/sessions") return { status: 404, body: { error: { code: "sessions_unavailable", message: "-" } } };
-    if (route === "POST /v1/agents/voucher") return { status: 200, body: voucher };
-    if (route === "GET /v1/agents/me") return { status: 200, body: status };
-    if (route.startsWith("POST /v1/dev/") || route.startsWith("GET /v1/dev/"))
-      return { status: 404, body: { error: { code: "dev_chain_disabled", message: "no local sandbox here" } } };
-    return { status: 404, body: { error: { code: "not_found", message: route } } };
-  };
-  return routeStandIn(answer);
-}
+const voucher = standInVoucher(PAYOUT, 2_500_000_000n);
 
 describe("cocoon-agent redeem without a local sandbox", () => {
-  let c: Awaited<ReturnType<typeof standIn>>;
+  let c: Awaited<ReturnType<typeof noSandboxCoordinator>>;
   beforeAll(async () => {
-    c = await standIn();
+    c = await noSandboxCoordinator(voucher, 0n);
   });
   afterAll(async () => c?.close());
 

@@ -1,3 +1,5 @@
+import { routeStandIn, type StandInAnswer } from "../api-client/stand-in-testing";
+import type { Voucher } from "../events/money";
 import { main } from "./cli";
 
 /**
@@ -14,4 +16,33 @@ export async function runAgentCli(argv: string[], env: Record<string, string> = 
   } finally {
     process.env = saved;
   }
+}
+
+/**
+ * Test factory: the coordinator of a network with no local sandbox, as `cocoon-agent redeem` sees
+ * it: `voucher` for the worker, a status with `redeemed` of it already paid, no sessions and no dev routes.
+ */
+export async function noSandboxCoordinator(voucher: Voucher, redeemed: bigint) {
+  const status = {
+    workerId: "w".repeat(43),
+    tier: "none",
+    models: [],
+    jobs: 3,
+    promptTokens: 1,
+    completionTokens: 2,
+    earned: voucher.cumulative,
+    redeemed: redeemed.toString(),
+    lastHeartbeat: 1,
+    attestationExpiresAt: 2,
+  };
+  const answer = (route: string): StandInAnswer => {
+    if (route === "GET /v1/routes") return { status: 404 };
+    if (route === "POST /v1/sessions") return { status: 404, body: { error: { code: "sessions_unavailable", message: "-" } } };
+    if (route === "POST /v1/agents/voucher") return { status: 200, body: voucher };
+    if (route === "GET /v1/agents/me") return { status: 200, body: status };
+    if (route.startsWith("POST /v1/dev/") || route.startsWith("GET /v1/dev/"))
+      return { status: 404, body: { error: { code: "dev_chain_disabled", message: "no local sandbox here" } } };
+    return { status: 404, body: { error: { code: "not_found", message: route } } };
+  };
+  return routeStandIn(answer);
 }

@@ -3,8 +3,11 @@
  * its route ("METHOD /path", the query left off) with JSON; for CLI tests that need only a few
  * routes. Imported by tests only.
  */
+import { randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Address } from "@ton/core";
+import type { Voucher } from "../events/money";
 
 export type StandInAnswer = { status: number; body?: unknown };
 
@@ -22,3 +25,12 @@ export async function routeStandIn(answer: (route: string) => StandInAnswer): Pr
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
+
+/** A voucher for `worker` as a stand-in coordinator answers it: a random vault and signature (nothing in these tests checks them). */
+export const standInVoucher = (worker: string, cumulative: bigint): Voucher => ({
+  vault: new Address(0, randomBytes(32)).toString(),
+  worker,
+  cumulative: cumulative.toString(),
+  expiry: 1_900_000_000,
+  signature: randomBytes(64).toString("base64"),
+});

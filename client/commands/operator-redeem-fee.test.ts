@@ -11,22 +11,16 @@ import { Address } from "@ton/core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../api-client/cli-testing";
 import { loadOrCreateKey } from "../../api-client/keys";
-import { routeStandIn } from "../../api-client/stand-in-testing";
+import { routeStandIn, standInVoucher } from "../../api-client/stand-in-testing";
 import { REDEEM_FEES } from "../../api-client/vault-messages";
-import type { Voucher } from "../../events/money";
 import { main } from "../cli";
 
 const PAYOUT = new Address(0, randomBytes(32)).toString({ bounceable: false });
 
 /** Factory: a coordinator with no sandbox: the operator's voucher for `cumulative`; its status books `redeemed` (undefined: no status route). */
 async function standIn(cumulative: bigint, redeemed: bigint | undefined) {
-  const voucher: Voucher = {
-    vault: new Address(0, randomBytes(32)).toString(),
-    worker: PAYOUT,
-    cumulative: cumulative.toString(),
-    expiry: 1_900_000_000,
-    signature: randomBytes(64).toString("base64"),
-  };
+  const voucher = standInVoucher(PAYOUT, cumulative);
+
   return routeStandIn((route) => {
     if (route === "GET /v1/routes") return { status: 404 };
     if (route === "POST /v1/operator/voucher") return { status: 200, body: voucher };
