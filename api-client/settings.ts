@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { LocalNetworkFile } from "../events/local";
+import { isLoopbackUrl } from "./api";
 
 export const DEFAULT_API_URL = "http://127.0.0.1:8787";
 
@@ -90,8 +91,7 @@ export function readLocalNetworkFile(path: string): LocalNetworkFile | undefined
 export function sameApiUrl(a: string, b: string): boolean {
   const norm = (s: string) => {
     const u = new URL(s);
-    const loopback = u.hostname === "localhost" || u.hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(u.hostname);
-    return `${u.protocol}//${loopback ? "loopback" : u.hostname}:${u.port}${u.pathname.replace(/\/+$/, "")}`;
+    return `${u.protocol}//${isLoopbackUrl(s) ? "loopback" : u.hostname}:${u.port}${u.pathname.replace(/\/+$/, "")}`;
   };
   try {
     return norm(a) === norm(b);
