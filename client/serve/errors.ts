@@ -147,6 +147,9 @@ export const parseHuman = <S extends z.ZodType>(schema: S, value: unknown) => sc
 /** At most this many of a body's faults are named in one message: the first ones are what a client fixes first. */
 const MAX_NAMED_ISSUES = 3;
 
+/** humanIssue's sentences start so: they follow the field's name without a colon. */
+const HUMAN_SENTENCE = /^(must|is|has|holds) /;
+
 /**
  * A refusal naming each field at fault: "temperature must be at most 2; messages.0.content is
  * required". `at` is the path of the value parsed inside the body (an input item: "input.2").
@@ -156,9 +159,9 @@ const MAX_NAMED_ISSUES = 3;
 export function zodMessage(err: z.ZodError, at?: string): string {
   const said = err.issues.slice(0, MAX_NAMED_ISSUES).map((i) => {
     const param = [...(at ? [at] : []), ...i.path.map(String)].join(".");
-    if (!param) return /^(must|is|has|holds) /.test(i.message) ? `the request body ${i.message}` : i.message;
+    if (!param) return HUMAN_SENTENCE.test(i.message) ? `the request body ${i.message}` : i.message;
     if (i.message.startsWith(param)) return i.message;
-    return /^(must|is|has|holds) /.test(i.message) ? `${param} ${i.message}` : `${param}: ${i.message}`;
+    return HUMAN_SENTENCE.test(i.message) ? `${param} ${i.message}` : `${param}: ${i.message}`;
   });
   const more = err.issues.length - MAX_NAMED_ISSUES;
   return said.join("; ") + (more > 0 ? `; and ${plural(more, "other fault")}` : "");
