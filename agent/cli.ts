@@ -13,7 +13,7 @@ import type { AttestationTier } from "../events/attestation";
 import { generateKemKey } from "../core/crypto/keys";
 import { API, ApiClient, ApiError, isLoopbackUrl } from "../api-client/api";
 import { formatTon, parseTon } from "../api-client/format";
-import { loadKey, loadOrCreateKey } from "../api-client/keys";
+import { loadKey, loadOrMakeKey } from "../api-client/keys";
 import { redeemEarnings, type WorkerStatus } from "../api-client/money";
 import { collect, newProgram, positiveInt, reportError, reportWarning, runProgram, type Io } from "../api-client/program";
 import { progressOn } from "../api-client/progress";
@@ -231,8 +231,8 @@ function port(v: string): number {
  */
 function connect(o: ConnectionOptions, config?: AgentConfig, { create = true }: { create?: boolean } = {}) {
   const s = cliSettings({ api: o.api ?? config?.apiUrl, key: o.key, defaultKeyName: "worker.key" });
-  const made = create && !existsSync(s.keyFile);
-  const signingKey = create ? loadOrCreateKey(s.keyFile) : existingKey(s.keyFile);
+  // made: this call wrote the file (not merely found none first: another start may write it in between)
+  const { key: signingKey, made } = create ? loadOrMakeKey(s.keyFile) : { key: existingKey(s.keyFile), made: false };
   return { apiUrl: s.apiUrl, keyFile: s.keyFile, made, signingKey, api: new ApiClient(s.apiUrl, signingKey) };
 }
 
@@ -564,13 +564,26 @@ async function start(o: StartOptions, io: Io): Promise<number> {
   try {
     return await serving(o, io, { config, apiUrl, signingKey, tier, quoteProvider, log, metrics, served, engine });
   } catch (e) {
-    if (connected.made && !engine.ready) {
+    if (connected.made && !engine.ready && holdsKey(connected.keyFile, connected.signingKey.id)) {
       rmSync(connected.keyFile, { force: true });
       log.info("removed the worker key this start made: the start was refused before it registered", { keyFile: connected.keyFile });
     }
     throw e;
   } finally {
     await served?.close();
+  }
+}
+
+/**
+ * Whether `file` still holds the key `id`: the engine's wait lasts minutes, in which the file may
+ * have been replaced (this machine's old worker key put back after start said it made a new one),
+ * and that key, with its earnings, must not go with the one this start made. Unreadable: no.
+ */
+function holdsKey(file: string, id: string): boolean {
+  try {
+    return loadKey(file).id === id;
+  } catch {
+    return false;
   }
 }
 

@@ -76,8 +76,17 @@ function unreadable(path: string, e: unknown): SettingsError {
  * this creates it; created on first use, otherwise loaded (and refused) as loadKey says.
  */
 export function loadOrCreateKey(path: string, env: NodeJS.ProcessEnv = process.env): SigningKeyPair {
+  return loadOrMakeKey(path, env).key;
+}
+
+/**
+ * loadOrCreateKey, saying whether this call wrote the file (`made`). Only the writer's exclusive
+ * create says so: a file another process wrote after an existence check was made by that process,
+ * and one that may undo its own new key (cocoon-agent start) must not take it for its own.
+ */
+export function loadOrMakeKey(path: string, env: NodeJS.ProcessEnv = process.env): { key: SigningKeyPair; made: boolean } {
   try {
-    return loadKey(path, env);
+    return { key: loadKey(path, env), made: false };
   } catch (e) {
     if (!(e instanceof SettingsError && e.code === "no_key")) throw e;
   }
@@ -88,9 +97,9 @@ export function loadOrCreateKey(path: string, env: NodeJS.ProcessEnv = process.e
     // wx: two processes creating it at once must not both use a key of their own, one of them overwritten
     writeFileSync(path, b64u.encode(seed) + "\n", { mode: 0o600, flag: "wx" });
   } catch (e) {
-    if (errnoOf(e) === "EEXIST") return loadKey(path, env);
+    if (errnoOf(e) === "EEXIST") return { key: loadKey(path, env), made: false };
     throw e;
   }
   chmodSync(path, 0o600);
-  return signingKeyFromSeed(seed);
+  return { key: signingKeyFromSeed(seed), made: true };
 }

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { caps, closeProxies, startFakedProxy } from "../../test/fixtures/serve-proxy";
+import { anAnswer, caps, closeProxies, startFakedProxy } from "../../test/fixtures/serve-proxy";
 import { humanIssue, INTERNAL_MESSAGE, parseHuman, zodMessage } from "./errors";
 
 afterEach(closeProxies);
@@ -121,6 +121,27 @@ describe("cocoon serve: a malformed body, on every route", () => {
       "temperature must be a number, not a string; top_p must be a number, not a string; n must be a number, not a string; and 2 other faults",
     );
     expect(r.body.error.param).toBe("temperature");
+  });
+
+  it("a body nested thousands deep (inside a tool's parameters, which the proxy reads as any JSON) is a 400, not a 500 when the SDK serialises it", async () => {
+    // Prepare: the network's ask serialises the request as the SDK does (client/sdk.ts promptTokenBound: JSON.stringify(tools))
+    const { url, calls } = await startFakedProxy([{ id: MODEL, capabilities: caps({ tools: true }) }], {
+      ask: async (req) => {
+        JSON.stringify(req);
+        return anAnswer(MODEL);
+      },
+    });
+    const depth = 50_000;
+    const tool = `{"type":"function","function":{"name":"f","parameters":{"a":${"[".repeat(depth)}${"]".repeat(depth)}}}}`;
+    const body = `{"model":"${MODEL}","messages":[{"role":"user","content":"hi"}],"tools":[${tool}]}`;
+    // Act
+    const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    const r = { status: res.status, body: (await res.json()) as { error: Record<string, unknown> } };
+    // Assess
+    expect(r.status).toBe(400);
+    expect(r.body.error).toMatchObject({ code: "invalid_request", type: "invalid_request_error" });
+    expect(r.body.error.message).toBe("request body is nested too deeply: at most 256 levels of objects and arrays");
+    expect(calls).toHaveLength(0);
   });
 
   it("answers a proxy's own failure (a ZodError thrown inside it) with a 500 that says nothing of it", async () => {

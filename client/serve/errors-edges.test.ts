@@ -142,6 +142,17 @@ describe("mapAskError: what was thrown, and its code and message", () => {
     expect(m).toEqual({ status: 500, type: "server_error", code: "internal_error", message: INTERNAL_MESSAGE, param: null });
   });
 
+  it("answers 500 saying nothing of it for Node's own error (a string code ERR_…), which is the proxy's fault, not the network's", () => {
+    // Prepare: what Node throws for a bad argument deep in the proxy's code
+    const err = Object.assign(new TypeError('The "path" argument must be of type string. Received undefined'), {
+      code: "ERR_INVALID_ARG_TYPE",
+    });
+    // Act
+    const m = mapAskError(err);
+    // Assess
+    expect(m).toEqual({ status: 500, type: "server_error", code: "internal_error", message: INTERNAL_MESSAGE, param: null });
+  });
+
   it("reads `failure` only when it is a record: a function carrying a code is no worker's report", () => {
     // Prepare
     const err = Object.assign(new VerificationError("no_workers", "busy"), {

@@ -241,6 +241,9 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
     ...(typeof retryAfter === "number" && Number.isFinite(retryAfter) && retryAfter >= 0 ? { retryAfterSeconds: retryAfter } : {}),
   });
 
+  // Node's own errors (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, …) carry a string code too, but
+  // are faults of the proxy's code like a plain TypeError: their text is not the app's to read.
+  if (typeof e.code === "string" && /^ERR_[A-Z0-9_]+$/.test(e.code)) return internalError();
   // A refunded job: what the worker reported decides (its engine refused this request, or does not serve the model).
   const failed = failureOf(err)?.code;
   if (typeof failed === "string") {
@@ -280,8 +283,16 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
   // Neither the SDK's nor the network's: a fault of the proxy itself, whose text (a TypeError's,
   // a ZodError's JSON list of issues, a path) is about its code, not the request. The app is told
   // only that; the proxy's onError (cocoon serve: its console) gets the error itself.
-  return { status: 500, type: "server_error", code: "internal_error", message: INTERNAL_MESSAGE, param: null };
+  return internalError();
 }
+
+const internalError = (): OpenAiErrorMapping => ({
+  status: 500,
+  type: "server_error",
+  code: "internal_error",
+  message: INTERNAL_MESSAGE,
+  param: null,
+});
 
 /** What a 500 of the proxy's own says, whatever went wrong inside it. */
 export const INTERNAL_MESSAGE = "cocoon serve failed on this request: an error of its own, not of the request (its console says more)";

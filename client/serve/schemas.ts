@@ -319,6 +319,21 @@ export const asResponseFormat = (f: ChatBody["response_format"]): ResponseFormat
 export const asStop = (stop: string | string[] | null | undefined): string[] | undefined =>
   stop === null || stop === undefined ? undefined : typeof stop === "string" ? [stop] : stop.length ? stop : undefined;
 
+/** Levels of objects and arrays a request body may have (a tool's JSON schema needs a few dozen at most). */
+export const MAX_JSON_DEPTH = 256;
+
+/** Whether a parsed JSON value nests objects and arrays more than `max` levels deep (walked without recursion). */
+function deeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Object.values(v)) if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /**
  * The request's JSON body checked against `schema`. Only `Content-Type: application/json` is
  * read: a web page can send other types cross-site without a CORS preflight.
@@ -339,6 +354,11 @@ export function readJson<S extends z.ZodType>(req: HttpRequest, schema: S): { bo
     throw invalid("invalid_json", "request body is not valid JSON");
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw invalid("invalid_request", "request body must be a JSON object");
+  // JSON.parse takes any depth, but the SDK serialises what it sends (tool schemas, response
+  // formats: z.unknown() inside), and JSON.stringify overflows the stack on a value thousands deep:
+  // a 500 of "the proxy's own" for what is the request's fault.
+  if (deeperThan(raw, MAX_JSON_DEPTH))
+    throw invalid("invalid_request", `request body is nested too deeply: at most ${MAX_JSON_DEPTH} levels of objects and arrays`);
   const body = nullsAsAbsent(raw as Record<string, unknown>, schema);
   const r = parseHuman(schema, body);
   if (!r.success) throw invalid("invalid_request", zodMessage(r.error), zodParam(r.error));
