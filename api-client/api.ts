@@ -451,9 +451,18 @@ export class ApiClient {
   }
 }
 
-/** 127.0.0.0/8, ::1 and localhost: where `npm start` serves the local network (and where a tdx agent's engine must be). */
-export const isLoopbackUrl = (url: string) => {
-  const h = new URL(url).hostname;
+/**
+ * 127.0.0.0/8, [::1] and localhost: where `npm start` serves the local network (and where a tdx
+ * agent's engine must be). The one test of it (receipts verify's dev chain reader, the CLIs' dev
+ * hints, the agent's engine check): a URL that does not parse is not loopback.
+ */
+export const isLoopbackUrl = (url: string): boolean => {
+  let h: string;
+  try {
+    h = new URL(url).hostname;
+  } catch {
+    return false;
+  }
   return h === "localhost" || h === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(h);
 };
 

@@ -103,31 +103,64 @@ export function redeemInstructions(v: Voucher, m: VaultMessage = redeemMessage(v
  */
 export const REDEEM_FEES = 9_869_585n;
 
-/** The warning for a Redeem that pays less than its network fees cost (a CLI's stderr, and `feeWarning` in --json). */
+/**
+ * What the payout wallet keeps of the first Redeem to an address, nanoTON: that Redeem deploys it,
+ * and its nativeReserve keeps WALLET_STORAGE (contracts/vault.tact, PayoutWallet) for its storage
+ * out of the value that travels on to the payee. Later Redeems find it there (contracts/README.md,
+ * gas table: "+ 0.002 wallet reserve" on the first redeem only).
+ */
+export const PAYOUT_WALLET_RESERVE = 2_000_000n;
+
+/**
+ * What the sender's own wallet pays to send the Redeem (the external message's import, its gas,
+ * the forward fee of the Redeem), nanoTON: a deployed wallet v5r1's transaction, the default of
+ * today's wallet apps, measured in @ton/sandbox (api-client/redeem-fee.test.ts; a v4's is ≈ 0.0031
+ * TON), plus the wallet's storage rent since its last transaction (≈ 0.000001 TON an hour).
+ * Not part of REDEEM_FEES, which counts the vault's transactions only.
+ */
+export const REDEEM_SENDER_FEE = 3_867_600n;
+
+/** What one Redeem costs in all, nanoTON: the vault's network fees, the sending wallet's, and on a first Redeem the payout wallet's reserve. */
+export const redeemCost = (first: boolean): bigint => REDEEM_FEES + REDEEM_SENDER_FEE + (first ? PAYOUT_WALLET_RESERVE : 0n);
+
+/** The warning for a Redeem that pays less than it costs (a CLI's stderr, and `feeWarning` in --json). */
 export interface RedeemFeeWarning {
   code: "redeem_below_fee";
   message: string;
   /** nanoTON the Redeem pays (the voucher's cumulative less what the vault paid before) */
   due: string;
-  /** nanoTON of network fees it costs (REDEEM_FEES) */
+  /** nanoTON it costs in all (redeemCost): a first Redeem's where `first` is true, a later one's otherwise */
   fees: string;
+  /** whether it is the first Redeem to this payout address (nothing paid to it before); absent where the CLI cannot tell */
+  first?: boolean;
 }
 
 /**
- * A Redeem whose payment (`due`) is below its network fees: sending it (0.05 TON attached for
- * gas) costs more than it pays. Vouchers are cumulative, so waiting loses nothing: a later one
- * pays everything due then in one Redeem. `sent`: it was sent already (the local sandbox's).
- * Undefined when nothing is due, or enough is.
+ * A Redeem whose payment (`due`) is below what it costs: sending it (0.05 TON attached for gas)
+ * costs more than it pays. Vouchers are cumulative, so waiting loses nothing: a later one pays
+ * everything due then in one Redeem. `sent`: it was sent already (the local sandbox's). `first`:
+ * nothing was paid to this payout address before, so this Redeem deploys its payout wallet (and
+ * pays its reserve); undefined where the CLI cannot tell: the threshold is then a later Redeem's,
+ * and the message says so. Undefined when nothing is due, or enough is.
  */
-export function redeemFeeWarning(due: bigint, { sent }: { sent: boolean }): RedeemFeeWarning | undefined {
-  if (due <= 0n || due >= REDEEM_FEES) return undefined;
-  const what = `${formatTon(due)} due, less than the ≈ ${formatTon(REDEEM_FEES)} of network fees the vault's Redeem costs`;
+export function redeemFeeWarning(due: bigint, { sent, first }: { sent: boolean; first?: boolean }): RedeemFeeWarning | undefined {
+  const cost = redeemCost(first === true);
+  if (due <= 0n || due >= cost) return undefined;
+  const parts = `${formatTon(REDEEM_FEES)} of network fees and ≈ ${formatTon(REDEEM_SENDER_FEE)} for the sending wallet`;
+  const breakdown =
+    first === true
+      ? `a first Redeem to this address: ${parts}, and ${formatTon(PAYOUT_WALLET_RESERVE)} kept by the payout wallet it deploys`
+      : first === false
+        ? parts
+        : `a later Redeem's: ${parts}; a first one to this address costs ${formatTon(PAYOUT_WALLET_RESERVE)} more, kept by the payout wallet it deploys`;
+  const what = `${formatTon(due)} due, less than the ≈ ${formatTon(cost)} it costs (${breakdown})`;
   return {
     code: "redeem_below_fee",
     message: sent
       ? `this Redeem paid ${what} (sandbox TON here): on a real network, wait until more is due`
       : `this Redeem pays ${what}: sending it loses money; wait until more is due (vouchers are cumulative: a later one pays everything due then, in one Redeem)`,
     due: due.toString(),
-    fees: REDEEM_FEES.toString(),
+    fees: cost.toString(),
+    ...(first !== undefined ? { first } : {}),
   };
 }

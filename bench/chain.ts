@@ -89,6 +89,7 @@ export async function benchChain(opts: { deposits?: number } = {}): Promise<Benc
       lagThresholdSeconds: 600,
       pageSize: 100,
       maxPages: 1000,
+      vault: chain.vaultAddress.toRawString(),
     });
     const watchMs = performance.now() - t0;
     processed = r.processed;

@@ -212,6 +212,42 @@ describe("cocoon CLI against a local network", () => {
     expect(error.message).toMatch(/dev worker\(s\), with SIMULATED attestation, serve \S+ here: restart cocoon serve with --allow-dev/);
   });
 
+  it.each([
+    ["no --tier", [], "run cocoon ask again with --allow-dev (or COCOON_ALLOW_DEV=1) to accept them"],
+    [
+      "--tier tdx (which --allow-dev alone does not widen)",
+      ["--tier", "tdx"],
+      "run cocoon ask again with --allow-dev --tier tdx,dev to accept them",
+    ],
+  ])(
+    "ask on a loopback API without --allow-dev (no local.json names it), %s: the refusal for want of a tdx worker names the opt-in",
+    async (_what, tier, optIn) => {
+      // Prepare: the local network's workers are dev ones; this home has no local.json, so dev is not accepted
+      const fund = io();
+      expect(await main(["faucet", "5", ...args("tdx-asker")], fund.out, fund.err)).toBe(0);
+      // Act
+      const r = io();
+      const code = await main(["ask", "hi", ...args("tdx-asker"), ...tier, "--max-tokens", "4", "--no-stream"], r.out, r.err);
+      // Assess
+      expect(code).toBe(2);
+      expect(r.o.err).toContain("no live worker in tiers [tdx]");
+      expect(r.o.err).toMatch(/\d+ dev worker\(s\), with SIMULATED attestation, serve \S+ here: /);
+      expect(r.o.err).toContain(optIn);
+    },
+  );
+
+  it("ask with --allow-dev is served by the same dev workers (the opt-in the hint names works)", async () => {
+    // Prepare
+    const fund = io();
+    expect(await main(["faucet", "5", ...args("dev-asker")], fund.out, fund.err)).toBe(0);
+    // Act
+    const r = io();
+    const code = await main(["ask", "hi", ...args("dev-asker"), "--allow-dev", "--max-tokens", "4", "--no-stream"], r.out, r.err);
+    // Assess
+    expect(code, r.o.err).toBe(0);
+    expect(r.o.err).not.toContain("--allow-dev");
+  });
+
   it("serve refuses a --max-tokens past the network's cap on one job, before it listens", async () => {
     // Act
     const r = io();

@@ -25,6 +25,7 @@ import { cancelledNote, formatAnswer, formatCancel, withdrawalSent, withdrawalTo
 import { VAULT_MESSAGE_VALUE, withdrawMessage } from "../api-client/vault-messages";
 import { addModelAlias, describeAliases, ModelAliasError, parseModelAlias } from "./serve/aliases";
 import { CocoonClient, VerificationError, type CocoonClientOptions } from "./sdk";
+import { devHintFor, withDevHint, type DevHint } from "./dev-hint";
 
 interface ConnectionOptions {
   api?: string;
@@ -229,11 +230,13 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     run(async (words: string[], o: AskCliOptions) => {
       // Ctrl-C while the job runs cancels it (the SDK sends the cancel once the submit went out)
       const cancels: Array<{ jobId: string; outcome: Parameters<NonNullable<CocoonClientOptions["onCancel"]>>[1] }> = [];
-      const { client, allowDev } = connect(o, { onCancel: (jobId, outcome) => cancels.push({ jobId, outcome }) });
+      const { client, allowDev, apiUrl } = connect(o, { onCancel: (jobId, outcome) => cancels.push({ jobId, outcome }) });
       const interrupt = new AbortController();
       const stopListening = (io.onInterrupt ?? onSigint)(() => interrupt.abort());
       try {
-        await askCommand(client, allowDev, interrupt.signal, words, o);
+        // on a local network whose dev workers are not accepted, a refusal for want of a tdx worker names the opt-in
+        const devHint = devHintFor({ apiUrl, allowDev, ...(o.tier ? { tiers: o.tier } : {}), retry: "run cocoon ask again" });
+        await askCommand(client, allowDev, devHint, interrupt.signal, words, o);
       } catch (e) {
         // the cancel of a job given up (Ctrl-C, or its deadline) goes out before the process exits;
         // each is bounded (CANCEL_TIMEOUT_MS)
@@ -247,10 +250,14 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     }),
   );
 
-  /** What `cocoon ask` asks and prints, its waits given up when `signal` aborts (Ctrl-C). */
+  /**
+   * What `cocoon ask` asks and prints, its waits given up when `signal` aborts (Ctrl-C); a refusal
+   * for want of a tdx worker names the dev opt-in where `devHint` says so (client/dev-hint.ts).
+   */
   async function askCommand(
     client: CocoonClient,
     allowDev: boolean,
+    devHint: DevHint | undefined,
     signal: AbortSignal,
     words: string[],
     o: AskCliOptions,
@@ -261,6 +268,22 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       model = models.find((m) => m.workers > 0)?.model;
       if (!model) throw new ApiError(409, "no_workers", "no model has a live worker right now; see cocoon models");
     }
+    try {
+      await askModel(client, allowDev, signal, words, o, model);
+    } catch (e) {
+      throw await withDevHint(e, model, client, devHint);
+    }
+  }
+
+  /** `cocoon ask`'s job on `model`: the answer printed whole, or its tokens as they arrive. */
+  async function askModel(
+    client: CocoonClient,
+    allowDev: boolean,
+    signal: AbortSignal,
+    words: string[],
+    o: AskCliOptions,
+    model: string,
+  ): Promise<void> {
     const ask = {
       model,
       messages: [{ role: "user" as const, content: words.join(" ") }],
@@ -497,6 +520,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
         },
       });
       const { startServeProxy, serveBackend, ServeProxyError, mapAskError } = await import("./serve");
+      const devHint = devHintFor({ apiUrl, allowDev, retry: "restart cocoon serve" });
       let p;
       try {
         p = await startServeProxy({
@@ -505,7 +529,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
           ...(o.modelAlias ? { modelAliases: Object.fromEntries(o.modelAlias) } : {}),
           // A local network's dev workers are accepted by default only where its settings file names
           // this very API: on loopback otherwise, a refusal for want of a tdx worker names the opt-in.
-          ...serveBackend(client, !allowDev && isLoopbackUrl(apiUrl) ? { devHint: { optIn: "--allow-dev (or COCOON_ALLOW_DEV=1)" } } : {}),
+          ...serveBackend(client, devHint ? { devHint } : {}),
           // The app's 500 says nothing of what failed inside the proxy (client/serve/errors.ts): the error itself is
           // written here. Other failures (no worker, a timeout) the app reads in full, and they are not repeated.
           onError: (err) => {

@@ -161,9 +161,9 @@ describe("requester withdrawals: landing on chain", () => {
     const alerts = collectingAlerts();
 
     // Act
-    const first = await runWatcher({ reader, ledger: t.ledger, alerts, now: () => NOW, lagThresholdSeconds: 600 });
+    const first = await runWatcher({ reader, ledger: t.ledger, alerts, now: () => NOW, lagThresholdSeconds: 600, vault: t.signer.vault });
     await t.store.transact([{ op: "delete", table: "chain", key: { pk: "cursor", sk: "cursor" } }]);
-    const again = await runWatcher({ reader, ledger: t.ledger, alerts, now: () => NOW, lagThresholdSeconds: 600 });
+    const again = await runWatcher({ reader, ledger: t.ledger, alerts, now: () => NOW, lagThresholdSeconds: 600, vault: t.signer.vault });
 
     // Assess
     expect([first.withdrawals, again.withdrawals, again.duplicates]).toEqual([1, 0, 1]);
@@ -290,7 +290,15 @@ describe("requester withdrawals: expiry", () => {
 describe("issue 9 #3: no double spend of a withdrawal that landed", () => {
   const B = accountId(2);
   const watch = (t: ReturnType<typeof makeDeps>, reader: ScriptedReader, at: number, o: { pageSize?: number; maxPages?: number } = {}) =>
-    runWatcher({ reader, ledger: t.ledger, alerts: collectingAlerts(), now: () => at, lagThresholdSeconds: 600_000, ...o });
+    runWatcher({
+      reader,
+      ledger: t.ledger,
+      alerts: collectingAlerts(),
+      now: () => at,
+      lagThresholdSeconds: 600_000,
+      ...o,
+      vault: t.signer.vault,
+    });
 
   it("issue 9 #3: a landing behind more than a page of vault transactions is not released by a pass that stopped at its page limit", async () => {
     // Prepare: AWS without a seqno getter; the withdrawal landed behind 6 other vault transactions
@@ -392,6 +400,7 @@ describe("issue 9 #3: no double spend of a withdrawal that landed", () => {
       alerts,
       now: () => expiredAt(w.expiry) + 1000,
       lagThresholdSeconds: 600_000,
+      vault: t.signer.vault,
     });
     t.signer.vaultSeqno = 1;
     const refused = await codeOf(requestWithdrawal(t.deps, A, { amount: 1n, to: TO }));
@@ -439,7 +448,14 @@ describe("issue 9 #3: no double spend of a withdrawal that landed", () => {
     const alerts = collectingAlerts();
 
     // Act
-    await runWatcher({ reader, ledger: t.ledger, alerts, now: () => expiredAt(w0.expiry), lagThresholdSeconds: 600_000 });
+    await runWatcher({
+      reader,
+      ledger: t.ledger,
+      alerts,
+      now: () => expiredAt(w0.expiry),
+      lagThresholdSeconds: 600_000,
+      vault: t.signer.vault,
+    });
 
     // Assess
     expect(w1.seqno).toBe(0);

@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../api-client/cli-testing";
 import { loadOrCreateKey } from "../../api-client/keys";
 import { routeStandIn, standInVoucher } from "../../api-client/stand-in-testing";
-import { REDEEM_FEES } from "../../api-client/vault-messages";
+import { redeemCost } from "../../api-client/vault-messages";
 import { main } from "../cli";
 
 const PAYOUT = new Address(0, randomBytes(32)).toString({ bounceable: false });
@@ -61,21 +61,40 @@ describe("cocoon operator redeem of less than the Redeem's network fees", () => 
   }
 
   it.each([
-    ["what its status books as redeemed taken off", 3_000_000_000n, 3_000_000_000n - 2_000_000n],
-    ["a voucher below the fees whatever was paid (no status route)", 2_000_000n, undefined],
-  ])("warns on stderr and in --json (feeWarning): %s; still prints the Redeem (exit 0)", async (_, cumulative, redeemed) => {
+    [
+      "what its status books as redeemed taken off (a later Redeem)",
+      3_000_000_000n,
+      3_000_000_000n - 2_000_000n,
+      /\(0\.009869585 TON of network fees and ≈ 0\.0038676 TON for the sending wallet\)/,
+      { fees: redeemCost(false).toString(), first: false },
+    ],
+    [
+      "a voucher below the fees whatever was paid (no status route: a later Redeem's figure, and what a first one costs more)",
+      2_000_000n,
+      undefined,
+      /\(a later Redeem's: .*; a first one to this address costs 0\.002 TON more, kept by the payout wallet it deploys\)/,
+      { fees: redeemCost(false).toString() },
+    ],
+  ])("warns on stderr and in --json (feeWarning): %s; still prints the Redeem (exit 0)", async (_, cumulative, redeemed, why, fees) => {
     // Act
     const { text, json } = await redeem(await standIn(cumulative, redeemed));
     // Assess
     expect([text.code, json.code], text.err).toEqual([0, 0]);
-    expect(text.err).toMatch(
-      /^warning \[redeem_below_fee\]: this Redeem pays 0\.002 TON due, less than the ≈ 0\.009869585 TON of network fees/,
-    );
+    expect(text.err).toMatch(/^warning \[redeem_below_fee\]: this Redeem pays 0\.002 TON due, less than the ≈ 0\.013737185 TON it costs /);
+    expect(text.err).toMatch(why);
     expect(text.out).toContain("NOT paid yet");
-    expect(JSON.parse(json.out)).toMatchObject({
-      sendYourself: true,
-      feeWarning: { code: "redeem_below_fee", due: "2000000", fees: REDEEM_FEES.toString() },
-    });
+    expect(JSON.parse(json.out)).toMatchObject({ sendYourself: true, feeWarning: { code: "redeem_below_fee", due: "2000000", ...fees } });
+    if (redeemed === undefined) expect(JSON.parse(json.out).feeWarning).not.toHaveProperty("first");
+  });
+
+  it("a first Redeem (its status books nothing redeemed: it deploys the payout wallet) counts the wallet's 0.002 TON reserve", async () => {
+    // Act: 0.014 TON due: above the vault's fees and a later Redeem's cost, below a first one's
+    const { text, json } = await redeem(await standIn(14_000_000n, 0n));
+    // Assess
+    expect(text.err).toMatch(
+      /^warning \[redeem_below_fee\]: this Redeem pays 0\.014 TON due, less than the ≈ 0\.015737185 TON it costs \(a first Redeem to this address: .*, and 0\.002 TON kept by the payout wallet it deploys\)/,
+    );
+    expect(JSON.parse(json.out)).toMatchObject({ feeWarning: { due: "14000000", fees: redeemCost(true).toString(), first: true } });
   });
 
   it("says nothing of fees when what is due exceeds them", async () => {

@@ -184,12 +184,12 @@ export function defineOperatorCommands(parent: Command, d: OperatorCommandDeps):
       ),
   ).action(
     runWithCode(d, async (o: OperatorOptions) => {
-      const { r, due } = await asOperator(o, async (api) => {
+      const { r, due, first } = await asOperator(o, async (api) => {
         const r = await redeemOperatorFees(api, await payout(o, api));
-        return { r, due: await dueOf(api, r) };
+        return { r, ...(await dueOf(api, r)) };
       });
       const message = r.sendYourself ? redeemMessage(r.voucher) : undefined;
-      const feeWarning = redeemFeeWarning(due, { sent: r.txHash !== undefined });
+      const feeWarning = redeemFeeWarning(due, { sent: r.txHash !== undefined, ...(first !== undefined ? { first } : {}) });
       if (feeWarning) reportWarning(d.io, o.json, { code: feeWarning.code, message: feeWarning.message });
       print(o, { ...r, ...(message ? { message } : {}), ...(feeWarning ? { feeWarning } : {}) }, redeemText(r, message));
       return 0;
@@ -217,15 +217,20 @@ async function payout(o: OperatorOptions, api: ApiClient): Promise<{ payoutAddre
  * What the Redeem pays (or paid): the vault's payment when it was sent; for one to send, the
  * voucher's cumulative less what the operator's status books as redeemed (the whole cumulative
  * where the status cannot be read: then only a voucher below the fees in all is warned of).
+ * `first`: nothing was paid to the payout address before (the vault paid the whole cumulative,
+ * or the status books nothing redeemed), so the Redeem deploys the payout wallet; undefined where
+ * the status cannot be read.
  */
-async function dueOf(api: ApiClient, r: OperatorRedeemOutcome): Promise<bigint> {
-  if (r.txHash) return BigInt(r.paid);
-  if (!r.sendYourself) return 0n;
+async function dueOf(api: ApiClient, r: OperatorRedeemOutcome): Promise<{ due: bigint; first?: boolean }> {
+  if (r.txHash) return { due: BigInt(r.paid), first: BigInt(r.paid) === BigInt(r.voucher.cumulative) };
+  if (!r.sendYourself) return { due: 0n };
   const redeemed = await api.request(API.operatorStatus).then(
     (s) => BigInt(s.redeemed),
-    () => 0n,
+    () => undefined,
   );
-  return BigInt(r.voucher.cumulative) - redeemed;
+  return redeemed === undefined
+    ? { due: BigInt(r.voucher.cumulative) }
+    : { due: BigInt(r.voucher.cumulative) - redeemed, first: redeemed === 0n };
 }
 
 function redeemText(r: OperatorRedeemOutcome, message: VaultMessage | undefined): string {

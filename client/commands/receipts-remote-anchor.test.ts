@@ -16,7 +16,7 @@ import { defineReceiptsCommands } from "./receipts";
 
 const JOB = `job_${"c".repeat(26)}`;
 
-describe("receipts verify against a remote coordinator without a pinned anchor", () => {
+describe("receipts verify without a pinned anchor: never a remote coordinator's word, the local default's sandbox on loopback", () => {
   let saved: string | undefined;
   beforeEach(() => {
     saved = process.env.COCOON_ANCHOR_ADDRESS;
@@ -26,14 +26,15 @@ describe("receipts verify against a remote coordinator without a pinned anchor",
     if (saved !== undefined) process.env.COCOON_ANCHOR_ADDRESS = saved;
   });
 
-  it("does not take the anchor state from the remote coordinator itself (never VERIFIED, exit 0)", async () => {
+  /** Factory: `receipts verify` (no --anchor) against a coordinator at `baseUrl` that answers a proof and its own "dev" chain route. */
+  async function verifyAgainst(baseUrl: string) {
     // A batch the coordinator cut but never posted on any chain (or posted nowhere at all).
     const receipt = signedReceipt(makeWorker(), JOB);
     const { batch, bundle: proof } = soleReceiptProof(receipt, JOB);
     const head = applyAnchor(GENESIS_HEAD, batch.anchor);
-    // The remote coordinator answers the proof, and its own "dev" chain route with the head it computed.
+    // The coordinator answers the proof, and its own "dev" chain route with the head it computed.
     const api = {
-      baseUrl: "https://api.cocoon.example",
+      baseUrl,
       request: async (route: unknown) =>
         route === API.receiptProof
           ? proof
@@ -50,10 +51,32 @@ describe("receipts verify against a remote coordinator without a pinned anchor",
       connection: (cmd) => cmd.option("--api <url>").option("--key <k>").option("--json"),
       api: () => api,
     });
+    await runProgram(program, ["receipts", "verify", JOB, "--api", baseUrl], () => code);
+    return { out: out.join(""), code };
+  }
 
-    await runProgram(program, ["receipts", "verify", JOB, "--api", "https://api.cocoon.example"], () => code);
+  it.each(["https://api.cocoon.example", "http://128.0.0.1:8787", "http://127.example.com:8787", "http://10.0.0.5:8787"])(
+    "does not take the anchor state from the remote coordinator %s itself (never VERIFIED, exit 0)",
+    async (baseUrl) => {
+      // Act
+      const r = await verifyAgainst(baseUrl);
+      // Assess
+      expect(r.out).not.toContain("VERIFIED: ");
+      expect(r.out).toContain("missing_anchor");
+      expect(r.code).not.toBe(0);
+    },
+  );
 
-    expect(out.join("")).not.toContain("VERIFIED: ");
-    expect(code).not.toBe(0);
-  });
+  // The local default's sandbox answers for the chain on any loopback address (one isLoopbackUrl for
+  // the whole client: receipts kept a twin of its own that took 127.0.0.1 only of 127.0.0.0/8).
+  it.each(["http://127.0.0.1:8787", "http://127.0.0.2:8787", "http://127.1.2.3:8787/", "http://localhost:8787", "http://[::1]:8787"])(
+    "reads the local default's sandbox through the dev chain route on loopback %s (VERIFIED, exit 0)",
+    async (baseUrl) => {
+      // Act
+      const r = await verifyAgainst(baseUrl);
+      // Assess
+      expect(r.out).toContain("VERIFIED: ");
+      expect(r.code).toBe(0);
+    },
+  );
 });

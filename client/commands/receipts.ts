@@ -13,7 +13,7 @@
  */
 import { readFileSync } from "node:fs";
 import { type Command, InvalidArgumentError } from "commander";
-import { ApiError, type ApiClient } from "../../api-client/api";
+import { ApiError, isLoopbackUrl, type ApiClient } from "../../api-client/api";
 import { API } from "../../api-client/routes";
 import { reportError, type Io } from "../../api-client/program";
 import { JobId, TonEndpoint } from "../../events/common";
@@ -44,16 +44,6 @@ export async function toncenterAnchorReader(o: ChainOptions & { anchor: string }
   const endpoint = TonEndpoint.safeParse(o.tonEndpoint);
   if (!endpoint.success) throw new ApiError(0, "invalid_ton_endpoint", `--ton-endpoint ${endpoint.error.issues[0]!.message}`);
   return new ChainAnchorReader(new TonClient({ endpoint: endpoint.data, apiKey: o.tonApiKey }), Address.parse(o.anchor));
-}
-
-/** True when the API is the local default on this machine (its sandbox chain is the coordinator's own). */
-export function isLoopbackApi(api: ApiClient): boolean {
-  try {
-    const h = new URL(api.baseUrl).hostname;
-    return h === "127.0.0.1" || h === "localhost" || h === "[::1]" || h === "::1";
-  } catch {
-    return false;
-  }
 }
 
 /** The receipt GET /v1/jobs/{id} answers for the job's requester; undefined for anyone else (its worker) or when the reply has expired. */
@@ -219,7 +209,7 @@ export function defineReceiptsCommands(parent: Command, d: ReceiptsCommandDeps):
             tonApiKey: o.tonApiKey ?? process.env.COCOON_TON_API_KEY,
           });
         // the dev route is the coordinator's own word: only the local default's sandbox may answer for the chain
-        else if (isLoopbackApi(api)) reader = devAnchorReader(api);
+        else if (isLoopbackUrl(api.baseUrl)) reader = devAnchorReader(api);
         else
           throw new ApiError(
             0,

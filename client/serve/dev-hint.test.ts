@@ -12,7 +12,7 @@ import { startServeProxy, type ServeProxy } from "../serve";
 import { serveBackend, type DevHint, type NetworkClient } from "./sdk-backend";
 
 const MODEL = "qwen2-7b";
-const HINT: DevHint = { optIn: "--allow-dev (or COCOON_ALLOW_DEV=1)" };
+const HINT: DevHint = { optIn: "--allow-dev (or COCOON_ALLOW_DEV=1)", retry: "restart cocoon serve" };
 
 let proxy: ServeProxy | undefined;
 afterEach(async () => {

@@ -1,3 +1,4 @@
+import { withDevHint, type DevHint } from "../dev-hint";
 import type { AskOptions, AskResult as SdkAskResult, EmbedOptions, EmbedResult as SdkEmbedResult, StreamEvent } from "../sdk";
 import type {
   AskRequest,
@@ -23,37 +24,6 @@ export interface NetworkClient {
   models(): Promise<{
     models: Array<{ model: string; workers: number; tiers?: Record<string, number>; capabilities?: ModelCapabilities }>;
   }>;
-}
-
-/**
- * Whether a "no live worker in tiers [tdx]" may name the dev opt-in (`cocoon serve` sets it):
- * only where dev workers are not accepted and the API is on this machine's loopback (a local
- * network, whose workers are dev ones). Off loopback dev workers are never suggested.
- */
-export interface DevHint {
-  /** the flag (and variable) that accepts dev workers, as the app's user would type it */
-  optIn: string;
-}
-
-/**
- * A no_workers refusal for want of an accepted tier (core/workers.ts: "no live worker in tiers
- * [tdx]"), while the network lists dev workers for the model: the same error, its message naming
- * the opt-in. On a local network started on another port than its settings file says (or from
- * another directory), dev workers are not accepted by default, and the 503 said only "tiers [tdx]".
- */
-async function withDevHint(err: unknown, model: string, client: NetworkClient, hint: DevHint | undefined): Promise<unknown> {
-  const e = err as { code?: unknown; message?: unknown } | null;
-  if (!hint || e?.code !== "no_workers" || typeof e.message !== "string") return err;
-  const tiers = /no live worker in tiers \[([^\]]*)\]/.exec(e.message)?.[1];
-  if (tiers === undefined || tiers.split(", ").includes("dev")) return err;
-  const dev = await client.models().then(
-    (r) => r.models.find((m) => m.model === model)?.tiers?.dev ?? 0,
-    () => 0,
-  );
-  if (dev <= 0) return err;
-  // the error itself (its class, code, status, details) with the hint added to its message
-  e.message = `${e.message} (${dev} dev worker(s), with SIMULATED attestation, serve ${model} here: restart cocoon serve with ${hint.optIn} to accept them; whoever runs them can read your prompts)`;
-  return err;
 }
 
 /**
@@ -107,6 +77,12 @@ const answer = (r: SdkAskResult): AskResult => ({
   cost: r.cost,
 });
 
+export type { DevHint } from "../dev-hint";
+
+/**
+ * `devHint` (`cocoon serve` sets it, client/dev-hint.ts devHintFor): a refusal for want of a tdx
+ * worker names the dev opt-in where the network lists dev workers for the model.
+ */
 export function serveBackend(
   client: NetworkClient,
   o: { devHint?: DevHint } = {},

@@ -9,6 +9,9 @@ const hex = (n: number, len = 64) => n.toString(16).padStart(len, "0");
 export const accountId = (n: number) => Buffer.from(hex(n + 1), "hex").toString("base64url");
 export const workerAddress = (n: number) => `0:${hex(0xabc000 + n)}`;
 
+/** The vault a scripted history belongs to (raw "wc:hex"): what each watcher pass binds its ledger to. */
+export const SCRIPTED_VAULT = `0:${"5c".repeat(32)}`;
+
 export function vaultTx(p: Partial<VaultTx> & Pick<VaultTx, "kind">): VaultTx {
   seq++;
   return {

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import type { Alert } from "../ports";
 import { createMemoryStore } from "../../local/memory-store";
 import { collectingAlerts } from "./dedup";
-import { accountId, deposit, redeem, ScriptedReader, vaultTx, withdraw, workerAddress } from "./fixtures";
+import { accountId, deposit, redeem, SCRIPTED_VAULT, ScriptedReader, vaultTx, withdraw, workerAddress } from "./fixtures";
 import { StoreChainLedger } from "./store-ledger";
 import type { VaultTx } from "./types";
 import { runWatcher, type WatcherOptions } from "./watcher";
@@ -29,6 +29,7 @@ function setup(txs: VaultTx[] = [], o: { now?: number; threshold?: number } = {}
   const alerts = collectingAlerts();
   const opts = (p: Partial<WatcherOptions> = {}): WatcherOptions => ({
     reader,
+    vault: SCRIPTED_VAULT,
     ledger,
     alerts,
     now: () => o.now ?? NOW_MS,

@@ -9,7 +9,7 @@
 import { describe, expect, it } from "vitest";
 import { createMemoryStore } from "../../local/memory-store";
 import { collectingAlerts } from "./dedup";
-import { accountId, deposit, ScriptedReader } from "./fixtures";
+import { accountId, deposit, SCRIPTED_VAULT, ScriptedReader } from "./fixtures";
 import type { Cursor, VaultTx } from "./types";
 import { StoreChainLedger } from "./store-ledger";
 import { runWatcher, type WatcherOptions } from "./watcher";
@@ -41,6 +41,7 @@ function setup(txs: VaultTx[]) {
   const alerts = collectingAlerts();
   const opts = (p: Partial<WatcherOptions> = {}): WatcherOptions => ({
     reader,
+    vault: SCRIPTED_VAULT,
     ledger,
     alerts,
     now: () => NOW_MS,

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { collectingAlerts } from "./dedup";
-import { accountId, deposit, redeem, ScriptedReader, vaultTx, withdraw, workerAddress } from "./fixtures";
+import { accountId, deposit, redeem, SCRIPTED_VAULT, ScriptedReader, vaultTx, withdraw, workerAddress } from "./fixtures";
 import { StoreChainLedger } from "./store-ledger";
 import { TestStore } from "../../test/fixtures/faulty-store";
 import { runWatcher, type WatcherOptions } from "./watcher";
@@ -15,6 +15,7 @@ function setup(txs = [] as ReturnType<typeof deposit>[]) {
   const alerts = collectingAlerts();
   const opts = (o: Partial<WatcherOptions> = {}): WatcherOptions => ({
     reader,
+    vault: SCRIPTED_VAULT,
     ledger,
     alerts,
     now: () => NOW_MS,
@@ -69,13 +70,13 @@ describe("runWatcher: deposits", () => {
   it("credits once when a pass crashes after crediting but before saving the cursor", async () => {
     const txs = [deposit(A, 5n * TON), deposit(A, 3n * TON)];
     const { store, ledger, opts } = setup(txs);
-    // transact #1, #2 = the two credits; #3 = setCursor -> fails
+    // transact #1 = the vault binding; #2, #3 = the two credits; #4 = setCursor -> fails
     store.failNextTransacts = 0;
     const orig = store.transact.bind(store);
     let n = 0;
     store.transact = async (ops) => {
       n++;
-      if (n === 3) throw new Error("crash before the cursor is saved");
+      if (n === 4) throw new Error("crash before the cursor is saved");
       return orig(ops);
     };
     await expect(runWatcher(opts())).rejects.toThrow("crash before the cursor is saved");
@@ -412,5 +413,20 @@ describe("runWatcher: the vault's two-step operations (per-account and per-worke
       ["chain.bounce:redeem", "info"],
     ]);
     expect(await s.ledger.liabilities()).toBe(0n);
+  });
+});
+
+describe("runWatcher: the vault binding is not optional", () => {
+  it("a pass without the vault its reader reads (a caller that cast it away) reads and writes nothing, and throws", async () => {
+    // Prepare
+    const { reader, store, opts } = setup([deposit(A, 5n * TON)]);
+    const { vault: _vault, ...unbound } = opts();
+    // Act
+    // @ts-expect-error the vault is required: a caller cannot leave the ledger unbound
+    const pass = runWatcher(unbound);
+    // Assess
+    await expect(pass).rejects.toThrow(TypeError);
+    expect(reader.calls).toBe(0);
+    expect([...store.scan("chain"), ...store.scan("accounts")]).toEqual([]);
   });
 });

@@ -37,10 +37,12 @@ export interface WatcherOptions {
   /** pages per pass (default 20); the rest is left for the next pass and counts toward lag */
   maxPages?: number;
   /**
-   * The vault `reader` reads (raw "wc:hex"). When set, every pass first binds the ledger to it
+   * The vault `reader` reads (raw "wc:hex"). Every pass first binds the ledger to it
    * (ChainLedger.bindVault) and, on a ledger bound to another vault, reads and writes nothing.
+   * Required: a caller that left it out would credit another vault's history on top of the
+   * ledger's (core/chain/vault-binding.ts).
    */
-  vault?: string;
+  vault: string;
 }
 
 export interface WatcherReport {
@@ -87,21 +89,22 @@ export async function runWatcher(o: WatcherOptions): Promise<WatcherReport> {
   };
 
   // First, before anything is read or written: the ledger's chain state must be this vault's.
-  // Under another vault its history would be credited on top of the old one's balances.
-  if (o.vault !== undefined) {
-    try {
-      await o.ledger.bindVault(o.vault, o.now());
-    } catch (e) {
-      if (!(e instanceof VaultMismatchError)) throw e;
-      await raise({
-        key: "chain.vault-changed",
-        severity: "critical",
-        title:
-          "the configured vault is not the one the coordinator's store belongs to: the watcher, withdrawals and vouchers are stopped until the vault is configured back (a new vault needs a fresh store)",
-        details: { bound: e.bound, configured: e.configured },
-      });
-      throw e;
-    }
+  // Under another vault its history would be credited on top of the old one's balances. The
+  // type requires the vault; a caller that cast it away gets no unbound pass either.
+  if (typeof o.vault !== "string" || o.vault === "")
+    throw new TypeError("runWatcher: `vault` (the raw address the reader reads) is required");
+  try {
+    await o.ledger.bindVault(o.vault, o.now());
+  } catch (e) {
+    if (!(e instanceof VaultMismatchError)) throw e;
+    await raise({
+      key: "chain.vault-changed",
+      severity: "critical",
+      title:
+        "the configured vault is not the one the coordinator's store belongs to: the watcher, withdrawals and vouchers are stopped until the vault is configured back (a new vault needs a fresh store)",
+      details: { bound: e.bound, configured: e.configured },
+    });
+    throw e;
   }
 
   // What the chain shows when the pass starts is all read by the end of a pass that did not

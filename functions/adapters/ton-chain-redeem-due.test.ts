@@ -27,7 +27,15 @@ describe("a voucher the vault refused at payment while a later one of the same w
     const store = new TestStore();
     const ledger = new StoreChainLedger(store);
     const alerts = collectingAlerts();
-    const watch = () => runWatcher({ reader: chain.reader, ledger, alerts, now: () => NOW * 1000, lagThresholdSeconds: 600_000 });
+    const watch = () =>
+      runWatcher({
+        reader: chain.reader,
+        ledger,
+        alerts,
+        now: () => NOW * 1000,
+        lagThresholdSeconds: 600_000,
+        vault: chain.vaultAddress.toRawString(),
+      });
     const alice = accountOf("alice");
     await chain.depositNano(alice, toNano("10"), { from: await chain.wallet("alice") });
     await watch();

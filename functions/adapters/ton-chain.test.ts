@@ -51,6 +51,7 @@ async function chainWithWatcher(opts: { reserve?: bigint } = {}) {
       lagThresholdSeconds: 600,
       pageSize: o.pageSize,
       maxPages: o.maxPages,
+      vault: chain.vaultAddress.toRawString(),
     });
   return { chain, store, ledger, alerts, watch };
 }
@@ -488,7 +489,16 @@ describe("issue 9 #3: the AWS adapter reads the vault's withdraw seqno, and a la
     const ledger = new StoreChainLedger(store);
     const reader = new TonClientChainReader(fakeToncenter(chain), chain.vaultAddress, { pageSize: 3 });
     const watch = () =>
-      runWatcher({ reader, ledger, alerts: collectingAlerts(), now: () => now, lagThresholdSeconds: 600_000, pageSize: 2, maxPages: 2 });
+      runWatcher({
+        reader,
+        ledger,
+        alerts: collectingAlerts(),
+        now: () => now,
+        lagThresholdSeconds: 600_000,
+        pageSize: 2,
+        maxPages: 2,
+        vault: chain.vaultAddress.toRawString(),
+      });
     await chain.deposit(requesterId, 5n);
     await watch();
     const view = await requestWithdrawal(deps, requesterId, { amount: net(toNano("5")), to: chain.requesterWallet.address.toRawString() });

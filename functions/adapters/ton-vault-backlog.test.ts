@@ -87,13 +87,14 @@ function flakyStore(inner: Store, fate: (n: number) => "ok" | "before" | "after"
   };
 }
 
-const watcherPass = (reader: TonClientChainReader, store: Store, alerts: Alerts = collectingAlerts()) =>
+const watcherPass = (reader: TonClientChainReader, vault: Address, store: Store, alerts: Alerts = collectingAlerts()) =>
   runWatcher({
     reader,
     ledger: new StoreChainLedger(store),
     alerts,
     now: () => NOW * 1000 + 60_000,
     lagThresholdSeconds: 600,
+    vault: vault.toRawString(),
   });
 
 describe("a flood of rejected transfers does not stall the toncenter watcher (the reader walks the backlog once, and any process resumes it)", () => {
@@ -113,7 +114,14 @@ describe("a flood of rejected transfers does not stall the toncenter watcher (th
     const reader = new TonClientChainReader(client, chain.vaultAddress);
     const ledger = new StoreChainLedger(createMemoryStore());
     // Act: 1000 transactions read (20 pages of 50)
-    const pass = await runWatcher({ reader, ledger, alerts: collectingAlerts(), now: () => NOW * 1000 + 60_000, lagThresholdSeconds: 600 });
+    const pass = await runWatcher({
+      reader,
+      ledger,
+      alerts: collectingAlerts(),
+      now: () => NOW * 1000 + 60_000,
+      lagThresholdSeconds: 600,
+      vault: chain.vaultAddress.toRawString(),
+    });
     // Assess: walking the whole backlog once takes 13 requests of 100, handing 1000 over 11 more
     expect(pass.processed).toBe(1000);
     expect(client.calls).toBeLessThanOrEqual(2 * (FLOOD / 99 + 1) + 6);
@@ -129,7 +137,7 @@ describe("a flood of rejected transfers does not stall the toncenter watcher (th
     // Act
     for (let i = 0; i < 20; i++) {
       budget.left = 10;
-      await watcherPass(reader, store).catch(() => undefined);
+      await watcherPass(reader, chain.vaultAddress, store).catch(() => undefined);
     }
     // Assess
     expect(await credited(store)).toBe(5n * 1_000_000_000n - DEPOSIT_FEE);
@@ -145,7 +153,7 @@ describe("a flood of rejected transfers does not stall the toncenter watcher (th
     for (let i = 0; i < 30; i++) {
       budget.left = 10;
       const reader = new TonClientChainReader(fake, chain.vaultAddress, { walk: new StoreVaultWalk(store) });
-      await watcherPass(reader, store).catch(() => undefined);
+      await watcherPass(reader, chain.vaultAddress, store).catch(() => undefined);
     }
     // Assess: credited once, every transaction read (the cursor at the newest), no request over 100
     expect(await credited(store)).toBe(5n * 1_000_000_000n - DEPOSIT_FEE);
@@ -174,7 +182,7 @@ describe("a flood of rejected transfers does not stall the toncenter watcher (th
     for (; passes < 300 && (await new StoreChainLedger(store).getCursor())?.lt !== newest(); passes++) {
       budget.left = 3 + ((passes * 5) % 10);
       const reader = new TonClientChainReader(fake, chain.vaultAddress, { walk: new StoreVaultWalk(flaky) });
-      await watcherPass(reader, flaky, flakyAlerts).catch(() => undefined);
+      await watcherPass(reader, chain.vaultAddress, flaky, flakyAlerts).catch(() => undefined);
     }
     // Assess: caught up, the deposit credited once, and every rejected transfer of the flood was
     // processed (its bounce alert raised): none skipped

@@ -17,6 +17,7 @@ import { createMemoryStore } from "../../local/memory-store";
 import { anchorWallet, ChainAnchorReader, WalletAnchorPoster } from "../../ton/anchor";
 import { AnchorEnv, makeAnchorHandler } from "./anchor";
 import { makeChainWatcherHandler } from "./chain-watcher";
+import { SCRIPTED_VAULT } from "../../core/chain/fixtures";
 
 const NOW = 1_750_000_000;
 const quietLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -103,7 +104,15 @@ describe("the chain watcher Lambda checks the anchors (issue 15)", () => {
     const noVault = { getVaultTransactions: async () => ({ txs: [], cursor: null }), getVaultBalance: async () => 10n ** 12n } as never;
     const alerts = collectingAlerts();
     const watch = (store: typeof w.store) =>
-      makeChainWatcherHandler({ store, clock: w.clock, log: quietLog, reader: noVault, alerts, anchorReader: w.reader })();
+      makeChainWatcherHandler({
+        store,
+        clock: w.clock,
+        log: quietLog,
+        reader: noVault,
+        vault: SCRIPTED_VAULT,
+        alerts,
+        anchorReader: w.reader,
+      })();
 
     // Act
     const matching = await watch(w.store);

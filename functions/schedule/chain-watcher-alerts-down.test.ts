@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { collectingAlerts, ALERT_OUTBOX_PK } from "../../core/chain/dedup";
+import { SCRIPTED_VAULT } from "../../core/chain/fixtures";
 import type { Cursor, VaultTx } from "../../core/chain/types";
 import { getBalance, requesterAccount } from "../../core/ledger";
 import type { Alert, Log } from "../../core/ports";
@@ -65,7 +66,7 @@ describe("the chain watcher with an alert channel down", () => {
     const alerts = channel();
     const refunded = vaultTx(1, { kind: "bounce", inValue: 10_000_000n, outValue: 9_000_000n, from: "0:" + "ab".repeat(32) });
     const txs = [refunded, vaultTx(2, { account: "acct-a", amount: 5n, inValue: 5n })];
-    const handler = makeChainWatcherHandler({ store, clock, log: quiet, reader: chainOf(txs), alerts });
+    const handler = makeChainWatcherHandler({ store, clock, log: quiet, reader: chainOf(txs), vault: SCRIPTED_VAULT, alerts });
 
     // Act: a pass while the channel is down
     const pass = await handler();

@@ -17,6 +17,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { Address } from "@ton/core";
 import { ZodError } from "zod";
 import { collectingAlerts } from "../../core/chain/dedup";
+import { SCRIPTED_VAULT } from "../../core/chain/fixtures";
 import { createChainLedger } from "../../core/chain/store-ledger";
 import type { ChainReader } from "../../core/chain/ports";
 import type { Cursor, VaultTx } from "../../core/chain/types";
@@ -142,7 +143,7 @@ function world(reader: ChainReader, extra: Omit<Partial<ChainWatcherDeps>, "stor
   const store = new TestStore(clock);
   const alerts = collectingAlerts();
   const log = recordingLog();
-  const deps: ChainWatcherDeps = { store, clock, log, reader, alerts, ...extra };
+  const deps: ChainWatcherDeps = { store, clock, log, reader, vault: SCRIPTED_VAULT, alerts, ...extra };
   return { store, clock, alerts, log, deps, handler: makeChainWatcherHandler(deps), ledger: createChainLedger(store) };
 }
 

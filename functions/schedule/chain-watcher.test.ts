@@ -26,7 +26,14 @@ describe("chain watcher handler", () => {
     const alerts = collectingAlerts();
     const clock = { now: () => NOW * 1000 };
     const store = new TestStore(clock);
-    const handler = makeChainWatcherHandler({ store, clock, log: quietLog, reader: chain.reader, alerts });
+    const handler = makeChainWatcherHandler({
+      store,
+      clock,
+      log: quietLog,
+      reader: chain.reader,
+      vault: chain.vaultAddress.toRawString(),
+      alerts,
+    });
 
     const first = await handler();
     const second = await handler();
@@ -49,7 +56,14 @@ describe("issue 9 #2: the Lambda watcher books redemptions where the payouts put
     const chain = await startLocalChain({ now: NOW });
     const clock = { now: () => NOW * 1000 };
     const store = new TestStore(clock);
-    const handler = makeChainWatcherHandler({ store, clock, log: quietLog, reader: chain.reader, alerts: collectingAlerts() });
+    const handler = makeChainWatcherHandler({
+      store,
+      clock,
+      log: quietLog,
+      reader: chain.reader,
+      vault: chain.vaultAddress.toRawString(),
+      alerts: collectingAlerts(),
+    });
     const requester = keyPairFromSeed(Buffer.alloc(32, 9)).publicKey.toString("base64url");
     await chain.deposit(requester, 5n);
     await handler();
@@ -117,6 +131,7 @@ describe("issue 12: the watcher keeps the policy registry's reading in the store
       clock,
       log: quietLog,
       reader: chain.reader,
+      vault: chain.vaultAddress.toRawString(),
       alerts,
       policy: { registry: REGISTRY, source },
     });

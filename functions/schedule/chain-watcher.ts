@@ -42,9 +42,10 @@ export interface ChainWatcherDeps {
   reader: ChainReader;
   /**
    * The vault `reader` reads (raw "wc:hex"): each pass binds the store to it, and refuses a store
-   * bound to another vault (chain.vault-changed; core/chain/vault-binding.ts).
+   * bound to another vault (chain.vault-changed; core/chain/vault-binding.ts). Required, as
+   * runWatcher's: deps built without it would run the watcher unbound.
    */
-  vault?: string;
+  vault: string;
   /** raw channels; the handler deduplicates them through the store */
   alerts: Alerts;
   lagThresholdSeconds?: number;
@@ -97,7 +98,7 @@ export function makeChainWatcherHandler(deps: ChainWatcherDeps | (() => Promise<
       lagThresholdSeconds: d.lagThresholdSeconds ?? 600,
       pageSize: d.pageSize,
       maxPages: d.maxPages,
-      ...(d.vault !== undefined ? { vault: d.vault } : {}),
+      vault: d.vault,
     });
     const summary: ChainWatcherSummary = { ...summarize(report), ...(policy ? { policy } : {}) };
     if (d.anchorReader) {

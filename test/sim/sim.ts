@@ -1896,6 +1896,7 @@ export class Sim {
           lagThresholdSeconds: 120,
           pageSize: 4,
           maxPages: 3,
+          vault: this.vault.address,
         }),
       {
         ok: (rep) => {
