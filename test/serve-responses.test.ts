@@ -583,7 +583,13 @@ describe("/v1/responses over a faked network", () => {
 
   const tool = { type: "function", name: "lookup", parameters: { type: "object" } };
   const refusals: Array<[string, Record<string, unknown>, number, string, string | RegExp]> = [
-    ["previous_response_id (nothing is stored)", { previous_response_id: "resp_1" }, 400, "unsupported_parameter", "previous_response_id"],
+    [
+      "previous_response_id of a response this proxy does not keep",
+      { previous_response_id: "resp_1" },
+      400,
+      "previous_response_not_found",
+      "previous_response_id",
+    ],
     ["conversation (nothing is stored)", { conversation: "conv_1" }, 400, "unsupported_parameter", "conversation"],
     ["a stored prompt template", { prompt: { id: "pmpt_1" } }, 400, "unsupported_parameter", "prompt"],
     ["background: true", { background: true }, 400, "unsupported_parameter", "background"],
@@ -606,11 +612,11 @@ describe("/v1/responses over a faked network", () => {
       "tool_choice",
     ],
     [
-      "an item_reference (nothing is stored)",
+      "an item_reference to an item this proxy does not keep",
       { input: [{ type: "item_reference", id: "msg_1" }] },
       400,
-      "unsupported_parameter",
-      "input.0.type",
+      "item_not_found",
+      "input.0.id",
     ],
     [
       "an input item of a hosted tool's call (web_search_call)",
@@ -705,7 +711,7 @@ describe("/v1/responses over a faked network", () => {
     },
   );
 
-  it("says in the refusal of previous_response_id that nothing is stored, and a retry is not advised", async () => {
+  it("says in the refusal of an unknown previous_response_id what is kept, and a retry is not advised", async () => {
     // Prepare
     const { openai } = await start();
     // Act
@@ -713,7 +719,7 @@ describe("/v1/responses over a faked network", () => {
       .create({ model: CHAT, input: "hi", previous_response_id: "resp_1" })
       .catch((x: unknown) => x)) as InstanceType<typeof OpenAI.APIError>;
     // Assess
-    expect(e.message).toMatch(/stores no responses/);
+    expect(e.message).toMatch(/is no response this proxy answered since it started/);
     expect(e.headers?.get("x-should-retry")).toBe("false");
   });
 

@@ -6,7 +6,8 @@ import { modelCatalog } from "./capabilities";
 import { chatCompletions } from "./chat-completions";
 import { completions } from "./completions";
 import { embeddings } from "./embeddings";
-import { errorResponse, invalid, mapAskError, OpenAiError, ServeProxyError } from "./errors";
+import { errorResponse, invalid, mapAskError, OpenAiError, PROMPT_PARAM, ServeProxyError } from "./errors";
+import { itemStore } from "./items";
 import { getModel, listModels } from "./models";
 import { responses } from "./responses";
 import type { OpenAiErrorMapping, ProxyContext, ServeProxyOptions } from "./types";
@@ -81,12 +82,14 @@ export function proxyApp(opts: ServeProxyOptions) {
     model: (id: string) => models.model(id),
     target: models.target,
     defaultMaxTokens: opts.defaultMaxTokens ?? 1024,
+    // one per proxy: an item_reference names an item of an earlier request to this same proxy
+    items: itemStore(),
     mapError,
     ...(opts.onError ? { onError: opts.onError } : {}),
     now,
   };
 
-  function answerError(err: unknown): HttpResponse {
+  function answerError(err: unknown, path?: string): HttpResponse {
     if (err instanceof OpenAiError) return errorResponse(err);
     if (err instanceof BodyTooLargeError)
       return errorResponse(
@@ -95,6 +98,10 @@ export function proxyApp(opts: ServeProxyOptions) {
     if (err instanceof URIError) return errorResponse(invalid("invalid_path", "the path is not valid percent-encoding"));
     const mapped = mapError(err);
     if (mapped.status >= 500) opts.onError?.(err);
+    // A prompt past the model's window: OpenAI names the route's prompt field, which the worker cannot.
+    const promptParam = path !== undefined ? PROMPT_PARAM[path] : undefined;
+    if (mapped.code === "context_length_exceeded" && mapped.param == null && promptParam)
+      return errorResponse({ ...mapped, param: promptParam });
     return errorResponse(mapped);
   }
 
@@ -131,8 +138,8 @@ export function proxyApp(opts: ServeProxyOptions) {
       opts.onClientGone?.({ requestId, method: req.method, path: req.path });
     };
     const ctx: ProxyContext = { ...base, requestId, clientGone };
+    const path = req.path.replace(/\/+$/, "");
     try {
-      const path = req.path.replace(/\/+$/, "");
       let hit;
       try {
         hit = router.match(req.method, path);
@@ -160,7 +167,7 @@ export function proxyApp(opts: ServeProxyOptions) {
         clientGone();
         return goneResponse(requestId);
       }
-      return withRequestId(answerError(err), requestId);
+      return withRequestId(answerError(err, path), requestId);
     }
   }
 

@@ -10,7 +10,7 @@ import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ApiError } from "../../api-client/api";
-import { closeProxies, startFakedProxy } from "../../test/fixtures/serve-proxy";
+import { caps, closeProxies, startFakedProxy } from "../../test/fixtures/serve-proxy";
 import { AskInputError, JobRefundedError, VerificationError } from "../sdk";
 import { errorResponse, INTERNAL_MESSAGE, mapAskError, OpenAiError, ServeProxyError, shouldRetry, zodMessage, zodParam } from "./errors";
 import type { OpenAiErrorMapping } from "./types";
@@ -349,5 +349,127 @@ describe("regression: SDK refusals of a charged job are not retried", () => {
     expect(err).toBeInstanceOf(OpenAI.APIError);
     expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
     expect(calls).toHaveLength(1);
+  });
+});
+
+describe("regression: a prompt past the worker's context window is OpenAI's context_length_exceeded", () => {
+  // Regression: a prompt within the network's cap but past the model's own context window (a
+  // 10,000-token chat on a 2,048-token model) came back 400 `job_failed` with `param: null`. Apps
+  // and frameworks recognize this failure by OpenAI's code (LangChain's and LiteLLM's context
+  // overflow handling, which trims the history or falls back to a larger model): they saw a
+  // generic refusal instead. What the worker's engine said is the only evidence there is.
+  const refusedWith = (message: string) =>
+    new JobRefundedError("job_failed", `job was not answered (failed); worker reported engine_rejected: ${message}`, {
+      workerId: "W".repeat(43),
+      code: "engine_rejected",
+      message,
+    });
+  const overflows: Array<[string, string]> = [
+    ["the embedded engine's chat", "messages: the prompt is 10020 tokens, the context window 2048"],
+    ["the embedded engine's completion", "prompt: 3000 tokens, the context window 2048"],
+    ["the embedded engine's embedding", "input[1] is 900 tokens, the embedding window 512"],
+    [
+      "vLLM",
+      "POST http://127.0.0.1:8000/v1/chat/completions answered 400: This model's maximum context length is 2048 tokens. However, you requested 3000 tokens",
+    ],
+    [
+      "llama-server",
+      "POST http://127.0.0.1:8080/v1/chat/completions answered 400: the request exceeds the available context size, try increasing it",
+    ],
+    ["SGLang", "The input (3000 tokens) is longer than the model's context length (2048 tokens)."],
+  ];
+  for (const [who, message] of overflows) {
+    it(`answers ${who}'s overflow 400 context_length_exceeded, not to be retried`, () => {
+      // Prepare
+      const err = refusedWith(message);
+      // Act
+      const m = mapAskError(err);
+      const answer = errorResponse(m);
+      // Assess
+      expect(m).toMatchObject({ status: 400, type: "invalid_request_error", code: "context_length_exceeded" });
+      expect(m.message).toContain(message);
+      expect(answer.headers["x-should-retry"]).toBe("false");
+    });
+  }
+
+  it("keeps job_failed for an engine refusal about anything else", () => {
+    // Prepare
+    const err = refusedWith("input[0]: token id 9906 is outside this model's vocabulary (622)");
+    // Act
+    const m = mapAskError(err);
+    // Assess
+    expect(m).toMatchObject({ status: 400, code: "job_failed" });
+  });
+
+  const routes: Array<[string, string, Record<string, unknown>]> = [
+    ["/v1/chat/completions", "messages", { messages: [{ role: "user", content: "hi" }] }],
+    ["/v1/responses", "input", { input: "hi" }],
+    ["/v1/completions", "prompt", { prompt: "hi" }],
+  ];
+  for (const [path, param, fields] of routes) {
+    it(`names ${param} on ${path}, as OpenAI does`, async () => {
+      // Prepare
+      const { url } = await startFakedProxy([{ id: MODEL, capabilities: caps({ completions: true }) }], {
+        ask: async () => {
+          throw refusedWith("messages: the prompt is 10020 tokens, the context window 2048");
+        },
+      });
+      // Act
+      const r = await fetch(`${url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: MODEL, ...fields }),
+      });
+      const body = (await r.json()) as { error: Record<string, unknown> };
+      // Assess
+      expect(r.status).toBe(400);
+      expect(body.error).toMatchObject({ type: "invalid_request_error", code: "context_length_exceeded", param });
+    });
+  }
+
+  it("names input on /v1/embeddings", async () => {
+    // Prepare
+    const { url } = await startFakedProxy([{ id: MODEL, capabilities: caps({ embeddings: true }) }], {
+      embed: async () => {
+        throw refusedWith("input[0] is 900 tokens, the embedding window 512");
+      },
+    });
+    // Act
+    const r = await fetch(`${url}/v1/embeddings`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: MODEL, input: ["a", "b"] }),
+    });
+    const body = (await r.json()) as { error: Record<string, unknown> };
+    // Assess
+    expect(r.status).toBe(400);
+    expect(body.error).toMatchObject({ code: "context_length_exceeded", param: "input" });
+  });
+});
+
+describe("regression: missing funds are said in the app's terms", () => {
+  // Regression: the 402 passed on the coordinator's sentence, "deposit more or lower maxTokens": an
+  // SDK option the app never set (it names max_tokens, or nothing and gets cocoon serve's budget).
+  it("names max_tokens, cocoon serve's default budget and cocoon deposit, with the amounts", () => {
+    // Prepare
+    const err = anApiError(402, "insufficient_funds", { needed: "123660", available: "0" });
+    // Act
+    const m = mapAskError(err);
+    // Assess
+    expect(m).toMatchObject({ status: 402, type: "insufficient_quota", code: "insufficient_funds" });
+    expect(m.message).not.toContain("maxTokens");
+    expect(m.message).toMatch(/^this request may cost up to 123660 nanoTON .* the account has 0 nanoTON available/);
+    expect(m.message).toContain("max_tokens");
+    expect(m.message).toContain("--max-tokens");
+    expect(m.message).toContain("cocoon deposit");
+  });
+
+  it("keeps the network's own sentence when it gives no amounts", () => {
+    // Prepare
+    const err = anApiError(402, "insufficient_funds");
+    // Act
+    const m = mapAskError(err);
+    // Assess
+    expect(m.message).toBe("the API said insufficient_funds");
   });
 });

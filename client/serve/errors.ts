@@ -201,10 +201,27 @@ export const errorResponse = (e: OpenAiErrorMapping): HttpResponse =>
   );
 
 /** What a worker reported for a refunded job (client/sdk.ts JobRefundedError.failure). */
-function failureOf(err: unknown): { code?: unknown } | undefined {
+function failureOf(err: unknown): { code?: unknown; message?: unknown } | undefined {
   const f = (err as { failure?: unknown } | null)?.failure;
-  return typeof f === "object" && f !== null ? (f as { code?: unknown }) : undefined;
+  return typeof f === "object" && f !== null ? (f as { code?: unknown; message?: unknown }) : undefined;
 }
+
+/**
+ * Whether an engine's refusal says the prompt does not fit the model's context window: the
+ * embedded engine's own words (agent/engines/llama-worker.ts: "the context window", "the embedding
+ * window"), vLLM's ("maximum context length"), llama-server's ("exceeds the available context
+ * size") and SGLang's ("longer than the model's context length"). The worker reports only
+ * engine_rejected; its sealed text is all that tells this refusal from the others.
+ */
+export const CONTEXT_OVERFLOW = /context (window|length|size)|embedding window/i;
+
+/** The request field that holds the prompt, by route, for a context_length_exceeded's `param`. */
+export const PROMPT_PARAM: Readonly<Record<string, string>> = {
+  "/v1/chat/completions": "messages",
+  "/v1/responses": "input",
+  "/v1/completions": "prompt",
+  "/v1/embeddings": "input",
+};
 
 /**
  * Built-in mapping of SDK errors (anything with a string `code`, optionally an HTTP `status`)
@@ -245,15 +262,21 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
   // are faults of the proxy's code like a plain TypeError: their text is not the app's to read.
   if (typeof e.code === "string" && /^ERR_[A-Z0-9_]+$/.test(e.code)) return internalError();
   // A refunded job: what the worker reported decides (its engine refused this request, or does not serve the model).
-  const failed = failureOf(err)?.code;
+  const failure = failureOf(err);
+  const failed = failure?.code;
   if (typeof failed === "string") {
+    // OpenAI's code for it, which apps act on (trim the history, fall back to a larger model); the
+    // route names the field (PROMPT_PARAM), as the worker's engine knows no request's field names.
+    if (failed === "engine_rejected" && typeof failure?.message === "string" && CONTEXT_OVERFLOW.test(failure.message))
+      return { ...pick(400, "invalid_request_error"), code: "context_length_exceeded" };
     if (failed === "engine_rejected") return pick(400, "invalid_request_error");
     if (failed === "model_not_served") return pick(404, "invalid_request_error", { param: "model" });
     if (failed === "engine_unavailable") return pick(503, "service_unavailable");
     return pick(502, "upstream_error");
   }
   if (/model_not_(served|found)|unknown_model/.test(c)) return pick(404, "invalid_request_error", { param: "model" });
-  if (/insufficient_(funds|balance)|balance_too_low/.test(c)) return pick(402, "insufficient_quota");
+  if (/insufficient_(funds|balance)|balance_too_low/.test(c))
+    return { ...pick(402, "insufficient_quota"), message: fundsMessage(e) ?? message };
   if (/rate_limit|too_many/.test(c)) return pick(429, "rate_limit_error");
   // The SDK's own wait ran out: the job runs on at the network and is billed if a worker answers
   // (a timeout does not cancel it; only an abort does), so an automatic retry would submit, and maybe pay for, a second job.
@@ -293,6 +316,24 @@ const internalError = (): OpenAiErrorMapping => ({
   message: INTERNAL_MESSAGE,
   param: null,
 });
+
+/**
+ * The coordinator's 402 (core/errors.ts InsufficientFundsError) in the app's terms: its sentence
+ * names the SDK's maxTokens, which the app never set; the app's field is max_tokens, and a request
+ * naming none holds cocoon serve's default budget. Undefined when the error gives no amounts.
+ */
+function fundsMessage(e: { details?: unknown }): string | undefined {
+  const d = (typeof e.details === "object" && e.details !== null ? e.details : {}) as { needed?: unknown; available?: unknown };
+  const amount = (v: unknown) => (typeof v === "string" && /^\d+$/.test(v) ? v : undefined);
+  const needed = amount(d.needed);
+  const available = amount(d.available);
+  if (needed === undefined || available === undefined) return undefined;
+  return (
+    `this request may cost up to ${needed} nanoTON (its prompt and completion budget at most, held until it is billed) but the account has ` +
+    `${available} nanoTON available: deposit more (cocoon deposit <TON>) or lower max_tokens (max_completion_tokens, ` +
+    "max_output_tokens); a request that names none holds cocoon serve's default budget (--max-tokens)"
+  );
+}
 
 /** What a 500 of the proxy's own says, whatever went wrong inside it. */
 export const INTERNAL_MESSAGE = "cocoon serve failed on this request: an error of its own, not of the request (its console says more)";

@@ -7,15 +7,18 @@
  * to completed or incomplete, tool-call argument pieces, the error event's param, and an app that
  * went away.
  */
-import { describe, expect, it } from "vitest";
-import { anAnswer as answerFrom, aRouteContext, routeRequest } from "../../test/fixtures/serve-proxy";
+import { afterEach, describe, expect, it } from "vitest";
+import { anAnswer as answerFrom, aRouteContext, closeProxies, routeRequest, startFakedProxy } from "../../test/fixtures/serve-proxy";
 import type { HttpResponse } from "../../edge/http";
 import { MAX_JOB_PROMPT_TOKENS } from "../../events/api";
 import { invalid, OpenAiError } from "./errors";
+import { itemStore, type ItemStore } from "./items";
 import { responses } from "./responses";
 import type { AskRequest, AskResult, AskStreamEvent, OpenAiErrorMapping, ProxyContext } from "./types";
 
 const MODEL = "chat-tools";
+
+afterEach(closeProxies);
 /** The faked clock: 1 700 000 000.123 s, in milliseconds as Date.now counts. */
 const NOW_MS = 1_700_000_000_123;
 const NOW_S = 1_700_000_000;
@@ -38,6 +41,8 @@ interface NetworkOptions {
   /** false: a context without onError (the route must not need one) */
   onError?: false;
   mapError?: (err: unknown) => OpenAiErrorMapping;
+  /** the proxy's kept items (items.ts); none kept without */
+  items?: ItemStore;
 }
 
 /**
@@ -51,6 +56,7 @@ function aNetwork(o: NetworkOptions = {}) {
     ...(o.askStream ? { askStream: o.askStream } : {}),
     ...(o.mapError ? { mapError: o.mapError } : {}),
     ...(o.onError === false ? { onError: false as const } : {}),
+    ...(o.items ? { items: o.items } : {}),
     now: () => NOW_MS,
   });
   return { ...r, calls: r.calls as AskRequest[] };
@@ -278,7 +284,7 @@ describe("/v1/responses: refusals name the field and say why", () => {
       { conversation: "conv_1" },
       "unsupported_parameter",
       "conversation",
-      /^conversation is not supported: Cocoon stores no responses or conversations/,
+      /^conversation is not supported: Cocoon stores no conversations/,
     ],
     [
       "a stored prompt",
@@ -310,18 +316,18 @@ describe("/v1/responses: refusals name the field and say why", () => {
       /^input\.0\.call_id: call_id must name the call this answers$/,
     ],
     [
-      "an item_reference",
+      "an item_reference to an item it does not keep",
       { input: [{ type: "item_reference", id: "msg_1" }] },
-      "unsupported_parameter",
-      "input.0.type",
-      /^input\.0: item_reference is not supported: Cocoon stores no items/,
+      "item_not_found",
+      "input.0.id",
+      /^input\.0: item_reference "msg_1" is no item this proxy answered since it started/,
     ],
     [
       "an input item of another type",
       { input: [{ type: "web_search_call", id: "ws_1", status: "completed" }] },
       "unsupported_parameter",
       "input.0.type",
-      /^input\.0: input items of type "web_search_call" are not supported \(messages, function_call, function_call_output and reasoning only\)$/,
+      /^input\.0: input items of type "web_search_call" are not supported \(messages, function_call, function_call_output, reasoning and item_reference only\)$/,
     ],
     [
       "a hosted tool",
@@ -661,5 +667,178 @@ describe("/v1/responses: an input past the network's cap on one job's prompt tok
     // Assess
     expect(err).toMatchObject({ status: 400, type: "invalid_request_error", code: "context_length_exceeded", param: "input" });
     expect(calls).toHaveLength(0);
+  });
+});
+
+describe("regression: an item_reference to an item this proxy answered is read as that item", () => {
+  // Regression: the Vercel AI SDK's openai() provider (its `store` option true by default) sends an
+  // earlier assistant text it got from /v1/responses back as {"type":"item_reference","id":"msg_…"}:
+  // a chat's second turn, an agent's second step. The proxy kept nothing and refused it 400, so
+  // such an app broke on its second request unless it was changed to say store: false.
+  const followUp = (...refs: string[]) =>
+    aBody({
+      input: [{ role: "user", content: "hi" }, ...refs.map((id) => ({ type: "item_reference", id })), { role: "user", content: "and?" }],
+    });
+  const outputOfAnswer = (body: Record<string, unknown>) => body.output as Array<{ id: string; type: string }>;
+
+  it("reads a reference to a whole answer's message as that assistant text", async () => {
+    // Prepare
+    const items = itemStore();
+    const first = aRouteContext({ ask: async () => anAnswer({ text: "Paris." }), items });
+    const msg = outputOfAnswer(await whole(aBody(), first.ctx))[0]!;
+    const { ctx, calls } = aNetwork({ items });
+    // Act
+    await whole(followUp(msg.id), ctx);
+    // Assess
+    expect(msg.type).toBe("message");
+    expect(calls[0]!.messages).toStrictEqual([
+      { role: "user", content: "hi" },
+      { role: "assistant", content: "Paris." },
+      { role: "user", content: "and?" },
+    ]);
+  });
+
+  it("reads a reference to a streamed answer's call as that call", async () => {
+    // Prepare
+    const items = itemStore();
+    const first = aRouteContext({
+      askStream: aStream(done({ text: "", toolCalls: [aCall("call_1", '{"q":"x"}')], finishReason: "tool_calls" })),
+      items,
+    });
+    const events = await streamed(first.ctx);
+    const completed = ofType(events, "response.completed")[0]!.response as Record<string, unknown>;
+    const fc = outputOfAnswer(completed).find((i) => i.type === "function_call")!;
+    const { ctx, calls } = aNetwork({ items });
+    // Act
+    await whole(followUp(fc.id), ctx);
+    // Assess
+    expect(calls[0]!.messages?.[1]).toStrictEqual({ role: "assistant", content: "", toolCalls: [aCall("call_1", '{"q":"x"}')] });
+  });
+
+  it("keeps nothing of a request that said store: false", async () => {
+    // Prepare
+    const items = itemStore();
+    const first = aRouteContext({ ask: async () => anAnswer({ text: "Paris." }), items });
+    const msg = outputOfAnswer(await whole(aBody({ store: false }), first.ctx))[0]!;
+    // Act
+    const err = await refusal(followUp(msg.id), aNetwork({ items }).ctx);
+    // Assess
+    expect(items.size.items).toBe(0);
+    expect(err).toMatchObject({ status: 400, code: "item_not_found", param: "input.1.id" });
+  });
+
+  it("refuses a reference to an item it does not keep 400 item_not_found, naming the reference and store: false", async () => {
+    // Prepare
+    const ctx = aNetwork({ items: itemStore() }).ctx;
+    // Act
+    const err = await refusal(followUp("msg_1"), ctx);
+    // Assess
+    expect(err).toMatchObject({ status: 400, type: "invalid_request_error", code: "item_not_found", param: "input.1.id" });
+    expect(err.message).toMatch(/^input\.1: item_reference "msg_1" is no item this proxy answered since it started/);
+    expect(err.message).toContain("store: false");
+  });
+
+  it("keeps the items over the proxy's requests: the official client's second turn by reference", async () => {
+    // Prepare
+    const { openai, calls } = await startFakedProxy([MODEL], { ask: async () => anAnswer({ text: "Paris." }) });
+    const first = await openai.responses.create({ model: MODEL, input: "capital of France?" });
+    // Act
+    await openai.responses.create({
+      model: MODEL,
+      input: [
+        { role: "user", content: "capital of France?" },
+        { type: "item_reference", id: first.output[0]!.id! },
+        { role: "user", content: "and of Italy?" },
+      ],
+    });
+    // Assess
+    expect((calls[1] as AskRequest).messages?.[1]).toStrictEqual({ role: "assistant", content: "Paris." });
+  });
+});
+
+describe("regression: previous_response_id chains to responses this proxy answered", () => {
+  // Regression: previous_response_id, the Responses API's own way to hold a conversation (OpenAI's
+  // guide, the openai-agents SDK's previousResponseId), was refused 400 on every second turn:
+  // apps written for the Responses API broke unless rewritten to resend the whole conversation.
+  const idOf = (body: Record<string, unknown>) => body.id as string;
+
+  it("asks with the earlier input and answer before the new input, and this request's instructions only", async () => {
+    // Prepare
+    const items = itemStore();
+    const first = aRouteContext({ ask: async () => anAnswer({ text: "Paris." }), items });
+    const prev = await whole(aBody({ instructions: "be brief", input: "capital of France?" }), first.ctx);
+    const { ctx, calls } = aNetwork({ items });
+    // Act
+    const next = await whole(aBody({ instructions: "be kind", input: "and of Italy?", previous_response_id: idOf(prev) }), ctx);
+    // Assess
+    expect(calls[0]!.messages).toStrictEqual([
+      { role: "system", content: "be kind" },
+      { role: "user", content: "capital of France?" },
+      { role: "assistant", content: "Paris." },
+      { role: "user", content: "and of Italy?" },
+    ]);
+    expect(next.previous_response_id).toBe(idOf(prev));
+  });
+
+  it("follows a chain of three, the middle one streamed, with its function call and output", async () => {
+    // Prepare
+    const items = itemStore();
+    const one = await whole(aBody({ input: "look it up" }), aRouteContext({ ask: async () => anAnswer({ text: "On it." }), items }).ctx);
+    const streamedTwo = await streamed(
+      aRouteContext({
+        askStream: aStream(done({ text: "", toolCalls: [aCall("call_1", "{}")], finishReason: "tool_calls" })),
+        items,
+      }).ctx,
+      aBody({ input: "go", previous_response_id: idOf(one) }),
+    );
+    const two = ofType(streamedTwo, "response.completed")[0]!.response as Record<string, unknown>;
+    const { ctx, calls } = aNetwork({ items });
+    // Act
+    await whole(
+      aBody({ input: [{ type: "function_call_output", call_id: "call_1", output: "42" }], previous_response_id: idOf(two) }),
+      ctx,
+    );
+    // Assess
+    expect(calls[0]!.messages).toStrictEqual([
+      { role: "user", content: "look it up" },
+      { role: "assistant", content: "On it." },
+      { role: "user", content: "go" },
+      { role: "assistant", content: "", toolCalls: [aCall("call_1", "{}")] },
+      { role: "tool", content: "42", toolCallId: "call_1" },
+    ]);
+  });
+
+  it("refuses a response it does not keep, or one asked with store: false, 400 previous_response_not_found", async () => {
+    // Prepare
+    const items = itemStore();
+    const unstored = await whole(aBody({ store: false }), aRouteContext({ items }).ctx);
+    const ctx = aNetwork({ items }).ctx;
+    // Act
+    const unknown = await refusal(aBody({ previous_response_id: "resp_1" }), ctx);
+    const notKept = await refusal(aBody({ previous_response_id: idOf(unstored) }), ctx);
+    // Assess
+    for (const err of [unknown, notKept])
+      expect(err).toMatchObject({
+        status: 400,
+        type: "invalid_request_error",
+        code: "previous_response_not_found",
+        param: "previous_response_id",
+      });
+    expect(unknown.message).toMatch(/^previous_response_id: the response "resp_1" is no response this proxy answered since it started/);
+  });
+
+  it("keeps the conversation over the proxy's requests: the official client's second turn by previous_response_id", async () => {
+    // Prepare
+    const { openai, calls } = await startFakedProxy([MODEL], { ask: async () => anAnswer({ text: "Paris." }) });
+    const first = await openai.responses.create({ model: MODEL, input: "capital of France?" });
+    // Act
+    const second = await openai.responses.create({ model: MODEL, input: "and of Italy?", previous_response_id: first.id });
+    // Assess
+    expect((calls[1] as AskRequest).messages).toStrictEqual([
+      { role: "user", content: "capital of France?" },
+      { role: "assistant", content: "Paris." },
+      { role: "user", content: "and of Italy?" },
+    ]);
+    expect(second.previous_response_id).toBe(first.id);
   });
 });

@@ -14,6 +14,7 @@ import {
 } from "./answer";
 import { chatAsk } from "./chat-completions";
 import { invalid, parseHuman, unsupported, zodMessage, zodParam } from "./errors";
+import type { ItemStore, StoredItem } from "./items";
 import {
   contentParts,
   extraFields,
@@ -30,9 +31,9 @@ import type { AskMessage, AskResult, OpenAiErrorMapping, ProxyContext, ResponseF
  * POST /v1/responses: OpenAI's Responses API over the chat path. One request is one chat job:
  * `instructions` and the `input` items become the conversation (function_call and
  * function_call_output items the tool round trip), function `tools` the chat's tools,
- * `text.format` its response_format. Nothing is stored: each request carries its whole
- * conversation, and what would need a stored response (previous_response_id, conversation,
- * prompt templates, background runs) is a 400 naming it. Hosted tools (web_search, file_search…)
+ * `text.format` its response_format. Only this process's memory keeps what it answered (items.ts),
+ * for a later item_reference or previous_response_id; what would need storage at OpenAI
+ * (conversation objects, prompt templates, background runs) is a 400 naming it. Hosted tools (web_search, file_search…)
  * have nothing to run them here and are refused likewise. `stream: true` relays the network's
  * stream as the Responses API's semantic events.
  */
@@ -40,7 +41,7 @@ export async function responses(req: HttpRequest, ctx: ProxyContext): Promise<Ht
   const { body, raw } = readJson(req, ResponsesBody);
   refuseStored(body);
   refuseUnreturned(body);
-  const { messages, params } = conversation(body);
+  const { messages, params } = conversation(body, ctx.items, earlier(body, ctx.items));
   const tools = functionTools(body.tools);
   const toolChoice = toolChoiceOf(body.tool_choice);
   const responseFormat = formatOf(body.text?.format);
@@ -69,20 +70,59 @@ export async function responses(req: HttpRequest, ctx: ProxyContext): Promise<Ht
   );
   const head = echoOf(body, tools, Math.floor(ctx.now() / 1000));
 
+  // The answer's items, kept for a later item_reference, and the response itself (what was asked
+  // and answered) for a later previous_response_id, unless the app said not to store them.
+  const input = inputItems(body, ctx.items);
+  const remember = (id: string, output: Item[]) => {
+    if (body.store === false || !ctx.items) return;
+    ctx.items.remember(output);
+    ctx.items.remember([{ id, type: "response", previous: body.previous_response_id ?? null, input, output }]);
+  };
   if (body.stream === true) {
     const stream = await openStream(streamOf(ctx.ask, ctx.askStream, ask));
-    return eventStream(head, `resp_${idPart(firstJobId(stream) ?? ctx.requestId)}`, stream, ctx, req.signal);
+    const id = `resp_${idPart(firstJobId(stream) ?? ctx.requestId)}`;
+    return eventStream(head, id, stream, ctx, req.signal, (output) => remember(id, output));
   }
   const result = await ctx.ask(ask);
   const status = statusOf(result);
   const done = Math.floor(ctx.now() / 1000);
-  return jsonAnswer([result], finished(head, `resp_${idPart(result.jobId)}`, status, outputOf(result, itemStatusOf(status)), result, done));
+  const output = outputOf(result, itemStatusOf(status));
+  const id = `resp_${idPart(result.jobId)}`;
+  remember(id, output);
+  return jsonAnswer([result], finished(head, id, status, output, result, done));
+}
+
+/**
+ * The items of the responses a previous_response_id chains to, oldest first: each one's input and
+ * output, as OpenAI carries them over (not their instructions). Only responses this proxy answered
+ * and keeps (items.ts); one it does not keep is a 400 naming it, as OpenAI answers an unknown one.
+ */
+function earlier(body: ResponsesBody, items: ItemStore | undefined): Array<Record<string, unknown>> {
+  const chain: StoredItem[] = [];
+  for (let id = body.previous_response_id ?? null; id !== null;) {
+    const r = items?.recall(id);
+    if (r?.type !== "response")
+      throw invalid(
+        "previous_response_not_found",
+        `previous_response_id: the response ${JSON.stringify(id)} is no response this proxy answered since it started (it keeps the latest in memory only, and none of a request with store: false): send the whole conversation in input`,
+        "previous_response_id",
+      );
+    chain.unshift(r);
+    id = typeof r.previous === "string" ? r.previous : null;
+  }
+  return chain.flatMap((r) => [...(r.input as Array<Record<string, unknown>>), ...(r.output as Array<Record<string, unknown>>)]);
+}
+
+/** The request's input as items, references replaced by what they name: kept for a later previous_response_id, which must not depend on them. */
+function inputItems(body: ResponsesBody, items: ItemStore | undefined): Array<Record<string, unknown>> {
+  if (typeof body.input === "string") return [{ role: "user", content: body.input }];
+  return body.input.map((i) => (i.type === "item_reference" && typeof i.id === "string" ? (items?.recall(i.id) ?? i) : i));
 }
 
 /** The app's conversation lives at OpenAI when it names a stored one; Cocoon stores none, so that would be answered without it. */
 function refuseStored(body: ResponsesBody) {
-  const stored = "Cocoon stores no responses or conversations: send the whole conversation in `input` (with store: false)";
-  if (body.previous_response_id != null) throw unsupported("previous_response_id", `previous_response_id is not supported: ${stored}`);
+  const stored =
+    "Cocoon stores no conversations: send the whole conversation in `input`, or chain responses of this proxy with previous_response_id";
   if (body.conversation != null) throw unsupported("conversation", `conversation is not supported: ${stored}`);
   if (body.prompt != null)
     throw unsupported("prompt", "prompt (a template stored at OpenAI) is not supported: send instructions and input");
@@ -123,18 +163,30 @@ function textOf(content: string | Array<{ type: string; text?: string; refusal?:
  * capability refusal names that). Function calls join the assistant turn before them: chat
  * templates hold a turn's text and its parallel calls in one assistant message.
  */
-function conversation(body: ResponsesBody): { messages: AskMessage[]; params: string[] } {
+function conversation(
+  body: ResponsesBody,
+  items: ItemStore | undefined,
+  history: Array<Record<string, unknown>>,
+): { messages: AskMessage[]; params: string[] } {
   const messages: AskMessage[] = [];
   const params: string[] = [];
   const push = (m: AskMessage, param: string) => (messages.push(m), params.push(param));
   if (body.instructions) push({ role: "system", content: body.instructions }, "instructions");
-  if (typeof body.input === "string") {
-    push({ role: "user", content: body.input }, "input");
-    return { messages, params };
-  }
-  body.input.forEach((raw, i) => {
-    const at = `input.${i}`;
+  const read = (raw: Record<string, unknown>, at: string) => {
     const type = raw.type ?? "message";
+    if (type === "item_reference") {
+      // An item this proxy answered (the Vercel AI SDK sends earlier assistant text so unless told
+      // store: false), read as if the app had sent it again; one it does not keep is refused.
+      const ref = parseAt(InputItems.item_reference, raw, at);
+      const item = items?.recall(ref.id);
+      if (!item)
+        throw invalid(
+          "item_not_found",
+          `${at}: item_reference ${JSON.stringify(ref.id)} is no item this proxy answered since it started (it keeps the latest in memory only, and none of a request with store: false); send the item itself (Vercel AI SDK: providerOptions { openai: { store: false } })`,
+          `${at}.id`,
+        );
+      return read(item, at);
+    }
     if (type === "message") {
       const m = parseAt(InputItems.message, raw, at);
       const role = m.role === "developer" ? "system" : m.role;
@@ -159,13 +211,13 @@ function conversation(body: ResponsesBody): { messages: AskMessage[]; params: st
     } else {
       throw unsupported(
         `${at}.type`,
-        type === "item_reference"
-          ? // The Vercel AI SDK sends earlier assistant text this way unless told store: false.
-            `${at}: item_reference is not supported: Cocoon stores no items; send the item itself (Vercel AI SDK: providerOptions { openai: { store: false } })`
-          : `${at}: input items of type ${JSON.stringify(type)} are not supported (messages, function_call, function_call_output and reasoning only)`,
+        `${at}: input items of type ${JSON.stringify(type)} are not supported (messages, function_call, function_call_output, reasoning and item_reference only)`,
       );
     }
-  });
+  };
+  for (const raw of history) read(raw, "previous_response_id");
+  if (typeof body.input === "string") push({ role: "user", content: body.input }, "input");
+  else body.input.forEach((raw, i) => read(raw, `input.${i}`));
   return { messages, params };
 }
 
@@ -237,7 +289,7 @@ function echoOf(body: ResponsesBody, tools: Tool[] | undefined, createdAt: numbe
     metadata: body.metadata ?? {},
     model: body.model,
     parallel_tool_calls: body.parallel_tool_calls ?? true,
-    previous_response_id: null,
+    previous_response_id: body.previous_response_id ?? null,
     // Whatever the app asked: nothing is kept once the answer is sent.
     store: false,
     temperature: body.temperature ?? null,
@@ -338,8 +390,15 @@ function finished(head: Echo, id: string, status: ResponseStatus, output: Item[]
  * it. A failure after the head went out is an `error` event and response.failed, never a
  * silently shortened answer; an app that went away is sent nothing more.
  */
-function eventStream(head: Echo, id: string, stream: OpenedStream, ctx: ProxyContext, signal: AbortSignal | undefined): HttpResponse {
-  const live = liveResponse(head, id, () => Math.floor(ctx.now() / 1000));
+function eventStream(
+  head: Echo,
+  id: string,
+  stream: OpenedStream,
+  ctx: ProxyContext,
+  signal: AbortSignal | undefined,
+  remember: (output: Item[]) => void,
+): HttpResponse {
+  const live = liveResponse(head, id, () => Math.floor(ctx.now() / 1000), remember);
   async function* events() {
     let seq = 0;
     const frame = (e: Record<string, unknown>) => `event: ${String(e.type)}\ndata: ${JSON.stringify({ ...e, sequence_number: seq++ })}\n\n`;
@@ -361,7 +420,7 @@ function eventStream(head: Echo, id: string, stream: OpenedStream, ctx: ProxyCon
 }
 
 /** A response being streamed: its output items as they grow, and the events that tell the app of each step. */
-function liveResponse(head: Echo, id: string, now: () => number) {
+function liveResponse(head: Echo, id: string, now: () => number, remember: (output: Item[]) => void = () => {}) {
   const output: Item[] = [];
   /** The message item being written, and its one text part. */
   let text: { index: number; item: ReturnType<typeof messageItem>; part: ReturnType<typeof textPart> } | undefined;
@@ -498,6 +557,7 @@ function liveResponse(head: Echo, id: string, now: () => number) {
         const status = statusOf(v.result);
         yield* close(itemStatusOf(status));
         const response = finished(head, id, status, structuredClone(output), v.result, now());
+        remember(output);
         // The Responses API streams no event of its own for a cancelled response: it ends, cut
         // short, as an incomplete one does (the openai clients take its response as the final one).
         yield { type: status === "completed" ? "response.completed" : "response.incomplete", response, cocoon: cocoonFacts([v.result]) };

@@ -476,6 +476,12 @@ export const InputItems = {
       arguments: z.string(),
     })
     .loose(),
+  item_reference: z
+    .object({
+      type: z.literal("item_reference"),
+      id: z.string().min(1, "id must name an item").max(256),
+    })
+    .loose(),
   function_call_output: z
     .object({
       type: z.literal("function_call_output"),

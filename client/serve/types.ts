@@ -3,6 +3,7 @@
 import type { ModelCapabilities } from "../../events/api";
 import type { TokenLogprob, ToolCall } from "../../events/envelope";
 import type { AskChoice, ToolCallDelta } from "../sdk";
+import type { ItemStore } from "./items";
 
 /**
  * Declared once where the network defines them: a tool call and a token's log probability as the
@@ -231,6 +232,8 @@ export interface ProxyContext {
   target?: (id: string) => string;
   listModels?: () => Promise<ListedModel[]>;
   defaultMaxTokens: number;
+  /** The /v1/responses output items this proxy answered, for a later item_reference (items.ts); without it none is kept. */
+  items?: ItemStore;
   /** This request's id (x-request-id), also the id of a stream that has no job id yet. */
   requestId: string;
   mapError(err: unknown): OpenAiErrorMapping;
