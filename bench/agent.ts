@@ -90,22 +90,46 @@ export async function benchAgent(o: { jobs?: number; engineMs?: number; idleMs?:
 
     const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true });
     await client.faucet(100_000_000_000n);
-    for (let i = 0; i < jobs; i++)
-      await client.ask({
+    const ask = (i: number) =>
+      client.ask({
         model: BUILTIN_DEFAULT_MODEL,
         messages: [{ role: "user", content: `bench ${i}` }],
         maxTokens: 16,
         tiers: ["dev"],
         candidates: 1,
       });
-    const metrics = await (await fetch(String(serving.metrics))).text();
-    const jobSum = sample(metrics, "cocoon_agent_job_seconds_sum");
-    const jobCount = sample(metrics, "cocoon_agent_job_seconds_count");
-    const engineSum = sample(metrics, "cocoon_agent_engine_seconds_sum");
-    const overheadMs = ((jobSum - engineSum) / jobCount) * 1000;
-    const ratio = (jobSum - engineSum) / engineSum;
-    out.push(row("agent overhead per job (open + seal + sign + HTTP)", overheadMs, "ms", null, null));
-    out.push(row(`agent overhead ÷ engine call (${engineMs} ms engine)`, ratio, "ratio", "<= 0.1", ratio <= 0.1));
+    // The agent's own sums after its `n`th job: the answer can reach the SDK a moment before the
+    // agent's result post returns and it records the job, so wait for its count.
+    const sumsAfter = async (n: number) => {
+      for (const deadline = Date.now() + 10_000; ;) {
+        const m = await (await fetch(String(serving.metrics))).text();
+        if (sample(m, "cocoon_agent_job_seconds_count") >= n || Date.now() > deadline)
+          return { job: sample(m, "cocoon_agent_job_seconds_sum"), engine: sample(m, "cocoon_agent_engine_seconds_sum") };
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    // The steady state of a serving agent, as the stream suite measures it: the first job after
+    // start (cold code in the agent and the coordinator, first connections) is reported on its own
+    // row, five more warm it up, and each measured job's overhead is read from /metrics after it;
+    // the row is their median (on this shared host one descheduled job moved a 20-job mean by 15 ms).
+    const warmup = 5;
+    await ask(-1);
+    const cold = await sumsAfter(1);
+    out.push(row("agent overhead, the first job after start (cold; its own row)", (cold.job - cold.engine) * 1000, "ms", null, null));
+    for (let i = 0; i < warmup; i++) await ask(-2 - i);
+    let before = await sumsAfter(1 + warmup);
+    const per: Array<{ overhead: number; engine: number }> = [];
+    for (let i = 0; i < jobs; i++) {
+      await ask(i);
+      const after = await sumsAfter(2 + warmup + i);
+      per.push({ overhead: after.job - before.job - (after.engine - before.engine), engine: after.engine - before.engine });
+      before = after;
+    }
+    const mid = [...per].sort((x, y) => x.overhead - y.overhead)[Math.floor(per.length / 2)]!;
+    const overheadMs = mid.overhead * 1000;
+    const ratio = mid.overhead / mid.engine;
+    out.push(row(`agent overhead per job (open + seal + sign + HTTP; median of ${jobs} warm jobs)`, overheadMs, "ms", null, null));
+    out.push(row(`agent overhead ÷ engine call (${engineMs} ms engine; the median job's)`, ratio, "ratio", "<= 0.1", ratio <= 0.1));
   } finally {
     agent.child.kill("SIGTERM");
     await agent.exited;
