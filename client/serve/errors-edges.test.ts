@@ -377,6 +377,10 @@ describe("regression: a prompt past the worker's context window is OpenAI's cont
       "POST http://127.0.0.1:8080/v1/chat/completions answered 400: the request exceeds the available context size, try increasing it",
     ],
     ["SGLang", "The input (3000 tokens) is longer than the model's context length (2048 tokens)."],
+    [
+      "vLLM's V1 engine",
+      "POST http://127.0.0.1:8000/v1/chat/completions answered HTTP 400: The decoder prompt (length 3000) is longer than the maximum model length of 2048. Make sure that `max_model_len` is no smaller than the number of text tokens.",
+    ],
   ];
   for (const [who, message] of overflows) {
     it(`answers ${who}'s overflow 400 context_length_exceeded, not to be retried`, () => {
@@ -395,6 +399,21 @@ describe("regression: a prompt past the worker's context window is OpenAI's cont
   it("keeps job_failed for an engine refusal about anything else", () => {
     // Prepare
     const err = refusedWith("input[0]: token id 9906 is outside this model's vocabulary (622)");
+    // Act
+    const m = mapAskError(err);
+    // Assess
+    expect(m).toMatchObject({ status: 400, code: "job_failed" });
+  });
+
+  it("keeps job_failed for a refusal for another reason that quotes the request's words about a context window", () => {
+    // Regression: any "context window", "context length" or "context size" in the engine's text was
+    // taken for an overflow, also where the refusal quotes the app's own schema or text: the app was
+    // told context_length_exceeded (LangChain trims the history, LiteLLM moves to its fallback model)
+    // for a request that fits.
+    // Prepare
+    const err = refusedWith(
+      'response_format: this engine cannot turn the schema into a grammar: unsupported "format": "uri" in {"description":"a page that fits the context window","format":"uri"}',
+    );
     // Act
     const m = mapAskError(err);
     // Assess

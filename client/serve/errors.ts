@@ -208,12 +208,17 @@ function failureOf(err: unknown): { code?: unknown; message?: unknown } | undefi
 
 /**
  * Whether an engine's refusal says the prompt does not fit the model's context window: the
- * embedded engine's own words (agent/engines/llama-worker.ts: "the context window", "the embedding
- * window"), vLLM's ("maximum context length"), llama-server's ("exceeds the available context
- * size") and SGLang's ("longer than the model's context length"). The worker reports only
+ * embedded engine's own words (agent/engines/llama-worker.ts: "N tokens, the context window M",
+ * "N tokens, the embedding window M"), vLLM's ("maximum context length", and its V1 engine's
+ * "longer than the maximum model length"), llama-server's ("exceeds the available context size")
+ * and SGLang's ("longer than the model's context length"). The worker reports only
  * engine_rejected; its sealed text is all that tells this refusal from the others.
+ * Their whole phrases, not the bare words: a refusal for another reason may quote the request (a
+ * schema the engine cannot compile, a template error), whose text may well speak of a context
+ * window, and an app told context_length_exceeded trims its history or moves to another model.
  */
-export const CONTEXT_OVERFLOW = /context (window|length|size)|embedding window/i;
+export const CONTEXT_OVERFLOW =
+  /tokens, the (context|embedding) window \d|maximum context length|longer than the maximum model length|exceeds the available context size|longer than the model's context length/i;
 
 /** The request field that holds the prompt, by route, for a context_length_exceeded's `param`. */
 export const PROMPT_PARAM: Readonly<Record<string, string>> = {

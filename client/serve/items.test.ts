@@ -1,6 +1,7 @@
 /**
  * client/serve/items.ts: the output items a proxy keeps for a later item_reference — copies in and
- * out, a second answer under an id replacing the first, and the bound on their bytes, oldest first.
+ * out, a second answer under an id replacing the first, and the bound on their bytes, least recently
+ * used first.
  */
 import { describe, expect, it } from "vitest";
 import { itemStore, type StoredItem } from "./items";
@@ -63,6 +64,19 @@ describe("itemStore", () => {
     expect(store.recall("msg_2")).toBeDefined();
     expect(store.recall("msg_3")).toBeDefined();
     expect(store.size).toStrictEqual({ items: 2, bytes: one * 2 });
+  });
+
+  it("forgets the least recently used first: an item recalled since counts as new", () => {
+    // Prepare: room for two items of this size, not three; the oldest recalled since it was kept
+    const one = bytesOf(aMessage("msg_1"));
+    const store = itemStore(one * 2 + one / 2);
+    store.remember([aMessage("msg_1"), aMessage("msg_2")]);
+    store.recall("msg_1");
+    // Act
+    store.remember([aMessage("msg_3")]);
+    // Assess
+    expect(store.recall("msg_1")).toBeDefined();
+    expect(store.recall("msg_2")).toBeUndefined();
   });
 
   it("keeps none of an item larger than the whole bound, and forgets nothing for it", () => {

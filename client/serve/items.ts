@@ -8,7 +8,7 @@
  *
  * Only this process's memory holds them (nothing on disk, nothing at the network: the answers are
  * already in this process, which the requester runs), only for requests that did not say
- * `store: false`, and only the latest: past `maxBytes` of items the oldest go first. An id is 96
+ * `store: false`, and only the latest: past `maxBytes` of items the least recently used go first. An id is 96
  * random bits, so a reference can name only an item its app was given.
  */
 
@@ -31,7 +31,7 @@ const bytesOf = (item: StoredItem) => JSON.stringify(item).length;
 export const DEFAULT_ITEM_STORE_BYTES = 16 * 1024 * 1024;
 
 export function itemStore(maxBytes = DEFAULT_ITEM_STORE_BYTES): ItemStore {
-  // A Map iterates in insertion order: its first entry is the oldest.
+  // A Map iterates in insertion order: its first entry is the least recently kept or recalled.
   const items = new Map<string, { item: StoredItem; bytes: number }>();
   let bytes = 0;
   const forget = (id: string) => {
@@ -58,7 +58,13 @@ export function itemStore(maxBytes = DEFAULT_ITEM_STORE_BYTES): ItemStore {
     },
     recall(id) {
       const e = items.get(id);
-      return e ? structuredClone(e.item) : undefined;
+      if (!e) return undefined;
+      // Used again: kept as long as a newer one. An app that names its earlier items by reference
+      // sends them all again each turn (the Vercel AI SDK), and their age since it was first
+      // answered must not have them forgotten while it goes on using them.
+      items.delete(id);
+      items.set(id, e);
+      return structuredClone(e.item);
     },
     get size() {
       return { items: items.size, bytes };

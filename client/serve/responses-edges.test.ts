@@ -738,6 +738,26 @@ describe("regression: an item_reference to an item this proxy answered is read a
     expect(err.message).toContain("store: false");
   });
 
+  it("keeps an item the app goes on naming while other requests fill the store (the least recently used go first)", async () => {
+    // Regression: the store forgot its items oldest first, however often they were named since:
+    // an app that sends its earlier assistant text by reference each turn (the Vercel AI SDK) was
+    // refused 400 item_not_found once the proxy's other requests (another conversation, its own
+    // kept responses, which hold each turn's whole input) had filled the store since its first answer.
+    // Prepare: room for a few requests of 1 KB, and a first answer the app names on every turn
+    const items = itemStore(8 * 1024);
+    const first = aRouteContext({ ask: async () => anAnswer({ text: "Paris." }), items });
+    const msg = outputOfAnswer(await whole(aBody(), first.ctx))[0]!;
+    const { ctx, calls } = aNetwork({ items });
+    // Act: twenty turns of the app, each after another conversation's request of 1 KB
+    for (let turn = 0; turn < 20; turn++) {
+      await whole(aBody({ input: "x".repeat(1024) }), ctx);
+      await whole(followUp(msg.id), ctx);
+    }
+    // Assess
+    expect(calls.filter((c) => c.messages?.length === 3)).toHaveLength(20);
+    expect(items.recall(msg.id)).toMatchObject({ id: msg.id, type: "message" });
+  });
+
   it("keeps the items over the proxy's requests: the official client's second turn by reference", async () => {
     // Prepare
     const { openai, calls } = await startFakedProxy([MODEL], { ask: async () => anAnswer({ text: "Paris." }) });
@@ -805,6 +825,61 @@ describe("regression: previous_response_id chains to responses this proxy answer
       { role: "user", content: "go" },
       { role: "assistant", content: "", toolCalls: [aCall("call_1", "{}")] },
       { role: "tool", content: "42", toolCallId: "call_1" },
+    ]);
+  });
+
+  it("counts the earlier responses toward the network's cap on a job's prompt: a short input after a long one is 400, no job asked", async () => {
+    // Guard (passes on the code as it landed): what previous_response_id brings is sent, so it is counted.
+    // Prepare: a first response whose input alone is just under the cap
+    const items = itemStore();
+    const prev = await whole(aBody({ input: "i".repeat(MAX_JOB_PROMPT_TOKENS - 24 - 4) }), aRouteContext({ items }).ctx);
+    const { ctx, calls } = aNetwork({ items });
+    // Act
+    const err = await refusal(aBody({ input: "and?", previous_response_id: idOf(prev) }), ctx);
+    // Assess
+    expect(err).toMatchObject({ status: 400, code: "context_length_exceeded", param: "input" });
+    expect(calls).toHaveLength(0);
+  });
+
+  it("keeps a response's input with its references read when it was asked, not after its answer", async () => {
+    // Regression: the kept input's references were read once the answer came, and only then: an
+    // item pushed out of the store meanwhile (other requests answered while this one waited for its
+    // model or its answer) was kept as the bare reference, and every later previous_response_id
+    // through this response was refused 400 item_not_found for an item the app never named again.
+    // Prepare: a first answer, then a request naming it by reference, during whose wait another
+    // request's answer fills the store
+    const items = itemStore(4 * 1024);
+    const msg = (
+      (await whole(aBody(), aRouteContext({ ask: async () => anAnswer({ text: "Paris." }), items }).ctx)).output as Array<{
+        id: string;
+      }>
+    )[0]!;
+    const busy = aRouteContext({
+      items,
+      ask: async () => anAnswer({ text: "Rome." }),
+      model: async () => {
+        items.remember([{ id: "msg_other", type: "message", role: "assistant", content: "y".repeat(4000) }]);
+        return undefined;
+      },
+    });
+    const second = await whole(
+      aBody({
+        input: [
+          { role: "user", content: "hi" },
+          { type: "item_reference", id: msg.id },
+        ],
+      }),
+      busy.ctx,
+    );
+    const { ctx, calls } = aNetwork({ items });
+    // Act
+    await whole(aBody({ input: "and?", previous_response_id: idOf(second) }), ctx);
+    // Assess
+    expect(calls[0]!.messages).toStrictEqual([
+      { role: "user", content: "hi" },
+      { role: "assistant", content: "Paris." },
+      { role: "assistant", content: "Rome." },
+      { role: "user", content: "and?" },
     ]);
   });
 

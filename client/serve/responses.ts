@@ -42,6 +42,9 @@ export async function responses(req: HttpRequest, ctx: ProxyContext): Promise<Ht
   refuseStored(body);
   refuseUnreturned(body);
   const { messages, params } = conversation(body, ctx.items, earlier(body, ctx.items));
+  // The input as kept for a later previous_response_id, its references read now, with the
+  // conversation: by the time the answer comes, other requests may have pushed what they name out.
+  const input = inputItems(body, ctx.items);
   const tools = functionTools(body.tools);
   const toolChoice = toolChoiceOf(body.tool_choice);
   const responseFormat = formatOf(body.text?.format);
@@ -72,7 +75,6 @@ export async function responses(req: HttpRequest, ctx: ProxyContext): Promise<Ht
 
   // The answer's items, kept for a later item_reference, and the response itself (what was asked
   // and answered) for a later previous_response_id, unless the app said not to store them.
-  const input = inputItems(body, ctx.items);
   const remember = (id: string, output: Item[]) => {
     if (body.store === false || !ctx.items) return;
     ctx.items.remember(output);
@@ -290,7 +292,8 @@ function echoOf(body: ResponsesBody, tools: Tool[] | undefined, createdAt: numbe
     model: body.model,
     parallel_tool_calls: body.parallel_tool_calls ?? true,
     previous_response_id: body.previous_response_id ?? null,
-    // Whatever the app asked: nothing is kept once the answer is sent.
+    // Whatever the app asked: nothing can be fetched back (no GET /v1/responses/{id}); what this
+    // proxy keeps for a later previous_response_id or item_reference is in its memory only (items.ts).
     store: false,
     temperature: body.temperature ?? null,
     text: { format: body.text?.format ?? { type: "text" }, ...(body.text?.verbosity ? { verbosity: body.text.verbosity } : {}) },
