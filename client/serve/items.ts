@@ -20,6 +20,8 @@ export interface ItemStore {
   remember(items: ReadonlyArray<StoredItem>): void;
   /** The item answered under `id`, while it is kept. */
   recall(id: string): StoredItem | undefined;
+  /** The bytes the item under `id` takes (as the bound counts them), without using it; undefined if not kept. */
+  bytesOf(id: string): number | undefined;
   /** What is kept: how many items, about how many bytes. */
   readonly size: { items: number; bytes: number };
 }
@@ -65,6 +67,9 @@ export function itemStore(maxBytes = DEFAULT_ITEM_STORE_BYTES): ItemStore {
       items.delete(id);
       items.set(id, e);
       return structuredClone(e.item);
+    },
+    bytesOf(id) {
+      return items.get(id)?.bytes;
     },
     get size() {
       return { items: items.size, bytes };

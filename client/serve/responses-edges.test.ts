@@ -13,7 +13,7 @@ import type { HttpResponse } from "../../edge/http";
 import { MAX_JOB_PROMPT_TOKENS } from "../../events/api";
 import { invalid, OpenAiError } from "./errors";
 import { itemStore, type ItemStore } from "./items";
-import { responses } from "./responses";
+import { MAX_REFERENCED_BYTES, responses } from "./responses";
 import type { AskRequest, AskResult, AskStreamEvent, OpenAiErrorMapping, ProxyContext } from "./types";
 
 const MODEL = "chat-tools";
@@ -725,6 +725,26 @@ describe("regression: an item_reference to an item this proxy answered is read a
     // Assess
     expect(items.size.items).toBe(0);
     expect(err).toMatchObject({ status: 400, code: "item_not_found", param: "input.1.id" });
+  });
+
+  it("refuses references naming more than MAX_REFERENCED_BYTES of kept items 400 context_length_exceeded, before copying any", async () => {
+    // Regression: each reference was copied where it stood, so a 4 MiB body naming one large kept
+    // answer tens of thousands of times took gigabytes before the prompt's cap was checked.
+    // Prepare: one kept answer of ~100 KB, named enough times to pass the budget
+    const items = itemStore();
+    const first = aRouteContext({ ask: async () => anAnswer({ text: "x".repeat(100_000) }), items });
+    const msg = outputOfAnswer(await whole(aBody(), first.ctx))[0]!;
+    const times = Math.ceil(MAX_REFERENCED_BYTES / items.bytesOf(msg.id)!) + 1;
+    const { ctx, calls } = aNetwork({ items });
+    let recalls = 0;
+    const recall = items.recall.bind(items);
+    items.recall = (id) => (recalls++, recall(id));
+    // Act
+    const err = await refusal(followUp(...Array.from({ length: times }, () => msg.id)), ctx);
+    // Assess
+    expect(err).toMatchObject({ status: 400, code: "context_length_exceeded", param: "input" });
+    expect(recalls).toBe(0);
+    expect(calls).toHaveLength(0);
   });
 
   it("refuses a reference to an item it does not keep 400 item_not_found, naming the reference and store: false", async () => {

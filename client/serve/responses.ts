@@ -41,6 +41,7 @@ export async function responses(req: HttpRequest, ctx: ProxyContext): Promise<Ht
   const { body, raw } = readJson(req, ResponsesBody);
   refuseStored(body);
   refuseUnreturned(body);
+  refuseOversizedReferences(body, ctx.items);
   const { messages, params } = conversation(body, ctx.items, earlier(body, ctx.items));
   // The input as kept for a later previous_response_id, its references read now, with the
   // conversation: by the time the answer comes, other requests may have pushed what they name out.
@@ -113,6 +114,29 @@ function earlier(body: ResponsesBody, items: ItemStore | undefined): Array<Recor
     id = typeof r.previous === "string" ? r.previous : null;
   }
   return chain.flatMap((r) => [...(r.input as Array<Record<string, unknown>>), ...(r.output as Array<Record<string, unknown>>)]);
+}
+
+/**
+ * What a request's item_references may add to it once read, bytes: the proxy's whole body cap.
+ * Each reference is copied where it stands, so a 4 MiB body could name one large answer tens of
+ * thousands of times and take gigabytes before the prompt's cap (a few hundred KB) is checked.
+ */
+export const MAX_REFERENCED_BYTES = 4 * 1024 * 1024;
+
+/** A 400 context_length_exceeded (the conversation is too long, as OpenAI answers it) before any reference is copied. */
+function refuseOversizedReferences(body: ResponsesBody, items: ItemStore | undefined) {
+  if (typeof body.input === "string" || !items) return;
+  let bytes = 0;
+  for (const i of body.input) {
+    if (i.type !== "item_reference" || typeof i.id !== "string") continue;
+    bytes += items.bytesOf(i.id) ?? 0;
+    if (bytes > MAX_REFERENCED_BYTES)
+      throw invalid(
+        "context_length_exceeded",
+        `input: its item_references name more than ${MAX_REFERENCED_BYTES} bytes of earlier items, far past the Cocoon network's cap on one job's prompt; send a shorter conversation`,
+        "input",
+      );
+  }
 }
 
 /** The request's input as items, references replaced by what they name: kept for a later previous_response_id, which must not depend on them. */
