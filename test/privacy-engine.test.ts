@@ -22,7 +22,11 @@ const lines: string[] = [];
 
 /**
  * Preloaded into the child: it prints any canary a job message carries to its stderr, as
- * llama.cpp's own error lines can print the text they failed on.
+ * llama.cpp's own error lines can print the text they failed on, and then stops itself (SIGSTOP)
+ * with that job started: the job cannot end before the test kills the child. (It once stopped only
+ * when the test killed it, at the job's first delta: but the weights are random and the prompt
+ * holds a random canary, so some jobs end at once, a few with no token at all (about 1 in 30), some
+ * after tens of ms, before a parent on a loaded machine got to the kill, and the test failed.)
  */
 const ECHO_PRELOAD = [
   // once the worker listens (a listener of ours before it would take its first message)
@@ -33,7 +37,10 @@ const ECHO_PRELOAD = [
   "    setImmediate(() =>",
   '      process.on("message", (m) => {',
   "        const hit = /CANARY-[0-9a-f]+/.exec(JSON.stringify(m));",
-  "        if (hit) process.stderr.write(`llama_decode: failed on ${hit[0]}\\n`);",
+  "        if (!hit) return;",
+  // a pipe: written synchronously, so the line is there for the parent to read while the child is stopped
+  "        process.stderr.write(`llama_decode: failed on ${hit[0]}\\n`);",
+  '        process.kill(process.pid, "SIGSTOP");',
   "      }),",
   "    );",
   "  };",
@@ -67,18 +74,16 @@ describe("privacy: the llama.cpp child's output stays out of error texts", () =>
     // Prepare: a job whose prompt the child prints to its stderr
     const canary = randomCanary();
     const pid = engine.workerPid!;
-    // Act: the child dies while the job runs, after the parent read that line
-    let err: unknown;
-    try {
-      for await (const ev of engine.streamCompletion!({ model: MODEL, prompt: `say ${canary}`, maxTokens: 1500, temperature: 0 })) {
-        if (ev.type === "delta" && engine.workerPid === pid) {
-          await vi.waitFor(() => expect(lines.join("\n")).toContain(canary), { timeout: 5000 });
-          process.kill(pid, "SIGKILL");
-        }
-      }
-    } catch (e) {
-      err = e;
-    }
+    // Act: the child dies while the job runs (stopped in it: ECHO_PRELOAD), after the parent read that line
+    const consumed = (async () => {
+      for await (const ev of engine.streamCompletion!({ model: MODEL, prompt: `say ${canary}`, maxTokens: 1500, temperature: 0 })) void ev;
+    })();
+    await vi.waitFor(() => expect(lines.join("\n")).toContain(canary), { timeout: 15_000 });
+    process.kill(pid, "SIGKILL");
+    const err = await consumed.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     // Assess
     expect(err).toBeInstanceOf(EngineError);
     expect((err as EngineError).code).toBe("engine_crashed");
