@@ -7,6 +7,7 @@
  * (real handlers, LMDB); the job source and the engine are in-process fakes the test drives, so
  * each job starts and ends when the test says.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
@@ -24,10 +25,28 @@ import { sealedJob, gatedEngine as sharedGatedEngine } from "./job-testing";
 
 // ------------------------------------------------------------------------- factories
 
-const cleanup: Array<() => Promise<unknown>> = [];
+type Cleanup = Array<() => Promise<unknown>>;
+const shared: Cleanup = [];
 afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
+  for (const c of shared.splice(0).reverse()) await c().catch(() => {});
 });
+/** A test of `itIsolated` (one run concurrently) has a cleanup list of its own; the others share one, emptied after each. */
+const scope = new AsyncLocalStorage<Cleanup>();
+const cleanup = { push: (c: () => Promise<unknown>) => (scope.getStore() ?? shared).push(c) };
+/** `it`, with the factories' cleanup (last in, first out) of this test alone, when it ends however it ends. */
+const itIsolated = (name: string, fn: () => Promise<void>, timeout: number) =>
+  it(
+    name,
+    async () => {
+      const own: Cleanup = [];
+      try {
+        await scope.run(own, fn);
+      } finally {
+        for (const c of own.splice(0).reverse()) await c().catch(() => {});
+      }
+    },
+    timeout,
+  );
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -198,60 +217,74 @@ describe("agent runtime: stop() and jobs that wait for a slot", () => {
   });
 });
 
-describe("agent runtime: an API that goes silent", () => {
+// The three cases wait out the agent's fixed request limits (the poll's 10 s grace, at least 5 s for
+// a heartbeat) and share nothing (each has its own network, agent and silent server): run at once.
+describe.concurrent("agent runtime: an API that goes silent", () => {
   // BUG: the agent's requests have no time limit. One long-poll that the coordinator (or a proxy
   // or NAT on the way) takes and never answers freezes the poll loop for ever: the agent heartbeats
   // and looks alive, but never asks for a job again until its owner restarts it.
-  it("a long-poll that is never answered is given up, and the agent polls again", async () => {
-    // Prepare: after the agent started, its next job poll goes to a server that never answers
-    // (through the real transport, with whatever signal the source passes); later polls pass
-    const url = await network();
-    const k = keys();
-    const a = await agent(url, k, { pollWaitSeconds: 1 });
-    const silent = await silentServer(); // closed first after the test: what it holds ends, then the agent stops
-    let polls = 0;
-    reroute(a, k, silent.url, (path) => path.startsWith(API.pollJobs.path) && ++polls === 1);
-    // Act
-    await pollUntil("the poll taken by the silent server", () => (silent.taken === 1 ? true : undefined), 5_000);
-    // Assess: the agent asks for jobs again within the poll's wait and a margin
-    await pollUntil("another poll", () => (polls >= 2 ? true : undefined), 15_000);
-  }, 25_000);
+  itIsolated(
+    "a long-poll that is never answered is given up, and the agent polls again",
+    async () => {
+      // Prepare: after the agent started, its next job poll goes to a server that never answers
+      // (through the real transport, with whatever signal the source passes); later polls pass
+      const url = await network();
+      const k = keys();
+      const a = await agent(url, k, { pollWaitSeconds: 1 });
+      const silent = await silentServer(); // closed first after the test: what it holds ends, then the agent stops
+      let polls = 0;
+      reroute(a, k, silent.url, (path) => path.startsWith(API.pollJobs.path) && ++polls === 1);
+      // Act
+      await pollUntil("the poll taken by the silent server", () => (silent.taken === 1 ? true : undefined), 5_000);
+      // Assess: the agent asks for jobs again within the poll's wait and a margin
+      await pollUntil("another poll", () => (polls >= 2 ? true : undefined), 15_000);
+    },
+    25_000,
+  );
 
   // BUG: one heartbeat that is never answered holds the housekeeping loop for ever: no heartbeat
   // again (the coordinator takes the worker off its candidate lists once its liveness runs out,
   // so it earns nothing while it looks alive), no re-attestation, no engine probe, no payout.
-  it("a heartbeat that is never answered is given up, and the agent heartbeats again", async () => {
-    // Prepare: the first heartbeat after start goes to a silent server
-    const url = await network();
-    const k = keys();
-    const a = await agent(url, k);
-    const silent = await silentServer(); // closed first after the test: what it holds ends, then the agent stops
-    let beats = 0;
-    const seen = reroute(a, k, silent.url, (path) => path === API.heartbeat.path && ++beats === 1);
-    // Act
-    await pollUntil("the heartbeat taken by the silent server", () => (silent.taken === 1 ? true : undefined), 5_000);
-    // Assess: heartbeats go on
-    await pollUntil("another heartbeat", () => (seen.filter((p) => p === API.heartbeat.path).length >= 2 ? true : undefined), 15_000);
-  }, 25_000);
+  itIsolated(
+    "a heartbeat that is never answered is given up, and the agent heartbeats again",
+    async () => {
+      // Prepare: the first heartbeat after start goes to a silent server
+      const url = await network();
+      const k = keys();
+      const a = await agent(url, k);
+      const silent = await silentServer(); // closed first after the test: what it holds ends, then the agent stops
+      let beats = 0;
+      const seen = reroute(a, k, silent.url, (path) => path === API.heartbeat.path && ++beats === 1);
+      // Act
+      await pollUntil("the heartbeat taken by the silent server", () => (silent.taken === 1 ? true : undefined), 5_000);
+      // Assess: heartbeats go on
+      await pollUntil("another heartbeat", () => (seen.filter((p) => p === API.heartbeat.path).length >= 2 ? true : undefined), 15_000);
+    },
+    25_000,
+  );
 
   // BUG: stop() on an API gone silent never returns: it waits for its offline announcement and
   // for the housekeeping's heartbeat, neither of which is ever answered (the CLI's second Ctrl-C
   // does nothing; an embedder's shutdown hangs).
-  it("stop() returns while the API answers no heartbeat", async () => {
-    // Prepare: every heartbeat goes to a silent server; one is already waiting there
-    const url = await network();
-    const k = keys();
-    const a = await agent(url, k);
-    const silent = await silentServer(); // closed first after the test: what it holds ends, then the agent stops
-    reroute(a, k, silent.url, (path) => path === API.heartbeat.path);
-    await pollUntil("a heartbeat taken by the silent server", () => (silent.taken >= 1 ? true : undefined), 5_000);
-    // Act
-    const t0 = Date.now();
-    const stopped = await Promise.race([a.stop().then(() => true), sleep(15_000).then(() => false)]);
-    // Assess
-    expect(stopped).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(15_000);
-  }, 25_000);
+  itIsolated(
+    "stop() returns while the API answers no heartbeat",
+    async () => {
+      // Prepare: every heartbeat goes to a silent server; one is already waiting there
+      const url = await network();
+      const k = keys();
+      const a = await agent(url, k);
+      const silent = await silentServer(); // closed first after the test: what it holds ends, then the agent stops
+      reroute(a, k, silent.url, (path) => path === API.heartbeat.path);
+      await pollUntil("a heartbeat taken by the silent server", () => (silent.taken >= 1 ? true : undefined), 5_000);
+      // Act
+      const t0 = Date.now();
+      const stopped = await Promise.race([a.stop().then(() => true), sleep(15_000).then(() => false)]);
+      // Assess
+      expect(stopped).toBe(true);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    },
+    25_000,
+  );
 });
 
 describe("agent runtime: a result the API never answers", () => {

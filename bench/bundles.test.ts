@@ -28,7 +28,8 @@ describe("Lambda bundles, built as the stack builds them", () => {
     expect([...deployed].filter((h) => !checked.includes(h))).toEqual([]);
   });
 
-  it.each(handlerModules().filter((h) => !h.startsWith("schedule/")))(
+  // Each build has its own out folder and esbuild works in its own process: the builds run at once.
+  it.concurrent.each(handlerModules().filter((h) => !h.startsWith("schedule/")))(
     "%s: no TON, no bundled AWS SDK, within the size budget",
     async (handler) => {
       // Act
@@ -47,7 +48,7 @@ describe("Lambda bundles, built as the stack builds them", () => {
     expect(b.packages).toContain("@ton/core");
   }, 60_000);
 
-  it.each(handlerModules().filter((h) => h.startsWith("schedule/")))(
+  it.concurrent.each(handlerModules().filter((h) => h.startsWith("schedule/")))(
     "%s: no TON library (issue 12: functions/adapters/ton-*.ts), no axios, within the size budget",
     async (handler) => {
       const b = await buildHandler(handler);

@@ -32,6 +32,12 @@ let net: LocalNetwork;
 let agents: RunningAgent[];
 
 beforeAll(async () => {
+  // zod's tarball (see below) is packed by its own npm process while the package builds here.
+  const zodDir = tmp("zod-pack");
+  const zodPacked = promisify(execFile)("npm", ["pack", "--silent", new URL("../node_modules/zod", import.meta.url).pathname], {
+    cwd: zodDir,
+    encoding: "utf8",
+  });
   [pkg, net] = await Promise.all([buildClientPackage({ outDir: join(tmp("client-build"), "package") }), startNetwork({ chain: false })]);
   agents = await startLocalAgents(net.url, tmp("client-agents"), [{ name: "agent-0", priceBps: 10_000 }]);
   tarball = packClientPackage(pkg.dir, tmp("client-pack"));
@@ -39,14 +45,7 @@ beforeAll(async () => {
   // as a tarball of the very version it names, packed from our node_modules (it satisfies the
   // package's own "zod" range, so npm asks the registry for nothing).
   app = tmp("client-app");
-  const zodDir = tmp("zod-pack");
-  const zodTarball = join(
-    zodDir,
-    execFileSync("npm", ["pack", "--silent", new URL("../node_modules/zod", import.meta.url).pathname], {
-      cwd: zodDir,
-      encoding: "utf8",
-    }).trim(),
-  );
+  const zodTarball = join(zodDir, (await zodPacked).stdout.trim());
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "an-app", version: "1.0.0", private: true, type: "module" }));
   execFileSync("npm", ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", zodTarball, tarball], {
     cwd: app,

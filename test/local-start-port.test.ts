@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import type { AddressInfo } from "node:net";
@@ -9,8 +9,28 @@ import { describe, expect, it } from "vitest";
 
 const repoRoot = join(fileURLToPath(new URL(".", import.meta.url)), "..");
 
+/**
+ * `npm start` (local/main.ts) with these variables, to its exit. Not spawnSync: each start spends
+ * seconds loading the sources, so the cases (which share nothing) run at once.
+ */
+function start(env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "local/main.ts"], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      timeout: 60_000,
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 describe("npm start on a port in use", () => {
-  it("says which port and how to choose another (exit 1), without a stack trace", async () => {
+  it.concurrent("says which port and how to choose another (exit 1), without a stack trace", async () => {
     // Prepare: the port taken, as by a first `npm start`
     const taken: Server = createServer();
     await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
@@ -18,17 +38,7 @@ describe("npm start on a port in use", () => {
     const home = join(mkdtempSync(join(tmpdir(), "cocoon-port-in-use-")), "home");
     try {
       // Act
-      const r = spawnSync(process.execPath, ["--import", "tsx", "local/main.ts"], {
-        cwd: repoRoot,
-        encoding: "utf8",
-        timeout: 60_000,
-        env: {
-          ...process.env,
-          PORT: String(port),
-          COCOON_HOME: home,
-          COCOON_COORDINATOR_ONLY: "1",
-        },
-      });
+      const r = await start({ PORT: String(port), COCOON_HOME: home, COCOON_COORDINATOR_ONLY: "1" });
       // Assess
       expect(statSync(home).mode & 0o777).toBe(0o700); // made before the listen, for the user alone
       expect(r.status).toBe(1);
@@ -40,40 +50,28 @@ describe("npm start on a port in use", () => {
     }
   });
 
-  it.each(["abc", "99999", "-1"])("PORT=%s is refused in one line naming PORT and its range (exit 1), without a stack trace", (bad) => {
-    // Act
-    const r = spawnSync(process.execPath, ["--import", "tsx", "local/main.ts"], {
-      cwd: repoRoot,
-      encoding: "utf8",
-      timeout: 60_000,
-      env: {
-        ...process.env,
-        PORT: bad,
-        COCOON_HOME: mkdtempSync(join(tmpdir(), "cocoon-bad-port-")),
-        COCOON_COORDINATOR_ONLY: "1",
-      },
-    });
-    // Assess
-    expect(r.status).toBe(1);
-    expect(r.stderr.trim()).toBe(`error: PORT must be a whole number from 0 to 65535, got "${bad}"`);
-  });
+  it.concurrent.each(["abc", "99999", "-1"])(
+    "PORT=%s is refused in one line naming PORT and its range (exit 1), without a stack trace",
+    async (bad) => {
+      // Act
+      const r = await start({ PORT: bad, COCOON_HOME: mkdtempSync(join(tmpdir(), "cocoon-bad-port-")), COCOON_COORDINATOR_ONLY: "1" });
+      // Assess
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim()).toBe(`error: PORT must be a whole number from 0 to 65535, got "${bad}"`);
+    },
+  );
 });
 
 describe("npm start with a malformed COCOON_OPERATOR_KEY", () => {
-  it.each([
+  it.concurrent.each([
     ["not hex", "zzz"],
     ["upper-case hex (the deploy refuses it)", "AB".repeat(32)],
     ["the account id (base64url), not the hex public key", "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k"],
-  ])("%s: refused in one line naming the variable and how to print it (exit 1), before anything starts", (_, bad) => {
+  ])("%s: refused in one line naming the variable and how to print it (exit 1), before anything starts", async (_, bad) => {
     // Prepare
     const home = mkdtempSync(join(tmpdir(), "cocoon-bad-operator-"));
     // Act
-    const r = spawnSync(process.execPath, ["--import", "tsx", "local/main.ts"], {
-      cwd: repoRoot,
-      encoding: "utf8",
-      timeout: 60_000,
-      env: { ...process.env, PORT: "0", COCOON_HOME: home, COCOON_COORDINATOR_ONLY: "1", COCOON_OPERATOR_KEY: bad },
-    });
+    const r = await start({ PORT: "0", COCOON_HOME: home, COCOON_COORDINATOR_ONLY: "1", COCOON_OPERATOR_KEY: bad });
     // Assess
     expect(r.status).toBe(1);
     expect(r.stderr.trim()).toBe(
