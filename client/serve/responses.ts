@@ -42,10 +42,10 @@ export async function responses(req: HttpRequest, ctx: ProxyContext): Promise<Ht
   refuseStored(body);
   refuseUnreturned(body);
   refuseOversizedReferences(body, ctx.items);
-  const { messages, params } = conversation(body, ctx.items, earlier(body, ctx.items));
-  // The input as kept for a later previous_response_id, its references read now, with the
-  // conversation: by the time the answer comes, other requests may have pushed what they name out.
-  const input = inputItems(body, ctx.items);
+  // `input`: the request's items as read, references replaced by what they named, kept for a later
+  // previous_response_id (read now: by the time the answer comes, other requests may have pushed
+  // what they name out, and a chain must not depend on them).
+  const { messages, params, input } = conversation(body, ctx.items, earlier(body, ctx.items));
   const tools = functionTools(body.tools);
   const toolChoice = toolChoiceOf(body.tool_choice);
   const responseFormat = formatOf(body.text?.format);
@@ -139,12 +139,6 @@ function refuseOversizedReferences(body: ResponsesBody, items: ItemStore | undef
   }
 }
 
-/** The request's input as items, references replaced by what they name: kept for a later previous_response_id, which must not depend on them. */
-function inputItems(body: ResponsesBody, items: ItemStore | undefined): Array<Record<string, unknown>> {
-  if (typeof body.input === "string") return [{ role: "user", content: body.input }];
-  return body.input.map((i) => (i.type === "item_reference" && typeof i.id === "string" ? (items?.recall(i.id) ?? i) : i));
-}
-
 /** The app's conversation lives at OpenAI when it names a stored one; Cocoon stores none, so that would be answered without it. */
 function refuseStored(body: ResponsesBody) {
   const stored =
@@ -185,20 +179,22 @@ function textOf(content: string | Array<{ type: string; text?: string; refusal?:
 }
 
 /**
- * The chat conversation of a request, and for each message the request field it came from (a
- * capability refusal names that). Function calls join the assistant turn before them: chat
+ * The chat conversation of a request, for each message the request field it came from (a
+ * capability refusal names that), and the request's input items as read (each item_reference
+ * replaced by the item it names). Function calls join the assistant turn before them: chat
  * templates hold a turn's text and its parallel calls in one assistant message.
  */
 function conversation(
   body: ResponsesBody,
   items: ItemStore | undefined,
   history: Array<Record<string, unknown>>,
-): { messages: AskMessage[]; params: string[] } {
+): { messages: AskMessage[]; params: string[]; input: Array<Record<string, unknown>> } {
   const messages: AskMessage[] = [];
   const params: string[] = [];
   const push = (m: AskMessage, param: string) => (messages.push(m), params.push(param));
   if (body.instructions) push({ role: "system", content: body.instructions }, "instructions");
-  const read = (raw: Record<string, unknown>, at: string) => {
+  /** Reads one item into the conversation; returns it (for a reference, the item it named). */
+  const read = (raw: Record<string, unknown>, at: string): Record<string, unknown> => {
     const type = raw.type ?? "message";
     if (type === "item_reference") {
       // An item this proxy answered (the Vercel AI SDK sends earlier assistant text so unless told
@@ -240,11 +236,14 @@ function conversation(
         `${at}: input items of type ${JSON.stringify(type)} are not supported (messages, function_call, function_call_output, reasoning and item_reference only)`,
       );
     }
+    return raw;
   };
   for (const raw of history) read(raw, "previous_response_id");
-  if (typeof body.input === "string") push({ role: "user", content: body.input }, "input");
-  else body.input.forEach((raw, i) => read(raw, `input.${i}`));
-  return { messages, params };
+  if (typeof body.input === "string") {
+    push({ role: "user", content: body.input }, "input");
+    return { messages, params, input: [{ role: "user", content: body.input }] };
+  }
+  return { messages, params, input: body.input.map((raw, i) => read(raw, `input.${i}`)) };
 }
 
 /** Function tools in chat's shape; a hosted tool (web_search, file_search, mcp…) has nothing to run it here. */
