@@ -40,7 +40,7 @@ import { createBuiltinEngine } from "./engines/builtin";
 import { createOpenAiEngine, EngineUrlError } from "./engines/openai-http";
 import { type Engine, EngineError } from "./engines/engine";
 import { createLlamaEngine } from "./engines/llama";
-import { redeemFeeWarning, redeemInstructions, redeemMessage } from "../api-client/vault-messages";
+import { redeemDue, redeemFeeWarning, redeemInstructions, redeemMessage } from "../api-client/vault-messages";
 import type { GpuSetting } from "./engines/llama-protocol";
 
 interface ConnectionOptions {
@@ -366,12 +366,10 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
         : r.txHash
           ? `redeemed on the local TON sandbox (not mainnet): paid ${formatTon(r.paid)} to ${r.voucher.worker}\n  tx ${r.txHash}\n  earned ${formatTon(r.status.earned)} · redeemed ${formatTon(r.status.redeemed)}`
           : `nothing new to redeem: voucher for ${formatTon(r.voucher.cumulative)} to ${r.voucher.worker}, already paid\n  earned ${formatTon(r.status.earned)} · redeemed ${formatTon(r.status.redeemed)}`;
-      // What this Redeem pays (or paid): below what it costs, sending it loses money. It is the
-      // first to this payout address (it deploys the payout wallet) when nothing was paid before:
-      // the vault paid the whole cumulative, or the coordinator books nothing redeemed yet.
-      const due = r.txHash ? BigInt(r.paid) : r.sendYourself ? BigInt(r.voucher.cumulative) - BigInt(r.status.redeemed) : 0n;
-      const first = r.txHash ? BigInt(r.paid) === BigInt(r.voucher.cumulative) : BigInt(r.status.redeemed) === 0n;
-      const feeWarning = redeemFeeWarning(due, { sent: r.txHash !== undefined, first });
+      // What this Redeem pays (or paid), and whether it is the first to the payout address: below
+      // what it costs, sending it loses money.
+      const { due, first } = redeemDue(r, BigInt(r.status.redeemed));
+      const feeWarning = redeemFeeWarning(due, { sent: r.txHash !== undefined, ...(first !== undefined ? { first } : {}) });
       if (feeWarning) reportWarning(io, o.json, { code: feeWarning.code, message: feeWarning.message });
       print(o, { ...r, ...(message ? { message } : {}), ...(feeWarning ? { feeWarning } : {}) }, text);
     }),

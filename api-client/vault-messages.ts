@@ -123,6 +123,23 @@ export const REDEEM_SENDER_FEE = 3_867_600n;
 /** What one Redeem costs in all, nanoTON: the vault's network fees, the sending wallet's, and on a first Redeem the payout wallet's reserve. */
 export const redeemCost = (first: boolean): bigint => REDEEM_FEES + REDEEM_SENDER_FEE + (first ? PAYOUT_WALLET_RESERVE : 0n);
 
+/**
+ * What a Redeem pays (or paid), and whether it is the first to its payout address (it then deploys
+ * the payout wallet): the vault's payment where it was sent (first when the vault paid the whole
+ * cumulative); for one to send, the voucher's cumulative less what is booked as redeemed (first
+ * when nothing is), or the whole cumulative with `first` unknown where `redeemed` could not be
+ * read; nothing for a voucher already paid. The worker's and the operator's redeem share it.
+ */
+export function redeemDue(
+  r: { txHash?: string; paid: string; sendYourself?: boolean; voucher: { cumulative: string } },
+  redeemed: bigint | undefined,
+): { due: bigint; first?: boolean } {
+  if (r.txHash) return { due: BigInt(r.paid), first: BigInt(r.paid) === BigInt(r.voucher.cumulative) };
+  if (!r.sendYourself) return { due: 0n };
+  if (redeemed === undefined) return { due: BigInt(r.voucher.cumulative) };
+  return { due: BigInt(r.voucher.cumulative) - redeemed, first: redeemed === 0n };
+}
+
 /** The warning for a Redeem that pays less than it costs (a CLI's stderr, and `feeWarning` in --json). */
 export interface RedeemFeeWarning {
   code: "redeem_below_fee";

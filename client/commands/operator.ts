@@ -15,7 +15,7 @@ import { loadKey, loadOrCreateKey } from "../../api-client/keys";
 import { redeemOperatorFees, type OperatorRedeemOutcome } from "../../api-client/money";
 import { type Io, reportWarning } from "../../api-client/program";
 import { cliSettings, SettingsError } from "../../api-client/settings";
-import { redeemFeeWarning, redeemInstructions, redeemMessage, type VaultMessage } from "../../api-client/vault-messages";
+import { redeemDue, redeemFeeWarning, redeemInstructions, redeemMessage, type VaultMessage } from "../../api-client/vault-messages";
 import type { SigningKeyPair } from "../../core/crypto/keys";
 import { API } from "../../api-client/routes";
 import type { OperatorStatusView, Voucher } from "../../events/money";
@@ -214,23 +214,20 @@ async function payout(o: OperatorOptions, api: ApiClient): Promise<{ payoutAddre
 }
 
 /**
- * What the Redeem pays (or paid): the vault's payment when it was sent; for one to send, the
- * voucher's cumulative less what the operator's status books as redeemed (the whole cumulative
- * where the status cannot be read: then only a voucher below the fees in all is warned of).
- * `first`: nothing was paid to the payout address before (the vault paid the whole cumulative,
- * or the status books nothing redeemed), so the Redeem deploys the payout wallet; undefined where
- * the status cannot be read.
+ * What the Redeem pays (or paid), and whether it is its payout address's first (redeemDue), by
+ * what the operator's status books as redeemed; where the status cannot be read, the whole
+ * cumulative with `first` unknown (then only a voucher below a later Redeem's cost is warned of).
  */
 async function dueOf(api: ApiClient, r: OperatorRedeemOutcome): Promise<{ due: bigint; first?: boolean }> {
-  if (r.txHash) return { due: BigInt(r.paid), first: BigInt(r.paid) === BigInt(r.voucher.cumulative) };
-  if (!r.sendYourself) return { due: 0n };
-  const redeemed = await api.request(API.operatorStatus).then(
-    (s) => BigInt(s.redeemed),
-    () => undefined,
-  );
-  return redeemed === undefined
-    ? { due: BigInt(r.voucher.cumulative) }
-    : { due: BigInt(r.voucher.cumulative) - redeemed, first: redeemed === 0n };
+  // the status is read only for a Redeem to send (what the vault paid before is then unknown here)
+  const redeemed =
+    r.txHash || !r.sendYourself
+      ? undefined
+      : await api.request(API.operatorStatus).then(
+          (s) => BigInt(s.redeemed),
+          () => undefined,
+        );
+  return redeemDue(r, redeemed);
 }
 
 function redeemText(r: OperatorRedeemOutcome, message: VaultMessage | undefined): string {
