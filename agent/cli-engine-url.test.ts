@@ -64,7 +64,8 @@ describe("cocoon-agent start with an engine URL that lacks /v1", () => {
     expect(r.code).toBe(78);
     expect(r.err).toContain("error [bad_config]: engineUrl (--engine-url, COCOON_ENGINE_URL or agent.json): ");
     expect(r.err).toContain(`try --engine-url ${engine.origin}/v1`);
-    expect(readdirSync(r.home)).toEqual([]); // refused before the worker's key was made
+    // refused before it registered: no worker key left in place (the one it made is set aside: cli-key-undo.test.ts)
+    expect(readdirSync(r.home).filter((n) => !n.startsWith("worker.key.unused-"))).toEqual([]);
     expect(asJson.code).toBe(78);
     expect(JSON.parse(asJson.err.trim().split("\n").at(-1)!)).toMatchObject({ error: { code: "bad_config" } });
   });

@@ -8,25 +8,44 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Address } from "@ton/core";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Voucher } from "../events/money";
 import { loadOrCreateKey } from "../api-client/keys";
-import { standInVoucher } from "../api-client/stand-in-testing";
+import { standInVoucher, toncenterStandIn } from "../api-client/stand-in-testing";
 import { redeemCost } from "../api-client/vault-messages";
 import { noSandboxCoordinator, runAgentCli } from "./cli-testing";
 
 const PAYOUT = new Address(0, randomBytes(32)).toString({ bounceable: false });
 
-/** `cocoon-agent redeem` (text and --json) against a stand-in for `cumulative` / `redeemed`. */
-async function redeem(cumulative: bigint, redeemed: bigint) {
-  const c = await noSandboxCoordinator(standInVoucher(PAYOUT, cumulative), redeemed);
+/** `cocoon-agent redeem` (text and --json) against a stand-in for `cumulative` / `redeemed`; `env`: more of its environment. */
+async function redeem(
+  cumulative: bigint,
+  redeemed: bigint,
+  env: (v: Voucher) => Promise<Record<string, string>> | Record<string, string> = () => ({}),
+) {
+  const voucher = standInVoucher(PAYOUT, cumulative);
+  const c = await noSandboxCoordinator(voucher, redeemed);
   try {
     const home = mkdtempSync(join(tmpdir(), "cocoon-agent-redeem-fee-"));
     loadOrCreateKey(join(home, "worker.key"));
     const argv = ["redeem", "--payout-address", PAYOUT, "--api", c.url];
-    return { text: await runAgentCli(argv, { COCOON_HOME: home }), json: await runAgentCli([...argv, "--json"], { COCOON_HOME: home }) };
+    const vars = { COCOON_HOME: home, ...(await env(voucher)) };
+    return { text: await runAgentCli(argv, vars), json: await runAgentCli([...argv, "--json"], vars) };
   } finally {
     await c.close();
   }
+}
+
+const servers: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+/** Factory: toncenterStandIn, closed after the test. */
+async function toncenter(v: Voucher, state: "active" | "uninitialized") {
+  const t = await toncenterStandIn(v, state);
+  servers.push(t);
+  return t;
 }
 
 describe("cocoon-agent redeem of less than the Redeem's network fees", () => {
@@ -67,5 +86,42 @@ describe("cocoon-agent redeem of less than the Redeem's network fees", () => {
     // Assess
     expect(text.err).toBe("");
     expect(JSON.parse(json.out)).not.toHaveProperty("feeWarning");
+  });
+});
+
+describe("cocoon-agent redeem: a first Redeem is told by the payout wallet on chain, where a TON endpoint is set", () => {
+  it("nothing booked redeemed, but the payout wallet deployed (a claim the vault refused, insolvent): a later Redeem's cost, no 0.002 TON reserve", async () => {
+    // Prepare: 0.014 TON earned, nothing booked redeemed: below a first Redeem's ≈ 0.0157, above a later one's ≈ 0.0137
+    const due = 14_000_000n;
+    let chain: Awaited<ReturnType<typeof toncenter>> | undefined;
+    // Act
+    const { text, json } = await redeem(due, 0n, async (v) => {
+      chain = await toncenter(v, "active");
+      return { COCOON_TON_ENDPOINT: chain.url };
+    });
+    // Assess: the payout wallet's own address was read, and nothing warned of
+    expect([text.code, json.code]).toEqual([0, 0]);
+    expect(chain!.asked.map((a) => Address.parse(a).equals(chain!.wallet))).toEqual([true, true]);
+    expect(text.err).toBe("");
+    expect(JSON.parse(json.out)).not.toHaveProperty("feeWarning");
+  });
+
+  it("the payout wallet not deployed: a first Redeem, its reserve counted (as when nothing can be read)", async () => {
+    // Prepare
+    const due = 14_000_000n;
+    // Act
+    const { json } = await redeem(due, 0n, async (v) => ({ COCOON_TON_ENDPOINT: (await toncenter(v, "uninitialized")).url }));
+    // Assess
+    expect(JSON.parse(json.out)).toMatchObject({ feeWarning: { due: due.toString(), fees: redeemCost(true).toString(), first: true } });
+  });
+
+  it("the endpoint failing: what is booked decides, as without one (nothing booked: first)", async () => {
+    // Prepare: a TON endpoint where nothing listens
+    const due = 14_000_000n;
+    // Act
+    const { json } = await redeem(due, 0n, () => ({ COCOON_TON_ENDPOINT: "http://127.0.0.1:1/api/v2/jsonRPC" }));
+    // Assess
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.out)).toMatchObject({ feeWarning: { fees: redeemCost(true).toString(), first: true } });
   });
 });

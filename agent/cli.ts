@@ -7,9 +7,11 @@
  * environment, then flags; `start` logs JSON lines to stdout and serves /metrics and /status on
  * 127.0.0.1; `status` reads both the coordinator and the running agent.
  */
-import { accessSync, constants, existsSync, rmSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, readdirSync, renameSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { AttestationTier } from "../events/attestation";
+import type { Voucher } from "../events/money";
 import { generateKemKey } from "../core/crypto/keys";
 import { API, ApiClient, ApiError, isLoopbackUrl } from "../api-client/api";
 import { formatTon, parseTon } from "../api-client/format";
@@ -242,7 +244,7 @@ function existingKey(file: string) {
   } catch (e) {
     if (e instanceof SettingsError && e.code === "no_key")
       throw new SettingsError(
-        `there is no worker key at ${file}: run \`cocoon-agent init\` first (it makes the key), or point --key at this worker's key file`,
+        `there is no worker key at ${file}: run \`cocoon-agent init\` first (it makes the key), or point --key at this worker's key file${asideHint(file)}`,
         "no_key",
       );
     throw e;
@@ -368,7 +370,10 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
           : `nothing new to redeem: voucher for ${formatTon(r.voucher.cumulative)} to ${r.voucher.worker}, already paid\n  earned ${formatTon(r.status.earned)} · redeemed ${formatTon(r.status.redeemed)}`;
       // What this Redeem pays (or paid), and whether it is the first to the payout address: below
       // what it costs, sending it loses money.
-      const { due, first } = redeemDue(r, BigInt(r.status.redeemed));
+      // (the payout wallet read on chain where a TON endpoint is configured: a claim the vault
+      // refused deployed it with nothing booked redeemed)
+      const walletActive = r.sendYourself ? await payoutWalletOnChain(config, r.voucher) : undefined;
+      const { due, first } = redeemDue(r, BigInt(r.status.redeemed), walletActive);
       const feeWarning = redeemFeeWarning(due, { sent: r.txHash !== undefined, ...(first !== undefined ? { first } : {}) });
       if (feeWarning) reportWarning(io, o.json, { code: feeWarning.code, message: feeWarning.message });
       print(o, { ...r, ...(message ? { message } : {}), ...(feeWarning ? { feeWarning } : {}) }, text);
@@ -422,6 +427,12 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
     ].join("\n") + "\n",
   );
   return 0;
+}
+
+/** ton/payout-wallet.ts toncenterPayoutWalletActive through the config's TON endpoint (loaded only here, as registryOf's reader). */
+async function payoutWalletOnChain(config: AgentConfig, v: Voucher): Promise<boolean | undefined> {
+  const { toncenterPayoutWalletActive } = await import("../ton/payout-wallet");
+  return toncenterPayoutWalletActive({ endpoint: config.tonEndpoint, apiKey: config.tonApiKey }, v);
 }
 
 /** issue 15: the policy registry the settings name, read by the agent itself through toncenter (not the coordinator's word). */
@@ -535,7 +546,7 @@ async function start(o: StartOptions, io: Io): Promise<number> {
   // COCOON_HOME or --key (a service started with another state directory) is seen at once.
   if (connected.made)
     log.warn(
-      "made a new worker key: this is a new worker, with nothing earned; if this machine had a worker, point --key or COCOON_HOME at its key",
+      `made a new worker key: this is a new worker, with nothing earned; if this machine had a worker, point --key or COCOON_HOME at its key${asideHint(connected.keyFile)}`,
       {
         keyFile: connected.keyFile,
         workerId: connected.signingKey.id,
@@ -560,19 +571,63 @@ async function start(o: StartOptions, io: Io): Promise<number> {
   // The key is made before the engine is waited for (so that `status` shows a first start as
   // "starting" while vLLM loads), but a start its engine refuses (a URL without /v1, no model
   // listed, a model file that does not load) must not leave a new worker's key behind, which a
-  // later start would take for this machine's: one this start made, never registered, is removed.
+  // later start would take for this machine's, without its "new worker" warning. One this start
+  // made is set aside, never deleted: another start sharing the file may have read it and
+  // registered a worker with it meanwhile, and the file is the only way to redeem that worker's
+  // earnings.
   const engine = { ready: false };
   try {
     return await serving(o, io, { config, apiUrl, signingKey, tier, quoteProvider, log, metrics, served, engine });
   } catch (e) {
     if (connected.made && !engine.ready && holdsKey(connected.keyFile, connected.signingKey.id)) {
-      rmSync(connected.keyFile, { force: true });
-      log.info("removed the worker key this start made: the start was refused before it registered", { keyFile: connected.keyFile });
+      try {
+        const movedTo = setAside(connected.keyFile);
+        log.warn(
+          `set the worker key this start made aside, to ${movedTo}: the start was refused before it registered. If another start of this worker was running with it, move it back to ${connected.keyFile}; otherwise it holds nothing and may be deleted`,
+          { keyFile: connected.keyFile, movedTo, workerId: connected.signingKey.id },
+        );
+      } catch (moveError) {
+        // the refusal is what start reports: a key that could not be moved stays where it is
+        log.warn("could not set the worker key this start made aside: it stays in place", {
+          keyFile: connected.keyFile,
+          error: (moveError as Error).message,
+        });
+      }
     }
     throw e;
   } finally {
     await served?.close();
   }
+}
+
+/**
+ * Moves a key file aside, next to it (`<file>.unused-<UTC time>`), keeping its mode (0600): a
+ * rename, so that nothing, not even a key read by another start meanwhile, is ever lost.
+ * Returns where it went.
+ */
+function setAside(file: string): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  let aside = `${file}.unused-${stamp}`;
+  // a rename overwrites: a name taken (two set aside in one millisecond) gets the pid too
+  if (existsSync(aside)) aside += `-${process.pid}`;
+  renameSync(file, aside);
+  return aside;
+}
+
+/** Keys a refused start set aside next to `file`, as a hint for a message about a missing or new key ("" when none). */
+function asideHint(file: string): string {
+  let names: string[];
+  try {
+    names = readdirSync(dirname(file)).filter((n) => n.startsWith(`${basename(file)}.unused-`));
+  } catch {
+    return "";
+  }
+  if (!names.length) return "";
+  const shown = names
+    .sort()
+    .map((n) => join(dirname(file), n))
+    .join(", ");
+  return ` (a refused start set a key it had made aside: ${shown}; if a worker ran with one of them, move it back to ${file})`;
 }
 
 /**

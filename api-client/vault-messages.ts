@@ -126,18 +126,27 @@ export const redeemCost = (first: boolean): bigint => REDEEM_FEES + REDEEM_SENDE
 /**
  * What a Redeem pays (or paid), and whether it is the first to its payout address (it then deploys
  * the payout wallet): the vault's payment where it was sent (first when the vault paid the whole
- * cumulative); for one to send, the voucher's cumulative less what is booked as redeemed (first
- * when nothing is), or the whole cumulative with `first` unknown where `redeemed` could not be
- * read; nothing for a voucher already paid. The worker's and the operator's redeem share it.
+ * cumulative); for one to send, the voucher's cumulative less what is booked as redeemed, or the
+ * whole cumulative where `redeemed` could not be read; nothing for a voucher already paid. The
+ * worker's and the operator's redeem share it.
+ *
+ * For one to send, `walletActive` (the payout wallet read on chain, ton/payout-wallet.ts;
+ * undefined where the CLI has no TON endpoint or the read failed) decides `first`: a claim the
+ * vault refused (insolvent) deployed the wallet and paid nothing, so "nothing booked" alone would
+ * count a reserve the next Redeem does not pay. Without it, first when nothing is booked (the
+ * reserve counted: a warning too many rather than one too few), unknown where nothing was read.
  */
 export function redeemDue(
   r: { txHash?: string; paid: string; sendYourself?: boolean; voucher: { cumulative: string } },
   redeemed: bigint | undefined,
+  walletActive?: boolean,
 ): { due: bigint; first?: boolean } {
   if (r.txHash) return { due: BigInt(r.paid), first: BigInt(r.paid) === BigInt(r.voucher.cumulative) };
   if (!r.sendYourself) return { due: 0n };
-  if (redeemed === undefined) return { due: BigInt(r.voucher.cumulative) };
-  return { due: BigInt(r.voucher.cumulative) - redeemed, first: redeemed === 0n };
+  const due = BigInt(r.voucher.cumulative) - (redeemed ?? 0n);
+  if (walletActive !== undefined) return { due, first: !walletActive };
+  if (redeemed === undefined) return { due };
+  return { due, first: redeemed === 0n };
 }
 
 /** The warning for a Redeem that pays less than it costs (a CLI's stderr, and `feeWarning` in --json). */

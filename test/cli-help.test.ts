@@ -37,7 +37,7 @@ const CLIS: Array<[string, Main, Record<string, string[]>]> = [
       "operator key": ["--key", "--json"],
       "operator status": ["--api", "--key", "--json"],
       "operator voucher": ["--payout-address", "--api", "--key", "--json"],
-      "operator redeem": ["--payout-address", "--api", "--key", "--json"],
+      "operator redeem": ["--payout-address", "--ton-endpoint", "--ton-api-key", "--api", "--key", "--json"],
     },
   ],
   [

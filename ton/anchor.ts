@@ -15,6 +15,7 @@ import { keyPairFromSeed, type KeyPair } from "@ton/crypto";
 import { WalletContractV5R1 } from "@ton/ton/dist/wallets/v5r1/WalletContractV5R1.js";
 import { AnchorContract, ANCHOR_VALUE, postAnchorBody } from "../contracts/anchor";
 import type { Anchor } from "../core/receipts/anchor";
+import { AnchorPostUncertainError } from "../core/receipts/anchor-post";
 import type { AnchorPoster } from "../core/receipts/anchoring";
 import type { AnchorReader, ChainAnchor } from "../core/receipts/proof";
 
@@ -69,11 +70,16 @@ export class WalletAnchorPoster implements AnchorPoster {
     const active = (await this.chain.provider(this.w.wallet.address).getState()).state.type === "active";
     const opened = this.chain.open(this.w.wallet);
     const seqno = active ? await opened.getSeqno() : 0;
-    await opened.sendTransfer({
-      seqno,
-      secretKey: this.w.key.secretKey,
-      sendMode: SendMode.PAY_GAS_SEPARATELY | SendMode.IGNORE_ERRORS,
-      messages: anchors.map((a) => internal({ to: this.anchor, value: this.value, bounce: true, body: postAnchorBody(a) })),
-    });
+    const messages = anchors.map((a) => internal({ to: this.anchor, value: this.value, bounce: true, body: postAnchorBody(a) }));
+    try {
+      await opened.sendTransfer({
+        seqno,
+        secretKey: this.w.key.secretKey,
+        sendMode: SendMode.PAY_GAS_SEPARATELY | SendMode.IGNORE_ERRORS,
+        messages,
+      });
+    } catch (e) {
+      throw new AnchorPostUncertainError(e); // the endpoint may have passed it on before it failed
+    }
   }
 }

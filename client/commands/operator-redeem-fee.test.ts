@@ -11,7 +11,7 @@ import { Address } from "@ton/core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../api-client/cli-testing";
 import { loadOrCreateKey } from "../../api-client/keys";
-import { routeStandIn, standInVoucher } from "../../api-client/stand-in-testing";
+import { routeStandIn, standInVoucher, toncenterStandIn } from "../../api-client/stand-in-testing";
 import { redeemCost } from "../../api-client/vault-messages";
 import { main } from "../cli";
 
@@ -21,7 +21,7 @@ const PAYOUT = new Address(0, randomBytes(32)).toString({ bounceable: false });
 async function standIn(cumulative: bigint, redeemed: bigint | undefined) {
   const voucher = standInVoucher(PAYOUT, cumulative);
 
-  return routeStandIn((route) => {
+  const c = await routeStandIn((route) => {
     if (route === "GET /v1/routes") return { status: 404 };
     if (route === "POST /v1/operator/voucher") return { status: 200, body: voucher };
     if (route === "GET /v1/operator/status" && redeemed !== undefined)
@@ -41,6 +41,7 @@ async function standIn(cumulative: bigint, redeemed: bigint | undefined) {
       return { status: 403, body: { error: { code: "dev_chain_disabled", message: "no local sandbox here" } } };
     return { status: 404, body: { error: { code: "not_found", message: route } } };
   });
+  return Object.assign(c, { voucher });
 }
 
 describe("cocoon operator redeem of less than the Redeem's network fees", () => {
@@ -50,10 +51,10 @@ describe("cocoon operator redeem of less than the Redeem's network fees", () => 
     loadOrCreateKey(keyFile);
   });
 
-  /** `cocoon operator redeem` (text and --json) against `c`. */
-  async function redeem(c: Awaited<ReturnType<typeof standIn>>) {
+  /** `cocoon operator redeem` (text and --json) against `c`; `extra`: more flags. */
+  async function redeem(c: Awaited<ReturnType<typeof standIn>>, extra: string[] = []) {
     try {
-      const argv = ["operator", "redeem", "--key", keyFile, "--payout-address", PAYOUT, "--api", c.url];
+      const argv = ["operator", "redeem", "--key", keyFile, "--payout-address", PAYOUT, "--api", c.url, ...extra];
       return { text: await runCli(main, argv), json: await runCli(main, [...argv, "--json"]) };
     } finally {
       await c.close();
@@ -95,6 +96,27 @@ describe("cocoon operator redeem of less than the Redeem's network fees", () => 
       /^warning \[redeem_below_fee\]: this Redeem pays 0\.014 TON due, less than the ≈ 0\.015737185 TON it costs \(a first Redeem to this address: .*, and 0\.002 TON kept by the payout wallet it deploys\)/,
     );
     expect(JSON.parse(json.out)).toMatchObject({ feeWarning: { due: "14000000", fees: redeemCost(true).toString(), first: true } });
+  });
+
+  it("nothing booked redeemed, but the payout wallet deployed on chain (a claim the vault refused): a later Redeem's cost; undeployed: a first one's", async () => {
+    // Prepare: 0.014 TON due, nothing booked: below a first Redeem's ≈ 0.0157, above a later one's ≈ 0.0137
+    const refused = await standIn(14_000_000n, 0n);
+    const deployed = await toncenterStandIn(refused.voucher, "active");
+    const fresh = await standIn(14_000_000n, 0n);
+    const undeployed = await toncenterStandIn(fresh.voucher, "uninitialized");
+    try {
+      // Act
+      const after = await redeem(refused, ["--ton-endpoint", deployed.url]);
+      const first = await redeem(fresh, ["--ton-endpoint", undeployed.url]);
+      // Assess
+      expect([after.text.code, after.json.code]).toEqual([0, 0]);
+      expect(after.text.err).toBe("");
+      expect(JSON.parse(after.json.out)).not.toHaveProperty("feeWarning");
+      expect(deployed.asked.map((a) => Address.parse(a).equals(deployed.wallet))).toEqual([true, true]);
+      expect(JSON.parse(first.json.out)).toMatchObject({ feeWarning: { fees: redeemCost(true).toString(), first: true } });
+    } finally {
+      await Promise.all([deployed.close(), undeployed.close()]);
+    }
   });
 
   it("says nothing of fees when what is due exceeds them", async () => {

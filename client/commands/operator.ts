@@ -26,6 +26,9 @@ interface OperatorOptions {
   key?: string;
   json?: boolean;
   payoutAddress?: string;
+  /** redeem: toncenter, to read whether the payout wallet is deployed (the fee warning's first Redeem) */
+  tonEndpoint?: string;
+  tonApiKey?: string;
 }
 
 export interface OperatorCommandDeps {
@@ -181,12 +184,17 @@ export function defineOperatorCommands(parent: Command, d: OperatorCommandDeps):
       .command("redeem")
       .description(
         "ask for the operator's voucher; in the local default, send its Redeem from the operator's sandbox wallet and print what the vault paid; elsewhere print the Redeem message to send",
-      ),
+      )
+      .option(
+        "--ton-endpoint <url>",
+        "toncenter JSON-RPC, read to tell a first Redeem (its payout wallet not deployed) for the fee warning (default: COCOON_TON_ENDPOINT; none: what is booked)",
+      )
+      .option("--ton-api-key <key>", "toncenter API key (default: COCOON_TON_API_KEY)"),
   ).action(
     runWithCode(d, async (o: OperatorOptions) => {
       const { r, due, first } = await asOperator(o, async (api) => {
         const r = await redeemOperatorFees(api, await payout(o, api));
-        return { r, ...(await dueOf(api, r)) };
+        return { r, ...(await dueOf(api, r, o)) };
       });
       const message = r.sendYourself ? redeemMessage(r.voucher) : undefined;
       const feeWarning = redeemFeeWarning(due, { sent: r.txHash !== undefined, ...(first !== undefined ? { first } : {}) });
@@ -215,10 +223,17 @@ async function payout(o: OperatorOptions, api: ApiClient): Promise<{ payoutAddre
 
 /**
  * What the Redeem pays (or paid), and whether it is its payout address's first (redeemDue), by
- * what the operator's status books as redeemed; where the status cannot be read, the whole
- * cumulative with `first` unknown (then only a voucher below a later Redeem's cost is warned of).
+ * the payout wallet on chain where a TON endpoint is given (a claim the vault refused deployed it
+ * with nothing booked), else by what the operator's status books as redeemed; where neither can
+ * be read, the whole cumulative with `first` unknown (then only a voucher below a later Redeem's
+ * cost is warned of).
  */
-async function dueOf(api: ApiClient, r: OperatorRedeemOutcome): Promise<{ due: bigint; first?: boolean }> {
+async function dueOf(
+  api: ApiClient,
+  r: OperatorRedeemOutcome,
+  o: Pick<OperatorOptions, "tonEndpoint" | "tonApiKey">,
+): Promise<{ due: bigint; first?: boolean }> {
+  const walletActive = r.sendYourself ? await payoutWalletOnChain(o, r.voucher) : undefined;
   // the status is read only for a Redeem to send (what the vault paid before is then unknown here)
   const redeemed =
     r.txHash || !r.sendYourself
@@ -227,7 +242,16 @@ async function dueOf(api: ApiClient, r: OperatorRedeemOutcome): Promise<{ due: b
           (s) => BigInt(s.redeemed),
           () => undefined,
         );
-  return redeemDue(r, redeemed);
+  return redeemDue(r, redeemed, walletActive);
+}
+
+/** ton/payout-wallet.ts toncenterPayoutWalletActive through --ton-endpoint or COCOON_TON_ENDPOINT (loaded only here). */
+async function payoutWalletOnChain(o: Pick<OperatorOptions, "tonEndpoint" | "tonApiKey">, v: Voucher): Promise<boolean | undefined> {
+  const { toncenterPayoutWalletActive } = await import("../../ton/payout-wallet");
+  return toncenterPayoutWalletActive(
+    { endpoint: o.tonEndpoint ?? process.env.COCOON_TON_ENDPOINT, apiKey: o.tonApiKey ?? process.env.COCOON_TON_API_KEY },
+    v,
+  );
 }
 
 function redeemText(r: OperatorRedeemOutcome, message: VaultMessage | undefined): string {

@@ -10,7 +10,9 @@
  *      fee), each later one twice as long after the one before, up to `maxResendAfterSeconds`:
  *      an anchor the contract refuses for good (or a wallet that cannot pay) costs a fee an
  *      hour, not one every two minutes. The count is the batch's own (`sends`), so the next
- *      batch starts again at `resendAfterSeconds` once the chain shows this one. After a crash, a
+ *      batch starts again at `resendAfterSeconds` once the chain shows this one. A post that
+ *      failed before its hand-over (toncenter down) is not counted; one whose hand-over failed
+ *      (AnchorPostUncertainError: it may have gone out) is. After a crash, a
  *      lost send, or a sandbox restored from before the send, they go out again; the watcher's
  *      anchor.overdue keeps being raised meanwhile (checkAnchors);
  *   3. when the chain is level with the log and the interval has passed since the last anchor,
@@ -30,9 +32,16 @@
 import type { Alerts, Log } from "../ports";
 import { DEFAULT_ANCHOR_LIMITS, sameAnchor, type Anchor, type AnchorLimits } from "./anchor";
 import { AnchorConcurrencyError, anchorOf, type StoreAnchorLog } from "./log";
+import { AnchorPostUncertainError } from "./anchor-post";
 import type { AnchorReader, ChainAnchor } from "./proof";
 
-/** Sends anchors to the contract, in this order (one wallet transfer may carry several). */
+export { AnchorPostUncertainError };
+
+/**
+ * Sends anchors to the contract, in this order (one wallet transfer may carry several). A post
+ * that fails before the transfer is handed to the network throws anything; one whose hand-over
+ * itself fails throws AnchorPostUncertainError.
+ */
 export interface AnchorPoster {
   post(anchors: Anchor[]): Promise<void>;
 }
@@ -127,8 +136,12 @@ async function send(o: AnchoringOptions, anchors: Anchor[], now: number, report:
   try {
     await o.poster.post(anchors);
   } catch (e) {
-    // not sent at all (the post threw): not counted towards the backoff for refused anchors
-    for (const a of anchors) await o.log.unmarkSent(a.seqno);
+    // Not sent at all (the post threw before the hand-over): not counted towards the backoff for
+    // refused anchors, so an outage does not delay the batch once toncenter is back. A hand-over
+    // that failed may have sent it: counted (a refused anchor backs off; never sent twice at once).
+    if (e instanceof AnchorPostUncertainError)
+      o.logger?.warn("anchor post may have gone out: counted as a send", { seqnos: anchors.map((a) => a.seqno), error: e.message });
+    else for (const a of anchors) await o.log.unmarkSent(a.seqno);
     throw e;
   }
   report.sent.push(...anchors.map((a) => a.seqno));

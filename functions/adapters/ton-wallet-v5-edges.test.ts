@@ -24,6 +24,7 @@ import { anchorWallet } from "../../ton/anchor";
 import { type Cell, parseBoc } from "./ton-boc";
 import { anchor, rng } from "./ton-testing";
 import { type ToncenterContractState, TupleReader } from "./toncenter-client";
+import { AnchorPostUncertainError } from "../../core/receipts/anchor-post";
 import { anchorWalletFromSeed, externalMessage, internalMessage, keyFromSeed, ToncenterAnchorPoster } from "./ton-wallet-v5";
 
 // ---------------------------------------------------------------- factories
@@ -78,12 +79,13 @@ const anchors = (n: number, seed = n) => {
 };
 
 /** A toncenter double: the wallet's state and seqno, and a log of every call made. */
-function toncenterDouble(o: { active: boolean; seqno?: number }) {
+function toncenterDouble(o: { active: boolean; seqno?: number; fails?: "getContractState" | "sendFile" }) {
   const calls: string[] = [];
   const sent: Buffer[] = [];
   const client = {
     async getContractState(): Promise<ToncenterContractState> {
       calls.push("getContractState");
+      if (o.fails === "getContractState") throw new Error("toncenter: 503 Service Unavailable");
       return {
         balance: 10n ** 9n,
         state: o.active ? "active" : "uninitialized",
@@ -100,6 +102,7 @@ function toncenterDouble(o: { active: boolean; seqno?: number }) {
     async sendFile(boc: Buffer) {
       calls.push("sendFile");
       sent.push(boc);
+      if (o.fails === "sendFile") throw new Error("toncenter: 504 Gateway Timeout");
     },
   };
   return { client, calls, sent };
@@ -261,6 +264,25 @@ describe("issue 12 edges: seeds and the 255-message limits", () => {
 // ---------------------------------------------------------------- the anchorer
 
 describe("issue 12 edges: ToncenterAnchorPoster.post", () => {
+  it("a failed sendBoc may have gone out: AnchorPostUncertainError (the anchorer counts it); a failure before it is the plain error (nothing sent)", async () => {
+    // Prepare
+    const handOver = toncenterDouble({ active: true, seqno: 4, fails: "sendFile" });
+    const before = toncenterDouble({ active: true, seqno: 4, fails: "getContractState" });
+    // Act
+    const uncertain = await poster(handOver)
+      .post(anchors(1))
+      .catch((e: unknown) => e);
+    const plain = await poster(before)
+      .post(anchors(1))
+      .catch((e: unknown) => e);
+    // Assess
+    expect(uncertain).toBeInstanceOf(AnchorPostUncertainError);
+    expect((uncertain as Error).message).toContain("toncenter: 504 Gateway Timeout");
+    expect(plain).not.toBeInstanceOf(AnchorPostUncertainError);
+    expect(plain).toEqual(new Error("toncenter: 503 Service Unavailable"));
+    expect(before.calls).toEqual(["getContractState"]);
+  });
+
   it("no anchors: nothing is asked of toncenter and nothing is sent (as WalletAnchorPoster)", async () => {
     // Prepare
     const d = toncenterDouble({ active: true, seqno: 4 });

@@ -13,6 +13,7 @@
  */
 import { createPrivateKey, createPublicKey, sign, type KeyObject } from "node:crypto";
 import type { Anchor } from "../../core/receipts/anchor";
+import { AnchorPostUncertainError } from "../../core/receipts/anchor-post";
 import type { AnchorPoster } from "../../core/receipts/anchoring";
 import { beginCell, type Builder, Cell, parseBoc, StdAddress } from "./ton-boc";
 import type { TonAddress } from "./ton-cells";
@@ -209,6 +210,11 @@ export class ToncenterAnchorPoster implements AnchorPoster {
       sendMode: SendMode.PAY_GAS_SEPARATELY | SendMode.IGNORE_ERRORS,
       messages: anchors.map((a) => internalMessage({ to: this.anchor, value: this.value, bounce: true, body: postAnchorBody(a) })),
     });
-    await this.client.sendFile(externalMessage({ to: wallet.address, init: active ? null : wallet.init, body }).toBoc());
+    const boc = externalMessage({ to: wallet.address, init: active ? null : wallet.init, body }).toBoc();
+    try {
+      await this.client.sendFile(boc);
+    } catch (e) {
+      throw new AnchorPostUncertainError(e); // toncenter may have passed it on before it failed
+    }
   }
 }
