@@ -35,6 +35,7 @@ import {
   type ChunkingOptions,
 } from "./execute";
 import { promptTokenBound, textTokenBound } from "../client/sdk";
+import { namingRequest } from "./job-testing";
 
 const MODEL = "test-model";
 const JOB_ID = "job_01m8rep1ysizeeeeeeeeeeeee0";
@@ -209,10 +210,13 @@ async function execute(o: Run) {
   const completed = results.find((r) => r.kind === "completed");
   const failed = results.find((r) => r.kind === "failed");
   /** each chunk's plaintext, as the requester reads it */
-  const chunks = () => {
+  const chunks = (): Array<ReturnType<typeof JSON.parse>> => {
     if (completed?.kind !== "completed") throw new Error(`the job failed: ${JSON.stringify(failed)}`);
-    return openChunkedReply(completed.reply as ChunkedReply, header, signingKey.id, replyKey).map((c) =>
-      JSON.parse(new TextDecoder().decode(c)),
+    return namingRequest(
+      openChunkedReply(completed.reply as ChunkedReply, header, signingKey.id, replyKey).map((c) =>
+        JSON.parse(new TextDecoder().decode(c)),
+      ),
+      envelope,
     );
   };
   /** the failure text sealed to the requester */

@@ -17,6 +17,7 @@ import type { Usage } from "../events/common";
 import { Receipt } from "../events/envelope";
 import type { Engine, EngineStreamEvent } from "./engines/engine";
 import { executeJob } from "./execute";
+import { namingRequest } from "./job-testing";
 
 const MODEL = "think-model";
 /** what a chunk holds of text: MAX_CHUNK_PLAINTEXT (96 KiB) less 8 KiB, counted at 3 bytes a UTF-16 unit */
@@ -96,8 +97,11 @@ async function execute(engine: Engine, request: Record<string, unknown> = {}) {
     },
     chunks: () => {
       if (r.kind !== "completed") throw new Error(`the job failed: ${JSON.stringify(r)}`);
-      return openChunkedReply(r.reply as ChunkedReply, header, signingKey.id, replyKey).map(
-        (c) => JSON.parse(new TextDecoder().decode(c)) as Record<string, unknown>,
+      return namingRequest(
+        openChunkedReply(r.reply as ChunkedReply, header, signingKey.id, replyKey).map(
+          (c) => JSON.parse(new TextDecoder().decode(c)) as Record<string, unknown>,
+        ),
+        envelope,
       );
     },
     failure: () => {

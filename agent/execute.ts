@@ -222,8 +222,19 @@ class ChunkWriter {
     return (this.sealerOf ??= new ReplyStreamSealer(this.job.envelope.header, this.workerId, this.ctx.signingKey));
   }
 
+  private requestHashOf: string | undefined;
+  /**
+   * The hash of the envelope this worker opened, which chunk 0 carries (ChunkPlaintext.req): the
+   * opener's signature binds the header only, and anyone who read it (the coordinator) could wrap
+   * a data key of its own to us under it; the requester refuses a stream naming another request.
+   */
+  get requestHash(): string {
+    return (this.requestHashOf ??= requestHash(this.job.envelope));
+  }
+
   prime(): void {
     void this.sealer;
+    void this.requestHash;
   }
 
   /**
@@ -325,6 +336,7 @@ class ChunkWriter {
     // streaming a whole over-long answer (top_logprobs inflate one ~20-fold) and failing it
     // at the end. Canonical JSON is {"chunks":["…",…],"enc":"…","sig":"…","v":2}, all ASCII.
     this.replyBytes ||= Buffer.byteLength(canonicalJson({ v: 2, enc: this.sealer.opener.enc, sig: this.sealer.opener.sig, chunks: [] }));
+    if (this.sealer.seq === 0) p.req = this.requestHash;
     const { seq, data } = this.sealer.seal(this.padded(encoder.encode(JSON.stringify(p))), final);
     this.replyBytes += data.length + 2 + (seq > 0 ? 1 : 0);
     if (this.replyBytes > MAX_REPLY_BYTES || seq >= MAX_REPLY_CHUNKS)

@@ -1,11 +1,11 @@
 /** Test factories shared by the agent's suites. */
-import { sealRequest } from "../core/crypto/envelope";
+import { requestHash, sealRequest } from "../core/crypto/envelope";
 import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey, type KemKeyPair } from "../core/crypto/keys";
 import { API, type ApiClient } from "../api-client/api";
 import type { ApiRoute } from "../api-client/routes";
 import type { AgentJob, ResultRequest } from "../events/api";
-import type { EnvelopeHeader } from "../events/envelope";
+import type { EnvelopeHeader, RequestEnvelope } from "../events/envelope";
 import { MODEL } from "../test/helpers";
 import { EngineError, type Engine, type EngineRequest, type EngineResult, type EngineStreamEvent } from "./engines/engine";
 
@@ -153,4 +153,18 @@ export function recordingApi() {
     },
   };
   return { api: api as unknown as ApiClient, results };
+}
+
+/**
+ * A reply's chunk plaintexts as the tests compare them: chunk 0 must name the envelope the worker
+ * opened (ChunkPlaintext.req, session 31) and no later chunk may name any; returned without it.
+ */
+export function namingRequest<C extends Record<string, unknown>>(chunks: C[], envelope: RequestEnvelope): Array<Omit<C, "req">> {
+  const want = requestHash(envelope);
+  return chunks.map((c, i) => {
+    const { req, ...rest } = c;
+    if (i === 0 ? req !== want : req !== undefined)
+      throw new Error(`chunk ${i} names request ${String(req)}; ${i === 0 ? `expected ${want}` : "only chunk 0 names one"}`);
+    return rest;
+  });
 }

@@ -342,7 +342,7 @@ export class ApiClient {
     try {
       const kem = generateKemKey();
       const sealed = await this.request(API.openSession, { body: { kem: b64u.encode(kem.publicKey) } });
-      return openSealedSession(sealed, kem);
+      return openSealedSession(sealed, kem, this.key.id);
     } catch (e) {
       const unavailable = e instanceof ApiError && e.code === "sessions_unavailable";
       this.sessionsOffUntil = this.now() + (unavailable ? SESSIONS_OFF_MS.unavailable : SESSIONS_OFF_MS.failed);

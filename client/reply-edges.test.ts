@@ -13,6 +13,7 @@ import { generateKemKey, type KemKeyPair } from "../core/crypto/keys";
 import { ReplyStreamOpener, ReplyStreamSealer } from "../core/crypto/reply-stream";
 import { makeHeader, makeWorker, type TestWorker } from "../core/crypto/testing";
 import { AnswerBuilder, decodeVector, openAnswer, openChunked, StreamCheckFailure, StreamVerifier, type StreamPiece } from "./reply";
+import { UNNAMED_REQUEST } from "./reply-testing";
 
 type ChoiceEnd = NonNullable<ChunkPlaintext["end"]>["choices"][number];
 
@@ -42,7 +43,7 @@ function job() {
   const a = makeWorker();
   const b = makeWorker();
   const verifier = (workers: TestWorker[] = [a, b], key: KemKeyPair = replyKey) =>
-    new StreamVerifier(header.jobId, header, key, new Set(workers.map((w) => w.workerId)));
+    new StreamVerifier(header.jobId, header, key, new Set(workers.map((w) => w.workerId)), UNNAMED_REQUEST);
   return { header, replyKey, a, b, verifier };
 }
 type Job = ReturnType<typeof job>;

@@ -6,7 +6,7 @@ import { generateKemKey } from "../core/crypto/keys";
 import { ReplyStreamSealer } from "../core/crypto/reply-stream";
 import { makeHeader, makeWorker } from "../core/crypto/testing";
 import { openChunked, StreamVerifier } from "./reply";
-import { streamCheckCode } from "./reply-testing";
+import { streamCheckCode, UNNAMED_REQUEST } from "./reply-testing";
 
 /** A worker's honest stream of `texts`, as relay chunks and as the stored reply. */
 function stream(texts: string[]) {
@@ -29,7 +29,7 @@ function stream(texts: string[]) {
       ...(seq === 0 ? { opener: { workerId: worker.workerId, ...sealer.opener } } : {}),
     };
   });
-  const verifier = () => new StreamVerifier(header.jobId, header, replyKey, new Set([worker.workerId]));
+  const verifier = () => new StreamVerifier(header.jobId, header, replyKey, new Set([worker.workerId]), UNNAMED_REQUEST);
   return { worker, replyKey, header, chunks, reply: sealer.reply(), verifier };
 }
 
@@ -76,7 +76,7 @@ describe("the stored reply against the relayed stream", () => {
 
   it("a stream opened by a worker we did not encrypt to is refused", () => {
     const s = stream(["a", "b"]);
-    const v = new StreamVerifier(s.header.jobId, s.header, s.replyKey, new Set([makeWorker().workerId]));
+    const v = new StreamVerifier(s.header.jobId, s.header, s.replyKey, new Set([makeWorker().workerId]), UNNAMED_REQUEST);
     expect(streamCheckCode(() => v.accept(s.chunks))).toBe("stream_tampered");
   });
 
@@ -90,7 +90,7 @@ describe("the stored reply against the relayed stream", () => {
     // Prepare: attempt 0 streamed a chunk, attempt 1 (another worker) streams the whole answer
     const first = stream(["old", "never"]);
     const second = stream(["n", "ew"]);
-    const v = new StreamVerifier(first.header.jobId, first.header, first.replyKey, new Set([first.worker.workerId]));
+    const v = new StreamVerifier(first.header.jobId, first.header, first.replyKey, new Set([first.worker.workerId]), UNNAMED_REQUEST);
     // the second worker's stream re-sealed for the same header and reply key
     const sealer = new ReplyStreamSealer(first.header, second.worker.workerId, second.worker.signing);
     const again: RelayChunk[] = ["n", "ew"].map((text, seq) => {
@@ -112,6 +112,7 @@ describe("the stored reply against the relayed stream", () => {
       first.header,
       first.replyKey,
       new Set([first.worker.workerId, second.worker.workerId]),
+      UNNAMED_REQUEST,
     );
     // Act
     const shown = [...both.accept(first.chunks.slice(0, 1)), ...both.accept(again)];

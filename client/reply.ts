@@ -224,6 +224,13 @@ export class StreamVerifier {
     private readonly replyKey: KemKeyPair,
     /** workers we encrypted to: only their streams are opened */
     private readonly workers: ReadonlySet<string>,
+    /**
+     * requestHash(our envelope): chunk 0 of a stream names the envelope its worker opened
+     * (ChunkPlaintext.req), and a stream that answers another request (the coordinator wrapped a
+     * data key of its own to our worker under our header: the opener's signature covers only the
+     * header) is refused before any of it is shown. Agents from before session 31 name none.
+     */
+    private readonly requestHash: string,
   ) {}
 
   /** Checks a batch of relayed chunks (in the relay's order); returns what to show. */
@@ -273,6 +280,11 @@ export class StreamVerifier {
       }
       if (s.builder.done) throw new StreamCheckFailure("stream_too_long", `chunk ${c.seq} came after the final chunk`);
       const p = openChunk(s.opener, c.seq, c.final, c.data);
+      if (c.seq === 0 && p.req !== undefined && p.req !== this.requestHash)
+        throw new StreamCheckFailure(
+          "stream_tampered",
+          `worker ${s.workerId.slice(0, 8)} answers another request than ours (it opened an envelope that is not the one we sealed)`,
+        );
       s.builder.add(p, c.final);
       s.chunks.push(c.data);
       this.relayed++;

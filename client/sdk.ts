@@ -1633,7 +1633,7 @@ export class CocoonClient {
       relay = await this.openRelay(prepared, o.signal);
     });
     const { session, subscription } = relay;
-    const verifier = new StreamVerifier(p.jobId, p.header, p.replyKey, new Set(p.verified.map((c) => c.workerId)));
+    const verifier = new StreamVerifier(p.jobId, p.header, p.replyKey, new Set(p.verified.map((c) => c.workerId)), requestHash(p.envelope));
     let job: JobView | undefined;
     /** the job's answer as checked from its final relayed chunk (issue 12), when that chunk says the coordinator settled it */
     let checked: ReturnType<CocoonClient["check"]> | undefined;

@@ -282,6 +282,18 @@ export const TokenLogprob = TokenLogprobBase.extend({ topLogprobs: z.array(Token
 export type TokenLogprob = z.infer<typeof TokenLogprob>;
 
 export const ChunkPlaintext = z.object({
+  /**
+   * Session 31: on chunk 0 only, sha256Hex(canonicalJson(request envelope)) of the envelope the
+   * worker opened (the receipt's requestHash). The opener's signature binds the stream to the
+   * header, not to the payload, and anyone who read the header (the coordinator) can wrap a data
+   * key of its own to the worker under it: the SDK refuses a stream whose chunk 0 names another
+   * request before it shows any of it. Sealed with the chunk, so nobody but the worker can write
+   * or strip it. Optional: agents from before it send none (and an SDK from before it drops it).
+   */
+  req: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
   i: z
     .number()
     .int()

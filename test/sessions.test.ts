@@ -25,7 +25,7 @@ const get = async (url: string, path: string, auth: string) => {
 async function handshake(api: ApiClient) {
   const kem = generateKemKey();
   const sealed = await api.request(API.openSession, { body: { kem: b64u.encode(kem.publicKey) } });
-  return { sealed, session: openSealedSession(sealed, kem) };
+  return { sealed, session: openSealedSession(sealed, kem, api.key.id) };
 }
 const withSession = (net: LocalNetwork, session: Pick<Session, "token" | "key">, path: string) =>
   sessionAuthHeader(session, { method: "GET", path, host: apiHostOf(net.url) });
@@ -105,11 +105,11 @@ describe("request sessions on the local network", () => {
     const sealed = (await first.json()) as Parameters<typeof openSealedSession>[0] & { key?: string };
     expect(sealed.token.startsWith(`${key.id}.`)).toBe(true);
     expect(sealed.key).toBeUndefined(); // nothing on the wire can authenticate a request
-    expect(openSealedSession(sealed, kem).key).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(() => openSealedSession(sealed, generateKemKey())).toThrow(HpkeOpenError);
-    expect(() => openSealedSession({ ...sealed, token: sealed.token.replace(/\.\d{13}\./, `.${sealed.expiresAt + 1}.`) }, kem)).toThrow(
-      HpkeOpenError,
-    );
+    expect(openSealedSession(sealed, kem, key.id).key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(() => openSealedSession(sealed, generateKemKey(), key.id)).toThrow(HpkeOpenError);
+    expect(() =>
+      openSealedSession({ ...sealed, token: sealed.token.replace(/\.\d{13}\./, `.${sealed.expiresAt + 1}.`) }, kem, key.id),
+    ).toThrow(HpkeOpenError);
     expect(replayed.status).toBe(401);
     expect(((await replayed.json()) as { error: { code: string } }).error.code).toBe("replayed_request");
   });

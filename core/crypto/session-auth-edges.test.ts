@@ -454,18 +454,19 @@ describe("session-auth edges: a request that cannot be signed", () => {
 describe("session-auth edges: the sealed key's HPKE info", () => {
   it('a session sealed by hand under info "cocoon/v1/session" opens; under another info it does not', () => {
     // Prepare
-    const session = openSession(SECRET, generateSigningKey().id, T0);
+    const keyId = generateSigningKey().id;
+    const session = openSession(SECRET, keyId, T0);
     const kem = generateKemKey();
     const sealedAs = (info: string) => {
       const { enc, ct } = hpkeSeal(kem.publicKey, info, session.token, b64u.decode(session.key));
       return { token: session.token, expiresAt: session.expiresAt, enc: b64u.encode(enc), sealedKey: b64u.encode(ct) };
     };
     // Act
-    const opened = openSealedSession(sealedAs("cocoon/v1/session"), kem);
+    const opened = openSealedSession(sealedAs("cocoon/v1/session"), kem, keyId);
     // Assess
     expect(opened).toEqual(session);
-    expect(() => openSealedSession(sealedAs(""), kem)).toThrow(HpkeOpenError);
-    expect(() => openSealedSession(sealedAs("cocoon/v1/session-key"), kem)).toThrow(HpkeOpenError);
+    expect(() => openSealedSession(sealedAs(""), kem, keyId)).toThrow(HpkeOpenError);
+    expect(() => openSealedSession(sealedAs("cocoon/v1/session-key"), kem, keyId)).toThrow(HpkeOpenError);
   });
 
   it('sealSession seals under info "cocoon/v1/session" with the token as AAD', () => {
@@ -481,11 +482,12 @@ describe("session-auth edges: the sealed key's HPKE info", () => {
 
   it("the client takes a session's expiry from its token (authenticated as the seal's AAD), not from the answer's expiresAt beside it", () => {
     // Prepare: a proxy moved the answer's expiresAt a day on
-    const session = openSession(SECRET, generateSigningKey().id, T0);
+    const keyId = generateSigningKey().id;
+    const session = openSession(SECRET, keyId, T0);
     const kem = generateKemKey();
     const sealed = { ...sealSession(session, kem.publicKey), expiresAt: session.expiresAt + 86_400_000 };
     // Act
-    const opened = openSealedSession(sealed, kem);
+    const opened = openSealedSession(sealed, kem, keyId);
     // Assess: the client renews when the coordinator will stop taking the token
     expect(opened.expiresAt).toBe(session.expiresAt);
     expect(opened.expiresAt).toBe(T0 + SESSION_TTL_MS);

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { generateSigningKey } from "./keys";
 import { AuthError } from "./errors";
 import { generateKemKey } from "./keys";
-import { HpkeOpenError } from "./errors";
+import { CryptoInputError, HpkeOpenError } from "./errors";
 import { openSealedSession, openSession, sealSession, SESSION_TTL_MS, sessionAuthHeader, verifySessionAuth } from "./session-auth";
 import type { SignableRequest } from "./request-auth";
 
@@ -152,15 +152,35 @@ describe("session-auth: open, authenticate, verify", () => {
 describe("session-auth: the key travels sealed to the client's handshake key", () => {
   it("opens to the same session with that key, with no other, and not under another token", () => {
     // Prepare
-    const session = openSession(SECRET, generateSigningKey().id, T0);
+    const keyId = generateSigningKey().id;
+    const session = openSession(SECRET, keyId, T0);
     const kem = generateKemKey();
     // Act
     const sealed = sealSession(session, kem.publicKey);
     // Assess
-    expect(openSealedSession(sealed, kem)).toEqual(session);
+    expect(openSealedSession(sealed, kem, keyId)).toEqual(session);
     expect(JSON.stringify(sealed)).not.toContain(session.key);
-    expect(() => openSealedSession(sealed, generateKemKey())).toThrow(HpkeOpenError);
+    expect(() => openSealedSession(sealed, generateKemKey(), keyId)).toThrow(HpkeOpenError);
     const other = openSession(SECRET, generateSigningKey().id, T0);
-    expect(() => openSealedSession({ ...sealed, token: other.token }, kem)).toThrow(HpkeOpenError);
+    expect(() => openSealedSession({ ...sealed, token: other.token }, kem, keyId)).toThrow(HpkeOpenError);
+  });
+
+  it("session 31 #3: a session of another key, sealed to our handshake key by its holder (Base-mode HPKE names no sender), is refused", () => {
+    // Prepare: the attacker opened a session of its own and holds its token and key
+    const ours = generateSigningKey();
+    const theirs = openSession(SECRET, generateSigningKey().id, T0);
+    const kem = generateKemKey();
+    const sealed = sealSession(theirs, kem.publicKey); // needs only our public handshake key
+    // Act
+    const opened = (() => {
+      try {
+        return openSealedSession(sealed, kem, ours.id);
+      } catch (e) {
+        return e;
+      }
+    })();
+    // Assess: taken as ours, our requests would run as the attacker's key
+    expect(opened).toBeInstanceOf(CryptoInputError);
+    expect((opened as CryptoInputError).code).toBe("invalid_key");
   });
 });

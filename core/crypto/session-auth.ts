@@ -90,11 +90,18 @@ export function sealSession(session: Session, kem: Uint8Array): SealedSession {
  * The session a handshake answered, opened with the client's handshake key; throws HpkeOpenError
  * if it was not sealed to it. Its expiry is the token's own (the token is the seal's AAD, so it
  * is authenticated; the answer's `expiresAt` beside it is not, and a proxy could change it).
+ *
+ * The token must name `keyId`, the key that signed the handshake (session 31): Base-mode HPKE
+ * does not say who sealed, so anyone who holds a session of their own (token and key) can seal it
+ * to our handshake key; taken as ours, our requests would run as that key's (its jobs, its
+ * cancels, its tabs), and the seal alone would never tell.
  */
-export function openSealedSession(sealed: SealedSession, kem: KemKeyPair): Session {
+export function openSealedSession(sealed: SealedSession, kem: KemKeyPair, keyId: string): Session {
   const key = hpkeOpen(kem, b64u.decode(sealed.enc), SEAL_INFO, sealed.token, b64u.decode(sealed.sealedKey));
   const t = parseToken(sealed.token);
   if (!t) throw new CryptoInputError("unsupported_value", "the session token is not one POST /v1/sessions makes");
+  if (t.keyId !== keyId)
+    throw new CryptoInputError("invalid_key", "the session token names another key than the one that signed the handshake");
   return { token: sealed.token, key: b64u.encode(key), expiresAt: t.expiresAt };
 }
 
