@@ -5,8 +5,11 @@
 #
 #   docker build -t cocoon-agent .
 #   docker run --rm cocoon-agent --help
-#   docker run -d --name cocoon-agent --gpus all -v cocoon:/var/lib/cocoon-agent \
+#   docker run -d --name cocoon-agent --gpus all --ulimit core=0 -v cocoon:/var/lib/cocoon-agent \
 #     -v /sys/kernel/config:/sys/kernel/config -v /models:/models:ro cocoon-agent start
+#
+# --ulimit core=0: no core dumps. A crashed engine child's core holds every running job's prompt
+# and answer, written to disk (the agent warns at start on tdx while they are on).
 #
 # Reproducible where it matters: the agent bundle (/opt/cocoon/cocoon-agent.cjs) is built by
 # scripts/build-agent.ts from the committed sources and package-lock.json, with no timestamps

@@ -3,7 +3,7 @@
  * although the attestation says nothing of them are said at start (agent/cli.ts start).
  */
 import { describe, expect, it } from "vitest";
-import { tdxPrivacyWarnings } from "./cli";
+import { coreLimitOf, tdxPrivacyWarnings } from "./cli";
 
 describe("tdxPrivacyWarnings", () => {
   it.each([["http://127.0.0.1:8000/v1"], ["http://127.0.0.2:8000/v1"], ["http://localhost:8000/v1"], ["http://[::1]:8000/v1"]])(
@@ -39,5 +39,65 @@ describe("tdxPrivacyWarnings", () => {
     const warnings = tdxPrivacyWarnings(tier, { engine: "openai", engineUrl: "http://10.0.0.5:8000/v1" }, true);
     // Assess
     expect(warnings).toEqual([]);
+  });
+
+  it.each([["unlimited"], ["1048576"]])(
+    "session 31: core dumps on (soft limit %s) are warned about: a crash would write running jobs' text to disk",
+    (coreLimit) => {
+      // Act
+      const warnings = tdxPrivacyWarnings("tdx", { engine: "llama", engineUrl: "http://127.0.0.1:8000/v1" }, false, coreLimit);
+      // Assess
+      expect(warnings).toEqual([expect.stringContaining(`core dumps are on (soft limit ${coreLimit})`)]);
+      expect(warnings[0]).toContain("LimitCORE=0");
+    },
+  );
+
+  it("session 31: core dumps off (soft limit 0), or a limit /proc cannot tell: nothing", () => {
+    // Act + Assess
+    expect(tdxPrivacyWarnings("tdx", { engine: "llama", engineUrl: "http://127.0.0.1:8000/v1" }, false, "0")).toEqual([]);
+    expect(tdxPrivacyWarnings("tdx", { engine: "llama", engineUrl: "http://127.0.0.1:8000/v1" }, false, undefined)).toEqual([]);
+    expect(tdxPrivacyWarnings("none", { engine: "llama", engineUrl: "http://127.0.0.1:8000/v1" }, false, "unlimited")).toEqual([]);
+  });
+});
+
+describe("tdxPrivacyWarnings: node's own flags (session 31)", () => {
+  const llama = { engine: "llama" as const, engineUrl: "http://127.0.0.1:8000/v1" };
+
+  it.each([
+    ["--inspect"],
+    ["--inspect=0.0.0.0:9229"],
+    ["--inspect-brk"],
+    ["--inspect-port=9230"],
+    ["--heapsnapshot-signal=SIGUSR2"],
+    ["--heapsnapshot-near-heap-limit=3"],
+  ])("%s opens the agent's memory: warned about", (flag) => {
+    // Act
+    const warnings = tdxPrivacyWarnings("tdx", llama, false, "0", ["--enable-source-maps", flag]);
+    // Assess
+    expect(warnings).toEqual([expect.stringContaining(`node runs with ${flag}:`)]);
+  });
+
+  it("other flags, and the same flags off the tdx tier: nothing", () => {
+    // Act + Assess
+    expect(tdxPrivacyWarnings("tdx", llama, false, "0", ["--enable-source-maps", "--max-old-space-size=4096", "--import", "x"])).toEqual(
+      [],
+    );
+    expect(tdxPrivacyWarnings("dev", llama, false, "0", ["--inspect"])).toEqual([]);
+  });
+});
+
+describe("coreLimitOf (/proc/<pid>/limits)", () => {
+  it("reads the soft limit of the core file size line", () => {
+    // Prepare: Linux's layout
+    const limits = [
+      "Limit                     Soft Limit           Hard Limit           Units     ",
+      "Max file size             unlimited            unlimited            bytes     ",
+      "Max core file size        0                    unlimited            bytes     ",
+      "Max resident set          unlimited            unlimited            bytes     ",
+    ].join("\n");
+    // Act + Assess
+    expect(coreLimitOf(limits)).toBe("0");
+    expect(coreLimitOf(limits.replace("Max core file size        0 ", "Max core file size        unlimited "))).toBe("unlimited");
+    expect(coreLimitOf("Max file size unlimited unlimited bytes")).toBeUndefined();
   });
 });

@@ -7,7 +7,7 @@
  * environment, then flags; `start` logs JSON lines to stdout and serves /metrics and /status on
  * 127.0.0.1; `status` reads both the coordinator and the running agent.
  */
-import { accessSync, constants, existsSync, readdirSync, renameSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { AttestationTier } from "../events/attestation";
@@ -483,9 +483,32 @@ export function configuredEngine(
  * Both are the operator's to choose unless the image measures its settings (docs/attestation.md),
  * so they are said at start, not refused.
  */
-export function tdxPrivacyWarnings(tier: AttestationTier, config: Pick<AgentConfig, "engine" | "engineUrl">, logEngine: boolean): string[] {
+export function tdxPrivacyWarnings(
+  tier: AttestationTier,
+  config: Pick<AgentConfig, "engine" | "engineUrl">,
+  logEngine: boolean,
+  coreLimit?: string,
+  nodeFlags: readonly string[] = [],
+): string[] {
   if (tier !== "tdx") return [];
   const out: string[] = [];
+  // Session 31: flags (on the command line or in NODE_OPTIONS, which the host may set where the
+  // image lets it) that open the agent's memory: an inspector reads and changes everything in it,
+  // heap snapshots write it to disk (near the heap limit: on the way to a crash, unasked).
+  const opening = nodeFlags.filter((f) => /^--(inspect|debug|heapsnapshot-signal|heapsnapshot-near-heap-limit)(?:[-=]|$)/.test(f));
+  if (opening.length)
+    out.push(
+      `node runs with ${opening.join(" ")}: an inspector reads the agent's memory (every prompt, answer and key) and heap snapshots write it to disk; start node without them`,
+    );
+  // Session 31 privacy review: a requester can make llama.cpp abort (some malformed inputs do),
+  // and a core dump of the engine child holds every running job's prompt and answer (of several
+  // requesters when `parallel` > 1); of the agent, its keys too. Written to this VM's disk or
+  // shipped off by a crash handler, that is plaintext outside memory, which the host may read.
+  if (coreLimit !== undefined && coreLimit !== "0")
+    out.push(
+      `core dumps are on (soft limit ${coreLimit}): a crash of the agent or its engine would write their memory, running jobs' prompts and answers included, to disk; ` +
+        "set LimitCORE=0 (deploy/cocoon-agent.service does) or run the container with --ulimit core=0",
+    );
   if (config.engine === "openai") {
     if (!isLoopbackUrl(config.engineUrl))
       out.push(
@@ -495,6 +518,20 @@ export function tdxPrivacyWarnings(tier: AttestationTier, config: Pick<AgentConf
   if (logEngine)
     out.push("--log-engine copies the engine's own lines into the log: they can quote request text; whoever reads the log reads them");
   return out;
+}
+
+/** The soft core-file size limit in /proc/<pid>/limits text ("0", a byte count or "unlimited"); undefined without that line. */
+export function coreLimitOf(limits: string): string | undefined {
+  return /^Max core file size\s+(\S+)/m.exec(limits)?.[1];
+}
+
+/** This process's soft core-file limit (its engine child inherits it); undefined where /proc cannot tell. */
+function ownCoreLimit(): string | undefined {
+  try {
+    return coreLimitOf(readFileSync("/proc/self/limits", "utf8"));
+  } catch {
+    return undefined;
+  }
 }
 
 /** What loadKey / loadOrCreateKey refuse a key file for (api-client/keys.ts): an operator's fix, never a retry's. */
@@ -714,7 +751,9 @@ async function serving(
     x.engine.ready = true;
     const kemKey = generateKemKey(); // made here, never written anywhere: it lives and dies with this VM
     if (tier !== "tdx") io.err.write(`WARNING: tier ${tierLabel(tier)}: requesters who choose it accept that you can read their prompts\n`);
-    for (const w of tdxPrivacyWarnings(tier, config, o.logEngine === true)) log.warn(w);
+    const nodeFlags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/).filter(Boolean)];
+    for (const w of tdxPrivacyWarnings(tier, config, o.logEngine === true, tier === "tdx" ? ownCoreLimit() : undefined, nodeFlags))
+      log.warn(w);
     // Off the local network (dev) there is no sandbox wallet to pay: each payout check would fail
     // with payout_address_required, and only once the threshold was reached. Say it now.
     if (!config.payoutAddress && tier !== "dev" && parseTon(config.redeemThresholdTon) > 0n)

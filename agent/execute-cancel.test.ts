@@ -57,6 +57,7 @@ async function cancelled(o: Run) {
   } as unknown as ApiClient;
   const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
   const warnings: string[] = [];
+  const infos: Array<{ msg: string; data?: Record<string, unknown> }> = [];
   const cancel = new AbortController();
   if (o.cancelWhen === "before") cancel.abort();
   const running = executeJob(
@@ -68,7 +69,7 @@ async function cancelled(o: Run) {
       engine: o.engine,
       measurement: () => "m".repeat(64),
       now: Date.now,
-      log: { info() {}, warn: (msg) => void warnings.push(msg) },
+      log: { info: (msg, data) => void infos.push({ msg, ...(data ? { data } : {}) }), warn: (msg) => void warnings.push(msg) },
       stats,
       cancel: cancel.signal,
       ...(o.streamed ? { relayPublisher: async (_s: RelaySession, chunks: RelayChunk[]) => void published.push(...chunks) } : {}),
@@ -87,7 +88,7 @@ async function cancelled(o: Run) {
     if (result?.kind !== "completed") throw new Error(`the job did not complete: ${JSON.stringify(result)}`);
     return openAnswer(result.reply, header, signingKey.id, replyKey);
   };
-  return { results, result, answer, stats, warnings, published, signingKey };
+  return { results, result, answer, stats, warnings, infos, published, signingKey };
 }
 
 describe("executeJob: a job cancelled while the engine generates", () => {
@@ -204,6 +205,18 @@ describe("executeJob: a job cancelled while the engine generates", () => {
     const last = r.published.at(-1);
     expect(last).toMatchObject({ final: true });
     expect(last?.receipt?.body.usage).toEqual(r.answer().usage);
+  });
+
+  it("session 31: the log says the job was cancelled, and nothing of its token counts (the host reads the log; padding keeps lengths from it)", async () => {
+    // Prepare
+    const engine = slowEngine({ everyMs: 10, promptTokens: 7 });
+    // Act
+    const r = await cancelled({ engine, cancelWhen: () => engine.generated >= 3 });
+    // Assess: the line is there, with the job's id alone
+    expect(r.results.map((x) => x.kind)).toEqual(["completed"]);
+    const line = r.infos.find((i) => i.msg.startsWith("job cancelled by its requester"));
+    expect(line?.data).toEqual({ jobId: expect.stringMatching(/^job_/) as unknown as string });
+    expect(JSON.stringify(r.infos)).not.toMatch(/Tokens/);
   });
 });
 

@@ -25,6 +25,7 @@ import type { RelayChunk } from "../events/relay";
 import type { RelaySession } from "../events/relay-session";
 import { EngineError, type Engine, type EngineRequest, type EngineResult, type EngineStreamEvent } from "./engines/engine";
 import {
+  cacheScopeOf,
   defaultChunking,
   encodeVector,
   executeJob,
@@ -39,6 +40,9 @@ import { namingRequest } from "./job-testing";
 
 const MODEL = "test-model";
 const JOB_ID = "job_01m8rep1ysizeeeeeeeeeeeee0";
+/** the requester of the jobs whose engine requests are compared whole, and the prompt-cache scope its jobs get */
+const REQUESTER = generateSigningKey().id;
+const SCOPE = cacheScopeOf(REQUESTER);
 /** what a chunk holds of text: MAX_CHUNK_PLAINTEXT (96 KiB) less 8 KiB, counted at 3 bytes a UTF-16 unit */
 const CHUNK_BUDGET = 96 * 1024 - 8192;
 /** the longest piece of one delta */
@@ -431,8 +435,8 @@ describe("failureCode and JobFailure", () => {
 describe("sampling: what the engine is asked", () => {
   it("no sampling fields: the header's model and maxTokens only", async () => {
     const { engine, requests } = answers(["a"]);
-    await execute({ engine, header: { maxTokens: 7 } });
-    expect(requests).toStrictEqual([{ model: MODEL, maxTokens: 7, messages: [{ role: "user", content: "hi" }] }]);
+    await execute({ engine, header: { maxTokens: 7, requester: REQUESTER } });
+    expect(requests).toStrictEqual([{ model: MODEL, cacheScope: SCOPE, maxTokens: 7, messages: [{ role: "user", content: "hi" }] }]);
   });
 
   it("every field as the request sent it; choice i gets seed + i and an equal share of maxTokens", async () => {
@@ -449,11 +453,12 @@ describe("sampling: what the engine is asked", () => {
       n: 3,
     };
     // Act
-    const r = await execute({ engine, plain, header: { maxTokens: 17 } });
+    const r = await execute({ engine, plain, header: { maxTokens: 17, requester: REQUESTER } });
     // Assess
     expect(r.completed?.kind).toBe("completed");
     const base = {
       model: MODEL,
+      cacheScope: SCOPE,
       maxTokens: 5,
       temperature: 0,
       topP: 0.5,
@@ -472,9 +477,10 @@ describe("sampling: what the engine is asked", () => {
 
   it("seed 0 is a seed; logprobs with topLogprobs go to the engine", async () => {
     const { engine, requests } = answers(["a"]);
-    await execute({ engine, plain: { seed: 0, logprobs: true, topLogprobs: 2 } });
+    await execute({ engine, plain: { seed: 0, logprobs: true, topLogprobs: 2 }, header: { requester: REQUESTER } });
     expect(requests[0]).toStrictEqual({
       model: MODEL,
+      cacheScope: SCOPE,
       maxTokens: 16,
       seed: 0,
       logprobs: true,
@@ -485,8 +491,14 @@ describe("sampling: what the engine is asked", () => {
 
   it("logprobs without topLogprobs: logprobs alone", async () => {
     const { engine, requests } = answers(["a"]);
-    await execute({ engine, plain: { logprobs: true } });
-    expect(requests[0]).toStrictEqual({ model: MODEL, maxTokens: 16, logprobs: true, messages: [{ role: "user", content: "hi" }] });
+    await execute({ engine, plain: { logprobs: true }, header: { requester: REQUESTER } });
+    expect(requests[0]).toStrictEqual({
+      model: MODEL,
+      cacheScope: SCOPE,
+      maxTokens: 16,
+      logprobs: true,
+      messages: [{ role: "user", content: "hi" }],
+    });
   });
 
   it("messages with tool calls and ids, tools, toolChoice and parallelToolCalls false reach the engine as sent", async () => {
@@ -498,8 +510,16 @@ describe("sampling: what the engine is asked", () => {
       { role: "tool" as const, content: "42", toolCallId: "c1" },
     ];
     const tools = [{ type: "function" as const, function: { name: "f" } }];
-    await execute({ engine, plain: { messages, tools, toolChoice: "auto", parallelToolCalls: false } });
-    expect(requests[0]).toStrictEqual({ model: MODEL, maxTokens: 16, messages, tools, toolChoice: "auto", parallelToolCalls: false });
+    await execute({ engine, plain: { messages, tools, toolChoice: "auto", parallelToolCalls: false }, header: { requester: REQUESTER } });
+    expect(requests[0]).toStrictEqual({
+      model: MODEL,
+      cacheScope: SCOPE,
+      maxTokens: 16,
+      messages,
+      tools,
+      toolChoice: "auto",
+      parallelToolCalls: false,
+    });
   });
 
   it("messages' names (OpenAI's participant names) reach the engine as sent; a message without one has no name key", async () => {
@@ -510,8 +530,8 @@ describe("sampling: what the engine is asked", () => {
       { role: "assistant" as const, content: "Tabs.", name: "alice" },
       { role: "assistant" as const, content: "Spaces.", name: "bob" },
     ];
-    await execute({ engine, plain: { messages } });
-    expect(requests[0]).toStrictEqual({ model: MODEL, maxTokens: 16, messages });
+    await execute({ engine, plain: { messages }, header: { requester: REQUESTER } });
+    expect(requests[0]).toStrictEqual({ model: MODEL, cacheScope: SCOPE, maxTokens: 16, messages });
   });
 
   it("maxTokens shared by n: 2 by 2 is 1 each; 2 by 3 is a bad request", async () => {
@@ -539,8 +559,8 @@ describe("completions: streamed, whole, or not at all", () => {
         })();
       },
     };
-    const r = await execute({ engine, plain: completionPlain });
-    expect(reqs).toStrictEqual([{ model: MODEL, maxTokens: 16, seed: 1, prompt: "once" }]);
+    const r = await execute({ engine, plain: completionPlain, header: { requester: REQUESTER } });
+    expect(reqs).toStrictEqual([{ model: MODEL, cacheScope: SCOPE, maxTokens: 16, seed: 1, prompt: "once" }]);
     expect(r.chunks().map((c) => c.text)).toEqual(["upon"]);
   });
 
@@ -553,8 +573,8 @@ describe("completions: streamed, whole, or not at all", () => {
         return result(text);
       },
     });
-    const r = await execute({ engine: engine("upon"), plain: completionPlain });
-    expect(reqs).toStrictEqual([{ model: MODEL, maxTokens: 16, seed: 1, prompt: "once" }]);
+    const r = await execute({ engine: engine("upon"), plain: completionPlain, header: { requester: REQUESTER } });
+    expect(reqs).toStrictEqual([{ model: MODEL, cacheScope: SCOPE, maxTokens: 16, seed: 1, prompt: "once" }]);
     expect(r.chunks()).toEqual([
       { text: "upon", end: { usage: { promptTokens: 1, completionTokens: 1 }, engine: "scripted", choices: [{ finishReason: "stop" }] } },
     ]);

@@ -395,6 +395,14 @@ class ChunkWriter {
   }
 }
 
+/**
+ * The engine's prompt-cache scope for a requester's jobs (EngineSampling.cacheScope): one per
+ * requester, so its own conversations still hit the cache (and a cancel's prompt re-count is
+ * answered from it), while no requester's prompt answers another's sooner. Hashed: 32 hex
+ * characters, which every salt-taking server accepts (no account id's `-` or `_`).
+ */
+export const cacheScopeOf = (requester: string): string => sha256Hex(`cocoon-cache-scope:${requester}`).slice(0, 32);
+
 /** The sampling fields of a request, as the engine takes them. */
 function sampling(
   header: EnvelopeHeader,
@@ -405,6 +413,7 @@ function sampling(
 ): EngineSampling {
   return {
     model: header.model,
+    cacheScope: cacheScopeOf(header.requester),
     ...(signal ? { signal } : {}),
     maxTokens,
     ...(p.temperature !== undefined ? { temperature: p.temperature } : {}),
@@ -737,11 +746,9 @@ async function run(
     while (choices.length < n) choices.push({ finishReason: "cancelled" });
     capImagePrompt(ctx, header, usage, images);
     checkLimits(header, usage);
-    ctx.log.info("job cancelled by its requester: billed what was generated", {
-      jobId: header.jobId,
-      promptTokens: usage.promptTokens,
-      completionTokens: usage.completionTokens,
-    });
+    // No counts here: the host reads this log, and a job's token counts are its prompt's and its
+    // answer's lengths, which padding keeps from the host (session 31 privacy review).
+    ctx.log.info("job cancelled by its requester: billed what was generated", { jobId: header.jobId });
   }
   // A sum of counts each within its choice's completion is within the total: the bound holds.
   const answered = { ...usage, ...(reasoningTokens !== undefined ? { reasoningTokens } : {}) };
@@ -795,11 +802,10 @@ const imagesOf = (p: RequestPlaintextParsed) => (p.messages ?? []).reduce((n, m)
  */
 function capImagePrompt(ctx: ExecuteContext, header: EnvelopeHeader, usage: BilledUsage, images: number): void {
   if (images === 0 || usage.promptTokens <= header.maxPromptTokens) return;
+  // No counts: the host reads this log and knows the hold (the header), so what the worker forwent
+  // would give the prompt's token count, its length, which padding keeps from the host (session 31).
   ctx.log.warn("the engine counted more prompt tokens than the job held (its images): billed the hold's prompt tokens", {
     jobId: header.jobId,
-    images,
-    counted: usage.promptTokens,
-    billed: header.maxPromptTokens,
   });
   usage.promptTokens = header.maxPromptTokens;
 }

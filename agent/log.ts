@@ -25,6 +25,20 @@ const TEXT_FIELDS = new Set([
   "completion",
   "output",
   "input",
+  // What later work carried in the same requests and answers (session 31 privacy review): the
+  // model's thinking, tool calls' arguments, stream deltas, the Responses API's instructions,
+  // stop strings, log probabilities (each names its token), and OpenAI's end-user id.
+  "reasoning",
+  "reasoning_content",
+  "arguments",
+  "tool_calls",
+  "toolcalls",
+  "delta",
+  "instructions",
+  "system",
+  "stop",
+  "logprobs",
+  "user",
 ]);
 /** Longer strings are cut: an id, a code or an error message fits; a pasted document does not. */
 const MAX_STRING = 300;

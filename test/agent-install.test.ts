@@ -86,6 +86,11 @@ describe("the systemd unit (deploy/)", () => {
     expect(tmpfiles).toContainEqual(["d", state, "0700", "cocoon-agent", "cocoon-agent", "-"]);
   });
 
+  it("session 31: writes no core dump (a crash of the engine child would write every running job's prompt and answer to disk)", () => {
+    // Assess: both limits 0, so nothing in the unit's process tree can raise its own
+    expect(unit.Service?.LimitCORE).toEqual(["0"]);
+  });
+
   it.skipIf(spawnSync("systemd-analyze", ["--version"]).status !== 0)("passes systemd-analyze verify without a warning", () => {
     // Act
     const r = spawnSync("systemd-analyze", ["verify", "--man=no", join(root, "deploy", "cocoon-agent.service")], { encoding: "utf8" });

@@ -42,4 +42,27 @@ describe("privacy: the agent's log withholds request text however it is passed",
     expect(lines[0]!).not.toMatch(/"0":\d+/);
     expectNoCanary(canary, lineSources("agent log", lines));
   });
+
+  it.each([
+    ["reasoning"],
+    ["reasoning_content"],
+    ["arguments"],
+    ["tool_calls"],
+    ["toolCalls"],
+    ["delta"],
+    ["instructions"],
+    ["system"],
+    ["stop"],
+    ["logprobs"],
+    ["user"],
+  ])("session 31: withholds a %s field (the request and answer fields later work added)", (field) => {
+    // Prepare
+    const { lines, log } = logged();
+    const canary = randomCanary();
+    // Act
+    log.warn("job failed", { jobId: "job_1", [field]: `say ${canary}`, nested: { [field]: [canary] } });
+    // Assess: the text is gone, the id stays
+    expect(JSON.parse(lines[0]!).jobId).toBe("job_1");
+    expectNoCanary(canary, lineSources("agent log", lines));
+  });
 });

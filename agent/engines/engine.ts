@@ -85,6 +85,14 @@ export interface EngineSampling {
    * OpenAI-compatible adapter, never over a field it sets itself); the others ignore them.
    */
   extra?: Record<string, unknown>;
+  /**
+   * Whose prompt this is, as an opaque token (the same for every job of one requester, another
+   * for each other requester). A server that keeps one prompt cache for every request answers a
+   * prefix it already holds sooner, so a requester who lands on the same worker could time a
+   * guess at the start of another requester's prompt (session 31 privacy review). An engine that
+   * can keep its cache apart by it does (vLLM's `cache_salt`); the others ignore it.
+   */
+  cacheScope?: string;
   /** Aborts the generation (EngineError 'engine_aborted'). */
   signal?: AbortSignal;
 }

@@ -354,6 +354,12 @@ const RESERVED = new Set([
   "seed",
   "stop",
   "user",
+  // The server's prompt cache and slots are every requester's (session 31 privacy review): a
+  // requester's own salt would join another's cache (or, on vLLM with LMCache, a malformed one
+  // stops the engine for everyone), and llama-server's slot ids pick the slot holding another's prompt.
+  "cache_salt",
+  "id_slot",
+  "slot_id",
 ]);
 
 /** The request fields shared by chat and text completion, under OpenAI's names. */
@@ -732,6 +738,48 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     return bodyText;
   }
 
+  /**
+   * False once the server refused `cache_salt` (a 4xx naming it: vLLM's V0 engine, a server that
+   * refuses fields it does not know): it is then left out, and the refused request sent again
+   * without it. A server that ignores it keeps one cache for all (docs/security.md, session 31).
+   */
+  let saltTaken = true;
+  const salted = (body: Record<string, unknown>, req: EngineSampling): Record<string, unknown> =>
+    saltTaken && req.cacheScope !== undefined ? { ...body, cache_salt: req.cacheScope } : body;
+  const saltRefused = (e: unknown, sent: Record<string, unknown>): boolean => {
+    if (!("cache_salt" in sent) || !(e instanceof EngineError)) return false;
+    const status = e.details?.status;
+    return status !== undefined && status >= 400 && status < 500 && /cache_salt/i.test(e.details?.serverMessage ?? "");
+  };
+
+  /** A job's POST, with the requester's cache scope where the server takes it. */
+  async function postJob(path: string, body: Record<string, unknown>, req: EngineSampling): Promise<string> {
+    const sent = salted(body, req);
+    try {
+      return await post(path, sent, req);
+    } catch (e) {
+      if (!saltRefused(e, sent)) throw e;
+      saltTaken = false;
+      return post(path, body, req);
+    }
+  }
+
+  /** A job's stream, with the requester's cache scope where the server takes it (refused before any event: sent again without). */
+  async function* streamedJob(path: string, body: Record<string, unknown>, req: EngineSampling): AsyncGenerator<EngineStreamEvent> {
+    const sent = salted(body, req);
+    let started = false;
+    try {
+      for await (const ev of streamed(path, sent, req)) {
+        started = true;
+        yield ev;
+      }
+    } catch (e) {
+      if (started || !saltRefused(e, sent)) throw e;
+      saltTaken = false;
+      yield* streamed(path, body, req);
+    }
+  }
+
   /** Whether llama-server's GET /props says it reads images (visionFromProps); read once, a failure asked again. */
   let props: Promise<boolean> | undefined;
   let propsRetryAt = 0;
@@ -1015,27 +1063,27 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     async generate(req: EngineRequest): Promise<EngineResult> {
       assertValidEngineRequest(req, name);
       const path = "/chat/completions";
-      return chatResult(path, await post(path, chatBody(req, false), req), req);
+      return chatResult(path, await postJob(path, chatBody(req, false), req), req);
     },
 
     stream(req: EngineRequest): AsyncIterable<EngineStreamEvent> {
       assertValidEngineRequest(req, name);
       const path = "/chat/completions";
-      if (!streamsUsage) return wholeStream(async () => chatResult(path, await post(path, chatBody(req, false), req), req));
-      return streamed(path, chatBody(req, true), req);
+      if (!streamsUsage) return wholeStream(async () => chatResult(path, await postJob(path, chatBody(req, false), req), req));
+      return streamedJob(path, chatBody(req, true), req);
     },
 
     async complete(req: EngineCompletionRequest): Promise<EngineResult> {
       assertValidCompletionRequest(req, name);
       const path = "/completions";
-      return completionResult(path, await post(path, completionBody(req, false), req), req);
+      return completionResult(path, await postJob(path, completionBody(req, false), req), req);
     },
 
     streamCompletion(req: EngineCompletionRequest): AsyncIterable<EngineStreamEvent> {
       assertValidCompletionRequest(req, name);
       const path = "/completions";
-      if (!streamsUsage) return wholeStream(async () => completionResult(path, await post(path, completionBody(req, false), req), req));
-      return streamed(path, completionBody(req, true), req);
+      if (!streamsUsage) return wholeStream(async () => completionResult(path, await postJob(path, completionBody(req, false), req), req));
+      return streamedJob(path, completionBody(req, true), req);
     },
 
     async embed(req: EngineEmbedRequest): Promise<EngineEmbedResult> {
