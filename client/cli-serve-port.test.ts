@@ -1,4 +1,4 @@
-/** `cocoon serve` on a port another program holds: one line with its code and the fix, exit 2, not a stack trace. */
+/** `cocoon serve` on a port another program holds: one line with its code and the fix, exit 2, not a stack trace; and over a coordinator nobody answers: 503 to the app, the why on the console. */
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -42,5 +42,35 @@ describe("cocoon serve --port N with N in use", () => {
     } finally {
       await release();
     }
+  });
+});
+
+describe("regression: cocoon serve when the coordinator cannot be reached", () => {
+  // BUG: the app's answer was a 502 quoting the coordinator's URL and the socket error, and the
+  // console said nothing. The app now gets 503 coordinator_unavailable without them; the console
+  // (the person running serve) gets the why.
+  it("answers the app 503 coordinator_unavailable and writes the address and the socket error as a warning", async () => {
+    // Prepare: a free port for serve, an API nobody answers on
+    const { port, release } = await takenPort();
+    await release();
+    const out = io();
+    const argv = ["serve", "--port", String(port), "--api", "http://127.0.0.1:1", "--key", join(home, "requester.key")];
+    void main(argv, out.out, out.err); // serves until the test process ends
+    for (let i = 0; i < 100 && !out.o.out.includes("proxy on"); i++) await new Promise((r) => setTimeout(r, 50));
+    // Act
+    const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] }),
+    });
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    // Assess
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).not.toBeNull();
+    expect(body.error.code).toBe("coordinator_unavailable");
+    expect(body.error.message).not.toMatch(/127\.0\.0\.1:1|ECONNREFUSED/);
+    expect(out.o.err).toMatch(
+      /^warning \[serve_coordinator_unavailable\]: cannot reach the Cocoon API at http:\/\/127\.0\.0\.1:1 .*ECONNREFUSED/m,
+    );
   });
 });

@@ -531,12 +531,20 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
           // this very API: on loopback otherwise, a refusal for want of a tdx worker names the opt-in.
           ...serveBackend(client, devHint ? { devHint } : {}),
           // The app's 500 says nothing of what failed inside the proxy (client/serve/errors.ts): the error itself is
-          // written here. Other failures (no worker, a timeout) the app reads in full, and they are not repeated.
+          // written here, as is why the coordinator could not be reached (its address and the system's words,
+          // which the app's 503 coordinator_unavailable leaves out). Other failures (no worker, a timeout) the
+          // app reads in full, and they are not repeated.
           onError: (err) => {
-            if (mapAskError(err).code === "internal_error")
+            const code = mapAskError(err).code;
+            if (code === "internal_error")
               reportWarning(io, false, {
                 code: "serve_internal_error",
                 message: err instanceof Error ? `${err.stack ?? `${err.name}: ${err.message}`}` : `thrown: ${String(err)}`,
+              });
+            else if (code === "coordinator_unavailable")
+              reportWarning(io, false, {
+                code: "serve_coordinator_unavailable",
+                message: err instanceof Error ? err.message : String(err),
               });
           },
         });

@@ -82,8 +82,10 @@ describe("openai client → /v1/responses → local network", () => {
     });
     expect(data.usage!.total_tokens).toBe(data.usage!.input_tokens + data.usage!.output_tokens);
     expect(data.output[0]!.id).toMatch(/^msg_/);
-    // The id names the job, whose receipt backs the answer.
-    expect(response.headers.get("x-cocoon-job-id")).toBe(data.id.replace(/^resp_/, "job_"));
+    // The id is the proxy's own (previous_response_id names it); the job, whose receipt backs the answer, is in x-cocoon-job-id.
+    expect(data.id).toMatch(/^resp_[0-9a-f]{24}$/);
+    expect(response.headers.get("x-cocoon-job-id")).toMatch(/^job_/);
+    expect(data.id).not.toContain(response.headers.get("x-cocoon-job-id")!.slice(4));
     expect(BigInt(response.headers.get("x-cocoon-cost-nanoton")!)).toBeGreaterThan(0n);
     expect(response.headers.get("x-request-id")).toMatch(/^req_/);
   });
@@ -138,7 +140,7 @@ describe("openai client → /v1/responses → local network", () => {
     expect(deltas.map((e) => e.delta).join("")).toBe(expected);
     const completed = events.at(-1) as OpenAI.Responses.ResponseCompletedEvent;
     expect(completed.response).toMatchObject({ status: "completed", output: [{ type: "message", content: [{ text: expected }] }] });
-    expect(completed.response.id).toMatch(/^resp_[0-9a-z]{26}$/);
+    expect(completed.response.id).toMatch(/^resp_[0-9a-f]{24}$/);
     expect(final.output_text).toBe(expected);
     expect(pieces.join("")).toBe(expected);
   });
@@ -409,7 +411,7 @@ describe("/v1/responses over a faked network", () => {
       user: "u-1",
       usage: { input_tokens: 9, output_tokens: 2, total_tokens: 11 },
     });
-    expect(body.id).toBe("resp_0123456789abcdefghijklmnop");
+    expect(body.id).toMatch(/^resp_[0-9a-f]{24}$/);
     expect(r.headers.get("x-cocoon-job-id")).toBe("job_0123456789abcdefghijklmnop");
     expect(r.headers.get("x-cocoon-worker")).toBe("W".repeat(43));
     expect(r.headers.get("x-cocoon-tier")).toBe("dev");
@@ -490,7 +492,9 @@ describe("/v1/responses over a faked network", () => {
       ["response.output_item.done", 2],
       ["response.completed", null],
     ]);
-    expect(events[0]).toMatchObject({ response: { id: "resp_s", status: "in_progress", output: [], usage: null } });
+    const id = (events[0] as { response: { id: string } }).response.id;
+    expect(id).toMatch(/^resp_[0-9a-f]{24}$/);
+    expect(events[0]).toMatchObject({ response: { status: "in_progress", output: [], usage: null } });
     expect(events[9]).toMatchObject({
       item: { type: "function_call", call_id: "call_1", name: "lookup", arguments: "", status: "in_progress" },
     });
@@ -498,7 +502,7 @@ describe("/v1/responses over a faked network", () => {
     const last = events.at(-1)!;
     expect(last).toMatchObject({
       response: {
-        id: "resp_s",
+        id,
         status: "completed",
         output: [
           { type: "message", status: "completed", content: [{ type: "output_text", text: "Let me look." }] },
@@ -551,7 +555,7 @@ describe("/v1/responses over a faked network", () => {
       {
         type: "response.failed",
         response: {
-          id: "resp_f",
+          id: expect.stringMatching(/^resp_[0-9a-f]{24}$/),
           status: "failed",
           error: { code: "stream_restarted", message: "the worker failed mid-answer" },
           output: [{ type: "message", status: "incomplete", content: [{ type: "output_text", text: "Half" }] }],

@@ -305,6 +305,22 @@ function toHistory(messages: ChatJob["messages"]): ChatHistoryItem[] {
   return history;
 }
 
+/**
+ * A forced call (forcedCallSchema's object) cut before its end: its name, when written whole, and
+ * its arguments as far as they were written (broken JSON, as OpenAI gives a call the budget cut);
+ * undefined while the name itself is unfinished.
+ */
+function cutCall(text: string): { name: string; arguments: string } | undefined {
+  const m = /^\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"arguments"\s*:\s*([\s\S]*)$/.exec(text);
+  if (!m) return undefined;
+  try {
+    const name = JSON.parse(`"${m[1]!}"`) as string;
+    return name ? { name, arguments: m[2]! } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The JSON Schema a forced tool call must match: {"name": one of the tools, "arguments": its parameters}. */
 function forcedCallSchema(tools: NonNullable<ChatJob["tools"]>): Record<string, unknown> {
   const one = (t: (typeof tools)[number]) => ({
@@ -478,8 +494,15 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
         toolCalls: [{ id: callId(), type: "function", function: { name: call.name, arguments: JSON.stringify(call.arguments) } }],
       };
     } catch {
-      // Cut off by max_tokens before the JSON closed: there is no whole call to report.
-      return { text: "", usage: usage(g.completionTokens), finishReason: "length" };
+      // Cut off by max_tokens before the JSON closed: the call as far as it was written, as OpenAI
+      // answers a cut call (finish_reason "length", the arguments broken JSON), once its name is whole.
+      const cut = cutCall(g.text);
+      return {
+        text: "",
+        usage: usage(g.completionTokens),
+        finishReason: "length",
+        ...(cut ? { toolCalls: [{ id: callId(), type: "function" as const, function: cut }] } : {}),
+      };
     }
   }
 

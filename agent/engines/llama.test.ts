@@ -194,6 +194,26 @@ describe("llama engine: answers", () => {
     expect(auto.usage.promptTokens).toBeGreaterThan(plain.usage.promptTokens + 20);
   });
 
+  // BUG: a forced call cut by max_tokens came back as no call at all (text "", finish "length"):
+  // the app saw an empty answer. OpenAI answers the call as far as it was written, finish "length".
+  it("returns a forced call cut by max_tokens as far as it was written, once its name is whole", async () => {
+    // Act: 56 tokens end inside the arguments, 20 inside the name (the tiny model spells it out)
+    const cut = await engine.generate(
+      aChat({ maxTokens: 56, tools: [weatherTool], toolChoice: { type: "function", function: { name: "get_weather" } } }),
+    );
+    const nameless = await engine.generate(
+      aChat({ maxTokens: 20, tools: [weatherTool], toolChoice: { type: "function", function: { name: "get_weather" } } }),
+    );
+    // Assess
+    expect(cut).toMatchObject({ text: "", finishReason: "length" });
+    expect(cut.toolCalls).toHaveLength(1);
+    expect(cut.toolCalls![0]).toMatchObject({ type: "function", function: { name: "get_weather" } });
+    expect(cut.toolCalls![0]!.function.arguments).toMatch(/^\{/);
+    expect(() => JSON.parse(cut.toolCalls![0]!.function.arguments)).toThrow();
+    expect(nameless).toMatchObject({ text: "", finishReason: "length" });
+    expect(nameless.toolCalls).toBeUndefined();
+  });
+
   it("embeds strings and token ids alike, one vector per input, with usage", async () => {
     // Act
     const r = await engine.embed!({ model: MODEL, input: ["hello world", "the answer", "hello world"] });

@@ -36,6 +36,34 @@ function hostIsLoopback(hostHeader: string | undefined): boolean {
   return LOOPBACK_HOSTS.has(h) || /^127\.\d+\.\d+\.\d+$/.test(h);
 }
 
+/**
+ * The content coding a request body was sent in, when it is not the identity (undefined then):
+ * "gzip", "br", "gzip, deflate" as the header names it, trimmed and at most 64 characters.
+ */
+function encodedBody(header: string | undefined): string | undefined {
+  const codings = (header ?? "")
+    .split(",")
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== "" && c !== "identity");
+  return codings.length ? codings.join(", ").slice(0, 64) : undefined;
+}
+
+/**
+ * A compressed body is refused unread, 415 naming its coding, rather than read as text (its bytes
+ * made a 400 invalid_json that said nothing of why). Not inflated: the body reaches the proxy as
+ * UTF-8 text (edge/node.ts, shared with the coordinator), inflating it safely would need the raw
+ * bytes and an output cap against a decompression bomb (a few KB of gzip inflate to gigabytes),
+ * and nothing is gained on loopback. The openai clients (node, python), LangChain, LiteLLM and the
+ * Vercel AI SDK send bodies uncompressed; an app that compresses is told to stop, not to retry.
+ */
+const encodedBodyRefused = (encoding: string) =>
+  new OpenAiError(
+    415,
+    "invalid_request_error",
+    "unsupported_media_type",
+    `Content-Encoding "${encoding}" is not accepted: cocoon serve takes request bodies uncompressed (send them without Content-Encoding)`,
+  );
+
 /** The --model-alias table, checked before the proxy listens. */
 function aliasTable(aliases: ServeProxyOptions["modelAliases"]): Map<string, string> {
   try {
@@ -115,7 +143,10 @@ export function proxyApp(opts: ServeProxyOptions) {
   };
 
   function guard(req: HttpRequest): HttpResponse | undefined {
-    if (hostIsLoopback(req.headers.host)) return undefined;
+    if (hostIsLoopback(req.headers.host)) {
+      const encoding = encodedBody(req.headers["content-encoding"]);
+      return encoding === undefined ? undefined : withRequestId(errorResponse(encodedBodyRefused(encoding)), newRequestId());
+    }
     return withRequestId(
       errorResponse(
         new OpenAiError(

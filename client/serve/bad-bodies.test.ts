@@ -6,6 +6,7 @@
  * of the proxy's own says nothing of what was thrown inside it.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
 import { z } from "zod";
 import { anAnswer, caps, closeProxies, startFakedProxy } from "../../test/fixtures/serve-proxy";
 import { humanIssue, INTERNAL_MESSAGE, parseHuman, zodMessage } from "./errors";
@@ -202,5 +203,65 @@ describe("humanIssue: zod's issues as a client reads them", () => {
     const said = humanIssue(issue);
     // Assess
     expect(said).toBe("is not valid");
+  });
+});
+
+describe("regression: a compressed or mistyped body is a 415 naming what was sent", () => {
+  const body = JSON.stringify({ model: MODEL, messages: hi });
+  const send = (url: string, headers: Record<string, string>, payload: string | Buffer) =>
+    fetch(`${url}/v1/chat/completions`, { method: "POST", headers, body: payload }).then(async (res) => ({
+      status: res.status,
+      retry: res.headers.get("x-should-retry"),
+      body: (await res.json()) as { error: Record<string, unknown> },
+    }));
+
+  // BUG: a gzip, deflate or br body was read as UTF-8 text and answered 400 invalid_json, which
+  // said nothing of why; it is refused unread (never inflated: no decompression bomb to bound).
+  const codings: Array<[string, (b: Buffer) => Buffer]> = [
+    ["gzip", (b) => gzipSync(b)],
+    ["deflate", (b) => deflateSync(b)],
+    ["br", (b) => brotliCompressSync(b)],
+  ];
+  for (const [coding, compress] of codings) {
+    it(`answers a ${coding} body 415 unsupported_media_type naming ${coding}, not to be retried, without asking the network`, async () => {
+      // Prepare
+      const { url, calls } = await aProxy();
+      // Act
+      const r = await send(url, { "content-type": "application/json", "content-encoding": coding }, compress(Buffer.from(body)));
+      // Assess
+      expect(r.status).toBe(415);
+      expect(r.body.error).toMatchObject({ type: "invalid_request_error", code: "unsupported_media_type", param: null });
+      expect(r.body.error.message).toContain(`"${coding}"`);
+      expect(r.retry).toBe("false");
+      expect(calls).toHaveLength(0);
+    });
+  }
+
+  it("takes a body whose Content-Encoding is identity as it is", async () => {
+    // Prepare
+    const { url, calls } = await aProxy();
+    // Act
+    const r = await send(url, { "content-type": "application/json", "content-encoding": "identity" }, body);
+    // Assess
+    expect(r.status).toBe(200);
+    expect(calls).toHaveLength(1);
+  });
+
+  it("names the Content-Type it was sent in a 415, and a missing one as missing", async () => {
+    // Prepare
+    const { url, calls } = await aProxy();
+    // Act
+    const text = await send(url, { "content-type": "text/plain;charset=UTF-8" }, body);
+    const none = await fetch(`${url}/v1/chat/completions`, { method: "POST", body: Buffer.from(body) }).then(async (res) => ({
+      status: res.status,
+      body: (await res.json()) as { error: Record<string, unknown> },
+    }));
+    // Assess
+    expect(text.status).toBe(415);
+    expect(text.body.error).toMatchObject({ code: "unsupported_media_type", param: null });
+    expect(text.body.error.message).toContain('"text/plain"');
+    expect(none.status).toBe(415);
+    expect(none.body.error.message).toMatch(/no Content-Type/);
+    expect(calls).toHaveLength(0);
   });
 });

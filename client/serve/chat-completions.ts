@@ -13,8 +13,9 @@ import {
 import { AskInputError, promptTokenBound, requestPlaintextOf } from "../sdk";
 import { askOptions } from "./sdk-backend";
 import { checkChat, checkJobPromptTokens, checkJobTokens, defaultBudget, type ChatNeeds } from "./capabilities";
+import { customInputOf } from "./custom-tools";
 import { invalid, OpenAiError, unsupported } from "./errors";
-import { asResponseFormat, asStop, asTools, askMessages, ChatBody, extraFields, readJson } from "./schemas";
+import { asResponseFormat, asStop, askMessages, ChatBody, chatTools, extraFields, readJson } from "./schemas";
 import type { AskChoice, AskRequest, ProxyContext, TokenLogprob } from "./types";
 
 /**
@@ -31,7 +32,13 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
     if (raw[param] != null)
       throw unsupported(param, `${param} (OpenAI's deprecated function calling) is not supported by Cocoon: use tools and tool_choice`);
   const messages = askMessages(body.messages);
-  const tools = asTools(body.tools);
+  const { tools, toolChoice, custom } = chatTools(body);
+  // Chat's stream has no shape for a custom tool call (its chunks' tool_calls are functions only).
+  if (custom.size && body.stream === true)
+    throw unsupported(
+      "stream",
+      "custom tools are answered whole on /v1/chat/completions: send stream: false, or use /v1/responses, which streams custom tool calls",
+    );
   const responseFormat = asResponseFormat(body.response_format);
   const explicitMax = body.max_completion_tokens ?? body.max_tokens ?? undefined;
   const stop = asStop(body.stop);
@@ -42,7 +49,7 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
       model: body.model,
       messages,
       ...(tools ? { tools } : {}),
-      ...(body.tool_choice !== undefined ? { toolChoice: body.tool_choice } : {}),
+      ...(toolChoice !== undefined ? { toolChoice } : {}),
       ...(body.parallel_tool_calls !== undefined ? { parallelToolCalls: body.parallel_tool_calls } : {}),
       ...(responseFormat ? { responseFormat } : {}),
       ...(explicitMax !== undefined ? { maxTokens: explicitMax } : {}),
@@ -94,7 +101,7 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
     system_fingerprint: null,
     choices: choicesOf(result).map((c) => ({
       index: c.index,
-      message: chatMessage(c),
+      message: chatMessage(c, custom),
       logprobs: openAiLogprobs(c.logprobs),
       finish_reason: openAiFinishReason(c),
     })),
@@ -102,7 +109,8 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
   });
 }
 
-function chatMessage(r: AskChoice) {
+/** A choice's message; a call of a custom tool (`custom`: their names) as a custom tool call with the text it was given. */
+function chatMessage(r: AskChoice, custom: ReadonlySet<string>) {
   const calls = r.toolCalls?.length ? r.toolCalls : undefined;
   return {
     role: "assistant",
@@ -114,11 +122,11 @@ function chatMessage(r: AskChoice) {
     refusal: null,
     ...(calls
       ? {
-          tool_calls: calls.map((c) => ({
-            id: c.id,
-            type: "function",
-            function: { name: c.function.name, arguments: c.function.arguments },
-          })),
+          tool_calls: calls.map((c) =>
+            custom.has(c.function.name)
+              ? { id: c.id, type: "custom", custom: { name: c.function.name, input: customInputOf(c.function.arguments) } }
+              : { id: c.id, type: "function", function: { name: c.function.name, arguments: c.function.arguments } },
+          ),
         }
       : {}),
   };

@@ -12,7 +12,17 @@ import { z } from "zod";
 import { ApiError } from "../../api-client/api";
 import { caps, closeProxies, startFakedProxy } from "../../test/fixtures/serve-proxy";
 import { AskInputError, JobRefundedError, VerificationError } from "../sdk";
-import { errorResponse, INTERNAL_MESSAGE, mapAskError, OpenAiError, ServeProxyError, shouldRetry, zodMessage, zodParam } from "./errors";
+import {
+  COORDINATOR_RETRY_AFTER_S,
+  errorResponse,
+  INTERNAL_MESSAGE,
+  mapAskError,
+  OpenAiError,
+  ServeProxyError,
+  shouldRetry,
+  zodMessage,
+  zodParam,
+} from "./errors";
 import type { OpenAiErrorMapping } from "./types";
 
 const MODEL = "llama-3-8b";
@@ -490,5 +500,71 @@ describe("regression: missing funds are said in the app's terms", () => {
     const m = mapAskError(err);
     // Assess
     expect(m.message).toBe("the API said insufficient_funds");
+  });
+});
+
+describe("regression: an unreachable coordinator is 503 coordinator_unavailable, to be retried later", () => {
+  // BUG: the API client's `unreachable` (DNS, connection refused, reset) matched no code and came out
+  // 502 upstream_error quoting the coordinator's URL and the socket error; OpenAI-style clients and
+  // routers (LiteLLM's fallbacks, LangChain's retries) read 503 as "service unavailable, retry later".
+  const refused = () =>
+    new ApiError(
+      0,
+      "unreachable",
+      "cannot reach the Cocoon API at https://api.cocoon.example (connect ECONNREFUSED 10.1.2.3:443); check that URL (--api, COCOON_API_URL) and your network connection",
+    );
+
+  it("answers 503 coordinator_unavailable with a retry-after, naming no address nor socket error", () => {
+    // Prepare
+    const err = refused();
+    // Act
+    const m = mapAskError(err);
+    const answer = errorResponse(m);
+    // Assess
+    expect(m).toMatchObject({ status: 503, type: "service_unavailable", code: "coordinator_unavailable", param: null });
+    expect(m.message).not.toMatch(/cocoon\.example|ECONNREFUSED|10\.1\.2\.3|COCOON_API_URL/);
+    expect(answer.headers["retry-after"]).toBe(String(COORDINATOR_RETRY_AFTER_S));
+    expect(answer.headers["x-should-retry"]).toBeUndefined();
+  });
+
+  const cases: Array<[string, unknown, number, string]> = [
+    ["a gateway's 502 page in front of it", new ApiError(502, "bad_response", "non-JSON"), 503, "coordinator_unavailable"],
+    ["a gateway's 504 page in front of it", new ApiError(504, "bad_response", "non-JSON"), 503, "coordinator_unavailable"],
+    ["a gateway's 503 JSON without an error code", new ApiError(503, "http_error", "HTTP 503"), 503, "coordinator_unavailable"],
+    ["the coordinator's own 500 (it answered)", anApiError(500, "internal"), 502, "internal"],
+    ["an answer off its schema (status 0)", new ApiError(0, "bad_response", "off schema"), 502, "bad_response"],
+    ["a non-JSON 200", new ApiError(200, "bad_response", "non-JSON"), 502, "bad_response"],
+  ];
+  for (const [what, err, status, code] of cases) {
+    it(`answers ${status} ${code} for ${what}`, () => {
+      // Prepare: err
+      // Act
+      const m = mapAskError(err);
+      // Assess
+      expect(m).toMatchObject({ status, code });
+    });
+  }
+
+  it("gives the openai client a 503 it can act on, and serve's console the error itself", async () => {
+    // Prepare
+    const errors: unknown[] = [];
+    const { url } = await startFakedProxy([MODEL], {
+      ask: async () => {
+        throw refused();
+      },
+      onError: (e) => void errors.push(e),
+    });
+    const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: "any", maxRetries: 0 });
+    // Act
+    const err = (await openai.chat.completions
+      .create({ model: MODEL, messages: [{ role: "user", content: "hi" }] })
+      .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    // Assess
+    expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(err.status).toBe(503);
+    expect(err.code).toBe("coordinator_unavailable");
+    expect(err.headers?.get("retry-after")).toBe(String(COORDINATOR_RETRY_AFTER_S));
+    expect(errors).toHaveLength(1);
+    expect(String((errors[0] as Error).message)).toMatch(/ECONNREFUSED/);
   });
 });

@@ -279,6 +279,7 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
     if (failed === "engine_unavailable") return pick(503, "service_unavailable");
     return pick(502, "upstream_error");
   }
+  if (coordinatorUnreachable(c, e.status)) return coordinatorUnavailable();
   if (/model_not_(served|found)|unknown_model/.test(c)) return pick(404, "invalid_request_error", { param: "model" });
   if (/insufficient_(funds|balance)|balance_too_low/.test(c))
     return { ...pick(402, "insufficient_quota"), message: fundsMessage(e) ?? message };
@@ -313,6 +314,40 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
   // only that; the proxy's onError (cocoon serve: its console) gets the error itself.
   return internalError();
 }
+
+/**
+ * Whether the network's coordinator could not be reached at all: the API client's `unreachable`
+ * (api-client/api.ts: DNS, connection refused or reset, no route; status 0), or a gateway in front
+ * of it answering 502/503/504 with a page that is not the API's JSON (`bad_response`, or
+ * `http_error` for JSON without an error code): the coordinator itself never answered. Its own
+ * 5xx (JSON with a code) stays an upstream error: it answered, and said what went wrong.
+ */
+const coordinatorUnreachable = (c: string, status: unknown) =>
+  c === "unreachable" || ((c === "bad_response" || c === "http_error") && (status === 502 || status === 503 || status === 504));
+
+/**
+ * Seconds an app is asked to wait before it sends a request again after the coordinator could
+ * not be reached. The openai clients (node and python) obey a retry-after of up to 60 s; without
+ * one they back off 0.5 s and then 1 s, so both of their two default retries would be spent
+ * within two seconds of a redeploy or a dropped link. Five gives a blip time to pass; an outage
+ * still ends in the 503 after about ten.
+ */
+export const COORDINATOR_RETRY_AFTER_S = 5;
+
+/**
+ * 503 coordinator_unavailable: OpenAI's "service unavailable, retry later", which the openai
+ * clients, LangChain and LiteLLM retry (after retry-after) or fall back from. The message names
+ * no address and quotes no socket error: the coordinator's URL and the system's words are for the
+ * person running cocoon serve, whose console gets the error itself (onError, as for every 5xx).
+ */
+const coordinatorUnavailable = (): OpenAiErrorMapping => ({
+  status: 503,
+  type: "service_unavailable",
+  code: "coordinator_unavailable",
+  message: "the Cocoon network cannot be reached from this machine right now; retry later (cocoon serve's console says why)",
+  param: null,
+  retryAfterSeconds: COORDINATOR_RETRY_AFTER_S,
+});
 
 const internalError = (): OpenAiErrorMapping => ({
   status: 500,

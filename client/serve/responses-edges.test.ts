@@ -266,14 +266,53 @@ describe("/v1/responses: the response object", () => {
     });
     expect(body).not.toHaveProperty("completed_at");
   });
+});
 
-  it("strips only a leading job_ or req_ from the job id it names the response by", async () => {
+describe("regression: a response's id is the proxy's own, not its job's", () => {
+  // BUG: a response was named resp_<job id>, and the job id is known to the coordinator and the
+  // worker: previous_response_id by that name replays the conversation the proxy keeps. Its id is
+  // now 96 random bits of the proxy's; the job stays in x-cocoon-job-id and cocoon.job_ids.
+  const JOB = "job_0123456789abcdefghijklmnop";
+
+  it("names a whole response by an id of its own, the job in x-cocoon-job-id", async () => {
     // Prepare
-    const { ctx } = aNetwork({ answer: { jobId: "0123job_4567" } });
+    const { ctx } = aNetwork({ answer: { jobId: JOB } });
     // Act
-    const body = await whole(aBody(), ctx);
+    const res = await responses(aRequest(aBody()), ctx);
+    const again = await whole(aBody(), ctx);
     // Assess
-    expect(body.id).toBe("resp_0123job_4567");
+    const body = JSON.parse(res.body as string) as { id: string };
+    expect(body.id).toMatch(/^resp_[0-9a-f]{24}$/);
+    expect(body.id).not.toContain(JOB.slice(4));
+    expect(again.id).not.toBe(body.id);
+    expect(res.headers["x-cocoon-job-id"]).toBe(JOB);
+  });
+
+  it("names a streamed response by an id of its own on every event, the job in cocoon.job_ids", async () => {
+    // Prepare
+    const { ctx } = aNetwork({ askStream: aStream({ type: "delta", text: "Paris.", jobId: JOB }, done({ jobId: JOB })) });
+    // Act
+    const events = await streamed(ctx);
+    // Assess
+    const ids = new Set(events.filter((e) => e.response).map((e) => (e.response as { id: string }).id));
+    expect(ids.size).toBe(1);
+    const [id] = [...ids];
+    expect(id).toMatch(/^resp_[0-9a-f]{24}$/);
+    expect(id).not.toContain(JOB.slice(4));
+    expect(events.at(-1)).toMatchObject({ cocoon: { job_ids: [JOB] } });
+  });
+
+  it("does not replay a kept conversation for previous_response_id named after its job", async () => {
+    // Prepare
+    const items = itemStore();
+    const { ctx } = aNetwork({ answer: { jobId: JOB }, items });
+    const first = await whole(aBody({ input: "my secret" }), ctx);
+    // Act
+    const err = await refusal(aBody({ previous_response_id: `resp_${JOB.slice(4)}` }), ctx);
+    const chained = await whole(aBody({ previous_response_id: first.id }), ctx);
+    // Assess
+    expect(err).toMatchObject({ status: 400, code: "previous_response_not_found" });
+    expect(chained.previous_response_id).toBe(first.id);
   });
 });
 
@@ -327,7 +366,7 @@ describe("/v1/responses: refusals name the field and say why", () => {
       { input: [{ type: "web_search_call", id: "ws_1", status: "completed" }] },
       "unsupported_parameter",
       "input.0.type",
-      /^input\.0: input items of type "web_search_call" are not supported \(messages, function_call, function_call_output, reasoning and item_reference only\)$/,
+      /^input\.0: input items of type "web_search_call" are not supported \(messages, function_call, function_call_output, custom_tool_call, custom_tool_call_output, reasoning and item_reference only\)$/,
     ],
     [
       "a hosted tool",
@@ -341,7 +380,7 @@ describe("/v1/responses: refusals name the field and say why", () => {
       { tools: [LOOKUP], tool_choice: { type: "file_search" } },
       "unsupported_parameter",
       "tool_choice",
-      /^tool_choice of type "file_search" is not supported: name a function or use auto, none or required$/,
+      /^tool_choice of type "file_search" is not supported: name a function, use allowed_tools, or auto, none or required$/,
     ],
     [
       "a function tool_choice without a name",
@@ -410,7 +449,13 @@ describe("/v1/responses: the event stream", () => {
     expect(events[6]).toMatchObject({ text: "Paris.", logprobs: [] });
     expect(events[8]).toMatchObject({ item: { id: added.item.id, status: "completed" } });
     expect(events[9]).toMatchObject({
-      response: { id: "resp_t", status: "completed", created_at: NOW_S, completed_at: NOW_S, incomplete_details: null },
+      response: {
+        id: expect.stringMatching(/^resp_[0-9a-f]{24}$/),
+        status: "completed",
+        created_at: NOW_S,
+        completed_at: NOW_S,
+        incomplete_details: null,
+      },
     });
   });
 

@@ -1,26 +1,21 @@
 import { randomBytes } from "node:crypto";
-import type { z } from "zod";
 import type { HttpRequest, HttpResponse } from "../../edge/http";
-import {
-  cocoonFacts,
-  firstJobId,
-  jobItems,
-  jsonAnswer,
-  openStream,
-  reasoningTokensOf,
-  streamOf,
-  type JobItem,
-  type OpenedStream,
-} from "./answer";
+import { cocoonFacts, jobItems, jsonAnswer, openStream, reasoningTokensOf, streamOf, type JobItem, type OpenedStream } from "./answer";
 import { chatAsk } from "./chat-completions";
-import { invalid, parseHuman, unsupported, zodMessage, zodParam } from "./errors";
+import { customAsFunction, customCall, customInputOf } from "./custom-tools";
+import { invalid, unsupported } from "./errors";
 import type { ItemStore, StoredItem } from "./items";
 import {
+  allowedTools,
+  AllowedToolsChoiceSchema,
   contentParts,
+  customNames,
+  CustomToolSchema,
   extraFields,
   FunctionChoiceSchema,
   FunctionToolSchema,
   InputItems,
+  parseAt,
   partsText,
   readJson,
   ResponsesBody,
@@ -46,8 +41,9 @@ export async function responses(req: HttpRequest, ctx: ProxyContext): Promise<Ht
   // previous_response_id (read now: by the time the answer comes, other requests may have pushed
   // what they name out, and a chain must not depend on them).
   const { messages, params, input } = conversation(body, ctx.items, earlier(body, ctx.items));
-  const tools = functionTools(body.tools);
-  const toolChoice = toolChoiceOf(body.tool_choice);
+  // every tool is echoed as the app gave it; the job gets those an allowed_tools choice leaves
+  const { tools: given, custom, echo } = toolsOf(body.tools);
+  const { tools, toolChoice } = toolsAndChoice(given, body.tool_choice);
   const responseFormat = formatOf(body.text?.format);
   const extra = { ...extraFields(raw, ResponsesBody), ...chatNamed(body) };
   const ask = await chatAsk(
@@ -72,7 +68,7 @@ export async function responses(req: HttpRequest, ctx: ProxyContext): Promise<Ht
     ctx,
     req.signal,
   );
-  const head = echoOf(body, tools, Math.floor(ctx.now() / 1000));
+  const head = echoOf(body, echo, Math.floor(ctx.now() / 1000));
 
   // The answer's items, kept for a later item_reference, and the response itself (what was asked
   // and answered) for a later previous_response_id, unless the app said not to store them.
@@ -83,14 +79,14 @@ export async function responses(req: HttpRequest, ctx: ProxyContext): Promise<Ht
   };
   if (body.stream === true) {
     const stream = await openStream(streamOf(ctx.ask, ctx.askStream, ask));
-    const id = `resp_${idPart(firstJobId(stream) ?? ctx.requestId)}`;
-    return eventStream(head, id, stream, ctx, req.signal, (output) => remember(id, output));
+    const id = newId("resp");
+    return eventStream(head, id, stream, ctx, req.signal, custom, (output) => remember(id, output));
   }
   const result = await ctx.ask(ask);
   const status = statusOf(result);
   const done = Math.floor(ctx.now() / 1000);
-  const output = outputOf(result, itemStatusOf(status));
-  const id = `resp_${idPart(result.jobId)}`;
+  const output = outputOf(result, itemStatusOf(status), custom);
+  const id = newId("resp");
   remember(id, output);
   return jsonAnswer([result], finished(head, id, status, output, result, done));
 }
@@ -166,13 +162,6 @@ function chatNamed(body: ResponsesBody): Record<string, unknown> {
   };
 }
 
-/** An item read by its own schema; a refusal names the field inside it (input.2.call_id). */
-function parseAt<S extends z.ZodType>(schema: S, value: unknown, at: string): z.infer<S> {
-  const r = parseHuman(schema, value);
-  if (r.success) return r.data;
-  throw invalid("invalid_request", zodMessage(r.error, at), zodParam(r.error, at));
-}
-
 /** The text of an item's content: the Responses API's text parts (schemas.ts partsText). */
 function textOf(content: string | Array<{ type: string; text?: string; refusal?: string }>, at: string, assistant = false): string {
   return typeof content === "string" ? content : partsText(content, at, assistant, ["input_text", "output_text"]);
@@ -227,13 +216,22 @@ function conversation(
     } else if (type === "function_call_output") {
       const o = parseAt(InputItems.function_call_output, raw, at);
       push({ role: "tool", content: textOf(o.output, `${at}.output`), toolCallId: o.call_id }, at);
+    } else if (type === "custom_tool_call") {
+      const c = parseAt(InputItems.custom_tool_call, raw, at);
+      const call = customCall(c.call_id, c.name, c.input);
+      const last = messages.at(-1);
+      if (last?.role === "assistant") last.toolCalls = [...(last.toolCalls ?? []), call];
+      else push({ role: "assistant", content: "", toolCalls: [call] }, at);
+    } else if (type === "custom_tool_call_output") {
+      const o = parseAt(InputItems.custom_tool_call_output, raw, at);
+      push({ role: "tool", content: textOf(o.output, `${at}.output`), toolCallId: o.call_id }, at);
     } else if (type === "reasoning") {
       // An earlier answer's thinking, sent back with its output (as this proxy returns it): left
       // out, as reasoning models' chat templates leave out earlier turns' thinking.
     } else {
       throw unsupported(
         `${at}.type`,
-        `${at}: input items of type ${JSON.stringify(type)} are not supported (messages, function_call, function_call_output, reasoning and item_reference only)`,
+        `${at}: input items of type ${JSON.stringify(type)} are not supported (messages, function_call, function_call_output, custom_tool_call, custom_tool_call_output, reasoning and item_reference only)`,
       );
     }
     return raw;
@@ -246,15 +244,38 @@ function conversation(
   return { messages, params, input: body.input.map((raw, i) => read(raw, `input.${i}`)) };
 }
 
-/** Function tools in chat's shape; a hosted tool (web_search, file_search, mcp…) has nothing to run it here. */
-function functionTools(tools: ResponsesBody["tools"]): Tool[] | undefined {
-  return tools?.map((raw, i) => {
-    if (raw.type !== "function")
+/** A tool as the response echoes it: as the app gave it (the Responses API's flat shape). */
+type EchoedTool =
+  | { type: "function"; name: string; description: string | null; parameters: Record<string, unknown> | null; strict: boolean | null }
+  | { type: "custom"; name: string; description: string | null; format: Record<string, unknown> };
+
+/**
+ * The request's tools in chat's shape (a custom tool as a function of one string, custom-tools.ts),
+ * the names of its custom tools, and each as the response echoes it. A hosted tool (web_search,
+ * file_search, mcp…) has nothing to run it here.
+ */
+function toolsOf(raw: ResponsesBody["tools"]): { tools?: Tool[]; custom: Set<string>; echo: EchoedTool[] } {
+  const echo: EchoedTool[] = [];
+  const tools = raw?.map((r, i): Tool => {
+    if (r.type === "custom") {
+      const t = parseAt(CustomToolSchema, r, `tools.${i}`);
+      const tool = customAsFunction(t, `tools.${i}.format`);
+      echo.push({ type: "custom", name: t.name, description: t.description ?? null, format: t.format ?? { type: "text" } });
+      return tool;
+    }
+    if (r.type !== "function")
       throw unsupported(
         `tools.${i}.type`,
-        `tools.${i}: tool type ${JSON.stringify(raw.type)} is not supported: Cocoon runs no hosted tools; give functions (type "function") that your app runs`,
+        `tools.${i}: tool type ${JSON.stringify(r.type)} is not supported: Cocoon runs no hosted tools; give functions (type "function") or custom tools (type "custom") that your app runs`,
       );
-    const t = parseAt(FunctionToolSchema, raw, `tools.${i}`);
+    const t = parseAt(FunctionToolSchema, r, `tools.${i}`);
+    echo.push({
+      type: "function",
+      name: t.name,
+      description: t.description ?? null,
+      parameters: t.parameters ?? null,
+      strict: t.strict ?? null,
+    });
     return {
       type: "function",
       function: {
@@ -265,16 +286,27 @@ function functionTools(tools: ResponsesBody["tools"]): Tool[] | undefined {
       },
     };
   });
+  const custom = customNames(
+    echo.map((t) => ({ name: t.name, custom: t.type === "custom" })),
+    (i) => `tools.${i}`,
+  );
+  return { ...(tools ? { tools } : {}), custom, echo };
 }
 
-function toolChoiceOf(choice: ResponsesBody["tool_choice"]): ToolChoice | undefined {
-  if (choice === undefined || typeof choice === "string") return choice;
-  if (choice.type !== "function")
+/** The job's tools and tool_choice: an allowed_tools choice narrows the tools (schemas.ts allowedTools). */
+function toolsAndChoice(tools: Tool[] | undefined, choice: ResponsesBody["tool_choice"]): { tools?: Tool[]; toolChoice?: ToolChoice } {
+  const given = tools ? { tools } : {};
+  if (choice === undefined || typeof choice === "string") return { ...given, ...(choice !== undefined ? { toolChoice: choice } : {}) };
+  if (choice.type === "allowed_tools") {
+    const c = parseAt(AllowedToolsChoiceSchema, choice, "tool_choice");
+    return allowedTools(tools, { mode: c.mode, names: c.tools.map((t) => t.name) }, (i) => `tool_choice.tools.${i}`);
+  }
+  if (choice.type !== "function" && choice.type !== "custom")
     throw unsupported(
       "tool_choice",
-      `tool_choice of type ${JSON.stringify(choice.type)} is not supported: name a function or use auto, none or required`,
+      `tool_choice of type ${JSON.stringify(choice.type)} is not supported: name a function, use allowed_tools, or auto, none or required`,
     );
-  return { type: "function", function: { name: parseAt(FunctionChoiceSchema, choice, "tool_choice").name } };
+  return { ...given, toolChoice: { type: "function", function: { name: parseAt(FunctionChoiceSchema, choice, "tool_choice").name } } };
 }
 
 function formatOf(format: NonNullable<ResponsesBody["text"]>["format"]): ResponseFormat | undefined {
@@ -286,8 +318,12 @@ function formatOf(format: NonNullable<ResponsesBody["text"]>["format"]): Respons
   };
 }
 
-/** The job id without its prefix, under OpenAI's: resp_… names the job whose receipt backs the answer. */
-const idPart = (id: string) => id.replace(/^(job|req)_/, "");
+/**
+ * An id of the proxy's own, 96 random bits: an output item's, and a response's. A response id is
+ * what previous_response_id names to have the proxy replay a kept conversation, so it is not the
+ * job's id (which the coordinator and the worker know): the job stays in x-cocoon-job-id and the
+ * stream's `cocoon.job_ids`, where receipts and `cocoon cancel` read it.
+ */
 const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString("hex")}`;
 
 type Status = "completed" | "incomplete";
@@ -304,7 +340,7 @@ const statusOf = (r: AskResult): ResponseStatus =>
 const itemStatusOf = (s: ResponseStatus): Status => (s === "cancelled" ? "incomplete" : s);
 
 /** What the request set, echoed on every response object as OpenAI does (the spec requires most of it). */
-function echoOf(body: ResponsesBody, tools: Tool[] | undefined, createdAt: number) {
+function echoOf(body: ResponsesBody, tools: EchoedTool[], createdAt: number) {
   return {
     object: "response",
     created_at: createdAt,
@@ -321,13 +357,7 @@ function echoOf(body: ResponsesBody, tools: Tool[] | undefined, createdAt: numbe
     temperature: body.temperature ?? null,
     text: { format: body.text?.format ?? { type: "text" }, ...(body.text?.verbosity ? { verbosity: body.text.verbosity } : {}) },
     tool_choice: body.tool_choice ?? "auto",
-    tools: (tools ?? []).map((t) => ({
-      type: "function",
-      name: t.function.name,
-      description: t.function.description ?? null,
-      parameters: t.function.parameters ?? null,
-      strict: t.function.strict ?? null,
-    })),
+    tools,
     top_p: body.top_p ?? null,
     truncation: body.truncation ?? "disabled",
     user: body.user ?? null,
@@ -368,6 +398,15 @@ const callItem = (id: string, call: { id: string; name: string; arguments: strin
   name: call.name,
   arguments: call.arguments,
 });
+/** A call of a custom tool: the text it was given (custom-tools.ts customInputOf). */
+const customCallItem = (id: string, call: { id: string; name: string; input: string }, status: ItemStatus) => ({
+  id,
+  type: "custom_tool_call",
+  status,
+  call_id: call.id,
+  name: call.name,
+  input: call.input,
+});
 /** A reasoning model's thinking (the engine's `reasoning_content`), as the Responses API gives open models' reasoning text. */
 const reasoningItem = (id: string, text: string | undefined, status: ItemStatus) => ({
   id,
@@ -377,19 +416,26 @@ const reasoningItem = (id: string, text: string | undefined, status: ItemStatus)
   content: text === undefined ? [] : [reasoningPart(text)],
 });
 const reasoningPart = (text: string) => ({ type: "reasoning_text", text });
-type Item = ReturnType<typeof messageItem> | ReturnType<typeof callItem> | ReturnType<typeof reasoningItem>;
+type Item =
+  ReturnType<typeof messageItem> | ReturnType<typeof callItem> | ReturnType<typeof customCallItem> | ReturnType<typeof reasoningItem>;
+
+/** One call of the answer as its output item: a custom tool's (`custom`: their names) or a function's. */
+const outputCall = (c: ToolCall, status: ItemStatus, custom: ReadonlySet<string>) =>
+  custom.has(c.function.name)
+    ? customCallItem(newId("ctc"), { id: c.id, name: c.function.name, input: customInputOf(c.function.arguments) }, status)
+    : callItem(newId("fc"), { id: c.id, name: c.function.name, arguments: c.function.arguments }, status);
 
 /**
  * A whole answer's output: its thinking (when the engine separated it) as a reasoning item, its
  * text as one message (also when empty, unless it only thought or called), then its calls. A
  * budget cut stops the item written last: that one has the answer's status, the others are completed.
  */
-function outputOf(r: AskResult, status: Status): Item[] {
+function outputOf(r: AskResult, status: Status, custom: ReadonlySet<string>): Item[] {
   const calls = r.toolCalls ?? [];
   const items: Item[] = [
     ...(r.reasoning ? [reasoningItem(newId("rs"), r.reasoning, "completed")] : []),
     ...(r.text !== "" || (!calls.length && !r.reasoning) ? [messageItem(newId("msg"), r.text, "completed")] : []),
-    ...calls.map((c) => callItem(newId("fc"), { id: c.id, name: c.function.name, arguments: c.function.arguments }, "completed")),
+    ...calls.map((c) => outputCall(c, "completed", custom)),
   ];
   items.at(-1)!.status = status;
   return items;
@@ -422,9 +468,10 @@ function eventStream(
   stream: OpenedStream,
   ctx: ProxyContext,
   signal: AbortSignal | undefined,
+  custom: ReadonlySet<string>,
   remember: (output: Item[]) => void,
 ): HttpResponse {
-  const live = liveResponse(head, id, () => Math.floor(ctx.now() / 1000), remember);
+  const live = liveResponse(head, id, () => Math.floor(ctx.now() / 1000), custom, remember);
   async function* events() {
     let seq = 0;
     const frame = (e: Record<string, unknown>) => `event: ${String(e.type)}\ndata: ${JSON.stringify({ ...e, sequence_number: seq++ })}\n\n`;
@@ -446,13 +493,29 @@ function eventStream(
 }
 
 /** A response being streamed: its output items as they grow, and the events that tell the app of each step. */
-function liveResponse(head: Echo, id: string, now: () => number, remember: (output: Item[]) => void = () => {}) {
+function liveResponse(
+  head: Echo,
+  id: string,
+  now: () => number,
+  custom: ReadonlySet<string> = new Set(),
+  remember: (output: Item[]) => void = () => {},
+) {
   const output: Item[] = [];
   /** The message item being written, and its one text part. */
   let text: { index: number; item: ReturnType<typeof messageItem>; part: ReturnType<typeof textPart> } | undefined;
   /** The reasoning item being written, and its one reasoning text part. */
   let thought: { index: number; item: ReturnType<typeof reasoningItem>; part: ReturnType<typeof reasoningPart> } | undefined;
-  const calls = new Map<number, { index: number; item: ReturnType<typeof callItem> }>();
+  /**
+   * The calls being written, by their index in the answer. A custom tool's arguments (the JSON
+   * object its input travels in) are held in `args` and its input told whole at its end: a piece of
+   * JSON is not a piece of the text it holds.
+   */
+  const calls = new Map<
+    number,
+    { index: number; item: ReturnType<typeof callItem> } | { index: number; item: ReturnType<typeof customCallItem>; args: string }
+  >();
+  /** A custom call's input as far as it was written. */
+  const settle = (call: { item: ReturnType<typeof customCallItem>; args: string }) => void (call.item.input = customInputOf(call.args));
   const snapshot = (status: string, more: Record<string, unknown> = {}) => ({
     id,
     ...head,
@@ -535,13 +598,20 @@ function liveResponse(head: Echo, id: string, now: () => number, remember: (outp
       let call = calls.get(v.delta.index);
       if (!call) {
         // jobItems completes a call's first piece: its id and name are there.
-        const item = callItem(newId("fc"), { id: v.delta.id!, name: v.delta.function!.name!, arguments: "" }, "in_progress");
-        call = { index: output.push(item) - 1, item };
+        const name = v.delta.function!.name!;
+        if (custom.has(name)) {
+          const item = customCallItem(newId("ctc"), { id: v.delta.id!, name, input: "" }, "in_progress");
+          call = { index: output.push(item) - 1, item, args: "" };
+        } else {
+          const item = callItem(newId("fc"), { id: v.delta.id!, name, arguments: "" }, "in_progress");
+          call = { index: output.push(item) - 1, item };
+        }
         calls.set(v.delta.index, call);
-        yield { type: "response.output_item.added", output_index: call.index, item: structuredClone(item) };
+        yield { type: "response.output_item.added", output_index: call.index, item: structuredClone(call.item) };
       }
       const piece = v.delta.function?.arguments ?? "";
-      if (piece) {
+      if ("args" in call) call.args += piece;
+      else if (piece) {
         call.item.arguments += piece;
         yield { type: "response.function_call_arguments.delta", item_id: call.item.id, output_index: call.index, delta: piece };
       }
@@ -557,14 +627,21 @@ function liveResponse(head: Echo, id: string, now: () => number, remember: (outp
     const last = output.at(-1);
     yield* closeThought(thought?.item === last ? status : "completed");
     yield* closeText(text?.item === last ? status : "completed");
-    for (const { index, item } of calls.values()) {
-      yield {
-        type: "response.function_call_arguments.done",
-        item_id: item.id,
-        output_index: index,
-        name: item.name,
-        arguments: item.arguments,
-      };
+    for (const call of calls.values()) {
+      const { index, item } = call;
+      if ("args" in call) {
+        settle(call);
+        const where = { item_id: item.id, output_index: index };
+        if (call.item.input) yield { type: "response.custom_tool_call_input.delta", ...where, delta: call.item.input };
+        yield { type: "response.custom_tool_call_input.done", ...where, input: call.item.input };
+      } else
+        yield {
+          type: "response.function_call_arguments.done",
+          item_id: item.id,
+          output_index: index,
+          name: call.item.name,
+          arguments: call.item.arguments,
+        };
       item.status = item === last ? status : "completed";
       yield { type: "response.output_item.done", output_index: index, item: structuredClone(item) };
     }
@@ -591,7 +668,8 @@ function liveResponse(head: Echo, id: string, now: () => number, remember: (outp
     },
     /** The events that end a stream broken by `e`: OpenAI's error event, then the response as far as it got, failed. */
     failed(e: OpenAiErrorMapping): Record<string, unknown>[] {
-      // What was being written stays unfinished.
+      // What was being written stays unfinished (a custom call with the input written so far).
+      for (const call of calls.values()) if ("args" in call && call.item.status === "in_progress") settle(call);
       for (const item of output) if (item.status === "in_progress") item.status = "incomplete";
       const param = e.param ?? null;
       return [

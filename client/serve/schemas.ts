@@ -2,7 +2,8 @@ import { z } from "zod";
 import type { HttpRequest } from "../../edge/http";
 import { MessageName } from "../../events/envelope";
 import { imageUrlProblem } from "../../events/images";
-import { invalid, OpenAiError, parseHuman, zodMessage, zodParam } from "./errors";
+import { CustomFormatSchema, customAsFunction, customCall } from "./custom-tools";
+import { invalid, OpenAiError, parseHuman, unsupported, zodMessage, zodParam } from "./errors";
 import type { AskContentPart, AskMessage, ResponseFormat, Tool, ToolChoice } from "./types";
 
 /**
@@ -21,11 +22,23 @@ const TextPart = z.object({ type: z.literal("text"), text: z.string() });
 const Part = z.union([TextPart, z.object({ type: z.string() }).loose()]);
 const Content = z.union([z.string(), z.array(Part).min(1)]);
 
-const ToolCallSchema = z.object({
-  id: z.string().min(1),
-  type: z.literal("function"),
-  function: z.object({ name: z.string().min(1), arguments: z.string() }).loose(),
-});
+/** A call an assistant message made: of a function (JSON arguments) or of a custom tool (free-form input). */
+const ToolCallSchema = z.discriminatedUnion(
+  "type",
+  [
+    z.object({
+      id: z.string().min(1),
+      type: z.literal("function"),
+      function: z.object({ name: z.string().min(1), arguments: z.string() }).loose(),
+    }),
+    z.object({
+      id: z.string().min(1),
+      type: z.literal("custom"),
+      custom: z.object({ name: z.string().min(1), input: z.string() }).loose(),
+    }),
+  ],
+  { error: 'a tool call\'s type must be "function" or "custom"' },
+);
 
 /**
  * An optional field inside a message, where an explicit null is the field not given (as for the
@@ -63,22 +76,64 @@ const ChatMessage = z.discriminatedUnion(
   { error: "role must be system, developer, user, assistant or tool" },
 );
 
-const ToolSchema = z.object({
-  type: z.literal("function", { error: 'only tools of type "function" are supported' }),
-  function: z
-    .object({
-      name: z.string().min(1).max(256),
-      description: z.string().max(8192).optional(),
-      parameters: z.record(z.string(), z.unknown()).optional(),
-      strict: z.boolean().nullable().optional(),
-    })
-    .loose(),
+const ToolSchema = z.discriminatedUnion(
+  "type",
+  [
+    z.object({
+      type: z.literal("function"),
+      function: z
+        .object({
+          name: z.string().min(1).max(256),
+          description: z.string().max(8192).optional(),
+          parameters: z.record(z.string(), z.unknown()).optional(),
+          strict: z.boolean().nullable().optional(),
+        })
+        .loose(),
+    }),
+    // free-form text input (custom-tools.ts): run as a function of one string argument
+    z.object({
+      type: z.literal("custom"),
+      custom: z
+        .object({
+          name: z.string().min(1).max(256),
+          description: z.string().max(8192).optional(),
+          format: CustomFormatSchema.optional(),
+        })
+        .loose(),
+    }),
+  ],
+  { error: 'only tools of type "function" or "custom" are supported' },
+);
+
+/** A tool named inside tool_choice (allowed_tools' entries, a named choice), in chat's shape. */
+const ChatToolRef = z.discriminatedUnion(
+  "type",
+  [
+    z.object({ type: z.literal("function"), function: z.object({ name: z.string().min(1) }).loose() }).loose(),
+    z.object({ type: z.literal("custom"), custom: z.object({ name: z.string().min(1) }).loose() }).loose(),
+  ],
+  { error: 'type must be "function" or "custom"' },
+);
+const refName = (r: z.infer<typeof ChatToolRef>) => (r.type === "function" ? r.function.name : r.custom.name);
+
+/**
+ * tool_choice allowed_tools (chat's shape): the model may use only these of `tools`, "auto" (call
+ * one or answer) or "required" (call at least one). Each entry names a tool as chat does.
+ */
+const AllowedToolsChoice = z.object({
+  type: z.literal("allowed_tools"),
+  allowed_tools: z.object({
+    mode: z.enum(["auto", "required"]),
+    tools: z.array(ChatToolRef).min(1, "tool_choice.allowed_tools.tools must name at least one tool").max(128),
+  }),
 });
 
-const ToolChoiceSchema = z.union([
-  z.enum(["auto", "none", "required"]),
-  z.object({ type: z.literal("function"), function: z.object({ name: z.string().min(1) }) }),
-]);
+/**
+ * Read as far as its `type` here; chatTools then reads an object by the schema of its type, so
+ * that a refusal names the field inside it (tool_choice.allowed_tools.mode) rather than a union's
+ * "must be auto, none or required".
+ */
+const ToolChoiceSchema = z.union([z.enum(["auto", "none", "required"]), z.object({ type: z.string() }).loose()]);
 
 const ResponseFormatSchema = z.discriminatedUnion(
   "type",
@@ -286,11 +341,11 @@ export function askMessages(messages: ChatBody["messages"]): AskMessage[] {
           content: contentText(m.content, at, true) || (m.refusal ?? ""),
           ...(m.tool_calls?.length
             ? {
-                toolCalls: m.tool_calls.map((c) => ({
-                  id: c.id,
-                  type: "function" as const,
-                  function: { name: c.function.name, arguments: c.function.arguments },
-                })),
+                toolCalls: m.tool_calls.map((c) =>
+                  c.type === "custom"
+                    ? customCall(c.id, c.custom.name, c.custom.input)
+                    : { id: c.id, type: "function" as const, function: { name: c.function.name, arguments: c.function.arguments } },
+                ),
               }
             : {}),
           ...(m.name ? { name: m.name } : {}),
@@ -302,17 +357,97 @@ export function askMessages(messages: ChatBody["messages"]): AskMessage[] {
 }
 
 export const asTools = (tools: ChatBody["tools"]): Tool[] | undefined =>
-  tools?.map((t) => ({
-    type: "function",
-    function: {
-      name: t.function.name,
-      ...(t.function.description !== undefined ? { description: t.function.description } : {}),
-      ...(t.function.parameters !== undefined ? { parameters: t.function.parameters } : {}),
-      ...(t.function.strict !== undefined ? { strict: t.function.strict } : {}),
-    },
-  }));
+  tools?.map((t, i) =>
+    t.type === "custom"
+      ? customAsFunction(t.custom, `tools.${i}.custom.format`)
+      : {
+          type: "function",
+          function: {
+            name: t.function.name,
+            ...(t.function.description !== undefined ? { description: t.function.description } : {}),
+            ...(t.function.parameters !== undefined ? { parameters: t.function.parameters } : {}),
+            ...(t.function.strict !== undefined ? { strict: t.function.strict } : {}),
+          },
+        },
+  );
 
-export const asToolChoice = (c: ChatBody["tool_choice"]): ToolChoice | undefined => c;
+/**
+ * The names of a request's custom tools, whose calls are answered as custom tool calls. A custom
+ * tool's name given to another tool too is a 400 naming the second: a call of it could not be told
+ * apart (function names given twice stay the engine's to judge, as before custom tools).
+ */
+export function customNames(tools: ReadonlyArray<{ name: string; custom: boolean }>, param: (i: number) => string): Set<string> {
+  const seen = new Map<string, boolean>();
+  tools.forEach((t, i) => {
+    const before = seen.get(t.name);
+    if (before !== undefined && (before || t.custom))
+      throw invalid(
+        "invalid_request",
+        `${param(i)}: the name ${JSON.stringify(t.name)} is given to a custom tool and another tool`,
+        param(i),
+      );
+    seen.set(t.name, t.custom);
+  });
+  return new Set(tools.filter((t) => t.custom).map((t) => t.name));
+}
+
+/**
+ * The tools a job is given and its tool_choice, from the request's tools and tool_choice: an
+ * allowed_tools choice (chat's or the Responses API's, read to `allowed`) narrows the tools to the
+ * ones it names and becomes its mode ("auto" or "required"), so that the engine, which knows no
+ * allowed_tools, can only call those. A name that is not among `tools` is a 400 naming its entry
+ * (`at(i)`), as OpenAI answers a tool_choice naming a function that is not in tools.
+ */
+export function allowedTools(
+  tools: Tool[] | undefined,
+  allowed: { mode: "auto" | "required"; names: string[] },
+  at: (i: number) => string,
+): { tools: Tool[]; toolChoice: "auto" | "required" } {
+  const given = new Set((tools ?? []).map((t) => t.function.name));
+  allowed.names.forEach((name, i) => {
+    if (!given.has(name)) throw invalid("invalid_request", `${at(i)} names the tool ${JSON.stringify(name)}, which is not in tools`, at(i));
+  });
+  const names = new Set(allowed.names);
+  return { tools: (tools ?? []).filter((t) => names.has(t.function.name)), toolChoice: allowed.mode };
+}
+
+/**
+ * Chat's tools and tool_choice as the job takes them (allowedTools for an allowed_tools choice; a
+ * custom tool as a function, custom-tools.ts), and the names of the custom tools among them.
+ */
+export function chatTools(body: Pick<ChatBody, "tools" | "tool_choice">): {
+  tools?: Tool[];
+  toolChoice?: ToolChoice;
+  custom: Set<string>;
+} {
+  const custom = customNames(
+    (body.tools ?? []).map((t) => ({ name: t.type === "custom" ? t.custom.name : t.function.name, custom: t.type === "custom" })),
+    (i) => `tools.${i}`,
+  );
+  const tools = asTools(body.tools);
+  const given = { ...(tools ? { tools } : {}), custom };
+  const c = body.tool_choice;
+  if (c === undefined || typeof c === "string") return { ...given, ...(c !== undefined ? { toolChoice: c } : {}) };
+  if (c.type === "allowed_tools") {
+    const { allowed_tools: a } = parseAt(AllowedToolsChoice, c, "tool_choice");
+    return { ...allowedTools(tools, { mode: a.mode, names: a.tools.map(refName) }, (i) => `tool_choice.allowed_tools.tools.${i}`), custom };
+  }
+  if (c.type !== "function" && c.type !== "custom")
+    throw unsupported(
+      "tool_choice",
+      `tool_choice of type ${JSON.stringify(c.type)} is not supported: name a function or a custom tool, use allowed_tools, or auto, none or required`,
+    );
+  // a named custom tool is called as the function it travels as
+  const name = refName(parseAt(ChatToolRef, c, "tool_choice"));
+  return { ...given, toolChoice: { type: "function", function: { name } } };
+}
+
+/** A value inside the body read by its own schema; a refusal names the field inside it (input.2.call_id, tool_choice.mode). */
+export function parseAt<S extends z.ZodType>(schema: S, value: unknown, at: string): z.infer<S> {
+  const r = parseHuman(schema, value);
+  if (r.success) return r.data;
+  throw invalid("invalid_request", zodMessage(r.error, at), zodParam(r.error, at));
+}
 
 export const asResponseFormat = (f: ChatBody["response_format"]): ResponseFormat | undefined => f as ResponseFormat | undefined;
 
@@ -339,12 +474,15 @@ function deeperThan(value: unknown, max: number): boolean {
  * read: a web page can send other types cross-site without a CORS preflight.
  */
 export function readJson<S extends z.ZodType>(req: HttpRequest, schema: S): { body: z.infer<S>; raw: Record<string, unknown> } {
-  if (!/^application\/json\b/.test((req.headers["content-type"] ?? "").toLowerCase())) {
+  const type = req.headers["content-type"] ?? "";
+  if (!/^application\/json\b/.test(type.toLowerCase())) {
+    // the media type as sent, without its parameters and at most 64 characters, so the app sees what it sent
+    const sent = type.split(";")[0]!.trim().slice(0, 64);
     throw new OpenAiError(
       415,
       "invalid_request_error",
       "unsupported_media_type",
-      'send the body as JSON with header "Content-Type: application/json"',
+      `${sent ? `Content-Type "${sent}" is not JSON` : "the request has no Content-Type"}: send the body as JSON with header "Content-Type: application/json"`,
     );
   }
   let raw: unknown;
@@ -489,7 +627,33 @@ export const InputItems = {
       output: ItemContent,
     })
     .loose(),
+  // a custom tool's call and its answer (custom-tools.ts): the function call and tool message they travel as
+  custom_tool_call: z
+    .object({
+      type: z.literal("custom_tool_call"),
+      call_id: z.string().min(1, "call_id must not be empty").max(256),
+      name: z.string().min(1, "name must not be empty").max(256),
+      input: z.string(),
+    })
+    .loose(),
+  custom_tool_call_output: z
+    .object({
+      type: z.literal("custom_tool_call_output"),
+      call_id: z.string().min(1, "call_id must name the call this answers").max(256),
+      output: ItemContent,
+    })
+    .loose(),
 } as const;
+
+/** A custom tool (free-form text input), in the Responses API's flat shape. */
+export const CustomToolSchema = z
+  .object({
+    type: z.literal("custom"),
+    name: z.string().min(1).max(256),
+    description: z.string().max(8192).nullable().optional(),
+    format: CustomFormatSchema.nullable().optional(),
+  })
+  .loose();
 
 /** A function the model may call, in the Responses API's flat shape (chat nests it under `function`). */
 export const FunctionToolSchema = z
@@ -502,6 +666,19 @@ export const FunctionToolSchema = z
   })
   .loose();
 
+/** The Responses API's tool_choice allowed_tools: flat (mode and tools beside type), each tool named as its tools are. */
+export const AllowedToolsChoiceSchema = z
+  .object({
+    type: z.literal("allowed_tools"),
+    mode: z.enum(["auto", "required"]),
+    tools: z
+      .array(z.object({ type: z.enum(["function", "custom"]), name: z.string().min(1) }).loose())
+      .min(1, "tool_choice.tools must name at least one tool")
+      .max(128),
+  })
+  .loose();
+
+/** tool_choice naming one function or custom tool (the Responses API's flat shape). */
 export const FunctionChoiceSchema = z
-  .object({ type: z.literal("function"), name: z.string().min(1, "tool_choice.name must name a function") })
+  .object({ type: z.enum(["function", "custom"]), name: z.string().min(1, "tool_choice.name must name a tool") })
   .loose();
