@@ -55,6 +55,27 @@ export default defineConfig(
     rules: { "@typescript-eslint/no-explicit-any": "off" },
   },
   {
+    // Tests make temp folders with tempDir() (test/temp-dir.ts), which removes them after the file's
+    // tests: folders made with os.tmpdir() by hand were left behind, thousands a run of the suite.
+    files: ["test/**", "**/*.test.ts"],
+    ignores: [
+      "test/temp-dir.ts",
+      "test/temp-dir.test.ts",
+      // makes its own and removes it in its afterAll
+      "agent/engines/llama.test.ts",
+    ],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        ...["node:os", "os"].map((name) => ({
+          name,
+          importNames: ["tmpdir"],
+          message: "make test folders with tempDir() from test/temp-dir.ts: it removes them after the file's tests",
+        })),
+      ],
+    },
+  },
+  {
     // The few plain JavaScript files (bin/ launchers, Stryker config and runner) run on Node; TypeScript
     // checks undefined names in .ts files, so only these need the Node globals spelt out.
     files: ["**/*.js", "**/*.mjs", "**/*.cjs"],

@@ -3,10 +3,10 @@
  * engineHealthEveryMs and engineTimeoutsBeforeDown (file, COCOON_* variable or flag) to
  * startAgent as `engineHealth`. Before, the runtime option existed but nothing set it.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeEach, describe, expect, it, vi } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { runAgentCli } from "./cli-testing";
 import type { AgentOptions } from "./runtime";
 
@@ -24,7 +24,7 @@ beforeEach(() => void started.splice(0));
 
 /** `cocoon-agent start` on a dev tier with the built-in engine and its own home; the options it gave startAgent. */
 async function startWith(argv: string[], env: Record<string, string> = {}, file?: Record<string, unknown>) {
-  const home = mkdtempSync(join(tmpdir(), "cocoon-agent-health-"));
+  const home = tempDir("cocoon-agent-health-");
   if (file) writeFileSync(join(home, "agent.json"), JSON.stringify(file));
   const r = await runAgentCli(["start", "--tier", "dev", "--api", "http://127.0.0.1:9", "--metrics-port", "0", ...argv], {
     COCOON_HOME: home,

@@ -4,10 +4,9 @@
  * and wait forever; it is the setting's fault, so start now exits 78 (EX_CONFIG, which the unit
  * does not restart) suggesting the URL with /v1, and init warns of such a URL before any start.
  */
-import { mkdtempSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readdirSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { engineModels } from "./cli";
 import { runAgentCli } from "./cli-testing";
 import { createOpenAiEngine } from "./engines/openai-http";
@@ -41,7 +40,7 @@ async function ollama() {
 
 /** `cocoon-agent start` (dev tier, a closed API port) with `engineUrl`, given 5 s before it counts as waiting forever. */
 async function startWithEngineUrl(engineUrl: string, extra: string[] = []) {
-  const home = mkdtempSync(join(tmpdir(), "cocoon-agent-engine-url-"));
+  const home = tempDir("cocoon-agent-engine-url-");
   const argv = ["start", "--api", "http://127.0.0.1:1", "--tier", "dev", "--metrics-port", "0", "--engine", "openai"];
   const r = await Promise.race([
     runAgentCli([...argv, "--engine-url", engineUrl, ...extra], { COCOON_HOME: home }),
@@ -93,7 +92,7 @@ describe("an engine behind a prefix that ends in /v1 (http://host/llm/v1) is not
 describe("cocoon-agent init with an engine URL that lacks /v1", () => {
   it("writes the config and warns, suggesting the URL with /v1; a URL with /v1 gets no such warning", async () => {
     // Prepare
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-init-engine-url-"));
+    const home = tempDir("cocoon-agent-init-engine-url-");
     const base = ["init", "--api", "http://127.0.0.1:1", "--tier", "none", "--engine", "openai"];
     // Act
     const r = await runAgentCli([...base, "--engine-url", "http://127.0.0.1:8000"], { COCOON_HOME: home });

@@ -7,10 +7,10 @@
  * start sharing the file may have registered with it meanwhile, so it is renamed, not deleted.
  */
 import * as fs from "node:fs";
-import { mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { loadOrCreateKey } from "../api-client/keys";
 import { runAgentCli } from "./cli-testing";
 import { json, modelList, type StandIn, standIn } from "./engines/stand-in-testing";
@@ -30,8 +30,8 @@ afterEach(async () => {
 
 /** Factory: a home holding a worker key made before this start (the machine's worker, with its earnings). */
 function homeWithOldKey() {
-  const home = mkdtempSync(join(tmpdir(), "cocoon-agent-key-undo-"));
-  const spare = mkdtempSync(join(tmpdir(), "cocoon-agent-key-old-"));
+  const home = tempDir("cocoon-agent-key-undo-");
+  const spare = tempDir("cocoon-agent-key-old-");
   const old = join(spare, "worker.key");
   loadOrCreateKey(old);
   return { home, keyFile: join(home, "worker.key"), old, oldSeed: readFileSync(old, "utf8") };
@@ -87,7 +87,7 @@ describe("cocoon-agent start refused by its engine sets aside only the key it ma
 
   it("a key it made and nothing replaced is set aside, not left in place (no refused start leaves a worker key)", async () => {
     // Prepare
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-key-undo-fresh-"));
+    const home = tempDir("cocoon-agent-key-undo-fresh-");
     const engineUrl = await vllmAtOrigin();
     // Act
     const r = await start(home, engineUrl);
@@ -101,7 +101,7 @@ describe("cocoon-agent start refused by its engine never deletes the key it made
   it("two first starts share one new key: the one that made it, refused after the other registered with it, sets it aside (0600) and says where", async () => {
     // Prepare: while this start waits for its engine, another start (a second service, a shell)
     // finds the key this one wrote, loads it and registers a worker that will earn under it
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-key-undo-shared-"));
+    const home = tempDir("cocoon-agent-key-undo-shared-");
     const keyFile = join(home, "worker.key");
     const other: { seed?: string; id?: string } = {};
     const engineUrl = await vllmAtOrigin(() => {
@@ -130,7 +130,7 @@ describe("cocoon-agent start refused by its engine never deletes the key it made
 
   it("status, finding no key, names the key set aside (redeem shares the message)", async () => {
     // Prepare: a start refused by its engine set its key aside
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-key-undo-hint-"));
+    const home = tempDir("cocoon-agent-key-undo-hint-");
     await start(home, await vllmAtOrigin());
     const [aside] = fs.readdirSync(home);
     // Act

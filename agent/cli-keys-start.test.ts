@@ -3,10 +3,9 @@
  * the log. (It was tested with a start the builtin engine refused after making the key; refusals
  * now come before the key is made, so the start here is stopped by a runtime stand-in instead.)
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { runAgentCli } from "./cli-testing";
 
 vi.mock("./runtime", async (importOriginal) => ({
@@ -19,7 +18,7 @@ vi.mock("./runtime", async (importOriginal) => ({
 describe("cocoon-agent start without init: what it makes is said in the log", () => {
   it("warns that it made a new worker key (a new worker, nothing earned) and that no config file was read", async () => {
     // Prepare: an empty home
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-new-key-"));
+    const home = tempDir("cocoon-agent-new-key-");
     const argv = ["start", "--api", "http://127.0.0.1:1", "--dev-attestation", "--metrics-port", "0"];
     // Act
     const r = await runAgentCli(argv, { COCOON_HOME: home });

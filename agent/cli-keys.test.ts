@@ -1,7 +1,7 @@
-import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { loadOrCreateKey } from "../api-client/keys";
 import { runAgentCli } from "./cli-testing";
 import { CONFIGFS_TSM_ROOT } from "./quote-provider";
@@ -15,7 +15,7 @@ describe("cocoon-agent status and redeem without a worker key (they read; they n
     ["redeem", ["redeem", "--payout-address", "0:" + "ab".repeat(32)]],
   ])("%s says there is no key and to run init (exit 2, no_key), and leaves no key behind", async (_cmd, argv) => {
     // Prepare: a closed port, should the key check be missed
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-nokey-"));
+    const home = tempDir("cocoon-agent-nokey-");
     // Act
     const r = await agentIn(home, [...argv, "--api", "http://127.0.0.1:1"]);
     // Assess
@@ -28,7 +28,7 @@ describe("cocoon-agent status and redeem without a worker key (they read; they n
 describe("cocoon-agent status and redeem --help (they never make a key)", () => {
   it.each(["status", "redeem"])("%s --help does not say the key is created, and names init; start's still does", async (cmd) => {
     // Prepare
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-help-"));
+    const home = tempDir("cocoon-agent-help-");
     // Act
     const help = await agentIn(home, [cmd, "--help"]);
     const startHelp = await agentIn(home, ["start", "--help"]);
@@ -44,7 +44,7 @@ describe("cocoon-agent status and redeem --help (they never make a key)", () => 
 describe("cocoon-agent failures under --json: one JSON line on stderr, as `cocoon` prints them", () => {
   it("status --json without a key: {error:{code:no_key,…,status:0}} on stderr, stdout empty, exit 2", async () => {
     // Prepare
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-json-"));
+    const home = tempDir("cocoon-agent-json-");
     // Act
     const r = await agentIn(home, ["status", "--metrics-port", "1", "--api", "http://127.0.0.1:1", "--json"]);
     // Assess
@@ -74,7 +74,7 @@ describe.skipIf(process.platform === "win32")(
       ["malformed", "key_file_malformed"],
     ] as const)("a key file %s is refused with %s and exit 78, before anything is started", async (how, code) => {
       // Prepare
-      const home = mkdtempSync(join(tmpdir(), "cocoon-agent-badkey-"));
+      const home = tempDir("cocoon-agent-badkey-");
       const key = refusedKey(home, how);
       // Act
       const text = await agentIn(home, ["start", "--key", key, "--api", "http://127.0.0.1:1", "--dev-attestation"]);
@@ -91,7 +91,7 @@ describe.skipIf(process.platform === "win32")(
 describe("cocoon-agent start with the builtin engine and a model it does not serve", () => {
   it("is refused at start with exit 78, naming the setting and the model (not registered, then failing every job)", async () => {
     // Prepare: a closed API port; should the check be missed, start would retry registering forever
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-builtin-model-"));
+    const home = tempDir("cocoon-agent-builtin-model-");
     const argv = ["start", "--api", "http://127.0.0.1:1", "--dev-attestation", "--metrics-port", "0", "--model", "my-model"];
     // Act
     const r = await Promise.race([
@@ -110,7 +110,7 @@ describe("cocoon-agent start with the builtin engine and a model it does not ser
 describe("cocoon-agent start --model-file with no such file", () => {
   it("is refused with exit 78 (not restarted by the unit), naming the setting and the path, under --json too", async () => {
     // Prepare: a closed API port; should the check be missed, the load fails with exit 1 instead
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-no-model-file-"));
+    const home = tempDir("cocoon-agent-no-model-file-");
     const missing = join(home, "models", "typo.gguf");
     const argv = ["start", "--api", "http://127.0.0.1:1", "--dev-attestation", "--metrics-port", "0", "--model-file", missing];
     // Act
@@ -128,7 +128,7 @@ describe("cocoon-agent start --model-file with no such file", () => {
 describe.skipIf(existsSync(CONFIGFS_TSM_ROOT))("cocoon-agent start on tier tdx where there is no TDX (this machine)", () => {
   it("is refused with no_tee and exit 78 (no restart helps), naming the home tier as the choice", async () => {
     // Prepare
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-no-tdx-"));
+    const home = tempDir("cocoon-agent-no-tdx-");
     const argv = ["start", "--api", "http://127.0.0.1:1", "--tier", "tdx", "--metrics-port", "0"];
     // Act
     const text = await agentIn(home, argv);
@@ -142,8 +142,8 @@ describe.skipIf(existsSync(CONFIGFS_TSM_ROOT))("cocoon-agent start on tier tdx w
 
   it("writes nothing before it refuses: no worker key, and no state directory made", async () => {
     // Prepare: an empty home, and a COCOON_HOME that does not exist yet (a service's first start)
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-no-tdx-nothing-"));
-    const unmade = join(mkdtempSync(join(tmpdir(), "cocoon-agent-no-tdx-unmade-")), "state");
+    const home = tempDir("cocoon-agent-no-tdx-nothing-");
+    const unmade = join(tempDir("cocoon-agent-no-tdx-unmade-"), "state");
     const argv = ["start", "--api", "http://127.0.0.1:1", "--tier", "tdx", "--metrics-port", "0"];
     // Act
     const inHome = await agentIn(home, argv);
@@ -158,7 +158,7 @@ describe.skipIf(existsSync(CONFIGFS_TSM_ROOT))("cocoon-agent start on tier tdx w
 describe("cocoon-agent start --model-file with no such file, before anything is written", () => {
   it("leaves no worker key behind", async () => {
     // Prepare
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-no-model-file-nothing-"));
+    const home = tempDir("cocoon-agent-no-model-file-nothing-");
     const argv = [
       "start",
       "--api",
@@ -180,7 +180,7 @@ describe("cocoon-agent start --model-file with no such file, before anything is 
 describe("cocoon-agent start with the builtin engine and a model it does not serve, before anything is written", () => {
   it("leaves no worker key behind (it used to make one, then refuse)", async () => {
     // Prepare: an empty home (start without init)
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-builtin-model-nothing-"));
+    const home = tempDir("cocoon-agent-builtin-model-nothing-");
     // Act
     const r = await agentIn(home, ["start", "--api", "http://127.0.0.1:1", "--dev-attestation", "--metrics-port", "0", "--model", "x"]);
     // Assess: (a start that gets through every refusal makes the key: cli-keys-start.test.ts)
@@ -192,7 +192,7 @@ describe("cocoon-agent start with the builtin engine and a model it does not ser
 describe.skipIf(existsSync(CONFIGFS_TSM_ROOT))("cocoon-agent init on tier tdx where there is no TDX (this machine)", () => {
   it("writes the config and warns that start will refuse tier tdx here, naming --tier none", async () => {
     // Prepare
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-init-no-tdx-"));
+    const home = tempDir("cocoon-agent-init-no-tdx-");
     // Act
     const r = await agentIn(home, ["init", "--api", "http://127.0.0.1:1", "--payout-address", "0:" + "ab".repeat(32)]);
     // Assess

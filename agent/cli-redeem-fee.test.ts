@@ -4,12 +4,11 @@
  * the payee receiving less than the fees. Now a warning on stderr and `feeWarning` in --json.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Address } from "@ton/core";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Voucher } from "../events/money";
+import { tempDir } from "../test/temp-dir";
 import { loadOrCreateKey } from "../api-client/keys";
 import { standInVoucher, toncenterStandIn } from "../api-client/stand-in-testing";
 import { redeemCost } from "../api-client/vault-messages";
@@ -26,7 +25,7 @@ async function redeem(
   const voucher = standInVoucher(PAYOUT, cumulative);
   const c = await noSandboxCoordinator(voucher, redeemed);
   try {
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-redeem-fee-"));
+    const home = tempDir("cocoon-agent-redeem-fee-");
     loadOrCreateKey(join(home, "worker.key"));
     const argv = ["redeem", "--payout-address", PAYOUT, "--api", c.url];
     const vars = { COCOON_HOME: home, ...(await env(voucher)) };

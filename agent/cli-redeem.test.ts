@@ -5,11 +5,10 @@
  * wallet takes. A stand-in coordinator over real HTTP answers the routes redeem uses.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Address, Cell } from "@ton/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { loadOrCreateKey } from "../api-client/keys";
 import { standInVoucher } from "../api-client/stand-in-testing";
 import { redeemBody } from "../contracts/vault";
@@ -28,7 +27,7 @@ describe("cocoon-agent redeem without a local sandbox", () => {
 
   it("prints a ton://transfer link that a wallet opens with the vault, 0.05 TON of gas and the vault's own Redeem body; --json has it as `message`", async () => {
     // Prepare: a worker key (redeem never makes one)
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-redeem-"));
+    const home = tempDir("cocoon-agent-redeem-");
     loadOrCreateKey(join(home, "worker.key"));
     const argv = ["redeem", "--payout-address", PAYOUT, "--api", c.url];
     // Act

@@ -1,9 +1,8 @@
-import { mkdtempSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { loadOrCreateKey } from "../api-client/keys";
 import { runAgentCli } from "./cli-testing";
 
@@ -57,7 +56,7 @@ async function fakeServer(me: string, agentOnPort: string) {
 describe("cocoon-agent status when another agent answers on the metrics port", () => {
   it("does not show the other worker's jobs and uptime as this worker's, and says whose they are", async () => {
     // Prepare: this worker's key, and a port where another worker's agent answers /status
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-status-other-"));
+    const home = tempDir("cocoon-agent-status-other-");
     const me = loadOrCreateKey(join(home, "worker.key")).id;
     const fake = await fakeServer(me, "another-worker-id");
     try {
@@ -76,7 +75,7 @@ describe("cocoon-agent status when another agent answers on the metrics port", (
 
   it("shows the running agent's own numbers when it is this worker", async () => {
     // Prepare
-    const home = mkdtempSync(join(tmpdir(), "cocoon-agent-status-own-"));
+    const home = tempDir("cocoon-agent-status-own-");
     const me = loadOrCreateKey(join(home, "worker.key")).id;
     const fake = await fakeServer(me, me);
     try {

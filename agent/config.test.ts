@@ -3,17 +3,17 @@
  * a wrong value is refused with a message naming the setting and where it came from; `init`
  * makes the key in place and never prints its secret.
  */
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { configuredEngine } from "./cli";
 import { runAgentCli } from "./cli-testing";
 import { ConfigError, EX_CONFIG, resolveConfig } from "./config";
 
-const dir = () => mkdtempSync(join(tmpdir(), "cocoon-agent-config-"));
+const dir = () => tempDir("cocoon-agent-config-");
 const fileWith = (settings: Record<string, unknown>) => {
   const f = join(dir(), "agent.json");
   writeFileSync(f, JSON.stringify(settings));

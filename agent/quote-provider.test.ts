@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import * as fsp from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { configfsTsmProvider, detectQuoteProvider, type TsmFs } from "./quote-provider";
 
 // A temp directory plus a mimic of what the kernel does on configfs-tsm: mkdir creates the
@@ -42,9 +42,8 @@ function kernelMimic(o: { provider?: string; racer?: boolean } = {}): TsmFs & { 
 }
 
 let root: string;
-afterEach(() => rmSync(root, { recursive: true, force: true }));
 function makeRoot() {
-  root = mkdtempSync(join(tmpdir(), "tsm-report-"));
+  root = tempDir("cocoon-tsm-report-");
   return root;
 }
 

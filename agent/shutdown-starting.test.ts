@@ -5,14 +5,13 @@
  * killed the process (exit 143 under systemd, no log line). Now it stops at once, logs why and
  * exits 0, the code a drain exits with. The agent runs from the sources, as a process.
  */
-import { mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { spawnAgent } from "../test/agent-fixtures";
 import { stopWhileStarting } from "./cli";
 
@@ -32,7 +31,7 @@ const startFromSources = (args: string[]) =>
   spawnAgent(
     [process.execPath, "--import", "tsx", join(root, "agent", "cli.ts"), "start", "--tier", "dev", "--metrics-port", "0", ...args],
     {
-      COCOON_HOME: mkdtempSync(join(tmpdir(), "cocoon-agent-starting-")),
+      COCOON_HOME: tempDir("cocoon-agent-starting-"),
     },
   );
 

@@ -5,10 +5,10 @@
  * node:sea is a stand-in here; test/agent-bundle.test.ts checks a real binary (COCOON_TEST_SEA=1).
  */
 import { createHash } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { COCOON_VERSION } from "../api-client/program";
 import { seaConfig } from "../scripts/build-agent-sea";
 import { AGENT_BUNDLE } from "../scripts/build-agent";
@@ -45,7 +45,7 @@ describe("cocoon-agent --version: the single executable names its bundle's diges
 
   it("outside a single executable stays what it was: the bundle hashes itself, the sources name no digest", () => {
     // Prepare
-    const bundle = join(mkdtempSync(join(tmpdir(), "cocoon-agent-version-")), AGENT_BUNDLE);
+    const bundle = join(tempDir("cocoon-agent-version-"), AGENT_BUNDLE);
     writeFileSync(bundle, "bundle bytes");
     const plainNode: SeaApi = { isSea: () => false, getAsset: () => DIGEST };
     // Act / Assess

@@ -1,7 +1,7 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { ALLOW_OPEN_KEY_ENV, loadKey, loadOrCreateKey } from "./keys";
 import { SettingsError } from "./settings";
 
@@ -23,7 +23,7 @@ vi.mock("node:fs", async (importOriginal) => {
   }) as typeof fs.readFileSync;
   return { ...fs, default: { ...fs, readFileSync }, readFileSync };
 });
-const tmp = () => mkdtempSync(join(tmpdir(), "cocoon-keys-"));
+const tmp = () => tempDir("cocoon-keys-");
 
 /** Factory: a key file made by loadOrCreateKey, then given `mode`. */
 function keyFileWithMode(mode: number, name = "requester.key") {

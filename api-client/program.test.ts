@@ -1,10 +1,10 @@
 /** `--version` of both CLIs: the release package.json names, and for the agent's bundle its SHA-256 (the digest the allow-list names). */
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { InvalidArgumentError } from "commander";
 import { COCOON_VERSION, EX_USAGE, newProgram, runProgram, versionLine } from "./program";
 
@@ -19,7 +19,7 @@ describe("--version", () => {
 
   it("names the agent bundle's SHA-256 when run from it, and nothing more from sources", () => {
     // Prepare: a file named as the bundle is
-    const bundle = join(mkdtempSync(join(tmpdir(), "cocoon-version-")), "cocoon-agent.cjs");
+    const bundle = join(tempDir("cocoon-version-"), "cocoon-agent.cjs");
     writeFileSync(bundle, "bundle bytes");
     // Act / Assess
     expect(versionLine("cocoon-agent", bundle)).toBe(

@@ -3,10 +3,9 @@
  * COCOON_API_URL that is not http(s) is refused by name (invalid_api_url), which the CLIs print
  * as one error line with exit 2, instead of a TypeError's stack trace when the request is signed.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { main } from "../client/cli";
 import { runCli } from "./cli-testing";
 import { cliSettings, DEFAULT_API_URL, SettingsError } from "./settings";
@@ -14,7 +13,7 @@ import { cliSettings, DEFAULT_API_URL, SettingsError } from "./settings";
 describe("cliSettings: the API URL", () => {
   const saved = { home: process.env.COCOON_HOME, api: process.env.COCOON_API_URL };
   beforeEach(() => {
-    process.env.COCOON_HOME = mkdtempSync(join(tmpdir(), "cocoon-settings-"));
+    process.env.COCOON_HOME = tempDir("cocoon-settings-");
     delete process.env.COCOON_API_URL;
   });
   afterEach(() => {

@@ -9,7 +9,7 @@
  * Exported for bench/run.ts (not wired there yet). About 10 s without the SEA.
  */
 import { readFileSync } from "node:fs";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateSigningKey } from "../core/crypto/keys";
@@ -41,16 +41,33 @@ function sample(text: string, name: string): number {
   return m ? Number(m[1]) : NaN;
 }
 
-export async function benchAgent(o: { jobs?: number; engineMs?: number; idleMs?: number; sea?: boolean } = {}): Promise<BenchResult[]> {
+type BenchAgentOptions = { jobs?: number; engineMs?: number; idleMs?: number; sea?: boolean };
+
+export async function benchAgent(o: BenchAgentOptions = {}): Promise<BenchResult[]> {
+  // the builds and the agent's home are temp folders: removed once measured, whatever happened
+  const made: string[] = [];
+  const tmp = (prefix: string) => {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    made.push(dir);
+    return dir;
+  };
+  try {
+    return await measureAgent(o, tmp);
+  } finally {
+    for (const dir of made) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measureAgent(o: BenchAgentOptions, tmp: (prefix: string) => string): Promise<BenchResult[]> {
   const jobs = o.jobs ?? 20;
   const engineMs = o.engineMs ?? 100;
   const out: BenchResult[] = [];
-  const build = await buildAgent({ outDir: mkdtempSync(join(tmpdir(), "cocoon-bench-agent-")) });
+  const build = await buildAgent({ outDir: tmp("cocoon-bench-agent-") });
   const bundleKiB = build.files.find((f) => f.name === AGENT_BUNDLE)!.bytes / 1024;
   out.push(row("agent bundle size (cocoon-agent.cjs)", bundleKiB, "KiB", "<= 4096 KiB", bundleKiB <= 4096));
   if (o.sea) {
     const { buildAgentSea } = await import("../scripts/build-agent-sea");
-    const sea = await buildAgentSea({ outDir: mkdtempSync(join(tmpdir(), "cocoon-bench-sea-")) });
+    const sea = await buildAgentSea({ outDir: tmp("cocoon-bench-sea-") });
     out.push(row("agent binary size (Node SEA)", sea.bytes / 1024 / 1024, "MiB", null, null));
     out.push(row("agent binary cold start (--help)", sea.coldStartMs, "ms", null, null));
   }
@@ -77,7 +94,7 @@ export async function benchAgent(o: { jobs?: number; engineMs?: number; idleMs?:
       "--metrics-port",
       "0",
     ],
-    { COCOON_HOME: mkdtempSync(join(tmpdir(), "cocoon-bench-agent-home-")) },
+    { COCOON_HOME: tmp("cocoon-bench-agent-home-") },
   );
   try {
     // "serving" is logged once registered with the poll loop started: the first poll is on the wire.

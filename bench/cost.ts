@@ -26,7 +26,7 @@
  * cost of idle pollers (shown separately), support plans.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Item, Key, Notifier, QueueName, Queues, Store, TableName, WriteOp } from "../core/ports";
@@ -648,6 +648,7 @@ export async function measureJob(o: { jobs?: number; warmup?: number; tabs?: num
   } finally {
     await Promise.all(agents.map((a) => a.stop()));
     await net.stop();
+    rmSync(home, { recursive: true, force: true });
   }
 }
 

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -172,6 +172,7 @@ export async function benchNetwork(
   } finally {
     await Promise.all(agents.map((a) => a.stop()));
     await net.stop();
+    rmSync(home, { recursive: true, force: true });
   }
 }
 

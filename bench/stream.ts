@@ -21,9 +21,6 @@
  *
  *   npx tsx bench/run.ts stream
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import { createMemoryRelay } from "../core/relay-memory";
 import { startNetwork } from "../local/network";
@@ -80,7 +77,7 @@ export async function benchStreaming(o: StreamBenchOptions = {}): Promise<BenchR
   const jobs = o.jobs ?? 20;
   const msPerToken = o.msPerToken ?? 20;
   const relay = createMemoryRelay();
-  const net = await startNetwork({ chain: false, relay, dataDir: mkdtempSync(join(tmpdir(), "cocoon-bench-stream-")) });
+  const net = await startNetwork({ chain: false, relay }); // its own temp data dir, removed by stop()
   const engine = timedEngine(msPerToken);
   const signingKey = generateSigningKey();
   const kemKey = generateKemKey();

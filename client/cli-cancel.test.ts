@@ -5,9 +5,9 @@
 import { mkdtempSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { createDevAttestation } from "../core/attestation/dev";
 import { loadPolicy } from "../core/attestation/policy";
 import { verifyAttestation } from "../core/attestation/verify";
@@ -21,7 +21,7 @@ import type { EnvelopeHeader, RequestEnvelope } from "../events/envelope";
 import { loadOrCreateKey } from "../api-client/keys";
 import { EX_INTERRUPTED, main } from "./cli";
 
-const home = mkdtempSync(join(tmpdir(), "cocoon-cli-cancel-"));
+const home = tempDir("cocoon-cli-cancel-");
 process.env.COCOON_HOME = home; // no .cocoon/local.json of this checkout leaks in
 
 const JOB_ID = "job_" + "0".repeat(26);

@@ -3,17 +3,17 @@
  * CLI talks to that network's API. It was compared as a string: `--api http://localhost:8787`
  * or a trailing slash lost it, and `cocoon serve` then refused every dev worker.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { runCli } from "../api-client/cli-testing";
 import { sameApiUrl } from "../api-client/settings";
 import { main } from "./cli";
 
 /** `cocoon whoami --api api --json` with a COCOON_HOME whose local.json names `local` (dev allowed). */
 async function whoamiWith(api: string, local: string) {
-  const home = mkdtempSync(join(tmpdir(), "cocoon-local-dev-"));
+  const home = tempDir("cocoon-local-dev-");
   writeFileSync(
     join(home, "local.json"),
     JSON.stringify({ apiUrl: local, allowDevAttestation: true, startedAt: new Date().toISOString() }),

@@ -6,10 +6,10 @@
 import { chmodSync, mkdtempSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Address, Cell } from "@ton/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { loadOrCreateKey } from "../api-client/keys";
 import { routeStandIn } from "../api-client/stand-in-testing";
 import { withdrawMessage } from "../api-client/vault-messages";
@@ -18,7 +18,7 @@ import { withdrawalFromJson } from "../functions/adapters/ton-withdrawal-signer"
 import { main } from "./cli";
 import { coordinator, signedWithdrawal } from "./sdk-stub-testing";
 
-const home = mkdtempSync(join(tmpdir(), "cocoon-cli-output-"));
+const home = tempDir("cocoon-cli-output-");
 process.env.COCOON_HOME = home; // no .cocoon/local.json of this checkout leaks in
 
 const RAW_TO = "0:" + "cd".repeat(32);

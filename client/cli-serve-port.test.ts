@@ -1,13 +1,11 @@
 /** `cocoon serve` on a port another program holds: one line with its code and the fix, exit 2, not a stack trace; and over a coordinator nobody answers: 503 to the app, the why on the console. */
-import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo, type Server } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { main } from "./cli";
 
-const home = mkdtempSync(join(tmpdir(), "cocoon-serve-port-"));
-afterAll(() => rmSync(home, { recursive: true, force: true }));
+const home = tempDir("cocoon-serve-port-");
 
 /** Factory: a port held by another listener, as by a first `cocoon serve`; closed by the returned function. */
 async function takenPort(): Promise<{ port: number; release: () => Promise<void> }> {

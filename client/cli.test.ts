@@ -1,16 +1,14 @@
-import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
 import { pollUntil, startTestNet, type TestNet } from "../test/helpers";
 import { main } from "./cli";
 
-const home = mkdtempSync(join(tmpdir(), "cocoon-cli-"));
+const home = tempDir("cocoon-cli-");
 process.env.COCOON_HOME = home; // no .cocoon/local.json of this checkout leaks in
-afterAll(() => rmSync(home, { recursive: true, force: true }));
 
 function io() {
   const o = { out: "", err: "" };

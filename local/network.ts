@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Server } from "node:http";
@@ -41,7 +41,10 @@ import { startLocalAnchoring, type LocalAnchoring } from "./anchoring";
 import { devContractsFor, startLocalContracts, type LocalContracts } from "./contracts";
 
 export interface NetworkOptions {
-  /** Where the embedded store keeps its files; a fresh temp dir when omitted. */
+  /**
+   * Where the embedded store keeps its files (kept after stop(): a restart reopens it). Omitted: a
+   * fresh temp dir that stop() removes once the store is closed.
+   */
   dataDir?: string;
   port?: number;
   config?: Partial<CoreConfig>;
@@ -101,6 +104,7 @@ export interface LocalNetwork {
   queues: LocalQueues;
   store: Store;
   server: Server;
+  /** the store's folder; removed by stop() when startNetwork made it (no `dataDir` option) */
   dataDir: string;
   /** issue 15: the sandbox's ReceiptAnchor and PolicyRegistry (undefined without the chain) */
   contracts: LocalContracts | undefined;
@@ -129,6 +133,8 @@ export const LOCAL_CONFIG: Partial<CoreConfig> = {
  * (durable, transactional), in-process SQS-shaped queues and the matching consumer.
  */
 export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork> {
+  // A temp dir made here is ours to remove on stop(); a caller's dataDir is theirs to reopen.
+  const ownDataDir = o.dataDir === undefined;
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), "cocoon-"));
   mkdirSync(dataDir, { recursive: true });
   const lmdb: LmdbStore | undefined = o.store ? undefined : await openLmdbStore(join(dataDir, "store"));
@@ -275,6 +281,7 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await lmdb?.close();
+      if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

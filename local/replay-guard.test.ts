@@ -1,7 +1,5 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import { AUTH_FUTURE_SKEW_MS, authenticate, storeReplayGuard, type SignedRequest } from "../core/auth";
 import { generateSigningKey, type SigningKeyPair } from "../core/crypto/keys";
 import { apiHostOf, signRequest } from "../core/crypto/request-auth";
@@ -136,16 +134,10 @@ describe("issue 9 #10: replay across a local restart", () => {
 });
 
 describe("issue 9 #10: a real local restart (LMDB, HTTP)", () => {
-  const dirs: string[] = [];
-  afterAll(() => {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
-
   it("issue 9 #10: a guarded request signed 4 s ahead is refused when replayed after the coordinator restarts", async () => {
     // Prepare: a route that keeps the guard (GET /v1/account), signed 4 s ahead. (The faucet is
     // idempotent by its signed nonce now, so it needs no guard: test/replay.test.ts.)
-    const dataDir = mkdtempSync(join(tmpdir(), "cocoon-replay-"));
-    dirs.push(dataDir);
+    const dataDir = tempDir("cocoon-replay-");
     const key = generateSigningKey();
     let net = await startNetwork({ dataDir, chain: false });
     const port = Number(new URL(net.url).port);

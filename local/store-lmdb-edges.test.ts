@@ -9,11 +9,10 @@
  * the store opened (to watch its flush, transactions and encoder), and validateItemSize only
  * to count how often an updated item is measured.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { open, type RootDatabase } from "lmdb";
-import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import type { Clock, Item, TableName, WriteOp } from "../core/ports";
 import { validateItemSize } from "../core/store-rules";
 import { LMDB_ENCODER, LMDB_FILE, openLmdbStore, StoreValidationError, type LmdbStore, type LmdbStoreOptions } from "./store-lmdb";
@@ -40,19 +39,11 @@ vi.mock("../core/store-rules", async (importOriginal) => {
   return { ...actual, validateItemSize: vi.fn(actual.validateItemSize) };
 });
 
-const dirs: string[] = [];
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), "cocoon-lmdb-edges-"));
-  dirs.push(dir);
-  return dir;
-};
+const storeDir = () => tempDir("cocoon-lmdb-edges-");
 const stores: LmdbStore[] = [];
 afterEach(async () => {
   for (const store of stores.splice(0)) await store.close();
   vi.mocked(validateItemSize).mockClear();
-});
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 const START_MS = Date.UTC(2025, 0, 1);
@@ -62,7 +53,7 @@ const fakeClock = (startMs = START_MS) => {
 };
 
 /** A store in a fresh temp dir, and the lmdb environment it opened. */
-const openStore = async (opts: LmdbStoreOptions = {}, dir = tempDir()) => {
+const openStore = async (opts: LmdbStoreOptions = {}, dir = storeDir()) => {
   const before = lmdbSpy.opened.length;
   const store = await openLmdbStore(dir, opts);
   stores.push(store);
@@ -372,7 +363,7 @@ describe("lmdb store: purgeExpired", () => {
 
   it("leaves keys that are not the store's [table, pk, sk] alone, expired values or not", async () => {
     // Prepare: another writer left a string key of length 3 and arrays of other lengths
-    const dir = tempDir();
+    const dir = storeDir();
     const raw = open({ path: join(dir, LMDB_FILE), compression: false, encoder: LMDB_ENCODER });
     const expired = { pk: "x", sk: "y", ttl: 1 };
     await raw.put("abc", expired);

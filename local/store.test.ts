@@ -1,10 +1,10 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import type { Clock, Item, WriteOp } from "../core/ports";
 import { describeStoreContract, describeStoreTransactions, uniquePk } from "../test/contracts/store-contract";
 import { createMemoryStore } from "./memory-store";
@@ -12,15 +12,7 @@ import { open } from "lmdb";
 import { LMDB_FILE, openLmdbStore } from "./store-lmdb";
 import { StoreValidationError, type StoreValidationCode } from "./store-semantics";
 
-const dirs: string[] = [];
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), "cocoon-store-"));
-  dirs.push(dir);
-  return dir;
-};
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const storeDir = () => tempDir("cocoon-store-");
 
 const fakeClock = (startMs = Date.UTC(2025, 0, 1)) => {
   let now = startMs;
@@ -29,12 +21,12 @@ const fakeClock = (startMs = Date.UTC(2025, 0, 1)) => {
 
 describeStoreContract("memory", async () => createMemoryStore());
 describeStoreTransactions("memory", async () => createMemoryStore());
-describeStoreContract("lmdb", () => openLmdbStore(tempDir()));
-describeStoreTransactions("lmdb", () => openLmdbStore(tempDir()));
+describeStoreContract("lmdb", () => openLmdbStore(storeDir()));
+describeStoreTransactions("lmdb", () => openLmdbStore(storeDir()));
 
 const stores = [
   ["memory", (clock?: Clock) => Promise.resolve(createMemoryStore({ clock }))],
-  ["lmdb", (clock?: Clock) => openLmdbStore(tempDir(), { clock })],
+  ["lmdb", (clock?: Clock) => openLmdbStore(storeDir(), { clock })],
 ] as const;
 
 describe.each(stores)("local store validation: %s", (_name, make) => {
@@ -146,7 +138,7 @@ describe("memory store", () => {
 describe("lmdb store durability", () => {
   it("keeps committed data across close and reopen in the same directory", async () => {
     // Prepare
-    const dir = tempDir();
+    const dir = storeDir();
     const first = await openLmdbStore(dir);
     const pk = uniquePk("acct");
     await first.transact([{ op: "put", table: "accounts", item: { pk, sk: "balance", available: 2n ** 70n, note: "é😀" } }]);
@@ -161,7 +153,7 @@ describe("lmdb store durability", () => {
 
   it("reads and updates items an earlier version wrote as msgpackr records, and writes plain msgpack maps", async () => {
     // Prepare: the database as openLmdbStore wrote it before issue 12 (lmdb's default records)
-    const dir = tempDir();
+    const dir = storeDir();
     const item = {
       pk: "old",
       sk: "job",
@@ -194,7 +186,7 @@ describe("lmdb store durability", () => {
 
   it("shares data with a second process that opens the same directory", async () => {
     // Prepare: this process keeps the store open while a child process reads and writes
-    const dir = tempDir();
+    const dir = storeDir();
     const store = await openLmdbStore(dir);
     await store.transact([{ op: "put", table: "accounts", item: { pk: "parent", sk: "balance", available: 100n } }]);
     const script = join(dir, "child.mts");

@@ -7,10 +7,10 @@
  * binary (~20 s), not in every run.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { generateSigningKey } from "../core/crypto/keys";
 import { startNetwork, type LocalNetwork } from "../local/network";
 import { CocoonClient } from "../client/sdk";
@@ -20,7 +20,7 @@ import { AGENT_BUNDLE, type AgentBuild, buildAgent, forbiddenInputs, LLAMA_WORKE
 import { spawnAgent, startFakeEngine } from "./agent-fixtures";
 import { MODEL } from "./helpers";
 
-const tmp = (what: string) => mkdtempSync(join(tmpdir(), `cocoon-${what}-`));
+const tmp = (what: string) => tempDir(`cocoon-${what}-`);
 
 let build: AgentBuild;
 let bundle: string;

@@ -5,11 +5,11 @@
  */
 import { spawnSync } from "node:child_process";
 import { createServer, type AddressInfo } from "node:net";
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { runAgentCli } from "../agent/cli-testing";
 import { EX_CONFIG } from "../agent/config";
 import { startNetwork, type LocalNetwork } from "../local/network";
@@ -18,7 +18,7 @@ import { MODEL } from "./helpers";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const deploy = (name: string) => readFileSync(join(root, "deploy", name), "utf8");
-const tmp = () => mkdtempSync(join(tmpdir(), "cocoon-agent-install-"));
+const tmp = () => tempDir("cocoon-agent-install-");
 
 /** A unit file as { section: { key: [values] } } (comments and blank lines dropped). */
 function unitSections(text: string): Record<string, Record<string, string[]>> {

@@ -4,10 +4,8 @@
  * a job and coming back, long jobs kept alive by lease extensions, malformed and foreign-key
  * jobs, automatic payout, and logs and metrics that never hold a prompt or an answer.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import { startNetwork, type LocalNetwork, type NetworkOptions } from "../local/network";
 import { startAgent, type AgentOptions, type RunningAgent } from "../agent/runtime";
@@ -92,7 +90,7 @@ const logged = (a: { lines: string[] }, msg: string) => a.lines.some((l) => (JSO
 describe("issue 13: an agent that looks after itself", () => {
   it("survives the API going away and coming back: polls back off with jitter, then it serves again on the same registration", async () => {
     // Prepare: a network with its store on disk, an agent serving it
-    const dataDir = mkdtempSync(join(tmpdir(), "cocoon-api-down-"));
+    const dataDir = tempDir("cocoon-api-down-");
     const first = await startNetwork({ chain: false, dataDir });
     const port = Number(new URL(first.url).port);
     const a = await agent(first.url);

@@ -10,11 +10,9 @@
  * lastError and the error counter), as the HTTP source reports a malformed item, and the valid
  * job beside it still runs.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { tempDir } from "./temp-dir";
 import type { AgentSessionResponse } from "../events/api";
 import type { QueueName, Queues } from "../core/ports";
 import { SqsQueues } from "../functions/adapters/sqs-queues";
@@ -60,7 +58,7 @@ beforeAll(async () => {
     urlPrefix: `${sqs.url}/${ACCOUNT}/${PREFIX}`,
     workerDlqArn: `arn:aws:sqs:${REGION}:${ACCOUNT}:${PREFIX}worker-dlq`,
   });
-  net = await startNetwork({ chain: false, dataDir: mkdtempSync(join(tmpdir(), "cocoon-agent-sqs-")) });
+  net = await startNetwork({ chain: false, dataDir: tempDir("cocoon-agent-sqs-") });
   net.server.on("request", (req: { method?: string; url?: string }) => requests.push(`${req.method} ${req.url}`));
   // As on AWS: worker queues on SQS (matching stays in process), and agent sessions vended for them.
   const local = net.deps.queues;

@@ -1,8 +1,6 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { BUILTIN_DEFAULT_MODEL, createBuiltinEngine } from "../agent/engines/builtin";
 import type { RunningAgent } from "../agent/runtime";
 import { AskInputError, CocoonClient, VerificationError, type AskOptions } from "../client/sdk";
@@ -34,7 +32,7 @@ let openai: OpenAI;
 
 beforeAll(async () => {
   net = await startNetwork({ chain: false });
-  agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-deadline-")), [
+  agents = await startLocalAgents(net.url, tempDir("cocoon-deadline-"), [
     { name: "echo", priceBps: 10_000 },
     { name: "slow", priceBps: 10_000, engine: createBuiltinEngine({ models: [SLOW], delayMsPerToken: 200 }), models: [SLOW] },
   ]);

@@ -5,10 +5,8 @@
  * line) is found there, under the right encoding. And the negative control: what the
  * coordinator really holds (the sealed envelope, reply and failure) is not mistaken for it.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { b64u } from "../core/crypto/encoding";
 import { sealReply, sealRequest } from "../core/crypto/envelope";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
@@ -27,9 +25,6 @@ import {
   type CanaryEncoding,
   type CanarySource,
 } from "./canary";
-
-const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 /** Factory: the plaintext of a prompt with the canary `pad` characters further in. */
 const promptWith = (canary: string, pad = 0) =>
@@ -116,8 +111,7 @@ describe("positive control: the plaintext written deliberately is found in every
         { op: "put", table: "jobs", item: { pk: "job_a", sk: "envelope", payload: bytes.toString("latin1") } },
         { op: "put", table: "quotes", item: { pk: "job_a", sk: "blob", raw: new Uint8Array(bytes) } },
       ]);
-      const dir = mkdtempSync(join(tmpdir(), "cocoon-canary-"));
-      dirs.push(dir);
+      const dir = tempDir("cocoon-canary-");
       const lmdb = await openLmdbStore(dir);
       await lmdb.transact([{ op: "put", table: "jobs", item: { pk: "job_b", sk: "envelope", payload: new Uint8Array(bytes) } }]);
       const lmdbItems = storeSources(lmdb, "lmdb");
@@ -173,8 +167,7 @@ describe("negative control: sealed data is not mistaken for the plaintext", () =
       { op: "put", table: "jobs", item: { pk: envelope.header.jobId, sk: "reply#0", reply } },
       { op: "put", table: "jobs", item: { pk: envelope.header.jobId, sk: "failure#0", reply: failure } },
     ]);
-    const dir = mkdtempSync(join(tmpdir(), "cocoon-canary-"));
-    dirs.push(dir);
+    const dir = tempDir("cocoon-canary-");
     const lmdb = await openLmdbStore(dir);
     await lmdb.transact([{ op: "put", table: "jobs", item: { pk: envelope.header.jobId, sk: "envelope", envelope, reply, failure } }]);
     await lmdb.close();

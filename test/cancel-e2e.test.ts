@@ -1,7 +1,5 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { createBuiltinEngine } from "../agent/engines/builtin";
 import type { RunningAgent } from "../agent/runtime";
 import { CocoonClient, type StreamEvent } from "../client/sdk";
@@ -34,7 +32,7 @@ const cancels: Array<{ jobId: string; ok: boolean; answer?: CancelJobResponse }>
 
 beforeAll(async () => {
   net = await startNetwork({ chain: false });
-  agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-cancel-e2e-")), [
+  agents = await startLocalAgents(net.url, tempDir("cocoon-cancel-e2e-"), [
     { name: "slow", priceBps: 10_000, engine: createBuiltinEngine({ models: [SLOW], delayMsPerToken: MS_PER_TOKEN }), models: [SLOW] },
   ]);
   sdk = new CocoonClient({

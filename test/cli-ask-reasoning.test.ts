@@ -1,7 +1,6 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { createOpenAiEngine } from "../agent/engines/openai-http";
 import type { RunningAgent } from "../agent/runtime";
 import { main } from "../client/cli";
@@ -17,7 +16,7 @@ import { OLLAMA_MODEL, startReasoningServer, THOUGHTS, VLLM_MODEL, WORDS, type R
  * has it as `reasoning`. Through the real agent, network and SDK, with an engine stand-in that thinks.
  */
 
-const home = mkdtempSync(join(tmpdir(), "cocoon-cli-reasoning-"));
+const home = tempDir("cocoon-cli-reasoning-");
 process.env.COCOON_HOME = home; // no .cocoon/local.json of this checkout leaks in
 
 let upstream: ReasoningServer;
@@ -41,7 +40,6 @@ afterAll(async () => {
   await Promise.all((agents ?? []).map((a) => a.stop()));
   await net?.stop();
   await upstream?.close();
-  rmSync(home, { recursive: true, force: true });
 });
 
 const account = () => ["--api", net.url, "--key", join(home, "asker.key")];

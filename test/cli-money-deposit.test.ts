@@ -4,9 +4,9 @@
  * requester has to deposit with; it must name the exact comment that credits their account.
  */
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { main as requesterCli } from "../client/cli";
 import { CocoonClient } from "../client/sdk";
 import { API } from "../api-client/api";
@@ -23,11 +23,11 @@ async function cli(argv: string[]) {
 }
 
 describe("cocoon money commands on a network without the local TON sandbox", () => {
-  const home = mkdtempSync(join(tmpdir(), "cocoon-cli-nochain-"));
+  const home = tempDir("cocoon-cli-nochain-");
   process.env.COCOON_HOME = home;
   let net: LocalNetwork;
   beforeAll(async () => {
-    net = await startNetwork({ dataDir: mkdtempSync(join(tmpdir(), "cocoon-cli-nochain-data-")), chain: false });
+    net = await startNetwork({ dataDir: tempDir("cocoon-cli-nochain-data-"), chain: false });
   });
   afterAll(async () => net?.stop());
 

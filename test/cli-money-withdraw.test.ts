@@ -5,10 +5,10 @@
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fromNano } from "@ton/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { main as requesterCli } from "../client/cli";
 import { CocoonClient } from "../client/sdk";
 import { API } from "../api-client/api";
@@ -43,12 +43,12 @@ function dropAnswers(server: Server) {
 }
 
 describe("cocoon withdraw: retries and crashes (local sandbox vault, real HTTP)", () => {
-  const home = mkdtempSync(join(tmpdir(), "cocoon-cli-money-"));
+  const home = tempDir("cocoon-cli-money-");
   process.env.COCOON_HOME = home;
   let net: LocalNetwork;
   let drop: ReturnType<typeof dropAnswers>;
   beforeAll(async () => {
-    net = await startNetwork({ dataDir: mkdtempSync(join(tmpdir(), "cocoon-cli-money-data-")), watcherIntervalMs: 100 });
+    net = await startNetwork({ dataDir: tempDir("cocoon-cli-money-data-"), watcherIntervalMs: 100 });
     drop = dropAnswers(net.server);
   });
   afterAll(async () => net?.stop());

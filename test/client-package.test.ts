@@ -7,10 +7,10 @@
  */
 import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { promisify } from "node:util";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { startNetwork, type LocalNetwork } from "../local/network";
 import { startLocalAgents } from "../local/agents";
 import type { RunningAgent } from "../agent/runtime";
@@ -23,7 +23,7 @@ import {
 } from "../scripts/build-client-package";
 import { MODEL } from "./helpers";
 
-const tmp = (what: string) => mkdtempSync(join(tmpdir(), `cocoon-${what}-`));
+const tmp = (what: string) => tempDir(`cocoon-${what}-`);
 
 let pkg: ClientPackage;
 let tarball: string;

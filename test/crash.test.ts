@@ -9,10 +9,9 @@
  * checked on what it left on disk, it is started again on the same data and port, recovery
  * runs, and every invariant is checked again (test/invariants.ts says which).
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import type { RunningAgent } from "../agent/runtime";
 import { createBuiltinEngine } from "../agent/engines/builtin";
 import type { Engine } from "../agent/engines/engine";
@@ -65,7 +64,7 @@ function thinkingEngine(ms: number, busy: { n: number }): Engine {
 describe("the sandbox chain is durable", () => {
   it("a transaction the watcher can read is already on disk: a start from the state file (after a kill -9) holds it", async () => {
     // Prepare
-    const stateFile = join(mkdtempSync(join(tmpdir(), "cocoon-chain-")), "chain.json");
+    const stateFile = join(tempDir("cocoon-chain-"), "chain.json");
     const chain = await startLocalChain({ stateFile });
     const account = generateSigningKey().id;
 
@@ -91,9 +90,9 @@ describe("kill -9 under load", () => {
       phases.push(`${name} ${Date.now() - last} ms`);
       last = Date.now();
     };
-    const home = mkdtempSync(join(tmpdir(), "cocoon-crash-"));
+    const home = tempDir("cocoon-crash-");
     const dataDir = join(home, "data");
-    const agentHome = mkdtempSync(join(tmpdir(), "cocoon-crash-agents-"));
+    const agentHome = tempDir("cocoon-crash-agents-");
     let coordinator: CoordinatorProcess | undefined;
     let agents: RunningAgent[] = [];
     try {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { createOpenAiEngine } from "../agent/engines/openai-http";
 import { startLocalAgents } from "../local/agents";
 import { startNetwork, type LocalNetwork } from "../local/network";
@@ -8,9 +9,6 @@ import { generateSigningKey } from "../core/crypto/keys";
 import { getBalance, workerAccount } from "../core/ledger";
 import { DEFAULT_PRICING, jobCost } from "../core/pricing";
 import { fakeCompletion, startFakeOpenAiServer, type FakeOpenAiServer } from "./fixtures/openai-server";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 
 /** An agent in front of an OpenAI-compatible server (vLLM, llama.cpp server, Ollama), all on 127.0.0.1. */
 describe("agent with an OpenAI-compatible engine", () => {
@@ -21,7 +19,7 @@ describe("agent with an OpenAI-compatible engine", () => {
   beforeAll(async () => {
     engine = await startFakeOpenAiServer({ models: ["llama-3-8b-instruct"] });
     net = await startNetwork({ chain: false });
-    agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-engine-")), [
+    agents = await startLocalAgents(net.url, tempDir("cocoon-engine-"), [
       { name: "gpu-1", priceBps: 10_000, engine: createOpenAiEngine({ baseUrl: engine.url }), models: ["llama-3-8b-instruct"] },
     ]);
   });

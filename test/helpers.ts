@@ -10,9 +10,10 @@ import { makeAttester } from "../agent/attest";
 import { createBuiltinEngine, BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
 import type { JobSource } from "../agent/sources/job-source";
 import { CocoonClient, type StreamEvent } from "../client/sdk";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { tempDir } from "./temp-dir";
+
+export { tempDir } from "./temp-dir";
 
 export const MODEL = BUILTIN_DEFAULT_MODEL;
 
@@ -77,14 +78,19 @@ export interface TestNet {
 /** A network with logs and queue traffic captured, plus `agentCount` well-behaved dev agents. */
 export async function startTestNet(o: { agents?: Array<{ priceBps: number }>; config?: NetworkOptions["config"] } = {}): Promise<TestNet> {
   const logs: string[] = [];
-  const net = await startNetwork({ logSink: (l) => logs.push(l), ...(o.config ? { config: o.config } : {}) });
+  // a dataDir of our own (removed after the file's tests): privacy tests read its files after stop()
+  const net = await startNetwork({
+    dataDir: tempDir("cocoon-net-"),
+    logSink: (l) => logs.push(l),
+    ...(o.config ? { config: o.config } : {}),
+  });
   const sent: string[] = [];
   const send = net.queues.send.bind(net.queues);
   net.queues.send = async (q, body, opts) => {
     sent.push(JSON.stringify(body));
     return send(q, body, opts);
   };
-  const home = mkdtempSync(join(tmpdir(), "cocoon-agents-"));
+  const home = tempDir("cocoon-agents-");
   const agents = await startLocalAgents(
     net.url,
     home,

@@ -4,10 +4,10 @@
  * call, each sealed, relayed, verified and billed; and a model file that goes bad under a
  * running agent fails that job over to the next candidate while the agent keeps running.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { tempDir } from "./temp-dir";
 import { API } from "../api-client/api";
 import { generateSigningKey } from "../core/crypto/keys";
 import { startNetwork, type LocalNetwork } from "../local/network";
@@ -15,7 +15,7 @@ import { LOCAL_TINY_MODEL as MODEL, startModelFileAgent, type ModelFileAgent } f
 import { buildTinyGguf, writeTinyGguf } from "../agent/engines/tiny-gguf";
 import { CocoonClient, type StreamEvent } from "../client/sdk";
 
-const dir = mkdtempSync(join(tmpdir(), "cocoon-llama-net-"));
+const dir = tempDir("cocoon-llama-net-");
 let net: LocalNetwork;
 let first: ModelFileAgent; // its file goes bad in the last test
 let second: ModelFileAgent;
@@ -44,7 +44,6 @@ afterAll(async () => {
     await a?.engine.close();
   }
   await net?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const model = () => MODEL; // served by both

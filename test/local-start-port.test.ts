@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 
 const repoRoot = join(fileURLToPath(new URL(".", import.meta.url)), "..");
 
@@ -35,7 +35,7 @@ describe("npm start on a port in use", () => {
     const taken: Server = createServer();
     await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
     const port = (taken.address() as AddressInfo).port;
-    const home = join(mkdtempSync(join(tmpdir(), "cocoon-port-in-use-")), "home");
+    const home = join(tempDir("cocoon-port-in-use-"), "home");
     try {
       // Act
       const r = await start({ PORT: String(port), COCOON_HOME: home, COCOON_COORDINATOR_ONLY: "1" });
@@ -54,7 +54,7 @@ describe("npm start on a port in use", () => {
     "PORT=%s is refused in one line naming PORT and its range (exit 1), without a stack trace",
     async (bad) => {
       // Act
-      const r = await start({ PORT: bad, COCOON_HOME: mkdtempSync(join(tmpdir(), "cocoon-bad-port-")), COCOON_COORDINATOR_ONLY: "1" });
+      const r = await start({ PORT: bad, COCOON_HOME: tempDir("cocoon-bad-port-"), COCOON_COORDINATOR_ONLY: "1" });
       // Assess
       expect(r.status).toBe(1);
       expect(r.stderr.trim()).toBe(`error: PORT must be a whole number from 0 to 65535, got "${bad}"`);
@@ -69,7 +69,7 @@ describe("npm start with a malformed COCOON_OPERATOR_KEY", () => {
     ["the account id (base64url), not the hex public key", "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k"],
   ])("%s: refused in one line naming the variable and how to print it (exit 1), before anything starts", async (_, bad) => {
     // Prepare
-    const home = mkdtempSync(join(tmpdir(), "cocoon-bad-operator-"));
+    const home = tempDir("cocoon-bad-operator-");
     // Act
     const r = await start({ PORT: "0", COCOON_HOME: home, COCOON_COORDINATOR_ONLY: "1", COCOON_OPERATOR_KEY: bad });
     // Assess

@@ -8,12 +8,12 @@
  * in any order (issue 14: npm run test:isolation).
  */
 import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Address, type Transaction } from "@ton/core";
 import { DEPOSIT_FEE, OPCODES } from "../contracts/vault";
 import { REDEEM_GAS } from "../functions/adapters/ton-chain";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { main as agentCli } from "../agent/cli";
 import { main as requesterCli } from "../client/cli";
 import { loadOrCreateKey } from "../api-client/keys";
@@ -53,8 +53,8 @@ function depositCostSince(net: LocalNetwork, afterLt: bigint, deposited: bigint)
 }
 
 describe("money on TON in the local default (sandbox vault, chain watcher, real HTTP)", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "cocoon-money-"));
-  const home = mkdtempSync(join(tmpdir(), "cocoon-money-home-"));
+  const dataDir = tempDir("cocoon-money-");
+  const home = tempDir("cocoon-money-home-");
   // The sandbox clock is pinned: no storage fees accrue between transactions, so the vault's
   // balance moves by exactly what the money flow explains.
   const chainNow = Math.floor(Date.now() / 1000);
@@ -257,7 +257,7 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
     const { agent, agentKeyFile } = await cashedWorker();
     const worker = loadOrCreateKey(agentKeyFile);
     const stranger = generateSigningKey();
-    const idle = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-idle-")), [{ name: "idle", priceBps: 50_000 }]);
+    const idle = await startLocalAgents(net.url, tempDir("cocoon-idle-"), [{ name: "idle", priceBps: 50_000 }]);
     const other = await chain_wallet(net, "someone-else");
     try {
       // Act
@@ -317,7 +317,7 @@ describe("money on TON in the local default (sandbox vault, chain watcher, real 
     // Prepare
     const bare = await startNetwork({ chain: false });
     const key = generateSigningKey();
-    const workers = await startLocalAgents(bare.url, mkdtempSync(join(tmpdir(), "cocoon-bare-")), [{ name: "w", priceBps: 10_000 }]);
+    const workers = await startLocalAgents(bare.url, tempDir("cocoon-bare-"), [{ name: "w", priceBps: 10_000 }]);
     try {
       // Act
       const dep = await signedFetch(bare.url, key, "POST", "/v1/dev/wallet/deposit", { amount: TON.toString() });

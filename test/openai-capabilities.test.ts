@@ -1,7 +1,5 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { createBuiltinEngine } from "../agent/engines/builtin";
 import { createOpenAiEngine } from "../agent/engines/openai-http";
 import type { RunningAgent } from "../agent/runtime";
@@ -68,7 +66,7 @@ describe("GET /v1/models with capabilities from the agents' registrations", () =
     // Prepare: two workers of one model, one with tools and a known context, one without either
     engine = await startFakeOpenAiServer({ models: ["shared"], modelFields: { max_model_len: 4096 } });
     net = await startNetwork({ chain: false });
-    agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-caps-")), [
+    agents = await startLocalAgents(net.url, tempDir("cocoon-caps-"), [
       { name: "strong", priceBps: 10_000, engine: createOpenAiEngine({ baseUrl: engine.url }), models: ["shared"] },
       { name: "weak", priceBps: 10_000, engine: createBuiltinEngine({ models: ["shared"] }), models: ["shared"] },
     ]);

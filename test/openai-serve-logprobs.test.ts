@@ -1,10 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { createOpenAiEngine } from "../agent/engines/openai-http";
 import type { RunningAgent } from "../agent/runtime";
 import { type ServeProxy } from "../client/serve";
@@ -98,7 +96,7 @@ let openai: OpenAI;
 beforeAll(async () => {
   upstream = await startLogprobServer();
   net = await startNetwork({ chain: false });
-  agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-logprobs-")), [
+  agents = await startLocalAgents(net.url, tempDir("cocoon-logprobs-"), [
     {
       name: "lp",
       priceBps: 10_000,

@@ -1,8 +1,6 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { createOpenAiEngine } from "../agent/engines/openai-http";
 import type { RunningAgent } from "../agent/runtime";
 import type { CocoonClient } from "../client/sdk";
@@ -40,7 +38,7 @@ let openai: OpenAI;
 beforeAll(async () => {
   upstream = await startReasoningServer();
   net = await startNetwork({ chain: false });
-  agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-reasoning-")), [
+  agents = await startLocalAgents(net.url, tempDir("cocoon-reasoning-"), [
     { name: "think", priceBps: 10_000, engine: createOpenAiEngine({ baseUrl: upstream.url }), models: [VLLM_MODEL, OLLAMA_MODEL] },
   ]);
   ({ sdk, proxy, openai } = await serveOverNetwork(net.url));

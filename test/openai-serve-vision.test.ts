@@ -1,8 +1,6 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { createOpenAiEngine } from "../agent/engines/openai-http";
 import type { RunningAgent } from "../agent/runtime";
 import type { ServeProxy } from "../client/serve";
@@ -36,7 +34,7 @@ beforeAll(async () => {
   seeing = await startFakeOpenAiServer({ models: [VL], vision: true, props: { modalities: { vision: true } } });
   blind = await startFakeOpenAiServer({ models: [TEXT], props: { modalities: { vision: false } } });
   net = await startNetwork({ chain: false });
-  agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-vision-")), [
+  agents = await startLocalAgents(net.url, tempDir("cocoon-vision-"), [
     { name: "vl", priceBps: 10_000, engine: createOpenAiEngine({ baseUrl: seeing.url, visionFromProps: true }), models: [VL] },
     { name: "text", priceBps: 10_000, engine: createOpenAiEngine({ baseUrl: blind.url, visionFromProps: true }), models: [TEXT] },
   ]);

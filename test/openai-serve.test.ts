@@ -1,8 +1,6 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { BUILTIN_DEFAULT_MODEL, builtinAnswer, createBuiltinEngine, truncateToTokens } from "../agent/engines/builtin";
 import { createOpenAiEngine } from "../agent/engines/openai-http";
 import type { RunningAgent } from "../agent/runtime";
@@ -36,7 +34,7 @@ let sdk: CocoonClient;
 beforeAll(async () => {
   engine = await startFakeOpenAiServer({ models: [TOOLS, EMBED], modelFields: { max_model_len: 4096 } });
   net = await startNetwork({ chain: false });
-  agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-openai-")), [
+  agents = await startLocalAgents(net.url, tempDir("cocoon-openai-"), [
     { name: "echo", priceBps: 10_000 },
     { name: "slow", priceBps: 10_000, engine: createBuiltinEngine({ models: [SLOW], delayMsPerToken: SLOW_MS_PER_TOKEN }), models: [SLOW] },
     { name: "tools", priceBps: 10_000, engine: createOpenAiEngine({ baseUrl: engine.url }), models: [TOOLS] },

@@ -5,11 +5,10 @@
  * shows), then the operator's voucher printed, redeemed at the sandbox vault (which pays exactly
  * the fee, once, and status shows it redeemed), and any other key refused with what to do about it.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Address } from "@ton/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import type { RunningAgent } from "../agent/runtime";
 import { ApiClient } from "../api-client/api";
 import { loadKey, loadOrCreateKey } from "../api-client/keys";
@@ -37,7 +36,7 @@ describe("cocoon operator (local default, registry fee 5 %)", () => {
   let fee = 0n;
 
   beforeAll(async () => {
-    home = mkdtempSync(join(tmpdir(), "cocoon-opcli-"));
+    home = tempDir("cocoon-opcli-");
     opKeyFile = join(home, "operator.key");
     // the operator's key made and printed first: the network is started with what it printed
     made = await cocoon(["operator", "key", "--key", opKeyFile, "--json"]);

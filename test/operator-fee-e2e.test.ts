@@ -7,11 +7,10 @@
  * Then the operator, named by its key (COCOON_OPERATOR_KEY), is paid the fee through a voucher
  * of its own at the same vault (POST /v1/operator/voucher), which the watcher books.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Address } from "@ton/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { main as agentCli } from "../agent/cli";
 import type { RunningAgent } from "../agent/runtime";
 import { ApiClient, ApiError } from "../api-client/api";
@@ -38,7 +37,7 @@ describe("operator fee (local default, registry fee 5 %)", () => {
   let fee = 0n;
 
   beforeAll(async () => {
-    home = mkdtempSync(join(tmpdir(), "cocoon-opfee-"));
+    home = tempDir("cocoon-opfee-");
     operatorKey = generateSigningKey();
     net = await startNetwork({
       anchoring: { tickMs: 200, intervalSeconds: 1 },

@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { tempDir } from "./temp-dir";
 import { EngineError } from "../agent/engines/engine";
 import { createLlamaEngine, type LlamaEngine } from "../agent/engines/llama";
 import { writeTinyGguf } from "../agent/engines/tiny-gguf";
@@ -49,7 +49,7 @@ const ECHO_PRELOAD = [
 ].join("\n");
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "cocoon-privacy-engine-"));
+  dir = tempDir("cocoon-privacy-engine-");
   const modelFile = writeTinyGguf(join(dir, `${MODEL}.gguf`)).path;
   const preload = join(dir, "echo.cjs");
   writeFileSync(preload, ECHO_PRELOAD);
@@ -66,7 +66,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await engine?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe("privacy: the llama.cpp child's output stays out of error texts", () => {

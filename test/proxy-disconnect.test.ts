@@ -1,9 +1,7 @@
-import { mkdtempSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { connect, type Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { tempDir } from "./temp-dir";
 import { createBuiltinEngine } from "../agent/engines/builtin";
 import type { Engine } from "../agent/engines/engine";
 import type { RunningAgent } from "../agent/runtime";
@@ -79,7 +77,7 @@ beforeAll(async () => {
       r.answered = res.writableEnded;
     });
   });
-  agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-proxy-disconnect-")), [
+  agents = await startLocalAgents(net.url, tempDir("cocoon-proxy-disconnect-"), [
     { name: "slow", priceBps: 10_000, engine: createBuiltinEngine({ models: [SLOW], delayMsPerToken: MS_PER_TOKEN }), models: [SLOW] },
     { name: "embed", priceBps: 10_000, engine: slowEmbedEngine(), models: [SLOW_EMBED] },
   ]);

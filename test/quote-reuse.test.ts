@@ -6,6 +6,7 @@
  * them is live the SDK takes a fresh quote and submits again.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { tempDir } from "./temp-dir";
 import { startTestNet, type TestNet } from "./helpers";
 import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
 import { startLocalAgents } from "../local/agents";
@@ -14,9 +15,6 @@ import { CocoonClient } from "../client/sdk";
 import { KEPT_QUOTE_MS, QUOTE_MARGIN_MS, RENEW_AFTER_MS } from "../client/quote-keeping";
 import type { PrepareResponse, SubmitRequest } from "../events/api";
 import { generateSigningKey } from "../core/crypto/keys";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 
 /** Every API call a client makes, by endpoint (a spy on its API client, which sends each request), with the submits' bodies and answers. */
 function countCalls(client: CocoonClient) {
@@ -204,7 +202,7 @@ describe("issue 12: a kept quote none of whose candidates is live", () => {
     await ask(client, "take the quote");
     const calls = countCalls(client);
     await t.agents[0]!.stop();
-    const [fresh] = await startLocalAgents(t.net.url, mkdtempSync(join(tmpdir(), "cocoon-q12-")), [{ name: "fresh", priceBps: 10_000 }]);
+    const [fresh] = await startLocalAgents(t.net.url, tempDir("cocoon-q12-"), [{ name: "fresh", priceBps: 10_000 }]);
     try {
       // Act
       const r = await ask(client, "answered by the newcomer");

@@ -2,10 +2,9 @@
  * Issue 15 end to end on the local default: the real handlers, the LMDB store, the sandbox with
  * the vault, the ReceiptAnchor and the PolicyRegistry, dev agents, and the `cocoon` CLI.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { ApiError } from "../api-client/api";
 import { API } from "../api-client/routes";
 import { loadOrCreateKey } from "../api-client/keys";
@@ -46,7 +45,7 @@ describe("receipts anchored on TON (local default)", () => {
   let conn: string[];
 
   beforeAll(async () => {
-    const home = mkdtempSync(join(tmpdir(), "cocoon-receipts-"));
+    const home = tempDir("cocoon-receipts-");
     net = await startNetwork({ anchoring: { tickMs: 200, intervalSeconds: 1 } });
     agents = await startLocalAgents(net.url, home, [{ name: "a", priceBps: 10_000 }]);
     keyFile = join(home, "requester.key");
@@ -129,7 +128,7 @@ describe("the SDK and the agent read policy from the registry (local default)", 
 
   beforeAll(async () => {
     net = await startNetwork({ anchoring: false });
-    agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-sdk-policy-")), [{ name: "a", priceBps: 10_000 }]);
+    agents = await startLocalAgents(net.url, tempDir("cocoon-sdk-policy-"), [{ name: "a", priceBps: 10_000 }]);
   }, 60_000);
   afterAll(async () => {
     await Promise.all(agents.map((a) => a.stop()));
@@ -212,7 +211,7 @@ describe("policy held on chain (local default)", () => {
   let conn: string[];
 
   beforeAll(async () => {
-    const home = mkdtempSync(join(tmpdir(), "cocoon-policy-"));
+    const home = tempDir("cocoon-policy-");
     net = await startNetwork({
       chain: { now: Math.floor(Date.now() / 1000) },
       anchoring: false,

@@ -1,7 +1,6 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { generateSigningKey } from "../core/crypto/keys";
 import { CocoonClient } from "../client/sdk";
 import { checkInvariants } from "./invariants";
@@ -14,7 +13,7 @@ const TON = 1_000_000_000n;
 describe("restart recovery", () => {
   it("a job held when the coordinator is killed (kill -9) is settled after restart: its lost lease check is re-issued and the money comes back", async () => {
     // Prepare: a coordinator in its own process (3 s leases), a worker that never answers, money held for a job
-    const home = mkdtempSync(join(tmpdir(), "cocoon-recovery-"));
+    const home = tempDir("cocoon-recovery-");
     const env = { COCOON_LEASE_BASE_SECONDS: "3", COCOON_LEASE_MS_PER_TOKEN: "0" };
     let coordinator: CoordinatorProcess = await startCoordinatorProcess({ home, env });
     const silent = await startSilentAgent(coordinator.url, 10_000);

@@ -9,10 +9,8 @@
  * that the store (every item of every table) is exactly as the first request left it. Through
  * the real routes on the in-memory store (test/route-world.ts).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { generateSigningKey } from "../core/crypto/keys";
 import { apiHostOf, signRequest } from "../core/crypto/request-auth";
 import { getBalance, requesterAccount } from "../core/ledger";
@@ -324,15 +322,9 @@ describe("issue 12: the hot path claims no request nonce", () => {
 });
 
 describe("issue 9 #10, by idempotency: a faucet call replayed across a real restart (LMDB, HTTP)", () => {
-  const dirs: string[] = [];
-  afterAll(() => {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
-
   it("issue 9 #10: a dev faucet request (no Idempotency-Key) signed 4 s ahead credits nothing when replayed after the coordinator restarts", async () => {
     // Prepare
-    const dataDir = mkdtempSync(join(tmpdir(), "cocoon-replay12-"));
-    dirs.push(dataDir);
+    const dataDir = tempDir("cocoon-replay12-");
     const key = generateSigningKey();
     let net = await startNetwork({ dataDir, chain: false });
     const port = Number(new URL(net.url).port);

@@ -5,11 +5,9 @@
  * same handlers over the same store, at another host:port, as a function URL is another host in
  * front of the same code and table) stands in for the function URLs of the two hot routes.
  */
-import { mkdtempSync } from "node:fs";
 import http from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { generateSigningKey } from "../core/crypto/keys";
 import { apiHostOf, signRequest } from "../core/crypto/request-auth";
 import { startNetwork, type LocalNetwork } from "../local/network";
@@ -32,13 +30,13 @@ const atBase: string[] = [];
 const atSide: string[] = [];
 
 beforeAll(async () => {
-  net = await startNetwork({ chain: false, dataDir: mkdtempSync(join(tmpdir(), "cocoon-routes-")) });
+  net = await startNetwork({ chain: false, dataDir: tempDir("cocoon-routes-") });
   net.server.on("request", (req: http.IncomingMessage) => atBase.push(`${req.method} ${req.url?.split("?")[0]}`));
   ({ server: side, url: sideUrl } = await startHttpServer({ routes, deps: net.deps, port: 0 }));
   side.on("request", (req: http.IncomingMessage) => atSide.push(`${req.method} ${req.url?.split("?")[0]}`));
   net.routeUrls["POST /v1/jobs"] = sideUrl;
   net.routeUrls["POST /v1/agent/results"] = `${sideUrl}/`; // a function URL ends with a slash: the directory drops it
-  agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-routes-agents-")), [{ name: "a", priceBps: 10_000 }]);
+  agents = await startLocalAgents(net.url, tempDir("cocoon-routes-agents-"), [{ name: "a", priceBps: 10_000 }]);
 }, 60_000);
 
 afterAll(async () => {

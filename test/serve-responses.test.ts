@@ -1,8 +1,6 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { BUILTIN_DEFAULT_MODEL, builtinAnswer, truncateToTokens } from "../agent/engines/builtin";
 import { createOpenAiEngine } from "../agent/engines/openai-http";
 import type { RunningAgent } from "../agent/runtime";
@@ -41,7 +39,7 @@ describe("openai client → /v1/responses → local network", () => {
   beforeAll(async () => {
     engine = await startFakeOpenAiServer({ models: [TOOLS], modelFields: { max_model_len: 4096 } });
     net = await startNetwork({ chain: false });
-    agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-responses-")), [
+    agents = await startLocalAgents(net.url, tempDir("cocoon-responses-"), [
       { name: "echo", priceBps: 10_000 },
       { name: "tools", priceBps: 10_000, engine: createOpenAiEngine({ baseUrl: engine.url }), models: [TOOLS] },
     ]);

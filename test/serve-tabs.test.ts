@@ -5,10 +5,9 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { loadOrCreateKey } from "../api-client/keys";
 import { CocoonClient } from "../client/sdk";
 import type { JobItem } from "../core/jobs";
@@ -77,7 +76,7 @@ describe("issue 12: cocoon serve --tabs", () => {
 
   it("the proxy's jobs go under a tab of that many slots, opened by the proxy's key, and hold nothing of their own", async () => {
     // Prepare: a funded key file, the proxy on it
-    const keyFile = join(mkdtempSync(join(tmpdir(), "cocoon-serve-tabs-")), "requester.key");
+    const keyFile = join(tempDir("cocoon-serve-tabs-"), "requester.key");
     const key = loadOrCreateKey(keyFile);
     await new CocoonClient({ apiUrl: t.net.url, key, allowDev: true }).faucet(10_000_000_000n);
     const serve = await startServe(t.net.url, keyFile, ["--tabs", "4"]);
@@ -99,7 +98,7 @@ describe("issue 12: cocoon serve --tabs", () => {
   }, 60_000);
 
   it("without --tabs, the same proxy holds per job and opens no tab", async () => {
-    const keyFile = join(mkdtempSync(join(tmpdir(), "cocoon-serve-notabs-")), "requester.key");
+    const keyFile = join(tempDir("cocoon-serve-notabs-"), "requester.key");
     const key = loadOrCreateKey(keyFile);
     await new CocoonClient({ apiUrl: t.net.url, key, allowDev: true }).faucet(10_000_000_000n);
     const serve = await startServe(t.net.url, keyFile, []);
@@ -114,7 +113,7 @@ describe("issue 12: cocoon serve --tabs", () => {
 
   it("session 23 privacy review: with dev workers allowed, the startup says they can read the prompts (OpenAI clients never show x-cocoon-tier)", async () => {
     // Prepare
-    const keyFile = join(mkdtempSync(join(tmpdir(), "cocoon-serve-dev-")), "requester.key");
+    const keyFile = join(tempDir("cocoon-serve-dev-"), "requester.key");
     loadOrCreateKey(keyFile);
     // Act: --allow-dev (startServe passes it)
     const serve = await startServe(t.net.url, keyFile, []);

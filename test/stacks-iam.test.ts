@@ -8,6 +8,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { Template } from "aws-cdk-lib/assertions";
 import { synthesize } from "../stacks/synth";
 
@@ -63,7 +64,7 @@ async function synthWith(stage: string, vars: Record<string, string | undefined>
     // placeholder bundles need SST's project initialised first (the stacks test bundles prod first)
     const { initProject } = await import("sst/project.js");
     await initProject({ stage, region: "us-east-1", root: process.cwd() });
-    const r = await synthesize({ stage, bundle: false, outdir: `/tmp/reviewI/.sst/review-synth-${stage}` });
+    const r = await synthesize({ stage, bundle: false, outdir: tempDir(`cocoon-synth-${stage}-`) });
     return { ...(Template.fromStack(r.stacks[0]!).toJSON() as Tmpl), outdir: r.outdir };
   } finally {
     set(saved);

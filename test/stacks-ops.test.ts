@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { Template } from "aws-cdk-lib/assertions";
 import { synthesize } from "../stacks/synth";
 import { routes } from "../functions/http/routes";
@@ -27,7 +28,7 @@ beforeAll(async () => {
     process.env.NODE_ENV = "test";
     const { initProject } = await import("sst/project.js");
     await initProject({ stage: STAGE, region: "us-east-1", root: process.cwd() });
-    const r = await synthesize({ stage: STAGE, bundle: false, outdir: "/tmp/reviewOps/.sst/ops-synth" });
+    const r = await synthesize({ stage: STAGE, bundle: false, outdir: tempDir("cocoon-ops-synth-") });
     t = Template.fromStack(r.stacks[0]!).toJSON() as typeof t;
   } finally {
     for (const [k, v] of Object.entries(saved))
@@ -200,7 +201,7 @@ describe("review, session 27: a fleet-wide bound on the public edge", () => {
     let bounded: { Resources: Record<string, Json> };
     try {
       // Act
-      const r = await synthesize({ stage: STAGE, bundle: false, outdir: "/tmp/reviewOps/.sst/ops-synth-bounded" });
+      const r = await synthesize({ stage: STAGE, bundle: false, outdir: tempDir("cocoon-ops-synth-bounded-") });
       bounded = Template.fromStack(r.stacks[0]!).toJSON() as typeof bounded;
     } finally {
       delete process.env.COCOON_ROUTE_CONCURRENCY;
@@ -348,7 +349,7 @@ describe("review, session 27: the deploying shell's values are checked before an
     process.env.COCOON_COORDINATOR_SEED = "07".repeat(32);
     try {
       // Act
-      const outcome = await synthesize({ stage: STAGE, bundle: false, outdir: "/tmp/reviewOps/.sst/ops-synth-plain-seed" }).then(
+      const outcome = await synthesize({ stage: STAGE, bundle: false, outdir: tempDir("cocoon-ops-synth-plain-seed-") }).then(
         () => "built",
         (e: unknown) => String(e),
       );
@@ -364,7 +365,7 @@ describe("review, session 27: the deploying shell's values are checked before an
     process.env.COCOON_QUOTE_KEY = "not-a-hex-key";
     try {
       // Act (the outcome as text: a built app does not print)
-      const outcome = await synthesize({ stage: STAGE, bundle: false, outdir: "/tmp/reviewOps/.sst/ops-synth-refused" }).then(
+      const outcome = await synthesize({ stage: STAGE, bundle: false, outdir: tempDir("cocoon-ops-synth-refused-") }).then(
         () => "built",
         (e: unknown) => String(e),
       );

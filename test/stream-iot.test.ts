@@ -7,10 +7,8 @@
  * the SDK's own MQTT subscriber over a real broker: test/stream-mqtt.test.ts). What is real: the
  * session routes, the agent's publishing, the topics, the SDK's checks.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import type { RelayChunk, RelaySession } from "../events/relay";
 import { generateSigningKey } from "../core/crypto/keys";
 import type { RelaySessionVendor } from "../core/relay-access";
@@ -88,9 +86,9 @@ beforeAll(async () => {
     for (const s of subscribers) if (matches(s.filter, topic)) s.push(chunk);
     return new Response("{}", { status: 200 });
   }) as typeof fetch;
-  net = await startNetwork({ chain: false, dataDir: mkdtempSync(join(tmpdir(), "cocoon-iot-")) });
+  net = await startNetwork({ chain: false, dataDir: tempDir("cocoon-iot-") });
   (net.deps as { relaySessions?: RelaySessionVendor }).relaySessions = fakeVendor;
-  agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-iot-agents-")), [{ name: "a", priceBps: 10_000 }]);
+  agents = await startLocalAgents(net.url, tempDir("cocoon-iot-agents-"), [{ name: "a", priceBps: 10_000 }]);
   client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true, relaySubscriber: subscribe });
   await client.faucet(10_000_000_000n);
 }, 60_000);

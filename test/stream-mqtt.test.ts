@@ -6,11 +6,9 @@
  * publisher (agent/relay-iot.ts, SigV4-signed HTTPS) whose requests this test hands to the broker,
  * and the SDK reads over MQTT: one connection and one subscription per account.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import type { RelayChunk, RelaySession } from "../events/relay";
 import { generateSigningKey } from "../core/crypto/keys";
 import type { RelaySessionVendor } from "../core/relay-access";
@@ -96,10 +94,10 @@ beforeAll(async () => {
     if (out !== "drop") await broker.publish(topic, JSON.stringify(out));
     return new Response("{}", { status: 200 });
   }) as typeof fetch;
-  net = await startNetwork({ chain: false, dataDir: mkdtempSync(join(tmpdir(), "cocoon-mqtt-")) });
+  net = await startNetwork({ chain: false, dataDir: tempDir("cocoon-mqtt-") });
   (net.deps as { relaySessions?: RelaySessionVendor }).relaySessions = vendor;
   net.server.on("request", (req: { method?: string; url?: string }) => requests.push(`${req.method} ${req.url}`));
-  agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-mqtt-agents-")), [{ name: "a", priceBps: 10_000 }]);
+  agents = await startLocalAgents(net.url, tempDir("cocoon-mqtt-agents-"), [{ name: "a", priceBps: 10_000 }]);
 }, 60_000);
 
 afterAll(async () => {

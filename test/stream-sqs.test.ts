@@ -8,11 +8,9 @@
  * (test/sqs-relay-standin.ts: local-aws-sqs behind a proxy that checks SigV4 and reports SenderId
  * as SQS does).
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { RelayChunk, relaySenderName, type RelaySession } from "../events/relay";
 import { generateSigningKey, type SigningKeyPair } from "../core/crypto/keys";
 import { CocoonError } from "../core/errors";
@@ -108,12 +106,12 @@ beforeAll(async () => {
   admin = new SQSClient({ region: REGION, endpoint: sqs.url, credentials: vendorCredentials });
   net = await startNetwork({
     chain: false,
-    dataDir: mkdtempSync(join(tmpdir(), "cocoon-sqs-")),
+    dataDir: tempDir("cocoon-sqs-"),
     logSink: (line) => coordinatorLog.push(line),
   });
   (net.deps as { relaySessions?: RelaySessionVendor }).relaySessions = vendor;
   net.server.on("request", (req: { method?: string; url?: string }) => requests.push(`${req.method} ${req.url}`));
-  agents = await startLocalAgents(net.url, mkdtempSync(join(tmpdir(), "cocoon-sqs-agents-")), [{ name: "a", priceBps: 10_000 }]);
+  agents = await startLocalAgents(net.url, tempDir("cocoon-sqs-agents-"), [{ name: "a", priceBps: 10_000 }]);
 }, 60_000);
 
 afterAll(async () => {

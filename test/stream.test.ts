@@ -5,10 +5,8 @@
  * stops early the rest taken from the receipt-covered stored reply); the first chunk reaches
  * the requester while the engine still generates; no plaintext in the store, queues, relay or logs.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import type { RelayChunk } from "../events/relay";
 import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
@@ -114,7 +112,7 @@ beforeAll(async () => {
     logSink: (l) => coordinatorLogs.push(l),
     relay,
     chain: false,
-    dataDir: mkdtempSync(join(tmpdir(), "cocoon-stream-")),
+    dataDir: tempDir("cocoon-stream-"),
   });
   const send = net.queues.send.bind(net.queues);
   net.queues.send = async (q, body, opts) => {

@@ -9,10 +9,10 @@
  * network of its own.
  */
 import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Address, fromNano } from "@ton/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "./temp-dir";
 import { main as requesterCli } from "../client/cli";
 import { ApiError } from "../api-client/api";
 import { loadOrCreateKey } from "../api-client/keys";
@@ -46,8 +46,8 @@ async function cliOk(argv: string[]) {
 }
 
 describe("requester withdrawals in the local default (sandbox vault, chain watcher, real HTTP)", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "cocoon-wd-"));
-  const home = mkdtempSync(join(tmpdir(), "cocoon-wd-home-"));
+  const dataDir = tempDir("cocoon-wd-");
+  const home = tempDir("cocoon-wd-home-");
   // pinned sandbox clock: no storage fees, so the vault's balance moves by exactly the payouts
   const chainNow = Math.floor(Date.now() / 1000);
   let net: LocalNetwork;
@@ -297,7 +297,7 @@ describe("requester withdrawals in the local default (sandbox vault, chain watch
       const seed = Buffer.alloc(32, 7);
       const vault = Address.parse("0:" + "ab".repeat(32));
       bare.deps.withdrawalSigner = tonWithdrawalSigner(keyPairFromSeed(seed).secretKey, vault);
-      const bareKeyFile = join(mkdtempSync(join(tmpdir(), "cocoon-wd-bare-")), "requester.key");
+      const bareKeyFile = join(tempDir("cocoon-wd-bare-"), "requester.key");
       const bareKey = loadOrCreateKey(bareKeyFile);
       expect((await signedFetch(bare.url, bareKey, "POST", "/v1/account/faucet", { amount: TON.toString() })).status).toBe(200);
       const args = ["--api", bare.url, "--key", bareKeyFile, "--json"];

@@ -1,16 +1,15 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../../test/temp-dir";
 import { EngineError } from "./engine";
 import { sha256File, validateGguf } from "./gguf";
 import { buildTinyGguf, TINY_MODEL_WARNING, tinyVocabulary, writeTinyGguf } from "./tiny-gguf";
 
 /** The GGUF header check (no native code) and the project's tiny model generator. */
 
-const dir = mkdtempSync(join(tmpdir(), "cocoon-gguf-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir("cocoon-gguf-");
 
 let n = 0;
 function aFile(bytes: Uint8Array): string {

@@ -7,10 +7,9 @@
  * limits_exceeded after the requester has read the text (refunded: free inference), and a requester
  * can make it likely with stop strings such as "e\u0007" (any answer whose last token ends in "e").
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "../../test/temp-dir";
 import { generateKemKey, generateSigningKey } from "../../core/crypto/keys";
 import { executeJob, type AgentStats } from "../execute";
 import { openableJob, recordingApi } from "../job-testing";
@@ -23,14 +22,13 @@ let dir: string;
 let engine: LlamaEngine;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "cocoon-llama-stop-"));
+  dir = tempDir("cocoon-llama-stop-");
   engine = createLlamaEngine({ modelFile: writeTinyGguf(join(dir, `${MODEL}.gguf`)).path, threads: 1, gpu: false });
   await engine.load();
 }, 60_000);
 
 afterAll(async () => {
   await engine?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const aCompletion = (over: Partial<EngineCompletionRequest> = {}): EngineCompletionRequest => ({

@@ -4,10 +4,10 @@
  * books must balance and whose every job must end.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "../../test/temp-dir";
 import type { Item } from "../../core/ports";
 import { runSim } from "./run";
 import { Prng } from "../../test/sim/prng";
@@ -124,7 +124,7 @@ describe("bench/sim: a small network, all real", () => {
 
   it("npm run sim starts from its bundle (external packages resolved by Node's ESM loader) and writes its results: a tiny run", () => {
     // Act
-    const out = join(mkdtempSync(join(tmpdir(), "cocoon-sim-smoke-")), "sim.json");
+    const out = join(tempDir("cocoon-sim-smoke-"), "sim.json");
     const args = ["--agents", "40", "--rate", "5", "--minutes", "0.1", "--requesters", "5", "--phase-b", "off", "--out", out];
     const r = spawnSync(process.execPath, ["--import", "tsx", "bench/sim/cli.ts", ...args], { encoding: "utf8", timeout: 90_000 });
     // Assess

@@ -1,12 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../../test/temp-dir";
 import { SAMPLE_COLLATERAL_TEXT, SAMPLE_QUOTE, flip } from "../../test/fixtures/attestation/helpers";
 import { attestVerifyCommand } from "./attest";
 
-const dir = mkdtempSync(join(tmpdir(), "attest-cli-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir("attest-cli-");
 function file(name: string, data: string | Uint8Array) {
   const p = join(dir, name);
   writeFileSync(p, data);

@@ -4,11 +4,10 @@
  * gives (it printed the Redeem to send, 0.05 TON of gas attached, and nothing of the fees).
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Address } from "@ton/core";
 import { beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "../../test/temp-dir";
 import { runCli } from "../../api-client/cli-testing";
 import { loadOrCreateKey } from "../../api-client/keys";
 import { routeStandIn, standInVoucher, toncenterStandIn } from "../../api-client/stand-in-testing";
@@ -47,7 +46,7 @@ async function standIn(cumulative: bigint, redeemed: bigint | undefined) {
 describe("cocoon operator redeem of less than the Redeem's network fees", () => {
   let keyFile: string;
   beforeAll(() => {
-    keyFile = join(mkdtempSync(join(tmpdir(), "cocoon-operator-fee-")), "operator.key");
+    keyFile = join(tempDir("cocoon-operator-fee-"), "operator.key");
     loadOrCreateKey(keyFile);
   });
 

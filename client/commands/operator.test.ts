@@ -5,11 +5,10 @@
  * stand-in coordinator over real HTTP answers the routes the command uses.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Address, Cell } from "@ton/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "../../test/temp-dir";
 import { loadOrCreateKey } from "../../api-client/keys";
 import { routeStandIn, type StandInAnswer } from "../../api-client/stand-in-testing";
 import { redeemBody } from "../../contracts/vault";
@@ -48,7 +47,7 @@ describe("cocoon operator redeem without a local sandbox", () => {
   let keyFile: string;
   beforeAll(async () => {
     c = await standIn();
-    keyFile = join(mkdtempSync(join(tmpdir(), "cocoon-operator-")), "operator.key");
+    keyFile = join(tempDir("cocoon-operator-"), "operator.key");
     loadOrCreateKey(keyFile);
   });
   afterAll(async () => c?.close());
@@ -175,7 +174,7 @@ describe("cocoon operator voucher|redeem with nothing earned", () => {
   }
   let keyFile: string;
   beforeAll(() => {
-    keyFile = join(mkdtempSync(join(tmpdir(), "cocoon-operator-idle-")), "operator.key");
+    keyFile = join(tempDir("cocoon-operator-idle-"), "operator.key");
     loadOrCreateKey(keyFile);
   });
 

@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Address } from "@ton/core";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "../../test/temp-dir";
 import { ApiError } from "../../api-client/api";
 import { VerificationError } from "../sdk";
 import { coordinator, fakeRegistry, impostor, signedWithdrawal, stubbedClient } from "../sdk-stub-testing";
@@ -35,7 +35,7 @@ function noSandbox(
     }
     throw new Error(`stub: no answer for ${route.path}`);
   }) as typeof c.api.request;
-  const keyFile = join(mkdtempSync(join(tmpdir(), "cocoon-wd-unit-")), "requester.key");
+  const keyFile = join(tempDir("cocoon-wd-unit-"), "requester.key");
   return { c, keys, tos, keyFile, status };
 }
 
@@ -142,7 +142,7 @@ function withSandbox(w: unknown, statuses: string[], send: unknown = { txHash: "
     }
     throw new Error(`stub: no answer for ${route.path}`);
   }) as typeof c.api.request;
-  const keyFile = join(mkdtempSync(join(tmpdir(), "cocoon-wd-unit-")), "requester.key");
+  const keyFile = join(tempDir("cocoon-wd-unit-"), "requester.key");
   const kept = () => JSON.parse(readFileSync(`${keyFile}.withdrawals.json`, "utf8"))["127.0.0.1:9"] as Record<string, unknown> | undefined;
   return { c, keyFile, sent, kept };
 }
