@@ -10,27 +10,12 @@ import { describe, expect, it } from "vitest";
 import { b64u } from "../crypto/encoding";
 import { sealRequest } from "../crypto/envelope";
 import { generateKemKey, generateSigningKey, x25519PublicKeyProblem } from "../crypto/keys";
-import { makeHeader } from "../crypto/testing";
+import { makeHeader, SMALL_ORDER_X25519 } from "../crypto/testing";
 import { issueRegistrationNonce, registerWorker } from "../workers";
 import { MODEL, makeJobWorld } from "../jobs/testing";
 import { createNoneAttestation } from "./dev";
 import { localPolicy } from "./policy";
 import { verifyAttestation } from "./verify";
-
-/** X25519 u-coordinates of small order (RFC 7748 §5; the top bit is masked, so each with it set too). */
-const SMALL_ORDER = [
-  "0000000000000000000000000000000000000000000000000000000000000000", // 0
-  "0100000000000000000000000000000000000000000000000000000000000000", // 1
-  "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800", // order 8
-  "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157", // order 8
-  "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p - 1 (order 2)
-  "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p (= 0)
-  "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p + 1 (= 1)
-].flatMap((h) => {
-  const high = Buffer.from(h, "hex");
-  high[31]! |= 0x80;
-  return [h, high.toString("hex")];
-});
 
 const NOW = Date.parse("2025-06-25T00:00:00Z");
 
@@ -42,12 +27,12 @@ describe("session 31 #2: a worker's HPKE key must be one a request can be sealed
   it("why it matters: one small-order candidate makes the whole request unsealable, for the honest candidates too", () => {
     // Prepare
     const honest = { workerId: generateSigningKey().id, hpkePublicKey: generateKemKey().publicKey };
-    const bad = { workerId: generateSigningKey().id, hpkePublicKey: Buffer.from(SMALL_ORDER[2]!, "hex") };
+    const bad = { workerId: generateSigningKey().id, hpkePublicKey: Buffer.from(SMALL_ORDER_X25519[2]!, "hex") };
     // Act / Assess
     expect(() => sealRequest({ header: makeHeader(), plaintext: new Uint8Array(8), recipients: [honest, bad] })).toThrow(/low-order/);
   });
 
-  it.each(SMALL_ORDER)("evidence naming the HPKE key %s is refused (hpke_key_invalid)", async (point) => {
+  it.each(SMALL_ORDER_X25519)("evidence naming the HPKE key %s is refused (hpke_key_invalid)", async (point) => {
     // Act
     const r = await verifyAttestation(noneDoc(Buffer.from(point, "hex")), {
       policy: localPolicy,
@@ -76,7 +61,7 @@ describe("session 31 #2: a worker's HPKE key must be one a request can be sealed
     const key = generateSigningKey();
     const { nonce } = await issueRegistrationNonce(w.deps, key.id);
     const attestation = createNoneAttestation({
-      hpkePublicKey: Buffer.from(SMALL_ORDER[0]!, "hex"),
+      hpkePublicKey: Buffer.from(SMALL_ORDER_X25519[0]!, "hex"),
       signingPublicKey: key.publicKey,
       nonce: b64u.decode(nonce),
       now: w.clock.now(),

@@ -40,7 +40,7 @@ import {
   type HpkeContext,
 } from "./hpke";
 import { generateKemKey, x25519, x25519PublicKeyObjectOnce } from "./keys";
-import { thrown } from "./testing";
+import { SMALL_ORDER_X25519, thrown } from "./testing";
 
 // X25519 and the enc import, passed through unchanged: a test may replace one call.
 vi.mock("./keys", async (importOriginal) => {
@@ -150,21 +150,6 @@ function expectedExport(aeadId: number, exporterSecret: Uint8Array, exporterCont
   return hkdfExpand(sha256, exporterSecret, labeledInfo, n);
 }
 
-/** X25519 u-coordinates of small order (RFC 7748 §5: the top bit is masked, so each with it set too). */
-const LOW_ORDER_POINTS = [
-  "0000000000000000000000000000000000000000000000000000000000000000", // 0
-  "0100000000000000000000000000000000000000000000000000000000000000", // 1
-  "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800", // order 8
-  "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157", // order 8
-  "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p - 1 (order 2)
-  "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p (= 0)
-  "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p + 1 (= 1)
-].flatMap((h) => {
-  const high = Buffer.from(h, "hex");
-  high[31]! |= 0x80;
-  return [h, high.toString("hex")];
-});
-
 /**
  * Heap growth in bytes after each of `rounds` calls of `act`, against the heap before the first, each
  * measured after a full collection (V8's gc, exposed at run time).
@@ -238,7 +223,7 @@ describe("setupBaseS / setupBaseR / keySchedule: the AEAD option", () => {
 describe("DHKEM(X25519): low-order points (RFC 9180 §7.1.4)", () => {
   const recipient = generateKemKey();
 
-  it.each(LOW_ORDER_POINTS)("an enc of %s is refused with invalid_enc, as a low-order point", (point) => {
+  it.each(SMALL_ORDER_X25519)("an enc of %s is refused with invalid_enc, as a low-order point", (point) => {
     // Prepare: an independent X25519 (@noble/curves) agrees the point gives the all-zero secret
     expect(() => nobleX25519.scalarMult(randomBytes(32), hex(point))).toThrow();
     // Act
@@ -248,7 +233,7 @@ describe("DHKEM(X25519): low-order points (RFC 9180 §7.1.4)", () => {
     expect(e).toMatchObject({ code: "invalid_enc", message: expect.stringContaining("low-order point") });
   });
 
-  it.each(LOW_ORDER_POINTS)("a recipient key of %s is refused with CryptoInputError invalid_key, never sealed to", (point) => {
+  it.each(SMALL_ORDER_X25519)("a recipient key of %s is refused with CryptoInputError invalid_key, never sealed to", (point) => {
     // Act
     const e = thrown(() => hpkeSeal(hex(point), INFO, "", text("secret")));
     // Assess

@@ -61,3 +61,18 @@ export function thrown(f: () => unknown): unknown {
   }
   throw new Error("expected an error, nothing was thrown");
 }
+
+/** X25519 u-coordinates of small order (RFC 7748 §5: the top bit is masked, so each with it set too). */
+export const SMALL_ORDER_X25519 = [
+  "0000000000000000000000000000000000000000000000000000000000000000", // 0
+  "0100000000000000000000000000000000000000000000000000000000000000", // 1
+  "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800", // order 8
+  "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157", // order 8
+  "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p - 1 (order 2)
+  "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p (= 0)
+  "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p + 1 (= 1)
+].flatMap((h) => {
+  const high = Buffer.from(h, "hex");
+  high[31]! |= 0x80;
+  return [h, high.toString("hex")];
+});
