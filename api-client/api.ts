@@ -58,7 +58,7 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 }
 
 /** A wait between retries, ended at once (rejecting) by an abort: nobody waits for the answer any more. */
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+export function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
   throwIfAborted(signal);
   return new Promise((resolve, reject) => {
     const onAbort = () => {
@@ -74,9 +74,17 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 /**
+ * Connection errors of requests whose bytes may have reached the server: the socket was connected
+ * (for https, its TLS handshake done) when it failed. A POST failing so may have been carried out;
+ * one failing before (DNS, refused, no route, a TLS error) never left this machine.
+ */
+const afterSending = new WeakSet<object>();
+
+/**
  * One HTTP exchange. An aborted `signal` destroys the request (its socket closes, so the
  * coordinator stops holding a long poll for nobody) and rejects with abortError; one aborted
- * already sends nothing.
+ * already sends nothing. A connection error is marked in `afterSending` when the request may
+ * have reached the server.
  */
 function send(url: URL, method: string, headers: Record<string, string>, body: string, signal?: AbortSignal): Promise<RawResponse> {
   const mod = url.protocol === "https:" ? https : http;
@@ -86,13 +94,24 @@ function send(url: URL, method: string, headers: Record<string, string>, body: s
       signal?.removeEventListener("abort", onAbort);
       f();
     };
+    // Node writes the request once its socket connects (a kept-alive one is connected already);
+    // over TLS the request's bytes go out only after the handshake.
+    let connected = false;
+    const sentWith = (e: Error) => {
+      if (connected) afterSending.add(e);
+      return e;
+    };
     const req = mod.request(url, { method, headers, agent: agents[url.protocol as "http:" | "https:"] }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () =>
         settle(() => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8"), date: res.headers.date })),
       );
-      res.on("error", (e) => settle(() => reject(e)));
+      res.on("error", (e) => settle(() => reject(sentWith(e))));
+    });
+    req.on("socket", (s) => {
+      if (!s.connecting) connected = true;
+      else s.once(url.protocol === "https:" ? "secureConnect" : "connect", () => (connected = true));
     });
     // rejected first, so the error the destroyed socket then raises (whatever it is) is not what the caller sees
     const onAbort = () => {
@@ -100,7 +119,7 @@ function send(url: URL, method: string, headers: Record<string, string>, body: s
       req.destroy();
     };
     signal?.addEventListener("abort", onAbort, { once: true });
-    req.on("error", (e) => settle(() => reject(e)));
+    req.on("error", (e) => settle(() => reject(sentWith(e))));
     req.end(body || undefined);
   });
 }
@@ -415,7 +434,12 @@ export class ApiClient {
         this.forgetDirectory();
         return this.signAndSend(method, path, body, headers, sessions, signal);
       }
-      throw new ApiError(0, "unreachable", unreachableMessage(base, e as Error));
+      // details.requestSent: whether the request may have reached the coordinator (a submit
+      // failing so may have been taken: client/sdk.ts sends it again under its Idempotency-Key)
+      const requestSent = afterSending.has(e as object);
+      throw new ApiError(0, "unreachable", requestSent ? connectionLostMessage(base, e as Error) : unreachableMessage(base, e as Error), {
+        requestSent,
+      });
     }
     // Lambda's own 403/404 (not one of ours, which carry an error code): the function URL is gone; the handler never ran.
     if (base !== this.baseUrl && (res.status === 403 || res.status === 404) && !/"code"\s*:/.test(res.text)) {
@@ -475,6 +499,10 @@ export function unreachableMessage(base: string, e: Error): string {
     ? `cannot reach the Cocoon API at ${base} (${e.message}); is the local network running (npm start)?`
     : `cannot reach the Cocoon API at ${base} (${e.message}); check that URL (--api, COCOON_API_URL) and your network connection`;
 }
+
+/** A connection that failed after the request was sent: the request may have been carried out. */
+const connectionLostMessage = (base: string, e: Error) =>
+  `the connection to the Cocoon API at ${base} was lost after the request was sent (${e.message}); it may have been carried out`;
 
 function parseAnswer<R extends ApiRoute>(route: R, path: string, json: unknown): z.output<R["response"]> {
   const r = route.response.safeParse(json);

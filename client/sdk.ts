@@ -45,7 +45,7 @@ import { newJobId, tabSlotJobId } from "../core/ids";
 import { TabKeeper, tabRefused, type KeptTabView, type TabOptions, type TabSlot } from "./tab-keeper";
 import { imageAllowed, imageDigestOf, modelAllowed, PolicyStaleError, type PolicyCache, type PolicyReading } from "../core/policy-registry";
 import type { SignedWithdrawalView } from "../events/withdrawals";
-import { abortError, API, ApiClient, ApiError, throwIfAborted } from "../api-client/api";
+import { abortError, API, ApiClient, ApiError, pause, throwIfAborted } from "../api-client/api";
 
 /** The SDK refused something the network sent: it never encrypts to or trusts what it cannot verify. */
 export class VerificationError extends Error {
@@ -87,6 +87,33 @@ export class JobRefundedError extends VerificationError {
     readonly failure?: { workerId: string; code: string; message?: string },
   ) {
     super(code, message);
+  }
+}
+
+/**
+ * The connection to the coordinator was lost while a job that may exist was on its way (its submit
+ * had gone out, or it was being waited on), and the coordinator could not be reached again within
+ * the client's `reconnectMs`: the job may still complete and be billed. The SDK sent its cancel
+ * (in the background, as at a deadline). Sending the request again makes a second job, paid again:
+ * read this one first (`client.job(jobId)`). The message names no address; `cause` is the last
+ * connection error.
+ */
+export class JobOutcomeUnknownError extends Error {
+  override readonly name = "JobOutcomeUnknownError";
+  readonly code = "job_outcome_unknown";
+  constructor(
+    readonly jobId: string,
+    /** the coordinator answered its submit (the job exists), or only may have taken it */
+    readonly submitted: boolean,
+    waitedMs: number,
+    cause: unknown,
+  ) {
+    super(
+      `job ${jobId} ${submitted ? "was submitted" : "may have been submitted"}, but the connection to the Cocoon coordinator was lost and ` +
+        `could not be made again within ${Math.round(waitedMs / 1000)} s: the job may still complete and be billed (a cancel was sent); ` +
+        `do not send the request again as a new job before checking it (client.job("${jobId}"))`,
+      { cause },
+    );
   }
 }
 
@@ -497,7 +524,19 @@ export interface CocoonClientOptions {
    * the coordinator's answer, or the error (never thrown: the caller already has its AbortError).
    */
   onCancel?: (jobId: string, outcome: { ok: true; answer: CancelJobResponse } | { ok: false; error: unknown }) => void;
+  /**
+   * How long the SDK keeps trying to reach the coordinator again (ms, default RECONNECT_MS) when
+   * the connection is lost while a job that may exist is on its way: it sends the job's submit
+   * again under the same Idempotency-Key (the coordinator answers with the job it took, never a
+   * second one) or reads the job again. Past it: JobOutcomeUnknownError. Never past the job's own deadline.
+   */
+  reconnectMs?: number;
 }
+
+/** CocoonClientOptions.reconnectMs's default: a coordinator's redeploy or a dropped link's return fits in it. */
+export const RECONNECT_MS = 30_000;
+/** The first wait before a request of a job is sent again after a lost connection (doubled each time, up to 2 s). */
+const RECONNECT_PAUSE_MS = 250;
 
 /** How long a cancel sent on an abort may take: it runs in the background and must not keep a process alive. */
 export const CANCEL_TIMEOUT_MS = 10_000;
@@ -1313,7 +1352,7 @@ export class CocoonClient {
       } catch (e) {
         // given up at the deadline: the job, if its submit went out, is cancelled; refused (nothing
         // held): nothing to cancel (an abort already sent its cancel)
-        if (pastDeadline(e)) watch.gaveUp();
+        if (gaveUpOn(e)) watch.gaveUp();
         else watch.disarm();
         this.adoptRenewal(p, undefined); // none came: the next due submit asks again
         this.release(p); // not submitted (or refused before anything was held)
@@ -1395,7 +1434,7 @@ export class CocoonClient {
    */
   private submit(p: Prepared, wait: number, o: JobBasics) {
     o.onProgress?.(`job ${p.jobId} sealed to ${p.verified.length} worker${p.verified.length === 1 ? "" : "s"}; waiting for the answer`);
-    return this.withinDeadline(p, o.signal, (seconds) => {
+    return this.reaching(p, o, "submit", (seconds) => {
       // from here the job may reach the coordinator: an abort cancels it
       p.watch?.submitting(p.jobId);
       return this.api.request(API.submitJob, {
@@ -1431,13 +1470,55 @@ export class CocoonClient {
   }
 
   /**
+   * withinDeadline, sent again while the coordinator cannot be reached (connectionTrouble) for a
+   * job that may exist: a read of a submitted job, or a submit that may have reached it (sent
+   * again as it was, under the same Idempotency-Key, which the coordinator answers with the job it
+   * took, never a second one). A caller retrying the call instead would submit, and pay for, a
+   * second job while the first may still complete. A submit that never left this machine
+   * (connection refused, DNS, TLS) is thrown at once: no job exists, and a retry is safe.
+   * After reconnectMs without reaching the coordinator: JobOutcomeUnknownError.
+   */
+  private async reaching<T>(
+    p: Prepared,
+    o: Pick<JobBasics, "signal" | "onProgress">,
+    what: "submit" | "read",
+    send: (seconds: number) => Promise<T>,
+  ): Promise<T> {
+    const signal = o.signal;
+    let mayExist = what === "read";
+    let lostAt: number | undefined;
+    for (let i = 0; ; i++) {
+      try {
+        return await this.withinDeadline(p, signal, send);
+      } catch (e) {
+        if (!connectionTrouble(e)) throw e;
+        mayExist ||= !neverSent(e);
+        if (!mayExist) throw e;
+        lostAt ??= this.now();
+        const window = this.opts.reconnectMs ?? RECONNECT_MS;
+        const left = Math.min(lostAt + window - this.now(), p.deadline - this.now());
+        if (left <= 0) {
+          if (p.deadline <= this.now()) throw deadlinePassed(p);
+          throw new JobOutcomeUnknownError(p.jobId, what === "read", window, e);
+        }
+        if (i === 0)
+          o.onProgress?.(
+            `the connection to the coordinator was lost while job ${p.jobId} was on its way; ` +
+              `${what === "submit" ? "sending its submit again (the same job, never a second one)" : "reading it again"}`,
+          );
+        await pause(Math.min(RECONNECT_PAUSE_MS * 2 ** i, 2_000, left), signal);
+      }
+    }
+  }
+
+  /**
    * Step 7: long-poll the job until it finished; refunded jobs are errors, and so is a job not
    * finished by its deadline or when `signal` aborts (withinDeadline: the SDK stops waiting).
    */
   private async finish(p: Prepared, first: JobView | undefined, signal?: AbortSignal): Promise<JobView> {
     const finished = (j: JobView) => j.status === "completed" || j.status === "refunded";
     const read = () =>
-      this.withinDeadline(p, signal, (seconds) =>
+      this.reaching(p, { signal }, "read", (seconds) =>
         this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: seconds }, signal }),
       );
     let job = first;
@@ -1592,7 +1673,7 @@ export class CocoonClient {
       const { answer, worker } = this.check(p, job);
       return this.result(p, job, answer, worker);
     } catch (e) {
-      if (pastDeadline(e)) watch.gaveUp();
+      if (gaveUpOn(e)) watch.gaveUp();
       throw e;
     } finally {
       watch.end();
@@ -1617,7 +1698,7 @@ export class CocoonClient {
     try {
       yield* this.streamedJob(o, whole, watch);
     } catch (e) {
-      if (pastDeadline(e)) watch.gaveUp();
+      if (gaveUpOn(e)) watch.gaveUp();
       throw e;
     } finally {
       watch.end();
@@ -1641,7 +1722,7 @@ export class CocoonClient {
       let from = 0;
       while (!job) {
         throwIfAborted(o.signal);
-        const r = await this.withinDeadline(p, o.signal, (seconds) =>
+        const r = await this.reaching(p, o, "read", (seconds) =>
           this.api.request(API.readChunks, { params: { id: p.jobId }, query: { from, wait: seconds }, signal: o.signal }),
         );
         let pieces: StreamPiece[];
@@ -1675,7 +1756,9 @@ export class CocoonClient {
           );
           if (next !== "quiet") asked = undefined;
           if (next === "quiet") {
-            const j = await this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: 0 }, signal: o.signal });
+            const j = await this.reaching(p, o, "read", () =>
+              this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: 0 }, signal: o.signal }),
+            );
             if (j.status === "completed" || j.status === "refunded") {
               job = j;
               break;
@@ -1861,7 +1944,7 @@ export class CocoonClient {
       job = await this.finish(p, "attempt" in submitted ? submitted : undefined, o.signal);
       ({ answer, worker } = this.check(p, job));
     } catch (e) {
-      if (pastDeadline(e)) watch.gaveUp();
+      if (gaveUpOn(e)) watch.gaveUp();
       throw e;
     } finally {
       watch.end();
@@ -2032,6 +2115,19 @@ function orQuiet<T>(next: Promise<T>, ms: number, signal?: AbortSignal): Promise
 /** The call gave up at its job's deadline (deadlinePassed, or a job seen unfinished at the end). */
 const pastDeadline = (e: unknown) => e instanceof VerificationError && e.code === "timeout";
 const deadlinePassed = (p: Prepared) => new VerificationError("timeout", `job ${p.jobId} did not finish within ${p.timeoutMs} ms`);
+/** The call gave up on a job that may run on: at its deadline, or unable to reach the coordinator again (its cancel is sent). */
+const gaveUpOn = (e: unknown) => pastDeadline(e) || e instanceof JobOutcomeUnknownError;
+
+/**
+ * The coordinator's answer never came: no connection, a lost one, or a gateway in front of it
+ * answering 502/503/504 with a page of its own (not the API's JSON, so not the coordinator's
+ * refusal; the gateway may have passed the request on).
+ */
+const connectionTrouble = (e: unknown): e is ApiError =>
+  e instanceof ApiError &&
+  (e.code === "unreachable" || ((e.code === "bad_response" || e.code === "http_error") && [502, 503, 504].includes(e.status)));
+/** A request that failed before any of it left this machine (api-client/api.ts: details.requestSent false). */
+const neverSent = (e: ApiError) => e.code === "unreachable" && (e.details as { requestSent?: unknown } | undefined)?.requestSent === false;
 
 /** Verified pieces as the SDK's stream events (tool calls as OpenAI's whole-call deltas). */
 function* events(pieces: StreamPiece[], jobId: string): Generator<StreamEvent> {

@@ -106,7 +106,12 @@ describe("kill -9 under load", () => {
         { name: "agent-0", priceBps: 10_000, engine: thinkingEngine(300, answering) },
         { name: "agent-1", priceBps: 12_000, engine: thinkingEngine(300, answering) },
       ]);
-      const requesters = Array.from({ length: 4 }, () => new CocoonClient({ apiUrl: url, key: generateSigningKey(), allowDev: true }));
+      // reconnectMs 0: a job in flight at the kill fails at once (JobOutcomeUnknownError) instead of
+      // waiting for the coordinator's return, which comes only after the load has ended
+      const requesters = Array.from(
+        { length: 4 },
+        () => new CocoonClient({ apiUrl: url, key: generateSigningKey(), allowDev: true, reconnectMs: 0 }),
+      );
       await Promise.all(requesters.map((c) => c.faucet(20n * TON)));
       phase("start+fund");
 

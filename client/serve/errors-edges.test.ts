@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ApiError } from "../../api-client/api";
 import { caps, closeProxies, startFakedProxy } from "../../test/fixtures/serve-proxy";
-import { AskInputError, JobRefundedError, VerificationError } from "../sdk";
+import { AskInputError, JobOutcomeUnknownError, JobRefundedError, VerificationError } from "../sdk";
 import {
   COORDINATOR_RETRY_AFTER_S,
   errorResponse,
@@ -566,5 +566,33 @@ describe("regression: an unreachable coordinator is 503 coordinator_unavailable,
     expect(err.headers?.get("retry-after")).toBe(String(COORDINATOR_RETRY_AFTER_S));
     expect(errors).toHaveLength(1);
     expect(String((errors[0] as Error).message)).toMatch(/ECONNREFUSED/);
+  });
+});
+
+describe("regression: a job whose coordinator was lost after its submit went out is not to be retried", () => {
+  // BUG: the SDK's `unreachable` after the submit had gone out (the connection lost while the
+  // answer was awaited) came out 503 coordinator_unavailable like one that never left, and the
+  // openai clients retried it: a second paid job while the first could still complete and be billed.
+  const lost = () =>
+    new JobOutcomeUnknownError(
+      "job_0123456789abcdefghijklmnop",
+      false,
+      30_000,
+      new ApiError(0, "unreachable", "the connection to the Cocoon API at https://api.cocoon.example was lost (socket hang up)"),
+    );
+
+  it("answers 502 job_outcome_unknown with x-should-retry: false, naming the job and no address", () => {
+    // Prepare
+    const err = lost();
+    // Act
+    const m = mapAskError(err);
+    const answer = errorResponse(m);
+    // Assess
+    expect(m).toMatchObject({ status: 502, type: "upstream_error", code: "job_outcome_unknown", param: null });
+    expect(m.message).toContain("job_0123456789abcdefghijklmnop");
+    expect(m.message).toMatch(/may still complete and be billed/);
+    expect(m.message).not.toMatch(/cocoon\.example|socket hang up/);
+    expect(answer.headers["x-should-retry"]).toBe("false");
+    expect(answer.headers["retry-after"]).toBeUndefined();
   });
 });

@@ -279,6 +279,18 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
     if (failed === "engine_unavailable") return pick(503, "service_unavailable");
     return pick(502, "upstream_error");
   }
+  // The SDK lost the coordinator while a job that may exist was on its way, and could not reach
+  // it again (client/sdk.ts JobOutcomeUnknownError): that job may still complete and be billed,
+  // so a retry would submit, and maybe pay for, a second one. Its message names the job.
+  if (c === "job_outcome_unknown") {
+    const job = typeof (err as { jobId?: unknown }).jobId === "string" ? `job ${(err as { jobId: string }).jobId}` : "the job";
+    return {
+      ...pick(502, "upstream_error", { retryable: false }),
+      message:
+        `the connection to the Cocoon network was lost after ${job} was sent, and could not be made again: it may still complete ` +
+        "and be billed, so sending this request again may pay for it twice (cocoon serve's console says more)",
+    };
+  }
   if (coordinatorUnreachable(c, e.status)) return coordinatorUnavailable();
   if (/model_not_(served|found)|unknown_model/.test(c)) return pick(404, "invalid_request_error", { param: "model" });
   if (/insufficient_(funds|balance)|balance_too_low/.test(c))
@@ -320,7 +332,9 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
  * (api-client/api.ts: DNS, connection refused or reset, no route; status 0), or a gateway in front
  * of it answering 502/503/504 with a page that is not the API's JSON (`bad_response`, or
  * `http_error` for JSON without an error code): the coordinator itself never answered. Its own
- * 5xx (JSON with a code) stays an upstream error: it answered, and said what went wrong.
+ * 5xx (JSON with a code) stays an upstream error: it answered, and said what went wrong. Within a
+ * job, the SDK sends such an error on only when nothing was sent (a request that may have reached
+ * the coordinator is sent again, or ends in job_outcome_unknown above), so a retry is safe.
  */
 const coordinatorUnreachable = (c: string, status: unknown) =>
   c === "unreachable" || ((c === "bad_response" || c === "http_error") && (status === 502 || status === 503 || status === 504));
