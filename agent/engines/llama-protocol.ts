@@ -65,6 +65,8 @@ export const ChatJob = Sampling.extend({
   messages: z.array(Message).min(1),
   tools: z.array(Tool).optional(),
   toolChoice: ToolChoice.optional(),
+  /** OpenAI's parallel_tool_calls: false allows at most one call. */
+  parallelToolCalls: z.boolean().optional(),
 });
 export type ChatJob = z.infer<typeof ChatJob>;
 

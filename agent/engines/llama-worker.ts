@@ -321,6 +321,15 @@ function cutCall(text: string): { name: string; arguments: string } | undefined 
   }
 }
 
+/** A cut call's arguments: compact JSON where the budget ended just after they closed, else as written. */
+function wholeJson(text: string): string {
+  try {
+    return JSON.stringify(JSON.parse(text));
+  } catch {
+    return text;
+  }
+}
+
 /** The JSON Schema a forced tool call must match: {"name": one of the tools, "arguments": its parameters}. */
 function forcedCallSchema(tools: NonNullable<ChatJob["tools"]>): Record<string, unknown> {
   const one = (t: (typeof tools)[number]) => ({
@@ -523,6 +532,12 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
       job.stream ? (reasoning) => send({ t: "delta", id, text: "", reasoning }) : undefined,
       () => ac.abort(),
     );
+    /**
+     * The calls node-llama-cpp began, by callIndex: it reports a call's parameters only once the
+     * call's syntax and its name are whole, so each entry is a call the model really started.
+     * Its `functionCalls` holds only the finished ones, and a call cut by max_tokens is not among them.
+     */
+    const begun: Array<{ name: string; params: string }> = [];
     const chat = new LlamaChat({ contextSequence: seq, chatWrapper: l.wrapper, autoDisposeSequence: false });
     try {
       const r = await chat.generateResponse(history, {
@@ -537,18 +552,36 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
         onResponseChunk: (c: { type?: string; segmentType?: string; text: string; tokens: Token[] }) => segments.chunk(c),
         budgets: { thoughtTokens: maxTokens },
         ...(grammar ? { grammar } : {}),
-        ...(functions ? { functions, documentFunctionParams: true } : {}),
+        ...(functions
+          ? {
+              functions,
+              documentFunctionParams: true,
+              // the chat wrapper's syntax may allow several calls in a row: parallel_tool_calls false allows one
+              ...(job.parallelToolCalls === false ? { maxParallelFunctionCalls: 1 } : {}),
+              onFunctionCallParamsChunk: (c: { callIndex: number; functionName: string; paramsChunk: string }) => {
+                (begun[c.callIndex] ??= { name: c.functionName, params: "" }).params += c.paramsChunk;
+              },
+            }
+          : {}),
       } as Parameters<LlamaChat["generateResponse"]>[1]);
       if (entry.byParent) throw new JobError("engine_aborted", "generation aborted by the caller");
       const text = sink.finish();
       const finishReason =
         segments.exhausted && !sink.stopped ? "length" : finishReasonOf(r.metadata.stopReason, sink, maxTokens < job.maxTokens);
-      const toolCalls = (r.functionCalls ?? []).map((c) => ({
+      const finished = r.functionCalls ?? [];
+      const toolCalls = finished.map((c) => ({
         id: callId(),
         type: "function" as const,
         function: { name: String(c.functionName), arguments: JSON.stringify(c.params ?? {}) },
       }));
-      const billed = usage(completionTokens + segments.segmentTokens);
+      // A call the budget cut: as far as it was written, as OpenAI answers one (finish_reason
+      // "length", the arguments broken JSON), like the forced path's cutCall.
+      const cut = finishReason === "length" ? begun[finished.length] : undefined;
+      if (cut) toolCalls.push({ id: callId(), type: "function", function: { name: cut.name, arguments: wholeJson(cut.params) } });
+      // onToken sees text tokens only, not a call's: where the budget ended the generation, it
+      // generated exactly maxTokens tokens (node-llama-cpp counts every token it samples).
+      const generated = completionTokens + segments.segmentTokens;
+      const billed = usage(r.metadata.stopReason === "maxTokens" ? Math.max(generated, maxTokens) : generated);
       return {
         text,
         ...(segments.reasoning ? { reasoning: segments.reasoning } : {}),

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { collectStream, EngineError, type EngineCompletionRequest, type EngineRequest, type EngineTool } from "./engine";
 import { createLlamaEngine, type LlamaEngine } from "./llama";
-import { buildTinyGguf, tinyVocabulary, writeTinyGguf } from "./tiny-gguf";
+import { buildTinyGguf, TINY_SHORT_CALL_TEMPLATE, tinyVocabulary, writeTinyGguf } from "./tiny-gguf";
 
 /**
  * The embedded llama.cpp engine on the project's own tiny GGUF (random weights: the text is
@@ -274,6 +274,74 @@ describe("llama engine: answers", () => {
     expect(err.code).toBe("engine_aborted");
     expect(next.usage.completionTokens).toBeGreaterThan(0);
     expect(engine.workerPid).toBe(pid);
+  });
+});
+
+/**
+ * The Hermes call opening, a dozen tokens, never comes up by chance from random weights: here a
+ * template whose call opens with the one token `<tool_call>`, so the model starts calls unforced.
+ * With seed 5 it writes 31 tokens of text, opens a call at the 32nd, spells the name through the
+ * 47th and the arguments from the 48th to the 60th, then goes on to a second call.
+ */
+describe("llama engine: calls the model starts on its own (tool_choice auto)", () => {
+  let caller: LlamaEngine;
+  const req = (maxTokens: number, over: Partial<EngineRequest> = {}): EngineRequest =>
+    aChat({ model: "m", maxTokens, temperature: 1, seed: 5, tools: [weatherTool], ...over });
+
+  beforeAll(async () => {
+    const file = join(dir, "short-call.gguf");
+    writeTinyGguf(file, { chatTemplate: TINY_SHORT_CALL_TEMPLATE });
+    caller = createLlamaEngine({ modelFile: file, threads: 1, gpu: false, modelName: "m" });
+    await caller.load();
+  });
+
+  afterAll(async () => {
+    await caller?.close();
+  });
+
+  // BUG: node-llama-cpp's functionCalls holds only finished calls: a call the model started and
+  // max_tokens cut came back as no call at all (and its tokens unbilled). OpenAI answers the call
+  // as far as it was written, finish "length", as the forced path already does.
+  it("returns a call max_tokens cut as far as it was written, streamed or not, and bills the budget", async () => {
+    // Act
+    const cut = await caller.generate(req(54));
+    const streamed = await collectStream(caller.stream!(req(54)));
+    const closing = await caller.generate(req(60)); // the arguments' last token is the budget's last
+    const nameless = await caller.generate(req(40));
+    const second = await caller.generate(req(80)); // a finished call, then the next one cut
+    // Assess
+    expect(cut).toMatchObject({ finishReason: "length", usage: { completionTokens: 54 } });
+    expect(cut.text.length).toBeGreaterThan(0);
+    expect(cut.toolCalls).toHaveLength(1);
+    expect(cut.toolCalls![0]).toMatchObject({ type: "function", function: { name: "get_weather" } });
+    expect(cut.toolCalls![0]!.id).toMatch(/^call_/);
+    expect(cut.toolCalls![0]!.function.arguments).toMatch(/^\{/);
+    expect(() => JSON.parse(cut.toolCalls![0]!.function.arguments)).toThrow();
+    // Streaming changes nothing: the same text in its deltas, the same call in the final result.
+    expect(streamed.deltas.join("")).toBe(streamed.result.text);
+    expect(streamed.result.text).toBe(cut.text);
+    expect(streamed.result.finishReason).toBe("length");
+    expect(streamed.result.usage).toEqual(cut.usage);
+    expect(streamed.result.toolCalls?.map((c) => c.function)).toEqual(cut.toolCalls!.map((c) => c.function));
+    expect(closing.finishReason).toBe("length");
+    expect(closing.toolCalls?.map((c) => c.function.name)).toEqual(["get_weather"]);
+    expect(["c", "f"]).toContain((JSON.parse(closing.toolCalls![0]!.function.arguments) as { unit: string }).unit);
+    expect(nameless).toMatchObject({ text: cut.text, finishReason: "length", usage: { completionTokens: 40 } });
+    expect(nameless.toolCalls).toBeUndefined();
+    expect(second.toolCalls?.map((c) => c.function.name)).toEqual(["get_weather", "get_weather"]);
+    expect(second.toolCalls![0]!.function.arguments).toBe(closing.toolCalls![0]!.function.arguments);
+    expect(() => JSON.parse(second.toolCalls![1]!.function.arguments)).toThrow();
+  });
+
+  // BUG: parallel_tool_calls false never reached the worker, and the model went on to a second call.
+  it("makes at most one call when parallel_tool_calls is false", async () => {
+    // Act
+    const many = await caller.generate(req(80));
+    const single = await caller.generate(req(80, { parallelToolCalls: false }));
+    // Assess
+    expect(many.toolCalls).toHaveLength(2);
+    expect(single.toolCalls?.map((c) => c.function)).toEqual([many.toolCalls![0]!.function]);
+    expect(single.finishReason).toBe("stop");
   });
 });
 

@@ -439,6 +439,7 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
       ...sampling(req),
       ...(req.tools ? { tools: req.tools } : {}),
       ...(req.toolChoice ? { toolChoice: req.toolChoice } : {}),
+      ...(req.parallelToolCalls !== undefined ? { parallelToolCalls: req.parallelToolCalls } : {}),
       stream,
     });
     if (!parsed.success) {

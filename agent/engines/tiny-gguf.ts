@@ -42,6 +42,8 @@ export interface TinyGgufOptions {
    * uncaught C++ exception): the fixture for the engine's crash isolation.
    */
   byteFallback?: boolean;
+  /** The chat template written into the metadata (default TINY_CHAT_TEMPLATE). */
+  chatTemplate?: string;
 }
 
 // GGUF value types (gguf.h).
@@ -82,6 +84,17 @@ export const TINY_CHAT_TEMPLATE = `{%- if tools %}
 {%- endif %}
 {%- endfor %}
 {%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}`;
+
+/**
+ * TINY_CHAT_TEMPLATE with calls written `<tool_call>name\n{arguments}</tool_call>`: node-llama-cpp
+ * reads a call's opening as the one token `<tool_call>`, which the random weights sample now and
+ * then, so tests can see the model start a call unforced (the Hermes opening, a dozen tokens, never
+ * comes up by chance).
+ */
+export const TINY_SHORT_CALL_TEMPLATE = TINY_CHAT_TEMPLATE.replace(
+  `{{- '\\n<tool_call>\\n{"name": "' }}{{- tool_call.name }}{{- '", "arguments": ' }}{{- tool_call.arguments | tojson }}{{- '}\\n</tool_call>' }}`,
+  `{{- '\\n<tool_call>' + tool_call.name + '\\n' }}{{- tool_call.arguments | tojson }}{{- '</tool_call>' }}`,
+);
 
 /** Common English words: each enters the vocabulary as "▁word" with every prefix piece that merges into it. */
 const WORDS = (
@@ -235,7 +248,7 @@ export function buildTinyGguf(opts: TinyGgufOptions = {}): Uint8Array {
     ["tokenizer.ggml.unknown_token_id", T.U32, 0],
     ["tokenizer.ggml.add_bos_token", T.BOOL, true],
     ["tokenizer.ggml.add_eos_token", T.BOOL, false],
-    ["tokenizer.chat_template", T.STRING, TINY_CHAT_TEMPLATE],
+    ["tokenizer.chat_template", T.STRING, opts.chatTemplate ?? TINY_CHAT_TEMPLATE],
   ];
 
   // Tensors: GGUF dims are innermost first (ne[0] = row length).
