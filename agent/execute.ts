@@ -15,7 +15,7 @@ import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
 import { MAX_REPLY_BYTES, MAX_REPLY_CHUNKS } from "../events/envelope";
 import { contentText, firstImageProblem, IMAGE_PROMPT_TOKENS, imageCount } from "../events/images";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
-import { openRequest, requestHash, sealReply } from "../core/crypto/envelope";
+import { openRequest, requestHash, requestTag, sealReply } from "../core/crypto/envelope";
 import { MAX_CHUNK_PLAINTEXT, ReplyStreamSealer } from "../core/crypto/reply-stream";
 import { CHUNK_PADDING, padJson } from "../core/crypto/padding";
 import { signReceipt } from "../core/crypto/receipt";
@@ -336,7 +336,7 @@ class ChunkWriter {
     // streaming a whole over-long answer (top_logprobs inflate one ~20-fold) and failing it
     // at the end. Canonical JSON is {"chunks":["…",…],"enc":"…","sig":"…","v":2}, all ASCII.
     this.replyBytes ||= Buffer.byteLength(canonicalJson({ v: 2, enc: this.sealer.opener.enc, sig: this.sealer.opener.sig, chunks: [] }));
-    if (this.sealer.seq === 0) p.req = this.requestHash;
+    if (this.sealer.seq === 0) p.req = requestTag(this.requestHash);
     const { seq, data } = this.sealer.seal(this.padded(encoder.encode(JSON.stringify(p))), final);
     this.replyBytes += data.length + 2 + (seq > 0 ? 1 : 0);
     if (this.replyBytes > MAX_REPLY_BYTES || seq >= MAX_REPLY_CHUNKS)

@@ -1,5 +1,5 @@
 /** Test factories shared by the agent's suites. */
-import { requestHash, sealRequest } from "../core/crypto/envelope";
+import { requestHash, requestTag, sealRequest } from "../core/crypto/envelope";
 import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey, type KemKeyPair } from "../core/crypto/keys";
 import { API, type ApiClient } from "../api-client/api";
@@ -160,7 +160,7 @@ export function recordingApi() {
  * opened (ChunkPlaintext.req, session 31) and no later chunk may name any; returned without it.
  */
 export function namingRequest<C extends Record<string, unknown>>(chunks: C[], envelope: RequestEnvelope): Array<Omit<C, "req">> {
-  const want = requestHash(envelope);
+  const want = requestTag(requestHash(envelope));
   return chunks.map((c, i) => {
     const { req, ...rest } = c;
     if (i === 0 ? req !== want : req !== undefined)

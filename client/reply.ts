@@ -14,7 +14,7 @@ import {
 } from "../events/envelope";
 import type { RelayChunk } from "../events/relay";
 import { b64u } from "../core/crypto/encoding";
-import { openReply } from "../core/crypto/envelope";
+import { openReply, requestTag } from "../core/crypto/envelope";
 import { EnvelopeError } from "../core/crypto/errors";
 import type { KemKeyPair } from "../core/crypto/keys";
 import { ReplyStreamOpener } from "../core/crypto/reply-stream";
@@ -280,7 +280,7 @@ export class StreamVerifier {
       }
       if (s.builder.done) throw new StreamCheckFailure("stream_too_long", `chunk ${c.seq} came after the final chunk`);
       const p = openChunk(s.opener, c.seq, c.final, c.data);
-      if (c.seq === 0 && p.req !== undefined && p.req !== this.requestHash)
+      if (c.seq === 0 && p.req !== undefined && p.req !== requestTag(this.requestHash))
         throw new StreamCheckFailure(
           "stream_tampered",
           `worker ${s.workerId.slice(0, 8)} answers another request than ours (it opened an envelope that is not the one we sealed)`,

@@ -283,8 +283,8 @@ export type TokenLogprob = z.infer<typeof TokenLogprob>;
 
 export const ChunkPlaintext = z.object({
   /**
-   * Session 31: on chunk 0 only, sha256Hex(canonicalJson(request envelope)) of the envelope the
-   * worker opened (the receipt's requestHash). The opener's signature binds the stream to the
+   * Session 31: on chunk 0 only, requestTag (core/crypto/envelope.ts: the first 128 bits of the
+   * receipt's requestHash, base64url) of the envelope the worker opened. The opener's signature binds the stream to the
    * header, not to the payload, and anyone who read the header (the coordinator) can wrap a data
    * key of its own to the worker under it: the SDK refuses a stream whose chunk 0 names another
    * request before it shows any of it. Sealed with the chunk, so nobody but the worker can write
@@ -292,7 +292,7 @@ export const ChunkPlaintext = z.object({
    */
   req: z
     .string()
-    .regex(/^[0-9a-f]{64}$/)
+    .regex(/^[A-Za-z0-9_-]{22}$/)
     .optional(),
   i: z
     .number()

@@ -190,6 +190,16 @@ export function requestHash(env: RequestEnvelope): string {
   return sha256Hex(canonicalJson(env));
 }
 
+/**
+ * What a stream's chunk 0 names its request by (ChunkPlaintext.req): the first 128 bits of its
+ * request hash, base64url (22 characters). It must resist a second preimage, not a collision (the
+ * requester's envelope is fixed before anyone else sees it), and each byte counts: chunk 0 is
+ * stored with the job, and the full 64-hex hash added a DynamoDB write unit a job in the bench.
+ */
+export function requestTag(requestHashHex: string): string {
+  return b64u.encode(Buffer.from(requestHashHex.slice(0, 32), "hex"));
+}
+
 /** sha256Hex(canonicalJson(reply)): the reply hash a receipt commits to. */
 export function replyHash(reply: ReplyEnvelope): string {
   return sha256Hex(canonicalJson(reply));
