@@ -178,7 +178,7 @@ describe("loadAwsConfig patterns: anchored at both ends, refused with the exact 
       COCOON_AGENT_ROLE_ARN: okRole,
       COCOON_MATCHING_DLQ_URL: sqsUrl("dlq"),
       COCOON_QUOTE_KEY: hex64,
-      COCOON_SESSION_KEY: hex64,
+      COCOON_SESSION_KEY: "f".repeat(64),
     });
 
     // Act
@@ -189,7 +189,7 @@ describe("loadAwsConfig patterns: anchored at both ends, refused with the exact 
     expect(c.alertTopicArn).toBe(okTopic);
     expect(c.agentRoleArn).toBe(okRole);
     expect(c.queues.matchingDlqUrl).toBe(sqsUrl("dlq"));
-    expect(c.core).toEqual({ allowDevAttestation: false, faucet: false, quoteKey: hex64, sessionKey: hex64 });
+    expect(c.core).toEqual({ allowDevAttestation: false, faucet: false, quoteKey: hex64, sessionKey: "f".repeat(64) });
   });
 
   it(`fits the worker-queue name prefix to SQS's 80 characters with "worker-" and a ${WORKER_ID_MAX}-character id`, () => {
@@ -341,6 +341,25 @@ describe("loadAwsConfig optional blocks", () => {
     expect(vaultOnly.payouts).toBeUndefined();
     expect(seedOnly.payouts).toBeUndefined();
     expect(both.payouts).toEqual({ vaultAddress: tonAddress, coordinatorSeedHex: hex64 });
+  });
+
+  it.each([
+    ["COCOON_COORDINATOR_SEED", "COCOON_QUOTE_KEY"],
+    ["COCOON_COORDINATOR_SEED", "COCOON_SESSION_KEY"],
+    ["COCOON_QUOTE_KEY", "COCOON_SESSION_KEY"],
+  ])("refuses %s and %s with one value (one secret per purpose), naming the second", (a, b) => {
+    // Prepare
+    const same = "ab".repeat(32);
+
+    // Act
+    const e = configError(prodEnv({ [a]: same, [b]: same }));
+
+    // Assess
+    expect([e.variable, e.message]).toEqual([
+      b,
+      `environment variable ${b} has the same value as ${a}: give each secret its own (openssl rand -hex 32)`,
+    ]);
+    expect(() => loadAwsConfig(prodEnv({ [a]: same, [b]: "cd".repeat(32) }))).not.toThrow();
   });
 
   it("adds the toncenter endpoint, and its API key only when given, to the payouts", () => {

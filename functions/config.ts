@@ -169,6 +169,15 @@ export function loadAwsConfig(env: Record<string, string | undefined> = process.
     );
   }
   const e = parsed.data;
+  // One secret per purpose (session 31's crypto review): every use is domain-separated, so a shared
+  // value breaks no MAC by itself, but a custody seed that is also a MAC key sits in two places'
+  // configuration and logs of mistakes, and a quote key shared with the session secret makes a
+  // leak of either both.
+  const secrets = (["COCOON_COORDINATOR_SEED", "COCOON_QUOTE_KEY", "COCOON_SESSION_KEY"] as const).filter((v) => e[v] !== undefined);
+  for (const [i, a] of secrets.entries())
+    for (const b of secrets.slice(i + 1))
+      if (e[a] === e[b])
+        throw new ConfigError(b, `environment variable ${b} has the same value as ${a}: give each secret its own (openssl rand -hex 32)`);
   const prod = isProductionStage(e.COCOON_STAGE);
   for (const v of ["COCOON_ALLOW_DEV_ATTESTATION", "COCOON_ALLOW_TEST_IMAGES", "COCOON_FAUCET"] as const) {
     if (prod && e[v] === "true")
