@@ -38,7 +38,15 @@ export function filesInOwnProcess(root = "."): string[] {
   return walk("").sort();
 }
 
-const ownProcess = filesInOwnProcess();
+/** Files that need a process of their own for a reason the pattern cannot see. */
+const ALSO_OWN_PROCESS = [
+  // A real SQSClient's receive against a silent 127.0.0.1 server failed at once (no request reached
+  // the server) in 2 of 8 whole-suite runs in a shared process, never alone or in its own process.
+  // The cause, some other file's state left in the AWS SDK or node:http, was not found.
+  "agent/sources/sqs-timeout.test.ts",
+];
+
+const ownProcess = [...new Set([...filesInOwnProcess(), ...ALSO_OWN_PROCESS])].sort();
 
 export default defineConfig({
   test: {
