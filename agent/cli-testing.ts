@@ -8,13 +8,18 @@ import { main } from "./cli";
  */
 export async function runAgentCli(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
   const printed = { out: "", err: "" };
-  const saved = { ...process.env };
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
   try {
     const code = await main(argv, { write: (s: string) => (printed.out += s) }, { write: (s: string) => (printed.err += s) });
     return { code, ...printed };
   } finally {
-    process.env = saved;
+    // restored in place: replacing process.env with a copy would leave the rest of a shared
+    // worker process (vitest.config.ts) a plain object that no longer is the environment
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
   }
 }
 
