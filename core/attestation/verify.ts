@@ -9,7 +9,8 @@
  *   model digests → GPU evidence.
  */
 import { bytesEqual } from "../crypto/encoding";
-import { verifySignature, x25519PublicKeyProblem } from "../crypto/keys";
+import { recipientKeyProblem } from "../crypto/hpke";
+import { verifySignature } from "../crypto/keys";
 import { z } from "zod";
 import { AttestationDoc, ModelDigests, type AttestationTier } from "../../events/attestation";
 import { DEV_ATTESTATION_PUBLIC_KEY, DEV_MEASUREMENT, b64u, devSignedMessage } from "./dev";
@@ -128,7 +129,7 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
 
   // Session 31: a key nothing can be sealed to (small order) would fail the seal of every
   // request whose candidates include this worker, not only the seal to it.
-  const hpkeProblem = x25519PublicKeyProblem(b64u.decode(doc.hpkePublicKey));
+  const hpkeProblem = recipientKeyProblem(b64u.decode(doc.hpkePublicKey));
   if (hpkeProblem) return no("hpke_key_invalid", `the HPKE public key is unusable: ${hpkeProblem}`);
 
   const nonce = b64u.decode(doc.nonce);

@@ -140,6 +140,26 @@ function dh(sk: KeyObject, pk: KeyObject): Buffer {
   return z;
 }
 
+/** A fixed key to probe recipient keys with (any scalar does: clamping clears the cofactor). */
+let probeKey: KemKeyPair | undefined;
+
+/**
+ * Why a raw X25519 public key cannot be sealed to, or undefined when it can: encap's own rule (dh),
+ * tried with a fixed key. The wrong length, or a point of small order (the all-zero secret, which
+ * RFC 9180 §7.1.4 forbids). Such a key in a worker's attestation would make every seal to a
+ * candidate list that includes it throw (sealRequest seals to all candidates at once).
+ */
+export function recipientKeyProblem(pkR: Uint8Array): string | undefined {
+  if (!(pkR instanceof Uint8Array) || pkR.length !== NPK) return "an X25519 public key is 32 bytes";
+  probeKey ??= kemKeyFromPrivate(Buffer.alloc(32, 0x42));
+  try {
+    dh(probeKey.privateKey, x25519PublicKeyObject(pkR));
+    return undefined;
+  } catch {
+    return "a small-order X25519 point (no shared secret)";
+  }
+}
+
 function extractAndExpand(dhOut: Uint8Array, enc: Uint8Array, pkR: Uint8Array): Buffer {
   const eaePrk = labeledExtract(KEM_SUITE_ID, EMPTY, "eae_prk", dhOut);
   const kemContext = Buffer.concat([enc, pkR]);

@@ -273,26 +273,6 @@ export function kemPrivateRaw(kp: KemKeyPair): Uint8Array {
   return rawPrivateKey(kp.privateKey);
 }
 
-/** A fixed X25519 key to probe public keys with (any scalar does: clamping clears the cofactor). */
-let probeKey: KemKeyPair | undefined;
-
-/**
- * Why a raw X25519 public key cannot be sealed to, or undefined when it can: the wrong length, or
- * a point of small order (X25519 with it gives the all-zero secret, which node:crypto refuses and
- * RFC 9180 §7.1.4 forbids). Such a key in a worker's attestation would make every seal to a
- * candidate list that includes it throw (sealRequest seals to all candidates at once).
- */
-export function x25519PublicKeyProblem(raw: Uint8Array): string | undefined {
-  if (!(raw instanceof Uint8Array) || raw.length !== 32) return "an X25519 public key is 32 bytes";
-  probeKey ??= kemKeyFromPrivate(Buffer.alloc(32, 0x42));
-  try {
-    const z = diffieHellman({ privateKey: probeKey.privateKey, publicKey: importPublic("X25519", raw) });
-    return z.every((b) => b === 0) ? "a small-order X25519 point (no shared secret)" : undefined;
-  } catch {
-    return "a small-order X25519 point (no shared secret)";
-  }
-}
-
 /** X25519(sk, pk) via node:crypto. */
 export function x25519(privateKey: KeyObject, publicKey: KeyObject): Buffer {
   return diffieHellman({ privateKey, publicKey });
