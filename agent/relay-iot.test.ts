@@ -49,6 +49,50 @@ describe("the agent's IoT Core publisher (no network: a fake fetch)", () => {
     expect(ours.url).toBe(`https://${HOST}${path}?qos=1`);
   });
 
+  it("signs further headers like the AWS SDK's signer, and keeps its own host and x-amz-* whatever case a further one has", async () => {
+    // Prepare
+    const body = JSON.stringify({ hello: "world" });
+    const path = `/topics/${encodeURIComponent(TOPIC)}`;
+    const sign = (headers: Record<string, string>) =>
+      signV4({
+        method: "POST",
+        host: HOST,
+        path,
+        query: { qos: "0" },
+        body,
+        region: "us-east-1",
+        service: "iotdata",
+        credentials,
+        headers,
+        now: NOW,
+      });
+    // Act
+    const ours = sign({ "Content-Type": "application/json;  charset=utf-8 " });
+    const clashing = sign({ "Content-Type": "application/json;  charset=utf-8 ", Host: "evil.example", "X-Amz-Date": "20000101T000000Z" });
+    const sdk = new SignatureV4({ credentials, region: "us-east-1", service: "iotdata", sha256: Sha256 });
+    const theirs = await sdk.sign(
+      {
+        method: "POST",
+        protocol: "https:",
+        hostname: HOST,
+        path,
+        query: { qos: "0" },
+        headers: {
+          host: HOST,
+          "Content-Type": "application/json;  charset=utf-8 ",
+          "x-amz-content-sha256": ours.headers["x-amz-content-sha256"]!,
+        },
+        body,
+      },
+      { signingDate: NOW },
+    );
+    // Assess
+    expect(ours.headers.authorization).toBe(theirs.headers.authorization);
+    expect(ours.headers.authorization).toContain("SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token,");
+    expect(ours.headers["Content-Type"]).toBe("application/json;  charset=utf-8 ");
+    expect(clashing.headers).toEqual(ours.headers);
+  });
+
   it("posts each chunk to the job's topic with QoS 0 (issue 12: no metered PUBACK per delivery), signed with the session's credentials; a refusal is an error", async () => {
     // Prepare
     const calls: Array<{ url: string; init: RequestInit }> = [];
