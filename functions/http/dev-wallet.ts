@@ -185,6 +185,50 @@ export const withdrawRoute = defineRoute(
   },
 );
 
+/** How long a faucet claim may stay "sending" before a retry takes it over (a deposit takes well under a second). */
+const FAUCET_SENDING_MS = 30_000;
+
+/**
+ * Claims a faucet Idempotency-Key in two phases, so a kill -9 at any point recovers: the claim is
+ * put "sending" before the deposit and marked "sent" after it. A retry finds "sent": nothing more
+ * to deposit ("done"). A retry finds "sending": the first request is still depositing (409), or,
+ * once FAUCET_SENDING_MS has passed, it died before its mark and the retry takes the claim over
+ * and deposits ("fresh"). A kill between a deposit landing and its mark deposits twice on the
+ * retry: both real sandbox deposits, both credited (dev play money; value is conserved), where a
+ * one-phase claim left the key answering for good with nothing credited.
+ */
+async function claimFaucetKey(deps: CoreDeps, pk: string): Promise<"fresh" | "done"> {
+  const key = { pk, sk: "claim" };
+  const now = deps.clock.now();
+  try {
+    await deps.store.transact([{ op: "put", table: "chain", item: { ...key, state: "sending", at: now }, when: { kind: "notExists" } }]);
+    return "fresh";
+  } catch (e) {
+    if (!(e instanceof ConditionFailedError)) throw e;
+  }
+  const held = await deps.store.get<{ pk: string; sk: string; state?: string; at?: number }>("chain", key);
+  // no state: a claim written before the two phases, whose deposit went out with it
+  if (!held || held.state !== "sending") return "done";
+  const at = held.at ?? 0;
+  if (now - at < FAUCET_SENDING_MS)
+    throw new CocoonError(409, "faucet_in_progress", "a faucet deposit under this Idempotency-Key is being sent: retry in a few seconds", {
+      retryAfterSeconds: Math.ceil((at + FAUCET_SENDING_MS - now) / 1000),
+    });
+  try {
+    await deps.store.transact([
+      { op: "update", table: "chain", key, set: { at: now }, when: { kind: "cmp", attr: "at", op: "=", value: at } },
+    ]);
+    return "fresh";
+  } catch (e) {
+    if (!(e instanceof ConditionFailedError)) throw e;
+    throw new CocoonError(
+      409,
+      "faucet_in_progress",
+      "another retry under this Idempotency-Key took the faucet deposit over: retry in a few seconds",
+    );
+  }
+}
+
 /**
  * The local default's faucet: a real sandbox deposit from the faucet wallet, credited by the
  * chain watcher before it answers (so callers can spend right away, as with the ledger faucet).
@@ -207,38 +251,23 @@ export const chainFaucetRoute = defineRoute(
     checkAmount(chain, body.amount);
     // Keyed by the Idempotency-Key, else by the signed request's own nonce: a replay deposits nothing (issue 9 #10).
     const key = headers["idempotency-key"] ?? (requestNonce ? `n:${requestNonce}` : undefined);
-    let fresh = true;
-    if (key) {
+    const claim = key ? await claimFaucetKey(deps, `faucet:${caller}:${key}`) : "fresh";
+    if (claim !== "done") {
+      const claimKey = { pk: `faucet:${caller}:${key}`, sk: "claim" };
+      let sent: DevChainSend;
       try {
-        await deps.store.transact([
-          {
-            op: "put",
-            table: "chain",
-            item: { pk: `faucet:${caller}:${key}`, sk: "claim", at: deps.clock.now() },
-            when: { kind: "notExists" },
-          },
-        ]);
-      } catch (e) {
-        if (!(e instanceof ConditionFailedError)) throw e;
-        fresh = false;
-      }
-    }
-    if (fresh) {
-      try {
-        const r = await chain.deposit(caller, body.amount + (chain.depositFee ?? 0n), "faucet");
-        if (!r.success)
-          throw new CocoonError(409, "deposit_rejected", `the vault refused the faucet deposit (${r.error})`, {
-            txHash: r.txHash,
-            exit: r.error,
+        sent = await chain.deposit(caller, body.amount + (chain.depositFee ?? 0n), "faucet");
+        if (!sent.success)
+          throw new CocoonError(409, "deposit_rejected", `the vault refused the faucet deposit (${sent.error})`, {
+            txHash: sent.txHash,
+            exit: sent.error,
           });
       } catch (e) {
         // nothing reached the vault: free the key so a retry deposits
-        if (key)
-          await deps.store
-            .transact([{ op: "delete", table: "chain", key: { pk: `faucet:${caller}:${key}`, sk: "claim" } }])
-            .catch(() => undefined);
+        if (key) await deps.store.transact([{ op: "delete", table: "chain", key: claimKey }]).catch(() => undefined);
         throw e;
       }
+      if (key) await deps.store.transact([{ op: "update", table: "chain", key: claimKey, set: { state: "sent", txHash: sent.txHash } }]);
     }
     await chain.sync();
     return getAccount(deps, caller);
