@@ -471,6 +471,8 @@ export function configuredEngine(
           ...(vision !== "auto" ? { vision: vision === "on" } : {}),
         },
         visionFromProps: vision === "auto",
+        // llama-server keeps one prompt cache for all; its slots are kept apart per requester (docs/security.md)
+        slotsFromProps: true,
       })
     : createBuiltinEngine();
 }

@@ -29,6 +29,9 @@ import {
  *   embed()            → POST {baseUrl}/embeddings (float vectors)
  * Token usage is taken from the server's `usage` object and never estimated: a server
  * that omits it fails with 'engine_bad_response', because the requester is billed from it.
+ * Each requester's prompts stay in a prompt-cache scope of their own: vLLM's (and recent
+ * SGLang's) `cache_salt`; on llama-server, a slot per job (`id_slot`) whose cached prompt is
+ * reused (`cache_prompt`) only by the requester who left it (slotsFromProps).
  */
 
 export interface OpenAiEngineOptions {
@@ -61,10 +64,132 @@ export interface OpenAiEngineOptions {
    */
   visionFromProps?: boolean;
   propsRetryMs?: number;
+  /**
+   * Keep each requester's prompts in llama-server slots of their own (the agent's default,
+   * agent/cli.ts; off here, so a stand-in server that answers any route is not asked /props).
+   * llama-server ignores `cache_salt`: it gives a job the idle slot whose cached prompt shares the
+   * longest prefix with it and reuses that prefix (or its host-memory prompt cache's best match),
+   * so a requester could time whether a guess at another's prompt is cached. Where GET /props
+   * (beside /v1) says `total_slots`, every job is pinned to one slot (`id_slot`), one job a slot
+   * at a time (more wait here for a free one), and sent with `cache_prompt: true` only where that
+   * slot last held the same requester's prompt (`cacheScope`); otherwise `cache_prompt: false`
+   * makes the server evaluate the whole prompt, reusing nothing. A server without that answer
+   * (vLLM, Ollama, SGLang, TGI: 404) is sent neither field. Read once, before the first job; a
+   * read that gets no answer fails that job (engine_unavailable) and is asked again by the next.
+   */
+  slotsFromProps?: boolean;
 }
 
 /** The part of llama-server's GET /props read here. */
 const Props = z.object({ modalities: z.object({ vision: z.boolean().optional() }).loose().nullish() }).loose();
+
+/** llama-server's slot count in GET /props (its --parallel); a server without it is not pinned. */
+const SlotProps = z.object({ total_slots: z.number().int().min(1).max(4096) }).loose();
+
+/** One job's hold on a llama-server slot: which slot, whether it may reuse the slot's cached prompt, and its end. */
+export interface SlotLease {
+  slot: number;
+  /** true only where the slot last held this job's own cache scope */
+  cachePrompt: boolean;
+  /**
+   * ok: the server ran the job on the slot (it answered, or streamed part of an answer), so the slot
+   * holds its scope's prompt. Otherwise the slot's content is unknown, unless it held this scope's
+   * before: a job the server did not run there left it as it was.
+   */
+  release(ok: boolean): void;
+}
+
+export interface SlotPool {
+  /** A free slot for a job of `scope` (undefined: its own, shared with no one); waits in turn while none is free. */
+  acquire(scope: string | undefined, signal: AbortSignal | undefined, engine: string): Promise<SlotLease>;
+  /**
+   * Every slot's content unknown from now, and that of jobs in flight when they end: a request
+   * the server placed itself (an embedding, which takes no slot of ours) may have written any idle slot.
+   */
+  forget(): void;
+}
+
+/**
+ * The agent's record of a llama-server's `count` slots: which are in use, and whose prompt each
+ * last held (unknown at first: the server may have served others before the agent started; and
+ * after a job the server may not have run, on a slot that held someone else's). A job takes a
+ * free slot that holds its own scope (the latest), else the free slot longest unused (another
+ * requester's cache there is the stalest); it may reuse the cache only in the first case. No two
+ * jobs hold one slot: a job with none free waits, in arrival order (the server could not run it
+ * sooner: it has no other slot). Sound only while the agent is the server's one client.
+ */
+export function createSlotPool(count: number): SlotPool {
+  const holds: Array<string | undefined> = Array.from({ length: count }, () => undefined);
+  const busy: boolean[] = Array.from({ length: count }, () => false);
+  const usedAt: number[] = Array.from({ length: count }, () => 0);
+  let clock = 0;
+  let epoch = 0;
+  const waiting: Array<{ scope: string | undefined; grant: (lease: SlotLease) => void }> = [];
+
+  function pick(scope: string | undefined): number | undefined {
+    let own: number | undefined;
+    let stalest: number | undefined;
+    for (let i = 0; i < count; i++) {
+      if (busy[i]) continue;
+      if (scope !== undefined && holds[i] === scope && (own === undefined || usedAt[i]! > usedAt[own]!)) own = i;
+      if (stalest === undefined || usedAt[i]! < usedAt[stalest]!) stalest = i;
+    }
+    return own ?? stalest;
+  }
+
+  function lease(slot: number, scope: string | undefined): SlotLease {
+    const cachePrompt = scope !== undefined && holds[slot] === scope;
+    busy[slot] = true;
+    // Unknown until the job ends: one the server did not run there left the slot's old prompt.
+    holds[slot] = undefined;
+    usedAt[slot] = ++clock;
+    const from = epoch;
+    let released = false;
+    return {
+      slot,
+      cachePrompt,
+      release(ok) {
+        if (released) return;
+        released = true;
+        busy[slot] = false;
+        if ((ok || cachePrompt) && scope !== undefined && epoch === from) holds[slot] = scope;
+        while (waiting.length > 0) {
+          const free = pick(waiting[0]!.scope);
+          if (free === undefined) return;
+          const next = waiting.shift()!;
+          next.grant(lease(free, next.scope));
+        }
+      },
+    };
+  }
+
+  return {
+    acquire(scope, signal, engine) {
+      throwIfAborted(signal, engine);
+      const free = waiting.length === 0 ? pick(scope) : undefined;
+      if (free !== undefined) return Promise.resolve(lease(free, scope));
+      return new Promise<SlotLease>((resolve, reject) => {
+        const entry = {
+          scope,
+          grant: (l: SlotLease) => {
+            signal?.removeEventListener("abort", onAbort);
+            resolve(l);
+          },
+        };
+        const onAbort = () => {
+          waiting.splice(waiting.indexOf(entry), 1);
+          reject(new EngineError("engine_aborted", "generation aborted by the caller while it waited for a free slot", { engine }));
+        };
+        signal?.addEventListener("abort", onAbort, { once: true });
+        waiting.push(entry);
+      });
+    },
+    forget() {
+      epoch++;
+      holds.fill(undefined);
+    },
+  };
+}
 
 const ModelList = z.object({
   // Ollama with no model pulled answers {"object":"list","data":null}: read as no models (cli.ts says to pull one).
@@ -360,6 +485,8 @@ const RESERVED = new Set([
   "cache_salt",
   "id_slot",
   "slot_id",
+  // llama-server's prompt reuse, which the adapter sets per slot (slotsFromProps)
+  "cache_prompt",
 ]);
 
 /** The request fields shared by chat and text completion, under OpenAI's names. */
@@ -752,31 +879,98 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     return status !== undefined && status >= 400 && status < 500 && /cache_salt/i.test(e.details?.serverMessage ?? "");
   };
 
-  /** A job's POST, with the requester's cache scope where the server takes it. */
-  async function postJob(path: string, body: Record<string, unknown>, req: EngineSampling): Promise<string> {
-    const sent = salted(body, req);
+  /**
+   * llama-server's slots, where slotsFromProps and its GET /props says how many (undefined: a
+   * server that does not, which is sent no slot fields). Read once; a read that got no answer
+   * (or a status that says the server is not ready) throws and is asked again by the next job.
+   */
+  let slotPool: Promise<SlotPool | undefined> | undefined;
+  function slots(): Promise<SlotPool | undefined> {
+    if (!opts.slotsFromProps) return Promise.resolve(undefined);
+    slotPool ??= exchange("/props", { method: "GET" }, undefined, { url: propsUrl, timeoutMs: healthTimeoutMs })
+      .then(({ status, bodyText }) => {
+        // 404 (vLLM, Ollama, SGLang, TGI) or another refusal of the route: not llama-server, for good.
+        // 401/403/429/5xx: llama-server too may answer so (a wrong key, still loading); asked again.
+        if (status !== 404 && codeOfStatus(status) === "engine_unavailable") {
+          const serverMessage = serverMessageOf(bodyText);
+          throw new EngineError(
+            "engine_unavailable",
+            `GET ${propsUrl} answered HTTP ${status}${serverMessage ? `: ${serverMessage}` : ""}: ` +
+              `the agent reads llama-server's slot count there before a job (to keep requesters' prompt caches apart)`,
+            { engine: name, status, serverMessage },
+          );
+        }
+        if (status < 200 || status > 299) return undefined;
+        const read = SlotProps.safeParse(jsonOrText(bodyText));
+        return read.success ? createSlotPool(read.data.total_slots) : undefined;
+      })
+      .catch((err: unknown) => {
+        slotPool = undefined;
+        throw err;
+      });
+    return slotPool;
+  }
+
+  /** A job's hold on a slot of its own, where the server has slots (undefined: it has none). */
+  async function slotLease(req: EngineSampling): Promise<SlotLease | undefined> {
+    const pool = await slots();
+    return pool?.acquire(req.cacheScope, req.signal, name);
+  }
+
+  /** The body pinned to the lease's slot, reusing its cached prompt only where the slot last held this requester's. */
+  const pinned = (body: Record<string, unknown>, lease: SlotLease | undefined): Record<string, unknown> =>
+    lease ? { ...body, id_slot: lease.slot, cache_prompt: lease.cachePrompt } : body;
+
+  /** A job's POST, with the requester's cache scope where the server takes it, on a slot of its own where the server has slots. */
+  async function postJob(path: string, unpinned: Record<string, unknown>, req: EngineSampling): Promise<string> {
+    const lease = await slotLease(req);
+    const body = pinned(unpinned, lease);
+    let answered = false;
     try {
-      return await post(path, sent, req);
-    } catch (e) {
-      if (!saltRefused(e, sent)) throw e;
-      saltTaken = false;
-      return post(path, body, req);
+      const sent = salted(body, req);
+      let bodyText: string;
+      try {
+        bodyText = await post(path, sent, req);
+      } catch (e) {
+        if (!saltRefused(e, sent)) throw e;
+        saltTaken = false;
+        bodyText = await post(path, body, req);
+      }
+      answered = true;
+      return bodyText;
+    } finally {
+      lease?.release(answered);
     }
   }
 
-  /** A job's stream, with the requester's cache scope where the server takes it (refused before any event: sent again without). */
-  async function* streamedJob(path: string, body: Record<string, unknown>, req: EngineSampling): AsyncGenerator<EngineStreamEvent> {
-    const sent = salted(body, req);
+  /**
+   * A job's stream, with the requester's cache scope where the server takes it (refused before any
+   * event: sent again without), on a slot of its own where the server has slots: held until the
+   * stream ends, or is left (an abort, a consumer that stopped reading). Once a delta came the
+   * server ran the job on the slot, which then holds this requester's prompt even if the stream is
+   * cut: a cancelled job's prompt re-count (agent/execute.ts) finds it there.
+   */
+  async function* streamedJob(path: string, unpinned: Record<string, unknown>, req: EngineSampling): AsyncGenerator<EngineStreamEvent> {
+    const lease = await slotLease(req);
+    const body = pinned(unpinned, lease);
     let started = false;
     try {
-      for await (const ev of streamed(path, sent, req)) {
-        started = true;
-        yield ev;
+      const sent = salted(body, req);
+      try {
+        for await (const ev of streamed(path, sent, req)) {
+          started = true;
+          yield ev;
+        }
+      } catch (e) {
+        if (started || !saltRefused(e, sent)) throw e;
+        saltTaken = false;
+        for await (const ev of streamed(path, body, req)) {
+          started = true;
+          yield ev;
+        }
       }
-    } catch (e) {
-      if (started || !saltRefused(e, sent)) throw e;
-      saltTaken = false;
-      yield* streamed(path, body, req);
+    } finally {
+      lease?.release(started);
     }
   }
 
@@ -1090,7 +1284,16 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       if (!Array.isArray(req.input) || req.input.length === 0)
         throw new EngineError("invalid_request", "input must hold at least one text or token list", { engine: name, param: "input" });
       const path = "/embeddings";
-      const bodyText = await post(path, { model: req.model, input: req.input, encoding_format: "float" }, req);
+      // llama-server places an embedding on an idle slot of its choosing, over the prompt a job left
+      // there: no slot's content is known while it runs (one server rarely does both: --embeddings).
+      const pool = await slots().catch(() => undefined);
+      pool?.forget();
+      let bodyText: string;
+      try {
+        bodyText = await post(path, { model: req.model, input: req.input, encoding_format: "float" }, req);
+      } finally {
+        pool?.forget();
+      }
       const { data, usage } = parseAs(Embeddings, "an OpenAI embedding list", "POST", path, bodyText);
       if (!usage) {
         throw new EngineError(

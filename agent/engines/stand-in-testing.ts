@@ -7,24 +7,42 @@ export interface StandIn {
   url: string;
   /** Every request's method and path, in order ("GET /health"). */
   seen: string[];
+  /** Every request's body as JSON (undefined: empty or not JSON), in the order of `seen`. */
+  bodies: unknown[];
   /** Answers still held open (a hung engine's), ended by close(). */
   held: ServerResponse[];
   close(): Promise<void>;
 }
 
-/** Starts a stand-in; `handler` answers each request (or leaves it hanging: push `res` to `held`). */
-export async function standIn(handler: (req: IncomingMessage, res: ServerResponse, s: StandIn) => void): Promise<StandIn> {
+/**
+ * Starts a stand-in; `handler` answers each request (or leaves it hanging: push `res` to `held`),
+ * given the request's body as JSON (undefined: empty or not JSON).
+ */
+export async function standIn(handler: (req: IncomingMessage, res: ServerResponse, s: StandIn, body: unknown) => void): Promise<StandIn> {
   const seen: string[] = [];
+  const bodies: unknown[] = [];
   const held: ServerResponse[] = [];
   const server = createServer((req, res) => {
     seen.push(`${req.method} ${req.url}`);
-    req.resume();
-    req.on("end", () => handler(req, res, s));
+    const at = bodies.push(undefined) - 1;
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      let body: unknown;
+      try {
+        body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString("utf8")) : undefined;
+      } catch {
+        body = undefined;
+      }
+      bodies[at] = body;
+      handler(req, res, s, body);
+    });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const s: StandIn = {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
     seen,
+    bodies,
     held,
     close: () =>
       new Promise<void>((r) => {
