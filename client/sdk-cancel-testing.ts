@@ -54,16 +54,21 @@ const cancelAnswer = (jobId: string, cancelled = true): CancelJobResponse => ({
 
 /**
  * A client on T0 whose coordinator is `routes` (by route; the relay answers 404: no relay, the
- * job's answer comes with its submit), every request and every cancel outcome recorded.
+ * job's answer comes with its submit), every request and every cancel outcome recorded. `now`:
+ * its clock (T0 always, unless given); `reconnectMs`: CocoonClientOptions.reconnectMs.
  */
-export function cancelRig(routes: Map<ApiRoute, Handler> = new Map(), o: { tabs?: boolean } = {}) {
+export function cancelRig(
+  routes: Map<ApiRoute, Handler> = new Map(),
+  o: { tabs?: boolean; now?: () => number; reconnectMs?: number } = {},
+) {
   const key = generateSigningKey();
   const outcomes: Array<{ jobId: string; ok: boolean; error?: unknown }> = [];
   const c = new CocoonClient({
     apiUrl: "http://127.0.0.1:9",
     key,
     allowDev: true,
-    now: () => T0,
+    now: o.now ?? (() => T0),
+    ...(o.reconnectMs !== undefined ? { reconnectMs: o.reconnectMs } : {}),
     ...(o.tabs ? { tabs: { slots: 4 } } : {}),
     onCancel: (jobId, r) => outcomes.push({ jobId, ok: r.ok, ...(r.ok ? {} : { error: r.error }) }),
   });

@@ -92,8 +92,9 @@ export class JobRefundedError extends VerificationError {
 
 /**
  * The connection to the coordinator was lost while a job that may exist was on its way (its submit
- * had gone out, or it was being waited on), and the coordinator could not be reached again within
- * the client's `reconnectMs`: the job may still complete and be billed. The SDK sent its cancel
+ * had gone out, or it was being waited on), and within the client's `reconnectMs` the coordinator
+ * could not be reached again, or (a submit) did not show the job, nor say that its id is another
+ * request's: the job may still complete and be billed. The SDK sent its cancel
  * (in the background, as at a deadline). Sending the request again makes a second job, paid again:
  * read this one first (`client.job(jobId)`). The message names no address; `cause` is the last
  * connection error.
@@ -109,8 +110,10 @@ export class JobOutcomeUnknownError extends Error {
     cause: unknown,
   ) {
     super(
-      `job ${jobId} ${submitted ? "was submitted" : "may have been submitted"}, but the connection to the Cocoon coordinator was lost and ` +
-        `could not be made again within ${Math.round(waitedMs / 1000)} s: the job may still complete and be billed (a cancel was sent); ` +
+      (submitted
+        ? `job ${jobId} was submitted, but the Cocoon coordinator could not be reached, or answered only failures,`
+        : `job ${jobId} may have been submitted, but its submit's answer was lost and the Cocoon coordinator did not show the job`) +
+        ` within ${Math.round(waitedMs / 1000)} s: the job may still complete and be billed (a cancel was sent); ` +
         `do not send the request again as a new job before checking it (client.job("${jobId}"))`,
       { cause },
     );
@@ -525,10 +528,12 @@ export interface CocoonClientOptions {
    */
   onCancel?: (jobId: string, outcome: { ok: true; answer: CancelJobResponse } | { ok: false; error: unknown }) => void;
   /**
-   * How long the SDK keeps trying to reach the coordinator again (ms, default RECONNECT_MS) when
-   * the connection is lost while a job that may exist is on its way: it sends the job's submit
-   * again under the same Idempotency-Key (the coordinator answers with the job it took, never a
-   * second one) or reads the job again. Past it: JobOutcomeUnknownError. Never past the job's own deadline.
+   * How long the SDK keeps trying to learn the fate of a job that may exist (ms, default
+   * RECONNECT_MS) when the connection is lost, or the coordinator fails, while the job is on its
+   * way: it sends the job's submit again under the same Idempotency-Key (the coordinator answers
+   * with the job it took, never a second one), reads the job when that submit is refused (the
+   * first one may still be taken: never a new job id), or reads the job again. Past it:
+   * JobOutcomeUnknownError. Never past the job's own deadline.
    */
   reconnectMs?: number;
 }
@@ -1434,23 +1439,28 @@ export class CocoonClient {
    */
   private submit(p: Prepared, wait: number, o: JobBasics) {
     o.onProgress?.(`job ${p.jobId} sealed to ${p.verified.length} worker${p.verified.length === 1 ? "" : "s"}; waiting for the answer`);
-    return this.reaching(p, o, "submit", (seconds) => {
-      // from here the job may reach the coordinator: an abort cancels it
-      p.watch?.submitting(p.jobId);
-      return this.api.request(API.submitJob, {
-        query: { wait: Math.min(wait, seconds) },
-        body: {
-          envelope: p.envelope,
-          quote: p.quote,
-          ...(p.relayChannel !== undefined ? { relay: { channel: p.relayChannel } } : {}),
-          ...(p.renew ? { renew: p.renew } : {}),
-          ...(p.tab ? { tab: p.tab } : {}),
-        },
-        headers: { "idempotency-key": `submit-${p.jobId}` },
-        // an abort closes the submit's HTTP request too (the job, if it got there, is cancelled: cancelWatch)
-        signal: o.signal,
-      });
-    });
+    return this.submitting(
+      p,
+      o,
+      (seconds) => {
+        // from here the job may reach the coordinator: an abort cancels it
+        p.watch?.submitting(p.jobId);
+        return this.api.request(API.submitJob, {
+          query: { wait: Math.min(wait, seconds) },
+          body: {
+            envelope: p.envelope,
+            quote: p.quote,
+            ...(p.relayChannel !== undefined ? { relay: { channel: p.relayChannel } } : {}),
+            ...(p.renew ? { renew: p.renew } : {}),
+            ...(p.tab ? { tab: p.tab } : {}),
+          },
+          headers: { "idempotency-key": `submit-${p.jobId}` },
+          // an abort closes the submit's HTTP request too (the job, if it got there, is cancelled: cancelWatch)
+          signal: o.signal,
+        });
+      },
+      () => this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: 0 }, signal: o.signal }),
+    );
   }
 
   /**
@@ -1470,45 +1480,97 @@ export class CocoonClient {
   }
 
   /**
-   * withinDeadline, sent again while the coordinator cannot be reached (connectionTrouble) for a
-   * job that may exist: a read of a submitted job, or a submit that may have reached it (sent
-   * again as it was, under the same Idempotency-Key, which the coordinator answers with the job it
-   * took, never a second one). A caller retrying the call instead would submit, and pay for, a
-   * second job while the first may still complete. A submit that never left this machine
-   * (connection refused, DNS, TLS) is thrown at once: no job exists, and a retry is safe.
-   * After reconnectMs without reaching the coordinator: JobOutcomeUnknownError.
+   * withinDeadline for a read of a submitted job, sent again while the coordinator cannot be
+   * reached (connectionTrouble), fails (its 5xx) or is busy (429): a caller retrying the call
+   * instead would submit, and pay for, a second job while the first may still complete. After
+   * reconnectMs without an answer: JobOutcomeUnknownError.
    */
-  private async reaching<T>(
-    p: Prepared,
-    o: Pick<JobBasics, "signal" | "onProgress">,
-    what: "submit" | "read",
-    send: (seconds: number) => Promise<T>,
-  ): Promise<T> {
-    const signal = o.signal;
-    let mayExist = what === "read";
+  private async reaching<T>(p: Prepared, o: Pick<JobBasics, "signal" | "onProgress">, send: (seconds: number) => Promise<T>): Promise<T> {
     let lostAt: number | undefined;
     for (let i = 0; ; i++) {
       try {
-        return await this.withinDeadline(p, signal, send);
+        return await this.withinDeadline(p, o.signal, send);
       } catch (e) {
-        if (!connectionTrouble(e)) throw e;
-        mayExist ||= !neverSent(e);
-        if (!mayExist) throw e;
+        if (!(e instanceof ApiError && (unanswered(e) || e.status === 429))) throw e;
         lostAt ??= this.now();
-        const window = this.opts.reconnectMs ?? RECONNECT_MS;
-        const left = Math.min(lostAt + window - this.now(), p.deadline - this.now());
-        if (left <= 0) {
-          if (p.deadline <= this.now()) throw deadlinePassed(p);
-          throw new JobOutcomeUnknownError(p.jobId, what === "read", window, e);
-        }
-        if (i === 0)
-          o.onProgress?.(
-            `the connection to the coordinator was lost while job ${p.jobId} was on its way; ` +
-              `${what === "submit" ? "sending its submit again (the same job, never a second one)" : "reading it again"}`,
-          );
-        await pause(Math.min(RECONNECT_PAUSE_MS * 2 ** i, 2_000, left), signal);
+        await this.pauseBeforeAgain(p, o, "read", lostAt, i, e);
       }
     }
+  }
+
+  /**
+   * The submit (withinDeadline), for as long as the coordinator has not said whether it took
+   * the job. A submit that never left this machine (connection refused, DNS, TLS), or that the
+   * coordinator refused while no other send of it may be in its hands (a 4xx, or its 503:
+   * nothing was done), is thrown: no job exists, and a retry (a new job) is safe.
+   *
+   * Once a send MAY have reached the coordinator unanswered (the connection lost after it went
+   * out, a gateway's 502/503/504, or the coordinator's own 5xx: it may have failed after the
+   * job was taken), the job may exist, and may still be taken by that send, which the
+   * coordinator may still be working on. From then on no refusal is an answer about this job
+   * but one naming its id as another request's (job_exists, idempotency_key_reused: then ours
+   * can never be taken): a refusal of its quote (expired since, or the key rotated), of its tab,
+   * its candidates or funds (held by the first send) says only that THIS send took nothing. So
+   * the SDK never prepares the request again under a new job id (a second job, paid twice):
+   * it sends the submit again as it was, under the same Idempotency-Key (the coordinator
+   * answers with the job it took, never a second one), while the coordinator cannot be reached
+   * or fails (5xx); after any other refusal it reads the job instead (GET: a read takes
+   * nothing). Whichever finds the job answers the submit. After reconnectMs (counted from the
+   * first such send) without it: JobOutcomeUnknownError (the call's cancel is sent).
+   */
+  private async submitting<T>(
+    p: Prepared,
+    o: Pick<JobBasics, "signal" | "onProgress">,
+    send: (seconds: number) => Promise<T>,
+    read: () => Promise<NoInfer<T>>,
+  ): Promise<T> {
+    let lostAt: number | undefined;
+    /** a send was refused with the job possibly taken by an earlier one: the job is read, not sent again */
+    let reading = false;
+    for (let i = 0; ; i++) {
+      try {
+        return await this.withinDeadline(p, o.signal, reading ? read : send);
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e; // an abort, the deadline: the call's watch cancels the job
+        if (lostAt === undefined) {
+          if (!mayHaveTaken(e)) throw e;
+          lostAt = this.now();
+        } else if (!reading && !unanswered(e)) {
+          if (notOurs(e)) throw e;
+          reading = true;
+          o.onProgress?.(`job ${p.jobId}'s submit, sent again, was refused (${e.code}), but the first may still be taken: reading the job`);
+        }
+        await this.pauseBeforeAgain(p, o, "submit", lostAt, i, e);
+      }
+    }
+  }
+
+  /**
+   * The wait before a job's request is sent again (RECONNECT_PAUSE_MS, doubled each time, up to
+   * 2 s), or JobOutcomeUnknownError (the deadline's timeout first) once reconnectMs has passed
+   * since `lostAt`.
+   */
+  private async pauseBeforeAgain(
+    p: Prepared,
+    o: Pick<JobBasics, "signal" | "onProgress">,
+    what: "submit" | "read",
+    lostAt: number,
+    i: number,
+    e: unknown,
+  ): Promise<void> {
+    const window = this.opts.reconnectMs ?? RECONNECT_MS;
+    const left = Math.min(lostAt + window - this.now(), p.deadline - this.now());
+    if (left <= 0) {
+      if (p.deadline <= this.now()) throw deadlinePassed(p);
+      throw new JobOutcomeUnknownError(p.jobId, what === "read", window, e);
+    }
+    if (i === 0)
+      o.onProgress?.(
+        what === "submit"
+          ? `job ${p.jobId}'s submit went unanswered (${e instanceof ApiError ? e.code : String(e)}); sending it again (the same job, never a second one)`
+          : `job ${p.jobId} could not be read (${e instanceof ApiError ? e.code : String(e)}); reading it again`,
+      );
+    await pause(Math.min(RECONNECT_PAUSE_MS * 2 ** i, 2_000, left), o.signal);
   }
 
   /**
@@ -1518,7 +1580,7 @@ export class CocoonClient {
   private async finish(p: Prepared, first: JobView | undefined, signal?: AbortSignal): Promise<JobView> {
     const finished = (j: JobView) => j.status === "completed" || j.status === "refunded";
     const read = () =>
-      this.reaching(p, { signal }, "read", (seconds) =>
+      this.reaching(p, { signal }, (seconds) =>
         this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: seconds }, signal }),
       );
     let job = first;
@@ -1722,7 +1784,7 @@ export class CocoonClient {
       let from = 0;
       while (!job) {
         throwIfAborted(o.signal);
-        const r = await this.reaching(p, o, "read", (seconds) =>
+        const r = await this.reaching(p, o, (seconds) =>
           this.api.request(API.readChunks, { params: { id: p.jobId }, query: { from, wait: seconds }, signal: o.signal }),
         );
         let pieces: StreamPiece[];
@@ -1756,7 +1818,7 @@ export class CocoonClient {
           );
           if (next !== "quiet") asked = undefined;
           if (next === "quiet") {
-            const j = await this.reaching(p, o, "read", () =>
+            const j = await this.reaching(p, o, () =>
               this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: 0 }, signal: o.signal }),
             );
             if (j.status === "completed" || j.status === "refunded") {
@@ -2128,6 +2190,25 @@ const connectionTrouble = (e: unknown): e is ApiError =>
   (e.code === "unreachable" || ((e.code === "bad_response" || e.code === "http_error") && [502, 503, 504].includes(e.status)));
 /** A request that failed before any of it left this machine (api-client/api.ts: details.requestSent false). */
 const neverSent = (e: ApiError) => e.code === "unreachable" && (e.details as { requestSent?: unknown } | undefined)?.requestSent === false;
+/**
+ * A submit's failure that leaves open whether the coordinator took the job: the connection lost
+ * after the request went out, a gateway's 5xx page, the coordinator's own 5xx other than 503
+ * (which says nothing was done: core's failureResponse; a 500 may come after the job was
+ * committed: an ambiguous store commit, or the read of a waited answer failing), or its 2xx
+ * answer unreadable (bad_response: status 0 is a 2xx that does not match the schema; the job was taken).
+ */
+const mayHaveTaken = (e: ApiError) =>
+  (connectionTrouble(e) && !neverSent(e)) ||
+  (e.status >= 500 && e.status !== 503) ||
+  (e.code === "bad_response" && (e.status === 0 || (e.status >= 200 && e.status < 300)));
+/** A send of a job's request that the coordinator did not answer, or answered with a failure of its own (5xx): sent again as it was. */
+const unanswered = (e: ApiError): boolean => e.status >= 500 || connectionTrouble(e);
+/**
+ * A refusal of a submit sent again that is an answer about its job id: it names a job of
+ * another request (another body under the key, another key or account), so this one was never
+ * taken and never will be (a job id is taken once).
+ */
+const notOurs = (e: ApiError) => e.code === "job_exists" || e.code === "idempotency_key_reused";
 
 /** Verified pieces as the SDK's stream events (tool calls as OpenAI's whole-call deltas). */
 function* events(pieces: StreamPiece[], jobId: string): Generator<StreamEvent> {

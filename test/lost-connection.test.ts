@@ -6,6 +6,7 @@ import type { RunningAgent } from "../agent/runtime";
 import { CocoonClient, JobOutcomeUnknownError } from "../client/sdk";
 import { serveBackend, startServeProxy, type ServeProxy } from "../client/serve";
 import { generateSigningKey } from "../core/crypto/keys";
+import type { Store, WriteOp } from "../core/ports";
 import { startLocalAgents } from "../local/agents";
 import { startNetwork, type LocalNetwork } from "../local/network";
 import { MODEL, pollUntil } from "./helpers";
@@ -84,8 +85,8 @@ beforeEach(() => {
 });
 
 /** A funded client of its own (its balance tells what it was charged). */
-async function aClient(): Promise<CocoonClient> {
-  const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true, reconnectMs: RECONNECT_MS });
+async function aClient(reconnectMs = RECONNECT_MS): Promise<CocoonClient> {
+  const client = new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true, reconnectMs });
   await client.faucet(FUNDS);
   return client;
 }
@@ -104,6 +105,43 @@ async function charged(client: CocoonClient): Promise<bigint> {
 }
 
 const submits = () => seen.filter((w) => w === "POST /v1/jobs").length;
+
+/**
+ * The coordinator slowed down inside the first submit (as a DynamoDB commit can be): the first
+ * job's commit, its item and its hold, waits until `release()`; `parked` gives its job id once it
+ * waits. `restore()` puts the coordinator's store back (and lets it go).
+ */
+function holdFirstCommit() {
+  const store = net.deps.store;
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let parkedAs!: (jobId: string) => void;
+  const parked = new Promise<string>((r) => (parkedAs = r));
+  let held: string | undefined;
+  const isJobPut = (op: WriteOp) => op.op === "put" && op.table === "jobs" && op.item.status === "assigned" && op.item.attempt === 0;
+  net.deps.store = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop !== "transact") return Reflect.get(target, prop, receiver) as unknown;
+      return async (ops: WriteOp[]) => {
+        const put = ops.find(isJobPut);
+        if (put?.op === "put" && held === undefined) {
+          held = String(put.item.jobId);
+          parkedAs(held);
+          await released;
+        }
+        return target.transact(ops);
+      };
+    },
+  }) as Store;
+  return {
+    parked,
+    release,
+    restore: () => {
+      net.deps.store = store;
+      release();
+    },
+  };
+}
 
 describe("SDK: the connection lost after the submit went out", () => {
   it("ask(): sends the submit again under its key, gets the one job's answer, and is charged for one job", async () => {
@@ -151,6 +189,54 @@ describe("SDK: the connection lost after the submit went out", () => {
     expect(e.message).toMatch(/may still complete and be billed/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(RECONNECT_MS);
     expect(submits()).toBeGreaterThan(1); // sent again while it could not reach the coordinator
+  }, 30_000);
+});
+
+describe("SDK: a submit sent again while the first is still being taken", () => {
+  it("refused for its quote, expired meanwhile: the SDK reads the one job (never prepares a second), and is charged for one job", async () => {
+    // Prepare: quotes of 20 s; the first submit's commit waits, its connection is lost meanwhile, and
+    // the submit sent again finds no job yet and a quote the coordinator's clock (25 s on) calls expired
+    const client = await aClient(5_000);
+    const realNow = net.deps.clock.now;
+    const ttl = net.deps.config.quoteTtlSeconds;
+    net.deps.config.quoteTtlSeconds = 20;
+    const commit = holdFirstCommit();
+    let first: IncomingMessage | undefined;
+    let resendStatus: number | undefined;
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      if (routeOf(req) !== "POST /v1/jobs") return;
+      if (!first) {
+        first = req;
+        return;
+      }
+      if (resendStatus !== undefined) return;
+      net.deps.clock.now = () => realNow() + 25_000;
+      const writeHead = res.writeHead.bind(res) as (...a: unknown[]) => ServerResponse;
+      res.writeHead = ((...a: unknown[]) => {
+        resendStatus = typeof a[0] === "number" ? a[0] : res.statusCode;
+        net.deps.clock.now = realNow; // the refusal is answered: the first submit's commit may land now
+        commit.release();
+        return writeHead(...a);
+      }) as typeof res.writeHead;
+    };
+    net.server.on("request", onRequest);
+    void commit.parked.then(() => first?.socket.destroy()); // the connection lost while the first is being taken
+    try {
+      // Act
+      const r = await client.ask({ model: MODEL, messages: [{ role: "user", content: "hello slow commit" }] });
+      // Assess
+      expect(resendStatus).toBe(410); // quote_expired: the refusal that made the SDK prepare a second job
+      // one job taken (the first submit's, whose commit was slow) and charged once
+      expect({ jobs: submittedJobs, charged: await charged(client) }).toEqual({ jobs: [r.jobId], charged: BigInt(r.cost) });
+      expect(await commit.parked).toBe(r.jobId);
+      expect(submits()).toBe(2); // the lost one and the refused one, nothing under another job id
+      expect(seen).toContain("GET /v1/jobs/{id}"); // read, not prepared again
+    } finally {
+      net.server.off("request", onRequest);
+      net.deps.clock.now = realNow;
+      net.deps.config.quoteTtlSeconds = ttl;
+      commit.restore();
+    }
   }, 30_000);
 });
 
