@@ -127,7 +127,13 @@ export function deriveKeyPair(ikm: Uint8Array): KemKeyPair {
 
 const isAllZero = (b: Uint8Array) => bytesEqual(b, new Uint8Array(b.length));
 
-function dh(sk: KeyObject, pk: KeyObject): Buffer {
+/**
+ * DHKEM's DH(sk, pk) (RFC 9180 §4.1) for encap, decap and recipientKeyProblem: X25519 with
+ * node:crypto, refusing a low-order public key (the all-zero secret, RFC 9180 §7.1.4 and
+ * RFC 7748 §6.1) with HpkeOpenError invalid_enc. Internal, exported for the Wycheproof X25519
+ * vector tests (hpke-x25519-vectors.test.ts).
+ */
+export function dh(sk: KeyObject, pk: KeyObject): Buffer {
   let z: Buffer;
   try {
     z = x25519(sk, pk);
