@@ -1,6 +1,6 @@
 import type { AttestationDoc, AttestationTier } from "../events/attestation";
 import { createDevAttestation, createNoneAttestation } from "../core/attestation/dev";
-import { reportData } from "../core/attestation/report-data";
+import { reportDataFor, type ReportDataVersion } from "../core/attestation/report-data";
 import { b64u } from "../core/crypto/encoding";
 import { DEV_IMAGE_DIGEST, imageAllowed, refusedModel, type PolicyCache, type PolicyReading } from "../core/policy-registry";
 import type { Voucher } from "../events/money";
@@ -9,8 +9,10 @@ import type { QuoteProvider } from "./quote-provider";
 
 /**
  * Builds the evidence an agent registers with: a TDX quote from the platform (configfs-tsm)
- * whose report data binds our keys to the coordinator's nonce; or, only when chosen
- * explicitly, SIMULATED dev evidence or the "none" (not confidential) tier.
+ * whose report data binds our keys to the coordinator's nonce and (report data v2) the
+ * document's issuedAt and model digests, so the coordinator that relays it to requesters cannot
+ * change what model we claim to serve; or, only when chosen explicitly, SIMULATED dev evidence
+ * (same binding) or the "none" (not confidential) tier.
  */
 export function makeAttester(o: {
   tier: AttestationTier;
@@ -20,7 +22,10 @@ export function makeAttester(o: {
   now?: () => number;
   /** model name → SHA-256 (hex) of the weights served, checked against the policy's model allow-list */
   modelDigests?: Record<string, string>;
+  /** Report data version (default 2); 1 only for tests of verifiers against evidence from before v2. */
+  reportDataVersion?: ReportDataVersion;
 }) {
+  const version = o.reportDataVersion ?? 2;
   const now = o.now ?? Date.now;
   /** `at`: the time to stamp the evidence with (the agent passes the coordinator's, which judges it); default our clock. */
   return async (nonce: Uint8Array, at?: number): Promise<AttestationDoc> => {
@@ -30,11 +35,13 @@ export function makeAttester(o: {
       nonce,
       now: at ?? now(),
       ...(o.modelDigests ? { modelDigests: o.modelDigests } : {}),
+      reportDataVersion: version,
     };
     if (o.tier === "dev") return createDevAttestation(input);
     if (o.tier === "none") return createNoneAttestation(input);
     if (!o.quoteProvider) throw new Error("tier tdx needs a quote provider (configfs-tsm)");
-    const quote = await o.quoteProvider.quote(reportData(input.hpkePublicKey, input.signingPublicKey, nonce));
+    // The document below must state exactly these fields: the verifier recomputes the hash from it.
+    const quote = await o.quoteProvider.quote(reportDataFor(version, { ...input, issuedAt: input.now }));
     return {
       tier: "tdx",
       hpkePublicKey: b64u.encode(o.kemKey.publicKey),
@@ -42,6 +49,7 @@ export function makeAttester(o: {
       nonce: b64u.encode(nonce),
       quote: b64u.encode(quote),
       ...(o.modelDigests ? { modelDigests: o.modelDigests } : {}),
+      ...(version === 2 ? { reportDataVersion: 2 } : {}),
       issuedAt: input.now,
     };
   };

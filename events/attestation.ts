@@ -3,7 +3,8 @@ import { B64u, Key32 } from "./common";
 
 /**
  * Evidence a worker presents for its keys.
- * - tdx: an Intel TDX DCAP quote whose report data = SHA-512(hpkePublicKey || signingPublicKey || nonce).
+ * - tdx: an Intel TDX DCAP quote whose report data binds the keys and the nonce (v2: also issuedAt and
+ *   the model digests; core/attestation/report-data.ts).
  * - dev: SIMULATED evidence signed by a local dev key; accepted only with explicit opt-in.
  * - none: a non-TEE consumer GPU; "not confidential", chosen only when the requester asks for it.
  */
@@ -61,6 +62,12 @@ export const AttestationDoc = z
     gpu: GpuEvidence.optional(),
     /** Digest of the model weights the worker serves, hex. */
     modelDigests: ModelDigests.optional(),
+    /**
+     * tdx and dev: how the report data binds this document (core/attestation/report-data.ts).
+     * Absent or 1: SHA-512(hpke || signing || nonce); 2: also `issuedAt` and `modelDigests`,
+     * domain-tagged. Any other number is refused by the verifier (report_data_version_unsupported).
+     */
+    reportDataVersion: z.number().int().positive().optional(),
     issuedAt: z.number().int(),
   })
   .superRefine((doc, ctx) => {

@@ -302,6 +302,33 @@ describe("requester-issued attestation challenges (real HTTP on 127.0.0.1)", () 
     expect(encryptedTo.sort()).toEqual(t.agents.map((a) => a.workerId).sort());
   });
 
+  it("session 32: a coordinator that edits the model digests it relays with a candidate is caught by the SDK (report data v2)", async () => {
+    // Prepare: worker 0 as the coordinator stores and relays it, then the same candidate claiming
+    // a model digest the worker never attested (before v2 the SDK took the document's word for it)
+    const client = await t.client({ fund: 0n });
+    const worker = t.agents[0]!;
+    const stored = (await t.net.store.get<WorkerItem>("workers", { pk: worker.workerId, sk: "worker" }))!;
+    const candidate = {
+      workerId: worker.workerId,
+      hpkePublicKey: stored.hpkePublicKey,
+      attestation: stored.attestation,
+      pricePerToken: "1000",
+      tier: stored.tier,
+    };
+    const edited = { ...candidate, attestation: { ...stored.attestation, modelDigests: { [MODEL]: "ab".repeat(32) } } };
+
+    // Act
+    const honest = await client.verifyCandidates([candidate], ["dev"], MODEL);
+    const err = await client.verifyCandidates([edited], ["dev"], MODEL).catch((e: unknown) => e);
+
+    // Assess
+    expect(honest.map((c) => c.workerId)).toEqual([worker.workerId]);
+    expect(err).toBeInstanceOf(VerificationError);
+    expect((err as VerificationError).code).toBe("no_verified_candidates");
+    expect((err as VerificationError).message).toContain("report data is not report data v2 of this document");
+    expect(stored.attestation.reportDataVersion).toBe(2); // the agent sent v2 and registration kept it
+  });
+
   it("ask({ freshAttestation: true }) refuses when no candidate passes, before any money is held", async () => {
     // Prepare: the only worker for FORGER_MODEL answers with evidence for other keys
     const client = await t.client();

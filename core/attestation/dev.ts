@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { sign, signingKeyFromSeed } from "../crypto/keys";
 import type { AttestationDoc } from "../../events/attestation";
-import { reportData } from "./report-data";
+import { reportDataFor, type ReportDataVersion } from "./report-data";
 
 /** Seed = sha256 of a public sentence. NOT SECRET: this key proves nothing. */
 export const DEV_ATTESTATION_SEED: Uint8Array = new Uint8Array(
@@ -27,7 +27,11 @@ export interface DevReport {
   v: 1;
   kind: "cocoon-dev-attestation";
   warning: string;
-  /** hex SHA-512(hpke || signing || nonce) */
+  /**
+   * hex report data of the document's `reportDataVersion` (core/attestation/report-data.ts), as a
+   * TDX quote's REPORTDATA: v1 SHA-512(hpke || signing || nonce); v2 also binds issuedAt and the
+   * document's model digests, so dev exercises the same binding the tdx verifier checks.
+   */
   reportData: string;
   measurement: typeof DEV_MEASUREMENT;
   issuedAt: number;
@@ -41,6 +45,8 @@ export interface AttestationInput {
   /** ms since epoch */
   now: number;
   modelDigests?: Record<string, string>;
+  /** Report data version to produce (default 2; 1 only to test verifiers against evidence from before v2). */
+  reportDataVersion?: ReportDataVersion;
 }
 
 export const b64u = {
@@ -57,7 +63,8 @@ export function devSignedMessage(quote: Uint8Array): Uint8Array {
 
 /** Builds a SIMULATED attestation (tier "dev"). It proves nothing; see the module comment. */
 export function createDevAttestation(input: AttestationInput): AttestationDoc {
-  const rd = reportData(input.hpkePublicKey, input.signingPublicKey, input.nonce);
+  const version = input.reportDataVersion ?? 2;
+  const rd = reportDataFor(version, { ...input, issuedAt: input.now });
   const report: DevReport = {
     v: 1,
     kind: "cocoon-dev-attestation",
@@ -77,6 +84,7 @@ export function createDevAttestation(input: AttestationInput): AttestationDoc {
     quote: b64u.encode(quote),
     devSignature: b64u.encode(sig),
     ...(input.modelDigests ? { modelDigests: input.modelDigests } : {}),
+    ...(version === 2 ? { reportDataVersion: 2 } : {}),
     issuedAt: input.now,
   };
 }

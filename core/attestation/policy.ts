@@ -45,6 +45,14 @@ export const Policy = z.object({
   models: z.record(z.string(), z.array(z.string().regex(/^[0-9a-f]{64,128}$/, "must be a lower-case hex digest"))),
   /** When true, tdx evidence must carry GPU evidence (e.g. NVIDIA CC) that a registered verifier accepts. */
   requireGpuEvidence: z.boolean(),
+  /**
+   * When true, tdx and dev evidence must use report data v2 (core/attestation/report-data.ts:
+   * the quote binds issuedAt and the model digests too); v1 is refused (report_data_v1_not_allowed).
+   * Absent = false: images built before v2 send v1, whose digests and issuedAt the relaying
+   * coordinator could change. Switch it on (and bump `version`) once every listed image sends v2.
+   * A v2 document is checked as v2 whatever this says, and cannot pass as v1 (its quote binds v2).
+   */
+  requireReportDataV2: z.boolean().optional(),
 });
 export type Policy = z.infer<typeof Policy>;
 

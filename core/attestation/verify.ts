@@ -4,9 +4,14 @@
  * Pure: no I/O (the policy JSON is loaded by import in policy.ts).
  *
  * Order of checks (each failure has its own code):
- *   schema → tier allowed → nonce → evidence age → evidence (tdx: genuine quote, TCB status,
- *   measurement allow-list; dev: dev signature) → report data binds both keys + nonce →
- *   model digests → GPU evidence.
+ *   schema → tier allowed → nonce → evidence age → report data version → evidence (tdx:
+ *   genuine quote, TCB status, measurement allow-list; dev: dev signature) → report data binds
+ *   both keys + nonce (v2: + issuedAt + model digests) → model digests → GPU evidence.
+ *
+ * Report data version (core/attestation/report-data.ts): the document names it
+ * (`reportDataVersion`, absent = 1) and exactly that version's hash is compared, one hash either
+ * way. A relay cannot relabel a v2 document as v1 to escape the digest binding (its quote holds
+ * the v2 hash, so v1's comparison fails); `policy.requireReportDataV2` refuses v1 outright.
  */
 import { bytesEqual } from "../crypto/encoding";
 import { recipientKeyProblem } from "../crypto/hpke";
@@ -15,7 +20,7 @@ import { z } from "zod";
 import { AttestationDoc, ModelDigests, type AttestationTier } from "../../events/attestation";
 import { DEV_ATTESTATION_PUBLIC_KEY, DEV_MEASUREMENT, b64u, devSignedMessage } from "./dev";
 import { matchMeasurement, type Policy } from "./policy";
-import { reportData } from "./report-data";
+import { REPORT_DATA_VERSIONS, ReportDataError, reportDataFor, type ReportDataVersion } from "./report-data";
 import type { TdxCollateral } from "./tdx/collateral";
 import { MAX_QUOTE_BYTES } from "./tdx/quote";
 import { TdxVerifierCache, verifyTdxQuote, type TdxVerdict } from "./tdx/verify";
@@ -40,7 +45,7 @@ export type AttestationResult =
 
 /** Result of a GPU evidence verifier (e.g. NVIDIA CC). */
 export type GpuVerdict = { ok: true } | { ok: false; code: string; reason: string };
-/** Verifies one GPU evidence document; must bind `reportData` (the worker's keys + nonce). */
+/** Verifies one GPU evidence document; must bind `reportData` (the worker's keys + nonce; v2: the document too). */
 export type GpuVerifier = (document: Uint8Array, ctx: { reportData: Uint8Array; now: number }) => Promise<GpuVerdict>;
 
 /** Pluggable GPU evidence formats, by `GpuEvidence.format`. Empty by default: register real verifiers here. */
@@ -93,6 +98,18 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 /** The digests a verdict carries, lower-cased (schema-checked strings); absent when the evidence names none. */
 const digestsOf = (d: Record<string, string> | undefined): { modelDigests?: Record<string, string> } =>
   d && Object.keys(d).length ? { modelDigests: Object.fromEntries(Object.entries(d).map(([k, v]) => [k, v.toLowerCase()])) } : {};
+
+/** Same names and the same digests, exactly (absent and {} alike, as everywhere in the verdict). */
+function sameDigests(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  const ea = Object.entries(a ?? {});
+  return ea.length === Object.keys(b ?? {}).length && ea.every(([k, v]) => Object.hasOwn(b ?? {}, k) && b![k] === v);
+}
+
+/** What a report_data_mismatch says, by version: what the hash must have covered. */
+const RD_WHAT: Record<ReportDataVersion, string> = {
+  1: "SHA-512(hpkePublicKey || signingPublicKey || nonce)",
+  2: "report data v2 of this document (tag, both keys, nonce, issuedAt, model digests)",
+};
 
 function checkModels(policy: Policy, digests: Record<string, string> | undefined): AttestationResult | undefined {
   for (const [model, digest] of Object.entries(digests ?? {})) {
@@ -150,12 +167,40 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
     );
   }
   const expiresAt = doc.issuedAt + maxAgeMs;
-  const expectedRd = reportData(b64u.decode(doc.hpkePublicKey), b64u.decode(doc.signingPublicKey), nonce);
 
   if (doc.tier === "none") {
     const m = checkModels(policy, doc.modelDigests);
     if (m) return m;
     return { ok: true, tier: "none", measurement: "none", expiresAt, ...digestsOf(doc.modelDigests) };
+  }
+
+  const version = doc.reportDataVersion ?? 1;
+  if (!(REPORT_DATA_VERSIONS as readonly number[]).includes(version)) {
+    return no(
+      "report_data_version_unsupported",
+      `report data version ${version} is not one this verifier knows (${REPORT_DATA_VERSIONS.join(", ")}): update the SDK / coordinator`,
+    );
+  }
+  if (version === 1 && policy.requireReportDataV2) {
+    return no(
+      "report_data_v1_not_allowed",
+      `policy v${policy.version} requires report data v2 (binding issuedAt and the model digests); this evidence uses v1: run an image that sends reportDataVersion 2`,
+    );
+  }
+  const rdVersion = version as ReportDataVersion;
+  let expectedRd: Uint8Array;
+  try {
+    expectedRd = reportDataFor(rdVersion, {
+      hpkePublicKey: b64u.decode(doc.hpkePublicKey),
+      signingPublicKey: b64u.decode(doc.signingPublicKey),
+      nonce,
+      issuedAt: doc.issuedAt,
+      ...(doc.modelDigests ? { modelDigests: doc.modelDigests } : {}),
+    });
+  } catch (e) {
+    // v2 only: a model name or digest with a lone surrogate has no unambiguous encoding
+    if (e instanceof ReportDataError) return no("malformed", `the document cannot be bound by report data v${rdVersion}: ${e.message}`);
+    throw e;
   }
 
   if (!doc.quote) return no("quote_missing", `a ${doc.tier} attestation must carry a quote`);
@@ -188,7 +233,11 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
       return no("malformed", "the dev report's measurement/issuedAt do not match the document");
     }
     if (report.reportData !== hex(expectedRd)) {
-      return no("report_data_mismatch", "report data is not SHA-512(hpkePublicKey || signingPublicKey || nonce)");
+      return no("report_data_mismatch", `report data is not ${RD_WHAT[rdVersion]}`);
+    }
+    // v2 binds the document's digests; the signed report's own copy, when it names one, must agree
+    if (rdVersion === 2 && report.modelDigests !== undefined && !sameDigests(report.modelDigests, doc.modelDigests)) {
+      return no("malformed", "the dev report's model digests differ from the document's");
     }
     const digests = report.modelDigests ?? doc.modelDigests;
     const m = checkModels(policy, digests);
@@ -217,7 +266,7 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
   if (verdict.measurements.reportData !== hex(expectedRd)) {
     return no(
       "report_data_mismatch",
-      "the quote's report data is not SHA-512(hpkePublicKey || signingPublicKey || nonce): the keys are not bound to this TD",
+      `the quote's report data is not ${RD_WHAT[rdVersion]}: the keys are not bound to this TD${rdVersion === 2 ? ", or the document was changed after quoting" : ""}`,
     );
   }
   const m = checkModels(policy, doc.modelDigests);
