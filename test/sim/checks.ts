@@ -29,6 +29,12 @@
  *     matches, never above it); the vault never paid its address more than that nor more than the
  *     fees settled, and the watcher never booked more than the vault paid. A payout record's and an
  *     issued-voucher record's cumulative (any payee's) never decreases, nor does its address change;
+ *   - each worker's money (its payout: core/payouts.ts issueVoucher), as the operator's: only
+ *     settlements and tab closes credit `wrk:<id>`, only its own vouchers move that to `vch:<id>`,
+ *     only booked redemptions pay out of `vch:<id>`; so wrk + vch + booked = its settled credits,
+ *     and vch + booked = the cumulative its payout record says was vouchered (a voucher's amount
+ *     is exactly the credits it moved); the vault never paid its address more than that, nor more
+ *     than it was credited, and the watcher never booked more than the vault paid;
  *   - no charge without a verified receipt: a settled job's result is one an honest agent
  *     produced for that job, attempt and worker, its receipt verifies with the worker's key
  *     (real Ed25519), covers the job's request hash, and the charge is the price of its usage
@@ -213,6 +219,98 @@ export function operatorPaidProblems(b: OperatorBooks, paid: bigint): string[] {
   return v;
 }
 
+// ---------------------------------------------------------------- the workers' money
+
+/** The worker whose earnings (`wrk:<id>`) or issued vouchers (`vch:<id>`) an account is, if either. */
+export const payeeWorkerOf = (account: string) => /^(?:wrk|vch):(.+)$/.exec(account)?.[1];
+
+/** A worker's books, as the operator's (OperatorBooks): `shards` is `wrk:<id>`'s available, `vouchers` `vch:<id>`'s. */
+export interface WorkerBooks extends OperatorBooks {
+  /** the address its payout record binds (what the vault pays it at) */
+  address?: string;
+}
+
+/**
+ * One movement's part in the workers' books (added to `books`), and a sentence when it posts to a
+ * worker's payout accounts although no movement of its kind may: credits come in by settlements
+ * and tab closes (to `wrk:` only), move by the worker's own vouchers (its `wrk:` to its `vch:`),
+ * go out by redemptions (out of `vch:` only). Returns the workers it touched.
+ */
+function bookWorkers(books: Map<string, WorkerBooks>, pk: string, postings: Posting[], stray: string[]): string[] {
+  const touched: string[] = [];
+  const kind = pk.slice(0, pk.indexOf(":"));
+  for (const p of postings) {
+    const id = payeeWorkerOf(p.account);
+    if (id === undefined) continue;
+    const b = books.get(id) ?? { ...emptyOperatorBooks() };
+    books.set(id, b);
+    touched.push(id);
+    const d = BigInt(p.delta);
+    const earnings = p.account.startsWith("wrk:");
+    const bad = () => stray.push(`movement ${pk} posts ${p.delta} to ${p.account}'s ${p.field}, which no ${kind} movement may`);
+    if (p.field !== "available") bad();
+    else if (kind === "settle" || kind === "tabclose") {
+      if (!earnings || d < 0n) bad();
+      else b.settled += d;
+    } else if (kind === "voucher") {
+      // the worker's own voucher only (voucher:<workerId>:<cumulative>): its wrk: out, its vch: in
+      if (!pk.startsWith(`voucher:${id}:`) || (earnings ? d > 0n : d < 0n)) bad();
+      else if (!earnings) b.vouchered += d;
+    } else if (kind === "chain" && !earnings && d <= 0n) b.booked -= d;
+    else bad();
+  }
+  return touched;
+}
+
+/**
+ * The workers' books recomputed from the whole store (at quiescence), and the movements that post
+ * to their payout accounts though none of their kind may.
+ */
+export function workerBooksOf(store: SimStore, movements: Iterable<Item>): { books: Map<string, WorkerBooks>; stray: string[] } {
+  const books = new Map<string, WorkerBooks>();
+  const stray: string[] = [];
+  const of = (id: string) => books.get(id) ?? (books.set(id, { ...emptyOperatorBooks() }), books.get(id)!);
+  for (const m of movements) bookWorkers(books, m.pk, (m.postings ?? []) as Posting[], stray);
+  for (const a of store.items("accounts")) {
+    const id = payeeWorkerOf(a.pk);
+    if (id !== undefined) of(id)[a.pk.startsWith("wrk:") ? "shards" : "vouchers"] += big(a.available);
+  }
+  for (const r of store.items("chain")) {
+    if (r.sk !== "w" || !r.pk.startsWith("payout:") || r.pk === OPERATOR_PAYOUT_KEY.pk) continue;
+    const b = of(r.pk.slice("payout:".length));
+    b.issued = big(r.cumulative);
+    b.address = String(r.address);
+    b.claimed = big(store.item("chain", issuedVoucherKey(b.address))?.cumulative);
+  }
+  return { books, stray };
+}
+
+/** One worker's books against each other, and the vault's payments to its address against them. */
+export function workerProblems(id: string, b: WorkerBooks, oracle: Oracle): string[] {
+  const v: string[] = [];
+  if (b.shards + b.vouchers + b.booked !== b.settled)
+    v.push(
+      `worker ${id}'s credits do not add up: ${b.shards} in wrk: + ${b.vouchers} in vch: + ${b.booked} paid out = ${b.shards + b.vouchers + b.booked}, its settled credits are ${b.settled}`,
+    );
+  if (b.vouchers + b.booked !== b.issued)
+    v.push(
+      `worker ${id} was vouchered a cumulative ${b.issued}, but vch:${id} holds ${b.vouchers} and ${b.booked} was paid out of it (${b.vouchers + b.booked} moved)`,
+    );
+  if (b.claimed > b.issued) v.push(`worker ${id}'s issued-voucher record says ${b.claimed} was signed, its payout record ${b.issued}`);
+  const paid = b.address !== undefined ? oracle.chain?.paid?.(b.address) : undefined;
+  if (paid !== undefined) v.push(...workerPaidProblems(id, b, paid));
+  return v;
+}
+
+/** The vault's payments to a worker's payout address against its books (also checked right after each of its redemptions). */
+export function workerPaidProblems(id: string, b: WorkerBooks, paid: bigint): string[] {
+  const v: string[] = [];
+  if (paid > b.settled) v.push(`the vault paid worker ${id} ${paid}, more than its settled credits (${b.settled})`);
+  else if (paid > b.issued) v.push(`the vault paid worker ${id} ${paid}, more than it was vouchered (${b.issued})`);
+  if (b.booked > paid) v.push(`the watcher booked ${b.booked} paid to worker ${id}, the vault paid it ${paid}`);
+  return v;
+}
+
 /** A payout record's or issued-voucher record's cumulative may only grow, and its address never changes (empty: it did not). */
 function voucherRecordProblems(pk: string, before: Item | undefined, after: Item | undefined): string[] {
   if (!before) return [];
@@ -269,6 +367,10 @@ export function checkStore(store: SimStore, oracle: Oracle): string[] {
   // ---- the operator's money: fees settled = shards + opr:vouchers + paid out; vouchered = opr:vouchers + paid out
   const opr = operatorBooksOf(store, ledger.values());
   v.push(...opr.stray, ...operatorProblems(opr, oracle));
+  // ---- each worker's money: settled credits = wrk + vch + paid out; vouchered = vch + paid out
+  const wrk = workerBooksOf(store, ledger.values());
+  v.push(...wrk.stray);
+  for (const [id, b] of wrk.books) v.push(...workerProblems(id, b, oracle));
 
   // ---- the chain: once per transaction, never more than the vault records
   const byTx = new Map<string, string>();
@@ -430,6 +532,11 @@ export class IncrementalChecker {
   private oprDirty = false;
   /** payout and issued-voucher records (chain table), as last written: their cumulative only grows */
   private readonly voucherRecords = new Map<string, Item>();
+  /** each worker's books (see WorkerBooks), and the workers whose books changed since the last check */
+  private readonly wrk = new Map<string, WorkerBooks>();
+  private readonly dirtyWorkers = new Set<string>();
+  /** jobs now assigned (in flight), tabs' included: what an operator ask interleaves with (the sim's ask histogram) */
+  private readonly inFlight = new Set<string>();
   private found: string[] = [];
 
   observe(table: string, key: { pk: string; sk: string }, item: Item | undefined) {
@@ -440,6 +547,11 @@ export class IncrementalChecker {
       this.total += now.available + now.held - old.available - old.held;
       this.balances.set(key.pk, now);
       this.dirtyAccounts.add(key.pk);
+      const payee = payeeWorkerOf(key.pk);
+      if (payee !== undefined) {
+        this.workerBooks(payee)[key.pk.startsWith("wrk:") ? "shards" : "vouchers"] += now.available - old.available;
+        this.dirtyWorkers.add(payee);
+      }
       if (key.pk === OPERATOR_VOUCHER_ACCOUNT || isOperatorFeeAccount(key.pk)) {
         this.opr[key.pk === OPERATOR_VOUCHER_ACCOUNT ? "vouchers" : "shards"] += now.available - old.available;
         this.oprDirty = true;
@@ -460,6 +572,8 @@ export class IncrementalChecker {
       } else this.jobs.delete(key.pk);
       if (old) this.dirtyRequesters.add(old.requester);
       this.dirtyJobs.add(key.pk);
+      if (item?.status === "assigned") this.inFlight.add(key.pk);
+      else this.inFlight.delete(key.pk);
       this.observeCancel(key.pk, item);
       // a job under a tab: its tab's close must still account for it (a job that appears or ends after the close)
       if (item?.tab !== undefined) this.dirtyTabs.add(String(item.tab));
@@ -487,7 +601,18 @@ export class IncrementalChecker {
       if (item) this.voucherRecords.set(key.pk, item);
       if (key.pk === OPERATOR_PAYOUT_KEY.pk) this.opr.issued = big(item?.cumulative);
       else if (item?.workerId === OPERATOR_PAYEE_ID) this.opr.claimed = big(item.cumulative);
-      else return;
+      else {
+        // a worker's payout record (payout:<id>) or the issued-voucher record of its address (voucher:<address>)
+        const id = key.pk.startsWith("payout:") ? key.pk.slice("payout:".length) : item?.workerId;
+        if (typeof id !== "string") return;
+        const b = this.workerBooks(id);
+        if (key.pk.startsWith("payout:")) {
+          b.issued = big(item?.cumulative);
+          b.address = item ? String(item.address) : undefined;
+        } else b.claimed = big(item?.cumulative);
+        this.dirtyWorkers.add(id);
+        return;
+      }
       this.oprDirty = true;
     } else if (table === "chain" && key.pk.startsWith("wd:")) {
       const old = this.pending.get(key.pk);
@@ -523,6 +648,8 @@ export class IncrementalChecker {
       this.dirtyAccounts.add(p.account);
     }
     if (sum !== 0n) this.found.push(`movement ${pk} does not balance (its postings sum to ${sum})`);
+    if (postings.some((p) => payeeWorkerOf(p.account) !== undefined))
+      for (const id of bookWorkers(this.wrk, pk, postings, this.found)) this.dirtyWorkers.add(id);
     if (postings.some((p) => isOperatorAccount(p.account))) {
       const stray = bookOperator(this.opr, pk, postings);
       if (stray) this.found.push(stray);
@@ -567,6 +694,27 @@ export class IncrementalChecker {
   /** The operator's books as of the last commit (the simulator holds the vault's payments against them when it redeems). */
   operatorBooks(): OperatorBooks {
     return { ...this.opr };
+  }
+
+  private workerBooks(id: string): WorkerBooks {
+    let b = this.wrk.get(id);
+    if (!b) this.wrk.set(id, (b = { ...emptyOperatorBooks() }));
+    return b;
+  }
+
+  /** A worker's books as of the last commit (the simulator holds the vault's payments and its vouchers against them). */
+  workerBooksOf(id: string): WorkerBooks {
+    return { ...this.workerBooks(id) };
+  }
+
+  /** An account's available balance as of the last commit (what a payee watching its balance sees). */
+  available(account: string): bigint {
+    return this.balances.get(account)?.available ?? 0n;
+  }
+
+  /** How many jobs are assigned (in flight) as of the last commit. */
+  jobsInFlight(): number {
+    return this.inFlight.size;
   }
 
   /** The attempt job `jobId` was at when its cancel committed, or undefined while it is not cancelled. */
@@ -617,6 +765,8 @@ export class IncrementalChecker {
     }
     if (this.oprDirty) v.push(...operatorProblems(this.opr, oracle));
     this.oprDirty = false;
+    for (const id of this.dirtyWorkers) v.push(...workerProblems(id, this.workerBooks(id), oracle));
+    this.dirtyWorkers.clear();
     this.dirtyAccounts.clear();
     this.dirtyJobs.clear();
     this.dirtyTabs.clear();

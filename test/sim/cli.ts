@@ -14,7 +14,7 @@
  *   --tabs F         the share of submits under a tab, for every seed (default: drawn per seed)
  *   --tab-clock 0|1  whether the clock flies once to a tab's close (default: drawn per seed)
  */
-import { KNOWN_FINDINGS, onlyKnown, report, runSeed, type SimResult } from "./sim";
+import { ASK_KINDS, ASK_PHASES, KNOWN_FINDINGS, onlyKnown, report, runSeed, type SimResult } from "./sim";
 
 function args(argv: string[]) {
   const o: Record<string, string | true> = {};
@@ -83,10 +83,12 @@ async function main() {
   console.log(
     "totals:",
     Object.entries(totals)
+      .filter(([k]) => !k.startsWith("ask ") && !k.startsWith("settled "))
       .sort(([x], [y]) => (x < y ? -1 : 1))
       .map(([k, n]) => `${k}=${n}`)
       .join(", "),
   );
+  console.log(askHistogram(totals));
   for (const [k, seeds] of known)
     console.log(`known finding (not counted as a failure): ${k} [seeds ${seeds.join(", ")}]\n  ${KNOWN_FINDINGS[k]}`);
   if (anomalies.size) {
@@ -95,6 +97,41 @@ async function main() {
       console.log(`  ${what}  [seeds ${seeds.slice(0, 8).join(", ")}${seeds.length > 8 ? ", …" : ""}]`);
   }
   process.exitCode = failed.length ? 1 : 0;
+}
+
+/**
+ * Where the operators' and owners' money asks happened (sim.ts askSent / askLanded): sent and
+ * landed (answered; a vault ask: paid) per phase, the active phase in quarters by step, and what
+ * they interleaved with.
+ */
+export function askHistogram(totals: Record<string, number>): string {
+  const n = (k: string) => totals[k] ?? 0;
+  const pct = (x: number, of: number) => (of ? `${((100 * x) / of).toFixed(0)}%` : "-");
+  const head = ["ask", ...ASK_PHASES.map((p) => `sent@${p}`), "drain%", ...ASK_PHASES.map((p) => `landed@${p}`), "drain%"];
+  const extra = ["amid jobs", "amid chain lag", "cut by a crash", "timed out", "refused"];
+  const rows = ASK_KINDS.map((kind) => {
+    const sent = ASK_PHASES.map((p) => n(`ask ${kind} sent @${p}`));
+    const landed = ASK_PHASES.map((p) => n(`ask ${kind} landed @${p}`));
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    return [
+      kind,
+      ...sent.map(String),
+      pct(sent[4]!, sum(sent)),
+      ...landed.map(String),
+      pct(landed[4]!, sum(landed)),
+      ...extra.map((e) => String(n(`ask ${kind} ${e === "amid jobs" ? "amid jobs in flight" : e}`))),
+    ];
+  });
+  const table = [[...head, ...extra], ...rows];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+  const settled = ["job completed", "tab closed"].map(
+    (what) => `${what}: ${ASK_PHASES.map((p) => `${p}=${n(`settled ${what} @${p}`)}`).join(" ")}`,
+  );
+  return [
+    `what the asks are paid from, by phase: ${settled.join("; ")}`,
+    "operator / owner asks by phase (a1..a4: the active phase's quarters by step; landed: answered, or paid by the vault):",
+    ...table.map((r) => "  " + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" ")),
+  ].join("\n");
 }
 
 /** One line per kind of anomaly: job labels, attempts and delivery notes vary from seed to seed. */

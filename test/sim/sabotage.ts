@@ -180,6 +180,50 @@ export const SABOTAGE: Record<string, Sabotage> = {
       );
     },
   },
+  /**
+   * A worker's voucher records (its payout record and the issued-voucher record the watcher matches)
+   * one nanoTON more than its movement moves out of `wrk:`: the next voucher builds on it, and the
+   * vault pays the worker a nanoTON it never earned.
+   */
+  "worker voucher records one nanoTON more than it moves": {
+    transact: (ops) => {
+      const put = ops[0]?.op === "put" && ops[0].table === "ledger" && ops[0].item.kind === "voucher" ? (ops[0] as Put) : undefined;
+      const workerId = (put?.item.meta as Record<string, string> | undefined)?.workerId;
+      if (!put || workerId === undefined || workerId === OPERATOR_PAYEE_ID) return ops;
+      return ops.map((o) =>
+        o.op === "put" && o.table === "chain" && (o.item.pk === `payout:${workerId}` || o.item.workerId === workerId)
+          ? { ...o, item: { ...o.item, cumulative: BigInt(o.item.cumulative as bigint) + 1n } }
+          : o,
+      );
+    },
+  },
+  /**
+   * A withdrawal reserves (and records) one nanoTON less than the coordinator signs: balanced in
+   * the books, so only the signed withdrawal held against its committed record shows it.
+   */
+  "withdrawal reserves one nanoTON less than it signs": {
+    transact: (ops) => {
+      const put = ledgerPut(ops, "withdrawal:");
+      const meta = put?.item.meta as Record<string, string> | undefined;
+      if (!put || meta?.stage !== "reserve") return ops;
+      const postings = put.item.postings as Posting[];
+      const less = (p: Posting) => ({ ...p, delta: String(BigInt(p.delta) + (BigInt(p.delta) < 0n ? 1n : -1n)) });
+      return ops.map((o) => {
+        if (o === put)
+          return {
+            ...put,
+            item: { ...put.item, postings: postings.map(less), meta: { ...meta, amount: String(BigInt(meta.amount!) - 1n) } },
+          };
+        if (o.op === "put" && o.table === "chain" && o.item.pk.startsWith("wd:") && o.item.reserved === true)
+          return { ...o, item: { ...o.item, amount: BigInt(o.item.amount as bigint) - 1n } };
+        if (o.op === "update" && o.table === "accounts" && o.add?.available !== undefined && postings.some((p) => p.account === o.key.pk)) {
+          const d = BigInt(o.add.available);
+          return { ...o, add: { ...o.add, available: d + (d < 0n ? 1n : -1n) } };
+        }
+        return o;
+      });
+    },
+  },
   /** issue 12: checks the redrive sends back from the matching DLQ never arrive: a dead-lettered check's job or tab stays held. */
   "redriven checks lost": {
     dropSend: (queue, body) => queue === "matching" && body.includes('"redrives":'),

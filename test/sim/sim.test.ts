@@ -10,8 +10,12 @@ import { describe, expect, it } from "vitest";
 import { SABOTAGE } from "./sabotage";
 import { onlyKnown, report, runSeed, type SimOptions } from "./sim";
 
-/** Seeds per CI run: sized to stay well under 20 s on 2 busy cores (SIM_SEEDS overrides). */
-const CI_SEEDS = Number(process.env.SIM_SEEDS ?? 30);
+/**
+ * Seeds per CI run: sized to stay well under 20 s on 2 busy cores (SIM_SEEDS overrides). 22 since
+ * the payees' asks were spread through the run: a seed now settles about twice the jobs amid its
+ * faults (22 seeds settle more jobs than 30 did, in the time 30 took).
+ */
+const CI_SEEDS = Number(process.env.SIM_SEEDS ?? 22);
 /**
  * Events a seed draws only now and then (about 1 in 20): more seeds are run, up to this one, until
  * each was seen. Any change to the order of store operations (one read more) moves them to other
@@ -76,6 +80,13 @@ describe("coordinator simulation", () => {
       "operator route misuse refused not_the_operator",
       "operator redemptions paid",
       "seeds whose operator was paid every fee",
+      // the payees' asks land amid the load and its faults, not only in the drain (askPriority, pace, lulls)
+      "operator vouchers issued to an ask amid faults",
+      "operator redemptions paid amid faults",
+      "worker vouchers issued amid faults",
+      "ask wrk.redeem landed @a3",
+      "ask req.withdraw landed @a2",
+      "active steps in a lull",
       ...RARE,
     ];
     for (const what of exercised) {
@@ -100,6 +111,9 @@ describe("coordinator simulation", () => {
     // issue 12: the tab breaks run their seeds with every submit under a tab (and no clock flight): caught at once
     const tabs = { tabShare: 1, tabClock: false };
     const operator = { operatorShare: 1, operatorFeeBps: 250 };
+    // the schedule of before the payees' asks were spread through the run (no asks' priority, no lulls, pace 1): breaks
+    // that show on a re-read deposit or a lost lease check show at seed 1 or 2 with it (at 18 and 3 without), which keeps CI's time
+    const steady = { askPriority: 0, pace: 1, lull: { period: 100, share: 0, payday: 1 } };
     const cases: Array<[string, RegExp, Partial<SimOptions>?]> = [
       [
         "refund keeps the hold",
@@ -110,12 +124,13 @@ describe("coordinator simulation", () => {
         "overcharge by one nanoTON",
         /charged without a verified receipt: charged \d+, the receipt's usage at the candidate's price costs \d+/,
       ],
-      ["deposit credited per read, not per transaction", /vault transaction \S+ moved money twice/],
+      ["deposit credited per read, not per transaction", /vault transaction \S+ moved money twice/, steady],
       ["deposit credited gross, not net of the vault's fee", /was credited \d+ in deposits, the vault records \d+ deposited/],
       // the lateness bound catches it first when the drain's clock passes it, quiescence otherwise
       [
         "lease checks lost",
         /job \S+ is still assigned at quiescence|lease-late: job \S+ is still assigned at attempt \d+ \d+ s after its lease ran out/,
+        steady,
       ],
       ["lease checks 10 minutes late", /lease-late: job \S+ is still assigned at attempt \d+ \d+ s after its lease ran out/],
       // issue 12: tabs
@@ -142,6 +157,15 @@ describe("coordinator simulation", () => {
         "operator redemption booked against a fee shard",
         /movement chain:\S+ posts -\d+ to the operator's opr:fees:\d+, which no chain movement may/,
         operator,
+      ],
+      // a worker's payout (its seeds: the default mix; a worker's voucher lands amid the load since the asks' priority)
+      [
+        "worker voucher records one nanoTON more than it moves",
+        /worker \S+ was vouchered a cumulative \d+, but vch:\S+ holds \d+ and \d+ was paid out of it/,
+      ],
+      [
+        "withdrawal reserves one nanoTON less than it signs",
+        /R\d was signed withdrawal seqno \d+ \(\d+\) but the store records \{"amount":"\d+"/,
       ],
       // issue 12: the matching DLQ's redrive: the consumer failing most deliveries, each check delivered again soon (early), on durable queues, so checks are dead-lettered
       [

@@ -49,6 +49,13 @@
  * watcher books what the vault paid against `opr:vouchers`. Its asks run on the same faults as
  * everything else (crashes between store operations, right after a commit, stalls, timeouts).
  *
+ * The payees' asks (the operator's, the workers', the requesters' withdrawals) are spread through
+ * the run, not left to the drain: an ask in flight gets a share of the store operations
+ * (askPriority), the active phase runs operations faster in most seeds (pace), and lulls in the
+ * load let the jobs in flight settle amid the faults while the payees ask more (a payday), each
+ * drawn per seed from a stream of its own. The summary (`npm run sim:faults`) counts every ask by
+ * phase (sent, landed) and what it interleaved with (jobs in flight, a lagging indexer, a crash).
+ *
  * Fault rates are drawn per seed ("swarm testing": some seeds crash often, some never; some
  * duplicate every other message, some none), so the seeds together cover the combinations.
  */
@@ -108,7 +115,15 @@ import { SignedWithdrawalView, WithdrawRequest } from "../../events/withdrawals"
 import { createMemoryStore } from "../../local/memory-store";
 import { findCanary, storeSources, valueBytes } from "../canary";
 import { rawAddress, SimReader, SimVault, simSigners } from "./chain";
-import { checkStore, IncrementalChecker, operatorBooksOf, operatorPaidProblems, oracleCost, type Oracle } from "./checks";
+import {
+  checkStore,
+  IncrementalChecker,
+  operatorBooksOf,
+  operatorPaidProblems,
+  oracleCost,
+  workerPaidProblems,
+  type Oracle,
+} from "./checks";
 import { Prng } from "./prng";
 import { SimFault, SimQueues } from "./queues";
 import { SimStore, type Task } from "./store";
@@ -318,7 +333,29 @@ interface TaskRecord {
   /** when it started (simulated time) */
   at: number;
   lost?: () => void;
+  /** the operator / owner ask it is (counted in the ask histogram when a crash or a timeout cuts it) */
+  ask?: AskKind;
 }
+
+/**
+ * The money asks of operators and owners the summary's histogram counts, by phase (askPhase):
+ * the operator's voucher asks, redemptions and route misuse; the workers' (GPU owners') voucher
+ * asks and redemptions; the requesters' withdrawal asks, their withdrawals sent to the vault and
+ * their releases of expired ones.
+ */
+export const ASK_KINDS = [
+  "opr.voucher",
+  "opr.redeem",
+  "opr.misuse",
+  "wrk.voucher",
+  "wrk.redeem",
+  "req.withdraw",
+  "req.vault-withdraw",
+  "req.release",
+] as const;
+export type AskKind = (typeof ASK_KINDS)[number];
+/** The phases of the ask histogram: the active phase's quarters (by step), then the drain. */
+export const ASK_PHASES = ["a1", "a2", "a3", "a4", "drain"] as const;
 
 interface TraceEntry {
   step: number;
@@ -350,6 +387,27 @@ export interface SimOptions {
   operatorFeeBps?: number;
   /** how often the operator asks for its voucher and redeems it (default: drawn per seed, 0 for a quarter of them) */
   operatorShare?: number;
+  /**
+   * the share of the active phase's store operations given to an operator's or owner's ask in
+   * flight, when one has an operation ready (default: drawn per seed, 0 for a quarter of them, as
+   * before): without it an ask (a voucher reads 16 fee shards, then ~7 operations one after
+   * another) mostly died in a crash or a timeout and landed only in the drain
+   */
+  askPriority?: number;
+  /**
+   * the active phase's pace: the weight of running a pending store operation, times this (default:
+   * drawn per seed, 1 (as before) for a quarter of them). At 1 a request waits ~30 steps per
+   * store operation, so jobs (and their fees) settled almost only in the drain, and the payees'
+   * asks had nothing to be paid until then
+   */
+  pace?: number;
+  /**
+   * lulls in the load (default: drawn per seed, none for a quarter of them, as before): the last
+   * `share` of every `period` active steps launches no new prepare, submit or tab, so the jobs in
+   * flight settle amid the faults (crashes, duplicate and late deliveries, the chain's), and the
+   * payees, who now have fees and credits to be paid, ask `payday` times as often (a payday)
+   */
+  lull?: { period: number; share: number; payday: number };
 }
 
 /** Hooks that break the system on purpose in the harness (never in core): the checker's positive controls. */
@@ -405,6 +463,8 @@ export class Sim {
   private epoch = 0;
   private taskSeq = 0;
   private stepNo = 0;
+  /** the active phase's step (0-based): the ask histogram's quarter */
+  private activeStep = 0;
   private phase: "setup" | "active" | "drain" = "setup";
   private faultsOn = false;
   private checkedVersion = -1;
@@ -454,6 +514,13 @@ export class Sim {
   /** the weight of the operator's payout actions (0: the seed runs as it did before the operator was paid) */
   private readonly operatorShare: number;
   private readonly operator: Operator;
+  /** the share of store operations given to an ask in flight (SimOptions.askPriority), and its stream */
+  private readonly askPriority: number;
+  private readonly askRng: Prng;
+  /** SimOptions.pace */
+  private readonly pace: number;
+  /** SimOptions.lull */
+  private readonly lull: { period: number; share: number; payday: number };
   /** the drain's asks for the operator's voucher (each sweeps every shard: a few at most) */
   private operatorDrainAsks = 0;
   /** the drain sent the operator's last voucher again, and asked for another address, once */
@@ -481,6 +548,15 @@ export class Sim {
     const operatorRng = new Prng((o.seed ^ 0x09e7a70e) >>> 0);
     this.operatorShare = o.operatorShare ?? operatorRng.pick([0, 0.5, 1, 1]);
     const operatorKey = signingKeyFromSeed(operatorRng.bytes(32));
+    // the asks' priority, from a stream of its own (a seed that draws 0 schedules its operations as before)
+    this.askRng = new Prng((o.seed ^ 0x0a5c0a5c) >>> 0);
+    this.askPriority = o.askPriority ?? this.askRng.pick([0, 0.5, 0.5, 0.8]);
+    this.pace = o.pace ?? this.askRng.pick([1, 2, 4, 8]);
+    this.lull = o.lull ?? {
+      period: this.askRng.pick([80, 125, 170]),
+      share: this.askRng.pick([0, 0.4, 0.5, 0.6]),
+      payday: this.askRng.pick([2, 4]),
+    };
     this.operator = {
       id: operatorKey.id,
       payout: rawAddress(`operator-payout:${operatorKey.id}`),
@@ -608,7 +684,10 @@ export class Sim {
       this.phase = "active";
       this.faultsOn = this.queues.faults = this.reader.faults = true;
       const steps = this.o.steps ?? 500;
-      for (let i = 0; i < steps; i++) await this.step(() => this.act());
+      for (let i = 0; i < steps; i++) {
+        this.activeStep = i;
+        await this.step(() => this.act());
+      }
       await this.drain();
       this.finalChecks();
     } catch (e) {
@@ -716,6 +795,25 @@ export class Sim {
     this.stats[what] = (this.stats[what] ?? 0) + n;
   }
 
+  /** The ask histogram's phase of now: the active phase's quarter (by step), or the drain. */
+  private askPhase(): (typeof ASK_PHASES)[number] | "setup" {
+    if (this.phase !== "active") return this.phase;
+    return ASK_PHASES[Math.min(3, Math.floor((4 * this.activeStep) / (this.o.steps ?? 500)))]!;
+  }
+
+  /** An operator / owner ask is sent: counted by phase, and by what it interleaves with (jobs in flight, a lagging indexer, faults on). */
+  private askSent(kind: AskKind) {
+    this.count(`ask ${kind} sent @${this.askPhase()}`);
+    if (this.checker.jobsInFlight() > 0) this.count(`ask ${kind} amid jobs in flight`);
+    if (this.faultsOn && (this.reader.visible < this.vault.txs.length || this.t < this.indexerStalledUntil))
+      this.count(`ask ${kind} amid chain lag`);
+  }
+
+  /** An ask was answered (a vault ask: paid), counted by the phase it landed in. */
+  private askLanded(kind: AskKind) {
+    this.count(`ask ${kind} landed @${this.askPhase()}`);
+  }
+
   // ------------------------------------------------------------ setup, active steps, drain
 
   private async setup() {
@@ -726,14 +824,24 @@ export class Sim {
     if (this.tasks.size) this.fail("setup did not finish");
   }
 
+  /** In a lull of the load (SimOptions.lull): no new prepares, submits or tabs; the payees ask more. */
+  private inLull(): boolean {
+    const { period, share } = this.lull;
+    return share > 0 && this.activeStep % period >= period * (1 - share);
+  }
+
   /** One step of the active phase: the seed picks what happens. */
   private async act() {
     const rng = this.rng;
+    const lull = this.inLull();
+    if (lull) this.count("active steps in a lull");
+    const load = !lull;
+    const pay = lull ? this.lull.payday : 1;
     if (rng.chance(this.knobs.crashRate)) return this.crash();
     const options: Array<readonly [() => void | Promise<void>, number]> = [];
     const P = this.store.ready(this.t).length; // stalled operations wait for their time
     const room = this.tasks.size < MAX_TASKS;
-    if (P) options.push([() => this.runOp(), 8 + P]);
+    if (P) options.push([() => this.runOp(), (8 + P) * this.pace]);
     // time: mostly small steps; now and then past a lease (~11 s); rarely past a withdrawal's expiry and grace (70 s)
     options.push(
       [() => this.tick(rng.range(50, 1500)), 2],
@@ -753,22 +861,22 @@ export class Sim {
     for (const r of this.requesters) {
       // once the clock has flown to a tab's close, the requesters drop expired quotes (as the SDK does)
       if (this.jumped) r.quotes = r.quotes.filter((q) => q.p.quoteExpiresAt > this.t);
-      if (room) options.push([() => this.prepare(r), 2]);
-      if (room && r.quotes.length) options.push([() => this.submit(r), 3]);
+      if (room && load) options.push([() => this.prepare(r), 2]);
+      if (room && load && r.quotes.length) options.push([() => this.submit(r), 3]);
       const unknown = r.submissions.filter((s) => s.state === "unknown");
       if (room && unknown.length) options.push([() => this.sendSubmit(r, rng.pick(unknown)), 1.5]);
       const open = r.submissions.filter((s) => s.state === "accepted" && !s.final);
       if (room && open.length) options.push([() => this.read(r, rng.pick(open)), 0.8]);
       if (room && open.length && this.cancelShare) options.push([() => this.cancel(r, rng.pick(open)), 1.2 * this.cancelShare]);
-      if (room) options.push([() => this.withdraw(r), 0.25]);
+      if (room) options.push([() => this.withdraw(r), 0.25 * pay]);
       const unknownW = r.withdrawals.filter((w) => w.state === "unknown");
       if (room && unknownW.length) options.push([() => this.sendWithdraw(r, rng.pick(unknownW)), 1]);
-      if (r.signed.some((s) => s.sent < 2 && !s.abandoned)) options.push([() => this.vaultWithdraw(r), 0.4]);
+      if (r.signed.some((s) => s.sent < 2 && !s.abandoned)) options.push([() => this.vaultWithdraw(r), 0.4 * pay]);
       options.push([() => this.chainDeposit(r, BigInt(rng.range(20_000, 200_000))), 0.2]);
       if (room && r.quotes.length && r.submissions.some((s) => s.accepted)) options.push([() => this.reuseKey(r), 0.1]);
       if (this.tabShare > 0) {
         // issue 12: tabs (open one when none has a slot left; retry a lost open; misuse them)
-        if (room && r.quotes.length && this.usableTab(r) === undefined) options.push([() => this.openTab(r), 2 * this.tabShare]);
+        if (room && load && r.quotes.length && this.usableTab(r) === undefined) options.push([() => this.openTab(r), 2 * this.tabShare]);
         const lost = r.tabOpens.filter((t) => t.state === "unknown");
         if (room && lost.length) options.push([() => this.sendOpenTab(r, this.rng.pick(lost)), 1]);
         if (room && r.tabOpens.some((t) => t.state === "open")) options.push([() => this.reuseTabKey(r), 0.05]);
@@ -789,8 +897,10 @@ export class Sim {
       if (room) options.push([() => this.poll(a), 1.5], [() => this.beat(a), 0.2]);
       if (room && a.inbox.length) options.push([() => this.work(a), 2.5]);
       if (room && a.unacked.length) options.push([() => this.retryPost(a), 1.5]);
-      if (room) options.push([() => this.voucher(a), 0.15]);
-      if (a.voucher && a.redeemed !== a.voucher.signature) options.push([() => this.redeem(a), 0.2]);
+      // (mostly once it has credits to be paid, as an owner watching its balance asks)
+      const credited = this.checker.available(`wrk:${a.id}`) > 0n;
+      if (room) options.push([() => this.voucher(a), (credited ? 0.4 : 0.05) * pay]);
+      if (a.voucher && a.redeemed !== a.voucher.signature) options.push([() => this.redeem(a), 0.2 * pay]);
       options.push([() => this.die(a), this.knobs.agentDeath]);
       if (room && a.seen.length) options.push([() => this.forge(a), this.knobs.byzantine]);
     }
@@ -808,9 +918,9 @@ export class Sim {
       const w = this.operatorShare;
       // (mostly once it has fees to be paid, as an operator watching its balance asks)
       const earned = this.checker.operatorBooks().shards > 0n;
-      if (room) options.push([() => this.operatorVoucher(rng.chance(0.25) ? 2 : 1), (earned ? 1.2 : 0.2) * w]);
-      if (room && op.lost) options.push([() => this.operatorVoucher(1, true), 0.5 * w]);
-      if (op.best && op.redeemed !== op.best.signature) options.push([() => this.operatorRedeem(op.best!), 0.4 * w]);
+      if (room) options.push([() => this.operatorVoucher(rng.chance(0.25) ? 2 : 1), (earned ? 1.2 : 0.2) * w * pay]);
+      if (room && op.lost) options.push([() => this.operatorVoucher(1, true), 0.5 * w * pay]);
+      if (op.best && op.redeemed !== op.best.signature) options.push([() => this.operatorRedeem(op.best!), 0.4 * w * pay]);
       if (op.vouchers.length) options.push([() => this.operatorRedeem(rng.pick(op.vouchers)), 0.05 * w]);
       if (room) options.push([() => this.operatorMisuse(), 0.03 * w]);
     }
@@ -956,10 +1066,11 @@ export class Sim {
   private launch<T>(
     name: string,
     fn: (d: SimDeps) => Promise<T>,
-    on: { ok?: (v: T) => void; err?: (e: unknown) => void; lost?: () => void } = {},
+    on: { ok?: (v: T) => void; err?: (e: unknown) => void; lost?: () => void; ask?: AskKind } = {},
   ) {
     const task: Task = { id: ++this.taskSeq, name, epoch: this.epoch };
-    this.tasks.set(task.id, { task, at: this.t, ...(on.lost ? { lost: on.lost } : {}) });
+    this.tasks.set(task.id, { task, at: this.t, ...(on.lost ? { lost: on.lost } : {}), ...(on.ask ? { ask: on.ask } : {}) });
+    if (on.ask) this.askSent(on.ask);
     this.note(() => `→ ${name}`);
     const deps: SimDeps = {
       store: this.store.forTask(task),
@@ -983,11 +1094,13 @@ export class Sim {
     p.then(
       (v) => {
         if (!this.tasks.delete(task.id)) return;
+        if (on.ask) this.askLanded(on.ask);
         this.note(() => `← ${name}: ok`);
         this.guard(() => on.ok?.(v));
       },
       (e) => {
         if (!this.tasks.delete(task.id)) return;
+        if (on.ask) this.count(`ask ${on.ask} refused`);
         this.classify(name, e);
         this.guard(() => on.err?.(e));
       },
@@ -1025,9 +1138,17 @@ export class Sim {
     }
   }
 
-  /** Run one pending store operation, chosen by the seed. */
+  /**
+   * Run one pending store operation, chosen by the seed. In the active phase an operator's or
+   * owner's ask in flight gets its share (askPriority) of them, so it lands amid the jobs, the
+   * crashes and the chain's faults instead of dying in them (any order is a legal interleaving).
+   */
   private runOp() {
-    const ready = this.store.ready(this.t);
+    let ready = this.store.ready(this.t);
+    if (this.phase === "active" && this.askPriority > 0) {
+      const asks = ready.filter((i) => this.tasks.get(this.store.pending[i]!.task.id)?.ask !== undefined);
+      if (asks.length && asks.length < ready.length && this.askRng.chance(this.askPriority)) ready = asks;
+    }
     const i = ready[this.rng.int(ready.length)]!;
     const op = this.store.run(i);
     this.note(() => `  ${op.task.name} ▸ ${op.describe()}`);
@@ -1052,6 +1173,7 @@ export class Sim {
     this.note(
       `CRASH: ${lost.length} requests in flight lost (${dropped} store operations never ran), ${queued} queued messages lost; restart`,
     );
+    for (const r of lost) if (r.ask) this.count(`ask ${r.ask} cut by a crash`);
     for (const r of lost) this.guard(() => r.lost?.());
     if (!this.knobs.durableQueues) this.recover();
   }
@@ -1081,6 +1203,7 @@ export class Sim {
       this.tasks.delete(id);
       this.store.pending = this.store.pending.filter((p) => p.task.id !== id);
       this.count("requests timed out");
+      if (r.ask) this.count(`ask ${r.ask} timed out`);
       this.note(() => `${r.task.name} TIMES OUT (in flight since t+${((r.at - T0) / 1000).toFixed(3)}s)`);
       this.guard(() => r.lost?.());
     }
@@ -1410,10 +1533,19 @@ export class Sim {
           idempotencyKey: w.idemKey,
         }),
       {
+        ask: "req.withdraw",
         ok: (v) => {
           const signed = SignedWithdrawalView.parse(v);
           if (BigInt(signed.amount) !== w.amount || signed.to !== r.address)
             this.fail(`${r.label} asked to withdraw ${w.amount} to its address and got ${JSON.stringify(signed)}`);
+          // no signature without its reservation: the committed record of that seqno is reserved, and (unless a later
+          // issue of the seqno, after this one expired and was released, replaced it) holds this very amount, to this address
+          const rec = this.store.item("chain", { pk: `wd:${r.id}:${signed.seqno}`, sk: "issued" });
+          const same = rec !== undefined && Number(rec.expiry) === signed.expiry;
+          if (!rec || rec.reserved !== true || (same && (big(rec.amount) !== w.amount || rec.to !== signed.to)))
+            this.fail(
+              `${r.label} was signed withdrawal seqno ${signed.seqno} (${signed.amount}) but the store records ${rec ? JSON.stringify({ amount: String(rec.amount), to: rec.to, expiry: rec.expiry, reserved: rec.reserved }) : "none"}`,
+            );
           w.state = "signed";
           if (!r.signed.some((x) => x.w.seqno === signed.seqno && x.w.expiry === signed.expiry))
             r.signed.push({ w: signed, sent: 0, abandoned: this.rng.chance(0.4) });
@@ -1428,7 +1560,9 @@ export class Sim {
   private vaultWithdraw(r: Requester) {
     const s = this.rng.pick(r.signed.filter((x) => x.sent < 2 && !x.abandoned));
     s.sent++;
+    this.askSent("req.vault-withdraw");
     const { tx, paid, why } = this.vault.withdraw(s.w);
+    if (paid) this.askLanded("req.vault-withdraw");
     this.chainTx(tx);
     this.count(paid ? "withdrawals landed" : "withdrawals refused by the vault");
     this.note(() => `${r.label} sends withdrawal seqno ${s.w.seqno} (${s.w.amount}) to the vault: ${paid ? "paid" : `refused (${why})`}`);
@@ -1445,8 +1579,10 @@ export class Sim {
   }
 
   private release(r: Requester) {
-    this.launch(`${r.label} release expired withdrawals`, (d) =>
-      releaseExpiredWithdrawals(d, r.id, { graceSeconds: RELEASE_GRACE_SECONDS }),
+    this.launch(
+      `${r.label} release expired withdrawals`,
+      (d) => releaseExpiredWithdrawals(d, r.id, { graceSeconds: RELEASE_GRACE_SECONDS }),
+      { ask: "req.release" },
     );
   }
 
@@ -1701,10 +1837,20 @@ export class Sim {
   private voucher(a: Agent) {
     const life = a.life;
     this.launch(`${a.label} voucher`, (d) => issueVoucher(d, a.id, a.payout), {
+      ask: "wrk.voucher",
       ok: (v) => {
         if (a.life !== life) return;
         const voucher = Voucher.parse(v);
         if (voucher.worker !== a.payout) this.fail(`${a.label}'s voucher pays ${voucher.worker}, not its payout address`);
+        // a voucher's amount is the credits it moved: never above what its payout record says was vouchered, nor its settled credits
+        const books = this.checker.workerBooksOf(a.id);
+        const cumulative = BigInt(voucher.cumulative);
+        if (voucher.vault !== this.vault.address) this.fail(`${a.label}'s voucher is for vault ${voucher.vault}`);
+        if (cumulative > books.issued)
+          this.fail(`${a.label} was answered a voucher for ${cumulative}, its payout record says ${books.issued} was vouchered`);
+        if (cumulative > books.settled)
+          this.fail(`${a.label} was answered a voucher for ${cumulative}, more than its settled credits (${books.settled})`);
+        this.count(this.phase === "active" ? "worker vouchers issued amid faults" : "worker vouchers issued");
         if (!a.voucher || BigInt(voucher.cumulative) >= BigInt(a.voucher.cumulative)) a.voucher = voucher;
       },
     });
@@ -1713,8 +1859,13 @@ export class Sim {
   private redeem(a: Agent) {
     const v = a.voucher!;
     a.redeemed = v.signature;
+    this.askSent("wrk.redeem");
     const { tx, paid, why } = this.vault.redeem(v);
+    if (paid) this.askLanded("wrk.redeem");
     this.chainTx(tx);
+    // the vault never pays a worker more than it was vouchered or credited (the watcher books it later)
+    const problems = workerPaidProblems(a.label, this.checker.workerBooksOf(a.id), this.vault.paid.get(a.payout) ?? 0n);
+    if (problems.length) this.fail(...problems);
     this.note(() => `${a.label} redeems its voucher (cumulative ${v.cumulative}): ${why ? `refused (${why})` : `paid ${paid}`}`);
   }
 
@@ -1732,6 +1883,7 @@ export class Sim {
         `OPR voucher${again ? " (asked again)" : n > 1 ? ` (${i + 1} of ${n} at once)` : ""}`,
         (d) => issueOperatorVoucher(d, op.id, body.payoutAddress),
         {
+          ask: "opr.voucher",
           ok: (v) => this.operatorVoucherAnswered(v, amid),
           err: (e) => e instanceof CocoonError && this.count(`operator vouchers refused ${e.code}`),
           // it asks again (a client retries a lost answer once or twice, not forever)
@@ -1767,7 +1919,9 @@ export class Sim {
     const op = this.operator;
     const again = op.redeemed === v.signature ? " again" : v !== op.best ? " (an older one)" : "";
     op.redeemed = v.signature;
+    this.askSent("opr.redeem");
     const { tx, paid, why } = this.vault.redeem(v);
+    if (paid) this.askLanded("opr.redeem");
     this.chainTx(tx);
     this.count(paid ? "operator redemptions paid" : `operator redemptions refused by the vault (${why})`);
     if (paid && this.phase === "active") this.count("operator redemptions paid amid faults");
@@ -1790,6 +1944,7 @@ export class Sim {
         : ([worker.id, worker.payout, "not_the_operator"] as const);
     const what = caller === op.id ? "OPR asks its voucher for another address" : `${worker.label} asks for the operator's voucher`;
     this.launch(what, (d) => issueOperatorVoucher(d, caller, address), {
+      ask: "opr.misuse",
       ok: (v) => this.fail(`the operator's route answered ${JSON.stringify(v)}; it must refuse ${want}`),
       err: (e) => {
         if (e instanceof CocoonError && e.code !== want) this.fail(`the operator's route refused with ${e.code}; it must refuse ${want}`);
@@ -2045,6 +2200,8 @@ export class Sim {
 
   private onLog(level: string, msg: string, data?: Record<string, unknown>) {
     this.count(`log: ${msg}`);
+    // what the asks have to be paid (the fees and credits they move), by phase, beside the ask histogram
+    if (msg === "job completed" || msg === "tab closed") this.count(`settled ${msg} @${this.askPhase()}`);
     // issue 12: closeTab logs only once its transaction committed: twice is a tab paid twice
     if (msg === "tab closed" && data?.tabId !== undefined) {
       const id = String(data.tabId);
