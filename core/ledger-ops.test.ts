@@ -239,6 +239,31 @@ describe("applyMovement: what a failed transaction means", () => {
         expect(overdrawn.account).toBe("req:a");
       });
 
+      it("a settlement recorded by a conditioned update, repeated while the requester still holds enough for its other jobs: a duplicate, the money moved once", async () => {
+        // Prepare: two jobs held (4 each), job_1 at "assigned" and settled once
+        const store = wrap(await storeWith({ "req:a": 10n }));
+        await applyMovement(store, holdMovement("job_1", "a", 4n, 1));
+        await applyMovement(store, holdMovement("job_2", "a", 4n, 1));
+        await store.transact([{ op: "put", table: "jobs", item: { pk: "job_1", sk: "job", status: "assigned" } }]);
+        const record = {
+          op: "update",
+          table: "jobs",
+          key: { pk: "job_1", sk: "job" },
+          set: { status: "completed" },
+          when: { kind: "cmp", attr: "status", op: "=", value: "assigned" },
+        } as const;
+        const settle = settleMovement("job_1", "a", "w", 4n, 3n, 2);
+        await applyMovement(store, settle, [], undefined, record);
+
+        // Act: the repeat; job_2's hold covers its held debit, so no balance explains the failure
+        const again = await applyMovement(store, settle, [], undefined, record).catch((e) => e);
+
+        // Assess: the record's condition is what failed (index 0: already applied), on either adapter
+        expect(again).toBe("duplicate");
+        expect(await getBalance(store, "req:a")).toMatchObject({ available: 3n, held: 4n });
+        expect(await getBalance(store, "wrk:w")).toMatchObject({ available: 3n });
+      });
+
       it("an overdraft names the account that would go negative (not the first one debited) and writes nothing", async () => {
         const base = await storeWith({ "req:a": 10n, "req:b": 1n });
         const store = wrap(base);
@@ -602,6 +627,10 @@ describe("counters riding on balance updates, and batches of movements", () => {
       ["wrk:w", "available", 5n],
     ]);
     expect(() => movementOps(m, { "wrk:other": { jobs: 1 } })).toThrow(
+      "movement m-c posts nothing to wrk:other, so it cannot carry its counters",
+    );
+    // a batch of one is that movement, named as such
+    expect(() => movementsOps([m], { "wrk:other": { jobs: 1 } })).toThrow(
       "movement m-c posts nothing to wrk:other, so it cannot carry its counters",
     );
     expect(() => movementsOps([m, { ...m, id: "m-d" }], { "wrk:other": { jobs: 1 } })).toThrow(

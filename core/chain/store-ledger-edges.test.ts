@@ -590,6 +590,43 @@ describe("recordWithdrawal: lower seqnos still pending died unpaid", () => {
   });
 });
 
+describe("recordWithdrawal: how far down a landing releases dead seqnos", () => {
+  it("seqno 0 still pending when 1 lands died unpaid too: its reservation comes back (the walk reaches 0)", async () => {
+    // Prepare: 0 and 1 reserved; 0 was refused at payment and 1 used its seqno
+    const t = setup();
+    await fund(t.store, 10n * TON);
+    await reserve(t.store, { seqno: 0, gen: 0, amount: 2n * TON });
+    await reserve(t.store, { seqno: 1, gen: 0, amount: TON });
+
+    // Act
+    const r = await t.ledger.recordWithdrawal(tx(1), { account: A, amount: TON, seqno: 1, to: TO, expiry: EXPIRY }, NOW);
+
+    // Assess: 1 paid out of its reservation, 0's 2 TON back in available
+    expect(r).toEqual({ result: "applied", match: "reserved" });
+    expect((await t.movement(tx(1)))?.meta).toMatchObject({ deadSeqnos: "0" });
+    expect(await t.record(0)).toMatchObject({ status: "released", supersededBy: tx(1) });
+    expect([await t.bal(REQ), await t.bal(WDR), await t.bal(CHAIN_ACCOUNT)]).toEqual([9n * TON, 0n, -9n * TON]);
+  });
+
+  it("at most 64 dead seqnos in one landing (one DynamoDB transaction): the nearest 64; the lower ones stay reserved", async () => {
+    // Prepare: seqnos 0..66 reserved, 1 nanoTON each; 66 lands
+    const t = setup();
+    await fund(t.store, TON);
+    for (let seqno = 0; seqno <= 66; seqno++) await reserve(t.store, { seqno, gen: 0, amount: 1n });
+
+    // Act
+    await t.ledger.recordWithdrawal(tx(1), { account: A, amount: 1n, seqno: 66, to: TO, expiry: EXPIRY }, NOW);
+
+    // Assess: 65 down to 2 released; 1 and 0 still pending, their 2 nanoTON still in wdr
+    const dead = (await t.movement(tx(1)))?.meta as { deadSeqnos: string };
+    expect(dead.deadSeqnos.split(",").map(Number)).toEqual(Array.from({ length: 64 }, (_, i) => 65 - i));
+    expect(await t.record(2)).toMatchObject({ status: "released" });
+    expect(await t.record(1)).toMatchObject({ status: "pending" });
+    expect(await t.record(0)).toMatchObject({ status: "pending" });
+    expect([await t.bal(REQ), await t.bal(WDR), await t.bal(CHAIN_ACCOUNT)]).toEqual([TON - 3n, 2n, -(TON - 1n)]);
+  });
+});
+
 describe("recordWithdrawal: earlier generations of a seqno", () => {
   /** Seqno 0 issued at gen 0 (4 TON, EXPIRY), released, re-issued at `gen` (3 TON, a later expiry) and pending. */
   async function reissued(gen: number) {

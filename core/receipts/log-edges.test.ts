@@ -558,9 +558,12 @@ describe("withMovementLog: a settlement is compacted only when it has the expect
     ["no postings", (j) => ({ ...base(j), postings: undefined })],
     ["an empty postings list", (j) => ({ ...base(j), postings: [] })],
     ["only two postings", (j) => ({ ...base(j), postings: postingsOf(base(j)).slice(0, 2) })],
+    // no second posting to read the release from: refused, not a TypeError that fails the settlement's transaction
+    ["only one posting (the requester's held)", (j) => ({ ...base(j), postings: postingsOf(base(j)).slice(0, 1) })],
     ["a first posting whose account is not a string", (j) => withPosting(base(j), 0, { account: 42 })],
     ["a first posting on a worker's account", (j) => withPosting(base(j), 0, { account: "wrk:alice" })],
     ["a first delta that is not a string (a bigint)", (j) => withPosting(base(j), 0, { delta: -10n })],
+    ["a second delta that is not a string (a bigint)", (j) => withPosting(base(j), 1, { delta: 3n })],
     ["a last delta that is not a string (a bigint)", (j) => withPosting(base(j), 2, { delta: 7n })],
     ["a delta that is no number", (j) => withPosting(base(j), 0, { delta: "ten" })],
     ["a meta field the short form does not rebuild", (j) => ({ ...base(j), meta: { jobId: j, worker: worker.workerId, note: "x" } })],
