@@ -10,7 +10,7 @@ export const RegistryExit = {
   ERR_TIMELOCKED: 1205, // execute before readyAt (m-th approval + time lock)
   ERR_STALE_PROPOSAL: 1206, // proposal made against a policy version that is no longer current
   ERR_BAD_POLICY: 1207, // operator fee above 100%, zero multiplier or zero coordinator key
-  ERR_BAD_MULTISIG: 1208, // deploy with owner indices not 0..n-1, m outside 1..n, or n > 16
+  ERR_BAD_MULTISIG: 1208, // deploy with owner indices not 0..n-1, m outside 1..n, n > 16, or a time lock above 365 days
   ERR_NOT_APPROVED: 1209, // revoke by an owner that had not approved
 } as const;
 

@@ -18,7 +18,7 @@ export const VaultExit = {
   ERR_NOT_VAULT: 1012, // a wallet message that did not come from its vault
   ERR_NOT_WALLET: 1013, // a wallet's answer from an address that is not the wallet it names
   ERR_UNKNOWN_DEPOSIT: 1014, // a credit confirmation for no deposit in flight
-  ERR_LOW_VALUE: 1015, // a Withdraw or Redeem without the value its three transactions need
+  ERR_LOW_VALUE: 1015, // a Withdraw or Redeem without the value its three transactions need (vault), or a debit / claim whose value cannot pay the wallet's storage debt and still carry the rest (wallet)
 } as const;
 
 export type VaultExitName = keyof typeof VaultExit;

@@ -12,7 +12,8 @@ import type { ProviderFactory } from "./anchor";
 
 /**
  * Whether `v`'s payout wallet (the vault's child for `v.worker`) is deployed and active. Not when
- * frozen for unpaid storage: a Redeem that unfreezes it keeps the reserve again, as a first one.
+ * frozen for unpaid storage (about 30 years idle): the vault sends only the initial StateInit,
+ * which does not match a frozen wallet's, so nothing it sends unfreezes it (docs/security.md).
  */
 export async function payoutWalletActive(chain: ProviderFactory, v: Pick<Voucher, "vault" | "worker">): Promise<boolean> {
   const address = await payoutWalletAddress(Address.parse(v.vault), Address.parse(v.worker));

@@ -1,5 +1,5 @@
 /**
- * `cocoon operator redeem` of less than the vault's Redeem costs in network fees (≈ 0.0099 TON,
+ * `cocoon operator redeem` of less than the vault's Redeem costs in network fees (≈ 0.0101 TON,
  * contracts/gas.json): a warning on stderr and `feeWarning` in --json, as `cocoon-agent redeem`
  * gives (it printed the Redeem to send, 0.05 TON of gas attached, and nothing of the fees).
  */
@@ -65,7 +65,7 @@ describe("cocoon operator redeem of less than the Redeem's network fees", () => 
       "what its status books as redeemed taken off (a later Redeem)",
       3_000_000_000n,
       3_000_000_000n - 2_000_000n,
-      /\(0\.009869585 TON of network fees and ≈ 0\.0038676 TON for the sending wallet\)/,
+      /\(0\.010118384 TON of network fees and ≈ 0\.0038676 TON for the sending wallet\)/,
       { fees: redeemCost(false).toString(), first: false },
     ],
     [
@@ -80,7 +80,7 @@ describe("cocoon operator redeem of less than the Redeem's network fees", () => 
     const { text, json } = await redeem(await standIn(cumulative, redeemed));
     // Assess
     expect([text.code, json.code], text.err).toEqual([0, 0]);
-    expect(text.err).toMatch(/^warning \[redeem_below_fee\]: this Redeem pays 0\.002 TON due, less than the ≈ 0\.013737185 TON it costs /);
+    expect(text.err).toMatch(/^warning \[redeem_below_fee\]: this Redeem pays 0\.002 TON due, less than the ≈ 0\.013985984 TON it costs /);
     expect(text.err).toMatch(why);
     expect(text.out).toContain("NOT paid yet");
     expect(JSON.parse(json.out)).toMatchObject({ sendYourself: true, feeWarning: { code: "redeem_below_fee", due: "2000000", ...fees } });
@@ -92,7 +92,7 @@ describe("cocoon operator redeem of less than the Redeem's network fees", () => 
     const { text, json } = await redeem(await standIn(14_000_000n, 0n));
     // Assess
     expect(text.err).toMatch(
-      /^warning \[redeem_below_fee\]: this Redeem pays 0\.014 TON due, less than the ≈ 0\.015737185 TON it costs \(a first Redeem to this address: .*, and 0\.002 TON kept by the payout wallet it deploys\)/,
+      /^warning \[redeem_below_fee\]: this Redeem pays 0\.014 TON due, less than the ≈ 0\.015985984 TON it costs \(a first Redeem to this address: .*, and 0\.002 TON kept by the payout wallet it deploys\)/,
     );
     expect(JSON.parse(json.out)).toMatchObject({ feeWarning: { due: "14000000", fees: redeemCost(true).toString(), first: true } });
   });

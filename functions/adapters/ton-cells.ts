@@ -188,7 +188,7 @@ export function voucherHash(vault: TonAddress, v: { worker: TonAddress; cumulati
  * the contract is rebuilt with other code.
  */
 export const ACCOUNT_WALLET_CODE: CellRef = {
-  hash: Buffer.from("7f6e167c6f276e8b9eac852cc974a20282111da836d2c41132f01efc00b99906", "hex"),
+  hash: Buffer.from("bfb73e7012ce06a7dd27db495391ed40894cc2135a27c130a167a9e942733c2f", "hex"),
   depth: 4,
 };
 
