@@ -10,6 +10,7 @@
 import { accessSync, constants, existsSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { z } from "zod";
 import type { AttestationTier } from "../events/attestation";
 import type { Voucher } from "../events/money";
 import { generateKemKey } from "../core/crypto/keys";
@@ -30,6 +31,7 @@ import {
   EX_CONFIG,
   type FlagValues,
   resolveConfig,
+  SETTINGS,
   writeConfig,
 } from "./config";
 import { backoff, type BackoffOptions, sleepUnlessAborted, unlessAborted } from "./backoff";
@@ -477,6 +479,125 @@ export function configuredEngine(
     : createBuiltinEngine();
 }
 
+/** What a server at the engine URL says it is, read once at start (engineKindAt). */
+export type EngineKind =
+  /** llama-server: GET /props says its slot count (its --parallel); the adapter pins each job to one (openai-http.ts) */
+  | { kind: "llama-server"; totalSlots: number }
+  /** Ollama (GET /api/version) and TGI (GET /info): one prompt cache for all requests, no per-request control */
+  | { kind: "ollama" }
+  | { kind: "tgi" }
+  /** vLLM, SGLang, anything else, or a server that did not answer in time: nothing said */
+  | { kind: "other" };
+
+/** The part of llama-server's GET /props read here (as the adapter reads it: agent/engines/openai-http.ts SlotProps). */
+const LlamaProps = z.object({ total_slots: z.number().int().min(1).max(4096) }).loose();
+/** Ollama's GET /api/version. */
+const OllamaVersion = z.object({ version: z.string().min(1).max(100) }).loose();
+/** TGI's GET /info: its model and its router's name. */
+const TgiInfo = z.object({ model_id: z.string().min(1), router: z.string().min(1) }).loose();
+
+/**
+ * Which of the servers whose prompt cache matters to requesters is at `engineUrl`: GET /props
+ * (llama-server), then GET /api/version (Ollama) and GET /info (TGI), beside /v1 as the adapter
+ * reads /props and /health. Only the engine's own URL is asked (a redirect is not followed), each
+ * read is bounded by `timeoutMs`, and any failure reads as "other": this only adds a cap or a
+ * warning to a start that goes on whatever it finds.
+ */
+export async function engineKindAt(
+  engineUrl: string,
+  o: { apiKey?: string; timeoutMs?: number; signal?: AbortSignal; fetchImpl?: typeof fetch } = {},
+): Promise<EngineKind> {
+  const origin = engineUrl.replace(/\/+$/, "").replace(/\/v1$/, "");
+  const fetchImpl = o.fetchImpl ?? fetch;
+  const read = async <T>(path: string, shape: z.ZodType<T>): Promise<T | undefined> => {
+    const signals = [AbortSignal.timeout(o.timeoutMs ?? 3_000), ...(o.signal ? [o.signal] : [])];
+    try {
+      const res = await fetchImpl(`${origin}${path}`, {
+        method: "GET",
+        headers: { accept: "application/json", ...(o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {}) },
+        redirect: "manual",
+        signal: AbortSignal.any(signals),
+      });
+      if (res.status !== 200) {
+        await res.body?.cancel();
+        return undefined;
+      }
+      const got = shape.safeParse(JSON.parse(await res.text()));
+      return got.success ? got.data : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const props = await read("/props", LlamaProps);
+  if (props) return { kind: "llama-server", totalSlots: props.total_slots };
+  const [ollama, tgi] = await Promise.all([read("/api/version", OllamaVersion), read("/info", TgiInfo)]);
+  if (tgi) return { kind: "tgi" };
+  if (ollama) return { kind: "ollama" };
+  return { kind: "other" };
+}
+
+/**
+ * What start does with what the engine said (engineKindAt), given the owner's job capacity.
+ * llama-server runs one job a slot (the adapter pins each job to a slot of its own): a capacity
+ * above its slot count would queue the extra jobs in the adapter while the network could have
+ * sent them to a free worker, so the capacity offered at registration is capped at total_slots
+ * (the coordinator reads it only then) and the owner is told which setting to change. Ollama
+ * and TGI share one prompt cache among all requesters: a warning says how to keep them apart.
+ * The lines name settings and counts only: the host reads the agent's log.
+ */
+export function engineStartNotes(
+  kind: EngineKind,
+  capacity: number,
+): { engineCapacity?: number; warnings: Array<{ msg: string; data: Record<string, unknown> }> } {
+  const capacitySetting = `maxConcurrentJobs (${SETTINGS.maxConcurrentJobs.flag}, ${SETTINGS.maxConcurrentJobs.env} or agent.json)`;
+  const shared =
+    "keeps one prompt cache for all requesters and takes no per-request control of it: a requester who lands on this worker " +
+    "can time whether a guessed start of another requester's prompt is cached. Run this server for one requester only, ";
+  switch (kind.kind) {
+    case "llama-server": {
+      const slots = kind.totalSlots;
+      if (capacity <= slots) return { engineCapacity: slots, warnings: [] };
+      return {
+        engineCapacity: slots,
+        warnings: [
+          {
+            msg:
+              `capacity ${capacity} is above llama-server's ${slots} slot(s) (total_slots in its GET /props, its --parallel): ` +
+              `each job takes a slot of its own, so this worker offers ${slots} job(s) at once; to run ${capacity}, ` +
+              `restart llama-server with --parallel ${capacity}, or set ${capacitySetting} to ${slots} to silence this`,
+            data: { capacity, totalSlots: slots, offered: slots },
+          },
+        ],
+      };
+    }
+    case "ollama":
+      return {
+        warnings: [
+          {
+            msg:
+              `the engine is Ollama, which ${shared}or serve with llama-server or vLLM, whose caches the agent keeps apart ` +
+              `per requester (Ollama has no switch to turn its prompt cache off that we know of)`,
+            data: { engine: "ollama" },
+          },
+        ],
+      };
+    case "tgi":
+      return {
+        warnings: [
+          {
+            msg:
+              `the engine is TGI (text-generation-inference), which ${shared}or turn its prefix cache off ` +
+              `(PREFIX_CACHING=0 in its environment: recalled, check your version), or serve with llama-server or vLLM, ` +
+              `whose caches the agent keeps apart per requester`,
+            data: { engine: "tgi" },
+          },
+        ],
+      };
+    default:
+      return { warnings: [] };
+  }
+}
+
 /**
  * What a tdx agent's settings could give its host that the attestation does not show (session 23
  * privacy review): an engine off this machine receives every prompt in the clear (another
@@ -751,6 +872,13 @@ async function serving(
             ? builtinModels(config.models, await engine.models())
             : await engine.models();
     x.engine.ready = true;
+    if (config.engine === "openai") {
+      // Read once the engine answers: the capacity offered goes to the coordinator with the registration, never after.
+      const kind = await engineKindAt(config.engineUrl, { ...(config.engineKey ? { apiKey: config.engineKey } : {}), signal });
+      const notes = engineStartNotes(kind, config.maxConcurrentJobs);
+      if (notes.engineCapacity) engineCapacity = notes.engineCapacity;
+      for (const w of notes.warnings) log.warn(w.msg, w.data);
+    }
     const kemKey = generateKemKey(); // made here, never written anywhere: it lives and dies with this VM
     if (tier !== "tdx") io.err.write(`WARNING: tier ${tierLabel(tier)}: requesters who choose it accept that you can read their prompts\n`);
     const nodeFlags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/).filter(Boolean)];

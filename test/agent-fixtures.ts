@@ -38,8 +38,10 @@ export function startFakeEngine(model: string) {
           .end(JSON.stringify({ object: "list", data: [{ id: model }] }));
       // the agent's health probe (llama-server's and vLLM's GET /health): answered, never held, not counted as a job
       if (req.url === "/health") return void res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}');
-      // the agent's vision probe (llama-server's GET /props, --engine-vision auto): a server without it, as vLLM, not counted
-      if (req.url === "/props") return void res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
+      // the agent's probes of the engine at start (llama-server's GET /props, Ollama's GET /api/version, TGI's GET /info:
+      // agent/cli.ts engineKindAt) and its vision probe (/props): a server without them, as vLLM, not counted
+      if (req.url === "/props" || req.url === "/api/version" || req.url === "/info")
+        return void res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
       received++;
       if (hold) held.push(() => answer(res));
       else setTimeout(() => answer(res), delayMs);
