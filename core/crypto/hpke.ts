@@ -158,8 +158,15 @@ let probeKey: KemKeyPair | undefined;
 export function recipientKeyProblem(pkR: Uint8Array): string | undefined {
   if (!(pkR instanceof Uint8Array) || pkR.length !== NPK) return "an X25519 public key is 32 bytes";
   probeKey ??= kemKeyFromPrivate(Buffer.alloc(32, 0x42));
+  let pk: KeyObject;
   try {
-    dh(probeKey.privateKey, x25519PublicKeyObject(pkR));
+    pk = x25519PublicKeyObject(pkR);
+  } catch {
+    // node reads every 32-byte string today (core/crypto/hpke-x25519-vectors.test.ts); say so if that ever changes
+    return "not an X25519 public key this runtime can read";
+  }
+  try {
+    dh(probeKey.privateKey, pk);
     return undefined;
   } catch {
     return "a small-order X25519 point (no shared secret)";
