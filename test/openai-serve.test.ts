@@ -241,6 +241,33 @@ describe("openai client → cocoon serve → local network", () => {
     });
   });
 
+  it("streams a custom tool's call through the network as one custom piece whose input is the unstreamed answer's", async () => {
+    // Prepare: the engine streams the call's arguments in pieces (test/fixtures/openai-server.ts)
+    const body = {
+      model: TOOLS,
+      messages: ask("Run it"),
+      tools: [
+        { type: "custom" as const, custom: { name: "run_python", description: "Runs Python code", format: { type: "text" as const } } },
+      ],
+      tool_choice: { type: "custom" as const, custom: { name: "run_python" } },
+      max_tokens: 32,
+    };
+    // Act
+    const chunks: OpenAI.Chat.ChatCompletionChunk[] = [];
+    for await (const c of await openai.chat.completions.create({ ...body, stream: true })) chunks.push(c);
+    const whole = await openai.chat.completions.create(body);
+    // Assess
+    const pieces = chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? []) as unknown as Array<Record<string, unknown>>;
+    const call = whole.choices[0]!.message.tool_calls![0]! as OpenAI.Chat.ChatCompletionMessageCustomToolCall;
+    // The fake engine ignores the one-string schema: its arguments are given as written, in both answers.
+    const written = fakeToolCall(body.messages as never, [{ type: "function", function: { name: "run_python" } }], "required", 0);
+    expect(call).toMatchObject({ type: "custom", custom: { name: "run_python", input: written.function.arguments } });
+    expect(pieces).toEqual([
+      { index: 0, id: expect.any(String), type: "custom", custom: { name: "run_python", input: call.custom.input } },
+    ]);
+    expect(chunks.at(-1)!.choices[0]).toMatchObject({ delta: {}, finish_reason: "tool_calls" });
+  });
+
   it("passes unknown fields, user and parallel_tool_calls through to the engine (sealed), never over a field the network sets", async () => {
     // Prepare: fields OpenAI's types do not name (vLLM's top_k, min_p), one the proxy does not act on
     // (frequency_penalty), and an attempt to widen the paid budget through an unknown-field path

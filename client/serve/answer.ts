@@ -279,8 +279,8 @@ export interface StreamShape {
   includeUsage: boolean;
   /** Choices per job: job j's choice c is the answer's choice j × n + c. */
   n: number;
-  /** The chunk's choice for one item of the answer's choice `index`; undefined sends nothing. */
-  choice(index: number, item: ChunkItem): Record<string, unknown> | undefined;
+  /** The chunk's choice for one item of the answer's choice `index`; undefined (or none) sends nothing, several send a chunk each. */
+  choice(index: number, item: ChunkItem): Record<string, unknown> | Record<string, unknown>[] | undefined;
   /** The last chunk's usage (include_usage), default usageOf: chat's adds completion_tokens_details (chatUsageOf). */
   usage?: (results: AskResult[]) => Record<string, unknown>;
 }
@@ -309,10 +309,7 @@ export function streamResponse(
   });
   async function* chunks() {
     const results: AskResult[] = [];
-    for (let i = 0; i < streams.length * shape.n; i++) {
-      const c = shape.choice(i, { kind: "start" });
-      if (c) yield frame([c]);
-    }
+    for (let i = 0; i < streams.length * shape.n; i++) for (const c of [shape.choice(i, { kind: "start" }) ?? []].flat()) yield frame([c]);
     let held: Record<string, unknown>[] = [];
     let finished = 0;
     for await (const { from, value } of merged(streams.map((s) => jobItems(s, o.signal)))) {
@@ -327,10 +324,9 @@ export function streamResponse(
         held = [];
         continue;
       }
-      const c = shape.choice(from * shape.n + value.choice, value);
-      if (!c) continue;
-      if (value.kind === "finish") held.push(frame([c]));
-      else yield frame([c]);
+      for (const c of [shape.choice(from * shape.n + value.choice, value) ?? []].flat())
+        if (value.kind === "finish") held.push(frame([c]));
+        else yield frame([c]);
     }
     if (o.signal?.aborted || !shape.includeUsage) return;
     yield { ...frame([]), usage: (shape.usage ?? usageOf)(results), cocoon: cocoonFacts(results) };

@@ -33,12 +33,6 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
       throw unsupported(param, `${param} (OpenAI's deprecated function calling) is not supported by Cocoon: use tools and tool_choice`);
   const messages = askMessages(body.messages);
   const { tools, toolChoice, custom } = chatTools(body);
-  // Chat's stream has no shape for a custom tool call (its chunks' tool_calls are functions only).
-  if (custom.size && body.stream === true)
-    throw unsupported(
-      "stream",
-      "custom tools are answered whole on /v1/chat/completions: send stream: false, or use /v1/responses, which streams custom tool calls",
-    );
   const responseFormat = asResponseFormat(body.response_format);
   const explicitMax = body.max_completion_tokens ?? body.max_tokens ?? undefined;
   const stop = asStop(body.stop);
@@ -79,7 +73,7 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
         model: body.model,
         includeUsage: body.stream_options?.include_usage === true,
         n,
-        choice: chatChunkChoice,
+        choice: chatChunkChoices(custom),
         usage: chatUsageOf,
       },
       [stream],
@@ -141,6 +135,46 @@ function openAiLogprobs(lps: TokenLogprob[] | undefined) {
     bytes: t.bytes ?? [...Buffer.from(t.token, "utf8")],
   });
   return { content: lps.map((t) => ({ ...one(t), top_logprobs: (t.topLogprobs ?? []).map(one) })), refusal: null };
+}
+
+/**
+ * The chunks' choices of one streamed answer (`custom`: the custom tools' names). A custom tool's
+ * call travels as the JSON object its input is written in, and a piece of JSON is not a piece of
+ * the text it holds: its pieces are held and the call given whole, in one piece, just before its
+ * choice's finish, as /v1/responses tells a custom call's input whole at its end. The piece is
+ * `{index, id, type: "custom", custom: {name, input}}`, the shape OpenAI's API is reported to
+ * stream (openai/openai-openapi#576; the published chunk schema still names functions only). One
+ * whole piece reads the same to an app that concatenates `input` and to one that overwrites it.
+ */
+function chatChunkChoices(custom: ReadonlySet<string>) {
+  /** The custom calls being written, by the answer's choice, then by the call's index: their arguments so far. */
+  const held = new Map<number, Map<number, { id: string; name: string; args: string }>>();
+  return (index: number, item: ChunkItem): Record<string, unknown> | Record<string, unknown>[] => {
+    if (!custom.size) return chatChunkChoice(index, item);
+    if (item.kind === "tool") {
+      const calls = held.get(index) ?? held.set(index, new Map()).get(index)!;
+      const d = item.delta;
+      const call = calls.get(d.index);
+      if (call) call.args += d.function?.arguments ?? "";
+      // jobItems completes a call's first piece: its id and name are there.
+      else if (d.function?.name && custom.has(d.function.name))
+        calls.set(d.index, { id: d.id!, name: d.function.name, args: d.function.arguments ?? "" });
+      else return chatChunkChoice(index, item);
+      return [];
+    }
+    if (item.kind !== "finish") return chatChunkChoice(index, item);
+    const calls = [...(held.get(index) ?? new Map<number, { id: string; name: string; args: string }>())];
+    held.delete(index);
+    return [
+      ...calls.map(([i, c]) => ({
+        index,
+        delta: { tool_calls: [{ index: i, id: c.id, type: "custom", custom: { name: c.name, input: customInputOf(c.args) } }] },
+        logprobs: null,
+        finish_reason: null,
+      })),
+      chatChunkChoice(index, item),
+    ];
+  };
 }
 
 /** One chat chunk's choice: role first, then content or tool-call pieces, then the finish reason. */

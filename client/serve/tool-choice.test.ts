@@ -203,7 +203,7 @@ describe("regression: chat completions custom tools (text format)", () => {
     expect(calls[0]!.toolChoice).toEqual({ type: "function", function: { name: "run_python" } });
   });
 
-  it("refuses a grammar format 400 naming tools.N.custom.format, and a stream 400 naming stream, before any job", async () => {
+  it("refuses a grammar format 400 naming tools.N.custom.format, streamed or not, before any job", async () => {
     // Prepare
     const { openai, calls } = await aProxy();
     const grammar = { type: "grammar" as const, grammar: { syntax: "regex" as const, definition: "^[0-9]+$" } };
@@ -216,13 +216,104 @@ describe("regression: chat completions custom tools (text format)", () => {
       }),
     );
     const streamed = await failure(
-      openai.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "run" }], tools: [PY], stream: true }),
+      openai.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: "user", content: "n?" }],
+        tools: [{ type: "custom", custom: { name: "digits", format: grammar } }],
+        stream: true,
+      }),
     );
     // Assess
     expect(graminar).toMatchObject({ status: 400, code: "unsupported_parameter", param: "tools.1.custom.format" });
     expect(graminar!.message).toMatch(/grammar/);
-    expect(streamed).toMatchObject({ status: 400, code: "unsupported_parameter", param: "stream" });
+    expect(streamed).toMatchObject({ status: 400, code: "unsupported_parameter", param: "tools.0.custom.format" });
     expect(calls).toHaveLength(0);
+  });
+});
+
+/** A proxy whose model streams `pieces` as the pieces of one answer's tool calls, then the answer whole. */
+const aStreamingProxy = (pieces: AskStreamEvent[], answer: Partial<AskResult>) =>
+  startFakedProxy([{ id: MODEL, capabilities: caps({ tools: true }) }], {
+    ask: async () => anAnswer(MODEL, answer),
+    askStream: async function* (): AsyncGenerator<AskStreamEvent> {
+      yield* pieces;
+      yield { type: "done", ...anAnswer(MODEL, answer) };
+    },
+  });
+
+const toolPieces = (...calls: Array<{ index: number; id?: string; name?: string; args: string }>): AskStreamEvent[] =>
+  calls.map((c) => ({
+    type: "delta",
+    jobId: "job_c",
+    toolCalls: [
+      {
+        index: c.index,
+        ...(c.id ? { id: c.id, type: "function" as const } : {}),
+        function: { ...(c.name ? { name: c.name } : {}), arguments: c.args },
+      },
+    ],
+  }));
+
+describe("regression: chat completions streamed custom tools (text format)", () => {
+  // BUG: stream: true with a custom tool was a 400 naming stream (custom tools are answered whole on /v1/chat/completions).
+  it("streams the call as a custom tool call whose input is what the unstreamed answer gives, beside a streamed function call", async () => {
+    // Prepare: the engine writes the custom call's JSON in pieces (one cut inside an escape) and a function call after it
+    const args = JSON.stringify({ input: 'print("a\tb")\nprint(2)' });
+    const answer = {
+      text: "",
+      toolCalls: [pyCall(args), { id: "call_t", type: "function" as const, function: { name: "get_time", arguments: "{}" } }],
+    };
+    const { openai } = await aStreamingProxy(
+      toolPieces(
+        { index: 0, id: "call_py", name: "run_python", args: args.slice(0, 15) },
+        { index: 0, args: args.slice(15, 19) },
+        { index: 0, args: args.slice(19) },
+        { index: 1, id: "call_t", name: "get_time", args: "{" },
+        { index: 1, args: "}" },
+      ),
+      answer,
+    );
+    const body = { model: MODEL, messages: [{ role: "user" as const, content: "run" }], tools: [PY, fn("get_time")] };
+    // Act
+    const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
+    for await (const c of await openai.chat.completions.create({ ...body, stream: true })) chunks.push(c);
+    const whole = await openai.chat.completions.create(body);
+    // Assess: the custom call is one piece, whole (its JSON pieces are not pieces of its text), before the finish
+    const pieces = chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? []) as unknown as Array<Record<string, unknown>>;
+    const custom = pieces.filter((p) => p.index === 0);
+    expect(custom).toEqual([{ index: 0, id: "call_py", type: "custom", custom: { name: "run_python", input: 'print("a\tb")\nprint(2)' } }]);
+    expect(pieces.filter((p) => p.index === 1)).toEqual([
+      { index: 1, id: "call_t", type: "function", function: { name: "get_time", arguments: "{" } },
+      { index: 1, function: { arguments: "}" } },
+    ]);
+    const input = custom.map((p) => (p.custom as { input?: string }).input ?? "").join("");
+    expect(input).toBe((whole.choices[0]!.message.tool_calls![0] as { custom: { input: string } }).custom.input);
+    const last = chunks.at(-1)!.choices[0]!;
+    expect(last).toMatchObject({ delta: {}, finish_reason: "tool_calls" });
+    expect(chunks.findIndex((c) => c.choices[0]?.delta.tool_calls?.[0]?.index === 0)).toBe(chunks.length - 2);
+  });
+
+  it("gives a call the budget cut the input as far as it was written, as the unstreamed answer does", async () => {
+    // Prepare
+    const cut = '{"input":"print(1';
+    const { openai } = await aStreamingProxy(toolPieces({ index: 0, id: "call_py", name: "run_python", args: cut }), {
+      text: "",
+      toolCalls: [pyCall(cut)],
+      finishReason: "length",
+    });
+    // Act
+    const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
+    for await (const c of await openai.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: "run" }],
+      tools: [PY],
+      stream: true,
+    }))
+      chunks.push(c);
+    // Assess
+    const pieces = chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? []);
+    expect(pieces).toEqual([{ index: 0, id: "call_py", type: "custom", custom: { name: "run_python", input: customInputOf(cut) } }]);
+    expect(customInputOf(cut)).toBe("print(1");
   });
 });
 
