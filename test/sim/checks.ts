@@ -76,8 +76,15 @@ export interface Oracle {
   /** workerId → raw Ed25519 public key */
   workerKeys: Map<string, Uint8Array>;
   pricing: PricingConfig;
-  /** the operator fee the coordinator runs with (bps; never changed during a run): each job must carry it and be split by it */
+  /** the operator fee the coordinator runs with now (bps; the owners may change it during a run) */
   operatorFeeBps?: number;
+  /**
+   * jobId → the operator fees in force as each submit of that job started (the simulator's own log;
+   * more than one when a retried submit straddles a change): the job must carry one of them, and its
+   * settlement is split by the job's own fee, never by the fee of the moment. A job not in it (an
+   * oracle built without the log) must carry `operatorFeeBps`.
+   */
+  submitFeeBps?: Map<string, Set<number>>;
   /** jobs whose settlement was checked already (the check costs a signature verification) */
   verifiedSettles: Set<string>;
   chain?: ChainTruth;
@@ -91,11 +98,24 @@ const ceilDiv = (a: bigint, b: bigint) => (a + b - 1n) / b;
 /** The operator's share of a cost, computed here again (not by core/ledger): floor(cost × bps / 10 000), the rest the worker's. */
 export const oracleFee = (cost: bigint, bps: number | undefined) => (cost * BigInt(bps ?? 0)) / 10_000n;
 
-/** Why a job does not carry the operator fee the coordinator ran with (empty: it does). */
-const feeProblems = (job: Item, oracle: Oracle): string[] =>
-  Number(job.operatorFeeBps ?? 0) === (oracle.operatorFeeBps ?? 0)
+/** The operator fee a job carries (fixed at its submit), bps. */
+const jobFeeBps = (job: Item): number => Number(job.operatorFeeBps ?? 0);
+
+/** Why a job does not carry the operator fee in force at its submit (empty: it does). */
+function feeProblems(job: Item, oracle: Oracle): string[] {
+  const carried = jobFeeBps(job);
+  const atSubmit = oracle.submitFeeBps?.get(String(job.jobId));
+  if (atSubmit) {
+    if (atSubmit.has(carried)) return [];
+    const fees = [...atSubmit].join(" or ");
+    return [
+      `the job carries an operator fee of ${carried} bps, the fee in force at its submit was ${fees} (now ${oracle.operatorFeeBps ?? 0})`,
+    ];
+  }
+  return carried === (oracle.operatorFeeBps ?? 0)
     ? []
-    : [`the job carries an operator fee of ${String(job.operatorFeeBps ?? 0)} bps, the coordinator's is ${oracle.operatorFeeBps ?? 0}`];
+    : [`the job carries an operator fee of ${carried} bps, the coordinator's is ${oracle.operatorFeeBps ?? 0}`];
+}
 
 /** The price of a usage, computed here again (not by core/pricing): ceil(price × (p × promptBps + c × completionBps) / 10 000). */
 export const oracleCost = (pricing: PricingConfig, pricePerToken: bigint, usage: { promptTokens: number; completionTokens: number }) =>
@@ -473,7 +493,8 @@ function settlementProblems(job: Item, settle: Item, oracle: Oracle): string[] {
     const released = postings
       .filter((x) => x.account === `req:${job.requester}` && x.field === "held")
       .reduce((s, x) => s + BigInt(x.delta), 0n);
-    const fee = oracleFee(want, oracle.operatorFeeBps);
+    // split by the job's own fee (feeProblems holds it to the one in force at its submit), not the fee of the moment
+    const fee = oracleFee(want, jobFeeBps(job));
     // the operator's fee goes to the worker's own fee shard; a posting to any other shard is one of the "others"
     const shard = operatorFeeAccount(honest.workerId);
     const toOperator = postings.filter((x) => x.account === shard).reduce((s, x) => s + BigInt(x.delta), 0n);
@@ -795,6 +816,8 @@ function jobProblems(store: SimStore, oracle: Oracle, id: string): string[] {
     return v;
   }
   const status = String(j.status);
+  // a job carries the fee in force at its submit from the start (a completed one is held to it with its settlement)
+  if (status !== "completed") v.push(...feeProblems(j, oracle).map((p) => `job ${id}: ${p}`));
   if (j.tab !== undefined) return [...v, ...tabJobProblems(store, j, oracle, { hold, settle, refund })];
   if (!hold) v.push(`job ${id} exists without its hold`);
   if (status === "assigned") {
@@ -927,7 +950,7 @@ function tabProblems(store: SimStore, oracle: Oracle, tabId: string): string[] {
   for (const j of completed) {
     const workerId = (j.candidates as Array<{ workerId: string }>)[Number(j.attempt)]!.workerId;
     const w = `wrk:${workerId}`;
-    const fee = oracleFee(big(j.cost), oracle.operatorFeeBps);
+    const fee = oracleFee(big(j.cost), jobFeeBps(j));
     owed.set(w, (owed.get(w) ?? 0n) + big(j.cost) - fee);
     if (fee > 0n) feesByShard.set(operatorFeeAccount(workerId), (feesByShard.get(operatorFeeAccount(workerId)) ?? 0n) + fee);
     total += big(j.cost);

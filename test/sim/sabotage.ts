@@ -3,7 +3,7 @@
  * wrong in one way a real bug would (at the store or queue boundary, never in core), so a
  * test can prove the invariant meant to catch it does. See sim.test.ts.
  */
-import { isOperatorFeeAccount } from "../../core/ledger";
+import { isOperatorFeeAccount, operatorFeeAccount } from "../../core/ledger";
 import { OPERATOR_PAYEE_ID, OPERATOR_VOUCHER_ACCOUNT } from "../../core/payouts";
 import type { WriteOp } from "../../core/ports";
 import { settleRecords } from "../../core/jobs/testing";
@@ -20,6 +20,40 @@ const ledgerPut = (ops: WriteOp[], prefix: string) =>
   ops[0]?.op === "put" && ops[0].table === "ledger" && ops[0].item.pk.startsWith(prefix) ? (ops[0] as Put) : undefined;
 
 export const SABOTAGE: Record<string, Sabotage> = {
+  /**
+   * A settlement splits the cost by the operator fee in force when it settles, not by the one fixed on
+   * the job at its submit (a coordinator re-reading the registry's fee): the job is rewritten to that
+   * fee and the worker and the operator's fee shard credited by it, so the books still agree with
+   * themselves. With a fee fixed for the run it changes nothing.
+   */
+  "settlement billed by the current fee, not the job's": {
+    transact: (ops, { operatorFeeBps: now, item }) => {
+      const records = settleRecords(ops);
+      if (!records.length) return ops;
+      let out = ops;
+      for (const record of records) {
+        const job = item("jobs", record.key);
+        const worker = (job?.candidates as Array<{ workerId: string }> | undefined)?.[Number(job?.attempt)]?.workerId;
+        const then = Number(job?.operatorFeeBps ?? 0);
+        if (!job || !worker || then === now) continue;
+        const cost = BigInt(record.set!.cost as string);
+        // what the operator gets more (the worker less) at today's fee
+        const d = (cost * BigInt(now)) / 10_000n - (cost * BigInt(then)) / 10_000n;
+        const shard = operatorFeeAccount(worker);
+        const credit = (o: WriteOp, account: string, delta: bigint): WriteOp =>
+          o.op === "update" && o.table === "accounts" && o.key.pk === account
+            ? ({ ...o, add: { ...o.add, available: BigInt(o.add?.available ?? 0n) + delta } } as Update)
+            : o;
+        out = out.map((o) => {
+          if (o === record) return { ...record, set: { ...record.set, operatorFeeBps: now } } as Update;
+          return credit(credit(o, `wrk:${worker}`, -d), shard, d);
+        });
+        if (d !== 0n && !out.some((o) => o.op === "update" && o.table === "accounts" && o.key.pk === shard))
+          out = [...out, { op: "update", table: "accounts", key: { pk: shard, sk: "balance" }, add: { available: d } }];
+      }
+      return out;
+    },
+  },
   /** A refund that puts the money back in `available` but never takes it out of `held`. */
   "refund keeps the hold": {
     transact: (ops) => {

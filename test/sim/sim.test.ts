@@ -167,6 +167,11 @@ describe("coordinator simulation", () => {
         "withdrawal reserves one nanoTON less than it signs",
         /R\d was signed withdrawal seqno \d+ \(\d+\) but the store records \{"amount":"\d+"/,
       ],
+      // the owners change the operator fee during the run (drawn per seed): a settlement split by the fee of the moment
+      [
+        "settlement billed by the current fee, not the job's",
+        /the job carries an operator fee of \d+ bps, the fee in force at its submit was \d+/,
+      ],
       // issue 12: the matching DLQ's redrive: the consumer failing most deliveries, each check delivered again soon (early), on durable queues, so checks are dead-lettered
       [
         "redriven checks lost",
@@ -189,6 +194,15 @@ describe("coordinator simulation", () => {
         expect(caught!.violations[0]).toMatch(expected);
       });
     }
+  });
+
+  it("a fee fixed for the run cannot tell a settlement billed by the current fee from one billed by the job's", async () => {
+    // Prepare: the break the fee changes catch at seed 1, on the schedule of before them (one fee all run)
+    const sabotage = SABOTAGE["settlement billed by the current fee, not the job's"]!;
+    // Act
+    const fixed = await runSeed({ seed: 1, sabotage, feeChangeRate: 0 });
+    // Assess: the fee of the moment is the job's, so the break changes nothing
+    expect(fixed.ok).toBe(true);
   });
 
   it("a failing seed reports what broke, the last steps and how to replay it", async () => {

@@ -385,6 +385,13 @@ export interface SimOptions {
   cancelShare?: number;
   /** the operator fee, bps (default: drawn per seed: 0 for half of them, else 1, 250 or 10 000) */
   operatorFeeBps?: number;
+  /**
+   * the chance, each step of the faulty phase, that the owners change the operator fee (default:
+   * drawn per seed from a stream of its own: 0 for half of them, which run step for step as before).
+   * A job keeps the fee in force at its submit (JobItem.operatorFeeBps): the checker holds each
+   * settlement to that one, never to the fee of the moment.
+   */
+  feeChangeRate?: number;
   /** how often the operator asks for its voucher and redeems it (default: drawn per seed, 0 for a quarter of them) */
   operatorShare?: number;
   /**
@@ -411,9 +418,18 @@ export interface SimOptions {
 }
 
 /** Hooks that break the system on purpose in the harness (never in core): the checker's positive controls. */
+/** What a transaction rewrite may read of the world: the canary, the fee in force now, the items committed. */
+export interface SabotageContext {
+  canary: string;
+  /** the operator fee the coordinator runs with at this moment (it changes during a run: SimOptions.feeChangeRate) */
+  operatorFeeBps: number;
+  /** an item as committed */
+  item: (table: TableName, key: Key) => Item | undefined;
+}
+
 export interface Sabotage {
   /** rewrite a transaction before it commits */
-  transact?: (ops: WriteOp[], ctx: { canary: string }) => WriteOp[];
+  transact?: (ops: WriteOp[], ctx: SabotageContext) => WriteOp[];
   /** drop a queue message instead of sending it */
   dropSend?: (queue: string, body: string) => boolean;
   /** send a queue message with another delay (seconds) than the one asked */
@@ -513,6 +529,8 @@ export class Sim {
   private readonly cancelShare: number;
   /** the weight of the operator's payout actions (0: the seed runs as it did before the operator was paid) */
   private readonly operatorShare: number;
+  private readonly feeRng: Prng;
+  private readonly feeChangeRate: number;
   private readonly operator: Operator;
   /** the share of store operations given to an ask in flight (SimOptions.askPriority), and its stream */
   private readonly askPriority: number;
@@ -543,6 +561,9 @@ export class Sim {
     this.canary = `CANARY-${this.rng.hex(9)}`;
     // the operator fee, from a stream of its own (a seed that draws 0 runs step for step as before the fee)
     const operatorFeeBps = o.operatorFeeBps ?? new Prng((o.seed ^ 0x0f3e0f3e) >>> 0).pick([0, 0, 0, 1, 250, 10_000]);
+    // the owners' fee changes, from a stream of their own (a seed that draws 0 runs step for step as before)
+    this.feeRng = new Prng((o.seed ^ 0x0fee0c4a) >>> 0);
+    this.feeChangeRate = o.feeChangeRate ?? this.feeRng.pick([0, 0, 0.01, 0.03]);
     // the operator's payout: its key and how often it acts, from a stream of its own (a seed that
     // draws 0 runs step for step as before)
     const operatorRng = new Prng((o.seed ^ 0x09e7a70e) >>> 0);
@@ -586,7 +607,13 @@ export class Sim {
     this.store = new SimStore(
       this.inner,
       (table, key, item) => this.onCommit(table, key, item),
-      rewrite && ((ops) => rewrite(ops, { canary: this.canary })),
+      rewrite &&
+        ((ops) =>
+          rewrite(ops, {
+            canary: this.canary,
+            operatorFeeBps: this.config.operatorFeeBps ?? 0,
+            item: (table, key) => this.store.item(table, key),
+          })),
       () => (this.faultsOn && stallRng.chance(stallRate) ? this.t + stallRng.range(1_000, 45_000) : 0),
     );
     this.queues = new SimQueues(this.rng, this.clock.now, this.knobs, (queue, body, note) => this.onSend(queue, body, note));
@@ -618,6 +645,7 @@ export class Sim {
       workerKeys: new Map(),
       pricing: this.config.pricing,
       operatorFeeBps,
+      submitFeeBps: new Map(),
       verifiedSettles: new Set(),
       chain: {
         deposited: (a) => vault.accounts.get(a)?.deposited ?? 0n,
@@ -686,6 +714,7 @@ export class Sim {
       const steps = this.o.steps ?? 500;
       for (let i = 0; i < steps; i++) {
         this.activeStep = i;
+        this.maybeChangeFee();
         await this.step(() => this.act());
       }
       await this.drain();
@@ -713,6 +742,20 @@ export class Sim {
         ? { replayFlags: `--tabs ${this.tabShare} --tab-clock ${this.tabClock ? 1 : 0}` }
         : {}),
     };
+  }
+
+  /**
+   * Now and then the owners change the operator fee (the registry's fees.operatorFeeBps; here the
+   * coordinator's config, which each task reads as it starts): jobs in flight keep the fee of their
+   * submit, jobs submitted from now on carry the new one.
+   */
+  private maybeChangeFee() {
+    if (this.feeChangeRate === 0 || !this.feeRng.chance(this.feeChangeRate)) return;
+    const bps = this.feeRng.pick([0, 1, 250, 10_000, this.feeRng.range(0, 10_000)]);
+    if (bps === this.config.operatorFeeBps) return;
+    this.note(`the owners change the operator fee: ${this.config.operatorFeeBps ?? 0} → ${bps} bps`);
+    this.config.operatorFeeBps = this.oracle.operatorFeeBps = bps;
+    this.count("operator fee changes");
   }
 
   private async step(action: () => void | Promise<void>) {
@@ -1078,7 +1121,8 @@ export class Sim {
       notifier: this.notifier,
       clock: this.clock,
       log: this.log,
-      config: this.config,
+      // the config as the task finds it when it starts (the fee changes between tasks, never within one)
+      config: { ...this.config },
       policy: localPolicy,
       random: this.coreRandom,
       withdrawalSigner: this.signers.withdrawalSigner,
@@ -1303,6 +1347,9 @@ export class Sim {
     const body = SubmitRequest.parse({ envelope: s.envelope, quote: s.quote.quote, ...(s.tab ? { tab: s.tab } : {}) });
     this.scanWire(`${r.label} submit body`, JSON.stringify(body));
     const o = body.tab ? { tab: body.tab } : {};
+    // the fee in force as this submit starts (its task reads the config then): the job may carry it
+    const fees = this.oracle.submitFeeBps!.get(s.jobId) ?? new Set<number>();
+    this.oracle.submitFeeBps!.set(s.jobId, fees.add(this.config.operatorFeeBps ?? 0));
     this.launch(
       `${r.label} submit ${s.label}${retry ? " (retry)" : ""}`,
       (d) => submitJob(d, r.id, body.envelope, s.idemKey, body.quote, o),
@@ -2202,6 +2249,15 @@ export class Sim {
     this.count(`log: ${msg}`);
     // what the asks have to be paid (the fees and credits they move), by phase, beside the ask histogram
     if (msg === "job completed" || msg === "tab closed") this.count(`settled ${msg} @${this.askPhase()}`);
+    // how often the fee changes bite: a job settled while another fee is in force than the one fixed at its submit
+    if (msg === "job completed" && this.feeChangeRate > 0 && data?.jobId !== undefined) {
+      const job = this.store.item("jobs", { pk: String(data.jobId), sk: "job" });
+      const now = this.config.operatorFeeBps ?? 0;
+      if (job)
+        this.count(
+          Number(job.operatorFeeBps ?? 0) === now ? "jobs settled at the fee in force" : "jobs settled while another fee was in force",
+        );
+    }
     // issue 12: closeTab logs only once its transaction committed: twice is a tab paid twice
     if (msg === "tab closed" && data?.tabId !== undefined) {
       const id = String(data.tabId);
