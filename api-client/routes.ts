@@ -21,6 +21,7 @@ import {
   LeaseResponse,
   JobView,
   CancelJobResponse,
+  VoidJobResponse,
   RouteDirectory,
   SessionRequest,
   SessionResponse,
@@ -84,6 +85,8 @@ export const API = {
   getJob: route({ method: "GET", path: "/v1/jobs/{id}", response: JobView, session: true }),
   /** stop a running job: its worker stops the engine; billed for what was generated, or refunded when nothing was */
   cancelJob: route({ method: "POST", path: "/v1/jobs/{id}/cancel", response: CancelJobResponse, session: true }),
+  /** void a job id that holds no job of the caller: no submit of it commits any more (a lost submit, settled at once) */
+  voidJob: route({ method: "POST", path: "/v1/jobs/{id}/void", response: VoidJobResponse, session: true }),
   openTab: route({ method: "POST", path: "/v1/tabs", body: OpenTabRequest, response: TabView, session: true }),
   getTab: route({ method: "GET", path: "/v1/tabs/{id}", response: TabView, session: true }),
   routeDirectory: route({ method: "GET", path: "/v1/routes", response: RouteDirectory }),

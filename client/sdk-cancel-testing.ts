@@ -79,6 +79,8 @@ export function cancelRig(
     [API.prepareJob, () => Promise.resolve(prepared(key.id, [devCandidate()]))],
     [API.submitJob, pending],
     [API.cancelJob, ({ params }) => Promise.resolve(cancelAnswer(params!.id!))],
+    // a coordinator without POST /v1/jobs/{id}/void (the SDK then reads the job, as before it)
+    [API.voidJob, () => Promise.reject(new ApiError(404, "not_found", "no such route"))],
     ...routes,
   ]);
   c.api.request = (async (route: ApiRoute, ro: Parameters<Handler>[0] = {}) => {

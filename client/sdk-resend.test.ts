@@ -315,3 +315,89 @@ it("JobOutcomeUnknownError of a submit says the job may have been submitted and 
     /^job job_0123456789abcdefghijklmnop may have been submitted, .* within 30 s: the job may still complete and be billed/,
   );
 });
+
+describe("a submit that may have been taken, refused when sent again: its id voided first (POST /v1/jobs/{id}/void)", () => {
+  const voided = (voidAnswers: Array<Error | { voided: boolean; status?: "assigned" }>) => {
+    let i = 0;
+    return [
+      API.voidJob,
+      ({ params }) => {
+        const a = voidAnswers[Math.min(i++, voidAnswers.length - 1)]!;
+        return a instanceof Error ? Promise.reject(a) : Promise.resolve({ jobId: params!.id!, ...a });
+      },
+    ] as [ApiRoute, Handler];
+  };
+  const voids = (x: ReturnType<typeof rig>) => x.sent.filter((s) => s.route === API.voidJob).map((s) => s.params!.id);
+
+  it("voided (the first send never taken, and never will be): prepared again at once under a new job id, that job's fate answered", async () => {
+    // Prepare: lost, then refused for its quote; the void wins; the new job is taken and ends as read
+    const x = rig({
+      submits: [lost(), new ApiError(410, "quote_expired", "expired"), "taken"],
+      reads: ["job"],
+      routes: [voided([{ voided: true }])],
+      reconnectMs: 60_000,
+    });
+    const started = Date.now();
+    // Act
+    const r = await outcome(x.c.ask(ask));
+    // Assess
+    const [first, , second] = x.submittedIds;
+    expect(r).toEqual({ name: "VerificationError", code: "job_expired" }); // the new job's fate
+    expect(second).not.toBe(first);
+    expect(x.submittedIds).toEqual([first, first, second]);
+    expect(voids(x)).toEqual([first]);
+    expect(x.prepares()).toBe(2);
+    expect(x.reads()).toEqual([second]); // the voided id is never read
+    expect(Date.now() - started).toBeLessThan(5_000); // not after reconnectMs
+  });
+
+  it("not voided, the job there (voided: false): the job is read, never prepared again", async () => {
+    // Prepare
+    const x = rig({
+      submits: [lost(), new ApiError(410, "quote_expired", "expired")],
+      reads: ["job"],
+      routes: [voided([{ voided: false, status: "assigned" }])],
+    });
+    // Act
+    const r = await outcome(x.c.ask(ask));
+    // Assess
+    const [jobId] = x.submittedIds;
+    expect(r).toEqual({ name: "VerificationError", code: "job_expired" });
+    expect(voids(x)).toEqual([jobId]);
+    expect(x.reads()).toEqual([jobId]);
+    expect(x.prepares()).toBe(1);
+  });
+
+  it("the void unanswered (lost), then voided: the void is sent again (it is idempotent), then prepared again", async () => {
+    // Prepare
+    const x = rig({
+      submits: [lost(), new ApiError(410, "quote_expired", "expired"), "taken"],
+      reads: ["job"],
+      routes: [voided([lost(), { voided: true }])],
+      reconnectMs: 5_000,
+    });
+    // Act
+    await outcome(x.c.ask(ask));
+    // Assess
+    const [first, , second] = x.submittedIds;
+    expect(voids(x)).toEqual([first, first]);
+    expect(x.prepares()).toBe(2);
+    expect(x.reads()).toEqual([second]);
+  });
+
+  it("the id another account's (409 job_exists): ours was never taken; prepared again", async () => {
+    // Prepare
+    const x = rig({
+      submits: [lost(), new ApiError(410, "quote_expired", "expired"), "taken"],
+      reads: ["job"],
+      routes: [voided([new ApiError(409, "job_exists", "taken")])],
+    });
+    // Act
+    await outcome(x.c.ask(ask));
+    // Assess
+    const [first, , second] = x.submittedIds;
+    expect(second).not.toBe(first);
+    expect(x.prepares()).toBe(2);
+    expect(x.reads()).toEqual([second]);
+  });
+});

@@ -6,6 +6,7 @@ import {
   FailurePlaintext,
   MAX_JOB_PROMPT_TOKENS,
   type CancelJobResponse,
+  type VoidJobResponse,
   MAX_JOB_TOKENS,
   type Candidate,
   type ChallengeView,
@@ -1460,6 +1461,7 @@ export class CocoonClient {
         });
       },
       () => this.api.request(API.getJob, { params: { id: p.jobId }, query: { wait: 0 }, signal: o.signal }),
+      () => this.api.request(API.voidJob, { params: { id: p.jobId }, signal: o.signal }),
     );
   }
 
@@ -1514,7 +1516,11 @@ export class CocoonClient {
    * the SDK never prepares the request again under a new job id (a second job, paid twice):
    * it sends the submit again as it was, under the same Idempotency-Key (the coordinator
    * answers with the job it took, never a second one), while the coordinator cannot be reached
-   * or fails (5xx); after any other refusal it reads the job instead (GET: a read takes
+   * or fails (5xx). After any other refusal it voids the job id (POST /v1/jobs/{id}/void: only
+   * if no job is there, and then no submit of it can commit any more): voided, the first send
+   * was never taken and never will be, so the refusal is thrown and the request is prepared
+   * again under a new job id (prepareAndSubmit), paid once; the job there (ours), or the void
+   * refused otherwise (a coordinator without it), the job is read instead (GET: a read takes
    * nothing). Whichever finds the job answers the submit. After reconnectMs (counted from the
    * first such send) without it: JobOutcomeUnknownError (the call's cancel is sent).
    */
@@ -1523,25 +1529,43 @@ export class CocoonClient {
     o: Pick<JobBasics, "signal" | "onProgress">,
     send: (seconds: number) => Promise<T>,
     read: () => Promise<NoInfer<T>>,
+    voidIt: () => Promise<VoidJobResponse>,
   ): Promise<T> {
     let lostAt: number | undefined;
-    /** a send was refused with the job possibly taken by an earlier one: the job is read, not sent again */
-    let reading = false;
+    /** send the submit (again); void its id (a resend was refused); read the job (it may be taken) */
+    let mode: "send" | "void" | "read" = "send";
+    /** the resend's refusal: thrown once the void says the first send was never taken */
+    let refusal: ApiError | undefined;
     for (let i = 0; ; i++) {
+      let v: VoidJobResponse;
       try {
-        return await this.withinDeadline(p, o.signal, reading ? read : send);
+        if (mode !== "void") return await this.withinDeadline(p, o.signal, mode === "read" ? read : send);
+        v = await this.withinDeadline(p, o.signal, voidIt);
       } catch (e) {
         if (!(e instanceof ApiError)) throw e; // an abort, the deadline: the call's watch cancels the job
         if (lostAt === undefined) {
           if (!mayHaveTaken(e)) throw e;
           lostAt = this.now();
-        } else if (!reading && !unanswered(e)) {
+        } else if (mode === "send" && !unanswered(e)) {
           if (notOurs(e)) throw e;
-          reading = true;
-          o.onProgress?.(`job ${p.jobId}'s submit, sent again, was refused (${e.code}), but the first may still be taken: reading the job`);
+          refusal = e;
+          mode = "void";
+          o.onProgress?.(`job ${p.jobId}'s submit, sent again, was refused (${e.code}), but the first may still be taken: voiding its id`);
+          continue; // at once: a void is an answer, a read only a guess
+        } else if (mode === "void" && !unanswered(e)) {
+          if (e.code === "job_exists") throw refusal!; // the id is another account's: ours was never taken
+          mode = "read"; // not voided (a coordinator without the route): the job may be taken; read it
+          o.onProgress?.(`job ${p.jobId}'s id could not be voided (${e.code}): reading the job`);
         }
         await this.pauseBeforeAgain(p, o, "submit", lostAt, i, e);
+        continue;
       }
+      if (v.voided) {
+        // no submit of this id commits any more: nothing was taken, and the refusal is the answer
+        o.onProgress?.(`job ${p.jobId}'s id is voided: its first submit was never taken`);
+        throw refusal!;
+      }
+      mode = "read"; // the job is there, ours: read it
     }
   }
 

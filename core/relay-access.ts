@@ -10,7 +10,7 @@ import { CocoonError, ConflictError, ForbiddenError, NotFoundError } from "./err
 import { getBalance, requesterAccount } from "./ledger";
 import { ConditionFailedError } from "./ports";
 import { getJob } from "./jobs";
-import { jobKey, jobTopic, type JobItem } from "./jobs/items";
+import { jobTopic, readJob, type JobItem } from "./jobs/items";
 import type { RelayPort, WithRelay } from "./relay";
 
 /**
@@ -114,7 +114,7 @@ function requireRelay(deps: RelayDeps): RelayPort {
 
 /** The job, if `workerId` is its candidate at `attempt` and the job is still there. */
 async function currentJobOf(deps: CoreDeps, jobId: string, attempt: number, workerId: string): Promise<JobItem> {
-  const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+  const job = await readJob(deps.store, jobId);
   if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
   if (job.candidates[attempt]?.workerId !== workerId)
     throw new ForbiddenError("not_your_job", "this job was not dispatched to you at that attempt");
@@ -163,7 +163,7 @@ export async function readChunks(
   signal?: AbortSignal,
 ): Promise<RelayReadResponse> {
   const relay = requireRelay(deps);
-  const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+  const job = await readJob(deps.store, jobId);
   if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
   if (job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
   const finished = async (r: { chunks: RelayChunk[]; next: number }): Promise<RelayReadResponse> => {
@@ -187,7 +187,7 @@ export async function readChunks(
   if (signal?.aborted) return { chunks: [], next: from };
   const r = got ?? (await relay.read(jobId, from, 0));
   if (r.chunks.length > 0) return { chunks: r.chunks, next: r.next };
-  const now = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+  const now = await readJob(deps.store, jobId);
   if (now && TERMINAL.has(now.status)) return finished(r);
   return { chunks: [], next: r.next };
 }
@@ -219,7 +219,7 @@ export async function requesterRelaySession(
   scope: "job" | "account" = "job",
   channel?: string,
 ): Promise<RelaySession> {
-  const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+  const job = await readJob(deps.store, jobId);
   if (job && job.requester !== requester) throw new ForbiddenError("not_your_job", "this job belongs to another account");
   if (deps.relaySessions) {
     if (scope !== "account") return deps.relaySessions.forRequester(jobId, requester);

@@ -262,6 +262,18 @@ export const CancelJobResponse = z.object({
 });
 export type CancelJobResponse = z.infer<typeof CancelJobResponse>;
 
+/**
+ * POST /v1/jobs/{id}/void answer (core/jobs/void.ts): `voided` true when the id holds no job of
+ * the caller and never will (no submit of it can commit any more); false when the caller's job
+ * is there (`status`): it was submitted, read it. Another account's id is 409 job_exists.
+ */
+export const VoidJobResponse = z.object({
+  jobId: JobId,
+  voided: z.boolean(),
+  status: JobStatus.optional(),
+});
+export type VoidJobResponse = z.infer<typeof VoidJobResponse>;
+
 /** POST /v1/jobs answer: the job's view with ?wait=N (once it finished or the wait ran out), else its id and status. */
 export const SubmitJobResponse = z.union([JobView.extend(Renewed), SubmitResponse]);
 

@@ -422,6 +422,7 @@ export function Cocoon({ stack, app }: StackContext) {
   const SESSION_HANDSHAKE = "POST /v1/sessions";
   const TAB_ROUTES = ["POST /v1/tabs", "GET /v1/tabs/{id}"];
   const CANCEL_ROUTE = "POST /v1/jobs/{id}/cancel";
+  const VOID_ROUTE = "POST /v1/jobs/{id}/void";
   const OPERATOR_VOUCHER = "POST /v1/operator/voucher";
   const OPERATOR_STATUS = "GET /v1/operator/status";
   const OPERATOR_ROUTES = [OPERATOR_VOUCHER, OPERATOR_STATUS];
@@ -447,6 +448,8 @@ export function Cocoon({ stack, app }: StackContext) {
     "GET /v1/jobs/{id}": route("http/get-job", [can.readTable], sessions),
     // Writes the job's cancelledAt and tells its worker on the worker's queue (core/jobs/cancel.ts).
     [CANCEL_ROUTE]: route("http/cancel-job", [can.writeTable, can.sendWorker], sessions),
+    // Writes a voided job id's tombstone at the job's key, only if absent (core/jobs/void.ts): rare, after a lost submit.
+    [VOID_ROUTE]: route("http/void-job", [can.writeTable], sessions),
     // issue 12: tabs, one hold for many jobs (core/jobs/tabs.ts); MAC'd with the quote key; the matching queue carries their close checks.
     "POST /v1/tabs": route("http/open-tab", [can.writeTable, can.sendMatching], {
       environment: passThrough(["COCOON_QUOTE_KEY", ...SESSION_ENV]),
@@ -518,9 +521,12 @@ export function Cocoon({ stack, app }: StackContext) {
     // The session handshake too: once an hour per client, through API Gateway (the directory's
     // environment, which names every URL, stays inside Lambda's 4 KB with room for the deployer's);
     // and the tab routes: an open serves up to 32 jobs, a read is rare; and a cancel, at most once a
-    // job (its URL would take the directory's environment past the 3 KB it keeps to); and the operator's
+    // job (its URL would take the directory's environment past the 3 KB it keeps to), and a void (rarer still); and the operator's
     // voucher and status, asked now and then by one key.
-    if ([ROUTE_DIRECTORY, "GET /openapi.json", SESSION_HANDSHAKE, ...TAB_ROUTES, CANCEL_ROUTE, ...OPERATOR_ROUTES].includes(key)) continue;
+    if (
+      [ROUTE_DIRECTORY, "GET /openapi.json", SESSION_HANDSHAKE, ...TAB_ROUTES, CANCEL_ROUTE, VOID_ROUTE, ...OPERATOR_ROUTES].includes(key)
+    )
+      continue;
     routeUrls[key] = api.getFunction(key)!.addFunctionUrl({ authType: FunctionUrlAuthType.NONE }).url;
   }
   api.getFunction(ROUTE_DIRECTORY)!.addEnvironment("COCOON_ROUTE_URLS", stack.toJsonString(routeUrls));

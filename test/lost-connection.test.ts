@@ -240,6 +240,66 @@ describe("SDK: a submit sent again while the first is still being taken", () => 
   }, 30_000);
 });
 
+describe("SDK: a submit that never reached the coordinator's commit, its resend refused", () => {
+  it("voids the first job id at once (no wait for reconnectMs), prepares the job again under a new id, and is charged for one job", async () => {
+    // Prepare: quotes of 20 s; the first submit fails inside the coordinator before its commit (a
+    // 500: to the SDK it may have been taken), and the resend, 25 s on by the coordinator's clock,
+    // finds its quote expired. On the old code the SDK read the job until reconnectMs (10 s here)
+    // and threw JobOutcomeUnknownError, though no job could ever be taken.
+    const client = await aClient(10_000);
+    const realNow = net.deps.clock.now;
+    const ttl = net.deps.config.quoteTtlSeconds;
+    net.deps.config.quoteTtlSeconds = 20;
+    const store = net.deps.store;
+    let failedId: string | undefined;
+    net.deps.store = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop !== "transact") return Reflect.get(target, prop, receiver) as unknown;
+        return async (ops: WriteOp[]) => {
+          const put = ops.find((op) => op.op === "put" && op.table === "jobs" && op.item.status === "assigned");
+          if (put?.op === "put" && failedId === undefined) {
+            failedId = String(put.item.jobId);
+            throw new Error("the store could not be reached"); // nothing committed
+          }
+          return target.transact(ops);
+        };
+      },
+    }) as Store;
+    let resendStatus: number | undefined;
+    let posts = 0;
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+      if (routeOf(req) !== "POST /v1/jobs" || ++posts !== 2) return;
+      net.deps.clock.now = () => realNow() + 25_000;
+      const writeHead = res.writeHead.bind(res) as (...a: unknown[]) => ServerResponse;
+      res.writeHead = ((...a: unknown[]) => {
+        resendStatus = typeof a[0] === "number" ? a[0] : res.statusCode;
+        net.deps.clock.now = realNow;
+        return writeHead(...a);
+      }) as typeof res.writeHead;
+    };
+    net.server.on("request", onRequest);
+    const started = Date.now();
+    try {
+      // Act
+      const r = await client.ask({ model: MODEL, messages: [{ role: "user", content: "hello never taken" }] });
+      // Assess
+      expect(Date.now() - started).toBeLessThan(10_000); // at once, not after reconnectMs
+      expect(resendStatus).toBe(410); // quote_expired
+      expect(failedId).toBeDefined();
+      expect(r.jobId).not.toBe(failedId); // prepared again under a new id
+      expect(seen).toContain("POST /v1/jobs/{id}/void");
+      // one job taken, charged once; the voided id is no job (404 to its own requester)
+      expect({ jobs: submittedJobs, charged: await charged(client) }).toEqual({ jobs: [r.jobId], charged: BigInt(r.cost) });
+      expect(await client.job(failedId!).catch((e: unknown) => (e as { code?: unknown }).code)).toBe("unknown_job");
+    } finally {
+      net.server.off("request", onRequest);
+      net.deps.clock.now = realNow;
+      net.deps.config.quoteTtlSeconds = ttl;
+      net.deps.store = store;
+    }
+  }, 30_000);
+});
+
 describe("cocoon serve: an openai client that retries (maxRetries 2)", () => {
   let proxy: ServeProxy;
   let openai: OpenAI;

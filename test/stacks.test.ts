@@ -45,7 +45,7 @@ interface Statement {
   Principal?: unknown;
 }
 
-/** Routes served through API Gateway only: the directory, the docs, the handshake, and the rare ones (tabs, cancel, the operator's voucher). */
+/** Routes served through API Gateway only: the directory, the docs, the handshake, and the rare ones (tabs, cancel, void, the operator's voucher). */
 const NO_FUNCTION_URL = [
   "GET /v1/routes",
   "GET /openapi.json",
@@ -53,6 +53,7 @@ const NO_FUNCTION_URL = [
   "POST /v1/tabs",
   "GET /v1/tabs/{id}",
   "POST /v1/jobs/{id}/cancel",
+  "POST /v1/jobs/{id}/void",
   "POST /v1/operator/voucher",
   "GET /v1/operator/status",
 ];
@@ -62,6 +63,7 @@ const ROUTES: Record<string, string> = {
   "POST /v1/jobs": "functions/http/submit-job.handler",
   "GET /v1/jobs/{id}": "functions/http/get-job.handler",
   "POST /v1/jobs/{id}/cancel": "functions/http/cancel-job.handler",
+  "POST /v1/jobs/{id}/void": "functions/http/void-job.handler",
   "POST /v1/tabs": "functions/http/open-tab.handler",
   "GET /v1/tabs/{id}": "functions/http/get-tab.handler",
   "GET /v1/account": "functions/http/get-account.handler",
@@ -122,6 +124,8 @@ const ACTIONS: Record<string, string[]> = {
   "functions/http/get-job.handler": ["dynamodb:GetItem", "dynamodb:Query"],
   // writes the job's cancelledAt and sends the AgentCancel to its worker's queue
   "functions/http/cancel-job.handler": [...TABLE_RW, "sqs:SendMessage"],
+  // writes a voided job id's tombstone at the job's key, only if absent (core/jobs/void.ts)
+  "functions/http/void-job.handler": TABLE_RW,
   "functions/http/open-tab.handler": [...TABLE_RW, "sqs:SendMessage"],
   "functions/http/get-tab.handler": ["dynamodb:GetItem", "dynamodb:Query"],
   "functions/http/get-account.handler": TABLE_RW,

@@ -15,14 +15,14 @@ import type { AgentCancel, CancelJobResponse } from "../../events/api";
 import type { CoreDeps } from "../deps";
 import { CocoonError } from "../errors";
 import { ConditionFailedError } from "../ports";
-import { jobKey, jobTopic, stillAt, type JobItem } from "./items";
+import { jobKey, readJob, jobTopic, stillAt, type JobItem } from "./items";
 import { ownJob } from "./read";
 
 /** Writes a cancel tries before it gives up (503 store_busy: nothing was written, ask again); see cancelJob. */
 export const CANCEL_TRIES = 8;
 
 export async function cancelJob(deps: CoreDeps, accountId: string, jobId: string): Promise<CancelJobResponse> {
-  let job = ownJob(await deps.store.get<JobItem>("jobs", jobKey(jobId)), accountId, jobId);
+  let job = ownJob(await readJob(deps.store, jobId), accountId, jobId);
   for (let tries = 0; job.cancelledAt === undefined; tries++) {
     if (job.status !== "assigned") return answer(job, false);
     if (tries === CANCEL_TRIES) throw new CocoonError(503, "store_busy", `job ${jobId} kept changing while it was cancelled; ask again`);
@@ -48,7 +48,7 @@ export async function cancelJob(deps: CoreDeps, accountId: string, jobId: string
     } catch (e) {
       if (!(e instanceof ConditionFailedError)) throw e;
       // answer from (or cancel) the job as it is now
-      job = ownJob(await deps.store.get<JobItem>("jobs", jobKey(jobId)), accountId, jobId);
+      job = ownJob(await readJob(deps.store, jobId), accountId, jobId);
     }
   }
   if (job.status !== "assigned") return answer(job, false);

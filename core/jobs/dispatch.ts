@@ -19,12 +19,15 @@ import {
   COMMIT_WAIT_MS,
   delaySecondsUntil,
   envelopeKey,
+  isVoid,
   jobKey,
   jobTopic,
   leaseMs,
+  readJob,
   stillAt,
   type EnvelopeItem,
   type JobItem,
+  type VoidItem,
 } from "./items";
 import { handleTabClose } from "./tabs";
 
@@ -173,7 +176,7 @@ export async function advance(
     }
     deps.log.info("job reassigned", { jobId: job.jobId, from: fromAttempt, to: next, reason: outcome });
     // cancelled while it moved (see above): refunded from its new attempt, never dispatched
-    const after = await deps.store.get<JobItem>("jobs", jobKey(job.jobId));
+    const after = await readJob(deps.store, job.jobId);
     if (after?.cancelledAt !== undefined && after.status === "assigned" && after.attempt === next) {
       await advance(deps, after, next, outcome);
       return true;
@@ -216,19 +219,22 @@ export async function advance(
 
 /** Whether the job is where `moved` says, tagged with its moveId: the write that put it there was this one. */
 async function movedHere(deps: CoreDeps, moved: JobItem) {
-  const now = await deps.store.get<JobItem>("jobs", jobKey(moved.jobId));
+  const now = await readJob(deps.store, moved.jobId);
   return now?.status === "assigned" && now.attempt === moved.attempt && now.moveId === moved.moveId;
 }
 
 async function stillAssigned(deps: CoreDeps, jobId: string, attempt: number) {
-  const now = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+  const now = await readJob(deps.store, jobId);
   return now?.status === "assigned" && now.attempt === attempt;
 }
 
 /** Matching queue consumer: dispatch requests, lease checks and tabs' close checks. Idempotent per message. */
 export async function handleMatchingMessage(deps: CoreDeps, msg: MatchingMessage) {
   if (msg.type === "tab") return handleTabClose(deps, msg);
-  const job = await deps.store.get<JobItem>("jobs", jobKey(msg.jobId));
+  const item = await deps.store.get<JobItem | VoidItem>("jobs", jobKey(msg.jobId));
+  // a voided id (./void.ts): its commit never lands, so its lease check is dropped at once
+  if (isVoid(item)) return "stale";
+  const job = item;
   if (msg.type === "lease" && beforeItsCommit(job, msg.attempt)) return awaitCommit(deps, msg);
   if (!job || job.status !== "assigned" || job.attempt !== msg.attempt) return "stale";
   if (msg.type === "dispatch") {

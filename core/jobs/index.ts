@@ -8,6 +8,7 @@ export { handleMatchingMessage, sendLeaseCheck } from "./dispatch";
 export { MAX_REDRIVES, redriveMatching, type RedriveReport } from "./redrive";
 export { extendLease, MAX_JOB_MS } from "./lease";
 export { cancelJob } from "./cancel";
+export { voidJob } from "./void";
 export { pollJobs } from "./poll";
 export { postResult, receiptProblems } from "./results";
 export { getAccount, getJob, toView } from "./read";

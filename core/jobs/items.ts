@@ -182,12 +182,33 @@ export const workerCredit = (job: Pick<JobItem, "operatorFeeBps">, cost: bigint)
  * ledger's records: the ledger is its items plus the movements its job items record.
  */
 export function jobMovementRecords(item: Item): Item[] {
-  if (item.sk !== "job") return [];
+  if (item.sk !== "job" || isVoid(item)) return []; // a voided id holds nothing (./void.ts)
   const job = item as JobItem;
   return [jobHoldMovement(job), jobSettleMovement(job)].flatMap((m) => (m ? [ledgerItem(m)] : []));
 }
 
 export const jobKey = (jobId: string) => ({ pk: jobId, sk: "job" });
+
+/**
+ * A job id its requester voided (./void.ts): written at the job's key, only if absent, by a
+ * requester whose submit of that id may have been lost, so no submit of the id can ever commit
+ * after it (every submit's put of the job is conditioned on that key being absent). It is no job:
+ * no `status`, no candidates, nothing held. Readers take it through readJob, which answers it as
+ * no job at all; scans skip it (it is never `assigned`: recovery, the ledger's records).
+ */
+export interface VoidItem extends Item {
+  jobId: string;
+  state: "void";
+  requester: string;
+  createdAt: number;
+  ttl: number;
+}
+export const isVoid = (item: Item | undefined): item is VoidItem => item?.state === "void";
+/** The job item of `jobId`, or undefined: none, or a voided id (a VoidItem is never a job). */
+export async function readJob(store: Pick<Store, "get">, jobId: string): Promise<JobItem | undefined> {
+  const item = await store.get<JobItem | VoidItem>("jobs", jobKey(jobId));
+  return isVoid(item) ? undefined : (item as JobItem | undefined);
+}
 export const envelopeKey = (jobId: string) => ({ pk: jobId, sk: "envelope" });
 export const replyKey = (jobId: string, attempt: number, digest?: string) => ({
   pk: jobId,

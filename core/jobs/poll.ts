@@ -3,7 +3,7 @@ import { AgentCancel, AgentChallenge, AgentJob } from "../../events/api";
 import { isChallengeOpen } from "../challenges";
 import type { CoreDeps } from "../deps";
 import { requireWorker } from "../workers";
-import { jobKey, type JobItem } from "./items";
+import { readJob } from "./items";
 
 /** The most messages one poll hands out: SQS's batch limit. */
 export const MAX_POLL_BATCH = 10;
@@ -68,7 +68,7 @@ export async function pollJobs(
       continue;
     }
     const j = parsed.data;
-    const job = await deps.store.get<JobItem>("jobs", jobKey(j.jobId));
+    const job = await readJob(deps.store, j.jobId);
     if (job && job.status === "assigned" && job.attempt === j.attempt && job.candidates[j.attempt]?.workerId === workerId) {
       jobs.push(j);
       if (job.cancelledAt !== undefined) cancel({ kind: "cancel", jobId: j.jobId, attempt: j.attempt });

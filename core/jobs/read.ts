@@ -4,7 +4,7 @@ import { pendingWithdrawalAccount } from "../chain/store-ledger";
 import type { CoreDeps } from "../deps";
 import { ForbiddenError, NotFoundError } from "../errors";
 import { getBalance, requesterAccount } from "../ledger";
-import { failureKey, jobKey, jobTopic, readReply, replyKey, type FailureItem, type JobItem, type ReplyItem } from "./items";
+import { failureKey, readJob, jobTopic, readReply, replyKey, type FailureItem, type JobItem, type ReplyItem } from "./items";
 
 const TERMINAL: JobStatus[] = ["completed", "refunded"];
 
@@ -86,7 +86,7 @@ export async function getJob(
   let gap = FIRST_RECHECK_MS;
   let known = written?.jobId === jobId ? written : undefined;
   for (;;) {
-    const job = ownJob(known ?? (await deps.store.get<JobItem>("jobs", jobKey(jobId))), requester, jobId);
+    const job = ownJob(known ?? (await readJob(deps.store, jobId)), requester, jobId);
     known = undefined;
     if (job.status === "completed")
       // whole, whether stored as one item or split over several (./items.ts readReply)

@@ -26,6 +26,7 @@ import {
   replyKey,
   resultDigest,
   resultDigestOf,
+  readJob,
   RETAIN_SECONDS,
   stillAt,
   jobHoldMovement,
@@ -71,7 +72,7 @@ export async function postResult(
   r: ResultRequest,
 ): Promise<{ status: JobStatus; cost?: string; credit?: string; duplicate: boolean }> {
   const worker = await requireWorker(deps, workerId);
-  const job = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
+  const job = await readJob(deps.store, r.jobId);
   if (!job) throw new NotFoundError("unknown_job", `no job ${r.jobId}`);
   if (job.candidates[r.attempt]?.workerId !== workerId)
     throw new ForbiddenError("not_your_job", "this job was not dispatched to you at that attempt");
@@ -229,7 +230,7 @@ async function putReplyParts(deps: CoreDeps, parts: readonly Item[]) {
  * that no head is left naming a part already gone.
  */
 async function lostSettlement(deps: CoreDeps, r: CompletedResult, digest: string, keys: Key[], why: Error) {
-  const now = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
+  const now = await readJob(deps.store, r.jobId);
   if (now?.status === "completed" && now.attempt === r.attempt && now.resultDigest === digest) {
     return { status: "completed" as const, cost: now.cost!, ...creditOf(now, BigInt(now.cost!)), duplicate: true };
   }
@@ -293,6 +294,6 @@ async function recordFailure(deps: CoreDeps, job: JobItem, workerId: string, r: 
       `job ${job.jobId} changed while the failure was recorded (it was completed or moved on); nothing was changed`,
     );
   }
-  const after = await deps.store.get<JobItem>("jobs", jobKey(r.jobId));
+  const after = await readJob(deps.store, r.jobId);
   return { status: after!.status, duplicate: false };
 }

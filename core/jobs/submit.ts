@@ -19,7 +19,17 @@ import { ConditionFailedError, type Item, type Key } from "../ports";
 import { dispatch, sendLeaseCheck, workerRelayFor } from "./dispatch";
 import { offerAllowed, registryPricing, type PolicyReading } from "../policy-registry";
 import { maxJobCost, type PricingConfig } from "../pricing";
-import { envelopeKey, jobKey, leaseMs, RETAIN_SECONDS, type EnvelopeItem, type JobCandidate, type JobItem } from "./items";
+import {
+  envelopeKey,
+  isVoid,
+  jobKey,
+  leaseMs,
+  RETAIN_SECONDS,
+  type EnvelopeItem,
+  type JobCandidate,
+  type JobItem,
+  type VoidItem,
+} from "./items";
 import { verifyQuote, type QuoteBody } from "./quote";
 import { checkTabDeadline, checkTabSlot } from "./tabs";
 import { byFairShare, isLive, offerKey, type OfferItem } from "../workers";
@@ -93,7 +103,8 @@ export async function submitJobWithItem(
   }
 
   if (keyedByJob) {
-    const prior = await deps.store.get<JobItem>("jobs", jobKey(h.jobId));
+    // the read a keyed submit always made: a voided id (./void.ts) is answered from it, at no cost
+    const prior = await deps.store.get<JobItem | VoidItem>("jobs", jobKey(h.jobId));
     if (prior) return replayFromJob(prior, requester, bodyHash);
   } else {
     const prior = await deps.store.get("idempotency", idemKey);
@@ -240,14 +251,14 @@ export async function submitJobWithItem(
       // earlier attempt of this very request committed without us hearing back (an ambiguous
       // store commit). Either way the idempotency record committed with that hold says
       // whose job it is: answer from it exactly as the winner did (issue 9 #6).
-      if (r === "duplicate") return answerDuplicate(deps, h.jobId, keyedByJob ? requester : idemKey, bodyHash);
+      if (r === "duplicate") return answerDuplicate(deps, h.jobId, keyedByJob ? requester : idemKey, bodyHash, requester);
     }
   } catch (e) {
     if (e instanceof OverdraftError) {
       const bal = await getBalance(deps.store, requesterAccount(requester));
       throw new InsufficientFundsError(maxCost, bal.available);
     }
-    if (e instanceof ConditionFailedError) return answerDuplicate(deps, h.jobId, keyedByJob ? requester : idemKey, bodyHash);
+    if (e instanceof ConditionFailedError) return answerDuplicate(deps, h.jobId, keyedByJob ? requester : idemKey, bodyHash, requester);
     throw e;
   }
   await dispatch(deps, job, envelope, relay);
@@ -297,14 +308,17 @@ async function liveFirst(
  * The job was submitted already: the same 202 when this Idempotency-Key recorded it with this
  * body; 422 idempotency_key_reused for another body; 409 job_exists when another key holds it.
  */
-async function answerDuplicate(deps: CoreDeps, jobId: string, by: Key | string, bodyHash: string) {
+async function answerDuplicate(deps: CoreDeps, jobId: string, by: Key | string, bodyHash: string, requester: string) {
   if (typeof by === "string") {
-    const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+    const job = await deps.store.get<JobItem | VoidItem>("jobs", jobKey(jobId));
     if (job) return replayFromJob(job, by, bodyHash);
     throw new ConflictError("job_exists", `job ${jobId} was already submitted; retry with the key you first used`);
   }
   const prior = await deps.store.get("idempotency", by);
   if (prior) return replayIdempotent(deps, prior, bodyHash); // the body hash pins the job id too
+  // no record under this key: the id is another key's job, or voided (read only on this refusal)
+  const item = await deps.store.get<JobItem | VoidItem>("jobs", jobKey(jobId));
+  if (isVoid(item)) voided(item, requester);
   throw new ConflictError(
     "job_exists",
     `job ${jobId} was already submitted with another Idempotency-Key; retry with the key you first used`,
@@ -316,7 +330,8 @@ async function answerDuplicate(deps: CoreDeps, jobId: string, by: Key | string, 
  * requester submitted this very body under this key; 422 for another body; 409 job_exists when
  * the job is someone else's or was submitted under another key.
  */
-function replayFromJob(job: JobItem, requester: string, bodyHash: string) {
+function replayFromJob(job: JobItem | VoidItem, requester: string, bodyHash: string) {
+  if (isVoid(job)) voided(job, requester);
   if (job.requester !== requester || job.keyedByJob !== true) {
     throw new ConflictError(
       "job_exists",
@@ -331,6 +346,15 @@ function replayFromJob(job: JobItem, requester: string, bodyHash: string) {
     );
   }
   return { jobId: job.jobId, status: job.status, replayed: true };
+}
+
+/**
+ * The id was voided (./void.ts): no job under it, ever; nothing was held. Its requester hears
+ * job_void (its void won: prepare again under a new id); anyone else job_exists (the id is taken).
+ */
+function voided(item: VoidItem, requester: string): never {
+  if (item.requester !== requester) throw new ConflictError("job_exists", `job id ${item.jobId} is taken; pick a new job id`);
+  throw new ConflictError("job_void", `job id ${item.jobId} was voided by its requester: nothing was submitted or held; use a new job id`);
 }
 
 async function replayIdempotent(deps: CoreDeps, prior: Item, bodyHash: string) {

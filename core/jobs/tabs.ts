@@ -60,7 +60,7 @@ import { ConditionFailedError, type Item } from "../ports";
 import { appendReceiptOp } from "../receipts/log";
 // a cycle (dispatch routes tab messages here), used only at call time
 import { awaitCommit } from "./dispatch";
-import { delaySecondsUntil, jobKey, replyKey, workerCredit, type JobItem, type StoredReplyItem } from "./items";
+import { delaySecondsUntil, readJob, replyKey, workerCredit, type JobItem, type StoredReplyItem } from "./items";
 
 /** pk=tabId sk="tab" in `jobs`: an open tab's terms, and once closed what its jobs cost. */
 export interface TabItem extends Item {
@@ -257,9 +257,7 @@ type SlotsRead = { kind: "final"; completed: JobItem[] } | { kind: "open"; until
 
 /** Read the tab's slots. A job at a slot id that is not this tab's (a job with its own hold under that id) is not the tab's to pay. */
 async function readSlots(deps: CoreDeps, t: TabItem): Promise<SlotsRead> {
-  const jobs = await Promise.all(
-    Array.from({ length: t.slots }, (_, i) => deps.store.get<JobItem>("jobs", jobKey(tabSlotJobId(t.tabId, i)))),
-  );
+  const jobs = await Promise.all(Array.from({ length: t.slots }, (_, i) => readJob(deps.store, tabSlotJobId(t.tabId, i))));
   const mine = jobs.filter((j): j is JobItem => j !== undefined && j.tab === t.tabId && j.requester === t.requester);
   const open = mine.filter((j) => j.status !== "completed" && j.status !== "refunded");
   if (open.length > 0) return { kind: "open", until: Math.max(...open.map((j) => j.leaseUntil)) };

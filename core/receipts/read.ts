@@ -6,12 +6,12 @@
  */
 import type { CoreDeps } from "../deps";
 import { ConflictError, ForbiddenError, NotFoundError } from "../errors";
-import { jobKey, type JobItem } from "../jobs/items";
+import { readJob } from "../jobs/items";
 import { StoreAnchorLog } from "./log";
 import type { ReceiptProofBundle } from "./proof";
 
 export async function receiptProof(deps: CoreDeps, caller: string, jobId: string): Promise<ReceiptProofBundle> {
-  const job = await deps.store.get<JobItem>("jobs", jobKey(jobId));
+  const job = await readJob(deps.store, jobId);
   if (!job) throw new NotFoundError("unknown_job", `no job ${jobId}`);
   const worker = job.candidates[job.attempt]?.workerId;
   if (caller !== job.requester && !(job.status === "completed" && caller === worker)) {

@@ -3,6 +3,7 @@ import { route as prepareJob } from "./prepare-job";
 import { route as submitJob } from "./submit-job";
 import { route as getJob } from "./get-job";
 import { route as cancelJob } from "./cancel-job";
+import { route as voidJob } from "./void-job";
 import { route as openTab } from "./open-tab";
 import { route as getTab } from "./get-tab";
 import { route as getAccount } from "./get-account";
@@ -39,6 +40,7 @@ export const routes: Route[] = [
   submitJob,
   getJob,
   cancelJob,
+  voidJob,
   openTab,
   getTab,
   getAccount,
