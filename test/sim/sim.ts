@@ -1061,7 +1061,11 @@ export class Sim {
     // (the watcher then books it, above); the final checks find the fees all paid out
     if (this.operatorShare > 0) {
       const op = this.operator;
-      if (this.checker.operatorBooks().shards > 0n) {
+      const books = this.checker.operatorBooks();
+      // a voucher whose answer was lost (its fees moved to opr:vouchers, unseen by the operator)
+      // is asked for again: the coordinator signs the recorded cumulative once more
+      const lostVoucher = books.vouchers > 0n && BigInt(op.best?.cumulative ?? 0) < (this.vault.paid.get(op.payout) ?? 0n) + books.vouchers;
+      if (books.shards > 0n || lostVoucher) {
         // each voucher sweeps every shard: fees still there after a few mean they never move
         if (++this.operatorDrainAsks > 8) this.fail("the operator's fees are still in the shards after 8 vouchers in the drain");
         return (this.operatorVoucher(1), true);
