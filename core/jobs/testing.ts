@@ -301,6 +301,30 @@ export const isHoldCommit = (ops: WriteOp[], jobId?: string): boolean =>
       (jobId === undefined || op.item.pk === jobId),
   );
 
+/**
+ * Holds the commit that puts an assigned job item (a submit's: with its hold, or a tab slot's lone
+ * write), of job `jobId` when given, until `release()`; `parked` resolves once it waits. For races
+ * against a commit still in flight (a void, a resend).
+ */
+export function holdCommit(w: JobWorld, jobId?: string) {
+  const transact = w.store.transact.bind(w.store);
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let parkedNow!: () => void;
+  const parked = new Promise<void>((r) => (parkedNow = r));
+  w.store.transact = async (ops: WriteOp[]) => {
+    const held = ops.some(
+      (op) => op.op === "put" && op.table === "jobs" && op.item.status === "assigned" && (jobId === undefined || op.item.jobId === jobId),
+    );
+    if (held) {
+      parkedNow();
+      await released;
+    }
+    return transact(ops);
+  };
+  return { parked, release };
+}
+
 /** The ledger's records in a store: its items, and the holds and settlements its job items record (issue 12), in the ledger item's shape. */
 export const ledgerRecords = (store: { scan(table: TableName): Item[] }): Item[] => [
   ...store.scan("ledger"),

@@ -9,14 +9,13 @@ import { describe, expect, it } from "vitest";
 import type { Tab, TabView } from "../../events/api";
 import type { TabCloseMessage } from "../../events/queue";
 import { tabSlotJobId } from "../ids";
-import type { WriteOp } from "../ports";
 import { handleMatchingMessage } from "./dispatch";
 import { jobKey, type JobItem } from "./items";
 import { postResult } from "./results";
 import { jobIdempotencyKey, submitJob } from "./submit";
 import { openTab, tabKey, type TabItem } from "./tabs";
 import { voidJob } from "./void";
-import { FUNDS, ledgerDiscrepancies, makeJobWorld, refusal, seal, type JobWorld, type TestWorker } from "./testing";
+import { FUNDS, holdCommit, ledgerDiscrepancies, makeJobWorld, refusal, seal, type JobWorld, type TestWorker } from "./testing";
 
 const SLOT_COST = 1_000_000n;
 type Requester = Awaited<ReturnType<JobWorld["requester"]>>;
@@ -48,23 +47,6 @@ const tabItem = async (w: JobWorld, tabId: string) => (await w.store.get<TabItem
 const closeCheck = (tabId: string): TabCloseMessage => ({ type: "tab", tabId });
 /** Past the tab's expiry and the close's grace. */
 const pastClose = (w: JobWorld, view: TabView) => w.advance(view.closesAfter - w.clock.now() + 1);
-
-/** Holds the commit of the slot job's put (its lone write under a tab) until `release()`; `parked` once it waits. */
-function holdCommit(w: JobWorld, jobId: string) {
-  const transact = w.store.transact.bind(w.store);
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  let parkedNow!: () => void;
-  const parked = new Promise<void>((r) => (parkedNow = r));
-  w.store.transact = async (ops: WriteOp[]) => {
-    if (ops.some((op) => op.op === "put" && op.table === "jobs" && op.item.jobId === jobId && op.item.status === "assigned")) {
-      parkedNow();
-      await released;
-    }
-    return transact(ops);
-  };
-  return { parked, release };
-}
 
 describe.each([
   ["DynamoDB's layout", false],

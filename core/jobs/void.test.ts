@@ -6,7 +6,6 @@
  * is no job to any reader.
  */
 import { describe, expect, it } from "vitest";
-import type { WriteOp } from "../ports";
 import { recoverAssignedJobs } from "../recovery";
 import { receiptProof } from "../receipts/read";
 import { cancelJob } from "./cancel";
@@ -17,7 +16,7 @@ import { getJob } from "./read";
 import { postResult } from "./results";
 import { jobIdempotencyKey, submitJob } from "./submit";
 import { voidJob } from "./void";
-import { FUNDS, ledgerDiscrepancies, makeJobWorld, refusal, type JobWorld } from "./testing";
+import { FUNDS, holdCommit, ledgerDiscrepancies, makeJobWorld, refusal, type JobWorld } from "./testing";
 
 /** A requester's job sealed to one live worker, not submitted. */
 async function sealed(w: JobWorld) {
@@ -28,23 +27,6 @@ async function sealed(w: JobWorld) {
 const submit = (w: JobWorld, s: Awaited<ReturnType<typeof sealed>>) =>
   submitJob(w.deps, s.r.id, s.envelope, jobIdempotencyKey(s.header.jobId), s.quote);
 const itemOf = (w: JobWorld, jobId: string) => w.store.get("jobs", jobKey(jobId));
-
-/** Holds the commit of the job's put (its hold, on DynamoDB's layout) until `release()`; `parked` once it waits. */
-function holdCommit(w: JobWorld) {
-  const transact = w.store.transact.bind(w.store);
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  let parkedNow!: () => void;
-  const parked = new Promise<void>((r) => (parkedNow = r));
-  w.store.transact = async (ops: WriteOp[]) => {
-    if (ops.some((op) => op.op === "put" && op.table === "jobs" && op.item.status === "assigned")) {
-      parkedNow();
-      await released;
-    }
-    return transact(ops);
-  };
-  return { parked, release };
-}
 
 describe.each([
   ["DynamoDB's layout", false],
