@@ -41,7 +41,7 @@ import { CONFIGFS_TSM_ROOT, detectQuoteProvider, QuoteProviderError } from "./qu
 import { AgentStoppedError, startAgent } from "./runtime";
 import { agentVersionLine } from "./version";
 import { createBuiltinEngine } from "./engines/builtin";
-import { createOpenAiEngine, EngineUrlError } from "./engines/openai-http";
+import { createOpenAiEngine, EngineUrlError, SlotProps } from "./engines/openai-http";
 import { type Engine, EngineError } from "./engines/engine";
 import { createLlamaEngine } from "./engines/llama";
 import { redeemDue, redeemFeeWarning, redeemInstructions, redeemMessage } from "../api-client/vault-messages";
@@ -489,8 +489,6 @@ export type EngineKind =
   /** vLLM, SGLang, anything else, or a server that did not answer in time: nothing said */
   | { kind: "other" };
 
-/** The part of llama-server's GET /props read here (as the adapter reads it: agent/engines/openai-http.ts SlotProps). */
-const LlamaProps = z.object({ total_slots: z.number().int().min(1).max(4096) }).loose();
 /** Ollama's GET /api/version. */
 const OllamaVersion = z.object({ version: z.string().min(1).max(100) }).loose();
 /** TGI's GET /info: its model and its router's name. */
@@ -528,7 +526,7 @@ export async function engineKindAt(
       return undefined;
     }
   };
-  const props = await read("/props", LlamaProps);
+  const props = await read("/props", SlotProps);
   if (props) return { kind: "llama-server", totalSlots: props.total_slots };
   const [ollama, tgi] = await Promise.all([read("/api/version", OllamaVersion), read("/info", TgiInfo)]);
   if (tgi) return { kind: "tgi" };

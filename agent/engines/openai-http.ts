@@ -84,7 +84,7 @@ export interface OpenAiEngineOptions {
 const Props = z.object({ modalities: z.object({ vision: z.boolean().optional() }).loose().nullish() }).loose();
 
 /** llama-server's slot count in GET /props (its --parallel); a server without it is not pinned. */
-const SlotProps = z.object({ total_slots: z.number().int().min(1).max(4096) }).loose();
+export const SlotProps = z.object({ total_slots: z.number().int().min(1).max(4096) }).loose();
 
 /** One job's hold on a llama-server slot: which slot, whether it may reuse the slot's cached prompt, and its end. */
 export interface SlotLease {
