@@ -61,6 +61,10 @@ async function llamaServer(
     /** with hold: a streamed job's head and first delta are sent at once, the rest held */
     firstDelta?: boolean;
     refuse?: (job: Job) => number | undefined;
+    /** true: the job's connection is cut with no answer (the server died under it) */
+    cut?: (job: Job) => boolean;
+    /** GET /health's status (default 200) */
+    health?: () => number;
   } = {},
 ) {
   const running = new Map<number, number>();
@@ -75,7 +79,9 @@ async function llamaServer(
       return json(res, p.status, p.body);
     }
     if (req.method === "GET" && req.url === "/v1/models") return json(res, 200, modelList(["m"]));
+    if (req.method === "GET" && req.url === "/health") return json(res, o.health?.() ?? 200, { status: "ok" });
     const job = (body ?? {}) as Job;
+    if (o.cut?.(job)) return void res.socket?.destroy();
     const chat = req.url === "/v1/chat/completions";
     const embeddingAnswer = { object: "list", data: [{ index: 0, embedding: [0.5, 0.5] }], usage: { prompt_tokens: 3, total_tokens: 3 } };
     const slot = typeof job.id_slot === "number" ? job.id_slot : -1;
@@ -366,6 +372,147 @@ describe("openai-http on llama-server: an embedding, which the server places its
   });
 });
 
+describe("openai-http on llama-server: a server seen down may come back with fewer slots", () => {
+  // Found by the session 33 review: the slot count was read once, for the agent's life. A
+  // llama-server restarted with a smaller --parallel takes id_slot modulo its own count
+  // (server-context.cpp get_slot_by_id wraps it), so two of the pool's slots became one of the
+  // server's, and a requester's job was sent cache_prompt: true onto the slot another requester's
+  // prompt had just filled. After a job got no answer (its connection cut, or refused) or a 503
+  // (llama-server loading its model), or a failed health probe, /props is read again and the pool
+  // starts knowing nothing.
+  const before = [
+    [0, false],
+    [1, false],
+    [2, false],
+  ];
+  it.each([
+    ["a job's connection cut (streamed)", "cut", "stream"],
+    ["a job answered 503 while the server loads its model", "503", "chat"],
+    ["an embedding answered 503", "503", "embed"],
+  ] as const)("%s: the next jobs are pinned within the new slot count, with no cache taken as known", async (_what, how, kind) => {
+    // Prepare: three slots, each holding one requester's prompt; then the server restarts with two
+    let slots = 3;
+    /** the restart: the first job after it meets the server going down */
+    let restarting = false;
+    const down = () => restarting && !(restarting = false);
+    const server = await llamaServer({
+      props: () => ({ status: 200, body: { total_slots: slots } }),
+      cut: () => how === "cut" && down(),
+      refuse: () => (how === "503" && down() ? 503 : undefined),
+    });
+    const engine = llamaEngine(server.s.url);
+    const job = (scope: string) => (kind === "stream" ? drain(engine.stream!(chatOf(scope))) : engine.generate(chatOf(scope)));
+    for (const scope of [ALICE, BOB, CAROL]) await job(scope);
+    slots = 2;
+    restarting = true;
+    // Act: the job that meets the restart fails; then Alice's and Carol's next jobs
+    const failed = await errorOf(kind === "embed" ? engine.embed!({ model: "m", input: ["dave's text"] }) : job(ALICE));
+    await job(ALICE);
+    await job(CAROL);
+    // Assess: on the old adapter Carol's went to slot 2 (the server's 0, Alice's prompt) with cache_prompt true
+    expect(failed.code).toBe("engine_unavailable");
+    const after = server.pins().slice(4);
+    expect(server.pins().slice(0, 3)).toEqual(before);
+    expect(after).toEqual(
+      kind === "embed"
+        ? [
+            [0, false],
+            [1, false],
+          ]
+        : [
+            [1, false], // the longest unused of the two slots left (the failed job was Alice's, on slot 0)
+            [0, false],
+          ],
+    );
+    expect(server.propsReads()).toBe(2);
+  });
+
+  it("a job waiting for a slot when another fails so is granted it knowing nothing, before /props is read again", async () => {
+    // Prepare: two slots holding Alice's and Carol's prompts; then each's next job held on its own
+    // slot, and Carol's third waiting; Carol's second meets the server going down
+    let armed = false;
+    const server = await llamaServer({
+      slots: 2,
+      hold: true,
+      cut: (j) => armed && j.cache_salt === CAROL && !(armed = false),
+    });
+    const engine = llamaEngine(server.s.url);
+    const first = [engine.generate(chatOf(ALICE)), engine.generate(chatOf(CAROL))];
+    await server.jobsSeen(2);
+    server.answerAll();
+    await Promise.all(first);
+    armed = true;
+    const alice = engine.generate(chatOf(ALICE));
+    await server.jobsSeen(3);
+    // Act
+    const cut = errorOf(engine.generate(chatOf(CAROL)));
+    const waiting = engine.generate(chatOf(CAROL));
+    await server.jobsSeen(5);
+    server.answerAll();
+    await Promise.all([alice, waiting]);
+    // Assess: on the old adapter the waiting job went out cache_prompt: true on the slot of a server just seen down
+    expect((await cut).code).toBe("engine_unavailable");
+    expect(server.pins()).toEqual([
+      [0, false],
+      [1, false],
+      [0, true],
+      [1, true], // cut
+      [1, false],
+    ]);
+  });
+
+  it("its /props read again answered 503 (still loading): that job fails unsent, the next one asks again", async () => {
+    // Prepare
+    let slots = 2;
+    let loading = false;
+    const server = await llamaServer({
+      props: () =>
+        loading ? { status: 503, body: { error: { code: 503, message: "Loading model" } } } : { status: 200, body: { total_slots: slots } },
+      refuse: () => (loading ? 503 : undefined),
+    });
+    const engine = llamaEngine(server.s.url);
+    await engine.generate(chatOf(ALICE));
+    await engine.generate(chatOf(BOB));
+    // Act: the server restarts with one slot; a job meets it loading, and so does the next one's /props
+    slots = 1;
+    loading = true;
+    const met = await errorOf(engine.generate(chatOf(ALICE)));
+    const unsent = await errorOf(engine.generate(chatOf(BOB)));
+    loading = false;
+    await engine.generate(chatOf(BOB));
+    // Assess
+    expect([met.code, unsent.code]).toEqual(["engine_unavailable", "engine_unavailable"]);
+    expect(server.pins()).toEqual([
+      [0, false],
+      [1, false],
+      [0, true], // refused 503
+      [0, false], // Bob's, after /props said one slot
+    ]);
+    expect(server.propsReads()).toBe(3);
+  });
+
+  it("a failed health probe: the next jobs read /props again", async () => {
+    // Prepare
+    let slots = 3;
+    let healthy = true;
+    const server = await llamaServer({ props: () => ({ status: 200, body: { total_slots: slots } }), health: () => (healthy ? 200 : 503) });
+    const engine = llamaEngine(server.s.url);
+    for (const scope of [ALICE, BOB, CAROL]) await engine.generate(chatOf(scope));
+    // Act: the agent's idle probe finds the server loading again, now with two slots
+    slots = 2;
+    healthy = false;
+    const probed = await errorOf(engine.health!());
+    healthy = true;
+    await engine.health!();
+    await engine.generate(chatOf(ALICE));
+    await engine.generate(chatOf(CAROL));
+    // Assess
+    expect(probed.code).toBe("engine_unavailable");
+    expect(server.pins()).toEqual([...before, [0, false], [1, false]]);
+    expect(server.propsReads()).toBe(2);
+  });
+});
+
 describe("openai-http: servers without llama-server's slots are sent no slot fields (vLLM unchanged)", () => {
   it("a server whose GET /props is 404 (vLLM, Ollama, SGLang, TGI): no id_slot or cache_prompt, the salt as before, /props asked once", async () => {
     // Prepare
@@ -461,5 +608,40 @@ describe("createSlotPool", () => {
     carol.release(true);
     const again = await pool.acquire(CAROL, undefined, "e");
     expect(again).toMatchObject({ slot: 0, cachePrompt: true });
+  });
+
+  it("resized smaller: nothing known, no slot at or above the count handed out, and nothing recorded while a job is still out on one", async () => {
+    // Prepare: three slots holding Alice's, Bob's and Carol's prompts; Carol's next job still out on slot 2
+    const pool = createSlotPool(3);
+    for (const scope of [ALICE, BOB, CAROL]) (await pool.acquire(scope, undefined, "e")).release(true);
+    const carolOut = await pool.acquire(CAROL, undefined, "e");
+    // Act: the server came back with two slots (slot 2 is its slot 0)
+    pool.resize(2);
+    const alice = await pool.acquire(ALICE, undefined, "e");
+    alice.release(true); // the server may run Carol's job on this slot after Alice's
+    const aliceAgain = await pool.acquire(ALICE, undefined, "e");
+    aliceAgain.release(true);
+    carolOut.release(true);
+    const bob = await pool.acquire(BOB, undefined, "e");
+    bob.release(true);
+    const bobAgain = await pool.acquire(BOB, undefined, "e");
+    const aliceLast = await pool.acquire(ALICE, undefined, "e");
+    // Assess
+    expect(carolOut).toMatchObject({ slot: 2, cachePrompt: true });
+    expect([alice.cachePrompt, aliceAgain.cachePrompt]).toEqual([false, false]);
+    expect(bobAgain).toMatchObject({ slot: bob.slot, cachePrompt: true }); // Carol's job is in: known again
+    expect(aliceLast.cachePrompt).toBe(false); // nothing recorded while Carol's was out
+    expect([alice, aliceAgain, bob, bobAgain, aliceLast].every((l) => l.slot < 2)).toBe(true);
+  });
+
+  it("resized larger: the new slots are handed out, each to one job", async () => {
+    const pool = createSlotPool(1);
+    pool.resize(3);
+    const leases = await Promise.all([ALICE, BOB, CAROL].map((scope) => pool.acquire(scope, undefined, "e")));
+    expect(leases.map((l) => [l.slot, l.cachePrompt])).toEqual([
+      [0, false],
+      [1, false],
+      [2, false],
+    ]);
   });
 });

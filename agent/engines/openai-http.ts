@@ -107,6 +107,12 @@ export interface SlotPool {
    * the server placed itself (an embedding, which takes no slot of ours) may have written any idle slot.
    */
   forget(): void;
+  /**
+   * The server now has `count` slots (read again after it was seen down: it may be another
+   * process): forget(), and from now on only slots below `count` are handed out. A slot above it
+   * still held is never handed out again (the server would take its id modulo its count).
+   */
+  resize(count: number): void;
 }
 
 /**
@@ -124,12 +130,14 @@ export function createSlotPool(count: number): SlotPool {
   const usedAt: number[] = Array.from({ length: count }, () => 0);
   let clock = 0;
   let epoch = 0;
+  /** slots below this are handed out (resize) */
+  let live = count;
   const waiting: Array<{ scope: string | undefined; grant: (lease: SlotLease) => void }> = [];
 
   function pick(scope: string | undefined): number | undefined {
     let own: number | undefined;
     let stalest: number | undefined;
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < live; i++) {
       if (busy[i]) continue;
       if (scope !== undefined && holds[i] === scope && (own === undefined || usedAt[i]! > usedAt[own]!)) own = i;
       if (stalest === undefined || usedAt[i]! < usedAt[stalest]!) stalest = i;
@@ -137,7 +145,14 @@ export function createSlotPool(count: number): SlotPool {
     return own ?? stalest;
   }
 
+  /**
+   * A job still out on a slot at or above `live` (resize): the server runs it on the slot its id
+   * modulo the server's count names, one of ours, so while it is out no slot's content is known.
+   */
+  const retiredOut = () => busy.slice(live).some(Boolean);
+
   function lease(slot: number, scope: string | undefined): SlotLease {
+    // (while a job is out on a slot above `live` nothing is recorded, so holds names no scope then)
     const cachePrompt = scope !== undefined && holds[slot] === scope;
     busy[slot] = true;
     // Unknown until the job ends: one the server did not run there left the slot's old prompt.
@@ -152,15 +167,24 @@ export function createSlotPool(count: number): SlotPool {
         if (released) return;
         released = true;
         busy[slot] = false;
-        if ((ok || cachePrompt) && scope !== undefined && epoch === from) holds[slot] = scope;
-        while (waiting.length > 0) {
-          const free = pick(waiting[0]!.scope);
-          if (free === undefined) return;
-          const next = waiting.shift()!;
-          next.grant(lease(free, next.scope));
-        }
+        if ((ok || cachePrompt) && scope !== undefined && epoch === from && !retiredOut()) holds[slot] = scope;
+        grantWaiting();
       },
     };
+  }
+
+  function grantWaiting() {
+    while (waiting.length > 0) {
+      const free = pick(waiting[0]!.scope);
+      if (free === undefined) return;
+      const next = waiting.shift()!;
+      next.grant(lease(free, next.scope));
+    }
+  }
+
+  function forget() {
+    epoch++;
+    holds.fill(undefined);
   }
 
   return {
@@ -184,9 +208,15 @@ export function createSlotPool(count: number): SlotPool {
         waiting.push(entry);
       });
     },
-    forget() {
-      epoch++;
-      holds.fill(undefined);
+    forget,
+    resize(n) {
+      forget();
+      for (let i = holds.length; i < n; i++) {
+        holds.push(undefined);
+        busy.push(false);
+        usedAt.push(0);
+      }
+      live = n;
     },
   };
 }
@@ -881,34 +911,73 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
 
   /**
    * llama-server's slots, where slotsFromProps and its GET /props says how many (undefined: a
-   * server that does not, which is sent no slot fields). Read once; a read that got no answer
-   * (or a status that says the server is not ready) throws and is asked again by the next job.
+   * server that does not, which is sent no slot fields). Read once, and again after the server
+   * was seen down (seenDown); a read that got no answer (or a status that says the server is not
+   * ready) throws and is asked again by the next job.
    */
   let slotPool: Promise<SlotPool | undefined> | undefined;
+  /** The pool as read, and whether the next job reads /props again for it (seenDown). */
+  let readPool: SlotPool | undefined;
+  let recount = false;
+  function slotCount(): Promise<number | undefined> {
+    return exchange("/props", { method: "GET" }, undefined, { url: propsUrl, timeoutMs: healthTimeoutMs }).then(({ status, bodyText }) => {
+      // 404 (vLLM, Ollama, SGLang, TGI) or another refusal of the route: not llama-server, for good.
+      // 401/403/429/5xx: llama-server too may answer so (a wrong key, still loading); asked again.
+      if (status !== 404 && codeOfStatus(status) === "engine_unavailable") {
+        const serverMessage = serverMessageOf(bodyText);
+        throw new EngineError(
+          "engine_unavailable",
+          `GET ${propsUrl} answered HTTP ${status}${serverMessage ? `: ${serverMessage}` : ""}: ` +
+            `the agent reads llama-server's slot count there before a job (to keep requesters' prompt caches apart)`,
+          { engine: name, status, serverMessage },
+        );
+      }
+      if (status < 200 || status > 299) return undefined;
+      return SlotProps.safeParse(jsonOrText(bodyText)).data?.total_slots;
+    });
+  }
   function slots(): Promise<SlotPool | undefined> {
     if (!opts.slotsFromProps) return Promise.resolve(undefined);
-    slotPool ??= exchange("/props", { method: "GET" }, undefined, { url: propsUrl, timeoutMs: healthTimeoutMs })
-      .then(({ status, bodyText }) => {
-        // 404 (vLLM, Ollama, SGLang, TGI) or another refusal of the route: not llama-server, for good.
-        // 401/403/429/5xx: llama-server too may answer so (a wrong key, still loading); asked again.
-        if (status !== 404 && codeOfStatus(status) === "engine_unavailable") {
-          const serverMessage = serverMessageOf(bodyText);
-          throw new EngineError(
-            "engine_unavailable",
-            `GET ${propsUrl} answered HTTP ${status}${serverMessage ? `: ${serverMessage}` : ""}: ` +
-              `the agent reads llama-server's slot count there before a job (to keep requesters' prompt caches apart)`,
-            { engine: name, status, serverMessage },
-          );
-        }
-        if (status < 200 || status > 299) return undefined;
-        const read = SlotProps.safeParse(jsonOrText(bodyText));
-        return read.success ? createSlotPool(read.data.total_slots) : undefined;
-      })
+    if (recount && readPool) {
+      // the same pool, resized: a slot still held stays held, so no two jobs ever share a slot id
+      const pool = readPool;
+      recount = false;
+      slotPool = slotCount().then(
+        (n) => {
+          if (n === undefined) return (readPool = undefined); // no longer llama-server: no slot fields
+          pool.resize(n);
+          return pool;
+        },
+        (err: unknown) => {
+          recount = true; // the next job asks again; meanwhile nothing is known of any slot
+          throw err;
+        },
+      );
+    }
+    slotPool ??= slotCount()
+      .then((n) => (readPool = n === undefined ? undefined : createSlotPool(n)))
       .catch((err: unknown) => {
         slotPool = undefined;
         throw err;
       });
     return slotPool;
+  }
+
+  /**
+   * The pool is the record of one llama-server process. One that stopped answering may come back
+   * restarted with fewer slots, and llama-server takes id_slot modulo its own count
+   * (server-context.cpp get_slot_by_id): two of the pool's slots would be one of its, and a job
+   * sent cache_prompt for its requester's slot could reuse the prompt another requester just left
+   * there. So after no answer at all (a connection refused or cut) or a 503 (llama-server loading
+   * its model), of a job or of the health probe, no slot's content is known from then on and the
+   * next job reads /props again, resizing the same pool (a second pool would hand out slots the
+   * first still holds). A restart between two jobs that nothing saw fail is not caught.
+   */
+  function seenDown(e: unknown): void {
+    const status = e instanceof EngineError && e.code === "engine_unavailable" ? e.details?.status : 0;
+    if (status !== undefined && status !== 503) return;
+    readPool?.forget();
+    recount = true;
   }
 
   /** A job's hold on a slot of its own, where the server has slots (undefined: it has none). */
@@ -938,6 +1007,9 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       }
       answered = true;
       return bodyText;
+    } catch (e) {
+      seenDown(e);
+      throw e;
     } finally {
       lease?.release(answered);
     }
@@ -969,6 +1041,9 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
           yield ev;
         }
       }
+    } catch (e) {
+      seenDown(e);
+      throw e;
     } finally {
       lease?.release(started);
     }
@@ -1241,7 +1316,11 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
      * 500/503 once it died; SGLang and TGI 200 when ready. A server without it (404: Ollama, whose
      * /health is "404 page not found") is asked GET /models instead, from then on.
      */
-    health: checkHealth,
+    health: () =>
+      checkHealth().catch((e: unknown) => {
+        seenDown(e);
+        throw e;
+      }),
 
     async capabilities(model: string): Promise<EngineCapabilities> {
       const contextLength = (await modelList()).find((m) => m.id === model)?.contextLength;
@@ -1291,6 +1370,9 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
       let bodyText: string;
       try {
         bodyText = await post(path, { model: req.model, input: req.input, encoding_format: "float" }, req);
+      } catch (e) {
+        seenDown(e);
+        throw e;
       } finally {
         pool?.forget();
       }

@@ -112,3 +112,36 @@ describe("chain faucet: a kill between the key's claim and the deposit", () => {
     expect(again).toMatchObject({ available: TON.toString() });
   });
 });
+
+describe("chain faucet: a claim taken over by a retry", () => {
+  // Found by the session 33 review: a first request whose deposit outlived FAUCET_SENDING_MS (its
+  // claim taken over by a retry, which deposited and marked it sent) freed the key when its own
+  // deposit then failed, so the next retry under the key deposited again: two deposits for a key
+  // whose first never reached the vault. Its release is now conditioned on the claim being its own.
+  it("the first request's failed deposit frees nothing it no longer holds: the key deposited once", async () => {
+    // Prepare: the first request's deposit hangs past the sending window, then fails
+    const w = world();
+    const deposit = w.chain.deposit.bind(w.chain);
+    let fail!: (e: Error) => void;
+    const depositing = new Promise<void>((started) => {
+      w.chain.deposit = () =>
+        new Promise((_, reject) => {
+          fail = reject;
+          started();
+        });
+    });
+    const first = w.faucet("faucet-key-1").catch((e: unknown) => e);
+    await depositing;
+    w.chain.deposit = deposit;
+    w.later(31_000);
+    const retried = await w.faucet("faucet-key-1");
+    // Act: the first request's deposit fails now, and the client retries once more
+    fail(new Error("the sandbox lost the first deposit"));
+    expect(await first).toBeInstanceOf(Error);
+    const again = await w.faucet("faucet-key-1");
+    // Assess: one deposit under the key, credited once
+    expect(w.sent).toHaveLength(1);
+    expect(retried).toMatchObject({ available: TON.toString() });
+    expect(again).toMatchObject({ available: TON.toString() });
+  });
+});

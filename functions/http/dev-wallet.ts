@@ -193,16 +193,17 @@ const FAUCET_SENDING_MS = 30_000;
  * put "sending" before the deposit and marked "sent" after it. A retry finds "sent": nothing more
  * to deposit ("done"). A retry finds "sending": the first request is still depositing (409), or,
  * once FAUCET_SENDING_MS has passed, it died before its mark and the retry takes the claim over
- * and deposits ("fresh"). A kill between a deposit landing and its mark deposits twice on the
+ * and deposits (both answer the time of the claim they hold, which the deposit's failure frees only
+ * while it is still theirs). A kill between a deposit landing and its mark deposits twice on the
  * retry: both real sandbox deposits, both credited (dev play money; value is conserved), where a
  * one-phase claim left the key answering for good with nothing credited.
  */
-async function claimFaucetKey(deps: CoreDeps, pk: string): Promise<"fresh" | "done"> {
+async function claimFaucetKey(deps: CoreDeps, pk: string): Promise<{ claimedAt: number } | "done"> {
   const key = { pk, sk: "claim" };
   const now = deps.clock.now();
   try {
     await deps.store.transact([{ op: "put", table: "chain", item: { ...key, state: "sending", at: now }, when: { kind: "notExists" } }]);
-    return "fresh";
+    return { claimedAt: now };
   } catch (e) {
     if (!(e instanceof ConditionFailedError)) throw e;
   }
@@ -218,7 +219,7 @@ async function claimFaucetKey(deps: CoreDeps, pk: string): Promise<"fresh" | "do
     await deps.store.transact([
       { op: "update", table: "chain", key, set: { at: now }, when: { kind: "cmp", attr: "at", op: "=", value: at } },
     ]);
-    return "fresh";
+    return { claimedAt: now };
   } catch (e) {
     if (!(e instanceof ConditionFailedError)) throw e;
     throw new CocoonError(
@@ -251,7 +252,7 @@ export const chainFaucetRoute = defineRoute(
     checkAmount(chain, body.amount);
     // Keyed by the Idempotency-Key, else by the signed request's own nonce: a replay deposits nothing (issue 9 #10).
     const key = headers["idempotency-key"] ?? (requestNonce ? `n:${requestNonce}` : undefined);
-    const claim = key ? await claimFaucetKey(deps, `faucet:${caller}:${key}`) : "fresh";
+    const claim = key ? await claimFaucetKey(deps, `faucet:${caller}:${key}`) : undefined;
     if (claim !== "done") {
       const claimKey = { pk: `faucet:${caller}:${key}`, sk: "claim" };
       let sent: DevChainSend;
@@ -263,8 +264,12 @@ export const chainFaucetRoute = defineRoute(
             exit: sent.error,
           });
       } catch (e) {
-        // nothing reached the vault: free the key so a retry deposits
-        if (key) await deps.store.transact([{ op: "delete", table: "chain", key: claimKey }]).catch(() => undefined);
+        // nothing reached the vault: free the key so a retry deposits, only while the claim is still
+        // ours (a retry that took it over after FAUCET_SENDING_MS may have deposited and marked it sent)
+        if (claim)
+          await deps.store
+            .transact([{ op: "delete", table: "chain", key: claimKey, when: { kind: "cmp", attr: "at", op: "=", value: claim.claimedAt } }])
+            .catch(() => undefined);
         throw e;
       }
       if (key) await deps.store.transact([{ op: "update", table: "chain", key: claimKey, set: { state: "sent", txHash: sent.txHash } }]);
