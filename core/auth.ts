@@ -142,8 +142,9 @@ export async function authenticateRequest(
           "sessions_unavailable",
           "this deployment has no sessions (COCOON_SESSION_KEY is not set): sign the request with your Ed25519 key",
         );
-      checkFresh(parseSessionAuth(req.authHeader!).ts, now, deps.config.authWindowMs);
-      claims = verifySessionAuth(req.authHeader!, signable, deps.config.sessionKey, now);
+      const fields = parseSessionAuth(req.authHeader!);
+      checkFresh(fields.ts, now, deps.config.authWindowMs);
+      claims = verifySessionAuth(fields, signable, deps.config.sessionKey, now);
     } else {
       checkFresh(parseAuthHeader(req.authHeader).ts, now, deps.config.authWindowMs);
       claims = verifyRequestAuth(req.authHeader, signable);

@@ -336,4 +336,36 @@ describe("itemBytes: DynamoDB's count, never less", () => {
     expect(bare).toBeGreaterThanOrEqual(2 + 2 + "idempotency#".length + "_exp".length);
     expect(sizes).toEqual({ string: 7, multibyte: 6, number: 5, list: 11, map: 7, bigint: 9 });
   });
+
+  it("a number counts 1 byte and 1 per two digits of its decimal form, the sign not a digit, whole or not", () => {
+    // Prepare: the count as the rule states it, on the decimal text (digits before any exponent)
+    const bare = itemBytes({ pk: "p", sk: "s" });
+    const byRule = (v: number | bigint) => 1 + 1 + Math.ceil(Math.max(String(v).split("e")[0]!.replace(/\D/g, "").length, 1) / 2);
+    const numbers = fc.oneof(fc.integer({ min: -(2 ** 53) + 1, max: 2 ** 53 - 1 }), fc.double({ noNaN: true }), fc.bigInt());
+    // Act + Assess: "n" 1 + the value (a bigint also its marker: "_bi:" 4 + "n" 1 + 1)
+    fc.assert(
+      fc.property(numbers, (v) => {
+        const marker = typeof v === "bigint" ? 6 : 0;
+        expect(itemBytes({ pk: "p", sk: "s", n: v }) - bare - marker).toBe(byRule(v));
+      }),
+    );
+    expect([-12, -123456, -(2 ** 53) + 1, -5n].map((v) => itemBytes({ pk: "p", sk: "s", n: v }) - bare)).toEqual([3, 5, 10, 9]);
+  });
+
+  it("a map's size is the same whatever its entries' order, and an undefined entry counts nothing, also beside a $bigint or $obj name", () => {
+    // Prepare
+    const bare = itemBytes({ pk: "p", sk: "s" });
+    const size = (m: Record<string, unknown>) => itemBytes({ pk: "p", sk: "s", m }) - bare;
+    // Act
+    const sizes = [
+      size({ a: "x", b: 1 }),
+      size({ b: 1, a: "x" }),
+      size({ $bigint: "12" }), // a map whose only key is a tag is wrapped: 3 + 1 + "$obj" 4 more
+      size({ $bigint: "12", gone: undefined }),
+      size({ $obj: "12", other: "y" }),
+      size({ other: "y", $bigint: "12" }), // not a tag alone: not wrapped
+    ];
+    // Assess: "m" 1 + 3 + per entry 1 + name + value (a number 1 + 1 per two digits)
+    expect(sizes).toEqual([1 + 3 + 3 + 4, 1 + 3 + 3 + 4, 1 + 3 + 10 + 8, 1 + 3 + 10 + 8, 1 + 3 + 7 + 7, 1 + 3 + 7 + 10]);
+  });
 });

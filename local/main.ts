@@ -76,7 +76,7 @@ const net = await startNetwork({
   dataDir: join(home, "data"),
   port,
   config,
-  logSink: (l) => process.env.COCOON_LOG === "1" && console.log(l),
+  ...(process.env.COCOON_LOG === "1" ? { logSink: (l: string) => console.log(l) } : {}),
   // the operator's public key (hex), as on AWS: POST /v1/operator/voucher pays it the fees
   ...(operatorKey ? { operatorKey } : {}),
 }).catch((e: NodeJS.ErrnoException) => {

@@ -141,7 +141,8 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
   // Every ledger movement also joins the movement log's inbox, in its own transaction (issue 15).
   const store = withMovementLog(o.store ?? lmdb!);
   const queues = createLocalQueues();
-  const log: Log = createJsonLog(o.logSink ?? (() => {}));
+  // Without a sink the lines go nowhere: none is formatted (a JSON line and a timestamp, twice per job).
+  const log: Log = o.logSink ? createJsonLog(o.logSink) : DROPPED_LOG;
   const chain =
     o.chain === false
       ? undefined
@@ -360,6 +361,9 @@ function startChainWatcher(chain: LocalChain, ledger: StoreChainLedger, log: Log
     },
   };
 }
+
+/** The coordinator's log where no sink takes its lines. */
+const DROPPED_LOG: Log = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /**
  * The dev redeem and withdraw routes on the sandbox: the adapters' parse of the voucher or

@@ -179,6 +179,23 @@ describe("canonicalJson", () => {
     );
   });
 
+  it("orders keys as Array.prototype.sort orders strings (UTF-16 code units), for short and long key lists alike", () => {
+    const primitive = fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null));
+    fc.assert(
+      fc.property(fc.dictionary(fc.string({ unit: "binary" }), primitive, { maxKeys: 40 }), (obj) => {
+        // Prepare: the expected text, keys in .sort() order
+        const expected = `{${Object.keys(obj)
+          .sort()
+          .map((k) => `${JSON.stringify(k)}:${JSON.stringify(obj[k])}`)
+          .join(",")}}`;
+        // Act / Assess
+        expect(canonicalJson(obj)).toBe(expected);
+      }),
+    );
+    // Assess: by code units, not code points: the surrogate pair of 😀 (0xd83d 0xde00) sorts before U+FFFF
+    expect(canonicalJson({ "\uffff": 1, "😀": 2, a: 3, "10": 4, "9": 5 })).toBe('{"10":4,"9":5,"a":3,"😀":2,"\uffff":1}');
+  });
+
   it("serialises Dates through toJSON and undefined array items as null", () => {
     // Act / Assess
     expect(canonicalJson({ t: new Date(0), a: [undefined] })).toBe('{"a":[null],"t":"1970-01-01T00:00:00.000Z"}');

@@ -168,7 +168,7 @@ function write(value: unknown, stack: Set<object>, path: Array<string | number>)
         out += "]";
       } else {
         const obj = value as Record<string, unknown>;
-        const keys = Object.keys(obj).sort();
+        const keys = sortedKeys(obj);
         out = "{";
         let first = true;
         for (const k of keys) {
@@ -187,6 +187,26 @@ function write(value: unknown, stack: Set<object>, path: Array<string | number>)
     default:
       throw new CryptoInputError("unsupported_value", `${pathOf(path)} is a ${typeof value}; canonical JSON cannot hold it`);
   }
+}
+
+/**
+ * Object.keys(obj) in code-unit order, as `.sort()` orders strings. A short list (every object
+ * signed or hashed here has a few keys) is sorted in place by insertion: Array.prototype.sort
+ * copies it into a work buffer first, a sixth of what a job's canonical forms allocated.
+ */
+function sortedKeys(obj: Record<string, unknown>): string[] {
+  const keys = Object.keys(obj);
+  if (keys.length > 16) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > k) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+  return keys;
 }
 
 const pathOf = (path: Array<string | number>) => "$" + path.map((p) => (typeof p === "number" ? `[${p}]` : `.${p}`)).join("");

@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
+import fc from "fast-check";
 import { createHmac, createPrivateKey, createPublicKey, createSecretKey, verify as nodeVerify } from "node:crypto";
 import { b64u } from "./encoding";
 import {
@@ -190,6 +191,35 @@ describe("S canonical (s < L)", () => {
     // Assess
     expect(atL).toBe("S is not below the group order (non-canonical signature)");
     expect(belowL).toBeUndefined();
+  });
+});
+
+describe("the byte-wise bounds of S and R are the numeric ones", () => {
+  // S and R near L, p and 2^256 (each byte of the bound ±1 around it), and anywhere
+  const near = (bound: bigint) =>
+    fc
+      .tuple(fc.integer({ min: 0, max: 31 }), fc.integer({ min: -1, max: 1 }), fc.bigInt({ min: -300n, max: 300n }))
+      .map(([byte, step, off]) => bound + BigInt(step) * 256n ** BigInt(byte) + off)
+      .filter((n) => n >= 0n && n < 2n ** 256n);
+  const scalar = fc.oneof(near(L), near(P), near(2n ** 255n + P), fc.bigInt({ min: 0n, max: 2n ** 256n - 1n }));
+
+  it("S is refused exactly when S >= L, and a non-small-order R exactly when its y (the sign bit cleared) >= p", () => {
+    fc.assert(
+      fc.property(scalar, scalar, (s, r) => {
+        // Prepare: R off the small-order list (its low byte 0x55 is on none of its encodings), S canonical when R is judged
+        const rBytes = toLe32(r);
+        rBytes[0] = 0x55;
+        const y = le(rBytes) & (2n ** 255n - 1n);
+        // Act
+        const onS = ed25519SignatureProblem(concat(rBytes, toLe32(s)));
+        const onR = ed25519SignatureProblem(concat(rBytes, toLe32(0n)));
+        // Assess
+        if (s >= L) expect(onS).toBe("S is not below the group order (non-canonical signature)");
+        else expect(onS).toBe(onR);
+        expect(onR).toBe(y >= P ? "R is a non-canonical point encoding (y >= p)" : undefined);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 

@@ -167,11 +167,27 @@ const ED25519_L = ed25519.Point.Fn.ORDER;
 /** p = 2^255 - 19, the field prime. */
 const ED25519_P = ed25519.Point.Fp.ORDER;
 
-const leToBigint = (b: Uint8Array): bigint => {
-  let n = 0n;
-  for (let i = b.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(b[i]!);
-  return n;
+/** `n` as 32 little-endian bytes (n < 2^256). */
+const le32 = (n: bigint): Uint8Array => {
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) out[i] = Number((n >> BigInt(8 * i)) & 0xffn);
+  return out;
 };
+const ED25519_L_LE = le32(ED25519_L);
+const ED25519_P_LE = le32(ED25519_P);
+
+/**
+ * Whether the 32-byte little-endian number `b` is at least `limit` (32 bytes, little-endian),
+ * `b`'s top bit taken as `topBit`: byte by byte from the most significant, with no BigInt made
+ * (two per byte of every signature verified, before).
+ */
+function leAtLeast(b: Uint8Array, limit: Uint8Array, topBit = true): boolean {
+  for (let i = 31; i >= 0; i--) {
+    const x = i === 31 && !topBit ? b[i]! & 0x7f : b[i]!;
+    if (x !== limit[i]!) return x > limit[i]!;
+  }
+  return true;
+}
 
 /**
  * Encodings of small-order points an R may have once y < p is checked: the 8 canonical ones
@@ -192,12 +208,10 @@ const SMALL_ORDER_R = new Set<string>(
 /** Why the (R, S) encoding of a 64-byte signature is refused, or undefined when it is canonical. */
 export function ed25519SignatureProblem(sig: Uint8Array): string | undefined {
   if (!(sig instanceof Uint8Array) || sig.length !== 64) return "an Ed25519 signature is 64 bytes";
-  if (leToBigint(sig.subarray(32)) >= ED25519_L) return "S is not below the group order (non-canonical signature)";
-  const r = Buffer.from(sig.subarray(0, 32));
-  const rHex = r.toString("hex");
-  r[31]! &= 0x7f;
-  if (leToBigint(r) >= ED25519_P) return "R is a non-canonical point encoding (y >= p)";
-  if (SMALL_ORDER_R.has(rHex)) return "R is a small-order point";
+  if (leAtLeast(sig.subarray(32), ED25519_L_LE)) return "S is not below the group order (non-canonical signature)";
+  const r = sig.subarray(0, 32);
+  if (leAtLeast(r, ED25519_P_LE, false)) return "R is a non-canonical point encoding (y >= p)";
+  if (SMALL_ORDER_R.has(asBuffer(r).toString("hex"))) return "R is a small-order point";
   return undefined;
 }
 

@@ -493,3 +493,36 @@ describe("session-auth edges: the sealed key's HPKE info", () => {
     expect(opened.expiresAt).toBe(T0 + SESSION_TTL_MS);
   });
 });
+
+describe("session-auth edges: a session's key, kept once a request of it verified, changes no verdict", () => {
+  it("a session that verified is bad_session under a rotated secret (its key is derived again, not taken from the kept ones)", () => {
+    // Prepare
+    const { header } = prepared();
+    expect(verify(header).keyId).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // Act
+    const r = refusal(() => verifySessionAuth(header, REQ, "b8".repeat(32), T0));
+    // Assess
+    expect(r.code).toBe("bad_session");
+  });
+
+  it("a session that verified is session_expired once it ends, and an altered request under it is bad_session", () => {
+    // Prepare
+    const { header, session } = prepared();
+    expect(verify(header).expiresAt).toBe(session.expiresAt);
+    // Act
+    const expired = refusal(() => verify(header, session.expiresAt));
+    const altered = refusal(() => verifySessionAuth(header, { ...REQ, body: `${REQ.body ?? ""} ` }, SECRET, T0));
+    // Assess
+    expect([expired.code, altered.code]).toEqual(["session_expired", "bad_session"]);
+  });
+
+  it("a verified session verifies again under the same secret, with the same claims", () => {
+    // Prepare
+    const { header } = prepared();
+    const first = verify(header);
+    // Act
+    const again = verify(header);
+    // Assess
+    expect(again).toEqual(first);
+  });
+});

@@ -62,6 +62,27 @@ function sessionKeyOf(secret: string, token: string): Buffer {
   return createHmac("sha256", hmacKey(secret)).update(KEY_DOMAIN).update(token).digest();
 }
 
+/**
+ * Session keys already derived, by token: a client authenticates every request on the hot path
+ * with one session for up to an hour, and deriving its key again is one HMAC per request. Only
+ * a token whose request verified is kept (a stranger's junk tokens never displace a real one),
+ * with the secret it was derived under (a rotated secret derives anew, and ends the session as
+ * before). Bounded: past SESSION_KEY_CACHE the oldest goes.
+ */
+const SESSION_KEY_CACHE = 4096;
+const sessionKeys = new Map<string, { secret: string; key: Buffer }>();
+
+function cachedSessionKey(secret: string, token: string): Buffer | undefined {
+  const hit = sessionKeys.get(token);
+  return hit !== undefined && hit.secret === secret ? hit.key : undefined;
+}
+
+function keepSessionKey(secret: string, token: string, key: Buffer): void {
+  sessionKeys.delete(token); // one kept under a secret since rotated
+  if (sessionKeys.size >= SESSION_KEY_CACHE) sessionKeys.delete(sessionKeys.keys().next().value!);
+  sessionKeys.set(token, { secret, key });
+}
+
 /** A new session for `keyId` (an Ed25519 public key, b64u, that signed the handshake). */
 export function openSession(secret: string, keyId: string, now: number, ttlMs = SESSION_TTL_MS): Session {
   const expiresAt = now + ttlMs;
@@ -131,15 +152,18 @@ function malformed(what: string): AuthError {
   return new AuthError("malformed_auth", `x-cocoon-auth session header is malformed: ${what}; expected "${FORMAT}"`);
 }
 
-/** Parses a session header without checking its MAC or expiry (shape, ts, nonce): throws AuthError malformed_auth. */
-export function parseSessionAuth(headerValue: string): {
+/** A session header's fields as parseSessionAuth reads them (its MAC and expiry unchecked). */
+export interface SessionAuthFields {
   token: string;
   keyId: string;
   expiresAt: number;
   ts: number;
   nonce: string;
   mac: Uint8Array;
-} {
+}
+
+/** Parses a session header without checking its MAC or expiry (shape, ts, nonce): throws AuthError malformed_auth. */
+export function parseSessionAuth(headerValue: string): SessionAuthFields {
   if (headerValue.length > 512) throw malformed(`${headerValue.length} characters is too long`);
   // checked here too, not only by the caller's isSessionAuth: a verifier must not take any scheme
   if (!isSessionAuth(headerValue)) throw malformed(`the scheme must be "${SESSION_SCHEME}"`);
@@ -166,21 +190,24 @@ export function parseSessionAuth(headerValue: string): {
  * signatures (core/auth.ts).
  */
 export function verifySessionAuth(
-  headerValue: string,
+  /** the header's value, or its fields as parseSessionAuth read them already (core/auth.ts: read once per request) */
+  header: string | SessionAuthFields,
   req: SignableRequest,
   secret: string,
   now: number,
 ): AuthClaims & { expiresAt: number } {
-  const h = parseSessionAuth(headerValue);
+  const h = typeof header === "string" ? parseSessionAuth(header) : header;
   if (h.expiresAt <= now) {
     throw new AuthError(
       "session_expired",
       `the session ended ${Math.round((now - h.expiresAt) / 1000)} s ago: open a new one (POST /v1/sessions, signed) and authenticate with it`,
     );
   }
+  const cached = cachedSessionKey(secret, h.token);
+  const key = cached ?? sessionKeyOf(secret, h.token);
   let want: Buffer;
   try {
-    want = macOf(sessionKeyOf(secret, h.token), req, h.ts, h.nonce);
+    want = macOf(key, req, h.ts, h.nonce);
   } catch (e) {
     if (e instanceof CryptoInputError) throw malformed(e.message);
     throw e;
@@ -191,5 +218,6 @@ export function verifySessionAuth(
       `x-cocoon-auth session MAC does not verify: use a token and key from this API's POST /v1/sessions (a rotated secret ends every session: open a new one), over the exact host (${req.host}), method, path with query, body bytes and Idempotency-Key that are sent`,
     );
   }
+  if (!cached) keepSessionKey(secret, h.token, key);
   return { keyId: h.keyId, ts: h.ts, nonce: h.nonce, expiresAt: h.expiresAt };
 }

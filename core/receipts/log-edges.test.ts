@@ -567,6 +567,11 @@ describe("withMovementLog: a settlement is compacted only when it has the expect
     ["a last delta that is not a string (a bigint)", (j) => withPosting(base(j), 2, { delta: 7n })],
     ["a delta that is no number", (j) => withPosting(base(j), 0, { delta: "ten" })],
     ["a meta field the short form does not rebuild", (j) => ({ ...base(j), meta: { jobId: j, worker: worker.workerId, note: "x" } })],
+    ["a posting with an attribute the short form does not rebuild", (j) => withPosting(base(j), 1, { note: "x" })],
+    [
+      "a posting list in another order",
+      (j) => ({ ...base(j), postings: [postingsOf(base(j))[0], postingsOf(base(j))[2], postingsOf(base(j))[1]] }),
+    ],
     ["another worker than the receipt's", (j) => ledgerItem(settleOf(j, { worker: otherWorker.workerId }))],
     [
       "its operator fee in another account than its worker's fee shard (the single opr:fees of before the shards)",

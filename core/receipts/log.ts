@@ -35,7 +35,6 @@
  */
 import type { Receipt } from "../../events/envelope";
 import { holdMovement, ledgerItem, settleMovement, type Movement } from "../ledger";
-import { canonicalJson } from "../crypto/encoding";
 import { ConditionFailedError, type Item, type Store, type WriteOp } from "../ports";
 import { jobHoldMovement, type JobItem } from "../jobs/items";
 import {
@@ -250,7 +249,7 @@ type CompactHold = [string, string, number];
  * A settlement's movement in the short form it rides in with its receipt: [requester, held,
  * cost, at], and the operator fee's bps fifth when the settlement took one. The rest (job id, worker, postings, meta) follows from the movement id and the
  * receipt's worker. Used only when it rebuilds to exactly the stored movement (checked here,
- * on the canonical JSON), so the log holds the same movement either way; it keeps the shared
+ * as the canonical JSON would compare them: sameJson), so the log holds the same movement either way; it keeps the shared
  * entry well under DynamoDB's 1 KB write unit with a real model name and measurement.
  */
 type CompactSettle = [string, string, string, number] | [string, string, string, number, number];
@@ -280,10 +279,38 @@ function compactSettle(id: string, rest: Record<string, unknown>, worker: string
       rest.at,
     ];
     const c: CompactSettle = bps > 0 ? [...base, bps] : base;
-    return canonicalJson(expandSettle(id, worker, c)) === canonicalJson(rest) ? c : undefined;
+    return sameJson(expandSettle(id, worker, c), rest) ? c : undefined;
   } catch {
     return undefined; // not a settlement this form can carry
   }
+}
+/**
+ * Whether two stored movements are the same data, compared as canonicalJson would write them
+ * (an attribute holding undefined is absent), without writing either: compactSettle's check runs
+ * on every settlement, and two canonical forms were most of its cost. Strict where that is
+ * cheaper: only strings, finite numbers, booleans, null, arrays and plain objects compare (a
+ * bigint, for one, never equals anything here, where canonicalJson would write it as a string),
+ * and a false only keeps the movement in full, which is always correct.
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return typeof a === "string" || typeof a === "boolean" || a === null || (typeof a === "number" && Number.isFinite(a));
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b) || Object.getPrototypeOf(a) !== Object.prototype || Object.getPrototypeOf(b) !== Object.prototype) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let n = 0;
+  for (const k of Object.keys(x)) {
+    if (x[k] === undefined) continue;
+    n++;
+    if (!Object.prototype.hasOwnProperty.call(y, k) || !sameJson(x[k], y[k])) return false;
+  }
+  for (const k of Object.keys(y)) if (y[k] !== undefined) n--;
+  return n === 0;
 }
 /** The stored form (ledger item less its key) of the settlement a CompactSettle names (a fifth element: the operator fee's bps). */
 function expandSettle(id: string, worker: string, [requester, held, cost, at, bps]: CompactSettle): Omit<Movement, "id"> {
