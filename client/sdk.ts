@@ -1053,6 +1053,12 @@ export class CocoonClient {
   private turn = 0;
   /** Renewed quotes being checked (adoptRenewal), so a test can wait for them. */
   private readonly renewals = new Set<Promise<unknown>>();
+  /**
+   * The prepare under way for a key whose kept quote is missing or ran out: concurrent asks
+   * wait for it and take their places under the quote it keeps, instead of each preparing (64
+   * asks in flight made 64 prepares every time the kept quote ran out).
+   */
+  private readonly preparing = new Map<string, Promise<unknown>>();
 
   /**
    * A fresh quote for these limits and the candidates whose attestation we verified ourselves,
@@ -1162,17 +1168,20 @@ export class CocoonClient {
     maxTokens: number,
     maxPromptTokens: number,
     use: "cache" | "refresh" | "once",
+    waited = false,
   ): Promise<CachedQuote> {
     const key = JSON.stringify([o.model, [...tiers].sort(), o.candidates ?? null, o.maxPricePerToken?.toString() ?? null]);
     const cached = this.quotes.get(key);
     // issue 15: a kept quote made before the registry's owners changed the weights is not used again
     const fees = (await this.registryReading())?.policy.fees;
     // A margin for the submit's flight time: a quote that runs out on the way is refused.
+    const current =
+      cached !== undefined &&
+      (!fees || (cached.quote.promptBps === fees.promptBps && cached.quote.completionBps === fees.completionBps)) &&
+      cached.until - QUOTE_MARGIN_MS > this.now();
     if (
       use === "cache" &&
-      cached &&
-      (!fees || (cached.quote.promptBps === fees.promptBps && cached.quote.completionBps === fees.completionBps)) &&
-      cached.until - QUOTE_MARGIN_MS > this.now() &&
+      current &&
       cached.inFlight < cached.capacity &&
       maxTokens <= cached.quote.maxTokens &&
       maxPromptTokens <= cached.quote.maxPromptTokens
@@ -1180,8 +1189,24 @@ export class CocoonClient {
       cached.inFlight++; // this job's place, taken before any await: concurrent asks cannot all pass the check
       return cached;
     }
+    // No current quote: wait for the prepare another ask has under way, then look again (once; a
+    // failed or aborted one leaves this ask to prepare its own). A full or too small quote is not
+    // waited for: those asks prepare their own, as before (spread by fair share).
+    const pending = use === "cache" && !current && !waited ? this.preparing.get(key) : undefined;
+    if (pending) {
+      await pending.catch(() => undefined);
+      return this.quoteFor(o, tiers, maxTokens, maxPromptTokens, use, true);
+    }
     const limits = quoteMaxima({ maxTokens, maxPromptTokens });
-    const { prep, verified } = await this.quoteVerified(o, tiers, limits);
+    const verifying = this.quoteVerified(o, tiers, limits);
+    if (use === "cache" && !current && !this.preparing.has(key)) {
+      this.preparing.set(key, verifying);
+      void verifying.then(
+        () => this.preparing.get(key) === verifying && this.preparing.delete(key),
+        () => this.preparing.get(key) === verifying && this.preparing.delete(key),
+      );
+    }
+    const { prep, verified } = await verifying;
     const entry = this.keptEntry(key, prepareAsk(o, tiers, limits), prep, verified, 1);
     if (use !== "once") this.quotes.set(key, entry);
     return entry;

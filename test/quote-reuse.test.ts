@@ -169,6 +169,20 @@ describe("issue 12: the SDK submits under a kept quote", () => {
     expect(calls.prepares()).toBe(1 + 4); // the last one was kept again: its places were given back
   }, 60_000);
 
+  it("asks that find no current quote share the one prepare under way: eight at once, first and after the keep ran out, make one prepare each time", async () => {
+    // Prepare: two candidates of capacity 4 each (startLocalAgents' default): eight places under one quote
+    const { client, calls, clock } = await clientWithClock(t);
+    // Act
+    await Promise.all(Array.from({ length: 8 }, (_, i) => ask(client, `first burst ${i}`)));
+    const first = calls.prepares();
+    clock.shift = KEPT_QUOTE_MS + 1_000;
+    await Promise.all(Array.from({ length: 8 }, (_, i) => ask(client, `after the keep ${i}`)));
+    // Assess
+    expect(first).toBe(1);
+    expect(calls.prepares()).toBe(2);
+    expect(calls.submits).toHaveLength(16);
+  }, 60_000);
+
   it("a kept quote whose first candidate stopped still gets its answer at once from the other (no lease waited out, no prepare)", async () => {
     // Prepare: the quote names both agents; then one stops
     const client = await t.client();
