@@ -520,16 +520,22 @@ export async function matchCandidates(
   // issue 15: a worker whose image left the registry's allow-list leaves the lists at the next policy refresh
   const reading = deps.policyRegistry ? await deps.policyRegistry.current() : undefined;
   const cap = req.maxPricePerToken;
+  // issue 15: with a registry an offer costs the registry's base of the moment (for its weights' digest) times the
+  // worker's coefficient, as prepare quotes it, not the price it kept from its registration: the cap and the
+  // cheaper-first order read that (a cap held to a registered price above a lowered one refused workers within it)
+  const priced = (o: OfferItem): OfferItem =>
+    reading ? { ...o, pricePerToken: registryPricePerToken(reading, o.modelDigest, o.priceBps) } : o;
   const n = { live: 0, listed: 0, tiered: 0 };
-  const { sample, seen } = await sampleOffers(deps, req.model, Math.max(SAMPLE_MIN, 4 * req.k), (o) => {
+  const { sample: found, seen } = await sampleOffers(deps, req.model, Math.max(SAMPLE_MIN, 4 * req.k), (o) => {
     if (!isLive(o, now, deps.config.livenessMs)) return false;
     n.live++;
     if (reading && !offerAllowed(reading, o)) return false;
     n.listed++;
     if (!req.tiers.includes(o.tier)) return false;
     n.tiered++;
-    return cap === undefined || toBig(o.pricePerToken) <= cap;
+    return cap === undefined || toBig(priced(o).pricePerToken) <= cap;
   });
+  const sample = found.map(priced);
   if (sample.length === 0) {
     if (seen === 0) return { offers: [], why: "unknown_model" };
     if (n.live === 0) return { offers: [], why: "no live worker (all missed heartbeats or attestation expired)" };
@@ -539,7 +545,13 @@ export async function matchCandidates(
         why: `no live worker runs an image and model on the policy registry's allow-lists (policy v${reading?.version})`,
       };
     if (n.tiered === 0) return { offers: [], why: `no live worker in tiers [${req.tiers.join(", ")}]` };
-    return { offers: [], why: `no live worker at or below ${cap} nanoTON per token` };
+    // (prepare's words for a cap its own reading refuses, core/jobs/prepare.ts)
+    return {
+      offers: [],
+      why: reading
+        ? `none at or below ${cap} nanoTON per token under the policy registry's fees (v${reading.version})`
+        : `no live worker at or below ${cap} nanoTON per token`,
+    };
   }
   const free = sample.filter((o) => o.load < o.capacity);
   const pool = free.length > 0 ? free : sample; // all busy: queue behind the least loaded

@@ -3,7 +3,8 @@
  * candidate is priced from the registry's fees of the moment, and the requester's cap is
  * applied to that price: a cap exactly at it keeps the candidate, a cap below it (the offer's
  * own, older price being under the cap) is 409 no_workers naming the cap and the policy
- * version. core/policy-enforcement.test.ts covers the registry end to end.
+ * version, and a cap above it keeps the candidate though the offer's older price is above the
+ * cap. core/policy-enforcement.test.ts covers the registry end to end.
  */
 import { describe, expect, it } from "vitest";
 import { createDevAttestation } from "../attestation/dev";
@@ -69,5 +70,16 @@ describe("prepareJob under a policy registry: the cap applies to the registry's 
         "no worker can take this job now: none at or below 3000 nanoTON per token under the policy registry's fees (v2); see GET /v1/models",
     });
     expect(atIt.candidates.map((c) => c.pricePerToken)).toEqual(["4000"]);
+  });
+
+  it("a cap above the registry's new, lower price, though under the offer's registered one, keeps the candidate at the new price", async () => {
+    // Prepare: registered at 2000 per token; the owners halve the base (found while the fault simulation learnt price
+    // changes: matching held the cap to the offer's registered price, so this requester was refused a worker within its cap)
+    const { raiseBase, prepare, workerId } = await world();
+    raiseBase(500n);
+    // Act
+    const p = await prepare(1_500n);
+    // Assess
+    expect(p.candidates.map((c) => [c.workerId, c.pricePerToken])).toEqual([[workerId, "1000"]]);
   });
 });

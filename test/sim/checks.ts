@@ -85,6 +85,13 @@ export interface Oracle {
    * oracle built without the log) must carry `operatorFeeBps`.
    */
   submitFeeBps?: Map<string, Set<number>>;
+  /**
+   * jobId → the quotes each submit of that job was sent under (the simulator's own log: the quote
+   * the requester holds, as the coordinator answered its prepare): the job must carry a quote's
+   * candidate prices and weights, and is billed by them, never by the prices of the moment. A job
+   * not in it (an oracle built without the log) is billed at its candidates' prices and `pricing`.
+   */
+  submitQuotes?: Map<string, SubmittedQuote[]>;
   /** jobs whose settlement was checked already (the check costs a signature verification) */
   verifiedSettles: Set<string>;
   chain?: ChainTruth;
@@ -116,6 +123,57 @@ function feeProblems(job: Item, oracle: Oracle): string[] {
     ? []
     : [`the job carries an operator fee of ${carried} bps, the coordinator's is ${oracle.operatorFeeBps ?? 0}`];
 }
+
+/** What a submit was sent under: its requester, the quote's candidates' prices and its weights. */
+export interface SubmittedQuote {
+  requester: string;
+  /** workerId → nanoTON per token, as quoted */
+  prices: Record<string, string>;
+  promptBps: number;
+  completionBps: number;
+  /** when the quote expires (ms): a bearer of its prices until then, never after */
+  expiresAt: number;
+}
+
+/**
+ * The quote a job was submitted under, found by the job's own prices (a retried submit may have
+ * been sent under one of several): every candidate priced as that quote priced it, and the weights
+ * the job records (with a registry) its weights. A problem when no logged quote fits.
+ */
+function quoteOf(job: Item, oracle: Oracle): { quote?: SubmittedQuote; problems: string[] } {
+  const sent = oracle.submitQuotes?.get(String(job.jobId));
+  if (!sent) return { problems: [] };
+  const candidates = (job.candidates ?? []) as Array<{ workerId: string; pricePerToken: string }>;
+  const weights = job.weights as { promptBps: number; completionBps: number } | undefined;
+  const fits = (q: SubmittedQuote) =>
+    q.requester === job.requester &&
+    candidates.every((c) => q.prices[c.workerId] === String(c.pricePerToken)) &&
+    (!weights || (weights.promptBps === q.promptBps && weights.completionBps === q.completionBps));
+  const quote = sent.find(fits);
+  // submit checks the quote's expiry at the instant it fixes the job's createdAt
+  if (quote && Number(job.createdAt) > quote.expiresAt)
+    return { quote, problems: [`the job was submitted at ${String(job.createdAt)} under a quote that expired at ${quote.expiresAt}`] };
+  if (quote) return { quote, problems: [] };
+  const priced = candidates.map((c) => `${c.workerId} at ${String(c.pricePerToken)}`).join(", ");
+  const quoted = sent
+    .filter((q) => q.requester === job.requester)
+    .map(
+      (q) =>
+        `{${Object.entries(q.prices)
+          .map(([w, p]) => `${w} at ${p}`)
+          .join(", ")}; weights ${q.promptBps}/${q.completionBps}}`,
+    )
+    .join(" or ");
+  return {
+    problems: [
+      `the job prices ${priced}${weights ? ` (weights ${weights.promptBps}/${weights.completionBps})` : ""}, not as it was quoted: ${quoted || "no quote of its requester"}`,
+    ],
+  };
+}
+
+/** The weights a job is billed by: its quote's (the simulator's log), else the oracle's pricing. */
+const quotedPricing = (oracle: Oracle, quote: SubmittedQuote | undefined): PricingConfig =>
+  quote ? { ...oracle.pricing, promptBps: quote.promptBps, completionBps: quote.completionBps } : oracle.pricing;
 
 /** The price of a usage, computed here again (not by core/pricing): ceil(price × (p × promptBps + c × completionBps) / 10 000). */
 export const oracleCost = (pricing: PricingConfig, pricePerToken: bigint, usage: { promptTokens: number; completionTokens: number }) =>
@@ -484,9 +542,12 @@ function settlementProblems(job: Item, settle: Item, oracle: Oracle): string[] {
   if (honest.receipt.body.requestHash !== job.requestHash) p.push("the receipt covers another request");
   const meta = (settle.meta ?? {}) as Record<string, string>;
   if (meta.worker !== honest.workerId) p.push(`the settlement credits ${meta.worker}, the receipt is ${honest.workerId}'s`);
+  // billed at the price and weights it was quoted, whatever the worker or the registry asks now
+  const quoted = quoteOf(job, oracle);
+  p.push(...quoted.problems);
   if (candidate) {
     const held = big(job.maxCost);
-    const raw = oracleCost(oracle.pricing, BigInt(candidate.pricePerToken), honest.receipt.body.usage);
+    const raw = oracleCost(quotedPricing(oracle, quoted.quote), BigInt(candidate.pricePerToken), honest.receipt.body.usage);
     const want = raw > held ? held : raw;
     const postings = (settle.postings ?? []) as Posting[];
     const credited = postings.filter((x) => x.account === `wrk:${honest.workerId}`).reduce((s, x) => s + BigInt(x.delta), 0n);
@@ -818,6 +879,8 @@ function jobProblems(store: SimStore, oracle: Oracle, id: string): string[] {
   const status = String(j.status);
   // a job carries the fee in force at its submit from the start (a completed one is held to it with its settlement)
   if (status !== "completed") v.push(...feeProblems(j, oracle).map((p) => `job ${id}: ${p}`));
+  // and the prices and weights of the quote it was submitted under (a completed one: with its settlement)
+  if (status !== "completed") v.push(...quoteOf(j, oracle).problems.map((p) => `job ${id}: ${p}`));
   if (j.tab !== undefined) return [...v, ...tabJobProblems(store, j, oracle, { hold, settle, refund })];
   if (!hold) v.push(`job ${id} exists without its hold`);
   if (status === "assigned") {
@@ -900,8 +963,10 @@ function tabResultProblems(j: Item, oracle: Oracle): string[] {
   const key = oracle.workerKeys.get(honest.workerId);
   if (!key || !verifyReceipt(honest.receipt, key)) p.push("the receipt's signature does not verify with the worker's key");
   if (honest.receipt.body.requestHash !== j.requestHash) p.push("the receipt covers another request");
+  const quoted = quoteOf(j, oracle);
+  p.push(...quoted.problems);
   if (candidate) {
-    const raw = oracleCost(oracle.pricing, BigInt(candidate.pricePerToken), honest.receipt.body.usage);
+    const raw = oracleCost(quotedPricing(oracle, quoted.quote), BigInt(candidate.pricePerToken), honest.receipt.body.usage);
     const want = raw > big(j.maxCost) ? big(j.maxCost) : raw;
     if (big(j.cost) !== want) p.push(`the job says it cost ${String(j.cost)}, the receipt's usage at the candidate's price costs ${want}`);
   }

@@ -7,10 +7,17 @@ import { isOperatorFeeAccount, operatorFeeAccount } from "../../core/ledger";
 import { OPERATOR_PAYEE_ID, OPERATOR_VOUCHER_ACCOUNT } from "../../core/payouts";
 import type { WriteOp } from "../../core/ports";
 import { settleRecords } from "../../core/jobs/testing";
+import { RECEIPT_INBOX_PK } from "../../core/receipts/log";
+import { DEFAULT_PRICING, jobCost, type PricingConfig } from "../../core/pricing";
+import type { Usage } from "../../events/common";
+import type { ReceiptBody } from "../../events/envelope";
 import { SIM_DEPOSIT_RULES } from "./chain";
 import type { Sabotage } from "./sim";
 
 type Put = Extract<WriteOp, { op: "put" }>;
+/** A job's move to completed: a settlement (issue 12: recorded on the job) or a tab job's recorded cost. */
+const isCompletion = (o: WriteOp): o is Update =>
+  o.op === "update" && o.table === "jobs" && o.set?.status === "completed" && typeof o.set.cost === "string";
 type Posting = { account: string; field: string; delta: string };
 const isOperatorAccount = (account: string) => account === OPERATOR_VOUCHER_ACCOUNT || isOperatorFeeAccount(account);
 /** The ledger item of an operator voucher's movement (core/payouts.ts voucherMovementId(OPERATOR_PAYEE_ID, …)). */
@@ -53,6 +60,80 @@ export const SABOTAGE: Record<string, Sabotage> = {
       }
       return out;
     },
+  },
+  /**
+   * A job is billed at the price its worker is asked at now (a coordinator re-reading the offer or
+   * the registry at settlement), not at the one it was quoted: the job's candidate price, its cost
+   * and the money rewritten to match, so the books agree with themselves and the receipt's usage
+   * at the job's (rewritten) price is its charge. Under a tab the job's recorded cost, which its
+   * close pays. A price unchanged since the quote changes nothing.
+   */
+  "job billed at the worker's current price, not the quoted one": {
+    transact: (ops, { item, priceNow }) => {
+      let out = ops;
+      for (const record of ops.filter(isCompletion)) {
+        const job = item("jobs", record.key);
+        const candidates = job?.candidates as Array<{ workerId: string; pricePerToken: string }> | undefined;
+        const attempt = Number(job?.attempt);
+        const c = candidates?.[attempt];
+        const now = c ? priceNow(c.workerId) : undefined;
+        if (!job || !c || now === undefined || now === BigInt(c.pricePerToken)) continue;
+        const inbox = ops.find(
+          (o): o is Put => o.op === "put" && o.table === "chain" && o.item.pk.startsWith(`${RECEIPT_INBOX_PK}#`) && o.item.sk === job.jobId,
+        );
+        const usage = (record.set!.usage ?? (inbox?.item.receipt as { body: ReceiptBody } | undefined)?.body.usage) as Usage | undefined;
+        if (!usage) continue;
+        // as core/jobs/results.ts prices a job, with the price of the moment
+        const weights = job.weights as Partial<PricingConfig> | undefined;
+        const raw = jobCost({ ...DEFAULT_PRICING, ...weights }, now, usage);
+        const held = BigInt(job.maxCost as string);
+        const cost = raw > held ? held : raw;
+        const was = BigInt(record.set!.cost as string);
+        const bps = Number(job.operatorFeeBps ?? 0);
+        const fee = (x: bigint) => (x * BigInt(bps)) / 10_000n;
+        const repriced = candidates!.map((x, i) => (i === attempt ? { ...x, pricePerToken: now.toString() } : x));
+        const worker = c.workerId;
+        const shard = operatorFeeAccount(worker);
+        // a settlement's money (a tab's job moves none: its close pays its recorded cost)
+        const delta = new Map<string, bigint>(
+          record.set!.settledInJob === true
+            ? [
+                [`req:${String(job.requester)}`, was - cost],
+                [`wrk:${worker}`, cost - fee(cost) - (was - fee(was))],
+                [shard, fee(cost) - fee(was)],
+              ]
+            : [],
+        );
+        out = out.map((o) => {
+          if (o === record) return { ...record, set: { ...record.set, cost: cost.toString(), candidates: repriced } } as Update;
+          if (o === inbox && Array.isArray(inbox.item.ms)) {
+            const ms = [...(inbox.item.ms as unknown[])];
+            ms[2] = cost.toString();
+            return { ...inbox, item: { ...inbox.item, ms } };
+          }
+          const d = o.op === "update" && o.table === "accounts" ? delta.get(o.key.pk) : undefined;
+          if (d === undefined || o.op !== "update") return o;
+          delta.delete(o.key.pk);
+          return { ...o, add: { ...o.add, available: BigInt(o.add?.available ?? 0n) + d } } as Update;
+        });
+        for (const [account, d] of delta)
+          if (d !== 0n) out = [...out, { op: "update", table: "accounts", key: { pk: account, sk: "balance" }, add: { available: d } }];
+      }
+      return out;
+    },
+  },
+  /**
+   * A worker's registration at another coefficient records it on its offer but keeps the offer's
+   * old price per token (what a prepare without a registry quotes): quotes name a price the worker
+   * no longer asks.
+   */
+  "registration keeps the offer's old price": {
+    transact: (ops, { item }) =>
+      ops.map((o) => {
+        if (o.op !== "put" || o.table !== "offers" || o.item.priceBps === undefined) return o;
+        const before = item("offers", { pk: o.item.pk, sk: o.item.sk });
+        return before && before.priceBps !== o.item.priceBps ? { ...o, item: { ...o.item, pricePerToken: before.pricePerToken } } : o;
+      }),
   },
   /** A refund that puts the money back in `available` but never takes it out of `held`. */
   "refund keeps the hold": {

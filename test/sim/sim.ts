@@ -91,6 +91,7 @@ import { openTab, tabClosesAfter, type TabItem } from "../../core/jobs/tabs";
 import { MAX_REDRIVES, redriveMatching } from "../../core/jobs/redrive";
 import { issueOperatorVoucher, issueVoucher, OPERATOR_PAYEE_ID, type PayoutDeps } from "../../core/payouts";
 import type { Alert, Item, Key, Log, Random, TableName, WriteOp } from "../../core/ports";
+import { PolicyCache } from "../../core/policy-registry";
 import { recoverAssignedJobs } from "../../core/recovery";
 import { releaseExpiredWithdrawals, requestWithdrawal, type WithdrawalDeps } from "../../core/withdrawals";
 import { heartbeat, issueRegistrationNonce, registerWorker } from "../../core/workers";
@@ -123,7 +124,9 @@ import {
   oracleCost,
   workerPaidProblems,
   type Oracle,
+  type SubmittedQuote,
 } from "./checks";
+import { SIM_MODEL_DIGEST, SimPrices, simRegistryPolicy } from "./prices";
 import { Prng } from "./prng";
 import { SimFault, SimQueues } from "./queues";
 import { SimStore, type Task } from "./store";
@@ -392,6 +395,20 @@ export interface SimOptions {
    * settlement to that one, never to the fee of the moment.
    */
   feeChangeRate?: number;
+  /**
+   * the chance, each step of the faulty phase, that a price changes (default: drawn per seed from a
+   * stream of its own: 0 for half of them, which run step for step as before): a worker registers
+   * again at another coefficient, or (with a registry) the owners change the model's base price, the
+   * default base or the weights. A job is billed at the prices and weights of the quote it was
+   * submitted under: the checker holds each job and settlement to the simulator's log of them.
+   */
+  priceChangeRate?: number;
+  /**
+   * the coordinator reads a policy registry (its fees, the model's base price by weight digest, the
+   * allow-lists) through a PolicyCache (default: drawn per seed from the price stream, for half of
+   * the seeds with price changes; without it the seed runs as before the registry was simulated)
+   */
+  registry?: boolean;
   /** how often the operator asks for its voucher and redeems it (default: drawn per seed, 0 for a quarter of them) */
   operatorShare?: number;
   /**
@@ -425,6 +442,8 @@ export interface SabotageContext {
   operatorFeeBps: number;
   /** an item as committed */
   item: (table: TableName, key: Key) => Item | undefined;
+  /** the price per token a prepare would quote the worker at now (its offer's coefficient and the registry of the moment) */
+  priceNow: (workerId: string) => bigint | undefined;
 }
 
 export interface Sabotage {
@@ -531,6 +550,12 @@ export class Sim {
   private readonly operatorShare: number;
   private readonly feeRng: Prng;
   private readonly feeChangeRate: number;
+  /** price changes (SimOptions.priceChangeRate), a stream of their own, and the record of every price in force */
+  private readonly priceRng: Prng;
+  private readonly priceChangeRate: number;
+  private readonly prices: SimPrices;
+  /** the coordinator's PolicyCache (a seed with a registry): per process, a new one after a crash */
+  private policyCache: PolicyCache | undefined;
   private readonly operator: Operator;
   /** the share of store operations given to an ask in flight (SimOptions.askPriority), and its stream */
   private readonly askPriority: number;
@@ -600,6 +625,18 @@ export class Sim {
         challenge: { burst: 1000, perMinute: 1000 },
       },
     };
+    // price changes and the registry, from a stream of their own (a seed that draws 0 and no registry runs step for step as before)
+    this.priceRng = new Prng((o.seed ^ 0x9e1ce) >>> 0);
+    this.priceChangeRate = o.priceChangeRate ?? this.priceRng.pick([0, 0, 0.01, 0.03]);
+    const registry = o.registry ?? (this.priceChangeRate > 0 && this.priceRng.chance(0.5));
+    this.prices = new SimPrices({
+      pricing: this.config.pricing,
+      model: MODEL,
+      now: this.clock.now,
+      refreshMs: registry ? this.priceRng.pick([0, 2_000]) : 0,
+      ...(registry ? { policy: simRegistryPolicy(this.config.pricing, operatorFeeBps, BigInt(this.priceRng.pick([0, 80, 150]))) } : {}),
+    });
+    this.policyCache = this.newPolicyCache();
     const rewrite = o.sabotage?.transact;
     const stallRng = new Prng((o.seed ^ 0x57a11ed) >>> 0);
     this.knobs.storeStallRate ??= stallRng.pick([0, 0, 0, 0.03]);
@@ -613,6 +650,7 @@ export class Sim {
             canary: this.canary,
             operatorFeeBps: this.config.operatorFeeBps ?? 0,
             item: (table, key) => this.store.item(table, key),
+            priceNow: (workerId) => this.prices.priceNow(workerId),
           })),
       () => (this.faultsOn && stallRng.chance(stallRate) ? this.t + stallRng.range(1_000, 45_000) : 0),
     );
@@ -646,6 +684,7 @@ export class Sim {
       pricing: this.config.pricing,
       operatorFeeBps,
       submitFeeBps: new Map(),
+      submitQuotes: new Map(),
       verifiedSettles: new Set(),
       chain: {
         deposited: (a) => vault.accounts.get(a)?.deposited ?? 0n,
@@ -715,6 +754,7 @@ export class Sim {
       for (let i = 0; i < steps; i++) {
         this.activeStep = i;
         this.maybeChangeFee();
+        this.maybeChangePrice();
         await this.step(() => this.act());
       }
       await this.drain();
@@ -755,7 +795,76 @@ export class Sim {
     if (bps === this.config.operatorFeeBps) return;
     this.note(`the owners change the operator fee: ${this.config.operatorFeeBps ?? 0} → ${bps} bps`);
     this.config.operatorFeeBps = this.oracle.operatorFeeBps = bps;
+    const policy = this.prices.policy;
+    if (policy) this.changePolicy({ ...policy, fees: { ...policy.fees, operatorFeeBps: bps } });
     this.count("operator fee changes");
+  }
+
+  /**
+   * The owners change the registry's policy: a submit in flight reads it when it reads the
+   * registry (not as it starts, as the config), so the fee it fixes on its job may be the new one.
+   */
+  private changePolicy(p: NonNullable<SimPrices["policy"]>) {
+    this.prices.setPolicy(p);
+    const fee = p.fees.operatorFeeBps;
+    for (const r of this.requesters)
+      for (const s of r.submissions) if (s.state === "inflight") this.oracle.submitFeeBps!.get(s.jobId)?.add(fee);
+  }
+
+  /**
+   * Now and then a price changes (SimOptions.priceChangeRate): a worker registers again at another
+   * coefficient (the only way a worker changes its price: a heartbeat carries none), or with a
+   * registry the owners change the model's base price, the default base (the model's when its own
+   * is 0) or the weights (a quote under other weights is then refused at submit: 410). Quotes out
+   * keep their prices until they expire; jobs submitted under them are billed by them.
+   */
+  private maybeChangePrice() {
+    if (this.priceChangeRate === 0 || !this.priceRng.chance(this.priceChangeRate)) return;
+    const rng = this.priceRng;
+    const policy = this.prices.policy;
+    const agents = this.agents.filter((a) => a.alive && a.registered && !a.registering);
+    if (!policy && agents.length === 0) return; // no worker registered to change its price now
+    const what = rng.weighted<"worker" | "model" | "default" | "weights">([
+      ["worker", agents.length ? 3 : 0],
+      ["model", policy ? 1 : 0],
+      ["default", policy ? 0.5 : 0],
+      ["weights", policy ? 0.3 : 0],
+    ]);
+    if (what === "worker") {
+      const a = rng.pick(agents);
+      const bps = rng.range(5_000, 20_000);
+      this.note(`${a.label} registers again at another price: ${a.priceBps} → ${bps} bps`);
+      a.priceBps = bps;
+      this.register(a);
+      this.count("worker price changes");
+      return;
+    }
+    if (!policy) return;
+    const next =
+      what === "model"
+        ? { ...policy, models: { ...policy.models, [SIM_MODEL_DIGEST]: BigInt(rng.pick([0, rng.range(50, 300)])) } }
+        : what === "default"
+          ? { ...policy, fees: { ...policy.fees, pricePerToken: BigInt(rng.range(50, 300)) } }
+          : {
+              ...policy,
+              fees: { ...policy.fees, promptBps: rng.pick([1_000, 2_500, 5_000]), completionBps: rng.pick([8_000, 10_000, 12_000]) },
+            };
+    this.note(
+      () =>
+        `the owners change the registry's prices (${what}): model base ${next.models[SIM_MODEL_DIGEST]}, default ${next.fees.pricePerToken}, weights ${next.fees.promptBps}/${next.fees.completionBps}`,
+    );
+    this.changePolicy(next);
+    this.count(`registry price changes (${what})`);
+  }
+
+  /** A seed with a registry: the coordinator process's PolicyCache over the simulated registry (a restart starts an empty one). */
+  private newPolicyCache(): PolicyCache | undefined {
+    if (!this.prices.registry) return undefined;
+    return new PolicyCache(this.prices.source(), {
+      refreshSeconds: this.prices.refreshMs / 1000,
+      maxAgeSeconds: 60,
+      now: this.clock.now,
+    });
   }
 
   private async step(action: () => void | Promise<void>) {
@@ -1132,6 +1241,7 @@ export class Sim {
       withdrawalSigner: this.signers.withdrawalSigner,
       voucherSigner: this.signers.voucherSigner,
       operatorKeyId: this.operator.id,
+      ...(this.policyCache ? { policyRegistry: this.policyCache } : {}),
     };
     let p: Promise<T>;
     try {
@@ -1215,6 +1325,7 @@ export class Sim {
     this.tasks.clear();
     const dropped = this.store.dropPending().length;
     this.epoch++;
+    this.policyCache = this.newPolicyCache();
     this.watchers = 0;
     this.running.clear();
     const queued = this.knobs.durableQueues ? 0 : this.queues.clear();
@@ -1268,13 +1379,62 @@ export class Sim {
       maxPromptTokens: 128,
       tiers: ["dev"],
       candidates: this.knobs.candidates,
+      // in seeds whose prices change, now and then a cap on the price per token (the price stream's draw)
+      ...(this.priceChangeRate > 0 && this.priceRng.chance(0.25) ? { maxPricePerToken: String(this.priceRng.range(80, 250)) } : {}),
     });
+    const at = this.t;
     this.launch(`${r.label} prepare`, (d) => prepareJob(d, r.id, req), {
       ok: (p) => {
+        this.checkQuote(r, p, at);
+        const cap = req.maxPricePerToken;
+        const over = cap === undefined ? undefined : p.candidates.find((c) => BigInt(c.pricePerToken) > cap);
+        if (over)
+          this.fail(`${r.label} asked for at most ${cap} nanoTON per token and was quoted ${over.workerId} at ${over.pricePerToken}`);
+        if (cap !== undefined) this.count("quotes under a price cap");
         r.quotes.push({ p, uses: 0 });
         if (r.quotes.length > 4) r.quotes.shift();
       },
     });
+  }
+
+  /**
+   * A quote names each candidate at a price in force at some moment of its prepare (the worker's
+   * registered coefficient then, and the registry's base then, as the cache may serve it), and
+   * weights in force then: never a price the coordinator did not ask at the time.
+   */
+  private checkQuote(r: Requester, p: PrepareResponse, from: number) {
+    const q = p.quote;
+    const weights = this.prices.weightsSince(from);
+    if (!weights.has(`${q.promptBps}/${q.completionBps}`))
+      this.fail(
+        `${r.label}'s quote has weights ${q.promptBps}/${q.completionBps}; in force during its prepare: ${[...weights].join(", ")}`,
+      );
+    for (const c of q.candidates) {
+      const prices = this.prices.pricesSince(c.workerId, from);
+      if (!prices.has(c.pricePerToken))
+        this.fail(
+          `${r.label}'s quote names ${c.workerId} at ${c.pricePerToken} nanoTON per token; its prices in force during the prepare: ${[...prices].join(", ") || "none"}`,
+        );
+    }
+  }
+
+  /** The simulator's log of what a submit of the job was sent under (Oracle.submitQuotes). */
+  private logQuote(r: Requester, jobId: string, p: PrepareResponse) {
+    const q: SubmittedQuote = {
+      requester: r.id,
+      prices: Object.fromEntries(p.quote.candidates.map((c) => [c.workerId, c.pricePerToken])),
+      promptBps: p.quote.promptBps,
+      completionBps: p.quote.completionBps,
+      expiresAt: p.quote.expiresAt,
+    };
+    const sent = this.oracle.submitQuotes!.get(jobId) ?? [];
+    if (!sent.some((x) => JSON.stringify(x) === JSON.stringify(q))) sent.push(q);
+    this.oracle.submitQuotes!.set(jobId, sent);
+  }
+
+  /** The weights a quote was priced by (the SDK computes a smaller hold and checks a charge with them). */
+  private quotePricing(p: PrepareResponse) {
+    return { ...this.config.pricing, promptBps: p.quote.promptBps, completionBps: p.quote.completionBps };
   }
 
   /**
@@ -1298,7 +1458,7 @@ export class Sim {
     const maxCost = smaller
       ? recipients
           .reduce((m, c) => {
-            const cost = oracleCost(this.config.pricing, BigInt(c.pricePerToken), {
+            const cost = oracleCost(this.quotePricing(p), BigInt(c.pricePerToken), {
               promptTokens: p.maxPromptTokens,
               completionTokens: maxTokens,
             });
@@ -1354,6 +1514,9 @@ export class Sim {
     // the fee in force as this submit starts (its task reads the config then): the job may carry it
     const fees = this.oracle.submitFeeBps!.get(s.jobId) ?? new Set<number>();
     this.oracle.submitFeeBps!.set(s.jobId, fees.add(this.config.operatorFeeBps ?? 0));
+    // with a registry the submit fixes the fee of the reading it acts on (the cache's, up to its refresh old; a change while it runs: changePolicy)
+    for (const fee of this.prices.feesSince(this.t)) fees.add(fee);
+    this.logQuote(r, s.jobId, s.quote);
     this.launch(
       `${r.label} submit ${s.label}${retry ? " (retry)" : ""}`,
       (d) => submitJob(d, r.id, body.envelope, s.idemKey, body.quote, o),
@@ -1475,6 +1638,7 @@ export class Sim {
   private reuseKey(r: Requester) {
     const used = this.rng.pick(r.submissions.filter((s) => s.accepted));
     const other = this.seal(r);
+    this.logQuote(r, other.jobId, other.quote);
     const body = SubmitRequest.parse({ envelope: other.envelope, quote: other.quote.quote });
     this.launch(
       `${r.label} submit ${this.labelOf(other.jobId)} reusing ${used.label}'s key`,
@@ -1534,7 +1698,7 @@ export class Sim {
         bad("usage above the maxima");
       const price = s.quote.candidates.find((c) => c.workerId === workerId)?.pricePerToken;
       if (!price) bad("answered by a worker that was not quoted");
-      const raw = oracleCost(this.config.pricing, BigInt(price!), body.usage);
+      const raw = oracleCost(this.quotePricing(s.quote), BigInt(price!), body.usage);
       const want = raw > BigInt(s.header.maxCost) ? BigInt(s.header.maxCost) : raw;
       if (BigInt(view.cost ?? "-1") !== want) bad(`charged ${view.cost}, the receipt's usage costs ${want}`);
       let text = "";
@@ -1651,6 +1815,8 @@ export class Sim {
           signingPublicKey: a.signing.publicKey,
           nonce: b64u.decode(nonce),
           now: this.clock.now(),
+          // with a registry the model's weights are attested, so its base price is the registry's for that digest
+          ...(this.prices.registry ? { modelDigests: { [MODEL]: SIM_MODEL_DIGEST } } : {}),
         });
         return registerWorker(
           d,
@@ -2228,6 +2394,8 @@ export class Sim {
 
   private onCommit(table: TableName, key: Key, item: Item | undefined) {
     this.checker.observe(table, key, item);
+    // a worker's coefficient for the model, as its offer records it (the prices a quote may name)
+    if (table === "offers" && key.pk.startsWith(`${MODEL}#`)) this.prices.offerCommitted(key.sk, item?.priceBps as number | undefined);
     if (!item) return;
     if ((table === "quotes" || table === "jobs") && key.pk.startsWith("job_") && !this.labels.has(key.pk))
       this.label(key.pk, `J${this.labels.size}`);
@@ -2260,6 +2428,17 @@ export class Sim {
       if (job)
         this.count(
           Number(job.operatorFeeBps ?? 0) === now ? "jobs settled at the fee in force" : "jobs settled while another fee was in force",
+        );
+    }
+    // how often the price changes bite: a job settled at a quoted price other than the worker's of the moment
+    if (msg === "job completed" && this.priceChangeRate > 0 && data?.jobId !== undefined) {
+      const job = this.store.item("jobs", { pk: String(data.jobId), sk: "job" }) as JobItem | undefined;
+      const c = job?.candidates[job.attempt];
+      if (c)
+        this.count(
+          BigInt(c.pricePerToken) === this.prices.priceNow(c.workerId)
+            ? "jobs settled at the price of the moment"
+            : "jobs settled at a quoted price no longer asked",
         );
     }
     // issue 12: closeTab logs only once its transaction committed: twice is a tab paid twice
