@@ -1,6 +1,6 @@
-import { JobId, JobView } from "../../events/api";
+import { JobView } from "../../events/api";
 import { getJob } from "../../core/jobs";
-import { CocoonError } from "../../core/errors";
+import { jobIdOf } from "./job-id";
 import { lambdaHandler } from "./lambda";
 import { lambdaSecretDeps } from "../deps-secrets";
 import { defineRoute, WaitQuery } from "./middleware";
@@ -16,9 +16,7 @@ export const route = defineRoute(
     response: JobView,
   },
   ({ deps, caller, query, params, signal }) => {
-    const id = JobId.safeParse(params.id);
-    if (!id.success) throw new CocoonError(400, "invalid_job_id", "path parameter id must look like job_<26 lowercase base32 chars>");
-    return getJob(deps, caller, id.data, query.wait, undefined, signal);
+    return getJob(deps, caller, jobIdOf(params), query.wait, undefined, signal);
   },
 );
 // the session key (and the quote key) from SSM where the stack names their parameters

@@ -1,7 +1,6 @@
-import { JobId } from "../../events/common";
 import { ReceiptProofView } from "../../events/receipts";
-import { CocoonError } from "../../core/errors";
 import { receiptProof } from "../../core/receipts/read";
+import { jobIdOf } from "./job-id";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";
 
@@ -20,9 +19,7 @@ export const route = defineRoute(
     response: ReceiptProofView,
   },
   ({ deps, caller, params }) => {
-    const id = JobId.safeParse(params.jobId);
-    if (!id.success) throw new CocoonError(400, "invalid_job_id", "path parameter jobId must look like job_<26 lowercase base32 chars>");
-    return receiptProof(deps, caller, id.data);
+    return receiptProof(deps, caller, jobIdOf(params, "jobId"));
   },
 );
 export const handler = lambdaHandler(route);

@@ -1,6 +1,6 @@
-import { VoidJobResponse, JobId } from "../../events/api";
+import { VoidJobResponse } from "../../events/api";
 import { voidJob } from "../../core/jobs";
-import { CocoonError } from "../../core/errors";
+import { jobIdOf } from "./job-id";
 import { lambdaHandler } from "./lambda";
 import { lambdaSecretDeps } from "../deps-secrets";
 import { defineRoute } from "./middleware";
@@ -15,9 +15,7 @@ export const route = defineRoute(
     response: VoidJobResponse,
   },
   ({ deps, caller, params }) => {
-    const id = JobId.safeParse(params.id);
-    if (!id.success) throw new CocoonError(400, "invalid_job_id", "path parameter id must look like job_<26 lowercase base32 chars>");
-    return voidJob(deps, caller, id.data);
+    return voidJob(deps, caller, jobIdOf(params));
   },
 );
 // the session key (and the quote key) from SSM where the stack names their parameters
