@@ -256,10 +256,13 @@ function existingKey(file: string) {
 const tonOrZero = (v: string) => formatTon(parseTon(v));
 
 export function buildProgram(io: Io, setCode: (code: number) => void): Command {
-  const program = newProgram("cocoon-agent", "run a Cocoon worker next to a GPU", io, () => agentVersionLine()).addHelpText(
-    "after",
-    ATTESTATION_HELP,
-  );
+  const program = newProgram(
+    "cocoon-agent",
+    "run a Cocoon worker next to a GPU",
+    io,
+    () => agentVersionLine(),
+    "print the version (the agent's bundle: with its SHA-256)",
+  ).addHelpText("after", ATTESTATION_HELP);
   const print = (o: ConnectionOptions, v: unknown, text: string) => io.out.write((o.json ? JSON.stringify(v, null, 2) : text) + "\n");
   /** Runs a command body to its exit code; API, config and engine failures are reported with their code. */
   const run =
@@ -655,6 +658,24 @@ function ownCoreLimit(): string | undefined {
   }
 }
 
+/**
+ * The coordinator's refusals of a registration that only the settings mend: no_such_route (an
+ * API URL with a path the API does not have), bad_signature (a URL that is not the API's own
+ * host, which requests are signed for).
+ */
+const REGISTRATION_REFUSALS = new Set(["no_such_route", "bad_signature"]);
+
+/**
+ * Whether start failed on what no restart mends, though it comes as an API or engine error:
+ * EX_CONFIG, which the unit does not restart (it used to restart exit 2 and 1 every 15 s until its
+ * start limit). The embedded engine unavailable before it ever loaded: node-llama-cpp not
+ * installed beside the bundle, or no llama.cpp binary for this machine.
+ */
+function refusedBySetup(e: unknown, config: AgentConfig, engineReady: boolean): e is ApiError | EngineError {
+  if (e instanceof ApiError) return REGISTRATION_REFUSALS.has(e.code);
+  return e instanceof EngineError && e.code === "engine_unavailable" && config.engine === "llama" && !engineReady;
+}
+
 /** What loadKey / loadOrCreateKey refuse a key file for (api-client/keys.ts): an operator's fix, never a retry's. */
 const KEY_FILE_REFUSALS = new Set(["key_file_too_open", "key_file_unreadable", "key_file_malformed"]);
 
@@ -751,6 +772,10 @@ async function start(o: StartOptions, io: Io): Promise<number> {
           error: (moveError as Error).message,
         });
       }
+    }
+    if (refusedBySetup(e, config, engine.ready)) {
+      reportError(io, o.json, e instanceof EngineError ? { code: e.code, message: e.message } : e);
+      return EX_CONFIG;
     }
     throw e;
   } finally {

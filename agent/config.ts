@@ -49,10 +49,27 @@ const PayoutAddress = TonAddress.superRefine((text, ctx) => {
 
 const GPU = z.enum(["auto", "cpu", "cuda", "vulkan", "metal"]);
 
+/**
+ * An API URL not ending in /v1: the agent asks /v1/… under it, so one that does (the engine URL's
+ * habit) asked POST /v1/v1/… and failed every start with no_such_route.
+ */
+function withoutV1(url: string): boolean {
+  try {
+    return !/\/v1\/?$/.test(new URL(url).pathname);
+  } catch {
+    return true; // not a URL: the url check says so
+  }
+}
+
 export const AgentConfig = z
   .object({
     /** the coordinator's API */
-    apiUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. https://api.example.org" }).optional(),
+    apiUrl: z
+      .url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. https://api.example.org" })
+      .refine(withoutV1, {
+        error: (i) => `must be the API's base URL, without /v1 (the agent asks /v1/… under it): ${String(i.input).replace(/\/v1\/?$/, "")}`,
+      })
+      .optional(),
     /** the TON wallet payouts go to (bound by the first voucher); the local default uses the sandbox wallet */
     payoutAddress: PayoutAddress.optional(),
     /** builtin: deterministic, not a model; openai: an OpenAI-compatible server; llama: a GGUF file in a child process */

@@ -32,9 +32,16 @@ export function versionLine(name: string, script: string | undefined = process.a
 
 /**
  * A program whose help and errors go to `io`, and which throws instead of exiting. `version`
- * makes its --version line (the agent's names its single executable's embedded digest too).
+ * makes its --version line (the agent's names its single executable's embedded digest too), and
+ * `versionHelp` says what it prints (`cocoon` prints the release alone).
  */
-export function newProgram(name: string, description: string, io: Io, version: () => string = () => versionLine(name)): Command {
+export function newProgram(
+  name: string,
+  description: string,
+  io: Io,
+  version: () => string = () => versionLine(name),
+  versionHelp = "print the version",
+): Command {
   const program = new Command(name)
     .description(description)
     .exitOverride()
@@ -42,7 +49,7 @@ export function newProgram(name: string, description: string, io: Io, version: (
     .showHelpAfterError("(add --help for usage)")
     .showSuggestionAfterError(true)
     // (not commander's .version(string): the bundle is hashed only when asked)
-    .option("-V, --version", "print the version (the agent's bundle: with its SHA-256)");
+    .option("-V, --version", versionHelp);
   program.on("option:version", () => {
     io.out.write(version() + "\n");
     throw new CommanderError(0, "commander.version", "version printed");

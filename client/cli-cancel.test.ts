@@ -18,6 +18,7 @@ import { signReceipt } from "../core/crypto/receipt";
 import { makeReceiptBody } from "../core/crypto/testing";
 import { DEFAULT_PRICING, jobCost } from "../core/pricing";
 import type { EnvelopeHeader, RequestEnvelope } from "../events/envelope";
+import { formatTon } from "../api-client/format";
 import { loadOrCreateKey } from "../api-client/keys";
 import { EX_INTERRUPTED, main } from "./cli";
 
@@ -309,8 +310,12 @@ describe("cocoon ask --timeout: a job still running when the command gives up is
     ]);
     // Assess
     expect(code).toBe(2);
-    expect(err).toMatch(/timeout/);
     expect(submitted).toHaveLength(1);
+    // Regression: it said only "did not finish within 1000 ms", not that the job was cancelled and billed for what was generated
+    expect(err).toContain(
+      `\nerror [timeout]: job ${submitted[0]} did not finish within 1000 ms; cancelled job ${submitted[0]} at ${new Date(CANCELLED_AT).toISOString()}: ` +
+        "its worker stops; it is billed only for what was generated, or refunded if nothing was (see cocoon balance)\n",
+    );
     expect(c.state.seen.filter((s) => s.endsWith("/cancel"))).toEqual([`POST /v1/jobs/${submitted[0]}/cancel`]);
   });
 });
@@ -367,5 +372,48 @@ describe("cocoon ask, its job cancelled while it ran (cocoon cancel from elsewhe
     // Assess
     expect({ code, err }).toEqual({ code: 0, err: "" });
     expect(JSON.parse(out)).toMatchObject({ text: "Paris is", finishReason: "cancelled", usage: { promptTokens: 5, completionTokens: 2 } });
+  });
+});
+
+describe("cocoon job <jobId>", () => {
+  // Regression: the README tells users to read a job before asking again (after a timeout or a
+  // lost connection), as client.job(jobId) does, but the CLI had no command for it.
+  let c: Awaited<ReturnType<typeof standIn>>;
+  beforeAll(async () => {
+    c = await standIn();
+    c.state.answerCancelled = true;
+  });
+  afterAll(() => c.close());
+
+  it("prints its status, usage and cost; --json the coordinator's job as it answers it", async () => {
+    // Prepare: a job asked (and ended) earlier
+    const r = requester(c.url);
+    c.state.requester = r.account;
+    const asked = await cocoon(["ask", "capital of France?", "--model", MODEL, "--allow-dev", "--tier", "dev", "--json", ...r.args]);
+    const jobId = (JSON.parse(asked.out) as { jobId: string }).jobId;
+    const stored = c.state.jobs.get(jobId) as { cost: string; maxCost: string; cancelledAt: number };
+    // Act
+    const human = await cocoon(["job", jobId, ...r.args]);
+    const json = await cocoon(["job", jobId, ...r.args, "--json"]);
+    // Assess
+    expect({ code: human.code, err: human.err }).toEqual({ code: 0, err: "" });
+    expect(human.out).toBe(
+      [
+        `job ${jobId}: completed · model ${MODEL} · worker ${worker.signing.id} (tier dev)`,
+        "  usage 5 prompt + 2 completion tokens (its receipt)",
+        `  cost ${stored.cost} nanoTON (${formatTon(BigInt(stored.cost))}), held ${stored.maxCost}`,
+        `  cancelled at ${new Date(stored.cancelledAt).toISOString()}`,
+      ].join("\n") + "\n",
+    );
+    expect({ code: json.code, err: json.err }).toEqual({ code: 0, err: "" });
+    expect(JSON.parse(json.out)).toEqual(stored);
+  });
+
+  it("a job the coordinator does not know: its refusal, exit 2", async () => {
+    // Act
+    const r = await cocoon(["job", JOB_ID, ...requester(c.url).args]);
+    // Assess
+    expect(r.code).toBe(2);
+    expect(r.err).toBe("error [not_found]: stand-in: not_found\n");
   });
 });

@@ -21,7 +21,7 @@ import { defineOperatorCommands } from "./commands/operator";
 import { definePolicyCommands } from "./commands/policy";
 import { defineReceiptsCommands } from "./commands/receipts";
 import { withdrawCommand } from "./commands/withdraw";
-import { cancelledNote, formatAnswer, formatCancel, withdrawalSent, withdrawalToSend } from "./format";
+import { cancelledNote, formatAnswer, formatCancel, formatJob, withdrawalSent, withdrawalToSend } from "./format";
 import { VAULT_MESSAGE_VALUE, withdrawMessage } from "../api-client/vault-messages";
 import { addModelAlias, describeAliases, ModelAliasError, parseModelAlias } from "./serve/aliases";
 import { CocoonClient, VerificationError, type CocoonClientOptions } from "./sdk";
@@ -241,7 +241,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
         // the cancel of a job given up (Ctrl-C, or its deadline) goes out before the process exits;
         // each is bounded (CANCEL_TIMEOUT_MS)
         await client.settleCancels();
-        if (!interrupt.signal.aborted) throw e;
+        if (!interrupt.signal.aborted) throw withCancelOutcome(e, cancels);
         io.err.write(`\n${interruptedNote(cancels)}\n`);
         return EX_INTERRUPTED;
       } finally {
@@ -344,6 +344,20 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     run(async (jobId: string, o: ConnectionOptions) => {
       const r = await connect(o).client.cancel(jobId);
       print(o, r, formatCancel(r));
+    }),
+  );
+
+  connection(
+    program
+      .command("job")
+      .description(
+        "read one of your jobs as the coordinator stores it: status, usage and cost (read it before asking again after a timeout or a lost connection)",
+      )
+      .argument("<jobId>", "the job's id (cocoon ask prints it)", jobIdArg),
+  ).action(
+    run(async (jobId: string, o: ConnectionOptions) => {
+      const j = await connect(o).client.job(jobId);
+      print(o, j, formatJob(j));
     }),
   );
 
@@ -591,6 +605,22 @@ function interruptedNote(
     return `interrupted; the cancel of job ${c.jobId} failed (${typeof e.code === "string" ? `${e.code}: ` : ""}${String(e.message ?? e)}): it may run on and be billed; try \`cocoon cancel ${c.jobId}\``;
   }
   return `interrupted; ${formatCancel(c.outcome.answer)}`;
+}
+
+/**
+ * `cocoon ask --timeout` given up on: the SDK cancelled the job at its deadline, and the error
+ * says what became of it (billed for what was generated, or refunded), or that its cancel failed.
+ * It said only "did not finish within N ms", as if nothing were billed or still running.
+ */
+function withCancelOutcome(
+  e: unknown,
+  cancels: Array<{ jobId: string; outcome: { ok: true; answer: CancelJobResponse } | { ok: false; error: unknown } }>,
+): unknown {
+  if (!(e instanceof VerificationError) || e.code !== "timeout") return e;
+  const c = cancels.at(-1);
+  if (!c) return e; // given up before a job was submitted: nothing to cancel, nothing billed
+  e.message += c.outcome.ok ? `; ${formatCancel(c.outcome.answer)}` : `; ${interruptedNote([c]).replace(/^interrupted; /, "")}`;
+  return e;
 }
 
 /** Runs `cocoon` with `argv` (the arguments after the program name); resolves to the exit code. */

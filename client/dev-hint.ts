@@ -25,13 +25,39 @@ export const ALLOW_DEV_OPT_IN = "--allow-dev (or COCOON_ALLOW_DEV=1)";
  * API is not on loopback. `tiers`: the tiers the user named (ask's --tier), which --allow-dev
  * alone does not change: the hint then names the list with dev added.
  */
-export function devHintFor(o: { apiUrl: string; allowDev: boolean; tiers?: AttestationTier[]; retry: string }): DevHint | undefined {
+export function devHintFor(
+  o: { apiUrl: string; allowDev: boolean; tiers?: AttestationTier[]; retry: string },
+  spelling: OptInSpelling = CLI_OPT_IN,
+): DevHint | undefined {
   if (!isLoopbackUrl(o.apiUrl)) return undefined;
-  if (!o.tiers) return o.allowDev ? undefined : { optIn: ALLOW_DEV_OPT_IN, retry: o.retry };
+  if (!o.tiers) return o.allowDev ? undefined : { optIn: spelling.allowDev, retry: o.retry };
   if (o.tiers.includes("dev")) return undefined; // refused for another reason (the verifier's, without --allow-dev)
-  const tier = `--tier ${[...o.tiers, "dev"].join(",")}`;
-  return { optIn: o.allowDev ? tier : `--allow-dev ${tier}`, retry: o.retry };
+  const tier = spelling.tiers([...o.tiers, "dev"]);
+  return { optIn: o.allowDev ? tier : spelling.both(tier), retry: o.retry };
 }
+
+/** How a caller spells the opt-in: alone, as the tiers with dev added, and the two together. */
+interface OptInSpelling {
+  allowDev: string;
+  tiers(list: AttestationTier[]): string;
+  both(tiers: string): string;
+}
+
+const CLI_OPT_IN: OptInSpelling = {
+  allowDev: ALLOW_DEV_OPT_IN,
+  tiers: (list) => `--tier ${list.join(",")}`,
+  both: (tiers) => `--allow-dev ${tiers}`,
+};
+
+/** The SDK's: its CocoonClient option and ask()'s tiers (client/sdk.ts), which the CLI's and serve's hints replace. */
+export const SDK_OPT_IN: OptInSpelling = {
+  allowDev: "allowDev: true in CocoonClient's options",
+  tiers: (list) => `tiers: [${list.map((t) => JSON.stringify(t)).join(", ")}]`,
+  both: (tiers) => `allowDev: true in CocoonClient's options and ${tiers}`,
+};
+
+/** A refusal's message before a hint was added to it: a later hint (the CLI's flag) replaces an earlier one (the SDK's option). */
+const unhinted = new WeakMap<object, string>();
 
 /** Where the hint reads how many dev workers serve a model (the SDK's, or the proxy's, models()). */
 export interface ModelTiers {
@@ -46,7 +72,8 @@ export interface ModelTiers {
 export async function withDevHint(err: unknown, model: string, network: ModelTiers, hint: DevHint | undefined): Promise<unknown> {
   const e = err as { code?: unknown; message?: unknown } | null;
   if (!hint || e?.code !== "no_workers" || typeof e.message !== "string") return err;
-  const tiers = /no live worker in tiers \[([^\]]*)\]/.exec(e.message)?.[1];
+  const message = unhinted.get(e) ?? e.message;
+  const tiers = /no live worker in tiers \[([^\]]*)\]/.exec(message)?.[1];
   if (tiers === undefined || tiers.split(", ").includes("dev")) return err;
   const dev = await network.models().then(
     (r) => r.models.find((m) => m.model === model)?.tiers?.dev ?? 0,
@@ -54,6 +81,7 @@ export async function withDevHint(err: unknown, model: string, network: ModelTie
   );
   if (dev <= 0) return err;
   // the error itself (its class, code, status, details) with the hint added to its message
-  e.message = `${e.message} (${dev} dev worker(s), with SIMULATED attestation, serve ${model} here: ${hint.retry} with ${hint.optIn} to accept them; whoever runs them can read your prompts)`;
+  unhinted.set(e, message);
+  e.message = `${message} (${dev} dev worker(s), with SIMULATED attestation, serve ${model} here: ${hint.retry} with ${hint.optIn} to accept them; whoever runs them can read your prompts)`;
   return err;
 }

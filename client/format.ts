@@ -1,5 +1,5 @@
 import { formatTon } from "../api-client/format";
-import type { CancelJobResponse } from "../events/api";
+import type { CancelJobResponse, JobView } from "../events/api";
 import type { AskResult } from "./sdk";
 import type { WithdrawOutcome } from "../api-client/money";
 import { vaultMessageLines, type VaultMessage } from "../api-client/vault-messages";
@@ -19,6 +19,24 @@ export function formatAnswer(r: AskResult): string {
     `  worker ${r.workerId} · tier ${tierNote}${r.attempt > 0 ? ` · answered by candidate #${r.attempt + 1}` : ""}`,
     `  usage ${r.usage.promptTokens} prompt + ${r.usage.completionTokens} completion tokens${r.usage.reasoningTokens ? ` (${r.usage.reasoningTokens} of them thinking)` : ""} · cost ${r.cost} nanoTON (${formatTon(r.cost)}), held ${r.maxCost}`,
   ].join("\n");
+}
+
+/**
+ * `cocoon job`: one of your jobs as the coordinator stores it (unchecked: `cocoon ask` checks an
+ * answer's receipt and bill), to read before asking again after a lost connection or a timeout:
+ * its status, usage and cost.
+ */
+export function formatJob(j: JobView): string {
+  const worker = j.workerId ? ` · worker ${j.workerId}${j.tier ? ` (tier ${j.tier})` : ""}` : "";
+  const lines = [`job ${j.jobId}: ${j.status}${j.outcome ? ` (${j.outcome})` : ""} · model ${j.model}${worker}`];
+  const usage = j.receipt?.body.usage;
+  if (usage) lines.push(`  usage ${usage.promptTokens} prompt + ${usage.completionTokens} completion tokens (its receipt)`);
+  if (j.cost !== undefined) lines.push(`  cost ${j.cost} nanoTON (${formatTon(BigInt(j.cost))}), held ${j.maxCost}`);
+  else if (j.status === "refunded") lines.push(`  cost nothing: the ${j.maxCost} nanoTON held went back to your balance`);
+  else lines.push(`  running: holds up to ${j.maxCost} nanoTON (${formatTon(BigInt(j.maxCost))}) until it ends`);
+  if (j.cancelledAt !== undefined) lines.push(`  cancelled at ${new Date(j.cancelledAt).toISOString()}`);
+  if (j.failure) lines.push(`  failure: worker ${j.failure.workerId} reported ${j.failure.code} (attempt ${j.failure.attempt + 1})`);
+  return lines.join("\n");
 }
 
 /** `cocoon cancel`'s answer (and what `cocoon ask` says after a Ctrl-C cancelled its job). */

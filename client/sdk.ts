@@ -47,6 +47,7 @@ import { TabKeeper, tabRefused, type KeptTabView, type TabOptions, type TabSlot 
 import { imageAllowed, imageDigestOf, modelAllowed, PolicyStaleError, type PolicyCache, type PolicyReading } from "../core/policy-registry";
 import type { SignedWithdrawalView } from "../events/withdrawals";
 import { abortError, API, ApiClient, ApiError, pause, throwIfAborted } from "../api-client/api";
+import { devHintFor, SDK_OPT_IN, withDevHint } from "./dev-hint";
 
 /** The SDK refused something the network sent: it never encrypts to or trusts what it cannot verify. */
 export class VerificationError extends Error {
@@ -1375,7 +1376,7 @@ export class CocoonClient {
     const redone = { quote: false, tab: false };
     const deadline = this.now() + (o.timeoutMs ?? 120_000);
     for (;;) {
-      const p = await this.preparedBy(deadline, o, plaintext, limits, use);
+      const p: Prepared = await this.preparedBy(deadline, o, plaintext, limits, use).catch((e: unknown) => this.devHinted(e, o));
       p.watch = watch;
       try {
         await beforeSubmit?.(p);
@@ -1403,6 +1404,17 @@ export class CocoonClient {
         use = quoteProblem ? "refresh" : "cache";
       }
     }
+  }
+
+  /**
+   * A no_workers refusal on a local network (loopback) whose dev workers this client does not
+   * accept, rethrown naming the option that does (client/dev-hint.ts), as the CLI and serve name
+   * --allow-dev: the same error, its message longer.
+   */
+  private async devHinted(e: unknown, o: JobBasics): Promise<never> {
+    const allowDev = this.opts.allowDev === true;
+    const hint = devHintFor({ apiUrl: this.opts.apiUrl, allowDev, ...(o.tiers ? { tiers: o.tiers } : {}), retry: "ask again" }, SDK_OPT_IN);
+    throw await withDevHint(e, o.model, this, hint);
   }
 
   /**

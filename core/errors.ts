@@ -1,6 +1,7 @@
 /**
  * Domain errors carry an HTTP-ish status and a machine-readable code. Handlers expose the
- * message only for status < 500; anything else becomes a generic 500 with a correlation id.
+ * message only for status < 500, and for an UnavailableError (a 503 refused on purpose);
+ * anything else becomes a generic answer with a correlation id.
  */
 export class CocoonError extends Error {
   constructor(
@@ -68,6 +69,19 @@ export class RateLimitedError extends CocoonError {
       `too many ${action.replace(/_/g, " ")} calls from this key (at most ${limit.burst} at once, ${limit.perMinute} per minute): retry in ${retryAfterSeconds} s`,
       { action, retryAfterSeconds },
     );
+  }
+}
+/**
+ * A 503 the coordinator answers on purpose, in words written for the client: a feature this
+ * deployment has not configured (payouts without the operator's key), or a state that passes (a
+ * policy reading too old, writes that kept conflicting). The HTTP edge passes its message on,
+ * where any other 5xx is hidden behind a reference (its text may be an internal failure's: a
+ * table's name, an upstream's answer). `retryAfterSeconds`: when asking again may succeed
+ * (details.retryAfterSeconds, the retry-after header); none for a configuration, which no retry mends.
+ */
+export class UnavailableError extends CocoonError {
+  constructor(code: string, message: string, retryAfterSeconds?: number) {
+    super(503, code, message, retryAfterSeconds !== undefined ? { retryAfterSeconds } : undefined);
   }
 }
 /** A tab holding less than the coordinator's floor (CoreConfig.minTabHold): details name the floor. */

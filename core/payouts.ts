@@ -35,7 +35,7 @@ import type { Voucher } from "../events/money";
 import { createChainLedger, issuedVoucherKey, OPERATOR_PAYEE_ID, OPERATOR_VOUCHER_ACCOUNT, voucherAccount } from "./chain/store-ledger";
 import { bindVault } from "./chain/vault-binding";
 import type { CoreDeps } from "./deps";
-import { CocoonError, ConflictError, ForbiddenError } from "./errors";
+import { CocoonError, ConflictError, ForbiddenError, UnavailableError } from "./errors";
 import { applyMovement, getBalance, OPERATOR_FEE_ACCOUNTS, OverdraftError, toBig, workerAccount, type Movement } from "./ledger";
 import { ConditionFailedError, type Store, type WriteOp } from "./ports";
 import { RETRY, retryOptimistic } from "./retry";
@@ -167,8 +167,7 @@ export async function issueOperatorVoucher(
  */
 export function requireOperator(deps: PayoutDeps, caller: string): void {
   if (!deps.operatorKeyId) {
-    throw new CocoonError(
-      503,
+    throw new UnavailableError(
       "payouts_unavailable",
       "this coordinator has no operator key configured (COCOON_OPERATOR_KEY); operator payouts are off",
     );
@@ -186,7 +185,7 @@ async function issuePayeeVoucher(
 ): Promise<VoucherView> {
   const workerId = payee.id;
   const signer = deps.voucherSigner;
-  if (!signer) throw new CocoonError(503, "payouts_unavailable", "this coordinator has no voucher signing key configured; payouts are off");
+  if (!signer) throw new UnavailableError("payouts_unavailable", "this coordinator has no voucher signing key configured; payouts are off");
   // the cumulatives and payout marks here are the bound vault's: another vault would pay them again
   await bindVault(deps.store, signer.vault, deps.clock.now());
   const address = signer.payoutAddress(payoutAddress);
@@ -194,7 +193,7 @@ async function issuePayeeVoucher(
   refuseUnpayable(address, signer.vault, "payoutAddress");
   const chainLedger = createChainLedger(deps.store);
   const contention = () =>
-    new CocoonError(503, "voucher_contention", "could not issue the voucher: concurrent updates kept conflicting; try again");
+    new UnavailableError("voucher_contention", "could not issue the voucher: concurrent updates kept conflicting; try again", 1);
 
   return retryOptimistic({ attempts: 8, exhausted: contention }, async () => {
     const rec = await getPayoutRecord(deps.store, workerId);

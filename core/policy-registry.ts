@@ -25,7 +25,7 @@ import type { AttestationTier } from "../events/attestation";
 import { RegistryPolicyBody } from "../events/receipts";
 import { DEV_MEASUREMENT } from "./attestation/dev";
 import type { Policy as AttestationPolicy } from "./attestation/policy";
-import { CocoonError } from "./errors";
+import { CocoonError, UnavailableError } from "./errors";
 import { ConditionFailedError, type Item, type Store } from "./ports";
 import { pricePerTokenFromBase, type PricingConfig } from "./pricing";
 
@@ -63,9 +63,9 @@ export interface PolicySource {
   read(): Promise<PolicyReading>;
 }
 
-export class PolicyStaleError extends CocoonError {
+export class PolicyStaleError extends UnavailableError {
   constructor(message: string) {
-    super(503, "policy_stale", message);
+    super("policy_stale", message, 1);
     this.name = "PolicyStaleError";
   }
 }

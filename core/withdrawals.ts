@@ -55,7 +55,7 @@ import {
 } from "./chain/store-ledger";
 import { bindVault } from "./chain/vault-binding";
 import type { CoreDeps } from "./deps";
-import { CocoonError } from "./errors";
+import { CocoonError, UnavailableError } from "./errors";
 import { applyMovement, getBalance, OverdraftError, requesterAccount, toBig, type Movement } from "./ledger";
 import { ConditionFailedError, type Condition, type Item, type Store, type WriteOp } from "./ports";
 import { RETRY, retryOptimistic } from "./retry";
@@ -186,7 +186,7 @@ export async function getWithdrawal(store: Store, account: string, seqno: number
 function signerOf(deps: CoreDeps & WithdrawalDeps): WithdrawalSigner {
   const signer = deps.withdrawalSigner;
   if (!signer)
-    throw new CocoonError(503, "withdrawals_unavailable", "this coordinator has no withdrawal signing key configured; withdrawals are off");
+    throw new UnavailableError("withdrawals_unavailable", "this coordinator has no withdrawal signing key configured; withdrawals are off");
   return signer;
 }
 
@@ -223,7 +223,7 @@ export async function requestWithdrawal(
   const chainSeq = await readChainSeqno(signer, account);
 
   const contention = () =>
-    new CocoonError(503, "withdrawal_contention", "could not issue the withdrawal: concurrent withdrawals kept conflicting; try again");
+    new UnavailableError("withdrawal_contention", "could not issue the withdrawal: concurrent withdrawals kept conflicting; try again", 1);
   return retryOptimistic<SignedWithdrawalView>({ attempts: 8, exhausted: contention }, async () => {
     const seq = await readSeq(deps.store, account);
     // never below the vault's counter (the vault would refuse it), never one the ledger saw land

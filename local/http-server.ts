@@ -9,8 +9,8 @@ const BODY_LIMIT = MAX_PAYLOAD_BYTES;
 /**
  * Serves the coordinator's routes over HTTP on 127.0.0.1: node:http mapped onto the neutral
  * edge, routed and run by the same code a Lambda runs (routeRequests). Requests are signed for
- * this server's own address (issue 9 #12), as its URL says it, never for the Host header, which
- * a replayer chooses. Failures outside a route answer by the same mapping as inside one: an
+ * this server's own address (issue 9 #12), as its URL says it, never for any Host header a
+ * replayer chooses: on loopback, `localhost` with its port too (signedHostOf). Failures outside a route answer by the same mapping as inside one: an
  * oversize body 413, an unreadable target 400 malformed_path, anything else 500 with a reference.
  * A request no route takes, or one without credentials for a route that needs them, is refused
  * before its body is read (refuseUnread).
@@ -22,6 +22,9 @@ export async function startHttpServer(opts: {
   host?: string;
 }): Promise<{ server: Server; url: string }> {
   const refuse = refuseUnread(opts.routes, opts.deps.log);
+  const handle = routeRequests(opts.routes, opts.deps);
+  let alias: string | undefined; // "localhost:<port>" on loopback, "" elsewhere: known once listening
+
   const { server, url } = await listenNode({
     host: opts.host ?? "127.0.0.1",
     port: opts.port,
@@ -29,9 +32,31 @@ export async function startHttpServer(opts: {
     // A body declared past the limit is a 413 on any path, as it was before the guard (the edge
     // refuses it unread too): the guard takes the rest.
     guard: (req) => (Number(req.headers["content-length"]) > BODY_LIMIT ? undefined : refuse(req)),
-    handle: routeRequests(opts.routes, opts.deps),
+    handle: (req) => {
+      alias ??= localhostAliasOf(req.host);
+      req.host = signedHostOf(req.host, req.headers.host, alias);
+      return handle(req);
+    },
     fail: (e, req) => failureResponse(e, opts.deps.log, `${req.method} ${req.path}`),
   });
   server.keepAliveTimeout = 65_000;
   return { server, url };
+}
+
+/** "localhost:<port>" for a server listening on a loopback address (127.0.0.0/8, [::1]) at `host` ("127.0.0.1:8787"); "" otherwise. */
+export function localhostAliasOf(host: string): string {
+  const { hostname, port } = new URL(`http://${host}`);
+  return /^127\.\d+\.\d+\.\d+$/.test(hostname) || hostname === "[::1]" ? `localhost:${port || "80"}` : "";
+}
+
+/**
+ * The host a request to this server must be signed for: its own (`own`, from its address), or
+ * `localhost:<port>` where the client named it so (its Host header) and this server listens on
+ * loopback, where that name reaches it (clients sign the host of their API URL: --api
+ * http://localhost:8787 was refused bad_signature). Only the same port on this machine's loopback:
+ * a signature for any other deployment (another port, another host) still does not verify here,
+ * and a server listening elsewhere takes its own address alone.
+ */
+export function signedHostOf(own: string, hostHeader: string | undefined, alias: string): string {
+  return alias !== "" && hostHeader?.toLowerCase() === alias ? alias : own;
 }

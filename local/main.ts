@@ -17,7 +17,7 @@
  * starts it again on the same data). COCOON_LEASE_BASE_SECONDS / COCOON_LEASE_MS_PER_TOKEN
  * shorten the job leases (tests of recovery).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startNetwork } from "./network";
 import { startLocalAgents, startModelFileAgent, type ModelFileAgent } from "./agents";
@@ -36,6 +36,27 @@ const argModelFile = (() => {
   return i >= 0 ? process.argv[i + 1] : process.argv.find((a) => a.startsWith("--model-file="))?.slice("--model-file=".length);
 })();
 const modelFile = argModelFile ?? (process.env.COCOON_MODEL_FILE || undefined);
+const modelFileSetting = argModelFile !== undefined ? "--model-file" : "COCOON_MODEL_FILE";
+
+/**
+ * A model file the user named must be served: one that cannot be read stops the start here (exit
+ * 1), before anything starts, rather than a network without it that exits 0 after its demo.
+ */
+if (modelFile !== undefined && process.env.COCOON_NO_MODEL_FILE !== "1") {
+  let why: string | undefined;
+  try {
+    accessSync(modelFile, constants.R_OK);
+    if (!statSync(modelFile).isFile()) why = "it is not a regular file";
+  } catch (e) {
+    why = (e as NodeJS.ErrnoException).code === "ENOENT" ? "there is no such file" : (e as Error).message;
+  }
+  if (why) {
+    console.error(
+      `error: ${modelFileSetting} ${modelFile} cannot be read: ${why}; check the path, or leave it out to serve the tiny test model`,
+    );
+    process.exit(1);
+  }
+}
 
 /**
  * A whole number from the environment (undefined when unset); anything else stops the start
@@ -110,6 +131,12 @@ async function demo() {
     try {
       gguf = await startModelFileAgent(net.url, home, modelFile ? { modelFile } : {});
     } catch (e) {
+      // the file the user named (read above) did not load: said, and the start fails, as for one that cannot be read
+      if (modelFile !== undefined) {
+        console.error(`error: the GGUF agent did not start on ${modelFileSetting} ${modelFile}: ${(e as Error).message}`);
+        await net.stop().catch(() => undefined);
+        process.exit(1);
+      }
       console.error(`the GGUF agent did not start (${(e as Error).message}); the network runs without it`);
     }
   }

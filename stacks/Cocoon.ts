@@ -245,6 +245,52 @@ export function checkDeployerEnv(stage: string, env: NodeJS.ProcessEnv = process
   return warnings;
 }
 
+/**
+ * What the deploying shell leaves out that the README calls required (or recommends), and what a
+ * production stage drops, as warnings the stack prints: `npm run synth` with nothing set
+ * warned of some (the keys, the chain) and said nothing of the anchor or the coordinator's seed,
+ * and COCOON_FAUCET / COCOON_ALLOW_DEV_ATTESTATION on a production stage were dropped in silence.
+ * A secret is advised in the form its stage takes: a value (openssl rand -hex 32) on a dev stage,
+ * its SSM parameter's name (`<secret>_PARAM`) on a production one.
+ */
+export function missingSettingWarnings(stage: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const production = isProductionStage(stage);
+  const has = (v: SecretVariable | string) => Boolean(env[v] || (isSecret(v) && env[paramVariable(v)]));
+  const setKey = (v: SecretVariable) =>
+    production
+      ? `store it (openssl rand -hex 32) as an SSM SecureString, set ${paramVariable(v)} to the parameter's name`
+      : "set it (openssl rand -hex 32)";
+  const warnings: string[] = [];
+  if (production && !routeConcurrencyFromEnv(env))
+    warnings.push(
+      "COCOON_ROUTE_CONCURRENCY is not set: nothing bounds the public edge across containers (the function URLs bypass API Gateway), and a flood can take the account's whole concurrency; set it (e.g. 20) and redeploy",
+    );
+  if (!has("COCOON_QUOTE_KEY"))
+    warnings.push(
+      `COCOON_QUOTE_KEY is not set: each container will sign quotes with its own key and most submits will be refused (bad_quote); ${setKey("COCOON_QUOTE_KEY")} and redeploy`,
+    );
+  if (!has("COCOON_SESSION_KEY"))
+    warnings.push(
+      `COCOON_SESSION_KEY is not set: no request sessions, so clients sign every request (an Ed25519 verification per request on the hot path); ${setKey("COCOON_SESSION_KEY")} and redeploy`,
+    );
+  if (!env.COCOON_TON_ENDPOINT || !env.COCOON_VAULT_ADDRESS)
+    warnings.push(
+      "COCOON_TON_ENDPOINT / COCOON_VAULT_ADDRESS are not set: the chain watcher will fail (and alarm) until you redeploy with them",
+    );
+  if (!has("COCOON_COORDINATOR_SEED"))
+    warnings.push(
+      `COCOON_COORDINATOR_SEED${production ? "_PARAM" : ""} is not set: the coordinator has no vault key, so payouts and withdrawals are off (503 payouts_unavailable, withdrawals_unavailable) until you redeploy with it`,
+    );
+  if (!env.COCOON_ANCHOR_ADDRESS || !has("COCOON_ANCHOR_SEED"))
+    warnings.push(
+      `COCOON_ANCHOR_ADDRESS / COCOON_ANCHOR_SEED${production ? "_PARAM" : ""} are not set: the receipt anchorer will fail (and alarm) until you redeploy with them (docs/receipts.md)`,
+    );
+  for (const v of ["COCOON_FAUCET", "COCOON_ALLOW_DEV_ATTESTATION"])
+    if (production && env[v] === "true")
+      warnings.push(`${v}=true is ignored on the production stage ${stage}: no faucet, no SIMULATED (dev) attestations there; unset it`);
+  return warnings;
+}
+
 /** The secret of request sessions: given to the session handshake and to every route that takes sessions (auth "session"). */
 const SESSION_ENV = ["COCOON_SESSION_KEY"];
 const isSecret = (n: string): n is SecretVariable => (SECRET_VARIABLES as readonly string[]).includes(n);
@@ -580,26 +626,7 @@ export function Cocoon({ stack, app }: StackContext) {
     },
   });
 
-  if (retained && !routeConcurrency) {
-    console.warn(
-      `[cocoon ${app.stage}] COCOON_ROUTE_CONCURRENCY is not set: nothing bounds the public edge across containers (the function URLs bypass API Gateway), and a flood can take the account's whole concurrency; set it (e.g. 20) and redeploy`,
-    );
-  }
-  if (!process.env.COCOON_QUOTE_KEY && !process.env.COCOON_QUOTE_KEY_PARAM) {
-    console.warn(
-      `[cocoon ${app.stage}] COCOON_QUOTE_KEY is not set: each container will sign quotes with its own key and most submits will be refused (bad_quote); set it (openssl rand -hex 32) and redeploy`,
-    );
-  }
-  if (!process.env.COCOON_SESSION_KEY && !process.env.COCOON_SESSION_KEY_PARAM) {
-    console.warn(
-      `[cocoon ${app.stage}] COCOON_SESSION_KEY is not set: no request sessions, so clients sign every request (an Ed25519 verification per request on the hot path); set it (openssl rand -hex 32) and redeploy`,
-    );
-  }
-  if (!process.env.COCOON_TON_ENDPOINT || !process.env.COCOON_VAULT_ADDRESS) {
-    console.warn(
-      `[cocoon ${app.stage}] COCOON_TON_ENDPOINT / COCOON_VAULT_ADDRESS are not set: the chain watcher will fail (and alarm) until you redeploy with them`,
-    );
-  }
+  for (const w of missingSettingWarnings(app.stage)) console.warn(`[cocoon ${app.stage}] ${w}`);
   const watcher = new Cron(stack, "ChainWatcher", {
     schedule: "rate(1 minute)",
     job: {

@@ -14,6 +14,7 @@ import { createMemoryStore } from "../local/memory-store";
 import { createLocalNotifier } from "../local/notifier";
 import { createLocalQueues } from "../local/queues";
 import { startNetwork, type LocalNetwork } from "../local/network";
+import { localhostAliasOf, signedHostOf } from "../local/http-server";
 
 /** POST /v1/account/faucet with a ready-made auth header (so tests can send it anywhere). */
 const faucet = (url: string, auth: string, body: string, idempotencyKey: string) =>
@@ -24,6 +25,20 @@ const faucet = (url: string, auth: string, body: string, idempotencyKey: string)
   });
 
 const errorCode = async (res: Response) => [res.status, ((await res.json()) as { error?: { code: string } }).error?.code];
+
+describe("the local server's loopback alias", () => {
+  it("is localhost with the port on loopback addresses only; a Host header names it or the server's own address is signed for", () => {
+    expect(localhostAliasOf("127.0.0.1:8787")).toBe("localhost:8787");
+    expect(localhostAliasOf("[::1]:8787")).toBe("localhost:8787");
+    expect(localhostAliasOf("10.0.0.5:8787")).toBe("");
+    expect(localhostAliasOf("api.example.org")).toBe("");
+    expect(signedHostOf("127.0.0.1:8787", "LOCALHOST:8787", "localhost:8787")).toBe("localhost:8787");
+    expect(signedHostOf("127.0.0.1:8787", "localhost:8788", "localhost:8787")).toBe("127.0.0.1:8787");
+    expect(signedHostOf("127.0.0.1:8787", "evil.example:8787", "localhost:8787")).toBe("127.0.0.1:8787");
+    expect(signedHostOf("127.0.0.1:8787", undefined, "localhost:8787")).toBe("127.0.0.1:8787");
+    expect(signedHostOf("10.0.0.5:8787", "localhost:8787", "")).toBe("10.0.0.5:8787");
+  });
+});
 
 describe("issue 9 #9 and #12 over HTTP: two local deployments", () => {
   let a: LocalNetwork;
@@ -52,6 +67,29 @@ describe("issue 9 #9 and #12 over HTTP: two local deployments", () => {
     // Assess
     expect(await errorCode(atB)).toEqual([401, "bad_signature"]);
     expect(atA.status).toBe(200);
+    expect((await getBalance(b.store, requesterAccount(key.id))).available).toBe(0n);
+  });
+
+  it("a request to http://localhost:PORT signed for localhost:PORT (the host of the client's API URL) is taken; not by another port, nor sent as 127.0.0.1", async () => {
+    // Regression: clients sign the host of their API URL (--api http://localhost:8787), the local
+    // server took only 127.0.0.1:8787, and every call was 401 bad_signature.
+    // Prepare
+    const key = generateSigningKey();
+    const body = JSON.stringify({ amount: "1000" });
+    const asLocalhost = (url: string) => url.replace("127.0.0.1", "localhost");
+    const signFor = (host: string, idempotencyKey: string) =>
+      signRequest(key, { method: "POST", path: "/v1/account/faucet", body, host, idempotencyKey });
+    const aHost = apiHostOf(asLocalhost(a.url));
+    // Act
+    const taken = await faucet(asLocalhost(a.url), signFor(aHost, "faucet-l-0001"), body, "faucet-l-0001");
+    const atB = await faucet(asLocalhost(b.url), signFor(aHost, "faucet-l-0002"), body, "faucet-l-0002");
+    const asLoopbackIp = await faucet(a.url, signFor(aHost, "faucet-l-0003"), body, "faucet-l-0003");
+    // Assess
+    expect(aHost).toMatch(/^localhost:\d+$/);
+    expect(taken.status).toBe(200);
+    expect(await errorCode(atB)).toEqual([401, "bad_signature"]);
+    expect(await errorCode(asLoopbackIp)).toEqual([401, "bad_signature"]);
+    expect((await getBalance(a.store, requesterAccount(key.id))).available).toBe(1000n);
     expect((await getBalance(b.store, requesterAccount(key.id))).available).toBe(0n);
   });
 

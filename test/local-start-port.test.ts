@@ -10,12 +10,12 @@ import { tempDir } from "./temp-dir";
 const repoRoot = join(fileURLToPath(new URL(".", import.meta.url)), "..");
 
 /**
- * `npm start` (local/main.ts) with these variables, to its exit. Not spawnSync: each start spends
+ * `npm start -- <args>` (local/main.ts) with these variables, to its exit. Not spawnSync: each start spends
  * seconds loading the sources, so the cases (which share nothing) run at once.
  */
-function start(env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function start(env: Record<string, string>, args: string[] = []): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "local/main.ts"], {
+    const child = spawn(process.execPath, ["--import", "tsx", "local/main.ts", ...args], {
       cwd: repoRoot,
       env: { ...process.env, ...env },
       timeout: 60_000,
@@ -76,6 +76,28 @@ describe("npm start with a malformed COCOON_OPERATOR_KEY", () => {
     expect(r.status).toBe(1);
     expect(r.stderr.trim()).toBe(
       "error: COCOON_OPERATOR_KEY must be 64 lower-case hex chars (the operator's 32-byte Ed25519 public key): print it with `npx cocoon operator key` (COCOON_OPERATOR_KEY=<hex>), or unset it",
+    );
+    expect(r.stdout).toBe("");
+  });
+});
+
+describe("npm start with a model file that cannot be read", () => {
+  // Regression: it said "the GGUF agent did not start …; the network runs without it" and exited 0
+  // after the demo, without the model the user asked for.
+  it.concurrent.each([
+    ["--model-file", (f: string) => ({ env: {}, args: ["--model-file", f] })],
+    ["COCOON_MODEL_FILE", (f: string) => ({ env: { COCOON_MODEL_FILE: f }, args: [] })],
+  ])("named by %s: refused in one line naming it (exit 1), before anything starts", async (setting, given) => {
+    // Prepare
+    const home = tempDir("cocoon-bad-model-file-");
+    const missing = join(home, "nonexistent.gguf");
+    const { env, args } = given(missing);
+    // Act
+    const r = await start({ PORT: "0", COCOON_HOME: home, COCOON_EXIT_AFTER_DEMO: "1", ...env }, args);
+    // Assess
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      `error: ${setting} ${missing} cannot be read: there is no such file; check the path, or leave it out to serve the tiny test model`,
     );
     expect(r.stdout).toBe("");
   });

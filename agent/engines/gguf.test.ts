@@ -1,6 +1,8 @@
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../../test/temp-dir";
 import { EngineError } from "./engine";
@@ -64,6 +66,27 @@ describe("tiny GGUF", () => {
     expect(new Set(v.tokens).size).toBe(v.tokens.length);
     expect(v.scores).toHaveLength(v.tokens.length);
     expect(v.types).toHaveLength(v.tokens.length);
+  });
+});
+
+describe("npm run model:tiny", () => {
+  it("without a path writes under COCOON_HOME (where npm start looks for it), not the checkout's .cocoon", () => {
+    // Regression: it always wrote ./.cocoon/models/tiny-random.gguf, whatever the network's home.
+    // Prepare
+    const home = join(tempDir("cocoon-model-tiny-"), "home");
+    const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+    // Act
+    const r = spawnSync(process.execPath, ["--import", "tsx", "agent/engines/tiny-gguf.ts"], {
+      cwd: repoRoot,
+      env: { ...process.env, COCOON_HOME: home },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    // Assess
+    const file = join(home, "models", "tiny-random.gguf");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`wrote ${file} (`);
+    expect(existsSync(file)).toBe(true);
   });
 });
 

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { mulberry32 } from "../../core/mulberry32";
 
 /**
@@ -16,12 +16,20 @@ import { mulberry32 } from "../../core/mulberry32";
  * order), so the file's SHA-256, which is what the agent advertises as its model digest, is
  * stable across runs and machines.
  *
- *   npm run model:tiny            writes .cocoon/models/tiny-random.gguf and prints its digest
+ *   npm run model:tiny            writes $COCOON_HOME/models/tiny-random.gguf (./.cocoon without it) and prints its digest
  */
 
 export const TINY_MODEL_NAME = "cocoon-tiny-random";
 export const TINY_MODEL_WARNING = "random weights: this model's text means nothing (a test fixture, not a language model)";
 export const TINY_MODEL_DEFAULT_PATH = ".cocoon/models/tiny-random.gguf";
+
+/**
+ * Where `npm run model:tiny` writes without a path: under the network's home (COCOON_HOME, else
+ * ./.cocoon), where `npm start` looks for it (local/agents.ts), not always the checkout's .cocoon.
+ */
+export function tinyModelPath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(resolve(env.COCOON_HOME || ".cocoon"), "models", basename(TINY_MODEL_DEFAULT_PATH));
+}
 
 export interface TinyGgufOptions {
   /** PRNG seed for the weights (default 1). */
@@ -316,7 +324,7 @@ export function writeTinyGguf(path: string, opts: TinyGgufOptions = {}): { path:
 }
 
 if (process.argv[1]?.endsWith("tiny-gguf.ts")) {
-  const out = writeTinyGguf(process.argv[2] ?? TINY_MODEL_DEFAULT_PATH);
+  const out = writeTinyGguf(process.argv[2] ?? tinyModelPath());
   process.stdout.write(
     `wrote ${out.path} (${out.bytes} bytes, sha256 ${out.sha256})\n` +
       `WARNING: ${TINY_MODEL_WARNING}.\n` +

@@ -476,6 +476,56 @@ describe("regression: a prompt past the worker's context window is OpenAI's cont
   });
 });
 
+describe("regression: a text prompt whose sealed envelope passes the network's cap is OpenAI's context_length_exceeded", () => {
+  // Regression: the coordinator's 413 envelope_too_large (a prompt under the token cap whose
+  // envelope passes 200 KB) reached the app as 400 envelope_too_large, which no history trimming
+  // looks for; past the token cap the same app was told context_length_exceeded.
+  const tooLarge = () => new ApiError(413, "envelope_too_large", "the envelope exceeds 204800 bytes; shorten the prompt");
+
+  const routes: Array<[string, string, Record<string, unknown>, Record<string, unknown>]> = [
+    ["/v1/chat/completions", "messages", { messages: [{ role: "user", content: "hi" }] }, { completions: true }],
+    ["/v1/responses", "input", { input: "hi" }, { completions: true }],
+    ["/v1/completions", "prompt", { prompt: "hi" }, { completions: true }],
+    ["/v1/embeddings", "input", { input: ["a"] }, { embeddings: true }],
+  ];
+  for (const [path, param, fields, capabilities] of routes) {
+    it(`names ${param} on ${path}, not to be retried`, async () => {
+      // Prepare
+      const { url } = await startFakedProxy([{ id: MODEL, capabilities: caps(capabilities) }], {
+        ask: async () => {
+          throw tooLarge();
+        },
+        embed: async () => {
+          throw tooLarge();
+        },
+      });
+      // Act
+      const r = await fetch(`${url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: MODEL, ...fields }),
+      });
+      const body = (await r.json()) as { error: Record<string, unknown> };
+      // Assess
+      expect(r.status).toBe(400);
+      expect(r.headers.get("x-should-retry")).toBe("false");
+      expect(body.error).toMatchObject({
+        type: "invalid_request_error",
+        code: "context_length_exceeded",
+        param,
+        message: "the envelope exceeds 204800 bytes; shorten the prompt",
+      });
+    });
+  }
+
+  it("keeps the SDK's 413 request_too_large for images as it was", () => {
+    // Act
+    const m = mapAskError(new AskInputError("messages", "the sealed request would take up to 300000 bytes", "request_too_large"));
+    // Assess
+    expect(m).toMatchObject({ status: 413, type: "invalid_request_error", code: "request_too_large", param: "messages" });
+  });
+});
+
 describe("regression: missing funds are said in the app's terms", () => {
   // Regression: the 402 passed on the coordinator's sentence, "deposit more or lower maxTokens": an
   // SDK option the app never set (it names max_tokens, or nothing and gets cocoon serve's budget).

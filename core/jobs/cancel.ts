@@ -13,7 +13,7 @@
  */
 import type { AgentCancel, CancelJobResponse } from "../../events/api";
 import type { CoreDeps } from "../deps";
-import { CocoonError } from "../errors";
+import { UnavailableError } from "../errors";
 import { ConditionFailedError } from "../ports";
 import { jobKey, readJob, jobTopic, stillAt, type JobItem } from "./items";
 import { ownJob } from "./read";
@@ -25,7 +25,7 @@ export async function cancelJob(deps: CoreDeps, accountId: string, jobId: string
   let job = ownJob(await readJob(deps.store, jobId), accountId, jobId);
   for (let tries = 0; job.cancelledAt === undefined; tries++) {
     if (job.status !== "assigned") return answer(job, false);
-    if (tries === CANCEL_TRIES) throw new CocoonError(503, "store_busy", `job ${jobId} kept changing while it was cancelled; ask again`);
+    if (tries === CANCEL_TRIES) throw new UnavailableError("store_busy", `job ${jobId} kept changing while it was cancelled; ask again`, 1);
     // Written once: the store's conditions cannot say "cancelledAt is absent", so the write is
     // conditioned on the job being exactly as read (its attempt, and its updatedAt), and moves
     // updatedAt past the value read even within one millisecond: of two cancels that read the job

@@ -36,7 +36,7 @@ import type { STSClient } from "@aws-sdk/client-sts";
 import { createHash } from "node:crypto";
 import { AccountId, RelayChannel } from "../../events/common";
 import { relaySenderName, type RelaySession } from "../../events/relay";
-import { CocoonError, ConflictError, ValidationError } from "../../core/errors";
+import { CocoonError, ConflictError, UnavailableError, ValidationError } from "../../core/errors";
 import type { RelaySessionVendor } from "../../core/relay-access";
 import { assumeRelayRole, checkRelayDuration, exactSessionName, relaySessionName, WORKER_RELAY_SESSION_SECONDS } from "./relay-sts";
 
@@ -170,10 +170,10 @@ export class SqsRelaySessionVendor implements RelaySessionVendor {
       );
     }
     if (!url)
-      throw new CocoonError(
-        503,
+      throw new UnavailableError(
         "relay_session_unavailable",
         "SQS returned no queue URL; retry, or read the answer with GET /v1/jobs/{id}",
+        1,
       );
     this.urls.set(name, url);
     return url;

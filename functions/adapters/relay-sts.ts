@@ -6,7 +6,7 @@
 import type { STSClient } from "@aws-sdk/client-sts";
 import { createHash } from "node:crypto";
 import type { RelaySession } from "../../events/relay";
-import { CocoonError } from "../../core/errors";
+import { CocoonError, UnavailableError } from "../../core/errors";
 
 export type RelayCredentials = Extract<RelaySession, { transport: "sqs" }>["credentials"];
 
@@ -54,10 +54,10 @@ export async function assumeRelayRole(
   );
   const c = out.Credentials;
   if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
-    throw new CocoonError(
-      503,
+    throw new UnavailableError(
       "relay_session_unavailable",
       "STS returned no credentials; retry, or read the answer with GET /v1/jobs/{id}",
+      1,
     );
   }
   return {

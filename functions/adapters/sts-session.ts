@@ -9,7 +9,7 @@
  */
 import { AssumeRoleCommand, type STSClient } from "@aws-sdk/client-sts";
 import { createHash } from "node:crypto";
-import { CocoonError } from "../../core/errors";
+import { UnavailableError } from "../../core/errors";
 import { ConfigError } from "../config";
 import { AgentSessionResponse } from "../../events/api";
 
@@ -72,7 +72,7 @@ export class StsSessionVendor {
     );
     const c = out.Credentials;
     if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
-      throw new CocoonError(503, "session_unavailable", "STS returned no credentials; retry, or fall back to GET /v1/agent/jobs");
+      throw new UnavailableError("session_unavailable", "STS returned no credentials; retry, or fall back to GET /v1/agent/jobs", 1);
     }
     return {
       workerId,

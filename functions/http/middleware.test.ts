@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { CocoonError } from "../../core/errors";
+import { requireOperator } from "../../core/payouts";
+import { PolicyStaleError } from "../../core/policy-registry";
 import { generateSigningKey, type SigningKeyPair } from "../../core/crypto/keys";
 import { signRequest } from "../../core/crypto/request-auth";
 import { makeJobWorld, type LogEntry } from "../../core/jobs/testing";
@@ -239,6 +241,34 @@ describe("failureResponse: what a failure answers", () => {
     expect(res.json.error.message).toMatch(REF);
     expect(JSON.stringify(res.json)).not.toContain("secret_table");
     expect(logs[0]!.data!.ref).toBe(REF.exec(res.json.error.message)![1]);
+  });
+
+  it("a 503 refused on purpose passes its message on: a configuration without retry-after (asking again cannot help), a passing state with it", async () => {
+    // Regression: every 503 was "internal error; reference …" with retry-after: 1, so a coordinator
+    // without COCOON_OPERATOR_KEY told the operator nothing, and told them to retry at once.
+    // Prepare
+    const { deps, logs } = makeDeps();
+    const unconfigured = (() => {
+      try {
+        requireOperator({ operatorKeyId: undefined } as Parameters<typeof requireOperator>[0], "caller");
+      } catch (e) {
+        return e;
+      }
+    })();
+    // Act
+    const config = await read(failureResponse(unconfigured, deps.log, "GET /v1/operator/status"));
+    const stale = await read(failureResponse(new PolicyStaleError("the policy registry could not be read"), deps.log, "POST /v1/jobs"));
+    // Assess
+    expect(config.status).toBe(503);
+    expect(config.headers).toEqual(JSON_ONLY);
+    expect(config.json.error).toEqual({
+      code: "payouts_unavailable",
+      message: "this coordinator has no operator key configured (COCOON_OPERATOR_KEY); operator payouts are off",
+    });
+    expect(stale.status).toBe(503);
+    expect(stale.headers).toEqual({ ...JSON_ONLY, "retry-after": "1" });
+    expect(stale.json.error).toMatchObject({ code: "policy_stale", message: "the policy registry could not be read" });
+    expect(logs).toEqual([]); // refusals, not failures of the coordinator
   });
 
   it("anything else is 500 internal_error, even an error that carries a status under 500 of its own", async () => {

@@ -4,7 +4,7 @@ import { authenticateRequest, ReplayGuardFullError, type AuthMode, type ReplayPo
 import type { CoreDeps } from "../../core/deps";
 import { AuthError } from "../../core/crypto/errors";
 import { parseAuthHeader } from "../../core/crypto/request-auth";
-import { CocoonError, UnauthenticatedError } from "../../core/errors";
+import { CocoonError, UnauthenticatedError, UnavailableError } from "../../core/errors";
 import { BodyTooLargeError, BusyError, jsonResponse, type HttpRequest, type HttpResponse } from "../../edge/http";
 import { createRouter } from "../../edge/router";
 
@@ -147,8 +147,8 @@ function retryAfterOf(details: unknown): Record<string, string> {
 }
 
 /**
- * What a failure answers, wherever it happens: a CocoonError under 500 its own status and
- * code; an oversize body 413; a transport out of room for bodies, or a full replay guard, 503
+ * What a failure answers, wherever it happens: a CocoonError under 500, or an UnavailableError
+ * (a 503 on purpose), its own status, code and message; an oversize body 413; a transport out of room for bodies, or a full replay guard, 503
  * server_busy; a path that
  * does not percent-decode 400 (API Gateway refuses it with a 400 as well); anything else a 500
  * with a reference, its detail in the log only.
@@ -156,7 +156,8 @@ function retryAfterOf(details: unknown): Record<string, string> {
 export function failureResponse(e: unknown, log: Pick<CoreDeps["log"], "error">, where: string): HttpResponse {
   if (e instanceof ReplayGuardFullError)
     return jsonResponse(503, errorBody(e.code, e.message, e.details), { "retry-after": String(e.retryAfterSeconds) });
-  if (e instanceof CocoonError && e.status < 500)
+  // a 503 refused on purpose (a feature not configured, a stale policy): its words are the client's, its retry-after only where asking again may help
+  if ((e instanceof CocoonError && e.status < 500) || e instanceof UnavailableError)
     return jsonResponse(e.status, errorBody(e.code, e.message, e.details), retryAfterOf(e.details));
   if (e instanceof BodyTooLargeError) return jsonResponse(413, errorBody("body_too_large", e.message));
   if (e instanceof BusyError) return jsonResponse(503, errorBody("server_busy", `${e.message}; try again shortly`), { "retry-after": "1" });
