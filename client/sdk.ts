@@ -1059,7 +1059,7 @@ export class CocoonClient {
    * wait for it and take their places under the quote it keeps, instead of each preparing (64
    * asks in flight made 64 prepares every time the kept quote ran out).
    */
-  private readonly preparing = new Map<string, Promise<unknown>>();
+  private readonly preparing = new Map<string, { verifying: Promise<unknown>; limits: { maxTokens: number; maxPromptTokens: number } }>();
 
   /**
    * A fresh quote for these limits and the candidates whose attestation we verified ourselves,
@@ -1192,19 +1192,20 @@ export class CocoonClient {
     }
     // No current quote: wait for the prepare another ask has under way, then look again (once; a
     // failed or aborted one leaves this ask to prepare its own). A full or too small quote is not
-    // waited for: those asks prepare their own, as before (spread by fair share).
+    // waited for: those asks prepare their own, as before (spread by fair share); nor one under
+    // way for smaller maxima than this ask's (its quote could not carry it).
     const pending = use === "cache" && !current && !waited ? this.preparing.get(key) : undefined;
-    if (pending) {
-      await pending.catch(() => undefined);
+    if (pending && maxTokens <= pending.limits.maxTokens && maxPromptTokens <= pending.limits.maxPromptTokens) {
+      await pending.verifying.catch(() => undefined);
       return this.quoteFor(o, tiers, maxTokens, maxPromptTokens, use, true);
     }
     const limits = quoteMaxima({ maxTokens, maxPromptTokens });
     const verifying = this.quoteVerified(o, tiers, limits);
     if (use === "cache" && !current && !this.preparing.has(key)) {
-      this.preparing.set(key, verifying);
+      this.preparing.set(key, { verifying, limits });
       void verifying.then(
-        () => this.preparing.get(key) === verifying && this.preparing.delete(key),
-        () => this.preparing.get(key) === verifying && this.preparing.delete(key),
+        () => this.preparing.get(key)?.verifying === verifying && this.preparing.delete(key),
+        () => this.preparing.get(key)?.verifying === verifying && this.preparing.delete(key),
       );
     }
     const { prep, verified } = await verifying;

@@ -183,6 +183,39 @@ describe("issue 12: the SDK submits under a kept quote", () => {
     expect(calls.submits).toHaveLength(16);
   }, 60_000);
 
+  it("an ask too large for the quote a prepare under way asks for does not wait for it: its own prepare goes out meanwhile", async () => {
+    // Prepare: the first ask's prepare (maxTokens 16: quoted for 256) is held until a second prepare is sent (or the test ends)
+    const client = await t.client();
+    let prepares = 0;
+    let secondSent!: () => void;
+    const second = new Promise<void>((resolve) => (secondSent = resolve));
+    const request = client.api.request.bind(client.api);
+    vi.spyOn(client.api, "request").mockImplementation(((endpoint: unknown, o?: unknown) => {
+      const sent = (request as (e: unknown, o?: unknown) => Promise<unknown>)(endpoint, o);
+      if (endpoint !== API.prepareJob) return sent;
+      if (++prepares === 1) return second.then(() => sent);
+      secondSent();
+      return sent;
+    }) as typeof client.api.request);
+    // Act: an ask for more tokens than that quote will carry, while the first prepare is held
+    const small = ask(client, "a small ask prepares");
+    await vi.waitFor(() => expect(prepares).toBe(1));
+    const large = client.ask({
+      model: BUILTIN_DEFAULT_MODEL,
+      messages: [{ role: "user", content: "a larger ask" }],
+      maxTokens: 1_000,
+      tiers: ["dev"],
+      candidates: 2,
+    });
+    // Assess: its prepare goes out while the first is held (waiting for it, it never would: let go, to end the test)
+    try {
+      await vi.waitFor(() => expect(prepares).toBe(2), { timeout: 5_000 });
+    } finally {
+      secondSent();
+    }
+    await Promise.all([small, large]);
+  }, 60_000);
+
   it("a kept quote whose first candidate stopped still gets its answer at once from the other (no lease waited out, no prepare)", async () => {
     // Prepare: the quote names both agents; then one stops
     const client = await t.client();

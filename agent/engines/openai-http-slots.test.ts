@@ -634,6 +634,22 @@ describe("createSlotPool", () => {
     expect([alice, aliceAgain, bob, bobAgain, aliceLast].every((l) => l.slot < 2)).toBe(true);
   });
 
+  it("resized larger while jobs wait for a slot: the new slots go to them at once, not after a busy one frees", async () => {
+    // Prepare: one slot, held; Bob and Carol wait for it
+    const pool = createSlotPool(1);
+    const held = await pool.acquire(ALICE, undefined, "e");
+    const granted: string[] = [];
+    const bob = pool.acquire(BOB, undefined, "e").then((l) => (granted.push("bob"), l));
+    const carol = pool.acquire(CAROL, undefined, "e").then((l) => (granted.push("carol"), l));
+    // Act: the server came back with three slots; Alice's job is still out
+    pool.resize(3);
+    await new Promise((resolve) => setImmediate(resolve));
+    // Assess
+    expect(granted).toEqual(["bob", "carol"]);
+    expect([(await bob).slot, (await carol).slot]).toEqual([1, 2]);
+    held.release(true);
+  });
+
   it("resized larger: the new slots are handed out, each to one job", async () => {
     const pool = createSlotPool(1);
     pool.resize(3);

@@ -109,8 +109,9 @@ export interface SlotPool {
   forget(): void;
   /**
    * The server now has `count` slots (read again after it was seen down: it may be another
-   * process): forget(), and from now on only slots below `count` are handed out. A slot above it
-   * still held is never handed out again (the server would take its id modulo its count).
+   * process): forget(), and from now on only slots below `count` are handed out (jobs waiting
+   * take any free one at once). A slot above it still held is never handed out again (the server
+   * would take its id modulo its count).
    */
   resize(count: number): void;
 }
@@ -217,6 +218,7 @@ export function createSlotPool(count: number): SlotPool {
         usedAt.push(0);
       }
       live = n;
+      grantWaiting(); // a larger count frees slots now: jobs queued meanwhile take them, not the next release
     },
   };
 }
