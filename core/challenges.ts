@@ -21,7 +21,7 @@ import { CocoonError, ConflictError, ForbiddenError, GoneError, NotFoundError } 
 import { ulid } from "./ids";
 import { getBalance, requesterAccount } from "./ledger";
 import { ConditionFailedError, type Item, type Random } from "./ports";
-import { isLive, offerKey, requireWorker, type OfferItem, type WorkerItem } from "./workers";
+import { isLive, offerKey, requireWorkerSummary, type OfferItem, type WorkerItem } from "./workers";
 
 /** How long a worker has to answer. */
 export const CHALLENGE_TTL_MS = 2 * 60_000;
@@ -151,7 +151,7 @@ export async function answerChallenge(
   workerId: string,
   req: { challengeId: string; attestation: AttestationDoc },
 ): Promise<{ challengeId: string; status: "answered"; duplicate: boolean }> {
-  await requireWorker(deps, workerId);
+  await requireWorkerSummary(deps, workerId);
   const key = challengeKey(req.challengeId);
   const item = await deps.store.get<ChallengeItem>("quotes", key);
   if (!item) throw new NotFoundError("unknown_challenge", `no challenge ${req.challengeId} (never issued, or expired long ago)`);

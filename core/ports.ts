@@ -13,7 +13,7 @@
 export type TableName =
   | "jobs" // pk=jobId sk="job"
   | "quotes" // pk=jobId sk="quote": prepared, not yet submitted
-  | "workers" // pk=workerId sk="worker"
+  | "workers" // pk=workerId sk="worker" (with its attestation) and sk="summary" (what its requests check: core/workers.ts WorkerSummary)
   | "offers" // pk=<model>#<shard> sk=workerId: who serves what, at what price, how loaded (core/workers.ts offerKey); pk="*" lists models
   | "accounts" // pk=accountId sk="balance"
   | "ledger" // pk=movementId sk="tx": one item per money movement (idempotency of money)

@@ -214,7 +214,7 @@ describe("registration: the nonce", () => {
     expect(await nonceOf(w, key.id)).toBeUndefined();
   });
 
-  it("a nonce is used up in the very transaction that writes the worker: nonce delete, worker put, one offer put per model, nothing else", async () => {
+  it("a nonce is used up in the very transaction that writes the worker: nonce delete, worker and summary puts, one offer put per model, nothing else", async () => {
     // Prepare
     const w = makeJobWorld();
     const key = generateSigningKey();
@@ -231,10 +231,11 @@ describe("registration: the nonce", () => {
         ],
       }),
     );
-    // Assess: the model listing puts (one transaction each), then one transaction with exactly the nonce, the worker and its offers
+    // Assess: the model listing puts (one transaction each), then one transaction with exactly the nonce, the worker, its summary and its offers
     const txs = w.transacts.slice(before);
     const main = txs.find((ops) => ops.some((op) => op.table === "nonces"))!;
-    expect(main.map((op) => `${op.op} ${op.table}`)).toEqual(["delete nonces", "put workers", "put offers", "put offers"]);
+    expect(main.map((op) => `${op.op} ${op.table}`)).toEqual(["delete nonces", "put workers", "put workers", "put offers", "put offers"]);
+    expect(main.slice(1, 3).map((op) => (op.op === "put" ? op.item.sk : op.op))).toEqual(["worker", "summary"]);
     expect(main[0]).toEqual({
       op: "delete",
       table: "nonces",
@@ -505,7 +506,7 @@ describe("registration: stale offers beyond one transaction", () => {
     return w.transacts.slice(before).filter((ops) => !ops.some((op) => op.op === "put" && op.item.pk === "*"));
   }
 
-  it("100 stale offers and 32 new models: one full transaction of 100 operations (nonce, worker, 32 offers, 66 deletes), then one with the other 34 deletes; every stale offer is gone", async () => {
+  it("100 stale offers and 32 new models: one full transaction of 100 operations (nonce, worker, summary, 32 offers, 65 deletes), then one with the other 35 deletes; every stale offer is gone", async () => {
     // Prepare
     const w = makeJobWorld();
     const old = names(100, "old");
@@ -513,16 +514,16 @@ describe("registration: stale offers beyond one transaction", () => {
     // Act
     const txs = await reRegister(w, key, names(32, "new"));
     // Assess
-    expect(txs.map((ops) => ops.length)).toEqual([100, 34]);
+    expect(txs.map((ops) => ops.length)).toEqual([100, 35]);
     expect(txs[1]!.every((op) => op.op === "delete" && op.table === "offers")).toBe(true);
     for (const model of old) expect(await offerAt(w, model, key.id)).toBeUndefined();
     for (const model of names(32, "new")) expect(await offerAt(w, model, key.id)).toMatchObject({ workerId: key.id });
   });
 
   it("stale offers that exactly fill the first transaction leave no second (and no empty) transaction", async () => {
-    // Prepare: 66 stale, 32 new: 2 + 32 + 66 = 100
+    // Prepare: 65 stale, 32 new: 3 + 32 + 65 = 100
     const w = makeJobWorld();
-    const old = names(66, "old");
+    const old = names(65, "old");
     const key = await withOldModels(w, old);
     // Act
     const txs = await reRegister(w, key, names(32, "new"));

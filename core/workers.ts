@@ -58,6 +58,28 @@ export interface WorkerItem extends Item {
 }
 
 /**
+ * What a registered worker's every request needs, apart from its evidence (issue 12): pk=workerId
+ * sk="summary", written with the worker item in registration's one transaction and, like it,
+ * only ever replaced whole, so the two always agree. The worker item carries the attestation
+ * document (a TDX quote with its collateral: tens of KB, several DynamoDB read units and a
+ * large decode); results, polls, heartbeats, leases and challenge answers read this one item of
+ * a few hundred bytes instead. The measurement here is the verdict on that very document.
+ */
+export type WorkerSummary = Item & Pick<WorkerItem, "workerId" | "tier" | "measurement" | "models" | "capacity" | "attestationExpiresAt">;
+
+export const workerSummaryKey = (workerId: string): Key => ({ pk: workerId, sk: "summary" });
+
+const summaryOf = (w: WorkerItem): WorkerSummary => ({
+  ...workerSummaryKey(w.workerId),
+  workerId: w.workerId,
+  tier: w.tier,
+  measurement: w.measurement,
+  models: w.models,
+  capacity: w.capacity,
+  attestationExpiresAt: w.attestationExpiresAt,
+});
+
+/**
  * Job and token counters: on the worker's balance item (`accounts` wrk:<id>), bumped in the
  * settlement's own update; before issue 12 a separate item, pk=workerId sk="stats" (still read).
  */
@@ -209,6 +231,7 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
       when: { kind: "cmp", attr: "nonce", op: "=", value: doc.nonce },
     },
     { op: "put", table: "workers", item: worker },
+    { op: "put", table: "workers", item: summaryOf(worker) },
     ...offers.map((item) => ({ op: "put" as const, table: "offers" as const, item })),
   ];
   const drops: WriteOp[] = dropped.map((model) => ({ op: "delete" as const, table: "offers" as const, key: offerKey(model, workerId) }));
@@ -269,11 +292,21 @@ export async function requireWorker(deps: CoreDeps, workerId: string): Promise<W
 }
 
 /**
+ * requireWorker for the hot paths: the worker's summary (one small read), else, for a worker
+ * registered before summaries were written, its worker item (read once more, until it registers
+ * again: its attestation's expiry makes it).
+ */
+export async function requireWorkerSummary(deps: CoreDeps, workerId: string): Promise<WorkerSummary> {
+  const s = await deps.store.get<WorkerSummary>("workers", workerSummaryKey(workerId));
+  return s ?? summaryOf(await requireWorker(deps, workerId));
+}
+
+/**
  * Liveness lives on the small offer items only, one plain write each (no transaction): on
  * DynamoDB an idle agent's heartbeats are most of what it costs.
  */
 export async function heartbeat(deps: CoreDeps, workerId: string, load: number, offline = false, draining = false) {
-  const w = await requireWorker(deps, workerId);
+  const w = await requireWorkerSummary(deps, workerId);
   const now = deps.clock.now();
   for (const model of w.models) {
     if (offline || draining) await markSuspect(deps, model, workerId);

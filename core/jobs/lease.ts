@@ -13,14 +13,14 @@ import type { LeaseRequest } from "../../events/api";
 import type { CoreDeps } from "../deps";
 import { ConflictError, ForbiddenError, NotFoundError } from "../errors";
 import { ConditionFailedError } from "../ports";
-import { requireWorker } from "../workers";
+import { requireWorkerSummary } from "../workers";
 import { jobKey, readJob, leaseMs, stillAt } from "./items";
 
 /** No lease is extended past this long after submit (1 h): the job then fails over or refunds. */
 export const MAX_JOB_MS = 3_600_000;
 
 export async function extendLease(deps: CoreDeps, workerId: string, r: LeaseRequest): Promise<{ leaseUntil: number; extended: boolean }> {
-  await requireWorker(deps, workerId);
+  await requireWorkerSummary(deps, workerId);
   const job = await readJob(deps.store, r.jobId);
   if (!job) throw new NotFoundError("unknown_job", `no job ${r.jobId}`);
   if (job.candidates[r.attempt]?.workerId !== workerId)

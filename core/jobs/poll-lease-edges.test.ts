@@ -51,7 +51,15 @@ describe("pollJobs", () => {
     const capacities = [1, 3, 4, 10, 64];
     // Act
     for (const capacity of capacities) {
-      await w.store.transact([{ op: "update", table: "workers", key: { pk: worker.id, sk: "worker" }, set: { capacity } }]);
+      // as a registration writes it: on the worker item and its summary
+      await w.store.transact(
+        ["worker", "summary"].map((sk) => ({
+          op: "update" as const,
+          table: "workers" as const,
+          key: { pk: worker.id, sk },
+          set: { capacity },
+        })),
+      );
       await pollJobs(w.deps, worker.id, 0);
     }
     await pollJobs(w.deps, worker.id, 0, 2); // an explicit max stands

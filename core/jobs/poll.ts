@@ -2,7 +2,7 @@
 import { AgentCancel, AgentChallenge, AgentJob } from "../../events/api";
 import { isChallengeOpen } from "../challenges";
 import type { CoreDeps } from "../deps";
-import { requireWorker } from "../workers";
+import { requireWorkerSummary } from "../workers";
 import { readJob } from "./items";
 
 /** The most messages one poll hands out: SQS's batch limit. */
@@ -29,7 +29,7 @@ export async function pollJobs(
   max?: number,
   signal?: AbortSignal,
 ): Promise<{ jobs: AgentJob[]; challenges: AgentChallenge[]; cancels?: AgentCancel[] }> {
-  const worker = await requireWorker(deps, workerId);
+  const worker = await requireWorkerSummary(deps, workerId);
   const queue = `worker-${workerId}` as const;
   const msgs = await deps.queues.receive(queue, {
     max: max ?? Math.min(MAX_POLL_BATCH, Math.max(1, Math.floor(worker.capacity) || 1)),

@@ -13,7 +13,7 @@ import { OverdraftError, settleMovement } from "../ledger";
 import { jobCost } from "../pricing";
 import { ConditionFailedError, type Item, type Key } from "../ports";
 import { appendReceiptOp } from "../receipts/log";
-import { requireWorker, type WorkerItem } from "../workers";
+import { requireWorkerSummary, type WorkerItem } from "../workers";
 import { advance } from "./dispatch";
 import { toView } from "./read";
 import { settle } from "./settle";
@@ -71,7 +71,7 @@ export async function postResult(
   workerId: string,
   r: ResultRequest,
 ): Promise<{ status: JobStatus; cost?: string; credit?: string; duplicate: boolean }> {
-  const worker = await requireWorker(deps, workerId);
+  const worker = await requireWorkerSummary(deps, workerId);
   const job = await readJob(deps.store, r.jobId);
   if (!job) throw new NotFoundError("unknown_job", `no job ${r.jobId}`);
   if (job.candidates[r.attempt]?.workerId !== workerId)
