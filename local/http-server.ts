@@ -43,10 +43,13 @@ export async function startHttpServer(opts: {
   return { server, url };
 }
 
-/** "localhost:<port>" for a server listening on a loopback address (127.0.0.0/8, [::1]) at `host` ("127.0.0.1:8787"); "" otherwise. */
+/**
+ * "localhost:<port>" for a server listening on a loopback address (127.0.0.0/8, [::1]) at `host` ("127.0.0.1:8787"); "" otherwise.
+ * Plain "localhost" on port 80: the host a client of http://localhost signs and sends (the default port is left out of both).
+ */
 export function localhostAliasOf(host: string): string {
   const { hostname, port } = new URL(`http://${host}`);
-  return /^127\.\d+\.\d+\.\d+$/.test(hostname) || hostname === "[::1]" ? `localhost:${port || "80"}` : "";
+  return /^127\.\d+\.\d+\.\d+$/.test(hostname) || hostname === "[::1]" ? (port ? `localhost:${port}` : "localhost") : "";
 }
 
 /**

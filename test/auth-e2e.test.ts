@@ -32,11 +32,23 @@ describe("the local server's loopback alias", () => {
     expect(localhostAliasOf("[::1]:8787")).toBe("localhost:8787");
     expect(localhostAliasOf("10.0.0.5:8787")).toBe("");
     expect(localhostAliasOf("api.example.org")).toBe("");
+    // all of 127.0.0.0/8, multi-digit octets included; a name that only starts like a loopback address is a name
+    expect(localhostAliasOf("127.10.200.31:8787")).toBe("localhost:8787");
+    expect(localhostAliasOf("127.0.0.1.example.org:8787")).toBe("");
     expect(signedHostOf("127.0.0.1:8787", "LOCALHOST:8787", "localhost:8787")).toBe("localhost:8787");
     expect(signedHostOf("127.0.0.1:8787", "localhost:8788", "localhost:8787")).toBe("127.0.0.1:8787");
     expect(signedHostOf("127.0.0.1:8787", "evil.example:8787", "localhost:8787")).toBe("127.0.0.1:8787");
     expect(signedHostOf("127.0.0.1:8787", undefined, "localhost:8787")).toBe("127.0.0.1:8787");
     expect(signedHostOf("10.0.0.5:8787", "localhost:8787", "")).toBe("10.0.0.5:8787");
+    expect(signedHostOf("10.0.0.5:8787", "", "")).toBe("10.0.0.5:8787"); // an empty Host header names no alias
+  });
+
+  it("on port 80 is plain localhost, the host a client of http://localhost signs and its Host header names", () => {
+    // Regression: the alias was "localhost:80", which no client sends (the default port is left out of
+    // both), so --api http://localhost against a loopback server on port 80 was refused bad_signature.
+    const alias = localhostAliasOf("127.0.0.1"); // the server's own host on port 80 (URL drops the default port)
+    expect(alias).toBe(apiHostOf("http://localhost"));
+    expect(signedHostOf("127.0.0.1", "localhost", alias)).toBe("localhost");
   });
 });
 

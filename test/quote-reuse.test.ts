@@ -183,6 +183,43 @@ describe("issue 12: the SDK submits under a kept quote", () => {
     expect(calls.submits).toHaveLength(16);
   }, 60_000);
 
+  it("asks for exactly the maxima the prepare under way asks for share it (256 tokens: the quote's own bucket)", async () => {
+    // Prepare
+    const { client, calls } = await clientWithClock(t);
+    // Act
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        client.ask({
+          model: BUILTIN_DEFAULT_MODEL,
+          messages: [{ role: "user", content: `at the bucket ${i}` }],
+          maxTokens: 256,
+          tiers: ["dev"],
+          candidates: 2,
+        }),
+      ),
+    );
+    // Assess
+    expect(calls.prepares()).toBe(1);
+  }, 60_000);
+
+  it("a prepare that failed is no longer under way: the asks after it share one prepare again", async () => {
+    // Prepare: the client's first prepare fails on the way (a network error)
+    const { client, calls } = await clientWithClock(t);
+    const request = vi.mocked(client.api.request).getMockImplementation()!;
+    let failed = false;
+    vi.mocked(client.api.request).mockImplementation(((endpoint: unknown, o?: unknown) => {
+      if (endpoint !== API.prepareJob || failed) return request(endpoint as never, o as never);
+      failed = true;
+      return Promise.reject(new TypeError("fetch failed"));
+    }) as typeof client.api.request);
+    await expect(ask(client, "its prepare fails")).rejects.toThrow();
+    const before = calls.prepares();
+    // Act
+    await Promise.all(Array.from({ length: 8 }, (_, i) => ask(client, `after the failure ${i}`)));
+    // Assess
+    expect(calls.prepares() - before).toBe(1);
+  }, 60_000);
+
   it("an ask too large for the quote a prepare under way asks for does not wait for it: its own prepare goes out meanwhile", async () => {
     // Prepare: the first ask's prepare (maxTokens 16: quoted for 256) is held until a second prepare is sent (or the test ends)
     const client = await t.client();

@@ -573,6 +573,20 @@ describe("withMovementLog: a settlement is compacted only when it has the expect
       (j) => ({ ...base(j), postings: [postingsOf(base(j))[0], postingsOf(base(j))[2], postingsOf(base(j))[1]] }),
     ],
     ["another worker than the receipt's", (j) => ledgerItem(settleOf(j, { worker: otherWorker.workerId }))],
+    // sameJson's own refusals (the short form's check): each would rebuild a movement other than the one stored
+    [
+      "a fourth posting the short form does not rebuild",
+      (j) => ({ ...base(j), postings: [...postingsOf(base(j)), postingsOf(base(j))[2]] }),
+    ],
+    ["a time that is not finite (canonical JSON holds none)", (j) => ({ ...base(j), at: Infinity })],
+    [
+      "a posting that is no plain object (canonical JSON writes what its toJSON says)",
+      (j) => {
+        const ps = postingsOf(base(j));
+        ps[1] = Object.assign(Object.create({ toJSON: () => "elsewhere" }) as object, ps[1]);
+        return { ...base(j), postings: ps };
+      },
+    ],
     [
       "its operator fee in another account than its worker's fee shard (the single opr:fees of before the shards)",
       (j) => {
@@ -606,6 +620,20 @@ describe("withMovementLog: a settlement is compacted only when it has the expect
 
     // Act
     await store.transact([r, { op: "put", table: "ledger", item: base(jobId), when: { kind: "notExists" } }]);
+
+    // Assess
+    expect(calls[0]![0]).toStrictEqual({ ...r, item: { ...r.item, mid: `settle:${jobId}`, ms: ["alice", "10", "7", T0] } });
+  });
+
+  it("an attribute holding undefined is absent, as canonical JSON writes it: the settlement is still compacted", async () => {
+    // Prepare
+    const { calls, store } = recording();
+    const jobId = newJobId(T0);
+    const r = receiptOp(jobId, T0 + 5);
+    const item = { ...base(jobId), note: undefined };
+
+    // Act
+    await store.transact([r, { op: "put", table: "ledger", item, when: { kind: "notExists" } }]);
 
     // Assess
     expect(calls[0]![0]).toStrictEqual({ ...r, item: { ...r.item, mid: `settle:${jobId}`, ms: ["alice", "10", "7", T0] } });
