@@ -7,7 +7,7 @@
  * environment, then flags; `start` logs JSON lines to stdout and serves /metrics and /status on
  * 127.0.0.1; `status` reads both the coordinator and the running agent.
  */
-import { accessSync, constants, existsSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { z } from "zod";
@@ -40,6 +40,7 @@ import { AgentStatusDoc, createAgentMetrics, serveMetrics, tierLabel } from "./m
 import { CONFIGFS_TSM_ROOT, detectQuoteProvider, QuoteProviderError } from "./quote-provider";
 import { AgentStoppedError, startAgent } from "./runtime";
 import { agentVersionLine } from "./version";
+import { modelFileProblem } from "./model-file";
 import { createBuiltinEngine } from "./engines/builtin";
 import { createOpenAiEngine, EngineUrlError, SlotProps } from "./engines/openai-http";
 import { type Engine, EngineError } from "./engines/engine";
@@ -1019,13 +1020,7 @@ export function builtinModels(configured: string[], served: string[]): string[] 
 
 /** Throws ConfigError, naming the setting, unless `file` is a regular file this user can read. */
 export function modelFileReadable(file: string): void {
-  let why: string | undefined;
-  try {
-    accessSync(file, constants.R_OK);
-    if (!statSync(file).isFile()) why = "it is not a regular file";
-  } catch (e) {
-    why = (e as NodeJS.ErrnoException).code === "ENOENT" ? "there is no such file" : (e as Error).message;
-  }
+  const why = modelFileProblem(file);
   if (why)
     throw new ConfigError(
       `modelFile (--model-file, COCOON_MODEL_FILE or agent.json): cannot read the model file ${file}: ${why}; check the path (and that the user the agent runs as may read it)`,

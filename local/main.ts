@@ -17,10 +17,11 @@
  * starts it again on the same data). COCOON_LEASE_BASE_SECONDS / COCOON_LEASE_MS_PER_TOKEN
  * shorten the job leases (tests of recovery).
  */
-import { accessSync, constants, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startNetwork } from "./network";
 import { startLocalAgents, startModelFileAgent, type ModelFileAgent } from "./agents";
+import { modelFileProblem } from "../agent/model-file";
 import { loadOrCreateKey } from "../api-client/keys";
 import { formatTon } from "../api-client/format";
 import { depositAndWait, redeemEarnings } from "../api-client/money";
@@ -43,13 +44,7 @@ const modelFileSetting = argModelFile !== undefined ? "--model-file" : "COCOON_M
  * 1), before anything starts, rather than a network without it that exits 0 after its demo.
  */
 if (modelFile !== undefined && process.env.COCOON_NO_MODEL_FILE !== "1") {
-  let why: string | undefined;
-  try {
-    accessSync(modelFile, constants.R_OK);
-    if (!statSync(modelFile).isFile()) why = "it is not a regular file";
-  } catch (e) {
-    why = (e as NodeJS.ErrnoException).code === "ENOENT" ? "there is no such file" : (e as Error).message;
-  }
+  const why = modelFileProblem(modelFile);
   if (why) {
     console.error(
       `error: ${modelFileSetting} ${modelFile} cannot be read: ${why}; check the path, or leave it out to serve the tiny test model`,
