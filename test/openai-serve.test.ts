@@ -283,6 +283,11 @@ describe("openai client → cocoon serve → local network", () => {
       top_k: 7,
       min_p: 0.05,
       logit_bias: { "42": -100 },
+      // OpenAI fields the proxy checks (client/serve/passed-on.test.ts) and passes on as sent
+      presence_penalty: -0.5,
+      reasoning_effort: "low",
+      metadata: { app: "x" },
+      prediction: { type: "content", content: "It is sunny." },
     };
     // Act
     const r = await openai.chat.completions.create(body as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
@@ -294,6 +299,10 @@ describe("openai client → cocoon serve → local network", () => {
       min_p: 0.05,
       frequency_penalty: 0.5,
       logit_bias: { "42": -100 },
+      presence_penalty: -0.5,
+      reasoning_effort: "low",
+      metadata: { app: "x" },
+      prediction: { type: "content", content: "It is sunny." },
       user: "app-user-7",
       parallel_tool_calls: false,
       max_tokens: 16,

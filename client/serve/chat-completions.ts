@@ -15,7 +15,7 @@ import { askOptions } from "./sdk-backend";
 import { checkChat, checkJobPromptTokens, checkJobTokens, defaultBudget, type ChatNeeds } from "./capabilities";
 import { customInputOf } from "./custom-tools";
 import { invalid, OpenAiError, unsupported } from "./errors";
-import { asResponseFormat, asStop, askMessages, ChatBody, chatTools, extraFields, readJson } from "./schemas";
+import { asResponseFormat, asStop, askMessages, ChatBody, ChatPassedOn, chatTools, extraFields, readJson } from "./schemas";
 import type { AskChoice, AskRequest, ProxyContext, TokenLogprob } from "./types";
 
 /**
@@ -26,17 +26,13 @@ import type { AskChoice, AskRequest, ProxyContext, TokenLogprob } from "./types"
  */
 export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Promise<HttpResponse> {
   const { body, raw } = readJson(req, ChatBody);
-  // OpenAI's deprecated function calling: no engine acts on it (the OpenAI engine adapter drops
-  // it) and no answer carries a function_call, so passed on it would be answered as if unsent.
-  for (const param of ["functions", "function_call"] as const)
-    if (raw[param] != null)
-      throw unsupported(param, `${param} (OpenAI's deprecated function calling) is not supported by Cocoon: use tools and tool_choice`);
+  refuseUnanswered(body);
   const messages = askMessages(body.messages);
   const { tools, toolChoice, custom } = chatTools(body);
   const responseFormat = asResponseFormat(body.response_format);
   const explicitMax = body.max_completion_tokens ?? body.max_tokens ?? undefined;
   const stop = asStop(body.stop);
-  const extra = extraFields(raw, ChatBody);
+  const extra = extraFields(raw, ChatBody, ChatPassedOn);
   const n = body.n ?? 1;
   const ask = await chatAsk(
     {
@@ -101,6 +97,28 @@ export async function chatCompletions(req: HttpRequest, ctx: ProxyContext): Prom
     })),
     usage: chatUsageOf([result]),
   });
+}
+
+/**
+ * What no Cocoon answer can hold, refused with a 400 naming it rather than answered without it.
+ * Passed on, each came back a plain text answer that looked like what was asked: OpenAI's
+ * deprecated function calling (no engine acts on it: the OpenAI engine adapter drops it, and no
+ * answer carries a function_call), spoken audio (the answer's message has no `audio`; no engine
+ * speaks) and OpenAI's web search (Cocoon runs no hosted tools, as /v1/responses refuses its
+ * web_search tool). A null is none of them (nullsAsAbsent).
+ */
+function refuseUnanswered(body: ChatBody): void {
+  for (const param of ["functions", "function_call"] as const)
+    if (body[param] !== undefined)
+      throw unsupported(param, `${param} (OpenAI's deprecated function calling) is not supported by Cocoon: use tools and tool_choice`);
+  if (body.modalities?.includes("audio"))
+    throw unsupported("modalities", 'modalities "audio" is not supported by Cocoon: answers are text (modalities ["text"])');
+  if (body.audio !== undefined) throw unsupported("audio", "audio output is not supported by Cocoon: answers are text");
+  if (body.web_search_options !== undefined)
+    throw unsupported(
+      "web_search_options",
+      "web_search_options is not supported: Cocoon runs no hosted tools; give a search function (tools) that your app runs",
+    );
 }
 
 /** A choice's message; a call of a custom tool (`custom`: their names) as a custom tool call with the text it was given. */

@@ -13,7 +13,7 @@ import {
 import { promptTokenBound, textTokenBound } from "../sdk";
 import { checkCompletion, checkJobPromptTokens, checkJobTokens, defaultBudget } from "./capabilities";
 import { unsupported, invalid } from "./errors";
-import { asStop, CompletionBody, extraFields, MAX_CHOICES, readJson } from "./schemas";
+import { asStop, CompletionBody, extraFields, MAX_CHOICES, readJson, SamplingPassedOn } from "./schemas";
 import type { AskRequest, ProxyContext } from "./types";
 
 /**
@@ -47,7 +47,7 @@ export async function completions(req: HttpRequest, ctx: ProxyContext): Promise<
   for (const prompt of prompts)
     checkJobPromptTokens(n, rawPrompt ? textTokenBound(prompt) : promptTokenBound([{ role: "user", content: prompt }]), "prompt");
   const stop = asStop(body.stop);
-  const extra = extraFields(raw, CompletionBody);
+  const extra = extraFields(raw, CompletionBody, SamplingPassedOn);
   const asks: AskRequest[] = prompts.map((prompt) => ({
     // a model alias runs on its target; the answer names the model as the app asked
     model: ctx.target?.(body.model) ?? body.model,

@@ -65,6 +65,24 @@ const CHAT_NULLS = {
   response_format: null,
   logprobs: null,
   top_logprobs: null,
+  // passed on to the worker when given (schemas.ts ChatPassedOn): a null is not passed on as one
+  frequency_penalty: null,
+  presence_penalty: null,
+  logit_bias: null,
+  metadata: null,
+  store: null,
+  reasoning_effort: null,
+  service_tier: null,
+  verbosity: null,
+  prompt_cache_key: null,
+  safety_identifier: null,
+  modalities: null,
+  prediction: null,
+  // refused when given (chat-completions.ts refuseUnanswered): a null is not given
+  functions: null,
+  function_call: null,
+  audio: null,
+  web_search_options: null,
 };
 
 const ROUTES: Array<{ name: string; route: Route; path: string; base: Record<string, unknown>; nulls: Record<string, null> }> = [
@@ -94,6 +112,9 @@ const ROUTES: Array<{ name: string; route: Route; path: string; base: Record<str
       suffix: null,
       best_of: null,
       logprobs: null,
+      frequency_penalty: null,
+      presence_penalty: null,
+      logit_bias: null,
     },
   },
   {

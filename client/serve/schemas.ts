@@ -8,9 +8,11 @@ import type { AskContentPart, AskMessage, ResponseFormat, Tool, ToolChoice } fro
 
 /**
  * The OpenAI request bodies the proxy accepts, and how they are read. Every field OpenAI
- * defines is accepted; those the proxy does not act on itself travel on to the worker under
- * their own names (`extra`), as do fields OpenAI does not define (vLLM's top_k and the like).
- * Whether the model can honour a field is decided per model (capabilities.ts), not here.
+ * defines is read; those the proxy does not act on itself are checked as OpenAI bounds them
+ * (ChatPassedOn) and travel on to the worker under their own names (`extra`), as do fields
+ * OpenAI does not define (vLLM's top_k and the like). What no Cocoon answer can hold (spoken
+ * audio, hosted tools) is refused by its route. Whether the model can honour a field is decided
+ * per model (capabilities.ts), not here.
  */
 
 /** Choices per request: chat asks for them in one job (n), completions run one job per prompt × n. */
@@ -181,9 +183,61 @@ const Common = {
   user: z.string().max(256, "user is at most 256 characters").optional(),
 };
 
+/** Keys at most 64 characters, string values at most 512, at most 16 of them: OpenAI's limits, also on /v1/responses. */
+const Metadata = z
+  .record(z.string().max(64, "metadata keys are at most 64 characters"), z.string().max(512, "metadata values are at most 512 characters"))
+  .refine((m) => Object.keys(m).length <= 16, "metadata holds at most 16 keys")
+  .nullable()
+  .optional();
+
+const Penalty = z.number().min(-2).max(2).nullable().optional();
+
+/**
+ * OpenAI's sampling fields the proxy does not act on itself, shared by chat and text completions:
+ * checked as OpenAI checks them, and passed on to the worker as sent (extraFields). Unchecked, a
+ * value OpenAI refuses (a penalty of 5, a bias keyed by a word) went to the worker, where a vLLM
+ * engine refused it only after the job was held, and the embedded engine (which ignores these
+ * fields, README) answered as if it were fine.
+ */
+export const SamplingPassedOn = {
+  frequency_penalty: Penalty,
+  presence_penalty: Penalty,
+  logit_bias: z
+    .record(z.string(), z.number().min(-100).max(100))
+    .refine((b) => Object.keys(b).every((k) => /^\d+$/.test(k)), "logit_bias keys must be token ids (integers, as strings)")
+    .nullable()
+    .optional(),
+} satisfies z.ZodRawShape;
+
+/**
+ * Chat's further fields that the proxy checks but does not act on, passed on as sent. Their
+ * values are not narrowed further where OpenAI adds new ones (reasoning_effort, service_tier,
+ * verbosity): the worker's engine judges those. `modalities` may name "audio" here: it is refused
+ * in chat-completions.ts with what it asks for, rather than as a malformed value.
+ */
+export const ChatPassedOn = {
+  ...SamplingPassedOn,
+  metadata: Metadata,
+  store: z.boolean().nullable().optional(),
+  reasoning_effort: z.string().nullable().optional(),
+  service_tier: z.string().nullable().optional(),
+  verbosity: z.string().nullable().optional(),
+  prompt_cache_key: z.string().nullable().optional(),
+  safety_identifier: z.string().nullable().optional(),
+  modalities: z
+    .array(z.enum(["text", "audio"]))
+    .nullable()
+    .optional(),
+  prediction: z
+    .object({ type: z.literal("content"), content: z.union([z.string(), z.array(TextPart).min(1)]) })
+    .nullable()
+    .optional(),
+} satisfies z.ZodRawShape;
+
 export const ChatBody = z
   .object({
     ...Common,
+    ...ChatPassedOn,
     messages: z.array(ChatMessage).min(1, "messages must hold at least one message"),
     max_completion_tokens: z.number().int().positive().nullable().optional(),
     // The sealed request's limits (events/envelope.ts), so a request past them is a 400 here, not a failed job.
@@ -193,6 +247,11 @@ export const ChatBody = z
     response_format: ResponseFormatSchema.optional(),
     logprobs: z.boolean().nullable().optional(),
     top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+    // Refused when given (chat-completions.ts refuseUnanswered); named here so that a null is not given.
+    functions: z.unknown().optional(),
+    function_call: z.unknown().optional(),
+    audio: z.unknown().optional(),
+    web_search_options: z.unknown().optional(),
   })
   .loose();
 export type ChatBody = z.infer<typeof ChatBody>;
@@ -211,6 +270,7 @@ export const CompletionBody = z
     suffix: z.string().nullable().optional(),
     best_of: z.number().int().min(1).nullable().optional(),
     logprobs: z.number().int().min(0).max(5).nullable().optional(),
+    ...SamplingPassedOn,
   })
   .loose();
 export type CompletionBody = z.infer<typeof CompletionBody>;
@@ -236,9 +296,16 @@ export const EmbeddingsBody = z
   .loose();
 export type EmbeddingsBody = z.infer<typeof EmbeddingsBody>;
 
-/** The fields of `body` the proxy does not act on itself: they go to the worker as sent. */
-export function extraFields(body: Record<string, unknown>, schema: z.ZodObject): Record<string, unknown> | undefined {
-  const known = new Set(Object.keys(schema.shape));
+/**
+ * The fields of `body` the proxy does not act on itself: they go to the worker as sent, those of
+ * `passedOn` too (fields the schema checks but the proxy does not act on).
+ */
+export function extraFields(
+  body: Record<string, unknown>,
+  schema: z.ZodObject,
+  passedOn: z.ZodRawShape = {},
+): Record<string, unknown> | undefined {
+  const known = new Set(Object.keys(schema.shape).filter((k) => !Object.hasOwn(passedOn, k)));
   const extra = Object.fromEntries(Object.entries(body).filter(([k]) => !known.has(k)));
   return Object.keys(extra).length ? extra : undefined;
 }
@@ -562,14 +629,7 @@ export const ResponsesBody = z
     stream: z.boolean().nullable().optional(),
     // include_obfuscation pads deltas against length side channels of OpenAI's own network; nothing to pad here.
     stream_options: z.object({}).loose().nullable().optional(),
-    metadata: z
-      .record(
-        z.string().max(64, "metadata keys are at most 64 characters"),
-        z.string().max(512, "metadata values are at most 512 characters"),
-      )
-      .refine((m) => Object.keys(m).length <= 16, "metadata holds at most 16 keys")
-      .nullable()
-      .optional(),
+    metadata: Metadata,
     user: z.string().max(256, "user is at most 256 characters").optional(),
     store: z.boolean().nullable().optional(),
     previous_response_id: z.string().nullable().optional(),
