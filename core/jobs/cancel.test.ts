@@ -284,6 +284,39 @@ describe("a cancelled job ends where it is, and the money follows what was gener
     expect(ledgerDiscrepancies(w.store)).toEqual([]);
   });
 
+  it("an extension that read the job before its cancel landed extends nothing (409 job_cancelled): the hold comes back at the old lease", async () => {
+    // Prepare: the extension's read, then the cancel, then the extension's write (its condition was status and attempt only)
+    const { w, r, header, workers, job } = await running(2);
+    w.advance(job.leaseUntil - w.clock.now() - 2_000);
+    const transact = w.store.transact;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let parkedNow!: () => void;
+    const parked = new Promise<void>((resolve) => (parkedNow = resolve));
+    w.store.transact = async (ops) => {
+      if (ops.some((op) => op.op === "update" && op.table === "jobs" && op.set?.leaseUntil !== undefined)) {
+        parkedNow();
+        await released;
+      }
+      return transact(ops);
+    };
+    const extending = refusal(extendLease(w.deps, workers[0]!.id, { jobId: header.jobId, attempt: 0 }));
+    await parked;
+    w.store.transact = transact;
+    // Act
+    await cancelJob(w.deps, r.id, header.jobId);
+    release();
+    const extension = await extending;
+    w.advance(job.leaseUntil - w.clock.now());
+    const check = await handleMatchingMessage(w.deps, { type: "lease", jobId: header.jobId, attempt: 0 });
+    // Assess
+    expect(extension).toMatchObject({ status: 409, code: "job_cancelled" });
+    expect(check).toBe("advanced");
+    expect(await jobOf(w, header.jobId)).toMatchObject({ status: "refunded", outcome: "cancelled", leaseUntil: job.leaseUntil });
+    expect(await w.balance(r.id)).toEqual({ available: FUNDS, held: 0n });
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
+  });
+
   it("a move that read the job before the cancel landed does not dispatch it: it is refunded from the attempt it moved to", async () => {
     // Prepare: the lease check's read, then the cancel, then the check's move (conditioned on status and attempt only)
     const { w, r, header, workers, job } = await running(2);

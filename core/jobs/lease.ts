@@ -18,34 +18,50 @@ import { jobKey, readJob, leaseMs, stillAt } from "./items";
 
 /** No lease is extended past this long after submit (1 h): the job then fails over or refunds. */
 export const MAX_JOB_MS = 3_600_000;
+/** Writes an extension tries while the job keeps changing under it (another extension, a cancel) before it answers 409. */
+const EXTEND_TRIES = 4;
 
 export async function extendLease(deps: CoreDeps, workerId: string, r: LeaseRequest): Promise<{ leaseUntil: number; extended: boolean }> {
   await requireWorkerSummary(deps, workerId);
-  const job = await readJob(deps.store, r.jobId);
+  let job = await readJob(deps.store, r.jobId);
   if (!job) throw new NotFoundError("unknown_job", `no job ${r.jobId}`);
   if (job.candidates[r.attempt]?.workerId !== workerId)
     throw new ForbiddenError("not_your_job", "this job was not dispatched to you at that attempt");
-  if (job.status !== "assigned" || job.attempt !== r.attempt) {
-    throw new ConflictError(
-      "stale_attempt",
-      `job ${r.jobId} is no longer assigned to you (status ${job.status}, attempt ${job.attempt}); stop working on it`,
-    );
+  for (let tries = 0; ; tries++) {
+    if (job.status !== "assigned" || job.attempt !== r.attempt) {
+      throw new ConflictError(
+        "stale_attempt",
+        `job ${r.jobId} is no longer assigned to you (status ${job.status}, attempt ${job.attempt}); stop working on it`,
+      );
+    }
+    // The requester cancelled it (./cancel.ts): a worker that missed the AgentCancel hears it here,
+    // and the lease is not extended, so a job nobody wants holds its money no longer than it must.
+    if (job.cancelledAt !== undefined)
+      throw new ConflictError("job_cancelled", `job ${r.jobId} was cancelled by its requester; stop and post what was generated`);
+    const now = deps.clock.now();
+    const until = Math.min(now + leaseMs(deps, job.header.maxTokens), job.createdAt + MAX_JOB_MS);
+    if (until <= job.leaseUntil) return { leaseUntil: job.leaseUntil, extended: false };
+    try {
+      // Conditioned on the job as read (its updatedAt too, which every cancel moves), as a cancel's
+      // write is: a cancel that lands after this read makes it fail, and the re-read refuses it.
+      await deps.store.transact([
+        {
+          op: "update",
+          table: "jobs",
+          key: jobKey(job.jobId),
+          set: { leaseUntil: until, updatedAt: now },
+          when: { kind: "and", all: [stillAt(r.attempt), { kind: "cmp", attr: "updatedAt", op: "=", value: job.updatedAt }] },
+        },
+      ]);
+      return { leaseUntil: until, extended: true };
+    } catch (e) {
+      if (!(e instanceof ConditionFailedError)) throw e;
+      // moved on (a failover, a result, a refund): stale; still there (cancelled, or extended by
+      // another request meanwhile): decided again on what is there now
+      const after = await readJob(deps.store, r.jobId);
+      if (!after || after.status !== "assigned" || after.attempt !== r.attempt || tries === EXTEND_TRIES)
+        throw new ConflictError("stale_attempt", `job ${r.jobId} moved on while its lease was being extended`);
+      job = after;
+    }
   }
-  // The requester cancelled it (./cancel.ts): a worker that missed the AgentCancel hears it here,
-  // and the lease is not extended, so a job nobody wants holds its money no longer than it must.
-  if (job.cancelledAt !== undefined)
-    throw new ConflictError("job_cancelled", `job ${r.jobId} was cancelled by its requester; stop and post what was generated`);
-  const now = deps.clock.now();
-  const until = Math.min(now + leaseMs(deps, job.header.maxTokens), job.createdAt + MAX_JOB_MS);
-  if (until <= job.leaseUntil) return { leaseUntil: job.leaseUntil, extended: false };
-  try {
-    await deps.store.transact([
-      { op: "update", table: "jobs", key: jobKey(job.jobId), set: { leaseUntil: until, updatedAt: now }, when: stillAt(r.attempt) },
-    ]);
-  } catch (e) {
-    if (e instanceof ConditionFailedError)
-      throw new ConflictError("stale_attempt", `job ${r.jobId} moved on while its lease was being extended`);
-    throw e;
-  }
-  return { leaseUntil: until, extended: true };
 }
