@@ -15,7 +15,7 @@ import { workerAccount } from "../ledger";
 import { ConditionFailedError, type WriteOp } from "../ports";
 import { RECEIPT_INBOX_PK } from "../receipts/log";
 import { handleMatchingMessage } from "./dispatch";
-import { jobKey, replyKey, type JobItem } from "./items";
+import { jobKey, replyKey, RETAIN_SECONDS, type JobItem } from "./items";
 import { postResult } from "./results";
 import { jobIdempotencyKey, submitJob } from "./submit";
 import {
@@ -682,6 +682,30 @@ describe("the close check (handleTabClose)", () => {
     expect(await w.earned(done.worker.id)).toBe(0n);
     expect(await w.balance(r.id)).toEqual(balance);
     expect(receiptsLogged(w)).toEqual([]);
+  });
+
+  it("a close that runs after its jobs' reply items expired still pays: from the job items, the receipts left out of the log, an error naming the jobs", async () => {
+    // Prepare: two completed slots; the close check comes back 8 days later (a stopped network, a late DLQ redrive)
+    const { w, r, tab, workers } = await tabWorld({ slots: 2 });
+    const first = await completeSlot(w, r, tab, 0, workers);
+    const second = await completeSlot(w, r, tab, 1, workers);
+    w.advance((RETAIN_SECONDS + 86_400) * 1000);
+    const j = await job(w, first.jobId);
+    expect(await w.store.get("jobs", replyKey(j.jobId, j.attempt, j.resultDigest))).toBeUndefined(); // expired
+    // Act
+    const outcome = await handleMatchingMessage(w.deps, closeCheck(tab.tabId));
+    // Assess
+    expect(outcome).toBe("closed");
+    expect((await w.earned(first.worker.id)) + (first.worker.id === second.worker.id ? 0n : await w.earned(second.worker.id))).toBe(
+      first.cost + second.cost,
+    );
+    expect(await w.balance(r.id)).toEqual({ available: FUNDS - first.cost - second.cost, held: 0n });
+    expect(await tabItem(w, tab.tabId)).toMatchObject({ status: "closed", completed: 2 });
+    expect(receiptsLogged(w)).toEqual([]);
+    expect(w.logs.filter((l) => l.level === "error")).toEqual([
+      expect.objectContaining({ data: { tabId: tab.tabId, jobIds: [first.jobId, second.jobId] } }),
+    ]);
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
   });
 
   it("a completed job whose reply item is missing fails the close, naming the job; nothing moves and the tab stays open", async () => {

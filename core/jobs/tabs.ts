@@ -60,7 +60,7 @@ import { ConditionFailedError, type Item } from "../ports";
 import { appendReceiptOp } from "../receipts/log";
 // a cycle (dispatch routes tab messages here), used only at call time
 import { awaitCommit } from "./dispatch";
-import { delaySecondsUntil, readJob, replyKey, workerCredit, type JobItem, type StoredReplyItem } from "./items";
+import { delaySecondsUntil, readJob, replyKey, RETAIN_SECONDS, workerCredit, type JobItem, type StoredReplyItem } from "./items";
 
 /** pk=tabId sk="tab" in `jobs`: an open tab's terms, and once closed what its jobs cost. */
 export interface TabItem extends Item {
@@ -310,7 +310,13 @@ async function closeTab(deps: CoreDeps, t: TabItem, completed: JobItem[]): Promi
   }
   // a worker whose jobs all cost nothing has no posting to carry its counters
   for (const [w, c] of costByWorker) if (c === 0n) delete counters[workerAccount(w)];
-  const receipts = await Promise.all(completed.map((j) => receiptOf(deps, j)));
+  const receipts = await Promise.all(completed.map((j) => receiptOf(deps, j, now)));
+  const unlogged = completed.filter((_, i) => receipts[i] === undefined).map((j) => j.jobId);
+  if (unlogged.length)
+    deps.log.error("tab closed without receipts whose reply items expired: the receipt log misses them", {
+      tabId: t.tabId,
+      jobIds: unlogged,
+    });
   const movement = tabCloseMovement(t.tabId, t.requester, tabHeld(t), costByWorker, now, feeByWorker);
   const cost = [...costByWorker.values()].reduce((a, b) => a + b, 0n);
   try {
@@ -326,7 +332,7 @@ async function closeTab(deps: CoreDeps, t: TabItem, completed: JobItem[]): Promi
           when: { kind: "cmp", attr: "status", op: "=", value: "open" },
         },
         // each completed job's receipt joins the receipt log now, with the movement that paid it
-        ...completed.map((j, i) => appendReceiptOp(j.jobId, receipts[i]!, now)),
+        ...completed.flatMap((j, i) => (receipts[i] ? [appendReceiptOp(j.jobId, receipts[i], now)] : [])),
       ],
       counters,
     );
@@ -341,8 +347,18 @@ async function closeTab(deps: CoreDeps, t: TabItem, completed: JobItem[]): Promi
   return true;
 }
 
-async function receiptOf(deps: CoreDeps, j: JobItem): Promise<Receipt> {
+/**
+ * A completed tab job's receipt, for the receipt log. It is read from the job's reply item, kept
+ * RETAIN_SECONDS from the job's completion (the item's updatedAt, set by its result). A close that
+ * runs later than that (the local network stopped for over a week with open tabs; a close check
+ * redriven from the dead-letter queue long after) finds it expired: the close must still pay, or
+ * the tab's hold and its workers' pay would be stuck for good, so the receipt is left out of the
+ * log (undefined; the close logs an error naming the jobs), and the job item, which states the
+ * cost and usage, is what pays. Missing before then is the books being wrong: the close fails.
+ */
+async function receiptOf(deps: CoreDeps, j: JobItem, now: number): Promise<Receipt | undefined> {
   const head = await deps.store.get<StoredReplyItem>("jobs", replyKey(j.jobId, j.attempt, j.resultDigest));
-  if (!head) throw new Error(`tab job ${j.jobId}: its reply item is missing, so its receipt cannot be logged`);
-  return head.receipt;
+  if (head) return head.receipt;
+  if (now >= (Math.ceil(j.updatedAt / 1000) + RETAIN_SECONDS) * 1000) return undefined;
+  throw new Error(`tab job ${j.jobId}: its reply item is missing, so its receipt cannot be logged`);
 }
