@@ -57,6 +57,14 @@ const Sampling = z.object({
   seed: z.number().int().optional(),
   stop: z.array(z.string().min(1)).max(4).optional(),
   responseFormat: ResponseFormat.optional(),
+  /**
+   * OpenAI's logit_bias: token id (its decimal string) → a value added to that token's logit before
+   * sampling, -100 (in effect a ban) to 100 (in effect the only choice), as OpenAI adds it.
+   */
+  logitBias: z.record(z.string().regex(/^\d+$/, "keys must be token ids (integers, as strings)"), z.number().min(-100).max(100)).optional(),
+  /** OpenAI's frequency_penalty and presence_penalty: subtracted from the logit of each token the completion already holds. */
+  frequencyPenalty: z.number().min(-2).max(2).optional(),
+  presencePenalty: z.number().min(-2).max(2).optional(),
   /** Send deltas as they are generated (otherwise only the final result). */
   stream: z.boolean(),
 });

@@ -27,6 +27,7 @@ import {
   type LlamaModel,
   resolveChatWrapper,
   type Token,
+  TokenBias,
 } from "node-llama-cpp";
 import {
   type ChatJob,
@@ -364,13 +365,54 @@ interface Generated {
   finishReason: JobResult["finishReason"];
 }
 
-/** Sampling options common to both generation paths. */
-function samplingOptions(job: ChatJob | CompletionJob) {
+/** Sampling options common to both generation paths; `maxTokens`: the most this generation makes. */
+function samplingOptions(l: Loaded, job: ChatJob | CompletionJob, maxTokens: number) {
+  const frequencyPenalty = job.frequencyPenalty ?? 0;
+  const presencePenalty = job.presencePenalty ?? 0;
   return {
     ...(job.temperature !== undefined ? { temperature: job.temperature } : {}),
     ...(job.topP !== undefined ? { topP: job.topP } : {}),
     ...(job.seed !== undefined ? { seed: job.seed } : {}),
+    ...(job.logitBias ? { tokenBias: tokenBiasOf(l, job.logitBias) } : {}),
+    // OpenAI's penalties, as llama.cpp's penalties sampler applies them: each token's logit less
+    // its count in the completion so far × frequency_penalty, less presence_penalty once it is there.
+    // Over the whole completion (node-llama-cpp's default window is its last 64 tokens), newlines
+    // included (excluded by default), and without node-llama-cpp's own repeat penalty (penalty 1),
+    // which OpenAI does not have. None asked: none applied, as OpenAI applies none by default.
+    repeatPenalty:
+      frequencyPenalty === 0 && presencePenalty === 0
+        ? (false as const)
+        : { lastTokens: maxTokens, penalty: 1, frequencyPenalty, presencePenalty, penalizeNewLine: true },
   };
+}
+
+/**
+ * OpenAI's logit_bias as node-llama-cpp's TokenBias: each value added to its token's logit as is
+ * ({logit}), as OpenAI adds it, so -100 is in effect a ban and 100 in effect the only choice
+ * (unless a grammar, response_format's or a forced call's, rules the token out). Refused, rather
+ * than a bias silently not applied: an id past the vocabulary, as OpenAI refuses it (llama.cpp
+ * skips it, and node-llama-cpp hands ids to it as 32-bit integers, so 2^32 + 7 would bias token 7),
+ * and an end-of-generation token, which TokenBias leaves unbiased whatever the value.
+ */
+function tokenBiasOf(l: Loaded, logitBias: NonNullable<ChatJob["logitBias"]>): TokenBias {
+  const bias = new TokenBias(l.model.tokenizer);
+  for (const [key, value] of Object.entries(logitBias)) {
+    const token = Number(key) as Token;
+    if (!Number.isSafeInteger(token) || token >= l.info.vocabularySize)
+      throw new JobError(
+        "invalid_request",
+        `logit_bias: token id ${key} is outside this model's vocabulary (${l.info.vocabularySize})`,
+        "logit_bias",
+      );
+    if (l.model.isEogToken(token))
+      throw new JobError(
+        "engine_rejected",
+        `logit_bias: token ${key} ends the generation, and this engine (llama.cpp) cannot bias end-of-generation tokens`,
+        "logit_bias",
+      );
+    bias.set(token, { logit: value });
+  }
+  return bias;
 }
 
 /**
@@ -393,7 +435,7 @@ async function continueTokens(
     try {
       const r = await completion.generateCompletionWithMeta(tokens, {
         maxTokens: o.maxTokens,
-        ...samplingOptions(o.job),
+        ...samplingOptions(l, o.job, o.maxTokens),
         ...(o.grammar ? { grammar: o.grammar } : {}),
         signal: ac.signal,
         stopOnAbortSignal: true,
@@ -542,7 +584,7 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
     try {
       const r = await chat.generateResponse(history, {
         maxTokens,
-        ...samplingOptions(job),
+        ...samplingOptions(l, job, maxTokens),
         signal: ac.signal,
         stopOnAbortSignal: true,
         onTextChunk: (t: string) => sink.push(t),

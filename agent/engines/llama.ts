@@ -120,9 +120,17 @@ function firstIssue(err: z.ZodError): { param: string; message: string } {
   const i = err.issues[0];
   const path = (i?.path ?? []).map(String);
   const param =
-    ({ maxTokens: "max_tokens", topP: "top_p", responseFormat: "response_format", toolChoice: "tool_choice" } as Record<string, string>)[
-      path[0] ?? ""
-    ] ??
+    (
+      {
+        maxTokens: "max_tokens",
+        topP: "top_p",
+        responseFormat: "response_format",
+        toolChoice: "tool_choice",
+        logitBias: "logit_bias",
+        frequencyPenalty: "frequency_penalty",
+        presencePenalty: "presence_penalty",
+      } as Record<string, string>
+    )[path[0] ?? ""] ??
     path[0] ??
     "(request)";
   return { param, message: `${path.join(".") || "(request)"}: ${i?.message ?? "invalid"}` };
@@ -436,7 +444,7 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
         ...(m.toolCallId !== undefined ? { toolCallId: m.toolCallId } : {}),
       })),
       maxTokens: req.maxTokens,
-      ...sampling(req),
+      ...sampling(req, name),
       ...(req.tools ? { tools: req.tools } : {}),
       ...(req.toolChoice ? { toolChoice: req.toolChoice } : {}),
       ...(req.parallelToolCalls !== undefined ? { parallelToolCalls: req.parallelToolCalls } : {}),
@@ -452,7 +460,7 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
   function completionJob(req: EngineCompletionRequest, stream: boolean): CompletionJob {
     assertValidCompletionRequest(req, name);
     checkModel(req.model);
-    const parsed = CompletionJob.safeParse({ prompt: req.prompt, maxTokens: req.maxTokens, ...sampling(req), stream });
+    const parsed = CompletionJob.safeParse({ prompt: req.prompt, maxTokens: req.maxTokens, ...sampling(req, name), stream });
     if (!parsed.success) {
       const i = firstIssue(parsed.error);
       throw new EngineError("invalid_request", i.message, { engine: name, param: i.param });
@@ -636,13 +644,40 @@ export function createLlamaEngine(opts: LlamaEngineOptions): LlamaEngine {
   return engine;
 }
 
-function sampling(req: EngineRequest | EngineCompletionRequest): Record<string, unknown> {
+/** The job's sampling fields: the request's own, and those of its `extra` that this engine honours (extraSampling). */
+function sampling(req: EngineRequest | EngineCompletionRequest, engine: string): Record<string, unknown> {
   return {
     ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
     ...(req.topP !== undefined ? { topP: req.topP } : {}),
     ...(req.seed !== undefined ? { seed: req.seed } : {}),
     ...(req.stop !== undefined ? { stop: req.stop } : {}),
     ...(req.responseFormat !== undefined ? { responseFormat: req.responseFormat } : {}),
+    ...extraSampling(req.extra, engine),
+  };
+}
+
+/**
+ * OpenAI's fields among the requester's `extra` that change the answer: those llama.cpp can apply
+ * as OpenAI does go into the job (their values checked by its schema); reasoning_effort, which it
+ * cannot, is refused. Ignored, either would answer another request than the one asked (a banned
+ * token generated, a forced one not) as if it were this one. A null is the field not given, as
+ * OpenAI reads it. Other fields (vLLM's top_k and the like) stay ignored, as engine.ts says.
+ */
+function extraSampling(extra: Record<string, unknown> | undefined, engine: string): Record<string, unknown> {
+  const e = extra ?? {};
+  if (e.reasoning_effort != null) {
+    // OpenAI itself refuses reasoning_effort for a model that does not reason; a model that does
+    // reasons here as its chat template has it, within max_tokens, with no effort setting to honour.
+    throw new EngineError(
+      "engine_rejected",
+      "reasoning_effort: this engine (llama.cpp) has no control over how much a model reasons; send the request without it",
+      { engine, param: "reasoning_effort" },
+    );
+  }
+  return {
+    ...(e.logit_bias != null ? { logitBias: e.logit_bias } : {}),
+    ...(e.frequency_penalty != null ? { frequencyPenalty: e.frequency_penalty } : {}),
+    ...(e.presence_penalty != null ? { presencePenalty: e.presence_penalty } : {}),
   };
 }
 
