@@ -32,6 +32,8 @@ import {
   type FlagValues,
   resolveConfig,
   SETTINGS,
+  StateWriteError,
+  stateWriteError,
   writeConfig,
 } from "./config";
 import { backoff, type BackoffOptions, sleepUnlessAborted, unlessAborted } from "./backoff";
@@ -237,8 +239,17 @@ function port(v: string): number {
 function connect(o: ConnectionOptions, config?: AgentConfig, { create = true }: { create?: boolean } = {}) {
   const s = cliSettings({ api: o.api ?? config?.apiUrl, key: o.key, defaultKeyName: "worker.key" });
   // made: this call wrote the file (not merely found none first: another start may write it in between)
-  const { key: signingKey, made } = create ? loadOrMakeKey(s.keyFile) : { key: existingKey(s.keyFile), made: false };
+  const { key: signingKey, made } = create ? makeKeyIn(s.keyFile) : { key: existingKey(s.keyFile), made: false };
   return { apiUrl: s.apiUrl, keyFile: s.keyFile, made, signingKey, api: new ApiClient(s.apiUrl, signingKey) };
+}
+
+/** loadOrMakeKey, a state directory it cannot write reported as such (StateWriteError). */
+function makeKeyIn(file: string) {
+  try {
+    return loadOrMakeKey(file);
+  } catch (e) {
+    throw stateWriteError(e, file);
+  }
 }
 
 function existingKey(file: string) {
@@ -277,6 +288,9 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
         if (e instanceof ConfigError) {
           reportError(io, json, e);
           setCode(EX_CONFIG);
+        } else if (e instanceof StateWriteError) {
+          reportError(io, json, e);
+          setCode(e.code === "state_unwritable" ? EX_CONFIG : 1);
         } else if (e instanceof ApiError || e instanceof SettingsError) {
           reportError(io, json, e);
           setCode(2);
@@ -1067,8 +1081,19 @@ export async function engineModels(
       // used to be waited on forever as "not answering yet"). EX_CONFIG: the unit does not restart it.
       if (e instanceof EngineUrlError) throw new ConfigError(`engineUrl (--engine-url, COCOON_ENGINE_URL or agent.json): ${e.message}`);
       if (!(e instanceof EngineError)) throw e;
+      // The engine refuses the agent's key (vLLM and llama-server started with --api-key): a
+      // setting no wait mends, which was waited on for ever as "not answering yet" (the unit
+      // active, the worker never registered). EX_CONFIG: the unit does not restart it.
+      if (e.details?.status === 401 || e.details?.status === 403)
+        throw new ConfigError(`engineKey (--engine-key, COCOON_ENGINE_KEY or agent.json): ${e.message}`);
       if (!ENGINE_NOT_UP.has(e.code)) {
-        if (!configured.length) throw e;
+        // An answer that is no model list (another kind of server on that port, or a wrong path)
+        // stays one on every restart: the setting's fault, EX_CONFIG, rather than exit 1, which
+        // the unit restarted every 15 s until its start limit.
+        if (!configured.length)
+          throw new ConfigError(
+            `engineUrl (--engine-url, COCOON_ENGINE_URL or agent.json): ${e.message}; is it the API root of an OpenAI-compatible server (vLLM, llama-server, Ollama)? If the server has no model list, name its models with --model`,
+          );
         // Some servers have no usable model list: the owner named the models, so serve those.
         log.warn("the engine's model list could not be read: serving the configured models", { code: e.code, error: e.message });
         return configured;

@@ -5,7 +5,7 @@
  * checked with one zod schema; a wrong value is refused with a message that names the setting
  * and where it came from (the file's key, the variable, or the flag).
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Address } from "@ton/core";
@@ -19,6 +19,57 @@ export const EX_CONFIG = 78;
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
   readonly code = "bad_config";
+}
+
+/**
+ * The agent's state directory (its key, agent.json) could not be written. No restart mends a
+ * directory this user may not write or a read-only file system (`state_unwritable`, EX_CONFIG),
+ * but one does once a full disk has room again (`state_disk_full`). They used to end the command
+ * with the bare errno ("error: EACCES: permission denied, open …", exit 1), which the unit
+ * restarted every 15 s until its start limit, and which named neither the user nor the fix.
+ */
+export class StateWriteError extends Error {
+  override readonly name = "StateWriteError";
+  constructor(
+    message: string,
+    readonly code: "state_unwritable" | "state_disk_full",
+  ) {
+    super(message);
+  }
+}
+
+/** Errnos of a file the agent cannot write in its state directory, and which of them a restart may mend. */
+const STATE_ERRNOS: Record<string, StateWriteError["code"]> = {
+  EACCES: "state_unwritable",
+  EPERM: "state_unwritable",
+  EROFS: "state_unwritable",
+  ENOSPC: "state_disk_full",
+  EDQUOT: "state_disk_full",
+};
+
+/**
+ * `e`, a failed write of `file` in the agent's state directory, as a StateWriteError naming the
+ * file, this user and the fix; any other error as it is.
+ */
+export function stateWriteError(e: unknown, file: string): unknown {
+  const errno = (e as NodeJS.ErrnoException | undefined)?.code;
+  const code = errno ? STATE_ERRNOS[errno] : undefined;
+  if (!code) return e;
+  const dir = dirname(resolve(file));
+  if (code === "state_disk_full")
+    return new StateWriteError(`cannot write ${file} (${errno}): the disk holding ${dir} is full; free some space and start again`, code);
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    user = `uid ${process.getuid?.() ?? "?"}`;
+  }
+  return new StateWriteError(
+    errno === "EROFS"
+      ? `cannot write ${file} (EROFS): ${dir} is on a read-only file system; point COCOON_HOME (or --config, --key) at a writable directory`
+      : `cannot write ${file} (${errno}): this user (${user}) may not write ${dir}. Run the agent as the user who owns it (the unit's: sudo -u cocoon-agent env COCOON_HOME=/var/lib/cocoon-agent …; \`sudo systemd-tmpfiles --create\` makes that directory, deploy/cocoon-agent.tmpfiles), or point COCOON_HOME at a directory of yours`,
+    code,
+  );
 }
 
 /**
@@ -152,8 +203,14 @@ export type AgentConfig = z.output<typeof AgentConfig>;
 export type AgentConfigInput = z.input<typeof AgentConfig>;
 type Key = keyof AgentConfigInput;
 
-/** Each setting's flag and environment variable, for overrides and for messages. */
-export const SETTINGS: Record<Key, { flag: string; env: string; kind: "string" | "int" | "list" }> = {
+/**
+ * Each setting's flag and environment variable, for overrides and for messages, and how it is
+ * given there. A "path" from a flag or the environment is made absolute against the directory the
+ * command runs in: `init --model-file model.gguf` wrote the name as given, and the service, which
+ * runs in its state directory (WorkingDirectory=/var/lib/cocoon-agent), looked for the file there
+ * and refused to start.
+ */
+export const SETTINGS: Record<Key, { flag: string; env: string; kind: "string" | "path" | "int" | "list" }> = {
   apiUrl: { flag: "--api", env: "COCOON_API_URL", kind: "string" },
   payoutAddress: { flag: "--payout-address", env: "COCOON_PAYOUT_ADDRESS", kind: "string" },
   engine: { flag: "--engine", env: "COCOON_ENGINE", kind: "string" },
@@ -161,7 +218,7 @@ export const SETTINGS: Record<Key, { flag: string; env: string; kind: "string" |
   engineKey: { flag: "--engine-key", env: "COCOON_ENGINE_KEY", kind: "string" },
   engineLogprobs: { flag: "--engine-logprobs", env: "COCOON_ENGINE_LOGPROBS", kind: "string" },
   engineVision: { flag: "--engine-vision", env: "COCOON_ENGINE_VISION", kind: "string" },
-  modelFile: { flag: "--model-file", env: "COCOON_MODEL_FILE", kind: "string" },
+  modelFile: { flag: "--model-file", env: "COCOON_MODEL_FILE", kind: "path" },
   threads: { flag: "--threads", env: "COCOON_THREADS", kind: "int" },
   gpu: { flag: "--gpu", env: "COCOON_GPU", kind: "string" },
   contextSize: { flag: "--context-size", env: "COCOON_CONTEXT_SIZE", kind: "int" },
@@ -231,7 +288,9 @@ export function resolveConfig(o: {
               .split(",")
               .map((x) => x.trim())
               .filter(Boolean)
-          : text;
+          : s.kind === "path" && typeof text === "string" && text
+            ? resolve(text)
+            : text;
     source[key] = `${key} (${where})`;
   };
   for (const key of Object.keys(SETTINGS) as Key[]) {
@@ -289,8 +348,18 @@ export function writeConfig(file: string, input: AgentConfigInput): void {
     );
   // 0700: the directory holds the worker's key and this file (the engine's API key); outside
   // systemd (StateDirectoryMode=0700) nothing else would keep other users out of it.
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(input, null, 2) + "\n", { mode: 0o600 });
-  renameSync(tmp, file);
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(tmp, JSON.stringify(input, null, 2) + "\n", { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch (e) {
+    // a full disk left an empty temporary file beside the config: not left for the owner to find
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // what is reported is the write's own error
+    }
+    throw stateWriteError(e, file);
+  }
 }

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { b64u } from "../core/crypto/encoding";
@@ -59,6 +59,13 @@ export function loadKey(path: string, env: NodeJS.ProcessEnv = process.env): Sig
   } catch {
     seed = undefined; // not base64url: refused below like a seed of the wrong length
   }
+  // An empty file never held a key (older versions left one when the disk was full as they made it):
+  // said, so that it is deleted rather than searched for a lost key.
+  if (!text.trim())
+    throw new SettingsError(
+      `the key file ${path} is empty: no key was ever written to it (a disk that was full when it was made); delete it, and the next start makes a new key`,
+      "key_file_malformed",
+    );
   if (seed?.length !== 32)
     throw new SettingsError(`${path} does not hold a 32-byte base64url key seed: is it a Cocoon key file?`, "key_file_malformed");
   return signingKeyFromSeed(seed);
@@ -93,13 +100,28 @@ export function loadOrMakeKey(path: string, env: NodeJS.ProcessEnv = process.env
   // 0700: the directory will hold the key (and the withdrawal state beside it); an existing one is left as it is.
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const seed = randomBytes(32);
+  let fd: number;
   try {
     // wx: two processes creating it at once must not both use a key of their own, one of them overwritten
-    writeFileSync(path, b64u.encode(seed) + "\n", { mode: 0o600, flag: "wx" });
+    fd = openSync(path, "wx", 0o600);
   } catch (e) {
     if (errnoOf(e) === "EEXIST") return { key: loadKey(path, env), made: false };
     throw e;
   }
+  try {
+    const bytes = Buffer.from(b64u.encode(seed) + "\n");
+    if (writeSync(fd, bytes) !== bytes.length) throw new Error(`could not write the whole key file ${path}: is the disk full?`);
+    // on disk before anything signs with it: a power cut must not leave an empty file behind
+    fsyncSync(fd);
+  } catch (e) {
+    // A full disk (ENOSPC) left the file this call created empty, and every later start refused it
+    // as key_file_malformed, a config error that no restart retries, after space was freed. The
+    // file is this call's own (wx), holds no key yet, and nothing has signed with it: removed.
+    closeSync(fd);
+    unlinkSync(path);
+    throw e;
+  }
+  closeSync(fd);
   chmodSync(path, 0o600);
   return { key: signingKeyFromSeed(seed), made: true };
 }
