@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   accountConnectionsPerJob,
   ASSUME,
+  heldTdxSaving,
   itemKind,
   PRICES,
   priceJob,
@@ -263,5 +264,18 @@ describe("issue 12: the breakdown's item kinds under tabs", () => {
     ];
     // Assess
     expect(kinds).toEqual(["jobs tab_<id> / tab", "jobs tab_<id> / tab", "ledger tabclose:tab_<id> / tx"]);
+  });
+});
+
+describe("cost model: a renewal's candidates whose documents the requester holds (PrepareRequest.held)", () => {
+  it("a TDX worker (the fixture quote and collateral): its worker item is several read units, its summary one half unit; the document (over 20 KB) is not sent", () => {
+    // Act
+    const t = heldTdxSaving();
+    // Assess: 22.8 KB is 6 units of 4 KB, read eventually (3 RRU); the summary under 4 KB (0.5)
+    expect(t.workerBytes).toBeGreaterThan(5 * 4096);
+    expect(t.workerBytes).toBeLessThanOrEqual(6 * 4096);
+    expect(t.summaryBytes).toBeLessThan(1024);
+    expect(t.rruPerCandidate).toBe(2.5);
+    expect(t.responseBytesPerCandidate).toBeGreaterThan(20_000);
   });
 });

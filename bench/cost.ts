@@ -26,9 +26,13 @@
  * cost of idle pollers (shown separately), support plans.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { attestationDigest } from "../core/attestation/digest";
+import { b64u } from "../core/crypto/encoding";
+import type { AttestationDoc } from "../events/attestation";
 import type { Item, Key, Notifier, QueueName, Queues, Store, TableName, WriteOp } from "../core/ports";
 import { dynamoItemBytes } from "./store";
 import type { BenchResult } from "./types";
@@ -1233,6 +1237,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       target: null,
       ok: null,
     },
+    ...heldTdxRows(),
     ...idleAgentRows(m),
   ];
 
@@ -1375,6 +1380,79 @@ function relayRows(workload: Array<{ engineSeconds: number; streamed: boolean }>
       name: `  IoT Core (the relay before): messages per answer not asked as a stream (ask()), one message (relayWhole) (${whole.detail})`,
       value: r2(whole.messages),
       unit: "messages",
+      target: null,
+      ok: null,
+    },
+  ];
+}
+
+/**
+ * What a renewal saves for each candidate whose attestation document the requester holds
+ * (PrepareRequest.held: the SDK names those of the quote it renews), for a TDX worker: the
+ * worker item no longer read (its document: the fixture quote and collateral of
+ * test/fixtures/attestation) against the summary item read instead, both eventual, and the
+ * document no longer sent. The bench's agents are dev workers, whose ~1 KB worker item costs
+ * the same half unit as their summary: for them the measured saving is only the bytes sent.
+ */
+export function heldTdxSaving() {
+  const fixtures = fileURLToPath(new URL("../test/fixtures/attestation/", import.meta.url));
+  const key = b64u.encode(new Uint8Array(32).fill(7));
+  const doc: AttestationDoc = {
+    tier: "tdx",
+    hpkePublicKey: key,
+    signingPublicKey: key,
+    nonce: key,
+    quote: b64u.encode(readFileSync(fixtures + "tdx_quote.bin")),
+    collateral: JSON.parse(readFileSync(fixtures + "tdx_quote_collateral.json", "utf8")) as unknown,
+    modelDigests: { "meta-llama/Llama-3.1-70B-Instruct": "ab".repeat(32) },
+    reportDataVersion: 2,
+    issuedAt: 1_765_000_000_000,
+  };
+  const common = {
+    pk: key,
+    workerId: key,
+    tier: "tdx",
+    measurement: "ab".repeat(48),
+    models: ["meta-llama/Llama-3.1-70B-Instruct"],
+    capacity: 8,
+    hpkePublicKey: key,
+    attestationExpiresAt: 1_765_086_400_000,
+  };
+  // as registration writes them (core/workers.ts registerWorker)
+  const worker = { ...common, sk: "worker", attestation: doc, lastHeartbeat: doc.issuedAt, registeredAt: doc.issuedAt };
+  const summary = { ...common, sk: "summary", attestationDigest: attestationDigest(doc) };
+  const eventual = (bytes: number) => Math.max(1, Math.ceil(bytes / 4096)) / 2;
+  const workerBytes = dynamoItemBytes("workers", worker);
+  const summaryBytes = dynamoItemBytes("workers", summary);
+  return {
+    workerBytes,
+    summaryBytes,
+    rruPerCandidate: eventual(workerBytes) - eventual(summaryBytes),
+    /** the document's JSON in the answer, less the digest that names it instead */
+    responseBytesPerCandidate:
+      Buffer.byteLength(JSON.stringify(doc)) - Buffer.byteLength(JSON.stringify({ attestationDigest: summary.attestationDigest })),
+  };
+}
+
+/** heldTdxSaving per 1M jobs, each renewing a quote of `held` TDX candidates it holds (the bench's upper bound: every job renews). */
+function heldTdxRows(held = DEFAULT_CORE_CONFIG.defaultCandidates): BenchResult[] {
+  const t = heldTdxSaving();
+  const rru = held * t.rruPerCandidate;
+  const gb = (held * t.responseBytesPerCandidate) / 1e9;
+  const provisioned = (rru * PRICES.dynamoRcuHour.usd) / 3600 / ASSUME.provisionedUtilization + gb * PRICES.dataTransferOutGb.usd;
+  const onDemand = rru * PRICES.dynamoReadUnit.usd + gb * PRICES.dataTransferOutGb.usd;
+  return [
+    {
+      name: `  renewal with ${held} TDX candidates whose documents the requester holds (computed from the test fixtures: worker item ${t.workerBytes} B read as its ${t.summaryBytes} B summary, the document not sent): read units saved per job`,
+      value: r2(rru),
+      unit: `RRU (${Math.round((held * t.responseBytesPerCandidate) / 1024)} KiB less answer)`,
+      target: null,
+      ok: null,
+    },
+    {
+      name: "  the same in $ per 1M jobs (DynamoDB reads + data transfer out): provisioned / on-demand",
+      value: r2(provisioned * 1e6),
+      unit: `$ / 1M jobs (on-demand ${r2(onDemand * 1e6)})`,
       target: null,
       ok: null,
     },

@@ -9,6 +9,7 @@ import { describe, expect, it, vi } from "vitest";
 import { createNoneAttestation } from "../core/attestation/dev";
 import type * as Verify from "../core/attestation/verify";
 import { verifyAttestation } from "../core/attestation/verify";
+import { attestationDigest } from "../core/attestation/digest";
 import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import { MAX_JOB_PROMPT_TOKENS, MAX_JOB_TOKENS, type Candidate, type Quote } from "../events/api";
@@ -30,6 +31,8 @@ interface Private {
   checkQuoteFees(q: Quote): Promise<void>;
   fromKeptQuote(o: { model: string }, tiers: ["dev"], limits: Limits, use: "cache" | "refresh"): Promise<KeptJob>;
   quotes: Map<string, KeptEntry>;
+  adoptRenewal(p: KeptJob, next: unknown): void;
+  renewals: Set<Promise<unknown>>;
 }
 type Limits = { maxTokens: number; maxPromptTokens: number };
 interface KeptEntry {
@@ -37,6 +40,7 @@ interface KeptEntry {
   quote: Quote;
   inFlight: number;
   ask: unknown;
+  verified: Candidate[];
 }
 interface KeptJob extends Limits {
   jobId: string;
@@ -421,10 +425,80 @@ describe("fromKeptQuote: a job under a kept quote is sealed to the quote's candi
     now += RENEW_AFTER_MS;
     const second = await job(x, { maxTokens: 10, maxPromptTokens: 20 });
 
-    // Assess
+    // Assess: what it was asked, naming the document of its candidate as held (PrepareRequest.held)
     expect(first.renew).toBeUndefined();
-    expect(second.renew).toBe(first.kept.ask);
-    expect(second.renew).toEqual({ model: MODEL, maxTokens: 256, maxPromptTokens: 1024, tiers: ["dev"] });
+    expect(first.kept.ask).toEqual({ model: MODEL, maxTokens: 256, maxPromptTokens: 1024, tiers: ["dev"] });
+    expect(second.renew).toEqual({
+      ...(first.kept.ask as object),
+      held: [{ workerId: a.workerId, attestationDigest: attestationDigest(a.attestation) }],
+    });
+  });
+
+  it("a renewed quote naming a held document by its digest is kept with the document we hold (verified once); a digest we do not hold leaves its worker out", async () => {
+    // Prepare: a kept quote of a; a renewal due
+    let now = T0;
+    const x = client(undefined, () => now);
+    const a = candidate();
+    const [stranger, other] = [candidate(), candidate()];
+    x.answers.set("/v1/jobs/prepare", prepared(x.requester.id, [a], new Map([[a.workerId, 100n]])));
+    const first = await job(x, { maxTokens: 10, maxPromptTokens: 20 });
+    first.kept.inFlight--;
+    now += RENEW_AFTER_MS;
+    const second = await job(x, { maxTokens: 10, maxPromptTokens: 20 });
+    const byDigest = (c: Candidate) => {
+      const { attestation, ...rest } = c;
+      return { ...rest, attestationDigest: attestationDigest(attestation) };
+    };
+    const next = prepared(
+      x.requester.id,
+      [a, stranger, other],
+      new Map([
+        [a.workerId, 100n],
+        [stranger.workerId, 100n],
+        [other.workerId, 100n],
+      ]),
+    );
+    const verifications = vi.mocked(verifyAttestation).mock.calls.length;
+    // Act: the submit's answer brings the renewal, every candidate named by digest (another worker by a's)
+    x.p.adoptRenewal(second, {
+      ...next,
+      candidates: [byDigest(a), byDigest(stranger), { ...byDigest(other), attestationDigest: attestationDigest(a.attestation) }],
+    });
+    await Promise.all([...x.p.renewals]);
+    // Assess: kept with a and a's document; the others (documents we never saw) out; nothing verified again
+    const kept = x.p.quotes.get(second.cacheKey)!;
+    expect(kept).not.toBe(first.kept);
+    expect(kept.verified.map((c) => [c.workerId, c.attestation])).toEqual([[a.workerId, a.attestation]]);
+    expect(vi.mocked(verifyAttestation).mock.calls.length).toBe(verifications);
+  });
+
+  it("a fresh prepare for a kept quote that ran out names that quote's documents as held", async () => {
+    // Prepare: a kept quote of a and b, then past its keep
+    let now = T0;
+    const x = client(undefined, () => now);
+    const [a, b] = [candidate(), candidate()];
+    const prices = new Map([
+      [a.workerId, 100n],
+      [b.workerId, 100n],
+    ]);
+    x.answers.set("/v1/jobs/prepare", prepared(x.requester.id, [a, b], prices));
+    const bodies: unknown[] = [];
+    const request = x.c.api.request.bind(x.c.api);
+    x.c.api.request = ((route: { path: string }, o?: { body?: unknown }) => {
+      if (route.path === "/v1/jobs/prepare") bodies.push(o?.body);
+      return request(route as never, o as never);
+    }) as typeof x.c.api.request;
+    const first = await job(x, { maxTokens: 10, maxPromptTokens: 20 });
+    first.kept.inFlight--;
+    now += 60_000;
+    // Act
+    await job(x, { maxTokens: 10, maxPromptTokens: 20 });
+    // Assess: the first prepare held nothing; the second names a's and b's documents
+    expect(bodies).toHaveLength(2);
+    expect(bodies[0]).not.toHaveProperty("held");
+    expect(bodies[1]).toMatchObject({
+      held: [a, b].map((c) => ({ workerId: c.workerId, attestationDigest: attestationDigest(c.attestation) })),
+    });
   });
 
   it("every kept candidate delisted since: the kept quote is dropped, a fresh one prepared and sealed to; the old place given back", async () => {

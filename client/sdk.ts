@@ -7,6 +7,7 @@ import {
   MAX_JOB_PROMPT_TOKENS,
   type CancelJobResponse,
   type VoidJobResponse,
+  MAX_HELD_ATTESTATIONS,
   MAX_JOB_TOKENS,
   type Candidate,
   type ChallengeView,
@@ -33,10 +34,11 @@ import { sessionOnLocalClock } from "../events/relay-session";
 import { openAnswer, StreamCheckFailure, StreamVerifier, type Answer, type StreamIntegrityCode, type StreamPiece } from "./reply";
 import { MqttRelay, type IotSession, type MqttRelayOptions, type RelaySubscription } from "./relay-mqtt";
 import { newRelayChannel, sqsReader, SqsRelay, type SqsRelayOptions, type SqsSession } from "./relay-sqs";
+import { attestationDigest } from "../core/attestation/digest";
 import { verifyAttestation, type AttestationResult } from "../core/attestation/verify";
 import { loadPolicy } from "../core/attestation/policy";
 import type { Policy } from "../core/attestation/policy";
-import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
+import { b64u, canonicalJson } from "../core/crypto/encoding";
 import { generateKemKey, type KemKeyPair, type SigningKeyPair } from "../core/crypto/keys";
 import { openReply, replyHash, requestHash, sealRequest } from "../core/crypto/envelope";
 import { padJson, REQUEST_PADDING } from "../core/crypto/padding";
@@ -929,7 +931,7 @@ export class CocoonClient {
         refusals.push(`${c.workerId.slice(0, 8)}: tier ${c.attestation.tier} not requested`);
         continue;
       }
-      const id = sha256Hex(canonicalJson(c.attestation));
+      const id = attestationDigest(c.attestation);
       const known = this.verdicts.get(id);
       if (known && known.expiresAt > this.now() && known.tier === c.tier) {
         const why = unlisted(known.tier, known.image, known.modelDigests);
@@ -1070,21 +1072,27 @@ export class CocoonClient {
     o: JobBasics,
     tiers: AttestationTier[],
     limits: { maxTokens: number; maxPromptTokens: number },
+    held: Candidate[] = [],
   ): Promise<{ prep: PrepareResponse; verified: VerifiedCandidate[] }> {
     o.onProgress?.("asking the coordinator for candidates and a quote");
-    const prep = await this.api.request(API.prepareJob, { body: prepareAsk(o, tiers, limits), signal: o.signal });
+    const prep = await this.api.request(API.prepareJob, { body: withHeld(prepareAsk(o, tiers, limits), held), signal: o.signal });
     o.onProgress?.(`verifying the attestation of ${prep.candidates.length} candidate${prep.candidates.length === 1 ? "" : "s"}`);
-    return { prep, verified: await this.verifiedQuote(prep, tiers, o.model, o.maxPricePerToken) };
+    return { prep, verified: await this.verifiedQuote(prep, held, tiers, o.model, o.maxPricePerToken) };
   }
 
-  /** A prepare's answer (asked, or renewed with a submit) checked: the candidates that pass our attestation check, its fees by the registry's. */
+  /**
+   * A prepare's answer (asked, or renewed with a submit) checked: the candidates that pass our
+   * attestation check, its fees by the registry's. `held`: the candidates whose documents the
+   * prepare said we hold (PrepareRequest.held); a candidate named by digest takes its document from them.
+   */
   private async verifiedQuote(
     prep: PrepareResponse,
+    held: Candidate[],
     tiers: AttestationTier[],
     model: string,
     maxPricePerToken?: bigint,
   ): Promise<VerifiedCandidate[]> {
-    const verified = await this.verifyCandidates(prep.candidates, tiers, model);
+    const verified = await this.verifyCandidates(withHeldDocuments(prep.candidates, held), tiers, model);
     await this.checkQuoteFees(prep.quote);
     if (maxPricePerToken === undefined) return verified;
     // the cap is ours: a candidate the coordinator prices above it (in its offer or in the MAC'd quote) is not encrypted to
@@ -1103,7 +1111,7 @@ export class CocoonClient {
    * rely on it), and KEPT_QUOTE_MS at most (./quote-keeping.ts).
    */
   private keptEntry(key: string, ask: QuoteAsk, prep: PrepareResponse, verified: VerifiedCandidate[], inFlight: number): CachedQuote {
-    const evidence = verified.map((c) => this.verdicts.get(sha256Hex(canonicalJson(c.attestation)))?.expiresAt ?? 0);
+    const evidence = verified.map((c) => this.verdicts.get(attestationDigest(c.attestation))?.expiresAt ?? 0);
     // the quote's expiresAt is on the coordinator's clock: on ours, a clock ahead by more than its life made every job prepare afresh
     const until = Math.min(this.api.localTime(prep.quote.expiresAt), this.now() + KEPT_QUOTE_MS, ...evidence);
     const capacity = verified.reduce((n, c) => n + (c.capacity ?? 1), 0);
@@ -1128,7 +1136,8 @@ export class CocoonClient {
     if (entry.allLive || entry.renewing || this.now() - entry.since < RENEW_AFTER_MS || this.quotes.get(entry.key) !== entry)
       return undefined;
     entry.renewing = true;
-    return entry.ask;
+    // the documents of the quote it renews: those of the workers picked again do not come back (PrepareRequest.held)
+    return withHeld(entry.ask, entry.verified);
   }
 
   /**
@@ -1143,9 +1152,10 @@ export class CocoonClient {
       old.renewing = false;
       return;
     }
-    const ask = p.renew;
+    const ask = old.ask; // what p.renew asked, less the documents it held
     const adopting = this.verifiedQuote(
       next,
+      old.verified,
       ask.tiers,
       ask.model,
       ask.maxPricePerToken === undefined ? undefined : BigInt(ask.maxPricePerToken),
@@ -1200,7 +1210,8 @@ export class CocoonClient {
       return this.quoteFor(o, tiers, maxTokens, maxPromptTokens, use, true);
     }
     const limits = quoteMaxima({ maxTokens, maxPromptTokens });
-    const verifying = this.quoteVerified(o, tiers, limits);
+    // the documents of the quote it replaces, if any: those of the workers picked again do not come back
+    const verifying = this.quoteVerified(o, tiers, limits, cached?.verified);
     if (use === "cache" && !current && !this.preparing.has(key)) {
       this.preparing.set(key, { verifying, limits });
       void verifying.then(
@@ -2149,6 +2160,40 @@ interface Prepared {
 
 /** A prepare as the SDK asks it: always naming the tiers it accepts. */
 type QuoteAsk = PrepareAsk & { tiers: AttestationTier[] };
+
+/** A prepare's ask naming the documents of `held` as ours (PrepareRequest.held): none named when there are none. */
+function withHeld(ask: QuoteAsk, held: Candidate[]): QuoteAsk {
+  const named = held
+    .slice(0, MAX_HELD_ATTESTATIONS)
+    .map((c) => ({ workerId: c.workerId, attestationDigest: attestationDigest(c.attestation) }));
+  return named.length > 0 ? { ...ask, held: named } : ask;
+}
+
+/**
+ * A prepare's candidates, each with its document: one named by digest (HeldCandidate: we said we
+ * hold it) takes the document of that digest and worker from `held`, documents we verified
+ * before (verifyCandidates checks it again: its keys must be the candidate's, its verdict is
+ * cached). One whose digest is not among them is left out: nothing is sealed to a worker whose
+ * evidence we have not seen.
+ */
+function withHeldDocuments(cs: PrepareResponse["candidates"], held: Candidate[]): Candidate[] {
+  const docs = new Map(held.map((c) => [`${c.workerId} ${attestationDigest(c.attestation)}`, c.attestation]));
+  return cs.flatMap((c) => {
+    if ("attestation" in c) return [c];
+    const attestation = docs.get(`${c.workerId} ${c.attestationDigest}`);
+    if (!attestation) return [];
+    return [
+      {
+        workerId: c.workerId,
+        hpkePublicKey: c.hpkePublicKey,
+        attestation,
+        pricePerToken: c.pricePerToken,
+        tier: c.tier,
+        ...(c.capacity !== undefined ? { capacity: c.capacity } : {}),
+      },
+    ];
+  });
+}
 
 /** What a prepare is asked for these options (and what a renewal of its quote asks again). */
 const prepareAsk = (o: JobBasics, tiers: AttestationTier[], limits: { maxTokens: number; maxPromptTokens: number }): QuoteAsk => ({

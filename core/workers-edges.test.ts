@@ -26,6 +26,7 @@ import {
   byFairShare,
   candidatesFor,
   commonCapabilities,
+  EMPTY_SHARD_MS,
   heartbeat,
   issueRegistrationNonce,
   listModels,
@@ -134,7 +135,7 @@ async function offerWorld(offers: OfferItem[], seed = 1) {
     });
     return { ...r, queries: queries.slice(q0), gets: gets.slice(g0) };
   }
-  return { deps, inner, queries, gets, earn, decide };
+  return { deps, inner, queries, gets, earn, decide, clock: world.clock };
 }
 
 const nonceOf = (w: JobWorld, workerId: string) => w.store.get("nonces", { pk: `reg#${workerId}`, sk: "n" });
@@ -748,7 +749,7 @@ describe("matching: the sample of a sharded model", () => {
     }
   });
 
-  it("a tiny model (4 workers, 12 empty shards) stays read whole: each of 30 decisions queries all 16 shards once and returns all 4 (allLive)", async () => {
+  it("a tiny model (4 workers, 12 empty shards) stays read whole: the first decision queries all 16 shards, the next 29 (within EMPTY_SHARD_MS) only the 4 that held offers, each returning all 4 (allLive)", async () => {
     // Prepare
     const random = seeded(55);
     const offers = [0, 5, 10, 15].map((s) => offerOf(idOnShard(random, s)));
@@ -756,12 +757,48 @@ describe("matching: the sample of a sharded model", () => {
     for (let i = 0; i < 30; i++) {
       // Act
       const r = await world.decide({ k: 4 });
+      world.clock.t += 100; // 2.9 s in all: within EMPTY_SHARD_MS
       // Assess
       expect(r.offers.map((o) => o.workerId).sort()).toEqual(offers.map((o) => o.workerId).sort());
       expect(r.allLive).toBe(true);
-      expect(r.queries.map((q) => q.pk).sort()).toEqual(Array.from({ length: OFFER_SHARDS }, (_, s) => `${MODEL}#${s}`).sort());
+      const read = i === 0 ? Array.from({ length: OFFER_SHARDS }, (_, s) => s) : [0, 5, 10, 15];
+      expect(r.queries.map((q) => q.pk).sort()).toEqual(read.map((s) => `${MODEL}#${s}`).sort());
       expect(r.queries.every((q) => q.skPrefix === undefined)).toBe(true);
     }
+  });
+
+  it("a worker that lands on a shard found empty (its registration in another process) is sampled once EMPTY_SHARD_MS (15 s) has passed, not later", async () => {
+    // Prepare: two workers; the first decision finds the other 14 shards empty
+    const random = seeded(53);
+    const offers = [0, 5].map((s) => offerOf(idOnShard(random, s)));
+    const world = await offerWorld(offers, 54);
+    await world.decide({ k: 3 });
+    const late = offerOf(idOnShard(random, 9));
+    await world.inner.transact([{ op: "put", table: "offers", item: late }]);
+    // Act
+    world.clock.t += EMPTY_SHARD_MS - 1;
+    const before = await world.decide({ k: 3 });
+    world.clock.t += 1;
+    const after = await world.decide({ k: 3 });
+    // Assess: the two known shards only, then every shard again, the newcomer among the candidates
+    expect(before.queries).toHaveLength(2);
+    expect(before.offers.map((o) => o.workerId)).not.toContain(late.workerId);
+    expect(after.queries).toHaveLength(OFFER_SHARDS);
+    expect(after.offers.map((o) => o.workerId).sort()).toEqual([...offers, late].map((o) => o.workerId).sort());
+  });
+
+  it("a worker registered through this process is matched at once, though matching found its shard empty a moment before", async () => {
+    // Prepare: one registered worker and a decision that finds the other shards empty
+    const w = makeJobWorld();
+    const first = await w.worker();
+    const match = () => matchCandidates(w.deps, { model: MODEL, tiers: ["dev"], k: 8 });
+    expect((await match()).offers.map((o) => o.workerId)).toEqual([first.id]);
+    // Act: a second registration (on another shard) at the same instant
+    let second = await w.worker();
+    while (offerShard(second.id) === offerShard(first.id)) second = await w.worker();
+    const r = await match();
+    // Assess
+    expect(r.offers.map((o) => o.workerId)).toContain(second.id);
   });
 
   it("a model that grows from tiny (10 decisions) to big (1,600 offers) is matched at once: the first decision to meet full shards slices them and names k workers", async () => {
@@ -939,6 +976,16 @@ describe("byFairShare: earnings per capacity per time since registration", () =>
     return sorted.map((o) => entries[offers.indexOf(o)]!.label);
   }
   const HOUR = 3_600_000;
+
+  it("one item (a kept quote with one live candidate) has nothing to contest: returned as it is, no counters read", async () => {
+    // Prepare
+    const world = await offerWorld([offerOf(idFrom(seeded(82)))]);
+    // Act
+    const sorted = await byFairShare(world.deps, ["only"], () => offerOf("x"));
+    // Assess
+    expect(sorted).toEqual(["only"]);
+    expect(world.gets).toEqual([]);
+  });
 
   it("tokens are weighted as priced: a prompt token a quarter of a completion token", async () => {
     // Prepare, Act, Assess: 3,000 prompt = 7.5M, 800 completion = 8M, 4,000 prompt = 10M (weighted bps)

@@ -1,5 +1,13 @@
 import type { AttestationDoc, AttestationTier } from "../events/attestation";
-import { MAX_WORKER_MODELS, type AgentWake, type Candidate, type ModelCapabilities, type RegisterWorkerRequest } from "../events/api";
+import {
+  MAX_WORKER_MODELS,
+  type AgentWake,
+  type Candidate,
+  type HeldCandidate,
+  type ModelCapabilities,
+  type RegisterWorkerRequest,
+} from "../events/api";
+import { attestationDigest } from "./attestation/digest";
 import { enforceRateLimit } from "./attestation/rate-limit";
 import { verifyAttestation } from "./attestation/verify";
 import { b64u } from "./crypto/encoding";
@@ -65,7 +73,16 @@ export interface WorkerItem extends Item {
  * large decode); results, polls, heartbeats, leases and challenge answers read this one item of
  * a few hundred bytes instead. The measurement here is the verdict on that very document.
  */
-export type WorkerSummary = Item & Pick<WorkerItem, "workerId" | "tier" | "measurement" | "models" | "capacity" | "attestationExpiresAt">;
+export type WorkerSummary = Item &
+  Pick<WorkerItem, "workerId" | "tier" | "measurement" | "models" | "capacity" | "attestationExpiresAt"> & {
+    /**
+     * The document's HPKE key and its name (attestationDigest): a prepare whose requester holds
+     * that document (PrepareRequest.held) names the candidate from here, without reading or
+     * sending the document. Absent on summaries written before; the worker item is read then.
+     */
+    hpkePublicKey?: string;
+    attestationDigest?: string;
+  };
 
 export const workerSummaryKey = (workerId: string): Key => ({ pk: workerId, sk: "summary" });
 
@@ -77,6 +94,8 @@ const summaryOf = (w: WorkerItem): WorkerSummary => ({
   models: w.models,
   capacity: w.capacity,
   attestationExpiresAt: w.attestationExpiresAt,
+  hpkePublicKey: w.hpkePublicKey,
+  attestationDigest: attestationDigest(w.attestation),
 });
 
 /**
@@ -248,6 +267,7 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
   }
   for (let i = room; i < drops.length; i += MAX_TRANSACT_OPS) await deps.store.transact(drops.slice(i, i + MAX_TRANSACT_OPS));
   offersChanged(deps.store);
+  forgetEmptyShards(deps.store, models);
   await deps.queues.ensure(`worker-${workerId}`);
   return {
     workerId,
@@ -390,6 +410,24 @@ const MAX_DEPTH = 3;
  */
 const sliceHints = new WeakMap<Store, Map<string, { depth: number; perSlice: number }>>();
 
+/**
+ * How long a shard matching found empty is not read again (per process, store and model). With
+ * a small fleet most of a model's OFFER_SHARDS shards are empty, and a model too small to fill
+ * its sample is read whole: 13 of a decision's 16 queries came back empty for 4 workers (each
+ * still half a read unit). A worker that registers meanwhile on a shard known empty stays out
+ * of this process's samples for at most this long (a registration through this process forgets
+ * its models' empty shards at once, forgetEmptyShards); no longer than a kept quote (usable
+ * KEPT_QUOTE_MS less QUOTE_MARGIN_MS, client/quote-keeping.ts) already keeps it out of a busy
+ * client's candidates. Never a correctness input: only who is in a sample, for that long; at
+ * scale no shard is empty and nothing is skipped.
+ */
+export const EMPTY_SHARD_MS = 15_000;
+/** Per store and model: shard → when (ms) matching last read it and found no offer. */
+const emptyShards = new WeakMap<Store, Map<string, Map<number, number>>>();
+const forgetEmptyShards = (store: Store, models: string[]) => {
+  for (const m of models) emptyShards.get(store)?.delete(m);
+};
+
 const randomPrefix = (random: Random, depth: number) => {
   let p = "";
   for (let i = 0; i < depth; i++) p += ID_ALPHABET[randomInt(random, ID_ALPHABET.length)];
@@ -416,7 +454,7 @@ async function sampleOffers(
   deps: CoreDeps,
   model: string,
   want: number,
-  pass: (o: OfferItem) => boolean,
+  admit: (o: OfferItem) => OfferItem | undefined,
 ): Promise<{ sample: OfferItem[]; seen: number }> {
   let hints = sliceHints.get(deps.store);
   if (!hints) sliceHints.set(deps.store, (hints = new Map()));
@@ -424,9 +462,18 @@ async function sampleOffers(
   let depth = hint.depth;
   const sample: OfferItem[] = [];
   const random = deps.random ?? systemRandom;
+  let empties = emptyShards.get(deps.store);
+  if (!empties) emptyShards.set(deps.store, (empties = new Map()));
+  let empty = empties.get(model);
+  if (!empty) empties.set(model, (empty = new Map()));
+  const now = deps.clock.now();
+  const knownEmpty = (shard: number) => {
+    const at = empty.get(shard);
+    return at !== undefined && now - at < EMPTY_SHARD_MS && at <= now;
+  };
   const shards = shuffled(
     random,
-    Array.from({ length: OFFER_SHARDS }, (_, i) => i),
+    Array.from({ length: OFFER_SHARDS }, (_, i) => i).filter((i) => !knownEmpty(i)),
   );
   let next = 0; // depth 0: the next shard to read
   const asked = new Set<string>();
@@ -466,6 +513,13 @@ async function sampleOffers(
     );
     reads += slices.length;
     let full = false;
+    pages.forEach((page, i) => {
+      // only whole shards (depth 0): an empty slice says nothing of the rest of its shard
+      if (slices[i]!.prefix === "") {
+        if (page.length === 0) empty.set(slices[i]!.shard, now);
+        else empty.delete(slices[i]!.shard);
+      }
+    });
     for (const page of pages) {
       if (page.length >= PAGE && depth < MAX_DEPTH) {
         full = true; // biased to the lowest ids: not used
@@ -474,9 +528,10 @@ async function sampleOffers(
       seen += page.length;
       slicesRead++;
       for (const o of page) {
-        if (!pass(o)) continue;
+        const admitted = admit(o);
+        if (!admitted) continue;
         kept++;
-        sample.push(o);
+        sample.push(admitted);
       }
     }
     if (full) {
@@ -512,9 +567,11 @@ async function fairShare(deps: CoreDeps, o: OfferItem, now: number): Promise<num
 /**
  * Items in the order a job should try their offers when the requester already chose the set
  * (a kept quote, core/jobs/submit.ts): the offer furthest below its fair share first, as
- * matching picks a job's first candidate; ties keep their order. One small read per offer.
+ * matching picks a job's first candidate; ties keep their order. One small read per offer, none
+ * for a single one.
  */
 export async function byFairShare<T>(deps: CoreDeps, items: T[], offerOf: (item: T) => OfferItem): Promise<T[]> {
+  if (items.length < 2) return items; // no contest: nothing to read
   const now = deps.clock.now();
   const scores = await Promise.all(items.map((x) => fairShare(deps, offerOf(x), now)));
   return items
@@ -544,11 +601,13 @@ const byLoadThenPrice = (a: OfferItem, b: OfferItem) =>
 /**
  * `allLive`: the offers are every live one that fits the request (no more than k were found), so
  * another pick now would name the same workers: the SDK renews no quote made of them.
+ * `reading`: with a registry, the reading the offers were admitted and priced by (each offer's
+ * pricePerToken is then the registry's of that reading): prepare quotes by the same one.
  */
 export async function matchCandidates(
   deps: CoreDeps,
   req: MatchRequest,
-): Promise<{ offers: OfferItem[]; why?: string; allLive?: boolean }> {
+): Promise<{ offers: OfferItem[]; why?: string; allLive?: boolean; reading?: PolicyReading }> {
   const now = deps.clock.now();
   // issue 15: a worker whose image left the registry's allow-list leaves the lists at the next policy refresh
   const reading = deps.policyRegistry ? await deps.policyRegistry.current() : undefined;
@@ -559,16 +618,17 @@ export async function matchCandidates(
   const priced = (o: OfferItem): OfferItem =>
     reading ? { ...o, pricePerToken: registryPricePerToken(reading, o.modelDigest, o.priceBps) } : o;
   const n = { live: 0, listed: 0, tiered: 0 };
-  const { sample: found, seen } = await sampleOffers(deps, req.model, Math.max(SAMPLE_MIN, 4 * req.k), (o) => {
-    if (!isLive(o, now, deps.config.livenessMs)) return false;
+  // each offer priced once, as it is admitted: the sample carries the price the cap was checked against
+  const { sample, seen } = await sampleOffers(deps, req.model, Math.max(SAMPLE_MIN, 4 * req.k), (o) => {
+    if (!isLive(o, now, deps.config.livenessMs)) return undefined;
     n.live++;
-    if (reading && !offerAllowed(reading, o)) return false;
+    if (reading && !offerAllowed(reading, o)) return undefined;
     n.listed++;
-    if (!req.tiers.includes(o.tier)) return false;
+    if (!req.tiers.includes(o.tier)) return undefined;
     n.tiered++;
-    return cap === undefined || toBig(priced(o).pricePerToken) <= cap;
+    const p = priced(o);
+    return cap === undefined || toBig(p.pricePerToken) <= cap ? p : undefined;
   });
-  const sample = found.map(priced);
   if (sample.length === 0) {
     if (seen === 0) return { offers: [], why: "unknown_model" };
     if (n.live === 0) return { offers: [], why: "no live worker (all missed heartbeats or attestation expired)" };
@@ -592,6 +652,7 @@ export async function matchCandidates(
     return {
       offers: pool.sort((a, b) => byLoadThenPrice(a, b) || (a.workerId < b.workerId ? -1 : 1)),
       ...(sample.length <= req.k ? { allLive: true } : {}),
+      ...(reading ? { reading } : {}),
     };
 
   const shares = new Map<string, Promise<number>>();
@@ -627,30 +688,44 @@ export async function matchCandidates(
     chosen.push(pick);
     left.splice(left.indexOf(pick), 1);
   }
-  return { offers: chosen };
+  return { offers: chosen, ...(reading ? { reading } : {}) };
 }
 
-export async function candidatesFor(deps: CoreDeps, offers: OfferItem[]): Promise<Candidate[]> {
+/**
+ * The candidates of these offers as a prepare names them, in their order: each worker's keys and
+ * evidence from its registration (a worker whose registration is gone is left out). `held`: the
+ * documents the requester holds (PrepareRequest.held); a worker whose current document is the
+ * one named is read from its summary (a few hundred bytes) and named by that digest, not from
+ * its worker item (the document: ~1 KB dev, tens of KB TDX) and sent whole again.
+ */
+export async function candidatesFor(
+  deps: CoreDeps,
+  offers: OfferItem[],
+  held: ReadonlyArray<{ workerId: string; attestationDigest: string }> = [],
+): Promise<Array<Candidate | HeldCandidate>> {
+  const heldBy = new Map(held.map((h) => [h.workerId, h.attestationDigest]));
   // eventual (half the read units: a prepare, and the quote renewal with a submit, read three):
   // a worker's keys and evidence change only when it registers again, and the SDK checks the
   // evidence itself; a read a moment stale at worst names keys the worker just replaced, and its
   // job then fails over to the next candidate
-  const workers = await Promise.all(
-    offers.map((o) => deps.store.get<WorkerItem>("workers", { pk: o.workerId, sk: "worker" }, { eventual: true })),
+  const registered = await Promise.all(
+    offers.map(async (o) => {
+      const digest = heldBy.get(o.workerId);
+      if (digest !== undefined) {
+        const s = await deps.store.get<WorkerSummary>("workers", workerSummaryKey(o.workerId), { eventual: true });
+        // the summary and the worker item are written (and replaced) together: the same registration
+        if (s?.attestationDigest === digest && s.hpkePublicKey !== undefined)
+          return { tier: s.tier, hpkePublicKey: s.hpkePublicKey, attestationDigest: digest };
+        // registered again since, a summary from before digests, or none (gone, or from before summaries): the worker item
+      }
+      const w = await deps.store.get<WorkerItem>("workers", { pk: o.workerId, sk: "worker" }, { eventual: true });
+      return w && { tier: w.tier, hpkePublicKey: w.hpkePublicKey, attestation: w.attestation };
+    }),
   );
   return offers.flatMap((o, i) => {
-    const w = workers[i];
-    if (!w) return [];
-    return [
-      {
-        workerId: o.workerId,
-        hpkePublicKey: w.hpkePublicKey,
-        attestation: w.attestation,
-        pricePerToken: toBig(o.pricePerToken).toString(),
-        tier: w.tier,
-        capacity: Math.max(1, o.capacity),
-      },
-    ];
+    const r = registered[i];
+    if (!r) return [];
+    return [{ workerId: o.workerId, ...r, pricePerToken: toBig(o.pricePerToken).toString(), capacity: Math.max(1, o.capacity) }];
   });
 }
 

@@ -22,6 +22,11 @@ import { RelaySession } from "./relay-session";
 export const MAX_JOB_TOKENS = 32_768;
 export const MAX_JOB_PROMPT_TOKENS = 262_144;
 
+/** sha256 (lower-case hex) over the canonical JSON of an attestation document: how a requester names one it holds. */
+export const AttestationDigest = z.string().regex(/^[0-9a-f]{64}$/, "must be a sha256 of the attestation document (64 lower-case hex)");
+/** The most documents a prepare may say it holds: a quote names at most 8 candidates. */
+export const MAX_HELD_ATTESTATIONS = 8;
+
 export const PrepareRequest = z.object({
   model: ModelName,
   maxTokens: z.number().int().positive().max(MAX_JOB_TOKENS),
@@ -31,6 +36,16 @@ export const PrepareRequest = z.object({
   /** Tiers the requester accepts; "none" (not confidential) is never chosen unless listed. */
   tiers: z.array(AttestationTier).min(1).default(["tdx"]),
   candidates: z.number().int().min(1).max(8).default(3),
+  /**
+   * Attestation documents the requester holds already (the candidates of the quote it renews):
+   * a candidate whose current document is the one named comes back without it (HeldCandidate),
+   * so the coordinator reads the worker's small summary item instead of its evidence and sends
+   * none. Older coordinators ignore it and send every document.
+   */
+  held: z
+    .array(z.object({ workerId: WorkerId, attestationDigest: AttestationDigest }).strict())
+    .max(MAX_HELD_ATTESTATIONS)
+    .optional(),
 });
 export type PrepareRequest = z.infer<typeof PrepareRequest>;
 /** A prepare as a client writes it (the defaults not yet applied). */
@@ -46,6 +61,14 @@ export const Candidate = z.object({
   capacity: z.number().int().positive().optional(),
 });
 export type Candidate = z.infer<typeof Candidate>;
+
+/**
+ * A candidate whose attestation document the requester said it holds (PrepareRequest.held): the
+ * same fields but the document, named by its digest instead. The requester seals to it only with
+ * the document of that digest it verified itself.
+ */
+export const HeldCandidate = Candidate.omit({ attestation: true }).extend({ attestationDigest: AttestationDigest });
+export type HeldCandidate = z.infer<typeof HeldCandidate>;
 
 /** A candidate as a quote names it: enough to seal to it and bill it (the attestation travels once, in PrepareResponse). */
 export const QuoteCandidate = z.object({ workerId: WorkerId, hpkePublicKey: Key32, pricePerToken: NanoTonString, tier: AttestationTier });
@@ -82,7 +105,8 @@ export const PrepareResponse = z.object({
   maxTokens: z.number().int(),
   maxPromptTokens: z.number().int(),
   maxCost: NanoTonString, // held on submit (for jobs at these maxima)
-  candidates: z.array(Candidate).min(1),
+  /** Each with its attestation document, or, when the prepare said it holds that document (held), its digest. */
+  candidates: z.array(z.union([Candidate, HeldCandidate])).min(1),
   quoteExpiresAt: z.number().int(),
   /** Send back with every submit under this quote. */
   quote: Quote,

@@ -15,6 +15,9 @@ import { CocoonClient } from "../client/sdk";
 import { KEPT_QUOTE_MS, QUOTE_MARGIN_MS, RENEW_AFTER_MS } from "../client/quote-keeping";
 import type { PrepareResponse, SubmitRequest } from "../events/api";
 import { generateSigningKey } from "../core/crypto/keys";
+import { attestationDigest } from "../core/attestation/digest";
+
+const byWorker = (a: { workerId: string }, b: { workerId: string }) => (a.workerId < b.workerId ? -1 : 1);
 
 /** Every API call a client makes, by endpoint (a spy on its API client, which sends each request), with the submits' bodies and answers. */
 function countCalls(client: CocoonClient) {
@@ -120,7 +123,13 @@ describe("issue 12: the SDK submits under a kept quote", () => {
     expect(next.quote.requester).toBe(client.account);
     expect(next.quote.expiresAt).toBeGreaterThan(first.expiresAt);
     expect(three!.body.quote).toEqual(next.quote); // not a prepare: the renewed quote, taken from the answer
-    expect(three!.body.renew).toEqual(two!.body.renew); // picked 14 s ago by the client's clock: due again
+    // picked 14 s ago by the client's clock: due again, the same ask naming the documents of the renewed quote as held
+    const named = (c: PrepareResponse["candidates"][number]) =>
+      "attestation" in c ? attestationDigest(c.attestation) : c.attestationDigest;
+    expect(three!.body.renew).toEqual({
+      ...two!.body.renew,
+      held: next.candidates.map((c) => ({ workerId: c.workerId, attestationDigest: named(c) })),
+    });
     expect(calls.prepares()).toBe(1);
     expect(calls.all() - n).toBe(2); // the two submits, nothing else
     expect(r.receipt?.body.jobId).toBe(r.jobId);
@@ -140,6 +149,32 @@ describe("issue 12: the SDK submits under a kept quote", () => {
     expect(refused).toBeInstanceOf(Error);
     expect(calls.submits.map((x) => x.body.renew !== undefined)).toEqual([false, true, true]);
     expect(calls.submits[2]!.answer?.next?.quote.requester).toBe(client.account);
+  }, 60_000);
+
+  it("a prepare naming the documents it holds (PrepareRequest.held) gets those workers by digest alone, the others whole: the digests of the documents as served are the coordinator's", async () => {
+    // Prepare: a prepare without held, then one naming the first's documents
+    const client = await t.client();
+    const body = { model: BUILTIN_DEFAULT_MODEL, maxTokens: 16, maxPromptTokens: 64, tiers: ["dev" as const], candidates: 2 };
+    const first = await client.api.request(API.prepareJob, { body });
+    const docs = first.candidates.map((c) => {
+      if (!("attestation" in c)) throw new Error("a prepare naming no held documents sent one by digest");
+      return { workerId: c.workerId, attestationDigest: attestationDigest(c.attestation) };
+    });
+    // Act
+    const second = await client.api.request(API.prepareJob, { body: { ...body, held: docs } });
+    const none = await client.api.request(API.prepareJob, {
+      body: { ...body, held: docs.map((d) => ({ ...d, attestationDigest: "00".repeat(32) })) },
+    });
+    // Assess: every candidate by its digest (both agents: the same two), with the keys the documents bind; a wrong digest gets documents
+    expect(
+      second.candidates
+        .map((c) => ({ workerId: c.workerId, attestationDigest: "attestationDigest" in c ? c.attestationDigest : undefined }))
+        .sort(byWorker),
+    ).toEqual([...docs].sort(byWorker));
+    expect(second.candidates.map((c) => [c.workerId, c.hpkePublicKey]).sort()).toEqual(
+      first.candidates.map((c) => [c.workerId, c.hpkePublicKey]).sort(),
+    );
+    expect(none.candidates.every((c) => "attestation" in c)).toBe(true);
   }, 60_000);
 
   it("a quote naming every live worker (two candidates of two agents) is not renewed: another pick would name the same", async () => {

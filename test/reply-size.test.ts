@@ -16,7 +16,7 @@ import { signRequest } from "../core/crypto/request-auth";
 import { jobKey, type JobItem } from "../core/jobs/items";
 import { makeJobWorld, type JobWorld } from "../core/jobs/testing";
 import { jsonResponse } from "../edge/http";
-import type { JobView, PrepareResponse } from "../events/api";
+import type { Candidate, JobView, PrepareResponse } from "../events/api";
 import { MAX_REPLY_BYTES, MAX_REPLY_CHUNKS, type ChunkedReply } from "../events/envelope";
 import { lambdaHandler, toLambdaResult } from "../functions/http/lambda";
 import { MAX_PAYLOAD_BYTES } from "../functions/http/middleware";
@@ -104,7 +104,7 @@ describe("a worker's reply is capped so that it can always be read back from a L
     const get = event(w, posted.r, "GET", `/v1/jobs/${posted.header.jobId}`);
     const view = JSON.parse((await lambdaHandler(route("GET", "/v1/jobs/{id}"), async () => w.deps)(get, context)).body!) as JobView;
     const { prepared } = await w.sealedJob(posted.r);
-    const c = prepared.candidates[0]!;
+    const c = prepared.candidates[0] as Candidate; // a prepare naming no held documents: each candidate carries its own
     const padded = { ...c, attestation: { ...c.attestation, collateral: Array.from({ length: 65_000 }, () => "") } };
     const huge: PrepareResponse = { ...prepared, candidates: Array.from({ length: 8 }, () => padded) };
     const answer = async (next: PrepareResponse) => payloadBytes(await toLambdaResult(jsonResponse(202, { ...view, next })));

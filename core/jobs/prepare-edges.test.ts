@@ -4,11 +4,12 @@
  * candidate, and the quote lives no longer than the EARLIEST evidence among its candidates.
  */
 import { describe, expect, it } from "vitest";
-import type { PrepareRequest } from "../../events/api";
+import { MAX_HELD_ATTESTATIONS, PrepareRequest as PrepareRequestSchema, type PrepareRequest } from "../../events/api";
+import { attestationDigest } from "../attestation/digest";
 import { CocoonError } from "../errors";
-import { heartbeat, type WorkerItem } from "../workers";
+import { heartbeat, issueRegistrationNonce, registerWorker, type WorkerItem } from "../workers";
 import { prepareJob, renewQuote } from "./prepare";
-import { makeJobWorld, MODEL, refusal, type JobWorld } from "./testing";
+import { makeJobWorld, MODEL, refusal, registration, type JobWorld } from "./testing";
 
 const ask = (o: Partial<PrepareRequest> = {}): PrepareRequest => ({
   model: MODEL,
@@ -83,6 +84,98 @@ describe("prepareJob: no candidates", () => {
       code: "no_workers",
       message: "no worker can take this job now: its registration is gone; see GET /v1/models",
     });
+  });
+});
+
+describe("prepareJob: documents the requester holds (PrepareRequest.held)", () => {
+  /** w's store, counting the worker items and summaries read. */
+  function counting(w: JobWorld) {
+    const reads: string[] = [];
+    const get = w.store.get.bind(w.store);
+    w.deps.store = { ...w.store, get: (t, k, o) => (t === "workers" && reads.push(String(k.sk)), get(t, k, o)) } as typeof w.store;
+    return reads;
+  }
+  const documentOf = async (w: JobWorld, workerId: string) =>
+    (await w.store.get<WorkerItem>("workers", { pk: workerId, sk: "worker" }))!.attestation;
+
+  it("a candidate whose current document is the one named comes back by its digest alone, read from its summary; the others with their documents", async () => {
+    // Prepare: two workers; the requester holds the first one's document
+    const w = makeJobWorld();
+    const a = await w.worker();
+    const b = await w.worker();
+    const r = await w.requester();
+    const heldDoc = await documentOf(w, a.id);
+    const reads = counting(w);
+    // Act
+    const p = await prepareJob(w.deps, r.id, ask({ held: [{ workerId: a.id, attestationDigest: attestationDigest(heldDoc) }] }));
+    // Assess: a named by digest with its keys and tier, b whole; one summary and one worker item read
+    const byId = new Map(p.candidates.map((c) => [c.workerId, c]));
+    expect(byId.get(a.id)).toEqual({
+      workerId: a.id,
+      hpkePublicKey: heldDoc.hpkePublicKey,
+      attestationDigest: attestationDigest(heldDoc),
+      pricePerToken: p.quote.candidates.find((c) => c.workerId === a.id)!.pricePerToken,
+      tier: "dev",
+      capacity: 4,
+    });
+    expect(byId.get(b.id)).toMatchObject({ workerId: b.id, attestation: await documentOf(w, b.id) });
+    expect(reads.sort()).toEqual(["summary", "worker"]);
+    expect(p.quote.candidates.find((c) => c.workerId === a.id)!.hpkePublicKey).toBe(heldDoc.hpkePublicKey);
+  });
+
+  it("a document named that is no longer the worker's (it registered again), or named for another worker: the current document, whole", async () => {
+    // Prepare: the requester holds a's first document; a registers again (a new nonce: a new document)
+    const w = makeJobWorld();
+    const a = await w.worker();
+    const b = await w.worker();
+    const r = await w.requester();
+    const old = attestationDigest(await documentOf(w, a.id));
+    const { nonce } = await issueRegistrationNonce(w.deps, a.id);
+    await registerWorker(w.deps, a.id, registration(w, a.signing, nonce));
+    const current = await documentOf(w, a.id);
+    // Act: a's old document, and b named with a's current one
+    const p = await prepareJob(
+      w.deps,
+      r.id,
+      ask({
+        held: [
+          { workerId: a.id, attestationDigest: old },
+          { workerId: b.id, attestationDigest: attestationDigest(current) },
+        ],
+      }),
+    );
+    // Assess
+    expect(attestationDigest(current)).not.toBe(old);
+    const byId = new Map(p.candidates.map((c) => [c.workerId, c]));
+    expect(byId.get(a.id)).toMatchObject({ attestation: current });
+    expect(byId.get(b.id)).toMatchObject({ attestation: await documentOf(w, b.id) });
+    expect(p.candidates.some((c) => "attestationDigest" in c)).toBe(false);
+  });
+
+  it("a worker whose summary predates digests (registered before them): its document, whole, from the worker item", async () => {
+    // Prepare: the summary as registration wrote it before (no key, no digest)
+    const w = makeJobWorld();
+    const a = await w.worker();
+    const r = await w.requester();
+    const doc = await documentOf(w, a.id);
+    const summary = (await w.store.get("workers", { pk: a.id, sk: "summary" }))!;
+    const { hpkePublicKey: _k, attestationDigest: _d, ...older } = summary;
+    await w.store.transact([{ op: "put", table: "workers", item: older }]);
+    // Act
+    const p = await prepareJob(w.deps, r.id, ask({ held: [{ workerId: a.id, attestationDigest: attestationDigest(doc) }] }));
+    // Assess
+    expect(p.candidates).toEqual([expect.objectContaining({ workerId: a.id, attestation: doc })]);
+  });
+
+  it("the request schema takes at most MAX_HELD_ATTESTATIONS (8) well-formed digests; older asks without held still parse", () => {
+    const h = { workerId: "A".repeat(43), attestationDigest: "ab".repeat(32) };
+    const base = { model: MODEL, maxTokens: 10, maxPromptTokens: 10 };
+    expect(PrepareRequestSchema.safeParse({ ...base, held: Array.from({ length: MAX_HELD_ATTESTATIONS }, () => h) }).success).toBe(true);
+    expect(PrepareRequestSchema.safeParse({ ...base, held: Array.from({ length: MAX_HELD_ATTESTATIONS + 1 }, () => h) }).success).toBe(
+      false,
+    );
+    expect(PrepareRequestSchema.safeParse({ ...base, held: [{ ...h, attestationDigest: "AB".repeat(32) }] }).success).toBe(false);
+    expect(PrepareRequestSchema.safeParse(base).success).toBe(true);
   });
 });
 

@@ -82,4 +82,30 @@ describe("prepareJob under a policy registry: the cap applies to the registry's 
     // Assess
     expect(p.candidates.map((c) => [c.workerId, c.pricePerToken])).toEqual([[workerId, "1000"]]);
   });
+
+  it("a prepare reads the registry once: the quote's weights and its candidate's price are both those of the reading matching admitted the offer by", async () => {
+    // Prepare: each read after the first sees new fees (a refresh landing mid-prepare)
+    const { w, prepare, workerId } = await world();
+    const cache = w.deps.policyRegistry!;
+    let reads = 0;
+    w.deps.policyRegistry = {
+      current: async () => {
+        const r = await cache.current();
+        reads++;
+        if (reads === 1) return r;
+        return {
+          ...r,
+          version: r.version + 1,
+          policy: { ...r.policy, fees: { ...r.policy.fees, promptBps: 7_000 }, models: { [DIGEST]: 3_000n } },
+        };
+      },
+    } as typeof cache;
+    // Act
+    const p = await prepare();
+    // Assess: 1000 × 2.0 at the first reading's weights, and no second reading
+    expect(reads).toBe(1);
+    expect(p.candidates.map((c) => [c.workerId, c.pricePerToken])).toEqual([[workerId, "2000"]]);
+    expect(p.quote.candidates.map((c) => c.pricePerToken)).toEqual(["2000"]);
+    expect([p.quote.promptBps, p.quote.completionBps]).toEqual([5_000, 20_000]);
+  });
 });

@@ -7,14 +7,14 @@ import type { PrepareRequest, PrepareResponse } from "../../events/api";
 import type { CoreDeps } from "../deps";
 import { CocoonError, UnknownModelError } from "../errors";
 import { newJobId } from "../ids";
-import { registryPricePerToken, registryPricing } from "../policy-registry";
+import { registryPricing } from "../policy-registry";
 import { maxJobCost } from "../pricing";
 import { candidatesFor, matchCandidates } from "../workers";
 import { quoteCandidates, signQuote } from "./quote";
 
 export async function prepareJob(deps: CoreDeps, requester: string, req: PrepareRequest): Promise<PrepareResponse> {
   const k = req.candidates ?? deps.config.defaultCandidates;
-  const { offers, why, allLive } = await matchCandidates(deps, {
+  const { offers, why, allLive, reading } = await matchCandidates(deps, {
     model: req.model,
     tiers: req.tiers,
     ...(req.maxPricePerToken !== undefined ? { maxPricePerToken: req.maxPricePerToken } : {}),
@@ -22,27 +22,15 @@ export async function prepareJob(deps: CoreDeps, requester: string, req: Prepare
   });
   if (why === "unknown_model") throw new UnknownModelError(req.model);
   if (offers.length === 0) throw new CocoonError(409, "no_workers", `no worker can take this job now: ${why}; see GET /v1/models`);
-  // issue 15: with a registry, its fees of the moment (matching read it just now): the weights, and
-  // each candidate's price from the registry's base for its weights' digest and the worker's
-  // coefficient (an offer keeps the price of its registration, which the owners may have changed since)
-  const reading = deps.policyRegistry ? await deps.policyRegistry.current() : undefined;
+  // issue 15: with a registry, the fees of the reading matching admitted and priced the offers by:
+  // the weights here, and each offer's price from the registry's base for its weights' digest and
+  // the worker's coefficient (an offer keeps the price of its registration, which the owners may
+  // have changed since), already held to the cap. One reading for both: a refresh in between
+  // cannot quote weights of one and prices of another.
   const pricing = reading ? registryPricing(reading) : deps.config.pricing;
-  const byWorker = new Map(offers.map((o) => [o.workerId, o]));
-  const registered = await candidatesFor(deps, offers);
-  if (registered.length === 0)
-    throw new CocoonError(409, "no_workers", "no worker can take this job now: its registration is gone; see GET /v1/models");
-  const candidates = registered.flatMap((c) => {
-    const o = byWorker.get(c.workerId);
-    if (!reading || !o) return [c];
-    const price = registryPricePerToken(reading, o.modelDigest, o.priceBps);
-    return req.maxPricePerToken !== undefined && price > req.maxPricePerToken ? [] : [{ ...c, pricePerToken: price.toString() }];
-  });
+  const candidates = await candidatesFor(deps, offers, req.held);
   if (candidates.length === 0)
-    throw new CocoonError(
-      409,
-      "no_workers",
-      `no worker can take this job now: none at or below ${req.maxPricePerToken} nanoTON per token under the policy registry's fees (v${reading?.version}); see GET /v1/models`,
-    );
+    throw new CocoonError(409, "no_workers", "no worker can take this job now: its registration is gone; see GET /v1/models");
   const prices = candidates.map((c) => BigInt(c.pricePerToken));
   // The worst case at the dearest candidate: failover to any other never needs more money.
   const maxCost = maxJobCost(pricing, prices, req.maxPromptTokens, req.maxTokens);
