@@ -109,7 +109,9 @@ export class PolicyCache {
     }
     const r = this.reading;
     if (!r) throw new PolicyStaleError("the policy registry could not be read; nothing is matched or accepted until it can");
-    const age = now / 1000 - r.readAt;
+    // its age when it is handed over, not when the call began: a refresh waited on (a reader's
+    // timeout) and then failed may have let the reading grow past the bound meanwhile
+    const age = this.opts.now() / 1000 - r.readAt;
     if (age > this.opts.maxAgeSeconds) {
       throw new PolicyStaleError(
         `the newest policy read from the registry is ${Math.round(age)} s old (limit ${this.opts.maxAgeSeconds} s); nothing is matched or accepted until a fresh read`,

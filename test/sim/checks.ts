@@ -49,7 +49,9 @@ import { issuedVoucherKey } from "../../core/chain/store-ledger";
 import { OPERATOR_PAYEE_ID, OPERATOR_VOUCHER_ACCOUNT } from "../../core/payouts";
 import type { Item } from "../../core/ports";
 import type { PricingConfig } from "../../core/pricing";
+import type { PolicyReading } from "../../core/policy-registry";
 import type { Receipt, ReplyEnvelope } from "../../events/envelope";
+import type { OfferState } from "./prices";
 import type { SimStore } from "./store";
 
 export interface HonestResult {
@@ -1058,4 +1060,89 @@ function tabProblems(store: SimStore, oracle: Oracle, tabId: string): string[] {
       v.push(`tab ${tabId} logged another receipt for its job ${id}`);
   }
   return v;
+}
+
+// ---------------------------------------------------------------- the policy registry, and refusals
+
+/**
+ * The registry's age bound (core/policy-registry.ts PolicyCache), checked each time the
+ * coordinator's cache hands a request a reading to act on: the state it holds is no older than
+ * the bound, by the simulated chain's own clock (`dataAt`: when the registry held it, whatever
+ * the reading's readAt says), and it is one the registry answered. A reading within the bound
+ * when the request called (`began`) and past it when handed over waited on a slow refresh.
+ */
+export function policyActedProblems(o: {
+  at: number;
+  began: number;
+  reading: PolicyReading;
+  dataAt: number | undefined;
+  maxAgeSeconds: number;
+}): string[] {
+  const v = o.reading.version;
+  if (o.dataAt === undefined) return [`registry-acted: the coordinator acted on a policy reading (v${v}) the registry never answered`];
+  const age = o.at - o.dataAt;
+  if (age <= o.maxAgeSeconds * 1000) return [];
+  const late =
+    o.began - o.dataAt <= o.maxAgeSeconds * 1000
+      ? ` (${((o.at - o.began) / 1000).toFixed(3)} s after the request called, a refresh waited on meanwhile: ${CACHE_AGE_AT_CALL})`
+      : "";
+  return [
+    `registry-acted: the coordinator acted on policy v${v}, the registry's state of ${(age / 1000).toFixed(3)} s before, beyond its ${o.maxAgeSeconds} s bound${late}`,
+  ];
+}
+
+/** The known finding (sim.ts KNOWN_FINDINGS) a reading handed past the bound after a slow refresh carries. */
+export const CACHE_AGE_AT_CALL = "the cache measured its age when the call began";
+
+/**
+ * A refusal for a stale policy (503 policy_stale) is right only when no young enough reading could
+ * be had: the newest state the cache was answered (`newest`, ms; none: never answered) is past the
+ * bound as the cache counts it (whole seconds of readAt), and the read it awaited went wrong (at
+ * `at`), or one answered a frozen state within the refresh interval (the cache reads again no
+ * sooner). Otherwise the cache kept an old reading over a newer one, or did not read the registry
+ * again once it answered: it does not recover.
+ */
+export function policyRefusalProblems(o: {
+  at: number;
+  newest: number | undefined;
+  lastWrong: number;
+  refreshMs: number;
+  maxAgeSeconds: number;
+}): string[] {
+  if (o.newest !== undefined && o.at / 1000 - Math.floor(o.newest / 1000) <= o.maxAgeSeconds)
+    return [
+      `registry-refused: a request was refused 503 policy_stale though the cache had been answered the registry's state of ${((o.at - o.newest) / 1000).toFixed(3)} s before, within its ${o.maxAgeSeconds} s bound`,
+    ];
+  if (o.lastWrong < o.at - o.refreshMs)
+    return [
+      `registry-refused: a request was refused 503 policy_stale though no read of the registry went wrong in the last ${((o.at - o.lastWrong) / 1000).toFixed(3)} s (newest state the cache holds: ${o.newest === undefined ? "none" : `${((o.at - o.newest) / 1000).toFixed(3)} s old`})`,
+    ];
+  return [];
+}
+
+/**
+ * A price cap never refuses wrongly (liveness, not only safety): a prepare refused `no_workers` or
+ * `unknown_model` is a bug when some worker was eligible all through it (from `from` to its
+ * refusal `at`): registered, its offer committed all along and live at the refusal (a heartbeat
+ * within the liveness window, its evidence unexpired: so at every read before it too), and every
+ * price the prepare could have priced it at (each coefficient its offer held meanwhile × each
+ * policy the coordinator acted on meanwhile) within the requester's cap.
+ */
+export function refusalProblems(o: {
+  who: string;
+  code: string;
+  from: number;
+  at: number;
+  cap?: bigint;
+  livenessMs: number;
+  workers: Array<{ id: string; registered: boolean; states: Array<OfferState | undefined>; prices: bigint[] }>;
+}): string[] {
+  const live = (s: OfferState | undefined) => s !== undefined && o.at - s.lastHeartbeat <= o.livenessMs && s.attestationExpiresAt > o.at;
+  const fits = (p: bigint) => o.cap === undefined || p <= o.cap;
+  const w = o.workers.find((x) => x.registered && x.states.every(live) && x.prices.length > 0 && x.prices.every(fits));
+  if (!w) return [];
+  const s = w.states.at(-1)!;
+  return [
+    `cap-refused: ${o.who}'s prepare (${((o.at - o.from) / 1000).toFixed(3)} s) was refused ${o.code}${o.cap === undefined ? "" : ` under a cap of ${o.cap} nanoTON per token`}, though ${w.id} was eligible all through it: live (heartbeat ${((o.at - s.lastHeartbeat) / 1000).toFixed(3)} s before), at ${w.prices.join(" or ")} nanoTON per token`,
+  ];
 }

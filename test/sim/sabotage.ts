@@ -339,6 +339,29 @@ export const SABOTAGE: Record<string, Sabotage> = {
       });
     },
   },
+  /**
+   * The coordinator's PolicyCache keeps acting on its last reading however old it grows (its age
+   * bound lost, as a cache configured with none would): through a long outage of the registry it
+   * matches and prices by a policy the owners may have changed since.
+   */
+  "policy cache without an age bound": {
+    policyCache: (o) => ({ ...o, maxAgeSeconds: Number.MAX_SAFE_INTEGER }),
+  },
+  /**
+   * The coordinator's PolicyCache reads the registry once and never again (a refresh interval in
+   * minutes where seconds were meant): once its reading passes the bound it refuses every request
+   * (503 policy_stale) though the registry answers.
+   */
+  "policy cache never reads the registry again": {
+    policyCache: (o) => ({ ...o, refreshSeconds: 365 * 86_400 }),
+  },
+  /**
+   * A prepare's price cap reaches matching as half of what the requester asked (an edge that
+   * reads it in the wrong unit): workers within the cap are refused (409 no_workers).
+   */
+  "price cap halved on its way to matching": {
+    prepare: (req) => (req.maxPricePerToken === undefined ? req : { ...req, maxPricePerToken: req.maxPricePerToken / 2n }),
+  },
   /** issue 12: checks the redrive sends back from the matching DLQ never arrive: a dead-lettered check's job or tab stays held. */
   "redriven checks lost": {
     dropSend: (queue, body) => queue === "matching" && body.includes('"redrives":'),

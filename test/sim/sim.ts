@@ -56,6 +56,14 @@
  * drawn per seed from a stream of its own. The summary (`npm run sim:faults`) counts every ask by
  * phase (sent, landed) and what it interleaved with (jobs in flight, a lagging indexer, a crash).
  *
+ * Prices and the policy registry (./prices.ts): workers register again at other prices; in some
+ * seeds the coordinator reads a simulated registry through the real PolicyCache, whose owners
+ * change its prices, and whose reads now and then go wrong for a while (fail, hang until a
+ * timeout, answer a frozen state; Knobs.registryOutageRate). Each reading handed to a request is
+ * held to the 60 s bound, each 503 policy_stale to the cache's rule (and to recovery once reads
+ * are answered again), and each prepare refused no_workers to the workers that were eligible all
+ * through it at every price it could have read (a cap never refuses wrongly).
+ *
  * Fault rates are drawn per seed ("swarm testing": some seeds crash often, some never; some
  * duplicate every other message, some none), so the seeds together cover the combinations.
  */
@@ -91,7 +99,7 @@ import { openTab, tabClosesAfter, type TabItem } from "../../core/jobs/tabs";
 import { MAX_REDRIVES, redriveMatching } from "../../core/jobs/redrive";
 import { issueOperatorVoucher, issueVoucher, OPERATOR_PAYEE_ID, type PayoutDeps } from "../../core/payouts";
 import type { Alert, Item, Key, Log, Random, TableName, WriteOp } from "../../core/ports";
-import { PolicyCache } from "../../core/policy-registry";
+import type { PolicyCache, PolicyCacheOptions, PolicyReading } from "../../core/policy-registry";
 import { recoverAssignedJobs } from "../../core/recovery";
 import { releaseExpiredWithdrawals, requestWithdrawal, type WithdrawalDeps } from "../../core/withdrawals";
 import { heartbeat, issueRegistrationNonce, registerWorker } from "../../core/workers";
@@ -122,11 +130,14 @@ import {
   operatorBooksOf,
   operatorPaidProblems,
   oracleCost,
+  policyActedProblems,
+  policyRefusalProblems,
+  refusalProblems,
   workerPaidProblems,
   type Oracle,
   type SubmittedQuote,
 } from "./checks";
-import { SIM_MODEL_DIGEST, SimPrices, simRegistryPolicy } from "./prices";
+import { SIM_MODEL_DIGEST, SimPrices, simRegistryPolicy, type RegistryFault } from "./prices";
 import { Prng } from "./prng";
 import { SimFault, SimQueues } from "./queues";
 import { SimStore, type Task } from "./store";
@@ -178,6 +189,12 @@ export interface Knobs {
    * seed that draws 0 runs step for step as before.
    */
   consumerFailRate?: number;
+  /**
+   * per active step (seeds with a policy registry): the registry's reads start to go wrong for a
+   * while (an outage of 2–30 s, or of 60–180 s, past the cache's 60 s bound): they fail, hang until
+   * they time out, or answer a state frozen at the outage's start. Drawn from a stream of its own.
+   */
+  registryOutageRate?: number;
 }
 
 /** Swarm testing: each seed draws its own mix of faults. */
@@ -235,6 +252,8 @@ const HANDLER_BOUND_MS = 60_000;
  * The bug it is for (session 13, seed 201753) left a job 15 minutes late.
  */
 const LEASE_LATENESS_BOUND_MS = 5 * 60_000;
+/** The coordinator's PolicyCache acts on no reading older than this (the local default's bound, core/policy-registry.ts). */
+const POLICY_MAX_AGE_SECONDS = 60;
 /** drain: this many close checks in a row, each finding its tab waiting on a job, and no other message left: the job will never end */
 const STUCK_TAB_WAITS = 50;
 
@@ -447,6 +466,10 @@ export interface SabotageContext {
 }
 
 export interface Sabotage {
+  /** the options the coordinator's PolicyCache is made with (a cache of other rules than core's) */
+  policyCache?: (o: PolicyCacheOptions) => PolicyCacheOptions;
+  /** rewrite a prepare request on its way to core (as a broken HTTP layer would) */
+  prepare?: (req: PrepareRequest) => PrepareRequest;
   /** rewrite a transaction before it commits */
   transact?: (ops: WriteOp[], ctx: SabotageContext) => WriteOp[];
   /** drop a queue message instead of sending it */
@@ -556,6 +579,8 @@ export class Sim {
   private readonly prices: SimPrices;
   /** the coordinator's PolicyCache (a seed with a registry): per process, a new one after a crash */
   private policyCache: PolicyCache | undefined;
+  /** the registry's outages (Knobs.registryOutageRate), a stream of their own */
+  private readonly registryRng: Prng;
   private readonly operator: Operator;
   /** the share of store operations given to an ask in flight (SimOptions.askPriority), and its stream */
   private readonly askPriority: number;
@@ -629,11 +654,16 @@ export class Sim {
     this.priceRng = new Prng((o.seed ^ 0x9e1ce) >>> 0);
     this.priceChangeRate = o.priceChangeRate ?? this.priceRng.pick([0, 0, 0.01, 0.03]);
     const registry = o.registry ?? (this.priceChangeRate > 0 && this.priceRng.chance(0.5));
+    // the registry's outages, from a stream of their own (a seed without a registry draws none)
+    this.registryRng = new Prng((o.seed ^ 0x4e915e7) >>> 0);
+    this.knobs.registryOutageRate ??= registry ? this.registryRng.pick([0, 0.004, 0.01, 0.02]) : 0;
     this.prices = new SimPrices({
       pricing: this.config.pricing,
       model: MODEL,
       now: this.clock.now,
       refreshMs: registry ? this.priceRng.pick([0, 2_000]) : 0,
+      rng: this.registryRng,
+      count: (what) => this.count(what),
       ...(registry ? { policy: simRegistryPolicy(this.config.pricing, operatorFeeBps, BigInt(this.priceRng.pick([0, 80, 150]))) } : {}),
     });
     this.policyCache = this.newPolicyCache();
@@ -654,6 +684,7 @@ export class Sim {
           })),
       () => (this.faultsOn && stallRng.chance(stallRate) ? this.t + stallRng.range(1_000, 45_000) : 0),
     );
+    this.store.live = (task) => this.tasks.has(task.id);
     this.queues = new SimQueues(this.rng, this.clock.now, this.knobs, (queue, body, note) => this.onSend(queue, body, note));
     this.queues.faults = false; // on once set up
     if (o.sabotage?.dropSend || o.sabotage?.delaySend) {
@@ -755,6 +786,7 @@ export class Sim {
         this.activeStep = i;
         this.maybeChangeFee();
         this.maybeChangePrice();
+        this.maybeRegistryOutage();
         await this.step(() => this.act());
       }
       await this.drain();
@@ -796,19 +828,66 @@ export class Sim {
     this.note(`the owners change the operator fee: ${this.config.operatorFeeBps ?? 0} → ${bps} bps`);
     this.config.operatorFeeBps = this.oracle.operatorFeeBps = bps;
     const policy = this.prices.policy;
-    if (policy) this.changePolicy({ ...policy, fees: { ...policy.fees, operatorFeeBps: bps } });
+    // on the registry too: the coordinator sees it at its next answered read (policyActed: a submit then may fix it on its job)
+    if (policy) this.prices.setPolicy({ ...policy, fees: { ...policy.fees, operatorFeeBps: bps } });
     this.count("operator fee changes");
   }
 
   /**
-   * The owners change the registry's policy: a submit in flight reads it when it reads the
-   * registry (not as it starts, as the config), so the fee it fixes on its job may be the new one.
+   * Now and then the registry's reads go wrong for a while (Knobs.registryOutageRate): short
+   * outages the cache rides out on its last reading, long ones past its 60 s bound, after which
+   * the coordinator refuses (503 policy_stale) until a read is answered again.
    */
-  private changePolicy(p: NonNullable<SimPrices["policy"]>) {
-    this.prices.setPolicy(p);
-    const fee = p.fees.operatorFeeBps;
-    for (const r of this.requesters)
-      for (const s of r.submissions) if (s.state === "inflight") this.oracle.submitFeeBps!.get(s.jobId)?.add(fee);
+  private maybeRegistryOutage() {
+    const rate = this.knobs.registryOutageRate ?? 0;
+    if (rate === 0 || this.prices.down || !this.registryRng.chance(rate)) return;
+    const rng = this.registryRng;
+    const ms = rng.chance(0.5) ? rng.range(2_000, 30_000) : rng.range(60_000, 180_000);
+    const faults: Array<readonly [RegistryFault, number]> = rng.pick([
+      [["fail", 1]],
+      [["slow", 1]],
+      [["frozen", 1]],
+      [
+        ["fail", 1],
+        ["slow", 1],
+        ["frozen", 1],
+      ],
+    ]);
+    this.note(`the policy registry's reads go wrong for ${(ms / 1000).toFixed(1)} s (${faults.map(([f]) => f).join(", ")})`);
+    this.prices.startOutage(ms, faults);
+    this.count("registry outages");
+    if (ms > 60_000) this.count("registry outages past the bound");
+  }
+
+  /**
+   * The coordinator's PolicyCache handed a request a reading to act on: no older than its bound
+   * (by the simulated chain's clock); a submit in flight may fix its fee on its job.
+   */
+  private policyActed(r: PolicyReading, began: number) {
+    const v = policyActedProblems({
+      at: this.t,
+      began,
+      reading: r,
+      dataAt: this.prices.dataAtOf(r),
+      maxAgeSeconds: POLICY_MAX_AGE_SECONDS,
+    });
+    if (v.length) this.fail(...v);
+    const fee = r.policy.fees.operatorFeeBps;
+    for (const q of this.requesters)
+      for (const s of q.submissions) if (s.state === "inflight") this.oracle.submitFeeBps!.get(s.jobId)?.add(fee);
+  }
+
+  /** The coordinator's PolicyCache refused a request (503 policy_stale): only when no young enough reading could be had. */
+  private policyRefused() {
+    this.count("requests refused policy_stale");
+    const v = policyRefusalProblems({
+      at: this.t,
+      newest: this.prices.newest,
+      lastWrong: this.prices.lastWrong,
+      refreshMs: this.prices.refreshMs,
+      maxAgeSeconds: POLICY_MAX_AGE_SECONDS,
+    });
+    if (v.length) this.fail(...v);
   }
 
   /**
@@ -853,18 +932,19 @@ export class Sim {
       () =>
         `the owners change the registry's prices (${what}): model base ${next.models[SIM_MODEL_DIGEST]}, default ${next.fees.pricePerToken}, weights ${next.fees.promptBps}/${next.fees.completionBps}`,
     );
-    this.changePolicy(next);
+    this.prices.setPolicy(next);
     this.count(`registry price changes (${what})`);
   }
 
   /** A seed with a registry: the coordinator process's PolicyCache over the simulated registry (a restart starts an empty one). */
   private newPolicyCache(): PolicyCache | undefined {
     if (!this.prices.registry) return undefined;
-    return new PolicyCache(this.prices.source(), {
+    const opts: PolicyCacheOptions = {
       refreshSeconds: this.prices.refreshMs / 1000,
-      maxAgeSeconds: 60,
+      maxAgeSeconds: POLICY_MAX_AGE_SECONDS,
       now: this.clock.now,
-    });
+    };
+    return this.prices.newCache(this.o.sabotage?.policyCache?.(opts) ?? opts);
   }
 
   private async step(action: () => void | Promise<void>) {
@@ -1086,6 +1166,7 @@ export class Sim {
     this.queues.faults = false;
     this.reader.faults = false;
     this.reader.visible = this.vault.txs.length;
+    this.prices.endOutage();
     this.note("— drain: faults off, finishing every job —");
     for (let i = 0; i < 20_000; i++) {
       let busy = true;
@@ -1103,6 +1184,9 @@ export class Sim {
       else this.tick(this.store.nextReady() - this.t); // only operations stalled in the active phase are left: their time comes
       return true;
     }
+    // a slow read of the registry from the faulty phase still hangs: its timeout comes
+    const slow = this.prices.nextSlow;
+    if (slow !== undefined) return (this.tick(Math.max(0, slow - this.t)), true);
     if (this.tasks.size)
       this.fail(`tasks wait on something that is not a store operation: ${[...this.tasks.values()].map((t) => t.task.name).join(", ")}`);
     const live = this.agents.filter((a) => a.alive);
@@ -1241,7 +1325,14 @@ export class Sim {
       withdrawalSigner: this.signers.withdrawalSigner,
       voucherSigner: this.signers.voucherSigner,
       operatorKeyId: this.operator.id,
-      ...(this.policyCache ? { policyRegistry: this.policyCache } : {}),
+      ...(this.policyCache
+        ? {
+            policyRegistry: this.prices.view(this.policyCache, () => this.tasks.has(task.id), {
+              acted: (r, began) => this.guard(() => this.policyActed(r, began)),
+              refused: () => this.guard(() => this.policyRefused()),
+            }),
+          }
+        : {}),
     };
     let p: Promise<T>;
     try {
@@ -1356,6 +1447,8 @@ export class Sim {
   private tick(ms: number) {
     this.t += ms;
     this.note(() => `clock +${(ms / 1000).toFixed(3)}s`);
+    // slow reads of the registry whose time has come fail (the reader's timeout)
+    this.prices.tick();
     // a request in flight longer than a handler may run is killed by its runtime (HANDLER_BOUND_MS)
     for (const [id, r] of this.tasks) {
       if (this.t - r.at <= HANDLER_BOUND_MS) continue;
@@ -1383,7 +1476,13 @@ export class Sim {
       ...(this.priceChangeRate > 0 && this.priceRng.chance(0.25) ? { maxPricePerToken: String(this.priceRng.range(80, 250)) } : {}),
     });
     const at = this.t;
-    this.launch(`${r.label} prepare`, (d) => prepareJob(d, r.id, req), {
+    const registered = new Set(this.agents.filter((a) => this.store.item("workers", { pk: a.id, sk: "worker" })).map((a) => a.id));
+    const sent = this.o.sabotage?.prepare?.(req) ?? req;
+    this.launch(`${r.label} prepare`, (d) => prepareJob(d, r.id, sent), {
+      err: (e) => {
+        if (e instanceof CocoonError && (e.code === "no_workers" || e.code === "unknown_model"))
+          this.checkRefusal(r, e.code, req.maxPricePerToken, at, registered);
+      },
       ok: (p) => {
         this.checkQuote(r, p, at);
         const cap = req.maxPricePerToken;
@@ -1398,9 +1497,32 @@ export class Sim {
   }
 
   /**
+   * A price cap never refuses wrongly (a liveness check): a prepare refused while some worker was
+   * eligible all through it, at every price it could have been priced at, is a bug.
+   */
+  private checkRefusal(r: Requester, code: string, cap: bigint | undefined, from: number, registered: Set<string>) {
+    this.count(cap === undefined ? `prepares refused ${code}` : `prepares under a price cap refused ${code}`);
+    const v = refusalProblems({
+      who: r.label,
+      code,
+      from,
+      at: this.t,
+      ...(cap !== undefined ? { cap } : {}),
+      livenessMs: this.config.livenessMs,
+      workers: this.agents.map((a) => ({
+        id: a.id,
+        registered: registered.has(a.id) && this.store.item("workers", { pk: a.id, sk: "worker" }) !== undefined,
+        states: this.prices.offerSince(a.id, from),
+        prices: [...this.prices.pricesSince(a.id, from)].map(BigInt),
+      })),
+    });
+    if (v.length) this.fail(...v);
+  }
+
+  /**
    * A quote names each candidate at a price in force at some moment of its prepare (the worker's
-   * registered coefficient then, and the registry's base then, as the cache may serve it), and
-   * weights in force then: never a price the coordinator did not ask at the time.
+   * registered coefficient then, and the registry's base of a reading the cache handed a request
+   * meanwhile), and weights of such a reading: never a price the coordinator did not ask then.
    */
   private checkQuote(r: Requester, p: PrepareResponse, from: number) {
     const q = p.quote;
@@ -1514,8 +1636,7 @@ export class Sim {
     // the fee in force as this submit starts (its task reads the config then): the job may carry it
     const fees = this.oracle.submitFeeBps!.get(s.jobId) ?? new Set<number>();
     this.oracle.submitFeeBps!.set(s.jobId, fees.add(this.config.operatorFeeBps ?? 0));
-    // with a registry the submit fixes the fee of the reading it acts on (the cache's, up to its refresh old; a change while it runs: changePolicy)
-    for (const fee of this.prices.feesSince(this.t)) fees.add(fee);
+    // with a registry the submit fixes the fee of the reading it acts on (each one the cache hands a request while it runs: policyActed)
     this.logQuote(r, s.jobId, s.quote);
     this.launch(
       `${r.label} submit ${s.label}${retry ? " (retry)" : ""}`,
@@ -2395,7 +2516,17 @@ export class Sim {
   private onCommit(table: TableName, key: Key, item: Item | undefined) {
     this.checker.observe(table, key, item);
     // a worker's coefficient for the model, as its offer records it (the prices a quote may name)
-    if (table === "offers" && key.pk.startsWith(`${MODEL}#`)) this.prices.offerCommitted(key.sk, item?.priceBps as number | undefined);
+    if (table === "offers" && key.pk.startsWith(`${MODEL}#`))
+      this.prices.offerCommitted(
+        key.sk,
+        item?.priceBps === undefined
+          ? undefined
+          : {
+              priceBps: Number(item.priceBps),
+              lastHeartbeat: Number(item.lastHeartbeat),
+              attestationExpiresAt: Number(item.attestationExpiresAt),
+            },
+      );
     if (!item) return;
     if ((table === "quotes" || table === "jobs") && key.pk.startsWith("job_") && !this.labels.has(key.pk))
       this.label(key.pk, `J${this.labels.size}`);
@@ -2506,8 +2637,10 @@ export class Sim {
  * goes when the fix lands.
  */
 export const KNOWN_FINDINGS: Record<string, string> = {
-  // none open. Fixed: "lease-before-commit" (a lease check delivered before its submit
-  // committed was dropped as stale; core/jobs/dispatch.ts now waits for the commit).
+  // Fixed: "lease-before-commit" (a lease check delivered before its submit
+  // committed was dropped as stale; core/jobs/dispatch.ts now waits for the commit), and "the cache
+  // measured its age when the call began" (seed 28 with the registry's outages: PolicyCache now
+  // measures a reading's age when it hands it over, core/policy-registry-age.test.ts).
 };
 
 /** True when the seed failed only on known findings. */

@@ -68,10 +68,18 @@ export class SimStore {
     return this.pending.reduce((t, p) => Math.min(t, p.notBefore), Infinity);
   }
 
+  /**
+   * Whether a task still runs: one a crash or its runtime's timeout ended that resumes on
+   * something else than the store (a read of the policy registry) gets no store operation
+   * again, as its process is gone.
+   */
+  live: (task: Task) => boolean = () => true;
+
   /** The Store port as one task sees it: each call waits for the simulator to run it. */
   forTask(task: Task): Store {
     const enqueue = <T>(kind: PendingOp["kind"], describe: () => string, exec: () => Promise<T>, ops?: WriteOp[]) =>
       new Promise<T>((resolve, reject) => {
+        if (!this.live(task)) return; // never answered: the task ends here
         this.pending.push({
           seq: ++this.seq,
           task,
