@@ -195,9 +195,9 @@ const Penalty = z.number().min(-2).max(2).nullable().optional();
 /**
  * OpenAI's sampling fields the proxy does not act on itself, shared by chat and text completions:
  * checked as OpenAI checks them, and passed on to the worker as sent (extraFields). Unchecked, a
- * value OpenAI refuses (a penalty of 5, a bias keyed by a word) went to the worker, where a vLLM
- * engine refused it only after the job was held, and the embedded engine (which ignores these
- * fields, README) answered as if it were fine.
+ * value OpenAI refuses (a penalty of 5, a bias keyed by a word) went to the worker, where an
+ * engine refused it only after the job was held (vLLM; the embedded engine, which applies them)
+ * or answered as if it were fine (the built-in engine, which ignores them).
  */
 export const SamplingPassedOn = {
   frequency_penalty: Penalty,
