@@ -749,18 +749,19 @@ describe("matching: the sample of a sharded model", () => {
     }
   });
 
-  it("a tiny model (4 workers, 12 empty shards) stays read whole: the first decision queries all 16 shards, the next 29 (within EMPTY_SHARD_MS) only the 4 that held offers, each returning all 4 (allLive)", async () => {
+  it("a tiny model (4 workers, 12 empty shards) stays read whole: the first decision queries all 16 shards, the next 29 (within EMPTY_SHARD_MS) only the 4 that held offers, each choosing 3 of the 4 (with k = 4 the sample would be every live worker: all 16 are read then, below)", async () => {
     // Prepare
     const random = seeded(55);
     const offers = [0, 5, 10, 15].map((s) => offerOf(idOnShard(random, s)));
     const world = await offerWorld(offers, 56);
     for (let i = 0; i < 30; i++) {
       // Act
-      const r = await world.decide({ k: 4 });
+      const r = await world.decide({ k: 3 });
       world.clock.t += 100; // 2.9 s in all: within EMPTY_SHARD_MS
       // Assess
-      expect(r.offers.map((o) => o.workerId).sort()).toEqual(offers.map((o) => o.workerId).sort());
-      expect(r.allLive).toBe(true);
+      expect(r.offers).toHaveLength(3);
+      expect(offers.map((o) => o.workerId)).toEqual(expect.arrayContaining(r.offers.map((o) => o.workerId)));
+      expect(r.allLive).toBeUndefined();
       const read = i === 0 ? Array.from({ length: OFFER_SHARDS }, (_, s) => s) : [0, 5, 10, 15];
       expect(r.queries.map((q) => q.pk).sort()).toEqual(read.map((s) => `${MODEL}#${s}`).sort());
       expect(r.queries.every((q) => q.skPrefix === undefined)).toBe(true);
@@ -768,9 +769,9 @@ describe("matching: the sample of a sharded model", () => {
   });
 
   it("a worker that lands on a shard found empty (its registration in another process) is sampled once EMPTY_SHARD_MS (15 s) has passed, not later", async () => {
-    // Prepare: two workers; the first decision finds the other 14 shards empty
+    // Prepare: four workers (more than k = 3: no decision reads every shard to claim allLive); the first decision finds the other 12 shards empty
     const random = seeded(53);
-    const offers = [0, 5].map((s) => offerOf(idOnShard(random, s)));
+    const offers = [0, 5, 10, 15].map((s) => offerOf(idOnShard(random, s)));
     const world = await offerWorld(offers, 54);
     await world.decide({ k: 3 });
     const late = offerOf(idOnShard(random, 9));
@@ -780,11 +781,27 @@ describe("matching: the sample of a sharded model", () => {
     const before = await world.decide({ k: 3 });
     world.clock.t += 1;
     const after = await world.decide({ k: 3 });
-    // Assess: the two known shards only, then every shard again, the newcomer among the candidates
-    expect(before.queries).toHaveLength(2);
+    // Assess: the four known shards only, then every shard again, the newcomer's among them
+    expect(before.queries).toHaveLength(4);
     expect(before.offers.map((o) => o.workerId)).not.toContain(late.workerId);
     expect(after.queries).toHaveLength(OFFER_SHARDS);
-    expect(after.offers.map((o) => o.workerId).sort()).toEqual([...offers, late].map((o) => o.workerId).sort());
+    expect(after.queries.map((q) => q.pk)).toContain(`${MODEL}#9`);
+  });
+
+  it("a sample no larger than k (every live worker, allLive) is drawn from every shard: a newcomer on a shard found empty a moment ago is named at once", async () => {
+    // Prepare: two workers, k = 3; the first decision finds the other 14 shards empty
+    const random = seeded(57);
+    const offers = [0, 5].map((s) => offerOf(idOnShard(random, s)));
+    const world = await offerWorld(offers, 58);
+    await world.decide({ k: 3 });
+    const late = offerOf(idOnShard(random, 9));
+    await world.inner.transact([{ op: "put", table: "offers", item: late }]);
+    // Act: within EMPTY_SHARD_MS
+    world.clock.t += 1_000;
+    const r = await world.decide({ k: 3 });
+    // Assess
+    expect(r.offers.map((o) => o.workerId).sort()).toEqual([...offers, late].map((o) => o.workerId).sort());
+    expect(r.allLive).toBe(true);
   });
 
   it("a worker registered through this process is matched at once, though matching found its shard empty a moment before", async () => {

@@ -416,10 +416,11 @@ const sliceHints = new WeakMap<Store, Map<string, { depth: number; perSlice: num
  * its sample is read whole: 13 of a decision's 16 queries came back empty for 4 workers (each
  * still half a read unit). A worker that registers meanwhile on a shard known empty stays out
  * of this process's samples for at most this long (a registration through this process forgets
- * its models' empty shards at once, forgetEmptyShards); no longer than a kept quote (usable
- * KEPT_QUOTE_MS less QUOTE_MARGIN_MS, client/quote-keeping.ts) already keeps it out of a busy
- * client's candidates. Never a correctness input: only who is in a sample, for that long; at
- * scale no shard is empty and nothing is skipped.
+ * its models' empty shards at once, forgetEmptyShards; on AWS registrations and prepares are
+ * other functions, so there it is the bound). Only who is in a sample, for that long: a decision
+ * that admits nothing from the shards it read reads the skipped ones too before it answers that
+ * there is no worker, or that it found every live one (allLive: matchCandidates). At scale no
+ * shard is empty and nothing is skipped.
  */
 export const EMPTY_SHARD_MS = 15_000;
 /** Per store and model: shard → when (ms) matching last read it and found no offer. */
@@ -455,7 +456,7 @@ async function sampleOffers(
   model: string,
   want: number,
   admit: (o: OfferItem) => OfferItem | undefined,
-): Promise<{ sample: OfferItem[]; seen: number }> {
+): Promise<{ sample: OfferItem[]; seen: number; skipped: number }> {
   let hints = sliceHints.get(deps.store);
   if (!hints) sliceHints.set(deps.store, (hints = new Map()));
   const hint = hints.get(model) ?? { depth: 0, perSlice: PAGE };
@@ -475,6 +476,7 @@ async function sampleOffers(
     random,
     Array.from({ length: OFFER_SHARDS }, (_, i) => i).filter((i) => !knownEmpty(i)),
   );
+  const skipped = OFFER_SHARDS - shards.length;
   let next = 0; // depth 0: the next shard to read
   const asked = new Set<string>();
   let seen = 0;
@@ -546,7 +548,12 @@ async function sampleOffers(
     hint.perSlice = (seen / slicesRead) * ID_ALPHABET.length;
   }
   hints.set(model, { depth, perSlice: hint.perSlice });
-  return { sample, seen };
+  if (seen === 0 && skipped === 0) {
+    // a name nobody offers (or not yet): no hints kept for it, so random names asked for do not grow them
+    hints.delete(model);
+    empties.delete(model);
+  }
+  return { sample, seen, skipped };
 }
 
 /**
@@ -617,18 +624,31 @@ export async function matchCandidates(
   // cheaper-first order read that (a cap held to a registered price above a lowered one refused workers within it)
   const priced = (o: OfferItem): OfferItem =>
     reading ? { ...o, pricePerToken: registryPricePerToken(reading, o.modelDigest, o.priceBps) } : o;
-  const n = { live: 0, listed: 0, tiered: 0 };
+  let n = { live: 0, listed: 0, tiered: 0 };
   // each offer priced once, as it is admitted: the sample carries the price the cap was checked against
-  const { sample, seen } = await sampleOffers(deps, req.model, Math.max(SAMPLE_MIN, 4 * req.k), (o) => {
-    if (!isLive(o, now, deps.config.livenessMs)) return undefined;
-    n.live++;
-    if (reading && !offerAllowed(reading, o)) return undefined;
-    n.listed++;
-    if (!req.tiers.includes(o.tier)) return undefined;
-    n.tiered++;
-    const p = priced(o);
-    return cap === undefined || toBig(p.pricePerToken) <= cap ? p : undefined;
-  });
+  const draw = () =>
+    sampleOffers(deps, req.model, Math.max(SAMPLE_MIN, 4 * req.k), (o) => {
+      if (!isLive(o, now, deps.config.livenessMs)) return undefined;
+      n.live++;
+      if (reading && !offerAllowed(reading, o)) return undefined;
+      n.listed++;
+      if (!req.tiers.includes(o.tier)) return undefined;
+      n.tiered++;
+      const p = priced(o);
+      return cap === undefined || toBig(p.pricePerToken) <= cap ? p : undefined;
+    });
+  let drawn = await draw();
+  if (drawn.skipped > 0 && drawn.sample.length <= req.k) {
+    // Nothing admitted from the shards read, or few enough to be every live worker (allLive,
+    // after which the SDK renews no quote made of them): the skipped shards, empty a moment ago,
+    // may hold a worker registered through another process since (the model's first, or one live
+    // while the known ones went quiet). Read them before saying there is none (404, 409) or that
+    // these are all. Rare by construction: such answers stop the renewals that ask again.
+    forgetEmptyShards(deps.store, [req.model]);
+    n = { live: 0, listed: 0, tiered: 0 };
+    drawn = await draw();
+  }
+  const { sample, seen } = drawn;
   if (sample.length === 0) {
     if (seen === 0) return { offers: [], why: "unknown_model" };
     if (n.live === 0) return { offers: [], why: "no live worker (all missed heartbeats or attestation expired)" };
@@ -638,7 +658,6 @@ export async function matchCandidates(
         why: `no live worker runs an image and model on the policy registry's allow-lists (policy v${reading?.version})`,
       };
     if (n.tiered === 0) return { offers: [], why: `no live worker in tiers [${req.tiers.join(", ")}]` };
-    // (prepare's words for a cap its own reading refuses, core/jobs/prepare.ts)
     return {
       offers: [],
       why: reading
@@ -651,6 +670,7 @@ export async function matchCandidates(
   if (pool.length <= req.k)
     return {
       offers: pool.sort((a, b) => byLoadThenPrice(a, b) || (a.workerId < b.workerId ? -1 : 1)),
+      // every shard was read for such a sample (above): these are every live one that fits
       ...(sample.length <= req.k ? { allLive: true } : {}),
       ...(reading ? { reading } : {}),
     };
