@@ -38,6 +38,7 @@ import {
   registerWorker,
   requireWorker,
   workerStatus,
+  type EarningsReads,
   type OfferItem,
   type WorkerItem,
 } from "./workers";
@@ -1002,6 +1003,22 @@ describe("byFairShare: earnings per capacity per time since registration", () =>
     // Assess
     expect(sorted).toEqual(["only"]);
     expect(world.gets).toEqual([]);
+  });
+
+  it("a request's reads (EarningsReads) serve matching's contest and byFairShare: each worker's earnings read once between them", async () => {
+    // Prepare: four equal live workers, one of them the furthest above its share
+    const random = seeded(83);
+    const offers = Array.from({ length: 4 }, () => offerOf(idFrom(random)));
+    const world = await offerWorld(offers);
+    await world.earn(offers[0]!.workerId, { completionTokens: 1_000 });
+    const reads: EarningsReads = new Map();
+    // Act: the renewal's contest (k=3 of 4: all four contend) and the submit's order of three of them, in one request
+    const matched = await matchCandidates(world.deps, { model: MODEL, tiers: ["dev"], k: 3 }, reads);
+    const sorted = await byFairShare(world.deps, offers.slice(0, 3), (o) => o, reads);
+    // Assess: four reads in all, and both ordered by what they read
+    expect(world.gets.filter((g) => g.table === "accounts")).toHaveLength(4);
+    expect(matched.offers[0]!.workerId).not.toBe(offers[0]!.workerId);
+    expect(sorted.map((o) => o.workerId)).toEqual([offers[1]!.workerId, offers[2]!.workerId, offers[0]!.workerId]);
   });
 
   it("tokens are weighted as priced: a prompt token a quarter of a completion token", async () => {

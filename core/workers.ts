@@ -557,14 +557,27 @@ async function sampleOffers(
 }
 
 /**
+ * One request's reads of workers' earnings (their balance items), by worker id. A submit that
+ * renews its kept quote orders its own candidates (byFairShare) and runs the renewal's contest
+ * (matchCandidates) over mostly the same workers, at the same moment: both take their reads from
+ * one of these, one read per worker (bench/cost.ts: 7 → 4 with four workers). Made per request and
+ * dropped with it, never kept longer: a kept reading makes earnings look older than they are, and
+ * a worker just picked keeps looking poor and wins again (bench/sim/fairness.ts).
+ */
+export type EarningsReads = Map<string, Promise<Item | undefined>>;
+
+/**
  * A worker's fair-share score: what it earned (prompt and completion tokens, weighted as
  * they are priced) per unit of capacity per ms since it first registered. Read from the job
  * counters on its balance item (core/jobs/results.ts bumps them in the settlement), so it
- * costs one small point read per contestant and no write.
+ * costs one small point read per contestant (per request: `reads`) and no write.
  */
-async function fairShare(deps: CoreDeps, o: OfferItem, now: number): Promise<number> {
+async function fairShare(deps: CoreDeps, o: OfferItem, now: number, reads: EarningsReads): Promise<number> {
+  let read = reads.get(o.workerId);
   // eventual: a share a second old orders the contest as well (it reads counters, moves no money)
-  const b = await deps.store.get("accounts", { pk: workerAccount(o.workerId), sk: "balance" }, { eventual: true });
+  if (!read)
+    reads.set(o.workerId, (read = deps.store.get("accounts", { pk: workerAccount(o.workerId), sk: "balance" }, { eventual: true })));
+  const b = await read;
   const p = deps.config.pricing;
   const weighted = Number(b?.promptTokens ?? 0) * p.promptBps + Number(b?.completionTokens ?? 0) * p.completionBps;
   const since = typeof o.since === "number" ? o.since : now - 86_400_000; // an older offer: as if registered a day ago
@@ -574,13 +587,18 @@ async function fairShare(deps: CoreDeps, o: OfferItem, now: number): Promise<num
 /**
  * Items in the order a job should try their offers when the requester already chose the set
  * (a kept quote, core/jobs/submit.ts): the offer furthest below its fair share first, as
- * matching picks a job's first candidate; ties keep their order. One small read per offer, none
- * for a single one.
+ * matching picks a job's first candidate; ties keep their order. One small read per offer (none
+ * for one already in `reads`), none for a single one.
  */
-export async function byFairShare<T>(deps: CoreDeps, items: T[], offerOf: (item: T) => OfferItem): Promise<T[]> {
+export async function byFairShare<T>(
+  deps: CoreDeps,
+  items: T[],
+  offerOf: (item: T) => OfferItem,
+  reads: EarningsReads = new Map(),
+): Promise<T[]> {
   if (items.length < 2) return items; // no contest: nothing to read
   const now = deps.clock.now();
-  const scores = await Promise.all(items.map((x) => fairShare(deps, offerOf(x), now)));
+  const scores = await Promise.all(items.map((x) => fairShare(deps, offerOf(x), now, reads)));
   return items
     .map((x, i) => ({ x, s: scores[i]!, i }))
     .sort((a, b) => a.s - b.s || a.i - b.i)
@@ -610,10 +628,12 @@ const byLoadThenPrice = (a: OfferItem, b: OfferItem) =>
  * another pick now would name the same workers: the SDK renews no quote made of them.
  * `reading`: with a registry, the reading the offers were admitted and priced by (each offer's
  * pricePerToken is then the registry's of that reading): prepare quotes by the same one.
+ * `reads`: the request's reads of earnings, shared with its submit's byFairShare (EarningsReads).
  */
 export async function matchCandidates(
   deps: CoreDeps,
   req: MatchRequest,
+  reads: EarningsReads = new Map(),
 ): Promise<{ offers: OfferItem[]; why?: string; allLive?: boolean; reading?: PolicyReading }> {
   const now = deps.clock.now();
   // issue 15: a worker whose image left the registry's allow-list leaves the lists at the next policy refresh
@@ -675,12 +695,6 @@ export async function matchCandidates(
       ...(reading ? { reading } : {}),
     };
 
-  const shares = new Map<string, Promise<number>>();
-  const share = (o: OfferItem) => {
-    let s = shares.get(o.workerId);
-    if (!s) shares.set(o.workerId, (s = fairShare(deps, o, now)));
-    return s;
-  };
   const random = deps.random ?? systemRandom;
   const two = (xs: OfferItem[]): [OfferItem, OfferItem] => {
     const i = randomInt(random, xs.length);
@@ -701,7 +715,7 @@ export async function matchCandidates(
       const peers = chosen.length === 0 ? left.filter((o) => byLoadThenPrice(o, pick) === 0) : [];
       if (peers.length > 1) {
         const contenders = shuffled(random, peers).slice(0, FAIR_CHOICES);
-        const scores = await Promise.all(contenders.map(share));
+        const scores = await Promise.all(contenders.map((o) => fairShare(deps, o, now, reads)));
         pick = contenders[scores.indexOf(Math.min(...scores))]!;
       }
     }

@@ -40,7 +40,7 @@ import { getJob, handleMatchingMessage, postResult, prepareJob, renewQuote, subm
 import { applyMovement, faucetMovement, workerAccount } from "../../core/ledger";
 import type { QueueMessage, QueueName, Queues } from "../../core/ports";
 import { inboxPk, MOVEMENT_INBOX_PK, RECEIPT_INBOX_PK, withMovementLog } from "../../core/receipts/log";
-import { heartbeat, issueRegistrationNonce, registerWorker } from "../../core/workers";
+import { heartbeat, issueRegistrationNonce, registerWorker, type EarningsReads } from "../../core/workers";
 import { Prng } from "../../test/sim/prng";
 import { EventHeap } from "./stats";
 import { ASSUME as COST_ASSUME } from "../cost";
@@ -869,8 +869,9 @@ export class Simulation {
     const renewing = job.renews === true ? job.keptEntry : undefined;
     delete job.renews;
     const r = await this.handler("submit", async () => {
-      const renewal = renewing ? renewQuote(this.deps, job.requester.id, renewing.ask) : undefined;
-      const submitted = await submitJob(this.deps, job.requester.id, envelope, `submit-${prep.jobId}`, prep.quote);
+      const earnings: EarningsReads = new Map(); // one request's reads of earnings, shared by both
+      const renewal = renewing ? renewQuote(this.deps, job.requester.id, renewing.ask, earnings) : undefined;
+      const submitted = await submitJob(this.deps, job.requester.id, envelope, `submit-${prep.jobId}`, prep.quote, { earnings });
       return { submitted, next: await renewal };
     });
     if (renewing) {

@@ -9,17 +9,22 @@ import { CocoonError, UnknownModelError } from "../errors";
 import { newJobId } from "../ids";
 import { registryPricing } from "../policy-registry";
 import { maxJobCost } from "../pricing";
-import { candidatesFor, matchCandidates } from "../workers";
+import { candidatesFor, matchCandidates, type EarningsReads } from "../workers";
 import { quoteCandidates, signQuote } from "./quote";
 
-export async function prepareJob(deps: CoreDeps, requester: string, req: PrepareRequest): Promise<PrepareResponse> {
+/** `reads`: the request's reads of workers' earnings (a renewal shares its submit's, core/workers.ts EarningsReads). */
+export async function prepareJob(deps: CoreDeps, requester: string, req: PrepareRequest, reads?: EarningsReads): Promise<PrepareResponse> {
   const k = req.candidates ?? deps.config.defaultCandidates;
-  const { offers, why, allLive, reading } = await matchCandidates(deps, {
-    model: req.model,
-    tiers: req.tiers,
-    ...(req.maxPricePerToken !== undefined ? { maxPricePerToken: req.maxPricePerToken } : {}),
-    k,
-  });
+  const { offers, why, allLive, reading } = await matchCandidates(
+    deps,
+    {
+      model: req.model,
+      tiers: req.tiers,
+      ...(req.maxPricePerToken !== undefined ? { maxPricePerToken: req.maxPricePerToken } : {}),
+      k,
+    },
+    reads,
+  );
   if (why === "unknown_model") throw new UnknownModelError(req.model);
   if (offers.length === 0) throw new CocoonError(409, "no_workers", `no worker can take this job now: ${why}; see GET /v1/models`);
   // issue 15: with a registry, the fees of the reading matching admitted and priced the offers by:
@@ -74,10 +79,17 @@ export async function prepareJob(deps: CoreDeps, requester: string, req: Prepare
  * previous job, at no request of its own. A prepare writes nothing, so a replayed submit renews
  * again harmlessly. A renewal that cannot be made (no worker free now, an unknown model) is no
  * answer, not an error: the job is already submitted, and the SDK keeps its quote or prepares.
+ * `reads`: the submit's reads of workers' earnings, which the renewal's contest shares (most of
+ * its contenders are the submit's own candidates).
  */
-export async function renewQuote(deps: CoreDeps, requester: string, req: PrepareRequest): Promise<PrepareResponse | undefined> {
+export async function renewQuote(
+  deps: CoreDeps,
+  requester: string,
+  req: PrepareRequest,
+  reads?: EarningsReads,
+): Promise<PrepareResponse | undefined> {
   try {
-    return await prepareJob(deps, requester, req);
+    return await prepareJob(deps, requester, req, reads);
   } catch (e) {
     // the submit it rides on succeeded: its answer is not lost over a renewal (a store error here
     // included; it is logged and the SDK prepares when its quote runs out)

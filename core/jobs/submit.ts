@@ -32,7 +32,7 @@ import {
 } from "./items";
 import { verifyQuote, type QuoteBody } from "./quote";
 import { checkTabDeadline, checkTabSlot } from "./tabs";
-import { byFairShare, isLive, offerKey, type OfferItem } from "../workers";
+import { byFairShare, isLive, offerKey, type EarningsReads, type OfferItem } from "../workers";
 
 /**
  * The operator fee (bps) a job submitted now is settled with: the registry's of the moment when
@@ -70,6 +70,8 @@ export interface SubmitOptions {
   relayChannel?: string;
   /** draw on this tab's slot instead of holding for the job (SubmitRequest.tab, ./tabs.ts) */
   tab?: { tab: Tab; slot: number };
+  /** this request's reads of workers' earnings, shared with its quote's renewal (core/workers.ts EarningsReads) */
+  earnings?: EarningsReads;
 }
 
 /**
@@ -149,7 +151,7 @@ export async function submitJobWithItem(
     });
   }
   const tabId = o.tab ? checkTabSlot(deps, requester, o.tab, h) : undefined;
-  const order = await liveFirst(deps, h.model, candidates, now, reading);
+  const order = await liveFirst(deps, h.model, candidates, now, reading, o.earnings);
 
   const maxCost = BigInt(h.maxCost);
   const feeBps = operatorFeeBpsOf(deps, reading);
@@ -287,6 +289,7 @@ async function liveFirst(
   candidates: JobCandidate[],
   now: number,
   reading: PolicyReading | undefined,
+  earnings: EarningsReads | undefined,
 ): Promise<JobCandidate[]> {
   // eventual (half the read units): they only order the candidates, live first
   const offers = await Promise.all(
@@ -301,7 +304,7 @@ async function liveFirst(
   // The requester's kept quote sends its jobs to the same few workers: among them the one
   // furthest below its fair share goes first (matching's rule for a first candidate), so a
   // busy requester's flow does not pile onto whichever the rotation names (bench/sim).
-  return (await byFairShare(deps, live, (x) => x.offer)).map((x) => x.candidate);
+  return (await byFairShare(deps, live, (x) => x.offer, earnings)).map((x) => x.candidate);
 }
 
 /**

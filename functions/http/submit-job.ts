@@ -1,6 +1,7 @@
 import { SubmitJobResponse, SubmitRequest, type JobView, type PrepareResponse } from "../../events/api";
 import { MAX_REPLY_BYTES } from "../../events/envelope";
 import { getJob, renewQuote, submitJobWithItem } from "../../core/jobs";
+import type { EarningsReads } from "../../core/workers";
 import { lambdaRegistryDeps } from "../deps-registry";
 import { withRelaySessions } from "../deps-relay";
 import { lambdaHandler } from "./lambda";
@@ -43,11 +44,15 @@ export const route = defineRoute(
   },
   async ({ deps, caller, body, headers, query, signal }) => {
     // The kept quote's renewal (core/jobs/prepare.ts renewQuote) is picked alongside the submit: it
-    // reads and writes nothing the submit does, and never rejects, so a refused submit leaves none behind.
-    const renewal = body.renew ? renewQuote(deps, caller, body.renew) : undefined;
+    // writes nothing the submit does, and never rejects, so a refused submit leaves none behind.
+    // Its fair-share contest and the submit's candidate order read the same workers' earnings:
+    // read once for this request, never kept past it (core/workers.ts EarningsReads).
+    const earnings: EarningsReads = new Map();
+    const renewal = body.renew ? renewQuote(deps, caller, body.renew, earnings) : undefined;
     const r = await submitJobWithItem(deps, caller, body.envelope, headers["idempotency-key"], body.quote, {
       ...(body.relay ? { relayChannel: body.relay.channel } : {}),
       ...(body.tab ? { tab: body.tab } : {}),
+      earnings,
     });
     const next = await renewal;
     const renewed = next ? { next } : {};
