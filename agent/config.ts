@@ -5,7 +5,7 @@
  * checked with one zod schema; a wrong value is refused with a message that names the setting
  * and where it came from (the file's key, the variable, or the flag).
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Address } from "@ton/core";
@@ -52,10 +52,47 @@ const STATE_ERRNOS: Record<string, StateWriteError["code"]> = {
  * file, this user and the fix; any other error as it is.
  */
 export function stateWriteError(e: unknown, file: string): unknown {
-  const errno = (e as NodeJS.ErrnoException | undefined)?.code;
+  const err = e as NodeJS.ErrnoException | undefined;
+  if (err?.code === "ENOENT" && err.syscall === "mkdir") return unmadeDirError(err, file);
+  const errno = err?.code;
   const code = errno ? STATE_ERRNOS[errno] : undefined;
   if (!code) return e;
-  const dir = dirname(resolve(file));
+  return stateErrnoError(errno!, code, file, dirname(resolve(file)));
+}
+
+/**
+ * Node's recursive mkdir reports a directory it could not make as ENOENT on the path it was
+ * asked for, whatever stopped it: a COCOON_HOME to be made on a read-only file system ended with
+ * "ENOENT: no such file or directory, mkdir …" (exit 1). The nearest part of the path that
+ * exists says why: asked whether it may be written, it answers EROFS (or EACCES); one that may
+ * is left with the part that could not be made in it (a link to nothing, most often).
+ */
+function unmadeDirError(e: NodeJS.ErrnoException, file: string): StateWriteError {
+  let missing = resolve(e.path ?? dirname(file));
+  while (!existsSync(dirname(missing)) && dirname(missing) !== missing) missing = dirname(missing);
+  const parent = dirname(missing);
+  try {
+    accessSync(parent, constants.W_OK);
+  } catch (denied) {
+    const errno = (denied as NodeJS.ErrnoException).code;
+    const code = errno ? STATE_ERRNOS[errno] : undefined;
+    if (code) return stateErrnoError(errno!, code, file, parent);
+  }
+  const link = (() => {
+    try {
+      return lstatSync(missing).isSymbolicLink();
+    } catch {
+      return false;
+    }
+  })();
+  return new StateWriteError(
+    `cannot write ${file}: ${missing} cannot be made (ENOENT${link ? ": it is a link to a path that does not exist" : ""}); point COCOON_HOME (or --config, --key) at a directory that exists or can be made`,
+    "state_unwritable",
+  );
+}
+
+/** The StateWriteError of `errno` (one of STATE_ERRNOS), `dir` being the directory that refused. */
+function stateErrnoError(errno: string, code: StateWriteError["code"], file: string, dir: string): StateWriteError {
   if (code === "state_disk_full")
     return new StateWriteError(`cannot write ${file} (${errno}): the disk holding ${dir} is full; free some space and start again`, code);
   let user: string;

@@ -352,3 +352,78 @@ describe("agent runtime: a busy engine at capacity > 1 is not a dead one", () =>
     expect(["engine_down", "serving"]).toContain(state(a)); // down, or back once the probe (now answered) found it
   });
 });
+
+describe("agent runtime: an engine that refuses the agent's key", () => {
+  /** Answers 401 as the server does when the Bearer token is not `key.accepted`. */
+  const refused = (req: { headers: { authorization?: string } }, key: { accepted: string }) =>
+    req.headers.authorization !== `Bearer ${key.accepted}`;
+
+  it("vLLM's --api-key changed: the job that met the 401 fails over, the worker leaves the lists, and comes back once the key is taken again", async () => {
+    // Prepare: vLLM with --api-key guards its /v1 routes ({"error":"Unauthorized"}, 401) and leaves /health open
+    const key = { accepted: "k1" };
+    const vllm = await server((req, res) => {
+      if (req.url === "/health") return void res.writeHead(200).end();
+      if (!req.url?.startsWith("/v1/")) return text(res, 404, "Not Found");
+      if (refused(req, key)) return json(res, 401, { error: "Unauthorized" });
+      if (req.url === "/v1/models") return json(res, 200, modelList([MODEL]));
+      json(res, 200, chatAnswer);
+    });
+    const engine = createOpenAiEngine({ baseUrl: vllm.url, apiKey: "k1", timeoutMs: 300, healthTimeoutMs: 200 });
+    const { a, beats, job, codes, lines } = await agentOn(vllm.url, { engine });
+    job();
+    await pollUntil("the first report", () => (codes().length === 1 ? true : undefined), 3_000);
+
+    // Act 1: the owner restarts vLLM with another key; the next job meets a 401
+    key.accepted = "k2";
+    job();
+    await pollUntil("the offline heartbeat", () => (beats.some((b) => b.offline) ? true : undefined), 3_000);
+    await sleep(300); // several probes: /health answers 200 without a key, /v1/models 401 with ours
+    const stillDown = state(a);
+    job();
+    await pollUntil("three reports", () => (codes().length === 3 ? true : undefined), 3_000);
+    const chatsWhileRefused = chats(vllm);
+
+    // Act 2: the engine takes the agent's key again
+    key.accepted = "k1";
+    await pollUntil("serving again", () => (state(a) === "serving" ? true : undefined), 3_000);
+    job();
+    await pollUntil("the fourth report", () => (codes().length === 4 ? true : undefined), 3_000);
+
+    // Assess: the old agent's probe (/health, no key) said "still serving" and every job failed on the 401
+    expect(stillDown).toBe("engine_down");
+    expect(chatsWhileRefused).toBe(2); // the third job was not sent to an engine that refuses the key
+    expect(codes()).toEqual(["completed", "engine_unavailable", "engine_unavailable", "completed"]);
+    expect(lines.filter((l) => l.includes("the engine refuses the agent's key (HTTP 401)") && l.includes("engineKey"))).toHaveLength(1);
+  });
+
+  it("llama-server's --api-key changed while idle: the probe, which sends the key, finds it before a job does", async () => {
+    // Prepare: llama-server with --api-key leaves /health and /v1/models open and guards the rest,
+    // /props included ({"error":{"code":401,"message":"Invalid API Key","type":"authentication_error"}})
+    const key = { accepted: "k1" };
+    const llama = await server((req, res) => {
+      if (req.url === "/health") return json(res, 200, { status: "ok" });
+      if (req.url === "/v1/models") return json(res, 200, modelList([MODEL]));
+      if (refused(req, key)) return json(res, 401, { error: { code: 401, message: "Invalid API Key", type: "authentication_error" } });
+      if (req.url === "/props") return json(res, 200, { total_slots: 1 });
+      json(res, 200, chatAnswer);
+    });
+    const engine = createOpenAiEngine({ baseUrl: llama.url, apiKey: "k1", timeoutMs: 300, healthTimeoutMs: 200 });
+    const { a, beats } = await agentOn(llama.url, { engine, engineHealth: { everyMs: 100 } });
+    await sleep(250);
+    const before = state(a);
+
+    // Act
+    key.accepted = "k2";
+    await pollUntil("engine_down", () => (state(a) === "engine_down" ? true : undefined), 3_000);
+    const offline = beats.some((b) => b.offline);
+    const lastError = a.metrics.status.lastError?.msg ?? "";
+    key.accepted = "k1";
+    await pollUntil("serving again", () => (state(a) === "serving" ? true : undefined), 3_000);
+
+    // Assess
+    expect(before).toBe("serving");
+    expect(offline).toBe(true);
+    expect(lastError).toContain("engineKey (--engine-key");
+    expect(chats(llama)).toBe(0);
+  });
+});

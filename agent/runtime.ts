@@ -1,3 +1,4 @@
+import { connect as tlsConnect } from "node:tls";
 import type { z } from "zod";
 import type { AttestationDoc, AttestationTier } from "../events/attestation";
 import type { AgentCancel, AgentChallenge, AgentJob, ModelCapabilities, RegisterWorkerResponse, ResultRequest } from "../events/api";
@@ -6,7 +7,7 @@ import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
 import { API, ApiClient, ApiError, type RequestOptions } from "../api-client/api";
 import { redeemEarnings } from "../api-client/money";
 import type { ApiRoute } from "../api-client/routes";
-import { type Engine, EngineError, type EngineRequest } from "./engines/engine";
+import { type Engine, EngineError, type EngineRequest, isKeyRefusal } from "./engines/engine";
 import { backoff, type BackoffOptions, interruptibleSleep, sleepUnlessAborted, unlessAborted } from "./backoff";
 import { executeJob, type AgentLog, type AgentStats } from "./execute";
 import { type AgentMetrics, createAgentMetrics, type JobOutcome } from "./metrics";
@@ -15,6 +16,7 @@ import { createHttpJobSource } from "./sources/http";
 import type { PolicyCache } from "../core/policy-registry";
 import { policyRefusal, voucherCheck } from "./attest";
 import { redeemMessage } from "../api-client/vault-messages";
+import { ConfigError } from "./config";
 
 // The job execution lives in execute.ts; these stay importable from here.
 export { failureCode, type AgentLog, type AgentStats } from "./execute";
@@ -141,6 +143,54 @@ export interface RunningAgent {
 
 const silent: AgentLog = { info() {}, warn() {} };
 
+/**
+ * Why `e`, an unreachable API, is the API URL's scheme and not an outage: a config error no wait
+ * mends, which the first registration waited out forever as "unreachable". https:// at a server
+ * that speaks plain HTTP fails the TLS handshake on its answer (OpenSSL's "wrong version number";
+ * api-client keeps only the message); http:// at a TLS server is dropped ("socket hang up") as
+ * an outage may be, so that one is told apart by a TLS handshake at the same address. Anything
+ * else (refused, timed out, a reset where no TLS server answers) is left to the retries.
+ */
+export async function apiSchemeMismatch(apiUrl: string, e: unknown): Promise<string | undefined> {
+  if (!(e instanceof ApiError && e.code === "unreachable")) return undefined;
+  let url: URL;
+  try {
+    url = new URL(apiUrl);
+  } catch {
+    return undefined;
+  }
+  const setting = "apiUrl (--api, COCOON_API_URL or agent.json)";
+  const tlsFailure = /wrong version number|packet length too long/i.exec(e.message);
+  if (url.protocol === "https:" && tlsFailure)
+    return `${setting}: ${apiUrl} is https, but the server at ${url.host} speaks plain HTTP (the TLS handshake failed on its answer: ${tlsFailure[0]}); use http://${url.host}${url.pathname.replace(/\/$/, "")} or put TLS in front of the coordinator`;
+  if (url.protocol === "http:" && /socket hang up|ECONNRESET/.test(e.message) && (await speaksTls(url)))
+    return `${setting}: ${apiUrl} is http, but the server at ${url.host} speaks TLS (it dropped the plain request and answers a TLS handshake); use https://${url.host}${url.pathname.replace(/\/$/, "")}`;
+  return undefined;
+}
+
+/**
+ * Whether a TLS handshake at the URL's host and port completes within 3 s. Any certificate will
+ * do: nothing is sent over it (it is closed at once); it only tells a TLS server from a down one.
+ */
+function speaksTls(url: URL): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({
+      host: url.hostname.replace(/^\[|\]$/g, ""),
+      port: Number(url.port || 80),
+      ...(/^[\d.]+$|:/.test(url.hostname) ? {} : { servername: url.hostname }),
+      rejectUnauthorized: false,
+      timeout: 3_000,
+    });
+    const done = (tls: boolean) => {
+      socket.destroy();
+      resolve(tls);
+    };
+    socket.once("secureConnect", () => done(true));
+    socket.once("error", () => done(false));
+    socket.once("timeout", () => done(false));
+  });
+}
+
 /** An API failure worth waiting out: unreachable, or a server-side error; never a refusal. */
 export function transient(e: unknown): boolean {
   return e instanceof ApiError && ((e.status === 0 && e.code === "unreachable") || e.status >= 500 || e.status === 429);
@@ -264,7 +314,10 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         break;
       } catch (e) {
         if (o.signal?.aborted) return stoppedBeforeUp();
-        if (!transient(e) || now() - started >= (o.registerRetryMs ?? 0)) throw e;
+        if (!transient(e)) throw e;
+        const mismatch = await apiSchemeMismatch(o.apiUrl, e);
+        if (mismatch) throw new ConfigError(mismatch);
+        if (now() - started >= (o.registerRetryMs ?? 0)) throw e;
         metrics.setState("api_down");
         const ms = wait.next();
         error("register", e, { retryInMs: ms });
@@ -313,10 +366,18 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
    */
   const timeoutsBeforeDown = Math.max(1, o.engineHealth?.timeoutsBeforeDown ?? 3);
   let timeouts = 0;
+  /**
+   * The engine last went down refusing the agent's key (isKeyRefusal). Until a job is answered
+   * again its probes keep backing off when it comes back: a server whose probe routes all take no
+   * key (a proxy that guards only the generation routes) passes its probe while jobs are still
+   * refused, and each return would cost a requester's job.
+   */
+  let keyRefused = false;
   /** The engine answered a call (or refused it as a request's fault): it is not hung, and needs no idle probe for a while. */
   const engineAnswered = () => {
-    if (timeouts >= timeoutsBeforeDown) probe.reset();
+    if (timeouts >= timeoutsBeforeDown || keyRefused) probe.reset();
     timeouts = 0;
+    keyRefused = false;
     nextHealthAt = now() + healthEveryMs;
   };
   const engineIsDown = (e: EngineError) => {
@@ -324,16 +385,26 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     engineDown = true;
     nextProbeAt = now() + probe.next();
     metrics.setState("engine_down");
+    keyRefused = isKeyRefusal(e);
     // /status is the host's to read: the engine's own text stays out of it, as it stays out of
     // the log and the coordinator (it can echo a prompt); our text (unreachable, which URL) helps.
-    metrics.error(
-      "engine",
-      e.code,
-      e.details?.serverMessage === undefined
-        ? e.message
-        : `the engine answered ${e.details.status !== undefined ? `HTTP ${e.details.status}` : "an error mid-stream"} (its own text is kept inside: it can echo a prompt)`,
-    );
-    log.warn("engine down: leaving the candidate lists until it answers again", { code: e.code });
+    if (keyRefused) {
+      const why =
+        `the engine refuses the agent's key (HTTP ${e.details?.status}): engineKey (--engine-key, COCOON_ENGINE_KEY or agent.json) ` +
+        `must be the engine's --api-key; set it and restart the agent, or start the engine with the key the agent has. ` +
+        `Off the candidate lists until a probe with the key is answered`;
+      metrics.error("engine", e.code, why);
+      log.warn(why, { code: e.code, status: e.details?.status });
+    } else {
+      metrics.error(
+        "engine",
+        e.code,
+        e.details?.serverMessage === undefined
+          ? e.message
+          : `the engine answered ${e.details.status !== undefined ? `HTTP ${e.details.status}` : "an error mid-stream"} (its own text is kept inside: it can echo a prompt)`,
+      );
+      log.warn("engine down: leaving the candidate lists until it answers again", { code: e.code });
+    }
     // Offline: requesters' jobs go to other workers instead of failing here one by one.
     void api.request(API.heartbeat, { body: { load: inFlight, offline: true }, signal: beatLimit() }).catch(() => {});
     tickSleep.wake();
@@ -365,7 +436,9 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       if (++timeouts >= timeoutsBeforeDown) return engineIsDown(e);
     } else if (!ENGINE_DOWN.has(e.code)) return;
     const status = e.details?.status;
-    if (e.code !== "engine_timeout" && (e.details?.serverMessage === undefined || status === 429 || status === 503)) return engineIsDown(e);
+    // A refused key (401, 403) is no request's doing, and the probe may not use the key (vLLM's /health): down at once.
+    if (isKeyRefusal(e) || (e.code !== "engine_timeout" && (e.details?.serverMessage === undefined || status === 429 || status === 503)))
+      return engineIsDown(e);
     if (confirming) return;
     confirming = true;
     void probeEngine()
@@ -722,9 +795,10 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       try {
         await probeEngine();
         engineDown = false;
-        // back from a run of timeouts: its probe may answer while its jobs still hang, so the next
-        // timeout takes it down again at once and the probes keep backing off (engineAnswered resets)
-        if (timeouts < timeoutsBeforeDown) probe.reset();
+        // back from a run of timeouts (or a refused key): its probe may answer while its jobs still
+        // fail, so the next failure takes it down again at once and the probes keep backing off
+        // (engineAnswered resets)
+        if (timeouts < timeoutsBeforeDown && !keyRefused) probe.reset();
         nextHealthAt = now() + healthEveryMs;
         metrics.setState(draining ? "draining" : "serving");
         log.info("engine back: taking jobs again");

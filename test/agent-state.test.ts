@@ -8,17 +8,24 @@
  *
  * The test runs as root in CI, where permission bits stop nothing, so the file system's answers are
  * played: a "full" directory creates files but refuses their bytes (ENOSPC, as a full disk does),
- * a "locked" one refuses to create anything in it (EACCES).
+ * a "locked" one refuses to create anything in it (EACCES), a "read-only" one is on a read-only
+ * file system (a directory to be made under it fails as Node's recursive mkdir reports it there:
+ * ENOENT on the path asked for; asked whether it may be written, it answers EROFS).
  */
 import type * as fs from "node:fs";
-import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { tempDir } from "./temp-dir";
 import { runAgentCli } from "../agent/cli-testing";
 
-const disk = vi.hoisted(() => ({ full: new Set<string>(), locked: new Set<string>(), fds: new Map<number, string>() }));
+const disk = vi.hoisted(() => ({
+  full: new Set<string>(),
+  locked: new Set<string>(),
+  readonly: new Set<string>(),
+  fds: new Map<number, string>(),
+}));
 
 vi.mock("node:fs", async (importOriginal) => {
   const real = await importOriginal<typeof fs>();
@@ -26,11 +33,17 @@ vi.mock("node:fs", async (importOriginal) => {
     Object.assign(new Error(`${code}: played, ${syscall}${path ? ` '${path}'` : ""}`), { code, syscall, ...(path ? { path } : {}) });
   const dirOf = (p: fs.PathLike) => dirname(resolve(String(p)));
   const locked = (p: fs.PathLike) => [...disk.locked].some((d) => resolve(String(p)).startsWith(d + "/"));
+  const readonly = (p: fs.PathLike) => [...disk.readonly].some((d) => (resolve(String(p)) + "/").startsWith(d + "/"));
   return {
     ...real,
     mkdirSync: (p: fs.PathLike, o?: fs.MakeDirectoryOptions) => {
       if (locked(p)) throw errno("EACCES", "mkdir", String(p));
+      if (readonly(p) && !real.existsSync(p)) throw errno("ENOENT", "mkdir", String(p));
       return real.mkdirSync(p, o);
+    },
+    accessSync: (p: fs.PathLike, mode?: number) => {
+      if (readonly(p) && mode !== undefined && (mode & real.constants.W_OK) !== 0) throw errno("EROFS", "access", String(p));
+      return real.accessSync(p, mode);
     },
     openSync: (p: fs.PathLike, flags: fs.OpenMode = "r", mode?: fs.Mode) => {
       if (locked(p)) throw errno("EACCES", "open", String(p));
@@ -60,6 +73,7 @@ vi.mock("node:fs", async (importOriginal) => {
 afterEach(() => {
   disk.full.clear();
   disk.locked.clear();
+  disk.readonly.clear();
 });
 
 const START = ["start", "--api", "http://127.0.0.1:1", "--tier", "dev", "--metrics-port", "0"];
@@ -132,5 +146,37 @@ describe("cocoon-agent with a state directory this user may not write", () => {
     expect(r.err).toContain("sudo -u cocoon-agent");
     expect(r.err).toContain("systemd-tmpfiles --create");
     expect(readdirSync(parent)).toEqual([]);
+  });
+});
+
+describe("cocoon-agent with a state directory that cannot be made", () => {
+  it.each([
+    ["start", START, "worker.key"],
+    ["init", INIT, "agent.json"],
+  ])("%s, COCOON_HOME to be made on a read-only file system: exit 78 naming the read-only directory", async (_cmd, argv, file) => {
+    // Prepare: COCOON_HOME two levels under a read-only mount
+    const mount = tempDir("cocoon-agent-ro-");
+    disk.readonly.add(mount);
+    const home = join(mount, "cocoon", "home");
+    // Act
+    const r = await inHome(home, argv);
+    // Assess: it used to end with Node's bare "ENOENT: no such file or directory, mkdir …" (exit 1, restarted)
+    expect(r.err).toContain(`error [state_unwritable]: cannot write ${join(home, file)} (EROFS): ${mount} is on a read-only file system`);
+    expect(r.err).toContain("point COCOON_HOME (or --config, --key) at a writable directory");
+    expect(r.code).toBe(78);
+  });
+
+  it("start, COCOON_HOME under a link to nothing (an unmounted volume's): exit 78 naming the link", async () => {
+    // Prepare
+    const parent = tempDir("cocoon-agent-dangling-");
+    symlinkSync(join(parent, "gone"), join(parent, "volume"));
+    const home = join(parent, "volume", "home");
+    // Act
+    const r = await inHome(home, START);
+    // Assess
+    expect(r.err).toContain(
+      `error [state_unwritable]: cannot write ${join(home, "worker.key")}: ${join(parent, "volume")} cannot be made (ENOENT: it is a link to a path that does not exist)`,
+    );
+    expect(r.code).toBe(78);
   });
 });

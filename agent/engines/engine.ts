@@ -234,6 +234,15 @@ export class EngineError extends Error {
   }
 }
 
+/**
+ * The engine refused the agent's own key (HTTP 401 or 403, engine_unavailable): no request of a
+ * requester's is at fault and none will succeed until the key and the engine's agree again.
+ */
+export function isKeyRefusal(e: unknown): boolean {
+  const status = e instanceof EngineError && e.code === "engine_unavailable" ? e.details?.status : undefined;
+  return status === 401 || status === 403;
+}
+
 /** Checks the parts of an EngineRequest every adapter relies on. Throws EngineError('invalid_request'). */
 export function assertValidEngineRequest(req: EngineRequest, engine: string): void {
   assertValidSampling(req, engine);

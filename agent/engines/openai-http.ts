@@ -21,7 +21,8 @@ import {
  * Adapter for any OpenAI-compatible server (vLLM, llama.cpp server, Ollama's /v1):
  *   models()           → GET  {baseUrl}/models
  *   health()           → GET  {baseUrl without /v1}/health (llama-server, vLLM, SGLang, TGI), short
- *                         timeout; where that route is missing (404: Ollama, LM Studio) GET {baseUrl}/models
+ *                         timeout; where that route is missing (404: Ollama, LM Studio) GET {baseUrl}/models;
+ *                         with an apiKey also GET {baseUrl}/models and /props, to check the key is taken
  *   generate()/stream() → POST {baseUrl}/chat/completions (tools, tool_choice, stop, seed, top_p
  *                         and response_format passed through; tool_calls returned; the stream
  *                         asks for usage with stream_options.include_usage)
@@ -859,8 +860,35 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
    */
   let healthRoute: "health" | "models" | undefined;
 
-  /** The engine's own health (see health() below); throws EngineError. */
+  /** The engine's own health (see health() below), and with a key, that the engine still takes it; throws EngineError. */
   async function checkHealth(): Promise<void> {
+    await serverHealth();
+    if (opts.apiKey) await checkKey();
+  }
+
+  /**
+   * With a key: whether the engine still takes it. vLLM's /health and llama-server's /health and
+   * /v1/models need no key, so an owner who changed the engine's --api-key left a worker whose
+   * probe said ok and whose every job failed 401. vLLM guards its /v1 routes (the model list);
+   * llama-server guards /props. A 401 or 403 from either is a key refusal (isKeyRefusal); any
+   * other answer is the health route's business (404: a server without /props).
+   */
+  async function checkKey(): Promise<void> {
+    const urls = healthRoute === "models" ? [propsUrl] : [`${baseUrl}/models`, propsUrl];
+    for (const url of urls) {
+      const { status, bodyText } = await exchange("", { method: "GET" }, undefined, { url, timeoutMs: healthTimeoutMs });
+      if (status !== 401 && status !== 403) continue;
+      const serverMessage = serverMessageOf(bodyText);
+      throw new EngineError(
+        "engine_unavailable",
+        `GET ${url} answered HTTP ${status}${serverMessage ? `: ${serverMessage}` : ""}: the engine refuses the agent's key; check the engine's API key (--engine-key, COCOON_ENGINE_KEY)`,
+        { engine: name, status, serverMessage },
+      );
+    }
+  }
+
+  /** The server's own health route (GET /health, or its model list where it has none). */
+  async function serverHealth(): Promise<void> {
     if (healthRoute !== "models") {
       const { status, bodyText } = await exchange("/health", { method: "GET" }, undefined, {
         url: healthUrl,
@@ -1316,7 +1344,8 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
      * GET /health with its own short timeout (healthTimeoutMs, 5 s): llama-server answers 503
      * while it loads and 200 {"status":"ok"} once ready; vLLM 200 while its engine loop lives and
      * 500/503 once it died; SGLang and TGI 200 when ready. A server without it (404: Ollama, whose
-     * /health is "404 page not found") is asked GET /models instead, from then on.
+     * /health is "404 page not found") is asked GET /models instead, from then on. With an apiKey,
+     * also that the engine still takes it (checkKey: GET /models and /props with the key).
      */
     health: () =>
       checkHealth().catch((e: unknown) => {
