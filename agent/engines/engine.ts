@@ -82,7 +82,9 @@ export interface EngineSampling {
   /**
    * Request fields the network does not name (frequency_penalty, logit_bias, top_k…), as the
    * requester sent them under OpenAI's names. An engine that can pass them on does (the
-   * OpenAI-compatible adapter, never over a field it sets itself); the others ignore them.
+   * OpenAI-compatible adapter, never over a field it sets itself); the embedded llama.cpp engine
+   * applies logit_bias and the penalties and refuses reasoning_effort (llama.ts extraSampling);
+   * the built-in engine ignores them.
    */
   extra?: Record<string, unknown>;
   /**
