@@ -30,8 +30,8 @@ import { jobKey, replyKey, workerCredit, type JobItem, type StoredReplyItem } fr
 import { extendLease } from "./lease";
 import { postResult } from "./results";
 import { jobIdempotencyKey, submitJob } from "./submit";
-import { openTab, tabClosesAfter, type TabItem } from "./tabs";
-import { FUNDS, ledgerDiscrepancies, makeJobWorld, MODEL, registration, seal, type TestWorker } from "./testing";
+import { openTab, type TabItem } from "./tabs";
+import { drainLeasesAndTabs, FUNDS, ledgerDiscrepancies, makeJobWorld, MODEL, registration, seal, type TestWorker } from "./testing";
 import { voidJob } from "./void";
 
 const OPERATOR = "operator-key";
@@ -344,21 +344,7 @@ describe("the money path's features interleaved (property)", () => {
             check(w, requesters);
           }
           await run.step([]); // disarms a fault the last step left
-          for (let round = 0; round < 30; round++) {
-            let busy = false;
-            for (const j of jobItems(w).filter((i) => i.status === "assigned")) {
-              busy = true;
-              if (w.clock.t <= j.leaseUntil) w.clock.t = j.leaseUntil + 1;
-              await handleMatchingMessage(w.deps, { type: "lease", jobId: j.jobId, attempt: j.attempt });
-            }
-            for (const t of w.store.scan("jobs").filter((i) => i.sk === "tab" && i.status === "open") as unknown as TabItem[]) {
-              busy = true;
-              if (w.clock.t <= tabClosesAfter(t)) w.clock.t = tabClosesAfter(t) + 1;
-              await handleMatchingMessage(w.deps, { type: "tab", tabId: t.tabId });
-            }
-            check(w, requesters);
-            if (!busy) break;
-          }
+          await drainLeasesAndTabs(w, () => check(w, requesters), 30);
           const done = jobItems(w);
           expect(done.filter((j) => j.status === "assigned")).toEqual([]);
           const completed = done.filter((j) => j.status === "completed");

@@ -23,8 +23,8 @@ import { handleMatchingMessage } from "./dispatch";
 import { jobKey, type JobItem } from "./items";
 import { postResult } from "./results";
 import { jobIdempotencyKey, submitJob } from "./submit";
-import { openTab, tabClosesAfter, tabKey, type TabItem } from "./tabs";
-import { ledgerDiscrepancies, makeJobWorld, seal, type JobWorld, type TestWorker } from "./testing";
+import { openTab, tabKey, type TabItem } from "./tabs";
+import { drainLeasesAndTabs, ledgerDiscrepancies, makeJobWorld, seal, type JobWorld, type TestWorker } from "./testing";
 
 class Injected extends Error {}
 
@@ -257,21 +257,7 @@ describe("tabs under random sequences with crashes (property)", () => {
           check(w, requesters);
         }
         // drain: every job's lease runs out or it was answered; every tab may close
-        for (let round = 0; round < 20; round++) {
-          let busy = false;
-          for (const j of w.store.scan("jobs").filter((i) => i.sk === "job" && i.status === "assigned") as JobItem[]) {
-            busy = true;
-            if (w.clock.t <= j.leaseUntil) w.clock.t = j.leaseUntil + 1;
-            await handleMatchingMessage(w.deps, { type: "lease", jobId: j.jobId, attempt: j.attempt });
-          }
-          for (const t of w.store.scan("jobs").filter((i) => i.sk === "tab" && i.status === "open") as unknown as TabItem[]) {
-            busy = true;
-            if (w.clock.t <= tabClosesAfter(t)) w.clock.t = tabClosesAfter(t) + 1;
-            await handleMatchingMessage(w.deps, { type: "tab", tabId: t.tabId });
-          }
-          check(w, requesters);
-          if (!busy) break;
-        }
+        await drainLeasesAndTabs(w, () => check(w, requesters), 20);
         for (const t of run.tabs) expect((await w.store.get<TabItem>("jobs", tabKey(t.tabId)))?.status).toBe("closed");
         for (const r of requesters) expect(w.store.scan("accounts").find((a) => a.pk === requesterAccount(r.id))?.held ?? 0n).toBe(0n);
       }),

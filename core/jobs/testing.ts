@@ -24,6 +24,8 @@ import { issueRegistrationNonce, offerKey, registerWorker, type OfferItem, type 
 import { jobKey, jobMovementRecords, type JobItem } from "./items";
 import { prepareJob } from "./prepare";
 import { submitJob } from "./submit";
+import { handleMatchingMessage } from "./dispatch";
+import { tabClosesAfter, type TabItem } from "./tabs";
 
 export const MODEL = "test/model-1";
 export const T0 = Date.parse("2026-01-05T00:00:00Z");
@@ -364,4 +366,27 @@ export function ledgerDiscrepancies(store: { scan(table: TableName): Item[] }): 
   }
   if (total !== 0n) out.push(`all balances sum to ${total}, not 0`);
   return out;
+}
+
+/**
+ * The drain of a property test: round after round, every assigned job's lease check past its
+ * lease and every open tab's close check past its close, until a round finds nothing to do (or
+ * `rounds` ran); `afterRound` checks the invariants after each.
+ */
+export async function drainLeasesAndTabs(w: JobWorld, afterRound: () => void, rounds: number): Promise<void> {
+  for (let round = 0; round < rounds; round++) {
+    let busy = false;
+    for (const j of w.store.scan("jobs").filter((i) => i.sk === "job" && i.status === "assigned") as unknown as JobItem[]) {
+      busy = true;
+      if (w.clock.t <= j.leaseUntil) w.clock.t = j.leaseUntil + 1;
+      await handleMatchingMessage(w.deps, { type: "lease", jobId: j.jobId, attempt: j.attempt });
+    }
+    for (const t of w.store.scan("jobs").filter((i) => i.sk === "tab" && i.status === "open") as unknown as TabItem[]) {
+      busy = true;
+      if (w.clock.t <= tabClosesAfter(t)) w.clock.t = tabClosesAfter(t) + 1;
+      await handleMatchingMessage(w.deps, { type: "tab", tabId: t.tabId });
+    }
+    afterRound();
+    if (!busy) break;
+  }
 }
