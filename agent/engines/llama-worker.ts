@@ -219,6 +219,39 @@ class TextSink {
   }
 }
 
+/**
+ * A job's streamed deltas, merged per turn of the event loop: at most one delta per sampled token.
+ * node-llama-cpp hands one sampled token's text over in several chunks where it re-tokenizes it
+ * (the chat answer's leading space dropped: one " cocoon" token came back as six chunks,
+ * c-o-c-o-o-n), all at once, and the agent takes more pieces than max_tokens for an engine that
+ * ignores it (agent/execute.ts). Sampling the next token waits on native code, so the chunks of
+ * one token share a turn.
+ */
+function deltasOf(id: number) {
+  let text = "";
+  let reasoning = "";
+  const flush = () => {
+    if (text === "" && reasoning === "") return;
+    send({ t: "delta", id, text, ...(reasoning ? { reasoning } : {}) });
+    text = "";
+    reasoning = "";
+  };
+  const later = () => {
+    if (text === "" && reasoning === "") queueMicrotask(flush);
+  };
+  return {
+    text: (t: string) => {
+      later();
+      text += t;
+    },
+    reasoning: (r: string) => {
+      later();
+      reasoning += r;
+    },
+    flush,
+  };
+}
+
 /** Extra tokens the library adds around an embedding or completion input (BOS/EOS), mirrored to count usage exactly. */
 function framingTokens(model: LlamaModel, tokens: readonly Token[], forEmbedding: boolean): number {
   const vt = String(model.vocabularyType);
@@ -429,8 +462,10 @@ async function continueTokens(
     const ac = new AbortController();
     const entry = { ac, byParent: false };
     running.set(id, entry);
-    const sink = new TextSink(o.stops, o.stream ? (text) => send({ t: "delta", id, text }) : undefined, () => ac.abort(), o.json);
-    let completionTokens = 0;
+    const deltas = deltasOf(id);
+    const sink = new TextSink(o.stops, o.stream ? deltas.text : undefined, () => ac.abort(), o.json);
+    // The tokens the model sampled (as in runChat): onToken misses some (a forced call cut at 3 tokens reported 1).
+    const before = seq.tokenMeter.usedOutputTokens;
     const completion = new LlamaCompletion({ contextSequence: seq });
     try {
       const r = await completion.generateCompletionWithMeta(tokens, {
@@ -441,12 +476,11 @@ async function continueTokens(
         stopOnAbortSignal: true,
         disableContextShift: true,
         onTextChunk: (t) => sink.push(t),
-        onToken: (t) => {
-          completionTokens += t.length;
-        },
       });
+      const completionTokens = seq.tokenMeter.usedOutputTokens - before - (r.metadata.stopReason === "eogToken" ? 1 : 0);
       if (entry.byParent) throw new JobError("engine_aborted", "generation aborted by the caller");
       const text = sink.finish();
+      deltas.flush();
       return { text, completionTokens, finishReason: finishReasonOf(r.metadata.stopReason, sink, o.maxTokens < o.job.maxTokens) };
     } finally {
       running.delete(id);
@@ -561,17 +595,20 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
     const ac = new AbortController();
     const entry = { ac, byParent: false };
     running.set(id, entry);
-    const sink = new TextSink(
-      job.stop ?? [],
-      job.stream ? (text) => send({ t: "delta", id, text }) : undefined,
-      () => ac.abort(),
-      isJson(job),
-    );
-    let completionTokens = 0;
-    const segments = new SegmentTally(
+    const deltas = deltasOf(id);
+    const sink = new TextSink(job.stop ?? [], job.stream ? deltas.text : undefined, () => ac.abort(), isJson(job));
+    // The tokens the model really sampled, thoughts and calls included: node-llama-cpp's onToken
+    // reports the answer's tokens after its own rewriting (the response's leading space dropped and
+    // the rest re-tokenized: one " cocoon" token came back as six, c-o-c-o-o-n), so counting
+    // onToken stopped the answer early at a "budget" it had not spent and billed tokens it never
+    // generated. The sequence's meter counts one output per sample.
+    const meter = seq.tokenMeter;
+    const before = meter.usedOutputTokens;
+    const sampled = () => meter.usedOutputTokens - before;
+    const segments: SegmentTally = new SegmentTally(
       maxTokens,
-      () => completionTokens,
-      job.stream ? (reasoning) => send({ t: "delta", id, text: "", reasoning }) : undefined,
+      (): number => sampled() - segments.segmentTokens,
+      job.stream ? deltas.reasoning : undefined,
       () => ac.abort(),
     );
     /**
@@ -588,9 +625,6 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
         signal: ac.signal,
         stopOnAbortSignal: true,
         onTextChunk: (t: string) => sink.push(t),
-        onToken: (t: Token[]) => {
-          completionTokens += t.length;
-        },
         onResponseChunk: (c: { type?: string; segmentType?: string; text: string; tokens: Token[] }) => segments.chunk(c),
         budgets: { thoughtTokens: maxTokens },
         ...(grammar ? { grammar } : {}),
@@ -608,6 +642,7 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
       } as Parameters<LlamaChat["generateResponse"]>[1]);
       if (entry.byParent) throw new JobError("engine_aborted", "generation aborted by the caller");
       const text = sink.finish();
+      deltas.flush();
       const finishReason =
         segments.exhausted && !sink.stopped ? "length" : finishReasonOf(r.metadata.stopReason, sink, maxTokens < job.maxTokens);
       const finished = r.functionCalls ?? [];
@@ -620,10 +655,8 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
       // "length", the arguments broken JSON), like the forced path's cutCall.
       const cut = finishReason === "length" ? begun[finished.length] : undefined;
       if (cut) toolCalls.push({ id: callId(), type: "function", function: { name: cut.name, arguments: wholeJson(cut.params) } });
-      // onToken sees text tokens only, not a call's: where the budget ended the generation, it
-      // generated exactly maxTokens tokens (node-llama-cpp counts every token it samples).
-      const generated = completionTokens + segments.segmentTokens;
-      const billed = usage(r.metadata.stopReason === "maxTokens" ? Math.max(generated, maxTokens) : generated);
+      // The end-of-generation token that ended the answer is not billed (nor delivered), as OpenAI does not bill it.
+      const billed = usage(sampled() - (r.metadata.stopReason === "eogToken" ? 1 : 0));
       return {
         text,
         ...(segments.reasoning ? { reasoning: segments.reasoning } : {}),

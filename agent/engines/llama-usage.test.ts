@@ -1,0 +1,195 @@
+/**
+ * What the embedded engine bills against what it delivers. node-llama-cpp's LlamaChat reports the
+ * answer's tokens (onToken) after its own rewriting: it drops the answer's leading space and
+ * re-tokenizes the rest, so the tiny model's one " cocoon" token came back as six, c-o-c-o-o-n.
+ * The worker counted those, stopped the answer at a "budget" it had not spent, and billed it in
+ * full: max_tokens 12 delivered 7 words for 12 tokens, max_tokens 2 one word for 2, and its stream
+ * sent six pieces for one token (more pieces than tokens: the agent fails such a job as one that
+ * ignores max_tokens). LlamaCompletion under a grammar (forced tool calls, response_format) holds
+ * whitespace tokens back and never reports them: a forced call cut at 3 tokens billed 1.
+ * The worker now counts the tokens the model sampled (the context sequence's meter) and streams at
+ * most one piece per sampled token. A logit_bias of +100 on one token (llama-extra.test.ts) makes
+ * every greedy token that token, so the text each budget must give is known.
+ */
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "../../test/temp-dir";
+import { generateKemKey, generateSigningKey } from "../../core/crypto/keys";
+import { executeJob, type AgentStats } from "../execute";
+import { openableJob, recordingApi } from "../job-testing";
+import { collectStream, type EngineCompletionRequest, type EngineRequest, type EngineTool } from "./engine";
+import { createLlamaEngine, type LlamaEngine } from "./llama";
+import { tinyVocabulary, writeTinyGguf } from "./tiny-gguf";
+
+const MODEL = "tiny-random";
+let engine: LlamaEngine;
+
+beforeAll(async () => {
+  const dir = tempDir("cocoon-llama-usage-");
+  engine = createLlamaEngine({ modelFile: writeTinyGguf(join(dir, `${MODEL}.gguf`)).path, threads: 1, gpu: false });
+  await engine.load();
+}, 60_000);
+
+afterAll(async () => {
+  await engine?.close();
+});
+
+const COCOON = String(tinyVocabulary().tokens.indexOf("▁cocoon"));
+const FORCE = { logit_bias: { [COCOON]: 100 } };
+
+const aChat = (over: Partial<EngineRequest> = {}): EngineRequest => ({
+  model: MODEL,
+  messages: [{ role: "user", content: "hello world" }],
+  maxTokens: 12,
+  temperature: 0,
+  extra: FORCE,
+  ...over,
+});
+
+const aCompletion = (over: Partial<EngineCompletionRequest> = {}): EngineCompletionRequest => ({
+  model: MODEL,
+  prompt: "hello world",
+  maxTokens: 12,
+  temperature: 0,
+  extra: FORCE,
+  ...over,
+});
+
+/** n ▁cocoon tokens, detokenized (the first token's leading space is not text). */
+const cocoons = (n: number) => Array<string>(n).fill("cocoon").join(" ");
+
+const weatherTool: EngineTool = {
+  type: "function",
+  function: {
+    name: "get_weather",
+    parameters: { type: "object", properties: { unit: { enum: ["c", "f"] } }, required: ["unit"] },
+  },
+};
+
+describe("llama engine: every billed token is delivered, at most one streamed piece each", () => {
+  it.each([1, 2, 3, 12])("chat, max_tokens %i: the whole budget's text, streamed or not, and usage that matches it", async (n) => {
+    // Act
+    const plain = await engine.generate(aChat({ maxTokens: n }));
+    const streamed = await collectStream(engine.stream(aChat({ maxTokens: n })));
+    // Assess
+    expect(plain.text).toBe(cocoons(n));
+    expect([plain.usage.completionTokens, plain.finishReason]).toEqual([n, "length"]);
+    expect(streamed.deltas.join("")).toBe(plain.text);
+    expect(streamed.result.text).toBe(plain.text);
+    expect([streamed.result.usage.completionTokens, streamed.result.finishReason]).toEqual([n, "length"]);
+    expect(streamed.deltas.filter((d) => d !== "").length, JSON.stringify(streamed.deltas)).toBeLessThanOrEqual(n);
+  });
+
+  it.each([1, 3, 12])("completion, max_tokens %i: the same, through LlamaCompletion", async (n) => {
+    // Act
+    const plain = await engine.complete(aCompletion({ maxTokens: n }));
+    const streamed = await collectStream(engine.streamCompletion(aCompletion({ maxTokens: n })));
+    // Assess
+    expect(plain.text).toBe(cocoons(n));
+    expect([plain.usage.completionTokens, plain.finishReason]).toEqual([n, "length"]);
+    expect(streamed.deltas.join("")).toBe(plain.text);
+    expect(streamed.result.text).toBe(plain.text);
+    expect(streamed.result.usage.completionTokens).toBe(n);
+    expect(streamed.deltas.filter((d) => d !== "").length).toBeLessThanOrEqual(n);
+  });
+
+  it("a stop string across the budget's end: the text before it, the tokens generated up to it", async () => {
+    // Act: the 3rd cocoon completes "n cocoon c"... the stop string begins in the 2nd token and ends in the 3rd
+    const stopped = await engine.generate(aChat({ maxTokens: 12, stop: ["n cocoon c"] }));
+    // the stop string would end in the 4th token, past a budget of 3: held back while it could begin, then delivered
+    const held = await collectStream(engine.stream(aChat({ maxTokens: 3, stop: ["cocoon!"] })));
+    // Assess
+    expect(stopped.text).toBe("cocoo");
+    expect(stopped.finishReason).toBe("stop");
+    expect(stopped.usage.completionTokens).toBe(3);
+    expect(held.deltas.join("")).toBe(cocoons(3));
+    expect([held.result.text, held.result.usage.completionTokens, held.result.finishReason]).toEqual([cocoons(3), 3, "length"]);
+  });
+
+  it("an answer the model ended bills its tokens, not the end token: the same budget, exactly, cuts it there", async () => {
+    // Arrange: a greedy chat answer of the tiny model that ends (end-of-generation) within 48 tokens, found by search
+    const ask = (maxTokens: number) => aChat({ messages: [{ role: "user", content: "may part" }], maxTokens, extra: undefined });
+    const ended = await engine.generate(ask(48));
+    expect(ended.finishReason).toBe("stop");
+    expect(ended.usage.completionTokens).toBeGreaterThan(1);
+    expect(ended.usage.completionTokens).toBeLessThan(48);
+    // Act
+    const cut = await engine.generate(ask(ended.usage.completionTokens));
+    const shorter = await engine.generate(ask(ended.usage.completionTokens - 1));
+    // Assess: the billed tokens are all of the text (the end token was the next one), and each one is text
+    expect([cut.text, cut.usage.completionTokens, cut.finishReason]).toEqual([ended.text, ended.usage.completionTokens, "length"]);
+    expect(ended.text.startsWith(shorter.text) && shorter.text.length < ended.text.length).toBe(true);
+  });
+
+  it("JSON ended by the engine as soon as it is whole bills the tokens up to it, on both paths", async () => {
+    // Act
+    const json = { responseFormat: { type: "json_object" as const }, maxTokens: 48, extra: undefined };
+    const completion = await engine.complete(aCompletion(json));
+    const chat = await engine.generate(aChat(json));
+    // Assess
+    for (const r of [completion, chat]) {
+      expect(JSON.parse(r.text)).toBeTypeOf("object");
+      expect(r.finishReason).toBe("stop");
+      expect(r.usage.completionTokens).toBeGreaterThanOrEqual(2);
+      expect(r.usage.completionTokens).toBeLessThan(48);
+    }
+  });
+
+  it("a forced tool call cut by max_tokens bills the tokens the grammar made the model write", async () => {
+    // Act
+    const cut = await engine.generate(aChat({ maxTokens: 3, tools: [weatherTool], toolChoice: "required", extra: undefined }));
+    const json = await engine.complete(
+      aCompletion({
+        maxTokens: 3,
+        responseFormat: { type: "json_schema", json_schema: { schema: weatherTool.function.parameters } },
+        extra: undefined,
+      }),
+    );
+    // Assess: three tokens sampled ("{" and whitespace the grammar allows), three billed; the
+    // library holds whitespace back under a JSON grammar and drops it at the end: JSON-wise the same
+    expect([cut.usage.completionTokens, cut.finishReason]).toEqual([3, "length"]);
+    expect(json.text.trim()).toBe("{");
+    expect([json.usage.completionTokens, json.finishReason]).toEqual([3, "length"]);
+  });
+
+  it("the agent completes and bills an honest streamed chat job at its budget (it failed it: more pieces than tokens)", async () => {
+    // Prepare
+    const maxTokens = 2;
+    const signingKey = generateSigningKey();
+    const kemKey = generateKemKey();
+    const plain = {
+      kind: "chat",
+      messages: [{ role: "user", content: "hello world" }],
+      maxTokens,
+      temperature: 0,
+      stream: true,
+      extra: FORCE,
+    };
+    const { job } = openableJob(signingKey.id, kemKey, 60_000, plain, {
+      model: MODEL,
+      maxTokens,
+      maxPromptTokens: 256,
+      maxCost: "1000000",
+    });
+    const { api, results } = recordingApi();
+    const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
+    // Act
+    await executeJob(
+      {
+        api,
+        workerId: signingKey.id,
+        signingKey,
+        kemKey,
+        engine,
+        measurement: () => "m".repeat(64),
+        now: () => Date.now(),
+        log: { info() {}, warn() {} },
+        stats,
+      },
+      job,
+    );
+    // Assess
+    expect(results.map((r) => (r.kind === "failed" ? `failed: ${r.code}` : r.kind))).toEqual(["completed"]);
+    expect(stats).toMatchObject({ jobs: 1, failed: 0, completionTokens: maxTokens });
+  });
+});
