@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { CostMeter, meteredStore } from "../../bench/cost";
 import { dynamoItemBytes } from "../../bench/store";
 import { SAMPLE_COLLATERAL_TEXT } from "../../test/fixtures/attestation/helpers";
+import { attestationDigest } from "../attestation/digest";
 import { createDevAttestation } from "../attestation/dev";
 import { b64u } from "../crypto/encoding";
 import { generateKemKey, generateSigningKey } from "../crypto/keys";
@@ -78,7 +79,7 @@ describe("a TDX-sized worker's hot requests read its summary, not its attestatio
     expect(beat.all).toBe(1);
   });
 
-  it("the summary is the registration's verdict: the same measurement, models, capacity and expiry as the worker item", async () => {
+  it("the summary is the registration's verdict: the same measurement, models, capacity, expiry, HPKE key and document digest as the worker item", async () => {
     // Prepare
     const { w, worker } = await meteredJob();
     // Act
@@ -93,6 +94,9 @@ describe("a TDX-sized worker's hot requests read its summary, not its attestatio
       models: item!.models,
       capacity: item!.capacity,
       attestationExpiresAt: item!.attestationExpiresAt,
+      // what a prepare answers a candidate whose document the requester holds (PrepareRequest.held)
+      hpkePublicKey: item!.hpkePublicKey,
+      attestationDigest: attestationDigest(item!.attestation),
     });
   });
 });
