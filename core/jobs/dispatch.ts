@@ -146,6 +146,15 @@ export async function advance(
 ): Promise<boolean> {
   const now = deps.clock.now();
   const cancelled = job.cancelledAt !== undefined;
+  // A lease that ran out is the one read: an extension landing after the read (its answer
+  // `extended: true`) makes the move fail, and the job stays with its worker (handleMatchingMessage).
+  const still =
+    outcome === "expired"
+      ? {
+          kind: "and" as const,
+          all: [stillAt(fromAttempt), { kind: "cmp" as const, attr: "leaseUntil", op: "=" as const, value: job.leaseUntil }],
+        }
+      : stillAt(fromAttempt);
   let next = cancelled ? job.candidates.length : fromAttempt + 1;
   for (; next < job.candidates.length; next++) {
     const c = job.candidates[next]!;
@@ -163,7 +172,7 @@ export async function advance(
           table: "jobs",
           key: jobKey(job.jobId),
           set: { attempt: next, leaseUntil: moved.leaseUntil, moveId, updatedAt: now },
-          when: stillAt(fromAttempt),
+          when: still,
         },
         ...extra,
       ]);
@@ -189,7 +198,7 @@ export async function advance(
     table: "jobs",
     key: jobKey(job.jobId),
     set: { status: "refunded", outcome: cancelled ? "cancelled" : outcome, updatedAt: now },
-    when: stillAt(fromAttempt),
+    when: still,
   };
   try {
     if (job.tab) {
@@ -247,7 +256,15 @@ export async function handleMatchingMessage(deps: CoreDeps, msg: MatchingMessage
     return "rescheduled";
   }
   await markSuspect(deps, job.model, job.candidates[job.attempt]!.workerId);
-  await advance(deps, job, job.attempt, "expired");
+  if (await advance(deps, job, job.attempt, "expired")) return "advanced";
+  // Not moved: by someone else (a result, a failure report, another check), or because the worker
+  // extended its lease after this read. Then the job is still its worker's, and this check was its
+  // only one: it is sent again for the new end, or a worker dying later would hold the money for good.
+  const after = await readJob(deps.store, job.jobId);
+  if (after?.status === "assigned" && after.attempt === job.attempt && after.leaseUntil > job.leaseUntil) {
+    await sendLeaseCheck(deps, after);
+    return "rescheduled";
+  }
   return "advanced";
 }
 

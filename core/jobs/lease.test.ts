@@ -62,6 +62,39 @@ describe("issue 13: lease extension (POST /v1/agent/lease)", () => {
     expect(await jobOf(w, job.jobId)).toMatchObject({ attempt: 1 });
   });
 
+  it("an extension that lands between the lease check's read and its move keeps the job: nothing moves, and the check is sent again for the new end", async () => {
+    // Prepare: the lease has run out; the check has read the job, and its move waits while the worker's late extension lands
+    const w = makeJobWorld();
+    const { job, first } = await submitted(w);
+    w.advance(job.leaseUntil - w.clock.now() + 1);
+    const transact = w.store.transact;
+    let extension: Awaited<ReturnType<typeof extendLease>> | undefined;
+    w.store.transact = async (ops) => {
+      if (extension === undefined && ops.some((op) => op.op === "update" && op.table === "jobs" && op.set?.attempt !== undefined)) {
+        w.store.transact = transact;
+        extension = await extendLease(w.deps, first, { jobId: job.jobId, attempt: 0 });
+      }
+      return transact(ops);
+    };
+    const sent: unknown[] = [];
+    const send = w.queues.send.bind(w.queues);
+    w.queues.send = async (queue, body, opts) => {
+      sent.push(body);
+      return send(queue, body, opts);
+    };
+    // Act
+    const outcome = await handleMatchingMessage(w.deps, { type: "lease", jobId: job.jobId, attempt: 0 });
+    // Assess: the worker was told extended, and it still has the job until its new end, with a check for that end
+    expect(extension).toMatchObject({ extended: true });
+    expect(outcome).toBe("rescheduled");
+    expect(sent).toContainEqual({ type: "lease", jobId: job.jobId, attempt: 0 });
+    expect(await jobOf(w, job.jobId)).toMatchObject({ status: "assigned", attempt: 0, leaseUntil: extension!.leaseUntil });
+    // and the check sent again moves it on once that end has passed with no result
+    w.advance(extension!.leaseUntil - w.clock.now() + 1);
+    expect(await handleMatchingMessage(w.deps, { type: "lease", jobId: job.jobId, attempt: 0 })).toBe("advanced");
+    expect(await jobOf(w, job.jobId)).toMatchObject({ status: "assigned", attempt: 1 });
+  });
+
   it("no extension reaches past MAX_JOB_MS after submit: the last one is capped, later ones extend nothing", async () => {
     // Prepare: a job kept alive by extensions until near its longest life
     const w = makeJobWorld();
