@@ -8,6 +8,7 @@ import type { AgentJob, ResultRequest } from "../events/api";
 import type { EnvelopeHeader, RequestEnvelope } from "../events/envelope";
 import { MODEL } from "../test/helpers";
 import { EngineError, type Engine, type EngineRequest, type EngineResult, type EngineStreamEvent } from "./engines/engine";
+import { executeJob, type AgentStats } from "./execute";
 
 let seq = 0;
 /**
@@ -167,4 +168,32 @@ export function namingRequest<C extends Record<string, unknown>>(chunks: C[], en
       throw new Error(`chunk ${i} names request ${String(req)}; ${i === 0 ? `expected ${want}` : "only chunk 0 names one"}`);
     return rest;
   });
+}
+
+/**
+ * One job through executeJob on a real `engine`, as the agent runs it: `plaintext` sealed under a
+ * header for `model` and `maxTokens`, its result posted to a recording API. What it posted
+ * ("completed", or "failed: <code>") and the agent's stats after it.
+ */
+export async function runJobOn(engine: Engine, model: string, maxTokens: number, plaintext: Record<string, unknown>) {
+  const signingKey = generateSigningKey();
+  const kemKey = generateKemKey();
+  const { job } = openableJob(signingKey.id, kemKey, 60_000, plaintext, { model, maxTokens, maxPromptTokens: 256, maxCost: "1000000" });
+  const { api, results } = recordingApi();
+  const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
+  await executeJob(
+    {
+      api,
+      workerId: signingKey.id,
+      signingKey,
+      kemKey,
+      engine,
+      measurement: () => "m".repeat(64),
+      now: () => Date.now(),
+      log: { info() {}, warn() {} },
+      stats,
+    },
+    job,
+  );
+  return { posted: results.map((r) => (r.kind === "failed" ? `failed: ${r.code}` : r.kind)), stats };
 }

@@ -10,9 +10,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../../test/temp-dir";
-import { generateKemKey, generateSigningKey } from "../../core/crypto/keys";
-import { executeJob, type AgentStats } from "../execute";
-import { openableJob, recordingApi } from "../job-testing";
+import { runJobOn } from "../job-testing";
 import { collectStream, type EngineCompletionRequest } from "./engine";
 import { createLlamaEngine, type LlamaEngine } from "./llama";
 import { writeTinyGguf } from "./tiny-gguf";
@@ -73,36 +71,19 @@ describe("the embedded engine's stream under a stop string, ended at max_tokens"
   it("an honest worker's streamed job within its hold completes and is billed (the agent does not call it ignoring max_tokens)", async () => {
     // Prepare: a streamed completion held for exactly the tokens the engine will generate
     const { prompt, maxTokens, stop } = await stopSplittingTheLastToken();
-    const signingKey = generateSigningKey();
-    const kemKey = generateKemKey();
-    const plain = { kind: "completion", prompt, maxTokens, temperature: 0, stop: [stop], stream: true };
-    const { job } = openableJob(signingKey.id, kemKey, 60_000, plain, {
-      model: MODEL,
-      maxTokens,
-      maxPromptTokens: 256,
-      maxCost: "1000000",
-    });
-    const { api, results } = recordingApi();
-    const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
 
     // Act
-    await executeJob(
-      {
-        api,
-        workerId: signingKey.id,
-        signingKey,
-        kemKey,
-        engine,
-        measurement: () => "m".repeat(64),
-        now: () => Date.now(),
-        log: { info() {}, warn() {} },
-        stats,
-      },
-      job,
-    );
+    const { posted, stats } = await runJobOn(engine, MODEL, maxTokens, {
+      kind: "completion",
+      prompt,
+      maxTokens,
+      temperature: 0,
+      stop: [stop],
+      stream: true,
+    });
 
     // Assess
-    expect(results.map((r) => (r.kind === "failed" ? `failed: ${r.code}` : r.kind))).toEqual(["completed"]);
+    expect(posted).toEqual(["completed"]);
     expect(stats).toMatchObject({ jobs: 1, failed: 0, completionTokens: maxTokens });
   });
 });

@@ -14,9 +14,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../../test/temp-dir";
-import { generateKemKey, generateSigningKey } from "../../core/crypto/keys";
-import { executeJob, type AgentStats } from "../execute";
-import { openableJob, recordingApi } from "../job-testing";
+import { runJobOn } from "../job-testing";
 import { collectStream, type EngineCompletionRequest, type EngineRequest, type EngineTool } from "./engine";
 import { createLlamaEngine, type LlamaEngine } from "./llama";
 import { tinyVocabulary, writeTinyGguf } from "./tiny-gguf";
@@ -155,41 +153,17 @@ describe("llama engine: every billed token is delivered, at most one streamed pi
   it("the agent completes and bills an honest streamed chat job at its budget (it failed it: more pieces than tokens)", async () => {
     // Prepare
     const maxTokens = 2;
-    const signingKey = generateSigningKey();
-    const kemKey = generateKemKey();
-    const plain = {
+    // Act
+    const { posted, stats } = await runJobOn(engine, MODEL, maxTokens, {
       kind: "chat",
       messages: [{ role: "user", content: "hello world" }],
       maxTokens,
       temperature: 0,
       stream: true,
       extra: FORCE,
-    };
-    const { job } = openableJob(signingKey.id, kemKey, 60_000, plain, {
-      model: MODEL,
-      maxTokens,
-      maxPromptTokens: 256,
-      maxCost: "1000000",
     });
-    const { api, results } = recordingApi();
-    const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
-    // Act
-    await executeJob(
-      {
-        api,
-        workerId: signingKey.id,
-        signingKey,
-        kemKey,
-        engine,
-        measurement: () => "m".repeat(64),
-        now: () => Date.now(),
-        log: { info() {}, warn() {} },
-        stats,
-      },
-      job,
-    );
     // Assess
-    expect(results.map((r) => (r.kind === "failed" ? `failed: ${r.code}` : r.kind))).toEqual(["completed"]);
+    expect(posted).toEqual(["completed"]);
     expect(stats).toMatchObject({ jobs: 1, failed: 0, completionTokens: maxTokens });
   });
 });
