@@ -3,7 +3,7 @@
  * notifier, with a clock the test moves; workers registered through core/workers with
  * simulated (dev) evidence; requesters funded from the dev faucet account.
  */
-import type { ModelCapabilities, ResultRequest } from "../../events/api";
+import type { ModelCapabilities, PrepareResponse, ResultRequest } from "../../events/api";
 import type { EnvelopeHeader, ReceiptBody, ReplyEnvelope, RequestEnvelope } from "../../events/envelope";
 import { createMemoryStore, type MemoryStore } from "../../local/memory-store";
 import { createLocalNotifier } from "../../local/notifier";
@@ -113,16 +113,7 @@ export function makeJobWorld(o: { cheapTransactions?: boolean } = {}) {
       tiers: ["dev"],
       candidates: o.candidates ?? 1,
     });
-    const header: EnvelopeHeader = {
-      v: 1,
-      jobId: p.jobId,
-      requester: who.id,
-      model: p.model,
-      maxTokens: p.maxTokens,
-      maxPromptTokens: p.maxPromptTokens,
-      maxCost: p.maxCost,
-      replyKey: b64u.encode(generateKemKey().publicKey),
-    };
+    const header = headerOf(p, who.id);
     const envelope = seal(
       header,
       p.candidates.map((c) => ({ workerId: c.workerId, hpkePublicKey: c.hpkePublicKey })),
@@ -390,3 +381,18 @@ export async function drainLeasesAndTabs(w: JobWorld, afterRound: () => void, ro
     if (!busy) break;
   }
 }
+
+/** The header a requester seals a job under prepare's answer `p` with (its own reply key, fresh). */
+export const headerOf = (
+  p: Pick<PrepareResponse, "jobId" | "model" | "maxTokens" | "maxPromptTokens" | "maxCost">,
+  requester: string,
+): EnvelopeHeader => ({
+  v: 1,
+  jobId: p.jobId,
+  requester,
+  model: p.model,
+  maxTokens: p.maxTokens,
+  maxPromptTokens: p.maxPromptTokens,
+  maxCost: p.maxCost,
+  replyKey: b64u.encode(generateKemKey().publicKey),
+});

@@ -6,12 +6,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { SubmitRequest, type PrepareResponse } from "../../events/api";
-import type { EnvelopeHeader } from "../../events/envelope";
-import { generateKemKey, type SigningKeyPair } from "../../core/crypto/keys";
-import { b64u } from "../../core/crypto/encoding";
+import type { SigningKeyPair } from "../../core/crypto/keys";
 import { jobIdempotencyKey } from "../../core/jobs";
 import { jobKey, type JobItem } from "../../core/jobs/items";
-import { makeJobWorld, MODEL, seal, type JobWorld } from "../../core/jobs/testing";
+import { headerOf, makeJobWorld, MODEL, seal, type JobWorld } from "../../core/jobs/testing";
 import { workerAccount } from "../../core/ledger";
 import type { Key, TableName } from "../../core/ports";
 import { route } from "./submit-job";
@@ -28,16 +26,7 @@ async function world() {
 
 /** Submits a job under quote `p` with its keys in `order` (the SDK's choice), renewing the quote: its answer, the job's candidate order, and the balance items it read (their keys). */
 async function submitUnder(w: JobWorld, who: SigningKeyPair, p: PrepareResponse, order: string[]) {
-  const header: EnvelopeHeader = {
-    v: 1,
-    jobId: p.jobId,
-    requester: who.id,
-    model: p.model,
-    maxTokens: p.maxTokens,
-    maxPromptTokens: p.maxPromptTokens,
-    maxCost: p.maxCost,
-    replyKey: b64u.encode(generateKemKey().publicKey),
-  };
+  const header = headerOf(p, who.id);
   const byId = new Map(p.candidates.map((c) => [c.workerId, c]));
   const envelope = seal(
     header,
