@@ -45,7 +45,7 @@ import { agentVersionLine } from "./version";
 import { modelFileProblem } from "./model-file";
 import { createBuiltinEngine } from "./engines/builtin";
 import { createOpenAiEngine, EngineUrlError, SlotProps } from "./engines/openai-http";
-import { type Engine, EngineError } from "./engines/engine";
+import { type Engine, EngineError, isKeyRefusal } from "./engines/engine";
 import { createLlamaEngine } from "./engines/llama";
 import { redeemDue, redeemFeeWarning, redeemInstructions, redeemMessage } from "../api-client/vault-messages";
 import type { GpuSetting } from "./engines/llama-protocol";
@@ -1084,8 +1084,7 @@ export async function engineModels(
       // The engine refuses the agent's key (vLLM and llama-server started with --api-key): a
       // setting no wait mends, which was waited on for ever as "not answering yet" (the unit
       // active, the worker never registered). EX_CONFIG: the unit does not restart it.
-      if (e.details?.status === 401 || e.details?.status === 403)
-        throw new ConfigError(`engineKey (--engine-key, COCOON_ENGINE_KEY or agent.json): ${e.message}`);
+      if (isKeyRefusal(e)) throw new ConfigError(`engineKey (--engine-key, COCOON_ENGINE_KEY or agent.json): ${e.message}`);
       if (!ENGINE_NOT_UP.has(e.code)) {
         // An answer that is no model list (another kind of server on that port, or a wrong path)
         // stays one on every restart: the setting's fault, EX_CONFIG, rather than exit 1, which
