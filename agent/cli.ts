@@ -1132,17 +1132,6 @@ export async function shutdownOnSignals(
   signals: Pick<NodeJS.EventEmitter, "once" | "off">,
   log: { info(msg: string, data?: Record<string, unknown>): void; warn(msg: string, data?: Record<string, unknown>): void },
 ): Promise<void> {
-  const signal = await new Promise<string>((r) => {
-    const first = (name: string) => () => {
-      signals.off("SIGINT", onInt);
-      signals.off("SIGTERM", onTerm);
-      r(name);
-    };
-    const onInt = first("SIGINT");
-    const onTerm = first("SIGTERM");
-    signals.once("SIGINT", onInt);
-    signals.once("SIGTERM", onTerm);
-  });
   let hardStop!: () => void;
   const stoppedHard = new Promise<void>((r) => (hardStop = r));
   const hard = () => {
@@ -1150,8 +1139,22 @@ export async function shutdownOnSignals(
     void agent.stop().catch(() => {});
     hardStop();
   };
-  signals.once("SIGINT", hard);
-  signals.once("SIGTERM", hard);
+  const signal = await new Promise<string>((r) => {
+    const first = (name: string) => () => {
+      signals.off("SIGINT", onInt);
+      signals.off("SIGTERM", onTerm);
+      // The second signal's listeners before this one returns: never a moment with none while the
+      // signal is being handled (a listener that re-raises a signal nobody else takes, as
+      // signal-exit does, would otherwise kill the process instead of letting it drain).
+      signals.once("SIGINT", hard);
+      signals.once("SIGTERM", hard);
+      r(name);
+    };
+    const onInt = first("SIGINT");
+    const onTerm = first("SIGTERM");
+    signals.once("SIGINT", onInt);
+    signals.once("SIGTERM", onTerm);
+  });
   log.info("shutting down", { signal });
   try {
     // It used to await the drain here even after a second signal: stop() waits for running jobs
