@@ -1,7 +1,3 @@
-import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type Address, beginCell, type Transaction } from "@ton/core";
 import { findTransaction, flattenTransaction } from "@ton/test-utils";
@@ -18,10 +14,9 @@ import {
   type Anchor,
 } from "../core/receipts/anchor";
 import * as Generated from "./build/ReceiptAnchor_ReceiptAnchor";
+import { exitCodesOf, manifestOf, recordedGas, sha256Of } from "./artefacts-testing";
 import { ANCHOR_MIN_VALUE, AnchorExit, headFromChain, type AnchorExitName, type AnchorOnChain } from "./anchor";
 import { anchorFixture, nextAnchor, type AnchorFixture } from "./anchor-fixtures";
-
-const here = dirname(fileURLToPath(import.meta.url));
 
 // ---------------------------------------------------------------- helpers
 async function state(f: AnchorFixture): Promise<{ latest: AnchorOnChain; balance: bigint }> {
@@ -69,29 +64,13 @@ function gasOf(f: AnchorFixture, res: SendMessageResult): number {
 // ---------------------------------------------------------------- build artefacts
 describe("anchor build artefacts", () => {
   it("the committed wrapper was built from the current anchor.tact (run npx tsx contracts/build.ts ReceiptAnchor)", () => {
-    const manifest = JSON.parse(readFileSync(join(here, "build/manifest-anchor.json"), "utf8")) as {
-      sourceSha256: string;
-      codeSha256: string;
-    };
-    expect(manifest.sourceSha256).toBe(
-      createHash("sha256")
-        .update(readFileSync(join(here, "anchor.tact")))
-        .digest("hex"),
-    );
-    expect(manifest.codeSha256).toBe(
-      createHash("sha256")
-        .update(readFileSync(join(here, "build/ReceiptAnchor_ReceiptAnchor.code.boc")))
-        .digest("hex"),
-    );
+    const manifest = manifestOf<{ sourceSha256: string; codeSha256: string }>("manifest-anchor.json");
+    expect(manifest.sourceSha256).toBe(sha256Of("anchor.tact"));
+    expect(manifest.codeSha256).toBe(sha256Of("build/ReceiptAnchor_ReceiptAnchor.code.boc"));
   });
 
   it("exit codes exported to TS agree with the contract constants", () => {
-    const fromContract = Object.fromEntries(
-      Object.entries(Generated)
-        .filter(([k]) => k.startsWith("ERR_"))
-        .map(([k, v]) => [k, Number(v as bigint)]),
-    );
-    expect(fromContract).toEqual(AnchorExit);
+    expect(exitCodesOf(Generated)).toEqual(AnchorExit);
   });
 });
 
@@ -237,16 +216,14 @@ describe("anchor gas table (contracts/anchor.gas.json; UPDATE_GAS=1 rewrites it)
     );
     measured.rejectedStranger = gasOf(f, await f.anchor.sendAnchor(f.stranger.getSender(), nextAnchor(f.head)));
     measured.topUp = gasOf(f, await f.anchor.sendTopUp(f.stranger.getSender(), 100_000_000n));
-    if (process.env.UPDATE_GAS === "1") {
-      writeFileSync(
-        join(here, "anchor.gas.json"),
-        JSON.stringify({ unit: "gas units (compute phase of the anchor transaction)", ops: measured }, null, 2) + "\n",
-      );
-    }
   });
 
   it("measured gas per operation equals the recorded table", () => {
-    const recorded = JSON.parse(readFileSync(join(here, "anchor.gas.json"), "utf8")) as { ops: Record<string, number> };
+    const recorded = recordedGas<{ ops: Record<string, number> }>(
+      "anchor.gas.json",
+      "gas units (compute phase of the anchor transaction)",
+      measured,
+    );
     expect(measured).toEqual(recorded.ops);
   });
 });

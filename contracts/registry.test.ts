@@ -1,12 +1,10 @@
 import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type Address, beginCell, Dictionary, toNano, type Transaction } from "@ton/core";
 import { findTransaction, flattenTransaction } from "@ton/test-utils";
 import { Blockchain, type SendMessageResult } from "@ton/sandbox";
 import * as Generated from "./build/PolicyRegistry_PolicyRegistry";
+import { exitCodesOf, manifestOf, recordedGas, sha256Of } from "./artefacts-testing";
 import { measurementDigest, RegistryContract, RegistryExit, toTactPolicy, type Policy, type RegistryExitName } from "./registry";
 import {
   digest,
@@ -18,8 +16,6 @@ import {
   TIMELOCK,
   type RegistryFixture,
 } from "./registry-fixtures";
-
-const here = dirname(fileURLToPath(import.meta.url));
 
 // ---------------------------------------------------------------- helpers
 /** Everything observable: policy and version, multisig, every proposal id handed out so far, balance. */
@@ -80,29 +76,13 @@ const withoutImageV1 = () => testPolicy({ images: [digest("image v2")] });
 // ---------------------------------------------------------------- build artefacts
 describe("registry build artefacts", () => {
   it("the committed wrapper was built from the current registry.tact (run npx tsx contracts/build.ts PolicyRegistry)", () => {
-    const manifest = JSON.parse(readFileSync(join(here, "build/manifest-registry.json"), "utf8")) as {
-      sourceSha256: string;
-      codeSha256: string;
-    };
-    expect(manifest.sourceSha256).toBe(
-      createHash("sha256")
-        .update(readFileSync(join(here, "registry.tact")))
-        .digest("hex"),
-    );
-    expect(manifest.codeSha256).toBe(
-      createHash("sha256")
-        .update(readFileSync(join(here, "build/PolicyRegistry_PolicyRegistry.code.boc")))
-        .digest("hex"),
-    );
+    const manifest = manifestOf<{ sourceSha256: string; codeSha256: string }>("manifest-registry.json");
+    expect(manifest.sourceSha256).toBe(sha256Of("registry.tact"));
+    expect(manifest.codeSha256).toBe(sha256Of("build/PolicyRegistry_PolicyRegistry.code.boc"));
   });
 
   it("exit codes exported to TS agree with the contract constants", () => {
-    const fromContract = Object.fromEntries(
-      Object.entries(Generated)
-        .filter(([k]) => k.startsWith("ERR_"))
-        .map(([k, v]) => [k, Number(v as bigint)]),
-    );
-    expect(fromContract).toEqual(RegistryExit);
+    expect(exitCodesOf(Generated)).toEqual(RegistryExit);
   });
 });
 
@@ -384,16 +364,14 @@ describe("registry gas table (contracts/registry.gas.json; UPDATE_GAS=1 rewrites
     measured.proposeNext = gasOf(f, await f.registry.sendPropose(b!, testPolicy()));
     measured.executeRejectedNotEnough = gasOf(f, await f.registry.sendExecute(b!, 3));
     measured.rejectedStranger = gasOf(f, await f.registry.sendApprove(f.stranger.getSender(), 3));
-    if (process.env.UPDATE_GAS === "1") {
-      writeFileSync(
-        join(here, "registry.gas.json"),
-        JSON.stringify({ unit: "gas units (compute phase of the registry transaction)", ops: measured }, null, 2) + "\n",
-      );
-    }
   });
 
   it("measured gas per operation equals the recorded table", () => {
-    const recorded = JSON.parse(readFileSync(join(here, "registry.gas.json"), "utf8")) as { ops: Record<string, number> };
+    const recorded = recordedGas<{ ops: Record<string, number> }>(
+      "registry.gas.json",
+      "gas units (compute phase of the registry transaction)",
+      measured,
+    );
     expect(measured).toEqual(recorded.ops);
   });
 });

@@ -3,8 +3,7 @@
  * transactions (vault → wallet → vault → payee); every refusal is asserted by its exit code's
  * name, on the contract that refused, with the state of the vault and of the wallets unchanged.
  */
-import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -12,6 +11,7 @@ import { Address, beginCell, Cell, toNano, type Transaction } from "@ton/core";
 import { findTransaction, flattenTransaction } from "@ton/test-utils";
 import type { SendMessageResult } from "@ton/sandbox";
 import * as Generated from "./build/Vault_Vault";
+import { exitCodesOf, manifestOf, recordedGas, sha256Of } from "./artefacts-testing";
 import {
   storeAccountCredited,
   storeClaim,
@@ -148,24 +148,13 @@ function logsOf(f: VaultFixture, res: SendMessageResult): { logs: DepositCredite
 // ---------------------------------------------------------------- build artefacts
 describe("build artefacts", () => {
   it("the committed wrappers were built from the current vault.tact (run npm run contracts:build)", () => {
-    const manifest = JSON.parse(readFileSync(join(here, "build/manifest.json"), "utf8")) as {
-      sourceSha256: string;
-      children: Record<string, string>;
-    };
-    const src = createHash("sha256")
-      .update(readFileSync(join(here, "vault.tact")))
-      .digest("hex");
-    expect(manifest.sourceSha256).toBe(src);
+    const manifest = manifestOf<{ sourceSha256: string; children: Record<string, string> }>("manifest.json");
+    expect(manifest.sourceSha256).toBe(sha256Of("vault.tact"));
     expect(Object.keys(manifest.children).sort()).toEqual(["AccountWallet", "PayoutWallet"]);
   });
 
   it("exit codes exported to TS agree with the contract constants", () => {
-    const fromContract = Object.fromEntries(
-      Object.entries(Generated)
-        .filter(([k]) => k.startsWith("ERR_"))
-        .map(([k, v]) => [k, Number(v as bigint)]),
-    );
-    expect(fromContract).toEqual(VaultExit);
+    expect(exitCodesOf(Generated)).toEqual(VaultExit);
   });
 
   it("the wrapper's constants agree with the contract's", () => {
@@ -921,7 +910,6 @@ interface OpGas {
   fees: string;
 }
 
-const GAS_FILE = join(here, "gas.json");
 const UNIT =
   "compute gas per transaction of each operation (vault, wallet, vault, …; the sender's wallet and the payee excluded); fees = their total fees in nanoTON; " +
   "reserveCost = what a deposit's transactions take from the vault's own balance (nanoTON, before DEPOSIT_FEE, which the vault keeps to pay for them)";
@@ -974,26 +962,12 @@ describe("gas table (contracts/gas.json; UPDATE_GAS=1 rewrites it)", () => {
       f.owner.address,
       await f.vault.sendSetCoordinatorKey(f.owner.getSender(), GAS, seededKeyPair("k2").publicKey),
     );
-    if (process.env.UPDATE_GAS === "1") {
-      const old = JSON.parse(readFileSync(GAS_FILE, "utf8")) as { singleContract?: unknown };
-      writeFileSync(
-        GAS_FILE,
-        JSON.stringify(
-          {
-            unit: UNIT,
-            ops: measured,
-            reserveCost,
-            singleContract: old.singleContract ?? {},
-          },
-          null,
-          2,
-        ) + "\n",
-      );
-    }
   }, 60_000);
 
   it("measured gas per operation equals the recorded table", () => {
-    const recorded = JSON.parse(readFileSync(GAS_FILE, "utf8")) as { ops: Record<string, OpGas>; reserveCost: Record<string, string> };
+    const recorded = recordedGas<{ ops: Record<string, OpGas>; reserveCost: Record<string, string> }>("gas.json", UNIT, measured, {
+      reserveCost,
+    });
     expect(measured).toEqual(recorded.ops);
     expect(reserveCost).toEqual(recorded.reserveCost);
   });
