@@ -209,3 +209,20 @@ export class SegmentTally {
     return this.stopped;
   }
 }
+
+/**
+ * The text node-llama-cpp held back and never delivered when the budget ended a generation: the
+ * tail of `generated` (the sampled tokens' text) past `delivered` (what the library handed over).
+ * The library holds text that could still begin a trigger (a tool call's opening, a JSON grammar's
+ * trailing whitespace) and drops it at max_tokens, though those tokens were sampled and are billed.
+ * A chat answer's leading spaces and tabs (up to 4: node-llama-cpp's ignoreStartText) may have
+ * been dropped before `delivered`. undefined where `delivered` is not how `generated` begins:
+ * nothing is then guessed.
+ */
+export function heldText(generated: string, delivered: string): string | undefined {
+  const lead = /^[ \t]{0,4}/.exec(generated)![0].length;
+  for (let skip = lead; skip >= 0; skip--) {
+    if (generated.startsWith(delivered, skip)) return generated.slice(skip + delivered.length);
+  }
+  return undefined;
+}

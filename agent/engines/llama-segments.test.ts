@@ -7,7 +7,7 @@
  * node-llama-cpp 3.21 documents (LlamaChatResponseChunk); no reasoning GGUF is at hand here.
  */
 import { describe, expect, it } from "vitest";
-import { FromWorker, SegmentTally } from "./llama-protocol";
+import { FromWorker, heldText, SegmentTally } from "./llama-protocol";
 
 /** A response chunk as onResponseChunk receives it: the answer's (no type) or a segment's. */
 type Chunk = { type?: string; segmentType?: string; text: string; tokens: number[] };
@@ -135,5 +135,28 @@ describe("the engine process's result: reasoningTokens within the completion", (
     const r = FromWorker.safeParse(done({ promptTokens: 1, completionTokens: 5, reasoningTokens: 6 }));
     // Assess
     expect(r.success).toBe(false);
+  });
+});
+
+describe("heldText: what node-llama-cpp held back at the budget's end, from the sampled tokens' text", () => {
+  it("is the sampled text past what was delivered, all of it where nothing was", () => {
+    // Act + Assess
+    expect(heldText("cocoon <", "cocoon ")).toBe("<");
+    expect(heldText("<tool_call>", "")).toBe("<tool_call>");
+    expect(heldText("{\n  ", "{\n  ")).toBe("");
+  });
+
+  it("skips the leading spaces and tabs a chat answer drops (up to 4), and only those", () => {
+    // Act + Assess
+    expect(heldText(" cocoon<", "cocoon")).toBe("<");
+    expect(heldText("  \t<", "")).toBe("<");
+    expect(heldText("     <", "")).toBe(" <");
+    expect(heldText(" <", " ")).toBe("<");
+  });
+
+  it("guesses nothing where the delivered text is not how the sampled text begins", () => {
+    // Act + Assess
+    expect(heldText("<think>a</think>b<", "b")).toBeUndefined();
+    expect(heldText("\nb<", "b")).toBeUndefined();
   });
 });

@@ -10,6 +10,10 @@
  * The worker now counts the tokens the model sampled (the context sequence's meter) and streams at
  * most one piece per sampled token. A logit_bias of +100 on one token (llama-extra.test.ts) makes
  * every greedy token that token, so the text each budget must give is known.
+ * The library also held back text that could still begin a trigger (with tools on, the template's
+ * call opening; under a JSON grammar, whitespace) and dropped it when max_tokens ended the answer,
+ * billed: max_tokens 1 gave "" for one token. And an end token sampled as the budget's last said
+ * "length". The held text is now delivered as the answer's last piece, and that end says "stop".
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -33,6 +37,8 @@ afterAll(async () => {
 });
 
 const COCOON = String(tinyVocabulary().tokens.indexOf("▁cocoon"));
+/** The tiny template's call opening, `<tool_call>\n{"name": "`, begins with this one token. */
+const TOOL_CALL = String(tinyVocabulary().tokens.indexOf("<tool_call>"));
 const FORCE = { logit_bias: { [COCOON]: 100 } };
 
 const aChat = (over: Partial<EngineRequest> = {}): EngineRequest => ({
@@ -55,6 +61,11 @@ const aCompletion = (over: Partial<EngineCompletionRequest> = {}): EngineComplet
 
 /** n ▁cocoon tokens, detokenized (the first token's leading space is not text). */
 const cocoons = (n: number) => Array<string>(n).fill("cocoon").join(" ");
+
+/** A greedy chat answer of the tiny model that ends (end-of-generation) within 48 tokens, found by search. */
+const endingChat = (maxTokens: number) => aChat({ messages: [{ role: "user", content: "may part" }], maxTokens, extra: undefined });
+/** The same for a completion. */
+const endingCompletion = (maxTokens: number) => aCompletion({ prompt: "water", maxTokens, extra: undefined });
 
 const weatherTool: EngineTool = {
   type: "function",
@@ -105,8 +116,8 @@ describe("llama engine: every billed token is delivered, at most one streamed pi
   });
 
   it("an answer the model ended bills its tokens, not the end token: the same budget, exactly, cuts it there", async () => {
-    // Arrange: a greedy chat answer of the tiny model that ends (end-of-generation) within 48 tokens, found by search
-    const ask = (maxTokens: number) => aChat({ messages: [{ role: "user", content: "may part" }], maxTokens, extra: undefined });
+    // Arrange
+    const ask = endingChat;
     const ended = await engine.generate(ask(48));
     expect(ended.finishReason).toBe("stop");
     expect(ended.usage.completionTokens).toBeGreaterThan(1);
@@ -143,11 +154,98 @@ describe("llama engine: every billed token is delivered, at most one streamed pi
         extra: undefined,
       }),
     );
-    // Assess: three tokens sampled ("{" and whitespace the grammar allows), three billed; the
-    // library holds whitespace back under a JSON grammar and drops it at the end: JSON-wise the same
+    // Assess: three tokens sampled ("{" and whitespace the grammar allows, one character each), three billed and delivered
     expect([cut.usage.completionTokens, cut.finishReason]).toEqual([3, "length"]);
-    expect(json.text.trim()).toBe("{");
+    expect(json.text).toMatch(/^\{\s{2}$/);
     expect([json.usage.completionTokens, json.finishReason]).toEqual([3, "length"]);
+  });
+
+  // BUG: with tools on, node-llama-cpp holds back text that could begin the call syntax and dropped
+  // it when max_tokens ended the answer: max_tokens 1 answered "" for one billed token.
+  it.each([1, 3])("with tools on, max_tokens %i: text that could open a call, held back, is the answer's at the limit", async (n) => {
+    // Arrange: every greedy token the call opening's first token, never followed by the rest of it
+    const req = aChat({ maxTokens: n, tools: [weatherTool], extra: { logit_bias: { [TOOL_CALL]: 100 } } });
+    // Act
+    const plain = await engine.generate(req);
+    const streamed = await collectStream(engine.stream(req));
+    // Assess
+    for (const r of [plain, streamed.result]) {
+      expect([r.text, r.usage.completionTokens, r.finishReason, r.toolCalls]).toEqual(["<tool_call>".repeat(n), n, "length", undefined]);
+    }
+    expect(streamed.deltas.join("")).toBe(plain.text);
+    expect(streamed.deltas.filter((d) => d !== "").length, JSON.stringify(streamed.deltas)).toBeLessThanOrEqual(n);
+  });
+
+  it('held text released at the limit that completes a stop string ends the answer there, finish "stop"', async () => {
+    // Arrange: the second token completes the stop string; the library still held it when the budget ended
+    const req = aChat({
+      maxTokens: 2,
+      tools: [weatherTool],
+      stop: ["<tool_call><tool_call>"],
+      extra: { logit_bias: { [TOOL_CALL]: 100 } },
+    });
+    // Act
+    const plain = await engine.generate(req);
+    const streamed = await collectStream(engine.stream(req));
+    // Assess
+    for (const r of [plain, streamed.result]) expect([r.text, r.usage.completionTokens, r.finishReason]).toEqual(["", 2, "stop"]);
+    expect(streamed.deltas.join("")).toBe("");
+  });
+
+  // BUG: a JSON grammar's trailing whitespace, held back while it could be the value's end, was
+  // dropped at the limit: 4 tokens billed, "{" delivered.
+  it("a JSON grammar's whitespace held back at the limit is delivered, streamed or not, on both paths", async () => {
+    // Arrange
+    const json = {
+      maxTokens: 4,
+      responseFormat: { type: "json_schema" as const, json_schema: { schema: weatherTool.function.parameters } },
+      extra: undefined,
+    };
+    // Act
+    const completion = await engine.complete(aCompletion(json));
+    const completionStream = await collectStream(engine.streamCompletion(aCompletion(json)));
+    const chat = await engine.generate(aChat(json));
+    const chatStream = await collectStream(engine.stream(aChat(json)));
+    // Assess: "{" and three whitespace tokens the grammar allows, one character each
+    for (const [plain, streamed] of [
+      [completion, completionStream],
+      [chat, chatStream],
+    ] as const) {
+      expect(plain.text).toMatch(/^\{\s{3}$/);
+      expect([plain.usage.completionTokens, plain.finishReason]).toEqual([4, "length"]);
+      expect(streamed.deltas.join("")).toBe(plain.text);
+      expect([streamed.result.text, streamed.result.usage.completionTokens, streamed.result.finishReason]).toEqual([
+        plain.text,
+        4,
+        "length",
+      ]);
+      expect(streamed.deltas.filter((d) => d !== "").length).toBeLessThanOrEqual(4);
+    }
+  });
+
+  // BUG: a chat answer whose end token was the budget's last token said "length".
+  it('an end token sampled as the budget\'s last ends the answer: unbilled, finish "stop", streamed or not, on both paths', async () => {
+    // Arrange: each answer's own length, then a budget of one more token, the end token
+    const chatEnded = await engine.generate(endingChat(48));
+    const completionEnded = await engine.complete(endingCompletion(48));
+    const chatN = chatEnded.usage.completionTokens;
+    const completionN = completionEnded.usage.completionTokens;
+    expect([chatEnded.finishReason, completionEnded.finishReason]).toEqual(["stop", "stop"]);
+    // Act
+    const results = [
+      [chatEnded, chatN, await engine.generate(endingChat(chatN + 1)), await collectStream(engine.stream(endingChat(chatN + 1)))],
+      [
+        completionEnded,
+        completionN,
+        await engine.complete(endingCompletion(completionN + 1)),
+        await collectStream(engine.streamCompletion(endingCompletion(completionN + 1))),
+      ],
+    ] as const;
+    // Assess
+    for (const [ended, n, plain, streamed] of results) {
+      for (const r of [plain, streamed.result]) expect([r.text, r.usage.completionTokens, r.finishReason]).toEqual([ended.text, n, "stop"]);
+      expect(streamed.deltas.join("")).toBe(ended.text);
+    }
   });
 
   it("the agent completes and bills an honest streamed chat job at its budget (it failed it: more pieces than tokens)", async () => {

@@ -34,6 +34,7 @@ import {
   type CompletionJob,
   type EmbedJob,
   type FromWorker,
+  heldText,
   type JobResult,
   type LoadOptions,
   type ModelInfo,
@@ -374,6 +375,38 @@ function forcedCallSchema(tools: NonNullable<ChatJob["tools"]>): Record<string, 
   return tools.length === 1 ? one(tools[0]!) : { oneOf: tools.map(one) };
 }
 
+/**
+ * Records the tokens the model samples on `seq` until `stop()` (every generation, LlamaChat's and
+ * LlamaCompletion's, samples through the sequence's evaluate): node-llama-cpp drops the text it
+ * holds back when max_tokens ends a generation, and these are what that text is recovered from.
+ */
+function recordSampled(seq: LlamaContextSequence): { tokens: Token[]; stop: () => void } {
+  const tokens: Token[] = [];
+  const evaluate = seq.evaluate;
+  seq.evaluate = async function* (input, options) {
+    const inner = evaluate.call(seq, input, options);
+    try {
+      let r = await inner.next();
+      while (r.done !== true) {
+        tokens.push(r.value);
+        r = await inner.next(yield r.value);
+      }
+    } finally {
+      await inner.return();
+    }
+  };
+  return { tokens, stop: () => Reflect.deleteProperty(seq, "evaluate") };
+}
+
+/**
+ * Hands `sink` the text node-llama-cpp held back and dropped at the budget's end (see heldText):
+ * every sampled token is billed, so its text is delivered, as content, as the stream's last piece.
+ */
+function releaseHeld(l: Loaded, sink: TextSink, sampled: Token[], context: readonly Token[]): void {
+  const held = heldText(l.model.detokenize(sampled, false, context), sink.full);
+  if (held) sink.push(held);
+}
+
 function finishReasonOf(stopReason: string, sink: TextSink, clamped: boolean): JobResult["finishReason"] {
   if (sink.stopped) return "stop";
   if (stopReason === "maxTokens") return "length";
@@ -467,6 +500,7 @@ async function continueTokens(
     // The tokens the model sampled (as in runChat): onToken misses some (a forced call cut at 3 tokens reported 1).
     const before = seq.tokenMeter.usedOutputTokens;
     const completion = new LlamaCompletion({ contextSequence: seq });
+    const sampled = recordSampled(seq);
     try {
       const r = await completion.generateCompletionWithMeta(tokens, {
         maxTokens: o.maxTokens,
@@ -479,10 +513,13 @@ async function continueTokens(
       });
       const completionTokens = seq.tokenMeter.usedOutputTokens - before - (r.metadata.stopReason === "eogToken" ? 1 : 0);
       if (entry.byParent) throw new JobError("engine_aborted", "generation aborted by the caller");
+      const clamped = o.maxTokens < o.job.maxTokens;
+      if (finishReasonOf(r.metadata.stopReason, sink, clamped) === "length") releaseHeld(l, sink, sampled.tokens, tokens);
       const text = sink.finish();
       deltas.flush();
-      return { text, completionTokens, finishReason: finishReasonOf(r.metadata.stopReason, sink, o.maxTokens < o.job.maxTokens) };
+      return { text, completionTokens, finishReason: finishReasonOf(r.metadata.stopReason, sink, clamped) };
     } finally {
+      sampled.stop();
       running.delete(id);
       completion.dispose({ disposeSequence: false });
     }
@@ -618,6 +655,7 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
      */
     const begun: Array<{ name: string; params: string }> = [];
     const chat = new LlamaChat({ contextSequence: seq, chatWrapper: l.wrapper, autoDisposeSequence: false });
+    const sampledTokens = recordSampled(seq);
     try {
       const r = await chat.generateResponse(history, {
         maxTokens,
@@ -641,11 +679,22 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
           : {}),
       } as Parameters<LlamaChat["generateResponse"]>[1]);
       if (entry.byParent) throw new JobError("engine_aborted", "generation aborted by the caller");
+      const stopReason = r.metadata.stopReason;
+      // An end token ended the answer, even one sampled as the budget's last (the thought tally
+      // then reports the budget spent): "stop", as the answer is whole.
+      const byBudget = () =>
+        stopReason !== "eogToken" &&
+        !sink.stopped &&
+        (segments.exhausted || finishReasonOf(stopReason, sink, maxTokens < job.maxTokens) === "length");
+      const finished = r.functionCalls ?? [];
+      // Held text that became no call (none begun) is the answer's; a thinking model's segments are
+      // in the sampled text too, and are not released (the answer's start is not known there).
+      if (byBudget() && finished.length === 0 && begun.length === 0 && segments.segmentTokens === 0)
+        releaseHeld(l, sink, sampledTokens.tokens, promptTokens);
       const text = sink.finish();
       deltas.flush();
-      const finishReason =
-        segments.exhausted && !sink.stopped ? "length" : finishReasonOf(r.metadata.stopReason, sink, maxTokens < job.maxTokens);
-      const finished = r.functionCalls ?? [];
+      // after the release: held text that completes a stop string ends the answer there
+      const finishReason = byBudget() ? "length" : "stop";
       const toolCalls = finished.map((c) => ({
         id: callId(),
         type: "function" as const,
@@ -667,6 +716,7 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
         ...(toolCalls.length ? { toolCalls } : {}),
       };
     } finally {
+      sampledTokens.stop();
       running.delete(id);
       chat.dispose({ disposeSequence: false });
     }
