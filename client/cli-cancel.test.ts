@@ -219,7 +219,7 @@ describe("cocoon cancel <jobId>", () => {
     expect({ code, err }).toEqual({ code: 0, err: "" });
     expect(c.state.seen).toContain(`POST /v1/jobs/${JOB_ID}/cancel`);
     expect(out).toBe(
-      `cancelled job ${JOB_ID} at 2026-03-01T00:00:00.000Z: its worker stops; it is billed only for what was generated, or refunded if nothing was (see cocoon balance)\n`,
+      `cancelled job ${JOB_ID} at 2026-03-01T00:00:00.000Z: its worker stops; it is billed only for what was generated, or refunded if nothing was (\`cocoon job ${JOB_ID}\` shows its bill once it ended)\n`,
     );
   });
 
@@ -314,9 +314,82 @@ describe("cocoon ask --timeout: a job still running when the command gives up is
     // Regression: it said only "did not finish within 1000 ms", not that the job was cancelled and billed for what was generated
     expect(err).toContain(
       `\nerror [timeout]: job ${submitted[0]} did not finish within 1000 ms; cancelled job ${submitted[0]} at ${new Date(CANCELLED_AT).toISOString()}: ` +
-        "its worker stops; it is billed only for what was generated, or refunded if nothing was (see cocoon balance)\n",
+        `its worker stops; it is billed only for what was generated, or refunded if nothing was (\`cocoon job ${submitted[0]}\` shows its bill once it ended)\n`,
     );
     expect(c.state.seen.filter((s) => s.endsWith("/cancel"))).toEqual([`POST /v1/jobs/${submitted[0]}/cancel`]);
+  });
+});
+
+describe("cocoon ask --timeout --json: the failure names the job it gave up on", () => {
+  let c: Awaited<ReturnType<typeof standIn>>;
+  beforeAll(async () => {
+    c = await standIn();
+  });
+  afterAll(() => c.close());
+
+  it("details.jobId is the job cancelled, for `cocoon job` (it was only inside the message)", async () => {
+    // Prepare: the stand-in holds the submit open (the job runs on and on)
+    const r = requester(c.url);
+    c.state.requester = r.account;
+    const submitted: string[] = [];
+    c.state.onSubmit = (jobId) => void submitted.push(jobId);
+    // Act
+    const { code, out, err } = await cocoon([
+      "ask",
+      "hello",
+      "--model",
+      MODEL,
+      "--allow-dev",
+      "--tier",
+      "dev",
+      "--timeout",
+      "1",
+      "--json",
+      ...r.args,
+    ]);
+    // Assess
+    expect([code, out]).toEqual([2, ""]);
+    expect(JSON.parse(err)).toEqual({
+      error: { code: "timeout", message: expect.any(String), status: 0, details: { jobId: submitted[0] } },
+    });
+  });
+});
+
+describe("cocoon ask --max-price: a price cap per token", () => {
+  let c: Awaited<ReturnType<typeof standIn>>;
+  beforeAll(async () => {
+    c = await standIn();
+    c.state.answerCancelled = true; // a submit is answered at once
+  });
+  afterAll(() => c.close());
+
+  it("a worker priced above it is not encrypted to (price_above_max, exit 2, nothing submitted); at its price it is", async () => {
+    // Prepare: the stand-in's one worker asks 100 nanoTON per token (and the stand-in ignores the cap it is sent)
+    const r = requester(c.url);
+    c.state.requester = r.account;
+    const ask = (cap: string) =>
+      cocoon(["ask", "hello", "--model", MODEL, "--allow-dev", "--tier", "dev", "--max-price", cap, "--json", ...r.args]);
+    c.state.seen = [];
+    // Act
+    const below = await ask("99");
+    const seenBelow = [...c.state.seen];
+    const at = await ask("100");
+    // Assess
+    expect([below.code, below.out]).toEqual([2, ""]);
+    expect(JSON.parse(below.err)).toMatchObject({ error: { code: "price_above_max" } });
+    expect(seenBelow).not.toContain("POST /v1/jobs");
+    expect(at.code).toBe(0);
+  });
+
+  it("a cap that is not a whole number of nanoTON is a usage error (64), nothing sent", async () => {
+    // Prepare
+    c.state.seen = [];
+    // Act
+    const r = await cocoon(["ask", "hello", "--model", MODEL, "--max-price", "0.5", ...requester(c.url).args]);
+    // Assess
+    expect(r.code).toBe(64);
+    expect(r.err).toContain("must be a whole number of nanoTON");
+    expect(c.state.seen).toEqual([]);
   });
 });
 

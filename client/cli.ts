@@ -3,6 +3,7 @@
  * `cocoon --help` / `cocoon <command> --help` are generated from them). Amounts are typed in
  * TON and converted exactly with @ton/core (api-client/format.ts); nothing is a float.
  */
+import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { type Command, InvalidArgumentError } from "commander";
 import { AttestationTier } from "../events/attestation";
@@ -11,9 +12,9 @@ import { JobId } from "../events/common";
 import { depositCommentFor } from "../core/chain/account";
 import { ApiError, isLoopbackUrl } from "../api-client/api";
 import { formatTon, isTestOnlyAddress, parseTon } from "../api-client/format";
-import { loadOrCreateKey } from "../api-client/keys";
+import { loadKey, loadOrCreateKey } from "../api-client/keys";
 import { depositAndWait } from "../api-client/money";
-import { newProgram, positiveInt, reportError, reportWarning, runProgram, type Io } from "../api-client/program";
+import { newProgram, positiveInt, reportError, reportWarning, runProgram, type Io, type Notice } from "../api-client/program";
 import { progressOn } from "../api-client/progress";
 import { cliSettings, sameApiUrl, SettingsError } from "../api-client/settings";
 import { defineAttestVerify } from "./commands/attest";
@@ -24,7 +25,7 @@ import { withdrawCommand } from "./commands/withdraw";
 import { cancelledNote, formatAnswer, formatCancel, formatJob, withdrawalSent, withdrawalToSend } from "./format";
 import { VAULT_MESSAGE_VALUE, withdrawMessage } from "../api-client/vault-messages";
 import { addModelAlias, describeAliases, ModelAliasError, parseModelAlias } from "./serve/aliases";
-import { CocoonClient, VerificationError, type CocoonClientOptions } from "./sdk";
+import { AskInputError, CocoonClient, JobOutcomeUnknownError, JobTimeoutError, VerificationError, type CocoonClientOptions } from "./sdk";
 import { devHintFor, withDevHint, type DevHint } from "./dev-hint";
 
 interface ConnectionOptions {
@@ -44,19 +45,40 @@ Amounts are in TON (e.g. 5 or 0.25, at most 9 decimals).
 function connection(cmd: Command): Command {
   return cmd
     .option("--api <url>", "the coordinator's API (default: COCOON_API_URL, the local network, http://127.0.0.1:8787)")
-    .option("--key <file>", "your Ed25519 key file, created on first use (default: COCOON_KEY_FILE or .cocoon/requester.key)")
+    .option(
+      "--key <file>",
+      "your Ed25519 key file, created on first use, except by job, cancel and withdrawal, which read what it made (default: COCOON_KEY_FILE or .cocoon/requester.key)",
+    )
     .option("--json", "print JSON (and no progress)");
 }
 
-function connect(o: ConnectionOptions, extra: Pick<CocoonClientOptions, "tabs" | "onCancel"> = {}) {
+/**
+ * The client of the key and API the options name. `owned` says what the command reads or stops (a
+ * job, a withdrawal): only the key that made it may, so a key file that is not there is refused
+ * (no_key) rather than made: a new key owns nothing, and a mistyped --key read as "not your job".
+ */
+function connect(o: ConnectionOptions, extra: Pick<CocoonClientOptions, "tabs" | "onCancel"> = {}, owned?: string) {
   const s = cliSettings({ api: o.api, key: o.key, keyEnv: process.env.COCOON_KEY_FILE, defaultKeyName: "requester.key" });
   // Dev (simulated) attestations only with an explicit opt-in: the flag, or the local network's own settings file.
   const allowDev =
     o.allowDev === true ||
     process.env.COCOON_ALLOW_DEV === "1" ||
     (s.local?.allowDevAttestation === true && sameApiUrl(s.apiUrl, s.local.apiUrl));
-  const key = loadOrCreateKey(s.keyFile);
+  const key = owned ? existingKey(s.keyFile, owned) : loadOrCreateKey(s.keyFile);
   return { apiUrl: s.apiUrl, key, keyFile: s.keyFile, allowDev, client: new CocoonClient({ apiUrl: s.apiUrl, key, allowDev, ...extra }) };
+}
+
+/** The key in `keyFile`, which must be there: `owned` (a job, a withdrawal) belongs to the key that made it. */
+function existingKey(keyFile: string, owned: string) {
+  try {
+    return loadKey(keyFile);
+  } catch (e) {
+    if (!(e instanceof SettingsError && e.code === "no_key")) throw e;
+    throw new SettingsError(
+      `there is no key file at ${keyFile}: ${owned} belongs to the key that made it; point --key (or COCOON_KEY_FILE) at that key file`,
+      "no_key",
+    );
+  }
 }
 
 const Tiers = z.array(AttestationTier).min(1);
@@ -104,6 +126,8 @@ type AskCliOptions = ConnectionOptions & {
   maxTokens: number;
   timeout: number;
   tier?: AttestationTier[];
+  maxPrice?: bigint;
+  file?: string;
   freshAttestation?: boolean;
   stream: boolean;
   reasoning: boolean;
@@ -126,6 +150,37 @@ function seqnoArg(v: string): number {
   if (!/^\d{1,10}$/.test(v) || n > 0xffff_ffff)
     throw new InvalidArgumentError("must be a whole number of at least 0 (a withdrawal's seqno).");
   return n;
+}
+
+/**
+ * `cocoon ask`'s prompt: its words, then the text of `--file` (a path, or - for standard input).
+ * None, or only blanks: the usage error a missing argument is (64).
+ */
+function promptOf(words: string[], file: string | undefined, cmd: Command): string {
+  let text = "";
+  if (file !== undefined) {
+    try {
+      text = readFileSync(file === "-" ? 0 : file, "utf8");
+    } catch (e) {
+      throw new SettingsError(
+        `cannot read the prompt file ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        "prompt_file_unreadable",
+      );
+    }
+  }
+  const prompt = [words.join(" "), text].filter((t) => t.trim() !== "").join("\n\n");
+  if (prompt === "")
+    cmd.error("error: missing required argument 'prompt' (the question, or --file with it)", {
+      code: "commander.missingArgument",
+      exitCode: 64,
+    });
+  return prompt;
+}
+
+/** A price in nanoTON: a whole number ≥ 1. */
+function nanoTon(v: string): bigint {
+  if (!/^\d{1,30}$/.test(v) || BigInt(v) < 1n) throw new InvalidArgumentError("must be a whole number of nanoTON, at least 1.");
+  return BigInt(v);
 }
 
 /** A completion budget: 1 … MAX_JOB_TOKENS, the network's cap on one job's completion tokens. */
@@ -185,7 +240,10 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       progress.done();
     }
   };
-  /** Runs a command body; API, verification and settings failures are exit 2 with their code (JSON on stderr with --json). */
+  /**
+   * Runs a command body; API, verification, input and settings failures, and a job whose outcome
+   * is unknown, are exit 2 with their code (JSON on stderr with --json), never a stack trace.
+   */
   const run =
     <A extends unknown[]>(fn: (...args: A) => Promise<void | number>) =>
     async (...args: A) => {
@@ -193,14 +251,12 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
         const code = await fn(...args);
         setCode(code ?? 0);
       } catch (e) {
-        if (e instanceof ApiError || e instanceof VerificationError || e instanceof SettingsError) {
-          // the options are the action's last argument but one (commander passes the Command last)
-          const o = args[args.length - 2] as ConnectionOptions | undefined;
-          reportError(io, o?.json, e);
-          setCode(2);
-          return;
-        }
-        throw e;
+        const notice = failureNotice(e);
+        if (!notice) throw e;
+        // the options are the action's last argument but one (commander passes the Command last)
+        const o = args[args.length - 2] as ConnectionOptions | undefined;
+        reportError(io, o?.json, notice);
+        setCode(2);
       }
     };
 
@@ -210,14 +266,23 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       .description(
         "ask a model; the job is sealed to workers whose attestation you verified, and the answer's receipt and bill are checked",
       )
-      .argument("<prompt...>", "the question (several words are joined)")
+      .argument("[prompt...]", "the question (several words are joined; with --file, put before the file's text)")
+      .option(
+        "--file <path>",
+        "read the prompt from this file (-: standard input), after the words if any: for a prompt longer than a command line takes (128 KiB in one argument on Linux)",
+      )
       .option("--model <name>", "the model (default: the first with a live worker; see `cocoon models`)")
-      .option("--max-tokens <n>", "most tokens in the answer", positiveInt, 256)
+      .option("--max-tokens <n>", `most tokens in the answer (at most ${MAX_JOB_TOKENS})`, jobTokens, 256)
       .option("--timeout <seconds>", "give up after this long, and cancel the job (billed only for what was generated)", positiveInt, 120)
       .option(
         "--tier <list>",
         "attestation tiers you accept, comma-separated: tdx, dev (SIMULATED), none (NOT confidential); default tdx, plus dev when dev is allowed",
         tierList,
+      )
+      .option(
+        "--max-price <nanoTON>",
+        "take only workers priced at most this many nanoTON per token (the price `cocoon models` lists)",
+        nanoTon,
       )
       .option("--allow-dev", "accept SIMULATED (dev) attestations (default only against the local network)")
       .option("--fresh-attestation", "challenge every candidate for evidence bound to a nonce of yours before encrypting to it")
@@ -227,7 +292,8 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
         "do not print a reasoning model's thinking (by default it goes to stderr, so stdout is the answer alone; --json has it as `reasoning`)",
       ),
   ).action(
-    run(async (words: string[], o: AskCliOptions) => {
+    run(async (words: string[], o: AskCliOptions, cmd: Command) => {
+      const prompt = promptOf(words, o.file, cmd);
       // Ctrl-C while the job runs cancels it (the SDK sends the cancel once the submit went out)
       const cancels: Array<{ jobId: string; outcome: Parameters<NonNullable<CocoonClientOptions["onCancel"]>>[1] }> = [];
       const { client, allowDev, apiUrl } = connect(o, { onCancel: (jobId, outcome) => cancels.push({ jobId, outcome }) });
@@ -236,7 +302,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       try {
         // on a local network whose dev workers are not accepted, a refusal for want of a tdx worker names the opt-in
         const devHint = devHintFor({ apiUrl, allowDev, ...(o.tier ? { tiers: o.tier } : {}), retry: "run cocoon ask again" });
-        await askCommand(client, allowDev, devHint, interrupt.signal, words, o);
+        await askCommand(client, allowDev, devHint, interrupt.signal, prompt, o);
       } catch (e) {
         // the cancel of a job given up (Ctrl-C, or its deadline) goes out before the process exits;
         // each is bounded (CANCEL_TIMEOUT_MS)
@@ -259,7 +325,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     allowDev: boolean,
     devHint: DevHint | undefined,
     signal: AbortSignal,
-    words: string[],
+    prompt: string,
     o: AskCliOptions,
   ): Promise<void> {
     let model = o.model;
@@ -269,7 +335,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       if (!model) throw new ApiError(409, "no_workers", "no model has a live worker right now; see cocoon models");
     }
     try {
-      await askModel(client, allowDev, signal, words, o, model);
+      await askModel(client, allowDev, signal, prompt, o, model);
     } catch (e) {
       throw await withDevHint(e, model, client, devHint);
     }
@@ -280,17 +346,18 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     client: CocoonClient,
     allowDev: boolean,
     signal: AbortSignal,
-    words: string[],
+    prompt: string,
     o: AskCliOptions,
     model: string,
   ): Promise<void> {
     const ask = {
       model,
-      messages: [{ role: "user" as const, content: words.join(" ") }],
+      messages: [{ role: "user" as const, content: prompt }],
       maxTokens: o.maxTokens,
       timeoutMs: o.timeout * 1000,
       tiers: o.tier ?? (allowDev ? (["tdx", "dev"] as AttestationTier[]) : (["tdx"] as AttestationTier[])),
       freshAttestation: o.freshAttestation === true,
+      ...(o.maxPrice !== undefined ? { maxPricePerToken: o.maxPrice } : {}),
       signal,
     };
     const thinking = thinkingOn(io.err, o.reasoning && o.json !== true);
@@ -342,7 +409,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       .argument("<jobId>", "the job's id (cocoon ask prints it)", jobIdArg),
   ).action(
     run(async (jobId: string, o: ConnectionOptions) => {
-      const r = await connect(o).client.cancel(jobId);
+      const r = await connect(o, {}, `job ${jobId}`).client.cancel(jobId);
       print(o, r, formatCancel(r));
     }),
   );
@@ -356,7 +423,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       .argument("<jobId>", "the job's id (cocoon ask prints it)", jobIdArg),
   ).action(
     run(async (jobId: string, o: ConnectionOptions) => {
-      const j = await connect(o).client.job(jobId);
+      const j = await connect(o, {}, `job ${jobId}`).client.job(jobId);
       print(o, j, formatJob(j));
     }),
   );
@@ -435,7 +502,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       .argument("<seqno>", "the withdrawal's seqno (printed by cocoon withdraw)", seqnoArg),
   ).action(
     run(async (seqno: number, o: ConnectionOptions) => {
-      const st = await connect(o).client.withdrawalStatus(seqno);
+      const st = await connect(o, {}, `withdrawal ${seqno}`).client.withdrawalStatus(seqno);
       const what = {
         pending: "pending: reserved, NOT paid yet",
         landed: "landed: paid on chain",
@@ -592,6 +659,27 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
   definePolicyCommands(program, chainCommands);
   defineOperatorCommands(program, { io, setCode });
   return program;
+}
+
+/**
+ * A failure as the CLI reports it (`error [code]`, exit 2), or undefined for a bug (thrown on, a
+ * stack trace). The SDK's named errors keep what a script needs beside the code: the field an
+ * input error names, and the job a timeout or a lost connection leaves to read. They were thrown
+ * on: a --max-tokens past the network's cap, a prompt past its cap or a coordinator that went
+ * away mid-answer ended `cocoon ask` with a stack trace and exit 1.
+ */
+export function failureNotice(e: unknown): Notice | undefined {
+  if (e instanceof JobTimeoutError) return { code: e.code, message: e.message, details: { jobId: e.jobId } };
+  if (e instanceof ApiError || e instanceof VerificationError || e instanceof SettingsError) return e;
+  if (e instanceof AskInputError) return { code: e.code, message: e.message, details: { param: e.param } };
+  if (e instanceof JobOutcomeUnknownError)
+    return {
+      code: e.code,
+      // the SDK's advice names its own call; here the command that reads the job
+      message: e.message.replace(`client.job("${e.jobId}")`, `cocoon job ${e.jobId}`),
+      details: { jobId: e.jobId, submitted: e.submitted },
+    };
+  return undefined;
 }
 
 /** What `cocoon ask` says on stderr when Ctrl-C ended it: which job it cancelled, and how that went. */

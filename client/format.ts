@@ -42,7 +42,7 @@ export function formatJob(j: JobView): string {
 /** `cocoon cancel`'s answer (and what `cocoon ask` says after a Ctrl-C cancelled its job). */
 export function formatCancel(r: CancelJobResponse): string {
   if (!r.cancelled) return `job ${r.jobId} had already ended (${r.status}): nothing to cancel, nothing changed`;
-  return `cancelled job ${r.jobId}${r.cancelledAt !== undefined ? ` at ${new Date(r.cancelledAt).toISOString()}` : ""}: its worker stops; it is billed only for what was generated, or refunded if nothing was (see cocoon balance)`;
+  return `cancelled job ${r.jobId}${r.cancelledAt !== undefined ? ` at ${new Date(r.cancelledAt).toISOString()}` : ""}: its worker stops; it is billed only for what was generated, or refunded if nothing was (\`cocoon job ${r.jobId}\` shows its bill once it ended)`;
 }
 
 /** The note `cocoon ask` writes on stderr under an answer cut short by a cancel. */

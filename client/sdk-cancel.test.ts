@@ -20,7 +20,11 @@ const settled = (p: Promise<unknown>) =>
   p.then(
     () => "resolved",
     // (a DOMException's numeric code is not ours)
-    (e: Error & { code?: unknown }) => ({ name: e.name, ...(typeof e.code === "string" ? { code: e.code } : {}) }),
+    (e: Error & { code?: unknown; jobId?: unknown }) => ({
+      name: e.name,
+      ...(typeof e.code === "string" ? { code: e.code } : {}),
+      ...(typeof e.jobId === "string" ? { jobId: e.jobId } : {}),
+    }),
   );
 
 // ---------------------------------------------------------------- cancel()
@@ -243,7 +247,10 @@ describe("a call that gives up at its deadline (timeoutMs) cancels the job it su
     ]);
     await Promise.all([asked, streamed, embedded].map((x) => x.c.settleCancels()));
     // Assess
-    expect(results).toEqual([0, 1, 2].map(() => ({ name: "VerificationError", code: "timeout" })));
+    // a JobTimeoutError (a VerificationError) naming the job it cancelled: it had no jobId for the caller to read the job by
+    expect(results).toEqual(
+      [asked, streamed, embedded].map((x) => ({ name: "JobTimeoutError", code: "timeout", jobId: x.submittedIds[0] })),
+    );
     for (const x of [asked, streamed, embedded]) {
       expect(x.submittedIds).toHaveLength(1);
       expect(x.cancels()).toEqual(x.submittedIds);
@@ -271,7 +278,7 @@ describe("a call that gives up at its deadline (timeoutMs) cancels the job it su
     const r = await settled(x.c.ask(timed(50)));
     await x.c.settleCancels();
     // Assess
-    expect(r).toEqual({ name: "VerificationError", code: "timeout" });
+    expect(r).toEqual({ name: "JobTimeoutError", code: "timeout", jobId: x.submittedIds[0] });
     expect(x.cancels()).toEqual(x.submittedIds);
   });
 

@@ -85,12 +85,30 @@ export class StreamIntegrityError extends VerificationError {
  * key, the engine's own message (which may quote our prompt, hence sealed).
  */
 export class JobRefundedError extends VerificationError {
+  override readonly name: string = "JobRefundedError";
   constructor(
     code: string,
     message: string,
     readonly failure?: { workerId: string; code: string; message?: string },
   ) {
     super(code, message);
+  }
+}
+
+/**
+ * The call gave up at its deadline (`timeoutMs`) after its job was prepared: a VerificationError
+ * with code "timeout", as before it had a class of its own, and `jobId`, the job given up on. Its
+ * cancel was sent if its submit had gone out (`client.job(jobId)` then reads what was billed for
+ * what was generated, or its refund). A deadline that passes before any job was prepared is a
+ * plain VerificationError "timeout".
+ */
+export class JobTimeoutError extends VerificationError {
+  override readonly name: string = "JobTimeoutError";
+  constructor(
+    readonly jobId: string,
+    message: string,
+  ) {
+    super("timeout", message);
   }
 }
 
@@ -339,10 +357,15 @@ export interface AskOptions {
   extra?: Record<string, unknown>;
   /** Tiers accepted. Default ["tdx"]; "dev" needs allowDev, "none" means NOT confidential. */
   tiers?: AttestationTier[];
+  /**
+   * The most a worker may charge, in nanoTON per token (the price models() lists): the coordinator
+   * offers no worker above it (ApiError 409 no_workers, "none at or below …"), and the SDK
+   * encrypts to none it quoted above it (VerificationError price_above_max).
+   */
   maxPricePerToken?: bigint;
   candidates?: number;
   /**
-   * Give up after this long (default 120 s): ask() rejects with a VerificationError "timeout",
+   * Give up after this long (default 120 s): ask() rejects with a JobTimeoutError (a VerificationError, code "timeout", with the `jobId`),
    * askStream ends with it. A job already submitted is cancelled as an abort cancels it (once, in
    * the background): its answer is sealed to a key only this call held, so nobody could read it,
    * and the worker stops and is paid for what it generated (or the hold comes back whole).
@@ -1674,7 +1697,7 @@ export class CocoonClient {
     // A job that had to fail over (or was not answered) says the kept quote's candidates are not all well: a fresh one next time.
     if (job.status !== "completed" || job.attempt > 0) this.dropQuote(p);
     if (job.status === "refunded") throw refundedError(job, p.header, p.verified, p.replyKey);
-    if (job.status !== "completed") throw new VerificationError("timeout", `job ${job.jobId} still ${job.status} after ${p.timeoutMs} ms`);
+    if (job.status !== "completed") throw new JobTimeoutError(job.jobId, `job ${job.jobId} still ${job.status} after ${p.timeoutMs} ms`);
     return job;
   }
 
@@ -2283,7 +2306,7 @@ function orQuiet<T>(next: Promise<T>, ms: number, signal?: AbortSignal): Promise
 /** A job's wait past its deadline (timeoutMs): what ask, askStream and embed reject with. */
 /** The call gave up at its job's deadline (deadlinePassed, or a job seen unfinished at the end). */
 const pastDeadline = (e: unknown) => e instanceof VerificationError && e.code === "timeout";
-const deadlinePassed = (p: Prepared) => new VerificationError("timeout", `job ${p.jobId} did not finish within ${p.timeoutMs} ms`);
+const deadlinePassed = (p: Prepared) => new JobTimeoutError(p.jobId, `job ${p.jobId} did not finish within ${p.timeoutMs} ms`);
 /** The call gave up on a job that may run on: at its deadline, or unable to reach the coordinator again (its cancel is sent). */
 const gaveUpOn = (e: unknown) => pastDeadline(e) || e instanceof JobOutcomeUnknownError;
 

@@ -85,7 +85,7 @@ describe("ask() keeps to timeoutMs and signal over the HTTP relay", () => {
     // Act
     const { outcome, ms } = await timed(() => sdk.ask(chat(STUCK, { timeoutMs: 2000 })));
     // Assess
-    expect(outcome).toMatchObject({ name: "VerificationError", code: "timeout" });
+    expect(outcome).toMatchObject({ name: "JobTimeoutError", code: "timeout" });
     expect(ms).toBeLessThan(3500);
   }, 15_000);
 
