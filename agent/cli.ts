@@ -862,8 +862,8 @@ async function serving(
   // Signals are listened for from here on, not only once the agent is up: a SIGTERM while the
   // engine loaded or registration retried ended the process with 143 (killed by the signal)
   // rather than the clean stop `systemctl stop` asks for. Until registration, one aborts this.
-  const starting = stopWhileStarting(process, log);
-  const { signal } = starting;
+  const stop = stopOnSignals(process, log);
+  const { signal } = stop;
   const stopped = () => new AgentStoppedError();
   let engine: Engine | undefined;
   try {
@@ -958,8 +958,6 @@ async function serving(
       engineHealth: { everyMs: config.engineHealthEveryMs, timeoutsBeforeDown: config.engineTimeoutsBeforeDown },
       signal,
     });
-    // From here a signal drains: the handover to shutdownOnSignals is synchronous, so none falls between.
-    starting.dispose();
     log.info("serving", {
       workerId: agent.workerId,
       models,
@@ -969,47 +967,89 @@ async function serving(
       tierLabel: tierLabel(agent.tier as AttestationTier),
       ...(served ? { metrics: `${served.url}/metrics` } : {}),
     });
-    // A signal that came once registered, while the job source was being set up: drain at once.
-    if (signal.aborted) {
-      log.info("shutting down", { signal: starting.received() });
-      await agent.drain();
-    } else await shutdownOnSignals(agent, process, log);
+    // (a signal that came once registered, while the job source was being set up, drains at once)
+    await stop.drain(agent);
     return 0;
   } catch (e) {
     if (!(e instanceof AgentStoppedError)) throw e;
-    log.info("stopped before registering: nothing to drain", { signal: starting.received() });
+    log.info("stopped before registering: nothing to drain", { signal: stop.received() });
     return 0; // what a drain exits with: the stop the owner asked for
   } finally {
-    starting.dispose();
-    await engine?.close?.();
+    // listened for until the engine is closed too: a signal then is noted, not a 143
+    try {
+      await engine?.close?.();
+    } finally {
+      stop.dispose();
+    }
   }
 }
 
 /**
- * Signals while `start` is not serving yet (a model loading, an engine or an API waited for,
- * registration retrying). The first one aborts `signal`, which every wait of the start takes;
- * later ones are only noted (the stop is under way and each of its steps is bounded), so that
- * none of them kills the process with 143. `dispose()` stops listening (idempotent).
+ * SIGINT and SIGTERM for the whole of `start`, from before the engine is loaded until it is
+ * closed. Until `drain(agent)` (a model loading, an engine or an API waited for, registration
+ * retrying) the first signal aborts `signal`, which every wait of the start takes. `drain(agent)`
+ * waits for the first signal, or takes the one that came while starting, and drains (no new jobs,
+ * the running ones finish); a signal while draining stops at once: the agent is stopped without
+ * waiting for its running jobs (their leases fail them over to other workers) and the drain
+ * resolves, so the process can exit. Any other signal is only noted: the stop is under way and
+ * each of its steps is bounded. `dispose()` stops listening (idempotent).
+ *
+ * One listener per signal, on the whole time: what changes from one phase to the next is what it
+ * does, never the listener. When a signal's last listener goes, Node gives the signal back its
+ * default action, and one that comes then is not kept for the next listener: the kernel ends the
+ * process with it (143). The start's listeners used to come off before the drain's went on, and
+ * "serving" was logged between the two: a stop sent on that line (`systemctl stop` once the unit
+ * is up, the kill -9 test's SIGTERM) could land there, under load, and kill the agent undrained.
  */
-export function stopWhileStarting(
+export function stopOnSignals(
   signals: Pick<NodeJS.EventEmitter, "on" | "off">,
-  log: { info(msg: string, data?: Record<string, unknown>): void },
-): { signal: AbortSignal; received(): string | undefined; dispose(): void } {
+  log: { info(msg: string, data?: Record<string, unknown>): void; warn(msg: string, data?: Record<string, unknown>): void },
+): {
+  signal: AbortSignal;
+  received(): string | undefined;
+  drain(agent: { drain(): Promise<void>; stop(): Promise<void> }): Promise<void>;
+  dispose(): void;
+} {
   const abort = new AbortController();
   let first: string | undefined;
-  const on = (name: string) => () => {
-    if (first !== undefined) return void log.info("stopping already", { signal: name });
+  const noted = (name: string) => log.info("stopping already", { signal: name });
+  /** what the next signal does, replaced as the start goes on */
+  let next = (name: string) => {
     first = name;
     log.info("stopping before the agent is up", { signal: name });
     abort.abort(new AgentStoppedError());
+    next = noted;
   };
-  const onInt = on("SIGINT");
-  const onTerm = on("SIGTERM");
+  const onInt = () => next("SIGINT");
+  const onTerm = () => next("SIGTERM");
   signals.on("SIGINT", onInt);
   signals.on("SIGTERM", onTerm);
   return {
     signal: abort.signal,
     received: () => first,
+    async drain(agent) {
+      let stoppedHard!: () => void;
+      const stopped = new Promise<void>((r) => (stoppedHard = r));
+      const hard = () => {
+        log.warn("second signal: stopping now, without waiting for the running jobs (their leases fail them over)");
+        void agent.stop().catch(() => {});
+        stoppedHard();
+        next = noted;
+      };
+      if (first === undefined)
+        await new Promise<void>((r) => {
+          next = (name) => {
+            first = name;
+            next = hard;
+            r();
+          };
+        });
+      else next = hard;
+      log.info("shutting down", { signal: first });
+      // It used to await the drain here even after a second signal: stop() waits for running jobs
+      // too, so "stops at once" waited for the longest generation to end.
+      await Promise.race([agent.drain(), stopped]);
+    },
     dispose() {
       signals.off("SIGINT", onInt);
       signals.off("SIGTERM", onTerm);
@@ -1119,50 +1159,6 @@ export async function engineModels(
         ...(listed.length ? {} : { hint: none }),
       });
     return configured.length ? configured : listed;
-  }
-}
-
-/**
- * Waits for SIGINT or SIGTERM, then drains (no new jobs, the running ones finish). A second
- * signal while draining stops at once: the agent is stopped without waiting for its running jobs
- * (their leases fail them over to other workers) and this resolves, so the process can exit.
- */
-export async function shutdownOnSignals(
-  agent: { drain(): Promise<void>; stop(): Promise<void> },
-  signals: Pick<NodeJS.EventEmitter, "once" | "off">,
-  log: { info(msg: string, data?: Record<string, unknown>): void; warn(msg: string, data?: Record<string, unknown>): void },
-): Promise<void> {
-  let hardStop!: () => void;
-  const stoppedHard = new Promise<void>((r) => (hardStop = r));
-  const hard = () => {
-    log.warn("second signal: stopping now, without waiting for the running jobs (their leases fail them over)");
-    void agent.stop().catch(() => {});
-    hardStop();
-  };
-  const signal = await new Promise<string>((r) => {
-    const first = (name: string) => () => {
-      signals.off("SIGINT", onInt);
-      signals.off("SIGTERM", onTerm);
-      // The second signal's listeners before this one returns: never a moment with none while the
-      // signal is being handled (a listener that re-raises a signal nobody else takes, as
-      // signal-exit does, would otherwise kill the process instead of letting it drain).
-      signals.once("SIGINT", hard);
-      signals.once("SIGTERM", hard);
-      r(name);
-    };
-    const onInt = first("SIGINT");
-    const onTerm = first("SIGTERM");
-    signals.once("SIGINT", onInt);
-    signals.once("SIGTERM", onTerm);
-  });
-  log.info("shutting down", { signal });
-  try {
-    // It used to await the drain here even after a second signal: stop() waits for running jobs
-    // too, so "stops at once" waited for the longest generation to end.
-    await Promise.race([agent.drain(), stoppedHard]);
-  } finally {
-    signals.off("SIGINT", hard);
-    signals.off("SIGTERM", hard);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * `cocoon-agent start` stopped before it serves (agent/cli.ts stopWhileStarting): a SIGTERM
+ * `cocoon-agent start` stopped before it serves (agent/cli.ts stopOnSignals): a SIGTERM
  * (what `systemctl stop` sends) or SIGINT while the engine is waited for or registration
  * retries. Before, signals were listened for only once the agent had registered: such a signal
  * killed the process (exit 143 under systemd, no log line). Now it stops at once, logs why and
@@ -13,7 +13,7 @@ import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../test/temp-dir";
 import { spawnAgent } from "../test/agent-fixtures";
-import { stopWhileStarting } from "./cli";
+import { stopOnSignals } from "./cli";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -85,11 +85,11 @@ describe("cocoon-agent start: a signal before the agent is up", () => {
     }
   }, 60_000);
 
-  it("stopWhileStarting: the first signal aborts, a second is only noted, and dispose leaves no listener", () => {
+  it("stopOnSignals: the first signal aborts, a second is only noted, and dispose leaves no listener", () => {
     // Prepare
     const signals = new EventEmitter();
     const lines: string[] = [];
-    const starting = stopWhileStarting(signals, { info: (m) => void lines.push(m) });
+    const starting = stopOnSignals(signals, { info: (m) => void lines.push(m), warn: (m) => void lines.push(m) });
     // Act
     signals.emit("SIGTERM");
     signals.emit("SIGINT");
