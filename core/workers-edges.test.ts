@@ -805,6 +805,38 @@ describe("matching: the sample of a sharded model", () => {
     expect(r.allLive).toBe(true);
   });
 
+  it("a sample of exactly k from the shards read is not yet every live worker: the skipped shards are read before allLive is said", async () => {
+    // Prepare: two workers, k = 2 (the first decision's sample is every live worker); a newcomer lands on a shard found empty
+    const random = seeded(59);
+    const offers = [0, 5].map((s) => offerOf(idOnShard(random, s)));
+    const world = await offerWorld(offers, 60);
+    expect((await world.decide({ k: 2 })).allLive).toBe(true);
+    const late = offerOf(idOnShard(random, 9));
+    await world.inner.transact([{ op: "put", table: "offers", item: late }]);
+    // Act: within EMPTY_SHARD_MS
+    world.clock.t += 1_000;
+    const r = await world.decide({ k: 2 });
+    // Assess: three live workers for k = 2: the newcomer's shard was read, and allLive is not claimed
+    expect(r.queries.map((q) => q.pk)).toContain(`${MODEL}#9`);
+    expect(r.allLive).toBeUndefined();
+    expect(r.offers).toHaveLength(2);
+  });
+
+  it("a shard found empty is skipped from the very millisecond it was read, and not at all once the clock has stepped back before that read", async () => {
+    // Prepare: four workers (more than k = 3), a first decision that finds the other 12 shards empty
+    const random = seeded(61);
+    const offers = [0, 5, 10, 15].map((s) => offerOf(idOnShard(random, s)));
+    const world = await offerWorld(offers, 62);
+    await world.decide({ k: 3 });
+    // Act: again at the same instant; then with the clock stepped back a minute (an NTP correction)
+    const same = await world.decide({ k: 3 });
+    world.clock.t -= 60_000;
+    const back = await world.decide({ k: 3 });
+    // Assess: the four known shards only; then every shard, as a hint from the future is none
+    expect(same.queries).toHaveLength(4);
+    expect(back.queries).toHaveLength(OFFER_SHARDS);
+  });
+
   it("a worker registered through this process is matched at once, though matching found its shard empty a moment before", async () => {
     // Prepare: one registered worker and a decision that finds the other shards empty
     const w = makeJobWorld();
@@ -836,6 +868,26 @@ describe("matching: the sample of a sharded model", () => {
     expect(r.offers).toHaveLength(3);
     expect(r.queries.length).toBeLessThanOrEqual(24);
     expect(r.queries.filter((q) => q.returned >= 64).length).toBeLessThanOrEqual(8);
+  });
+
+  it("a name asked before anyone offered it keeps no hint: once 1,600 offers exist, its first decision reads as a fresh process's does", async () => {
+    // Prepare: one process asked for the model when it had no offer (unknown_model); both then see 1,600 offers
+    const random = seeded(63);
+    const grown = Array.from({ length: 1_600 }, () => offerOf(idFrom(random)));
+    const asked = await offerWorld([], 64);
+    expect((await asked.decide({ k: 3 })).why).toBe("unknown_model");
+    for (let i = 0; i < grown.length; i += 100)
+      await asked.inner.transact(grown.slice(i, i + 100).map((item) => ({ op: "put" as const, table: "offers" as const, item })));
+    asked.clock.t += EMPTY_SHARD_MS;
+    const fresh = await offerWorld(grown, 64);
+    fresh.clock.t = asked.clock.t;
+    // Act
+    const afterAsking = await asked.decide({ k: 3 });
+    const first = await fresh.decide({ k: 3 });
+    // Assess: as many whole shards and slices read (which ones is the draw's), as no hint of the empty name was kept
+    const shape = (qs: typeof first.queries) => ({ whole: qs.filter((q) => q.skPrefix === undefined).length, sliced: qs.length });
+    expect(shape(afterAsking.queries)).toEqual(shape(first.queries));
+    expect(afterAsking.offers).toHaveLength(3);
   });
 
   it("matching looks for max(SAMPLE_MIN = 12, 4k) eligible offers: k=1 reads 12 shards of one worker each, k=5 reads all 16", async () => {

@@ -167,6 +167,29 @@ describe("prepareJob: documents the requester holds (PrepareRequest.held)", () =
     expect(p.candidates).toEqual([expect.objectContaining({ workerId: a.id, attestation: doc })]);
   });
 
+  it("a worker with no summary at all (registered before summaries): its document, whole, from the worker item; both reads eventual (half the read units)", async () => {
+    // Prepare: the summary item gone; every read of the workers table recorded with its consistency
+    const w = makeJobWorld();
+    const a = await w.worker();
+    const r = await w.requester();
+    const doc = await documentOf(w, a.id);
+    await w.store.transact([{ op: "delete", table: "workers", key: { pk: a.id, sk: "summary" } }]);
+    const reads: Array<{ sk: string; eventual: boolean }> = [];
+    const get = w.store.get.bind(w.store);
+    w.deps.store = {
+      ...w.store,
+      get: (t, k, o) => (t === "workers" && reads.push({ sk: String(k.sk), eventual: o?.eventual === true }), get(t, k, o)),
+    } as typeof w.store;
+    // Act
+    const p = await prepareJob(w.deps, r.id, ask({ held: [{ workerId: a.id, attestationDigest: attestationDigest(doc) }] }));
+    // Assess
+    expect(p.candidates).toEqual([expect.objectContaining({ workerId: a.id, attestation: doc })]);
+    expect(reads).toEqual([
+      { sk: "summary", eventual: true },
+      { sk: "worker", eventual: true },
+    ]);
+  });
+
   it("the request schema takes at most MAX_HELD_ATTESTATIONS (8) well-formed digests; older asks without held still parse", () => {
     const h = { workerId: "A".repeat(43), attestationDigest: "ab".repeat(32) };
     const base = { model: MODEL, maxTokens: 10, maxPromptTokens: 10 };

@@ -708,6 +708,66 @@ describe("the close check (handleTabClose)", () => {
     expect(ledgerDiscrepancies(w.store)).toEqual([]);
   });
 
+  it("a close between two jobs' expiries logs the receipt still there and names only the expired one in its error; a close with every receipt logs no error", async () => {
+    // Prepare: slot 0 completes 200 s before slot 1; a second tab closes with every reply item there
+    const { w, r, tab, workers } = await tabWorld({ slots: 2 });
+    const first = await completeSlot(w, r, tab, 0, workers);
+    w.advance(200_000);
+    const second = await completeSlot(w, r, tab, 1, workers);
+    const fresh = (await openTab(w.deps, r.id, openBody(1), "tab-key-2")).view;
+    await completeSlot(w, r, fresh.tab, 0, workers);
+    pastClose(w, fresh);
+    const closedFresh = await handleMatchingMessage(w.deps, closeCheck(fresh.tab.tabId));
+    const errorsBefore = w.logs.filter((l) => l.level === "error");
+    const j = await job(w, first.jobId);
+    w.advance((Math.ceil(j.updatedAt / 1000) + RETAIN_SECONDS) * 1000 - w.clock.now());
+    // Act
+    const outcome = await handleMatchingMessage(w.deps, closeCheck(tab.tabId));
+    // Assess
+    expect(closedFresh).toBe("closed");
+    expect(errorsBefore).toEqual([]);
+    expect(outcome).toBe("closed");
+    expect(
+      receiptsLogged(w)
+        .map((i) => JSON.stringify(i))
+        .filter((s) => s.includes(second.jobId)),
+    ).toHaveLength(1);
+    expect(
+      receiptsLogged(w)
+        .map((i) => JSON.stringify(i))
+        .filter((s) => s.includes(first.jobId)),
+    ).toEqual([]);
+    expect(w.logs.filter((l) => l.level === "error")).toEqual([
+      expect.objectContaining({
+        msg: "tab closed without receipts whose reply items expired: the receipt log misses them",
+        data: { tabId: tab.tabId, jobIds: [first.jobId] },
+      }),
+    ]);
+  });
+
+  it("the line between a missing reply item (a failed close) and an expired one (a paid close) is the item's own expiry, to the millisecond, from a completion inside a second", async () => {
+    // Prepare: a job completed 234 ms into a second; its reply item expires at the next whole second + RETAIN_SECONDS
+    const { w, r, tab, workers } = await tabWorld({ slots: 1 });
+    w.advance(1_234);
+    const done = await completeSlot(w, r, tab, 0, workers);
+    const j = await job(w, done.jobId);
+    const expiry = (Math.ceil(j.updatedAt / 1000) + RETAIN_SECONDS) * 1000;
+    const reply = replyKey(j.jobId, j.attempt, j.resultDigest);
+    // Act: one millisecond before, the item removed (the books wrong); then at the expiry itself
+    w.advance(expiry - 1 - w.clock.now());
+    await w.store.transact([{ op: "delete", table: "jobs", key: reply }]);
+    const before = await thrown(() => handleMatchingMessage(w.deps, closeCheck(tab.tabId)));
+    const tabBefore = (await tabItem(w, tab.tabId)).status;
+    w.advance(1);
+    const at = await handleMatchingMessage(w.deps, closeCheck(tab.tabId));
+    // Assess
+    expect(j.updatedAt % 1000).toBe(234);
+    expect((before as Error).message).toBe(`tab job ${done.jobId}: its reply item is missing, so its receipt cannot be logged`);
+    expect(tabBefore).toBe("open");
+    expect(at).toBe("closed");
+    expect(await w.earned(done.worker.id)).toBe(done.cost);
+  });
+
   it("a completed job whose reply item is missing fails the close, naming the job; nothing moves and the tab stays open", async () => {
     // Prepare
     const { w, r, tab, view, workers } = await tabWorld({ slots: 1 });
