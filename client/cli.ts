@@ -22,7 +22,8 @@ import { defineOperatorCommands } from "./commands/operator";
 import { definePolicyCommands } from "./commands/policy";
 import { defineReceiptsCommands } from "./commands/receipts";
 import { withdrawCommand } from "./commands/withdraw";
-import { cancelledNote, formatAnswer, formatCancel, formatJob, withdrawalSent, withdrawalToSend } from "./format";
+import { cancelledNote, formatAnswer, formatCancel, formatJob, formatJobs, jobsRow, withdrawalSent, withdrawalToSend } from "./format";
+import { JobJournal, JobJournalError, readJournaled } from "./journal";
 import { VAULT_MESSAGE_VALUE, withdrawMessage } from "../api-client/vault-messages";
 import { addModelAlias, describeAliases, ModelAliasError, parseModelAlias } from "./serve/aliases";
 import { AskInputError, CocoonClient, JobOutcomeUnknownError, JobTimeoutError, VerificationError, type CocoonClientOptions } from "./sdk";
@@ -47,7 +48,7 @@ function connection(cmd: Command): Command {
     .option("--api <url>", "the coordinator's API (default: COCOON_API_URL, the local network, http://127.0.0.1:8787)")
     .option(
       "--key <file>",
-      "your Ed25519 key file, created on first use, except by job, cancel and withdrawal, which read what it made (default: COCOON_KEY_FILE or .cocoon/requester.key)",
+      "your Ed25519 key file, created on first use, except by job, jobs, cancel and withdrawal, which read what it made (default: COCOON_KEY_FILE or .cocoon/requester.key)",
     )
     .option("--json", "print JSON (and no progress)");
 }
@@ -65,7 +66,16 @@ function connect(o: ConnectionOptions, extra: Pick<CocoonClientOptions, "tabs" |
     process.env.COCOON_ALLOW_DEV === "1" ||
     (s.local?.allowDevAttestation === true && sameApiUrl(s.apiUrl, s.local.apiUrl));
   const key = owned ? existingKey(s.keyFile, owned) : loadOrCreateKey(s.keyFile);
-  return { apiUrl: s.apiUrl, key, keyFile: s.keyFile, allowDev, client: new CocoonClient({ apiUrl: s.apiUrl, key, allowDev, ...extra }) };
+  // the key's jobs, listed by `cocoon jobs`: each recorded before its submit leaves (client/journal.ts)
+  const journal = new JobJournal(`${s.keyFile}.jobs.jsonl`);
+  return {
+    apiUrl: s.apiUrl,
+    key,
+    keyFile: s.keyFile,
+    allowDev,
+    journal,
+    client: new CocoonClient({ apiUrl: s.apiUrl, key, allowDev, journal, ...extra }),
+  };
 }
 
 /** The key in `keyFile`, which must be there: `owned` (a job, a withdrawal) belongs to the key that made it. */
@@ -428,6 +438,25 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     }),
   );
 
+  connection(
+    program
+      .command("jobs")
+      .description(
+        "list your jobs, newest first, each with its status and cost as the coordinator has it; they are those this machine's cocoon ask and cocoon serve submitted with this key (recorded before each submit, so a killed ask leaves its job here; one whose submit never landed shows as not submitted)",
+      )
+      .option("--limit <n>", "list at most this many (the newest)", positiveInt, 20),
+  ).action(
+    run(async (o: ConnectionOptions & { limit: number }) => {
+      const { client, journal, key, apiUrl } = connect(o, {}, "each job");
+      const entries = await journal.entries(key.id, apiUrl, o.limit);
+      const rows = await withProgress(o, async (step) => {
+        step(`reading ${entries.length} jobs from the coordinator`);
+        return (await readJournaled(entries, (id) => client.job(id))).map(jobsRow);
+      });
+      print(o, { account: key.id, api: apiUrl, journal: journal.path, jobs: rows }, formatJobs(rows, journal.path));
+    }),
+  );
+
   connection(program.command("balance").description("your balance: available, held for jobs in flight, reserved for withdrawals")).action(
     run(async (o: ConnectionOptions) => {
       const b = await connect(o).client.balance();
@@ -671,6 +700,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
 export function failureNotice(e: unknown): Notice | undefined {
   if (e instanceof JobTimeoutError) return { code: e.code, message: e.message, details: { jobId: e.jobId } };
   if (e instanceof ApiError || e instanceof VerificationError || e instanceof SettingsError) return e;
+  if (e instanceof JobJournalError) return { code: e.code, message: e.message };
   if (e instanceof AskInputError) return { code: e.code, message: e.message, details: { param: e.param } };
   if (e instanceof JobOutcomeUnknownError)
     return {

@@ -1,6 +1,7 @@
 import { formatTon } from "../api-client/format";
 import type { CancelJobResponse, JobView } from "../events/api";
 import type { AskResult } from "./sdk";
+import type { JournaledJob } from "./journal";
 import type { WithdrawOutcome } from "../api-client/money";
 import { vaultMessageLines, type VaultMessage } from "../api-client/vault-messages";
 
@@ -37,6 +38,38 @@ export function formatJob(j: JobView): string {
   if (j.cancelledAt !== undefined) lines.push(`  cancelled at ${new Date(j.cancelledAt).toISOString()}`);
   if (j.failure) lines.push(`  failure: worker ${j.failure.workerId} reported ${j.failure.code} (attempt ${j.failure.attempt + 1})`);
   return lines.join("\n");
+}
+
+/** `cocoon jobs --json`'s row: the journal's line and the job's state, flat (status "not_submitted": its submit never landed). */
+export function jobsRow({ entry: e, job }: JournaledJob) {
+  return {
+    jobId: e.jobId,
+    model: e.model,
+    createdAt: e.createdAt,
+    maxCost: e.maxCost,
+    ...(e.tab ? { tab: e.tab } : {}),
+    status: job ? job.status : ("not_submitted" as const),
+    ...(job?.outcome !== undefined ? { outcome: job.outcome } : {}),
+    ...(job?.cost !== undefined ? { cost: job.cost } : {}),
+    ...(job?.cancelledAt !== undefined ? { cancelledAt: job.cancelledAt } : {}),
+  };
+}
+export type JobsRow = ReturnType<typeof jobsRow>;
+
+/** `cocoon jobs`: one line per job, newest first: when it was asked, its model, where it stands and what it cost. */
+export function formatJobs(rows: JobsRow[], journal: string): string {
+  if (rows.length === 0)
+    return `no jobs of this key on this API in ${journal} (cocoon ask and cocoon serve record each job there before submitting it)`;
+  const lines = rows.map((r) => {
+    const head = `${r.jobId}  ${new Date(r.createdAt).toISOString()}  ${r.model}${r.tab ? ` (tab slot ${r.tab.slot})` : ""}  `;
+    if (r.status === "not_submitted")
+      return `${head}not submitted: the coordinator has no such job (its submit never landed: nothing held, nothing billed)`;
+    const status = `${r.status}${r.outcome ? ` (${r.outcome})` : ""}`;
+    if (r.cost !== undefined) return `${head}${status} · cost ${r.cost} nanoTON (${formatTon(BigInt(r.cost))}), held ${r.maxCost}`;
+    if (r.status === "refunded") return `${head}${status} · cost nothing: the ${r.maxCost} nanoTON held went back`;
+    return `${head}${status} · running: holds up to ${r.maxCost} nanoTON (${formatTon(BigInt(r.maxCost))})`;
+  });
+  return [...lines, "(newest first; `cocoon job JOB_ID` shows one in full)"].join("\n");
 }
 
 /** `cocoon cancel`'s answer (and what `cocoon ask` says after a Ctrl-C cancelled its job). */

@@ -45,6 +45,7 @@ import { padJson, REQUEST_PADDING } from "../core/crypto/padding";
 import { verifyReceipt } from "../core/crypto/receipt";
 import { DEFAULT_PRICING, jobCost, maxJobCost, type PricingConfig } from "../core/pricing";
 import { newJobId, tabSlotJobId } from "../core/ids";
+import type { JobJournal } from "./journal";
 import { TabKeeper, tabRefused, type KeptTabView, type TabOptions, type TabSlot } from "./tab-keeper";
 import { imageAllowed, imageDigestOf, modelAllowed, PolicyStaleError, type PolicyCache, type PolicyReading } from "../core/policy-registry";
 import type { SignedWithdrawalView } from "../events/withdrawals";
@@ -563,6 +564,13 @@ export interface CocoonClientOptions {
    * JobOutcomeUnknownError. Never past the job's own deadline.
    */
   reconnectMs?: number;
+  /**
+   * The requester's own list of its jobs (client/journal.ts; the CLI's `cocoon jobs`): each job
+   * is recorded there before its submit is sent, so a process killed mid-call still leaves the id
+   * of a job that may run and be billed. One that cannot be written fails the call
+   * (JobJournalError) with nothing submitted.
+   */
+  journal?: JobJournal;
 }
 
 /** CocoonClientOptions.reconnectMs's default: a coordinator's redeploy or a dropped link's return fits in it. */
@@ -642,6 +650,9 @@ function sealPadded(header: EnvelopeHeader, json: Uint8Array, recipients: Array<
 
 /** The network's caps on one job's completion and prompt tokens: n choices count n times. */
 export { MAX_JOB_PROMPT_TOKENS, MAX_JOB_TOKENS };
+
+/** The requester's local list of its jobs (CocoonClientOptions.journal), for the package's users too. */
+export { JobJournal, JobJournalError, type JournalEntry } from "./journal";
 
 /** Bad input to ask/askStream/embed, caught before anything is sent; `param` names the field (OpenAI's 400 shape). */
 export class AskInputError extends Error {
@@ -1499,8 +1510,17 @@ export class CocoonClient {
     }
   }
 
-  /** submit, and the kept quote's renewal it carried (if it asked one) taken from its answer. */
+  /** submit (the job journaled first), and the kept quote's renewal it carried (if it asked one) taken from its answer. */
   private async submitRenewing(p: Prepared, wait: number, o: JobBasics) {
+    await this.opts.journal?.record({
+      account: this.account,
+      api: this.opts.apiUrl,
+      jobId: p.jobId,
+      model: p.model,
+      createdAt: this.now(),
+      maxCost: p.maxCost,
+      ...(p.tab ? { tab: { tabId: p.tab.tab.tabId, slot: p.tab.slot } } : {}),
+    });
     const submitted = await this.submit(p, wait, o);
     this.adoptRenewal(p, submitted.next);
     return submitted;
