@@ -1049,6 +1049,7 @@ export function stopOnSignals(
       // It used to await the drain here even after a second signal: stop() waits for running jobs
       // too, so "stops at once" waited for the longest generation to end.
       await Promise.race([agent.drain(), stopped]);
+      next = noted; // the drain is over: a signal while the engine closes has no jobs to stop
     },
     dispose() {
       signals.off("SIGINT", onInt);

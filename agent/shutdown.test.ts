@@ -74,6 +74,27 @@ describe("cocoon-agent serve: shutdown on signals", () => {
     expect(signals.listenerCount("SIGINT") + signals.listenerCount("SIGTERM")).toBe(0);
   });
 
+  // BUG: once the drain had ended, the next signal (while the engine closes) still took the
+  // second-signal path: it logged "stopping now, without waiting for the running jobs" when none
+  // ran, and called stop() on the drained agent.
+  it("a signal after the drain has ended is only noted: no second stop", async () => {
+    // Prepare
+    const signals = new EventEmitter();
+    const { agent, calls, finishJobs } = agentWithRunningJobs();
+    const { lines, log } = quietLog();
+    const stop = stopOnSignals(signals, log);
+    const done = stop.drain(agent);
+    signals.emit("SIGTERM");
+    finishJobs();
+    await done;
+    // Act: while the engine closes
+    signals.emit("SIGINT");
+    // Assess
+    expect(calls).toEqual(["drain"]);
+    expect(lines.at(-1)).toBe("stopping already");
+    stop.dispose();
+  });
+
   it("a signal that came while starting drains at once when serving begins, and a second one stops at once", async () => {
     // Prepare: SIGTERM while registering (the start's abort), then the agent is up anyway
     const signals = new EventEmitter();

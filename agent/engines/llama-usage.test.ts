@@ -223,6 +223,22 @@ describe("llama engine: every billed token is delivered, at most one streamed pi
     }
   });
 
+  // BUG: LlamaCompletion samples on past max_tokens while the last token ends in an unfinished
+  // character (it waits for the rest of the character's bytes), and that token is not billed: the
+  // release delivered its text too, max_tokens 1 gave two U+FFFD for one billed token.
+  it.each([1, 3])("an unfinished character at the limit: the text of the billed tokens only, on both paths (max_tokens %i)", async (n) => {
+    // Arrange: every greedy token a lone UTF-8 lead byte (byte fallback), never a whole character
+    const lead = { logit_bias: { [String(tinyVocabulary().tokens.indexOf("<0xE2>"))]: 100 } };
+    // Act
+    const chat = await engine.generate(aChat({ maxTokens: n, extra: lead }));
+    const completion = await engine.complete(aCompletion({ maxTokens: n, extra: lead }));
+    const completionStream = await collectStream(engine.streamCompletion(aCompletion({ maxTokens: n, extra: lead })));
+    // Assess: one U+FFFD per billed byte token
+    for (const r of [chat, completion, completionStream.result])
+      expect([r.text, r.usage.completionTokens, r.finishReason]).toEqual(["\uFFFD".repeat(n), n, "length"]);
+    expect(completionStream.deltas.join("")).toBe("\uFFFD".repeat(n));
+  });
+
   // BUG: a chat answer whose end token was the budget's last token said "length".
   it('an end token sampled as the budget\'s last ends the answer: unbilled, finish "stop", streamed or not, on both paths', async () => {
     // Arrange: each answer's own length, then a budget of one more token, the end token

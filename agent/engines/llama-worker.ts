@@ -400,10 +400,12 @@ function recordSampled(seq: LlamaContextSequence): { tokens: Token[]; stop: () =
 
 /**
  * Hands `sink` the text node-llama-cpp held back and dropped at the budget's end (see heldText):
- * every sampled token is billed, so its text is delivered, as content, as the stream's last piece.
+ * the first `budget` sampled tokens are billed, so their text is delivered, as content, as the
+ * stream's last piece. Only theirs: LlamaCompletion samples on past max_tokens while the last token
+ * ends in an unfinished character, and a token past the budget is neither billed nor the answer's.
  */
-function releaseHeld(l: Loaded, sink: TextSink, sampled: Token[], context: readonly Token[]): void {
-  const held = heldText(l.model.detokenize(sampled, false, context), sink.full);
+function releaseHeld(l: Loaded, sink: TextSink, sampled: Token[], budget: number, context: readonly Token[]): void {
+  const held = heldText(l.model.detokenize(sampled.slice(0, budget), false, context), sink.full);
   if (held) sink.push(held);
 }
 
@@ -514,7 +516,7 @@ async function continueTokens(
       const completionTokens = seq.tokenMeter.usedOutputTokens - before - (r.metadata.stopReason === "eogToken" ? 1 : 0);
       if (entry.byParent) throw new JobError("engine_aborted", "generation aborted by the caller");
       const clamped = o.maxTokens < o.job.maxTokens;
-      if (finishReasonOf(r.metadata.stopReason, sink, clamped) === "length") releaseHeld(l, sink, sampled.tokens, tokens);
+      if (finishReasonOf(r.metadata.stopReason, sink, clamped) === "length") releaseHeld(l, sink, sampled.tokens, o.maxTokens, tokens);
       const text = sink.finish();
       deltas.flush();
       return { text, completionTokens, finishReason: finishReasonOf(r.metadata.stopReason, sink, clamped) };
@@ -690,7 +692,7 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
       // Held text that became no call (none begun) is the answer's; a thinking model's segments are
       // in the sampled text too, and are not released (the answer's start is not known there).
       if (byBudget() && finished.length === 0 && begun.length === 0 && segments.segmentTokens === 0)
-        releaseHeld(l, sink, sampledTokens.tokens, promptTokens);
+        releaseHeld(l, sink, sampledTokens.tokens, maxTokens, promptTokens);
       const text = sink.finish();
       deltas.flush();
       // after the release: held text that completes a stop string ends the answer there
@@ -836,5 +838,8 @@ function onMessage(raw: unknown): void {
 }
 
 process.on("message", onMessage);
+// Ctrl-C in a terminal reaches the whole process group: the agent drains on it (the running jobs
+// finish), so this child must outlive it. It ends with the agent (disconnect) or its SIGTERM.
+process.on("SIGINT", () => {});
 // The agent is gone (or closed us): nothing left to serve.
 process.on("disconnect", () => process.exit(0));

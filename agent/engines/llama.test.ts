@@ -275,6 +275,31 @@ describe("llama engine: answers", () => {
     expect(next.usage.completionTokens).toBeGreaterThan(0);
     expect(engine.workerPid).toBe(pid);
   });
+
+  // BUG: Ctrl-C in a terminal sends SIGINT to the whole foreground process group, this child
+  // included. The agent drains on it (running jobs finish), but the child had no listener and died
+  // by the signal: every job the drain waited for failed as an engine crash.
+  it("a SIGINT to its child (a Ctrl-C reaches the whole process group) leaves the running generation to finish", async () => {
+    // Prepare
+    const pid = engine.workerPid!;
+    let sent = false;
+    // Act
+    const streamed = await collectStream(
+      (async function* () {
+        for await (const ev of engine.stream(aChat({ maxTokens: 64 }))) {
+          if (ev.type === "delta" && !sent) {
+            sent = true;
+            process.kill(pid, "SIGINT");
+          }
+          yield ev;
+        }
+      })(),
+    );
+    // Assess
+    expect(sent).toBe(true);
+    expect(streamed.result.usage.completionTokens).toBeGreaterThan(0);
+    expect(engine.workerPid).toBe(pid);
+  });
 });
 
 /**
