@@ -71,6 +71,19 @@ describe("cocoon ask --file: a prompt longer than a command line takes", () => {
     expect(JSON.parse(r.err)).toMatchObject({ error: { code: "invalid_request", details: { param: "messages" } } });
   });
 
+  it("a file past 1 MiB is refused prompt_file_too_large, exit 2, without reading on (--file /dev/zero read until memory ran out)", async () => {
+    // Prepare
+    const file = join(tempDir("cocoon-cli-errors-file-"), "big.txt");
+    writeFileSync(file, "a".repeat((1 << 20) + 1));
+    // Act
+    const r = await runCli(main, asking("--json", "--file", file));
+    const endless = await runCli(main, asking("--json", "--file", "/dev/zero"));
+    // Assess
+    expect([r.code, r.out, endless.code]).toEqual([2, "", 2]);
+    expect(JSON.parse(r.err)).toMatchObject({ error: { code: "prompt_file_too_large" } });
+    expect(JSON.parse(endless.err)).toMatchObject({ error: { code: "prompt_file_too_large" } });
+  });
+
   it("no words and no file, or only blanks: a usage error (64); a file that cannot be read: prompt_file_unreadable, exit 2", async () => {
     // Act
     const none = await runCli(main, asking("--json"));

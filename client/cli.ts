@@ -3,7 +3,7 @@
  * `cocoon --help` / `cocoon <command> --help` are generated from them). Amounts are typed in
  * TON and converted exactly with @ton/core (api-client/format.ts); nothing is a float.
  */
-import { readFileSync } from "node:fs";
+import { createReadStream } from "node:fs";
 import { z } from "zod";
 import { type Command, InvalidArgumentError } from "commander";
 import { AttestationTier } from "../events/attestation";
@@ -162,22 +162,42 @@ function seqnoArg(v: string): number {
   return n;
 }
 
+/** A prompt file's most: far past what one job takes (a sealed request is at most 200 KiB), so the SDK's own refusal names a file under it. */
+const PROMPT_FILE_MAX_BYTES = 1 << 20;
+
+/** `--file`'s text, read no further than PROMPT_FILE_MAX_BYTES (`--file /dev/zero` or `yes |` read until memory ran out). */
+async function readPromptFile(file: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const stream = file === "-" ? process.stdin : createReadStream(file);
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > PROMPT_FILE_MAX_BYTES)
+        throw new SettingsError(
+          `the prompt file ${file} is past ${PROMPT_FILE_MAX_BYTES} bytes, far more than one job takes`,
+          "prompt_file_too_large",
+        );
+      chunks.push(chunk);
+    }
+  } catch (e) {
+    if (e instanceof SettingsError) throw e;
+    throw new SettingsError(
+      `cannot read the prompt file ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      "prompt_file_unreadable",
+    );
+  } finally {
+    if (file !== "-") stream.destroy();
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
 /**
  * `cocoon ask`'s prompt: its words, then the text of `--file` (a path, or - for standard input).
  * None, or only blanks: the usage error a missing argument is (64).
  */
-function promptOf(words: string[], file: string | undefined, cmd: Command): string {
-  let text = "";
-  if (file !== undefined) {
-    try {
-      text = readFileSync(file === "-" ? 0 : file, "utf8");
-    } catch (e) {
-      throw new SettingsError(
-        `cannot read the prompt file ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-        "prompt_file_unreadable",
-      );
-    }
-  }
+async function promptOf(words: string[], file: string | undefined, cmd: Command): Promise<string> {
+  const text = file === undefined ? "" : await readPromptFile(file);
   const prompt = [words.join(" "), text].filter((t) => t.trim() !== "").join("\n\n");
   if (prompt === "")
     cmd.error("error: missing required argument 'prompt' (the question, or --file with it)", {
@@ -303,7 +323,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       ),
   ).action(
     run(async (words: string[], o: AskCliOptions, cmd: Command) => {
-      const prompt = promptOf(words, o.file, cmd);
+      const prompt = await promptOf(words, o.file, cmd);
       // Ctrl-C while the job runs cancels it (the SDK sends the cancel once the submit went out)
       const cancels: Array<{ jobId: string; outcome: Parameters<NonNullable<CocoonClientOptions["onCancel"]>>[1] }> = [];
       const { client, allowDev, apiUrl } = connect(o, { onCancel: (jobId, outcome) => cancels.push({ jobId, outcome }) });
