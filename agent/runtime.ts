@@ -1,14 +1,23 @@
 import { connect as tlsConnect } from "node:tls";
 import type { z } from "zod";
 import type { AttestationDoc, AttestationTier } from "../events/attestation";
-import type { AgentCancel, AgentChallenge, AgentJob, ModelCapabilities, RegisterWorkerResponse, ResultRequest } from "../events/api";
+import {
+  MAX_RESULT_BATCH,
+  MAX_RESULT_BATCH_BYTES,
+  type AgentCancel,
+  type AgentChallenge,
+  type AgentJob,
+  type ModelCapabilities,
+  type RegisterWorkerResponse,
+  type ResultRequest,
+} from "../events/api";
 import { b64u } from "../core/crypto/encoding";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
 import { API, ApiClient, ApiError, type RequestOptions } from "../api-client/api";
 import { redeemEarnings } from "../api-client/money";
 import type { ApiRoute } from "../api-client/routes";
 import { type Engine, EngineError, type EngineRequest, isKeyRefusal } from "./engines/engine";
-import { backoff, type BackoffOptions, interruptibleSleep, sleepUnlessAborted, unlessAborted } from "./backoff";
+import { backoff, type Backoff, type BackoffOptions, interruptibleSleep, sleepUnlessAborted, unlessAborted } from "./backoff";
 import { executeJob, type AgentLog, type AgentStats } from "./execute";
 import { type AgentMetrics, createAgentMetrics, type JobOutcome } from "./metrics";
 import { asWorkBatch, type JobSource } from "./sources/job-source";
@@ -199,41 +208,175 @@ export function transient(e: unknown): boolean {
 const codeOf = (e: unknown) => (e instanceof ApiError || e instanceof EngineError ? e.code : "error");
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
+type ResultAnswer = z.output<typeof API.postResult.response>;
+
+/** One result on its way to the coordinator (AgentApi), until it is answered or given up. */
+interface Posting {
+  body: ResultRequest;
+  signal: AbortSignal | undefined;
+  started: number;
+  wait: Backoff;
+  /** its JSON's bytes, measured once it may join a batch */
+  bytes?: number;
+  /** refused whole as part of a batch (a coordinator that takes none): posted alone from then on */
+  alone: boolean;
+  resolve(r: ResultAnswer): void;
+  reject(e: unknown): void;
+}
+
+/** A batch's JSON around its items: {"kind":"batch","results":[…]} and a comma per item, with room to spare. */
+const BATCH_FRAME_BYTES = 1024;
+/** How long a result post in flight holds the next one back: posts are answered in milliseconds, a stalled one in up to a minute. */
+export const POST_STALL_MS = 1_000;
+
 /**
  * The client the agent uses: posts of results are retried while the API is unreachable or
  * failing (an identical repost is answered as a duplicate, so a retry never pays twice), and
  * each post's fate is reported to `observe` (the metrics: outcome, tokens, earnings).
+ *
+ * issue 12: results are coalesced, Nagle-like. A result is posted at once when no result post
+ * is in flight (no latency added at low load); the results that finish while one is in flight
+ * wait and go together in the next post (one request, one settlement for up to 16 of them,
+ * within MAX_RESULT_BATCH_BYTES: a large reply goes alone). A post unanswered for
+ * POST_STALL_MS holds nothing more: the next goes out beside it (a lost connection must not
+ * hold every other result for its minute). Each result keeps its own retries:
+ * an item refused for a transient reason, or a post that failed or went unanswered, is posted
+ * again after its own backoff, identically.
  */
 class AgentApi extends ApiClient {
   observe?: (body: ResultRequest, r: { cost?: string; credit?: string; duplicate: boolean } | undefined, e: unknown) => void;
   retryMs = 120_000;
   retryBackoff: BackoffOptions = {};
   halted = false;
+  /** results waiting for the post in flight, in the order they came */
+  private waiting: Posting[] = [];
+  /** when each post in flight was sent */
+  private inFlight = new Set<{ sentAt: number }>();
+  private stallCheck: ReturnType<typeof setTimeout> | undefined;
 
   override async request<R extends ApiRoute>(route: R, o: RequestOptions<unknown> = {}): Promise<z.output<R["response"]>> {
     if ((route as ApiRoute) !== API.postResult) return super.request(route, o as RequestOptions<never>);
-    const started = Date.now();
-    const wait = backoff(this.retryBackoff);
-    for (;;) {
-      // each post answered within a minute (or the retry budget) at most: one the API took and never answered held its job for ever
-      const limit = AbortSignal.timeout(Math.max(1_000, Math.min(60_000, this.retryMs)));
-      try {
-        const signal = o.signal ? AbortSignal.any([o.signal, limit]) : limit;
-        const r = await super.request(route, { ...o, signal } as RequestOptions<never>);
-        this.observe?.(o.body as ResultRequest, r as { cost?: string; credit?: string; duplicate: boolean }, undefined);
-        return r;
-      } catch (e) {
-        // unanswered in time: perhaps taken, perhaps not; an identical repost is answered as a duplicate
-        const silent = limit.aborted && !o.signal?.aborted;
-        if (!(transient(e) || silent) || this.halted || Date.now() - started > this.retryMs) {
-          this.observe?.(o.body as ResultRequest, undefined, e);
-          throw e;
-        }
-        await new Promise((r) => setTimeout(r, wait.next()));
+    return new Promise<ResultAnswer>((resolve, reject) => {
+      const p: Posting = {
+        body: o.body as ResultRequest,
+        signal: o.signal,
+        started: Date.now(),
+        wait: backoff(this.retryBackoff),
+        alone: false,
+        resolve,
+        reject,
+      };
+      this.waiting.push(p);
+      this.pump();
+    }) as Promise<z.output<R["response"]>>;
+  }
+
+  /** The next post, unless one sent less than POST_STALL_MS ago is in flight (its end, or the stall check, pumps again). */
+  private pump() {
+    if (this.waiting.length === 0) return;
+    const now = Date.now();
+    const youngest = Math.max(-Infinity, ...[...this.inFlight].map((f) => f.sentAt));
+    if (now - youngest < POST_STALL_MS) {
+      this.stallCheck ??= setTimeout(
+        () => {
+          this.stallCheck = undefined;
+          this.pump();
+        },
+        youngest + POST_STALL_MS - now,
+      );
+      return;
+    }
+    const post = { sentAt: now };
+    this.inFlight.add(post);
+    const batch = this.take();
+    void (batch.length === 1 ? this.postOne(batch[0]!) : this.postBatch(batch)).finally(() => {
+      this.inFlight.delete(post);
+      this.pump();
+    });
+  }
+
+  /** The first waiting result, and those after it that fit with it (16, the byte cap, each job once). */
+  private take(): Posting[] {
+    const first = this.waiting.shift()!;
+    if (first.alone || this.waiting.length === 0) return [first];
+    const room = MAX_RESULT_BATCH_BYTES - BATCH_FRAME_BYTES;
+    let bytes = bytesOf(first);
+    if (bytes > room) return [first];
+    const batch = [first];
+    const jobs = new Set([first.body.jobId]);
+    for (let i = 0; i < this.waiting.length && batch.length < MAX_RESULT_BATCH;) {
+      const p = this.waiting[i]!;
+      // a result aborted by its caller is sent alone, where the transport refuses it (nothing sent)
+      if (p.alone || p.signal?.aborted || jobs.has(p.body.jobId) || bytes + bytesOf(p) > room) {
+        i++;
+        continue;
       }
+      bytes += bytesOf(p);
+      jobs.add(p.body.jobId);
+      batch.push(p);
+      this.waiting.splice(i, 1);
+    }
+    return batch;
+  }
+
+  /** Each post answered within a minute (or the retry budget) at most: one the API took and never answered held its job for ever. */
+  private postLimit = () => AbortSignal.timeout(Math.max(1_000, Math.min(60_000, this.retryMs)));
+
+  private async postOne(p: Posting) {
+    const limit = this.postLimit();
+    try {
+      const signal = p.signal ? AbortSignal.any([p.signal, limit]) : limit;
+      this.answered(p, await super.request(API.postResult, { body: p.body, signal }));
+    } catch (e) {
+      this.refused(p, e, limit.aborted && !p.signal?.aborted);
     }
   }
+
+  private async postBatch(batch: Posting[]) {
+    const limit = this.postLimit();
+    let answers: z.output<typeof API.postResults.response>["results"];
+    try {
+      const body = { kind: "batch" as const, results: batch.map((p) => p.body) };
+      answers = (await super.request(API.postResults, { body, signal: limit })).results;
+      if (answers.length !== batch.length)
+        throw new ApiError(0, "bad_response", `a batch of ${batch.length} results was answered with ${answers.length} outcomes`);
+    } catch (e) {
+      if (e instanceof ApiError && e.status >= 400 && e.status < 500 && e.status !== 429) {
+        // The batch itself refused (a coordinator older than batches: 400): each goes alone, now.
+        for (const p of batch) p.alone = true;
+        this.waiting.unshift(...batch);
+        return;
+      }
+      for (const p of batch) this.refused(p, e, limit.aborted);
+      return;
+    }
+    batch.forEach((p, i) => {
+      const a = answers[i]!;
+      if ("error" in a) this.refused(p, new ApiError(a.error.status, a.error.code, a.error.message, a.error.details), false);
+      else this.answered(p, a);
+    });
+  }
+
+  private answered(p: Posting, r: ResultAnswer) {
+    this.observe?.(p.body, r, undefined);
+    p.resolve(r);
+  }
+
+  /** A failed post of `p`: posted again after its backoff while transient (`silent`: unanswered in time, perhaps taken), else given up. */
+  private refused(p: Posting, e: unknown, silent: boolean) {
+    if (!(transient(e) || silent) || this.halted || Date.now() - p.started > this.retryMs) {
+      this.observe?.(p.body, undefined, e);
+      p.reject(e);
+      return;
+    }
+    setTimeout(() => {
+      this.waiting.push(p);
+      this.pump();
+    }, p.wait.next());
+  }
 }
+
+const bytesOf = (p: Posting) => (p.bytes ??= Buffer.byteLength(JSON.stringify(p.body), "utf8"));
 
 /**
  * The worker agent: registers with fresh evidence, heartbeats, long-polls its jobs, opens

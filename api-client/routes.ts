@@ -33,6 +33,8 @@ import {
   RegisterWorkerResponse,
   ResultRequest,
   ResultResponse,
+  ResultBatchRequest,
+  ResultBatchResponse,
   SubmitJobResponse,
   SubmitRequest,
   OpenTabRequest,
@@ -107,6 +109,14 @@ export const API = {
   heartbeat: route({ method: "POST", path: "/v1/agents/heartbeat", body: HeartbeatRequest, response: HeartbeatResponse, session: true }),
   pollJobs: route({ method: "GET", path: "/v1/agent/jobs", response: AgentWorkResponse, session: true }),
   postResult: route({ method: "POST", path: "/v1/agent/results", body: ResultRequest, response: ResultResponse, session: true }),
+  /** the same route, several results at once (issue 12): one outcome per item, in order */
+  postResults: route({
+    method: "POST",
+    path: "/v1/agent/results",
+    body: ResultBatchRequest,
+    response: ResultBatchResponse,
+    session: true,
+  }),
   extendLease: route({ method: "POST", path: "/v1/agent/lease", body: LeaseRequest, response: LeaseResponse, session: true }),
   answerChallenge: route({
     method: "POST",

@@ -468,6 +468,48 @@ export const ResultResponse = z.object({
   duplicate: z.boolean(),
 });
 
+/**
+ * issue 12: at most this many results in one POST /v1/agent/results (core/jobs/settle.ts
+ * MAX_SETTLE_BATCH: they settle in one transaction).
+ */
+export const MAX_RESULT_BATCH = 16;
+/**
+ * A batch's JSON at most (5 MiB): a Lambda takes a 6 MB request, its event's own fields
+ * included. An agent posts a result this batch cannot add alone (a reply may be 4 MiB).
+ */
+export const MAX_RESULT_BATCH_BYTES = 5 * 1024 * 1024;
+
+/**
+ * POST /v1/agent/results, several results at once (issue 12): each item exactly a
+ * ResultRequest, each job at most once. The coordinator pays one request for all of them
+ * (one HTTP parse, one session check) and settles them together; each is answered alone.
+ */
+export const ResultBatchRequest = z.object({
+  kind: z.literal("batch"),
+  results: z
+    .array(ResultRequest)
+    .min(1)
+    .max(MAX_RESULT_BATCH)
+    .refine((rs) => new Set(rs.map((r) => r.jobId)).size === rs.length, { error: "each job at most once in a batch" }),
+});
+export type ResultBatchRequest = z.infer<typeof ResultBatchRequest>;
+
+/** What POST /v1/agent/results takes: one result (every agent's shape), or a batch of them. */
+export const ResultPost = z.discriminatedUnion("kind", [ResultRequest, ResultBatchRequest]);
+
+/** One batch item refused (its error alone: the others are not affected): the status and code a lone post of it would have had. */
+export const ResultItemError = z.object({
+  error: z.object({ code: z.string(), status: z.number().int(), message: z.string(), details: z.unknown().optional() }),
+});
+export type ResultItemError = z.infer<typeof ResultItemError>;
+
+/** A batch's answer: one outcome per item, in the items' order. */
+export const ResultBatchResponse = z.object({ results: z.array(z.union([ResultResponse, ResultItemError])) });
+export type ResultBatchResponse = z.infer<typeof ResultBatchResponse>;
+
+/** What POST /v1/agent/results answers: a ResultResponse to one result, a ResultBatchResponse to a batch. */
+export const ResultPostResponse = z.union([ResultResponse, ResultBatchResponse]);
+
 /** POST /v1/agent/lease: the candidate working on a job asks for more time before its lease runs out. */
 export const LeaseRequest = z.object({ jobId: JobId, attempt: z.number().int().nonnegative() });
 export type LeaseRequest = z.infer<typeof LeaseRequest>;

@@ -10,7 +10,7 @@ export { extendLease, MAX_JOB_MS } from "./lease";
 export { cancelJob } from "./cancel";
 export { voidJob } from "./void";
 export { pollJobs } from "./poll";
-export { postResult, receiptProblems } from "./results";
+export { postResult, postResults, receiptProblems } from "./results";
 export { getAccount, getJob, toView } from "./read";
 export { getTab, handleTabClose, openTab, verifyTab } from "./tabs";
 export { jobTopic, leaseMs, resultDigest, type JobCandidate, type JobItem } from "./items";

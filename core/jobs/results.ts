@@ -3,20 +3,20 @@
  * the job and the worker's key, then settled in one transaction; a failure report moves the
  * job on. Exactly one post settles a job; identical retries are told they are duplicates.
  */
-import type { JobStatus, ResultRequest } from "../../events/api";
+import { MAX_RESULT_BATCH_BYTES, type JobStatus, type ResultRequest } from "../../events/api";
 import { MAX_REPLY_BYTES, type Receipt, type ReplyEnvelope } from "../../events/envelope";
 import { b64u, canonicalJson, sha256Hex } from "../crypto/encoding";
 import { verifyReceipt } from "../crypto/receipt";
 import type { CoreDeps } from "../deps";
 import { CocoonError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from "../errors";
-import { OverdraftError, settleMovement } from "../ledger";
+import { OverdraftError, settleMovement, type ApplyResult } from "../ledger";
 import { jobCost } from "../pricing";
 import { ConditionFailedError, type Item, type Key } from "../ports";
 import { appendReceiptOp } from "../receipts/log";
-import { requireWorkerSummary, type WorkerItem } from "../workers";
+import { requireWorkerSummary, type WorkerItem, type WorkerSummary } from "../workers";
 import { advance } from "./dispatch";
 import { toView } from "./read";
-import { settle } from "./settle";
+import { MAX_SETTLE_BATCH, settle, settleTogether, type Settlement } from "./settle";
 import {
   failureKey,
   jobKey,
@@ -66,12 +66,16 @@ export function receiptProblems(
   return problems;
 }
 
-export async function postResult(
-  deps: CoreDeps,
-  workerId: string,
-  r: ResultRequest,
-): Promise<{ status: JobStatus; cost?: string; credit?: string; duplicate: boolean }> {
-  const worker = await requireWorkerSummary(deps, workerId);
+export type ResultOutcome = { status: JobStatus; cost?: string; credit?: string; duplicate: boolean };
+
+/** How postResults runs each of its items through postResult: the worker read once, the settlements gathered. */
+interface InBatch {
+  worker: WorkerSummary;
+  settle(s: Settlement): Promise<ApplyResult>;
+}
+
+export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequest, batch?: InBatch): Promise<ResultOutcome> {
+  const worker = batch?.worker ?? (await requireWorkerSummary(deps, workerId));
   const job = await readJob(deps.store, r.jobId);
   if (!job) throw new NotFoundError("unknown_job", `no job ${r.jobId}`);
   if (job.candidates[r.attempt]?.workerId !== workerId)
@@ -160,7 +164,7 @@ export async function postResult(
       // and token counts ride on its balance update (one item write, not two).
       // the operator fee fixed at submit (JobItem.operatorFeeBps), not the registry's of the moment
       const movement = settleMovement(job.jobId, job.requester, workerId, held, cost, now, job.operatorFeeBps ?? 0);
-      const applied = await settle(deps, {
+      const applied = await (batch ? batch.settle : (x: Settlement) => settle(deps, x))({
         workerId,
         movement,
         record: completed,
@@ -190,6 +194,59 @@ export async function postResult(
   const credit = creditOf(job, cost);
   deps.log.info("job completed", { jobId: job.jobId, workerId, cost: cost.toString(), ...credit, ...body.usage });
   return { status: "completed", cost: cost.toString(), ...credit, duplicate: false };
+}
+
+/**
+ * Several results of one worker in one request (issue 12: one HTTP parse, one session check
+ * for all of them). Each item is exactly a lone post (postResult: the caller must be the job's
+ * candidate at that attempt, an identical repost is a duplicate) and is answered alone, in
+ * order: its outcome, or the error a lone post of it would have thrown. One item refused,
+ * stale or failing never fails the others. The items that reach settlement settle together,
+ * in one transaction (./settle.ts settleTogether), once every other item has finished.
+ */
+export async function postResults(
+  deps: CoreDeps,
+  workerId: string,
+  results: readonly ResultRequest[],
+): Promise<Array<PromiseSettledResult<ResultOutcome>>> {
+  const bytes = Buffer.byteLength(JSON.stringify(results), "utf8");
+  if (bytes > MAX_RESULT_BATCH_BYTES) {
+    throw new CocoonError(
+      413,
+      "batch_too_large",
+      `the batch is ${bytes} bytes as JSON; at most ${MAX_RESULT_BATCH_BYTES} (5 MiB) are accepted: post a large result alone; nothing was done`,
+      { bytes, max: MAX_RESULT_BATCH_BYTES },
+    );
+  }
+  if (results.length > MAX_SETTLE_BATCH) throw new ValidationError(`at most ${MAX_SETTLE_BATCH} results in one batch`);
+  const worker = await requireWorkerSummary(deps, workerId);
+  const waiting: Array<{ s: Settlement; resolve(a: ApplyResult): void; reject(e: unknown): void }> = [];
+  let finished = 0;
+  // Settle once every item has either reached settlement or finished without it.
+  const settleIfAllIn = () => {
+    if (waiting.length === 0 || waiting.length + finished < results.length) return;
+    const answers = settleTogether(
+      deps,
+      waiting.map((w) => w.s),
+    );
+    waiting.forEach((w, i) => answers[i]!.then(w.resolve, w.reject));
+  };
+  return Promise.allSettled(
+    results.map((r) => {
+      let reached = false;
+      const settle = (s: Settlement) =>
+        new Promise<ApplyResult>((resolve, reject) => {
+          reached = true;
+          waiting.push({ s, resolve, reject });
+          settleIfAllIn();
+        });
+      return postResult(deps, workerId, r, { worker, settle }).finally(() => {
+        if (reached) return;
+        finished++;
+        settleIfAllIn();
+      });
+    }),
+  );
 }
 
 /**

@@ -4,7 +4,7 @@
  * exactly what its receipts sum to — also across a crash in the middle of a batch.
  */
 import { describe, expect, it } from "vitest";
-import type { ResultRequest } from "../../events/api";
+import { MAX_RESULT_BATCH_BYTES, type ResultRequest } from "../../events/api";
 import type { RequestEnvelope } from "../../events/envelope";
 import {
   getBalance,
@@ -18,7 +18,7 @@ import {
 import { jobCost } from "../pricing";
 import type { Store, WriteOp } from "../ports";
 import type { JobItem } from "./items";
-import { postResult } from "./results";
+import { postResult, postResults } from "./results";
 import { submitJob } from "./submit";
 import { ledgerDiscrepancies, ledgerRecords, makeJobWorld, settleRecords, type JobWorld, type TestWorker } from "./testing";
 
@@ -200,4 +200,144 @@ describe("batched settlement", () => {
       expect(ledgerDiscrepancies(w.store)).toEqual([]);
     });
   }
+});
+
+/** Each item's outcome of a batch post: its answer, or its error's status and code. */
+const outcomes = (rs: Array<PromiseSettledResult<unknown>>) =>
+  rs.map((o) =>
+    o.status === "fulfilled" ? o.value : { status: (o.reason as { status?: number }).status, code: (o.reason as { code?: string }).code },
+  );
+/** Everything that says who owns what: every balance and ledger item. */
+const books = (w: JobWorld) =>
+  JSON.stringify([w.store.scan("accounts"), ledgerRecords(w.store)], (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v));
+
+describe("a batch post (issue 12: several results of one worker in one request, postResults)", () => {
+  it("its items settle in one transaction, with one update of the worker's balance, each answered in order", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const a = await w.worker();
+    const { results } = await jobsFor(w, a, 6);
+    const owed = (await Promise.all(results.map((x) => costOf(w, x.result)))).reduce((s, c) => s + c, 0n);
+    const from = w.transacts.length;
+    const updates = wrkUpdates(w, a.id);
+    // Act
+    const answers = outcomes(
+      await postResults(
+        w.deps,
+        a.id,
+        results.map((x) => x.result),
+      ),
+    );
+    // Assess
+    expect(answers).toEqual(results.map(() => ({ status: "completed", cost: expect.any(String), duplicate: false })));
+    const settlements = w.transacts.slice(from).filter((ops) => settleRecords(ops).length > 0);
+    expect(settlements.map((ops) => settleRecords(ops).length)).toEqual([6]);
+    expect(wrkUpdates(w, a.id) - updates).toBe(1);
+    expect(await w.earned(a.id)).toBe(owed);
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
+  });
+
+  it("a replayed batch changes nothing: every item answers duplicate, the books are as they were", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const a = await w.worker();
+    const { results } = await jobsFor(w, a, 4);
+    const batch = results.map((x) => x.result);
+    const first = outcomes(await postResults(w.deps, a.id, batch));
+    const before = books(w);
+    const from = w.transacts.length;
+    // Act
+    const again = outcomes(await postResults(w.deps, a.id, batch));
+    // Assess
+    expect(first.every((x) => (x as { duplicate?: boolean }).duplicate === false)).toBe(true);
+    expect(again).toEqual(first.map((x) => ({ ...(x as object), duplicate: true })));
+    expect(books(w)).toBe(before);
+    expect(w.transacts.slice(from).filter((ops) => settleRecords(ops).length > 0)).toEqual([]);
+  });
+
+  it("a forged receipt, a result differing from the accepted one and another worker's job (BOLA) are refused alone; the others settle", async () => {
+    // Prepare: a's five jobs (one already completed), and one job of b's
+    const w = makeJobWorld();
+    const a = await w.worker();
+    const b = await w.worker();
+    const r = await w.requester();
+    const { results } = await jobsFor(w, a, 5, r);
+    const ofB = (await jobsFor(w, b, 1, r)).results[0]!;
+    await postResult(w.deps, a.id, results[2]!.result);
+    const forged = w.completed(a, results[1]!.envelope, { signer: b.signing });
+    const differs = w.completed(a, results[2]!.envelope, { text: "another answer" });
+    const bola = w.completed(a, ofB.envelope, { body: { workerId: b.id }, signer: b.signing });
+    const batch = [results[0]!.result, forged, differs, bola, results[3]!.result, results[4]!.result];
+    const paidB = await w.earned(b.id);
+    // Act
+    const answers = outcomes(await postResults(w.deps, a.id, batch));
+    // Assess
+    const taken = { status: "completed", cost: expect.any(String), duplicate: false };
+    expect(answers).toEqual([
+      taken,
+      { status: 403, code: "bad_receipt_signature" },
+      { status: 409, code: "result_differs" },
+      { status: 403, code: "not_your_job" },
+      taken,
+      taken,
+    ]);
+    const owed = (await Promise.all([0, 2, 3, 4].map((i) => costOf(w, results[i]!.result)))).reduce((s, c) => s + c, 0n);
+    expect(await w.earned(a.id)).toBe(owed);
+    expect(await w.earned(b.id)).toBe(paidB);
+    expect((await w.store.get<JobItem>("jobs", { pk: results[1]!.result.jobId, sk: "job" }))!.status).toBe("assigned");
+    expect((await w.store.get<JobItem>("jobs", { pk: ofB.result.jobId, sk: "job" }))!.status).toBe("assigned");
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
+  });
+
+  it("over MAX_RESULT_BATCH_BYTES as JSON: 413 batch_too_large, and nothing moves", async () => {
+    // Prepare: two results whose replies carry 2.6 MiB each (checked before anything else: nothing read, nothing written)
+    const w = makeJobWorld();
+    const a = await w.worker();
+    const { results } = await jobsFor(w, a, 2);
+    const big = (x: Completed): Completed => ({ ...x, reply: { ...x.reply, padding: "A".repeat(2.6 * 1024 * 1024) } as never });
+    const before = books(w);
+    const from = w.transacts.length;
+    // Act
+    const e = await postResults(
+      w.deps,
+      a.id,
+      results.map((x) => big(x.result)),
+    ).catch((x: unknown) => x);
+    // Assess
+    expect(e).toMatchObject({ status: 413, code: "batch_too_large", details: { max: MAX_RESULT_BATCH_BYTES } });
+    expect(w.transacts.length).toBe(from);
+    expect(books(w)).toBe(before);
+  });
+
+  it("the store failing in the middle (the batch, then some of its items alone): those answer an error, and the identical batch again settles the rest exactly once", async () => {
+    // Prepare: the batch's transaction fails, then the third and later of its settlements alone
+    const w = makeJobWorld();
+    const a = await w.worker();
+    const { requester, results } = await jobsFor(w, a, 5);
+    const owed = (await Promise.all(results.map((x) => costOf(w, x.result)))).reduce((s, c) => s + c, 0n);
+    const batch = results.map((x) => x.result);
+    let alone = 0;
+    const failing: Store = {
+      ...w.store,
+      get: (t, k) => w.store.get(t, k),
+      query: (t, pk, o) => w.store.query(t, pk, o),
+      async transact(ops) {
+        if (isSettleBatch(ops)) throw new Error("store unavailable");
+        if (settleRecords(ops).length === 1 && ++alone > 2) throw new Error("store unavailable");
+        return w.store.transact(ops);
+      },
+    };
+    // Act
+    const first = outcomes(await postResults({ ...w.deps, store: failing }, a.id, batch));
+    const again = outcomes(await postResults(w.deps, a.id, batch));
+    // Assess
+    expect(first.filter((x) => (x as { status: unknown }).status === "completed")).toHaveLength(2);
+    expect(first.filter((x) => (x as { status: unknown }).status === undefined)).toHaveLength(3); // a plain error: a 500 for that item
+    expect(again.map((x) => (x as { status: unknown }).status)).toEqual(Array(5).fill("completed"));
+    expect(again.filter((x) => (x as { duplicate: boolean }).duplicate)).toHaveLength(2);
+    expect(await w.earned(a.id)).toBe(owed);
+    expect(ledgerRecords(w.store).filter((m) => String(m.pk).startsWith("settle:"))).toHaveLength(5);
+    expect((await getBalance(w.store, requesterAccount(requester.id))).held).toBe(0n);
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
+  });
 });

@@ -15,7 +15,9 @@
  * job, so each balance is still exactly the sum of the postings on it.
  *
  * Batches form only inside one process (the local coordinator, or a Lambda handed several
- * results at once); a lone result is settled at once, as before.
+ * results at once); a lone result is settled at once, as before. The results of one request
+ * (a batch post, ./results.ts postResults) are queued as one group, which is never split
+ * between transactions (a group holds at most MAX_SETTLE_BATCH).
  */
 import type { CoreDeps } from "../deps";
 import { applyMovement, movementsOps, workerAccount, type ApplyResult, type Movement, type MovementRecord } from "../ledger";
@@ -43,7 +45,8 @@ interface Pending {
 }
 interface Lane {
   busy: boolean;
-  queue: Pending[];
+  /** groups: each settle() call's settlements, committed in one transaction whenever they fit */
+  queue: Pending[][];
 }
 
 /** Per store (one coordinator), per worker: the settlements waiting for the one in flight. */
@@ -55,22 +58,38 @@ const lanes = new WeakMap<Store, Map<string, Lane>>();
  * with the index into `extra`, OverdraftError).
  */
 export function settle(deps: Pick<CoreDeps, "store">, s: Settlement): Promise<ApplyResult> {
+  return settleTogether(deps, [s])[0]!;
+}
+
+/**
+ * Settle one worker's jobs in one transaction (with its others waiting, where they fit), each
+ * answered alone as settle() answers: the results of one batch post. At most MAX_SETTLE_BATCH.
+ */
+export function settleTogether(deps: Pick<CoreDeps, "store">, ss: readonly Settlement[]): Array<Promise<ApplyResult>> {
+  const workerId = ss[0]!.workerId;
+  if (ss.length > MAX_SETTLE_BATCH || ss.some((s) => s.workerId !== workerId))
+    throw new Error(`settleTogether: at most ${MAX_SETTLE_BATCH} settlements, all of one worker`);
   let byWorker = lanes.get(deps.store);
   if (!byWorker) lanes.set(deps.store, (byWorker = new Map()));
-  let lane = byWorker.get(s.workerId);
-  if (!lane) byWorker.set(s.workerId, (lane = { busy: false, queue: [] }));
-  const l = lane;
-  const workers = byWorker;
-  return new Promise<ApplyResult>((resolve, reject) => {
-    l.queue.push({ s, resolve, reject });
-    if (!l.busy) void drain(deps.store, workers, s.workerId, l);
-  });
+  let lane = byWorker.get(workerId);
+  if (!lane) byWorker.set(workerId, (lane = { busy: false, queue: [] }));
+  const group: Pending[] = [];
+  const answers = ss.map((s) => new Promise<ApplyResult>((resolve, reject) => group.push({ s, resolve, reject })));
+  lane.queue.push(group);
+  if (!lane.busy) void drain(deps.store, byWorker, workerId, lane);
+  return answers;
 }
 
 async function drain(store: Store, byWorker: Map<string, Lane>, workerId: string, lane: Lane) {
   lane.busy = true;
   try {
-    while (lane.queue.length > 0) await commit(store, lane.queue.splice(0, MAX_SETTLE_BATCH));
+    while (lane.queue.length > 0) {
+      // whole groups, as many as fit in one transaction (the first always)
+      let n = 1;
+      let size = lane.queue[0]!.length;
+      while (n < lane.queue.length && size + lane.queue[n]!.length <= MAX_SETTLE_BATCH) size += lane.queue[n++]!.length;
+      await commit(store, lane.queue.splice(0, n).flat());
+    }
   } finally {
     lane.busy = false;
     if (lane.queue.length === 0) byWorker.delete(workerId);
