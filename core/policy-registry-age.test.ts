@@ -39,4 +39,51 @@ describe("PolicyCache age bound", () => {
     // Assess: at 70 s the reading is past the 60 s bound
     await expect(handed).rejects.toBeInstanceOf(PolicyStaleError);
   });
+
+  it("a reading already past the bound does not count as a refresh: the next call reads again, and is served once the reader has caught up", async () => {
+    // Prepare: the reader answers a state frozen 90 s ago (a lagging indexer), then the present
+    let now = T0;
+    const readings: PolicyReading[] = [
+      { version: 1, updatedAt: (T0 - 90_000) / 1000, policy: POLICY, readAt: (T0 - 90_000) / 1000 },
+      { version: 2, updatedAt: T0 / 1000, policy: POLICY, readAt: T0 / 1000 },
+    ];
+    let reads = 0;
+    const cache = new PolicyCache(
+      { read: async () => readings[Math.min(reads++, 1)]! },
+      { refreshSeconds: 60, maxAgeSeconds: 60, now: () => now },
+    );
+
+    // Act: two calls in the same millisecond (well inside refreshSeconds)
+    const first = await cache.current().catch((e: unknown) => e);
+    now += 1;
+    const second = await cache.current();
+
+    // Assess
+    expect(first).toBeInstanceOf(PolicyStaleError);
+    expect(second.version).toBe(2);
+    expect(reads).toBe(2);
+  });
+
+  it("a reading older than the one held never replaces it (a reader that goes back)", async () => {
+    // Prepare: version 2 read at T0, then a reader that answers version 1 of 30 s before
+    let now = T0;
+    const readings: PolicyReading[] = [
+      { version: 2, updatedAt: T0 / 1000, policy: POLICY, readAt: T0 / 1000 },
+      { version: 1, updatedAt: (T0 - 30_000) / 1000, policy: POLICY, readAt: (T0 - 30_000) / 1000 },
+    ];
+    let reads = 0;
+    const cache = new PolicyCache(
+      { read: async () => readings[Math.min(reads++, 1)]! },
+      { refreshSeconds: 2, maxAgeSeconds: 60, now: () => now },
+    );
+    await cache.current();
+
+    // Act: past refreshSeconds, the reader goes back
+    now += 3_000;
+    const after = await cache.current();
+
+    // Assess
+    expect(reads).toBe(2);
+    expect(after.version).toBe(2);
+  });
 });

@@ -120,14 +120,21 @@ export class PolicyCache {
     return r;
   }
 
-  /** Reads the chain now (concurrent callers share one read). */
+  /**
+   * Reads the chain now (concurrent callers share one read). A reading older than the one held
+   * (a lagging reader) never replaces it; one already past the age bound does not count as a
+   * refresh, so the next call reads again rather than answering policy_stale for `refreshSeconds`
+   * after the reader caught up (found by the fault simulation: seed 35250, a registry read frozen
+   * at an outage's start, then refused for good while the drain's clock stood still).
+   */
   refresh(): Promise<PolicyReading> {
     this.inflight ??= this.source
       .read()
       .then((r) => {
-        this.reading = r;
-        this.fetchedAt = this.opts.now();
-        return r;
+        const now = this.opts.now();
+        if (!this.reading || r.readAt >= this.reading.readAt) this.reading = r;
+        if (now / 1000 - this.reading.readAt <= this.opts.maxAgeSeconds) this.fetchedAt = now;
+        return this.reading;
       })
       .finally(() => (this.inflight = undefined));
     return this.inflight;
