@@ -12,6 +12,7 @@ import { z } from "zod";
 import { ApiError } from "../../api-client/api";
 import { caps, closeProxies, startFakedProxy } from "../../test/fixtures/serve-proxy";
 import { AskInputError, JobOutcomeUnknownError, JobRefundedError, VerificationError } from "../sdk";
+import { JobJournalError } from "../journal";
 import {
   COORDINATOR_RETRY_AFTER_S,
   errorResponse,
@@ -517,6 +518,16 @@ describe("regression: a text prompt whose sealed envelope passes the network's c
       });
     });
   }
+
+  it("a job journal the proxy cannot write is its own fault: 500 server_error naming the journal, not a 502 from upstream", () => {
+    // Act
+    const m = mapAskError(
+      new JobJournalError("/home/me/.cocoon/requester.key.jobs.jsonl", Object.assign(new Error("no space"), { code: "ENOSPC" })),
+    );
+    // Assess
+    expect(m).toMatchObject({ status: 500, type: "server_error", code: "journal_unwritable", retryable: false });
+    expect(m.message).toContain("ENOSPC");
+  });
 
   it("keeps the SDK's 413 request_too_large for images as it was", () => {
     // Act

@@ -292,6 +292,9 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
     };
   }
   if (coordinatorUnreachable(c, e.status)) return coordinatorUnavailable();
+  // The proxy's own journal could not be written (client/journal.ts): nothing was submitted, and
+  // the fault is this machine's (its disk, its permissions), which the message names for the app's owner.
+  if (c === "journal_unwritable") return pick(500, "server_error", { retryable: false });
   if (/model_not_(served|found)|unknown_model/.test(c)) return pick(404, "invalid_request_error", { param: "model" });
   if (/insufficient_(funds|balance)|balance_too_low/.test(c))
     return { ...pick(402, "insufficient_quota"), message: fundsMessage(e) ?? message };
