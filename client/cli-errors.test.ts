@@ -14,7 +14,7 @@ import { runCli } from "../api-client/cli-testing";
 import { ApiError } from "../api-client/api";
 import { MAX_JOB_PROMPT_TOKENS, MAX_JOB_TOKENS } from "../events/api";
 import { failureNotice, main } from "./cli";
-import { JobOutcomeUnknownError, JobTimeoutError } from "./sdk";
+import { JobOutcomeUnknownError, JobRefundedError, JobTimeoutError } from "./sdk";
 
 const home = tempDir("cocoon-cli-errors-");
 process.env.COCOON_HOME = home; // no .cocoon/local.json of this checkout leaks in
@@ -98,6 +98,14 @@ describe("cocoon ask --file: a prompt longer than a command line takes", () => {
 });
 
 describe("failureNotice: what a failed command reports", () => {
+  it("a refunded job: its code, and the job with what its worker reported, for `cocoon job` (the id was only inside the message)", () => {
+    // Act
+    const failure = { workerId: "W".repeat(43), code: "engine_unavailable" };
+    const n = failureNotice(new JobRefundedError("job_failed", `job ${JOB_ID} was not answered (failed)`, failure, JOB_ID));
+    // Assess
+    expect(n).toMatchObject({ code: "job_failed", details: { jobId: JOB_ID, failure } });
+  });
+
   it("a job whose outcome is unknown: its code, the job and whether it was submitted, and the command that reads it", () => {
     // Act
     const n = failureNotice(new JobOutcomeUnknownError(JOB_ID, true, 30_000, new Error("ECONNREFUSED")));

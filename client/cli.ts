@@ -26,7 +26,15 @@ import { cancelledNote, formatAnswer, formatCancel, formatJob, formatJobs, jobsR
 import { JobJournal, JobJournalError, readJournaled } from "./journal";
 import { VAULT_MESSAGE_VALUE, withdrawMessage } from "../api-client/vault-messages";
 import { addModelAlias, describeAliases, ModelAliasError, parseModelAlias } from "./serve/aliases";
-import { AskInputError, CocoonClient, JobOutcomeUnknownError, JobTimeoutError, VerificationError, type CocoonClientOptions } from "./sdk";
+import {
+  AskInputError,
+  CocoonClient,
+  JobOutcomeUnknownError,
+  JobRefundedError,
+  JobTimeoutError,
+  VerificationError,
+  type CocoonClientOptions,
+} from "./sdk";
 import { devHintFor, withDevHint, type DevHint } from "./dev-hint";
 
 interface ConnectionOptions {
@@ -719,6 +727,8 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
  */
 export function failureNotice(e: unknown): Notice | undefined {
   if (e instanceof JobTimeoutError) return { code: e.code, message: e.message, details: { jobId: e.jobId } };
+  if (e instanceof JobRefundedError && e.jobId !== undefined)
+    return { code: e.code, message: e.message, details: { jobId: e.jobId, ...(e.failure ? { failure: e.failure } : {}) } };
   if (e instanceof ApiError || e instanceof VerificationError || e instanceof SettingsError) return e;
   if (e instanceof JobJournalError) return { code: e.code, message: e.message };
   if (e instanceof AskInputError) return { code: e.code, message: e.message, details: { param: e.param } };

@@ -102,7 +102,7 @@ describe("a submit that may have been taken, refused when sent again: the job is
     const r = await outcome(x.c.ask(ask));
     // Assess
     const [jobId] = x.submittedIds;
-    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired" }); // that job's own fate, as its reads showed it
+    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired", jobId: x.submittedIds.at(-1) }); // that job's own fate, as its reads showed it
     expect(x.submittedIds).toEqual([jobId, jobId]);
     expect(x.prepares()).toBe(1);
     expect(x.reads()).toEqual([jobId]);
@@ -115,7 +115,7 @@ describe("a submit that may have been taken, refused when sent again: the job is
     const r = await outcome(x.c.ask(ask));
     // Assess
     const [jobId] = x.submittedIds;
-    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired" });
+    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired", jobId: x.submittedIds.at(-1) });
     expect(x.reads()).toEqual([jobId, jobId]);
     expect(x.submittedIds).toEqual([jobId, jobId]);
     expect(x.prepares()).toBe(1);
@@ -148,7 +148,7 @@ describe("a submit that may have been taken, refused when sent again: the job is
     const r = await outcome(x.c.ask(ask));
     // Assess
     const [jobId] = x.submittedIds;
-    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired" });
+    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired", jobId: x.submittedIds.at(-1) });
     expect(x.submittedIds).toEqual([jobId, jobId]);
     expect((x.sent.find((s) => s.route === API.submitJob)?.body as { tab?: unknown }).tab).toBeDefined(); // it was a tab's job
     expect(x.reads()).toEqual([jobId]);
@@ -190,7 +190,7 @@ describe("a submit that may have been taken, refused when sent again: the job is
     const r = await outcome(x.c.ask(ask));
     // Assess
     const [jobId] = x.submittedIds;
-    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired" });
+    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired", jobId: x.submittedIds.at(-1) });
     expect(x.reads()).toEqual([jobId, jobId]);
     expect(x.submittedIds).toEqual([jobId, jobId]);
   });
@@ -204,7 +204,7 @@ describe("the coordinator's own failure (5xx) of a submit", () => {
     const r = await outcome(x.c.ask(ask));
     // Assess
     const [jobId] = x.submittedIds;
-    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired" });
+    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired", jobId: x.submittedIds.at(-1) });
     expect(x.submittedIds).toEqual([jobId, jobId]);
     expect(x.prepares()).toBe(1);
   });
@@ -232,7 +232,7 @@ describe("a submit answered 2xx whose answer does not read (bad_response): the j
     const r = await outcome(x.c.ask(ask));
     // Assess
     const [jobId] = x.submittedIds;
-    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired" });
+    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired", jobId: x.submittedIds.at(-1) });
     expect(x.submittedIds).toEqual([jobId, jobId]);
     expect(x.reads()).toEqual([jobId]);
     expect(x.prepares()).toBe(1);
@@ -251,7 +251,7 @@ describe("a read of a submitted job that fails (5xx) or is turned away (429): re
     const r = await outcome(x.c.ask(ask));
     // Assess
     const [jobId] = x.submittedIds;
-    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired" });
+    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired", jobId: x.submittedIds.at(-1) });
     expect(x.submittedIds).toEqual([jobId]);
     expect(x.reads()).toEqual([jobId, jobId, jobId]);
   });
@@ -286,7 +286,7 @@ describe("a submit refused with nothing of it possibly taken: as before", () => 
     // Act
     const r = await outcome(x.c.ask(ask));
     // Assess
-    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired" });
+    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired", jobId: x.submittedIds.at(-1) });
     expect(x.prepares()).toBe(2);
     expect(new Set(x.submittedIds).size).toBe(2);
     expect(x.reads()).toEqual([]);
@@ -342,7 +342,7 @@ describe("a submit that may have been taken, refused when sent again: its id voi
     const r = await outcome(x.c.ask(ask));
     // Assess
     const [first, , second] = x.submittedIds;
-    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired" }); // the new job's fate
+    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired", jobId: x.submittedIds.at(-1) }); // the new job's fate
     expect(second).not.toBe(first);
     expect(x.submittedIds).toEqual([first, first, second]);
     expect(voids(x)).toEqual([first]);
@@ -362,7 +362,7 @@ describe("a submit that may have been taken, refused when sent again: its id voi
     const r = await outcome(x.c.ask(ask));
     // Assess
     const [jobId] = x.submittedIds;
-    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired" });
+    expect(r).toEqual({ name: "JobRefundedError", code: "job_expired", jobId: x.submittedIds.at(-1) });
     expect(voids(x)).toEqual([jobId]);
     expect(x.reads()).toEqual([jobId]);
     expect(x.prepares()).toBe(1);

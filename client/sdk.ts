@@ -91,6 +91,8 @@ export class JobRefundedError extends VerificationError {
     code: string,
     message: string,
     readonly failure?: { workerId: string; code: string; message?: string },
+    /** the job refunded (`client.job(jobId)` reads it) */
+    readonly jobId?: string,
   ) {
     super(code, message);
   }
@@ -146,7 +148,7 @@ export class JobOutcomeUnknownError extends Error {
 function refundedError(job: JobView, header: EnvelopeHeader, encryptedTo: Candidate[], replyKey: KemKeyPair): JobRefundedError {
   const base = `job ${job.jobId} was not answered (${job.outcome}); the held ${job.maxCost} nanoTON were refunded`;
   const f = job.failure;
-  if (!f) return new JobRefundedError(`job_${job.outcome ?? "refunded"}`, base);
+  if (!f) return new JobRefundedError(`job_${job.outcome ?? "refunded"}`, base, undefined, job.jobId);
   let text: string | undefined;
   // Not signed: anyone who saw the job header (the coordinator too) could seal such a text to
   // our reply key. It explains a refund, it proves nothing; we only show it.
@@ -162,6 +164,7 @@ function refundedError(job: JobView, header: EnvelopeHeader, encryptedTo: Candid
     `job_${job.outcome ?? "refunded"}`,
     `${base}; worker ${f.workerId.slice(0, 8)} reported ${f.code}${text !== undefined ? `: ${text}` : ""}`,
     failure,
+    job.jobId,
   );
 }
 
