@@ -156,15 +156,43 @@ describe("agent: result posts coalesce (issue 12)", () => {
     const answers = rs.map((r) => a.api.request(API.postResult, { body: r }));
     posts[0]!.answer({ json: TAKEN });
     await pollUntil("the batch", () => posts[1], 2_000);
-    // Act
+    // Act: the batch refused; then, with both alone still in flight, one more result
     posts[1]!.answer(new ApiError(400, "invalid_request", "body.kind: Invalid input"));
-    await pollUntil("the first alone", () => posts[2], 2_000);
-    posts[2]!.answer({ json: TAKEN });
-    await pollUntil("the second alone", () => posts[3], 2_000);
-    posts[3]!.answer({ json: TAKEN });
+    // (well within POST_STALL_MS: not held behind one another, as the stall bound would hold them)
+    await pollUntil("both alone, at once", () => posts[3], POST_STALL_MS / 2);
+    const later = failed();
+    const laterAnswer = a.api.request(API.postResult, { body: later });
+    await pollUntil("the later one, alone and at once", () => posts[4], POST_STALL_MS / 2);
+    for (const p of posts.slice(2)) p.answer({ json: TAKEN });
+    // Assess: as before batches: each alone, none waiting for another's answer
+    expect(await Promise.all([...answers, laterAnswer])).toEqual([TAKEN, TAKEN, TAKEN]);
+    expect(posts.slice(2).map((p) => p.body)).toEqual([...rs, later]);
+  });
+
+  it("a batch answered with the wrong number of outcomes is as if unanswered: each item posted again identically", async () => {
+    // Prepare
+    const { a, failed } = await agent();
+    const posts = heldPosts(a.api);
+    void a.api.request(API.postResult, { body: failed() });
+    await pollUntil("the first post", () => posts[0], 2_000);
+    const rs = [failed(), failed()];
+    const answers = rs.map((r) => a.api.request(API.postResult, { body: r }));
+    posts[0]!.answer({ json: TAKEN });
+    await pollUntil("the batch", () => posts[1], 2_000);
+    // Act: one outcome for two items; then the repost answered in full
+    posts[1]!.answer({ json: { results: [TAKEN] } });
+    await pollUntil("the repost", () => posts[2], 5_000);
+    const again = posts[2]!;
+    again.answer({ json: again.body.kind === "batch" ? { results: again.body.results.map(() => TAKEN) } : TAKEN });
+    if (again.body.kind !== "batch") {
+      await pollUntil("the other repost", () => posts[3], 5_000);
+      posts[3]!.answer({ json: TAKEN });
+    }
     // Assess
     expect(await Promise.all(answers)).toEqual([TAKEN, TAKEN]);
-    expect(posts.slice(2).map((p) => p.body)).toEqual(rs);
+    // (each after its own backoff: in either order)
+    const byJob = (xs: ResultRequest[]) => [...xs].sort((x, y) => (x.jobId < y.jobId ? -1 : 1));
+    expect(byJob(posts.slice(2).flatMap((p) => itemsOf(p.body)))).toEqual(byJob(rs));
   });
 
   it("a batch never passes 16 items nor the byte cap: two large results never go together", async () => {

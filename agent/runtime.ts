@@ -218,8 +218,6 @@ interface Posting {
   wait: Backoff;
   /** its JSON's bytes, measured once it may join a batch */
   bytes?: number;
-  /** refused whole as part of a batch (a coordinator that takes none): posted alone from then on */
-  alone: boolean;
   resolve(r: ResultAnswer): void;
   reject(e: unknown): void;
 }
@@ -250,6 +248,8 @@ class AgentApi extends ApiClient {
   halted = false;
   /** results waiting for the post in flight, in the order they came */
   private waiting: Posting[] = [];
+  /** a batch was refused whole (a coordinator older than batches): each result posted alone and at once */
+  private batchesRefused = false;
   /** when each post in flight was sent */
   private inFlight = new Set<{ sentAt: number }>();
   private stallCheck: ReturnType<typeof setTimeout> | undefined;
@@ -262,7 +262,6 @@ class AgentApi extends ApiClient {
         signal: o.signal,
         started: Date.now(),
         wait: backoff(this.retryBackoff),
-        alone: false,
         resolve,
         reject,
       };
@@ -271,34 +270,35 @@ class AgentApi extends ApiClient {
     }) as Promise<z.output<R["response"]>>;
   }
 
-  /** The next post, unless one sent less than POST_STALL_MS ago is in flight (its end, or the stall check, pumps again). */
+  /** The next posts: one, unless one sent less than POST_STALL_MS ago is in flight (its end, or the stall check, pumps again); all at once once batches were refused. */
   private pump() {
-    if (this.waiting.length === 0) return;
-    const now = Date.now();
-    const youngest = Math.max(-Infinity, ...[...this.inFlight].map((f) => f.sentAt));
-    if (now - youngest < POST_STALL_MS) {
-      this.stallCheck ??= setTimeout(
-        () => {
-          this.stallCheck = undefined;
-          this.pump();
-        },
-        youngest + POST_STALL_MS - now,
-      );
-      return;
+    while (this.waiting.length > 0) {
+      const now = Date.now();
+      const youngest = Math.max(-Infinity, ...[...this.inFlight].map((f) => f.sentAt));
+      if (!this.batchesRefused && now - youngest < POST_STALL_MS) {
+        this.stallCheck ??= setTimeout(
+          () => {
+            this.stallCheck = undefined;
+            this.pump();
+          },
+          youngest + POST_STALL_MS - now,
+        );
+        return;
+      }
+      const post = { sentAt: now };
+      this.inFlight.add(post);
+      const batch = this.take();
+      void (batch.length === 1 ? this.postOne(batch[0]!) : this.postBatch(batch)).finally(() => {
+        this.inFlight.delete(post);
+        this.pump();
+      });
     }
-    const post = { sentAt: now };
-    this.inFlight.add(post);
-    const batch = this.take();
-    void (batch.length === 1 ? this.postOne(batch[0]!) : this.postBatch(batch)).finally(() => {
-      this.inFlight.delete(post);
-      this.pump();
-    });
   }
 
   /** The first waiting result, and those after it that fit with it (16, the byte cap, each job once). */
   private take(): Posting[] {
     const first = this.waiting.shift()!;
-    if (first.alone || this.waiting.length === 0) return [first];
+    if (this.batchesRefused || this.waiting.length === 0) return [first];
     const room = MAX_RESULT_BATCH_BYTES - BATCH_FRAME_BYTES;
     let bytes = bytesOf(first);
     if (bytes > room) return [first];
@@ -307,7 +307,7 @@ class AgentApi extends ApiClient {
     for (let i = 0; i < this.waiting.length && batch.length < MAX_RESULT_BATCH;) {
       const p = this.waiting[i]!;
       // a result aborted by its caller is sent alone, where the transport refuses it (nothing sent)
-      if (p.alone || p.signal?.aborted || jobs.has(p.body.jobId) || bytes + bytesOf(p) > room) {
+      if (p.signal?.aborted || jobs.has(p.body.jobId) || bytes + bytesOf(p) > room) {
         i++;
         continue;
       }
@@ -338,16 +338,21 @@ class AgentApi extends ApiClient {
     try {
       const body = { kind: "batch" as const, results: batch.map((p) => p.body) };
       answers = (await super.request(API.postResults, { body, signal: limit })).results;
-      if (answers.length !== batch.length)
-        throw new ApiError(0, "bad_response", `a batch of ${batch.length} results was answered with ${answers.length} outcomes`);
     } catch (e) {
       if (e instanceof ApiError && e.status >= 400 && e.status < 500 && e.status !== 429) {
-        // The batch itself refused (a coordinator older than batches: 400): each goes alone, now.
-        for (const p of batch) p.alone = true;
+        // The batch itself refused (a coordinator older than batches: 400): from now on every
+        // result is posted alone and at once, as before batches, this one's items first.
+        this.batchesRefused = true;
         this.waiting.unshift(...batch);
         return;
       }
       for (const p of batch) this.refused(p, e, limit.aborted);
+      return;
+    }
+    if (answers.length !== batch.length) {
+      // an answer that does not say what became of each: as if unanswered (perhaps taken), each posted again identically
+      const e = new ApiError(0, "bad_response", `a batch of ${batch.length} results was answered with ${answers.length} outcomes`);
+      for (const p of batch) this.refused(p, e, true);
       return;
     }
     batch.forEach((p, i) => {
