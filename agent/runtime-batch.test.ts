@@ -67,6 +67,19 @@ function heldPosts(client: ApiClient) {
 const TAKEN = { status: "failed", duplicate: false };
 const itemsOf = (b: Post["body"]) => (b.kind === "batch" ? b.results : [b]);
 
+/** Two results posted while a first post was in flight: that post answered, their batch sent and held (posts[1]). */
+async function batchOfTwo() {
+  const { a, failed } = await agent();
+  const posts = heldPosts(a.api);
+  void a.api.request(API.postResult, { body: failed() });
+  await pollUntil("the first post", () => posts[0], 2_000);
+  const rs = [failed(), failed()];
+  const answers = rs.map((r) => a.api.request(API.postResult, { body: r }));
+  posts[0]!.answer({ json: TAKEN });
+  await pollUntil("the batch", () => posts[1], 2_000);
+  return { a, failed, posts, rs, answers };
+}
+
 describe("agent: result posts coalesce (issue 12)", () => {
   it("a lone result is posted at once, alone, in today's shape", async () => {
     // Prepare
@@ -127,14 +140,8 @@ describe("agent: result posts coalesce (issue 12)", () => {
 
   it("an item refused for a transient reason, or a whole batch unanswered, is posted again identically; the others are not", async () => {
     // Prepare: two results in one batch behind a held post
-    const { a, failed } = await agent();
-    const posts = heldPosts(a.api);
-    void a.api.request(API.postResult, { body: failed() });
-    await pollUntil("the first post", () => posts[0], 2_000);
-    const [r1, r2] = [failed(), failed()];
-    const answers = [r1, r2].map((r) => a.api.request(API.postResult, { body: r }));
-    posts[0]!.answer({ json: TAKEN });
-    await pollUntil("the batch", () => posts[1], 2_000);
+    const { posts, rs, answers } = await batchOfTwo();
+    const [, r2] = rs;
     // Act: the batch answers r2 with a 503; then r2's retry fails whole (the API is down); then it is taken
     posts[1]!.answer({ json: { results: [TAKEN, { error: { status: 503, code: "store_busy", message: "busy" } }] } });
     await pollUntil("r2 again", () => posts[2], 2_000);
@@ -148,14 +155,7 @@ describe("agent: result posts coalesce (issue 12)", () => {
 
   it("a batch refused whole (a coordinator that takes none: 400) is posted again item by item", async () => {
     // Prepare
-    const { a, failed } = await agent();
-    const posts = heldPosts(a.api);
-    void a.api.request(API.postResult, { body: failed() });
-    await pollUntil("the first post", () => posts[0], 2_000);
-    const rs = [failed(), failed()];
-    const answers = rs.map((r) => a.api.request(API.postResult, { body: r }));
-    posts[0]!.answer({ json: TAKEN });
-    await pollUntil("the batch", () => posts[1], 2_000);
+    const { a, failed, posts, rs, answers } = await batchOfTwo();
     // Act: the batch refused; then, with both alone still in flight, one more result
     posts[1]!.answer(new ApiError(400, "invalid_request", "body.kind: Invalid input"));
     // (well within POST_STALL_MS: not held behind one another, as the stall bound would hold them)
@@ -171,14 +171,7 @@ describe("agent: result posts coalesce (issue 12)", () => {
 
   it("a batch answered with the wrong number of outcomes is as if unanswered: each item posted again identically", async () => {
     // Prepare
-    const { a, failed } = await agent();
-    const posts = heldPosts(a.api);
-    void a.api.request(API.postResult, { body: failed() });
-    await pollUntil("the first post", () => posts[0], 2_000);
-    const rs = [failed(), failed()];
-    const answers = rs.map((r) => a.api.request(API.postResult, { body: r }));
-    posts[0]!.answer({ json: TAKEN });
-    await pollUntil("the batch", () => posts[1], 2_000);
+    const { posts, rs, answers } = await batchOfTwo();
     // Act: one outcome for two items; then the repost answered in full
     posts[1]!.answer({ json: { results: [TAKEN] } });
     await pollUntil("the repost", () => posts[2], 5_000);
