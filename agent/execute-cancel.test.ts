@@ -14,9 +14,9 @@ import type { EnvelopeHeader } from "../events/envelope";
 import type { RelayChunk } from "../events/relay";
 import type { RelaySession } from "../events/relay-session";
 import { openAnswer } from "../client/reply";
-import { executeJob, PROMPT_RECOUNT_MS, type AgentStats } from "./execute";
+import { executeJob, PROMPT_RECOUNT_MS } from "./execute";
 import { EngineError, type Engine } from "./engines/engine";
-import { openableJob, slowEngine } from "./job-testing";
+import { executeContext, freshStats, openableJob, slowEngine } from "./job-testing";
 import { pollUntil } from "../test/helpers";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -55,25 +55,18 @@ async function cancelled(o: Run) {
     },
     localTime: (t: number) => t,
   } as unknown as ApiClient;
-  const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
+  const stats = freshStats();
   const warnings: string[] = [];
   const infos: Array<{ msg: string; data?: Record<string, unknown> }> = [];
   const cancel = new AbortController();
   if (o.cancelWhen === "before") cancel.abort();
   const running = executeJob(
-    {
-      api,
-      workerId: signingKey.id,
-      signingKey,
-      kemKey,
-      engine: o.engine,
-      measurement: () => "m".repeat(64),
-      now: Date.now,
+    executeContext({ signingKey, kemKey }, api, o.engine, {
       log: { info: (msg, data) => void infos.push({ msg, ...(data ? { data } : {}) }), warn: (msg) => void warnings.push(msg) },
       stats,
       cancel: cancel.signal,
       ...(o.streamed ? { relayPublisher: async (_s: RelaySession, chunks: RelayChunk[]) => void published.push(...chunks) } : {}),
-    },
+    }),
     job,
   );
   if (o.cancelWhen !== "before") {

@@ -32,11 +32,10 @@ import {
   failureCode,
   JobFailure,
   promptFloor,
-  type AgentStats,
   type ChunkingOptions,
 } from "./execute";
 import { promptTokenBound, textTokenBound } from "../client/sdk";
-import { namingRequest } from "./job-testing";
+import { executeContext, freshStats, namingRequest } from "./job-testing";
 
 const MODEL = "test-model";
 const JOB_ID = "job_01m8rep1ysizeeeeeeeeeeeee0";
@@ -183,7 +182,7 @@ async function execute(o: Run) {
     },
     localTime: (serverMs: number) => serverMs, // the coordinator's clock is ours
   } as unknown as ApiClient;
-  const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
+  const stats = freshStats();
   const logs: Array<[string, Record<string, unknown> | undefined]> = [];
   const events = o.keyEvents;
   const key = events
@@ -195,20 +194,15 @@ async function execute(o: Run) {
       })
     : signingKey;
   await executeJob(
-    {
-      api,
-      workerId: signingKey.id,
+    executeContext({ signingKey, kemKey }, api, o.engine, {
       signingKey: key,
-      kemKey,
-      engine: o.engine,
-      measurement: () => "m".repeat(64),
       now: o.now ?? (() => 1_700_000_000_000),
       log: { info() {}, warn: (msg, data) => logs.push([msg, data]) },
       stats,
       ...(o.chunking ? { chunking: o.chunking } : {}),
       ...(o.relay === "sqs" ? { relayPublisher: async (_s, chunks) => record(chunks) } : {}),
       ...(o.onStreamed ? { onStreamed: o.onStreamed } : {}),
-    },
+    }),
     job,
   );
   const completed = results.find((r) => r.kind === "completed");

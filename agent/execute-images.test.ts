@@ -19,8 +19,8 @@ import { openAnswer } from "../client/reply";
 import { startFakeOpenAiServer, FAKE_IMAGE_TOKENS, type FakeOpenAiServer } from "../test/fixtures/openai-server";
 import { createOpenAiEngine } from "./engines/openai-http";
 import type { Engine } from "./engines/engine";
-import { executeJob, promptFloor, type AgentStats } from "./execute";
-import { recordingApi } from "./job-testing";
+import { executeJob, promptFloor } from "./execute";
+import { executeContext, freshStats, recordingApi } from "./job-testing";
 
 const MODEL = "fake-model";
 const PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
@@ -57,7 +57,7 @@ async function runJob(
   const kemKey = generateKemKey();
   const { api, results } = recordingApi();
   const warnings: Array<{ msg: string; fields: unknown }> = [];
-  const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
+  const stats = freshStats();
   const replyKey = generateKemKey();
   const header: EnvelopeHeader = {
     v: 1,
@@ -76,17 +76,10 @@ async function runJob(
   });
   const job: AgentJob = { jobId: header.jobId, attempt: 0, envelope, deadline: Date.now() + 60_000 };
   await executeJob(
-    {
-      api,
-      workerId: signingKey.id,
-      signingKey,
-      kemKey,
-      engine,
-      measurement: () => "m".repeat(64),
-      now: Date.now,
+    executeContext({ signingKey, kemKey }, api, engine, {
       log: { info() {}, warn: (msg: string, fields?: unknown) => void warnings.push({ msg, fields }) },
       stats,
-    },
+    }),
     job,
   );
   const answer = (r: ResultRequest) => (r.kind === "completed" ? openAnswer(r.reply, header, signingKey.id, replyKey) : undefined);

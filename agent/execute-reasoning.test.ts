@@ -17,7 +17,7 @@ import type { Usage } from "../events/common";
 import { Receipt } from "../events/envelope";
 import type { Engine, EngineStreamEvent } from "./engines/engine";
 import { executeJob } from "./execute";
-import { namingRequest } from "./job-testing";
+import { executeContext, namingRequest } from "./job-testing";
 
 const MODEL = "think-model";
 /** what a chunk holds of text: MAX_CHUNK_PLAINTEXT (96 KiB) less 8 KiB, counted at 3 bytes a UTF-16 unit */
@@ -75,20 +75,7 @@ async function execute(engine: Engine, request: Record<string, unknown> = {}) {
     },
     localTime: (serverMs: number) => serverMs,
   } as unknown as ApiClient;
-  await executeJob(
-    {
-      api,
-      workerId: signingKey.id,
-      signingKey,
-      kemKey,
-      engine,
-      measurement: () => "m".repeat(64),
-      now: () => 1_700_000_000_000,
-      log: { info() {}, warn() {} },
-      stats: { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 },
-    },
-    job,
-  );
+  await executeJob(executeContext({ signingKey, kemKey }, api, engine, { now: () => 1_700_000_000_000 }), job);
   const r = results.at(-1)!;
   return {
     receipt: () => {

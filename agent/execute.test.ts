@@ -11,8 +11,8 @@ import { MAX_REPLY_BYTES, type EnvelopeHeader } from "../events/envelope";
 import { requestPlaintextOf, type AskOptions } from "../client/sdk";
 import { openAnswer } from "../client/reply";
 import type { Engine } from "./engines/engine";
-import { executeJob, type AgentStats } from "./execute";
-import { recordingApi } from "./job-testing";
+import { executeJob } from "./execute";
+import { executeContext, freshStats, recordingApi } from "./job-testing";
 
 const MODEL = "test-model";
 
@@ -50,22 +50,9 @@ async function run(text: string, extra: Partial<AskOptions> = {}) {
   const signingKey = generateSigningKey();
   const kemKey = generateKemKey();
   const { api, results } = recordingApi();
-  const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
+  const stats = freshStats();
   const { job, header, replyKey } = jobFor(signingKey.id, kemKey.publicKey, extra);
-  await executeJob(
-    {
-      api,
-      workerId: signingKey.id,
-      signingKey,
-      kemKey,
-      engine: engineAnswering(text),
-      measurement: () => "m".repeat(64),
-      now: Date.now,
-      log: { info() {}, warn() {} },
-      stats,
-    },
-    job,
-  );
+  await executeJob(executeContext({ signingKey, kemKey }, api, engineAnswering(text), { stats }), job);
   /** The answer's text as the requester reads it. */
   const answered = (reply: Parameters<typeof openAnswer>[0]) => openAnswer(reply, header, signingKey.id, replyKey).choices[0]!.text;
   return { results, stats, answered };

@@ -1,14 +1,14 @@
 /** Test factories shared by the agent's suites. */
 import { requestHash, requestTag, sealRequest } from "../core/crypto/envelope";
 import { b64u } from "../core/crypto/encoding";
-import { generateKemKey, generateSigningKey, type KemKeyPair } from "../core/crypto/keys";
+import { generateKemKey, generateSigningKey, type KemKeyPair, type SigningKeyPair } from "../core/crypto/keys";
 import { API, type ApiClient } from "../api-client/api";
 import type { ApiRoute } from "../api-client/routes";
 import type { AgentJob, ResultRequest } from "../events/api";
 import type { EnvelopeHeader, RequestEnvelope } from "../events/envelope";
 import { MODEL } from "../test/helpers";
 import { EngineError, type Engine, type EngineRequest, type EngineResult, type EngineStreamEvent } from "./engines/engine";
-import { executeJob, type AgentStats } from "./execute";
+import { executeJob, type AgentStats, type ExecuteContext } from "./execute";
 
 let seq = 0;
 /**
@@ -170,6 +170,33 @@ export function namingRequest<C extends Record<string, unknown>>(chunks: C[], en
   });
 }
 
+/** An agent's counters before its first job. */
+export const freshStats = (): AgentStats => ({ jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 });
+
+/**
+ * executeJob's context as the tests give it: `worker`'s keys (its id the signing key's), a fixed
+ * measurement, the real clock, a silent log and fresh counters; `o` replaces any of them.
+ */
+export function executeContext(
+  worker: { signingKey: SigningKeyPair; kemKey: KemKeyPair },
+  api: ApiClient,
+  engine: Engine,
+  o: Partial<ExecuteContext> = {},
+): ExecuteContext {
+  return {
+    api,
+    workerId: worker.signingKey.id,
+    signingKey: worker.signingKey,
+    kemKey: worker.kemKey,
+    engine,
+    measurement: () => "m".repeat(64),
+    now: Date.now,
+    log: { info() {}, warn() {} },
+    stats: freshStats(),
+    ...o,
+  };
+}
+
 /**
  * One job through executeJob on a real `engine`, as the agent runs it: `plaintext` sealed under a
  * header for `model` and `maxTokens`, its result posted to a recording API. What it posted
@@ -180,20 +207,7 @@ export async function runJobOn(engine: Engine, model: string, maxTokens: number,
   const kemKey = generateKemKey();
   const { job } = openableJob(signingKey.id, kemKey, 60_000, plaintext, { model, maxTokens, maxPromptTokens: 256, maxCost: "1000000" });
   const { api, results } = recordingApi();
-  const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
-  await executeJob(
-    {
-      api,
-      workerId: signingKey.id,
-      signingKey,
-      kemKey,
-      engine,
-      measurement: () => "m".repeat(64),
-      now: () => Date.now(),
-      log: { info() {}, warn() {} },
-      stats,
-    },
-    job,
-  );
+  const stats = freshStats();
+  await executeJob(executeContext({ signingKey, kemKey }, api, engine, { now: () => Date.now(), stats }), job);
   return { posted: results.map((r) => (r.kind === "failed" ? `failed: ${r.code}` : r.kind)), stats };
 }

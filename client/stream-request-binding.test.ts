@@ -15,8 +15,8 @@ import type { AgentJob } from "../events/api";
 import type { ChunkedReply, EnvelopeHeader, RequestEnvelope } from "../events/envelope";
 import type { RelayChunk } from "../events/relay";
 import type { Engine } from "../agent/engines/engine";
-import { executeJob, type AgentStats } from "../agent/execute";
-import { recordingApi } from "../agent/job-testing";
+import { executeJob } from "../agent/execute";
+import { executeContext, freshStats, recordingApi } from "../agent/job-testing";
 import { StreamVerifier } from "./reply";
 import { streamCheckCode } from "./reply-testing";
 
@@ -62,22 +62,9 @@ function prepared() {
 /** The worker's reply to `envelope`, as executeJob posts it. */
 async function answer(w: ReturnType<typeof prepared>, envelope: RequestEnvelope): Promise<ChunkedReply> {
   const { api, results } = recordingApi();
-  const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
+  const stats = freshStats();
   const job: AgentJob = { jobId: w.header.jobId, attempt: 0, envelope, deadline: Date.now() + 60_000 };
-  await executeJob(
-    {
-      api,
-      workerId: w.signingKey.id,
-      signingKey: w.signingKey,
-      kemKey: w.kemKey,
-      engine: echoEngine,
-      measurement: () => "m".repeat(64),
-      now: Date.now,
-      log: { info() {}, warn() {} },
-      stats,
-    },
-    job,
-  );
+  await executeJob(executeContext(w, api, echoEngine, { stats }), job);
   const r = results[0];
   if (r?.kind !== "completed" || !("chunks" in r.reply)) throw new Error("the worker did not answer with a chunked reply");
   return r.reply;

@@ -15,7 +15,8 @@ import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import type { AgentJob, ResultRequest } from "../events/api";
 import type { RelayChunk } from "../events/relay";
 import { createOpenAiEngine } from "../agent/engines/openai-http";
-import { executeJob, type AgentStats } from "../agent/execute";
+import { executeJob } from "../agent/execute";
+import { executeContext, freshStats } from "../agent/job-testing";
 import { MODEL } from "./helpers";
 
 const enc = new TextEncoder();
@@ -76,23 +77,9 @@ describe("extra cannot lift the job's completion limit on llama.cpp's server", (
       },
       localTime: (t: number) => t,
     } as unknown as ApiClient;
-    const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
+    const stats = freshStats();
 
-    await executeJob(
-      {
-        api,
-        workerId: signingKey.id,
-        signingKey,
-        kemKey,
-        engine,
-        measurement: () => "m".repeat(64),
-        now: Date.now,
-        log: { info() {}, warn() {} },
-        stats,
-        chunking: { intervalMs: 0, maxTokens: 1 },
-      },
-      job,
-    );
+    await executeJob(executeContext({ signingKey, kemKey }, api, engine, { stats, chunking: { intervalMs: 0, maxTokens: 1 } }), job);
 
     expect(bodies[0]).toMatchObject({ max_tokens: 4 });
     expect(bodies[0]).not.toHaveProperty("n_predict");

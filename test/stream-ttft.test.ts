@@ -15,7 +15,8 @@ import { ReplyStreamOpener } from "../core/crypto/reply-stream";
 import { API, ApiError, type ApiClient } from "../api-client/api";
 import type { ExternalRelayPublisher } from "../agent/relay";
 import type { ApiRoute } from "../api-client/routes";
-import { executeJob, type AgentStats } from "../agent/execute";
+import { executeJob } from "../agent/execute";
+import { executeContext, freshStats } from "../agent/job-testing";
 import { BUILTIN_DEFAULT_MODEL, createBuiltinEngine } from "../agent/engines/builtin";
 import type { Engine, EngineRequest, EngineStreamEvent } from "../agent/engines/engine";
 import { openAnswer } from "../client/reply";
@@ -125,20 +126,10 @@ describe("issue 11: the agent's share of the time to first token", () => {
     const kemKey = generateKemKey();
     const { api, published, results } = fakeApi();
     const { job, header, replyKey } = streamedJob(signingKey.id, kemKey.publicKey);
-    const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
+    const stats = freshStats();
     // Act
     await executeJob(
-      {
-        api,
-        workerId: signingKey.id,
-        signingKey: watchedKey(signingKey, order),
-        kemKey,
-        engine: notedEngine(order),
-        measurement: () => "m".repeat(64),
-        now: Date.now,
-        log: { info() {}, warn() {} },
-        stats,
-      },
+      executeContext({ signingKey, kemKey }, api, notedEngine(order), { signingKey: watchedKey(signingKey, order), stats }),
       job,
     );
     // Assess
@@ -163,20 +154,12 @@ describe("issue 12: on a pub/sub relay the final chunk goes out only once the co
     const kemKey = generateKemKey();
     const fake = fakeApi(o);
     const { job } = streamedJob(signingKey.id, kemKey.publicKey);
-    const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
+    const stats = freshStats();
     await executeJob(
-      {
-        api: fake.api,
-        workerId: signingKey.id,
-        signingKey,
-        kemKey,
-        engine: createBuiltinEngine({ delayMsPerToken: 1 }),
-        measurement: () => "m".repeat(64),
-        now: Date.now,
-        log: { info() {}, warn() {} },
+      executeContext({ signingKey, kemKey }, fake.api, createBuiltinEngine({ delayMsPerToken: 1 }), {
         stats,
         ...(o.pubsub ? { relayPublisher: fake.external } : {}),
-      },
+      }),
       job,
     );
     return { ...fake, stats };

@@ -10,8 +10,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { generateKemKey, generateSigningKey } from "../../core/crypto/keys";
-import { executeJob, cacheScopeOf, type AgentStats } from "../execute";
-import { openableJob, recordingApi } from "../job-testing";
+import { executeJob, cacheScopeOf } from "../execute";
+import { executeContext, freshStats, openableJob, recordingApi } from "../job-testing";
 import { createOpenAiEngine } from "./openai-http";
 import { aRequest } from "./engine-testing";
 import type { EngineStreamEvent } from "./engine";
@@ -124,19 +124,9 @@ describe("executeJob: the cache scope is the requester's (session 31 privacy rev
     const kemKey = generateKemKey();
     const { job } = openableJob(signingKey.id, kemKey, 60_000, { messages: [{ role: "user", content: "hi" }], extra }, { requester });
     const { api, results } = recordingApi();
-    const stats: AgentStats = { jobs: 0, failed: 0, promptTokens: 0, completionTokens: 0, challenges: 0 };
+    const stats = freshStats();
     await executeJob(
-      {
-        api,
-        workerId: signingKey.id,
-        signingKey,
-        kemKey,
-        engine: createOpenAiEngine({ baseUrl: BASE, fetchImpl: s.fetchImpl }),
-        measurement: () => "m".repeat(64),
-        now: Date.now,
-        log: { info() {}, warn() {} },
-        stats,
-      },
+      executeContext({ signingKey, kemKey }, api, createOpenAiEngine({ baseUrl: BASE, fetchImpl: s.fetchImpl }), { stats }),
       job,
     );
     expect(results.map((r) => r.kind)).toEqual(["completed"]);
