@@ -193,6 +193,9 @@ async function cocoon(argv: string[], interrupts?: { press?: () => void }) {
   return { code, ...o };
 }
 
+/** `cocoon ask hello` of the stand-in's model from its dev worker. */
+const ASK_HELLO_DEV = ["ask", "hello", "--model", MODEL, "--allow-dev", "--tier", "dev"];
+
 /** A requester of its own (a fresh key file) against `url`, and its account. */
 function requester(url: string) {
   const keyFile = join(mkdtempSync(join(home, "requester-")), "requester.key");
@@ -295,19 +298,7 @@ describe("cocoon ask --timeout: a job still running when the command gives up is
     c.state.seen = [];
     c.state.onSubmit = (jobId) => void submitted.push(jobId);
     // Act
-    const { code, err } = await cocoon([
-      "ask",
-      "hello",
-      "--model",
-      MODEL,
-      "--allow-dev",
-      "--tier",
-      "dev",
-      "--timeout",
-      "1",
-      ...(mode === "streamed" ? [] : [mode]),
-      ...r.args,
-    ]);
+    const { code, err } = await cocoon([...ASK_HELLO_DEV, "--timeout", "1", ...(mode === "streamed" ? [] : [mode]), ...r.args]);
     // Assess
     expect(code).toBe(2);
     expect(submitted).toHaveLength(1);
@@ -334,19 +325,7 @@ describe("cocoon ask --timeout --json: the failure names the job it gave up on",
     const submitted: string[] = [];
     c.state.onSubmit = (jobId) => void submitted.push(jobId);
     // Act
-    const { code, out, err } = await cocoon([
-      "ask",
-      "hello",
-      "--model",
-      MODEL,
-      "--allow-dev",
-      "--tier",
-      "dev",
-      "--timeout",
-      "1",
-      "--json",
-      ...r.args,
-    ]);
+    const { code, out, err } = await cocoon([...ASK_HELLO_DEV, "--timeout", "1", "--json", ...r.args]);
     // Assess
     expect([code, out]).toEqual([2, ""]);
     expect(JSON.parse(err)).toEqual({
@@ -367,8 +346,7 @@ describe("cocoon ask --max-price: a price cap per token", () => {
     // Prepare: the stand-in's one worker asks 100 nanoTON per token (and the stand-in ignores the cap it is sent)
     const r = requester(c.url);
     c.state.requester = r.account;
-    const ask = (cap: string) =>
-      cocoon(["ask", "hello", "--model", MODEL, "--allow-dev", "--tier", "dev", "--max-price", cap, "--json", ...r.args]);
+    const ask = (cap: string) => cocoon([...ASK_HELLO_DEV, "--max-price", cap, "--json", ...r.args]);
     c.state.seen = [];
     // Act
     const below = await ask("99");
