@@ -17,7 +17,7 @@ import { API, type ApiRoute, routeOf } from "./routes";
 
 /** An error answered by the coordinator (or about its answer), with its machine-readable code. */
 export class ApiError extends Error {
-  override readonly name = "ApiError";
+  override readonly name: string = "ApiError"; // widened: client/sdk.ts PriceAboveCapError names itself
   constructor(
     readonly status: number,
     readonly code: string,

@@ -351,12 +351,16 @@ describe("cocoon ask --max-price: a price cap per token", () => {
     // Act
     const below = await ask("99");
     const seenBelow = [...c.state.seen];
+    c.state.seen = [];
     const at = await ask("100");
     // Assess
     expect([below.code, below.out]).toEqual([2, ""]);
     expect(JSON.parse(below.err)).toMatchObject({ error: { code: "price_above_max" } });
     expect(seenBelow).not.toContain("POST /v1/jobs");
-    expect(at.code).toBe(0);
+    // at its price the job is sealed to it and submitted (the stand-in finishes every job as cancelled: job_cancelled, exit 2)
+    expect(c.state.seen).toContain("POST /v1/jobs");
+    expect(JSON.parse(at.out)).toMatchObject({ workerId: worker.signing.id, finishReason: "cancelled" });
+    expect(JSON.parse(at.err)).toMatchObject({ error: { code: "job_cancelled" } });
   });
 
   it("a cap that is not a whole number of nanoTON is a usage error (64), nothing sent", async () => {
@@ -379,8 +383,14 @@ describe("cocoon ask, its job cancelled while it ran (cocoon cancel from elsewhe
   });
   afterAll(() => c.close());
 
+  /** The job the stand-in finished last (as cancelled): its id and what it was billed. */
+  const lastJob = () => {
+    const [jobId, job] = [...c.state.jobs.entries()].at(-1)!;
+    return { jobId, cost: (job as { cost: string }).cost };
+  };
+
   it.each([["--no-stream"], ["streamed"]])(
-    "%s: prints what was generated, and a note on stderr that the job was cancelled",
+    "%s: prints what was generated, then one coded line that the job was cancelled and what it was billed; exits 2",
     async (mode) => {
       // Prepare
       const r = requester(c.url);
@@ -397,14 +407,18 @@ describe("cocoon ask, its job cancelled while it ran (cocoon cancel from elsewhe
         ...(mode === "streamed" ? [] : [mode]),
         ...r.args,
       ]);
-      // Assess
-      expect(code).toBe(0);
+      // Assess: regression: it exited 0 with a note, so a script took the cut answer for a whole one
+      const { jobId, cost } = lastJob();
+      expect(code).toBe(2);
       expect(out).toMatch(/^Paris is\n/);
-      expect(err).toMatch(/note: job job_[0-9a-z]{26} was cancelled before it finished \(cocoon cancel\)/);
+      expect(err.split("\n").filter((l) => /^(error|note)\b/.test(l))).toEqual([
+        `error [job_cancelled]: job ${jobId} was cancelled before it finished (cocoon cancel): its answer stops where its worker stopped, ` +
+          `and was billed ${cost} nanoTON for what was generated (\`cocoon job ${jobId}\` shows its bill)`,
+      ]);
     },
   );
 
-  it("--json: the result says finishReason cancelled (no note: stderr stays for failures)", async () => {
+  it("--json: the answer (finishReason cancelled) on stdout, and the failure on stderr with the job, its status and bill; exits 2", async () => {
     // Prepare
     const r = requester(c.url);
     c.state.requester = r.account;
@@ -421,8 +435,23 @@ describe("cocoon ask, its job cancelled while it ran (cocoon cancel from elsewhe
       ...r.args,
     ]);
     // Assess
-    expect({ code, err }).toEqual({ code: 0, err: "" });
-    expect(JSON.parse(out)).toMatchObject({ text: "Paris is", finishReason: "cancelled", usage: { promptTokens: 5, completionTokens: 2 } });
+    const { jobId, cost } = lastJob();
+    expect(code).toBe(2);
+    expect(JSON.parse(out)).toMatchObject({
+      jobId,
+      text: "Paris is",
+      finishReason: "cancelled",
+      usage: { promptTokens: 5, completionTokens: 2 },
+    });
+    expect(err.endsWith("\n") && err.split("\n").length).toBe(2); // one line
+    expect(JSON.parse(err)).toEqual({
+      error: {
+        code: "job_cancelled",
+        status: 0,
+        message: expect.stringContaining(`job ${jobId} was cancelled before it finished`),
+        details: { jobId, status: "completed", cancelled: true, cost },
+      },
+    });
   });
 });
 

@@ -22,7 +22,7 @@ import { defineOperatorCommands } from "./commands/operator";
 import { definePolicyCommands } from "./commands/policy";
 import { defineReceiptsCommands } from "./commands/receipts";
 import { withdrawCommand } from "./commands/withdraw";
-import { cancelledNote, formatAnswer, formatCancel, formatJob, formatJobs, jobsRow, withdrawalSent, withdrawalToSend } from "./format";
+import { formatAnswer, formatCancel, formatJob, formatJobs, jobsRow, withdrawalSent, withdrawalToSend } from "./format";
 import { JobJournal, JobJournalError, readJournaled } from "./journal";
 import { VAULT_MESSAGE_VALUE, withdrawMessage } from "../api-client/vault-messages";
 import { addModelAlias, describeAliases, ModelAliasError, parseModelAlias } from "./serve/aliases";
@@ -32,6 +32,7 @@ import {
   JobOutcomeUnknownError,
   JobRefundedError,
   JobTimeoutError,
+  PriceAboveCapError,
   VerificationError,
   type CocoonClientOptions,
 } from "./sdk";
@@ -404,12 +405,13 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       thinking.write(r.reasoning);
       thinking.end();
       print(o, r, formatAnswer(r));
-      if (r.finishReason === "cancelled" && !o.json) io.err.write(cancelledNote(r.jobId) + "\n");
+      if (r.finishReason === "cancelled") throw new AskCancelledError(r.jobId, r.cost);
       return;
     }
     // Tokens as they arrive: each delta is shown only once its chunk verified (client/reply.ts).
     const progress = progressOn(io.err, { quiet: false });
     let streaming = false;
+    let cancelled: AskCancelledError | undefined;
     try {
       for await (const ev of client.askStream({ ...ask, onProgress: (t) => progress.step(t) })) {
         if (!streaming) {
@@ -430,12 +432,13 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
         } else {
           thinking.end();
           io.out.write("\n" + formatAnswer({ ...ev, text: "" }).replace(/^\n/, "") + "\n");
-          if (ev.finishReason === "cancelled") io.err.write(cancelledNote(ev.jobId) + "\n");
+          if (ev.finishReason === "cancelled") cancelled = new AskCancelledError(ev.jobId, ev.cost);
         }
       }
     } finally {
       if (!streaming) progress.done();
     }
+    if (cancelled) throw cancelled;
   }
 
   connection(
@@ -719,6 +722,26 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
 }
 
 /**
+ * `cocoon ask`'s job cancelled while it ran, from elsewhere (`cocoon cancel`, or the SDK's cancel in
+ * another process): the answer printed stops where its worker stopped, and was billed for what was
+ * generated. A failure (exit 2, details with the job), as a refund or a timeout is: it exited 0
+ * with a note, so a script took a cut answer for a whole one.
+ */
+class AskCancelledError extends Error {
+  override readonly name = "AskCancelledError";
+  readonly code = "job_cancelled";
+  constructor(
+    readonly jobId: string,
+    readonly cost: string,
+  ) {
+    super(
+      `job ${jobId} was cancelled before it finished (cocoon cancel): its answer stops where its worker stopped, ` +
+        `and was billed ${cost} nanoTON for what was generated (\`cocoon job ${jobId}\` shows its bill)`,
+    );
+  }
+}
+
+/**
  * A failure as the CLI reports it (`error [code]`, exit 2), or undefined for a bug (thrown on, a
  * stack trace). The SDK's named errors keep what a script needs beside the code: the field an
  * input error names, and the job a timeout or a lost connection leaves to read. They were thrown
@@ -727,6 +750,19 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
  */
 export function failureNotice(e: unknown): Notice | undefined {
   if (e instanceof JobTimeoutError) return { code: e.code, message: e.message, details: { jobId: e.jobId } };
+  // the job as the coordinator keeps it (completed, billed for what was generated, cancelled), as `cocoon cancel --json` names it
+  if (e instanceof AskCancelledError)
+    return { code: e.code, message: e.message, details: { jobId: e.jobId, status: "completed", cancelled: true, cost: e.cost } };
+  // the SDK's words name its option; here the flag, and the price to give it
+  if (e instanceof PriceAboveCapError)
+    return {
+      code: e.code,
+      status: e.status,
+      message:
+        `every live worker you accept for this model asks more than --max-price ${e.maxPricePerToken} nanoTON per token; the cheapest asks ` +
+        `${e.cheapestPricePerToken}: run cocoon ask again with --max-price ${e.cheapestPricePerToken} (or more), or later for a cheaper worker`,
+      details: e.details,
+    };
   if (e instanceof JobRefundedError && e.jobId !== undefined)
     return { code: e.code, message: e.message, details: { jobId: e.jobId, ...(e.failure ? { failure: e.failure } : {}) } };
   if (e instanceof ApiError || e instanceof VerificationError || e instanceof SettingsError) return e;

@@ -78,10 +78,6 @@ export function formatCancel(r: CancelJobResponse): string {
   return `cancelled job ${r.jobId}${r.cancelledAt !== undefined ? ` at ${new Date(r.cancelledAt).toISOString()}` : ""}: its worker stops; it is billed only for what was generated, or refunded if nothing was (\`cocoon job ${r.jobId}\` shows its bill once it ended)`;
 }
 
-/** The note `cocoon ask` writes on stderr under an answer cut short by a cancel. */
-export const cancelledNote = (jobId: string) =>
-  `note: job ${jobId} was cancelled before it finished (cocoon cancel): the answer above stops where its worker stopped, and was billed for what was generated`;
-
 /**
  * `cocoon withdraw` on the local network, where the sandbox wallet sent it: what was paid, and
  * its seqno, which `cocoon withdrawal <seqno>` takes (its help says cocoon withdraw prints it).

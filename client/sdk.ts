@@ -9,6 +9,7 @@ import {
   type VoidJobResponse,
   MAX_HELD_ATTESTATIONS,
   MAX_JOB_TOKENS,
+  PriceAboveCapDetails,
   type Candidate,
   type ChallengeView,
   type JobView,
@@ -143,6 +144,33 @@ export class JobOutcomeUnknownError extends Error {
       { cause },
     );
   }
+}
+
+/**
+ * The coordinator's 409 price_above_cap: live workers serve the model in the tiers asked, but every
+ * one it read asks more per token than `maxPricePerToken`. A cap of `cheapestPricePerToken` reaches
+ * one while its price holds; asking again under the same cap does only once a cheaper worker comes.
+ * Still an ApiError (its status, code and details as the coordinator sent them); a 409 no_workers
+ * says instead that no worker is up.
+ */
+export class PriceAboveCapError extends ApiError {
+  override readonly name: string = "PriceAboveCapError";
+  /** the cap the job was asked under, nanoTON per token */
+  readonly maxPricePerToken: bigint;
+  /** the lowest price per token of the live workers the cap refused (of those the coordinator read) */
+  readonly cheapestPricePerToken: bigint;
+  constructor(e: ApiError, d: PriceAboveCapDetails) {
+    super(e.status, e.code, e.message, e.details);
+    this.maxPricePerToken = BigInt(d.maxPricePerToken);
+    this.cheapestPricePerToken = BigInt(d.cheapestPricePerToken);
+  }
+}
+
+/** A prepare's refusal as the SDK throws it: a price_above_cap whose details parse as its own class, anything else as it came. */
+function typedRefusal(e: unknown): unknown {
+  if (!(e instanceof ApiError) || e.code !== "price_above_cap") return e;
+  const d = PriceAboveCapDetails.safeParse(e.details);
+  return d.success ? new PriceAboveCapError(e, d.data) : e;
 }
 
 function refundedError(job: JobView, header: EnvelopeHeader, encryptedTo: Candidate[], replyKey: KemKeyPair): JobRefundedError {
@@ -363,8 +391,9 @@ export interface AskOptions {
   tiers?: AttestationTier[];
   /**
    * The most a worker may charge, in nanoTON per token (the price models() lists): the coordinator
-   * offers no worker above it (ApiError 409 no_workers, "none at or below …"), and the SDK
-   * encrypts to none it quoted above it (VerificationError price_above_max).
+   * offers no worker above it (where every live one is: PriceAboveCapError, an ApiError 409
+   * price_above_cap naming the cheapest price), and the SDK encrypts to none it quoted above it
+   * (VerificationError price_above_max).
    */
   maxPricePerToken?: bigint;
   candidates?: number;
@@ -1112,7 +1141,9 @@ export class CocoonClient {
     held: Candidate[] = [],
   ): Promise<{ prep: PrepareResponse; verified: VerifiedCandidate[] }> {
     o.onProgress?.("asking the coordinator for candidates and a quote");
-    const prep = await this.api.request(API.prepareJob, { body: withHeld(prepareAsk(o, tiers, limits), held), signal: o.signal });
+    const prep = await this.api
+      .request(API.prepareJob, { body: withHeld(prepareAsk(o, tiers, limits), held), signal: o.signal })
+      .catch((e: unknown) => Promise.reject(typedRefusal(e)));
     o.onProgress?.(`verifying the attestation of ${prep.candidates.length} candidate${prep.candidates.length === 1 ? "" : "s"}`);
     return { prep, verified: await this.verifiedQuote(prep, held, tiers, o.model, o.maxPricePerToken) };
   }

@@ -1,3 +1,5 @@
+import type { PriceAboveCapDetails } from "../events/api";
+
 /**
  * Domain errors carry an HTTP-ish status and a machine-readable code. Handlers expose the
  * message only for status < 500, and for an UnavailableError (a 503 refused on purpose);
@@ -38,6 +40,22 @@ export class NotFoundError extends CocoonError {
 export class ConflictError extends CocoonError {
   constructor(code: string, message: string, details?: unknown) {
     super(409, code, message, details);
+  }
+}
+/**
+ * prepare's 409 when the price cap alone refused every live, listed, tier-matching worker matching
+ * read (core/workers.ts matchCandidates cheapestAboveCap): the cheapest of them in its details, so
+ * that a client tells "raise your cap" from "no worker is up" (409 no_workers) without reading
+ * the message.
+ */
+export class PriceAboveCapError extends CocoonError {
+  constructor(cap: bigint, cheapest: bigint, why: string) {
+    super(
+      409,
+      "price_above_cap",
+      `no worker can take this job now: ${why}; the cheapest live one asks ${cheapest}: raise maxPricePerToken to at least that, or wait for a cheaper worker`,
+      { maxPricePerToken: cap.toString(), cheapestPricePerToken: cheapest.toString() } satisfies PriceAboveCapDetails,
+    );
   }
 }
 export class InsufficientFundsError extends CocoonError {

@@ -240,7 +240,7 @@ describe("issue 15: prices and weights come from the registry", () => {
     expect(after.candidates[0]?.pricePerToken).toBe("4000"); // 2000 × 2.0, the offer unchanged
     expect(after.quote.candidates[0]?.pricePerToken).toBe("4000");
     expect(after.maxCost).toBe("280000"); // 4000 × (100 × 5000 + 10 × 20000) / 10000
-    expect(capped).toEqual({ status: 409, code: "no_workers" });
+    expect(capped).toEqual({ status: 409, code: "price_above_cap" });
     expect(listed).toEqual({ min: "4000", median: "4000", max: "4000" }); // GET /v1/models shows what prepare quotes
   });
 

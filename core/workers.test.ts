@@ -271,6 +271,7 @@ describe("matching", () => {
     expect(none).toEqual({
       offers: [],
       why: `no live worker at or below ${pricePerToken(w.deps.config.pricing, MODEL, 10_000) - 1n} nanoTON per token`,
+      cheapestAboveCap: pricePerToken(w.deps.config.pricing, MODEL, 10_000),
     });
   });
 

@@ -629,12 +629,16 @@ const byLoadThenPrice = (a: OfferItem, b: OfferItem) =>
  * `reading`: with a registry, the reading the offers were admitted and priced by (each offer's
  * pricePerToken is then the registry's of that reading): prepare quotes by the same one.
  * `reads`: the request's reads of earnings, shared with its submit's byFairShare (EarningsReads).
+ * `cheapestAboveCap`: with no offer, when the price cap alone refused them: the lowest price per
+ * token among the live, listed, tier-matching offers this decision read (from its sample, no read
+ * of its own; at scale a cheaper one may sit in a slice it did not read), so that a requester can
+ * tell "raise your cap" from "no worker is up" (prepare's 409 price_above_cap).
  */
 export async function matchCandidates(
   deps: CoreDeps,
   req: MatchRequest,
   reads: EarningsReads = new Map(),
-): Promise<{ offers: OfferItem[]; why?: string; allLive?: boolean; reading?: PolicyReading }> {
+): Promise<{ offers: OfferItem[]; why?: string; allLive?: boolean; reading?: PolicyReading; cheapestAboveCap?: bigint }> {
   const now = deps.clock.now();
   // issue 15: a worker whose image left the registry's allow-list leaves the lists at the next policy refresh
   const reading = deps.policyRegistry ? await deps.policyRegistry.current() : undefined;
@@ -645,6 +649,8 @@ export async function matchCandidates(
   const priced = (o: OfferItem): OfferItem =>
     reading ? { ...o, pricePerToken: registryPricePerToken(reading, o.modelDigest, o.priceBps) } : o;
   let n = { live: 0, listed: 0, tiered: 0 };
+  /** the lowest price the cap refused, of the offers this draw read */
+  let cheapestAboveCap: bigint | undefined;
   // each offer priced once, as it is admitted: the sample carries the price the cap was checked against
   const draw = () =>
     sampleOffers(deps, req.model, Math.max(SAMPLE_MIN, 4 * req.k), (o) => {
@@ -655,7 +661,10 @@ export async function matchCandidates(
       if (!req.tiers.includes(o.tier)) return undefined;
       n.tiered++;
       const p = priced(o);
-      return cap === undefined || toBig(p.pricePerToken) <= cap ? p : undefined;
+      const price = toBig(p.pricePerToken);
+      if (cap === undefined || price <= cap) return p;
+      if (cheapestAboveCap === undefined || price < cheapestAboveCap) cheapestAboveCap = price;
+      return undefined;
     });
   let drawn = await draw();
   if (drawn.skipped > 0 && drawn.sample.length <= req.k) {
@@ -666,6 +675,7 @@ export async function matchCandidates(
     // these are all. Rare by construction: such answers stop the renewals that ask again.
     forgetEmptyShards(deps.store, [req.model]);
     n = { live: 0, listed: 0, tiered: 0 };
+    cheapestAboveCap = undefined;
     drawn = await draw();
   }
   const { sample, seen } = drawn;
@@ -680,6 +690,8 @@ export async function matchCandidates(
     if (n.tiered === 0) return { offers: [], why: `no live worker in tiers [${req.tiers.join(", ")}]` };
     return {
       offers: [],
+      // here the cap alone refused every tier-matching offer read (so the cheapest of them is known)
+      ...(cheapestAboveCap !== undefined ? { cheapestAboveCap } : {}),
       why: reading
         ? `none at or below ${cap} nanoTON per token under the policy registry's fees (v${reading.version})`
         : `no live worker at or below ${cap} nanoTON per token`,

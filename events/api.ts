@@ -51,6 +51,15 @@ export type PrepareRequest = z.infer<typeof PrepareRequest>;
 /** A prepare as a client writes it (the defaults not yet applied). */
 export type PrepareAsk = z.input<typeof PrepareRequest>;
 
+/**
+ * The details of prepare's 409 `price_above_cap` (core/errors.ts PriceAboveCapError): live workers
+ * serve the model in the tiers asked, but every one the coordinator read asks more per token than
+ * the request's maxPricePerToken. A cap of cheapestPricePerToken reaches one while its price
+ * holds; 409 `no_workers` says instead that no worker is up for it.
+ */
+export const PriceAboveCapDetails = z.object({ maxPricePerToken: NanoTonString, cheapestPricePerToken: NanoTonString });
+export type PriceAboveCapDetails = z.infer<typeof PriceAboveCapDetails>;
+
 export const Candidate = z.object({
   workerId: WorkerId,
   hpkePublicKey: Key32,

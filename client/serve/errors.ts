@@ -303,6 +303,10 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
   // (a timeout does not cancel it; only an abort does), so an automatic retry would submit, and maybe pay for, a second job.
   if (c === "timeout") return pick(504, "timeout_error", { retryable: false });
   if (/timeout|expired/.test(c)) return pick(504, "timeout_error");
+  // The SDK's price cap (PriceAboveCapError, an ask function that sets maxPricePerToken): workers are up, every one
+  // dearer than the cap. Not OpenAI's 503, which clients retry: the same request gets the same answer until a cheaper
+  // worker comes; its code tells the app's owner to raise the cap, the message by how much.
+  if (c === "price_above_cap") return pick(409, "invalid_request_error", { retryable: false });
   if (/no_(worker|candidate)|unavailable|no_capacity/.test(c)) return pick(503, "service_unavailable");
   // Evidence that a worker or the coordinator misbehaved: a retry would hold money again for the same verdict.
   // (The SDK's stream checks answer stream_tampered, _reordered, _duplicate, _gap, _truncated, _cross_job, _mismatch, _too_long;

@@ -41,15 +41,15 @@ describe("prepareJob: the price cap", () => {
     expect(BigInt(capped.maxCost)).toBeLessThan(BigInt(both.maxCost));
   });
 
-  it("a cap below every price is 409 no_workers naming the cap", async () => {
+  it("a cap below every price is 409 price_above_cap naming the cap and the cheapest price", async () => {
     const w = makeJobWorld();
     await w.worker(10_000);
     const r = await w.requester();
     const price = BigInt((await prepareJob(w.deps, r.id, ask({ candidates: 1 }))).candidates[0]!.pricePerToken);
     expect(await refusal(prepareJob(w.deps, r.id, ask({ maxPricePerToken: price - 1n })))).toEqual({
       status: 409,
-      code: "no_workers",
-      message: `no worker can take this job now: no live worker at or below ${price - 1n} nanoTON per token; see GET /v1/models`,
+      code: "price_above_cap",
+      message: `no worker can take this job now: no live worker at or below ${price - 1n} nanoTON per token; the cheapest live one asks ${price}: raise maxPricePerToken to at least that, or wait for a cheaper worker`,
     });
   });
 });

@@ -55,7 +55,7 @@ describe("prepareJob under a policy registry: the cap applies to the registry's 
     expect(p.candidates.map((c) => [c.workerId, c.pricePerToken])).toEqual([[workerId, "2000"]]);
   });
 
-  it("a cap under the registry's new price, though above the offer's registered one, is 409 no_workers naming the cap and the policy version", async () => {
+  it("a cap under the registry's new price, though above the offer's registered one, is 409 price_above_cap naming the cap, the policy version and the registry's price", async () => {
     // Prepare: registered at 2000 per token; the owners double the base
     const { raiseBase, prepare } = await world();
     raiseBase(2_000n);
@@ -65,9 +65,9 @@ describe("prepareJob under a policy registry: the cap applies to the registry's 
     // Assess
     expect(capped).toEqual({
       status: 409,
-      code: "no_workers",
+      code: "price_above_cap",
       message:
-        "no worker can take this job now: none at or below 3000 nanoTON per token under the policy registry's fees (v2); see GET /v1/models",
+        "no worker can take this job now: none at or below 3000 nanoTON per token under the policy registry's fees (v2); the cheapest live one asks 4000: raise maxPricePerToken to at least that, or wait for a cheaper worker",
     });
     expect(atIt.candidates.map((c) => c.pricePerToken)).toEqual(["4000"]);
   });

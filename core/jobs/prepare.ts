@@ -5,7 +5,7 @@
  */
 import type { PrepareRequest, PrepareResponse } from "../../events/api";
 import type { CoreDeps } from "../deps";
-import { CocoonError, UnknownModelError } from "../errors";
+import { CocoonError, PriceAboveCapError, UnknownModelError } from "../errors";
 import { newJobId } from "../ids";
 import { registryPricing } from "../policy-registry";
 import { maxJobCost } from "../pricing";
@@ -15,7 +15,7 @@ import { quoteCandidates, signQuote } from "./quote";
 /** `reads`: the request's reads of workers' earnings (a renewal shares its submit's, core/workers.ts EarningsReads). */
 export async function prepareJob(deps: CoreDeps, requester: string, req: PrepareRequest, reads?: EarningsReads): Promise<PrepareResponse> {
   const k = req.candidates ?? deps.config.defaultCandidates;
-  const { offers, why, allLive, reading } = await matchCandidates(
+  const { offers, why, allLive, reading, cheapestAboveCap } = await matchCandidates(
     deps,
     {
       model: req.model,
@@ -26,6 +26,8 @@ export async function prepareJob(deps: CoreDeps, requester: string, req: Prepare
     reads,
   );
   if (why === "unknown_model") throw new UnknownModelError(req.model);
+  if (offers.length === 0 && cheapestAboveCap !== undefined && req.maxPricePerToken !== undefined)
+    throw new PriceAboveCapError(req.maxPricePerToken, cheapestAboveCap, why!);
   if (offers.length === 0) throw new CocoonError(409, "no_workers", `no worker can take this job now: ${why}; see GET /v1/models`);
   // issue 15: with a registry, the fees of the reading matching admitted and priced the offers by:
   // the weights here, and each offer's price from the registry's base for its weights' digest and

@@ -1121,8 +1121,8 @@ export function policyRefusalProblems(o: {
 }
 
 /**
- * A price cap never refuses wrongly (liveness, not only safety): a prepare refused `no_workers` or
- * `unknown_model` is a bug when some worker was eligible all through it (from `from` to its
+ * A price cap never refuses wrongly (liveness, not only safety): a prepare refused `no_workers`,
+ * `price_above_cap` or `unknown_model` is a bug when some worker was eligible all through it (from `from` to its
  * refusal `at`): registered, its offer committed all along and live at the refusal (a heartbeat
  * within the liveness window, its evidence unexpired: so at every read before it too), and every
  * price the prepare could have priced it at (each coefficient its offer held meanwhile × each

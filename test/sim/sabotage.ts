@@ -357,7 +357,7 @@ export const SABOTAGE: Record<string, Sabotage> = {
   },
   /**
    * A prepare's price cap reaches matching as half of what the requester asked (an edge that
-   * reads it in the wrong unit): workers within the cap are refused (409 no_workers).
+   * reads it in the wrong unit): workers within the cap are refused (409 price_above_cap).
    */
   "price cap halved on its way to matching": {
     prepare: (req) => (req.maxPricePerToken === undefined ? req : { ...req, maxPricePerToken: req.maxPricePerToken / 2n }),

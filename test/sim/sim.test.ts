@@ -124,7 +124,7 @@ describe("coordinator simulation", () => {
       "registry outages",
       "requests refused policy_stale",
       // refusals the price cap check looked at
-      "prepares under a price cap refused no_workers",
+      "prepares under a price cap refused price_above_cap",
       ...RARE,
     ];
     for (const what of exercised) {
@@ -238,7 +238,7 @@ describe("coordinator simulation", () => {
       // a price cap never refuses wrongly: a prepare refused while a worker within the cap was live all through it
       [
         "price cap halved on its way to matching",
-        /cap-refused: R\d's prepare \([\d.]+ s\) was refused no_workers under a cap of \d+ nanoTON per token, though \S+ was eligible all through it/,
+        /cap-refused: R\d's prepare \([\d.]+ s\) was refused price_above_cap under a cap of \d+ nanoTON per token, though \S+ was eligible all through it/,
         { priceChangeRate: 0.03 },
       ],
       // issue 12: the matching DLQ's redrive: the consumer failing most deliveries, each check delivered again soon (early), on durable queues, so checks are dead-lettered

@@ -61,7 +61,7 @@
  * change its prices, and whose reads now and then go wrong for a while (fail, hang until a
  * timeout, answer a frozen state; Knobs.registryOutageRate). Each reading handed to a request is
  * held to the 60 s bound, each 503 policy_stale to the cache's rule (and to recovery once reads
- * are answered again), and each prepare refused no_workers to the workers that were eligible all
+ * are answered again), and each prepare refused no_workers or price_above_cap to the workers that were eligible all
  * through it at every price it could have read (a cap never refuses wrongly).
  *
  * Fault rates are drawn per seed ("swarm testing": some seeds crash often, some never; some
@@ -108,6 +108,7 @@ import {
   LeaseRequest,
   OpenTabRequest,
   PrepareRequest,
+  PriceAboveCapDetails,
   RegisterWorkerRequest,
   ResultRequest,
   SubmitRequest,
@@ -1480,8 +1481,17 @@ export class Sim {
     const sent = this.o.sabotage?.prepare?.(req) ?? req;
     this.launch(`${r.label} prepare`, (d) => prepareJob(d, r.id, sent), {
       err: (e) => {
-        if (e instanceof CocoonError && (e.code === "no_workers" || e.code === "unknown_model"))
+        if (e instanceof CocoonError && (e.code === "no_workers" || e.code === "unknown_model" || e.code === "price_above_cap"))
           this.checkRefusal(r, e.code, req.maxPricePerToken, at, registered);
+        // the cheapest price a cap's refusal names is one the cap refused
+        const cheapest =
+          e instanceof CocoonError && e.code === "price_above_cap"
+            ? PriceAboveCapDetails.parse(e.details).cheapestPricePerToken
+            : undefined;
+        if (cheapest !== undefined && (req.maxPricePerToken === undefined || BigInt(cheapest) <= req.maxPricePerToken))
+          this.fail(
+            `${r.label} was refused price_above_cap under a cap of ${req.maxPricePerToken} nanoTON per token, naming ${cheapest} as the cheapest`,
+          );
       },
       ok: (p) => {
         this.checkQuote(r, p, at);
