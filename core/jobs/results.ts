@@ -208,8 +208,14 @@ export async function postResults(
   deps: CoreDeps,
   workerId: string,
   results: readonly ResultRequest[],
+  /**
+   * The batch's size as its request carried it (the HTTP handler's body bytes: what a Lambda's
+   * 6 MB limit counts, frame included): the items need not be serialised again to measure them.
+   * A caller without a request (core called directly) leaves it out: the items are measured as JSON.
+   */
+  requestBytes?: number,
 ): Promise<Array<PromiseSettledResult<ResultOutcome>>> {
-  const bytes = Buffer.byteLength(JSON.stringify(results), "utf8");
+  const bytes = requestBytes ?? Buffer.byteLength(JSON.stringify(results), "utf8");
   if (bytes > MAX_RESULT_BATCH_BYTES) {
     throw new CocoonError(
       413,

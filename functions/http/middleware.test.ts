@@ -367,6 +367,26 @@ describe("runRoute: parsing and calling", () => {
     expect(created).toEqual({ status: 201, headers: JSON_ONLY, json: { created: { name: "a", count: 2 } } });
   });
 
+  it("a route with a body is told its size as sent (UTF-8 bytes, whitespace and fields the schema drops included); one without a body, none", async () => {
+    // Prepare: 133 characters, 138 bytes (é 2, € 3, 😀 4)
+    const sized = defineRoute(
+      { method: "POST", path: "/v1/sized", summary: "sized", auth: "none", body: z.object({ name: z.string() }) },
+      async ({ body, bodyBytes }) => ({ body, bodyBytes: bodyBytes ?? null }),
+    );
+    const unsized = defineRoute({ method: "GET", path: "/v1/unsized", summary: "unsized", auth: "none" }, async ({ bodyBytes }) => ({
+      bodyBytes: bodyBytes ?? null,
+    }));
+    const { handle } = makeEdge([sized, unsized] as Route[]);
+    const text = `{ "name": "é€😀", "dropped": "${"x".repeat(100)}" }`;
+    // Act
+    const withBody = await read(await handle(request("POST", "/v1/sized", { body: text })));
+    const withoutBody = await read(await handle(request("GET", "/v1/unsized", { body: "{}" })));
+    // Assess
+    expect(text.length).toBe(133);
+    expect(withBody.json).toEqual({ body: { name: "é€😀" }, bodyBytes: 138 });
+    expect(withoutBody.json).toEqual({ bodyBytes: null });
+  });
+
   it("a bad query is 400 invalid_request naming query.<field>, with the issues as details", async () => {
     // Prepare
     const { handle } = makeEdge();

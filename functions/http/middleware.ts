@@ -48,6 +48,12 @@ export interface RouteInput<B, Q, H> {
   /** The signed request's nonce ("" for auth: none): an identity an idempotent route may key its effect by. */
   requestNonce?: string;
   body: B;
+  /**
+   * The body's size as the request carried it (UTF-8 bytes, before parsing), for a route with a
+   * body: a cap on the request (a result batch's 5 MiB) reads it here rather than serialising
+   * the parsed body again. Absent where the input was not read from a request.
+   */
+  bodyBytes?: number;
   query: Q;
   headers: H;
   params: Record<string, string>;
@@ -261,7 +267,8 @@ async function runRoute(
     const body = parsePart(route.spec.body, parsedJson, "body");
     const query = parsePart(route.spec.query, req.query, "query");
     const headers = route.spec.headers ? parsePart(route.spec.headers, req.headers, "headers") : {};
-    const input = { deps, caller, requestNonce: signer?.nonce ?? "", body, query, headers, params };
+    const bodyBytes = route.spec.body ? Buffer.byteLength(req.body, "utf8") : undefined;
+    const input = { deps, caller, requestNonce: signer?.nonce ?? "", body, bodyBytes, query, headers, params };
     // Given to long-polls only, through a getter: the edge makes its signal (an AbortController
     // and a listener) on first read, and a call that does not wait has no use for it.
     const longPoll = isLongPoll(query);

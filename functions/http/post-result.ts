@@ -27,9 +27,9 @@ export const route = defineRoute(
     body: ResultPost,
     response: ResultPostResponse,
   },
-  async ({ deps, caller, body }) => {
+  async ({ deps, caller, body, bodyBytes }) => {
     if (body.kind !== "batch") return postResult(deps, caller, body);
-    const outcomes = await postResults(deps, caller, body.results);
+    const outcomes = await postResults(deps, caller, body.results, bodyBytes);
     return { results: await Promise.all(outcomes.map((o) => (o.status === "fulfilled" ? o.value : itemError(o.reason, deps.log)))) };
   },
 );
