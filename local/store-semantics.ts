@@ -112,7 +112,11 @@ export function evalCondition(cond: Condition, item: Item | undefined): boolean 
 /** A copy of the item without undefined attributes (DynamoDB's removeUndefinedValues). */
 export function cleanItem<T extends Item>(item: T): T {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(item)) if (v !== undefined) out[k] = v;
+  // keys, not entries: no [key, value] pair per attribute (every put is cleaned)
+  for (const k of Object.keys(item)) {
+    const v = item[k];
+    if (v !== undefined) out[k] = v;
+  }
   return out as T;
 }
 
