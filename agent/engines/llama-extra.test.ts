@@ -7,20 +7,17 @@
  * are random and its logits near 0, so a bias of 100 dominates them and the penalties' arithmetic
  * shows in the counts.
  */
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDir } from "../../test/temp-dir";
 import { collectStream, EngineError, type EngineCompletionRequest, type EngineRequest } from "./engine";
-import { createLlamaEngine, type LlamaEngine } from "./llama";
-import { tinyVocabulary, writeTinyGguf } from "./tiny-gguf";
+import { TINY_LLAMA, tinyLlama } from "./engine-testing";
+import type { LlamaEngine } from "./llama";
+import { tinyVocabulary } from "./tiny-gguf";
 
-const MODEL = "tiny-random";
+const MODEL = TINY_LLAMA;
 let engine: LlamaEngine;
 
 beforeAll(async () => {
-  const dir = tempDir("cocoon-llama-extra-");
-  engine = createLlamaEngine({ modelFile: writeTinyGguf(join(dir, `${MODEL}.gguf`)).path, threads: 1, gpu: false });
-  await engine.load();
+  engine = await tinyLlama();
 }, 60_000);
 
 afterAll(async () => {

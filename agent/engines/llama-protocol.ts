@@ -180,6 +180,12 @@ export class SegmentTally {
   segmentTokens = 0;
   /** the thought segments' tokens alone: the engine's own count of the model's thinking (usage.reasoningTokens) */
   thoughtTokens = 0;
+  /**
+   * The thought segment still open after the last chunk: `from`, the tokens sampled before its
+   * first token, and its text and tokens as delivered. At the budget's end the text the library
+   * held back past them is the thought's (llama-worker.ts releaseHeldThought).
+   */
+  openThought: { from: number; text: string; tokens: number } | undefined;
   private stopped = false;
 
   constructor(
@@ -189,14 +195,27 @@ export class SegmentTally {
     private readonly atBudget: () => void,
   ) {}
 
-  chunk(c: { type?: string | undefined; segmentType?: string | undefined; text: string; tokens: readonly unknown[] }): void {
+  chunk(c: {
+    type?: string | undefined;
+    segmentType?: string | undefined;
+    text: string;
+    tokens: readonly unknown[];
+    /** set on the chunk that closes a segment (node-llama-cpp's LlamaChatResponseSegmentChunk) */
+    segmentEndTime?: Date | undefined;
+  }): void {
+    if (c.type === "segment" && c.segmentType === "thought") {
+      if (c.segmentEndTime) this.openThought = undefined;
+      else {
+        // the tokens sampled so far (this chunk's among them) less this chunk's: where the thought's tokens begin
+        this.openThought ??= { from: this.segmentTokens + this.answerTokens() - c.tokens.length, text: "", tokens: 0 };
+        this.openThought.text += c.text;
+        this.openThought.tokens += c.tokens.length;
+      }
+    }
     if (c.type === "segment") {
       this.segmentTokens += c.tokens.length;
       if (c.segmentType === "thought") this.thoughtTokens += c.tokens.length;
-      if (c.segmentType === "thought" && c.text !== "") {
-        this.reasoning += c.text;
-        this.onThought?.(c.text);
-      }
+      if (c.segmentType === "thought" && c.text !== "") this.thought(c.text);
     }
     if (!this.stopped && this.segmentTokens + this.answerTokens() >= this.maxTokens) {
       this.stopped = true;
@@ -207,6 +226,20 @@ export class SegmentTally {
   /** the budget stopped the generation */
   get exhausted(): boolean {
     return this.stopped;
+  }
+
+  /**
+   * Delivers what node-llama-cpp held back inside the open thought and dropped at the budget's end,
+   * as the thought's last piece: `tokens` sampled tokens, billed, and thinking.
+   */
+  release(text: string, tokens: number): void {
+    this.thoughtTokens += tokens;
+    this.thought(text);
+  }
+
+  private thought(text: string): void {
+    this.reasoning += text;
+    this.onThought?.(text);
   }
 }
 
@@ -225,4 +258,15 @@ export function heldText(generated: string, delivered: string): string | undefin
     if (generated.startsWith(delivered, skip)) return generated.slice(skip + delivered.length);
   }
   return undefined;
+}
+
+/**
+ * Held text up to the first call opening in it (`openings`: the template's texts that open a
+ * call): node-llama-cpp reports a call only once its name is whole, and a call the budget cut
+ * before that is held back with its opening. It is a call, not text: OpenAI never puts a call in
+ * the answer's content, so a user would see the template's raw syntax as the answer.
+ */
+export function beforeCall(held: string, openings: readonly string[]): string {
+  const at = openings.map((o) => held.indexOf(o)).filter((i) => i >= 0);
+  return at.length ? held.slice(0, Math.min(...at)) : held;
 }

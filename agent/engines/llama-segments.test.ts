@@ -7,10 +7,10 @@
  * node-llama-cpp 3.21 documents (LlamaChatResponseChunk); no reasoning GGUF is at hand here.
  */
 import { describe, expect, it } from "vitest";
-import { FromWorker, heldText, SegmentTally } from "./llama-protocol";
+import { beforeCall, FromWorker, heldText, SegmentTally } from "./llama-protocol";
 
 /** A response chunk as onResponseChunk receives it: the answer's (no type) or a segment's. */
-type Chunk = { type?: string; segmentType?: string; text: string; tokens: number[] };
+type Chunk = { type?: string; segmentType?: string; text: string; tokens: number[]; segmentEndTime?: Date };
 const answer = (text: string, tokens: number): Chunk => ({ text, tokens: Array<number>(tokens).fill(1) });
 const thought = (text: string, tokens: number): Chunk => ({
   type: "segment",
@@ -158,5 +158,85 @@ describe("heldText: what node-llama-cpp held back at the budget's end, from the 
     // Act + Assess
     expect(heldText("<think>a</think>b<", "b")).toBeUndefined();
     expect(heldText("\nb<", "b")).toBeUndefined();
+  });
+});
+
+describe("SegmentTally: the thought open at the budget's end, and what was held back in it", () => {
+  /** A tally fed as the engine process feeds it: every chunk's tokens already sampled when it comes. */
+  function sampledTally(maxTokens: number) {
+    let sampled = 0;
+    const streamed: string[] = [];
+    const t: SegmentTally = new SegmentTally(
+      maxTokens,
+      (): number => sampled - t.segmentTokens,
+      (s) => streamed.push(s),
+      () => {},
+    );
+    return {
+      t,
+      streamed,
+      feed(c: Chunk, newlySampled = c.tokens.length) {
+        sampled += newlySampled;
+        t.chunk(c);
+      },
+    };
+  }
+  const opened = (): Chunk => ({ type: "segment", segmentType: "thought", text: "", tokens: [] });
+  const closed = (): Chunk => ({ ...opened(), segmentEndTime: new Date(0) });
+
+  it("knows where the open thought's tokens begin (after the answer's and the opening's), and its text", () => {
+    // Prepare
+    const x = sampledTally(100);
+    // Act: 2 answer tokens, 3 tokens of the model's own thought opening, then 2 thought tokens
+    x.feed(answer("a ", 2));
+    x.feed(opened(), 3);
+    x.feed(thought("Let", 1));
+    x.feed(thought(" me", 1));
+    // Assess
+    expect(x.t.openThought).toEqual({ from: 5, text: "Let me", tokens: 2 });
+  });
+
+  it("has none once the thought closed, and a new one when another opens", () => {
+    // Prepare
+    const x = sampledTally(100);
+    // Act
+    x.feed(opened());
+    x.feed(thought("a", 1));
+    x.feed(closed(), 2);
+    const after = x.t.openThought;
+    x.feed(answer("b", 1));
+    x.feed(thought("c", 1)); // opened without a chunk of its own
+    // Assess
+    expect(after).toBeUndefined();
+    expect(x.t.openThought).toEqual({ from: 4, text: "c", tokens: 1 });
+  });
+
+  it("delivers released text as the thought's last piece, its tokens counted as thinking", () => {
+    // Prepare
+    const x = sampledTally(100);
+    x.feed(opened());
+    x.feed(thought("a", 1));
+    // Act
+    x.t.release("\uFFFD\uFFFD", 2);
+    // Assess
+    expect([x.t.reasoning, x.streamed, x.t.thoughtTokens]).toEqual(["a\uFFFD\uFFFD", ["a", "\uFFFD\uFFFD"], 3]);
+  });
+});
+
+describe("beforeCall: held text up to a call the budget cut before its name was whole", () => {
+  const openings = ["<tool_call>", "[TOOL_CALLS]"];
+
+  it("is the text before the first opening: none of the call", () => {
+    // Act + Assess
+    expect(beforeCall("\uFFFD<tool_call> get_w", openings)).toBe("\uFFFD");
+    expect(beforeCall("<tool_call>", openings)).toBe("");
+    expect(beforeCall("a [TOOL_CALLS]x<tool_call>", openings)).toBe("a ");
+  });
+
+  it("is all of it where no opening is whole in it (text that only could have begun one)", () => {
+    // Act + Assess
+    expect(beforeCall("<tool_", openings)).toBe("<tool_");
+    expect(beforeCall("cocoon", openings)).toBe("cocoon");
+    expect(beforeCall("<tool_call>", [])).toBe("<tool_call>");
   });
 });

@@ -7,22 +7,17 @@
  * limits_exceeded after the requester has read the text (refunded: free inference), and a requester
  * can make it likely with stop strings such as "e\u0007" (any answer whose last token ends in "e").
  */
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDir } from "../../test/temp-dir";
 import { runJobOn } from "../job-testing";
 import { collectStream, type EngineCompletionRequest } from "./engine";
-import { createLlamaEngine, type LlamaEngine } from "./llama";
-import { writeTinyGguf } from "./tiny-gguf";
+import { TINY_LLAMA, tinyLlama } from "./engine-testing";
+import type { LlamaEngine } from "./llama";
 
-const MODEL = "tiny-random";
-let dir: string;
+const MODEL = TINY_LLAMA;
 let engine: LlamaEngine;
 
 beforeAll(async () => {
-  dir = tempDir("cocoon-llama-stop-");
-  engine = createLlamaEngine({ modelFile: writeTinyGguf(join(dir, `${MODEL}.gguf`)).path, threads: 1, gpu: false });
-  await engine.load();
+  engine = await tinyLlama();
 }, 60_000);
 
 afterAll(async () => {

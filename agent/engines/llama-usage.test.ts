@@ -15,21 +15,18 @@
  * billed: max_tokens 1 gave "" for one token. And an end token sampled as the budget's last said
  * "length". The held text is now delivered as the answer's last piece, and that end says "stop".
  */
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDir } from "../../test/temp-dir";
 import { runJobOn } from "../job-testing";
 import { collectStream, type EngineCompletionRequest, type EngineRequest, type EngineTool } from "./engine";
-import { createLlamaEngine, type LlamaEngine } from "./llama";
-import { tinyVocabulary, writeTinyGguf } from "./tiny-gguf";
+import { TINY_LLAMA, tinyLlama } from "./engine-testing";
+import type { LlamaEngine } from "./llama";
+import { tinyVocabulary } from "./tiny-gguf";
 
-const MODEL = "tiny-random";
+const MODEL = TINY_LLAMA;
 let engine: LlamaEngine;
 
 beforeAll(async () => {
-  const dir = tempDir("cocoon-llama-usage-");
-  engine = createLlamaEngine({ modelFile: writeTinyGguf(join(dir, `${MODEL}.gguf`)).path, threads: 1, gpu: false });
-  await engine.load();
+  engine = await tinyLlama();
 }, 60_000);
 
 afterAll(async () => {

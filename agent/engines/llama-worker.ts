@@ -25,6 +25,7 @@ import {
   type LlamaGrammar,
   LlamaLogLevel,
   type LlamaModel,
+  LlamaText,
   resolveChatWrapper,
   type Token,
   TokenBias,
@@ -34,6 +35,7 @@ import {
   type CompletionJob,
   type EmbedJob,
   type FromWorker,
+  beforeCall,
   heldText,
   type JobResult,
   type LoadOptions,
@@ -71,6 +73,8 @@ interface Loaded {
   context: LlamaContext;
   free: LlamaContextSequence[];
   wrapper: ChatWrapper;
+  /** The texts that open a call in the wrapper's syntax (callOpenings). */
+  callOpenings: string[];
   info: ModelInfo;
   embedding?: Promise<LlamaEmbeddingContext>;
 }
@@ -98,6 +102,17 @@ function templateSupportsTools(wrapper: ChatWrapper, template: string | undefine
     );
   }
   return !generic && !["General", "ChatML", "AlpacaChat", "FalconChat", "Empty", "Template"].includes(wrapper.wrapperName ?? "");
+}
+
+/**
+ * The texts that open a call in the wrapper's syntax, as LlamaChat detects a call's start: each
+ * call prefix after each opening of a section of calls.
+ */
+function callOpenings(wrapper: ChatWrapper): string[] {
+  const fns = wrapper.settings.functions;
+  const sections = [fns.parallelism?.call.sectionPrefix ?? "", ...(fns.parallelism?.call.sectionPrefixAlternateMatches ?? [])];
+  const prefixes = [fns.call.prefix, ...(fns.call.prefixAlternateMatches ?? [])];
+  return sections.flatMap((section) => prefixes.map((prefix) => LlamaText([section, prefix]).toString())).filter((t) => t !== "");
 }
 
 async function load(o: LoadOptions): Promise<void> {
@@ -141,7 +156,7 @@ async function load(o: LoadOptions): Promise<void> {
     threads: o.threads,
     loadMs: Math.round(performance.now() - t0),
   };
-  loaded = { llama, model, context, free, wrapper, info };
+  loaded = { llama, model, context, free, wrapper, callOpenings: callOpenings(wrapper), info };
   send({ t: "ready", info });
 }
 
@@ -403,10 +418,32 @@ function recordSampled(seq: LlamaContextSequence): { tokens: Token[]; stop: () =
  * the first `budget` sampled tokens are billed, so their text is delivered, as content, as the
  * stream's last piece. Only theirs: LlamaCompletion samples on past max_tokens while the last token
  * ends in an unfinished character, and a token past the budget is neither billed nor the answer's.
+ * Not a call the budget cut before its name was whole (from one of `openings` on: beforeCall).
  */
-function releaseHeld(l: Loaded, sink: TextSink, sampled: Token[], budget: number, context: readonly Token[]): void {
+function releaseHeld(
+  l: Loaded,
+  sink: TextSink,
+  sampled: Token[],
+  budget: number,
+  context: readonly Token[],
+  openings: readonly string[] = [],
+): void {
   const held = heldText(l.model.detokenize(sampled.slice(0, budget), false, context), sink.full);
-  if (held) sink.push(held);
+  if (held) sink.push(beforeCall(held, openings));
+}
+
+/**
+ * The same inside a thought segment still open at the budget's end (a reasoning model cut while
+ * thinking): the text held back past the thought's delivered text is the thought's, delivered as
+ * reasoning, its last piece. Its tokens are those sampled from the thought's first token on.
+ */
+function releaseHeldThought(l: Loaded, segments: SegmentTally, sampled: Token[], budget: number, context: readonly Token[]): void {
+  const open = segments.openThought!;
+  const tokens = sampled.slice(open.from, budget);
+  const held = heldText(l.model.detokenize(tokens, false, [...context, ...sampled.slice(0, open.from)]), open.text);
+  // the held tokens: those sampled past the ones the thought's chunks reported (which node-llama-cpp
+  // may count re-tokenized, more than were sampled: then none are counted again)
+  if (held) segments.release(held, Math.max(0, tokens.length - open.tokens));
 }
 
 function finishReasonOf(stopReason: string, sink: TextSink, clamped: boolean): JobResult["finishReason"] {
@@ -665,7 +702,8 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
         signal: ac.signal,
         stopOnAbortSignal: true,
         onTextChunk: (t: string) => sink.push(t),
-        onResponseChunk: (c: { type?: string; segmentType?: string; text: string; tokens: Token[] }) => segments.chunk(c),
+        onResponseChunk: (c: { type?: string; segmentType?: string; text: string; tokens: Token[]; segmentEndTime?: Date }) =>
+          segments.chunk(c),
         budgets: { thoughtTokens: maxTokens },
         ...(grammar ? { grammar } : {}),
         ...(functions
@@ -682,17 +720,22 @@ async function runChat(id: number, job: ChatJob): Promise<JobResult> {
       } as Parameters<LlamaChat["generateResponse"]>[1]);
       if (entry.byParent) throw new JobError("engine_aborted", "generation aborted by the caller");
       const stopReason = r.metadata.stopReason;
-      // An end token ended the answer, even one sampled as the budget's last (the thought tally
-      // then reports the budget spent): "stop", as the answer is whole.
+      // The model ended the answer, even on the budget's last token (the thought tally then reports
+      // the budget spent): with an end token, or with the end text of its template (node-llama-cpp's
+      // stop-generation triggers). "stop", as the answer is whole, and nothing held is released:
+      // the end text is the template's, not the answer's.
+      const ended = stopReason === "eogToken" || stopReason === "stopGenerationTrigger";
       const byBudget = () =>
-        stopReason !== "eogToken" &&
-        !sink.stopped &&
-        (segments.exhausted || finishReasonOf(stopReason, sink, maxTokens < job.maxTokens) === "length");
+        !ended && !sink.stopped && (segments.exhausted || finishReasonOf(stopReason, sink, maxTokens < job.maxTokens) === "length");
       const finished = r.functionCalls ?? [];
-      // Held text that became no call (none begun) is the answer's; a thinking model's segments are
-      // in the sampled text too, and are not released (the answer's start is not known there).
-      if (byBudget() && finished.length === 0 && begun.length === 0 && segments.segmentTokens === 0)
-        releaseHeld(l, sink, sampledTokens.tokens, maxTokens, promptTokens);
+      // Held text in which no call began with its name: the open thought's, where the budget ended
+      // one, else the answer's, less a call whose name the budget cut (no text of the answer). Where
+      // thoughts came before the answer, the answer's start in the sampled text is not known: none.
+      if (byBudget() && finished.length === 0 && begun.length === 0) {
+        if (segments.openThought) releaseHeldThought(l, segments, sampledTokens.tokens, maxTokens, promptTokens);
+        else if (segments.segmentTokens === 0)
+          releaseHeld(l, sink, sampledTokens.tokens, maxTokens, promptTokens, functions ? l.callOpenings : []);
+      }
       const text = sink.finish();
       deltas.flush();
       // after the release: held text that completes a stop string ends the answer there
