@@ -50,7 +50,7 @@ describe("cocoon-agent start refused by the coordinator for its settings", () =>
   it.each([
     [404, "no_such_route", "no route POST /v1/v1/agents/register; see GET /openapi.json"],
     [401, "bad_signature", "x-cocoon-auth signature does not verify: … using this API's host (api.example.org) …"],
-  ])("%s %s: exit 78 (the unit does not restart it), with the coordinator's code", async (status, code, message) => {
+  ])("%s %s: exit 78 (the unit does not restart it), with the coordinator's code and the setting to fix", async (status, code, message) => {
     // Prepare: a coordinator that refuses every call so (an API URL it does not serve this worker at)
     const api = await routeStandIn(() => ({ status, body: { error: { code, message } } }));
     open.push(api);
@@ -60,6 +60,8 @@ describe("cocoon-agent start refused by the coordinator for its settings", () =>
     });
     // Assess
     expect(r.err).toContain(`error [${code}]: ${message}`);
+    // the coordinator's words name a route or a host: the setting to change is named after them
+    expect(r.err).toContain(`; check apiUrl (--api, COCOON_API_URL or agent.json): ${api.url} must be the coordinator's own root URL`);
     expect(r.code).toBe(EX_CONFIG);
   });
 });

@@ -43,6 +43,7 @@ import { CONFIGFS_TSM_ROOT, detectQuoteProvider, QuoteProviderError } from "./qu
 import { AgentStoppedError, startAgent } from "./runtime";
 import { agentVersionLine } from "./version";
 import { modelFileProblem } from "./model-file";
+import { AlreadyRunningError, type InstanceLock, lockWorker } from "./instance-lock";
 import { createBuiltinEngine } from "./engines/builtin";
 import { createOpenAiEngine, EngineUrlError, SlotProps } from "./engines/openai-http";
 import { type Engine, EngineError, isKeyRefusal } from "./engines/engine";
@@ -368,7 +369,7 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
     run(async (o: ConnectionOptions & { payoutAddress?: string; config?: string }) => {
       const { config } = resolveConfig({ file: configPath(o.config), flags: flagsOf({ model: [], ...o }) });
       const payoutAddress = o.payoutAddress ?? config.payoutAddress;
-      const { api } = connect(o, config, { create: false }); // before anything is read from the chain or the API
+      const { api, signingKey } = connect(o, config, { create: false }); // before anything is read from the chain or the API
       const progress = progressOn(io.err, { quiet: o.json === true });
       let r;
       try {
@@ -377,6 +378,8 @@ export function buildProgram(io: Io, setCode: (code: number) => void): Command {
           ...(payoutAddress ? { payoutAddress } : {}),
           onWait: (s) => progress.step(s),
           ...(registry ? { checkVoucher: voucherCheck(registry) } : {}),
+        }).catch((e: unknown) => {
+          throw unregistered(e, signingKey.id, api.baseUrl);
         });
       } finally {
         progress.done();
@@ -417,6 +420,7 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
   const kept = existsSync(cliSettings({ api: apiUrl, key: o.key, defaultKeyName: "worker.key" }).keyFile);
   const { signingKey, keyFile } = connect({ ...o, api: apiUrl });
   const confidential = config.tier === "tdx";
+  const modelProblem = config.engine === "llama" ? modelFileProblem(config.modelFile!) : undefined;
   io.out.write(
     [
       `wrote ${file}`,
@@ -435,6 +439,12 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
       ...(config.engine === "openai" && !/\/v\d+\/?$/.test(config.engineUrl)
         ? [
             `WARNING: the engine URL ${config.engineUrl} has no /v1 segment: OpenAI-compatible servers (vLLM, llama-server, Ollama) serve their API under /v1, and start refuses (exit 78) a URL the engine answers 404 under: most likely you mean init --force --engine-url ${config.engineUrl.replace(/\/+$/, "")}/v1`,
+          ]
+        : []),
+      // start refuses such a file (modelFileReadable), after init has said "next: cocoon-agent start"
+      ...(modelProblem
+        ? [
+            `WARNING: the model file ${config.modelFile} cannot be served: ${modelProblem}; start refuses it (exit 78): check the path (and that the user the agent runs as may read it), then init --force --model-file <path.gguf>`,
           ]
         : []),
       // Said here rather than first at start: tdx is the default, and most first machines have no TDX.
@@ -691,6 +701,18 @@ function refusedBySetup(e: unknown, config: AgentConfig, engineReady: boolean): 
   return e instanceof EngineError && e.code === "engine_unavailable" && config.engine === "llama" && !engineReady;
 }
 
+/**
+ * A registration refusal (REGISTRATION_REFUSALS) as the operator reads it: the coordinator's
+ * words name a route or a host, not the setting to change ("no route POST /cocoon/v1/agents/nonce"
+ * after a typo in --api), so the setting and the URL the agent used are named after them.
+ */
+function registrationRefusal(e: Pick<ApiError, "message">, apiUrl: string): string {
+  return (
+    `${e.message}; check apiUrl (${SETTINGS.apiUrl.flag}, ${SETTINGS.apiUrl.env} or agent.json): ${apiUrl} must be the coordinator's own root URL, ` +
+    "as npm start prints it or as the deploy's ApiUrl output names it (without /v1, and not through a proxy that changes the host)"
+  );
+}
+
 /** What loadKey / loadOrCreateKey refuse a key file for (api-client/keys.ts): an operator's fix, never a retry's. */
 const KEY_FILE_REFUSALS = new Set(["key_file_too_open", "key_file_unreadable", "key_file_malformed"]);
 
@@ -732,10 +754,43 @@ async function start(o: StartOptions, io: Io): Promise<number> {
     }
     throw e;
   }
-  const { apiUrl, signingKey } = connected;
+  const { signingKey } = connected;
   const log = jsonLog({ write: (s) => void io.out.write(s) });
   if (fromFile) log.info("config", { file });
   else log.warn("no config file: defaults, COCOON_* variables and flags only (cocoon-agent init writes one)", { file });
+  // Before anything serves or registers: a second start with this key would take the worker's
+  // jobs from the running one (agent/instance-lock.ts). No restart mends it: EX_CONFIG.
+  let lock: InstanceLock;
+  try {
+    lock = await lockWorker(signingKey);
+  } catch (e) {
+    if (!(e instanceof AlreadyRunningError)) throw e;
+    reportError(io, o.json, e);
+    return EX_CONFIG;
+  }
+  if (!lock.held && lock.reason)
+    log.warn("a second start with this worker key would not be noticed", { reason: lock.reason, workerId: signingKey.id });
+  try {
+    return await startLocked(o, io, { config, tier, quoteProvider, connected, log });
+  } finally {
+    if (lock.held) await lock.release();
+  }
+}
+
+/** start() once this process holds the worker's key alone: metrics, then the engine and the agent. */
+async function startLocked(
+  o: StartOptions,
+  io: Io,
+  x: {
+    config: AgentConfig;
+    tier: AttestationTier;
+    quoteProvider: ReturnType<typeof detectQuoteProvider> | undefined;
+    connected: ReturnType<typeof connect>;
+    log: ReturnType<typeof jsonLog>;
+  },
+): Promise<number> {
+  const { config, tier, quoteProvider, connected, log } = x;
+  const { apiUrl, signingKey } = connected;
   // A start that makes the key is a new worker with nothing earned: said, so that a wrong
   // COCOON_HOME or --key (a service started with another state directory) is seen at once.
   if (connected.made)
@@ -789,7 +844,11 @@ async function start(o: StartOptions, io: Io): Promise<number> {
       }
     }
     if (refusedBySetup(e, config, engine.ready)) {
-      reportError(io, o.json, e instanceof EngineError ? { code: e.code, message: e.message } : e);
+      reportError(
+        io,
+        o.json,
+        e instanceof EngineError ? { code: e.code, message: e.message } : { code: e.code, message: registrationRefusal(e, apiUrl) },
+      );
       return EX_CONFIG;
     }
     throw e;
@@ -884,7 +943,9 @@ async function serving(
       });
       engine = llama; // closed in the finally below, a load in progress included (its child is killed)
       engineCapacity = config.maxConcurrentJobs;
-      // Load before registering: a bad file fails here, not on the first paid job.
+      // Load before registering: a bad file fails here, not on the first paid job. Said before it
+      // starts: a large model loads for minutes, in which the log said nothing after "config".
+      log.info("loading model", { file: config.modelFile, gpu: config.gpu });
       const info = await unlessAborted(llama.load(), signal, stopped);
       modelDigests = { [llama.modelName]: info.digest };
       log.info("model loaded", {
@@ -1177,7 +1238,7 @@ async function status(o: ConnectionOptions & { config?: string; metricsPort?: nu
   const answered = local.status === "fulfilled" ? local.value : undefined;
   const other = answered && answered.workerId !== signingKey.id ? answered.workerId : undefined;
   const doc = other ? undefined : answered;
-  if (remote.status === "rejected" && !doc) throw remote.reason;
+  if (remote.status === "rejected" && !doc) throw unregistered(remote.reason, signingKey.id, api.baseUrl);
   const s: WorkerStatus | undefined = remote.status === "fulfilled" ? remote.value : undefined;
   const tier = (s?.tier ?? doc?.tier)!;
   const json = {
@@ -1216,6 +1277,25 @@ async function status(o: ConnectionOptions & { config?: string; metricsPort?: nu
   lines.push(`  last error: ${doc?.lastError ? `${new Date(doc.lastError.at).toISOString()} ${doc.lastError.msg}` : "none"}`);
   io.out.write((o.json ? JSON.stringify(json, null, 2) : lines.join("\n")) + "\n");
   return 0;
+}
+
+/**
+ * The coordinator's not_a_worker, as status and redeem report it: its words ("register with POST
+ * /v1/agents first") are the API's, while the owner's fix is to start the agent, or to point
+ * status at the home or the coordinator the running agent uses. A wrong API URL (no_such_route,
+ * bad_signature) names the setting, as start does. Any other error as it came.
+ */
+function unregistered(e: unknown, workerId: string, apiUrl: string): unknown {
+  if (e instanceof ApiError && REGISTRATION_REFUSALS.has(e.code))
+    return new ApiError(e.status, e.code, registrationRefusal(e, apiUrl), e.details);
+  if (!(e instanceof ApiError) || e.code !== "not_a_worker") return e;
+  return new ApiError(
+    e.status,
+    e.code,
+    `worker ${workerId} is not registered with the coordinator at ${apiUrl}: cocoon-agent start registers it; if it runs already, ` +
+      "run this with its COCOON_HOME (or --key) and its API URL",
+    e.details,
+  );
 }
 
 /** The running agent's /status, or undefined when none answers there. */
