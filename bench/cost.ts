@@ -39,6 +39,19 @@ import type { BenchResult } from "./types";
 import { DEFAULT_CORE_CONFIG } from "../core/config";
 import { RENEW_AFTER_MS } from "../client/quote-keeping";
 import { mulberry32 } from "../core/mulberry32";
+import {
+  batchedJob,
+  isolation,
+  isResultRoute,
+  lockstep,
+  RESULT_ROUTE,
+  resultItemUnits,
+  resultRoute,
+  resultsInAnswer,
+  resultsPerPost,
+  spreadResultsPerPost,
+  unitsPerResult,
+} from "./cost-batch";
 
 // ---------------------------------------------------------------- prices
 /** One list price: US dollars per `per`, where it was read, and the date of that source. */
@@ -134,6 +147,12 @@ export const ASSUME = {
    */
   inboxSeconds: 300,
   agentLongPollSeconds: 20,
+  /**
+   * A worker's result post from sending to answer on AWS: the HTTPS exchange with the function
+   * URL on a kept-alive connection (~20 ms), the handler's 4 DynamoDB round trips (awsCallMs
+   * each) and its work at 256 MB (~15 ms). How long results that finish meanwhile wait to batch.
+   */
+  resultPostSeconds: 0.06,
   sessionSeconds: 3600,
   /** The relay's STS sessions last this long (stacks/Cocoon.ts COCOON_RELAY_SESSION_SECONDS). */
   relaySessionSeconds: 900,
@@ -300,6 +319,34 @@ export class CostMeter {
     r.waitMs += waitMs;
     r.responseBytes += responseBytes;
     this.routes.set(route, r);
+  }
+  /** Moves what was booked to route `from` (its counts and its items) onto route `to`. */
+  rebook(from: string, to: string) {
+    const r = this.routes.get(from);
+    if (r) {
+      const t = this.routes.get(to) ?? zero();
+      this.routes.set(to, {
+        invocations: t.invocations + r.invocations,
+        rru: t.rru + r.rru,
+        wru: t.wru + r.wru,
+        sqs: t.sqs + r.sqs,
+        awsCalls: t.awsCalls + r.awsCalls,
+        logBytes: t.logBytes + r.logBytes,
+        ownMs: [...t.ownMs, ...r.ownMs],
+        waitMs: t.waitMs + r.waitMs,
+        responseBytes: t.responseBytes + r.responseBytes,
+        storedGbMonths: t.storedGbMonths + r.storedGbMonths,
+        permanentGb: t.permanentGb + r.permanentGb,
+      });
+      this.routes.delete(from);
+    }
+    for (const [k, v] of [...this.items]) {
+      if (!k.startsWith(`${from} | `)) continue;
+      const key = `${to} | ${k.slice(from.length + 3)}`;
+      const t = this.items.get(key) ?? { wru: 0, rru: 0, ops: 0, bytes: 0 };
+      this.items.set(key, { wru: t.wru + v.wru, rru: t.rru + v.rru, ops: t.ops + v.ops, bytes: t.bytes + v.bytes });
+      this.items.delete(k);
+    }
   }
   reset() {
     this.routes.clear();
@@ -490,14 +537,23 @@ const WAITING_ROUTE = "POST /v1/jobs";
  */
 const READ_AFTER_RELAY = "GET /v1/jobs/{id}";
 
+/** The measured network's agents (measureJob says why four). */
+const AGENTS = ["a1", "a2", "a3", "a4"];
+
 /**
  * `tabs`: the SDK draws on tabs of that many slots (issue 12, CocoonClient({ tabs })): the warm-up
  * fills one tab, which is closed before the count starts; the measured jobs fill whole tabs, and
  * their close checks then run through the real matching handler (with the clock moved: a tab
  * closes 2 min after its expiry; one that closes more than 15 min after its open has its check
  * sent once more, as SQS delays at most 900 s), so each job carries its share of its tab's open and close.
+ *
+ * `inFlight` (issue 12, the batched variant: bench/cost-batch.ts): each worker has that many jobs
+ * in flight, which finish together (lockstep), so the real agents' AgentApi posts their results
+ * in batches; the jobs come in rounds, one from each of 4 × inFlight requesters (each its own
+ * account, as at steady volume: a batch's jobs are not one requester's). Each result post runs
+ * alone (isolation) and is booked to resultRoute(its results), so its handler time is its own.
  */
-export async function measureJob(o: { jobs?: number; warmup?: number; tabs?: number } = {}): Promise<MeasuredJob> {
+export async function measureJob(o: { jobs?: number; warmup?: number; tabs?: number; inFlight?: number } = {}): Promise<MeasuredJob> {
   const [
     { startNetwork },
     { startLocalAgents },
@@ -531,17 +587,27 @@ export async function measureJob(o: { jobs?: number; warmup?: number; tabs?: num
     return patterns.find(([re, k]) => k.startsWith(method + " ") && re.test(path))?.[1] ?? `${method} ${path}`;
   };
 
+  let posts = 0;
+  const leaseSeconds = o.inFlight ? 5 : 1;
   const raw = createMemoryStore();
   const net = await startNetwork({
     store: meteredStore(raw, meter),
     logSink: (line) => meter.log(Buffer.byteLength(line) + 1),
     // No TON sandbox or chain watcher: on AWS they are not on the request path (another function, TON itself).
     chain: false,
-    // Short leases so every job's lease check is consumed (and metered) within the run.
-    config: { leaseBaseSeconds: 1, leaseMsPerToken: 1 },
+    // Short leases so every job's lease check is consumed (and metered) within the run; batched,
+    // long enough for a job held in its lockstep group not to have its lease extended (POST
+    // /v1/agent/lease, which no job of the sequential run makes either).
+    config: { leaseBaseSeconds: leaseSeconds, leaseMsPerToken: 1 },
   });
   net.deps.queues = meteredQueues(net.deps.queues, meter);
   net.deps.notifier = timedNotifier(net.deps.notifier, meter);
+  const alone = o.inFlight ? isolation() : undefined;
+  if (alone) {
+    // a settlement's notifications wake the held submits: their work waits until the post has ended
+    const inner = net.deps.notifier;
+    net.deps.notifier = { ...inner, notify: (topic, data) => alone.after(() => inner.notify(topic, data)) };
+  }
   // On AWS a route that still claims request nonces uses the store (one conditional put per signed request), as in createAwsDeps.
   delete (net.deps as { replay?: unknown }).replay;
   // Every request runs in a context naming its route; its duration is its Lambda's (local) time.
@@ -554,16 +620,33 @@ export async function measureJob(o: { jobs?: number; warmup?: number; tabs?: num
       res: { on(e: string, f: () => void): void; write: (...a: unknown[]) => boolean; end: (...a: unknown[]) => unknown },
     ) => {
       const route = routeOf(req.method ?? "GET", req.url ?? "/");
-      const ctx = { route, waitMs: 0, inflight: 0 };
+      // the batched run: a result post is booked apart until its answer says how many results it carried
+      const isolated = alone !== undefined && route === RESULT_ROUTE;
+      const ctx = { route: isolated ? `${route} #${++posts}` : route, waitMs: 0, inflight: 0 };
       let bytes = 0;
-      const count = (c: unknown) => (bytes += typeof c === "string" ? Buffer.byteLength(c) : c instanceof Uint8Array ? c.byteLength : 0);
+      const answer: string[] = [];
+      const count = (c: unknown) => {
+        if (isolated && (typeof c === "string" || c instanceof Uint8Array)) answer.push(Buffer.from(c).toString("utf8"));
+        bytes += typeof c === "string" ? Buffer.byteLength(c) : c instanceof Uint8Array ? c.byteLength : 0;
+      };
       const write = res.write.bind(res);
       const end = res.end.bind(res);
       res.write = (...a: unknown[]) => (count(a[0]), write(...a));
       res.end = (...a: unknown[]) => (typeof a[0] !== "function" && count(a[0]), end(...a));
-      const t0 = performance.now();
-      res.on("finish", () => meter.invocation(route, performance.now() - t0, ctx.waitMs, bytes));
-      meter.als.run(ctx, () => listeners.forEach((l) => l.call(net.server, req, res)));
+      const run = () =>
+        new Promise<void>((ended) => {
+          const t0 = performance.now();
+          res.on("close", ended);
+          res.on("finish", () => {
+            meter.invocation(ctx.route, performance.now() - t0, ctx.waitMs, bytes);
+            if (isolated) meter.rebook(ctx.route, resultRoute(resultsInAnswer(answer.join(""))));
+            ended();
+          });
+          meter.als.run(ctx, () => listeners.forEach((l) => l.call(net.server, req, res)));
+        });
+      if (!alone) void run();
+      else if (isolated) alone.alone(run);
+      else alone.after(() => void run());
     },
   );
 
@@ -575,25 +658,29 @@ export async function measureJob(o: { jobs?: number; warmup?: number; tabs?: num
   const agents = await startLocalAgents(
     net.url,
     home,
-    ["a1", "a2", "a3", "a4"].map((name) => ({
+    AGENTS.map((name) => ({
       name,
       priceBps: 10_000,
-      engine: createNullEngine(),
+      // batched: room for more than the group, as matching spreads a round's jobs unevenly
+      engine: o.inFlight ? lockstep(createNullEngine(), o.inFlight) : createNullEngine(),
       models: [NULL_DEFAULT_MODEL],
-      capacity: 8,
+      capacity: o.inFlight ? Math.max(8, 2 * o.inFlight) : 8,
     })),
   );
   // The client's clock moves RENEW_AFTER_MS a job (its requests are still signed with the real
   // one): every submit renews its kept quote (client/quote-keeping.ts), as for a requester asking
   // at most once a second (the scale simulation's 5,000 requesters at 1,000 jobs/s ask once in 5 s),
   // so each job is priced with a renewal's matching reads and CPU on its submit: the upper bound.
-  let shift = 0;
-  const client = new CocoonClient({
-    apiUrl: net.url,
-    key: generateSigningKey(),
-    allowDev: true,
-    now: () => Date.now() + shift,
-    ...(o.tabs ? { tabs: { slots: o.tabs } } : {}),
+  const clients = Array.from({ length: o.inFlight ? AGENTS.length * o.inFlight : 1 }, () => {
+    let shift = 0;
+    const client = new CocoonClient({
+      apiUrl: net.url,
+      key: generateSigningKey(),
+      allowDev: true,
+      now: () => Date.now() + shift,
+      ...(o.tabs ? { tabs: { slots: o.tabs } } : {}),
+    });
+    return { client, renew: () => (shift += RENEW_AFTER_MS) };
   });
   // Every open tab's close check, as the matching consumer runs it: first when its delayed
   // message (at most 900 s) arrives before the tab may close (it sends itself again), then at
@@ -608,11 +695,11 @@ export async function measureJob(o: { jobs?: number; warmup?: number; tabs?: num
       if (r !== "closed") throw new Error(`tab ${String(t.pk)} did not close: ${r}`);
     }
   };
-  await client.faucet(1_000_000_000_000n);
+  await Promise.all(clients.map((c) => c.client.faucet(1_000_000_000_000n)));
   // The local default answers on the submit (HTTP relay); the read the SDK made after the relay's
   // final chunk on AWS before issue 12's last step (READ_AFTER_RELAY) is measured beside it, on the completed job.
-  const ask = async () => {
-    shift += RENEW_AFTER_MS;
+  const ask = async ({ client, renew } = clients[0]!) => {
+    renew();
     const r = await client.ask({
       model: NULL_DEFAULT_MODEL,
       messages: [{ role: "user", content: "Summarise the plot of Hamlet in two sentences." }],
@@ -621,18 +708,23 @@ export async function measureJob(o: { jobs?: number; warmup?: number; tabs?: num
     });
     await client.api.request(API.getJob, { params: { id: r.jobId }, query: { wait: 0 } });
   };
+  // batched: a job from each requester at once, in whole rounds
+  const round = () => Promise.all(clients.map((c) => ask(c)));
+  const rounds = Math.max(1, Math.round((o.jobs ?? 100) / clients.length));
   // under tabs: whole tabs, so each job carries exactly its share of an open and a close
-  const jobs = o.tabs ? Math.max(1, Math.round((o.jobs ?? 100) / o.tabs)) * o.tabs : (o.jobs ?? 100);
+  const jobs = o.tabs ? Math.max(1, Math.round((o.jobs ?? 100) / o.tabs)) * o.tabs : o.inFlight ? rounds * clients.length : (o.jobs ?? 100);
   try {
-    for (let i = 0; i < (o.tabs ?? o.warmup ?? 10); i++) await ask();
+    if (o.inFlight) await round();
+    else for (let i = 0; i < (o.tabs ?? o.warmup ?? 10); i++) await ask();
     if (o.tabs) {
       await new Promise((r) => setTimeout(r, 2_500)); // the warm-up's lease checks, then its tab's close, before the count
       await closeTabs();
     }
     meter.reset();
-    for (let i = 0; i < jobs; i++) await ask();
+    if (o.inFlight) for (let i = 0; i < rounds; i++) await round();
+    else for (let i = 0; i < jobs; i++) await ask();
     // Let the (delayed) lease checks of the last jobs arrive and be consumed.
-    await new Promise((r) => setTimeout(r, 2_500));
+    await new Promise((r) => setTimeout(r, leaseSeconds * 1000 + 1_500));
     if (o.tabs) await closeTabs();
     const measured: MeasuredJob = {
       jobs,
@@ -642,6 +734,7 @@ export async function measureJob(o: { jobs?: number; warmup?: number; tabs?: num
       anchorer: { ...meter.anchorer },
       jobReadUnits: meter.jobReads.length ? meter.jobReads.reduce((a, b) => a + b, 0) / meter.jobReads.length : 1,
     };
+    if (o.inFlight) return measured; // its heartbeat is the sequential run's
     // One heartbeat, measured: wait for the agent's next one.
     const before = meter.routes.get("POST /v1/agents/heartbeat")?.invocations ?? 0;
     const deadline = Date.now() + 12_000;
@@ -1007,6 +1100,10 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
   const tabbed = countsPerJob(mt, quietReads);
   const tabProv = priceJob(mt, target, relay, workload);
   const tabOd = priceJob(mt, onDemand, relay, workload);
+  // issue 12: results posted in batches (bench/cost-batch.ts), the same workload with IN_FLIGHT jobs in flight a worker
+  const mb = batchedJob(m, await measureJob({ ...o, jobs: 3 * IN_FLIGHT * 4, inFlight: IN_FLIGHT }));
+  const batchProv = priceJob(mb, target, relay, workload);
+  const batchOd = priceJob(mb, onDemand, relay, workload);
 
   const meanEngine = workload.reduce((a, j) => a + j.engineSeconds, 0) / workload.length;
   const breakdown = (label: string, d: Dollars): BenchResult[] =>
@@ -1040,6 +1137,8 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       ok: total(od.perJob) * 1e6 <= 6,
     },
     ...breakdown("on-demand", od.perJob),
+    ...batchedRows(mb, batchProv.perJob, batchOd.perJob, quietReads, meanEngine),
+    ...breakdown("results in batches, provisioned", batchProv.perJob),
     ...(["api-gateway", "function-urls", "router"] as const).map((door): BenchResult => ({
       name: `  front door compared (on-demand, relay): ${DOORS[door]}`,
       value: perM(cost({ ...onDemand, frontDoor: door }).perJob),
@@ -1260,6 +1359,9 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
     }
     printCounts("", m);
     printCounts(`under tabs of ${TAB_SLOTS} (${mt.jobs} jobs, ${mt.jobs / TAB_SLOTS} tabs opened and closed): `, mt);
+    printCounts(`${IN_FLIGHT} in flight a worker, results in batches (${mb.jobs} jobs): `, mb);
+    console.error(`result posts' DynamoDB units by item (${IN_FLIGHT} in flight a worker): kind, per, WRU, RRU an operation`);
+    for (const i of resultItemUnits(mb)) console.error(`  ${i.kind.padEnd(60)} ${i.per.padEnd(7)} ${i.wru} ${i.rru}`);
   }
   return rows;
 }
@@ -1278,6 +1380,79 @@ function printCounts(label: string, m: MeasuredJob) {
         .padStart(6)}`,
     );
   console.error(`  ${label}matching-queue messages per job: ${r2(m.matchingMessages / m.jobs)}`);
+}
+
+/** Jobs in flight per worker in the batched variant: enough that its batches reach MAX_SETTLE_BATCH (16). */
+const IN_FLIGHT = 16;
+
+/**
+ * The batched variant's rows (issue 12): priced beside the headline, never instead of it. Its
+ * counts are measured with IN_FLIGHT jobs in flight a worker finishing together (the real
+ * agents' AgentApi posting them), its result posts' Lambda time measured with each post run
+ * alone, the other routes' from the sequential run (bench/cost-batch.ts).
+ */
+function batchedRows(mb: MeasuredJob, prov: Dollars, od: Dollars, quietReads: number, meanEngine: number): BenchResult[] {
+  const perPost = resultsPerPost(mb);
+  const how = `measured: ${IN_FLIGHT} jobs in flight a worker finishing together, the real agents' AgentApi posting them (${r2(perPost)} results a post), each result post's Lambda time measured with it run alone, the other routes' from the sequential run`;
+  const items = resultItemUnits(mb);
+  const posts = [...mb.routes].filter(([route]) => isResultRoute(route));
+  return [
+    {
+      name: `AWS cost per 1M jobs with results posted in batches: provisioned, function URLs, SQS relay (${how}; NOT the headline: batching's best case for that load)`,
+      value: r2(total(prov) * 1e6),
+      unit: "$",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "  the same, fully on-demand",
+      value: r2(total(od) * 1e6),
+      unit: "$",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "  results per result post (measured, the batched variant)",
+      value: r2(perPost),
+      unit: "results",
+      target: null,
+      ok: null,
+    },
+    {
+      name: `  results per result post when a worker's results finish spread out instead of together (computed: the AgentApi's rule played out at ${IN_FLIGHT} in flight ÷ the mean engine time ${r2(meanEngine)} s = ${r2(IN_FLIGHT / meanEngine)} results a second a worker, each post answered in ${ASSUME.resultPostSeconds * 1000} ms): what batching likely gives this workload`,
+      value: r3(spreadResultsPerPost({ perSecond: IN_FLIGHT / meanEngine, postSeconds: ASSUME.resultPostSeconds })),
+      unit: "results",
+      target: null,
+      ok: null,
+    },
+    {
+      name: "  DynamoDB write units per job, results in batches (measured)",
+      value: r2(countsPerJob(mb, quietReads).wru),
+      unit: "WRU",
+      target: null,
+      ok: null,
+    },
+    ...[1, 4, 8, 16].map((n) => {
+      const u = unitsPerResult(items, n);
+      return {
+        name: `  DynamoDB units per result of a post of ${n} (from the batched run's items: each result's own, and 1/${n} of the post's: ${items
+          .filter((i) => i.per === "post")
+          .map((i) => i.kind)
+          .join(", ")})`,
+        value: r2(u.wru),
+        unit: `WRU (${r2(u.rru)} RRU)`,
+        target: null,
+        ok: null,
+      };
+    }),
+    {
+      name: "  result posts' Lambda handler time per result, each post run alone (its size's median time × its posts ÷ results; ms before the CPU share; a lone post's in the unit)",
+      value: r2(posts.reduce((a, [, r]) => a + median(r.ownMs) * r.invocations, 0) / mb.jobs),
+      unit: `ms (lone ${r2(median(mb.routes.get(resultRoute(1))?.ownMs ?? []))} ms)`,
+      target: null,
+      ok: null,
+    },
+  ];
 }
 
 /** Jobs per tab in the measured tab path (the SDK's default is 16). */
