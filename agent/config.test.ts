@@ -3,15 +3,16 @@
  * a wrong value is refused with a message naming the setting and where it came from; `init`
  * makes the key in place and never prints its secret.
  */
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { tempDir } from "../test/temp-dir";
+import { durableIo } from "../api-client/durable-file";
 import { configuredEngine } from "./cli";
 import { runAgentCli } from "./cli-testing";
-import { ConfigError, EX_CONFIG, resolveConfig } from "./config";
+import { ConfigError, EX_CONFIG, resolveConfig, writeConfig } from "./config";
 
 const dir = () => tempDir("cocoon-agent-config-");
 const fileWith = (settings: Record<string, unknown>) => {
@@ -250,5 +251,26 @@ describe("engine health settings (engineHealthEveryMs, engineTimeoutsBeforeDown)
     expect(noTimeouts).toMatch(/engineTimeoutsBeforeDown \(--engine-timeouts-before-down\): must be at least 1/);
     expect(wordy).toMatch(/engineTimeoutsBeforeDown \(COCOON_ENGINE_TIMEOUTS_BEFORE_DOWN\): must be a whole number, got "three"/);
     expect(tooMany).toMatch(/agent\.json: engineTimeoutsBeforeDown: must be at most 100/);
+  });
+});
+
+describe("writeConfig", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("replaces the file whole and fsync'd (file, then folder), mode 0600 (it holds the engine's API key)", () => {
+    // Prepare: an older config in place
+    const home = dir();
+    const file = join(home, "agent.json");
+    writeFileSync(file, JSON.stringify({ priceBps: 9000 }), { mode: 0o644 });
+    const fsyncs = vi.spyOn(durableIo, "fsyncSync");
+    // Act
+    writeConfig(file, { apiUrl: "https://api.cocoon.example", priceBps: 11_000 });
+    // Assess
+    expect(fsyncs).toHaveBeenCalledTimes(2);
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ apiUrl: "https://api.cocoon.example", priceBps: 11_000 });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readdirSync(home)).toEqual(["agent.json"]);
   });
 });

@@ -5,11 +5,12 @@
  * checked with one zod schema; a wrong value is refused with a message that names the setting
  * and where it came from (the file's key, the variable, or the flag).
  */
-import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, lstatSync, mkdirSync, readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Address } from "@ton/core";
 import { z } from "zod";
+import { replaceFileSync } from "../api-client/durable-file";
 import { AttestationTier } from "../events/attestation";
 import { ModelName, TonAddress, TonEndpoint } from "../events/common";
 
@@ -385,18 +386,11 @@ export function writeConfig(file: string, input: AgentConfigInput): void {
     );
   // 0700: the directory holds the worker's key and this file (the engine's API key); outside
   // systemd (StateDirectoryMode=0700) nothing else would keep other users out of it.
-  const tmp = `${file}.tmp-${process.pid}`;
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    writeFileSync(tmp, JSON.stringify(input, null, 2) + "\n", { mode: 0o600 });
-    renameSync(tmp, file);
+    // a failed write (a full disk) leaves no temporary file beside the config for the owner to find
+    replaceFileSync(file, JSON.stringify(input, null, 2) + "\n", { mode: 0o600 });
   } catch (e) {
-    // a full disk left an empty temporary file beside the config: not left for the owner to find
-    try {
-      rmSync(tmp, { force: true });
-    } catch {
-      // what is reported is the write's own error
-    }
     throw stateWriteError(e, file);
   }
 }

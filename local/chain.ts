@@ -9,7 +9,7 @@
  * transactions) and the coordinator seed are written there and loaded back by the next start,
  * so a restarted `npm start` keeps the same vault, balances and wallets. The chain is durable
  * the way a real one is, also against kill -9: every message sent through this module
- * (deposit, redeem, withdraw) runs alone and is written (atomically: temp file, fsync, rename)
+ * (deposit, redeem, withdraw) runs alone and is written (replaceFileSync: temp file, fsync, rename)
  * before its promise resolves, and `reader` waits for a send in progress. (Running alone also
  * keeps two sends from one sandbox wallet apart: concurrent dev deposits used to fail with
  * "the message never reached the vault".) So nothing the
@@ -18,8 +18,7 @@
  * message that never made it into a block. `save(keepAfter)` sets the cut below which the
  * vault's transactions are left out of the file (the watcher has processed them).
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import {
   Blockchain,
   snapshotFromSerializable,
@@ -39,6 +38,7 @@ import {
   type SignedVoucher,
   type SignedWithdrawal,
 } from "../contracts/vault";
+import { replaceFileSync } from "../api-client/durable-file";
 import { accountIdToUint } from "../core/chain/account";
 import type { ChainReader } from "../core/chain/ports";
 import type { VoucherSigner } from "../core/payouts";
@@ -179,7 +179,7 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
       vault: vault.address.toRawString(),
       snapshot: serialized,
     };
-    writeAtomically(opts.stateFile, JSON.stringify(file));
+    replaceFileSync(opts.stateFile, JSON.stringify(file));
   };
   /** A send: alone, and on disk before the caller (or the watcher) hears of it. Written even when it throws: it may have moved state. */
   const send = <T>(f: () => Promise<T>): Promise<T> =>
@@ -296,25 +296,6 @@ export async function startLocalChain(opts: LocalChainOptions = {}): Promise<Loc
     },
   };
   return chain;
-}
-
-/** Replace `file` with `text` so that a crash at any point leaves the old or the new content, whole. */
-function writeAtomically(file: string, text: string) {
-  const tmp = `${file}.tmp`;
-  const fd = openSync(tmp, "w");
-  try {
-    writeFileSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  const dir = openSync(dirname(file), "r");
-  try {
-    fsyncSync(dir); // the rename itself survives a power loss (the ledger's LMDB commits are fsynced too)
-  } finally {
-    closeSync(dir);
-  }
 }
 
 /** The sandbox's executed transactions (the array SandboxChainReader reads). */

@@ -1,12 +1,13 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Address } from "@ton/core";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { tempDir } from "../../test/temp-dir";
 import { ApiError } from "../../api-client/api";
+import { durableIo } from "../../api-client/durable-file";
 import { VerificationError } from "../sdk";
 import { coordinator, fakeRegistry, impostor, signedWithdrawal, stubbedClient } from "../sdk-stub-testing";
-import { withdrawCommand } from "./withdraw";
+import { withdrawCommand, WithdrawalIntents } from "./withdraw";
 
 const TO = "0:" + "cd".repeat(32);
 
@@ -339,5 +340,43 @@ describe("cocoon withdraw: where to send it, and a resumed withdrawal that expir
     expect(again).toMatchObject({ withdrawal: { seqno: 1 }, resumed: true });
     expect(keys).toEqual([keys[0], keys[0], keys[2], keys[2]]);
     expect(keys[2]).toMatch(/^withdraw-[0-9a-f-]{36}$/);
+  });
+});
+
+describe("the withdrawal state file", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("is replaced whole and fsync'd, file then folder, mode 0600: a power cut cannot leave it empty, forgetting a reserved withdrawal's key", () => {
+    // Prepare
+    const folder = tempDir("cocoon-wd-state-");
+    const intents = new WithdrawalIntents(join(folder, "requester.key"), "127.0.0.1:9");
+    const intent = { amount: "5000000", to: TO, idempotencyKey: "wd-key-1", createdAt: "2026-03-01T00:00:00.000Z" };
+    const fsyncs = vi.spyOn(durableIo, "fsyncSync");
+    // Act
+    intents.put(intent);
+    // Assess: the temporary file's fsync, then the folder's (after the rename)
+    expect(fsyncs).toHaveBeenCalledTimes(2);
+    expect(JSON.parse(readFileSync(intents.path, "utf8"))).toEqual({ "127.0.0.1:9": intent });
+    expect(statSync(intents.path).mode & 0o777).toBe(0o600);
+    expect(readdirSync(folder)).toEqual(["requester.key.withdrawals.json"]);
+  });
+
+  it("a write that fails (a full disk) keeps the state it had, whole, and leaves no temporary file", () => {
+    // Prepare: one unfinished withdrawal kept, then the disk full
+    const folder = tempDir("cocoon-wd-state-full-");
+    const intents = new WithdrawalIntents(join(folder, "requester.key"), "127.0.0.1:9");
+    const kept = { amount: "5000000", to: TO, idempotencyKey: "wd-key-1", createdAt: "2026-03-01T00:00:00.000Z" };
+    intents.put(kept);
+    vi.spyOn(durableIo, "writeSync").mockImplementation(() => {
+      throw Object.assign(new Error("ENOSPC: played"), { code: "ENOSPC" });
+    });
+    // Act
+    const forget = () => intents.put(undefined);
+    // Assess
+    expect(forget).toThrow(/ENOSPC/);
+    expect(intents.get()).toEqual(kept);
+    expect(readdirSync(folder)).toEqual(["requester.key.withdrawals.json"]);
   });
 });

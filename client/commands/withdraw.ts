@@ -19,10 +19,11 @@
  * The vault itself never pays a seqno twice, so resending is always safe; this is about not
  * locking money and saying what happened.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { Address } from "@ton/core";
 import { z } from "zod";
 import { API, ApiError } from "../../api-client/api";
+import { replaceFileSync } from "../../api-client/durable-file";
 import { formatTon } from "../../api-client/format";
 import { newWithdrawalKey, withdrawalDestination, type WithdrawOutcome } from "../../api-client/money";
 import type { SignedWithdrawalView } from "../../events/withdrawals";
@@ -75,14 +76,15 @@ export class WithdrawalIntents {
     return this.readAll()[this.host];
   }
 
-  /** Written whole to a temporary file, then renamed over: a crash leaves the old state or the new, never half. */
+  /**
+   * Replaced whole and fsync'd (replaceFileSync): a crash or a power cut leaves the old state or the
+   * new, never half, and never an empty file that forgets a reserved withdrawal's key.
+   */
   put(i: Intent | undefined): void {
     const all = this.readAll();
     if (i) all[this.host] = i;
     else delete all[this.host];
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(all, null, 2) + "\n", { mode: 0o600 });
-    renameSync(tmp, this.path);
+    replaceFileSync(this.path, JSON.stringify(all, null, 2) + "\n", { mode: 0o600 });
   }
 }
 
