@@ -4,6 +4,8 @@ import {
   ASSUME,
   heldTdxSaving,
   itemKind,
+  measuredAsk,
+  measuredEngine,
   PRICES,
   priceJob,
   quietReadsPerJob,
@@ -18,6 +20,8 @@ import {
   WORKLOAD,
   type MeasuredJob,
 } from "./cost";
+import { collectStream } from "../agent/engines/engine";
+import { promptBytesOf } from "./cost-job";
 
 /** One job of made-up counts: a submit (10 WRU, 2 RRU, 1 SQS send) and a result (4 WRU), 1 ms of work each. */
 function measured(): MeasuredJob {
@@ -58,6 +62,29 @@ describe("cost model: the workload", () => {
     expect(sorted[Math.floor(sorted.length * 0.95)]! / WORKLOAD.engineP95Seconds).toBeGreaterThan(0.95);
     expect(sorted[Math.floor(sorted.length * 0.95)]! / WORKLOAD.engineP95Seconds).toBeLessThan(1.05);
     expect(a.filter((j) => j.streamed).length / a.length).toBeCloseTo(WORKLOAD.streamedShare, 1);
+  });
+});
+
+describe("issue 12, cost honesty: the measured job carries the workload's prompt and answer", () => {
+  it("the measured ask's prompt is WORKLOAD.promptBytes; its engine answers WORKLOAD.answerBytes within its maxTokens, a chunk's worth (textBytesPerSecond × chunkSeconds) a delta", async () => {
+    // Prepare
+    const ask = measuredAsk("m");
+    // Act
+    const { result, deltas } = await collectStream(measuredEngine("m").stream!(ask));
+    // Assess
+    expect(promptBytesOf(ask.messages)).toBe(WORKLOAD.promptBytes);
+    expect(Buffer.byteLength(result.text)).toBe(WORKLOAD.answerBytes);
+    expect(result.finishReason).toBe("stop");
+    expect(deltas.length).toBe(Math.ceil(WORKLOAD.answerBytes / (WORKLOAD.textBytesPerSecond * WORKLOAD.chunkSeconds)));
+    expect(deltas[0]!.length).toBe(WORKLOAD.textBytesPerSecond * WORKLOAD.chunkSeconds);
+  });
+
+  it("the answer size is textBytesPerSecond × the workload's mean engine time", () => {
+    // Act
+    const workload = sampleWorkload();
+    const mean = workload.reduce((a, j) => a + j.engineSeconds, 0) / workload.length;
+    // Assess
+    expect(Math.round(WORKLOAD.textBytesPerSecond * mean)).toBe(WORKLOAD.answerBytes);
   });
 });
 
@@ -168,6 +195,21 @@ describe("issue 12: the SQS relay's requests (as built), item by item", () => {
     expect(short.sqsRequests).toBeCloseTo(2 + 2 * shared, 12);
     expect(steps).toBeGreaterThan(1);
     expect(long.sqsRequests).toBeCloseTo(2 * steps + 300 / 20 + 2 * shared, 12);
+  });
+
+  it("issue 12, cost honesty: every chunk's bytes leave AWS once, to the requester, priced at the data-transfer-out price", () => {
+    // Prepare: one message carrying the whole answer, the opener (+200) and the receipt (+450)
+    const job = { engineSeconds: 5, streamed: false };
+    const bytes = relayChunkWireBytes(WORKLOAD.textBytesPerSecond * 5) + 650;
+    const u = relayUse(job, RELAY_AS_BUILT);
+    // Act
+    const priced = relayPricer(RELAY_AS_BUILT)(job, "function-urls");
+    // Assess: the rest is the requests and the account's share of its session call
+    expect(u.outBytes).toBe(bytes);
+    expect(relayUse(job, RELAY_IOT).outBytes).toBe(0);
+    const requests = u.sqsRequests * PRICES.sqsRequest.usd;
+    expect(priced - requests).toBeGreaterThan((bytes / 1e9) * PRICES.dataTransferOutGb.usd);
+    expect(priced - requests - (bytes / 1e9) * PRICES.dataTransferOutGb.usd).toBeLessThan(PRICES.sqsRequest.usd);
   });
 
   it("priced at the SQS request price: a streamed job's relay costs less on SQS than on IoT Core", () => {

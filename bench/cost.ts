@@ -3,7 +3,8 @@
  * workload drawn from a seeded distribution, and dated AWS list prices.
  *
  * 1. Measured (this run): the local network (same handlers, same core) runs with metering
- *    Store and Queues wrappers; every HTTP request runs inside an AsyncLocalStorage context
+ *    Store and Queues wrappers, its jobs of the workload's prompt and answer sizes
+ *    (WORKLOAD.promptBytes, answerBytes: bench/cost-job.ts); every HTTP request runs inside an AsyncLocalStorage context
  *    naming its route, so each DynamoDB read/write unit, SQS request, log byte, response byte
  *    and handler millisecond is attributed to the Lambda that would have spent it. Units follow
  *    DynamoDB's metering: strongly consistent reads 1 RRU per 4 KB (min 1), writes 1 WRU per
@@ -35,6 +36,7 @@ import { b64u } from "../core/crypto/encoding";
 import type { AttestationDoc } from "../events/attestation";
 import type { Item, Key, Notifier, QueueName, Queues, Store, TableName, WriteOp } from "../core/ports";
 import { dynamoItemBytes } from "./store";
+import { measuredMessages, sizedEngine } from "./cost-job";
 import type { BenchResult } from "./types";
 import { DEFAULT_CORE_CONFIG } from "../core/config";
 import { RENEW_AFTER_MS } from "../client/quote-keeping";
@@ -108,6 +110,23 @@ export const WORKLOAD = {
   chunkSeconds: 1,
   /** Text per second of generation: ~60 tokens/s of ~4 bytes plus the JSON of the deltas. */
   textBytesPerSecond: 300,
+  /**
+   * Bytes of text in a job's prompt (the measured job's messages, bench/cost-job.ts; assumed
+   * 2026-12-07, issue 12): a chat request with a short system message (~400 B), one earlier
+   * exchange whose answer is about this workload's own answer size (~2 KB) and the new question
+   * (~300 B each question). Chat clients resend the history every turn, so a second turn's
+   * prompt is already larger than an answer; longer histories and RAG context make it larger
+   * still: a low figure for chat. No figure in docs/ or ../shared/ to take instead.
+   */
+  promptBytes: 3_000,
+  /**
+   * Bytes of text in a job's answer (assumed 2026-12-07, issue 12): textBytesPerSecond × the
+   * workload's mean engine time (6.44 s), so the answer the measured job stores is the one the
+   * relay rows send. One size, one chunk (an ask() answer, as measured) for every job: DynamoDB
+   * bills per started KB, so this prices the mean answer's units, not the mean of each answer's,
+   * nor a streamed reply's framing and padding per chunk: a few tenths of a WRU a job low.
+   */
+  answerBytes: 1_932,
   /** Steady volume for provisioned capacity: the cost per job does not depend on it, as long as it is steady. */
   steadyJobsPerSecond: 50,
 };
@@ -537,6 +556,23 @@ const WAITING_ROUTE = "POST /v1/jobs";
  */
 const READ_AFTER_RELAY = "GET /v1/jobs/{id}";
 
+/**
+ * The measured job's engine (issue 12, cost honesty): WORKLOAD.answerBytes of text through the
+ * real agent path, streamed a chunk's worth (textBytesPerSecond × chunkSeconds) at a time,
+ * under the null engine's model name (the offers' keys, and so their sizes, as before).
+ */
+export const measuredEngine = (model: string) =>
+  sizedEngine({ answerBytes: WORKLOAD.answerBytes, chunkBytes: WORKLOAD.textBytesPerSecond * WORKLOAD.chunkSeconds, models: [model] });
+/** The measured ask (issue 12, cost honesty): WORKLOAD.promptBytes of chat, maxTokens a power of two above the answer's tokens. */
+export const measuredAsk = (model: string) => ({
+  model,
+  messages: measuredMessages(WORKLOAD.promptBytes),
+  maxTokens: 1024,
+  tiers: ["dev" as const],
+});
+/** The sizes the measured job prices, for the rows' text. */
+const SIZES = () => `a ${WORKLOAD.promptBytes.toLocaleString("en")} B prompt and a ${WORKLOAD.answerBytes.toLocaleString("en")} B answer`;
+
 /** The measured network's agents (measureJob says why four). */
 const AGENTS = ["a1", "a2", "a3", "a4"];
 
@@ -557,7 +593,7 @@ export async function measureJob(o: { jobs?: number; warmup?: number; tabs?: num
   const [
     { startNetwork },
     { startLocalAgents },
-    { createNullEngine, NULL_DEFAULT_MODEL },
+    { NULL_DEFAULT_MODEL },
     { CocoonClient },
     { generateSigningKey },
     { createMemoryStore },
@@ -662,7 +698,7 @@ export async function measureJob(o: { jobs?: number; warmup?: number; tabs?: num
       name,
       priceBps: 10_000,
       // batched: room for more than the group, as matching spreads a round's jobs unevenly
-      engine: o.inFlight ? lockstep(createNullEngine(), o.inFlight) : createNullEngine(),
+      engine: o.inFlight ? lockstep(measuredEngine(NULL_DEFAULT_MODEL), o.inFlight) : measuredEngine(NULL_DEFAULT_MODEL),
       models: [NULL_DEFAULT_MODEL],
       capacity: o.inFlight ? Math.max(8, 2 * o.inFlight) : 8,
     })),
@@ -700,12 +736,7 @@ export async function measureJob(o: { jobs?: number; warmup?: number; tabs?: num
   // final chunk on AWS before issue 12's last step (READ_AFTER_RELAY) is measured beside it, on the completed job.
   const ask = async ({ client, renew } = clients[0]!) => {
     renew();
-    const r = await client.ask({
-      model: NULL_DEFAULT_MODEL,
-      messages: [{ role: "user", content: "Summarise the plot of Hamlet in two sentences." }],
-      maxTokens: 256,
-      tiers: ["dev"],
-    });
+    const r = await client.ask(measuredAsk(NULL_DEFAULT_MODEL));
     await client.api.request(API.getJob, { params: { id: r.jobId }, query: { wait: 0 } });
   };
   // batched: a job from each requester at once, in whole rounds
@@ -903,6 +934,9 @@ export function relayUse(job: { engineSeconds: number; streamed: boolean }, plan
       connectionMinutes: 0,
       // each receive of a chunk bills its 64 KiB steps too
       sqsRequests: 2 * sends + Math.floor(silentSeconds / SQS_METERING.longPollSeconds) + 2 * shared,
+      // every chunk leaves AWS once, to the requester's long poll: SQS bills data transfer out at the
+      // internet rate (the payloads only: each receive's JSON around them is not counted, so this errs low)
+      outBytes: wire.reduce((a, b) => a + b, 0),
     };
   }
   const publish = wire.reduce((a, b) => a + steps(b), 0);
@@ -917,6 +951,8 @@ export function relayUse(job: { engineSeconds: number; streamed: boolean }, plan
     // per job: connected for the generation, billed per started minute; per account: its hour shared by its jobs
     connectionMinutes: plan.connectPerJob ? Math.max(1, Math.ceil(job.engineSeconds / 60)) : 60 / ASSUME.jobsPerAccountHour,
     sqsRequests: 0,
+    // IoT Core's message price is all this model bills for a delivery
+    outBytes: 0,
   };
 }
 
@@ -924,7 +960,8 @@ export function relayUse(job: { engineSeconds: number; streamed: boolean }, plan
  * How a streamed or one-message answer reaches the requester over the relay, in dollars per
  * job, under a front door: relayUse's messages at the IoT Core price, its session calls (each
  * one Lambda invocation with an STS AssumeRole and a read of the job, through the front door),
- * and the connection minutes.
+ * and the connection minutes; on SQS its requests and the chunks' bytes out to the requester
+ * (SQS bills data transfer out at the internet rate, PRICES.dataTransferOutGb).
  */
 export type RelayPricer = (job: { engineSeconds: number; streamed: boolean }, frontDoor: FrontDoor) => number;
 export const relayPricer =
@@ -944,7 +981,8 @@ export const relayPricer =
       u.sessionCalls * sessionCall +
       messages * PRICES.iotMessage.usd +
       u.connectionMinutes * PRICES.iotConnectionMinute.usd +
-      u.sqsRequests * PRICES.sqsRequest.usd
+      u.sqsRequests * PRICES.sqsRequest.usd +
+      (u.outBytes / 1e9) * PRICES.dataTransferOutGb.usd
     );
   };
 export const defaultRelayPricer: RelayPricer = relayPricer(RELAY_AS_BUILT);
@@ -1122,7 +1160,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
 
   const rows: BenchResult[] = [
     {
-      name: `AWS cost per 1M jobs, steady volume: DynamoDB provisioned, ${DOORS[target.frontDoor]}, answer over the SQS relay (as built: ask() and askStream(), one channel queue per SDK instance, a send and a receive per chunk; job records and ledger items priced for ${ASSUME.permanentItemMonths} month in the table: their archival is NOT built, see the year row)`,
+      name: `AWS cost per 1M jobs, steady volume: DynamoDB provisioned, ${DOORS[target.frontDoor]}, answer over the SQS relay (as built: ask() and askStream(), one channel queue per SDK instance, a send and a receive per chunk, its bytes out at the data-transfer price; job records and ledger items priced for ${ASSUME.permanentItemMonths} month in the table: their archival is NOT built, see the year row; the measured job: ${SIZES()}, WORKLOAD)`,
       value: perM(prov.perJob),
       unit: "$",
       target: "≤ $3",
@@ -1130,7 +1168,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
     },
     ...breakdown("provisioned", prov.perJob),
     {
-      name: `AWS cost per 1M jobs, fully on-demand: DynamoDB on-demand, ${DOORS[onDemand.frontDoor]}, answer over the SQS relay (as built)`,
+      name: `AWS cost per 1M jobs, fully on-demand: DynamoDB on-demand, ${DOORS[onDemand.frontDoor]}, answer over the SQS relay (as built; ${SIZES()})`,
       value: perM(od.perJob),
       unit: "$",
       target: "≤ $6",
@@ -1233,7 +1271,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       ok: null,
     },
     {
-      name: `AWS cost per 1M jobs under tabs of ${TAB_SLOTS} (built, opt-in: CocoonClient({ tabs }); measured the same way: real handlers, each job its share of its tab's open and close; provisioned, function URLs, SQS relay)`,
+      name: `AWS cost per 1M jobs under tabs of ${TAB_SLOTS} (built, opt-in: CocoonClient({ tabs }); measured the same way: real handlers, each job its share of its tab's open and close; provisioned, function URLs, SQS relay; ${SIZES()})`,
       value: perM(tabProv.perJob),
       unit: "$",
       target: "≤ $3",
@@ -1241,7 +1279,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
     },
     ...breakdown(`tabs of ${TAB_SLOTS}, provisioned`, tabProv.perJob),
     {
-      name: `AWS cost per 1M jobs under tabs of ${TAB_SLOTS}, fully on-demand (built, opt-in; measured)`,
+      name: `AWS cost per 1M jobs under tabs of ${TAB_SLOTS}, fully on-demand (built, opt-in; measured; ${SIZES()})`,
       value: perM(tabOd.perJob),
       unit: "$",
       target: "≤ $6",
@@ -1299,7 +1337,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       ok: null,
     },
     {
-      name: "DynamoDB write units per job (measured, real handlers over the metering store)",
+      name: `DynamoDB write units per job (measured, real handlers over the metering store; ${SIZES()})`,
       value: r2(wru),
       unit: "WRU",
       target: null,
@@ -1313,7 +1351,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
       ok: null,
     },
     {
-      name: "DynamoDB read units per job (measured; a held submit's re-reads not included)",
+      name: `DynamoDB read units per job (measured; a held submit's re-reads not included; ${SIZES()})`,
       value: r2(rru),
       unit: "RRU",
       target: null,
@@ -1342,7 +1380,7 @@ export async function benchCost(o: { jobs?: number; warmup?: number; print?: boo
 
   if (o.print) {
     console.error(
-      `\ncost model: ${m.jobs} jobs through the real handlers; workload seed ${WORKLOAD.seed}, engine lognormal median ${WORKLOAD.engineMedianSeconds} s, p95 ${WORKLOAD.engineP95Seconds} s (mean ${r2(meanEngine)} s), ${WORKLOAD.streamedShare * 100} % streamed`,
+      `\ncost model: ${m.jobs} jobs through the real handlers, each ${SIZES()}; workload seed ${WORKLOAD.seed}, engine lognormal median ${WORKLOAD.engineMedianSeconds} s, p95 ${WORKLOAD.engineP95Seconds} s (mean ${r2(meanEngine)} s), ${WORKLOAD.streamedShare * 100} % streamed`,
     );
     for (const [label, c] of [
       ["target (provisioned)", prov],
@@ -1393,7 +1431,7 @@ const IN_FLIGHT = 16;
  */
 function batchedRows(mb: MeasuredJob, prov: Dollars, od: Dollars, quietReads: number, meanEngine: number): BenchResult[] {
   const perPost = resultsPerPost(mb);
-  const how = `measured: ${IN_FLIGHT} jobs in flight a worker finishing together, the real agents' AgentApi posting them (${r2(perPost)} results a post), each result post's Lambda time measured with it run alone, the other routes' from the sequential run`;
+  const how = `measured: ${IN_FLIGHT} jobs in flight a worker finishing together, the real agents' AgentApi posting them (${r2(perPost)} results a post), each result post's Lambda time measured with it run alone, the other routes' from the sequential run; ${SIZES()}`;
   const items = resultItemUnits(mb);
   const posts = [...mb.routes].filter(([route]) => isResultRoute(route));
   return [
