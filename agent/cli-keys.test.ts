@@ -200,4 +200,29 @@ describe.skipIf(existsSync(CONFIGFS_TSM_ROOT))("cocoon-agent init on tier tdx wh
     expect(r.out).toContain(`WARNING: no TDX quote interface at ${CONFIGFS_TSM_ROOT} on this machine: start will refuse tier tdx here`);
     expect(r.out).toContain("--tier none");
   });
+
+  it("ends with a next step start accepts here: init --force --tier none, not start (which refuses no_tee, exit 78)", async () => {
+    // Prepare: a config file elsewhere than the default, which the next step must name
+    const home = tempDir("cocoon-agent-init-no-tdx-next-");
+    const config = join(home, "elsewhere.json");
+    // Act
+    const r = await agentIn(home, ["init", "--api", "http://127.0.0.1:1", "--config", config]);
+    // Assess
+    const next = r.out.trim().split("\n").at(-1)!;
+    expect(r.code).toBe(0);
+    expect(next).toMatch(new RegExp(`^next: cocoon-agent init --force --tier none --config ${config} \\(with this init's other flags\\)`));
+    expect(next).not.toMatch(/^next: cocoon-agent start/);
+  });
+});
+
+describe("cocoon-agent init on a tier start accepts without TDX", () => {
+  it("ends with next: cocoon-agent start", async () => {
+    // Prepare
+    const home = tempDir("cocoon-agent-init-home-tier-next-");
+    // Act
+    const r = await agentIn(home, ["init", "--api", "http://127.0.0.1:1", "--tier", "none"]);
+    // Assess
+    expect(r.code).toBe(0);
+    expect(r.out.trim().split("\n").at(-1)).toBe("next: cocoon-agent start");
+  });
 });

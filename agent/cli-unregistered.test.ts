@@ -24,7 +24,12 @@ async function coordinatorWithoutWorker() {
       ? { status: 404, body: { error: { code: "not_found", message: route } } }
       : {
           status: 403,
-          body: { error: { code: "not_a_worker", message: "this key is not a registered worker: register with POST /v1/agents first" } },
+          body: {
+            error: {
+              code: "not_a_worker",
+              message: "worker w1 is not registered (or was registered under another key): cocoon-agent start registers it",
+            },
+          },
         },
   );
   open.push(api);

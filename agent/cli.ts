@@ -421,6 +421,8 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
   const { signingKey, keyFile } = connect({ ...o, api: apiUrl });
   const confidential = config.tier === "tdx";
   const modelProblem = config.engine === "llama" ? modelFileProblem(config.modelFile!) : undefined;
+  const noTdx = confidential && !existsSync(CONFIGFS_TSM_ROOT);
+  const withConfig = o.config ? ` --config ${o.config}` : "";
   io.out.write(
     [
       `wrote ${file}`,
@@ -448,12 +450,16 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
           ]
         : []),
       // Said here rather than first at start: tdx is the default, and most first machines have no TDX.
-      ...(confidential && !existsSync(CONFIGFS_TSM_ROOT)
+      ...(noTdx
         ? [
             `WARNING: no TDX quote interface at ${CONFIGFS_TSM_ROOT} on this machine: start will refuse tier tdx here; run it inside a TDX confidential VM, or choose --tier none (NOT confidential) with init --force`,
           ]
         : []),
-      `next: cocoon-agent start${o.config ? ` --config ${o.config}` : ""}`,
+      // start would refuse tier tdx here (no_tee, exit 78): the next step that works is the home tier, written by init
+      // (which reads flags and environment only, not the file it replaces: hence "this init's other flags")
+      noTdx
+        ? `next: cocoon-agent init --force --tier none${withConfig} (with this init's other flags), then cocoon-agent start${withConfig}; or run start inside a TDX confidential VM`
+        : `next: cocoon-agent start${withConfig}`,
     ].join("\n") + "\n",
   );
   return 0;
@@ -1280,9 +1286,9 @@ async function status(o: ConnectionOptions & { config?: string; metricsPort?: nu
 }
 
 /**
- * The coordinator's not_a_worker, as status and redeem report it: its words ("register with POST
- * /v1/agents first") are the API's, while the owner's fix is to start the agent, or to point
- * status at the home or the coordinator the running agent uses. A wrong API URL (no_such_route,
+ * The coordinator's not_a_worker, as status and redeem report it: its words (older coordinators:
+ * "register with POST /v1/agents first") do not name the coordinator asked, while the owner's fix
+ * is to start the agent, or to point status at the home or the coordinator the running agent uses. A wrong API URL (no_such_route,
  * bad_signature) names the setting, as start does. Any other error as it came.
  */
 function unregistered(e: unknown, workerId: string, apiUrl: string): unknown {

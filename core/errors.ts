@@ -32,6 +32,15 @@ export class ForbiddenError extends CocoonError {
     super(403, code, message);
   }
 }
+/** 403 not_a_worker: the signing key is no registered worker's, said so that an agent's owner knows what to run. */
+export class NotAWorkerError extends ForbiddenError {
+  constructor(workerId: string) {
+    super(
+      "not_a_worker",
+      `worker ${workerId} is not registered (or was registered under another key): cocoon-agent start registers it; a worker registered before signs with the key it registered with (its COCOON_HOME, or --key)`,
+    );
+  }
+}
 export class NotFoundError extends CocoonError {
   constructor(code: string, message: string) {
     super(404, code, message);

@@ -162,7 +162,8 @@ describe("issueVoucher: each refusal says what to do", () => {
     expect(await refusal(issueVoucher(deps, "stranger", ADDR_A))).toEqual({
       status: 403,
       code: "not_a_worker",
-      message: "this key is not a registered worker: register with POST /v1/agents first",
+      message:
+        "worker stranger is not registered (or was registered under another key): cocoon-agent start registers it; a worker registered before signs with the key it registered with (its COCOON_HOME, or --key)",
       details: undefined,
     });
     expect(await refusal(issueVoucher(off, "w1", ADDR_A))).toEqual({

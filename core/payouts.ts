@@ -35,7 +35,7 @@ import type { Voucher } from "../events/money";
 import { createChainLedger, issuedVoucherKey, OPERATOR_PAYEE_ID, OPERATOR_VOUCHER_ACCOUNT, voucherAccount } from "./chain/store-ledger";
 import { bindVault } from "./chain/vault-binding";
 import type { CoreDeps } from "./deps";
-import { CocoonError, ConflictError, ForbiddenError, UnavailableError } from "./errors";
+import { CocoonError, ConflictError, ForbiddenError, NotAWorkerError, UnavailableError } from "./errors";
 import { applyMovement, getBalance, OPERATOR_FEE_ACCOUNTS, OverdraftError, toBig, workerAccount, type Movement } from "./ledger";
 import { ConditionFailedError, type Store, type WriteOp } from "./ports";
 import { RETRY, retryOptimistic } from "./retry";
@@ -135,7 +135,7 @@ export async function issueVoucher(
   o: { ttlSeconds?: number } = {},
 ): Promise<VoucherView> {
   if (!(await deps.store.get("workers", { pk: workerId, sk: "worker" }))) {
-    throw new ForbiddenError("not_a_worker", "this key is not a registered worker: register with POST /v1/agents first");
+    throw new NotAWorkerError(workerId);
   }
   return issuePayeeVoucher(deps, workerPayee(workerId), payoutAddress, o);
 }

@@ -423,14 +423,17 @@ describe("registration: what the evidence must bind, and refusals that write not
     expect(ensured).toEqual([`worker-${key.id}`]);
   });
 
-  it("requireWorker of an unregistered key: 403 not_a_worker telling it to register with POST /v1/agents", async () => {
+  it("requireWorker of an unregistered key: 403 not_a_worker naming the worker and what its owner can do", async () => {
     // Prepare
     const w = makeJobWorld();
+    const id = generateSigningKey().id;
     // Act
-    const r = await refusal(requireWorker(w.deps, generateSigningKey().id));
+    const r = await refusal(requireWorker(w.deps, id));
     // Assess
     expect(r).toMatchObject({ status: 403, code: "not_a_worker" });
-    expect(r.message).toContain("POST /v1/agents");
+    expect(r.message).toBe(
+      `worker ${id} is not registered (or was registered under another key): cocoon-agent start registers it; a worker registered before signs with the key it registered with (its COCOON_HOME, or --key)`,
+    );
   });
 });
 

@@ -12,7 +12,7 @@ import { enforceRateLimit } from "./attestation/rate-limit";
 import { verifyAttestation } from "./attestation/verify";
 import { b64u } from "./crypto/encoding";
 import type { CoreDeps } from "./deps";
-import { ForbiddenError, RegistrationRefusedError, UnauthenticatedError } from "./errors";
+import { ForbiddenError, NotAWorkerError, RegistrationRefusedError, UnauthenticatedError } from "./errors";
 import { toBig, workerAccount } from "./ledger";
 import { payoutTotals } from "./payouts";
 import {
@@ -307,7 +307,7 @@ function checkModels(models: RegisterWorkerRequest["models"]) {
 
 export async function requireWorker(deps: CoreDeps, workerId: string): Promise<WorkerItem> {
   const w = await deps.store.get<WorkerItem>("workers", { pk: workerId, sk: "worker" });
-  if (!w) throw new ForbiddenError("not_a_worker", "this key is not a registered worker: register with POST /v1/agents first");
+  if (!w) throw new NotAWorkerError(workerId);
   return w;
 }
 

@@ -105,11 +105,24 @@ const net = await startNetwork({
 });
 const localFile: LocalNetworkFile = { apiUrl: net.url, allowDevAttestation: true, startedAt: new Date().toISOString() };
 writeFileSync(join(home, "local.json"), JSON.stringify(localFile, null, 2));
+/**
+ * On Ctrl-C (or a TERM), said before the stop: it printed nothing, as if the network and its money
+ * were gone. The home keeps it all, and the next `npm start` takes it up again.
+ */
+function onStopSignal(stop: () => Promise<void>) {
+  const note = (signal: NodeJS.Signals) => {
+    console.log(
+      `\n${signal}: stopping the local network; its state stays in ${home} (the ledger and jobs, the sandbox chain, the keys): npm start takes it up again (delete the folder to start afresh)`,
+    );
+    void stop().then(() => process.exit(0));
+  };
+  process.once("SIGINT", note);
+  process.once("SIGTERM", note);
+}
+
 if (process.env.COCOON_COORDINATOR_ONLY === "1") {
   console.log(`Cocoon coordinator up at ${net.url}  (data: ${net.dataDir}, pid ${process.pid})`);
-  const stop = () => void net.stop().then(() => process.exit(0));
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  onStopSignal(() => net.stop());
 } else {
   await demo();
 }
@@ -214,8 +227,7 @@ async function demo() {
     process.exit(process.exitCode ?? 0);
   } else {
     console.log(`\nNetwork running. In another shell:  npx cocoon ask "hello"   (Ctrl-C to stop)`);
-    process.once("SIGINT", () => void stop().then(() => process.exit(0)));
-    process.once("SIGTERM", () => void stop().then(() => process.exit(0)));
+    onStopSignal(stop);
   }
 }
 

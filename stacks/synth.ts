@@ -8,12 +8,13 @@
  * region, `await app.finish()` (this bundles every function with esbuild), and synthesize.
  *
  *   npm run synth                 # stages prod and dev, summary on stdout, assembly in .sst/synth/<stage>
- *   npm run synth -- --stage prod
+ *   npm run synth -- --stage prod   # or --stage=prod; a refused setting: one `error [deploy_refused]` line, exit 2
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { App } from "sst/constructs";
 import type { Stack } from "aws-cdk-lib";
+import { DeployRefusedError, EX_REFUSED, EX_USAGE, parseStageOption, settingsPreflight, UsageError } from "./deploy";
 
 export const SYNTH_ACCOUNT = "123456789012";
 export const SYNTH_REGION = "us-east-1";
@@ -124,29 +125,51 @@ async function placeholderBundles(): Promise<() => void> {
   };
 }
 
-async function main() {
+/**
+ * `npm run synth [-- --stage <stage>]`: resolves to the exit code. A settings refusal is one line,
+ * `error [deploy_refused]: <setting> …` (it was the Error's whole stack trace), found by the
+ * stacks' checks run alone before the stage is synthesized; any other failure keeps its stack.
+ */
+export async function synthCommand(args: string[]): Promise<number> {
+  let stage: string | undefined;
+  try {
+    stage = parseStageOption(args);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`error [usage]: ${e.message}\nusage: npm run synth [-- --stage <stage>]   (without --stage: prod and dev)`);
+    return EX_USAGE;
+  }
   const { Template } = await import("aws-cdk-lib/assertions");
-  const i = process.argv.indexOf("--stage");
-  const stages = i > 0 && process.argv[i + 1] ? [process.argv[i + 1]!] : ["prod", "dev"];
-  for (const stage of stages) {
+  for (const s of stage ? [stage] : ["prod", "dev"]) {
     const t0 = performance.now();
-    const { stacks, outdir } = await synthesize({ stage });
+    try {
+      await settingsPreflight(s);
+    } catch (e) {
+      if (!(e instanceof DeployRefusedError)) throw e;
+      console.error(`error [${e.code}]: ${e.message}`);
+      return EX_REFUSED;
+    }
+    const { stacks, outdir } = await synthesize({ stage: s });
     for (const stack of stacks) {
       const resources = Template.fromStack(stack).toJSON().Resources as Record<string, { Type: string }>;
       const byType = new Map<string, number>();
       for (const r of Object.values(resources)) byType.set(r.Type, (byType.get(r.Type) ?? 0) + 1);
       console.log(
-        `${stack.stackName}: ${Object.keys(resources).length} resources (${stage}, ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+        `${stack.stackName}: ${Object.keys(resources).length} resources (${s}, ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
       );
       for (const [type, n] of [...byType].sort()) console.log(`  ${String(n).padStart(3)}  ${type}`);
     }
     console.log(`  cloud assembly: ${path.relative(process.cwd(), outdir)}`);
   }
+  return 0;
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().catch((e) => {
-    console.error(e instanceof Error ? (e.stack ?? e.message) : e);
-    process.exit(1);
-  });
+  synthCommand(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+      process.exit(1);
+    },
+  );
 }

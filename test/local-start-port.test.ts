@@ -102,3 +102,35 @@ describe("npm start with a model file that cannot be read", () => {
     expect(r.stdout).toBe("");
   });
 });
+
+describe("npm start stopped with Ctrl-C", () => {
+  it.concurrent(
+    "says it is stopping and that its state stays in its home (npm start takes it up again), exit 0",
+    async () => {
+      // Regression: Ctrl-C printed nothing, as if the network and its balances were gone.
+      // Prepare: the coordinator alone (the quickest start), interrupted once it is up
+      const home = join(tempDir("cocoon-ctrl-c-"), "home");
+      const child = spawn(process.execPath, ["--import", "tsx", "local/main.ts"], {
+        cwd: repoRoot,
+        env: { ...process.env, PORT: "0", COCOON_HOME: home, COCOON_COORDINATOR_ONLY: "1" },
+        timeout: 60_000,
+      });
+      let stdout = "";
+      child.stdout.setEncoding("utf8").on("data", (d: string) => {
+        stdout += d;
+        if (d.includes("Cocoon coordinator up at")) child.kill("SIGINT");
+      });
+      // Act
+      const status = await new Promise<number | null>((resolve, reject) => {
+        child.on("error", reject);
+        child.on("close", resolve);
+      });
+      // Assess
+      expect(status).toBe(0);
+      expect(stdout.trim().split("\n").at(-1)).toBe(
+        `SIGINT: stopping the local network; its state stays in ${home} (the ledger and jobs, the sandbox chain, the keys): npm start takes it up again (delete the folder to start afresh)`,
+      );
+    },
+    60_000,
+  );
+});

@@ -1,13 +1,13 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../../test/temp-dir";
 import { EngineError } from "./engine";
 import { sha256File, validateGguf } from "./gguf";
-import { buildTinyGguf, TINY_MODEL_WARNING, tinyVocabulary, writeTinyGguf } from "./tiny-gguf";
+import { buildTinyGguf, parseTinyArgs, TINY_MODEL_WARNING, TinyUsageError, tinyVocabulary, writeTinyGguf } from "./tiny-gguf";
 
 /** The GGUF header check (no native code) and the project's tiny model generator. */
 
@@ -87,6 +87,64 @@ describe("npm run model:tiny", () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain(`wrote ${file} (`);
     expect(existsSync(file)).toBe(true);
+  });
+});
+
+describe("npm run model:tiny's command line", () => {
+  const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+  /** The script run in an empty folder (where a stray `./--help` would land), as npm passes `-- <args>`. */
+  const runIn = (cwd: string, args: string[]) =>
+    spawnSync(
+      process.execPath,
+      [
+        "--import",
+        pathToFileURL(join(repoRoot, "node_modules", "tsx", "dist", "loader.mjs")).href,
+        join(repoRoot, "agent", "engines", "tiny-gguf.ts"),
+        ...args,
+      ],
+      { cwd, env: { ...process.env, COCOON_HOME: join(cwd, "home") }, encoding: "utf8", timeout: 30_000 },
+    );
+
+  it("-- --help prints the usage and writes nothing (it wrote the 665 KB model to a file named ./--help)", () => {
+    // Prepare
+    const cwd = tempDir("cocoon-model-tiny-help-");
+    // Act
+    const r = runIn(cwd, ["--help"]);
+    // Assess
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^usage: npm run model:tiny /);
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it("an unknown flag is refused with the usage, exit 64, writing nothing", () => {
+    // Prepare
+    const cwd = tempDir("cocoon-model-tiny-bad-flag-");
+    // Act
+    const r = runIn(cwd, ["--force"]);
+    // Assess
+    expect(r.status).toBe(64);
+    expect(r.stderr).toMatch(/^error \[usage\]: Unknown option '--force'.*\nusage: npm run model:tiny /);
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
+  it("takes the output path as --out <path>, --out=<path> or one word; refuses a path starting with - and two paths", () => {
+    // Act
+    const taken = [["--out", "a.gguf"], ["--out=a.gguf"], ["a.gguf"], []].map((a) => parseTinyArgs(a));
+    const refused = [["--", "-x.gguf"], ["--out", "-x"], ["--out="], ["a.gguf", "b.gguf"], ["--out", "a.gguf", "b.gguf"]].map((a) => {
+      try {
+        return parseTinyArgs(a);
+      } catch (e) {
+        return e instanceof TinyUsageError ? "refused" : e;
+      }
+    });
+    // Assess
+    expect(taken).toEqual([
+      { help: false, out: "a.gguf" },
+      { help: false, out: "a.gguf" },
+      { help: false, out: "a.gguf" },
+      { help: false },
+    ]);
+    expect(refused).toEqual(["refused", "refused", "refused", "refused", "refused"]);
   });
 });
 

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { mulberry32 } from "../../core/mulberry32";
 
 /**
@@ -17,6 +18,7 @@ import { mulberry32 } from "../../core/mulberry32";
  * stable across runs and machines.
  *
  *   npm run model:tiny            writes $COCOON_HOME/models/tiny-random.gguf (./.cocoon without it) and prints its digest
+ *   npm run model:tiny -- [--out] <path.gguf>   writes there instead; -- --help: the usage
  */
 
 export const TINY_MODEL_NAME = "cocoon-tiny-random";
@@ -323,11 +325,63 @@ export function writeTinyGguf(path: string, opts: TinyGgufOptions = {}): { path:
   return { path: abs, bytes: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") };
 }
 
+export const TINY_USAGE = [
+  "usage: npm run model:tiny [-- [--out] <path.gguf>]",
+  `  writes the project's tiny GGUF (${TINY_MODEL_WARNING}) to <path.gguf>,`,
+  "  by default $COCOON_HOME/models/tiny-random.gguf (./.cocoon without COCOON_HOME), and prints its digest",
+].join("\n");
+
+/** A command line `npm run model:tiny` does not take (exit 64, EX_USAGE). */
+export class TinyUsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TinyUsageError";
+  }
+}
+
+/**
+ * `npm run model:tiny`'s arguments: --help, or the output path as --out <path> or one word. It took
+ * its first argument as the path, whatever it was: `-- --help` wrote the model to a file named
+ * `./--help`. A path starting with "-" is refused (a mistyped flag, never a file anyone meant).
+ */
+export function parseTinyArgs(args: string[]): { help: true } | { help: false; out?: string } {
+  let parsed: { values: { help?: boolean; out?: string }; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args,
+      options: { help: { type: "boolean", short: "h" }, out: { type: "string" } },
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (e) {
+    throw new TinyUsageError((e as Error).message.split("\n")[0]!);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { help: true };
+  const paths = [...(values.out !== undefined ? [values.out] : []), ...positionals];
+  if (paths.length > 1) throw new TinyUsageError(`one output path, not ${paths.length} (${paths.join(", ")})`);
+  const out = paths[0];
+  if (out !== undefined && (out === "" || out.startsWith("-")))
+    throw new TinyUsageError(`"${out}" is not an output path: a path cannot be empty or start with "-" (write ./${out} for such a file)`);
+  return { help: false, ...(out !== undefined ? { out } : {}) };
+}
+
 if (process.argv[1]?.endsWith("tiny-gguf.ts")) {
-  const out = writeTinyGguf(process.argv[2] ?? tinyModelPath());
-  process.stdout.write(
-    `wrote ${out.path} (${out.bytes} bytes, sha256 ${out.sha256})\n` +
-      `WARNING: ${TINY_MODEL_WARNING}.\n` +
-      `serve it: cocoon-agent start --model-file ${out.path} ...\n`,
-  );
+  let args: ReturnType<typeof parseTinyArgs>;
+  try {
+    args = parseTinyArgs(process.argv.slice(2));
+  } catch (e) {
+    if (!(e instanceof TinyUsageError)) throw e;
+    process.stderr.write(`error [usage]: ${e.message}\n${TINY_USAGE}\n`);
+    process.exit(64);
+  }
+  if (args.help) process.stdout.write(`${TINY_USAGE}\n`);
+  else {
+    const out = writeTinyGguf(args.out ?? tinyModelPath());
+    process.stdout.write(
+      `wrote ${out.path} (${out.bytes} bytes, sha256 ${out.sha256})\n` +
+        `WARNING: ${TINY_MODEL_WARNING}.\n` +
+        `serve it: cocoon-agent start --model-file ${out.path} ...\n`,
+    );
+  }
 }

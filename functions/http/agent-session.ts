@@ -1,4 +1,4 @@
-import { CocoonError, ForbiddenError } from "../../core/errors";
+import { CocoonError, NotAWorkerError } from "../../core/errors";
 import type { CoreDeps } from "../../core/deps";
 import type { Queues, Store } from "../../core/ports";
 import { AgentSessionResponse } from "../../events/api";
@@ -20,10 +20,7 @@ export async function createAgentSession(
 ): Promise<AgentSessionResponse> {
   const worker = await deps.store.get("workers", { pk: workerId, sk: "worker" });
   if (!worker) {
-    throw new ForbiddenError(
-      "not_a_worker",
-      "this key is not a registered worker: register with POST /v1/agents first, then ask for a session",
-    );
+    throw new NotAWorkerError(workerId);
   }
   await deps.queues.ensure(`worker-${workerId}`);
   return deps.sessions.vend(workerId);

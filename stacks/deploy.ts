@@ -1,0 +1,253 @@
+/**
+ * `npm run deploy -- --stage <stage>` and `npm run remove -- --stage <stage>`: what `npx sst
+ * deploy` does, after the two checks it skips or hides.
+ *
+ * `sst deploy`, `sst build` and `sst remove` without usable AWS credentials (none, expired, or no
+ * network) exited 0 after a few seconds, printing nothing (.sst/debug.log stopped at "Created AWS
+ * client CloudFormationClient"), so the stacks' own settings check (checkDeployerEnv, which
+ * refuses a malformed COCOON_VAULT_ADDRESS by name) was never reached either. Here, in order:
+ *
+ *   1. the stacks' settings checks for that stage, run alone (no synthesis): a refusal names the
+ *      setting, before anything is built or any AWS call is made;
+ *   2. STS GetCallerIdentity with the credentials SST would use, under a short timeout: none,
+ *      expired or unreachable is one coded line and exit 2; the account and region when fine;
+ *   3. `sst deploy|remove --stage <stage>` with this terminal, its exit code passed on.
+ *
+ * `sst remove` synthesizes the stacks too (Stacks.synth, mode "remove"), so it runs the same
+ * settings checks and is checked the same way here.
+ */
+import { spawn } from "node:child_process";
+import { constants } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+/** Exit codes: sysexits' EX_USAGE for a bad command line; 2 for a refusal (as the CLIs' `error [code]`). */
+export const EX_USAGE = 64;
+export const EX_REFUSED = 2;
+
+/** How long the credentials check may take, credential resolution (SSO, IMDS) included. */
+export const CREDENTIALS_TIMEOUT_MS = 15_000;
+
+/** A refusal before anything was deployed: printed as `error [code]: message`, never with a stack. */
+export class DeployRefusedError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "DeployRefusedError";
+  }
+}
+
+/** A command line this script does not take: its usage, exit 64. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+export type SstAction = "deploy" | "remove";
+
+/**
+ * `--stage <stage>` or `--stage=<stage>` (undefined without it); anything else, `--stage` without a
+ * value included, is a UsageError. It used to be read as "the word after --stage, if any":
+ * `npm run synth -- --stage=prod` or a bare `--stage` synthesized both stages without a word.
+ */
+export function parseStageOption(args: string[]): string | undefined {
+  let values: { stage?: string };
+  try {
+    ({ values } = parseArgs({ args, options: { stage: { type: "string" } }, strict: true, allowPositionals: false }));
+  } catch (e) {
+    // node's words for "--stage --verbose" run over three lines
+    const { code, message } = e as { code?: string; message: string };
+    throw new UsageError(
+      code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" ? "--stage needs a stage name: --stage <stage> or --stage=<stage>" : message,
+    );
+  }
+  if (values.stage === undefined) return undefined;
+  // SST's own rule for stage names (sst/project.js asks for one "that starts with a letter, followed by letters, numbers, or hyphens")
+  if (!/^[A-Za-z][A-Za-z0-9-]*$/.test(values.stage))
+    throw new UsageError(`--stage "${values.stage}": a stage name starts with a letter, followed by letters, digits or "-"`);
+  return values.stage;
+}
+
+/**
+ * The settings checks the stacks run when they are built (stacks/Cocoon.ts: checkDeployerEnv, the
+ * route concurrency, the relay transport), run alone for `stage` on the deploying shell's
+ * environment. Those throw plain Errors naming the setting; each becomes a DeployRefusedError.
+ * Its warnings are left to the stack, which prints them while sst builds it. Loaded lazily:
+ * importing the stacks loads sst and aws-cdk-lib (seconds).
+ */
+export async function settingsPreflight(stage: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const { checkDeployerEnv, relayTransportFromEnv, routeConcurrencyFromEnv } = await import("./Cocoon");
+  try {
+    checkDeployerEnv(stage, env);
+    routeConcurrencyFromEnv(env);
+    relayTransportFromEnv(env);
+  } catch (e) {
+    if (!(e instanceof Error)) throw e;
+    throw new DeployRefusedError("deploy_refused", e.message.replace(/^deploy refused: /, ""));
+  }
+}
+
+export interface AwsIdentity {
+  account: string;
+  arn: string;
+}
+
+/** Who the default credential chain (AWS_PROFILE, env keys, SSO, instance roles: what SST uses) is, in `region`. */
+export type WhoAmI = (region: string, signal: AbortSignal) => Promise<AwsIdentity>;
+
+export const stsWhoAmI: WhoAmI = async (region, signal) => {
+  const { STSClient, GetCallerIdentityCommand } = await import("@aws-sdk/client-sts");
+  const sts = new STSClient({ region, maxAttempts: 1 });
+  try {
+    const r = await sts.send(new GetCallerIdentityCommand({}), { abortSignal: signal });
+    return { account: r.Account ?? "?", arn: r.Arn ?? "?" };
+  } finally {
+    sts.destroy();
+  }
+};
+
+const CREDENTIALS_FIX =
+  "configure them with `aws configure`, set AWS_PROFILE to a configured profile, or sign in with `aws sso login` (--profile <name>)";
+
+/** An STS failure as the refusal an operator can act on. */
+export function credentialsRefusal(e: unknown): DeployRefusedError {
+  const err = e as { name?: string; code?: string; message?: string; cause?: { code?: string } };
+  const name = err.name ?? "";
+  const what = `${name}${err.message ? `: ${err.message}` : ""}`;
+  const code = err.code ?? err.cause?.code ?? "";
+  if (/expired/i.test(`${name} ${err.message ?? ""}`))
+    return new DeployRefusedError("aws_credentials_expired", `the AWS credentials have expired (${what}): renew them: ${CREDENTIALS_FIX}`);
+  if (name === "CredentialsProviderError" || name === "TokenProviderError")
+    return new DeployRefusedError("no_aws_credentials", `no AWS credentials found (${what}): ${CREDENTIALS_FIX}`);
+  if (["InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException"].includes(name))
+    return new DeployRefusedError("aws_credentials_invalid", `AWS refused these credentials (${what}): ${CREDENTIALS_FIX}`);
+  if (
+    name === "TimeoutError" ||
+    name === "AbortError" ||
+    /^(ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH)$/.test(code)
+  )
+    return new DeployRefusedError(
+      "aws_unreachable",
+      `AWS STS did not answer (${what || code}): check the network (and any proxy), then try again`,
+    );
+  return new DeployRefusedError("aws_credentials_unusable", `the AWS credentials could not be checked (${what}): ${CREDENTIALS_FIX}`);
+}
+
+/** The credentials check: the identity, or a DeployRefusedError; never longer than timeoutMs. */
+export async function checkCredentials(whoAmI: WhoAmI, region: string, timeoutMs = CREDENTIALS_TIMEOUT_MS): Promise<AwsIdentity> {
+  const ac = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  // credential resolution (an SSO or IMDS lookup) runs before the request the signal aborts: raced too
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const e = new Error(`no answer within ${timeoutMs / 1000} s`);
+      e.name = "TimeoutError";
+      ac.abort(e);
+      reject(e);
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([whoAmI(region, ac.signal), timeout]);
+  } catch (e) {
+    throw credentialsRefusal(e);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The region SST deploys to: sst.config.ts's, as `sst deploy` without --region reads it. */
+export async function deployRegion(stage: string): Promise<string> {
+  const config = (await import("../sst.config")).default;
+  const { region } = await config.config({ stage });
+  if (!region) throw new Error("sst.config.ts names no region");
+  return region;
+}
+
+/** Runs `sst <action> --stage <stage>` with this terminal; resolves to its exit code (128 + n for a signal). */
+export type RunSst = (action: SstAction, stage: string) => Promise<number>;
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+export const runSst: RunSst = (action, stage) =>
+  new Promise((resolve, reject) => {
+    const sst = path.join(root, "node_modules", "sst", "cli", "sst.js");
+    const child = spawn(process.execPath, [sst, action, "--stage", stage], { cwd: root, stdio: "inherit" });
+    // Ctrl-C reaches sst from the terminal itself: stay to pass on its exit code; a TERM sent here only is passed on
+    const onInt = () => {};
+    const onTerm = () => child.kill("SIGTERM");
+    process.on("SIGINT", onInt);
+    process.on("SIGTERM", onTerm);
+    child.on("error", reject);
+    child.on("exit", (code, signal) => {
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));
+    });
+  });
+
+export interface DeployDeps {
+  preflight: (stage: string) => Promise<void>;
+  region: (stage: string) => Promise<string>;
+  whoAmI: WhoAmI;
+  sst: RunSst;
+  out: (line: string) => void;
+  err: (line: string) => void;
+  timeoutMs?: number;
+}
+
+export const USAGE = "usage: npm run deploy -- --stage <stage>   |   npm run remove -- --stage <stage>";
+
+/** The whole command: settings, then credentials, then sst. Resolves to the exit code. */
+export async function deployCommand(action: SstAction, args: string[], deps: DeployDeps): Promise<number> {
+  let stage: string;
+  try {
+    const given = parseStageOption(args);
+    // no default: a deploy names the stage it changes (npm run synth, which changes nothing, does both)
+    if (given === undefined) throw new UsageError("--stage <stage> is required (e.g. --stage prod or --stage dev)");
+    stage = given;
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    deps.err(`error [usage]: ${e.message}`);
+    deps.err(USAGE);
+    return EX_USAGE;
+  }
+  try {
+    await deps.preflight(stage);
+    const region = await deps.region(stage);
+    const who = await checkCredentials(deps.whoAmI, region, deps.timeoutMs);
+    deps.out(`${action === "deploy" ? "deploying" : "removing"} stage ${stage}: AWS account ${who.account} (${who.arn}), region ${region}`);
+  } catch (e) {
+    if (!(e instanceof DeployRefusedError)) throw e;
+    deps.err(`error [${e.code}]: ${e.message}`);
+    return EX_REFUSED;
+  }
+  return deps.sst(action, stage);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE ??= "1"; // the stacks load sst/constructs, thus AWS SDK v2 and its end-of-support notice
+  const [action, ...args] = process.argv.slice(2);
+  if (action !== "deploy" && action !== "remove") {
+    console.error(`error [usage]: the first argument is deploy or remove, not ${action ?? "nothing"}\n${USAGE}`);
+    process.exit(EX_USAGE);
+  }
+  deployCommand(action, args, {
+    preflight: (stage) => settingsPreflight(stage),
+    region: deployRegion,
+    whoAmI: stsWhoAmI,
+    sst: runSst,
+    out: (l) => console.log(l),
+    err: (l) => console.error(l),
+  }).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+      process.exit(1);
+    },
+  );
+}
