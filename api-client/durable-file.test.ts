@@ -1,16 +1,15 @@
 /**
- * Replacing a file whole (api-client/durable-file.ts), as the withdrawal state, the local chain,
- * the agent's config and the job journal's rewrite do: the new content whole or the old one, the
+ * Replacing a file whole (api-client/durable-file.ts), as the withdrawal state, the local chain
+ * and the agent's config do: the new content whole or the old one, the
  * mode asked for, the file and then its folder fsync'd, and no temporary file left by a failure.
  * Failures of the file system are played through the module's own seam (durableIo), not by
  * mocking node:fs for the process; renaming over a folder is a real one.
  */
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { tempDir } from "../test/temp-dir";
-import { durableIo, replaceFile, replaceFileSync } from "./durable-file";
+import { durableIo, replaceFileSync } from "./durable-file";
 
 const root = tempDir("cocoon-durable-");
 let folders = 0;
@@ -24,34 +23,18 @@ function folderWith(old: string | undefined, name = "state.json") {
 
 const errno = (code: string) => Object.assign(new Error(`${code}: played`), { code });
 
-type Form = (file: string, data: string, o?: { mode?: number }) => Promise<void>;
-const forms: Array<[string, Form]> = [
-  ["replaceFileSync", async (file, data, o) => replaceFileSync(file, data, o)],
-  ["replaceFile", replaceFile],
-];
-
-/** Plays a failure of the async form's file handles: `step` of each handle opened fails with `code`. */
-function failHandles(step: "writeFile" | "sync", code: string) {
-  const open = durableIo.open;
-  vi.spyOn(durableIo, "open").mockImplementation(async (...a: Parameters<typeof open>) => {
-    const fh: FileHandle = await open(...a);
-    fh[step] = () => Promise.reject(errno(code));
-    return fh;
-  });
-}
-
 afterEach(() => {
   vi.restoreAllMocks();
 });
 
-describe.each(forms)("%s", (_name, replace) => {
-  it("replaces the file whole with the mode asked for, and leaves nothing else in the folder", async () => {
+describe("replaceFileSync", () => {
+  it("replaces the file whole with the mode asked for, and leaves nothing else in the folder", () => {
     // Prepare: an old file of mode 0644 to replace, and a name not made yet
     const { dir, file } = folderWith("old content, longer than the new one\n");
     const fresh = join(dir, "fresh.key");
     // Act
-    await replace(file, "new\n", { mode: 0o600 });
-    await replace(fresh, "made\n", { mode: 0o640 });
+    replaceFileSync(file, "new\n", { mode: 0o600 });
+    replaceFileSync(fresh, "made\n", { mode: 0o640 });
     // Assess
     expect(readFileSync(file, "utf8")).toBe("new\n");
     expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -60,15 +43,15 @@ describe.each(forms)("%s", (_name, replace) => {
     expect(readdirSync(dir).sort()).toEqual(["fresh.key", "state.json"]);
   });
 
-  it("renaming over a folder (a real failure, after the temporary file is written) leaves no temporary file and throws the errno", async () => {
+  it("renaming over a folder (a real failure, after the temporary file is written) leaves no temporary file and throws the errno", () => {
     // Prepare: the name is a folder with something in it
     const { dir, file } = folderWith(undefined);
     mkdirSync(file);
     writeFileSync(join(file, "inside"), "");
     // Act
-    const failed = replace(file, "new\n");
+    const failed = () => replaceFileSync(file, "new\n");
     // Assess
-    await expect(failed).rejects.toMatchObject({ code: expect.stringMatching(/^(EISDIR|ENOTEMPTY|EEXIST)$/) });
+    expect(failed).toThrow(expect.objectContaining({ code: expect.stringMatching(/^(EISDIR|ENOTEMPTY|EEXIST)$/) }));
     expect(readdirSync(dir)).toEqual(["state.json"]);
     expect(statSync(file).isDirectory()).toBe(true);
   });
@@ -79,26 +62,18 @@ describe("a replace that fails keeps the old content whole and leaves no tempora
     vi.spyOn(durableIo, step).mockImplementation(() => {
       throw errno(code);
     });
-  it.each<[string, Form, () => void, string]>([
-    ["replaceFileSync: the write (a full disk)", forms[0]![1], failSync("writeSync", "ENOSPC"), "ENOSPC"],
-    ["replaceFileSync: the file's fsync", forms[0]![1], failSync("fsyncSync", "EIO"), "EIO"],
-    ["replaceFileSync: the rename", forms[0]![1], failSync("renameSync", "EACCES"), "EACCES"],
-    ["replaceFile: the write (a full disk)", replaceFile, () => failHandles("writeFile", "ENOSPC"), "ENOSPC"],
-    ["replaceFile: the file's fsync", replaceFile, () => failHandles("sync", "EIO"), "EIO"],
-    [
-      "replaceFile: the rename",
-      replaceFile,
-      () => vi.spyOn(durableIo, "rename").mockImplementation(() => Promise.reject(errno("EACCES"))),
-      "EACCES",
-    ],
-  ])("%s", async (_what, replace, fail, code) => {
+  it.each<[string, () => void, string]>([
+    ["the write (a full disk)", failSync("writeSync", "ENOSPC"), "ENOSPC"],
+    ["the file's fsync", failSync("fsyncSync", "EIO"), "EIO"],
+    ["the rename", failSync("renameSync", "EACCES"), "EACCES"],
+  ])("%s", (_what, fail, code) => {
     // Prepare
     const { dir, file } = folderWith("old\n");
     fail();
     // Act
-    const failed = replace(file, "new content\n", { mode: 0o600 });
+    const failed = () => replaceFileSync(file, "new content\n", { mode: 0o600 });
     // Assess
-    await expect(failed).rejects.toMatchObject({ code });
+    expect(failed).toThrow(expect.objectContaining({ code }));
     expect(readFileSync(file, "utf8")).toBe("old\n");
     expect(readdirSync(dir)).toEqual(["state.json"]);
   });
@@ -136,25 +111,6 @@ describe("what is made durable", () => {
     vi.spyOn(durableIo, "renameSync").mockImplementation((a, b) => (seen.push("rename"), renameSync(a, b)));
     // Act
     replaceFileSync(file, "new\n");
-    // Assess
-    expect(seen).toEqual(["fsync temp", "rename", "fsync folder"]);
-    expect(readFileSync(file, "utf8")).toBe("new\n");
-  });
-
-  it("replaceFile fsyncs the temporary file before the rename, and the folder after it", async () => {
-    // Prepare
-    const { dir, file } = folderWith("old\n");
-    const seen: string[] = [];
-    const { open, rename } = durableIo;
-    vi.spyOn(durableIo, "open").mockImplementation(async (...a: Parameters<typeof open>) => {
-      const fh = await open(...a);
-      const sync = fh.sync.bind(fh);
-      fh.sync = () => (seen.push(`fsync ${String(a[0]) === dir ? "folder" : "temp"}`), sync());
-      return fh;
-    });
-    vi.spyOn(durableIo, "rename").mockImplementation((a, b) => (seen.push("rename"), rename(a, b)));
-    // Act
-    await replaceFile(file, "new\n");
     // Assess
     expect(seen).toEqual(["fsync temp", "rename", "fsync folder"]);
     expect(readFileSync(file, "utf8")).toBe("new\n");

@@ -14,7 +14,6 @@
  */
 import { randomBytes } from "node:crypto";
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
-import { open, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 
 export interface ReplaceOptions {
@@ -26,7 +25,7 @@ export interface ReplaceOptions {
  * The file system calls a replace makes, in one object so that a test can fail one of them (a
  * full disk's ENOSPC) or see that it was made (the fsyncs), without mocking node:fs for the process.
  */
-export const durableIo = { openSync, writeSync, fsyncSync, closeSync, renameSync, rmSync, open, rename, rm };
+export const durableIo = { openSync, writeSync, fsyncSync, closeSync, renameSync, rmSync };
 
 /**
  * The folder's own fsync is refused where a folder cannot be opened as a file (Windows: EISDIR,
@@ -60,25 +59,6 @@ export function replaceFileSync(file: string, data: string | Uint8Array, o: Repl
   syncDirSync(dirname(file));
 }
 
-/** The async form of replaceFileSync. */
-export async function replaceFile(file: string, data: string | Uint8Array, o: ReplaceOptions = {}): Promise<void> {
-  const tmp = tempName(file);
-  try {
-    const fh = await durableIo.open(tmp, "wx", o.mode ?? 0o666);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await durableIo.rename(tmp, file);
-  } catch (e) {
-    await durableIo.rm(tmp, { force: true }).catch(() => undefined); // what is thrown is the write's own error
-    throw e;
-  }
-  await syncDir(dirname(file));
-}
-
 function removeQuietlySync(tmp: string) {
   try {
     durableIo.rmSync(tmp, { force: true });
@@ -101,22 +81,5 @@ function syncDirSync(dir: string) {
     if (!unsupported(e)) throw e;
   } finally {
     durableIo.closeSync(fd);
-  }
-}
-
-async function syncDir(dir: string) {
-  let fh: Awaited<ReturnType<typeof open>>;
-  try {
-    fh = await durableIo.open(dir, "r");
-  } catch (e) {
-    if (unsupported(e)) return;
-    throw e;
-  }
-  try {
-    await fh.sync();
-  } catch (e) {
-    if (!unsupported(e)) throw e;
-  } finally {
-    await fh.close();
   }
 }

@@ -9,12 +9,34 @@
  * One JSON line per job, appended with one write and fsync'd: ids and amounts only, never a prompt
  * or a key. Each line names its account and API: a journal shared by two keys (or one key used
  * on two networks) lists each one's jobs apart, never mixed. A torn last line (a crash mid-write)
- * is skipped on read, and closed with a newline before the next append so that it never swallows
- * the next job's line. Bounded: once it holds `maxLines` lines, the next open (a client's first
- * record, or the first past the bound) rewrites it with its newest lines, a tenth of the bound
- * left free so that it is rewritten once per that many jobs, not at each.
+ * is skipped on read, and each append that finds the file not ending in a newline closes it in
+ * the same write, so that it never swallows the job's line, whoever tore it and whenever.
+ *
+ * Bounded by rotation, with no lock: once the file holds half of `maxLines`, it is renamed to
+ * `<file>.1` (replacing the older one) and the next append starts a new file. Readers read both,
+ * so the journal keeps between half and all of the bound, the newest always. A rename loses no
+ * line: a process that opened the file before it appends into the renamed file, still read as
+ * `.1`. (Rewriting the file with its newest lines, as it once did, lost a line another process
+ * of the same key appended between the read and the rename over it.)
+ *
+ * What two processes of one key can still do to each other, with no lock:
+ * - two rotations at once: A counted the file full and finds it still under its name, and in the
+ *   moment before A's rename B renames it to `.1` and an append starts a new file; A's rename then
+ *   puts that new file (a few lines) over B's `.1`, and the older half leaves early. The newest
+ *   lines stay; the history, bounded anyway, is shorter once. Only a lock would close that moment
+ *   (a rename that refuses to replace is not in node), and the older half is not worth one.
+ * - in that same moment, an append that opened the file before B's rename and writes after A's
+ *   writes into a file no longer named: its line is lost. Both renames would have to fall between
+ *   one append's open and its write, microseconds apart.
+ * - each process counts the file at its first record and at each rotation, and adds its own
+ *   appends: with several writers the file can pass half the bound (by up to half of it per other
+ *   writer) before one of them counts it again. Each recounts before it rotates, so none rotates a
+ *   file that is not full, and none leaves a short `.1` for stale counts.
+ * - a line torn by another process (a short write on a full disk) between an append's look at the
+ *   last byte and its write is glued to the appended line, which is then skipped on read. A look
+ *   racing another's whole append only adds an empty line, skipped.
  */
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { mkdir, open, readFile, rename, stat, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import { z } from "zod";
 import { ApiError } from "../api-client/api";
@@ -56,6 +78,13 @@ export class JobJournalError extends Error {
   }
 }
 
+/**
+ * The file system calls that races between processes of one key fall between, in one object so
+ * that a test can run another journal's record at one of them (api-client/durable-file.ts's
+ * durableIo does the same).
+ */
+export const journalIo = { open, stat, rename };
+
 const errnoOf = (e: unknown) => (e as NodeJS.ErrnoException).code;
 
 /** A line's journal entry; undefined for a torn line (a crash mid-write) or one cocoon did not write. */
@@ -69,24 +98,26 @@ function parseLine(line: string): JournalEntry | undefined {
 }
 
 export class JobJournal {
-  private readonly maxLines: number;
-  /** lines in the file as this journal last counted them (undefined: not opened yet) */
+  /** lines at which the file is rotated to `.1`: the two files hold at most maxLines */
+  private readonly rotateAt: number;
+  /** lines in the file as this journal last counted them, plus its appends since (undefined: not counted yet) */
   private lines: number | undefined;
-  private opening: Promise<void> | undefined;
+  private counting: Promise<void> | undefined;
 
   constructor(
     readonly path: string,
     o: { maxLines?: number } = {},
   ) {
-    this.maxLines = Math.max(2, o.maxLines ?? JOURNAL_MAX_LINES);
+    this.rotateAt = Math.max(1, Math.floor((o.maxLines ?? JOURNAL_MAX_LINES) / 2));
   }
 
   /** Appends `entry` (one write, fsync'd): when this resolves, the line is on disk. Throws JobJournalError. */
   async record(entry: Omit<JournalEntry, "v">): Promise<void> {
     const line = JSON.stringify(JournalEntry.parse({ v: 1, ...entry })) + "\n";
     try {
-      if (this.lines === undefined || this.lines >= this.maxLines)
-        await (this.opening ??= this.open().finally(() => (this.opening = undefined)));
+      // concurrent records of one journal share one count (and rotation)
+      if (this.lines === undefined || this.lines >= this.rotateAt)
+        await (this.counting ??= this.countOrRotate().finally(() => (this.counting = undefined)));
       await this.append(line);
     } catch (e) {
       throw new JobJournalError(this.path, e);
@@ -96,67 +127,81 @@ export class JobJournal {
 
   /** `account`'s jobs on `api`, newest first, at most `limit`. No file yet: none. */
   async entries(account: string, api: string, limit = Infinity): Promise<JournalEntry[]> {
-    let text: string;
-    try {
-      text = await readFile(this.path, "utf8");
-    } catch (e) {
-      if (errnoOf(e) === "ENOENT") return [];
-      throw e;
-    }
-    // from the end: only the newest `limit` are parsed, not the whole file (up to maxLines)
-    const lines = text.split("\n");
     const found: JournalEntry[] = [];
-    for (let i = lines.length - 1; i >= 0 && found.length < limit; i--) {
-      const e = parseLine(lines[i]!);
-      if (e && e.account === account && sameApiUrl(e.api, api)) found.push(e);
+    // newest first, so the current file first: a rotation between the two reads shows its jobs
+    // again in `.1`, listed once (read the other way round, they would be missed)
+    const seen = new Set<string>();
+    for (const file of [this.path, `${this.path}.1`]) {
+      if (found.length >= limit) break;
+      // from the end: only the newest `limit` are parsed, not the whole file; each file's lines
+      // apart, so that a line torn at the end of `.1` is not glued to the first of the next
+      const lines = (await readIfAny(file)).split("\n");
+      for (let i = lines.length - 1; i >= 0 && found.length < limit; i--) {
+        const e = parseLine(lines[i]!);
+        if (!e || e.account !== account || !sameApiUrl(e.api, api) || seen.has(e.jobId)) continue;
+        seen.add(e.jobId);
+        found.push(e);
+      }
     }
     return found;
   }
 
   /**
-   * Counts the file's lines; at the bound, rewrites it with its newest entries (to a temporary
-   * file, renamed over: a crash leaves the old journal or the new one); a torn last line is
-   * closed with a newline. A job another process appends between this read and the rename is
-   * lost from the journal (a race once per maxLines / 10 jobs, between two clients of one key).
+   * Counts the file's lines; once they reach rotateAt, renames it to `.1`, if it is still the file
+   * counted: another process may have rotated it since, and renaming the new one would drop the
+   * `.1` it just made.
    */
-  private async open(): Promise<void> {
+  private async countOrRotate(): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
-    let text = "";
+    let fh: FileHandle;
     try {
-      text = await readFile(this.path, "utf8");
+      fh = await journalIo.open(this.path, "r");
     } catch (e) {
       if (errnoOf(e) !== "ENOENT") throw e;
-    }
-    const count = text.split("\n").filter((l) => l.trim() !== "").length;
-    if (count < this.maxLines) {
-      if (text !== "" && !text.endsWith("\n")) await this.append("\n");
-      this.lines = count;
+      this.lines = 0;
       return;
     }
-    const kept = text
-      .split("\n")
-      .flatMap((l) => parseLine(l) ?? [])
-      .slice(-(this.maxLines - Math.ceil(this.maxLines / 10)));
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    const fh = await open(tmp, "w", 0o600);
+    let counted: { lines: number; ino: number };
     try {
-      await fh.writeFile(kept.map((e) => JSON.stringify(e) + "\n").join(""));
-      await fh.sync();
+      const text = await fh.readFile("utf8");
+      counted = { lines: text.split("\n").filter((l) => l.trim() !== "").length, ino: (await fh.stat()).ino };
     } finally {
       await fh.close();
     }
-    await rename(tmp, this.path);
-    this.lines = kept.length;
+    this.lines = counted.lines < this.rotateAt ? counted.lines : 0;
+    if (counted.lines < this.rotateAt) return;
+    try {
+      if ((await journalIo.stat(this.path)).ino === counted.ino) await journalIo.rename(this.path, `${this.path}.1`);
+    } catch (e) {
+      if (errnoOf(e) !== "ENOENT") throw e; // rotated by another process meanwhile
+    }
   }
 
-  private async append(text: string): Promise<void> {
-    const fh = await open(this.path, "a", 0o600);
+  private async append(line: string): Promise<void> {
+    const fh = await journalIo.open(this.path, "a+", 0o600);
     try {
-      await fh.appendFile(text);
+      // a line torn by a crash (no newline at the file's end) is closed in this line's own write;
+      // the end byte is looked at each time, as another process may have torn it since this one counted
+      const { size } = await fh.stat();
+      const last = Buffer.alloc(1);
+      const torn = size > 0 && (await fh.read(last, 0, 1, size - 1)).bytesRead === 1 && last[0] !== NEWLINE;
+      await fh.appendFile(torn ? "\n" + line : line);
       await fh.sync();
     } finally {
       await fh.close();
     }
+  }
+}
+
+const NEWLINE = 0x0a;
+
+/** `file`'s text; none ("") where there is no such file. */
+async function readIfAny(file: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (e) {
+    if (errnoOf(e) === "ENOENT") return "";
+    throw e;
   }
 }
 
