@@ -5,7 +5,7 @@
  * key a running one proves it holds: a process that merely squats the (public) name must not
  * keep the agent from starting.
  */
-import { createServer, type Server } from "node:net";
+import { createConnection, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { tempDir } from "../test/temp-dir";
@@ -78,6 +78,42 @@ describe.runIf(process.platform === "linux")("the one-start-per-worker-key guard
     expect(l.held).toBe(false);
     expect(l.held ? "" : l.reason).toContain("cannot sign with this worker's key");
   });
+
+  it("takes the guard when the holder it asks releases the name meanwhile (a start ending as another begins)", async () => {
+    // Prepare: a holder that stops (releases the name) as it is asked, so no proof comes
+    const key = generateSigningKey();
+    const ending = createServer((socket) => {
+      ending.close();
+      socket.destroy();
+    });
+    await new Promise<void>((r) => ending.listen(instanceName(key.id), r));
+    // Act
+    const l = await lock(key);
+    // Assess: the name is free, so this start holds it (unguarded, a third start would run beside it)
+    expect(l.held).toBe(true);
+    await expect(lockWorker(key)).rejects.toBeInstanceOf(AlreadyRunningError);
+  });
+
+  it("releases at once while an asker trickles bytes (a local process must not hold the agent's exit)", async () => {
+    // Prepare: the guard held, and an asker that sends one byte of a nonce every 200 ms (each resets the 2 s idle timeout)
+    const key = generateSigningKey();
+    const l = await lockWorker(key);
+    if (!l.held) throw new Error("the guard was not taken");
+    const asker = createConnection(instanceName(key.id));
+    await new Promise<void>((r) => asker.once("connect", () => r()));
+    const trickle = setInterval(() => asker.write("a"), 200);
+    const closed = new Promise<void>((r) => asker.once("close", () => r()));
+    asker.on("error", () => {});
+    try {
+      // Act
+      await l.release();
+      // Assess: released without waiting for the asker (the test's timeout would end a wait of ~13 s), and the asker cut off
+      await closed;
+    } finally {
+      clearInterval(trickle);
+      asker.destroy();
+    }
+  }, 5_000); // a release that waits for the asker takes ~13 s (66 bytes at 200 ms): this bound is the assertion
 });
 
 describe("the guard where there are no abstract Unix sockets", () => {

@@ -114,15 +114,30 @@ function listen(server: Server, name: string): Promise<void> {
 export async function lockWorker(key: SigningKeyPair, { platform = process.platform } = {}): Promise<InstanceLock> {
   if (platform !== "linux") return { held: false }; // no abstract Unix sockets: nothing to say on every start
   const name = instanceName(key.id);
-  const server = createServer((socket) => answer(key, socket));
-  try {
-    await listen(server, name);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EADDRINUSE") return { held: false, reason: (e as Error).message };
-    const pid = await provenHolder(name, key);
-    if (pid !== undefined) throw new AlreadyRunningError(key.id, pid);
-    return { held: false, reason: "the worker's instance name is held by a process that cannot sign with this worker's key" };
+  const askers = new Set<Socket>();
+  const server = createServer((socket) => {
+    askers.add(socket.on("close", () => askers.delete(socket)));
+    answer(key, socket);
+  });
+  // twice: a holder that ended while it was asked (no proof) left the name free, and this start takes it
+  for (let tries = 2; ; tries--) {
+    try {
+      await listen(server, name);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EADDRINUSE") return { held: false, reason: (e as Error).message };
+      const pid = await provenHolder(name, key);
+      if (pid !== undefined) throw new AlreadyRunningError(key.id, pid);
+      if (tries === 1)
+        return { held: false, reason: "the worker's instance name is held by a process that cannot sign with this worker's key" };
+    }
   }
   server.unref(); // the guard never keeps the process alive by itself
-  return { held: true, release: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  server.on("error", () => {}); // a failed accept (out of descriptors) must not end an agent mid-jobs: the guard just answers less
+  const release = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const s of askers) s.destroy(); // an asker trickling bytes must not hold the agent's exit
+    });
+  return { held: true, release };
 }
