@@ -4,21 +4,14 @@
  * candidate, and the quote lives no longer than the EARLIEST evidence among its candidates.
  */
 import { describe, expect, it } from "vitest";
-import { MAX_HELD_ATTESTATIONS, PrepareRequest as PrepareRequestSchema, type PrepareRequest } from "../../events/api";
+import { MAX_HELD_ATTESTATIONS, PrepareRequest as PrepareRequestSchema } from "../../events/api";
 import { attestationDigest } from "../attestation/digest";
 import { CocoonError } from "../errors";
 import { heartbeat, issueRegistrationNonce, registerWorker, type WorkerItem } from "../workers";
 import { prepareJob, renewQuote } from "./prepare";
-import { makeJobWorld, MODEL, refusal, registration, type JobWorld } from "./testing";
+import { makeJobWorld, MODEL, refusal, registration, type JobWorld, prepareAsk } from "./testing";
 
-const ask = (o: Partial<PrepareRequest> = {}): PrepareRequest => ({
-  model: MODEL,
-  maxTokens: 10,
-  maxPromptTokens: 10,
-  tiers: ["dev"],
-  candidates: 2,
-  ...o,
-});
+const ask = prepareAsk;
 
 const attestedUntil = async (w: JobWorld, workerId: string) =>
   (await w.store.get<WorkerItem>("workers", { pk: workerId, sk: "worker" }))!.attestationExpiresAt;

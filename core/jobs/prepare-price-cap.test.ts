@@ -8,16 +8,9 @@ import { PriceAboveCapDetails, type PrepareRequest } from "../../events/api";
 import { pricePerToken } from "../pricing";
 import { CocoonError, PriceAboveCapError } from "../errors";
 import { prepareJob } from "./prepare";
-import { makeJobWorld, MODEL, setOffer, type JobWorld } from "./testing";
+import { makeJobWorld, MODEL, setOffer, type JobWorld, prepareAsk } from "./testing";
 
-const ask = (o: Partial<PrepareRequest> = {}): PrepareRequest => ({
-  model: MODEL,
-  maxTokens: 10,
-  maxPromptTokens: 10,
-  tiers: ["dev"],
-  candidates: 2,
-  ...o,
-});
+const ask = prepareAsk;
 
 /** The error a prepare is refused with (it must be refused). */
 const refused = (p: Promise<unknown>) =>

@@ -3,7 +3,7 @@
  * notifier, with a clock the test moves; workers registered through core/workers with
  * simulated (dev) evidence; requesters funded from the dev faucet account.
  */
-import type { ModelCapabilities, PrepareResponse, ResultRequest } from "../../events/api";
+import type { ModelCapabilities, PrepareRequest, PrepareResponse, ResultRequest } from "../../events/api";
 import type { EnvelopeHeader, ReceiptBody, ReplyEnvelope, RequestEnvelope } from "../../events/envelope";
 import { createMemoryStore, type MemoryStore } from "../../local/memory-store";
 import { createLocalNotifier } from "../../local/notifier";
@@ -30,6 +30,16 @@ import { tabClosesAfter, type TabItem } from "./tabs";
 export const MODEL = "test/model-1";
 export const T0 = Date.parse("2026-01-05T00:00:00Z");
 export const FUNDS = 10_000_000_000n;
+
+/** Factory: a prepare of MODEL for 10 + 10 tokens from two dev candidates, with `o` over it. */
+export const prepareAsk = (o: Partial<PrepareRequest> = {}): PrepareRequest => ({
+  model: MODEL,
+  maxTokens: 10,
+  maxPromptTokens: 10,
+  tiers: ["dev"],
+  candidates: 2,
+  ...o,
+});
 
 export interface TestWorker {
   id: string;
