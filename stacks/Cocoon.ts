@@ -322,16 +322,25 @@ const TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Delete
  * chain watcher on a one-minute schedule, the alert topic with DLQ-depth alarms, and the
  * role agents assume to long-poll their own queue.
  */
+/**
+ * Worker "W" gets the SQS queue `${queuePrefix}worker-W` (IAM for CreateQueue is limited to that
+ * prefix): a stage name too long for SQS's queue names is refused before anything is built
+ * (stacks/deploy.ts runs this alone, before sst).
+ */
+export function workerQueuePrefix(appName: string, stage: string): string {
+  const queuePrefix = `${appName}-${stage}-`;
+  if (queuePrefix.length + "worker-".length + WORKER_ID_CHARS > SQS_NAME_MAX) {
+    throw new Error(
+      `stage name "${stage}" is too long: "${queuePrefix}worker-<43-char id>" must fit SQS's ${SQS_NAME_MAX}-character queue names`,
+    );
+  }
+  return queuePrefix;
+}
+
 export function Cocoon({ stack, app }: StackContext) {
   // production stages keep their data, and dev conveniences are refused there at cold start too
   const retained = isProductionStage(app.stage);
-  /** Worker "W" gets the SQS queue `${queuePrefix}worker-W`; IAM for CreateQueue is limited to that prefix. */
-  const queuePrefix = `${app.name}-${app.stage}-`;
-  if (queuePrefix.length + "worker-".length + WORKER_ID_CHARS > SQS_NAME_MAX) {
-    throw new Error(
-      `stage name "${app.stage}" is too long: "${queuePrefix}worker-<43-char id>" must fit SQS's ${SQS_NAME_MAX}-character queue names`,
-    );
-  }
+  const queuePrefix = workerQueuePrefix(app.name, app.stage);
   const workerQueueArnPrefix = `arn:${Aws.PARTITION}:sqs:${Aws.REGION}:${Aws.ACCOUNT_ID}:${queuePrefix}`;
   const workerQueueUrlPrefix = `https://sqs.${Aws.REGION}.${Aws.URL_SUFFIX}/${Aws.ACCOUNT_ID}/${queuePrefix}`;
   const workerQueues = `${workerQueueArnPrefix}worker-*`;

@@ -70,6 +70,19 @@ describe("npm run deploy -- --stage <stage>", () => {
     expect(r.err[0]).toMatch(/^error \[deploy_refused\]: COCOON_VAULT_ADDRESS must be the vault's TON address/);
   }, 60_000);
 
+  it("refuses a stage name too long for the worker queues' names before any AWS call or sst (sst itself refused it only once built)", async () => {
+    // Prepare: the stacks' own check; a clean shell
+    const r = recording({ preflight: (stage) => settingsPreflight(stage, {}) });
+    // Act
+    const code = await deployCommand("deploy", ["--stage", "s".repeat(30)], r.deps);
+    // Assess
+    expect(code).toBe(EX_REFUSED);
+    expect(r.calls).toEqual(["preflight*"]);
+    expect(r.err).toEqual([
+      expect.stringMatching(/^error \[deploy_refused\]: stage name "s{30}" is too long: "cocoon-s{30}-worker-<43-char id>"/),
+    ]);
+  }, 60_000);
+
   it("without credentials: error [no_aws_credentials] naming what to do, exit 2, and sst never runs", async () => {
     // Prepare: what the SDK's default chain throws when it finds nothing
     const r = recording({

@@ -74,15 +74,17 @@ export function parseStageOption(args: string[]): string | undefined {
 }
 
 /**
- * The settings checks the stacks run when they are built (stacks/Cocoon.ts: checkDeployerEnv, the
- * route concurrency, the relay transport), run alone for `stage` on the deploying shell's
+ * The settings checks the stacks run when they are built (stacks/Cocoon.ts: the stage name's
+ * length, checkDeployerEnv, the route concurrency, the relay transport), run alone for `stage` on the deploying shell's
  * environment. Those throw plain Errors naming the setting; each becomes a DeployRefusedError.
  * Its warnings are left to the stack, which prints them while sst builds it. Loaded lazily:
  * importing the stacks loads sst and aws-cdk-lib (seconds).
  */
 export async function settingsPreflight(stage: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const { checkDeployerEnv, relayTransportFromEnv, routeConcurrencyFromEnv } = await import("./Cocoon");
+  const { checkDeployerEnv, relayTransportFromEnv, routeConcurrencyFromEnv, workerQueuePrefix } = await import("./Cocoon");
+  const { name } = await (await import("../sst.config")).default.config({ stage });
   try {
+    workerQueuePrefix(name, stage);
     checkDeployerEnv(stage, env);
     routeConcurrencyFromEnv(env);
     relayTransportFromEnv(env);
