@@ -6,79 +6,15 @@
  * be held in flight and every request and answer seen.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
-import { MAX_RESULT_BATCH_BYTES, type ResultBatchRequest, type ResultRequest } from "../events/api";
-import { API, ApiClient, ApiError } from "../api-client/api";
-import { startNetwork } from "../local/network";
-import { MODEL, pollUntil } from "../test/helpers";
-import { makeAttester } from "./attest";
-import { POST_STALL_MS, startAgent } from "./runtime";
-import { sealedJob } from "./job-testing";
+import { MAX_RESULT_BATCH_BYTES, type ResultRequest } from "../events/api";
+import { API, ApiError } from "../api-client/api";
+import { pollUntil } from "../test/helpers";
+import { agent, batchOfTwo, cleanup, heldPosts, itemsOf, TAKEN } from "./result-posts-testing";
+import { POST_STALL_MS } from "./runtime";
 
-const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
 });
-
-/** A dev agent on the local network, its result retries quick; its jobs come from nowhere (the tests post by hand). */
-async function agent() {
-  const net = await startNetwork({ chain: false });
-  cleanup.push(() => net.stop());
-  const k = { signingKey: generateSigningKey(), kemKey: generateKemKey() };
-  const a = await startAgent({
-    apiUrl: net.url,
-    ...k,
-    engine: { name: "none", models: async () => [MODEL], generate: () => Promise.reject(new Error("no jobs here")) },
-    models: [{ model: MODEL, priceBps: 10_000 }],
-    attest: makeAttester({ tier: "dev", ...k }),
-    jobSource: { next: () => new Promise((r) => setTimeout(() => r({ jobs: [], challenges: [] }), 50)) },
-    backoff: { baseMs: 10, capMs: 20 },
-    resultRetryMs: 5_000,
-  });
-  cleanup.push(() => a.stop());
-  const failed = (): ResultRequest => ({
-    kind: "failed",
-    jobId: sealedJob(k.signingKey.id, k.kemKey).jobId,
-    attempt: 0,
-    code: "engine_unavailable",
-  });
-  return { a, failed };
-}
-
-type Answer = { json: unknown } | ApiError;
-interface Post {
-  body: ResultRequest | ResultBatchRequest;
-  answer(a: Answer): void;
-}
-
-/** Every POST /v1/agent/results the agent's client sends, held until the test answers it. */
-function heldPosts(client: ApiClient) {
-  const real = client.requestJson.bind(client);
-  const posts: Post[] = [];
-  client.requestJson = (method, path, body, headers, signal) => {
-    if (path !== API.postResult.path) return real(method, path, body, headers, signal);
-    return new Promise((resolve, reject) =>
-      posts.push({ body: body as Post["body"], answer: (a) => (a instanceof ApiError ? reject(a) : resolve(a.json)) }),
-    );
-  };
-  return posts;
-}
-
-const TAKEN = { status: "failed", duplicate: false };
-const itemsOf = (b: Post["body"]) => (b.kind === "batch" ? b.results : [b]);
-
-/** Two results posted while a first post was in flight: that post answered, their batch sent and held (posts[1]). */
-async function batchOfTwo() {
-  const { a, failed } = await agent();
-  const posts = heldPosts(a.api);
-  void a.api.request(API.postResult, { body: failed() });
-  await pollUntil("the first post", () => posts[0], 2_000);
-  const rs = [failed(), failed()];
-  const answers = rs.map((r) => a.api.request(API.postResult, { body: r }));
-  posts[0]!.answer({ json: TAKEN });
-  await pollUntil("the batch", () => posts[1], 2_000);
-  return { a, failed, posts, rs, answers };
-}
 
 describe("agent: result posts coalesce (issue 12)", () => {
   it("a lone result is posted at once, alone, in today's shape", async () => {

@@ -223,7 +223,7 @@ interface Posting {
 }
 
 /** A batch's JSON around its items: {"kind":"batch","results":[…]} and a comma per item, with room to spare. */
-const BATCH_FRAME_BYTES = 1024;
+export const BATCH_FRAME_BYTES = 1024;
 /** How long a result post in flight holds the next one back: posts are answered in milliseconds, a stalled one in up to a minute. */
 export const POST_STALL_MS = 1_000;
 
@@ -298,7 +298,8 @@ class AgentApi extends ApiClient {
   /** The first waiting result, and those after it that fit with it (16, the byte cap, each job once). */
   private take(): Posting[] {
     const first = this.waiting.shift()!;
-    if (this.batchesRefused || this.waiting.length === 0) return [first];
+    // one its caller gave up goes alone too, like those skipped below: a batch would send it
+    if (this.batchesRefused || this.waiting.length === 0 || first.signal?.aborted) return [first];
     const room = MAX_RESULT_BATCH_BYTES - BATCH_FRAME_BYTES;
     let bytes = bytesOf(first);
     if (bytes > room) return [first];
