@@ -321,15 +321,22 @@ class AgentApi extends ApiClient {
   }
 
   /** Each post answered within a minute (or the retry budget) at most: one the API took and never answered held its job for ever. */
-  private postLimit = () => AbortSignal.timeout(Math.max(1_000, Math.min(60_000, this.retryMs)));
+  private postLimitMs = () => Math.max(1_000, Math.min(60_000, this.retryMs));
+  private postLimit = () => AbortSignal.timeout(this.postLimitMs());
 
   private async postOne(p: Posting) {
-    const limit = this.postLimit();
+    const ms = this.postLimitMs();
+    // A limit that reaches the end of the result's retry budget spends it: judged here, not by the
+    // clock when it fires (a timer may fire a millisecond before its time as Date.now reads it,
+    // which sent such a result once more)
+    const lastTry = ms >= p.started + this.retryMs - Date.now();
+    const limit = AbortSignal.timeout(ms);
     try {
       const signal = p.signal ? AbortSignal.any([p.signal, limit]) : limit;
       this.answered(p, await super.request(API.postResult, { body: p.body, signal }));
     } catch (e) {
-      this.refused(p, e, limit.aborted && !p.signal?.aborted);
+      const unanswered = limit.aborted && !p.signal?.aborted;
+      this.refused(p, e, unanswered, unanswered && lastTry);
     }
   }
 
@@ -368,9 +375,13 @@ class AgentApi extends ApiClient {
     p.resolve(r);
   }
 
-  /** A failed post of `p`: posted again after its backoff while transient (`silent`: unanswered in time, perhaps taken), else given up. */
-  private refused(p: Posting, e: unknown, silent: boolean) {
-    if (!(transient(e) || silent) || this.halted || Date.now() - p.started > this.retryMs) {
+  /**
+   * A failed post of `p`: posted again after its backoff while transient (`silent`: unanswered in
+   * time, perhaps taken), else given up; `budgetSpent`: unanswered by a limit that used the rest of
+   * its retry budget.
+   */
+  private refused(p: Posting, e: unknown, silent: boolean, budgetSpent = false) {
+    if (budgetSpent || !(transient(e) || silent) || this.halted || Date.now() - p.started > this.retryMs) {
       this.observe?.(p.body, undefined, e);
       p.reject(e);
       return;
