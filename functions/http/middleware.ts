@@ -267,12 +267,16 @@ async function runRoute(
     const body = parsePart(route.spec.body, parsedJson, "body");
     const query = parsePart(route.spec.query, req.query, "query");
     const headers = route.spec.headers ? parsePart(route.spec.headers, req.headers, "headers") : {};
-    const bodyBytes = route.spec.body ? Buffer.byteLength(req.body, "utf8") : undefined;
-    const input = { deps, caller, requestNonce: signer?.nonce ?? "", body, bodyBytes, query, headers, params };
+    const input = { deps, caller, requestNonce: signer?.nonce ?? "", body, query, headers, params };
     // Given to long-polls only, through a getter: the edge makes its signal (an AbortController
     // and a listener) on first read, and a call that does not wait has no use for it.
     const longPoll = isLongPoll(query);
     Object.defineProperty(input, "signal", { get: () => (longPoll ? req.signal : undefined), enumerable: true });
+    // Measured on first read (a result batch's cap), not for every request with a body
+    Object.defineProperty(input, "bodyBytes", {
+      get: () => (route.spec.body ? Buffer.byteLength(req.body, "utf8") : undefined),
+      enumerable: true,
+    });
     const result = await holdingWait(waits, maxWaits, caller, query, () => route.run(input));
     return jsonResponse(route.spec.status ?? 200, result);
   } catch (e) {
