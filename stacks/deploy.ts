@@ -82,7 +82,7 @@ export function parseStageOption(args: string[]): string | undefined {
  */
 export async function settingsPreflight(stage: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const { checkDeployerEnv, relayTransportFromEnv, routeConcurrencyFromEnv, workerQueuePrefix } = await import("./Cocoon");
-  const { name } = await (await import("../sst.config")).default.config({ stage });
+  const { name } = await sstAppConfig(stage);
   try {
     workerQueuePrefix(name, stage);
     checkDeployerEnv(stage, env);
@@ -162,10 +162,14 @@ export async function checkCredentials(whoAmI: WhoAmI, region: string, timeoutMs
   }
 }
 
+/** sst.config.ts's app settings for `stage` (its name, its region), as sst reads them. */
+async function sstAppConfig(stage: string) {
+  return (await import("../sst.config")).default.config({ stage });
+}
+
 /** The region SST deploys to: sst.config.ts's, as `sst deploy` without --region reads it. */
 export async function deployRegion(stage: string): Promise<string> {
-  const config = (await import("../sst.config")).default;
-  const { region } = await config.config({ stage });
+  const { region } = await sstAppConfig(stage);
   if (!region) throw new Error("sst.config.ts names no region");
   return region;
 }
