@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNetwork, type LocalNetwork } from "../local/network";
-import { spawnAgent } from "../test/agent-fixtures";
+import { devStartArgv, spawnAgent } from "../test/agent-fixtures";
 import { tempDir } from "../test/temp-dir";
 
 const cli = pathToFileURL(join(fileURLToPath(new URL(".", import.meta.url)), "cli.ts")).href;
@@ -42,24 +42,10 @@ describe("cocoon-agent start: a SIGTERM on the serving line", () => {
   // the kernel ended the process with it (143) instead of the drain.
   it("drains and exits 0", async () => {
     // Prepare
-    const agent = spawnAgent(
-      [
-        process.execPath,
-        "--import",
-        "tsx",
-        "--input-type=module",
-        "-e",
-        selfStopping,
-        "start",
-        "--api",
-        net.url,
-        "--tier",
-        "dev",
-        "--metrics-port",
-        "0",
-      ],
-      { COCOON_HOME: tempDir("cocoon-agent-serving-"), COCOON_POLL_WAIT_SECONDS: "1" },
-    );
+    const agent = spawnAgent(devStartArgv(["--input-type=module", "-e", selfStopping], net.url), {
+      COCOON_HOME: tempDir("cocoon-agent-serving-"),
+      COCOON_POLL_WAIT_SECONDS: "1",
+    });
     try {
       // Act
       const code = await agent.exited;

@@ -91,6 +91,25 @@ export interface AgentProcess {
 }
 
 /** `argv[0] argv[1..] start …`: the agent as a GPU owner runs it, its JSON log parsed line by line. */
+/**
+ * The command line of `cocoon-agent start` from the sources: node with tsx, `entry` (the CLI's
+ * file, or `-e` code that runs it), against `api` on tier dev with any free metrics port, then `extra`.
+ */
+export const devStartArgv = (entry: string[], api: string, ...extra: string[]): string[] => [
+  process.execPath,
+  "--import",
+  "tsx",
+  ...entry,
+  "start",
+  "--api",
+  api,
+  "--tier",
+  "dev",
+  "--metrics-port",
+  "0",
+  ...extra,
+];
+
 export function spawnAgent(argv: string[], env: Record<string, string> = {}): AgentProcess {
   const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const lines: Array<Record<string, unknown>> = [];

@@ -20,7 +20,7 @@ import { ApiClient, API } from "../api-client/api";
 import { loadKey } from "../api-client/keys";
 import { CocoonClient } from "../client/sdk";
 import { REPO_ROOT } from "../scripts/build-agent";
-import { spawnAgent, startFakeEngine, type AgentProcess } from "./agent-fixtures";
+import { devStartArgv, spawnAgent, startFakeEngine, type AgentProcess } from "./agent-fixtures";
 import { MODEL, pollUntil } from "./helpers";
 
 let net: LocalNetwork;
@@ -52,28 +52,10 @@ afterAll(async () => {
 
 /** `cocoon-agent start` from the sources, as its own process, on `home`, in front of the test's held engine. */
 const startOwnersAgent = (home: string): AgentProcess =>
-  spawnAgent(
-    [
-      process.execPath,
-      "--import",
-      "tsx",
-      join(REPO_ROOT, "agent/cli.ts"),
-      "start",
-      "--api",
-      net.url,
-      "--tier",
-      "dev",
-      "--metrics-port",
-      "0",
-      "--engine",
-      "openai",
-      "--engine-url",
-      engine.url,
-      "--model",
-      MODEL,
-    ],
-    { COCOON_HOME: home, COCOON_POLL_WAIT_SECONDS: "1" },
-  );
+  spawnAgent(devStartArgv([join(REPO_ROOT, "agent/cli.ts")], net.url, "--engine", "openai", "--engine-url", engine.url, "--model", MODEL), {
+    COCOON_HOME: home,
+    COCOON_POLL_WAIT_SECONDS: "1",
+  });
 
 describe("kill -9 of the owner's agent with a job in flight, then its restart", () => {
   it("fails the job over once, pays the killed worker nothing, and the restarted agent serves as the same worker", async () => {
