@@ -151,6 +151,15 @@ type AskCliOptions = ConnectionOptions & {
   stream: boolean;
   reasoning: boolean;
 };
+
+/** `cocoon serve`'s options, as commander gives them. */
+type ServeCliOptions = ConnectionOptions & {
+  port: number;
+  tabs?: number;
+  maxTokens?: number;
+  modelAlias?: Map<string, string>;
+  maxPrice?: bigint;
+};
 export interface CliIo extends Io {
   onInterrupt?: (handler: () => void) => () => void;
 }
@@ -646,9 +655,14 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
         "answer requests for an OpenAI model name with a Cocoon model (repeatable), e.g. gpt-4o-mini=qwen2-7b for apps that hard-code OpenAI's names; the answer names the model as the app asked; an alias wins over a Cocoon model of its name",
         modelAlias,
       )
+      .option(
+        "--max-price <nanoTON>",
+        "send every job only to workers priced at most this many nanoTON per token (the price `cocoon models` lists); where all ask more, the app gets 409 price_above_cap",
+        nanoTon,
+      )
       .option("--allow-dev", "accept SIMULATED (dev) attestations (default only against the local network)"),
   ).action(
-    run(async (o: ConnectionOptions & { port: number; tabs?: number; maxTokens?: number; modelAlias?: Map<string, string> }) => {
+    run(async (o: ServeCliOptions) => {
       const { client, key, allowDev, apiUrl } = connect(o, {
         ...(o.tabs ? { tabs: { slots: o.tabs } } : {}),
         // an app that hung up had its job cancelled: a cancel that failed leaves that job to run on and be billed, say so
@@ -670,7 +684,10 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
           ...(o.modelAlias ? { modelAliases: Object.fromEntries(o.modelAlias) } : {}),
           // A local network's dev workers are accepted by default only where its settings file names
           // this very API: on loopback otherwise, a refusal for want of a tdx worker names the opt-in.
-          ...serveBackend(client, devHint ? { devHint } : {}),
+          ...serveBackend(client, {
+            ...(devHint ? { devHint } : {}),
+            ...(o.maxPrice !== undefined ? { maxPricePerToken: o.maxPrice } : {}),
+          }),
           // The app's 500 says nothing of what failed inside the proxy (client/serve/errors.ts): the error itself is
           // written here, as is why the coordinator could not be reached (its address and the system's words,
           // which the app's 503 coordinator_unavailable leaves out). Other failures (no worker, a timeout) the

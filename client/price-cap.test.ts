@@ -4,7 +4,9 @@
  * price, `cocoon ask --max-price` as one coded line naming the flag and the price to give it, and
  * `cocoon serve`'s mapping as an OpenAI-shaped 409 with that code that clients do not retry.
  */
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
+import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUILTIN_DEFAULT_MODEL } from "../agent/engines/builtin";
 import type { RunningAgent } from "../agent/runtime";
@@ -110,6 +112,35 @@ describe("a price cap below every live worker", () => {
     expect(r.err).toMatch(/^error \[no_workers\]: .*no live worker in tiers \[tdx\].*--allow-dev --tier tdx,dev/m);
   });
 
+  it("cocoon serve --max-price: the app gets 409 price_above_cap, asked once (its client does not retry it)", async () => {
+    // Regression: cocoon serve had no price cap (only cocoon ask and the SDK did), so an app behind
+    // the proxy paid whatever the worker that answered asked.
+    // Prepare: a free port for serve, and the app's openai client counting what it sends
+    const free = createServer();
+    await new Promise<void>((r) => free.listen(0, "127.0.0.1", r));
+    const port = (free.address() as AddressInfo).port;
+    await new Promise<void>((r) => free.close(() => r()));
+    const out = { text: "" };
+    const argv = ["serve", "--port", String(port), "--api", net.url, "--allow-dev", "--key", join(home, "serve.key")];
+    void main([...argv, "--max-price", String(price - 1n)], { write: (s: string) => (out.text += s) }, { write: () => true }); // serves until the test process ends
+    for (let i = 0; i < 100 && !out.text.includes("proxy on"); i++) await new Promise((r) => setTimeout(r, 50));
+    let sent = 0;
+    const openai = new OpenAI({
+      baseURL: `http://127.0.0.1:${port}/v1`,
+      apiKey: "unused",
+      maxRetries: 2,
+      fetch: (url, init) => (sent++, fetch(url, init)),
+    });
+    // Act
+    const e = await rejection(
+      openai.chat.completions.create({ model: BUILTIN_DEFAULT_MODEL, messages: [{ role: "user", content: "hi" }] }),
+    );
+    // Assess
+    expect(e).toBeInstanceOf(OpenAI.APIError);
+    expect(e).toMatchObject({ status: 409, code: "price_above_cap", type: "invalid_request_error" });
+    expect(sent).toBe(1);
+  });
+
   it("cocoon serve's mapping: an OpenAI-shaped 409 price_above_cap, marked not to retry", async () => {
     // Prepare
     const e = await rejection(ask(new CocoonClient({ apiUrl: net.url, key: generateSigningKey(), allowDev: true }), price - 1n));
@@ -118,8 +149,16 @@ describe("a price cap below every live worker", () => {
     // Assess
     expect(r.status).toBe(409);
     expect(r.headers["x-should-retry"]).toBe("false");
+    // (the coordinator's sentence says maxPricePerToken, an SDK option; the proxy's cap is its --max-price)
     expect(JSON.parse(r.body as string)).toEqual({
-      error: { type: "invalid_request_error", code: "price_above_cap", param: null, message: (e as Error).message },
+      error: {
+        type: "invalid_request_error",
+        code: "price_above_cap",
+        param: null,
+        message:
+          `every live worker of this model asks more than cocoon serve's --max-price ${price - 1n} nanoTON per token; ` +
+          `the cheapest asks ${price}: start cocoon serve with --max-price ${price} (or more), or wait for a cheaper worker`,
+      },
     });
   });
 });

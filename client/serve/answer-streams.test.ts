@@ -7,9 +7,9 @@
  * several jobs with n choices each (choice indexes, where the Cocoon facts ride, usage, headers,
  * error frames, an app that went away).
  */
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import type { HttpResponse } from "../../edge/http";
-import { anAnswer } from "../../test/fixtures/serve-proxy";
+import { anAnswer, caps, closeProxies, startFakedProxy } from "../../test/fixtures/serve-proxy";
 import {
   cocoonHeaders,
   firstJobId,
@@ -434,7 +434,7 @@ const rowsOf = (chunks: Array<Record<string, any>>) =>
     .sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y)));
 
 describe("answer: the SSE answer of several jobs", () => {
-  it("sends event-stream headers that keep the connection open and uncached", async () => {
+  it("sends event-stream headers that keep the connection open and uncached, naming the job its first event named", async () => {
     // Prepare
     const streams = await openAll([aSource([delta("Hi", 0, "job_a"), done("job_a")])]);
     // Act
@@ -446,6 +446,7 @@ describe("answer: the SSE answer of several jobs", () => {
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache",
       connection: "keep-alive",
+      "x-cocoon-job-id": "job_a",
     });
   });
 
@@ -699,5 +700,34 @@ describe("answer: streamResponse when one of two jobs fails while the other is s
     // (job b's jobItems) busy in its own await takes a return only when that await settles: the app
     // was told of job a's failure only when job b's network next delivered (never, if that worker stalled).
     expect(order).toEqual(["error frame", "job b moved"]);
+  });
+});
+
+describe("regression: a streamed answer's headers name its job", () => {
+  // Regression: a stream's headers carried no x-cocoon-job-id (only its last chunk named the job), so
+  // an app that read the headers (openai-node's withResponse()) and then stopped reading mid-answer,
+  // or got an error event, had no job to look up (cocoon job JOB_ID), though the job was known
+  // before the headers left: the stream is opened on its first event, which names it.
+  afterEach(closeProxies);
+  const JOB = "job_0123456789abcdefghijklmnop";
+
+  it("on chat completions, completions and responses, streamed through the official client", async () => {
+    // Prepare
+    const { openai } = await startFakedProxy([{ id: MODEL, capabilities: caps({ completions: true }) }], {
+      askStream: () =>
+        (async function* (): AsyncGenerator<AskStreamEvent> {
+          yield delta("Paris.", 0, JOB);
+          yield { type: "done", ...anAnswer(MODEL) };
+        })(),
+    });
+    // Act
+    const chat = await openai.chat.completions
+      .create({ model: MODEL, messages: [{ role: "user", content: "hi" }], stream: true })
+      .withResponse();
+    const completion = await openai.completions.create({ model: MODEL, prompt: "Once", stream: true }).withResponse();
+    const response = await openai.responses.create({ model: MODEL, input: "hi", stream: true }).withResponse();
+    for (const r of [chat, completion, response]) for await (const _ of r.data);
+    // Assess
+    expect([chat, completion, response].map((r) => r.response.headers.get("x-cocoon-job-id"))).toEqual([JOB, JOB, JOB]);
   });
 });

@@ -145,6 +145,18 @@ export async function openAll(streams: AsyncIterable<AskStreamEvent>[]): Promise
 export const firstJobId = (s: OpenedStream | undefined) =>
   s && !s.first.done && s.first.value.type === "delta" ? s.first.value.jobId : undefined;
 
+/** The headers of an event stream; `x-cocoon-job-id` when every stream's first event named its job (the rest of cocoonHeaders comes only with the last chunk). */
+export function streamHeaders(streams: OpenedStream[]): Record<string, string> {
+  const ids = streams.map(firstJobId);
+  return {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    connection: "keep-alive",
+    // An app that stops reading mid-answer (or sees an error event) can still look its job up: it never reads the last chunk.
+    ...(ids.length && ids.every((i) => i !== undefined) ? { "x-cocoon-job-id": ids.join(",") } : {}),
+  };
+}
+
 /**
  * One job's stream, normalized: text and tool-call pieces per choice (each call's first piece
  * complete with id, type, name and arguments), a finish per choice, then the result.
@@ -352,7 +364,7 @@ export function streamResponse(
   }
   return {
     status: 200,
-    headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive" },
+    headers: streamHeaders(streams),
     body: events(),
   };
 }

@@ -99,7 +99,8 @@ const bodyCut = (err: unknown) => {
  */
 export function proxyApp(opts: ServeProxyOptions) {
   const now = opts.now ?? Date.now;
-  const mapError = (err: unknown): OpenAiErrorMapping => (err instanceof OpenAiError ? err : (opts.mapError?.(err) ?? mapAskError(err)));
+  const mapError = (err: unknown, path?: string): OpenAiErrorMapping =>
+    err instanceof OpenAiError ? err : (opts.mapError?.(err) ?? mapAskError(err, path));
   const catalog = modelCatalog(opts.listModels, opts.modelsTtlMs ?? 10_000, now);
   const models = aliasedModels(catalog, aliasTable(opts.modelAliases));
   const base = {
@@ -124,7 +125,7 @@ export function proxyApp(opts: ServeProxyOptions) {
         new OpenAiError(413, "invalid_request_error", "body_too_large", `request body is larger than ${err.limit} bytes`),
       );
     if (err instanceof URIError) return errorResponse(invalid("invalid_path", "the path is not valid percent-encoding"));
-    const mapped = mapError(err);
+    const mapped = mapError(err, path);
     if (mapped.status >= 500) opts.onError?.(err);
     // A prompt past the model's window: OpenAI names the route's prompt field, which the worker cannot.
     const promptParam = path !== undefined ? PROMPT_PARAM[path] : undefined;

@@ -554,6 +554,30 @@ describe("regression: missing funds are said in the app's terms", () => {
     expect(m.message).toContain("cocoon deposit");
   });
 
+  it("on /v1/embeddings advises on the inputs, not max_tokens, which an embeddings request has none of", async () => {
+    // Regression: an app with no funds left got, for its embeddings, "lower max_tokens
+    // (max_completion_tokens, max_output_tokens) … cocoon serve's default budget (--max-tokens)":
+    // fields and a flag that do not apply to embeddings, whose hold is their inputs' tokens alone.
+    // Prepare
+    const refused = anApiError(402, "insufficient_funds", { needed: "650", available: "0" });
+    const { openai } = await startFakedProxy([{ id: MODEL, capabilities: caps({ embeddings: true }) }], {
+      ask: async () => Promise.reject(refused),
+      embed: async () => Promise.reject(refused),
+    });
+    // Act
+    const embed = await openai.embeddings.create({ model: MODEL, input: ["a", "b"] }).catch((e: unknown) => e);
+    const chat = await openai.chat.completions
+      .create({ model: MODEL, messages: [{ role: "user", content: "hi" }] })
+      .catch((e: unknown) => e);
+    // Assess
+    expect(embed).toMatchObject({ status: 402, code: "insufficient_funds", type: "insufficient_quota" });
+    expect((embed as Error).message).toMatch(/^402 this request may cost up to 650 nanoTON .* the account has 0 nanoTON available/);
+    expect((embed as Error).message).toContain("cocoon deposit");
+    expect((embed as Error).message).toContain("fewer or shorter inputs");
+    expect((embed as Error).message).not.toMatch(/max_tokens|max-tokens/);
+    expect((chat as Error).message).toContain("lower max_tokens");
+  });
+
   it("keeps the network's own sentence when it gives no amounts", () => {
     // Prepare
     const err = anApiError(402, "insufficient_funds");

@@ -231,9 +231,9 @@ export const PROMPT_PARAM: Readonly<Record<string, string>> = {
 /**
  * Built-in mapping of SDK errors (anything with a string `code`, optionally an HTTP `status`)
  * to OpenAI-shaped answers. 402 (not OpenAI's 429) for missing funds, so that OpenAI clients
- * do not retry a request that cannot succeed.
+ * do not retry a request that cannot succeed. `path`: the route asked (a 402's advice is the route's).
  */
-export function mapAskError(err: unknown): OpenAiErrorMapping {
+export function mapAskError(err: unknown, path?: string): OpenAiErrorMapping {
   const e = (typeof err === "object" && err !== null ? err : {}) as {
     code?: unknown;
     status?: unknown;
@@ -297,7 +297,7 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
   if (c === "journal_unwritable") return pick(500, "server_error", { retryable: false });
   if (/model_not_(served|found)|unknown_model/.test(c)) return pick(404, "invalid_request_error", { param: "model" });
   if (/insufficient_(funds|balance)|balance_too_low/.test(c))
-    return { ...pick(402, "insufficient_quota"), message: fundsMessage(e) ?? message };
+    return { ...pick(402, "insufficient_quota"), message: fundsMessage(e, path) ?? message };
   if (/rate_limit|too_many/.test(c)) return pick(429, "rate_limit_error");
   // The SDK's own wait ran out: the job runs on at the network and is billed if a worker answers
   // (a timeout does not cancel it; only an abort does), so an automatic retry would submit, and maybe pay for, a second job.
@@ -306,7 +306,8 @@ export function mapAskError(err: unknown): OpenAiErrorMapping {
   // The SDK's price cap (PriceAboveCapError, an ask function that sets maxPricePerToken): workers are up, every one
   // dearer than the cap. Not OpenAI's 503, which clients retry: the same request gets the same answer until a cheaper
   // worker comes; its code tells the app's owner to raise the cap, the message by how much.
-  if (c === "price_above_cap") return pick(409, "invalid_request_error", { retryable: false });
+  if (c === "price_above_cap")
+    return { ...pick(409, "invalid_request_error", { retryable: false }), message: priceCapMessage(err) ?? message };
   if (/no_(worker|candidate)|unavailable|no_capacity/.test(c)) return pick(503, "service_unavailable");
   // Evidence that a worker or the coordinator misbehaved: a retry would hold money again for the same verdict.
   // (The SDK's stream checks answer stream_tampered, _reordered, _duplicate, _gap, _truncated, _cross_job, _mismatch, _too_long;
@@ -385,18 +386,38 @@ const internalError = (): OpenAiErrorMapping => ({
 /**
  * The coordinator's 402 (core/errors.ts InsufficientFundsError) in the app's terms: its sentence
  * names the SDK's maxTokens, which the app never set; the app's field is max_tokens, and a request
- * naming none holds cocoon serve's default budget. Undefined when the error gives no amounts.
+ * naming none holds cocoon serve's default budget. An embeddings request has no completion budget
+ * (it holds its inputs' tokens alone): its advice is the inputs. Undefined when the error gives no amounts.
  */
-function fundsMessage(e: { details?: unknown }): string | undefined {
+function fundsMessage(e: { details?: unknown }, path: string | undefined): string | undefined {
   const d = (typeof e.details === "object" && e.details !== null ? e.details : {}) as { needed?: unknown; available?: unknown };
   const amount = (v: unknown) => (typeof v === "string" && /^\d+$/.test(v) ? v : undefined);
   const needed = amount(d.needed);
   const available = amount(d.available);
   if (needed === undefined || available === undefined) return undefined;
+  if (path === "/v1/embeddings")
+    return (
+      `this request may cost up to ${needed} nanoTON (its inputs' tokens at most, held until it is billed) but the account has ` +
+      `${available} nanoTON available: deposit more (cocoon deposit <TON>) or send fewer or shorter inputs`
+    );
   return (
     `this request may cost up to ${needed} nanoTON (its prompt and completion budget at most, held until it is billed) but the account has ` +
     `${available} nanoTON available: deposit more (cocoon deposit <TON>) or lower max_tokens (max_completion_tokens, ` +
     "max_output_tokens); a request that names none holds cocoon serve's default budget (--max-tokens)"
+  );
+}
+
+/**
+ * The SDK's PriceAboveCapError in the terms of whoever runs the proxy: the coordinator's sentence
+ * says to raise maxPricePerToken, an SDK option; the cap of cocoon serve is its --max-price. Undefined
+ * when the error carries no prices (a custom backend's own error).
+ */
+function priceCapMessage(err: unknown): string | undefined {
+  const e = err as { maxPricePerToken?: unknown; cheapestPricePerToken?: unknown };
+  if (typeof e.maxPricePerToken !== "bigint" || typeof e.cheapestPricePerToken !== "bigint") return undefined;
+  return (
+    `every live worker of this model asks more than cocoon serve's --max-price ${e.maxPricePerToken} nanoTON per token; ` +
+    `the cheapest asks ${e.cheapestPricePerToken}: start cocoon serve with --max-price ${e.cheapestPricePerToken} (or more), or wait for a cheaper worker`
   );
 }
 

@@ -1,6 +1,16 @@
 import { randomBytes } from "node:crypto";
 import type { HttpRequest, HttpResponse } from "../../edge/http";
-import { cocoonFacts, jobItems, jsonAnswer, openStream, reasoningTokensOf, streamOf, type JobItem, type OpenedStream } from "./answer";
+import {
+  cocoonFacts,
+  jobItems,
+  jsonAnswer,
+  openStream,
+  reasoningTokensOf,
+  streamHeaders,
+  streamOf,
+  type JobItem,
+  type OpenedStream,
+} from "./answer";
 import { chatAsk } from "./chat-completions";
 import { customAsFunction, customCall, customInputOf } from "./custom-tools";
 import { invalid, unsupported } from "./errors";
@@ -487,7 +497,7 @@ function eventStream(
   }
   return {
     status: 200,
-    headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive" },
+    headers: streamHeaders([stream]),
     body: events(),
   };
 }

@@ -32,8 +32,8 @@ const anSdkAnswer = (): AskResult =>
     cost: "110",
   }) as AskResult;
 
-/** A proxy over an SDK that records the options of each call; `openai` is the official client on it. */
-async function startRecording() {
+/** A proxy over an SDK that records the options of each call; `openai` is the official client on it. `o`: serveBackend's options. */
+async function startRecording(o: Parameters<typeof serveBackend>[1] = {}) {
   const seen: Array<{ call: string; o: AskOptions | EmbedOptions }> = [];
   const client: NetworkClient = {
     ask: async (o) => (seen.push({ call: "ask", o }), anSdkAnswer()),
@@ -49,7 +49,7 @@ async function startRecording() {
     },
     models: async () => ({ models: [{ model: MODEL, workers: 1 }] }),
   };
-  proxy = await startServeProxy({ port: 0, ...serveBackend(client) });
+  proxy = await startServeProxy({ port: 0, ...serveBackend(client, o) });
   const openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "unused", maxRetries: 0 });
   return { seen, openai };
 }
@@ -73,5 +73,38 @@ describe("how long the proxy waits on a job", () => {
       expect(o.timeoutMs).toBeGreaterThan(SDK_DEFAULT_WAIT_MS);
       expect(o.timeoutMs).toBeLessThan(openai.timeout);
     }
+  });
+});
+
+describe("cocoon serve --max-price", () => {
+  /** One request on each route, streamed chat too, through the official client. */
+  async function askEveryRoute(openai: OpenAI) {
+    const messages = [{ role: "user" as const, content: "hi" }];
+    await openai.chat.completions.create({ model: MODEL, messages });
+    const stream = await openai.chat.completions.create({ model: MODEL, messages, stream: true });
+    for await (const _ of stream);
+    await openai.responses.create({ model: MODEL, input: "hi" });
+    await openai.completions.create({ model: MODEL, prompt: "Once" });
+    await openai.embeddings.create({ model: MODEL, input: "a document" });
+  }
+
+  it("caps the price of every job the proxy asks, on every route: an OpenAI request has no field for it", async () => {
+    // Prepare
+    const { seen, openai } = await startRecording({ maxPricePerToken: 150n });
+    // Act
+    await askEveryRoute(openai);
+    // Assess
+    expect(seen.map((s) => s.call)).toEqual(["ask", "askStream", "ask", "ask", "embed"]);
+    for (const { o } of seen) expect(o.maxPricePerToken).toBe(150n);
+  });
+
+  it("without it, no job is capped", async () => {
+    // Prepare
+    const { seen, openai } = await startRecording();
+    // Act
+    await askEveryRoute(openai);
+    // Assess
+    expect(seen).toHaveLength(5);
+    for (const { o } of seen) expect(o).not.toHaveProperty("maxPricePerToken");
   });
 });

@@ -82,18 +82,23 @@ export type { DevHint } from "../dev-hint";
 /**
  * `devHint` (`cocoon serve` sets it, client/dev-hint.ts devHintFor): a refusal for want of a tdx
  * worker names the dev opt-in where the network lists dev workers for the model.
+ * `maxPricePerToken` (`cocoon serve --max-price`): every job of the proxy goes only to workers priced
+ * at most this, nanoTON per token; where all ask more, the app gets 409 price_above_cap (errors.ts).
+ * An OpenAI request has no field for it, so it is the proxy's, as the key is.
  */
 export function serveBackend(
   client: NetworkClient,
-  o: { devHint?: DevHint } = {},
+  o: { devHint?: DevHint; maxPricePerToken?: bigint } = {},
 ): Pick<ServeProxyOptions, "ask" | "askStream" | "embed" | "listModels"> {
   const hinted = async (err: unknown, model: string) => withDevHint(err, model, client, o.devHint);
+  const cap = o.maxPricePerToken !== undefined ? { maxPricePerToken: o.maxPricePerToken } : {};
+  const options = (req: AskRequest): AskOptions => ({ ...askOptions(req), ...cap });
   return {
-    ask: async (req) => answer(await client.ask(askOptions(req)).catch(async (e: unknown) => Promise.reject(await hinted(e, req.model)))),
+    ask: async (req) => answer(await client.ask(options(req)).catch(async (e: unknown) => Promise.reject(await hinted(e, req.model)))),
     askStream: (req: AskRequest): AsyncIterable<AskStreamEvent> =>
       (async function* () {
         try {
-          for await (const ev of client.askStream(askOptions(req))) {
+          for await (const ev of client.askStream(options(req))) {
             if (ev.type === "done") yield { type: "done" as const, ...answer(ev) };
             else if (ev.type === "restart") yield { type: "restart" as const };
             else yield ev;
@@ -108,6 +113,7 @@ export function serveBackend(
           model: req.model,
           input: req.input,
           timeoutMs: SERVE_JOB_WAIT_MS,
+          ...cap,
           ...(req.signal ? { signal: req.signal } : {}),
         })
         .catch(async (e: unknown) => Promise.reject(await hinted(e, req.model)));
