@@ -29,7 +29,7 @@ async function aProxy(ask?: () => Promise<never>) {
 
 async function post(url: string, path: string, body: unknown) {
   const res = await fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as { error: Record<string, unknown> } };
+  return { status: res.status, retry: res.headers.get("x-should-retry"), body: (await res.json()) as { error: Record<string, unknown> } };
 }
 
 // [route, body, param, what the message says after naming it]
@@ -157,6 +157,8 @@ describe("cocoon serve: a malformed body, on every route", () => {
     expect(r.status).toBe(500);
     expect(r.body.error).toEqual({ message: INTERNAL_MESSAGE, type: "server_error", param: null, code: "internal_error" });
     expect(JSON.stringify(r.body)).not.toContain("secret_field");
+    // not retried: the openai clients retry a 500, and a failure after the job was paid for would pay again
+    expect(r.retry).toBe("false");
   });
 });
 

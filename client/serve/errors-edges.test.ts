@@ -150,7 +150,14 @@ describe("mapAskError: what was thrown, and its code and message", () => {
     // Act
     const m = mapAskError(thrown);
     // Assess
-    expect(m).toEqual({ status: 500, type: "server_error", code: "internal_error", message: INTERNAL_MESSAGE, param: null });
+    expect(m).toEqual({
+      status: 500,
+      type: "server_error",
+      code: "internal_error",
+      message: INTERNAL_MESSAGE,
+      param: null,
+      retryable: false,
+    });
   });
 
   it("answers 500 saying nothing of it for Node's own error (a string code ERR_…), which is the proxy's fault, not the network's", () => {
@@ -161,7 +168,14 @@ describe("mapAskError: what was thrown, and its code and message", () => {
     // Act
     const m = mapAskError(err);
     // Assess
-    expect(m).toEqual({ status: 500, type: "server_error", code: "internal_error", message: INTERNAL_MESSAGE, param: null });
+    expect(m).toEqual({
+      status: 500,
+      type: "server_error",
+      code: "internal_error",
+      message: INTERNAL_MESSAGE,
+      param: null,
+      retryable: false,
+    });
   });
 
   it("reads `failure` only when it is a record: a function carrying a code is no worker's report", () => {

@@ -375,12 +375,18 @@ const coordinatorUnavailable = (): OpenAiErrorMapping => ({
   retryAfterSeconds: COORDINATOR_RETRY_AFTER_S,
 });
 
+/**
+ * The proxy's own failure. Not retried (x-should-retry: false): the openai clients retry a 500
+ * twice, and a failure after the job was paid for would pay for it twice more; a fault of the
+ * proxy's code comes out the same on a retry anyway.
+ */
 const internalError = (): OpenAiErrorMapping => ({
   status: 500,
   type: "server_error",
   code: "internal_error",
   message: INTERNAL_MESSAGE,
   param: null,
+  retryable: false,
 });
 
 /**
