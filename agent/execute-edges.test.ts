@@ -222,7 +222,7 @@ async function execute(o: Run) {
     if (failed?.kind !== "failed" || !failed.reply) throw new Error("no sealed failure");
     return JSON.parse(new TextDecoder().decode(openReply(failed.reply as SealedReply, header, signingKey.id, replyKey)));
   };
-  return { results, completed, failed, chunks, failure, stats, logs, published, order, routes, header, workerId: signingKey.id };
+  return { results, completed, failed, chunks, failure, stats, logs, published, order, routes, header, envelope, workerId: signingKey.id };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -1259,10 +1259,10 @@ describe("executeJob: failures, their codes and what is reported", () => {
     expect(r.failure()).toEqual({ error: { code: "internal_error", message: "null" } });
   });
 
-  it("no usable reply key: the code alone is reported", async () => {
+  it("no usable reply key: the code alone is reported (with the envelope the job came with, for its next candidate)", async () => {
     const r = await execute({ engine: answers(["a"]).engine, header: { replyKey: b64u.encode(new Uint8Array(5)) } });
     expect(r.results).toHaveLength(1);
-    expect(r.failed).toStrictEqual({ kind: "failed", jobId: JOB_ID, attempt: 0, code: "engine_error" });
+    expect(r.failed).toStrictEqual({ kind: "failed", jobId: JOB_ID, attempt: 0, code: "engine_error", envelope: r.envelope });
   });
 
   it("the engine's stream is closed once its result came", async () => {
@@ -1483,7 +1483,7 @@ describe("no usable reply key while the engine fails too: one failure, nothing l
     ).engine;
     const r = await execute({ engine, header: badKey });
     await sleep(20);
-    expect(r.failed).toStrictEqual({ kind: "failed", jobId: JOB_ID, attempt: 0, code: "engine_error" });
+    expect(r.failed).toStrictEqual({ kind: "failed", jobId: JOB_ID, attempt: 0, code: "engine_error", envelope: r.envelope });
   });
 
   it("embeddings: the engine's failed promise is handled; the code alone is reported", async () => {
@@ -1496,6 +1496,6 @@ describe("no usable reply key while the engine fails too: one failure, nothing l
     };
     const r = await execute({ engine, header: badKey, plain: { kind: "embedding", messages: undefined, input: ["a"] } });
     await sleep(20);
-    expect(r.failed).toStrictEqual({ kind: "failed", jobId: JOB_ID, attempt: 0, code: "engine_error" });
+    expect(r.failed).toStrictEqual({ kind: "failed", jobId: JOB_ID, attempt: 0, code: "engine_error", envelope: r.envelope });
   });
 });

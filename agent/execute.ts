@@ -906,7 +906,15 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
     } catch {
       reply = undefined; // no usable reply key: the code alone goes back
     }
-    const report: ResultRequest = { kind: "failed", jobId: job.jobId, attempt: job.attempt, code, ...(reply ? { reply } : {}) };
+    // with the envelope it came with: the coordinator hands it to the next candidate (it may keep no copy)
+    const report: ResultRequest = {
+      kind: "failed",
+      jobId: job.jobId,
+      attempt: job.attempt,
+      code,
+      ...(reply ? { reply } : {}),
+      envelope: job.envelope,
+    };
     await api.request(API.postResult, { body: report }).catch(() => {});
   }
 }

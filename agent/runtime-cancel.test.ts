@@ -154,7 +154,7 @@ describe("agent runtime: a requester's cancel on the job source", () => {
     await pollUntil("all three ended", () => (a.results.length === 3 && a.metrics.status.inFlight === 0 ? true : undefined), 3_000);
     await sleep(100);
     // Assess
-    expect(dropped).toMatchObject({ kind: "failed", code: "cancelled" });
+    expect(dropped).toMatchObject({ kind: "failed", code: "cancelled", envelope: third!.envelope });
     expect(engine.streams).toHaveLength(2);
     expect(a.metrics.render()).toMatch(/cocoon_agent_jobs_total\{outcome="cancelled"\} 1/);
     expect(a.metrics.status.total.failed).toBe(0);
@@ -243,7 +243,11 @@ describe("agent runtime: polling while busy", () => {
     expect(drained.a.metrics.status.state).toBe("stopped");
     expect(stopped.engine.streams).toHaveLength(1);
     await pollUntil("the waiting job given back", () => resultOf(stopped.a, stopped.jobs[1]!), 2_000);
-    expect(resultOf(stopped.a, stopped.jobs[1]!)).toMatchObject({ kind: "failed", code: "engine_unavailable" });
+    expect(resultOf(stopped.a, stopped.jobs[1]!)).toMatchObject({
+      kind: "failed",
+      code: "engine_unavailable",
+      envelope: stopped.jobs[1]!.envelope,
+    });
   });
 });
 

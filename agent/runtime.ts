@@ -781,7 +781,9 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     const key = attemptKey(job);
     log.info("job cancelled by its requester before it started: not run", { jobId: job.jobId, attempt: job.attempt });
     await api
-      .request(API.postResult, { body: { kind: "failed", jobId: job.jobId, attempt: job.attempt, code: "cancelled" } })
+      .request(API.postResult, {
+        body: { kind: "failed", jobId: job.jobId, attempt: job.attempt, code: "cancelled", envelope: job.envelope },
+      })
       .catch(() => {});
     finishMetrics(key, Math.max(0, now() - receivedAt) / 1000);
   };
@@ -1000,7 +1002,9 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   /** A job a stopped agent will not run: given back now, so the next candidate takes it without waiting out its lease. */
   const giveBack = (job: AgentJob) =>
     api
-      .request(API.postResult, { body: { kind: "failed", jobId: job.jobId, attempt: job.attempt, code: "engine_unavailable" } })
+      .request(API.postResult, {
+        body: { kind: "failed", jobId: job.jobId, attempt: job.attempt, code: "engine_unavailable", envelope: job.envelope },
+      })
       .catch(() => {})
       .finally(() => outcomes.delete(attemptKey(job)));
   /**

@@ -6,6 +6,8 @@ import {
   itemKind,
   measuredAsk,
   measuredEngine,
+  meteredQueues,
+  meteredStore,
   PRICES,
   priceJob,
   quietReadsPerJob,
@@ -21,6 +23,9 @@ import {
   type MeasuredJob,
 } from "./cost";
 import { collectStream } from "../agent/engines/engine";
+import { CostMeter } from "./cost";
+import { createLocalQueues } from "../local/queues";
+import { createMemoryStore } from "../local/memory-store";
 import { promptBytesOf } from "./cost-job";
 
 /** One job of made-up counts: a submit (10 WRU, 2 RRU, 1 SQS send) and a result (4 WRU), 1 ms of work each. */
@@ -85,6 +90,30 @@ describe("issue 12, cost honesty: the measured job carries the workload's prompt
     const mean = workload.reduce((a, j) => a + j.engineSeconds, 0) / workload.length;
     // Assess
     expect(Math.round(WORKLOAD.textBytesPerSecond * mean)).toBe(WORKLOAD.answerBytes);
+  });
+});
+
+describe("issue 12: the sealed request rides the lease check, not the table", () => {
+  it("the metered store bills as DynamoDB does, so the job's envelope is not stored (Store.billedWrites)", () => {
+    expect(meteredStore(createMemoryStore(), new CostMeter()).billedWrites).toBe(true);
+  });
+
+  it("a lease check is billed per 64 KiB step of its body: one carrying a 5.5 KB envelope is one request, one near the 200 KiB cap four", async () => {
+    // Prepare
+    const meter = new CostMeter();
+    const queues = meteredQueues(createLocalQueues(), meter);
+    const check = (payloadBytes: number) => ({
+      type: "lease",
+      jobId: "job_0",
+      attempt: 0,
+      envelope: { payload: "x".repeat(payloadBytes) },
+    });
+    // Act
+    await meter.als.run({ route: "typical", waitMs: 0 }, () => queues.send("matching", check(5_500)));
+    await meter.als.run({ route: "largest", waitMs: 0 }, () => queues.send("matching", check(200 * 1024)));
+    // Assess
+    expect(meter.routes.get("typical")?.sqs).toBe(1);
+    expect(meter.routes.get("largest")?.sqs).toBe(4);
   });
 });
 

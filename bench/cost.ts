@@ -401,6 +401,8 @@ const ITEM_OVERHEAD_BYTES = 100;
 export function meteredStore(inner: Store, meter: CostMeter, now: () => number = Date.now): Store {
   const keyOf = (op: WriteOp): Key => (op.op === "put" ? op.item : op.key);
   return {
+    // it bills as DynamoDB does, and the code under it must store what it would store there
+    billedWrites: true,
     async get(table, key, o) {
       const done = meter.begin();
       const item = await inner.get(table, key, o).finally(done);

@@ -35,6 +35,7 @@ import {
   type WithdrawalDeps,
 } from "./withdrawals";
 import { fakeSigner } from "./withdrawals-testing";
+import type { AgentJob } from "../events/api";
 import type { MatchingMessage } from "../events/queue";
 import { makeWorker } from "./crypto/testing";
 import { newJobId, tabSlotJobId } from "./ids";
@@ -413,10 +414,15 @@ describe("vouchers: a kill between the movement, the claim and the signature", (
   }
 });
 
-// ---------------------------------------------------------------- holds: jobs and tabs (the local default's queues do not survive)
+// ---------------------------------------------------------------- holds: jobs and tabs
 
-/** A restart of the local default: the store stays, the in-process queues are gone; recovery re-sends the checks. */
-async function restartLocal(w: JobWorld) {
+/**
+ * A restart. Of the local default (LMDB): the store stays, the in-process queues are gone, and
+ * recovery re-sends the checks (without envelopes: the store keeps them). Of DynamoDB and SQS:
+ * both stay; a message whose handler was killed comes back when its visibility runs out.
+ */
+async function restart(w: JobWorld) {
+  if (w.store.billedWrites) return;
   w.queues.purge("matching");
   await recoverAssignedJobs(w.deps, w.store.scan("jobs"));
 }
@@ -424,8 +430,8 @@ async function restartLocal(w: JobWorld) {
 /** Delivers every matching message as it comes due (lease and close checks), until none is left. */
 async function drainMatching(w: JobWorld) {
   for (let round = 0; round < 50; round++) {
-    const { visible, delayed } = w.queues.stats("matching");
-    if (visible + delayed === 0) return;
+    const { visible, delayed, inFlight } = w.queues.stats("matching");
+    if (visible + delayed + inFlight === 0) return; // in flight: taken by a handler that was killed, back after its visibility
     w.advance(901_000); // past any SQS delay
     const got = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
     for (const m of got) {
@@ -436,12 +442,13 @@ async function drainMatching(w: JobWorld) {
   throw new Error("matching queue never drained");
 }
 
-for (const cheapTransactions of [false, true]) {
-  const layout = cheapTransactions ? "LMDB layout" : "DynamoDB layout";
+for (const layout of ["DynamoDB layout", "LMDB layout"]) {
+  // DynamoDB: writes billed (no envelope item: it rides the lease checks), durable queues
+  const store = layout === "LMDB layout" ? { cheapTransactions: true } : { billedWrites: true };
   describe(`holds after a kill (${layout})`, () => {
     it("a submit killed at each of its writes: the retry under its key holds once, and the restarted coordinator refunds the job its worker never got", async () => {
       // Prepare: how many writes a clean submit makes
-      const clean = makeJobWorld({ cheapTransactions });
+      const clean = makeJobWorld(store);
       await clean.worker();
       const cr = await clean.requester();
       const cj = await clean.sealedJob(cr);
@@ -449,14 +456,14 @@ for (const cheapTransactions of [false, true]) {
       expect(counted.outcome.ok).toBe(true);
 
       for (const k of [...crashPoints(counted.writes - 1), Infinity]) {
-        const w = makeJobWorld({ cheapTransactions });
+        const w = makeJobWorld(store);
         await w.worker();
         const r = await w.requester();
         const { envelope, header, quote } = await w.sealedJob(r);
         // Act: killed before write k (Infinity: after the commit, its answer lost), restart, the SDK's retry
         const first = await runKilledAt(w.store, k, () => submitJob(w.deps, r.id, envelope, "key-crash-0001", quote));
         expect(first.outcome.ok, `crash point ${k}`).toBe(k === Infinity);
-        await restartLocal(w);
+        await restart(w);
         const retried = await submitJob(w.deps, r.id, envelope, "key-crash-0001", quote);
         // Assess: held once while open; refunded in full once its lease ran out
         expect(retried.jobId, `crash point ${k}`).toBe(header.jobId);
@@ -474,14 +481,14 @@ for (const cheapTransactions of [false, true]) {
     it("a lease expiry killed at each write of its failover (suspect mark, move, refund): the restarted coordinator ends the job once, refunded in full", async () => {
       /** a job with two silent candidates, its first lease run out, its lease check due */
       const expiring = async () => {
-        const w = makeJobWorld({ cheapTransactions });
-        const { r, header, job } = await w.submitted(2);
+        const w = makeJobWorld(store);
+        const { r, header, job, envelope, workers } = await w.submitted(2);
         w.advance(job.leaseUntil - w.clock.now() + 1_000);
         const check = async () => {
           const got = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
           for (const m of got) await handleMatchingMessage(w.deps, JSON.parse(m.body) as MatchingMessage);
         };
-        return { w, r, header, check };
+        return { w, r, header, envelope, next: workers[1]!, check };
       };
       const clean = await expiring();
       const counted = await runKilledAt(clean.w.store, Infinity, clean.check);
@@ -489,11 +496,17 @@ for (const cheapTransactions of [false, true]) {
       expect(await clean.w.store.get<JobItem>("jobs", jobKey(clean.header.jobId))).toMatchObject({ status: "assigned", attempt: 1 });
 
       for (const k of crashPoints(counted.writes - 1)) {
-        const { w, r, header, check } = await expiring();
+        const { w, r, header, envelope, next, check } = await expiring();
         const first = await runKilledAt(w.store, k, check);
         expect(first.killed, `crash point ${k}`).toBe(true);
-        await restartLocal(w);
+        await restart(w);
         await drainMatching(w);
+        // the next candidate was handed the job with its envelope (on DynamoDB, from the lease check)
+        const handed = await w.queues.receive(`worker-${next.id}`, { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
+        expect(
+          handed.map((m) => JSON.parse(m.body) as AgentJob).map((j) => [j.attempt, j.envelope]),
+          `crash point ${k}`,
+        ).toEqual([[1, envelope]]);
         expect(await w.store.get<JobItem>("jobs", jobKey(header.jobId)), `crash point ${k}`).toMatchObject({
           status: "refunded",
           attempt: 1,
@@ -506,7 +519,7 @@ for (const cheapTransactions of [false, true]) {
     it("a job under a tab killed at each of its writes (the other slot's job answered): the retry takes its slot once, and the restarted coordinator closes the tab paying only the answered job", async () => {
       /** a world with a worker, a requester and an open tab of 2 slots; slot 0's job submitted and answered */
       const tabbed = async () => {
-        const w = makeJobWorld({ cheapTransactions });
+        const w = makeJobWorld(store);
         const worker = await w.worker();
         const r = await w.requester();
         const { view } = await openTab(w.deps, r.id, { slots: 2, slotCost: SLOT_COST.toString(), ttlSeconds: 300 }, "tab-key-1");
@@ -534,7 +547,7 @@ for (const cheapTransactions of [false, true]) {
         // Act: slot 1's submit killed at k; restart; the SDK's retry; every check delivered
         const first = await runKilledAt(w.store, k, s1.submit);
         expect(first.outcome.ok, `crash point ${k}`).toBe(k === Infinity);
-        await restartLocal(w);
+        await restart(w);
         expect((await s1.submit()).jobId, `crash point ${k}`).toBe(s1.jobId);
         await drainMatching(w);
         // Assess: slot 1 refunded (its worker never got it), the tab closed paying slot 0 only
@@ -552,17 +565,17 @@ for (const cheapTransactions of [false, true]) {
 
     it("a tab open killed before or after its commit: the retry answers one tab, and the restarted coordinator still closes it and returns the hold once", async () => {
       for (const k of [1, Infinity]) {
-        const w = makeJobWorld({ cheapTransactions });
+        const w = makeJobWorld(store);
         const r = await w.requester();
         const req = { slots: 4, slotCost: "1000000", ttlSeconds: 300 };
         // Act: killed at the open's commit (1) or after it (its answer lost); restart; the client retries
         const first = await runKilledAt(w.store, k, () => openTab(w.deps, r.id, req, "tab-key-1"));
         expect(first.writes, `crash point ${k}`).toBe(1);
-        await restartLocal(w);
+        await restart(w);
         const { view } = await openTab(w.deps, r.id, req, "tab-key-1");
         expect(await w.balance(r.id), `crash point ${k}`).toEqual({ available: FUNDS - 4_000_000n, held: 4_000_000n });
         // ...and a restart after the open too: its close check is re-sent by recovery
-        await restartLocal(w);
+        await restart(w);
         await drainMatching(w);
         // Assess
         expect(await w.store.get<TabItem>("jobs", tabKey(view.tab.tabId)), `crash point ${k}`).toMatchObject({

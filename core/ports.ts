@@ -95,6 +95,13 @@ export interface Store {
    * one commit and one flush instead of two, and atomic with what it had to precede.
    */
   readonly cheapTransactions?: boolean;
+  /**
+   * True where every write is billed by its size, and every item by the month (DynamoDB): what
+   * need not be stored is not. A job's envelope then travels only in its messages
+   * (core/jobs/items.ts envelopeItemStored). False on the local stores, whose queues do not
+   * survive a restart.
+   */
+  readonly billedWrites?: boolean;
 }
 
 // ---------------------------------------------------------------- queues

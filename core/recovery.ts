@@ -17,7 +17,9 @@ export async function recoverAssignedJobs(deps: CoreDeps, jobsTable: Iterable<It
       n++;
     }
     if (item.sk !== "job" || (item as JobItem).status !== "assigned") continue;
-    await sendLeaseCheck(deps, item as JobItem);
+    // without its envelope (the queues that carried it are gone): the job's item has it where
+    // queues do not survive, since those stores keep it (core/jobs/items.ts envelopeItemStored)
+    await sendLeaseCheck(deps, item as JobItem, undefined);
     n++;
   }
   if (n) deps.log.info("recovered open jobs", { count: n });

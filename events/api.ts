@@ -463,6 +463,15 @@ export const ResultRequest = z.discriminatedUnion("kind", [
     attempt: z.number().int(),
     code: FailureCode.default("unspecified"),
     reply: FailureReply.optional(),
+    /**
+     * The job's sealed request as this attempt's AgentJob carried it: the coordinator hands it to
+     * the next candidate, since on DynamoDB it keeps no copy (core/jobs/items.ts
+     * envelopeItemStored). One that is not the job's (its hash differs from the job's request
+     * hash) is refused: 422 envelope_mismatch. Without it (agents before it), the coordinator's
+     * copy is used where it has one, else the report is refused (422 envelope_required) and the
+     * job moves on when its lease runs out.
+     */
+    envelope: RequestEnvelope.optional(),
   }),
 ]);
 export type ResultRequest = z.infer<typeof ResultRequest>;

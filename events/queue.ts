@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { JobId } from "./common";
 import { AgentJob, TabId } from "./api";
+import { RequestEnvelope } from "./envelope";
 
 /**
  * Times a matching message came back from the dead-letter queue (core/jobs/redrive.ts): set by
@@ -9,8 +10,22 @@ import { AgentJob, TabId } from "./api";
  */
 const redrives = z.number().int().nonnegative().optional();
 
+/**
+ * The job's sealed request, carried by every matching message that may hand the job to a worker
+ * (core/jobs/items.ts envelopeItemStored): it fits, since submit refuses an envelope over
+ * MAX_ENVELOPE_BYTES (200 KiB of SQS's 256 KiB). Absent from messages sent before it existed
+ * (and from core/recovery.ts's, on the local store): the job's envelope item is read instead.
+ */
+const envelope = RequestEnvelope.optional();
+
 /** Intake queue: a submitted job to be dispatched (retries and reassignments also travel here). */
-export const IntakeMessage = z.object({ type: z.literal("dispatch"), jobId: JobId, attempt: z.number().int().nonnegative(), redrives });
+export const IntakeMessage = z.object({
+  type: z.literal("dispatch"),
+  jobId: JobId,
+  attempt: z.number().int().nonnegative(),
+  envelope,
+  redrives,
+});
 export type IntakeMessage = z.infer<typeof IntakeMessage>;
 
 /**
@@ -24,6 +39,7 @@ export const LeaseCheckMessage = z.object({
   jobId: JobId,
   attempt: z.number().int().nonnegative(),
   awaitUntil: z.number().int().nonnegative().optional(),
+  envelope,
   redrives,
 });
 export type LeaseCheckMessage = z.infer<typeof LeaseCheckMessage>;

@@ -945,7 +945,7 @@ export class Simulation {
     let r;
     if (failed) {
       r = await this.handler("result", () =>
-        postResult(this.deps, agent.id, { kind: "failed", jobId: msg.jobId, attempt: msg.attempt, code: "engine_error" }),
+        postResult(this.deps, agent.id, { kind: "failed", jobId: msg.jobId, attempt: msg.attempt, code: "engine_error", envelope }),
       );
       if (!r.error) this.cur.jobsFailedReports++;
     } else {

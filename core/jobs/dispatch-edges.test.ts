@@ -57,9 +57,9 @@ describe("lease check delays", () => {
     const now = w.clock.now();
     const jobId = "job_00000000000000000000000000";
     // Act
-    await sendLeaseCheck(w.deps, { jobId, attempt: 2, leaseUntil: now + 31_600 });
-    await sendLeaseCheck(w.deps, { jobId, attempt: 2, leaseUntil: now + 2_000_000 });
-    await sendLeaseCheck(w.deps, { jobId, attempt: 2, leaseUntil: now - 5_000 });
+    await sendLeaseCheck(w.deps, { jobId, attempt: 2, leaseUntil: now + 31_600 }, undefined);
+    await sendLeaseCheck(w.deps, { jobId, attempt: 2, leaseUntil: now + 2_000_000 }, undefined);
+    await sendLeaseCheck(w.deps, { jobId, attempt: 2, leaseUntil: now - 5_000 }, undefined);
     // Assess
     expect(sent).toEqual([
       { queue: "matching", body: { type: "lease", jobId, attempt: 2 }, delaySeconds: 32 },
@@ -68,29 +68,30 @@ describe("lease check delays", () => {
     ]);
   });
 
-  it("a submitted job's first lease check comes when its lease runs out", async () => {
+  it("a submitted job's first lease check comes when its lease runs out, with the job's envelope", async () => {
     const w = makeJobWorld();
     const { sent } = spy(w);
-    const { job } = await w.submitted(1);
+    const { job, envelope } = await w.submitted(1);
     const lease = w.deps.config.leaseBaseSeconds * 1000 + 32 * w.deps.config.leaseMsPerToken;
     expect(sent.filter((s) => s.queue === "matching")).toEqual([
-      { queue: "matching", body: { type: "lease", jobId: job.jobId, attempt: 0 }, delaySeconds: Math.ceil(lease / 1000) },
+      { queue: "matching", body: { type: "lease", jobId: job.jobId, attempt: 0, envelope }, delaySeconds: Math.ceil(lease / 1000) },
     ]);
   });
 
-  it("a check that waits for its commit is re-sent for the time left until awaitUntil, then dropped with a log line naming the job", async () => {
+  it("a check that waits for its commit is re-sent (with its envelope) for the time left until awaitUntil, then dropped with a log line naming the job (not its envelope)", async () => {
     // Prepare: a check for a job that never comes, first seen 600 s ago
     const w = makeJobWorld();
+    const { envelope } = await w.submitted(1);
     const { sent } = spy(w);
     const jobId = "job_00000000000000000000000000";
     const awaitUntil = w.clock.now() + COMMIT_WAIT_MS - 600_000;
     // Act
-    const waiting = await handleMatchingMessage(w.deps, { type: "lease", jobId, attempt: 0, awaitUntil });
+    const waiting = await handleMatchingMessage(w.deps, { type: "lease", jobId, attempt: 0, awaitUntil, envelope });
     w.advance(awaitUntil - w.clock.now());
-    const dropped = await handleMatchingMessage(w.deps, { type: "lease", jobId, attempt: 0, awaitUntil });
+    const dropped = await handleMatchingMessage(w.deps, { type: "lease", jobId, attempt: 0, awaitUntil, envelope });
     // Assess
     expect(waiting).toBe("awaiting");
-    expect(sent).toEqual([{ queue: "matching", body: { type: "lease", jobId, attempt: 0, awaitUntil }, delaySeconds: 300 }]);
+    expect(sent).toEqual([{ queue: "matching", body: { type: "lease", jobId, attempt: 0, awaitUntil, envelope }, delaySeconds: 300 }]);
     expect(dropped).toBe("stale");
     expect(w.logs).toContainEqual({ level: "info", msg: "lease check dropped: its commit never landed", data: { jobId, attempt: 0 } });
   });

@@ -71,7 +71,7 @@ describe("advance: what conditions a move on the lease it read", () => {
     const outcome = await handleMatchingMessage(w.deps, { type: "lease", jobId: header.jobId, attempt: 0 });
     // Assess: the only check sent is the one the move sends ahead for the next attempt, none for attempt 0's new end
     expect(outcome).toBe("advanced");
-    expect(sent).toEqual([{ type: "lease", jobId: header.jobId, attempt: 1 }]);
+    expect(sent).toEqual([{ type: "lease", jobId: header.jobId, attempt: 1, envelope }]);
     expect(await jobOf(w, header.jobId)).toMatchObject({ status: "completed", attempt: 0 });
   });
 });

@@ -241,7 +241,7 @@ describe("lease checks that arrive before their commit", () => {
     // Prepare: A reports a failure; the check of attempt 1 (sent before the move commits) is
     // delivered before the move lands; B then never answers.
     const w = makeJobWorld();
-    const { r, header, workers } = await w.submitted(2);
+    const { r, header, envelope, workers } = await w.submitted(2);
     await w.queues.purge("matching"); // the submit's check of attempt 0: not what this test is about
     const send = w.deps.queues.send.bind(w.deps.queues);
     let early: MatchingMessage | undefined;
@@ -264,7 +264,7 @@ describe("lease checks that arrive before their commit", () => {
     // Assess
     expect(await jobOf(w, header.jobId)).toMatchObject({ status: "refunded", outcome: "expired", attempt: 1 });
     expect(await w.balance(r.id)).toEqual({ available: FUNDS, held: 0n });
-    expect(early).toEqual(lease(header.jobId, 1));
+    expect(early).toEqual({ ...lease(header.jobId, 1), envelope });
     expect(outcomes[0]).toBe("awaiting");
   });
 

@@ -9,7 +9,8 @@ import type { LeaseCheckMessage, MatchingMessage, TabCloseMessage } from "../../
 import type { RelaySession } from "../../events/relay";
 import type { CoreDeps } from "../deps";
 import { applyMovement, OverdraftError, refundMovement } from "../ledger";
-import { b64u } from "../crypto/encoding";
+import { b64u, bytesEqual } from "../crypto/encoding";
+import { requestHash } from "../crypto/envelope";
 import { systemRandom } from "../ids";
 import { ConditionFailedError, type WriteOp } from "../ports";
 import { holdLogOps } from "../receipts/log";
@@ -33,16 +34,40 @@ import { handleTabClose } from "./tabs";
 
 export { COMMIT_RECHECK_MS, COMMIT_WAIT_MS } from "./items";
 
-/** Queue the check that fires when the job's current lease runs out (SQS delays at most 900 s). */
-export async function sendLeaseCheck(deps: CoreDeps, job: Pick<JobItem, "jobId" | "attempt" | "leaseUntil">) {
-  const msg: MatchingMessage = { type: "lease", jobId: job.jobId, attempt: job.attempt };
+/**
+ * Queue the check that fires when the job's current lease runs out (SQS delays at most 900 s).
+ * It carries the job's envelope (./items.ts envelopeItemStored): whoever it moves the job on to
+ * gets it from there. Undefined only where none is known (a check that came without one).
+ */
+export async function sendLeaseCheck(
+  deps: CoreDeps,
+  job: Pick<JobItem, "jobId" | "attempt" | "leaseUntil">,
+  envelope: RequestEnvelope | undefined,
+) {
+  const msg: MatchingMessage = { type: "lease", jobId: job.jobId, attempt: job.attempt, ...(envelope ? { envelope } : {}) };
   await deps.queues.send("matching", msg, { delaySeconds: delaySecondsUntil(deps, job.leaseUntil) });
 }
 
-async function loadEnvelope(deps: CoreDeps, jobId: string): Promise<RequestEnvelope> {
-  const e = await deps.store.get<EnvelopeItem>("jobs", envelopeKey(jobId));
-  if (!e) throw new Error(`envelope of ${jobId} is missing`);
-  return e.envelope;
+/** A matching message as logs show it: without the sealed request it may carry (kilobytes of ciphertext). */
+export function loggable<M extends MatchingMessage>(msg: M): Omit<M, "envelope"> {
+  if (!("envelope" in msg)) return msg;
+  const { envelope: _sealed, ...rest } = msg;
+  return rest;
+}
+
+/**
+ * The job's envelope from its item, for a message that came without one (sent before messages
+ * carried it, or by core/recovery.ts): undefined when there is none, or when the one there is
+ * not this job's request (an item left by an earlier submit of the id that never committed).
+ */
+export async function loadEnvelope(deps: CoreDeps, job: Pick<JobItem, "jobId" | "requestHash">): Promise<RequestEnvelope | undefined> {
+  const e = await deps.store.get<EnvelopeItem>("jobs", envelopeKey(job.jobId));
+  return e && requestHashMatches(e.envelope, job) ? e.envelope : undefined;
+}
+
+/** Whether `envelope` is the job's sealed request: its hash is the one the job was submitted with (constant time). */
+export function requestHashMatches(envelope: RequestEnvelope, job: Pick<JobItem, "requestHash">): boolean {
+  return bytesEqual(Buffer.from(requestHash(envelope), "utf8"), Buffer.from(job.requestHash, "utf8"));
 }
 
 /**
@@ -100,15 +125,15 @@ export function workerRelayFor(
 export async function dispatch(
   deps: CoreDeps,
   job: JobItem,
-  envelope?: RequestEnvelope,
+  envelope: RequestEnvelope,
   relay: Promise<RelaySession | undefined> = workerRelayFor(deps, job),
 ) {
   const c = job.candidates[job.attempt]!;
-  const [env, session] = await Promise.all([envelope ?? loadEnvelope(deps, job.jobId), relay]);
+  const session = await relay;
   const msg: AgentJob = {
     jobId: job.jobId,
     attempt: job.attempt,
-    envelope: env,
+    envelope,
     deadline: job.leaseUntil,
     ...(session ? { relay: session } : {}),
   };
@@ -124,7 +149,9 @@ export async function dispatch(
 /**
  * Move the job to the next live candidate after `fromAttempt`, or refund it when none is
  * left. Conditional on the job still being at `fromAttempt`, so duplicates are no-ops.
- * `extra` ops commit in the same transaction (a worker's failure report). Returns false when
+ * `extra` ops commit in the same transaction (a worker's failure report). `envelope`: the job's,
+ * from the message or report that moves it (else its item is read, ./items.ts envelopeItemStored);
+ * with none to be found, no candidate could ever run it, and it is refunded. Returns false when
  * someone else moved the job first (settled it, moved it on, refunded it): then nothing
  * was written and no money moved.
  *
@@ -143,6 +170,7 @@ export async function advance(
   fromAttempt: number,
   outcome: "expired" | "failed",
   extra: WriteOp[] = [],
+  envelope?: RequestEnvelope,
 ): Promise<boolean> {
   const now = deps.clock.now();
   const cancelled = job.cancelledAt !== undefined;
@@ -161,10 +189,14 @@ export async function advance(
     const offer = await deps.store.get<OfferItem>("offers", offerKey(job.model, c.workerId));
     if (offer && isLive(offer, now, deps.config.livenessMs)) break;
   }
-  if (next < job.candidates.length) {
+  const env = next < job.candidates.length ? (envelope ?? (await loadEnvelope(deps, job))) : undefined;
+  if (next < job.candidates.length && !env) {
+    deps.log.error("job's envelope not found: refunded instead of moved on", { jobId: job.jobId, attempt: fromAttempt });
+  }
+  if (env) {
     const moveId = b64u.encode((deps.random ?? systemRandom).bytes(9));
     const moved: JobItem = { ...job, attempt: next, leaseUntil: now + leaseMs(deps, job.header.maxTokens), moveId, updatedAt: now };
-    await sendLeaseCheck(deps, moved);
+    await sendLeaseCheck(deps, moved, env);
     try {
       await deps.store.transact([
         {
@@ -190,7 +222,7 @@ export async function advance(
       await advance(deps, after, next, outcome);
       return true;
     }
-    await dispatch(deps, moved);
+    await dispatch(deps, moved, env);
     return true;
   }
   const ended: WriteOp = {
@@ -247,22 +279,25 @@ export async function handleMatchingMessage(deps: CoreDeps, msg: MatchingMessage
   if (msg.type === "lease" && beforeItsCommit(job, msg.attempt)) return awaitCommit(deps, msg);
   if (!job || job.status !== "assigned" || job.attempt !== msg.attempt) return "stale";
   if (msg.type === "dispatch") {
-    await dispatch(deps, job);
+    const envelope = msg.envelope ?? (await loadEnvelope(deps, job));
+    // none: nothing to hand the worker; the job's lease check moves it on or refunds it
+    if (!envelope) throw new Error(`envelope of ${job.jobId} is missing`);
+    await dispatch(deps, job, envelope);
     return "dispatched";
   }
   const now = deps.clock.now();
   if (now < job.leaseUntil) {
-    await sendLeaseCheck(deps, job); // delivered early (clock skew or a lease extension): check again later
+    await sendLeaseCheck(deps, job, msg.envelope); // delivered early (clock skew or a lease extension): check again later
     return "rescheduled";
   }
   await markSuspect(deps, job.model, job.candidates[job.attempt]!.workerId);
-  if (await advance(deps, job, job.attempt, "expired")) return "advanced";
+  if (await advance(deps, job, job.attempt, "expired", [], msg.envelope)) return "advanced";
   // Not moved: by someone else (a result, a failure report, another check), or because the worker
   // extended its lease after this read. Then the job is still its worker's, and this check was its
   // only one: it is sent again for the new end, or a worker dying later would hold the money for good.
   const after = await readJob(deps.store, job.jobId);
   if (after?.status === "assigned" && after.attempt === job.attempt && after.leaseUntil > job.leaseUntil) {
-    await sendLeaseCheck(deps, after);
+    await sendLeaseCheck(deps, after, msg.envelope);
     return "rescheduled";
   }
   return "advanced";
@@ -288,7 +323,7 @@ export async function awaitCommit(deps: CoreDeps, msg: LeaseCheckMessage | TabCl
   const now = deps.clock.now();
   const until = msg.awaitUntil ?? now + COMMIT_WAIT_MS;
   if (now >= until) {
-    const { awaitUntil: _until, type: _type, ...what } = msg;
+    const { awaitUntil: _until, type: _type, ...what } = loggable(msg);
     deps.log.info(`${msg.type === "tab" ? "tab close check" : "lease check"} dropped: its commit never landed`, what);
     return "stale";
   }

@@ -103,12 +103,26 @@ export interface JobItem extends Item {
 }
 
 /**
- * pk=jobId sk="envelope": the sealed request, written once at submit. Nothing else: its hash is
- * on the job item, and on DynamoDB every byte counts (a write is billed per started KB).
+ * pk=jobId sk="envelope": the sealed request, written once at submit, where envelopeItemStored.
+ * Nothing else: its hash is on the job item.
  */
 export interface EnvelopeItem extends Item {
   envelope: RequestEnvelope;
 }
+
+/**
+ * Where a job's sealed request lives after submit (issue 12). It always rides in the messages
+ * that may hand the job to a worker: each lease check (and every re-send of one), a "dispatch"
+ * matching message, the worker's AgentJob, and back in the worker's failure report (checked
+ * against the job's requestHash). It is also stored as an item, in the submit's commit, except
+ * where writes are billed (store.billedWrites: DynamoDB). There the item was a job's largest
+ * write (6 of its 22 write units: 5.4 KB, and its month of storage), read only to move a job on,
+ * which the messages now do (durable SQS queues; a message is billed per 64 KiB). The local
+ * stores keep it: it costs them nothing in the commit, and their queues do not survive a
+ * restart, after which core/recovery.ts sends each open job a lease check without an envelope,
+ * which reads the item.
+ */
+export const envelopeItemStored = (store: Pick<Store, "billedWrites">): boolean => store.billedWrites !== true;
 
 /**
  * pk=jobId sk="reply#<attempt>#<resultDigest>": a worker's sealed answer and signed receipt.

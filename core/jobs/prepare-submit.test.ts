@@ -382,7 +382,7 @@ describe("submitJob: a committed job always has its envelope", () => {
     expect((await w.balance(r.id)).held).toBe(BigInt(header.maxCost));
   });
 
-  it("an envelope an earlier submit of this job id left behind (another body, never committed) is replaced in the commit that makes the job ours, and only then", async () => {
+  it("an earlier submit of this job id that never committed (another body) leaves no envelope; the commit that makes the job ours stores ours", async () => {
     // Prepare: body A's submit stored its envelope and died before its commit
     const w = makeJobWorld();
     await w.worker();
@@ -403,7 +403,7 @@ describe("submitJob: a committed job always has its envelope", () => {
     await submitJob(w.deps, r.id, b, "key-b-0001", quote);
     const again = await submitJob(w.deps, r.id, a, "key-a-0002", quote).catch((e) => e);
     // Assess
-    expect(leftover).toMatchObject({ envelope: a });
+    expect(leftover).toBeUndefined();
     expect(again).toMatchObject({ status: 409, code: "job_exists" });
     const job = (await w.store.get<JobItem>("jobs", { pk: header.jobId, sk: "job" }))!;
     expect(job.requestHash).toBe(requestHash(b));

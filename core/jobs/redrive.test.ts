@@ -109,6 +109,29 @@ describe("a check dead-lettered by an outage", () => {
 });
 
 describe("what a redrive leaves in the dead-letter queue", () => {
+  it("a lease check left for the operator is logged without the sealed request it carries", async () => {
+    // Prepare
+    const w = makeJobWorld();
+    const { header, envelope } = await w.submitted(1);
+    const exhausted = { type: "lease", jobId: header.jobId, attempt: 0, envelope, redrives: MAX_REDRIVES };
+    await w.queues.send("matching-dlq", exhausted);
+    // Act
+    const report = await redriveMatching(w.deps);
+    // Assess
+    expect(report).toEqual({ redriven: 0, left: 1 });
+    expect(w.logs.filter((l) => l.level === "error")).toEqual([
+      {
+        level: "error",
+        msg: "dead-lettered matching message left for the operator: it failed after every redrive",
+        data: {
+          messageId: expect.any(String) as unknown,
+          redrives: MAX_REDRIVES,
+          message: { type: "lease", jobId: header.jobId, attempt: 0, redrives: MAX_REDRIVES },
+        },
+      },
+    ]);
+  });
+
   it("a message back MAX_REDRIVES times already, and a body that is no matching message, stay for the operator (logged)", async () => {
     // Prepare
     const w = makeJobWorld();

@@ -9,6 +9,7 @@
  */
 import { MatchingMessage } from "../../events/queue";
 import type { CoreDeps } from "../deps";
+import { loggable } from "./dispatch";
 
 /** Trips back from the DLQ before a message is left there (at the stack's 15-minute schedule: 4 hours). */
 export const MAX_REDRIVES = 16;
@@ -45,7 +46,7 @@ export async function redriveMatching(deps: Pick<CoreDeps, "queues" | "log">, li
         deps.log.error("dead-lettered matching message left for the operator: it failed after every redrive", {
           messageId: m.id,
           redrives: trips,
-          message: msg,
+          message: loggable(msg),
         });
         report.left++;
         continue;

@@ -14,7 +14,7 @@ import { jobCost } from "../pricing";
 import { ConditionFailedError, type Item, type Key } from "../ports";
 import { appendReceiptOp } from "../receipts/log";
 import { requireWorkerSummary, type WorkerItem, type WorkerSummary } from "../workers";
-import { advance } from "./dispatch";
+import { advance, loadEnvelope, requestHashMatches } from "./dispatch";
 import { toView } from "./read";
 import { MAX_SETTLE_BATCH, settle, settleTogether, type Settlement } from "./settle";
 import {
@@ -342,6 +342,19 @@ async function repeatedResult(deps: CoreDeps, job: JobItem, r: CompletedResult) 
  * nothing and moves no money: 409 stale_attempt.
  */
 async function recordFailure(deps: CoreDeps, job: JobItem, workerId: string, r: FailedResult) {
+  // The job's envelope, for its next candidate (./items.ts envelopeItemStored): the one the
+  // worker got, if it is the job's, else the job's item; a report with neither changes nothing.
+  if (r.envelope && !requestHashMatches(r.envelope, job)) {
+    throw new CocoonError(422, "envelope_mismatch", `the envelope is not job ${job.jobId}'s request; nothing was changed`);
+  }
+  const envelope = r.envelope ?? (await loadEnvelope(deps, job));
+  if (!envelope) {
+    throw new CocoonError(
+      422,
+      "envelope_required",
+      `report the failure with the envelope job ${job.jobId} was dispatched with; nothing was changed (the job moves on when its lease runs out)`,
+    );
+  }
   deps.log.warn("worker reported failure", { jobId: job.jobId, workerId, attempt: r.attempt, code: r.code });
   const item: FailureItem = {
     ...failureKey(job.jobId, r.attempt),
@@ -350,7 +363,7 @@ async function recordFailure(deps: CoreDeps, job: JobItem, workerId: string, r: 
     ...(r.reply ? { reply: r.reply } : {}),
     ttl: Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS,
   };
-  const moved = await advance(deps, job, r.attempt, "failed", [{ op: "put", table: "jobs", item, when: { kind: "notExists" } }]);
+  const moved = await advance(deps, job, r.attempt, "failed", [{ op: "put", table: "jobs", item, when: { kind: "notExists" } }], envelope);
   if (!moved) {
     throw new ConflictError(
       "stale_attempt",

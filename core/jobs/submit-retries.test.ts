@@ -2,7 +2,7 @@
  * core/jobs/submit.ts retries and refusals not covered elsewhere (issue 14, mutation-checked):
  * a retry under the SDK's key is answered from the job item even after the quote expired (it
  * is not re-validated); an envelope that wraps no key is refused before anything is written;
- * the envelope is written once, outside the commit (a transaction bills each item twice);
+ * the envelope is written once, in the commit, where it is stored at all (never where writes are billed);
  * a job id whose job item is gone (archived after its quote expired) is refused as expired under
  * the SDK's key; a replay whose job item is gone answers "submitted".
  */
@@ -85,7 +85,7 @@ describe("submitJob: what is written", () => {
     expect((await w.balance(r.id)).held).toBe(0n);
   });
 
-  it("the envelope is written once, before and outside the commit that creates the job", async () => {
+  it("the envelope is written once, in the commit that creates the job", async () => {
     // Prepare
     const { w, r, envelope, header, quote } = await world();
     const from = w.transacts.length;
@@ -97,7 +97,29 @@ describe("submitJob: what is written", () => {
       .map((ops, i) => ({ i, n: ops.filter((op) => op.op === "put" && op.table === "jobs" && op.item.sk === "envelope").length }))
       .filter((t) => t.n > 0);
     const commit = w.transacts.slice(from).findIndex((ops) => isHoldCommit(ops, header.jobId));
-    expect(envelopePuts).toEqual([{ i: 0, n: 1 }]);
-    expect(commit).toBeGreaterThan(0);
+    expect(commit).toBeGreaterThanOrEqual(0);
+    expect(envelopePuts).toEqual([{ i: commit, n: 1 }]);
+  });
+
+  it("where writes are billed (DynamoDB) the envelope is never written: its lease check carries it", async () => {
+    // Prepare
+    const w = makeJobWorld({ billedWrites: true });
+    await w.worker();
+    const r = await w.requester();
+    const { envelope, header, quote } = await w.sealedJob(r);
+    const from = w.transacts.length;
+    const checks: unknown[] = [];
+    const send = w.deps.queues.send.bind(w.deps.queues);
+    w.deps.queues.send = async (queue, body, opts) => {
+      if (queue === "matching") checks.push(body);
+      return send(queue, body, opts);
+    };
+    // Act
+    await submitJob(w.deps, r.id, envelope, "my-own-key-0004", quote);
+    // Assess
+    const envelopePuts = w.transacts.slice(from).flatMap((ops) => ops.filter((op) => op.op === "put" && op.item.sk === "envelope"));
+    expect(envelopePuts).toEqual([]);
+    expect(await w.store.get("jobs", envelopeKey(header.jobId))).toBeUndefined();
+    expect(checks).toEqual([{ type: "lease", jobId: header.jobId, attempt: 0, envelope }]);
   });
 });

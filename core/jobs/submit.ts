@@ -20,6 +20,7 @@ import { dispatch, sendLeaseCheck, workerRelayFor } from "./dispatch";
 import { offerAllowed, registryPricing, type PolicyReading } from "../policy-registry";
 import { maxJobCost, type PricingConfig } from "../pricing";
 import {
+  envelopeItemStored,
   envelopeKey,
   isVoid,
   jobKey,
@@ -188,33 +189,23 @@ export async function submitJobWithItem(
   // It never rejects (a failure or a slow vendor: the job goes without it); unused when the
   // submit ends early (a duplicate, no funds).
   const relay = workerRelayFor(deps, job);
-  // The sealed request goes in its own item. A committed job always has its envelope, whatever
-  // crashes when (a job without one could never be dispatched): where transactions are cheap
-  // (store.cheapTransactions) it commits with the job (one flush fewer before the worker starts:
-  // the time to first token); on DynamoDB (a transaction bills each
-  // item twice) it is stored alone BEFORE the commit, only if absent, so it never replaces the
-  // envelope of a job that is someone else's; when one is there already (an earlier submit of
-  // this id that never committed, with this body or another), ours goes into the commit itself
-  // and replaces it only if the job is ours.
-  const envelopeItem: EnvelopeItem = {
-    ...envelopeKey(h.jobId),
-    envelope,
-    ttl: Math.ceil(now / 1000) + RETAIN_SECONDS,
-  };
-  const envelopeWrite = deps.store.cheapTransactions
-    ? Promise.resolve("in commit" as const)
-    : deps.store.transact([{ op: "put", table: "jobs", item: envelopeItem, when: { kind: "notExists" } }]).then(
-        () => "written" as const,
-        (e) => (e instanceof ConditionFailedError ? ("exists" as const) : Promise.reject(e)),
-      );
-  envelopeWrite.catch(() => {}); // awaited below; never an unhandled rejection if the send fails first
-  // The lease check goes out before the job exists (alongside the envelope): if we crash after
-  // the commit, it still fires and moves the job on; if it comes before the commit, it waits
-  // for it (./dispatch.ts); if the commit never lands, it is dropped.
-  const [envelopeStored] = await Promise.all([envelopeWrite, sendLeaseCheck(deps, job)]);
+  // The sealed request (./items.ts envelopeItemStored): in the lease check, and, where it is
+  // stored as an item, in the commit with the job, so a committed job always has it there.
+  const envelopeInCommit = envelopeItemStored(deps.store)
+    ? [
+        {
+          op: "put" as const,
+          table: "jobs" as const,
+          item: { ...envelopeKey(h.jobId), envelope, ttl: Math.ceil(now / 1000) + RETAIN_SECONDS } satisfies EnvelopeItem,
+        },
+      ]
+    : [];
+  // The lease check goes out before the job exists, carrying the envelope: if we crash after
+  // the commit, it still fires and moves the job on (to a candidate it hands the envelope); if it
+  // comes before the commit, it waits for it (./dispatch.ts); if the commit never lands, it is dropped.
+  await sendLeaseCheck(deps, job, envelope);
   // The job item is the hold's record (JobItem.holdInJob): put only if absent, it makes the hold apply once.
   const jobPut = { op: "put", table: "jobs", item: job, when: { kind: "notExists" } } as const;
-  const envelopeInCommit = envelopeStored !== "written" ? [{ op: "put" as const, table: "jobs" as const, item: envelopeItem }] : [];
   try {
     if (tabId) {
       // Under a tab: the job's put is all (its slot's id, only if absent), no balance and no transaction on DynamoDB.

@@ -59,10 +59,15 @@ export type JobWorld = ReturnType<typeof makeJobWorld>;
 /**
  * Factory: core deps over fresh in-memory adapters; `transacts` records every store transaction.
  * `cheapTransactions`: the store says so, as LMDB does (large items join the transactions).
+ * `billedWrites`: the store says so, as DynamoDB does (a job's envelope is not stored).
  */
-export function makeJobWorld(o: { cheapTransactions?: boolean } = {}) {
+export function makeJobWorld(o: { cheapTransactions?: boolean; billedWrites?: boolean } = {}) {
   const clock = { t: T0, now: () => clock.t };
-  const store: MemoryStore = Object.assign(createMemoryStore({ clock }), o.cheapTransactions ? { cheapTransactions: true } : {});
+  const store: MemoryStore = Object.assign(
+    createMemoryStore({ clock }),
+    o.cheapTransactions ? { cheapTransactions: true } : {},
+    o.billedWrites ? { billedWrites: true } : {},
+  );
   const queues: LocalQueues = createLocalQueues({ clock });
   const logs: LogEntry[] = [];
   const transacts: WriteOp[][] = [];

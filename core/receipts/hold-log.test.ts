@@ -19,7 +19,7 @@ import { inboxPks, MOVEMENT_INBOX_PK, RECEIPT_INBOX_PK, StoreAnchorLog, withMove
 
 /** A job world whose store logs movements as the coordinator's does, and its anchor log. */
 function loggedWorld(o: { rewrite?: (ops: WriteOp[]) => WriteOp[] } = {}) {
-  const w = makeJobWorld();
+  const w = makeJobWorld({ billedWrites: true }); // DynamoDB's layout: the submit's commit holds no envelope
   const raw = w.store;
   const logged = withMovementLog(raw);
   // a rewrite acts above the movement log, as if the caller had written the rewritten transaction

@@ -421,6 +421,8 @@ function isAmbiguous(e: unknown): boolean {
 }
 
 export class DynamoStore implements Store {
+  /** each write is billed per started KB (twice in a transaction), each item stored by the month */
+  readonly billedWrites = true;
   private readonly doc: DynamoDBDocumentClient;
   private readonly now: () => number;
   private readonly retries: number;

@@ -27,6 +27,8 @@ const RARE = [
   "tab close checks closed",
   // one death in seeds 1..22 before prices changed during a run (seed 2), 4 seeds of 1..60 since (32, 51, 53, 58)
   "agent deaths",
+  // 2 in seeds 1..22 until the envelope left the store on durable-queue seeds (one store write fewer a job), 0 since (one at a4)
+  "ask wrk.redeem landed @a3",
 ];
 
 describe("coordinator simulation", () => {
@@ -112,7 +114,6 @@ describe("coordinator simulation", () => {
       "operator vouchers issued to an ask amid faults",
       "operator redemptions paid amid faults",
       "worker vouchers issued amid faults",
-      "ask wrk.redeem landed @a3",
       "ask req.withdraw landed @a2",
       "active steps in a lull",
       // prices change amid the load: workers register again at other prices, the owners change the registry's,

@@ -686,6 +686,8 @@ export class Sim {
       () => (this.faultsOn && stallRng.chance(stallRate) ? this.t + stallRng.range(1_000, 45_000) : 0),
     );
     this.store.live = (task) => this.tasks.has(task.id);
+    // durable queues are the AWS deploy's (SQS), whose store bills writes (DynamoDB): no envelope item there
+    this.store.billedWrites = this.knobs.durableQueues;
     this.queues = new SimQueues(this.rng, this.clock.now, this.knobs, (queue, body, note) => this.onSend(queue, body, note));
     this.queues.faults = false; // on once set up
     if (o.sabotage?.dropSend || o.sabotage?.delaySend) {
@@ -2022,14 +2024,18 @@ export class Sim {
     if (content !== undefined && a.cancelled.has(`${job.jobId}@${job.attempt}`) && this.rng.chance(0.5)) {
       const reply = sealReply(h, a.id, new TextEncoder().encode(JSON.stringify({ error: { code: "cancelled", message: "cancelled" } })));
       this.count("cancelled jobs given back unstarted");
-      this.post(a, ResultRequest.parse({ kind: "failed", jobId: job.jobId, attempt: job.attempt, code: "cancelled", reply }), true);
+      this.post(
+        a,
+        ResultRequest.parse({ kind: "failed", jobId: job.jobId, attempt: job.attempt, code: "cancelled", reply, envelope: job.envelope }),
+        true,
+      );
       return;
     }
     if (content === undefined || this.rng.chance(this.knobs.engineFailRate)) {
       const code = content === undefined ? "bad_request" : "engine_error";
       const message = content === undefined ? "the envelope did not open with this agent's key" : `the engine cannot answer "${content}"`;
       const reply = sealReply(h, a.id, new TextEncoder().encode(JSON.stringify({ error: { code, message } })));
-      body = ResultRequest.parse({ kind: "failed", jobId: job.jobId, attempt: job.attempt, code, reply });
+      body = ResultRequest.parse({ kind: "failed", jobId: job.jobId, attempt: job.attempt, code, reply, envelope: job.envelope });
     } else {
       const usage = {
         promptTokens: Math.min(h.maxPromptTokens, 1 + Math.floor(content.length / 4)),
@@ -2560,6 +2566,13 @@ export class Sim {
 
   private onLog(level: string, msg: string, data?: Record<string, unknown>) {
     this.count(`log: ${msg}`);
+    // every message that moves a job on carries its envelope, or its store keeps it (core/jobs/items.ts envelopeItemStored)
+    if (msg === "job's envelope not found: refunded instead of moved on")
+      this.guard(() =>
+        this.fail(
+          `${this.labelOf(String(data?.jobId))} lost its envelope: refunded at attempt ${String(data?.attempt)} instead of moved on`,
+        ),
+      );
     // what the asks have to be paid (the fees and credits they move), by phase, beside the ask histogram
     if (msg === "job completed" || msg === "tab closed") this.count(`settled ${msg} @${this.askPhase()}`);
     // how often the fee changes bite: a job settled while another fee is in force than the one fixed at its submit

@@ -44,6 +44,8 @@ export class SimStore {
   version = 0;
   readonly shadow: Shadow = new Map();
   private seq = 0;
+  /** the store bills writes, as DynamoDB does (Store.billedWrites): a job's envelope is then kept in its messages only */
+  billedWrites = false;
 
   constructor(
     readonly inner: MemoryStore,
@@ -93,6 +95,7 @@ export class SimStore {
         });
       });
     return {
+      ...(this.billedWrites ? { billedWrites: true } : {}),
       get: <T extends Item = Item>(table: TableName, key: Key) =>
         enqueue<T | undefined>(
           "get",
