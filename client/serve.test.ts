@@ -382,6 +382,7 @@ describe("startServeProxy: ask errors", () => {
       code: "internal_error",
       message: INTERNAL_MESSAGE,
       param: null,
+      retryable: false,
     });
   });
 });
