@@ -469,6 +469,15 @@ describe("sampling: what the engine is asked", () => {
     ]);
   });
 
+  it("a seed outside 0 … 2^32 − 2 is mapped into it before the choice is added (engineSeed): n choices, n seeds", async () => {
+    // Prepare
+    const { engine, requests } = answers(["a"], { promptTokens: 1, completionTokens: 1 });
+    // Act
+    for (const seed of [-1, 2 ** 40]) await execute({ engine, plain: { seed, n: 2 }, header: { maxTokens: 8, requester: REQUESTER } });
+    // Assess: node-llama-cpp clamped −1 + 0 and −1 + 1 to one seed, 0, and cut 2^40 + i to its low 32 bits, i
+    expect(requests.map((r) => r.seed)).toEqual([2 ** 32 - 2, 0, 256, 257]);
+  });
+
   it("seed 0 is a seed; logprobs with topLogprobs go to the engine", async () => {
     const { engine, requests } = answers(["a"]);
     await execute({ engine, plain: { seed: 0, logprobs: true, topLogprobs: 2 }, header: { requester: REQUESTER } });

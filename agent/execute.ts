@@ -23,6 +23,7 @@ import { API, ApiClient, ApiError } from "../api-client/api";
 import {
   collectStream,
   EngineError,
+  engineSeed,
   streamOf,
   type Engine,
   type EngineCompletionRequest,
@@ -419,7 +420,7 @@ function sampling(
     ...(p.temperature !== undefined ? { temperature: p.temperature } : {}),
     ...(p.topP !== undefined ? { topP: p.topP } : {}),
     // n > 1 with a seed: each choice its own seed, so choices differ yet stay reproducible.
-    ...(p.seed !== undefined ? { seed: p.seed + i } : {}),
+    ...(p.seed !== undefined ? { seed: engineSeed(p.seed, i) } : {}),
     ...(p.stop !== undefined ? { stop: p.stop } : {}),
     ...(p.responseFormat !== undefined ? { responseFormat: p.responseFormat } : {}),
     ...(p.user !== undefined ? { user: p.user } : {}),

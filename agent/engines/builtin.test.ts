@@ -103,6 +103,32 @@ describe("createBuiltinEngine", () => {
     expect(result.finishReason).toBe("length");
   });
 
+  it("ends before the first stop string, as OpenAI does, and bills only the text it returned", async () => {
+    // Prepare: the answer is "[builtin engine — not a real model] You said: What is … Word count: 6. …"
+    const engine = createBuiltinEngine();
+    // Act
+    const earliest = await engine.generate(aRequest({ stop: ["Word", "You"] }));
+    const inWord = await engine.generate(aRequest({ stop: ["ilt"] }));
+    const absent = await engine.generate(aRequest({ stop: ["Paris"] }));
+    // Assess: the earliest stop string wins, whatever its place in the list; the stop text is left out
+    expect(earliest).toMatchObject({ text: "[builtin engine — not a real model] ", finishReason: "stop" });
+    expect(earliest.usage.completionTokens).toBe(9); // "[" "builtin" "engine" "—" "not" "a" "real" "model" "]"
+    // a stop string inside a token cuts that token: what is left of it is the last one billed
+    expect(inWord).toMatchObject({ text: "[bu", usage: { completionTokens: 2 }, finishReason: "stop" });
+    expect(absent).toEqual(await engine.generate(aRequest()));
+  });
+
+  it("a stop string past max_tokens was never generated: the answer ends for length", async () => {
+    // Prepare
+    const engine = createBuiltinEngine();
+    // Act: "You" is the 10th token; "real" the 7th
+    const cut = await engine.generate(aRequest({ maxTokens: 5, stop: ["You"] }));
+    const stopped = await engine.generate(aRequest({ maxTokens: 10, stop: ["real"] }));
+    // Assess
+    expect(cut).toMatchObject({ text: "[builtin engine — not", usage: { completionTokens: 5 }, finishReason: "length" });
+    expect(stopped).toMatchObject({ text: "[builtin engine — not a ", usage: { completionTokens: 6 }, finishReason: "stop" });
+  });
+
   it("quotes at most 200 characters of a long message", async () => {
     // Prepare
     const long = "word ".repeat(100).trim();
@@ -152,6 +178,20 @@ describe("builtin engine streaming", () => {
     expect(streamed.deltas).toHaveLength(9);
     expect(streamed.deltas.join("")).toBe(whole.text);
     expect(streamed.result).toEqual(whole);
+  });
+
+  it("streams the answer up to the stop string, as generate gives it", async () => {
+    // Prepare
+    const engine = createBuiltinEngine();
+    const req = () => aRequest({ stop: ["You"] });
+    // Act
+    const whole = await engine.generate(req());
+    const streamed = await collectStream(engine.stream!(req()));
+    // Assess
+    expect(streamed.deltas.join("")).toBe("[builtin engine — not a real model] ");
+    expect(streamed.deltas).toHaveLength(9);
+    expect(streamed.result).toEqual(whole);
+    expect(whole.finishReason).toBe("stop");
   });
 
   it("cuts text into deltas that keep every space", () => {

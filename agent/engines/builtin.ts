@@ -14,7 +14,9 @@ import {
 /**
  * Built-in engines for the local default, tests and benchmarks. They are NOT language
  * models: no weights ship in npm and nothing may be downloaded, so they answer with a
- * deterministic function of the prompt and say so in both their name and their text.
+ * deterministic function of the prompt and say so in both their name and their text. The
+ * builtin one honours max_tokens and stop as a model does; the sampling fields (temperature,
+ * top_p, seed) have nothing to act on.
  */
 
 export const BUILTIN_ENGINE_NAME = "builtin-deterministic (not a real model)";
@@ -82,6 +84,19 @@ export function tokenDeltas(text: string): string[] {
   return out;
 }
 
+/**
+ * Where the text ends under OpenAI's `stop`: at the start of the earliest stop string in it (the
+ * stop string itself is never part of the answer), or undefined when none occurs.
+ */
+export function stopIndex(text: string, stops: readonly string[]): number | undefined {
+  let at: number | undefined;
+  for (const s of stops) {
+    const i = text.indexOf(s);
+    if (i >= 0 && (at === undefined || i < at)) at = i;
+  }
+  return at;
+}
+
 /** The full (untruncated) deterministic answer of the builtin engine. */
 export function builtinAnswer(messages: EngineRequest["messages"]): string {
   const lastUser = [...messages].reverse().find((m) => m.role === "user") ?? messages[messages.length - 1];
@@ -131,12 +146,22 @@ export function createBuiltinEngine(opts: BuiltinEngineOptions = {}): Engine {
       engine: BUILTIN_ENGINE_NAME,
     });
   }
+  /**
+   * The answer as a model would give it: generated token by token up to maxTokens, and ended
+   * before a stop string that the generated text holds (as OpenAI ends it: "stop", the stop string
+   * left out). Only the returned text's tokens are billed.
+   */
   const answer = (req: EngineRequest) => {
     const cut = truncateToTokens(builtinAnswer(req.messages), req.maxTokens);
+    const at = stopIndex(cut.text, req.stop ?? []);
+    const text = at === undefined ? cut.text : cut.text.slice(0, at);
     const result: EngineResult = {
-      text: cut.text,
-      usage: { promptTokens: builtinPromptTokens(req.messages), completionTokens: cut.tokens },
-      finishReason: cut.truncated ? "length" : "stop",
+      text,
+      usage: {
+        promptTokens: builtinPromptTokens(req.messages),
+        completionTokens: at === undefined ? cut.tokens : builtinCountTokens(text),
+      },
+      finishReason: at === undefined && cut.truncated ? "length" : "stop",
       engine: BUILTIN_ENGINE_NAME,
     };
     return result;

@@ -69,7 +69,10 @@ export interface EngineSampling {
   maxTokens: number;
   temperature?: number;
   topP?: number;
-  /** Sampling seed: the same seed, prompt and settings give the same text. */
+  /**
+   * Sampling seed: the same seed, prompt and settings give the same text. The agent hands engines
+   * engineSeed's values (0 … 2^32 − 2); an engine takes any safe integer.
+   */
   seed?: number;
   /** Up to 4 strings; the text ends before the first one generated (not included). */
   stop?: string[];
@@ -243,6 +246,25 @@ export class EngineError extends Error {
 export function isKeyRefusal(e: unknown): boolean {
   const status = e instanceof EngineError && e.code === "engine_unavailable" ? e.details?.status : undefined;
   return status === 401 || status === 403;
+}
+
+/**
+ * How many seeds engines are handed: 0 … 2^32 − 2. llama.cpp (embedded, and llama-server) samples
+ * with a 32-bit seed and reads 2^32 − 1 (LLAMA_DEFAULT_SEED) as "draw a random one"; node-llama-cpp
+ * clamps a negative seed to 0 and cuts a larger one to its low 32 bits, so −1, 0 and 2^40 were one seed.
+ */
+export const SEED_SPAN = 2 ** 32 - 1;
+
+/**
+ * The engine seed of choice `choice` (0 … n − 1) of a request with `seed` (any safe integer, as
+ * OpenAI takes it): the seed modulo SEED_SPAN, taken non-negative (−1 → 4294967294), then plus the
+ * choice, modulo SEED_SPAN again. Fixed, so the same seed always gives the same text; seeds 0 …
+ * 2^32 − 2 are themselves; any 2^32 − 1 consecutive seeds stay distinct (every one from −2^31 + 1
+ * to 2^31 − 1); and the n choices of one request get n different seeds. The seed is mapped before
+ * the choice is added: added after, the range's edges folded choices onto one seed (−1 + 1 = 0).
+ */
+export function engineSeed(seed: number, choice = 0): number {
+  return ((seed % SEED_SPAN) + SEED_SPAN + choice) % SEED_SPAN;
 }
 
 /** Checks the parts of an EngineRequest every adapter relies on. Throws EngineError('invalid_request'). */

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { SEED_SPAN } from "./engine";
 
 /**
  * The messages between the llama engine (agent process) and its worker (child process that
@@ -54,7 +55,8 @@ const Sampling = z.object({
   maxTokens: z.number().int().positive(),
   temperature: z.number().min(0).max(2).optional(),
   topP: z.number().gt(0).max(1).optional(),
-  seed: z.number().int().optional(),
+  /** engineSeed's range: 2^32 − 1 would be llama.cpp's "draw a random seed". None: the worker draws one. */
+  seed: z.number().int().min(0).lt(SEED_SPAN).optional(),
   stop: z.array(z.string().min(1)).max(4).optional(),
   responseFormat: ResponseFormat.optional(),
   /**

@@ -8,7 +8,7 @@
  * "load", then any number of jobs, each on its own context sequence (at most `parallel`
  * at once: the parent queues the rest). Exits when the parent goes away.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
 import {
   type ChatHistoryItem,
   type ChatModelFunctionCall,
@@ -30,6 +30,7 @@ import {
   type Token,
   TokenBias,
 } from "node-llama-cpp";
+import { SEED_SPAN } from "./engine";
 import {
   type ChatJob,
   type CompletionJob,
@@ -475,9 +476,12 @@ function samplingOptions(l: Loaded, job: ChatJob | CompletionJob, maxTokens: num
   const frequencyPenalty = job.frequencyPenalty ?? 0;
   const presencePenalty = job.presencePenalty ?? 0;
   return {
-    ...(job.temperature !== undefined ? { temperature: job.temperature } : {}),
+    // OpenAI samples at temperature 1 unless told otherwise; node-llama-cpp's default, 0, is greedy.
+    temperature: job.temperature ?? 1,
     ...(job.topP !== undefined ? { topP: job.topP } : {}),
-    ...(job.seed !== undefined ? { seed: job.seed } : {}),
+    // No seed asked: a fresh one for each generation. node-llama-cpp's default is the current
+    // second, so every choice of an n > 1 job, and any two alike requests in one second, were one.
+    seed: job.seed ?? randomInt(0, SEED_SPAN),
     ...(job.logitBias ? { tokenBias: tokenBiasOf(l, job.logitBias) } : {}),
     // OpenAI's penalties, as llama.cpp's penalties sampler applies them: each token's logit less
     // its count in the completion so far × frequency_penalty, less presence_penalty once it is there.

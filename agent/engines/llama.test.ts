@@ -149,6 +149,35 @@ describe("llama engine: answers", () => {
     expect(s3.text).not.toBe(s1.text);
   });
 
+  it("samples at temperature 1 when the request names none, as OpenAI does (node-llama-cpp's own default is greedy)", async () => {
+    // Act
+    const unnamed = await engine.complete(aCompletion({ temperature: undefined, seed: 7 }));
+    const one = await engine.complete(aCompletion({ temperature: 1, seed: 7 }));
+    const greedy = await engine.complete(aCompletion({ temperature: 0, seed: 7 }));
+    // Assess
+    expect(unnamed.text).toBe(one.text);
+    expect(unnamed.text).not.toBe(greedy.text);
+  });
+
+  it("draws a seed of its own for each generation that names none: alike requests at once are n answers, not one", async () => {
+    // Act: as the agent runs the choices of an n = 4 job without a seed, all within a second
+    // (node-llama-cpp's default seed is the current second)
+    const texts = await Promise.all([0, 1, 2, 3].map(async () => (await engine.complete(aCompletion({ temperature: 1 }))).text));
+    // Assess
+    expect(new Set(texts).size).toBe(4);
+  });
+
+  it("takes any safe-integer seed into llama.cpp's range (engineSeed): −1 and 2^40 are not seed 0, and 2^32 − 1 repeats itself", async () => {
+    // Act
+    const text = async (seed: number) => (await engine.complete(aCompletion({ temperature: 1, seed }))).text;
+    const zero = await text(0);
+    // Assess: node-llama-cpp clamps −1 to 0 and cuts 2^40 to its low 32 bits, 0
+    expect(await text(-1)).not.toBe(zero);
+    expect(await text(2 ** 40)).not.toBe(zero);
+    // 2^32 − 1 is llama.cpp's "draw a random seed": handed on as is, it never gave the same text twice
+    expect(await text(2 ** 32 - 1)).toBe(await text(2 ** 32 - 1));
+  });
+
   it("ends the text before a stop string, even one that spans tokens and spaces, and never streams it", async () => {
     // Prepare: a stop string cut from the greedy answer, across a space
     const full = (await engine.complete(aCompletion({ maxTokens: 40 }))).text;

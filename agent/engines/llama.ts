@@ -16,6 +16,7 @@ import {
   type EngineRequest,
   type EngineResult,
   type EngineStreamEvent,
+  engineSeed,
   throwIfAborted,
 } from "./engine";
 import { contentText } from "../../events/images";
@@ -649,7 +650,8 @@ function sampling(req: EngineRequest | EngineCompletionRequest, engine: string):
   return {
     ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
     ...(req.topP !== undefined ? { topP: req.topP } : {}),
-    ...(req.seed !== undefined ? { seed: req.seed } : {}),
+    // any safe integer, as the engine port takes it, into llama.cpp's range (the agent's seeds are already there)
+    ...(req.seed !== undefined ? { seed: engineSeed(req.seed) } : {}),
     ...(req.stop !== undefined ? { stop: req.stop } : {}),
     ...(req.responseFormat !== undefined ? { responseFormat: req.responseFormat } : {}),
     ...extraSampling(req.extra, engine),
