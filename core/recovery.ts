@@ -6,7 +6,9 @@ import type { Item } from "./ports";
 /**
  * After a restart of an environment whose queues do not survive (the local default), give
  * every job still assigned a fresh lease check (and every open tab its close check): it then completes, moves to the next
- * candidate, or is refunded. Harmless where queues are durable: stale checks are dropped.
+ * candidate, or is refunded. Only for such an environment: where queues are durable the checks
+ * are still there, and on a store that keeps no envelopes (core/jobs/items.ts envelopeItemStored)
+ * a check sent here, without one, that comes due first refunds a job its own check would move on.
  * `jobsTable` is every item of the jobs table (the local store can scan it).
  */
 export async function recoverAssignedJobs(deps: CoreDeps, jobsTable: Iterable<Item>): Promise<number> {

@@ -469,7 +469,8 @@ export const ResultRequest = z.discriminatedUnion("kind", [
      * envelopeItemStored). One that is not the job's (its hash differs from the job's request
      * hash) is refused: 422 envelope_mismatch. Without it (agents before it), the coordinator's
      * copy is used where it has one, else the report is refused (422 envelope_required) and the
-     * job moves on when its lease runs out.
+     * job moves on when its lease runs out; a job that cannot move on (cancelled, or at its last
+     * candidate) is refunded at once with or without it.
      */
     envelope: RequestEnvelope.optional(),
   }),

@@ -278,6 +278,18 @@ export async function handleMatchingMessage(deps: CoreDeps, msg: MatchingMessage
   const job = item;
   if (msg.type === "lease" && beforeItsCommit(job, msg.attempt)) return awaitCommit(deps, msg);
   if (!job || job.status !== "assigned" || job.attempt !== msg.attempt) return "stale";
+  // Not this job's request: the check of a submit of the same id that never committed (another
+  // body, another key, maybe another account: 409 job_exists), sent before its commit failed.
+  // The job's own check carries its own; handing this one on would give the next candidate a
+  // request it cannot bill (and let anyone who knows a job id fail it over to garbage).
+  if (msg.envelope && !requestHashMatches(msg.envelope, job)) {
+    deps.log.warn("matching message dropped: its envelope is not the job's request", {
+      type: msg.type,
+      jobId: job.jobId,
+      attempt: job.attempt,
+    });
+    return "stale";
+  }
   if (msg.type === "dispatch") {
     const envelope = msg.envelope ?? (await loadEnvelope(deps, job));
     // none: nothing to hand the worker; the job's lease check moves it on or refunds it

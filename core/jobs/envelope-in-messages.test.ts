@@ -2,9 +2,10 @@
  * Where writes are billed (store.billedWrites: DynamoDB), a job's envelope is stored nowhere: it
  * rides in its lease checks, every re-send of them, its dispatches, and back in a worker's
  * failure report (./items.ts envelopeItemStored). A job still fails over to its next candidate
- * with the same envelope, whatever moves it on; a report whose envelope is not the job's changes
- * nothing; a check that comes without one (sent before they carried it) reads the item, and a job
- * with no envelope anywhere is refunded rather than held.
+ * with the same envelope, whatever moves it on; a report or a check whose envelope is not the job's
+ * (a refused submit of the same id sent one) changes nothing; a check that comes without one (sent
+ * before they carried it) reads the item, and a job with no envelope anywhere is refunded rather
+ * than held; a report without one needs none where the job is refunded anyway.
  */
 import { describe, expect, it } from "vitest";
 import type { AgentJob } from "../../events/api";
@@ -14,7 +15,9 @@ import { handleMatchingMessage } from "./dispatch";
 import { envelopeKey, failureKey, jobKey, type JobItem } from "./items";
 import { extendLease } from "./lease";
 import { postResult } from "./results";
-import { FUNDS, makeJobWorld, refusal, type JobWorld } from "./testing";
+import { cancelJob } from "./cancel";
+import { submitJob } from "./submit";
+import { FUNDS, headerOf, makeJobWorld, refusal, seal, type JobWorld } from "./testing";
 
 /** A world whose store bills writes, with `n` workers and a job sealed to all of them, submitted. */
 async function billedJob(n = 2) {
@@ -223,6 +226,63 @@ describe("a lease check without an envelope (sent before checks carried it)", ()
         msg: "job's envelope not found: refunded instead of moved on",
         data: { jobId: header.jobId, attempt: 0 },
       });
+    }
+  });
+});
+
+describe("a lease check whose envelope is not the job's (a refused submit of the same job id)", () => {
+  it("a submit of a taken job id under another key is refused (409), and its lease check never hands its envelope to the job's next candidate", async () => {
+    // Prepare: a job whose first candidate stays silent; another account submits its own body under the job's id
+    const { w, sent, header, envelope, job, workers } = await billedJob(2);
+    const attacker = await w.requester();
+    const { prepared, envelope: own } = await w.sealedJob(attacker, { candidates: 2 });
+    const forged = seal({ ...headerOf(prepared, attacker.id), jobId: header.jobId }, prepared.candidates);
+    sent.length = 0;
+    const refused = await refusal(submitJob(w.deps, attacker.id, forged, "attacker-key-0001", prepared.quote));
+    expect(refused).toMatchObject({ status: 409, code: "job_exists" });
+    expect(own).toBeDefined();
+    // Act: the job's lease runs out; the refused submit's check is delivered first, then whatever is due
+    w.advance(job.leaseUntil - w.clock.now() + 1_000);
+    const first = await Promise.all(sent.map((m) => handleMatchingMessage(w.deps, m)));
+    await deliverDue(w);
+    // Assess: the job moved on with its own envelope only
+    expect((await handed(w, workers[1]!.id)).map((j) => [j.attempt, j.envelope])).toEqual([[1, envelope]]);
+    expect(first).toEqual(["stale"]);
+    expect(await jobOf(w, header.jobId)).toMatchObject({ status: "assigned", attempt: 1 });
+    expect(JSON.stringify(w.logs)).not.toContain(forged.payload);
+  });
+
+  it("a lease check or a dispatch message with another job's envelope is dropped; the job's own check still moves it on", async () => {
+    // Prepare: the job's lease has run out
+    const { w, header, envelope, job, workers } = await billedJob(2);
+    const other = await w.sealedJob(await w.requester(), { candidates: 2 });
+    w.advance(job.leaseUntil - w.clock.now() + 1_000);
+    // Act
+    const lease = await handleMatchingMessage(w.deps, { type: "lease", jobId: header.jobId, attempt: 0, envelope: other.envelope });
+    const dispatched = await handleMatchingMessage(w.deps, { type: "dispatch", jobId: header.jobId, attempt: 0, envelope: other.envelope });
+    // Assess
+    expect([lease, dispatched]).toEqual(["stale", "stale"]);
+    expect(await jobOf(w, header.jobId)).toMatchObject({ status: "assigned", attempt: 0 });
+    await handed(w, workers[0]!.id); // the job's own dispatch at submit
+    expect(await handed(w, workers[1]!.id)).toEqual([]);
+    expect(await deliverDue(w)).toEqual(["advanced"]);
+    expect((await handed(w, workers[1]!.id)).map((j) => [j.attempt, j.envelope])).toEqual([[1, envelope]]);
+  });
+});
+
+describe("a failure report without the envelope (an agent from before it) where none is needed", () => {
+  it("a cancelled job, or one at its last candidate, is refunded at once without it", async () => {
+    for (const last of [false, true]) {
+      // Prepare: two candidates and the job cancelled, or one candidate
+      const { w, r, header, workers } = await billedJob(last ? 1 : 2);
+      if (!last) await cancelJob(w.deps, r.id, header.jobId);
+      // Act
+      const out = await postResult(w.deps, workers[0]!.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "cancelled" });
+      // Assess
+      expect(out, `last ${last}`).toEqual({ status: "refunded", duplicate: false });
+      expect(await jobOf(w, header.jobId)).toMatchObject({ status: "refunded", outcome: last ? "failed" : "cancelled", attempt: 0 });
+      expect(await w.balance(r.id)).toEqual({ available: FUNDS, held: 0n });
+      expect(w.logs.filter((l) => l.level === "error")).toEqual([]);
     }
   });
 });

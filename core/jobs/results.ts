@@ -344,11 +344,14 @@ async function repeatedResult(deps: CoreDeps, job: JobItem, r: CompletedResult) 
 async function recordFailure(deps: CoreDeps, job: JobItem, workerId: string, r: FailedResult) {
   // The job's envelope, for its next candidate (./items.ts envelopeItemStored): the one the
   // worker got, if it is the job's, else the job's item; a report with neither changes nothing.
+  // None is needed where the job cannot move on (./dispatch.ts advance): a cancelled job, or one
+  // at its last candidate, is refunded at once, as it was before reports carried the envelope.
   if (r.envelope && !requestHashMatches(r.envelope, job)) {
     throw new CocoonError(422, "envelope_mismatch", `the envelope is not job ${job.jobId}'s request; nothing was changed`);
   }
-  const envelope = r.envelope ?? (await loadEnvelope(deps, job));
-  if (!envelope) {
+  const mayMoveOn = job.cancelledAt === undefined && r.attempt + 1 < job.candidates.length;
+  const envelope = r.envelope ?? (mayMoveOn ? await loadEnvelope(deps, job) : undefined);
+  if (!envelope && mayMoveOn) {
     throw new CocoonError(
       422,
       "envelope_required",

@@ -29,6 +29,8 @@ const RARE = [
   "agent deaths",
   // 2 in seeds 1..22 until the envelope left the store on durable-queue seeds (one store write fewer a job), 0 since (one at a4)
   "ask wrk.redeem landed @a3",
+  // another body under a job id an agent holds (reuseKey): 17 in seeds 1..150, its lease check dropped once the job has committed
+  "taken job ids refused job_exists",
 ];
 
 describe("coordinator simulation", () => {

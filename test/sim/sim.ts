@@ -554,6 +554,8 @@ export class Sim {
   private heartbeatAt = -1;
   private indexerStalledUntil = 0;
   private counter = 0;
+  /** keys of submits under a taken job id (reuseKey): a counter of their own, so the prompts' numbering stays as it was */
+  private takenKeys = 0;
   readonly violations: string[] = [];
   readonly anomalies: string[] = [];
   readonly stats: Record<string, number> = {};
@@ -1767,7 +1769,12 @@ export class Sim {
     this.sendSubmit(r, s);
   }
 
-  /** The same Idempotency-Key with another body must be refused (422), never a second job. */
+  /**
+   * The same Idempotency-Key with another body must be refused (422), never a second job. And
+   * that other body under the used job's id and a key of its own (409 job_exists): the lease
+   * check such a submit sends before its commit fails carries a request that is not the job's,
+   * which must never reach the job's next candidate (onSend checks every dispatch's envelope).
+   */
   private reuseKey(r: Requester) {
     const used = this.rng.pick(r.submissions.filter((s) => s.accepted));
     const other = this.seal(r);
@@ -1781,6 +1788,23 @@ export class Sim {
         err: (e) => {
           if (e instanceof CocoonError && e.status < 500 && e.code !== "idempotency_key_reused")
             this.fail(`a reused Idempotency-Key with another body was answered ${e.status} ${e.code}, not 422 idempotency_key_reused`);
+        },
+      },
+    );
+    // a job an agent holds at its first attempt (anyone's: a worker knows the ids of its jobs), else this
+    // requester's, under the shortest lease (its check comes first); sealed under the other id, so no
+    // worker can open it: only its hash matters here
+    const target = this.agents.flatMap((a) => a.inbox).find((j) => j.attempt === 0)?.jobId ?? used.jobId;
+    const taken = { ...body.envelope, header: { ...body.envelope.header, jobId: target, maxTokens: 1 } };
+    this.launch(
+      `${r.label} submit another body under ${this.labelOf(target)}'s job id`,
+      (d) => submitJob(d, r.id, taken, `key-taken-${++this.takenKeys}`, body.quote),
+      {
+        ok: (v) =>
+          this.fail(`${r.label} submitted another body under ${this.labelOf(target)}'s job id and got ${JSON.stringify(v)}, not 409`),
+        // refused before its commit for any other reason (its quote, funds, no live candidate) is fine too
+        err: (e) => {
+          if (e instanceof CocoonError && e.code === "job_exists") this.count("taken job ids refused job_exists");
         },
       },
     );
@@ -2558,6 +2582,11 @@ export class Sim {
       const at = m.kind === undefined && m.jobId !== undefined ? this.checker.cancelledAttempt(m.jobId) : undefined;
       if (at !== undefined && m.attempt! > at)
         this.guard(() => this.fail(`${this.labelOf(m.jobId!)} was cancelled at attempt ${at}, then dispatched at attempt ${m.attempt}`));
+      // a worker is only ever handed the job's own request (the one its receipt must cover)
+      const envelope = (m as { envelope?: RequestEnvelope }).envelope;
+      const job = envelope ? (this.store.item("jobs", { pk: m.jobId!, sk: "job" }) as JobItem | undefined) : undefined;
+      if (envelope && job && requestHash(envelope) !== job.requestHash)
+        this.guard(() => this.fail(`${this.labelOf(m.jobId!)} was dispatched at attempt ${m.attempt} with a request that is not its own`));
     }
     for (const h of findCanary(body, this.canary))
       this.guard(() => this.fail(`plaintext at the coordinator: the canary is in a message on ${queue} (${h.encoding})`));
@@ -2602,6 +2631,8 @@ export class Sim {
       this.tabsClosed.add(id);
     }
     const line = JSON.stringify({ level, msg, ...data }, bigintJson);
+    // nor its ciphertext: a sealed request (RequestEnvelope's payload) rides in messages, never in a log (core/jobs/dispatch.ts loggable)
+    if (line.includes('"payload":"')) this.guard(() => this.fail(`a sealed request in a log line: ${line.slice(0, 200)}`));
     for (const h of findCanary(line, this.canary))
       this.guard(() => this.fail(`plaintext at the coordinator: the canary is in a log line (${h.encoding}): ${line.slice(0, 200)}`));
     this.note(() => `  log ${level}: ${line.slice(0, 160)}`);
