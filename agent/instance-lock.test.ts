@@ -144,7 +144,9 @@ describe.runIf(process.platform === "linux")("cocoon-agent start with a worker k
     // Assess
     expect([text.code, json.code]).toEqual([78, 78]);
     expect(text.err).toMatch(/^error \[already_running\]: another cocoon-agent start \(pid \d+\) is serving worker /);
-    expect(text.err).toContain("Stop the running one first");
+    expect(text.err).toContain(
+      "Stop the running one first (Ctrl-C, or systemctl stop cocoon-agent), or start this one with its own COCOON_HOME (a new worker, with its own key)",
+    );
     expect(text.out).not.toContain("metrics");
     expect(text.out).not.toContain("register");
     expect(JSON.parse(json.err.trim().split("\n").at(-1)!)).toMatchObject({ error: { code: "already_running" } });

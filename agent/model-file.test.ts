@@ -5,7 +5,7 @@
  * failed the load with model_invalid, exit 1, and was restarted by the unit every 15 s until its
  * start limit. Now init warns of both, and start refuses both with exit 78 before it makes a key.
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../test/temp-dir";
@@ -38,6 +38,32 @@ describe("modelFileProblem", () => {
     expect(modelFileProblem(tiny)).toBeUndefined();
     expect(modelFileProblem(join(dir, "typo.gguf"))).toBe("there is no such file");
     expect(modelFileProblem(join(dir, "folder.gguf"))).toBe("it is not a regular file");
+  });
+
+  it("says the file system's own reason for any other failure, not that there is no such file", () => {
+    // Prepare: a path through a regular file (ENOTDIR: the file exists, the setting names a path under it)
+    const tiny = writeTinyGguf(join(tempDir("cocoon-model-file-notdir-"), "tiny.gguf")).path;
+    // Act
+    const why = modelFileProblem(join(tiny, "model.gguf"));
+    // Assess
+    expect(why).toMatch(/^ENOTDIR: not a directory/);
+  });
+});
+
+describe.runIf(process.platform === "linux")("modelFileProblem's file descriptors", () => {
+  it("closes the file it reads the magic from, whether it is GGUF or not", () => {
+    // Prepare: a GGUF file and one that is not; this process's open descriptors counted before
+    const tiny = writeTinyGguf(join(tempDir("cocoon-model-file-fds-"), "tiny.gguf")).path;
+    const page = fileWith("<html>404 Not Found</html>");
+    const open = () => readdirSync("/proc/self/fd").length;
+    const before = open();
+    // Act: 50 checks of each (a descriptor left open by each would show as 100 more)
+    for (let i = 0; i < 50; i++) {
+      modelFileProblem(tiny);
+      modelFileProblem(page);
+    }
+    // Assess: nothing else in this test opens descriptors in between (synchronous); a few of slack for the runner's own
+    expect(open() - before).toBeLessThan(10);
   });
 });
 

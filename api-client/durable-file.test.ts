@@ -119,6 +119,8 @@ describe("what is made durable", () => {
   it.each([
     ["cannot be opened (Windows: EISDIR)", "openSync", "EISDIR"],
     ["cannot be fsync'd (Windows: EPERM)", "fsyncSync", "EPERM"],
+    ["cannot be read (written but not listed: EACCES)", "openSync", "EACCES"],
+    ["cannot be fsync'd (a network or FUSE file system: EINVAL)", "fsyncSync", "EINVAL"],
   ] as const)("a folder that %s is left unsynced: the file is replaced all the same", (_what, step, code) => {
     // Prepare: the folder's own open or fsync (the second of each) refused
     const { file } = folderWith("old\n");
@@ -132,6 +134,22 @@ describe("what is made durable", () => {
     replaceFileSync(file, "new\n");
     // Assess
     expect(calls).toBe(2);
+    expect(readFileSync(file, "utf8")).toBe("new\n");
+  });
+
+  it("an I/O error opening the folder is thrown too (not taken for a folder that cannot be opened)", () => {
+    // Prepare: the second open (the folder's) fails with EIO
+    const { file } = folderWith("old\n");
+    const { openSync } = durableIo;
+    let calls = 0;
+    vi.spyOn(durableIo, "openSync").mockImplementation((p, flags, mode) => {
+      if (++calls === 2) throw errno("EIO");
+      return openSync(p, flags, mode);
+    });
+    // Act
+    const replaced = () => replaceFileSync(file, "new\n");
+    // Assess
+    expect(replaced).toThrow(expect.objectContaining({ code: "EIO" }));
     expect(readFileSync(file, "utf8")).toBe("new\n");
   });
 
@@ -149,5 +167,53 @@ describe("what is made durable", () => {
     // Assess
     expect(replaced).toThrow(/EIO/);
     expect(readFileSync(file, "utf8")).toBe("new\n");
+  });
+});
+
+describe("what a replace leaves open and how it writes", () => {
+  it("closes every descriptor it opens: the temporary file's and the folder's, on success and on each failure", () => {
+    // Prepare: every open and close seen; a replace that succeeds, one whose fsync fails, one whose folder fsync fails
+    const { file } = folderWith("old\n");
+    const { openSync, closeSync, fsyncSync } = durableIo;
+    const open = new Set<number>();
+    vi.spyOn(durableIo, "openSync").mockImplementation((p, flags, mode) => {
+      const fd = openSync(p, flags, mode);
+      open.add(fd);
+      return fd;
+    });
+    vi.spyOn(durableIo, "closeSync").mockImplementation((fd) => {
+      open.delete(fd);
+      closeSync(fd);
+    });
+    const fsyncFailing = (nth: number) => {
+      let calls = 0;
+      return vi.spyOn(durableIo, "fsyncSync").mockImplementation((fd) => {
+        if (++calls === nth) throw errno("EIO");
+        fsyncSync(fd);
+      });
+    };
+    // Act / Assess
+    replaceFileSync(file, "new\n");
+    expect(open.size).toBe(0);
+    fsyncFailing(1);
+    expect(() => replaceFileSync(file, "newer\n")).toThrow(/EIO/);
+    expect(open.size).toBe(0);
+    fsyncFailing(2);
+    expect(() => replaceFileSync(file, "newest\n")).toThrow(/EIO/);
+    expect(open.size).toBe(0);
+    expect(readFileSync(file, "utf8")).toBe("newest\n");
+  });
+
+  it("writes the rest after a short write, until every byte is written", () => {
+    // Prepare: a file system that writes at most 3 bytes a call
+    const { file } = folderWith("old\n");
+    const { writeSync } = durableIo;
+    const data = new Uint8Array(Buffer.from("a longer content, written 3 bytes at a time\n"));
+    vi.spyOn(durableIo, "writeSync").mockImplementation(((fd: number, b: Uint8Array, off: number, len: number) =>
+      writeSync(fd, b, off, Math.min(len, 3))) as typeof writeSync);
+    // Act
+    replaceFileSync(file, data);
+    // Assess
+    expect(readFileSync(file)).toEqual(Buffer.from(data));
   });
 });

@@ -1,14 +1,25 @@
-import { describe, expect, it } from "vitest";
+import { execFile } from "node:child_process";
+import { existsSync, fstatSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { describe, expect, it, vi } from "vitest";
+import { tempDir } from "../test/temp-dir";
 import {
+  checkCredentials,
   credentialsRefusal,
   deployCommand,
+  DeployRefusedError,
+  deployRegion,
   EX_REFUSED,
   EX_USAGE,
   parseStageOption,
   settingsPreflight,
+  SST_CLI,
+  sstRunner,
   UsageError,
+  USAGE,
   type DeployDeps,
   type SstAction,
+  type WhoAmI,
 } from "./deploy";
 
 /**
@@ -169,4 +180,225 @@ describe("parseStageOption (npm run synth, deploy, remove)", () => {
     for (const args of [["--stage"], ["--stage", "--verbose"], ["--verbose"], ["prod"], ["--stage", "pr od"]])
       expect(() => parseStageOption(args), args.join(" ")).toThrow(UsageError);
   });
+});
+
+describe("the stacks' settings checks, run alone (settingsPreflight)", () => {
+  it.each([
+    ["the route concurrency", { COCOON_ROUTE_CONCURRENCY: "0" }, /^COCOON_ROUTE_CONCURRENCY is "0": must be a whole number/],
+    ["the relay transport", { COCOON_RELAY_TRANSPORT: "carrier-pigeon" }, /^COCOON_RELAY_TRANSPORT is "carrier-pigeon": must be "sqs"/],
+  ])(
+    "refuses %s by name, as deploy_refused",
+    async (_what, env, message) => {
+      // Act
+      const checked = settingsPreflight("dev", env);
+      // Assess
+      await expect(checked).rejects.toBeInstanceOf(DeployRefusedError);
+      await expect(checked).rejects.toMatchObject({ code: "deploy_refused", message: expect.stringMatching(message) });
+    },
+    60_000,
+  );
+
+  it("passes a clean dev shell, and reads the region sst deploys to from sst.config.ts", async () => {
+    // Act / Assess
+    await expect(settingsPreflight("dev", {})).resolves.toBeUndefined();
+    expect(await deployRegion("dev")).toMatch(/^[a-z]{2}-[a-z]+-\d$/);
+  }, 60_000);
+});
+
+describe("the credentials check", () => {
+  it.each([
+    [
+      named("ExpiredToken", "The security token included in the request is expired"),
+      "aws_credentials_expired",
+      "the AWS credentials have expired (ExpiredToken: The security token included in the request is expired): renew them: configure them with `aws configure`",
+    ],
+    [
+      named("TokenProviderError", "no SSO token for this profile"),
+      "no_aws_credentials",
+      "no AWS credentials found (TokenProviderError: no SSO token for this profile): configure them",
+    ],
+    [named("CredentialsProviderError", ""), "no_aws_credentials", "no AWS credentials found (CredentialsProviderError): configure them"],
+    [
+      named("InvalidClientTokenId", "bad id"),
+      "aws_credentials_invalid",
+      "AWS refused these credentials (InvalidClientTokenId: bad id): configure them",
+    ],
+    [
+      named("SignatureDoesNotMatch", "bad secret"),
+      "aws_credentials_invalid",
+      "AWS refused these credentials (SignatureDoesNotMatch: bad secret)",
+    ],
+    [
+      named("UnrecognizedClientException", "unknown"),
+      "aws_credentials_invalid",
+      "AWS refused these credentials (UnrecognizedClientException: unknown)",
+    ],
+    [
+      named("AbortError", "aborted"),
+      "aws_unreachable",
+      "AWS STS did not answer (AbortError: aborted): check the network (and any proxy), then try again",
+    ],
+    [named("TimeoutError", "late"), "aws_unreachable", "AWS STS did not answer (TimeoutError: late)"],
+    [{ cause: { code: "ECONNREFUSED" } }, "aws_unreachable", "AWS STS did not answer (ECONNREFUSED): check the network"],
+    [Object.assign(named("Error", "EAI_AGAIN"), { code: "EAI_AGAIN" }), "aws_unreachable", "AWS STS did not answer (Error: EAI_AGAIN)"],
+    [
+      Object.assign(named("Error", "odd"), { code: "XENOTFOUND" }),
+      "aws_credentials_unusable",
+      "the AWS credentials could not be checked (Error: odd): configure them",
+    ],
+    [
+      Object.assign(named("Error", "odd"), { code: "ENOTFOUNDX" }),
+      "aws_credentials_unusable",
+      "the AWS credentials could not be checked (Error: odd)",
+    ],
+  ])("%o is %s, with its own words and the error's", (e, code, message) => {
+    // Act
+    const r = credentialsRefusal(e);
+    // Assess
+    expect(r).toMatchObject({ code });
+    expect(r.message.startsWith(message)).toBe(true);
+  });
+
+  it("at its timeout aborts the STS call's signal, and says how long it waited", async () => {
+    // Prepare: an STS call that never settles, keeping the signal it was given
+    let signal: AbortSignal | undefined;
+    const never: WhoAmI = (_region, s) => ((signal = s), new Promise(() => {}));
+    // Act
+    const checked = checkCredentials(never, "eu-west-1", 20);
+    // Assess
+    await expect(checked).rejects.toMatchObject({
+      code: "aws_unreachable",
+      message: expect.stringContaining("TimeoutError: no answer within 0.02 s"),
+    });
+    expect(signal?.aborted).toBe(true);
+    expect(signal?.reason).toMatchObject({ name: "TimeoutError" });
+  });
+
+  it("leaves no timer behind once STS has answered (a deploy of many minutes is not cut off, nor held open)", async () => {
+    // Prepare
+    vi.useFakeTimers();
+    try {
+      // Act
+      const who = await checkCredentials(async () => IDENTITY, "eu-west-1", 1_000);
+      // Assess
+      expect(who).toEqual(IDENTITY);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe("deployCommand's refusals and failures", () => {
+  it("a command-line refusal prints the usage line after the error", async () => {
+    // Prepare
+    const r = recording();
+    // Act
+    const code = await deployCommand("deploy", [], r.deps);
+    // Assess
+    expect(code).toBe(EX_USAGE);
+    expect(r.err).toEqual(["error [usage]: --stage <stage> is required (e.g. --stage prod or --stage dev)", USAGE]);
+  });
+
+  it("names what a bad --stage is, and an unknown flag by node's own words", () => {
+    expect(() => parseStageOption(["--verbose"])).toThrow(/^Unknown option '--verbose'/);
+    expect(() => parseStageOption(["--stage"])).toThrow("--stage needs a stage name: --stage <stage> or --stage=<stage>");
+    expect(() => parseStageOption(["--stage", "9lives"])).toThrow(
+      '--stage "9lives": a stage name starts with a letter, followed by letters, digits or "-"',
+    );
+  });
+
+  it("a failure that is no refusal (a bug in a check) is thrown, not printed as a refusal with exit 2", async () => {
+    // Prepare
+    const r = recording({ preflight: () => Promise.reject(new TypeError("a bug")) });
+    // Act
+    const run = deployCommand("deploy", ["--stage", "dev"], r.deps);
+    // Assess
+    await expect(run).rejects.toBeInstanceOf(TypeError);
+    expect(r.err).toEqual([]);
+  });
+});
+
+describe("runSst (sst with this terminal)", () => {
+  /** Factory: a stand-in sst CLI that writes its arguments and folder to a file, then ends as `end` says. */
+  function standInSst(end: string) {
+    const dir = tempDir("cocoon-deploy-sst-");
+    const seen = join(dir, "seen.json");
+    const cli = join(dir, "sst.mjs");
+    writeFileSync(
+      cli,
+      `import { fstatSync, writeFileSync } from "node:fs";\n` +
+        `const fds = [fstatSync(1).ino, fstatSync(2).ino];\n` +
+        `writeFileSync(${JSON.stringify(seen)}, JSON.stringify({ args: process.argv.slice(2), cwd: process.cwd(), fds }));\n${end}\n`,
+    );
+    return { cli, seen: () => JSON.parse(readFileSync(seen, "utf8")) as { args: string[]; cwd: string; fds: number[] } };
+  }
+
+  it("runs `sst <action> --stage <stage>` in the repository's folder and passes on its exit code", async () => {
+    // Prepare
+    const sst = standInSst("process.exit(3);");
+    // Act
+    const code = await sstRunner(sst.cli)("remove", "dev-alice");
+    // Assess
+    expect(code).toBe(3);
+    expect(sst.seen()).toMatchObject({ args: ["remove", "--stage", "dev-alice"], cwd: resolve(import.meta.dirname, "..") });
+  });
+
+  it("runs the sst the repository installed", () => {
+    expect(existsSync(SST_CLI)).toBe(true);
+  });
+
+  it("gives sst this terminal (its output, its prompts), and holds Ctrl-C and TERM here while it runs", async () => {
+    // Prepare
+    const sst = standInSst("process.exit(0);");
+    const listeners = () => [process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")];
+    const [int, term] = listeners();
+    // Act
+    const running = sstRunner(sst.cli)("deploy", "dev");
+    const during = listeners();
+    await running;
+    // Assess: sst's standard output and error are this process's own (not pipes nobody reads)
+    expect(sst.seen().fds).toEqual([fstatSync(1).ino, fstatSync(2).ino]);
+    expect(during).toEqual([int! + 1, term! + 1]);
+  });
+
+  it("an sst ended by a signal is 128 + its number (as a shell says), and the signal handlers are let go", async () => {
+    // Prepare
+    const sst = standInSst('process.kill(process.pid, "SIGTERM");');
+    const listeners = () => [process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")];
+    const before = listeners();
+    // Act
+    const code = await sstRunner(sst.cli)("deploy", "dev");
+    // Assess
+    expect(code).toBe(128 + 15);
+    expect(listeners()).toEqual(before);
+  });
+});
+
+describe("the script itself (npm run deploy|remove)", () => {
+  /** `tsx stacks/deploy.ts …args` (as npm runs it) from the repository's folder: its exit code and what it printed. */
+  function script(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+    const repo = resolve(import.meta.dirname, "..");
+    return new Promise((done, fail) => {
+      execFile(process.execPath, ["--import", "tsx", "stacks/deploy.ts", ...args], { cwd: repo }, (e, out, err) =>
+        e && typeof e.code !== "number" ? fail(e) : done({ code: e ? (e.code as number) : 0, out, err }),
+      );
+    });
+  }
+
+  it("exits 64 with the usage for a first argument that is not deploy or remove, and for a deploy without --stage", async () => {
+    // Act
+    const [unknown, noStage] = await Promise.all([script(["frobnicate"]), script(["deploy"])]);
+    // Assess
+    expect(unknown).toEqual({
+      code: EX_USAGE,
+      out: "",
+      err: `error [usage]: the first argument is deploy or remove, not frobnicate\n${USAGE}\n`,
+    });
+    expect(noStage).toEqual({
+      code: EX_USAGE,
+      out: "",
+      err: `error [usage]: --stage <stage> is required (e.g. --stage prod or --stage dev)\n${USAGE}\n`,
+    });
+  }, 30_000);
 });

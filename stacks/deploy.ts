@@ -179,22 +179,29 @@ export type RunSst = (action: SstAction, stage: string) => Promise<number>;
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-export const runSst: RunSst = (action, stage) =>
-  new Promise((resolve, reject) => {
-    const sst = path.join(root, "node_modules", "sst", "cli", "sst.js");
-    const child = spawn(process.execPath, [sst, action, "--stage", stage], { cwd: root, stdio: "inherit" });
-    // Ctrl-C reaches sst from the terminal itself: stay to pass on its exit code; a TERM sent here only is passed on
-    const onInt = () => {};
-    const onTerm = () => child.kill("SIGTERM");
-    process.on("SIGINT", onInt);
-    process.on("SIGTERM", onTerm);
-    child.on("error", reject);
-    child.on("exit", (code, signal) => {
-      process.off("SIGINT", onInt);
-      process.off("SIGTERM", onTerm);
-      resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));
+/** `runSst` with the sst CLI script `cli` (tests give a stand-in script). */
+export const sstRunner =
+  (cli: string): RunSst =>
+  (action, stage) =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [cli, action, "--stage", stage], { cwd: root, stdio: "inherit" });
+      // Ctrl-C reaches sst from the terminal itself: stay to pass on its exit code; a TERM sent here only is passed on
+      const onInt = () => {};
+      const onTerm = () => child.kill("SIGTERM");
+      process.on("SIGINT", onInt);
+      process.on("SIGTERM", onTerm);
+      child.on("error", reject);
+      child.on("exit", (code, signal) => {
+        process.off("SIGINT", onInt);
+        process.off("SIGTERM", onTerm);
+        resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));
+      });
     });
-  });
+
+/** The sst CLI script `npx sst` runs. */
+export const SST_CLI = path.join(root, "node_modules", "sst", "cli", "sst.js");
+
+export const runSst: RunSst = sstRunner(SST_CLI);
 
 export interface DeployDeps {
   preflight: (stage: string) => Promise<void>;
