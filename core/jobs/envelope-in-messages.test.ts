@@ -8,15 +8,17 @@
  * than held; a report without one needs none where the job is refunded anyway.
  */
 import { describe, expect, it } from "vitest";
-import type { AgentJob } from "../../events/api";
-import type { MatchingMessage } from "../../events/queue";
+import { ResultRequest, type AgentJob } from "../../events/api";
+import { MatchingMessage } from "../../events/queue";
+import { tabSlotJobId } from "../ids";
 import type { Item } from "../ports";
 import { handleMatchingMessage } from "./dispatch";
-import { envelopeKey, failureKey, jobKey, type JobItem } from "./items";
+import { envelopeKey, failureKey, jobKey, type EnvelopeItem, type JobItem } from "./items";
 import { extendLease } from "./lease";
 import { postResult } from "./results";
 import { cancelJob } from "./cancel";
-import { submitJob } from "./submit";
+import { jobIdempotencyKey, submitJob } from "./submit";
+import { openTab } from "./tabs";
 import { FUNDS, headerOf, makeJobWorld, refusal, seal, type JobWorld } from "./testing";
 
 /** A world whose store bills writes, with `n` workers and a job sealed to all of them, submitted. */
@@ -37,12 +39,15 @@ function leaseChecks(w: JobWorld): MatchingMessage[] {
   return sent;
 }
 
-/** The matching messages due now, handled as the consumer does (and deleted): their outcomes. */
+/**
+ * The matching messages due now, parsed and handled as the consumer does (functions/queue/matching.ts;
+ * its schema must keep the envelope), and deleted: their outcomes.
+ */
 async function deliverDue(w: JobWorld): Promise<string[]> {
   const got = await w.queues.receive("matching", { max: 10, waitSeconds: 0, visibilitySeconds: 30 });
   const outcomes: string[] = [];
   for (const m of got) {
-    outcomes.push(await handleMatchingMessage(w.deps, JSON.parse(m.body) as MatchingMessage));
+    outcomes.push(await handleMatchingMessage(w.deps, MatchingMessage.parse(JSON.parse(m.body))));
     await w.queues.delete("matching", m.receiptHandle);
   }
   return outcomes;
@@ -71,6 +76,8 @@ describe("a billed-write store keeps no envelope: the lease check carries it", (
     expect(await jobOf(w, header.jobId)).toMatchObject({ status: "assigned", attempt: 1 });
     expect((await handed(w, workers[1]!.id)).map((j) => [j.jobId, j.attempt, j.envelope])).toEqual([[header.jobId, 1, envelope]]);
     expect(w.store.scan("jobs").filter((i) => i.sk === "envelope")).toEqual([]);
+    // the envelope was there: no "envelope not found" alarm for a move that had it
+    expect(w.logs.filter((l) => l.level === "error")).toEqual([]);
   });
 
   it("a lease check delivered before its lease ran out (an extension) is sent again with the envelope; the job then fails over with it", async () => {
@@ -142,7 +149,8 @@ describe("a billed-write store keeps no envelope: the lease check carries it", (
   it("a dispatch message carries the envelope to the job's worker", async () => {
     const { w, header, envelope, workers } = await billedJob(1);
     await handed(w, workers[0]!.id);
-    expect(await handleMatchingMessage(w.deps, { type: "dispatch", jobId: header.jobId, attempt: 0, envelope })).toBe("dispatched");
+    const msg = MatchingMessage.parse(JSON.parse(JSON.stringify({ type: "dispatch", jobId: header.jobId, attempt: 0, envelope })));
+    expect(await handleMatchingMessage(w.deps, msg)).toBe("dispatched");
     expect((await handed(w, workers[0]!.id)).map((j) => j.envelope)).toEqual([envelope]);
   });
 });
@@ -150,7 +158,11 @@ describe("a billed-write store keeps no envelope: the lease check carries it", (
 describe("a worker's failure report brings the envelope back", () => {
   it("one with the job's envelope moves the job on at once, and the next candidate gets that envelope", async () => {
     const { w, header, envelope, workers } = await billedJob(2);
-    const r = await postResult(w.deps, workers[0]!.id, { kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error", envelope });
+    // parsed as the route parses it (its schema must keep the envelope)
+    const report = ResultRequest.parse(
+      JSON.parse(JSON.stringify({ kind: "failed", jobId: header.jobId, attempt: 0, code: "engine_error", envelope })),
+    );
+    const r = await postResult(w.deps, workers[0]!.id, report);
     expect(r).toEqual({ status: "assigned", duplicate: false });
     expect(await jobOf(w, header.jobId)).toMatchObject({ status: "assigned", attempt: 1 });
     expect((await handed(w, workers[1]!.id)).map((j) => [j.attempt, j.envelope])).toEqual([[1, envelope]]);
@@ -262,6 +274,14 @@ describe("a lease check whose envelope is not the job's (a refused submit of the
     const dispatched = await handleMatchingMessage(w.deps, { type: "dispatch", jobId: header.jobId, attempt: 0, envelope: other.envelope });
     // Assess
     expect([lease, dispatched]).toEqual(["stale", "stale"]);
+    // each drop is logged by the job, never with the envelope it carried
+    expect(w.logs.filter((l) => l.msg === "matching message dropped: its envelope is not the job's request")).toEqual(
+      (["lease", "dispatch"] as const).map((type) => ({
+        level: "warn",
+        msg: "matching message dropped: its envelope is not the job's request",
+        data: { type, jobId: header.jobId, attempt: 0 },
+      })),
+    );
     expect(await jobOf(w, header.jobId)).toMatchObject({ status: "assigned", attempt: 0 });
     await handed(w, workers[0]!.id); // the job's own dispatch at submit
     expect(await handed(w, workers[1]!.id)).toEqual([]);
@@ -283,6 +303,27 @@ describe("a failure report without the envelope (an agent from before it) where 
       expect(await jobOf(w, header.jobId)).toMatchObject({ status: "refunded", outcome: last ? "failed" : "cancelled", attempt: 0 });
       expect(await w.balance(r.id)).toEqual({ available: FUNDS, held: 0n });
       expect(w.logs.filter((l) => l.level === "error")).toEqual([]);
+    }
+  });
+});
+
+describe("a job under a tab keeps its envelope where jobs do", () => {
+  it("its slot's commit puts the envelope item on a store that keeps them, and none where writes are billed", async () => {
+    for (const billedWrites of [false, true]) {
+      // Prepare: a tab of one slot, and a job sealed for it
+      const w = makeJobWorld({ billedWrites });
+      await w.worker();
+      const r = await w.requester();
+      const { view } = await openTab(w.deps, r.id, { slots: 1, slotCost: "1000000", ttlSeconds: 300 }, "tab-key-1");
+      const { header, quote, prepared } = await w.sealedJob(r);
+      const jobId = tabSlotJobId(view.tab.tabId, 0);
+      const envelope = seal({ ...header, jobId }, prepared.candidates);
+      // Act
+      await submitJob(w.deps, r.id, envelope, jobIdempotencyKey(jobId), quote, { tab: { tab: view.tab, slot: 0 } });
+      // Assess
+      expect(await jobOf(w, jobId), `billed ${billedWrites}`).toMatchObject({ status: "assigned", tab: view.tab.tabId });
+      const item = await w.store.get<EnvelopeItem>("jobs", envelopeKey(jobId));
+      expect(item?.envelope, `billed ${billedWrites}`).toEqual(billedWrites ? undefined : envelope);
     }
   });
 });
