@@ -139,6 +139,15 @@ const FILES = [
   "client/sdk.ts#challenge",
   "client/sdk.ts#freshCandidates",
   "client/sdk.ts#defaultTiers",
+  // session 36's guards, tested in session 37: one agent per worker key, the requester's job
+  // journal, durable file replacement (withdrawal state, agent config), the deploy preflight, the
+  // model-file check; and session 37's seed mapping (which text a seed gives)
+  "agent/instance-lock.ts",
+  "client/journal.ts",
+  "api-client/durable-file.ts",
+  "stacks/deploy.ts",
+  "agent/model-file.ts",
+  "agent/engines/engine.ts#engineSeed",
 ];
 
 /** Test files (globs) that exercise each file; anything not listed gets DEFAULT_TESTS. */
@@ -376,6 +385,12 @@ const TESTS: Record<string, string[]> = {
   "agent/metrics.ts": ["agent/observability*.test.ts", "agent/metrics*.test.ts"],
   "agent/runtime.ts": AGENT_RUNTIME_TESTS,
   "agent/backoff.ts": ["agent/backoff.test.ts"],
+  "agent/instance-lock.ts": ["agent/instance-lock*.test.ts"],
+  "client/journal.ts": ["client/journal*.test.ts", "client/cli-jobs.test.ts"],
+  "api-client/durable-file.ts": ["api-client/durable-file.test.ts", "agent/config.test.ts"],
+  "stacks/deploy.ts": ["stacks/deploy*.test.ts"],
+  "agent/model-file.ts": ["agent/model-file.test.ts", "agent/cli-keys.test.ts"],
+  "agent/engines/engine.ts#engineSeed": ["agent/engines/engine-seed.test.ts", "agent/execute-edges.test.ts"],
   // the fresh-evidence suites: the SDK's (stubbed API) and the one against a local network
   ...Object.fromEntries(
     ["challenge", "freshCandidates", "defaultTiers"].map((m) => [
