@@ -70,6 +70,18 @@ describe("recoverAssignedJobs", () => {
     expect(await w.balance(r.id)).toEqual({ available: 10_000_000_000n, held: 0n });
   });
 
+  it("is refused on a store that keeps no envelopes (its checks would refund jobs that could move on), sending nothing", async () => {
+    // Prepare: DynamoDB's layout, where the lease checks carry the envelope and the queues are durable
+    const w = makeJobWorld({ billedWrites: true });
+    await submitted(w, "key-billed-001");
+    const before = w.queues.stats("matching");
+    // Act
+    const run = recoverAssignedJobs(w.deps, w.store.scan("jobs"));
+    // Assess
+    await expect(run).rejects.toThrow(/keeps no envelopes/);
+    expect(w.queues.stats("matching")).toEqual(before);
+  });
+
   it("nothing open: no check, no log line", async () => {
     const w = makeJobWorld();
     expect(await recoverAssignedJobs(w.deps, [])).toBe(0);

@@ -1,5 +1,6 @@
 import type { CoreDeps } from "./deps";
 import { sendLeaseCheck, type JobItem } from "./jobs";
+import { envelopeItemStored } from "./jobs/items";
 import { sendTabCloseCheck, type TabItem } from "./jobs/tabs";
 import type { Item } from "./ports";
 
@@ -12,6 +13,10 @@ import type { Item } from "./ports";
  * `jobsTable` is every item of the jobs table (the local store can scan it).
  */
 export async function recoverAssignedJobs(deps: CoreDeps, jobsTable: Iterable<Item>): Promise<number> {
+  // refused outright rather than refund jobs that could have moved on (see above)
+  if (!envelopeItemStored(deps.store)) {
+    throw new Error("recoverAssignedJobs: this store keeps no envelopes (billedWrites), so its queues must be durable and need no recovery");
+  }
   let n = 0;
   for (const item of jobsTable) {
     if (item.sk === "tab" && (item as TabItem).status === "open") {
