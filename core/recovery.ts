@@ -15,7 +15,9 @@ import type { Item } from "./ports";
 export async function recoverAssignedJobs(deps: CoreDeps, jobsTable: Iterable<Item>): Promise<number> {
   // refused outright rather than refund jobs that could have moved on (see above)
   if (!envelopeItemStored(deps.store)) {
-    throw new Error("recoverAssignedJobs: this store keeps no envelopes (billedWrites), so its queues must be durable and need no recovery");
+    throw new Error(
+      "recoverAssignedJobs: this store keeps no envelopes (billedWrites), so its queues must be durable and need no recovery",
+    );
   }
   let n = 0;
   for (const item of jobsTable) {
