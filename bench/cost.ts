@@ -690,8 +690,8 @@ export async function measureJob(o: { jobs?: number; warmup?: number; tabs?: num
 
   const home = mkdtempSync(join(tmpdir(), "cocoon-cost-"));
   // Four agents: a job's candidates are the default k = 3 (core/config.ts), so the envelope wraps
-  // three keys and the job item lists three candidates, as on a live network (one agent made both
-  // items smaller than they are: the envelope crosses 1 KB with three); and one more than a quote
+  // three keys and the job item lists three candidates, as on a live network (one agent made the
+  // job item and the envelope, which rides the lease check's message, smaller than they are); and one more than a quote
   // names, so a quote is not every live worker (PrepareResponse.allLive) and is renewed (below).
   const agents = await startLocalAgents(
     net.url,

@@ -90,8 +90,8 @@ export interface Store {
   /**
    * True where an item written inside a transaction costs no more than one written alone and
    * each commit costs a disk flush (LMDB). DynamoDB bills a transactional write twice, so there
-   * a large item that must be stored before a transaction commits (a job's envelope, a worker's
-   * reply) is written on its own first; where this is true it joins the transaction instead:
+   * a large item that must be stored before a transaction commits (a worker's reply) is written
+   * on its own first; where this is true it joins the transaction instead:
    * one commit and one flush instead of two, and atomic with what it had to precede.
    */
   readonly cheapTransactions?: boolean;

@@ -27,7 +27,8 @@ export interface JobCandidate {
 /**
  * The job's state, kept small on purpose: it is rewritten at every transition, and on
  * DynamoDB each write (twice inside a transaction) is billed per KB of the whole item. The
- * envelope and the reply are written once each, in their own items.
+ * reply is written once, in its own item; the envelope too where envelopeItemStored (not on
+ * DynamoDB: it rides the job's messages).
  */
 export interface JobItem extends Item {
   jobId: string;

@@ -346,7 +346,7 @@ describe("submitJob", () => {
 });
 
 describe("submitJob: a committed job always has its envelope", () => {
-  /** The process dies while it writes the envelope item: that write never lands, and the submit never answers. */
+  /** The process dies at the write that carries the envelope item (the commit, where the store keeps one): it never lands, and the submit never answers. */
   function crashOnEnvelopeWrite(w: ReturnType<typeof makeJobWorld>) {
     const transact = w.store.transact;
     w.store.transact = async (ops) => {

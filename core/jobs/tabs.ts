@@ -1,7 +1,8 @@
 /**
  * Tabs: one hold for many jobs (issue 12, docs/architecture.md §3b). A requester opens a tab of
  * `slots` × `slotCost` in one movement; each job under it takes a slot instead of holding for
- * itself, so its submit writes the job item (put only if absent) and its envelope, no balance,
+ * itself, so its submit writes the job item (put only if absent; with its envelope item where
+ * ./items.ts envelopeItemStored), no balance,
  * and its result writes the job's move to completed and its reply, no balance and no receipt
  * entry. When the tab has run out and every job under it has ended, one transaction closes it:
  * each worker is credited the sum of its completed jobs' costs (less each job's operator fee, which
@@ -117,7 +118,7 @@ export function verifyTab(deps: Pick<CoreDeps, "config" | "clock">, requester: s
  * Submit's last check before it writes a job under this tab: still within TAB_SUBMIT_DEADLINE_MS
  * of its expiry (the tab verified at the submit's start; this bounds how late its write can come,
  * which the close's grace relies on). 410 tab_expired past it, before anything of the job's is
- * written but its envelope (which expires) and its lease check (dropped, no job).
+ * written but its lease check (dropped, no job).
  */
 export function checkTabDeadline(deps: Pick<CoreDeps, "clock">, tab: Pick<Tab, "expiresAt">): void {
   if (deps.clock.now() > tab.expiresAt + TAB_SUBMIT_DEADLINE_MS)
