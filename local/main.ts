@@ -121,8 +121,10 @@ function onStopSignal(stop: () => Promise<void>) {
 }
 
 if (process.env.COCOON_COORDINATOR_ONLY === "1") {
-  console.log(`Cocoon coordinator up at ${net.url}  (data: ${net.dataDir}, pid ${process.pid})`);
+  // the handler before the line that says it is up: whoever reads that line may Ctrl-C at once
+  // (a signal between the two took node's default action: killed, no note, no clean stop)
   onStopSignal(() => net.stop());
+  console.log(`Cocoon coordinator up at ${net.url}  (data: ${net.dataDir}, pid ${process.pid})`);
 } else {
   await demo();
 }
@@ -226,8 +228,8 @@ async function demo() {
     await stop();
     process.exit(process.exitCode ?? 0);
   } else {
+    onStopSignal(stop); // before the line that invites Ctrl-C (see the coordinator-only start above)
     console.log(`\nNetwork running. In another shell:  npx cocoon ask "hello"   (Ctrl-C to stop)`);
-    onStopSignal(stop);
   }
 }
 
