@@ -824,6 +824,14 @@ function checkLimits(header: EnvelopeHeader, usage: BilledUsage): void {
  * whole chunk sequence and post both; on any failure post a code to the coordinator and the
  * text sealed to the requester.
  */
+/**
+ * The failure report of `job`, whichever part of the agent gives it back: with the envelope it came
+ * with, which the coordinator hands to the next candidate (on DynamoDB it keeps no copy).
+ */
+export function failureReport(job: AgentJob, code: FailureCode, reply?: SealedReply): ResultRequest {
+  return { kind: "failed", jobId: job.jobId, attempt: job.attempt, code, ...(reply ? { reply } : {}), envelope: job.envelope };
+}
+
 export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<void> {
   const { api, workerId, stats, log } = ctx;
   const header = job.envelope.header;
@@ -907,15 +915,6 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
     } catch {
       reply = undefined; // no usable reply key: the code alone goes back
     }
-    // with the envelope it came with: the coordinator hands it to the next candidate (it may keep no copy)
-    const report: ResultRequest = {
-      kind: "failed",
-      jobId: job.jobId,
-      attempt: job.attempt,
-      code,
-      ...(reply ? { reply } : {}),
-      envelope: job.envelope,
-    };
-    await api.request(API.postResult, { body: report }).catch(() => {});
+    await api.request(API.postResult, { body: failureReport(job, code, reply) }).catch(() => {});
   }
 }

@@ -18,7 +18,7 @@ import { redeemEarnings } from "../api-client/money";
 import type { ApiRoute } from "../api-client/routes";
 import { type Engine, EngineError, type EngineRequest, isKeyRefusal } from "./engines/engine";
 import { backoff, type Backoff, type BackoffOptions, interruptibleSleep, sleepUnlessAborted, unlessAborted } from "./backoff";
-import { executeJob, type AgentLog, type AgentStats } from "./execute";
+import { executeJob, failureReport, type AgentLog, type AgentStats } from "./execute";
 import { type AgentMetrics, createAgentMetrics, type JobOutcome } from "./metrics";
 import { asWorkBatch, type JobSource } from "./sources/job-source";
 import { createHttpJobSource } from "./sources/http";
@@ -780,11 +780,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const notRunCancelled = async (job: AgentJob, receivedAt: number) => {
     const key = attemptKey(job);
     log.info("job cancelled by its requester before it started: not run", { jobId: job.jobId, attempt: job.attempt });
-    await api
-      .request(API.postResult, {
-        body: { kind: "failed", jobId: job.jobId, attempt: job.attempt, code: "cancelled", envelope: job.envelope },
-      })
-      .catch(() => {});
+    await api.request(API.postResult, { body: failureReport(job, "cancelled") }).catch(() => {});
     finishMetrics(key, Math.max(0, now() - receivedAt) / 1000);
   };
 
@@ -1002,9 +998,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   /** A job a stopped agent will not run: given back now, so the next candidate takes it without waiting out its lease. */
   const giveBack = (job: AgentJob) =>
     api
-      .request(API.postResult, {
-        body: { kind: "failed", jobId: job.jobId, attempt: job.attempt, code: "engine_unavailable", envelope: job.envelope },
-      })
+      .request(API.postResult, { body: failureReport(job, "engine_unavailable") })
       .catch(() => {})
       .finally(() => outcomes.delete(attemptKey(job)));
   /**
