@@ -350,3 +350,17 @@ describe("cost model: a renewal's candidates whose documents the requester holds
     expect(t.responseBytesPerCandidate).toBeGreaterThan(20_000);
   });
 });
+
+describe("issue 12: the cost bench's network", () => {
+  it("starts on the metered store, which keeps no envelopes (the restart recovery is for the local store only)", async () => {
+    // Act
+    const { startNetwork } = await import("../local/network");
+    const net = await startNetwork({ store: meteredStore(createMemoryStore(), new CostMeter()), chain: false });
+    // Assess
+    try {
+      expect(net.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+/);
+    } finally {
+      await net.stop();
+    }
+  });
+});

@@ -82,6 +82,22 @@ describe("recoverAssignedJobs", () => {
     expect(w.queues.stats("matching")).toEqual(before);
   });
 
+  it("a store that keeps no envelopes but has no job assigned passes, sending nothing (the cost bench starts its network on such a store)", async () => {
+    // Prepare: DynamoDB's layout, with one finished job and nothing assigned
+    const w = makeJobWorld({ billedWrites: true });
+    const done = await submitted(w, "key-billed-002");
+    const by = (await w.store.get<JobItem>("jobs", { pk: done.header.jobId, sk: "job" }))!.candidates[0]!.workerId;
+    expect(by).toBe(done.worker.id);
+    await postResult(w.deps, by, w.completed(done.worker, done.envelope));
+    loseQueues(w);
+    // Act
+    const n = await recoverAssignedJobs(w.deps, [...w.store.scan("jobs"), { pk: "tab_x", sk: "tab", status: "closed" }]);
+    // Assess
+    expect(n).toBe(0);
+    expect(await recoverAssignedJobs(w.deps, [])).toBe(0);
+    expect(w.queues.stats("matching")).toMatchObject({ visible: 0, delayed: 0 });
+  });
+
   it("nothing open: no check, no log line", async () => {
     const w = makeJobWorld();
     expect(await recoverAssignedJobs(w.deps, [])).toBe(0);

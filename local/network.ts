@@ -231,8 +231,9 @@ export async function startNetwork(o: NetworkOptions = {}): Promise<LocalNetwork
     port: o.port ?? 0,
   });
   // Local queues live in memory and the store is the truth: after a restart every job still
-  // assigned gets a fresh lease check, so it finishes or is refunded instead of hanging.
-  await recoverAssignedJobs(deps, lmdb?.scan("jobs") ?? []);
+  // assigned gets a fresh lease check, so it finishes or is refunded instead of hanging. A
+  // caller's own store (the cost bench's metered one) starts empty: nothing to recover.
+  if (lmdb) await recoverAssignedJobs(deps, lmdb.scan("jobs"));
   let redriving: Promise<RedriveReport> | undefined;
   const redriveOnce = async () => {
     while (redriving) await redriving.catch(() => undefined); // one run at a time, as the stack's reserved concurrency 1
