@@ -10,6 +10,7 @@ import { tempDir } from "../test/temp-dir";
 import { engineModels } from "./cli";
 import { runAgentCli } from "./cli-testing";
 import { createOpenAiEngine } from "./engines/openai-http";
+import { jsonLog } from "./log";
 import { json, modelList, type StandIn, standIn as startStandIn } from "./engines/stand-in-testing";
 
 const open: StandIn[] = [];
@@ -86,6 +87,34 @@ describe("an engine behind a prefix that ends in /v1 (http://host/llm/v1) is not
     // Assess
     expect(models).toEqual(["m"]);
     expect(state.missing).toBe(0);
+  });
+});
+
+describe("the wait for an engine URL with /v1 whose server has no model list there", () => {
+  it("logs the hint to check the URL whole, though the server's 404 is a long HTML page (the log cuts a field at 300)", async () => {
+    // Prepare: another web server on the engine's port (found walking the README, session 38:
+    // python's http.server), its 404 a page of HTML; it lists a model after the first wait
+    const state = { missing: 1 };
+    const page = `<!DOCTYPE HTML><html><head><title>Error response</title></head><body><h1>Error response</h1>${"<p>File not found.</p>".repeat(20)}</body></html>`;
+    const s = await startStandIn((req, res) => {
+      if (req.url === "/v1/models" && state.missing <= 0) return json(res, 200, modelList(["m"]));
+      res.writeHead(404, { "content-type": "text/html" }).end(page);
+    });
+    open.push(s);
+    let written = "";
+    const log = jsonLog({ write: (line) => void (written += line) });
+    // Act
+    await engineModels(createOpenAiEngine({ baseUrl: s.url }), [], log, { sleep: async () => void state.missing-- });
+    // Assess
+    const waits = written
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { msg: string; error?: string })
+      .filter((l) => l.msg === "engine not answering yet: waiting before registering");
+    expect(waits).toHaveLength(1);
+    expect(waits[0]!.error).toContain(
+      `the server has no /models under ${s.url}: is it an OpenAI-compatible server (vLLM, llama-server, Ollama), and is the engine URL (--engine-url, engineUrl) its API root?`,
+    );
   });
 });
 

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { tempDir } from "../test/temp-dir";
 import { loadOrCreateKey } from "../api-client/keys";
 import { runAgentCli } from "./cli-testing";
+import { lockWorker } from "./instance-lock";
 
 /** Factory: a running agent's /status document (agent/metrics.ts AgentStatusDoc) for `workerId`. */
 function statusDoc(workerId: string) {
@@ -85,6 +86,59 @@ describe("cocoon-agent status when another agent answers on the metrics port", (
       expect(r.code).toBe(0);
       expect(r.out).toContain("running: up 1h 0m · serving");
       expect(r.out).toContain("412 job(s)");
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
+describe.runIf(process.platform === "linux")("cocoon-agent status while the agent runs without its /status on that port", () => {
+  // Walking the README (session 38): an agent whose metrics port was taken at its start serves
+  // on (a warning in its log), and status said "not running here" of it.
+  it.each([
+    ["nothing answers there", false, "nothing answers on"],
+    ["another agent answers there", true, "/status is worker another-worker-id's, another agent"],
+  ])("says it runs, with its pid, when %s", async (_, otherAgent, where) => {
+    // Prepare: this worker's start holds the instance lock (this process stands in for it)
+    const home = tempDir("cocoon-agent-status-running-");
+    const key = loadOrCreateKey(join(home, "worker.key"));
+    const fake = await fakeServer(key.id, "another-worker-id");
+    const silent = await fakeServer(key.id, key.id);
+    await silent.close(); // a port nothing answers on
+    const lock = await lockWorker(key);
+    try {
+      // Act
+      const port = otherAgent ? fake.port : silent.port;
+      const r = await runAgentCli(["status", "--api", fake.url, "--metrics-port", String(port)], { COCOON_HOME: home });
+      const json = await runAgentCli(["status", "--json", "--api", fake.url, "--metrics-port", String(port)], { COCOON_HOME: home });
+      // Assess
+      expect(r.code).toBe(0);
+      expect(r.out).toContain(`running (pid ${process.pid}), but `);
+      expect(r.out).toContain(where);
+      expect(r.out).toContain("--metrics-port");
+      expect(r.out).not.toContain("not running here");
+      expect(r.out).toContain("all time: 7 job(s)");
+      expect(JSON.parse(json.out)).toMatchObject({ runningPid: process.pid, agent: null });
+    } finally {
+      if (lock.held) await lock.release();
+      await fake.close();
+    }
+  });
+
+  it("still says not running here when no start holds this worker's key", async () => {
+    // Prepare
+    const home = tempDir("cocoon-agent-status-stopped-");
+    const me = loadOrCreateKey(join(home, "worker.key")).id;
+    const fake = await fakeServer(me, me);
+    const silent = await fakeServer(me, me);
+    await silent.close();
+    try {
+      // Act
+      const r = await runAgentCli(["status", "--json", "--api", fake.url, "--metrics-port", String(silent.port)], { COCOON_HOME: home });
+      const text = await runAgentCli(["status", "--api", fake.url, "--metrics-port", String(silent.port)], { COCOON_HOME: home });
+      // Assess
+      expect(JSON.parse(r.out)).not.toHaveProperty("runningPid");
+      expect(text.out).toContain(`not running here (nothing answers on http://127.0.0.1:${silent.port}/status)`);
     } finally {
       await fake.close();
     }

@@ -42,13 +42,13 @@ import { AgentStatusDoc, createAgentMetrics, serveMetrics, tierLabel } from "./m
 import { CONFIGFS_TSM_ROOT, detectQuoteProvider, QuoteProviderError } from "./quote-provider";
 import { AgentStoppedError, startAgent } from "./runtime";
 import { agentVersionLine } from "./version";
-import { modelFileProblem } from "./model-file";
-import { AlreadyRunningError, type InstanceLock, lockWorker } from "./instance-lock";
+import { modelFileDamage, modelFileProblem } from "./model-file";
+import { AlreadyRunningError, type InstanceLock, lockWorker, runningHolder } from "./instance-lock";
 import { createBuiltinEngine } from "./engines/builtin";
 import { createOpenAiEngine, EngineUrlError, SlotProps } from "./engines/openai-http";
 import { type Engine, EngineError, isKeyRefusal } from "./engines/engine";
 import { createLlamaEngine } from "./engines/llama";
-import { redeemDue, redeemFeeWarning, redeemInstructions, redeemMessage } from "../api-client/vault-messages";
+import { redeemCost, redeemDue, redeemFeeWarning, redeemInstructions, redeemMessage } from "../api-client/vault-messages";
 import type { GpuSetting } from "./engines/llama-protocol";
 
 interface ConnectionOptions {
@@ -268,6 +268,22 @@ function existingKey(file: string) {
 
 const tonOrZero = (v: string) => formatTon(parseTon(v));
 
+/**
+ * Why a redeem threshold loses money, or undefined: one under what a Redeem costs makes every
+ * automatic payout cost more than it pays (the local network's agent sends it; elsewhere the
+ * voucher it logs loses money when sent). `cocoon-agent redeem` warned of it (redeem_below_fee),
+ * the automatic payout never did, and init and start took such a threshold without a word.
+ */
+function thresholdBelowCost(threshold: string): string | undefined {
+  const t = parseTon(threshold);
+  if (t <= 0n || t >= redeemCost(false)) return undefined;
+  return (
+    `the redeem threshold ${formatTon(t)} is below what one Redeem costs (≈ ${formatTon(redeemCost(false))} in network fees; ` +
+    `≈ ${formatTon(redeemCost(true))} for a first one to an address): each automatic payout would cost more than it pays; ` +
+    "set --redeem-threshold to a few TON (vouchers are cumulative: waiting loses nothing), or 0 to redeem only by hand"
+  );
+}
+
 export function buildProgram(io: Io, setCode: (code: number) => void): Command {
   const program = newProgram(
     "cocoon-agent",
@@ -420,8 +436,10 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
   const kept = existsSync(cliSettings({ api: apiUrl, key: o.key, defaultKeyName: "worker.key" }).keyFile);
   const { signingKey, keyFile } = connect({ ...o, api: apiUrl });
   const confidential = config.tier === "tdx";
-  const modelProblem = config.engine === "llama" ? modelFileProblem(config.modelFile!) : undefined;
+  const modelProblem =
+    config.engine === "llama" ? (modelFileProblem(config.modelFile!) ?? (await modelFileDamage(config.modelFile!))) : undefined;
   const noTdx = confidential && !existsSync(CONFIGFS_TSM_ROOT);
+  const belowCost = thresholdBelowCost(config.redeemThresholdTon);
   const withConfig = o.config ? ` --config ${o.config}` : "";
   io.out.write(
     [
@@ -443,6 +461,7 @@ async function init(o: SettingFlags & ConnectionOptions & { force?: boolean }, i
             `WARNING: the engine URL ${config.engineUrl} has no /v1 segment: OpenAI-compatible servers (vLLM, llama-server, Ollama) serve their API under /v1, and start refuses (exit 78) a URL the engine answers 404 under: most likely you mean init --force --engine-url ${config.engineUrl.replace(/\/+$/, "")}/v1`,
           ]
         : []),
+      ...(belowCost ? [`WARNING: ${belowCost}`] : []),
       // start refuses such a file (modelFileReadable), after init has said "next: cocoon-agent start"
       ...(modelProblem
         ? [
@@ -743,7 +762,7 @@ async function start(o: StartOptions, io: Io): Promise<number> {
   // A file that is not there (a typo, an unmounted disk) is the setting's fault, and no
   // restart mends it: EX_CONFIG naming the setting, rather than exit 1 (model_invalid),
   // which the unit restarted every 15 s until its start limit.
-  if (config.engine === "llama") modelFileReadable(config.modelFile!);
+  if (config.engine === "llama") await modelFileReadable(config.modelFile!);
   // The builtin engine's list is known without asking anything: a model it does not serve is
   // refused here too, before the key is made (it used to be refused after, leaving a new worker's key).
   if (config.engine === "builtin" && config.models.length) builtinModels(config.models, await createBuiltinEngine().models());
@@ -998,6 +1017,8 @@ async function serving(
           redeemThresholdTon: config.redeemThresholdTon,
         },
       );
+    const belowCost = thresholdBelowCost(config.redeemThresholdTon);
+    if (belowCost) log.warn(belowCost, { redeemThresholdTon: config.redeemThresholdTon });
     const registry = await unlessAborted(registryOf(config), signal, stopped);
     const image = ownImageDigest(tier);
     const pollWait = Number(process.env.COCOON_POLL_WAIT_SECONDS ?? "20");
@@ -1141,12 +1162,14 @@ export function builtinModels(configured: string[], served: string[]): string[] 
 }
 
 /** Throws ConfigError, naming the setting, unless `file` is a regular file this user can read. */
-export function modelFileReadable(file: string): void {
+export async function modelFileReadable(file: string): Promise<void> {
   const why = modelFileProblem(file);
   if (why)
     throw new ConfigError(
       `modelFile (--model-file, COCOON_MODEL_FILE or agent.json): cannot read the model file ${file}: ${why}; check the path (and that the user the agent runs as may read it)`,
     );
+  const damage = await modelFileDamage(file);
+  if (damage) throw new ConfigError(`modelFile (--model-file, COCOON_MODEL_FILE or agent.json): ${damage}`);
 }
 
 /** Engine errors that mean "not up (yet)": the server is starting, restarting or overloaded. */
@@ -1244,7 +1267,12 @@ async function status(o: ConnectionOptions & { config?: string; metricsPort?: nu
   const answered = local.status === "fulfilled" ? local.value : undefined;
   const other = answered && answered.workerId !== signingKey.id ? answered.workerId : undefined;
   const doc = other ? undefined : answered;
+  // No answer as this worker there, yet a start may run it: one whose port was taken at its start
+  // (its log's "metrics not served"), or started with another --metrics-port. It proves itself
+  // on the instance lock (agent/instance-lock.ts); "not running here" sent its owner looking for
+  // a stopped agent.
   if (remote.status === "rejected" && !doc) throw unregistered(remote.reason, signingKey.id, api.baseUrl);
+  const pid = doc ? undefined : await runningHolder(signingKey);
   const s: WorkerStatus | undefined = remote.status === "fulfilled" ? remote.value : undefined;
   const tier = (s?.tier ?? doc?.tier)!;
   const json = {
@@ -1253,6 +1281,7 @@ async function status(o: ConnectionOptions & { config?: string; metricsPort?: nu
     tierLabel: tierLabel(tier),
     confidential: tier === "tdx",
     agent: doc ?? null,
+    ...(pid !== undefined ? { runningPid: pid } : {}),
     ...(s ? {} : { apiError: (remote as PromiseRejectedResult).reason?.message }),
   };
   const lines = [`worker ${s?.workerId ?? doc?.workerId} · tier ${tierLabel(tier)}`];
@@ -1260,6 +1289,12 @@ async function status(o: ConnectionOptions & { config?: string; metricsPort?: nu
     lines.push(`  running: up ${duration(doc.uptimeSeconds)} · ${doc.state} · ${doc.inFlight}/${doc.capacity} job(s) in flight`);
     lines.push(
       `  today (${doc.today.day} UTC): ${doc.today.jobs} job(s) · ${doc.today.promptTokens + doc.today.completionTokens} tokens (${doc.today.promptTokens} prompt + ${doc.today.completionTokens} completion) · ${doc.today.failed} failed · earned ${formatTon(doc.today.earned)}`,
+    );
+  } else if (pid !== undefined) {
+    lines.push(
+      `  running (pid ${pid}), but ${other ? `${metricsUrl}/status is worker ${other}'s, another agent` : `nothing answers on ${metricsUrl}/status`}: ` +
+        `its own numbers are not shown. Started with another --metrics-port? Run status with that one. Its log says "metrics not served" ` +
+        "when the port was taken at its start: restart it with a port of its own (--metrics-port, COCOON_METRICS_PORT)",
     );
   } else if (other) {
     lines.push(

@@ -69,6 +69,24 @@ describe("issue 13: agent configuration", () => {
     expect(llama).toMatch(/modelFile.*needs a GGUF model file/);
   });
 
+  it("a model file given to start after init wrote the builtin engine says where the engine was set and what to add", () => {
+    // Prepare: what init writes by default ("engine": "builtin" spelled out); start given --model-file
+    // (agent/engines/README.md's usage), found walking the README in session 38
+    const file = fileWith({ engine: "builtin" });
+    // Act
+    const refused = messageOf(() => resolveConfig({ file, env: {}, flags: { modelFile: "/models/m.gguf" } }));
+    const byEnv = messageOf(() =>
+      resolveConfig({ file: join(dir(), "none.json"), env: { COCOON_ENGINE: "openai" }, flags: { modelFile: "/m.gguf" } }),
+    );
+    // Assess
+    expect(refused).toContain(
+      `modelFile (--model-file): serves a GGUF file with the llama engine; the engine is set to builtin (by ${file}: engine): add --engine llama to serve the file`,
+    );
+    expect(refused).toContain("cocoon-agent init --force --model-file <file>");
+    expect(byEnv).toContain("the engine is set to openai (by engine (COCOON_ENGINE)): add --engine llama");
+    expect(resolveConfig({ file, env: {}, flags: { modelFile: "/models/m.gguf", engine: "llama" } }).config.engine).toBe("llama");
+  });
+
   it("a payout address of the wrong shape is named once, by its shape; a 48-character one with a bad checksum, by its checksum", () => {
     // Prepare
     const none = join(dir(), "none.json");

@@ -345,7 +345,13 @@ export function resolveConfig(o: {
       const where = source[key] ?? (key ? key : file);
       if (i.code === "unrecognized_keys")
         return `${file}: unknown setting${i.keys.length > 1 ? "s" : ""} ${i.keys.join(", ")} (known: ${Object.keys(SETTINGS).join(", ")})`;
-      return `${where}${i.path.length > 1 ? `[${i.path.slice(1).join(".")}]` : ""}: ${i.message}`;
+      // init spells the default engine out ("engine": "builtin" in agent.json), so a --model-file
+      // given to start later was refused without a word of where the engine was set or what to add
+      const engineSetBy =
+        key === "modelFile" && raw.modelFile && raw.engine !== undefined && raw.engine !== "llama"
+          ? ` (by ${source.engine}): add --engine llama to serve the file, or write both with cocoon-agent init --force --model-file <file>`
+          : "";
+      return `${where}${i.path.length > 1 ? `[${i.path.slice(1).join(".")}]` : ""}: ${i.message}${engineSetBy}`;
     });
     throw new ConfigError(`invalid agent configuration:\n  ${lines.join("\n  ")}`);
   }

@@ -97,6 +97,15 @@ async function provenHolder(name: string, key: SigningKeyPair): Promise<number |
   return verifySignature(key.publicKey, proofMessage(nonce), Buffer.from(parsed.data.sig, "base64")) ? parsed.data.pid : undefined;
 }
 
+/**
+ * The pid of the running start that proves it holds `key`, or undefined (none runs, or not Linux):
+ * `status` asks it when the metrics port does not answer as this worker, so that an agent whose
+ * port was taken at its start (a warning in its log only) is not reported "not running here".
+ */
+export async function runningHolder(key: SigningKeyPair, { platform = process.platform } = {}): Promise<number | undefined> {
+  return platform === "linux" ? provenHolder(instanceName(key.id), key) : undefined;
+}
+
 function listen(server: Server, name: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../test/temp-dir";
-import { writeTinyGguf } from "./engines/tiny-gguf";
+import { buildTinyGguf, writeTinyGguf } from "./engines/tiny-gguf";
 import { runAgentCli } from "./cli-testing";
 import { modelFileProblem } from "./model-file";
 
@@ -95,19 +95,45 @@ describe("cocoon-agent init and start with a model file that cannot be served", 
   });
 });
 
-describe("cocoon-agent start --model-file while the model loads", () => {
-  it("says it is loading the file before the load (minutes for a large model), and the load's refusal after it", async () => {
-    // Prepare: GGUF's magic and nothing else, so the load itself refuses it (in this process, before any native code)
-    const home = tempDir("cocoon-agent-start-loading-");
-    const truncated = fileWith("GGUF");
-    const argv = ["start", "--api", "http://127.0.0.1:1", "--tier", "dev", "--metrics-port", "0", "--model-file", truncated];
+describe("cocoon-agent init and start with a GGUF file cut short (a download that did not finish)", () => {
+  // Walking the README (session 38): such a file passed start's checks, made the worker key, and
+  // failed the load with model_invalid, exit 1 (restarted by the unit until its start limit),
+  // saying only "truncated: tensor … ends at byte …".
+  /** Factory: the tiny model's first `fraction` of bytes, as an interrupted download leaves it. */
+  function cutShort(fraction = 0.6): string {
+    const whole = buildTinyGguf();
+    const file = join(tempDir("cocoon-model-file-cut-"), "model.gguf");
+    writeFileSync(file, whole.subarray(0, Math.floor(whole.length * fraction)));
+    return file;
+  }
+
+  it("start refuses it with bad_config, exit 78 (not restarted), naming the setting and the fix, before it makes a worker key", async () => {
+    // Prepare: a closed API port; should the check be missed, the load fails with exit 1 instead
+    const home = tempDir("cocoon-agent-start-cut-");
+    const file = cutShort();
+    const argv = ["start", "--api", "http://127.0.0.1:1", "--tier", "dev", "--metrics-port", "0", "--model-file", file];
     // Act
     const r = await runAgentCli(argv, { COCOON_HOME: home });
     // Assess
-    const lines = r.out.trim().split("\n");
-    const loading = lines.findIndex((l) => l.includes('"msg":"loading model"'));
-    expect(loading).toBeGreaterThanOrEqual(0);
-    expect(JSON.parse(lines[loading]!)).toMatchObject({ level: "info", file: truncated });
-    expect(r.err).toContain("model_invalid");
+    expect(r.code).toBe(78);
+    expect(r.err).toContain(
+      `error [bad_config]: modelFile (--model-file, COCOON_MODEL_FILE or agent.json): ${file} is not a valid GGUF model file: truncated`,
+    );
+    expect(r.err).toContain("download it again");
+    expect(r.out).not.toContain('"msg":"loading model"');
+    expect(existsSync(join(home, "worker.key"))).toBe(false);
+  });
+
+  it("init writes the config but warns that start refuses it", async () => {
+    // Prepare
+    const home = tempDir("cocoon-agent-init-cut-");
+    const file = cutShort();
+    // Act
+    const r = await runAgentCli(["init", "--api", "http://127.0.0.1:1", "--tier", "dev", "--model-file", file], { COCOON_HOME: home });
+    // Assess
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`WARNING: the model file ${file} cannot be served: ${file} is not a valid GGUF model file: truncated`);
+    expect(r.out).toContain("download it again");
+    expect(r.out).toContain("start refuses it (exit 78)");
   });
 });

@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { validateGguf } from "./engines/gguf";
 
 /** The first four bytes of every GGUF file. */
 const GGUF_MAGIC = "GGUF";
@@ -29,5 +30,21 @@ function hasGgufMagic(file: string): boolean {
     return readSync(fd, head, 0, head.length, 0) === head.length && head.toString("latin1") === GGUF_MAGIC;
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Why a GGUF file that modelFileProblem passed cannot be loaded as it is (its structure, checked
+ * without native code by agent/engines/gguf.ts: most often a download cut short, "truncated:
+ * tensor … ends at byte …"), or undefined when it is whole. It used to pass start's checks and
+ * fail the load as model_invalid, exit 1, after the worker key was made, which the unit restarted
+ * every 15 s until its start limit with no word of what to do (walking the README, session 38).
+ */
+export async function modelFileDamage(file: string): Promise<string | undefined> {
+  try {
+    await validateGguf(file);
+    return undefined;
+  } catch (e) {
+    return `${(e as Error).message}: the file is damaged or incomplete (a download that did not finish?); download it again and compare its SHA-256 with the publisher's`;
   }
 }

@@ -788,7 +788,12 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
 
   function httpError(method: string, path: string, status: number, bodyText: string, model?: string): EngineError {
     const serverMessage = serverMessageOf(bodyText);
-    const where = `${method} ${baseUrl}${path} answered HTTP ${status}: ${serverMessage}`;
+    const said = `${method} ${baseUrl}${path} answered HTTP ${status}`;
+    const where = `${said}: ${serverMessage}`;
+    // The owner's hint goes before the server's own words, which can be a whole HTML page (200
+    // characters of it are kept): the agent's log cuts a field at 300 (agent/log.ts), and cut the
+    // hint off the "engine not answering yet" lines of a wrong engine URL (session 38).
+    const hinted = (hint: string) => `${said}; ${hint}; the server said: ${serverMessage}`;
     const details = { engine: name, status, serverMessage };
     // A 404 that names the model is the server's "no such model" (vLLM, Ollama, OpenAI); one that
     // does not is a route the server lacks, most often a baseUrl without its /v1 segment.
@@ -799,18 +804,20 @@ export function createOpenAiEngine(opts: OpenAiEngineOptions): Engine {
     // owner's engine URL is missing its API root, which no wait or restart mends (EngineUrlError).
     if (status === 404 && !/\/v\d+$/.test(baseUrl))
       return new EngineUrlError(
-        `${where}; does the engine URL (--engine-url, engineUrl) include the /v1 segment? OpenAI-compatible servers (vLLM, llama-server, Ollama) serve their API under /v1: try --engine-url ${baseUrl}/v1`,
+        hinted(
+          `does the engine URL (--engine-url, engineUrl) include the /v1 segment? OpenAI-compatible servers (vLLM, llama-server, Ollama) serve their API under /v1: try --engine-url ${baseUrl}/v1`,
+        ),
         `${baseUrl}/v1`,
         details,
       );
     const hint =
       status === 401 || status === 403
-        ? "; check the engine's API key (--engine-key, COCOON_ENGINE_KEY)"
+        ? "check the engine's API key (--engine-key, COCOON_ENGINE_KEY)"
         : status === 404
           ? // the route is missing under a URL that has its /v1: the wrong server (or prefix)
-            `; the server has no ${path} under ${baseUrl}: is it an OpenAI-compatible server (vLLM, llama-server, Ollama), and is the engine URL (--engine-url, engineUrl) its API root?`
-          : "";
-    return new EngineError(codeOfStatus(status), `${where}${hint}`, details);
+            `the server has no ${path} under ${baseUrl}: is it an OpenAI-compatible server (vLLM, llama-server, Ollama), and is the engine URL (--engine-url, engineUrl) its API root?`
+          : undefined;
+    return new EngineError(codeOfStatus(status), hint ? hinted(hint) : where, details);
   }
 
   function parseJson(method: string, path: string, bodyText: string): unknown {
