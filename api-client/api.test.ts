@@ -135,9 +135,27 @@ describe("issue 10: answers are parsed with the route's schema on arrival, never
     const api = new ApiClient(fake.url, generateSigningKey());
     try {
       await expect(api.request(API.account)).rejects.toMatchObject({ status: 402, code: "insufficient_funds", message: "top up" });
-      await expect(api.request(API.models)).rejects.toMatchObject({ status: 500, code: "http_error" });
+      await expect(api.request(API.models)).rejects.toMatchObject({ status: 500, code: "http_error", message: "HTTP 500" });
     } finally {
       await fake.close();
+    }
+  });
+
+  it("a 4xx with an empty body (another server, a proxy) names the URL and the setting to check", async () => {
+    // Prepare
+    const server: Server = createServer((_req, res) => res.writeHead(404).end());
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      // Act
+      const e = await new ApiClient(url, generateSigningKey()).request(API.account).catch((err: unknown) => err);
+      // Assess
+      expect(e).toMatchObject({ status: 404, code: "http_error" });
+      expect((e as Error).message).toBe(
+        `HTTP 404 from ${url}, with no Cocoon error in it: is that the Cocoon API? check that URL (--api, COCOON_API_URL)`,
+      );
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
     }
   });
 });

@@ -463,7 +463,16 @@ export class ApiClient {
     }
     if (res.status < 200 || res.status >= 300) {
       const err = ErrorBody.safeParse(parsed);
-      if (!err.success) throw new ApiError(res.status, "http_error", `HTTP ${res.status}`);
+      if (!err.success) {
+        // Every 4xx of ours carries a coded error: an empty or foreign one (another server's 404,
+        // a proxy's 403) most often means the URL is not the Cocoon API. A 5xx without one is a
+        // gateway's or the platform's own failure, for which the URL may well be right.
+        const hint =
+          res.status < 500
+            ? ` from ${this.baseUrl}, with no Cocoon error in it: is that the Cocoon API? check that URL (--api, COCOON_API_URL)`
+            : "";
+        throw new ApiError(res.status, "http_error", `HTTP ${res.status}${hint}`);
+      }
       // Every route starts with /v1: an API URL that ends in /v1 (an OpenAI base URL's habit) asks /v1/v1/….
       const hint =
         err.data.error.code === "no_such_route" && /\/v1$/.test(this.baseUrl)
