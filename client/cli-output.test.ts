@@ -3,7 +3,7 @@
  * hand and the TON to attach, a warning for a testnet address, failures as JSON with --json, and a
  * key file it must not use. A stand-in coordinator over real HTTP (nothing else runs).
  */
-import { chmodSync, mkdtempSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -26,9 +26,14 @@ const JOB_ID = "job_" + "0".repeat(26);
 const TESTNET_TO = Address.parse(RAW_TO).toString({ testOnly: true, bounceable: false });
 const error = (status: number, code: string) => ({ status, body: { error: { code, message: `stand-in: ${code}` } } });
 
-/** A coordinator without the local sandbox: withdrawals are signed, never sent; `refuse` makes the next one a 402. */
+/**
+ * A coordinator without the local sandbox: withdrawals are signed, never sent; `refuse` makes the
+ * next one a 402. Its answer is signed for the account of `keyFile` (the SDK refuses a withdrawal
+ * for another account), which `withdrawer` copies into a fresh folder for each run.
+ */
 async function noSandboxCoordinator() {
-  const w = await signedWithdrawal(coordinator.secretKey);
+  const keyFile = join(mkdtempSync(join(home, "withdrawer-")), "requester.key");
+  const w = await signedWithdrawal(coordinator.secretKey, 0, { account: loadOrCreateKey(keyFile).id });
   const state = { refuse: false };
   const answer = (route: string): { status: number; body?: unknown } => {
     if (route === "GET /v1/routes") return { status: 404 };
@@ -38,7 +43,7 @@ async function noSandboxCoordinator() {
     if (route === "GET /v1/account") return { status: 200, body: { account: w.account, available: "0", held: "0", reserved: w.amount } };
     return error(404, "not_found");
   };
-  return { ...(await routeStandIn(answer)), w, state };
+  return { ...(await routeStandIn(answer)), w, state, keyFile };
 }
 
 async function cocoon(argv: string[]) {
@@ -50,6 +55,13 @@ async function cocoon(argv: string[]) {
 /** Factory: the CLI arguments of a requester of its own (a fresh key file) against `url`. */
 const requester = (url: string) => ["--api", url, "--key", join(mkdtempSync(join(home, "requester-")), "requester.key")];
 
+/** Factory: the CLI arguments of the stand-in's requester (its key file, copied: no withdrawal left on file from another run). */
+function withdrawer(c: { url: string; keyFile: string }): string[] {
+  const key = join(mkdtempSync(join(home, "withdrawer-")), "requester.key");
+  copyFileSync(c.keyFile, key);
+  return ["--api", c.url, "--key", key];
+}
+
 describe("cocoon without the local sandbox (stand-in coordinator)", () => {
   let c: Awaited<ReturnType<typeof noSandboxCoordinator>>;
   beforeAll(async () => {
@@ -60,8 +72,8 @@ describe("cocoon without the local sandbox (stand-in coordinator)", () => {
   // It printed JSON and "send it in a Withdraw message", which no wallet takes.
   it("the printed withdrawal is a ton://transfer link a wallet opens (the vault, 0.05 TON of gas, the Withdraw body), and so is its JSON", async () => {
     // Act
-    const text = await cocoon(["withdraw", "0.005", "--to", RAW_TO, ...requester(c.url)]);
-    const json = await cocoon(["withdraw", "0.005", "--to", RAW_TO, ...requester(c.url), "--json"]);
+    const text = await cocoon(["withdraw", "0.005", "--to", RAW_TO, ...withdrawer(c)]);
+    const json = await cocoon(["withdraw", "0.005", "--to", RAW_TO, ...withdrawer(c), "--json"]);
     // Assess
     expect([text.code, json.code]).toEqual([0, 0]);
     const expected = withdrawMessage(c.w);
@@ -75,9 +87,9 @@ describe("cocoon without the local sandbox (stand-in coordinator)", () => {
 
   it("a test-only (testnet) --to is warned about on stderr, as JSON with --json; a mainnet form is not", async () => {
     // Act
-    const testnet = await cocoon(["withdraw", "0.005", "--to", TESTNET_TO, ...requester(c.url)]);
-    const testnetJson = await cocoon(["withdraw", "0.005", "--to", TESTNET_TO, ...requester(c.url), "--json"]);
-    const mainnet = await cocoon(["withdraw", "0.005", "--to", Address.parse(RAW_TO).toString(), ...requester(c.url)]);
+    const testnet = await cocoon(["withdraw", "0.005", "--to", TESTNET_TO, ...withdrawer(c)]);
+    const testnetJson = await cocoon(["withdraw", "0.005", "--to", TESTNET_TO, ...withdrawer(c), "--json"]);
+    const mainnet = await cocoon(["withdraw", "0.005", "--to", Address.parse(RAW_TO).toString(), ...withdrawer(c)]);
     // Assess
     expect(testnet.code).toBe(0);
     expect(testnet.err).toMatch(/^warning \[testnet_address\]: --to \S+ is flagged test-only/);
@@ -90,8 +102,8 @@ describe("cocoon without the local sandbox (stand-in coordinator)", () => {
     c.state.refuse = true;
     try {
       // Act
-      const json = await cocoon(["withdraw", "0.005", "--to", RAW_TO, ...requester(c.url), "--json"]);
-      const text = await cocoon(["withdraw", "0.005", "--to", RAW_TO, ...requester(c.url)]);
+      const json = await cocoon(["withdraw", "0.005", "--to", RAW_TO, ...withdrawer(c), "--json"]);
+      const text = await cocoon(["withdraw", "0.005", "--to", RAW_TO, ...withdrawer(c)]);
       // Assess
       expect([json.code, json.out]).toEqual([2, ""]);
       expect(JSON.parse(json.err)).toEqual({ error: { code: "insufficient_funds", message: "stand-in: insufficient_funds", status: 402 } });

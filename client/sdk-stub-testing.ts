@@ -45,12 +45,15 @@ export function fakeRegistry(o: { models?: Record<string, bigint>; images?: stri
   return { r, source };
 }
 
+/** The requester every stubbed client signs as (signedWithdrawal signs for its account unless told another). */
+export const STUB_REQUESTER = generateSigningKey();
+
 /**
  * A client on the test's clock reading `registry` (none: no registry), its API stubbed: `answers`
  * by path (starting from `initial`), any other path refused; `calls` records every path asked.
  */
 export function stubbedClient(registry?: ReturnType<typeof fakeRegistry>, now = () => T0, initial: Array<[string, unknown]> = []) {
-  const key = generateSigningKey();
+  const key = STUB_REQUESTER;
   const c = new CocoonClient({
     apiUrl: "http://127.0.0.1:9",
     key,
@@ -81,9 +84,16 @@ export function devCandidate(digest?: string, signing: SigningKeyPair = generate
   return { workerId: signing.id, hpkePublicKey: b64u.encode(kem.publicKey), attestation, pricePerToken: "100", tier: "dev" };
 }
 
-/** A withdrawal of 0.005 TON at `seqno` from the VAULT, signed with `secretKey` as the coordinator signs one. */
-export async function signedWithdrawal(secretKey: Buffer, seqno = 0): Promise<SignedWithdrawalView> {
-  const w = { account: generateSigningKey().id, to: "0:" + "cd".repeat(32), amount: 5_000_000n, seqno, expiry: T0 / 1000 + 600 };
+/**
+ * A withdrawal of 0.005 TON to 0:cdcd… at `seqno` from the VAULT, signed with `secretKey` as the
+ * coordinator signs one, for STUB_REQUESTER's account unless `over` names another (or asks otherwise).
+ */
+export async function signedWithdrawal(
+  secretKey: Buffer,
+  seqno = 0,
+  over: { account?: string; to?: string; amount?: bigint } = {},
+): Promise<SignedWithdrawalView> {
+  const w = { account: STUB_REQUESTER.id, to: "0:" + "cd".repeat(32), amount: 5_000_000n, ...over, seqno, expiry: T0 / 1000 + 600 };
   const { signature } = await tonWithdrawalSigner(secretKey, VAULT).sign(w);
   return { vault: VAULT.toRawString(), ...w, amount: w.amount.toString(), signature };
 }

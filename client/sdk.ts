@@ -933,9 +933,12 @@ export class CocoonClient {
   }
   /**
    * issue 15: a coordinator-signed withdrawal (POST /v1/account/withdraw) of `amount` nanoTON to
-   * `to`. With a registry its signature must verify under the coordinator key on chain (the key
-   * the vault is to trust, changed only by the registry's owners): one signed by any other key
-   * is refused (coordinator_key_not_on_chain) and must not be sent; unsent, it expires and the
+   * `to`. It must be that withdrawal: for this account, this amount and this destination (any
+   * form of the address), else it is refused (withdrawal_mismatch) and must not be sent: the
+   * requester sends what comes back, and a valid signature alone would have it pay another
+   * address or amount. With a registry its signature must also verify under the coordinator key
+   * on chain (the key the vault is to trust, changed only by the registry's owners): one signed
+   * by any other key is refused (coordinator_key_not_on_chain). Unsent, either expires and the
    * amount is released to the balance.
    *
    * `idempotencyKey`: pass the same key when retrying after an answer was lost (a dropped
@@ -949,6 +952,19 @@ export class CocoonClient {
       body: { amount, to },
       headers: { "idempotency-key": o.idempotencyKey ?? `withdraw-${b64u.encode(randomBytes(12))}` },
     });
+    const { Address } = await import("@ton/core"); // heavy: loaded only by withdrawals
+    const sameTo = (() => {
+      try {
+        return Address.parse(w.to).equals(Address.parse(to));
+      } catch {
+        return false;
+      }
+    })();
+    if (w.account !== this.account || BigInt(w.amount) !== amount || !sameTo)
+      throw new VerificationError(
+        "withdrawal_mismatch",
+        `the coordinator answered a withdrawal of ${w.amount} nanoTON to ${w.to} for account ${w.account}, not the ${amount} to ${to} this account asked for: do not send it`,
+      );
     await this.checkWithdrawal(w);
     return w;
   }

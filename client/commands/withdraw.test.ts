@@ -79,7 +79,7 @@ describe("cocoon withdraw without the local sandbox (the signed withdrawal is pr
 
   it("a refusal (4xx) forgets the key: nothing was reserved under it", async () => {
     // Prepare
-    const w = await signedWithdrawal(coordinator.secretKey);
+    const w = await signedWithdrawal(coordinator.secretKey, 0, { amount: 1_000n }); // the second ask's
     const { c, keys, keyFile } = noSandbox([new ApiError(402, "insufficient_funds", "no"), w]);
 
     // Act

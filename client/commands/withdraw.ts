@@ -171,7 +171,7 @@ export async function withdrawCommand(
       // i.to as first sent: the coordinator matches a replay by the exact text (raw and friendly forms differ)
       return await client.withdraw(amount, i.to, { idempotencyKey: i.idempotencyKey });
     } catch (e) {
-      // refused by our own check (not signed by the registry's key): reserved, must not be sent; kept until it is released
+      // refused by our own check (not the withdrawal asked for, or not signed by the registry's key): reserved, must not be sent; kept until it is released
       if (e instanceof VerificationError) throw e;
       if (unanswered(e)) {
         const why = e instanceof Error ? e.message : String(e);

@@ -320,6 +320,30 @@ describe("storeDedupAlerts (processes sharing a store)", () => {
     ]);
   });
 
+  it("a send confirmed after its lease ran out does not replace the claim that took it over: the window runs from the later send", async () => {
+    // Prepare: process A claims at T0 and its send hangs past the lease
+    const clock = fakeClock();
+    const store = createMemoryStore({ clock });
+    const slow = gatedChannel();
+    const a = storeDedupAlerts(slow.channel, store, WINDOW, clock).raise(alert("k"));
+    await new Promise((r) => setTimeout(r, 0)); // let A take its claim
+    const inner = collectingAlerts();
+    const later = T0 + DEDUP_SEND_LEASE_MS;
+
+    // Act: B takes the claim over and sends; then A's send completes and A confirms its own claim
+    clock.set(later);
+    await storeDedupAlerts(inner, store, WINDOW, clock).raise(alert("k"));
+    slow.open();
+    await a;
+    clock.set(T0 + WINDOW); // a window after A's claim, inside B's
+    await storeDedupAlerts(inner, store, WINDOW, clock).raise(alert("k"));
+
+    // Assess: B's item stands (A's confirmation would have moved the window back to T0 and let the last raise through)
+    expect(keys(slow.raised)).toEqual(["k"]);
+    expect(keys(inner.raised)).toEqual(["k"]);
+    expect(store.scan("chain")).toEqual([{ pk: "alert:k", sk: "sent", sentAt: later, ttl: Math.ceil((later + WINDOW) / 1000) + 86_400 }]);
+  });
+
   it("a store outage is not taken for 'already sent': the raise rejects with the store's error and sends nothing", async () => {
     // Prepare
     const clock = fakeClock();
@@ -364,6 +388,39 @@ describe("outboxAlerts (a failing channel never stops the caller)", () => {
     expect(kept).toMatchObject([{ pk: ALERT_OUTBOX_PK, sk: "k", attempts: 2, retryAt: T0 + 60_000 + 120_000, error: "down" }]);
     expect(inner.raised).toEqual([alert("k")]);
     expect(store.scan("chain")).toEqual([]);
+  });
+
+  it("a flush that sends a kept alert leaves a newer failure of the same key kept (raised while the flush was sending)", async () => {
+    // Prepare: the alert was refused at T0 and is due at T0 + 1 min; the channel's next send hangs
+    const clock = fakeClock();
+    const store = createMemoryStore({ clock });
+    let mode: "down" | "gated" = "down";
+    const g = gate();
+    const sent: Alert[] = [];
+    const channel: Alerts = {
+      raise: async (a) => {
+        if (mode === "down") throw new Error("down");
+        await g.promise;
+        sent.push(a);
+      },
+    };
+    const outbox = outboxAlerts(channel, store, clock);
+    await outbox.raise(alert("k"));
+    clock.set(T0 + 60_000);
+
+    // Act: the flush re-sends it; meanwhile the same key is raised again and refused (kept anew); then the flush's send completes
+    mode = "gated";
+    const flushing = outbox.flush();
+    await new Promise((r) => setTimeout(r, 0)); // the flush is sending
+    mode = "down";
+    clock.set(T0 + 60_001);
+    await outbox.raise(alert("k"));
+    g.open();
+    const flushed = await flushing;
+
+    // Assess: the flush sent the old one and deleted only it; the newer failure waits for its own retry
+    expect([flushed, keys(sent)]).toEqual([1, ["k"]]);
+    expect(store.scan("chain")).toMatchObject([{ pk: ALERT_OUTBOX_PK, sk: "k", attempts: 1, failedAt: T0 + 60_001 }]);
   });
 
   it("a store that cannot keep the alert either: raise rejects with the channel's error (nothing silently lost)", async () => {

@@ -627,6 +627,43 @@ describe("recordWithdrawal: how far down a landing releases dead seqnos", () => 
   });
 });
 
+describe("recordWithdrawal: what a landing reads below its seqno", () => {
+  it("it stops at the first issued seqno below that is not pending: an account's 100 landed withdrawals cost a landing one read, not 100", async () => {
+    // Prepare: seqnos 0..99 landed long ago; 100 reserved and pending
+    const store = createMemoryStore();
+    await fund(store, TON);
+    for (let seqno = 0; seqno < 100; seqno++) {
+      const issued = issuedWithdrawalOp({ account: A, seqno, amount: 1n, to: TO, expiry: EXPIRY }, NOW, { gen: 0 }) as Extract<
+        WriteOp,
+        { op: "put" }
+      >;
+      await store.transact([{ ...issued, item: { ...issued.item, status: "landed" } }]);
+    }
+    await reserve(store, { seqno: 100, gen: 0, amount: 1n });
+    const below: number[] = [];
+    const counted: Store = {
+      get: ((table, key, opts) => {
+        const m = /^wd:[^:]+:(\d+)$/.exec(String(key.pk));
+        if (table === "chain" && m && Number(m[1]) < 100) below.push(Number(m[1]));
+        return store.get(table, key, opts);
+      }) as Store["get"],
+      query: store.query.bind(store),
+      transact: store.transact.bind(store),
+    };
+
+    // Act
+    const r = await new StoreChainLedger(counted).recordWithdrawal(
+      tx(1),
+      { account: A, amount: 1n, seqno: 100, to: TO, expiry: EXPIRY },
+      NOW,
+    );
+
+    // Assess
+    expect(r).toEqual({ result: "applied", match: "reserved" });
+    expect(below).toEqual([99]);
+  });
+});
+
 describe("recordWithdrawal: earlier generations of a seqno", () => {
   /** Seqno 0 issued at gen 0 (4 TON, EXPIRY), released, re-issued at `gen` (3 TON, a later expiry) and pending. */
   async function reissued(gen: number) {

@@ -179,6 +179,20 @@ describe("runWatcher: withdrawals and redemptions", () => {
     await runWatcher(s.opts());
     expect(s.alerts.raised.map((a) => a.key)).toEqual([`chain.unmatched-outflow:${tx.hash}`]);
   });
+
+  it("a redemption that pays out more than its due (the cumulative less what the address was paid) + the gas it brought is an unmatched outflow", async () => {
+    // Prepare: 2 TON vouchered, 1 TON of it redeemed; the next redemption is due 1 TON but pays the whole cumulative again
+    await s.ledger.recordIssuedVoucher({ workerId: "worker-1", worker: W, cumulative: 2n * TON, expiry: 0 }, 0);
+    const first = redeem(W, TON, TON);
+    const again = redeem(W, 2n * TON, TON, { due: TON, outValue: 2n * TON + 45_000_000n });
+    s.reader.txs = [first, again];
+
+    // Act
+    await runWatcher(s.opts());
+
+    // Assess: within cumulative + gas, but above due + gas
+    expect(s.alerts.raised.map((a) => a.key)).toEqual([`chain.unmatched-outflow:${again.hash}`]);
+  });
 });
 
 /**
