@@ -38,7 +38,7 @@ export interface RateLimit {
  * nothing, a funded one a deposit, so only the unfunded bucket can be emptied for free.
  */
 export type RateAction =
-  "registration_nonce" | "registration" | "challenge" | "worker_challenge" | "worker_challenge_unfunded" | "tab_open";
+  "registration_nonce" | "registration" | "challenge" | "worker_challenge" | "worker_challenge_unfunded" | "tab_open" | "cancel_resend";
 
 /**
  * Defaults, per key: a worker registers a few times a day; a requester challenges up to k
@@ -59,6 +59,10 @@ export const DEFAULT_RATE_LIMITS: Record<RateAction, RateLimit> = {
   // it, and a burst of 60 covers a client starting many tab keepers at once. It bounds what one
   // key can make the store write (~12 WRU per open+close) to ~600 WRU/s instead of unbounded.
   tab_open: { burst: 60, perMinute: 3000 },
+  // Per job and attempt: a cancel asked again re-sends its message to the worker's queue (one may
+  // be lost), costing the asker nothing; unbounded, one requester's cancels of one cheap job would
+  // bury every other requester's jobs on that worker's queue. The first cancel always sends.
+  cancel_resend: { burst: 3, perMinute: 6 },
 };
 
 /** How many keys each action remembers; the least recently seen beyond that start again full. */

@@ -1,12 +1,13 @@
 /**
  * Cancel (./cancel.ts): a requester stops its running job. Only the owner may; an ended job is
  * told so and nothing is written; a running one records cancelledAt once and its current worker is
- * told on its queue (again on every ask). The job then never goes to another worker: a failure or
+ * told on its queue (again when asked again, a bounded number of times). The job then never goes to another worker: a failure or
  * a lease running out refunds it (outcome cancelled), a completed result settles what was
  * generated. The books balance in every case, under a tab too.
  */
 import { describe, expect, it } from "vitest";
 import type { AgentCancel } from "../../events/api";
+import { DEFAULT_RATE_LIMITS } from "../attestation/rate-limit";
 import { tabSlotJobId } from "../ids";
 import { jobCost } from "../pricing";
 import { ConditionFailedError } from "../ports";
@@ -103,6 +104,31 @@ describe("cancelling a running job", () => {
     expect(w.logs.filter((l) => l.msg === "job cancelled")).toEqual([
       { level: "info", msg: "job cancelled", data: { jobId: header.jobId, attempt: 0 } },
     ]);
+  });
+
+  it("asking again and again re-sends the cancel a bounded number of times: a requester cannot flood its worker's queue for free", async () => {
+    // Prepare: every message on a worker's queue is one more its poll must take before the next job
+    const { w, r, header, workers } = await running(1);
+    const limit = DEFAULT_RATE_LIMITS.cancel_resend;
+    const queued = async () => {
+      const all: unknown[] = [];
+      for (let got = await taken(w, workers[0]!.id); got.length > 0; got = await taken(w, workers[0]!.id)) all.push(...got);
+      return all;
+    };
+    // Act
+    const first = await cancelJob(w.deps, r.id, header.jobId);
+    const answers = [];
+    for (let i = 0; i < 100; i++) answers.push(await cancelJob(w.deps, r.id, header.jobId));
+    const flooded = await queued();
+    w.advance(60_000 / limit.perMinute);
+    const later = await cancelJob(w.deps, r.id, header.jobId);
+    const refilled = await queued();
+    // Assess: the first cancel and `burst` re-sends; each ask answered alike; the refill sends one more
+    expect(answers.every((a) => JSON.stringify(a) === JSON.stringify(first))).toBe(true);
+    expect(later).toEqual(first);
+    expect(flooded).toEqual(Array(1 + limit.burst).fill(cancelOf(header.jobId, 0)));
+    expect(refilled).toEqual([cancelOf(header.jobId, 0)]);
+    expect(await jobOf(w, header.jobId)).toMatchObject({ status: "assigned", cancelledAt: first.cancelledAt });
   });
 
   it("a job that failed over is cancelled at its current attempt, on its current worker's queue", async () => {

@@ -9,11 +9,13 @@
  *  - the worker posts a failure (code "cancelled" if it had not started), or its lease runs out:
  *    refunded at once with outcome "cancelled", never moved on to another candidate
  *    (./dispatch.ts advance).
- * Asking again is harmless: it writes nothing more and re-sends the message (one may be lost).
+ * Asking again is harmless: it writes nothing more and re-sends the message (one may be lost), a
+ * bounded number of times (mayResend).
  */
 import type { AgentCancel, CancelJobResponse } from "../../events/api";
 import type { CoreDeps } from "../deps";
-import { UnavailableError } from "../errors";
+import { enforceRateLimit } from "../attestation/rate-limit";
+import { RateLimitedError, UnavailableError } from "../errors";
 import { ConditionFailedError } from "../ports";
 import { jobKey, readJob, jobTopic, stillAt, type JobItem } from "./items";
 import { ownJob } from "./read";
@@ -23,6 +25,7 @@ export const CANCEL_TRIES = 8;
 
 export async function cancelJob(deps: CoreDeps, accountId: string, jobId: string): Promise<CancelJobResponse> {
   let job = ownJob(await readJob(deps.store, jobId), accountId, jobId);
+  let wrote = false;
   for (let tries = 0; job.cancelledAt === undefined; tries++) {
     if (job.status !== "assigned") return answer(job, false);
     if (tries === CANCEL_TRIES) throw new UnavailableError("store_busy", `job ${jobId} kept changing while it was cancelled; ask again`, 1);
@@ -44,6 +47,7 @@ export async function cancelJob(deps: CoreDeps, accountId: string, jobId: string
         },
       ]);
       job = { ...job, cancelledAt: now, updatedAt };
+      wrote = true;
       deps.log.info("job cancelled", { jobId, attempt: job.attempt });
     } catch (e) {
       if (!(e instanceof ConditionFailedError)) throw e;
@@ -52,8 +56,26 @@ export async function cancelJob(deps: CoreDeps, accountId: string, jobId: string
     }
   }
   if (job.status !== "assigned") return answer(job, false);
-  await tellWorker(deps, job);
+  if (wrote || mayResend(deps, job)) await tellWorker(deps, job);
   return answer(job, true);
+}
+
+/**
+ * Whether a cancel asked again may re-send its message: a few times per job and attempt, then one
+ * every 10 s (the `cancel_resend` rate limit, per process). Each re-send is a message the worker's
+ * poll must take before its next job, and asking costs the requester nothing: unbounded, one cheap
+ * job cancelled in a loop would keep its worker from everyone else's jobs (their leases run out,
+ * the worker is marked suspect). Past the limit the ask is answered alike and sends nothing; the
+ * worker still hears of the cancel from its next lease extension (409 job_cancelled).
+ */
+function mayResend(deps: CoreDeps, job: JobItem): boolean {
+  try {
+    enforceRateLimit(deps.store, deps.config.rateLimits, "cancel_resend", `${job.jobId}#${job.attempt}`, deps.clock.now());
+    return true;
+  } catch (e) {
+    if (e instanceof RateLimitedError) return false;
+    throw e;
+  }
 }
 
 function answer(job: JobItem, cancelled: boolean): CancelJobResponse {
@@ -66,10 +88,11 @@ function answer(job: JobItem, cancelled: boolean): CancelJobResponse {
 }
 
 /**
- * AgentCancel to the worker at the job's attempt, every time it is asked (a lost message is re-sent
- * by asking again; a worker that no longer has the job ignores it). A failed send is logged, not
- * fatal: the cancel is recorded, and the worker also hears it from its next lease extension (409
- * job_cancelled, ./lease.ts) or from the job's refund when its lease runs out.
+ * AgentCancel to the worker at the job's attempt, when the cancel is recorded and when asked again
+ * within mayResend's limit (a lost message is re-sent by asking again; a worker that no longer has
+ * the job ignores it). A failed send is logged, not fatal: the cancel is recorded, and the worker
+ * also hears it from its next lease extension (409 job_cancelled, ./lease.ts) or from the job's
+ * refund when its lease runs out.
  */
 async function tellWorker(deps: CoreDeps, job: JobItem) {
   const workerId = job.candidates[job.attempt]!.workerId;

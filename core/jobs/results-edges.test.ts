@@ -14,7 +14,7 @@ import type { WriteOp } from "../ports";
 import { failureKey, jobKey, replyKey, resultDigest, RETAIN_SECONDS, type JobItem } from "./items";
 import { postResult } from "./results";
 import { submitJob } from "./submit";
-import { isSettleCommit, makeJobWorld, type JobWorld } from "./testing";
+import { isSettleCommit, ledgerDiscrepancies, makeJobWorld, type JobWorld } from "./testing";
 
 /** Factory: a submitted job with one candidate, the worker it went to. */
 async function submitted(w: JobWorld, o: { maxTokens?: number; maxPromptTokens?: number } = {}) {
@@ -42,6 +42,22 @@ describe("postResult: bounds and refusals", () => {
     const { a, envelope } = await submitted(w, { maxTokens: 16, maxPromptTokens: 50 });
     const out = await postResult(w.deps, a.id, w.completed(a, envelope, { usage: { promptTokens: 50, completionTokens: 16 } }));
     expect(out).toMatchObject({ status: "completed", duplicate: false });
+  });
+
+  it("weights raised after the submit (no registry: a redeploy's config) never charge past the hold: the cost is maxCost, the books balance", async () => {
+    // Prepare: the job was held at today's weights; the settlement reads the configured ones of its moment
+    const w = makeJobWorld();
+    const { a, r, envelope, header } = await submitted(w, { maxTokens: 16, maxPromptTokens: 50 });
+    const before = await w.balance(r.id);
+    const p = w.deps.config.pricing;
+    w.deps.config = { ...w.deps.config, pricing: { ...p, promptBps: p.promptBps * 3, completionBps: p.completionBps * 3 } };
+    // Act
+    const out = await postResult(w.deps, a.id, w.completed(a, envelope, { usage: { promptTokens: 50, completionTokens: 16 } }));
+    // Assess
+    expect(out).toMatchObject({ status: "completed", cost: header.maxCost, duplicate: false });
+    expect(await w.earned(a.id)).toBe(BigInt(header.maxCost));
+    expect(await w.balance(r.id)).toEqual({ available: before.available, held: before.held - BigInt(header.maxCost) });
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
   });
 
   it("an unknown job is 404; an attempt past the candidate list is 403 not_your_job (not a crash)", async () => {
