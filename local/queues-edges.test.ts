@@ -263,6 +263,22 @@ describe("local queues: arguments", () => {
     );
   });
 
+  it("counts UTF-8 bytes, not characters: a body of few characters over 256 KiB in bytes is refused, one at the limit taken", async () => {
+    // Prepare: "€" is 3 bytes in UTF-8, one character; the JSON adds two quotes
+    const { queues } = makeQueues();
+    const third = (MAX_MESSAGE_BYTES - 2) / 3; // 87,381.33: the body below is 262,142 bytes, 87,380 characters
+    const atLimit = "€".repeat(Math.floor(third)) + "xx";
+    // Act
+    await queues.send(Q, atLimit);
+    // Assess
+    expect(Buffer.byteLength((await receiveNow(queues))[0]!.body)).toBe(MAX_MESSAGE_BYTES);
+    await rejection(
+      queues.send(Q, `${atLimit}é`),
+      "QUEUE_MESSAGE_TOO_LARGE",
+      new RegExp(`^message body is ${MAX_MESSAGE_BYTES + 2} bytes; SQS allows ${MAX_MESSAGE_BYTES}`),
+    );
+  });
+
   it("treats a queue never used as empty: stats are zero, delete and purge do nothing", async () => {
     // Prepare
     const { queues } = makeQueues();

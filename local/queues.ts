@@ -321,7 +321,9 @@ export function createLocalQueues(opts: { clock?: Clock } = {}): LocalQueues {
         );
       }
       if (text === undefined) throw new QueueError("QUEUE_BAD_BODY", "message body is undefined or a function; send a JSON value");
-      if (Buffer.byteLength(text) > MAX_MESSAGE_BYTES) {
+      // A string of n UTF-16 units is at most 3n UTF-8 bytes: one that short is not measured
+      // (a lease check carries the sealed request, kilobytes, and is sent once per job).
+      if (text.length * 3 > MAX_MESSAGE_BYTES && Buffer.byteLength(text) > MAX_MESSAGE_BYTES) {
         throw new QueueError(
           "QUEUE_MESSAGE_TOO_LARGE",
           `message body is ${Buffer.byteLength(text)} bytes; SQS allows ${MAX_MESSAGE_BYTES}`,

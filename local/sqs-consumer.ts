@@ -74,7 +74,10 @@ export function toSqsRecord(queue: string, msg: QueueMessage & Partial<LocalQueu
       ApproximateFirstReceiveTimestamp: String(msg.firstReceiveTimestamp ?? now),
     },
     messageAttributes: {},
-    md5OfBody: createHash("md5").update(msg.body).digest("hex"),
+    // made when read (no handler here reads it): an MD5 of every body was hashed per message
+    get md5OfBody() {
+      return createHash("md5").update(msg.body).digest("hex");
+    },
     eventSource: "aws:sqs",
     eventSourceARN: queueArn(queue),
     awsRegion: LOCAL_REGION,

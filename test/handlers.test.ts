@@ -184,6 +184,29 @@ describe("the typed HTTP edge on Lambda (API Gateway v2 and function URLs)", () 
     }
   });
 
+  it("a call still running 5 ms before its Lambda's deadline answers 500 with a reference, logged (as middy did)", async () => {
+    // Prepare: a route that never answers, a context with 30 ms left
+    const spy = vi.spyOn(console, "error").mockImplementation(() => {});
+    const account = route("/v1/account", "GET");
+    const handler = lambdaHandler(
+      { ...account, spec: { ...account.spec, auth: "none" }, run: () => new Promise(() => {}) },
+      async () => makeDeps().deps,
+    );
+    const event = { ...fixture<APIGatewayProxyEventV2>("apigw-prepare.json"), rawPath: "/v1/account", body: undefined };
+    event.requestContext = { ...event.requestContext, http: { ...event.requestContext.http, method: "GET", path: "/v1/account" } };
+    const deadline = { ...context, getRemainingTimeInMillis: () => 30 } as Context;
+    try {
+      // Act
+      const res = await handler(event, deadline);
+      // Assess
+      expect(res.statusCode).toBe(500);
+      expect(JSON.parse(res.body!).error.message).toMatch(/^internal error; reference [0-9a-f-]{36}$/);
+      expect(String(spy.mock.calls[0]?.[0])).toContain("unhandled error");
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it("submit and withdraw declare the one Idempotency-Key schema; without a valid key withdraw is 400 missing_idempotency_key", async () => {
     // Prepare: a withdraw body that parses, so only the header can fail
     const { deps } = makeDeps();

@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import fc from "fast-check";
 import { createHmac, createPrivateKey, createPublicKey, createSecretKey, verify as nodeVerify } from "node:crypto";
+import { ED25519_TORSION_SUBGROUP, ed25519 } from "@noble/curves/ed25519.js";
 import { b64u } from "./encoding";
 import {
   ed25519PublicKeyProblem,
@@ -191,6 +192,23 @@ describe("S canonical (s < L)", () => {
     // Assess
     expect(atL).toBe("S is not below the group order (non-canonical signature)");
     expect(belowL).toBeUndefined();
+  });
+});
+
+describe("the small-order R list", () => {
+  it("refuses R on every encoding of a small-order point with y < p: the 8 canonical ones and the x = 0 ones with the sign bit", () => {
+    // Prepare: the list derived by decoding each torsion point (as keys.ts once did at load)
+    const encodings = ED25519_TORSION_SUBGROUP.flatMap((h) => {
+      if (ed25519.Point.fromHex(h).x !== 0n) return [h];
+      const signed = Buffer.from(h, "hex");
+      signed[31]! |= 0x80;
+      return [h, signed.toString("hex")];
+    });
+    // Act
+    const problems = encodings.map((h) => ed25519SignatureProblem(concat(hex(h), toLe32(0n))));
+    // Assess
+    expect(encodings).toHaveLength(10);
+    expect(problems).toEqual(encodings.map(() => "R is a small-order point"));
   });
 });
 

@@ -191,19 +191,20 @@ function leAtLeast(b: Uint8Array, limit: Uint8Array, topBit = true): boolean {
 
 /**
  * Encodings of small-order points an R may have once y < p is checked: the 8 canonical ones
- * (@noble/curves' ED25519_TORSION_SUBGROUP) plus the x = 0 points (the identity and (0, -1))
- * with the sign bit set, the only other encodings with y < p (RFC 8032 §5.1.3 step 4 refuses
- * them). Byte comparisons: decoding R would double the cost of every verification.
+ * (@noble/curves' ED25519_TORSION_SUBGROUP) plus the x = 0 points (the identity, y = 1, and
+ * (0, -1), y = p - 1) with the sign bit set, the only other encodings with y < p (RFC 8032
+ * §5.1.3 step 4 refuses them). Byte comparisons: decoding R would double the cost of every
+ * verification. The two x = 0 points are named by their encodings rather than found by
+ * decoding all 8 at load: that decoding was about 5 ms of every handler's cold start.
  */
-const SMALL_ORDER_R = new Set<string>(
-  ED25519_TORSION_SUBGROUP.flatMap((h) => {
-    const point = ed25519.Point.fromHex(h);
-    if (point.x !== 0n) return [h];
-    const signed = Buffer.from(h, "hex");
-    signed[31]! |= 0x80;
-    return [h, signed.toString("hex")];
-  }),
-);
+const X_ZERO_POINTS = [
+  "0100000000000000000000000000000000000000000000000000000000000000", // the identity (0, 1)
+  "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // (0, -1)
+];
+const SMALL_ORDER_R = new Set<string>([
+  ...ED25519_TORSION_SUBGROUP,
+  ...X_ZERO_POINTS.map((h) => h.slice(0, 62) + (parseInt(h.slice(62), 16) | 0x80).toString(16)),
+]);
 
 /** Why the (R, S) encoding of a 64-byte signature is refused, or undefined when it is canonical. */
 export function ed25519SignatureProblem(sig: Uint8Array): string | undefined {

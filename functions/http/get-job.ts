@@ -1,5 +1,7 @@
 import { JobView } from "../../events/api";
-import { getJob } from "../../core/jobs";
+// from its stage, not the core/jobs index: the index brings prepare (attestation checks) and
+// dispatch (the receipt log) into this bundle, and their module-level schemas run at cold start
+import { getJob } from "../../core/jobs/read";
 import { jobIdOf } from "./job-id";
 import { lambdaHandler } from "./lambda";
 import { lambdaSecretDeps } from "../deps-secrets";

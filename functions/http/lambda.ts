@@ -1,4 +1,3 @@
-import middy, { type MiddlewareObj } from "@middy/core";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { bodyText, httpRequest, type HttpRequest, type HttpResponse } from "../../edge/http";
 import { lambdaDeps, type DepsProvider } from "../deps";
@@ -39,30 +38,44 @@ const consoleLog = {
 };
 
 /**
- * The Lambda side of the HTTP edge as middy middleware. `before` swaps the v2 event for the
- * neutral request, `after` maps the neutral response back (a chunked body is buffered: Lambda
- * response streaming would come in here, through middy's streamifyResponse), and `onError`
- * answers what fails outside the route, such as adapters that cannot be built at cold start,
- * with a code and a reference instead of API Gateway's bare 500.
+ * How long before the Lambda's own deadline an unfinished call is answered, as middy's
+ * timeoutEarly did: a 500 with a reference in our words, rather than the function killed
+ * with the answer API Gateway makes up.
  */
-export function lambdaHttpEdge(where: string): MiddlewareObj<LambdaHttpEvent | HttpRequest, LambdaHttpResult | HttpResponse> {
-  return {
-    before: (request) => {
-      request.event = fromLambdaEvent(request.event as LambdaHttpEvent);
-    },
-    after: async (request) => {
-      request.response = await toLambdaResult(request.response as HttpResponse);
-    },
-    onError: async (request) => {
-      request.response = await toLambdaResult(failureResponse(request.error, consoleLog, where));
-    },
-  };
+export const TIMEOUT_EARLY_MS = 5;
+
+/** The call ran into its Lambda's deadline (TIMEOUT_EARLY_MS before it): answered as a 500 with a reference. */
+export class LambdaTimeoutError extends Error {
+  override readonly name = "LambdaTimeoutError";
 }
 
-/** The Lambda entry point for a route (API Gateway HTTP API or a function URL). */
+/**
+ * The Lambda entry point for a route (API Gateway HTTP API or a function URL): the v2 event
+ * as the neutral request, the neutral answer mapped back (a chunked body is buffered), and
+ * what fails outside the route, such as adapters that cannot be built at cold start, answered
+ * with a code and a reference instead of API Gateway's bare 500. A plain function, not middy:
+ * middy's module loads node:stream/web and friends at cold start for response streaming and
+ * middleware chains that no handler here uses.
+ */
 export function lambdaHandler(route: Route, provider: DepsProvider = lambdaDeps): LambdaHttpHandler {
-  const handler = middy<LambdaHttpEvent | HttpRequest, LambdaHttpResult | HttpResponse>()
-    .use(lambdaHttpEdge(`${route.spec.method} ${route.spec.path}`))
-    .handler(async (req) => invokeRoute(route, req as HttpRequest, await provider()));
-  return handler as unknown as LambdaHttpHandler;
+  const where = `${route.spec.method} ${route.spec.path}`;
+  return async (event, context) => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const answer = async () => toLambdaResult(await invokeRoute(route, fromLambdaEvent(event), await provider()));
+      // context.getRemainingTimeInMillis is absent outside Lambda (tests, containers): no deadline then
+      if (typeof context?.getRemainingTimeInMillis !== "function") return await answer();
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new LambdaTimeoutError(`the call ran into its Lambda's deadline`)),
+          context.getRemainingTimeInMillis() - TIMEOUT_EARLY_MS,
+        );
+      });
+      return await Promise.race([answer(), deadline]);
+    } catch (e) {
+      return toLambdaResult(failureResponse(e, consoleLog, where));
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 }

@@ -1,5 +1,6 @@
 import { AgentWorkResponse } from "../../events/api";
-import { pollJobs } from "../../core/jobs";
+// from its stage, not the core/jobs index (whose other stages, prepare, dispatch, tabs, would load at cold start)
+import { pollJobs } from "../../core/jobs/poll";
 import { lambdaHandler } from "./lambda";
 import { lambdaSecretDeps } from "../deps-secrets";
 import { defineRoute, WaitQuery } from "./middleware";
