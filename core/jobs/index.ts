@@ -1,6 +1,8 @@
 /**
  * Jobs: prepare, submit, dispatch and leases, the worker's poll and result, the requester's
- * reads. One file per stage; this index is the public API (importers use "core/jobs").
+ * reads. One file per stage; this index is the public API (importers use "core/jobs"), except the
+ * Lambda handlers (functions/http), which import the stage they run: each bundle then carries
+ * only that stage, and not, say, prepare's attestation checks in a read (issue 12, cold starts).
  */
 export { prepareJob, renewQuote } from "./prepare";
 export { submitJob, submitJobWithItem, jobIdempotencyKey, MAX_ENVELOPE_BYTES } from "./submit";

@@ -1,5 +1,5 @@
 import { CancelJobResponse } from "../../events/api";
-import { cancelJob } from "../../core/jobs";
+import { cancelJob } from "../../core/jobs/cancel";
 import { jobIdOf } from "./job-id";
 import { lambdaHandler } from "./lambda";
 import { lambdaSecretDeps } from "../deps-secrets";

@@ -20,7 +20,7 @@ import { DevWithdrawRequest, DevWithdrawView, type SignedWithdrawalView } from "
 import { BalanceView, FaucetRequest } from "../../events/api";
 import type { CoreDeps } from "../../core/deps";
 import { CocoonError } from "../../core/errors";
-import { getAccount } from "../../core/jobs";
+import { getAccount } from "../../core/jobs/read";
 import { ConditionFailedError } from "../../core/ports";
 import { formatTon } from "../../api-client/format";
 import { defineRoute, OptionalIdempotencyHeaders } from "./middleware";

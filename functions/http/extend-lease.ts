@@ -1,5 +1,5 @@
 import { LeaseRequest, LeaseResponse } from "../../events/api";
-import { extendLease } from "../../core/jobs";
+import { extendLease } from "../../core/jobs/lease";
 import { lambdaHandler } from "./lambda";
 import { lambdaSecretDeps } from "../deps-secrets";
 import { defineRoute } from "./middleware";

@@ -1,6 +1,6 @@
 import { BalanceView, FaucetRequest } from "../../events/api";
 import { applyMovement, faucetMovement } from "../../core/ledger";
-import { getAccount } from "../../core/jobs";
+import { getAccount } from "../../core/jobs/read";
 import { CocoonError } from "../../core/errors";
 import { lambdaHandler } from "./lambda";
 import { defineRoute, OptionalIdempotencyHeaders } from "./middleware";

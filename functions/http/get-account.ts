@@ -1,6 +1,6 @@
 import { BalanceView } from "../../events/api";
 import type { CoreDeps } from "../../core/deps";
-import { getAccount } from "../../core/jobs";
+import { getAccount } from "../../core/jobs/read";
 import { releaseExpiredWithdrawals, type WithdrawalDeps } from "../../core/withdrawals";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";

@@ -1,5 +1,5 @@
 import { TabId, TabView } from "../../events/api";
-import { getTab } from "../../core/jobs";
+import { getTab } from "../../core/jobs/tabs";
 import { CocoonError } from "../../core/errors";
 import { lambdaHandler } from "./lambda";
 import { lambdaSecretDeps } from "../deps-secrets";

@@ -1,5 +1,5 @@
 import { OpenTabRequest, TabView } from "../../events/api";
-import { openTab } from "../../core/jobs";
+import { openTab } from "../../core/jobs/tabs";
 import { lambdaHandler } from "./lambda";
 import { lambdaSecretDeps } from "../deps-secrets";
 import { defineRoute, IdempotencyHeaders } from "./middleware";

@@ -1,5 +1,5 @@
 import { ResultPost, ResultPostResponse, type ResultItemError } from "../../events/api";
-import { postResult, postResults } from "../../core/jobs";
+import { postResult, postResults } from "../../core/jobs/results";
 import type { CoreDeps } from "../../core/deps";
 import { bodyText } from "../../edge/http";
 import { lambdaHandler } from "./lambda";

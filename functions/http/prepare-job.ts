@@ -1,5 +1,5 @@
 import { PrepareRequest, PrepareResponse } from "../../events/api";
-import { prepareJob } from "../../core/jobs";
+import { prepareJob } from "../../core/jobs/prepare";
 import { lambdaRegistryDeps } from "../deps-registry";
 import { lambdaHandler } from "./lambda";
 import { defineRoute } from "./middleware";

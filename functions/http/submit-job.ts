@@ -1,6 +1,8 @@
 import { SubmitJobResponse, SubmitRequest, type JobView, type PrepareResponse } from "../../events/api";
 import { MAX_REPLY_BYTES } from "../../events/envelope";
-import { getJob, renewQuote, submitJobWithItem } from "../../core/jobs";
+import { getJob } from "../../core/jobs/read";
+import { renewQuote } from "../../core/jobs/prepare";
+import { submitJobWithItem } from "../../core/jobs/submit";
 import type { EarningsReads } from "../../core/workers";
 import { lambdaRegistryDeps } from "../deps-registry";
 import { withRelaySessions } from "../deps-relay";

@@ -1,5 +1,5 @@
 import { VoidJobResponse } from "../../events/api";
-import { voidJob } from "../../core/jobs";
+import { voidJob } from "../../core/jobs/void";
 import { jobIdOf } from "./job-id";
 import { lambdaHandler } from "./lambda";
 import { lambdaSecretDeps } from "../deps-secrets";
