@@ -11,6 +11,7 @@ import { isProductionStage } from "../core/stages";
 import { loadPolicy } from "../core/attestation/policy";
 import { ConfigError, loadAwsConfig } from "../functions/config";
 import { AnchorEnv } from "../functions/schedule/anchor";
+import { ChainEnv } from "../functions/schedule/chain-watcher";
 import { operatorFromEnv } from "../functions/operator-env";
 import { paramVariable, SECRET_FIELDS, SECRET_VARIABLES, type SecretVariable } from "../functions/env-fields";
 import { ssmParameterName } from "../functions/secrets";
@@ -79,6 +80,13 @@ export const RELAY_SQS_ROLE_ACTIONS = [...RELAY_SQS_WRITER_ACTIONS, ...RELAY_SQS
 /** The requester-session function's own: create a channel's queue, its attributes in the CreateQueue (no SetQueueAttributes: it would let a compromised function give a queue a policy open to anyone). */
 export const RELAY_SQS_CREATE_ACTIONS = ["sqs:CreateQueue"];
 
+/**
+ * The IoT data endpoint as the functions that vend relay sessions take it
+ * (functions/adapters/relay-sessions.ts; stacks/deploy.test.ts holds the two to the same answers):
+ * one they refuse left every answer unstreamed.
+ */
+const IOT_ENDPOINT = /^[\w.-]{1,256}$/;
+
 /** The relay of this deploy, from the deploying shell; refused when it cannot work. */
 export function relayTransportFromEnv(env: NodeJS.ProcessEnv = process.env): RelayTransport {
   const t = env.COCOON_RELAY_TRANSPORT || "sqs";
@@ -87,6 +95,10 @@ export function relayTransportFromEnv(env: NodeJS.ProcessEnv = process.env): Rel
   if (t === "iot-mqtt" && !env.COCOON_IOT_ENDPOINT)
     throw new Error(
       "COCOON_RELAY_TRANSPORT is iot-mqtt but COCOON_IOT_ENDPOINT is not set (aws iot describe-endpoint --endpoint-type iot:Data-ATS): set it, or leave the transport unset for SQS",
+    );
+  if (t === "iot-mqtt" && !IOT_ENDPOINT.test(env.COCOON_IOT_ENDPOINT!))
+    throw new Error(
+      `COCOON_IOT_ENDPOINT is "${env.COCOON_IOT_ENDPOINT}": must be the IoT data endpoint's host name alone, no scheme, port or path (aws iot describe-endpoint --endpoint-type iot:Data-ATS --query endpointAddress --output text)`,
     );
   return t as RelayTransport;
 }
@@ -208,11 +220,28 @@ export function checkDeployerEnv(stage: string, env: NodeJS.ProcessEnv = process
     if (e instanceof ConfigError) refuse(e.variable, e.message.replace(/^environment variable \S+ /, "").replace(/; the stacks .*$/, ""));
     refuse("COCOON_POLICY_JSON", `is not a valid attestation policy (${e instanceof Error ? e.message : String(e)})`);
   }
-  const anchor = AnchorEnv.partial().safeParse(given(ANCHORER_ENV));
-  if (!anchor.success) {
-    const issue = anchor.error.issues[0]!;
-    refuse(String(issue.path[0]), issue.message);
+  // the two scheduled functions' own schemas (a malformed threshold of the chain watcher's failed
+  // every cold start of the function that credits deposits)
+  for (const [schema, names] of [
+    [AnchorEnv, ANCHORER_ENV],
+    [ChainEnv, CHAIN_WATCHER_ENV],
+  ] as const) {
+    const parsed = schema.partial().safeParse(given(names));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      refuse(String(issue.path[0]), issue.message);
+    }
   }
+  // the watcher sends to the alert bot only with both (functions/schedule/chain-watcher.ts): one alone
+  // deployed, and no Telegram alert was ever sent, without a word
+  const botToken = ["COCOON_TELEGRAM_BOT_TOKEN", paramVariable("COCOON_TELEGRAM_BOT_TOKEN")].find((n) => env[n]);
+  if (botToken && !env.COCOON_TELEGRAM_CHAT_ID)
+    refuse("COCOON_TELEGRAM_CHAT_ID", `is not set, but ${botToken} is: the chain watcher sends to the alert bot only with both`);
+  if (!botToken && env.COCOON_TELEGRAM_CHAT_ID)
+    refuse(
+      "COCOON_TELEGRAM_BOT_TOKEN",
+      `is not set, but COCOON_TELEGRAM_CHAT_ID is: the chain watcher sends to the alert bot only with both (the token as ${paramVariable("COCOON_TELEGRAM_BOT_TOKEN")} on a production stage)`,
+    );
   try {
     operatorFromEnv(given(["COCOON_OPERATOR_KEY"]));
   } catch (e) {
@@ -245,46 +274,70 @@ export function checkDeployerEnv(stage: string, env: NodeJS.ProcessEnv = process
   return warnings;
 }
 
+/** A setting docs/deploy.md calls required, left out: its variables as the stage takes them, and what goes wrong without it. */
+export interface MissingSetting {
+  variables: string[];
+  warning: string;
+}
+
+/**
+ * What the deploying shell leaves out that docs/deploy.md calls required: the stack warns of each
+ * (missingSettingWarnings), and `npm run deploy` refuses a production stage without them
+ * (stacks/deploy.ts): a deploy sets every function's environment from the shell alone, so one
+ * from a shell without the exports takes them off the running functions. A secret is named in
+ * the form its stage takes: its value on a dev stage, its SSM parameter's name (`<secret>_PARAM`)
+ * on a production one.
+ */
+export function missingRequiredSettings(stage: string, env: NodeJS.ProcessEnv = process.env): MissingSetting[] {
+  const production = isProductionStage(stage);
+  const has = (v: string) => Boolean(env[v] || (isSecret(v) && env[paramVariable(v)]));
+  const inForm = (v: string) => (production && isSecret(v) ? paramVariable(v) : v);
+  const absent = (...vs: string[]) => vs.filter((v) => !has(v)).map(inForm);
+  const setKey = (v: SecretVariable) =>
+    production
+      ? `store it (openssl rand -hex 32) as an SSM SecureString, set ${paramVariable(v)} to the parameter's name`
+      : "set it (openssl rand -hex 32)";
+  const missing: MissingSetting[] = [];
+  const check = (variables: string[], warning: string) => {
+    if (variables.length > 0) missing.push({ variables, warning });
+  };
+  check(
+    absent("COCOON_QUOTE_KEY"),
+    `COCOON_QUOTE_KEY is not set: each container will sign quotes with its own key and most submits will be refused (bad_quote); ${setKey("COCOON_QUOTE_KEY")} and redeploy`,
+  );
+  check(
+    absent("COCOON_SESSION_KEY"),
+    `COCOON_SESSION_KEY is not set: no request sessions, so clients sign every request (an Ed25519 verification per request on the hot path); ${setKey("COCOON_SESSION_KEY")} and redeploy`,
+  );
+  check(
+    absent("COCOON_TON_ENDPOINT", "COCOON_VAULT_ADDRESS"),
+    "COCOON_TON_ENDPOINT / COCOON_VAULT_ADDRESS are not set: the chain watcher will fail (and alarm) until you redeploy with them",
+  );
+  check(
+    absent("COCOON_COORDINATOR_SEED"),
+    `${inForm("COCOON_COORDINATOR_SEED")} is not set: the coordinator has no vault key, so payouts and withdrawals are off (503 payouts_unavailable, withdrawals_unavailable) until you redeploy with it`,
+  );
+  check(
+    absent("COCOON_ANCHOR_ADDRESS", "COCOON_ANCHOR_SEED"),
+    `COCOON_ANCHOR_ADDRESS / ${inForm("COCOON_ANCHOR_SEED")} are not set: the receipt anchorer will fail (and alarm) until you redeploy with them (docs/receipts.md)`,
+  );
+  return missing;
+}
+
 /**
  * What the deploying shell leaves out that the README calls required (or recommends), and what a
  * production stage drops, as warnings the stack prints: `npm run synth` with nothing set
  * warned of some (the keys, the chain) and said nothing of the anchor or the coordinator's seed,
  * and COCOON_FAUCET / COCOON_ALLOW_DEV_ATTESTATION on a production stage were dropped in silence.
- * A secret is advised in the form its stage takes: a value (openssl rand -hex 32) on a dev stage,
- * its SSM parameter's name (`<secret>_PARAM`) on a production one.
  */
 export function missingSettingWarnings(stage: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const production = isProductionStage(stage);
-  const has = (v: SecretVariable | string) => Boolean(env[v] || (isSecret(v) && env[paramVariable(v)]));
-  const setKey = (v: SecretVariable) =>
-    production
-      ? `store it (openssl rand -hex 32) as an SSM SecureString, set ${paramVariable(v)} to the parameter's name`
-      : "set it (openssl rand -hex 32)";
   const warnings: string[] = [];
   if (production && !routeConcurrencyFromEnv(env))
     warnings.push(
       "COCOON_ROUTE_CONCURRENCY is not set: nothing bounds the public edge across containers (the function URLs bypass API Gateway), and a flood can take the account's whole concurrency; set it (e.g. 20) and redeploy",
     );
-  if (!has("COCOON_QUOTE_KEY"))
-    warnings.push(
-      `COCOON_QUOTE_KEY is not set: each container will sign quotes with its own key and most submits will be refused (bad_quote); ${setKey("COCOON_QUOTE_KEY")} and redeploy`,
-    );
-  if (!has("COCOON_SESSION_KEY"))
-    warnings.push(
-      `COCOON_SESSION_KEY is not set: no request sessions, so clients sign every request (an Ed25519 verification per request on the hot path); ${setKey("COCOON_SESSION_KEY")} and redeploy`,
-    );
-  if (!env.COCOON_TON_ENDPOINT || !env.COCOON_VAULT_ADDRESS)
-    warnings.push(
-      "COCOON_TON_ENDPOINT / COCOON_VAULT_ADDRESS are not set: the chain watcher will fail (and alarm) until you redeploy with them",
-    );
-  if (!has("COCOON_COORDINATOR_SEED"))
-    warnings.push(
-      `COCOON_COORDINATOR_SEED${production ? "_PARAM" : ""} is not set: the coordinator has no vault key, so payouts and withdrawals are off (503 payouts_unavailable, withdrawals_unavailable) until you redeploy with it`,
-    );
-  if (!env.COCOON_ANCHOR_ADDRESS || !has("COCOON_ANCHOR_SEED"))
-    warnings.push(
-      `COCOON_ANCHOR_ADDRESS / COCOON_ANCHOR_SEED${production ? "_PARAM" : ""} are not set: the receipt anchorer will fail (and alarm) until you redeploy with them (docs/receipts.md)`,
-    );
+  warnings.push(...missingRequiredSettings(stage, env).map((m) => m.warning));
   for (const v of ["COCOON_FAUCET", "COCOON_ALLOW_DEV_ATTESTATION"])
     if (production && env[v] === "true")
       warnings.push(`${v}=true is ignored on the production stage ${stage}: no faucet, no SIMULATED (dev) attestations there; unset it`);

@@ -186,6 +186,37 @@ describe("the stacks' settings checks, run alone (settingsPreflight)", () => {
   it.each([
     ["the route concurrency", { COCOON_ROUTE_CONCURRENCY: "0" }, /^COCOON_ROUTE_CONCURRENCY is "0": must be a whole number/],
     ["the relay transport", { COCOON_RELAY_TRANSPORT: "carrier-pigeon" }, /^COCOON_RELAY_TRANSPORT is "carrier-pigeon": must be "sqs"/],
+    // ops38: only its presence was checked; the functions refuse an endpoint with a scheme (what a
+    // console shows), and with it every answer streamed nothing (the relay routes refused each session)
+    [
+      "the IoT endpoint as a URL",
+      { COCOON_RELAY_TRANSPORT: "iot-mqtt", COCOON_IOT_ENDPOINT: "https://abc123-ats.iot.us-east-1.amazonaws.com" },
+      /^COCOON_IOT_ENDPOINT is "https:\/\/abc123-ats\.iot\.us-east-1\.amazonaws\.com": must be /,
+    ],
+    // ops38: the chain watcher's own settings (functions/schedule/chain-watcher.ts ChainEnv) were not
+    // checked: each deployed, then failed every cold start of the function that credits deposits
+    [
+      "the chain watcher's lag threshold",
+      { COCOON_CHAIN_LAG_SECONDS: "10m" },
+      /^COCOON_CHAIN_LAG_SECONDS must be a whole number of seconds/,
+    ],
+    // ops38: the watcher uses the alert bot only with both (functions/schedule/chain-watcher.ts): one of
+    // the two deployed, and no Telegram alert was ever sent, without a word
+    [
+      "the alert bot's token without its chat",
+      { COCOON_TELEGRAM_BOT_TOKEN_PARAM: "/cocoon/dev/telegram-bot-token" },
+      /^COCOON_TELEGRAM_CHAT_ID is not set, but COCOON_TELEGRAM_BOT_TOKEN_PARAM is: /,
+    ],
+    [
+      "the alert bot's chat without its token",
+      { COCOON_TELEGRAM_CHAT_ID: "-1001234" },
+      /^COCOON_TELEGRAM_BOT_TOKEN is not set, but COCOON_TELEGRAM_CHAT_ID is: /,
+    ],
+    [
+      "the chain watcher's anchor-overdue threshold",
+      { COCOON_ANCHOR_OVERDUE_SECONDS: "0" },
+      /^COCOON_ANCHOR_OVERDUE_SECONDS must be a whole number of seconds above 0/,
+    ],
   ])(
     "refuses %s by name, as deploy_refused",
     async (_what, env, message) => {
@@ -197,6 +228,115 @@ describe("the stacks' settings checks, run alone (settingsPreflight)", () => {
     },
     60_000,
   );
+
+  // ops38: the whole configuration is the deploying shell's: a production redeploy from a shell
+  // without the exports (a new terminal) went ahead, and took the keys, the seed and the chain's
+  // settings off every running function (submits refused, deposits not credited, payouts off).
+  /** Every setting docs/deploy.md calls required, as a production stage takes them. */
+  const complete = {
+    COCOON_SECRETS_KMS_KEY_ARN: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    COCOON_COORDINATOR_SEED_PARAM: "/cocoon/prod/coordinator-seed",
+    COCOON_QUOTE_KEY_PARAM: "/cocoon/prod/quote-key",
+    COCOON_SESSION_KEY_PARAM: "/cocoon/prod/session-key",
+    COCOON_TON_ENDPOINT: "https://toncenter.com/api/v2/jsonRPC",
+    COCOON_VAULT_ADDRESS: "0:" + "a".repeat(64),
+    COCOON_ANCHOR_ADDRESS: "0:" + "b".repeat(64),
+    COCOON_ANCHOR_SEED_PARAM: "/cocoon/prod/anchor-seed",
+  };
+
+  it("a production deploy missing a required setting is refused, naming each one in the stage's form (missing_settings)", async () => {
+    // Act
+    const none = settingsPreflight("prod", {}, "deploy");
+    const { COCOON_VAULT_ADDRESS: _, ...noVault } = complete;
+    const oneLeftOut = settingsPreflight("Prod-eu", noVault, "deploy");
+    // Assess
+    await expect(none).rejects.toBeInstanceOf(DeployRefusedError);
+    await expect(none).rejects.toMatchObject({
+      code: "missing_settings",
+      message: expect.stringMatching(
+        /^the production stage prod would be deployed without COCOON_QUOTE_KEY_PARAM, COCOON_SESSION_KEY_PARAM, COCOON_TON_ENDPOINT, COCOON_VAULT_ADDRESS, COCOON_COORDINATOR_SEED_PARAM, COCOON_ANCHOR_ADDRESS, COCOON_ANCHOR_SEED_PARAM: /,
+      ),
+    });
+    await expect(oneLeftOut).rejects.toMatchObject({
+      code: "missing_settings",
+      message: expect.stringMatching(/^the production stage Prod-eu would be deployed without COCOON_VAULT_ADDRESS: /),
+    });
+  }, 60_000);
+
+  it("npm run deploy stops there on a production stage: exit 2, one line, before any AWS call; npm run remove does not", async () => {
+    // Prepare: the deploy's own preflight on a shell without the settings
+    const bare = () => recording({ preflight: (stage, action) => settingsPreflight(stage, {}, action) });
+    const [deploy, remove] = [bare(), bare()];
+    // Act
+    const deployed = await deployCommand("deploy", ["--stage", "prod"], deploy.deps);
+    const removed = await deployCommand("remove", ["--stage", "prod"], remove.deps);
+    // Assess
+    expect(deployed).toBe(EX_REFUSED);
+    expect(deploy.calls).toEqual(["preflight*"]);
+    expect(deploy.err).toEqual([
+      expect.stringMatching(/^error \[missing_settings\]: the production stage prod would be deployed without COCOON_QUOTE_KEY_PARAM, /),
+    ]);
+    expect(removed).toBe(0);
+    expect(remove.calls).toEqual(["preflight*", "sts eu-west-1", "sst remove prod"]);
+  }, 60_000);
+
+  it("all given, a production deploy passes; a dev deploy, a remove and the offline synth never need them", async () => {
+    // Act / Assess
+    await expect(settingsPreflight("prod", complete, "deploy")).resolves.toBeUndefined();
+    await expect(settingsPreflight("dev", {}, "deploy")).resolves.toBeUndefined();
+    await expect(settingsPreflight("prod", {}, "remove")).resolves.toBeUndefined();
+    await expect(settingsPreflight("prod", {})).resolves.toBeUndefined();
+  }, 60_000);
+
+  it("a KMS key of another region than the stage deploys to is refused: SSM parameters and keys are regional, and every function given a secret would fail its cold start", async () => {
+    // Prepare
+    const region = await deployRegion("dev");
+    const other = region === "eu-west-1" ? "us-east-2" : "eu-west-1";
+    const key = (r: string) => `arn:aws:kms:${r}:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+    // Act
+    const elsewhere = settingsPreflight("dev", { COCOON_SECRETS_KMS_KEY_ARN: key(other) });
+    // Assess
+    await expect(elsewhere).rejects.toMatchObject({
+      code: "deploy_refused",
+      message: expect.stringMatching(new RegExp(`^COCOON_SECRETS_KMS_KEY_ARN is a key in ${other}, but stage dev deploys to ${region} `)),
+    });
+    await expect(settingsPreflight("dev", { COCOON_SECRETS_KMS_KEY_ARN: key(region) })).resolves.toBeUndefined();
+  }, 60_000);
+
+  it("the IoT endpoint is taken or refused at deploy exactly as the functions that vend relay sessions take or refuse it", async () => {
+    // Prepare: what the stack gives those functions besides the endpoint
+    const { relaySessionsFromEnv } = await import("../functions/adapters/relay-sessions");
+    const { relayTransportFromEnv } = await import("./Cocoon");
+    const stack = {
+      COCOON_RELAY_TRANSPORT: "iot-mqtt",
+      COCOON_RELAY_ROLE_ARN: "arn:aws:iam::123456789012:role/RelayRole",
+      COCOON_RELAY_PREFIX: "cocoon-dev",
+      COCOON_IOT_ARN: "arn:aws:iot:us-east-1:123456789012",
+      AWS_REGION: "us-east-1",
+    };
+    for (const endpoint of [
+      "abc123-ats.iot.us-east-1.amazonaws.com",
+      "https://abc123-ats.iot.us-east-1.amazonaws.com",
+      "abc123-ats.iot.us-east-1.amazonaws.com/mqtt",
+      "abc123-ats.iot.us-east-1.amazonaws.com:443",
+      " abc123-ats.iot.us-east-1.amazonaws.com",
+    ]) {
+      // Act
+      const atDeploy = (() => {
+        try {
+          return relayTransportFromEnv({ COCOON_RELAY_TRANSPORT: "iot-mqtt", COCOON_IOT_ENDPOINT: endpoint }) === "iot-mqtt";
+        } catch {
+          return false;
+        }
+      })();
+      const atColdStart = await relaySessionsFromEnv({ ...stack, COCOON_IOT_ENDPOINT: endpoint }).then(
+        () => true,
+        () => false,
+      );
+      // Assess
+      expect(atDeploy, endpoint).toBe(atColdStart);
+    }
+  }, 60_000);
 
   it("passes a clean dev shell, and reads the region sst deploys to from sst.config.ts", async () => {
     // Act / Assess

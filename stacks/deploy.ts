@@ -8,7 +8,8 @@
  * refuses a malformed COCOON_VAULT_ADDRESS by name) was never reached either. Here, in order:
  *
  *   1. the stacks' settings checks for that stage, run alone (no synthesis): a refusal names the
- *      setting, before anything is built or any AWS call is made;
+ *      setting, before anything is built or any AWS call is made; a deploy to a production stage
+ *      also needs every setting docs/deploy.md calls required (the stacks only warn);
  *   2. STS GetCallerIdentity with the credentials SST would use, under a short timeout: none,
  *      expired or unreachable is one coded line and exit 2; the account and region when fine;
  *   3. `sst deploy|remove --stage <stage>` with this terminal, its exit code passed on.
@@ -21,6 +22,7 @@ import { constants } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { isProductionStage } from "../core/stages";
 
 /** Exit codes: sysexits' EX_USAGE for a bad command line; 2 for a refusal (as the CLIs' `error [code]`). */
 export const EX_USAGE = 64;
@@ -79,10 +81,17 @@ export function parseStageOption(args: string[]): string | undefined {
  * environment. Those throw plain Errors naming the setting; each becomes a DeployRefusedError.
  * Its warnings are left to the stack, which prints them while sst builds it. Loaded lazily:
  * importing the stacks loads sst and aws-cdk-lib (seconds).
+ *
+ * `deploy` to a production stage also refuses the settings docs/deploy.md calls required being
+ * left out (missing_settings; the stack only warns of them, so that `npm run synth` and a remove
+ * need none): every function's environment comes from this shell alone, and a redeploy from one
+ * without the exports (a new terminal) took the keys, the custody seed and the chain's settings
+ * off the running functions.
  */
-export async function settingsPreflight(stage: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const { checkDeployerEnv, relayTransportFromEnv, routeConcurrencyFromEnv, workerQueuePrefix } = await import("./Cocoon");
-  const { name } = await sstAppConfig(stage);
+export async function settingsPreflight(stage: string, env: NodeJS.ProcessEnv = process.env, action?: SstAction): Promise<void> {
+  const { checkDeployerEnv, missingRequiredSettings, relayTransportFromEnv, routeConcurrencyFromEnv, workerQueuePrefix } =
+    await import("./Cocoon");
+  const { name, region } = await sstAppConfig(stage);
   try {
     workerQueuePrefix(name, stage);
     checkDeployerEnv(stage, env);
@@ -92,6 +101,21 @@ export async function settingsPreflight(stage: string, env: NodeJS.ProcessEnv = 
     if (!(e instanceof Error)) throw e;
     throw new DeployRefusedError("deploy_refused", e.message.replace(/^deploy refused: /, ""));
   }
+  // SSM parameters and KMS keys are regional: the secrets made beside a key of another region are
+  // not where the functions read them, and every function given one would fail its cold start
+  const keyRegion = env.COCOON_SECRETS_KMS_KEY_ARN?.split(":")[3];
+  if (keyRegion && keyRegion !== region)
+    throw new DeployRefusedError(
+      "deploy_refused",
+      `COCOON_SECRETS_KMS_KEY_ARN is a key in ${keyRegion}, but stage ${stage} deploys to ${region} (AWS_REGION, else sst.config.ts's default): the functions read their SSM parameters in ${region}; deploy with AWS_REGION=${keyRegion}, or make the key and the parameters in ${region}`,
+    );
+  if (action !== "deploy" || !isProductionStage(stage)) return;
+  const missing = missingRequiredSettings(stage, env).flatMap((m) => m.variables);
+  if (missing.length > 0)
+    throw new DeployRefusedError(
+      "missing_settings",
+      `the production stage ${stage} would be deployed without ${missing.join(", ")}: docs/deploy.md calls them required, and a deploy takes each function's settings from this shell alone (without them submits are refused, deposits are not credited, payouts are off); export them (docs/deploy.md, "Deploy") and deploy again`,
+    );
 }
 
 export interface AwsIdentity {
@@ -204,7 +228,7 @@ export const SST_CLI = path.join(root, "node_modules", "sst", "cli", "sst.js");
 export const runSst: RunSst = sstRunner(SST_CLI);
 
 export interface DeployDeps {
-  preflight: (stage: string) => Promise<void>;
+  preflight: (stage: string, action: SstAction) => Promise<void>;
   region: (stage: string) => Promise<string>;
   whoAmI: WhoAmI;
   sst: RunSst;
@@ -230,7 +254,7 @@ export async function deployCommand(action: SstAction, args: string[], deps: Dep
     return EX_USAGE;
   }
   try {
-    await deps.preflight(stage);
+    await deps.preflight(stage, action);
     const region = await deps.region(stage);
     const who = await checkCredentials(deps.whoAmI, region, deps.timeoutMs);
     deps.out(`${action === "deploy" ? "deploying" : "removing"} stage ${stage}: AWS account ${who.account} (${who.arn}), region ${region}`);
@@ -250,7 +274,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     process.exit(EX_USAGE);
   }
   deployCommand(action, args, {
-    preflight: (stage) => settingsPreflight(stage),
+    preflight: (stage, a) => settingsPreflight(stage, process.env, a),
     region: deployRegion,
     whoAmI: stsWhoAmI,
     sst: runSst,

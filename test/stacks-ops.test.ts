@@ -419,3 +419,34 @@ describe("review, session 27: the matching consumer's failures reach the operato
     expect(alarmsOn("AWS/Lambda", "Throttles", consumerId!)).not.toHaveLength(0);
   });
 });
+
+describe("review, ops38: the public function URLs answer, and only through the URL (a guard: it held already)", () => {
+  it("each URL's function allows anyone lambda:InvokeFunctionUrl (auth NONE) and lambda:InvokeFunction only via a function URL (AWS requires both of a new URL since October 2025: without the second every request is a 403); no other statement lets anyone invoke", () => {
+    // Prepare
+    const urlFunctions = ofType("AWS::Lambda::Url").map(([, u]) => u.Properties.TargetFunctionArn["Fn::GetAtt"][0] as string);
+    const publicGrants = ofType("AWS::Lambda::Permission")
+      .map(([, p]) => p.Properties)
+      .filter((p) => p.Principal === "*");
+    const grantsOf = (fn: string) => publicGrants.filter((p) => p.FunctionName["Fn::GetAtt"]?.[0] === fn);
+    // Act / Assess
+    expect(urlFunctions.length).toBeGreaterThan(15);
+    for (const fn of urlFunctions)
+      expect(
+        grantsOf(fn).map(({ Action, FunctionUrlAuthType, InvokedViaFunctionUrl }) => ({
+          Action,
+          FunctionUrlAuthType,
+          InvokedViaFunctionUrl,
+        })),
+        fn,
+      ).toEqual(
+        expect.arrayContaining([
+          { Action: "lambda:InvokeFunctionUrl", FunctionUrlAuthType: "NONE", InvokedViaFunctionUrl: undefined },
+          { Action: "lambda:InvokeFunction", FunctionUrlAuthType: undefined, InvokedViaFunctionUrl: true },
+        ]),
+      );
+    for (const p of publicGrants) {
+      expect(urlFunctions, JSON.stringify(p)).toContain(p.FunctionName["Fn::GetAtt"][0]);
+      expect(p.FunctionUrlAuthType === "NONE" || p.InvokedViaFunctionUrl === true, JSON.stringify(p)).toBe(true);
+    }
+  });
+});

@@ -148,6 +148,14 @@ async function refreshPolicy(
   }
 }
 
+/** A threshold in whole seconds; checked at deploy too (stacks/Cocoon.ts checkDeployerEnv), so the message names the unit. */
+const seconds = (fallback: number) =>
+  z.coerce
+    .number("must be a whole number of seconds")
+    .int("must be a whole number of seconds")
+    .positive("must be a whole number of seconds above 0")
+    .default(fallback);
+
 export const ChainEnv = z.object({
   COCOON_TON_ENDPOINT: TonEndpoint,
   COCOON_TON_API_KEY: SECRET_FIELDS.COCOON_TON_API_KEY.optional(),
@@ -155,9 +163,9 @@ export const ChainEnv = z.object({
   COCOON_ALERT_TOPIC_ARN: z.string().optional(),
   COCOON_TELEGRAM_BOT_TOKEN: SECRET_FIELDS.COCOON_TELEGRAM_BOT_TOKEN.optional(),
   COCOON_TELEGRAM_CHAT_ID: z.string().optional(),
-  COCOON_CHAIN_LAG_SECONDS: z.coerce.number().int().positive().default(600),
+  COCOON_CHAIN_LAG_SECONDS: seconds(600),
   COCOON_ANCHOR_ADDRESS: tonAddressField("the ReceiptAnchor contract's").optional(),
-  COCOON_ANCHOR_OVERDUE_SECONDS: z.coerce.number().int().positive().default(900),
+  COCOON_ANCHOR_OVERDUE_SECONDS: seconds(900),
   COCOON_REGISTRY_ADDRESS: tonAddressField("the PolicyRegistry contract's").optional(),
 });
 
