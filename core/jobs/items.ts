@@ -55,9 +55,10 @@ export interface JobItem extends Item {
   /** Submitted under the key `submit-<jobId>`: this item is the idempotency record (no other). */
   keyedByJob?: boolean;
   /**
-   * issue 15: the price weights the job was quoted and held under, when they come from the
-   * policy registry (which the owners may change while the job runs): settlement bills by
-   * these, not by the weights of the moment. Absent: the configured weights.
+   * issue 15: the price weights the job was quoted and held under, from the policy registry
+   * (which the owners may change while the job runs) or the configuration (which a redeploy may
+   * change): settlement bills by these, not by the weights of the moment. Absent (a job submitted
+   * before session 38 without a registry): the configured weights.
    */
   weights?: { promptBps: number; completionBps: number };
   /**

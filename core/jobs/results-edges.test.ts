@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { canonicalJson, sha256Hex } from "../crypto/encoding";
 import { CocoonError } from "../errors";
 import { OverdraftError } from "../ledger";
+import { jobCost } from "../pricing";
 import type { WriteOp } from "../ports";
 import { failureKey, jobKey, replyKey, resultDigest, RETAIN_SECONDS, type JobItem } from "./items";
 import { postResult } from "./results";
@@ -44,11 +45,36 @@ describe("postResult: bounds and refusals", () => {
     expect(out).toMatchObject({ status: "completed", duplicate: false });
   });
 
-  it("weights raised after the submit (no registry: a redeploy's config) never charge past the hold: the cost is maxCost, the books balance", async () => {
-    // Prepare: the job was held at today's weights; the settlement reads the configured ones of its moment
+  it("weights raised after the submit (no registry: a redeploy's config) do not reprice the job: it is billed at the weights it was held under", async () => {
+    // Prepare: the job was quoted and held at today's weights; a redeploy triples them
     const w = makeJobWorld();
     const { a, r, envelope, header } = await submitted(w, { maxTokens: 16, maxPromptTokens: 50 });
     const before = await w.balance(r.id);
+    const p = w.deps.config.pricing;
+    const job = (await w.store.get<JobItem>("jobs", jobKey(header.jobId)))!;
+    const usage = { promptTokens: 10, completionTokens: 4 };
+    const quoted = jobCost(p, BigInt(job.candidates[0]!.pricePerToken), usage);
+    w.deps.config = { ...w.deps.config, pricing: { ...p, promptBps: p.promptBps * 3, completionBps: p.completionBps * 3 } };
+    // Act
+    const out = await postResult(w.deps, a.id, w.completed(a, envelope, { usage }));
+    // Assess
+    expect(job.weights).toEqual({ promptBps: p.promptBps, completionBps: p.completionBps });
+    expect(quoted).toBeGreaterThan(0n);
+    expect(out).toMatchObject({ status: "completed", cost: quoted.toString(), duplicate: false });
+    expect(await w.balance(r.id)).toEqual({
+      available: before.available + BigInt(header.maxCost) - quoted,
+      held: before.held - BigInt(header.maxCost),
+    });
+    expect(ledgerDiscrepancies(w.store)).toEqual([]);
+  });
+
+  it("a job from before its weights were kept (none on the item), settled after the configured weights rose, is never charged past its hold", async () => {
+    // Prepare: the item as a submit before session 38 wrote it without a registry, then weights tripled
+    const w = makeJobWorld();
+    const { a, r, envelope, header } = await submitted(w, { maxTokens: 16, maxPromptTokens: 50 });
+    const before = await w.balance(r.id);
+    const { weights: _kept, ...legacy } = (await w.store.get<JobItem>("jobs", jobKey(header.jobId)))!;
+    await w.store.transact([{ op: "put", table: "jobs", item: legacy }]);
     const p = w.deps.config.pricing;
     w.deps.config = { ...w.deps.config, pricing: { ...p, promptBps: p.promptBps * 3, completionBps: p.completionBps * 3 } };
     // Act

@@ -172,7 +172,9 @@ export async function submitJobWithItem(
     createdAt: now,
     updatedAt: now,
     ...(keyedByJob ? { keyedByJob: true } : {}),
-    ...(deps.policyRegistry ? { weights: { promptBps: pricing.promptBps, completionBps: pricing.completionBps } } : {}),
+    // the weights it was quoted and held under, registry or configuration: a redeploy that changes
+    // the configured ones must not reprice jobs in flight (46 bytes; the item stays under 1 KB)
+    weights: { promptBps: pricing.promptBps, completionBps: pricing.completionBps },
     // the operator fee in force now, kept like the weights: settlement splits by the job's own
     ...(feeBps > 0 ? { operatorFeeBps: feeBps } : {}),
     ...(o.relayChannel ? { relayChannel: o.relayChannel } : {}),
