@@ -21,6 +21,7 @@ import {
   type SstAction,
   type WhoAmI,
 } from "./deploy";
+import { COMPLETE_PROD_SETTINGS } from "./settings-testing";
 
 /**
  * `npm run deploy|remove -- --stage <stage>` (stacks/deploy.ts): `npx sst deploy` without usable
@@ -232,17 +233,7 @@ describe("the stacks' settings checks, run alone (settingsPreflight)", () => {
   // ops38: the whole configuration is the deploying shell's: a production redeploy from a shell
   // without the exports (a new terminal) went ahead, and took the keys, the seed and the chain's
   // settings off every running function (submits refused, deposits not credited, payouts off).
-  /** Every setting docs/deploy.md calls required, as a production stage takes them. */
-  const complete = {
-    COCOON_SECRETS_KMS_KEY_ARN: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-    COCOON_COORDINATOR_SEED_PARAM: "/cocoon/prod/coordinator-seed",
-    COCOON_QUOTE_KEY_PARAM: "/cocoon/prod/quote-key",
-    COCOON_SESSION_KEY_PARAM: "/cocoon/prod/session-key",
-    COCOON_TON_ENDPOINT: "https://toncenter.com/api/v2/jsonRPC",
-    COCOON_VAULT_ADDRESS: "0:" + "a".repeat(64),
-    COCOON_ANCHOR_ADDRESS: "0:" + "b".repeat(64),
-    COCOON_ANCHOR_SEED_PARAM: "/cocoon/prod/anchor-seed",
-  };
+  const complete = COMPLETE_PROD_SETTINGS;
 
   it("a production deploy missing a required setting is refused, naming each one in the stage's form (missing_settings)", async () => {
     // Act

@@ -4,19 +4,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { missingSettingWarnings } from "../stacks/Cocoon";
+import { COMPLETE_PROD_SETTINGS } from "../stacks/settings-testing";
 
-/** Every setting the README's deploy section names, as a production stage takes them. */
-const complete = {
-  COCOON_SECRETS_KMS_KEY_ARN: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-  COCOON_COORDINATOR_SEED_PARAM: "/cocoon/prod/coordinator-seed",
-  COCOON_QUOTE_KEY_PARAM: "/cocoon/prod/quote-key",
-  COCOON_SESSION_KEY_PARAM: "/cocoon/prod/session-key",
-  COCOON_TON_ENDPOINT: "https://toncenter.com/api/v2/jsonRPC",
-  COCOON_VAULT_ADDRESS: "0:" + "a".repeat(64),
-  COCOON_ANCHOR_ADDRESS: "0:" + "b".repeat(64),
-  COCOON_ANCHOR_SEED_PARAM: "/cocoon/prod/anchor-seed",
-  COCOON_ROUTE_CONCURRENCY: "20",
-};
+const complete = COMPLETE_PROD_SETTINGS;
 
 describe("deploy warnings of settings left out", () => {
   it("every setting the README calls required (and the route concurrency on prod) given: none", () => {
