@@ -38,7 +38,14 @@ export interface RateLimit {
  * nothing, a funded one a deposit, so only the unfunded bucket can be emptied for free.
  */
 export type RateAction =
-  "registration_nonce" | "registration" | "challenge" | "worker_challenge" | "worker_challenge_unfunded" | "tab_open" | "cancel_resend";
+  | "registration_nonce"
+  | "registration"
+  | "challenge"
+  | "worker_challenge"
+  | "worker_challenge_unfunded"
+  | "tab_open"
+  | "cancel_resend"
+  | "job_void";
 
 /**
  * Defaults, per key: a worker registers a few times a day; a requester challenges up to k
@@ -63,6 +70,16 @@ export const DEFAULT_RATE_LIMITS: Record<RateAction, RateLimit> = {
   // be lost), costing the asker nothing; unbounded, one requester's cancels of one cheap job would
   // bury every other requester's jobs on that worker's queue. The first cancel always sends.
   cancel_resend: { burst: 3, perMinute: 6 },
+  // Per requester, new voids only (core/jobs/void.ts: an id already taken, the caller's void asked
+  // again included, is answered before the limit and writes nothing). Each writes an item kept 7
+  // days. An honest SDK (client/sdk.ts submitting) voids an id only after that job's submit lost
+  // its answer and the resend was refused: at most once per such job, so voids are a small share
+  // of its submits, and they come together only after an outage (every job then in flight, its
+  // quote expired meanwhile): a burst of 1,000 covers a client at 1,000 jobs/s with a second of
+  // them in flight; 600/min (10/s) is a coordinator losing and refusing ten submits a second for
+  // minutes. A refused void costs that SDK a clean answer (it reads the job until it gives up:
+  // JobOutcomeUnknownError). It bounds what one key can make the store keep to 10 items/s.
+  job_void: { burst: 1_000, perMinute: 600 },
 };
 
 /** How many keys each action remembers; the least recently seen beyond that start again full. */

@@ -35,7 +35,7 @@ describe("extendLease against a job that changes under it", () => {
     // Prepare: every extension write fails its condition, as if another extension landed just before each
     const w = makeJobWorld();
     const { job, worker } = await submitted(w);
-    w.advance(5_000);
+    w.advance((job.leaseUntil - w.clock.now()) / 2); // half the lease left: when an agent asks (a step it writes)
     const transact = w.store.transact;
     let writes = 0;
     w.store.transact = async (ops) => {
@@ -56,7 +56,7 @@ describe("extendLease against a job that changes under it", () => {
     // Prepare: the job completes at its attempt just before the extension's write
     const w = makeJobWorld();
     const { job, worker } = await submitted(w);
-    w.advance(5_000);
+    w.advance((job.leaseUntil - w.clock.now()) / 2); // half the lease left: when an agent asks (a step it writes)
     const transact = w.store.transact;
     w.store.transact = async (ops) => {
       if (isExtension(ops)) {

@@ -160,7 +160,7 @@ describe("extendLease refusals", () => {
     // Prepare: the job moves on between the extension's read and its write
     const w = makeJobWorld();
     const { header, workers, job } = await w.submitted(2);
-    w.advance(5_000);
+    w.advance((job.leaseUntil - w.clock.now()) / 2); // half the lease left: when an agent asks (a step it writes)
     const transact = w.store.transact;
     w.store.transact = async (ops: WriteOp[]) => {
       w.store.transact = transact;
@@ -178,8 +178,8 @@ describe("extendLease refusals", () => {
 
   it("a store failure while extending is thrown as is (not a 409)", async () => {
     const w = makeJobWorld();
-    const { header, workers } = await w.submitted(1);
-    w.advance(5_000);
+    const { header, workers, job } = await w.submitted(1);
+    w.advance((job.leaseUntil - w.clock.now()) / 2); // half the lease left: when an agent asks (a step it writes)
     const transact = w.store.transact;
     w.store.transact = async () => {
       w.store.transact = transact;

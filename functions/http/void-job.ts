@@ -10,7 +10,7 @@ export const route = defineRoute(
     method: "POST",
     path: "/v1/jobs/{id}/void",
     summary:
-      "Void a job id of the caller that holds no job: no submit of it can commit any more (409 job_void), so a requester whose submit was lost, and whose resend was refused, may prepare the request again under a new id and pay once. voided: true (asking again is harmless); the caller's job under it: voided: false with its status, nothing changed; another account's id: 409 job_exists",
+      "Void a job id of the caller that holds no job: no submit of it can commit any more (409 job_void), so a requester whose submit was lost, and whose resend was refused, may prepare the request again under a new id and pay once. voided: true (asking again is harmless: never rate-limited, unlike new voids, 429 rate_limited); the caller's job under it: voided: false with its status, nothing changed; another account's id: 409 job_exists",
     auth: "session",
     response: VoidJobResponse,
   },
