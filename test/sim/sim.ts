@@ -2024,7 +2024,7 @@ export class Sim {
       a.inbox.push(job);
       const body = LeaseRequest.parse({ jobId: job.jobId, attempt: job.attempt });
       this.launch(`${a.label} extend lease ${this.labelOf(job.jobId)}@${job.attempt}`, (d) => extendLease(d, a.id, body), {
-        ok: (v) => this.count(v.extended ? "leases extended" : "lease extensions refused (at the limit)"),
+        ok: (v) => this.count(v.extended ? "leases extended (or long enough: nothing written)" : "lease extensions refused (at the limit)"),
         err: (e) => {
           // job_cancelled: its requester cancelled it (the agent hears it here if it missed the message)
           if (e instanceof CocoonError && e.status < 500 && e.code !== "stale_attempt" && e.code !== "job_cancelled")
