@@ -45,7 +45,7 @@ export type RateAction =
   | "worker_challenge_unfunded"
   | "tab_open"
   | "cancel_resend"
-  | "job_void";
+  | "void_new";
 
 /**
  * Defaults, per key: a worker registers a few times a day; a requester challenges up to k
@@ -79,7 +79,7 @@ export const DEFAULT_RATE_LIMITS: Record<RateAction, RateLimit> = {
   // them in flight; 600/min (10/s) is a coordinator losing and refusing ten submits a second for
   // minutes. A refused void costs that SDK a clean answer (it reads the job until it gives up:
   // JobOutcomeUnknownError). It bounds what one key can make the store keep to 10 items/s.
-  job_void: { burst: 1_000, perMinute: 600 },
+  void_new: { burst: 1_000, perMinute: 600 },
 };
 
 /** How many keys each action remembers; the least recently seen beyond that start again full. */

@@ -1,6 +1,6 @@
 /**
  * Limits on voiding job ids (./void.ts): each new void writes an item kept 7 days, for any id
- * nobody used, so new voids are rate-limited per requester (`job_void`), as new tabs are. An
+ * nobody used, so new voids are rate-limited per requester (`void_new`), as new tabs are. An
  * answer about an id already taken (the caller's void asked again, the caller's job, another
  * account's id) writes nothing, and is given before the limit: never counted, never refused.
  */
@@ -11,10 +11,10 @@ import { jobIdempotencyKey, submitJob } from "./submit";
 import { voidJob } from "./void";
 import { makeJobWorld, refusal, type JobWorld } from "./testing";
 
-/** A world whose job_void bucket holds `burst` tokens and refills one per second. */
+/** A world whose void_new bucket holds `burst` tokens and refills one per second. */
 function limitedWorld(burst: number) {
   const w = makeJobWorld();
-  w.deps.config = { ...w.deps.config, rateLimits: { job_void: { burst, perMinute: 60 } } };
+  w.deps.config = { ...w.deps.config, rateLimits: { void_new: { burst, perMinute: 60 } } };
   return w;
 }
 /** A job id of `r`'s, sealed to a live worker and not submitted. */
@@ -58,7 +58,7 @@ describe("voiding job ids is rate-limited per requester", () => {
     w.advance(1_000);
     const later = await voidJob(w.deps, r.id, b.jobId);
     // Assess
-    expect(details).toEqual({ action: "job_void", retryAfterSeconds: 1 });
+    expect(details).toEqual({ action: "void_new", retryAfterSeconds: 1 });
     expect(later).toEqual({ jobId: b.jobId, voided: true });
   });
 
@@ -93,7 +93,7 @@ describe("voiding job ids is rate-limited per requester", () => {
   it("defaults never refuse an honest client: one void per job whose submit answer was lost and resend refused", () => {
     // every job in flight at 1,000 jobs/s losing its answer at once (an outage), and then a
     // coordinator failing that way 10 times a second for a minute, are still let through
-    expect(DEFAULT_RATE_LIMITS.job_void.burst).toBeGreaterThanOrEqual(1_000);
-    expect(DEFAULT_RATE_LIMITS.job_void.perMinute).toBeGreaterThanOrEqual(600);
+    expect(DEFAULT_RATE_LIMITS.void_new.burst).toBeGreaterThanOrEqual(1_000);
+    expect(DEFAULT_RATE_LIMITS.void_new.perMinute).toBeGreaterThanOrEqual(600);
   });
 });

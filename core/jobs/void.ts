@@ -11,7 +11,7 @@
  *  - the caller's job: nothing written, `voided: false` with its status (read it);
  *  - another account's job or void: nothing written, 409 job_exists (no status, no owner: the
  *    id is taken, as a submit of it would answer).
- * Only a new void writes, and only new voids are rate-limited per requester (`job_void`, 429
+ * Only a new void writes, and only new voids are rate-limited per requester (`void_new`, 429
  * rate_limited: an item kept 7 days for any unused id, so unbounded they would let any key make
  * the store write without end); the answers about a taken id are read first, so asking again is
  * never refused and writes nothing.
@@ -28,7 +28,7 @@ export async function voidJob(deps: CoreDeps, requester: string, jobId: string):
   const prior = await deps.store.get<JobItem | VoidItem>("jobs", jobKey(jobId));
   if (prior) return answerTaken(prior, requester, jobId);
   const now = deps.clock.now();
-  enforceRateLimit(deps.store, deps.config.rateLimits, "job_void", requester, now);
+  enforceRateLimit(deps.store, deps.config.rateLimits, "void_new", requester, now);
   // kept as long as an envelope: far past any submit of the id still in flight (its quote, its commit)
   const tombstone: VoidItem = {
     ...jobKey(jobId),
