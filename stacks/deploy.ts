@@ -266,6 +266,16 @@ export async function deployCommand(action: SstAction, args: string[], deps: Dep
   return deps.sst(action, stage);
 }
 
+/** What `npm run deploy` and `npm run remove` run with: this shell's settings, STS, sst, the terminal. */
+export const scriptDeps: DeployDeps = {
+  preflight: (stage, action) => settingsPreflight(stage, process.env, action),
+  region: deployRegion,
+  whoAmI: stsWhoAmI,
+  sst: runSst,
+  out: (l) => console.log(l),
+  err: (l) => console.error(l),
+};
+
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   process.env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE ??= "1"; // the stacks load sst/constructs, thus AWS SDK v2 and its end-of-support notice
   const [action, ...args] = process.argv.slice(2);
@@ -273,14 +283,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     console.error(`error [usage]: the first argument is deploy or remove, not ${action ?? "nothing"}\n${USAGE}`);
     process.exit(EX_USAGE);
   }
-  deployCommand(action, args, {
-    preflight: (stage, a) => settingsPreflight(stage, process.env, a),
-    region: deployRegion,
-    whoAmI: stsWhoAmI,
-    sst: runSst,
-    out: (l) => console.log(l),
-    err: (l) => console.error(l),
-  }).then(
+  deployCommand(action, args, scriptDeps).then(
     (code) => process.exit(code),
     (e: unknown) => {
       console.error(e instanceof Error ? (e.stack ?? e.message) : e);
