@@ -8,7 +8,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { BUNDLE_TARGET_KB, buildHandler, handlerModules, lambdaEnv } from "./bundles";
@@ -78,5 +78,20 @@ describe("Lambda bundles, built as the stack builds them", () => {
     expect(b.bytes / 1024).toBeLessThan(260);
     expect(served.status).toBe(200);
     expect(JSON.parse(served.body)).toEqual(committed);
+  }, 60_000);
+
+  it("a handler's bundle drops the schemas its route never reads (events/ builds them in PURE IIFEs): GET /v1/jobs/{id} carries no attestation challenge, worker registration, tab or route directory", async () => {
+    // Act
+    const b = await buildHandler("http/get-job");
+    const dir = dirname(b.entry);
+    const code = readdirSync(dir)
+      .filter((f) => f.endsWith(".mjs"))
+      .map((f) => readFileSync(join(dir, f), "utf8"))
+      .join("\n");
+
+    // Assess: each message is in one schema of events/api.ts only; the job's own schema is kept
+    expect(code).toContain("must look like job_");
+    const unread = ["must look like chl_", "models per worker", "must look like tab_", "must name a route as"];
+    expect(unread.filter((message) => code.includes(message))).toEqual([]);
   }, 60_000);
 });

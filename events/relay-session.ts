@@ -1,5 +1,7 @@
 import { z } from "zod";
 
+// Module-level schemas are built in /* @__PURE__ */ IIFEs so that bundles drop unused ones (see events/api.ts).
+
 /**
  * How a job's stream reaches its relay (docs/architecture.md §3, "Streaming"): the session a
  * worker or a requester is vended. Its own module because two others need it: events/relay.ts
@@ -9,12 +11,13 @@ import { z } from "zod";
  */
 
 /** Short-lived AWS credentials (STS) a relay session carries; `expiration` in ms since the epoch. */
-const RelayCredentials = z.object({
-  accessKeyId: z.string(),
-  secretAccessKey: z.string(),
-  sessionToken: z.string(),
-  expiration: z.number().int(),
-});
+const RelayCredentials = /* @__PURE__ */ (() =>
+  z.object({
+    accessKeyId: z.string(),
+    secretAccessKey: z.string(),
+    sessionToken: z.string(),
+    expiration: z.number().int(),
+  }))();
 
 /**
  * The STS role session name the coordinator gives the worker's relay credentials for one job
@@ -32,38 +35,39 @@ export const relaySenderName = (jobId: string, attempt: number) => `w-${jobId}-$
  * (publish for the worker, subscribe and receive for the requester), or, for a requester that
  * asked for scope "account", its own account's topics and nothing else.
  */
-export const RelaySession = z.discriminatedUnion("transport", [
-  z.object({ transport: z.literal("http") }),
-  z.object({
-    transport: z.literal("iot-mqtt"),
-    /** the account's IoT data endpoint, e.g. abc123-ats.iot.us-east-1.amazonaws.com */
-    endpoint: z.string().min(1).max(256),
-    region: z.string().min(1).max(32),
-    /**
-     * the MQTT topic of this job's stream (the worker publishes to it, the requester subscribes),
-     * or for an account-scoped requester session the filter of all its jobs' streams
-     * (`<prefix>/r/<account>/+/+`: job id, then worker id)
-     */
-    topic: z.string().min(1).max(256),
-    /** the only MQTT client id the credentials may connect with */
-    clientId: z.string().min(1).max(128),
-    credentials: RelayCredentials,
-  }),
-  z.object({
-    /**
-     * Amazon SQS (issue 12: a third of IoT Core's price per streamed job; bench/cost.ts): one
-     * queue per account channel. The worker's credentials allow sqs:SendMessage to the queue of
-     * the channel its job was submitted with, the requester's allow receiving from its own; each
-     * chunk is one message (its body a RelayChunk, JSON). A queue hands a message to one reader and
-     * may reorder or repeat: the SDK puts each job's chunks back in order, drops repeats, and
-     * takes a chunk only from the sender named for its job and attempt (relaySenderName).
-     */
-    transport: z.literal("sqs"),
-    region: z.string().min(1).max(32),
-    queueUrl: z.string().url().max(512),
-    credentials: RelayCredentials,
-  }),
-]);
+export const RelaySession = /* @__PURE__ */ (() =>
+  z.discriminatedUnion("transport", [
+    z.object({ transport: z.literal("http") }),
+    z.object({
+      transport: z.literal("iot-mqtt"),
+      /** the account's IoT data endpoint, e.g. abc123-ats.iot.us-east-1.amazonaws.com */
+      endpoint: z.string().min(1).max(256),
+      region: z.string().min(1).max(32),
+      /**
+       * the MQTT topic of this job's stream (the worker publishes to it, the requester subscribes),
+       * or for an account-scoped requester session the filter of all its jobs' streams
+       * (`<prefix>/r/<account>/+/+`: job id, then worker id)
+       */
+      topic: z.string().min(1).max(256),
+      /** the only MQTT client id the credentials may connect with */
+      clientId: z.string().min(1).max(128),
+      credentials: RelayCredentials,
+    }),
+    z.object({
+      /**
+       * Amazon SQS (issue 12: a third of IoT Core's price per streamed job; bench/cost.ts): one
+       * queue per account channel. The worker's credentials allow sqs:SendMessage to the queue of
+       * the channel its job was submitted with, the requester's allow receiving from its own; each
+       * chunk is one message (its body a RelayChunk, JSON). A queue hands a message to one reader and
+       * may reorder or repeat: the SDK puts each job's chunks back in order, drops repeats, and
+       * takes a chunk only from the sender named for its job and attempt (relaySenderName).
+       */
+      transport: z.literal("sqs"),
+      region: z.string().min(1).max(32),
+      queueUrl: z.string().url().max(512),
+      credentials: RelayCredentials,
+    }),
+  ]))();
 export type RelaySession = z.infer<typeof RelaySession>;
 
 /**
