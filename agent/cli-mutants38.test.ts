@@ -12,26 +12,12 @@ import { tempDir } from "../test/temp-dir";
 import { loadOrCreateKey } from "../api-client/keys";
 import { formatTon } from "../api-client/format";
 import { redeemCost } from "../api-client/vault-messages";
-import { runAgentCli } from "./cli-testing";
+import { runAgentCli, statusDoc } from "./cli-testing";
 import { lockWorker } from "./instance-lock";
 
 /** One 127.0.0.1 server standing in for the coordinator (GET /v1/agents/me) and this worker's running agent (/status). */
 async function fakeServer(me: string) {
-  const day = { day: "2026-12-06", jobs: 412, failed: 0, promptTokens: 1, completionTokens: 2, earned: "3000" };
-  const doc = {
-    workerId: me,
-    tier: "dev",
-    confidential: false,
-    tierLabel: "dev (SIMULATED TEE: NOT confidential)",
-    state: "serving",
-    startedAt: 1,
-    uptimeSeconds: 3600,
-    inFlight: 0,
-    capacity: 1,
-    today: day,
-    total: day,
-    redeemThreshold: "0",
-  };
+  const doc = statusDoc(me);
   const agentsMe = { workerId: me, tier: "dev", models: ["m"], jobs: 7, promptTokens: 1, completionTokens: 2, earned: "5", redeemed: "0" };
   const server: Server = createServer((req, res) => {
     const body =

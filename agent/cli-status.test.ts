@@ -4,27 +4,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../test/temp-dir";
 import { loadOrCreateKey } from "../api-client/keys";
-import { runAgentCli } from "./cli-testing";
+import { runAgentCli, statusDoc } from "./cli-testing";
 import { lockWorker } from "./instance-lock";
-
-/** Factory: a running agent's /status document (agent/metrics.ts AgentStatusDoc) for `workerId`. */
-function statusDoc(workerId: string) {
-  const day = { day: "2026-12-06", jobs: 412, failed: 0, promptTokens: 1, completionTokens: 2, earned: "3000" };
-  return {
-    workerId,
-    tier: "dev",
-    confidential: false,
-    tierLabel: "dev (SIMULATED TEE: NOT confidential)",
-    state: "serving",
-    startedAt: 1,
-    uptimeSeconds: 3600,
-    inFlight: 0,
-    capacity: 1,
-    today: day,
-    total: day,
-    redeemThreshold: "0",
-  };
-}
 
 /** One 127.0.0.1 server standing in for both the coordinator (GET /v1/agents/me) and the agent's /status. */
 async function fakeServer(me: string, agentOnPort: string) {

@@ -51,3 +51,22 @@ export async function noSandboxCoordinator(voucher: Voucher, redeemed: bigint) {
   };
   return routeStandIn(answer);
 }
+
+/** Factory: a running agent's /status document (agent/metrics.ts AgentStatusDoc) for `workerId`. */
+export function statusDoc(workerId: string) {
+  const day = { day: "2026-12-06", jobs: 412, failed: 0, promptTokens: 1, completionTokens: 2, earned: "3000" };
+  return {
+    workerId,
+    tier: "dev",
+    confidential: false,
+    tierLabel: "dev (SIMULATED TEE: NOT confidential)",
+    state: "serving",
+    startedAt: 1,
+    uptimeSeconds: 3600,
+    inFlight: 0,
+    capacity: 1,
+    today: day,
+    total: day,
+    redeemThreshold: "0",
+  };
+}

@@ -1,51 +1,16 @@
 /**
- * Mutants of the deploy checks written in session 38 (stacks/Cocoon.ts relayTransportFromEnv and
- * missingRequiredSettings; helper mut38) that stacks/deploy.test.ts, test/stacks-ops.test.ts and
- * test/stacks-warnings.test.ts left alive: the IoT endpoint's length bound, the anchor seed
- * named in its stage's form, and a plain setting given as a `_PARAM` name.
+ * Mutants of the deploy checks written in session 38 (stacks/Cocoon.ts missingRequiredSettings,
+ * the deploy script's deps; helper mut38) that stacks/deploy.test.ts, test/stacks-ops.test.ts and
+ * test/stacks-warnings.test.ts left alive: the anchor seed named in its stage's form, a plain
+ * setting given as a `_PARAM` name, and the script dropping its action. (The IoT endpoint's
+ * length bound, which lived too, is among stacks/deploy.test.ts's endpoints.)
  */
 import { describe, expect, it } from "vitest";
-import { relaySessionsFromEnv } from "../functions/adapters/relay-sessions";
-import { missingRequiredSettings, relayTransportFromEnv } from "./Cocoon";
+import { missingRequiredSettings } from "./Cocoon";
 import { deployCommand, scriptDeps } from "./deploy";
 import { COMPLETE_PROD_SETTINGS } from "./settings-testing";
 
 const complete = COMPLETE_PROD_SETTINGS;
-
-describe("relayTransportFromEnv: the IoT endpoint's length", () => {
-  it("takes a host name of 256 characters and refuses one of 257, as the functions that vend relay sessions do", async () => {
-    // Prepare
-    const stack = {
-      COCOON_RELAY_TRANSPORT: "iot-mqtt",
-      COCOON_RELAY_ROLE_ARN: "arn:aws:iam::123456789012:role/RelayRole",
-      COCOON_RELAY_PREFIX: "cocoon-dev",
-      COCOON_IOT_ARN: "arn:aws:iot:us-east-1:123456789012",
-      AWS_REGION: "us-east-1",
-    };
-    const host = (n: number) => "a".repeat(n - ".iot.us-east-1.amazonaws.com".length) + ".iot.us-east-1.amazonaws.com";
-    for (const [length, taken] of [
-      [256, true],
-      [257, false],
-    ] as const) {
-      const endpoint = host(length);
-      // Act
-      const atDeploy = (() => {
-        try {
-          return relayTransportFromEnv({ COCOON_RELAY_TRANSPORT: "iot-mqtt", COCOON_IOT_ENDPOINT: endpoint }) === "iot-mqtt";
-        } catch {
-          return false;
-        }
-      })();
-      const atColdStart = await relaySessionsFromEnv({ ...stack, COCOON_IOT_ENDPOINT: endpoint }).then(
-        () => true,
-        () => false,
-      );
-      // Assess
-      expect([length, atDeploy]).toEqual([length, taken]);
-      expect([length, atColdStart]).toEqual([length, taken]);
-    }
-  });
-});
 
 describe("missingRequiredSettings: each setting in the form its stage takes", () => {
   it("a dev stage names the secrets as values (it reads no SSM parameter), a production stage by their parameters", () => {

@@ -311,6 +311,9 @@ describe("the stacks' settings checks, run alone (settingsPreflight)", () => {
       "abc123-ats.iot.us-east-1.amazonaws.com/mqtt",
       "abc123-ats.iot.us-east-1.amazonaws.com:443",
       " abc123-ats.iot.us-east-1.amazonaws.com",
+      // at the length bound (256) and past it (mut38: a deploy bound other than the functions' lived)
+      "a".repeat(256 - ".iot.us-east-1.amazonaws.com".length) + ".iot.us-east-1.amazonaws.com",
+      "a".repeat(257 - ".iot.us-east-1.amazonaws.com".length) + ".iot.us-east-1.amazonaws.com",
     ]) {
       // Act
       const atDeploy = (() => {
