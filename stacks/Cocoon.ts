@@ -178,6 +178,10 @@ export function checkDeployerEnv(stage: string, env: NodeJS.ProcessEnv = process
   };
   const warnings: string[] = [];
   const production = isProductionStage(stage);
+  // the stack passes these on only when exactly "true" (the functions take "true" or "false"):
+  // anything else deployed a stage without its faucet or its simulated TEEs, without a word
+  for (const v of ["COCOON_FAUCET", "COCOON_ALLOW_DEV_ATTESTATION"])
+    if (env[v] && env[v] !== "true" && env[v] !== "false") refuse(v, `is "${env[v]}": must be "true" or "false"`);
   const kmsKey = env.COCOON_SECRETS_KMS_KEY_ARN;
   if (kmsKey && !KMS_KEY_ARN.test(kmsKey))
     refuse(

@@ -213,6 +213,14 @@ describe("the stacks' settings checks, run alone (settingsPreflight)", () => {
       { COCOON_TELEGRAM_CHAT_ID: "-1001234" },
       /^COCOON_TELEGRAM_BOT_TOKEN is not set, but COCOON_TELEGRAM_CHAT_ID is: /,
     ],
+    // the stack passes these on only when exactly "true": "yes" or "1" deployed a dev stage without
+    // its faucet or its simulated TEEs, and nothing said so
+    ["the faucet switch", { COCOON_FAUCET: "yes" }, /^COCOON_FAUCET is "yes": must be "true" or "false"/],
+    [
+      "the dev attestation switch",
+      { COCOON_ALLOW_DEV_ATTESTATION: "1" },
+      /^COCOON_ALLOW_DEV_ATTESTATION is "1": must be "true" or "false"/,
+    ],
     [
       "the chain watcher's anchor-overdue threshold",
       { COCOON_ANCHOR_OVERDUE_SECONDS: "0" },
