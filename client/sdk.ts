@@ -952,15 +952,8 @@ export class CocoonClient {
       body: { amount, to },
       headers: { "idempotency-key": o.idempotencyKey ?? `withdraw-${b64u.encode(randomBytes(12))}` },
     });
-    const { Address } = await import("@ton/core"); // heavy: loaded only by withdrawals
-    const sameTo = (() => {
-      try {
-        return Address.parse(w.to).equals(Address.parse(to));
-      } catch {
-        return false;
-      }
-    })();
-    if (w.account !== this.account || BigInt(w.amount) !== amount || !sameTo)
+    const { sameAddress } = await import("../api-client/ton-address"); // @ton/core: loaded only by withdrawals
+    if (w.account !== this.account || BigInt(w.amount) !== amount || !sameAddress(w.to, to))
       throw new VerificationError(
         "withdrawal_mismatch",
         `the coordinator answered a withdrawal of ${w.amount} nanoTON to ${w.to} for account ${w.account}, not the ${amount} to ${to} this account asked for: do not send it`,

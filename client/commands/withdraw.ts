@@ -20,11 +20,11 @@
  * locking money and saying what happened.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { Address } from "@ton/core";
 import { z } from "zod";
 import { API, ApiError } from "../../api-client/api";
 import { replaceFileSync } from "../../api-client/durable-file";
 import { formatTon } from "../../api-client/format";
+import { sameAddress } from "../../api-client/ton-address";
 import { newWithdrawalKey, withdrawalDestination, type WithdrawOutcome } from "../../api-client/money";
 import type { SignedWithdrawalView } from "../../events/withdrawals";
 import { VerificationError, type CocoonClient } from "../sdk";
@@ -112,16 +112,6 @@ export interface WithdrawCommandOptions {
 
 /** The outcome, plus whether it resumed a withdrawal asked for before. */
 export type WithdrawCommandOutcome = WithdrawOutcome & { resumed: boolean };
-
-/** One address in any of its forms (raw, friendly bounceable or not, test-only or not); text that is no address only equals itself. */
-function sameAddress(a: string, b: string): boolean {
-  if (a === b) return true;
-  try {
-    return Address.parse(a).equals(Address.parse(b));
-  } catch {
-    return false;
-  }
-}
 
 /** 503s the coordinator answers before anything is reserved (core/withdrawals.ts, the store's retry). */
 const NOTHING_DONE_503 = new Set(["withdrawals_unavailable", "chain_unavailable", "withdrawal_contention", "store_busy"]);
