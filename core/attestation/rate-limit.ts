@@ -116,9 +116,29 @@ export class TokenBuckets {
 const perStore = new WeakMap<object, Map<RateAction, TokenBuckets>>();
 
 /**
- * Takes a token for `key` doing `action`, or throws RateLimitedError (429, code "rate_limited",
- * details.retryAfterSeconds), or what `refuse` makes of the wait and the limit. `owner` scopes
- * the state (the deps' store), `limits` overrides the defaults (CoreConfig.rateLimits).
+ * Takes a token for `key` doing `action`, or says how long until one is back. `owner` scopes the
+ * state (the deps' store), `limits` overrides the defaults (CoreConfig.rateLimits).
+ */
+export function takeRateToken(
+  owner: object,
+  limits: Partial<Record<RateAction, RateLimit>> | undefined,
+  action: RateAction,
+  key: string,
+  now: number,
+): Take & { limit: RateLimit } {
+  let byAction = perStore.get(owner);
+  if (!byAction) perStore.set(owner, (byAction = new Map()));
+  const limit = limits?.[action] ?? DEFAULT_RATE_LIMITS[action];
+  let buckets = byAction.get(action);
+  if (!buckets || buckets.limit.burst !== limit.burst || buckets.limit.perMinute !== limit.perMinute) {
+    byAction.set(action, (buckets = new TokenBuckets(limit)));
+  }
+  return { ...buckets.take(key, now), limit };
+}
+
+/**
+ * Takes a token for `key` doing `action` (takeRateToken), or throws RateLimitedError (429, code
+ * "rate_limited", details.retryAfterSeconds), or what `refuse` makes of the wait and the limit.
  */
 export function enforceRateLimit(
   owner: object,
@@ -128,13 +148,6 @@ export function enforceRateLimit(
   now: number,
   refuse: (retryAfterSeconds: number, limit: RateLimit) => Error = (s, l) => new RateLimitedError(action, s, l),
 ): void {
-  let byAction = perStore.get(owner);
-  if (!byAction) perStore.set(owner, (byAction = new Map()));
-  const limit = limits?.[action] ?? DEFAULT_RATE_LIMITS[action];
-  let buckets = byAction.get(action);
-  if (!buckets || buckets.limit.burst !== limit.burst || buckets.limit.perMinute !== limit.perMinute) {
-    byAction.set(action, (buckets = new TokenBuckets(limit)));
-  }
-  const r = buckets.take(key, now);
-  if (!r.ok) throw refuse(Math.ceil(r.retryAfterMs / 1000), limit);
+  const r = takeRateToken(owner, limits, action, key, now);
+  if (!r.ok) throw refuse(Math.ceil(r.retryAfterMs / 1000), r.limit);
 }

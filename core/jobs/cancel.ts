@@ -14,8 +14,8 @@
  */
 import type { AgentCancel, CancelJobResponse } from "../../events/api";
 import type { CoreDeps } from "../deps";
-import { enforceRateLimit } from "../attestation/rate-limit";
-import { RateLimitedError, UnavailableError } from "../errors";
+import { takeRateToken } from "../attestation/rate-limit";
+import { UnavailableError } from "../errors";
 import { ConditionFailedError } from "../ports";
 import { jobKey, readJob, jobTopic, stillAt, type JobItem } from "./items";
 import { ownJob } from "./read";
@@ -69,13 +69,7 @@ export async function cancelJob(deps: CoreDeps, accountId: string, jobId: string
  * worker still hears of the cancel from its next lease extension (409 job_cancelled).
  */
 function mayResend(deps: CoreDeps, job: JobItem): boolean {
-  try {
-    enforceRateLimit(deps.store, deps.config.rateLimits, "cancel_resend", `${job.jobId}#${job.attempt}`, deps.clock.now());
-    return true;
-  } catch (e) {
-    if (e instanceof RateLimitedError) return false;
-    throw e;
-  }
+  return takeRateToken(deps.store, deps.config.rateLimits, "cancel_resend", `${job.jobId}#${job.attempt}`, deps.clock.now()).ok;
 }
 
 function answer(job: JobItem, cancelled: boolean): CancelJobResponse {
