@@ -265,9 +265,10 @@ export const loopsFor = (jobs: number) => (jobs === 0 ? 0 : Math.min(MAX_LOOPS, 
 export const MAX_RECEIVE_FAILURES = 3;
 
 /**
- * One job's stream as the queue delivers it, put back in order (module comment). Bounded: the
- * chunks waiting for an earlier one have distinct seqs below MAX_REPLY_CHUNKS (RelayChunk's
- * schema refuses any other), so at most that many of the one attempt it reads.
+ * One job's stream as the queue delivers it, put back in order (module comment). Bounded: it
+ * takes each seq of the attempt it reads once, and at most MAX_REPLY_BYTES of their data, what
+ * a whole reply weighs at most; a worker that sends more is no honest one, and what it sends
+ * past that is dropped (the stored reply has an honest answer).
  */
 class JobStream {
   private attempt = -1;
@@ -275,8 +276,12 @@ class JobStream {
   private next = 0;
   /** chunks of `attempt` that came before an earlier one */
   private readonly early = new Map<number, RelayChunk>();
-  /** the data of `early`: a whole reply weighs at most MAX_REPLY_BYTES, so a stream that waits on more is no honest one */
-  private earlyBytes = 0;
+  /**
+   * The data of every chunk of `attempt` taken, waiting or handed on: relay39 #3, the chunks in
+   * order counted too (before, only those waiting were), since `ready` holds them until the app
+   * reads its stream, and a worker could send MAX_REPLY_CHUNKS chunks of 132 KiB (over 500 MB).
+   */
+  private bytes = 0;
   private readonly ready: RelayChunk[] = [];
   private wake: (() => void) | undefined;
   ended = false;
@@ -288,15 +293,14 @@ class JobStream {
       this.attempt = c.attempt;
       this.next = 0;
       this.early.clear();
-      this.earlyBytes = 0;
+      this.bytes = 0;
     }
     if (c.seq < this.next || this.early.has(c.seq)) return; // a repeat (SQS delivers at least once)
-    if (c.seq !== this.next && this.earlyBytes + c.data.length > MAX_REPLY_BYTES) return; // dropped: the stored reply has it
+    if (this.bytes + c.data.length > MAX_REPLY_BYTES) return; // dropped: the stored reply has an honest answer
     this.early.set(c.seq, c);
-    this.earlyBytes += c.data.length;
+    this.bytes += c.data.length;
     for (let n = this.early.get(this.next); n; n = this.early.get(this.next)) {
       this.early.delete(this.next++);
-      this.earlyBytes -= n.data.length;
       this.ready.push(n);
     }
     this.wake?.();

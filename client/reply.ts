@@ -5,6 +5,7 @@
  */
 import {
   ChunkPlaintext,
+  MAX_REPLY_BYTES,
   ReplyPlaintext,
   type ChunkedReply,
   type EnvelopeHeader,
@@ -13,7 +14,7 @@ import {
   type ToolCall,
 } from "../events/envelope";
 import type { RelayChunk } from "../events/relay";
-import { b64u } from "../core/crypto/encoding";
+import { b64u, canonicalJson } from "../core/crypto/encoding";
 import { openReply, requestTag } from "../core/crypto/envelope";
 import { EnvelopeError } from "../core/crypto/errors";
 import type { KemKeyPair } from "../core/crypto/keys";
@@ -200,8 +201,18 @@ interface AttemptStream {
   sig: string;
   /** sealed chunks accepted so far, in order */
   chunks: string[];
+  /** `chunks` as a stored reply's canonical JSON weighs them (replyBytes) */
+  bytes: number;
   builder: AnswerBuilder;
 }
+
+/**
+ * What a stored reply of this opener and `chunks` weighs as canonical JSON
+ * (`{"chunks":["…",…],"enc":"…","sig":"…","v":2}`, all ASCII), the measure the coordinator caps
+ * at MAX_REPLY_BYTES (core/jobs/results.ts) and the agent counts as it seals (agent/execute.ts).
+ */
+const replyShellBytes = (enc: string, sig: string) => canonicalJson({ v: 2, enc, sig, chunks: [] }).length;
+const chunkBytes = (data: string, seq: number) => data.length + 2 + (seq > 0 ? 1 : 0);
 
 /**
  * Checks a job's relayed chunks as they arrive: right job, one attempt at a time, positions
@@ -262,6 +273,7 @@ export class StreamVerifier {
           enc: c.opener.enc,
           sig: c.opener.sig,
           chunks: [],
+          bytes: replyShellBytes(c.opener.enc, c.opener.sig),
           builder: new AnswerBuilder(),
         };
       }
@@ -279,6 +291,15 @@ export class StreamVerifier {
           : new StreamCheckFailure("stream_gap", `chunk ${next} is missing: the relay went on with chunk ${c.seq}`);
       }
       if (s.builder.done) throw new StreamCheckFailure("stream_too_long", `chunk ${c.seq} came after the final chunk`);
+      // Relay39 #1: no honest stream outgrows what the coordinator stores, and a worker's
+      // credentials reach the relay with nobody between (SQS, IoT Core): without this one
+      // could make us hold MAX_REPLY_CHUNKS chunks of 132 KiB (over 500 MB) of one job.
+      const bytes = s.bytes + chunkBytes(c.data, c.seq);
+      if (bytes > MAX_REPLY_BYTES)
+        throw new StreamCheckFailure(
+          "stream_too_long",
+          `chunk ${c.seq} carries the reply past ${MAX_REPLY_BYTES} bytes as JSON, more than the network stores: no worker can be paid for it`,
+        );
       const p = openChunk(s.opener, c.seq, c.final, c.data);
       if (c.seq === 0 && p.req !== undefined && p.req !== requestTag(this.requestHash))
         throw new StreamCheckFailure(
@@ -287,6 +308,7 @@ export class StreamVerifier {
         );
       s.builder.add(p, c.final);
       s.chunks.push(c.data);
+      s.bytes = bytes;
       this.relayed++;
       out.push(...this.pieces(p));
     });

@@ -29,6 +29,8 @@ export interface MemoryRelayOptions {
 }
 
 interface JobStream {
+  /** the position of chunks[0]: what buffers of this job dropped before this one held */
+  base: number;
   chunks: RelayChunk[];
   bytes: number;
   ended: boolean;
@@ -59,6 +61,14 @@ export function createMemoryRelay(o: MemoryRelayOptions = {}): MemoryRelay {
   const now = () => (o.clock ?? { now: Date.now }).now();
   // A Map keeps insertion order: re-inserting on touch makes the first entry the least recently used.
   const jobs = new Map<string, JobStream>();
+  /**
+   * Relay39 #2: where each job whose buffer was dropped with chunks in it stands (its next
+   * position), so that the worker's next publish makes a buffer that goes on from there. Made
+   * afresh at 0, its chunks took the positions of those dropped: a reader part-way through read
+   * a later chunk at the position it asked for, which the SDK takes for a relay that skipped
+   * chunks (stream_gap), failing an honest job. Ids and numbers only, as many as maxJobs, kept idleMs.
+   */
+  const dropped = new Map<string, { next: number; at: number }>();
   let published = 0;
   let total = 0;
 
@@ -67,6 +77,7 @@ export function createMemoryRelay(o: MemoryRelayOptions = {}): MemoryRelay {
     for (const [id, s] of jobs) {
       if (t - s.touched > (s.ended ? graceMs : idleMs)) drop(id, s);
     }
+    for (const [id, d] of dropped) if (t - d.at > idleMs) dropped.delete(id);
     while (jobs.size > maxJobs) {
       const [id, s] = jobs.entries().next().value as [string, JobStream];
       drop(id, s);
@@ -74,6 +85,12 @@ export function createMemoryRelay(o: MemoryRelayOptions = {}): MemoryRelay {
   };
   const drop = (id: string, s: JobStream) => {
     jobs.delete(id);
+    const next = s.base + s.chunks.length;
+    if (next > 0 && !s.ended) {
+      dropped.delete(id);
+      dropped.set(id, { next, at: now() });
+      if (dropped.size > maxJobs) dropped.delete(dropped.keys().next().value!);
+    }
     total -= s.bytes;
     s.ended = true;
     wake(s);
@@ -86,7 +103,8 @@ export function createMemoryRelay(o: MemoryRelayOptions = {}): MemoryRelay {
   const get = (jobId: string, create: boolean): JobStream | undefined => {
     let s = jobs.get(jobId);
     if (!s && create) {
-      s = { chunks: [], bytes: 0, ended: false, touched: now(), waiters: new Set() };
+      s = { base: dropped.get(jobId)?.next ?? 0, chunks: [], bytes: 0, ended: false, touched: now(), waiters: new Set() };
+      dropped.delete(jobId);
       jobs.set(jobId, s);
       if (jobs.size > maxJobs) sweep();
     } else if (s) {
@@ -101,8 +119,11 @@ export function createMemoryRelay(o: MemoryRelayOptions = {}): MemoryRelay {
 
   const take = (s: JobStream | undefined, from: number): RelayRead | undefined => {
     if (!s) return undefined;
-    if (from < s.chunks.length) return { chunks: s.chunks.slice(from), next: s.chunks.length, ended: false };
-    if (s.ended) return { chunks: [], next: s.chunks.length, ended: true };
+    const end = s.base + s.chunks.length;
+    // before the base: dropped, never handed out again (the reader takes the rest from the stored reply)
+    if (from < s.base) return s.ended ? { chunks: [], next: from, ended: true } : undefined;
+    if (from < end) return { chunks: s.chunks.slice(from - s.base), next: end, ended: false };
+    if (s.ended) return { chunks: [], next: end, ended: true };
     return undefined;
   };
 
