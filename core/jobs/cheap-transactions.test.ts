@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { WriteOp } from "../ports";
-import { envelopeKey, jobKey, replyKey, resultDigest, type JobItem } from "./items";
+import { envelopeKey, jobKey, readReply, resultDigest, type JobItem } from "./items";
 import { postResult } from "./results";
 import { submitJob } from "./submit";
 import { isHoldCommit, isSettleCommit, makeJobWorld } from "./testing";
@@ -63,7 +63,7 @@ describe("a store with cheap transactions", () => {
     const job = (await w.store.get<JobItem>("jobs", jobKey(header.jobId)))!;
     const digest = resultDigest(post.reply, post.receipt);
     expect(job.resultDigest).toBe(digest);
-    expect((await w.store.get("jobs", replyKey(header.jobId, 0, digest)))?.reply).toEqual(post.reply);
+    expect((await readReply(w.store, job))?.reply).toEqual(post.reply);
     // the same result posted again is a duplicate, and changes nothing
     expect(await postResult(w.deps, workers[0]!.id, post)).toMatchObject({ duplicate: true });
   });

@@ -26,7 +26,7 @@ import { jobCost as pricedAt } from "../pricing";
 import { heartbeat, issueRegistrationNonce, registerWorker } from "../workers";
 import { cancelJob } from "./cancel";
 import { handleMatchingMessage } from "./dispatch";
-import { jobKey, replyKey, workerCredit, type JobItem, type StoredReplyItem } from "./items";
+import { jobKey, readReceipt, workerCredit, type JobItem } from "./items";
 import { extendLease } from "./lease";
 import { postResult } from "./results";
 import { jobIdempotencyKey, submitJob } from "./submit";
@@ -362,8 +362,8 @@ describe("the money path's features interleaved (property)", () => {
           }
           // each at its quoted price (the candidate's at the attempt that answered) for its receipt's usage, capped by its hold
           for (const j of completed) {
-            const head = await w.store.get<StoredReplyItem>("jobs", replyKey(j.jobId, j.attempt, j.resultDigest));
-            const billed = pricedAt(w.deps.config.pricing, BigInt(j.candidates[j.attempt]!.pricePerToken), head!.receipt.body.usage);
+            const receipt = await readReceipt(w.store, j);
+            const billed = pricedAt(w.deps.config.pricing, BigInt(j.candidates[j.attempt]!.pricePerToken), receipt!.body.usage);
             expect(j.cost).toBe((billed < BigInt(j.maxCost) ? billed : BigInt(j.maxCost)).toString());
           }
         },

@@ -4,7 +4,7 @@ import { pendingWithdrawalAccount } from "../chain/store-ledger";
 import type { CoreDeps } from "../deps";
 import { ForbiddenError, NotFoundError } from "../errors";
 import { getBalance, requesterAccount } from "../ledger";
-import { failureKey, readJob, jobTopic, readReply, replyKey, type FailureItem, type JobItem, type ReplyItem } from "./items";
+import { failureKey, readJob, jobTopic, readReply, type FailureItem, type JobItem, type ReplyItem } from "./items";
 
 const TERMINAL: JobStatus[] = ["completed", "refunded"];
 
@@ -90,7 +90,7 @@ export async function getJob(
     known = undefined;
     if (job.status === "completed")
       // whole, whether stored as one item or split over several (./items.ts readReply)
-      return toView(job, await readReply(deps.store, replyKey(jobId, job.attempt, job.resultDigest)));
+      return toView(job, await readReply(deps.store, job));
     if (job.status === "refunded" && job.outcome === "failed")
       return toView(job, undefined, await deps.store.get<FailureItem>("jobs", failureKey(jobId, job.attempt)));
     if (TERMINAL.includes(job.status) || deadline <= deps.clock.now() || signal?.aborted) return toView(job);

@@ -204,7 +204,7 @@ describe("postResult: a large reply that loses its race deletes all of its items
 
 describe("postResult with cheap transactions (LMDB): replies that join their settlements", () => {
   it("a batch whose replies pass a transaction's 4 MB together commits in halves, each still one transaction, not each settlement alone", async () => {
-    // Prepare: 12 jobs of one worker, each answered with ~390 KB (one item each, so each joins its settlement)
+    // Prepare: 12 jobs of one worker, each answered with ~390 KB stored (one packed item each, so each joins its settlement)
     const w = makeJobWorld({ cheapTransactions: true });
     const a = await w.worker();
     const r = await w.requester();
@@ -212,7 +212,7 @@ describe("postResult with cheap transactions (LMDB): replies that join their set
     for (let i = 0; i < 12; i++) {
       const { envelope, quote } = await w.sealedJob(r);
       await submitJob(w.deps, r.id, envelope, `batch-key-${i}`, quote);
-      posts.push(largeResult(w, a, envelope, 290 * 1024, { seed: i }));
+      posts.push(largeResult(w, a, envelope, 385 * 1024, { seed: i }));
     }
     const committed: WriteOp[][] = [];
     const refused: string[] = [];

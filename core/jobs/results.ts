@@ -129,7 +129,7 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
   // head. On LMDB too: they stay out of the settlement, whose batch of 16 jobs must keep under
   // a transaction's 100 ops; lmdb commits the concurrent part puts together, so a split reply
   // costs one flush more there, and only the head joins the settlement.
-  const reply = replyItemsOf(deps, job.jobId, r.attempt, digest, r.reply, r.receipt, canonicalReply);
+  const reply = replyItemsOf(deps, job, digest, r.reply, r.receipt, canonicalReply);
   const replyInCommit = deps.store.cheapTransactions === true;
   await putReplyParts(deps, reply.parts);
   if (!replyInCommit) await putReply(deps, reply.head);
@@ -262,15 +262,9 @@ export async function postResults(
 const creditOf = (job: Pick<JobItem, "operatorFeeBps">, cost: bigint): { credit?: string } =>
   (job.operatorFeeBps ?? 0) > 0 ? { credit: workerCredit(job, cost).toString() } : {};
 
-const replyItemsOf = (
-  deps: CoreDeps,
-  jobId: string,
-  attempt: number,
-  digest: string,
-  reply: ReplyEnvelope,
-  receipt: Receipt,
-  canonicalReply?: string,
-) => replyItems(jobId, attempt, digest, reply, receipt, canonicalReply, Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS);
+/** `job`: the job at the result's attempt (the callers checked job.attempt === r.attempt). */
+const replyItemsOf = (deps: CoreDeps, job: JobItem, digest: string, reply: ReplyEnvelope, receipt: Receipt, canonicalReply?: string) =>
+  replyItems(job, digest, reply, receipt, canonicalReply, Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS);
 
 /** Write a reply item (or part) if absent: its key is its content's digest, so "present" means "identical". */
 async function putReply(deps: CoreDeps, item: Item) {
@@ -328,7 +322,7 @@ async function repeatedResult(deps: CoreDeps, job: JobItem, r: CompletedResult) 
   }
   if (pinned !== digest) throw resultDiffers(job.jobId);
   if (job.resultDigest) {
-    const items = replyItemsOf(deps, job.jobId, r.attempt, digest, r.reply, r.receipt);
+    const items = replyItemsOf(deps, job, digest, r.reply, r.receipt);
     await putReplyParts(deps, items.parts);
     await putReply(deps, items.head);
   }
