@@ -1,5 +1,6 @@
 import { Api, Cron, Queue, Table, Topic, type Function as SstFunction, type FunctionProps, type StackContext } from "sst/constructs";
-import { Aws, Duration, RemovalPolicy } from "aws-cdk-lib";
+import { Aws, CfnResource, Duration, RemovalPolicy, type Stack } from "aws-cdk-lib";
+import { LogRetention, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { ArnPrincipal, CompositePrincipal, Effect, PolicyStatement, Role } from "aws-cdk-lib/aws-iam";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { ApplicationLogLevel, FunctionUrlAuthType, LoggingFormat, SystemLogLevel } from "aws-cdk-lib/aws-lambda";
@@ -160,6 +161,16 @@ export const PRODUCTION_SSM_ONLY: readonly SecretVariable[] = ["COCOON_COORDINAT
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
 
 /**
+ * COCOON_ALERT_EMAIL: one address, as the HTML standard defines a valid one (zod's html5Email), with
+ * a dotted domain. SNS checks the endpoint only when CloudFormation creates the subscription, so a
+ * malformed one (a list, a `mailto:`, a display name, a stray space) failed mid-deploy and rolled
+ * the whole update back.
+ */
+const ALERT_EMAIL =
+  /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)+$/;
+const ALERT_EMAIL_MAX = 254; // RFC 5321's path limit less its angle brackets
+
+/**
  * The deploying shell's values, checked with the schemas the functions apply at cold start
  * (functions/config.ts, the anchorer's AnchorEnv) before anything is built: a malformed one
  * would otherwise deploy, then fail every cold start of the functions given it (as 500s on the
@@ -182,6 +193,12 @@ export function checkDeployerEnv(stage: string, env: NodeJS.ProcessEnv = process
   // anything else deployed a stage without its faucet or its simulated TEEs, without a word
   for (const v of ["COCOON_FAUCET", "COCOON_ALLOW_DEV_ATTESTATION"])
     if (env[v] && env[v] !== "true" && env[v] !== "false") refuse(v, `is "${env[v]}": must be "true" or "false"`);
+  const email = env.COCOON_ALERT_EMAIL;
+  if (email && !(email.length <= ALERT_EMAIL_MAX && ALERT_EMAIL.test(email)))
+    refuse(
+      "COCOON_ALERT_EMAIL",
+      `is "${email}": must be one e-mail address alone (ops@example.com: no list, "mailto:", display name or spaces; add more addresses as subscriptions of the AlertTopicArn output); SNS refuses it only when CloudFormation creates the subscription, mid-deploy`,
+    );
   const kmsKey = env.COCOON_SECRETS_KMS_KEY_ARN;
   if (kmsKey && !KMS_KEY_ARN.test(kmsKey))
     refuse(
@@ -394,9 +411,43 @@ export function workerQueuePrefix(appName: string, stage: string): string {
   return queuePrefix;
 }
 
+/**
+ * The matching queue's name: SST's own for a Queue of id "Matching" (App.logicalPrefixedName), set
+ * explicitly so that `npm run remove` (stacks/deploy.ts) finds the queue it asks for the same name.
+ */
+export function matchingQueueName(appName: string, stage: string): string {
+  return `${stage}-${appName}-Matching`;
+}
+
+/**
+ * Gives every Lambda function in `stack` that has no log retention of its own one: the helpers SST
+ * and CDK add. SST's custom-resource handler (every SST stack has one; nothing here calls it today)
+ * had none, so the group Lambda makes at its first run would keep every line for ever; CDK's
+ * log-retention provider had none in the template (its code sets its own group to 1 day whenever it
+ * creates a retention, which this does not change). The same custom resource (Custom::LogRetention)
+ * our functions get from `logRetention`: it sets a group that exists already, or makes it.
+ */
+export function retainHelperLogs(stack: Stack, retention: RetentionDays): void {
+  const functions = stack.node
+    .findAll()
+    .filter((c): c is CfnResource => c instanceof CfnResource && c.cfnResourceType === "AWS::Lambda::Function");
+  for (const fn of functions) {
+    const owner = fn.node.scope!;
+    // lambda.Function names the LogRetention it makes for its `logRetention` so
+    if (owner.node.tryFindChild("LogRetention") instanceof LogRetention) continue;
+    new LogRetention(stack, `${owner.node.id}LogRetention`, {
+      logGroupName: `/aws/lambda/${fn.ref}`,
+      retention,
+      logRetentionRetryOptions: { maxRetries: 100 }, // as SST's: CloudWatch Logs throttles many at once
+    });
+  }
+}
+
 export function Cocoon({ stack, app }: StackContext) {
   // production stages keep their data, and dev conveniences are refused there at cold start too
   const retained = isProductionStage(app.stage);
+  // how long every log group keeps its lines (the functions', SST's and CDK's helpers', the API's access log)
+  const logRetention = retained ? "one_month" : "one_week";
   const queuePrefix = workerQueuePrefix(app.name, app.stage);
   const workerQueueArnPrefix = `arn:${Aws.PARTITION}:sqs:${Aws.REGION}:${Aws.ACCOUNT_ID}:${queuePrefix}`;
   const workerQueueUrlPrefix = `https://sqs.${Aws.REGION}.${Aws.URL_SUFFIX}/${Aws.ACCOUNT_ID}/${queuePrefix}`;
@@ -435,6 +486,7 @@ export function Cocoon({ stack, app }: StackContext) {
   const matching = new Queue(stack, "Matching", {
     cdk: {
       queue: {
+        queueName: matchingQueueName(app.name, app.stage),
         // AWS's advice for Lambda consumers: visibility ≥ 6 × the function timeout.
         visibilityTimeout: Duration.seconds(180),
         retentionPeriod: Duration.days(4),
@@ -511,7 +563,7 @@ export function Cocoon({ stack, app }: StackContext) {
     // Lambda keeps a function's log group for ever unless told otherwise; the same retention as
     // the API's access log (SST sets it through CDK's LogRetention helper, which also works on
     // log groups an earlier deploy's functions already created).
-    logRetention: retained ? "one_month" : "one_week",
+    logRetention,
     // ESM, minified, split, @aws-sdk/* from the runtime, zod imports tree-shaken: see stacks/bundling.ts
     // (bench/bundles.ts measures each handler built this way: size and cold start).
     nodejs: HANDLER_NODEJS,
@@ -620,7 +672,7 @@ export function Cocoon({ stack, app }: StackContext) {
 
   const api = new Api(stack, "Api", {
     cors: false,
-    accessLog: { retention: retained ? "one_month" : "one_week" },
+    accessLog: { retention: logRetention },
     routes,
   });
   // issue 12: every route's function also answers at its own Lambda function URL, which costs
@@ -903,5 +955,7 @@ export function Cocoon({ stack, app }: StackContext) {
     RelayTransport: relayTransport,
     ...(relayTransport === "sqs" ? { RelayQueuePrefix: `${relayPrefix}-r-` } : {}),
   });
+  // last, so that it sees every function the stack holds
+  retainHelperLogs(stack, retained ? RetentionDays.ONE_MONTH : RetentionDays.ONE_WEEK);
   return { api, table, matching, alerts, agentRole };
 }

@@ -40,17 +40,19 @@ function recording(over: Partial<DeployDeps> = {}) {
     preflight: async (stage) => void calls.push(`preflight ${stage}`),
     region: async () => "eu-west-1",
     whoAmI: async (region) => (calls.push(`sts ${region}`), IDENTITY),
+    queueDepths: async (stage, region) => (calls.push(`queues ${stage} ${region}`), []),
     sst: async (action: SstAction, stage) => (calls.push(`sst ${action} ${stage}`), 0),
     out: (l) => out.push(l),
     err: (l) => err.push(l),
     ...over,
   };
-  const wrap = <K extends "preflight" | "whoAmI" | "sst">(k: K) => {
+  const wrap = <K extends "preflight" | "whoAmI" | "queueDepths" | "sst">(k: K) => {
     const f = over[k] as ((...a: never[]) => unknown) | undefined;
     if (f) (deps as unknown as Record<string, unknown>)[k] = (...a: never[]) => (calls.push(`${k}*`), f(...a));
   };
   wrap("preflight");
   wrap("whoAmI");
+  wrap("queueDepths");
   wrap("sst");
   return { deps, calls, out, err };
 }
@@ -221,6 +223,13 @@ describe("the stacks' settings checks, run alone (settingsPreflight)", () => {
       { COCOON_ALLOW_DEV_ATTESTATION: "1" },
       /^COCOON_ALLOW_DEV_ATTESTATION is "1": must be "true" or "false"/,
     ],
+    // ops39: SNS checks the address only when CloudFormation subscribes it: a malformed one failed
+    // mid-deploy and rolled the whole update back
+    [
+      "the alert e-mail address given as a mailto: link",
+      { COCOON_ALERT_EMAIL: "mailto:ops@example.com" },
+      /^COCOON_ALERT_EMAIL is "mailto:ops@example.com": must be one e-mail address alone .*mid-deploy; fix it in the deploying shell/,
+    ],
     [
       "the chain watcher's anchor-overdue threshold",
       { COCOON_ANCHOR_OVERDUE_SECONDS: "0" },
@@ -276,7 +285,8 @@ describe("the stacks' settings checks, run alone (settingsPreflight)", () => {
       expect.stringMatching(/^error \[missing_settings\]: the production stage prod would be deployed without COCOON_QUOTE_KEY_PARAM, /),
     ]);
     expect(removed).toBe(0);
-    expect(remove.calls).toEqual(["preflight*", "sts eu-west-1", "sst remove prod"]);
+    // ops39: then the production stage's queues are asked whether they are drained (stacks/deploy-drain.test.ts)
+    expect(remove.calls).toEqual(["preflight*", "sts eu-west-1", "queues prod eu-west-1", "sst remove prod"]);
   }, 60_000);
 
   it("all given, a production deploy passes; a dev deploy, a remove and the offline synth never need them", async () => {
@@ -285,6 +295,41 @@ describe("the stacks' settings checks, run alone (settingsPreflight)", () => {
     await expect(settingsPreflight("dev", {}, "deploy")).resolves.toBeUndefined();
     await expect(settingsPreflight("prod", {}, "remove")).resolves.toBeUndefined();
     await expect(settingsPreflight("prod", {})).resolves.toBeUndefined();
+  }, 60_000);
+
+  it("ops39: COCOON_ALERT_EMAIL is one address alone, or refused by name before any AWS call (SNS refused it mid-deploy)", async () => {
+    // Prepare: the deploy's own preflight on a shell with only this address set
+    const longest = `${"o".repeat(64)}@${"e".repeat(63)}.${"x".repeat(63)}.${"y".repeat(57)}.com`; // 254 characters
+    const withEmail = (email: string) =>
+      recording({ preflight: (stage, action) => settingsPreflight(stage, { COCOON_ALERT_EMAIL: email }, action) });
+    const refused = [
+      "ops@example.com, oncall@example.com",
+      "ops@example.com;oncall@example.com",
+      "Ops <ops@example.com>",
+      "mailto:ops@example.com",
+      " ops@example.com",
+      "ops@example.com\n",
+      "ops@example",
+      "ops@@example.com",
+      "ops.example.com",
+      "ops@-example.com",
+      longest.replace("@", "o@"), // 255 characters: one past RFC 5321's limit
+    ];
+    const taken = ["ops@example.com", "ops+cocoon@mail.example.co.uk", "o'brien@example.org", "ALERTS_1@Example.COM", longest];
+    for (const email of refused) {
+      const r = withEmail(email);
+      // Act
+      const code = await deployCommand("deploy", ["--stage", "dev"], r.deps);
+      // Assess
+      expect(code, email).toBe(EX_REFUSED);
+      expect(r.calls, email).toEqual(["preflight*"]);
+      expect(r.err, email).toHaveLength(1);
+      expect(
+        r.err[0]!.startsWith(`error [deploy_refused]: COCOON_ALERT_EMAIL is "${email}": must be one e-mail address alone (`),
+        email,
+      ).toBe(true);
+    }
+    for (const email of taken) await expect(settingsPreflight("dev", { COCOON_ALERT_EMAIL: email }), email).resolves.toBeUndefined();
   }, 60_000);
 
   it("a KMS key of another region than the stage deploys to is refused: SSM parameters and keys are regional, and every function given a secret would fail its cold start", async () => {

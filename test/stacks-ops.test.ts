@@ -10,6 +10,9 @@ import { Template } from "aws-cdk-lib/assertions";
 import { synthesize } from "../stacks/synth";
 import { routes } from "../functions/http/routes";
 import { checkDeployerEnv, routeConcurrencyFromEnv } from "../stacks/Cocoon";
+import { stageQueueDepths } from "../stacks/deploy";
+import { mockClient } from "aws-sdk-client-mock";
+import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from "@aws-sdk/client-sqs";
 
 type Json = Record<string, any>;
 /**
@@ -181,6 +184,81 @@ describe("review, session 27: function logs expire", () => {
       const r = retentions.find((p) => JSON.stringify(p.LogGroupName).includes(`"${id}"`));
       expect(r, id).toBeDefined();
       expect(r!.RetentionInDays, id).toBe(30);
+    }
+  });
+});
+
+describe("ops39: every log group the template makes or implies expires, the helpers' too", () => {
+  it("each Lambda function (ours, SST's custom-resource handler, CDK's log-retention provider) writes to a log group given a retention, and every log group the template makes has one", () => {
+    // Prepare: a function logs to its LoggingConfig's group, else to /aws/lambda/<its name>, which
+    // Lambda makes at its first run with no retention unless a Custom::LogRetention sets one
+    const retained = new Map<string, number>();
+    for (const [, r] of ofType("Custom::LogRetention")) {
+      const [prefix, name, ...rest] = (r.Properties.LogGroupName?.["Fn::Join"]?.[1] ?? []) as [unknown, Json?, ...unknown[]];
+      if (prefix === "/aws/lambda/" && typeof name?.Ref === "string" && rest.length === 0)
+        retained.set(name.Ref, r.Properties.RetentionInDays);
+    }
+    const functions = ofType("AWS::Lambda::Function");
+    // Act
+    const without = functions
+      .filter(([id, f]) => {
+        const group = f.Properties.LoggingConfig?.LogGroup?.Ref as string | undefined;
+        const days = group ? t.Resources[group]?.Properties.RetentionInDays : retained.get(id);
+        return !(Number.isInteger(days) && days > 0);
+      })
+      .map(([id]) => id);
+    // Assess
+    expect(functions.length).toBeGreaterThan(ourFunctions().length); // the helpers are in the template
+    expect(without).toEqual([]);
+    for (const [id, g] of ofType("AWS::Logs::LogGroup")) expect(g.Properties.RetentionInDays, id).toBe(30);
+  });
+
+  it("the helpers' groups are given the stage's retention (CDK's provider also sets its own to 1 day when it creates one)", () => {
+    // Prepare
+    const helpers = ofType("AWS::Lambda::Function").filter(([, f]) => f.Properties.Environment?.Variables?.COCOON_RUNTIME !== "aws");
+    // Act
+    const days = helpers.map(
+      ([id]) =>
+        ofType("Custom::LogRetention").find(([, r]) => JSON.stringify(r.Properties.LogGroupName).includes(`{"Ref":"${id}"}`))?.[1]
+          .Properties.RetentionInDays,
+    );
+    // Assess
+    expect(helpers.map(([id]) => id.replace(/[0-9A-F]{8}$/, ""))).toEqual([
+      "CustomResourceHandler",
+      "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a",
+    ]);
+    expect(days).toEqual([30, 30]);
+  });
+});
+
+describe("ops39: npm run remove asks SQS about the queues this template makes", () => {
+  it("the name it asks for is the matching queue's (the queue the matching consumer reads), and the DLQ is the one that queue's redrive policy names", async () => {
+    // Prepare: the matching queue by its consumer's event source; SQS answers from the template
+    const mapping = ofType("AWS::Lambda::EventSourceMapping")[0]![1];
+    const queueId = mapping.Properties.EventSourceArn["Fn::GetAtt"][0] as string;
+    const queue = t.Resources[queueId]!.Properties;
+    const dlqId = queue.RedrivePolicy.deadLetterTargetArn["Fn::GetAtt"][0] as string;
+    const url = (name: string) => `https://sqs.us-east-1.amazonaws.com/123456789012/${name}`;
+    const sqs = mockClient(SQSClient);
+    sqs.on(GetQueueUrlCommand).callsFake((input: { QueueName: string }) => ({ QueueUrl: url(input.QueueName) }));
+    sqs.on(GetQueueAttributesCommand, { QueueUrl: url(queue.QueueName) }).resolves({
+      Attributes: {
+        ...{ ApproximateNumberOfMessages: "0", ApproximateNumberOfMessagesNotVisible: "0", ApproximateNumberOfMessagesDelayed: "0" },
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: `arn:aws:sqs:us-east-1:123456789012:${dlqId}`, maxReceiveCount: 5 }),
+      },
+    });
+    sqs.on(GetQueueAttributesCommand, { QueueUrl: url(dlqId) }).resolves({
+      Attributes: { ApproximateNumberOfMessages: "0", ApproximateNumberOfMessagesNotVisible: "0", ApproximateNumberOfMessagesDelayed: "0" },
+    });
+    try {
+      // Act
+      const depths = await stageQueueDepths(STAGE, "us-east-1", new AbortController().signal);
+      // Assess: asked by the name the template gives the queue (an existing stage's name: SST's own)
+      expect(queue.QueueName).toBe(`${STAGE}-cocoon-Matching`);
+      expect(sqs.commandCalls(GetQueueUrlCommand)[0]!.args[0].input.QueueName).toBe(queue.QueueName);
+      expect(depths.map((d) => d.queue)).toEqual([queue.QueueName, dlqId]);
+    } finally {
+      sqs.restore();
     }
   });
 });
