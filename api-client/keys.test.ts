@@ -155,4 +155,16 @@ describe.skipIf(process.platform === "win32")("key files (api-client/keys.ts)", 
     // Assess
     expect(r).toMatchObject({ code: "key_file_malformed" });
   });
+
+  it("an empty requester key file says what deleting it makes: a new key, an empty account (it said 'the next start', the agent's word)", () => {
+    // Prepare
+    const file = join(tmp(), "requester.key");
+    writeFileSync(file, "", { mode: 0o600 });
+    // Act
+    const r = outcomeOf(() => loadKey(file, {})) as Error;
+    // Assess
+    expect(r).toMatchObject({ code: "key_file_malformed" });
+    expect(r.message).toContain("delete it, and the next command that uses it makes a new key");
+    expect(r.message).toContain("a new account, a new worker id");
+  });
 });

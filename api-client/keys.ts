@@ -63,7 +63,7 @@ export function loadKey(path: string, env: NodeJS.ProcessEnv = process.env): Sig
   // said, so that it is deleted rather than searched for a lost key.
   if (!text.trim())
     throw new SettingsError(
-      `the key file ${path} is empty: no key was ever written to it (a disk that was full when it was made); delete it, and the next start makes a new key`,
+      `the key file ${path} is empty: no key was ever written to it (a disk that was full when it was made); delete it, and the next command that uses it makes a new key (a new account, a new worker id: it held nothing)`,
       "key_file_malformed",
     );
   if (seed?.length !== 32)

@@ -2,11 +2,12 @@
  * `cocoon cancel <jobId>` and `cocoon ask` interrupted by Ctrl-C: what they send and print. A
  * stand-in coordinator over real HTTP answers the routes they use (nothing else runs).
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { tempDir } from "../test/temp-dir";
 import { createDevAttestation } from "../core/attestation/dev";
 import { loadPolicy } from "../core/attestation/policy";
@@ -143,6 +144,22 @@ async function standIn() {
             : { jobId: cancel[1], status: "completed", cancelled: false },
         });
       if (route === "GET /v1/routes") return send({ status: 404 });
+      // what cocoon serve reads of the model before it asks (its capabilities)
+      if (route === "GET /v1/models")
+        return send({
+          status: 200,
+          body: {
+            models: [
+              {
+                model: MODEL,
+                workers: 1,
+                tiers: { dev: 1 },
+                price: { min: "100", median: "100", max: "100" },
+                capabilities: { chat: true, completions: true, embeddings: false, streaming: true, tools: false, jsonSchema: false },
+              },
+            ],
+          },
+        });
       if (route === "POST /v1/sessions") return send(error(404, "sessions_unavailable"));
       if (route === "POST /v1/jobs/prepare") return send({ status: 200, body: prepareAnswer(state.requester) });
       if (route === "POST /v1/jobs" && state.answerCancelled) {
@@ -280,6 +297,133 @@ describe("cocoon ask, interrupted (Ctrl-C) while its job runs", () => {
     expect(c.state.seen.filter((s) => s.endsWith("/cancel"))).toEqual([`POST /v1/jobs/${submitted[0]}/cancel`]);
     expect(err).toContain(`interrupted; cancelled job ${submitted[0]}`);
     expect(keys.press).toBeUndefined(); // no longer listening once the command ended
+  });
+});
+
+/** CLI processes the tests below started: one a failed test left running is killed after it. */
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+});
+
+describe("cocoon ask ended by SIGTERM or SIGHUP (timeout(1), a closed terminal, a process manager) while its job runs (walk39)", () => {
+  let c: Awaited<ReturnType<typeof standIn>>;
+  beforeAll(async () => {
+    c = await standIn();
+  });
+  afterAll(() => c.close());
+
+  // SIGHUP takes the same listener (STOP_SIGNALS); one real process per case costs ~2 s, so one signal here
+  it.each([["SIGTERM"]] as const)(
+    "%s: the real CLI cancels the submitted job before it exits (it died at once: the job ran to its maxTokens, billed, its answer unreadable)",
+    async (signal) => {
+      // Prepare: the CLI in a process of its own, signalled once its submit reached the coordinator
+      const r = requester(c.url);
+      c.state.requester = r.account;
+      c.state.seen = [];
+      const submitted: string[] = [];
+      const child = spawn(process.execPath, [join(import.meta.dirname, "../bin/cocoon.mjs"), ...ASK_HELLO_DEV, ...r.args], {
+        env: { ...process.env, COCOON_HOME: home },
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      children.push(child);
+      let err = "";
+      child.stderr.on("data", (d) => (err += String(d)));
+      c.state.onSubmit = (jobId) => {
+        submitted.push(jobId);
+        child.kill(signal);
+      };
+      // Act
+      const code = await new Promise<number | null>((resolve) => child.on("exit", (n) => resolve(n)));
+      // Assess
+      expect(submitted).toHaveLength(1);
+      expect(c.state.seen.filter((s) => s.endsWith("/cancel"))).toEqual([`POST /v1/jobs/${submitted[0]}/cancel`]);
+      expect(err).toContain(`interrupted; cancelled job ${submitted[0]}`);
+      expect(code).toBe(EX_INTERRUPTED);
+    },
+  );
+});
+
+describe("cocoon serve stopped (Ctrl-C, SIGTERM) while an app's job runs (walk39)", () => {
+  let c: Awaited<ReturnType<typeof standIn>>;
+  beforeAll(async () => {
+    c = await standIn();
+  });
+  afterAll(() => c.close());
+
+  // one real process (~2 s); a streamed answer's stop was checked by hand against npm start (20 of 60 tokens billed)
+  it.each([[false]])(
+    "stream %s: cancels the job of each request still open before it exits (it died at once: the job ran to its max_tokens, billed)",
+    async (stream) => {
+      // Prepare: a proxy of its own on a free port, signalled once its job's submit reached the coordinator
+      const r = requester(c.url);
+      c.state.requester = r.account;
+      c.state.seen = [];
+      const submitted: string[] = [];
+      const free = createServer();
+      await new Promise<void>((ok) => free.listen(0, "127.0.0.1", ok));
+      const port = (free.address() as AddressInfo).port;
+      await new Promise((ok) => free.close(ok));
+      const child = spawn(
+        process.execPath,
+        [join(import.meta.dirname, "../bin/cocoon.mjs"), "serve", "--port", String(port), "--allow-dev", ...r.args],
+        { env: { ...process.env, COCOON_HOME: home }, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      children.push(child);
+      let err = "";
+      child.stderr.on("data", (d) => (err += String(d)));
+      await new Promise<void>((ok) => child.stdout.on("data", (d) => String(d).includes("OpenAI-compatible proxy") && ok()));
+      c.state.onSubmit = (jobId) => {
+        submitted.push(jobId);
+        child.kill("SIGTERM");
+      };
+      // Act: the app's request, left open by the proxy's end
+      const app = fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hello" }], max_tokens: 16, stream }),
+      })
+        .then((res) => res.text())
+        .catch((e: unknown) => e);
+      const code = await new Promise<number | null>((resolve) => child.on("exit", (n) => resolve(n)));
+      await app;
+      // Assess
+      expect([submitted.length, err]).toEqual([1, expect.stringContaining("cocoon serve stopped")]);
+      expect(c.state.seen.filter((s) => s.endsWith("/cancel"))).toEqual([`POST /v1/jobs/${submitted[0]}/cancel`]);
+      expect(code).toBe(EX_INTERRUPTED);
+    },
+  );
+});
+
+describe("cocoon ask --json, interrupted (Ctrl-C): one JSON line naming the job (walk39)", () => {
+  let c: Awaited<ReturnType<typeof standIn>>;
+  beforeAll(async () => {
+    c = await standIn();
+  });
+  afterAll(() => c.close());
+
+  it("stderr is {error: {code: interrupted, details: {jobId, submitted, cancel}}}, exit 130 (it was a text note: no job id for a script)", async () => {
+    // Prepare: Ctrl-C once the job's submit reached the coordinator
+    const r = requester(c.url);
+    c.state.requester = r.account;
+    const keys: { press?: () => void } = {};
+    const submitted: string[] = [];
+    c.state.onSubmit = (jobId) => {
+      submitted.push(jobId);
+      keys.press?.();
+    };
+    // Act
+    const { code, out, err } = await cocoon([...ASK_HELLO_DEV, "--json", ...r.args], keys);
+    // Assess
+    expect([code, out]).toEqual([EX_INTERRUPTED, ""]);
+    expect(err.trim().split("\n")).toHaveLength(1);
+    const e = JSON.parse(err).error;
+    expect(e).toMatchObject({
+      code: "interrupted",
+      status: 0,
+      details: { jobId: submitted[0], submitted: true, cancel: { jobId: submitted[0], cancelled: true } },
+    });
+    expect(e.message).toContain(`interrupted; cancelled job ${submitted[0]}`);
   });
 });
 

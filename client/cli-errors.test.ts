@@ -125,16 +125,18 @@ describe("failureNotice: what a failed command reports", () => {
   });
 });
 
-describe("cocoon job / cancel / withdrawal: a key file that is not there", () => {
+describe("cocoon job / cancel / withdrawal / receipts verify: a key file that is not there", () => {
   it.each([
     ["job", JOB_ID],
     ["cancel", JOB_ID],
     ["withdrawal", "0"],
+    // it made a new key, then the coordinator answered not_your_job (walk39)
+    ["receipts verify", JOB_ID],
   ])("%s: refused (no_key, exit 2) and not made: a new key owns nothing (a mistyped --key read as not_your_job)", async (command, arg) => {
     // Prepare
     const keyFile = join(tempDir("cocoon-cli-errors-key-"), "typo.key");
     // Act
-    const r = await runCli(main, [command, arg, "--api", "http://127.0.0.1:1", "--key", keyFile, "--json"]);
+    const r = await runCli(main, [...command.split(" "), arg, "--api", "http://127.0.0.1:1", "--key", keyFile, "--json"]);
     // Assess
     expect([r.code, r.out]).toEqual([2, ""]);
     expect(JSON.parse(r.err)).toMatchObject({ error: { code: "no_key", status: 0 } });

@@ -124,8 +124,11 @@ describe("cocoon --json failures without any coordinator", () => {
   });
 
   it("receipts verify --json: an unreachable coordinator is one JSON line on stderr, exit 2, stdout empty", async () => {
+    // Prepare: the key that made the job (receipts verify refuses a key file that is not there, no_key)
+    const args = requester("http://127.0.0.1:1");
+    loadOrCreateKey(args[3]!);
     // Act
-    const r = await cocoon(["receipts", "verify", JOB_ID, ...requester("http://127.0.0.1:1"), "--json"]);
+    const r = await cocoon(["receipts", "verify", JOB_ID, ...args, "--json"]);
     // Assess
     expect([r.code, r.out]).toEqual([2, ""]);
     expect(r.err.split("\n")).toEqual([expect.any(String), ""]); // one line

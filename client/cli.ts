@@ -37,6 +37,7 @@ import {
   type CocoonClientOptions,
 } from "./sdk";
 import { devHintFor, withDevHint, type DevHint } from "./dev-hint";
+import { withFundsHint, withModelHint } from "./ask-hints";
 
 interface ConnectionOptions {
   api?: string;
@@ -57,7 +58,7 @@ function connection(cmd: Command): Command {
     .option("--api <url>", "the coordinator's API (default: COCOON_API_URL, the local network, http://127.0.0.1:8787)")
     .option(
       "--key <file>",
-      "your Ed25519 key file, created on first use, except by job, jobs, cancel and withdrawal, which read what it made (default: COCOON_KEY_FILE or .cocoon/requester.key)",
+      "your Ed25519 key file, created on first use, except by job, jobs, cancel, withdrawal and receipts verify, which read what it made (default: COCOON_KEY_FILE or .cocoon/requester.key)",
     )
     .option("--json", "print JSON (and no progress)");
 }
@@ -133,12 +134,6 @@ function jobIdArg(v: string): string {
   return v;
 }
 
-/**
- * The CLI's io, plus where it hears an interrupt (Ctrl-C): `onInterrupt(handler)` calls `handler`
- * on the first one and returns what stops listening. Default: SIGINT, once (a second Ctrl-C while
- * the cancel is on its way then ends the process the usual way).
- */
-
 /** `cocoon ask`'s options, as commander gives them. */
 type AskCliOptions = ConnectionOptions & {
   model?: string;
@@ -160,13 +155,28 @@ type ServeCliOptions = ConnectionOptions & {
   modelAlias?: Map<string, string>;
   maxPrice?: bigint;
 };
+/**
+ * The CLI's io, plus where it hears an interrupt: `onInterrupt(handler)` calls `handler` on the
+ * first one and returns what stops listening. Default: STOP_SIGNALS, each once (a second one while
+ * the cancel is on its way then ends the process the usual way).
+ */
 export interface CliIo extends Io {
   onInterrupt?: (handler: () => void) => () => void;
 }
 
-const onSigint = (handler: () => void) => {
-  process.once("SIGINT", handler);
-  return () => void process.removeListener("SIGINT", handler);
+/**
+ * What ends a `cocoon ask` whose job must be cancelled first: Ctrl-C, and SIGTERM / SIGHUP
+ * (`timeout 60 cocoon ask`, a closed terminal, a process manager). Only SIGINT was heard: the
+ * others killed the process at once, and its job ran to its maxTokens and was billed, its answer
+ * sealed to a key that died with the process.
+ */
+const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+const onStopSignals = (handler: () => void) => {
+  for (const s of STOP_SIGNALS) process.once(s, handler);
+  return () => {
+    for (const s of STOP_SIGNALS) process.removeListener(s, handler);
+  };
 };
 
 /** The exit code of a command interrupted by Ctrl-C, as shells report one killed by SIGINT (128 + 2). */
@@ -346,7 +356,7 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
       const cancels: Array<{ jobId: string; outcome: Parameters<NonNullable<CocoonClientOptions["onCancel"]>>[1] }> = [];
       const { client, allowDev, apiUrl } = connect(o, { onCancel: (jobId, outcome) => cancels.push({ jobId, outcome }) });
       const interrupt = new AbortController();
-      const stopListening = (io.onInterrupt ?? onSigint)(() => interrupt.abort());
+      const stopListening = (io.onInterrupt ?? onStopSignals)(() => interrupt.abort());
       try {
         // on a local network whose dev workers are not accepted, a refusal for want of a tdx worker names the opt-in
         const devHint = devHintFor({ apiUrl, allowDev, ...(o.tier ? { tiers: o.tier } : {}), retry: "run cocoon ask again" });
@@ -356,7 +366,9 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
         // each is bounded (CANCEL_TIMEOUT_MS)
         await client.settleCancels();
         if (!interrupt.signal.aborted) throw withCancelOutcome(e, cancels);
-        io.err.write(`\n${interruptedNote(cancels)}\n`);
+        // with --json one JSON line, as every other failure: the job a script interrupted, and its cancel
+        if (o.json) reportError(io, true, interruptedNotice(cancels));
+        else io.err.write(`\n${interruptedNote(cancels)}\n`);
         return EX_INTERRUPTED;
       } finally {
         stopListening();
@@ -385,7 +397,8 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     try {
       await askModel(client, allowDev, signal, prompt, o, model);
     } catch (e) {
-      throw await withDevHint(e, model, client, devHint);
+      // the coordinator's words name its API ("see GET /v1/models", maxTokens); here the commands and flags
+      throw withFundsHint(await withModelHint(await withDevHint(e, model, client, devHint), model, client));
     }
   }
 
@@ -724,14 +737,26 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
           : "";
       const aliases = o.modelAlias ? `model aliases: ${describeAliases(o.modelAlias)}\n` : "";
       io.out.write(`OpenAI-compatible proxy on ${p.url}/v1 (key stays here; account ${key.id})\n${aliases}${dev}`);
-      await new Promise(() => {});
+      // Stopped (Ctrl-C, SIGTERM, SIGHUP), the proxy hangs up on the requests still open, which
+      // cancels their jobs as an app hanging up does, and exits once those cancels went out. It
+      // died at once: each running job ran on to its max_tokens, billed, its answer read by nobody.
+      await new Promise<void>((stop) => {
+        const stopListening = (io.onInterrupt ?? onStopSignals)(() => {
+          stopListening();
+          stop();
+        });
+      });
+      await p.close(); // after every request's handling ended: the cancels of the aborted ones were sent
+      await client.settleCancels();
+      io.err.write("cocoon serve stopped: the jobs of requests still open were cancelled (billed only for what was generated)\n");
+      return EX_INTERRUPTED;
     }),
   );
 
   const attest = program.command("attest").description("attestation tools for operators and auditors");
   defineAttestVerify(attest.command("verify"), io, setCode);
   // issue 15: receipts anchored on TON, and the policy registry
-  const chainCommands = { io, setCode, connection, api: (o: ConnectionOptions) => connect(o).client.api };
+  const chainCommands = { io, setCode, connection, api: (o: ConnectionOptions, owned?: string) => connect(o, {}, owned).client.api };
   defineReceiptsCommands(program, chainCommands);
   definePolicyCommands(program, chainCommands);
   defineOperatorCommands(program, { io, setCode });
@@ -806,6 +831,23 @@ function interruptedNote(
     return `interrupted; the cancel of job ${c.jobId} failed (${typeof e.code === "string" ? `${e.code}: ` : ""}${String(e.message ?? e)}): it may run on and be billed; try \`cocoon cancel ${c.jobId}\``;
   }
   return `interrupted; ${formatCancel(c.outcome.answer)}`;
+}
+
+/**
+ * `cocoon ask --json` ended by Ctrl-C: the note as an error line (code "interrupted") whose details
+ * carry the job and its cancel's answer (or the cancel's failure). It was the text note alone, so a
+ * script that interrupted an ask had no job id to read back.
+ */
+function interruptedNotice(
+  cancels: Array<{ jobId: string; outcome: { ok: true; answer: CancelJobResponse } | { ok: false; error: unknown } }>,
+): Notice {
+  const c = cancels[0];
+  const details = !c
+    ? { submitted: false }
+    : c.outcome.ok
+      ? { jobId: c.jobId, submitted: true, cancel: c.outcome.answer }
+      : { jobId: c.jobId, submitted: true, cancelError: String((c.outcome.error as { code?: unknown }).code ?? "failed") };
+  return { code: "interrupted", message: interruptedNote(cancels), details };
 }
 
 /**

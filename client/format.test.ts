@@ -1,7 +1,7 @@
 /** What `cocoon ask` prints under an answer: the usage line says how much of the completion was thinking, when the engine counted it. */
 import { describe, expect, it } from "vitest";
 import type { WithdrawOutcome } from "../api-client/money";
-import { formatAnswer, withdrawalSent } from "./format";
+import { formatAnswer, formatJobs, withdrawalSent, type JobsRow } from "./format";
 import type { AskResult } from "./sdk";
 
 /** An answer as the SDK gives it once checked, with `usage` as given. */
@@ -49,5 +49,33 @@ describe("withdrawalSent: cocoon withdraw on the local network", () => {
     expect(text).toContain("withdrawal seqno 3 (`cocoon withdrawal 3` shows where it stands)");
     expect(text).toContain(`tx ${"ab".repeat(32)}`);
     expect(text).toContain("recorded by the chain watcher: landed; 1 TON available");
+  });
+});
+
+describe("formatJobs: cocoon jobs", () => {
+  const row = (more: Partial<JobsRow>): JobsRow => ({
+    jobId: "job_" + "0".repeat(26),
+    model: "m",
+    createdAt: Date.UTC(2026, 11, 7),
+    maxCost: "10925",
+    status: "completed",
+    cost: "1725",
+    ...more,
+  });
+
+  it("marks a job cancelled while it ran (Ctrl-C, cocoon cancel): it read 'completed', like an answer given whole (walk39)", () => {
+    // Act
+    const text = formatJobs([row({ cancelledAt: Date.UTC(2026, 11, 7, 0, 0, 4) }), row({})], "j.jsonl");
+    // Assess
+    const [cancelled, whole] = text.split("\n");
+    expect(cancelled).toContain("completed (cancelled: billed for what was generated) · cost 1725 nanoTON");
+    expect(whole).toContain("  completed · cost 1725 nanoTON");
+  });
+
+  it("a cancelled job refunded whole keeps its outcome, once", () => {
+    // Act
+    const text = formatJobs([row({ status: "refunded", outcome: "cancelled", cost: undefined, cancelledAt: 1 })], "j.jsonl");
+    // Assess
+    expect(text).toContain("refunded (cancelled) · cost nothing");
   });
 });

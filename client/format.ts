@@ -64,7 +64,10 @@ export function formatJobs(rows: JobsRow[], journal: string): string {
     const head = `${r.jobId}  ${new Date(r.createdAt).toISOString()}  ${r.model}${r.tab ? ` (tab slot ${r.tab.slot})` : ""}  `;
     if (r.status === "not_submitted")
       return `${head}not submitted: the coordinator has no such job (its submit never landed: nothing held, nothing billed)`;
-    const status = `${r.status}${r.outcome ? ` (${r.outcome})` : ""}`;
+    // a job cancelled while it ran is "completed" with what was generated: said so, not read as an answer given whole
+    const note =
+      r.outcome ?? (r.status === "completed" && r.cancelledAt !== undefined ? "cancelled: billed for what was generated" : undefined);
+    const status = `${r.status}${note ? ` (${note})` : ""}`;
     if (r.cost !== undefined) return `${head}${status} · cost ${r.cost} nanoTON (${formatTon(BigInt(r.cost))}), held ${r.maxCost}`;
     if (r.status === "refunded") return `${head}${status} · cost nothing: the ${r.maxCost} nanoTON held went back`;
     return `${head}${status} · running: holds up to ${r.maxCost} nanoTON (${formatTon(BigInt(r.maxCost))})`;

@@ -58,6 +58,15 @@ export { streamPieces } from "./serve/answer";
 export { float32Base64 } from "./serve/embeddings";
 export { serveBackend } from "./serve/sdk-backend";
 
+/** `body`'s chunks, then `done()` once it ended (taken to its end, failed, or given up by its reader). */
+async function* followed(body: AsyncIterable<string>, done: () => void): AsyncIterable<string> {
+  try {
+    yield* body;
+  } finally {
+    done();
+  }
+}
+
 export async function startServeProxy(opts: ServeProxyOptions): Promise<ServeProxy> {
   const host = opts.host ?? "127.0.0.1";
   if (!isLoopbackHost(host)) {
@@ -67,12 +76,32 @@ export async function startServeProxy(opts: ServeProxyOptions): Promise<ServePro
     );
   }
   const app = proxyApp(opts);
+  // the requests being handled, a streamed answer until its last chunk was taken: close() waits for
+  // them, so that a job aborted by the hang-up (before its first token, or mid-stream) sent its cancel
+  const handling = new Set<Promise<void>>();
+  const track = () => {
+    let done!: () => void;
+    const p = new Promise<void>((r) => (done = r));
+    handling.add(p);
+    return () => {
+      handling.delete(p);
+      done();
+    };
+  };
   const { server, url, port } = await listenNode({
     host,
     port: opts.port ?? 8788,
     bodyLimit: opts.maxBodyBytes ?? 4 * 1024 * 1024,
     guard: app.guard,
-    handle: app.handle,
+    handle: async (req) => {
+      const done = track();
+      try {
+        const answer = await app.handle(req);
+        return typeof answer.body === "string" ? answer : { ...answer, body: followed(answer.body, track()) };
+      } finally {
+        done();
+      }
+    },
     fail: app.fail,
     streamFailed: (err) => opts.onError?.(err),
   }).catch((err: Error) => {
@@ -81,10 +110,12 @@ export async function startServeProxy(opts: ServeProxyOptions): Promise<ServePro
   return {
     url,
     port,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    close: async () => {
+      await new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
         server.closeAllConnections();
-      }),
+      });
+      await Promise.allSettled([...handling]);
+    },
   };
 }

@@ -138,7 +138,8 @@ export interface ReceiptsCommandDeps {
   setCode: (code: number) => void;
   /** adds --api/--key/--json */
   connection: (cmd: Command) => Command;
-  api: (o: { api?: string; key?: string }) => ApiClient;
+  /** the API as the key names it; `owned` (what the command reads) refuses a key file that is not there (no_key) instead of making one */
+  api: (o: { api?: string; key?: string }, owned?: string) => ApiClient;
 }
 
 /**
@@ -199,7 +200,8 @@ export function defineReceiptsCommands(parent: Command, d: ReceiptsCommandDeps):
           receipt?: string;
         },
       ) => {
-        const api = d.api(o);
+        // a receipt's proof is its requester's or worker's alone: a mistyped --key made a new key, then read not_your_job
+        const api = d.api(o, `the receipt of job ${jobId}`);
         const anchor = o.anchor ?? process.env.COCOON_ANCHOR_ADDRESS;
         let reader: AnchorReader;
         if (anchor)

@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Address } from "@ton/core";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -147,6 +148,42 @@ function withSandbox(w: unknown, statuses: string[], send: unknown = { txHash: "
   const kept = () => JSON.parse(readFileSync(`${keyFile}.withdrawals.json`, "utf8"))["127.0.0.1:9"] as Record<string, unknown> | undefined;
   return { c, keyFile, sent, kept };
 }
+
+describe("two cocoon withdraw of one key at once (walk39)", () => {
+  it("the second is refused withdrawal_in_progress, nothing asked: both read the empty state file and reserved two withdrawals, the file keeping one", async () => {
+    // Prepare: the first one's answer held back until the second has run
+    const w = await signedWithdrawal(coordinator.secretKey);
+    let answer!: (v: unknown) => void;
+    const { c, keys, keyFile } = noSandbox([new Promise((r) => (answer = r)), w]);
+    // Act
+    const first = withdrawCommand(c, keyFile, 5_000_000n, { to: TO });
+    await vi.waitFor(() => expect(keys).toHaveLength(1));
+    const second = await withdrawCommand(c, keyFile, 1_000n, { to: TO }).catch((e: unknown) => e);
+    answer(w);
+    // Assess
+    expect(second).toMatchObject({ code: "withdrawal_in_progress" });
+    expect((second as Error).message).toContain(`(pid ${process.pid})`);
+    expect(keys).toHaveLength(1);
+    expect(await first).toMatchObject({ withdrawal: w, resumed: false });
+    expect(existsSync(`${keyFile}.withdrawals.json.lock`)).toBe(false);
+    // released once the first ended: the next runs
+    expect(await withdrawCommand(c, keyFile, 5_000_000n, { to: TO })).toMatchObject({ withdrawal: w, resumed: true });
+  });
+
+  it("a lock left by a process that ended (kill -9) is taken over", async () => {
+    // Prepare: a pid that is not running (a child that exited)
+    const w = await signedWithdrawal(coordinator.secretKey);
+    const { c, keys, keyFile } = noSandbox([w]);
+    const gone = spawnSync(process.execPath, ["-e", "process.pid"]).pid!;
+    writeFileSync(`${keyFile}.withdrawals.json.lock`, String(gone), { mode: 0o600 });
+    // Act
+    const r = await withdrawCommand(c, keyFile, 5_000_000n, { to: TO });
+    // Assess
+    expect(r).toMatchObject({ withdrawal: w, resumed: false });
+    expect(keys).toHaveLength(1);
+    expect(existsSync(`${keyFile}.withdrawals.json.lock`)).toBe(false);
+  });
+});
 
 describe("cocoon withdraw with the local sandbox (sent from the sandbox wallet, then watched)", () => {
   it("a withdrawal the watcher saw released (expired unpaid) is an error, withdrawal_released, and is forgotten", async () => {

@@ -19,7 +19,7 @@
  * The vault itself never pays a seqno twice, so resending is always safe; this is about not
  * locking money and saying what happened.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { z } from "zod";
 import { API, ApiError } from "../../api-client/api";
 import { replaceFileSync } from "../../api-client/durable-file";
@@ -88,6 +88,66 @@ export class WithdrawalIntents {
   }
 }
 
+/** A lock file younger than this with no pid in it yet is its maker's, between its open and its write. */
+const LOCK_BEING_WRITTEN_MS = 10_000;
+
+const running = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"; // another user's: running
+  }
+};
+
+/**
+ * Held while one `cocoon withdraw` of a key runs (`<state>.lock`, its pid in it): two at once each
+ * read the state before the other wrote it, so each reserved a withdrawal of its own (two seqnos,
+ * the file keeping one key) where the second is to be refused. A lock whose process ended (kill -9,
+ * a power cut) is taken over. Returns what releases it.
+ */
+export function lockWithdrawals(statePath: string): () => void {
+  const file = `${statePath}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, "wx", 0o600);
+      try {
+        writeSync(fd, String(process.pid));
+      } finally {
+        closeSync(fd);
+      }
+      return () => rmSync(file, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    let pid: number;
+    let age: number;
+    try {
+      pid = Number(readFileSync(file, "utf8").trim() || NaN);
+      age = Date.now() - statSync(file).mtimeMs;
+    } catch {
+      continue; // gone since: try again
+    }
+    const held = Number.isSafeInteger(pid) && pid > 0 ? running(pid) : age < LOCK_BEING_WRITTEN_MS;
+    if (held) throw new WithdrawalInProgressError(file, pid);
+    rmSync(file, { force: true }); // its process ended without releasing it
+  }
+  throw new WithdrawalInProgressError(file, NaN);
+}
+
+/** Another `cocoon withdraw` of this key is running now: it finishes, or is resumed by the same command, before a new one. */
+export class WithdrawalInProgressError extends ApiError {
+  constructor(file: string, pid: number) {
+    super(
+      0,
+      "withdrawal_in_progress",
+      `another cocoon withdraw of this key is running${Number.isNaN(pid) ? "" : ` (pid ${pid})`}: wait until it ends, then run yours ` +
+        `(two at once would reserve two withdrawals, the second not payable before the first). ` +
+        `If no such command runs, delete ${file}`,
+    );
+  }
+}
+
 /** Another withdrawal is unfinished: asking for a new one now would lock money (see the header). */
 export class UnfinishedWithdrawalError extends ApiError {
   constructor(i: Intent, file: string) {
@@ -128,6 +188,21 @@ export async function withdrawCommand(
   keyFile: string,
   amount: bigint,
   o: WithdrawCommandOptions = {},
+): Promise<WithdrawCommandOutcome> {
+  const release = lockWithdrawals(new WithdrawalIntents(keyFile, client.api.host).path);
+  try {
+    return await withdrawLocked(client, keyFile, amount, o);
+  } finally {
+    release();
+  }
+}
+
+/** withdrawCommand's body, run while it holds the key's withdrawal lock. */
+async function withdrawLocked(
+  client: CocoonClient,
+  keyFile: string,
+  amount: bigint,
+  o: WithdrawCommandOptions,
 ): Promise<WithdrawCommandOutcome> {
   const api = client.api;
   const { wallet, to } = await withdrawalDestination(api, o.to);
