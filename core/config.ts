@@ -21,6 +21,17 @@ export interface CoreConfig {
    */
   quoteKey: string;
   /**
+   * Names this deployment in the MAC of its quotes and tabs (core/jobs/quote.ts tokenDomain), so a
+   * quote or tab made by another deployment is refused (bad_quote, bad_tab) even where the two
+   * share a quote key: a tab names no stored item its submit reads, so a dev stage's tab accepted
+   * on prod would run jobs against a hold that does not exist there. On AWS the worker queues' ARN
+   * prefix and the table's name (COCOON_WORKER_QUEUE_ARN_PREFIX, COCOON_TABLE: partition, region,
+   * account, app and stage), which every function already has; locally "local" (its quote key is
+   * per process anyway). It does not change when a stage's table is restored or recreated under
+   * its old name: the quote key is rotated then (docs/deploy.md).
+   */
+  deployment: string;
+  /**
    * The secret of request sessions (core/crypto/session-auth.ts): 64 hex chars, shared by every
    * process that opens or checks sessions (COCOON_SESSION_KEY on AWS). Unset: no sessions
    * (POST /v1/sessions answers 404 sessions_unavailable and clients sign every request). The
@@ -79,6 +90,7 @@ export const DEFAULT_CORE_CONFIG: CoreConfig = {
   leaseMsPerToken: 50,
   quoteTtlSeconds: 300,
   quoteKey: randomBytes(32).toString("hex"),
+  deployment: "local",
   sessionKey: randomBytes(32).toString("hex"),
   authWindowMs: 60_000,
   // Cloud: dead workers are caught by their leases running out (markSuspect), so heartbeats

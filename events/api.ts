@@ -114,7 +114,7 @@ export const Quote = /* @__PURE__ */ (() =>
     promptBps: z.number().int().nonnegative(),
     completionBps: z.number().int().nonnegative(),
     expiresAt: z.number().int(),
-    /** base64url HMAC-SHA256 over "cocoon/v1/quote\n" + canonical JSON of the fields above */
+    /** base64url HMAC-SHA256 over "cocoon/v1/quote\n" + the deployment as a JSON string + "\n" + canonical JSON of the fields above (core/jobs/quote.ts tokenDomain) */
     mac: B64u.max(64),
   }))();
 export type Quote = z.infer<typeof Quote>;
@@ -178,7 +178,7 @@ export const Tab = /* @__PURE__ */ (() =>
     slotCost: NanoTonString,
     /** ms: no job is accepted under the tab after this */
     expiresAt: z.number().int(),
-    /** base64url HMAC-SHA256 over "cocoon/v1/tab\n" + canonical JSON of the fields above */
+    /** base64url HMAC-SHA256 over "cocoon/v1/tab\n" + the deployment as a JSON string + "\n" + canonical JSON of the fields above (core/jobs/quote.ts tokenDomain) */
     mac: B64u.max(64),
   }))();
 export type Tab = z.infer<typeof Tab>;

@@ -1,7 +1,8 @@
 /**
  * core/jobs/quote.ts to the byte (issue 14, mutation-checked): the MAC is HMAC-SHA256 under the
  * quote key (64 hex chars are the key's bytes; anything else is used as text) over
- * "cocoon/v1/quote\n" + canonical JSON of the body, checked against node:crypto directly; a MAC
+ * "cocoon/v1/quote\n" + the deployment as a JSON string + "\n" + canonical JSON of the body,
+ * checked against node:crypto directly; a MAC
  * of another length is refused like a wrong one (not a crash); the expiry is inclusive; each
  * refusal says what to do. prepare-submit.test.ts covers forged quotes end to end.
  */
@@ -26,13 +27,13 @@ const body: QuoteBody = {
   completionBps: 10000,
   expiresAt: T,
 };
-const deps = (quoteKey = HEX_KEY, now = T) => ({ config: { quoteKey } as never, clock: { now: () => now } });
-const reference = (key: Buffer) =>
-  b64u.encode(
-    createHmac("sha256", key)
-      .update("cocoon/v1/quote\n" + canonicalJson(body))
-      .digest(),
-  );
+const DEPLOYMENT = "prod-cocoon-Cocoon-DataTable-1X2Y3Z";
+const deps = (quoteKey = HEX_KEY, now = T, deployment = DEPLOYMENT) => ({
+  config: { quoteKey, deployment } as never,
+  clock: { now: () => now },
+});
+const macOver = (key: Buffer, text: string) => b64u.encode(createHmac("sha256", key).update(text).digest());
+const reference = (key: Buffer) => macOver(key, 'cocoon/v1/quote\n"prod-cocoon-Cocoon-DataTable-1X2Y3Z"\n' + canonicalJson(body));
 
 function refusal(f: () => unknown) {
   try {
@@ -73,11 +74,23 @@ describe("quote MAC known answers", () => {
     expect(qb.mac).toBe(reference(Buffer.from("another coordinator's key", "utf8")));
   });
 
-  it("verifyQuote accepts the reference MAC and refuses one over the JSON without the domain", () => {
-    const good: Quote = { ...body, mac: reference(Buffer.from(HEX_KEY, "hex")) };
+  it("verifyQuote accepts the reference MAC and refuses one without the domain, without the deployment, or under another deployment", () => {
+    const key = Buffer.from(HEX_KEY, "hex");
+    const good: Quote = { ...body, mac: reference(key) };
     expect(verifyQuote(deps(), body.requester, good)).toEqual(body);
-    const noDomain = b64u.encode(createHmac("sha256", Buffer.from(HEX_KEY, "hex")).update(canonicalJson(body)).digest());
-    expect(refusal(() => verifyQuote(deps(), body.requester, { ...body, mac: noDomain }))?.code).toBe("bad_quote");
+    for (const text of [
+      canonicalJson(body),
+      "cocoon/v1/quote\n" + canonicalJson(body), // the MAC before quotes named their deployment
+      'cocoon/v1/quote\n"dev-cocoon-Cocoon-DataTable-9Z8Y7X"\n' + canonicalJson(body),
+    ])
+      expect(refusal(() => verifyQuote(deps(), body.requester, { ...body, mac: macOver(key, text) }))?.code).toBe("bad_quote");
+  });
+
+  it("a quote signed by another deployment under the same key is 403 bad_quote; under its own it verifies", () => {
+    const dev = deps(HEX_KEY, T, "dev-cocoon-Cocoon-DataTable-9Z8Y7X");
+    const q = signQuote(dev, body);
+    expect(refusal(() => verifyQuote(deps(), body.requester, q))?.code).toBe("bad_quote");
+    expect(verifyQuote(dev, body.requester, q)).toEqual(body);
   });
 });
 
@@ -89,7 +102,7 @@ describe("verifyQuote refusals", () => {
       status: 403,
       code: "bad_quote",
       message:
-        "the quote's MAC does not verify: it was changed, or made by another coordinator (or one whose COCOON_QUOTE_KEY differs): call POST /v1/jobs/prepare again",
+        "the quote's MAC does not verify: it was changed, or made by another coordinator (another deployment, or one whose COCOON_QUOTE_KEY differs): call POST /v1/jobs/prepare again",
     };
     expect(refusal(() => verifyQuote(deps(), body.requester, { ...good(), mac: good().mac.slice(0, 22) }))).toEqual(want);
     expect(refusal(() => verifyQuote(deps(), body.requester, { ...good(), mac: "!!" }))).toEqual(want);

@@ -14,6 +14,11 @@
  * The MAC covers: version, requester, model, the maxima and the maximum cost at them, every
  * candidate's worker id, HPKE key, price and tier, the price weights, and the expiry. A quote
  * edited in any of these, or made under another key, fails verification (403 bad_quote).
+ *
+ * Its domain also names the deployment (tokenDomain: config.deployment), so a quote made by
+ * another stage that shares the quote key fails too: its candidates and prices are that stage's
+ * word, not this one's. It costs nothing (no field on the wire, no read); a deploy of this change
+ * refuses the quotes live then (≤ quoteTtlSeconds), and the SDK prepares again on bad_quote.
  */
 import type { PrepareResponse, Quote } from "../../events/api";
 import { b64u } from "../crypto/encoding";
@@ -26,20 +31,27 @@ export type QuoteBody = Omit<Quote, "mac">;
 
 const DOMAIN = "cocoon/v1/quote\n";
 
+/**
+ * A token's MAC domain for this deployment: the kind's line, then the deployment's name as a JSON
+ * string (self-delimiting, no raw newline) and a newline, then tokenMac's canonical JSON body.
+ */
+export const tokenDomain = (config: Pick<CoreDeps["config"], "deployment">, kind: string): string =>
+  `${kind}${JSON.stringify(config.deployment)}\n`;
+
 export function signQuote(deps: Pick<CoreDeps, "config">, body: QuoteBody): Quote {
-  return { ...body, mac: b64u.encode(tokenMac(deps.config.quoteKey, DOMAIN, body)) };
+  return { ...body, mac: b64u.encode(tokenMac(deps.config.quoteKey, tokenDomain(deps.config, DOMAIN), body)) };
 }
 
 /**
  * The quote, if this coordinator made it, for this requester, and it has not expired.
- * 403 bad_quote (forged, edited, or made under another key), 403 not_your_quote, 410 quote_expired.
+ * 403 bad_quote (forged, edited, made under another key or by another deployment), 403 not_your_quote, 410 quote_expired.
  */
 export function verifyQuote(deps: Pick<CoreDeps, "config" | "clock">, requester: string, q: Quote): QuoteBody {
   const { mac, ...body } = q;
-  if (!tokenMacMatches(deps.config.quoteKey, DOMAIN, body, mac)) {
+  if (!tokenMacMatches(deps.config.quoteKey, tokenDomain(deps.config, DOMAIN), body, mac)) {
     throw new ForbiddenError(
       "bad_quote",
-      "the quote's MAC does not verify: it was changed, or made by another coordinator (or one whose COCOON_QUOTE_KEY differs): call POST /v1/jobs/prepare again",
+      "the quote's MAC does not verify: it was changed, or made by another coordinator (another deployment, or one whose COCOON_QUOTE_KEY differs): call POST /v1/jobs/prepare again",
     );
   }
   if (body.requester !== requester) throw new ForbiddenError("not_your_quote", "this quote was made for another account: prepare your own");

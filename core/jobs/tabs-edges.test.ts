@@ -34,7 +34,8 @@ import {
 import { FUNDS, ledgerDiscrepancies, makeJobWorld, refusal, seal, type JobWorld, type TestWorker } from "./testing";
 
 const SLOT_COST = 1_000_000n;
-const TAB_DOMAIN = "cocoon/v1/tab\n";
+/** The kind's line, then the deployment's name (the test world's: "local") as a JSON string and a newline. */
+const TAB_DOMAIN = 'cocoon/v1/tab\n"local"\n';
 type Requester = Awaited<ReturnType<JobWorld["requester"]>>;
 const openBody = (slots = 4, ttlSeconds = 300) => ({ slots, slotCost: SLOT_COST.toString(), ttlSeconds });
 
@@ -129,7 +130,7 @@ const isTabOpenCommit = (ops: WriteOp[]) => ops.some((op) => op.op === "put" && 
 const isTabCloseCommit = (ops: WriteOp[]) => ops.some((op) => op.op === "update" && op.table === "jobs" && op.key.sk === "tab");
 
 describe("a tab's MAC, owner and expiry (verifyTab)", () => {
-  it('the MAC is over the tab\'s fields under the domain "cocoon/v1/tab\\n": under another domain, or with a field edited, it is 403 bad_tab', async () => {
+  it("the MAC is over the tab's fields under the domain \"cocoon/v1/tab\\n\" + the deployment: under another domain (another deployment's, the domain before it named one), or with a field edited, it is 403 bad_tab", async () => {
     // Prepare
     const { w, r, tab } = await tabWorld();
     const key = w.deps.config.quoteKey;
@@ -142,6 +143,8 @@ describe("a tab's MAC, owner and expiry (verifyTab)", () => {
         { ...tab, mac: macUnder("cocoon/v1/quote\n") },
         { ...tab, mac: macUnder("") },
         { ...tab, mac: macUnder("cocoon/v1/tab") },
+        { ...tab, mac: macUnder("cocoon/v1/tab\n") },
+        { ...tab, mac: macUnder('cocoon/v1/tab\n"prod"\n') },
         { ...tab, expiresAt: tab.expiresAt + 1 },
         { ...tab, slotCost: (SLOT_COST + 1n).toString() },
       ].map((t) => thrown(() => verifyTab(w.deps, r.id, t))),

@@ -14,7 +14,11 @@
  * item can hold only once (its put is conditioned on absence), and a job may hold at most
  * slotCost (its header's maxCost, checked at submit). So a tab's jobs can never hold more than
  * slots × slotCost, whatever the requests, with no counter to update. The tab is MAC'd like a
- * quote (./quote.ts): a submit checks its MAC, not a stored item.
+ * quote (./quote.ts): a submit checks its MAC, not a stored item. So the MAC names the deployment
+ * (tokenDomain): a tab opened on another stage that shares the quote key has no tab item and no
+ * hold here, and accepted it would run jobs that no close ever pays for; it is refused (bad_tab).
+ * What the MAC cannot tell is a store restored from a backup taken before the tab opened: the
+ * quote key is rotated then (docs/deploy.md).
  *
  * Why the close waits TAB_CLOSE_GRACE_MS (2 min) past the tab's expiry: a submit checks the
  * expiry, then writes its job, and checks the clock again right before that write, refusing it
@@ -61,6 +65,7 @@ import { ConditionFailedError, type Item } from "../ports";
 import { appendReceiptOp } from "../receipts/log";
 // a cycle (dispatch routes tab messages here), used only at call time
 import { awaitCommit } from "./dispatch";
+import { tokenDomain } from "./quote";
 import { delaySecondsUntil, readJob, replyKey, RETAIN_SECONDS, workerCredit, type JobItem, type StoredReplyItem } from "./items";
 
 /** pk=tabId sk="tab" in `jobs`: an open tab's terms, and once closed what its jobs cost. */
@@ -97,17 +102,20 @@ type TabBody = Omit<Tab, "mac">;
 
 function signTab(deps: Pick<CoreDeps, "config">, t: TabItem): Tab {
   const body: TabBody = { v: 1, tabId: t.tabId, requester: t.requester, slots: t.slots, slotCost: t.slotCost, expiresAt: t.expiresAt };
-  return { ...body, mac: b64u.encode(tokenMac(deps.config.quoteKey, DOMAIN, body)) };
+  return { ...body, mac: b64u.encode(tokenMac(deps.config.quoteKey, tokenDomain(deps.config, DOMAIN), body)) };
 }
 
 /**
  * The tab, if this coordinator made it, for this requester, and still open to new jobs.
- * 403 bad_tab (forged, edited, another coordinator's key), 403 not_your_tab, 410 tab_expired.
+ * 403 bad_tab (forged, edited, another coordinator's key or deployment), 403 not_your_tab, 410 tab_expired.
  */
 export function verifyTab(deps: Pick<CoreDeps, "config" | "clock">, requester: string, tab: Tab): TabBody {
   const { mac, ...body } = tab;
-  if (!tokenMacMatches(deps.config.quoteKey, DOMAIN, body, mac)) {
-    throw new ForbiddenError("bad_tab", "the tab's MAC does not verify: it was changed, or made by another coordinator; open a new tab");
+  if (!tokenMacMatches(deps.config.quoteKey, tokenDomain(deps.config, DOMAIN), body, mac)) {
+    throw new ForbiddenError(
+      "bad_tab",
+      "the tab's MAC does not verify: it was changed, or made by another coordinator (another deployment, or one whose COCOON_QUOTE_KEY differs); open a new tab",
+    );
   }
   if (body.requester !== requester) throw new ForbiddenError("not_your_tab", "this tab was opened by another account");
   if (body.expiresAt < deps.clock.now()) throw new GoneError("tab_expired", "the tab takes no more jobs: open a new one (POST /v1/tabs)");

@@ -5,6 +5,7 @@ import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient, PutCommand } from "@aws-sdk/lib-dynamodb";
 import { defaultPolicy } from "../../core/attestation/policy";
 import { ConfigError, loadAwsConfig, required } from "../config";
+import { signQuote, verifyQuote, type QuoteBody } from "../../core/jobs/quote";
 import { createAwsDeps } from "./aws-deps";
 import { ACCOUNT, prodStageEnv } from "./aws-testing";
 
@@ -15,6 +16,20 @@ const prodEnv = (over: Record<string, string | undefined> = {}) =>
     COCOON_AGENT_ROLE_ARN: `arn:aws:iam::${ACCOUNT}:role/prod-cocoon-Cocoon-AgentRole-1A2B3C`,
     ...over,
   });
+
+/** A quote's fields (core/jobs/quote.ts), for the MAC only. */
+const quoteBody: QuoteBody = {
+  v: 1,
+  requester: "r".repeat(43),
+  model: "test/model-1",
+  maxTokens: 32,
+  maxPromptTokens: 200,
+  maxCost: "1234",
+  candidates: [{ workerId: "w".repeat(43), hpkePublicKey: "k".repeat(43), pricePerToken: "100", tier: "dev" }],
+  promptBps: 2500,
+  completionBps: 10000,
+  expiresAt: 0,
+};
 
 function configError(env: Record<string, string | undefined>): ConfigError {
   try {
@@ -85,6 +100,23 @@ describe("createAwsDeps", () => {
     expect(typeof deps.store.transact).toBe("function");
     // the repository's policy (no COCOON_POLICY_JSON): its type makes toBeDefined() pass whatever policy this is
     expect(deps.policy).toBe(defaultPolicy);
+  });
+
+  it("names the deployment by where it lives (partition, region, account, stage) and its table: a quote (and so a tab, under the same domain rule) MAC'd by another deployment under the same quote key is refused", () => {
+    const key = { COCOON_QUOTE_KEY: "5a".repeat(32) };
+    const prod = createAwsDeps(loadAwsConfig(prodEnv(key)));
+    const dev = createAwsDeps(loadAwsConfig(prodEnv({ ...key, COCOON_STAGE: "dev", COCOON_TABLE: "dev-cocoon-Data" })));
+    const otherAccount = `arn:aws:sqs:us-east-1:210987654321:cocoon-prod-`;
+    const elsewhere = createAwsDeps(loadAwsConfig(prodEnv({ ...key, COCOON_WORKER_QUEUE_ARN_PREFIX: otherAccount })));
+    expect(prod.config.deployment).toBe(`${prodEnv().COCOON_WORKER_QUEUE_ARN_PREFIX} ${prodEnv().COCOON_TABLE}`);
+    expect(dev.config.deployment).toBe(`${prodEnv().COCOON_WORKER_QUEUE_ARN_PREFIX} dev-cocoon-Data`);
+    expect(elsewhere.config.deployment).toBe(`${otherAccount} ${prodEnv().COCOON_TABLE}`);
+    // the MAC both share (tokenDomain): dev's quote is refused by prod's functions, verifies at dev's
+    const body = { ...quoteBody, expiresAt: Date.now() + 60_000 };
+    const quote = signQuote(dev, body);
+    expect(() => verifyQuote(prod, body.requester, quote)).toThrow(expect.objectContaining({ code: "bad_quote" }));
+    expect(verifyQuote(dev, body.requester, quote)).toEqual(body);
+    expect(() => verifyQuote(prod, body.requester, signQuote(elsewhere, body))).toThrow(expect.objectContaining({ code: "bad_quote" }));
   });
 
   it("issue 12: only a function given COCOON_MATCHING_DLQ_URL (the redrive) can reach the matching DLQ", () => {

@@ -74,7 +74,9 @@ export function assembleAwsDeps(config: AwsConfig, store: Store, make: AwsAdapte
     notifier: new LambdaNotifier(),
     clock: { now: () => Date.now() },
     log: createJsonLog(), // JSON lines on stdout/stderr: CloudWatch Logs
-    config: { ...DEFAULT_CORE_CONFIG, ...config.core },
+    // names the deployment in quote and tab MACs (another stage's, account's or region's are refused, even under a
+    // shared quote key): the worker queues' ARN prefix (partition, region, account, app, stage) and the table's name
+    config: { ...DEFAULT_CORE_CONFIG, ...config.core, deployment: `${config.queues.arnPrefix} ${config.table}` },
     policy: loadPolicy(config.policy),
     alerts: {
       raise: async (a) => (alerts ??= storeDedupAlerts(await channel(), store, 30 * 60_000, { now: () => Date.now() })).raise(a),
