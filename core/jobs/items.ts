@@ -153,13 +153,12 @@ export interface ReplyItem extends Item {
  * Both are exact: a string is packed only where unpacking gives it back (canonical base64url,
  * lower-case hex), and a field is left out only where it equals what the job item restores; so
  * the served receipt still verifies and {reply, receipt} still hashes to the key's digest.
- * A tab's job keeps its `receipt` as it is: its tab's close reads it straight from the item
- * (./tabs.ts receiptOf); once that reads through readReceipt, every job can pack it.
+ * Every reader of a stored receipt goes through readReply or readReceipt (a tab's close too:
+ * ./tabs.ts receiptOf), which restore the left-out fields from the job.
  */
 export interface PackedReplyItem extends Item {
   packedReply: Packed;
-  packedReceipt?: PackedReceipt;
-  receipt?: Receipt;
+  packedReceipt: PackedReceipt;
 }
 
 /** A value with some of its strings as bytes (packReply, packReceipt). */
@@ -287,8 +286,7 @@ export function replyItems(
   ttl: number,
 ): { head: StoredReplyItem; parts: ReplyPartItem[] } {
   const key = replyKey(job.jobId, job.attempt, digest);
-  const signed = job.tab === undefined ? { packedReceipt: packReceipt(receipt, job) } : { receipt };
-  const whole: PackedReplyItem = { ...key, packedReply: packReply(reply), ...signed, ttl };
+  const whole: PackedReplyItem = { ...key, packedReply: packReply(reply), packedReceipt: packReceipt(receipt, job), ttl };
   if (itemBytes(whole) <= MAX_ITEM_BYTES) return { head: whole, parts: [] };
   const slices = splitUtf8(canonicalReply ?? canonicalJson(reply), REPLY_PART_BYTES);
   return {
@@ -322,8 +320,8 @@ export async function readReply(store: Pick<Store, "get">, job: ReplyOwner): Pro
   const head = await store.get<StoredReplyItem>("jobs", key);
   if (!head) return undefined;
   if (isPacked(head)) {
-    const { packedReply, packedReceipt, receipt, ...rest } = head;
-    return { ...rest, reply: unpack(packedReply) as ReplyEnvelope, receipt: receipt ?? unpackReceipt(packedReceipt!, job) };
+    const { packedReply, packedReceipt, ...rest } = head;
+    return { ...rest, reply: unpack(packedReply) as ReplyEnvelope, receipt: unpackReceipt(packedReceipt, job) };
   }
   if (!isSplit(head)) return head;
   const parts = await Promise.all(Array.from({ length: head.parts }, (_, i) => store.get<ReplyPartItem>("jobs", replyPartKey(key, i))));
@@ -336,7 +334,7 @@ export async function readReply(store: Pick<Store, "get">, job: ReplyOwner): Pro
 export async function readReceipt(store: Pick<Store, "get">, job: ReplyOwner): Promise<Receipt | undefined> {
   const head = await store.get<StoredReplyItem>("jobs", acceptedReplyKey(job));
   if (!head) return undefined;
-  return isPacked(head) && head.packedReceipt ? unpackReceipt(head.packedReceipt, job) : (head as ReplyItem | ReplyHeadItem).receipt;
+  return isPacked(head) ? unpackReceipt(head.packedReceipt, job) : head.receipt;
 }
 
 /** `s` as its bytes when it is canonical base64url (b64u.encode gives it back exactly), else undefined. */

@@ -66,7 +66,7 @@ import { appendReceiptOp } from "../receipts/log";
 // a cycle (dispatch routes tab messages here), used only at call time
 import { awaitCommit } from "./dispatch";
 import { tokenDomain } from "./quote";
-import { delaySecondsUntil, readJob, replyKey, RETAIN_SECONDS, workerCredit, type JobItem, type StoredReplyItem } from "./items";
+import { delaySecondsUntil, readJob, readReceipt, RETAIN_SECONDS, workerCredit, type JobItem } from "./items";
 
 /** pk=tabId sk="tab" in `jobs`: an open tab's terms, and once closed what its jobs cost. */
 export interface TabItem extends Item {
@@ -366,8 +366,8 @@ async function closeTab(deps: CoreDeps, t: TabItem, completed: JobItem[]): Promi
  * cost and usage, is what pays. Missing before then is the books being wrong: the close fails.
  */
 async function receiptOf(deps: CoreDeps, j: JobItem, now: number): Promise<Receipt | undefined> {
-  const head = await deps.store.get<StoredReplyItem>("jobs", replyKey(j.jobId, j.attempt, j.resultDigest));
-  if (head) return head.receipt;
+  const receipt = await readReceipt(deps.store, j);
+  if (receipt) return receipt;
   if (now >= (Math.ceil(j.updatedAt / 1000) + RETAIN_SECONDS) * 1000) return undefined;
   throw new Error(`tab job ${j.jobId}: its reply item is missing, so its receipt cannot be logged`);
 }
