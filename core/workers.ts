@@ -326,6 +326,8 @@ export async function requireWorkerSummary(deps: CoreDeps, workerId: string): Pr
  * DynamoDB an idle agent's heartbeats are most of what it costs.
  */
 export async function heartbeat(deps: CoreDeps, workerId: string, load: number, offline = false, draining = false) {
+  // Before any read: a heartbeat is up to MAX_WORKER_MODELS writes, for anyone who registered a key.
+  enforceRateLimit(deps.store, deps.config.rateLimits, "heartbeat", workerId, deps.clock.now());
   const w = await requireWorkerSummary(deps, workerId);
   const now = deps.clock.now();
   for (const model of w.models) {

@@ -53,6 +53,15 @@ export const Policy = z.object({
    * A v2 document is checked as v2 whatever this says, and cannot pass as v1 (its quote binds v2).
    */
   requireReportDataV2: z.boolean().optional(),
+  /**
+   * tdx: collateral whose TCB info or QE identity Intel issued longer ago than this is refused
+   * (collateral_too_old). The collateral travels in the worker's document, so the worker picks it:
+   * Intel's stays valid for 30 days, and without this bound a platform that a TCB recovery made
+   * OutOfDate (or whose PCK was revoked since) passes as UpToDate on the collateral from before it.
+   * Absent = only Intel's own nextUpdate bounds it. Set it (and bump `version`) with the first
+   * listed image, above how often the agents fetch fresh collateral.
+   */
+  maxCollateralAgeSeconds: z.number().int().positive().optional(),
 });
 export type Policy = z.infer<typeof Policy>;
 

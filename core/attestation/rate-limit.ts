@@ -45,7 +45,9 @@ export type RateAction =
   | "worker_challenge_unfunded"
   | "tab_open"
   | "cancel_resend"
-  | "void_new";
+  | "void_new"
+  | "heartbeat"
+  | "agent_session";
 
 /**
  * Defaults, per key: a worker registers a few times a day; a requester challenges up to k
@@ -80,6 +82,18 @@ export const DEFAULT_RATE_LIMITS: Record<RateAction, RateLimit> = {
   // minutes. A refused void costs that SDK a clean answer (it reads the job until it gives up:
   // JobOutcomeUnknownError). It bounds what one key can make the store keep to 10 items/s.
   void_new: { burst: 1_000, perMinute: 600 },
+  // Per worker (attest39): one heartbeat writes each of its offers, up to MAX_WORKER_MODELS (32)
+  // writes for one request, and any key can register a tier-none worker. An honest agent beats
+  // every heartbeatSeconds (1,800 s in the cloud, 5 s locally; tests go down to 300 ms, 200 a
+  // minute), plus one when its engine goes down or comes back and one when it stops: 240 a minute
+  // and a burst of 30 never refuse it. It bounds one key's heartbeats to ~7,700 offer writes a
+  // minute per process instead of unbounded.
+  heartbeat: { burst: 30, perMinute: 240 },
+  // Per worker (attest39): each session is an STS AssumeRole (and a queue check), and STS limits
+  // AssumeRole per AWS account, so one free tier-none worker asking without end would throttle
+  // every agent's sessions. An honest agent asks once per session (15 to 60 minutes), again
+  // shortly before it expires, and after a failed receive.
+  agent_session: { burst: 10, perMinute: 10 },
 };
 
 /** How many keys each action remembers; the least recently seen beyond that start again full. */

@@ -5,7 +5,7 @@
  *
  * Order of checks (each failure has its own code):
  *   schema → tier allowed → nonce → evidence age → report data version → evidence (tdx:
- *   genuine quote, TCB status, measurement allow-list; dev: dev signature) → report data binds
+ *   genuine quote, TCB status, collateral age, measurement allow-list; dev: dev signature) → report data binds
  *   both keys + nonce (v2: + issuedAt + model digests) → model digests → GPU evidence.
  *
  * Report data version (core/attestation/report-data.ts): the document names it
@@ -260,6 +260,14 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
       `TCB status ${verdict.status} is not accepted by policy v${policy.version} (${policy.minTcbStatus.join(", ")})${verdict.status === "Unknown" ? ": attach Intel PCS collateral" : ""}`,
     );
   }
+  // Intel's nextUpdate alone lets the worker keep the 30-day-old evaluation that suits it best
+  const maxCollateralMs = policy.maxCollateralAgeSeconds === undefined ? undefined : policy.maxCollateralAgeSeconds * 1000;
+  if (maxCollateralMs !== undefined && verdict.collateralIssuedAt !== undefined && now - verdict.collateralIssuedAt > maxCollateralMs) {
+    return no(
+      "collateral_too_old",
+      `the collateral's TCB evaluation was issued at ${new Date(verdict.collateralIssuedAt).toISOString()}, more than policy v${policy.version}'s ${policy.maxCollateralAgeSeconds} s ago: attach fresh Intel PCS collateral`,
+    );
+  }
   const match = matchMeasurement(policy, verdict.measurements, ctx.allowTestImages === true);
   if (!match.ok) return no(match.code, match.reason);
   const allowed = match.entry;
@@ -285,11 +293,15 @@ export async function verifyAttestation(docIn: AttestationDoc, ctx: AttestationC
     return no("gpu_evidence_missing", `policy v${policy.version} requires GPU evidence (e.g. NVIDIA CC) next to the TDX quote`);
   }
   const { mrtd, rtmr0, rtmr1, rtmr2 } = verdict.measurements;
+  // The verdict lasts no longer than its collateral may: the worker leaves the lists (and its agent
+  // re-attests) then, and a verifier's cached verdict does not outlive the bound either.
+  const collateralUntil =
+    maxCollateralMs !== undefined && verdict.collateralIssuedAt !== undefined ? verdict.collateralIssuedAt + maxCollateralMs : Infinity;
   return {
     ok: true,
     tier: "tdx",
     measurement: mrtd,
-    expiresAt,
+    expiresAt: Math.min(expiresAt, collateralUntil),
     tcbStatus: verdict.status,
     imageName: allowed.name,
     registers: { mrtd, rtmr0, rtmr1, rtmr2 },

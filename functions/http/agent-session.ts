@@ -1,3 +1,4 @@
+import { enforceRateLimit } from "../../core/attestation/rate-limit";
 import { CocoonError, NotAWorkerError } from "../../core/errors";
 import type { CoreDeps } from "../../core/deps";
 import type { Queues, Store } from "../../core/ports";
@@ -44,6 +45,8 @@ export const route = defineRoute(
     if (!sessions) {
       throw new CocoonError(404, "sessions_unavailable", "this network has no SQS transport; poll GET /v1/agent/jobs instead");
     }
+    // Before the worker is read or STS asked: AssumeRole is limited per AWS account, for every agent at once.
+    enforceRateLimit(deps.store, deps.config.rateLimits, "agent_session", caller, deps.clock.now());
     return createAgentSession({ store: deps.store, queues: deps.queues, sessions }, caller);
   },
 );

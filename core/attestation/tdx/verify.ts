@@ -60,6 +60,12 @@ export interface TdxVerdict {
   measurements: TdxMeasurements | undefined;
   fmspc?: string;
   advisoryIds?: string[];
+  /**
+   * With collateral: when Intel issued the older of its TCB info and QE identity (ms), i.e. how
+   * old the evaluation behind `status` is. The collateral is the worker's choice (it travels in
+   * the document), so the policy bounds its age (Policy.maxCollateralAgeSeconds).
+   */
+  collateralIssuedAt?: number;
 }
 
 export interface TdxVerifyOptions {
@@ -185,6 +191,7 @@ export async function verifyTdxQuote(quote: Uint8Array, opts: TdxVerifyOptions):
       measurements,
       fmspc: tcb.fmspc,
       advisoryIds: tcb.advisoryIds,
+      collateralIssuedAt: Math.min(windows[0]!.from, windows[1]!.from),
     };
   } catch (e) {
     if (e instanceof TdxCheckError || e instanceof QuoteParseError) return fail(e.code, e.message);
