@@ -11,7 +11,7 @@ import type { CoreDeps } from "../deps";
 import { CocoonError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from "../errors";
 import { OverdraftError, settleMovement, type ApplyResult } from "../ledger";
 import { jobCost } from "../pricing";
-import { ConditionFailedError, type Item, type Key } from "../ports";
+import { ConditionFailedError, type Condition, type Item, type Key } from "../ports";
 import { appendReceiptOp } from "../receipts/log";
 import { requireWorkerSummary, type WorkerItem, type WorkerSummary } from "../workers";
 import { advance, loadEnvelope, requestHashMatches } from "./dispatch";
@@ -129,10 +129,17 @@ export async function postResult(deps: CoreDeps, workerId: string, r: ResultRequ
   // head. On LMDB too: they stay out of the settlement, whose batch of 16 jobs must keep under
   // a transaction's 100 ops; lmdb commits the concurrent part puts together, so a split reply
   // costs one flush more there, and only the head joins the settlement.
+  //
+  // One already there is an earlier post of this very result whose settlement failed (a throttle,
+  // a crash): it keeps the ttl of that post, maybe hours before this one completes the job, but
+  // the reply must be kept RETAIN_SECONDS from the completion (a tab's close judges a missing
+  // receipt by it: ./tabs.ts receiptOf; the requester reads it as long). So this post's ttl is
+  // carried onto it (putReply's `refresh`). On LMDB too for the parts (the head in the commit
+  // is put whole).
   const reply = replyItemsOf(deps, job, digest, r.reply, r.receipt, canonicalReply);
   const replyInCommit = deps.store.cheapTransactions === true;
-  await putReplyParts(deps, reply.parts);
-  if (!replyInCommit) await putReply(deps, reply.head);
+  await putReplyParts(deps, reply.parts, "refresh");
+  if (!replyInCommit) await putReply(deps, reply.head, "refresh");
   let settled: Error | undefined;
   try {
     // issue 12: the job's move to completed records the settlement (no ledger item): only one
@@ -266,18 +273,37 @@ const creditOf = (job: Pick<JobItem, "operatorFeeBps">, cost: bigint): { credit?
 const replyItemsOf = (deps: CoreDeps, job: JobItem, digest: string, reply: ReplyEnvelope, receipt: Receipt, canonicalReply?: string) =>
   replyItems(job, digest, reply, receipt, canonicalReply, Math.ceil(deps.clock.now() / 1000) + RETAIN_SECONDS);
 
-/** Write a reply item (or part) if absent: its key is its content's digest, so "present" means "identical". */
-async function putReply(deps: CoreDeps, item: Item) {
+/**
+ * Write a reply item (or part) if absent: its key is its content's digest, so "present" means
+ * "identical". `refresh`: one present gets `item`'s later ttl (one more write, only then), and
+ * only if it still exists: an update that made a head would make one without its content, and
+ * one removed meanwhile (a post that lost its race, lostSettlement) stays removed. Not for a
+ * result posted again after completion (repeatedResult): that would let a worker keep it for ever.
+ */
+async function putReply(deps: CoreDeps, item: Item, refresh?: "refresh") {
   try {
     await deps.store.transact([{ op: "put", table: "jobs", item, when: { kind: "notExists" } }]);
   } catch (e) {
+    if (!(e instanceof ConditionFailedError)) throw e;
+    if (refresh) await raiseTtl(deps, item);
+  }
+}
+
+/** `item`'s ttl onto the stored one, if that is there still (never an upsert) and kept less long. */
+async function raiseTtl(deps: CoreDeps, item: Item) {
+  const ttl = item.ttl!; // replyItems sets it on every item
+  const when: Condition = { kind: "and", all: [{ kind: "exists" }, { kind: "cmp", attr: "ttl", op: "<", value: ttl }] };
+  try {
+    await deps.store.transact([{ op: "update", table: "jobs", key: { pk: item.pk, sk: item.sk }, set: { ttl }, when }]);
+  } catch (e) {
+    // gone meanwhile, or kept as long already (a concurrent post of the same result)
     if (!(e instanceof ConditionFailedError)) throw e;
   }
 }
 
 /** A split reply's parts (none for one that fits an item), each its own write, concurrently. */
-async function putReplyParts(deps: CoreDeps, parts: readonly Item[]) {
-  await Promise.all(parts.map((p) => putReply(deps, p)));
+async function putReplyParts(deps: CoreDeps, parts: readonly Item[], refresh?: "refresh") {
+  await Promise.all(parts.map((p) => putReply(deps, p, refresh)));
 }
 
 /**
