@@ -7,8 +7,6 @@
  * it. The happy paths are in ./tabs.test.ts, the edges in ./tabs-edges.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import type { Tab, TabView } from "../../events/api";
-import type { TabCloseMessage } from "../../events/queue";
 import { tabSlotJobId } from "../ids";
 import { MAX_TRANSACT_OPS } from "../store-rules";
 import { ConditionFailedError, type WriteOp } from "../ports";
@@ -16,32 +14,15 @@ import { requestWithdrawal, type WithdrawalDeps } from "../withdrawals";
 import { fakeSigner } from "../withdrawals-testing";
 import type { CoreDeps } from "../deps";
 import { handleMatchingMessage } from "./dispatch";
-import { jobKey, type JobItem } from "./items";
+import { jobKey } from "./items";
 import { postResult } from "./results";
 import { jobIdempotencyKey, submitJob } from "./submit";
-import { openTab, tabKey, type TabItem } from "./tabs";
-import { FUNDS, ledgerDiscrepancies, MODEL, makeJobWorld, refusal, seal, setOffer, type JobWorld, type TestWorker } from "./testing";
+import { openTab } from "./tabs";
+import { FUNDS, ledgerDiscrepancies, MODEL, makeJobWorld, refusal, seal, setOffer, type TestWorker } from "./testing";
+import { closeCheck, isTabCloseCommit, jobItem as job, pastClose, submitSlot, tabItem } from "./tabs-testing";
 
 const SLOT_COST = 1_000_000n;
-type Requester = Awaited<ReturnType<JobWorld["requester"]>>;
 const openBody = (slots: number) => ({ slots, slotCost: SLOT_COST.toString(), ttlSeconds: 300 });
-
-async function submitSlot(w: JobWorld, r: Requester, tab: Tab, slot: number) {
-  const { header, quote, prepared } = await w.sealedJob(r);
-  const h = { ...header, jobId: tabSlotJobId(tab.tabId, slot) };
-  const envelope = seal(
-    h,
-    prepared.candidates.map((c) => ({ workerId: c.workerId, hpkePublicKey: c.hpkePublicKey })),
-  );
-  await submitJob(w.deps, r.id, envelope, jobIdempotencyKey(h.jobId), quote, { tab: { tab, slot } });
-  return { envelope, jobId: h.jobId };
-}
-
-const job = async (w: JobWorld, jobId: string) => (await w.store.get<JobItem>("jobs", jobKey(jobId)))!;
-const tabItem = async (w: JobWorld, tabId: string) => (await w.store.get<TabItem>("jobs", tabKey(tabId)))!;
-const closeCheck = (tabId: string): TabCloseMessage => ({ type: "tab", tabId });
-const pastClose = (w: JobWorld, view: TabView) => w.advance(view.closesAfter - w.clock.now() + 1);
-const isTabCloseCommit = (ops: WriteOp[]) => ops.some((op) => op.op === "update" && op.table === "jobs" && op.key.sk === "tab");
 
 describe("a full tab: 32 slots, each run by its own worker", () => {
   it("closes in one transaction of 67 ops (within the store's 100), paying each of the 32 workers exactly its job's cost", async () => {

@@ -6,7 +6,6 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Tab, TabView } from "../../events/api";
-import type { TabCloseMessage } from "../../events/queue";
 import { b64u } from "../crypto/encoding";
 import { tokenMac } from "../crypto/keys";
 import { CocoonError, ForbiddenError, GoneError, NotFoundError, ValidationError } from "../errors";
@@ -15,7 +14,7 @@ import { workerAccount } from "../ledger";
 import { ConditionFailedError, type WriteOp } from "../ports";
 import { RECEIPT_INBOX_PK } from "../receipts/log";
 import { handleMatchingMessage } from "./dispatch";
-import { jobKey, replyKey, RETAIN_SECONDS, type JobItem } from "./items";
+import { jobKey, replyKey, RETAIN_SECONDS } from "./items";
 import { postResult } from "./results";
 import { jobIdempotencyKey, submitJob } from "./submit";
 import {
@@ -29,9 +28,9 @@ import {
   TAB_RECHECK_MS,
   TAB_SUBMIT_DEADLINE_MS,
   verifyTab,
-  type TabItem,
 } from "./tabs";
-import { FUNDS, ledgerDiscrepancies, makeJobWorld, refusal, seal, type JobWorld, type TestWorker } from "./testing";
+import { FUNDS, ledgerDiscrepancies, makeJobWorld, refusal, type JobWorld, type TestWorker } from "./testing";
+import { closeCheck, isTabCloseCommit, jobItem as job, pastClose, slotJob, submitSlot, tabItem } from "./tabs-testing";
 
 const SLOT_COST = 1_000_000n;
 /** The kind's line, then the deployment's name (the test world's: "local") as a JSON string and a newline. */
@@ -50,21 +49,6 @@ async function tabWorld(o: { workers?: number; slots?: number } = {}) {
 }
 
 /** A job sealed for slot `slot` of `tab` (its id the slot's), to the quote's candidates. */
-async function slotJob(w: JobWorld, r: Requester, tab: Tab, slot: number) {
-  const { header, quote, prepared } = await w.sealedJob(r);
-  const h = { ...header, jobId: tabSlotJobId(tab.tabId, slot) };
-  const envelope = seal(
-    h,
-    prepared.candidates.map((c) => ({ workerId: c.workerId, hpkePublicKey: c.hpkePublicKey })),
-  );
-  return { envelope, quote, jobId: h.jobId, maxCost: h.maxCost };
-}
-
-async function submitSlot(w: JobWorld, r: Requester, tab: Tab, slot: number) {
-  const j = await slotJob(w, r, tab, slot);
-  await submitJob(w.deps, r.id, j.envelope, jobIdempotencyKey(j.jobId), j.quote, { tab: { tab, slot } });
-  return j;
-}
 
 /** Submit slot `slot` and post its result with `usage`: the job's worker and its cost. */
 async function completeSlot(
@@ -82,11 +66,6 @@ async function completeSlot(
   return { jobId: j.jobId, worker: wk, cost: BigInt(cost!), usage };
 }
 
-const job = async (w: JobWorld, jobId: string) => (await w.store.get<JobItem>("jobs", jobKey(jobId)))!;
-const tabItem = async (w: JobWorld, tabId: string) => (await w.store.get<TabItem>("jobs", tabKey(tabId)))!;
-const closeCheck = (tabId: string): TabCloseMessage => ({ type: "tab", tabId });
-/** Past the tab's expiry and the close's grace. */
-const pastClose = (w: JobWorld, view: TabView) => w.advance(view.closesAfter - w.clock.now() + 1);
 const workerBalanceItem = (w: JobWorld, id: string) => w.store.get("accounts", { pk: workerAccount(id), sk: "balance" });
 const receiptsLogged = (w: JobWorld) => w.store.scan("chain").filter((i) => String(i.pk).startsWith(RECEIPT_INBOX_PK));
 const tabBodyOf = ({ mac: _mac, ...body }: Tab) => body;
@@ -127,7 +106,6 @@ function beforeTransact(w: JobWorld, match: (ops: WriteOp[]) => boolean, before:
   return transact;
 }
 const isTabOpenCommit = (ops: WriteOp[]) => ops.some((op) => op.op === "put" && op.table === "jobs" && op.item.sk === "tab");
-const isTabCloseCommit = (ops: WriteOp[]) => ops.some((op) => op.op === "update" && op.table === "jobs" && op.key.sk === "tab");
 
 describe("a tab's MAC, owner and expiry (verifyTab)", () => {
   it("the MAC is over the tab's fields under the domain \"cocoon/v1/tab\\n\" + the deployment: under another domain (another deployment's, the domain before it named one), or with a field edited, it is 403 bad_tab", async () => {

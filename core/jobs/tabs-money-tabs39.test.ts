@@ -5,41 +5,22 @@
  * job once, to the worker that finished it, and returns exactly the rest.
  */
 import { describe, expect, it } from "vitest";
-import type { Tab, TabView } from "../../events/api";
-import type { TabCloseMessage } from "../../events/queue";
-import { tabSlotJobId } from "../ids";
 import { OPERATOR_FEE_SHARDS, operatorFee, operatorFeesEarned, operatorFeeShard } from "../ledger";
 import { withMovementLog, RECEIPT_INBOX_PK } from "../receipts/log";
 import { MAX_TRANSACT_OPS } from "../store-rules";
 import type { WriteOp } from "../ports";
 import { cancelJob } from "./cancel";
 import { handleMatchingMessage } from "./dispatch";
-import { jobKey, replyKey, type JobItem } from "./items";
+import { jobKey, replyKey } from "./items";
 import { postResult, postResults } from "./results";
 import { jobIdempotencyKey, submitJob } from "./submit";
-import { openTab, tabKey, type TabItem } from "./tabs";
-import { FUNDS, ledgerDiscrepancies, makeJobWorld, MODEL, refusal, seal, setOffer, type JobWorld, type TestWorker } from "./testing";
+import { openTab } from "./tabs";
+import { FUNDS, ledgerDiscrepancies, makeJobWorld, MODEL, refusal, setOffer, type JobWorld, type TestWorker } from "./testing";
+import { closeCheck, isTabCloseCommit, jobItem as job, pastClose, submitSlot, tabItem } from "./tabs-testing";
 
 const SLOT_COST = 1_000_000n;
-type Requester = Awaited<ReturnType<JobWorld["requester"]>>;
 const openBody = (slots: number) => ({ slots, slotCost: SLOT_COST.toString(), ttlSeconds: 300 });
 
-async function submitSlot(w: JobWorld, r: Requester, tab: Tab, slot: number, candidates = 1) {
-  const { header, quote, prepared } = await w.sealedJob(r, { candidates });
-  const h = { ...header, jobId: tabSlotJobId(tab.tabId, slot) };
-  const envelope = seal(
-    h,
-    prepared.candidates.map((c) => ({ workerId: c.workerId, hpkePublicKey: c.hpkePublicKey })),
-  );
-  await submitJob(w.deps, r.id, envelope, jobIdempotencyKey(h.jobId), quote, { tab: { tab, slot } });
-  return { envelope, jobId: h.jobId };
-}
-
-const job = async (w: JobWorld, jobId: string) => (await w.store.get<JobItem>("jobs", jobKey(jobId)))!;
-const tabItem = async (w: JobWorld, tabId: string) => (await w.store.get<TabItem>("jobs", tabKey(tabId)))!;
-const closeCheck = (tabId: string): TabCloseMessage => ({ type: "tab", tabId });
-const pastClose = (w: JobWorld, view: TabView) => w.advance(view.closesAfter - w.clock.now() + 1);
-const isTabCloseCommit = (ops: WriteOp[]) => ops.some((op) => op.op === "update" && op.table === "jobs" && op.key.sk === "tab");
 const receiptEntries = (w: JobWorld) => w.store.scan("chain").filter((i) => String(i.pk).startsWith(RECEIPT_INBOX_PK));
 
 describe("a batch of one worker's results, a tab job among jobs holding for themselves", () => {
@@ -169,7 +150,7 @@ describe("a tab job that fails over", () => {
     const dear = await w.worker(20_000);
     const r = await w.requester();
     const { view } = await openTab(w.deps, r.id, openBody(1), "failover-tab");
-    const t = await submitSlot(w, r, view.tab, 0, 2);
+    const t = await submitSlot(w, r, view.tab, 0, { candidates: 2 });
     const assigned = await job(w, t.jobId);
     const [first, second] = assigned.candidates.map((c) => [cheap, dear].find((x) => x.id === c.workerId)!);
     w.advance(assigned.leaseUntil - w.clock.now() + 1);
@@ -244,7 +225,7 @@ describe("a cancelled tab job", () => {
     await w.worker();
     const r = await w.requester();
     const { view } = await openTab(w.deps, r.id, openBody(1), "cancel-expire-tab");
-    const t = await submitSlot(w, r, view.tab, 0, 2);
+    const t = await submitSlot(w, r, view.tab, 0, { candidates: 2 });
     await cancelJob(w.deps, r.id, t.jobId);
 
     // Act

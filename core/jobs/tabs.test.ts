@@ -5,8 +5,7 @@
  * crash in its middle.
  */
 import { describe, expect, it } from "vitest";
-import type { Tab, TabView } from "../../events/api";
-import type { TabCloseMessage } from "../../events/queue";
+import type { Tab } from "../../events/api";
 import { tabSlotJobId } from "../ids";
 import { operatorFeesEarned, workerAccount } from "../ledger";
 import { jobCost } from "../pricing";
@@ -17,9 +16,10 @@ import { jobKey, type JobItem } from "./items";
 import { postResult } from "./results";
 import { submitJob } from "./submit";
 import { extendLease } from "./lease";
-import { getTab, openTab, tabKey, TAB_CLOSE_GRACE_MS, TAB_RECHECK_MS, TAB_SUBMIT_DEADLINE_MS, type TabItem } from "./tabs";
+import { getTab, openTab, TAB_CLOSE_GRACE_MS, TAB_RECHECK_MS, TAB_SUBMIT_DEADLINE_MS } from "./tabs";
 import { jobIdempotencyKey } from "./submit";
 import { ledgerDiscrepancies, makeJobWorld, refusal, seal, type JobWorld, type TestWorker } from "./testing";
+import { closeCheck, jobItem as job, pastClose, tabItem } from "./tabs-testing";
 
 const SLOT_COST = 1_000_000n;
 type Requester = Awaited<ReturnType<JobWorld["requester"]>>;
@@ -52,11 +52,6 @@ async function submitSlot(w: JobWorld, r: Requester, tab: Tab, slot: number, o: 
   return j;
 }
 
-const job = async (w: JobWorld, jobId: string) => (await w.store.get<JobItem>("jobs", jobKey(jobId)))!;
-const tabItem = async (w: JobWorld, tabId: string) => (await w.store.get<TabItem>("jobs", tabKey(tabId)))!;
-const closeCheck = (tabId: string): TabCloseMessage => ({ type: "tab", tabId });
-/** Past the tab's expiry and the close's grace. */
-const pastClose = (w: JobWorld, view: TabView) => w.advance(view.closesAfter - w.clock.now() + 1);
 const balanceWrites = (ops: WriteOp[][]) => ops.flat().filter((op) => op.op === "update" && op.table === "accounts");
 
 describe("opening a tab", () => {

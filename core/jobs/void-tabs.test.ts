@@ -6,16 +6,14 @@
  * paid once by the close; either way the tab's next slot runs and is paid as any other.
  */
 import { describe, expect, it } from "vitest";
-import type { Tab, TabView } from "../../events/api";
-import type { TabCloseMessage } from "../../events/queue";
-import { tabSlotJobId } from "../ids";
 import { handleMatchingMessage } from "./dispatch";
 import { jobKey, type JobItem } from "./items";
 import { postResult } from "./results";
 import { jobIdempotencyKey, submitJob } from "./submit";
-import { openTab, tabKey, type TabItem } from "./tabs";
+import { openTab } from "./tabs";
 import { voidJob } from "./void";
-import { FUNDS, holdCommit, ledgerDiscrepancies, makeJobWorld, refusal, seal, type JobWorld, type TestWorker } from "./testing";
+import { FUNDS, holdCommit, ledgerDiscrepancies, makeJobWorld, refusal, type JobWorld, type TestWorker } from "./testing";
+import { closeCheck, pastClose, slotJob, tabItem } from "./tabs-testing";
 
 const SLOT_COST = 1_000_000n;
 type Requester = Awaited<ReturnType<JobWorld["requester"]>>;
@@ -30,23 +28,10 @@ async function tabWorld(cheapTransactions: boolean, slots = 2) {
 }
 
 /** A job sealed for slot `slot` of `tab` (its id the slot's). */
-async function slotJob(w: JobWorld, r: Requester, tab: Tab, slot: number) {
-  const { header, quote, prepared } = await w.sealedJob(r);
-  const h = { ...header, jobId: tabSlotJobId(tab.tabId, slot) };
-  const envelope = seal(
-    h,
-    prepared.candidates.map((c) => ({ workerId: c.workerId, hpkePublicKey: c.hpkePublicKey })),
-  );
-  return { envelope, quote, jobId: h.jobId, tab, slot };
-}
 const submitSlot = (w: JobWorld, r: Requester, j: Awaited<ReturnType<typeof slotJob>>) =>
   submitJob(w.deps, r.id, j.envelope, jobIdempotencyKey(j.jobId), j.quote, { tab: { tab: j.tab, slot: j.slot } });
 
 const itemOf = (w: JobWorld, jobId: string) => w.store.get("jobs", jobKey(jobId));
-const tabItem = async (w: JobWorld, tabId: string) => (await w.store.get<TabItem>("jobs", tabKey(tabId)))!;
-const closeCheck = (tabId: string): TabCloseMessage => ({ type: "tab", tabId });
-/** Past the tab's expiry and the close's grace. */
-const pastClose = (w: JobWorld, view: TabView) => w.advance(view.closesAfter - w.clock.now() + 1);
 
 describe.each([
   ["DynamoDB's layout", false],
