@@ -215,6 +215,7 @@ async function execute(o: Run) {
         JSON.parse(new TextDecoder().decode(c)),
       ),
       envelope,
+      { workerId: signingKey.id, kem: kemKey },
     );
   };
   /** the failure text sealed to the requester */

@@ -89,6 +89,7 @@ async function execute(engine: Engine, request: Record<string, unknown> = {}) {
           (c) => JSON.parse(new TextDecoder().decode(c)) as Record<string, unknown>,
         ),
         envelope,
+        { workerId: signingKey.id, kem: kemKey },
       );
     },
     failure: () => {

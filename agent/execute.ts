@@ -15,7 +15,7 @@ import { b64u, canonicalJson, sha256Hex } from "../core/crypto/encoding";
 import { MAX_REPLY_BYTES, MAX_REPLY_CHUNKS } from "../events/envelope";
 import { contentText, firstImageProblem, IMAGE_PROMPT_TOKENS, imageCount } from "../events/images";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
-import { openRequest, requestHash, requestTag, sealReply } from "../core/crypto/envelope";
+import { openRequestBound, replyProof, requestHash, requestTag, sealReply } from "../core/crypto/envelope";
 import { MAX_CHUNK_PLAINTEXT, ReplyStreamSealer } from "../core/crypto/reply-stream";
 import { CHUNK_PADDING, padJson } from "../core/crypto/padding";
 import { signReceipt } from "../core/crypto/receipt";
@@ -209,7 +209,9 @@ class ChunkWriter {
     private readonly chunking: ChunkingOptions,
     private readonly now: () => number,
     /** publish only full chunks and the last (the requester waits for the whole answer): RequestPlaintext.relayWhole */
-    private readonly whole = false,
+    private readonly whole: boolean,
+    /** this worker's reply-proof key of the job's envelope (openRequestBound): see `proof` */
+    private readonly proofKey: Uint8Array,
   ) {
     this.workerId = ctx.workerId;
   }
@@ -233,9 +235,24 @@ class ChunkWriter {
     return (this.requestHashOf ??= requestHash(this.job.envelope));
   }
 
+  private proofOf: string | undefined;
+  /**
+   * What chunk 0 carries to show the requester that this reply comes from whoever unwrapped its
+   * data key (ChunkPlaintext.proof): the receipt and the opener need only the Ed25519 key, which
+   * a tdx worker keeps on its host's disk; the proof key comes from the HPKE key, which only the
+   * TD holds. The key is wiped once the proof is made: nothing else needs it.
+   */
+  get proof(): string {
+    if (this.proofOf === undefined) {
+      this.proofOf = replyProof(this.proofKey, this.requestHash);
+      this.proofKey.fill(0);
+    }
+    return this.proofOf;
+  }
+
   prime(): void {
     void this.sealer;
-    void this.requestHash;
+    void this.proof;
   }
 
   /**
@@ -337,7 +354,10 @@ class ChunkWriter {
     // streaming a whole over-long answer (top_logprobs inflate one ~20-fold) and failing it
     // at the end. Canonical JSON is {"chunks":["…",…],"enc":"…","sig":"…","v":2}, all ASCII.
     this.replyBytes ||= Buffer.byteLength(canonicalJson({ v: 2, enc: this.sealer.opener.enc, sig: this.sealer.opener.sig, chunks: [] }));
-    if (this.sealer.seq === 0) p.req = requestTag(this.requestHash);
+    if (this.sealer.seq === 0) {
+      p.req = requestTag(this.requestHash);
+      p.proof = this.proof;
+    }
     const { seq, data } = this.sealer.seal(this.padded(encoder.encode(JSON.stringify(p))), final);
     this.replyBytes += data.length + 2 + (seq > 0 ? 1 : 0);
     if (this.replyBytes > MAX_REPLY_BYTES || seq >= MAX_REPLY_CHUNKS)
@@ -838,8 +858,11 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
   let writer: ChunkWriter | undefined;
   try {
     let plain: RequestPlaintextParsed;
+    let proofKey: Uint8Array;
     try {
-      plain = RequestPlaintext.parse(JSON.parse(new TextDecoder().decode(openRequest(job.envelope, { workerId, kem: ctx.kemKey }))));
+      const opened = openRequestBound(job.envelope, { workerId, kem: ctx.kemKey });
+      proofKey = opened.proofKey;
+      plain = RequestPlaintext.parse(JSON.parse(new TextDecoder().decode(opened.plaintext)));
     } catch (e) {
       throw new JobFailure("bad_request", (e as Error).message);
     }
@@ -856,7 +879,7 @@ export async function executeJob(ctx: ExecuteContext, job: AgentJob): Promise<vo
           ...(ctx.relayPublisher ? { external: ctx.relayPublisher } : {}),
         })
       : undefined;
-    writer = new ChunkWriter(job, ctx, relay, { ...defaultChunking(), ...ctx.chunking }, ctx.now, plain.relayWhole === true);
+    writer = new ChunkWriter(job, ctx, relay, { ...defaultChunking(), ...ctx.chunking }, ctx.now, plain.relayWhole === true, proofKey);
     const { reply, usage } = await run(ctx, job, plain, writer).catch((e: unknown) =>
       Promise.reject(
         e instanceof EngineError || e instanceof JobFailure

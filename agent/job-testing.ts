@@ -1,5 +1,5 @@
 /** Test factories shared by the agent's suites. */
-import { requestHash, requestTag, sealRequest } from "../core/crypto/envelope";
+import { openRequestBound, replyProof, requestHash, requestTag, sealRequest } from "../core/crypto/envelope";
 import { b64u } from "../core/crypto/encoding";
 import { generateKemKey, generateSigningKey, type KemKeyPair, type SigningKeyPair } from "../core/crypto/keys";
 import { API, type ApiClient } from "../api-client/api";
@@ -158,14 +158,22 @@ export function recordingApi() {
 
 /**
  * A reply's chunk plaintexts as the tests compare them: chunk 0 must name the envelope the worker
- * opened (ChunkPlaintext.req, session 31) and no later chunk may name any; returned without it.
+ * opened (ChunkPlaintext.req, session 31) and carry the worker's reply proof for it
+ * (ChunkPlaintext.proof, session 39), and no later chunk may carry either; returned without them.
  */
-export function namingRequest<C extends Record<string, unknown>>(chunks: C[], envelope: RequestEnvelope): Array<Omit<C, "req">> {
-  const want = requestTag(requestHash(envelope));
+export function namingRequest<C extends Record<string, unknown>>(
+  chunks: C[],
+  envelope: RequestEnvelope,
+  worker: { workerId: string; kem: KemKeyPair },
+): Array<Omit<C, "req" | "proof">> {
+  const hash = requestHash(envelope);
+  const want = { req: requestTag(hash), proof: replyProof(openRequestBound(envelope, worker).proofKey, hash) };
   return chunks.map((c, i) => {
-    const { req, ...rest } = c;
-    if (i === 0 ? req !== want : req !== undefined)
-      throw new Error(`chunk ${i} names request ${String(req)}; ${i === 0 ? `expected ${want}` : "only chunk 0 names one"}`);
+    const { req, proof, ...rest } = c;
+    if (i === 0 ? req !== want.req || proof !== want.proof : req !== undefined || proof !== undefined)
+      throw new Error(
+        `chunk ${i} names request ${String(req)} with proof ${String(proof)}; ${i === 0 ? `expected ${want.req} with ${want.proof}` : "only chunk 0 carries them"}`,
+      );
     return rest;
   });
 }

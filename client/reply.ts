@@ -15,7 +15,7 @@ import {
 } from "../events/envelope";
 import type { RelayChunk } from "../events/relay";
 import { b64u, canonicalJson } from "../core/crypto/encoding";
-import { openReply, requestTag } from "../core/crypto/envelope";
+import { openReply, replyProofMatches, requestTag } from "../core/crypto/envelope";
 import { EnvelopeError } from "../core/crypto/errors";
 import type { KemKeyPair } from "../core/crypto/keys";
 import { ReplyStreamOpener } from "../core/crypto/reply-stream";
@@ -28,7 +28,8 @@ export type StreamIntegrityCode =
   | "stream_truncated"
   | "stream_cross_job"
   | "stream_mismatch"
-  | "stream_too_long";
+  | "stream_too_long"
+  | "reply_unbound";
 
 /** Raised by the stream checks; client/sdk.ts maps it onto StreamIntegrityError. */
 export class StreamCheckFailure extends Error {
@@ -115,6 +116,35 @@ export class AnswerBuilder {
   }
 }
 
+/**
+ * What a reply's proof (ChunkPlaintext.proof, session 39) is checked against: our request's hash
+ * and the proof key of each worker we encrypted to (sealRequestBound), and which of them must
+ * send one. A proof shows the reply was written by whoever unwrapped our data key with that
+ * worker's HPKE key; the opener and the receipt show only its Ed25519 key, which a tdx worker
+ * keeps on its host's disk. So the tdx workers must send one: without it anything on the host
+ * could answer in the TD's name, at whatever usage it likes.
+ */
+export interface ReplyBinding {
+  requestHash: string;
+  proofKeys: ReadonlyMap<string, Uint8Array>;
+  /** the workers whose replies must carry a proof (the tdx ones); any other's is checked when present */
+  required: ReadonlySet<string>;
+}
+
+/** Refuses (reply_unbound) a reply whose proof is wrong, or missing where `binding` requires one. */
+function checkProof(binding: ReplyBinding | undefined, workerId: string, proof: string | undefined): void {
+  if (!binding) return;
+  if (proof === undefined && !binding.required.has(workerId)) return;
+  const key = binding.proofKeys.get(workerId);
+  if (!key || !replyProofMatches(key, binding.requestHash, proof))
+    throw new StreamCheckFailure(
+      "reply_unbound",
+      proof === undefined
+        ? `worker ${workerId.slice(0, 8)}'s reply carries no proof that it unwrapped our request: whatever holds its signing key could have written it`
+        : `worker ${workerId.slice(0, 8)}'s reply proof does not match our request: it was not written by whoever unwrapped our data key`,
+    );
+}
+
 function parseChunk(pt: Uint8Array, seq: number): ChunkPlaintext {
   try {
     return ChunkPlaintext.parse(JSON.parse(new TextDecoder().decode(pt)));
@@ -151,11 +181,21 @@ function openChunk(o: ReplyStreamOpener, seq: number, final: boolean, data: stri
  * stored sequence was cut short (stream_truncated); anything else that does not open is
  * stream_tampered.
  */
-export function openChunked(reply: ChunkedReply, header: EnvelopeHeader, workerId: string, replyKey: KemKeyPair): Answer {
+export function openChunked(
+  reply: ChunkedReply,
+  header: EnvelopeHeader,
+  workerId: string,
+  replyKey: KemKeyPair,
+  binding?: ReplyBinding,
+): Answer {
   const o = openStream(header, workerId, reply, replyKey);
   const b = new AnswerBuilder();
   const last = reply.chunks.length - 1;
   reply.chunks.forEach((c, i) => {
+    const add = (p: ChunkPlaintext, final: boolean) => {
+      if (i === 0) checkProof(binding, workerId, p.proof);
+      b.add(p, final);
+    };
     if (i === last) {
       let pt: Uint8Array | undefined;
       try {
@@ -174,15 +214,26 @@ export function openChunked(reply: ChunkedReply, header: EnvelopeHeader, workerI
           `the stored reply ends at chunk ${i}, which is not the worker's final chunk: it was cut short`,
         );
       }
-      b.add(parseChunk(pt, i), true);
-    } else b.add(openChunk(o, i, false, c), false);
+      add(parseChunk(pt, i), true);
+    } else add(openChunk(o, i, false, c), false);
   });
   return b.answer();
 }
 
-/** Either stored form, opened (a SealedReply is an answer from an agent before streaming). */
-export function openAnswer(reply: ReplyEnvelope, header: EnvelopeHeader, workerId: string, replyKey: KemKeyPair): Answer {
-  if ("chunks" in reply) return openChunked(reply, header, workerId, replyKey);
+/**
+ * Either stored form, opened (a SealedReply is an answer from an agent before streaming). With
+ * `binding`, a reply whose proof is wrong, or missing where required, is refused (reply_unbound):
+ * a SealedReply has no proof, so a worker that must prove cannot answer with one.
+ */
+export function openAnswer(
+  reply: ReplyEnvelope,
+  header: EnvelopeHeader,
+  workerId: string,
+  replyKey: KemKeyPair,
+  binding?: ReplyBinding,
+): Answer {
+  if ("chunks" in reply) return openChunked(reply, header, workerId, replyKey, binding);
+  checkProof(binding, workerId, undefined);
   const a = ReplyPlaintext.parse(JSON.parse(new TextDecoder().decode(openReply(reply, header, workerId, replyKey))));
   return { choices: [{ index: 0, text: a.text, finishReason: a.finishReason }], usage: a.usage, engine: a.engine };
 }
@@ -242,6 +293,8 @@ export class StreamVerifier {
      * header) is refused before any of it is shown. Agents from before session 31 name none.
      */
     private readonly requestHash: string,
+    /** our reply-proof keys (ReplyBinding): chunk 0 without a valid proof is refused where they require one */
+    private readonly binding?: ReplyBinding,
   ) {}
 
   /** Checks a batch of relayed chunks (in the relay's order); returns what to show. */
@@ -306,6 +359,7 @@ export class StreamVerifier {
           "stream_tampered",
           `worker ${s.workerId.slice(0, 8)} answers another request than ours (it opened an envelope that is not the one we sealed)`,
         );
+      if (c.seq === 0) checkProof(this.binding, s.workerId, p.proof);
       s.builder.add(p, c.final);
       s.chunks.push(c.data);
       s.bytes = bytes;
@@ -352,7 +406,7 @@ export class StreamVerifier {
       // An agent from before streaming: nothing was relayed for it.
       if (same && cur.chunks.length > 0)
         throw new StreamCheckFailure("stream_mismatch", "the stored reply is not the stream that was relayed");
-      const answer = openAnswer(reply, this.header, workerId, this.replyKey);
+      const answer = openAnswer(reply, this.header, workerId, this.replyKey, this.binding);
       if (this.shown) pieces.push({ kind: "restart", attempt, workerId });
       answer.choices.forEach((c) => c.text && pieces.push({ kind: "text", index: c.index, text: c.text }));
       this.recovered++;
@@ -366,7 +420,7 @@ export class StreamVerifier {
       }
     } else if (this.shown) pieces.push({ kind: "restart", attempt, workerId });
     // Check the stored sequence whole (its last chunk final), then show what the relay missed.
-    const answer = openChunked(reply, this.header, workerId, this.replyKey);
+    const answer = openChunked(reply, this.header, workerId, this.replyKey, this.binding);
     const opener = same ? cur.opener : openStream(this.header, workerId, reply, this.replyKey);
     const from = same ? cur.chunks.length : 0;
     for (let i = from; i < reply.chunks.length; i++) {

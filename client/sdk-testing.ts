@@ -7,7 +7,7 @@ import type { JobView } from "../events/api";
 import type { ChunkedReply, EnvelopeHeader, ReceiptBody } from "../events/envelope";
 import { ReplyStreamSealer } from "../core/crypto/reply-stream";
 import { b64u } from "../core/crypto/encoding";
-import { replyHash, requestHash, sealReply, sealRequest } from "../core/crypto/envelope";
+import { replyProof, replyHash, requestHash, requestTag, sealReply, sealRequestBound } from "../core/crypto/envelope";
 import { generateKemKey, generateSigningKey } from "../core/crypto/keys";
 import { signReceipt } from "../core/crypto/receipt";
 import { makeHeader, makeReceiptBody, makeWorker } from "../core/crypto/testing";
@@ -27,6 +27,13 @@ export interface Tamper {
   usageInReply?: { promptTokens: number; completionTokens: number; reasoningTokens?: number };
   /** the reply as today's agents seal it (one final chunk of a ChunkedReply), not as an older agent's SealedReply */
   chunked?: boolean;
+  /**
+   * the worker's attested tier: by default tdx for a chunked reply, and dev for an older agent's
+   * SealedReply, which carries no reply proof (the SDK requires one of tdx workers)
+   */
+  tier?: "tdx" | "dev";
+  /** chunk 0's reply proof, from the honest one (undefined: none) */
+  proof?: (honest: string) => string | undefined;
   /** receipt fields, still signed by the worker (or by `signer`) */
   receipt?: Partial<ReceiptBody>;
   signer?: "worker" | "stranger";
@@ -42,14 +49,16 @@ export function completedJob(t: Tamper = {}) {
   const worker = makeWorker();
   const replyKey = generateKemKey();
   const header = makeHeader({ replyKey: b64u.encode(replyKey.publicKey), maxCost: t.maxCost ?? "100000" });
-  const envelope = sealRequest({
+  const { envelope, proofKeys } = sealRequestBound({
     header,
     plaintext: new TextEncoder().encode(JSON.stringify({ messages: [{ role: "user", content: "hi" }] })),
     recipients: [{ workerId: worker.workerId, hpkePublicKey: worker.kem.publicKey }],
   });
   const answer = { text: "hello", usage: t.usageInReply ?? USAGE, engine: "test", finishReason: "stop" as const };
+  const honestProof = replyProof(proofKeys.get(worker.workerId)!, requestHash(envelope));
+  const proof = t.proof ? t.proof(honestProof) : honestProof;
   const reply = t.chunked
-    ? chunkedReply(header, worker, answer)
+    ? chunkedReply(header, worker, answer, { req: requestTag(requestHash(envelope)), ...(proof === undefined ? {} : { proof }) })
     : sealReply(header, worker.workerId, new TextEncoder().encode(JSON.stringify(answer)));
   const body = makeReceiptBody(worker, {
     jobId: header.jobId,
@@ -63,12 +72,13 @@ export function completedJob(t: Tamper = {}) {
   const receipt = signReceipt(body, t.signer === "stranger" ? generateSigningKey() : worker.signing);
   const honest = jobCost(DEFAULT_PRICING, PRICE, body.usage);
   const cost = t.cost ? t.cost(honest) : honest;
+  const tier = t.tier ?? (t.chunked ? "tdx" : "dev");
   const base = {
     jobId: header.jobId,
     status: "completed",
     model: header.model,
     workerId: worker.workerId,
-    tier: "tdx",
+    tier,
     attempt: 0,
     maxCost: header.maxCost,
     ...(cost === undefined ? {} : { cost: String(cost) }),
@@ -82,11 +92,20 @@ export function completedJob(t: Tamper = {}) {
     workerId: worker.workerId,
     hpkePublicKey: b64u.encode(worker.kem.publicKey),
     pricePerToken: String(PRICE),
-    tier: "tdx",
+    tier,
     measurement: MEASUREMENT,
   } as VerifiedCandidate;
   const check = () =>
-    checkCompletedJob({ job, jobId: header.jobId, envelope, header, replyKey, encryptedTo: [candidate], maxCost: header.maxCost });
+    checkCompletedJob({
+      job,
+      jobId: header.jobId,
+      envelope,
+      header,
+      replyKey,
+      encryptedTo: [candidate],
+      proofKeys,
+      maxCost: header.maxCost,
+    });
   return { check, honest, worker, header };
 }
 
@@ -95,10 +114,11 @@ function chunkedReply(
   header: EnvelopeHeader,
   worker: ReturnType<typeof makeWorker>,
   a: { text: string; usage: Record<string, number>; engine: string; finishReason: "stop" },
+  binding: { req: string; proof?: string },
 ): ChunkedReply {
   const sealer = new ReplyStreamSealer(header, worker.workerId, worker.signing);
   const end = { usage: a.usage, engine: a.engine, choices: [{ finishReason: a.finishReason }] };
-  sealer.seal(new TextEncoder().encode(JSON.stringify({ text: a.text, end })), true);
+  sealer.seal(new TextEncoder().encode(JSON.stringify({ ...binding, text: a.text, end })), true);
   return sealer.reply();
 }
 

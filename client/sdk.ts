@@ -32,7 +32,15 @@ import {
 } from "../events/envelope";
 import type { RelayChunk, RelaySession } from "../events/relay";
 import { sessionOnLocalClock } from "../events/relay-session";
-import { openAnswer, StreamCheckFailure, StreamVerifier, type Answer, type StreamIntegrityCode, type StreamPiece } from "./reply";
+import {
+  openAnswer,
+  StreamCheckFailure,
+  StreamVerifier,
+  type Answer,
+  type ReplyBinding,
+  type StreamIntegrityCode,
+  type StreamPiece,
+} from "./reply";
 import { MqttRelay, type IotSession, type MqttRelayOptions, type RelaySubscription } from "./relay-mqtt";
 import { newRelayChannel, sqsReader, SqsRelay, type SqsRelayOptions, type SqsSession } from "./relay-sqs";
 import { attestationDigest } from "../core/attestation/digest";
@@ -41,7 +49,7 @@ import { loadPolicy } from "../core/attestation/policy";
 import type { Policy } from "../core/attestation/policy";
 import { b64u, canonicalJson } from "../core/crypto/encoding";
 import { generateKemKey, type KemKeyPair, type SigningKeyPair } from "../core/crypto/keys";
-import { openReply, replyHash, requestHash, sealRequest } from "../core/crypto/envelope";
+import { openReply, replyHash, requestHash, sealRequestBound } from "../core/crypto/envelope";
 import { padJson, REQUEST_PADDING } from "../core/crypto/padding";
 import { verifyReceipt } from "../core/crypto/receipt";
 import { DEFAULT_PRICING, jobCost, maxJobCost, type PricingConfig } from "../core/pricing";
@@ -69,7 +77,8 @@ export class VerificationError extends Error {
  * offending chunk was shown. Codes: stream_tampered (does not open, or an opener the worker
  * did not sign), stream_reordered, stream_duplicate, stream_gap (a chunk missing),
  * stream_truncated (the stored reply cut short), stream_cross_job (another job's chunk),
- * stream_mismatch (the stored reply is not what was relayed), stream_too_long.
+ * stream_mismatch (the stored reply is not what was relayed), stream_too_long, reply_unbound
+ * (a reply without a valid proof that its writer unwrapped our request: required of tdx workers).
  */
 export class StreamIntegrityError extends VerificationError {
   override readonly name: string = "StreamIntegrityError";
@@ -210,9 +219,15 @@ function checkedAnswer(a: Answer): CheckedAnswer {
 }
 
 /** openAnswer, with a broken chunk sequence reported as a StreamIntegrityError. */
-function openAnswerChecked(reply: ReplyEnvelope, header: EnvelopeHeader, workerId: string, replyKey: KemKeyPair): Answer {
+function openAnswerChecked(
+  reply: ReplyEnvelope,
+  header: EnvelopeHeader,
+  workerId: string,
+  replyKey: KemKeyPair,
+  binding: ReplyBinding,
+): Answer {
   try {
-    return openAnswer(reply, header, workerId, replyKey);
+    return openAnswer(reply, header, workerId, replyKey, binding);
   } catch (e) {
     throw asIntegrityError(e);
   }
@@ -227,8 +242,10 @@ function asIntegrityError(e: unknown): unknown {
  * signed by the worker we encrypted to, covers our request and this reply, names the model we
  * asked for and the measurement that worker attested to us, bills the usage inside the sealed reply, and the
  * charge is exactly the cost of that usage at the price we were quoted for that worker (capped
- * by the hold). Returns the opened answer; throws VerificationError with code bad_job,
- * bad_receipt, model_mismatch, measurement_mismatch, usage_mismatch, overcharged or cost_mismatch.
+ * by the hold), and the reply carries the proof that it was written by whoever unwrapped our data
+ * key (required of tdx workers: a StreamIntegrityError reply_unbound). Returns the opened answer;
+ * throws VerificationError with code bad_job, bad_receipt, model_mismatch, measurement_mismatch,
+ * reply_unbound, usage_mismatch, overcharged or cost_mismatch.
  */
 export function checkCompletedJob(o: {
   job: Pick<JobView, "workerId" | "reply" | "receipt" | "cost">;
@@ -238,6 +255,8 @@ export function checkCompletedJob(o: {
   replyKey: KemKeyPair;
   /** the candidates we encrypted to */
   encryptedTo: VerifiedCandidate[];
+  /** their reply-proof keys, by workerId (sealRequestBound) */
+  proofKeys: ReadonlyMap<string, Uint8Array>;
   maxCost: string;
   weights?: PriceWeights;
 }): CheckedAnswer {
@@ -249,11 +268,8 @@ export function checkCompletedJob(o: {
   }
   if (!verifyReceipt(receipt, b64u.decode(worker.workerId)))
     throw new VerificationError("bad_receipt", "receipt signature does not verify with the worker's attested key");
-  if (
-    receipt.body.jobId !== o.jobId ||
-    receipt.body.requestHash !== requestHash(o.envelope) ||
-    receipt.body.replyHash !== replyHash(reply)
-  ) {
+  const reqHash = requestHash(o.envelope);
+  if (receipt.body.jobId !== o.jobId || receipt.body.requestHash !== reqHash || receipt.body.replyHash !== replyHash(reply)) {
     throw new VerificationError("bad_receipt", "receipt does not cover this request and reply");
   }
   // The worker signs the model it ran: one that names another than we asked for (a cheaper model
@@ -270,7 +286,13 @@ export function checkCompletedJob(o: {
       `the receipt names measurement ${receipt.body.measurement.slice(0, 16)}…, not the ${worker.measurement.slice(0, 16)}… worker ${worker.workerId.slice(0, 8)} attested to us: the answer may come from another image`,
     );
   }
-  const answer = checkedAnswer(openAnswerChecked(reply, o.header, worker.workerId, o.replyKey));
+  const answer = checkedAnswer(
+    openAnswerChecked(reply, o.header, worker.workerId, o.replyKey, {
+      requestHash: reqHash,
+      proofKeys: o.proofKeys,
+      required: tdxWorkers(o.encryptedTo),
+    }),
+  );
   const usage = receipt.body.usage;
   if (answer.usage.promptTokens !== usage.promptTokens || answer.usage.completionTokens !== usage.completionTokens) {
     throw new VerificationError("usage_mismatch", "the usage billed differs from the usage inside the sealed reply");
@@ -292,6 +314,29 @@ export function checkCompletedJob(o: {
     );
   }
   return answer;
+}
+
+/** The candidates whose replies must prove they unwrapped our request (ReplyBinding.required): the tdx ones. */
+const tdxWorkers = (cands: Candidate[]) => new Set(cands.filter((c) => c.tier === "tdx").map((c) => c.workerId));
+
+/**
+ * askStream's check of a job's relayed chunks: streams of the workers we encrypted to, answering
+ * our envelope, with the reply proof each tdx one must send (exported for its tests).
+ */
+export function streamVerifierOf(p: {
+  jobId: string;
+  header: EnvelopeHeader;
+  replyKey: KemKeyPair;
+  verified: Candidate[];
+  envelope: RequestEnvelope;
+  proofKeys: ReadonlyMap<string, Uint8Array>;
+}): StreamVerifier {
+  const reqHash = requestHash(p.envelope);
+  return new StreamVerifier(p.jobId, p.header, p.replyKey, new Set(p.verified.map((c) => c.workerId)), reqHash, {
+    requestHash: reqHash,
+    proofKeys: p.proofKeys,
+    required: tdxWorkers(p.verified),
+  });
 }
 
 /**
@@ -675,9 +720,9 @@ const inputTokenBound = (input: string[] | number[][]) =>
  * size to within ~19 %; unpadded when padding would carry the envelope past the coordinator's cap.
  */
 function sealPadded(header: EnvelopeHeader, json: Uint8Array, recipients: Array<{ workerId: string; hpkePublicKey: Uint8Array }>) {
-  const padded = sealRequest({ header, plaintext: padJson(json, REQUEST_PADDING), recipients });
-  if (canonicalJson(padded).length <= MAX_ENVELOPE_BYTES) return padded;
-  return sealRequest({ header, plaintext: json, recipients });
+  const padded = sealRequestBound({ header, plaintext: padJson(json, REQUEST_PADDING), recipients });
+  if (canonicalJson(padded.envelope).length <= MAX_ENVELOPE_BYTES) return padded;
+  return sealRequestBound({ header, plaintext: json, recipients });
 }
 
 /** The network's caps on one job's completion and prompt tokens: n choices count n times. */
@@ -1420,7 +1465,7 @@ export class CocoonClient {
       maxCost: prep.maxCost,
       replyKey: b64u.encode(replyKey.publicKey),
     };
-    const envelope = sealPadded(
+    const { envelope, proofKeys } = sealPadded(
       header,
       new TextEncoder().encode(JSON.stringify(plaintext)),
       verified.map((c) => ({ workerId: c.workerId, hpkePublicKey: b64u.decode(c.hpkePublicKey) })),
@@ -1437,6 +1482,7 @@ export class CocoonClient {
       verified,
       fresh,
       replyKey,
+      proofKeys,
       header,
       envelope,
       deadline,
@@ -1773,6 +1819,7 @@ export class CocoonClient {
       header: p.header,
       replyKey: p.replyKey,
       encryptedTo: p.verified,
+      proofKeys: p.proofKeys,
       maxCost: p.maxCost,
       ...(this.opts.priceWeights
         ? { weights: this.opts.priceWeights }
@@ -1935,7 +1982,7 @@ export class CocoonClient {
       relay = await this.openRelay(prepared, o.signal);
     });
     const { session, subscription } = relay;
-    const verifier = new StreamVerifier(p.jobId, p.header, p.replyKey, new Set(p.verified.map((c) => c.workerId)), requestHash(p.envelope));
+    const verifier = streamVerifierOf(p);
     let job: JobView | undefined;
     /** the job's answer as checked from its final relayed chunk (issue 12), when that chunk says the coordinator settled it */
     let checked: ReturnType<CocoonClient["check"]> | undefined;
@@ -2238,6 +2285,8 @@ interface Prepared {
   verified: VerifiedCandidate[];
   fresh: Map<string, FreshAttestation>;
   replyKey: KemKeyPair;
+  /** each candidate's reply-proof key (sealRequestBound): a reply must prove it unwrapped our request */
+  proofKeys: ReadonlyMap<string, Uint8Array>;
   header: EnvelopeHeader;
   envelope: RequestEnvelope;
   deadline: number;

@@ -315,6 +315,18 @@ export const ChunkPlaintext = /* @__PURE__ */ (() =>
       .string()
       .regex(/^[A-Za-z0-9_-]{22}$/)
       .optional(),
+    /**
+     * Session 39: on chunk 0 only, replyProof (core/crypto/envelope.ts: an HMAC of the request hash
+     * under a key exported from the HPKE context that wrapped our data key to this worker). The
+     * opener's signature and the receipt need only the worker's Ed25519 key, which a tdx worker
+     * keeps on its host's disk; this needs its HPKE key, which lives in its TD only, so a process
+     * outside the TD that holds the signing key cannot answer in the TD's name. The SDK requires it
+     * of tdx workers and checks it when present. Optional: agents from before it send none.
+     */
+    proof: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{43}$/)
+      .optional(),
     i: z
       .number()
       .int()

@@ -433,7 +433,12 @@ describe("envelope.ts module state, observed on a fresh instance", () => {
       const orig = await importOriginal<typeof import("./hpke")>();
       return {
         ...orig,
-        hpkeOpen: (...args: Parameters<typeof orig.hpkeOpen>) => unwrapped[unwrapped.push(orig.hpkeOpen(...args)) - 1]!,
+        // the data key is what the request-key context opens (openRequest keeps the context for its proof key)
+        setupBaseR: (...args: Parameters<typeof orig.setupBaseR>) => {
+          const ctx = orig.setupBaseR(...args);
+          const open = ctx.open.bind(ctx);
+          return Object.assign(ctx, { open: (aad: Uint8Array | string, ct: Uint8Array) => unwrapped[unwrapped.push(open(aad, ct)) - 1]! });
+        },
       };
     });
     return { envelope: await import("./envelope"), drawn, unwrapped };

@@ -10,15 +10,24 @@
  *
  * Reply: HPKE-sealed to header.replyKey with info "cocoon/v1/reply" and
  * aad = canonicalJson(header) + "\n" + workerId.
+ *
+ * Reply proof (session 39): proofKey = Export(ctx, "cocoon/v1/reply-proof", 32) of the HPKE
+ * context that wrapped the data key to this worker, proof = base64url(HMAC-SHA256(proofKey,
+ * requestHash bytes)). Only the requester (it chose the ephemeral key) and the holder of the
+ * worker's HPKE private key (a tdx worker's: inside its TD only) can compute it; a reply that
+ * carries it (ChunkPlaintext.proof) was written by whoever unwrapped our data key, not merely by
+ * whoever holds the worker's Ed25519 key (which a tdx worker keeps on the host's disk).
  */
+import { createHmac } from "node:crypto";
 import type { EnvelopeHeader, ReplyEnvelope, RequestEnvelope, SealedReply, WrappedKey } from "../../events/envelope";
-import { b64u, canonicalJson, randomBytes, sha256Hex } from "./encoding";
+import { b64u, bytesEqual, canonicalJson, randomBytes, sha256Hex } from "./encoding";
 import { CryptoInputError, EnvelopeError, HpkeOpenError } from "./errors";
-import { aeadOpen, aeadSeal, hpkeOpen, hpkeSeal } from "./hpke";
+import { aeadOpen, aeadSeal, hpkeOpen, hpkeSeal, setupBaseR, setupBaseS, type HpkeContext } from "./hpke";
 import type { KemKeyPair } from "./keys";
 
 export const REQUEST_KEY_INFO = "cocoon/v1/request-key";
 export const REPLY_INFO = "cocoon/v1/reply";
+export const REPLY_PROOF_LABEL = "cocoon/v1/reply-proof";
 export const MAX_RECIPIENTS = 8;
 
 const INFO_REQUEST = Buffer.from(REQUEST_KEY_INFO, "utf8");
@@ -26,6 +35,7 @@ const INFO_REPLY = Buffer.from(REPLY_INFO, "utf8");
 const DATA_KEY_LEN = 32;
 const NONCE_LEN = 12;
 const TAG_LEN = 16;
+const PROOF_KEY_LEN = 32;
 
 /*
  * One staging buffer for the payload's ciphertext, reused by every seal and open in this
@@ -59,7 +69,36 @@ export interface Recipient {
   hpkePublicKey: Uint8Array;
 }
 
-export function sealRequest(o: { header: EnvelopeHeader; plaintext: Uint8Array; recipients: Recipient[] }): RequestEnvelope {
+export interface SealRequestInput {
+  header: EnvelopeHeader;
+  plaintext: Uint8Array;
+  recipients: Recipient[];
+}
+
+export function sealRequest(o: SealRequestInput): RequestEnvelope {
+  return seal(o, undefined);
+}
+
+/**
+ * sealRequest, also returning each recipient's reply-proof key (by workerId): what the requester
+ * keeps, in memory next to its reply key, to check that a reply came from a worker that unwrapped
+ * our data key (replyProofMatches).
+ */
+export function sealRequestBound(o: SealRequestInput): { envelope: RequestEnvelope; proofKeys: Map<string, Uint8Array> } {
+  const proofKeys = new Map<string, Uint8Array>();
+  return { envelope: seal(o, proofKeys), proofKeys };
+}
+
+/**
+ * The proof key of one wrapped data key: an RFC 9180 export of the HPKE context that wrapped it.
+ * Per recipient, unlike the data key: a co-candidate that unwrapped the same data key (a dev
+ * worker, whose owner reads everything) cannot compute another worker's proof.
+ */
+function proofKeyOf(ctx: HpkeContext): Uint8Array {
+  return ctx.export(REPLY_PROOF_LABEL, PROOF_KEY_LEN);
+}
+
+function seal(o: SealRequestInput, proofKeys: Map<string, Uint8Array> | undefined): RequestEnvelope {
   const { header, plaintext, recipients } = o;
   if (recipients.length < 1 || recipients.length > MAX_RECIPIENTS) {
     throw new EnvelopeError("invalid_recipients", `a request needs 1 to ${MAX_RECIPIENTS} recipients, got ${recipients.length}`);
@@ -84,7 +123,10 @@ export function sealRequest(o: { header: EnvelopeHeader; plaintext: Uint8Array; 
     const keys: WrappedKey[] = recipients.map((r) => {
       let sealed: { enc: Uint8Array; ct: Uint8Array };
       try {
-        sealed = hpkeSeal(r.hpkePublicKey, INFO_REQUEST, workerAad(aad, r.workerId), dataKey);
+        // hpkeSeal's single shot, spelled out so that the same context also gives the proof key
+        const { enc, context } = setupBaseS(r.hpkePublicKey, INFO_REQUEST);
+        sealed = { enc, ct: context.seal(workerAad(aad, r.workerId), dataKey) };
+        proofKeys?.set(r.workerId, proofKeyOf(context));
       } catch (e) {
         if (e instanceof CryptoInputError) throw new EnvelopeError("invalid_recipients", `worker ${r.workerId}: ${e.message}`);
         throw e;
@@ -111,6 +153,18 @@ function decodeOr(
 }
 
 export function openRequest(env: RequestEnvelope, me: { workerId: string; kem: KemKeyPair }): Uint8Array {
+  return openRequestBound(env, me).plaintext;
+}
+
+/**
+ * openRequest, also returning this worker's reply-proof key: the worker proves with it
+ * (replyProof) that its reply comes from whoever unwrapped this data key, which for a tdx worker
+ * is its TD and nothing outside it.
+ */
+export function openRequestBound(
+  env: RequestEnvelope,
+  me: { workerId: string; kem: KemKeyPair },
+): { plaintext: Uint8Array; proofKey: Uint8Array } {
   const wrapped = env.keys.find((k) => k.workerId === me.workerId);
   if (!wrapped) {
     throw new EnvelopeError(
@@ -122,8 +176,11 @@ export function openRequest(env: RequestEnvelope, me: { workerId: string; kem: K
   const enc = decodeOr(wrapped.enc, "key_unwrap_failed", "wrapped key enc");
   const ct = decodeOr(wrapped.ct, "key_unwrap_failed", "wrapped key ct");
   let dataKey: Uint8Array;
+  let proofKey: Uint8Array;
   try {
-    dataKey = hpkeOpen(me.kem, enc, INFO_REQUEST, workerAad(aad, me.workerId), ct);
+    const ctx = setupBaseR(me.kem, enc, INFO_REQUEST);
+    dataKey = ctx.open(workerAad(aad, me.workerId), ct);
+    proofKey = proofKeyOf(ctx);
   } catch (e) {
     if (e instanceof HpkeOpenError) {
       throw new EnvelopeError(
@@ -152,10 +209,41 @@ export function openRequest(env: RequestEnvelope, me: { workerId: string; kem: K
         "payload_auth_failed",
         "the payload did not authenticate under the data key: the header, nonce or payload was changed",
       );
-    return pt;
+    return { plaintext: pt, proofKey };
+  } catch (e) {
+    proofKey.fill(0); // nothing was opened: nothing to prove
+    throw e;
   } finally {
     dataKey.fill(0);
   }
+}
+
+function proofMac(proofKey: Uint8Array, requestHashHex: string): Buffer {
+  if (!/^[0-9a-f]{64}$/.test(requestHashHex))
+    throw new CryptoInputError("invalid_length", "a request hash is 64 lowercase hex digits (requestHash)");
+  return createHmac("sha256", proofKey).update(Buffer.from(requestHashHex, "hex")).digest();
+}
+
+/**
+ * What a reply carries to show it answers the envelope of `requestHashHex` (ChunkPlaintext.proof):
+ * base64url(HMAC-SHA256(proofKey, requestHash bytes)), 43 characters. The request hash, not the
+ * job id: it commits to the whole envelope (the header with the job id and reply key, the payload,
+ * every wrapped key), is what the receipt signs, and a proof key is per wrapped key already.
+ */
+export function replyProof(proofKey: Uint8Array, requestHashHex: string): string {
+  return b64u.encode(proofMac(proofKey, requestHashHex));
+}
+
+/** Whether `proof` is the reply proof of `proofKey` for `requestHashHex` (compared in constant time). */
+export function replyProofMatches(proofKey: Uint8Array, requestHashHex: string, proof: string | undefined): boolean {
+  if (proof === undefined) return false;
+  let got: Uint8Array;
+  try {
+    got = b64u.decode(proof);
+  } catch {
+    return false;
+  }
+  return bytesEqual(proofMac(proofKey, requestHashHex), got);
 }
 
 export function sealReply(header: EnvelopeHeader, workerId: string, plaintext: Uint8Array): SealedReply {
