@@ -119,12 +119,15 @@ export function jsonSize(v: unknown): number {
 
 /**
  * A deep copy of a stored value, frozen as it is made (plain objects, arrays, primitives and
- * bigints: what items hold). Values already frozen are stored items' own parts and are shared.
+ * bigints: what items hold; bytes copied, not frozen). Values already frozen are stored items' own
+ * parts and are shared.
  */
 function frozenCopy<T>(v: T): T {
   if (v === null || typeof v !== "object" || Object.isFrozen(v)) return v;
   if (Array.isArray(v)) return Object.freeze(v.map(frozenCopy)) as T;
-  if (v instanceof Uint8Array) return Object.freeze(new Uint8Array(v)) as unknown as T;
+  // bytes (a packed reply item's) cannot be frozen with elements in them (TypeError): a copy,
+  // so a caller's later change of its own array cannot reach the stored item
+  if (v instanceof Uint8Array) return new Uint8Array(v) as unknown as T;
   const out: Record<string, unknown> = {};
   for (const k in v) out[k] = frozenCopy((v as Record<string, unknown>)[k]);
   return Object.freeze(out) as T;
