@@ -44,6 +44,7 @@ import {
 import { MqttRelay, type IotSession, type MqttRelayOptions, type RelaySubscription } from "./relay-mqtt";
 import { newRelayChannel, sqsReader, SqsRelay, type SqsRelayOptions, type SqsSession } from "./relay-sqs";
 import { attestationDigest } from "../core/attestation/digest";
+import { Lru } from "../core/attestation/lru";
 import { verifyAttestation, type AttestationResult } from "../core/attestation/verify";
 import { loadPolicy } from "../core/attestation/policy";
 import type { Policy } from "../core/attestation/policy";
@@ -814,15 +815,23 @@ export function requestPlaintextOf(o: AskOptions, stream: boolean): RequestPlain
   return p;
 }
 
+/** How many verdicts a client keeps (CocoonClient.verdicts): far more workers than a job's candidates. */
+export const MAX_VERDICTS = 1024;
+
 export class CocoonClient {
   readonly api: ApiClient;
   private readonly policy: Policy;
   private readonly now: () => number;
-  /** Verdicts on evidence we already checked, until that evidence expires: same document, same answer. */
-  private readonly verdicts = new Map<
+  /**
+   * Verdicts on evidence we already checked, until that evidence expires: same document, same
+   * answer. Bounded (MAX_VERDICTS, least recently used out): every re-attestation is a new
+   * document, and a coordinator can invent documents, so a long-running client (`cocoon serve`)
+   * kept one entry per document it was ever shown.
+   */
+  private readonly verdicts = new Lru<
     string,
     { tier: AttestationTier; measurement: string; expiresAt: number; image?: string; modelDigests?: Record<string, string> }
-  >();
+  >(MAX_VERDICTS);
 
   private readonly tabKeeper: TabKeeper | undefined;
 
