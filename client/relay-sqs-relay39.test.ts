@@ -48,24 +48,58 @@ async function until(f: () => boolean): Promise<void> {
   }
 }
 
+/** Reads everything the subscriber hands on for `messages` (already queued when the job opens). */
+async function handedOn(job: string, chunks: RelayChunk[]): Promise<RelayChunk[]> {
+  const q = queue();
+  const r = new SqsRelay({ reader: q.reader, retryMs: 1 });
+  relays.push(r);
+  for (const c of chunks) q.messages.push({ body: JSON.stringify(c), senderId: `AROAEXAMPLE:${relaySenderName(job, c.attempt)}` });
+  const sub = await r.open(job, Date.now() + 60_000, session);
+  await until(q.drained);
+  await new Promise((res) => setTimeout(res, 5)); // the last receive's messages are delivered
+  sub.close();
+  const got: RelayChunk[] = [];
+  for await (const c of sub.chunks) got.push(c);
+  return got;
+}
+
+/** The most whole BIG chunks under the cap. */
+const FULL = Math.floor(MAX_REPLY_BYTES / BIG);
+
 describe("the SQS subscriber's hold on one job's stream (relay39 #3)", () => {
   it("hands on at most MAX_REPLY_BYTES of one attempt's chunk data, in order or not, however many the worker sends", async () => {
-    const q = queue();
-    const r = new SqsRelay({ reader: q.reader, retryMs: 1 });
-    relays.push(r);
     const job = newJobId(Date.now());
     const chunk = (seq: number): RelayChunk => ({ jobId: job, attempt: 0, seq, final: false, data: "A".repeat(BIG) });
     // 40 chunks in order (5.2 MiB), nobody reading yet, then 3 out of order past a gap
-    for (const seq of [...Array.from({ length: 40 }, (_, i) => i), 45, 44, 43])
-      q.messages.push({ body: JSON.stringify(chunk(seq)), senderId: `AROAEXAMPLE:${relaySenderName(job, 0)}` });
-    const sub = await r.open(job, Date.now() + 60_000, session);
-    await until(q.drained);
-    await new Promise((res) => setTimeout(res, 5)); // the last receive's messages are delivered
-    sub.close();
-    const got: RelayChunk[] = [];
-    for await (const c of sub.chunks) got.push(c);
+    const got = await handedOn(job, [...Array.from({ length: 40 }, (_, i) => i), 45, 44, 43].map(chunk));
     const bytes = got.reduce((n, c) => n + c.data.length, 0);
     expect(bytes).toBeLessThanOrEqual(MAX_REPLY_BYTES);
-    expect(got.map((c) => c.seq)).toEqual(Array.from({ length: Math.floor(MAX_REPLY_BYTES / BIG) }, (_, i) => i));
+    expect(got.map((c) => c.seq)).toEqual(Array.from({ length: FULL }, (_, i) => i));
+  });
+});
+
+describe("the SQS subscriber's byte bound on one job's stream (mut39)", () => {
+  it("counts each attempt from zero: a failover after a first attempt near the cap is handed on whole", async () => {
+    // Prepare: attempt 0 sends FULL big chunks (just under the cap), then the failover's worker does the same
+    const job = newJobId(Date.now());
+    const chunk = (attempt: number, seq: number): RelayChunk => ({ jobId: job, attempt, seq, final: false, data: "A".repeat(BIG) });
+    const sent = [0, 1].flatMap((attempt) => Array.from({ length: FULL }, (_, seq) => chunk(attempt, seq)));
+    // Act
+    const got = await handedOn(job, sent);
+    // Assess (killed: the count not reset when a newer attempt begins)
+    expect(got.filter((c) => c.attempt === 1).map((c) => c.seq)).toEqual(Array.from({ length: FULL }, (_, i) => i));
+  });
+
+  it("hands on a stream of exactly MAX_REPLY_BYTES of data, and drops the chunk that passes it", async () => {
+    // Prepare: FULL big chunks, one that brings the data to the cap exactly, one byte more
+    const job = newJobId(Date.now());
+    const rest = MAX_REPLY_BYTES - FULL * BIG;
+    const sizes = [...Array.from({ length: FULL }, () => BIG), rest, 1];
+    const sent = sizes.map((n, seq): RelayChunk => ({ jobId: job, attempt: 0, seq, final: false, data: "A".repeat(n) }));
+    // Act
+    const got = await handedOn(job, sent);
+    // Assess (killed: `>` → `>=`)
+    expect(got.map((c) => c.seq)).toEqual(Array.from({ length: FULL + 1 }, (_, i) => i));
+    expect(got.reduce((n, c) => n + c.data.length, 0)).toBe(MAX_REPLY_BYTES);
   });
 });
