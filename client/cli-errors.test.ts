@@ -45,7 +45,7 @@ describe("cocoon ask: input past the network's caps", () => {
     expect(JSON.parse(json.err)).toMatchObject({ error: { code: "usage_error", status: 0 } });
   });
 
-  it("a prompt past the cap on a job's prompt tokens: error [invalid_request] naming the field, exit 2, stdout empty", async () => {
+  it("a prompt past the cap on a job's prompt tokens: error [prompt_too_large] naming the field and the limit, exit 2, stdout empty", async () => {
     // Prepare: words whose bytes (one token each at most) pass the cap
     const words = Array.from({ length: MAX_JOB_PROMPT_TOKENS / 1000 + 1 }, () => "a".repeat(999));
     // Act
@@ -53,9 +53,12 @@ describe("cocoon ask: input past the network's caps", () => {
     const json = await runCli(main, asking("--json", ...words));
     // Assess
     expect([text.code, text.out]).toEqual([2, ""]);
-    expect(text.err).toMatch(/^error \[invalid_request\]: the messages' token bound must be at most 262144/);
+    // walk40: its own code (it was the generic invalid_request), the sealed request's cap named
+    expect(text.err).toMatch(
+      /^error \[prompt_too_large\]: the prompt would seal to up to \d+ bytes, past the network's cap of 204800 bytes/,
+    );
     expect([json.code, json.out]).toEqual([2, ""]);
-    expect(JSON.parse(json.err)).toMatchObject({ error: { code: "invalid_request", status: 0, details: { param: "messages" } } });
+    expect(JSON.parse(json.err)).toMatchObject({ error: { code: "prompt_too_large", status: 0, details: { param: "messages" } } });
   });
 });
 
@@ -68,7 +71,7 @@ describe("cocoon ask --file: a prompt longer than a command line takes", () => {
     const r = await runCli(main, asking("--json", "--file", file, "summarise:"));
     // Assess: refused by the SDK before anything is sent, so the file was read into the prompt
     expect([r.code, r.out]).toEqual([2, ""]);
-    expect(JSON.parse(r.err)).toMatchObject({ error: { code: "invalid_request", details: { param: "messages" } } });
+    expect(JSON.parse(r.err)).toMatchObject({ error: { code: "prompt_too_large", details: { param: "messages" } } });
   });
 
   it("a file past 1 MiB is refused prompt_file_too_large, exit 2, without reading on (--file /dev/zero read until memory ran out)", async () => {

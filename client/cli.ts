@@ -495,9 +495,9 @@ export function buildProgram(io: CliIo, setCode: (code: number) => void): Comman
     program
       .command("jobs")
       .description(
-        "list your jobs, newest first, each with its status and cost as the coordinator has it; they are those this machine's cocoon ask and cocoon serve submitted with this key (recorded before each submit, so a killed ask leaves its job here; one whose submit never landed shows as not submitted)",
+        "list your jobs, newest first by when each was submitted (this machine's clock, the time shown), each with its status and cost as the coordinator has it; they are those this machine's cocoon ask and cocoon serve submitted with this key (recorded before each submit, so a killed ask leaves its job here; one whose submit never landed shows as not submitted)",
       )
-      .option("--limit <n>", "list at most this many (the newest)", positiveInt, 20),
+      .option("--limit <n>", "list at most this many (the newest submitted)", positiveInt, 20),
   ).action(
     run(async (o: ConnectionOptions & { limit: number }) => {
       const { client, journal, key, apiUrl } = connect(o, {}, "each job");

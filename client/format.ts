@@ -72,7 +72,7 @@ export function formatJobs(rows: JobsRow[], journal: string): string {
     if (r.status === "refunded") return `${head}${status} · cost nothing: the ${r.maxCost} nanoTON held went back`;
     return `${head}${status} · running: holds up to ${r.maxCost} nanoTON (${formatTon(BigInt(r.maxCost))})`;
   });
-  return [...lines, "(newest first; `cocoon job JOB_ID` shows one in full)"].join("\n");
+  return [...lines, "(newest submitted first; `cocoon job JOB_ID` shows one in full)"].join("\n");
 }
 
 /** `cocoon cancel`'s answer (and what `cocoon ask` says after a Ctrl-C cancelled its job). */

@@ -169,6 +169,25 @@ describe("JobJournal", () => {
     expect(await new JobJournal(join(dir, "none.jsonl")).entries(a, API_URL)).toEqual([]);
   });
 
+  it("walk40: lists by submit time, not by the journal's order: records landing out of order (two processes), and --limit the newest by time", async () => {
+    // Prepare: cocoon serve's job at T0+2 lands after an ask's at T0+3, and one at T0+4 before both (its record was quicker)
+    const path = freshPath();
+    const account = generateSigningKey().id;
+    const j = new JobJournal(path);
+    for (const i of [1, 4, 3, 2, 5]) await j.record(entry(i, account));
+    // Act
+    const all = await j.entries(account, API_URL);
+    const newestTwo = await j.entries(account, API_URL, 2);
+    const tied = freshPath();
+    const t = new JobJournal(tied);
+    const [first, second] = [entry(7, account), { ...entry(8, account), createdAt: T0 + 7 }];
+    for (const e of [first, second]) await t.record(e);
+    // Assess: newest first by createdAt; equal times keep the journal's newest line first
+    expect(all.map((e) => e.createdAt - T0)).toEqual([5, 4, 3, 2, 1]);
+    expect(newestTwo.map((e) => e.createdAt - T0)).toEqual([5, 4]);
+    expect((await t.entries(account, API_URL)).map((e) => e.jobId)).toEqual([second.jobId, first.jobId]);
+  });
+
   it("is bounded: past maxLines it keeps its newest lines (in two files, rotated at half), in order, whoever wrote the rest", async () => {
     // Prepare: 30 lines written by another process, then a client of maxLines 10 records 25 jobs
     const path = freshPath();

@@ -125,25 +125,33 @@ export class JobJournal {
     this.lines = (this.lines ?? 0) + 1;
   }
 
-  /** `account`'s jobs on `api`, newest first, at most `limit`. No file yet: none. */
+  /**
+   * `account`'s jobs on `api`, newest first by when each was submitted (createdAt, this machine's
+   * clock), at most `limit`. Not by the journal's order: processes of one key (cocoon serve and a
+   * cocoon ask, two asks) append as their records land, not as their jobs were submitted, and a
+   * rotation between the two reads below would put `.1`'s jobs after the current file's. Ties
+   * keep the journal's order, newest line first. No file yet: none.
+   */
   async entries(account: string, api: string, limit = Infinity): Promise<JournalEntry[]> {
-    const found: JournalEntry[] = [];
-    // newest first, so the current file first: a rotation between the two reads shows its jobs
-    // again in `.1`, listed once (read the other way round, they would be missed)
+    const found: Array<JournalEntry & { line: number }> = [];
+    // the current file first, each from its end: a job rotated into `.1` between the two reads is
+    // listed once, from its newer line (read the other way round, it would be missed)
     const seen = new Set<string>();
+    let line = 0;
     for (const file of [this.path, `${this.path}.1`]) {
-      if (found.length >= limit) break;
-      // from the end: only the newest `limit` are parsed, not the whole file; each file's lines
-      // apart, so that a line torn at the end of `.1` is not glued to the first of the next
+      // each file's lines apart, so that a line torn at the end of `.1` is not glued to the first
+      // of the next; every line is parsed (at most JOURNAL_MAX_LINES): the newest by time may be
+      // anywhere near the end
       const lines = (await readIfAny(file)).split("\n");
-      for (let i = lines.length - 1; i >= 0 && found.length < limit; i--) {
+      for (let i = lines.length - 1; i >= 0; i--) {
         const e = parseLine(lines[i]!);
         if (!e || e.account !== account || !sameApiUrl(e.api, api) || seen.has(e.jobId)) continue;
         seen.add(e.jobId);
-        found.push(e);
+        found.push({ ...e, line: line++ });
       }
     }
-    return found;
+    found.sort((a, b) => b.createdAt - a.createdAt || a.line - b.line);
+    return found.slice(0, limit).map(({ line: _line, ...e }) => e);
   }
 
   /**

@@ -740,12 +740,45 @@ export class AskInputError extends Error {
     message: string,
     /**
      * invalid_request; for an image part, remote_image_url (an http(s) URL) or invalid_image_url;
-     * request_too_large: the sealed request would pass MAX_ENVELOPE_BYTES (most often its images).
+     * request_too_large: the sealed request would pass MAX_ENVELOPE_BYTES with its images;
+     * prompt_too_large: without images (its text), or its token bound past MAX_JOB_PROMPT_TOKENS;
+     * model_unsupported: no candidate's engine does this kind of job (candidatesForKind).
      */
-    readonly code: "invalid_request" | "remote_image_url" | "invalid_image_url" | "request_too_large" = "invalid_request",
+    readonly code:
+      | "invalid_request"
+      | "remote_image_url"
+      | "invalid_image_url"
+      | "request_too_large"
+      | "prompt_too_large"
+      | "model_unsupported" = "invalid_request",
   ) {
     super(message);
   }
+}
+
+/** The capability a job of each kind needs of a worker's engine, and the request field that makes it that kind. */
+const NEEDS = {
+  chat: { capability: "chat", param: "messages", what: "chats" },
+  completion: { capability: "completions", param: "prompt", what: "plain completions (prompt)" },
+  embedding: { capability: "embeddings", param: "input", what: "embeddings" },
+} as const;
+
+/**
+ * The candidates a job of this kind may be sealed to: those whose engine does it, by their offers'
+ * capabilities (one without, an older agent, is kept: it may). None: AskInputError
+ * model_unsupported, before a hold or a submit; such a job (ask({prompt}) on a chat-only engine)
+ * used to reach a worker and come back refunded engine_rejected.
+ */
+export function candidatesForKind<C extends Pick<Candidate, "capabilities">>(
+  cs: C[],
+  kind: RequestPlaintext["kind"] | undefined,
+  model: string,
+): C[] {
+  const need = NEEDS[kind ?? "chat"];
+  const able = cs.filter((c) => c.capabilities?.[need.capability] !== false);
+  if (able.length > 0) return able;
+  const hint = kind === "completion" ? ': send it as a chat, messages [{ role: "user", content: prompt }]' : "";
+  throw new AskInputError(need.param, `model "${model}": no candidate's engine does ${need.what}${hint}`, "model_unsupported");
 }
 
 /**
@@ -799,20 +832,39 @@ export function requestPlaintextOf(o: AskOptions, stream: boolean): RequestPlain
     const i = r.error.issues[0]!;
     throw new AskInputError(i.path.map(String).join(".") || "request", `${i.path.join(".") || "request"}: ${i.message}`);
   }
-  // A request with images: refused here, before a quote, a tab's slot or a hold, rather than by the
-  // coordinator's 413 envelope_too_large at submit (which a text request past the cap still gets,
-  // as before: it holds nothing either, but comes after a quote).
-  if (o.messages?.some((m) => imageCount(m.content) > 0)) {
-    const size = sealedSizeBound(Buffer.byteLength(JSON.stringify({ ...p, relayWhole: true })));
-    if (size > MAX_ENVELOPE_BYTES)
+  // Refused here, before a quote, a tab's slot or a hold, rather than by the coordinator's 413
+  // envelope_too_large at submit (which comes after a quote). By the bound, which overstates a
+  // real envelope by at most ENVELOPE_OVERHEAD_BYTES: a request within that of the cap may be
+  // refused here that the coordinator would have taken.
+  const size = sealedSizeBound(Buffer.byteLength(JSON.stringify({ ...p, relayWhole: true })));
+  if (size > MAX_ENVELOPE_BYTES) {
+    if (o.messages?.some((m) => imageCount(m.content) > 0))
       throw new AskInputError(
         "messages",
         `the sealed request would take up to ${size} bytes, past the network's cap of ${MAX_ENVELOPE_BYTES} bytes a request ` +
           "(its images travel inside it, in base64): send fewer or smaller images",
         "request_too_large",
       );
+    throw promptTooLarge(o.messages ? "messages" : "prompt", size);
   }
   return p;
+}
+
+/** The most UTF-8 bytes of request JSON (the prompt, escaped, and the rest) whose sealed bound fits MAX_ENVELOPE_BYTES. */
+export const MAX_SEALED_TEXT_BYTES = Math.floor(((MAX_ENVELOPE_BYTES - ENVELOPE_OVERHEAD_BYTES) * 3) / 4) - 16;
+
+/**
+ * A chat's messages, a completion's prompt or embedding inputs too large for one job:
+ * `prompt_too_large`, the limit named. Worded for any of them (`param` says which): cocoon serve
+ * passes it on for whichever field its route has.
+ */
+function promptTooLarge(param: "messages" | "prompt" | "input", sealedBytes: number): AskInputError {
+  return new AskInputError(
+    param,
+    `the prompt would seal to up to ${sealedBytes} bytes, past the network's cap of ${MAX_ENVELOPE_BYTES} bytes a request ` +
+      `(about ${MAX_SEALED_TEXT_BYTES} bytes of request text): shorten it`,
+    "prompt_too_large",
+  );
 }
 
 /** How many verdicts a client keeps (CocoonClient.verdicts): far more workers than a job's candidates. */
@@ -1379,6 +1431,7 @@ export class CocoonClient {
     tiers: AttestationTier[],
     limits: { maxTokens: number; maxPromptTokens: number },
     use: "cache" | "refresh",
+    kind: RequestPlaintext["kind"] | undefined,
   ) {
     // quoteFor reserves this job's place in the entry (inFlight): given back on any failure here
     let entry = await this.quoteFor(o, tiers, limits.maxTokens, limits.maxPromptTokens, use);
@@ -1403,6 +1456,12 @@ export class CocoonClient {
     const q = entry.quote;
     const prices = new Map(q.candidates.map((c) => [c.workerId, BigInt(c.pricePerToken)]));
     verified = verified.filter((c) => prices.has(c.workerId));
+    try {
+      verified = candidatesForKind(verified, kind, o.model);
+    } catch (e) {
+      entry.inFlight--;
+      throw e;
+    }
     const weights: PricingConfig = { ...DEFAULT_PRICING, promptBps: q.promptBps, completionBps: q.completionBps };
     const maxCost = maxJobCost(
       weights,
@@ -1448,9 +1507,10 @@ export class CocoonClient {
     };
     let verified: VerifiedCandidate[];
     if (!o.freshAttestation) {
-      ({ verified, ...prep } = await this.fromKeptQuote(o, tiers, limits, use));
+      ({ verified, ...prep } = await this.fromKeptQuote(o, tiers, limits, use, plaintext.kind));
     } else {
       ({ prep, verified } = await this.quoteVerified(o, tiers, limits));
+      verified = candidatesForKind(verified, plaintext.kind, o.model);
     }
     const fresh = new Map<string, FreshAttestation>();
     if (o.freshAttestation) {
@@ -1919,6 +1979,7 @@ export class CocoonClient {
         n > 1
           ? `n × ${whose} token bound must be at most ${MAX_JOB_PROMPT_TOKENS} (the network's cap on a job's prompt tokens): ${n} × ${bound} = ${bound * n}; shorten it or lower n`
           : `${whose} token bound must be at most ${MAX_JOB_PROMPT_TOKENS} (the network's cap on a job's prompt tokens), got ${bound}; shorten it`,
+        "prompt_too_large",
       );
     }
     return { maxTokens, maxPromptTokens: bound * n };
@@ -2213,6 +2274,9 @@ export class CocoonClient {
     const r = RequestPlaintext.safeParse(plaintext);
     if (!r.success)
       throw new AskInputError("input", `input: ${r.error.issues[0]!.message}; give a string, strings, token ids or arrays of token ids`);
+    // before a quote, as a chat's (requestPlaintextOf), not the coordinator's 413 after one
+    const size = sealedSizeBound(Buffer.byteLength(JSON.stringify(plaintext)));
+    if (size > MAX_ENVELOPE_BYTES) throw promptTooLarge("input", size);
     const watch = this.cancelWatch(o.signal);
     let job: JobView, p: Prepared, answer: CheckedAnswer, worker: VerifiedCandidate;
     try {
@@ -2334,6 +2398,7 @@ function withHeldDocuments(cs: PrepareResponse["candidates"], held: Candidate[])
         pricePerToken: c.pricePerToken,
         tier: c.tier,
         ...(c.capacity !== undefined ? { capacity: c.capacity } : {}),
+        ...(c.capabilities !== undefined ? { capabilities: c.capabilities } : {}),
       },
     ];
   });

@@ -79,11 +79,7 @@ export async function createChallenge(
   // Each challenge is a store write and a message on a worker's queue, for anyone with a key (issue 9 #5).
   enforceRateLimit(deps.store, deps.config.rateLimits, "challenge", requester, deps.clock.now());
   const w = await deps.store.get<WorkerItem>("workers", { pk: req.workerId, sk: "worker" });
-  if (!w)
-    throw new NotFoundError(
-      "unknown_worker",
-      `no registered worker ${req.workerId}: challenge a workerId from POST /v1/jobs/prepare's candidates`,
-    );
+  if (!w) throw new NotFoundError("unknown_worker", `no registered worker ${req.workerId}: challenge one of a prepare's candidates`);
   const now = deps.clock.now();
   // The balance picks the worker's bucket below; read with the offers (one more get, per
   // challenge only: jobs never come here, and an honest job challenges each candidate once).

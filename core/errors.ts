@@ -79,7 +79,7 @@ export class InsufficientFundsError extends CocoonError {
 }
 export class UnknownModelError extends CocoonError {
   constructor(model: string) {
-    super(404, "unknown_model", `model "${model}" is not served by any registered worker; see GET /v1/models for what is available`);
+    super(404, "unknown_model", `model "${model}" is not served by any registered worker`);
   }
 }
 export class GoneError extends CocoonError {
@@ -120,6 +120,16 @@ export class TabTooSmallError extends CocoonError {
     });
   }
 }
+/**
+ * A sealed request past MAX_ENVELOPE_BYTES (as canonical JSON): refused by its size alone, at the
+ * HTTP edge before anything is read and again at submit. Details name the limit and the size, as
+ * a tab's floor is named, so a client can say by how much to shorten the prompt.
+ */
+export class EnvelopeTooLargeError extends CocoonError {
+  constructor(bytes: number, limitBytes: number) {
+    super(413, "envelope_too_large", `the envelope exceeds ${limitBytes} bytes; shorten the prompt`, { bytes, limitBytes });
+  }
+}
 /** A worker registration that cannot be stored as asked (too many models, a model listed twice). */
 export class RegistrationRefusedError extends CocoonError {
   constructor(code: "too_many_models" | "duplicate_model", message: string) {
@@ -132,11 +142,6 @@ export class RegistrationRefusedError extends CocoonError {
  */
 export class NoLiveCandidateError extends CocoonError {
   constructor(candidates: string[]) {
-    super(
-      409,
-      "no_live_candidate",
-      "none of this quote's candidates is live now: call POST /v1/jobs/prepare again for a fresh quote and submit again",
-      { candidates },
-    );
+    super(409, "no_live_candidate", "none of this quote's candidates is live now: prepare a fresh quote and submit again", { candidates });
   }
 }

@@ -107,7 +107,7 @@ function requireRelay(deps: RelayDeps): RelayPort {
     throw new CocoonError(
       404,
       "relay_unavailable",
-      "this network has no HTTP relay; ask POST /v1/jobs/{id}/relay for how to reach its relay, or read the answer with GET /v1/jobs/{id}",
+      "this network has no HTTP relay: ask the job's relay access for how to reach its relay, or read the answer from the job",
     );
   return deps.relay;
 }

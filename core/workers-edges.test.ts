@@ -267,7 +267,7 @@ describe("registration: the nonce", () => {
     // Assess
     expect(ok.workerId).toBe(early.id);
     expect(refused).toMatchObject({ status: 401, code: "bad_registration_nonce" });
-    expect(refused.message).toContain("POST /v1/agents/nonce");
+    expect(refused.message).toContain("a fresh registration nonce"); // the route is the edge's (functions/http/route-hints.ts)
     expect(w.transacts.length).toBe(before);
     expect(await w.store.get("workers", { pk: late.id, sk: "worker" })).toBeUndefined();
   });

@@ -169,7 +169,7 @@ export async function registerWorker(deps: CoreDeps, workerId: string, req: Regi
   const badNonce = () =>
     new UnauthenticatedError(
       "bad_registration_nonce",
-      "attestation.nonce must be a fresh nonce from POST /v1/agents/nonce (valid 5 minutes, single use)",
+      "attestation.nonce must be a fresh registration nonce (valid 5 minutes, single use)",
     );
   if (!stored || stored.nonce !== doc.nonce) throw badNonce();
   const now = deps.clock.now();
@@ -773,7 +773,16 @@ export async function candidatesFor(
   return offers.flatMap((o, i) => {
     const r = registered[i];
     if (!r) return [];
-    return [{ workerId: o.workerId, ...r, pricePerToken: toBig(o.pricePerToken).toString(), capacity: Math.max(1, o.capacity) }];
+    return [
+      {
+        workerId: o.workerId,
+        ...r,
+        pricePerToken: toBig(o.pricePerToken).toString(),
+        capacity: Math.max(1, o.capacity),
+        // the kind of job is sealed: the SDK picks the candidates that can do it (a plain completion)
+        ...(o.capabilities ? { capabilities: o.capabilities } : {}),
+      },
+    ];
   });
 }
 

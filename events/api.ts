@@ -68,6 +68,35 @@ export const PriceAboveCapDetails = /* @__PURE__ */ (() =>
   z.object({ maxPricePerToken: NanoTonString, cheapestPricePerToken: NanoTonString }))();
 export type PriceAboveCapDetails = z.infer<typeof PriceAboveCapDetails>;
 
+/**
+ * What a worker's engine can do with one model (agent/engines/engine.ts EngineCapabilities), as
+ * the agent advertises it at registration. `cocoon serve` answers a request a model cannot
+ * honour (tools, json_schema, embeddings, …) with a 400 naming the parameter, and lists these
+ * per model. Unknown keys from newer agents are dropped, not refused.
+ */
+export const ModelCapabilities = /* @__PURE__ */ (() =>
+  z.object({
+    chat: z.boolean(),
+    completions: z.boolean(),
+    embeddings: z.boolean(),
+    /** token-by-token from the engine itself (otherwise the answer comes as one delta) */
+    streaming: z.boolean(),
+    /** function calling (`tools`) */
+    tools: z.boolean(),
+    /** `response_format: json_schema` / `json_object` enforced */
+    jsonSchema: z.boolean(),
+    /** context window in tokens, when the engine knows it */
+    contextLength: z.number().int().positive().optional(),
+    /** issue 11: chat answers can carry token log probabilities (`logprobs`, `top_logprobs`); absent means no */
+    logprobs: z.boolean().optional(),
+    /**
+     * user messages may hold images (OpenAI's image_url content parts, data URLs only): the engine
+     * reads them (llama-server with a multimodal projector, a vision model on vLLM); absent means no
+     */
+    vision: z.boolean().optional(),
+  }))();
+export type ModelCapabilities = z.infer<typeof ModelCapabilities>;
+
 export const Candidate = /* @__PURE__ */ (() =>
   z.object({
     workerId: WorkerId,
@@ -77,6 +106,12 @@ export const Candidate = /* @__PURE__ */ (() =>
     tier: AttestationTier,
     /** jobs it runs at once (as it registered): the SDK keeps no more of its jobs in flight under one kept quote than its candidates run */
     capacity: z.number().int().positive().optional(),
+    /**
+     * What its engine can do with the model (its offer's, as registered; absent for older agents):
+     * the SDK seals a plain completion only to candidates that do them, and refuses one none does
+     * (AskInputError model_unsupported) before any hold, rather than have it refunded engine_rejected.
+     */
+    capabilities: ModelCapabilities.optional(),
   }))();
 export type Candidate = z.infer<typeof Candidate>;
 
@@ -345,35 +380,6 @@ export const BalanceView = /* @__PURE__ */ (() =>
   }))();
 
 export const FaucetRequest = /* @__PURE__ */ (() => z.object({ amount: NanoTon }))();
-
-/**
- * What a worker's engine can do with one model (agent/engines/engine.ts EngineCapabilities), as
- * the agent advertises it at registration. `cocoon serve` answers a request a model cannot
- * honour (tools, json_schema, embeddings, …) with a 400 naming the parameter, and lists these
- * per model. Unknown keys from newer agents are dropped, not refused.
- */
-export const ModelCapabilities = /* @__PURE__ */ (() =>
-  z.object({
-    chat: z.boolean(),
-    completions: z.boolean(),
-    embeddings: z.boolean(),
-    /** token-by-token from the engine itself (otherwise the answer comes as one delta) */
-    streaming: z.boolean(),
-    /** function calling (`tools`) */
-    tools: z.boolean(),
-    /** `response_format: json_schema` / `json_object` enforced */
-    jsonSchema: z.boolean(),
-    /** context window in tokens, when the engine knows it */
-    contextLength: z.number().int().positive().optional(),
-    /** issue 11: chat answers can carry token log probabilities (`logprobs`, `top_logprobs`); absent means no */
-    logprobs: z.boolean().optional(),
-    /**
-     * user messages may hold images (OpenAI's image_url content parts, data URLs only): the engine
-     * reads them (llama-server with a multimodal projector, a vision model on vLLM); absent means no
-     */
-    vision: z.boolean().optional(),
-  }))();
-export type ModelCapabilities = z.infer<typeof ModelCapabilities>;
 
 export const ModelsResponse = /* @__PURE__ */ (() =>
   z.object({

@@ -533,6 +533,34 @@ describe("regression: a text prompt whose sealed envelope passes the network's c
     });
   }
 
+  // walk40: the SDK now refuses such a prompt itself, before a quote (AskInputError
+  // prompt_too_large), naming its own field: "messages" also for a /v1/responses input or a
+  // /v1/completions prompt it sent through the chat template. The app is told as before, the route's field named.
+  for (const [path, param, fields, capabilities] of routes) {
+    it(`walk40: the SDK's own prompt_too_large names ${param} on ${path}, as context_length_exceeded`, async () => {
+      // Prepare
+      const refused = () => new AskInputError("messages", "the prompt would seal to up to 217551 bytes", "prompt_too_large");
+      const { url } = await startFakedProxy([{ id: MODEL, capabilities: caps(capabilities) }], {
+        ask: async () => {
+          throw refused();
+        },
+        embed: async () => {
+          throw refused();
+        },
+      });
+      // Act
+      const r = await fetch(`${url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: MODEL, ...fields }),
+      });
+      const body = (await r.json()) as { error: Record<string, unknown> };
+      // Assess
+      expect(r.status).toBe(400);
+      expect(body.error).toMatchObject({ type: "invalid_request_error", code: "context_length_exceeded", param });
+    });
+  }
+
   it("a job journal the proxy cannot write is its own fault: 500 server_error naming the journal, not a 502 from upstream", () => {
     // Act
     const m = mapAskError(

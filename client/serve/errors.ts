@@ -322,7 +322,9 @@ export function mapAskError(err: unknown, path?: string): OpenAiErrorMapping {
   // The coordinator's 413 for a sealed request past the envelope's cap: a text prompt too long for
   // the network, which apps know as OpenAI's context_length_exceeded (LangChain trims the history);
   // the route names the prompt's field (PROMPT_PARAM), as for a prompt past the token cap.
-  if (c === "envelope_too_large") return { ...pick(400, "invalid_request_error"), code: "context_length_exceeded" };
+  // The SDK's own refusal of such a prompt before anything is quoted (AskInputError prompt_too_large) is the same to an app.
+  if (c === "envelope_too_large" || c === "prompt_too_large")
+    return { ...pick(400, "invalid_request_error"), code: "context_length_exceeded", param: null }; // the route's field (PROMPT_PARAM)
   // The SDK's refusal of a request past the envelope's cap (AskInputError request_too_large): before anything was held.
   if (c === "request_too_large") return pick(413, "invalid_request_error");
   if (/^(invalid|validation|bad_request)|too_long|too_large|^remote_image_url$|^unsupported_content$/.test(c))

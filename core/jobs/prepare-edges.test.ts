@@ -55,7 +55,7 @@ describe("prepareJob: no candidates", () => {
     expect(await refusal(prepareJob(w.deps, r.id, ask({ tiers: ["tdx"] })))).toEqual({
       status: 409,
       code: "no_workers",
-      message: "no worker can take this job now: no live worker in tiers [tdx]; see GET /v1/models",
+      message: "no worker can take this job now: no live worker in tiers [tdx]",
     });
   });
 
@@ -75,7 +75,7 @@ describe("prepareJob: no candidates", () => {
     expect(none).toEqual({
       status: 409,
       code: "no_workers",
-      message: "no worker can take this job now: its registration is gone; see GET /v1/models",
+      message: "no worker can take this job now: its registration is gone",
     });
   });
 });

@@ -28,7 +28,7 @@ export async function prepareJob(deps: CoreDeps, requester: string, req: Prepare
   if (why === "unknown_model") throw new UnknownModelError(req.model);
   if (offers.length === 0 && cheapestAboveCap !== undefined && req.maxPricePerToken !== undefined)
     throw new PriceAboveCapError(req.maxPricePerToken, cheapestAboveCap, why!);
-  if (offers.length === 0) throw new CocoonError(409, "no_workers", `no worker can take this job now: ${why}; see GET /v1/models`);
+  if (offers.length === 0) throw new CocoonError(409, "no_workers", `no worker can take this job now: ${why}`);
   // issue 15: with a registry, the fees of the reading matching admitted and priced the offers by:
   // the weights here, and each offer's price from the registry's base for its weights' digest and
   // the worker's coefficient (an offer keeps the price of its registration, which the owners may
@@ -36,8 +36,7 @@ export async function prepareJob(deps: CoreDeps, requester: string, req: Prepare
   // cannot quote weights of one and prices of another.
   const pricing = reading ? registryPricing(reading) : deps.config.pricing;
   const candidates = await candidatesFor(deps, offers, req.held);
-  if (candidates.length === 0)
-    throw new CocoonError(409, "no_workers", "no worker can take this job now: its registration is gone; see GET /v1/models");
+  if (candidates.length === 0) throw new CocoonError(409, "no_workers", "no worker can take this job now: its registration is gone");
   const prices = candidates.map((c) => BigInt(c.pricePerToken));
   // The worst case at the dearest candidate: failover to any other never needs more money.
   const maxCost = maxJobCost(pricing, prices, req.maxPromptTokens, req.maxTokens);

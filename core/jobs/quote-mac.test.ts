@@ -102,7 +102,7 @@ describe("verifyQuote refusals", () => {
       status: 403,
       code: "bad_quote",
       message:
-        "the quote's MAC does not verify: it was changed, or made by another coordinator (another deployment, or one whose COCOON_QUOTE_KEY differs): call POST /v1/jobs/prepare again",
+        "the quote's MAC does not verify: it was changed, or made by another coordinator (another deployment, or one whose COCOON_QUOTE_KEY differs): prepare a fresh one",
     };
     expect(refusal(() => verifyQuote(deps(), body.requester, { ...good(), mac: good().mac.slice(0, 22) }))).toEqual(want);
     expect(refusal(() => verifyQuote(deps(), body.requester, { ...good(), mac: "!!" }))).toEqual(want);
@@ -121,7 +121,7 @@ describe("verifyQuote refusals", () => {
     expect(refusal(() => verifyQuote(deps(HEX_KEY, T + 1), body.requester, good()))).toEqual({
       status: 410,
       code: "quote_expired",
-      message: "the price quote expired: call POST /v1/jobs/prepare again",
+      message: "the price quote expired: prepare a fresh one",
     });
   });
 });

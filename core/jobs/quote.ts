@@ -51,11 +51,11 @@ export function verifyQuote(deps: Pick<CoreDeps, "config" | "clock">, requester:
   if (!tokenMacMatches(deps.config.quoteKey, tokenDomain(deps.config, DOMAIN), body, mac)) {
     throw new ForbiddenError(
       "bad_quote",
-      "the quote's MAC does not verify: it was changed, or made by another coordinator (another deployment, or one whose COCOON_QUOTE_KEY differs): call POST /v1/jobs/prepare again",
+      "the quote's MAC does not verify: it was changed, or made by another coordinator (another deployment, or one whose COCOON_QUOTE_KEY differs): prepare a fresh one",
     );
   }
   if (body.requester !== requester) throw new ForbiddenError("not_your_quote", "this quote was made for another account: prepare your own");
-  if (body.expiresAt < deps.clock.now()) throw new GoneError("quote_expired", "the price quote expired: call POST /v1/jobs/prepare again");
+  if (body.expiresAt < deps.clock.now()) throw new GoneError("quote_expired", "the price quote expired: prepare a fresh one");
   return body;
 }
 

@@ -146,7 +146,7 @@ describe("submitJob: refusals", () => {
       expect(await refusal(submitJob(w.deps, r.id, envelope, "k-weights-01", quote))).toMatchObject({
         status: 410,
         code: "quote_expired",
-        message: "the coordinator's price weights changed since this quote: call POST /v1/jobs/prepare again",
+        message: "the coordinator's price weights changed since this quote: prepare a fresh one",
       });
     },
   );

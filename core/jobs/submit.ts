@@ -6,6 +6,7 @@ import type { CoreDeps } from "../deps";
 import {
   CocoonError,
   ConflictError,
+  EnvelopeTooLargeError,
   ForbiddenError,
   GoneError,
   InsufficientFundsError,
@@ -117,7 +118,7 @@ export async function submitJobWithItem(
   if (h.requester !== requester)
     throw new ForbiddenError("requester_mismatch", "envelope.header.requester must be the key that signs this request");
   if (canonical.length > MAX_ENVELOPE_BYTES) {
-    throw new CocoonError(413, "envelope_too_large", `the envelope exceeds ${MAX_ENVELOPE_BYTES} bytes; shorten the prompt`);
+    throw new EnvelopeTooLargeError(canonical.length, MAX_ENVELOPE_BYTES);
   }
   // The quote is checked by its MAC, not read from the store (./quote.ts).
   const q = verifyQuote(deps, requester, quote);
@@ -126,7 +127,7 @@ export async function submitJobWithItem(
   const reading = deps.policyRegistry ? await deps.policyRegistry.current() : undefined;
   const pricing = reading ? registryPricing(reading) : deps.config.pricing;
   if (q.promptBps !== pricing.promptBps || q.completionBps !== pricing.completionBps) {
-    throw new GoneError("quote_expired", "the coordinator's price weights changed since this quote: call POST /v1/jobs/prepare again");
+    throw new GoneError("quote_expired", "the coordinator's price weights changed since this quote: prepare a fresh one");
   }
   // The job's candidates: the quoted ones the envelope wraps a key for, in the envelope's order
   // (the requester's choice of whom to try first, so a cached quote can spread its jobs).

@@ -118,7 +118,7 @@ export function verifyTab(deps: Pick<CoreDeps, "config" | "clock">, requester: s
     );
   }
   if (body.requester !== requester) throw new ForbiddenError("not_your_tab", "this tab was opened by another account");
-  if (body.expiresAt < deps.clock.now()) throw new GoneError("tab_expired", "the tab takes no more jobs: open a new one (POST /v1/tabs)");
+  if (body.expiresAt < deps.clock.now()) throw new GoneError("tab_expired", "the tab takes no more jobs: open a new one");
   return body;
 }
 
@@ -130,7 +130,7 @@ export function verifyTab(deps: Pick<CoreDeps, "config" | "clock">, requester: s
  */
 export function checkTabDeadline(deps: Pick<CoreDeps, "clock">, tab: Pick<Tab, "expiresAt">): void {
   if (deps.clock.now() > tab.expiresAt + TAB_SUBMIT_DEADLINE_MS)
-    throw new GoneError("tab_expired", "the tab expired while this submit ran: open a new one (POST /v1/tabs)");
+    throw new GoneError("tab_expired", "the tab expired while this submit ran: open a new one");
 }
 
 /**

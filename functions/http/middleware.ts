@@ -7,6 +7,7 @@ import { parseAuthHeader } from "../../core/crypto/request-auth";
 import { CocoonError, UnauthenticatedError, UnavailableError } from "../../core/errors";
 import { BodyTooLargeError, BusyError, jsonResponse, type HttpRequest, type HttpResponse } from "../../edge/http";
 import { createRouter } from "../../edge/router";
+import { withRouteHint } from "./route-hints";
 
 /**
  * One route = its contract (method, path, auth, zod schemas for body, query and headers) + a
@@ -164,7 +165,7 @@ export function failureResponse(e: unknown, log: Pick<CoreDeps["log"], "error">,
     return jsonResponse(503, errorBody(e.code, e.message, e.details), { "retry-after": String(e.retryAfterSeconds) });
   // a 503 refused on purpose (a feature not configured, a stale policy): its words are the client's, its retry-after only where asking again may help
   if ((e instanceof CocoonError && e.status < 500) || e instanceof UnavailableError)
-    return jsonResponse(e.status, errorBody(e.code, e.message, e.details), retryAfterOf(e.details));
+    return jsonResponse(e.status, errorBody(e.code, withRouteHint(e.code, e.message), e.details), retryAfterOf(e.details));
   if (e instanceof BodyTooLargeError) return jsonResponse(413, errorBody("body_too_large", e.message));
   if (e instanceof BusyError) return jsonResponse(503, errorBody("server_busy", `${e.message}; try again shortly`), { "retry-after": "1" });
   if (e instanceof URIError) {

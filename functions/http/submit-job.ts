@@ -1,5 +1,7 @@
 import { SubmitJobResponse, SubmitRequest, type JobView, type PrepareResponse } from "../../events/api";
-import { MAX_REPLY_BYTES } from "../../events/envelope";
+import { MAX_ENVELOPE_BYTES, MAX_REPLY_BYTES } from "../../events/envelope";
+import { canonicalJson } from "../../core/crypto/encoding";
+import { EnvelopeTooLargeError } from "../../core/errors";
 import { getJob } from "../../core/jobs/read";
 import { renewQuote } from "../../core/jobs/prepare";
 import { submitJobWithItem } from "../../core/jobs/submit";
@@ -33,8 +35,7 @@ export const route = defineRoute(
   {
     method: "POST",
     path: "/v1/jobs",
-    summary:
-      "Submit an encrypted job (Idempotency-Key header required); ?wait=N answers with the job's view as soon as it finishes, up to N s",
+    summary: `Submit an encrypted job (Idempotency-Key header required); ?wait=N answers with the job's view as soon as it finishes, up to N s; an envelope over ${MAX_ENVELOPE_BYTES} bytes (canonical JSON) is 413 envelope_too_large, details {bytes, limitBytes}, before anything is read`,
     auth: "session",
     // Keyed by its Idempotency-Key and job id: a replay answers as the first did and holds nothing more.
     replay: "idempotent",
@@ -44,7 +45,15 @@ export const route = defineRoute(
     response: SubmitJobResponse,
     status: 202,
   },
-  async ({ deps, caller, body, headers, query, signal }) => {
+  async ({ deps, caller, body, bodyBytes, headers, query, signal }) => {
+    // The sealed body's size first, as core measures it: a request past the cap is refused before
+    // the renewal below reads any worker, or the submit its idempotency record. Serialised again
+    // only when the request itself is past the cap (the envelope is part of it): an honest
+    // submit pays one byte count here, not a second canonical form (core makes the one it needs).
+    if (bodyBytes !== undefined && bodyBytes > MAX_ENVELOPE_BYTES) {
+      const bytes = canonicalJson(body.envelope).length;
+      if (bytes > MAX_ENVELOPE_BYTES) throw new EnvelopeTooLargeError(bytes, MAX_ENVELOPE_BYTES);
+    }
     // The kept quote's renewal (core/jobs/prepare.ts renewQuote) is picked alongside the submit: it
     // writes nothing the submit does, and never rejects, so a refused submit leaves none behind.
     // Its fair-share contest and the submit's candidate order read the same workers' earnings:
