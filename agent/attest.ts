@@ -5,6 +5,7 @@ import { b64u } from "../core/crypto/encoding";
 import { DEV_IMAGE_DIGEST, imageAllowed, refusedModel, type PolicyCache, type PolicyReading } from "../core/policy-registry";
 import type { Voucher } from "../events/money";
 import type { KemKeyPair, SigningKeyPair } from "../core/crypto/keys";
+import type { CollateralSource } from "./collateral";
 import type { QuoteProvider } from "./quote-provider";
 
 /**
@@ -19,6 +20,13 @@ export function makeAttester(o: {
   signingKey: SigningKeyPair;
   kemKey: KemKeyPair;
   quoteProvider?: QuoteProvider;
+  /**
+   * tdx: the Intel collateral attached to each document (agent/collateral.ts), which the
+   * verifier judges the quote's TCB status by; without it the status is Unknown and the default
+   * policy refuses the worker. Its CollateralError (collateral_stale) is thrown as it is: no
+   * evidence is made that the coordinator would refuse.
+   */
+  collateral?: CollateralSource;
   now?: () => number;
   /** model name → SHA-256 (hex) of the weights served, checked against the policy's model allow-list */
   modelDigests?: Record<string, string>;
@@ -42,12 +50,15 @@ export function makeAttester(o: {
     if (!o.quoteProvider) throw new Error("tier tdx needs a quote provider (configfs-tsm)");
     // The document below must state exactly these fields: the verifier recomputes the hash from it.
     const quote = await o.quoteProvider.quote(reportDataFor(version, { ...input, issuedAt: input.now }));
+    // judged at issuedAt's clock (the coordinator's), which also counts the collateral's age out
+    const collateral = o.collateral ? await o.collateral.forQuote(quote, input.now) : undefined;
     return {
       tier: "tdx",
       hpkePublicKey: b64u.encode(o.kemKey.publicKey),
       signingPublicKey: o.signingKey.id,
       nonce: b64u.encode(nonce),
       quote: b64u.encode(quote),
+      ...(collateral ? { collateral } : {}),
       ...(o.modelDigests ? { modelDigests: o.modelDigests } : {}),
       ...(version === 2 ? { reportDataVersion: 2 } : {}),
       issuedAt: input.now,

@@ -22,6 +22,7 @@ import { collect, newProgram, positiveInt, reportError, reportWarning, runProgra
 import { progressOn } from "../api-client/progress";
 import { cliSettings, SettingsError } from "../api-client/settings";
 import { makeAttester, ownImageDigest, voucherCheck } from "./attest";
+import { collateralSource, type CollateralSource } from "./collateral";
 import { PolicyCache } from "../core/policy-registry";
 import {
   type AgentConfig,
@@ -82,6 +83,7 @@ interface SettingFlags {
   policyMaxAge?: number;
   engineHealthEvery?: number;
   engineTimeoutsBeforeDown?: number;
+  pccsUrl?: string;
 }
 
 interface StartOptions extends ConnectionOptions, SettingFlags {
@@ -175,6 +177,10 @@ function settingFlags(cmd: Command): Command {
     )
     .option("--ton-endpoint <url>", "toncenter JSON-RPC the registry is read through")
     .option("--ton-api-key <key>", "toncenter API key (default: COCOON_TON_API_KEY)")
+    .option(
+      "--pccs-url <url>",
+      "tdx: the PCCS (or Intel PCS) the quote's collateral is fetched from (default https://api.trustedservices.intel.com)",
+    )
     .option("--policy-max-age <s>", "refuse jobs while the newest registry reading is older than this (default 600)", positiveInt)
     .option(
       "--engine-health-every <ms>",
@@ -213,6 +219,7 @@ function flagsOf(o: SettingFlags & { devAttestation?: boolean; notConfidential?:
     tonEndpoint: o.tonEndpoint,
     tonApiKey: o.tonApiKey,
     policyMaxAgeSeconds: o.policyMaxAge,
+    pccsUrl: o.pccsUrl,
     engineHealthEveryMs: o.engineHealthEvery,
     engineTimeoutsBeforeDown: o.engineTimeoutsBeforeDown,
   };
@@ -851,7 +858,12 @@ async function startLocked(
   // earnings.
   const engine = { ready: false };
   try {
-    return await serving(o, io, { config, apiUrl, signingKey, tier, quoteProvider, log, metrics, served, engine });
+    // tdx: Intel's collateral for the quote, cached beside the key (the state directory)
+    const collateral =
+      tier === "tdx"
+        ? collateralSource({ stateDir: dirname(connected.keyFile), ...(config.pccsUrl ? { pccsUrl: config.pccsUrl } : {}), log })
+        : undefined;
+    return await serving(o, io, { config, apiUrl, signingKey, tier, quoteProvider, collateral, log, metrics, served, engine });
   } catch (e) {
     if (connected.made && !engine.ready && holdsKey(connected.keyFile, connected.signingKey.id)) {
       try {
@@ -935,6 +947,7 @@ async function serving(
     signingKey: ReturnType<typeof connect>["signingKey"];
     tier: AttestationTier;
     quoteProvider: ReturnType<typeof detectQuoteProvider> | undefined;
+    collateral: CollateralSource | undefined;
     log: ReturnType<typeof jsonLog>;
     metrics: ReturnType<typeof createAgentMetrics>;
     served: Awaited<ReturnType<typeof serveMetrics>> | undefined;
@@ -942,7 +955,7 @@ async function serving(
     engine: { ready: boolean };
   },
 ): Promise<number> {
-  const { config, apiUrl, signingKey, tier, quoteProvider, log, metrics, served } = x;
+  const { config, apiUrl, signingKey, tier, quoteProvider, collateral, log, metrics, served } = x;
   // Signals are listened for from here on, not only once the agent is up: a SIGTERM while the
   // engine loaded or registration retried ended the process with 143 (killed by the signal)
   // rather than the clean stop `systemctl stop` asks for. Until registration, one aborts this.
@@ -1035,6 +1048,7 @@ async function serving(
         signingKey,
         kemKey,
         ...(quoteProvider ? { quoteProvider } : {}),
+        ...(collateral ? { collateral } : {}),
         ...(modelDigests ? { modelDigests } : {}),
       }),
       log,

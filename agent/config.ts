@@ -216,6 +216,8 @@ export const AgentConfig = z
       .default(30_000),
     /** This many jobs in a row the engine leaves unanswered (engine_timeout) take the worker off the candidate lists. */
     engineTimeoutsBeforeDown: z.number().int().min(1, "must be at least 1").max(100, "must be at most 100").default(3),
+    /** tdx: the PCCS (or Intel's PCS) the quote's collateral is fetched from (agent/collateral.ts); absent: Intel's PCS */
+    pccsUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. https://pccs.example.org:8081" }).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -272,6 +274,7 @@ export const SETTINGS: Record<Key, { flag: string; env: string; kind: "string" |
   policyMaxAgeSeconds: { flag: "--policy-max-age", env: "COCOON_POLICY_MAX_AGE_SECONDS", kind: "int" },
   engineHealthEveryMs: { flag: "--engine-health-every", env: "COCOON_ENGINE_HEALTH_EVERY_MS", kind: "int" },
   engineTimeoutsBeforeDown: { flag: "--engine-timeouts-before-down", env: "COCOON_ENGINE_TIMEOUTS_BEFORE_DOWN", kind: "int" },
+  pccsUrl: { flag: "--pccs-url", env: "COCOON_PCCS_URL", kind: "string" },
 };
 
 /** Where the config file is: --config, else COCOON_AGENT_CONFIG, else $COCOON_HOME/agent.json. */
